@@ -64,7 +64,7 @@ from audiotrain.recipes._run import (
 )
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import seeding
+from audiotrain.train import hook_state, seeding
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import eval_mode
 from audiotrain.train.loaders import check_batch, loader_len
@@ -458,7 +458,7 @@ class ConfiguredTrainer:
         what = f"{type(module).__name__} model"
         module.update(ckpt.read_tree(model_file, module.parameters(), what))
         mx.eval(module.parameters())
-        module.on_load_checkpoint(state.get("module_state", {}))
+        hook_state.load_module_state(module, state)
         self._trained = True  # (its weights have seen training data: see train_with_cv)
         self._resume_from = str(folder)
 

@@ -5,7 +5,7 @@ import json
 import warnings
 
 from audiotrain import Trainer
-from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
 
 import mlx.core as mx
 import numpy as np
@@ -578,6 +578,19 @@ def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
     # Without validation, a val_ metric's hint is to pass validation data.
     with pytest.raises(KeyError, match=r"'val_loss' was not logged \(it is a validation metric: pass a val"):
         fit(tmp_path / "b", [EarlyStopping(monitor="val_loss")], val=False, max_epochs=1)
+    # With validation data whose validation is turned off, the hint names the setting, printed unquoted.
+    with pytest.raises(KeyError) as raised:
+        fit(tmp_path / "c", [EarlyStopping(monitor="val_loss")], max_epochs=1, limit_val_batches=0)
+    assert str(raised.value).startswith("EarlyStopping: monitored metric 'val_loss' was not logged (it is a ")
+    assert "validation metric, and Trainer(limit_val_batches=0) turns validation off)" in str(raised.value)
+
+
+def test_a_callback_the_user_passed_is_refused_with_its_kind_switched_off(tmp_path):
+    """Lightning refuses these; audiotrain dropped the callback and ran without checkpoints (or the bar)."""
+    with pytest.raises(ValueError, match=r"enable_checkpointing=False\) conflicts with the ModelCheckpoint"):
+        Trainer(enable_checkpointing=False, callbacks=[ModelCheckpoint(dirpath=tmp_path, monitor="val_loss")])
+    with pytest.raises(ValueError, match=r"enable_progress_bar=False\) conflicts with the ProgressBar"):
+        Trainer(enable_progress_bar=False, callbacks=ProgressBar())
 
 
 @pytest.mark.parametrize(

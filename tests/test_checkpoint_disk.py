@@ -423,7 +423,7 @@ def test_numpy_arrays_in_callback_state_are_stored_as_lists(tmp_path):
         ({"by_epoch": {0: 0.5}}, None, r"state_dict\(\)\['payload'\]\['by_epoch'\] has the key 0 \(int\)"),
         ((1, 2, 3), None, r"state_dict\(\)\['payload'\] is a tuple, which a checkpoint \(JSON\) gives back as a list"),
         ([{1, 2}], None, r"state_dict\(\)\['payload'\]\[0\] is a set, which a checkpoint \(JSON\) cannot store"),
-        (None, {"k": (7,)}, r"a callback's on_save_checkpoint: checkpoint\['my_extra'\]\['k'\] is a tuple"),
+        (None, {"k": (7,)}, r"Keeps.on_save_checkpoint: checkpoint\['my_extra'\]\['k'\] is a tuple"),
         (None, {"when": object()}, r"checkpoint\['my_extra'\]\['when'\] is of type object, which a checkpoint \(JSON\) cannot store"),
     ],
 )  # fmt: skip

@@ -22,7 +22,9 @@ from audiotrain.train.callbacks import EarlyStopping, GradientClipper, ModelChec
 class CallbackList(list):
     """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
 
-    def __init__(self, callbacks: Any, progress_bar: bool, checkpointing: bool):
+    def __init__(
+        self, callbacks: Any, progress_bar: bool, checkpointing: bool, switched_off: Iterable[str] = ()
+    ):
         if isinstance(callbacks, str) or not (
             callbacks is None or isinstance(callbacks, Callback | Iterable)
         ):
@@ -33,6 +35,17 @@ class CallbackList(list):
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer(callbacks=...): {cb!r} is not an audiotrain Callback instance")
+        # A callback the user passed is never dropped: switching its kind off as well is a contradiction,
+        # refused as Lightning does, rather than a run without the checkpoints (or bar) they asked for.
+        # (`switched_off` names the flags the user set False; fast_dev_run and ranks other than 0 still
+        # drop the kind quietly, as in Lightning.)
+        for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", ModelCheckpoint)):
+            passed = [c for c in callbacks if isinstance(c, kind)]
+            if passed and flag in switched_off:
+                raise ValueError(
+                    f"Trainer({flag}=False) conflicts with the {type(passed[0]).__name__} in "
+                    f"callbacks=[...]: remove that callback, or drop {flag}=False"
+                )
         if progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(ProgressBar())
         if not progress_bar:

@@ -43,7 +43,7 @@ import shutil
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -594,19 +594,20 @@ def _json_default(obj: Any):
     raise TypeError(f"value of type {type(obj).__name__} is not JSON serialisable: {obj!r}")
 
 
-def check_callback_state(state: dict[str, Any], added: Iterable[str]) -> None:
+def check_callback_state(state: dict[str, Any], added_by: dict[str, str]) -> None:
     """Refuse, before anything is written, callback state that a checkpoint (JSON) would not give back as it
     was: in each callback's ``state_dict()`` (``state["callbacks"]``, by state_key) and in the entries of
-    `state` that callbacks' ``on_save_checkpoint`` `added`. A dict key that is not a string would come back as
-    one, a tuple as a list, and a set cannot be stored: each is named with its callback and field, at the
-    first save. Arrays (MLX, numpy) are stored as nested lists."""
+    `state` that callbacks' ``on_save_checkpoint`` added (`added_by`: each such key and the name of the
+    callback that added it). A dict key that is not a string would come back as one, a tuple as a list, and
+    a set cannot be stored: each is named with its callback and field, at the first save. Arrays (MLX,
+    numpy) are stored as nested lists."""
     for key, value in (state.get("callbacks") or {}).items():
-        _check_keeps(value, f"callback {key!r}: its state_dict()", "")
-    for key in added:
-        _check_keeps(state[key], "a callback's on_save_checkpoint: checkpoint", f"[{key!r}]")
+        check_keeps(value, f"callback {key!r}: its state_dict()", "")
+    for key, callback in added_by.items():
+        check_keeps(state[key], f"{callback}.on_save_checkpoint: checkpoint", f"[{key!r}]")
 
 
-def _check_keeps(value: Any, owner: str, field: str) -> None:
+def check_keeps(value: Any, owner: str, field: str) -> None:
     if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
         return
     if isinstance(value, dict):
@@ -617,11 +618,11 @@ def _check_keeps(value: Any, owner: str, field: str) -> None:
                     f"keys are strings, so it would come back as {str(key)!r}; store {{str(key): ...}} and "
                     "convert the keys back where the state is loaded"
                 )
-            _check_keeps(item, owner, f"{field}[{key!r}]")
+            check_keeps(item, owner, f"{field}[{key!r}]")
         return
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _check_keeps(item, owner, f"{field}[{i}]")
+            check_keeps(item, owner, f"{field}[{i}]")
         return
     if isinstance(value, tuple):
         problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
@@ -869,6 +870,8 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         ("loggers", list, "a list"),
         ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
         ("module_state", dict, "an object"),
+        ("module_state_run", dict, "an object (the epoch and global_step the module's hook saw)"),
+        ("datamodule", dict, "an object (the datamodule's state_dict())"),
     )
     for name, kind, what in optional:
         if name in state and not isinstance(state[name], kind):

@@ -70,5 +70,14 @@ class DataModule:
         """The loader `predict` runs `predict_step` over (after `setup("predict")`); `predict` needs it."""
         return None
 
+    def state_dict(self) -> dict[str, Any]:
+        """State of the datamodule's own to keep in every checkpoint (as Lightning's): JSON values; a
+        value JSON would not give back as it was (a tuple, a set, a key that is not a string) is refused
+        at the first save. Empty (the default): nothing is stored."""
+        return {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Take back what `state_dict` returned, when `fit` resumes from a checkpoint (after `setup`)."""
+
 
 __all__ = ["DataModule"]

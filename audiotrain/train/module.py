@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
 
 import mlx.core as mx
@@ -508,10 +509,13 @@ class TrainModule(nn.Module):
         time, as in Lightning)."""
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add JSON-serialisable entries to `checkpoint` (stored in trainer_state.json)."""
+        """Add entries to `checkpoint`, the module's own part of the checkpoint (``module_state`` in
+        trainer_state.json). It holds the run's ``epoch`` and ``global_step`` (read-only: changing them is
+        refused). What is added is JSON: a value JSON would not give back as it was (a tuple, a set, a
+        key that is not a string) is refused at the first save; arrays are stored as lists."""
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Read back what `on_save_checkpoint` stored."""
+        """Read back what `on_save_checkpoint` stored, with the ``epoch`` and ``global_step`` it saw."""
 
     # ---- Lightning's optimizer access -----------------------------------------------------------
     def optimizers(self) -> optim.Optimizer:
@@ -582,13 +586,18 @@ class TrainModule(nn.Module):
         name: str,
         value: Any,
         prog_bar: bool = False,
-        logger: bool = True,
+        logger: bool | None = True,
         on_step: bool | None = None,
         on_epoch: bool | None = None,
         reduce_fx: str = "mean",
         sync_dist: bool = False,
         batch_size: int | None = None,
         rank_zero_only: bool = False,
+        enable_graph: bool = False,
+        add_dataloader_idx: bool = True,
+        sync_dist_group: Any = None,
+        metric_attribute: str | None = None,
+        **unknown: Any,
     ) -> None:
         """Log a scalar, as Lightning's `self.log`.
 
@@ -607,10 +616,18 @@ class TrainModule(nn.Module):
         `batch_size`, which Lightning takes to weight the mean, must agree with the weight every value of
         the step already gets, `batch_size(batch)`: override that method to count examples otherwise.
         `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
-        "max", a callable) are refused; log a sum as a mean times a count, or return it as a metric.
+        "max", a callable) are refused, each with what to do instead.
+
+        Lightning's other keywords are accepted where they change nothing here: `logger=None` (its
+        default, logged), `enable_graph` (an MLX value holds no graph to keep), `add_dataloader_idx` (a stage
+        has one loader, so no index is added), `sync_dist_group=None` and `metric_attribute=None`. A process
+        group or a metric attribute (a torchmetrics object) is refused, as is a keyword Lightning has not.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
+        refuse_log_keywords(name, unknown, sync_dist_group, metric_attribute)
+        if logger is None:  # (Lightning's default: log it)
+            logger = True
         if batch_size is not None and (
             isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0
         ):
@@ -622,7 +639,7 @@ class TrainModule(nn.Module):
         if reduce_fx not in ("mean", mx.mean):
             raise ValueError(
                 f"self.log({name!r}, ..., reduce_fx={reduce_fx!r}): only 'mean' is supported (weighted by "
-                "batch_size(batch)); log a sum as a mean times a count, or return it as a metric"
+                f"batch_size(batch)); {instead_of_reduction(reduce_fx)}"
             )
         if self._step_logs is not None:
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
@@ -745,6 +762,7 @@ class TrainModule(nn.Module):
         shapes must match too, as in PyTorch), keeps the others as `__init__` made them, and warns with
         the missing and unexpected names."""
         from audiotrain.train import checkpoint as ckpt
+        from audiotrain.train import hook_state
 
         if strict is not None and not isinstance(strict, bool):
             raise TypeError(
@@ -795,7 +813,7 @@ class TrainModule(nn.Module):
         loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
         module.update(ckpt.merge_flat(module.parameters(), loaded))
         mx.eval(module.parameters())
-        module.on_load_checkpoint(state.get("module_state", {}))
+        hook_state.load_module_state(module, state)
         return module
 
     def _attach(self, trainer: Trainer | None) -> None:

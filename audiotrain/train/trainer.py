@@ -40,7 +40,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import determinism, flags, hooks, reporting, resume, threads
+from audiotrain.train import determinism, flags, hook_state, hooks, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -248,8 +248,12 @@ class Trainer:
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
+        switches = {"enable_progress_bar": enable_progress_bar, "enable_checkpointing": enable_checkpointing}
         self.callbacks = CallbackList(
-            callbacks, self.enable_progress_bar and self.is_global_zero, self.enable_checkpointing
+            callbacks,
+            self.enable_progress_bar and self.is_global_zero,
+            self.enable_checkpointing,
+            switched_off=[flag for flag, on in switches.items() if not on],
         )
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
@@ -1330,11 +1334,15 @@ class Trainer:
             if isinstance(lg, Logger):
                 lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
         state = self._run.state_dict(running, waiting_logs)
-        own = set(state)
+        added_by: dict[str, str] = {}
         for cb in self.callbacks:
+            before = set(state)
             cb.on_save_checkpoint(self, self.module, state)
-        ckpt.check_callback_state(state, added=[key for key in state if key not in own])
-        self.module.on_save_checkpoint(state["module_state"])  # after the callbacks, as in Lightning
+            added_by.update({key: type(cb).__name__ for key in state if key not in before})
+        ckpt.check_callback_state(state, added_by)
+        # The datamodule's and the module's after the callbacks, as in Lightning.
+        hook_state.save_datamodule_state(self.datamodule, state)
+        hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
         if weights_only:
@@ -1368,9 +1376,10 @@ class Trainer:
         module.update(ckpt.read_tree(model_file, module.parameters(), f"{type(module).__name__} model"))
         mx.eval(module.parameters())
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
-        module.on_load_checkpoint(state.get("module_state", {}))
+        hook_state.load_module_state(module, state)
         if not full:
             return
+        hook_state.load_datamodule_state(self.datamodule, state)
         load_optimizer_state(folder, self.optimizer, fresh)
         load_step_state(folder, self._train_step)
         with ckpt.named_source(folder / ckpt.STATE_FILE):

@@ -42,7 +42,7 @@ from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
 from audiotrain.recipes.config_cli import ConfigInCheckpoint, merge_config
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import reporting
+from audiotrain.train import hook_state, reporting
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.loggers.config import build_loggers
 from audiotrain.train.state import History
@@ -462,7 +462,7 @@ class Trainer:
         model_file = folder / ckpt.MODEL_FILE
         self.module.update(ckpt.read_tree(model_file, self.module.parameters(), "chord model"))
         mx.eval(self.module.parameters())
-        self.module.on_load_checkpoint(state.get("module_state", {}))
+        hook_state.load_module_state(self.module, state)
         history = History()
         with ckpt.named_source(folder / ckpt.STATE_FILE):
             history.load_state_dict(state["history"])

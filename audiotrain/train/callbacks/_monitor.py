@@ -82,7 +82,9 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
         close = difflib.get_close_matches(name, sorted(metrics), n=1)
         stem = name.removesuffix("_epoch")
         no_validation_yet = name.startswith("val_") and not any(m.startswith("val_") for m in metrics)
-        if no_validation_yet and trainer.val_dataloaders is None:
+        if no_validation_yet and trainer.limit_val_batches == 0:
+            hint = " (it is a validation metric, and Trainer(limit_val_batches=0) turns validation off)"
+        elif no_validation_yet and trainer.val_dataloaders is None:
             hint = " (it is a validation metric: pass a val_loader to fit)"
         elif no_validation_yet and _acts_after_validations(trainer):
             hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
@@ -92,8 +94,18 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
             hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"
         else:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise KeyError(f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}")
+        raise MetricNotLoggedError(
+            f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}"
+        )
     return float(metrics[name])
+
+
+class MetricNotLoggedError(KeyError):
+    """A KeyError (what code that looks a metric up expects) whose message prints as written: a plain
+    KeyError shows its message as a quoted repr."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _schedule(trainer: Trainer) -> str:

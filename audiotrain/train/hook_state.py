@@ -1,0 +1,76 @@
+"""What a module's checkpoint hooks and a datamodule's `state_dict()` put in a checkpoint.
+
+Lightning hands `LightningModule.on_save_checkpoint` the checkpoint itself and stores
+`LightningDataModule.state_dict()` in it. audiotrain's checkpoints are JSON (plus safetensors for the
+weights, never pickle), so both go through the rule callbacks already follow: a value that JSON would
+not give back exactly (a tuple, a set, a non-string key) is refused at the first save, naming the hook
+and the field, instead of coming back changed.
+
+The module's hook gets its own entry of the checkpoint (``module_state`` in trainer_state.json) with the
+run's ``epoch`` and ``global_step`` in it, as Lightning code reads them. Those two are the Trainer's: a
+save hook that changes them is refused; what a load hook does to them is not kept anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audiotrain.train import checkpoint as ckpt
+
+#: The keys of the module hook's dict that the Trainer fills and owns.
+RUN_KEYS = ("epoch", "global_step")
+
+
+def save_module_state(module: Any, state: dict[str, Any], epoch: int, global_step: int) -> None:
+    """Call `module.on_save_checkpoint` with its dict (its entry plus `epoch`, `global_step`) and keep
+    what it added in ``state["module_state"]``, after checking that JSON gives it back as it was."""
+    hook = f"{type(module).__name__}.on_save_checkpoint"
+    run = {"epoch": epoch, "global_step": global_step}
+    checkpoint = {**state.get("module_state", {}), **run}
+    module.on_save_checkpoint(checkpoint)
+    for key, value in run.items():
+        if key not in checkpoint or checkpoint[key] != value:
+            now = repr(checkpoint[key]) if key in checkpoint else "deleted"
+            raise ValueError(
+                f"{hook}: checkpoint[{key!r}] is the Trainer's and read-only ({value}), but the hook "
+                f"changed it ({now}): store your own value under another key"
+            )
+    own = {key: value for key, value in checkpoint.items() if key not in RUN_KEYS}
+    ckpt.check_keeps(own, f"{hook}: checkpoint", "")
+    state["module_state"] = own
+    state["module_state_run"] = run  # what the load hook sees as epoch and global_step
+
+
+def load_module_state(module: Any, state: dict[str, Any]) -> None:
+    """Call `module.on_load_checkpoint` with what its save hook stored, plus the saved `epoch` and
+    `global_step` (a checkpoint from before they were saved: the progress it resumes at, and an `epoch`
+    its module stored itself then is what it stored)."""
+    own = state.get("module_state", {})
+    if "module_state_run" in state:
+        module.on_load_checkpoint({**own, **state["module_state_run"]})
+        return
+    progress = state.get("progress") or {}
+    module.on_load_checkpoint({**{key: progress.get(key, 0) for key in RUN_KEYS}, **own})
+
+
+def save_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
+    """Lightning's: a datamodule's non-empty `state_dict()` goes into every checkpoint."""
+    state_dict = getattr(datamodule, "state_dict", None)
+    if not callable(state_dict):
+        return
+    saved = state_dict()
+    if not saved:
+        return
+    where = f"{type(datamodule).__name__}.state_dict()"
+    if not isinstance(saved, dict):
+        raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
+    ckpt.check_keeps(saved, where, "")
+    state["datamodule"] = saved
+
+
+def load_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
+    """Give a datamodule back what its `state_dict()` saved (Lightning calls `load_state_dict` only for a
+    checkpoint that holds the datamodule's state)."""
+    load = getattr(datamodule, "load_state_dict", None)
+    if "datamodule" in state and callable(load):
+        load(state["datamodule"])

@@ -1,0 +1,101 @@
+"""A module's `on_save_checkpoint` / `on_load_checkpoint` and a DataModule's `state_dict()` /
+`load_state_dict()` from the user's side, as Lightning code uses them: the hooks see the run's epoch and
+step, and what they store comes back exactly or is refused at the first save, by hook and field."""
+
+import json
+
+from audiotrain import DataModule, Trainer
+
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+class Hooked(TinyClassifier):
+    """Stores `extra` (its `on_save_checkpoint` adds it) and records what its hooks saw."""
+
+    def __init__(self, extra=None):
+        super().__init__()
+        self.extra, self.saved, self.loaded = extra, [], []
+
+    def on_save_checkpoint(self, checkpoint):
+        self.saved.append(dict(checkpoint))
+        checkpoint.update(self.extra or {})
+
+    def on_load_checkpoint(self, checkpoint):
+        self.loaded.append(dict(checkpoint))
+
+
+def fit(root, model, epochs=1, **kw):
+    t = Trainer(
+        max_epochs=epochs, default_root_dir=root, enable_progress_bar=False, num_sanity_val_steps=0, **kw
+    )
+    t.fit(model, make_batches(32), make_batches(16, seed=1))
+    return t
+
+
+def test_module_hooks_see_epoch_and_step_and_get_their_entries_back(tmp_path):
+    model = Hooked({"vocab": ["a", "b"], "counts": {"a": 2}})
+    t = fit(tmp_path, model, epochs=2)
+    assert [(s["epoch"], s["global_step"]) for s in model.saved] == [(0, 2), (1, 4)]
+    restored = Hooked.load_from_checkpoint(t.checkpoint_callback.last_model_path)
+    assert restored.loaded == [{"vocab": ["a", "b"], "counts": {"a": 2}, "epoch": 1, "global_step": 4}]
+
+
+@pytest.mark.parametrize(
+    "extra, refusal",
+    [
+        ({"pair": (1, 2)}, r"Hooked.on_save_checkpoint: checkpoint\['pair'\] is a tuple"),
+        ({"ids": {1: "a"}}, r"Hooked.on_save_checkpoint: checkpoint\['ids'\] has the key 1 \(int\)"),
+        ({"seen": {1, 2}}, r"Hooked.on_save_checkpoint: checkpoint\['seen'\] is a set"),
+    ],
+)
+def test_a_value_json_would_change_is_refused_at_the_first_save(tmp_path, extra, refusal):
+    with pytest.raises(TypeError, match=refusal):
+        fit(tmp_path, Hooked(extra))
+    assert not (tmp_path / "checkpoints" / "last").exists()
+
+
+def test_changing_the_runs_epoch_in_the_save_hook_is_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"checkpoint\['epoch'\] is the Trainer's and read-only \(0\).*\(7\)"
+    ):
+        fit(tmp_path, Hooked({"epoch": 7}))
+
+
+class Vocabulary(DataModule):
+    """A DataModule with state of its own (a vocabulary grown in `setup`)."""
+
+    def __init__(self, state=None):
+        self.vocab, self.state, self.loaded = 0, state, []
+
+    def setup(self, stage):
+        self.vocab += 1
+
+    def train_dataloader(self):
+        return make_batches(32)
+
+    def state_dict(self):
+        return self.state if self.state is not None else {"vocab": self.vocab}
+
+    def load_state_dict(self, state):
+        self.loaded.append(state)
+        self.vocab = state["vocab"]
+
+
+def test_a_datamodules_state_is_saved_and_given_back_on_resume(tmp_path):
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    first = Vocabulary()
+    first.vocab = 41  # (setup makes it 42)
+    Trainer(max_epochs=1, **kw).fit(TinyClassifier(), datamodule=first)
+    saved = json.loads((tmp_path / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert saved["datamodule"] == {"vocab": 42}
+    resumed = Vocabulary()
+    Trainer(max_epochs=2, **kw).fit(TinyClassifier(), datamodule=resumed, ckpt_path="last")
+    assert resumed.loaded == [{"vocab": 42}] and resumed.vocab == 42
+
+
+def test_a_datamodule_state_json_would_change_is_refused_by_name(tmp_path):
+    with pytest.raises(TypeError, match=r"Vocabulary.state_dict\(\)\['shape'\] is a tuple"):
+        Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False).fit(
+            TinyClassifier(), datamodule=Vocabulary({"shape": (1, 2)})
+        )

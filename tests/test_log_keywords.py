@@ -1,0 +1,54 @@
+"""Lightning's `self.log` keywords from the user's side: those that change nothing here are accepted
+(ported code runs as it is), the others are refused naming the metric and the keyword, never with a raw
+"unexpected keyword argument"."""
+
+import audiotrain  # noqa: F401  (before mlx)
+
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+class LogsWithLightningKeywords(TinyClassifier):
+    def validation_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log(
+            "val_loss",
+            loss,
+            logger=None,  # Lightning's default: logged
+            enable_graph=False,
+            add_dataloader_idx=False,
+            sync_dist_group=None,
+            metric_attribute=None,
+            rank_zero_only=False,
+            batch_size=len(batch[1]),
+        )
+
+
+def test_keywords_that_change_nothing_are_accepted(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(LogsWithLightningKeywords(), make_batches(32), make_batches(16, seed=1))
+    assert "val_loss" in t.logged_metrics
+
+
+@pytest.mark.parametrize(
+    "keywords, refusal",
+    [
+        (
+            {"sync_dist_grup": None},
+            r"self.log\('x', ..., sync_dist_grup=...\): no such keyword; did you mean ",
+        ),
+        (
+            {"sync_dist_group": "group"},
+            r"sync_dist_group='group'\): audiotrain reduces .* over all processes",
+        ),
+        ({"metric_attribute": "acc"}, r"metric_attribute='acc'\): it names a torchmetrics object"),
+        (
+            {"reduce_fx": "max"},
+            r"reduce_fx='max'\): only 'mean' .*for the max over an epoch, keep it yourself",
+        ),
+        ({"reduce_fx": "sum"}, r"reduce_fx='sum'\): only 'mean' .*log a sum as a mean times a count"),
+    ],
+)
+def test_keywords_that_cannot_be_honoured_are_refused_by_name(keywords, refusal):
+    with pytest.raises((TypeError, ValueError), match=refusal):
+        TinyClassifier().log("x", 1.0, **keywords)
