@@ -386,6 +386,16 @@ def test_a_modules_own_loaders_are_used_where_fit_validate_and_test_get_none(tmp
         t.predict(module)
 
 
+def test_a_loader_not_passed_comes_from_the_modules_own_method_as_in_lightning(tmp_path):
+    module = HasItsOwnLoaders()
+    t = quiet_trainer(tmp_path / "val", max_epochs=1)
+    t.fit(module, make_batches(48))  # the train loader passed: validation from the module's val_dataloader
+    assert t.global_step == 3 and len(t.history["val_loss"]) == 1
+    t = quiet_trainer(tmp_path / "train", max_epochs=1)
+    t.fit(module, val_loader=make_batches(16, seed=3))  # and the other way round
+    assert t.global_step == 2 and len(t.history["val_loss"]) == 1
+
+
 def test_fit_without_loaders_says_where_they_can_come_from(tmp_path):
     with pytest.raises(
         TypeError, match=r"pass the training batches .*, or define train_dataloader on the module"

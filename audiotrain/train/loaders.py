@@ -112,12 +112,13 @@ _LOADER_METHODS = {
 
 
 def loader_source(method: str, datamodule: Any, module: Any, loaders: dict[str, Any]) -> Any:
-    """What gives the loaders of a stage: the datamodule; where neither loaders nor a datamodule were
-    passed, the module's own `*_dataloader` methods, as in Lightning (the module then); None where the
-    loaders were passed."""
+    """What gives the loaders of a stage that were not passed: the datamodule; without one, the module,
+    where it defines the `*_dataloader` method of a loader not passed (Lightning asks the module per loader:
+    `fit(model, train_loader)` validates on the module's `val_dataloader()`); None where nothing does."""
     if datamodule is None:
-        if all(v is None for v in loaders.values()) and any(
-            callable(getattr(module, _LOADER_METHODS[name], None)) for name in loaders
+        if any(
+            value is None and callable(getattr(module, _LOADER_METHODS[name], None))
+            for name, value in loaders.items()
         ):
             return module
         return None
@@ -152,14 +153,13 @@ def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
 
 
 def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
-    """The loaders `source` (see `loader_source`) gives, asked once its `setup` has run; those passed where
-    there is none. A `*_dataloader` method that is not defined gives None."""
-    if source is None:
-        return loaders
-    out = {}
-    for name in loaders:
+    """The loaders passed, and from `source` (see `loader_source`) the others, asked once its `setup` has
+    run. A `*_dataloader` method that is not defined gives None."""
+    out = dict(loaders)
+    for name, value in loaders.items():
         getter = getattr(source, _LOADER_METHODS[name], None)
-        out[name] = getter() if callable(getter) else None
+        if value is None and callable(getter):
+            out[name] = getter()
     return out
 
 
