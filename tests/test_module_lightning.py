@@ -350,6 +350,29 @@ def test_an_unknown_keyword_of_load_from_checkpoint_is_named_without_wrong_advic
     assert "save_hyperparameters" not in str(err.value)
 
 
+class BuildsLate(Base):
+    """Lightning's `configure_model` habit: the layers are built when a stage starts, not in __init__."""
+
+    def __init__(self, hidden: int = 8, lr: float = 0.1):
+        TrainModule.__init__(self)
+        self.save_hyperparameters()
+        self.fc = self.out = None
+
+    def configure_model(self):
+        if self.fc is None:  # (called again in every stage)
+            self.fc = nn.Linear(8, self.hparams.hidden)
+            self.out = nn.Linear(self.hparams.hidden, 3)
+
+
+def test_load_from_checkpoint_builds_the_layers_configure_model_makes_before_loading(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    module = BuildsLate(hidden=5)
+    t.fit(module, make_batches())
+    loaded = BuildsLate.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    a, b = weights(module), weights(loaded)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 # ---------------------------------------------------------------- bf16-mixed and float32 batch fields
 class Regression(TrainModule):
     """A zero model predicting 1001 + 0: the loss against y = 1001.3 is 0.09 exactly in float32."""

@@ -753,7 +753,8 @@ class TrainModule(nn.Module):
     ) -> Self:
         """Rebuild the module from a checkpoint's hyperparameters (`save_hyperparameters`) and load its
         weights. `overrides` (any other keyword) go to `__init__`: they replace saved hyperparameters or
-        give the ones left out.
+        give the ones left out. `configure_model()` runs before the weights load, so the layers it builds
+        take theirs (as in Lightning).
 
         `map_location` is Lightning's and accepted for its code, and ignored: MLX arrays live in unified
         memory, usable by the CPU and the GPU alike, so there is no device to map the weights to.
@@ -804,6 +805,9 @@ class TrainModule(nn.Module):
                 f"from hyper_parameters in {folder / ckpt.STATE_FILE} (was it edited, or __init__ changed?) "
                 "and the keywords given; pass corrected values as keywords"
             ) from err
+        # Layers built in configure_model (rather than __init__) are there to take their weights, as in
+        # Lightning; a Trainer's stage calls it again later, which the hook is written to expect.
+        module.configure_model()
         model_file = folder / ckpt.MODEL_FILE
         header = ckpt.read_header(model_file)
         expected = ckpt.flat(module.parameters())
