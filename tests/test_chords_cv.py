@@ -350,7 +350,8 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
 @pytest.mark.slow
 def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_path, capsys):
     """`evaluate --checkpoint CV/fold0` (no --data) scored every song of every cached demo set, training songs
-    among them, as the fold's held-out songs: the fold recorded the cache folder as its demo test set."""
+    among them, as the fold's held-out songs: the fold recorded the cache folder as its demo test set. And
+    `evaluate --checkpoint CV` said config.json was missing before it said it was a cv run."""
     run_dir = tmp_path / "cv"
     argv = [
         "cv",
@@ -378,3 +379,7 @@ def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_p
     (fold / "config.json").write_text(json.dumps(record))
     assert chords.main(["evaluate", "--checkpoint", str(fold)]) == 2
     assert f"records {cv_cache / 'demo' / 'chords'}" in capsys.readouterr().err
+    # The cv run folder itself: said first, not a missing config.json.
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "is a cross-validation run" in err and "fold0" in err and "config.json" not in err, err

@@ -68,6 +68,7 @@ from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
+from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run
 from audiotrain.recipes.chords.predict import ChordPredictor
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.recipes.split_record import run_record_of
@@ -736,6 +737,11 @@ def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
 
     A recorded ``demo_test_set`` is used only where it is one (``test-*``): a cv fold of an earlier version
     recorded the cache folder, which holds every demo set, training songs among them."""
+    if checkpoint.is_dir() and not (checkpoint / "config.json").exists():
+        try:  # (first: a cv run folder has no config.json of its own, and --data would not make it one)
+            refuse_cv_run(checkpoint)
+        except ckpt.CheckpointError as error:
+            raise ValueError(f"evaluate: {error}") from None
     record = checkpoint / "config.json"
     run_record = None
     try:
