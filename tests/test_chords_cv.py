@@ -345,3 +345,41 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
     assert sorted(p.name for p in (run_dir / "oof").glob("*.lab")) == sorted(
         p.name for p in (unstopped / "oof").glob("*.lab")
     )
+
+
+@pytest.mark.slow
+def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_path, capsys):
+    """`evaluate --checkpoint CV/fold0` (no --data) scored every song of every cached demo set, training songs
+    among them, as the fold's held-out songs: the fold recorded the cache folder as its demo test set. And
+    `evaluate --checkpoint CV` said config.json was missing before it said it was a cv run."""
+    run_dir = tmp_path / "cv"
+    argv = [
+        "cv",
+        "--folds",
+        "2",
+        *TINY_CV_FLAGS,
+        "--data.cache_dir",
+        str(cv_cache),
+        "--run_dir",
+        str(run_dir),
+    ]
+    assert chords.main(argv) == 0
+    fold = run_dir / "fold0"
+    record = json.loads((fold / "config.json").read_text())
+    assert "demo_test_set" not in record
+    for given in (fold, fold / "checkpoints" / "best"):
+        capsys.readouterr()
+        assert chords.main(["evaluate", "--checkpoint", str(given), "-o", str(tmp_path / "ev")]) == 2
+        err = capsys.readouterr().err
+        assert "--data is needed" in err and "cross-validation fold" in err and "scoring" not in err, err
+        assert record["songs"]["test"][0] in err
+    assert not (tmp_path / "ev").exists()
+    # A fold written before the fix, which recorded the cache folder: that folder is not scored either.
+    record["demo_test_set"] = str(cv_cache / "demo" / "chords")
+    (fold / "config.json").write_text(json.dumps(record))
+    assert chords.main(["evaluate", "--checkpoint", str(fold)]) == 2
+    assert f"records {cv_cache / 'demo' / 'chords'}" in capsys.readouterr().err
+    # The cv run folder itself: said first, not a missing config.json.
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "is a cross-validation run" in err and "fold0" in err and "config.json" not in err, err

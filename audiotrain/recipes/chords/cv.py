@@ -54,6 +54,7 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
+from audiotrain.recipes.chords.evaluate import CV_PROGRESS_FILE
 from audiotrain.recipes.chords.train import (
     _checkpoint_folder,
     evaluate_trained_run,
@@ -67,7 +68,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.reporting import read_history
 
 #: The record of a cv run's folds, written as it starts and after each fold: what ``--resume`` continues.
-PROGRESS_FILE = "cv_progress.json"
+PROGRESS_FILE = CV_PROGRESS_FILE
 #: What a cv run writes beside its ``fold<k>/`` folders (``--overwrite`` removes these and the folds).
 CV_OUTPUTS = ("oof", "cv_scores.json", "cv_scores.md", PROGRESS_FILE, DATA_REPORT)
 #: Settings that do not change what a fold trains: a resumed cv run may differ in them. (A checkpoint

@@ -68,6 +68,7 @@ from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
+from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run
 from audiotrain.recipes.chords.predict import ChordPredictor
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.recipes.split_record import run_record_of
@@ -722,12 +723,25 @@ def run_test_songs(
     return found, left_out
 
 
+#: The record a cv run keeps beside its ``fold<k>/`` run folders (`audiotrain.recipes.chords.cv`, which
+#: imports this module: named here too).
+CV_PROGRESS_FILE = "cv_progress.json"
+
+
 def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
     """For ``evaluate --checkpoint RUN`` without ``--data``: (the folder of the held-out songs of the train
     run `checkpoint` is (a run folder) or belongs to (RUN/checkpoints/NAME), whether only the run's test
     songs of it are to be scored), from its config.json: a demo run's test set (``demo_test_set``, a set of
     its own: every song of it), or its data folder (its test songs, as ``--test_songs_of``). A ValueError
-    naming the ``--data`` to pass where the record does not tell, or the folder is gone."""
+    naming the ``--data`` to pass where the record does not tell, or the folder is gone.
+
+    A recorded ``demo_test_set`` is used only where it is one (``test-*``): a cv fold of an earlier version
+    recorded the cache folder, which holds every demo set, training songs among them."""
+    if checkpoint.is_dir() and not (checkpoint / "config.json").exists():
+        try:  # (first: a cv run folder has no config.json of its own, and --data would not make it one)
+            refuse_cv_run(checkpoint)
+        except ckpt.CheckpointError as error:
+            raise ValueError(f"evaluate: {error}") from None
     record = checkpoint / "config.json"
     run_record = None
     try:
@@ -745,6 +759,18 @@ def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
     settings = run_record.get("config") if isinstance(run_record.get("config"), dict) else {}
     data_dir = (settings.get("data") or {}).get("data_dir")
     demo_set = run_record.get("demo_test_set")
+    in_cv_run = (record.parent.parent / CV_PROGRESS_FILE).is_file()
+    if not data_dir and (demo_set and not _is_demo_test_set(Path(demo_set)) or not demo_set and in_cv_run):
+        songs = run_record.get("songs") if isinstance(run_record.get("songs"), dict) else {}
+        test_songs = songs.get("test") if isinstance(songs.get("test"), list) else []
+        raise ValueError(
+            f"evaluate: --data is needed: {checkpoint} held out songs of the demo's training sets (a "
+            f"cross-validation fold's: {listed(test_songs) or 'none listed'}; songs.test in {record}), not "
+            "a demo test set (test-*) that --data could name"
+            + (f" ({record} records {demo_set})" if demo_set else "")
+            + f"; their scores are in {record.parent / 'evaluation' / 'scores.json'}; give a folder of songs "
+            "to score as --data"
+        )
     folder = Path(data_dir or demo_set or "")
     if not (data_dir or demo_set):
         cache = (settings.get("data") or {}).get("cache_dir") or default_cache_dir()

@@ -48,7 +48,7 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
             ):
                 _refuse_link_out_of(path, candidate)
                 return _model_folder(candidate)
-        _refuse_cv_run(path)
+        refuse_cv_run(path)
     return _model_folder(path)
 
 
@@ -72,7 +72,7 @@ def run_checkpoints(run_folder: Path) -> Path:
 _FOLD_FOLDER = re.compile(r"fold\d+")
 
 
-def _refuse_cv_run(path: Path) -> None:
+def refuse_cv_run(path: Path) -> None:
     """Refuse a cross-validation run folder `path` (one run per fold, no model of its own), naming its folds:
     "not a complete checkpoint" named none of them."""
     folds = sorted(

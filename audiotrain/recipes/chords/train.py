@@ -1137,7 +1137,10 @@ def _open_run_folder(
     keeps the settings its earlier epochs trained with where they differ (`earlier`, see `earlier_settings`):
     ``config`` alone would say the whole run was trained as its last part."""
 
-    demo_test_set = not config.data.data_dir and splits.test
+    # Only the demo's held-out set (``test-*``): a cv fold's test songs are some of its training sets' songs,
+    # whose common folder (the cache, or a whole training set) evaluate would score as if all held out.
+    held_out = test_songs_folder(config, splits)
+    demo_test_set = not config.data.data_dir and held_out is not None and held_out.name.startswith("test-")
 
     def open_folder() -> str:
         if replace:
@@ -1159,7 +1162,7 @@ def _open_run_folder(
             processes_used=collectives.world_size(),
             # What data.pitch_shift drew from: fewer than its 12 keys where features.max_pitch_shift < 6.
             pitch_shifts=list(training_pitch_shifts(config.data, config.features)),
-            **({"demo_test_set": str(test_songs_folder(config, splits))} if demo_test_set else {}),
+            **({"demo_test_set": str(held_out)} if demo_test_set else {}),
             **({"init_from": init_record} if init_record else {}),
             **({"earlier": earlier} if earlier else {}),
         )
