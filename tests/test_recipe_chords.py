@@ -633,6 +633,26 @@ def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_output
     assert (copy / "evaluation" / "scores.json").is_file() and (copy / "checkpoints" / "best").is_dir()
 
 
+def test_overwrite_names_the_default_checkpoint_folder_and_the_users_files_in_it_once(
+    tiny_run, tmp_path, capsys
+):
+    # The default checkpoint_dir, recorded in config.json, was walked a second time beside RUN_OUTPUTS'.
+    _, run_dir = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    shutil.copytree(copy / "checkpoints" / "best", copy / "checkpoints" / "keep_for_paper")
+    capsys.readouterr()
+    assert chords.main([*tiny_run_argv(tiny_run, copy), "--overwrite"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--overwrite:")]
+    removed = next(line for line in lines if "removed the previous run's" in line)
+    assert removed.count("checkpoints") == 1, removed
+    assert (
+        f"--overwrite: kept what the previous run did not write in {copy}: checkpoints/keep_for_paper"
+        in lines
+    )
+    assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
+
+
 def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_out_songs(
     tiny_run, tmp_path, monkeypatch
 ):
