@@ -562,6 +562,21 @@ def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_
     assert json.loads((run_dir / "config.json").read_text())["config"]["save_keep"] == 1
 
 
+def test_save_keep_counts_the_periodic_checkpoints_saved_before_a_resume(tiny_run, tmp_path):
+    """Each --resume kept --save_keep more: the count covered only what the resumed process saved. A
+    checkpoint of the user's in the folder, and best/last, are never pruned."""
+    run_dir = tmp_path / "run"
+    argv = [*tiny_run_argv(tiny_run, run_dir), "--save_keep", "2"]
+    assert chords.main([*argv, "--num_epochs", "3"]) == 0
+    checkpoints = run_dir / "checkpoints"
+    shutil.copytree(checkpoints / "epoch=001", checkpoints / "keep_for_paper")
+    resume = ["--resume", str(checkpoints / "last")]
+    assert chords.main([*argv, *resume, "--num_epochs", "4"]) == 0
+    assert chords.main([*argv, *resume, "--num_epochs", "5"]) == 0
+    names = sorted(p.name for p in checkpoints.iterdir() if not p.name.startswith("."))
+    assert names == ["best", "epoch=003", "epoch=004", "keep_for_paper", "last"]
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
@@ -616,6 +631,26 @@ def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_output
     assert (copy / "csv" / "my_export.csv").read_text() == "x" and not (copy / "csv" / "version_0").exists()
     assert not (copy / "ckpts").exists()
     assert (copy / "evaluation" / "scores.json").is_file() and (copy / "checkpoints" / "best").is_dir()
+
+
+def test_overwrite_names_the_default_checkpoint_folder_and_the_users_files_in_it_once(
+    tiny_run, tmp_path, capsys
+):
+    # The default checkpoint_dir, recorded in config.json, was walked a second time beside RUN_OUTPUTS'.
+    _, run_dir = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    shutil.copytree(copy / "checkpoints" / "best", copy / "checkpoints" / "keep_for_paper")
+    capsys.readouterr()
+    assert chords.main([*tiny_run_argv(tiny_run, copy), "--overwrite"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("--overwrite:")]
+    removed = next(line for line in lines if "removed the previous run's" in line)
+    assert removed.count("checkpoints") == 1, removed
+    assert (
+        f"--overwrite: kept what the previous run did not write in {copy}: checkpoints/keep_for_paper"
+        in lines
+    )
+    assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
 
 
 def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_out_songs(

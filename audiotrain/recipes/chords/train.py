@@ -314,7 +314,10 @@ def run_outputs(run_dir: Path) -> tuple[list[str], dict[str, OwnEntries]]:
     except (OSError, ValueError, KeyError, TypeError):
         recorded = None
     if isinstance(recorded, str) and recorded.strip() and not Path(recorded).expanduser().is_absolute():
-        if is_inside(run_dir / recorded, run_dir) and (run_dir / recorded).resolve() != run_dir.resolve():
+        # (Not twice: the default "checkpoints", or "./checkpoints", is among RUN_OUTPUTS already, and was
+        # named twice in --overwrite's lines.)
+        listed_already = {(run_dir / name).resolve() for name in (".", *outputs)}
+        if is_inside(run_dir / recorded, run_dir) and (run_dir / recorded).resolve() not in listed_already:
             outputs.append(recorded)
             own_entries[recorded] = recipe_checkpoints
     return outputs, own_entries

@@ -38,6 +38,7 @@ from audiotrain.audio import resample
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.periodic_checkpoints import PeriodicCheckpoints
 from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
 from audiotrain.recipes.config_cli import ConfigInCheckpoint, merge_config
@@ -80,9 +81,10 @@ def make_shared_trainer(
     logs to the same runs).
 
     Checkpoints go to ``config.checkpoint_dir`` (relative to ``run_dir``): ``best`` by ``val_loss``, ``last``,
-    and ``epoch=NNN`` every ``save_every`` epochs (the newest ``save_keep`` of them, where set). Without validation only ``last`` is kept. Each holds the
-    whole resolved ``config`` (``run_config`` in its trainer_state.json). A fresh fit refuses a checkpoint
-    folder that holds an earlier run's checkpoints unless ``overwrite`` (`ModelCheckpoint`).
+    and ``epoch=NNN`` every ``save_every`` epochs (the newest ``save_keep`` of them in the folder, where set,
+    those saved before a resume counted too: `PeriodicCheckpoints`). Without validation only ``last`` is
+    kept. Each holds the whole resolved ``config`` (``run_config`` in its trainer_state.json). A fresh fit
+    refuses a checkpoint folder that holds an earlier run's checkpoints unless ``overwrite`` (`ModelCheckpoint`).
 
     ``monitor_after_validations_only``: `best` and `EarlyStopping` act only where a validation ran, so
     that fits of the same Trainer without a val_loader (the guide's `train_epoch`) leave the best score
@@ -113,13 +115,7 @@ def make_shared_trainer(
         ]
         if config.save_every:
             callbacks.append(
-                ModelCheckpoint(
-                    dirpath=checkpoint_dir,
-                    filename="epoch={epoch:03d}",
-                    every_n_epochs=config.save_every,
-                    save_top_k=config.save_keep or -1,  # (no monitor: the newest N are kept)
-                    overwrite=overwrite,
-                )
+                PeriodicCheckpoints(checkpoint_dir, config.save_every, config.save_keep, overwrite)
             )
     else:
         callbacks = [
