@@ -3,9 +3,12 @@ package and MLX keep files in."""
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
+
+from audiotrain._cgroup import cgroup_cpu_limit
 
 #: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
 BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
@@ -23,10 +26,14 @@ class MLXNotLoadable(ImportError):
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    """CPU cores this process may run on, at least 1: its affinity mask where the OS has one, or fewer where
+    its cgroup's CPU quota allows fewer (`_cgroup.cgroup_cpu_limit`, rounded up: ``docker run --cpus 2`` on a
+    64-core host lists all 64 in the mask)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpu_limit()
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
+    return max(1, cores)
 
 
 def versions() -> dict[str, str | None]:

@@ -19,6 +19,22 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from reference import SKIP_PREFIX, strict  # noqa: E402
 
+#: Most workers `-n auto` starts: each imports MLX and holds about 0.7 GB, and many tests start processes of
+#: their own (2-rank jobs), so more workers add memory faster than speed.
+MAX_AUTO_WORKERS = 8
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (the README's test command): one worker per core this process may use, at most
+    `MAX_AUTO_WORKERS`. xdist's own count is the affinity mask (or psutil's count of the host's cores), which
+    in a container limited by ``--cpus`` lists every core of the host; `usable_cores` also reads the cgroup's
+    CPU quota. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still wins (None hands over to xdist, which reads it)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    from audiotrain._system import usable_cores
+
+    return min(usable_cores(), MAX_AUTO_WORKERS)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def one_process_unless_asked():

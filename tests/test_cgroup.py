@@ -90,3 +90,58 @@ def test_a_model_too_big_for_the_cgroup_limit_is_refused_naming_the_file(tmp_pat
         "gradients and AdamW's two moments alone, more than the 1.0 GB this process's cgroup allows "
         f"({root / 'memory.max'}: a container's, job's or unit's limit); choose a smaller model"
     )
+
+
+def test_a_v2_cpu_quota_is_read_in_cores_and_the_smallest_level_wins(tmp_path):
+    # docker run --cpus 1.5 inside a systemd slice with CPUQuota=400%.
+    root, own = fake_cgroups(
+        tmp_path,
+        "0::/system.slice/docker-abc.scope\n",
+        {
+            "cpu.max": "max 100000",
+            "system.slice/cpu.max": "400000 100000",
+            "system.slice/docker-abc.scope/cpu.max": "150000 100000",
+        },
+    )
+    assert _cgroup.cgroup_cpu_limit(root, own) == 1.5
+    (root / "system.slice/docker-abc.scope/cpu.max").write_text("max 100000\n")
+    assert _cgroup.cgroup_cpu_limit(root, own) == 4.0
+
+
+def test_a_v1_cpu_quota_is_read_and_minus_one_is_none(tmp_path):
+    root, own = fake_cgroups(
+        tmp_path,
+        "4:cpu,cpuacct:/kubepods/pod1\n3:memory:/kubepods/pod1\n",
+        {
+            "cpu/cpu.cfs_quota_us": "-1",
+            "cpu/cpu.cfs_period_us": "100000",
+            "cpu/kubepods/pod1/cpu.cfs_quota_us": "200000",
+            "cpu/kubepods/pod1/cpu.cfs_period_us": "100000",
+        },
+    )
+    assert _cgroup.cgroup_cpu_limit(root, own) == 2.0
+    (root / "cpu/kubepods/pod1/cpu.cfs_quota_us").write_text("-1\n")
+    assert _cgroup.cgroup_cpu_limit(root, own) is None
+
+
+@pytest.mark.parametrize("text", ["max 100000", "garbage", "", "0 100000", "100000 0"])
+def test_no_or_unreadable_cpu_quota_means_none(tmp_path, text):
+    root, own = fake_cgroups(tmp_path, "0::/\n", {"cpu.max": text})
+    assert _cgroup.cgroup_cpu_limit(root, own) is None
+    assert _cgroup.cgroup_cpu_limit(tmp_path / "absent", tmp_path / "absent_self") is None
+
+
+def test_usable_cores_is_the_affinity_or_the_cpu_quota_rounded_up_if_fewer(monkeypatch):
+    # The local processes and `-n auto`'s test workers count these: one per listed core would put 64
+    # processes on a 2-core quota in a container on a 64-core host.
+    from audiotrain import _system
+    from audiotrain.distributed import local
+
+    monkeypatch.setattr(_system.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(_system, "cgroup_cpu_limit", lambda: 1.5)
+    assert _system.usable_cores() == 2
+    assert local.usable_cores() == 2
+    monkeypatch.setattr(_system, "cgroup_cpu_limit", lambda: None)
+    assert _system.usable_cores() == 64
+    monkeypatch.setattr(_system, "cgroup_cpu_limit", lambda: 0.2)
+    assert _system.usable_cores() == 1

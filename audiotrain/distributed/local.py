@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import usable_cores
+
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
 PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
 #: Set in each rank of such a job: the signal (``SIGUSR1``) that stands for the user's Ctrl-C there.
@@ -118,14 +120,6 @@ def _is_libmpi(folder: str, name: str) -> bool:
     return folder == "lib" and (
         name.startswith("libmpi.so.") or name.startswith("libmpi.") and name.endswith(".dylib")
     )
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
 
 
 #: What the launchers MLX works with set in each rank (mpirun: Open MPI, MPICH/PMIx; mlx.launch: ring, NCCL).
