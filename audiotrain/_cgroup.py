@@ -105,10 +105,7 @@ def _cgroup_folders(root: Path, own: Path, controller: str) -> list[Path]:
 def _limit_in(file: Path) -> int | None:
     """The limit in bytes that `file` holds; None for none ("max", a huge value, a file missing or not a
     number)."""
-    try:
-        text = file.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return None
+    text = _text_of(file)
     if not text.isdigit():
         return None  # "max" (v2's no limit), or not a limit at all
     value = int(text)
