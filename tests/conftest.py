@@ -36,6 +36,41 @@ def pytest_xdist_auto_num_workers(config):
     return min(usable_cores(), MAX_AUTO_WORKERS)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under ``-n`` (xdist), a test marked ``serial`` runs with no other test beside it: its setup, call and
+    teardown hold a lock that every other test holds shared. These tests start 2-rank jobs or time signals;
+    with another worker's test taking a core, a rank whose peer died could stay blocked in MLX's ring and
+    a launcher's forwarded Ctrl-C arrive mid-hook (both seen once in four parallel runs of the suite).
+
+    A turnstile keeps the exclusive lock from waiting for ever: whoever wants the lock passes the turnstile
+    first, and a serial test keeps it until its exclusive lock is granted, so no new shared holder slips
+    in meanwhile. The lock files lie in the run's temporary folder, which the workers share and pytest
+    prunes."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    import fcntl
+
+    factory = getattr(item.config, "_tmp_path_factory", None)
+    folder = factory.getbasetemp().parent if factory is not None else Path(tempfile.gettempdir())
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "run")
+    exclusive = item.get_closest_marker("serial") is not None
+    with (
+        open(folder / f"audiotrain-{run_id}.turnstile", "a") as turnstile,
+        open(folder / f"audiotrain-{run_id}.lock", "a") as lock,
+    ):
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def one_process_unless_asked():
     """The recipes' automatic local processes (`audiotrain.distributed.local`) would start an MPI job for

@@ -316,3 +316,7 @@ def test_ranks_draw_their_own_augmentations_and_rank_zero_draws_what_one_process
         assert not np.allclose(rank0[:, 1], rank1[:, 1])
     columns = slice(None) if workers else slice(0, 1)  # (np.random in the main thread is the user's)
     assert np.array_equal(rank1[:, columns], rank_draws(monkeypatch, 1, 2, **workers)[:, columns])
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial

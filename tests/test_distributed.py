@@ -476,3 +476,7 @@ def test_ranks_that_failed_alike_share_one_line_of_the_launchers_summary():
     one = summarize({1: 1}, {1: "RuntimeError: boom"})
     assert one[0] == "audiotrain launch: rank 1 failed: RuntimeError: boom"
     assert "1 rank ended with an error" in one[-1], one
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial

@@ -22,7 +22,11 @@ import pytest
 
 from tests.distributed import child_env
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups")
+# Signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "killpg"), reason="POSIX process groups"),
+    pytest.mark.serial,
+]
 
 # A rank: writes its pid, notes each SIGUSR1 (the launcher's stand-in for Ctrl-C) and takes no notice of it,
 # ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid.

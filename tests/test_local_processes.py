@@ -670,3 +670,7 @@ def test_more_processes_than_cores_says_so_not_a_nul_byte(tmp_path, monkeypatch)
         "-" * 74 + "\nprterun could not start its daemons\n" + "-" * 74 + "\x00"
     )
     assert local.check_mpi(job.mpi, 2).endswith("(exit 1: prterun could not start its daemons)")
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial

@@ -161,3 +161,7 @@ def test_a_resumed_evaluation_sends_its_test_scores_to_the_runs_loggers(cache, t
         assert [p.name for p in (run_dir / logger).iterdir()] == ["version_0"], logger
     expected = _test_rows(unstopped / "csv" / "version_0" / "metrics.csv")
     assert expected and _test_rows(run_dir / "csv" / "version_0" / "metrics.csv") == expected
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial

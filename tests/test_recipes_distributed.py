@@ -188,3 +188,7 @@ def test_clap_cv_on_two_ranks_trains_folds_with_fewer_clips_than_the_jobs_batch(
     for k in (0, 1):
         history = json.loads((tmp_path / "cv" / f"fold{k}" / "history.json").read_text())
         assert len(history.get("train_loss", [])) == 1, (k, history)
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial

@@ -605,3 +605,7 @@ def test_sigterm_in_the_evaluation_in_two_processes_is_named_sigterm(tmp_path, d
     assert status == 143, out
     assert out.count("interrupted (SIGTERM) after training") == 1 and "Ctrl-C" not in out, out
     assert f"run folder: {tmp_path / 'run'}" in out
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial

@@ -379,3 +379,7 @@ trainer.fit(LogsInput(), DataLoader(data, batch_size=2))
 print(json.dumps(Record.seen))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[5.5, 13.5]] * 2
+
+
+# 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
+pytestmark = pytest.mark.serial
