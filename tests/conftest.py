@@ -24,6 +24,7 @@ from reference import SKIP_PREFIX, strict  # noqa: E402
 MAX_AUTO_WORKERS = 8
 
 
+@pytest.hookimpl(optionalhook=True)  # (a hook of pytest-xdist: no error where it is not installed)
 def pytest_xdist_auto_num_workers(config):
     """``-n auto`` (the README's test command): one worker per core this process may use, at most
     `MAX_AUTO_WORKERS`. xdist's own count is the affinity mask (or psutil's count of the host's cores), which
