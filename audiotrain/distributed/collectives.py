@@ -36,7 +36,8 @@ def group() -> Any:
     Initialised once: ``mx.distributed.init()`` connects the ranks (a fraction of a second on ring) and
     gives a group of size 1 when the process was not started by a launcher. With more than one rank it
     also installs `install_failure_hook`, so an uncaught exception names its rank, and
-    `local.install_rank_stop_signal`, so that a launcher's forwarded Ctrl-C is one here too.
+    `local.install_rank_stop_signal`, so that a launcher's forwarded Ctrl-C is one here too, and starts
+    `peer_watch` (one small all_gather), so that a rank whose peer failed mid-collective ends.
     """
     global _GROUP
     if _GROUP is None and mx.distributed.is_available():
@@ -46,11 +47,13 @@ def group() -> Any:
             _refuse_a_lone_rank()
         _GROUP = joined
         if _GROUP.size() > 1:
+            from audiotrain.distributed import peer_watch
             from audiotrain.distributed.failures import install_failure_hook
             from audiotrain.distributed.local import install_rank_stop_signal
 
             install_failure_hook()
             install_rank_stop_signal()  # a launcher's stand-in for Ctrl-C, where it uses one
+            peer_watch.start(_GROUP.rank(), all_gather_object)
     return _GROUP
 
 

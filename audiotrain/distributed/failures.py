@@ -55,7 +55,9 @@ def _flush() -> None:
 
 def _report(exc: BaseException) -> None:
     from audiotrain.distributed.collectives import rank
+    from audiotrain.distributed.peer_watch import this_rank_failed
 
+    this_rank_failed()
     _flush()
     print(failure_message(exc, rank()), file=sys.stderr, flush=True)
 
@@ -76,6 +78,9 @@ def _end_if_in_job(status: int) -> None:
     from audiotrain.distributed.collectives import joined_world_size
 
     if status and joined_world_size() > 1:
+        from audiotrain.distributed.peer_watch import say_how_this_rank_ends
+
+        say_how_this_rank_ends()
         _flush()
         # mpirun ends the job as soon as it sees this exit, and Open MPI's output forwarding can then drop
         # what this rank wrote last, its one error line (seen once in a CI run under load): give it a moment.

@@ -1,0 +1,249 @@
+"""A rank whose peer failed ends, rather than wait forever in a collective that the peer left half done.
+
+MLX's ring backend (0.32) raises in a collective that starts after a peer is gone ("[ring] connection to a
+peer was lost"), but a collective in flight when the peer dies can wait forever: the ring prints "Too many
+send/recv errors. Failing pending tasks..." and the ``mx.eval`` that waits for it never returns (2 of 40
+tries of a 2-rank job whose rank 1 raised, on a loaded 2-core machine). ``mlx.launch`` ends the other ranks
+when one fails, but ranks started another way (by hand on each machine, by a cluster's scheduler) would wait
+until someone killed them.
+
+So in a ring job (``MLX_HOSTFILE``) each rank holds one TCP connection to every other, beside the ring's
+own, on the rank's address in the hostfile, and a daemon thread watches them. A rank that ends says how:
+``B`` when it ends without an error of its own (finished, stopped by Ctrl-C, or an exit status it chose) and
+``F`` when it failed (`failures` printed its ``audiotrain: rank N failed`` line). A connection that closes
+without a word is a rank that crashed or was killed. When a peer failed, this rank ends
+`PEER_FAILED_GRACE_S` later unless it has ended by then, with its own failure line: in the usual case its
+next collective raises first, and its traceback says where it was.
+
+Best effort: a peer that cannot be reached (a firewall that opens only the ring's ports) is not watched, and
+``AUDIOTRAIN_PEER_WATCH=0`` turns the watch off for a rank.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import secrets
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: Seconds a rank whose peer failed may go on before the watch ends it: time for its own next collective
+#: to raise and report where it was, which is the usual case (well under a second).
+PEER_FAILED_GRACE_S = 10.0
+#: Seconds to connect to the other ranks at the start; a peer not connected by then is not watched.
+CONNECT_TIMEOUT_S = 10.0
+#: Seconds a connection gets to say which rank it is: a rank sends its hello as it connects.
+_HELLO_TIMEOUT_S = 2.0
+ENABLE_ENV = "AUDIOTRAIN_PEER_WATCH"
+
+_BYE, _FAILED = b"B", b"F"
+_TOKEN_BYTES = 16
+_HELLO = struct.Struct(f"!{_TOKEN_BYTES}sI")  # the job's token, the connecting rank
+
+_WATCH: _PeerWatch | None = None
+
+
+def start(rank: int, exchange: Callable[[Any], list[Any]]) -> None:
+    """Start watching the other ranks of a joined ring job; every rank must call this at the same point, as
+    it calls ``exchange`` (`collectives.all_gather_object`) once, whether or not this rank watches (a rank's
+    own settings must not make the ranks' collectives differ). Nothing outside a ring job."""
+    global _WATCH
+    if not os.environ.get("MLX_HOSTFILE"):  # not a ring job (MPI, NCCL): set alike for every rank
+        return
+    listener = _listen() if os.environ.get(ENABLE_ENV, "1") != "0" else None
+    offer = None
+    if listener is not None:
+        host, port = listener.getsockname()[:2]
+        offer = {"host": host, "port": port, "token": secrets.token_hex(_TOKEN_BYTES)}
+    offers = exchange(offer)
+    tokens = [o["token"] for o in offers if o is not None]  # the job's: the lowest watching rank's
+    if listener is None or len(tokens) < 2:
+        if listener is not None:
+            listener.close()
+        return
+    _WATCH = _PeerWatch(rank, bytes.fromhex(tokens[0]), listener)
+    peers = {r: (o["host"], o["port"]) for r, o in enumerate(offers) if o is not None and r != rank}
+    watch = threading.Thread(target=_WATCH.run, args=(peers,), name="audiotrain-peer-watch", daemon=True)
+    watch.start()
+    atexit.register(say_how_this_rank_ends)
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _listen() -> socket.socket | None:
+    """A listening socket on this rank's address in the ring's hostfile; None outside a ring job."""
+    try:
+        hosts = json.loads(Path(os.environ["MLX_HOSTFILE"]).read_text())
+        address = hosts[int(os.environ["MLX_RANK"])][0]
+        host = address.rsplit(":", 1)[0].strip("[]")
+        return socket.create_server((host, 0), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except (KeyError, OSError, ValueError, TypeError, IndexError):
+        return None
+
+
+def this_rank_failed() -> None:
+    """Note that this rank failed with an error of its own (`failures` calls this as it prints the rank's
+    failure line): the peers hear ``F`` when it ends, not ``B``."""
+    if _WATCH is not None:
+        _WATCH.failed = True
+
+
+def say_how_this_rank_ends() -> None:
+    """Tell every watched peer that this rank is ending, and how (``B`` or ``F``); once. Called by
+    `failures.exit_rank` before it ends a rank at once, and at exit."""
+    if _WATCH is not None:
+        _WATCH.say_goodbye()
+
+
+def _forget_in_child() -> None:
+    # A forked child (a data loader's worker) must not keep the peers' connections open after this rank
+    # dies, nor speak for it when it exits.
+    global _WATCH
+    if _WATCH is not None:
+        _WATCH.close_all()
+        _WATCH = None
+
+
+class _PeerWatch:
+    def __init__(self, rank: int, token: bytes, listener: socket.socket) -> None:
+        self.rank = rank
+        self.token = token
+        self.listener: socket.socket | None = listener
+        self.failed = False
+        self.peers: dict[int, socket.socket] = {}
+        self.lock = threading.Lock()
+        self.said = False
+
+    def run(self, peers: dict[int, tuple[str, int]]) -> None:
+        self._connect(peers)
+        failed_peer, failed_at = -1, 0.0
+        while True:
+            with self.lock:
+                if self.said:
+                    return
+                watched = dict(self.peers)
+            if not watched and failed_peer < 0:
+                return
+            wait = None if failed_peer < 0 else max(0.0, failed_at + PEER_FAILED_GRACE_S - time.monotonic())
+            try:
+                readable, _, _ = select.select(list(watched.values()), [], [], wait)
+            except (OSError, ValueError):  # a socket closed as this rank says goodbye
+                return
+            for peer, conn in watched.items():
+                if conn not in readable:
+                    continue
+                try:
+                    word = conn.recv(1)
+                except OSError:
+                    word = b""
+                self._drop(peer)
+                if word != _BYE and failed_peer < 0:
+                    failed_peer, failed_at = peer, time.monotonic()
+            if failed_peer >= 0 and time.monotonic() >= failed_at + PEER_FAILED_GRACE_S:
+                with self.lock:
+                    if self.said:  # this rank is ending on its own
+                        return
+                self._end_this_rank(failed_peer)
+
+    def _connect(self, peers: dict[int, tuple[str, int]]) -> None:
+        """Connect to the lower ranks, then take the higher ranks' connections, for `CONNECT_TIMEOUT_S`."""
+        hello = _HELLO.pack(self.token, self.rank)
+        for peer in sorted(r for r in peers if r < self.rank):
+            with contextlib.suppress(OSError):
+                conn = socket.create_connection(peers[peer], timeout=CONNECT_TIMEOUT_S)
+                conn.sendall(hello)
+                conn.settimeout(None)
+                self._add(peer, conn)
+        expected = {r for r in peers if r > self.rank}
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        listener = self.listener
+        while expected and listener is not None and time.monotonic() < deadline:
+            try:
+                listener.settimeout(max(0.01, deadline - time.monotonic()))
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            try:
+                conn.settimeout(_HELLO_TIMEOUT_S)  # (a stranger that says too little waits no longer)
+                said = _read_exactly(conn, _HELLO.size)
+            except OSError:
+                said = b""
+            token, peer = _HELLO.unpack(said) if len(said) == _HELLO.size else (b"", -1)
+            if token != self.token or peer not in expected:  # not a rank of this job
+                conn.close()
+                continue
+            conn.settimeout(None)
+            expected.discard(peer)
+            self._add(peer, conn)
+        with self.lock:
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+
+    def _add(self, peer: int, conn: socket.socket) -> None:
+        with self.lock:
+            if self.said:
+                conn.close()
+            else:
+                self.peers[peer] = conn
+
+    def _drop(self, peer: int) -> None:
+        with self.lock:
+            conn = self.peers.pop(peer, None)
+        if conn is not None:
+            conn.close()
+
+    def say_goodbye(self) -> None:
+        with self.lock:
+            if self.said:
+                return
+            self.said = True
+            word = _FAILED if self.failed else _BYE
+            for conn in self.peers.values():
+                with contextlib.suppress(OSError):
+                    conn.sendall(word)
+        self.close_all()
+
+    def close_all(self) -> None:
+        with self.lock:
+            conns = [*self.peers.values(), *([self.listener] if self.listener is not None else [])]
+            self.peers.clear()
+            self.listener = None
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def _end_this_rank(self, failed_peer: int) -> None:
+        from audiotrain.distributed.failures import FAILED_TAG
+
+        self.failed = True
+        self.say_goodbye()  # the peers still watched hear that this rank failed too
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        line = (
+            f"{FAILED_TAG} {self.rank} failed: ended {PEER_FAILED_GRACE_S:g} s after rank {failed_peer} failed, "
+            f"as it may wait forever for rank {failed_peer} in a collective that rank left half done "
+            f"(look for rank {failed_peer}'s message)\n"
+        )
+        with contextlib.suppress(OSError):
+            os.write(2, line.encode())
+        os._exit(1)
+
+
+def _read_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
