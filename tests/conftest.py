@@ -6,8 +6,8 @@ from pathlib import Path
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-# W&B's files of a logger given no save_dir: a temporary folder, not ./wandb of the folder pytest runs in (wandb
-# fixes its root folder at its first setup in this process, so a test's chdir does not move them).
+# W&B's files of a logger given no save_dir: a temporary folder, not ./wandb of the folder pytest runs in
+# (wandb fixes its root folder at its first setup in this process, so a test's chdir does not move them).
 os.environ.setdefault("WANDB_DIR", tempfile.mkdtemp(prefix="audiotrain-tests-wandb-"))
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,7 +26,7 @@ MAX_AUTO_WORKERS = 8
 
 @pytest.hookimpl(optionalhook=True)  # (a hook of pytest-xdist: no error where it is not installed)
 def pytest_xdist_auto_num_workers(config):
-    """``-n auto`` (documented in the README beside its test command): one worker per core this process may use, at most
+    """``-n auto`` (the README's test command): one worker per core this process may use, at most
     `MAX_AUTO_WORKERS`. xdist's own count is the affinity mask (or psutil's count of the host's cores), which
     in a container limited by ``--cpus`` lists every core of the host; `usable_cores` also reads the cgroup's
     CPU quota. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still wins (None hands over to xdist, which reads it)."""
@@ -41,9 +41,9 @@ def pytest_xdist_auto_num_workers(config):
 def pytest_runtest_protocol(item, nextitem):
     """Under ``-n`` (xdist), a test marked ``serial`` runs with no other test beside it: its setup, call and
     teardown hold a lock that every other test holds shared. These tests start 2-rank jobs or time signals;
-    with another worker's test taking a core, a rank whose peer died could stay blocked in MLX's ring and
-    a launcher's forwarded Ctrl-C arrive mid-hook (both seen in one parallel run of the suite; the first was
-    seen again once with its test alone, so this lessens the load on these tests but does not make them safe).
+    with another worker's test taking a core, a launcher's forwarded Ctrl-C once arrived mid-hook and was
+    counted twice (one parallel run of the suite in six), and a rank whose peer died stayed blocked in MLX's
+    ring (two in six, once with its test alone: `audiotrain.distributed.peer_watch` now ends such a rank).
 
     A turnstile keeps the exclusive lock from waiting for ever: whoever wants the lock passes the turnstile
     first, and a serial test keeps it until its exclusive lock is granted, so no new shared holder slips

@@ -230,8 +230,8 @@ class _PeerWatch:
             with contextlib.suppress(Exception):
                 stream.flush()
         line = (
-            f"{FAILED_TAG} {self.rank} failed: ended {PEER_FAILED_GRACE_S:g} s after rank {failed_peer} failed, "
-            f"as it may wait forever for rank {failed_peer} in a collective that rank left half done "
+            f"{FAILED_TAG} {self.rank} failed: ended {PEER_FAILED_GRACE_S:g} s after rank {failed_peer} "
+            f"failed, as it may wait forever for rank {failed_peer} in a collective that rank left half done "
             f"(look for rank {failed_peer}'s message)\n"
         )
         with contextlib.suppress(OSError):
