@@ -311,6 +311,29 @@ def test_audiotrain_launch_passes_ctrl_c_and_sigterm_to_the_ranks_not_to_their_c
     assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 
+def test_a_rank_that_hears_the_ctrl_c_after_the_ranks_agreed_to_stop_on_it_does_not_abort():
+    """The launcher signals the ranks one by one; a busy rank can handle its copy of the Ctrl-C after the
+    ranks agreed to stop on another rank's. That copy was counted as a second Ctrl-C there: the rank aborted
+    the save (one parallel run of the suite in six). Only this rank's own second signal aborts."""
+    from types import SimpleNamespace
+
+    from audiotrain.train.stopping import StopRequests
+
+    notes: list[str] = []
+    trainer = SimpleNamespace(
+        world_size=2, enable_checkpointing=True, log_every_n_steps=2, _note=notes.append
+    )
+    stops = StopRequests(trainer)
+    stops.interrupted = True  # what agree_across_ranks sets when another rank heard Ctrl-C
+    assert stops.request(signal.SIGINT) is False  # this rank's copy of the same Ctrl-C: no abort
+    assert "the 2 processes stop together" in notes[-1]
+    assert stops.request(signal.SIGINT) is True  # a second Ctrl-C aborts
+
+    alone = StopRequests(SimpleNamespace(**{**vars(trainer), "world_size": 1}))
+    assert alone.request(signal.SIGINT) is False and alone.interrupted
+    assert alone.request(signal.SIGINT) is True
+
+
 RANK_WITH_A_COMPILER = """
 import os, subprocess, sys, time
 from pathlib import Path

@@ -90,7 +90,10 @@ class StopRequests:
         the ranks stop together at the next logging step, validation or epoch end where any of them has one
         (`agree_across_ranks`)."""
         t = self._trainer
-        if self.interrupted or self.signal_heard:
+        # Under data parallel a rank counts its own signals: the ranks may have agreed to stop on another
+        # rank's (`interrupted`) before this rank's own copy of that Ctrl-C reached it (a launcher signals
+        # the ranks one by one, and a busy rank handles it late): that copy is not a second Ctrl-C.
+        if self.signal_heard or (self.interrupted and t.world_size == 1):
             return True
         name = stop_signal_name(signum)
         heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
