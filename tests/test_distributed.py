@@ -170,7 +170,9 @@ def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_
     # the last line the rank printed.
     proc = run_launcher("import sys\nprint('last words', file=sys.stderr)\nsys.exit(3)\n", tmp=tmp_path)
     assert proc.returncode == 1, proc.stderr
-    assert "\x1b[" not in proc.stderr and "[WARN] Node with rank 0 exited with code 3\n" in proc.stderr
+    # Either rank may end first (mlx.launch then stops the other, -15 where it still ran: one CI run).
+    assert "\x1b[" not in proc.stderr, proc.stderr
+    assert re.search(r"^\[WARN\] Node with rank [01] exited with code 3$", proc.stderr, re.M), proc.stderr
     assert proc.stderr.rindex("last words") < proc.stderr.index("[WARN]"), proc.stderr
 
 
