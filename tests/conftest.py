@@ -1,6 +1,8 @@
 """Strict, offline test settings. audiotrain is imported before mlx so the optimized BLAS loads."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -8,7 +10,11 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 # W&B's files of a logger given no save_dir: a temporary folder, not ./wandb of the folder pytest runs in
 # (wandb fixes its root folder at its first setup in this process, so a test's chdir does not move them).
-os.environ.setdefault("WANDB_DIR", tempfile.mkdtemp(prefix="audiotrain-tests-wandb-"))
+# Made by the first process that loads this file (xdist's workers inherit it) and removed when that process
+# ends, so that test runs leave nothing behind in the temporary folder.
+if "WANDB_DIR" not in os.environ:
+    os.environ["WANDB_DIR"] = tempfile.mkdtemp(prefix="audiotrain-tests-wandb-")
+    atexit.register(shutil.rmtree, os.environ["WANDB_DIR"], ignore_errors=True)
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
