@@ -339,7 +339,8 @@ def test_in_a_folder_an_output_written_meanwhile_is_skipped_and_listed(
     real = ChordPredictor.posteriors
 
     def posteriors(self, audio_path):  # another predict (or a hand) writes b.lab as b.wav is transcribed
-        if Path(audio_path).name == "b.wav":
+        if Path(audio_path).name == "b.wav":  # (a.lab may not be written yet: a.wav is decoded meanwhile)
+            out.mkdir(exist_ok=True)
             (out / "b.lab").write_text(HAND_MADE)
         return real(self, audio_path)
 

@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from audiotrain._files import OutputWriteError
+from audiotrain._overlap import work_behind
 from audiotrain._text import listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
@@ -29,7 +31,12 @@ from audiotrain.recipes._run import (
 # the tests patch them.
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
-from audiotrain.recipes.chords.predict import annotation_in_the_way, output_paths, silence_note
+from audiotrain.recipes.chords.predict import (
+    SongPosteriors,
+    annotation_in_the_way,
+    output_paths,
+    silence_note,
+)
 from audiotrain.train.interrupt import stop_on_signals, stop_signal_name, stop_status
 
 #: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
@@ -261,18 +268,26 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     with stop_on_signals(request_stop):
         try:
             predictor = _load_predictor(args)
-            for path in files:
-                if stopped_by_signal is not None:
-                    break
-                current = path
-                try:
-                    post = predictor.posteriors(path)
-                except AudioError as error:  # one broken file must not cost the rest of the folder
-                    skipped.record(error)
-                    print(f"skipped: {error}", file=sys.stderr)
-                    done.add(path)
-                    continue
-                segments = predictor.segments(post)
+
+            def transcribed() -> Iterator[tuple[Path, SongPosteriors]]:
+                nonlocal current
+                for path in files:
+                    if stopped_by_signal is not None:
+                        break
+                    current = path
+                    try:
+                        post = predictor.posteriors(path)
+                    except AudioError as error:  # one broken file must not cost the rest of the folder
+                        skipped.record(error)
+                        print(f"skipped: {error}", file=sys.stderr)
+                        done.add(path)
+                        continue
+                    yield path, post
+
+            # A file is decoded while the model reads the next (`work_behind`); its output is written after.
+            for (path, post), segments in work_behind(
+                transcribed(), lambda item: predictor.segments(item[1]), "audiotrain-decode"
+            ):
                 audio_seconds += post.duration
                 if post.silent:
                     silent.append(path)

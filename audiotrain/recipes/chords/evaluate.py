@@ -31,13 +31,14 @@ import datetime
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from audiotrain._files import json_text, read_json_file, write_output
+from audiotrain._overlap import work_behind
 from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.audio import AudioError
@@ -69,7 +70,7 @@ from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run
-from audiotrain.recipes.chords.predict import ChordPredictor
+from audiotrain.recipes.chords.predict import ChordPredictor, SongPosteriors
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
@@ -388,53 +389,69 @@ def evaluate_songs(
     trimmed: dict[str, TrimmedReference] = {}
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     tracker = MetricsTracker(topk={"chord_type": TOP_K[1:], "chord": TOP_K[1:]})
-    audio_seconds = wall = 0.0
+    audio_seconds = 0.0
     # Every reference is read before the first song is transcribed: an annotation that cannot be used
     # (named with its file) stops the evaluation before minutes of transcription, not after.
     # Scored as written, as mir_eval scores them: a rounding-size gap or overlap between two segments ends
     # the first where the second starts (training's targets move the second's start instead).
     references = [song.read_segments(allow_gaps=allow_gaps, keep_starts=True) for song in songs]
-    for song, reference in zip(songs, references):
-        start = time.perf_counter()
-        try:
-            post = predictor.posteriors(song.audio_path)
-        except AudioError as err:  # one song whose audio does not decode must not cost the others
-            skipped[song.name] = str(err)
-            continue
-        if post.silent and any(segment.label != NO_CHORD for segment in reference):
-            skipped[song.name] = f"{song.audio_path}: {SILENT_SONG}"  # no score says anything of it
-            continue
-        reference_end = reference[-1].end
-        reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
-        # Under a millisecond is the rounding of the file's times (a .lab written with 6 decimals ends a few
-        # microseconds past its audio): trimmed too, but no figure at 2 decimals moves, so not listed.
-        if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
-            trimmed[song.name] = TrimmedReference(
-                song.annotation_path.name, song.audio_path.name, reference_end, post.duration
-            )
-        if overhang > MAX_REFERENCE_OVERHANG_S:
-            overhanging[song.name] = overhang
-            warnings.warn(
-                f"{song.annotation_path} runs {overhang:.2f} s past the end of {song.audio_path.name} "
-                f"(more than {MAX_REFERENCE_OVERHANG_S:g} s: another version of the recording?); the "
-                "overhang is scored as wrong",
-                stacklevel=2,
-            )
-        p = post.probs
+
+    def transcribed() -> Iterator[tuple[SongEntry, list[ChordSegment], SongPosteriors]]:
+        """Each song's posteriors, with its reference trimmed to its audio (songs left out: `skipped`)."""
+        for song, reference in zip(songs, references):
+            try:
+                post = predictor.posteriors(song.audio_path)
+            except AudioError as err:  # one song whose audio does not decode must not cost the others
+                skipped[song.name] = str(err)
+                continue
+            if post.silent and any(segment.label != NO_CHORD for segment in reference):
+                skipped[song.name] = f"{song.audio_path}: {SILENT_SONG}"  # no score says anything of it
+                continue
+            reference_end = reference[-1].end
+            reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
+            # Under a millisecond is the rounding of the file's times (a .lab written with 6 decimals ends a
+            # few microseconds past its audio): trimmed too, but no figure at 2 decimals moves, so not listed.
+            if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
+                trimmed[song.name] = TrimmedReference(
+                    song.annotation_path.name, song.audio_path.name, reference_end, post.duration
+                )
+            if overhang > MAX_REFERENCE_OVERHANG_S:
+                overhanging[song.name] = overhang
+                warnings.warn(
+                    f"{song.annotation_path} runs {overhang:.2f} s past the end of {song.audio_path.name} "
+                    f"(more than {MAX_REFERENCE_OVERHANG_S:g} s: another version of the recording?); the "
+                    "overhang is scored as wrong",
+                    stacklevel=4,  # (this generator, work_behind, evaluate_songs, its caller)
+                )
+            yield song, reference, post
+
+    def decoded(item: tuple[SongEntry, list[ChordSegment], SongPosteriors]) -> tuple[Any, ...]:
+        p = item[2].probs
         chord_type, root, bass, offsets = decode_frames_and_offsets(
-            p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord"), post.level_db
+            p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord"), item[2].level_db
         )
-        estimate = frames_to_segments(chord_type, root, bass, post.frame_rate, post.duration, offsets)
-        wall += time.perf_counter() - start
+        estimate = frames_to_segments(chord_type, root, bass, item[2].frame_rate, item[2].duration, offsets)
+        return chord_type, root, bass, estimate
+
+    # A song is decoded while the model reads the next (`work_behind`). The transcription's wall time is the
+    # loop's but for the scoring below, as it was when each song's posteriors and decoding were timed alone.
+    start = time.perf_counter()
+    scoring = 0.0
+    for (song, reference, post), (chord_type, root, bass, estimate) in work_behind(
+        transcribed(), decoded, "audiotrain-decode"
+    ):
+        scoring_start = time.perf_counter()
         audio_seconds += post.duration
         pairs[song.name] = (reference, estimate)
         targets = scored_frame_targets(reference, len(chord_type), post.frame_rate)
-        decoded = {"chord_type": chord_type, "root": root, "bass": bass}
+        decoded_heads = {"chord_type": chord_type, "root": root, "bass": bass}
         for head, counts in confusions.items():
             none = len(FRAME_HEADS[head]) - 1  # root and bass of N and X: the "none" column
-            predicted = np.where(decoded[head] < 0, none, decoded[head])
+            predicted = np.where(decoded_heads[head] < 0, none, decoded_heads[head])
             counts += compute_confusion_matrix(predicted, targets[head], num_classes=len(counts))
-        tracker.update({}, p, targets)
+        tracker.update({}, post.probs, targets)
+        scoring += time.perf_counter() - scoring_start
+    wall = time.perf_counter() - start - scoring
     if not pairs:
         # Counted and listed apart: the songs given, whose audio fails here, and those left out before.
         def listed(reasons) -> str:
