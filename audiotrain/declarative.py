@@ -43,19 +43,21 @@ import importlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from audiotrain._arguments import settings_repr
 from audiotrain._files import write_text_atomically
-from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
+from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
 from audiotrain.distributed import collectives
 from audiotrain.integrations import MLflowCallback
 from audiotrain.recipes._run import (
+    RUN_FOLDER_ENTRIES,
+    OwnEntries,
     clear_run_outputs,
     create_run_folder,
     holds_files,
@@ -73,7 +75,13 @@ from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearSched
 from audiotrain.train.state import RandomState
 from audiotrain.train.step import EvalStep
 from audiotrain.train.trainer import Trainer
-from audiotrain.trainer_config import TrainerConfig, TrainingSettings, resolve_config, write_config
+from audiotrain.trainer_config import (
+    TrainerConfig,
+    TrainingSettings,
+    checked_config,
+    resolve_config,
+    write_config,
+)
 from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
 
 import mlx.core as mx
@@ -150,8 +158,12 @@ class ConfiguredTrainer:
     def __init__(self, module: TrainModule, config: TrainerConfig, callbacks: list[Callback] | None = None):
         if not isinstance(module, TrainModule):
             raise TypeError(f"create_trainer: expected a TrainModule, got {type(module).__name__}")
+        if not isinstance(config, TrainerConfig):
+            raise TypeError(f"{type(self).__name__}: expected a TrainerConfig, got {type(config).__name__}")
         self.module = module
-        self.config = config
+        # Checked again (a copy): one edited field by field, or built here directly, skipped the checks that
+        # a file's or an override's value gets, and would fail in training (a KeyError for its optimizer).
+        self.config = config = checked_config(config, f"{type(self).__name__}(config=...)")
         self.extra_callbacks = list(callbacks or [])
         self._trained = False  # set by `train`: the module's weights have then seen the training data
         self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
@@ -162,6 +174,7 @@ class ConfiguredTrainer:
         self._seeded_before = seeding._last_seed  # (read through the module: seed_everything rebinds it)
         self._weights_seed_checked = False
         self._loader_batch_size_said = False  # (train_with_cv says it once for all of its folds)
+        self._overwrite_log: Callable[[str], None] = print  # (train_with_cv's folds: said by it instead)
         self._config_optimizer = type(module).configure_optimizers is TrainModule.configure_optimizers
         if self._config_optimizer:
             # No optimizer of its own: the config's. (An instance attribute, so the class is untouched.)
@@ -363,6 +376,7 @@ class ConfiguredTrainer:
             "pass another run_dir to create_trainer (a run's config.yaml names that run's folder: add "
             "run_dir=...), or train(..., overwrite=True) to replace that run",
             keep=bool(resuming),
+            log=self._overwrite_log,
         )
         if not resuming:
             if overwrite:  # the user's own ModelCheckpoint folders too
@@ -509,7 +523,8 @@ class ConfiguredTrainer:
             seed: of the fold assignment (default ``training.seed``).
             run_dir: the cross-validation's folder (default ``run.run_dir``, else a new
                 ``runs/<name>-cv-<date>-<time>``). A folder that already holds files is refused unless
-                ``overwrite=True``, which removes only what a cross-validation writes there.
+                ``overwrite=True``, which removes only what a cross-validation writes there (in a
+                ``fold<k>/``, what its `train` wrote: a user's own files there stay, and are named).
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not
@@ -573,6 +588,7 @@ class ConfiguredTrainer:
             "pass another run_dir, or overwrite=True to replace the cross-validation outputs there",
             log=log,
             prefix=f"{self._name()}-cv",
+            own_entries=_fold_own_entries,
         )
         if _main():
             write_text_atomically(
@@ -599,8 +615,11 @@ class ConfiguredTrainer:
                 )
             trainer._weights_seed_checked = True  # (said once for the folds, below)
             trainer._loader_batch_size_said = True  # (said once for the folds, above)
+            # With overwrite, a fold folder may still hold the user's files (the run's were removed and the
+            # kept ones named above): the fold's run goes on beside them, as train(overwrite=True) would.
+            trainer._overwrite_log = lambda line: None
             val = fold_loader(fold.val, False) if fold.val else None
-            result = trainer.train(fold_loader(fold.train, True), val)
+            result = trainer.train(fold_loader(fold.train, True), val, overwrite=overwrite)
             best = str(result.best_checkpoint) if result.best_checkpoint else None
             fold_scores.append(trainer.evaluate(fold_loader(fold.test, False), ckpt_path=best))
             oof_parts.append(trainer.predict(fold_loader(fold.test, False), ckpt_path=best))
@@ -762,6 +781,25 @@ class ConfiguredTrainer:
 RUN_OUTPUTS = ("config.yaml", "history.json", "checkpoints", "mlflow.db", "mlruns")
 
 
+def run_own_paths(run_dir: Path) -> list[Path]:
+    """What `ConfiguredTrainer.train` wrote in `run_dir`: `RUN_OUTPUTS`, and of its ``checkpoints/`` and
+    logger folders their own entries only (`clear_run_outputs` keeps a user's file there, as here)."""
+    paths = []
+    for name in RUN_OUTPUTS:
+        path = run_dir / name
+        if name in RUN_FOLDER_ENTRIES and path.is_dir() and not path.is_symlink():
+            paths += RUN_FOLDER_ENTRIES[name](path)
+        elif path.exists() or path.is_symlink():
+            paths.append(path)
+    return paths
+
+
+def _fold_own_entries(folder: Path) -> dict[str, OwnEntries]:
+    """A cross-validation's ``fold<k>/`` folders are runs of `ConfiguredTrainer.train`: an overwrite removes
+    what such a run wrote there (`run_own_paths`), and a user's own files there stay (and are named)."""
+    return {name: run_own_paths for name in cv_outputs(folder) if name not in CV_FILES}
+
+
 def _main() -> bool:
     return collectives.is_main_process()
 
@@ -794,10 +832,12 @@ def _open_run_folder(
     keep: bool = False,
     log: Callable[[str], None] = print,
     prefix: str = "run",
+    own_entries: Callable[[Path], Mapping[str, OwnEntries]] | None = None,
 ) -> Path:
     """The run folder, created (``runs/<prefix>-<date>-<time>`` when `folder` is None). One that holds files
-    is refused, naming `remedy`, unless `overwrite` (which first removes ``outputs(folder)``, nothing else)
-    or `keep` (a resumed run goes on there).
+    is refused, naming `remedy`, unless `overwrite` (which first removes ``outputs(folder)``, nothing else;
+    of a folder among them that ``own_entries(folder)`` names, only the entries it gives) or `keep` (a
+    resumed run goes on there).
 
     Data parallel: rank 0 alone checks and creates it, before any rank writes there (so no rank sees
     another's files), and every rank returns rank 0's folder or raises rank 0's error (so none waits).
@@ -812,7 +852,13 @@ def _open_run_folder(
                     raise FileExistsError(
                         f"{source}: run_dir {folder} already holds files (an earlier run?); {remedy}"
                     )
-                clear_run_outputs(folder, outputs(folder), log=log, asked_by=f"{source}(overwrite=True)")
+                clear_run_outputs(
+                    folder,
+                    outputs(folder),
+                    log=log,
+                    asked_by=f"{source}(overwrite=True)",
+                    own_entries=own_entries(folder) if own_entries else None,
+                )
             outcome["folder"] = str(create_run_folder(folder, prefix))
         except OSError as error:
             outcome["error"] = [type(error).__name__, str(error)]
@@ -901,7 +947,7 @@ def register_trainer(name: str, trainer_class: type[ConfiguredTrainer]) -> None:
 
 def create_trainer(
     module: TrainModule,
-    config: str | Path | TrainerConfig | None = "development",
+    config: str | Path | Mapping[str, Any] | TrainerConfig | None = "development",
     *,
     config_file: str | Path | None = None,
     callbacks: list[Callback] | None = None,
@@ -912,7 +958,8 @@ def create_trainer(
 
     Args:
         config: a preset name (``quick_test``, ``development``, ``production``, ``kaggle``), a YAML/JSON file,
-            or a `TrainerConfig`; None starts from `TrainerConfig()`'s own defaults, which are no preset
+            a dict laid out as that file, or a `TrainerConfig` (checked as a file's settings are: an edited
+            field is refused by name); None starts from `TrainerConfig()`'s own defaults, which are no preset
             (10 epochs and patience 5, where the default ``development`` has 5 and 2).
         config_file: a YAML/JSON file applied over the preset.
         callbacks: extra callbacks for the shared Trainer (audiotrain Callbacks, or seed 003 callbacks:

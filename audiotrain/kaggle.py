@@ -12,7 +12,7 @@ augmentation, submitting to Kaggle, competition presets such as ``titanic``) is 
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ def create_kaggle_trainer(
     model: TrainModule,
     competition: str,
     test_dataloader: Any = None,
-    config: str | Path | TrainerConfig | None = "kaggle",
+    config: str | Path | Mapping[str, Any] | TrainerConfig | None = "kaggle",
     *,
     callbacks: list[Callback] | None = None,
     **overrides: Any,

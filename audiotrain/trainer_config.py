@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,12 @@ class TrainingSettings:
     progress_bar: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self):
+        if not isinstance(self.monitor, str) or not self.monitor.strip():
+            # (a blank name matches no metric: the best checkpoint and early stopping would never act)
+            raise ValueError(
+                f"training.monitor must name a metric (e.g. 'val_loss', or 'train_loss' without validation), "
+                f"got {self.monitor!r}"
+            )
         if self.mode not in ("min", "max"):
             raise ValueError(f"training.mode must be 'min' or 'max', got {self.mode!r}")
         self._check_eval_strategy()
@@ -403,24 +410,55 @@ def _is_preset_name(config: str | Path) -> bool:
     )
 
 
+def checked_config(config: TrainerConfig, source: str = "TrainerConfig object") -> TrainerConfig:
+    """A copy of `config` read as a config file's settings would be: a `TrainerConfig` edited field by field
+    (``config.optimizer.type = "adamax"``) skips the checks its sections run when built, so its values go
+    through `merge_config` again, and a wrong one is refused naming `source` and the field."""
+    settings = {
+        f.name: dataclasses.asdict(section) if dataclasses.is_dataclass(section) else section
+        for f in dataclasses.fields(config)
+        for section in [getattr(config, f.name)]
+    }
+    return merge_config(TrainerConfig(), settings, source=source)
+
+
+def _dict_config(data: Mapping[str, Any], source: str = "config dict") -> TrainerConfig:
+    """The config of a dict laid out as a config file (a top-level ``preset:`` included)."""
+    data = dict(data)
+    name = data.pop("preset", None)
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"{source}: preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    return merge_config(preset(name) if name is not None else TrainerConfig(), data, source=source)
+
+
 def resolve_config(
-    config: str | Path | TrainerConfig | None = None,
+    config: str | Path | Mapping[str, Any] | TrainerConfig | None = None,
     file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
+    caller: str = "create_trainer",
 ) -> TrainerConfig:
-    """Preset < file < overrides. ``config`` is a preset name, a YAML/JSON file, a `TrainerConfig`, or
-    None for `TrainerConfig()`'s own defaults."""
+    """Preset < file < overrides. ``config`` is a preset name, a YAML/JSON file, a dict laid out as that
+    file, a `TrainerConfig` (checked again: see `checked_config`), or None for `TrainerConfig()`'s own
+    defaults. `caller` names the function in the error for a ``config`` of another type."""
+    label_source = "config"  # the last place that changed the run folder's label, for its error
     if isinstance(config, TrainerConfig):
-        resolved = config
+        resolved = checked_config(config)
+    elif isinstance(config, Mapping):
+        resolved = _dict_config(config)
+        label_source = "config dict"
     elif config is None:
         resolved = TrainerConfig()
+    elif not isinstance(config, (str, os.PathLike)):
+        raise TypeError(
+            f"{caller}(config=...): expected a preset name, a YAML/JSON path, a dict or a TrainerConfig, got "
+            f"{type(config).__name__}"
+        )
     elif _is_preset_name(config):
         resolved = preset(str(config))
     else:
         if file is not None:
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
-    label_source = "config"  # the last place that changed the run folder's label, for its error
     if file is not None:
         own, data = file_settings(file, PRESETS)
         if own is not None:
@@ -437,20 +475,20 @@ def resolve_config(
 
 
 def get_trainer_config(
-    config: str | Path | TrainerConfig | None = "development",
+    config: str | Path | Mapping[str, Any] | TrainerConfig | None = "development",
     config_file: str | Path | None = None,
     **overrides: Any,
 ) -> TrainerConfig:
     """Seed 003's name for `resolve_config`: the config `create_trainer` would use (preset < file <
-    overrides). ``config`` is as in `create_trainer`: a preset name, a YAML/JSON file, a `TrainerConfig`,
-    or None for `TrainerConfig()`'s own defaults, which are no preset (``get_trainer_config()`` is the
+    overrides). ``config`` is as in `create_trainer`: a preset name, a YAML/JSON file, a dict laid out as
+    that file, a `TrainerConfig`, or None for `TrainerConfig()`'s own defaults, which are no preset (``get_trainer_config()`` is the
     ``development`` preset: 5 epochs and patience 2, where ``get_trainer_config(None)`` has 10 and 5).
     ``config_file`` is applied over it, ``overrides`` (settings by name) over both.
 
     >>> get_trainer_config("production", num_epochs=20).training.num_epochs
     20
     """
-    return resolve_config(config, config_file, overrides)
+    return resolve_config(config, config_file, overrides, caller="get_trainer_config")
 
 
 def write_config(config: TrainerConfig, path: str | Path) -> Path:

@@ -872,3 +872,71 @@ def test_data_parallel_cross_validation_runs_and_refuses_its_folder_on_every_ran
         "cv_scores.json",
         "cv_scores.md",
     }
+
+
+def test_an_edited_config_object_is_checked_by_create_trainer_and_the_trainer_class(tmp_path):
+    # The README's pattern: edit the fields of a preset's config. It was not checked: adamax failed as a
+    # KeyError in train(), a negative learning rate trained, and num_epochs 'abc' was named as max_epochs.
+    import audiotrain
+    from audiotrain.declarative import ConfiguredTrainer
+
+    config = audiotrain.get_trainer_config("quick_test")
+    config.optimizer.type = "adamax"
+    with pytest.raises(ValueError, match="optimizer.type must be 'adamw', 'adam' or 'sgd', got 'adamax'"):
+        audiotrain.create_trainer(TinyNet(), config=config, run_dir=str(tmp_path / "a"))
+    with pytest.raises(ValueError, match=r"ConfiguredTrainer\(config=\.\.\.\): optimizer.type must be"):
+        ConfiguredTrainer(TinyNet(), config)
+    config.optimizer.type = "sgd"
+    config.training.num_epochs = "abc"
+    with pytest.raises(ValueError, match="field 'training.num_epochs' must be int, got 'abc'"):
+        audiotrain.create_trainer(TinyNet(), config=config, run_dir=str(tmp_path / "a"))
+    assert not (tmp_path / "a").exists()
+
+    config.training.num_epochs = 2
+    trainer = audiotrain.create_trainer(TinyNet(), config=config, run_dir=str(tmp_path / "a"))
+    config.training.num_epochs = 7  # (a checked copy is used: a later edit cannot skip the checks)
+    assert trainer.config.training.num_epochs == 2 and trainer.config.optimizer.type == "sgd"
+
+
+def test_create_trainer_takes_a_dict_config_and_refuses_other_types(tmp_path):
+    import audiotrain
+
+    run_dir = tmp_path / "r21" / "a"
+    trainer = audiotrain.create_trainer(
+        TinyNet(), config={"training": {"num_epochs": 2}}, run_dir=str(run_dir)
+    )
+    assert trainer.config.training.num_epochs == 2 and trainer.run_dir == run_dir
+    with pytest.raises(
+        ValueError, match=r"^config dict: .*optimizer.learning_rate must be a finite number > 0"
+    ):
+        audiotrain.create_trainer(TinyNet(), config={"optimizer": {"learning_rate": -1}})
+    with pytest.raises(
+        TypeError, match=r"^create_trainer\(config=\.\.\.\): expected a preset name, .* got int"
+    ):
+        audiotrain.create_trainer(TinyNet(), config=3)
+    with pytest.raises(ValueError, match="training.monitor must name a metric"):
+        audiotrain.create_trainer(TinyNet(), config="quick_test", monitor="")
+
+
+def test_train_with_cv_overwrite_keeps_the_users_files_in_the_fold_folders(tmp_path):
+    from audiotrain import create_trainer
+
+    run_dir = tmp_path / "cv"
+
+    def trainer():
+        return create_trainer(TinyNet(), config="quick_test", batch_size=4, run_dir=str(run_dir))
+
+    trainer().train_with_cv(Points(), folds=3, log=lambda s: None)
+    (run_dir / "fold0" / "mine.txt").write_text("mine")
+    (run_dir / "fold2" / "checkpoints" / "my-copy").mkdir()
+    said = []
+    again = trainer().train_with_cv(Points(), folds=2, overwrite=True, log=said.append)
+    assert (run_dir / "fold0" / "mine.txt").read_text() == "mine"
+    assert (run_dir / "fold2" / "checkpoints" / "my-copy").is_dir()
+    # fold2's run (of the 3 folds before) is gone but for the user's folder; the new folds' runs are whole.
+    assert [p.name for p in (run_dir / "fold2").rglob("*")] == ["checkpoints", "my-copy"]
+    assert all(
+        (d / "config.yaml").is_file() and (d / "checkpoints" / "best").is_dir() for d in again.fold_dirs
+    )
+    kept = [line for line in said if "kept what the previous run did not write" in line]
+    assert len(kept) == 1 and "fold0/mine.txt" in kept[0] and "fold2/checkpoints/my-copy" in kept[0]

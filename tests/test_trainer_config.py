@@ -318,3 +318,65 @@ def test_the_seed_field_says_the_weights_need_seed_everything_before_the_module_
         "weights are drawn when it is built: seed_everything(seed) before building it"
         in seed.metadata["help"]
     )
+
+
+# ---- a TrainerConfig edited in Python, and a dict, are checked as a file is --------------------------------
+
+
+@pytest.mark.parametrize(
+    "section, name, value, message",
+    [
+        ("optimizer", "type", "adamax", "optimizer.type must be 'adamw', 'adam' or 'sgd', got 'adamax'"),
+        (
+            "optimizer",
+            "learning_rate",
+            -5.0,
+            r"optimizer.learning_rate must be a finite number > 0, got -5.0",
+        ),
+        ("training", "num_epochs", "abc", r"field 'training.num_epochs' must be int, got 'abc'"),
+    ],
+)
+def test_an_edited_config_object_is_checked_naming_the_field(section, name, value, message):
+    # The README's pattern: get a preset, edit its fields, give it to create_trainer.
+    import audiotrain
+
+    config = audiotrain.get_trainer_config("quick_test")
+    setattr(getattr(config, section), name, value)
+    with pytest.raises(ValueError, match=f"TrainerConfig object: {message}"):
+        audiotrain.get_trainer_config(config)
+    with pytest.raises(ValueError, match=message):
+        resolve_config(config, overrides={"seed": 1})
+
+
+def test_a_dict_config_is_read_as_a_file_is():
+    config = resolve_config({"preset": "quick_test", "training": {"num_epochs": 2}}, overrides={"seed": 3})
+    assert (config.training.num_epochs, config.training.limit_train_batches, config.training.seed) == (
+        2,
+        4,
+        3,
+    )
+    assert (
+        resolve_config({"optimizer": {"type": "sgd"}}).training.num_epochs
+        == TrainerConfig().training.num_epochs
+    )
+    with pytest.raises(ValueError, match=r"config dict: unknown field 'training.num_epocs'; did you mean"):
+        resolve_config({"training": {"num_epocs": 2}})
+    with pytest.raises(ValueError, match=r"config dict: .*optimizer.type must be"):
+        resolve_config({"optimizer": {"type": "adamax"}})
+
+
+@pytest.mark.parametrize("config", [3, ["quick_test"], b"quick_test"])
+def test_a_config_of_another_type_is_refused_naming_what_is_taken(config):
+    import audiotrain
+
+    expected = r"expected a preset name, a YAML/JSON path, a dict or a TrainerConfig, got "
+    with pytest.raises(TypeError, match=rf"^get_trainer_config\(config=\.\.\.\): {expected}"):
+        audiotrain.get_trainer_config(config)
+    with pytest.raises(TypeError, match=rf"^create_trainer\(config=\.\.\.\): {expected}"):
+        resolve_config(config)
+
+
+@pytest.mark.parametrize("monitor", ["", "  "])
+def test_a_blank_monitor_is_refused(monitor):
+    with pytest.raises(ValueError, match="overrides: training.monitor must name a metric"):
+        resolve_config("quick_test", overrides={"monitor": monitor})
