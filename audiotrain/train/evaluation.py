@@ -37,6 +37,48 @@ def eval_mode(module: TrainModule):
             m._set_training_mode(training)
 
 
+@contextlib.contextmanager
+def explaining_step_errors(where: str, batches: str, batch_idx: int, batch: Any):
+    """Inside, an error MLX raises evaluating a step's outputs names the step, the batches it may come from
+    (`batches`: "batch 3", or "batch 2 or 3" where the one before was still being evaluated) and the dtypes
+    and shapes of `batch` (number `batch_idx`), with MLX's message. MLX's own ("[GatherAxis::eval_cpu]
+    Cannot gather with indices type.", from float class labels) names none of them, and its traceback ends
+    in the loop, not in the step that built the graph. MLX's plain RuntimeError or ValueError only, raised
+    again as the same type, chained."""
+    try:
+        yield
+    except (RuntimeError, ValueError) as err:
+        if type(err) not in (RuntimeError, ValueError):  # (ours, already explained: KernelCompileError)
+            raise
+        raise type(err)(
+            f"{where}, {batches}: MLX failed evaluating its outputs: {err} (the arrays of batch {batch_idx}: "
+            f"{describe_batch(batch)}; a dtype the operation does not take, such as float class labels "
+            "in an index or a loss, is a common cause)"
+        ) from err
+
+
+def describe_batch(batch: Any, path: str = "batch", most: int = 8) -> str:
+    """The dtype and shape of each array in `batch` (the first `most`), e.g.
+    "batch[0]: float32 (16, 8), batch[1]: int32 (16,)"."""
+    leaves: list[str] = []
+
+    def walk(tree: Any, at: str) -> None:
+        if isinstance(tree, dict):
+            for k, v in tree.items():
+                walk(v, f"{at}[{k!r}]")
+        elif isinstance(tree, (list, tuple)):
+            for i, v in enumerate(tree):
+                walk(v, f"{at}[{i}]")
+        elif hasattr(tree, "dtype") and hasattr(tree, "shape"):
+            leaves.append(f"{at}: {str(tree.dtype).removeprefix('mlx.core.')} {tuple(tree.shape)}")
+        else:
+            leaves.append(f"{at}: {type(tree).__name__}")
+
+    walk(batch, path)
+    more = f", ... ({len(leaves)} arrays in all)" if len(leaves) > most else ""
+    return ", ".join(leaves[:most]) + more
+
+
 @dataclass
 class EvalSums:
     """Weighted sums of an evaluation's results, by the name they are reported under, and each name's
@@ -78,14 +120,17 @@ def evaluate(
     should_stop: Callable[[], bool] | None = None,
     on_batch_start: Callable[[Any, int], None] | None = None,
     transfer: Callable[[Any], Any] | None = None,
+    stage_name: str = "evaluation",
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
     loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under
     `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
-    `prefix` when the step is the default one that runs the training code)."""
+    `prefix` when the step is the default one that runs the training code). `stage_name` names the stage in
+    an error MLX raises evaluating a batch ("sanity-check validation")."""
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
+    where = f"{step.where} in {stage_name}"
     for batch_idx, batch in enumerate(loader):
         if limit is not None and batch_idx >= limit:
             break
@@ -109,13 +154,20 @@ def evaluate(
         else:
             out.add(values, batch_size(batch), own_weights)
         # The device evaluates this batch while the host fetches the next; waiting for the batch before
-        # bounds what is in flight.
-        eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
-        if before is not None:
-            mx.eval(before)
-        before = out.arrays()
+        # bounds what is in flight. The first batch is waited for at once: an error MLX raises in a graph
+        # (a dtype it cannot take) shows there and names one batch; a later batch's surfaces at its own
+        # async_eval or at the next one's wait for it.
+        batches = "batch 0" if batch_idx == 0 else f"batch {batch_idx - 1} or {batch_idx}"
+        with explaining_step_errors(where, batches, batch_idx, batch):
+            eval_compiling_again(mx.eval if batch_idx == 0 else mx.async_eval, out.arrays())
+            if before is not None:
+                mx.eval(before)
+        before, last = out.arrays(), (batch_idx, batch)
         if on_batch is not None:
             on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
+    if before is not None:
+        with explaining_step_errors(where, f"batch {last[0]}", *last):
+            mx.eval(before)  # (the means read it next anyway)
     out.log_options = {_logged_name(step, prefix, k): v for k, v in step.log_options.items()}
     return out
 
@@ -130,4 +182,12 @@ def for_stage(prefix: str, name: str) -> str:
     return prefixed(prefix, name.removeprefix("train_") if prefix != "train_" else name)
 
 
-__all__ = ["EvalSums", "eval_mode", "evaluate", "for_stage", "prefixed"]
+__all__ = [
+    "EvalSums",
+    "describe_batch",
+    "eval_mode",
+    "evaluate",
+    "explaining_step_errors",
+    "for_stage",
+    "prefixed",
+]

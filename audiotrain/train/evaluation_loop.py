@@ -152,6 +152,7 @@ class EvaluationLoop:
                     (lambda: t.interrupted) if stoppable else None,
                     on_batch_start,
                     lambda batch: hooks.transfer_batch(batch, module, t.datamodule),
+                    f"{'sanity-check ' if t.sanity_checking else ''}{name}",
                 )
         except DataLoaderError as err:
             if stoppable and t.interrupted and err.killed_by_sigint:

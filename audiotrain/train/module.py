@@ -75,7 +75,23 @@ class OptimizerConfig:
         """
         config = cls._parse_module_output(value, where, trainer)
         config.try_schedules(where, compiled=trainer.compile if trainer is not None else True)
+        config.check_learning_rates(where)
         return config
+
+    def check_learning_rates(self, where: str) -> None:
+        """Refuse a number learning rate (not a schedule) below 0 or not finite: MLX's optimizers take any,
+        and a negative rate climbs the loss with no error (the recipes' settings refuse it too). 0 is
+        allowed, to run the loop without changing the weights."""
+        for optimizer in _optimizers_in(self.optimizer):
+            rate = optimizer.state.get("learning_rate")
+            if "learning_rate" in optimizer._schedulers or not isinstance(rate, mx.array) or rate.size != 1:
+                continue  # (a schedule's values are its own; an optimizer of its own making may have none)
+            value = rate.item()
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"{where}: {type(optimizer).__name__} has learning_rate={value}: expected a finite number "
+                    ">= 0; give configure_optimizers a positive rate (e.g. optim.AdamW(learning_rate=1e-3))"
+                )
 
     def try_schedules(self, where: str, compiled: bool = True) -> None:
         """Try each schedule of the optimizer (a MultiOptimizer's too) as `tried_schedule` does, putting
@@ -550,7 +566,23 @@ class TrainModule(nn.Module):
         return ParameterTree(super().parameters())
 
     def trainable_parameters(self) -> ParameterTree:
+        self._check_initialised()
         return ParameterTree(super().trainable_parameters())
+
+    def _check_initialised(self) -> None:
+        """Refuse a module whose `__init__` did not call `super().__init__()` (as torch's nn.Module does).
+        Building it works, nn.Module being a dict, and MLX then fails far from the cause: a missing
+        `_no_grad` in `trainable_parameters`, a missing `_logged` in `self.log`."""
+        if "_no_grad" in vars(self) and "_hparams" in vars(self):
+            return
+        cls = type(self)
+        # The __init__ that should have called it: the nearest one defined below TrainModule.
+        owner = next((c for c in cls.__mro__ if "__init__" in vars(c)), cls)
+        raise AttributeError(
+            f"{owner.__name__}.__init__ did not call super().__init__(): TrainModule (an mlx.nn.Module) "
+            f"needs it before {cls.__name__} is used (its parameters, self.log, the Trainer). Call "
+            "super().__init__() first thing in __init__, before setting any attribute"
+        )
 
     # ---- trainer-provided state -----------------------------------------------------------------
     @property
@@ -821,6 +853,8 @@ class TrainModule(nn.Module):
         return module
 
     def _attach(self, trainer: Trainer | None) -> None:
+        if trainer is not None:  # (every stage attaches first: fail there, not deep inside MLX)
+            self._check_initialised()
         object.__setattr__(self, "_trainer", trainer)
 
     def _pop_logged(self) -> dict[str, Any]:

@@ -59,10 +59,13 @@ def check_loss_output(
     for name, value in metrics.items():
         if not isinstance(name, str):
             raise TypeError(f"{where}: metric names must be strings, got {name!r}")
-        if name == "loss":
+        if name in _LOSS_NAMES:
+            # Prefixed for its stage (`val_` + "loss"; `val_loss` and `train_loss` keep or change their own
+            # prefix), it is the name the loss is reported under: EarlyStopping and ModelCheckpoint would
+            # track the metric instead.
             raise ValueError(
-                f"{where}: a metric is named 'loss', which would replace the loss itself in logs, history "
-                "and callbacks (val_loss, ...); give it another name"
+                f"{where}: a metric is named {name!r}, which would replace the loss itself in logs, history "
+                "and callbacks (train_loss, val_loss, test_loss); give it another name"
             )
         if isinstance(value, tuple) and len(value) == 2:
             value, weights[name] = (
@@ -71,6 +74,10 @@ def check_loss_output(
             )
         values[name] = _metric_scalar(value, f"{where}: metric {name!r}")
     return loss.reshape(()).astype(mx.float32), values, weights
+
+
+#: Metric names that a stage's prefix turns into the name the Trainer reports that stage's loss under.
+_LOSS_NAMES = frozenset({"loss", "train_loss", "val_loss", "test_loss"})
 
 
 def _metric_scalar(value: Any, what: str) -> mx.array:

@@ -1,0 +1,94 @@
+"""Mistakes in a TrainModule that used to train silently or fail deep inside MLX, each refused with a message
+that names the cause: a missing super().__init__(), a metric named like a loss, a negative learning rate,
+an empty validation loader behind a monitored metric, and an MLX error evaluating a step."""
+
+from __future__ import annotations
+
+import math
+
+import audiotrain  # noqa: F401  (loads the BLAS before mlx)
+from audiotrain import DataLoader, OptimizerConfig, Trainer
+from audiotrain.train.callbacks import ModelCheckpoint
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import pytest
+from tasks import TinyClassifier, make_batches, make_data, quiet_trainer
+
+
+def test_a_module_whose_init_skips_super_init_is_named_when_fit_starts(tmp_path):
+    class Forgets(TinyClassifier):
+        def __init__(self):  # builds its layers, never calls super().__init__()
+            self.fc1, self.fc2 = nn.Linear(8, 16), nn.Linear(16, 3)
+            self.norm, self.drop, self.lr = None, nn.Dropout(0.0), 1e-2
+
+    with pytest.raises(AttributeError, match=r"Forgets.__init__ did not call super\(\).__init__\(\)"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(Forgets(), make_batches())
+    with pytest.raises(AttributeError, match="did not call super"):
+        Forgets().trainable_parameters()
+
+
+@pytest.mark.parametrize("name", ["train_loss", "val_loss", "test_loss"])
+def test_a_metric_named_as_a_stage_loss_is_refused(tmp_path, name):
+    class Shadows(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, _ = super().compute_loss(batch)
+            return loss, {name: mx.array(123.0)}  # would be the history's loss, a constant
+
+    with pytest.raises(ValueError, match=rf"Shadows.compute_loss: a metric is named '{name}', which would"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(Shadows(), make_batches(), make_batches())
+
+
+@pytest.mark.parametrize("rate", [-1.0, math.nan, math.inf])
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_negative_or_non_finite_learning_rate_is_refused(tmp_path, rate, wrapped):
+    class Climbs(TinyClassifier):
+        def configure_optimizers(self):
+            optimizer = optim.AdamW(learning_rate=rate)
+            return OptimizerConfig(optimizer) if wrapped else optimizer
+
+    with pytest.raises(ValueError, match=r"Climbs.configure_optimizers: AdamW has learning_rate=.*finite"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(Climbs(), make_batches())
+
+
+def test_a_zero_learning_rate_trains_without_changing_the_weights(tmp_path):
+    class Frozen(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.0)
+
+    module = Frozen()
+    before = mx.array(module.fc1.weight)
+    quiet_trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert mx.array_equal(before, module.fc1.weight)
+
+
+def test_an_empty_val_loader_behind_a_monitor_says_it_yields_no_batches(tmp_path):
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss")
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[checkpoint])
+    with pytest.raises(KeyError) as raised, pytest.warns(UserWarning, match="yielded no batches"):
+        trainer.fit(TinyClassifier(), make_batches(), DataLoader([], batch_size=4))
+    assert "(it is a validation metric, and the val loader yields no batches: its dataset is empty)" in str(
+        raised.value
+    )
+
+
+def test_an_mlx_error_evaluating_a_validation_step_names_the_step_batch_and_dtypes(tmp_path):
+    x, y = make_data(32)
+    float_labels = [(mx.array(x[i : i + 16]), mx.array(y[i : i + 16]).astype(mx.float32)) for i in (0, 16)]
+
+    class FloatLabels(TinyClassifier):
+        def compute_loss(self, batch):
+            x, y = batch
+            return mx.mean(nn.losses.cross_entropy(self(x), y)), {}  # indexes with float labels
+
+    trainer = Trainer(default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False)
+    with pytest.raises(RuntimeError) as raised:
+        trainer.fit(FloatLabels(), make_batches(), float_labels)
+    message = str(raised.value)
+    assert message.startswith(
+        "FloatLabels.compute_loss (run by the default validation_step) in sanity-check "
+    )
+    assert "validation, batch 0: MLX failed evaluating its outputs: [GatherAxis::eval_cpu]" in message
+    assert "batch[0]: float32 (16, 8), batch[1]: float32 (16,)" in message
+    assert "GatherAxis" in str(raised.value.__cause__)  # MLX's error, chained
