@@ -303,6 +303,56 @@ def test_a_fresh_fit_refuses_a_given_dirpath_that_holds_an_earlier_runs_checkpoi
     fit(tmp_path, [callback(overwrite=True)])  # nor is a run told to save over it
 
 
+def every_epoch(folder, **kw):
+    return ModelCheckpoint(dirpath=folder, monitor="val_loss", save_top_k=-1, save_last=True, **kw)
+
+
+def contents(folder):
+    return {name: (folder / name / "model.safetensors").read_bytes() for name in names(folder)}
+
+
+def test_resuming_another_runs_checkpoint_into_a_dirpath_holding_a_run_is_refused(tmp_path):
+    """Resuming run B's checkpoint with run A's folder as dirpath does not continue run A: refused as a
+    fresh fit into A's folder is (it replaced A's `epoch=1-step=6` and `last`)."""
+    fit(tmp_path, [every_epoch(tmp_path / "A")], max_epochs=2)
+    fit(tmp_path, [every_epoch(tmp_path / "B")], max_epochs=1)
+    before = contents(tmp_path / "A")
+    recorder = RecordingLogger()
+    with pytest.raises(FileExistsError, match=r"A'\) already holds checkpoints of an earlier run.*B/last"):
+        fit(tmp_path, [every_epoch(tmp_path / "A")], ckpt_path=tmp_path / "B" / "last", logger=recorder)
+    assert contents(tmp_path / "A") == before
+    assert recorder.hparams == [] and recorder.metrics == []  # refused before anything was logged
+    # The overwrite option the refusal names lets it save there.
+    fit(tmp_path, [every_epoch(tmp_path / "A", overwrite=True)], ckpt_path=tmp_path / "B" / "last")
+    assert saved_step(tmp_path / "A" / "last") == 6
+
+
+def test_resuming_an_older_checkpoint_keeps_the_checkpoints_saved_after_it(tmp_path):
+    """As in Lightning, a name the resumed run reaches again is saved with a version suffix; only `last`,
+    the newest of the run that goes on, is replaced. A warning says so once."""
+    folder = tmp_path / "ck"
+    fit(tmp_path, [every_epoch(folder)], max_epochs=3)
+    before = contents(folder)
+    with pytest.warns(
+        UserWarning, match=r"saved after epoch=0-step=3.*epoch=1-step=6, epoch=2-step=9.*-v1"
+    ) as w:
+        fit(tmp_path, [every_epoch(folder)], ckpt_path=folder / "epoch=0-step=3", max_epochs=2)
+    assert sum("saved after" in str(x.message) for x in w) == 1
+    assert "`last` is replaced" in next(str(x.message) for x in w if "saved after" in str(x.message))
+    assert names(folder) == [
+        "epoch=0-step=3",
+        "epoch=1-step=6",
+        "epoch=1-step=6-v1",
+        "epoch=2-step=9",
+        "last",
+    ]
+    after = contents(folder)
+    assert {name: after[name] for name in before if name != "last"} == {
+        name: data for name, data in before.items() if name != "last"
+    }
+    assert saved_step(folder / "last") == 6 and saved_step(folder / "epoch=1-step=6-v1") == 6
+
+
 def test_a_given_dirpath_holding_other_files_is_not_refused(tmp_path):
     (tmp_path / "ckpts" / "notes").mkdir(parents=True)
     (tmp_path / "ckpts" / "README.txt").write_text("mine")

@@ -75,9 +75,12 @@ class ModelCheckpoint(Callback):
             its log folders). A fit that saved nothing there gives its empty folder back when it ends. A fit
             resumed from a checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint
             saved to.
-            A `dirpath` you give is not versioned: a fresh (not resumed) fit refuses one that already
-            holds checkpoints this Trainer did not save (an earlier run's `last` and same-named
-            checkpoints would be replaced), unless `overwrite=True`.
+            A `dirpath` you give is not versioned: a fresh fit refuses one that already holds checkpoints
+            this Trainer did not save (an earlier run's `last` and same-named checkpoints would be
+            replaced), unless `overwrite=True`; so does a fit resumed from another run's checkpoint (one
+            neither in that folder nor tracking its checkpoints). A fit resumed from an older checkpoint
+            of the folder's run keeps the checkpoints saved after it (a name it reaches again is saved
+            with a version suffix, `-v1`) and replaces `last`, with a warning.
         filename: a `str.format` template over `epoch`, `step` and any logged metric, e.g.
             "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}".
         auto_insert_metric_name: as in Lightning, each field is written with its name:
@@ -120,8 +123,9 @@ class ModelCheckpoint(Callback):
     EarlyStopping and other callbacks reached at that point.
 
     As in Lightning, a name that is already taken by a checkpoint kept by this or another
-    ModelCheckpoint of the Trainer gets a version suffix (`model`, `model-v1`, ...), so a kept top-k
-    checkpoint is never overwritten; the name of the checkpoint being replaced is reused. A callback
+    ModelCheckpoint of the Trainer, or by a checkpoint folder on disk that it does not track (unless
+    `overwrite=True`), gets a version suffix (`model`, `model-v1`, ...), so a kept top-k checkpoint is never
+    overwritten; the name of the checkpoint being replaced is reused. A callback
     deletes only checkpoints it saved itself, inside its own `dirpath`. Its resume state is keyed by
     monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`, or into a
     run folder that was moved or copied: when the checkpoint resumed lies in this callback's `dirpath`, the
@@ -220,6 +224,7 @@ class ModelCheckpoint(Callback):
         self.last_model_path = ""
         self._last_saved_step = -1
         self._restored = False
+        self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
         self._reused = False  # its state was another Trainer's run, dropped at this fit's setup
         # Within one fit: a step save that waits for the validation after its step, whether a validation
@@ -282,7 +287,7 @@ class ModelCheckpoint(Callback):
             self._versions_of = default
         if self.dirpath is None:
             self.dirpath = default
-        self._restored = False
+        self._restored, self._restored_run = False, False
         # (Before a resumed checkpoint restores a step save that waits for its validation.)
         self._save_after_validation, self._validated = False, False
         self._epoch_ended, self._warned_missing = False, False
@@ -378,10 +383,11 @@ class ModelCheckpoint(Callback):
         if not self.dirpath.exists():
             self._versions_of, self._created_above = None, []
 
-    def refuse_an_earlier_run(self, trainer: Trainer) -> None:
-        """Before a fresh fit (no `ckpt_path`): a `dirpath` the user gave that holds checkpoints no
-        ModelCheckpoint of this Trainer saved is an earlier run's, and its `last` and same-named
-        checkpoints would be replaced. Called by the Trainer before anything is saved."""
+    def refuse_an_earlier_run(self, trainer: Trainer, resumed: Path | None = None) -> None:
+        """Before a fresh fit (no `ckpt_path`), or one that `resumed` a checkpoint of another run (see
+        `_check_resumed_folder`): a `dirpath` the user gave that holds checkpoints no ModelCheckpoint of this
+        Trainer saved (or restored) is an earlier run's, and its `last` and same-named checkpoints would be
+        replaced. Called before anything is saved."""
         if not self._dirpath_given or self.overwrite or trainer.fast_dev_run:
             return
         tracked = set(self.best_k_models) | {self.last_model_path} | self._held_by_others(trainer)
@@ -399,12 +405,49 @@ class ModelCheckpoint(Callback):
                 if self._reused
                 else ""
             )
+            # (Resuming a checkpoint that run did not save does not continue it: its names would be replaced.)
+            which = (
+                f"; this fit resumes {resumed}, a checkpoint of another run, and would replace them. To go "
+                "on with the run of this folder, resume one of its checkpoints; otherwise save"
+                if resumed is not None
+                else "; this fit would replace them. Resume that run with fit(ckpt_path=...), save"
+            )
             raise FileExistsError(
                 f"ModelCheckpoint(dirpath={str(self.dirpath)!r}) already holds checkpoints of an earlier run "
-                f"({shown}); this fit would replace them. Resume that run with fit(ckpt_path=...), save to "
-                "another dirpath (or leave dirpath out: the default folder is versioned), or pass "
-                f"ModelCheckpoint(..., overwrite=True) to save over it.{reused}"
+                f"({shown}){which} to another dirpath (or leave dirpath out: the default folder is "
+                f"versioned), or pass ModelCheckpoint(..., overwrite=True) to save over it.{reused}"
             )
+
+    def _check_resumed_folder(self, trainer: Trainer, resumed: Path) -> None:
+        """A resumed fit continues the run of this callback's folder only where the checkpoint resumed lies
+        in it or tracked its checkpoints (its state restored here); otherwise the folder's checkpoints are
+        another run's, refused as for a fresh fit. The run's own checkpoints that the resumed one does not
+        track (saved after it) are kept: a name reached again is saved with a version suffix (`_free_path`),
+        as in Lightning; only `last` is replaced, being the newest of the run that goes on."""
+        if not self._restored_run and resumed.parent != self.dirpath:
+            self.refuse_an_earlier_run(trainer, resumed)
+            return
+        if not collectives.is_main_process() or self.overwrite or not self.dirpath.is_dir():
+            return  # (one warning for the job; overwrite=True: the user lets saves replace them)
+        tracked = set(self.best_k_models) | self._held_by_others(trainer) | {str(resumed)}
+        later = [
+            p.name
+            for p in sorted(self.dirpath.iterdir())
+            if ckpt.is_checkpoint_folder(p) and str(p) not in tracked and p.name not in self.RESERVED_NAMES
+        ]
+        if not later:
+            return
+        last = (
+            "; `last` is replaced by this run's (it is the newest checkpoint of the run that goes on)"
+            if self.save_last and ckpt.is_checkpoint_folder(self.dirpath / "last")
+            else ""
+        )
+        warnings.warn(
+            f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the one resumed "
+            f"({listed(later, 5)}); they are kept: where this run reaches one of their names it saves beside "
+            f"it with a version suffix (-v1, as Lightning does){last}",
+            stacklevel=5,  # (through on_load_checkpoint, Trainer._restore and fit to the user's call)
+        )
 
     # -- when to save ---------------------------------------------------------------------------
     def on_train_start(self, trainer, module) -> None:
@@ -599,14 +642,20 @@ class ModelCheckpoint(Callback):
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
         """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it,
-        or a file or folder that is not a checkpoint does (a user's: left as it is, with a warning, as
-        Lightning saves beside a file it did not write)."""
+        a checkpoint folder this callback does not track does (unless `overwrite`), or a file or folder that
+        is not a checkpoint does (a user's: left as it is, with a warning, as Lightning saves beside a file
+        it did not write)."""
         taken = (set(self.best_k_models) | self._held_by_others(trainer)) - set(reusable)
         taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
         looks = collectives.is_main_process()  # rank 0 writes: the folder is as it finds it
         path, version, users = str(self.dirpath / name), 1, []
-        while path in taken or (looks and ckpt.foreign_entry(path)):
-            if path not in taken:
+
+        def kept(path: str) -> bool:  # a checkpoint on disk this callback does not track (a resumed run's
+            # saved after the checkpoint resumed): replaced only where the user passed overwrite=True
+            return not self.overwrite and path not in reusable and ckpt.is_checkpoint_folder(path)
+
+        while path in taken or (looks and (ckpt.foreign_entry(path) or kept(path))):
+            if path not in taken and ckpt.foreign_entry(path):
                 users.append(path)
             path, version = str(self.dirpath / f"{name}-v{version}"), version + 1
         if users:
@@ -691,6 +740,7 @@ class ModelCheckpoint(Callback):
                 self._warn_not_restored(saved_dir, resumed)
                 return
             moved_from = Path(saved_dir)
+        self._restored_run = True
 
         def own(path: str) -> str | None:
             if moved_from is not None:  # only checkpoints of the old folder, found here under their names
@@ -741,17 +791,17 @@ class ModelCheckpoint(Callback):
         return key == legacy or (isinstance(state, dict) and key == self._key(state.get("dirpath")))
 
     def on_load_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
-        if self._restored:
-            return
+        resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
         saved = checkpoint.get("callbacks", {})
         # Checkpoints written before dirpath was part of the key; load_state_dict checks the dirpath.
         legacy = saved.get(f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]")
         moved = [s for k, s in saved.items() if self.adopts_state(k, s) and s is not legacy]
-        if legacy is not None or moved:
+        if not self._restored and (legacy is not None or moved):
             state = legacy if legacy is not None else moved[0]
-            resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
             self._continue_in(state.get("dirpath"), resumed)
             self._restore_tracked(state, resumed)
+        if resumed is not None and self.dirpath is not None:  # (before anything is saved or logged)
+            self._check_resumed_folder(trainer, resumed)
 
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
