@@ -92,3 +92,27 @@ def test_an_mlx_error_evaluating_a_validation_step_names_the_step_batch_and_dtyp
     assert "validation, batch 0: MLX failed evaluating its outputs: [GatherAxis::eval_cpu]" in message
     assert "batch[0]: float32 (16, 8), batch[1]: float32 (16,)" in message
     assert "GatherAxis" in str(raised.value.__cause__)  # MLX's error, chained
+
+
+@pytest.mark.parametrize("debug_lazy_eval", [False, True])
+def test_an_mlx_error_evaluating_a_training_step_names_the_step_batch_and_dtypes(tmp_path, debug_lazy_eval):
+    x, y = make_data(32)
+    float_labels = [(mx.array(x[i : i + 16]), mx.array(y[i : i + 16]).astype(mx.float32)) for i in (0, 16)]
+
+    class FloatLabels(TinyClassifier):
+        def compute_loss(self, batch):
+            x, y = batch
+            return mx.mean(nn.losses.cross_entropy(self(x), y)), {}  # indexes with float labels
+
+    trainer = Trainer(
+        default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False, debug_lazy_eval=debug_lazy_eval
+    )
+    with pytest.raises(RuntimeError) as raised:
+        trainer.fit(FloatLabels(), float_labels)  # no validation: the training step meets it first
+    message = str(raised.value)
+    # (The step's gradient meets the labels first: MLX's ScatterAxis, the backward of the gather.)
+    assert message.startswith(
+        "FloatLabels.compute_loss in training, batch 0: MLX failed evaluating its outputs"
+    )
+    assert "(the arrays of batch 0: batch[0]: float32 (16, 8), batch[1]: float32 (16,);" in message
+    assert "eval_cpu" in str(raised.value.__cause__)  # MLX's error, chained

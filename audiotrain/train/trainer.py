@@ -44,7 +44,7 @@ from audiotrain.train import determinism, flags, hook_state, hooks, reporting, r
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
-from audiotrain.train.evaluation import prefixed
+from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
@@ -977,8 +977,11 @@ class Trainer:
         targets = (step.eval_targets, loss, metrics, logged, metric_weights, step_logging.last_weight)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
+        # An error MLX raises running the step (float class labels in a loss) names the step and the batch.
+        where = f"{type(module).__name__}.{module.training_step_name} in training"
         if self.debug_lazy_eval:
-            eval_compiling_again(mx.eval, targets)
+            with explaining_step_errors(where, f"batch {batch_idx}", batch_idx, batch):
+                eval_compiling_again(mx.eval, targets)
             debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx)
             settled_streak = streak
         else:
@@ -986,13 +989,17 @@ class Trainer:
             # would otherwise idle through that host time). Waiting for the step before keeps at most
             # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
             # logging interval, a callback, a checkpoint) wait for what they need.
-            eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
-            if step_logging.last_outputs:
-                # The step before: done, or nearly. Its streak comes with it, so reading it below
-                # waits for nothing more: the non-finite stop needs no host sync of its own.
-                settled_streak = self._streak_in_flight
-                mx.eval(step_logging.last_outputs, settled_streak)
-                step_logging.settled_outputs = step_logging.last_outputs
+            batches = (
+                f"batch {batch_idx - 1} or {batch_idx}" if step_logging.last_outputs else f"batch {batch_idx}"
+            )
+            with explaining_step_errors(where, batches, batch_idx, batch):
+                eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
+                if step_logging.last_outputs:
+                    # The step before: done, or nearly. Its streak comes with it, so reading it below
+                    # waits for nothing more: the non-finite stop needs no host sync of its own.
+                    settled_streak = self._streak_in_flight
+                    mx.eval(step_logging.last_outputs, settled_streak)
+                    step_logging.settled_outputs = step_logging.last_outputs
         self._streak_in_flight = streak
         streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
         progress.batch_in_epoch += 1
