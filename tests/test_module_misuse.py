@@ -5,6 +5,7 @@ an empty validation loader behind a monitored metric, and an MLX error evaluatin
 from __future__ import annotations
 
 import math
+import warnings
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx)
 from audiotrain import DataLoader, OptimizerConfig, Trainer
@@ -116,3 +117,19 @@ def test_an_mlx_error_evaluating_a_training_step_names_the_step_batch_and_dtypes
     )
     assert "(the arrays of batch 0: batch[0]: float32 (16, 8), batch[1]: float32 (16,);" in message
     assert "eval_cpu" in str(raised.value.__cause__)  # MLX's error, chained
+
+
+def test_resuming_says_when_the_checkpoint_s_learning_rate_replaces_the_one_configured_now(tmp_path):
+    """A fine-tuner who lowers the rate and resumes trained on at the old one without a word (the optimizer's
+    state, rate included, is restored for an exact resume, as in Lightning)."""
+    first = quiet_trainer(tmp_path / "a", max_epochs=1, enable_checkpointing=True)
+    first.fit(TinyClassifier(lr=1e-3), make_batches())
+    checkpoint = next((tmp_path / "a").rglob("last"))
+    with pytest.warns(UserWarning, match=r"learning_rate 0\.05 \(configure_optimizers\) is replaced by the"):
+        quiet_trainer(tmp_path / "b", max_epochs=2).fit(
+            TinyClassifier(lr=5e-2), make_batches(), ckpt_path=checkpoint
+        )
+    same = quiet_trainer(tmp_path / "c", max_epochs=2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*learning_rate")
+        same.fit(TinyClassifier(lr=1e-3), make_batches(), ckpt_path=checkpoint)

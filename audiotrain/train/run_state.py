@@ -12,6 +12,7 @@ step's state) are read back by `load_optimizer_state` and `load_step_state`.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import asdict
@@ -26,6 +27,8 @@ from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import set_trainable
+
+import mlx.core as mx
 
 if TYPE_CHECKING:
     from audiotrain.train.step import TrainStep
@@ -196,7 +199,31 @@ def load_optimizer_state(folder: Path, optimizer: Any, fresh: frozenset[str]) ->
     opt_tree = ckpt.read_tree(
         folder / ckpt.OPTIMIZER_FILE, dict(optimizer.state), what, fresh_parameters=fresh
     )
+    _warn_of_replaced_learning_rate(folder, optimizer, opt_tree)
     write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
+
+
+def _warn_of_replaced_learning_rate(folder: Path, optimizer: Any, opt_tree: dict[str, Any]) -> None:
+    """A fixed learning rate the module now asks for that the checkpoint's replaces, said once: resuming
+    restores the optimizer's whole state for an exact resume (as Lightning does), so a lower rate set for
+    fine-tuning would otherwise be dropped without a word. (A schedule sets the rate at every step from
+    the restored step count: nothing to say.)"""
+    if "learning_rate" in getattr(optimizer, "_schedulers", {}):
+        return
+    now, saved = optimizer.state.get("learning_rate"), opt_tree.get("learning_rate")
+    if not isinstance(now, mx.array) or not isinstance(saved, mx.array) or now.size != 1 or saved.size != 1:
+        return
+    now_value, saved_value = float(now.item()), float(saved.item())
+    if math.isclose(now_value, saved_value, rel_tol=1e-6, abs_tol=0.0):
+        return
+    warnings.warn(
+        f"resuming from {folder}: the optimizer's learning_rate {now_value:g} (configure_optimizers) is "
+        f"replaced by the checkpoint's {saved_value:g}, with the rest of its state, so that training goes on "
+        "exactly as it was; to train on at another rate, start from the checkpoint's weights instead "
+        "(load_weights, or a recipe's --init_from) or set it after the resume in a callback's on_train_start",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def load_step_state(folder: Path, train_step: TrainStep) -> None:
