@@ -546,12 +546,12 @@ def kept_entries(
         found = sorted(folder.iterdir())
     except OSError:
         return []
-    kept = [path for path in found if path.name not in outputs and path.name != ckpt.CLAIM_FILE]
+    kept = []  # in the order of `outputs`, then the folder's other entries
     for name in outputs:
         path = folder / name
         if name in own_entries and path.is_dir() and not path.is_symlink():
             kept += _left_beside(path, _existing_own(path, own_entries[name](path)))
-    return sorted(kept)
+    return kept + [path for path in found if path.name not in outputs and path.name != ckpt.CLAIM_FILE]
 
 
 def _existing_own(folder: Path, entries: Iterable[Path]) -> list[Path]:
