@@ -47,7 +47,7 @@ def test_a_folder_holding_files_is_refused_unless_overwrite_or_resume_inside(tmp
     assert check_run_folder(run, "--run_dir", overwrite=False) is False  # new
     run.mkdir()
     assert check_run_folder(run, "--run_dir", overwrite=False) is False  # empty
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text(json.dumps(RUN_RECORD))
     # No checkpoint to continue from (a run stopped before its first step): no --resume is suggested.
     with pytest.raises(
         FileExistsError, match=r"--run_dir .*run already holds files.*--overwrite.*no checkpoint"
@@ -71,7 +71,56 @@ def test_overwrite_removes_only_the_runs_own_outputs(tmp_path):
     lines = []
     clear_run_outputs(run, ("config.json", "checkpoints", "history.json"), lines.append)
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]
-    assert lines == [f"--overwrite: removed the previous run's config.json, checkpoints from {run}"]
+    assert lines == [
+        f"--overwrite: removed the previous run's config.json, checkpoints from {run}",
+        f"--overwrite: kept what the previous run did not write in {run}: notes.txt",  # (named too)
+    ]
+
+
+#: A run record as `write_run_record` writes it (the versions name the audiotrain build).
+RUN_RECORD = {"config": {}, "versions": {"audiotrain": "0.1.0"}, "command": ["chords.py"]}
+
+
+def test_overwrite_of_a_folder_of_the_users_files_is_refused_and_removes_nothing(tmp_path, capsys):
+    """--overwrite into a folder that never held a run, holding the user's own files with a run's names (their
+    config.json, history.json, evaluation/song2.lab): they were removed as "the previous run's", and the new
+    run wrote over the one it said it kept."""
+    from audiotrain.recipes.chords import cli as chords
+
+    run = tmp_path / "mine"
+    (run / "evaluation").mkdir(parents=True)
+    (run / "evaluation" / "song2.lab").write_text("my own transcription\n")
+    (run / "config.json").write_text('{"my": "settings"}')
+    (run / "history.json").write_text("[]")
+    argv = ["--preset", "quick_test", "--device", "cpu", "--run_dir", str(run), "--overwrite"]
+    assert chords.main([*argv, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert f"--run_dir {run} holds files that no earlier run wrote" in err, err
+    assert "config.json, evaluation, history.json" in err and "nothing was removed" in err
+    assert (run / "config.json").read_text() == '{"my": "settings"}'
+    assert (run / "evaluation" / "song2.lab").read_text() == "my own transcription\n"
+    assert (run / "history.json").is_file()
+
+
+def test_overwrite_refuses_a_transcription_of_the_users_in_the_earlier_runs_evaluation(tmp_path):
+    """A real earlier run whose evaluation/ holds a .lab its scores.json does not list (the user's): kept by
+    --overwrite, then replaced by the new run's transcription of a test song of that name."""
+    from audiotrain.recipes.chords.train import refuse_kept_transcriptions
+
+    run = tmp_path / "run"
+    (run / "evaluation").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(RUN_RECORD))
+    (run / "evaluation" / "scores.json").write_text(json.dumps({"per_song": {"song1": {}}}))
+    (run / "evaluation" / "song1.lab").write_text("the run's\n")
+    (run / "evaluation" / "notes.txt").write_text("mine\n")  # (no run writes this name: kept, no refusal)
+    assert check_run_folder(run, "--run_dir", overwrite=True) is True
+    refuse_kept_transcriptions(run)
+    (run / "evaluation" / "song2.lab").write_text("my own\n")
+    with pytest.raises(
+        FileExistsError, match=r"evaluation/song2.lab in .* is not the earlier run's.*nothing was"
+    ):
+        refuse_kept_transcriptions(run)
+    assert (run / "evaluation" / "song1.lab").is_file()  # (nothing removed)
 
 
 def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed(tmp_path):

@@ -264,6 +264,37 @@ def saves_checkpoints_in(run_dir: Path | None, folder: Path) -> bool:
     return recorded_folder.resolve() == Path(folder).expanduser().resolve()
 
 
+def is_run_record(path: Path) -> bool:
+    """Whether `path` is a run record audiotrain wrote (`write_run_record`, in every format so far): a JSON
+    object whose ``versions`` names the audiotrain build. A user's own ``config.json`` has no such entry by
+    accident, so ``--overwrite`` takes a folder for an earlier run's only where it holds one."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    versions_ = record.get("versions") if isinstance(record, dict) else None
+    return isinstance(versions_, dict) and "audiotrain" in versions_
+
+
+def holds_run_record(folder: Path) -> bool:
+    """Whether `folder` holds a run's record (its ``config.json``: `is_run_record`)."""
+    return is_run_record(folder / "config.json")
+
+
+def holds_json_record(name: str, keys: Collection[str]) -> Callable[[Path], bool]:
+    """A test of whether a folder holds the record `name` a recipe wrote there: a JSON object with all of
+    `keys` (a cross-validation's, which writes no ``config.json`` of its own), for `check_run_folder`."""
+
+    def holds(folder: Path) -> bool:
+        try:
+            record = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(record, dict) and all(key in record for key in keys)
+
+    return holds
+
+
 def check_run_folder(
     folder: Path,
     flag: str,
@@ -271,11 +302,15 @@ def check_run_folder(
     resume: str | Path | None = None,
     resume_hint: str | None = None,
     checkpoint_dir: str | Path = "checkpoints",
+    holds_run: Callable[[Path], bool] = holds_run_record,
 ) -> bool:
     """Refuse a run folder that is a file, cannot be written (`check_can_write`), or holds files, unless
     `overwrite` or `resume` names a checkpoint of that run (`resumes_run_in`: inside it, or in the folder
     its checkpoints are saved to, `checkpoint_dir`). Returns True when the earlier run is to be replaced:
     call `clear_run_outputs` once every other check has passed, so an early error leaves it as it was.
+
+    `overwrite` replaces only a run: a folder without its record (`holds_run`, default: a ``config.json``
+    that `write_run_record` wrote) holds the user's files, whatever their names, and is refused even so.
 
     The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
     if folder.exists() and not folder.is_dir():
@@ -309,6 +344,15 @@ def check_run_folder(
         )
         raise FileExistsError(
             f"{flag} {folder} already holds files (a previous run?); choose a new {flag}, {options}"
+        )
+    if not holds_run(folder):
+        # Names alone (config.json, history.json, evaluation/) do not tell a run's files from the user's:
+        # removing them as "the previous run's" lost the user's own, so nothing is removed here.
+        found = sorted(path.name for path in folder.iterdir() if path.name != ckpt.CLAIM_FILE)
+        raise FileExistsError(
+            f"{flag} {folder} holds files that no earlier run wrote (it has no run record, the config.json a "
+            f"run writes first): {listed(found, KEPT_LISTED)}. --overwrite replaces only an earlier run, so "
+            f"nothing was removed; choose another {flag}, or move those files out of {folder}"
         )
     return True
 
@@ -465,12 +509,13 @@ def clear_run_outputs(
     # A killed write of one of the run's files (a plot, a record) left its temporary file there.
     remove_killed_writes(folder, KILLED_WRITE_SUFFIXES)
     own_entries = {**RUN_FOLDER_ENTRIES, **(own_entries or {})}
-    removed, kept = [], []
+    kept = kept_entries(folder, outputs, own_entries)  # (before anything goes: said in one line after)
+    removed = []
     for name in outputs:
         path = folder / name
         if path.is_dir() and not path.is_symlink():
             if name in own_entries:
-                kept += _remove_own_entries(path, own_entries[name](path))
+                _remove_own_entries(path, own_entries[name](path))
             else:
                 shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
@@ -489,34 +534,76 @@ def clear_run_outputs(
 KEPT_LISTED = 10
 
 
-def _remove_own_entries(folder: Path, entries: Iterable[Path]) -> list[Path]:
-    """Remove `entries` (files or folders inside `folder`), then the folders this left empty (`folder`
-    too); returns what is left, each entry the run never touched named whole (a user's folder, not its
-    files)."""
+def kept_entries(
+    folder: Path, outputs: Iterable[str], own_entries: Mapping[str, OwnEntries] | None = None
+) -> list[Path]:
+    """What `clear_run_outputs` leaves in `folder` (found without removing anything): the entries of the
+    folders among `outputs` that are not the run's own (each entry the run never touched named whole: a
+    user's folder, not its files), and every entry of `folder` itself that is not among `outputs`."""
+    outputs = list(outputs)
+    own_entries = {**RUN_FOLDER_ENTRIES, **(own_entries or {})}
+    try:
+        found = sorted(folder.iterdir())
+    except OSError:
+        return []
+    kept = []  # in the order of `outputs`, then the folder's other entries
+    for name in outputs:
+        path = folder / name
+        if name in own_entries and path.is_dir() and not path.is_symlink():
+            kept += _left_beside(path, _existing_own(path, own_entries[name](path)))
+    return kept + [path for path in found if path.name not in outputs and path.name != ckpt.CLAIM_FILE]
+
+
+def _existing_own(folder: Path, entries: Iterable[Path]) -> list[Path]:
+    """Those of `entries` that exist inside `folder` (a name read from a hand-edited record must not reach
+    outside it)."""
+    return [
+        path
+        for path in entries
+        if path != folder and is_inside(path, folder) and (path.exists() or path.is_symlink())
+    ]
+
+
+def _left_beside(folder: Path, own: list[Path]) -> list[Path]:
+    """What is left in `folder` once `own` (its entries that exist) is removed, folders the run never touched
+    named whole."""
     touched = {folder}
-    for path in entries:
-        if not is_inside(path, folder) or path == folder:
-            continue  # (a name read from a hand-edited record must not reach outside)
+    for path in own:
+        touched.update(path.parents)
+    own_set, left = set(own), []
+
+    def walk(place: Path) -> None:
+        for entry in sorted(place.iterdir()):
+            if entry in own_set:
+                continue
+            if entry in touched and entry.is_dir() and not entry.is_symlink():
+                walk(entry)
+            else:
+                left.append(entry)
+
+    walk(folder)
+    return left
+
+
+def _remove_own_entries(folder: Path, entries: Iterable[Path]) -> None:
+    """Remove `entries` (files or folders inside `folder`), then the folders this left empty (`folder`
+    too)."""
+    touched = {folder}
+    for path in _existing_own(folder, entries):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
         else:
-            continue
+            path.unlink(missing_ok=True)  # (gone with a folder listed before it)
         touched.update(path.parents)
-    left = []
 
     def clear_empty(place: Path) -> None:
         for entry in sorted(place.iterdir()):
             if entry in touched and entry.is_dir() and not entry.is_symlink():
                 clear_empty(entry)
-            else:
-                left.append(entry)
         if place in touched and not any(place.iterdir()):
             place.rmdir()
 
     clear_empty(folder)
-    return left
 
 
 def refuse_outputs_in_use(folder: Path, outputs: Iterable[str], asked_by: str) -> None:

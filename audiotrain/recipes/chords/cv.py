@@ -42,6 +42,7 @@ from audiotrain.recipes._run import (
     clear_run_outputs,
     holding_run_folders,
     holds_files,
+    holds_json_record,
     is_inside,
     newest_checkpoint,
     shell_command,
@@ -185,6 +186,7 @@ def _run_cross_validation(
         overwrite,
         run_dir if resume else None,
         resume_hint=shell_command("--resume", run_dir),
+        holds_run=holds_json_record(PROGRESS_FILE, ("folds", "songs", "config")),  # (--overwrite: a cv run's)
     )
     if not resume:
         _check_fold_checkpoint_folders(config, run_dir, folds)

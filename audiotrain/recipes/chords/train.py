@@ -43,6 +43,7 @@ from audiotrain.recipes._run import (
     forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    kept_entries,
     recipe_checkpoints,
     release_run_folder,
     resumes_run_in,
@@ -302,6 +303,26 @@ def clear_earlier_run(run_dir: Path, log) -> None:
     the files of the user's left among them."""
     outputs, own_entries = run_outputs(run_dir)
     clear_run_outputs(run_dir, outputs, log, own_entries=own_entries)
+
+
+def refuse_kept_transcriptions(run_dir: Path) -> None:
+    """Refuse ``--overwrite`` (before anything is removed) where it would keep a ``.lab`` in the earlier run's
+    ``evaluation/`` that the run did not write (its scores.json does not list it: the user's own): the new
+    run writes its test songs' transcriptions there, and one of the same name was replaced without a word."""
+    evaluation = run_dir / "evaluation"
+    in_the_way = [
+        str(path.relative_to(run_dir))
+        for path in kept_entries(run_dir, *run_outputs(run_dir))
+        if evaluation in path.parents
+        and (path.suffix == ".lab" or (path.is_dir() and not path.is_symlink() and any(path.rglob("*.lab"))))
+    ]
+    if in_the_way:
+        raise FileExistsError(
+            f"--run_dir {run_dir}: {listed(in_the_way, 10)} in {evaluation} is not the earlier run's (its "
+            "scores.json does not list it), and this run writes its test songs' transcriptions (SONG.lab) "
+            f"there, over any of the same name; nothing was removed. Move it out of {evaluation}, or choose "
+            "another --run_dir"
+        )
 
 
 def run_outputs(run_dir: Path) -> tuple[list[str], dict[str, OwnEntries]]:
@@ -982,6 +1003,8 @@ def check_output_folders(
     replace = run_dir is not None and check_run_folder(
         run_dir, "--run_dir", overwrite, resume, checkpoint_dir=config.checkpoint_dir
     )
+    if replace:
+        refuse_kept_transcriptions(run_dir)
     if (
         Path(config.checkpoint_dir).is_absolute() or run_dir is not None
     ):  # (a relative one in a new folder is new)

@@ -16,7 +16,13 @@ from audiotrain._files import write_json_atomically
 from audiotrain.cross_validation import CVResult, cv_outputs, fold_name, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
-from audiotrain.recipes._run import check_kernel_cache, check_run_folder, clear_run_outputs, create_run_folder
+from audiotrain.recipes._run import (
+    check_kernel_cache,
+    check_run_folder,
+    clear_run_outputs,
+    create_run_folder,
+    holds_json_record,
+)
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_given
@@ -126,7 +132,9 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     check_data_given(cfg.data)
     main = collectives.is_main_process()
     out = Path(cfg.out) if cfg.out else None
-    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite)
+    # --overwrite replaces a cv run's folder only: its folds.json tells it from a folder of the user's files.
+    cv_record = holds_json_record("folds.json", ("data", "seed", "folds"))
+    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite, holds_run=cv_record)
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
     folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
