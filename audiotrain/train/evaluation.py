@@ -159,7 +159,9 @@ def evaluate(
         # async_eval or at the next one's wait for it.
         batches = "batch 0" if batch_idx == 0 else f"batch {batch_idx - 1} or {batch_idx}"
         with explaining_step_errors(where, batches, batch_idx, batch):
-            eval_compiling_again(mx.eval if batch_idx == 0 else mx.async_eval, out.arrays())
+            eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
+            if batch_idx == 0:
+                mx.eval(out.arrays())
             if before is not None:
                 mx.eval(before)
         before, last = out.arrays(), (batch_idx, batch)
