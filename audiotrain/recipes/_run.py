@@ -303,6 +303,8 @@ def check_run_folder(
     resume_hint: str | None = None,
     checkpoint_dir: str | Path = "checkpoints",
     holds_run: Callable[[Path], bool] = holds_run_record,
+    cleared: bool = False,
+    outputs: Iterable[str] | None = None,
 ) -> bool:
     """Refuse a run folder that is a file, cannot be written (`check_can_write`), or holds files, unless
     `overwrite` or `resume` names a checkpoint of that run (`resumes_run_in`: inside it, or in the folder
@@ -310,7 +312,12 @@ def check_run_folder(
     call `clear_run_outputs` once every other check has passed, so an early error leaves it as it was.
 
     `overwrite` replaces only a run: a folder without its record (`holds_run`, default: a ``config.json``
-    that `write_run_record` wrote) holds the user's files, whatever their names, and is refused even so.
+    that `write_run_record` wrote) holds the user's files, whatever their names, and is refused even so
+    where any of them bears the name of one of the run's `outputs` (None: any name); the run writes beside
+    files of other names (returns False).
+
+    `cleared`: the caller removed the earlier run's outputs already (a cv run's ``--overwrite``, of each fold's
+    folder): what is left is the user's, kept, and the new run writes beside it (returns False).
 
     The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
     if folder.exists() and not folder.is_dir():
@@ -345,10 +352,16 @@ def check_run_folder(
         raise FileExistsError(
             f"{flag} {folder} already holds files (a previous run?); choose a new {flag}, {options}"
         )
+    if cleared:
+        return False
     if not holds_run(folder):
         # Names alone (config.json, history.json, evaluation/) do not tell a run's files from the user's:
         # removing them as "the previous run's" lost the user's own, so nothing is removed here.
         found = sorted(path.name for path in folder.iterdir() if path.name != ckpt.CLAIM_FILE)
+        if outputs is not None:
+            found = [name for name in found if name in set(outputs)]
+            if not found:
+                return False  # (notes of the user's, of names no run writes: kept, and nothing to remove)
         raise FileExistsError(
             f"{flag} {folder} holds files that no earlier run wrote (it has no run record, the config.json a "
             f"run writes first): {listed(found, KEPT_LISTED)}. --overwrite replaces only an earlier run, so "

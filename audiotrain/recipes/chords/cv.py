@@ -187,6 +187,7 @@ def _run_cross_validation(
         run_dir if resume else None,
         resume_hint=shell_command("--resume", run_dir),
         holds_run=holds_json_record(PROGRESS_FILE, ("folds", "songs", "config")),  # (--overwrite: a cv run's)
+        outputs=cv_outputs(run_dir) if run_dir.is_dir() else None,
     )
     if not resume:
         _check_fold_checkpoint_folders(config, run_dir, folds)
@@ -254,9 +255,10 @@ def _run_cross_validation(
                 splits=split,
                 log=log,
                 resume=checkpoint,
-                # (--overwrite left only a user's files in the fold's folder: the fold keeps them too)
                 overwrite=overwrite or (resume and checkpoint is None),
                 results=results,
+                # (--overwrite left only a user's files in the fold's folder: the fold keeps them too)
+                cleared=overwrite,
             )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
             if result.trained and main:  # (its training is over: a resume evaluates the checkpoint it chose)

@@ -406,6 +406,7 @@ def run_training(
     init_from: str | Path | None = None,
     resume_unrecorded_demo: bool = False,
     results=print,
+    cleared: bool = False,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
@@ -418,6 +419,9 @@ def run_training(
     A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
     outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
     ``checkpoint_dir`` outside `run_dir` that holds files (see `audiotrain.recipes._run`).
+
+    `cleared`: the caller removed the earlier run's outputs from `run_dir` already (``cv --overwrite``, of
+    its folds): what is left there is the user's, and the run writes beside it.
 
     `resume_unrecorded_demo` resumes a demo run whose checkpoint records no demo generator versions (an older
     audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``).
@@ -442,6 +446,7 @@ def run_training(
                 resume_unrecorded_demo,
                 held,
                 results,
+                cleared,
             )
         except KeyboardInterrupt as stop:  # a second stop signal, while the first was held
             if held.unused_run_folder is None:
@@ -460,6 +465,7 @@ def _run_training(
     resume_unrecorded_demo: bool,
     held: HeldStop,
     results,
+    cleared: bool = False,
 ) -> RunResult:
     # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
     # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
@@ -470,7 +476,7 @@ def _run_training(
     if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
     run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
-    replace = check_output_folders(config, run_dir, resume, overwrite)
+    replace = check_output_folders(config, run_dir, resume, overwrite, cleared)
     continuing = resumes_run_in(resume, run_dir, config.checkpoint_dir)  # (its checkpoints may be elsewhere)
     from_demo = splits is None and not config.data.data_dir
     recorded = None  # a resumed run's own songs on a data folder, as its run recorded them
@@ -989,7 +995,11 @@ def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict)
 
 
 def check_output_folders(
-    config: TrainingConfig, run_dir: Path | None, resume: str | Path | None, overwrite: bool
+    config: TrainingConfig,
+    run_dir: Path | None,
+    resume: str | Path | None,
+    overwrite: bool,
+    cleared: bool = False,
 ) -> bool:
     """The cheap checks of where the run writes, before any data is read (see `audiotrain.recipes._run`).
     Returns whether an earlier run in `run_dir` is to be replaced (once every other check has passed)."""
@@ -1001,7 +1011,13 @@ def check_output_folders(
             DEFAULT_PARENT, f"the default run folder's parent {DEFAULT_PARENT}/ (or pass --run_dir)"
         )
     replace = run_dir is not None and check_run_folder(
-        run_dir, "--run_dir", overwrite, resume, checkpoint_dir=config.checkpoint_dir
+        run_dir,
+        "--run_dir",
+        overwrite,
+        resume,
+        checkpoint_dir=config.checkpoint_dir,
+        cleared=cleared,
+        outputs=(*RUN_OUTPUTS, Path(config.checkpoint_dir).name),
     )
     if replace:
         refuse_kept_transcriptions(run_dir)

@@ -134,7 +134,9 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     out = Path(cfg.out) if cfg.out else None
     # --overwrite replaces a cv run's folder only: its folds.json tells it from a folder of the user's files.
     cv_record = holds_json_record("folds.json", ("data", "seed", "folds"))
-    replace = out is not None and check_run_folder(out, "--out", cfg.overwrite, holds_run=cv_record)
+    replace = out is not None and check_run_folder(
+        out, "--out", cfg.overwrite, holds_run=cv_record, outputs=cv_outputs(out) if out.is_dir() else None
+    )
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
     folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
