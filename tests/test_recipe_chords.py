@@ -3070,3 +3070,129 @@ def test_a_run_folder_whose_checkpoints_are_elsewhere_is_refused_naming_where_th
     err = capsys.readouterr().err
     assert f"config.json records its checkpoints in {checkpoints}" in err, err
     assert str(checkpoints / "best") in err and "Traceback" not in err
+
+
+# ---- what a refusal names: the user's own flag, file or folder -----------------------------------------
+
+
+def test_a_file_given_as_the_data_folder_is_called_a_file(tmp_path, monkeypatch, capsys):
+    """It said "no such folder" of a file that exists."""
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran without a data folder"))
+    afile = tmp_path / "afile.txt"
+    afile.write_text("song.wav\n")
+    for command in (["train"], ["cv", "--folds", "2"]):
+        with pytest.raises(SystemExit) as exit_info:
+            chords.main([*command, "--data", str(afile), "--run_dir", str(tmp_path / "run")])
+        assert exit_info.value.code == 2
+        _one_error_line(
+            capsys,
+            f"--data {afile}: a file, not a folder",
+            "expected a folder of audio files with .lab/.jams",
+        )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, said, not_said",
+    [
+        # It named only --features.bass_view_bins, a flag the user never gave.
+        (
+            ["--features.n_bins", "3"],
+            "(you set --features.n_bins 3; features.bass_view_bins is 108, the default)",
+            None,
+        ),
+        (
+            ["--features.bass_view_bins", "300"],
+            "(you set --features.bass_view_bins 300; features.n_bins is 216, the default)",
+            None,
+        ),
+        (["--features.n_bins", "20", "--features.bass_view_bins", "30"], "= 30 is above", "you set"),
+        (
+            ["--features.hop_length", "50000"],
+            "(you set --features.hop_length 50000; features.sr is 22050, the default)",
+            None,
+        ),
+    ],
+)
+def test_a_check_of_two_settings_says_which_one_the_user_gave(
+    argv, said, not_said, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with bad settings"))
+    with pytest.raises(SystemExit) as exit_info:
+        chords.main([*argv, "--run_dir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and (not_said is None or not_said not in err), err
+
+
+def test_a_check_of_two_settings_names_the_config_file_that_set_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with bad settings"))
+    config = tmp_path / "bins.yaml"
+    config.write_text("features:\n  n_bins: 4\n")
+    with pytest.raises(SystemExit):
+        chords.main(["--config", str(config), "--run_dir", str(tmp_path / "run")])
+    _one_error_line(
+        capsys,
+        "features.bass_view_bins (--features.bass_view_bins) = 108 is above "
+        "features.n_bins (--features.n_bins) = 4",
+        f"(you set features.n_bins: 4 in {config}; features.bass_view_bins is 108, the default)",
+    )
+
+
+def test_a_runs_history_given_as_config_is_not_read_as_misspelt_settings(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """It said "unknown field 'epoch'; did you mean 'num_epochs'?" of a run's history.json."""
+    _, run_dir = tiny_run
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with a history as config"))
+    with pytest.raises(SystemExit):
+        chords.main(["--config", str(run_dir / "history.json"), "--run_dir", str(tmp_path / "run")])
+    _one_error_line(capsys, f"{run_dir / 'history.json'} does not look like a config file", "its config.json")
+    # A settings file with a misspelt key keeps its "did you mean".
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("num_epoch: 3\n")
+    with pytest.raises(SystemExit):
+        chords.main(["--config", str(typo), "--run_dir", str(tmp_path / "run")])
+    _one_error_line(capsys, "unknown field 'num_epoch'; did you mean 'num_epochs'?")
+
+
+def test_cv_in_a_train_run_folder_offers_no_resume_it_would_refuse(tiny_run, capsys):
+    """The refusal advised --resume RUN, which then said "not a cv run folder"."""
+    root, run_dir = tiny_run
+    argv = ["cv", "--folds", "2", *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    capsys.readouterr()
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"--run_dir {run_dir} holds a train run (config.json, checkpoints/, history.json), not a cv run"
+        in err
+    )
+    assert "choose a new --run_dir" in err and "--resume" not in err.replace("so --resume cannot", ""), err
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "not a cv run folder" in err and "it holds a train run" in err and "--overwrite" not in err, err
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before  # (nothing written there)
+
+
+def test_a_resume_that_cannot_continue_gives_the_command_line_remedy(tiny_run, tmp_path, monkeypatch, capsys):
+    root, run_dir = tiny_run
+    base = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--num_epochs", "3"]
+    # Without the step's state: it advised the Python call load_weights(model.safetensors).
+    partial = tmp_path / "partial"
+    shutil.copytree(run_dir / "checkpoints" / "last", partial)
+    (partial / ckpt.STEP_STATE_FILE).unlink()
+    capsys.readouterr()
+    assert chords.main([*base, "--run_dir", str(tmp_path / "partial_run"), "--resume", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert f"--resume {partial}: {partial} is missing {ckpt.STEP_STATE_FILE}" in err, err
+    assert f"--init_from {partial}" in err and "load_weights" not in err, err
+    # An export: the refusal alone, with no note on the processes it was trained in before it.
+    monkeypatch.setattr(chords_train, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    export = tmp_path / "export"
+    assert chords.main(["export", "--checkpoint", str(run_dir), "--out", str(export)]) == 0
+    capsys.readouterr()
+    assert chords.main([*base, "--run_dir", str(tmp_path / "run"), "--resume", str(export)]) == 2
+    err = capsys.readouterr().err
+    assert "weights only" in err and f"--init_from {export}" in err and "note:" not in err, err
+    assert not (tmp_path / "run").exists()

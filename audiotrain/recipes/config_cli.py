@@ -273,7 +273,10 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
     except SettingError as err:  # a section names its own fields; here its place in the tree is known
         raise ValueError(f"{source}: {err.within(path)}") from None
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{source}: {_named_as_flag(str(err), config, path)}") from None
+        message = _named_as_flag(str(err), config, path)
+        raise ValueError(
+            f"{source}: {message}{_which_were_set(message, config, changes, source, path)}"
+        ) from None
     except (MemoryError, OverflowError) as err:  # a size no check bounds yet: a setting, not a traceback
         section = f" in section {path.rstrip('.')!r}" if path else ""
         raise ValueError(
@@ -319,6 +322,44 @@ def _named_as_flag(message: str, config: Any, path: str) -> str:
     if field not in {f.name for f in dataclasses.fields(config)}:
         return message
     return f"{path}{field} (--{path}{field}){message[len(name) + 1 + len(field) :]}"
+
+
+def _which_were_set(message: str, config: Any, changes: dict[str, Any], source: str, path: str) -> str:
+    """`` (you set --features.n_bins 3; features.bass_view_bins is 108, the default)`` where `message` (a
+    section's check of two of its fields against each other) names fields `source` set and fields it did
+    not: the check names the field it tests, which may be the one the user never set."""
+    # A field counts as named as a flag (--features.sr), a key (features.sr) or "sr = 22050"; a bare word
+    # alone does not (a top-level field such as "model" or "data" is also an ordinary word).
+    prefix = rf"(?:--)?{re.escape(path)}" if path else "--"
+    named = [
+        f.name
+        for f in dataclasses.fields(config)
+        if re.search(
+            rf"(?<![\w.-])(?:{prefix}{re.escape(f.name)}(?!\w)|{re.escape(f.name)}(?=\s*=))", message
+        )
+    ]
+    given = [name for name in named if name in changes]
+    others = [name for name in named if name not in changes]
+    if not given or not others:
+        return ""
+    on_line = source == "command line"
+    said = [
+        f"--{path}{name} {shown(changes[name])}" if on_line else f"{path}{name}: {shown(changes[name])}"
+        for name in given
+    ]
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    unset = []
+    for name in others:
+        value, field = getattr(config, name), fields[name]
+        default = (
+            field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        )
+        origin = (
+            "the default" if value == default else f"not set {'on the command line' if on_line else 'there'}"
+        )
+        unset.append(f"{path}{name} is {shown(value)}, {origin}")
+    where = "" if on_line else f" in {source}"
+    return f" (you set {', '.join(said)}{where}; {'; '.join(unset)})"
 
 
 def _sequence_value(value: Any, kind: type, where: str) -> tuple:
@@ -856,6 +897,8 @@ def file_settings(
     data = settings_of(raw)
     if config is not None and data is not raw and isinstance(data, dict):
         _check_recipe_of_record(raw, data, config, file)
+    if config is not None and data is raw and isinstance(data, dict):
+        _check_looks_like_config(data, config, file)
     if not (isinstance(data, dict) and "preset" in data):
         return None, data
     data = dict(data)
@@ -867,6 +910,23 @@ def file_settings(
     except ValueError as err:
         raise ValueError(f"{file}: {err}") from None
     return name, data
+
+
+def _check_looks_like_config(data: dict, config: Any, file: str | Path) -> None:
+    """Refuse a file most of whose top-level keys are no field of `config` (a run's history.json, a scores
+    file): field by field it was "unknown field 'epoch'; did you mean 'num_epochs'?", as if one key were
+    misspelt. A file of one or two keys, or mostly settings, keeps that per-key "did you mean"."""
+    fields = {f.name for f in dataclasses.fields(config)} | {"preset"}
+    unknown = [str(key) for key in data if key not in fields]
+    if len(unknown) < 3 or len(unknown) <= len(data) - len(unknown):
+        return
+    listed = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+    raise ValueError(
+        f"{file} does not look like a config file: {len(unknown)} of its {len(data)} top-level keys "
+        f"({listed}) "
+        f"are no setting of this command (a run's settings are in its config.json); expected keys among "
+        f"{sorted(fields - {'preset'})}"
+    )
 
 
 def _check_recipe_of_record(record: dict, settings: dict, config: Any, file: str | Path) -> None:

@@ -251,7 +251,11 @@ def _with_data_folder(
             f"with --config{where}"
         )
     if not folder.is_dir():
-        parser.error(f"{source}: no such folder")
+        # A file given where the folder belongs (one song, a list) is not "missing": say what it is instead.
+        problem = "a file, not a folder" if folder.exists() else "no such folder"
+        parser.error(
+            f"{source}: {problem} (expected a folder of audio files with .lab/.jams beside them, same stem)"
+        )
     if args.config is not None:  # a run's config.json names where its annotations were; they may have moved
         for name, kind, exists in (("annotations", "folder", Path.is_dir), ("pairs", "file", Path.is_file)):
             recorded = getattr(config.data, name)
@@ -262,6 +266,28 @@ def _with_data_folder(
                 )
     # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
+
+
+def _weights_only(resume: Path | None) -> bool:
+    """Whether ``--resume`` names a checkpoint of a model's weights only (an export), which cannot resume."""
+    try:
+        return bool(resume) and bool(ckpt.read_state(ckpt.resolve_checkpoint(resume)).get("weights_only"))
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint: the resume's own checks name the problem
+        return False
+
+
+#: The Trainer's remedy for a checkpoint without its step's state: a Python call, where this CLI has a flag.
+_PYTHON_WEIGHTS_REMEDY = f"its weights still load with load_weights({ckpt.MODEL_FILE})"
+
+
+def _with_command_line_remedy(error: ckpt.CheckpointError, resume: Path | None) -> ckpt.CheckpointError:
+    """`error` with ``--init_from RESUME`` in place of the Python call a Trainer user is advised: a user of
+    this command line starts a new run from the weights with that flag. Other errors as they are."""
+    message = str(error)
+    if not resume or not message.endswith(_PYTHON_WEIGHTS_REMEDY):
+        return error
+    remedy = f"start a new run from its weights with --init_from {resume}"
+    return ckpt.CheckpointError(f"--resume {resume}: {message.removesuffix(_PYTHON_WEIGHTS_REMEDY)}{remedy}")
 
 
 def _with_resumed_pairing(args: argparse.Namespace, config: TrainingConfig) -> TrainingConfig:
@@ -352,8 +378,13 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if not in_launched_job():  # (said once, by the command the user ran)
         if args.config is not None:
             _note_another_process_count(args.config, plan.processes)
-        note = resume_processes_note(
-            args.resume, resumed_processes, config.processes, plan.processes, "--processes"
+        # (None before a weights-only --resume: a line on how it was trained would precede its refusal)
+        note = (
+            resume_processes_note(
+                args.resume, resumed_processes, config.processes, plan.processes, "--processes"
+            )
+            if not _weights_only(args.resume)
+            else None
         )
         if note:
             to_stderr(note)
@@ -395,6 +426,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             init_from=args.init_from,
             **unrecorded_demo,
         )
+    except ckpt.CheckpointError as error:
+        better = _with_command_line_remedy(error, args.resume)
+        if better is error:
+            raise
+        raise better from None
     except OutputWriteError as error:  # (a full disk after training: the command that finishes the run)
         finish_from = getattr(error, "finish_from", None)
         if finish_from is not None:

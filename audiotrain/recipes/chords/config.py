@@ -198,10 +198,16 @@ class ChordFeatureConfig:
                 "features.bins_per_octave (--features.bins_per_octave) must be a multiple of 12 (12, 24, 36, "
                 f"...), got {self.bins_per_octave!r}"
             )
-        if not isinstance(self.bass_view_bins, int) or not 0 <= self.bass_view_bins <= self.n_bins:
+        if not isinstance(self.bass_view_bins, int) or self.bass_view_bins < 0:
             raise ValueError(
-                f"features.bass_view_bins (--features.bass_view_bins) must be an integer from 0 to n_bins = "
-                f"{self.n_bins}, got {self.bass_view_bins!r}"
+                "features.bass_view_bins (--features.bass_view_bins) must be an integer >= 0, "
+                f"got {self.bass_view_bins!r}"
+            )
+        if self.bass_view_bins > self.n_bins:  # (either may be the one the user set: both are named)
+            raise ValueError(
+                f"features.bass_view_bins (--features.bass_view_bins) = {self.bass_view_bins} is above "
+                f"features.n_bins (--features.n_bins) = {self.n_bins} (the bass view is the lowest "
+                "bass_view_bins of the n_bins CQT bins); raise n_bins or lower bass_view_bins"
             )
         if not 0.05 <= self.bass_view_filter_scale <= 1.0:
             raise ValueError(

@@ -180,6 +180,8 @@ def _run_cross_validation(
     main = collectives.is_main_process()
     if not main:
         log = results = _silent
+    if main and not resume and not overwrite:
+        _refuse_non_cv_run(run_dir)
     replace = check_run_folder(
         run_dir,
         "--run_dir",
@@ -387,6 +389,35 @@ def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> t
     return ours, f"{len(ours)} of the {source}", said
 
 
+def _other_run(run_dir: Path) -> str:
+    """``a train run (config.json, checkpoints/)`` where `run_dir` holds the run of another command (train
+    and demo write config.json as they start) and no cv run, else ""."""
+    if not (run_dir / "config.json").is_file() or (run_dir / PROGRESS_FILE).exists():
+        return ""
+    found = [name for name in ("config.json", "checkpoints/", "history.json") if (run_dir / name).exists()]
+    return f"a train run ({', '.join(found)})"
+
+
+def _refuse_non_cv_run(run_dir: Path) -> None:
+    """Refuse a new cv run in a folder that holds files but no cv run (no `PROGRESS_FILE`), before the
+    general refusal of a folder that holds files: that one offers ``--resume`` to continue it, which this
+    folder cannot do (``--resume`` continues only a cv run)."""
+    if not holds_files(run_dir) or (run_dir / PROGRESS_FILE).exists():
+        return
+    other = _other_run(run_dir)
+    # (--overwrite would leave another run's files beside the cv run's: for one, a new folder is clearer)
+    options = (
+        "a new --run_dir for the cv run"
+        if other
+        else "a new --run_dir, or pass --overwrite to start the cv run there (files a cv run does not "
+        "write stay)"
+    )
+    raise FileExistsError(
+        f"--run_dir {run_dir} holds {other or 'files'}, not a cv run (it has no {PROGRESS_FILE}, which a cv "
+        f"run writes as it starts), so --resume cannot continue it; choose {options}"
+    )
+
+
 def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """The scores of the folds the cv run at ``path.parent`` finished, and the checkpoint of each fold it
     trained but did not score, once its record shows that the same folds of the same songs with the same
@@ -399,8 +430,14 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
     except ValueError:
         raise ValueError(
             f"--resume {run_dir}: not a cv run folder ({path.name}, which a cv run writes as it starts, is "
-            f"missing or unreadable); to start a new cv run there, pass --run_dir {run_dir} --overwrite in place of "
-            "--resume"
+            f"missing or unreadable)"
+            + (
+                # (--overwrite would leave the train run's files beside the cv run's: a new folder is clearer)
+                f"; it holds {other}: choose a new --run_dir for the cv run"
+                if (other := _other_run(run_dir))
+                else f"; to start a new cv run there, pass --run_dir {run_dir} --overwrite in place of "
+                "--resume"
+            )
         ) from None
     if before.get("folds") != now["folds"]:
         raise ValueError(
