@@ -5,6 +5,7 @@ import os
 import re
 import time
 import unicodedata
+from pathlib import Path
 
 import audiotrain.audio
 from audiotrain.datasets.caption_demo import LABELS, CaptionDemoConfig, make_caption_demo
@@ -263,6 +264,72 @@ def test_metadata_symlinked_out_of_the_folder_is_refused(tmp_path):
     os.symlink(meta, root / "metadata.jsonl")
     with pytest.raises(CaptionFolderError, match="symlink out of the data folder"):
         scan_caption_folder(root)
+
+
+@pytest.mark.parametrize("name", ["metadata.csv", "metadata.tsv", "metadata.jsonl", "metadata.json"])
+def test_a_metadata_name_that_is_a_folder_is_refused_naming_it(tmp_path, name):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / name).mkdir()
+    with pytest.raises(CaptionFolderError, match=f"{name}: is a folder, expected a UTF-8 metadata file$"):
+        scan_caption_folder(root)
+
+
+def test_a_metadata_fifo_is_refused_without_blocking(tmp_path):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    os.mkfifo(root / "metadata.csv")  # opening it to read would wait forever for a writer
+    with pytest.raises(CaptionFolderError, match=r"metadata.csv: is a named pipe \(FIFO\), not a file"):
+        scan_caption_folder(root)
+
+
+def test_an_unreadable_metadata_file_is_refused_naming_it(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    meta = root / "metadata.csv"
+    meta.write_text("file_name,caption\na.wav,x\n")
+    real = Path.read_bytes
+
+    def denied(path):  # (chmod 000 does not stop root, which the tests may run as)
+        if path.name == "metadata.csv":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(CaptionFolderError, match=r"metadata.csv: cannot be read \(Permission denied\)"):
+        scan_caption_folder(root)
+
+
+def test_a_dangling_metadata_symlink_is_refused_not_skipped(tmp_path):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "a.txt").write_text("a caption\n")  # a usable side-by-side folder, were the link ignored
+    os.symlink("/nonexistent/metadata.csv", root / "metadata.csv")
+    with pytest.raises(
+        CaptionFolderError,
+        match="metadata.csv: a symlink to /nonexistent/metadata.csv, which does not exist$",
+    ):
+        scan_caption_folder(root)
+    (root / "metadata.csv").unlink()
+    os.symlink("metadata.csv", root / "metadata.csv")  # a loop
+    with pytest.raises(
+        CaptionFolderError, match="metadata.csv: a symlink to metadata.csv, which cannot be followed"
+    ):
+        scan_caption_folder(root)
+
+
+def test_jsonl_file_name_must_be_a_string(tmp_path):
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    rows = [
+        {"file_name": None, "caption": "x"},
+        {"file_name": 7, "caption": "y"},
+        {"file_name": "a.wav", "caption": "z"},
+    ]
+    (root / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reasons = _reasons(scan_caption_folder(root))
+    expected = "file_name must be a string (a path relative to the data folder), got "
+    assert reasons == {"metadata.jsonl:1": expected + "null", "metadata.jsonl:2": expected + "7"}
 
 
 def _long_folder(tmp_path):

@@ -561,3 +561,17 @@ def test_config_file_errors(tmp_path):
     )
     with pytest.raises(ClapConfigError, match="position_embedding_type"):
         ClapConfig.from_json(tmp_path / "config.json")
+
+
+@pytest.mark.parametrize(
+    "block, value, got",
+    [("text_config", None, "null"), ("audio_config", None, "null"), ("text_config", [], r"\[\]")],
+)
+def test_a_settings_block_that_is_not_an_object_is_refused(tmp_path, block, value, got):
+    # A null block built the default towers, which then failed on every tensor of the weights.
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**_laion_config({}), block: value}))
+    with pytest.raises(
+        ClapConfigError, match=rf"config.json: {block}: expected an object of settings, got {got}$"
+    ):
+        ClapConfig.from_json(path)

@@ -961,6 +961,31 @@ def test_cli_resume_from_a_foreign_checkpoint_is_a_short_error(tmp_path, capsys,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("file", ["model.safetensors", "optimizer.safetensors"])
+def test_a_resume_from_nan_weights_is_refused_before_the_run_folder(demo_run, tmp_path, capsys, file):
+    """The fit refuses NaN weights as it loads them, but that came after config.json and data_report.txt
+    were written: the retry with a sound checkpoint into the same --out was then refused for a folder
+    holding files. The refusal comes before anything is written (the optimizer state's was already)."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    import mlx.core as mx
+
+    result, _ = demo_run
+    damaged = tmp_path / "damaged"
+    shutil.copytree(result["run_dir"] / "checkpoints" / "last", damaged, symlinks=False)
+    arrays, metadata = mx.load(str(damaged / file), return_metadata=True)
+    name = next(n for n, a in sorted(arrays.items()) if mx.issubdtype(a.dtype, mx.floating) and a.size)
+    arrays[name] = mx.full(arrays[name].shape, float("nan"), dtype=arrays[name].dtype)
+    mx.save_safetensors(str(damaged / file), arrays, metadata=metadata)
+    out = tmp_path / "run"
+    assert clap.main([*result["argv"], "--out", str(out), "--resume", str(damaged)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{damaged / file}: tensor {name} holds NaN or infinite values" in line
+    assert not out.exists()
+
+
 def test_zero_shot_labels_that_miss_the_clips_labels_are_refused_before_the_run_folder(tmp_path, capsys):
     from audiotrain.recipes.clap import cli as clap
 

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 
 def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = "the metadata") -> str:
     """The file's text. A leading BOM (Excel's "CSV UTF-8", Notepad) is dropped; anything but UTF-8 raises
-    `error` naming the file, the line and the offending byte (`what`: how the message calls the file)."""
-    data = path.read_bytes()
+    `error` naming the file, the line and the offending byte (`what`: how the message calls the file). A path
+    that is a folder, a FIFO or another non-file, or that cannot be read, raises `error` naming it too."""
+    expected = f"a UTF-8 {what.removeprefix('the ').removesuffix(' file')} file"
+    # Looked at before opening: a folder would raise a bare IsADirectoryError, and a FIFO would block forever.
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err}), expected {expected}") from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{path}: is a folder, expected {expected}")
+    if not stat.S_ISREG(mode):
+        kinds = {stat.S_IFIFO: "a named pipe (FIFO)", stat.S_IFSOCK: "a socket"}
+        kind = kinds.get(stat.S_IFMT(mode), "a device")
+        raise error(f"{path}: is {kind}, not a file; expected {expected}")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise error(f"{path}: cannot be read ({err.strerror or err}), expected {expected}") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -385,7 +385,9 @@ def scan_caption_folder(
     if not given.is_dir():
         raise CaptionFolderError(f"{given}: not a folder (expected a folder of audio files with captions)")
     root = Path(os.path.realpath(given))
-    present = [name for name in METADATA_FILES if (root / name).exists()]
+    # A dangling link counts as present: skipping it would read the folder in another layout and blame the
+    # missing .txt captions, not the link.
+    present = [name for name in METADATA_FILES if (root / name).exists() or (root / name).is_symlink()]
     if len(present) > 1:
         raise CaptionFolderError(
             f"{root}: both {' and '.join(present)} exist; keep one so it is clear which captions to use"
@@ -394,6 +396,17 @@ def scan_caption_folder(
     if present:
         meta = root / present[0]
         resolved = Path(os.path.realpath(meta))
+        if meta.is_symlink():
+            try:
+                os.stat(meta)
+            except FileNotFoundError:
+                raise CaptionFolderError(
+                    f"{meta}: a symlink to {os.readlink(meta)}, which does not exist"
+                ) from None
+            except OSError as error:  # a loop of links
+                raise CaptionFolderError(
+                    f"{meta}: a symlink to {os.readlink(meta)}, which cannot be followed ({error.strerror})"
+                ) from None
         if not resolved.is_relative_to(root):
             raise CaptionFolderError(
                 f"{meta}: is a symlink out of the data folder (to {resolved}); refusing to read it"
@@ -535,6 +548,9 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
     obj = {_column(k): v for k, v in obj.items()}
     if "file_name" not in obj:
         return Skip(where, f"no 'file_name' field (fields: {sorted(obj)})")
+    if not isinstance(obj["file_name"], str):  # str() of null or 7 would be looked up as a file "None" or "7"
+        got = json.dumps(obj["file_name"], ensure_ascii=False)
+        return Skip(where, f"file_name must be a string (a path relative to the data folder), got {got}")
     keys = sorted((k for k in obj if _CAPTION_COLUMN.match(k)), key=_caption_column_order)
     keys = keys or [k for k in ("captions", TEXT_COLUMN) if k in obj][:1]
     if not keys:
@@ -553,7 +569,7 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
     split, lab = obj.get("split"), obj.get("label")
     return _Row(
         where,
-        str(obj["file_name"]),
+        obj["file_name"],
         captions,
         None if split in (None, "") else str(split),
         None if lab in (None, "") else str(lab),

@@ -159,6 +159,10 @@ class ClapFeatureExtractor:
                 raise ValueError(
                     f"{source}: {name}: expected at most {_SETTING_LIMITS[name]}, got {settings[name]}"
                 )
+        # Checked here as well as in __post_init__, so the message names the file and field to edit.
+        for name, allowed in (("truncation", _TRUNCATIONS), ("padding", _PADDINGS)):
+            if name in settings and settings[name] not in allowed:
+                raise ValueError(f"{source}: {name}: must be one of {allowed}, got {settings[name]!r}")
         extractor = cls(**settings)
         derived = {
             "nb_frequency_bins": extractor.fft_window_size // 2 + 1,

@@ -132,7 +132,9 @@ class ClapConfig:
             raise ClapConfigError(
                 f"{source}: model_type is {model_type!r}, expected 'clap' (a ClapModel checkpoint)"
             )
-        text_data = data.get("text_config") or {}
+        # Only a missing block means the defaults: a null (or [], "") one would build the default towers,
+        # which then fail on every tensor of the weights, naming no setting.
+        text_data = data.get("text_config", {})
         position_type = (
             text_data.get("position_embedding_type", "absolute") if isinstance(text_data, dict) else None
         )
@@ -141,7 +143,7 @@ class ClapConfig:
                 f"{source}: text_config.position_embedding_type is {position_type!r}; only 'absolute' is supported"
             )
         text = _sub_config(ClapTextConfig, text_data, f"{source}: text_config")
-        audio = _sub_config(ClapAudioConfig, data.get("audio_config") or {}, f"{source}: audio_config")
+        audio = _sub_config(ClapAudioConfig, data.get("audio_config", {}), f"{source}: audio_config")
         top = {}
         for name in ("logit_scale_init_value", "projection_dim", "projection_hidden_act"):
             if name in data:
@@ -313,7 +315,9 @@ def _check_positive(name: str, value: Any, where: str) -> None:
 
 def _sub_config(cls: type, data: dict[str, Any], where: str):
     if not isinstance(data, dict):
-        raise ClapConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        got = json.dumps(data, ensure_ascii=False, default=str)
+        got = got if len(got) <= 40 else got[:37] + "..."
+        raise ClapConfigError(f"{where}: expected an object of settings, got {got}")
     known = {f.name for f in dataclasses.fields(cls)}
     values = {}
     for name, value in data.items():

@@ -314,6 +314,7 @@ def run_job(
     )
     if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
+        check_resume_finite(resume)
     labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
 
     # Every check has passed: the run folder now.
@@ -481,6 +482,29 @@ def _check_settings(
 #: Path flags the printed resume command writes absolute (where they name something here: --pretrained may
 #: be a hub id), so that it continues the run pasted in any folder.
 RESUME_PATH_FLAGS = ("--data", "--pretrained", "--config", "--demo.folder", "--dataset.zero_shot_labels")
+
+
+#: Bytes of a checkpoint's model file `check_resume_finite` reads at a time.
+_FINITE_CHECK_BYTES = 256 * 2**20
+
+
+def check_resume_finite(folder: Path) -> None:
+    """Refuse checkpoint `folder` now when its weights hold NaN or infinite values. The fit refuses them too
+    as it loads them, but only after the run folder's config.json and data_report.txt are written, so a retry
+    with a sound checkpoint into the same --out was then refused as another run's folder. (Its optimizer
+    state is checked so by `check_resume_folder`.) The file is read a piece at a time
+    (`_FINITE_CHECK_BYTES`), not held whole beside the model."""
+    file = folder / ckpt.MODEL_FILE
+    piece: dict = {}
+    size = 0
+    for key, entry in ckpt.read_header(file).items():
+        piece[key] = entry
+        size += entry.end - entry.begin
+        if size >= _FINITE_CHECK_BYTES:
+            ckpt.read_arrays(file, finite=True, header=piece)
+            piece, size = {}, 0
+    if piece:
+        ckpt.read_arrays(file, finite=True, header=piece)
 
 
 def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[Path | None, bool]:
