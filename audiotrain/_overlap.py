@@ -1,10 +1,11 @@
 """Run each item's follow-up work on a second thread while the next item is made.
 
 The chord recipe transcribes songs in two halves: the model's frame posteriors (MLX, which keeps about one and
-a half of a small machine's cores busy) and their decoding into segments (numpy, one core, a fifth of the time).
-Decoding one song while the model reads the next keeps both cores at work (`evaluate` and `predict` over many
-songs; measured in benchmarks/chords_rounds.md, twenty-sixth round). The model's half stays on the calling
-thread: MLX and signals (Ctrl-C) are the main thread's.
+a half of a small machine's cores busy) and their decoding into segments (numpy, one core, about a tenth of
+the time). Decoding one song while the model reads the next keeps both cores at work: `evaluate` and
+`predict` over many songs transcribe 6-11% more audio a second on a 2-core Zen 3 (benchmarks/chords_rounds.md,
+twenty-sixth round). The model's half stays on the calling thread: MLX and signals (Ctrl-C) are the main
+thread's.
 """
 
 from __future__ import annotations

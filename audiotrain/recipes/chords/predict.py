@@ -11,8 +11,8 @@ borders, where a window has context on one side only) and overlapping windows ar
 Test-time augmentation is on by default: the posteriors are the mean over the song pitch-shifted by -2..+2
 semitones (the CQT crop moved, the roots rotated back; `DEFAULT_TTA_SEMITONES`). Measured in
 `benchmarks/chords_rounds.md` (eleventh round): +0.6 to +1.8 points on the independent style's six metrics
-over six seeds, at about 300 s of audio per second of transcription on the 2-core machines here (0 to turn it
-off: about 550).
+over six seeds, at about 300 s of audio per second of transcription on the 2-core Zen 5 machines here (0 to
+turn it off: about 550), and 95-150 on a 2-core Zen 3 (twenty-sixth round).
 """
 
 from __future__ import annotations
