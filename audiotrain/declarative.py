@@ -725,7 +725,10 @@ class ConfiguredTrainer:
                     cpu_transforms=list(data.cpu_transforms),
                     mlx_transforms=list(data.mlx_transforms),
                     seed=data.seed,
-                    multiprocessing_context=data.multiprocessing_context,
+                    # (a thread loader's is unused, and passing it would warn)
+                    multiprocessing_context=(
+                        data.multiprocessing_context if data.worker_type == "process" else None
+                    ),
                     worker_init_fn=data.worker_init_fn,
                     timeout=data.timeout,
                 )

@@ -998,6 +998,17 @@ def test_torch_loader_arguments_are_accepted():
         DataLoader(Squares(4), multiprocessing_context="threads")
 
 
+def test_a_start_method_given_with_thread_workers_warns_that_it_is_unused():
+    """A PyTorch user's multiprocessing_context="spawn" was dropped without a word: the workers were threads."""
+    with pytest.warns(UserWarning, match=r"multiprocessing_context='spawn' is unused: these 2 workers are"):
+        loader = DataLoader(Squares(4), batch_size=2, num_workers=2, multiprocessing_context="spawn")
+    assert ys(loader) == [[0, 1], [2, 3]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DataLoader(Squares(4), batch_size=2, num_workers=2)  # (no start method given: nothing to say)
+        DataLoader(Squares(4), batch_size=2, multiprocessing_context="spawn")  # (no workers)
+
+
 def test_pytorch_2_calls_start_or_fail_plainly():
     # prefetch_factor=None is PyTorch 2's default, which it requires without workers.
     for num_workers in (0, 2):

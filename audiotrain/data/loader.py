@@ -182,7 +182,9 @@ class DataLoader:
     multiprocessing_context : str or multiprocessing context, optional
         Start method for process workers: ``"spawn"`` (default, also for None: forking a process that
         runs MLX and BLAS threads can deadlock), ``"forkserver"``, ``"fork"``, or a context object
-        (``multiprocessing.get_context(...)``). Unused by thread workers.
+        (``multiprocessing.get_context(...)``). Thread workers start no process: one given with them
+        warns that it is unused (PyTorch's loader always starts processes; here ``worker_type="process"``
+        does).
     worker_init_fn : callable, optional
         ``worker_init_fn(worker_id)`` runs once at the start of each worker (thread or process, ids
         ``0 .. num_workers-1``), as in PyTorch, with `get_worker_info` available; not called with
@@ -240,7 +242,7 @@ class DataLoader:
         seed: int | None = None,
         sampler: Iterable[int] | None = None,
         timeout: float = 0,
-        multiprocessing_context: Any = "spawn",
+        multiprocessing_context: Any = None,
         batch_sampler: Iterable[Sequence[int]] | None = None,
         worker_init_fn: Callable[[int], Any] | None = None,
         generator: Any = None,

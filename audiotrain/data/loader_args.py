@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -147,6 +148,15 @@ def check_loader_arguments(
             raise TypeError(f"DataLoader {name} must be callable, got {type(fn).__name__}")
     if not isinstance(timeout, numbers.Real) or timeout < 0:
         raise ValueError(f"DataLoader timeout must be a number of seconds >= 0, got {timeout!r}")
+    if multiprocessing_context is not None and worker_type == "thread" and num_workers > 0:
+        # A PyTorch habit: there the workers are always processes, here threads unless asked.
+        warnings.warn(
+            f"DataLoader multiprocessing_context={multiprocessing_context!r} is unused: these "
+            f"{num_workers} workers are threads (worker_type='thread', the default); pass "
+            "worker_type='process' for worker processes started that way",
+            UserWarning,
+            stacklevel=3,
+        )
     if multiprocessing_context is None:
         multiprocessing_context = "spawn"
     is_context = hasattr(multiprocessing_context, "Process") and hasattr(multiprocessing_context, "Queue")
