@@ -21,6 +21,21 @@ def path_argument(value: object, owner: str, name: str) -> Path:
     )
 
 
+def folder_argument(value: object, owner: str, name: str) -> Path:
+    """`path_argument`, for a folder that is made later if it is not there: refused now where it, or a folder
+    above it, is a file, which would otherwise fail only when the first file is written into it (a logger
+    then turns itself off and the run trains unlogged). As `ModelCheckpoint(dirpath=...)`'s: "CSVLogger(
+    save_dir='notes.txt'): notes.txt is a file, not a folder"."""
+    path = path_argument(value, owner, name)
+    for place in (path, *path.expanduser().parents):
+        if place.is_dir():
+            break
+        if place.exists() or place.is_symlink():
+            made = "" if place == path else f", so {path} cannot be made there"
+            raise NotADirectoryError(f"{owner}({name}={str(value)!r}): {place} is a file, not a folder{made}")
+    return path
+
+
 def changed_arguments(function: Callable, arguments: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a call to `function` (`arguments`: its ``locals()`` before anything else is bound)
     that differ from the signature's defaults, in the signature's order, a ``**kwargs``' own included: the

@@ -528,8 +528,8 @@ def test_csv_resume_drops_what_the_checkpoints_row_got_after_it(tmp_path):
 
 def test_unwritable_folder_warns_once_and_disables(tmp_path):
     blocker = tmp_path / "a_file"
-    blocker.write_text("")
     logger = CSVLogger(blocker)
+    blocker.write_text("")  # (after: a file given as the folder is refused at once)
     with pytest.warns(LoggerWarning, match="CSVLogger could not start its run .*it is disabled"):
         logger.log_metrics({"loss": 1.0}, step=0)
     with warnings.catch_warnings():
@@ -546,8 +546,8 @@ def test_a_required_logger_that_cannot_start_stops_fit_before_the_first_step(tmp
     from tasks import TinyClassifier, make_batches, quiet_trainer
 
     blocker = tmp_path / "a_file"
-    blocker.write_text("")
     logger = CSVLogger(blocker)
+    blocker.write_text("")  # (after: a file given as the folder is refused at once)
     logger.required = True
     trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
     with pytest.raises(LoggerNotStarted, match=r"CSVLogger could not start its run \(.*it is required"):
@@ -1112,3 +1112,25 @@ def test_a_fit_refused_before_its_run_starts_opens_no_run_and_keeps_the_hyperpar
     trainer.fit(TinyClassifier(), make_batches())
     assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["version_0"]
     assert "for the real run" in (tmp_path / "csv" / "version_0" / "hparams.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: __import__("audiotrain").train.loggers.CSVLogger(save_dir=d),
+        lambda d: __import__("audiotrain").train.loggers.TensorBoardLogger(save_dir=d),
+        lambda d: __import__("audiotrain").train.loggers.MLflowLogger(save_dir=d),
+        lambda d: __import__("audiotrain").train.loggers.WandbLogger(project="p", save_dir=d, offline=True),
+    ],
+    ids=["csv", "tensorboard", "mlflow", "wandb"],
+)
+def test_a_logger_folder_that_is_a_file_is_refused_when_the_logger_is_made(tmp_path, make):
+    """It warned once the run began, turned itself off, and the run trained unlogged (its log_dir naming a
+    folder that was never made)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(NotADirectoryError, match=r"save_dir='.*notes\.txt'\): .*notes\.txt is a file, not a"):
+        make(str(notes))
+    with pytest.raises(NotADirectoryError, match=r"notes\.txt is a file, not a folder, so .*logs cannot be"):
+        make(str(notes / "logs"))
+    assert notes.read_text() == "mine"

@@ -139,13 +139,16 @@ def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):
 REPO = Path(__file__).resolve().parents[1]
 
 # The recipe's command (its __main__) with a stand-in for its cli whose run has a CSV logger that cannot
-# write (its folder is a file): the logger warns, as a real run's would.
+# write (its folder became a file after the logger was made: one given as a file is refused at once): the
+# logger warns, as a real run's would.
 RUN_THE_COMMAND = """
 import runpy, sys, types
 from audiotrain.train.loggers import CSVLogger
 
 def main(argv=None):
-    CSVLogger(sys.argv[1]).log_metrics({"loss": 1.0}, step=1)
+    logger = CSVLogger(sys.argv[1])
+    open(sys.argv[1], "w").close()
+    logger.log_metrics({"loss": 1.0}, step=1)
     return 0
 
 recipe, how = sys.argv[2], sys.argv[3]
@@ -163,10 +166,10 @@ else:
 def test_the_recipes_commands_print_a_warning_on_one_line(tmp_path, recipe):
     """A logger's warning printed the library's file path and the line of code that warned (with an internal
     comment) before the message; Python code keeps Python's format."""
-    (tmp_path / "a_file").write_text("")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
 
     def stderr_of(how):
+        (tmp_path / "a_file").unlink(missing_ok=True)
         args = [sys.executable, "-c", RUN_THE_COMMAND, str(tmp_path / "a_file"), recipe, how]
         done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from audiotrain._arguments import path_argument
+from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger
 
@@ -47,7 +47,7 @@ class CSVLogger(_VersionedFolder, Logger):
         n = flush_logs_every_n_steps
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"CSVLogger(flush_logs_every_n_steps={n!r}): expected a positive int")
-        self._root = path_argument(save_dir, "CSVLogger", "save_dir")
+        self._root = folder_argument(save_dir, "CSVLogger", "save_dir")
         self._name = name or ""
         self._version = version
         self._columns: list[str] = []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 
@@ -107,7 +108,9 @@ class MLflowLogger(Logger):
                 raise TypeError(
                     "MLflowLogger: give tracking_uri or save_dir (Lightning's folder for a file store), not both"
                 )
-            tracking_uri = Path(save_dir).expanduser().resolve().as_uri()
+            tracking_uri = (
+                folder_argument(save_dir, "MLflowLogger", "save_dir").expanduser().resolve().as_uri()
+            )
         # The extra first: mlflow-skinny alone lacks what the default local store needs (sqlalchemy, alembic).
         self._mlflow = _require(
             "mlflow",

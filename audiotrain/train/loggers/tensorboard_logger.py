@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, _BackendStopped
 
@@ -119,7 +120,10 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             raise TypeError("TensorBoardLogger: give save_dir or log_dir (its earlier name), not both")
         self._writer_cls = _summary_writer_class()
         root = save_dir if save_dir is not None else log_dir
-        self._root = Path(root if root is not None else "./tb_logs")
+        given = "save_dir" if save_dir is not None else "log_dir"
+        self._root = (
+            folder_argument(root, "TensorBoardLogger", given) if root is not None else Path("./tb_logs")
+        )
         self._name = name or ""
         self._version = version
         self.flush_secs = flush_secs

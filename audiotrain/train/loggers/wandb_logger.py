@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model, flatten_params
 
@@ -109,7 +110,9 @@ class WandbLogger(Logger):
         self.project = project
         self._name = name
         self.config = dict(config) if config is not None else None
-        self._save_dir = Path(save_dir) if save_dir is not None else None
+        self._save_dir = (
+            folder_argument(save_dir, "WandbLogger", "save_dir") if save_dir is not None else None
+        )
         self.offline = offline
         self.log_model = check_log_model(log_model, "WandbLogger")
         self.kwargs = self._init_kwargs(kwargs)
