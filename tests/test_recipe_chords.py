@@ -903,7 +903,11 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     shutil.copytree(run_dir / "checkpoints" / "last", alone)
     capsys.readouterr()
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", str(alone)]) == 0
-    assert f"1 song added to {data} since is not used" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"1 song added to {data} since is not used" in err
+    # Said in the run's terms (the Trainer's warning spoke of best_k_models and dirpath):
+    assert f"note: --resume {alone}: the run goes on in {resumed}, with checkpoints of its own\n" in err, err
+    assert "best_k_models" not in err
     assert json.loads((resumed / "config.json").read_text())["songs"] == songs
     _trained_the_same(resumed, straight)
     # Its held-out songs, from the checkpoint alone.
@@ -923,6 +927,7 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     assert chords.main([*flags, "--run_dir", str(again), "--num_epochs", "3", "--resume", str(there)]) == 0
     out = capsys.readouterr().err
     assert f"note: {foreign / 'config.json'} lists other songs than checkpoint {there}" in out, out
+    assert f"; pass --run_dir {foreign.resolve()} to go on in its own run folder" in out, out
     assert "the same songs in other parts" in out and "resuming on the songs the checkpoint records" in out
     _trained_the_same(again, straight)
     # Names edited by hand are not the ones it trained on: refused, naming the field.

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from audiotrain.recipes._run import (
     forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    is_run_record,
     kept_entries,
     recipe_checkpoints,
     release_run_folder,
@@ -572,9 +574,20 @@ def _run_training(
         return held.stopped_before_training(stop_signal_name(held_signal))
     if main:  # (a resumed run trains on: what its folder said of an earlier end is no longer so)
         (run_dir / TRAINED_FILE).unlink(missing_ok=True)
+    elsewhere = resume is not None and not continuing
+    if main and elsewhere:
+        # The Trainer's own warning says it in its terms (best_k_models, dirpath): said here in the run's.
+        own = _run_folder_of(Path(resume))
+        go_on = f"; pass --run_dir {own} to go on in its own run folder" if own is not None else ""
+        log(f"note: --resume {resume}: the run goes on in {run_dir}, with checkpoints of its own{go_on}")
     start = time.perf_counter()
     try:
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+        with warnings.catch_warnings():
+            if elsewhere:
+                warnings.filterwarnings(
+                    "ignore", message="ModelCheckpoint: the resumed checkpoint's ModelCheckpoint"
+                )
+            trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     # (A full TMPDIR at the first step, a required logger that could not start: the folder, where it holds
     # only the run's config.json and data report, is the next run's to take; one this run made goes.)
     except (KernelCompileError, LoggerNotStarted):
@@ -1159,6 +1172,15 @@ def _run_record_before(run_dir: Path) -> bytes | None:
         return (run_dir / "config.json").read_bytes()
     except OSError:
         return None
+
+
+def _run_folder_of(checkpoint: Path) -> Path | None:
+    """The run folder a checkpoint was saved in (``RUN/checkpoints/last``: RUN, where its ``config.json`` is
+    a run's record), else None."""
+    for folder in checkpoint.resolve().parents[:3]:
+        if is_run_record(folder / "config.json"):
+            return folder
+    return None
 
 
 def _open_run_folder(
