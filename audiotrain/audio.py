@@ -111,6 +111,19 @@ class AudioError(Exception):
         return (type(self), (self.path, self.cause, self.detail))
 
 
+#: What libsndfile says of a file it opened but found no format it knows in (a damaged MP3, garbage named
+#: .wav): its words, true of a missing file, are not true of this one.
+_NOT_A_REGULAR_FILE = "File does not exist or is not a regular file (possibly a pipe?)."
+
+
+def _decoder_said(path: Path, error: Exception) -> str:
+    """The decoder's message, but for libsndfile's `_NOT_A_REGULAR_FILE` about a regular file that exists."""
+    text = str(error)
+    if _NOT_A_REGULAR_FILE in text and path.is_file():
+        return text.replace(_NOT_A_REGULAR_FILE, "libsndfile found no audio format it can decode in it.")
+    return text
+
+
 def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     suffix = path.suffix.lower()
     if suffix in UNREADABLE_AUDIO_SUFFIXES:
@@ -121,15 +134,17 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
         head = handle.read(_SNIFFED_BYTES)
     looks_like_audio = head.startswith(_MAGICS) or (len(head) > 1 and head[0] == 0xFF and head[1] >= 0xE0)
     if looks_like_audio:
-        return AudioError(path, "corrupt", str(error))
+        return AudioError(path, "corrupt", _decoder_said(path, error))
     # Named like audio but plainly something else: a text file renamed .wav, a macOS AppleDouble twin.
     kind = "a macOS AppleDouble file, the metadata of another" if head.startswith(_APPLEDOUBLE) else ""
     kind = kind or _text_kind(head)
     if kind:
         return AudioError(path, "not_audio", f"{kind}, though named {suffix or 'without a suffix'}")
     if suffix in AUDIO_SUFFIXES:
-        return AudioError(path, "corrupt", str(error))
-    return AudioError(path, "not_audio", f"suffix {suffix or '(none)'!r}; decoder said: {error}")
+        return AudioError(path, "corrupt", _decoder_said(path, error))
+    return AudioError(
+        path, "not_audio", f"suffix {suffix or '(none)'!r}; decoder said: {_decoder_said(path, error)}"
+    )
 
 
 #: Bytes `_classify_decode_failure` reads from the start of a file it could not decode.

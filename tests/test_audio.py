@@ -380,3 +380,18 @@ def test_an_mp3_is_decoded_in_one_read_as_libsndfile_decodes_it_otherwise_in_blo
     mono = np.ascontiguousarray(whole.T.mean(axis=0))
     assert np.array_equal(load(path)[0], mono)
     assert np.array_equal(load(path, sr=22050)[0], resample(mono, 44100, 22050))
+
+
+def test_a_damaged_file_is_not_said_to_be_missing(tmp_path):
+    """libsndfile's "File does not exist or is not a regular file (possibly a pipe?)" was passed on for a
+    garbage .mp3 that exists: the user looked for a missing file."""
+    damaged = tmp_path / "damaged.mp3"
+    damaged.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8)))
+    with pytest.raises(AudioError) as raised:
+        load(damaged, 16000)
+    message = str(raised.value)
+    assert "does not exist" not in message and "possibly a pipe" not in message
+    assert (
+        message.startswith(f"{damaged}: ")
+        and "libsndfile found no audio format it can decode in it" in message
+    )
