@@ -20,6 +20,7 @@ import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.seeding import imported_torch
 
 import mlx.core as mx
@@ -180,12 +181,15 @@ class RunningMeans:
         # Evaluate the new sums (without waiting): otherwise the epoch's sums stay one lazy chain that grows
         # with every fold until the epoch ends, which on an endless stream is never (about 2 KB a step at
         # log_every_n_steps=1), and a long chain costs more than linear time when it is finally evaluated.
-        mx.async_eval(
+        # (Through eval_compiling_again as the steps are: the first to meet a new kernel here names a TMPDIR
+        # MLX cannot compile in, or compiles again a kernel a Ctrl-C left broken.)
+        eval_compiling_again(
+            mx.async_eval,
             list(self._interval.values())
             + list(self._epoch.values())
             + _arrays(self._interval_weights)
             + _arrays(self._epoch_weights)
-            + _arrays({"interval": self._interval_weight, "epoch": self._epoch_weight})
+            + _arrays({"interval": self._interval_weight, "epoch": self._epoch_weight}),
         )
 
     @property
