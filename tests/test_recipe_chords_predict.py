@@ -353,3 +353,22 @@ def test_in_a_folder_an_output_written_meanwhile_is_skipped_and_listed(
     assert "wrote 2 .lab files" in captured.out
     assert (out / "b.lab").read_text() == HAND_MADE
     assert sorted(p.name for p in out.iterdir()) == ["a.lab", "b.lab", "c.lab"]
+
+
+def test_several_audio_files_are_refused_saying_predict_takes_one_file_or_a_folder(
+    checkpoint, tmp_path, capsys
+):
+    """``predict a.wav b.wav`` said "unrecognized arguments: b.wav"."""
+    inputs = _songs(tmp_path / "in", names=("a.wav", "b.wav"))
+    with pytest.raises(SystemExit) as raised:
+        _predict(checkpoint, inputs / "a.wav", inputs / "b.wav")
+    assert raised.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        f"predict takes one audio file or one folder, got 2 inputs ({inputs / 'a.wav'}, {inputs / 'b.wav'})"
+        in err
+    )
+    assert "put the files in a folder and give it" in err
+    with pytest.raises(SystemExit):
+        _predict(checkpoint, inputs / "a.wav", "--no_such_flag")
+    assert "unrecognized arguments: --no_such_flag" in capsys.readouterr().err

@@ -77,7 +77,16 @@ def _cmd_predict(argv: list[str]) -> int:
         "that have none",
     )  # fmt: skip
     _predictor_arguments(parser)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        inputs = [arg for arg in extra if not arg.startswith("-")]
+        if inputs and len(inputs) == len(extra):  # more audio files after the first: a habit of other tools
+            parser.error(
+                f"predict takes one audio file or one folder, got {len(inputs) + 1} inputs ({args.input}, "
+                f"{', '.join(inputs)}): put the files in a folder and give it (with -o OUT_DIR), or run predict "
+                "once per file"
+            )
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=sys.stderr)
         return 2
