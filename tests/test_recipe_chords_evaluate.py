@@ -317,9 +317,11 @@ def test_evaluate_against_another_checkpoint_prints_and_writes_paired_difference
     argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out), "--tta", "0"]
     capsys.readouterr()
     assert chords.main([*argv, "--against", str(other_checkpoint)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert f"against {other_checkpoint}, on the 2 songs both scored" in printed
     assert "| metric | this | against | difference | 95% interval, paired over songs |" in printed
+    assert "every difference is 0" not in captured.err  # (another checkpoint: no note)
     alone = json.loads((out / "scores.json").read_text())
     compared = json.loads((out / "comparison.json").read_text())
     assert compared["songs"] == ["song_000", "song_001"] and compared["left_out"] == []
@@ -829,3 +831,17 @@ def test_evaluate_into_a_reader_that_left_writes_every_file_and_ends_quietly(
     written = {p.name for p in out.iterdir()}
     assert {f"{song.name}.lab" for song in songs} | {"scores.json", "scores.md", "comparison.json"} <= written
     assert json.loads((out / "scores.json").read_text())["songs_scored"] == 2
+
+
+def test_evaluate_against_the_same_checkpoint_says_every_difference_is_zero(
+    checkpoint, songs, tmp_path, capsys
+):
+    """It printed a table of zeros without a word (a mistyped --against, the run's own best)."""
+    data = _data_folder(songs, tmp_path)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--tta", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "--against", str(checkpoint)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"note: --against {checkpoint} is the checkpoint scored (" in err and "every difference is 0" in err
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from audiotrain._text import listed, plural
 from audiotrain.recipes._run import (
@@ -153,6 +154,13 @@ def _cmd_evaluate(argv: list[str]) -> int:
     args.jams_annotation = args.jams_annotation or 0
     predictor = _load_predictor(args)
     against = _load_predictor(args, args.against) if args.against is not None else None
+    if against is not None and None not in (predictor.checkpoint, against.checkpoint):
+        if Path(predictor.checkpoint).resolve() == Path(against.checkpoint).resolve():
+            print(
+                f"note: --against {args.against} is the checkpoint scored ({predictor.checkpoint}), with the "
+                "same settings: every difference is 0",
+                file=sys.stderr,
+            )
     index = cli.scan_song_folder(
         args.data,
         allow_gaps=args.allow_gaps,
