@@ -99,6 +99,10 @@ def _edit_state(folder, **changes):
     "damage, match",
     [
         (lambda p: (p / "optimizer.safetensors").unlink(), "missing optimizer.safetensors"),
+        (  # (it said "missing model.safetensors")
+            lambda p: ((p / "model.safetensors").unlink(), (p / "model.safetensors").mkdir()),
+            r"not a complete audiotrain checkpoint: model\.safetensors is a folder \(expected the files",
+        ),
         (lambda p: (p / "trainer_state.json").write_text("{not json"), "not valid JSON"),
         (
             lambda p: (p / "trainer_state.json").write_text('{"format": "lightning"}'),

@@ -662,9 +662,15 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
             f"{folder} is not a complete audiotrain checkpoint: it holds none of {', '.join(required)}{inside}"
         )
     if missing:
+        # (One that is there but not a file, a folder of that name: said as it is, not "missing".)
+        there = [name for name in missing if (folder / name).exists() or (folder / name).is_symlink()]
+        absent = [name for name in missing if name not in there]
+        problems = ([f"missing {', '.join(absent)}"] if absent else []) + [
+            f"{name} is {'a folder' if (folder / name).is_dir() else 'not a regular file'}" for name in there
+        ]
         raise CheckpointError(
-            f"{folder} is not a complete audiotrain checkpoint: missing {', '.join(missing)} "
-            f"(expected {', '.join(required)})"
+            f"{folder} is not a complete audiotrain checkpoint: {'; '.join(problems)} "
+            f"(expected the files {', '.join(required)})"
         )
     for name in CHECKPOINT_FILES:
         _inside(folder / name)  # every file, before any is read: a loader may read the state first
