@@ -74,14 +74,20 @@ def test_an_empty_val_loader_behind_a_monitor_says_it_yields_no_batches(tmp_path
     )
 
 
-def test_an_mlx_error_evaluating_a_validation_step_names_the_step_batch_and_dtypes(tmp_path):
-    x, y = make_data(32)
-    float_labels = [(mx.array(x[i : i + 16]), mx.array(y[i : i + 16]).astype(mx.float32)) for i in (0, 16)]
+class FloatLabels(TinyClassifier):
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self(x), y)), {}  # indexes with float labels
 
-    class FloatLabels(TinyClassifier):
-        def compute_loss(self, batch):
-            x, y = batch
-            return mx.mean(nn.losses.cross_entropy(self(x), y)), {}  # indexes with float labels
+
+def _float_label_batches() -> list:
+    """Two batches of 16 whose class labels are float32 (a dtype MLX's gather does not take)."""
+    x, y = make_data(32)
+    return [(mx.array(x[i : i + 16]), mx.array(y[i : i + 16]).astype(mx.float32)) for i in (0, 16)]
+
+
+def test_an_mlx_error_evaluating_a_validation_step_names_the_step_batch_and_dtypes(tmp_path):
+    float_labels = _float_label_batches()
 
     trainer = Trainer(default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False)
     with pytest.raises(RuntimeError) as raised:
@@ -97,13 +103,7 @@ def test_an_mlx_error_evaluating_a_validation_step_names_the_step_batch_and_dtyp
 
 @pytest.mark.parametrize("debug_lazy_eval", [False, True])
 def test_an_mlx_error_evaluating_a_training_step_names_the_step_batch_and_dtypes(tmp_path, debug_lazy_eval):
-    x, y = make_data(32)
-    float_labels = [(mx.array(x[i : i + 16]), mx.array(y[i : i + 16]).astype(mx.float32)) for i in (0, 16)]
-
-    class FloatLabels(TinyClassifier):
-        def compute_loss(self, batch):
-            x, y = batch
-            return mx.mean(nn.losses.cross_entropy(self(x), y)), {}  # indexes with float labels
+    float_labels = _float_label_batches()
 
     trainer = Trainer(
         default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False, debug_lazy_eval=debug_lazy_eval
