@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -100,6 +101,43 @@ def test_overwrite_of_a_folder_of_the_users_files_is_refused_and_removes_nothing
     assert (run / "config.json").read_text() == '{"my": "settings"}'
     assert (run / "evaluation" / "song2.lab").read_text() == "my own transcription\n"
     assert (run / "history.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "record, recipe, kind",
+    [
+        ({**RUN_RECORD, "songs": {"train": []}}, "clap", "a chords run (its config.json)"),
+        ({**RUN_RECORD, "model_source": "ckpt", "clips": {}}, "chords", "a clap run (its config.json)"),
+    ],
+)
+def test_overwrite_refuses_a_run_of_the_other_recipe(tmp_path, record, recipe, kind):
+    """`clap --out CHORDS_RUN --overwrite` removed the chords run's checkpoints (and the other way round),
+    leaving a mix of the two runs' files."""
+    from audiotrain.recipes._run import check_run_folder
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "best").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(record))
+    with pytest.raises(FileExistsError, match=rf"--out {run} holds {re.escape(kind)}.*nothing was removed"):
+        check_run_folder(run, "--out", overwrite=True, recipe=recipe)
+    assert check_run_folder(run, "--out", overwrite=True, recipe="chords" if recipe == "clap" else "clap")
+
+
+def test_overwrite_of_a_cv_run_refuses_a_folder_that_holds_a_run_of_another_kind(tmp_path):
+    """`clap cv --out CHORDS_RUN --overwrite` wrote its folds.json beside the chords run's files, and a failed
+    cv left the folder listed as a broken cv run."""
+    from audiotrain.recipes._run import check_run_folder, holds_json_record
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(RUN_RECORD))
+    cv_record = holds_json_record("folds.json", ("data", "seed", "folds"))
+    with pytest.raises(FileExistsError, match=r"holds a run of another kind \(its config\.json\)"):
+        check_run_folder(run, "--out", overwrite=True, holds_run=cv_record, outputs=["folds.json"])
+    (run / "config.json").unlink()
+    (run / "cv_progress.json").write_text("{}")  # a chords cv run's, to a chords train --overwrite
+    with pytest.raises(FileExistsError, match=r"holds a run of another kind \(its cv_progress\.json\)"):
+        check_run_folder(run, "--run_dir", overwrite=True, recipe="chords")
 
 
 def test_overwrite_refuses_a_transcription_of_the_users_in_the_earlier_runs_evaluation(tmp_path):

@@ -276,6 +276,35 @@ def is_run_record(path: Path) -> bool:
     return isinstance(versions_, dict) and "audiotrain" in versions_
 
 
+def record_recipe(path: Path) -> str | None:
+    """Which recipe wrote the run record `path` (`is_run_record`): "chords" (its ``songs``, or a config with
+    ``decode``), "clap" (its ``model_source`` or ``clips``, or a config with ``dataset``), else None."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    if "songs" in record or "decode" in config:
+        return "chords"
+    if "model_source" in record or "clips" in record or "dataset" in config:
+        return "clap"
+    return None
+
+
+#: The records a run of any kind writes first (`write_run_record`'s, a cv run's): a folder holding one holds a
+#: run, which an ``--overwrite`` of another kind of run must not clear or write beside.
+RUN_RECORDS = ("config.json", "cv_progress.json", "folds.json")
+
+
+def run_record_in(folder: Path) -> str | None:
+    """The name of the first of `RUN_RECORDS` that `folder` holds as a run's record, else None."""
+    if is_run_record(folder / "config.json"):
+        return "config.json"
+    return next((name for name in RUN_RECORDS[1:] if (folder / name).is_file()), None)
+
+
 def holds_run_record(folder: Path) -> bool:
     """Whether `folder` holds a run's record (its ``config.json``: `is_run_record`)."""
     return is_run_record(folder / "config.json")
@@ -305,6 +334,7 @@ def check_run_folder(
     holds_run: Callable[[Path], bool] = holds_run_record,
     cleared: bool = False,
     outputs: Iterable[str] | None = None,
+    recipe: str | None = None,
 ) -> bool:
     """Refuse a run folder that is a file, cannot be written (`check_can_write`), or holds files, unless
     `overwrite` or `resume` names a checkpoint of that run (`resumes_run_in`: inside it, or in the folder
@@ -315,6 +345,9 @@ def check_run_folder(
     that `write_run_record` wrote) holds the user's files, whatever their names, and is refused even so
     where any of them bears the name of one of the run's `outputs` (None: any name); the run writes beside
     files of other names (returns False).
+
+    A folder holding another kind of run is refused even so: a run of another `recipe` (its ``config.json``,
+    `record_recipe`), or any run record (`RUN_RECORDS`) where `holds_run` finds none of this command's.
 
     `cleared`: the caller removed the earlier run's outputs already (a cv run's ``--overwrite``, of each fold's
     folder): what is left is the user's, kept, and the new run writes beside it (returns False).
@@ -354,6 +387,18 @@ def check_run_folder(
         )
     if cleared:
         return False
+    other = record_recipe(folder / "config.json") if recipe is not None else None
+    record = (
+        run_record_in(folder)
+        if not holds_run(folder)
+        else (None if other in (None, recipe) else "config.json")
+    )
+    if record is not None:
+        kind = f"a {other} run" if other not in (None, recipe) else "a run of another kind"
+        raise FileExistsError(
+            f"{flag} {folder} holds {kind} (its {record}); --overwrite replaces only an earlier run of this "
+            f"command, so nothing was removed: choose another {flag}"
+        )
     if not holds_run(folder):
         # Names alone (config.json, history.json, evaluation/) do not tell a run's files from the user's:
         # removing them as "the previous run's" lost the user's own, so nothing is removed here.

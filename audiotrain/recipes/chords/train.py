@@ -1031,6 +1031,7 @@ def check_output_folders(
         checkpoint_dir=config.checkpoint_dir,
         cleared=cleared,
         outputs=(*RUN_OUTPUTS, Path(config.checkpoint_dir).name),
+        recipe="chords",
     )
     if replace:
         refuse_kept_transcriptions(run_dir)

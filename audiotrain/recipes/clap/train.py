@@ -521,7 +521,7 @@ def check_out_folder(cfg: ClapRecipeConfig, resume: str | Path | None) -> tuple[
                 f"--out {out} is the {flag} folder {folder}, or inside it or around it: the run would write its "
                 "files among those (and --overwrite would remove some); choose an --out apart from it"
             )
-    replace = check_run_folder(out, "--out", cfg.overwrite, resume, outputs=RUN_OUTPUTS)
+    replace = check_run_folder(out, "--out", cfg.overwrite, resume, outputs=RUN_OUTPUTS, recipe="clap")
     if resume is not None:
         check_training_left(cfg, resume, out)
     return out, replace
