@@ -200,6 +200,13 @@ def test_export_writes_the_model_alone_for_predict_evaluate_and_init_from(run, t
     assert chords.main(["export", "--checkpoint", str(run), "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert chords.main(["export", "--checkpoint", str(run), "--out", str(out), "--overwrite"]) == 0
+    # ... whole: a note (or an export put inside it) would go with it, so it is refused and left as it is.
+    (out / "README_mine.txt").write_text("my notes")
+    capsys.readouterr()
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out), "--overwrite"]) == 2
+    assert f"--out {out} is an earlier export, but it also holds README_mine.txt" in capsys.readouterr().err
+    assert (out / "README_mine.txt").read_text() == "my notes"
+    (out / "README_mine.txt").unlink()
     training = tmp_path / "training_checkpoint"
     shutil.copytree(run / "checkpoints" / "best", training)
     assert chords.main(["export", "--checkpoint", str(run), "--out", str(training), "--overwrite"]) == 2

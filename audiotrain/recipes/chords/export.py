@@ -16,6 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
+from audiotrain._text import listed
 from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, shell_command
 from audiotrain.recipes.chords.model_checkpoint import (
     CHECKPOINTS_SUBDIR,
@@ -98,6 +99,13 @@ def _check_out(out: Path, folder: Path, overwrite: bool) -> None:
             raise FileExistsError(
                 f"--out {out} is {what}, not an earlier export: --overwrite replaces only an export; "
                 "choose a new folder"
+            )
+        # The export is replaced whole: what else the folder holds (a note, an export put inside it) would go.
+        others = sorted(p.name for p in out.iterdir() if p.name not in ckpt.CHECKPOINT_FILES)
+        if others:
+            raise FileExistsError(
+                f"--out {out} is an earlier export, but it also holds {listed(others, 10)}, which --overwrite "
+                "would delete with it (it replaces the folder whole); move them out, or choose a new folder"
             )
     check_can_write(out.parent, f"--out {out}")
 
