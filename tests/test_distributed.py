@@ -318,6 +318,20 @@ def test_the_launcher_without_a_command_says_so_in_its_own_name(capfd):
         assert "mlx.launch [" not in err and "mlx.launch:" not in err, (argv, err)
 
 
+def test_the_launcher_refuses_a_hostfile_that_lists_no_hosts(tmp_path, capfd):
+    """mlx.launch started no rank for `[]` and ended with status 0: a job that ran nothing passed."""
+    from audiotrain.distributed.failures import launch
+
+    hosts = tmp_path / "hosts.json"
+    hosts.write_text("[]")
+    for options in (["--hostfile", str(hosts)], [f"--hostfile={hosts}", "-n", "1"]):
+        assert launch([*options, "--", "python", "-c", "print(1)"], prog="audiotrain launch") == 2, options
+        err = capfd.readouterr().err
+        assert f"error: audiotrain launch: --hostfile {hosts} lists no hosts; expected a JSON list" in err, (
+            err
+        )
+
+
 LAUNCHED_FIT = """
 import os, sys, time
 sys.path.insert(0, {tests!r})

@@ -504,6 +504,26 @@ def launcher_options(argv: list[str]) -> list[str] | None:
     return None
 
 
+def _empty_hostfile(options: list[str]) -> str | None:
+    """The ``--hostfile`` among the launcher's `options` when it is a JSON list with no host in it (else None:
+    mlx.launch reads it, and says what is wrong with another)."""
+    path = next(
+        (
+            arg.partition("=")[2] if arg.startswith("--hostfile=") else options[i + 1]
+            for i, arg in enumerate(options)
+            if arg.startswith("--hostfile=") or (arg == "--hostfile" and i + 1 < len(options))
+        ),
+        None,
+    )
+    if path is None:
+        return None
+    try:
+        hosts = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return path if hosts == [] else None
+
+
 #: How the launcher is called where the caller does not say (`launch`'s ``prog``).
 LAUNCH_PROG = "python -m audiotrain launch"
 
@@ -631,6 +651,13 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     if not argv or argv[-1] == "--":
         print(f"usage: {prog} [mlx.launch options] -- command ...", file=sys.stderr)
         print(_no_command(prog), file=sys.stderr)
+        return 2
+    empty = _empty_hostfile(launcher_options(argv) or [])
+    if empty is not None:  # (mlx.launch starts no rank for it, and ends with status 0)
+        print(
+            f"error: {prog}: --hostfile {empty} lists no hosts; expected a JSON list of hosts",
+            file=sys.stderr,
+        )
         return 2
     inside = _launched_job_variables()
     if inside:
