@@ -3201,3 +3201,13 @@ def test_a_resume_that_cannot_continue_gives_the_command_line_remedy(tiny_run, t
     err = capsys.readouterr().err
     assert "weights only" in err and f"--init_from {export}" in err and "note:" not in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["cv"]])
+def test_the_clap_recipes_name_for_the_run_folder_gets_a_did_you_mean(command, tmp_path, capsys):
+    """--out (the CLAP recipe's name for --run_dir) was refused without a hint."""
+    with pytest.raises(SystemExit):
+        chords.main([*command, "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --out" in err and "did you mean --run_dir?" in err, err
+    assert not (tmp_path / "x").exists()

@@ -141,7 +141,12 @@ def _training_parser(
     init_from: bool = False,
     help_command: str | None = None,
 ) -> argparse.ArgumentParser:
-    parser = SettingsParser(prog=prog, description=description, help_command=help_command)
+    parser = SettingsParser(
+        prog=prog,
+        description=description,
+        help_command=help_command,
+        other_names={"--out": "--run_dir"},  # (CLAP's name for the run folder)
+    )
     if needs_data:
         parser.add_argument(
             "--data", dest="data_folder", default=None, type=path_flag, metavar="DIR",
