@@ -69,3 +69,24 @@ def test_cv_output_numbers_each_fold_as_its_folder_and_shows_the_demo_banner_onc
         assert f"held-out clips: fold {k} ({k + 1} of 2), grouped by clip" in printed
     assert "/2:" not in printed and " of 2, grouped" not in printed
     assert "| fold 0 | fold 1 |" in printed
+
+
+def test_folds_too_few_for_two_training_clips_are_refused_before_anything_is_written(tmp_path, capsys):
+    """5 clips in 2 folds left a fold 1 training clip: the first fold's run failed with "need at least 2"
+    once folds.json was written, and the folder then looked like an interrupted cv run."""
+    import soundfile as sf
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    for i in range(5):
+        sf.write(
+            data / f"tone{i}.wav", np.sin(np.arange(16000) * (0.05 + 0.01 * i)).astype(np.float32), 16000
+        )
+        (data / f"tone{i}.txt").write_text(f"a tone number {i}\n")
+    out = tmp_path / "cv"
+    pretrained = Path(__file__).parent / "fixtures" / "clap_tiny"
+    argv = ["cv", "--folds", "2", "--data", str(data), "--pretrained", str(pretrained), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{data}: 5 clips in 2 folds leave fold " in err and "use more --folds" in err, err
+    assert not out.exists()

@@ -140,6 +140,17 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
     folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
+    # Each fold's run needs 2 training clips (`check_training_clips`): found now, before folds.json is written
+    # (a fold that failed on it left a cv folder that looked interrupted).
+    thin = next((fold for fold in plan if len(fold.train) < 2), None)
+    if thin is not None:
+        raise CaptionFolderError(
+            f"{folder.root}: {len(folder.clips)} clips in {folds} folds leave "
+            f"{fold_name(thin.index, folds)} {len(thin.train)} training clip(s) once its "
+            f"{len(thin.test)} test and {len(thin.val)} validation clips are set aside; a contrastive batch "
+            "needs at least 2: use more --folds (each holds out fewer clips) or a smaller "
+            "--dataset.eval_fraction, or add clips"
+        )
     if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
         print(DEMO_BANNER)
     if replace and main:
