@@ -657,3 +657,19 @@ def test_a_model_too_big_for_the_address_space_limit_is_refused_in_one_line(tmp_
         r"ulimit -v limit of \d+\.\d GB; choose a smaller model\n",
         done.stdout,
     ), done.stdout
+
+
+def test_a_checkpoint_of_the_other_recipe_is_named_a_checkpoint_and_the_remedy_is_one_of_this_recipe(
+    tmp_path,
+):
+    """`clap --resume CHORDS_CHECKPOINT` said "is the record of a run of another recipe ... Pass a config file
+    (or run) of this recipe", though no config file was given."""
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+    from audiotrain.recipes.config_cli import _check_recipe_of_record
+
+    state = tmp_path / "best" / "trainer_state.json"
+    with pytest.raises(ValueError) as raised:
+        _check_recipe_of_record({}, {"batch_size": 16, "num_epochs": 3}, ClapRecipeConfig(), state)
+    message = str(raised.value)
+    assert message.startswith(f"{state} is a checkpoint of a run of another recipe, not of this one")
+    assert message.endswith("Give a checkpoint of this recipe's runs") and "config file" not in message

@@ -938,9 +938,16 @@ def _check_recipe_of_record(record: dict, settings: dict, config: Any, file: str
     command = " ".join(str(part) for part in record.get("command") or [])
     recipe = re.search(r"audiotrain[./]recipes[./](\w+)", command)
     whose = f"a run of the {recipe.group(1)} recipe" if recipe else "a run of another recipe"
+    # A checkpoint's state (`--resume`, `--init_from`, `--checkpoint`), or a run's record (`--config`).
+    checkpoint = Path(file).name == "trainer_state.json"
+    what, fix = (
+        ("a checkpoint of", "Give a checkpoint of this recipe's runs")
+        if checkpoint
+        else ("the record of", "Pass a config file (or run) of this recipe")
+    )
     raise ValueError(
-        f"{file} is the record of {whose}, not of this one: its settings {', '.join(foreign[:4])}"
-        f"{', ...' if len(foreign) > 4 else ''} are not this recipe's. Pass a config file (or run) of this recipe"
+        f"{file} is {what} {whose}, not of this one: its settings {', '.join(foreign[:4])}"
+        f"{', ...' if len(foreign) > 4 else ''} are not this recipe's. {fix}"
     )
 
 
