@@ -2492,3 +2492,20 @@ def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(t
     )
     assert config["task"]["total_steps"] == 6  # 3 steps an epoch, planned again for 2 epochs
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+
+
+def test_exporting_a_chord_recipe_checkpoint_says_which_recipe_it_is(tmp_path, capsys):
+    """`clap export --checkpoint CHORDS_EXPORT` said it "does not record the model it trained from ...;
+    pass --run RUN", which no run folder could mend."""
+    from audiotrain.recipes.clap import main
+    from audiotrain.train.checkpoint import write_checkpoint
+
+    chords = tmp_path / "chords_export"
+    progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "total_batches": 10, "micro_batches": 0}
+    state = {"progress": progress, "random": {"mlx": [0, 1]}, "module_state": {"chord_recognition": {}}}
+    write_checkpoint(chords, {"w": mx.zeros((2,))}, {}, {}, state)
+    assert main(["export", "--checkpoint", str(chords), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot export {chords}: it is a checkpoint (or export) of the chord recipe" in err, err
+    assert "audiotrain.recipes.chords export" in err and "--run" not in err
+    assert not (tmp_path / "out").exists()

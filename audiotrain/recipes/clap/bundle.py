@@ -437,6 +437,12 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
     where = f"{folder / ckpt.STATE_FILE}"
     run_it = "pass --run RUN, the run folder it was trained in (the one holding config.json)"
     record, settings = state.get(MODEL_KEY), state.get(RUN_CONFIG_KEY)
+    module_state = state.get("module_state")
+    if isinstance(module_state, dict) and "chord_recognition" in module_state:  # (the chord recipe's key)
+        raise ValueError(
+            f"cannot export {folder}: it is a checkpoint (or export) of the chord recipe, not a CLAP model; "
+            "export it with python -m audiotrain.recipes.chords export"
+        )
     if not isinstance(record, dict) or not isinstance(settings, dict):
         raise FileNotFoundError(
             f"cannot export {folder} alone: {where} does not record the model it trained from (a checkpoint "
