@@ -332,6 +332,19 @@ def test_the_launcher_refuses_a_hostfile_that_lists_no_hosts(tmp_path, capfd):
         )
 
 
+def test_the_launcher_refuses_an_option_mlx_launch_does_not_have(capfd):
+    """mlx.launch took `--bogus` for the command: "exec: --: invalid option", and a rank that "ended with exit
+    status 2 and no error of its own"."""
+    from audiotrain.distributed.failures import launch
+
+    assert launch(["--bogus", "--", "python", "-c", "print(1)"], prog="audiotrain launch") == 2
+    err = capfd.readouterr().err
+    assert (
+        "error: audiotrain launch: unrecognized launcher option --bogus; see audiotrain launch --help" in err
+    )
+    assert "exec" not in err and "rank 0" not in err
+
+
 LAUNCHED_FIT = """
 import os, sys, time
 sys.path.insert(0, {tests!r})

@@ -504,6 +504,55 @@ def launcher_options(argv: list[str]) -> list[str] | None:
     return None
 
 
+def _mlx_launch_options() -> tuple[frozenset[str], frozenset[str]] | None:
+    """mlx.launch's options (those that take a value, the switches), read from its parser's source, so that
+    the options of another mlx version are known too; None where it cannot be read (nothing is checked)."""
+    try:
+        import inspect
+
+        from mlx._distributed_utils import launch as mlx_launch
+
+        source = inspect.getsource(mlx_launch)
+    except Exception:  # (another layout of mlx: mlx.launch checks its own options)
+        return None
+    values, switches = set(), {"-h", "--help"}  # (argparse's own)
+    for call in source.split("add_argument(")[1:]:
+        flags = re.match(r'\s*((?:"-[^"]*"\s*,\s*)+)', call)
+        if flags is None:
+            continue  # (a positional argument)
+        names = re.findall(r'"(-[^"]*)"', flags.group(1))
+        (
+            switches
+            if re.search(r"action=\"store_(?:true|false)\"", call.split("add_argument(")[0])
+            else values
+        ).update(names)
+    return (frozenset(values), frozenset(switches)) if values else None
+
+
+def _unknown_options(options: list[str]) -> str | None:
+    """The first of the launcher's `options` that is no option of mlx.launch, else None."""
+    known = _mlx_launch_options()
+    if known is None:
+        return None
+    values, switches = known
+    i = 0
+    while i < len(options):
+        arg = options[i]
+        name = arg.partition("=")[0]
+        short = next(
+            (flag for flag in values if len(flag) == 2 and arg.startswith(flag) and arg != flag), None
+        )
+        if name in values:
+            i += 1 if "=" in arg else 2
+        elif arg in switches or short is not None:  # (-n2: a short option and its value in one)
+            i += 1
+        elif arg.startswith("-"):
+            return arg
+        else:
+            i += 1
+    return None
+
+
 def _empty_hostfile(options: list[str]) -> str | None:
     """The ``--hostfile`` among the launcher's `options` when it is a JSON list with no host in it (else None:
     mlx.launch reads it, and says what is wrong with another)."""
@@ -651,6 +700,13 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     if not argv or argv[-1] == "--":
         print(f"usage: {prog} [mlx.launch options] -- command ...", file=sys.stderr)
         print(_no_command(prog), file=sys.stderr)
+        return 2
+    unknown = _unknown_options(launcher_options(argv) or [])
+    if unknown:  # (mlx.launch would take it for the command: "exec: --: invalid option", a rank's exit 2)
+        print(
+            f"error: {prog}: unrecognized launcher option {unknown}; see {prog} --help for mlx.launch's options",
+            file=sys.stderr,
+        )
         return 2
     empty = _empty_hostfile(launcher_options(argv) or [])
     if empty is not None:  # (mlx.launch starts no rank for it, and ends with status 0)
