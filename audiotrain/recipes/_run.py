@@ -387,19 +387,17 @@ def check_run_folder(
         )
     if cleared:
         return False
-    other = record_recipe(folder / "config.json") if recipe is not None else None
-    record = (
-        run_record_in(folder)
-        if not holds_run(folder)
-        else (None if other in (None, recipe) else "config.json")
-    )
+    ours = holds_run(folder)
+    other = record_recipe(folder / "config.json") if ours and recipe is not None else None
+    foreign = other is not None and other != recipe
+    record = "config.json" if foreign else (None if ours else run_record_in(folder))
     if record is not None:
-        kind = f"a {other} run" if other not in (None, recipe) else "a run of another kind"
+        kind = f"a {other} run" if foreign else "a run of another kind"
         raise FileExistsError(
             f"{flag} {folder} holds {kind} (its {record}); --overwrite replaces only an earlier run of this "
             f"command, so nothing was removed: choose another {flag}"
         )
-    if not holds_run(folder):
+    if not ours:
         # Names alone (config.json, history.json, evaluation/) do not tell a run's files from the user's:
         # removing them as "the previous run's" lost the user's own, so nothing is removed here.
         found = sorted(path.name for path in folder.iterdir() if path.name != ckpt.CLAIM_FILE)
