@@ -20,6 +20,7 @@ _PUBLIC = {
     "GradientClipper": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
+    "ModelSummary": "audiotrain.train.callbacks",
     "ReduceLROnPlateau": "audiotrain.train.callbacks",
     "ProgressBar": "audiotrain.train.callbacks",
     # loggers
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import GradientClipper as GradientClipper
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
+    from audiotrain.train.callbacks import ModelSummary as ModelSummary
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.datamodule import DataModule as DataModule

@@ -1,9 +1,9 @@
 """The Trainer's callbacks, and the one place that knows about particular ones.
 
 The Trainer calls hooks by name and saves/restores every callback's state through this list. What is
-special about some callbacks lives here, not in the loop: the defaults (a progress bar, a `last`
-checkpoint), checkpointing running after every other callback, the clip a `GradientClipper` configures,
-Lightning's `ckpt_path="best"`/`"last"`, and the `last` copy a Ctrl-C leaves.
+special about some callbacks lives here, not in the loop: the defaults (a progress bar, a model summary,
+a `last` checkpoint), checkpointing running after every other callback, the clip a `GradientClipper`
+configures, Lightning's `ckpt_path="best"`/`"last"`, and the `last` copy a Ctrl-C leaves.
 """
 
 from __future__ import annotations
@@ -16,14 +16,25 @@ from typing import Any
 
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
-from audiotrain.train.callbacks import EarlyStopping, GradientClipper, ModelCheckpoint, ProgressBar
+from audiotrain.train.callbacks import (
+    EarlyStopping,
+    GradientClipper,
+    ModelCheckpoint,
+    ModelSummary,
+    ProgressBar,
+)
 
 
 class CallbackList(list):
     """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
 
     def __init__(
-        self, callbacks: Any, progress_bar: bool, checkpointing: bool, switched_off: Iterable[str] = ()
+        self,
+        callbacks: Any,
+        progress_bar: bool,
+        checkpointing: bool,
+        switched_off: Iterable[str] = (),
+        model_summary: bool = False,
     ):
         if isinstance(callbacks, str) or not (
             callbacks is None or isinstance(callbacks, Callback | Iterable)
@@ -39,7 +50,12 @@ class CallbackList(list):
         # refused as Lightning does, rather than a run without the checkpoints (or bar) they asked for.
         # (`switched_off` names the flags the user set False; fast_dev_run and ranks other than 0 still
         # drop the kind quietly, as in Lightning.)
-        for flag, kind in (("enable_progress_bar", ProgressBar), ("enable_checkpointing", ModelCheckpoint)):
+        kinds = (
+            ("enable_progress_bar", ProgressBar),
+            ("enable_checkpointing", ModelCheckpoint),
+            ("enable_model_summary", ModelSummary),  # (Lightning keeps one passed: here it is refused alike)
+        )
+        for flag, kind in kinds:
             passed = [c for c in callbacks if isinstance(c, kind)]
             if passed and flag in switched_off:
                 raise ValueError(
@@ -50,6 +66,9 @@ class CallbackList(list):
             callbacks.append(ProgressBar())
         if not progress_bar:
             callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        # Lightning's default ModelSummary (one passed replaces it). On every rank: it prints on rank 0 alone.
+        if model_summary and not any(isinstance(c, ModelSummary) for c in callbacks):
+            callbacks.append(ModelSummary())
         if checkpointing and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
             callbacks.append(ModelCheckpoint(save_last=True, save_top_k=0))
         if not checkpointing:

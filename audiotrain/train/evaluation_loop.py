@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 _STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
 # Lightning's word for a stage in its hook names (`on_validation_start`).
 _HOOK_NAMES = {"val": "validation", "test": "test"}
-_LIMIT_FLAGS = {"val": "limit_val_batches", "test": "limit_test_batches", "predict": "limit_predict_batches"}
 # The Trainer's count of a stage's batches (Lightning's `num_val_batches`, ...).
 _BATCH_COUNTS = {"val": "num_val_batches", "test": "num_test_batches", "predict": "num_predict_batches"}
 
@@ -72,7 +71,9 @@ class EvaluationLoop:
 
     def limit(self, stage: str, loader: Any) -> int | None:
         t = self.trainer
-        return t.fast_dev_run or flags.resolve_limit(t.limits[stage], loader_len(loader), _LIMIT_FLAGS[stage])
+        return t.fast_dev_run or flags.resolve_limit(
+            t.limits[stage], loader_len(loader), t._limit_flags[stage]
+        )
 
     # ---- validation and test ---------------------------------------------------------------------------
     def validate_in_fit(self, module: TrainModule, loader: Any) -> dict[str, float] | None:

@@ -207,6 +207,27 @@ def fast_dev_run(value: Any) -> int:
     _fail("fast_dev_run", value, "a bool or a positive int number of batches")
 
 
+def overfit_batches(value: Any) -> int | float:
+    """Lightning's `overfit_batches`: 0 (off), an int number of batches, or a float fraction in [0, 1]."""
+    expected = "an int number of batches >= 0 or a float fraction in [0.0, 1.0] (0 turns it off)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        _fail("overfit_batches", value, expected)
+    if isinstance(value, numbers.Integral) and value >= 0:
+        return int(value)
+    if not isinstance(value, numbers.Integral) and 0.0 <= value <= 1.0:
+        return float(value) if value > 0 else 0  # (0.0, Lightning's default, is off as 0 is)
+    _fail("overfit_batches", value, expected)
+
+
+def enable_model_summary(value: Any) -> bool:
+    """Lightning's `enable_model_summary`: True (or None, Lightning's default) prints the summary at fit."""
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        _fail("enable_model_summary", value, "True or False (None means True, as in Lightning)")
+    return value
+
+
 def resolve_limit(limit_value: int | float | None, total: int | None, name: str) -> int | None:
     """The number of batches a loader of `total` batches contributes under `limit_value`."""
     if limit_value is None:
@@ -231,24 +252,15 @@ def resolve_limit(limit_value: int | float | None, total: int | None, name: str)
 # (accepted, so Lightning code runs unchanged) and, for any other value, what to do instead. Any other
 # value is refused rather than ignored: a flag that is accepted and does nothing misleads.
 _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
-    "enable_model_summary": (
-        (False,),
-        "this Trainer prints no model summary; count the parameters with "
-        "sum(p.size for p in model.parameters().values())",
-    ),
     "weights_summary": (
         (None,),
-        "Lightning 1.x's enable_model_summary: this Trainer prints no model summary",
+        "Lightning 1.x's flag, which Lightning 2 replaced: enable_model_summary=True (the default) prints "
+        "the summary, callbacks=[ModelSummary(max_depth=-1)] every level of it ('full')",
     ),
     "benchmark": ((None, False), "cuDNN's autotuner has no MLX counterpart (MLX chooses its kernels itself)"),
     "inference_mode": (
         (True, False),
         "give True or False: either describes evaluation here (MLX computes gradients only where asked to)",
-    ),
-    "overfit_batches": (
-        (0, 0.0),
-        "use limit_train_batches=N with a training loader that does not shuffle, and the same batches as "
-        "val_loader (two DataLoader(dataset, shuffle=False))",
     ),
     "profiler": ((None,), "there is no profiler integration; profile fit with cProfile or MLX's tools"),
     "num_nodes": (
@@ -303,11 +315,9 @@ class LightningOnlyFlags(TypedDict, total=False):
     at run time, where the message says what to use instead (a `Literal` of them here would refuse a
     variable that holds one). tests/test_typing.py keeps the names equal to `_LIGHTNING_ONLY`'s."""
 
-    enable_model_summary: bool | None
     weights_summary: str | None
     benchmark: bool | None
     inference_mode: bool
-    overfit_batches: int | float
     profiler: Any  # (a Lightning Profiler or its name)
     num_nodes: int
     detect_anomaly: bool

@@ -40,7 +40,7 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import determinism, flags, hook_state, hooks, reporting, resume, threads
+from audiotrain.train import determinism, flags, hook_state, hooks, overfit, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -142,12 +142,19 @@ class Trainer:
     starts, unlogged and leaving the random state as it was.
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
     `limit_train_batches` / `limit_val_batches` / `limit_test_batches` / `limit_predict_batches`,
-    `debug_lazy_eval` (no compile; evaluate every step eagerly and name the first parameter that turns
-    non-finite).
+    `overfit_batches` (Lightning 2's: an int N or a float fraction; every epoch trains on the same first
+    N batches of the training loader, iterated unshuffled while `fit` runs, with a warning where it
+    shuffles, and validation runs on the first N of its own loader; it replaces `limit_train_batches` and
+    `limit_val_batches`, with a warning where one was given, and is refused with `fast_dev_run`, which
+    Lightning combines), `debug_lazy_eval` (no compile; evaluate every step eagerly and name the first
+    parameter that turns non-finite).
+    Model summary: `enable_model_summary` (True, as in Lightning) prints Lightning's table of the module's
+    submodules and parameter counts as `fit` starts, from rank 0 (a `ModelSummary` callback; one passed in
+    `callbacks` replaces the default, e.g. `ModelSummary(max_depth=-1)` for every level).
 
-    Lightning's flags without a counterpart (`enable_model_summary`, `benchmark`, `overfit_batches`,
-    `profiler`, `num_nodes`, ...) are accepted at the value that describes what happens anyway
-    (`enable_model_summary=False`, `num_nodes=1`) and refused otherwise, with what to use instead.
+    Lightning's flags without a counterpart (`benchmark`, `profiler`, `num_nodes`, ...) are accepted at
+    the value that describes what happens anyway (`num_nodes=1`) and refused otherwise, with what to use
+    instead.
 
     The short last batch of an epoch is kept (unless the loader drops it): MLX traces a compiled
     function once per input shape and caches it, so that batch costs one extra trace in the first
@@ -189,6 +196,8 @@ class Trainer:
         devices: Any = "auto",
         strategy: str = "auto",
         deterministic: bool | str | None = None,
+        enable_model_summary: bool | None = True,
+        overfit_batches: int | float = 0.0,
         **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
@@ -239,6 +248,13 @@ class Trainer:
             "test": flags.limit("limit_test_batches", limit_test_batches),
             "predict": flags.limit("limit_predict_batches", limit_predict_batches),
         }
+        # Lightning's overfit_batches sets the train and val limits (train/overfit.py); the flag a limit came
+        # from is the one its errors name.
+        self.overfit_batches = flags.overfit_batches(overfit_batches)
+        self.limits = overfit.limits(self.overfit_batches, self.limits, self.fast_dev_run)
+        self._limit_flags = {stage: f"limit_{stage}_batches" for stage in self.limits}
+        if self.overfit_batches:
+            self._limit_flags.update(train="overfit_batches", val="overfit_batches")
         self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
         self._nonfinite = NonFiniteWatch(
@@ -248,12 +264,18 @@ class Trainer:
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
-        switches = {"enable_progress_bar": enable_progress_bar, "enable_checkpointing": enable_checkpointing}
+        self.enable_model_summary = flags.enable_model_summary(enable_model_summary)
+        switches = {
+            "enable_progress_bar": enable_progress_bar,
+            "enable_checkpointing": enable_checkpointing,
+            "enable_model_summary": self.enable_model_summary,
+        }
         self.callbacks = CallbackList(
             callbacks,
             self.enable_progress_bar and self.is_global_zero,
             self.enable_checkpointing,
             switched_off=[flag for flag, on in switches.items() if not on],
+            model_summary=self.enable_model_summary,
         )
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
@@ -623,7 +645,9 @@ class Trainer:
         """Training batches an epoch of the current `fit` takes (limits and fast_dev_run applied); None for a
         loader without a length. Known from the start of `fit`, before configure_optimizers."""
         total = loader_len(self._train_loader) if self._train_loader is not None else None
-        return self.fast_dev_run or flags.resolve_limit(self.limits["train"], total, "limit_train_batches")
+        return self.fast_dev_run or flags.resolve_limit(
+            self.limits["train"], total, self._limit_flags["train"]
+        )
 
     def _turned_off(self, stage: str) -> bool:
         """`limit_val_batches=0` (or `limit_test_batches=0`, ...): Lightning's way to turn a stage off."""
@@ -632,7 +656,7 @@ class Trainer:
     def _training_batches(self, loader: Any) -> int | None:
         """Batches an epoch of `loader` trains on (fast_dev_run, limit_train_batches); None: no length."""
         return self.fast_dev_run or flags.resolve_limit(
-            self.limits["train"], loader_len(loader), "limit_train_batches"
+            self.limits["train"], loader_len(loader), self._limit_flags["train"]
         )
 
     def print(self, *args: Any, sep: str = " ", end: str = "\n", file: Any = None) -> None:
@@ -730,7 +754,11 @@ class Trainer:
                 self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._run.start_clock()
                 self.fitting = True
-                with self._on_device(), self._stopping.handling_signals():
+                # overfit_batches: the same first batches every epoch, so the training loader is unshuffled.
+                unshuffled = (
+                    overfit.unshuffled(train_loader) if self.overfit_batches else contextlib.nullcontext()
+                )
+                with self._on_device(), self._stopping.handling_signals(), unshuffled:
                     self._call_hooks("on_fit_start")
                     if val_loader is not None:
                         self.evaluation.sanity_check(model, val_loader)

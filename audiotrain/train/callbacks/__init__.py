@@ -11,6 +11,7 @@ from audiotrain.train.callbacks.gradient_clipper import GradientClipper
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
+from audiotrain.train.callbacks.model_summary import ModelSummary
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
 
@@ -21,6 +22,7 @@ __all__ = [
     "GradientClipper",
     "LearningRateMonitor",
     "ModelCheckpoint",
+    "ModelSummary",
     "ProgressBar",
     "ReduceLROnPlateau",
 ]

@@ -1,0 +1,177 @@
+"""`ModelSummary`: the table of the module's layers and parameter counts Lightning prints as `fit` starts."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from audiotrain.train.callback import Callback
+
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+if TYPE_CHECKING:
+    from audiotrain.train.module import TrainModule
+    from audiotrain.train.trainer import Trainer
+
+# Lightning's names for a row of parameters that no submodule holds, and for a cell that does not apply.
+_OTHER_PARAMS = "other params"
+_NOT_APPLICABLE = "n/a"
+_COUNT_UNITS = (" ", "K", "M", "B", "T")
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One submodule in the table: its dotted name, class, parameters (all of them, frozen included, as
+    Lightning counts them) and whether it is in train mode."""
+
+    name: str
+    type: str
+    params: int
+    training: bool
+
+
+def _sizes(tree: dict) -> tuple[int, int]:
+    """(elements, bytes) of the arrays in a parameter tree."""
+    leaves = [array for _, array in tree_flatten(tree)]
+    return sum(a.size for a in leaves), sum(a.nbytes for a in leaves)
+
+
+def _submodules(module: nn.Module, prefix: str = "") -> list[tuple[str, int, nn.Module]]:
+    """(dotted name, depth, submodule) for every submodule below `module`, depth first in the order they were
+    set. MLX keeps children in lists and dicts too (`self.layers = [...]`, which is no module of its own):
+    a list's items are one level down, named `layers.0`, as torch's ModuleList's children are."""
+    found = []
+    children = tree_flatten(module.children(), is_leaf=lambda value: isinstance(value, nn.Module))
+    for name, child in children:
+        if not isinstance(child, nn.Module):
+            continue
+        dotted = f"{prefix}{name}"
+        found.append((dotted, 1, child))
+        found += [(n, depth + 1, m) for n, depth, m in _submodules(child, f"{dotted}.")]
+    return found
+
+
+def human_readable_count(number: int) -> str:
+    """Lightning's `get_human_readable_count`: 123 -> "123  ", 1234 -> "1.2 K", 2e6 -> "2.0 M"."""
+    digits = int(math.floor(math.log10(number)) + 1) if number > 0 else 1
+    groups = min(int(math.ceil(digits / 3)), len(_COUNT_UNITS))
+    scaled = number * 10 ** (-3 * (groups - 1))
+    if groups == 1 or scaled >= 100:
+        return f"{int(scaled):,d} {_COUNT_UNITS[groups - 1]}"
+    return f"{scaled:,.1f} {_COUNT_UNITS[groups - 1]}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the table shows of a module: its rows to `max_depth` and the totals over every parameter."""
+
+    rows: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    size_bytes: int  # of all parameters, in their dtypes
+    modules_in_train_mode: int  # the root excluded, as in Lightning
+    modules_in_eval_mode: int
+
+    @classmethod
+    def of(cls, module: nn.Module, max_depth: int = 1) -> Summary:
+        check_max_depth(max_depth)
+        every = _submodules(module)
+        rows = [
+            LayerRow(name, type(sub).__name__, _sizes(sub.parameters())[0], bool(sub.training))
+            for name, depth, sub in every
+            if max_depth == -1 or depth <= max_depth
+        ]
+        total, size_bytes = _sizes(module.parameters())
+        in_train = sum(bool(sub.training) for _, _, sub in every)
+        return cls(
+            rows=rows,
+            total_params=total,
+            trainable_params=_sizes(module.trainable_parameters())[0],
+            size_bytes=size_bytes,
+            modules_in_train_mode=in_train,
+            modules_in_eval_mode=len(every) - in_train,
+        )
+
+    def table(self) -> str:
+        """The table as Lightning lays it out (its columns less FLOPs and the input and output sizes)."""
+        columns = [
+            (" ", [str(i) for i in range(len(self.rows))]),
+            ("Name", [row.name for row in self.rows]),
+            ("Type", [row.type for row in self.rows]),
+            ("Params", [human_readable_count(row.params) for row in self.rows]),
+            ("Mode", ["train" if row.training else "eval" for row in self.rows]),
+        ]
+        # Parameters set on a module directly (`self.scale = mx.ones(...)` on the root) are in no row.
+        leftover = self.total_params - sum(row.params for row in self.rows)
+        if leftover > 0:
+            for (_, cells), cell in zip(
+                columns,
+                [" ", _OTHER_PARAMS, _NOT_APPLICABLE, human_readable_count(leftover), _NOT_APPLICABLE],
+            ):
+                cells.append(cell)
+        widths = [max([len(header), *(len(cell) for cell in cells)]) for header, cells in columns]
+        rule = "-" * (sum(widths) + 3 * (len(columns) + 1))
+        lines = [" | ".join(header.ljust(width) for (header, _), width in zip(columns, widths)), rule]
+        for i in range(len(columns[0][1])):
+            lines.append(" | ".join(cells[i].ljust(width) for (_, cells), width in zip(columns, widths)))
+        lines.append(rule)
+        totals = [
+            (human_readable_count(self.trainable_params), "Trainable params"),
+            (human_readable_count(self.total_params - self.trainable_params), "Non-trainable params"),
+            (human_readable_count(self.total_params), "Total params"),
+            # Lightning: parameters x the precision's bytes; here the bytes they take in their dtypes (the
+            # same for float32, and for bf16-true; bf16-mixed keeps float32 weights).
+            (f"{self.size_bytes / 1e6:,.3f}", "Total estimated model params size (MB)"),
+            (str(self.modules_in_train_mode), "Modules in train mode"),
+            (str(self.modules_in_eval_mode), "Modules in eval mode"),
+        ]
+        lines += [value.ljust(10) + label for value, label in totals]
+        return "\n".join(lines)
+
+
+def check_max_depth(max_depth: object) -> None:
+    if isinstance(max_depth, bool) or not isinstance(max_depth, numbers.Integral) or max_depth < -1:
+        raise ValueError(
+            f"ModelSummary(max_depth={max_depth!r}): expected an int >= -1 (-1: every level of submodules, "
+            "0: no summary, N: submodules N levels deep)"
+        )
+
+
+class ModelSummary(Callback):
+    """Print Lightning's table of the module's submodules as `fit` starts: name, type, parameters and mode
+    (train or eval), then the trainable, non-trainable and total parameters, their size in MB and the
+    modules in each mode. The rows are the TrainModule's submodules (the model it holds, e.g.
+    `self.model`, and that model's layers) down to `max_depth` levels: 1 (the default) its direct
+    children, -1 every level, 0 prints nothing (as Lightning's callback). Frozen parameters
+    (`module.freeze()`) are the non-trainable ones; a row counts all parameters below it.
+
+    `Trainer(enable_model_summary=True)` (the default, as in Lightning) adds a `ModelSummary()`; one passed
+    in `callbacks` replaces it. It prints once per `fit` (a resumed one too), not in validate, test or
+    predict, from rank 0 alone under data parallel, to stdout (`trainer.print`, as the other callbacks'
+    messages), preceded by a blank line as Lightning's log line is.
+
+    Differs from Lightning: no FLOPs column and no "Total Flops" (MLX has no FLOP counter), and no input
+    and output sizes (`example_input_array` is not run). A list or dict of modules (`self.layers = [...]`)
+    is no module in MLX: its items are one level down, named `layers.0`, as a ModuleList's children are.
+    The size in MB is the parameters' bytes in their own dtypes, where Lightning multiplies the count by
+    the precision's bytes (the same for float32 and bf16-true weights).
+    """
+
+    def __init__(self, max_depth: int = 1):
+        check_max_depth(max_depth)
+        self.max_depth = int(max_depth)
+
+    def summary(self, module: nn.Module) -> Summary:
+        """The summary of `module` at this callback's `max_depth`."""
+        return Summary.of(module, self.max_depth)
+
+    def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
+        if self.max_depth == 0 or not trainer.is_global_zero:
+            return
+        trainer.print("\n" + self.summary(module).table())
+
+
+__all__ = ["LayerRow", "ModelSummary", "Summary", "human_readable_count"]
