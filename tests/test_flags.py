@@ -91,9 +91,7 @@ def test_deterministic_always_has_a_seed():
 @pytest.mark.parametrize(
     "flag, value, match",
     [
-        ("enable_model_summary", True, "prints no model summary"),
         ("benchmark", True, "cuDNN's autotuner has no MLX counterpart"),
-        ("overfit_batches", 2, "limit_train_batches=N"),
         ("profiler", "simple", "no profiler integration"),
         ("num_nodes", 2, "mlx.launch"),
         ("detect_anomaly", True, "debug_lazy_eval=True"),

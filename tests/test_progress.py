@@ -19,6 +19,7 @@ def fit_with(tmp_path, bar, module=None, **kw):
         enable_checkpointing=False,
         default_root_dir=tmp_path,
         callbacks=[bar],
+        enable_model_summary=False,  # (the bar's lines alone on stderr)
         **kw,
     )
     trainer.fit(module or TinyClassifier(), make_batches(64), make_batches(32, seed=1))

@@ -134,6 +134,9 @@ def make_shared_trainer(
         log_every_n_steps=config.log_every,
         enable_progress_bar=config.progress_bar,
         logger=loggers or None,
+        # The recipe reports the model itself ("model: N M parameters; ..."), and the guide's Trainer fits
+        # once per `train_epoch()`: a table at every fit would repeat that report each epoch.
+        enable_model_summary=False,
     )
     return trainer, early_stopping
 

@@ -386,6 +386,9 @@ def run_job(
         log_every_n_steps=cfg.train.log_every_n_steps,
         callbacks=callbacks,
         logger=loggers or None,
+        # The recipe prints its own line about the model above ("model: N parameters, M trainable"); the
+        # Trainer's table would say it again, between that line and the progress.
+        enable_model_summary=False,
     )
     trainer.resume_hint = None  # the recipe prints its own command line below
     with warnings.catch_warnings():

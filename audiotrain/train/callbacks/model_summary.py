@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -150,8 +151,9 @@ class ModelSummary(Callback):
 
     `Trainer(enable_model_summary=True)` (the default, as in Lightning) adds a `ModelSummary()`; one passed
     in `callbacks` replaces it. It prints once per `fit` (a resumed one too), not in validate, test or
-    predict, from rank 0 alone under data parallel, to stdout (`trainer.print`, as the other callbacks'
-    messages), preceded by a blank line as Lightning's log line is.
+    predict, from rank 0 alone under data parallel, on stderr (with the progress bar and the Trainer's
+    other lines about the run, and where Lightning's log handler writes it), after a blank line as
+    Lightning's.
 
     Differs from Lightning: no FLOPs column and no "Total Flops" (MLX has no FLOP counter), and no input
     and output sizes (`example_input_array` is not run). A list or dict of modules (`self.layers = [...]`)
@@ -171,7 +173,9 @@ class ModelSummary(Callback):
     def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
         if self.max_depth == 0 or not trainer.is_global_zero:
             return
-        trainer.print("\n" + self.summary(module).table())
+        # On stderr, as the Trainer's other lines about the run (and Lightning's log, a StreamHandler's):
+        # stdout keeps what the user's code prints.
+        trainer.print("\n" + self.summary(module).table(), file=sys.stderr)
 
 
 __all__ = ["LayerRow", "ModelSummary", "Summary", "human_readable_count"]

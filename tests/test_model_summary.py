@@ -1,0 +1,216 @@
+"""`Trainer(enable_model_summary=True)` and the `ModelSummary` callback: Lightning's table of the module's
+submodules and parameter counts, printed once as `fit` starts."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import OptimizerConfig, TrainModule
+from audiotrain.train import ModelSummary
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 6)  # 4*6 + 6 = 30
+        self.blocks = [nn.Linear(6, 6), nn.Linear(6, 6)]  # 42 each
+
+
+class Nested(TrainModule):
+    """A task holding a model two levels deep, a frozen head and a parameter of its own."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()  # 30 + 2 * 42 = 114
+        self.head = nn.Linear(6, 3)  # 21, frozen below
+        self.head.freeze()
+        self.temperature = mx.ones(2)  # in no submodule: Lightning's "other params" row
+
+    def compute_loss(self, batch):
+        x, y = batch
+        h = self.encoder.proj(x[:, :4])
+        for block in self.encoder.blocks:
+            h = block(h)
+        logits = self.head(h) * self.temperature[0]
+        return mx.mean(nn.losses.cross_entropy(logits, y)), {}
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optim.SGD(learning_rate=0.1))
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The rows between the two rules, as their stripped cells."""
+    lines = text.strip("\n").splitlines()
+    rules = [i for i, line in enumerate(lines) if line and set(line) == {"-"}]
+    return [[cell.strip() for cell in line.split("|")] for line in lines[rules[0] + 1 : rules[1]]]
+
+
+def totals(text: str) -> dict[str, str]:
+    lines = text.strip("\n").splitlines()
+    last_rule = max(i for i, line in enumerate(lines) if line and set(line) == {"-"})
+    return {line[10:]: line[:10].strip() for line in lines[last_rule + 1 :]}
+
+
+def fit_printing(tmp_path, capsys, module=None, **trainer_flags):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, **trainer_flags)
+    trainer.fit(module or Nested(), make_batches(32))
+    return capsys.readouterr().err
+
+
+def test_the_default_trainer_prints_lightnings_table_once_as_fit_starts(tmp_path, capsys):
+    out = fit_printing(tmp_path, capsys)  # (on stderr, with the Trainer's other lines about the run)
+    assert out.count("Total params") == 1
+    header = next(line for line in out.splitlines() if "Name" in line)
+    assert [cell.strip() for cell in header.split("|")] == ["", "Name", "Type", "Params", "Mode"]
+    assert table_rows(out) == [
+        ["0", "encoder", "Encoder", "114", "train"],
+        ["1", "head", "Linear", "21", "train"],
+        ["", "other params", "n/a", "2", "n/a"],
+    ]
+    frozen = 21
+    total = 114 + 21 + 2
+    assert totals(out) == {
+        "Trainable params": str(total - frozen),
+        "Non-trainable params": str(frozen),
+        "Total params": str(total),
+        "Total estimated model params size (MB)": f"{total * 4 / 1e6:.3f}",  # float32: 4 bytes each
+        "Modules in train mode": "5",  # encoder, proj, blocks.0, blocks.1, head (the root not counted)
+        "Modules in eval mode": "0",
+    }
+
+
+def test_the_counts_are_the_parameters_sizes():
+    module = Nested()
+    summary = ModelSummary(max_depth=-1).summary(module)
+    by_name = {row.name: row.params for row in summary.rows}
+    assert by_name["encoder.proj"] == module.encoder.proj.weight.size + module.encoder.proj.bias.size
+    assert summary.total_params == sum(a.size for a in [*_leaves(module.parameters())])
+    assert summary.trainable_params == sum(a.size for a in _leaves(module.trainable_parameters()))
+    assert summary.size_bytes == sum(a.nbytes for a in _leaves(module.parameters()))
+
+
+def _leaves(tree):
+    from mlx.utils import tree_flatten
+
+    return [array for _, array in tree_flatten(tree)]
+
+
+def test_max_depth_minus_one_lists_every_level_and_a_list_of_modules_is_one_level_down():
+    rows = ModelSummary(max_depth=-1).summary(Nested()).rows
+    assert [(row.name, row.type, row.params) for row in rows] == [
+        ("encoder", "Encoder", 114),
+        ("encoder.proj", "Linear", 30),
+        ("encoder.blocks.0", "Linear", 42),
+        ("encoder.blocks.1", "Linear", 42),
+        ("head", "Linear", 21),
+    ]
+    assert [row.name for row in ModelSummary(max_depth=2).summary(Nested()).rows] == [
+        row.name for row in rows
+    ]
+
+
+def test_max_depth_zero_prints_nothing_as_lightnings_callback(tmp_path, capsys):
+    out = fit_printing(tmp_path, capsys, callbacks=[ModelSummary(max_depth=0)])
+    assert "Total params" not in out and "Name" not in out
+
+
+def test_a_module_in_eval_mode_shows_eval(tmp_path, capsys):
+    module = Nested()
+    module.encoder.eval()  # (fit warns that it trains in that mode)
+    with pytest.warns(UserWarning, match="eval mode"):
+        out = fit_printing(tmp_path, capsys, module=module)
+    assert table_rows(out)[0] == ["0", "encoder", "Encoder", "114", "eval"]
+    assert totals(out)["Modules in eval mode"] == "4" and totals(out)["Modules in train mode"] == "1"
+
+
+def test_large_counts_are_abbreviated_as_lightning_does():
+    from audiotrain.train.callbacks.model_summary import human_readable_count
+
+    assert [human_readable_count(n) for n in (0, 123, 1234, 132_096, 2_000_000, 3 * 10**9)] == [
+        "0  ",
+        "123  ",
+        "1.2 K",
+        "132 K",
+        "2.0 M",
+        "3.0 B",
+    ]
+
+
+def test_enable_model_summary_false_prints_none(tmp_path, capsys):
+    out = fit_printing(tmp_path, capsys, enable_model_summary=False)
+    assert "Total params" not in out
+
+
+def test_a_model_summary_passed_replaces_the_default(tmp_path, capsys):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[ModelSummary(max_depth=-1)])
+    assert [type(cb) for cb in trainer.callbacks].count(ModelSummary) == 1
+    trainer.fit(Nested(), make_batches(32))
+    out = capsys.readouterr().err
+    assert out.count("Total params") == 1
+    assert [row[1] for row in table_rows(out)] == [
+        "encoder",
+        "encoder.proj",
+        "encoder.blocks.0",
+        "encoder.blocks.1",
+        "head",
+        # (no "other params": the rows of every level add up to more than the total, as in Lightning)
+    ]
+
+
+def test_a_model_summary_passed_with_enable_model_summary_false_is_refused():
+    with pytest.raises(
+        ValueError, match=r"Trainer\(enable_model_summary=False\) conflicts with the ModelSummary"
+    ):
+        quiet_trainer(".", max_epochs=1, enable_model_summary=False, callbacks=[ModelSummary()])
+
+
+def test_validate_test_and_predict_print_no_summary(tmp_path, capsys):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    module = TinyClassifier()
+    trainer.validate(module, make_batches(32))
+    trainer.test(module, make_batches(32))
+    trainer.predict(module, [x for x, _ in make_batches(32)])
+    assert "Total params" not in capsys.readouterr().err
+
+
+def test_each_fit_prints_it_once(tmp_path, capsys):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32))
+    trainer.max_epochs = 2
+    trainer.fit(module, make_batches(32))
+    assert capsys.readouterr().err.count("Total params") == 2
+
+
+def test_only_rank_0_prints_it(tmp_path, capsys, monkeypatch):
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "is_main_process", lambda: False)  # (as rank 1 of a job sees itself)
+    assert "Total params" not in fit_printing(tmp_path, capsys)
+
+
+@pytest.mark.parametrize("bad", [-2, 1.5, "full", True])
+def test_a_bad_max_depth_is_refused(bad):
+    with pytest.raises(ValueError, match=r"ModelSummary\(max_depth=.*expected an int >= -1"):
+        ModelSummary(max_depth=bad)
+
+
+@pytest.mark.parametrize("bad", ["full", 1, "top"])
+def test_a_bad_enable_model_summary_is_refused(bad):
+    with pytest.raises(ValueError, match=r"Trainer\(enable_model_summary=.*True or False"):
+        quiet_trainer(".", max_epochs=1, enable_model_summary=bad)
+
+
+def test_lightnings_1x_weights_summary_says_what_replaced_it():
+    with pytest.raises(ValueError, match=r"weights_summary='full'.*ModelSummary\(max_depth=-1\)"):
+        quiet_trainer(".", max_epochs=1, weights_summary="full")
+
+
+def test_stdout_keeps_what_the_users_code_prints(tmp_path, capsys):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    trainer.fit(Nested(), make_batches(32))
+    printed = capsys.readouterr()
+    assert "Total params" in printed.err and printed.out == ""

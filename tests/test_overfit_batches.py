@@ -1,0 +1,113 @@
+"""`Trainer(overfit_batches=N)`, Lightning 2's: every epoch trains on the same first N batches (the training
+loader unshuffled), and validation runs on the first N batches of its loader."""
+
+import warnings
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import DataLoader
+from audiotrain.train import Callback
+
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_data, quiet_trainer
+
+
+def numbered_samples(n: int) -> list:
+    """(x, y) samples whose last feature is the sample's index, so a batch says which samples it holds."""
+    x, y = make_data(n)
+    x[:, -1] = np.arange(n)
+    return list(zip(x, y, strict=True))
+
+
+def sample_ids(batch) -> list[int]:
+    return [int(i) for i in np.array(batch[0][:, -1])]
+
+
+class BatchRecorder(Callback):
+    def __init__(self):
+        self.train: dict[int, list[list[int]]] = {}
+        self.val: list[list[int]] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.train.setdefault(trainer.current_epoch, []).append(sample_ids(batch))
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx):
+        self.val.append(sample_ids(batch))
+
+
+def fit_overfitting(tmp_path, overfit_batches, train_loader, val_loader=None, epochs=3, **flags):
+    recorder = BatchRecorder()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=epochs, overfit_batches=overfit_batches, callbacks=[recorder], **flags
+    )
+    trainer.fit(TinyClassifier(), train_loader, val_loader)
+    return trainer, recorder
+
+
+def test_every_epoch_trains_on_the_same_first_batches_of_a_shuffling_loader(tmp_path):
+    loader = DataLoader(numbered_samples(24), batch_size=4, shuffle=True, seed=3)  # 6 batches
+    with pytest.warns(UserWarning, match=r"overfit_batches.*shuffles \(shuffle=True\).*dataset's order"):
+        trainer, recorder = fit_overfitting(tmp_path, 2, loader)
+    first_two = [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert recorder.train == {0: first_two, 1: first_two, 2: first_two}
+    assert trainer.num_training_batches == 2 and trainer.global_step == 6
+    assert loader.shuffle is True  # (the user's loader is put back as it was)
+    assert trainer.overfit_batches == 2 and trainer.limit_train_batches == 2 == trainer.limit_val_batches
+
+
+def test_a_fraction_takes_that_share_of_the_batches(tmp_path):
+    loader = DataLoader(numbered_samples(24), batch_size=4)  # 6 batches, unshuffled: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer, recorder = fit_overfitting(tmp_path, 0.5, loader, epochs=2)
+    first_three = [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert recorder.train == {0: first_three, 1: first_three}
+    assert trainer.estimated_stepping_batches == 6
+
+
+def test_a_list_of_batches_overfits_too(tmp_path):
+    loader = DataLoader(numbered_samples(24), batch_size=8)
+    batches = list(loader)  # a plain list: no shuffle to turn off
+    trainer, recorder = fit_overfitting(tmp_path, 1, batches, epochs=2)
+    assert recorder.train == {0: [list(range(8))], 1: [list(range(8))]}
+
+
+def test_validation_runs_on_the_first_batches_of_its_loader(tmp_path):
+    train = DataLoader(numbered_samples(24), batch_size=4, shuffle=True)
+    val = DataLoader(numbered_samples(20), batch_size=4)  # 5 batches
+    with pytest.warns(UserWarning, match="shuffles"):
+        trainer, recorder = fit_overfitting(tmp_path, 2, train, val, epochs=2)
+    assert recorder.val == [[0, 1, 2, 3], [4, 5, 6, 7]] * 2  # one validation an epoch, 2 of its batches
+    assert trainer.num_val_batches == 2
+
+
+def test_it_replaces_the_train_and_val_limits_as_lightning_with_a_warning(tmp_path):
+    loader = DataLoader(numbered_samples(24), batch_size=4)
+    with pytest.warns(UserWarning, match=r"overfit_batches=1\) replaces limit_train_batches=5"):
+        trainer, recorder = fit_overfitting(tmp_path, 1, loader, epochs=1, limit_train_batches=5)
+    assert recorder.train == {0: [[0, 1, 2, 3]]}
+
+
+def test_zero_is_off(tmp_path):
+    loader = DataLoader(numbered_samples(24), batch_size=4, shuffle=True, seed=3)
+    trainer, recorder = fit_overfitting(tmp_path, 0.0, loader, epochs=2)
+    assert len(recorder.train[0]) == 6 and recorder.train[0] != recorder.train[1]  # shuffled each epoch
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, -0.5, True, "2", None])
+def test_a_bad_value_is_refused_naming_the_flag(bad):
+    with pytest.raises(
+        ValueError, match=r"Trainer\(overfit_batches=.*expected an int number of batches >= 0"
+    ):
+        quiet_trainer(".", max_epochs=1, overfit_batches=bad)
+
+
+def test_with_fast_dev_run_it_is_refused():
+    with pytest.raises(ValueError, match=r"overfit_batches=2, fast_dev_run=.*use one of them"):
+        quiet_trainer(".", max_epochs=1, overfit_batches=2, fast_dev_run=True)
+
+
+def test_a_fraction_of_less_than_one_batch_is_refused_naming_overfit_batches(tmp_path):
+    loader = DataLoader(numbered_samples(24), batch_size=4)
+    with pytest.raises(ValueError, match=r"Trainer\(overfit_batches=0.1\): 0.1 x 6 batches is less than one"):
+        fit_overfitting(tmp_path, 0.1, loader)
