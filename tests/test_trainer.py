@@ -781,7 +781,13 @@ def test_lightning_spellings_bf16_single_callback_and_prefixed_metrics():
             return loss, {"train_acc": metrics["accuracy"]}
 
     recorder = Callback()
-    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, callbacks=recorder)
+    trainer = Trainer(
+        max_epochs=1,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,  # (no default callbacks: the one passed alone)
+        callbacks=recorder,
+    )
     assert trainer.callbacks == [recorder]
     trainer.fit(Named(), make_batches())
     assert "train_acc" in trainer.history and "train_train_acc" not in trainer.history
