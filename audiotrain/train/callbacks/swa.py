@@ -159,8 +159,8 @@ class StochasticWeightAveraging(Callback):
         if max_epochs is None:
             raise ValueError(
                 f"StochasticWeightAveraging(swa_epoch_start={self._swa_epoch_start!r}) needs "
-                "Trainer(max_epochs=...): SWA runs from its start epoch to the last epoch, whose end puts the "
-                "average into the module (max_epochs is unset: None or -1)"
+                "Trainer(max_epochs=...): SWA runs from its start epoch to the last epoch, whose end puts "
+                "the average into the module (max_epochs is unset: None or -1)"
             )
         if isinstance(self._swa_epoch_start, float):
             first = int(max_epochs * self._swa_epoch_start)  # (Lightning's, 1-based as an int start)
@@ -169,8 +169,8 @@ class StochasticWeightAveraging(Callback):
             if first > max_epochs:
                 raise ValueError(
                     f"StochasticWeightAveraging: swa_epoch_start={first} is after the last epoch "
-                    f"(max_epochs={max_epochs}): SWA would never start; give an epoch <= {max_epochs} (counted "
-                    "from 1), or a float fraction of max_epochs"
+                    f"(max_epochs={max_epochs}): SWA would never start; give an epoch <= {max_epochs} "
+                    "(counted from 1), or a float fraction of max_epochs"
                 )
         self._start, self._end = max(first - 1, 0), max_epochs - 1
         groups = _groups(trainer.optimizer)
@@ -225,8 +225,8 @@ class StochasticWeightAveraging(Callback):
         elif self._initial_lrs is not None and trainer.is_global_zero:
             warnings.warn(
                 f"StochasticWeightAveraging: fit ended in epoch {trainer.current_epoch}, before the end of "
-                f"the last SWA epoch {self.swa_end} (max_epochs - 1): the module keeps its trained weights, as "
-                f"in Lightning; the average of {self.n_averaged} epoch(s) is not applied (resume from a "
+                f"the last SWA epoch {self.swa_end} (max_epochs - 1): the module keeps its trained weights, "
+                f"as in Lightning; the average of {self.n_averaged} epoch(s) is not applied (resume from a "
                 "checkpoint with a higher max_steps / max_time to finish SWA)",
                 UserWarning,
                 stacklevel=2,
@@ -277,9 +277,9 @@ class StochasticWeightAveraging(Callback):
         ]
         if differ:
             raise ValueError(
-                f"StochasticWeightAveraging: the checkpoint resumed ({trainer.ckpt_path}) was saved after SWA "
-                f"started, with other settings: {'; '.join(differ)}. Its average and annealed rate hold only "
-                "with its settings: resume with those, or start a new fit from its weights"
+                f"StochasticWeightAveraging: the checkpoint resumed ({trainer.ckpt_path}) was saved after "
+                f"SWA started, with other settings: {'; '.join(differ)}. Its average and annealed rate "
+                "hold only with its settings: resume with those, or start a new fit from its weights"
             )
 
     def _resolved_settings(self) -> dict[str, Any]:
@@ -318,7 +318,8 @@ class StochasticWeightAveraging(Callback):
             )
         if isinstance(latest, bool) or not isinstance(latest, int) or latest < -1:
             raise ValueError(
-                f"the StochasticWeightAveraging state's 'latest_update_epoch' must be an int >= -1, got {latest!r}"
+                "the StochasticWeightAveraging state's 'latest_update_epoch' must be an int >= -1, got "
+                f"{latest!r}"
             )
         if initial is not None and not (
             isinstance(initial, list) and initial and all(_is_rate(v, allow_zero=True) for v in initial)
@@ -351,8 +352,8 @@ class StochasticWeightAveraging(Callback):
         if not arrays:
             raise ValueError(
                 f"StochasticWeightAveraging: its state has averaged {self.n_averaged} epoch(s), but the "
-                f"checkpoint holds no average of them (its {ckpt.CALLBACKS_FILE} is missing, or holds nothing "
-                "of this callback): was it copied without that file?"
+                f"checkpoint holds no average of them (its {ckpt.CALLBACKS_FILE} is missing, or holds "
+                "nothing of this callback): was it copied without that file?"
             )
         if module is None:  # (load_checkpoint outside fit: the module's parameters are what is compared)
             self._average = dict(arrays)
