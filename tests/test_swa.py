@@ -275,3 +275,39 @@ def test_a_fit_stopped_before_the_last_epoch_keeps_its_weights_and_says_so(tmp_p
     with pytest.warns(UserWarning, match="keeps its trained weights, as in Lightning"):
         module, record = _fit_descends(tmp_path, swa, max_epochs=4, max_steps=8)
     assert module.w.item() == record.weights[-1]["w"][0]
+
+
+class TwoGroups(Descends):
+    """w and v descend with their own SGD: a MultiOptimizer, two parameter groups."""
+
+    def __init__(self):
+        super().__init__()
+        self.v = mx.array([0.0])
+
+    def compute_loss(self, batch):
+        return mx.sum(self.w) + mx.sum(self.v) + 0.0 * mx.mean(batch), {}
+
+    def configure_optimizers(self):
+        return optim.MultiOptimizer([optim.SGD(1.0), optim.SGD(0.5)], [lambda path, _: path == "w"])
+
+
+def test_each_parameter_group_anneals_from_its_own_rate_to_its_own_swa_lr(tmp_path):
+    swa = StochasticWeightAveraging(swa_lrs=[0.1, 0.2], swa_epoch_start=2, annealing_epochs=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa])
+    module = TwoGroups()
+    trainer.fit(module, [mx.zeros((2,))] * 4)
+    # w: -4, then -0.4 a SWA epoch; v: -2, then -0.8. Their averages over epochs 1 and 2:
+    assert module.w.item() == pytest.approx(np.mean([-4.4, -4.8]))
+    assert module.v.item() == pytest.approx(np.mean([-2.8, -3.6]))
+
+
+def test_a_run_without_array_state_writes_the_checkpoint_files_it_always_wrote(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    trainer.fit(Descends(), [mx.zeros((2,))])
+    saved = trainer.save_checkpoint(tmp_path / "ckpt")
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "step_state.safetensors",
+        "trainer_state.json",
+    ]
