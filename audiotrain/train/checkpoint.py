@@ -10,11 +10,13 @@ Layout of a checkpoint folder::
     callbacks.safetensors    (only where a callback keeps arrays) what callbacks' `state_arrays()`
                              returned, each tensor named ``<state_key>/<name>``: arrays that JSON would
                              store as long lists of text (StochasticWeightAveraging's average weights).
-                             Read back on resume with its header checked (names, shapes, dtypes) and
-                             non-finite values refused, naming the tensor; each callback then checks
-                             names and shapes against what it expects (`load_state_arrays`). A
-                             checkpoint without the file (older ones, runs without such callbacks)
-                             loads as before: the callbacks get no arrays.
+                             Read back on resume as the other files are: its header checked before
+                             any data (no duplicate or overlapping tensors), non-finite values refused
+                             naming the tensor, a tensor of no callback of the checkpoint refused; each
+                             callback then checks the names, shapes and dtypes it expects
+                             (`load_state_arrays`), and its error names the file. A checkpoint without
+                             the file (older ones, runs without such callbacks) loads as before: the
+                             callbacks get no arrays.
 
 A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
