@@ -311,3 +311,22 @@ def test_a_run_without_array_state_writes_the_checkpoint_files_it_always_wrote(t
         "step_state.safetensors",
         "trainer_state.json",
     ]
+
+
+@pytest.mark.filterwarnings(
+    "ignore:The checkpoint resumed holds the state of callbacks"
+)  # (its ModelCheckpoint)
+def test_swa_added_to_a_resumed_run_after_its_start_warns_and_anneals_from_there(tmp_path):
+    batches = [mx.zeros((2,))] * 4
+    first = quiet_trainer(tmp_path / "a", max_epochs=3, enable_checkpointing=True)
+    first.fit(Descends(), batches)
+    record = Record()
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=1, annealing_strategy="linear"
+    )
+    trainer = quiet_trainer(tmp_path / "b", max_epochs=5, callbacks=[swa, record])
+    module = Descends()
+    with pytest.warns(UserWarning, match="starts in epoch 3, after its start epoch 1, without state"):
+        trainer.fit(module, batches, ckpt_path=first.checkpoint_callback.last_model_path)
+    assert record.rates == [1.0, 0.5]  # epoch 3 at the rate it had, then annealed in one epoch
+    assert swa.n_averaged == 2 and module.w.item() == pytest.approx(np.mean([-16.0, -18.0]))

@@ -94,9 +94,8 @@ class StochasticWeightAveraging(Callback):
     ):
         self._settings = changed_arguments(StochasticWeightAveraging.__init__, locals())  # (for repr)
         self._swa_lrs = _checked_rates(swa_lrs)
-        self._one_rate_per_group = isinstance(
-            swa_lrs, list | tuple
-        )  # (torch's SWALR: one per group, exactly)
+        # (A list: one rate per group, exactly, as torch's SWALR takes it.)
+        self._one_rate_per_group = isinstance(swa_lrs, list | tuple)
         self._swa_epoch_start = _checked_start(swa_epoch_start)
         if (
             isinstance(annealing_epochs, bool)
@@ -126,6 +125,7 @@ class StochasticWeightAveraging(Callback):
         self.n_averaged = 0  # epochs in the average (Lightning's name)
         self._latest_update_epoch = -1
         self._initial_lrs: list[float] | None = None  # each group's rate when SWA started (None: not yet)
+        self._started_epoch: int | None = None  # the epoch it started in: swa_start, or a later one
         self._average: dict[str, mx.array] = {}  # parameter name -> its average
         self._saved_settings: dict[str, Any] | None = None  # those of the checkpoint resumed, to compare
 
@@ -197,8 +197,9 @@ class StochasticWeightAveraging(Callback):
                     stacklevel=2,
                 )
             self._initial_lrs = [_rate_of_next_update(group) for group in groups]
+            self._started_epoch = epoch
         self._take_over_schedules(trainer, groups)
-        k = epoch - self.swa_start
+        k = epoch - (self.swa_start if self._started_epoch is None else self._started_epoch)
         rates = self._swa_lrs * len(groups) if len(self._swa_lrs) == 1 else self._swa_lrs
         for group, swa_lr, initial in zip(groups, rates, self._initial_lrs, strict=True):
             # The optimizer's state: the next compiled update reads it (as ReduceLROnPlateau's).
@@ -298,6 +299,7 @@ class StochasticWeightAveraging(Callback):
             "n_averaged": self.n_averaged,
             "latest_update_epoch": self._latest_update_epoch,
             "initial_lrs": self._initial_lrs,
+            "started_epoch": self._started_epoch,
             "settings": self._resolved_settings(),
         }
 
@@ -328,12 +330,19 @@ class StochasticWeightAveraging(Callback):
                 "the StochasticWeightAveraging state's 'initial_lrs' must be null or a list of numbers >= 0, "
                 f"got {initial!r}"
             )
+        started = state.get("started_epoch")
+        if started is not None and (isinstance(started, bool) or not isinstance(started, int) or started < 0):
+            raise ValueError(
+                f"the StochasticWeightAveraging state's 'started_epoch' must be null or an int >= 0, got "
+                f"{started!r}"
+            )
         if settings is not None and not isinstance(settings, dict):
             raise ValueError(
                 f"the StochasticWeightAveraging state's 'settings' must be an object, got {settings!r}"
             )
         self.n_averaged, self._latest_update_epoch = n, latest
         self._initial_lrs = None if initial is None else [float(v) for v in initial]
+        self._started_epoch = started
         self._saved_settings = settings
         self._average = {}
 
