@@ -198,11 +198,16 @@ def test_a_damaged_average_is_refused_naming_the_file_and_the_tensor(tmp_path):
     mx.save_safetensors(str(file), {**arrays, key: arrays[key][:3]})
     with pytest.raises(CheckpointError, match=r"callbacks.safetensors.*'fc1.weight' of shape \(3, 8\)"):
         _fit_resumable(tmp_path / "c", _swa(), ckpt_path=str(saved))
+    mx.save_safetensors(str(file), {**arrays, "Ghost/table": mx.zeros((2,))})
+    with pytest.raises(
+        CheckpointError, match=r"tensor 'Ghost/table' belongs to no callback of the checkpoint"
+    ):
+        _fit_resumable(tmp_path / "d", _swa(), ckpt_path=str(saved))
     file.unlink()  # the JSON state says an epoch is averaged: its average must be there
     with pytest.raises(
         CheckpointError, match=r"trainer_state.json .* averaged 1 epoch\(s\), but the checkpoint"
     ):
-        _fit_resumable(tmp_path / "d", _swa(), ckpt_path=str(saved))
+        _fit_resumable(tmp_path / "e", _swa(), ckpt_path=str(saved))
 
 
 def test_a_callback_whose_state_arrays_are_not_arrays_is_refused_at_the_first_save(tmp_path):
