@@ -22,6 +22,7 @@ _PUBLIC = {
     "ModelCheckpoint": "audiotrain.train.callbacks",
     "ReduceLROnPlateau": "audiotrain.train.callbacks",
     "ProgressBar": "audiotrain.train.callbacks",
+    "StochasticWeightAveraging": "audiotrain.train.callbacks",
     # loggers
     "Logger": "audiotrain.train.loggers",
     "CSVLogger": "audiotrain.train.loggers",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
+    from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.loggers import CSVLogger as CSVLogger
     from audiotrain.train.loggers import Logger as Logger
