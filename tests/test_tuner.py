@@ -344,3 +344,57 @@ def test_plot_draws_the_curve_and_without_matplotlib_says_how_to_install_it(monk
     with pytest.raises(ImportError, match="LRFinder.plot needs matplotlib.*pip install matplotlib"):
         finder.plot()
     assert finder.suggestion() == suggested  # what needs no matplotlib still works
+
+
+def test_a_gradient_accumulation_window_is_one_step_of_the_sweep(tmp_path):
+    module = Slope(a=1.0)
+    finder = Tuner(quiet_trainer(tmp_path, accumulate_grad_batches=2)).lr_find(
+        module, ones(8), min_lr=0.01, max_lr=0.1, num_training=4, mode="linear", update_attr=False
+    )
+    expected = [0.01, 0.04, 0.07, 0.1]
+    assert finder.results["lr"] == pytest.approx(expected)
+    assert len(module.seen) == 8 and module.seen[0] == 1.0  # (the first micro-batch does not update)
+    per_step = Slope()
+    object.__setattr__(per_step, "seen", module.seen[1::2])
+    assert rates_used(per_step) == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_generators_and_the_caller_see_no_draws_and_nothing_is_written(tmp_path):
+    class WithItsOwnCheckpoint(TinyClassifier):
+        def configure_callbacks(self):
+            return [ModelCheckpoint(dirpath=tmp_path / "module_checkpoints", every_n_train_steps=1)]
+
+    seed_everything(5)
+    Tuner(quiet_trainer(tmp_path / "root")).lr_find(
+        WithItsOwnCheckpoint(dropout=0.5), make_batches(64), num_training=8, update_attr=False
+    )
+    drawn = (np.random.rand(), float(mx.random.uniform().item()))
+    seed_everything(5)
+    WithItsOwnCheckpoint(dropout=0.5)
+    assert drawn == (np.random.rand(), float(mx.random.uniform().item()))
+    assert not (tmp_path / "module_checkpoints").exists() and not (tmp_path / "root").exists()
+
+
+def test_a_datamodule_gets_its_trainer_back_and_a_failing_sweep_puts_the_module_back(tmp_path):
+    class Batches(audiotrain.DataModule):
+        lr = 0.5  # (Lightning's lightning_setattr writes a datamodule's too)
+
+        def train_dataloader(self):
+            return make_batches(128)
+
+    class FailsAtStep3(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            if self.trainer.global_step == 3:
+                raise RuntimeError("boom")
+
+    data = Batches()
+    module = TinyClassifier()
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, data, num_training=20)  # in the loader's place
+    assert data.trainer is None and data.lr == module.lr == finder.suggestion()
+    failing = FailsAtStep3()
+    before = weights(failing)
+    with pytest.raises(RuntimeError, match="boom") as raised:
+        Tuner(quiet_trainer(tmp_path)).lr_find(failing, datamodule=data, num_training=20)
+    assert "learning-rate sweep of Tuner.lr_find" in "".join(raised.value.__notes__)
+    after = weights(failing)
+    assert all(np.array_equal(after[k], before[k]) for k in before) and failing._trainer is None

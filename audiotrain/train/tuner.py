@@ -213,9 +213,14 @@ class _ModuleSnapshot:
         self.training = [(m, m.training) for _, m in named]
         self.trainer = module._trainer
         self.logged = dict(module._logged)
-        self.hook_state: dict[str, Any] = {}
+        # What a checkpoint would keep of the module's own state, with the `epoch` and `global_step` a
+        # checkpoint gives it (train/hook_state.py); its trainer's, where it has one.
+        where = {
+            "epoch": getattr(self.trainer, "current_epoch", 0),
+            "global_step": getattr(self.trainer, "global_step", 0),
+        }
+        self.hook_state: dict[str, Any] = dict(where)
         module.on_save_checkpoint(self.hook_state)
-        self.hook_state = copy.deepcopy(self.hook_state)
         self.dm_trainer = getattr(datamodule, "trainer", None)
         state_dict = getattr(datamodule, "state_dict", None)
         self.dm_state = copy.deepcopy(state_dict()) if callable(state_dict) else None
@@ -228,8 +233,7 @@ class _ModuleSnapshot:
         object.__setattr__(module, "_trainer", self.trainer)
         module._logged.clear()
         module._logged.update(self.logged)
-        if self.hook_state:
-            module.on_load_checkpoint(copy.deepcopy(self.hook_state))
+        module.on_load_checkpoint(dict(self.hook_state))
         if self.datamodule is not None:
             if hasattr(self.datamodule, "trainer"):
                 self.datamodule.trainer = self.dm_trainer
