@@ -398,3 +398,13 @@ def test_a_datamodule_gets_its_trainer_back_and_a_failing_sweep_puts_the_module_
     assert "learning-rate sweep of Tuner.lr_find" in "".join(raised.value.__notes__)
     after = weights(failing)
     assert all(np.array_equal(after[k], before[k]) for k in before) and failing._trainer is None
+
+
+def test_a_sweep_too_short_to_suggest_leaves_the_rate_as_it_was(tmp_path):
+    module = TinyClassifier(lr=0.01)
+    with pytest.warns(
+        UserWarning, match="no learning rate suggested: 0 finite loss.*raise num_training"
+    ) as seen:
+        finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(64), num_training=5)
+    assert seen[0].filename == __file__  # (said at the lr_find call)
+    assert module.lr == 0.01 and len(finder.results["lr"]) == 5

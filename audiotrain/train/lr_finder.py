@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.distributed import collectives
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import ProgressBar
 from audiotrain.train.module import _optimizers_in
 
 import mlx.core as mx
@@ -72,6 +73,10 @@ class LRFinder:
         there): a sweep stopped early, or one whose every loss was non-finite. (`skip_end=0` keeps every
         point to the end; Lightning's slice `[skip_begin:-0]` would keep none.)
         """
+        return self._suggestion(skip_begin, skip_end, stacklevel=3)
+
+    def _suggestion(self, skip_begin: int, skip_end: int, stacklevel: int) -> float | None:
+        """`suggestion()`, its warning `stacklevel` frames up (the user's line, also through lr_find)."""
         for name, value in (("skip_begin", skip_begin), ("skip_end", skip_end)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"LRFinder.suggestion({name}={value!r}): expected an int >= 0")
@@ -94,7 +99,9 @@ class LRFinder:
                     "smaller skip_begin / skip_end"
                 )
             warnings.warn(
-                f"LRFinder.suggestion: no learning rate suggested: {why}; {remedy}", UserWarning, stacklevel=2
+                f"LRFinder.suggestion: no learning rate suggested: {why}; {remedy}",
+                UserWarning,
+                stacklevel=stacklevel,
             )
             return None
         gradients = np.gradient(losses[kept], lrs[kept])
@@ -151,15 +158,12 @@ class LRSweep(Callback):
     rank stops alone), so the ranks run one step more, unrecorded.
     """
 
-    def __init__(
-        self, rates: list[float], early_stop_threshold: float | None, keep: list[Callback], beta: float = 0.98
-    ) -> None:
+    def __init__(self, rates: list[float], early_stop_threshold: float | None, beta: float = 0.98) -> None:
         self.rates = rates
         self.early_stop_threshold = early_stop_threshold
         self.beta = beta
         self.lrs: list[float] = []
         self.losses: list[float] = []
-        self._keep = keep  # the sweep Trainer's own callbacks (this one, its progress bar)
         self._avg_loss = 0.0
         self._best_loss = 0.0
         self._window: list[Any] = []  # the losses of the accumulation window so far
@@ -172,7 +176,8 @@ class LRSweep(Callback):
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         # The module's configure_callbacks() joined the Trainer's just before: they would write (a
         # ModelCheckpoint) or keep counting (an EarlyStopping) through a sweep that is not training.
-        trainer.callbacks[:] = [cb for cb in trainer.callbacks if any(cb is own for own in self._keep)]
+        # The progress bar stays (the sweep Trainer's, or one the module gave in its place).
+        trainer.callbacks[:] = [cb for cb in trainer.callbacks if cb is self or isinstance(cb, ProgressBar)]
 
     def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
         optimizers = _optimizers_in(trainer.optimizer)

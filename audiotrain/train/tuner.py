@@ -22,7 +22,6 @@ import math
 import warnings
 from typing import Any
 
-from audiotrain.train.callbacks import ProgressBar
 from audiotrain.train.loaders import datamodule_given_as_loader, loader_source
 from audiotrain.train.lr_finder import MODES, LRFinder, LRSweep, sweep_rates
 from audiotrain.train.module import TrainModule
@@ -114,9 +113,8 @@ class Tuner:
 
         rates = sweep_rates(float(min_lr), float(max_lr), num_training, mode)
         finder = LRFinder(mode, min_lr, max_lr, num_training)
-        sweep = LRSweep(rates, None if early_stop_threshold is None else float(early_stop_threshold), [])
+        sweep = LRSweep(rates, None if early_stop_threshold is None else float(early_stop_threshold))
         sweeper = _sweep_trainer(trainer, num_training, sweep)
-        sweep._keep = [cb for cb in sweeper.callbacks if cb is sweep or isinstance(cb, ProgressBar)]
         saved = _ModuleSnapshot(model, datamodule)
         try:
             with warnings.catch_warnings():
@@ -275,7 +273,7 @@ def _found_name(holders: list[tuple[Any, str, bool]]) -> str:
 
 def _update_lr(finder: LRFinder, holders: list[Any], name: str, optimizer_rate: float | None) -> None:
     """Write the suggestion where the rate lives (none: `suggestion()` has warned, nothing changes)."""
-    lr = finder.suggestion()
+    lr = finder._suggestion(10, 1, stacklevel=4)  # (Lightning's defaults; the warning at lr_find's caller)
     if lr is None:
         return
     before = None
