@@ -299,7 +299,8 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
     ),
     "auto_scale_batch_size": (
         (None, False),
-        "Lightning 2 removed it too, and Tuner.scale_batch_size is not provided: choose the batch size yourself",
+        "Lightning 2 removed it too, and Tuner.scale_batch_size is not provided: choose the batch size "
+        "yourself",
     ),
 }
 

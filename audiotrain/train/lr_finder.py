@@ -50,6 +50,8 @@ class LRFinder:
     """
 
     def __init__(self, mode: str, lr_min: float, lr_max: float, num_training: int) -> None:
+        if mode not in MODES:
+            raise ValueError(f"LRFinder(mode={mode!r}): expected 'exponential' or 'linear'")
         self.mode = mode
         self.lr_min = lr_min
         self.lr_max = lr_max

@@ -122,7 +122,8 @@ class Tuner:
                 warnings.filterwarnings("ignore", r"Trainer\.fit: \d+ optimizer update\(s\)", UserWarning)
                 sweeper.fit(model, train_dataloaders, None, datamodule)
         except BaseException as err:
-            err.add_note("(raised in the learning-rate sweep of Tuner.lr_find, a fit of its own Trainer)")
+            if hasattr(err, "add_note"):  # (Python 3.11)
+                err.add_note("(raised in the learning-rate sweep of Tuner.lr_find, a fit of its own Trainer)")
             raise
         finally:
             sweep.restore()
