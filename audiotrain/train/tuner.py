@@ -130,7 +130,7 @@ class Tuner:
             saved.restore()
         finder.results = {"lr": list(sweep.lrs), "loss": list(sweep.losses)}
         if holders:
-            _update_lr(finder, holders, attr_name or _found_name(holders), sweep.optimizer_rate)
+            _update_lr(finder, holders, sweep.optimizer_rate)
         return finder
 
     def scale_batch_size(self, *args: Any, **kwargs: Any) -> int | None:
@@ -241,10 +241,10 @@ class _ModuleSnapshot:
                 load(copy.deepcopy(self.dm_state))
 
 
-def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[Any]:
+def _lr_holders(module: TrainModule, datamodule: Any, attr_name: str) -> list[tuple[Any, str, bool]]:
     """Where the learning rate is written (Lightning's `lightning_setattr`): the module (an attribute),
     `module.hparams` (a key) and the datamodule (an attribute), each that has the name. Refused where
-    none has it, naming what was looked for."""
+    none has it, naming what was looked for. Returns (holder, name, whether it is a key) for each."""
     names = (attr_name,) if attr_name else _LR_NAMES
     for name in names:
         holders = [(module, name, False)] if _has_attribute(module, name) else []
@@ -268,16 +268,13 @@ def _has_attribute(holder: Any, name: str) -> bool:
     return hasattr(holder, name) and not callable(getattr(holder, name))
 
 
-def _found_name(holders: list[tuple[Any, str, bool]]) -> str:
-    return holders[0][1]
-
-
-def _update_lr(finder: LRFinder, holders: list[Any], name: str, optimizer_rate: float | None) -> None:
-    """Write the suggestion where the rate lives (none: `suggestion()` has warned, nothing changes)."""
+def _update_lr(finder: LRFinder, holders: list[tuple[Any, str, bool]], optimizer_rate: float | None) -> None:
+    """Write the suggestion where the rate lives (none: `suggestion()` has warned, nothing changes), and
+    warn where the optimizer's rate did not come from there (`optimizer_rate`: configure_optimizers')."""
     lr = finder._suggestion(10, 1, stacklevel=4)  # (Lightning's defaults; the warning at lr_find's caller)
     if lr is None:
         return
-    before = None
+    name, before = holders[0][1], None
     for holder, key, is_key in holders:  # (a TrainModule is a dict too: `is_key` tells hparams apart)
         if is_key:
             before = holder[key] if before is None else before
