@@ -21,6 +21,7 @@ _PUBLIC = {
     "TrainModule": "audiotrain.train.module",
     "OptimizerConfig": "audiotrain.train.module",
     "Trainer": "audiotrain.train.trainer",
+    "Tuner": "audiotrain.train.tuner",
     "DataModule": "audiotrain.train.datamodule",
     "DataLoader": "audiotrain.data",
     "Dataset": "audiotrain.data",
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     from audiotrain.train.seeding import seed_everything as seed_everything
     from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning
     from audiotrain.train.trainer import Trainer as Trainer
+    from audiotrain.train.tuner import Tuner as Tuner
     from audiotrain.trainer_config import BaseTrainerConfig as BaseTrainerConfig
     from audiotrain.trainer_config import KaggleTrainerConfig as KaggleTrainerConfig
     from audiotrain.trainer_config import SchedulerConfig as SchedulerConfig

@@ -118,6 +118,11 @@ def test_scan_pairs_lists_unpaired_and_invalid(tmp_path):
     assert len(scan_song_folder(tmp_path, validate=False)) == 7
     with pytest.raises(FileNotFoundError, match="does not exist"):
         scan_song_folder(tmp_path / "nowhere")
+    # A file given as the folder was "does not exist or is not a folder": it exists, and it is a file.
+    with pytest.raises(NotADirectoryError, match=r"song folder .*c\.wav is a file, not a folder"):
+        scan_song_folder(tmp_path / "c.wav")
+    with pytest.raises(NotADirectoryError, match=r"annotations folder .*d\.lab is a file, not a folder"):
+        scan_song_folder(tmp_path, annotations_dir=tmp_path / "d.lab")
 
 
 def test_an_annotation_that_labels_no_time_skips_its_song_naming_the_file(tmp_path):

@@ -133,10 +133,19 @@ def real(path: Path) -> str:
     return os.path.realpath(path)
 
 
+def require_folder(folder: Path, what: str, expected: str) -> None:
+    """Refuse a `folder` argument that is missing or is a file, saying which (`what` names the argument,
+    `expected` what to pass instead): FileNotFoundError, NotADirectoryError."""
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise NotADirectoryError(f"{what} {folder} is a file, not a folder: pass {expected}")
+    raise FileNotFoundError(f"{what} {folder} does not exist: pass {expected}")
+
+
 def annotations_under(folder: Path, suffixes: Iterable[str]) -> list[Path]:
     """Every visible annotation file under `folder` (symlinked folders entered), sorted."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"annotations folder {folder} does not exist or is not a folder")
+    require_folder(folder, "annotations folder", "the folder that holds the .lab/.jams files")
     wanted = tuple(suffixes)
     entries, _, _ = walk_visible_following_links(folder)
     return [path for path in entries if path.suffix.lower() in wanted and path.is_file()]

@@ -62,6 +62,7 @@ from audiotrain.datasets._song_pairs import (
     near_misses,
     read_song_pairs,
     real,
+    require_folder,
 )
 
 import numpy as np
@@ -454,12 +455,13 @@ def scan_song_folder(
 
     Raises
     ------
-    FileNotFoundError
-        If ``root`` is not a folder.
+    FileNotFoundError, NotADirectoryError
+        If ``root`` does not exist, or is a file.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"song folder {root} does not exist or is not a folder")
+    require_folder(
+        root, "song folder", "the folder that holds the songs (audio files, .lab/.jams beside them)"
+    )
     audio: dict[Path, Path] = {}
     annotations: dict[Path, Path] = {}
     other_files: dict[Path, list[Path]] = {}  # stem -> files of no suffix above: a media file, perhaps

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 _PUBLIC = {
     "Trainer": "audiotrain.train.trainer",
+    "Tuner": "audiotrain.train.tuner",  # (Tuner(trainer).lr_find; its result, LRFinder)
+    "LRFinder": "audiotrain.train.lr_finder",
     "TrainModule": "audiotrain.train.module",
     "OptimizerConfig": "audiotrain.train.module",
     "DataModule": "audiotrain.train.datamodule",
@@ -23,6 +25,7 @@ _PUBLIC = {
     "ModelSummary": "audiotrain.train.callbacks",
     "ReduceLROnPlateau": "audiotrain.train.callbacks",
     "ProgressBar": "audiotrain.train.callbacks",
+    "StochasticWeightAveraging": "audiotrain.train.callbacks",
     # loggers
     "Logger": "audiotrain.train.loggers",
     "CSVLogger": "audiotrain.train.loggers",
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import ModelSummary as ModelSummary
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
+    from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.loggers import CSVLogger as CSVLogger
     from audiotrain.train.loggers import Logger as Logger
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
     from audiotrain.train.loggers import TensorBoardLogger as TensorBoardLogger
     from audiotrain.train.loggers import WandbLogger as WandbLogger
     from audiotrain.train.loggers import build_loggers as build_loggers
+    from audiotrain.train.lr_finder import LRFinder as LRFinder
     from audiotrain.train.module import OptimizerConfig as OptimizerConfig
     from audiotrain.train.module import TrainModule as TrainModule
     from audiotrain.train.prediction_writer import BasePredictionWriter as BasePredictionWriter
@@ -75,6 +80,7 @@ if TYPE_CHECKING:
     from audiotrain.train.seeding import seed_everything as seed_everything
     from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning
     from audiotrain.train.trainer import Trainer as Trainer
+    from audiotrain.train.tuner import Tuner as Tuner
 
 __all__ = sorted(_PUBLIC)
 

@@ -8,6 +8,8 @@ if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
     from audiotrain.train.trainer import Trainer
 
+    import mlx.core as mx
+
 
 class Callback:
     """Base class: override the hooks you need. All hooks are optional. At every hook the callbacks run
@@ -89,11 +91,24 @@ class Callback:
     def state_dict(self) -> dict[str, Any]:
         """What this callback must carry over a resume (a counter, a best score), saved in every
         checkpoint under `state_key`. JSON: numbers, strings, lists and dicts with string keys (arrays
-        are stored as lists); a tuple, a set or a key that is not a string is refused at the first save,
-        naming the field. Default: nothing."""
+        are stored as lists: large ones belong in `state_arrays()`); a tuple, a set or a key that is not a
+        string is refused at the first save, naming the field. Default: nothing."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Take back what `state_dict()` returned, when `fit` resumes from a checkpoint (or
         `load_checkpoint` runs). Not called for a checkpoint saved without this callback (no entry under
         its `state_key`)."""
+
+    def state_arrays(self) -> dict[str, mx.array]:
+        """Arrays this callback must carry over a resume, which JSON would store as long lists of text
+        (StochasticWeightAveraging's average weights): name -> `mx.array`. Saved in every checkpoint's
+        callbacks.safetensors as ``<state_key>/<name>``, beside `state_dict()`. Default: none."""
+        return {}
+
+    def load_state_arrays(self, arrays: dict[str, mx.array]) -> None:
+        """Take back what `state_arrays()` returned, after `load_state_dict`, when `fit` resumes from a
+        checkpoint that holds this callback's state (`{}` where it saved no arrays, or the checkpoint has no
+        callbacks.safetensors: an older one). The file's header and finiteness are checked already; check
+        the names, shapes and dtypes you expect and raise ValueError naming the tensor otherwise (the
+        Trainer names the file)."""

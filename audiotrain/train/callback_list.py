@@ -24,6 +24,8 @@ from audiotrain.train.callbacks import (
     ProgressBar,
 )
 
+import mlx.core as mx
+
 
 class CallbackList(list):
     """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
@@ -207,6 +209,49 @@ class CallbackList(list):
                 "callbacks that created the checkpoint to Trainer(callbacks=...)",
                 stacklevel=4,
             )
+
+    def state_arrays(self) -> dict[str, mx.array]:
+        """Every callback's `state_arrays()`, named ``<state_key>/<name>`` as the checkpoint's
+        callbacks.safetensors holds them. Anything but a dict of `mx.array`s by string names is refused at
+        the first save, naming the callback and the entry, before anything is written."""
+        arrays: dict[str, mx.array] = {}
+        for cb in self:
+            own = cb.state_arrays()
+            where = f"callback {cb.state_key!r}: its state_arrays()"
+            if not isinstance(own, dict):
+                raise TypeError(f"{where} must return a dict of name -> mx.array, got {type(own).__name__}")
+            for name, value in own.items():
+                if not isinstance(name, str) or not name:
+                    raise TypeError(f"{where} has the name {name!r}: expected a non-empty string")
+                if not isinstance(value, mx.array):
+                    raise TypeError(
+                        f"{where}[{name!r}] is a {type(value).__name__}: callbacks.safetensors holds "
+                        "mx.arrays (convert it with mx.array(...))"
+                    )
+                arrays[f"{cb.state_key}/{name}"] = value
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, mx.array], saved_keys: Iterable[str], file: Path) -> None:
+        """Give each callback whose state the checkpoint holds (`saved_keys`: the state_keys of its
+        trainer_state.json) its arrays from `file` (`arrays`, as `ckpt.read_callback_arrays` read them), {}
+        where it saved none. A tensor that belongs to no callback of the checkpoint is refused, naming it; a
+        callback's own check of what it got (a ValueError naming the tensor) is raised naming `file` (the
+        trainer_state.json beside it where there is no such file: the state that expected arrays)."""
+        saved_keys = sorted(saved_keys, key=len, reverse=True)  # (a key with "/" in it: the longest match)
+        by_key: dict[str, dict[str, mx.array]] = {}
+        for name, value in arrays.items():
+            key = next((k for k in saved_keys if name.startswith(f"{k}/")), None)
+            if key is None:
+                raise ckpt.CheckpointError(
+                    f"{file}: tensor {name!r} belongs to no callback of the checkpoint (expected "
+                    f"'<state_key>/<name>' with a state_key of its trainer_state.json: "
+                    f"{', '.join(map(repr, sorted(saved_keys))) or 'none'})"
+                )
+            by_key.setdefault(key, {})[name[len(key) + 1 :]] = value
+        with ckpt.named_source(file if file.is_file() else file.parent / ckpt.STATE_FILE):
+            for cb in self:
+                if cb.state_key in saved_keys:
+                    cb.load_state_arrays(by_key.get(cb.state_key, {}))
 
 
 __all__ = ["CallbackList"]

@@ -7,6 +7,16 @@ Layout of a checkpoint folder::
     step_state.safetensors   the compiled step's counters and gradient-accumulation buffer
     trainer_state.json       epoch, global step, position in the epoch, RNG state, data order,
                              callback / logger / module state, history, config, versions
+    callbacks.safetensors    (only where a callback keeps arrays) what callbacks' `state_arrays()`
+                             returned, each tensor named ``<state_key>/<name>``: arrays that JSON would
+                             store as long lists of text (StochasticWeightAveraging's average weights).
+                             Read back on resume as the other files are: its header checked before
+                             any data (no duplicate or overlapping tensors), non-finite values refused
+                             naming the tensor, a tensor of no callback of the checkpoint refused; each
+                             callback then checks the names, shapes and dtypes it expects
+                             (`load_state_arrays`), and its error names the file. A checkpoint without
+                             the file (older ones, runs without such callbacks) loads as before: the
+                             callbacks get no arrays.
 
 A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
@@ -62,13 +72,15 @@ MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STEP_STATE_FILE = "step_state.safetensors"
 STATE_FILE = "trainer_state.json"
+#: Optional: the arrays callbacks keep (`Callback.state_arrays`), written only when some callback has any.
+CALLBACKS_FILE = "callbacks.safetensors"
 #: The entry of STATE_FILE listing the non-finite floats written as null (`finite_or_null`), which reading it
 #: puts back: a NaN metric resumes as NaN, and the file stays strict JSON for any other reader.
 NON_FINITE_ENTRY = "non_finite_floats"
 REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
 #: What loading the model alone reads (`load_from_checkpoint`, a recipe's predict): no optimizer state.
 MODEL_FILES = (MODEL_FILE, STATE_FILE)
-CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, STATE_FILE)
+CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, CALLBACKS_FILE, STATE_FILE)
 
 
 class CheckpointError(RuntimeError):
@@ -273,9 +285,12 @@ def write_checkpoint(
     optimizer_arrays: dict[str, mx.array],
     step_arrays: dict[str, mx.array],
     state: dict[str, Any],
+    callback_arrays: dict[str, mx.array] | None = None,
 ) -> Path:
     """Write a checkpoint folder at `path` atomically; returns the final path. A failed write raises
-    `CheckpointWriteError` (the previous checkpoint at `path` is intact)."""
+    `CheckpointWriteError` (the previous checkpoint at `path` is intact). `callback_arrays` (the callbacks'
+    `state_arrays()`, named ``<state_key>/<name>``) go into `CALLBACKS_FILE`, written only when there are
+    any: a checkpoint of a run without such callbacks holds the same files as before."""
     final = Path(path)
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
     non_finite: list = []
@@ -284,6 +299,8 @@ def write_checkpoint(
         strict[NON_FINITE_ENTRY] = non_finite
     text = json.dumps(strict, indent=1, allow_nan=False)
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
+    if callback_arrays:
+        files[CALLBACKS_FILE] = callback_arrays
     needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(text.encode())
     with (
         _reporting_write_errors(final, needed) as writing,
@@ -932,6 +949,14 @@ def read_arrays(
     per tensor at load time; nothing is checked while training."""
     header = read_header(file) if header is None else header
     return _loading.read_safetensors(file, header, CheckpointError, finite) if header else {}
+
+
+def read_callback_arrays(folder: Path) -> dict[str, mx.array]:
+    """The arrays of the checkpoint's `CALLBACKS_FILE` by their names there (``<state_key>/<name>``), {} when
+    it has none (an older checkpoint, or a run whose callbacks keep no arrays). Its header is checked before
+    anything is read, and a NaN or infinite value is refused naming the tensor (`read_arrays`); which
+    callback takes which tensor, and whether they fit, is `CallbackList.load_state_arrays`'s."""
+    return read_arrays(folder / CALLBACKS_FILE)
 
 
 def read_checked(

@@ -304,8 +304,16 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         (None, False),
         "non-finite updates are skipped, and max_consecutive_nonfinite of them in a row stop training",
     ),
-    "auto_lr_find": ((None, False), "there is no tuner: choose the learning rate yourself"),
-    "auto_scale_batch_size": ((None, False), "there is no tuner: choose the batch size yourself"),
+    "auto_lr_find": (
+        (None, False),
+        "Lightning 2 removed it too: use audiotrain.Tuner(trainer).lr_find(module), which sets the module's "
+        "lr (or learning_rate) for the next fit",
+    ),
+    "auto_scale_batch_size": (
+        (None, False),
+        "Lightning 2 removed it too, and Tuner.scale_batch_size is not provided: choose the batch size "
+        "yourself",
+    ),
 }
 
 

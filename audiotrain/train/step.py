@@ -139,6 +139,10 @@ class _PerMode:
         # step is built (freezing rebuilds it), so only their flags are read per call.
         self._modules = module.modules()
 
+    def forget(self) -> None:
+        """Trace again at the next call (`TrainStep.trace_again`)."""
+        self._built.clear()
+
     def __call__(self, *args: Any):
         signature = mode_signature(self._modules)
         fn = self._built.get(signature)
@@ -359,6 +363,14 @@ class TrainStep:
         return mx.array(0.0)
 
     # -- public ---------------------------------------------------------------------------------
+    def trace_again(self) -> None:
+        """Trace the step again at its next call, for a change that the traced graph holds but its state does
+        not: an optimizer's learning-rate schedule taken away (StochasticWeightAveraging sets the rate per
+        epoch from there on; the old trace would go on writing the schedule's value at every update)."""
+        for per_mode in (self._accumulate, self._update, self._close):
+            per_mode.forget()
+        self._guard.forget()
+
     def accumulate(self, batch: Any, batch_idx: mx.array):
         return self._guard(self._accumulate, batch, batch_idx)
 

@@ -79,6 +79,10 @@ class StateGuard:
         self.state, self.where, self.compiled = state, where, compiled
         self._traced: dict[tuple, None] = {}  # the signatures traced, in order (a set that keeps order)
 
+    def forget(self) -> None:
+        """The step's functions will be traced again (`TrainStep.trace_again`): snapshot before each."""
+        self._traced.clear()
+
     def __call__(self, fn: Callable, *args: Any):
         saved = signature = None
         if self.compiled:  # uncompiled steps undo value_and_grad's swap themselves (try/finally)

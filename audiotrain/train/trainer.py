@@ -1380,11 +1380,12 @@ class Trainer:
         hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
+        callback_arrays = self.callbacks.state_arrays()  # (callbacks.safetensors: checked before writing)
         if weights_only:
             state["weights_only"] = True  # (its optimizer and step files are there, empty: a complete folder)
-            optimizer_arrays, step_arrays = {}, {}
+            optimizer_arrays, step_arrays, callback_arrays = {}, {}, {}
         return ckpt.write_checkpoint(
-            path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state
+            path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state, callback_arrays
         )
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
@@ -1420,6 +1421,9 @@ class Trainer:
         with ckpt.named_source(folder / ckpt.STATE_FILE):
             self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
+            self.callbacks.load_state_arrays(
+                ckpt.read_callback_arrays(folder), state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
+            )
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, state)
             for lg, lg_state in zip(self.loggers, state.get("loggers", [])):

@@ -2,7 +2,8 @@
 
 A callback sees results, never the graph: the Trainer calls its hooks in Python between steps.
 Hooks receive `(trainer, module, ...)`; any state a callback needs after a resume goes through
-`state_dict()` / `load_state_dict()` and is stored in the checkpoint's trainer_state.json.
+`state_dict()` / `load_state_dict()` and is stored in the checkpoint's trainer_state.json (arrays,
+through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 """
 
 from audiotrain.train.callback import Callback
@@ -12,6 +13,7 @@ from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
+from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
 
@@ -25,4 +27,5 @@ __all__ = [
     "ModelSummary",
     "ProgressBar",
     "ReduceLROnPlateau",
+    "StochasticWeightAveraging",
 ]

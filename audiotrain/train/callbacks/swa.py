@@ -1,0 +1,465 @@
+"""`StochasticWeightAveraging`: Lightning's SWA callback: anneal the learning rate to `swa_lrs` and average
+the weights of the last epochs, then train on with (and save) the average."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from audiotrain._arguments import changed_arguments, settings_repr
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
+from audiotrain.train.callbacks.lr_plateau import _groups
+
+import mlx.core as mx
+
+if TYPE_CHECKING:
+    from audiotrain.train.module import TrainModule
+    from audiotrain.train.trainer import Trainer
+
+#: What `avg_fn` is called with: the average so far, the module's parameter now, and how many epochs the
+#: average holds (an int32 scalar `mx.array`, as torch's `AveragedModel` passes a tensor).
+AverageFunction = Callable[[mx.array, mx.array, mx.array], mx.array]
+
+_START_MESSAGE = "swa_epoch_start should be a >0 integer or a float between 0 and 1"  # (Lightning's)
+
+
+class StochasticWeightAveraging(Callback):
+    """Stochastic Weight Averaging (Izmailov et al., 2018) as Lightning's callback of that name, with its
+    arguments and defaults: ``StochasticWeightAveraging(swa_lrs=1e-2)``.
+
+    From the SWA start epoch to the last one (`max_epochs`), the learning rate anneals from the rate it had
+    when SWA started to `swa_lrs` over `annealing_epochs` epochs, as torch's ``SWALR`` stepped once an epoch:
+    in the k-th SWA epoch (k = 0 at the start) the rate is ``swa_lr * a + lr_start * (1 - a)`` with
+    ``a = (1 - cos(pi * t)) / 2`` ("cos") or ``a = t`` ("linear"), ``t = min(1, k / annealing_epochs)``
+    (``annealing_epochs=0``: `swa_lrs` from the first SWA epoch on). It replaces the optimizer's
+    learning-rate schedule for the rest of training (Lightning swaps its lr_scheduler for SWALR): the rate
+    is set between epochs, on the host, as `ReduceLROnPlateau` sets it; a schedule (a function of the step,
+    evaluated in the compiled update) is taken off the optimizer and the training step traced again once.
+    `lr_start` is the schedule's value for the next update where the rate was a schedule (as Lightning's
+    group ``lr`` after the scheduler's last step). A `MultiOptimizer`'s groups each anneal from their own
+    rate, to one `swa_lrs` or to one value per group.
+
+    At the end of each SWA epoch (after its validation hooks' training, before a `ModelCheckpoint` saves)
+    the running average of the module's parameters is updated: ``avg_fn(average, current, n_averaged)``,
+    by default the equal-weight mean ``average + (current - average) / (n_averaged + 1)``; the first epoch
+    starts it. Every floating array of ``module.parameters()`` is averaged (frozen ones stay as they are;
+    BatchNorm's running statistics are averaged too, where Lightning recomputes them in an extra epoch).
+    When the fit reaches the last epoch's end, `on_train_end` puts the average into the module, as
+    Lightning does: `validate`/`test`/`predict` after `fit`, `trainer.save_checkpoint` and
+    `module.save_weights` use the averaged weights.
+
+    Checkpoints: a `ModelCheckpoint` save during training holds the current (trained, not averaged)
+    weights in model.safetensors, as in Lightning, and the average in callbacks.safetensors with this
+    callback's counters in trainer_state.json, so a fit resumed from it ends with the same weights as an
+    uninterrupted one. (A `last` that ModelCheckpoint saves as fit ends, where the last epoch's save did
+    not cover that step, holds the average.) Resuming a checkpoint saved after SWA started with other
+    settings (`swa_lrs`, the start epoch, `annealing_*`, `avg_fn`) is refused, naming what differs.
+
+    Where it differs from Lightning: the average is updated at each SWA epoch's end, as torch's SWA recipe
+    does (Lightning updates it at the start of each SWA epoch, from the weights before that epoch, so its
+    average leaves the last epoch's training out); no extra epoch recomputes BatchNorm statistics (see
+    above); `max_epochs` must be set (`fit` ends SWA there); a `swa_epoch_start` after the last epoch is
+    refused rather than never started; a fit that stops before the last epoch's end (EarlyStopping,
+    `max_steps`, `max_time`) keeps its trained weights, as in Lightning, and says so in a warning.
+
+    Data parallel: every process holds the same parameters after each update (the gradients are averaged
+    in the step), so each averages its own copy; no communication is added, and rank 0 saves the average.
+
+    Args:
+        swa_lrs: the SWA learning rate: a number > 0 for every parameter group, or a list with one per group.
+        swa_epoch_start: an int n >= 1: SWA starts in the n-th epoch (counted from 1, Lightning's rule: epoch
+            index n - 1); a float f in [0, 1]: in epoch ``int(f * max_epochs)`` counted the same way.
+        annealing_epochs: epochs over which the rate anneals to `swa_lrs` (an int >= 0).
+        annealing_strategy: "cos" or "linear".
+        avg_fn: ``avg_fn(average, current, n_averaged) -> new average`` for each parameter (None: the mean).
+        device: accepted for compatibility where it is None or the CPU ("cpu", ``mx.cpu``, Lightning's
+            default), and does nothing: the average is kept as MLX arrays beside the model's (MLX has no
+            per-array device). Any other device is refused.
+    """
+
+    def __init__(
+        self,
+        swa_lrs: float | list[float],
+        swa_epoch_start: int | float = 0.8,
+        annealing_epochs: int = 10,
+        annealing_strategy: str = "cos",
+        avg_fn: AverageFunction | None = None,
+        device: Any = None,
+    ):
+        self._settings = changed_arguments(StochasticWeightAveraging.__init__, locals())  # (for repr)
+        self._swa_lrs = _checked_rates(swa_lrs)
+        # (A list: one rate per group, exactly, as torch's SWALR takes it.)
+        self._one_rate_per_group = isinstance(swa_lrs, list | tuple)
+        self._swa_epoch_start = _checked_start(swa_epoch_start)
+        if (
+            isinstance(annealing_epochs, bool)
+            or not isinstance(annealing_epochs, int)
+            or annealing_epochs < 0
+        ):
+            raise ValueError(
+                f"StochasticWeightAveraging: annealing_epochs must be an int >= 0, got {annealing_epochs!r}"
+            )
+        if annealing_strategy not in ("cos", "linear"):
+            raise ValueError(
+                "StochasticWeightAveraging: annealing_strategy must be 'cos' or 'linear', got "
+                f"{annealing_strategy!r}"
+            )
+        if avg_fn is not None and not callable(avg_fn):
+            raise TypeError(f"StochasticWeightAveraging: avg_fn must be callable or None, got {avg_fn!r}")
+        _check_device(device)
+        self._annealing_epochs, self._annealing_strategy = annealing_epochs, annealing_strategy
+        self._avg_fn = avg_fn
+        self._start: int | None = None  # the first SWA epoch (0-based), set when fit starts
+        self._end: int | None = None  # the last one: max_epochs - 1
+        self._module: weakref.ref | None = None  # the module of this fit (`load_state_arrays` checks by it)
+        self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state below belongs to
+        self._reset()
+
+    def _reset(self) -> None:
+        self.n_averaged = 0  # epochs in the average (Lightning's name)
+        self._latest_update_epoch = -1
+        self._initial_lrs: list[float] | None = None  # each group's rate when SWA started (None: not yet)
+        self._started_epoch: int | None = None  # the epoch it started in: swa_start, or a later one
+        self._average: dict[str, mx.array] = {}  # parameter name -> its average
+        self._saved_settings: dict[str, Any] | None = None  # those of the checkpoint resumed, to compare
+
+    @property
+    def swa_start(self) -> int:
+        """The first SWA epoch, 0-based (Lightning's property), known once `fit` has started."""
+        if self._start is None:
+            raise RuntimeError("StochasticWeightAveraging.swa_start is known once fit has started")
+        return self._start
+
+    @property
+    def swa_end(self) -> int:
+        """The last SWA epoch, 0-based: max_epochs - 1 (Lightning's property)."""
+        if self._end is None:
+            raise RuntimeError("StochasticWeightAveraging.swa_end is known once fit has started")
+        return self._end
+
+    def __repr__(self) -> str:
+        return settings_repr("StochasticWeightAveraging", {"swa_lrs": self._swa_lrs, **self._settings})
+
+    # -- the fit -------------------------------------------------------------------------------------
+    def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        if _fit_of_another_trainer(self, trainer):
+            self._reset()
+        self._module = weakref.ref(module)
+
+    def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
+        max_epochs = trainer.max_epochs
+        if max_epochs is None:
+            raise ValueError(
+                f"StochasticWeightAveraging(swa_epoch_start={self._swa_epoch_start!r}) needs "
+                "Trainer(max_epochs=...): SWA runs from its start epoch to the last epoch, whose end puts "
+                "the average into the module (max_epochs is unset: None or -1)"
+            )
+        if isinstance(self._swa_epoch_start, float):
+            first = int(max_epochs * self._swa_epoch_start)  # (Lightning's, 1-based as an int start)
+        else:
+            first = self._swa_epoch_start
+            if first > max_epochs:
+                raise ValueError(
+                    f"StochasticWeightAveraging: swa_epoch_start={first} is after the last epoch "
+                    f"(max_epochs={max_epochs}): SWA would never start; give an epoch <= {max_epochs} "
+                    "(counted from 1), or a float fraction of max_epochs"
+                )
+        self._start, self._end = max(first - 1, 0), max_epochs - 1
+        groups = _groups(trainer.optimizer)
+        if self._one_rate_per_group and len(self._swa_lrs) != len(groups):
+            raise ValueError(
+                f"StochasticWeightAveraging: swa_lrs has {len(self._swa_lrs)} values, the optimizer "
+                f"{len(groups)} parameter group{'s' if len(groups) > 1 else ''}: give one number, or a list "
+                "with one per group (a MultiOptimizer's optimizers are its groups)"
+            )
+        self._refuse_other_settings(trainer)
+
+    def on_train_epoch_start(self, trainer: Trainer, module: TrainModule) -> None:
+        epoch = trainer.current_epoch
+        if not self.swa_start <= epoch <= self.swa_end:
+            return
+        groups = _groups(trainer.optimizer)
+        if self._initial_lrs is None:  # SWA starts now
+            if epoch != self.swa_start and trainer.is_global_zero:
+                warnings.warn(
+                    f"StochasticWeightAveraging starts in epoch {epoch}, after its start epoch "
+                    f"{self.swa_start}, without state from a checkpoint (it was not among the callbacks of "
+                    "the run resumed): the rate anneals, and the average counts, from this epoch",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            self._initial_lrs = [_rate_of_next_update(group) for group in groups]
+            self._started_epoch = epoch
+        self._take_over_schedules(trainer, groups)
+        k = epoch - (self.swa_start if self._started_epoch is None else self._started_epoch)
+        rates = self._swa_lrs * len(groups) if len(self._swa_lrs) == 1 else self._swa_lrs
+        for group, swa_lr, initial in zip(groups, rates, self._initial_lrs, strict=True):
+            # The optimizer's state: the next compiled update reads it (as ReduceLROnPlateau's).
+            group.learning_rate = _annealed_rate(
+                k, initial, swa_lr, self._annealing_epochs, self._annealing_strategy
+            )
+
+    def on_train_epoch_end(self, trainer: Trainer, module: TrainModule) -> None:
+        epoch = trainer.current_epoch
+        # Only an epoch that trained to its end: one that max_steps cut short is averaged when a resumed fit
+        # completes it, as an uninterrupted run would (the update is idempotent per epoch).
+        if (
+            self.swa_start <= epoch <= self.swa_end
+            and epoch > self._latest_update_epoch
+            and trainer.progress.epoch_complete
+        ):
+            self._update_average(module)
+            self._latest_update_epoch = epoch
+
+    def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
+        if trainer.current_epoch > self.swa_end and self.n_averaged > 0:
+            module.update(ckpt.merge_flat(module.parameters(), self._average))
+            mx.eval(module.parameters())
+        elif self._initial_lrs is not None and trainer.is_global_zero:
+            warnings.warn(
+                f"StochasticWeightAveraging: fit ended in epoch {trainer.current_epoch}, before the end of "
+                f"the last SWA epoch {self.swa_end} (max_epochs - 1): the module keeps its trained weights, "
+                f"as in Lightning; the average of {self.n_averaged} epoch(s) is not applied (resume from a "
+                "checkpoint with a higher max_steps / max_time to finish SWA)",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    # -- the two halves ------------------------------------------------------------------------------
+    def _take_over_schedules(self, trainer: Trainer, groups: list) -> None:
+        """Take each group's learning-rate schedule off the optimizer: from now on the rate is this callback's
+        (Lightning's swap of the lr_scheduler for SWALR). The compiled step evaluates the schedule in its
+        graph, so it is traced again once; an optimizer whose rate is a number needs nothing."""
+        taken = [group._schedulers.pop("learning_rate", None) for group in groups]
+        step = getattr(trainer, "_train_step", None)
+        if any(schedule is not None for schedule in taken) and step is not None:
+            step.trace_again()
+
+    def _update_average(self, module: TrainModule) -> None:
+        current = _floating(module)
+        if self.n_averaged == 0:
+            self._average = dict(current)  # (MLX arrays are values: a later update makes new ones)
+        else:
+            n = mx.array(self.n_averaged, mx.int32)
+            average_fn = self._avg_fn or _mean
+            updated = {}
+            for name, value in current.items():
+                new = average_fn(self._average[name], value, n)
+                if not isinstance(new, mx.array) or new.shape != value.shape:
+                    got = f"shape {tuple(new.shape)}" if isinstance(new, mx.array) else type(new).__name__
+                    raise ValueError(
+                        f"StochasticWeightAveraging: avg_fn returned a {got} for {name!r}, whose average is "
+                        f"an mx.array of shape {tuple(value.shape)}"
+                    )
+                updated[name] = new.astype(value.dtype) if new.dtype != value.dtype else new
+            self._average = updated
+        # Each process averages its own copy: under data parallel the parameters are the same on every
+        # rank after each update (averaged gradients), so no communication is needed.
+        mx.eval(list(self._average.values()))  # once an epoch: no graph grows across epochs
+        self.n_averaged += 1
+
+    def _refuse_other_settings(self, trainer: Trainer) -> None:
+        saved, now = self._saved_settings, self._resolved_settings()
+        self._saved_settings = None
+        if saved is None or self._initial_lrs is None:
+            return  # nothing saved, or saved before SWA started: these settings start it
+        differ = [
+            f"{name} {saved.get(name)!r} there, {value!r} here"
+            for name, value in now.items()
+            if saved.get(name) != value
+        ]
+        if differ:
+            raise ValueError(
+                f"StochasticWeightAveraging: the checkpoint resumed ({trainer.ckpt_path}) was saved after "
+                f"SWA started, with other settings: {'; '.join(differ)}. Its average and annealed rate "
+                "hold only with its settings: resume with those, or start a new fit from its weights"
+            )
+
+    def _resolved_settings(self) -> dict[str, Any]:
+        """The settings that decide the rates and the average, as this fit resolved them (JSON)."""
+        return {
+            "swa_lrs": list(self._swa_lrs),
+            "swa_start": self._start,  # (0-based: a float start resolved with this fit's max_epochs)
+            "annealing_epochs": self._annealing_epochs,
+            "annealing_strategy": self._annealing_strategy,
+            "avg_fn": None if self._avg_fn is None else _function_name(self._avg_fn),
+        }
+
+    # -- state ---------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "n_averaged": self.n_averaged,
+            "latest_update_epoch": self._latest_update_epoch,
+            "initial_lrs": self._initial_lrs,
+            "started_epoch": self._started_epoch,
+            "settings": self._resolved_settings(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict):
+            raise ValueError(
+                f"the StochasticWeightAveraging state must be an object, got {type(state).__name__}"
+            )
+        n, latest, initial, settings = (
+            state.get("n_averaged", 0),
+            state.get("latest_update_epoch", -1),
+            state.get("initial_lrs"),
+            state.get("settings"),
+        )
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(
+                f"the StochasticWeightAveraging state's 'n_averaged' must be an int >= 0, got {n!r}"
+            )
+        if isinstance(latest, bool) or not isinstance(latest, int) or latest < -1:
+            raise ValueError(
+                "the StochasticWeightAveraging state's 'latest_update_epoch' must be an int >= -1, got "
+                f"{latest!r}"
+            )
+        if initial is not None and not (
+            isinstance(initial, list) and initial and all(_is_rate(v, allow_zero=True) for v in initial)
+        ):
+            raise ValueError(
+                "the StochasticWeightAveraging state's 'initial_lrs' must be null or a list of numbers >= 0, "
+                f"got {initial!r}"
+            )
+        started = state.get("started_epoch")
+        if started is not None and (isinstance(started, bool) or not isinstance(started, int) or started < 0):
+            raise ValueError(
+                f"the StochasticWeightAveraging state's 'started_epoch' must be null or an int >= 0, got "
+                f"{started!r}"
+            )
+        if settings is not None and not isinstance(settings, dict):
+            raise ValueError(
+                f"the StochasticWeightAveraging state's 'settings' must be an object, got {settings!r}"
+            )
+        self.n_averaged, self._latest_update_epoch = n, latest
+        self._initial_lrs = None if initial is None else [float(v) for v in initial]
+        self._started_epoch = started
+        self._saved_settings = settings
+        self._average = {}
+
+    def state_arrays(self) -> dict[str, mx.array]:
+        return dict(self._average)
+
+    def load_state_arrays(self, arrays: dict[str, mx.array]) -> None:
+        module = self._module() if self._module is not None else None
+        if self.n_averaged == 0:
+            if arrays:
+                raise ValueError(
+                    f"StochasticWeightAveraging: {len(arrays)} averaged arrays (e.g. {next(iter(arrays))!r}) "
+                    "beside a state that has averaged no epoch (n_averaged 0)"
+                )
+            return
+        if not arrays:
+            raise ValueError(
+                f"StochasticWeightAveraging: its state has averaged {self.n_averaged} epoch(s), but the "
+                f"checkpoint holds no average of them (its {ckpt.CALLBACKS_FILE} is missing, or holds "
+                "nothing of this callback): was it copied without that file?"
+            )
+        if module is None:  # (load_checkpoint outside fit: the module's parameters are what is compared)
+            self._average = dict(arrays)
+            return
+        expected = _floating(module)
+        problems = [f"missing {name!r}" for name in sorted(set(expected) - set(arrays))]
+        problems += [f"unexpected {name!r}" for name in sorted(set(arrays) - set(expected))]
+        for name in sorted(set(expected) & set(arrays)):
+            saved, now = arrays[name], expected[name]
+            if tuple(saved.shape) != tuple(now.shape):
+                problems.append(f"{name!r} of shape {tuple(saved.shape)}, the parameter's {tuple(now.shape)}")
+            elif saved.dtype != now.dtype:
+                problems.append(f"{name!r} in {_dtype(saved)}, the parameter in {_dtype(now)}")
+        if problems:
+            shown = "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
+            raise ValueError(
+                f"StochasticWeightAveraging: the average of {self.n_averaged} epoch(s) does not fit "
+                f"{type(module).__name__}'s parameters ({len(problems)} problem(s): {shown})"
+            )
+        self._average = dict(arrays)
+
+
+def _mean(average: mx.array, current: mx.array, n_averaged: mx.array) -> mx.array:
+    """torch's default `avg_fn`: the running equal-weight mean."""
+    return average + (current - average) / (n_averaged + 1)
+
+
+def _annealed_rate(k: int, initial: float, swa_lr: float, annealing_epochs: int, strategy: str) -> float:
+    """torch's ``SWALR`` after k epoch steps (its ``get_lr``, without the reconstruction of the initial
+    rate that it does from the previous one)."""
+    step = max(1, k) if annealing_epochs == 0 else k
+    t = max(0.0, min(1.0, step / max(1, annealing_epochs)))
+    alpha = (1 - math.cos(math.pi * t)) / 2 if strategy == "cos" else t
+    return swa_lr * alpha + initial * (1 - alpha)
+
+
+def _rate_of_next_update(group: Any) -> float:
+    """The rate the group's next update would use: its schedule's value at its step, or its number."""
+    schedule = group._schedulers.get("learning_rate")
+    rate = schedule(group.step) if schedule is not None else group.learning_rate
+    return float(rate.item() if isinstance(rate, mx.array) else rate)
+
+
+def _floating(module: TrainModule) -> dict[str, mx.array]:
+    """The module's floating arrays by dotted name: what is averaged."""
+    return {k: v for k, v in ckpt.flat(module.parameters()).items() if mx.issubdtype(v.dtype, mx.floating)}
+
+
+def _dtype(array: mx.array) -> str:
+    return str(array.dtype).removeprefix("mlx.core.")
+
+
+def _function_name(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+def _is_rate(value: Any, allow_zero: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return False
+    return value >= 0 if allow_zero else value > 0
+
+
+def _checked_rates(swa_lrs: Any) -> list[float]:
+    rates = list(swa_lrs) if isinstance(swa_lrs, list | tuple) else [swa_lrs]
+    if not rates or not all(_is_rate(rate) for rate in rates):
+        raise ValueError(
+            "StochasticWeightAveraging: swa_lrs must be a positive number, or a list of positive numbers "
+            f"(one per parameter group), got {swa_lrs!r}"
+        )
+    return [float(rate) for rate in rates]
+
+
+def _checked_start(start: Any) -> int | float:
+    if isinstance(start, numbers.Integral) and not isinstance(start, bool):
+        if start < 1:
+            raise ValueError(
+                f"StochasticWeightAveraging: {_START_MESSAGE} (an epoch counted from 1), got {start!r}"
+            )
+        return int(start)
+    if isinstance(start, float):
+        if not 0 <= start <= 1:  # (NaN too)
+            raise ValueError(
+                f"StochasticWeightAveraging: {_START_MESSAGE} (a fraction of max_epochs), got {start!r}"
+            )
+        return start
+    raise TypeError(f"StochasticWeightAveraging: {_START_MESSAGE}, got {start!r}")
+
+
+def _check_device(device: Any) -> None:
+    cpu = device is None or (isinstance(device, str) and device.strip().lower() == "cpu")
+    cpu = cpu or device == mx.cpu or (isinstance(device, mx.Device) and device.type == mx.cpu)
+    if not cpu:
+        raise ValueError(
+            f"StochasticWeightAveraging(device={device!r}): the average is kept as MLX arrays beside the "
+            "model's (MLX places no array on a device); device is accepted only as None or 'cpu' "
+            "(Lightning's default), which change nothing: leave it out"
+        )
+
+
+__all__ = ["StochasticWeightAveraging"]

@@ -1,0 +1,337 @@
+"""`StochasticWeightAveraging`: Lightning's SWA callback (annealed rate, averaged weights), exact across a
+resume through the checkpoint's callbacks.safetensors."""
+
+import math
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import TrainModule
+from audiotrain.train import StochasticWeightAveraging
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.checkpoint import CALLBACKS_FILE, CheckpointError
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from exactness import assert_same_numbers
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+
+
+class Descends(TrainModule):
+    """loss = w: every SGD update lowers w by exactly the learning rate, so w tells which rates ran."""
+
+    def __init__(self, learning_rate=1.0):
+        super().__init__()
+        self.w = mx.array([0.0])
+        self.learning_rate = learning_rate
+
+    def compute_loss(self, batch):
+        return mx.sum(self.w) + 0.0 * mx.mean(batch), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=self.learning_rate)
+
+
+class Record(Callback):
+    """The rate each epoch trains with, and the weights at each epoch's end."""
+
+    def __init__(self):
+        self.rates, self.weights = [], []
+
+    def on_train_epoch_start(self, trainer, module):
+        self.rates.append(trainer.learning_rate())
+
+    def on_train_epoch_end(self, trainer, module):
+        self.weights.append(weights(module))
+
+
+def _fit_descends(root, swa, max_epochs, learning_rate=1.0, **trainer_args):
+    record = Record()
+    trainer = quiet_trainer(root, max_epochs=max_epochs, callbacks=[swa, record], **trainer_args)
+    module = Descends(learning_rate)
+    batches = [mx.zeros((2,))] * 4  # 4 updates an epoch
+    trainer.fit(module, batches)
+    return module, record
+
+
+def _cos(t):
+    return (1 - math.cos(math.pi * t)) / 2
+
+
+@pytest.mark.parametrize("strategy, anneal", [("cos", _cos), ("linear", lambda t: t)])
+def test_the_rate_anneals_per_epoch_and_the_weights_end_as_the_average(tmp_path, strategy, anneal):
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.1, swa_epoch_start=2, annealing_epochs=3, annealing_strategy=strategy
+    )
+    module, record = _fit_descends(tmp_path, swa, max_epochs=6)
+    assert swa.swa_start == 1 and swa.swa_end == 5  # the 2nd epoch (Lightning counts swa_epoch_start from 1)
+    # SWALR stepped once an epoch: the first SWA epoch keeps the rate it started with.
+    expected = [1.0] + [0.1 * anneal(t) + 1.0 * (1 - anneal(t)) for t in (0, 1 / 3, 2 / 3, 1, 1)]
+    assert record.rates == pytest.approx(expected, rel=1e-6)
+    # w after each epoch: 4 updates at that epoch's rate, so the compiled update used them.
+    ends = -4 * np.cumsum(expected)
+    np.testing.assert_allclose([r["w"][0] for r in record.weights], ends, rtol=1e-5)
+    assert swa.n_averaged == 5
+    assert module.w.item() == pytest.approx(np.mean(ends[1:]), rel=1e-5)  # the average, not ends[-1]
+
+
+def test_the_average_is_the_mean_of_the_weights_at_each_swa_epochs_end(tmp_path):
+    record = Record()
+    swa = StochasticWeightAveraging(swa_lrs=0.02, swa_epoch_start=3, annealing_epochs=1)
+    trainer = quiet_trainer(tmp_path, max_epochs=5, callbacks=[swa, record], seed=0)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(48))
+    averaged = weights(module)
+    for name, value in averaged.items():
+        mean = np.mean([w[name] for w in record.weights[2:]], axis=0)  # epochs 2, 3, 4 (0-based)
+        np.testing.assert_allclose(value, mean, rtol=1e-5, atol=1e-7, err_msg=name)
+    assert not np.allclose(averaged["fc1.weight"], record.weights[-1]["fc1.weight"])
+
+
+@pytest.mark.parametrize("start, first_epoch", [(0.5, 1), (0.75, 2), (1.0, 3), (1, 0), (4, 3)])
+def test_int_and_float_starts_follow_lightnings_rule(tmp_path, start, first_epoch):
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=start, annealing_epochs=0)
+    module, record = _fit_descends(tmp_path, swa, max_epochs=4)
+    assert swa.swa_start == first_epoch
+    # annealing_epochs=0: swa_lrs from the first SWA epoch on
+    assert record.rates == [1.0] * first_epoch + [0.5] * (4 - first_epoch)
+    ends = [r["w"][0] for r in record.weights]
+    assert swa.n_averaged == 4 - first_epoch
+    assert module.w.item() == pytest.approx(np.mean(ends[first_epoch:]))
+
+
+def test_avg_fn_replaces_the_equal_weight_mean(tmp_path):
+    def ema(average, current, n_averaged):
+        assert isinstance(n_averaged, mx.array)
+        return 0.5 * average + 0.5 * current
+
+    swa = StochasticWeightAveraging(swa_lrs=1.0, swa_epoch_start=1, annealing_epochs=0, avg_fn=ema)
+    module, record = _fit_descends(tmp_path, swa, max_epochs=3)
+    ends = [r["w"][0] for r in record.weights]  # -4, -8, -12
+    assert module.w.item() == pytest.approx(0.5 * (0.5 * ends[0] + 0.5 * ends[1]) + 0.5 * ends[2])
+
+
+def test_a_learning_rate_schedule_is_replaced_in_the_compiled_step(tmp_path):
+    # rate(step) = 1 - step / 16: SWA starts in epoch 2, at step 8, from the rate of that update, 0.5.
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.05, swa_epoch_start=3, annealing_epochs=1, annealing_strategy="linear"
+    )
+    module, record = _fit_descends(
+        tmp_path, swa, max_epochs=4, learning_rate=optim.linear_schedule(1.0, 0.0, 16)
+    )
+    ends = [r["w"][0] for r in record.weights]
+    np.testing.assert_allclose(ends, [-3.625, -6.25, -8.25, -8.45], rtol=1e-6)  # 4 x 0.5, then 4 x 0.05
+    assert record.rates[2:] == pytest.approx([0.5, 0.05])
+    assert module.w.item() == pytest.approx(-8.35, rel=1e-6)
+
+
+def _fit_resumable(root, swa, ckpt_path=None, max_epochs=5, every_n_train_steps=None):
+    record = Record()
+    if every_n_train_steps is None:
+        checkpoints = ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+    else:
+        checkpoints = ModelCheckpoint(every_n_train_steps=every_n_train_steps, save_top_k=-1)
+    trainer = quiet_trainer(
+        root, max_epochs=max_epochs, callbacks=[swa, record, checkpoints], enable_checkpointing=True, seed=0
+    )
+    module = ScheduledClassifier()
+    trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)
+    return module, record
+
+
+class ScheduledClassifier(TinyClassifier):
+    def configure_optimizers(self):
+        return optim.AdamW(learning_rate=optim.cosine_decay(1e-2, 40), weight_decay=0.01)
+
+
+def _swa():
+    return StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=2, annealing_epochs=2)
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")  # (the optimizer's rate is the checkpoint's)
+def test_a_fit_resumed_mid_swa_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    straight, record = _fit_resumable(tmp_path / "a", _swa())
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=2-*"))  # two epochs averaged
+    assert (saved / CALLBACKS_FILE).is_file()
+    # The checkpoint holds the trained weights, as in Lightning; the average is beside them.
+    from audiotrain.train.checkpoint import read_arrays
+
+    model_file = read_arrays(saved / "model.safetensors")
+    np.testing.assert_array_equal(np.array(model_file["fc1.weight"]), record.weights[2]["fc1.weight"])
+    resumed, resumed_record = _fit_resumable(tmp_path / "b", _swa(), ckpt_path=str(saved))
+    assert resumed_record.rates == record.rates[3:]
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")
+def test_a_fit_resumed_inside_an_swa_epoch_ends_as_an_uninterrupted_one(tmp_path):
+    # 3 batches an epoch: step 7 is the first batch of epoch 2, whose rate the resumed fit sets again.
+    straight, _ = _fit_resumable(tmp_path / "a", _swa(), every_n_train_steps=7)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=2-step=7*"))
+    resumed, _ = _fit_resumable(tmp_path / "b", _swa(), ckpt_path=str(saved), every_n_train_steps=7)
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")
+def test_resuming_with_other_swa_settings_is_refused_naming_them(tmp_path):
+    _fit_resumable(tmp_path / "a", _swa(), max_epochs=3)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=1-*"))
+    other = StochasticWeightAveraging(swa_lrs=5e-3, swa_epoch_start=2, annealing_epochs=2)
+    with pytest.raises(ValueError, match=r"other settings: swa_lrs \[0\.001\] there, \[0\.005\] here"):
+        _fit_resumable(tmp_path / "b", other, ckpt_path=str(saved))
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")
+def test_a_damaged_average_is_refused_naming_the_file_and_the_tensor(tmp_path):
+    _fit_resumable(tmp_path / "a", _swa(), max_epochs=3)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=1-*"))
+    file = saved / CALLBACKS_FILE
+    arrays = dict(mx.load(str(file)))
+    key = "StochasticWeightAveraging/fc1.weight"
+    nan = {**arrays, key: arrays[key] * float("nan")}
+    mx.save_safetensors(str(file), nan)
+    with pytest.raises(CheckpointError, match=rf"{CALLBACKS_FILE}.*{key}.*NaN"):
+        _fit_resumable(tmp_path / "b", _swa(), ckpt_path=str(saved))
+    mx.save_safetensors(str(file), {**arrays, key: arrays[key][:3]})
+    with pytest.raises(CheckpointError, match=r"callbacks.safetensors.*'fc1.weight' of shape \(3, 8\)"):
+        _fit_resumable(tmp_path / "c", _swa(), ckpt_path=str(saved))
+    mx.save_safetensors(str(file), {**arrays, "Ghost/table": mx.zeros((2,))})
+    with pytest.raises(
+        CheckpointError, match=r"tensor 'Ghost/table' belongs to no callback of the checkpoint"
+    ):
+        _fit_resumable(tmp_path / "d", _swa(), ckpt_path=str(saved))
+    file.unlink()  # the JSON state says an epoch is averaged: its average must be there
+    with pytest.raises(
+        CheckpointError, match=r"trainer_state.json .* averaged 1 epoch\(s\), but the checkpoint"
+    ):
+        _fit_resumable(tmp_path / "e", _swa(), ckpt_path=str(saved))
+
+
+def test_a_callback_whose_state_arrays_are_not_arrays_is_refused_at_the_first_save(tmp_path):
+    class Lists(Callback):
+        def state_arrays(self):
+            return {"table": [1.0, 2.0]}
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Lists()])
+    trainer.fit(Descends(), [mx.zeros((2,))])
+    with pytest.raises(TypeError, match=r"callback 'Lists': its state_arrays\(\)\['table'\] is a list"):
+        trainer.save_checkpoint(tmp_path / "ckpt")
+    assert not (tmp_path / "ckpt").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"swa_lrs": 0.0}, "swa_lrs must be a positive number"),
+        ({"swa_lrs": float("nan")}, "swa_lrs must be a positive number"),
+        ({"swa_lrs": [0.1, -1.0]}, "swa_lrs must be a positive number"),
+        ({"swa_lrs": "0.1"}, "swa_lrs must be a positive number"),
+        ({"swa_lrs": 0.1, "swa_epoch_start": 0}, "swa_epoch_start should be a >0 integer"),
+        ({"swa_lrs": 0.1, "swa_epoch_start": 1.5}, "swa_epoch_start should be a >0 integer"),
+        ({"swa_lrs": 0.1, "swa_epoch_start": "2"}, "swa_epoch_start should be a >0 integer"),
+        ({"swa_lrs": 0.1, "annealing_epochs": -1}, "annealing_epochs must be an int >= 0"),
+        ({"swa_lrs": 0.1, "annealing_strategy": "exp"}, "annealing_strategy must be 'cos' or 'linear'"),
+        ({"swa_lrs": 0.1, "avg_fn": 3}, "avg_fn must be callable"),
+        ({"swa_lrs": 0.1, "device": "cuda"}, r"device='cuda'.*accepted only as None or 'cpu'"),
+    ],
+)
+def test_wrong_arguments_are_refused_naming_them(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        StochasticWeightAveraging(**kwargs)
+
+
+def test_the_cpu_device_of_lightnings_default_is_accepted():
+    StochasticWeightAveraging(swa_lrs=0.1, device="cpu")
+    StochasticWeightAveraging(swa_lrs=0.1, device=mx.cpu)
+    StochasticWeightAveraging(swa_lrs=0.1, device=mx.Device(mx.cpu))
+
+
+@pytest.mark.parametrize(
+    "swa, trainer_args, message",
+    [
+        (
+            StochasticWeightAveraging(swa_lrs=0.1),
+            {"max_epochs": None, "max_steps": 8},
+            r"needs Trainer\(max_epochs=...\)",
+        ),
+        (
+            StochasticWeightAveraging(swa_lrs=0.1, swa_epoch_start=5),
+            {"max_epochs": 4},
+            r"swa_epoch_start=5 is after the last epoch \(max_epochs=4\)",
+        ),
+        (
+            StochasticWeightAveraging(swa_lrs=[0.1, 0.2]),
+            {"max_epochs": 4},
+            "swa_lrs has 2 values, the optimizer 1 parameter group",
+        ),
+    ],
+)
+def test_settings_fit_cannot_keep_are_refused_when_it_starts(tmp_path, swa, trainer_args, message):
+    trainer = quiet_trainer(tmp_path, callbacks=[swa], **trainer_args)
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(Descends(), [mx.zeros((2,))] * 4)
+
+
+def test_a_fit_stopped_before_the_last_epoch_keeps_its_weights_and_says_so(tmp_path):
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0)
+    with pytest.warns(UserWarning, match="keeps its trained weights, as in Lightning"):
+        module, record = _fit_descends(tmp_path, swa, max_epochs=4, max_steps=8)
+    assert module.w.item() == record.weights[-1]["w"][0]
+
+
+class TwoGroups(Descends):
+    """w and v descend with their own SGD: a MultiOptimizer, two parameter groups."""
+
+    def __init__(self):
+        super().__init__()
+        self.v = mx.array([0.0])
+
+    def compute_loss(self, batch):
+        return mx.sum(self.w) + mx.sum(self.v) + 0.0 * mx.mean(batch), {}
+
+    def configure_optimizers(self):
+        return optim.MultiOptimizer([optim.SGD(1.0), optim.SGD(0.5)], [lambda path, _: path == "w"])
+
+
+def test_each_parameter_group_anneals_from_its_own_rate_to_its_own_swa_lr(tmp_path):
+    swa = StochasticWeightAveraging(swa_lrs=[0.1, 0.2], swa_epoch_start=2, annealing_epochs=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa])
+    module = TwoGroups()
+    trainer.fit(module, [mx.zeros((2,))] * 4)
+    # w: -4, then -0.4 a SWA epoch; v: -2, then -0.8. Their averages over epochs 1 and 2:
+    assert module.w.item() == pytest.approx(np.mean([-4.4, -4.8]))
+    assert module.v.item() == pytest.approx(np.mean([-2.8, -3.6]))
+
+
+def test_a_run_without_array_state_writes_the_checkpoint_files_it_always_wrote(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    trainer.fit(Descends(), [mx.zeros((2,))])
+    saved = trainer.save_checkpoint(tmp_path / "ckpt")
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "step_state.safetensors",
+        "trainer_state.json",
+    ]
+
+
+@pytest.mark.filterwarnings(
+    "ignore:The checkpoint resumed holds the state of callbacks"
+)  # (its ModelCheckpoint)
+def test_swa_added_to_a_resumed_run_after_its_start_warns_and_anneals_from_there(tmp_path):
+    batches = [mx.zeros((2,))] * 4
+    first = quiet_trainer(tmp_path / "a", max_epochs=3, enable_checkpointing=True)
+    first.fit(Descends(), batches)
+    record = Record()
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=1, annealing_strategy="linear"
+    )
+    trainer = quiet_trainer(tmp_path / "b", max_epochs=5, callbacks=[swa, record])
+    module = Descends()
+    with pytest.warns(UserWarning, match="starts in epoch 3, after its start epoch 1, without state"):
+        trainer.fit(module, batches, ckpt_path=first.checkpoint_callback.last_model_path)
+    assert record.rates == [1.0, 0.5]  # epoch 3 at the rate it had, then annealed in one epoch
+    assert swa.n_averaged == 2 and module.w.item() == pytest.approx(np.mean([-16.0, -18.0]))

@@ -1,0 +1,411 @@
+"""Tuner(trainer).lr_find: Lightning's learning-rate range test, run by the Trainer's own compiled step."""
+
+import builtins
+import math
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import DataLoader, OptimizerConfig, Trainer, TrainModule, Tuner, seed_everything
+from audiotrain.train import LRFinder
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.loggers import CSVLogger
+from audiotrain.train.schedulers import WarmupCosineScheduler
+
+import mlx.core as mx
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches, make_data, weights
+
+
+def quiet_trainer(root, **settings):
+    settings = {"enable_progress_bar": False, "logger": False, "enable_checkpointing": False, **settings}
+    return Trainer(default_root_dir=root, **settings)
+
+
+class Slope(TrainModule):
+    """loss = a/2 * w², trained by SGD: each update is w -= lr * a * w, so the rate each step used is read
+    back from w (recorded after every batch by the module's own hook), and a rate above 2/a diverges."""
+
+    def __init__(self, a: float = 1.0, lr: float = 0.1):
+        super().__init__()
+        self.w = mx.ones((1,))
+        self.a = a
+        self.lr = lr
+        object.__setattr__(self, "seen", [])
+
+    def compute_loss(self, batch):
+        return 0.5 * self.a * mx.sum(self.w**2) + 0.0 * mx.sum(batch)
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=self.lr)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.seen.append(float(self.w.item()))
+
+
+def ones(n: int = 8):
+    return [mx.ones((2,)) for _ in range(n)]
+
+
+def rates_used(module: Slope) -> list[float]:
+    """The rate of each update, from w before and after it: w' = w (1 - lr a)."""
+    w = [1.0, *module.seen]
+    return [(1 - after / before) / module.a for before, after in zip(w, w[1:])]
+
+
+# ------------------------------------------------------------------ the sweep
+def test_exponential_sweep_trains_each_step_at_its_rate_and_puts_the_weights_back(tmp_path):
+    module = Slope(a=1.0)
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+        module,
+        ones(4),
+        min_lr=1e-3,
+        max_lr=1e-1,
+        num_training=5,
+        early_stop_threshold=None,
+        update_attr=False,
+    )
+    expected = [1e-3 * 100 ** (k / 4) for k in range(5)]
+    assert finder.results["lr"] == pytest.approx(expected, rel=1e-12)
+    assert finder.results["lr"][0] == 1e-3 and finder.results["lr"][-1] == pytest.approx(1e-1)
+    # The compiled update ran with those rates (float32), over the loader's epochs (4 batches, 5 steps).
+    assert rates_used(module) == pytest.approx(expected, rel=1e-3)
+    assert len(finder.results["loss"]) == 5
+    assert float(module.w.item()) == 1.0  # put back
+
+
+def test_linear_sweep_rates_and_the_smoothed_loss(tmp_path):
+    module = Slope(a=1.0)
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+        module, ones(), min_lr=0.01, max_lr=0.5, num_training=6, mode="linear", update_attr=False
+    )
+    expected = [0.01 + k / 5 * 0.49 for k in range(6)]
+    assert finder.results["lr"] == pytest.approx(expected, rel=1e-12)
+    assert rates_used(module) == pytest.approx(expected, rel=1e-3)
+    # Each step's loss is 0.5 w² before its update; smoothed with beta 0.98, bias-corrected (the first point
+    # is the first loss itself, not half of it as in Lightning).
+    raw = [0.5 * w**2 for w in [1.0, *module.seen[:-1]]]
+    avg, smoothed = 0.0, []
+    for n, loss in enumerate(raw, start=1):
+        avg = 0.98 * avg + 0.02 * loss
+        smoothed.append(avg / (1 - 0.98**n))
+    assert finder.results["loss"] == pytest.approx(smoothed, rel=1e-5)
+    assert finder.results["loss"][0] == pytest.approx(0.5)
+
+
+def test_the_sweep_stops_where_the_loss_diverges_and_none_runs_every_step(tmp_path):
+    # SGD on a/2 w² diverges above lr = 2/a = 2: the smoothed loss passes 4x its best soon after.
+    diverging = Tuner(quiet_trainer(tmp_path)).lr_find(
+        Slope(), ones(), min_lr=1e-2, max_lr=1e3, num_training=40, update_attr=False
+    )
+    losses = diverging.results["loss"]
+    assert 2 < len(losses) < 40
+    assert losses[-1] > 4.0 * min(losses[:-1])  # the step that stopped it is recorded, as in Lightning
+    assert all(value <= 4.0 * min(losses[: i + 1]) for i, value in enumerate(losses[:-1]))
+    assert diverging.results["lr"][-1] > 2.0
+    # None: every step, even where the loss overflows (non-finite updates skipped, no FloatingPointError).
+    everything = Tuner(quiet_trainer(tmp_path)).lr_find(
+        Slope(),
+        ones(),
+        min_lr=1e-2,
+        max_lr=1e3,
+        num_training=40,
+        early_stop_threshold=None,
+        update_attr=False,
+    )
+    assert len(everything.results["loss"]) == 40
+
+
+# ------------------------------------------------------------------ the suggestion
+def finder_with(lrs, losses, mode="linear"):
+    finder = LRFinder(mode, lrs[0], lrs[-1], len(lrs))
+    finder.results = {"lr": list(lrs), "loss": list(losses)}
+    return finder
+
+
+def test_suggestion_is_the_rate_of_the_steepest_descent():
+    lrs = np.linspace(0.0, np.pi, 31)
+    finder = finder_with(lrs, np.cos(lrs))  # d/dlr cos = -sin: steepest at pi/2, index 15
+    assert finder.suggestion() == lrs[15]
+    # skip_begin leaves out a steeper start; non-finite points are left out.
+    losses = np.cos(lrs)
+    losses[2] = -50.0
+    assert finder_with(lrs, losses).suggestion() == lrs[15]
+    assert finder_with(lrs, losses).suggestion(skip_begin=0) in (lrs[1], lrs[2], lrs[3])
+    losses = np.cos(lrs)
+    losses[15] = np.nan
+    assert finder_with(lrs, losses).suggestion() in (lrs[14], lrs[16])
+    # Gradients against the rates, not the index: an uneven spacing moves the steepest point.
+    uneven = np.array([*np.linspace(0, 1, 20), *np.linspace(1.5, 10, 20)])
+    loss = np.array([*(-0.1 * uneven[:20]), *(-0.1 - 0.5 * (uneven[20:] - 1))])
+    loss[25:] = loss[24]
+    assert finder_with(uneven, loss).suggestion(skip_begin=0) in uneven[19:25]
+
+
+def test_suggestion_with_too_few_points_or_none_finite_is_none_with_a_warning():
+    lrs = np.linspace(0.1, 1.0, 12)
+    with pytest.warns(UserWarning, match="1 finite loss.*raise num_training"):
+        assert finder_with(lrs, np.ones(12)).suggestion() is None
+    with pytest.warns(UserWarning, match="every loss of the sweep's 12 steps was non-finite"):
+        assert finder_with(lrs, [math.nan] * 12).suggestion() is None
+    with pytest.raises(ValueError, match="skip_end=-1"):
+        finder_with(lrs, np.ones(12)).suggestion(skip_end=-1)
+
+
+# ------------------------------------------------------------------ update_attr
+def test_update_attr_sets_lr_and_the_next_fit_trains_with_it(tmp_path):
+    seed_everything(0)
+    module = TinyClassifier(lr=1e-3)
+    trainer = quiet_trainer(tmp_path, max_steps=2)
+    finder = Tuner(trainer).lr_find(module, make_batches(256), num_training=30)
+    suggested = finder.suggestion()
+    assert suggested is not None and suggested != 1e-3
+    assert module.lr == suggested
+    trainer.fit(module, make_batches(32))
+    assert trainer.learning_rate() == pytest.approx(suggested, rel=1e-6)
+
+
+class FromHparams(TinyClassifier):
+    def __init__(self, learning_rate: float = 1e-3):
+        super().__init__()
+        del self.lr
+        self.save_hyperparameters()
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optim.SGD(learning_rate=self.hparams.learning_rate))
+
+
+class Peaked(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.peak = 0.5
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=self.peak)
+
+
+def test_update_attr_writes_hparams_and_a_named_attribute(tmp_path):
+    module = FromHparams()
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(256), num_training=20)
+    assert module.hparams.learning_rate == finder.suggestion()
+    named = Peaked()
+    found = Tuner(quiet_trainer(tmp_path)).lr_find(
+        named, make_batches(256), num_training=20, attr_name="peak"
+    )
+    assert named.peak == found.suggestion() != 0.5
+    assert named.lr == 1e-2  # only the attribute named
+
+
+def test_a_rate_configure_optimizers_does_not_read_is_warned_of(tmp_path):
+    class Fixed(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.SGD(learning_rate=0.05)
+
+    with pytest.warns(UserWarning, match="gave the optimizer learning_rate=0.05 while lr was 0.01"):
+        Tuner(quiet_trainer(tmp_path)).lr_find(Fixed(), make_batches(256), num_training=20)
+
+
+# ------------------------------------------------------------------ restoration
+def shuffled_loader():
+    x, y = make_data(64)
+    return DataLoader(list(zip(x, y, strict=True)), batch_size=8, shuffle=True)
+
+
+def full_trainer(root):
+    return Trainer(
+        default_root_dir=root,
+        max_epochs=2,
+        enable_progress_bar=False,
+        logger=CSVLogger(root),
+        callbacks=[EarlyStopping(monitor="val_loss", patience=5), ModelCheckpoint(save_last=True)],
+    )
+
+
+def test_fit_after_lr_find_trains_exactly_as_fit_alone(tmp_path):
+    # Dropout and a shuffled loader without a seed of its own: the random state, the loader's position and
+    # seed, the weights, the Trainer's counters and callbacks all matter.
+    seed_everything(3)
+    module, loader, val = TinyClassifier(dropout=0.3), shuffled_loader(), make_batches(32)
+    trainer = full_trainer(tmp_path / "a")
+    finder = Tuner(trainer).lr_find(module, loader, val, num_training=12, update_attr=False)
+    assert len(finder.results["lr"]) == 12
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").rglob("*"))  # nothing written
+    assert trainer.global_step == 0 and trainer.history == {} and trainer.optimizer is None
+    assert trainer.early_stopping_callback.wait_count == 0 and loader.seed is None
+    assert module._trainer is None and module.training
+    trainer.fit(module, loader, val)
+
+    seed_everything(3)
+    alone, alone_loader = TinyClassifier(dropout=0.3), shuffled_loader()
+    reference = full_trainer(tmp_path / "b")
+    reference.fit(alone, alone_loader, val)
+    after, expected = weights(module), weights(alone)
+    assert all(np.array_equal(after[k], expected[k]) for k in expected)
+    assert trainer.global_step == reference.global_step
+    assert trainer.history["train_loss"] == reference.history["train_loss"]
+
+
+class KeepsItsOptimizer(TinyClassifier):
+    """An optimizer made once, with a schedule: the sweep sets its own rates, then puts both back."""
+
+    def __init__(self):
+        super().__init__()
+        object.__setattr__(self, "optimizer", optim.AdamW(learning_rate=WarmupCosineScheduler(1e-2, 2, 12)))
+
+    def configure_optimizers(self):
+        return self.optimizer
+
+
+def test_an_optimizer_the_module_keeps_gets_its_state_and_schedule_back(tmp_path):
+    seed_everything(1)
+    module = KeepsItsOptimizer()
+    trainer = quiet_trainer(tmp_path / "a", max_epochs=2)
+    finder = Tuner(trainer).lr_find(module, make_batches(64), num_training=10, update_attr=False)
+    assert finder.results["lr"][-1] == 1.0  # the sweep's rates, not the schedule's
+    assert "learning_rate" in module.optimizer._schedulers
+    trainer.fit(module, make_batches(64))
+    seed_everything(1)
+    alone = KeepsItsOptimizer()
+    quiet_trainer(tmp_path / "b", max_epochs=2).fit(alone, make_batches(64))
+    after, expected = weights(module), weights(alone)
+    assert all(np.array_equal(after[k], expected[k]) for k in expected)
+
+
+# ------------------------------------------------------------------ refusals
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"min_lr": 0.0}, ValueError, r"min_lr=0.0\): expected a finite number > 0"),
+        ({"min_lr": -1e-3}, ValueError, "min_lr=-0.001"),
+        ({"max_lr": 1e-9}, ValueError, r"max_lr=1e-09\): expected a finite number > min_lr=1e-08"),
+        ({"max_lr": math.inf}, ValueError, "max_lr=inf"),
+        ({"num_training": 1}, ValueError, r"num_training=1\): expected an int >= 2"),
+        ({"num_training": 10.0}, ValueError, "num_training=10.0"),
+        ({"mode": "cosine"}, ValueError, r"mode='cosine'\): expected 'exponential' or 'linear'"),
+        ({"early_stop_threshold": 0}, ValueError, r"early_stop_threshold=0\).*or None"),
+        ({"early_stop_threshold": -4.0}, ValueError, "early_stop_threshold=-4.0"),
+        ({"method": "validate"}, ValueError, "method='validate'"),
+        ({"dataloaders": [1]}, TypeError, "dataloaders=.*train_dataloaders="),
+        ({"update_attr": "yes"}, TypeError, "update_attr='yes'"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(tmp_path, arguments, error, message):
+    module = TinyClassifier()
+    with pytest.raises(error, match=message):
+        Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(32), **arguments)
+
+
+def test_refusals_of_what_the_sweep_needs(tmp_path):
+    tuner = Tuner(quiet_trainer(tmp_path))
+    with pytest.raises(TypeError, match="no training batches: pass train_dataloaders="):
+        tuner.lr_find(TinyClassifier())
+    nameless = TinyClassifier()
+    del nameless.lr
+    with pytest.raises(
+        AttributeError, match="no learning-rate attribute 'lr' or 'learning_rate'.*attr_name="
+    ):
+        tuner.lr_find(nameless, make_batches(32))
+    with pytest.raises(AttributeError, match="attribute 'peak_lr' in model, model.hparams"):
+        tuner.lr_find(TinyClassifier(), make_batches(32), attr_name="peak_lr")
+    with pytest.raises(TypeError, match="Tuner\\(trainer\\): expected an audiotrain Trainer"):
+        Tuner(None)
+    with pytest.raises(NotImplementedError, match="choose the batch size yourself"):
+        tuner.scale_batch_size(TinyClassifier())
+    with pytest.warns(UserWarning, match="skipped, since fast_dev_run"):
+        assert (
+            Tuner(quiet_trainer(tmp_path, fast_dev_run=True)).lr_find(TinyClassifier(), make_batches())
+            is None
+        )
+    with pytest.raises(ValueError, match=r"auto_lr_find=True.*Tuner\(trainer\).lr_find\(module\)"):
+        Trainer(auto_lr_find=True)
+
+
+# ------------------------------------------------------------------ plot
+def test_plot_draws_the_curve_and_without_matplotlib_says_how_to_install_it(monkeypatch):
+    lrs = np.geomspace(1e-4, 1.0, 30)
+    finder = finder_with(lrs, np.cos(np.linspace(0, np.pi, 30)), mode="exponential")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    figure = finder.plot(suggest=True)
+    ax = figure.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.lines) == 2  # the curve and the suggestion's point
+    suggested = finder.suggestion()
+    assert ax.lines[1].get_xdata()[0] == suggested
+
+    real_import = builtins.__import__
+
+    def without_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_matplotlib)
+    with pytest.raises(ImportError, match="LRFinder.plot needs matplotlib.*pip install matplotlib"):
+        finder.plot()
+    assert finder.suggestion() == suggested  # what needs no matplotlib still works
+
+
+def test_a_gradient_accumulation_window_is_one_step_of_the_sweep(tmp_path):
+    module = Slope(a=1.0)
+    finder = Tuner(quiet_trainer(tmp_path, accumulate_grad_batches=2)).lr_find(
+        module, ones(8), min_lr=0.01, max_lr=0.1, num_training=4, mode="linear", update_attr=False
+    )
+    expected = [0.01, 0.04, 0.07, 0.1]
+    assert finder.results["lr"] == pytest.approx(expected)
+    assert len(module.seen) == 8 and module.seen[0] == 1.0  # (the first micro-batch does not update)
+    per_step = Slope()
+    object.__setattr__(per_step, "seen", module.seen[1::2])
+    assert rates_used(per_step) == pytest.approx(expected, rel=1e-3)
+
+
+def test_the_generators_and_the_caller_see_no_draws_and_nothing_is_written(tmp_path):
+    class WithItsOwnCheckpoint(TinyClassifier):
+        def configure_callbacks(self):
+            return [ModelCheckpoint(dirpath=tmp_path / "module_checkpoints", every_n_train_steps=1)]
+
+    seed_everything(5)
+    Tuner(quiet_trainer(tmp_path / "root")).lr_find(
+        WithItsOwnCheckpoint(dropout=0.5), make_batches(64), num_training=8, update_attr=False
+    )
+    drawn = (np.random.rand(), float(mx.random.uniform().item()))
+    seed_everything(5)
+    WithItsOwnCheckpoint(dropout=0.5)
+    assert drawn == (np.random.rand(), float(mx.random.uniform().item()))
+    assert not (tmp_path / "module_checkpoints").exists() and not (tmp_path / "root").exists()
+
+
+def test_a_datamodule_gets_its_trainer_back_and_a_failing_sweep_puts_the_module_back(tmp_path):
+    class Batches(audiotrain.DataModule):
+        lr = 0.5  # (Lightning's lightning_setattr writes a datamodule's too)
+
+        def train_dataloader(self):
+            return make_batches(128)
+
+    class FailsAtStep3(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            if self.trainer.global_step == 3:
+                raise RuntimeError("boom")
+
+    data = Batches()
+    module = TinyClassifier()
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, data, num_training=20)  # in the loader's place
+    assert data.trainer is None and data.lr == module.lr == finder.suggestion()
+    failing = FailsAtStep3()
+    before = weights(failing)
+    with pytest.raises(RuntimeError, match="boom") as raised:
+        Tuner(quiet_trainer(tmp_path)).lr_find(failing, datamodule=data, num_training=20)
+    if hasattr(raised.value, "add_note"):  # (Python 3.11)
+        assert "learning-rate sweep of Tuner.lr_find" in "".join(raised.value.__notes__)
+    after = weights(failing)
+    assert all(np.array_equal(after[k], before[k]) for k in before) and failing._trainer is None
+
+
+def test_a_sweep_too_short_to_suggest_leaves_the_rate_as_it_was(tmp_path):
+    module = TinyClassifier(lr=0.01)
+    with pytest.warns(
+        UserWarning, match="no learning rate suggested: 0 finite loss.*raise num_training"
+    ) as seen:
+        finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(64), num_training=5)
+    assert seen[0].filename == __file__  # (said at the lr_find call)
+    assert module.lr == 0.01 and len(finder.results["lr"]) == 5
