@@ -111,3 +111,20 @@ def test_a_fraction_of_less_than_one_batch_is_refused_naming_overfit_batches(tmp
     loader = DataLoader(numbered_samples(24), batch_size=4)
     with pytest.raises(ValueError, match=r"Trainer\(overfit_batches=0.1\): 0.1 x 6 batches is less than one"):
         fit_overfitting(tmp_path, 0.1, loader)
+
+
+def test_a_run_resumed_from_its_checkpoint_goes_on_with_the_same_batches(tmp_path):
+    """The checkpoint records the loader's position in its unshuffled order; the resumed fit iterates
+    that order too, so it neither refuses the loader (another order) nor trains on other batches."""
+    samples = numbered_samples(24)
+    with pytest.warns(UserWarning, match="shuffles"):
+        fit_overfitting(
+            tmp_path, 2, DataLoader(samples, batch_size=4, shuffle=True), epochs=1, enable_checkpointing=True
+        )
+    recorder = BatchRecorder()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, overfit_batches=2, callbacks=[recorder], enable_checkpointing=True
+    )
+    with pytest.warns(UserWarning, match="shuffles"):
+        trainer.fit(TinyClassifier(), DataLoader(samples, batch_size=4, shuffle=True), ckpt_path="last")
+    assert recorder.train == {1: [[0, 1, 2, 3], [4, 5, 6, 7]]} and trainer.global_step == 4
