@@ -659,6 +659,39 @@ def test_a_model_too_big_for_the_address_space_limit_is_refused_in_one_line(tmp_
     ), done.stdout
 
 
+def test_a_model_that_fits_one_process_but_not_one_copy_per_local_process_is_refused(monkeypatch):
+    """``--model.d_model 8192`` fit one process's memory and was not refused; the recipe trains a copy in each
+    of its local processes (two on two cores), and the kernel's OOM killer ended rank 0 without a message,
+    leaving a failed run folder. The need is counted per copy, against the same machine's memory."""
+    from audiotrain.recipes import config_cli
+
+    import mlx.nn as nn
+
+    monkeypatch.setattr(
+        config_cli, "training_memory_limit", lambda: (int(2.5e9), "MLX may use on this machine")
+    )
+    model = nn.Linear(10_000, 10_000)  # 100 M parameters: 1.6 GB to train
+    config_cli.check_fits_memory(model, "--width 10000")  # one process: fits
+    with pytest.raises(ValueError) as raised:
+        config_cli.check_fits_memory(model, "--width 10000", processes=2)
+    assert str(raised.value) == (
+        "--width 10000: a model of 100,010,000 parameters, whose training needs 1.6 GB for its weights, "
+        "gradients and AdamW's two moments alone in each of the 2 processes training on this machine (one copy "
+        "each: 3.2 GB), more than the 2.5 GB MLX may use on this machine; pass --processes 1, or choose a "
+        "smaller model"
+    )
+    monkeypatch.setattr(
+        config_cli, "training_memory_limit", lambda: (int(5e9), "MLX may use on this machine")
+    )
+    with pytest.raises(ValueError, match=r"one copy each: 6\.4 GB.*; pass -n 3 \(or fewer\), or choose"):
+        config_cli.check_fits_memory(model, "--width 10000", processes=4, processes_flag="-n")
+    monkeypatch.setattr(
+        config_cli, "training_memory_limit", lambda: (int(1e9), "MLX may use on this machine")
+    )
+    with pytest.raises(ValueError, match=r"choose a smaller model \(one copy alone does not fit\)$"):
+        config_cli.check_fits_memory(model, "--width 10000", processes=2)
+
+
 def test_a_checkpoint_of_the_other_recipe_is_named_a_checkpoint_and_the_remedy_is_one_of_this_recipe(
     tmp_path,
 ):

@@ -457,23 +457,43 @@ def check_setting(
 TRAINING_BYTES_PER_PARAMETER = 16
 
 
-def check_fits_memory(model: Any, sized_by: str) -> None:
+def check_fits_memory(
+    model: Any, sized_by: str, processes: int = 1, processes_flag: str = "--processes"
+) -> None:
     """Refuse a `model` whose training needs more memory than this process may use (`training_memory_limit`),
     naming `sized_by` (the flags that size it): MLX ends the process with a segmentation fault when an
     allocation fails. Counts only the weights, gradients and optimizer moments (activations come on top), so
-    what it refuses could never train. Costs nothing: MLX builds `model` lazily, drawing no weights until
-    they are evaluated (it does advance the global random key: seed after it)."""
+    what it refuses could never train. With `processes` > 1 (the recipe's local processes on this machine,
+    each training its own copy of the model) the need is that many copies, against the same machine's memory,
+    and where one copy would fit the message names `processes_flag`. Costs nothing: MLX builds `model`
+    lazily, drawing no weights until they are evaluated (it does advance the global random key: seed after
+    it)."""
     from mlx.utils import tree_flatten
 
     count = sum(p.size for _, p in tree_flatten(model.parameters()))
-    need = count * TRAINING_BYTES_PER_PARAMETER
+    one_copy = count * TRAINING_BYTES_PER_PARAMETER
+    need = one_copy * processes
     limit, what = training_memory_limit()
-    if need > limit:
+    if need <= limit:
+        return
+    if processes == 1:
         raise ValueError(
             f"{sized_by}: a model of {count:,} parameters, whose training needs {need / 1e9:.1f} GB for its "
             f"weights, gradients and AdamW's two moments alone, more than the {limit / 1e9:.1f} GB {what}; "
             "choose a smaller model"
         )
+    fewer = max(1, int(limit // one_copy)) if one_copy <= limit else None
+    remedy = (
+        f"pass {processes_flag} {fewer}{' (or fewer)' if fewer > 1 else ''}, or choose a smaller model"
+        if fewer is not None
+        else "choose a smaller model (one copy alone does not fit)"
+    )
+    raise ValueError(
+        f"{sized_by}: a model of {count:,} parameters, whose training needs {one_copy / 1e9:.1f} GB for its "
+        f"weights, gradients and AdamW's two moments alone in each of the {processes} processes training on "
+        f"this machine (one copy each: {need / 1e9:.1f} GB), more than the {limit / 1e9:.1f} GB {what}; "
+        f"{remedy}"
+    )
 
 
 #: The process limits that also bound what MLX can allocate, the `/proc/self/status` field of what each

@@ -398,6 +398,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             if note:
                 to_stderr(note)
     if plan.processes > 1:
+        try:  # (each process trains its own copy: checked once more for all of them, before any starts)
+            check_model_fits_memory(config, plan.processes)
+        except ValueError as error:
+            parser.error(str(error))
         # Refusals of the run folder and of the checkpoint to resume come once, from here, not from each rank.
         check_output_folders(
             config, Path(args.run_dir) if args.run_dir else None, args.resume, args.overwrite

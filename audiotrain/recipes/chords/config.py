@@ -862,16 +862,18 @@ def older_record_meanings() -> dict[str, Any]:
     return meanings
 
 
-def check_model_fits_memory(config: TrainingConfig) -> None:
+def check_model_fits_memory(config: TrainingConfig, processes: int = 1) -> None:
     """Refuse (naming the --model.* flags) a model too big to train on this machine (`check_fits_memory`):
-    ``--model.d_model 100000`` asked for 40 G parameters, and MLX ended the process with a segfault."""
+    ``--model.d_model 100000`` asked for 40 G parameters, and MLX ended the process with a segfault.
+    `processes`: the local processes that will each train a copy (``--model.d_model 8192`` fit one process's
+    share and was killed by the OOM killer in two)."""
     from audiotrain.models.chord_model import ChordRecognitionModel
 
     m = config.model
     sized_by = ", ".join(
         f"--model.{name} {getattr(m, name)}" for name in ("d_model", "n_layers", "ff_dim", "bass_dim")
     )
-    check_fits_memory(ChordRecognitionModel(m), sized_by)
+    check_fits_memory(ChordRecognitionModel(m), sized_by, processes)
 
 
 def derived_settings(config: TrainingConfig) -> dict[str, tuple[Any, str]]:
