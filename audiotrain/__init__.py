@@ -47,6 +47,7 @@ _PUBLIC = {
     "DataLoaderError": "audiotrain.data",
     "KernelCompileError": "audiotrain._system",
     "LoggerWarning": "audiotrain.train.loggers.base",
+    "LoggerNotStarted": "audiotrain.train.loggers.base",
     "RetraceWarning": "audiotrain.train.trace_guard",
     "SaveAborted": "audiotrain.train.interrupt",
     "SlowBlasWarning": "audiotrain._blas",
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.interrupt import SaveAborted as SaveAborted
+    from audiotrain.train.loggers.base import LoggerNotStarted as LoggerNotStarted
     from audiotrain.train.loggers.base import LoggerWarning as LoggerWarning
     from audiotrain.train.module import OptimizerConfig as OptimizerConfig
     from audiotrain.train.module import TrainModule as TrainModule
