@@ -156,8 +156,11 @@ def test_a_model_summary_passed_replaces_the_default(tmp_path, capsys):
         "encoder.blocks.0",
         "encoder.blocks.1",
         "head",
-        # (no "other params": the rows of every level add up to more than the total, as in Lightning)
+        # The root's own array is in no row at any depth: it was left out here, where every level's rows
+        # (which repeat their parents' parameters) added up to more than the total.
+        "other params",
     ]
+    assert table_rows(out)[-1][3] == "2"  # Nested's temperature
 
 
 def test_a_model_summary_passed_with_enable_model_summary_false_is_refused():

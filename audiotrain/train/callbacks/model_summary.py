@@ -75,6 +75,10 @@ class Summary:
     size_bytes: int  # of all parameters, in their dtypes
     modules_in_train_mode: int  # the root excluded, as in Lightning
     modules_in_eval_mode: int
+    # Parameters set on the root module directly (`self.scale = mx.ones(...)`), in no submodule: the table's
+    # "other params" row. Counted against the top-level submodules, whatever `max_depth` lists (the rows
+    # of deeper levels repeat their parents' parameters: Lightning's sum over every row lost the row at -1).
+    other_params: int = 0
 
     @classmethod
     def of(cls, module: nn.Module, max_depth: int = 1) -> Summary:
@@ -87,6 +91,7 @@ class Summary:
         ]
         total, size_bytes = _sizes(module.parameters())
         in_train = sum(bool(sub.training) for _, _, sub in every)
+        in_top_level = sum(_sizes(sub.parameters())[0] for _, depth, sub in every if depth == 1)
         return cls(
             rows=rows,
             total_params=total,
@@ -94,6 +99,7 @@ class Summary:
             size_bytes=size_bytes,
             modules_in_train_mode=in_train,
             modules_in_eval_mode=len(every) - in_train,
+            other_params=total - in_top_level,
         )
 
     def table(self) -> str:
@@ -105,8 +111,7 @@ class Summary:
             ("Params", [human_readable_count(row.params) for row in self.rows]),
             ("Mode", ["train" if row.training else "eval" for row in self.rows]),
         ]
-        # Parameters set on a module directly (`self.scale = mx.ones(...)` on the root) are in no row.
-        leftover = self.total_params - sum(row.params for row in self.rows)
+        leftover = self.other_params
         if leftover > 0:
             for (_, cells), cell in zip(
                 columns,
