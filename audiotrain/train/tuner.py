@@ -242,7 +242,8 @@ class _ModuleSnapshot:
     def restore(self) -> None:
         module = self.module
         module.update(self.arrays)
-        set_trainable(module, self.trainable)
+        if trainable_names(module) != self.trainable:  # (a hook froze or unfroze some in the sweep)
+            set_trainable(module, self.trainable)
         for m, training in self.training:
             m.train(training)
         object.__setattr__(module, "_trainer", self.trainer)
