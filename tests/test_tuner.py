@@ -2,6 +2,7 @@
 
 import builtins
 import math
+import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataLoader, OptimizerConfig, Trainer, TrainModule, Tuner, seed_everything
@@ -9,6 +10,7 @@ from audiotrain.train import LRFinder
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.loggers import CSVLogger
 from audiotrain.train.schedulers import WarmupCosineScheduler
+from audiotrain.train.step import trainable_names
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -281,6 +283,8 @@ def test_an_optimizer_the_module_keeps_gets_its_state_and_schedule_back(tmp_path
         ({"max_lr": math.inf}, ValueError, "max_lr=inf"),
         ({"num_training": 1}, ValueError, r"num_training=1\): expected an int >= 2"),
         ({"num_training": 10.0}, ValueError, "num_training=10.0"),
+        ({"num_training": True}, ValueError, r"num_training=True\): expected an int >= 2"),
+        ({"num_training": np.int64(1)}, ValueError, r"num_training=.*1\)?\): expected an int >= 2"),
         ({"mode": "cosine"}, ValueError, r"mode='cosine'\): expected 'exponential' or 'linear'"),
         ({"early_stop_threshold": 0}, ValueError, r"early_stop_threshold=0\).*or None"),
         ({"early_stop_threshold": -4.0}, ValueError, "early_stop_threshold=-4.0"),
@@ -409,3 +413,111 @@ def test_a_sweep_too_short_to_suggest_leaves_the_rate_as_it_was(tmp_path):
         finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(64), num_training=5)
     assert seen[0].filename == __file__  # (said at the lr_find call)
     assert module.lr == 0.01 and len(finder.results["lr"]) == 5
+
+
+# ------------------------------------------------------------------ found by a user sweep
+class UnfreezesAtEpoch1(TinyClassifier):
+    """fc1 frozen at first, unfrozen by a hook from epoch 1 on (a sweep of 10 steps reaches epoch 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1.freeze()
+
+    def on_train_epoch_start(self):
+        if self.trainer.current_epoch == 1:
+            self.fc1.unfreeze()
+
+
+def test_a_layer_the_sweep_unfreezes_is_frozen_again_and_the_next_fit_is_a_fresh_one(tmp_path):
+    def trainer(root):
+        return quiet_trainer(root, max_epochs=3, seed=0, enable_model_summary=False, num_sanity_val_steps=0)
+
+    batches = make_batches(64, 16)  # 4 batches an epoch
+    mx.random.seed(0)
+    module = UnfreezesAtEpoch1()
+    assert trainable_names(module) == {"fc2.weight", "fc2.bias"}
+    Tuner(trainer(tmp_path / "a")).lr_find(
+        module, batches, num_training=10, update_attr=False, early_stop_threshold=None
+    )
+    assert trainable_names(module) == {"fc2.weight", "fc2.bias"}  # (the sweep's epoch 1 unfroze fc1)
+    trainer(tmp_path / "b").fit(module, batches)
+    mx.random.seed(0)
+    alone = UnfreezesAtEpoch1()
+    trainer(tmp_path / "c").fit(alone, batches)
+    after, expected = weights(module), weights(alone)
+    assert all(np.array_equal(after[k], expected[k]) for k in expected)
+
+
+class SeesBatches(TinyClassifier):
+    """Records the number in the last feature of each batch's first sample: the sample's index."""
+
+    def on_train_batch_start(self, batch, batch_idx):
+        vars(self).setdefault("seen", []).append(int(np.array(batch[0][0, -1])))
+
+
+def test_under_overfit_batches_the_sweep_runs_over_the_same_unshuffled_first_batches(tmp_path):
+    x, y = make_data(64)
+    x[:, -1] = np.arange(64)
+    loader = DataLoader(list(zip(x, y, strict=True)), batch_size=8, shuffle=True, seed=1)
+    trainer = quiet_trainer(tmp_path, overfit_batches=2, max_epochs=3)
+    module = SeesBatches()
+    with pytest.warns(UserWarning, match="overfit_batches.*shuffle=True"):
+        finder = Tuner(trainer).lr_find(
+            module, loader, num_training=8, update_attr=False, early_stop_threshold=None
+        )
+    assert len(finder.results["lr"]) == 8
+    assert vars(module)["seen"] == [0, 8] * 4  # batches 0 and 1 of the dataset's order, every epoch
+    assert loader.shuffle is True and loader.state_dict()["batches_yielded"] == 0  # put back
+    vars(module)["seen"].clear()
+    with pytest.warns(UserWarning, match="overfit_batches.*shuffle=True"):
+        trainer.fit(module, loader)
+    assert vars(module)["seen"] == [0, 8] * 3
+
+
+def test_suggestion_says_why_it_has_too_few_points(tmp_path):
+    tuner = Tuner(quiet_trainer(tmp_path))
+    with pytest.warns(UserWarning, match="yields no batches"):
+        empty = tuner.lr_find(TinyClassifier(), [], num_training=10, update_attr=False)
+    with pytest.warns(
+        UserWarning, match="the sweep ran no steps: its training loader yielded no batches"
+    ) as seen:
+        assert empty.suggestion() is None
+    assert "diverged" not in str(seen[0].message)
+
+    short = tuner.lr_find(
+        TinyClassifier(), make_batches(64), num_training=10, update_attr=False, early_stop_threshold=None
+    )
+    with pytest.warns(
+        UserWarning, match=r"num_training=10 leaves 0 point\(s\) after skip_begin=10 .* and skip_end=1"
+    ) as seen:
+        assert short.suggestion() is None
+    assert "diverged" not in str(seen[0].message) and "stopped" not in str(seen[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert short.suggestion(skip_begin=0) is not None
+
+    # SGD on a/2 w² diverges above lr = 2: from min_lr=3 it stops within a few steps.
+    diverged = tuner.lr_find(Slope(), ones(), min_lr=3.0, max_lr=1e3, num_training=40, update_attr=False)
+    steps = len(diverged.results["lr"])
+    assert steps < 12
+    with pytest.warns(
+        UserWarning,
+        match=rf"the sweep stopped early at step {steps} of num_training=40 .*where the loss diverged",
+    ):
+        assert diverged.suggestion() is None
+
+
+def test_numpy_integers_are_taken_where_an_int_is_expected(tmp_path):
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+        Slope(),
+        ones(),
+        min_lr=np.float32(1e-3),
+        max_lr=np.float64(1e-1),
+        num_training=np.int64(5),
+        early_stop_threshold=np.float32(4.0),
+        update_attr=False,
+    )
+    assert len(finder.results["lr"]) == 5 and finder.num_training == 5 and type(finder.num_training) is int
+    assert finder.suggestion(skip_begin=np.int64(0), skip_end=np.int32(1)) is not None
+    with pytest.raises(ValueError, match=r"skip_begin=True\): expected an int >= 0"):
+        finder.suggestion(skip_begin=True)

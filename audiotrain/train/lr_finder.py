@@ -10,6 +10,7 @@ update reads). `Tuner` (train/tuner.py) runs it and puts back what it changed.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +56,10 @@ class LRFinder:
         self.mode = mode
         self.lr_min = lr_min
         self.lr_max = lr_max
-        self.num_training = num_training
+        self.num_training = int(num_training)
         self.results: dict[str, list[float]] = {"lr": [], "loss": []}
         self._optimal_idx: int | None = None
+        self._stopped_early = False  # (set by Tuner.lr_find: the sweep stopped where the loss diverged)
 
     def __repr__(self) -> str:
         return (
@@ -71,8 +73,9 @@ class LRFinder:
         Lightning's `torch.gradient(losses, spacing=[lrs])`), leaving out the first `skip_begin` points (a
         loss still settling) and the last `skip_end` (a loss about to diverge), and every non-finite loss.
 
-        Returns None, with a warning, where fewer than 2 finite points remain (Lightning logs an error
-        there): a sweep stopped early, or one whose every loss was non-finite. (`skip_end=0` keeps every
+        Returns None, with a warning that says why, where fewer than 2 finite points remain (Lightning logs
+        an error there): the loader yielded no batches, `num_training` is too short for the skips, the
+        sweep stopped early where the loss diverged, or its losses were non-finite. (`skip_end=0` keeps every
         point to the end; Lightning's slice `[skip_begin:-0]` would keep none.)
         """
         return self._suggestion(skip_begin, skip_end, stacklevel=3)
@@ -80,26 +83,16 @@ class LRFinder:
     def _suggestion(self, skip_begin: int, skip_end: int, stacklevel: int) -> float | None:
         """`suggestion()`, its warning `stacklevel` frames up (the user's line, also through lr_find)."""
         for name, value in (("skip_begin", skip_begin), ("skip_end", skip_end)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"LRFinder.suggestion({name}={value!r}): expected an int >= 0")
+        skip_begin, skip_end = int(skip_begin), int(skip_end)
         lrs = np.asarray(self.results["lr"], dtype=np.float64)
         losses = np.asarray(self.results["loss"], dtype=np.float64)
         kept = np.arange(skip_begin, max(len(losses) - skip_end, skip_begin))
         kept = kept[np.isfinite(losses[kept])]
         self._optimal_idx = None
         if len(kept) < 2:
-            if len(losses) and not np.isfinite(losses).any():
-                why = f"every loss of the sweep's {len(losses)} steps was non-finite (NaN or inf)"
-                remedy = "lower max_lr and min_lr, and check the data and the loss for NaN"
-            else:
-                why = (
-                    f"{len(kept)} finite loss(es) remain of {len(losses)} after skipping {skip_begin} at the "
-                    f"start and {skip_end} at the end"
-                )
-                remedy = (
-                    "raise num_training, lower max_lr (the sweep stopped where the loss diverged), or pass "
-                    "smaller skip_begin / skip_end"
-                )
+            why, remedy = self._why_too_few(len(kept), skip_begin, skip_end)
             warnings.warn(
                 f"LRFinder.suggestion: no learning rate suggested: {why}; {remedy}",
                 UserWarning,
@@ -109,6 +102,49 @@ class LRFinder:
         gradients = np.gradient(losses[kept], lrs[kept])
         self._optimal_idx = int(kept[int(np.argmin(gradients))])
         return self.results["lr"][self._optimal_idx]
+
+    def _why_too_few(self, finite: int, skip_begin: int, skip_end: int) -> tuple[str, str]:
+        """Why fewer than 2 finite points remain for `suggestion()` (its real causes), and what to do."""
+        losses = np.asarray(self.results["loss"], dtype=np.float64)
+        steps = len(losses)
+        if not steps:
+            return (
+                "the sweep ran no steps: its training loader yielded no batches",
+                "give lr_find a training loader with batches (and limit_train_batches / overfit_batches "
+                "that leave some)",
+            )
+        if not np.isfinite(losses).any():
+            return (
+                f"every loss of the sweep's {steps} steps was non-finite (NaN or inf)",
+                "lower max_lr and min_lr, and check the data and the loss for NaN",
+            )
+        causes, remedies = [], []
+        if self._stopped_early:
+            causes.append(
+                f"the sweep stopped early at step {steps} of num_training={self.num_training} "
+                f"(lr={self.results['lr'][-1]:.3g}), where the loss diverged (early_stop_threshold)"
+            )
+            remedies.append("lower max_lr, or raise early_stop_threshold (None: never stop)")
+        elif steps < self.num_training:
+            causes.append(f"the sweep ran {steps} of its num_training={self.num_training} steps")
+        window = max(steps - skip_begin - skip_end, 0)
+        if window < 2:
+            ran = f"its {steps} steps leave" if steps < self.num_training else f"num_training={steps} leaves"
+            causes.append(
+                f"{ran} {window} point(s) after skip_begin={skip_begin} at the start and skip_end={skip_end} "
+                "at the end (2 are needed: more than skip_begin + skip_end + 1 = "
+                f"{skip_begin + skip_end + 1} steps)"
+            )
+            remedies.append("raise num_training, or pass smaller skip_begin / skip_end")
+        else:
+            causes.append(
+                f"only {finite} of the {window} losses left after the skips are finite (NaN or inf)"
+            )
+            remedies.append("lower max_lr, and check the data and the loss for NaN")
+        return (
+            f"{finite} finite loss(es) remain of {steps}: " + "; ".join(causes),
+            ", or ".join(remedies),
+        )
 
     def plot(self, suggest: bool = False, show: bool = False, ax: Any = None) -> Any:
         """Draw the loss against the learning rate (a log axis for an "exponential" sweep) on `ax`, or on a
@@ -213,6 +249,10 @@ class LRSweep(Callback):
             optimizer._schedulers.update(schedules)
         if self._loader is not None:
             loader, position, seeded = self._loader
+            if "shuffle" in position and isinstance(getattr(loader, "shuffle", None), bool):
+                # Taken while overfit_batches had the loader unshuffled (train/overfit.py), which the fit
+                # has put back since: the same loader's position, with its own setting.
+                position = {**position, "shuffle": loader.shuffle}
             if seeded:
                 position = {**position, "seed": None}
             loader.load_state_dict(position)

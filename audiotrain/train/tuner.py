@@ -7,24 +7,27 @@
 
 Where Lightning runs the sweep on the user's Trainer (its callbacks and logger swapped out, a temporary
 `.lr_find_<uuid>.ckpt` written to `default_root_dir` and loaded back), here it runs in a second Trainer with
-the first one's training settings (precision, accumulation, clipping, compile, limits, device, seed), its
-own `fit` and compiled step, no callbacks but the sweep's, no loggers and no checkpointing. The user's
-Trainer, its callbacks, loggers, counters and history are never touched, and nothing is written to disk;
-what the sweep does change (the module's weights, its trainer, the optimizer a module keeps, the training
-loader's position, the datamodule's state, the random generators) is put back when it ends, however it
-ends, so that a `fit` after `lr_find(update_attr=False)` trains exactly as on a fresh Trainer.
+the first one's training settings (precision, accumulation, clipping, compile, limits and overfit_batches,
+device, seed), its own `fit` and compiled step, no callbacks but the sweep's, no loggers and no
+checkpointing. The user's Trainer, its callbacks, loggers, counters and history are never touched, and
+nothing is written to disk; what the sweep does change (the module's weights and which are frozen, its
+trainer, the optimizer a module keeps, the training loader's position, the datamodule's state, the random
+generators) is put back when it ends, however it ends, so that a `fit` after `lr_find(update_attr=False)`
+trains exactly as on a fresh Trainer.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import numbers
 import warnings
 from typing import Any
 
 from audiotrain.train.loaders import datamodule_given_as_loader, loader_source
 from audiotrain.train.lr_finder import MODES, LRFinder, LRSweep, sweep_rates
 from audiotrain.train.module import TrainModule
+from audiotrain.train.step import set_trainable, trainable_names
 from audiotrain.train.trainer import Trainer
 
 _LR_NAMES = ("lr", "learning_rate")  # Lightning's names, looked for where attr_name is not given
@@ -80,6 +83,7 @@ class Tuner:
         """
         trainer = self._trainer
         _check_sweep_arguments(min_lr, max_lr, num_training, mode, early_stop_threshold)
+        min_lr, max_lr, num_training = float(min_lr), float(max_lr), int(num_training)
         if method != "fit":
             raise ValueError(f"Tuner.lr_find(method={method!r}): the learning-rate finder runs 'fit' only")
         if dataloaders is not None:
@@ -111,7 +115,7 @@ class Tuner:
             train_dataloaders, datamodule = datamodule_given_as_loader("fit", train_dataloaders, None)
         holders = _lr_holders(model, datamodule, attr_name) if update_attr else []
 
-        rates = sweep_rates(float(min_lr), float(max_lr), num_training, mode)
+        rates = sweep_rates(min_lr, max_lr, num_training, mode)
         finder = LRFinder(mode, min_lr, max_lr, num_training)
         sweep = LRSweep(rates, None if early_stop_threshold is None else float(early_stop_threshold))
         sweeper = _sweep_trainer(trainer, num_training, sweep)
@@ -129,6 +133,7 @@ class Tuner:
             sweep.restore()
             saved.restore()
         finder.results = {"lr": list(sweep.lrs), "loss": list(sweep.losses)}
+        finder._stopped_early = sweep.stopped
         if holders:
             _update_lr(finder, holders, sweep.optimizer_rate)
         return finder
@@ -145,14 +150,14 @@ class Tuner:
 def _check_sweep_arguments(
     min_lr: Any, max_lr: Any, num_training: Any, mode: Any, early_stop_threshold: Any
 ) -> None:
-    def number(value: Any) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    def number(value: Any) -> bool:  # (numpy's too, as a Trainer's flags take them)
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
     if not number(min_lr) or min_lr <= 0:
         raise ValueError(f"Tuner.lr_find(min_lr={min_lr!r}): expected a finite number > 0")
     if not number(max_lr) or max_lr <= min_lr:
         raise ValueError(f"Tuner.lr_find(max_lr={max_lr!r}): expected a finite number > min_lr={min_lr!r}")
-    if isinstance(num_training, bool) or not isinstance(num_training, int) or num_training < 2:
+    if isinstance(num_training, bool) or not isinstance(num_training, numbers.Integral) or num_training < 2:
         raise ValueError(
             f"Tuner.lr_find(num_training={num_training!r}): expected an int >= 2 (the optimizer steps of the "
             "sweep, one learning rate each)"
@@ -167,16 +172,22 @@ def _check_sweep_arguments(
 
 
 def _sweep_trainer(trainer: Trainer, num_training: int, sweep: LRSweep) -> Trainer:
-    """A Trainer with `trainer`'s training settings that runs `num_training` steps with `sweep` alone."""
-    return Trainer(
+    """A Trainer with `trainer`'s training settings that runs `num_training` steps with `sweep` alone.
+
+    Under `overfit_batches` it sweeps the same unshuffled first batches the user's fit trains on (as
+    Lightning's sweep, which runs in the user's fit loop); its validation stays off."""
+    overfitting = bool(trainer.overfit_batches)
+    sweeper = Trainer(
         max_steps=num_training,
         callbacks=[sweep],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=trainer.enable_progress_bar,
         default_root_dir=trainer.default_root_dir,  # (nothing is written there)
-        limit_val_batches=0,  # no validation, no sanity check
-        limit_train_batches=trainer.limits["train"],
+        # No validation, no sanity check (under overfit_batches set below: given here, it is warned of).
+        limit_val_batches=None if overfitting else 0,
+        limit_train_batches=None if overfitting else trainer.limits["train"],
+        overfit_batches=trainer.overfit_batches,
         accumulate_grad_batches=trainer.accumulate_grad_batches,
         gradient_clip_val=trainer.gradient_clip_val,  # (a GradientClipper's too)
         gradient_clip_algorithm=trainer.gradient_clip_algorithm,
@@ -195,18 +206,22 @@ def _sweep_trainer(trainer: Trainer, num_training: int, sweep: LRSweep) -> Train
         strategy=trainer.strategy,
         deterministic=trainer.deterministic,
     )
+    sweeper.limits["val"] = 0
+    return sweeper
 
 
 class _ModuleSnapshot:
     """What the sweep's fit changes outside its own Trainer and the optimizer (`LRSweep.restore`): the
-    module's arrays (weights, BatchNorm statistics; dtype under bf16-true), its submodules' training
-    flags, its trainer and pending `self.log` values, the state its `on_save_checkpoint` keeps (given back
-    to `on_load_checkpoint`, as Lightning's restore from its checkpoint does), and the datamodule's
-    `trainer` and `state_dict()`. The random generators are put back by `fit` itself."""
+    module's arrays (weights, BatchNorm statistics; dtype under bf16-true), which of them are frozen (a hook
+    may freeze or unfreeze layers during the sweep), its submodules' training flags, its trainer and pending
+    `self.log` values, the state its `on_save_checkpoint` keeps (given back to `on_load_checkpoint`, as
+    Lightning's restore from its checkpoint does), and the datamodule's `trainer` and `state_dict()`. The
+    random generators are put back by `fit` itself."""
 
     def __init__(self, module: TrainModule, datamodule: Any) -> None:
         self.module, self.datamodule = module, datamodule
         self.arrays = module.parameters()  # (new containers; MLX arrays are immutable: a snapshot)
+        self.trainable = trainable_names(module)
         # Parents before children: `train(mode)` sets a whole subtree, then each child gets its own back.
         named = sorted(module.named_modules(), key=lambda item: item[0].count(".") + bool(item[0]))
         self.training = [(m, m.training) for _, m in named]
@@ -227,6 +242,8 @@ class _ModuleSnapshot:
     def restore(self) -> None:
         module = self.module
         module.update(self.arrays)
+        if trainable_names(module) != self.trainable:  # (a hook froze or unfroze some in the sweep)
+            set_trainable(module, self.trainable)
         for m, training in self.training:
             m.train(training)
         object.__setattr__(module, "_trainer", self.trainer)
