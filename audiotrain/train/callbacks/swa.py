@@ -68,7 +68,8 @@ class StochasticWeightAveraging(Callback):
     average leaves the last epoch's training out); no extra epoch recomputes BatchNorm statistics (see
     above); `max_epochs` must be set (`fit` ends SWA there); a `swa_epoch_start` after the last epoch is
     refused rather than never started; a fit that stops before the last epoch's end (EarlyStopping,
-    `max_steps`, `max_time`) keeps its trained weights, as in Lightning, and says so in a warning.
+    `max_steps`, `max_time`) keeps its trained weights, as in Lightning, and says so in a warning that
+    names which of them stopped it.
 
     Data parallel: every process holds the same parameters after each update (the gradients are averaged
     in the step), so each averages its own copy; no communication is added, and rank 0 saves the average.
@@ -79,7 +80,8 @@ class StochasticWeightAveraging(Callback):
             index n - 1); a float f in [0, 1]: in epoch ``int(f * max_epochs)`` counted the same way.
         annealing_epochs: epochs over which the rate anneals to `swa_lrs` (an int >= 0).
         annealing_strategy: "cos" or "linear".
-        avg_fn: ``avg_fn(average, current, n_averaged) -> new average`` for each parameter (None: the mean).
+        avg_fn: ``avg_fn(average, current, n_averaged) -> new average`` for each parameter (None: the mean);
+            one whose signature cannot take those three positional arguments is refused here.
         device: accepted for compatibility where it is None or the CPU ("cpu", ``mx.cpu``, Lightning's
             default), and does nothing: the average is kept as MLX arrays beside the model's (MLX has no
             per-array device). Any other device is refused.
