@@ -151,9 +151,9 @@ def test_an_iterable_dataset_whose_order_is_its_own_is_warned_of(tmp_path):
     loader = DataLoader(ShuffledStream(numbered_samples(24)), batch_size=4)
     with pytest.warns(
         UserWarning,
-        match=r"Trainer\(overfit_batches=2\): the training loader reads an iterable dataset \(ShuffledStream\), "
-        r"whose order is its own: overfit_batches cannot set it.*Make it yield the same samples in the same "
-        r"order every epoch",
+        match=r"Trainer\(overfit_batches=2\): the training loader reads an iterable dataset "
+        r"\(ShuffledStream\), whose order is its own: overfit_batches cannot set it.*Make it yield the "
+        r"same samples in the same order every epoch",
     ):
         fit_overfitting(tmp_path, 2, loader, epochs=1)
 

@@ -239,7 +239,8 @@ def test_a_callback_whose_state_arrays_are_not_arrays_is_refused_at_the_first_sa
         ({"swa_lrs": 0.1, "avg_fn": 3}, "avg_fn must be callable"),
         (
             {"swa_lrs": 0.1, "avg_fn": lambda average, current: average},
-            r"avg_fn .*<lambda>\(average, current\) cannot be called as avg_fn\(average, current, n_averaged\)",
+            r"avg_fn .*<lambda>\(average, current\) cannot be called as "
+            r"avg_fn\(average, current, n_averaged\)",
         ),
         ({"swa_lrs": 0.1, "device": "cuda"}, r"device='cuda'.*accepted only as None or 'cpu'"),
     ],

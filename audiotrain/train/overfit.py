@@ -108,9 +108,9 @@ def _warn(overfit_batches: int | float, switched: list[str], problems: list[tupl
     verbs = {"training": "trains", "validation": "validates"}
     for stage in switched:
         warnings.warn(
-            f"{flag}: the {stage} loader shuffles (shuffle=True); it is iterated in its dataset's order while "
-            f"fit runs, so that every epoch {verbs[stage]} on the same batches (as Lightning turns the "
-            "shuffling off)",
+            f"{flag}: the {stage} loader shuffles (shuffle=True); it is iterated in its dataset's order "
+            f"while fit runs, so that every epoch {verbs[stage]} on the same batches (as Lightning turns "
+            "the shuffling off)",
             UserWarning,
             stacklevel=5,
         )

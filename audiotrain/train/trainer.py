@@ -146,8 +146,8 @@ class Trainer:
     N batches of the training loader, iterated unshuffled while `fit` runs, with a warning where it
     shuffles, and validation runs on the first N of its own loader, unshuffled too; it replaces
     `limit_train_batches` and `limit_val_batches`, with a warning where one was given, and is refused with
-    `fast_dev_run`, which Lightning combines), `debug_lazy_eval` (no compile; evaluate every step eagerly and name the first
-    parameter that turns non-finite).
+    `fast_dev_run`, which Lightning combines), `debug_lazy_eval` (no compile; evaluate every step eagerly
+    and name the first parameter that turns non-finite).
     Model summary: `enable_model_summary` (True, as in Lightning) prints Lightning's table of the module's
     submodules and parameter counts as `fit` starts, from rank 0 (a `ModelSummary` callback; one passed in
     `callbacks` replaces the default, e.g. `ModelSummary(max_depth=-1)` for every level).

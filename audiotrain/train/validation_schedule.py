@@ -53,8 +53,9 @@ class ValidationSchedule:
     def interval(self, n_batches: int | None, set_by: str | None = None) -> int | None:
         """Training batches between validations (Lightning's `val_check_batch`): an int `val_check_interval`
         as given, a float one as int(fraction x the epoch's batches), at least 1; None for 1.0 over a loader
-        without a length (its epochs end where it does: validated there). Checked before `fit` starts. `set_by`:
-        the flag that set `n_batches` where one did (e.g. "overfit_batches=4"), which the refusal names."""
+        without a length (its epochs end where it does: validated there). Checked before `fit` starts.
+        `set_by`: the flag that set `n_batches` where one did (e.g. "overfit_batches=4"), which the refusal
+        names."""
         interval = self.val_check_interval
         if isinstance(interval, int):
             if n_batches is not None and interval > n_batches and self.check_val_every_n_epoch is not None:
