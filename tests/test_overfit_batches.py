@@ -5,6 +5,7 @@ import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataLoader
+from audiotrain.data import IterableDataset
 from audiotrain.train import Callback
 
 import numpy as np
@@ -128,3 +129,99 @@ def test_a_run_resumed_from_its_checkpoint_goes_on_with_the_same_batches(tmp_pat
     with pytest.warns(UserWarning, match="shuffles"):
         trainer.fit(TinyClassifier(), DataLoader(samples, batch_size=4, shuffle=True), ckpt_path="last")
     assert recorder.train == {1: [[0, 1, 2, 3], [4, 5, 6, 7]]} and trainer.global_step == 4
+
+
+class ShuffledStream(IterableDataset):
+    """A stream that yields its samples in another order every pass, as a shuffle buffer does."""
+
+    def __init__(self, samples):
+        self.samples, self.passes = samples, 0
+
+    def __iter__(self):
+        order = np.random.default_rng(self.passes).permutation(len(self.samples))
+        self.passes += 1
+        return (self.samples[i] for i in order)
+
+
+def overfit_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "overfit_batches" in str(w.message)]
+
+
+def test_an_iterable_dataset_whose_order_is_its_own_is_warned_of(tmp_path):
+    loader = DataLoader(ShuffledStream(numbered_samples(24)), batch_size=4)
+    with pytest.warns(
+        UserWarning,
+        match=r"Trainer\(overfit_batches=2\): the training loader reads an iterable dataset "
+        r"\(ShuffledStream\), whose order is its own: overfit_batches cannot set it.*Make it yield the "
+        r"same samples in the same order every epoch",
+    ):
+        fit_overfitting(tmp_path, 2, loader, epochs=1)
+
+
+def test_a_loader_with_its_own_sampler_or_of_its_own_kind_is_warned_of(tmp_path):
+    class Batches:  # a loader of the user's own: its order is not the Trainer's to set
+        def __init__(self, batches):
+            self.batches = batches
+
+        def __iter__(self):
+            return iter(self.batches)
+
+        def __len__(self):
+            return len(self.batches)
+
+    sampled = DataLoader(numbered_samples(24), batch_size=4, sampler=list(reversed(range(24))))
+    with pytest.warns(
+        UserWarning, match=r"the training loader has its own sampler \(list\), whose order is its own"
+    ):
+        fit_overfitting(tmp_path / "a", 2, sampled, epochs=1)
+    own = Batches(list(DataLoader(numbered_samples(24), batch_size=4)))
+    with pytest.warns(UserWarning, match=r"the training loader is a Batches, not an audiotrain DataLoader"):
+        fit_overfitting(tmp_path / "b", 2, own, epochs=1)
+
+
+def test_a_list_of_batches_or_an_unshuffled_loader_is_not_warned_of(tmp_path):
+    batches = list(DataLoader(numbered_samples(24), batch_size=8))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_overfitting(tmp_path, 1, batches, DataLoader(numbered_samples(8), batch_size=4), epochs=1)
+    assert overfit_warnings(caught) == []
+
+
+def test_a_shuffling_validation_loader_validates_on_the_same_batches_every_epoch(tmp_path):
+    train = DataLoader(numbered_samples(24), batch_size=4)
+    val = DataLoader(numbered_samples(32), batch_size=4, shuffle=True, seed=3)
+    with pytest.warns(
+        UserWarning,
+        match=r"overfit_batches=2\): the validation loader shuffles \(shuffle=True\); it is iterated in its "
+        r"dataset's order while fit runs, so that every epoch validates on the same batches",
+    ):
+        trainer, recorder = fit_overfitting(tmp_path, 2, train, val, epochs=3)
+    assert recorder.val == [[0, 1, 2, 3], [4, 5, 6, 7]] * 3
+    assert val.shuffle is True  # (put back after fit)
+
+
+def test_the_warnings_are_rank_zeros_alone_and_every_rank_reads_in_order(tmp_path, monkeypatch):
+    """Under data parallel every rank's loader shuffles alike: one warning tells the job (rank 0's)."""
+    from audiotrain.distributed import collectives
+
+    warned = []
+    for rank in (0, 1):  # (as each rank of the job sees itself)
+        monkeypatch.setattr(collectives, "is_main_process", lambda rank=rank: rank == 0)
+        loader = DataLoader(numbered_samples(24), batch_size=4, shuffle=True, seed=3)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer, recorder = fit_overfitting(tmp_path / str(rank), 2, loader, epochs=2)
+        warned.append(overfit_warnings(caught))
+        assert recorder.train == {0: [[0, 1, 2, 3], [4, 5, 6, 7]]} | {1: [[0, 1, 2, 3], [4, 5, 6, 7]]}
+    assert [len(messages) for messages in warned] == [1, 0]
+
+
+def test_a_val_check_interval_beyond_the_overfit_batches_is_refused_naming_overfit_batches(tmp_path):
+    train = DataLoader(numbered_samples(64), batch_size=8)  # 8 batches, of which overfit_batches takes 4
+    val = DataLoader(numbered_samples(32), batch_size=8)
+    with pytest.raises(
+        ValueError,
+        match=r"val_check_interval=10\) must be at most the number of training batches in an epoch "
+        r"\(4, set by overfit_batches=4\).*to turn validation off, pass no validation loader",
+    ):
+        fit_overfitting(tmp_path, 4, train, val, val_check_interval=10)

@@ -2,6 +2,7 @@
 resume through the checkpoint's callbacks.safetensors."""
 
 import math
+import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import TrainModule
@@ -46,9 +47,10 @@ class Record(Callback):
         self.weights.append(weights(module))
 
 
-def _fit_descends(root, swa, max_epochs, learning_rate=1.0, **trainer_args):
+def _fit_descends(root, swa, max_epochs, learning_rate=1.0, more_callbacks=(), **trainer_args):
     record = Record()
-    trainer = quiet_trainer(root, max_epochs=max_epochs, callbacks=[swa, record], **trainer_args)
+    callbacks = [swa, record, *more_callbacks]
+    trainer = quiet_trainer(root, max_epochs=max_epochs, callbacks=callbacks, **trainer_args)
     module = Descends(learning_rate)
     batches = [mx.zeros((2,))] * 4  # 4 updates an epoch
     trainer.fit(module, batches)
@@ -235,6 +237,11 @@ def test_a_callback_whose_state_arrays_are_not_arrays_is_refused_at_the_first_sa
         ({"swa_lrs": 0.1, "annealing_epochs": -1}, "annealing_epochs must be an int >= 0"),
         ({"swa_lrs": 0.1, "annealing_strategy": "exp"}, "annealing_strategy must be 'cos' or 'linear'"),
         ({"swa_lrs": 0.1, "avg_fn": 3}, "avg_fn must be callable"),
+        (
+            {"swa_lrs": 0.1, "avg_fn": lambda average, current: average},
+            r"avg_fn .*<lambda>\(average, current\) cannot be called as "
+            r"avg_fn\(average, current, n_averaged\)",
+        ),
         ({"swa_lrs": 0.1, "device": "cuda"}, r"device='cuda'.*accepted only as None or 'cpu'"),
     ],
 )
@@ -265,7 +272,7 @@ def test_the_cpu_device_of_lightnings_default_is_accepted():
         (
             StochasticWeightAveraging(swa_lrs=[0.1, 0.2]),
             {"max_epochs": 4},
-            "swa_lrs has 2 values, the optimizer 1 parameter group",
+            "swa_lrs has 2 values, the optimizer 1 parameter group:",
         ),
     ],
 )
@@ -277,9 +284,49 @@ def test_settings_fit_cannot_keep_are_refused_when_it_starts(tmp_path, swa, trai
 
 def test_a_fit_stopped_before_the_last_epoch_keeps_its_weights_and_says_so(tmp_path):
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0)
-    with pytest.warns(UserWarning, match="keeps its trained weights, as in Lightning"):
+    with pytest.warns(
+        UserWarning,
+        match=r"as max_steps=8 was reached: the module keeps its trained weights, as in Lightning; the "
+        r"average of 2 epochs is not applied\. Resume from a checkpoint with a higher max_steps",
+    ):
         module, record = _fit_descends(tmp_path, swa, max_epochs=4, max_steps=8)
     assert module.w.item() == record.weights[-1]["w"][0]
+
+
+class StopAfterFirstEpoch(Callback):
+    """A stop request, as EarlyStopping makes one."""
+
+    def on_train_epoch_end(self, trainer, module):
+        trainer.should_stop = True
+
+
+def test_a_fit_stopped_by_a_stop_request_says_so_not_max_steps(tmp_path):
+    """EarlyStopping (or a callback's should_stop) ended the fit: neither max_steps nor max_time was set,
+    so the warning names the stop request, and a resume with a higher max_steps is no advice."""
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module, record = _fit_descends(tmp_path, swa, max_epochs=4, more_callbacks=[StopAfterFirstEpoch()])
+    messages = [str(w.message) for w in caught if "StochasticWeightAveraging" in str(w.message)]
+    assert len(messages) == 1, messages
+    assert "as a stop was requested (EarlyStopping, or a callback setting trainer.should_stop)" in messages[0]
+    assert "the average of 1 epoch is not applied" in messages[0]
+    assert "set max_epochs to where training should end" in messages[0]
+    assert "max_steps" not in messages[0] and "max_time" not in messages[0]
+    assert module.w.item() == record.weights[-1]["w"][0]
+
+
+def test_an_avg_fn_whose_arity_cannot_be_inspected_is_named_when_its_call_fails(tmp_path):
+    # mx.maximum takes two arrays; its signature cannot be inspected, so the call's TypeError is explained.
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0, avg_fn=mx.maximum)
+    with pytest.raises(TypeError, match=r"avg_fn .*maximum failed, called as avg_fn\(average, current, n_av"):
+        _fit_descends(tmp_path, swa, max_epochs=3)
+
+
+def test_a_list_of_swa_lrs_of_another_length_is_refused_in_good_grammar(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[StochasticWeightAveraging(swa_lrs=[0.1])])
+    with pytest.raises(ValueError, match=r"swa_lrs has 1 value, the optimizer 2 parameter groups:"):
+        trainer.fit(TwoGroups(), [mx.zeros((2,))] * 4)
 
 
 class TwoGroups(Descends):

@@ -1,8 +1,9 @@
 """Lightning 2's `overfit_batches`: train on the same first batches every epoch, and validate on as many.
 
 A debugging run: a model that cannot drive the loss of a few batches towards zero has a bug. The Trainer
-sets the training and validation limits to `overfit_batches` (`limits`) and iterates the training loader
-unshuffled while `fit` runs (`unshuffled`), so that those batches are the same ones in every epoch.
+sets the training and validation limits to `overfit_batches` (`limits`) and iterates the training and
+validation loaders unshuffled while `fit` runs (`in_order`), so that those batches are the same ones in every
+epoch.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import contextlib
 import warnings
 from collections.abc import Iterator
 from typing import Any
+
+from audiotrain.data.loader import DataLoader
+from audiotrain.distributed import collectives
 
 
 def limits(
@@ -51,26 +55,73 @@ def _described(overfit_batches: int | float) -> str:
 
 
 @contextlib.contextmanager
-def unshuffled(loader: Any) -> Iterator[None]:
-    """Iterate `loader` in its dataset's order while the block runs: an audiotrain DataLoader (or a loader
-    with a `shuffle` attribute) that shuffles is switched to its unshuffled order, warned as Lightning warns,
-    and put back afterwards. A loader with its own sampler keeps it (it may shuffle: not known here)."""
-    # (Its own attribute: a wrapper that hands its loader's attributes on would take the setting itself.)
-    if getattr(loader, "__dict__", {}).get("shuffle") is not True:
-        yield
-        return
-    warnings.warn(
-        "Trainer(overfit_batches=...): the training loader shuffles (shuffle=True); it is iterated in its "
-        "dataset's order while fit runs, so that every epoch trains on the same batches (as Lightning turns "
-        "the shuffling off)",
-        UserWarning,
-        stacklevel=4,
-    )
-    loader.shuffle = False
+def in_order(overfit_batches: int | float, loaders: dict[str, Any]) -> Iterator[None]:
+    """Iterate each of `loaders` ("training" / "validation" -> a loader or None) in its dataset's order while
+    the block runs, so that every epoch trains and validates on the same batches: an audiotrain DataLoader
+    (or a loader with a `shuffle` attribute) that shuffles is switched to its unshuffled order, warned as
+    Lightning warns, and put back afterwards. One whose order is not this setting's (an iterable dataset's,
+    its own sampler's, a loader other than an audiotrain DataLoader or a list of batches) keeps it, with a
+    warning that it may differ each epoch. The warnings are rank 0's alone: every rank's loaders are alike."""
+    switched = []
+    problems = []
+    for stage, loader in loaders.items():
+        if loader is None:
+            continue
+        # (Its own attribute: a wrapper that hands its loader's attributes on would take the setting itself.)
+        if getattr(loader, "__dict__", {}).get("shuffle") is True:
+            switched.append((stage, loader))
+        elif (reason := _own_order(loader)) is not None:
+            problems.append((stage, reason))
+    if collectives.is_main_process():
+        _warn(overfit_batches, [stage for stage, _ in switched], problems)
+    for _, loader in switched:
+        loader.shuffle = False
     try:
         yield
     finally:
-        loader.shuffle = True
+        for _, loader in switched:
+            loader.shuffle = True
 
 
-__all__ = ["limits", "unshuffled"]
+def _own_order(loader: Any) -> str | None:
+    """Why `loader`'s order is its own, not one the Trainer can hold the same each epoch (None: it is)."""
+    if isinstance(loader, list | tuple):
+        return None  # (a list of batches: the same order every time)
+    if isinstance(loader, DataLoader):
+        if loader._iterable:
+            return f"reads an iterable dataset ({type(loader.dataset).__name__}), whose order is its own"
+        user = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler
+        if user is not None:
+            kind = "batch_sampler" if loader.batch_sampler is not None else "sampler"
+            return f"has its own {kind} ({type(user).__name__}), whose order is its own (it may shuffle)"
+        return None
+    own = getattr(loader, "__dict__", {})
+    if own.get("shuffle") is False and getattr(loader, "sampler", None) is None:
+        return None  # (a loader of its own whose order its `shuffle` setting decides: off)
+    if type(getattr(loader, "sampler", None)).__name__ == "SequentialSampler":
+        return None  # (torch's DataLoader without shuffle)
+    return f"is a {type(loader).__name__}, not an audiotrain DataLoader: its order is its own"
+
+
+def _warn(overfit_batches: int | float, switched: list[str], problems: list[tuple[str, str]]) -> None:
+    flag = f"Trainer(overfit_batches={overfit_batches})"
+    verbs = {"training": "trains", "validation": "validates"}
+    for stage in switched:
+        warnings.warn(
+            f"{flag}: the {stage} loader shuffles (shuffle=True); it is iterated in its dataset's order "
+            f"while fit runs, so that every epoch {verbs[stage]} on the same batches (as Lightning turns "
+            "the shuffling off)",
+            UserWarning,
+            stacklevel=5,
+        )
+    for stage, reason in problems:
+        warnings.warn(
+            f"{flag}: the {stage} loader {reason}: overfit_batches cannot set it, so each epoch "
+            f"{verbs[stage]} on the first batches of that order, which may be other batches every epoch. "
+            "Make it yield the same samples in the same order every epoch (or pass a list of the batches)",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+__all__ = ["in_order", "limits"]

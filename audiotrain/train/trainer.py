@@ -144,10 +144,10 @@ class Trainer:
     `limit_train_batches` / `limit_val_batches` / `limit_test_batches` / `limit_predict_batches`,
     `overfit_batches` (Lightning 2's: an int N or a float fraction; every epoch trains on the same first
     N batches of the training loader, iterated unshuffled while `fit` runs, with a warning where it
-    shuffles, and validation runs on the first N of its own loader; it replaces `limit_train_batches` and
-    `limit_val_batches`, with a warning where one was given, and is refused with `fast_dev_run`, which
-    Lightning combines), `debug_lazy_eval` (no compile; evaluate every step eagerly and name the first
-    parameter that turns non-finite).
+    shuffles, and validation runs on the first N of its own loader, unshuffled too; it replaces
+    `limit_train_batches` and `limit_val_batches`, with a warning where one was given, and is refused with
+    `fast_dev_run`, which Lightning combines), `debug_lazy_eval` (no compile; evaluate every step eagerly
+    and name the first parameter that turns non-finite).
     Model summary: `enable_model_summary` (True, as in Lightning) prints Lightning's table of the module's
     submodules and parameter counts as `fit` starts, from rank 0 (a `ModelSummary` callback; one passed in
     `callbacks` replaces the default, e.g. `ModelSummary(max_depth=-1)` for every level).
@@ -659,6 +659,17 @@ class Trainer:
             self.limits["train"], loader_len(loader), self._limit_flags["train"]
         )
 
+    def _training_limit_set_by(self, loader: Any) -> str | None:
+        """The flag that made an epoch of `loader` shorter than the loader ("overfit_batches=4"), or None."""
+        limit, total = self.limits["train"], loader_len(loader)
+        if (
+            self.fast_dev_run
+            or limit is None
+            or (total is not None and self._training_batches(loader) >= total)
+        ):
+            return None
+        return f"{self._limit_flags['train']}={limit}"
+
     def print(self, *args: Any, sep: str = " ", end: str = "\n", file: Any = None) -> None:
         """Print from rank 0 only under data parallel (as Lightning's), above any progress bar; `sep`,
         `end` and `file` as ``print``'s (stdout by default)."""
@@ -754,11 +765,15 @@ class Trainer:
                 self._nonfinite.start_fit(self._train_step.state.arrays)
                 self._run.start_clock()
                 self.fitting = True
-                # overfit_batches: the same first batches every epoch, so the training loader is unshuffled.
-                unshuffled = (
-                    overfit.unshuffled(train_loader) if self.overfit_batches else contextlib.nullcontext()
+                # overfit_batches: the same first batches every epoch, so the loaders are read in order.
+                in_order = (
+                    overfit.in_order(
+                        self.overfit_batches, {"training": train_loader, "validation": val_loader}
+                    )
+                    if self.overfit_batches
+                    else contextlib.nullcontext()
                 )
-                with self._on_device(), self._stopping.handling_signals(), unshuffled:
+                with self._on_device(), self._stopping.handling_signals(), in_order:
                     self._call_hooks("on_fit_start")
                     if val_loader is not None:
                         self.evaluation.sanity_check(model, val_loader)
@@ -805,7 +820,7 @@ class Trainer:
         ]
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
             # A schedule it cannot keep is refused before anything runs.
-            self._validation_schedule.interval(n_batches)
+            self._validation_schedule.interval(n_batches, self._training_limit_set_by(train_loader))
         if val_loader is train_loader and hasattr(train_loader, "state_dict"):
             # Its position is part of each checkpoint: after a validation it would be the validation
             # pass's, and a resumed epoch would continue from another epoch's order.
@@ -854,7 +869,11 @@ class Trainer:
                 "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
             )
             return
-        val_every = self._validation_schedule.interval(n_batches) if val_loader is not None else None
+        val_every = (
+            self._validation_schedule.interval(n_batches, self._training_limit_set_by(train_loader))
+            if val_loader is not None
+            else None
+        )
         self._validation_schedule.start_fit()
         while not self._done():
             self._train_epoch(module, train_loader, val_loader, n_batches, val_every)

@@ -50,19 +50,24 @@ class ValidationSchedule:
         n = self.check_val_every_n_epoch
         return n is not None and (epoch + 1) % n == 0
 
-    def interval(self, n_batches: int | None) -> int | None:
+    def interval(self, n_batches: int | None, set_by: str | None = None) -> int | None:
         """Training batches between validations (Lightning's `val_check_batch`): an int `val_check_interval`
         as given, a float one as int(fraction x the epoch's batches), at least 1; None for 1.0 over a loader
-        without a length (its epochs end where it does: validated there). Checked before `fit` starts."""
+        without a length (its epochs end where it does: validated there). Checked before `fit` starts.
+        `set_by`: the flag that set `n_batches` where one did (e.g. "overfit_batches=4"), which the refusal
+        names."""
         interval = self.val_check_interval
         if isinstance(interval, int):
             if n_batches is not None and interval > n_batches and self.check_val_every_n_epoch is not None:
                 # As Lightning: counted within each epoch, such an interval would never be reached.
+                # (overfit_batches replaces limit_val_batches: there no validation loader turns it off.)
+                overfitting = (set_by or "").startswith("overfit_batches")
+                off = "pass no validation loader" if overfitting else "set limit_val_batches=0"
                 raise ValueError(
                     f"Trainer(val_check_interval={interval}) must be at most the number of training batches "
-                    f"in an epoch ({n_batches}): it counts batches within each epoch. To validate every "
-                    f"{interval} batches counted across epochs, set check_val_every_n_epoch=None; to turn "
-                    "validation off, set limit_val_batches=0"
+                    f"in an epoch ({n_batches}{', set by ' + set_by if set_by else ''}): it counts batches "
+                    f"within each epoch. To validate every {interval} batches counted across epochs, set "
+                    f"check_val_every_n_epoch=None; to turn validation off, {off}"
                 )
             return interval
         if n_batches is None:

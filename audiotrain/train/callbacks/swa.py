@@ -3,6 +3,7 @@ the weights of the last epochs, then train on with (and save) the average."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
+from audiotrain._text import plural
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
@@ -66,7 +68,8 @@ class StochasticWeightAveraging(Callback):
     average leaves the last epoch's training out); no extra epoch recomputes BatchNorm statistics (see
     above); `max_epochs` must be set (`fit` ends SWA there); a `swa_epoch_start` after the last epoch is
     refused rather than never started; a fit that stops before the last epoch's end (EarlyStopping,
-    `max_steps`, `max_time`) keeps its trained weights, as in Lightning, and says so in a warning.
+    `max_steps`, `max_time`) keeps its trained weights, as in Lightning, and says so in a warning that
+    names which of them stopped it.
 
     Data parallel: every process holds the same parameters after each update (the gradients are averaged
     in the step), so each averages its own copy; no communication is added, and rank 0 saves the average.
@@ -77,7 +80,8 @@ class StochasticWeightAveraging(Callback):
             index n - 1); a float f in [0, 1]: in epoch ``int(f * max_epochs)`` counted the same way.
         annealing_epochs: epochs over which the rate anneals to `swa_lrs` (an int >= 0).
         annealing_strategy: "cos" or "linear".
-        avg_fn: ``avg_fn(average, current, n_averaged) -> new average`` for each parameter (None: the mean).
+        avg_fn: ``avg_fn(average, current, n_averaged) -> new average`` for each parameter (None: the mean);
+            one whose signature cannot take those three positional arguments is refused here.
         device: accepted for compatibility where it is None or the CPU ("cpu", ``mx.cpu``, Lightning's
             default), and does nothing: the average is kept as MLX arrays beside the model's (MLX has no
             per-array device). Any other device is refused.
@@ -112,6 +116,8 @@ class StochasticWeightAveraging(Callback):
             )
         if avg_fn is not None and not callable(avg_fn):
             raise TypeError(f"StochasticWeightAveraging: avg_fn must be callable or None, got {avg_fn!r}")
+        if avg_fn is not None:
+            _check_avg_fn_arity(avg_fn)
         _check_device(device)
         self._annealing_epochs, self._annealing_strategy = annealing_epochs, annealing_strategy
         self._avg_fn = avg_fn
@@ -176,8 +182,8 @@ class StochasticWeightAveraging(Callback):
         groups = _groups(trainer.optimizer)
         if self._one_rate_per_group and len(self._swa_lrs) != len(groups):
             raise ValueError(
-                f"StochasticWeightAveraging: swa_lrs has {len(self._swa_lrs)} values, the optimizer "
-                f"{len(groups)} parameter group{'s' if len(groups) > 1 else ''}: give one number, or a list "
+                f"StochasticWeightAveraging: swa_lrs has {plural(len(self._swa_lrs), 'value')}, the "
+                f"optimizer {plural(len(groups), 'parameter group')}: give one number, or a list "
                 "with one per group (a MultiOptimizer's optimizers are its groups)"
             )
         self._refuse_other_settings(trainer)
@@ -224,11 +230,12 @@ class StochasticWeightAveraging(Callback):
             module.update(ckpt.merge_flat(module.parameters(), self._average))
             mx.eval(module.parameters())
         elif self._initial_lrs is not None and trainer.is_global_zero:
+            cause, advice = _why_fit_ended(trainer)
             warnings.warn(
                 f"StochasticWeightAveraging: fit ended in epoch {trainer.current_epoch}, before the end of "
-                f"the last SWA epoch {self.swa_end} (max_epochs - 1): the module keeps its trained weights, "
-                f"as in Lightning; the average of {self.n_averaged} epoch(s) is not applied (resume from a "
-                "checkpoint with a higher max_steps / max_time to finish SWA)",
+                f"the last SWA epoch {self.swa_end} (max_epochs - 1), as {cause}: the module keeps its "
+                f"trained weights, as in Lightning; the average of {plural(self.n_averaged, 'epoch')} is not "
+                f"applied. {advice[0].upper()}{advice[1:]}",
                 UserWarning,
                 stacklevel=2,
             )
@@ -252,7 +259,15 @@ class StochasticWeightAveraging(Callback):
             average_fn = self._avg_fn or _mean
             updated = {}
             for name, value in current.items():
-                new = average_fn(self._average[name], value, n)
+                try:
+                    new = average_fn(self._average[name], value, n)
+                except TypeError as err:
+                    if self._avg_fn is None or _signature(self._avg_fn) is not None:
+                        raise  # (its arity was checked: an error of its own)
+                    raise TypeError(
+                        f"StochasticWeightAveraging: avg_fn {_function_name(self._avg_fn)} failed, called as "
+                        f"{_AVG_FN_CALL} for {name!r}: {err}"
+                    ) from err
                 if not isinstance(new, mx.array) or new.shape != value.shape:
                     got = f"shape {tuple(new.shape)}" if isinstance(new, mx.array) else type(new).__name__
                     raise ValueError(
@@ -385,6 +400,27 @@ class StochasticWeightAveraging(Callback):
         self._average = dict(arrays)
 
 
+def _why_fit_ended(trainer: Trainer) -> tuple[str, str]:
+    """What ended `trainer`'s fit before max_epochs, and what would let SWA finish (for the warning)."""
+    if trainer.max_steps is not None and trainer.global_step >= trainer.max_steps:
+        return (
+            f"max_steps={trainer.max_steps} was reached",
+            "resume from a checkpoint with a higher max_steps to finish SWA",
+        )
+    if trainer.should_stop:
+        return (
+            "a stop was requested (EarlyStopping, or a callback setting trainer.should_stop)",
+            "SWA averages up to the last epoch: set max_epochs to where training should end, or leave out "
+            "the early stop",
+        )
+    if trainer.max_time is not None and trainer.elapsed() >= trainer.max_time:
+        return (
+            "max_time ran out",
+            "resume from a checkpoint with a higher max_time to finish SWA",
+        )
+    return "it stopped early", "resume from a checkpoint to finish SWA"
+
+
 def _mean(average: mx.array, current: mx.array, n_averaged: mx.array) -> mx.array:
     """torch's default `avg_fn`: the running equal-weight mean."""
     return average + (current - average) / (n_averaged + 1)
@@ -409,6 +445,32 @@ def _rate_of_next_update(group: Any) -> float:
 def _floating(module: TrainModule) -> dict[str, mx.array]:
     """The module's floating arrays by dotted name: what is averaged."""
     return {k: v for k, v in ckpt.flat(module.parameters()).items() if mx.issubdtype(v.dtype, mx.floating)}
+
+
+_AVG_FN_CALL = "avg_fn(average, current, n_averaged)"
+
+
+def _signature(fn: Callable) -> inspect.Signature | None:
+    """`fn`'s signature, or None where it cannot be inspected (some builtins and extension functions)."""
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_avg_fn_arity(avg_fn: Callable) -> None:
+    """Refuse an `avg_fn` that cannot take the three positional arguments it is called with."""
+    signature = _signature(avg_fn)
+    if signature is None:
+        return  # (checked when it is called: a TypeError there names it)
+    try:
+        signature.bind(None, None, None)
+    except TypeError as err:
+        raise TypeError(
+            f"StochasticWeightAveraging: avg_fn {_function_name(avg_fn)}{signature} cannot be called as "
+            f"{_AVG_FN_CALL} (the average so far, the parameter now, how many epochs the average holds): "
+            f"{err}"
+        ) from None
 
 
 def _dtype(array: mx.array) -> str:
