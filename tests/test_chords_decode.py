@@ -13,6 +13,7 @@ from audiotrain.chords.decode import (
     frames_to_segments,
     median_smooth,
     onset_bass,
+    playing_level_db,
     quiet_frames,
     viterbi,
     viterbi_self_transition,
@@ -425,6 +426,25 @@ def test_quiet_frames_follow_the_songs_median_not_its_loudest_frame():
     assert quiet[41:].sum() == np.sum(np.linspace(-20.0, -50.0, 31) < -35.0)
     assert not quiet_frames(level, 0.0).any()
     assert quiet_frames(np.zeros(0), 15.0).shape == (0,)
+
+
+def test_a_noise_floor_longer_than_the_music_is_quiet_not_the_playing_level(rng):
+    """Chords were written over 124 s of the 150 s of -60 dBFS hiss after 120 s of music: with most frames at
+    the floor, the song's median was the floor, so no frame was quieter than it by 15 dB. The playing level is
+    the median of the frames that sound (within 30 dB of the loud ones)."""
+    music = -20.0 + rng.normal(0.0, 3.0, 400)
+    hiss = -60.0 + rng.normal(0.0, 0.5, 600)
+    for level in (
+        np.concatenate([music, hiss]),
+        np.concatenate([hiss, music]),
+        np.concatenate([hiss[:300], music, hiss[300:]]),
+    ):
+        quiet = quiet_frames(level, 15.0)
+        assert quiet[level < -50.0].all()
+        assert not quiet[level > -30.0].any()
+        assert playing_level_db(level) == pytest.approx(np.median(music), abs=0.5)
+    # A song that sounds throughout keeps its median frame as its playing level (the gate is as before).
+    assert playing_level_db(music) == np.median(music)
 
 
 def test_levels_must_match_the_frames_and_silence_db_be_valid(rng):

@@ -80,10 +80,11 @@ class DecodeConfig:
             the chord tone with the most bass-head probability weighted by ``exp(-t / bass_onset_frames)``,
             t frames after the segment's first: a chord's bass is the note played as it starts, and walking
             lines and passing notes come after. 0: the path's own bass.
-        silence_db: frames quieter than the song's median frame by more than this many dB are decoded as
-            N, where the frames' levels are given (`decode_posteriors`' ``level_db``; `ChordPredictor`
-            gives them). The model hears each frame's spectrum normalised, so a chord's fading tail, 20 dB
-            down after its notes stop, sounds to it like the chord: the chord was held past its end. 0: off.
+        silence_db: frames quieter than the song's playing level (the median of its sounding frames:
+            `playing_level_db`) by more than this many dB are decoded as N, where the frames' levels are
+            given (`decode_posteriors`' ``level_db``; `ChordPredictor` gives them). The model hears each
+            frame's spectrum normalised, so a chord's fading tail, 20 dB down after its notes stop, sounds to
+            it like the chord: the chord was held past its end. 0: off.
     """
 
     method: str = "viterbi"
@@ -396,14 +397,30 @@ def boundary_offsets(log_emissions: np.ndarray, states: np.ndarray) -> np.ndarra
     return offsets
 
 
+#: The frames whose median is a song's playing level: those within this many dB of its loud frames (the
+#: 99th percentile of frame levels, not the loudest: one drum hit). A recording that is mostly a noise
+#: floor (a voice memo with long pauses, a hidden track after minutes of tape hiss) had its median at that
+#: floor, and chords were written over the hiss; a frame 30 dB under the loud ones plays no chord to hear.
+SOUNDING_RANGE_DB = 30.0
+
+
+def playing_level_db(level_db: np.ndarray) -> float:
+    """A song's playing level: the median level of its sounding frames (`SOUNDING_RANGE_DB`), so that a
+    noise floor, however long, is not taken for it; of a song that sounds throughout, its median frame."""
+    level_db = np.asarray(level_db, dtype=np.float64)
+    loud = np.percentile(level_db, 99)
+    return float(np.median(level_db[level_db >= loud - SOUNDING_RANGE_DB]))
+
+
 def quiet_frames(level_db: np.ndarray, silence_db: float) -> np.ndarray:
-    """[frames] bool: the frames quieter than the song's median frame by more than `silence_db` dB (none
-    where `silence_db` is 0). The median, not the loudest frame: most of a song's frames play, so a song's
-    median is its playing level whatever its loudest hit; a fade-out is N only once it is that far down."""
+    """[frames] bool: the frames quieter than the song's playing level (`playing_level_db`: the median of its
+    sounding frames) by more than `silence_db` dB (none where `silence_db` is 0). The median, not the loudest
+    frame: most of a song's frames play, so its median is its playing level whatever its loudest hit; a
+    fade-out is N only once it is that far down."""
     level_db = np.asarray(level_db, dtype=np.float64)
     if silence_db <= 0 or len(level_db) == 0:
         return np.zeros(len(level_db), dtype=bool)
-    return level_db < np.median(level_db) - silence_db
+    return level_db < playing_level_db(level_db) - silence_db
 
 
 def decode_frames(

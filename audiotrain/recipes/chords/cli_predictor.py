@@ -24,7 +24,8 @@ DECODE_HELP = {
     "cross; off: halfway between the frames",
     "decode.bass_onset_frames": "joint viterbi: each segment's bass is the chord tone heard most as it starts "
     "(bass posteriors weighted by exp(-t / this), t frames from its start); 0: the path's own bass",
-    "decode.silence_db": "frames quieter than the song's median frame by more than this many dB are N "
+    "decode.silence_db": "frames quieter than the song's playing level (the median of its sounding frames) by "
+    "more than this many dB are N "
     "(a chord's fading tail after its notes stop); 0: off",
 }
 DECODE_CHOICES = {"decode.method": ("viterbi", "median", "argmax")}
@@ -50,7 +51,8 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="joint viterbi: each segment's bass is the chord tone heard most as it starts, "
                         "weighted by exp(-t / this) t frames in; 0: the path's own (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.silence_db", dest="decode_silence_db", type=float, default=None, metavar="DB",
-                        help="frames quieter than the song's median frame by more than this many dB are N; "
+                        help="frames quieter than the song's playing level (the median of its sounding "
+                        "frames) by more than this many dB are N; "
                         "0: off (default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.unknown_chords", dest="decode_unknown_chords", type=parse_bool, default=None,
                         metavar="BOOL", help="output X (unknown chord) labels (default: the checkpoint's)")  # fmt: skip

@@ -84,7 +84,7 @@ FEATURE_BLOCK_FRAMES = 4096
 #: Audio whose every sample stays below this level is digital silence (a failed export, a muted bounce):
 #: -90 dBFS is about the smallest step of 16-bit audio, so its loudest sample is 0 or that one step of dither.
 #: It holds no chord to learn or to score; the decoder's ``silence_db`` cannot see it, being relative to the
-#: song's own median level. Songs annotated with chords over it are skipped; predict writes N for it.
+#: song's own playing level. Songs annotated with chords over it are skipped; predict writes N for it.
 SILENCE_PEAK_DBFS = -90.0
 #: How much louder than a signal's peak its CQT magnitude can be: 84 times for a sine at C1, the longest
 #: filters (tests/test_recipe_chords.py measures it); ten times that is a bound features can be checked with.
@@ -395,7 +395,7 @@ class ChordFeatureConfig:
     def frame_levels_db(self, y: np.ndarray, frames: int) -> np.ndarray:
         """[frames] level of mono audio `y` in dB: the RMS over the 2 * hop_length samples centred on each
         frame (frame t at t * hop_length, as the CQT's; zeros past the ends), floored at -120 dB. What
-        `DecodeConfig.silence_db` compares with the song's median."""
+        `DecodeConfig.silence_db` compares with the song's playing level."""
         hop = self.hop_length
         # Frame t spans padded[t * hop : (t + 2) * hop]: the energies of hop-long blocks, summed in pairs.
         padded = np.zeros(hop * (frames + 1), dtype=np.float32)
