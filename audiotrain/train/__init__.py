@@ -26,6 +26,8 @@ _PUBLIC = {
     "ReduceLROnPlateau": "audiotrain.train.callbacks",
     "ProgressBar": "audiotrain.train.callbacks",
     "StochasticWeightAveraging": "audiotrain.train.callbacks",
+    "WeightAveraging": "audiotrain.train.callbacks",
+    "EMAWeightAveraging": "audiotrain.train.callbacks",
     # loggers
     "Logger": "audiotrain.train.loggers",
     "CSVLogger": "audiotrain.train.loggers",
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     # equal to `_PUBLIC`.
     from audiotrain.train.callback import Callback as Callback
     from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
+    from audiotrain.train.callbacks import EMAWeightAveraging as EMAWeightAveraging
     from audiotrain.train.callbacks import GradientClipper as GradientClipper
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
+    from audiotrain.train.callbacks import WeightAveraging as WeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.loggers import CSVLogger as CSVLogger
     from audiotrain.train.loggers import Logger as Logger

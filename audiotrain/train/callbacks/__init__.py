@@ -14,12 +14,14 @@ from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
+from audiotrain.train.callbacks.weight_averaging import EMAWeightAveraging, WeightAveraging
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
 
 __all__ = [
     "BasePredictionWriter",
     "Callback",
+    "EMAWeightAveraging",
     "EarlyStopping",
     "GradientClipper",
     "LearningRateMonitor",
@@ -28,4 +30,5 @@ __all__ = [
     "ProgressBar",
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
+    "WeightAveraging",
 ]

@@ -3,7 +3,6 @@ the weights of the last epochs, then train on with (and save) the average."""
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 import warnings
@@ -15,6 +14,16 @@ from audiotrain._arguments import changed_arguments, settings_repr
 from audiotrain._text import plural
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._averaging import AVG_FN_CALL as _AVG_FN_CALL
+from audiotrain.train.callbacks._averaging import (
+    check_average_fits,
+    check_avg_fn_arity,
+    check_device,
+    floating,
+    function_name,
+    put_into,
+    signature,
+)
 from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
 from audiotrain.train.callbacks.lr_plateau import _groups
 
@@ -117,8 +126,8 @@ class StochasticWeightAveraging(Callback):
         if avg_fn is not None and not callable(avg_fn):
             raise TypeError(f"StochasticWeightAveraging: avg_fn must be callable or None, got {avg_fn!r}")
         if avg_fn is not None:
-            _check_avg_fn_arity(avg_fn)
-        _check_device(device)
+            check_avg_fn_arity("StochasticWeightAveraging", avg_fn, "epochs")
+        check_device("StochasticWeightAveraging", device)
         self._annealing_epochs, self._annealing_strategy = annealing_epochs, annealing_strategy
         self._avg_fn = avg_fn
         self._start: int | None = None  # the first SWA epoch (0-based), set when fit starts
@@ -227,7 +236,7 @@ class StochasticWeightAveraging(Callback):
 
     def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
         if trainer.current_epoch > self.swa_end and self.n_averaged > 0:
-            module.update(ckpt.merge_flat(module.parameters(), self._average))
+            put_into(module, self._average)
             mx.eval(module.parameters())
         elif self._initial_lrs is not None and trainer.is_global_zero:
             cause, advice = _why_fit_ended(trainer)
@@ -251,7 +260,7 @@ class StochasticWeightAveraging(Callback):
             step.trace_again()
 
     def _update_average(self, module: TrainModule) -> None:
-        current = _floating(module)
+        current = floating(module)
         if self.n_averaged == 0:
             self._average = dict(current)  # (MLX arrays are values: a later update makes new ones)
         else:
@@ -262,10 +271,10 @@ class StochasticWeightAveraging(Callback):
                 try:
                     new = average_fn(self._average[name], value, n)
                 except TypeError as err:
-                    if self._avg_fn is None or _signature(self._avg_fn) is not None:
+                    if self._avg_fn is None or signature(self._avg_fn) is not None:
                         raise  # (its arity was checked: an error of its own)
                     raise TypeError(
-                        f"StochasticWeightAveraging: avg_fn {_function_name(self._avg_fn)} failed, called as "
+                        f"StochasticWeightAveraging: avg_fn {function_name(self._avg_fn)} failed, called as "
                         f"{_AVG_FN_CALL} for {name!r}: {err}"
                     ) from err
                 if not isinstance(new, mx.array) or new.shape != value.shape:
@@ -305,7 +314,7 @@ class StochasticWeightAveraging(Callback):
             "swa_start": self._start,  # (0-based: a float start resolved with this fit's max_epochs)
             "annealing_epochs": self._annealing_epochs,
             "annealing_strategy": self._annealing_strategy,
-            "avg_fn": None if self._avg_fn is None else _function_name(self._avg_fn),
+            "avg_fn": None if self._avg_fn is None else function_name(self._avg_fn),
         }
 
     # -- state ---------------------------------------------------------------------------------------
@@ -382,21 +391,13 @@ class StochasticWeightAveraging(Callback):
         if module is None:  # (load_checkpoint outside fit: the module's parameters are what is compared)
             self._average = dict(arrays)
             return
-        expected = _floating(module)
-        problems = [f"missing {name!r}" for name in sorted(set(expected) - set(arrays))]
-        problems += [f"unexpected {name!r}" for name in sorted(set(arrays) - set(expected))]
-        for name in sorted(set(expected) & set(arrays)):
-            saved, now = arrays[name], expected[name]
-            if tuple(saved.shape) != tuple(now.shape):
-                problems.append(f"{name!r} of shape {tuple(saved.shape)}, the parameter's {tuple(now.shape)}")
-            elif saved.dtype != now.dtype:
-                problems.append(f"{name!r} in {_dtype(saved)}, the parameter in {_dtype(now)}")
-        if problems:
-            shown = "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
-            raise ValueError(
-                f"StochasticWeightAveraging: the average of {self.n_averaged} epoch(s) does not fit "
-                f"{type(module).__name__}'s parameters ({len(problems)} problem(s): {shown})"
-            )
+        check_average_fits(
+            "StochasticWeightAveraging",
+            f"the average of {self.n_averaged} epoch(s)",
+            arrays,
+            floating(module),
+            module,
+        )
         self._average = dict(arrays)
 
 
@@ -442,45 +443,6 @@ def _rate_of_next_update(group: Any) -> float:
     return float(rate.item() if isinstance(rate, mx.array) else rate)
 
 
-def _floating(module: TrainModule) -> dict[str, mx.array]:
-    """The module's floating arrays by dotted name: what is averaged."""
-    return {k: v for k, v in ckpt.flat(module.parameters()).items() if mx.issubdtype(v.dtype, mx.floating)}
-
-
-_AVG_FN_CALL = "avg_fn(average, current, n_averaged)"
-
-
-def _signature(fn: Callable) -> inspect.Signature | None:
-    """`fn`'s signature, or None where it cannot be inspected (some builtins and extension functions)."""
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-
-
-def _check_avg_fn_arity(avg_fn: Callable) -> None:
-    """Refuse an `avg_fn` that cannot take the three positional arguments it is called with."""
-    signature = _signature(avg_fn)
-    if signature is None:
-        return  # (checked when it is called: a TypeError there names it)
-    try:
-        signature.bind(None, None, None)
-    except TypeError as err:
-        raise TypeError(
-            f"StochasticWeightAveraging: avg_fn {_function_name(avg_fn)}{signature} cannot be called as "
-            f"{_AVG_FN_CALL} (the average so far, the parameter now, how many epochs the average holds): "
-            f"{err}"
-        ) from None
-
-
-def _dtype(array: mx.array) -> str:
-    return str(array.dtype).removeprefix("mlx.core.")
-
-
-def _function_name(fn: Callable) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
-
-
 def _is_rate(value: Any, allow_zero: bool = False) -> bool:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         return False
@@ -511,17 +473,6 @@ def _checked_start(start: Any) -> int | float:
             )
         return start
     raise TypeError(f"StochasticWeightAveraging: {_START_MESSAGE}, got {start!r}")
-
-
-def _check_device(device: Any) -> None:
-    cpu = device is None or (isinstance(device, str) and device.strip().lower() == "cpu")
-    cpu = cpu or device == mx.cpu or (isinstance(device, mx.Device) and device.type == mx.cpu)
-    if not cpu:
-        raise ValueError(
-            f"StochasticWeightAveraging(device={device!r}): the average is kept as MLX arrays beside the "
-            "model's (MLX places no array on a device); device is accepted only as None or 'cpu' "
-            "(Lightning's default), which change nothing: leave it out"
-        )
 
 
 __all__ = ["StochasticWeightAveraging"]

@@ -1,0 +1,95 @@
+"""What the weight-averaging callbacks share (`StochasticWeightAveraging`, `WeightAveraging`): the arrays
+averaged, putting arrays into the module, checks of `avg_fn` and `device`, and the check that a saved
+average fits the module it is loaded for."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.train import checkpoint as ckpt
+
+import mlx.core as mx
+
+if TYPE_CHECKING:
+    from audiotrain.train.module import TrainModule
+
+#: How `avg_fn` is called, for the messages that name it.
+AVG_FN_CALL = "avg_fn(average, current, n_averaged)"
+
+
+def floating(module: TrainModule, trainable_only: bool = False) -> dict[str, mx.array]:
+    """The module's floating arrays by dotted name: what is averaged. All of ``module.parameters()``
+    (BatchNorm's running statistics too: Lightning's ``use_buffers=True``), or only the trainable ones."""
+    tree = module.trainable_parameters() if trainable_only else module.parameters()
+    return {k: v for k, v in ckpt.flat(tree).items() if mx.issubdtype(v.dtype, mx.floating)}
+
+
+def put_into(module: TrainModule, arrays: dict[str, mx.array]) -> None:
+    """Put `arrays` (dotted name -> array) into the module, keeping its tree's structure exactly."""
+    module.update(ckpt.merge_flat(module.parameters(), arrays))
+
+
+def signature(fn: Callable) -> inspect.Signature | None:
+    """`fn`'s signature, or None where it cannot be inspected (some builtins and extension functions)."""
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def function_name(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+
+def check_avg_fn_arity(owner: str, avg_fn: Callable, counted: str) -> None:
+    """Refuse an `avg_fn` that cannot take the three positional arguments it is called with (`counted`:
+    what `n_averaged` counts, for the message)."""
+    found = signature(avg_fn)
+    if found is None:
+        return  # (checked when it is called: a TypeError there names it)
+    try:
+        found.bind(None, None, None)
+    except TypeError as err:
+        raise TypeError(
+            f"{owner}: avg_fn {function_name(avg_fn)}{found} cannot be called as {AVG_FN_CALL} (the average "
+            f"so far, the parameter now, how many {counted} the average holds): {err}"
+        ) from None
+
+
+def check_device(owner: str, device: Any) -> None:
+    """Accept Lightning's `device` only where it is None or the CPU: MLX places no array on a device."""
+    cpu = device is None or (isinstance(device, str) and device.strip().lower() == "cpu")
+    cpu = cpu or device == mx.cpu or (isinstance(device, mx.Device) and device.type == mx.cpu)
+    if not cpu:
+        raise ValueError(
+            f"{owner}(device={device!r}): the average is kept as MLX arrays beside the model's (MLX places "
+            "no array on a device); device is accepted only as None or 'cpu' (Lightning's default), which "
+            "change nothing: leave it out"
+        )
+
+
+def dtype_name(array: mx.array) -> str:
+    return str(array.dtype).removeprefix("mlx.core.")
+
+
+def check_average_fits(
+    owner: str, what: str, arrays: dict[str, mx.array], expected: dict[str, mx.array], module: TrainModule
+) -> None:
+    """Refuse a saved average (`what`: "the average of 3 epoch(s)") whose names, shapes or dtypes differ
+    from the module's arrays it averages (`expected`), naming them."""
+    problems = [f"missing {name!r}" for name in sorted(set(expected) - set(arrays))]
+    problems += [f"unexpected {name!r}" for name in sorted(set(arrays) - set(expected))]
+    for name in sorted(set(expected) & set(arrays)):
+        saved, now = arrays[name], expected[name]
+        if tuple(saved.shape) != tuple(now.shape):
+            problems.append(f"{name!r} of shape {tuple(saved.shape)}, the parameter's {tuple(now.shape)}")
+        elif saved.dtype != now.dtype:
+            problems.append(f"{name!r} in {dtype_name(saved)}, the parameter in {dtype_name(now)}")
+    if problems:
+        shown = "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
+        raise ValueError(
+            f"{owner}: {what} does not fit {type(module).__name__}'s parameters ({len(problems)} problem(s): "
+            f"{shown})"
+        )

@@ -1,0 +1,270 @@
+"""`WeightAveraging` / `EMAWeightAveraging`: Lightning's per-step weight average (EMA), validated with,
+kept at the end of fit, and exact across a resume through the checkpoint's callbacks.safetensors."""
+
+import warnings
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train import EMAWeightAveraging, WeightAveraging
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.checkpoint import CALLBACKS_FILE, read_arrays
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from exactness import assert_same_numbers
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+
+
+class RecordSteps(Callback):
+    """The weights after every optimizer step (the first callback: before the average is updated)."""
+
+    def __init__(self):
+        self.steps, self.weights = [], []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step > (self.steps[-1] if self.steps else 0):
+            self.steps.append(trainer.global_step)
+            self.weights.append(weights(module))
+
+
+def _numpy_average(recorded, decay=None):
+    """What torch's AveragedModel makes of `recorded` (one dict of weights per update), in float32."""
+    average = {k: v.copy() for k, v in recorded[0].items()}
+    for n, now in enumerate(recorded[1:], start=1):
+        for k, a in average.items():
+            if decay is None:
+                average[k] = a + (now[k] - a) / np.float32(n + 1)
+            else:
+                average[k] = a + (now[k] - a) * (np.float32(1) - np.float32(decay))
+    return average
+
+
+def _close(actual, desired):
+    for name, value in desired.items():
+        np.testing.assert_allclose(actual[name], value, rtol=2e-6, atol=1e-7, err_msg=name)
+
+
+def _fit(root, averaging, callbacks=(), max_epochs=2, module=None, **trainer_args):
+    record = RecordSteps()
+    trainer = quiet_trainer(
+        root, max_epochs=max_epochs, callbacks=[record, averaging, *callbacks], **trainer_args
+    )
+    module = module or TinyClassifier()
+    trainer.fit(module, make_batches(48))
+    return module, record, trainer
+
+
+def test_the_ema_is_a_numpy_ema_of_the_weights_after_each_step_and_fit_ends_with_it(tmp_path):
+    module, record, _ = _fit(tmp_path, EMAWeightAveraging(decay=0.9), max_epochs=2)
+    assert record.steps == [1, 2, 3, 4, 5, 6]
+    _close(weights(module), _numpy_average(record.weights, decay=0.9))
+
+
+def test_without_decay_it_is_the_equal_weight_mean_and_avg_fn_replaces_it(tmp_path):
+    module, record, _ = _fit(tmp_path / "a", WeightAveraging(), max_epochs=1)
+    _close(weights(module), _numpy_average(record.weights))
+
+    def last(average, current, n_averaged):
+        return current * 1.0
+
+    module, record, _ = _fit(tmp_path / "b", WeightAveraging(avg_fn=last), max_epochs=1)
+    _close(weights(module), record.weights[-1])
+
+
+def test_gradient_accumulation_updates_once_per_optimizer_step(tmp_path):
+    module, record, _ = _fit(tmp_path, EMAWeightAveraging(decay=0.5), max_epochs=1, accumulate_grad_batches=2)
+    assert record.steps == [1, 2]  # (3 batches: the last one closes its window)
+    _close(weights(module), _numpy_average(record.weights, decay=0.5))
+
+
+class Every(EMAWeightAveraging):
+    def should_update(self, step_idx=None, epoch_idx=None):
+        return step_idx is not None and step_idx in (1, 4)
+
+
+def test_should_update_overridden_chooses_the_steps(tmp_path):
+    module, record, _ = _fit(tmp_path, Every(decay=0.5), max_epochs=2)
+    _close(weights(module), _numpy_average([record.weights[1], record.weights[4]], decay=0.5))
+
+
+@pytest.mark.parametrize(
+    "kwargs, updated",
+    [
+        ({"update_starting_at_step": 2}, [2, 3, 4, 5]),
+        ({"update_starting_at_epoch": 1}, [3, 4, 5]),
+        ({"update_every_n_steps": 2}, [0, 2, 4]),
+        ({"update_every_n_steps": 2, "update_starting_at_step": 3}, [4]),
+    ],
+)
+def test_the_start_step_start_epoch_and_every_n_steps(tmp_path, kwargs, updated):
+    module, record, _ = _fit(tmp_path, EMAWeightAveraging(decay=0.7, **kwargs), max_epochs=2)
+    _close(weights(module), _numpy_average([record.weights[i] for i in updated], decay=0.7))
+
+
+class ValidationSeesW(TinyClassifier):
+    def validation_step(self, batch):
+        self.log("w", self.fc2.bias[0])
+        return self.compute_loss(batch)[0]
+
+
+def test_validation_sees_the_average_and_training_goes_on_from_its_own_weights(tmp_path):
+    class BeforeAndAfterValidation(Callback):  # (runs before the averaging callback: sees training weights)
+        def __init__(self):
+            self.before, self.after = [], []
+
+        def on_validation_start(self, trainer, module):
+            self.before.append(weights(module))
+
+        def on_validation_end(self, trainer, module):
+            pass
+
+        def on_train_epoch_start(self, trainer, module):
+            if self.before:
+                self.after.append(weights(module))
+
+    class AfterValidation(Callback):
+        def __init__(self):
+            self.after = []
+
+        def on_validation_end(self, trainer, module):
+            self.after.append(weights(module))
+
+    seen = BeforeAndAfterValidation()
+    after = AfterValidation()
+    ema = EMAWeightAveraging(decay=0.5)
+    record = RecordSteps()
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[record, seen, ema, after])
+    module = ValidationSeesW()
+    trainer.fit(module, make_batches(48), val_dataloaders=make_batches(16))
+    validated = trainer.callback_metrics["w"]  # the last validation: after epoch 1, 6 steps averaged
+    average = _numpy_average(record.weights, decay=0.5)
+    np.testing.assert_allclose(float(validated), average["fc2.bias"][0], rtol=2e-6)
+    assert not np.allclose(average["fc2.bias"][0], record.weights[-1]["fc2.bias"][0])
+    # Bitwise the training weights again after each validation, and the next epoch starts from them.
+    for before, back in zip(seen.before, after.after, strict=True):
+        for name, value in before.items():
+            np.testing.assert_array_equal(back[name], value, err_msg=name)
+    for name, value in seen.before[0].items():
+        np.testing.assert_array_equal(seen.after[0][name], value, err_msg=name)
+
+
+def _fit_resumable(root, ema, ckpt_path=None, max_epochs=4, every_n_train_steps=None):
+    record = RecordSteps()
+    if every_n_train_steps is None:
+        checkpoints = ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+    else:
+        checkpoints = ModelCheckpoint(every_n_train_steps=every_n_train_steps, save_top_k=-1)
+    trainer = quiet_trainer(
+        root, max_epochs=max_epochs, callbacks=[record, ema, checkpoints], enable_checkpointing=True, seed=0
+    )
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(48), val_dataloaders=make_batches(16), ckpt_path=ckpt_path)
+    return module, record, ema
+
+
+def _ema():
+    return EMAWeightAveraging(decay=0.8, update_starting_at_step=1)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (another folder)
+@pytest.mark.parametrize("every_n_train_steps, saved_glob", [(None, "epoch=1-*"), (7, "epoch=2-step=7*")])
+def test_a_resumed_fit_ends_with_the_weights_and_average_of_an_uninterrupted_one(
+    tmp_path, every_n_train_steps, saved_glob
+):
+    straight, record, ema = _fit_resumable(tmp_path / "a", _ema(), every_n_train_steps=every_n_train_steps)
+    saved = next((tmp_path / "a" / "checkpoints").glob(saved_glob))
+    assert (saved / CALLBACKS_FILE).is_file()
+    # model.safetensors holds the training weights, the average is in callbacks.safetensors.
+    step = int(saved.name.split("step=")[1].split("-")[0].split(".")[0])
+    model_file = read_arrays(saved / "model.safetensors")
+    np.testing.assert_array_equal(np.array(model_file["fc1.weight"]), record.weights[step - 1]["fc1.weight"])
+    average = read_arrays(saved / CALLBACKS_FILE)
+    expected = _numpy_average(record.weights[1:step], decay=0.8)
+    np.testing.assert_allclose(
+        np.array(average["EMAWeightAveraging/fc1.weight"]), expected["fc1.weight"], rtol=2e-6
+    )
+    resumed, _, resumed_ema = _fit_resumable(
+        tmp_path / "b", _ema(), ckpt_path=str(saved), every_n_train_steps=every_n_train_steps
+    )
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+    assert resumed_ema.n_averaged == ema.n_averaged
+    for name, value in ema.state_arrays().items():
+        assert_same_numbers(np.array(resumed_ema.state_arrays()[name]), np.array(value), err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+def test_resuming_with_other_settings_is_refused_naming_them(tmp_path):
+    _fit_resumable(tmp_path / "a", _ema(), max_epochs=2)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=0-*"))
+    other = EMAWeightAveraging(decay=0.9, update_starting_at_step=1)
+    with pytest.raises(Exception, match=r"other settings: decay 0\.8 there, 0\.9 here"):
+        _fit_resumable(tmp_path / "b", other, ckpt_path=str(saved))
+    other = EMAWeightAveraging(decay=0.8, update_every_n_steps=2, update_starting_at_step=1)
+    with pytest.raises(Exception, match=r"update_every_n_steps 1 there, 2 here"):
+        _fit_resumable(tmp_path / "c", other, ckpt_path=str(saved))
+
+
+def test_a_fit_without_any_update_keeps_its_weights_and_says_so(tmp_path):
+    with pytest.warns(UserWarning, match=r"without updating the average"):
+        module, record, _ = _fit(tmp_path, EMAWeightAveraging(update_starting_at_step=100), max_epochs=1)
+    for name, value in record.weights[-1].items():
+        np.testing.assert_array_equal(weights(module)[name], value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"decay": 0.0}, ValueError, r"decay must be a float in \(0, 1\), got 0\.0"),
+        ({"decay": 1.0}, ValueError, r"decay must be a float in \(0, 1\)"),
+        ({"decay": float("nan")}, ValueError, r"decay must be a float in \(0, 1\), got nan"),
+        ({"decay": "0.9"}, TypeError, r"decay must be a float in \(0, 1\), got '0.9'"),
+        ({"decay": True}, TypeError, r"decay must be a float"),
+        ({"update_every_n_steps": 0}, ValueError, r"update_every_n_steps must be an int >= 1, got 0"),
+        ({"update_every_n_steps": 1.5}, TypeError, r"update_every_n_steps must be an int >= 1"),
+        ({"update_starting_at_step": -1}, ValueError, r"update_starting_at_step must be an int >= 0"),
+        ({"update_starting_at_epoch": "1"}, TypeError, r"update_starting_at_epoch must be an int >= 0"),
+        (
+            {"update_starting_at_step": 3, "update_starting_at_epoch": 1},
+            ValueError,
+            r"update_starting_at_step \(3\) or update_starting_at_epoch \(1\), not both",
+        ),
+        ({"use_buffers": 1}, TypeError, r"use_buffers must be True or False"),
+        ({"device": "cuda"}, ValueError, r"device='cuda'.*accepted only as None or 'cpu'"),
+    ],
+)
+def test_wrong_arguments_are_refused_naming_them(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        EMAWeightAveraging(**kwargs)
+
+
+def test_avg_fn_misuse_is_refused_naming_it():
+    with pytest.raises(TypeError, match=r"avg_fn must be callable"):
+        WeightAveraging(avg_fn=3)
+    with pytest.raises(
+        TypeError, match=r"<lambda>\(a, b\) cannot be called as avg_fn\(average, current, n_averaged\)"
+    ):
+        WeightAveraging(avg_fn=lambda a, b: a)
+    with pytest.raises(ValueError, match=r"give decay \(the EMA\) or avg_fn, not both"):
+        WeightAveraging(avg_fn=lambda a, b, n: a, decay=0.9)
+    WeightAveraging(device="cpu")
+    WeightAveraging(device=mx.cpu)
+
+
+def test_use_buffers_false_averages_only_the_trainable_parameters(tmp_path):
+    ema = EMAWeightAveraging(decay=0.5, use_buffers=False)
+    module, record, _ = _fit(tmp_path, ema, max_epochs=1, module=TinyClassifier(batchnorm=True))
+    assert "norm.running_mean" not in ema.state_arrays() and "fc1.weight" in ema.state_arrays()
+    np.testing.assert_array_equal(
+        weights(module)["norm.running_mean"], record.weights[-1]["norm.running_mean"]
+    )
+    with_buffers = EMAWeightAveraging(decay=0.5)
+    _fit(tmp_path / "b", with_buffers, max_epochs=1, module=TinyClassifier(batchnorm=True))
+    assert "norm.running_mean" in with_buffers.state_arrays()
+
+
+def test_warnings_stay_quiet_in_an_ordinary_fit(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _fit(tmp_path, EMAWeightAveraging(), max_epochs=1)
