@@ -148,3 +148,10 @@ def test_chords_refuses_tta_beyond_the_checkpoints_reach(chord_checkpoint, tmp_p
         chords.main(chords_argv(chord_checkpoint, tmp_path, "--tta", "7"))
     assert "--tta 7: " in str(stop.value.code) and "use --tta 6 or less" in str(stop.value.code)
     assert not (tmp_path / "cache").exists()
+
+
+def test_weight_averaging_refuses_no_steps_before_training(monkeypatch, capsys):
+    weight_averaging = benchmark("weight_averaging")
+    monkeypatch.setattr(weight_averaging, "seconds_per_step", lambda *a: pytest.fail("trained"))
+    line = refused(weight_averaging.main, ["--steps", "0"], capsys)
+    assert "--steps must be 1 or more, got 0" in line

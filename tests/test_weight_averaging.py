@@ -268,3 +268,34 @@ def test_warnings_stay_quiet_in_an_ordinary_fit(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         _fit(tmp_path, EMAWeightAveraging(), max_epochs=1)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+def test_the_last_checkpoint_saved_as_fit_ends_holds_the_training_weights_and_resumes_exactly(tmp_path):
+    def fit(root, max_epochs, ckpt_path=None):
+        record, ema = RecordSteps(), _ema()
+        # Saves after every second epoch: the end of an odd number of epochs is saved by on_train_end.
+        checkpoints = ModelCheckpoint(every_n_epochs=2, save_last=True, save_top_k=-1)
+        trainer = quiet_trainer(
+            root,
+            max_epochs=max_epochs,
+            callbacks=[record, ema, checkpoints],
+            enable_checkpointing=True,
+            seed=0,
+        )
+        mx.random.seed(0)  # (three runs: the same initial weights)
+        module = TinyClassifier()
+        trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)
+        return module, record
+
+    straight, _ = fit(tmp_path / "a", max_epochs=5)
+    stopped, record = fit(tmp_path / "b", max_epochs=3)
+    last = tmp_path / "b" / "checkpoints" / "last"
+    assert record.steps[-1] == 9
+    model_file = read_arrays(last / "model.safetensors")
+    for name, value in record.weights[-1].items():
+        np.testing.assert_array_equal(np.array(model_file[name]), value, err_msg=name)
+    _close(weights(stopped), _numpy_average(record.weights[1:], decay=0.8))  # the module: the average
+    resumed, _ = fit(tmp_path / "c", max_epochs=5, ckpt_path=str(last))
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)

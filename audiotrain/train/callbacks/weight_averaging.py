@@ -75,8 +75,11 @@ class WeightAveraging(Callback):
     Validation during fit runs with the average: it is put into the module at `on_validation_start` and
     the training weights (the same arrays, bitwise) are put back at `on_validation_end`, before a
     `ModelCheckpoint` saves (it runs after every other callback), so training goes on from them. When fit
-    ends (`on_train_end`) the module keeps the average, as in Lightning: `validate`/`test`/`predict` after
-    `fit`, `trainer.save_checkpoint` and `module.save_weights` use it.
+    ends the module keeps the average, as in Lightning: `validate`/`test`/`predict` after `fit`,
+    `trainer.save_checkpoint` and `module.save_weights` use it. It is put in at `on_fit_end` (Lightning:
+    `on_train_end`), after the `last` checkpoint that ModelCheckpoint saves in `on_train_end`, which so
+    holds the training weights like every other checkpoint of the fit; a fit that fails or is interrupted
+    keeps its training weights.
 
     Checkpoints saved during training hold the training weights in model.safetensors and the average in
     callbacks.safetensors, with the counters in trainer_state.json (as `StochasticWeightAveraging`), so a
@@ -92,7 +95,7 @@ class WeightAveraging(Callback):
     only, and does nothing (MLX has no per-array device). Lightning swaps the average in at
     `on_validation_epoch_start` and out at `on_validation_epoch_end`; here it is the whole validation
     (`on_validation_start` to `on_validation_end`), so the module's own `on_validation_end` sees the
-    training weights. Before the first update nothing is swapped (Lightning's average starts as a copy of
+    training weights, and the average goes into the module at `on_fit_end` (see above). Before the first update nothing is swapped (Lightning's average starts as a copy of
     the weights, the same thing). The schedule arguments (`update_every_n_steps`, `update_starting_at_step`,
     `update_starting_at_epoch`) are those of Lightning's newer `EMAWeightAveraging`, offered here on the base
     class too; `update_starting_at_epoch` starts the per-step updates at that epoch's first step (rather
@@ -127,7 +130,7 @@ class WeightAveraging(Callback):
         update_starting_at_epoch: int | None = None,
     ):
         owner = type(self).__name__
-        self._settings = changed_arguments(type(self).__init__, locals())  # (for repr)
+        self._settings = changed_arguments(WeightAveraging.__init__, locals())  # (for repr)
         check_device(owner, device)
         if not isinstance(use_buffers, bool):
             raise TypeError(f"{owner}: use_buffers must be True or False, got {use_buffers!r}")
@@ -240,16 +243,20 @@ class WeightAveraging(Callback):
     def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
         self._restore_training_weights(module)
         self._fitting = False
-        if self.n_averaged > 0:
-            put_into(module, self._average)
-            mx.eval(module.parameters())
-        elif trainer.is_global_zero:
+        if self.n_averaged == 0 and trainer.is_global_zero:
             warnings.warn(
                 f"{type(self).__name__}: fit ended at step {trainer.global_step} without updating the "
                 "average (should_update allowed no step): the module keeps its trained weights",
                 UserWarning,
                 stacklevel=2,
             )
+
+    def on_fit_end(self, trainer: Trainer, module: TrainModule) -> None:
+        # After on_train_end, where ModelCheckpoint saves its `last`: that one holds the training weights
+        # (and the average beside them), so resuming from it is exact too.
+        if self.n_averaged > 0:
+            put_into(module, self._average)
+            mx.eval(module.parameters())
 
     def _restore_training_weights(self, module: TrainModule) -> None:
         if self._training_weights is not None:
