@@ -299,3 +299,20 @@ def test_the_last_checkpoint_saved_as_fit_ends_holds_the_training_weights_and_re
     resumed, _ = fit(tmp_path / "c", max_epochs=5, ckpt_path=str(last))
     for name, value in weights(straight).items():
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+def test_a_damaged_or_missing_average_is_refused_naming_it(tmp_path):
+    from audiotrain.train.checkpoint import CheckpointError
+
+    _fit_resumable(tmp_path / "a", _ema(), max_epochs=2)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=0-*"))
+    file = saved / CALLBACKS_FILE
+    arrays = dict(mx.load(str(file)))
+    key = "EMAWeightAveraging/fc1.weight"
+    mx.save_safetensors(str(file), {**arrays, key: arrays[key][:3]})
+    with pytest.raises(CheckpointError, match=r"callbacks.safetensors.*'fc1.weight' of shape \(3, 8\)"):
+        _fit_resumable(tmp_path / "b", _ema(), ckpt_path=str(saved))
+    file.unlink()
+    with pytest.raises(CheckpointError, match=r"averaged 2 update\(s\), but the checkpoint holds no average"):
+        _fit_resumable(tmp_path / "c", _ema(), ckpt_path=str(saved))
