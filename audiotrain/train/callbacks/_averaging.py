@@ -12,6 +12,10 @@ from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
 
+#: What an `avg_fn` is called with: the average so far, the module's array now, and how many updates (SWA:
+#: epochs) the average holds (an int32 scalar `mx.array`, as torch's `AveragedModel` passes a tensor).
+AverageFunction = Callable[[mx.array, mx.array, mx.array], mx.array]
+
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
 

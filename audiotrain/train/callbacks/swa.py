@@ -7,7 +7,6 @@ import math
 import numbers
 import warnings
 import weakref
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
@@ -16,6 +15,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._averaging import AVG_FN_CALL as _AVG_FN_CALL
 from audiotrain.train.callbacks._averaging import (
+    AverageFunction,
     check_average_fits,
     check_avg_fn_arity,
     check_device,
@@ -33,9 +33,6 @@ if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
     from audiotrain.train.trainer import Trainer
 
-#: What `avg_fn` is called with: the average so far, the module's parameter now, and how many epochs the
-#: average holds (an int32 scalar `mx.array`, as torch's `AveragedModel` passes a tensor).
-AverageFunction = Callable[[mx.array, mx.array, mx.array], mx.array]
 
 _START_MESSAGE = "swa_epoch_start should be a >0 integer or a float between 0 and 1"  # (Lightning's)
 

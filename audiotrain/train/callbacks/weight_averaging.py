@@ -15,6 +15,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._averaging import (
     AVG_FN_CALL,
+    AverageFunction,
     check_average_fits,
     check_avg_fn_arity,
     check_device,
@@ -30,10 +31,6 @@ import mlx.core as mx
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
     from audiotrain.train.trainer import Trainer
-
-#: What `avg_fn` is called with: the average so far, the module's array now, and how many updates the
-#: average holds (an int32 scalar `mx.array`, as torch's `AveragedModel` passes a tensor).
-AverageFunction = Callable[[mx.array, mx.array, mx.array], mx.array]
 
 
 def _ema_tree(average: dict, current: dict, decay: mx.array) -> dict:
