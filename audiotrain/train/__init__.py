@@ -19,6 +19,7 @@ _PUBLIC = {
     "Callback": "audiotrain.train.callback",
     "BasePredictionWriter": "audiotrain.train.prediction_writer",
     "EarlyStopping": "audiotrain.train.callbacks",
+    "GradientAccumulationScheduler": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callback import Callback as Callback
     from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
     from audiotrain.train.callbacks import EMAWeightAveraging as EMAWeightAveraging
+    from audiotrain.train.callbacks import GradientAccumulationScheduler as GradientAccumulationScheduler
     from audiotrain.train.callbacks import GradientClipper as GradientClipper
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint

@@ -23,6 +23,7 @@ before's non-finite streak, once it has waited for that step anyway.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import math
 import os
@@ -43,7 +44,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import determinism, flags, hook_state, hooks, overfit, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, GradientAccumulationScheduler, ModelCheckpoint
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import eval_compiling_again
@@ -1166,15 +1167,37 @@ class Trainer:
         """
         keys = names_to_train(module)
         if keys == self._run.trainable.now:
+            self._follow_accumulation(module)
             return
-        old = self._train_step
         self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
+        self._rebuild_step(module)
+        self._run.trainable.change(keys)
+
+    def _follow_accumulation(self, module: TrainModule) -> None:
+        """Rebuild the compiled step when `accumulate_grad_batches` changed (GradientAccumulationScheduler
+        sets it at epoch starts): the window's gradient buffer is part of the step's state. Only between
+        windows, where the buffer holds nothing."""
+        if self._train_step.config.accumulate_grad_batches == self.accumulate_grad_batches:
+            return
+        if self.progress.micro_batches:
+            raise RuntimeError(
+                f"Trainer: accumulate_grad_batches changed to {self.accumulate_grad_batches} inside an "
+                f"accumulation window ({self.progress.micro_batches} of "
+                f"{self._train_step.config.accumulate_grad_batches} micro-batches done); change it at an "
+                "epoch start"
+            )
+        self._rebuild_step(module)
+
+    def _rebuild_step(self, module: TrainModule) -> None:
+        """A new compiled step over the module's trainable parameters and this `accumulate_grad_batches`;
+        the step's counters carry on (the accumulated gradients start from zeros)."""
+        old = self._train_step
         state = StepState(module, accumulate=self.accumulate_grad_batches > 1)
         state.arrays.update(
             {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
         )  # counters carry on
-        self._train_step = TrainStep(module, self.optimizer, old.config, state)
-        self._run.trainable.change(keys)
+        config = dataclasses.replace(old.config, accumulate_grad_batches=self.accumulate_grad_batches)
+        self._train_step = TrainStep(module, self.optimizer, config, state)
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
     def validate(
@@ -1420,6 +1443,7 @@ class Trainer:
         state = ckpt.read_state(folder)
         if full:  # (before anything is loaded)
             resume.refuse_weights_only(folder, state)
+            self._accumulation_of_checkpoint(state)
             resume.check_accumulation(folder, state, self.accumulate_grad_batches)
             if self.is_global_zero:  # (one warning for the job)
                 resume.check_global_batch(
@@ -1450,6 +1474,18 @@ class Trainer:
                     lg.load_state_dict(lg_state)
         self._keep_checkpoint_seed(folder, state)
         mx.eval(self._train_step.eval_targets)
+
+    def _accumulation_of_checkpoint(self, state: dict[str, Any]) -> None:
+        """With a GradientAccumulationScheduler, the checkpoint's `accumulate_grad_batches` (what the
+        schedule had set), and a step built for it, before its step state (an open window) is loaded; the
+        epoch start then sets the schedule's."""
+        saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
+        scheduled = any(isinstance(cb, GradientAccumulationScheduler) for cb in self.callbacks)
+        if not scheduled or type(saved) is not int or saved < 1 or self._train_step is None:
+            return
+        self.accumulate_grad_batches = saved
+        if self._train_step.config.accumulate_grad_batches != saved:
+            self._rebuild_step(self.module)
 
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
         """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and

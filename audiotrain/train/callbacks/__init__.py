@@ -7,6 +7,7 @@ through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 """
 
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks.accumulation_schedule import GradientAccumulationScheduler
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
@@ -23,6 +24,7 @@ __all__ = [
     "Callback",
     "EMAWeightAveraging",
     "EarlyStopping",
+    "GradientAccumulationScheduler",
     "GradientClipper",
     "LearningRateMonitor",
     "ModelCheckpoint",
