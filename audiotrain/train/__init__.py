@@ -20,6 +20,8 @@ _PUBLIC = {
     "BasePredictionWriter": "audiotrain.train.prediction_writer",
     "EarlyStopping": "audiotrain.train.callbacks",
     "GradientAccumulationScheduler": "audiotrain.train.callbacks",
+    "BackboneFinetuning": "audiotrain.train.callbacks",
+    "BaseFinetuning": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
     # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
     # equal to `_PUBLIC`.
     from audiotrain.train.callback import Callback as Callback
+    from audiotrain.train.callbacks import BackboneFinetuning as BackboneFinetuning
+    from audiotrain.train.callbacks import BaseFinetuning as BaseFinetuning
     from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
     from audiotrain.train.callbacks import EMAWeightAveraging as EMAWeightAveraging
     from audiotrain.train.callbacks import GradientAccumulationScheduler as GradientAccumulationScheduler

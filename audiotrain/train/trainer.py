@@ -44,7 +44,12 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import determinism, flags, hook_state, hooks, overfit, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import EarlyStopping, GradientAccumulationScheduler, ModelCheckpoint
+from audiotrain.train.callbacks import (
+    BaseFinetuning,
+    EarlyStopping,
+    GradientAccumulationScheduler,
+    ModelCheckpoint,
+)
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import eval_compiling_again
@@ -1166,7 +1171,9 @@ class Trainer:
         layer kept training and an unfrozen one never did.
         """
         keys = names_to_train(module)
-        if keys == self._run.trainable.now:
+        # (A fine-tuning callback's new parameter group replaces the optimizer with a MultiOptimizer.)
+        new_optimizer = self._train_step.optimizer is not self.optimizer
+        if keys == self._run.trainable.now and not new_optimizer:
             self._follow_accumulation(module)
             return
         self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
@@ -1454,6 +1461,8 @@ class Trainer:
         model_file = folder / ckpt.MODEL_FILE
         module.update(ckpt.read_tree(model_file, module.parameters(), f"{type(module).__name__} model"))
         mx.eval(module.parameters())
+        if full:  # (a fine-tuning callback's parameter groups, before the optimizer's state loads into them)
+            self._param_groups_of_checkpoint(state)
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
         hook_state.load_module_state(module, state)
         if not full:
@@ -1486,6 +1495,13 @@ class Trainer:
         self.accumulate_grad_batches = saved
         if self._train_step.config.accumulate_grad_batches != saved:
             self._rebuild_step(self.module)
+
+    def _param_groups_of_checkpoint(self, state: dict[str, Any]) -> None:
+        """The parameter groups a BaseFinetuning callback had added when the checkpoint was saved."""
+        saved = state.get("callbacks", {})
+        for cb in self.callbacks:
+            if isinstance(cb, BaseFinetuning) and isinstance(saved.get(cb.state_key), dict):
+                cb.restore_param_groups(saved[cb.state_key])
 
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
         """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and

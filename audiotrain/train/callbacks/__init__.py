@@ -9,6 +9,7 @@ through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks.accumulation_schedule import GradientAccumulationScheduler
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
+from audiotrain.train.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
@@ -20,6 +21,8 @@ from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
 
 __all__ = [
+    "BackboneFinetuning",
+    "BaseFinetuning",
     "BasePredictionWriter",
     "Callback",
     "EMAWeightAveraging",

@@ -1,0 +1,269 @@
+"""`BaseFinetuning` and `BackboneFinetuning`: Lightning's fine-tuning callbacks, the unfrozen backbone trained
+as a parameter group with its own rate (a MultiOptimizer group), exact across a resume."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import TrainModule
+from audiotrain.train import BackboneFinetuning, BaseFinetuning
+from audiotrain.train.callback import Callback
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from exactness import assert_same_numbers
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+
+
+class Line(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = mx.array([0.0])
+
+
+class Descends(TrainModule):
+    """loss = backbone.w + head.v: every SGD update lowers each by exactly its group's rate."""
+
+    def __init__(self, lr=0.1):
+        super().__init__()
+        self.backbone, self.head = Line(), Line()
+        self.lr = lr
+
+    def compute_loss(self, batch):
+        return mx.sum(self.backbone.w) + mx.sum(self.head.w) + 0.0 * mx.mean(batch), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=self.lr)
+
+
+class Record(Callback):
+    """Each epoch's group rates (after the fine-tuning callback set them) and weights at its end."""
+
+    def __init__(self):
+        self.rates, self.weights = [], []
+
+    def on_train_epoch_start(self, trainer, module):
+        opt = trainer.optimizer
+        groups = opt.optimizers if isinstance(opt, optim.MultiOptimizer) else [opt]
+        self.rates.append([round(g.learning_rate.item(), 7) for g in groups])
+
+    def on_train_epoch_end(self, trainer, module):
+        self.weights.append(weights(module))
+
+
+def test_the_backbone_trains_from_its_epoch_at_its_own_doubling_rate_aligned_with_the_main_one(tmp_path):
+    record = Record()
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1)
+    trainer = quiet_trainer(tmp_path, max_epochs=6, callbacks=[finetuning, record])
+    module = Descends(lr=0.1)
+    trainer.fit(module, [mx.zeros((2,))])  # one update an epoch
+    # Lightning's schedule: lr * 0.1 at the unfreeze epoch, then x lambda_func(epoch + 1) = 2, at most lr.
+    assert record.rates == [[0.1], [0.1, 0.01], [0.1, 0.02], [0.1, 0.04], [0.1, 0.08], [0.1, 0.1]]
+    backbone = [r["backbone.w"][0] for r in record.weights]
+    head = [r["head.w"][0] for r in record.weights]
+    np.testing.assert_allclose(backbone, [0.0, -0.01, -0.03, -0.07, -0.15, -0.25], rtol=1e-5)
+    np.testing.assert_allclose(head, [-0.1, -0.2, -0.3, -0.4, -0.5, -0.6], rtol=1e-5)
+    assert finetuning.previous_backbone_lr == pytest.approx(0.1)
+
+
+def test_backbone_initial_lr_and_no_alignment(tmp_path):
+    record = Record()
+    finetuning = BackboneFinetuning(
+        unfreeze_backbone_at_epoch=0,
+        lambda_func=lambda epoch: 3.0,
+        backbone_initial_lr=0.05,
+        should_align=False,
+    )
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[finetuning, record])
+    trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    assert record.rates == [[0.1, 0.05], [0.1, 0.15], [0.1, 0.45]]
+
+
+class Net(TrainModule):
+    """TinyClassifier's layers as a backbone (with a BatchNorm) and a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm(16), nn.ReLU())
+        self.head = nn.Linear(16, 3)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self.head(self.backbone(x)), y)), {}
+
+    def configure_optimizers(self):
+        return optim.AdamW(learning_rate=1e-2, weight_decay=0.01)
+
+
+def _trainable(module):
+    from mlx.utils import tree_flatten
+
+    return sorted(name for name, _ in tree_flatten(module.trainable_parameters()))
+
+
+def test_freeze_keeps_batchnorm_weights_training_where_train_bn_and_never_its_statistics():
+    net = Net()
+    BaseFinetuning.freeze(net.backbone)
+    assert _trainable(net) == [
+        "backbone.layers.1.bias",
+        "backbone.layers.1.weight",
+        "head.bias",
+        "head.weight",
+    ]
+    BaseFinetuning.freeze(net.backbone, train_bn=False)
+    assert _trainable(net) == ["head.bias", "head.weight"]
+    BaseFinetuning.make_trainable([net.backbone])
+    assert "backbone.layers.1.running_mean" not in _trainable(net)
+    assert len(_trainable(net)) == 6
+
+
+class SaveAt(Callback):
+    def __init__(self, epoch, batch_idx, path):
+        self.at, self.path = (epoch, batch_idx), path
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == self.at:
+            trainer.save_checkpoint(self.path)
+
+
+def _fit(root, ckpt_path=None, save_at=None):
+    callbacks = [BackboneFinetuning(unfreeze_backbone_at_epoch=1, lambda_func=lambda e: 1.5)]
+    if save_at is not None:
+        callbacks.append(SaveAt(*save_at, root / "saved"))
+    trainer = quiet_trainer(root, max_epochs=4, callbacks=callbacks, seed=0)
+    module = Net()
+    trainer.fit(module, make_batches(48, batch_size=8), ckpt_path=ckpt_path)  # 6 batches an epoch
+    return module, trainer
+
+
+@pytest.mark.parametrize(
+    "save_at",
+    [(0, 5), (1, 5), (2, 2), (1, 0)],
+    ids=["before-unfreeze", "unfreeze-epoch-end", "mid-epoch", "first-step"],
+)
+def test_a_fit_resumed_around_the_unfreeze_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, save_at):
+    straight, trainer = _fit(tmp_path / "a", save_at=save_at)
+    assert isinstance(trainer.optimizer, optim.MultiOptimizer)
+    resumed, resumed_trainer = _fit(tmp_path / "b", ckpt_path=tmp_path / "a" / "saved")
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+    groups = [g.learning_rate.item() for g in resumed_trainer.optimizer.optimizers]
+    assert groups == [g.learning_rate.item() for g in trainer.optimizer.optimizers]
+
+
+class OwnSchedule(BaseFinetuning):
+    """A BaseFinetuning of one's own: the head frozen first, unfrozen at epoch 1 at the default rate."""
+
+    def freeze_before_training(self, module):
+        self.freeze(module.head)
+
+    def finetune_function(self, module, epoch, optimizer):
+        if epoch == 1:
+            self.unfreeze_and_add_param_group(module.head, optimizer, initial_denom_lr=4.0)
+
+
+def test_a_group_without_a_rate_takes_group_zeros_over_initial_denom_lr(tmp_path):
+    record = Record()
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[OwnSchedule(), record])
+    trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    assert record.rates == [[0.1], [0.1, 0.025]]
+    np.testing.assert_allclose(record.weights[-1]["head.w"], [-0.025], rtol=1e-5)
+
+
+class HeadToo(OwnSchedule):
+    def freeze_before_training(self, module):
+        self.freeze(module.backbone)
+
+    def finetune_function(self, module, epoch, optimizer):
+        if epoch == 1:
+            self.unfreeze_and_add_param_group([module.backbone, module.head], optimizer, lr=0.5)
+
+
+def test_parameters_that_trained_already_stay_in_their_group_with_a_warning(tmp_path):
+    record = Record()
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[HeadToo(), record])
+    with pytest.warns(UserWarning, match=r"1 parameter\(s\) of these modules trained already \(head.w\)"):
+        trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    assert record.rates == [[0.1], [0.1, 0.5]]
+    np.testing.assert_allclose(record.weights[-1]["head.w"], [-0.2], rtol=1e-5)
+    np.testing.assert_allclose(record.weights[-1]["backbone.w"], [-0.5], rtol=1e-5)
+
+
+class Plain(TinyClassifier):
+    pass
+
+
+def test_a_module_without_a_backbone_is_refused_as_lightning_does(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[BackboneFinetuning()])
+    with pytest.raises(ValueError, match=r"Plain should have an mlx.nn.Module `backbone` attribute"):
+        trainer.fit(Plain(), make_batches(16))
+
+
+def test_two_finetuning_callbacks_are_refused(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[BackboneFinetuning(), OwnSchedule()])
+    with pytest.raises(ValueError, match="one fine-tuning callback per Trainer"):
+        trainer.fit(Descends(), [mx.zeros((2,))])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"unfreeze_backbone_at_epoch": -1}, ValueError, "unfreeze_backbone_at_epoch must be an epoch"),
+        ({"unfreeze_backbone_at_epoch": 1.5}, ValueError, "unfreeze_backbone_at_epoch must be an epoch"),
+        ({"lambda_func": 2.0}, TypeError, "lambda_func must be a function"),
+        ({"backbone_initial_ratio_lr": 0}, ValueError, "backbone_initial_ratio_lr must be a positive"),
+        ({"backbone_initial_lr": -1e-3}, ValueError, "backbone_initial_lr must be a positive"),
+        ({"initial_denom_lr": float("nan")}, ValueError, "initial_denom_lr must be a positive"),
+        ({"should_align": "yes"}, TypeError, "should_align must be True or False"),
+        ({"rounding": -1}, ValueError, "rounding must be an int >= 0"),
+    ],
+)
+def test_arguments_a_user_can_get_wrong_are_refused_by_name(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        BackboneFinetuning(**kwargs)
+
+
+class WrongOptimizer(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        self.unfreeze_and_add_param_group(module.head, optimizer.optimizer)
+
+
+class BadRate(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        self.unfreeze_and_add_param_group(module.head, optimizer, lr=0.0)
+
+
+@pytest.mark.parametrize(
+    "callback, error, match",
+    [
+        (WrongOptimizer(), TypeError, "optimizer must be the one finetune_function receives"),
+        (BadRate(), ValueError, "unfreeze_and_add_param_group: lr must be a positive"),
+    ],
+)
+def test_unfreeze_and_add_param_group_refuses_what_it_cannot_do(tmp_path, callback, error, match):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[callback])
+    with pytest.raises(error, match=match):
+        trainer.fit(Descends(), [mx.zeros((2,))])
+
+
+class Scheduled(Descends):
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=optim.linear_schedule(0.1, 0.0, 10))
+
+
+def test_the_backbone_rate_follows_the_current_rate_of_a_scheduled_main_group(tmp_path):
+    record = Record()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=1), record]
+    )
+    trainer.fit(Scheduled(), [mx.zeros((2,))])
+    # The main rate of epoch 1's first update (the schedule at step 1: 0.09) x 0.1.
+    assert record.rates[1][1] == pytest.approx(0.009)
+
+
+def test_the_callbacks_are_exported_as_lightnings():
+    from audiotrain.train import callbacks
+
+    assert callbacks.BackboneFinetuning is BackboneFinetuning
+    assert callbacks.BaseFinetuning is BaseFinetuning
+    assert not [name for name in ("ModelCheckpoint",) if not hasattr(callbacks, name)]
