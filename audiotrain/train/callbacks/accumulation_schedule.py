@@ -25,8 +25,8 @@ class GradientAccumulationScheduler(Callback):
     `accumulate_grad_batches` is not 1 (one of the two would be ignored), an epoch that is not an int >= 0,
     a factor that is not an int >= 1. Where it differs: an `lr_scheduler` stepped per epoch (or with a
     `frequency`), which audiotrain derives from the optimizer step at a fixed number of updates an epoch,
-    is refused with it; and `trainer.estimated_stepping_batches` counts the Trainer's `accumulate_grad_batches`
-    (1), as Lightning's does.
+    is refused with it; and `trainer.estimated_stepping_batches` counts the Trainer's
+    `accumulate_grad_batches` (1), as Lightning's does.
     """
 
     def __init__(self, scheduling: dict[int, int]):

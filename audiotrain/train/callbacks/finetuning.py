@@ -196,8 +196,8 @@ class _Group:
             raise KeyError(f"only a parameter group's 'lr' can be set, not {key!r}")
         if "learning_rate" in self.optimizer._schedulers:
             raise ValueError(
-                "setting a parameter group's lr: its optimizer's learning rate is a schedule, which would set "
-                "it again at the next step; give configure_optimizers a number"
+                "setting a parameter group's lr: its optimizer's learning rate is a schedule, which would "
+                "set it again at the next step; give configure_optimizers a number"
             )
         rate = _positive_rate(value, "a parameter group's lr")
         self.optimizer.learning_rate = mx.array(rate, dtype=self.optimizer.learning_rate.dtype)
@@ -370,7 +370,7 @@ class BaseFinetuning(Callback):
     def on_train_epoch_start(self, trainer: Trainer, module: TrainModule) -> None:
         epoch = trainer.current_epoch
         if epoch == self._last_epoch:
-            return  # resumed inside this epoch: its finetune_function ran, and its effects are in the checkpoint
+            return  # resumed inside this epoch: its finetune_function ran (its effects are in the checkpoint)
         self.finetune_function(module, epoch, self._groups)
         self._last_epoch = epoch
 
@@ -419,7 +419,8 @@ class BackboneFinetuning(BaseFinetuning):
         name = "BackboneFinetuning"
         if type(unfreeze_backbone_at_epoch) is not int or unfreeze_backbone_at_epoch < 0:
             raise ValueError(
-                f"{name}: unfreeze_backbone_at_epoch must be an epoch (int >= 0), got {unfreeze_backbone_at_epoch!r}"
+                f"{name}: unfreeze_backbone_at_epoch must be an epoch (int >= 0), "
+                f"got {unfreeze_backbone_at_epoch!r}"
             )
         if not callable(lambda_func):
             raise TypeError(f"{name}: lambda_func must be a function of the epoch, got {lambda_func!r}")
@@ -486,7 +487,8 @@ class BackboneFinetuning(BaseFinetuning):
     def _say(self, current_lr: float, backbone_lr: float) -> None:
         if self.verbose and collectives.is_main_process():
             log.info(
-                f"Current lr: {round(current_lr, self.rounding)}, Backbone lr: {round(backbone_lr, self.rounding)}"
+                f"Current lr: {round(current_lr, self.rounding)}, "
+                f"Backbone lr: {round(backbone_lr, self.rounding)}"
             )
 
     def state_dict(self) -> dict[str, Any]:
