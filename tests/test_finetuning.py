@@ -149,6 +149,10 @@ def test_a_fit_resumed_around_the_unfreeze_ends_with_the_weights_of_an_uninterru
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
     groups = [g.learning_rate.item() for g in resumed_trainer.optimizer.optimizers]
     assert groups == [g.learning_rate.item() for g in trainer.optimizer.optimizers]
+    if save_at[0] >= 1:  # (saved with the backbone's group)
+        # Loaded again into the Trainer that ran it: its groups are the checkpoint's, not added twice.
+        resumed_trainer.load_checkpoint(tmp_path / "a" / "saved")
+        assert len(resumed_trainer.optimizer.optimizers) == 2
 
 
 class OwnSchedule(BaseFinetuning):

@@ -1501,7 +1501,7 @@ class Trainer:
         saved = state.get("callbacks", {})
         for cb in self.callbacks:
             if isinstance(cb, BaseFinetuning) and isinstance(saved.get(cb.state_key), dict):
-                cb.restore_param_groups(saved[cb.state_key])
+                cb.restore_param_groups(self, saved[cb.state_key])
 
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
         """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and

@@ -67,6 +67,12 @@ class ParamGroups:
     def optimizer(self) -> optim.Optimizer:
         return self._trainer.optimizer
 
+    def reset(self) -> None:
+        """Back to the optimizer `configure_optimizers` returned, without added groups."""
+        if self._base is not None:
+            self._trainer.optimizer = self._base
+        self._base, self.added = None, []
+
     def _base_groups(self) -> list[optim.Optimizer]:
         base = self._base if self._base is not None else self._trainer.optimizer
         return list(base.optimizers) if isinstance(base, optim.MultiOptimizer) else [base]
@@ -133,12 +139,12 @@ class ParamGroups:
         groups = self._base_groups() + [opt for _, opt in self.added]
         taken = frozenset().union(*(names for names, _ in self.added))
         filters = [_outside(taken, f) for f in base_filters] + [_inside(names) for names, _ in self.added]
-        combined = _Grouped(groups, filters[: len(groups) - 1])
+        combined = GroupedMultiOptimizer(groups, filters[: len(groups) - 1])
         combined.filters = filters  # (every parameter matches exactly one: the added groups' names first)
         return combined
 
 
-class _Grouped(optim.MultiOptimizer):
+class GroupedMultiOptimizer(optim.MultiOptimizer):
     """A `MultiOptimizer` whose groups see the parameter tree with its lists at full length (`{}` where a
     group has nothing). MLX's rebuilds each group's part with `tree_unflatten`, which shortens a list (a
     `Sequential`'s layers) after the last entry the group holds, and then no longer fits the state its
@@ -348,9 +354,12 @@ class BaseFinetuning(Callback):
             self._groups, self._restored, self._last_epoch = ParamGroups(trainer, module), [], None
         self.freeze_before_training(module)
 
-    def restore_param_groups(self, state: dict[str, Any]) -> None:
-        """The groups a checkpoint's run had added, added again (the Trainer calls it before the optimizer's
-        state loads into them)."""
+    def restore_param_groups(self, trainer: Trainer, state: dict[str, Any]) -> None:
+        """The groups a checkpoint's run had added, added again to the optimizer `configure_optimizers`
+        returned (the Trainer calls it before the optimizer's state loads into them)."""
+        if self._groups is None:
+            self._groups = ParamGroups(trainer, trainer.module)
+        self._groups.reset()
         groups = state.get("added_param_groups", [])
         if not isinstance(groups, list) or not all(
             isinstance(g, dict) and isinstance(g.get("params"), list) and "lr" in g for g in groups
