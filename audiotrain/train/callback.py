@@ -87,6 +87,14 @@ class Callback:
         self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any]
     ) -> None: ...
     def on_exception(self, trainer: Trainer, module: TrainModule, exception: BaseException) -> None: ...
+    def on_restore_structure(self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any]) -> None:
+        """While `fit` resumes from a checkpoint, before any of its arrays load: a callback that changed how
+        training is built (an optimizer's added parameter groups, the accumulation window) builds it again
+        as the checkpoint's run had it, so that the optimizer's and the step's saved state load into the
+        same structure. `checkpoint`: its trainer_state.json (this callback's state under
+        ``checkpoint["callbacks"][state_key]``, not yet given to `load_state_dict`). Not Lightning's: its
+        checkpoints hold the optimizer as torch objects; here the Trainer rebuilds the compiled step after
+        it where `accumulate_grad_batches` changed."""
 
     def state_dict(self) -> dict[str, Any]:
         """What this callback must carry over a resume (a counter, a best score), saved in every

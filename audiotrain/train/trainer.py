@@ -44,12 +44,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import determinism, flags, hook_state, hooks, overfit, reporting, resume, threads
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import (
-    BaseFinetuning,
-    EarlyStopping,
-    GradientAccumulationScheduler,
-    ModelCheckpoint,
-)
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import eval_compiling_again
@@ -1450,7 +1445,10 @@ class Trainer:
         state = ckpt.read_state(folder)
         if full:  # (before anything is loaded)
             resume.refuse_weights_only(folder, state)
-            self._accumulation_of_checkpoint(state)
+            for cb in self.callbacks:  # (parameter groups, an accumulation schedule: as the run had them)
+                cb.on_restore_structure(self, self.module, state)
+            if self._train_step is not None:
+                self._follow_accumulation(self.module)  # (a step for the window the checkpoint may hold open)
             resume.check_accumulation(folder, state, self.accumulate_grad_batches)
             if self.is_global_zero:  # (one warning for the job)
                 resume.check_global_batch(
@@ -1461,8 +1459,6 @@ class Trainer:
         model_file = folder / ckpt.MODEL_FILE
         module.update(ckpt.read_tree(model_file, module.parameters(), f"{type(module).__name__} model"))
         mx.eval(module.parameters())
-        if full:  # (a fine-tuning callback's parameter groups, before the optimizer's state loads into them)
-            self._param_groups_of_checkpoint(state)
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
         hook_state.load_module_state(module, state)
         if not full:
@@ -1483,25 +1479,6 @@ class Trainer:
                     lg.load_state_dict(lg_state)
         self._keep_checkpoint_seed(folder, state)
         mx.eval(self._train_step.eval_targets)
-
-    def _accumulation_of_checkpoint(self, state: dict[str, Any]) -> None:
-        """With a GradientAccumulationScheduler, the checkpoint's `accumulate_grad_batches` (what the
-        schedule had set), and a step built for it, before its step state (an open window) is loaded; the
-        epoch start then sets the schedule's."""
-        saved = state.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
-        scheduled = any(isinstance(cb, GradientAccumulationScheduler) for cb in self.callbacks)
-        if not scheduled or type(saved) is not int or saved < 1 or self._train_step is None:
-            return
-        self.accumulate_grad_batches = saved
-        if self._train_step.config.accumulate_grad_batches != saved:
-            self._rebuild_step(self.module)
-
-    def _param_groups_of_checkpoint(self, state: dict[str, Any]) -> None:
-        """The parameter groups a BaseFinetuning callback had added when the checkpoint was saved."""
-        saved = state.get("callbacks", {})
-        for cb in self.callbacks:
-            if isinstance(cb, BaseFinetuning) and isinstance(saved.get(cb.state_key), dict):
-                cb.restore_param_groups(self, saved[cb.state_key])
 
     def _keep_checkpoint_seed(self, folder: Path, state: dict[str, Any]) -> None:
         """A resumed run goes on with the seed it started with (`resume.checkpoint_seed`): `trainer.seed` and

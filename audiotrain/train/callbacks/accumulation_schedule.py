@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.schedulers import IntervalSchedule
@@ -87,6 +87,13 @@ class GradientAccumulationScheduler(Callback):
                     "the callback changes. Return a per-step schedule ({'scheduler': s, 'interval': 'step'}) "
                     "or set the rate per epoch in a callback"
                 )
+
+    def on_restore_structure(self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any]) -> None:
+        """The window the checkpoint's run trained with when it saved (the step's saved state may hold one
+        open); the next epoch start sets the schedule's."""
+        saved = checkpoint.get("config", {}).get("trainer", {}).get("accumulate_grad_batches")
+        if type(saved) is int and saved >= 1:
+            trainer.accumulate_grad_batches = saved
 
     def on_train_epoch_start(self, trainer: Trainer, module: TrainModule) -> None:
         trainer.accumulate_grad_batches = self.get_accumulate_grad_batches(trainer.current_epoch)

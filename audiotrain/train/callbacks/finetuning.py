@@ -354,9 +354,14 @@ class BaseFinetuning(Callback):
             self._groups, self._restored, self._last_epoch = ParamGroups(trainer, module), [], None
         self.freeze_before_training(module)
 
+    def on_restore_structure(self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("callbacks", {}).get(self.state_key)
+        if isinstance(saved, dict):
+            self.restore_param_groups(trainer, saved)
+
     def restore_param_groups(self, trainer: Trainer, state: dict[str, Any]) -> None:
         """The groups a checkpoint's run had added, added again to the optimizer `configure_optimizers`
-        returned (the Trainer calls it before the optimizer's state loads into them)."""
+        returned (`on_restore_structure`: before the optimizer's state loads into them)."""
         if self._groups is None:
             self._groups = ParamGroups(trainer, trainer.module)
         self._groups.reset()
