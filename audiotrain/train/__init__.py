@@ -20,6 +20,8 @@ _PUBLIC = {
     "BasePredictionWriter": "audiotrain.train.prediction_writer",
     "EarlyStopping": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
+    "LambdaCallback": "audiotrain.train.callbacks",
+    "Timer": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
     "ModelSummary": "audiotrain.train.callbacks",
@@ -55,12 +57,14 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
     from audiotrain.train.callbacks import EMAWeightAveraging as EMAWeightAveraging
     from audiotrain.train.callbacks import GradientClipper as GradientClipper
+    from audiotrain.train.callbacks import LambdaCallback as LambdaCallback
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
     from audiotrain.train.callbacks import ModelSummary as ModelSummary
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
+    from audiotrain.train.callbacks import Timer as Timer
     from audiotrain.train.callbacks import WeightAveraging as WeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.loggers import CSVLogger as CSVLogger

@@ -854,13 +854,19 @@ class Trainer:
             self._stopping.save_on_interrupt()
             return
         if self._done():
+            at = f"epoch {self.current_epoch} / step {self.global_step}"
+            limit = (self.max_steps is not None and self.global_step >= self.max_steps) or (
+                self.max_epochs is not None and self.current_epoch >= self.max_epochs
+            )
+            why = (
+                f"already at {at} (max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to "
+                "train further"
+                if limit
+                else f"a stop was asked before the first step, at {at} (max_time reached, or trainer."
+                "should_stop set by a callback such as a Timer past its duration)"
+            )
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
-                warnings.warn(
-                    f"Trainer.fit: nothing to train, already at epoch {self.current_epoch} / step "
-                    f"{self.global_step} "
-                    f"(max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to train further",
-                    stacklevel=3,
-                )
+                warnings.warn(f"Trainer.fit: nothing to train, {why}", stacklevel=3)
             return
         n_batches = self._training_batches(train_loader)
         self.num_training_batches = n_batches if n_batches is not None else math.inf

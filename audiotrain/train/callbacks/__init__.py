@@ -9,11 +9,13 @@ through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
+from audiotrain.train.callbacks.lambda_callback import LambdaCallback
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
+from audiotrain.train.callbacks.timer import Timer
 from audiotrain.train.callbacks.weight_averaging import EMAWeightAveraging, WeightAveraging
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
@@ -24,11 +26,13 @@ __all__ = [
     "EMAWeightAveraging",
     "EarlyStopping",
     "GradientClipper",
+    "LambdaCallback",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
     "ProgressBar",
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
+    "Timer",
     "WeightAveraging",
 ]

@@ -1,0 +1,159 @@
+"""LambdaCallback, Timer, TQDMProgressBar, OnExceptionCheckpoint and DeviceStatsMonitor from the user's side:
+Lightning's names and arguments, the errors a wrong argument gets, and a resume where one keeps state."""
+
+import datetime
+
+from audiotrain.train import LambdaCallback, Timer
+
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+def test_lambda_callback_calls_each_hook_with_its_arguments(tmp_path):
+    seen = []
+    cb = LambdaCallback(
+        on_train_epoch_end=lambda trainer, module: seen.append(("epoch_end", trainer.current_epoch)),
+        on_train_batch_end=lambda trainer, module, outputs, batch, batch_idx: seen.append(
+            ("batch", batch_idx)
+        ),
+        setup=lambda trainer, module, stage: seen.append(("setup", stage)),
+    )
+    quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=[cb]).fit(
+        TinyClassifier(), make_batches(32)
+    )
+    assert seen == [
+        ("setup", "fit"),
+        ("batch", 0),
+        ("batch", 1),
+        ("epoch_end", 0),
+        ("batch", 0),
+        ("batch", 1),
+        ("epoch_end", 1),
+    ]
+
+
+def test_lambda_callback_refuses_an_unknown_hook_naming_close_matches():
+    with pytest.raises(
+        TypeError, match=r"'on_train_epoch_ends' is not a Callback hook; did you mean on_train_epoch_end"
+    ):
+        LambdaCallback(on_train_epoch_ends=lambda t, m: None)
+    with pytest.raises(TypeError, match="'frobnicate' is not a Callback hook; the hooks: on_exception"):
+        LambdaCallback(frobnicate=lambda t, m: None)
+    with pytest.raises(TypeError, match="on_after_backward.*compiled step"):
+        LambdaCallback(on_after_backward=lambda t, m: None)
+
+
+def test_lambda_callback_refuses_a_value_that_is_not_callable():
+    with pytest.raises(
+        TypeError, match=r"LambdaCallback\(on_fit_start=...\): expected a function.*got int 3"
+    ):
+        LambdaCallback(on_fit_start=3)
+
+
+# ---- Timer -------------------------------------------------------------------------------------------
+class FakeClock:
+    """`time.monotonic` for the Timer, which a LambdaCallback before it advances by `per_batch` seconds
+    after each training batch."""
+
+    def __init__(self, monkeypatch, per_batch=10.0):
+        from audiotrain.train.callbacks import timer
+
+        self.now, self.per_batch = 1000.0, per_batch
+        monkeypatch.setattr(timer, "_clock", lambda: self.now)
+
+    def callback(self):
+        def tick(trainer, module, outputs, batch, batch_idx):
+            self.now += self.per_batch
+
+        return LambdaCallback(on_train_batch_end=tick)
+
+
+def test_timer_stops_training_once_its_duration_has_elapsed(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    timer = Timer(duration="00:00:00:25", verbose=False)  # the third batch's end is 30 s in
+    t = quiet_trainer(tmp_path, max_epochs=5, compile=False, callbacks=[clock.callback(), timer])
+    t.fit(TinyClassifier(), make_batches(64))
+    assert t.global_step == 3
+    assert timer.time_elapsed("train") == 30.0
+    assert timer.time_remaining() == -5.0
+    assert timer.start_time("train") == 1000.0 and timer.end_time("train") == 1030.0
+
+
+def test_timer_checks_at_epoch_ends_with_interval_epoch(tmp_path, monkeypatch, capsys):
+    clock = FakeClock(monkeypatch)
+    timer = Timer(duration={"seconds": 25}, interval="epoch")
+    t = quiet_trainer(tmp_path, max_epochs=5, compile=False, callbacks=[clock.callback(), timer])
+    t.fit(TinyClassifier(), make_batches(64))  # 4 batches an epoch: the first epoch ends 40 s in
+    assert t.global_step == 4 and t.current_epoch == 1
+    assert (
+        "Time limit reached. Elapsed time is 0:00:40. Signaling Trainer to stop." in capsys.readouterr().err
+    )
+
+
+def test_timer_waits_for_min_epochs_as_every_stop_request(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    timer = Timer(duration=datetime.timedelta(seconds=5), verbose=False)
+    t = quiet_trainer(
+        tmp_path, max_epochs=5, min_epochs=2, compile=False, callbacks=[clock.callback(), timer]
+    )
+    t.fit(TinyClassifier(), make_batches(32))
+    assert t.current_epoch == 2 and t.global_step == 4
+
+
+def test_timer_times_validation_and_test(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    timer = Timer()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[clock.callback(), timer])
+    model = TinyClassifier()
+    t.fit(model, make_batches(32), make_batches(16, seed=1))
+    assert timer.time_elapsed("train") == 20.0 and timer.time_elapsed("validate") == 0.0
+    assert timer.time_remaining() is None
+    assert timer.start_time("test") is None and timer.time_elapsed("test") == 0.0
+    t.test(model, make_batches(16, seed=1))
+    assert timer.end_time("test") == timer.start_time("test") == 1020.0
+
+
+def test_timer_carries_training_time_over_a_resume(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    kw = dict(compile=False, enable_checkpointing=True)
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, callbacks=[clock.callback(), Timer(duration="00:00:01:00")], **kw
+    )
+    t.fit(TinyClassifier(), make_batches(64))  # 40 s
+    timer = Timer(duration="00:00:01:00", verbose=False)
+    t2 = quiet_trainer(tmp_path, max_epochs=5, callbacks=[clock.callback(), timer], **kw)
+    t2.fit(TinyClassifier(), make_batches(64), ckpt_path="last")
+    assert timer.time_elapsed("train") == 60.0  # 40 s before the resume and 2 batches after it
+    assert t2.global_step == 6
+
+
+def test_timer_stops_a_fit_resumed_past_its_duration_at_once(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    kw = dict(compile=False, enable_checkpointing=True)
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[clock.callback(), Timer()], **kw)
+    t.fit(TinyClassifier(), make_batches(64))  # 40 s
+    t2 = quiet_trainer(tmp_path, max_epochs=5, callbacks=[clock.callback(), Timer("00:00:00:30")], **kw)
+    with pytest.warns(UserWarning, match="nothing to train, a stop was asked before the first step.*Timer"):
+        t2.fit(TinyClassifier(), make_batches(64), ckpt_path="last")
+    assert t2.global_step == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"duration": "1:00"}, r"Timer\(duration='1:00'\): expected 'DD:HH:MM:SS'"),
+        ({"duration": 60}, r"Timer\(duration=60\): expected 'DD:HH:MM:SS'"),
+        ({"duration": {"minutes": 0}}, r"Timer\(duration=\{'minutes': 0\}\): expected a positive duration"),
+        ({"duration": {"minuts": 1}}, r"Timer\(duration=\{'minuts': 1\}\): expected"),
+        ({"interval": "batch"}, r"Timer\(interval='batch'\): expected 'step' or 'epoch'"),
+        ({"verbose": "yes"}, r"Timer\(verbose='yes'\): expected True or False"),
+    ],
+)
+def test_timer_refuses_a_wrong_argument_naming_it(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Timer(**kwargs)
+
+
+def test_timer_refuses_an_unknown_stage():
+    with pytest.raises(ValueError, match=r"Timer: stage must be one of 'train', .*got 'training'"):
+        Timer().time_elapsed("training")
