@@ -3,7 +3,7 @@ Lightning's names and arguments, the errors a wrong argument gets, and a resume 
 
 import datetime
 
-from audiotrain.train import LambdaCallback, Timer
+from audiotrain.train import LambdaCallback, ProgressBar, Timer, TQDMProgressBar
 
 import pytest
 from tasks import TinyClassifier, make_batches, quiet_trainer
@@ -157,3 +157,45 @@ def test_timer_refuses_a_wrong_argument_naming_it(kwargs, message):
 def test_timer_refuses_an_unknown_stage():
     with pytest.raises(ValueError, match=r"Timer: stage must be one of 'train', .*got 'training'"):
         Timer().time_elapsed("training")
+
+
+# ---- TQDMProgressBar ---------------------------------------------------------------------------------
+def test_tqdm_progress_bar_is_the_progress_bar_under_lightnings_name(tmp_path, monkeypatch):
+    from audiotrain.train import progress
+
+    made = []
+
+    class Recording(progress.tqdm):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs)
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(progress, "tqdm", Recording)
+    bar = TQDMProgressBar(refresh_rate=2, process_position=3, leave=True)
+    bar.plain = False  # (bars, as in a terminal)
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, enable_progress_bar=True, callbacks=[bar])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    assert [cb for cb in t.callbacks if isinstance(cb, ProgressBar)] == [bar]  # no second, default bar
+    assert bar.refresh_rate == 2 and bar.process_position == 3
+    train, val = made
+    assert (train["position"], train["leave"], val["position"], val["leave"]) == (3, True, 4, False)
+    assert TQDMProgressBar()._leave is False  # Lightning's default
+
+
+def test_tqdm_progress_bar_conflicts_with_enable_progress_bar_false(tmp_path):
+    with pytest.raises(ValueError, match=r"enable_progress_bar=False\) conflicts with the TQDMProgressBar"):
+        quiet_trainer(tmp_path, enable_progress_bar=False, callbacks=[TQDMProgressBar()])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"refresh_rate": 0}, r"refresh_rate=0\).*Trainer\(enable_progress_bar=False\)"),
+        ({"refresh_rate": 1.5}, r"TQDMProgressBar\(refresh_rate=1.5\): expected an int >= 1"),
+        ({"process_position": -1}, r"TQDMProgressBar\(process_position=-1\): expected an int >= 0"),
+        ({"leave": None}, r"TQDMProgressBar\(leave=None\): expected True or False"),
+    ],
+)
+def test_tqdm_progress_bar_refuses_a_wrong_argument_naming_it(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TQDMProgressBar(**kwargs)

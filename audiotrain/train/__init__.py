@@ -21,6 +21,7 @@ _PUBLIC = {
     "EarlyStopping": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
     "LambdaCallback": "audiotrain.train.callbacks",
+    "TQDMProgressBar": "audiotrain.train.callbacks",
     "Timer": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
     from audiotrain.train.callbacks import Timer as Timer
+    from audiotrain.train.callbacks import TQDMProgressBar as TQDMProgressBar
     from audiotrain.train.callbacks import WeightAveraging as WeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.loggers import CSVLogger as CSVLogger

@@ -16,6 +16,7 @@ from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.callbacks.timer import Timer
+from audiotrain.train.callbacks.tqdm_progress import TQDMProgressBar
 from audiotrain.train.callbacks.weight_averaging import EMAWeightAveraging, WeightAveraging
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
@@ -33,6 +34,7 @@ __all__ = [
     "ProgressBar",
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
+    "TQDMProgressBar",
     "Timer",
     "WeightAveraging",
 ]
