@@ -3,10 +3,10 @@ Lightning's names and arguments, the errors a wrong argument gets, and a resume 
 
 import datetime
 
-from audiotrain.train import LambdaCallback, ProgressBar, Timer, TQDMProgressBar
+from audiotrain.train import DeviceStatsMonitor, LambdaCallback, ProgressBar, Timer, TQDMProgressBar
 
 import pytest
-from tasks import TinyClassifier, make_batches, quiet_trainer
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
 
 
 def test_lambda_callback_calls_each_hook_with_its_arguments(tmp_path):
@@ -199,3 +199,104 @@ def test_tqdm_progress_bar_conflicts_with_enable_progress_bar_false(tmp_path):
 def test_tqdm_progress_bar_refuses_a_wrong_argument_naming_it(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TQDMProgressBar(**kwargs)
+
+
+# ---- DeviceStatsMonitor ------------------------------------------------------------------------------
+def test_device_stats_monitor_logs_the_process_cpu_stats_at_logging_steps(tmp_path):
+    logger = RecordingLogger()
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        compile=False,
+        logger=logger,
+        log_every_n_steps=2,
+        callbacks=[DeviceStatsMonitor()],
+    )
+    t.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    logged = {(step, k): v for step, m in logger.metrics for k, v in m.items() if k.startswith("DeviceStats")}
+    for hook in ("on_train_batch_start", "on_train_batch_end"):
+        assert sorted(k for s, k in logged if s == 2 and hook in k) == [
+            f"DeviceStatsMonitor.{hook}/cpu_process_percent",
+            f"DeviceStatsMonitor.{hook}/cpu_rss_bytes",
+        ]
+    assert {s for s, _ in logged} == {2, 4}  # steps 2 and 4, and the validation at the epoch's end (4)
+    assert logged[(2, "DeviceStatsMonitor.on_train_batch_end/cpu_rss_bytes")] > 1e6
+    assert (4, "DeviceStatsMonitor.on_validation_batch_end/cpu_rss_bytes") in logged
+
+
+def test_device_stats_monitor_logs_mlx_memory_on_the_gpu_and_filters_keys():
+    class OnGPU:
+        accelerator = "gpu"
+
+    assert set(DeviceStatsMonitor().stats(OnGPU())) == {"active_memory", "peak_memory", "cache_memory"}
+    both = DeviceStatsMonitor(cpu_stats=True).stats(OnGPU())
+    assert set(both) == {
+        "active_memory",
+        "peak_memory",
+        "cache_memory",
+        "cpu_rss_bytes",
+        "cpu_process_percent",
+    }
+    OnGPU.accelerator = "cpu"
+    assert DeviceStatsMonitor(cpu_stats=False).stats(OnGPU()) == {}
+
+
+def test_device_stats_monitor_log_only_filter_keys(tmp_path):
+    logger = RecordingLogger()
+    cb = DeviceStatsMonitor(filter_keys={"cpu_rss_bytes"})
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, compile=False, logger=logger, log_every_n_steps=1, callbacks=[cb]
+    )
+    t.fit(TinyClassifier(), make_batches(32))
+    assert {k for k in logger.keys() if k.startswith("Device")} == {
+        "DeviceStatsMonitor.on_train_batch_start/cpu_rss_bytes",
+        "DeviceStatsMonitor.on_train_batch_end/cpu_rss_bytes",
+    }
+    with pytest.warns(UserWarning, match="filter_keys=...\\): peak_memory not among the stats logged here"):
+        quiet_trainer(
+            tmp_path,
+            max_epochs=1,
+            compile=False,
+            logger=RecordingLogger(),
+            callbacks=[DeviceStatsMonitor(filter_keys={"peak_memory"})],
+        ).fit(TinyClassifier(), make_batches(16))
+
+
+def test_device_stats_monitor_refuses_a_trainer_without_logger(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[DeviceStatsMonitor()])
+    with pytest.raises(ValueError, match="DeviceStatsMonitor: the Trainer has no logger"):
+        t.fit(TinyClassifier(), make_batches(16))
+
+
+def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psutil" else find_spec(name, *a)
+    )
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        compile=False,
+        logger=RecordingLogger(),
+        callbacks=[DeviceStatsMonitor(cpu_stats=True)],
+    )
+    with pytest.raises(
+        ModuleNotFoundError, match=r"cpu_stats=True\).*psutil is not installed: `pip install psutil`"
+    ):
+        t.fit(TinyClassifier(), make_batches(16))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cpu_stats": "yes"}, r"DeviceStatsMonitor\(cpu_stats='yes'\): expected True, False or None"),
+        ({"filter_keys": "peak_memory"}, r"DeviceStatsMonitor\(filter_keys='peak_memory'\): expected a set"),
+    ],
+)
+def test_device_stats_monitor_refuses_a_wrong_argument_naming_it(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DeviceStatsMonitor(**kwargs)

@@ -21,6 +21,7 @@ _PUBLIC = {
     "EarlyStopping": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
     "LambdaCallback": "audiotrain.train.callbacks",
+    "DeviceStatsMonitor": "audiotrain.train.callbacks",
     "TQDMProgressBar": "audiotrain.train.callbacks",
     "Timer": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
     # equal to `_PUBLIC`.
     from audiotrain.train.callback import Callback as Callback
+    from audiotrain.train.callbacks import DeviceStatsMonitor as DeviceStatsMonitor
     from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
     from audiotrain.train.callbacks import EMAWeightAveraging as EMAWeightAveraging
     from audiotrain.train.callbacks import GradientClipper as GradientClipper

@@ -7,6 +7,7 @@ through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 """
 
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks.device_stats import DeviceStatsMonitor
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
 from audiotrain.train.callbacks.lambda_callback import LambdaCallback
@@ -24,6 +25,7 @@ from audiotrain.train.progress import ProgressBar
 __all__ = [
     "BasePredictionWriter",
     "Callback",
+    "DeviceStatsMonitor",
     "EMAWeightAveraging",
     "EarlyStopping",
     "GradientClipper",
