@@ -3,10 +3,18 @@ Lightning's names and arguments, the errors a wrong argument gets, and a resume 
 
 import datetime
 
-from audiotrain.train import DeviceStatsMonitor, LambdaCallback, ProgressBar, Timer, TQDMProgressBar
+from audiotrain.train import (
+    DeviceStatsMonitor,
+    LambdaCallback,
+    OnExceptionCheckpoint,
+    ProgressBar,
+    Timer,
+    TQDMProgressBar,
+)
 
+import mlx.core as mx
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
 def test_lambda_callback_calls_each_hook_with_its_arguments(tmp_path):
@@ -300,3 +308,134 @@ def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_pat
 def test_device_stats_monitor_refuses_a_wrong_argument_naming_it(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DeviceStatsMonitor(**kwargs)
+
+
+# ---- OnExceptionCheckpoint ---------------------------------------------------------------------------
+class Failing(TinyClassifier):
+    """Raises RuntimeError in its loss at global step `at` (0: never)."""
+
+    def __init__(self, at=0):
+        super().__init__()
+        self.at = at
+
+    def compute_loss(self, batch):
+        if self.trainer.global_step == self.at - 1 and self.trainer.fitting:
+            raise RuntimeError("loss failed")
+        return super().compute_loss(batch)
+
+
+def raise_at(step, error=RuntimeError("hook failed")):
+    def hook(trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == step:
+            raise error
+
+    return LambdaCallback(on_train_batch_end=hook)
+
+
+def seeded(make=TinyClassifier, *args):
+    """A model with the same initial weights each time."""
+    mx.random.seed(0)
+    return make(*args)
+
+
+def uninterrupted(tmp_path, epochs=2):
+    model = seeded()
+    quiet_trainer(tmp_path / "whole", max_epochs=epochs, compile=False).fit(model, make_batches(64))
+    return weights(model)
+
+
+@pytest.mark.parametrize("where", ["hook", "loss"])
+def test_on_exception_checkpoint_saves_a_checkpoint_that_resumes_exactly(tmp_path, where):
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    failing = [cb, raise_at(6)] if where == "hook" else [cb]
+    model = seeded() if where == "hook" else seeded(Failing, 6)
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=failing)
+    with pytest.raises(RuntimeError, match="failed"):
+        t.fit(model, make_batches(64))
+    assert (
+        cb.ckpt_path == tmp_path / "saved" / "on_exception"
+        and (cb.ckpt_path / "trainer_state.json").is_file()
+    )
+    assert t.global_step == (6 if where == "hook" else 5)
+    resumed = TinyClassifier()
+    quiet_trainer(tmp_path, max_epochs=2, compile=False).fit(
+        resumed, make_batches(64), ckpt_path=cb.ckpt_path
+    )
+    expected = uninterrupted(tmp_path)
+    assert all((weights(resumed)[k] == v).all() for k, v in expected.items())
+
+
+def test_on_exception_checkpoint_takes_the_ctrl_c_checkpoint_once(tmp_path, monkeypatch, capsys):
+    from audiotrain.train import checkpoint
+
+    saves = []
+    write = checkpoint.write_checkpoint
+    monkeypatch.setattr(
+        checkpoint, "write_checkpoint", lambda path, *a, **k: saves.append(path) or write(path, *a, **k)
+    )
+    cb = OnExceptionCheckpoint(tmp_path / "saved", filename="stopped")
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=2,
+        compile=False,
+        enable_checkpointing=True,
+        callbacks=[cb, raise_at(3, KeyboardInterrupt())],
+    )
+    t.fit(TinyClassifier(), make_batches(64))  # (a Ctrl-C stops the fit, which returns)
+    assert t.interrupted and t.global_step == 3
+    interrupted = [p for p in saves if "last" not in str(p)]
+    assert interrupted == [cb.ckpt_path]  # once, at this callback's path: no `interrupted` beside it
+    assert not (tmp_path / "checkpoints" / "interrupted").exists()
+    assert f"Saved {cb.ckpt_path} at epoch 0, global step 3" in capsys.readouterr().err
+
+
+def test_on_exception_checkpoint_saves_a_ctrl_c_where_checkpointing_is_off(tmp_path, capsys):
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=[cb, raise_at(3, KeyboardInterrupt())])
+    t.fit(seeded(), make_batches(64))
+    assert t.interrupted and (cb.ckpt_path / "trainer_state.json").is_file()
+    err = capsys.readouterr().err
+    assert "saving a checkpoint after this step" in err and "no checkpoint saved" not in err
+    t2 = quiet_trainer(tmp_path, max_epochs=2, compile=False)
+    t2.fit(model := TinyClassifier(), make_batches(64), ckpt_path=cb.ckpt_path)
+    assert all((weights(model)[k] == v).all() for k, v in uninterrupted(tmp_path).items())
+
+
+def test_on_exception_checkpoint_saves_nothing_before_training_starts(tmp_path):
+    class BadOptimizer(TinyClassifier):
+        def configure_optimizers(self):
+            raise RuntimeError("no optimizer")
+
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    with pytest.raises(RuntimeError, match="no optimizer"):
+        quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb]).fit(
+            BadOptimizer(), make_batches(16)
+        )
+    assert not (tmp_path / "saved").exists()
+
+
+def test_on_exception_checkpoint_refuses_a_users_file_at_its_path_when_fit_starts(tmp_path):
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "on_exception").write_text("my notes")
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb])
+    with pytest.raises(FileExistsError, match="on_exception: it is a file, which a save never replaces"):
+        t.fit(TinyClassifier(), make_batches(16))
+    assert t.global_step == 0 and (tmp_path / "saved" / "on_exception").read_text() == "my notes"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"dirpath": None}, TypeError, r"OnExceptionCheckpoint\(dirpath=None\): expected a folder path"),
+        (
+            {"dirpath": "d", "filename": ""},
+            ValueError,
+            r"filename=''\): expected the checkpoint folder's name",
+        ),
+        ({"dirpath": "d", "filename": "a/b"}, ValueError, r"filename='a/b'\): expected"),
+    ],
+)
+def test_on_exception_checkpoint_refuses_a_wrong_argument_naming_it(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        OnExceptionCheckpoint(**kwargs)

@@ -21,6 +21,7 @@ _PUBLIC = {
     "EarlyStopping": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
     "LambdaCallback": "audiotrain.train.callbacks",
+    "OnExceptionCheckpoint": "audiotrain.train.callbacks",
     "DeviceStatsMonitor": "audiotrain.train.callbacks",
     "TQDMProgressBar": "audiotrain.train.callbacks",
     "Timer": "audiotrain.train.callbacks",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
     from audiotrain.train.callbacks import ModelSummary as ModelSummary
+    from audiotrain.train.callbacks import OnExceptionCheckpoint as OnExceptionCheckpoint
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging

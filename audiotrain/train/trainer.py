@@ -1004,16 +1004,19 @@ class Trainer:
         if skip:
             return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
         step = self._train_step
-        progress.micro_batches += 1
+        # Counted once the step ran: an exception inside it (the module's loss) leaves the counters at the
+        # last completed step, so a checkpoint saved then (OnExceptionCheckpoint) resumes at this batch.
+        micro_batches = progress.micro_batches + 1
         last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
-        stepped = progress.micro_batches == self.accumulate_grad_batches or last_of_epoch
+        stepped = micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
         if stepped:
-            n_micro = mx.array(progress.micro_batches, mx.float32)
+            n_micro = mx.array(micro_batches, mx.float32)
             loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
             progress.micro_batches = 0
         else:
             loss, metrics, logged, metric_weights = step.accumulate(batch, index)
+            progress.micro_batches = micro_batches
         returned = {"loss": loss, **metrics}
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
         # for the step before, and the step would be queued only then.

@@ -15,6 +15,7 @@ from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
+from audiotrain.train.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
 from audiotrain.train.callbacks.timer import Timer
 from audiotrain.train.callbacks.tqdm_progress import TQDMProgressBar
@@ -33,6 +34,7 @@ __all__ = [
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
+    "OnExceptionCheckpoint",
     "ProgressBar",
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
