@@ -14,7 +14,7 @@ from audiotrain.train import (
 
 import mlx.core as mx
 import pytest
-from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
+from tasks import RecordingLogger, TinyClassifier, make_batches, make_data, quiet_trainer, weights
 
 
 def test_lambda_callback_calls_each_hook_with_its_arguments(tmp_path):
@@ -344,25 +344,33 @@ def uninterrupted(tmp_path, epochs=2):
     return weights(model)
 
 
+def shuffled_loader():
+    """A DataLoader that keeps its position in checkpoints (the list of batches does not)."""
+    from audiotrain.data import DataLoader
+
+    x, y = make_data(64)
+    return DataLoader([(x[i], y[i]) for i in range(64)], batch_size=16, shuffle=True, seed=3)
+
+
 @pytest.mark.parametrize("where", ["hook", "loss"])
-def test_on_exception_checkpoint_saves_a_checkpoint_that_resumes_exactly(tmp_path, where):
+@pytest.mark.parametrize("data", [make_batches, shuffled_loader], ids=["batches", "DataLoader"])
+def test_on_exception_checkpoint_saves_a_checkpoint_that_resumes_exactly(tmp_path, where, data):
     cb = OnExceptionCheckpoint(tmp_path / "saved")
     failing = [cb, raise_at(6)] if where == "hook" else [cb]
     model = seeded() if where == "hook" else seeded(Failing, 6)
     t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=failing)
     with pytest.raises(RuntimeError, match="failed"):
-        t.fit(model, make_batches(64))
+        t.fit(model, data())
     assert (
         cb.ckpt_path == tmp_path / "saved" / "on_exception"
         and (cb.ckpt_path / "trainer_state.json").is_file()
     )
-    assert t.global_step == (6 if where == "hook" else 5)
+    assert t.global_step == (6 if where == "hook" else 5)  # (the loss failed in the 6th step)
     resumed = TinyClassifier()
-    quiet_trainer(tmp_path, max_epochs=2, compile=False).fit(
-        resumed, make_batches(64), ckpt_path=cb.ckpt_path
-    )
-    expected = uninterrupted(tmp_path)
-    assert all((weights(resumed)[k] == v).all() for k, v in expected.items())
+    quiet_trainer(tmp_path, max_epochs=2, compile=False).fit(resumed, data(), ckpt_path=cb.ckpt_path)
+    whole = seeded()
+    quiet_trainer(tmp_path / "whole", max_epochs=2, compile=False).fit(whole, data())
+    assert all((weights(resumed)[k] == v).all() for k, v in weights(whole).items())
 
 
 def test_on_exception_checkpoint_takes_the_ctrl_c_checkpoint_once(tmp_path, monkeypatch, capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
@@ -32,7 +32,8 @@ class OnExceptionCheckpoint(Callback):
 
     An exception raised in a hook after a step (a callback's `on_train_batch_end`, `on_train_epoch_end`)
     saves the state after that step, which resumes exactly as an uninterrupted fit would go on. One raised
-    inside the step (the module's loss, the data loader) saves the state after the last completed step. Under
+    inside the step (the module's loss) or before it (`on_train_batch_start`) saves the state after the last
+    completed step, with the data loader's position put back to it: the resumed fit trains that batch. Under
     data parallel an exception on one process cannot be saved (every process must take part in a save, and
     the others are waiting in the step's all-reduce): only the stop signals' checkpoint is saved there.
     """
@@ -49,6 +50,7 @@ class OnExceptionCheckpoint(Callback):
             )
         self.dirpath = Path(dirpath)
         self.filename = filename
+        self._saving = False  # (during this callback's own save)
 
     @property
     def ckpt_path(self) -> Path:
@@ -74,12 +76,25 @@ class OnExceptionCheckpoint(Callback):
                     stacklevel=2,
                 )
             return
+        self._saving = True
         try:
             trainer.save_checkpoint(self.ckpt_path)
         except Exception as err:  # (the fit's own error goes on: this one must not hide it)
             warnings.warn(f"OnExceptionCheckpoint: could not save {self.ckpt_path}: {err}", stacklevel=2)
             return
+        finally:
+            self._saving = False
         trainer._note(
             f"Saved {self.ckpt_path} after {type(exception).__name__} at epoch {trainer.current_epoch}, "
             f"global step {trainer.global_step}. Resume with trainer.fit(..., ckpt_path={str(self.ckpt_path)!r})"
         )
+
+    def on_save_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
+        # An exception inside the step (or in on_train_batch_start) comes after the loader handed over the
+        # batch, which the step counters do not count: the loader's position is put back to the trained
+        # batches, so that the resumed fit trains that batch (elsewhere they are the same).
+        loader_state = checkpoint.get("data_loader")
+        if not self._saving or not isinstance(loader_state, dict):
+            return
+        if loader_state.get("batches_yielded") == trainer.batch_in_epoch + 1:
+            checkpoint["data_loader"] = {**loader_state, "batches_yielded": trainer.batch_in_epoch}
