@@ -86,7 +86,8 @@ class OnExceptionCheckpoint(Callback):
             self._saving = False
         trainer._note(
             f"Saved {self.ckpt_path} after {type(exception).__name__} at epoch {trainer.current_epoch}, "
-            f"global step {trainer.global_step}. Resume with trainer.fit(..., ckpt_path={str(self.ckpt_path)!r})"
+            f"global step {trainer.global_step}. Resume with "
+            f"trainer.fit(..., ckpt_path={str(self.ckpt_path)!r})"
         )
 
     def on_save_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
