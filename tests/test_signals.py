@@ -317,11 +317,17 @@ def test_a_rank_that_hears_the_ctrl_c_after_the_ranks_agreed_to_stop_on_it_does_
     the save (one parallel run of the suite in six). Only this rank's own second signal aborts."""
     from types import SimpleNamespace
 
+    from audiotrain.train.callback_list import CallbackList
     from audiotrain.train.stopping import StopRequests
 
     notes: list[str] = []
     trainer = SimpleNamespace(
-        world_size=2, enable_checkpointing=True, log_every_n_steps=2, _note=notes.append
+        world_size=2,
+        enable_checkpointing=True,
+        log_every_n_steps=2,
+        _note=notes.append,
+        callbacks=CallbackList(None, progress_bar=False, checkpointing=False),  # (where a stop saves)
+        default_root_dir=".",
     )
     stops = StopRequests(trainer)
     stops.interrupted = True  # what agree_across_ranks sets when another rank heard Ctrl-C

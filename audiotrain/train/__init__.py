@@ -23,6 +23,11 @@ _PUBLIC = {
     "BackboneFinetuning": "audiotrain.train.callbacks",
     "BaseFinetuning": "audiotrain.train.callbacks",
     "GradientClipper": "audiotrain.train.callbacks",
+    "LambdaCallback": "audiotrain.train.callbacks",
+    "OnExceptionCheckpoint": "audiotrain.train.callbacks",
+    "DeviceStatsMonitor": "audiotrain.train.callbacks",
+    "TQDMProgressBar": "audiotrain.train.callbacks",
+    "Timer": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
     "ModelSummary": "audiotrain.train.callbacks",
@@ -57,16 +62,21 @@ if TYPE_CHECKING:
     from audiotrain.train.callback import Callback as Callback
     from audiotrain.train.callbacks import BackboneFinetuning as BackboneFinetuning
     from audiotrain.train.callbacks import BaseFinetuning as BaseFinetuning
+    from audiotrain.train.callbacks import DeviceStatsMonitor as DeviceStatsMonitor
     from audiotrain.train.callbacks import EarlyStopping as EarlyStopping
     from audiotrain.train.callbacks import EMAWeightAveraging as EMAWeightAveraging
     from audiotrain.train.callbacks import GradientAccumulationScheduler as GradientAccumulationScheduler
     from audiotrain.train.callbacks import GradientClipper as GradientClipper
+    from audiotrain.train.callbacks import LambdaCallback as LambdaCallback
     from audiotrain.train.callbacks import LearningRateMonitor as LearningRateMonitor
     from audiotrain.train.callbacks import ModelCheckpoint as ModelCheckpoint
     from audiotrain.train.callbacks import ModelSummary as ModelSummary
+    from audiotrain.train.callbacks import OnExceptionCheckpoint as OnExceptionCheckpoint
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
+    from audiotrain.train.callbacks import Timer as Timer
+    from audiotrain.train.callbacks import TQDMProgressBar as TQDMProgressBar
     from audiotrain.train.callbacks import WeightAveraging as WeightAveraging
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.loggers import CSVLogger as CSVLogger

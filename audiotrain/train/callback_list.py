@@ -21,6 +21,7 @@ from audiotrain.train.callbacks import (
     GradientClipper,
     ModelCheckpoint,
     ModelSummary,
+    OnExceptionCheckpoint,
     ProgressBar,
 )
 
@@ -169,6 +170,15 @@ class CallbackList(list):
         run's), so that they never land in another run's folder."""
         found = [cb for cb in self if isinstance(cb, ModelCheckpoint) and cb.dirpath is not None]
         return found[0].dirpath if found else Path(default_root_dir) / "checkpoints"
+
+    def interrupted_path(self, default_root_dir: Path, checkpointing: bool) -> Path | None:
+        """Where a stop signal's checkpoint goes: an `OnExceptionCheckpoint`'s path (the first's), so that a
+        Ctrl-C saves once, where that callback says (also with checkpointing off: the callback asks for it);
+        else ``interrupted`` in `checkpoint_folder`, or None with `checkpointing` off (nothing is saved)."""
+        for cb in self:
+            if isinstance(cb, OnExceptionCheckpoint):
+                return cb.ckpt_path
+        return self.checkpoint_folder(default_root_dir) / "interrupted" if checkpointing else None
 
     def refuse_earlier_runs(self, trainer: Any) -> None:
         for cb in self:

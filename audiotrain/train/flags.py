@@ -15,8 +15,8 @@ from audiotrain.train.step import PRECISIONS
 import mlx.core as mx
 
 
-def _fail(name: str, value: Any, expected: str) -> None:
-    raise ValueError(f"Trainer({name}={value!r}): expected {expected}")
+def _fail(name: str, value: Any, expected: str, owner: str = "Trainer") -> None:
+    raise ValueError(f"{owner}({name}={value!r}): expected {expected}")
 
 
 def require_training_length(max_epochs: int | None, max_steps: int | None, max_time: float | None) -> None:
@@ -161,8 +161,9 @@ def non_negative_int_or_none(name: str, value: Any) -> int | None:
     return int(value)
 
 
-def max_time(value: Any) -> float | None:
-    """Lightning's `max_time`: "DD:HH:MM:SS", a timedelta, or a dict of timedelta's keywords -> seconds."""
+def max_time(value: Any, owner: str = "Trainer", name: str = "max_time") -> float | None:
+    """Lightning's `max_time` (and `Timer(duration=...)`, `owner` "Timer", `name` "duration"): "DD:HH:MM:SS",
+    a timedelta, or a dict of timedelta's keywords -> seconds."""
     if value is None:
         return None
     try:
@@ -178,9 +179,10 @@ def max_time(value: Any) -> float | None:
         else:
             raise TypeError
     except TypeError:
-        _fail("max_time", value, "'DD:HH:MM:SS', a datetime.timedelta, or a dict such as {'hours': 2}")
+        expected = "'DD:HH:MM:SS', a datetime.timedelta, or a dict such as {'hours': 2}"
+        _fail(name, value, expected, owner)
     if seconds <= 0:
-        _fail("max_time", value, "a positive duration")
+        _fail(name, value, "a positive duration", owner)
     return seconds
 
 

@@ -46,6 +46,8 @@ class ProgressBar(Callback):
             raise ValueError(f"ProgressBar: plain must be True, False or None, got {plain!r}")
         self.refresh_rate = refresh_rate
         self.plain = plain
+        # TQDMProgressBar's `process_position` and `leave` (Lightning's): the defaults keep each epoch's bar.
+        self._position, self._leave = 0, True
         self._train_bar: tqdm | None = None
         self._val_bar: tqdm | None = None
         self._epoch_started = 0.0
@@ -74,7 +76,8 @@ class ProgressBar(Callback):
             desc=f"Epoch {trainer.current_epoch}",
             file=sys.stderr,
             dynamic_ncols=True,
-            leave=True,
+            leave=self._leave,
+            position=self._position or None,
         )
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -104,7 +107,7 @@ class ProgressBar(Callback):
             file=sys.stderr,
             dynamic_ncols=True,
             leave=False,
-            position=1 if self._train_bar is not None else 0,
+            position=self._position + (1 if self._train_bar is not None else 0),
         )
 
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:

@@ -99,12 +99,10 @@ class StopRequests:
         heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
         heard = f"Interrupted ({cause})" if cause else heard
         again = "Ctrl-C again" if name == "Ctrl-C" else f"{name} or Ctrl-C again"
-        # (With enable_checkpointing=False a stop saves nothing, as in Lightning: the lines say so.)
-        save, abort = (
-            (" and save a checkpoint", "abort without saving")
-            if t.enable_checkpointing
-            else ("", "abort at once")
-        )
+        # (With enable_checkpointing=False a stop saves nothing, as in Lightning, unless an
+        # OnExceptionCheckpoint asks for it: the lines say so.)
+        saves = self._checkpoint_path() is not None
+        save, abort = (" and save a checkpoint", "abort without saving") if saves else ("", "abort at once")
         if t.world_size > 1:
             self.signal_heard = True
             t._note(
@@ -113,7 +111,7 @@ class StopRequests:
             )
             return False
         self.interrupted = True
-        what = "saving a checkpoint" if t.enable_checkpointing else "stopping"
+        what = "saving a checkpoint" if saves else "stopping"
         t._note(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
         return False
 
@@ -134,11 +132,13 @@ class StopRequests:
 
     def save_on_interrupt(self) -> None:
         """After a stop signal: the callbacks hear of it, and (with checkpointing) the state is saved as
-        `interrupted` beside the first ModelCheckpoint's checkpoints, and `last` made a copy of it."""
+        `interrupted` beside the first ModelCheckpoint's checkpoints (at an OnExceptionCheckpoint's path where
+        there is one), and `last` made a copy of it."""
         t = self._trainer
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
         t.callbacks.call_quietly("on_exception", t, t.module, KeyboardInterrupt())
-        if not t.enable_checkpointing:
+        path = self._checkpoint_path()
+        if path is None:
             # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
             # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
             t._note(
@@ -146,7 +146,6 @@ class StopRequests:
                 "(enable_checkpointing=False)"
             )
             return
-        path = t.callbacks.checkpoint_folder(t.default_root_dir) / "interrupted"
         # `last` stays the newest state, so ckpt_path="last" resumes from here, not from the last save.
         keep_last = [] if t.fast_dev_run else t.callbacks.keeping_last()
         for cb in keep_last:
@@ -161,6 +160,12 @@ class StopRequests:
         saved = f"Saved {path} at epoch {t.current_epoch}, global step {t.global_step}."
         hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
         t._note(f"{saved} {hint}".rstrip())
+
+    def _checkpoint_path(self) -> Path | None:
+        """Where a stop signal saves: ``interrupted`` beside the checkpoints, an OnExceptionCheckpoint's path,
+        or None (enable_checkpointing=False and no OnExceptionCheckpoint)."""
+        t = self._trainer
+        return t.callbacks.interrupted_path(t.default_root_dir, t.enable_checkpointing)
 
     def _abort_save(self, path: Path) -> None:
         """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has

@@ -855,13 +855,19 @@ class Trainer:
             self._stopping.save_on_interrupt()
             return
         if self._done():
+            at = f"epoch {self.current_epoch} / step {self.global_step}"
+            limit = (self.max_steps is not None and self.global_step >= self.max_steps) or (
+                self.max_epochs is not None and self.current_epoch >= self.max_epochs
+            )
+            why = (
+                f"already at {at} (max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to "
+                "train further"
+                if limit
+                else f"a stop was asked before the first step, at {at} (max_time reached, or trainer."
+                "should_stop set by a callback such as a Timer past its duration)"
+            )
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
-                warnings.warn(
-                    f"Trainer.fit: nothing to train, already at epoch {self.current_epoch} / step "
-                    f"{self.global_step} "
-                    f"(max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to train further",
-                    stacklevel=3,
-                )
+                warnings.warn(f"Trainer.fit: nothing to train, {why}", stacklevel=3)
             return
         n_batches = self._training_batches(train_loader)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
@@ -999,16 +1005,19 @@ class Trainer:
         if skip:
             return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
         step = self._train_step
-        progress.micro_batches += 1
+        # Counted once the step ran: an exception inside it (the module's loss) leaves the counters at the
+        # last completed step, so a checkpoint saved then (OnExceptionCheckpoint) resumes at this batch.
+        micro_batches = progress.micro_batches + 1
         last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
-        stepped = progress.micro_batches == self.accumulate_grad_batches or last_of_epoch
+        stepped = micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
         if stepped:
-            n_micro = mx.array(progress.micro_batches, mx.float32)
+            n_micro = mx.array(micro_batches, mx.float32)
             loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
             progress.micro_batches = 0
         else:
             loss, metrics, logged, metric_weights = step.accumulate(batch, index)
+            progress.micro_batches = micro_batches
         returned = {"loss": loss, **metrics}
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
         # for the step before, and the step would be queued only then.

@@ -8,14 +8,19 @@ through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks.accumulation_schedule import GradientAccumulationScheduler
+from audiotrain.train.callbacks.device_stats import DeviceStatsMonitor
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
 from audiotrain.train.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
 from audiotrain.train.callbacks.gradient_clipper import GradientClipper
+from audiotrain.train.callbacks.lambda_callback import LambdaCallback
 from audiotrain.train.callbacks.lr_monitor import LearningRateMonitor
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
 from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
+from audiotrain.train.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
+from audiotrain.train.callbacks.timer import Timer
+from audiotrain.train.callbacks.tqdm_progress import TQDMProgressBar
 from audiotrain.train.callbacks.weight_averaging import EMAWeightAveraging, WeightAveraging
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.progress import ProgressBar
@@ -25,15 +30,20 @@ __all__ = [
     "BaseFinetuning",
     "BasePredictionWriter",
     "Callback",
+    "DeviceStatsMonitor",
     "EMAWeightAveraging",
     "EarlyStopping",
     "GradientAccumulationScheduler",
     "GradientClipper",
+    "LambdaCallback",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
+    "OnExceptionCheckpoint",
     "ProgressBar",
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
+    "TQDMProgressBar",
+    "Timer",
     "WeightAveraging",
 ]

@@ -1,0 +1,163 @@
+"""`DeviceStatsMonitor`: log the accelerator's memory (and the process's CPU use) to the loggers."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from audiotrain.train.callback import Callback
+
+import mlx.core as mx
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+#: What the MLX allocator reports, in bytes: the arrays alive now, the most alive at once (since the process
+#: started or `mx.reset_peak_memory()`), and the buffers kept for reuse.
+MLX_STATS = {
+    "active_memory": mx.get_active_memory,
+    "peak_memory": mx.get_peak_memory,
+    "cache_memory": mx.get_cache_memory,
+}
+#: The CPU stats, about this process.
+CPU_STATS = ("cpu_rss_bytes", "cpu_process_percent")
+
+
+class DeviceStatsMonitor(Callback):
+    """Lightning's: at each logging step (every `log_every_n_steps`) log the device's stats to every
+    logger, before and after the training batch, as ``DeviceStatsMonitor.on_train_batch_start/<stat>`` and
+    ``DeviceStatsMonitor.on_train_batch_end/<stat>`` (Lightning's names); in validation and test, the same
+    for every `log_every_n_steps`-th batch (``DeviceStatsMonitor.on_validation_batch_end/...``), at the
+    current global step. Rank 0 logs, under data parallel its own process's numbers (as in Lightning).
+
+    On the GPU the stats are MLX's allocator's, in bytes: `active_memory` (`mx.get_active_memory()`),
+    `peak_memory` (`mx.get_peak_memory()`) and `cache_memory` (`mx.get_cache_memory()`), in place of
+    Lightning's torch.cuda.memory_stats keys (`allocated_bytes.all.current`, ...). `cpu_stats`: None (the
+    default) logs the CPU stats alone when the Trainer runs on the CPU (as Lightning), True logs them beside
+    the GPU's too, False never. The CPU stats are this process's: `cpu_rss_bytes` (its resident memory) and
+    `cpu_process_percent` (its CPU time since the last reading over the wall time, in % of one core, so up
+    to 100 × cores). Lightning's are system-wide, through psutil (`cpu_percent`, `cpu_vm_percent`,
+    `cpu_swap_percent`); here psutil is not needed on Linux (/proc/self/status), and elsewhere CPU stats
+    without psutil installed are refused when `fit` starts, naming it. `filter_keys` (Lightning's): log only
+    these stats (names without the prefix; an unknown one warns once).
+
+    A Trainer without a logger is refused when `fit` starts (Lightning's MisconfigurationException; here a
+    ValueError), except under `fast_dev_run`, which logs nothing.
+    """
+
+    def __init__(self, cpu_stats: bool | None = None, filter_keys: set[str] | None = None):
+        if cpu_stats not in (None, True, False):
+            raise ValueError(f"DeviceStatsMonitor(cpu_stats={cpu_stats!r}): expected True, False or None")
+        if filter_keys is not None and (
+            isinstance(filter_keys, str) or not all(isinstance(k, str) for k in filter_keys)
+        ):
+            raise ValueError(
+                f"DeviceStatsMonitor(filter_keys={filter_keys!r}): expected a set of stat names such as "
+                "{'peak_memory', 'cpu_rss_bytes'}, or None"
+            )
+        self._cpu_stats = cpu_stats
+        self._filter_keys = set(filter_keys) if filter_keys is not None else None
+        self._cpu_times: tuple[float, float] | None = None  # (CPU seconds, wall seconds) at the last reading
+
+    def _sources(self, trainer: Trainer) -> tuple[bool, bool]:
+        """(MLX's stats, the CPU's) for this Trainer, as Lightning chooses them."""
+        on_cpu = trainer.accelerator == "cpu"
+        cpu = self._cpu_stats is not False if on_cpu else bool(self._cpu_stats)
+        return not on_cpu, cpu
+
+    def setup(self, trainer, module, stage: str) -> None:
+        if stage != "fit" or trainer.fast_dev_run:
+            return
+        if not trainer.loggers:
+            raise ValueError(
+                "DeviceStatsMonitor: the Trainer has no logger to log the device stats to; pass one, e.g. "
+                "Trainer(logger=CSVLogger('logs'), ...), or remove the callback (Lightning refuses "
+                "Trainer(logger=False) alike)"
+            )
+        mlx, cpu = self._sources(trainer)
+        if cpu and not sys.platform.startswith("linux") and importlib.util.find_spec("psutil") is None:
+            why = "cpu_stats=True" if self._cpu_stats else "cpu_stats=None on the CPU accelerator"
+            raise ModuleNotFoundError(
+                f"DeviceStatsMonitor({why}): the process's memory is read with psutil outside Linux, and "
+                "psutil is not installed: `pip install psutil`, or pass cpu_stats=False"
+            )
+        self._cpu_times = None
+        if self._filter_keys is not None and trainer.is_global_zero:
+            known = {*(MLX_STATS if mlx else ()), *(CPU_STATS if cpu else ())}
+            if unknown := self._filter_keys - known:
+                warnings.warn(
+                    f"DeviceStatsMonitor(filter_keys=...): {', '.join(sorted(unknown))} not among the stats "
+                    f"logged here ({', '.join(sorted(known)) or 'none'}): left out",
+                    stacklevel=2,
+                )
+
+    def stats(self, trainer: Trainer) -> dict[str, float]:
+        """The stats this Trainer's run logs (before `filter_keys`), read now."""
+        mlx, cpu = self._sources(trainer)
+        values = {name: float(read()) for name, read in MLX_STATS.items()} if mlx else {}
+        if cpu:
+            values.update(self._cpu())
+        return values
+
+    def _cpu(self) -> dict[str, float]:
+        times = os.times()
+        now = (times.user + times.system, time.perf_counter())
+        before, self._cpu_times = self._cpu_times, now
+        percent = 0.0
+        if before is not None and now[1] > before[1]:
+            percent = 100.0 * (now[0] - before[0]) / (now[1] - before[1])
+        return {"cpu_rss_bytes": float(_rss_bytes()), "cpu_process_percent": percent}
+
+    def _log(self, trainer: Trainer, hook: str, step: int | None = None) -> None:
+        if not trainer._writing_loggers:
+            return  # (other ranks, fast_dev_run: nothing would be written)
+        values = self.stats(trainer)
+        if self._filter_keys is not None:
+            values = {k: v for k, v in values.items() if k in self._filter_keys}
+        if values:
+            prefix = f"{type(self).__qualname__}.{hook}/"
+            step = trainer.global_step if step is None else step
+            trainer.log_metrics({prefix + k: v for k, v in values.items()}, step=step)
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        # The step about to run is a logging step: logged at its number, as its end is (the loggers' step
+        # is the global step after the update).
+        if (trainer.global_step + 1) % trainer.log_every_n_steps == 0:
+            self._log(trainer, "on_train_batch_start", step=trainer.global_step + 1)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if outputs.get("stepped", True) and trainer.is_logging_step():
+            self._log(trainer, "on_train_batch_end")
+
+    def _evaluating(self, trainer: Trainer, batch_idx: int, hook: str) -> None:
+        if (batch_idx + 1) % trainer.log_every_n_steps == 0 and not trainer.sanity_checking:
+            self._log(trainer, hook)
+
+    def on_validation_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self._evaluating(trainer, batch_idx, "on_validation_batch_start")
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self._evaluating(trainer, batch_idx, "on_validation_batch_end")
+
+    def on_test_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        self._evaluating(trainer, batch_idx, "on_test_batch_start")
+
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self._evaluating(trainer, batch_idx, "on_test_batch_end")
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory: /proc/self/status's VmRSS on Linux, psutil's elsewhere."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024  # (kB)
+    import psutil  # (checked in setup)
+
+    return int(psutil.Process().memory_info().rss)

@@ -1,0 +1,62 @@
+"""`LambdaCallback`: a callback made of functions, one per hook (Lightning's)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from audiotrain.train.callback import Callback
+
+# Lightning's hooks that run inside its step (backward, the optimizer step): audiotrain's step is one compiled
+# function, which no Python hook can enter.
+_INSIDE_THE_STEP = (
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+)
+
+
+def hook_names() -> list[str]:
+    """The hooks a `Callback` has: `setup`, `teardown` and every `on_*` method of the base class."""
+    return sorted(
+        name
+        for name, value in vars(Callback).items()
+        if callable(value) and (name.startswith("on_") or name in ("setup", "teardown"))
+    )
+
+
+class LambdaCallback(Callback):
+    """Lightning's: each keyword is a hook's name and its value the function the hook calls, with the
+    hook's arguments: ``LambdaCallback(on_train_epoch_end=lambda trainer, module: ...)``.
+
+    The hooks are those of `Callback` (`setup`, `teardown`, `on_*`). A name that is not one of them is
+    refused naming it and the close matches (a typo would otherwise be a hook that never runs); Lightning's
+    hooks inside the optimizer step (`on_before_backward`, `on_after_backward`, `on_before_optimizer_step`,
+    `on_before_zero_grad`) are refused with the reason: audiotrain's step is one compiled function.
+    Lightning takes each hook as an explicit keyword; here they are `**hooks`, checked alike.
+    """
+
+    def __init__(self, **hooks: Callable[..., Any]):
+        known = hook_names()
+        for name, function in hooks.items():
+            if name in _INSIDE_THE_STEP:
+                raise TypeError(
+                    f"LambdaCallback({name}=...): audiotrain has no {name} hook: the forward, backward and "
+                    "optimizer update run as one compiled step, which no Python hook can enter (Lightning's "
+                    "hook has no counterpart; on_train_batch_start / on_train_batch_end run around the step)"
+                )
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3)
+                hint = (
+                    f"; did you mean {' or '.join(close)}?" if close else f"; the hooks: {', '.join(known)}"
+                )
+                raise TypeError(f"LambdaCallback({name}=...): {name!r} is not a Callback hook{hint}")
+            if not callable(function):
+                raise TypeError(
+                    f"LambdaCallback({name}=...): expected a function taking the hook's arguments (e.g. "
+                    f"lambda trainer, module: ...), got {type(function).__name__} {function!r}"
+                )
+            setattr(self, name, function)  # (an instance attribute: called without `self`, as Lightning's)
+        self.hooks = dict(hooks)

@@ -1,0 +1,101 @@
+"""`OnExceptionCheckpoint`: save a resumable checkpoint when `fit` fails or is stopped (Lightning's)."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callback import Callback
+
+if TYPE_CHECKING:
+    from audiotrain.train.trainer import Trainer
+
+
+class OnExceptionCheckpoint(Callback):
+    """Lightning's: when an exception is raised during `fit`, save a checkpoint at `dirpath / filename`, so
+    that ``trainer.fit(..., ckpt_path=cb.ckpt_path)`` goes on from where it failed.
+
+    audiotrain's checkpoints are folders, not .ckpt files: the checkpoint is the folder `dirpath/filename`
+    (Lightning writes `dirpath/filename.ckpt`). It is written as every checkpoint is: atomically (a crash
+    mid-save leaves the previous one intact), and never over a file, a link or a folder that is not a
+    checkpoint (such a thing there is refused when `fit` starts, not at the failure). A checkpoint already
+    there (an earlier failure's) is replaced.
+
+    A Ctrl-C or SIGTERM stops the fit after the current step and saves the `interrupted` checkpoint
+    (`Trainer` docs): with this callback that checkpoint is saved here instead, once (and `last` becomes a
+    copy of it as usual), also with `enable_checkpointing=False` (where a stop saves nothing otherwise). A
+    second Ctrl-C (abort) saves nothing. An exception before training starts (in `setup`,
+    `configure_optimizers`, loading `ckpt_path`) saves nothing: nothing has been trained.
+
+    An exception raised in a hook after a step (a callback's `on_train_batch_end`, `on_train_epoch_end`)
+    saves the state after that step, which resumes exactly as an uninterrupted fit would go on. One raised
+    inside the step (the module's loss) or before it (`on_train_batch_start`) saves the state after the last
+    completed step, with the data loader's position put back to it: the resumed fit trains that batch. Under
+    data parallel an exception on one process cannot be saved (every process must take part in a save, and
+    the others are waiting in the step's all-reduce): only the stop signals' checkpoint is saved there.
+    """
+
+    def __init__(self, dirpath: str | os.PathLike, filename: str = "on_exception"):
+        if not isinstance(dirpath, str | os.PathLike) or not str(dirpath):
+            raise TypeError(
+                f"OnExceptionCheckpoint(dirpath={dirpath!r}): expected a folder path (str or Path)"
+            )
+        if not isinstance(filename, str) or not filename or os.sep in filename or "/" in filename:
+            raise ValueError(
+                f"OnExceptionCheckpoint(filename={filename!r}): expected the checkpoint folder's name "
+                "(a non-empty string without a path separator; it goes in dirpath)"
+            )
+        self.dirpath = Path(dirpath)
+        self.filename = filename
+        self._saving = False  # (during this callback's own save)
+
+    @property
+    def ckpt_path(self) -> Path:
+        """The checkpoint folder a failure saves (Lightning's name; here without `.ckpt`)."""
+        return self.dirpath / self.filename
+
+    def setup(self, trainer, module, stage: str) -> None:
+        if stage == "fit":
+            ckpt.check_replaceable(self.ckpt_path)  # a user's file there: refused now, not at the failure
+
+    def on_exception(self, trainer: Trainer, module, exception: BaseException) -> None:
+        if not trainer.fitting:
+            return  # (before training started, or in validate/test/predict)
+        if isinstance(exception, KeyboardInterrupt) and trainer.interrupted:
+            # The first stop signal: the Trainer saves its `interrupted` checkpoint next, at this callback's
+            # path (`CallbackList.interrupted_path`). A second one aborts: nothing is saved, as asked.
+            return
+        if trainer.world_size > 1:
+            if trainer.is_global_zero:
+                warnings.warn(
+                    f"OnExceptionCheckpoint: {self.ckpt_path} not saved: under data parallel an exception on "
+                    "one process cannot be saved (every process must take part)",
+                    stacklevel=2,
+                )
+            return
+        self._saving = True
+        try:
+            trainer.save_checkpoint(self.ckpt_path)
+        except Exception as err:  # (the fit's own error goes on: this one must not hide it)
+            warnings.warn(f"OnExceptionCheckpoint: could not save {self.ckpt_path}: {err}", stacklevel=2)
+            return
+        finally:
+            self._saving = False
+        trainer._note(
+            f"Saved {self.ckpt_path} after {type(exception).__name__} at epoch {trainer.current_epoch}, "
+            f"global step {trainer.global_step}. Resume with "
+            f"trainer.fit(..., ckpt_path={str(self.ckpt_path)!r})"
+        )
+
+    def on_save_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
+        # An exception inside the step (or in on_train_batch_start) comes after the loader handed over the
+        # batch, which the step counters do not count: the loader's position is put back to the trained
+        # batches, so that the resumed fit trains that batch (elsewhere they are the same).
+        loader_state = checkpoint.get("data_loader")
+        if not self._saving or not isinstance(loader_state, dict):
+            return
+        if loader_state.get("batches_yielded") == trainer.batch_in_epoch + 1:
+            checkpoint["data_loader"] = {**loader_state, "batches_yielded": trainer.batch_in_epoch}

@@ -1,0 +1,449 @@
+"""LambdaCallback, Timer, TQDMProgressBar, OnExceptionCheckpoint and DeviceStatsMonitor from the user's side:
+Lightning's names and arguments, the errors a wrong argument gets, and a resume where one keeps state."""
+
+import datetime
+
+from audiotrain.train import (
+    DeviceStatsMonitor,
+    LambdaCallback,
+    OnExceptionCheckpoint,
+    ProgressBar,
+    Timer,
+    TQDMProgressBar,
+)
+
+import mlx.core as mx
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches, make_data, quiet_trainer, weights
+
+
+def test_lambda_callback_calls_each_hook_with_its_arguments(tmp_path):
+    seen = []
+    cb = LambdaCallback(
+        on_train_epoch_end=lambda trainer, module: seen.append(("epoch_end", trainer.current_epoch)),
+        on_train_batch_end=lambda trainer, module, outputs, batch, batch_idx: seen.append(
+            ("batch", batch_idx)
+        ),
+        setup=lambda trainer, module, stage: seen.append(("setup", stage)),
+    )
+    quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=[cb]).fit(
+        TinyClassifier(), make_batches(32)
+    )
+    assert seen == [
+        ("setup", "fit"),
+        ("batch", 0),
+        ("batch", 1),
+        ("epoch_end", 0),
+        ("batch", 0),
+        ("batch", 1),
+        ("epoch_end", 1),
+    ]
+
+
+def test_lambda_callback_refuses_an_unknown_hook_naming_close_matches():
+    with pytest.raises(
+        TypeError, match=r"'on_train_epoch_ends' is not a Callback hook; did you mean on_train_epoch_end"
+    ):
+        LambdaCallback(on_train_epoch_ends=lambda t, m: None)
+    with pytest.raises(TypeError, match="'frobnicate' is not a Callback hook; the hooks: on_exception"):
+        LambdaCallback(frobnicate=lambda t, m: None)
+    with pytest.raises(TypeError, match="on_after_backward.*compiled step"):
+        LambdaCallback(on_after_backward=lambda t, m: None)
+
+
+def test_lambda_callback_refuses_a_value_that_is_not_callable():
+    with pytest.raises(
+        TypeError, match=r"LambdaCallback\(on_fit_start=...\): expected a function.*got int 3"
+    ):
+        LambdaCallback(on_fit_start=3)
+
+
+# ---- Timer -------------------------------------------------------------------------------------------
+class FakeClock:
+    """`time.monotonic` for the Timer, which a LambdaCallback before it advances by `per_batch` seconds
+    after each training batch."""
+
+    def __init__(self, monkeypatch, per_batch=10.0):
+        from audiotrain.train.callbacks import timer
+
+        self.now, self.per_batch = 1000.0, per_batch
+        monkeypatch.setattr(timer, "_clock", lambda: self.now)
+
+    def callback(self):
+        def tick(trainer, module, outputs, batch, batch_idx):
+            self.now += self.per_batch
+
+        return LambdaCallback(on_train_batch_end=tick)
+
+
+def test_timer_stops_training_once_its_duration_has_elapsed(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    timer = Timer(duration="00:00:00:25", verbose=False)  # the third batch's end is 30 s in
+    t = quiet_trainer(tmp_path, max_epochs=5, compile=False, callbacks=[clock.callback(), timer])
+    t.fit(TinyClassifier(), make_batches(64))
+    assert t.global_step == 3
+    assert timer.time_elapsed("train") == 30.0
+    assert timer.time_remaining() == -5.0
+    assert timer.start_time("train") == 1000.0 and timer.end_time("train") == 1030.0
+
+
+def test_timer_checks_at_epoch_ends_with_interval_epoch(tmp_path, monkeypatch, capsys):
+    clock = FakeClock(monkeypatch)
+    timer = Timer(duration={"seconds": 25}, interval="epoch")
+    t = quiet_trainer(tmp_path, max_epochs=5, compile=False, callbacks=[clock.callback(), timer])
+    t.fit(TinyClassifier(), make_batches(64))  # 4 batches an epoch: the first epoch ends 40 s in
+    assert t.global_step == 4 and t.current_epoch == 1
+    assert (
+        "Time limit reached. Elapsed time is 0:00:40. Signaling Trainer to stop." in capsys.readouterr().err
+    )
+
+
+def test_timer_waits_for_min_epochs_as_every_stop_request(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    timer = Timer(duration=datetime.timedelta(seconds=5), verbose=False)
+    t = quiet_trainer(
+        tmp_path, max_epochs=5, min_epochs=2, compile=False, callbacks=[clock.callback(), timer]
+    )
+    t.fit(TinyClassifier(), make_batches(32))
+    assert t.current_epoch == 2 and t.global_step == 4
+
+
+def test_timer_times_validation_and_test(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    timer = Timer()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[clock.callback(), timer])
+    model = TinyClassifier()
+    t.fit(model, make_batches(32), make_batches(16, seed=1))
+    assert timer.time_elapsed("train") == 20.0 and timer.time_elapsed("validate") == 0.0
+    assert timer.time_remaining() is None
+    assert timer.start_time("test") is None and timer.time_elapsed("test") == 0.0
+    t.test(model, make_batches(16, seed=1))
+    assert timer.end_time("test") == timer.start_time("test") == 1020.0
+
+
+def test_timer_carries_training_time_over_a_resume(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    kw = dict(compile=False, enable_checkpointing=True)
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, callbacks=[clock.callback(), Timer(duration="00:00:01:00")], **kw
+    )
+    t.fit(TinyClassifier(), make_batches(64))  # 40 s
+    timer = Timer(duration="00:00:01:00", verbose=False)
+    t2 = quiet_trainer(tmp_path, max_epochs=5, callbacks=[clock.callback(), timer], **kw)
+    t2.fit(TinyClassifier(), make_batches(64), ckpt_path="last")
+    assert timer.time_elapsed("train") == 60.0  # 40 s before the resume and 2 batches after it
+    assert t2.global_step == 6
+
+
+def test_timer_stops_a_fit_resumed_past_its_duration_at_once(tmp_path, monkeypatch):
+    clock = FakeClock(monkeypatch)
+    kw = dict(compile=False, enable_checkpointing=True)
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[clock.callback(), Timer()], **kw)
+    t.fit(TinyClassifier(), make_batches(64))  # 40 s
+    t2 = quiet_trainer(tmp_path, max_epochs=5, callbacks=[clock.callback(), Timer("00:00:00:30")], **kw)
+    with pytest.warns(UserWarning, match="nothing to train, a stop was asked before the first step.*Timer"):
+        t2.fit(TinyClassifier(), make_batches(64), ckpt_path="last")
+    assert t2.global_step == 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"duration": "1:00"}, r"Timer\(duration='1:00'\): expected 'DD:HH:MM:SS'"),
+        ({"duration": 60}, r"Timer\(duration=60\): expected 'DD:HH:MM:SS'"),
+        ({"duration": {"minutes": 0}}, r"Timer\(duration=\{'minutes': 0\}\): expected a positive duration"),
+        ({"duration": {"minuts": 1}}, r"Timer\(duration=\{'minuts': 1\}\): expected"),
+        ({"interval": "batch"}, r"Timer\(interval='batch'\): expected 'step' or 'epoch'"),
+        ({"verbose": "yes"}, r"Timer\(verbose='yes'\): expected True or False"),
+    ],
+)
+def test_timer_refuses_a_wrong_argument_naming_it(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Timer(**kwargs)
+
+
+def test_timer_refuses_an_unknown_stage():
+    with pytest.raises(ValueError, match=r"Timer: stage must be one of 'train', .*got 'training'"):
+        Timer().time_elapsed("training")
+
+
+# ---- TQDMProgressBar ---------------------------------------------------------------------------------
+def test_tqdm_progress_bar_is_the_progress_bar_under_lightnings_name(tmp_path, monkeypatch):
+    from audiotrain.train import progress
+
+    made = []
+
+    class Recording(progress.tqdm):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs)
+            super().__init__(*args, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(progress, "tqdm", Recording)
+    bar = TQDMProgressBar(refresh_rate=2, process_position=3, leave=True)
+    bar.plain = False  # (bars, as in a terminal)
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, enable_progress_bar=True, callbacks=[bar])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    assert [cb for cb in t.callbacks if isinstance(cb, ProgressBar)] == [bar]  # no second, default bar
+    assert bar.refresh_rate == 2 and bar.process_position == 3
+    train, val = made
+    assert (train["position"], train["leave"], val["position"], val["leave"]) == (3, True, 4, False)
+    assert TQDMProgressBar()._leave is False  # Lightning's default
+
+
+def test_tqdm_progress_bar_conflicts_with_enable_progress_bar_false(tmp_path):
+    with pytest.raises(ValueError, match=r"enable_progress_bar=False\) conflicts with the TQDMProgressBar"):
+        quiet_trainer(tmp_path, enable_progress_bar=False, callbacks=[TQDMProgressBar()])
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"refresh_rate": 0}, r"refresh_rate=0\).*Trainer\(enable_progress_bar=False\)"),
+        ({"refresh_rate": 1.5}, r"TQDMProgressBar\(refresh_rate=1.5\): expected an int >= 1"),
+        ({"process_position": -1}, r"TQDMProgressBar\(process_position=-1\): expected an int >= 0"),
+        ({"leave": None}, r"TQDMProgressBar\(leave=None\): expected True or False"),
+    ],
+)
+def test_tqdm_progress_bar_refuses_a_wrong_argument_naming_it(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TQDMProgressBar(**kwargs)
+
+
+# ---- DeviceStatsMonitor ------------------------------------------------------------------------------
+def test_device_stats_monitor_logs_the_process_cpu_stats_at_logging_steps(tmp_path):
+    logger = RecordingLogger()
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        compile=False,
+        logger=logger,
+        log_every_n_steps=2,
+        callbacks=[DeviceStatsMonitor()],
+    )
+    t.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    logged = {(step, k): v for step, m in logger.metrics for k, v in m.items() if k.startswith("DeviceStats")}
+    for hook in ("on_train_batch_start", "on_train_batch_end"):
+        assert sorted(k for s, k in logged if s == 2 and hook in k) == [
+            f"DeviceStatsMonitor.{hook}/cpu_process_percent",
+            f"DeviceStatsMonitor.{hook}/cpu_rss_bytes",
+        ]
+    assert {s for s, _ in logged} == {2, 4}  # steps 2 and 4, and the validation at the epoch's end (4)
+    assert logged[(2, "DeviceStatsMonitor.on_train_batch_end/cpu_rss_bytes")] > 1e6
+    assert (4, "DeviceStatsMonitor.on_validation_batch_end/cpu_rss_bytes") in logged
+
+
+def test_device_stats_monitor_logs_mlx_memory_on_the_gpu_and_filters_keys():
+    class OnGPU:
+        accelerator = "gpu"
+
+    assert set(DeviceStatsMonitor().stats(OnGPU())) == {"active_memory", "peak_memory", "cache_memory"}
+    both = DeviceStatsMonitor(cpu_stats=True).stats(OnGPU())
+    assert set(both) == {
+        "active_memory",
+        "peak_memory",
+        "cache_memory",
+        "cpu_rss_bytes",
+        "cpu_process_percent",
+    }
+    OnGPU.accelerator = "cpu"
+    assert DeviceStatsMonitor(cpu_stats=False).stats(OnGPU()) == {}
+
+
+def test_device_stats_monitor_log_only_filter_keys(tmp_path):
+    logger = RecordingLogger()
+    cb = DeviceStatsMonitor(filter_keys={"cpu_rss_bytes"})
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, compile=False, logger=logger, log_every_n_steps=1, callbacks=[cb]
+    )
+    t.fit(TinyClassifier(), make_batches(32))
+    assert {k for k in logger.keys() if k.startswith("Device")} == {
+        "DeviceStatsMonitor.on_train_batch_start/cpu_rss_bytes",
+        "DeviceStatsMonitor.on_train_batch_end/cpu_rss_bytes",
+    }
+    with pytest.warns(UserWarning, match="filter_keys=...\\): peak_memory not among the stats logged here"):
+        quiet_trainer(
+            tmp_path,
+            max_epochs=1,
+            compile=False,
+            logger=RecordingLogger(),
+            callbacks=[DeviceStatsMonitor(filter_keys={"peak_memory"})],
+        ).fit(TinyClassifier(), make_batches(16))
+
+
+def test_device_stats_monitor_refuses_a_trainer_without_logger(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[DeviceStatsMonitor()])
+    with pytest.raises(ValueError, match="DeviceStatsMonitor: the Trainer has no logger"):
+        t.fit(TinyClassifier(), make_batches(16))
+
+
+def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psutil" else find_spec(name, *a)
+    )
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        compile=False,
+        logger=RecordingLogger(),
+        callbacks=[DeviceStatsMonitor(cpu_stats=True)],
+    )
+    with pytest.raises(
+        ModuleNotFoundError, match=r"cpu_stats=True\).*psutil is not installed: `pip install psutil`"
+    ):
+        t.fit(TinyClassifier(), make_batches(16))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cpu_stats": "yes"}, r"DeviceStatsMonitor\(cpu_stats='yes'\): expected True, False or None"),
+        ({"filter_keys": "peak_memory"}, r"DeviceStatsMonitor\(filter_keys='peak_memory'\): expected a set"),
+    ],
+)
+def test_device_stats_monitor_refuses_a_wrong_argument_naming_it(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DeviceStatsMonitor(**kwargs)
+
+
+# ---- OnExceptionCheckpoint ---------------------------------------------------------------------------
+class Failing(TinyClassifier):
+    """Raises RuntimeError in its loss at global step `at` (0: never)."""
+
+    def __init__(self, at=0):
+        super().__init__()
+        self.at = at
+
+    def compute_loss(self, batch):
+        if self.trainer.global_step == self.at - 1 and self.trainer.fitting:
+            raise RuntimeError("loss failed")
+        return super().compute_loss(batch)
+
+
+def raise_at(step, error=RuntimeError("hook failed")):
+    def hook(trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == step:
+            raise error
+
+    return LambdaCallback(on_train_batch_end=hook)
+
+
+def seeded(make=TinyClassifier, *args):
+    """A model with the same initial weights each time."""
+    mx.random.seed(0)
+    return make(*args)
+
+
+def uninterrupted(tmp_path, epochs=2):
+    model = seeded()
+    quiet_trainer(tmp_path / "whole", max_epochs=epochs, compile=False).fit(model, make_batches(64))
+    return weights(model)
+
+
+def shuffled_loader():
+    """A DataLoader that keeps its position in checkpoints (the list of batches does not)."""
+    from audiotrain.data import DataLoader
+
+    x, y = make_data(64)
+    return DataLoader([(x[i], y[i]) for i in range(64)], batch_size=16, shuffle=True, seed=3)
+
+
+@pytest.mark.parametrize("where", ["hook", "loss"])
+@pytest.mark.parametrize("data", [make_batches, shuffled_loader], ids=["batches", "DataLoader"])
+def test_on_exception_checkpoint_saves_a_checkpoint_that_resumes_exactly(tmp_path, where, data):
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    failing = [cb, raise_at(6)] if where == "hook" else [cb]
+    model = seeded() if where == "hook" else seeded(Failing, 6)
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=failing)
+    with pytest.raises(RuntimeError, match="failed"):
+        t.fit(model, data())
+    assert (
+        cb.ckpt_path == tmp_path / "saved" / "on_exception"
+        and (cb.ckpt_path / "trainer_state.json").is_file()
+    )
+    assert t.global_step == (6 if where == "hook" else 5)  # (the loss failed in the 6th step)
+    resumed = TinyClassifier()
+    quiet_trainer(tmp_path, max_epochs=2, compile=False).fit(resumed, data(), ckpt_path=cb.ckpt_path)
+    whole = seeded()
+    quiet_trainer(tmp_path / "whole", max_epochs=2, compile=False).fit(whole, data())
+    assert all((weights(resumed)[k] == v).all() for k, v in weights(whole).items())
+
+
+def test_on_exception_checkpoint_takes_the_ctrl_c_checkpoint_once(tmp_path, monkeypatch, capsys):
+    from audiotrain.train import checkpoint
+
+    saves = []
+    write = checkpoint.write_checkpoint
+    monkeypatch.setattr(
+        checkpoint, "write_checkpoint", lambda path, *a, **k: saves.append(path) or write(path, *a, **k)
+    )
+    cb = OnExceptionCheckpoint(tmp_path / "saved", filename="stopped")
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=2,
+        compile=False,
+        enable_checkpointing=True,
+        callbacks=[cb, raise_at(3, KeyboardInterrupt())],
+    )
+    t.fit(TinyClassifier(), make_batches(64))  # (a Ctrl-C stops the fit, which returns)
+    assert t.interrupted and t.global_step == 3
+    interrupted = [p for p in saves if "last" not in str(p)]
+    assert interrupted == [cb.ckpt_path]  # once, at this callback's path: no `interrupted` beside it
+    assert not (tmp_path / "checkpoints" / "interrupted").exists()
+    assert f"Saved {cb.ckpt_path} at epoch 0, global step 3" in capsys.readouterr().err
+
+
+def test_on_exception_checkpoint_saves_a_ctrl_c_where_checkpointing_is_off(tmp_path, capsys):
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=[cb, raise_at(3, KeyboardInterrupt())])
+    t.fit(seeded(), make_batches(64))
+    assert t.interrupted and (cb.ckpt_path / "trainer_state.json").is_file()
+    err = capsys.readouterr().err
+    assert "saving a checkpoint after this step" in err and "no checkpoint saved" not in err
+    t2 = quiet_trainer(tmp_path, max_epochs=2, compile=False)
+    t2.fit(model := TinyClassifier(), make_batches(64), ckpt_path=cb.ckpt_path)
+    assert all((weights(model)[k] == v).all() for k, v in uninterrupted(tmp_path).items())
+
+
+def test_on_exception_checkpoint_saves_nothing_before_training_starts(tmp_path):
+    class BadOptimizer(TinyClassifier):
+        def configure_optimizers(self):
+            raise RuntimeError("no optimizer")
+
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    with pytest.raises(RuntimeError, match="no optimizer"):
+        quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb]).fit(
+            BadOptimizer(), make_batches(16)
+        )
+    assert not (tmp_path / "saved").exists()
+
+
+def test_on_exception_checkpoint_refuses_a_users_file_at_its_path_when_fit_starts(tmp_path):
+    (tmp_path / "saved").mkdir()
+    (tmp_path / "saved" / "on_exception").write_text("my notes")
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb])
+    with pytest.raises(FileExistsError, match="on_exception: it is a file, which a save never replaces"):
+        t.fit(TinyClassifier(), make_batches(16))
+    assert t.global_step == 0 and (tmp_path / "saved" / "on_exception").read_text() == "my notes"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"dirpath": None}, TypeError, r"OnExceptionCheckpoint\(dirpath=None\): expected a folder path"),
+        (
+            {"dirpath": "d", "filename": ""},
+            ValueError,
+            r"filename=''\): expected the checkpoint folder's name",
+        ),
+        ({"dirpath": "d", "filename": "a/b"}, ValueError, r"filename='a/b'\): expected"),
+    ],
+)
+def test_on_exception_checkpoint_refuses_a_wrong_argument_naming_it(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        OnExceptionCheckpoint(**kwargs)
