@@ -2,6 +2,7 @@
 Lightning's names and arguments, the errors a wrong argument gets, and a resume where one keeps state."""
 
 import datetime
+import re
 
 from audiotrain.train import (
     DeviceStatsMonitor,
@@ -56,6 +57,39 @@ def test_lambda_callback_refuses_a_value_that_is_not_callable():
         TypeError, match=r"LambdaCallback\(on_fit_start=...\): expected a function.*got int 3"
     ):
         LambdaCallback(on_fit_start=3)
+
+
+def test_lambda_callback_refuses_a_function_that_cannot_take_its_hooks_arguments(tmp_path):
+    with pytest.raises(
+        TypeError,
+        match=r"LambdaCallback\(on_train_batch_end=...\): a function of \(t, m\) cannot take the hook's 5 "
+        r"arguments: it is called as on_train_batch_end\(trainer, module, outputs, batch, batch_idx\)",
+    ):
+        LambdaCallback(on_train_batch_end=lambda t, m: None)
+    with pytest.raises(TypeError, match=r"LambdaCallback\(setup=...\).*missing a required argument: 'extra'"):
+        LambdaCallback(setup=lambda trainer, module, stage, extra: None)
+    # *args, an optional parameter (on_predict_batch_end's dataloader_idx is not passed) are taken
+    LambdaCallback(
+        on_train_batch_end=lambda *args: None, on_predict_batch_end=lambda t, m, o, b, i, d=0: None
+    )
+
+
+def test_lambda_callback_names_the_hook_when_a_function_it_cannot_inspect_fails(tmp_path):
+    class Opaque:
+        __signature__ = "not inspectable"  # (inspect.signature raises: the call is checked instead)
+
+        def __call__(self, trainer, module):
+            return None
+
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, compile=False, callbacks=[LambdaCallback(on_train_batch_end=Opaque())]
+    )
+    with pytest.raises(
+        TypeError,
+        match=r"LambdaCallback\(on_train_batch_end=...\): calling .*Opaque.* as "
+        r"on_train_batch_end\(trainer, module, outputs, batch, batch_idx\) raised TypeError",
+    ):
+        t.fit(TinyClassifier(), make_batches(16))
 
 
 # ---- Timer -------------------------------------------------------------------------------------------
@@ -195,6 +229,24 @@ def test_tqdm_progress_bar_conflicts_with_enable_progress_bar_false(tmp_path):
         quiet_trainer(tmp_path, enable_progress_bar=False, callbacks=[TQDMProgressBar()])
 
 
+@pytest.mark.parametrize("second", [TQDMProgressBar, ProgressBar])
+def test_a_second_progress_bar_is_refused_naming_both(tmp_path, second):
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        compile=False,
+        enable_progress_bar=True,
+        callbacks=[TQDMProgressBar(refresh_rate=5), second(refresh_rate=2)],
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"2 progress bars among the callbacks \(TQDMProgressBar\(refresh_rate=5\), "
+        rf"{second.__name__}\(refresh_rate=2\)\): only one is supported",
+    ):
+        t.fit(TinyClassifier(), make_batches(16))
+    assert t.global_step == 0
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -224,8 +276,14 @@ def test_device_stats_monitor_logs_the_process_cpu_stats_at_logging_steps(tmp_pa
     logged = {(step, k): v for step, m in logger.metrics for k, v in m.items() if k.startswith("DeviceStats")}
     for hook in ("on_train_batch_start", "on_train_batch_end"):
         assert sorted(k for s, k in logged if s == 2 and hook in k) == [
-            f"DeviceStatsMonitor.{hook}/cpu_process_percent",
-            f"DeviceStatsMonitor.{hook}/cpu_rss_bytes",
+            f"DeviceStatsMonitor.{hook}/{stat}"
+            for stat in (
+                "active_memory",
+                "cache_memory",
+                "cpu_process_percent",
+                "cpu_rss_bytes",
+                "peak_memory",
+            )
         ]
     assert {s for s, _ in logged} == {2, 4}  # steps 2 and 4, and the validation at the epoch's end (4)
     assert logged[(2, "DeviceStatsMonitor.on_train_batch_end/cpu_rss_bytes")] > 1e6
@@ -245,8 +303,35 @@ def test_device_stats_monitor_logs_mlx_memory_on_the_gpu_and_filters_keys():
         "cpu_rss_bytes",
         "cpu_process_percent",
     }
-    OnGPU.accelerator = "cpu"
-    assert DeviceStatsMonitor(cpu_stats=False).stats(OnGPU()) == {}
+
+
+@pytest.mark.parametrize("cpu_stats", [None, True, False])
+def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_whatever_cpu_stats_is(tmp_path, cpu_stats):
+    # (Lightning's CPU accelerator's device stats are the CPU stats: cpu_stats only matters beside a GPU)
+    logger = RecordingLogger()
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        compile=False,
+        logger=logger,
+        log_every_n_steps=1,
+        callbacks=[DeviceStatsMonitor(cpu_stats=cpu_stats)],
+    )
+    t.fit(TinyClassifier(), make_batches(32))
+    assert t.accelerator == "cpu"
+    assert {
+        k.split("/")[1] for k in logger.keys() if k.startswith("DeviceStatsMonitor.on_train_batch_end")
+    } == {
+        "active_memory",
+        "peak_memory",
+        "cache_memory",
+        "cpu_rss_bytes",
+        "cpu_process_percent",
+    }
+    ends = [m for _, m in logger.metrics if "DeviceStatsMonitor.on_train_batch_end/peak_memory" in m]
+    assert (
+        ends and ends[0]["DeviceStatsMonitor.on_train_batch_end/peak_memory"] > 0
+    )  # (MLX counts CPU arrays)
 
 
 def test_device_stats_monitor_log_only_filter_keys(tmp_path):
@@ -260,13 +345,13 @@ def test_device_stats_monitor_log_only_filter_keys(tmp_path):
         "DeviceStatsMonitor.on_train_batch_start/cpu_rss_bytes",
         "DeviceStatsMonitor.on_train_batch_end/cpu_rss_bytes",
     }
-    with pytest.warns(UserWarning, match="filter_keys=...\\): peak_memory not among the stats logged here"):
+    with pytest.warns(UserWarning, match="filter_keys=...\\): gpu_util not among the stats logged here"):
         quiet_trainer(
             tmp_path,
             max_epochs=1,
             compile=False,
             logger=RecordingLogger(),
-            callbacks=[DeviceStatsMonitor(filter_keys={"peak_memory"})],
+            callbacks=[DeviceStatsMonitor(filter_keys={"gpu_util", "peak_memory"})],
         ).fit(TinyClassifier(), make_batches(16))
 
 
@@ -293,7 +378,7 @@ def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_pat
         callbacks=[DeviceStatsMonitor(cpu_stats=True)],
     )
     with pytest.raises(
-        ModuleNotFoundError, match=r"cpu_stats=True\).*psutil is not installed: `pip install psutil`"
+        ModuleNotFoundError, match=r"on the CPU accelerator, .*psutil is not installed: `pip install psutil`"
     ):
         t.fit(TinyClassifier(), make_batches(16))
 
@@ -430,6 +515,22 @@ def test_on_exception_checkpoint_refuses_a_users_file_at_its_path_when_fit_start
     with pytest.raises(FileExistsError, match="on_exception: it is a file, which a save never replaces"):
         t.fit(TinyClassifier(), make_batches(16))
     assert t.global_step == 0 and (tmp_path / "saved" / "on_exception").read_text() == "my notes"
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["is-a-file", "inside-a-file"])
+def test_on_exception_checkpoint_refuses_a_dirpath_that_is_a_file_when_fit_starts(tmp_path, inside):
+    (tmp_path / "notes").write_text("my notes")
+    dirpath = tmp_path / "notes" / "sub" if inside else tmp_path / "notes"
+    where = f"is inside {tmp_path / 'notes'}, which is" if inside else "is"
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[OnExceptionCheckpoint(dirpath)])
+    with pytest.raises(
+        NotADirectoryError,
+        match=re.escape(
+            f"OnExceptionCheckpoint(dirpath='{dirpath}'): {dirpath} {where} a file, not a folder"
+        ),
+    ):
+        t.fit(TinyClassifier(), make_batches(16))
+    assert t.global_step == 0 and (tmp_path / "notes").read_text() == "my notes"
 
 
 @pytest.mark.parametrize(

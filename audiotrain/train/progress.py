@@ -64,6 +64,17 @@ class ProgressBar(Callback):
         isatty = getattr(sys.stderr, "isatty", None)
         return not (isatty is not None and isatty())
 
+    def setup(self, trainer, module, stage: str) -> None:
+        # Lightning refuses a second progress bar: two would draw over each other (or print each line twice).
+        bars = [cb for cb in trainer.callbacks if isinstance(cb, ProgressBar)]
+        if len(bars) > 1 and bars[0] is self:
+            raise ValueError(
+                f"{len(bars)} progress bars among the callbacks ({', '.join(_describe(b) for b in bars)}): "
+                "only one is supported, as in Lightning; keep one in Trainer(callbacks=[...]) and the module's "
+                "configure_callbacks() together (the Trainer adds a ProgressBar of its own unless one is passed "
+                "or enable_progress_bar=False)"
+            )
+
     def on_train_epoch_start(self, trainer, module) -> None:
         self._close_train()
         self._epoch_started = time.perf_counter()
@@ -165,3 +176,8 @@ def _fmt(metrics: dict[str, float]) -> dict[str, str]:
     first = [name for name in _HEADLINE if name in metrics]
     ordered = {name: metrics[name] for name in first} | metrics
     return {k: f"{v:.4g}" for k, v in ordered.items()}
+
+
+def _describe(bar: ProgressBar) -> str:
+    """A progress bar in an error: its class and refresh rate (two of one class stay apart)."""
+    return f"{type(bar).__name__}(refresh_rate={bar.refresh_rate})"

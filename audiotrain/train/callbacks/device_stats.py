@@ -1,4 +1,4 @@
-"""`DeviceStatsMonitor`: log the accelerator's memory (and the process's CPU use) to the loggers."""
+"""`DeviceStatsMonitor`: log MLX's memory (and the process's CPU use) to the loggers."""
 
 from __future__ import annotations
 
@@ -35,16 +35,17 @@ class DeviceStatsMonitor(Callback):
     for every `log_every_n_steps`-th batch (``DeviceStatsMonitor.on_validation_batch_end/...``), at the
     current global step. Rank 0 logs, under data parallel its own process's numbers (as in Lightning).
 
-    On the GPU the stats are MLX's allocator's, in bytes: `active_memory` (`mx.get_active_memory()`),
-    `peak_memory` (`mx.get_peak_memory()`) and `cache_memory` (`mx.get_cache_memory()`), in place of
-    Lightning's torch.cuda.memory_stats keys (`allocated_bytes.all.current`, ...). `cpu_stats`: None (the
-    default) logs the CPU stats alone when the Trainer runs on the CPU (as Lightning), True logs them beside
-    the GPU's too, False never. The CPU stats are this process's: `cpu_rss_bytes` (its resident memory) and
-    `cpu_process_percent` (its CPU time since the last reading over the wall time, in % of one core, so up
-    to 100 × cores). Lightning's are system-wide, through psutil (`cpu_percent`, `cpu_vm_percent`,
-    `cpu_swap_percent`); here psutil is not needed on Linux (/proc/self/status), and elsewhere CPU stats
-    without psutil installed are refused when `fit` starts, naming it. `filter_keys` (Lightning's): log only
-    these stats (names without the prefix; an unknown one warns once).
+    The stats are MLX's allocator's, in bytes: `active_memory` (`mx.get_active_memory()`), `peak_memory`
+    (`mx.get_peak_memory()`) and `cache_memory` (`mx.get_cache_memory()`), in place of Lightning's
+    torch.cuda.memory_stats keys (`allocated_bytes.all.current`, ...); MLX counts its arrays on the CPU as
+    well. On the CPU accelerator the CPU stats are logged beside them whatever `cpu_stats` is: as in
+    Lightning, the CPU's device stats are the CPU stats. `cpu_stats` chooses them on the GPU: True logs them
+    beside the GPU's, None (the default) and False do not. The CPU stats are this process's: `cpu_rss_bytes`
+    (its resident memory) and `cpu_process_percent` (its CPU time since the last reading over the wall time,
+    in % of one core, so up to 100 × cores). Lightning's are system-wide, through psutil (`cpu_percent`,
+    `cpu_vm_percent`, `cpu_swap_percent`); here psutil is not needed on Linux (/proc/self/status), and
+    elsewhere CPU stats without psutil installed are refused when `fit` starts, naming it. `filter_keys`
+    (Lightning's): log only these stats (names without the prefix; an unknown one warns once).
 
     A Trainer without a logger is refused when `fit` starts (Lightning's MisconfigurationException; here a
     ValueError), except under `fast_dev_run`, which logs nothing.
@@ -64,11 +65,10 @@ class DeviceStatsMonitor(Callback):
         self._filter_keys = set(filter_keys) if filter_keys is not None else None
         self._cpu_times: tuple[float, float] | None = None  # (CPU seconds, wall seconds) at the last reading
 
-    def _sources(self, trainer: Trainer) -> tuple[bool, bool]:
-        """(MLX's stats, the CPU's) for this Trainer, as Lightning chooses them."""
-        on_cpu = trainer.accelerator == "cpu"
-        cpu = self._cpu_stats is not False if on_cpu else bool(self._cpu_stats)
-        return not on_cpu, cpu
+    def _logs_cpu(self, trainer: Trainer) -> bool:
+        """Whether the CPU stats are logged beside MLX's: on the CPU accelerator (its device stats, as in
+        Lightning) or where `cpu_stats` is True."""
+        return trainer.accelerator == "cpu" or bool(self._cpu_stats)
 
     def setup(self, trainer, module, stage: str) -> None:
         if stage != "fit" or trainer.fast_dev_run:
@@ -79,16 +79,22 @@ class DeviceStatsMonitor(Callback):
                 "Trainer(logger=CSVLogger('logs'), ...), or remove the callback (Lightning refuses "
                 "Trainer(logger=False) alike)"
             )
-        mlx, cpu = self._sources(trainer)
+        cpu = self._logs_cpu(trainer)
         if cpu and not sys.platform.startswith("linux") and importlib.util.find_spec("psutil") is None:
-            why = "cpu_stats=True" if self._cpu_stats else "cpu_stats=None on the CPU accelerator"
+            if trainer.accelerator == "cpu":
+                why, instead = (
+                    "on the CPU accelerator, whose device stats are the CPU's",
+                    "remove the callback",
+                )
+            else:
+                why, instead = "cpu_stats=True", "pass cpu_stats=False"
             raise ModuleNotFoundError(
-                f"DeviceStatsMonitor({why}): the process's memory is read with psutil outside Linux, and "
-                "psutil is not installed: `pip install psutil`, or pass cpu_stats=False"
+                f"DeviceStatsMonitor ({why}): the process's memory is read with psutil outside Linux, and "
+                f"psutil is not installed: `pip install psutil`, or {instead}"
             )
         self._cpu_times = None
         if self._filter_keys is not None and trainer.is_global_zero:
-            known = {*(MLX_STATS if mlx else ()), *(CPU_STATS if cpu else ())}
+            known = {*MLX_STATS, *(CPU_STATS if cpu else ())}
             if unknown := self._filter_keys - known:
                 warnings.warn(
                     f"DeviceStatsMonitor(filter_keys=...): {', '.join(sorted(unknown))} not among the stats "
@@ -98,9 +104,8 @@ class DeviceStatsMonitor(Callback):
 
     def stats(self, trainer: Trainer) -> dict[str, float]:
         """The stats this Trainer's run logs (before `filter_keys`), read now."""
-        mlx, cpu = self._sources(trainer)
-        values = {name: float(read()) for name, read in MLX_STATS.items()} if mlx else {}
-        if cpu:
+        values = {name: float(read()) for name, read in MLX_STATS.items()}
+        if self._logs_cpu(trainer):
             values.update(self._cpu())
         return values
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +29,46 @@ def hook_names() -> list[str]:
     )
 
 
+def hook_arguments(name: str) -> list[str]:
+    """The arguments the Trainer calls hook `name` with (positionally): its required parameters, `self` left
+    out (an optional one such as `on_predict_batch_end`'s `dataloader_idx` is not passed)."""
+    parameters = list(inspect.signature(getattr(Callback, name)).parameters.values())[1:]
+    return [p.name for p in parameters if p.default is inspect.Parameter.empty]
+
+
+def _checked(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function`, once its signature is checked against hook `name`'s arguments; one that cannot be
+    inspected (some builtins) is wrapped instead, so that a TypeError of its call names the hook."""
+    arguments = hook_arguments(name)
+    called_with = f"{name}({', '.join(arguments)})"
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*arguments)
+        except TypeError as err:
+            raise TypeError(
+                f"LambdaCallback({name}=...): a function of {signature} cannot take the hook's "
+                f"{len(arguments)} arguments: it is called as {called_with} ({err}); e.g. "
+                f"lambda {', '.join(arguments)}: ..."
+            ) from None
+        return function
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except TypeError as err:
+            raise TypeError(
+                f"LambdaCallback({name}=...): calling {function!r} as {called_with} raised TypeError: {err} "
+                "(the function must take the hook's arguments)"
+            ) from err
+
+    return call
+
+
 class LambdaCallback(Callback):
     """Lightning's: each keyword is a hook's name and its value the function the hook calls, with the
     hook's arguments: ``LambdaCallback(on_train_epoch_end=lambda trainer, module: ...)``.
@@ -34,7 +76,11 @@ class LambdaCallback(Callback):
     The hooks are those of `Callback` (`setup`, `teardown`, `on_*`). A name that is not one of them is
     refused naming it and the close matches (a typo would otherwise be a hook that never runs); Lightning's
     hooks inside the optimizer step (`on_before_backward`, `on_after_backward`, `on_before_optimizer_step`,
-    `on_before_zero_grad`) are refused with the reason: audiotrain's step is one compiled function.
+    `on_before_zero_grad`) are refused with the reason: audiotrain's step is one compiled function. Each
+    function's signature is checked against its hook's arguments (the hook's required parameters, passed
+    positionally): one that cannot take them is refused here, naming the hook and its arguments, rather
+    than failing at the hook's first call; a function that cannot be inspected (some builtins) is taken,
+    and a TypeError of its call names the hook.
     Lightning takes each hook as an explicit keyword; here they are `**hooks`, checked alike.
     """
 
@@ -58,5 +104,6 @@ class LambdaCallback(Callback):
                     f"LambdaCallback({name}=...): expected a function taking the hook's arguments (e.g. "
                     f"lambda trainer, module: ...), got {type(function).__name__} {function!r}"
                 )
-            setattr(self, name, function)  # (an instance attribute: called without `self`, as Lightning's)
+            # (an instance attribute: called without `self`, as Lightning's)
+            setattr(self, name, _checked(name, function))
         self.hooks = dict(hooks)

@@ -21,8 +21,8 @@ class OnExceptionCheckpoint(Callback):
     audiotrain's checkpoints are folders, not .ckpt files: the checkpoint is the folder `dirpath/filename`
     (Lightning writes `dirpath/filename.ckpt`). It is written as every checkpoint is: atomically (a crash
     mid-save leaves the previous one intact), and never over a file, a link or a folder that is not a
-    checkpoint (such a thing there is refused when `fit` starts, not at the failure). A checkpoint already
-    there (an earlier failure's) is replaced.
+    checkpoint (such a thing there is refused when `fit` starts, not at the failure, as is a `dirpath` that
+    is a file or lies inside one). A checkpoint already there (an earlier failure's) is replaced.
 
     A Ctrl-C or SIGTERM stops the fit after the current step and saves the `interrupted` checkpoint
     (`Trainer` docs): with this callback that checkpoint is saved here instead, once (and `last` becomes a
@@ -58,8 +58,24 @@ class OnExceptionCheckpoint(Callback):
         return self.dirpath / self.filename
 
     def setup(self, trainer, module, stage: str) -> None:
-        if stage == "fit":
-            ckpt.check_replaceable(self.ckpt_path)  # a user's file there: refused now, not at the failure
+        if stage == "fit":  # a user's file there: refused now, not at the failure
+            self._check_dirpath()
+            ckpt.check_replaceable(self.ckpt_path)
+
+    def _check_dirpath(self) -> None:
+        """Refuse a `dirpath` that is, or lies inside, something other than a folder (a file, a link to
+        nothing): the checkpoint could never be saved there."""
+        path = Path(os.path.abspath(self.dirpath.expanduser()))
+        for folder in (path, *path.parents):
+            if os.path.lexists(folder):
+                if not folder.is_dir():
+                    what = "a link to nothing" if folder.is_symlink() and not folder.exists() else "a file"
+                    where = "is" if folder == path else f"is inside {folder}, which is"
+                    raise NotADirectoryError(
+                        f"OnExceptionCheckpoint(dirpath={str(self.dirpath)!r}): {path} {where} {what}, not a "
+                        "folder; the checkpoint is a folder saved inside dirpath: pass a folder path"
+                    )
+                return
 
     def on_exception(self, trainer: Trainer, module, exception: BaseException) -> None:
         if not trainer.fitting:
