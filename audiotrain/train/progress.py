@@ -30,7 +30,8 @@ class ProgressBar(Callback):
     """Show training progress with the loss and metrics (`Trainer.progress_metrics`; at an epoch's end
     `Trainer.epoch_progress_metrics`, the epoch's means as the history has them). Under data parallel
     rank 0 draws it, with each value's mean over all ranks as the loggers get it, renewed at each logging
-    step, validation and epoch end (where the ranks meet anyway).
+    step, validation and epoch end (where the ranks meet anyway). One progress bar at most (Lightning's
+    rule): a second among the callbacks is refused when a stage starts, naming both.
 
     Args:
         refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers

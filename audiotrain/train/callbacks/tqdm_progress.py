@@ -18,7 +18,8 @@ class TQDMProgressBar(ProgressBar):
     one line under the training one. `leave`: keep each finished epoch's bar on screen (ProgressBar's
     behaviour); False, Lightning's default, clears it when it closes (Lightning reuses one bar across
     epochs instead: the last epoch's then stays). ProgressBar's `plain` (lines instead of bars) is chosen as
-    there: when stderr is not a terminal.
+    there: when stderr is not a terminal. One progress bar at most, as in Lightning: a second (this or a
+    `ProgressBar`) is refused when `fit` (or `validate`, ...) starts, naming both.
     """
 
     def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False):
