@@ -271,3 +271,20 @@ def test_the_callbacks_are_exported_as_lightnings():
     assert callbacks.BackboneFinetuning is BackboneFinetuning
     assert callbacks.BaseFinetuning is BaseFinetuning
     assert not [name for name in ("ModelCheckpoint",) if not hasattr(callbacks, name)]
+
+
+def test_the_learning_rate_monitor_names_the_added_group_by_the_optimizer_configured(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import RecordingLogger
+
+    logger = RecordingLogger()
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_lr=0.01)
+    monitor = LearningRateMonitor(logging_interval="epoch")
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[finetuning, monitor], logger=logger)
+    trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    logged = [
+        sorted(k for k in m if k.startswith("lr-")) for _, m in logger.metrics if any("lr-" in k for k in m)
+    ]
+    # As Lightning's: the optimizer's series gains /pgN when a group is added (not an internal class name).
+    assert logged == [["lr-SGD"], ["lr-SGD/pg1", "lr-SGD/pg2"], ["lr-SGD/pg1", "lr-SGD/pg2"]]

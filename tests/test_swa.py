@@ -6,12 +6,13 @@ import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import TrainModule
-from audiotrain.train import StochasticWeightAveraging
+from audiotrain.train import BackboneFinetuning, StochasticWeightAveraging
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.checkpoint import CALLBACKS_FILE, CheckpointError
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
@@ -382,3 +383,96 @@ def test_swa_added_to_a_resumed_run_after_its_start_warns_and_anneals_from_there
         trainer.fit(module, batches, ckpt_path=first.checkpoint_callback.last_model_path)
     assert record.rates == [1.0, 0.5]  # epoch 3 at the rate it had, then annealed in one epoch
     assert swa.n_averaged == 2 and module.w.item() == pytest.approx(np.mean([-16.0, -18.0]))
+
+
+# ---------------------------------------------------------------- with a fine-tuning callback adding a group
+class BackboneAndHead(TrainModule):
+    """loss = backbone.w + head.v: every SGD update lowers each by exactly its group's rate."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone, self.head = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
+
+    def compute_loss(self, batch):
+        return mx.sum(self.backbone.weight) + mx.sum(self.head.weight) + 0.0 * mx.mean(batch), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+
+class GroupRates(Callback):
+    """Each epoch's rate of each group (after the fine-tuning callback and SWA set them)."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_train_epoch_start(self, trainer, module):
+        opt = trainer.optimizer
+        groups = opt.optimizers if isinstance(opt, optim.MultiOptimizer) else [opt]
+        self.rates.append([round(g.learning_rate.item(), 7) for g in groups])
+
+
+def test_a_group_added_during_swa_anneals_from_its_own_rate_when_it_appears(tmp_path):
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=2, backbone_initial_lr=0.02)
+    swa = StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1, annealing_epochs=2)
+    record = GroupRates()
+    trainer = quiet_trainer(tmp_path, max_epochs=5, callbacks=[finetuning, swa, record])
+    trainer.fit(BackboneAndHead(), [mx.zeros((2,))])
+    half = (1 - math.cos(math.pi * 0.5)) / 2  # the cosine halfway: epoch 1 of 2
+    between = [round(1e-3 * half + lr * (1 - half), 7) for lr in (0.1, 0.02)]
+    assert record.rates == [[0.1], [between[0]], [1e-3, 0.02], [1e-3, between[1]], [1e-3, 1e-3]]
+
+
+def test_a_list_of_swa_lrs_that_no_longer_has_one_per_group_names_the_added_group(tmp_path):
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=2)
+    swa = StochasticWeightAveraging(swa_lrs=[1e-3], swa_epoch_start=1)
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[finetuning, swa])
+    with pytest.raises(
+        ValueError, match=r"swa_lrs has 1 value.*now has 2 parameter groups \(in epoch 2: groups were added"
+    ):
+        trainer.fit(BackboneAndHead(), [mx.zeros((2,))])
+
+
+class Backboned(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+        self.head = nn.Linear(16, 3)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self.head(self.backbone(x)), y)), {}
+
+    def configure_optimizers(self):
+        return optim.Adam(learning_rate=1e-2)
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+def test_a_fit_resumed_across_a_group_added_during_swa_ends_as_an_uninterrupted_one(tmp_path):
+    def fit(root, ckpt_path=None):
+        callbacks = [
+            BackboneFinetuning(unfreeze_backbone_at_epoch=2),
+            StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1, annealing_epochs=2),
+            ModelCheckpoint(every_n_train_steps=4, save_top_k=-1),
+        ]
+        trainer = quiet_trainer(
+            root,
+            max_epochs=5,
+            callbacks=callbacks,
+            enable_checkpointing=True,
+            enable_model_summary=False,
+            seed=0,
+        )
+        mx.random.seed(0)
+        module = Backboned()
+        trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)  # 3 batches an epoch
+        return module
+
+    straight = fit(tmp_path / "a")
+    saved_at = sorted((tmp_path / "a" / "checkpoints").glob("epoch=*"))
+    assert len(saved_at) >= 3  # (before, at and after the unfreeze, mid-epoch too)
+    for saved in saved_at:
+        resumed = fit(tmp_path / saved.name, ckpt_path=str(saved))
+        for name, value in weights(straight).items():
+            assert_same_numbers(weights(resumed)[name], value, err_msg=f"{saved.name}: {name}")

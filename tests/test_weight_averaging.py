@@ -4,12 +4,22 @@ kept at the end of fit, and exact across a resume through the checkpoint's callb
 import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain.train import EMAWeightAveraging, WeightAveraging
+from audiotrain import TrainModule
+from audiotrain.train import (
+    BackboneFinetuning,
+    BaseFinetuning,
+    EMAWeightAveraging,
+    OnExceptionCheckpoint,
+    StochasticWeightAveraging,
+    WeightAveraging,
+)
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.checkpoint import CALLBACKS_FILE, read_arrays
 
 import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 import pytest
 from exactness import assert_same_numbers
@@ -252,7 +262,7 @@ def test_avg_fn_misuse_is_refused_naming_it():
     WeightAveraging(device=mx.cpu)
 
 
-def test_use_buffers_false_averages_only_the_trainable_parameters(tmp_path):
+def test_use_buffers_false_averages_every_parameter_but_batchnorms_statistics(tmp_path):
     ema = EMAWeightAveraging(decay=0.5, use_buffers=False)
     module, record, _ = _fit(tmp_path, ema, max_epochs=1, module=TinyClassifier(batchnorm=True))
     assert "norm.running_mean" not in ema.state_arrays() and "fc1.weight" in ema.state_arrays()
@@ -316,3 +326,129 @@ def test_a_damaged_or_missing_average_is_refused_naming_it(tmp_path):
     file.unlink()
     with pytest.raises(CheckpointError, match=r"averaged 2 update\(s\), but the checkpoint holds no average"):
         _fit_resumable(tmp_path / "c", _ema(), ckpt_path=str(saved))
+
+
+# ---------------------------------------------------------------- with fine-tuning, and other callbacks
+class Backboned(TrainModule):
+    """A backbone (with a BatchNorm) and a head, for BackboneFinetuning."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm(16), nn.ReLU())
+        self.head = nn.Linear(16, 3)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self.head(self.backbone(x)), y)), {}
+
+    def validation_step(self, batch):
+        return self.compute_loss(batch)[0]
+
+    def configure_optimizers(self):
+        return optim.Adam(learning_rate=1e-2)
+
+
+def _fit_unfreezing(root, ckpt_path=None, finetuning=None):
+    ema = EMAWeightAveraging(decay=0.9, use_buffers=False)
+    finetuning = finetuning or BackboneFinetuning(unfreeze_backbone_at_epoch=2)
+    checkpoints = ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+    trainer = quiet_trainer(
+        root,
+        max_epochs=4,
+        callbacks=[ema, finetuning, checkpoints],
+        enable_checkpointing=True,
+        enable_model_summary=False,
+        seed=0,
+    )
+    mx.random.seed(0)
+    module = Backboned()
+    trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)
+    return module, ema
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+def test_use_buffers_false_averages_the_backbone_frozen_and_unfrozen_and_resumes_after_the_unfreeze(tmp_path):
+    straight, ema = _fit_unfreezing(tmp_path / "a")
+    averaged = set(ema.state_arrays())
+    # Every parameter (the backbone frozen for two epochs too), never BatchNorm's statistics.
+    assert {"backbone.layers.0.weight", "backbone.layers.1.weight", "head.weight"} <= averaged
+    assert not {"backbone.layers.1.running_mean", "backbone.layers.1.running_var"} & averaged
+    saved_at = sorted((tmp_path / "a" / "checkpoints").glob("epoch=*"))[:-1]  # (the last: nothing left to do)
+    for saved in saved_at:  # before and after the unfreeze at epoch 2
+        resumed, resumed_ema = _fit_unfreezing(tmp_path / saved.name, ckpt_path=str(saved))
+        for name, value in weights(straight).items():
+            assert_same_numbers(weights(resumed)[name], value, err_msg=f"{saved.name}: {name}")
+        for name, value in ema.state_arrays().items():
+            assert_same_numbers(resumed_ema.state_arrays()[name], value, err_msg=f"{saved.name}: {name}")
+
+
+class FreezeHeadAtEpochOne(BaseFinetuning):
+    def freeze_before_training(self, module):
+        pass
+
+    def finetune_function(self, module, epoch, optimizer):
+        if epoch == 1:
+            self.freeze(module.head)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+def test_freezing_a_layer_mid_fit_keeps_averaging_it_and_resumes_exactly(tmp_path):
+    straight, ema = _fit_unfreezing(tmp_path / "a", finetuning=FreezeHeadAtEpochOne())
+    assert "head.weight" in ema.state_arrays()
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=1-*"))  # after the freeze
+    resumed, _ = _fit_unfreezing(tmp_path / "b", ckpt_path=str(saved), finetuning=FreezeHeadAtEpochOne())
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("order", ["averaging-first", "averaging-last"])
+def test_two_weight_averaging_callbacks_are_refused_naming_both(tmp_path, order):
+    two = [EMAWeightAveraging(decay=0.5), StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=1)]
+    two = two if order == "averaging-first" else two[::-1]
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=two)
+    with pytest.raises(ValueError, match=r"2 weight-averaging callbacks.*EMAWeightAveraging.*keep one"):
+        trainer.fit(TinyClassifier(), make_batches(48))
+    with pytest.raises(ValueError, match=r"\(EMAWeightAveraging, EMAWeightAveraging\)"):
+        callbacks = [EMAWeightAveraging(), EMAWeightAveraging()]
+        quiet_trainer(tmp_path, max_epochs=1, callbacks=callbacks).fit(TinyClassifier(), make_batches(48))
+
+
+class FailsInSecondValidation(Backboned):
+    def __init__(self, fail):
+        super().__init__()
+        self.fail = fail
+
+    def validation_step(self, batch):
+        if self.fail and self.trainer.current_epoch == 1:
+            raise RuntimeError("failed in validation")
+        return super().validation_step(batch)
+
+
+@pytest.mark.parametrize("order", ["checkpoint-first", "checkpoint-last"])
+def test_an_exception_in_validation_saves_and_keeps_the_training_weights_in_either_order(tmp_path, order):
+    def fit(root, fail, ckpt_path=None):
+        on_exception = OnExceptionCheckpoint(tmp_path / "failed")
+        ema, record = EMAWeightAveraging(decay=0.9), RecordSteps()
+        callbacks = (
+            [on_exception, record, ema] if order == "checkpoint-first" else [record, ema, on_exception]
+        )
+        # (compile=False: validation_step runs eagerly, so it can raise in the second epoch only)
+        trainer = quiet_trainer(root, max_epochs=3, callbacks=callbacks, seed=0, compile=False)
+        mx.random.seed(0)
+        module = FailsInSecondValidation(fail)
+        try:
+            trainer.fit(module, make_batches(48), make_batches(16), ckpt_path=ckpt_path)
+        except RuntimeError:
+            pass
+        return module, record, on_exception
+
+    straight, _, _ = fit(tmp_path / "a", fail=False)
+    failed, record, on_exception = fit(tmp_path / "b", fail=True)
+    # The fit's error leaves the training weights in the module, and the checkpoint holds them.
+    model_file = read_arrays(on_exception.ckpt_path / "model.safetensors")
+    for name, value in record.weights[-1].items():
+        np.testing.assert_array_equal(weights(failed)[name], value, err_msg=name)
+        np.testing.assert_array_equal(np.array(model_file[name]), value, err_msg=name)
+    resumed, _, _ = fit(tmp_path / "c", fail=False, ckpt_path=on_exception.ckpt_path)
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)

@@ -28,6 +28,15 @@ from audiotrain.train.callbacks import (
 import mlx.core as mx
 
 
+def _in_order(callbacks: list) -> list:
+    """The callbacks in the order their hooks run: the user's, then OnExceptionCheckpoint, then
+    ModelCheckpoint (a stable sort: each kind keeps its order)."""
+    return sorted(
+        callbacks,
+        key=lambda cb: 2 if isinstance(cb, ModelCheckpoint) else isinstance(cb, OnExceptionCheckpoint),
+    )
+
+
 class CallbackList(list):
     """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
 
@@ -77,8 +86,10 @@ class CallbackList(list):
         if not checkpointing:
             callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
         # Checkpointing runs after every other callback at each hook, as in Lightning: a checkpoint
-        # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch.
-        super().__init__(sorted(callbacks, key=lambda cb: isinstance(cb, ModelCheckpoint)))
+        # taken at an epoch end then holds EarlyStopping's (or any callback's) state for that epoch; an
+        # OnExceptionCheckpoint's on_exception saves after the others' have run (a weight-averaging
+        # callback puts the training weights back there).
+        super().__init__(_in_order(callbacks))
 
     def call(self, hook: str, trainer: Any, module: Any, *args: Any, monitoring: bool | None = None) -> None:
         """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
@@ -114,7 +125,7 @@ class CallbackList(list):
                 )
         replaced = {type(cb) for cb in given}
         kept = [cb for cb in self if type(cb) not in replaced]
-        self[:] = sorted([*kept, *given], key=lambda cb: isinstance(cb, ModelCheckpoint))
+        self[:] = _in_order([*kept, *given])
 
     # -- what particular callbacks configure -------------------------------------------------------
     def clip(self, value: float | None, algorithm: str) -> tuple[float | None, str]:

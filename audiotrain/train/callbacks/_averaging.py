@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
+import mlx.nn as nn
 
 #: What an `avg_fn` is called with: the average so far, the module's array now, and how many updates (SWA:
 #: epochs) the average holds (an int32 scalar `mx.array`, as torch's `AveragedModel` passes a tensor).
@@ -23,11 +24,53 @@ if TYPE_CHECKING:
 AVG_FN_CALL = "avg_fn(average, current, n_averaged)"
 
 
-def floating(module: TrainModule, trainable_only: bool = False) -> dict[str, mx.array]:
+def floating(module: TrainModule, buffers: bool = True) -> dict[str, mx.array]:
     """The module's floating arrays by dotted name: what is averaged. All of ``module.parameters()``
-    (BatchNorm's running statistics too: Lightning's ``use_buffers=True``), or only the trainable ones."""
-    tree = module.trainable_parameters() if trainable_only else module.parameters()
-    return {k: v for k, v in ckpt.flat(tree).items() if mx.issubdtype(v.dtype, mx.floating)}
+    (BatchNorm's running statistics too: Lightning's ``use_buffers=True``), or (`buffers` False) all but
+    the buffers: frozen parameters are kept, as torch's `AveragedModel` averages every parameter, so the
+    set never changes when a layer is frozen or unfrozen during fit."""
+    left_out = buffer_names(module) if not buffers else set()
+    return {
+        k: v
+        for k, v in ckpt.flat(module.parameters()).items()
+        if mx.issubdtype(v.dtype, mx.floating) and k not in left_out
+    }
+
+
+#: The arrays of a layer that are buffers in torch (running statistics, not parameters): MLX keeps them
+#: among ``parameters()``, frozen.
+_BUFFERS = {nn.BatchNorm: ("running_mean", "running_var")}
+
+
+def buffer_names(module: TrainModule) -> set[str]:
+    """The dotted names of the module's buffers: BatchNorm's running_mean and running_var (found by the
+    layer's type and the arrays' names)."""
+    found = set()
+    for prefix, layer in module.named_modules():
+        for kind, names in _BUFFERS.items():
+            if isinstance(layer, kind):
+                found.update(f"{prefix}.{n}" if prefix else n for n in names if n in layer)
+    return found
+
+
+class AveragingConflict:
+    """Mixed into the callbacks that put an average into the module when fit ends: two of them in one
+    Trainer are refused (Lightning keeps one averaging model per callback; both writing the module at the
+    end of fit, one discards the other's work)."""
+
+    def refuse_another_averaging(self, trainer: Any) -> None:
+        others = [
+            cb
+            for cb in getattr(trainer, "callbacks", ())
+            if isinstance(cb, AveragingConflict) and cb is not self
+        ]
+        if others:
+            names = ", ".join(type(cb).__name__ for cb in [self, *others])
+            raise ValueError(
+                f"Trainer(callbacks=[...]) holds {len(others) + 1} weight-averaging callbacks ({names}): "
+                "each puts its own average into the module when fit ends, so one would discard the other's "
+                "work; keep one of them"
+            )
 
 
 def put_into(module: TrainModule, arrays: dict[str, mx.array]) -> None:

@@ -141,6 +141,9 @@ class ParamGroups:
         filters = [_outside(taken, f) for f in base_filters] + [_inside(names) for names, _ in self.added]
         combined = GroupedMultiOptimizer(groups, filters[: len(groups) - 1])
         combined.filters = filters  # (every parameter matches exactly one: the added groups' names first)
+        # The name a LearningRateMonitor logs it under: the optimizer configured (lr-Adam/pg1, /pg2, as
+        # Lightning names an optimizer's param groups), not this class.
+        combined.log_name = getattr(base, "log_name", type(base).__name__)
         return combined
 
 

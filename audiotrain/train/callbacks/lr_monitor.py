@@ -23,6 +23,9 @@ class LearningRateMonitor(Callback):
     `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
     `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
     are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups).
+    A group that a fine-tuning callback adds (`BackboneFinetuning`) keeps the name of the optimizer
+    configured: `lr-Adam` becomes `lr-Adam/pg1` and `lr-Adam/pg2` from the epoch the group is added on
+    (Lightning's series gain `/pgN` alike).
 
     With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
     the learning rate once, under this name (as in Lightning, where only the monitor logs it). The
@@ -44,7 +47,9 @@ class LearningRateMonitor(Callback):
 
     def _log(self, trainer: Trainer, upcoming: bool) -> None:
         optimizer, config = trainer.optimizer, trainer.optimizer_config
-        name = (config.lr_log_name if config else None) or f"lr-{type(optimizer).__name__}"
+        # (A fine-tuning callback's groups keep the name of the optimizer configured: its `log_name`.)
+        kind = getattr(optimizer, "log_name", None) or type(optimizer).__name__
+        name = (config.lr_log_name if config else None) or f"lr-{kind}"
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):

@@ -16,6 +16,7 @@ from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._averaging import AVG_FN_CALL as _AVG_FN_CALL
 from audiotrain.train.callbacks._averaging import (
     AverageFunction,
+    AveragingConflict,
     check_average_fits,
     check_avg_fn_arity,
     check_device,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 _START_MESSAGE = "swa_epoch_start should be a >0 integer or a float between 0 and 1"  # (Lightning's)
 
 
-class StochasticWeightAveraging(Callback):
+class StochasticWeightAveraging(Callback, AveragingConflict):
     """Stochastic Weight Averaging (Izmailov et al., 2018) as Lightning's callback of that name, with its
     arguments and defaults: ``StochasticWeightAveraging(swa_lrs=1e-2)``.
 
@@ -138,6 +139,9 @@ class StochasticWeightAveraging(Callback):
         self._latest_update_epoch = -1
         self._initial_lrs: list[float] | None = None  # each group's rate when SWA started (None: not yet)
         self._started_epoch: int | None = None  # the epoch it started in: swa_start, or a later one
+        # The epoch each group added after SWA started (a fine-tuning callback's) appeared in: its rate
+        # anneals from there, from its own rate then (groups there at the start: none here).
+        self._group_started: list[int] = []
         self._average: dict[str, mx.array] = {}  # parameter name -> its average
         self._saved_settings: dict[str, Any] | None = None  # those of the checkpoint resumed, to compare
 
@@ -162,6 +166,7 @@ class StochasticWeightAveraging(Callback):
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage != "fit":
             return
+        self.refuse_another_averaging(trainer)
         if _fit_of_another_trainer(self, trainer):
             self._reset()
         self._module = weakref.ref(module)
@@ -210,14 +215,43 @@ class StochasticWeightAveraging(Callback):
                 )
             self._initial_lrs = [_rate_of_next_update(group) for group in groups]
             self._started_epoch = epoch
+            self._group_started = []
+        self._groups_added(epoch, groups)
         self._take_over_schedules(trainer, groups)
-        k = epoch - (self.swa_start if self._started_epoch is None else self._started_epoch)
+        start = self.swa_start if self._started_epoch is None else self._started_epoch
+        first = len(self._initial_lrs) - len(self._group_started)  # (the groups there when SWA started)
+        starts = [start] * first + self._group_started
         rates = self._swa_lrs * len(groups) if len(self._swa_lrs) == 1 else self._swa_lrs
-        for group, swa_lr, initial in zip(groups, rates, self._initial_lrs, strict=True):
+        for group, swa_lr, initial, began in zip(groups, rates, self._initial_lrs, starts, strict=True):
             # The optimizer's state: the next compiled update reads it (as ReduceLROnPlateau's).
             group.learning_rate = _annealed_rate(
-                k, initial, swa_lr, self._annealing_epochs, self._annealing_strategy
+                epoch - began, initial, swa_lr, self._annealing_epochs, self._annealing_strategy
             )
+
+    def _groups_added(self, epoch: int, groups: list) -> None:
+        """Groups a fine-tuning callback added after SWA started (`BackboneFinetuning` unfreezing its
+        backbone): each anneals from its own rate, from the epoch it appears in, to `swa_lrs` (one number:
+        every group's, as in Lightning; a list must have one per group)."""
+        assert self._initial_lrs is not None
+        known = len(self._initial_lrs)
+        if self._one_rate_per_group and len(groups) != len(self._swa_lrs):
+            raise ValueError(
+                f"StochasticWeightAveraging: swa_lrs has {plural(len(self._swa_lrs), 'value')}, one per "
+                f"parameter group when SWA started, but the optimizer now has "
+                f"{plural(len(groups), 'parameter group')} (in epoch {epoch}: groups were "
+                f"{'added' if len(groups) > known else 'removed'} by a fine-tuning callback, such as "
+                "BackboneFinetuning unfreezing its backbone): give one number for every group, or a list "
+                "with one per group the optimizer will have"
+            )
+        if len(groups) < known:
+            raise ValueError(
+                f"StochasticWeightAveraging: the optimizer has {plural(len(groups), 'parameter group')} in "
+                f"epoch {epoch}, {known} when SWA started: a group was removed during SWA, whose rates "
+                "anneal per group"
+            )
+        for group in groups[known:]:
+            self._initial_lrs.append(_rate_of_next_update(group))
+            self._group_started.append(epoch)
 
     def on_train_epoch_end(self, trainer: Trainer, module: TrainModule) -> None:
         epoch = trainer.current_epoch
@@ -321,6 +355,7 @@ class StochasticWeightAveraging(Callback):
             "latest_update_epoch": self._latest_update_epoch,
             "initial_lrs": self._initial_lrs,
             "started_epoch": self._started_epoch,
+            "group_started_epochs": list(self._group_started),
             "settings": self._resolved_settings(),
         }
 
@@ -363,7 +398,18 @@ class StochasticWeightAveraging(Callback):
             )
         self.n_averaged, self._latest_update_epoch = n, latest
         self._initial_lrs = None if initial is None else [float(v) for v in initial]
+        added = state.get("group_started_epochs", [])
+        if not (
+            isinstance(added, list)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in added)
+            and len(added) <= len(initial or [])
+        ):
+            raise ValueError(
+                "the StochasticWeightAveraging state's 'group_started_epochs' must be a list of ints >= 0, "
+                f"at most one per entry of 'initial_lrs', got {added!r}"
+            )
         self._started_epoch = started
+        self._group_started = list(added)
         self._saved_settings = settings
         self._average = {}
 

@@ -16,6 +16,7 @@ from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._averaging import (
     AVG_FN_CALL,
     AverageFunction,
+    AveragingConflict,
     check_average_fits,
     check_avg_fn_arity,
     check_device,
@@ -51,7 +52,7 @@ _compiled_ema = mx.compile(_ema_tree)
 _compiled_mean = mx.compile(_mean_tree)
 
 
-class WeightAveraging(Callback):
+class WeightAveraging(Callback, AveragingConflict):
     """An average of the module's weights, updated after optimizer steps, as Lightning's `WeightAveraging`
     (torch's `AveragedModel`): equal-weight (SWA) by default, exponential with `decay` (Lightning's
     ``WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(decay))``, or `EMAWeightAveraging`), or any
@@ -67,7 +68,13 @@ class WeightAveraging(Callback):
     step costs a few fused kernels (see benchmarks/weight_averaging.py).
 
     What is averaged: every floating array of ``module.parameters()`` with ``use_buffers=True`` (BatchNorm's
-    running statistics too, Lightning's default), only the trainable ones with ``use_buffers=False``.
+    running statistics too, Lightning's default); with ``use_buffers=False`` every parameter but the
+    buffers (BatchNorm's running_mean and running_var, which stay as trained). Frozen parameters are
+    averaged too, as torch's `AveragedModel` does, so freezing or unfreezing layers during fit
+    (`BackboneFinetuning`) changes nothing in what the average holds.
+
+    Two weight-averaging callbacks in one Trainer (this and `StochasticWeightAveraging`, or two of these)
+    are refused when fit starts: each puts its own average into the module when fit ends.
 
     Validation during fit runs with the average: it is put into the module at `on_validation_start` and
     the training weights (the same arrays, bitwise) are put back at `on_validation_end`, before a
@@ -92,7 +99,8 @@ class WeightAveraging(Callback):
     only, and does nothing (MLX has no per-array device). Lightning swaps the average in at
     `on_validation_epoch_start` and out at `on_validation_epoch_end`; here it is the whole validation
     (`on_validation_start` to `on_validation_end`), so the module's own `on_validation_end` sees the
-    training weights, and the average goes into the module at `on_fit_end` (see above). Before the first update nothing is swapped (Lightning's average starts as a copy of
+    training weights, and the average goes into the module at `on_fit_end` (see above). Before the first
+    update nothing is swapped (Lightning's average starts as a copy of
     the weights, the same thing). The schedule arguments (`update_every_n_steps`, `update_starting_at_step`,
     `update_starting_at_epoch`) are those of Lightning's newer `EMAWeightAveraging`, offered here on the base
     class too; `update_starting_at_epoch` starts the per-step updates at that epoch's first step (rather
@@ -105,7 +113,7 @@ class WeightAveraging(Callback):
     Args:
         device: None or "cpu" (Lightning's default, and `mx.cpu`): accepted, changes nothing.
         use_buffers: average BatchNorm's running statistics (every floating array of
-            ``module.parameters()``) too; False: only the trainable parameters (the others stay as trained).
+            ``module.parameters()``) too; False: every parameter but those (they stay as trained).
         avg_fn: ``avg_fn(average, current, n_averaged) -> new average`` for each array (None: the mean, or
             the EMA with `decay`); one whose signature cannot take those three positional arguments is
             refused here.
@@ -194,6 +202,7 @@ class WeightAveraging(Callback):
     def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage != "fit":
             return
+        self.refuse_another_averaging(trainer)
         if _fit_of_another_trainer(self, trainer):
             self._reset()
         self._module = weakref.ref(module)
@@ -234,7 +243,10 @@ class WeightAveraging(Callback):
         self._restore_training_weights(module)
 
     def on_exception(self, trainer: Trainer, module: TrainModule, exception: BaseException) -> None:
-        self._restore_training_weights(module)  # (an interrupted checkpoint holds the training weights)
+        # An exception in validation leaves the average in the module: the training weights go back, so
+        # that the fit's error leaves them there, and an `OnExceptionCheckpoint` (whose on_exception runs
+        # after every other callback's) saves them, not the average, as the weights to resume from.
+        self._restore_training_weights(module)
         self._fitting = False
 
     def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
@@ -262,18 +274,32 @@ class WeightAveraging(Callback):
 
     # -- the update ----------------------------------------------------------------------------------
     def _averaged(self, module: TrainModule) -> dict[str, mx.array]:
-        return floating(module, trainable_only=not self._use_buffers)
+        return floating(module, buffers=self._use_buffers)
 
     def _update(self, module: TrainModule) -> None:
         current = self._averaged(module)
         if self.n_averaged == 0:
             self._average = dict(current)  # (MLX arrays are values: a later update makes new ones)
-        elif self._avg_fn is not None:
+            return self._updated()
+        if current.keys() != self._average.keys():
+            missing, added = (
+                sorted(self._average.keys() - current.keys()),
+                sorted(current.keys() - self._average),
+            )
+            raise ValueError(
+                f"{type(self).__name__}: the module's arrays changed during fit (gone: {missing[:3]}, new: "
+                f"{added[:3]}): the average holds those of the first update; keep the module's layers as "
+                "they are during fit"
+            )
+        if self._avg_fn is not None:
             self._average = self._call_avg_fn(current)
         elif self._decay_array is not None:
             self._average = _compiled_ema(self._average, current, self._decay_array)
         else:
             self._average = _compiled_mean(self._average, current, mx.array(self.n_averaged, mx.int32))
+        self._updated()
+
+    def _updated(self) -> None:
         # Queued beside the step's own work: no host sync, and no graph grows across steps. Each process
         # averages its own copy (the same parameters on every rank): no communication.
         mx.async_eval(list(self._average.values()))
