@@ -231,20 +231,40 @@ def test_tqdm_progress_bar_conflicts_with_enable_progress_bar_false(tmp_path):
 
 @pytest.mark.parametrize("second", [TQDMProgressBar, ProgressBar])
 def test_a_second_progress_bar_is_refused_naming_both(tmp_path, second):
-    t = quiet_trainer(
-        tmp_path,
-        max_epochs=1,
-        compile=False,
-        enable_progress_bar=True,
-        callbacks=[TQDMProgressBar(refresh_rate=5), second(refresh_rate=2)],
-    )
+    # Refused when the Trainer is made, on every rank (a check at fit start ran on rank 0 alone, the
+    # others having dropped their bars: one process failing while the others went on).
     with pytest.raises(
         ValueError,
-        match=rf"2 progress bars among the callbacks \(TQDMProgressBar\(refresh_rate=5\), "
+        match=rf"Trainer\(callbacks=\[...\]\): 2 progress bars \(TQDMProgressBar\(refresh_rate=5\), "
         rf"{second.__name__}\(refresh_rate=2\)\): only one is supported",
     ):
-        t.fit(TinyClassifier(), make_batches(16))
-    assert t.global_step == 0
+        quiet_trainer(
+            tmp_path,
+            enable_progress_bar=True,
+            callbacks=[TQDMProgressBar(refresh_rate=5), second(refresh_rate=2)],
+        )
+
+
+def test_a_modules_progress_bar_replaces_the_trainers_whatever_its_class(tmp_path):
+    """A TQDMProgressBar from configure_callbacks() ran beside the Trainer's default ProgressBar (two bars):
+    a module's callbacks replaced only the Trainer's callbacks of exactly their class."""
+
+    class WithBar(TinyClassifier):
+        def configure_callbacks(self):
+            return [TQDMProgressBar(refresh_rate=3)]
+
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, enable_progress_bar=True)
+    assert [type(cb) for cb in t.callbacks].count(ProgressBar) == 1
+    t.fit(WithBar(), make_batches(16))
+    bars = [cb for cb in t.callbacks if isinstance(cb, ProgressBar)]
+    assert [type(bar) for bar in bars] == [TQDMProgressBar] and bars[0].refresh_rate == 3
+
+    class TwoBars(TinyClassifier):
+        def configure_callbacks(self):
+            return [TQDMProgressBar(), ProgressBar()]
+
+    with pytest.raises(ValueError, match=r"TwoBars.configure_callbacks\(\): 2 progress bars"):
+        quiet_trainer(tmp_path, max_epochs=1, compile=False).fit(TwoBars(), make_batches(16))
 
 
 @pytest.mark.parametrize(

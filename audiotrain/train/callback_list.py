@@ -37,6 +37,17 @@ def _in_order(callbacks: list) -> list:
     )
 
 
+def _refuse_several_bars(callbacks: list, where: str) -> None:
+    """Lightning refuses a second progress bar: two would draw over each other (or print each line twice)."""
+    bars = [cb for cb in callbacks if isinstance(cb, ProgressBar)]
+    if len(bars) > 1:
+        raise ValueError(
+            f"{where}: {len(bars)} progress bars ({', '.join(bar.describe() for bar in bars)}): only one is "
+            "supported, as in Lightning; keep one (the Trainer adds a ProgressBar of its own unless one is passed "
+            "or enable_progress_bar=False)"
+        )
+
+
 class CallbackList(list):
     """A list of `Callback`s (so `trainer.callbacks` reads as one), with the Trainer's uses of them."""
 
@@ -74,6 +85,8 @@ class CallbackList(list):
                     f"Trainer({flag}=False) conflicts with the {type(passed[0]).__name__} in "
                     f"callbacks=[...]: remove that callback, or drop {flag}=False"
                 )
+        _refuse_several_bars(callbacks, "Trainer(callbacks=[...])")  # (on every rank: rank 0 alone keeps one)
+        self._bar_wanted = progress_bar
         if progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(ProgressBar())
         if not progress_bar:
@@ -124,7 +137,14 @@ class CallbackList(list):
                     "Trainer(gradient_clip_val=...)): the clip is set when the Trainer is made"
                 )
         replaced = {type(cb) for cb in given}
-        kept = [cb for cb in self if type(cb) not in replaced]
+        # A module's progress bar (a TQDMProgressBar too) replaces the Trainer's, whatever its class: two bars
+        # would draw over each other. Where this rank shows none (not rank 0, enable_progress_bar=False) it
+        # is dropped, as the Trainer's own is.
+        bars = [cb for cb in given if isinstance(cb, ProgressBar)]
+        _refuse_several_bars(bars, f"{where}()")
+        kept = [cb for cb in self if type(cb) not in replaced and not (bars and isinstance(cb, ProgressBar))]
+        if not self._bar_wanted:
+            given = [cb for cb in given if not isinstance(cb, ProgressBar)]
         self[:] = _in_order([*kept, *given])
 
     # -- what particular callbacks configure -------------------------------------------------------

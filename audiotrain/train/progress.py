@@ -65,16 +65,9 @@ class ProgressBar(Callback):
         isatty = getattr(sys.stderr, "isatty", None)
         return not (isatty is not None and isatty())
 
-    def setup(self, trainer, module, stage: str) -> None:
-        # Lightning refuses a second progress bar: two would draw over each other (or print each line twice).
-        bars = [cb for cb in trainer.callbacks if isinstance(cb, ProgressBar)]
-        if len(bars) > 1 and bars[0] is self:
-            raise ValueError(
-                f"{len(bars)} progress bars among the callbacks ({', '.join(_describe(b) for b in bars)}): "
-                "only one is supported, as in Lightning; keep one in Trainer(callbacks=[...]) and the module's "
-                "configure_callbacks() together (the Trainer adds a ProgressBar of its own unless one is passed "
-                "or enable_progress_bar=False)"
-            )
+    def describe(self) -> str:
+        """This bar as a message names it: its class and refresh rate."""
+        return _describe(self)
 
     def on_train_epoch_start(self, trainer, module) -> None:
         self._close_train()
