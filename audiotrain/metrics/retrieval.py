@@ -19,7 +19,9 @@ generalised from "exactly 5 captions per clip" to any number:
   laion-clap log; it is not used for selection or reported by the recipe.
 
 Ties are broken against the query: an irrelevant item with the same score as a relevant one is ranked
-first. A collapsed model (all embeddings equal) therefore scores chance-or-worse, never a perfect 1.
+first. A collapsed model (all embeddings equal) therefore scores chance-or-worse, never a perfect 1. Scores
+within `TIE_STEPS` float steps of the embeddings' dtype (float32: 9.5e-7) are the same score: identical captions or clips embed a
+few 1e-8 apart by their place in a batch, which must not decide their ranks.
 """
 
 from __future__ import annotations
@@ -72,7 +74,25 @@ def _check_caption_owner(caption_to_audio, n_audio: int, n_text: int) -> np.ndar
     return owner
 
 
-def text_to_audio_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) -> np.ndarray:
+#: Scores this many float steps apart (of the embeddings' own dtype, relative to the largest |score|, at least
+#: 1) are a tie. Identical captions or clips embed a few 1e-8 apart depending on their place in a batch
+#: (float32 sums in another order), so exact equality made the tie rule, and the scores, depend on the
+#: evaluation batch size: text->audio mAP@10 0.49 in batches of 8, 0.56 in one batch of 16, for the same
+#: weights. float32: 9.5e-7; float64 inputs keep float64's resolution.
+TIE_STEPS = 8
+
+
+def tie_tolerance(similarity: np.ndarray, dtype: np.dtype) -> float:
+    """The score difference below which two scores of `similarity` are a tie, for embeddings of `dtype`
+    (`TIE_STEPS` of its resolution; float64's for an integer dtype)."""
+    dtype = np.dtype(dtype) if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
+    largest = float(np.abs(similarity).max()) if similarity.size else 0.0
+    return TIE_STEPS * float(np.finfo(dtype).eps) * max(1.0, largest)
+
+
+def text_to_audio_ranks(
+    similarity: np.ndarray, caption_to_audio: np.ndarray, tolerance: float = 0.0
+) -> np.ndarray:
     """0-based rank of each caption's own clip among all clips.
 
     Parameters
@@ -81,6 +101,8 @@ def text_to_audio_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) ->
         Score of every (caption, clip) pair; higher is more similar.
     caption_to_audio : np.ndarray of int, shape [n_text]
         Index of the clip each caption describes.
+    tolerance : float
+        Scores within this of the own clip's are ties (`tie_tolerance`; 0: exactly equal ones).
 
     Returns
     -------
@@ -88,19 +110,21 @@ def text_to_audio_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) ->
     """
     rows = np.arange(similarity.shape[0])
     target = similarity[rows, caption_to_audio][:, None]
-    better = (similarity > target).sum(axis=1)
-    # Ties go against the query: every other clip with the same score counts as ranked above.
-    ties = (similarity == target).sum(axis=1) - 1
-    return better + ties
+    # Ties go against the query: every other clip with the same score (to `tolerance`) counts as ranked above.
+    return (similarity >= target - tolerance).sum(axis=1) - 1
 
 
-def audio_to_text_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) -> list[np.ndarray]:
+def audio_to_text_ranks(
+    similarity: np.ndarray, caption_to_audio: np.ndarray, tolerance: float = 0.0
+) -> list[np.ndarray]:
     """Sorted 0-based ranks of each clip's own captions among all captions.
 
     Parameters
     ----------
     similarity : np.ndarray, shape [n_audio, n_text]
     caption_to_audio : np.ndarray of int, shape [n_text]
+    tolerance : float
+        Scores within this of a relevant caption's are ties (`tie_tolerance`; 0: exactly equal ones).
 
     Returns
     -------
@@ -114,7 +138,7 @@ def audio_to_text_ranks(similarity: np.ndarray, caption_to_audio: np.ndarray) ->
         other = np.sort(scores[~relevant])
         # Irrelevant captions scoring >= a relevant one are ranked above it (ties against the query);
         # relevant captions above it are the j that precede it in the descending order.
-        n_other_above = other.size - np.searchsorted(other, rel_scores, side="left")
+        n_other_above = other.size - np.searchsorted(other, rel_scores - tolerance, side="left")
         ranks.append(n_other_above + np.arange(rel_scores.size))
     return ranks
 
@@ -149,6 +173,13 @@ def retrieval_metrics(
     ``text_to_audio_median_rank`` (1-based ranks), the same for ``audio_to_text_``, and ``n_audio``,
     ``n_text``. Recall and mAP are fractions in [0, 1].
     """
+    # (the coarser of the two inputs' float types sets how close two scores must be to tie)
+    given = [as_numpy(x).dtype for x in (audio_embeds, text_embeds)]
+    coarsest = max(
+        (t for t in given if np.issubdtype(t, np.floating)),
+        key=lambda t: np.finfo(t).eps,
+        default=np.dtype(np.float64),
+    )
     audio = _as_matrix(audio_embeds, "audio_embeds")
     text = _as_matrix(text_embeds, "text_embeds")
     if audio.shape[1] != text.shape[1]:
@@ -167,14 +198,15 @@ def retrieval_metrics(
 
     metrics: dict[str, float] = {"n_audio": float(audio.shape[0]), "n_text": float(text.shape[0])}
 
-    t2a = text_to_audio_ranks(sim.T, owner)
+    tolerance = tie_tolerance(sim, coarsest)  # (identical inputs embed a few 1e-8 apart: still a tie)
+    t2a = text_to_audio_ranks(sim.T, owner, tolerance)
     for k in ks:
         metrics[f"text_to_audio_R@{k}"] = float(np.mean(t2a < k))
     metrics["text_to_audio_mAP@10"] = float(np.mean(np.where(t2a < 10, 1.0 / (t2a + 1), 0.0)))
     metrics["text_to_audio_mean_rank"] = float(t2a.mean() + 1)
     metrics["text_to_audio_median_rank"] = float(np.floor(np.median(t2a)) + 1)
 
-    a2t = audio_to_text_ranks(sim, owner)
+    a2t = audio_to_text_ranks(sim, owner, tolerance)
     best = np.array([r[0] for r in a2t])
     for k in ks:
         metrics[f"audio_to_text_R@{k}"] = float(np.mean(best < k))
