@@ -1556,6 +1556,12 @@ def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     assert chance["text_to_audio_R@5"] == 5 / 10 and chance["zero_shot_top1_accuracy"] == 1 / 4
     # 25 captions over 10 clips: five clips with 3 captions, five with 2.
     assert chance["audio_to_text_R@1"] == pytest.approx(chance_scores([3] * 5 + [2] * 5)["audio_to_text_R@1"])
+    # A run's own counts (uneven: one clip with 16 of the 25 captions) give its exact levels, where the even
+    # spread of the totals was approximate.
+    uneven = [16] + [1] * 9
+    exact = chance_levels({**results, "eval_captions_per_clip": uneven})
+    assert exact["audio_to_text_mAP@10"] == pytest.approx(chance_scores(uneven)["audio_to_text_mAP@10"])
+    assert exact["audio_to_text_mAP@10"] != pytest.approx(chance["audio_to_text_mAP@10"], abs=1e-3)
     history = {"epoch": [0, 1], "train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "val_mAP@10": [0.2, 0.3]}
     written = write_plots(history, results, tmp_path / "plots")
     assert sorted(p.name for p in written) == ["loss.png", "retrieval.png", "retrieval_per_epoch.png"]
@@ -2269,6 +2275,7 @@ def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_choose
     assert "lean high" not in printed
     results = json.loads((run_dir / "retrieval.json").read_text())
     assert (results["n_eval_clips"], results["n_eval_captions"]) == (2, 4)  # the evaluation split's
+    assert results["eval_captions_per_clip"] == [2, 2]
     # Without a test split the "after" scores come from the split that chose the checkpoint: said so.
     assert main([*common, "--out", str(tmp_path / "run2"), "--dataset.eval_split", "evaluation"]) == 0
     printed = capsys.readouterr().out

@@ -39,11 +39,14 @@ def format_table(before: dict, after: dict | None) -> str:
 
 def chance_levels(results: dict) -> dict[str, float]:
     """The chance level of every score in `results` (retrieval.json), plus ``mAP@10`` (the mean of both
-    directions). The captions are taken as spread over the clips as evenly as they can be, since
-    retrieval.json keeps only their totals; the demo folders give every clip the same number."""
-    clips, captions = int(results["n_eval_clips"]), int(results["n_eval_captions"])
-    per_clip, extra = divmod(captions, clips)
-    counts = [per_clip + 1] * extra + [per_clip] * (clips - extra)
+    directions), from each evaluation clip's caption count (``eval_captions_per_clip``); a retrieval.json
+    of an older run keeps only the totals, and its captions are taken as spread over the clips as evenly
+    as they can be (the audio->text levels are then approximate where the counts were uneven)."""
+    counts = results.get("eval_captions_per_clip")
+    if not (isinstance(counts, list) and counts and all(type(c) is int and c >= 1 for c in counts)):
+        clips, captions = int(results["n_eval_clips"]), int(results["n_eval_captions"])
+        per_clip, extra = divmod(captions, clips)
+        counts = [per_clip + 1] * extra + [per_clip] * (clips - extra)
     n_classes = results["before"].get("n_classes")
     chance = chance_scores(counts, n_classes=int(n_classes) if n_classes else None)
     chance["mAP@10"] = (chance["text_to_audio_mAP@10"] + chance["audio_to_text_mAP@10"]) / 2

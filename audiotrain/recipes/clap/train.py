@@ -431,6 +431,8 @@ def run_job(
                 "scored_clips": scored_clips,
                 "n_eval_clips": len(test_set),
                 "n_eval_captions": len(test_set.captions),
+                # (each clip's own count: the audio->text chance levels depend on how they spread)
+                "eval_captions_per_clip": [len(clip.captions) for clip in test_set.clips],
             }
             write_json_atomically(out / "retrieval.json", results, indent=2)
             write_plots(trainer.history, results, out / "plots")
