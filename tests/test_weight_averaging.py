@@ -452,3 +452,16 @@ def test_an_exception_in_validation_saves_and_keeps_the_training_weights_in_eith
     resumed, _, _ = fit(tmp_path / "c", fail=False, ckpt_path=on_exception.ckpt_path)
     for name, value in weights(straight).items():
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+def test_lightnings_averaged_model_keywords_are_refused_saying_what_stands_for_them():
+    """Lightning passes WeightAveraging's other keywords on to torch's AveragedModel: a Lightning script's
+    `multi_avg_fn=get_ema_multi_avg_fn(0.999)` was a bare "unexpected keyword argument"."""
+    with pytest.raises(
+        TypeError, match=r"WeightAveraging\(multi_avg_fn=.*\): torch's multi_avg_fn .* decay=D"
+    ):
+        WeightAveraging(multi_avg_fn=lambda averaged, current, n: None)
+    with pytest.raises(
+        TypeError, match=r"WeightAveraging\(foo=\.\.\.\): an argument of torch's AveragedModel"
+    ):
+        WeightAveraging(foo=1)

@@ -133,8 +133,10 @@ class WeightAveraging(Callback, AveragingConflict):
         update_every_n_steps: int = 1,
         update_starting_at_step: int | None = None,
         update_starting_at_epoch: int | None = None,
+        **averaged_model_args: Any,
     ):
         owner = type(self).__name__
+        _refuse_averaged_model_args(owner, averaged_model_args)
         self._settings = changed_arguments(WeightAveraging.__init__, locals())  # (for repr)
         check_device(owner, device)
         if not isinstance(use_buffers, bool):
@@ -437,6 +439,24 @@ class EMAWeightAveraging(WeightAveraging):
             update_starting_at_epoch=update_starting_at_epoch,
         )
         self._settings = changed_arguments(EMAWeightAveraging.__init__, locals())
+
+
+def _refuse_averaged_model_args(owner: str, given: dict[str, Any]) -> None:
+    """Lightning passes WeightAveraging's other keywords on to torch's AveragedModel; here each is refused
+    with what stands for it (a Lightning script's ``multi_avg_fn=get_ema_multi_avg_fn(0.999)`` was a bare
+    "unexpected keyword argument")."""
+    for name, value in given.items():
+        if name == "multi_avg_fn":
+            raise TypeError(
+                f"{owner}(multi_avg_fn={function_name(value)}): torch's multi_avg_fn updates torch tensors in "
+                "place; pass decay=D for get_ema_multi_avg_fn(D), or avg_fn=f(average, current, n_averaged) "
+                "made of elementwise arithmetic (torch's get_ema_avg_fn(D) is such a function)"
+            )
+        raise TypeError(
+            f"{owner}({name}=...): an argument of torch's AveragedModel, which Lightning passes on; it has no "
+            "counterpart here (the arguments are device, use_buffers, avg_fn, decay, update_every_n_steps, "
+            "update_starting_at_step, update_starting_at_epoch)"
+        )
 
 
 def _checked_int(owner: str, name: str, value: Any, least: int, none: bool = False) -> int | None:
