@@ -450,7 +450,7 @@ def _refuse_averaged_model_args(owner: str, given: dict[str, Any]) -> None:
             raise TypeError(
                 f"{owner}(multi_avg_fn={function_name(value)}): torch's multi_avg_fn updates torch tensors in "
                 "place; pass decay=D for get_ema_multi_avg_fn(D), or avg_fn=f(average, current, n_averaged) "
-                "made of elementwise arithmetic (torch's get_ema_avg_fn(D) is such a function)"
+                "made of elementwise arithmetic on MLX arrays"
             )
         raise TypeError(
             f"{owner}({name}=...): an argument of torch's AveragedModel, which Lightning passes on; it has no "
