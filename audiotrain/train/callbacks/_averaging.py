@@ -5,10 +5,13 @@ average fits the module it is loaded for."""
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -53,16 +56,29 @@ def buffer_names(module: TrainModule) -> set[str]:
     return found
 
 
-class AveragingConflict:
-    """Mixed into the callbacks that put an average into the module when fit ends: two of them in one
-    Trainer are refused (Lightning keeps one averaging model per callback; both writing the module at the
-    end of fit, one discards the other's work)."""
+class AveragingCallback(Callback):
+    """What the callbacks that put an average of the weights into the module share (StochasticWeightAveraging,
+    WeightAveraging): two of them in one Trainer are refused (Lightning keeps one averaging model per
+    callback; both writing the module at the end of fit, one discards the other's work); the fit's module,
+    and the average as checkpoint arrays. A subclass keeps `n_averaged`, `_average`, `_reset()`, names what it
+    counts (`_AVERAGE_UNIT`) and says which of a module's arrays it averages (`_averaged_arrays`)."""
+
+    _AVERAGE_UNIT = "update"
+    n_averaged: int
+    _average: dict[str, mx.array]
+    _module: weakref.ref | None
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _averaged_arrays(self, module: TrainModule) -> dict[str, mx.array]:
+        raise NotImplementedError
 
     def refuse_another_averaging(self, trainer: Any) -> None:
         others = [
             cb
             for cb in getattr(trainer, "callbacks", ())
-            if isinstance(cb, AveragingConflict) and cb is not self
+            if isinstance(cb, AveragingCallback) and cb is not self
         ]
         if others:
             names = ", ".join(type(cb).__name__ for cb in [self, *others])
@@ -71,6 +87,39 @@ class AveragingConflict:
                 "each puts its own average into the module when fit ends, so one would discard the other's "
                 "work; keep one of them"
             )
+
+    def setup(self, trainer: Any, module: TrainModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self.refuse_another_averaging(trainer)
+        if _fit_of_another_trainer(self, trainer):
+            self._reset()
+        self._module = weakref.ref(module)
+
+    def state_arrays(self) -> dict[str, mx.array]:
+        return dict(self._average)
+
+    def load_state_arrays(self, arrays: dict[str, mx.array]) -> None:
+        owner = type(self).__name__
+        module = self._module() if self._module is not None else None
+        if self.n_averaged == 0:
+            if arrays:
+                raise ValueError(
+                    f"{owner}: {len(arrays)} averaged arrays (e.g. {next(iter(arrays))!r}) beside a state "
+                    f"that has averaged no {self._AVERAGE_UNIT} (n_averaged 0)"
+                )
+            return
+        counted = f"{self.n_averaged} {self._AVERAGE_UNIT}(s)"
+        if not arrays:
+            raise ValueError(
+                f"{owner}: its state has averaged {counted}, but the checkpoint holds no average of them (its "
+                f"{ckpt.CALLBACKS_FILE} is missing, or holds nothing of this callback): was it copied without "
+                "that file?"
+            )
+        if module is not None:  # (load_checkpoint outside fit: nothing to compare with)
+            what = f"the average of {counted}"
+            check_average_fits(owner, what, arrays, self._averaged_arrays(module), module)
+        self._average = dict(arrays)
 
 
 def put_into(module: TrainModule, arrays: dict[str, mx.array]) -> None:

@@ -11,13 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
 from audiotrain._text import plural
-from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._averaging import AVG_FN_CALL as _AVG_FN_CALL
 from audiotrain.train.callbacks._averaging import (
     AverageFunction,
-    AveragingConflict,
-    check_average_fits,
+    AveragingCallback,
     check_avg_fn_arity,
     check_device,
     floating,
@@ -25,7 +22,6 @@ from audiotrain.train.callbacks._averaging import (
     put_into,
     signature,
 )
-from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
 from audiotrain.train.callbacks.lr_plateau import _groups
 
 import mlx.core as mx
@@ -38,7 +34,7 @@ if TYPE_CHECKING:
 _START_MESSAGE = "swa_epoch_start should be a >0 integer or a float between 0 and 1"  # (Lightning's)
 
 
-class StochasticWeightAveraging(Callback, AveragingConflict):
+class StochasticWeightAveraging(AveragingCallback):
     """Stochastic Weight Averaging (Izmailov et al., 2018) as Lightning's callback of that name, with its
     arguments and defaults: ``StochasticWeightAveraging(swa_lrs=1e-2)``.
 
@@ -93,6 +89,11 @@ class StochasticWeightAveraging(Callback, AveragingConflict):
             default), and does nothing: the average is kept as MLX arrays beside the model's (MLX has no
             per-array device). Any other device is refused.
     """
+
+    _AVERAGE_UNIT = "epoch"
+
+    def _averaged_arrays(self, module: TrainModule) -> dict[str, mx.array]:
+        return floating(module)
 
     def __init__(
         self,
@@ -163,14 +164,6 @@ class StochasticWeightAveraging(Callback, AveragingConflict):
         return settings_repr("StochasticWeightAveraging", {"swa_lrs": self._swa_lrs, **self._settings})
 
     # -- the fit -------------------------------------------------------------------------------------
-    def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self.refuse_another_averaging(trainer)
-        if _fit_of_another_trainer(self, trainer):
-            self._reset()
-        self._module = weakref.ref(module)
-
     def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
         max_epochs = trainer.max_epochs
         if max_epochs is None:
@@ -412,36 +405,6 @@ class StochasticWeightAveraging(Callback, AveragingConflict):
         self._group_started = list(added)
         self._saved_settings = settings
         self._average = {}
-
-    def state_arrays(self) -> dict[str, mx.array]:
-        return dict(self._average)
-
-    def load_state_arrays(self, arrays: dict[str, mx.array]) -> None:
-        module = self._module() if self._module is not None else None
-        if self.n_averaged == 0:
-            if arrays:
-                raise ValueError(
-                    f"StochasticWeightAveraging: {len(arrays)} averaged arrays (e.g. {next(iter(arrays))!r}) "
-                    "beside a state that has averaged no epoch (n_averaged 0)"
-                )
-            return
-        if not arrays:
-            raise ValueError(
-                f"StochasticWeightAveraging: its state has averaged {self.n_averaged} epoch(s), but the "
-                f"checkpoint holds no average of them (its {ckpt.CALLBACKS_FILE} is missing, or holds "
-                "nothing of this callback): was it copied without that file?"
-            )
-        if module is None:  # (load_checkpoint outside fit: the module's parameters are what is compared)
-            self._average = dict(arrays)
-            return
-        check_average_fits(
-            "StochasticWeightAveraging",
-            f"the average of {self.n_averaged} epoch(s)",
-            arrays,
-            floating(module),
-            module,
-        )
-        self._average = dict(arrays)
 
 
 def _why_fit_ended(trainer: Trainer) -> tuple[str, str]:

@@ -11,13 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
-from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._averaging import (
     AVG_FN_CALL,
     AverageFunction,
-    AveragingConflict,
-    check_average_fits,
+    AveragingCallback,
     check_avg_fn_arity,
     check_device,
     floating,
@@ -25,7 +22,6 @@ from audiotrain.train.callbacks._averaging import (
     put_into,
     signature,
 )
-from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
 
 import mlx.core as mx
 
@@ -52,7 +48,7 @@ _compiled_ema = mx.compile(_ema_tree)
 _compiled_mean = mx.compile(_mean_tree)
 
 
-class WeightAveraging(Callback, AveragingConflict):
+class WeightAveraging(AveragingCallback):
     """An average of the module's weights, updated after optimizer steps, as Lightning's `WeightAveraging`
     (torch's `AveragedModel`): equal-weight (SWA) by default, exponential with `decay` (Lightning's
     ``WeightAveraging(multi_avg_fn=get_ema_multi_avg_fn(decay))``, or `EMAWeightAveraging`), or any
@@ -201,14 +197,6 @@ class WeightAveraging(Callback, AveragingConflict):
         return step_idx % self.update_every_n_steps == 0
 
     # -- the fit -------------------------------------------------------------------------------------
-    def setup(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
-        if stage != "fit":
-            return
-        self.refuse_another_averaging(trainer)
-        if _fit_of_another_trainer(self, trainer):
-            self._reset()
-        self._module = weakref.ref(module)
-
     def on_train_start(self, trainer: Trainer, module: TrainModule) -> None:
         self._fitting = True
         self._epoch = trainer.current_epoch
@@ -238,7 +226,7 @@ class WeightAveraging(Callback, AveragingConflict):
 
     def on_validation_start(self, trainer: Trainer, module: TrainModule) -> None:
         if self._fitting and self.n_averaged > 0 and self._training_weights is None:
-            self._training_weights = self._averaged(module)
+            self._training_weights = self._averaged_arrays(module)
             put_into(module, self._average)
 
     def on_validation_end(self, trainer: Trainer, module: TrainModule) -> None:
@@ -275,11 +263,11 @@ class WeightAveraging(Callback, AveragingConflict):
             self._training_weights = None
 
     # -- the update ----------------------------------------------------------------------------------
-    def _averaged(self, module: TrainModule) -> dict[str, mx.array]:
+    def _averaged_arrays(self, module: TrainModule) -> dict[str, mx.array]:
         return floating(module, buffers=self._use_buffers)
 
     def _update(self, module: TrainModule) -> None:
-        current = self._averaged(module)
+        current = self._averaged_arrays(module)
         if self.n_averaged == 0:
             self._average = dict(current)  # (MLX arrays are values: a later update makes new ones)
             return self._updated()
@@ -388,30 +376,6 @@ class WeightAveraging(Callback, AveragingConflict):
                 )
         self.n_averaged, self._latest_update_step, self._latest_update_epoch = n, step, epoch
         self._average, self._training_weights = {}, None
-
-    def state_arrays(self) -> dict[str, mx.array]:
-        return dict(self._average)
-
-    def load_state_arrays(self, arrays: dict[str, mx.array]) -> None:
-        owner = type(self).__name__
-        module = self._module() if self._module is not None else None
-        if self.n_averaged == 0:
-            if arrays:
-                raise ValueError(
-                    f"{owner}: {len(arrays)} averaged arrays (e.g. {next(iter(arrays))!r}) beside a state "
-                    "that has averaged nothing (n_averaged 0)"
-                )
-            return
-        if not arrays:
-            raise ValueError(
-                f"{owner}: its state has averaged {self.n_averaged} update(s), but the checkpoint holds no "
-                f"average of them (its {ckpt.CALLBACKS_FILE} is missing, or holds nothing of this "
-                "callback): was it copied without that file?"
-            )
-        if module is not None:
-            what = f"the average of {self.n_averaged} update(s)"
-            check_average_fits(owner, what, arrays, self._averaged(module), module)
-        self._average = dict(arrays)
 
 
 class EMAWeightAveraging(WeightAveraging):
