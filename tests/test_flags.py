@@ -92,7 +92,6 @@ def test_deterministic_always_has_a_seed():
     "flag, value, match",
     [
         ("benchmark", True, "cuDNN's autotuner has no MLX counterpart"),
-        ("profiler", "simple", "no profiler integration"),
         ("num_nodes", 2, "mlx.launch"),
         ("detect_anomaly", True, "debug_lazy_eval=True"),
         ("use_distributed_sampler", False, r"DataLoader\(\.\.\., distributed=False\)"),

@@ -15,6 +15,11 @@ _PUBLIC = {
     "DataModule": "audiotrain.train.datamodule",
     "seed_everything": "audiotrain.train.seeding",
     "RetraceWarning": "audiotrain.train.trace_guard",  # (a compiled step traced for many input shapes)
+    # profilers (Trainer(profiler=...))
+    "Profiler": "audiotrain.train.profilers",
+    "SimpleProfiler": "audiotrain.train.profilers",
+    "AdvancedProfiler": "audiotrain.train.profilers",
+    "PassThroughProfiler": "audiotrain.train.profilers",
     # callbacks
     "Callback": "audiotrain.train.callback",
     "BasePredictionWriter": "audiotrain.train.prediction_writer",
@@ -91,6 +96,10 @@ if TYPE_CHECKING:
     from audiotrain.train.module import OptimizerConfig as OptimizerConfig
     from audiotrain.train.module import TrainModule as TrainModule
     from audiotrain.train.prediction_writer import BasePredictionWriter as BasePredictionWriter
+    from audiotrain.train.profilers import AdvancedProfiler as AdvancedProfiler
+    from audiotrain.train.profilers import PassThroughProfiler as PassThroughProfiler
+    from audiotrain.train.profilers import Profiler as Profiler
+    from audiotrain.train.profilers import SimpleProfiler as SimpleProfiler
     from audiotrain.train.schedulers import ExponentialLRScheduler as ExponentialLRScheduler
     from audiotrain.train.schedulers import LRScheduler as LRScheduler
     from audiotrain.train.schedulers import OneCycleScheduler as OneCycleScheduler

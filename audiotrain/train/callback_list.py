@@ -24,6 +24,7 @@ from audiotrain.train.callbacks import (
     OnExceptionCheckpoint,
     ProgressBar,
 )
+from audiotrain.train.profilers import PassThroughProfiler, Profiler
 
 import mlx.core as mx
 
@@ -87,6 +88,7 @@ class CallbackList(list):
                 )
         _refuse_several_bars(callbacks, "Trainer(callbacks=[...])")  # (on every rank: rank 0 alone keeps one)
         self._bar_wanted = progress_bar
+        self.profiler: Profiler = PassThroughProfiler()  # (the Trainer's: each callback's hooks timed)
         if progress_bar and not any(isinstance(c, ProgressBar) for c in callbacks):
             callbacks.append(ProgressBar())
         if not progress_bar:
@@ -107,9 +109,14 @@ class CallbackList(list):
     def call(self, hook: str, trainer: Any, module: Any, *args: Any, monitoring: bool | None = None) -> None:
         """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
         (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`."""
+        timed = not isinstance(self.profiler, PassThroughProfiler)
         for cb in self:
             if monitoring is None or isinstance(cb, (ModelCheckpoint, EarlyStopping)) == monitoring:
-                getattr(cb, hook)(trainer, module, *args)
+                if timed:
+                    with self.profiler.profile(f"[Callback]{type(cb).__name__}.{hook}"):
+                        getattr(cb, hook)(trainer, module, *args)
+                else:
+                    getattr(cb, hook)(trainer, module, *args)
 
     def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
         """For `on_exception` and `teardown` while an error is on its way out: one callback failing

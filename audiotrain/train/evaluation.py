@@ -14,6 +14,7 @@ from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import LogOptions
+from audiotrain.train.profilers import PassThroughProfiler, Profiler, profiled_batches
 from audiotrain.train.step import EvalStep
 
 import mlx.core as mx
@@ -121,17 +122,23 @@ def evaluate(
     on_batch_start: Callable[[Any, int], None] | None = None,
     transfer: Callable[[Any], Any] | None = None,
     stage_name: str = "evaluation",
+    *,
+    profiler: Profiler | None = None,
+    profile_as: str = "validation",
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
     loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under
     `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
     `prefix` when the step is the default one that runs the training code). `stage_name` names the stage in
-    an error MLX raises evaluating a batch ("sanity-check validation")."""
+    an error MLX raises evaluating a batch ("sanity-check validation"). `profiler` times the loader, the
+    step and the waits as `[Trainer].<profile_as>_dataloader_next`, `_step`, `dispatch_step` and
+    `wait_for_device`."""
+    timer = profiler if profiler is not None else PassThroughProfiler()
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
     where = f"{step.where} in {stage_name}"
-    for batch_idx, batch in enumerate(loader):
+    for batch_idx, batch in enumerate(profiled_batches(loader, timer, profile_as)):
         if limit is not None and batch_idx >= limit:
             break
         if should_stop is not None and should_stop():
@@ -142,7 +149,8 @@ def evaluate(
         check_batch(batch)
         if on_batch_start is not None:
             on_batch_start(batch, batch_idx)
-        loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
+        with timer.profile(f"[Trainer].{profile_as}_step"):
+            loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
         own_weights = {for_stage(prefix, k): w for k, w in metric_weights.items()}
@@ -159,16 +167,21 @@ def evaluate(
         # async_eval or at the next one's wait for it.
         batches = "batch 0" if batch_idx == 0 else f"batch {batch_idx - 1} or {batch_idx}"
         with explaining_step_errors(where, batches, batch_idx, batch):
-            eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
-            if batch_idx == 0:
-                mx.eval(out.arrays())
-            if before is not None:
-                mx.eval(before)
+            with timer.profile("[Trainer].dispatch_step"):
+                eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
+            with timer.profile("[Trainer].wait_for_device"):
+                if batch_idx == 0:
+                    mx.eval(out.arrays())
+                if before is not None:
+                    mx.eval(before)
         before, last = out.arrays(), (batch_idx, batch)
         if on_batch is not None:
             on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
     if before is not None:
-        with explaining_step_errors(where, f"batch {last[0]}", *last):
+        with (
+            explaining_step_errors(where, f"batch {last[0]}", *last),
+            timer.profile("[Trainer].wait_for_device"),
+        ):
             mx.eval(before)  # (the means read it next anyway)
     out.log_options = {_logged_name(step, prefix, k): v for k, v in step.log_options.items()}
     return out

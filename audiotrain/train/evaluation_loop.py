@@ -31,6 +31,7 @@ from audiotrain.train.loaders import (
 )
 from audiotrain.train.module import TrainModule
 from audiotrain.train.prediction_writer import BasePredictionWriter
+from audiotrain.train.profilers import profiled_batches
 from audiotrain.train.state import RandomState, local_means
 from audiotrain.train.step import EvalStep
 
@@ -101,6 +102,14 @@ class EvaluationLoop:
         In the sanity check nothing is reported and what the hooks log is dropped, as in Lightning."""
         t = self.trainer
         name = _HOOK_NAMES[stage]
+        with t.profiler.profile(f"run_{'sanity_check' if t.sanity_checking else name}"):
+            return self._stage_profiled(module, loader, stage, limit, stoppable)
+
+    def _stage_profiled(
+        self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool
+    ) -> dict[str, float] | None:
+        t = self.trainer
+        name = _HOOK_NAMES[stage]
         setattr(t, _BATCH_COUNTS[stage], limit)  # (known from `on_validation_start` on, as in Lightning)
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")
@@ -154,6 +163,8 @@ class EvaluationLoop:
                     on_batch_start,
                     lambda batch: hooks.transfer_batch(batch, module, t.datamodule),
                     f"{'sanity-check ' if t.sanity_checking else ''}{name}",
+                    profiler=t.profiler,
+                    profile_as=name,
                 )
         except DataLoaderError as err:
             if stoppable and t.interrupted and err.killed_by_sigint:
@@ -229,7 +240,7 @@ class EvaluationLoop:
             with eval_mode(module):
                 t._call_hooks("on_predict_start")
                 t._call_hooks("on_predict_epoch_start")
-                for batch_idx, batch in enumerate(loader):
+                for batch_idx, batch in enumerate(profiled_batches(loader, t.profiler, "predict")):
                     if limit is not None and batch_idx >= limit:
                         break
                     batch = hooks.transfer_batch(batch, module, t.datamodule)
@@ -237,8 +248,10 @@ class EvaluationLoop:
                     padding = batch_idx in getattr(loader, "padding_batches", ())
                     if not padding:
                         t._call_hooks("on_predict_batch_start", batch, batch_idx)
-                    out = step(batch, mx.array(batch_idx, mx.int32))
-                    mx.async_eval(out)
+                    with t.profiler.profile("[Trainer].predict_step"):
+                        out = step(batch, mx.array(batch_idx, mx.int32))
+                    with t.profiler.profile("[Trainer].dispatch_step"):
+                        mx.async_eval(out)
                     if padding:
                         continue
                     self.current_batch_indices = getattr(loader, "current_batch_indices", None)

@@ -264,7 +264,6 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         (True, False),
         "give True or False: either describes evaluation here (MLX computes gradients only where asked to)",
     ),
-    "profiler": ((None,), "there is no profiler integration; profile fit with cProfile or MLX's tools"),
     "num_nodes": (
         (1,),
         "data parallel runs one process per device, started by mlx.launch (--hostfile for several "
@@ -328,7 +327,6 @@ class LightningOnlyFlags(TypedDict, total=False):
     weights_summary: str | None
     benchmark: bool | None
     inference_mode: bool
-    profiler: Any  # (a Lightning Profiler or its name)
     num_nodes: int
     detect_anomaly: bool
     use_distributed_sampler: bool

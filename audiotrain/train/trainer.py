@@ -68,6 +68,7 @@ from audiotrain.train.loggers import Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
+from audiotrain.train.profilers import Profiler, trainer_profiler
 from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
@@ -152,8 +153,10 @@ class Trainer:
     Model summary: `enable_model_summary` (True, as in Lightning) prints Lightning's table of the module's
     submodules and parameter counts as `fit` starts, from rank 0 (a `ModelSummary` callback; one passed in
     `callbacks` replaces the default, e.g. `ModelSummary(max_depth=-1)` for every level).
+    Profiling: `profiler` ("simple", "advanced" or a `Profiler`; None records nothing) times the loop's
+    actions and each hook, and reports them when each stage ends (train/profilers.py).
 
-    Lightning's flags without a counterpart (`benchmark`, `profiler`, `num_nodes`, ...) are accepted at
+    Lightning's flags without a counterpart (`benchmark`, `num_nodes`, ...) are accepted at
     the value that describes what happens anyway (`num_nodes=1`) and refused otherwise, with what to use
     instead.
 
@@ -199,6 +202,7 @@ class Trainer:
         deterministic: bool | str | None = None,
         enable_model_summary: bool | None = True,
         overfit_batches: int | float = 0.0,
+        profiler: Profiler | str | None = None,
         **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
@@ -262,6 +266,9 @@ class Trainer:
             flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
         )
         self.enable_progress_bar = bool(enable_progress_bar)
+        # Lightning's `trainer.profiler`: the loop's actions timed (train/profilers.py); a PassThroughProfiler
+        # (nothing recorded, no cost) unless asked for.
+        self.profiler = trainer_profiler(profiler)
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
@@ -278,6 +285,7 @@ class Trainer:
             switched_off=[flag for flag, on in switches.items() if not on],
             model_summary=self.enable_model_summary,
         )
+        self.callbacks.profiler = self.profiler
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
         # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
@@ -883,14 +891,15 @@ class Trainer:
         )
         self._validation_schedule.start_fit()
         while not self._done():
-            self._train_epoch(module, train_loader, val_loader, n_batches, val_every)
-            if self.interrupted:
-                # Noticed in the epoch: after a step or in a validation, but also after its last step (in
-                # the stream's final `next`, closing a window, while its workers shut down). Its end has
-                # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
-                self.progress.epoch_complete = False
-                break
-            self._end_epoch(module, val_loader, val_every)
+            with self.profiler.profile("run_training_epoch"):
+                self._train_epoch(module, train_loader, val_loader, n_batches, val_every)
+                if self.interrupted:
+                    # Noticed in the epoch: after a step or in a validation, but also after its last step (in
+                    # the stream's final `next`, closing a window, while its workers shut down). Its end has
+                    # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
+                    self.progress.epoch_complete = False
+                    break
+                self._end_epoch(module, val_loader, val_every)
         if self.interrupted:
             # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
@@ -960,7 +969,8 @@ class Trainer:
         exhausted = skipped = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
-                batch = next(iterator)
+                with self.profiler.profile("[Trainer].train_dataloader_next"):
+                    batch = next(iterator)
             except StopIteration:
                 exhausted = True
                 break
@@ -968,7 +978,9 @@ class Trainer:
                 if self.interrupted and err.killed_by_sigint:
                     return  # the same Ctrl-C reached a starting worker: the stop, not a failure
                 raise
-            if self._train_batch(module, batch, n_batches, val_loader, val_every) is _SKIP_REST_OF_EPOCH:
+            with self.profiler.profile("run_training_batch"):
+                ended = self._train_batch(module, batch, n_batches, val_loader, val_every)
+            if ended is _SKIP_REST_OF_EPOCH:
                 skipped = True
                 break
             if self.interrupted:
@@ -1011,13 +1023,13 @@ class Trainer:
         last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
         stepped = micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
-        if stepped:
-            n_micro = mx.array(micro_batches, mx.float32)
-            loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
-            progress.micro_batches = 0
-        else:
-            loss, metrics, logged, metric_weights = step.accumulate(batch, index)
-            progress.micro_batches = micro_batches
+        with self.profiler.profile("[Trainer].training_step"):  # (the graph built: MLX evaluates lazily)
+            if stepped:
+                n_micro = mx.array(micro_batches, mx.float32)
+                loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
+            else:
+                loss, metrics, logged, metric_weights = step.accumulate(batch, index)
+        progress.micro_batches = 0 if stepped else micro_batches
         returned = {"loss": loss, **metrics}
         # A weight the device computes (ChordTask's real frames) stays an array: reading it here would wait
         # for the step before, and the step would be queued only then.
@@ -1038,7 +1050,8 @@ class Trainer:
         where = f"{type(module).__name__}.{module.training_step_name} in training"
         if self.debug_lazy_eval:
             with explaining_step_errors(where, f"batch {batch_idx}", batch_idx, batch):
-                eval_compiling_again(mx.eval, targets)
+                with self.profiler.profile("[Trainer].wait_for_device"):  # (the step runs in full here)
+                    eval_compiling_again(mx.eval, targets)
             debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx)
             settled_streak = streak
         else:
@@ -1050,12 +1063,14 @@ class Trainer:
                 f"batch {batch_idx - 1} or {batch_idx}" if step_logging.last_outputs else f"batch {batch_idx}"
             )
             with explaining_step_errors(where, batches, batch_idx, batch):
-                eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
+                with self.profiler.profile("[Trainer].dispatch_step"):
+                    eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
                 if step_logging.last_outputs:
                     # The step before: done, or nearly. Its streak comes with it, so reading it below
                     # waits for nothing more: the non-finite stop needs no host sync of its own.
                     settled_streak = self._streak_in_flight
-                    mx.eval(step_logging.last_outputs, settled_streak)
+                    with self.profiler.profile("[Trainer].wait_for_device"):
+                        mx.eval(step_logging.last_outputs, settled_streak)
                     step_logging.settled_outputs = step_logging.last_outputs
         self._streak_in_flight = streak
         streak_limit_reached = self._nonfinite.limit_reached(settled_streak)
@@ -1297,7 +1312,8 @@ class Trainer:
             self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> Any:
-        with reporting.explain_kept_step_arrays(f"{type(self.module).__name__}.{name}"):
+        where = f"{type(self.module).__name__}.{name}"
+        with reporting.explain_kept_step_arrays(where), self.profiler.profile(f"[TrainModule]{where}"):
             return getattr(self.module, name)(*(() if name in self._bare_hooks else args))
 
     def _attach(self, module: TrainModule, stage: str) -> None:
@@ -1307,6 +1323,8 @@ class Trainer:
         threads.clear_streams_when_thread_ends()  # (validate, test, predict: see threads.py)
         self.module = module
         module._attach(self)
+        # (the report's folder, trainer.log_dir, is known once the loggers' runs started: given at teardown)
+        self.profiler.setup(stage, self.local_rank if self.world_size > 1 else None, None)
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
         self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
@@ -1343,6 +1361,11 @@ class Trainer:
         if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
             with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
                 self.datamodule.teardown(stage)
+        # The stage's profile report (Lightning's describe): after a failure or a Ctrl-C too, where it shows
+        # where the time went; its own failure then does not hide the error.
+        self.profiler._log_dir = self.log_dir or str(self.default_root_dir)
+        with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+            self.profiler.describe()
 
     def _setup_optimizer(self, module: TrainModule) -> None:
         refuse_manual_optimization(module)
@@ -1408,6 +1431,10 @@ class Trainer:
         Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        with self.profiler.profile("[Trainer].save_checkpoint"):
+            return self._save_checkpoint(path, weights_only)
+
+    def _save_checkpoint(self, path: str | os.PathLike, weights_only: bool) -> Path:
         running = self.running.state_dict()
         # What hooks logged with self.log that waits for the next logging point: a resumed run writes it
         # there, as an uninterrupted one would (under data parallel, as there, the mean over the ranks).

@@ -1,0 +1,382 @@
+"""Lightning's profilers: where a stage's time goes, action by action.
+
+`Trainer(profiler="simple")` (or a `SimpleProfiler(...)`) times the loop's actions and reports them when
+the stage (fit, validate, test, predict) ends: on stderr (rank 0), or appended to
+`<dirpath>/<stage>-<filename>[-<rank>].txt` where a `filename` is given (`dirpath` defaults to
+`trainer.log_dir`). `"advanced"` (`AdvancedProfiler`) runs Python's cProfile inside each action instead.
+User code can time its own actions: `with self.trainer.profiler.profile("load_stems"): ...` in a hook.
+
+The actions: `run_training_epoch`, `run_training_batch`, `run_validation` (and `run_test`,
+`run_sanity_check`), `[Trainer].<stage>_dataloader_next` (the loader producing a batch),
+`[Trainer].<stage>_step` (the step's graph built), `[Trainer].dispatch_step` (MLX scheduling it),
+`[Trainer].wait_for_device`, `[Trainer].save_checkpoint`, and every hook: `[Callback]<class>.<hook>` and
+`[TrainModule]<class>.<hook>`.
+
+MLX evaluates lazily: the step's first call traces it (in `<stage>_step`) and compiles its kernels (in
+`dispatch_step`); then the device runs each step beside the host's next work. `wait_for_device` is the
+time the host waited for the step before to finish. So a loader that keeps the device waiting shows as a
+large `train_dataloader_next` with a small `wait_for_device`, and a device that is the bottleneck the other
+way round. What runs inside the compiled step (`training_step`, the backward pass, the optimizer) is one
+action here: MLX's own tools (`mx.metal.start_capture` on a Mac) look inside it.
+
+Differences from Lightning: each stage's report covers that stage alone (Lightning's SimpleProfiler adds
+every earlier stage of the Trainer into the next report); a nested action's time is left out of the
+enclosing action's cProfile stats and the enclosing one goes on after it (Lightning's AdvancedProfiler stops
+the enclosing one there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+# (a shared no-op context: the PassThroughProfiler costs nothing on the loop's hot path)
+_NOTHING = contextlib.nullcontext()
+
+
+class Profiler:
+    """The base of every profiler (Lightning's `Profiler`): subclass it and define `start`, `stop` and
+    `summary`. `dirpath`/`filename`: where `describe` appends the report (`filename` alone: in
+    `trainer.log_dir`); neither: printed on stderr by rank 0."""
+
+    def __init__(self, dirpath: str | os.PathLike | None = None, filename: str | None = None) -> None:
+        if dirpath is not None and not isinstance(dirpath, str | os.PathLike):
+            raise TypeError(f"{type(self).__name__}(dirpath={dirpath!r}): expected a folder path or None")
+        if filename is not None and (not isinstance(filename, str) or not filename or "/" in filename):
+            raise ValueError(
+                f"{type(self).__name__}(filename={filename!r}): expected a file name without a folder "
+                "(the folder is dirpath), or None to print the report"
+            )
+        self.dirpath = dirpath
+        self.filename = filename
+        self._stage: str | None = None
+        self._local_rank: int | None = None
+        self._log_dir: str | None = None
+
+    def start(self, action_name: str) -> None:
+        """Start recording `action_name`."""
+        raise NotImplementedError(f"{type(self).__name__}.start: a Profiler subclass must define it")
+
+    def stop(self, action_name: str) -> None:
+        """Stop recording `action_name`."""
+        raise NotImplementedError(f"{type(self).__name__}.stop: a Profiler subclass must define it")
+
+    def summary(self) -> str:
+        """The report of what was recorded since `setup`."""
+        return ""
+
+    @contextlib.contextmanager
+    def profile(self, action_name: str) -> Iterator[str]:
+        """Record the `with` block as `action_name`."""
+        self.start(action_name)
+        try:
+            yield action_name
+        finally:
+            self.stop(action_name)
+
+    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
+        """Called by the Trainer as a stage starts: its name, this process's rank under data parallel (None
+        in one process) and the folder a report named by `filename` alone goes to."""
+        self._stage = stage
+        self._local_rank = local_rank
+        self._log_dir = log_dir
+        if self.filename and self.dirpath is not None and Path(self.dirpath).exists():
+            if not Path(self.dirpath).is_dir():  # (refused before the stage runs, not after it)
+                raise NotADirectoryError(
+                    f"{type(self).__name__}(dirpath={str(self.dirpath)!r}): that is a file, not a folder for "
+                    "the report"
+                )
+
+    def teardown(self, stage: str | None) -> None:
+        """Called after the stage's report."""
+
+    @property
+    def local_rank(self) -> int:
+        return 0 if self._local_rank is None else self._local_rank
+
+    def report_path(self) -> Path | None:
+        """Where `describe` appends the report, `<dirpath>/<stage>-<filename>[-<rank>].txt`; None: stderr."""
+        if not self.filename:
+            return None
+        folder = self.dirpath if self.dirpath is not None else self._log_dir
+        if folder is None:
+            return None
+        parts = [p for p in (self._stage, self.filename) if p]
+        if self._local_rank is not None:
+            parts.append(str(self._local_rank))
+        return Path(folder) / ("-".join(parts) + ".txt")
+
+    def describe(self) -> None:
+        """Write the report (appended to `report_path()`, so an earlier stage's report stays; else on
+        stderr, by rank 0 alone), then `teardown`."""
+        try:
+            text = self.summary()
+            if not text:
+                return
+            path = self.report_path()
+            if path is None:
+                if self.local_rank == 0:
+                    print(text, file=sys.stderr, flush=True)
+                return
+            if path.parent.exists() and not path.parent.is_dir():
+                raise NotADirectoryError(
+                    f"{type(self).__name__}: the report's folder {path.parent} is a file; give a folder "
+                    "as dirpath"
+                )
+            if path.is_dir():
+                raise IsADirectoryError(
+                    f"{type(self).__name__}: {path} is a folder; give another filename for the report"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(text if text.endswith("\n") else text + "\n")
+        finally:
+            self.teardown(self._stage)
+
+    def _title(self) -> str:
+        return f"{self._stage.upper()} Profiler Report" if self._stage else "Profiler Report"
+
+
+class PassThroughProfiler(Profiler):
+    """Records nothing (the Trainer's profiler when none is given)."""
+
+    def start(self, action_name: str) -> None:
+        pass
+
+    def stop(self, action_name: str) -> None:
+        pass
+
+    def profile(self, action_name: str) -> contextlib.AbstractContextManager:  # type: ignore[override]
+        return _NOTHING
+
+
+class SimpleProfiler(Profiler):
+    """The duration of every action: its mean, the number of calls, the total and (`extended`) the share of
+    the stage's wall time, longest total first. Nested actions count in their own row and in the enclosing
+    one, so the shares add up to more than 100%."""
+
+    def __init__(
+        self, dirpath: str | os.PathLike | None = None, filename: str | None = None, extended: bool = True
+    ) -> None:
+        super().__init__(dirpath=dirpath, filename=filename)
+        self.extended = bool(extended)
+        self.current_actions: dict[str, float] = {}
+        self.recorded_durations: dict[str, list[float]] = defaultdict(list)
+        self.start_time = time.perf_counter()
+
+    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
+        super().setup(stage, local_rank, log_dir)
+        self.current_actions.clear()
+        self.recorded_durations.clear()
+        self.start_time = time.perf_counter()
+
+    def start(self, action_name: str) -> None:
+        if action_name in self.current_actions:
+            raise ValueError(f"{type(self).__name__}: the action {action_name!r} was started already")
+        self.current_actions[action_name] = time.perf_counter()
+
+    def stop(self, action_name: str) -> None:
+        end = time.perf_counter()
+        started = self.current_actions.pop(action_name, None)
+        if started is None:
+            raise ValueError(
+                f"{type(self).__name__}: the action {action_name!r} was stopped but never started"
+            )
+        self.recorded_durations[action_name].append(end - started)
+
+    def summary(self) -> str:
+        if not self.recorded_durations:
+            return ""
+        total = time.perf_counter() - self.start_time
+        rows = [(name, sum(d) / len(d), len(d), sum(d)) for name, d in self.recorded_durations.items()]
+        rows.sort(key=lambda row: row[3], reverse=True)
+        if self.extended:
+            header = ("Action", "Mean duration (s)", "Num calls", "Total time (s)", "Percentage %")
+            body = [("Total", "-", str(sum(r[2] for r in rows)), f"{total:.5g}", "100 %")]
+            body += [
+                (name, f"{mean:.5g}", str(calls), f"{tot:.5g}", f"{100 * tot / total:.2f}" if total else "-")
+                for name, mean, calls, tot in rows
+            ]
+        else:
+            header = ("Action", "Mean duration (s)", "Total time (s)")
+            body = [(name, f"{mean:.5g}", f"{tot:.5g}") for name, mean, _, tot in rows]
+        return _table(self._title(), header, body, split_after=1 if self.extended else 0)
+
+
+class AdvancedProfiler(Profiler):
+    """Python's cProfile inside each action: per action, the functions it spent its time in (sorted by
+    cumulative time). `line_count_restriction`: how many functions per action, a count (int) or a share
+    (float in (0, 1]). `dump_stats`: also write each action's raw stats (`pstats` format) beside the report,
+    as `<stage>-<filename>[-<rank>]-<action>.prof` (needs `filename`)."""
+
+    def __init__(
+        self,
+        dirpath: str | os.PathLike | None = None,
+        filename: str | None = None,
+        line_count_restriction: int | float = 1.0,
+        dump_stats: bool = False,
+    ) -> None:
+        super().__init__(dirpath=dirpath, filename=filename)
+        limit = line_count_restriction
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not (
+                (isinstance(limit, int) and limit >= 1) or (isinstance(limit, float) and 0.0 < limit <= 1.0)
+            )
+        ):
+            raise ValueError(
+                f"AdvancedProfiler(line_count_restriction={limit!r}): expected a number of functions (an int "
+                ">= 1) or a share of them (a float in (0, 1])"
+            )
+        if dump_stats and not filename:
+            raise ValueError(
+                "AdvancedProfiler(dump_stats=True): give a filename (the .prof files go beside it)"
+            )
+        self.line_count_restriction = limit
+        self.dump_stats = bool(dump_stats)
+        self.profiled_actions: dict[str, cProfile.Profile] = {}
+        self._active: list[str] = []  # the open actions, innermost last: only it records
+
+    def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
+        super().setup(stage, local_rank, log_dir)
+        self._disable_all()
+        self.profiled_actions.clear()
+
+    def start(self, action_name: str) -> None:
+        if action_name in self._active:
+            raise ValueError(f"AdvancedProfiler: the action {action_name!r} was started already")
+        if self._active:  # (one cProfile at a time: Python allows a single active profiler)
+            self.profiled_actions[self._active[-1]].disable()
+        profile = self.profiled_actions.setdefault(action_name, cProfile.Profile())
+        self._active.append(action_name)
+        profile.enable()
+
+    def stop(self, action_name: str) -> None:
+        if action_name not in self._active:
+            raise ValueError(f"AdvancedProfiler: the action {action_name!r} was stopped but never started")
+        if self._active[-1] == action_name:
+            self.profiled_actions[action_name].disable()
+            self._active.pop()
+            if self._active:
+                self.profiled_actions[self._active[-1]].enable()
+        else:  # (stopped out of order: it was not recording anyway)
+            self._active.remove(action_name)
+
+    def summary(self) -> str:
+        self._disable_all()
+        sections = []
+        path = self.report_path()
+        for action, profile in self._longest_first():
+            if self.dump_stats and path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                profile.dump_stats(str(path.with_name(f"{path.stem}-{_file_safe(action)}.prof")))
+            out = io.StringIO()
+            try:
+                stats = pstats.Stats(profile, stream=out)
+            except TypeError:  # (an action whose calls ran no Python function at all)
+                continue
+            stats.strip_dirs().sort_stats("cumulative").print_stats(self.line_count_restriction)
+            rank = f" rank: {self._local_rank}" if self._local_rank is not None else ""
+            sections.append(f"Profile stats for: {action}{rank}\n{out.getvalue()}")
+        return "\n".join([self._title(), *sections]) if sections else ""
+
+    def teardown(self, stage: str | None) -> None:
+        self._disable_all()
+        self.profiled_actions.clear()
+
+    def _longest_first(self) -> list[tuple[str, cProfile.Profile]]:
+        """The actions by the time their own code took (cProfile's total), longest first."""
+
+        def own_time(item: tuple[str, cProfile.Profile]) -> float:
+            return sum(entry.inlinetime for entry in item[1].getstats())
+
+        return sorted(self.profiled_actions.items(), key=own_time, reverse=True)
+
+    def _disable_all(self) -> None:
+        for name in self._active:
+            self.profiled_actions[name].disable()
+        self._active.clear()
+
+
+_BY_NAME = {"simple": SimpleProfiler, "advanced": AdvancedProfiler}
+
+
+def trainer_profiler(value: Any) -> Profiler:
+    """`Trainer(profiler=...)`: None (nothing recorded), "simple", "advanced" or a Profiler."""
+    if value is None:
+        return PassThroughProfiler()
+    if isinstance(value, Profiler):
+        return value
+    if isinstance(value, str):
+        name = value.lower()
+        if name in _BY_NAME:
+            return _BY_NAME[name]()
+        if name in ("pytorch", "xla"):
+            traced = "PyTorch" if name == "pytorch" else "XLA"
+            raise ValueError(
+                f"Trainer(profiler={value!r}): {name}'s profiler traces {traced} operations, which MLX does "
+                "not run; use profiler='simple' (the loop's actions) or 'advanced' "
+                "(cProfile), and MLX's own tools for the compiled step (mx.metal.start_capture on a Mac)"
+            )
+        raise ValueError(f"Trainer(profiler={value!r}): expected None, 'simple', 'advanced' or a Profiler")
+    raise TypeError(
+        f"Trainer(profiler={value!r}): expected None, 'simple', 'advanced' or an audiotrain Profiler "
+        f"(audiotrain.train.SimpleProfiler(...)), got {type(value).__name__}"
+    )
+
+
+def profiled_batches(batches: Iterable[Any], profiler: Profiler, stage: str) -> Iterable[Any]:
+    """`batches`, each `next` recorded as `[Trainer].<stage>_dataloader_next` (the loader's time to produce a
+    batch); `batches` itself where nothing is recorded."""
+    if isinstance(profiler, PassThroughProfiler):
+        return batches
+    return _timed_batches(batches, profiler, f"[Trainer].{stage}_dataloader_next")
+
+
+def _timed_batches(batches: Iterable[Any], profiler: Profiler, action: str) -> Iterator[Any]:
+    iterator = iter(batches)
+    try:
+        while True:
+            with profiler.profile(action):
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    return
+            yield batch
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def _file_safe(action: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in action).strip("_") or "action"
+
+
+def _table(title: str, header: tuple[str, ...], body: list[tuple[str, ...]], split_after: int) -> str:
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "|  " + "  |  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + "  |"
+
+    rule = "-" * len(line(header))
+    lines = [title, "", rule, line(header), rule]
+    for i, row in enumerate(body):
+        lines.append(line(row))
+        if split_after and i + 1 == split_after:
+            lines.append(rule)
+    lines.append(rule)
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["AdvancedProfiler", "PassThroughProfiler", "Profiler", "SimpleProfiler", "trainer_profiler"]

@@ -1,0 +1,212 @@
+"""`Trainer(profiler=...)`: Lightning's SimpleProfiler and AdvancedProfiler, timing the loop's actions and
+reporting them at the end of each stage (train/profilers.py)."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import Trainer
+from audiotrain.train import AdvancedProfiler, PassThroughProfiler, Profiler, SimpleProfiler
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+
+
+def report_rows(text: str) -> dict[str, tuple[float, int, float]]:
+    """A SimpleProfiler report's rows: action -> (mean, calls, total)."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] not in ("Action", "Total"):
+            rows[cells[0]] = (float(cells[1]), int(cells[2]), float(cells[3]))
+    return rows
+
+
+def profiled_trainer(tmp_path, **flags):
+    flags.setdefault("enable_model_summary", False)
+    return quiet_trainer(tmp_path, **flags)
+
+
+def test_simple_profiler_reports_the_loop_actions_on_stderr(tmp_path, capsys):
+    trainer = profiled_trainer(tmp_path, max_epochs=2, profiler="simple")
+    trainer.fit(TinyClassifier(), make_batches(64, 16), make_batches(32, 16, seed=1))
+    err = capsys.readouterr().err
+    assert err.count("FIT Profiler Report") == 1
+    rows = report_rows(err)
+    assert rows["run_training_epoch"][1] == 2
+    assert rows["run_training_batch"][1] == 8  # 2 epochs x 4 batches
+    assert rows["[Trainer].train_dataloader_next"][1] == 8
+    assert rows["[Trainer].training_step"][1] == 8
+    assert rows["run_validation"][1] == 2
+    assert rows["[Trainer].validation_step"][1] == 4  # 2 validations x 2 batches
+    assert rows["[TrainModule]TinyClassifier.on_train_epoch_end"][1] == 2
+    # the epoch holds its batches: nested actions count in both rows
+    assert rows["run_training_epoch"][2] >= rows["run_training_batch"][2]
+    mean, calls, total = rows["run_training_batch"]
+    assert mean == pytest.approx(total / calls, rel=1e-3)
+
+
+def test_each_stage_reports_its_own_actions(tmp_path, capsys):
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler="simple")
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32, 16))
+    trainer.validate(module, make_batches(32, 16, seed=1))
+    trainer.predict(module, make_batches(32, 16, seed=2))
+    err = capsys.readouterr().err
+    fit, rest = err.split("VALIDATE Profiler Report")
+    validate, predict = rest.split("PREDICT Profiler Report")
+    assert "run_training_batch" in fit
+    assert "run_training_batch" not in validate and "run_validation" in validate
+    assert report_rows(predict)["[Trainer].predict_step"][1] == 2
+    assert "run_validation" not in predict
+
+
+def test_a_report_file_is_appended_in_the_log_dir(tmp_path, capsys):
+    profiler = SimpleProfiler(filename="perf")
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=profiler)
+    trainer.fit(TinyClassifier(), make_batches(32, 16))
+    report = tmp_path / "fit-perf.txt"  # (trainer.log_dir: default_root_dir without a logger)
+    first = report.read_text()
+    assert "FIT Profiler Report" in first and "run_training_batch" in first
+    assert "Profiler Report" not in capsys.readouterr().err  # (to the file instead)
+    trainer2 = profiled_trainer(tmp_path, max_epochs=1, profiler=profiler)
+    trainer2.fit(TinyClassifier(), make_batches(32, 16))
+    text = report.read_text()
+    assert text.startswith(first) and text.count("FIT Profiler Report") == 2  # the first report is kept
+
+
+def test_report_path_names_stage_filename_and_rank(tmp_path):
+    profiler = SimpleProfiler(dirpath=tmp_path / "prof", filename="run")
+    profiler.setup("fit", local_rank=1)
+    assert profiler.report_path() == tmp_path / "prof" / "fit-run-1.txt"
+    profiler.setup("test")
+    assert profiler.report_path() == tmp_path / "prof" / "test-run.txt"
+    assert SimpleProfiler().report_path() is None  # (printed)
+
+
+def test_user_actions_and_custom_profilers(tmp_path, capsys):
+    class Timed(TinyClassifier):
+        def on_train_epoch_start(self):
+            with self.trainer.profiler.profile("load_stems"):
+                sum(range(1000))
+
+    class Counting(Profiler):
+        def __init__(self):
+            super().__init__()
+            self.started, self.stopped = [], []
+
+        def start(self, action_name):
+            self.started.append(action_name)
+
+        def stop(self, action_name):
+            self.stopped.append(action_name)
+
+    trainer = profiled_trainer(tmp_path, max_epochs=3, profiler="simple")
+    trainer.fit(Timed(), make_batches(32, 16))
+    assert report_rows(capsys.readouterr().err)["load_stems"][1] == 3
+    counting = Counting()
+    profiled_trainer(tmp_path / "b", max_epochs=1, profiler=counting).fit(Timed(), make_batches(32, 16))
+    assert sorted(counting.started) == sorted(counting.stopped)
+    assert counting.started.count("load_stems") == 1 and "run_training_epoch" in counting.started
+
+
+def test_profiling_does_not_change_training(tmp_path):
+    runs = []
+    for profiler in (None, "simple", "advanced"):
+        mx.random.seed(0)  # (the same initial weights)
+        module = TinyClassifier()
+        trainer = profiled_trainer(tmp_path / str(profiler), max_epochs=2, profiler=profiler, seed=3)
+        trainer.fit(module, make_batches(64, 16), make_batches(32, 16, seed=1))
+        runs.append(weights(module))
+    for other in runs[1:]:
+        for name, value in runs[0].items():
+            np.testing.assert_array_equal(value, other[name])
+
+
+def test_no_profiler_records_nothing(tmp_path):
+    trainer = profiled_trainer(tmp_path, max_epochs=1)
+    assert isinstance(trainer.profiler, PassThroughProfiler)
+    with trainer.profiler.profile("anything") as action:
+        assert action is None  # (a shared no-op context)
+    assert trainer.profiler.summary() == ""
+
+
+def some_helper_of_the_hook():
+    return sum(i * i for i in range(2000))
+
+
+def test_advanced_profiler_keeps_a_nested_action_out_of_the_enclosing_one(tmp_path, capsys):
+    class Hooked(TinyClassifier):
+        def on_train_epoch_end(self):
+            some_helper_of_the_hook()
+
+    profiler = AdvancedProfiler(line_count_restriction=40)
+    profiled_trainer(tmp_path, max_epochs=1, profiler=profiler).fit(Hooked(), make_batches(32, 16))
+    err = capsys.readouterr().err
+    sections = dict(
+        part.split("\n", 1) for part in err.split("Profile stats for: ")[1:]
+    )  # action -> its pstats text
+    assert "some_helper_of_the_hook" in sections["[TrainModule]Hooked.on_train_epoch_end"]
+    assert "some_helper_of_the_hook" not in sections["run_training_epoch"]
+    assert "cumulative" in sections["run_training_batch"]
+
+
+def test_advanced_profiler_dumps_pstats_files(tmp_path, capsys):
+    import pstats
+
+    profiler = AdvancedProfiler(dirpath=tmp_path / "prof", filename="adv", dump_stats=True)
+    profiled_trainer(tmp_path, max_epochs=1, profiler=profiler).fit(TinyClassifier(), make_batches(32, 16))
+    assert (tmp_path / "prof" / "fit-adv.txt").is_file()
+    dumped = sorted(p.name for p in (tmp_path / "prof").glob("fit-adv-*.prof"))
+    assert "fit-adv-run_training_batch.prof" in dumped
+    pstats.Stats(str(tmp_path / "prof" / "fit-adv-run_training_batch.prof"))  # (a readable pstats file)
+
+
+def test_a_failed_fit_still_reports_and_raises_its_own_error(tmp_path, capsys):
+    class Failing(TinyClassifier):
+        def on_train_epoch_end(self):
+            raise RuntimeError("the user's hook failed")
+
+    trainer = profiled_trainer(tmp_path, max_epochs=2, profiler="simple")
+    with pytest.raises(RuntimeError, match="the user's hook failed"):
+        trainer.fit(Failing(), make_batches(32, 16))
+    rows = report_rows(capsys.readouterr().err)
+    assert rows["run_training_batch"][1] == 2 and rows["run_training_epoch"][1] == 1
+
+
+@pytest.mark.parametrize(
+    "value, error, match",
+    [
+        ("pytorch", ValueError, "MLX does not run"),
+        ("xla", ValueError, "MLX does not run"),
+        ("fancy", ValueError, "expected None, 'simple', 'advanced' or a Profiler"),
+        (3, TypeError, "got int"),
+    ],
+)
+def test_profiler_values_refused(value, error, match):
+    with pytest.raises(error, match=match):
+        Trainer(max_epochs=1, profiler=value)
+
+
+def test_profiler_arguments_refused(tmp_path):
+    with pytest.raises(ValueError, match="without a folder"):
+        SimpleProfiler(filename="logs/perf")
+    with pytest.raises(ValueError, match="line_count_restriction"):
+        AdvancedProfiler(line_count_restriction=0)
+    with pytest.raises(ValueError, match="line_count_restriction"):
+        AdvancedProfiler(line_count_restriction=1.5)
+    with pytest.raises(ValueError, match="give a filename"):
+        AdvancedProfiler(dump_stats=True)
+    (tmp_path / "afile").write_text("x")
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=SimpleProfiler(tmp_path / "afile", "perf"))
+    with pytest.raises(NotADirectoryError, match="afile.*not a folder"):
+        trainer.fit(TinyClassifier(), make_batches(32, 16))
+    assert trainer.global_step == 0  # refused before training
+
+
+def test_simple_profiler_start_stop_misuse():
+    profiler = SimpleProfiler()
+    profiler.start("a")
+    with pytest.raises(ValueError, match="started already"):
+        profiler.start("a")
+    with pytest.raises(ValueError, match="never started"):
+        profiler.stop("b")
