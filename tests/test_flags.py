@@ -55,6 +55,23 @@ def test_min_epochs_holds_back_an_early_stop(tmp_path):
     assert t.current_epoch == 3 and len(t.history["epoch"]) == 3
 
 
+def test_min_steps_holds_back_an_early_stop_to_that_step(tmp_path):
+    from audiotrain.train import LambdaCallback
+
+    stop = LambdaCallback(on_train_epoch_end=lambda trainer, module: setattr(trainer, "should_stop", True))
+    t = trainer(tmp_path, max_epochs=10, min_steps=9, callbacks=[stop])  # 6 batches an epoch
+    t.fit(TinyClassifier(), make_batches())
+    assert t.global_step == 9 and t.current_epoch == 1  # (the second epoch stopped after its third step)
+    both = trainer(tmp_path / "b", max_epochs=10, min_epochs=3, min_steps=2, callbacks=[stop])
+    both.fit(TinyClassifier(), make_batches())
+    assert both.current_epoch == 3 and both.global_step == 18
+    capped = trainer(tmp_path / "c", max_steps=4, min_steps=100, callbacks=[stop])
+    capped.fit(TinyClassifier(), make_batches())
+    assert capped.global_step == 4
+    with pytest.raises(ValueError, match="min_steps"):
+        Trainer(max_epochs=1, min_steps=-1)
+
+
 @pytest.mark.parametrize(
     "value, seconds",
     [("00:00:00:01", 1), (datetime.timedelta(milliseconds=1), 0.001), ({"seconds": 2}, 2)],

@@ -293,7 +293,6 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         (None,),
         "there are no plugins: precision is Trainer(precision=...), data parallel mlx.launch",
     ),
-    "min_steps": ((None,), "use min_epochs (a stop request such as EarlyStopping waits for it)"),
     "enable_autolog_hparams": ((True,), "the Trainer always logs the hyperparameters to its loggers"),
     "resume_from_checkpoint": ((None,), "Lightning 2 removed it too: pass trainer.fit(..., ckpt_path=...)"),
     "gpus": ((None,), "Lightning 2 removed it too: pass accelerator='gpu' (one device per process)"),
@@ -334,7 +333,6 @@ class LightningOnlyFlags(TypedDict, total=False):
     barebones: bool
     reload_dataloaders_every_n_epochs: int
     plugins: Any  # (Lightning plugin objects)
-    min_steps: int | None
     enable_autolog_hparams: bool
     resume_from_checkpoint: str | os.PathLike | None
     gpus: int | str | list[int] | None

@@ -173,6 +173,7 @@ def run_config(trainer: Trainer) -> dict[str, Any]:
             "max_epochs": trainer.max_epochs,
             "max_steps": trainer.max_steps,
             "min_epochs": trainer.min_epochs,
+            "min_steps": trainer.min_steps,
             "max_time": trainer.max_time,
             "val_check_interval": trainer.val_check_interval,
             "check_val_every_n_epoch": trainer.check_val_every_n_epoch,

@@ -92,8 +92,8 @@ class Trainer:
     """Orchestrates training of a `TrainModule` with compiled MLX steps.
 
     Duration: `max_epochs` and/or `max_steps` (optimizer steps; whichever ends first), `max_time`
-    ("DD:HH:MM:SS", a timedelta or a dict), and `min_epochs` (a stop request, e.g. EarlyStopping, waits
-    for it). `fit` needs one of the first three; `Trainer()` without them validates, tests and predicts.
+    ("DD:HH:MM:SS", a timedelta or a dict), and `min_epochs` / `min_steps` (a stop request, e.g.
+    EarlyStopping, waits for both). `fit` needs one of the first three; `Trainer()` without them validates, tests and predicts.
     Validation, as in Lightning: `val_check_interval` float = every int(fraction x batches) batches of
     an epoch (its end too where that lands there), int = every N batches of an epoch (at most the
     epoch's batches), in the epochs `check_val_every_n_epoch` picks; with `check_val_every_n_epoch=None`
@@ -194,6 +194,7 @@ class Trainer:
         track_grad_norm: bool = False,
         num_sanity_val_steps: int = 2,
         min_epochs: int | None = None,
+        min_steps: int | None = None,
         max_time: Any = None,
         check_val_every_n_epoch: int | None = 1,
         accelerator: str = "auto",
@@ -214,6 +215,7 @@ class Trainer:
         self.max_epochs = flags.training_length("max_epochs", max_epochs)
         self.max_steps = flags.training_length("max_steps", max_steps)
         self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
+        self.min_steps = flags.non_negative_int_or_none("min_steps", min_steps) or 0
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
             self.max_epochs, self.max_steps, self.max_time = 1, None, None
@@ -369,7 +371,8 @@ class Trainer:
     # The stop requests, held by `StopRequests` (train/stopping.py).
     @property
     def should_stop(self) -> bool:
-        """Set True to end `fit` at the next point it checks (after this step; once `min_epochs` allow)."""
+        """Set True to end `fit` at the next point it checks (after this step; once `min_epochs` and
+        `min_steps` allow)."""
         return self._stopping.should_stop
 
     @should_stop.setter
@@ -915,10 +918,15 @@ class Trainer:
             return True
         if self.max_time is not None and self._time_is_up():
             return True
-        # A stop request (EarlyStopping, a callback) waits for min_epochs, as in Lightning. Under data
+        # A stop request (EarlyStopping, a callback) waits for min_epochs and min_steps, as in Lightning (met
+        # inside an epoch, the stop comes after that step). Under data
         # parallel it counts once the ranks agreed on it (`_agree_across_ranks`): one rank stopping alone
         # would leave the others waiting in their next all-reduce.
-        return self._stopping.asked() and self.current_epoch >= self.min_epochs
+        return (
+            self._stopping.asked()
+            and self.current_epoch >= self.min_epochs
+            and self.global_step >= self.min_steps
+        )
 
     def _time_is_up(self) -> bool:
         """`max_time` reached. Under data parallel the ranks decide together, at logging steps (a rank
