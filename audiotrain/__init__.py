@@ -50,6 +50,7 @@ _PUBLIC = {
     "LoggerNotStarted": "audiotrain.train.loggers.base",
     "RetraceWarning": "audiotrain.train.trace_guard",
     "SaveAborted": "audiotrain.train.interrupt",
+    "CrossValidationStopped": "audiotrain.declarative",
     "SlowBlasWarning": "audiotrain._blas",
 }
 
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from audiotrain.data import Dataset as Dataset
     from audiotrain.data import IterableDataset as IterableDataset
     from audiotrain.data import get_worker_info as get_worker_info
+    from audiotrain.declarative import CrossValidationStopped as CrossValidationStopped
     from audiotrain.declarative import create_trainer as create_trainer
     from audiotrain.declarative import register_trainer as register_trainer
     from audiotrain.distributed import rank_zero_only as rank_zero_only

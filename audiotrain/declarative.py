@@ -69,6 +69,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_state, seeding
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import eval_mode
+from audiotrain.train.interrupt import interactive_session, stop_exit_status
 from audiotrain.train.loaders import check_batch, loader_len
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import WarmupCosineScheduler, WarmupLinearScheduler
@@ -87,6 +88,19 @@ from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
 import mlx.core as mx
 import mlx.optimizers as optim
 import numpy as np
+
+
+class CrossValidationStopped(SystemExit, KeyboardInterrupt):
+    """A stop signal (Ctrl-C, SIGTERM) stopped a fold of `train_with_cv`, which saved that fold and scored
+    nothing of it. Code that catches KeyboardInterrupt (a sweep loop, an app) catches it; met by nothing, a
+    script ends with the status a shell gives a command that signal stopped (130 for Ctrl-C, 143 for
+    SIGTERM), without a traceback, as `SaveAborted` does."""
+
+
+def cross_validation_stopped() -> KeyboardInterrupt:
+    """A plain KeyboardInterrupt in an interactive session (where a SystemExit would end it), else
+    `CrossValidationStopped`."""
+    return KeyboardInterrupt() if interactive_session() else CrossValidationStopped(stop_exit_status())
 
 
 @dataclass
@@ -580,6 +594,7 @@ class ConfiguredTrainer:
         folder = Path(run_dir) if run_dir is not None else None
         if folder is None and self.config.run.run_dir:
             folder = Path(self.config.run.run_dir)
+        folder_existed = folder is not None and folder.is_dir()
         folder = _open_run_folder(
             folder,
             cv_outputs,
@@ -595,6 +610,23 @@ class ConfiguredTrainer:
                 folder / "folds.json",
                 json.dumps({"seed": seed, "folds": [dataclasses.asdict(f) for f in parts]}, indent=1),
             )
+        try:
+            return self._run_folds(
+                parts, folder, fold_loader, test_loader, n, groups, overwrite, log, module_factory
+            )
+        except BaseException:
+            # Failed before any fold saved anything (a bug in compute_loss at fold 0's first step): the
+            # fold's `train` removed its config.yaml; folds.json alone would make the fixed re-run refuse
+            # the folder.
+            if _main():
+                _remove_untrained_run(folder, created=not folder_existed, written=("folds.json",))
+            raise
+
+    def _run_folds(
+        self, parts, folder, fold_loader, test_loader, n, groups, overwrite, log, module_factory
+    ) -> CVResult:
+        """`train_with_cv`'s folds, trained and scored one after the other, then the CVResult written."""
+        folds = len(parts)
         name = self._name()
         fold_scores, histories, fold_dirs, oof_parts, test_parts = [], [], [], [], []
         for fold in parts:
@@ -620,6 +652,21 @@ class ConfiguredTrainer:
             trainer._overwrite_log = lambda line: None
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val, overwrite=overwrite)
+            if trainer.trainer.interrupted:
+                # A Ctrl-C (or SIGTERM) stopped this fold's fit, which saved and returned as `fit` does: its
+                # best checkpoint is not a trained fold's, so nothing of it is scored, and no later fold runs.
+                done = (
+                    f"folds 0-{fold.index - 1} trained"
+                    if fold.index > 1
+                    else ("fold 0 trained" if fold.index == 1 else "no fold trained")
+                )
+                log(
+                    f"train_with_cv: fold {fold.index} was stopped (saved at "
+                    f"{trainer.trainer.interrupted_checkpoint}); "
+                    f"the cross-validation stops with {done} and no scores written. Rerun it with "
+                    "overwrite=True (or another run_dir) to cross-validate from the start"
+                )
+                raise cross_validation_stopped()
             best = str(result.best_checkpoint) if result.best_checkpoint else None
             fold_scores.append(trainer.evaluate(fold_loader(fold.test, False), ckpt_path=best))
             oof_parts.append(trainer.predict(fold_loader(fold.test, False), ckpt_path=best))
@@ -807,16 +854,18 @@ def _main() -> bool:
     return collectives.is_main_process()
 
 
-def _remove_untrained_run(folder: Path, created: bool) -> None:
-    """Remove the config.yaml `ConfiguredTrainer.train` wrote in `folder`, where the run left nothing else
-    there (empty folders aside): no checkpoint, no history. `folder` itself goes too when `created`
-    (this run made it) and it is then empty. Anything else there is left as it is."""
+def _remove_untrained_run(folder: Path, created: bool, written: tuple[str, ...] = ("config.yaml",)) -> None:
+    """Remove the files `written` (the config.yaml `ConfiguredTrainer.train` wrote; `train_with_cv`'s
+    folds.json) in `folder`, where the run left nothing else there (empty folders aside): no checkpoint, no
+    history. `folder` itself goes too when `created` (this run made it) and it is then empty. Anything else
+    there is left as it is."""
     if not folder.is_dir():
         return
-    others = [p for p in folder.rglob("*") if p.is_file() and p != folder / "config.yaml"]
+    others = [p for p in folder.rglob("*") if p.is_file() and p not in {folder / w for w in written}]
     if others:
         return
-    (folder / "config.yaml").unlink(missing_ok=True)
+    for name in written:
+        (folder / name).unlink(missing_ok=True)
     for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):
             sub.rmdir()

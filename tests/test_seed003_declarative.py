@@ -940,3 +940,54 @@ def test_train_with_cv_overwrite_keeps_the_users_files_in_the_fold_folders(tmp_p
     )
     kept = [line for line in said if "kept what the previous run did not write" in line]
     assert len(kept) == 1 and "fold0/mine.txt" in kept[0] and "fold2/checkpoints/my-copy" in kept[0]
+
+
+FOLD_FITS = []  # fits started, across the folds' copies of the callback below
+
+
+def test_a_ctrl_c_in_a_fold_stops_the_cross_validation_and_scores_nothing_of_that_fold(tmp_path):
+    from audiotrain import CrossValidationStopped, create_trainer
+    from audiotrain.train.callbacks import Callback
+
+    class CtrlCInFold1(Callback):
+        def on_fit_start(self, trainer, module):
+            FOLD_FITS.append(trainer)
+
+        def on_train_epoch_end(self, trainer, module):
+            if len(FOLD_FITS) == 2:  # fold 1's first epoch: as a Ctrl-C heard in a hook
+                raise KeyboardInterrupt
+
+    FOLD_FITS.clear()
+    said = []
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        batch_size=8,
+        num_epochs=3,
+        run_dir=tmp_path / "cv",
+        callbacks=[CtrlCInFold1()],
+    )
+    with pytest.raises(CrossValidationStopped) as stopped:
+        trainer.train_with_cv(Points(), folds=3, log=said.append)
+    assert isinstance(stopped.value, KeyboardInterrupt) and stopped.value.code == 130
+    assert len(FOLD_FITS) == 2  # fold 2 never started
+    assert (tmp_path / "cv" / "fold1" / "checkpoints" / "interrupted").is_dir()
+    assert not (tmp_path / "cv" / "cv_scores.json").exists() and not (tmp_path / "cv" / "fold2").exists()
+    assert "fold 1 was stopped" in said[-1] and "fold 0 trained and no scores written" in said[-1]
+
+
+def test_a_cross_validation_that_failed_before_saving_leaves_nothing_and_the_fixed_rerun_uses_the_folder(
+    tmp_path,
+):
+    from audiotrain import create_trainer
+
+    run_dir = tmp_path / "cv"
+    with pytest.raises(KeyError, match="typo"):
+        create_trainer(BrokenNet(), "quick_test", batch_size=8).train_with_cv(
+            Points(), folds=2, run_dir=run_dir, log=lambda line: None
+        )
+    assert not run_dir.exists()  # (not the folds.json of a cross-validation that never trained)
+    cv = create_trainer(TinyNet(), "quick_test", batch_size=8).train_with_cv(
+        Points(), folds=2, run_dir=run_dir, log=lambda line: None
+    )
+    assert (run_dir / "cv_scores.json").is_file() and len(cv.fold_scores) == 2
