@@ -56,6 +56,12 @@ def test_bass_as_note_is_written_as_interval():
         ("C:", "nothing after ':'"),
         ("Cmaj7", "expected"),
         ("", "expected"),
+        # mir_eval's grammar takes flats or sharps, not both: it would refuse these mid-scoring
+        ("C#b:maj", "its root mixes 'b' and '#'"),
+        ("Cb#", "its root mixes 'b' and '#'"),
+        ("C:maj(b#3)", "invalid scale degree 'b#3'"),
+        ("C:maj/b#3", "bass 'b#3'"),
+        ("C:maj/Eb#", "bass 'Eb#'"),
     ],
 )
 def test_invalid_labels_name_the_problem(label, fragment):

@@ -244,3 +244,20 @@ def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
         score_song([{"start": 0, "end": 1, "label": "C"}], ESTIMATE)
     with pytest.raises(TypeError, match=r"^the estimate: expected a list of ChordSegment .*got str"):
         score_song(REFERENCE, "song.lab")
+
+
+@pytest.mark.parametrize(
+    "written, spelled",
+    [("C:maj/E", "C:maj/3"), (" C:maj ", "C:maj"), ("C:(3, 5)", "C:(3,5)")],
+)
+def test_a_label_parse_harte_reads_is_scored_as_its_canonical_spelling(written, spelled):
+    """mir_eval's grammar refuses these spellings (an InvalidChordException naming neither the song nor the
+    segment): they are scored as the chord they name."""
+    with pytest.raises(mir_eval.chord.InvalidChordException):
+        mir_eval.chord.encode(written)
+    reference = [ChordSegment(0.0, 2.0, "C:maj/3"), ChordSegment(2.0, 4.0, "A:min")]
+    as_written = score_song(reference, [ChordSegment(0.0, 4.0, written)])
+    assert as_written == score_song(reference, [ChordSegment(0.0, 4.0, spelled)])
+    assert score_song([ChordSegment(0.0, 4.0, written)], reference) == score_song(
+        [ChordSegment(0.0, 4.0, spelled)], reference
+    )

@@ -64,10 +64,13 @@ PITCH_CLASS_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb",
 #: Interval spelling used for a bass note that is not a named degree of the chord.
 _DEFAULT_INTERVAL_NAMES = ("1", "b2", "2", "b3", "3", "4", "b5", "5", "b6", "6", "b7", "7")
 
-_NOTE_RE = re.compile(r"^([A-G])([b#]*)$")
-_DEGREE_RE = re.compile(r"^([b#]*)(1[0-3]|[1-9])$")
+# Accidentals are flats or sharps, not both ("C#b" is refused), as in mir_eval's grammar, which the labels
+# are scored with: a label read here is one mir_eval reads.
+_NOTE_RE = re.compile(r"^([A-G])(b*|#*)$")
+_DEGREE_RE = re.compile(r"^(b*|#*)(1[0-3]|[1-9])$")
+_MIXED_ACCIDENTALS_RE = re.compile(r"^[A-G]?[b#]*(#b|b#)")
 _LABEL_RE = re.compile(
-    r"^(?P<root>[A-G][b#]*)"
+    r"^(?P<root>[A-G](?:b*|#*))"
     r"(?::(?P<shorthand>[A-Za-z0-9]*)?(?:\((?P<degrees>[^()]*)\))?)?"
     r"(?:/(?P<bass>[^/]+))?$"
 )
@@ -144,7 +147,9 @@ def note_to_pitch_class(note: str) -> int:
     """Pitch class (C=0 ... B=11) of a note name such as ``C``, ``F#``, ``Bb``, ``Cbb``."""
     match = _NOTE_RE.match(note)
     if match is None:
-        raise HarteError(f"invalid note name {note!r}: expected A-G followed by any number of 'b' or '#'")
+        raise HarteError(
+            f"invalid note name {note!r}: expected A-G followed by any number of 'b' or of '#' (not both)"
+        )
     letter, accidentals = match.groups()
     return (_NATURAL_PITCH[letter] + accidentals.count("#") - accidentals.count("b")) % 12
 
@@ -153,7 +158,9 @@ def degree_to_semitones(degree: str) -> int:
     """Semitones above the root of a scale degree such as ``3``, ``b7``, ``#9`` (not reduced mod 12)."""
     match = _DEGREE_RE.match(degree)
     if match is None:
-        raise HarteError(f"invalid scale degree {degree!r}: expected optional 'b'/'#' and a number 1-13")
+        raise HarteError(
+            f"invalid scale degree {degree!r}: expected optional 'b's or '#'s (not both) and a number 1-13"
+        )
     accidentals, number = match.groups()
     return _DEGREE_SEMITONES[int(number)] + accidentals.count("#") - accidentals.count("b")
 
@@ -248,6 +255,12 @@ def parse_harte(label: str) -> HarteChord:
     if text in (NO_CHORD, UNKNOWN_CHORD):
         return HarteChord(root=None, shorthand="", symbol=text)
     match = _LABEL_RE.match(text)
+    if match is None and _MIXED_ACCIDENTALS_RE.match(text):
+        raise HarteError(
+            f"invalid chord label {label!r}: its root mixes 'b' and '#'; write flats or sharps, not both "
+            "(mir_eval's grammar: e.g. 'C##', 'Dbb')",
+            label,
+        )
     if match is None:
         raise _invalid_label(label, f"expected {HARTE_GRAMMAR}")
     root_name = match.group("root")

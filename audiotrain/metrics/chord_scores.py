@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from audiotrain._text import plural
-from audiotrain.chords.harte import HarteError, parse_harte
+from audiotrain.chords.harte import HarteError, format_harte, parse_harte
 from audiotrain.chords.lab import ChordSegment
 
 import numpy as np
@@ -151,6 +151,14 @@ def check_segments(segments: Sequence[ChordSegment], what: str) -> None:
             raise HarteError(f"{what}, {shown(i)}: {err}", err.label, err.suggestion) from None
 
 
+def _mir_eval_spelling(labels: list[str]) -> list[str]:
+    spelled: dict[str, str] = {}
+    for label in labels:
+        if label not in spelled:
+            spelled[label] = format_harte(parse_harte(label))
+    return [spelled[label] for label in labels]
+
+
 def merged_pieces(
     reference: Sequence[ChordSegment], estimate: Sequence[ChordSegment], song: str | None = None
 ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -167,6 +175,9 @@ def merged_pieces(
     check_segments(estimate, f"{whose}the estimate")
     ref_intervals, ref_labels = _as_arrays(reference)
     est_intervals, est_labels = _as_arrays(estimate) if estimate else (np.array([[0.0, 1e-3]]), ["N"])
+    # Scored in the spelling format_harte writes: a label parse_harte reads but mir_eval's grammar does not
+    # (spaces around it or in a degree list, a note-name bass 'C:maj/E') means the same chord there.
+    ref_labels, est_labels = _mir_eval_spelling(ref_labels), _mir_eval_spelling(est_labels)
     mir = mir_eval()
     est_intervals, est_labels = mir.util.adjust_intervals(
         est_intervals,
