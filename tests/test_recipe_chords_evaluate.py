@@ -235,6 +235,33 @@ def test_evaluate_says_which_references_it_scored_only_up_to_the_end_of_their_au
     assert "past the end" not in capsys.readouterr().out
 
 
+def test_evaluate_allow_gaps_lists_the_references_whose_gaps_it_read_as_n(
+    checkpoint, songs, tmp_path, capsys
+):
+    """--allow_gaps reads a gap as N, where mir_eval on the file reads it as the chord before going on: the
+    output, scores.md and scores.json name those songs, their gaps and seconds, as the trimmed ones."""
+    data = _data_folder(songs, tmp_path)
+    song = songs[0]
+    reference = read_lab(song.annotation_path)
+    assert len(reference) >= 3
+    cut = [replace(reference[0], end=reference[0].end - 0.5), *reference[1:]]
+    cut[1] = replace(cut[1], end=cut[1].end - 0.25)
+    write_lab(data / song.annotation_path.name, cut, replace=True)  # gaps of 0.5 s and 0.25 s
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--tta", "0"]
+    assert chords.main(argv) == 1  # without --allow_gaps: refused, naming the line
+    capsys.readouterr()
+    assert chords.main([*argv, "--allow_gaps", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    line = f"{song.name}: {song.name}.lab: 2 gaps (0.750 s) read as N"
+    assert "1 reference with gaps between segments, read as N" in printed and line in printed, printed
+    assert line in (out / "scores.md").read_text()
+    listed = json.loads((out / "scores.json").read_text())["gap_filled_references"]
+    assert listed == {
+        song.name: {"annotation": f"{song.name}.lab", "gaps": 2, "seconds": pytest.approx(0.75)}
+    }
+
+
 def test_a_reference_with_rounding_gaps_is_scored_as_mir_eval_scores_the_file(checkpoint, songs, tmp_path):
     """Times rounded independently leave sub-millisecond gaps between segments. mir_eval scores the file as
     written (a segment lasts until the next one starts); evaluate moved each start back onto the previous

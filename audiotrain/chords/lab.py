@@ -163,6 +163,7 @@ def validate_segments(
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     keep_starts: bool = False,
+    filled_gaps: list[tuple[float, float]] | None = None,
 ) -> list[ChordSegment]:
     """Check a segment list and return it with rounding-size gaps and overlaps snapped shut.
 
@@ -176,6 +177,9 @@ def validate_segments(
         Per segment, where it is in the source (``"line 3"``); defaults to ``"segment i"``.
     allow_gaps : bool
         Fill gaps longer than ``tolerance`` with ``N`` instead of raising.
+    filled_gaps : list, optional
+        Where given, each gap filled with ``N`` is appended to it as ``(start, end)``: an evaluation lists
+        those songs, since ``mir_eval`` on the file reads a gap as the chord before it going on.
     tolerance : float
         Largest gap or overlap, in seconds, treated as rounding.
     keep_starts : bool
@@ -229,6 +233,8 @@ def validate_segments(
                         "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True"
                     )
                 result.append(ChordSegment(previous.end, segment.start, NO_CHORD))
+                if filled_gaps is not None:
+                    filled_gaps.append((previous.end, segment.start))
             elif step != 0 and keep_starts:
                 # Rounding in the file: the previous segment lasts until this one starts, as mir_eval reads it.
                 if segment.start <= previous.start:
@@ -260,6 +266,7 @@ def read_lab(
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     keep_starts: bool = False,
+    filled_gaps: list[tuple[float, float]] | None = None,
 ) -> list[ChordSegment]:
     """Read a ``.lab`` file: one ``start end label`` per line, separated by tabs or spaces.
 
@@ -305,7 +312,13 @@ def read_lab(
     if not segments:
         raise AnnotationError(f"{path}: no chord segments")
     return validate_segments(
-        segments, str(path), locations, allow_gaps=allow_gaps, tolerance=tolerance, keep_starts=keep_starts
+        segments,
+        str(path),
+        locations,
+        allow_gaps=allow_gaps,
+        tolerance=tolerance,
+        keep_starts=keep_starts,
+        filled_gaps=filled_gaps,
     )
 
 
@@ -451,6 +464,7 @@ def read_jams(
     allow_gaps: bool = False,
     tolerance: float = DEFAULT_TOLERANCE,
     keep_starts: bool = False,
+    filled_gaps: list[tuple[float, float]] | None = None,
 ) -> list[ChordSegment]:
     """Read the chord annotation of a JAMS file: ``.jams`` (JSON) or ``.jamz`` (gzip-compressed JSON).
 
@@ -559,6 +573,7 @@ def read_jams(
         allow_gaps=allow_gaps,
         tolerance=tolerance,
         keep_starts=keep_starts,
+        filled_gaps=filled_gaps,
     )
 
 
@@ -623,13 +638,19 @@ def read_annotation(
     tolerance: float = DEFAULT_TOLERANCE,
     keep_starts: bool = False,
     jams_annotation: int = 0,
+    filled_gaps: list[tuple[float, float]] | None = None,
 ) -> list[ChordSegment]:
     """Read a ``.lab`` or ``.jams`` / ``.jamz`` chord annotation, chosen by the file suffix (`keep_starts`:
-    see `validate_segments`); of a JAMS file's chord annotations, number `jams_annotation` (from 0; see
-    `read_jams`' ``chord_annotation``)."""
+    see `validate_segments`, as `filled_gaps`); of a JAMS file's chord annotations, number `jams_annotation`
+    (from 0; see `read_jams`' ``chord_annotation``)."""
     path = Path(path)
     suffix = path.suffix.lower()
-    options = {"allow_gaps": allow_gaps, "tolerance": tolerance, "keep_starts": keep_starts}
+    options = {
+        "allow_gaps": allow_gaps,
+        "tolerance": tolerance,
+        "keep_starts": keep_starts,
+        "filled_gaps": filled_gaps,
+    }
     if suffix in JAMS_SUFFIXES:
         return read_jams(path, chord_annotation=jams_annotation, **options)
     if suffix in (".lab", ".txt", ".chords"):

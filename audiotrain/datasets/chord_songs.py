@@ -92,14 +92,20 @@ class SongEntry:
     #: Which of a JAMS annotation's chord annotations is the song's (from 0; ``--data.jams_annotation``).
     jams_annotation: int = 0
 
-    def read_segments(self, allow_gaps: bool = False, keep_starts: bool = False) -> list[ChordSegment]:
+    def read_segments(
+        self,
+        allow_gaps: bool = False,
+        keep_starts: bool = False,
+        filled_gaps: list[tuple[float, float]] | None = None,
+    ) -> list[ChordSegment]:
         """The song's chord segments: its annotation read as the scan read it (`read_annotation`;
-        `keep_starts` for scoring, as mir_eval reads a file)."""
+        `keep_starts` for scoring, as mir_eval reads a file; `filled_gaps` collects the gaps read as N)."""
         return read_annotation(
             self.annotation_path,
             allow_gaps=allow_gaps,
             keep_starts=keep_starts,
             jams_annotation=self.jams_annotation,
+            filled_gaps=filled_gaps,
         )
 
 

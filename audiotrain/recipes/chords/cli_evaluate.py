@@ -26,6 +26,7 @@ from audiotrain.recipes.chords.evaluate import (
     compare_results,
     evaluate_songs,
     evaluation_outputs,
+    gap_filled_note,
     held_out_data,
     run_pairing,
     run_pairing_hint,
@@ -233,6 +234,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
     print(result.scores.table())
     if result.trimmed:
         print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
+    if result.gap_filled:
+        print(gap_filled_note(result.gap_filled, listed=TRIMMED_LISTED))
     if result.frames_note:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")

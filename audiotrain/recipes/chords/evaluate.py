@@ -21,7 +21,9 @@ as ``mir_eval`` leaves ``X`` out of every comparison, and so are frames outside 
 A reference that runs past the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the
 audio (see `trim_reference`) and listed (`EvaluationResult.trimmed`: in scores.md, scores.json's
 ``trimmed_references`` and `trimmed_note`), since ``mir_eval`` on the files as they are scores the overhang
-too; a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`.
+too; a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`. A
+reference whose gaps were read as N (``allow_gaps``) is listed too (`EvaluationResult.gap_filled`,
+``gap_filled_references``, `gap_filled_note`): ``mir_eval`` on the file reads a gap as the chord before it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import Any
 from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain._overlap import work_behind
 from audiotrain._system import versions
-from audiotrain._text import listed
+from audiotrain._text import listed, plural
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -155,6 +157,39 @@ def trimmed_note(trimmed: Mapping[str, TrimmedReference], listed: int | None = N
 
 
 @dataclass
+class GapFilledReference:
+    """A reference with gaps between its segments, read as N (``allow_gaps``, ``--allow_gaps``): the file,
+    the gaps' number and their seconds. ``mir_eval`` on the file as it is reads a gap as the chord before it
+    going on: these songs' scores differ from plain ``mir_eval``'s too."""
+
+    annotation: str
+    gaps: int
+    seconds: float
+
+    def describe(self) -> str:
+        return f"{self.annotation}: {plural(self.gaps, 'gap')} ({self.seconds:.3f} s) read as N"
+
+
+def gap_filled_note(filled: Mapping[str, GapFilledReference], listed: int | None = None) -> str:
+    """What the output and scores.md say of the references whose gaps were read as N: a count, then a line
+    per song (the first `listed`; all by default). "" when there is none."""
+    if not filled:
+        return ""
+    items = list(filled.items())
+    shown = items if listed is None else items[:listed]
+    several = len(filled) != 1
+    lines = [
+        f"{len(filled)} reference{'s' * several} with gaps between segments, read as N (allow_gaps); mir_eval on "
+        f"the files as they are reads a gap as the chord before it going on, so its figures for "
+        f"{'these songs' if several else 'this song'} differ:"
+    ]
+    lines += [f"- {name}: {reference.describe()}" for name, reference in shown]
+    if len(shown) < len(items):
+        lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
+    return "\n".join(lines)
+
+
+@dataclass
 class EvaluationResult:
     """Scores of a set of songs, the chord-type confusion [true, predicted] over frames, and speed."""
 
@@ -170,6 +205,8 @@ class EvaluationResult:
     posteriors: dict[str, float] = field(default_factory=dict)
     #: The songs whose reference was scored up to the end of their audio (`TrimmedReference`).
     trimmed: dict[str, TrimmedReference] = field(default_factory=dict)
+    #: The scored songs whose reference had gaps, read as N (`GapFilledReference`).
+    gap_filled: dict[str, GapFilledReference] = field(default_factory=dict)
     #: The scored songs the checkpoint trained on, per part (`songs_trained_on`); None: not known.
     trained_on: dict[str, list[str]] | None = None
     #: What was scored (`scored_record`: checkpoint, data, build, decoding, date); None: not known.
@@ -206,6 +243,8 @@ class EvaluationResult:
         lines += [self.scores.table(), ""]
         if self.trimmed:
             lines += [trimmed_note(self.trimmed), ""]
+        if self.gap_filled:
+            lines += [gap_filled_note(self.gap_filled), ""]
         if self.frames_note:
             lines += [f"Note: {self.frames_note}.", ""]
         for title, kind in (
@@ -272,6 +311,7 @@ class EvaluationResult:
                 name: {**asdict(reference), "overhang": reference.overhang}
                 for name, reference in self.trimmed.items()
             },
+            "gap_filled_references": {name: asdict(reference) for name, reference in self.gap_filled.items()},
             "songs_trained_on": self.trained_on,
         }
 
@@ -394,7 +434,11 @@ def evaluate_songs(
     # (named with its file) stops the evaluation before minutes of transcription, not after.
     # Scored as written, as mir_eval scores them: a rounding-size gap or overlap between two segments ends
     # the first where the second starts (training's targets move the second's start instead).
-    references = [song.read_segments(allow_gaps=allow_gaps, keep_starts=True) for song in songs]
+    gaps: dict[str, list[tuple[float, float]]] = {song.name: [] for song in songs}
+    references = [
+        song.read_segments(allow_gaps=allow_gaps, keep_starts=True, filled_gaps=gaps[song.name])
+        for song in songs
+    ]
 
     def transcribed() -> Iterator[tuple[SongEntry, list[ChordSegment], SongPosteriors]]:
         """Each song's posteriors, with its reference trimmed to its audio (songs left out: `skipped`)."""
@@ -473,6 +517,15 @@ def evaluate_songs(
     result = EvaluationResult(
         scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics(), trimmed
     )
+    result.gap_filled = {
+        song.name: GapFilledReference(
+            song.annotation_path.name,
+            len(gaps[song.name]),
+            sum(end - start for start, end in gaps[song.name]),
+        )
+        for song in songs
+        if gaps[song.name] and song.name in pairs
+    }
     result.scored = scored
     if out is not None:
         write_evaluation(result, out)

@@ -75,6 +75,7 @@ from audiotrain.recipes.chords.evaluate import (
     evaluate_songs,
     evaluation_outputs,
     format_table,
+    gap_filled_note,
     scored_record,
     trimmed_note,
 )
@@ -1331,6 +1332,8 @@ def _evaluate_held_out(
     results(format_table({"model": evaluation.scores}, intervals=True))
     if evaluation.trimmed:
         results(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
+    if evaluation.gap_filled:
+        results(gap_filled_note(evaluation.gap_filled, listed=TRIMMED_LISTED))
     if evaluation.frames_note:
         results(f"note: {evaluation.frames_note}")
     results(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
