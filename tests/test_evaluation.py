@@ -224,6 +224,31 @@ def test_a_metric_returned_with_its_own_weight_is_averaged_over_what_it_counts(t
     assert t.history["train_recall"] == [pytest.approx(hits / counted, rel=1e-6)]
 
 
+def test_a_batch_that_counts_nothing_weighs_nothing_even_where_its_value_is_nan(tmp_path):
+    """`hits / counted` of a batch without a counted sample is 0/0, NaN: at weight 0 it was NaN x 0 = NaN in
+    the sums, and the whole mean (validation, training, and under data parallel every rank's) was NaN."""
+
+    class UnguardedRecall(PositiveRecall):
+        def compute_loss(self, batch):
+            x, y = batch
+            loss, metrics = TinyClassifier.compute_loss(self, batch)
+            positive = (y == 2).astype(mx.float32)
+            counted = mx.sum(positive)
+            hits = mx.sum((mx.argmax(self(x), axis=-1) == 2) * positive)
+            return loss, {**metrics, "recall": (hits / counted, counted)}  # NaN where it counts none
+
+    batches = make_batches(64, batch_size=16)
+    batches[1] = (batches[1][0], mx.minimum(batches[1][1], 1))  # a batch without class 2
+    guarded, unguarded = PositiveRecall(), UnguardedRecall()
+    unguarded.update(guarded.parameters())
+    (expected,) = trainer(tmp_path, max_epochs=1).validate(guarded, batches)
+    (val,) = trainer(tmp_path, max_epochs=1).validate(unguarded, batches)
+    assert np.isfinite(val["val_recall"]) and val["val_recall"] == pytest.approx(expected["val_recall"])
+    t = trainer(tmp_path, max_epochs=1, log_every_n_steps=1)
+    t.fit(unguarded, batches)
+    assert np.isfinite(t.history["train_recall"][0])
+
+
 def test_a_metric_weight_must_be_an_array_the_step_computes(tmp_path):
     class NumberWeight(TinyClassifier):
         def compute_loss(self, batch):

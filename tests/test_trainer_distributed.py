@@ -383,3 +383,65 @@ print(json.dumps(Record.seen))
 
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
+
+
+def test_every_rank_validates_and_ends_with_rank_0s_batchnorm_statistics(tmp_path):
+    """Each rank updates BatchNorm's running statistics from its own batches, so they drifted apart: the
+    reduced val_loss (what EarlyStopping and the best checkpoint go by) belonged to no model, and not to the
+    one rank 0 saved. As Lightning's DDP broadcasts rank 0's buffers, every rank validates and ends with
+    rank 0's statistics."""
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import audiotrain
+import mlx.core as mx, mlx.nn as nn, mlx.optimizers as optim
+import numpy as np
+from audiotrain import DataLoader, TrainModule, Trainer, seed_everything
+
+class Normed(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.BatchNorm(4)
+        self.out = nn.Linear(4, 1)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean((self.out(self.norm(x))[:, 0] - y) ** 2), {{}}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.01)
+
+seed_everything(0)
+rng = np.random.default_rng(0)
+x = (rng.normal(size=(64, 4)) * [1, 2, 3, 4] + [0, 1, 2, 3]).astype(np.float32)
+data = list(zip(x, x.sum(1).astype(np.float32)))
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, enable_model_summary=False, default_root_dir="run")
+module = Normed()
+trainer.fit(module, DataLoader(data, batch_size=8, shuffle=True), DataLoader(data[:16], batch_size=8))
+print(json.dumps([trainer.callback_metrics["val_loss"], np.array(module.norm.running_mean).tolist()]))
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    (loss0, stats0), (loss1, stats1) = (json.loads(r.lines()[-1]) for r in results)
+    assert stats0 == stats1 and loss0 == loss1
+    check = (
+        f"""
+import json, sys
+sys.path.insert(0, {str(tmp_path)!r})
+"""
+        + code.split("seed_everything(0)")[0]
+        + """
+rng = np.random.default_rng(0)
+x = (rng.normal(size=(64, 4)) * [1, 2, 3, 4] + [0, 1, 2, 3]).astype(np.float32)
+data = list(zip(x, x.sum(1).astype(np.float32)))
+trainer = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir="check")
+[scores] = trainer.validate(Normed(), DataLoader(data[:16], batch_size=8), ckpt_path="run/checkpoints/last")
+print(json.dumps(scores["val_loss"]))
+"""
+    )
+    saved = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert saved.returncode == 0, saved.stderr[-3000:]
+    # the saved model's val_loss is the one the ranks logged (one process sums the batches in another order)
+    assert float(saved.stdout.strip().splitlines()[-1]) == pytest.approx(loss0, rel=1e-5)

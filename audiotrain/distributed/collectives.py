@@ -363,6 +363,28 @@ def broadcast_parameters(module: Any) -> None:
     mx.eval(module.parameters())
 
 
+#: The arrays a module updates in training that are no parameter (BatchNorm's running statistics): each rank
+#: updates them from its own batches, so they drift apart, where the trained weights stay equal.
+RUNNING_STATISTICS = ("running_mean", "running_var")
+
+
+def broadcast_running_statistics(module: Any) -> None:
+    """Every rank takes rank 0's running statistics (`RUNNING_STATISTICS`, at any depth of `module`), as
+    Lightning's DDP broadcasts rank 0's buffers: the model every rank validates is the one rank 0 saves.
+    Nothing happens (and nothing is exchanged) in a module without them."""
+    stats = [
+        (name, value)
+        for name, value in tree_flatten(module.parameters())
+        if name.rsplit(".", 1)[-1] in RUNNING_STATISTICS
+    ]
+    if not stats:
+        return
+    zero = is_main_process()
+    mine = [(name, value if zero else mx.zeros_like(value)) for name, value in stats]
+    module.update(all_reduce_sum(tree_unflatten(mine)))
+    mx.eval(module.parameters())
+
+
 class MainProcessFailed(RuntimeError):
     """Raised on the other ranks when work that rank 0 did alone (`on_main_process`) failed there; rank 0
     raises the error itself (and, in a recipe, prints it)."""

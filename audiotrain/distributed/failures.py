@@ -36,11 +36,16 @@ _PEER_LOST = re.compile(r"peer was lost|closed by the peer|connection reset", re
 _SECONDARY = "(another rank probably failed first: look for its message)"
 
 
+def peer_was_lost(exc: BaseException) -> bool:
+    """Whether `exc` is a collective's error saying another rank went away (it failed first)."""
+    return bool(_PEER_LOST.search(str(exc)))
+
+
 def failure_message(exc: BaseException, rank: int) -> str:
     """The one line a failing rank prints: ``audiotrain: rank N failed: Type: message``."""
     what = f"{type(exc).__name__}: {exc}".rstrip(": ")
     line = f"{FAILED_TAG} {rank} failed: {what}"
-    if _PEER_LOST.search(str(exc)):
+    if peer_was_lost(exc):
         line += f" {_SECONDARY}"
     return line
 

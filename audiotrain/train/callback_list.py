@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import (
@@ -250,7 +251,7 @@ class CallbackList(list):
                 for cb in self
             )
         ]
-        if missing:
+        if missing and collectives.is_main_process():  # (every rank resumes the same: one warning a job)
             warnings.warn(
                 "The checkpoint resumed holds the state of callbacks this Trainer does not have, which is "
                 f"not restored: {', '.join(missing)}. As in Lightning, when using ckpt_path, pass the "

@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiotrain.distributed.failures import peer_was_lost
 from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.profilers import PassThroughProfiler, Profiler, profiled_batches
+from audiotrain.train.state import weighted_values
 from audiotrain.train.step import EvalStep
 
 import mlx.core as mx
@@ -50,6 +52,10 @@ def explaining_step_errors(where: str, batches: str, batch_idx: int, batch: Any)
         yield
     except (RuntimeError, ValueError) as err:
         if type(err) not in (RuntimeError, ValueError):  # (ours, already explained: KernelCompileError)
+            raise
+        if peer_was_lost(
+            err
+        ):  # (another rank's failure, not this batch's: said as such where it is reported)
             raise
         raise type(err)(
             f"{where}, {batches}: MLX failed evaluating its outputs: {err} (the arrays of batch {batch_idx}: "
@@ -102,7 +108,8 @@ class EvalSums:
         own_weights = own_weights or {}
         for name, value in values.items():
             w = own_weights.get(name, weight)
-            self.sums[name] = self.sums[name] + value * w if name in self.sums else value * w
+            weighted = weighted_values(value, w)
+            self.sums[name] = self.sums[name] + weighted if name in self.sums else weighted
             self.weights[name] = self.weights.get(name, 0.0) + w
         self.batches += 1
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.data.workers import DataLoaderError
+from audiotrain.distributed import collectives
 from audiotrain.train import flags, hooks
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
 from audiotrain.train.loaders import (
@@ -79,6 +80,10 @@ class EvaluationLoop:
     # ---- validation and test ---------------------------------------------------------------------------
     def validate_in_fit(self, module: TrainModule, loader: Any) -> dict[str, float] | None:
         """Validate inside `fit`: log, run the validation-end hooks; None if Ctrl-C stopped it."""
+        if (
+            self.trainer.world_size > 1
+        ):  # (every rank validates the model rank 0 saves: BatchNorm's statistics)
+            collectives.broadcast_running_statistics(module)
         random_before = RandomState.capture()
         with self.trainer._state_tracker.within("validate"):  # (then "train" again, as in Lightning)
             metrics = self.validate(module, loader, stoppable=True)

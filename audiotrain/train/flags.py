@@ -279,7 +279,11 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         "an audiotrain DataLoader shards its samples across processes itself; DataLoader(..., "
         "distributed=False) turns that off for one loader",
     ),
-    "sync_batchnorm": ((False,), "there is no synchronised BatchNorm: each process keeps its statistics"),
+    "sync_batchnorm": (
+        (False,),
+        "there is no synchronised BatchNorm: each process normalises with its own batch's statistics (the "
+        "running statistics are rank 0's at each validation and when fit ends)",
+    ),
     "barebones": (
         (False,),
         "the closest is enable_progress_bar=False, enable_checkpointing=False and no logger (the default)",

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._text import plural
+from audiotrain.distributed import collectives
 from audiotrain.train.checkpoint import flat
 from audiotrain.train.transforms import all_finite
 
@@ -58,6 +59,8 @@ class NonFiniteWatch:
         if total is None or total == before:
             return
         self._skips_before_fit = None  # once a fit
+        if not collectives.is_main_process():
+            return  # (the ranks skip the same updates, as they agree on them: one warning a job)
         warnings.warn(
             f"Trainer.fit: {total - before} optimizer update(s) up to epoch {epoch} (global step "
             f"{global_step}) were skipped because their loss or gradients were not finite; the "

@@ -164,11 +164,11 @@ class RunningMeans:
             values = mx.stack([value for value, _ in steps]).astype(mx.float32)
             weights = [weight for _, weight in steps]
             if all(isinstance(weight, float) for weight in weights):
-                weighted = mx.sum(values * mx.array(weights, mx.float32))
+                weighted = mx.sum(weighted_values(values, mx.array(weights, mx.float32)))
                 added: list[float] | mx.array = weights
             else:
                 stacked = mx.stack([_float32(weight) for weight in weights])
-                weighted, added = mx.sum(values * stacked), mx.sum(stacked)
+                weighted, added = mx.sum(weighted_values(values, stacked)), mx.sum(stacked)
             for sums, totals in (
                 (self._interval, self._interval_weights),
                 (self._epoch, self._epoch_weights),
@@ -304,6 +304,12 @@ def _import_torch() -> Any:
 
 def _encode(data: list[int]) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def weighted_values(values: mx.array, weights: mx.array | float) -> mx.array:
+    """``values * weights``, where a weight of 0 gives 0 whatever its value: a `(value, count)` metric of a
+    batch that counts nothing is 0/0, NaN, and weighs nothing in the mean (NaN x 0 would be NaN)."""
+    return mx.where(mx.array(weights) > 0, values * weights, 0.0)
 
 
 def _float32(weight: float | mx.array) -> mx.array:

@@ -792,6 +792,8 @@ class Trainer:
                     self._warn_of_eval_mode(model)
                     self._call_hooks("on_train_start")
                     self._fit_loop(model, train_loader, val_loader)
+                    if self.world_size > 1:  # (the ranks end with one model: BatchNorm's running statistics)
+                        collectives.broadcast_running_statistics(model)
                     if not self.interrupted:
                         self._call_hooks("on_train_end")
                         self._call_hooks("on_fit_end")
