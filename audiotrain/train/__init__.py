@@ -33,6 +33,7 @@ _PUBLIC = {
     "DeviceStatsMonitor": "audiotrain.train.callbacks",
     "TQDMProgressBar": "audiotrain.train.callbacks",
     "Timer": "audiotrain.train.callbacks",
+    "ThroughputMonitor": "audiotrain.train.callbacks",
     "LearningRateMonitor": "audiotrain.train.callbacks",
     "ModelCheckpoint": "audiotrain.train.callbacks",
     "ModelSummary": "audiotrain.train.callbacks",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from audiotrain.train.callbacks import ProgressBar as ProgressBar
     from audiotrain.train.callbacks import ReduceLROnPlateau as ReduceLROnPlateau
     from audiotrain.train.callbacks import StochasticWeightAveraging as StochasticWeightAveraging
+    from audiotrain.train.callbacks import ThroughputMonitor as ThroughputMonitor
     from audiotrain.train.callbacks import Timer as Timer
     from audiotrain.train.callbacks import TQDMProgressBar as TQDMProgressBar
     from audiotrain.train.callbacks import WeightAveraging as WeightAveraging

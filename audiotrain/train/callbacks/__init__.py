@@ -19,6 +19,7 @@ from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
 from audiotrain.train.callbacks.model_summary import ModelSummary
 from audiotrain.train.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
 from audiotrain.train.callbacks.swa import StochasticWeightAveraging
+from audiotrain.train.callbacks.throughput import ThroughputMonitor
 from audiotrain.train.callbacks.timer import Timer
 from audiotrain.train.callbacks.tqdm_progress import TQDMProgressBar
 from audiotrain.train.callbacks.weight_averaging import EMAWeightAveraging, WeightAveraging
@@ -44,6 +45,7 @@ __all__ = [
     "ReduceLROnPlateau",
     "StochasticWeightAveraging",
     "TQDMProgressBar",
+    "ThroughputMonitor",
     "Timer",
     "WeightAveraging",
 ]

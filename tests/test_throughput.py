@@ -1,0 +1,119 @@
+"""`callbacks.ThroughputMonitor`: Lightning's batches, samples and items per second of each stage, logged
+as ``<stage>/<metric>``. The clock is a fake one the tests advance, so the rates are exact."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train import Callback, ThroughputMonitor
+from audiotrain.train.callbacks import throughput
+
+import mlx.core as mx
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def perf_counter(self):
+        return self.now
+
+
+class Ticks(Callback):
+    """Advances the clock: `train` seconds a training batch, `val` a validation batch (listed before the
+    monitor, so each batch has taken its time when the monitor reads the clock)."""
+
+    def __init__(self, clock, train=1.0, val=10.0):
+        self.clock, self.train, self.val = clock, train, val
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.clock.now += self.train
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.clock.now += self.val
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(throughput, "time", fake)
+    return fake
+
+
+def by_key(logger, key):
+    return [(step, m[key]) for step, m in logger.metrics if key in m]
+
+
+def test_training_rates_are_exact_and_leave_the_validations_out(tmp_path, clock):
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(
+        batch_size_fn=lambda batch: batch[0].shape[0], length_fn=lambda b: 2.5, window_size=3
+    )
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, logger=logger, log_every_n_steps=1, callbacks=[Ticks(clock), monitor]
+    )
+    trainer.fit(TinyClassifier(), make_batches(64, 16), make_batches(48, 16, seed=1))  # 4 batches an epoch
+    # 8 batches of 16 samples, one second each; the two validations' 60 s left out of training's time
+    assert by_key(logger, "train/batches")[-1] == (8, 8.0)
+    assert by_key(logger, "train/samples")[-1] == (8, 128.0)
+    assert by_key(logger, "train/lengths")[-1] == (8, 320.0)
+    assert by_key(logger, "train/time")[-1] == (8, pytest.approx(8.0))
+    assert by_key(logger, "train/device/batches_per_sec")[-1] == (8, pytest.approx(1.0))
+    assert by_key(logger, "train/device/samples_per_sec")[-1] == (8, pytest.approx(16.0))
+    assert by_key(logger, "train/device/items_per_sec")[-1] == (8, pytest.approx(40.0))  # 16 x 2.5
+    # none until the window of 3 batches is full; no job-wide rates in one process
+    assert [step for step, _ in by_key(logger, "train/device/batches_per_sec")] == [3, 4, 5, 6, 7, 8]
+    assert "train/batches_per_sec" not in logger.keys()
+    # validation: 3 batches of 16, 10 s each, logged at the stage's count of batches (Lightning's step)
+    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0)] * 2
+    assert by_key(logger, "validate/device/samples_per_sec") == [(3, pytest.approx(1.6))] * 2
+    assert monitor.metrics["train"]["train/samples"] == 128.0
+
+
+def test_accumulation_logs_at_the_stepped_batches_and_evaluation_every_n_batches(tmp_path, clock):
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: mx.array(batch[0].shape[0]), window_size=2)
+    trainer = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        logger=logger,
+        log_every_n_steps=1,
+        accumulate_grad_batches=2,
+        callbacks=[Ticks(clock), monitor],
+    )
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(96, 16))  # 6 batches: 3 optimizer steps
+    assert by_key(logger, "train/batches") == [(1, 2.0), (2, 4.0), (3, 6.0)]
+    logger.metrics.clear()
+    trainer.log_every_n_steps = 2
+    trainer.test(module, make_batches(96, 16, seed=1))  # 6 test batches: logged at every 2nd
+    assert by_key(logger, "test/batches") == [(2, 2.0), (4, 4.0), (6, 6.0)]
+    assert "train/batches" not in logger.keys()
+
+
+def test_the_job_wide_rates_multiply_one_process_by_the_processes():
+    rates = throughput.Throughput(world_size=2, window_size=2)
+    rates.update(time=1.0, batches=1, samples=8, lengths=8 * 3.0, flops_per_batch=100.0)
+    rates.update(time=3.0, batches=3, samples=24, lengths=24 * 3.0, flops_per_batch=100.0)
+    metrics = rates.compute()
+    assert metrics["device/batches_per_sec"] == 1.0 and metrics["batches_per_sec"] == 2.0
+    assert metrics["device/samples_per_sec"] == 8.0 and metrics["samples_per_sec"] == 16.0
+    assert metrics["device/items_per_sec"] == 24.0 and metrics["items_per_sec"] == 48.0
+    assert metrics["device/flops_per_sec"] == 50.0 and metrics["flops_per_sec"] == 100.0
+
+
+def test_refusals_name_the_argument():
+    with pytest.raises(TypeError, match="batch_size_fn"):
+        ThroughputMonitor(batch_size_fn=16)
+    with pytest.raises(TypeError, match="length_fn"):
+        ThroughputMonitor(batch_size_fn=len, length_fn=3)
+    with pytest.raises(ValueError, match="window_size"):
+        ThroughputMonitor(batch_size_fn=len, window_size=1)
+    with pytest.raises(ValueError, match="separator"):
+        ThroughputMonitor(batch_size_fn=len, separator="")
+
+
+def test_a_batch_size_fn_that_returns_no_number_is_named(tmp_path):
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: "sixteen")
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=RecordingLogger(), callbacks=[monitor])
+    with pytest.raises(TypeError, match="batch_size_fn returned 'sixteen'; expected a number"):
+        trainer.fit(TinyClassifier(), make_batches(32, 16))
