@@ -487,6 +487,8 @@ def read_jams(
         Largest gap or overlap, in seconds, treated as rounding and snapped shut.
     keep_starts : bool
         Shut those by moving the previous end, not the start (`validate_segments`).
+    filled_gaps : list, optional
+        Collects each gap read as ``N``, as ``(start, end)`` (`validate_segments`).
 
     Returns
     -------
