@@ -198,9 +198,56 @@ def test_profiler_arguments_refused(tmp_path):
         AdvancedProfiler(dump_stats=True)
     (tmp_path / "afile").write_text("x")
     trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=SimpleProfiler(tmp_path / "afile", "perf"))
-    with pytest.raises(NotADirectoryError, match="afile.*not a folder"):
+    with pytest.raises(NotADirectoryError, match="afile is a file"):
         trainer.fit(TinyClassifier(), make_batches(32, 16))
     assert trainer.global_step == 0  # refused before training
+    inside = profiled_trainer(
+        tmp_path, max_epochs=1, profiler=SimpleProfiler(tmp_path / "afile" / "sub", "perf")
+    )
+    with pytest.raises(NotADirectoryError, match="afile is a file, where the report's folder"):
+        inside.fit(TinyClassifier(), make_batches(32, 16))
+    assert inside.global_step == 0
+    (tmp_path / "reports" / "fit-perf.txt").mkdir(parents=True)
+    taken = profiled_trainer(tmp_path, max_epochs=1, profiler=SimpleProfiler(tmp_path / "reports", "perf"))
+    with pytest.raises(IsADirectoryError, match="fit-perf.txt is a folder"):
+        taken.fit(TinyClassifier(), make_batches(32, 16))
+    assert taken.global_step == 0
+
+
+def test_a_report_that_fails_to_write_after_the_stage_is_printed_with_a_warning(
+    tmp_path, capsys, monkeypatch
+):
+    profiler = SimpleProfiler(tmp_path / "reports", "perf")
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=profiler)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(profiler, "_check_report_path", lambda: None)
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.warns(UserWarning, match="could not be written.*No space left"):
+        trainer.fit(TinyClassifier(), make_batches(32, 16))
+    monkeypatch.undo()
+    assert trainer.state.status == "finished" and "FIT Profiler Report" in capsys.readouterr().err
+
+
+def test_setting_the_profiler_between_stages_times_the_callbacks_too(tmp_path, capsys):
+    trainer = profiled_trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    trainer.profiler = "simple"
+    trainer.fit(TinyClassifier(), make_batches(32, 16))
+    rows = report_rows(capsys.readouterr().err)
+    assert rows["[Callback]ModelCheckpoint.on_train_epoch_end"][1] == 1
+    with pytest.raises(ValueError, match="expected None, 'simple'"):
+        trainer.profiler = "fast"
+
+
+def test_training_and_validation_steps_have_rows_of_their_own(tmp_path, capsys):
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler="simple")
+    trainer.fit(TinyClassifier(), make_batches(64, 16), make_batches(48, 16, seed=1))
+    rows = report_rows(capsys.readouterr().err)
+    assert rows["[Trainer].training_dispatch"][1] == 4 and rows["[Trainer].validation_dispatch"][1] == 3
+    assert rows["[Trainer].training_wait"][1] == 3  # (the first step is not waited for: the second waits)
+    assert rows["[Trainer].validation_wait"][1] >= 3
 
 
 def test_simple_profiler_start_stop_misuse():
@@ -210,3 +257,14 @@ def test_simple_profiler_start_stop_misuse():
         profiler.start("a")
     with pytest.raises(ValueError, match="never started"):
         profiler.stop("b")
+
+
+def test_a_custom_profiler_gets_the_log_dir_in_setup_as_lightnings_does(tmp_path):
+    class Opening(SimpleProfiler):
+        def setup(self, stage, local_rank=None, log_dir=None):
+            super().setup(stage, local_rank, log_dir)
+            self.seen = (stage, local_rank, log_dir)
+
+    profiler = Opening()
+    profiled_trainer(tmp_path, max_epochs=1, profiler=profiler).fit(TinyClassifier(), make_batches(32, 16))
+    assert profiler.seen == ("fit", None, str(tmp_path))

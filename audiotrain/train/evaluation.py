@@ -139,8 +139,7 @@ def evaluate(
     `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
     `prefix` when the step is the default one that runs the training code). `stage_name` names the stage in
     an error MLX raises evaluating a batch ("sanity-check validation"). `profiler` times the loader, the
-    step and the waits as `[Trainer].<profile_as>_dataloader_next`, `_step`, `dispatch_step` and
-    `wait_for_device`."""
+    step and the waits as `[Trainer].<profile_as>_dataloader_next`, `_step`, `_dispatch` and `_wait`."""
     timer = profiler if profiler is not None else PassThroughProfiler()
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
@@ -174,9 +173,9 @@ def evaluate(
         # async_eval or at the next one's wait for it.
         batches = "batch 0" if batch_idx == 0 else f"batch {batch_idx - 1} or {batch_idx}"
         with explaining_step_errors(where, batches, batch_idx, batch):
-            with timer.profile("[Trainer].dispatch_step"):
+            with timer.profile(f"[Trainer].{profile_as}_dispatch"):
                 eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
-            with timer.profile("[Trainer].wait_for_device"):
+            with timer.profile(f"[Trainer].{profile_as}_wait"):
                 if batch_idx == 0:
                     mx.eval(out.arrays())
                 if before is not None:
@@ -187,7 +186,7 @@ def evaluate(
     if before is not None:
         with (
             explaining_step_errors(where, f"batch {last[0]}", *last),
-            timer.profile("[Trainer].wait_for_device"),
+            timer.profile(f"[Trainer].{profile_as}_wait"),
         ):
             mx.eval(before)  # (the means read it next anyway)
     out.log_options = {_logged_name(step, prefix, k): v for k, v in step.log_options.items()}

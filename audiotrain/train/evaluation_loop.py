@@ -255,7 +255,7 @@ class EvaluationLoop:
                         t._call_hooks("on_predict_batch_start", batch, batch_idx)
                     with t.profiler.profile("[Trainer].predict_step"):
                         out = step(batch, mx.array(batch_idx, mx.int32))
-                    with t.profiler.profile("[Trainer].dispatch_step"):
+                    with t.profiler.profile("[Trainer].predict_dispatch"):
                         mx.async_eval(out)
                     if padding:
                         continue

@@ -7,17 +7,20 @@ the stage (fit, validate, test, predict) ends: on stderr (rank 0), or appended t
 User code can time its own actions: `with self.trainer.profiler.profile("load_stems"): ...` in a hook.
 
 The actions: `run_training_epoch`, `run_training_batch`, `run_validation` (and `run_test`,
-`run_sanity_check`), `[Trainer].<stage>_dataloader_next` (the loader producing a batch),
-`[Trainer].<stage>_step` (the step's graph built), `[Trainer].dispatch_step` (MLX scheduling it),
-`[Trainer].wait_for_device`, `[Trainer].save_checkpoint`, and every hook: `[Callback]<class>.<hook>` and
-`[TrainModule]<class>.<hook>`.
+`run_sanity_check`); per stage (`training`, `validation`, `test`, `predict`) `[Trainer].<stage>_step` (the
+step's graph built), `[Trainer].<stage>_dispatch` (MLX scheduling it) and `[Trainer].<stage>_wait` (the host
+waiting for the step before to finish), and the loader producing a batch, `[Trainer].train_dataloader_next`
+(`validation_dataloader_next`, ...); `[Trainer].save_checkpoint`; and every hook: `[Callback]<class>.<hook>`
+and `[TrainModule]<class>.<hook>`.
 
-MLX evaluates lazily: the step's first call traces it (in `<stage>_step`) and compiles its kernels (in
-`dispatch_step`); then the device runs each step beside the host's next work. `wait_for_device` is the
-time the host waited for the step before to finish. So a loader that keeps the device waiting shows as a
-large `train_dataloader_next` with a small `wait_for_device`, and a device that is the bottleneck the other
-way round. What runs inside the compiled step (`training_step`, the backward pass, the optimizer) is one
-action here: MLX's own tools (`mx.metal.start_capture` on a Mac) look inside it.
+MLX evaluates lazily: the step's first call traces it (in `_step`) and compiles its kernels (in `_dispatch`);
+then the device runs each step beside the host's next work. The host waits for the device in `_dispatch`
+(MLX's scheduler takes a step only once the steps before have left room: a long step blocks there) and in
+`_wait`. So a loader that keeps the device waiting shows as a large `train_dataloader_next` with small
+`training_dispatch` and `training_wait`, and a device that is the bottleneck the other way round. What runs
+inside the compiled step (`training_step`, the backward pass, the optimizer) is one action here: MLX's own
+tools (`mx.metal.start_capture` on a Mac) look inside it. A `profile(...)` block inside the compiled step
+itself runs once, when the step is traced: it times the tracing, not the steps.
 
 Differences from Lightning: each stage's report covers that stage alone (Lightning's SimpleProfiler adds
 every earlier stage of the Trainer into the next report); a nested action's time is left out of the
@@ -34,6 +37,7 @@ import os
 import pstats
 import sys
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -89,12 +93,28 @@ class Profiler:
         self._stage = stage
         self._local_rank = local_rank
         self._log_dir = log_dir
-        if self.filename and self.dirpath is not None and Path(self.dirpath).exists():
-            if not Path(self.dirpath).is_dir():  # (refused before the stage runs, not after it)
-                raise NotADirectoryError(
-                    f"{type(self).__name__}(dirpath={str(self.dirpath)!r}): that is a file, not a folder for "
-                    "the report"
-                )
+        self._check_report_path()  # (refused before the stage runs, not after it)
+
+    def _check_report_path(self) -> None:
+        """A report file that cannot be written where it goes: a folder in its way that is a file, the file a
+        folder, or a folder this process cannot write in."""
+        path = self.report_path()
+        if path is None:
+            return
+        where = f"{type(self).__name__}(dirpath={str(self.dirpath)!r}, filename={self.filename!r})"
+        if path.is_dir():
+            raise IsADirectoryError(f"{where}: the report {path} is a folder; give another filename")
+        existing = path.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise NotADirectoryError(
+                f"{where}: {existing} is a file, where the report's folder {path.parent} goes"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(
+                f"{where}: {existing} is not writable by this process, so the report cannot go there"
+            )
 
     def teardown(self, stage: str | None) -> None:
         """Called after the stage's report."""
@@ -123,22 +143,22 @@ class Profiler:
             if not text:
                 return
             path = self.report_path()
-            if path is None:
-                if self.local_rank == 0:
-                    print(text, file=sys.stderr, flush=True)
-                return
-            if path.parent.exists() and not path.parent.is_dir():
-                raise NotADirectoryError(
-                    f"{type(self).__name__}: the report's folder {path.parent} is a file; give a folder "
-                    "as dirpath"
-                )
-            if path.is_dir():
-                raise IsADirectoryError(
-                    f"{type(self).__name__}: {path} is a folder; give another filename for the report"
-                )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as out:
-                out.write(text if text.endswith("\n") else text + "\n")
+            if path is not None:
+                try:
+                    self._check_report_path()
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    with open(path, "a", encoding="utf-8") as out:
+                        out.write(text if text.endswith("\n") else text + "\n")
+                    return
+                except OSError as err:
+                    # The stage ran (a fit trained): its report is not worth failing it over.
+                    warnings.warn(
+                        f"{type(self).__name__}: the report could not be written to {path} ({err}); it is "
+                        "printed on stderr instead",
+                        stacklevel=2,
+                    )
+            if self.local_rank == 0 or path is not None:
+                print(text, file=sys.stderr, flush=True)
         finally:
             self.teardown(self._stage)
 

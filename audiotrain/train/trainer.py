@@ -268,9 +268,6 @@ class Trainer:
             flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
         )
         self.enable_progress_bar = bool(enable_progress_bar)
-        # Lightning's `trainer.profiler`: the loop's actions timed (train/profilers.py); a PassThroughProfiler
-        # (nothing recorded, no cost) unless asked for.
-        self.profiler = trainer_profiler(profiler)
         self.track_grad_norm = bool(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
@@ -287,7 +284,7 @@ class Trainer:
             switched_off=[flag for flag, on in switches.items() if not on],
             model_summary=self.enable_model_summary,
         )
-        self.callbacks.profiler = self.profiler
+        self.profiler = profiler  # (the property: the callbacks' hooks are timed by it too)
         value, algorithm = flags.clip(gradient_clip_val, gradient_clip_algorithm)
         self.gradient_clip_val, self.gradient_clip_algorithm = self.callbacks.clip(value, algorithm)
         # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
@@ -1060,7 +1057,7 @@ class Trainer:
         where = f"{type(module).__name__}.{module.training_step_name} in training"
         if self.debug_lazy_eval:
             with explaining_step_errors(where, f"batch {batch_idx}", batch_idx, batch):
-                with self.profiler.profile("[Trainer].wait_for_device"):  # (the step runs in full here)
+                with self.profiler.profile("[Trainer].training_wait"):  # (the step runs in full here)
                     eval_compiling_again(mx.eval, targets)
             debug_check(loss, self.module.parameters(), self.current_epoch, batch_idx)
             settled_streak = streak
@@ -1073,13 +1070,13 @@ class Trainer:
                 f"batch {batch_idx - 1} or {batch_idx}" if step_logging.last_outputs else f"batch {batch_idx}"
             )
             with explaining_step_errors(where, batches, batch_idx, batch):
-                with self.profiler.profile("[Trainer].dispatch_step"):
+                with self.profiler.profile("[Trainer].training_dispatch"):
                     eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
                 if step_logging.last_outputs:
                     # The step before: done, or nearly. Its streak comes with it, so reading it below
                     # waits for nothing more: the non-finite stop needs no host sync of its own.
                     settled_streak = self._streak_in_flight
-                    with self.profiler.profile("[Trainer].wait_for_device"):
+                    with self.profiler.profile("[Trainer].training_wait"):
                         mx.eval(step_logging.last_outputs, settled_streak)
                     step_logging.settled_outputs = step_logging.last_outputs
         self._streak_in_flight = streak
@@ -1334,7 +1331,7 @@ class Trainer:
         self.module = module
         module._attach(self)
         # (the report's folder, trainer.log_dir, is known once the loggers' runs started: given at teardown)
-        self.profiler.setup(stage, self.local_rank if self.world_size > 1 else None, None)
+        self.profiler.setup(stage, self.local_rank if self.world_size > 1 else None, self._profile_folder())
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
         self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
@@ -1373,9 +1370,25 @@ class Trainer:
                 self.datamodule.teardown(stage)
         # The stage's profile report (Lightning's describe): after a failure or a Ctrl-C too, where it shows
         # where the time went; its own failure then does not hide the error.
-        self.profiler._log_dir = self.log_dir or str(self.default_root_dir)
+        self.profiler._log_dir = self._profile_folder()  # (a resumed logger's version is known now)
         with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
             self.profiler.describe()
+
+    def _profile_folder(self) -> str:
+        """Where a profiler's report named by a filename alone goes (Lightning's `log_dir`)."""
+        return self.log_dir or str(self.default_root_dir)
+
+    @property
+    def profiler(self) -> Profiler:
+        """Lightning's `trainer.profiler`: the loop's actions timed (train/profilers.py); a
+        PassThroughProfiler (nothing recorded, no cost) unless one was given. Set it to another (or "simple",
+        "advanced", None) between stages: the callbacks' hooks are timed by the one set."""
+        return self._profiler
+
+    @profiler.setter
+    def profiler(self, value: Profiler | str | None) -> None:
+        self._profiler = trainer_profiler(value)
+        self.callbacks.profiler = self._profiler
 
     def _setup_optimizer(self, module: TrainModule) -> None:
         refuse_manual_optimization(module)
