@@ -12,7 +12,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-from tasks import RecordingLogger, Returns, make_batches, quiet_trainer, weights
+from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_trainer, weights
 
 
 def rates_per_update(module, **trainer_kwargs) -> list[float]:
@@ -473,3 +473,38 @@ def test_mlx_compile_bug_from_two_metrics_equal_at_one_shape_is_named_so(tmp_pat
     except RuntimeError as err:  # (an MLX without the bug trains)
         assert "bug in MLX's compiler" in str(err) and "same at this batch's shape" in str(err)
         assert "at batch size 1" in str(err)
+
+
+def test_reading_the_epoch_or_step_inside_a_compiled_step_warns_that_it_is_the_traces(tmp_path):
+    """Lightning's warm-up idiom `beta = min(1, self.current_epoch / 2)` in training_step: compiled, the step's
+    Python runs once, so beta stayed 0 for every step and nothing said so."""
+    import warnings as _warnings
+
+    from audiotrain import Trainer
+
+    class WarmUp(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            beta = min(1.0, self.current_epoch / 2) + 0 * self.global_step
+            return loss * beta, metrics
+
+    def fit(compile):
+        trainer = Trainer(
+            max_epochs=2,
+            compile=compile,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            trainer.fit(WarmUp(), make_batches(32, 16))
+        return [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
+
+    said = fit(True)
+    assert len(said) == 2  # once for each of current_epoch and global_step, not every step
+    assert (
+        "reads self.current_epoch inside its compiled step" in said[0] and "Trainer(compile=False)" in said[0]
+    )
+    assert fit(False) == []  # eager: read afresh every step, as in Lightning

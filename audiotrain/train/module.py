@@ -596,11 +596,36 @@ class TrainModule(nn.Module):
 
     @property
     def current_epoch(self) -> int:
+        self._warn_of_a_count_read_in_a_compiled_step("current_epoch")
         return self._trainer.current_epoch if self._trainer is not None else 0
 
     @property
     def global_step(self) -> int:
+        self._warn_of_a_count_read_in_a_compiled_step("global_step")
         return self._trainer.global_step if self._trainer is not None else 0
+
+    def _warn_of_a_count_read_in_a_compiled_step(self, name: str) -> None:
+        """A compiled step runs its Python once, when it is traced: `self.current_epoch` read there is the
+        trace's number for every later step (a warm-up `min(1, epoch / 2)` stays 0, silently), where
+        Lightning's step reads it afresh each time. Said once per module and name."""
+        trainer = self._trainer
+        if self._step_logs is None or trainer is None or not trainer.compile:
+            return
+        said = getattr(self, "_counts_said", None)
+        if said is None:
+            said = set()
+            object.__setattr__(self, "_counts_said", said)
+        if name in said:
+            return
+        said.add(name)
+        warnings.warn(
+            f"{type(self).__name__} reads self.{name} inside its compiled step: the step's Python runs once, "
+            f"when it is traced, so the value ({getattr(trainer, name)}) stays that of the trace for every later "
+            "step. Keep what the step needs as an array on the module, set in a hook (self.beta = "
+            "mx.array(...) in on_train_epoch_start, frozen with self.freeze(keys=['beta'], recurse=False)): "
+            "the compiled step reads it as state. Or train with Trainer(compile=False)",
+            stacklevel=3,
+        )
 
     @property
     def logger(self) -> Logger | None:
