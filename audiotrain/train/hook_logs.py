@@ -250,29 +250,27 @@ def _named(values: dict[str, float], flags: dict[str, list[bool]], kind: str) ->
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------------
-def to_state(module: TrainModule, world_size: int, rank: int) -> dict[str, Any]:
+def to_state(module: TrainModule, world_size: int) -> dict[str, Any]:
     """The module's entries for a checkpoint: under data parallel every rank's sums added up (each rank
     calls this; rank 0 writes it), the last values averaged."""
     local = [e.state(type(module).__name__) for e in module._logged.values()]
     gathered = collectives.all_gather_object(local) if world_size > 1 else [local]
     merged: dict[str, dict[str, Any]] = {}
-    counts: dict[str, int] = {}
+    lasts: dict[str, list[float]] = {}
     for ranks_entries in gathered:
         for state in ranks_entries:
             key = f"{state['phase']}/{state['name']}"
+            if state["last"] is not None:
+                lasts.setdefault(key, []).append(state["last"])
             if key not in merged:
-                merged[key], counts[key] = dict(state), 1
+                merged[key] = dict(state)
                 continue
             out = merged[key]
             out["total"] += state["total"]
             out["weight"] += state["weight"]
             out["pending"] = out["pending"] or state["pending"]
-            if state["last"] is not None:
-                counts[key] += 1
-                out["last"] = (out["last"] or 0.0) + state["last"]
-    for key, n in counts.items():
-        if merged[key]["last"] is not None and n > 1:
-            merged[key]["last"] /= n
+    for key, values in lasts.items():
+        merged[key]["last"] = sum(values) / len(values)  # (in rank order on every rank)
     return merged
 
 

@@ -2,7 +2,8 @@
 
 The loggers get the logging interval's means every `log_every_n_steps` optimizer steps (a value the step
 logged with `self.log(..., on_step=True)`: that step's value, as in Lightning), what hooks logged with
-`self.log` at the next logging point, and each epoch's means at its end; the progress bar reads the
+`self.log` by Lightning's rules (`hook_logs`: step values at the next logging step, epoch and loader means
+at the epoch's or the validation's end), and each epoch's means at its end; the progress bar reads the
 last evaluated step's numbers (`progress_metrics`) and, at an epoch's end, the epoch's means
 (`epoch_progress_metrics`). The batch loop records each step's outputs here (`record_step`). The means
 themselves are the run's named state (`RunningMeans`, held by `RunState`); this object keeps only what a

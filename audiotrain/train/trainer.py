@@ -1465,7 +1465,7 @@ class Trainer:
         # What hooks logged with self.log that waits for the next logging point, and the epoch's sums of
         # what they log per epoch: a resumed run reports them as an uninterrupted one would (under data
         # parallel every rank's sums added up, its step values averaged).
-        waiting_logs = hook_logs.to_state(self.module, self.world_size, self.global_rank)
+        waiting_logs = hook_logs.to_state(self.module, self.world_size)
         if self.world_size > 1:
             # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
             running = {"ranks": collectives.all_gather_object(running)}
