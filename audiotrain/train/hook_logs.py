@@ -28,6 +28,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.distributed import collectives
+from audiotrain.train.checkpoint import CheckpointError
 from audiotrain.train.lazy import LazyScalar
 
 import mlx.core as mx
@@ -165,7 +166,12 @@ def record(
             weight = float(counted.item() if isinstance(counted, mx.array) else counted)
         else:
             weight = 1.0
-        changes["total"] = entry.total + value * weight if weight else entry.total
+        total = entry.total + value * weight if weight else entry.total
+        if isinstance(total, mx.array):
+            # Evaluated as it goes (without waiting): a sum of an epoch's values left lazy would be one
+            # chain as long as the epoch, slower than linear to evaluate at its end.
+            mx.async_eval(total)
+        changes["total"] = total
         changes["weight"] = entry.weight + weight
     module._logged[key] = dataclasses.replace(entry, **changes)
 
@@ -283,7 +289,12 @@ def load_state(module: TrainModule, saved: dict[str, Any], rank: int) -> None:
             value = float(state)
             state = {"name": str(key), "phase": "train", "on_step": False, "on_epoch": True}
             state.update(total=value, weight=1.0, last=value)
-        entry = HookLog(**state)
+        try:
+            entry = HookLog(**state)
+        except TypeError as err:  # (a hand-edited trainer_state.json)
+            raise CheckpointError(
+                f"trainer_state.json: waiting_hook_logs[{key!r}] is not a logged value's entry ({err})"
+            ) from None
         if rank != 0:
             entry = dataclasses.replace(entry, total=0.0, weight=0.0)
         module._logged[(entry.phase, entry.name)] = entry
