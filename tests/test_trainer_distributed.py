@@ -445,3 +445,40 @@ print(json.dumps(scores["val_loss"]))
     assert saved.returncode == 0, saved.stderr[-3000:]
     # the saved model's val_loss is the one the ranks logged (one process sums the batches in another order)
     assert float(saved.stdout.strip().splitlines()[-1]) == pytest.approx(loss0, rel=1e-5)
+
+
+def test_a_hooks_epoch_mean_is_weighted_over_every_ranks_batches_also_across_a_resume(tmp_path):
+    # Each rank logs batch_idx + rank with its own weight (rank + 1): the epoch mean is Σ value·weight /
+    # Σ weight over both ranks' batches (26 / 12), not the mean of the ranks' means. Resumed from a
+    # checkpoint inside the epoch, rank 0 takes the saved sums and rank 1 none: the same mean.
+    body = """
+import numpy as np
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier
+
+class LogsWeighted(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        rank = self.trainer.global_rank
+        self.log("r", float(batch_idx + rank), on_step=False, on_epoch=True, batch_size=rank + 1)
+
+data = [(np.full((8,), i, np.float32), i % 3) for i in range(16)]
+
+def trainer(**kwargs):
+    return Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                   enable_checkpointing=False, **kwargs)
+
+whole = trainer()
+whole.fit(LogsWeighted(), DataLoader(data, batch_size=2))
+first = trainer(max_steps=2)
+first.fit(LogsWeighted(), DataLoader(data, batch_size=2))
+first.save_checkpoint("mid.ckpt")
+collectives.barrier()
+resumed = trainer()
+resumed.fit(LogsWeighted(), DataLoader(data, batch_size=2), ckpt_path="mid.ckpt")
+print(json.dumps([round(t.callback_metrics["r"], 6) for t in (whole, first, resumed)]))
+"""
+    assert (
+        _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+        == [[2.166667, 1.166667, 2.166667]] * 2
+    )

@@ -25,6 +25,7 @@ from audiotrain.train.callbacks import (
     OnExceptionCheckpoint,
     ProgressBar,
 )
+from audiotrain.train.hook_logs import running_hook
 from audiotrain.train.profilers import PassThroughProfiler, Profiler
 
 import mlx.core as mx
@@ -111,13 +112,14 @@ class CallbackList(list):
         """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
         (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`."""
         timed = not isinstance(self.profiler, PassThroughProfiler)
-        for cb in self:
-            if monitoring is None or isinstance(cb, (ModelCheckpoint, EarlyStopping)) == monitoring:
-                if timed:
-                    with self.profiler.profile(f"[Callback]{type(cb).__name__}.{hook}"):
+        with running_hook(trainer, hook, args):  # (what `pl_module.log` in it reads: hook_logs.record)
+            for cb in self:
+                if monitoring is None or isinstance(cb, (ModelCheckpoint, EarlyStopping)) == monitoring:
+                    if timed:
+                        with self.profiler.profile(f"[Callback]{type(cb).__name__}.{hook}"):
+                            getattr(cb, hook)(trainer, module, *args)
+                    else:
                         getattr(cb, hook)(trainer, module, *args)
-                else:
-                    getattr(cb, hook)(trainer, module, *args)
 
     def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
         """For `on_exception` and `teardown` while an error is on its way out: one callback failing

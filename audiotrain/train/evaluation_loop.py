@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
-from audiotrain.train import flags, hooks
+from audiotrain.train import flags, hook_logs, hooks
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
 from audiotrain.train.loaders import (
     check_batch,
@@ -116,6 +116,7 @@ class EvaluationLoop:
         t = self.trainer
         name = _HOOK_NAMES[stage]
         setattr(t, _BATCH_COUNTS[stage], limit)  # (known from `on_validation_start` on, as in Lightning)
+        hook_logs.drop(module, stage)  # (what the hooks of a stage Ctrl-C cut short logged: it runs again)
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")
         metrics = self._run(module, loader, stage, limit, stoppable)
@@ -125,19 +126,21 @@ class EvaluationLoop:
             t.callback_metrics.update(metrics)
         t._call_hooks(f"on_{name}_epoch_end")
         if t.sanity_checking:
-            t._step_logging.pop_module_logs()
+            t._step_logging.hook_epoch_values(stage)  # (dropped, on every rank alike)
         else:
             self._report(metrics, stage)
         if t.fitting and not t.sanity_checking:
             t.progress.validated_epoch = t.current_epoch
             t._run.validation_metrics = metrics  # (what the end hooks log below joins it)
 
-        def take(late: dict[str, float]) -> None:
+        def take() -> None:
             # What the module's end hook logged counts for this stage (monitoring callbacks see it).
+            to_loggers, late = t._step_logging.hook_epoch_values(stage)
             if late and not t.sanity_checking:
                 metrics.update(late)
                 t.callback_metrics.update(late)
-                t.log_metrics(late, step=t.global_step)
+                if to_loggers:
+                    t.log_metrics(to_loggers, step=t.global_step)
 
         t._call_end_hooks(f"on_{name}_end", (metrics,), take)
         return metrics
@@ -187,12 +190,18 @@ class EvaluationLoop:
 
     def _report(self, metrics: dict[str, float], stage: str) -> None:
         t = self.trainer
-        metrics.update(t._step_logging.pop_module_logs())
+        # What the stage's hooks logged (their means over the loader: hook_logs), only what was logged
+        # during this stage (a training epoch's sums wait for its end).
+        hook_loggers, hook_values = t._step_logging.hook_epoch_values(stage)
+        metrics.update(hook_values)
         t.callback_metrics.update(metrics)
         options = self.steps[stage].log_options if stage in self.steps else {}
-        t.log_metrics(
-            {k: v for k, v in metrics.items() if k not in options or options[k].logger}, step=t.global_step
-        )
+        logged = {
+            k: v
+            for k, v in metrics.items()
+            if k not in hook_values and (k not in options or options[k].logger)
+        }
+        t.log_metrics({**logged, **hook_loggers}, step=t.global_step)
 
     # ---- sanity check and predict ----------------------------------------------------------------------
     def sanity_check(self, module: TrainModule, loader: Any) -> None:
@@ -222,6 +231,7 @@ class EvaluationLoop:
             if close is not None:
                 close()
             RandomState.restore(random_before)
+            module._logged.clear()  # (what the check's hooks logged)
             module._logged.update(waiting_logs)
 
     def predict(self, module: TrainModule, loader: Any, keep: bool) -> list[Any] | None:

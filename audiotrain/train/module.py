@@ -331,7 +331,8 @@ class TrainModule(nn.Module):
         super().__init__()
         # Plain attributes set through object.__setattr__ so nn.Module does not treat them as children.
         object.__setattr__(self, "_trainer", None)
-        object.__setattr__(self, "_logged", {})  # self.log in hooks, read at the next logging point
+        # self.log in hooks: (phase, name) -> hook_logs.HookLog, read at the logging points
+        object.__setattr__(self, "_logged", {})
         object.__setattr__(self, "_step_logs", None)  # self.log inside a step (see outputs.StepLogs)
         object.__setattr__(self, "_hparams", AttributeDict())
         # The __init__ argument `save_hyperparameters(config)` was given, and its type, so that
@@ -665,13 +666,23 @@ class TrainModule(nn.Module):
         and test its mean over the loader. `prog_bar` shows it in the progress bar; `logger=False` keeps it out
         of the loggers. Under data parallel every value is reduced across processes (`sync_dist` is
         accepted for Lightning code and always on) and only rank 0 writes to the loggers
-        (`rank_zero_only` is accepted for the same reason). In a hook (outside a step) the value must be a
-        number or a one-element array (refused here otherwise); it is logged at the next logging point: in
-        a training batch's hooks at that step when it is a logging step (the row of its `train_loss`), else
-        at the next logging interval, validation end or epoch end.
+        (`rank_zero_only` is accepted for the same reason).
 
-        `batch_size`, which Lightning takes to weight the mean, must agree with the weight every value of
-        the step already gets, `batch_size(batch)`: override that method to count examples otherwise.
+        In a hook (outside a step; a callback's `pl_module.log` too) the value must be a number or a
+        one-element array (refused here otherwise), and Lightning's rules apply (`train/hook_logs.py`). In
+        `on_train_batch_start` / `on_train_batch_end` the defaults are `on_step=True, on_epoch=False`: the
+        last value goes to the loggers at the next logging step (the row of its `train_loss`). In every
+        other hook they are `on_step=False, on_epoch=True` (`on_step=True` there is a ValueError, as
+        Lightning's MisconfigurationException): the mean over the training epoch, or over the validation or
+        test loader, weighted by `batch_size` if given, else by `batch_size(batch)` in a batch hook, else 1,
+        to `callback_metrics`, the history (training) and the loggers at the epoch's or the stage's end.
+        Logged both ways, the loggers get `<name>_step` and `<name>_epoch`, `callback_metrics` those and
+        `<name>`. A validation inside an epoch reports only what was logged during it; a checkpoint keeps
+        the epoch's sums, so a run resumed inside the epoch ends it with the same means.
+
+        In a step, `batch_size`, which Lightning takes to weight the mean, must agree with the weight every
+        value of the step already gets, `batch_size(batch)`: override that method to count examples
+        otherwise.
         `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
         "max", a callable) are refused, each with what to do instead.
 
@@ -702,9 +713,18 @@ class TrainModule(nn.Module):
             options = {"prog_bar": prog_bar, "logger": logger, "on_step": on_step, "on_epoch": on_epoch}
             self._step_logs.record(name, value, options, batch_size)
         else:
-            from audiotrain.train.reporting import checked_hook_value
+            from audiotrain.train import hook_logs
 
-            self._logged[name] = checked_hook_value(type(self).__name__, name, value)
+            hook_logs.record(
+                self,
+                name,
+                value,
+                prog_bar=prog_bar,
+                logger=logger,
+                on_step=on_step,
+                on_epoch=on_epoch,
+                batch_size=batch_size,
+            )
 
     def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
         """`self.log(name, value, **options)` for each item of `metrics`, as Lightning's `log_dict`: the same

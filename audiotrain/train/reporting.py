@@ -94,21 +94,6 @@ def checked_hook_value(owner: str, name: str, value: Any) -> Any:
         ) from None
 
 
-def hook_logs(module: Any) -> dict[str, float]:
-    """What `self.log` recorded in hooks (outside a step) since the last logging point, as floats (each
-    checked when it was logged: `checked_hook_value`)."""
-    return hook_values(module._pop_logged(), type(module).__name__)
-
-
-def hook_values(logged: dict[str, Any], owner: str) -> dict[str, float]:
-    """`logged` (values `checked_hook_value` let through) as floats."""
-    out = {}
-    for name, value in logged.items():
-        with explain_kept_step_arrays(f"{owner}.log({name!r}, ...) in a hook"):
-            out[name] = float(value.item()) if isinstance(value, (mx.array, LazyScalar)) else float(value)
-    return out
-
-
 @contextlib.contextmanager
 def explain_kept_step_arrays(where: str):
     """Turn MLX's "eval an array without a primitive" into what happened: an array made inside a compiled

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import resume
+from audiotrain.train import hook_logs, resume
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
@@ -67,9 +67,7 @@ class RunState:
         counts)."""
         return self.elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
 
-    def state_dict(
-        self, running_means: dict[str, Any], waiting_hook_logs: dict[str, float]
-    ) -> dict[str, Any]:
+    def state_dict(self, running_means: dict[str, Any], waiting_hook_logs: dict[str, Any]) -> dict[str, Any]:
         """The checkpoint's state, before the callbacks and the module add theirs. `running_means` and
         `waiting_hook_logs` come in as the Trainer gathered them (over every rank under data parallel)."""
         trainer = self._trainer
@@ -125,7 +123,7 @@ class RunState:
         self.elapsed_before = float(state.get("elapsed", 0.0))
         waiting = state.get("waiting_hook_logs", {})
         if trainer.module is not None:
-            trainer.module._logged.update({str(name): float(value) for name, value in waiting.items()})
+            hook_logs.load_state(trainer.module, waiting, trainer.global_rank)
 
     def load_trainable(self, folder: Path, state: dict[str, Any]) -> frozenset[str]:
         """Train what the checkpoint's run trained when it was saved, with optimizer state for every

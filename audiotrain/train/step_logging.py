@@ -2,7 +2,8 @@
 
 The loggers get the logging interval's means every `log_every_n_steps` optimizer steps (a value the step
 logged with `self.log(..., on_step=True)`: that step's value, as in Lightning), what hooks logged with
-`self.log` at the next logging point, and each epoch's means at its end; the progress bar reads the
+`self.log` by Lightning's rules (`hook_logs`: step values at the next logging step, epoch and loader means
+at the epoch's or the validation's end), and each epoch's means at its end; the progress bar reads the
 last evaluated step's numbers (`progress_metrics`) and, at an epoch's end, the epoch's means
 (`epoch_progress_metrics`). The batch loop records each step's outputs here (`record_step`). The means
 themselves are the run's named state (`RunningMeans`, held by `RunState`); this object keeps only what a
@@ -13,8 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from audiotrain.distributed import collectives
-from audiotrain.train import reporting
+from audiotrain.train import hook_logs, reporting
 from audiotrain.train.evaluation import prefixed
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import local_means
@@ -39,6 +39,7 @@ class StepLogging:
         self.shown_across_ranks: dict[str, float] = {}  # data parallel: the bar's numbers, over all ranks
         # The last epoch's means as the history has them; the open epoch's so far at a validation inside it.
         self.epoch_train_means: dict[str, float] = {}
+        self.hook_bar: dict[str, float] = {}  # the last values hooks logged with prog_bar=True
 
     def record_step(
         self, returned: dict[str, mx.array], logged: dict[str, mx.array], metric_weights: dict[str, Any]
@@ -96,6 +97,7 @@ class StepLogging:
         for name, options in self.train_options().items():
             if options.prog_bar and not options.on_step and name in t.callback_metrics:
                 out[name] = t.callback_metrics[name]
+        out.update(self.hook_bar)
         out.update(self.epoch_validation_metrics())
         return out
 
@@ -149,9 +151,9 @@ class StepLogging:
             values["grad_norm"] = float(arrays["grad_norm"].item())
         if t.nonfinite_guard:
             values["skipped_steps"] = t._nonfinite.skipped_total(arrays)
-        if hook_logs:
-            values.update(self.pop_module_logs())
         t.callback_metrics.update(values)
+        if hook_logs:
+            values.update(self.hook_step_values())
         # One series per quantity (the Trainer's docstring): a LearningRateMonitor owns the learning rate's,
         # and a skip count that is still 0 (a running total) is no series yet.
         unlogged = (
@@ -184,17 +186,35 @@ class StepLogging:
         # mean over those.
         return {**kept, **reduce({k: v * weight for k, v in logged.items()}, weight)}
 
-    def log_now(self, values: dict[str, float]) -> None:
-        """Values hooks logged, to `callback_metrics` and the loggers at this step."""
+    def log_hook_steps(self) -> None:
+        """The step values the training hooks logged (`on_step`), to `callback_metrics` and the loggers at
+        this logging step."""
+        values = self.hook_step_values()
         if values:
-            self._trainer.callback_metrics.update(values)
             self.log_metrics(values, step=self._trainer.global_step)
 
-    def pop_module_logs(self) -> dict[str, float]:
-        """What the module logged with `self.log` in hooks since the last logging point, as floats. Under
-        data parallel each is its mean over the ranks (`sync_dist`, always on): a value a rank computed on
-        its own (an F1 over its predictions in `on_validation_epoch_end`) is then the same on every rank,
-        and so are the decisions callbacks take on it (EarlyStopping, ModelCheckpoint). Every rank comes
-        here at the same points (a logging step, a validation's or an epoch's end), where the values are
-        read anyway: the training step itself gains no host sync."""
-        return collectives.mean_of_host_values(reporting.hook_logs(self._trainer.module))
+    def hook_step_values(self) -> dict[str, float]:
+        """The step values training hooks logged with `self.log` since the last logging step
+        (`hook_logs.step_values`): into `callback_metrics` and the bar; returned as the loggers get them.
+
+        Under data parallel each is its mean over the ranks (`sync_dist`, always on), and an epoch mean
+        is Σ value·weight / Σ weight over every rank's: a value a rank computed on its own (an F1 over its
+        predictions in `on_validation_epoch_end`) is then the same on every rank, and so are the decisions
+        callbacks take on it (EarlyStopping, ModelCheckpoint). Every rank comes here at the same points (a
+        logging step, a validation's or an epoch's end), where the values are read anyway: the training
+        step itself gains no host sync."""
+        t = self._trainer
+        to_loggers, to_callbacks, bar = hook_logs.step_values(t.module, t.world_size)
+        t.callback_metrics.update(to_callbacks)
+        self.hook_bar.update(bar)
+        return to_loggers
+
+    def hook_epoch_values(self, phase: str, clear: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+        """The means of what hooks logged per epoch in `phase` ("train", "val", "test"), as (for the
+        loggers, for `callback_metrics`); the bar gets its own (`hook_logs.epoch_values`). The caller
+        puts them in `callback_metrics`."""
+        t = self._trainer
+        to_loggers, to_callbacks, bar = hook_logs.epoch_values(t.module, phase, t.world_size, clear)
+        if not t.sanity_checking:
+            self.hook_bar.update(bar)
+        return to_loggers, to_callbacks

@@ -41,7 +41,17 @@ from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import determinism, flags, hook_state, hooks, overfit, reporting, resume, threads
+from audiotrain.train import (
+    determinism,
+    flags,
+    hook_logs,
+    hook_state,
+    hooks,
+    overfit,
+    reporting,
+    resume,
+    threads,
+)
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
@@ -303,6 +313,7 @@ class Trainer:
         self._stopping = StopRequests(self)
         # What training reports at each step, to the loggers and the progress bar: train/step_logging.py.
         self._step_logging = StepLogging(self)
+        self._running_hook: tuple[str, Any] | None = None  # (hook name, its batch) for self.log in hooks
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
         # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
         # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
@@ -1108,7 +1119,10 @@ class Trainer:
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
         self._call_end_hooks(
-            "on_train_batch_end", batch_args, step_logging.log_now if logging_step else None, batch_args
+            "on_train_batch_end",
+            batch_args,
+            step_logging.log_hook_steps if logging_step else None,
+            batch_args,
         )
         if val_due:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
@@ -1168,14 +1182,16 @@ class Trainer:
             epoch_logs = reporting.epoch_log_values(epoch_means, train_options)
             self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
 
-        def take(late: dict[str, float]) -> None:
-            # Logged in the module's hook: part of this epoch (the history, and what
-            # ModelCheckpoint/EarlyStopping see).
+        def take() -> None:
+            # What hooks logged per epoch in this epoch (on_epoch, by Lightning's rules: hook_logs): part of
+            # it (the history, and what ModelCheckpoint/EarlyStopping see). An epoch max_steps ended early
+            # keeps its sums, so a run resumed from it ends it with the means of the whole epoch.
+            to_loggers, late = self._step_logging.hook_epoch_values("train", clear=progress.epoch_complete)
             if late:
                 row.update(late)
                 self.callback_metrics.update(late)
-                if not ended_before:
-                    self.log_metrics(late, step=progress.global_step)
+                if not ended_before and to_loggers:
+                    self.log_metrics(to_loggers, step=progress.global_step)
 
         self._call_end_hooks("on_train_epoch_end", (progress.epoch, {**train_metrics, **val_metrics}), take)
         if progress.epoch_complete:
@@ -1306,20 +1322,20 @@ class Trainer:
         """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
         `module_args` where audiotrain's takes others than the callbacks', none where it is written as
         Lightning's (`on_train_epoch_start(self)`). Returns what the module's hook returned."""
-        with self._stopping.taking_interrupts_in(name):
+        with self._stopping.taking_interrupts_in(name), hook_logs.running_hook(self, name, args):
             self.callbacks.call(name, self, self.module, *args)
             return self._module_hook(name, *(args if module_args is None else module_args))
 
     def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
         """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
         Lightning's `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
-        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take` adds it; None
-        leaves it for the next logging point)."""
-        with self._stopping.taking_interrupts_in(name):
+        (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take()` reports it;
+        None leaves it for the next logging point)."""
+        with self._stopping.taking_interrupts_in(name), hook_logs.running_hook(self, name, callback_args):
             self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
             self._module_hook(name, *module_args)
             if take is not None:
-                take(self._step_logging.pop_module_logs())
+                take()
             self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
 
     def _module_hook(self, name: str, *args: Any) -> Any:
@@ -1463,13 +1479,13 @@ class Trainer:
 
     def _save_checkpoint(self, path: str | os.PathLike, weights_only: bool) -> Path:
         running = self.running.state_dict()
-        # What hooks logged with self.log that waits for the next logging point: a resumed run writes it
-        # there, as an uninterrupted one would (under data parallel, as there, the mean over the ranks).
-        waiting_logs = reporting.hook_values(self.module._logged, type(self.module).__name__)
+        # What hooks logged with self.log that waits for the next logging point, and the epoch's sums of
+        # what they log per epoch: a resumed run reports them as an uninterrupted one would (under data
+        # parallel every rank's sums added up, its step values averaged).
+        waiting_logs = hook_logs.to_state(self.module, self.world_size)
         if self.world_size > 1:
             # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
             running = {"ranks": collectives.all_gather_object(running)}
-            waiting_logs = collectives.mean_of_host_values(waiting_logs)
         if not self.is_global_zero:
             return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
         for lg in self.loggers:

@@ -1,0 +1,124 @@
+"""`self.log` in a hook (the module's or a callback's `pl_module.log`), by Lightning's rules
+(train/hook_logs.py): the hook's defaults, epoch and loader means weighted by batch size, `name_step` /
+`name_epoch`, `logger=False`, `prog_bar`, `on_step=True` refused in an epoch hook, a validation inside an
+epoch, and a resume inside an epoch. The numbers are Lightning 2.6's for the same runs."""
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain.train.callback import Callback
+
+import pytest
+from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+# Training batches of 4, 4, 4 and 2 samples (batch_idx 0..3), validation batches of 3 and 1.
+TRAIN, VAL = make_batches(14, 4), make_batches(4, 3, seed=1)
+EPOCH_MEAN = (0 * 4 + 1 * 4 + 2 * 4 + 3 * 2) / 14  # 1.2857: batch_idx's mean weighted by batch size
+LOADER_MEAN = (0 * 3 + 1 * 1) / 4  # 0.25
+
+
+class LogsInHooks(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.log("bi_mean", float(batch_idx), on_step=False, on_epoch=True)
+        self.log("hidden", 1.0, logger=False, prog_bar=True)
+
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+        self.log("vb_idx", float(batch_idx))
+
+
+def fit(tmp_path, module, val=True, callbacks=(), **kwargs):
+    kwargs.setdefault("max_epochs", 1)
+    logger = RecordingLogger()
+    t = quiet_trainer(tmp_path, logger=logger, log_every_n_steps=1, callbacks=list(callbacks), **kwargs)
+    t.fit(module, TRAIN, VAL if val else None)
+    return t, logger
+
+
+def logged(logger, name):
+    return [(step, m[name]) for step, m in logger.metrics if name in m]
+
+
+def test_hook_values_take_the_hooks_defaults_and_weighted_means(tmp_path):
+    t, logger = fit(tmp_path, LogsInHooks())
+    assert t.callback_metrics["bi_mean"] == pytest.approx(EPOCH_MEAN)  # (not the last value, 3)
+    assert t.callback_metrics["vb_idx"] == pytest.approx(LOADER_MEAN)  # (not 1)
+    assert t.callback_metrics["hidden"] == 1.0
+    assert logged(logger, "bi_mean") == [(4, pytest.approx(EPOCH_MEAN))]  # once, at the epoch's end
+    assert logged(logger, "vb_idx") == [(4, pytest.approx(LOADER_MEAN))]
+    assert "hidden" not in logger.keys()  # logger=False
+    assert t.progress_bar_metrics["hidden"] == 1.0  # prog_bar=True
+    assert t.history["bi_mean"] == [pytest.approx(EPOCH_MEAN)]
+
+
+class LogsBothWays(Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        pl_module.log("cb_bi", float(batch_idx), on_step=True, on_epoch=True)
+
+
+def test_a_callbacks_value_logged_per_step_and_per_epoch(tmp_path):
+    t, logger = fit(tmp_path, TinyClassifier(), callbacks=[LogsBothWays()])
+    assert logged(logger, "cb_bi_step") == [(1, 0.0), (2, 1.0), (3, 2.0), (4, 3.0)]
+    assert logged(logger, "cb_bi_epoch") == [(4, pytest.approx(EPOCH_MEAN))]
+    assert "cb_bi" not in logger.keys()
+    assert t.callback_metrics["cb_bi_step"] == 3.0
+    assert t.callback_metrics["cb_bi_epoch"] == pytest.approx(EPOCH_MEAN)
+    assert t.callback_metrics["cb_bi"] == pytest.approx(EPOCH_MEAN)  # (the latest of the two)
+
+
+def test_batch_size_weights_a_hooks_epoch_mean(tmp_path):
+    class Weighted(TinyClassifier):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("w", float(batch_idx), on_step=False, on_epoch=True, batch_size=batch_idx + 1)
+
+        def on_train_epoch_start(self):
+            self.log("start", 5.0)  # (an epoch hook: on_epoch by default)
+
+    t, logger = fit(tmp_path, Weighted(), val=False)
+    assert t.callback_metrics["w"] == pytest.approx((0 * 1 + 1 * 2 + 2 * 3 + 3 * 4) / 10)
+    assert logged(logger, "start") == [(4, 5.0)]
+
+
+def test_on_step_in_an_epoch_level_hook_is_refused(tmp_path):
+    class StepInEpochEnd(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            self.log("x", 1.0, on_step=True)
+
+    with pytest.raises(ValueError, match=r"on_step=True\) in `on_train_epoch_end`"):
+        fit(tmp_path, StepInEpochEnd(), val=False)
+
+
+def test_a_validation_inside_an_epoch_reports_only_its_own_values(tmp_path):
+    t, logger = fit(tmp_path, LogsInHooks(), val_check_interval=2)
+    # Each validation: its own loader's mean; the training epoch's sums wait for its end.
+    assert logged(logger, "vb_idx") == [(2, pytest.approx(LOADER_MEAN)), (4, pytest.approx(LOADER_MEAN))]
+    assert logged(logger, "bi_mean") == [(4, pytest.approx(EPOCH_MEAN))]
+    assert t.callback_metrics["bi_mean"] == pytest.approx(EPOCH_MEAN)
+
+
+def test_the_sanity_check_drops_what_its_hooks_log(tmp_path):
+    t, logger = fit(tmp_path, LogsInHooks(), num_sanity_val_steps=1, limit_train_batches=1)
+    assert logged(logger, "vb_idx") == [(1, pytest.approx(LOADER_MEAN))]  # (both batches, not the check's)
+
+
+def test_a_run_resumed_inside_an_epoch_ends_it_with_the_whole_epochs_mean(tmp_path):
+    whole, _ = fit(tmp_path / "whole", LogsInHooks(), val=False)
+    first, _ = fit(tmp_path / "first", LogsInHooks(), val=False, max_steps=2)
+    assert first.callback_metrics["bi_mean"] == pytest.approx(0.5)  # (the epoch max_steps ended, so far)
+    ckpt = first.save_checkpoint(tmp_path / "mid.ckpt")
+    logger = RecordingLogger()
+    resumed = quiet_trainer(tmp_path / "resumed", logger=logger, log_every_n_steps=1, max_epochs=1)
+    resumed.fit(LogsInHooks(), TRAIN, ckpt_path=ckpt)
+    assert resumed.callback_metrics["bi_mean"] == pytest.approx(EPOCH_MEAN)
+    assert resumed.history["bi_mean"] == pytest.approx(whole.history["bi_mean"])
+
+
+def test_an_older_checkpoints_waiting_values_still_load(tmp_path):
+    first, _ = fit(tmp_path / "first", TinyClassifier(), val=False, max_steps=2)
+    ckpt = first.save_checkpoint(tmp_path / "mid.ckpt")
+    state_file = ckpt / "trainer_state.json"
+    import json
+
+    state = json.loads(state_file.read_text())
+    state["waiting_hook_logs"] = {"old": 2.5}  # (the format before: the last value of each name)
+    state_file.write_text(json.dumps(state))
+    resumed = quiet_trainer(tmp_path / "resumed", max_epochs=1)
+    resumed.fit(TinyClassifier(), TRAIN, ckpt_path=ckpt)
+    assert resumed.callback_metrics["old"] == 2.5
