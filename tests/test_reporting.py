@@ -105,7 +105,8 @@ class KeepsValidationOutputs(TinyClassifier):
 
 @pytest.mark.parametrize(
     # (logged: the epoch's running sum is evaluated as it is added, in the hook that logs it)
-    "read_in_hook, where", [(False, "on_validation_epoch_end"), (True, "on_validation_epoch_end")]
+    "read_in_hook, where",
+    [(False, "on_validation_epoch_end"), (True, "on_validation_epoch_end")],
 )
 def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path, read_in_hook, where):
     t = trainer(tmp_path, max_epochs=1)

@@ -57,9 +57,11 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
                     "value? a number read as text?)"
                 )
     # Other array types (torch tensors from a TensorDataset, jax, cupy on host) through __array__.
-    array_like = hasattr(first, "__array__") and hasattr(first, "shape")
+    array_like = (
+        hasattr(first, "__array__") and hasattr(first, "shape") and not isinstance(first, (str, bytes))
+    )
     if isinstance(first, np.ndarray) or _is_mx_array(first) or array_like:
-        arrays = [np.asarray(x) for x in items]
+        arrays = [as_numpy(x) for x in items]
         shapes = {a.shape for a in arrays}
         if len(shapes) > 1:
             raise ValueError(
@@ -67,10 +69,10 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
                 f"shape in the dataset or cpu_transforms, or pass a collate_fn that pads"
             )
         return np.stack(arrays)
+    if isinstance(first, (str, bytes)) or first is None:  # (np.str_ too: a list, as for str)
+        return list(items)
     if isinstance(first, (bool, int, float, complex, np.generic)):
         return np.asarray(items)
-    if isinstance(first, (str, bytes)) or first is None:
-        return list(items)
     if isinstance(first, Mapping):
         keys = list(first.keys())
         for i, item in enumerate(items):
@@ -128,7 +130,7 @@ def default_convert(item: Any) -> Any:
     if isinstance(item, np.ndarray) or _is_mx_array(item):
         return item
     if hasattr(item, "__array__") and hasattr(item, "shape"):
-        return np.asarray(item)
+        return as_numpy(item)
     if isinstance(item, Mapping):
         return _rebuild_mapping(item, {k: default_convert(v) for k, v in item.items()})
     if isinstance(item, tuple):
@@ -152,6 +154,8 @@ def to_mlx(batch: Any, _path: str = "batch") -> Any:
     """
     import mlx.core as mx
 
+    if isinstance(batch, (str, bytes)):  # (np.str_ too: text stays text)
+        return batch
     if isinstance(batch, (np.ndarray, np.generic)):
         arr = np.asarray(batch)
         if arr.dtype.kind not in "biuf":
@@ -170,6 +174,8 @@ def to_mlx(batch: Any, _path: str = "batch") -> Any:
                     )
             arr = arr.astype(target)
         return mx.array(arr)
+    if _is_torch_tensor(batch):  # (a collate_fn of the user's that builds torch tensors: pad_sequence)
+        return to_mlx(as_numpy(batch), _path)
     if isinstance(batch, Mapping):
         return _rebuild_mapping(batch, {k: to_mlx(v, f"{_path}[{k!r}]") for k, v in batch.items()})
     if isinstance(batch, tuple):
@@ -178,6 +184,21 @@ def to_mlx(batch: Any, _path: str = "batch") -> Any:
     if isinstance(batch, list):
         return [to_mlx(v, f"{_path}[{i}]") for i, v in enumerate(batch)]
     return batch
+
+
+def _is_torch_tensor(x: Any) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "numpy")
+
+
+def as_numpy(x: Any) -> np.ndarray:
+    """An array-like as a numpy array: a torch tensor detached from its graph and moved to the CPU, its
+    bfloat16 (which numpy has not) as float32; anything else through ``np.asarray``."""
+    if _is_torch_tensor(x):
+        x = x.detach().cpu()
+        if str(x.dtype) == "torch.bfloat16":
+            x = x.float()
+        return x.numpy()
+    return np.asarray(x)
 
 
 def _rebuild_mapping(original: Mapping, values: dict) -> Mapping:

@@ -344,6 +344,12 @@ class DataLoader:
         self._epoch = epoch
         self._started = False
 
+    @property
+    def reads_stream(self) -> bool:
+        """Whether the dataset is read as a stream (an iterable dataset): `len(loader)` is then an estimate,
+        and the Trainer runs its epochs until the stream ends."""
+        return self._iterable
+
     def __len__(self) -> int:
         """Number of batches in one epoch (of this rank, when sharded).
 

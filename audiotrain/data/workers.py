@@ -17,6 +17,7 @@ process polls worker liveness while it waits, so a worker killed by the OS is re
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -290,6 +291,37 @@ def _generator_states() -> dict[str, Any]:
     return states
 
 
+_said_thread_seeding = False
+_states_after_thread_init: set[tuple[str, Any]] = set()
+_thread_init_lock = threading.Lock()
+
+
+def _watch_global_seeding_in_threads(worker_init_fn: Callable, changed: frozenset[str]) -> None:
+    """PyTorch's `seed_worker` idiom (``np.random.seed(torch.initial_seed() % 2**32)`` in worker_init_fn)
+    in a thread worker: the global generators are the process's, shared by every worker and the training
+    loop, and ``torch.initial_seed()`` is the process's too, so each worker, each time the workers start,
+    puts them back to one state. Said (once a process) where a thread worker's worker_init_fn leaves a
+    generator in a state one left it in before: a seeding, not draws another thread made meanwhile."""
+    global _said_thread_seeding
+    states = _generator_states()
+    with _thread_init_lock:
+        repeated = sorted(name for name in changed if (name, states.get(name)) in _states_after_thread_init)
+        _states_after_thread_init.update((name, states.get(name)) for name in changed)
+        if not repeated or _said_thread_seeding:
+            return
+        _said_thread_seeding = True
+    names = repeated
+    warnings.warn(
+        f"DataLoader: worker_init_fn ({_name(worker_init_fn)}) seeds {', '.join(names)}'s global generator "
+        "to the same state in thread workers. Thread workers share the process's global generators with each other "
+        "and with the training loop, so every worker, each time the workers start, and the training loop's "
+        "own draws begin again from that seed (an augmentation that repeats every epoch). Use "
+        "DataLoader(..., worker_type='process') for a generator per worker as in PyTorch, or draw "
+        "augmentation from audiotrain.data.batch_rng() (the same numbers for any workers and after a resume)",
+        stacklevel=2,
+    )
+
+
 def generators_changed(before: dict[str, Any]) -> frozenset[str]:
     """The global generators whose state is no longer ``before`` (`_generator_states`). Not torch's if it
     was imported since: torch seeds itself at random when imported, so its state says nothing of a seed."""
@@ -412,9 +444,16 @@ class BatchJob:
     drop_last: bool = False
 
     def replica(self) -> BatchJob:
-        """This job over a shallow copy of the dataset: a thread worker's own copy of an iterable dataset."""
+        """This job over a shallow copy of the dataset: a thread worker's own copy of an iterable dataset.
+        Its containers (lists, dicts, sets, deques, bytearrays: a shuffle buffer kept on ``self``) are copied
+        too, a level deep, so one worker filling or clearing its own does not change another's; arrays and
+        other objects are shared (as read-only data, a copy per worker would cost memory)."""
         try:
             dataset = copy.copy(self.dataset)
+            if hasattr(dataset, "__dict__"):
+                for name, value in list(vars(dataset).items()):
+                    if type(value) in (list, dict, set, collections.deque, bytearray):
+                        setattr(dataset, name, copy.copy(value))
         except Exception as exc:
             raise TypeError(
                 f"thread workers give each worker its own copy.copy of the iterable dataset "
@@ -627,7 +666,7 @@ def _worker_loop(
     info_key = seed_epoch
     info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
     _set_worker_info(info, is_process)
-    before_init = _generator_states() if is_process else {}
+    before_init = _generator_states() if is_process or job.worker_init_fn is not None else {}
     # Thread workers watch for torch's get_worker_info while they start and load each epoch's first batch.
     watch = contextlib.nullcontext if is_process else lambda: _no_torch_worker_info_in_threads(worker_id)
     watched_key = None
@@ -639,9 +678,10 @@ def _worker_loop(
         return
     # The generators worker_init_fn seeded (or drew from) are the user's from then on: a PyTorch worker seeds
     # them once, before worker_init_fn, and a persistent one goes on drawing from where it left them.
-    user_seeded = (
-        generators_changed(before_init) if is_process and job.worker_init_fn is not None else frozenset()
-    )
+    user_seeded = generators_changed(before_init) if job.worker_init_fn is not None else frozenset()
+    if user_seeded and not is_process:
+        _watch_global_seeding_in_threads(job.worker_init_fn, user_seeded)
+        user_seeded = frozenset()
     if user_seeded:  # (before any result, so the loader knows when this worker's first batch arrives)
         result_q.put((None, None, "user_generators", sorted(user_seeded)))
     while True:
@@ -806,8 +846,8 @@ class WorkerPool:
                 payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as exc:
                 raise TypeError(
-                    f"worker_type='process' sends the dataset, cpu_transforms and collate_fn to each worker "
-                    f"by pickling, which failed: {type(exc).__name__}: {exc}. Define them at module level "
+                    f"worker_type='process' sends the dataset, cpu_transforms, collate_fn and worker_init_fn "
+                    f"to each worker by pickling, which failed: {type(exc).__name__}: {exc}. Define them at module level "
                     f"(no lambdas or local functions), or use worker_type='thread'."
                 ) from exc
             ctx = mp.get_context(mp_context) if isinstance(mp_context, str) else mp_context
@@ -890,7 +930,9 @@ class WorkerPool:
                 if deadline is not None and time.monotonic() > deadline:
                     raise DataLoaderError(
                         f"timed out after {timeout} s waiting for batch {batch_index} from the DataLoader "
-                        f"workers (a slow or stuck dataset.__getitem__?); raise `timeout` or fix the dataset",
+                        f"workers (a slow or stuck dataset.__getitem__? the first batch's wait includes starting "
+                        f"the workers: spawned processes import the main script's modules first); raise "
+                        f"`timeout` or fix the dataset",
                         batch_index=batch_index,
                         stage="worker",
                     ) from None

@@ -679,6 +679,17 @@ class Trainer:
             self.limits["train"], loader_len(loader), self._limit_flags["train"]
         )
 
+    def _reads_whole_stream(self, loader: Any) -> bool:
+        """A training loader over a stream whose epochs run until the stream ends: its `len(loader)` is an
+        estimate (with workers each one's stream ends in a short batch), and stopping there would skip the
+        rest of the stream every epoch. Not where a limit (limit_train_batches, overfit_batches,
+        fast_dev_run) sets the epoch's batches."""
+        return (
+            bool(getattr(loader, "reads_stream", False))
+            and self.limits["train"] is None
+            and not self.fast_dev_run
+        )
+
     def _training_limit_set_by(self, loader: Any) -> str | None:
         """The flag that made an epoch of `loader` shorter than the loader ("overfit_batches=4"), or None."""
         limit, total = self.limits["train"], loader_len(loader)
@@ -901,15 +912,22 @@ class Trainer:
                 "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
             )
             return
+        # A stream's len(loader) is an estimate (each worker's stream ends in its own short batch): its epochs
+        # run until it ends, and validate there (and at a fraction of the estimate inside them).
+        whole_stream = self._reads_whole_stream(train_loader)
         val_every = (
-            self._validation_schedule.interval(n_batches, self._training_limit_set_by(train_loader))
+            self._validation_schedule.interval(
+                None if whole_stream and self.val_check_interval == 1.0 else n_batches,
+                self._training_limit_set_by(train_loader),
+            )
             if val_loader is not None
             else None
         )
         self._validation_schedule.start_fit()
+        epoch_batches = None if whole_stream else n_batches
         while not self._done():
             with self.profiler.profile("run_training_epoch"):
-                self._train_epoch(module, train_loader, val_loader, n_batches, val_every)
+                self._train_epoch(module, train_loader, val_loader, epoch_batches, val_every)
                 if self.interrupted:
                     # Noticed in the epoch: after a step or in a validation, but also after its last step (in
                     # the stream's final `next`, closing a window, while its workers shut down). Its end has
@@ -969,7 +987,9 @@ class Trainer:
             batches_done = position_ends_epoch(self._run.pending_loader_state)
         if resuming and not batches_done:  # (a loader at its epoch's end closes it: fewer batches there now)
             ckpt.check_batch_in_epoch(
-                progress.batch_in_epoch, loader_len(loader), self._run.pending_loader_source
+                progress.batch_in_epoch,
+                None if self._reads_whole_stream(loader) else loader_len(loader),
+                self._run.pending_loader_source,
             )
         self._run.pending_loader_state = None
         if not resuming:

@@ -1,0 +1,152 @@
+"""A PyTorch user's DataLoader habits that went wrong here: streams whose `len` is an estimate, torch's
+`seed_worker` idiom in thread workers, a shuffle buffer kept on the dataset, numpy strings, and torch
+tensors out of a user's collate_fn."""
+
+import warnings
+
+import audiotrain  # noqa: F401  (before mlx)
+from audiotrain import DataLoader, IterableDataset, Trainer, TrainModule, get_worker_info
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+from reference import require
+
+
+class SplitStream(IterableDataset):
+    """`n` samples, each worker reading every num_workers-th (the loader docstring's split), with a length:
+    with workers each one's stream ends in its own short batch, so `len(loader)` is an estimate."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        info = get_worker_info()
+        start, step = (info.id, info.num_workers) if info is not None else (0, 1)
+        for i in range(start, self.n, step):
+            yield np.array([float(i)], np.float32)
+
+
+class Seen(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Linear(1, 1)
+        object.__setattr__(self, "seen", [])  # (a plain attribute: a list would join the parameter tree)
+
+    def training_step(self, batch, batch_idx):
+        return mx.mean(self.w(batch) ** 2)
+
+    def validation_step(self, batch, batch_idx):
+        return mx.mean(self.w(batch) ** 2)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.seen.extend(np.array(batch)[:, 0].astype(int).tolist())
+
+    def on_validation_batch_end(self, outputs, batch, batch_idx):
+        self.seen.extend(np.array(batch)[:, 0].astype(int).tolist())
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.0)
+
+
+def quiet(tmp_path, **flags):
+    return Trainer(
+        enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
+        num_sanity_val_steps=0, default_root_dir=tmp_path, **flags,
+    )  # fmt: skip
+
+
+def test_a_stream_trains_and_validates_until_it_ends_not_at_its_estimated_length(tmp_path):
+    """10 samples in batches of 4 over 2 workers: [0,2,4,6], [1,3,5,7], [8], [9], where len(loader) says 3.
+    The Trainer stopped at 3 batches and skipped sample 9 (and sample 7 in validation) every epoch."""
+    loader = DataLoader(SplitStream(10), batch_size=4, num_workers=2)
+    assert len(loader) == 3
+    module = Seen()
+    trainer = quiet(tmp_path, max_epochs=1, log_every_n_steps=1)
+    trainer.fit(module, loader)
+    assert sorted(module.seen) == list(range(10)) and trainer.global_step == 4
+    module.seen.clear()
+    trainer.validate(module, DataLoader(SplitStream(8), batch_size=2, num_workers=3))
+    assert sorted(module.seen) == list(range(8))
+    # A limit still ends the epoch where it says
+    limited = quiet(tmp_path / "limited", max_epochs=1, limit_train_batches=2)
+    limited.fit(Seen(), DataLoader(SplitStream(10), batch_size=4, num_workers=2))
+    assert limited.global_step == 2
+
+
+class Noisy:
+    """A map-style dataset drawing augmentation from numpy's global generator."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return np.float32(np.random.rand())
+
+
+def seed_worker(worker_id):  # torch's Reproducibility notes, with a fixed "initial seed"
+    np.random.seed(1234)
+
+
+def test_seeding_the_global_generator_in_thread_workers_says_it_repeats():
+    loader = DataLoader(Noisy(), batch_size=2, num_workers=2, worker_init_fn=seed_worker)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            list(loader)
+    said = [str(w.message) for w in caught if "worker_init_fn (seed_worker)" in str(w.message)]
+    assert len(said) <= 1 and said and "worker_type='process'" in said[0] and "batch_rng()" in said[0]
+
+
+class Buffered(IterableDataset):
+    """Keeps its shuffle buffer on self, filled and cleared in __iter__ (fine in torch's workers)."""
+
+    def __init__(self, n):
+        self.n, self.buf = n, []
+
+    def __iter__(self):
+        info = get_worker_info()
+        self.buf.clear()
+        for i in range(info.id if info else 0, self.n, info.num_workers if info else 1):
+            self.buf.append(i)
+            if len(self.buf) == 3:
+                yield from self.buf
+                self.buf.clear()
+        yield from self.buf
+
+
+def test_thread_workers_do_not_share_a_buffer_kept_on_the_dataset():
+    loader = DataLoader(Buffered(20), batch_size=2, num_workers=3)
+    got = sorted(int(x) for batch in loader for x in np.array(batch))
+    assert got == list(range(20))
+
+
+def test_numpy_strings_collate_to_a_list_of_strings_as_str_does():
+    labels = np.array(["kick", "snare", "hat"])
+    loader = DataLoader([(np.float32(i), labels[i]) for i in range(3)], batch_size=3)
+    (x, names) = next(iter(loader))
+    assert names == ["kick", "snare", "hat"] and all(isinstance(n, str) for n in names)
+
+
+@pytest.mark.parity
+def test_a_collate_fn_that_returns_torch_tensors_gives_mlx_batches():
+    """pad_sequence in a user's collate_fn: the batch's leaves were torch tensors, and fit refused them
+    telling the user to use audiotrain.DataLoader, which they were."""
+    torch = require("torch")
+    from torch.nn.utils.rnn import pad_sequence
+
+    clips = [torch.ones(n) * n for n in (2, 3, 1, 4)]
+
+    def pad(items):
+        return pad_sequence(items, batch_first=True), torch.tensor([len(x) for x in items])
+
+    x, lengths = next(iter(DataLoader(clips, batch_size=2, collate_fn=pad)))
+    assert isinstance(x, mx.array) and x.shape == (2, 3) and lengths.tolist() == [2, 3]
+    bf16 = next(iter(DataLoader([torch.ones(2, dtype=torch.bfloat16)] * 2, batch_size=2)))
+    grad = next(iter(DataLoader([torch.ones(2, requires_grad=True)] * 2, batch_size=2)))
+    assert bf16.shape == grad.shape == (2, 2)
