@@ -122,3 +122,104 @@ def test_an_older_checkpoints_waiting_values_still_load(tmp_path):
     resumed = quiet_trainer(tmp_path / "resumed", max_epochs=1)
     resumed.fit(TinyClassifier(), TRAIN, ckpt_path=ckpt)
     assert resumed.callback_metrics["old"] == 2.5
+
+
+class ReadsAtEpochEnd(Callback):
+    """Reads, in the epoch-end hooks, what the batch hooks logged per epoch (Lightning's callbacks see it)."""
+
+    def __init__(self):
+        self.train, self.val = [], []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.train.append(trainer.callback_metrics.get("bi_mean"))
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        self.val.append(trainer.callback_metrics.get("vb_idx"))
+
+
+def test_the_epoch_end_hooks_see_this_epochs_means_of_the_batch_hooks(tmp_path):
+    """They saw the previous epoch's (None in the first), so a ReduceLROnPlateau on such a value found no
+    metric in epoch 0."""
+    reader = ReadsAtEpochEnd()
+    seen_by_module = []
+
+    class Module(LogsInHooks):
+        def on_train_epoch_end(self, epoch, metrics):
+            seen_by_module.append(metrics.get("bi_mean"))
+
+    fit(tmp_path, Module(), callbacks=[reader], max_epochs=2)
+    assert reader.train == [pytest.approx(EPOCH_MEAN)] * 2 == seen_by_module
+    assert reader.val == [pytest.approx(LOADER_MEAN)] * 2
+
+
+def test_a_plateau_schedule_can_monitor_a_value_a_hook_logs(tmp_path):
+    from audiotrain.train import ReduceLROnPlateau
+
+    class LogsAtEpochEnd(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            self.log("m", 1.0)  # never improves
+
+    plateau = ReduceLROnPlateau(monitor="m", patience=0, factor=0.5)
+    t, _ = fit(tmp_path, LogsAtEpochEnd(), val=False, callbacks=[plateau], max_epochs=3)
+    assert t.learning_rate() < 0.1  # (TinyClassifier's 0.1: halved once the plateau is seen)
+
+
+@pytest.mark.parametrize("hook", ["on_train_end", "on_fit_end", "setup", "on_predict_batch_end"])
+def test_logging_where_lightning_refuses_it_is_refused(tmp_path, hook):
+    """Such a value was lost, or counted for the next fit's first epoch."""
+    def logs(self, *_):
+        self.log("z", 100.0)
+
+    module = type("LogsThere", (TinyClassifier,), {hook: lambda self, *a: logs(self, *a)})()
+    with pytest.raises(ValueError, match=f"you can't self.log\\(\\) inside `{hook}`"):
+        t, _ = fit(tmp_path, module)
+        if hook == "on_predict_batch_end":
+            t.predict(module, VAL)
+
+
+def test_a_fresh_fit_does_not_take_what_an_earlier_fit_logged(tmp_path):
+    """A fit stopped inside an epoch keeps its epoch's sums for a resume; a new fit (no ckpt_path) of the
+    same module added them to its own first epoch."""
+
+    class Logs(TinyClassifier):
+        value = 100.0
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("z", self.value, on_step=False, on_epoch=True)
+
+    module = Logs()
+    fit(tmp_path / "a", module, val=False, max_steps=2)
+    module.value = 1.0
+    t, _ = fit(tmp_path / "b", module, val=False)
+    assert t.history["z"] == [1.0]
+
+
+def test_one_name_in_two_hooks_is_the_later_hooks_value_as_in_lightning(tmp_path):
+    """It was one weighted mean of both, a number nobody logged."""
+
+    class Twice(TinyClassifier):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("x", float(batch_idx), on_step=False, on_epoch=True)
+
+        def on_train_epoch_end(self, epoch, metrics):
+            self.log("x", 100.0)
+
+    t, logger = fit(tmp_path, Twice(), val=False)
+    assert t.callback_metrics["x"] == 100.0 and t.history["x"] == [100.0]
+    assert logged(logger, "x") == [(4, 100.0)]
+
+
+def test_validate_returns_the_logged_metrics_not_those_logged_with_logger_false(tmp_path):
+    class Hidden(TinyClassifier):
+        def validation_step(self, batch, batch_idx):
+            loss, metrics = self.compute_loss(batch)
+            self.log("step_hidden", loss, logger=False)
+            return loss, metrics
+
+        def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+            self.log("hook_hidden", 1.0, logger=False)
+
+    t = quiet_trainer(tmp_path)
+    (scores,) = t.validate(Hidden(), VAL)
+    assert "val_loss" in scores and "step_hidden" not in scores and "hook_hidden" not in scores
+    assert "hook_hidden" in t.callback_metrics and "step_hidden" in t.callback_metrics

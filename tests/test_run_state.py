@@ -59,7 +59,7 @@ def test_a_run_state_round_trips_through_json_into_a_new_one(tmp_path):
     assert restored.callback_metrics == trainer.callback_metrics
     assert restored.history.columns() == trainer.history
     # An older checkpoint's plain value: taken as logged once in a training hook (its epoch mean so far).
-    entry = trainer.module._logged["train", "hook"]
+    entry = trainer.module._logged["train", "", "hook"]  # (no hook name recorded then)
     assert (entry.total, entry.weight, entry.last, entry.on_epoch) == (2.5, 1.0, 2.5, True)
 
 

@@ -55,7 +55,7 @@ def test_training_rates_are_exact_and_leave_the_validations_out(tmp_path, clock)
     # 8 batches of 16 samples, one second each; the two validations' 60 s left out of training's time
     assert by_key(logger, "train/batches")[-1] == (8, 8.0)
     assert by_key(logger, "train/samples")[-1] == (8, 128.0)
-    assert by_key(logger, "train/lengths")[-1] == (8, 320.0)
+    assert by_key(logger, "train/lengths")[-1] == (8, 20.0)  # (Lightning's: length_fn summed per batch)
     assert by_key(logger, "train/time")[-1] == (8, pytest.approx(8.0))
     assert by_key(logger, "train/device/batches_per_sec")[-1] == (8, pytest.approx(1.0))
     assert by_key(logger, "train/device/samples_per_sec")[-1] == (8, pytest.approx(16.0))
@@ -64,8 +64,12 @@ def test_training_rates_are_exact_and_leave_the_validations_out(tmp_path, clock)
     assert [step for step, _ in by_key(logger, "train/device/batches_per_sec")] == [3, 4, 5, 6, 7, 8]
     assert "train/batches_per_sec" not in logger.keys()
     # validation: 3 batches of 16, 10 s each, logged at the stage's count of batches (Lightning's step)
-    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0)] * 2
-    assert by_key(logger, "validate/device/samples_per_sec") == [(3, pytest.approx(1.6))] * 2
+    # (counted on across the fit's validations, as Lightning's step for them; the rates start afresh)
+    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0), (5, 2.0), (6, 3.0)]
+    assert by_key(logger, "validate/device/samples_per_sec") == [
+        (3, pytest.approx(1.6)),
+        (6, pytest.approx(1.6)),
+    ]
     assert monitor.metrics["train"]["train/samples"] == 128.0
 
 
@@ -92,8 +96,8 @@ def test_accumulation_logs_at_the_stepped_batches_and_evaluation_every_n_batches
 
 def test_the_job_wide_rates_multiply_one_process_by_the_processes():
     rates = throughput.Throughput(world_size=2, window_size=2)
-    rates.update(time=1.0, batches=1, samples=8, lengths=8 * 3.0, flops_per_batch=100.0)
-    rates.update(time=3.0, batches=3, samples=24, lengths=24 * 3.0, flops_per_batch=100.0)
+    rates.update(time=1.0, batches=1, samples=8, lengths=3.0, flops_per_batch=100.0)
+    rates.update(time=3.0, batches=3, samples=24, lengths=9.0, flops_per_batch=100.0)
     metrics = rates.compute()
     assert metrics["device/batches_per_sec"] == 1.0 and metrics["batches_per_sec"] == 2.0
     assert metrics["device/samples_per_sec"] == 8.0 and metrics["samples_per_sec"] == 16.0

@@ -24,11 +24,16 @@ from audiotrain.train.callbacks import (
     ModelSummary,
     OnExceptionCheckpoint,
     ProgressBar,
+    ReduceLROnPlateau,
 )
 from audiotrain.train.hook_logs import running_hook
 from audiotrain.train.profilers import PassThroughProfiler, Profiler
 
 import mlx.core as mx
+
+# The callbacks that monitor a metric: in the epoch-end hooks they run after the others and the module, so
+# they see what those logged there (Lightning's order for on_train_epoch_end).
+_MONITORING = (ModelCheckpoint, EarlyStopping, ReduceLROnPlateau)
 
 
 def _in_order(callbacks: list) -> list:
@@ -114,9 +119,9 @@ class CallbackList(list):
         timed = not isinstance(self.profiler, PassThroughProfiler)
         with running_hook(trainer, hook, args):  # (what `pl_module.log` in it reads: hook_logs.record)
             for cb in self:
-                if monitoring is None or isinstance(cb, (ModelCheckpoint, EarlyStopping)) == monitoring:
+                if monitoring is None or isinstance(cb, _MONITORING) == monitoring:
                     if timed:
-                        with self.profiler.profile(f"[Callback]{type(cb).__name__}.{hook}"):
+                        with self.profiler.profile(f"[Callback]{cb.state_key}.{hook}"):
                             getattr(cb, hook)(trainer, module, *args)
                     else:
                         getattr(cb, hook)(trainer, module, *args)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,12 +140,15 @@ def evaluate(
     `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
     `prefix` when the step is the default one that runs the training code). `stage_name` names the stage in
     an error MLX raises evaluating a batch ("sanity-check validation"). `profiler` times the loader, the
-    step and the waits as `[Trainer].<profile_as>_dataloader_next`, `_step`, `_dispatch` and `_wait`."""
+    step and the waits as the stage's `profilers.NEXT_BATCH_ACTIONS`, `[Trainer].<profile_as>_step`,
+    `_dispatch` and `_wait`."""
     timer = profiler if profiler is not None else PassThroughProfiler()
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
     where = f"{step.where} in {stage_name}"
-    for batch_idx, batch in enumerate(profiled_batches(loader, timer, profile_as)):
+    # (a limit stops the reading: no batch past it is fetched, or timed as one)
+    batches = loader if limit is None else itertools.islice(loader, limit)
+    for batch_idx, batch in enumerate(profiled_batches(batches, timer, profile_as)):
         if limit is not None and batch_idx >= limit:
             break
         if should_stop is not None and should_stop():

@@ -60,6 +60,7 @@ class EvaluationLoop:
         self.predictions: list[Any] = []
         self.batch_indices: list[list[int] | None] = []
         self.current_batch_indices: list[int] | None = None  # the batch being predicted's, for a writer
+        self.unlogged: dict[str, set[str]] = {}  # per stage, what it logged with logger=False
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
@@ -128,6 +129,8 @@ class EvaluationLoop:
             return None
         if not t.sanity_checking:
             t.callback_metrics.update(metrics)
+            # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
+            t.callback_metrics.update(t._step_logging.hook_epoch_values(stage, clear=False)[1])
         t._call_hooks(f"on_{name}_epoch_end")
         if t.sanity_checking:
             t._step_logging.hook_epoch_values(stage)  # (dropped, on every rank alike)
@@ -141,6 +144,7 @@ class EvaluationLoop:
             # What the module's end hook logged counts for this stage (monitoring callbacks see it).
             to_loggers, late = t._step_logging.hook_epoch_values(stage)
             if late and not t.sanity_checking:
+                self.unlogged.setdefault(stage, set()).update(set(late) - set(to_loggers))
                 metrics.update(late)
                 t.callback_metrics.update(late)
                 if to_loggers:
@@ -206,6 +210,8 @@ class EvaluationLoop:
             if k not in hook_values and (k not in options or options[k].logger)
         }
         t.log_metrics({**logged, **hook_loggers}, step=t.global_step)
+        # (what `validate`/`test` return leaves them out, as Lightning's: logger=False)
+        self.unlogged[stage] = set(metrics) - set(logged) - set(hook_loggers)
 
     # ---- sanity check and predict ----------------------------------------------------------------------
     def sanity_check(self, module: TrainModule, loader: Any) -> None:
@@ -337,10 +343,10 @@ class EvaluationLoop:
                     out = []  # Lightning's empty result (the setup and teardown hooks still run)
                 elif stage == "predict":
                     out = self.predict(model, loader, keep)
-                elif stage == "val":
-                    out = [self.validate(model, loader)]
                 else:
-                    out = [self.test(model, loader)]
+                    means = self.validate(model, loader) if stage == "val" else self.test(model, loader)
+                    # Lightning's return value: the logged metrics (not those logged with logger=False).
+                    out = [{k: v for k, v in means.items() if k not in self.unlogged.get(stage, ())}]
             status = "success"
             return out
         except BaseException as err:

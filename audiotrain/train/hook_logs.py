@@ -37,6 +37,20 @@ if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
 
 TRAIN_BATCH_HOOKS = frozenset({"on_train_batch_start", "on_train_batch_end"})
+#: The hooks `self.log` works in: Lightning's (its `_FxValidator`), and `on_validation_end`, `on_test_end`
+#: (their `metrics` argument holds the stage's means: a value derived from them counts for the stage) and
+#: `on_fit_start` (it counts for the first epoch), where Lightning refuses. Anywhere else (`on_train_end`,
+#: `on_fit_end`, `setup`, `teardown`, the predict and sanity-check hooks) a value would be lost, or count
+#: for a later fit: refused, as in Lightning.
+LOGGING_HOOKS = (
+    TRAIN_BATCH_HOOKS
+    | frozenset(
+        f"on_{stage}_{when}"
+        for stage in ("train", "validation", "test")
+        for when in ("start", "epoch_start", "epoch_end", "batch_start", "batch_end")
+    )
+    | frozenset({"on_validation_end", "on_test_end", "on_fit_start"})
+)
 EVAL_BATCH_HOOKS = frozenset(
     {"on_validation_batch_start", "on_validation_batch_end", "on_test_batch_start", "on_test_batch_end"}
 )
@@ -44,12 +58,14 @@ EVAL_BATCH_HOOKS = frozenset(
 
 @dataclasses.dataclass(frozen=True)
 class HookLog:
-    """One name's values logged in hooks during a phase ("train": the training epoch, "val", "test")."""
+    """One name's values logged in one hook during a phase ("train": the training epoch, "val", "test"). The
+    same name logged in two hooks is two entries, as in Lightning: the later hook's value is the name's."""
 
     name: str
     phase: str
     on_step: bool
     on_epoch: bool
+    hook: str = ""  # (empty in a checkpoint written before entries were kept per hook)
     logger: bool = True
     prog_bar: bool = False
     total: Any = 0.0  # Σ value·weight since the phase began (an mx array stays lazy until read)
@@ -132,6 +148,14 @@ def record(
         value = value.array
     trainer = module._trainer
     hook, batch = getattr(trainer, "_running_hook", None) or (None, None)
+    if hook not in LOGGING_HOOKS:
+        where = f"inside `{hook}`" if hook is not None else "outside the hooks the Trainer runs"
+        raise ValueError(
+            f"{owner}.log({name!r}, ...): you can't self.log() {where}, as in Lightning: a value logged there "
+            "would be lost or count for a later fit. Log it in a training, validation or test hook (e.g. "
+            "on_train_epoch_end, on_validation_epoch_end), or write it to the logger directly "
+            "(self.logger.log_metrics({...}, step=self.global_step))"
+        )
     train_batch = hook in TRAIN_BATCH_HOOKS
     on_step = train_batch if on_step is None else bool(on_step)
     on_epoch = (not train_batch) if on_epoch is None else bool(on_epoch)
@@ -148,8 +172,8 @@ def record(
             "on_train_batch_end"
         )
     phase = phase_of(trainer)
-    key = (phase, name)
-    entry = module._logged.get(key) or HookLog(name, phase, on_step, on_epoch)
+    key = (phase, hook, name)
+    entry = module._logged.get(key) or HookLog(name, phase, on_step, on_epoch, hook=hook)
     changes: dict[str, Any] = {
         "on_step": on_step,
         "on_epoch": on_epoch,
@@ -186,7 +210,7 @@ def step_values(module: TrainModule, world_size: int) -> tuple[dict, dict, dict]
     for key, entry in waiting.items():
         logged[key] = dataclasses.replace(entry, pending=False)
     owner = type(module).__name__
-    local = {e.name: [e.read(e.last, owner), 1.0, *_flags(e)] for e in waiting.values()}
+    local = {_key(e): [e.read(e.last, owner), 1.0, *_flags(e)] for e in waiting.values()}
     return _named(*_combine(local, world_size), "step")
 
 
@@ -199,7 +223,7 @@ def epoch_values(
     logged = module._logged
     mine = {k: e for k, e in logged.items() if k[0] == phase and e.on_epoch and e.weight > 0}
     owner = type(module).__name__
-    local = {e.name: [e.read(e.total, owner), e.weight, *_flags(e)] for e in mine.values()}
+    local = {_key(e): [e.read(e.total, owner), e.weight, *_flags(e)] for e in mine.values()}
     combined = _combine(local, world_size)
     if clear:
         drop(module, phase)
@@ -216,6 +240,13 @@ def drop(module: TrainModule, phase: str) -> None:
             logged[key] = dataclasses.replace(entry, total=0.0, weight=0.0)
         else:
             del logged[key]
+
+
+_SEP = "\x1f"  # (between an entry's hook and its name, in the keys the ranks exchange)
+
+
+def _key(entry: HookLog) -> str:
+    return f"{entry.hook}{_SEP}{entry.name}"
 
 
 def _flags(entry: HookLog) -> list[bool]:
@@ -241,8 +272,9 @@ def _named(values: dict[str, float], flags: dict[str, list[bool]], kind: str) ->
     """Lightning's names: `<name>_step` / `<name>_epoch` where a value is logged both ways (the callbacks
     also get `<name>`), else `<name>`."""
     loggers, callbacks, bar = {}, {}, {}
-    for name, value in values.items():
-        on_step, on_epoch, logger, prog_bar = flags[name]
+    for key, value in values.items():  # (in the order the hooks logged: a later hook's value wins a name)
+        on_step, on_epoch, logger, prog_bar = flags[key]
+        name = key.split(_SEP, 1)[1]
         both = on_step and on_epoch
         shown = f"{name}_{kind}" if both else name
         callbacks[shown] = value
@@ -265,7 +297,7 @@ def to_state(module: TrainModule, world_size: int) -> dict[str, Any]:
     lasts: dict[str, list[float]] = {}
     for ranks_entries in gathered:
         for state in ranks_entries:
-            key = f"{state['phase']}/{state['name']}"
+            key = f"{state['phase']}/{state['hook']}/{state['name']}"
             if state["last"] is not None:
                 lasts.setdefault(key, []).append(state["last"])
             if key not in merged:
@@ -297,4 +329,4 @@ def load_state(module: TrainModule, saved: dict[str, Any], rank: int) -> None:
             ) from None
         if rank != 0:
             entry = dataclasses.replace(entry, total=0.0, weight=0.0)
-        module._logged[(entry.phase, entry.name)] = entry
+        module._logged[(entry.phase, entry.hook, entry.name)] = entry

@@ -6,12 +6,13 @@ the stage (fit, validate, test, predict) ends: on stderr (rank 0), or appended t
 `trainer.log_dir`). `"advanced"` (`AdvancedProfiler`) runs Python's cProfile inside each action instead.
 User code can time its own actions: `with self.trainer.profiler.profile("load_stems"): ...` in a hook.
 
-The actions: `run_training_epoch`, `run_training_batch`, `run_validation` (and `run_test`,
-`run_sanity_check`); per stage (`training`, `validation`, `test`, `predict`) `[Trainer].<stage>_step` (the
-step's graph built), `[Trainer].<stage>_dispatch` (MLX scheduling it) and `[Trainer].<stage>_wait` (the host
-waiting for the step before to finish), and the loader producing a batch, `[Trainer].train_dataloader_next`
-(`validation_dataloader_next`, ...); `[Trainer].save_checkpoint`; and every hook: `[Callback]<class>.<hook>`
-and `[TrainModule]<class>.<hook>`.
+The actions, by Lightning's names where Lightning has them: `run_training_epoch`, `run_training_batch`,
+`[_TrainingEpochLoop].train_dataloader_next`, `[_EvaluationLoop].val_next` / `test_next`,
+`[_PredictionLoop].predict_next` (the loader producing a batch), `save_checkpoint`, every hook as
+`[Callback]<state_key>.<hook>` and `[LightningModule]<class>.<hook>`; and audiotrain's own: `run_validation`
+(`run_test`, `run_sanity_check`) and per stage (`training`, `validation`, `test`, `predict`)
+`[Trainer].<stage>_step` (the step's graph built), `[Trainer].<stage>_dispatch` (MLX scheduling it) and
+`[Trainer].<stage>_wait` (the host waiting for the step before to finish).
 
 MLX evaluates lazily: the step's first call traces it (in `_step`) and compiles its kernels (in `_dispatch`);
 then the device runs each step beside the host's next work. The host waits for the device in `_dispatch`
@@ -119,6 +120,10 @@ class Profiler:
     def teardown(self, stage: str | None) -> None:
         """Called after the stage's report."""
 
+    def _cancel(self, action_name: str) -> None:
+        """End `action_name` without a record where the profiler can (a loader's end is no batch)."""
+        self.stop(action_name)
+
     @property
     def local_rank(self) -> int:
         return 0 if self._local_rank is None else self._local_rank
@@ -203,6 +208,9 @@ class SimpleProfiler(Profiler):
         if action_name in self.current_actions:
             raise ValueError(f"{type(self).__name__}: the action {action_name!r} was started already")
         self.current_actions[action_name] = time.perf_counter()
+
+    def _cancel(self, action_name: str) -> None:
+        self.current_actions.pop(action_name, None)
 
     def stop(self, action_name: str) -> None:
         end = time.perf_counter()
@@ -355,23 +363,49 @@ def trainer_profiler(value: Any) -> Profiler:
     )
 
 
+#: Lightning's names of the action of a loader producing a batch, by stage.
+NEXT_BATCH_ACTIONS = {
+    "train": "[_TrainingEpochLoop].train_dataloader_next",
+    "validation": "[_EvaluationLoop].val_next",
+    "test": "[_EvaluationLoop].test_next",
+    "predict": "[_PredictionLoop].predict_next",
+}
+
+
+def next_batch(iterator: Iterator[Any], profiler: Profiler, stage: str) -> Any:
+    """``next(iterator)``, recorded as the stage's `NEXT_BATCH_ACTIONS` action; the end of the loader
+    (StopIteration) is no batch and is not recorded."""
+    if isinstance(profiler, PassThroughProfiler):
+        return next(iterator)
+    action = NEXT_BATCH_ACTIONS[stage]
+    profiler.start(action)
+    try:
+        batch = next(iterator)
+    except StopIteration:
+        profiler._cancel(action)
+        raise
+    except BaseException:
+        profiler.stop(action)
+        raise
+    profiler.stop(action)
+    return batch
+
+
 def profiled_batches(batches: Iterable[Any], profiler: Profiler, stage: str) -> Iterable[Any]:
-    """`batches`, each `next` recorded as `[Trainer].<stage>_dataloader_next` (the loader's time to produce a
-    batch); `batches` itself where nothing is recorded."""
+    """`batches`, each `next` recorded (`next_batch`); `batches` itself where nothing is recorded."""
     if isinstance(profiler, PassThroughProfiler):
         return batches
-    return _timed_batches(batches, profiler, f"[Trainer].{stage}_dataloader_next")
+    return _timed_batches(batches, profiler, stage)
 
 
-def _timed_batches(batches: Iterable[Any], profiler: Profiler, action: str) -> Iterator[Any]:
+def _timed_batches(batches: Iterable[Any], profiler: Profiler, stage: str) -> Iterator[Any]:
     iterator = iter(batches)
     try:
         while True:
-            with profiler.profile(action):
-                try:
-                    batch = next(iterator)
-                except StopIteration:
-                    return
+            try:
+                batch = next_batch(iterator, profiler, stage)
+            except StopIteration:
+                return
             yield batch
     finally:
         close = getattr(iterator, "close", None)

@@ -78,7 +78,7 @@ from audiotrain.train.loggers import Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
-from audiotrain.train.profilers import Profiler, trainer_profiler
+from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
 from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
@@ -781,6 +781,8 @@ class Trainer:
                 self.progress.validation_pending = False
                 ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                 self._pending_ckpt = None
+                if not ckpt_path:  # (a fresh fit: what hooks logged in an earlier one is not this one's)
+                    model._logged.clear()
                 self._run.saved_log_options = {}
                 self._run.trainable.start(names_to_train(model))
                 self._train_step = TrainStep(model, self.optimizer, self._step_config())
@@ -1011,8 +1013,7 @@ class Trainer:
         exhausted = skipped = False
         while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
-                with self.profiler.profile("[Trainer].train_dataloader_next"):
-                    batch = next(iterator)
+                batch = next_batch(iterator, self.profiler, "train")
             except StopIteration:
                 exhausted = True
                 break
@@ -1213,7 +1214,13 @@ class Trainer:
                 if not ended_before and to_loggers:
                     self.log_metrics(to_loggers, step=progress.global_step)
 
-        self._call_end_hooks("on_train_epoch_end", (progress.epoch, {**train_metrics, **val_metrics}), take)
+        # What the batch and epoch-start hooks logged per epoch: the epoch-end hooks see this epoch's means, as
+        # Lightning's do (those hooks' own logs join them in `take`).
+        hooks_so_far = self._step_logging.hook_epoch_values("train", clear=False)[1]
+        self.callback_metrics.update(hooks_so_far)
+        self._call_end_hooks(
+            "on_train_epoch_end", (progress.epoch, {**train_metrics, **hooks_so_far, **val_metrics}), take
+        )
         if progress.epoch_complete:
             progress.finish_epoch()
         self._agree_across_ranks()  # a stop asked in the epoch-end hooks, before the next epoch starts
@@ -1360,7 +1367,7 @@ class Trainer:
 
     def _module_hook(self, name: str, *args: Any) -> Any:
         where = f"{type(self.module).__name__}.{name}"
-        with reporting.explain_kept_step_arrays(where), self.profiler.profile(f"[TrainModule]{where}"):
+        with reporting.explain_kept_step_arrays(where), self.profiler.profile(f"[LightningModule]{where}"):
             return getattr(self.module, name)(*(() if name in self._bare_hooks else args))
 
     def _attach(self, module: TrainModule, stage: str) -> None:
@@ -1384,7 +1391,10 @@ class Trainer:
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
         hooks.warn_lightning_only_hooks(module)
         self._bare_hooks = hooks.bare_module_hooks(module)
-        module.setup(stage)
+        with hook_logs.running_hook(
+            self, "setup"
+        ):  # (self.log there is refused naming it, as Lightning does)
+            module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 
     def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
@@ -1494,7 +1504,7 @@ class Trainer:
         Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
-        with self.profiler.profile("[Trainer].save_checkpoint"):
+        with self.profiler.profile("save_checkpoint"):
             return self._save_checkpoint(path, weights_only)
 
     def _save_checkpoint(self, path: str | os.PathLike, weights_only: bool) -> Path:

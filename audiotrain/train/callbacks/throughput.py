@@ -91,11 +91,13 @@ class Throughput:
                 if several:
                     metrics["batches_per_sec"] = batches / elapsed * self.world_size
                     metrics["samples_per_sec"] = samples / elapsed * self.world_size
-                if len(self._lengths) == self.window_size and samples > 0:
-                    per_sample = (self._lengths[-1] - self._lengths[0]) / samples
-                    metrics[f"device{sep}items_per_sec"] = samples / elapsed * per_sample
+                if len(self._lengths) == self.window_size and batches > 0:
+                    # Lightning's arithmetic: samples per second x the mean length a batch's length_fn gave
+                    # (the length of a sample, so items per second).
+                    length = (self._lengths[-1] - self._lengths[0]) / batches
+                    metrics[f"device{sep}items_per_sec"] = samples / elapsed * length
                     if several:
-                        metrics["items_per_sec"] = samples / elapsed * per_sample * self.world_size
+                        metrics["items_per_sec"] = samples / elapsed * length * self.world_size
         if len(self._flops) == self.window_size and len(self._time) == self.window_size:
             elapsed = self._time[-1] - self._time[0]
             if elapsed > 0:
@@ -163,6 +165,7 @@ class ThroughputMonitor(Callback):
             name: Throughput(trainer.world_size, self.window_size, self.separator) for name in STAGES
         }
         self._counts = {}
+        self._stage_batches = dict.fromkeys(STAGES, 0)  # each stage's batches since setup: its logging step
         self.metrics = {}
 
     def _start(self, stage: str) -> None:
@@ -176,9 +179,7 @@ class ThroughputMonitor(Callback):
         counts[0] += 1
         counts[1] += _number(self.batch_size_fn(batch), "batch_size_fn")
         if self.length_fn is not None:
-            counts[2] += _number(self.length_fn(batch), "length_fn") * _number(
-                self.batch_size_fn(batch), "batch_size_fn"
-            )
+            counts[2] += _number(self.length_fn(batch), "length_fn")
         flops = getattr(module, "flops_per_batch", None)
         self._throughputs[stage].update(
             time=elapsed,
@@ -216,7 +217,9 @@ class ThroughputMonitor(Callback):
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         self._update(trainer, module, stage, batch)
-        batches = int(self._counts[stage][0])
+        # Counted on across a fit's validations, as Lightning's step for them (the rates start afresh in each)
+        self._stage_batches[stage] += 1
+        batches = self._stage_batches[stage]
         if batches % trainer.log_every_n_steps == 0:
             self._log(trainer, stage, batches)
 
