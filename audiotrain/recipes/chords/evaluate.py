@@ -136,24 +136,29 @@ class TrimmedReference:
         return f"{self.annotation} runs {self.overhang:.3f} s past {self.audio}: scored up to {self.audio_end:.3f} s"
 
 
+def _songs_note(songs: Mapping[str, Any], headline: str, listed: int | None) -> str:
+    """`headline`, then a line per song (`describe()` of each; the first `listed`, all by default)."""
+    items = list(songs.items())
+    shown = items if listed is None else items[:listed]
+    lines = [headline, *(f"- {name}: {song.describe()}" for name, song in shown)]
+    if len(shown) < len(items):
+        lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
+    return "\n".join(lines)
+
+
 def trimmed_note(trimmed: Mapping[str, TrimmedReference], listed: int | None = None) -> str:
     """What the output and scores.md say of the references scored up to their audio's end: a count, then a
     line per song (the first `listed` of them; all by default). "" when there is none."""
     if not trimmed:
         return ""
-    items = list(trimmed.items())
-    shown = items if listed is None else items[:listed]
     several = len(trimmed) != 1
-    lines = [
+    headline = (
         f"{len(trimmed)} reference{'s' * several} {'run' if several else 'runs'} past the end of the audio "
         f"(by {MAX_REFERENCE_OVERHANG_S:g} s at most), scored up to the audio's end; mir_eval on the files as "
         f"they are scores the overhang too (against N), so its figures for {'these songs' if several else 'it'} "
         "differ:"
-    ]
-    lines += [f"- {name}: {reference.describe()}" for name, reference in shown]
-    if len(shown) < len(items):
-        lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
-    return "\n".join(lines)
+    )
+    return _songs_note(trimmed, headline, listed)
 
 
 @dataclass
@@ -175,18 +180,13 @@ def gap_filled_note(filled: Mapping[str, GapFilledReference], listed: int | None
     per song (the first `listed`; all by default). "" when there is none."""
     if not filled:
         return ""
-    items = list(filled.items())
-    shown = items if listed is None else items[:listed]
     several = len(filled) != 1
-    lines = [
+    headline = (
         f"{len(filled)} reference{'s' * several} with gaps between segments, read as N (allow_gaps); mir_eval on "
         f"the files as they are reads a gap as the chord before it going on, so its figures for "
         f"{'these songs' if several else 'this song'} differ:"
-    ]
-    lines += [f"- {name}: {reference.describe()}" for name, reference in shown]
-    if len(shown) < len(items):
-        lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
-    return "\n".join(lines)
+    )
+    return _songs_note(filled, headline, listed)
 
 
 @dataclass
