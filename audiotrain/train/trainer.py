@@ -903,9 +903,7 @@ class Trainer:
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
                 warnings.warn(f"Trainer.fit: nothing to train, {why}", stacklevel=3)
             return
-        if (
-            val_loader is not None
-        ):  # (a limit_val_batches fraction of under one batch: refused before training)
+        if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
             self.evaluation.limit("val", val_loader)
         n_batches = self._training_batches(train_loader)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
