@@ -6,6 +6,7 @@ epoch, and a resume inside an epoch. The numbers are Lightning 2.6's for the sam
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain.train.callback import Callback
 
+import mlx.core as mx
 import pytest
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
 
@@ -167,6 +168,7 @@ def test_a_plateau_schedule_can_monitor_a_value_a_hook_logs(tmp_path):
 @pytest.mark.parametrize("hook", ["on_train_end", "on_fit_end", "setup", "on_predict_batch_end"])
 def test_logging_where_lightning_refuses_it_is_refused(tmp_path, hook):
     """Such a value was lost, or counted for the next fit's first epoch."""
+
     def logs(self, *_):
         self.log("z", 100.0)
 
@@ -223,3 +225,44 @@ def test_validate_returns_the_logged_metrics_not_those_logged_with_logger_false(
     (scores,) = t.validate(Hidden(), VAL)
     assert "val_loss" in scores and "step_hidden" not in scores and "hook_hidden" not in scores
     assert "hook_hidden" in t.callback_metrics and "step_hidden" in t.callback_metrics
+
+
+def test_a_value_a_callback_logs_at_the_epoch_end_is_read_by_the_module_in_that_hook(tmp_path):
+    class LogsFirst(Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            pl_module.log("ce", 0.5)
+
+    seen = []
+
+    class Reads(TinyClassifier):
+        def on_train_epoch_end(self, epoch, metrics):
+            seen.append(self.trainer.callback_metrics.get("ce"))
+
+    fit(tmp_path, Reads(), val=False, callbacks=[LogsFirst()], max_epochs=2)
+    assert seen == [0.5, 0.5]
+
+
+def test_a_sized_stream_with_a_fractional_interval_validates_once_per_check(tmp_path):
+    """The stream's last batch validated, and the epoch's end again: EarlyStopping counted two checks."""
+    from audiotrain import DataLoader, IterableDataset
+
+    class Stream(IterableDataset):
+        def __len__(self):
+            return 16
+
+        def __iter__(self):
+            yield from (TRAIN[0][0][i % 4] for i in range(16))
+
+    validated = []
+
+    class Counts(Callback):
+        def on_validation_end(self, trainer, pl_module):
+            validated.append(trainer.global_step)
+
+    class Unlabelled(TinyClassifier):
+        def compute_loss(self, batch):
+            return super().compute_loss((batch, mx.zeros(batch.shape[0], mx.int32)))
+
+    t = quiet_trainer(tmp_path, max_epochs=2, val_check_interval=0.5, callbacks=[Counts()])
+    t.fit(Unlabelled(), DataLoader(Stream(), batch_size=4), [VAL[0][0]])
+    assert validated == [2, 4, 6, 8]

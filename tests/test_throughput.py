@@ -55,11 +55,11 @@ def test_training_rates_are_exact_and_leave_the_validations_out(tmp_path, clock)
     # 8 batches of 16 samples, one second each; the two validations' 60 s left out of training's time
     assert by_key(logger, "train/batches")[-1] == (8, 8.0)
     assert by_key(logger, "train/samples")[-1] == (8, 128.0)
-    assert by_key(logger, "train/lengths")[-1] == (8, 20.0)  # (Lightning's: length_fn summed per batch)
+    assert by_key(logger, "train/lengths")[-1] == (8, 20.0)  # (length_fn's items, summed over the batches)
     assert by_key(logger, "train/time")[-1] == (8, pytest.approx(8.0))
     assert by_key(logger, "train/device/batches_per_sec")[-1] == (8, pytest.approx(1.0))
     assert by_key(logger, "train/device/samples_per_sec")[-1] == (8, pytest.approx(16.0))
-    assert by_key(logger, "train/device/items_per_sec")[-1] == (8, pytest.approx(40.0))  # 16 x 2.5
+    assert by_key(logger, "train/device/items_per_sec")[-1] == (8, pytest.approx(2.5))  # 2.5 a 1-s batch
     # none until the window of 3 batches is full; no job-wide rates in one process
     assert [step for step, _ in by_key(logger, "train/device/batches_per_sec")] == [3, 4, 5, 6, 7, 8]
     assert "train/batches_per_sec" not in logger.keys()
@@ -101,7 +101,7 @@ def test_the_job_wide_rates_multiply_one_process_by_the_processes():
     metrics = rates.compute()
     assert metrics["device/batches_per_sec"] == 1.0 and metrics["batches_per_sec"] == 2.0
     assert metrics["device/samples_per_sec"] == 8.0 and metrics["samples_per_sec"] == 16.0
-    assert metrics["device/items_per_sec"] == 24.0 and metrics["items_per_sec"] == 48.0
+    assert metrics["device/items_per_sec"] == 3.0 and metrics["items_per_sec"] == 6.0  # (9 - 3) / 2 s
     assert metrics["device/flops_per_sec"] == 50.0 and metrics["flops_per_sec"] == 100.0
 
 

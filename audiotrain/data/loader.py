@@ -455,7 +455,10 @@ class DataLoader:
             return len(self)
         if self._started and self._stream_length is not None:
             return self._stream_length
-        return len(self) if hasattr(self.dataset, "__len__") else None
+        try:
+            return len(self)
+        except TypeError:  # (no length, or a __len__ that says it has none)
+            return None
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a position from `state_dict`: the next iteration continues that epoch at that batch.

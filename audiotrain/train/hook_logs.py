@@ -51,6 +51,9 @@ LOGGING_HOOKS = (
     )
     | frozenset({"on_validation_end", "on_test_end", "on_fit_start"})
 )
+_EPOCH_END_HOOKS = frozenset(
+    {"on_train_epoch_end", "on_validation_epoch_end", "on_test_epoch_end", "on_validation_end", "on_test_end"}
+)
 EVAL_BATCH_HOOKS = frozenset(
     {"on_validation_batch_start", "on_validation_batch_end", "on_test_batch_start", "on_test_batch_end"}
 )
@@ -162,14 +165,14 @@ def record(
     if on_step and not train_batch:
         where = f"in `{hook}`" if hook is not None else "outside a hook the Trainer runs"
         reason = (
-            "in validation and test a value is its mean over the loader"
+            "in validation and test a value is its mean over the loader here, as in a validation_step, where "
+            "Lightning also logs <name>_step"
             if hook in EVAL_BATCH_HOOKS
-            else "this hook has no step of its own"
+            else "this hook has no step of its own, as in Lightning"
         )
         raise ValueError(
-            f"{owner}.log({name!r}, ..., on_step=True): you can't self.log(on_step=True) {where} ({reason}, "
-            "as in Lightning). Log it with on_epoch=True, or per step in on_train_batch_start / "
-            "on_train_batch_end"
+            f"{owner}.log({name!r}, ..., on_step=True): you can't self.log(on_step=True) {where} ({reason}). "
+            "Log it with on_epoch=True, or per step in on_train_batch_start / on_train_batch_end"
         )
     phase = phase_of(trainer)
     key = (phase, hook, name)
@@ -198,6 +201,10 @@ def record(
         changes["total"] = total
         changes["weight"] = entry.weight + weight
     module._logged[key] = dataclasses.replace(entry, **changes)
+    if hook in _EPOCH_END_HOOKS and trainer is not None and not trainer.sanity_checking:
+        # The callbacks (and the module) after this one in the same hook read it, as in Lightning; its
+        # value over the ranks replaces it once the hook has run (under data parallel).
+        trainer.callback_metrics[name] = entry.read(value, owner)
 
 
 # ---- emission -------------------------------------------------------------------------------------------

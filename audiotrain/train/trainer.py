@@ -1389,9 +1389,9 @@ class Trainer:
         hooks.warn_unknown_hooks(self.callbacks, Callback, module, TrainModule)
         hooks.warn_lightning_only_hooks(module)
         self._bare_hooks = hooks.bare_module_hooks(module)
-        with hook_logs.running_hook(
-            self, "setup"
-        ):  # (self.log there is refused naming it, as Lightning does)
+        # (self.log there is refused naming it, as Lightning does; timed as Lightning's profiler times it)
+        where = f"[LightningModule]{type(module).__name__}.setup"
+        with hook_logs.running_hook(self, "setup"), self.profiler.profile(where):
             module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 

@@ -100,7 +100,8 @@ class ValidationSchedule:
         just did (Lightning skips it under max_steps: see the README)."""
         if not isinstance(self.val_check_interval, float) or not self.this_epoch(progress.epoch):
             return False
-        if not progress.epoch_complete:
+        if not progress.epoch_complete or self.validated_after_batch == progress.total_batches:
+            # (its last batch just validated: a stream's, whose last batch is known only once it ended)
             return self.validated_after_batch != progress.total_batches
         # 1.0 validates wherever the epoch ends: also an epoch resumed at its last batch from a checkpoint
         # made with another number of batches an epoch (another global batch, or ranks).

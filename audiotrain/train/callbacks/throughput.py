@@ -23,9 +23,9 @@ class Throughput:
 
     `compute` gives ``time``, ``batches``, ``samples`` (and ``lengths``) totals at once, and, once the window
     is full, ``device/batches_per_sec``, ``device/samples_per_sec`` (``device/items_per_sec`` where lengths
-    are given: samples per second x the mean length of a sample; ``device/flops_per_sec`` where the flops of a
-    batch are given) and, under data parallel (`world_size` > 1), the job's: the same without ``device/``,
-    times `world_size` (every process is taken to run at this one's rate)."""
+    are given: the items counted per second; ``device/flops_per_sec`` where the flops of a batch are given)
+    and, under data parallel (`world_size` > 1), the job's: the same without ``device/``, times `world_size`
+    (every process is taken to run at this one's rate)."""
 
     def __init__(self, world_size: int = 1, window_size: int = 100, separator: str = "/") -> None:
         if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 2:
@@ -91,13 +91,12 @@ class Throughput:
                 if several:
                     metrics["batches_per_sec"] = batches / elapsed * self.world_size
                     metrics["samples_per_sec"] = samples / elapsed * self.world_size
-                if len(self._lengths) == self.window_size and batches > 0:
-                    # Lightning's arithmetic: samples per second x the mean length a batch's length_fn gave
-                    # (the length of a sample, so items per second).
-                    length = (self._lengths[-1] - self._lengths[0]) / batches
-                    metrics[f"device{sep}items_per_sec"] = samples / elapsed * length
+                if len(self._lengths) == self.window_size:
+                    # (Lightning 2.6's arithmetic: the items length_fn counted in the window, per second)
+                    items = self._lengths[-1] - self._lengths[0]
+                    metrics[f"device{sep}items_per_sec"] = items / elapsed
                     if several:
-                        metrics["items_per_sec"] = samples / elapsed * length * self.world_size
+                        metrics["items_per_sec"] = items / elapsed * self.world_size
         if len(self._flops) == self.window_size and len(self._time) == self.window_size:
             elapsed = self._time[-1] - self._time[0]
             if elapsed > 0:
@@ -114,15 +113,17 @@ class ThroughputMonitor(Callback):
     metrics): ``train/device/samples_per_sec``, ``train/device/items_per_sec``, ``train/time``, ...
 
     `batch_size_fn(batch)` gives the samples of a batch (``lambda batch: batch[0].shape[0]``);
-    `length_fn(batch)` the length of one of its samples, for ``items_per_sec`` (for audio, its seconds:
-    ``lambda batch: batch[0].shape[-1] / 16000`` makes ``items_per_sec`` the seconds of audio trained on per
-    second). The rates are rolling over the last `window_size` batches (none until that many ran); `separator` joins the
-    names. A module with a ``flops_per_batch`` attribute adds ``flops_per_sec``.
+    `length_fn(batch)` the items in it, for ``lengths`` and ``items_per_sec`` (for audio, its seconds:
+    ``lambda batch: batch[0].size / 16000`` for a [batch, samples] array makes ``lengths`` the seconds of
+    audio trained on and ``items_per_sec`` those per second), as Lightning 2.6 counts them. The rates are
+    rolling over the last `window_size` batches (none until that many ran); `separator` joins the names. A
+    module with a ``flops_per_batch`` attribute adds ``flops_per_sec``.
 
     Training is logged at each logging step (`log_every_n_steps`, once an accumulation window is stepped) at
     the global step, its time leaving out the validations inside it; validation, test and prediction at every
-    `log_every_n_steps`-th batch of the stage, at the stage's count of batches so far (Lightning's step for
-    them). Rank 0 measures and logs (under data parallel, the job's rates are its own times the processes).
+    `log_every_n_steps`-th batch of the stage, at the stage's count of batches so far, counted on across a
+    fit's validations (Lightning's step for them). Rank 0 measures and logs (under data parallel, the job's
+    rates are its own times the processes).
 
     MLX evaluates lazily, so the time read after a batch is the host's, which runs at most one step ahead of
     the device (the loop waits for the step before): over a window of batches the rate is the device's within
@@ -146,7 +147,7 @@ class ThroughputMonitor(Callback):
         if length_fn is not None and not callable(length_fn):
             raise TypeError(
                 f"ThroughputMonitor(length_fn={length_fn!r}): expected a function of a batch giving the "
-                "length of one sample (e.g. its seconds of audio), or None"
+                "items in it (e.g. its seconds of audio), or None"
             )
         Throughput(window_size=window_size, separator=separator)  # (its arguments checked now)
         self.batch_size_fn = batch_size_fn
