@@ -505,8 +505,14 @@ def test_csv_resume_appends_after_dropping_lost_rows(tmp_path):
     first.log_metrics({"loss": 99.0}, step=2)  # after the checkpoint: lost on resume
     resumed = CSVLogger(tmp_path)
     resumed.load_state_dict(state)
-    resumed.log_metrics({"loss": 2.0}, step=2)
+    with pytest.warns(
+        LoggerWarning, match=r"1 row\(s\) logged after it .* kept as metrics.before-resume-1.csv"
+    ):
+        resumed.log_metrics({"loss": 2.0}, step=2)
     assert [(r["step"], r["loss"]) for r in read_csv(resumed.metrics_file)[1]] == [("1", "1.0"), ("2", "2.0")]
+    # Nothing logged is lost: the file as it was (a test() run after the stopped fit too) is kept beside it
+    kept = resumed.metrics_file.with_name("metrics.before-resume-1.csv")
+    assert [(r["step"], r["loss"]) for r in read_csv(kept)[1]] == [("1", "1.0"), ("2", "99.0")]
 
 
 def test_csv_resume_drops_what_the_checkpoints_row_got_after_it(tmp_path):

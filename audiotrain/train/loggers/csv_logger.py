@@ -6,13 +6,14 @@ import csv
 import io
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
-from audiotrain.train.loggers.base import Logger
+from audiotrain.train.loggers.base import Logger, LoggerWarning
 
 
 class CSVLogger(_VersionedFolder, Logger):
@@ -73,6 +74,7 @@ class CSVLogger(_VersionedFolder, Logger):
             self._reload_hparams()
         if self.metrics_file.exists():
             header, rows = self._read()
+            before = [dict(row) for row in rows]
             if self._resume_rows is not None:
                 rows = rows[: self._resume_rows]
                 if rows:  # without what it got after the checkpoint
@@ -80,6 +82,8 @@ class CSVLogger(_VersionedFolder, Logger):
             elif self._resume_step is not None:  # (a checkpoint that did not record its rows)
                 rows = [r for r in rows if r.get("step") and int(r["step"]) <= self._resume_step]
             self._columns = header or ["step"]
+            if rows != before:
+                self._set_aside(before, len(before) - len(rows))
             self._rewrite(rows)
             self._rows = len(rows)
             if rows and self._resume_step is not None and int(rows[-1]["step"]) == self._resume_step:
@@ -90,6 +94,24 @@ class CSVLogger(_VersionedFolder, Logger):
                 self._last_row["step"] = self._resume_step
         # Once: a later stage (test after a resumed fit) reopening the file must not drop the fit's rows.
         self._resume_step = self._resume_rows = self._resume_keys = None
+
+    def _set_aside(self, rows: list[dict[str, Any]], dropped: int) -> None:
+        """Before a resume drops what was logged after its checkpoint (the stopped run's later steps, or a
+        `test()` run after it), the file as it was goes beside it, as ``metrics.before-resume-<k>.csv``:
+        nothing logged is lost."""
+        k = 1
+        while (kept := self.metrics_file.with_name(f"metrics.before-resume-{k}.csv")).exists():
+            k += 1
+        tmp = kept.with_suffix(".csv.tmp")
+        tmp.write_bytes(self._csv_text(rows, header=True))
+        os.replace(tmp, kept)
+        warnings.warn(
+            f"CSVLogger: the resumed run goes on from its checkpoint's step, so {dropped} row(s) logged after "
+            f"it (and values its last row got later) leave {self.metrics_file}; the file as it was is kept as "
+            f"{kept.name}",
+            LoggerWarning,
+            stacklevel=4,
+        )
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
         with self.metrics_file.open(newline="") as f:
