@@ -680,6 +680,8 @@ def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
     assert logged[0][1] == pytest.approx(
         {"lr-AdamW": 1e-3, "lr-AdamW-momentum": 0.8, "lr-AdamW-weight_decay": 0.05}
     )
+    # In callback_metrics too, as Lightning's: EarlyStopping or ModelCheckpoint can monitor the rate
+    assert t.callback_metrics["lr-AdamW"] == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="'step', 'epoch' or None"):
         LearningRateMonitor(logging_interval="batch")
 
@@ -760,3 +762,18 @@ def test_lightnings_trainer_names_give_what_lightning_gives(tmp_path, monkeypatc
     csv = Trainer(logger=CSVLogger(tmp_path / "csv", name="run"), default_root_dir=tmp_path / "root")
     assert csv.log_dir == str(tmp_path / "csv" / "run" / "version_0")
     assert Trainer(logger=False, default_root_dir=tmp_path / "root").log_dir == str(tmp_path / "root")
+
+
+def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
+    """`trainer.callback_metrics["val_loss"].item()` (sweep scripts, Optuna's pruning callback) raised
+    AttributeError: 'float' object has no attribute 'item'."""
+    import json
+
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    value = t.callback_metrics["val_loss"]
+    assert isinstance(value, float) and value.item() == float(value)
+    assert t.logged_metrics["val_loss"].item() == float(t.logged_metrics["val_loss"])
+    (scores,) = t.validate(t.module, make_batches(16, seed=1))
+    assert scores["val_loss"].item() == pytest.approx(value)
+    assert json.loads(json.dumps(t.callback_metrics))["val_loss"] == float(value)  # (still plain JSON)

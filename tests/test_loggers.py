@@ -210,6 +210,24 @@ def test_tensorboard_resume_writes_to_the_same_version_and_drops_lost_steps(tmp_
     assert read_scalars(resumed.log_dir)["loss"] == [(0, 0.0), (10, 10.0), (20, 20.0), (30, 30.0)]
 
 
+def test_tensorboard_resume_from_a_checkpoint_before_anything_was_logged_drops_the_stopped_runs_points(
+    tmp_path,
+):
+    """A checkpoint saved before the first logging step (log_every_n_steps=50, an early save or Ctrl-C)
+    purged nothing: every point of the stopped run stayed, and the resumed run's came again beside them."""
+    first = TensorBoardLogger(log_dir=tmp_path)
+    state = json.loads(json.dumps(first.state_dict()))  # the checkpoint: nothing logged yet
+    for step in (3, 6):
+        first.log_metrics({"loss": float(step)}, step=step)
+    first.finalize("failed")
+    resumed = TensorBoardLogger(log_dir=tmp_path)
+    resumed.load_state_dict(state)
+    for step in (3, 6):
+        resumed.log_metrics({"loss": float(step) + 0.5}, step=step)
+    resumed.finalize("success")
+    assert read_scalars(resumed.log_dir)["loss"] == [(3, 3.5), (6, 6.5)]
+
+
 def test_tensorboard_resume_drops_what_the_checkpoints_step_got_after_it(tmp_path):
     # A batch-end checkpoint at step 8 comes before that step's validation: the resumed run logs it again.
     first = TensorBoardLogger(log_dir=tmp_path)

@@ -508,3 +508,23 @@ def test_reading_the_epoch_or_step_inside_a_compiled_step_warns_that_it_is_the_t
         "reads self.current_epoch inside its compiled step" in said[0] and "Trainer(compile=False)" in said[0]
     )
     assert fit(False) == []  # eager: read afresh every step, as in Lightning
+
+
+def test_a_datamodule_saves_its_hyperparameters_as_lightnings_and_the_loggers_get_them(tmp_path):
+    from audiotrain import DataModule
+
+    class Data(DataModule):
+        def __init__(self, batch_size: int = 16, root: str = "data", cache=None):
+            super().__init__()
+            self.save_hyperparameters(ignore=["cache"])
+
+        def train_dataloader(self):
+            return make_batches(32, self.hparams.batch_size)
+
+    data = Data(batch_size=8)
+    assert data.hparams == {"batch_size": 8, "root": "data"} and data.hparams.batch_size == 8
+    logger = RecordingLogger()
+    quiet_trainer(tmp_path, max_epochs=1, logger=logger).fit(TinyClassifier(), datamodule=data)
+    assert logger.hparams[-1]["datamodule_hparams"] == {"batch_size": 8, "root": "data"}
+    with pytest.raises(ValueError, match="call it inside"):
+        data.save_hyperparameters()

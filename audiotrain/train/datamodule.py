@@ -40,6 +40,35 @@ class DataModule:
 
     trainer: Any = None  # the Trainer running a stage with it (set before prepare_data), as in Lightning
 
+    @property
+    def hparams(self) -> Any:
+        """What `save_hyperparameters()` recorded (Lightning's `LightningDataModule.hparams`): a dict whose
+        keys read as attributes too. The loggers get it beside the module's (``datamodule_hparams``)."""
+        from audiotrain.train.module import AttributeDict
+
+        if "_hparams" not in self.__dict__:
+            self._hparams = AttributeDict()
+        return self._hparams
+
+    def save_hyperparameters(self, *names: str, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+        """Record the arguments of the `__init__` that calls this (all, or only `names`; not `ignore`), as
+        Lightning's DataModule does: they go into `hparams` and to the loggers. JSON-serialisable values
+        only (a checkpoint's config holds them)."""
+        import inspect
+
+        from audiotrain.train.module import _init_arguments, chosen_hyperparameters
+
+        frame = inspect.currentframe().f_back
+        try:
+            init_arguments = _init_arguments(self, frame)
+        finally:
+            del frame
+        owner = type(self).__name__
+        if init_arguments is None:
+            raise ValueError(f"{owner}.save_hyperparameters: call it inside {owner}.__init__")
+        ignored = {ignore} if isinstance(ignore, str) else set(ignore)
+        self.hparams.update(chosen_hyperparameters(owner, init_arguments, names, ignored))
+
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Change a batch as it comes from the loader (overriding the module's hook of this name)."""
         return batch

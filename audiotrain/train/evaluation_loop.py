@@ -30,6 +30,7 @@ from audiotrain.train.loaders import (
     prepare_data,
     prepare_loader,
 )
+from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import TrainModule
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.profilers import profiled_batches
@@ -346,7 +347,8 @@ class EvaluationLoop:
                 else:
                     means = self.validate(model, loader) if stage == "val" else self.test(model, loader)
                     # Lightning's return value: the logged metrics (not those logged with logger=False).
-                    out = [{k: v for k, v in means.items() if k not in self.unlogged.get(stage, ())}]
+                    kept = {k: v for k, v in means.items() if k not in self.unlogged.get(stage, ())}
+                    out = [Metrics(kept)]
             status = "success"
             return out
         except BaseException as err:

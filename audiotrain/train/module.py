@@ -778,25 +778,9 @@ class TrainModule(nn.Module):
                 )
         if any(not isinstance(n, str) for n in names):
             hparams = self._hparams_from_object(names, init_arguments)
+            hparams = chosen_hyperparameters(name, hparams, tuple(hparams), ignored)
         else:
-            wanted = list(names) or [n for n in init_arguments if n not in ignored]
-            unknown = [n for n in wanted if n not in init_arguments]
-            if unknown:
-                raise ValueError(
-                    f"{name}.save_hyperparameters: {', '.join(unknown)} is not an argument of {name}.__init__ "
-                    f"or of a base class's __init__ it calls (arguments: {', '.join(init_arguments) or 'none'})"
-                )
-            hparams = {n: init_arguments[n] for n in wanted}
-        hparams = {n: value for n, value in hparams.items() if n not in ignored}
-        for n, value in hparams.items():
-            try:
-                json.dumps(value)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"{type(self).__name__}.save_hyperparameters: {n}={type(value).__name__} is not "
-                    f"JSON-serialisable, so no checkpoint could hold it; pass ignore=[{n!r}] and give it "
-                    "again to load_from_checkpoint"
-                ) from None
+            hparams = chosen_hyperparameters(name, init_arguments, names, ignored)
         self._hparams.update(hparams)
 
     def _hparams_from_object(self, given: tuple, init_arguments: dict[str, Any]) -> dict[str, Any]:
@@ -966,6 +950,30 @@ def _matching_weights(loaded: dict[str, Any], expected: dict[str, mx.array], whe
             parts.append(f"in the checkpoint but not in the model, ignored: {listed(unexpected)}")
         warnings.warn(f"{where} with strict=False: {'; '.join(parts)}", stacklevel=3)
     return {k: v for k, v in loaded.items() if k in expected}
+
+
+def chosen_hyperparameters(
+    owner: str, init_arguments: dict[str, Any], names: tuple, ignored: set[str]
+) -> dict[str, Any]:
+    """`save_hyperparameters(*names, ignore=...)`'s choice among `init_arguments` (all where no names), each
+    checked to be JSON-serialisable (a checkpoint holds them); `owner` names the class in errors."""
+    wanted = list(names) or [n for n in init_arguments if n not in ignored]
+    unknown = [n for n in wanted if n not in init_arguments]
+    if unknown:
+        raise ValueError(
+            f"{owner}.save_hyperparameters: {', '.join(unknown)} is not an argument of {owner}.__init__ "
+            f"or of a base class's __init__ it calls (arguments: {', '.join(init_arguments) or 'none'})"
+        )
+    hparams = {n: init_arguments[n] for n in wanted if n not in ignored}
+    for n, value in hparams.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{owner}.save_hyperparameters: {n}={type(value).__name__} is not JSON-serialisable, so no "
+                f"checkpoint could hold it; pass ignore=[{n!r}] (and give it again where it is rebuilt)"
+            ) from None
+    return hparams
 
 
 def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:

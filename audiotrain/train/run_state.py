@@ -24,6 +24,7 @@ from audiotrain._text import listed
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_logs, resume
 from audiotrain.train.guarded_update import write_state_in_place
+from audiotrain.train.metric_values import Metrics
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import set_trainable
@@ -44,7 +45,7 @@ class RunState:
         self.running = RunningMeans()
         self.history = History()
         self.trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
-        self.callback_metrics: dict[str, float] = {}
+        self.callback_metrics: dict[str, float] = Metrics()
         # What the last validation in `fit` reported, under the names it was logged with ("val_loss",
         # "val/acc", "valid_loss"): the history row and the progress bar take these, whatever the name.
         self.validation_metrics: dict[str, float] = {}
@@ -114,7 +115,7 @@ class RunState:
         self.random_at_fit_end = None  # (loaded outside fit: a save now holds the loaded state)
         self.pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
         self.pending_loader_source = source
-        self.callback_metrics = dict(state.get("callback_metrics", {}))
+        self.callback_metrics = Metrics(state.get("callback_metrics", {}))
         # (A checkpoint from before validation_metrics was saved: its val_* values.)
         saved_validation = {k: v for k, v in self.callback_metrics.items() if k.startswith("val_")}
         self.validation_metrics = dict(state.get("validation_metrics", saved_validation))
@@ -188,7 +189,14 @@ def run_config(trainer: Trainer) -> dict[str, Any]:
         "hparams": dict(module.hparams) if module is not None else {},
         "optimizer": type(opt).__name__ if opt is not None else None,
         "lr_schedule_name": trainer.optimizer_config.lr_schedule_name if trainer.optimizer_config else None,
+        **_datamodule_hparams(trainer.datamodule),
     }
+
+
+def _datamodule_hparams(datamodule: Any) -> dict[str, Any]:
+    """A DataModule's `save_hyperparameters()` (none: no entry, so older runs' configs compare equal)."""
+    hparams = getattr(datamodule, "__dict__", {}).get("_hparams")
+    return {"datamodule_hparams": dict(hparams)} if hparams else {}
 
 
 def load_optimizer_state(folder: Path, optimizer: Any, fresh: frozenset[str]) -> None:

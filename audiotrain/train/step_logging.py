@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.train import hook_logs, reporting
 from audiotrain.train.evaluation import prefixed
+from audiotrain.train.metric_values import Metrics
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import local_means
 
@@ -30,7 +31,7 @@ class StepLogging:
 
     def __init__(self, trainer: Trainer):
         self._trainer = trainer
-        self.logged_metrics: dict[str, float] = {}  # the last value of each name sent to the loggers
+        self.logged_metrics: dict[str, float] = Metrics()  # the last value of each name sent to the loggers
         self.last_outputs: dict[str, mx.array] = {}  # the last step's loss and metrics (maybe still running)
         self.last_logged: dict[str, mx.array] = {}  # what it logged with `self.log` (maybe still running)
         self.last_weight: Any = 1.0  # its weight, `TrainModule.batch_size(batch)`

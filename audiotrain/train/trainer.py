@@ -76,6 +76,7 @@ from audiotrain.train.loaders import (
 )
 from audiotrain.train.loggers import Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
+from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
@@ -370,11 +371,12 @@ class Trainer:
 
     @property
     def callback_metrics(self) -> dict[str, float]:
+        """Lightning's: the latest value of every metric (floats, with Lightning's `.item()` as well)."""
         return self._run.callback_metrics
 
     @callback_metrics.setter
     def callback_metrics(self, value: dict[str, float]) -> None:
-        self._run.callback_metrics = value
+        self._run.callback_metrics = Metrics(value)
 
     # The stop requests, held by `StopRequests` (train/stopping.py).
     @property
@@ -422,7 +424,7 @@ class Trainer:
 
     @logged_metrics.setter
     def logged_metrics(self, value: dict[str, float]) -> None:
-        self._step_logging.logged_metrics = value
+        self._step_logging.logged_metrics = Metrics(value)
 
     @property
     def current_epoch(self) -> int:
@@ -1650,7 +1652,7 @@ class Trainer:
     @property
     def progress_bar_metrics(self) -> dict[str, float]:
         """Lightning's name for `progress_metrics()`."""
-        return self.progress_metrics()
+        return Metrics(self.progress_metrics())
 
     def _log_train_interval(self, hook_logs: bool = True) -> None:
         """The logging interval's means to the loggers and `callback_metrics` (`StepLogging`), then the

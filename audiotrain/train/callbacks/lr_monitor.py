@@ -63,6 +63,7 @@ class LearningRateMonitor(Callback):
             if self.log_weight_decay:
                 values[f"{name}-weight_decay{suffix}"] = float(getattr(group, "weight_decay", 0.0))
         trainer.log_metrics(values, step=trainer.global_step)
+        trainer.callback_metrics.update(values)  # (as Lightning's: EarlyStopping can monitor "lr-Adam")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.logging_interval == "step" and outputs.get("stepped") and trainer.is_logging_step():

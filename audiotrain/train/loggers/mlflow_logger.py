@@ -35,6 +35,11 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         "a local SQLite store keeps the artifacts in mlruns/ beside its database, a file store (save_dir) "
         "in its folder; a server chooses its own",
     ),
+    "synchronous": (
+        (None, True),
+        "every value is logged before the call returns (MLflow's synchronous logging, its default); "
+        "asynchronous logging is not offered",
+    ),
 }
 
 

@@ -254,8 +254,8 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             self._version = state.get("version", self._version)
             step = state.get("step")
             at_step = state.get("at_step")
-            if step is None:
-                self._purge_step = None
+            if step is None:  # (nothing logged before the checkpoint: whatever the stopped run logged goes)
+                self._purge_step = 1
             elif at_step is None or int(step) == 0:
                 # (Written before `at_step` was saved; and step 0 also holds the run's hyperparameters.)
                 self._purge_step = int(step) + 1
