@@ -52,6 +52,7 @@ _PUBLIC = {
     "SaveAborted": "audiotrain.train.interrupt",
     "CrossValidationStopped": "audiotrain.declarative",
     "SlowBlasWarning": "audiotrain._blas",
+    "MLXImportedFirstWarning": "audiotrain._blas",
 }
 
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
     # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
     # equal to `_PUBLIC`.
+    from audiotrain._blas import MLXImportedFirstWarning as MLXImportedFirstWarning
     from audiotrain._blas import SlowBlasWarning as SlowBlasWarning
     from audiotrain._system import KernelCompileError as KernelCompileError
     from audiotrain.data import DataLoader as DataLoader

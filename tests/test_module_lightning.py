@@ -528,3 +528,54 @@ def test_a_datamodule_saves_its_hyperparameters_as_lightnings_and_the_loggers_ge
     assert logger.hparams[-1]["datamodule_hparams"] == {"batch_size": 8, "root": "data"}
     with pytest.raises(ValueError, match="call it inside"):
         data.save_hyperparameters()
+
+
+def test_a_datamodule_takes_a_config_dict_paths_and_an_hparams_assignment():
+    import argparse
+    from pathlib import Path
+
+    from audiotrain import DataModule
+
+    class FromConfig(DataModule):
+        def __init__(self, config):
+            super().__init__()
+            self.save_hyperparameters(config)
+
+    class WithPath(DataModule):
+        def __init__(self, root: Path):
+            super().__init__()
+            self.save_hyperparameters()
+
+    assert FromConfig({"batch_size": 4}).hparams.batch_size == 4
+    assert FromConfig(argparse.Namespace(batch_size=2)).hparams == {"batch_size": 2}
+    assert WithPath(Path("/data/songs")).hparams.root == "/data/songs"
+    plain = DataModule()
+    plain.hparams = {"lr": 0.1}
+    assert plain.hparams.lr == 0.1
+
+
+def test_a_checkpoint_loaded_before_any_stage_is_what_validate_scores(tmp_path):
+    """The seed's manual checkpoint management: load_checkpoint on a new Trainer, then validate(); the
+    load was kept for the next fit and validate scored the new module's own weights."""
+    from audiotrain import Trainer
+
+    trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32))
+    (trained,) = trainer.validate(module, make_batches(16, seed=1))
+    fresh = Trainer(enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path / "b")
+    fresh.load_checkpoint(tmp_path / "checkpoints" / "last")
+    (loaded,) = fresh.validate(TinyClassifier(), make_batches(16, seed=1))
+    assert loaded["val_loss"] == pytest.approx(trained["val_loss"])
+
+
+def test_reported_metrics_write_to_yaml_and_ints_answer_item_too(tmp_path):
+    import yaml
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    assert {k: v.item() for k, v in t.callback_metrics.items()}  # (skipped_steps, an int, too)
+    (scores,) = t.validate(t.module, make_batches(16, seed=1))
+    assert yaml.safe_load(yaml.safe_dump(scores)) == pytest.approx(dict(scores))
+    t.callback_metrics |= {"x": 1.0}
+    assert t.callback_metrics["x"].item() == 1.0

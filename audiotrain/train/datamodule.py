@@ -50,11 +50,21 @@ class DataModule:
             self._hparams = AttributeDict()
         return self._hparams
 
-    def save_hyperparameters(self, *names: str, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
-        """Record the arguments of the `__init__` that calls this (all, or only `names`; not `ignore`), as
-        Lightning's DataModule does: they go into `hparams` and to the loggers. JSON-serialisable values
-        only (a checkpoint's config holds them)."""
+    @hparams.setter
+    def hparams(self, value: Any) -> None:
+        from audiotrain.train.module import AttributeDict
+
+        self._hparams = AttributeDict(value)
+
+    def save_hyperparameters(self, *names: Any, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+        """Record the arguments of the `__init__` that calls this (all, or only `names`; not `ignore`), or
+        the entries of one dict or `argparse.Namespace` given, as Lightning's DataModule does: they go into
+        `hparams` and to the loggers. Paths are kept as strings; other values must be JSON-serialisable (a
+        checkpoint's config holds them)."""
+        import argparse
         import inspect
+        import os
+        from collections.abc import Mapping
 
         from audiotrain.train.module import _init_arguments, chosen_hyperparameters
 
@@ -64,10 +74,20 @@ class DataModule:
         finally:
             del frame
         owner = type(self).__name__
-        if init_arguments is None:
-            raise ValueError(f"{owner}.save_hyperparameters: call it inside {owner}.__init__")
         ignored = {ignore} if isinstance(ignore, str) else set(ignore)
-        self.hparams.update(chosen_hyperparameters(owner, init_arguments, names, ignored))
+        if any(not isinstance(n, str) for n in names):
+            if len(names) != 1 or not isinstance(names[0], (Mapping, argparse.Namespace)):
+                raise TypeError(
+                    f"{owner}.save_hyperparameters({', '.join(type(n).__name__ for n in names)}): expected "
+                    "__init__ argument names, or one dict or argparse.Namespace of hyperparameters"
+                )
+            given = names[0]
+            init_arguments, names = dict(vars(given) if isinstance(given, argparse.Namespace) else given), ()
+        elif init_arguments is None:
+            raise ValueError(f"{owner}.save_hyperparameters: call it inside {owner}.__init__")
+        # (a data folder is the usual argument; a DataModule is not rebuilt from these values)
+        plain = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in init_arguments.items()}
+        self.hparams.update(chosen_hyperparameters(owner, plain, names, ignored))
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Change a batch as it comes from the loader (overriding the module's hook of this name)."""

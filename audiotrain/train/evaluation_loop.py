@@ -306,6 +306,10 @@ class EvaluationLoop:
         source = loader_source(method, datamodule, model if model is not None else t.module, {stage: loader})
         if source is None and loader is None:
             raise TypeError(missing_loader(method, name, None, stage))
+        if not ckpt_path and t._pending_ckpt:
+            # `trainer.load_checkpoint(path)` before any stage (the seed's manual checkpoint management):
+            # its weights are the ones scored (a later `fit` still resumes from it).
+            ckpt_path = t._pending_ckpt
         if model is None and not ckpt_path:
             ckpt_path = self._best_of_the_last_fit(method)
         model = model if model is not None else t.module

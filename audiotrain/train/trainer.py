@@ -1542,7 +1542,8 @@ class Trainer:
         )
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore from a checkpoint folder now (if a module is attached) or at the next `fit`."""
+        """Restore from a checkpoint folder now (if a module is attached), else at the next `fit`, `validate`,
+        `test` or `predict` (which score its weights)."""
         if self.module is None or self.optimizer is None:
             ckpt.read_state(ckpt.resolve_checkpoint(path))  # fail early on a bad folder
             self._pending_ckpt = str(path)

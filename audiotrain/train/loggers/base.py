@@ -60,8 +60,12 @@ class _BackendStopped(Exception):
 
 def _plain(value: Any) -> Any:
     """A value a backend can store: numbers, strings, bools, None, lists of these, or else its str()."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, int):  # (a reported metric is a subclass: stored as the plain number)
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
     if hasattr(value, "item") and getattr(value, "size", None) == 1:  # numpy / mx scalars
         return value.item()
     if isinstance(value, Path):
