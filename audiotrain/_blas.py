@@ -127,6 +127,8 @@ def load_optimized_blas() -> BlasStatus:
         STATUS = BlasStatus(None, "off")
     elif "mlx.core" in sys.modules:
         STATUS = BlasStatus(None, "mlx-imported-first")
+        if os.environ.get("AUDIOTRAIN_DATA_WORKER"):  # (a DataLoader worker: its parent said it once)
+            return STATUS
         warnings.warn(
             "mlx.core was imported before audiotrain, so MLX keeps its slow bundled BLAS "
             "(matmuls ~10-30x slower on CPU). Import audiotrain first, or set "

@@ -61,6 +61,24 @@ def test_importing_mlx_first_warns_clearly():
     assert "MLXImportedFirstWarning" in out.stderr and "Import audiotrain first" in out.stderr
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
+def test_process_workers_do_not_repeat_the_import_order_warning(tmp_path):
+    """Each spawned worker imports the main script again, mlx first: the warning came once per worker."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import mlx.core\nimport audiotrain\nfrom audiotrain import DataLoader\n"
+        "if __name__ == '__main__':\n"
+        "    loader = DataLoader(list(range(8)), batch_size=2, num_workers=2, worker_type='process')\n"
+        "    print(sum(len(b) for b in loader))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "AUDIOTRAIN_BLAS": ""}, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "8" and out.stderr.count("MLXImportedFirstWarning") == 1
+
+
 def test_info_reports_versions_backend_device_and_blas():
     out = subprocess.run(
         [sys.executable, "-m", "audiotrain", "info"], capture_output=True, text=True, timeout=120

@@ -24,6 +24,7 @@ import dataclasses
 import errno
 import multiprocessing as mp
 import numbers
+import os
 import pickle
 import queue
 import random
@@ -320,6 +321,29 @@ def _watch_global_seeding_in_threads(worker_init_fn: Callable, changed: frozense
         "augmentation from audiotrain.data.batch_rng() (the same numbers for any workers and after a resume)",
         stacklevel=2,
     )
+
+
+#: Set in a DataLoader worker process's environment: its imports (the main script's again, under spawn)
+#: do not repeat the parent's import-order warning (audiotrain._blas) once per worker.
+WORKER_ENV_VAR = "AUDIOTRAIN_DATA_WORKER"
+
+
+@contextlib.contextmanager
+def _in_worker_environment(is_process: bool):
+    """While worker processes start, they inherit `WORKER_ENV_VAR` (the parent's own environment after is
+    as before)."""
+    if not is_process:
+        yield
+        return
+    before = os.environ.get(WORKER_ENV_VAR)
+    os.environ[WORKER_ENV_VAR] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(WORKER_ENV_VAR, None)
+        else:
+            os.environ[WORKER_ENV_VAR] = before
 
 
 def generators_changed(before: dict[str, Any]) -> frozenset[str]:
@@ -879,7 +903,10 @@ class WorkerPool:
                 )
                 for i, q in enumerate(self._task_qs)
             ]
-        with _sigint_held() if self.is_process else contextlib.nullcontext():
+        with (
+            _sigint_held() if self.is_process else contextlib.nullcontext(),
+            _in_worker_environment(self.is_process),
+        ):
             for w in self._workers:
                 w.start()
 
