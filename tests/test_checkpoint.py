@@ -992,3 +992,11 @@ def test_a_command_that_loaded_a_checkpoint_exits_with_its_own_status(tmp_path, 
     script += f"c.read_arrays(Path({str(path)!r})); sys.exit(2)"
     statuses = {subprocess.run([sys.executable, "-c", script]).returncode for _ in range(3)}
     assert statuses == {2}
+
+
+def test_a_missing_last_says_save_last_keeps_one(tmp_path):
+    """The seed's tutorial resumes from ./checkpoints/last, which only save_last=True keeps."""
+    from audiotrain.train.checkpoint import CheckpointError, resolve_checkpoint
+
+    with pytest.raises(CheckpointError, match=r"last does not exist \(a `last` checkpoint is kept only with"):
+        resolve_checkpoint(tmp_path / "checkpoints" / "last")

@@ -390,3 +390,18 @@ def test_the_progress_line_shows_the_accuracies_in_percent_as_the_history(clip_l
     for head, value in shown:
         assert float(value) == pytest.approx(history[f"val_{head}_acc"][-1], rel=1e-3, abs=1e-3)
     assert max(history["val_bass_note_acc"] + history["val_root_acc"]) > 1  # percent, not fractions
+
+
+def test_targets_outside_the_heads_classes_are_refused_not_read_as_the_last_class(tmp_path):
+    """Inside the compiled loss an index of C or more was read as class C-1: root 12 (a 1-based pitch
+    class) trained silently as B."""
+    from audiotrain.recipes.chords.trainer import ClipFeatureLoader
+
+    audio = np.zeros((2, 22050), np.float32)
+    loader = ClipFeatureLoader(
+        [(audio, {"chord_type": [1, 1], "root": [12, 0], "bass_note": [0, 0]})], None, 22050, "train_loader"
+    )
+    with pytest.raises(ValueError, match=r"'root' holds 12, outside 0..11 \(12 classes"):
+        loader._split(next(iter(loader.loader)), 0)
+    with pytest.raises(ValueError, match="non-integer values"):
+        loader._split((audio, {"chord_type": [1, 1], "root": [1.5, 0], "bass_note": [0, 0]}), 0)

@@ -1116,3 +1116,16 @@ def test_fit_names_tmpdir_when_mlx_cannot_compile_its_kernels_there(tmp_path):
     assert done.stdout.startswith(
         f"TMPDIR={tmp_path / 'afile'}: MLX could not compile its CPU kernels in {tmp_path / 'afile'}/mlx/"
     ) and done.stdout.endswith("(Not a directory); set TMPDIR to a folder you can write to\n"), done.stdout
+
+
+def test_an_epoch_shorter_than_the_logging_interval_warns_as_lightning_does(tmp_path):
+    from tasks import RecordingLogger
+
+    t = Trainer(
+        max_epochs=1, logger=RecordingLogger(), enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    with pytest.warns(
+        UserWarning, match=r"an epoch has 2 training batches, fewer than .*log_every_n_steps=50"
+    ):
+        t.fit(TinyClassifier(), make_batches(32))

@@ -134,6 +134,10 @@ def _ratio(numerator: mx.array, total: mx.array, across_ranks: bool) -> mx.array
 class ChordRecognitionLoss:
     """Weighted sum of the chord-type, root and bass cross-entropies over valid frames.
 
+    Targets are class indices: 0..C-1, or -1 for a frame a head does not count. Inside a compiled graph
+    nothing can raise, so a larger index is read as class C-1: the guide's `Trainer` checks its batches'
+    targets on the host (`recipes.chords.trainer`), and a loop of your own should too.
+
     Args:
         chord_type_weight, root_weight, bass_weight: weights of the three heads in the total.
         label_smoothing: ε of the smoothed cross-entropy, in [0, 1).

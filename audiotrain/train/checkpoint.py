@@ -666,7 +666,14 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
         if found is not None:
             warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
             return found
-        raise CheckpointError(f"checkpoint folder {folder} does not exist{_checkpoints_near(folder)}")
+        keep_last = (
+            " (a `last` checkpoint is kept only with ModelCheckpoint(..., save_last=True), as in Lightning)"
+            if folder.name == "last"
+            else ""
+        )
+        raise CheckpointError(
+            f"checkpoint folder {folder} does not exist{keep_last}{_checkpoints_near(folder)}"
+        )
     if not folder.is_dir():
         raise CheckpointError(
             f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(required)}"

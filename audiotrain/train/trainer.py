@@ -914,6 +914,21 @@ class Trainer:
                 "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
             )
             return
+        if (
+            n_batches is not None
+            and n_batches < self.log_every_n_steps
+            and self.loggers
+            and self.is_global_zero
+        ):
+            # As Lightning warns: values logged per step (a LearningRateMonitor's, a hook's on_step) never
+            # reach the loggers; the epoch's means still do, at its end.
+            warnings.warn(
+                f"Trainer.fit: an epoch has {n_batches} training batches, fewer than the logging interval "
+                f"Trainer(log_every_n_steps={self.log_every_n_steps}): values logged per step (a "
+                "LearningRateMonitor's with logging_interval='step', self.log(..., on_step=True) in a hook) "
+                "reach the loggers only every that many steps; set a lower log_every_n_steps to see them",
+                stacklevel=3,
+            )
         # A stream's len(loader) is an estimate (each worker's stream ends in its own short batch): its epochs
         # run until it ends, and validate there (and at a fraction of the estimate inside them).
         whole_stream = self._reads_whole_stream(train_loader)

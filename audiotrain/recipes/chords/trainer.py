@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.audio import resample
+from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, NUM_PITCH_CLASSES
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
@@ -187,11 +188,24 @@ class ClipFeatureLoader:
         if missing:
             raise KeyError(f"{expected}; batch {index} lacks {missing} (has {sorted(targets)})")
         out = {}
+        classes = {"chord_type": NUM_CHORD_TYPES, "root": NUM_PITCH_CLASSES, "bass": NUM_PITCH_CLASSES}
         for key, name in (("chord_type", "chord_type"), ("root", "root"), (bass_key, "bass")):
-            value = np.asarray(targets[key]).astype(np.int32).reshape(-1)
+            raw = np.asarray(targets[key])
+            value = raw.astype(np.int32).reshape(-1)
             if value.shape != (audio.shape[0],):
                 raise ValueError(
                     f"{expected}; batch {index}: {key!r} has {value.size} values for {audio.shape[0]} clips"
+                )
+            # (the loss cannot raise inside its compiled graph: an index of C or more was read as class C-1)
+            if raw.dtype.kind == "f" and not np.array_equal(raw.reshape(-1), value):
+                raise ValueError(
+                    f"{expected}; batch {index}: {key!r} holds non-integer values {raw.reshape(-1)}"
+                )
+            outside = value[(value < -1) | (value >= classes[name])]
+            if outside.size:
+                raise ValueError(
+                    f"{expected}; batch {index}: {key!r} holds {int(outside[0])}, outside "
+                    f"0..{classes[name] - 1} ({classes[name]} classes; -1 marks a clip the head does not count)"
                 )
             out[name] = mx.array(value)
         return audio, out
@@ -504,4 +518,16 @@ class Trainer:
     def export_history(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write `history` as JSON, atomically (`reporting.write_history`); returns the path. An existing
         file there is replaced only with `overwrite` (else a `FileExistsError` naming it)."""
-        return reporting.write_history(self.history, path, overwrite=overwrite)
+        path = Path(path)
+        return reporting.write_history(self.history, path, overwrite=overwrite or self._own_export(path))
+
+    def _own_export(self, path: Path) -> bool:
+        """Whether `path` holds a history this guide's Trainer wrote (its columns exactly): replaced, as the
+        core Trainer replaces its own export, so a script run again does not stop at its last line."""
+        if not path.is_file():
+            return False
+        try:
+            columns = reporting.read_history(path)
+        except (ValueError, OSError):
+            return False
+        return set(columns) == set(self.history) and len({len(v) for v in columns.values()}) == 1
