@@ -77,7 +77,7 @@ class EvaluationLoop:
         """The batches the stage runs; None: until the loader ends (no length, or a stream without a limit:
         a stream's len(loader) is an estimate, and stopping there would leave samples out of the means)."""
         t = self.trainer
-        if t.limits[stage] is None and not t.fast_dev_run and getattr(loader, "reads_stream", False):
+        if t._reads_whole_stream(loader, stage):
             return None
         return t.fast_dev_run or flags.resolve_limit(
             t.limits[stage], loader_len(loader), t._limit_flags[stage]

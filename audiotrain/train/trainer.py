@@ -681,14 +681,14 @@ class Trainer:
             self.limits["train"], loader_len(loader), self._limit_flags["train"]
         )
 
-    def _reads_whole_stream(self, loader: Any) -> bool:
-        """A training loader over a stream whose epochs run until the stream ends: its `len(loader)` is an
-        estimate (with workers each one's stream ends in a short batch), and stopping there would skip the
-        rest of the stream every epoch. Not where a limit (limit_train_batches, overfit_batches,
-        fast_dev_run) sets the epoch's batches."""
+    def _reads_whole_stream(self, loader: Any, stage: str = "train") -> bool:
+        """A loader over a stream that a stage reads until the stream ends: its `len(loader)` is an estimate
+        (with workers each one's stream ends in a short batch), and stopping there would skip the rest of
+        the stream every epoch (or leave samples out of a validation's means). Not where a limit
+        (limit_<stage>_batches, overfit_batches, fast_dev_run) sets the batches."""
         return (
             bool(getattr(loader, "reads_stream", False))
-            and self.limits["train"] is None
+            and self.limits[stage] is None
             and not self.fast_dev_run
         )
 

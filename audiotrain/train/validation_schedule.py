@@ -100,9 +100,10 @@ class ValidationSchedule:
         just did (Lightning skips it under max_steps: see the README)."""
         if not isinstance(self.val_check_interval, float) or not self.this_epoch(progress.epoch):
             return False
-        if not progress.epoch_complete or self.validated_after_batch == progress.total_batches:
-            # (its last batch just validated: a stream's, whose last batch is known only once it ended)
-            return self.validated_after_batch != progress.total_batches
+        if self.validated_after_batch == progress.total_batches:
+            return False  # its last batch just validated (a stream's, whose last is known once it ended)
+        if not progress.epoch_complete:
+            return True
         # 1.0 validates wherever the epoch ends: also an epoch resumed at its last batch from a checkpoint
         # made with another number of batches an epoch (another global batch, or ranks).
         return every is None or self.val_check_interval == 1.0 or progress.batch_in_epoch % every == 0
