@@ -466,7 +466,7 @@ def test_exported_demo_model_loads_in_transformers_with_the_same_outputs(demo_ru
     np.testing.assert_allclose(ours_audio, audio, atol=1e-5)
 
 
-def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path):
+def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path, capsys):
     """--pretrained with a local HF folder (the tiny random ClapModel fixture, .bin weights) on a side-by-side
     folder: pretrained weights are used, freezing holds, and the export keeps the checkpoint's files."""
     import shutil
@@ -529,6 +529,23 @@ def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path):
     exported, _ = load_pretrained(tmp_path / "exported")
     assert _same_weights(exported, _model_arrays(last))
     assert (tmp_path / "exported" / "tokenizer.json").is_file()
+    # The model folder the run trained from (a transformers folder: the same file names an export writes) is
+    # never replaced by --overwrite: its weights were the user's only copy of the base model.
+    weights = (checkpoint / "pytorch_model.bin").read_bytes()
+    held = sorted(p.name for p in checkpoint.iterdir())
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", str(last), "--out", str(checkpoint), "--overwrite"]) == 2
+    assert "the model folder this run trained from" in capsys.readouterr().err
+    assert sorted(p.name for p in checkpoint.iterdir()) == held
+    assert (checkpoint / "pytorch_model.bin").read_bytes() == weights
+    # ... and neither is another model folder transformers saved, even one holding only export-named files.
+    other = tmp_path / "other_model"
+    shutil.copytree(tmp_path / "exported", other)
+    (other / "audiotrain_export.json").unlink()
+    before_bytes = (other / "model.safetensors").read_bytes()
+    assert main(["export", "--checkpoint", str(last), "--out", str(other), "--overwrite"]) == 2
+    assert "without audiotrain_export.json, the file an export writes" in capsys.readouterr().err
+    assert (other / "model.safetensors").read_bytes() == before_bytes
 
 
 def test_cli_help_and_errors(tmp_path, capsys):

@@ -529,9 +529,19 @@ def export_checkpoint(
             f"--out {out}: {damaged}, which the export would damage (--overwrite does not lift this); "
             "choose a folder outside the checkpoints, such as RUN/hf_model or a new one"
         )
+    trained_from = (
+        (state.get(MODEL_KEY) or {}).get("source") if isinstance(state.get(MODEL_KEY), dict) else None
+    )
+    if trained_from is not None and out.resolve() == Path(trained_from).resolve():
+        # Even with --overwrite, and even where it is an earlier export: a run repeated from its config would
+        # start from the fine-tuned weights, and the model the run trained from would be gone.
+        raise ValueError(
+            f"--out {out} is the model folder this run trained from (its --pretrained); --overwrite does not "
+            "replace it. Choose a new folder"
+        )
     if out.is_dir() and any(out.iterdir()):
-        # Even with --overwrite: a run's folder (its config.json would become the model's) or a data folder
-        # is the user's, and replacing the folder whole would delete what it holds.
+        # Even with --overwrite: a run's folder (its config.json would become the model's), a data folder or
+        # a model folder saved by another tool is the user's, and replacing it whole would delete it.
         foreign = _not_an_export(out)
         if foreign:
             raise FileExistsError(
@@ -562,9 +572,14 @@ def _export_files() -> frozenset[str]:
     return frozenset({"config.json", "model.safetensors", *FRONT_END_FILES, *TOKENIZER_FILES})
 
 
+#: The file an export writes beside the model's, so that `export --overwrite` replaces only a folder an
+#: export wrote: a model folder saved by transformers holds the very same names. (transformers ignores it.)
+EXPORT_MARKER = "audiotrain_export.json"
+
+
 def _not_an_export(folder: Path) -> str:
     """What in `folder` an export does not write, in words ("checkpoints/, data_report.txt"), or "" when it
-    looks like an earlier export: only export files, and a config.json of a CLAP model."""
+    is an earlier export: only export files, `EXPORT_MARKER` among them, and a config.json of a CLAP model."""
     from audiotrain._files import TMP_PREFIX
 
     if folder.is_symlink():
@@ -572,7 +587,8 @@ def _not_an_export(folder: Path) -> str:
     names = sorted(
         p.name + ("/" if p.is_dir() else "")
         for p in folder.iterdir()
-        if p.name not in _export_files() and not p.name.startswith(TMP_PREFIX)  # (a killed export's leftover)
+        if p.name not in _export_files() | {EXPORT_MARKER}
+        and not p.name.startswith(TMP_PREFIX)  # (a killed export's leftover)
     )
     if names:
         return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
@@ -582,6 +598,11 @@ def _not_an_export(folder: Path) -> str:
         return "no readable config.json" if (folder / "config.json").exists() else "no config.json"
     if not isinstance(config, dict) or config.get("model_type") != "clap":
         return "a config.json that is not a CLAP model's (no model_type 'clap')"
+    if not (folder / EXPORT_MARKER).is_file():
+        return (
+            f"a model without {EXPORT_MARKER}, the file an export writes (a model folder saved by transformers or "
+            "by an older audiotrain is not replaced: delete it yourself if it is no longer wanted)"
+        )
     return ""
 
 
@@ -595,6 +616,7 @@ def replace_export(bundle: Bundle, out: Path) -> Path:
     previous = None
     try:
         export_bundle(bundle, tmp)
+        _write_export_marker(tmp)
         if out.exists():
             previous = out.parent / f".{out.name}.prev-{secrets.token_hex(4)}"
             os.replace(out, previous)
@@ -610,6 +632,17 @@ def replace_export(bundle: Bundle, out: Path) -> Path:
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
     return out
+
+
+def _write_export_marker(folder: Path) -> None:
+    """Mark `folder` as an export (`EXPORT_MARKER`), which a later ``export --overwrite`` may replace."""
+    from audiotrain import __version__
+
+    record = {
+        "written_by": f"audiotrain {__version__}",
+        "note": "an export of an audiotrain CLAP run: `export --overwrite` may replace this folder whole",
+    }
+    (folder / EXPORT_MARKER).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def _storage_failure(error: BaseException, out: Path) -> OutputWriteError | None:

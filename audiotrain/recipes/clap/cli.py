@@ -409,7 +409,7 @@ def build_export_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="replace an earlier export at --out, whole (never anything else: a trainer checkpoint, a run's "
-        "folder or its checkpoints, a data folder)",
+        "folder or its checkpoints, a data folder, a model folder not written by export, the run's --pretrained)",
     )
     return parser
 
