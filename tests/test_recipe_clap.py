@@ -771,6 +771,17 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     )
     # "after" scores the exported weights: the first validation's real score.
     assert result["after"]["mAP@10"] == pytest.approx(FirstValidationBest.real_scores[0])
+    # The finished run resumed into a new --out (the README's way to score it again) scores and exports the
+    # run's best checkpoint, which its checkpoint records, not the last weights.
+    rescored = tmp_path / "rescored"
+    again = [*argv[:1], str(rescored), *argv[2:], "--resume", str(run_dir / "checkpoints" / "last")]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = clap.run(clap.parse_config(again), again)
+    exported, _ = load_pretrained(rescored / "hf_model")
+    assert _same_weights(exported, _model_arrays(best[0]))
+    assert f"the resumed run's best checkpoint by val_mAP@10 (1.0000): {best[0]}" in printed.getvalue()
+    assert result["after"]["mAP@10"] == pytest.approx(FirstValidationBest.real_scores[0])
 
     # Any checkpoint exports to a Hugging Face folder.
     out = tmp_path / "exported_last"

@@ -414,7 +414,7 @@ def run_job(
                     f"with:\n  {command}"
                 )
 
-            weights = _load_best_weights(task, best)
+            weights = _load_best_weights(task, best, resume)
             after = score_held_out()
             print(f"retrieval on {scored_clips} (after: {weights}):\n" + format_table(before, after))
             if not separate_test and best.monitor is not None and cfg.dataset.same_split_warning() is None:
@@ -763,15 +763,35 @@ def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: 
     return ModelCheckpoint(**saved, monitor="val_loss", mode="min", save_last=True)
 
 
-def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint) -> str:
+def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint, resume: Path | None) -> str:
     """Load the weights the run reports as best into `task` (the final ones when none was kept); returns
-    which they are, in words. "after" and hf_model/ hold them."""
+    which they are, in words. "after" and hf_model/ hold them.
+
+    A run resumed into a new --out starts its own ranking there; where it validated nothing (a finished run
+    resumed to score it again), the best checkpoint is the resumed run's, which its checkpoint records."""
     if best.best_model_path and Path(best.best_model_path).is_dir():
         load_task_weights(task, Path(best.best_model_path))
         if best.monitor is None:  # (`_best_checkpoint`: too few validation clips to choose by)
             return f"the last checkpoint, with no best to choose: {best.best_model_path}"
         return f"best checkpoint by {best.monitor} ({best.best_model_score:.4f}): {best.best_model_path}"
-    return "final weights (no checkpoint was kept by validation)"
+    resumed = _resumed_best(best, resume) if resume is not None and not best.best_k_models else None
+    if resumed is None:
+        return "final weights (no checkpoint was kept by validation)"
+    path, score = resumed
+    if not (path / ckpt.STATE_FILE).is_file():
+        return f"final weights (the resumed run's best checkpoint, {path}, is gone)"
+    load_task_weights(task, path)
+    scored = f" ({score:.4f})" if isinstance(score, (int, float)) else ""
+    return f"the resumed run's best checkpoint by {best.monitor}{scored}: {path}"
+
+
+def _resumed_best(best: ModelCheckpoint, resume: Path) -> tuple[Path, float | None] | None:
+    """The best checkpoint (and its score) that checkpoint `resume` records for a ModelCheckpoint of `best`'s
+    settings saving elsewhere; None where it records none."""
+    for key, saved in (ckpt.read_state(resume).get("callbacks") or {}).items():
+        if isinstance(saved, dict) and best.adopts_state(key, saved) and saved.get("best_model_path"):
+            return Path(saved["best_model_path"]), saved.get("best_model_score")
+    return None
 
 
 def _stopped_after_training(out: Path, best: ModelCheckpoint, signal_name: str) -> str:
