@@ -1636,11 +1636,41 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     meta.write_text("".join(json.dumps(row) + "\n" for row in renamed))
     line = refused("its train clips were others than the data folder")
     assert "gone since: " in line and "new: " in line and "_renamed" in line, line
-
     (data / new_file).rename(data / old_file)
+
+    # A clip added: the counts differ, and the refusal names the new clip (not only the counts).
+    added = [*rows, {**rows[train_row], "file_name": "added_clip.wav"}]
+    (data / "added_clip.wav").write_bytes((data / old_file).read_bytes())
+    meta.write_text("".join(json.dumps(row) + "\n" for row in added))
+    line = refused("but the data folder")
+    assert "gone since: none; new: 'added_clip.wav'" in line, line
+    (data / "added_clip.wav").unlink()
+
     meta.write_text(original)
     assert clap.main(resume) == 0
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
+
+
+def test_a_file_name_the_locale_cannot_decode_is_reported_not_fatal(tmp_path):
+    """An unlisted audio file whose name is not UTF-8 (a latin-1 name from an old archive) is counted in the
+    data report, written as its own bytes; the run goes on (the report's write raised a codec error)."""
+    import contextlib
+    import io
+    import os
+
+    from audiotrain.datasets.caption_demo import CaptionDemoConfig, make_caption_demo
+    from audiotrain.recipes.clap import cli as clap
+
+    data = make_caption_demo(tmp_path / "data", CaptionDemoConfig(n_clips=8, seed=0))
+    first = sorted(data.rglob("*.wav"))[0]
+    (data / os.fsdecode(b"ol\xe9.wav")).write_bytes(first.read_bytes())
+    run = tmp_path / "run"
+    # (The command's streams escape what they cannot encode, `escape_what_stdout_cannot_encode`; pytest's
+    # capture is strict UTF-8, so the screen's copy goes to a stream as lenient as the command's.)
+    screen = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
+    with contextlib.redirect_stdout(screen), contextlib.redirect_stderr(screen):
+        assert clap.main([*_tiny_demo_argv(tmp_path, run), "--data", str(data)]) == 0
+    assert b"ol\xe9.wav" in (run / "data_report.txt").read_bytes()
 
 
 @pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (it resumes elsewhere)

@@ -778,8 +778,10 @@ def write_first_file(path: Path, text: str, claim: str | None) -> None:
     """Write `text` to `path` atomically. With `claim` (the flag that named the folder) it is the first file
     of a new run and claims the folder: it is created only if no other run created it first. Two runs
     started into one folder at once both pass `check_run_folder`; here the second is refused, before it
-    writes anything. Without `claim` (a run going on in its own folder) an earlier file is replaced."""
-    data = text.encode()
+    writes anything. Without `claim` (a run going on in its own folder) an earlier file is replaced. A file
+    name the locale could not decode (surrogate escapes) is written as its own bytes, as the chord recipe's
+    data report writes it."""
+    data = text.encode("utf-8", "surrogateescape")
     try:
         if claim is None:
             write_atomically(path, lambda handle: handle.write(data))

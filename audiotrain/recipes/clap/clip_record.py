@@ -127,16 +127,18 @@ def check_resume_clips(
         "Start a new run (another --out, without --resume) to train on the clips as they are now, or restore "
         "the data the checkpoint was trained on and resume again"
     )
+    recorded = own if own is not None else listed
     if before["counts"] != now["counts"]:
+        # (Which clips, where the checkpoint or its run lists them: a count alone sends the user searching.)
+        difference = "" if recorded is None else describe_difference(recorded, clip_names(splits), "clips")
         raise ValueError(
             f"cannot resume from {folder}: it was trained on {describe_counts(before['counts'], 'clips')}, but "
-            f"{where} now gives {describe_counts(now['counts'], 'clips')}. {remedy}"
+            f"{where} now gives {describe_counts(now['counts'], 'clips')}{difference}. {remedy}"
         )
     names_before = before.get("names_sha256") or {}
     captions_before = before.get("captions_sha256") or {}
     for part in splits:
         if names_before.get(part, now["names_sha256"][part]) != now["names_sha256"][part]:
-            recorded = own if own is not None else listed
             difference = describe_difference(recorded, clip_names(splits), "clips", RESPLIT_HINT)
             raise ValueError(
                 f"cannot resume from {folder}: its {part} clips were others than {where} now gives{difference}. "
