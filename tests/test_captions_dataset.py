@@ -161,7 +161,7 @@ def test_jsonl_metadata_with_bad_rows(tmp_path, outside, record_loads):
         "metadata.jsonl:9 (clips/y.wav)": "empty caption",
         "metadata.jsonl:10 (clips/x.wav)": "conflicting split",
         "metadata.jsonl:11": "no 'file_name'",
-        "metadata.jsonl:12": "missing caption",
+        "metadata.jsonl:12 (clips/y.wav)": "missing caption",
     }
     for where, cause in expect.items():
         assert any(r.startswith(where + ":") and cause in r for r in reasons), (where, reasons)
@@ -188,6 +188,22 @@ def test_csv_metadata_clotho_columns(tmp_path):
     assert any(r.startswith("metadata.csv:3 (b.wav)") and "empty caption" in r for r in reasons)
     assert any(r.startswith("metadata.csv:4") and "escapes" in r for r in reasons)
     assert any(r.startswith("metadata.csv:5") and "5 cells but 4 columns" in r for r in reasons)
+
+
+def test_a_row_with_too_many_cells_names_its_file_which_is_not_called_unlisted(tmp_path):
+    """A caption with an unquoted comma: the skip names the row's file and says to quote the cell, and the
+    file is not reported as "not named in the metadata" (the metadata names it, on the skipped line)."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "dog.wav")
+    (root / "metadata.csv").write_text("file_name,caption\na.wav,a bell\ndog.wav,a dog, barking\n")
+    folder = scan_caption_folder(root)
+    assert [str(s) for s in folder.skipped] == [
+        "metadata.csv:3 (dog.wav): 3 cells but 2 columns; a cell holding the delimiter ',' must be in double "
+        "quotes"
+    ]
+    assert folder.unlisted_audio == []
+    assert "not named in the metadata" not in folder.report()
 
 
 @pytest.mark.parametrize(
@@ -743,7 +759,7 @@ def test_jsonl_caption_null_is_named_null_not_missing(tmp_path):
         '{"file_name": "a.wav", "caption": "a bell"}\n{"file_name": "b.wav", "caption": null}\n'
     )
     reasons = _reasons(scan_caption_folder(root))
-    assert reasons["metadata.jsonl:2"] == (
+    assert reasons["metadata.jsonl:2 (b.wav)"] == (
         "missing caption (caption is null; expected a string or a list of strings)"
     )
 
@@ -849,3 +865,17 @@ def test_jsonl_rows_repeating_a_caption_and_empty_list_items_are_named(tmp_path)
     assert "captions: 1 empty left out, 1 repeating" in report
     (root / "metadata.jsonl").write_text('{"file_name": "c0.wav", "captions": ["rain", ""]}\n')
     assert "  captions: 1 empty left out\n" in scan_caption_folder(root).report() + "\n"
+
+
+def test_per_split_metadata_files_below_the_top_are_named_as_not_read(tmp_path):
+    """Hugging Face AudioFolder's per-split layout (train/metadata.csv, test/metadata.csv) ended with "no
+    usable captioned clips found" and a missing caption per clip, never naming the files it did not read."""
+    root = tmp_path / "data"
+    for split in ("train", "test"):
+        _wav(root / split / "a.wav")
+        (root / split / "metadata.csv").write_text("file_name,text\na.wav,a bell\n")
+    with pytest.raises(CaptionFolderError) as caught:
+        scan_caption_folder(root)
+    message = str(caught.value)
+    assert "not read: test/metadata.csv, train/metadata.csv: only a metadata file at the top" in message
+    assert "split column" in message

@@ -143,8 +143,10 @@ class CaptionedClip:
 class Skip:
     """Something in the folder that was left out, and why."""
 
-    file: str  # relative path, or "metadata.csv:12" for a metadata line
+    file: str  # relative path, or "metadata.csv:12" for a metadata line ("metadata.csv:12 (a.wav)")
     reason: str
+    #: The audio file a skipped metadata row names, as written: listed, so not "not named in the metadata".
+    names: str | None = None
 
     def __str__(self) -> str:
         return f"{self.file}: {self.reason}"
@@ -413,6 +415,8 @@ def scan_caption_folder(
             )
         rows, skipped = _METADATA_READERS[present[0]](resolved, present[0])
         folder, listed = _clips_from_rows(root, present[0], rows, skipped)
+        # A file its skipped row names is listed too: the skip says why it is left out.
+        listed |= {os.path.normpath(s.names.replace("\\", "/").strip()) for s in skipped if s.names}
         folder.unlisted_audio = sorted(
             p.relative_to(root).as_posix()
             for p in _walk_audio(root, extensions)
@@ -429,11 +433,35 @@ def scan_caption_folder(
             f"has none of {', '.join(METADATA_FILES)}; to use a metadata file, give it one of these names "
             "(columns file_name and caption)"
         )
+    nested = _nested_metadata(root)
+    if nested:  # (Hugging Face AudioFolder's per-split layout: train/metadata.csv, test/metadata.csv)
+        folder.notes.append(
+            f"not read: {', '.join(nested[:5])}{f' and {len(nested) - 5} more' if len(nested) > 5 else ''}: only a metadata file at the top of the data folder is read (for "
+            "splits, one file with a split column, e.g. file_name,caption,split with train/a.wav,...,train)"
+        )
     if sampling_rate is not None:
         folder.check_audio(sampling_rate)
     if not folder.clips:
         raise CaptionFolderError(f"no usable captioned clips found.\n{folder.report()}")
     return folder
+
+
+def _nested_metadata(root: Path) -> list[str]:
+    """Metadata files (`METADATA_FILES` names) below the top level of `root`, which the scan does not read."""
+    return sorted(
+        (Path(dirpath) / name).relative_to(root).as_posix()
+        for dirpath, dirnames, filenames in _walk_folders(root)
+        if Path(dirpath) != root
+        for name in filenames
+        if name in METADATA_FILES
+    )
+
+
+def _walk_folders(root: Path):
+    # followlinks=False and hidden folders left out, as `_walk_audio` walks.
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+        yield dirpath, dirnames, filenames
 
 
 def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
@@ -452,8 +480,7 @@ def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
 
 def _walk_audio(root: Path, extensions: tuple[str, ...]):
     # followlinks=False: a symlinked directory could lead anywhere on the disk.
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
+    for dirpath, _, filenames in _walk_folders(root):
         for name in sorted(filenames):
             if not is_hidden(name) and os.path.splitext(name)[1].lower() in extensions:
                 yield Path(dirpath) / name
@@ -551,19 +578,24 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
     if not isinstance(obj["file_name"], str):  # str() of null or 7 would be looked up as a file "None" or "7"
         got = json.dumps(obj["file_name"], ensure_ascii=False)
         return Skip(where, f"file_name must be a string (a path relative to the data folder), got {got}")
+    named_where = f"{where} ({obj['file_name']})"
     keys = sorted((k for k in obj if _CAPTION_COLUMN.match(k)), key=_caption_column_order)
     keys = keys or [k for k in ("captions", TEXT_COLUMN) if k in obj][:1]
     if not keys:
-        return Skip(where, "missing caption (no 'caption' field)")
+        return Skip(named_where, "missing caption (no 'caption' field)", obj["file_name"])
     if all(obj[k] is None for k in keys):
-        return Skip(where, f"missing caption ({keys[0]} is null; expected a string or a list of strings)")
+        return Skip(
+            named_where,
+            f"missing caption ({keys[0]} is null; expected a string or a list of strings)",
+            obj["file_name"],
+        )
     captions, caption_names = [], []
     for key in keys:
         # A null beside other captions is an empty cell, as in a CSV row: left out, and the report notes it.
         value = "" if obj[key] is None else obj[key]
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(c, str) for c in values):
-            return Skip(where, f"{key} must be a string or a list of strings")
+            return Skip(named_where, f"{key} must be a string or a list of strings", obj["file_name"])
         captions += values
         caption_names += [f"{key}[{i}]" for i in range(len(values))] if isinstance(value, list) else [key]
     split, lab = obj.get("split"), obj.get("label")
@@ -670,7 +702,11 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         if reader.line_num > first_line:
             _check_row_span(record, path, first_line, reader.line_num, delimiter, extensions)
         if None in record:  # more cells than header columns
-            skipped.append(Skip(where, f"{len(header) + len(record[None])} cells but {len(header)} columns"))
+            cells = f"{len(header) + len(record[None])} cells but {len(header)} columns"
+            named = record.get("file_name") or None
+            if named:  # (the usual cause: a caption with a comma, unquoted)
+                cells += f"; a cell holding the delimiter {delimiter!r} must be in double quotes"
+            skipped.append(Skip(f"{where} ({named})" if named else where, cells, named))
             continue
         file_name = record.get("file_name") or ""  # as written: `_clips_from_rows` strips it only if need be
         captions = [record.get(c) or "" for c in caption_columns]
