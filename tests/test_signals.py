@@ -447,6 +447,45 @@ def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(t
     assert state["progress"]["global_step"] == 6
 
 
+BEFORE_SAVE_SCRIPT = """
+import signal
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+from tasks import TinyClassifier, make_batches
+
+class TwoCtrlCsAtStep8(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 8:
+            signal.raise_signal(signal.SIGINT)  # the first: stop after this step and save
+            signal.raise_signal(signal.SIGINT)  # the second, before the save began
+
+t = Trainer(max_epochs=3, default_root_dir=".", enable_progress_bar=False,
+            callbacks=[TwoCtrlCsAtStep8(), ModelCheckpoint(save_last=True)])
+t.fit(TinyClassifier(), make_batches())
+print("RETURNED", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_before_the_save_began_aborts_with_one_line_and_status_130(tmp_path):
+    """A second Ctrl-C while the step the first one stops after still ran ended the script with a
+    SignalInterrupt traceback from inside the step (or a DataLoader worker's read) and exit status 1."""
+    (tmp_path / "fit.py").write_text(BEFORE_SAVE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "fit.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 130, out
+    assert "Traceback" not in out and "RETURNED" not in out, out
+    folder = tmp_path / "checkpoints"
+    (line,) = [line for line in out.splitlines() if line.startswith("Aborted before the save")]
+    assert line == (
+        f"Aborted before the save: nothing was saved as {folder / 'interrupted'}; the newest intact "
+        f"checkpoint is {folder / 'last'} (epoch 1, global step 6)"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=6", "last"]
+
+
 # ---- a job of local processes, stopped as its ranks start, before and after training -----------------------
 
 # In place of mpirun: starts each rank as its child, as Open MPI does, and ends with the highest status.

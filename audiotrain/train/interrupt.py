@@ -123,11 +123,14 @@ def save_aborted() -> KeyboardInterrupt:
     return KeyboardInterrupt() if interactive_session() else SaveAborted(stop_exit_status())
 
 
-def aborted_save_message(path: Path, checkpoint_callbacks: Sequence[Any], ckpt_path: Path | None) -> str:
+def aborted_save_message(
+    path: Path, checkpoint_callbacks: Sequence[Any], ckpt_path: Path | None, begun: bool = True
+) -> str:
     """The line `fit` prints when a second stop signal aborted the save of `path` (the atomic writer has
-    removed what it began): what is left of `path`, and which checkpoint of the run is the newest intact one
-    (of `path`, the ModelCheckpoints' `last` and top-k saves, and `ckpt_path`, the one the fit started
-    from), to resume from."""
+    removed what it began; `begun` False: it came before the save began, while the step the first one stops
+    after still ran): what is left of `path`, and which checkpoint of the run is the newest intact one (of
+    `path`, the ModelCheckpoints' `last` and top-k saves, and `ckpt_path`, the one the fit started from), to
+    resume from."""
     # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
     cbs = checkpoint_callbacks
     named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
@@ -136,6 +139,8 @@ def aborted_save_message(path: Path, checkpoint_callbacks: Sequence[Any], ckpt_p
     newest = ckpt._newest([c for c in candidates if c.is_dir()])
     # (The signal may have come once `interrupted` was whole, while `last` was made a copy of it.)
     left = f"{path} was written whole" if newest == path else f"nothing of {path} was left"
+    if not begun:
+        left = f"nothing was saved as {path}"
     if newest is None:
         intact = "no earlier checkpoint of this run is there to resume from"
     else:
@@ -144,7 +149,7 @@ def aborted_save_message(path: Path, checkpoint_callbacks: Sequence[Any], ckpt_p
             f"the newest intact checkpoint is {newest} (epoch {progress['epoch']}, global step "
             f"{progress['global_step']})"
         )
-    return f"Save aborted: {left}; {intact}"
+    return f"{'Save aborted' if begun else 'Aborted before the save'}: {left}; {intact}"
 
 
 def _signals_to_take() -> list[int]:

@@ -167,6 +167,26 @@ class StopRequests:
         t = self._trainer
         return t.callbacks.interrupted_path(t.default_root_dir, t.enable_checkpointing)
 
+    def abort_before_save(self) -> None:
+        """A second stop signal came while the step or validation batch the first one stops after still ran
+        (the signal handler raised `SignalInterrupt` there): nothing was saved. As `_abort_save`: one line
+        says so and names the newest intact checkpoint, then `fit` raises `interrupt.save_aborted()` (a
+        script ends with status 130, not a traceback from inside the step)."""
+        t = self._trainer
+        path = self._checkpoint_path()
+        with ignoring_stop_signals():
+            if path is None:
+                t._note(f"Aborted: stopped at epoch {t.current_epoch}, global step {t.global_step}")
+            else:
+                t._note(aborted_save_message(path, t.checkpoint_callbacks, t.ckpt_path, begun=False))
+            if t.world_size > 1:
+                exit_rank(stop_exit_status())
+        raise save_aborted() from None
+
+    def stop_was_requested(self) -> bool:
+        """Whether a first stop signal was heard in this fit (a second one aborts)."""
+        return self.interrupted or self.signal_heard
+
     def _abort_save(self, path: Path) -> None:
         """A second stop signal during the save of `path` aborts it (as asked), and the atomic writer has
         removed what it began: one line says so and which checkpoint is the newest intact one, then `fit`

@@ -57,7 +57,7 @@ from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
-from audiotrain.train.interrupt import eval_compiling_again
+from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
@@ -828,6 +828,8 @@ class Trainer:
                 # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
                 # statements, whose iterators go as the error leaves their frame.)
                 close_epoch_iterators(train_loader, val_loader)
+                if isinstance(err, SignalInterrupt) and self._stopping.stop_was_requested():
+                    self._stopping.abort_before_save()  # a second Ctrl-C before the save: one line, 130
                 raise
             finally:
                 self.fitting = False
