@@ -677,3 +677,42 @@ def test_sigterm_in_the_evaluation_in_two_processes_is_named_sigterm(tmp_path, d
 
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # (the finalizer's, as meant)
+def test_a_stop_at_once_that_lands_in_a_finalizer_or_a_c_extension_is_not_lost():
+    """After a recipe's fit every stop signal stops at once. Landing in a finalizer, the handler's exception
+    was printed as "Exception ignored" and dropped (the plots and evaluation ran on, exit 0); landing in a C
+    extension's call back into Python, matplotlib put "Invalid affine transformation matrix" in its place
+    (exit 2). Both are the stop now, raised as the block ends or from that error."""
+    import gc
+
+    from audiotrain.train.interrupt import SignalInterrupt, stop_at_once
+
+    class SignalledAsItGoes:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # the handler's raise is "ignored" inside a finalizer
+
+    ran_on = []
+    with pytest.raises(SignalInterrupt):
+        with stop_at_once():
+            SignalledAsItGoes()
+            gc.collect()
+            ran_on.append(True)
+    assert ran_on == [True]  # (it was dropped there; the block ran on, and its end raises it)
+
+    def extension_replacing_the_interrupt():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except KeyboardInterrupt:
+            raise ValueError("Invalid affine transformation matrix") from None
+
+    with pytest.raises(SignalInterrupt) as caught:
+        with stop_at_once():
+            extension_replacing_the_interrupt()
+    assert caught.value.signum == signal.SIGTERM
+    assert isinstance(caught.value.__cause__, ValueError)
+
+    with pytest.raises(ValueError, match="not a stop"):  # without a signal an error is itself
+        with stop_at_once():
+            raise ValueError("not a stop")

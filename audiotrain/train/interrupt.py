@@ -201,6 +201,35 @@ def stop_on_signals(request_stop: Callable[[int], bool], *, same_run: bool = Fal
 
 
 @contextlib.contextmanager
+def stop_at_once(*, same_run: bool = False):
+    """While inside, a stop signal raises `SignalInterrupt` at once (`stop_on_signals`, every signal a stop:
+    the work inside, a recipe's plots and evaluation after its fit, has nothing to save first).
+
+    Python runs the handler wherever the main thread is. Landing in a finalizer or a weakref callback, its
+    exception is printed as "Exception ignored" and dropped: the stop is raised as the block ends instead of
+    being lost (the block ran on, and the command exited 0). Landing in a C extension's call back into
+    Python, the extension may put an error of its own in its place (matplotlib: "Invalid affine
+    transformation matrix"): the stop is raised, from that error, instead of it."""
+    heard: list[int] = []
+
+    def every_signal_stops(signum: int) -> bool:
+        heard.append(signum)
+        return True
+
+    with stop_on_signals(every_signal_stops, same_run=same_run):
+        try:
+            yield
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            if heard:
+                raise SignalInterrupt(signal_meant(heard[0])) from error
+            raise
+        if heard:
+            raise SignalInterrupt(signal_meant(heard[0]))
+
+
+@contextlib.contextmanager
 def ignoring_stop_signals():
     """While inside, every stop signal is ignored (the process is already ending on one)."""
     if threading.current_thread() is not threading.main_thread():

@@ -111,6 +111,7 @@ from audiotrain.train.interrupt import (
     SignalInterrupt,
     signal_meant,
     signal_of,
+    stop_at_once,
     stop_on_signals,
     stop_signal_name,
     stopped_by,
@@ -510,7 +511,7 @@ def _run_training(
     try:
         # Nothing to save yet, and the ranks work apart: the first stop signal ends it, one held since the
         # run began too.
-        with stop_on_signals(lambda signum: True, same_run=True):
+        with stop_at_once(same_run=True):
             held.stop_if_heard()
             resumed = (resume_folder, recorded) if recorded is not None else None
             splits, feature_fn, cache = _prepare_songs(config, splits, log, resumed)
@@ -619,7 +620,7 @@ def _run_training(
 
     try:
         # SIGTERM too: its default action ended the process without a word, stdout's last lines unwritten.
-        with stop_on_signals(lambda signum: True, same_run=True):
+        with stop_at_once(same_run=True):
             held.stop_if_heard()  # (one that came as fit ended)
             resumed_at = (state.get("progress") or {}) if resume else None
             best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
@@ -687,7 +688,7 @@ def evaluate_trained_run(
     else:
         _remove_killed_writes(run_dir)
     try:
-        with stop_on_signals(lambda signum: True, same_run=True):
+        with stop_at_once(same_run=True):
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
             splits, _, _ = _prepare_songs(config, splits, log, resumed)
             history = _trained_history(run_dir, checkpoint) if main else {}

@@ -93,7 +93,7 @@ from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig,
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
-from audiotrain.train.interrupt import signal_of, stop_on_signals, stop_signal_name, stopped_by
+from audiotrain.train.interrupt import signal_of, stop_at_once, stop_signal_name, stopped_by
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -400,7 +400,7 @@ def run_job(
     # A stop signal from here on stops the final evaluation, plots or export, not training: say what is
     # saved. SIGTERM too: its default action ended the process without a word.
     try:
-        with stop_on_signals(lambda signum: True, same_run=True):
+        with stop_at_once(same_run=True):
             trainer.export_history(
                 out / "history.json", overwrite=True
             )  # (the run's own: a resume rewrites it)
