@@ -169,6 +169,36 @@ def test_a_stop_in_the_held_out_evaluation_says_what_is_saved_naming_the_signal(
     assert "trained 2 epochs" in captured.err and f"run folder: {run_dir}" in captured.out
 
 
+def test_a_stop_in_the_evaluation_once_its_folder_is_begun_says_it_is_cut_short_and_after_it_nothing(
+    cache, tmp_path, monkeypatch, capsys
+):
+    """With scores.json written and the confusion matrix not yet, the line said "nothing missing" (the
+    evaluation folder counted as there); a stop once the evaluation is whole offers no command to redo it."""
+    evaluate_held_out = chords_train._evaluate_held_out
+
+    def begin_then_stop(best, splits, run_dir, *args, **kwargs):
+        (run_dir / "evaluation").mkdir()
+        (run_dir / "evaluation" / "scores.json").write_text("{}")
+        _raise("SIGINT")
+
+    monkeypatch.setattr(chords_train, "_evaluate_held_out", begin_then_stop)
+    run_dir = tmp_path / "run"
+    assert _main(_argv(cache, run_dir)) == 130
+    err = capsys.readouterr().err
+    assert "; evaluation (cut short) missing. Score the checkpoint with:" in err, err
+
+    monkeypatch.setattr(chords_train, "_evaluate_held_out", evaluate_held_out)
+
+    def stop_in_the_loggers(*args, **kwargs):
+        _raise("SIGINT")
+
+    monkeypatch.setattr(chords_train, "_report_to_loggers", stop_in_the_loggers)
+    run_dir = tmp_path / "run2"
+    assert _main(_argv(cache, run_dir)) == 130
+    err = capsys.readouterr().err
+    assert "; nothing missing\n" in err and "Score the checkpoint" not in err, err
+
+
 def test_a_sigterm_in_a_folds_evaluation_stops_the_cv_naming_it(cache, tmp_path, monkeypatch, capsys):
     evaluate_held_out = chords_train._evaluate_held_out
 

@@ -566,6 +566,33 @@ def test_a_first_predict_or_evaluate_says_how_long_its_compile_takes(tmp_path, t
     ) in capsys.readouterr().err
 
 
+def _fit_saving_in(folder: Path, epochs: int) -> None:
+    """Real checkpoints (``last`` and one per epoch) of a tiny fit in `folder`."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    from tasks import TinyClassifier, make_batches
+
+    saves = ModelCheckpoint(dirpath=folder, save_top_k=-1, save_last=True)
+    trainer = Trainer(max_epochs=epochs, enable_progress_bar=False, logger=False, callbacks=[saves])
+    trainer.fit(TinyClassifier(), make_batches(32))
+
+
+def test_a_run_whose_last_save_failed_is_continued_from_its_newest_whole_checkpoint(tmp_path):
+    """A full disk stopped the save of ``last`` (nothing of it left): the rerun's refusal said "it has no
+    checkpoint to continue from" and offered --overwrite, which would throw the saved epochs away; the
+    newest whole checkpoint (here the second epoch's) continues it."""
+    import shutil
+
+    run = tmp_path / "run"
+    _fit_saving_in(run / "checkpoints", epochs=2)
+    shutil.rmtree(run / "checkpoints" / "last")
+    newest = run / "checkpoints" / "epoch=1-step=4"
+    assert newest.is_dir()
+    with pytest.raises(FileExistsError, match=f"or --resume {re.escape(str(newest))} to continue it"):
+        check_run_folder(run, "--run_dir", overwrite=False)
+
+
 def test_printed_commands_are_shell_quoted(tmp_path):
     """A run folder with a space gave `--resume my runs/x/...` and `tensorboard --logdir my runs/x/...`, which
     fail when pasted."""
@@ -575,8 +602,7 @@ def test_printed_commands_are_shell_quoted(tmp_path):
     from audiotrain.train.loggers.tensorboard_logger import TensorBoardLogger
 
     run = tmp_path / "my runs" / "x"
-    (run / "checkpoints" / "last").mkdir(parents=True)
-    (run / "checkpoints" / "last" / "trainer_state.json").write_text("{}")
+    _fit_saving_in(run / "checkpoints", epochs=1)
     with pytest.raises(FileExistsError, match=f"or --resume '{run}/checkpoints/last' to continue it"):
         check_run_folder(run, "--run_dir", overwrite=False)
     logger = TensorBoardLogger(run, name="tensorboard")

@@ -430,10 +430,16 @@ def forget_run_that_never_trained(folder: Path, written: Iterable[str]) -> None:
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
-    """The checkpoint a stopped run continues from: the newer of ``folder/interrupted`` (Ctrl-C) and
-    ``folder/last`` (the end of an epoch, where a crash left it); None when it has neither."""
-    found = [folder / name for name in ("interrupted", "last") if (folder / name / ckpt.STATE_FILE).is_file()]
-    return max(found, key=lambda path: (path / ckpt.STATE_FILE).stat().st_mtime, default=None)
+    """The checkpoint a stopped run continues from: the complete checkpoint in `folder` with the highest
+    global step, ``interrupted`` (Ctrl-C) and ``last`` (the end of an epoch, where a crash left it) first on a
+    tie; another one where neither is there whole (a full disk stopped the save of ``last``, and ``best``
+    holds the newest epoch); None when it has none."""
+    try:
+        others = sorted(p for p in folder.iterdir() if p.name not in ("interrupted", "last") and p.is_dir())
+    except OSError:
+        others = []
+    found = [folder / "interrupted", folder / "last", *others]
+    return ckpt._newest([path for path in found if (path / ckpt.STATE_FILE).is_file()])
 
 
 def check_checkpoint_folder(

@@ -618,6 +618,7 @@ def _run_training(
         # before anything else, so that a kill from here on leaves it resumable
         _write_trained_record(run_dir, chosen, trainer.global_step, config.num_epochs)
 
+    evaluated = False  # (a stop after the evaluation, as the loggers get it, leaves nothing unscored)
     try:
         # SIGTERM too: its default action ended the process without a word, stdout's last lines unwritten.
         with stop_at_once(same_run=True):
@@ -626,6 +627,7 @@ def _run_training(
             best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
             log(_cache_line(cache, splits))
             evaluation = _evaluate_held_out(best, splits, run_dir, config, log, results)
+            evaluated = True
             _report_to_loggers(
                 loggers, run_dir, evaluation, trainer.global_step, results, trainer.interrupted
             )
@@ -636,7 +638,7 @@ def _run_training(
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
         name = stop_signal_name(signal_of(stop))
         kept = _stopped_after_training(
-            trainer.interrupted_checkpoint, run_dir, chosen, splits, config.data, name
+            trainer.interrupted_checkpoint, run_dir, chosen, splits, config.data, name, evaluated
         )
         return RunResult(
             run_dir,
@@ -687,6 +689,7 @@ def evaluate_trained_run(
         log = results = _silent
     else:
         _remove_killed_writes(run_dir)
+    evaluated = False
     try:
         with stop_at_once(same_run=True):
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
@@ -695,6 +698,7 @@ def evaluate_trained_run(
             evaluation = (
                 _evaluate_held_out(checkpoint, splits, run_dir, config, log, results) if main else None
             )
+            evaluated = True
             if main:
                 loggers = _reopened_loggers(config.logger, run_dir, ended, log)
                 step = int(((ended or {}).get("progress") or {}).get("global_step") or 0)
@@ -704,7 +708,7 @@ def evaluate_trained_run(
     except KeyboardInterrupt as stop:
         if main:
             name = stop_signal_name(signal_of(stop))
-            _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name)
+            _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name, evaluated)
         return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
     return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
 
@@ -1399,19 +1403,19 @@ def _stopped_after_training(
     splits: SongSplits,
     data: ChordDataConfig,
     signal_name: str,
+    evaluated: bool = False,
 ) -> Path:
     """Print (to stderr) what a stop signal (`signal_name`: "Ctrl-C", "SIGTERM") after training leaves and how
     to score it; returns the checkpoint the run would have evaluated (`best`, where it was saved; else the
-    one a stop in training saved, `interrupted_checkpoint`, or ``last``)."""
+    one a stop in training saved, `interrupted_checkpoint`, or ``last``). `evaluated`: the held-out
+    evaluation had finished (the stop came as its scores went to the loggers)."""
     checkpoint_dir = best.parent
     if not best.is_dir():
         best = interrupted_checkpoint or checkpoint_dir / "last"
     saved = [name for name in ("best", "last", "interrupted") if (checkpoint_dir / name).is_dir()]
-    missing = [
-        name
-        for name in ("history.json", "training_curves.png", "evaluation")
-        if not (run_dir / name).exists()
-    ]
+    missing = [name for name in ("history.json", "training_curves.png") if not (run_dir / name).exists()]
+    if not evaluated and splits.test:  # (a folder begun is not an evaluation: the stop cut it short)
+        missing.append("evaluation (cut short)" if (run_dir / "evaluation").exists() else "evaluation")
     # The held-out songs' folder where they have one of their own (the demo's); a data folder's test songs
     # lie among its training songs: --test_songs_of picks them (config.json lists them).
     folders = {song.audio_path.parent for song in splits.test}
@@ -1431,11 +1435,7 @@ def _stopped_after_training(
         *(["--annotations", data.annotations] if data.annotations else []),
         *(["--pairs", data.pairs] if data.pairs else []),
     )  # fmt: skip
-    score = (
-        f" and the held-out songs not (or not all) scored. Score the checkpoint with:\n  {command}"
-        if splits.test
-        else ""
-    )
+    score = f". Score the checkpoint with:\n  {command}" if splits.test and not evaluated else ""
     print(
         f"interrupted ({signal_name}) after training: {checkpoint_dir} holds "
         f"{', '.join(saved) or 'no checkpoint'}; {', '.join(missing) or 'nothing'} missing{score}",
