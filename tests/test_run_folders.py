@@ -591,6 +591,10 @@ def test_a_run_whose_last_save_failed_is_continued_from_its_newest_whole_checkpo
     assert newest.is_dir()
     with pytest.raises(FileExistsError, match=f"or --resume {re.escape(str(newest))} to continue it"):
         check_run_folder(run, "--run_dir", overwrite=False)
+    # ... also where an older `last` (the epoch before) is still there whole.
+    shutil.copytree(run / "checkpoints" / "epoch=0-step=2", run / "checkpoints" / "last")
+    with pytest.raises(FileExistsError, match=f"or --resume {re.escape(str(newest))} to continue it"):
+        check_run_folder(run, "--run_dir", overwrite=False)
 
 
 def test_printed_commands_are_shell_quoted(tmp_path):

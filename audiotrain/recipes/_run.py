@@ -430,16 +430,20 @@ def forget_run_that_never_trained(folder: Path, written: Iterable[str]) -> None:
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
-    """The checkpoint a stopped run continues from: the complete checkpoint in `folder` with the highest
-    global step, ``interrupted`` (Ctrl-C) and ``last`` (the end of an epoch, where a crash left it) first on a
-    tie; another one where neither is there whole (a full disk stopped the save of ``last``, and ``best``
-    holds the newest epoch); None when it has none."""
+    """The checkpoint a stopped run continues from: the complete checkpoint in `folder` of the highest global
+    step, ``interrupted`` (Ctrl-C) and ``last`` (the end of an epoch, where a crash left it) first on a tie:
+    where a full disk stopped the save of ``last``, ``best`` or an epoch's save may be newer, or the only one.
+    Where none is complete, the newer of ``interrupted`` and ``last`` that holds a trainer state (the
+    Trainer's own checks then say what is wrong with it); None when it has none."""
     try:
-        others = sorted(p for p in folder.iterdir() if p.name not in ("interrupted", "last") and p.is_dir())
+        others = sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in ("interrupted", "last"))
     except OSError:
         others = []
-    found = [folder / "interrupted", folder / "last", *others]
-    return ckpt._newest([path for path in found if (path / ckpt.STATE_FILE).is_file()])
+    complete = ckpt._newest([folder / "interrupted", folder / "last", *others])
+    if complete is not None:
+        return complete
+    found = [folder / name for name in ("interrupted", "last") if (folder / name / ckpt.STATE_FILE).is_file()]
+    return max(found, key=lambda path: (path / ckpt.STATE_FILE).stat().st_mtime, default=None)
 
 
 def check_checkpoint_folder(
