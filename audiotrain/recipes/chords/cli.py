@@ -54,6 +54,7 @@ from audiotrain.recipes._run import (
     resume_processes_note,
     resumes_run_in,
     shell_command,
+    stop_status_of_rank,
 )
 from audiotrain.recipes.chords.cli_predictor import (  # noqa: F401
     DECODE_CHOICES,
@@ -453,7 +454,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             error.note += f"; once there is room, finish the run with:\n  {command}"
         raise
     if not collectives.is_main_process():
-        return 0  # rank 0 reports for a data-parallel job
+        return 0  # rank 0 reports for a data-parallel job (`stop_status_of_rank`)
     if result.checkpoint is None:  # run_training said that Ctrl-C came before anything was saved
         return stop_exit_status()
     print(f"\nrun folder: {result.run_dir}")
@@ -577,8 +578,8 @@ def _cmd_cv(argv: list[str]) -> int:
             config, run_dir, folds=args.folds, overwrite=args.overwrite, resume=args.resume is not None
         )
     except CrossValidationInterrupted as stop:
-        if not collectives.is_main_process():  # (rank 0 says it for the job)
-            return stop_exit_status()
+        if not collectives.is_main_process():  # (rank 0 says it for the job, once it has scored the fold)
+            return stop_status_of_rank()
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
         command = resume_command(

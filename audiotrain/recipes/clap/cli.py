@@ -25,6 +25,7 @@ from audiotrain.recipes._run import (
     checkpoint_processes,
     nonempty_path,
     resume_processes_note,
+    stop_status_of_rank,
 )
 from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
@@ -45,7 +46,6 @@ from audiotrain.recipes.config_cli import (
     unknown_command_message,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.interrupt import stop_exit_status
 
 #: What a run record (config.json) of an older audiotrain meant by a setting it does not hold, where that is
 #: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
@@ -376,8 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
-    # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM.
-    return stop_exit_status() if result["interrupted"] else 0
+    # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM (rank 0 alone: the
+    # job ends with the first rank that exits non-zero, and rank 0 still evaluates and exports).
+    return stop_status_of_rank() if result["interrupted"] else 0
 
 
 def build_export_parser() -> argparse.ArgumentParser:
