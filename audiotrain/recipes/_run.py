@@ -219,7 +219,7 @@ def leaves_notes_to_others() -> bool:
     mpirun) no launching process of ours exists: rank 0 says them."""
     if launched_processes() > 1:
         return True
-    return in_launched_job() and rank() != 0
+    return in_launched_job() and collectives.rank() != 0
 
 
 def stop_status_of_rank() -> int:

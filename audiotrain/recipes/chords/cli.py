@@ -48,6 +48,7 @@ from audiotrain.distributed.local import (
 from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
+    leaves_notes_to_others,
     path_flag,
     refuse_existing_outputs,  # noqa: F401
     resume_command,
@@ -222,7 +223,7 @@ def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace
     config, note = read_older_record(
         config, args.config, vars(args), meanings, skip=DERIVED_FIELDS, resuming=resuming
     )
-    if note and not in_launched_job():  # (the command the user ran says it, not each of its processes)
+    if note and not leaves_notes_to_others():  # (said once per job, not by each process)
         to_stderr(note)
     return config
 
@@ -315,7 +316,7 @@ def _with_resumed_pairing(args: argparse.Namespace, config: TrainingConfig) -> T
             taken[name] = value
     if not taken:
         return config
-    if not in_launched_job():
+    if not leaves_notes_to_others():  # (said once per job, not by each process)
         flags = ", ".join(f"--data.{name} {value}" for name, value in taken.items())
         to_stderr(f"--resume {args.resume}: paired as that run did: {flags}")
     return replace(config, data=replace(config.data, **taken))
