@@ -262,8 +262,10 @@ def test_after_a_stop_in_training_the_other_ranks_end_with_0_and_rank_0_with_the
     hf_model/, a chord cv its fold's evaluation). Rank 0 reports the stop for the job, as the chord recipe's
     training does."""
     from audiotrain.distributed import collectives
+    from audiotrain.train import interrupt
 
     main, argv = _stopped_in_training(command, tmp_path, monkeypatch)
+    monkeypatch.setattr(interrupt, "_stopped_by", signal.SIGINT)  # (what the fit heard: Ctrl-C)
     monkeypatch.setattr(collectives, "is_main_process", lambda: rank == 0)
     assert main(argv) == (130 if rank == 0 else 0)
 
