@@ -610,6 +610,33 @@ def test_clap_evaluating_on_the_training_split_is_allowed_with_a_warning(capsys)
     assert "warning" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "process, said",
+    [
+        ("alone", True),
+        ("the recipe's own rank", False),
+        ("rank 0 under launch", True),
+        ("rank 1 under launch", False),
+    ],
+)
+def test_a_note_meant_once_per_job_is_said_by_rank_0_under_a_users_launcher(
+    process, said, monkeypatch, capsys
+):
+    """Under python -m audiotrain launch, mlx.launch or mpirun no rank said it (no launching process of the
+    recipe's own exists there to say it); in the recipe's own processes their launcher says it, once."""
+    from audiotrain.distributed import collectives, local
+
+    if process == "the recipe's own rank":
+        monkeypatch.setenv(local.PROCESSES_ENV, "2")
+    elif process.endswith("under launch"):  # (as a rank of a job the user launched sees itself)
+        monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+        monkeypatch.setattr(collectives, "world_size", lambda: 2)
+        monkeypatch.setattr(collectives, "rank", lambda: int(process.split()[1]))
+    clap_config(["--dataset.eval_split", "train"])
+    warned = "warning: --dataset.eval_split train is the training split" in capsys.readouterr().err
+    assert warned == said
+
+
 def test_a_size_too_large_to_build_is_an_error_naming_the_source_not_a_traceback():
     """The safety net under the bounds: a MemoryError or OverflowError while a section is built."""
 

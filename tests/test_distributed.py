@@ -165,6 +165,32 @@ def test_when_every_rank_ends_with_its_own_status_the_first_is_named_once():
     assert lines[0].startswith("audiotrain launch: rank 0 ended first, with exit status 2 after the error")
 
 
+@pytest.mark.parametrize("signum", [2, 15], ids=["SIGINT", "SIGTERM"])
+def test_after_a_stop_it_passed_on_the_launcher_says_the_ranks_stopped_not_that_they_failed(signum):
+    """A clean Ctrl-C read "rank 0 ended with exit status 130 and no error of its own (sys.exit(130) or
+    os._exit(130)?) ... 1 rank ended with an error"."""
+    lines = summarize({0: 128 + signum, 1: 0}, {}, stop=signum)
+    name = "Ctrl-C" if signum == 2 else "SIGTERM"
+    assert lines == [
+        f"audiotrain launch: the ranks stopped on the {name} passed on to them; exit statuses "
+        f"rank 0: {128 + signum}, rank 1: 0"
+    ]
+    # A rank that failed of its own during the stop is still named, as without one.
+    lines = summarize({0: 130, 1: 1}, {1: "RuntimeError: boom"}, stop=signum)
+    assert lines[0] == "audiotrain launch: rank 1 failed: RuntimeError: boom"
+
+
+def test_the_launcher_says_what_exit_statuses_127_and_255_mean_in_place_of_a_sys_exit_guess():
+    # `launch -n 2 -- u.py`: the shell's "exec: u.py: not found"; `--hostfile` with no ssh to a host: 255.
+    lines = summarize({1: 127, 0: 127}, {})
+    assert lines[0].startswith(
+        "audiotrain launch: rank 1 ended first, with exit status 127 (command not found"
+    )
+    assert "launch -n 2 -- python script.py" in lines[0] and "sys.exit" not in lines[0]
+    lines = summarize({0: 255}, {})
+    assert "ssh to the rank's host probably failed" in lines[0] and "sys.exit" not in lines[0]
+
+
 def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):
     # mlx.launch wrote "\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m" into the log, before
     # the last line the rank printed.
@@ -373,6 +399,9 @@ open(f"pid{{dist.rank()}}", "w").write(str(os.getpid()))
 x, y = make_data(64)
 trainer.fit(Slow(), DataLoader(list(zip(x, y)), batch_size=8))
 print("RETURNED", dist.rank(), trainer.interrupted, flush=True)
+if os.environ.get("EXIT_WITH_THE_STOP"):  # as the recipes end: rank 0 with the stop's status, the others 0
+    from audiotrain.train.interrupt import stop_exit_status
+    sys.exit(stop_exit_status() if dist.rank() == 0 else 0)
 """
 
 
@@ -435,6 +464,17 @@ def test_ctrl_c_to_the_launcher_stops_the_ranks_together_saves_and_waits_for_the
     assert (tmp_path / "run" / "checkpoints" / "interrupted" / "model.safetensors").exists()
     assert "audiotrain launch:" not in err, err
     _no_rank_outlives_the_launcher(tmp_path)
+
+
+def test_a_ctrl_c_the_launcher_passed_on_is_summed_up_as_a_stop_not_as_an_error(tmp_path):
+    """Rank 0 ending with 130 read: "rank 0 ended with exit status 130 and no error of its own (sys.exit(130)
+    or os._exit(130)?); the other ranks then lost it" and "1 rank ended with an error"."""
+    proc, out, err, _ = _ctrl_c_to_a_launched_fit(tmp_path, {"EXIT_WITH_THE_STOP": "1"})
+    assert proc.returncode == 130, out + err
+    launcher = [line for line in err.splitlines() if line.startswith("audiotrain launch:")]
+    assert launcher == [
+        "audiotrain launch: the ranks stopped on the Ctrl-C passed on to them; exit statuses rank 0: 130"
+    ], err
 
 
 def test_a_rank_that_fails_as_the_ranks_stop_leaves_no_rank_blocked_and_the_launcher_ends(tmp_path):

@@ -115,6 +115,20 @@ def test_the_launcher_passes_the_ranks_their_settings_and_mpiruns_status(tmp_pat
     } == handlers  # the caller's handlers are back
 
 
+@pytest.mark.parametrize("launcher", ["the recipe's own", "the user's"])
+def test_the_chord_model_line_names_the_jobs_batch_under_any_launcher(launcher, monkeypatch):
+    """Under a user's launcher (--batch_size per rank) the model line read "(2 steps of 2)" for a job of 2
+    ranks of 2; the recipe's own processes (--batch_size the job's) said "(2 steps of 4: 2 processes x 2)"."""
+    from audiotrain.distributed import collectives
+    from audiotrain.recipes.chords.train import _batch_words
+
+    assert _batch_words(4) == "4"  # one process
+    monkeypatch.setattr(collectives, "world_size", lambda: 2)  # a rank of a job of 2
+    if launcher == "the recipe's own":
+        monkeypatch.setenv(local.PROCESSES_ENV, "2")
+    assert _batch_words(4 if launcher == "the recipe's own" else 2) == "4: 2 processes x 2"
+
+
 def test_a_rank_never_launches_again(auto, monkeypatch):
     monkeypatch.setenv(local.PROCESSES_ENV, "2")
     assert plan(0) == LocalPlan(1) and plan(2) == LocalPlan(1)

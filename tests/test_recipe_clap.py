@@ -2532,6 +2532,23 @@ def test_a_resume_of_a_finished_run_in_its_own_folder_is_refused_and_changes_not
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == kept
 
 
+def test_a_run_record_says_how_many_processes_trained_it_and_a_resume_records_its_own(tmp_path, capsys):
+    """config.json held `train.processes: 0` (one per core), not the count the run trained in: a --config
+    RUN/config.json repeat on another machine could not tell it (the chord recipe records it)."""
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    assert clap.main([*_tiny_demo_argv(tmp_path, run), "--train.processes", "1"]) == 0
+    record = json.loads((run / "config.json").read_text())
+    assert record["processes_used"] == 1 and record["config"]["train"]["processes"] == 1
+    record["processes_used"] = 2  # as a run in 2 processes records it, before a resume in 1
+    (run / "config.json").write_text(json.dumps(record))
+    last = run / "checkpoints" / "last"
+    assert clap.main(["--out", str(run), "--resume", str(last), "--train.epochs", "2"]) == 0
+    assert json.loads((run / "config.json").read_text())["processes_used"] == 1
+    capsys.readouterr()
+
+
 def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(tmp_path, capsys):
     # Resumed with only --out and --resume (as README shows it), the run took today's defaults: another
     # batch size, learning rate and demo set, and rewrote config.json with them.

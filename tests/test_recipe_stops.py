@@ -255,6 +255,51 @@ def test_clap_cv_stopped_in_a_folds_evaluation_says_so_naming_the_signal(tmp_pat
     )
 
 
+def _stopped_in_training(command: str, tmp_path, monkeypatch):
+    """`command`'s main, and its argv, with its runs stopped in training (as a Ctrl-C during the fit ends
+    them on every rank of a job): the recipes' functions are patched, nothing trains."""
+    from audiotrain.recipes.chords import cv as chords_cv
+    from audiotrain.recipes.clap import cli as clap_cli
+    from audiotrain.recipes.clap import cv as clap_cv
+
+    out = tmp_path / "run"
+    if command == "chords cv":
+
+        def stopped(config, run_dir, **kwargs):
+            raise chords_cv.CrossValidationInterrupted(run_dir, 0, None)
+
+        monkeypatch.setattr(chords_cv, "run_cross_validation", stopped)
+        return chords.main, ["cv", "--folds", "2", *TINY_CV_FLAGS, "--run_dir", str(out)]
+    argv = [*_tiny_demo_argv(tmp_path, out), "--train.processes", "1"]
+    if command == "clap cv":
+
+        def stopped(cfg, folds, argv):
+            raise clap_cv.FoldInterrupted(f"cv: fold 0 (1 of {folds}) was interrupted (Ctrl-C)")
+
+        monkeypatch.setattr(clap_cv, "run_cross_validation", stopped)
+        return clap_cli.main, ["cv", "--folds", "2", *argv]
+    monkeypatch.setattr(clap_cli, "run", lambda cfg, argv: {"run_dir": out, "interrupted": True})
+    return clap_cli.main, argv
+
+
+@pytest.mark.parametrize("command", ["clap", "clap cv", "chords cv"])
+@pytest.mark.parametrize("rank", [0, 1])
+def test_after_a_stop_in_training_the_other_ranks_end_with_0_and_rank_0_with_the_stop(
+    command, rank, tmp_path, monkeypatch
+):
+    """Under a launcher, rank 1 returned 130 as soon as its fit ended: mpirun and mlx.launch then ended the
+    job, and rank 0 was killed (SIGTERM) in the middle of its evaluation and export (CLAP lost plots/ and
+    hf_model/, a chord cv its fold's evaluation). Rank 0 reports the stop for the job, as the chord recipe's
+    training does."""
+    from audiotrain.distributed import collectives
+    from audiotrain.train import interrupt
+
+    main, argv = _stopped_in_training(command, tmp_path, monkeypatch)
+    monkeypatch.setattr(interrupt, "_stopped_by", signal.SIGINT)  # (what the fit heard: Ctrl-C)
+    monkeypatch.setattr(collectives, "is_main_process", lambda: rank == 0)
+    assert main(argv) == (130 if rank == 0 else 0)
+
+
 def test_a_ctrl_c_inside_an_epoch_names_its_batches_so_the_steps_add_up(cache, tmp_path, monkeypatch, capsys):
     """A stop after epoch 1's first batch printed "trained 1 epoch (N+1 steps)": one epoch, and the steps
     of more than one."""

@@ -37,6 +37,8 @@ def test_chord_training_on_two_ranks_equals_one_process_over_the_combined_batch(
         "audiotrain.recipes.chords", [*CHORDS, *cache, "--batch_size", "4", "--run_dir", "two"], tmp_path
     )
     assert "held-out songs" in ranks[0].stdout and ranks[1].stdout.strip() == ""  # rank 0 speaks for the job
+    said = ranks[0].stdout + ranks[0].stderr
+    assert "(1 step of 8: 2 processes x 4)" in said, said  # (--batch_size is per rank)
     a = json.loads((tmp_path / "one" / "history.json").read_text())
     b = json.loads((tmp_path / "two" / "history.json").read_text())
     # The same windows and one loss over both ranks' frames: the training losses agree to float32 rounding

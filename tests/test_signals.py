@@ -675,6 +675,64 @@ def test_sigterm_in_the_evaluation_in_two_processes_is_named_sigterm(tmp_path, d
     assert f"run folder: {tmp_path / 'run'}" in out
 
 
+# A rank of the CLAP recipe whose steps are slowed down, so that a Ctrl-C comes during its training.
+CLAP_RANK = """
+import time
+import audiotrain.distributed as dist
+from audiotrain.train.trainer import Trainer
+
+call_end_hooks = Trainer._call_end_hooks
+
+def slowly(self, name, *args, **kwargs):
+    if name == "on_train_batch_end":
+        if self.global_step == 2 and dist.rank() == 0:
+            print("READY", flush=True)
+        time.sleep(0.2)
+    return call_end_hooks(self, name, *args, **kwargs)
+
+Trainer._call_end_hooks = slowly
+
+from audiotrain._system import run_recipe_command
+
+run_recipe_command("audiotrain.recipes.clap.cli")
+"""
+
+CLAP_JOB = """
+import sys
+from audiotrain.distributed.local import LocalPlan, find_mpi, run_local_job
+
+sys.exit(run_local_job(LocalPlan(2, find_mpi()), "clap_rank", sys.argv[1:], "--train.processes", log=print))
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_clap_training_in_two_processes_still_evaluates_and_exports(tmp_path):
+    """Rank 1 exited 130 as its fit ended: mpirun ended the job, and rank 0 was killed in its evaluation,
+    without a word: no plots/, no hf_model/."""
+    from audiotrain.distributed.local import find_mpi
+
+    if find_mpi() is None:
+        pytest.skip("no MPI (the cpu extra brings it on Linux)")
+    (tmp_path / "clap_rank.py").write_text(CLAP_RANK)
+    (tmp_path / "job.py").write_text(CLAP_JOB)
+    env = _env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    out = tmp_path / "run"
+    args = ["--out", str(out), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "12",
+            "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
+            "--dataset.num_workers", "0", "--train.epochs", "200", "--train.batch_size", "4",
+            "--train.compile", "false", "--train.progress_bar", "false"]  # fmt: skip
+    proc = _start(["job.py", *args], tmp_path, env=env)
+    before = _wait_for(proc, "READY")
+    proc.send_signal(signal.SIGINT)
+    said = _finish(proc, before)
+    assert proc.returncode == 130, said
+    assert "training was interrupted (Ctrl-C); evaluating now" in said, said
+    assert "exported Hugging Face model" in said and "SIGTERM" not in said, said
+    assert (out / "hf_model" / "config.json").is_file() and any((out / "plots").iterdir())
+    assert (out / "checkpoints" / "interrupted").is_dir()
+
+
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
 

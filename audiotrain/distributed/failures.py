@@ -399,12 +399,38 @@ def _mlx_launch() -> str:
     return found
 
 
+#: What a rank's exit status says where the rank printed no error of its own: the shell's "command not
+#: found" (``launch -n 2 -- script.py``), and ssh's own status where it could not reach a rank's host.
+_STATUS_HINTS = {
+    127: "command not found: give the interpreter, as in launch -n 2 -- python script.py",
+    255: "ssh's status where it cannot reach a host: ssh to the rank's host probably failed (does "
+    "`ssh HOST true` work, without a password?)",
+}
+
+
+def _exit_codes_in_words(exit_codes: dict[int, int | None], killed: Collection[int]) -> str:
+    """ "rank 0: 130, rank 1: killed (...)": each rank's status, and who ended the ranks that did not end
+    of their own."""
+    return ", ".join(
+        f"rank {r}: {'killed' if c is None else c}"
+        + (
+            " (killed by the launcher: it did not end)"
+            if r in killed
+            else " (stopped by mlx.launch after another rank ended)"
+            if c in (None, -15)
+            else ""
+        )
+        for r, c in sorted(exit_codes.items())
+    )
+
+
 def summarize(
     exit_codes: dict[int, int | None],
     failures: dict[int, str],
     error_lines: list[str] | None = None,
     exception_lines: list[str] | None = None,
     killed: Collection[int] = (),
+    stop: int | None = None,
 ) -> list[str]:
     """The launcher's closing lines: first the ranks that failed on their own, then every exit code.
 
@@ -413,8 +439,17 @@ def summarize(
     printed (a recipe's way to report a user error before it exits 2; mlx.launch does not say whose);
     ``exception_lines`` the last lines of the tracebacks they printed (an uncaught exception outside
     `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported); ``killed``
-    the ranks the launcher itself killed (`_EndingWatch`), which ended of no error of their own either.
+    the ranks the launcher itself killed (`_EndingWatch`), which ended of no error of their own either;
+    ``stop`` the first stop signal (SIGINT, SIGTERM) the launcher passed on to the ranks, if any: where no
+    rank then reported an error of its own, one line says that they stopped on it.
     """
+    own_failure = any(_SECONDARY not in text for text in failures.values())
+    if stop is not None and not (own_failure or error_lines or exception_lines):
+        name = "Ctrl-C" if stop == signal.SIGINT else signal.Signals(stop).name
+        return [
+            f"audiotrain launch: the ranks stopped on the {name} passed on to them; exit statuses "
+            f"{_exit_codes_in_words(exit_codes, killed)}"
+        ]
     lines = []
     stopped = {r for r, c in exit_codes.items() if c in (None, -15) or r in killed}  # by a launcher
     ended_alone = [
@@ -454,11 +489,12 @@ def summarize(
         if ended:
             (r, c), later = ended[0], ended[1:]
             # A recipe's rank prints its error as "error: ..." and exits 2: not "no error of its own".
-            why = (
-                f"after {error_lines[0] if len(ended) == 1 else 'the error printed above'}"
-                if error_lines
-                else f"and no error of its own (sys.exit({c}) or os._exit({c})?)"
-            )
+            if c in _STATUS_HINTS:
+                why = f"({_STATUS_HINTS[c]})"
+            elif error_lines:
+                why = f"after {error_lines[0] if len(ended) == 1 else 'the error printed above'}"
+            else:
+                why = f"and no error of its own (sys.exit({c}) or os._exit({c})?)"
             then = "; ".join(f"rank {r2} (exit status {c2})" for r2, c2 in later)
             then = f"then {then}" if later else "the other ranks then lost it"
             ended_how = f"ended{' first,' if later else ''} with exit status {c} {why}"
@@ -473,17 +509,7 @@ def summarize(
         named = ", ".join(str(r) for r in ranks)
         lines.append(f"audiotrain launch: rank{'s' if len(ranks) > 1 else ''} {named} failed: {text}")
     if exit_codes:
-        codes = ", ".join(
-            f"rank {r}: {'killed' if c is None else c}"
-            + (
-                " (killed by the launcher: it did not end)"
-                if r in killed
-                else " (stopped by mlx.launch after another rank ended)"
-                if c in (None, -15)
-                else ""
-            )
-            for r, c in sorted(exit_codes.items())
-        )
+        codes = _exit_codes_in_words(exit_codes, killed)
         lines.append(
             f"audiotrain launch: {plural(len(exit_codes), 'rank')} ended with an error; exit codes {codes}"
         )
@@ -828,7 +854,8 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
         {r for r, c in exit_codes.items() if c == -signal.SIGKILL} if watch.killed_at is not None else set()
     )
     if exit_codes or failures:
-        for line in summarize(exit_codes, failures, error_lines, exception_lines, killed):
+        stop = heard()[0] if heard() else None  # (the ranks stopped on it: not an error)
+        for line in summarize(exit_codes, failures, error_lines, exception_lines, killed, stop):
             print(line, file=sys.stderr, flush=True)
     if heard():
         return 128 + heard()[0]  # as a shell reports a command that signal stopped (130 for Ctrl-C)

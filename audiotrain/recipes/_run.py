@@ -52,11 +52,13 @@ from audiotrain._system import (
     versions,
 )
 from audiotrain._text import listed
+from audiotrain.distributed import collectives
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
 from audiotrain.recipes.config_cli import home_expanded
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.interrupt import stop_exit_status
 from audiotrain.train.loggers.config import LOGGER_OWN_ENTRIES
 
 
@@ -189,7 +191,7 @@ def check_kernel_cache(
         removed = remove_broken_kernels(cache)
     except OSError as error:  # its message names the file and the fix
         raise OutputFolderError(error.strerror or str(error)) from error
-    if removed and log is not None and not _rank_that_leaves_notes_to_others():
+    if removed and log is not None and not leaves_notes_to_others():
         names = listed([path.name[:40] + ("..." if len(path.name) > 40 else "") for path in removed])
         log(
             f"removed {len(removed)} broken kernel file(s) from {cache} (empty or cut short, left by a compile "
@@ -204,19 +206,28 @@ def check_kernel_cache(
             f"at least {KERNEL_SPACE_NEEDED >> 20} MB there: free space there or set TMPDIR to a folder with "
             "room"
         )
-    if log is not None and first_run and not _rank_that_leaves_notes_to_others():
+    if log is not None and first_run and not leaves_notes_to_others():
         log(
             f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
             f"kernels now, {wait}; later runs reuse them"
         )
 
 
-def _rank_that_leaves_notes_to_others() -> bool:
+def leaves_notes_to_others() -> bool:
     """Whether this process is a rank of a job whose launcher (the recipes' local processes) or rank 0 prints
-    the notes meant once per job."""
+    the notes meant once per job. Under a user's launcher (``python -m audiotrain launch``, mlx.launch,
+    mpirun) no launching process of ours exists: rank 0 says them."""
     if launched_processes() > 1:
         return True
-    return in_launched_job() and rank() != 0
+    return in_launched_job() and collectives.rank() != 0
+
+
+def stop_status_of_rank() -> int:
+    """The exit status of this rank of a run that a stop signal (Ctrl-C, SIGTERM) ended: the stop's (130,
+    143; `stop_exit_status`) on rank 0, which reports for the job, and 0 on the other ranks. mpirun and
+    mlx.launch end the whole job when a rank exits non-zero: a stop status from another rank had rank 0
+    killed in its work after training (the evaluation, the plots, the export)."""
+    return stop_exit_status() if collectives.is_main_process() else 0
 
 
 def is_inside(path: str | Path, folder: str | Path) -> bool:

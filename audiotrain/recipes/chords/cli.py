@@ -48,12 +48,14 @@ from audiotrain.distributed.local import (
 from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
+    leaves_notes_to_others,
     path_flag,
     refuse_existing_outputs,  # noqa: F401
     resume_command,
     resume_processes_note,
     resumes_run_in,
     shell_command,
+    stop_status_of_rank,
 )
 from audiotrain.recipes.chords.cli_predictor import (  # noqa: F401
     DECODE_CHOICES,
@@ -221,7 +223,7 @@ def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace
     config, note = read_older_record(
         config, args.config, vars(args), meanings, skip=DERIVED_FIELDS, resuming=resuming
     )
-    if note and not in_launched_job():  # (the command the user ran says it, not each of its processes)
+    if note and not leaves_notes_to_others():  # (said once per job, not by each process)
         to_stderr(note)
     return config
 
@@ -314,7 +316,7 @@ def _with_resumed_pairing(args: argparse.Namespace, config: TrainingConfig) -> T
             taken[name] = value
     if not taken:
         return config
-    if not in_launched_job():
+    if not leaves_notes_to_others():  # (said once per job, not by each process)
         flags = ", ".join(f"--data.{name} {value}" for name, value in taken.items())
         to_stderr(f"--resume {args.resume}: paired as that run did: {flags}")
     return replace(config, data=replace(config.data, **taken))
@@ -453,7 +455,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             error.note += f"; once there is room, finish the run with:\n  {command}"
         raise
     if not collectives.is_main_process():
-        return 0  # rank 0 reports for a data-parallel job
+        return 0  # rank 0 reports for a data-parallel job (`stop_status_of_rank`)
     if result.checkpoint is None:  # run_training said that Ctrl-C came before anything was saved
         return stop_exit_status()
     print(f"\nrun folder: {result.run_dir}")
@@ -577,8 +579,8 @@ def _cmd_cv(argv: list[str]) -> int:
             config, run_dir, folds=args.folds, overwrite=args.overwrite, resume=args.resume is not None
         )
     except CrossValidationInterrupted as stop:
-        if not collectives.is_main_process():  # (rank 0 says it for the job)
-            return stop_exit_status()
+        if not collectives.is_main_process():  # (rank 0 says it for the job, once it has scored the fold)
+            return stop_status_of_rank()
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
         again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
         command = resume_command(

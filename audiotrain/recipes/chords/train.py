@@ -1261,12 +1261,14 @@ def _seeded_task(
 
 
 def _batch_words(batch_size: int) -> str:
-    processes = launched_processes()
-    return (
-        f"{batch_size}"
-        if processes == 1
-        else f"{batch_size}: {processes} processes x {batch_size // processes}"
-    )
+    """A step's batch in words: the job's, and how the processes share it ("8: 2 processes x 4").
+    ``--batch_size`` is the whole job's in the recipe's own processes and each rank's under a user's
+    launcher (`per_process_batch`): the line reads the same under either."""
+    processes = collectives.world_size()
+    if processes == 1:
+        return f"{batch_size}"
+    per_rank = per_process_batch(batch_size)
+    return f"{per_rank * processes}: {processes} processes x {per_rank}"
 
 
 def _write_training_outputs(

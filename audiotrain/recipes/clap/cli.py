@@ -23,8 +23,10 @@ from audiotrain.recipes._run import (
     check_kernel_cache,
     check_resume_folder,
     checkpoint_processes,
+    leaves_notes_to_others,
     nonempty_path,
     resume_processes_note,
+    stop_status_of_rank,
 )
 from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
@@ -45,7 +47,6 @@ from audiotrain.recipes.config_cli import (
     unknown_command_message,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.interrupt import stop_exit_status
 
 #: What a run record (config.json) of an older audiotrain meant by a setting it does not hold, where that is
 #: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
@@ -210,7 +211,7 @@ def parse_arguments(
             cfg, note = read_older_record(
                 cfg, record, vars(args), OLDER_RECORD_MEANINGS, skip=skip, resuming=resuming
             )
-            if note and not in_launched_job():  # (the command the user ran says it, not each process)
+            if note and not leaves_notes_to_others():  # (said once per job, not by each process)
                 print(note)
         if resumed_record is not None:
             cfg = _resumed_with_flags(cfg, args, resumed_record)
@@ -229,7 +230,7 @@ def parse_arguments(
         except SettingError as error:  # (named as a flag, as merge_config names the section's other checks)
             raise ValueError(error.within("task.")) from None
         warning = cfg.dataset.same_split_warning()
-        if warning and not in_launched_job():
+        if warning and not leaves_notes_to_others():
             print(warning, file=sys.stderr)
         return cfg, args
     except (ValueError, FileNotFoundError) as error:
@@ -301,7 +302,7 @@ def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record:
     replanned = any(name in changed for name in _SCHEDULE_LENGTH) and "task.total_steps" not in given
     if replanned:
         cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, total_steps=None))
-    if not in_launched_job():  # (said once, by the command the user ran)
+    if not leaves_notes_to_others():  # (said once per job, not by each process)
         line = f"--resume {cfg.resume}: going on with the settings its run recorded ({record})"
         if changed:
             listed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items())
@@ -376,8 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
-    # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM.
-    return stop_exit_status() if result["interrupted"] else 0
+    # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM (rank 0 alone: the
+    # job ends with the first rank that exits non-zero, and rank 0 still evaluates and exports).
+    return stop_status_of_rank() if result["interrupted"] else 0
 
 
 def build_export_parser() -> argparse.ArgumentParser:

@@ -22,13 +22,14 @@ from audiotrain.recipes._run import (
     clear_run_outputs,
     create_run_folder,
     holds_json_record,
+    stop_status_of_rank,
 )
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS, help_text
-from audiotrain.train.interrupt import stop_exit_status, stopped_by
+from audiotrain.train.interrupt import stopped_by
 
 #: What ``cv --help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
 CV_HELP = """K-fold cross-validation of the CLAP recipe, grouped by clip:
@@ -230,5 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except FoldInterrupted as stop:
         if collectives.is_main_process():  # (every rank of a launched job stops)
             print(f"{stop}", file=sys.stderr)
-        return stop_exit_status()  # as a shell reports a command that signal stopped (130, 143 for SIGTERM)
+        # As a shell reports a command that signal stopped (130, 143 for SIGTERM): rank 0 alone, which
+        # scored and exported the fold after the others' part ended (`stop_status_of_rank`).
+        return stop_status_of_rank()
     return 0

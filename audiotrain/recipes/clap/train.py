@@ -919,5 +919,8 @@ def write_run_config(
         data_folder=str(folder.root),
         model_source=str(Path(bundle.source).resolve()),  # absolute: `export` may run from elsewhere
         splits=how,
+        # The count `train.processes` 0 (one per core) resolved to here, or the launcher's: the contrastive
+        # loss's batches and the weights depend on it (as the chord recipe records it).
+        processes_used=collectives.world_size(),
         **{CLIPS_KEY: clips},
     )
