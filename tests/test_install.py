@@ -53,6 +53,24 @@ def test_the_mit_licence_is_declared_and_shipped():
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence
 
 
+def test_the_package_metadata_and_the_module_name_one_version():
+    """The version is written twice (pyproject.toml, ``audiotrain.__version__``): a bump to one alone made
+    ``audiotrain --version`` disagree with what pip installed."""
+    import audiotrain
+
+    (version,) = re.findall(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert audiotrain.__version__ == version
+
+
+def test_the_readme_lists_every_benchmark():
+    """benchmarks/weight_averaging.py ships in the sdist and runs, but the README's Benchmarks list left it
+    out."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^python (benchmarks/\w+\.py) +# \S", section, re.M))
+    assert listed == {f"benchmarks/{path.name}" for path in (REPO / "benchmarks").glob("*.py")}
+
+
 def test_the_sdist_carries_what_its_tests_need(monkeypatch):
     """The sdist held tests/test_*.py (setuptools' default) and nothing they import: 26 collection errors
     for a packager who runs them."""
