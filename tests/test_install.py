@@ -311,7 +311,9 @@ def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it
     ran = []
 
     def run_recipe_command(module):
-        ran.append((module, list(sys.argv)))
+        from audiotrain._invocation import recipe_command
+
+        ran.append((module, list(sys.argv), recipe_command("audiotrain.recipes.clap")))
         raise SystemExit(0)  # as the recipe's exit
 
     monkeypatch.setattr(_system, "run_recipe_command", run_recipe_command)
@@ -319,7 +321,10 @@ def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it
     with pytest.raises(SystemExit):
         main()
     main_file = REPO / "audiotrain" / "recipes" / "clap" / "__main__.py"
-    assert ran == [("audiotrain.recipes.clap.cli", [str(main_file), "--preset", "quick_test"])]
+    # The commands it prints are `audiotrain clap ...`, in the recipe's run only (this process goes on).
+    command = ["audiotrain", "clap"]
+    assert ran == [("audiotrain.recipes.clap.cli", [str(main_file), "--preset", "quick_test"], command)]
+    assert "AUDIOTRAIN_RECIPE_THROUGH_COMMAND" not in os.environ
 
 
 TINY_CHORD_RUN = [

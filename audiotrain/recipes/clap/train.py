@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
-from audiotrain._invocation import recipe_command
+from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
@@ -605,7 +605,7 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     if not cfg.demo.folder and collectives.is_main_process():  # before this run fills the cache folder
         note = earlier_cache_note(quiet_unless_empty=True)
         if note:
-            print(note)
+            print(as_started(note))  # (the cache commands it names, as the recipe was started)
     if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
         # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
         # outside one, for the rest of the process, as the chord recipe's demo songs).
@@ -632,7 +632,8 @@ def demo_set_advice(cfg: ClapRecipeConfig, data: Path) -> str:
     """How to have the demo set `data` rendered again (it is generated: nothing of the user's is lost)."""
     if cfg.demo.folder:
         return f"delete {data} to have it rendered again"
-    return f"`python -m audiotrain cache clear --key {data.name}` has it rendered again"
+    clear = shell_command(*recipe_command("audiotrain", "cache", "clear"), "--key", data.name)
+    return f"`{clear}` has it rendered again"
 
 
 def _demo_cache(cfg: ClapRecipeConfig) -> Path:
