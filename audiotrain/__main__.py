@@ -167,11 +167,13 @@ def _run_command(argv: list[str] | None) -> int:
 def run_recipe(package: str, argv: list[str]) -> None:
     """``python -m <package> <argv>`` in this process: the same arguments, help, output and exit status.
     ``sys.argv`` is what ``python -m`` gives the recipe, which reads its arguments there and records it as
-    the run's command."""
+    the run's command; the commands it prints (and its help) are ``audiotrain <recipe> ...``, as started."""
+    from audiotrain._invocation import through_audiotrain
     from audiotrain._system import run_recipe_command
 
     sys.argv = [importlib.util.find_spec(f"{package}.__main__").origin, *argv]
-    run_recipe_command(f"{package}.cli")  # (exits with the recipe's status)
+    with through_audiotrain():
+        run_recipe_command(f"{package}.cli")  # (exits with the recipe's status)
 
 
 def build_parser() -> argparse.ArgumentParser:

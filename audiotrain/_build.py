@@ -7,6 +7,9 @@ setuptools-scm gives), where it can be read without running anything:
 
 - audiotrain imported from a git checkout (an editable install, or ``PYTHONPATH``): the commit its ``HEAD``
   names, read from the files in ``.git`` (a worktree's too);
+- audiotrain imported from, or built from, a tree ``git archive`` made (GitHub's tarballs and "Download
+  ZIP", ``pip install https://github.com/.../archive/<sha>.zip``), which has no ``.git``: the commit
+  ``git archive`` wrote into ``.git_archival.txt`` (``.gitattributes``: ``export-subst``);
 - a copy built into a wheel or sdist (``python -m build``, ``pip install .``, ``pip install git+...``):
   the commit the build found, which setup.py writes into the built package as ``audiotrain/_build_info.py``
   (`build_info_module`), with ``.dirty`` after it where the tree had uncommitted or untracked changes
@@ -31,6 +34,8 @@ from pathlib import Path
 _COMMIT = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")  # SHA-1, or SHA-256 repositories
 #: Digits of the commit kept in the version: as ``git describe``'s abbreviations, unique in practice.
 SHORT_COMMIT = 12
+#: A tracked file whose placeholder ``node: $Format:%H$`` ``git archive`` replaces with the commit.
+ARCHIVAL_FILE = ".git_archival.txt"
 
 
 @functools.cache
@@ -42,7 +47,7 @@ def build_version() -> str:
     try:
         # A checkout's .git first: it names the commit its files are at now, where a _build_info.py in it
         # (an unpacked sdist put under git) names the build it came from.
-        commit, dirty = _checkout_commit(package.parent), False
+        commit, dirty = _checkout_commit(package.parent) or _archived_commit(package.parent), False
         if not commit:
             commit, dirty = _built_commit()
         commit = commit or _installed_commit(package)
@@ -56,11 +61,13 @@ def build_version() -> str:
 def build_info_module(root: Path) -> str | None:
     """The text of ``audiotrain/_build_info.py`` for a build from `root` (setup.py writes it into the wheel
     and the sdist): the commit checked out there, and whether ``git status`` lists any change (uncommitted,
-    or an untracked file, which the wheel may ship). None where `root` is not audiotrain's git checkout (an
-    unpacked sdist: the build keeps the module the sdist carries)."""
+    or an untracked file, which the wheel may ship); in a tree ``git archive`` made, the commit it wrote
+    (whether its files were changed since is not known). None where `root` is neither (an unpacked sdist:
+    the build keeps the module the sdist carries)."""
     commit = _checkout_commit(root)
     if commit is None:
-        return None
+        commit = _archived_commit(root)
+        return None if commit is None else _build_info_text(commit, None)
     try:
         status = subprocess.run(
             ["git", "status", "--porcelain"],
@@ -73,6 +80,10 @@ def build_info_module(root: Path) -> str | None:
         dirty = bool(status.strip())
     except (OSError, subprocess.SubprocessError):  # no git, or a repository git refuses (safe.directory)
         dirty = None  # unknown: the version then names the commit alone
+    return _build_info_text(commit, dirty)
+
+
+def _build_info_text(commit: str, dirty: bool | None) -> str:
     return (
         '"""Written by the build (setup.py): the commit this copy of audiotrain was built from."""\n\n'
         f"COMMIT = {commit!r}\nDIRTY = {dirty!r}  # uncommitted or untracked changes in the tree built\n"
@@ -127,6 +138,19 @@ def _checkout_commit(root: Path) -> str | None:
             value, _, name = line.partition(" ")
             if name == ref and _COMMIT.fullmatch(value):
                 return value
+    return None
+
+
+def _archived_commit(root: Path) -> str | None:
+    """The commit ``git archive`` wrote into `root`'s `ARCHIVAL_FILE` (``node: <commit>``) where `root` is a
+    tree of audiotrain it made; None elsewhere, and in a checkout, whose file holds the placeholder."""
+    path = root / ARCHIVAL_FILE
+    if not ((root / "pyproject.toml").is_file() and path.is_file()):
+        return None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "node" and _COMMIT.fullmatch(value.strip()):
+            return value.strip()
     return None
 
 

@@ -124,3 +124,39 @@ def test_info_and_version_show_the_build_the_run_records_name():
         assert out.returncode == 0, out.stderr
         shown = [line.split()[-1] for line in out.stdout.splitlines() if "audiotrain" in line]
         assert shown == [recorded], (argv, out.stdout)
+
+
+def test_a_tree_git_archive_made_reports_the_commit_it_was_made_from(tmp_path):
+    """A wheel built from GitHub's tarball or "Download ZIP" (`git archive`: no .git) said 0.1.0, no commit."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("no git to make a repository with")
+    repo = Path(audiotrain.__file__).resolve().parent.parent
+    source = tmp_path / "source"
+    (source / "audiotrain").mkdir(parents=True)
+    for name in ("pyproject.toml", ".gitattributes", _build.ARCHIVAL_FILE):  # this repository's own files
+        shutil.copy(repo / name, source / name)
+    (source / "audiotrain" / "__init__.py").write_text("")
+
+    def git(*args: str, cwd: Path = source) -> str:
+        command = ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args]
+        return subprocess.run(command, cwd=cwd, capture_output=True, check=True).stdout.decode().strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "a commit")
+    head = git("rev-parse", "HEAD")
+    archive = tmp_path / "archive.tar"
+    git("archive", "-o", str(archive), "HEAD")
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    shutil.unpack_archive(archive, unpacked)
+    assert not (unpacked / ".git").exists()
+    info = {}
+    exec(_build.build_info_module(unpacked), info)  # what setup.py writes into the wheel and the sdist
+    assert (info["COMMIT"], info["DIRTY"]) == (head, None)
+    assert _build._archived_commit(unpacked) == head  # (and an import of the tree itself reads it)
+    # A checkout's copy of the file holds the placeholder: a copied tree (no .git) reports no commit.
+    shutil.rmtree(source / ".git")
+    assert _build.build_info_module(source) is None

@@ -2,6 +2,7 @@
 carries), the commands' first lines (no MLX backend, ``--version``, an ASCII terminal), the one cache folder,
 and modules that documentation tools import."""
 
+import json
 import os
 import re
 import shutil
@@ -51,6 +52,24 @@ def test_the_mit_licence_is_declared_and_shipped():
     licence = (REPO / "LICENSE").read_text()
     assert licence.startswith("MIT License") and "Copyright (c) 2026 the audiotrain authors" in licence
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in licence
+
+
+def test_the_package_metadata_and_the_module_name_one_version():
+    """The version is written twice (pyproject.toml, ``audiotrain.__version__``): a bump to one alone made
+    ``audiotrain --version`` disagree with what pip installed."""
+    import audiotrain
+
+    (version,) = re.findall(r'^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text(), re.M)
+    assert audiotrain.__version__ == version
+
+
+def test_the_readme_lists_every_benchmark():
+    """benchmarks/weight_averaging.py ships in the sdist and runs, but the README's Benchmarks list left it
+    out."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Benchmarks\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^python (benchmarks/\w+\.py) +# \S", section, re.M))
+    assert listed == {f"benchmarks/{path.name}" for path in (REPO / "benchmarks").glob("*.py")}
 
 
 def test_the_sdist_carries_what_its_tests_need(monkeypatch):
@@ -260,15 +279,27 @@ def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
 )
 def test_the_console_script_runs_the_recipes_as_python_m_does(tmp_path, args):
     """pipx and uv's tools install a package's console scripts only, and `audiotrain` had no recipe: "unknown
-    command 'chords'"."""
+    command 'chords'". The output is the same but for the name of the command, `audiotrain chords` (wrapped
+    to its length)."""
     recipe, *rest = args
     direct = run(["-m", f"audiotrain.recipes.{recipe}", *rest], tmp_path)
     through_audiotrain = run(["-m", "audiotrain", *args], tmp_path)
-    assert (through_audiotrain.returncode, through_audiotrain.stdout, through_audiotrain.stderr) == (
+
+    def words(text: str, renamed: bool = False) -> str:
+        if renamed:
+            text = text.replace(f"python -m audiotrain.recipes.{recipe}", f"audiotrain {recipe}")
+        return " ".join(re.sub(r" \\\n", " ", text).split())  # (and an example's continuation lines)
+
+    assert (
+        through_audiotrain.returncode,
+        words(through_audiotrain.stdout),
+        words(through_audiotrain.stderr),
+    ) == (
         direct.returncode,
-        direct.stdout,
-        direct.stderr,
+        words(direct.stdout, renamed=True),
+        words(direct.stderr, renamed=True),
     )
+    assert "python -m" not in through_audiotrain.stdout + through_audiotrain.stderr
     assert direct.returncode == (0 if rest == ["--help"] else 2) and list(tmp_path.iterdir()) == []
 
 
@@ -280,7 +311,9 @@ def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it
     ran = []
 
     def run_recipe_command(module):
-        ran.append((module, list(sys.argv)))
+        from audiotrain._invocation import recipe_command
+
+        ran.append((module, list(sys.argv), recipe_command("audiotrain.recipes.clap")))
         raise SystemExit(0)  # as the recipe's exit
 
     monkeypatch.setattr(_system, "run_recipe_command", run_recipe_command)
@@ -288,7 +321,61 @@ def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it
     with pytest.raises(SystemExit):
         main()
     main_file = REPO / "audiotrain" / "recipes" / "clap" / "__main__.py"
-    assert ran == [("audiotrain.recipes.clap.cli", [str(main_file), "--preset", "quick_test"])]
+    # The commands it prints are `audiotrain clap ...`, in the recipe's run only (this process goes on).
+    command = ["audiotrain", "clap"]
+    assert ran == [("audiotrain.recipes.clap.cli", [str(main_file), "--preset", "quick_test"], command)]
+    assert "AUDIOTRAIN_RECIPE_THROUGH_COMMAND" not in os.environ
+
+
+TINY_CHORD_RUN = [
+    "--data.demo_songs", "3", "--data.demo_test_songs", "1", "--data.demo_seconds", "6",
+    "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--model.d_model", "16",
+    "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "32", "--progress_bar", "false",
+    "--processes", "1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chords_through_audiotrain(tmp_path_factory):
+    """A tiny chord demo run started as a pipx user starts it, `audiotrain chords ...` (here through
+    ``python -m audiotrain``, which the console script calls), and the flags it was given."""
+    root = tmp_path_factory.mktemp("through_audiotrain")
+    flags = [*TINY_CHORD_RUN, "--data.cache_dir", str(root / "cache"), "--run_dir", str(root / "run")]
+    done = run(["-m", "audiotrain", "chords", *flags], root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done, root / "run", flags
+
+
+def test_a_recipe_started_by_the_audiotrain_command_prints_commands_that_run_there(chords_through_audiotrain):
+    """pipx and `uv tool install` put the `audiotrain` command alone on PATH: the run's closing "predict
+    with: python -m audiotrain.recipes.chords predict ..." failed pasted there (no module audiotrain)."""
+    done, run_dir, _ = chords_through_audiotrain
+    assert f"predict with: audiotrain chords predict --checkpoint {run_dir}/checkpoints/best" in done.stdout
+    assert "python -m" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["chords"], ["chords", "predict"], ["chords", "cv"], ["clap"], ["clap", "export"]],
+    ids=" ".join,
+)  # fmt: skip
+def test_a_recipes_help_names_the_command_it_was_started_by(tmp_path, command):
+    recipe, *rest = command
+    through_audiotrain = run(["-m", "audiotrain", *command, "--help"], tmp_path)
+    assert through_audiotrain.returncode == 0, through_audiotrain.stderr
+    assert through_audiotrain.stdout.startswith(f"usage: {' '.join(['audiotrain', *command])} ")
+    assert "python -m audiotrain" not in through_audiotrain.stdout
+    direct = run(["-m", f"audiotrain.recipes.{recipe}", *rest, "--help"], tmp_path)
+    assert direct.stdout.startswith(
+        f"usage: {' '.join(['python -m', f'audiotrain.recipes.{recipe}', *rest])}"
+    )
+
+
+def test_a_chord_run_records_the_command_that_repeats_it(chords_through_audiotrain):
+    """config.json's command was sys.argv: the path of the recipe's __main__.py in site-packages and the
+    flags, no command one can run (the CLAP recipe recorded ``python -m audiotrain.recipes.clap ...``)."""
+    _, run_dir, flags = chords_through_audiotrain
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["command"] == [sys.executable, "-m", "audiotrain.recipes.chords", *flags]
 
 
 def test_an_ascii_terminal_gets_escapes_instead_of_an_encoding_error(tmp_path):

@@ -2445,7 +2445,7 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
 
     from audiotrain.recipes._run import shell_command
     from audiotrain.recipes.clap import cli as clap
-    from audiotrain.recipes.clap.train import EXPORT_COMMAND
+    from audiotrain.recipes.clap.train import export_command
 
     own_model = _tiny_checkpoint(tmp_path)
     other_model = tmp_path / "other_model"
@@ -2463,7 +2463,7 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
         if run == "own":
             last = shlex.quote(str(tmp_path / "own" / "checkpoints" / "last"))
             assert (
-                f"export another checkpoint with: {shell_command(*EXPORT_COMMAND)} --checkpoint {last}"
+                f"export another checkpoint with: {shell_command(*export_command())} --checkpoint {last}"
                 in (capsys.readouterr().out)
             )
     imported = tmp_path / "host" / "checkpoints" / "imported"

@@ -293,6 +293,29 @@ def test_resume_command_replaces_an_earlier_resume_and_quotes_paths():
     )
 
 
+def test_a_recipe_the_audiotrain_command_started_resumes_through_it(monkeypatch):
+    """Started as `audiotrain clap` (pipx, uv tool: the console script alone on PATH), the resume command it
+    printed was `python -m audiotrain.recipes.clap ...`, which finds no module there."""
+    from audiotrain._invocation import through_audiotrain
+
+    with through_audiotrain():
+        resumed = resume_command("audiotrain.recipes.clap", ["--lr", "0.1"], "runs/x/interrupted")
+    assert resumed == "audiotrain clap --lr 0.1 --resume runs/x/interrupted"
+    # Started as `python -m audiotrain.recipes.clap`: as before (nothing of the run above is left).
+    assert (
+        resume_command("audiotrain.recipes.clap", [], "r") == "python -m audiotrain.recipes.clap --resume r"
+    )
+    # A rank of `audiotrain launch -n 2 -- audiotrain clap ...` restarts the job through the same command.
+    from audiotrain.distributed import collectives, local
+
+    monkeypatch.setattr(collectives, "joined_world_size", lambda: 2)
+    monkeypatch.setenv(local.LAUNCH_OPTIONS_ENV, '["-n", "2"]')
+    monkeypatch.delenv(local.PROCESSES_ENV, raising=False)
+    with through_audiotrain():
+        assert local.relaunch_prefix() == ["audiotrain", "launch", "-n", "2", "--"]
+    assert local.relaunch_prefix() == ["python", "-m", "audiotrain", "launch", "-n", "2", "--"]
+
+
 def test_the_resume_command_goes_on_in_the_interrupted_runs_folder(tmp_path, monkeypatch):
     """Without the run folder, the printed command resumed into a new default folder, whose `best` came only
     from the epochs after the resume."""

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._invocation import recipe_command
 from audiotrain._system import usable_cores
 
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
@@ -160,8 +161,9 @@ def in_launched_job() -> bool:
 def relaunch_prefix() -> list[str] | None:
     """What goes before ``python ...`` to start this job's ranks again, for a printed resume command: None in
     one process and in a job of the recipes' own local processes (the command restarts them by itself);
-    ``python -m audiotrain launch <its options> --`` under that launcher; else ``[]`` (another launcher,
-    ``mpirun`` or ``mlx.launch``, whose command line a rank cannot see)."""
+    ``python -m audiotrain launch <its options> --`` under that launcher (``audiotrain launch ...`` where
+    ``audiotrain chords`` started the recipe: `audiotrain._invocation.recipe_command`); else ``[]``
+    (another launcher, ``mpirun`` or ``mlx.launch``, whose command line a rank cannot see)."""
     from audiotrain.distributed.collectives import joined_world_size
 
     if joined_world_size() <= 1 or launched_processes() > 1:
@@ -172,7 +174,7 @@ def relaunch_prefix() -> list[str] | None:
         return []
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):  # (null: unknown)
         return []
-    return ["python", "-m", "audiotrain", "launch", *options, "--"]
+    return recipe_command("audiotrain", "launch", *options, "--")
 
 
 def launched_processes() -> int:

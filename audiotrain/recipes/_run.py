@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import re
 import shlex
 import shutil
+import sys
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -44,6 +46,7 @@ from audiotrain._files import (
     remove_killed_writes,
     write_atomically,
 )
+from audiotrain._invocation import recipe_command
 from audiotrain._system import (
     KERNEL_SPACE_NEEDED,
     mlx_kernel_cache,
@@ -795,6 +798,17 @@ def write_run_record(
     write_first_file(path, json_text(record, indent=2) + "\n", claim)
 
 
+def recorded_command(module: str) -> list[str]:
+    """The command a run of recipe `module` records (``config.json``'s ``command``): ``python -m module``
+    and its arguments, with this interpreter, where the recipe's command line runs (``python -m module``,
+    ``audiotrain <recipe>``, a rank of its job); a script calling the recipe's functions keeps its own
+    ``sys.argv``. (``sys.argv`` alone named the recipe's ``__main__.py`` in site-packages: not runnable.)"""
+    main = importlib.util.find_spec(f"{module}.__main__")
+    if main is not None and sys.argv and os.path.abspath(sys.argv[0]) == main.origin:
+        return [sys.executable, "-m", module, *sys.argv[1:]]
+    return list(sys.argv)
+
+
 def write_first_file(path: Path, text: str, claim: str | None) -> None:
     """Write `text` to `path` atomically. With `claim` (the flag that named the folder) it is the first file
     of a new run and claims the folder: it is created only if no other run created it first. Two runs
@@ -859,7 +873,8 @@ def resume_command(
     path_flags: Collection[str] = (),
 ) -> str:
     """The command line that continues an interrupted run: `argv` with ``--resume checkpoint`` (any earlier
-    ``--resume`` and ``--overwrite`` dropped), for a recipe run as ``python -m module``.
+    ``--resume`` and ``--overwrite`` dropped), for a recipe run as ``python -m module`` (or ``audiotrain
+    <recipe>``, as it was started: `audiotrain._invocation.recipe_command`).
 
     With `run_dir` (the interrupted run's folder) the command names it as ``run_flag run_dir`` (replacing
     any given), as an absolute path: the run goes on in its own folder, with its best-checkpoint tracking,
@@ -901,7 +916,7 @@ def resume_command(
     if run_dir is not None:
         kept += [run_flag, os.path.abspath(run_dir)]
     prefix = relaunch_prefix()
-    command = shell_command(*(prefix or []), "python", "-m", module, *kept, "--resume", checkpoint)
+    command = shell_command(*(prefix or []), *recipe_command(module), *kept, "--resume", checkpoint)
     if prefix == []:
         processes = joined_world_size()
         command += f"  # under the launcher of this run's {processes} processes, e.g. mpirun -np {processes}"

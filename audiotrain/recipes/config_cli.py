@@ -30,6 +30,7 @@ from typing import Any
 
 from audiotrain import _cgroup
 from audiotrain._files import OutputWriteError, parse_json
+from audiotrain._invocation import as_started
 from audiotrain._system import KernelCompileError
 from audiotrain.audio import AudioError
 from audiotrain.distributed.collectives import LauncherEnvironmentError
@@ -1083,6 +1084,19 @@ class SettingsParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.help_command = help_command or f"{self.prog} --help"
         self.other_names = dict(other_names or {})
+
+    # The command names itself as the recipe was started (`audiotrain chords ...`, `audiotrain._invocation`):
+    # its prog (before argparse wraps the usage to it) and whatever else it prints (help, errors).
+    @property
+    def prog(self) -> str:
+        return self._prog
+
+    @prog.setter
+    def prog(self, prog: str) -> None:
+        self._prog = as_started(prog)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        super()._print_message(as_started(message), file)
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
         """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),

@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audiotrain._files import OutputWriteError
+from audiotrain._invocation import as_started, recipe_command
 from audiotrain.chords.lab import SeveralAnnotationsWarning
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
@@ -467,8 +468,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         plot = "" if result.evaluation.frames_note else ", confusion_matrix.png"
         print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md{plot})")
     predict = shell_command(
-        "python", "-m", "audiotrain.recipes.chords", "predict", "--checkpoint", result.checkpoint, "SONG.wav",
-        "-o", "SONG.lab",
+        *recipe_command("audiotrain.recipes.chords", "predict"), "--checkpoint", result.checkpoint,
+        "SONG.wav", "-o", "SONG.lab",
     )  # fmt: skip
     print(f"predict with: {predict}")
     if result.interrupted_checkpoint is not None:
@@ -645,11 +646,11 @@ def top_help() -> str:
     )
     return "\n\n".join(
         [
-            "usage: python -m audiotrain.recipes.chords [COMMAND] [options]",
+            as_started("usage: python -m audiotrain.recipes.chords [COMMAND] [options]"),
             help_text(_TOP_ABOUT),
             f"commands:\n{commands}",
             help_text(_TOP_AFTER),
-            f"examples:\n{help_text(_TOP_EXAMPLES)}",
+            f"examples:\n{help_text(as_started(_TOP_EXAMPLES))}",
         ]
     )
 
@@ -667,8 +668,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo" and any(a == "--data" or a.startswith("--data=") for a in argv):
         # CLAP takes --data without a command; here the command line without one trains on the demo songs.
         print(
-            "error: --data DIR belongs to the train command: python -m audiotrain.recipes.chords train --data DIR "
-            "[options] (without a command the recipe trains on the built-in demo songs)",
+            as_started(
+                "error: --data DIR belongs to the train command: python -m audiotrain.recipes.chords train "
+                "--data DIR [options] (without a command the recipe trains on the built-in demo songs)"
+            ),
             file=sys.stderr,
         )
         return 2
@@ -706,7 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if isinstance(error, ckpt.OlderFormatError):
             error = _older_format_message(error)
-        print(f"error: {error}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
+        message = as_started(str(error))  # (the commands it names, as the recipe was started)
+        print(f"error: {message}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from audiotrain._files import OutputWriteError
+from audiotrain._invocation import recipe_command
 from audiotrain._overlap import work_behind
 from audiotrain._text import listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
@@ -405,7 +406,7 @@ def _say_where_predict_stopped(
     again = [arg for arg in argv if arg != "--overwrite"]
     again += [] if args.skip_existing else ["--skip_existing"]
     print(
-        "go on with: " + shell_command("python", "-m", "audiotrain.recipes.chords", "predict", *again),
+        "go on with: " + shell_command(*recipe_command("audiotrain.recipes.chords", "predict"), *again),
         file=sys.stderr,
     )
     if stale:  # (--overwrite: their outputs are from before this run, which --skip_existing would keep)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
+from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import KernelCompileError
 from audiotrain._text import listed, plural
 from audiotrain.audio import AudioError, get_duration
@@ -47,6 +48,7 @@ from audiotrain.recipes._run import (
     is_run_record,
     kept_entries,
     recipe_checkpoints,
+    recorded_command,
     release_run_folder,
     resumes_run_in,
     shell_command,
@@ -1225,7 +1227,7 @@ def _open_run_folder(
         write_run_record(
             folder / "config.json",
             config.to_dict(),
-            sys.argv,
+            recorded_command("audiotrain.recipes.chords"),
             claim=None if continuing else "--run_dir",
             songs=split_names(splits),
             # The count `processes` 0 (one per core) resolved to on this machine: the weights depend on it
@@ -1431,7 +1433,7 @@ def _stopped_after_training(
     else:  # (splits given from Python, without a data folder)
         songs = ["--data", "HELD_OUT_SONGS_FOLDER"]
     command = shell_command(
-        "python", "-m", "audiotrain.recipes.chords", "evaluate", "--checkpoint", best.absolute(), *songs,
+        *recipe_command("audiotrain.recipes.chords", "evaluate"), "--checkpoint", best.absolute(), *songs,
         "-o", run / "evaluation", "--overwrite", *(["--allow_gaps"] if data.allow_gaps else []),
         *(["--jams_annotation", data.jams_annotation] if data.jams_annotation else []),
         *(["--annotations", data.annotations] if data.annotations else []),
@@ -1473,8 +1475,8 @@ def _silent(*args, **kwargs) -> None:
 
 def to_stderr(message: str) -> None:
     """The recipe's default log: diagnostics, progress and skip reports go to stderr, results (scores, the
-    run's summary) to stdout, as ``evaluate`` has them."""
-    print(message, file=sys.stderr, flush=True)
+    run's summary) to stdout, as ``evaluate`` has them; the commands it names as the recipe was started."""
+    print(as_started(message), file=sys.stderr, flush=True)
 
 
 def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:

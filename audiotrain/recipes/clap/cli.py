@@ -10,6 +10,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from audiotrain._invocation import as_started
 from audiotrain.distributed import collectives
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         check_kernel_cache()
         cfg.logger.check_packages(cfg.out)
     except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {as_started(str(error))}", file=sys.stderr)
         return 2
     # A resume keeps the count its checkpoint was trained in, as the chord recipe's: another count splits
     # the contrastive loss's batches otherwise, and the run diverges from the one it continues.
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
             check_data_folder(cfg)
         except USER_ERRORS as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {as_started(str(error))}", file=sys.stderr)
             return 2
         return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes")
     if plan.note:
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
             return 2
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {as_started(str(error))}", file=sys.stderr)
         return 2
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
@@ -436,7 +437,7 @@ def export_main(argv: list[str] | None = None) -> int:
                 f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one "
                 f"reads format {ckpt.FORMAT_VERSION}): this version cannot export it"
             )
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {as_started(str(error))}", file=sys.stderr)
         return 2
     print(f"exported {args.checkpoint} to {out} (loads with transformers.ClapModel.from_pretrained)")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
 from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
+from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import CACHE_DIR_ENV, cache_dir
 from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
@@ -126,8 +127,6 @@ DEMO_BANNER = (
     "Fine-tune a real model with --pretrained laion/clap-htsat-unfused (or a local folder).\n" + "=" * 78
 )
 
-#: How the printed commands call the export.
-EXPORT_COMMAND = ("python", "-m", "audiotrain.recipes.clap", "export")
 #: Where a run without --out makes its folder (``runs/clap-<date>-<time>``).
 DEFAULT_PARENT = Path("runs")
 
@@ -565,6 +564,11 @@ def check_training_left(cfg: ClapRecipeConfig, resume: str | Path, out: Path) ->
     )
 
 
+def export_command() -> list[str]:
+    """How the printed commands call the export (as the recipe was started)."""
+    return recipe_command("audiotrain.recipes.clap", "export")
+
+
 def with_absolute_paths(cfg: ClapRecipeConfig) -> ClapRecipeConfig:
     """`cfg` with every path that names something on disk made absolute (--out always), as its config.json
     and checkpoints record it: ``--config RUN/config.json`` from another folder looked for ``data2`` or
@@ -601,7 +605,7 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     if not cfg.demo.folder and collectives.is_main_process():  # before this run fills the cache folder
         note = earlier_cache_note(quiet_unless_empty=True)
         if note:
-            print(note)
+            print(as_started(note))  # (the cache commands it names, as the recipe was started)
     if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
         # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
         # outside one, for the rest of the process, as the chord recipe's demo songs).
@@ -628,7 +632,8 @@ def demo_set_advice(cfg: ClapRecipeConfig, data: Path) -> str:
     """How to have the demo set `data` rendered again (it is generated: nothing of the user's is lost)."""
     if cfg.demo.folder:
         return f"delete {data} to have it rendered again"
-    return f"`python -m audiotrain cache clear --key {data.name}` has it rendered again"
+    clear = shell_command(*recipe_command("audiotrain", "cache", "clear"), "--key", data.name)
+    return f"`{clear}` has it rendered again"
 
 
 def _demo_cache(cfg: ClapRecipeConfig) -> Path:
@@ -804,7 +809,7 @@ def _kept_after_training(out: Path, best: ModelCheckpoint) -> str:
     """What a run stopped after training (a stop signal, a full disk) leaves, and the command that exports
     the checkpoint it would have exported."""
     kept = Path(best.best_model_path) if best.best_model_path else out / "checkpoints" / "last"
-    export = shell_command(*EXPORT_COMMAND, "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
+    export = shell_command(*export_command(), "--checkpoint", kept, "--out", out / "hf_model", "--overwrite")
     return (
         f"the checkpoints in {out / 'checkpoints'} are saved; "
         "retrieval.json and plots/ may be missing or incomplete, hf_model/ missing or an earlier export (it is "
@@ -817,7 +822,7 @@ def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
     export = replace_export(bundle, out / "hf_model")
     print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
     last = out.absolute() / "checkpoints" / "last"  # (absolute: the command works pasted in any folder)
-    command = shell_command(*EXPORT_COMMAND, "--checkpoint", last, "--out", "DIR")
+    command = shell_command(*export_command(), "--checkpoint", last, "--out", "DIR")
     print(f"export another checkpoint with: {command}")
     if demo:
         print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
