@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from audiotrain.chords.lab import read_lab
@@ -253,6 +254,44 @@ def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_t
     assert f"skipped: {inputs / 'X.wav'}, {inputs / 'x.wav'}: their outputs would be one file" in captured.err
     assert "skipped 2 audio files whose outputs differ only in case" in captured.err
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["other.lab"]
+
+
+def test_an_annotation_named_in_the_other_unicode_form_is_not_shadowed(checkpoint, tmp_path, capsys):
+    """Audio Café.wav named decomposed (NFD, as macOS writes it) pairs with Café.lab named composed (NFC, as a
+    script writes it). `predict DIR -o DIR` wrote a decomposed Café.lab beside them without --overwrite, and
+    the next evaluate or train read that prediction as the song's ground truth."""
+    audio = _tone(tmp_path / unicodedata.normalize("NFD", "Café.wav"))
+    annotation = tmp_path / unicodedata.normalize("NFC", "Café.lab")
+    annotation.write_text("0 1 C:maj\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, tmp_path, "-o", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "refusing to write" in err and f"(beside {audio.name})" in err and "--overwrite" in err, err
+    assert sorted(os.listdir(tmp_path)) == sorted([audio.name, annotation.name])
+    assert _predict(checkpoint, audio, "-o", tmp_path / unicodedata.normalize("NFD", "Café.lab")) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted([audio.name, annotation.name])
+
+
+def test_another_song_whose_name_goes_on_after_a_dot_is_not_this_songs_annotation(
+    checkpoint, tmp_path, capsys
+):
+    """`predict song.wav -o song.lab` was refused ("one is there already") because song.live.aiff had its
+    song.live.lab: every file whose name began with "song." counted as song.wav's. In a folder, song.lab was
+    listed among the annotations in the way, and --overwrite would have replaced them too."""
+    song = _tone(tmp_path / "song.wav")
+    _tone(tmp_path / "song.live.aiff")
+    live = tmp_path / "song.live.lab"
+    live.write_text("0 1 C:maj\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 0
+    assert read_lab(tmp_path / "song.lab") and live.read_text() == "0 1 C:maj\n"
+    (tmp_path / "song.lab").unlink()
+    capsys.readouterr()
+    assert _predict(checkpoint, tmp_path, "-o", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to write {live} (beside song.live.aiff):" in err, err
+    assert "song.lab (beside song.wav)" not in err
+    assert not (tmp_path / "song.lab").exists()
 
 
 def test_a_kernel_that_a_ctrl_c_broke_is_compiled_again_and_the_file_transcribed(

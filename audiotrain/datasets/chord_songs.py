@@ -491,7 +491,7 @@ def scan_song_folder(
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
     for path in entries:
         suffix = path.suffix.lower()
-        key = _pairing_key(path)
+        key = pairing_key(path)
         if not path.is_file():
             if suffix in AUDIO_FILE_SUFFIXES and (path.is_dir() or not path.exists()):
                 not_files.setdefault(key, path)
@@ -607,7 +607,7 @@ def scan_song_folder(
     for annotation_path in sorted(annotations.values()):
         # A file beside it under the same stem in a format the loader does not read is its audio: say so,
         # not "an annotation without an audio file" (only these few files are opened, to look at their head).
-        beside = other_files.get(_pairing_key(annotation_path), [])
+        beside = other_files.get(pairing_key(annotation_path), [])
         media = next((path for path in beside if _looks_like_unsupported_audio(path)), None)
         if media is None and annotation_path in not_used:
             index.unused_annotations.append(annotation_path)
@@ -715,7 +715,7 @@ def _explicit_pairs(
         if real(path) in listed:
             del annotations[key]
     for audio_path, annotation in pairs:
-        beside = annotations.pop(_pairing_key(audio_path), None)
+        beside = annotations.pop(pairing_key(audio_path), None)
         if beside is not None:
             index.duplicates.append(
                 (beside, f"{Path(pairs_file).name} pairs {audio_path.name} with {annotation}")
@@ -756,7 +756,7 @@ def _outside_vocabulary(label: str) -> bool:
 _reduced_label = functools.lru_cache(maxsize=4096)(reduced_label)
 
 
-def _pairing_key(path: Path) -> Path:
+def pairing_key(path: Path) -> Path:
     """What pairs audio with its annotation: the path without its suffix, in Unicode's composed form (NFC).
     macOS writes file names decomposed (NFD: ``e`` + a combining accent), while a ``.lab`` written by a script
     or on another system is composed; the names look the same and would otherwise not pair."""
