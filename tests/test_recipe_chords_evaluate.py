@@ -713,7 +713,7 @@ def test_test_songs_of_a_run_that_held_out_no_songs_says_so(checkpoint, songs, t
 
 
 def _songs_with_a_gap(songs, folder):
-    """The demo songs, and b_gap: a song whose annotation leaves 0.5 s unlabelled (read as N with allow_gaps)."""
+    """The demo songs, and b_gap: a song whose annotation leaves 0.5 s unlabelled (N with allow_gaps)."""
     shutil.copytree(songs[0].audio_path.parent, folder)
     shutil.copy(songs[0].audio_path, folder / "b_gap.wav")
     (folder / "b_gap.lab").write_text("0 1 C:maj\n1.5 3 G:maj\n3 4 F:maj\n")
