@@ -217,6 +217,29 @@ def test_audio_silent_once_mixed_to_mono_is_said_to_be(checkpoint, tmp_path, cap
     assert "fine.wav" not in err and "2 of the files are digital silence" in err
 
 
+def test_a_chord_annotation_or_a_file_too_short_is_described_as_the_user_has_it(checkpoint, tmp_path, capsys):
+    """`predict b_gap.lab` said "text, '0 1 C:maj', though named .lab", as if .lab were an audio suffix; a
+    1-sample file at 8 kHz was "3 samples at 22050 Hz", the count once resampled, not the file's."""
+    annotation = tmp_path / "b_gap.lab"
+    annotation.write_text("0 1 C:maj\n1.5 3 G:maj\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, annotation) == 2
+    err = capsys.readouterr().err
+    assert f"{annotation}: file is not audio (a .lab chord annotation: text, '0 1 C:maj')" in err, err
+    assert "though named" not in err
+    short = tmp_path / "d.wav"
+    sf.write(short, np.full(1, 0.5, np.float32), 8000)
+    assert _predict(checkpoint, short) == 2
+    err = capsys.readouterr().err
+    assert f"{short}: audio is too short (1 sample at 8000 Hz (0.125 ms); the features need 2.9 ms)" in err, (
+        err
+    )
+    assert "22050" not in err
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    with pytest.raises(ValueError, match=r"too short: 2 samples at 8000 Hz \(0\.25 ms\)"):
+        predictor.transcribe(np.zeros(2, np.float32), sample_rate=8000)
+
+
 # ---- output names and formats ----------------------------------------------------------------------------------
 
 

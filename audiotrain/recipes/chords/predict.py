@@ -473,12 +473,10 @@ class ChordPredictor:
         if y.ndim > 2:
             raise ValueError(f"audio must be [samples] or [channels, samples], got shape {y.shape}")
         y = np.ascontiguousarray(y.mean(axis=0) if y.ndim == 2 else y, dtype=np.float32)
+        given = len(y)
         y = resample(y, rate, self.features.sr)
-        needed = self.features.cqt_config().min_samples
-        if len(y) < needed:
-            raise ValueError(
-                f"audio is too short: {len(y)} samples at {self.features.sr} Hz; the CQT needs {needed}"
-            )
+        if len(y) < self.features.cqt_config().min_samples:
+            raise ValueError(f"audio is too short: {self.features.too_short(given, rate)}")
         return y
 
     def song_features(
