@@ -14,6 +14,7 @@ import contextlib
 import functools
 import io
 import math
+import mimetypes
 import os
 import re
 import sys
@@ -139,12 +140,28 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     kind = "a macOS AppleDouble file, the metadata of another" if head.startswith(_APPLEDOUBLE) else ""
     kind = kind or _text_kind(head)
     if kind:
-        return AudioError(path, "not_audio", f"{kind}, though named {suffix or 'without a suffix'}")
+        return AudioError(path, "not_audio", _named(kind, suffix))
     if suffix in AUDIO_SUFFIXES:
         return AudioError(path, "corrupt", _decoder_said(path, error))
     return AudioError(
         path, "not_audio", f"suffix {suffix or '(none)'!r}; decoder said: {_decoder_said(path, error)}"
     )
+
+
+#: Suffixes of chord annotations (``predict song.lab``): a text file so named is said to be one.
+_ANNOTATION_SUFFIXES = (".lab", ".jams")
+
+
+def _named(kind: str, suffix: str) -> str:
+    """What a file that is not audio is (`kind`: ``"text, '0 1 C:maj'"``), with its name's `suffix`: "though
+    named" an audio suffix only, so that ``.lab`` does not read as one; a text file named as a chord
+    annotation is said to be one."""
+    if suffix in _ANNOTATION_SUFFIXES and kind.startswith("text"):
+        return f"a {suffix} chord annotation: {kind}"
+    media_type = mimetypes.guess_type(f"x{suffix}")[0] or ""
+    if suffix in AUDIO_SUFFIXES or media_type.startswith(("audio/", "video/")):
+        return f"{kind}, though named {suffix}"
+    return f"{kind}, named {suffix}" if suffix else f"{kind}, named without a suffix"
 
 
 #: Bytes `_classify_decode_failure` reads from the start of a file it could not decode.

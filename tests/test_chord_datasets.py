@@ -125,6 +125,32 @@ def test_scan_pairs_lists_unpaired_and_invalid(tmp_path):
         scan_song_folder(tmp_path, annotations_dir=tmp_path / "d.lab")
 
 
+def test_two_recordings_of_one_name_beside_one_annotation_pair_neither(tmp_path):
+    """dup.wav and dup.flac beside dup.lab paired the annotation with dup.flac, the first in name order, and
+    listed dup.wav as an ignored duplicate (exit status 0): a guess at whose ground truth it is. As with an
+    annotations folder that two audio files match, neither is paired, and the song is a counted skip naming
+    both files, in both layouts."""
+    beside, apart = tmp_path / "beside", tmp_path / "apart"
+    for audio, annotations in ((beside, beside), (apart / "audio", apart / "chordlab")):
+        for name in ("dup.wav", "dup.flac", "ok.wav"):
+            _wav(audio / name, SEGMENTS[-1].end)
+        for name in ("dup.lab", "ok.lab"):
+            write_lab(annotations / name, SEGMENTS)
+    for root, annotations_dir in ((beside, None), (apart / "audio", apart / "chordlab")):
+        index = scan_song_folder(root, annotations_dir=annotations_dir)
+        assert [song.name for song in index.songs] == ["ok"]
+        assert [path.name for path, _ in index.ambiguous] == ["dup.flac", "dup.wav"]
+        assert index.duplicates == [] and index.unpaired_annotations == [] and index.problems == 2
+        skipped = index.skipped_songs()
+        assert list(skipped) == ["dup"] and "dup.flac" in skipped["dup"] and "dup.wav" in skipped["dup"]
+        assert "neither is paired" in skipped["dup"] and "pairs file" in skipped["dup"]
+        assert "2 audio files that match several annotations, or share one (song skipped" in index.report()
+    # Without an annotation of that name, the one not used is listed as before.
+    (beside / "dup.lab").unlink()
+    index = scan_song_folder(beside)
+    assert [path.name for path, _ in index.duplicates] == ["dup.wav"] and index.ambiguous == []
+
+
 def test_an_annotation_that_labels_no_time_skips_its_song_naming_the_file(tmp_path):
     """A .lab of zero-length lines was counted as a good song, then crashed training with a raw
     IndexError."""

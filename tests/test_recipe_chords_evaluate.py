@@ -712,6 +712,54 @@ def test_test_songs_of_a_run_that_held_out_no_songs_says_so(checkpoint, songs, t
     assert "the folder that run trained on" not in err
 
 
+def _songs_with_a_gap(songs, folder):
+    """The demo songs, and b_gap: a song whose annotation leaves 0.5 s unlabelled (N with allow_gaps)."""
+    shutil.copytree(songs[0].audio_path.parent, folder)
+    shutil.copy(songs[0].audio_path, folder / "b_gap.wav")
+    (folder / "b_gap.lab").write_text("0 1 C:maj\n1.5 3 G:maj\n3 4 F:maj\n")
+    return folder
+
+
+def test_test_songs_of_a_run_that_allowed_gaps_scores_them_as_it_did(checkpoint, songs, tmp_path, capsys):
+    """A run trained with --data.allow_gaps true scored its test song b_gap; evaluating it again (--checkpoint
+    RUN, or --test_songs_of RUN) skipped b_gap for its gap, as the run's pairs file and annotations folder
+    are taken over but allow_gaps was not, then said b_gap was not in the folder it had been given."""
+    data = _songs_with_a_gap(songs, tmp_path / "data")
+    run = tmp_path / "run"
+    _run_record(run, str(data), ["b_gap"])
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["data"]["allow_gaps"] = True
+    (run / "config.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--test_songs_of", str(run)]
+    assert chords.main(evaluate) == 0
+    captured = capsys.readouterr()
+    assert f"--test_songs_of {run}: paired as that run did: --allow_gaps" in captured.err, captured.err
+    assert "1 song, mir_eval.chord scores" in captured.out
+    assert "gaps between segments, read as N" in captured.out + captured.err
+
+
+def test_test_songs_of_a_run_whose_test_songs_are_all_skipped_says_why(checkpoint, songs, tmp_path, capsys):
+    """Every test song in the folder but skipped (a gap the run did not allow: the annotation edited since;
+    audio that no longer decodes) was reported as "none of its test songs is in DIR; give --data the folder
+    that run trained on (DIR)", the folder given."""
+    data = _songs_with_a_gap(songs, tmp_path / "data")
+    (data / "broken.wav").write_bytes(b"RIFF not a wave file")
+    (data / "broken.lab").write_text("0 1 C:maj\n")
+    run = _run_record(tmp_path / "run", str(data), ["b_gap", "broken", "gone"])
+    capsys.readouterr()
+    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--test_songs_of", str(run)]
+    assert chords.main(evaluate) == 2
+    err = capsys.readouterr().err
+    error = next(line for line in err.splitlines() if line.startswith("error:"))
+    assert (
+        f"--test_songs_of {run}: none of its 3 test songs can be scored: 2 songs of {data} skipped" in error
+    )
+    assert f"{data / 'b_gap.lab'}, line 2: gap of 0.5" in error and "--allow_gaps" in error, error
+    assert f"{data / 'broken.wav'}" in error and f"1 not in {data} (e.g. gone)" in error
+    assert "give --data the folder that run trained on" not in error
+
+
 def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_path, monkeypatch, capsys):
     """evaluate -o checked at its start that its outputs did not exist, then wrote over whatever was there
     once every song was scored: a .lab edited meanwhile, or another evaluation's scores, were replaced."""

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from audiotrain.chords.lab import read_lab
@@ -216,6 +217,29 @@ def test_audio_silent_once_mixed_to_mono_is_said_to_be(checkpoint, tmp_path, cap
     assert "fine.wav" not in err and "2 of the files are digital silence" in err
 
 
+def test_a_chord_annotation_or_a_file_too_short_is_described_as_the_user_has_it(checkpoint, tmp_path, capsys):
+    """`predict b_gap.lab` said "text, '0 1 C:maj', though named .lab", as if .lab were an audio suffix; a
+    1-sample file at 8 kHz was "3 samples at 22050 Hz", the count once resampled, not the file's."""
+    annotation = tmp_path / "b_gap.lab"
+    annotation.write_text("0 1 C:maj\n1.5 3 G:maj\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, annotation) == 2
+    err = capsys.readouterr().err
+    assert f"{annotation}: file is not audio (a .lab chord annotation: text, '0 1 C:maj')" in err, err
+    assert "though named" not in err
+    short = tmp_path / "d.wav"
+    sf.write(short, np.full(1, 0.5, np.float32), 8000)
+    assert _predict(checkpoint, short) == 2
+    err = capsys.readouterr().err
+    assert f"{short}: audio is too short (1 sample at 8000 Hz (0.125 ms); the features need 2.9 ms)" in err, (
+        err
+    )
+    assert "22050" not in err
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    with pytest.raises(ValueError, match=r"too short: 2 samples at 8000 Hz \(0\.25 ms\)"):
+        predictor.transcribe(np.zeros(2, np.float32), sample_rate=8000)
+
+
 # ---- output names and formats ----------------------------------------------------------------------------------
 
 
@@ -253,6 +277,44 @@ def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_t
     assert f"skipped: {inputs / 'X.wav'}, {inputs / 'x.wav'}: their outputs would be one file" in captured.err
     assert "skipped 2 audio files whose outputs differ only in case" in captured.err
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["other.lab"]
+
+
+def test_an_annotation_named_in_the_other_unicode_form_is_not_shadowed(checkpoint, tmp_path, capsys):
+    """Audio Café.wav named decomposed (NFD, as macOS writes it) pairs with Café.lab named composed (NFC, as a
+    script writes it). `predict DIR -o DIR` wrote a decomposed Café.lab beside them without --overwrite, and
+    the next evaluate or train read that prediction as the song's ground truth."""
+    audio = _tone(tmp_path / unicodedata.normalize("NFD", "Café.wav"))
+    annotation = tmp_path / unicodedata.normalize("NFC", "Café.lab")
+    annotation.write_text("0 1 C:maj\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, tmp_path, "-o", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "refusing to write" in err and f"(beside {audio.name})" in err and "--overwrite" in err, err
+    assert sorted(os.listdir(tmp_path)) == sorted([audio.name, annotation.name])
+    assert _predict(checkpoint, audio, "-o", tmp_path / unicodedata.normalize("NFD", "Café.lab")) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted([audio.name, annotation.name])
+
+
+def test_another_song_whose_name_goes_on_after_a_dot_is_not_this_songs_annotation(
+    checkpoint, tmp_path, capsys
+):
+    """`predict song.wav -o song.lab` was refused ("one is there already") because song.live.aiff had its
+    song.live.lab: every file whose name began with "song." counted as song.wav's. In a folder, song.lab was
+    listed among the annotations in the way, and --overwrite would have replaced them too."""
+    song = _tone(tmp_path / "song.wav")
+    _tone(tmp_path / "song.live.aiff")
+    live = tmp_path / "song.live.lab"
+    live.write_text("0 1 C:maj\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 0
+    assert read_lab(tmp_path / "song.lab") and live.read_text() == "0 1 C:maj\n"
+    (tmp_path / "song.lab").unlink()
+    capsys.readouterr()
+    assert _predict(checkpoint, tmp_path, "-o", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"refusing to write {live} (beside song.live.aiff):" in err, err
+    assert "song.lab (beside song.wav)" not in err
+    assert not (tmp_path / "song.lab").exists()
 
 
 def test_a_kernel_that_a_ctrl_c_broke_is_compiled_again_and_the_file_transcribed(

@@ -424,6 +424,8 @@ def scan_song_folder(
     pairs_file: str | Path | None = None,
 ) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
+    Two audio files of one stem beside one annotation (``x.wav`` and ``x.flac``) pair neither, listed in
+    `SongIndex.ambiguous`: which recording it annotates is not guessed.
 
     Audio in a format the loader does not read (``song.m4a``) is listed in `SongIndex.unsupported_audio`,
     naming the supported extensions and how to convert it: beside its annotation, paired with one of the
@@ -489,18 +491,17 @@ def scan_song_folder(
     not_entered = set(index.links_not_entered)
     index.linked_folders = [p for p in entries if p.is_symlink() and p.is_dir() and p not in not_entered]
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
+    same_stem: dict[Path, list[Path]] = {}  # stem -> the audio files after the first of it (x.flac, x.wav)
     for path in entries:
         suffix = path.suffix.lower()
-        key = _pairing_key(path)
+        key = pairing_key(path)
         if not path.is_file():
             if suffix in AUDIO_FILE_SUFFIXES and (path.is_dir() or not path.exists()):
                 not_files.setdefault(key, path)
             continue
         if suffix in AUDIO_FILE_SUFFIXES:
             if key in audio:
-                index.duplicates.append(
-                    (path, f"another audio file with the same stem is used: {audio[key].name}")
-                )
+                same_stem.setdefault(key, []).append(path)
             else:
                 audio[key] = path
         elif real(path) in apart:
@@ -527,6 +528,7 @@ def scan_song_folder(
         _explicit_pairs(pairs_file, root, audio, other_files, annotations, index) if pairs_file else ({}, {})
     )
     index.pairs_file = Path(pairs_file) if pairs_file else None
+    shared = _audio_sharing_a_name(audio, same_stem, annotations, index, by_name=not pairs_file)
     # Audio in a format the loader does not read, with no annotation beside it: offered to the annotations
     # folder too (an iTunes rip's .m4a), then named with the rest (never passed over: a song is missing).
     media_alone = []
@@ -541,6 +543,7 @@ def scan_song_folder(
     media_apart: dict[Path, Path] = {}
     if annotations_dir:
         alone = [path for key, path in audio.items() if path not in paired and key not in annotations]
+        alone += shared  # (two audio files of one name match the same annotation there: neither is paired)
         found, index.ambiguous, unmatched = match_in_annotation_folder(
             alone, root, kept_apart, annotations_dir, _ANNOTATION_PRIORITY
         )
@@ -552,7 +555,13 @@ def scan_song_folder(
     # A pairs file names the songs, an annotations folder may hold other albums': what they leave is not used
     # rather than a song without its audio.
     not_used = set(annotations.values()) if pairs_file else set(unmatched if annotations_dir else ())
+    index.ambiguous += _ambiguous_beside(audio, same_stem, annotations)
     ambiguous = {path for path, _ in index.ambiguous}
+    index.duplicates += [
+        (path, f"another audio file with the same stem is used: {audio[pairing_key(path)].name}")
+        for path in shared
+        if path not in ambiguous
+    ]
     index.audio_of = {annotation: audio_path for audio_path, annotation in paired.items()}
     for key, audio_path in audio.items():
         annotation_path = paired.get(audio_path) or annotations.pop(key, None)
@@ -607,7 +616,7 @@ def scan_song_folder(
     for annotation_path in sorted(annotations.values()):
         # A file beside it under the same stem in a format the loader does not read is its audio: say so,
         # not "an annotation without an audio file" (only these few files are opened, to look at their head).
-        beside = other_files.get(_pairing_key(annotation_path), [])
+        beside = other_files.get(pairing_key(annotation_path), [])
         media = next((path for path in beside if _looks_like_unsupported_audio(path)), None)
         if media is None and annotation_path in not_used:
             index.unused_annotations.append(annotation_path)
@@ -624,6 +633,54 @@ def scan_song_folder(
     index.unsupported_audio.sort()
     _find_near_misses(index, other_labs, other_files, other_apart)
     return index
+
+
+def _audio_sharing_a_name(
+    audio: dict[Path, Path],
+    same_stem: dict[Path, list[Path]],
+    annotations: dict[Path, Path],
+    index: SongIndex,
+    by_name: bool,
+) -> list[Path]:
+    """The audio files after the first of their stem (`same_stem`) that no annotation beside them makes
+    ambiguous (`_ambiguous_beside`): offered to the annotations folder, listed as ignored duplicates where it
+    pairs them with nothing. Where a pairs file pairs the songs (not `by_name`), they are ignored duplicates
+    at once, and the first of each stem is the one its rows can name, as before."""
+    if not by_name:
+        index.duplicates += [
+            (path, f"another audio file with the same stem is used: {audio[key].name}")
+            for key, paths in same_stem.items()
+            for path in paths
+        ]
+        same_stem.clear()
+    return [path for key, paths in same_stem.items() if key not in annotations for path in paths]
+
+
+def _ambiguous_beside(
+    audio: dict[Path, Path], same_stem: dict[Path, list[Path]], annotations: dict[Path, Path]
+) -> list[tuple[Path, str]]:
+    """``[(audio, why)]`` of the audio files of one stem beside an annotation of it (``x.wav`` and ``x.flac``
+    beside ``x.lab``): the annotation is of one recording, and which is not known, so neither is paired (as
+    two audio files that match one annotation of the annotations folder pair none); each is taken out of
+    `audio` and the annotation out of `annotations`, as used (not an annotation without audio)."""
+    ambiguous = []
+    for key, paths in same_stem.items():
+        annotation = annotations.get(key)
+        if annotation is None:
+            continue
+        del annotations[key]
+        group = sorted([audio.pop(key), *paths])
+        for path in group:
+            others = ", ".join(other.name for other in group if other != path)
+            ambiguous.append(
+                (
+                    path,
+                    f"{path}: {others} has the same stem, and {annotation.name} beside them could annotate "
+                    "either: neither is paired; rename the one it is not of, or list the right pair in a "
+                    "pairs file (--data.pairs, evaluate's --pairs)",
+                )
+            )
+    return ambiguous
 
 
 def _unsupported_audio(media: Path, annotation_name: str | None) -> str:
@@ -715,7 +772,7 @@ def _explicit_pairs(
         if real(path) in listed:
             del annotations[key]
     for audio_path, annotation in pairs:
-        beside = annotations.pop(_pairing_key(audio_path), None)
+        beside = annotations.pop(pairing_key(audio_path), None)
         if beside is not None:
             index.duplicates.append(
                 (beside, f"{Path(pairs_file).name} pairs {audio_path.name} with {annotation}")
@@ -756,7 +813,7 @@ def _outside_vocabulary(label: str) -> bool:
 _reduced_label = functools.lru_cache(maxsize=4096)(reduced_label)
 
 
-def _pairing_key(path: Path) -> Path:
+def pairing_key(path: Path) -> Path:
     """What pairs audio with its annotation: the path without its suffix, in Unicode's composed form (NFC).
     macOS writes file names decomposed (NFD: ``e`` + a combining accent), while a ``.lab`` written by a script
     or on another system is composed; the names look the same and would otherwise not pair."""

@@ -76,7 +76,10 @@ def _cmd_evaluate(argv: list[str]) -> int:
         help="where to write .lab files and scores (default: no files)",
     )
     parser.add_argument(
-        "--allow_gaps", action="store_true", help="fill gaps in annotations with N instead of failing"
+        "--allow_gaps",
+        action="store_true",
+        default=None,  # off, or with --test_songs_of the run's
+        help="fill gaps in annotations with N instead of failing (with --test_songs_of: as the run did)",
     )
     parser.add_argument(
         "--annotations",
@@ -104,7 +107,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         metavar="N",
         help="which chord annotation of a JAMS file is the reference, counted from 0 (GuitarSet: 0 the lead "
         "sheet's chords, 1 the performed ones); a song whose file has fewer is skipped and listed. With "
-        "--test_songs_of, this, --annotations and --pairs default to the run's",
+        "--test_songs_of, this, --annotations, --pairs and --allow_gaps default to the run's",
     )
     parser.add_argument(
         "--overwrite",
@@ -153,6 +156,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         for line in take_run_pairing(args, args.test_songs_of):
             print(line, file=sys.stderr)
     args.jams_annotation = args.jams_annotation or 0
+    args.allow_gaps = bool(args.allow_gaps)
     predictor = _load_predictor(args)
     against = _load_predictor(args, args.against) if args.against is not None else None
     if against is not None and None not in (predictor.checkpoint, against.checkpoint):

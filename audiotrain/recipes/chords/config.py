@@ -378,12 +378,19 @@ class ChordFeatureConfig:
         """Mono audio of `path` at `sr`; `AudioError` (naming the file) if unreadable or too short."""
         y, _ = load_audio(path, sr=self.sr)
         if len(y) < self.cqt_config().min_samples:
-            raise AudioError(
-                path,
-                "too_short",
-                f"{len(y)} samples at {self.sr} Hz; the CQT needs {self.cqt_config().min_samples}",
-            )
+            samples, rate, _ = header_length(path)  # the file's own, not the resampled count
+            raise AudioError(path, "too_short", self.too_short(samples, rate))
         return y
+
+    def too_short(self, samples: int, sample_rate: float) -> str:
+        """Why `samples` at `sample_rate` (a file's own, or an array's as given) are too few for the
+        features: ``"1 sample at 8000 Hz (0.125 ms); the features need 2.9 ms"``. The count once resampled
+        to `sr` would not be the file's."""
+        have = 1000 * samples / sample_rate
+        return (
+            f"{samples} sample{'s' * (samples != 1)} at {sample_rate:g} Hz ({have:.3g} ms); the features "
+            f"need {1000 * self.min_seconds:.3g} ms"
+        )
 
     def may_be_silence(self, features: np.ndarray) -> bool:
         """Whether `compute`'s `features` of a recording may be those of digital silence

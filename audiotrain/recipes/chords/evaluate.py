@@ -779,13 +779,20 @@ def run_test_songs(
         )
     wanted = set(names)
     found = [song for song in songs if song.name in wanted]
+    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
+    if not found and left_out:  # (in the folder, each skipped: an annotation edited since, unreadable audio)
+        missing = [name for name in names if name not in left_out]
+        raise ValueError(
+            f"--test_songs_of {run}: none of its {plural(len(names), 'test song')} can be scored: "
+            f"{plural(len(left_out), 'song')} of {data} skipped ({listed(list(left_out.values()), sep='; ')})"
+            + (f"; {len(missing)} not in {data} (e.g. {missing[0]})" if missing else "")
+        )
     if not found:
         raise ValueError(
             f"--test_songs_of {run}: none of its {len(names)} test songs (e.g. {names[0]}) is in {data}; "
             f"give --data the folder that run trained on{f' ({data_dir})' if data_dir else ''}"
             + run_pairing_hint(run_pairing(run))
         )
-    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
     here = {song.name for song in found}
     for name in names:
         if name not in here and name not in left_out:
@@ -881,17 +888,22 @@ def _test_run_record(run: Path) -> tuple[Path, dict[str, Any]]:
         ) from None
 
 
-#: evaluate's flag of each pairing setting of a run (``data.<key>``): ``(key, flag)``.
+#: evaluate's flag of each pairing setting of a run (``data.<key>``): ``(key, flag)``. ``allow_gaps`` is one:
+#: without it a test song whose annotation has a gap is skipped, not scored as the run scored it.
 PAIRING_FLAGS = (
     ("annotations", "--annotations"),
     ("pairs", "--pairs"),
     ("jams_annotation", "--jams_annotation"),
+    ("allow_gaps", "--allow_gaps"),
 )
+
+#: The keys of `PAIRING_FLAGS` whose values are paths (compared resolved).
+_PATH_SETTINGS = ("annotations", "pairs")
 
 
 def run_pairing(run: Path) -> dict[str, Any]:
     """How the train run `run` paired its songs with their annotations: ``{annotations, pairs,
-    jams_annotation}`` of its record (None, None, 0 where it records none)."""
+    jams_annotation, allow_gaps}`` of its record (None, None, 0, False where it records none)."""
     data = (_test_run_record(run)[1].get("config") or {}).get("data") or {}
     if not isinstance(data, dict):
         data = {}
@@ -899,32 +911,40 @@ def run_pairing(run: Path) -> dict[str, Any]:
         "annotations": data.get("annotations") or None,
         "pairs": data.get("pairs") or None,
         "jams_annotation": data.get("jams_annotation") or 0,
+        "allow_gaps": data.get("allow_gaps") is True,
     }
+
+
+def _setting(flag: str, value: Any) -> str:
+    """``--pairs FILE``; a switch (``allow_gaps``) as ``--allow_gaps true``, as a run's flags take it."""
+    return f"{flag} {str(value).lower() if isinstance(value, bool) else value}"
 
 
 def run_pairing_hint(pairing: dict[str, Any]) -> str:
     """``"; that run paired its songs with --data.annotations DIR"`` where it used a pairing setting."""
-    used = [f"--data.{key} {pairing[key]}" for key, _ in PAIRING_FLAGS if pairing.get(key)]
+    used = [_setting(f"--data.{key}", pairing[key]) for key, _ in PAIRING_FLAGS if pairing.get(key)]
     return f"; that run paired its songs with {', '.join(used)}" if used else ""
 
 
 def take_run_pairing(args: Any, run: Path) -> list[str]:
     """Set evaluate's pairing flags that `args` leaves unset (None) to those of the train run `run`, so that
-    its test songs are found and scored against the annotation it held out; returns the lines that say so:
-    one for the settings taken, one per flag given that differs from the run's."""
+    its test songs are found and scored against the annotation it held out, read as it read them (gaps as N
+    where it allowed them); returns the lines that say so: one for the settings taken, one per flag given
+    that differs from the run's."""
     pairing = run_pairing(run)
     taken, notes = [], []
     for key, flag in PAIRING_FLAGS:
-        given, recorded, is_path = getattr(args, key), pairing[key], key != "jams_annotation"
+        given, recorded, is_path = getattr(args, key), pairing[key], key in _PATH_SETTINGS
         if given is None:
             setattr(args, key, Path(recorded) if recorded and is_path else recorded)
             if recorded:
-                taken.append(f"{flag} {recorded}")
+                taken.append(flag if recorded is True else f"{flag} {recorded}")
         elif (Path(given).resolve() if is_path else given) != (
             Path(recorded).resolve() if is_path and recorded else recorded
         ):
-            was = f"--data.{key} {recorded}" if recorded else f"no --data.{key}"
-            notes.append(f"note: {flag} {given} differs from the run's {was} ({run})")
+            was = _setting(f"--data.{key}", recorded) if recorded else f"no --data.{key}"
+            shown = flag if given is True else f"{flag} {given}"
+            notes.append(f"note: {shown} differs from the run's {was} ({run})")
     if taken:
         notes.insert(0, f"--test_songs_of {run}: paired as that run did: {', '.join(taken)}")
     return notes

@@ -30,7 +30,7 @@ from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
-from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES, whole_semitones
+from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES, pairing_key, whole_semitones
 from audiotrain.features._backend import as_float_signal, check_sample_rate
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
@@ -139,20 +139,28 @@ def annotation_in_the_way(target: Path) -> Path | None:
     Training reads ``x.lab`` / ``x.jams`` beside ``x.wav`` as its annotation (``.lab`` first). So a
     transcription must not replace an existing one there, nor add a ``.lab`` beside an existing
     ``.jams``: either would silently change the ground truth. A new file beside audio with no
-    annotation is fine (``predict song.wav -o song.lab``).
+    annotation is fine (``predict song.wav -o song.lab``), also beside another song whose name goes on
+    after a dot (``song.live.aiff`` with its ``song.live.lab``: a song of its own).
 
-    Names are compared casefolded: on a case-insensitive filesystem (macOS's default) ``SONG.lab`` is
-    ``song.lab``, so writing it would replace the annotation of ``song.wav``.
+    Names are compared as the scan pairs them (`pairing_key`: the whole name without its suffix, in
+    Unicode's composed form, so ``Café.lab`` written decomposed beside ``Café.lab`` composed is refused),
+    and casefolded: on a case-insensitive filesystem (macOS's default) ``SONG.lab`` is ``song.lab``, so
+    writing it would replace the annotation of ``song.wav``.
     """
     if not target.parent.is_dir():
         return None
-    prefix = target.stem.casefold() + "."
-    siblings = [p for p in target.parent.iterdir() if p.name.casefold().startswith(prefix) and p.is_file()]
-    audio = [p for p in siblings if p.suffix.lower() in AUDIO_FILE_SUFFIXES]
+    song = _folded_pairing_key(target)
+    siblings = [p for p in target.parent.iterdir() if _folded_pairing_key(p) == song and p.is_file()]
+    audio = sorted(p for p in siblings if p.suffix.lower() in AUDIO_FILE_SUFFIXES)
     if not audio:
         return None
     annotations = [p for p in siblings if p.suffix.lower() in ANNOTATION_SUFFIXES]
     return audio[0] if target.exists() or annotations else None
+
+
+def _folded_pairing_key(path: Path) -> str:
+    """The song `path` belongs to in its folder as the scan pairs files (`pairing_key`), casefolded."""
+    return pairing_key(Path(path.name)).name.casefold()
 
 
 def silence_note(audio_path: Path) -> str:
@@ -465,12 +473,10 @@ class ChordPredictor:
         if y.ndim > 2:
             raise ValueError(f"audio must be [samples] or [channels, samples], got shape {y.shape}")
         y = np.ascontiguousarray(y.mean(axis=0) if y.ndim == 2 else y, dtype=np.float32)
+        given = len(y)
         y = resample(y, rate, self.features.sr)
-        needed = self.features.cqt_config().min_samples
-        if len(y) < needed:
-            raise ValueError(
-                f"audio is too short: {len(y)} samples at {self.features.sr} Hz; the CQT needs {needed}"
-            )
+        if len(y) < self.features.cqt_config().min_samples:
+            raise ValueError(f"audio is too short: {self.features.too_short(given, rate)}")
         return y
 
     def song_features(
