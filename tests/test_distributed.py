@@ -220,6 +220,19 @@ def test_two_ranks_log_lines_interleaved_by_mlx_launch_come_out_as_two_plain_lin
         b"[WARN] Node with rank 0 exited with code 3\n",
         b"last words\n",
     ]
+    # A rank's line written whole between the tag and the rest of mlx.launch's line (seen in CI under load):
+    # the rank's line stays its own, and the tag goes with its message.
+    terms = _InLaunchTerms("audiotrain launch", plain=True)
+    raw = [
+        b"\x1b[33m[WARN]last words\n",
+        b"last words\n",
+        b" Node with rank 1 exited with code 3 \x1b[0m\n",
+    ]
+    assert [terms(line) for line in raw] == [
+        b"last words\n",
+        b"last words\n",
+        b"[WARN] Node with rank 1 exited with code 3\n",
+    ]
 
 
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():

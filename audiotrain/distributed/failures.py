@@ -663,8 +663,14 @@ class _InLaunchTerms:
         tags = _LEADING_LEVEL_TAGS.match(text)
         if tags:
             first, *owed = re.findall(rb"\[[A-Z]+\]", tags.group(0))
+            rest = text[tags.end() :]
+            if rest.strip() and not tags.group(0)[-1:].isspace():
+                # No separator after the tag: print's " " and the message are still to come, and what
+                # follows is a rank's own line, written whole in between (``<c>[WARN]last words``).
+                self._tags_owed += [first, *owed]
+                return rest
             self._tags_owed += owed
-            return first + b" " + text[tags.end() :].strip() + b"\n"
+            return first + b" " + rest.strip() + b"\n"
         if self._tags_owed and text.strip():
             return self._tags_owed.pop(0) + b" " + text.strip() + b"\n"
         return text
