@@ -521,6 +521,23 @@ def test_configure_optimizers_may_return_lightnings_lists_of_one_optimizer(tmp_p
     assert isinstance(t.optimizer, optim.SGD) and t.global_step == 6
 
 
+@pytest.mark.parametrize("step_dict", [False, True])
+def test_the_two_list_form_takes_a_schedule_not_in_a_list(tmp_path, step_dict):
+    """Lightning wraps a bare second item, `([opt], schedule)`; it was refused as "returned 2 optimizers"."""
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    scheduled = {"scheduler": schedule, "interval": "step"} if step_dict else schedule
+
+    def rates(form):
+        logger = RecordingLogger()
+        t = trainer(tmp_path, max_epochs=2, log_every_n_steps=1, logger=logger)
+        t.fit(Returns(lambda m: form(optim.SGD(learning_rate=0.0))), make_batches())
+        assert t.global_step == 12
+        return [m["learning_rate"] for _, m in logger.metrics if "learning_rate" in m]
+
+    bare = rates(lambda opt: ([opt], scheduled))
+    assert bare == rates(lambda opt: ([opt], [scheduled])) and len(set(bare)) > 1  # the schedule applies
+
+
 @pytest.mark.parametrize(
     "value, match",
     [

@@ -225,9 +225,12 @@ def _optimizers_in(optimizer: optim.Optimizer) -> list[optim.Optimizer]:
 
 
 def _one_optimizer(value: list | tuple, where: str) -> Any:
-    """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`."""
-    if len(value) == 2 and all(isinstance(part, (list, tuple)) for part in value):
+    """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`. As in
+    Lightning, the second item of the two-list form may be one schedule (or schedule dict) not in a list."""
+    if len(value) == 2 and isinstance(value[0], (list, tuple)):
         optimizers, schedulers = value
+        if not isinstance(schedulers, (list, tuple)):
+            schedulers = [schedulers]  # (Lightning: `sch if isinstance(sch, list) else [sch]`)
         if len(optimizers) == 1 and len(schedulers) > 1:
             raise TypeError(
                 f"{where} returned ([opt], [{len(schedulers)} lr_schedulers]): one lr_scheduler per "
