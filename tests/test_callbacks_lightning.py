@@ -111,6 +111,31 @@ def test_an_epoch_end_check_before_the_first_validation_names_the_real_cause(tmp
         fit(tmp_path, [es], [5], max_epochs=2, check_val_every_n_epoch=2, enable_checkpointing=False)
 
 
+def test_epoch_end_saves_before_the_first_validation_are_skipped_and_training_goes_on(tmp_path):
+    """As Lightning: save_on_train_epoch_end=True with check_val_every_n_epoch=2 warns at epoch 0's end and
+    saves from the first validation on (it raised there, and the epoch's training was lost)."""
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck",
+        monitor="val_m",
+        save_on_train_epoch_end=True,
+        save_top_k=2,
+        save_last=True,
+        filename="{epoch}-{val_m:.0f}",
+    )
+    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at the end of epoch 0; saves are skip"):
+        t, _ = fit(tmp_path, [mc], [5, 1], max_epochs=4, check_val_every_n_epoch=2)
+    # Every epoch end from epoch 1 on saves, epoch 2's with epoch 1's score (as Lightning's: ck3 pair).
+    assert t.current_epoch == 4 and scores(mc) == {"epoch=2-val_m=5": 5, "epoch=3-val_m=1": 1}
+    assert names(tmp_path / "ck") == ["epoch=2-val_m=5", "epoch=3-val_m=1", "last"]
+
+
+def test_an_epoch_end_save_of_a_metric_missing_after_a_validation_names_the_cause(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_mm", save_on_train_epoch_end=True)
+    with pytest.warns(UserWarning, match="not logged yet"):
+        with pytest.raises(KeyError, match=r"'val_mm' was not logged \(did you mean 'val_m'\?\)"):
+            fit(tmp_path, [mc], [5, 1], max_epochs=4, check_val_every_n_epoch=2)
+
+
 # ------------------------------------------------------------------ step saves with a monitor
 
 

@@ -31,6 +31,7 @@ from audiotrain.train.callbacks._monitor import (
     _is_score,
     _metric,
 )
+from audiotrain.train.loaders import loader_len
 
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
@@ -106,8 +107,10 @@ class ModelCheckpoint(Callback):
             (checked after each optimizer step; under data parallel at logging steps, on rank 0's
             clock); with a `monitor`, as every_n_train_steps.
         save_on_train_epoch_end: True saves at every (n-th) epoch end, never after a validation inside
-            an epoch; False saves only after validations (an epoch end without one saves nothing, nor
-            does a fit without a val_loader); None (default) decides as described below.
+            an epoch (with a validation `monitor`, the epoch ends before the first validation skip the
+            top-k save with one warning, as Lightning's; a metric still missing after one is an error);
+            False saves only after validations (an epoch end without one saves nothing, nor does a fit
+            without a val_loader); None (default) decides as described below.
         save_weights_only: leave the optimizer and the training step's state out (Lightning's): such a
             checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
             from it, saying so.
@@ -458,10 +461,8 @@ class ModelCheckpoint(Callback):
             return
         if self.monitor and trainer.validates_after_this_batch:
             self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)
-        elif self.monitor and self.monitor not in trainer.callback_metrics and self._metric_may_come(trainer):
-            self._warn_missing(trainer)  # the top-k save is skipped until it is logged, as Lightning does;
-            if self.save_last and not trainer.fast_dev_run:  # `last` is not: a crash then has it to resume
-                self._save_last(trainer)
+        elif self._awaits_metric(trainer):
+            self._skip_save(trainer, f"step {trainer.global_step}")
         else:
             self._save(trainer)
 
@@ -483,25 +484,37 @@ class ModelCheckpoint(Callback):
             self._timer_started = now
         return bool(due)
 
-    def _metric_may_come(self, trainer: Trainer) -> bool:
-        """Whether a monitor missing at a step save may still be logged in this fit: no validation has run
-        yet and one is to come, or no epoch has ended yet (its hooks may log it). Otherwise it is missing
-        for good, and the save names why."""
-        return not self._validated and (trainer.val_dataloaders is not None or not self._epoch_ended)
+    def _awaits_metric(self, trainer: Trainer) -> bool:
+        """Whether the monitor is missing at a save and may still be logged in this fit: no validation has
+        run yet and one is to come (a val loader with batches), or no epoch has ended yet (its hooks may
+        log it). Lightning then skips the top-k save with a warning; otherwise the metric is missing for
+        good, and the save names why."""
+        if not self.monitor or self.monitor in trainer.callback_metrics or self._validated:
+            return False
+        loader = trainer.val_dataloaders
+        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
+        return to_come or not self._epoch_ended
 
-    def _warn_missing(self, trainer: Trainer) -> None:
+    def _skip_save(self, trainer: Trainer, where: str) -> None:
+        """A save while the monitor `_awaits_metric`: the top-k save is skipped until it is logged, with one
+        warning, as Lightning does; `last` is not skipped: a crash then has it to resume from."""
+        if self.save_last and not trainer.fast_dev_run:
+            self._save_last(trainer)
         if self._warned_missing:
             return
         self._warned_missing = True
-        every = (
-            f"every_n_train_steps={self.every_n_train_steps}"
-            if self.every_n_train_steps
-            else f"train_time_interval={self.train_time_interval}"
-        )
+        if self.every_n_train_steps or self.train_time_interval is not None:
+            every = (
+                f"every_n_train_steps={self.every_n_train_steps}"
+                if self.every_n_train_steps
+                else f"train_time_interval={self.train_time_interval}"
+            )
+        else:
+            every = f"save_on_train_epoch_end={self.save_on_train_epoch_end}"
         warnings.warn(
-            f"ModelCheckpoint(monitor={self.monitor!r}, {every}): {self.monitor!r} is not logged yet at step "
-            f"{trainer.global_step}; saves are skipped until it is (as in Lightning: before the first "
-            "validation a validation metric has no value)",
+            f"ModelCheckpoint(monitor={self.monitor!r}, {every}): {self.monitor!r} is not logged yet at "
+            f"{where}; saves are skipped until it is (as in Lightning: before the first validation a "
+            "validation metric has no value)",
             stacklevel=2,
         )
 
@@ -515,6 +528,9 @@ class ModelCheckpoint(Callback):
             return
         if self._saves_after_validations(trainer) and not validated_here:
             return  # no validation at this epoch end: a monitored score would be stale or missing
+        if self._awaits_metric(trainer):  # (save_on_train_epoch_end=True before the first validation)
+            self._skip_save(trainer, f"the end of epoch {trainer.current_epoch}")
+            return
         self._save(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
