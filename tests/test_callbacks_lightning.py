@@ -83,6 +83,34 @@ def test_resuming_with_a_smaller_save_top_k_keeps_the_best_until_a_better_score(
     assert scores(top1) == {"epoch=4-step=15": 0.5}
 
 
+# ------------------------------------------------------------------ Lightning's attributes (ptl3 C3)
+
+
+def test_kth_best_model_path_and_kth_value_are_the_next_checkpoint_to_go(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=2)
+    fit(tmp_path, [mc], [5, 3, 4, 1], max_epochs=1)
+    assert (mc.kth_best_model_path, mc.kth_value) == ("", math.inf)  # (fewer than k kept: none yet)
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck2", monitor="val_m", save_top_k=2)
+    fit(tmp_path, [mc], [5, 3, 4, 1])
+    # As Lightning 2.6 (ck2 pair): the worse of the two kept, epoch 1's 3.
+    assert os.path.basename(mc.kth_best_model_path) == "epoch=1-step=6" and mc.kth_value == 3
+    every = ModelCheckpoint(dirpath=tmp_path / "ck3", monitor="val_m", save_top_k=-1, mode="max")
+    fit(tmp_path, [every], [5, 3, 4, 1])
+    assert os.path.basename(every.kth_best_model_path) == "epoch=3-step=12" and every.kth_value == 1
+
+
+def test_without_a_monitor_best_k_models_is_empty_as_in_lightning(tmp_path):
+    """It held every kept path with the score None: `min(mc.best_k_models.values())` failed."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=2, save_last=True)
+    fit(tmp_path, [mc], [5, 3, 4])
+    assert mc.best_k_models == {} and (mc.kth_best_model_path, mc.kth_value) == ("", math.inf)
+    assert os.path.basename(mc.best_model_path) == "epoch=2-step=9" and mc.best_model_score is None
+    assert names(tmp_path / "ck") == ["epoch=1-step=6", "epoch=2-step=9", "last"]  # still the newest 2
+    again = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=2, save_last=True)
+    fit(tmp_path, [again], [5, 3, 4, 2, 1], ckpt_path=tmp_path / "ck" / "last")
+    assert names(tmp_path / "ck") == ["epoch=3-step=12", "epoch=4-step=15", "last"]  # resumed: the same 2
+
+
 # ------------------------------------------------------------------ epochs without a validation
 
 

@@ -133,6 +133,10 @@ class ModelCheckpoint(Callback):
     monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`, or into a
     run folder that was moved or copied: when the checkpoint resumed lies in this callback's `dirpath`, the
     checkpoints it tracked are those of the same names there (so a worse epoch never replaces the best).
+
+    Lightning's attributes: `best_model_path` / `best_model_score`, `best_k_models` (path -> score of the
+    top k; empty without a monitor, where `best_model_path` is the newest save), `kth_best_model_path` /
+    `kth_value` (the worst of the top k once k are kept), `last_model_path`.
     """
 
     # Names the callback never gives a top-k checkpoint: `last`, and the folders the Trainer writes itself.
@@ -221,7 +225,9 @@ class ModelCheckpoint(Callback):
         self.save_weights_only = save_weights_only
         self.verbose = verbose
         self.overwrite = overwrite
-        self.best_k_models: dict[str, float | None] = {}  # path -> score (None without monitor)
+        # The checkpoints this callback keeps (path -> score; None without monitor), oldest first: the top k,
+        # or without a monitor the newest k. `best_k_models` shows them where they are ranked.
+        self._kept: dict[str, float | None] = {}
         self.best_model_path = ""
         self.best_model_score: float | None = None
         self.last_model_path = ""
@@ -238,6 +244,31 @@ class ModelCheckpoint(Callback):
         self._epoch_ended = False
         self._warned_missing = False
         self._timer_started = 0.0
+
+    @property
+    def best_k_models(self) -> dict[str, float]:
+        """Lightning's: the top-k checkpoints kept, path -> score. Empty without a monitor, as in Lightning
+        (nothing is ranked: `best_model_path` is the newest save)."""
+        return self._kept if self.monitor is not None else {}
+
+    @best_k_models.setter
+    def best_k_models(self, value: dict[str, float | None]) -> None:
+        self._kept = value
+
+    @property
+    def kth_best_model_path(self) -> str:
+        """Lightning's: the worst of the top k once k are kept (the next to be replaced; with save_top_k=-1
+        the worst of all), "" before that and without a monitor."""
+        if not self.best_k_models or 0 <= len(self._kept) < self.save_top_k:
+            return ""
+        return self._worst()[0]
+
+    @property
+    def kth_value(self) -> float:
+        """Lightning's: the score of `kth_best_model_path`; inf for mode "min" (-inf for "max") while there
+        is none."""
+        path = self.kth_best_model_path
+        return self._kept[path] if path else (math.inf if self.mode == "min" else -math.inf)
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -311,7 +342,7 @@ class ModelCheckpoint(Callback):
         """Start as a new ModelCheckpoint would: the checkpoints tracked, the best and `last` were another
         Trainer's run (kept on disk, never deleted by this one), and the default folder it picked was that
         run's (this one gets its own version)."""
-        self.best_k_models, self.best_model_path, self.best_model_score = {}, "", None
+        self._kept, self.best_model_path, self.best_model_score = {}, "", None
         self.last_model_path, self._last_saved_step = "", -1
         if not self._dirpath_given:
             self.dirpath, self._versions_of = None, None
@@ -393,7 +424,7 @@ class ModelCheckpoint(Callback):
         replaced. Called before anything is saved."""
         if not self._dirpath_given or self.overwrite or trainer.fast_dev_run:
             return
-        tracked = set(self.best_k_models) | {self.last_model_path} | self._held_by_others(trainer)
+        tracked = set(self._kept) | {self.last_model_path} | self._held_by_others(trainer)
         found = None
         if collectives.is_main_process():  # rank 0 looks, every rank gets its answer (no rank hangs)
             folders = sorted(self.dirpath.iterdir()) if self.dirpath.is_dir() else []
@@ -432,7 +463,7 @@ class ModelCheckpoint(Callback):
             return
         if not collectives.is_main_process() or self.overwrite or not self.dirpath.is_dir():
             return  # (one warning for the job; overwrite=True: the user lets saves replace them)
-        tracked = set(self.best_k_models) | self._held_by_others(trainer) | {str(resumed)}
+        tracked = set(self._kept) | self._held_by_others(trainer) | {str(resumed)}
         later = [
             p.name
             for p in sorted(self.dirpath.iterdir())
@@ -617,19 +648,19 @@ class ModelCheckpoint(Callback):
         # The worst kept checkpoints that this one pushes out of the top k: after `_qualifies` all are worse
         # than it, and more than one when the resumed run kept more than `save_top_k`.
         replaced = []
-        while self.save_top_k != -1 and len(self.best_k_models) >= self.save_top_k:
+        while self.save_top_k != -1 and len(self._kept) >= self.save_top_k:
             path, _ = self._worst()
-            del self.best_k_models[path]
+            del self._kept[path]
             replaced.append(path)
         path = self._free_path(trainer, name, reusable=replaced)
         # The state is updated before saving so that the checkpoint knows it is one of the top k.
-        self.best_k_models[path] = score
+        self._kept[path] = score
         if self.monitor is None:
             self.best_model_path, self.best_model_score = path, None
         else:
             pick = min if self.mode == "min" else max
-            self.best_model_path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
-            self.best_model_score = self.best_k_models[self.best_model_path]
+            self.best_model_path = pick(self._kept, key=lambda p: self._kept[p])
+            self.best_model_score = self._kept[self.best_model_path]
         trainer.save_checkpoint(path, weights_only=self.save_weights_only)
         for old in replaced:
             if old != path:
@@ -661,7 +692,7 @@ class ModelCheckpoint(Callback):
         a checkpoint folder this callback does not track does (unless `overwrite`), or a file or folder that
         is not a checkpoint does (a user's: left as it is, with a warning, as Lightning saves beside a file
         it did not write)."""
-        taken = (set(self.best_k_models) | self._held_by_others(trainer)) - set(reusable)
+        taken = (set(self._kept) | self._held_by_others(trainer)) - set(reusable)
         taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
         looks = collectives.is_main_process()  # rank 0 writes: the folder is as it finds it
         path, version, users = str(self.dirpath / name), 1, []
@@ -685,7 +716,7 @@ class ModelCheckpoint(Callback):
     def _held_by_others(self, trainer: Trainer) -> set[str]:
         held: set[str] = set()
         for cb in _checkpointers(trainer, self):
-            held.update(cb.best_k_models)
+            held.update(cb._kept)
             held.add(cb.last_model_path)
         return held
 
@@ -701,22 +732,22 @@ class ModelCheckpoint(Callback):
         """Whether `score` belongs in the top k: it must beat the k-th best kept, not merely the worst. The
         two differ when more than k are kept (resumed with a smaller `save_top_k`): beating only the worst
         would push the best out for a worse score."""
-        if self.save_top_k == -1 or len(self.best_k_models) < self.save_top_k or score is None:
+        if self.save_top_k == -1 or len(self._kept) < self.save_top_k or score is None:
             return True
-        ranked = sorted(self.best_k_models.values(), reverse=self.mode == "max")  # best first
+        ranked = sorted(self._kept.values(), reverse=self.mode == "max")  # best first
         return _is_better(score, ranked[self.save_top_k - 1], self.mode)
 
     def _worst(self) -> tuple[str, float | None]:
         if self.monitor is None:  # oldest first
-            path = next(iter(self.best_k_models))
+            path = next(iter(self._kept))
             return path, None
         pick = max if self.mode == "min" else min
-        path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
-        return path, self.best_k_models[path]
+        path = pick(self._kept, key=lambda p: self._kept[p])
+        return path, self._kept[path]
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "best_k_models": self.best_k_models,
+            "best_k_models": self._kept,
             "best_model_path": self.best_model_path,
             "best_model_score": self.best_model_score,
             "last_model_path": self.last_model_path,
@@ -765,7 +796,7 @@ class ModelCheckpoint(Callback):
             resolved = Path(path).resolve()
             return str(resolved) if self.dirpath is None or resolved.parent == self.dirpath else None
 
-        self.best_k_models = {own(p): score for p, score in tracked.items() if own(p) is not None}
+        self._kept = {own(p): score for p, score in tracked.items() if own(p) is not None}
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
         self.last_model_path = own(state.get("last_model_path") or "") or ""
