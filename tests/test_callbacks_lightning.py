@@ -111,6 +111,30 @@ def test_without_a_monitor_best_k_models_is_empty_as_in_lightning(tmp_path):
     assert names(tmp_path / "ck") == ["epoch=3-step=12", "epoch=4-step=15", "last"]  # resumed: the same 2
 
 
+def test_checkpoint_name_last_names_last_and_resume_finds_it(tmp_path):
+    """Lightning's documented way to name `last` (it was always `last`, silently)."""
+
+    def named():
+        mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+        mc.CHECKPOINT_NAME_LAST = "{epoch}-last"
+        return mc
+
+    mc = named()
+    fit(tmp_path, [mc], [5, 3, 4])
+    assert names(tmp_path / "ck") == ["epoch=2-last", "epoch=2-step=9"]  # (the earlier lasts removed)
+    assert os.path.basename(mc.last_model_path) == "epoch=2-last"
+    again = named()  # a new process: ckpt_path="last" finds it on disk
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, max_epochs=4, callbacks=[again])
+    t.fit(Scripted([5, 3, 4, 2]), make_batches(48), make_batches(16, seed=1), ckpt_path="last")
+    assert t.global_step == 12 and names(tmp_path / "ck") == ["epoch=3-last", "epoch=3-step=12"]
+
+    class Named(ModelCheckpoint):
+        CHECKPOINT_NAME_LAST = "newest"
+
+    fit(tmp_path, [Named(dirpath=tmp_path / "ck2", save_last=True)], [5])
+    assert names(tmp_path / "ck2") == ["epoch=0-step=3", "newest"]
+
+
 # ------------------------------------------------------------------ epochs without a validation
 
 

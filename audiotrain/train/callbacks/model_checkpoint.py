@@ -142,6 +142,10 @@ class ModelCheckpoint(Callback):
     # Names the callback never gives a top-k checkpoint: `last`, and the folders the Trainer writes itself.
     RESERVED_NAMES = ("last", "interrupted", "nonfinite")
 
+    #: Lightning's name of the `last` checkpoint, set on the class or the instance; a template such as
+    #: "{epoch}-last" is filled in as `filename` is (`last` then moves: the one before is removed).
+    CHECKPOINT_NAME_LAST = "last"
+
     def __init__(
         self,
         dirpath: str | Path | None = None,
@@ -235,6 +239,9 @@ class ModelCheckpoint(Callback):
         self._restored = False
         self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+        self._last_written = (
+            ""  # the `last` this run wrote or restored (a CHECKPOINT_NAME_LAST template moves it)
+        )
         self._reused = False  # its state was another Trainer's run, dropped at this fit's setup
         # Within one fit: a step save that waits for the validation after its step, whether a validation
         # or an epoch has ended yet, whether a monitor missing at a step save was warned about, and the clock
@@ -343,7 +350,7 @@ class ModelCheckpoint(Callback):
         Trainer's run (kept on disk, never deleted by this one), and the default folder it picked was that
         run's (this one gets its own version)."""
         self._kept, self.best_model_path, self.best_model_score = {}, "", None
-        self.last_model_path, self._last_saved_step = "", -1
+        self.last_model_path, self._last_saved_step, self._last_written = "", -1, ""
         if not self._dirpath_given:
             self.dirpath, self._versions_of = None, None
 
@@ -380,7 +387,9 @@ class ModelCheckpoint(Callback):
         now, where the name is known before the fit starts: `last`, a filename without fields, and the
         Trainer's own `interrupted` / `nonfinite` beside the first ModelCheckpoint's saves. (Other names are
         known at each save: `_free_path` saves beside the user's entry then.)"""
-        names = {"last": "save_last=True"} if self.save_last else {}
+        # (A CHECKPOINT_NAME_LAST template's name is known at each save.)
+        named_last = self.save_last and not self._last_name_fields()
+        names = {self.CHECKPOINT_NAME_LAST: "save_last=True"} if named_last else {}
         fields = [field for _, field, _, _ in string.Formatter().parse(self.filename) if field]
         if self.save_top_k != 0 and not fields:
             names[self.format_name(trainer)] = f"filename={self.filename!r}"
@@ -467,13 +476,16 @@ class ModelCheckpoint(Callback):
         later = [
             p.name
             for p in sorted(self.dirpath.iterdir())
-            if ckpt.is_checkpoint_folder(p) and str(p) not in tracked and p.name not in self.RESERVED_NAMES
+            if ckpt.is_checkpoint_folder(p)
+            and str(p) not in tracked
+            and p.name not in self.RESERVED_NAMES
+            and not self._is_last_name(p.name)
         ]
         if not later:
             return
         last = (
             "; `last` is replaced by this run's (it is the newest checkpoint of the run that goes on)"
-            if self.save_last and ckpt.is_checkpoint_folder(self.dirpath / "last")
+            if self.save_last and ckpt.is_checkpoint_folder(self.last_path)
             else ""
         )
         warnings.warn(
@@ -606,18 +618,20 @@ class ModelCheckpoint(Callback):
             self._save_last(trainer)
 
     # -- how --------------------------------------------------------------------------------------
-    def format_name(self, trainer: Trainer) -> str:
+    def format_name(self, trainer: Trainer, filename: str | None = None) -> str:
         """The folder name a checkpoint saved now gets (before any `-v1` suffix for a name already taken):
-        `filename` filled in with `epoch`, `step` and `trainer.callback_metrics`, each field written
-        `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes `_`. A field that
-        nothing logged raises KeyError, naming what is there. (Lightning's `format_checkpoint_name`.)"""
+        `filename` (default: this callback's) filled in with `epoch`, `step` and `trainer.callback_metrics`,
+        each field written `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes
+        `_`. A field that nothing logged raises KeyError, naming what is there. (Lightning's
+        `format_checkpoint_name`.)"""
+        filename = self.filename if filename is None else filename
         fields = {"epoch": trainer.current_epoch, "step": trainer.global_step, **trainer.callback_metrics}
-        template = _insert_metric_names(self.filename) if self.auto_insert_metric_name else self.filename
+        template = _insert_metric_names(filename) if self.auto_insert_metric_name else filename
         try:
             name = template.format(**fields)
         except KeyError as err:
             raise KeyError(
-                f"ModelCheckpoint filename {self.filename!r} uses {err.args[0]!r}, which was not logged; "
+                f"ModelCheckpoint filename {filename!r} uses {err.args[0]!r}, which was not logged; "
                 f"available: {', '.join(sorted(fields))}"
             ) from None
         return re.sub(r"[\\/]", "_", name)
@@ -635,7 +649,7 @@ class ModelCheckpoint(Callback):
         saved = self.save_top_k != 0 and self._qualifies(score)
         path = self._save_top_k(trainer, score) if saved else None
         if self.save_last == "link" and path is not None:
-            self._link_last(path)
+            self._link_last(trainer, path)
         elif self.save_last:
             self._save_last(trainer)
         if saved or self.save_last:
@@ -673,19 +687,42 @@ class ModelCheckpoint(Callback):
 
     @property
     def last_path(self) -> str:
-        """Where `last` lives (the Trainer also makes it a copy of `interrupted` after a Ctrl-C)."""
-        return str(self.dirpath / "last")
+        """Where `last` lives now (the Trainer also makes it a copy of `interrupted` after a Ctrl-C):
+        `CHECKPOINT_NAME_LAST` in `dirpath`, a template filled in for the Trainer's current step."""
+        name = self.CHECKPOINT_NAME_LAST
+        trainer = self._fitted_in() if self._fitted_in is not None else None
+        if trainer is not None and self._last_name_fields():
+            name = self.format_name(trainer, name)
+        return str(self.dirpath / name)
+
+    def _last_name_fields(self) -> list[str]:
+        return [field for _, field, _, _ in string.Formatter().parse(self.CHECKPOINT_NAME_LAST) if field]
+
+    def _is_last_name(self, name: str) -> bool:
+        """Whether `name` is one `CHECKPOINT_NAME_LAST` gives (any values in its template's fields)."""
+        parts = string.Formatter().parse(self.CHECKPOINT_NAME_LAST)
+        pattern = "".join(re.escape(text) + (".+" if field else "") for text, field, _, _ in parts)
+        return re.fullmatch(pattern, name) is not None
 
     def _save_last(self, trainer: Trainer) -> None:
         self.last_model_path = self.last_path
         trainer.save_checkpoint(self.last_model_path, weights_only=self.save_weights_only)
+        self._remove_previous_last(trainer)
 
-    def _link_last(self, newest: str) -> None:
+    def _link_last(self, trainer: Trainer, newest: str) -> None:
         """save_last="link": `last` becomes a copy of `newest`, the checkpoint just saved at this step, by
         hard links (its files are not written a second time, and it outlives `newest`'s removal)."""
         self.last_model_path = self.last_path
         if collectives.is_main_process():  # (rank 0 wrote `newest`)
             ckpt.copy_checkpoint(newest, self.last_model_path)
+        self._remove_previous_last(trainer)
+
+    def _remove_previous_last(self, trainer: Trainer) -> None:
+        """A `CHECKPOINT_NAME_LAST` template gives `last` a new name as training goes on: the one written
+        before (or restored) goes, as in Lightning (unless it is a kept top-k checkpoint too)."""
+        previous, self._last_written = self._last_written, self.last_model_path
+        if previous and previous != self.last_model_path and previous not in self._kept:
+            self._remove(trainer, previous)
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
         """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it,
@@ -799,7 +836,7 @@ class ModelCheckpoint(Callback):
         self._kept = {own(p): score for p, score in tracked.items() if own(p) is not None}
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
-        self.last_model_path = own(state.get("last_model_path") or "") or ""
+        self.last_model_path = self._last_written = own(state.get("last_model_path") or "") or ""
         self._save_after_validation = state.get("save_after_validation") is True
 
     def _warn_not_restored(self, saved_dir: str, resumed: Path | None = None) -> None:
@@ -853,7 +890,7 @@ class ModelCheckpoint(Callback):
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
         in it or any of its ``version_<k>``), as Lightning finds ``ckpt_path="last"`` on disk; "" if none."""
-        return self._newest_on_disk(lambda folder: folder.name == "last")
+        return self._newest_on_disk(lambda folder: self._is_last_name(folder.name))
 
     def newest_on_disk(self) -> str:
         """The newest complete checkpoint of any name where this callback saves (as `last_on_disk`)."""
