@@ -85,13 +85,14 @@ def val_check_interval(value: Any) -> int | float:
 
 
 def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
+    """`gradient_clip_val` (0 or None: no clipping, as in Lightning) and `gradient_clip_algorithm` in any
+    case ("NORM", as Lightning lower-cases it)."""
+    algorithm = algorithm.lower() if isinstance(algorithm, str) else algorithm
     if algorithm not in ("norm", "value"):
         _fail("gradient_clip_algorithm", algorithm, "'norm' or 'value'")
-    if value is None:
-        return None, algorithm
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        _fail("gradient_clip_val", value, "a number > 0, or None to disable clipping")
-    return float(value), algorithm
+    if isinstance(value, bool) or not (value is None or isinstance(value, numbers.Real)) or (value or 0) < 0:
+        _fail("gradient_clip_val", value, "a number > 0, or None (or 0) to disable clipping")
+    return (float(value) if value else None), algorithm
 
 
 def precision(value: Any) -> str:
@@ -199,14 +200,14 @@ def deterministic(value: Any) -> bool | str:
 
 
 def fast_dev_run(value: Any) -> int:
-    """Number of batches for a smoke run (0 = off)."""
+    """Number of batches for a smoke run (0 = off, as False or None: Lightning's 0 too)."""
     if value is True:
         return 1
     if value is False or value is None:
         return 0
-    if isinstance(value, numbers.Integral) and value >= 1:
+    if isinstance(value, numbers.Integral) and value >= 0:
         return int(value)
-    _fail("fast_dev_run", value, "a bool or a positive int number of batches")
+    _fail("fast_dev_run", value, "a bool or an int number of batches >= 0 (0: off)")
 
 
 def overfit_batches(value: Any) -> int | float:

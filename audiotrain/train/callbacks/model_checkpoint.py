@@ -99,7 +99,8 @@ class ModelCheckpoint(Callback):
             (Lightning's): where a top-k checkpoint was just saved, `last` is a copy of it by hard links
             (its files are not written twice); otherwise as True.
         every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
-            validation inside those epochs when `fit` validates more often (see below).
+            validation inside those epochs when `fit` validates more often (see below). 0 (as
+            `every_n_train_steps=0`) never saves by it, as in Lightning: with `save_last`, `last` only.
         every_n_train_steps: save every n optimizer steps instead of per epoch. With a `monitor`, a step
             that a validation follows saves after it (so that its new score counts), and steps before
             the metric is first logged are skipped, with one warning (as Lightning does).
@@ -176,8 +177,11 @@ class ModelCheckpoint(Callback):
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"ModelCheckpoint: {name} must be a positive int or None, got {value!r}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(
+                    f"ModelCheckpoint: {name} must be an int >= 0 (0: never, as in Lightning) or None, got "
+                    f"{value!r}"
+                )
         if train_time_interval is not None and (
             not isinstance(train_time_interval, datetime.timedelta) or train_time_interval.total_seconds() < 0
         ):
@@ -185,17 +189,15 @@ class ModelCheckpoint(Callback):
                 "ModelCheckpoint: train_time_interval must be a datetime.timedelta of 0 or more (e.g. "
                 f"timedelta(minutes=30)) or None, got {train_time_interval!r}"
             )
-        given = [
-            name
-            for name, value in (
-                ("every_n_epochs", every_n_epochs),
-                ("every_n_train_steps", every_n_train_steps),
-                ("train_time_interval", train_time_interval),
-            )
-            if value is not None
-        ]
-        if len(given) > 1:
-            raise ValueError(f"ModelCheckpoint: set one of {', '.join(given)}, not several")
+        triggers = {
+            "every_n_epochs": every_n_epochs,
+            "every_n_train_steps": every_n_train_steps,
+            "train_time_interval": train_time_interval,
+        }
+        given = [name for name, value in triggers.items() if value is not None]
+        on = [name for name in given if triggers[name] != 0]  # (0 saves never: Lightning's "off")
+        if len(on) > 1:
+            raise ValueError(f"ModelCheckpoint: set one of {', '.join(on)}, not several")
         if not (save_last is None or isinstance(save_last, bool) or save_last == "link"):
             raise ValueError(
                 f"ModelCheckpoint: save_last must be True, False, None or 'link', got {save_last!r}"
