@@ -191,3 +191,12 @@ def test_lightnings_zero_means_off_and_any_case_algorithm(tmp_path):
     for bad in ({"gradient_clip_val": -1.0}, {"fast_dev_run": -1}):
         with pytest.raises(ValueError):
             Trainer(max_epochs=1, **bad)
+
+
+@pytest.mark.parametrize("value", ["00:00:10:00", {"minutes": 10}, datetime.timedelta(minutes=10)])
+def test_a_time_based_val_check_interval_says_it_is_not_supported_and_what_to_use(value):
+    """Lightning 2.6's time-based interval was refused as if it were a bad number."""
+    with pytest.raises(
+        ValueError, match=r"time-based interval .* is not supported.*max_time.*train_time_interval"
+    ):
+        Trainer(max_epochs=1, val_check_interval=value)

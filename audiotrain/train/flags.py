@@ -69,6 +69,16 @@ def limit(name: str, value: Any) -> int | float | None:
 
 
 def val_check_interval(value: Any) -> int | float:
+    if isinstance(value, (str, dict, datetime.timedelta)):
+        # Lightning 2.6's time-based interval ("DD:HH:MM:SS", a timedelta or a dict).
+        _fail(
+            "val_check_interval",
+            value,
+            "a float fraction of an epoch in (0, 1] or an int number of batches >= 1: a time-based interval "
+            "(Lightning 2.6's 'DD:HH:MM:SS', timedelta or dict) is not supported. Validate every N batches "
+            "(about the batches trained in that time), and for time: max_time or callbacks.Timer end the "
+            "fit, ModelCheckpoint(train_time_interval=...) saves by training time",
+        )
     if isinstance(value, bool):
         _fail(
             "val_check_interval", value, "a float fraction of an epoch in (0, 1] or an int number of batches"
