@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
@@ -609,7 +609,13 @@ class TrainModule(nn.Module):
         """Read back what `on_save_checkpoint` stored, with the ``epoch`` and ``global_step`` it saw."""
 
     # ---- Lightning's optimizer access -----------------------------------------------------------
-    def optimizers(self, use_pl_optimizer: bool = True) -> optim.Optimizer:
+    @overload
+    def optimizers(self, use_pl_optimizer: Literal[True] = True) -> LightningOptimizer: ...
+
+    @overload
+    def optimizers(self, use_pl_optimizer: Literal[False]) -> optim.Optimizer: ...
+
+    def optimizers(self, use_pl_optimizer: bool = True) -> LightningOptimizer | optim.Optimizer:
         """The optimizer the Trainer steps (Lightning's name), to read or set from a hook: its
         `learning_rate`, its `state`, and Lightning's `param_groups[i]["lr"]` (read only), through a
         `LightningOptimizer` as Lightning's; `use_pl_optimizer=False` gives the MLX optimizer itself. It
