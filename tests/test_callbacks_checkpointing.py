@@ -247,9 +247,8 @@ def test_callbacks_sharing_a_folder_do_not_delete_each_others_checkpoints(tmp_pa
     best = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="score", save_top_k=1)
     every = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=-1, every_n_epochs=1)
     fit(tmp_path, [Scores([0.5, 0.4, 0.6]), best, every], val=False, max_epochs=3)
-    assert sorted(every.best_k_models) == [
-        str(tmp_path / "ck" / n) for n in ("epoch=0-step=3-v1", "epoch=1-step=6-v1", "epoch=2-step=9")
-    ]
+    assert every.best_k_models == {}  # (no monitor: nothing ranked, as in Lightning)
+    assert every.best_model_path == str(tmp_path / "ck" / "epoch=2-step=9")  # its newest
     assert list(best.best_k_models) == [str(tmp_path / "ck" / "epoch=1-step=6")]
     assert names(tmp_path / "ck") == [
         "epoch=0-step=3-v1",

@@ -83,6 +83,58 @@ def test_resuming_with_a_smaller_save_top_k_keeps_the_best_until_a_better_score(
     assert scores(top1) == {"epoch=4-step=15": 0.5}
 
 
+# ------------------------------------------------------------------ Lightning's attributes (ptl3 C3)
+
+
+def test_kth_best_model_path_and_kth_value_are_the_next_checkpoint_to_go(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=2)
+    fit(tmp_path, [mc], [5, 3, 4, 1], max_epochs=1)
+    assert (mc.kth_best_model_path, mc.kth_value) == ("", math.inf)  # (fewer than k kept: none yet)
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck2", monitor="val_m", save_top_k=2)
+    fit(tmp_path, [mc], [5, 3, 4, 1])
+    # As Lightning 2.6 (ck2 pair): the worse of the two kept, epoch 1's 3.
+    assert os.path.basename(mc.kth_best_model_path) == "epoch=1-step=6" and mc.kth_value == 3
+    every = ModelCheckpoint(dirpath=tmp_path / "ck3", monitor="val_m", save_top_k=-1, mode="max")
+    fit(tmp_path, [every], [5, 3, 4, 1])
+    assert os.path.basename(every.kth_best_model_path) == "epoch=3-step=12" and every.kth_value == 1
+
+
+def test_without_a_monitor_best_k_models_is_empty_as_in_lightning(tmp_path):
+    """It held every kept path with the score None: `min(mc.best_k_models.values())` failed."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=2, save_last=True)
+    fit(tmp_path, [mc], [5, 3, 4])
+    assert mc.best_k_models == {} and (mc.kth_best_model_path, mc.kth_value) == ("", math.inf)
+    assert os.path.basename(mc.best_model_path) == "epoch=2-step=9" and mc.best_model_score is None
+    assert names(tmp_path / "ck") == ["epoch=1-step=6", "epoch=2-step=9", "last"]  # still the newest 2
+    again = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=2, save_last=True)
+    fit(tmp_path, [again], [5, 3, 4, 2, 1], ckpt_path=tmp_path / "ck" / "last")
+    assert names(tmp_path / "ck") == ["epoch=3-step=12", "epoch=4-step=15", "last"]  # resumed: the same 2
+
+
+def test_checkpoint_name_last_names_last_and_resume_finds_it(tmp_path):
+    """Lightning's documented way to name `last` (it was always `last`, silently)."""
+
+    def named():
+        mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+        mc.CHECKPOINT_NAME_LAST = "{epoch}-last"
+        return mc
+
+    mc = named()
+    fit(tmp_path, [mc], [5, 3, 4])
+    assert names(tmp_path / "ck") == ["epoch=2-last", "epoch=2-step=9"]  # (the earlier lasts removed)
+    assert os.path.basename(mc.last_model_path) == "epoch=2-last"
+    again = named()  # a new process: ckpt_path="last" finds it on disk
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, max_epochs=4, callbacks=[again])
+    t.fit(Scripted([5, 3, 4, 2]), make_batches(48), make_batches(16, seed=1), ckpt_path="last")
+    assert t.global_step == 12 and names(tmp_path / "ck") == ["epoch=3-last", "epoch=3-step=12"]
+
+    class Named(ModelCheckpoint):
+        CHECKPOINT_NAME_LAST = "newest"
+
+    fit(tmp_path, [Named(dirpath=tmp_path / "ck2", save_last=True)], [5])
+    assert names(tmp_path / "ck2") == ["epoch=0-step=3", "newest"]
+
+
 # ------------------------------------------------------------------ epochs without a validation
 
 
@@ -109,6 +161,31 @@ def test_an_epoch_end_check_before_the_first_validation_names_the_real_cause(tmp
         r"of 2.*EarlyStopping\(check_on_train_epoch_end=True\) acts at every epoch end: leave it out",
     ):
         fit(tmp_path, [es], [5], max_epochs=2, check_val_every_n_epoch=2, enable_checkpointing=False)
+
+
+def test_epoch_end_saves_before_the_first_validation_are_skipped_and_training_goes_on(tmp_path):
+    """As Lightning: save_on_train_epoch_end=True with check_val_every_n_epoch=2 warns at epoch 0's end and
+    saves from the first validation on (it raised there, and the epoch's training was lost)."""
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck",
+        monitor="val_m",
+        save_on_train_epoch_end=True,
+        save_top_k=2,
+        save_last=True,
+        filename="{epoch}-{val_m:.0f}",
+    )
+    with pytest.warns(UserWarning, match=r"'val_m' is not logged yet at the end of epoch 0; saves are skip"):
+        t, _ = fit(tmp_path, [mc], [5, 1], max_epochs=4, check_val_every_n_epoch=2)
+    # Every epoch end from epoch 1 on saves, epoch 2's with epoch 1's score (as Lightning's: ck3 pair).
+    assert t.current_epoch == 4 and scores(mc) == {"epoch=2-val_m=5": 5, "epoch=3-val_m=1": 1}
+    assert names(tmp_path / "ck") == ["epoch=2-val_m=5", "epoch=3-val_m=1", "last"]
+
+
+def test_an_epoch_end_save_of_a_metric_missing_after_a_validation_names_the_cause(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_mm", save_on_train_epoch_end=True)
+    with pytest.warns(UserWarning, match="not logged yet"):
+        with pytest.raises(KeyError, match=r"'val_mm' was not logged \(did you mean 'val_m'\?\)"):
+            fit(tmp_path, [mc], [5, 1], max_epochs=4, check_val_every_n_epoch=2)
 
 
 # ------------------------------------------------------------------ step saves with a monitor

@@ -4,11 +4,11 @@ import datetime
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
-from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 
 import mlx.core as mx
 import pytest
-from tasks import TinyClassifier, make_batches, quiet_trainer
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
 
 def trainer(tmp_path, **kwargs):
@@ -160,3 +160,43 @@ def test_a_validation_fraction_of_under_one_batch_is_refused_before_training(tmp
     with pytest.raises(ValueError, match=r"limit_val_batches=0.1\): 0.1 x 2 batches is less than one batch"):
         t.fit(TinyClassifier(), make_batches(64, 16), make_batches(32, 16, seed=1))
     assert t.global_step == 0
+
+
+def test_lightnings_zero_means_off_and_any_case_algorithm(tmp_path):
+    """Lightning's "0 means off" (0.0 was Lightning 1.x's gradient_clip_val default, in many saved configs)
+    and its lower-cased gradient_clip_algorithm: all were refused."""
+
+    def trained(**kw):
+        mx.random.seed(0)
+        module = TinyClassifier()
+        trainer(tmp_path / str(len(kw)), max_epochs=1, **kw).fit(module, make_batches())
+        return weights(module)
+
+    unclipped = trained()
+    assert all((unclipped[k] == w).all() for k, w in trained(gradient_clip_val=0).items())
+    assert Trainer(max_epochs=1, gradient_clip_val=0.0).gradient_clip_val is None
+    for spelt, algorithm in (("NORM", "norm"), ("Value", "value")):
+        t = Trainer(max_epochs=1, gradient_clip_val=0.5, gradient_clip_algorithm=spelt)
+        assert t.gradient_clip_algorithm == algorithm
+    assert Trainer(max_epochs=1, fast_dev_run=0).fast_dev_run == 0  # off: the whole epoch trains
+    t = trainer(tmp_path / "fdr", max_epochs=1, fast_dev_run=0)
+    t.fit(TinyClassifier(), make_batches())
+    assert t.global_step == 6
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_epochs=0, save_last=True)
+    trainer(tmp_path / "ck", max_epochs=2, callbacks=[mc], enable_checkpointing=True).fit(
+        TinyClassifier(), make_batches()
+    )
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["last"]  # no epoch saves
+    ModelCheckpoint(every_n_epochs=0, every_n_train_steps=5)  # (0 is off: not a second trigger)
+    for bad in ({"gradient_clip_val": -1.0}, {"fast_dev_run": -1}):
+        with pytest.raises(ValueError):
+            Trainer(max_epochs=1, **bad)
+
+
+@pytest.mark.parametrize("value", ["00:00:10:00", {"minutes": 10}, datetime.timedelta(minutes=10)])
+def test_a_time_based_val_check_interval_says_it_is_not_supported_and_what_to_use(value):
+    """Lightning 2.6's time-based interval was refused as if it were a bad number."""
+    with pytest.raises(
+        ValueError, match=r"time-based interval .* is not supported.*max_time.*train_time_interval"
+    ):
+        Trainer(max_epochs=1, val_check_interval=value)

@@ -521,6 +521,23 @@ def test_configure_optimizers_may_return_lightnings_lists_of_one_optimizer(tmp_p
     assert isinstance(t.optimizer, optim.SGD) and t.global_step == 6
 
 
+@pytest.mark.parametrize("step_dict", [False, True])
+def test_the_two_list_form_takes_a_schedule_not_in_a_list(tmp_path, step_dict):
+    """Lightning wraps a bare second item, `([opt], schedule)`; it was refused as "returned 2 optimizers"."""
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    scheduled = {"scheduler": schedule, "interval": "step"} if step_dict else schedule
+
+    def rates(form):
+        logger = RecordingLogger()
+        t = trainer(tmp_path, max_epochs=2, log_every_n_steps=1, logger=logger)
+        t.fit(Returns(lambda m: form(optim.SGD(learning_rate=0.0))), make_batches())
+        assert t.global_step == 12
+        return [m["learning_rate"] for _, m in logger.metrics if "learning_rate" in m]
+
+    bare = rates(lambda opt: ([opt], scheduled))
+    assert bare == rates(lambda opt: ([opt], [scheduled])) and len(set(bare)) > 1  # the schedule applies
+
+
 @pytest.mark.parametrize(
     "value, match",
     [
@@ -553,6 +570,52 @@ def test_lightnings_optimizer_settings_mlx_cannot_run_say_why(tmp_path, value, m
     schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
     with pytest.raises((TypeError, ValueError), match=match):
         trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value(schedule)), make_batches())
+
+
+def _torch_like(module: str, name: str):
+    """An object whose type is named as torch's (torch is not installed with the tests)."""
+    return type(name, (), {"__module__": module})()
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (
+            lambda s: _torch_like("torch.optim.sgd", "SGD"),
+            r"got torch.optim.SGD, a torch optimizer, which cannot update MLX arrays: return its "
+            r"mlx.optimizers counterpart",
+        ),
+        (
+            lambda s: {"optimizer": _torch_like("torch.optim.adam", "Adam")},
+            r"got torch.optim.Adam, a torch optimizer",
+        ),
+        (
+            lambda s: {
+                "optimizer": optim.SGD(learning_rate=0.1),
+                "lr_scheduler": _torch_like("torch.optim.lr_scheduler", "StepLR"),
+            },
+            r"got torch.optim.lr_scheduler.StepLR, a torch scheduler: .*audiotrain.train.schedulers: "
+            r"StepLRScheduler.*is the callback "
+            r"Trainer\(callbacks=\[audiotrain.train.callbacks.ReduceLROnPlateau",
+        ),
+    ],
+)
+def test_torch_optimizers_and_schedulers_left_in_are_named_as_torch_ones(tmp_path, value, match):
+    """They were named "SGD" (also MLX's class) and "StepLR ...: metric-driven schedules (ReduceLROnPlateau)
+    are not supported" (audiotrain's ReduceLROnPlateau callback exists)."""
+    with pytest.raises(TypeError, match=match):
+        trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: value(None)), make_batches())
+
+
+def test_a_scheduler_dict_with_lightnings_default_monitor_none_is_no_metric_schedule(tmp_path):
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    scheduled = {"scheduler": schedule, "interval": "step", "monitor": None, "strict": True}
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(
+        Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.0), "lr_scheduler": scheduled}),
+        make_batches(),
+    )
+    assert t.global_step == 6 and t.optimizer_config.lr_schedule_name == "warmup_cosine"
 
 
 def test_the_lr_scheduler_name_names_the_learning_rate_monitors_series(tmp_path):
@@ -729,6 +792,21 @@ def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
 
     trainer(tmp_path, max_epochs=2).fit(ReadsTheRate(lr=0.05), make_batches())
     assert rates == pytest.approx([0.05, 0.05])
+    seen = []
+
+    class ReadsAsLightning(TinyClassifier):
+        def on_train_epoch_end(self):
+            opt = self.optimizers()
+            seen.append((opt.param_groups[0]["lr"], isinstance(opt, optim.Optimizer)))
+            seen.append(self.optimizers(use_pl_optimizer=False) is self.trainer.optimizer)
+            opt.learning_rate = 0.01  # (set through, as before)
+            with pytest.raises(TypeError, match=r"set self.optimizers\(\).learning_rate = "):
+                opt.param_groups[0]["lr"] = 0.5
+
+    t = trainer(tmp_path, max_epochs=2)
+    t.fit(ReadsAsLightning(lr=0.05), make_batches())
+    # Lightning's way to read the rate (a bare AttributeError), and use_pl_optimizer (a TypeError).
+    assert seen == [(pytest.approx(0.05), True), True, (pytest.approx(0.01), True), True]
     with pytest.raises(RuntimeError, match=r"optimizers\(\): no optimizer yet"):
         TinyClassifier().optimizers()
 

@@ -317,6 +317,20 @@ def test_a_fit_stopped_by_a_stop_request_says_so_not_max_steps(tmp_path):
     assert module.w.item() == record.weights[-1]["w"][0]
 
 
+class TimeRunsOutAfterFirstEpoch(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        trainer.max_time = 0.0  # (the time is up from here on)
+
+
+def test_a_fit_max_time_ended_says_max_time_though_it_sets_should_stop(tmp_path):
+    """max_time sets trainer.should_stop, as Lightning's Timer: the warning still names max_time."""
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0)
+    with pytest.warns(UserWarning, match=r"as max_time ran out: .*higher max_time to finish SWA"):
+        _fit_descends(
+            tmp_path, swa, max_epochs=4, max_time={"hours": 1}, more_callbacks=[TimeRunsOutAfterFirstEpoch()]
+        )
+
+
 def test_an_avg_fn_whose_arity_cannot_be_inspected_is_named_when_its_call_fails(tmp_path):
     # mx.maximum takes two arrays; its signature cannot be inspected, so the call's TypeError is explained.
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0, avg_fn=mx.maximum)

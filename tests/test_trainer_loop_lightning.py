@@ -138,6 +138,59 @@ def test_a_max_steps_stop_in_mid_epoch_validates_there_once(tmp_path):
     assert t.current_epoch == 0  # the epoch stopped in (Lightning counts it as ended: 1)
 
 
+# ---------------------------------------------------------------- a stop request or max_time (ptl3 C1, C2)
+class StopsAt(Callback):
+    """After global step `step`: sets `should_stop`, or with `by_time` lets `max_time` run out there."""
+
+    def __init__(self, step: int, by_time: bool = False):
+        self.step, self.by_time = step, by_time
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            if self.by_time:
+                trainer.max_time = 0.0  # (the time is up from here on)
+            else:
+                trainer.should_stop = True
+
+
+@pytest.mark.parametrize("by_time", [False, True])
+@pytest.mark.parametrize(
+    "stop_at, every_n_epoch, expected",
+    [
+        (6, 1, [(0, 2), (0, 4), (1, 6)]),  # inside epoch 1, between its checks
+        (7, 1, [(0, 2), (0, 4), (1, 7)]),  # on a check batch: validated once
+        (5, 1, [(0, 2), (0, 4), (0, 5)]),  # the epoch's last batch, not a check
+        (5, 2, []),  # an epoch check_val_every_n_epoch skips: none
+        (5, None, [(0, 2), (0, 4), (0, 5)]),  # counted across epochs: any epoch
+    ],
+)
+def test_a_stop_validates_where_it_ends_the_loop_under_an_int_interval(
+    tmp_path, by_time, stop_at, every_n_epoch, expected
+):
+    """As Lightning 2.6 (paired runs): a `should_stop` that ends the loop, or max_time (Lightning's Timer
+    sets `should_stop`), validates there whatever the interval; an int one did not, so the batches since
+    its last check were never scored."""
+    kw = {"max_time": {"hours": 1}} if by_time else {}
+    t, validations = fit(
+        tmp_path,
+        batches=5,
+        max_epochs=5,
+        val_check_interval=2,
+        check_val_every_n_epoch=every_n_epoch,
+        callbacks=[StopsAt(stop_at, by_time)],
+        **kw,
+    )
+    assert validations.at == expected and t.global_step == stop_at
+    assert t.should_stop  # also after max_time (it was False)
+
+
+def test_a_stop_request_waiting_for_min_epochs_does_not_validate_early(tmp_path):
+    _, validations = fit(
+        tmp_path, batches=5, max_epochs=5, min_epochs=2, val_check_interval=2, callbacks=[StopsAt(3)]
+    )
+    assert validations.at == [(0, 2), (0, 4), (1, 7), (1, 9)]  # it ends with epoch 1, as its checks
+
+
 # ---------------------------------------------------------------- train and eval modes (precision #1)
 class FreezesBatchNorm(TinyClassifier):
     def __init__(self, freeze_in: str | None = None):

@@ -87,3 +87,15 @@ def test_after_batch_says_whether_a_validation_follows_the_batch_just_trained():
     assert schedule.after_batch(after(0, 1, 4, validation_pending=True), 4, max_steps_reached=False)
     assert not ValidationSchedule(2).after_batch(after(0, 2, 4), 4, max_steps_reached=False)  # (pending)
     assert not ValidationSchedule(1.0, 2).after_batch(after(0, 4, 4), 4, max_steps_reached=False)
+
+
+def test_a_stop_validates_where_it_ends_the_epoch_under_any_interval():
+    schedule = ValidationSchedule(2)
+    assert not schedule.at_epoch_end(after(1, 1, 5), 2)  # max_steps: not under an int interval
+    assert schedule.at_epoch_end(after(1, 1, 5), 2, stop_requested=True)
+    assert schedule.at_epoch_end(after(0, 5, 5, epoch_complete=True), 2, stop_requested=True)
+    schedule.record_validation(after(1, 2, 5))
+    assert not schedule.at_epoch_end(after(1, 2, 5), 2, stop_requested=True)  # (its last batch just did)
+    assert not ValidationSchedule(2, 2).at_epoch_end(after(0, 3, 5), 2, stop_requested=True)  # (epoch 0)
+    assert ValidationSchedule(2, None).at_epoch_end(after(0, 3, 5), 2, stop_requested=True)
+    assert ValidationSchedule(0.5).at_epoch_end(after(0, 5, 5, epoch_complete=True), 2, stop_requested=True)

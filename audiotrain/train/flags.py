@@ -69,6 +69,16 @@ def limit(name: str, value: Any) -> int | float | None:
 
 
 def val_check_interval(value: Any) -> int | float:
+    if isinstance(value, (str, dict, datetime.timedelta)):
+        # Lightning 2.6's time-based interval ("DD:HH:MM:SS", a timedelta or a dict).
+        _fail(
+            "val_check_interval",
+            value,
+            "a float fraction of an epoch in (0, 1] or an int number of batches >= 1: a time-based interval "
+            "(Lightning 2.6's 'DD:HH:MM:SS', timedelta or dict) is not supported. Validate every N batches "
+            "(about the batches trained in that time), and for time: max_time or callbacks.Timer end the "
+            "fit, ModelCheckpoint(train_time_interval=...) saves by training time",
+        )
     if isinstance(value, bool):
         _fail(
             "val_check_interval", value, "a float fraction of an epoch in (0, 1] or an int number of batches"
@@ -85,13 +95,14 @@ def val_check_interval(value: Any) -> int | float:
 
 
 def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
+    """`gradient_clip_val` (0 or None: no clipping, as in Lightning) and `gradient_clip_algorithm` in any
+    case ("NORM", as Lightning lower-cases it)."""
+    algorithm = algorithm.lower() if isinstance(algorithm, str) else algorithm
     if algorithm not in ("norm", "value"):
         _fail("gradient_clip_algorithm", algorithm, "'norm' or 'value'")
-    if value is None:
-        return None, algorithm
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        _fail("gradient_clip_val", value, "a number > 0, or None to disable clipping")
-    return float(value), algorithm
+    if isinstance(value, bool) or not (value is None or isinstance(value, numbers.Real)) or (value or 0) < 0:
+        _fail("gradient_clip_val", value, "a number > 0, or None (or 0) to disable clipping")
+    return (float(value) if value else None), algorithm
 
 
 def precision(value: Any) -> str:
@@ -199,14 +210,14 @@ def deterministic(value: Any) -> bool | str:
 
 
 def fast_dev_run(value: Any) -> int:
-    """Number of batches for a smoke run (0 = off)."""
+    """Number of batches for a smoke run (0 = off, as False or None: Lightning's 0 too)."""
     if value is True:
         return 1
     if value is False or value is None:
         return 0
-    if isinstance(value, numbers.Integral) and value >= 1:
+    if isinstance(value, numbers.Integral) and value >= 0:
         return int(value)
-    _fail("fast_dev_run", value, "a bool or a positive int number of batches")
+    _fail("fast_dev_run", value, "a bool or an int number of batches >= 0 (0: off)")
 
 
 def overfit_batches(value: Any) -> int | float:

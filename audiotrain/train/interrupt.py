@@ -133,7 +133,7 @@ def aborted_save_message(
     resume from."""
     # On a tie the first is named: `last` (what ckpt_path="last" resumes) before a top-k save.
     cbs = checkpoint_callbacks
-    named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb.best_k_models)]
+    named = [path, *(cb.last_path for cb in cbs), *(p for cb in cbs for p in cb._kept)]
     named += [ckpt_path] if ckpt_path else []  # the fit's start
     candidates = [Path(p) for p in dict.fromkeys(str(p) for p in named)]
     newest = ckpt._newest([c for c in candidates if c.is_dir()])

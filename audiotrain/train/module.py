@@ -11,7 +11,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
@@ -50,7 +50,9 @@ class OptimizerConfig:
         if not isinstance(self.optimizer, optim.Optimizer):
             raise TypeError(
                 "OptimizerConfig.optimizer must be an mlx.optimizers.Optimizer instance "
-                f"(e.g. optim.AdamW(learning_rate=1e-3)), got {type(self.optimizer).__name__}"
+                f"(e.g. optim.AdamW(learning_rate=1e-3)), got {_type_name(self.optimizer)}"
+                + _TORCH_OPTIMIZER
+                * _from_torch(self.optimizer)
             )
 
     @classmethod
@@ -114,7 +116,9 @@ class OptimizerConfig:
         if not isinstance(value, dict):
             raise TypeError(
                 f"{where} must return an OptimizerConfig, an mlx.optimizers.Optimizer or Lightning's dict "
-                f"{{'optimizer': ..., 'lr_scheduler': ...}}; got {type(value).__name__}"
+                f"{{'optimizer': ..., 'lr_scheduler': ...}}; got {_type_name(value)}"
+                + _TORCH_OPTIMIZER
+                * _from_torch(value)
             )
         unknown = sorted(set(value) - {"optimizer", "lr_scheduler", "monitor"})
         if unknown or "optimizer" not in value:
@@ -155,10 +159,19 @@ class OptimizerConfig:
             config.lr_log_name = scheduler.get("name")
             scheduler = scheduler["scheduler"]
         if not callable(scheduler):
+            torch = (
+                ", a torch scheduler: it steps a torch optimizer. Give one of audiotrain's schedules "
+                "(audiotrain.train.schedulers: StepLRScheduler, ExponentialLRScheduler, "
+                "WarmupCosineScheduler, WarmupLinearScheduler, OneCycleScheduler) or mlx.optimizers' "
+                "(step_decay, cosine_decay, ...)"
+                if _from_torch(scheduler)
+                else ""
+            )
             raise TypeError(
                 f"{where}: lr_scheduler must be a schedule, a callable of the step (e.g. "
-                f"audiotrain.train.schedulers.WarmupCosineScheduler), got {type(scheduler).__name__}; "
-                "metric-driven schedules (ReduceLROnPlateau) are not supported"
+                f"audiotrain.train.schedulers.WarmupCosineScheduler), got {_type_name(scheduler)}{torch}; "
+                "a metric-driven schedule (torch's ReduceLROnPlateau) is the callback "
+                "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=...)])"
             )
         if isinstance(optimizer, optim.MultiOptimizer):
             # Its optimizers each keep their own rate and apply their own schedule; one absolute schedule
@@ -225,9 +238,12 @@ def _optimizers_in(optimizer: optim.Optimizer) -> list[optim.Optimizer]:
 
 
 def _one_optimizer(value: list | tuple, where: str) -> Any:
-    """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`."""
-    if len(value) == 2 and all(isinstance(part, (list, tuple)) for part in value):
+    """Lightning's list forms of one optimizer, as the dict form: `[opt]` or `([opt], [schedule])`. As in
+    Lightning, the second item of the two-list form may be one schedule (or schedule dict) not in a list."""
+    if len(value) == 2 and isinstance(value[0], (list, tuple)):
         optimizers, schedulers = value
+        if not isinstance(schedulers, (list, tuple)):
+            schedulers = [schedulers]  # (Lightning: `sch if isinstance(sch, list) else [sch]`)
         if len(optimizers) == 1 and len(schedulers) > 1:
             raise TypeError(
                 f"{where} returned ([opt], [{len(schedulers)} lr_schedulers]): one lr_scheduler per "
@@ -261,10 +277,33 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
     )
 
 
+def _from_torch(value: Any) -> bool:
+    return (type(value).__module__ or "").split(".")[0] == "torch"
+
+
+def _type_name(value: Any) -> str:
+    """`value`'s type as a user writes it: torch's optimizers and schedulers by their torch names
+    (`torch.optim.SGD`, not `SGD`, which is also MLX's)."""
+    cls = type(value)
+    module = cls.__module__ or ""
+    if module.startswith("torch.optim.lr_scheduler"):
+        return f"torch.optim.lr_scheduler.{cls.__name__}"
+    if module.startswith("torch.optim"):
+        return f"torch.optim.{cls.__name__}"
+    return f"{module}.{cls.__name__}" if module.split(".")[0] == "torch" else cls.__name__
+
+
+_TORCH_OPTIMIZER = (
+    ", a torch optimizer, which cannot update MLX arrays: return its mlx.optimizers counterpart, e.g. "
+    "optim.SGD(learning_rate=0.1, momentum=0.9) for torch.optim.SGD(self.parameters(), lr=0.1, "
+    "momentum=0.9) (no parameters: the Trainer's update gives them)"
+)
+
+
 def _refuse_monitor(value: dict, where: str, inside: str) -> None:
     """Lightning's "monitor" names the metric a ReduceLROnPlateau steps on: none can run here."""
-    if "monitor" in value or value.get("reduce_on_plateau"):
-        key = "monitor" if "monitor" in value else "reduce_on_plateau"
+    if value.get("monitor") is not None or value.get("reduce_on_plateau"):  # (None: Lightning's default)
+        key = "monitor" if value.get("monitor") is not None else "reduce_on_plateau"
         raise ValueError(
             f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau): "
             "a schedule here is a function of the optimizer step, evaluated inside the compiled update, "
@@ -284,6 +323,41 @@ _MANUAL_OPTIMIZATION = (
     "on_after_optimizer_step; for alternating updates (GANs) write the loop with mx.value_and_grad and "
     "optimizer.update"
 )
+
+
+class LightningOptimizer:
+    """What `TrainModule.optimizers()` gives, as Lightning's wrapper of that name: the MLX optimizer the
+    Trainer steps (`optimizer`), read and set through (`learning_rate`, `state`; `isinstance` sees its
+    class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read the rate: one group
+    per optimizer (each of a MultiOptimizer's), `{"lr": rate}`."""
+
+    def __init__(self, optimizer: optim.Optimizer):
+        object.__setattr__(self, "optimizer", optimizer)
+
+    @property
+    def __class__(self) -> type:  # (isinstance(self.optimizers(), optim.SGD) holds, as in Lightning)
+        return type(self.optimizer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.optimizer, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.optimizer, name, value)
+
+    @property
+    def param_groups(self) -> list[dict[str, float]]:
+        """The current learning rate of each optimizer, as torch's groups hold it (read only: set
+        `learning_rate` to change it)."""
+        return [_ParamGroup(lr=float(part.learning_rate)) for part in _optimizers_in(self.optimizer)]
+
+
+class _ParamGroup(dict):
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError(
+            f"optimizers().param_groups[...][{key!r}] = ...: the groups here only report the rate; set "
+            "self.optimizers().learning_rate = ... in a hook (of a MultiOptimizer: each of its "
+            "optimizers'), or give the optimizer a schedule"
+        )
 
 
 def _batch_argument(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -535,16 +609,24 @@ class TrainModule(nn.Module):
         """Read back what `on_save_checkpoint` stored, with the ``epoch`` and ``global_step`` it saw."""
 
     # ---- Lightning's optimizer access -----------------------------------------------------------
-    def optimizers(self) -> optim.Optimizer:
-        """The optimizer the Trainer steps (Lightning's name), to read from a hook: its `learning_rate`,
-        its `state`. It cannot be stepped from a step (no manual optimization, see `manual_backward`)."""
+    @overload
+    def optimizers(self, use_pl_optimizer: Literal[True] = True) -> LightningOptimizer: ...
+
+    @overload
+    def optimizers(self, use_pl_optimizer: Literal[False]) -> optim.Optimizer: ...
+
+    def optimizers(self, use_pl_optimizer: bool = True) -> LightningOptimizer | optim.Optimizer:
+        """The optimizer the Trainer steps (Lightning's name), to read or set from a hook: its
+        `learning_rate`, its `state`, and Lightning's `param_groups[i]["lr"]` (read only), through a
+        `LightningOptimizer` as Lightning's; `use_pl_optimizer=False` gives the MLX optimizer itself. It
+        cannot be stepped from a step (no manual optimization, see `manual_backward`)."""
         optimizer = self._trainer.optimizer if self._trainer is not None else None
         if optimizer is None:
             raise RuntimeError(
                 f"{type(self).__name__}.optimizers(): no optimizer yet; it exists once Trainer.fit has "
                 "called configure_optimizers (from on_fit_start on)"
             )
-        return optimizer
+        return LightningOptimizer(optimizer) if use_pl_optimizer else optimizer
 
     def lr_schedulers(self) -> None:
         """Lightning's handle for stepping schedules by hand: refused, the update steps the schedule."""

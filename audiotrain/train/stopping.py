@@ -44,6 +44,7 @@ class StopRequests:
         self._trainer = trainer
         self.should_stop = False
         self.should_stop_agreed = False
+        self.time_out = False  # `max_time` ended the fit (`time_ran_out`)
         self.interrupted = False
         self.signal_heard = False
         self.interrupted_checkpoint: Path | None = None  # where a stop signal saved (enable_checkpointing)
@@ -55,7 +56,13 @@ class StopRequests:
     def start_fit(self) -> None:
         """A fit starts with no request and no `interrupted` checkpoint of its own yet."""
         self.should_stop = self.should_stop_agreed = self.interrupted = self.signal_heard = False
+        self.time_out = False
         self.interrupted_checkpoint = None
+
+    def time_ran_out(self) -> None:
+        """`max_time` ended the fit (the ranks agreed on it where there are several): as Lightning's Timer,
+        it is a stop request, so `trainer.should_stop` tells a script after `fit` that the time ran out."""
+        self.should_stop = self.should_stop_agreed = self.time_out = True
 
     def asked(self) -> bool:
         """A stop asked by a callback (`should_stop`), under data parallel once the ranks agreed on it."""

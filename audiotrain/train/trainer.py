@@ -108,7 +108,9 @@ class Trainer:
     Validation, as in Lightning: `val_check_interval` float = every int(fraction x batches) batches of
     an epoch (its end too where that lands there), int = every N batches of an epoch (at most the
     epoch's batches), in the epochs `check_val_every_n_epoch` picks; with `check_val_every_n_epoch=None`
-    an int counts batches across epochs. `limit_val_batches=0` turns validation off.
+    an int counts batches across epochs. `limit_val_batches=0` turns validation off. A stop request that
+    ends the fit, or `max_time` (which sets `should_stop`, as Lightning's Timer), validates where it ends
+    the loop, whatever the interval.
     Gradients: `gradient_clip_val` with `gradient_clip_algorithm` "norm"|"value",
     `accumulate_grad_batches` (mean over the window; a window the loader ends early is applied at the
     epoch's end), non-finite updates skipped in-graph; after `max_consecutive_nonfinite` non-finite
@@ -968,11 +970,15 @@ class Trainer:
         if self.max_epochs is not None and self.current_epoch >= self.max_epochs:
             return True
         if self.max_time is not None and self._time_is_up():
+            self._stopping.time_ran_out()
             return True
-        # A stop request (EarlyStopping, a callback) waits for min_epochs and min_steps, as in Lightning (met
-        # inside an epoch, the stop comes after that step). Under data
-        # parallel it counts once the ranks agreed on it (`_agree_across_ranks`): one rank stopping alone
-        # would leave the others waiting in their next all-reduce.
+        return self._stop_request_ends_fit()
+
+    def _stop_request_ends_fit(self) -> bool:
+        """A stop request (EarlyStopping, a callback) waits for min_epochs and min_steps, as in Lightning (met
+        inside an epoch, the stop comes after that step). Under data parallel it counts once the ranks
+        agreed on it (`_agree_across_ranks`): one rank stopping alone would leave the others waiting in
+        their next all-reduce."""
         return (
             self._stopping.asked()
             and self.current_epoch >= self.min_epochs
@@ -1194,7 +1200,9 @@ class Trainer:
         )
         self.callback_metrics.update(reporting.epoch_callback_values(epoch_means, train_options))
         val_metrics = {}
-        if self._validation_schedule.end_epoch(progress, val_every, validating=val_loader is not None):
+        # (As Lightning's: a stop validates where it ends the loop, whatever the interval.)
+        stopping = self._stopping.time_out or self._stop_request_ends_fit()
+        if self._validation_schedule.end_epoch(progress, val_every, val_loader is not None, stopping):
             val_metrics = self.evaluation.validate_in_fit(module, val_loader)
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the

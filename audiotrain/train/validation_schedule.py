@@ -93,25 +93,37 @@ class ValidationSchedule:
         # the callbacks see the epoch's means beside it.
         return not (isinstance(self.val_check_interval, float) and progress.batch_in_epoch == n_batches)
 
-    def at_epoch_end(self, progress: Progress, every: int | None) -> bool:
+    def at_epoch_end(self, progress: Progress, every: int | None, stop_requested: bool = False) -> bool:
         """A float `val_check_interval` validates at the end of an epoch whose last batch is a check
-        (1.0, or 0.5 of an even number of batches; not 0.5 of 5, as in Lightning). An epoch that
-        max_steps, max_time or a stop request ends early validates there too, unless its last batch
-        just did (Lightning skips it under max_steps: see the README)."""
-        if not isinstance(self.val_check_interval, float) or not self.this_epoch(progress.epoch):
+        (1.0, or 0.5 of an even number of batches; not 0.5 of 5, as in Lightning), an int one never (its
+        validations follow batches). An epoch that a stop ends (`stop_requested`: a stop request that ends
+        the fit there, or max_time) validates there under any interval, early or at its last batch, also
+        with `check_val_every_n_epoch=None`, as Lightning validates wherever `should_stop` ends the loop;
+        one that max_steps ends early too, under a float interval (Lightning does not: see the README).
+        Never where its last batch just did."""
+        if not self.this_epoch(progress.epoch) and not (
+            stop_requested and self.check_val_every_n_epoch is None
+        ):
             return False
         if self.validated_after_batch == progress.total_batches:
             return False  # its last batch just validated (a stream's, whose last is known once it ended)
-        if not progress.epoch_complete:
+        if stop_requested:
             return True
+        if not isinstance(self.val_check_interval, float):
+            return False
+        if not progress.epoch_complete:
+            return True  # (max_steps)
         # 1.0 validates wherever the epoch ends: also an epoch resumed at its last batch from a checkpoint
         # made with another number of batches an epoch (another global batch, or ranks).
         return every is None or self.val_check_interval == 1.0 or progress.batch_in_epoch % every == 0
 
-    def end_epoch(self, progress: Progress, every: int | None, validating: bool) -> bool:
-        """Whether the epoch now ending validates at its end (`validating`: `fit` has a validation loader);
-        remembered for `epoch_end_validated` until the next epoch's end."""
-        self.epoch_end_validated = validating and self.at_epoch_end(progress, every)
+    def end_epoch(
+        self, progress: Progress, every: int | None, validating: bool, stop_requested: bool = False
+    ) -> bool:
+        """Whether the epoch now ending validates at its end (`validating`: `fit` has a validation loader;
+        `stop_requested`: as `at_epoch_end`); remembered for `epoch_end_validated` until the next epoch's
+        end."""
+        self.epoch_end_validated = validating and self.at_epoch_end(progress, every, stop_requested)
         return self.epoch_end_validated
 
     def after_batch(self, progress: Progress, n_batches: int | float, max_steps_reached: bool) -> bool:

@@ -59,7 +59,7 @@ class PeriodicCheckpoints(ModelCheckpoint):
         )
         candidates = [path for (epoch, _), path in periodic if epoch <= newest_epoch and path != saved]
         for path in candidates[: max(len(candidates) - (self.keep - 1), 0)]:
-            self.best_k_models.pop(str(path), None)
+            self._kept.pop(str(path), None)
             if collectives.is_main_process():  # (rank 0 wrote them)
                 ckpt.remove_checkpoint(path)
 

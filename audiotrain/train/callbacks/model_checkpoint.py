@@ -31,6 +31,7 @@ from audiotrain.train.callbacks._monitor import (
     _is_score,
     _metric,
 )
+from audiotrain.train.loaders import loader_len
 
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
@@ -98,7 +99,8 @@ class ModelCheckpoint(Callback):
             (Lightning's): where a top-k checkpoint was just saved, `last` is a copy of it by hard links
             (its files are not written twice); otherwise as True.
         every_n_epochs: save at the end of every n-th epoch (after its validation), and after each
-            validation inside those epochs when `fit` validates more often (see below).
+            validation inside those epochs when `fit` validates more often (see below). 0 (as
+            `every_n_train_steps=0`) never saves by it, as in Lightning: with `save_last`, `last` only.
         every_n_train_steps: save every n optimizer steps instead of per epoch. With a `monitor`, a step
             that a validation follows saves after it (so that its new score counts), and steps before
             the metric is first logged are skipped, with one warning (as Lightning does).
@@ -106,8 +108,10 @@ class ModelCheckpoint(Callback):
             (checked after each optimizer step; under data parallel at logging steps, on rank 0's
             clock); with a `monitor`, as every_n_train_steps.
         save_on_train_epoch_end: True saves at every (n-th) epoch end, never after a validation inside
-            an epoch; False saves only after validations (an epoch end without one saves nothing, nor
-            does a fit without a val_loader); None (default) decides as described below.
+            an epoch (with a validation `monitor`, the epoch ends before the first validation skip the
+            top-k save with one warning, as Lightning's; a metric still missing after one is an error);
+            False saves only after validations (an epoch end without one saves nothing, nor does a fit
+            without a val_loader); None (default) decides as described below.
         save_weights_only: leave the optimizer and the training step's state out (Lightning's): such a
             checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
             from it, saying so.
@@ -130,10 +134,18 @@ class ModelCheckpoint(Callback):
     monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`, or into a
     run folder that was moved or copied: when the checkpoint resumed lies in this callback's `dirpath`, the
     checkpoints it tracked are those of the same names there (so a worse epoch never replaces the best).
+
+    Lightning's attributes: `best_model_path` / `best_model_score`, `best_k_models` (path -> score of the
+    top k; empty without a monitor, where `best_model_path` is the newest save), `kth_best_model_path` /
+    `kth_value` (the worst of the top k once k are kept), `last_model_path`.
     """
 
     # Names the callback never gives a top-k checkpoint: `last`, and the folders the Trainer writes itself.
     RESERVED_NAMES = ("last", "interrupted", "nonfinite")
+
+    #: Lightning's name of the `last` checkpoint, set on the class or the instance; a template such as
+    #: "{epoch}-last" is filled in as `filename` is (`last` then moves: the one before is removed).
+    CHECKPOINT_NAME_LAST = "last"
 
     def __init__(
         self,
@@ -165,8 +177,11 @@ class ModelCheckpoint(Callback):
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"ModelCheckpoint: {name} must be a positive int or None, got {value!r}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ValueError(
+                    f"ModelCheckpoint: {name} must be an int >= 0 (0: never, as in Lightning) or None, got "
+                    f"{value!r}"
+                )
         if train_time_interval is not None and (
             not isinstance(train_time_interval, datetime.timedelta) or train_time_interval.total_seconds() < 0
         ):
@@ -174,17 +189,15 @@ class ModelCheckpoint(Callback):
                 "ModelCheckpoint: train_time_interval must be a datetime.timedelta of 0 or more (e.g. "
                 f"timedelta(minutes=30)) or None, got {train_time_interval!r}"
             )
-        given = [
-            name
-            for name, value in (
-                ("every_n_epochs", every_n_epochs),
-                ("every_n_train_steps", every_n_train_steps),
-                ("train_time_interval", train_time_interval),
-            )
-            if value is not None
-        ]
-        if len(given) > 1:
-            raise ValueError(f"ModelCheckpoint: set one of {', '.join(given)}, not several")
+        triggers = {
+            "every_n_epochs": every_n_epochs,
+            "every_n_train_steps": every_n_train_steps,
+            "train_time_interval": train_time_interval,
+        }
+        given = [name for name, value in triggers.items() if value is not None]
+        on = [name for name in given if triggers[name] != 0]  # (0 saves never: Lightning's "off")
+        if len(on) > 1:
+            raise ValueError(f"ModelCheckpoint: set one of {', '.join(on)}, not several")
         if not (save_last is None or isinstance(save_last, bool) or save_last == "link"):
             raise ValueError(
                 f"ModelCheckpoint: save_last must be True, False, None or 'link', got {save_last!r}"
@@ -218,7 +231,9 @@ class ModelCheckpoint(Callback):
         self.save_weights_only = save_weights_only
         self.verbose = verbose
         self.overwrite = overwrite
-        self.best_k_models: dict[str, float | None] = {}  # path -> score (None without monitor)
+        # The checkpoints this callback keeps (path -> score; None without monitor), oldest first: the top k,
+        # or without a monitor the newest k. `best_k_models` shows them where they are ranked.
+        self._kept: dict[str, float | None] = {}
         self.best_model_path = ""
         self.best_model_score: float | None = None
         self.last_model_path = ""
@@ -226,6 +241,9 @@ class ModelCheckpoint(Callback):
         self._restored = False
         self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+        self._last_written = (
+            ""  # the `last` this run wrote or restored (a CHECKPOINT_NAME_LAST template moves it)
+        )
         self._reused = False  # its state was another Trainer's run, dropped at this fit's setup
         # Within one fit: a step save that waits for the validation after its step, whether a validation
         # or an epoch has ended yet, whether a monitor missing at a step save was warned about, and the clock
@@ -235,6 +253,31 @@ class ModelCheckpoint(Callback):
         self._epoch_ended = False
         self._warned_missing = False
         self._timer_started = 0.0
+
+    @property
+    def best_k_models(self) -> dict[str, float]:
+        """Lightning's: the top-k checkpoints kept, path -> score. Empty without a monitor, as in Lightning
+        (nothing is ranked: `best_model_path` is the newest save)."""
+        return self._kept if self.monitor is not None else {}
+
+    @best_k_models.setter
+    def best_k_models(self, value: dict[str, float | None]) -> None:
+        self._kept = value
+
+    @property
+    def kth_best_model_path(self) -> str:
+        """Lightning's: the worst of the top k once k are kept (the next to be replaced; with save_top_k=-1
+        the worst of all), "" before that and without a monitor."""
+        if not self.best_k_models or 0 <= len(self._kept) < self.save_top_k:
+            return ""
+        return self._worst()[0]
+
+    @property
+    def kth_value(self) -> float:
+        """Lightning's: the score of `kth_best_model_path`; inf for mode "min" (-inf for "max") while there
+        is none."""
+        path = self.kth_best_model_path
+        return self._kept[path] if path else (math.inf if self.mode == "min" else -math.inf)
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -308,8 +351,8 @@ class ModelCheckpoint(Callback):
         """Start as a new ModelCheckpoint would: the checkpoints tracked, the best and `last` were another
         Trainer's run (kept on disk, never deleted by this one), and the default folder it picked was that
         run's (this one gets its own version)."""
-        self.best_k_models, self.best_model_path, self.best_model_score = {}, "", None
-        self.last_model_path, self._last_saved_step = "", -1
+        self._kept, self.best_model_path, self.best_model_score = {}, "", None
+        self.last_model_path, self._last_saved_step, self._last_written = "", -1, ""
         if not self._dirpath_given:
             self.dirpath, self._versions_of = None, None
 
@@ -346,7 +389,9 @@ class ModelCheckpoint(Callback):
         now, where the name is known before the fit starts: `last`, a filename without fields, and the
         Trainer's own `interrupted` / `nonfinite` beside the first ModelCheckpoint's saves. (Other names are
         known at each save: `_free_path` saves beside the user's entry then.)"""
-        names = {"last": "save_last=True"} if self.save_last else {}
+        # (A CHECKPOINT_NAME_LAST template's name is known at each save.)
+        named_last = self.save_last and not self._last_name_fields()
+        names = {self.CHECKPOINT_NAME_LAST: "save_last=True"} if named_last else {}
         fields = [field for _, field, _, _ in string.Formatter().parse(self.filename) if field]
         if self.save_top_k != 0 and not fields:
             names[self.format_name(trainer)] = f"filename={self.filename!r}"
@@ -390,7 +435,7 @@ class ModelCheckpoint(Callback):
         replaced. Called before anything is saved."""
         if not self._dirpath_given or self.overwrite or trainer.fast_dev_run:
             return
-        tracked = set(self.best_k_models) | {self.last_model_path} | self._held_by_others(trainer)
+        tracked = set(self._kept) | {self.last_model_path} | self._held_by_others(trainer)
         found = None
         if collectives.is_main_process():  # rank 0 looks, every rank gets its answer (no rank hangs)
             folders = sorted(self.dirpath.iterdir()) if self.dirpath.is_dir() else []
@@ -429,17 +474,20 @@ class ModelCheckpoint(Callback):
             return
         if not collectives.is_main_process() or self.overwrite or not self.dirpath.is_dir():
             return  # (one warning for the job; overwrite=True: the user lets saves replace them)
-        tracked = set(self.best_k_models) | self._held_by_others(trainer) | {str(resumed)}
+        tracked = set(self._kept) | self._held_by_others(trainer) | {str(resumed)}
         later = [
             p.name
             for p in sorted(self.dirpath.iterdir())
-            if ckpt.is_checkpoint_folder(p) and str(p) not in tracked and p.name not in self.RESERVED_NAMES
+            if ckpt.is_checkpoint_folder(p)
+            and str(p) not in tracked
+            and p.name not in self.RESERVED_NAMES
+            and not self._is_last_name(p.name)
         ]
         if not later:
             return
         last = (
             "; `last` is replaced by this run's (it is the newest checkpoint of the run that goes on)"
-            if self.save_last and ckpt.is_checkpoint_folder(self.dirpath / "last")
+            if self.save_last and ckpt.is_checkpoint_folder(self.last_path)
             else ""
         )
         warnings.warn(
@@ -458,10 +506,8 @@ class ModelCheckpoint(Callback):
             return
         if self.monitor and trainer.validates_after_this_batch:
             self._save_after_validation = True  # so that the step's new score counts (Lightning: the old)
-        elif self.monitor and self.monitor not in trainer.callback_metrics and self._metric_may_come(trainer):
-            self._warn_missing(trainer)  # the top-k save is skipped until it is logged, as Lightning does;
-            if self.save_last and not trainer.fast_dev_run:  # `last` is not: a crash then has it to resume
-                self._save_last(trainer)
+        elif self._awaits_metric(trainer):
+            self._skip_save(trainer, f"step {trainer.global_step}")
         else:
             self._save(trainer)
 
@@ -483,25 +529,37 @@ class ModelCheckpoint(Callback):
             self._timer_started = now
         return bool(due)
 
-    def _metric_may_come(self, trainer: Trainer) -> bool:
-        """Whether a monitor missing at a step save may still be logged in this fit: no validation has run
-        yet and one is to come, or no epoch has ended yet (its hooks may log it). Otherwise it is missing
-        for good, and the save names why."""
-        return not self._validated and (trainer.val_dataloaders is not None or not self._epoch_ended)
+    def _awaits_metric(self, trainer: Trainer) -> bool:
+        """Whether the monitor is missing at a save and may still be logged in this fit: no validation has
+        run yet and one is to come (a val loader with batches), or no epoch has ended yet (its hooks may
+        log it). Lightning then skips the top-k save with a warning; otherwise the metric is missing for
+        good, and the save names why."""
+        if not self.monitor or self.monitor in trainer.callback_metrics or self._validated:
+            return False
+        loader = trainer.val_dataloaders
+        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
+        return to_come or not self._epoch_ended
 
-    def _warn_missing(self, trainer: Trainer) -> None:
+    def _skip_save(self, trainer: Trainer, where: str) -> None:
+        """A save while the monitor `_awaits_metric`: the top-k save is skipped until it is logged, with one
+        warning, as Lightning does; `last` is not skipped: a crash then has it to resume from."""
+        if self.save_last and not trainer.fast_dev_run:
+            self._save_last(trainer)
         if self._warned_missing:
             return
         self._warned_missing = True
-        every = (
-            f"every_n_train_steps={self.every_n_train_steps}"
-            if self.every_n_train_steps
-            else f"train_time_interval={self.train_time_interval}"
-        )
+        if self.every_n_train_steps or self.train_time_interval is not None:
+            every = (
+                f"every_n_train_steps={self.every_n_train_steps}"
+                if self.every_n_train_steps
+                else f"train_time_interval={self.train_time_interval}"
+            )
+        else:
+            every = f"save_on_train_epoch_end={self.save_on_train_epoch_end}"
         warnings.warn(
-            f"ModelCheckpoint(monitor={self.monitor!r}, {every}): {self.monitor!r} is not logged yet at step "
-            f"{trainer.global_step}; saves are skipped until it is (as in Lightning: before the first "
-            "validation a validation metric has no value)",
+            f"ModelCheckpoint(monitor={self.monitor!r}, {every}): {self.monitor!r} is not logged yet at "
+            f"{where}; saves are skipped until it is (as in Lightning: before the first validation a "
+            "validation metric has no value)",
             stacklevel=2,
         )
 
@@ -515,6 +573,9 @@ class ModelCheckpoint(Callback):
             return
         if self._saves_after_validations(trainer) and not validated_here:
             return  # no validation at this epoch end: a monitored score would be stale or missing
+        if self._awaits_metric(trainer):  # (save_on_train_epoch_end=True before the first validation)
+            self._skip_save(trainer, f"the end of epoch {trainer.current_epoch}")
+            return
         self._save(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
@@ -559,18 +620,20 @@ class ModelCheckpoint(Callback):
             self._save_last(trainer)
 
     # -- how --------------------------------------------------------------------------------------
-    def format_name(self, trainer: Trainer) -> str:
+    def format_name(self, trainer: Trainer, filename: str | None = None) -> str:
         """The folder name a checkpoint saved now gets (before any `-v1` suffix for a name already taken):
-        `filename` filled in with `epoch`, `step` and `trainer.callback_metrics`, each field written
-        `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes `_`. A field that
-        nothing logged raises KeyError, naming what is there. (Lightning's `format_checkpoint_name`.)"""
+        `filename` (default: this callback's) filled in with `epoch`, `step` and `trainer.callback_metrics`,
+        each field written `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes
+        `_`. A field that nothing logged raises KeyError, naming what is there. (Lightning's
+        `format_checkpoint_name`.)"""
+        filename = self.filename if filename is None else filename
         fields = {"epoch": trainer.current_epoch, "step": trainer.global_step, **trainer.callback_metrics}
-        template = _insert_metric_names(self.filename) if self.auto_insert_metric_name else self.filename
+        template = _insert_metric_names(filename) if self.auto_insert_metric_name else filename
         try:
             name = template.format(**fields)
         except KeyError as err:
             raise KeyError(
-                f"ModelCheckpoint filename {self.filename!r} uses {err.args[0]!r}, which was not logged; "
+                f"ModelCheckpoint filename {filename!r} uses {err.args[0]!r}, which was not logged; "
                 f"available: {', '.join(sorted(fields))}"
             ) from None
         return re.sub(r"[\\/]", "_", name)
@@ -588,7 +651,7 @@ class ModelCheckpoint(Callback):
         saved = self.save_top_k != 0 and self._qualifies(score)
         path = self._save_top_k(trainer, score) if saved else None
         if self.save_last == "link" and path is not None:
-            self._link_last(path)
+            self._link_last(trainer, path)
         elif self.save_last:
             self._save_last(trainer)
         if saved or self.save_last:
@@ -601,19 +664,19 @@ class ModelCheckpoint(Callback):
         # The worst kept checkpoints that this one pushes out of the top k: after `_qualifies` all are worse
         # than it, and more than one when the resumed run kept more than `save_top_k`.
         replaced = []
-        while self.save_top_k != -1 and len(self.best_k_models) >= self.save_top_k:
+        while self.save_top_k != -1 and len(self._kept) >= self.save_top_k:
             path, _ = self._worst()
-            del self.best_k_models[path]
+            del self._kept[path]
             replaced.append(path)
         path = self._free_path(trainer, name, reusable=replaced)
         # The state is updated before saving so that the checkpoint knows it is one of the top k.
-        self.best_k_models[path] = score
+        self._kept[path] = score
         if self.monitor is None:
             self.best_model_path, self.best_model_score = path, None
         else:
             pick = min if self.mode == "min" else max
-            self.best_model_path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
-            self.best_model_score = self.best_k_models[self.best_model_path]
+            self.best_model_path = pick(self._kept, key=lambda p: self._kept[p])
+            self.best_model_score = self._kept[self.best_model_path]
         trainer.save_checkpoint(path, weights_only=self.save_weights_only)
         for old in replaced:
             if old != path:
@@ -626,26 +689,49 @@ class ModelCheckpoint(Callback):
 
     @property
     def last_path(self) -> str:
-        """Where `last` lives (the Trainer also makes it a copy of `interrupted` after a Ctrl-C)."""
-        return str(self.dirpath / "last")
+        """Where `last` lives now (the Trainer also makes it a copy of `interrupted` after a Ctrl-C):
+        `CHECKPOINT_NAME_LAST` in `dirpath`, a template filled in for the Trainer's current step."""
+        name = self.CHECKPOINT_NAME_LAST
+        trainer = self._fitted_in() if self._fitted_in is not None else None
+        if trainer is not None and self._last_name_fields():
+            name = self.format_name(trainer, name)
+        return str(self.dirpath / name)
+
+    def _last_name_fields(self) -> list[str]:
+        return [field for _, field, _, _ in string.Formatter().parse(self.CHECKPOINT_NAME_LAST) if field]
+
+    def _is_last_name(self, name: str) -> bool:
+        """Whether `name` is one `CHECKPOINT_NAME_LAST` gives (any values in its template's fields)."""
+        parts = string.Formatter().parse(self.CHECKPOINT_NAME_LAST)
+        pattern = "".join(re.escape(text) + (".+" if field else "") for text, field, _, _ in parts)
+        return re.fullmatch(pattern, name) is not None
 
     def _save_last(self, trainer: Trainer) -> None:
         self.last_model_path = self.last_path
         trainer.save_checkpoint(self.last_model_path, weights_only=self.save_weights_only)
+        self._remove_previous_last(trainer)
 
-    def _link_last(self, newest: str) -> None:
+    def _link_last(self, trainer: Trainer, newest: str) -> None:
         """save_last="link": `last` becomes a copy of `newest`, the checkpoint just saved at this step, by
         hard links (its files are not written a second time, and it outlives `newest`'s removal)."""
         self.last_model_path = self.last_path
         if collectives.is_main_process():  # (rank 0 wrote `newest`)
             ckpt.copy_checkpoint(newest, self.last_model_path)
+        self._remove_previous_last(trainer)
+
+    def _remove_previous_last(self, trainer: Trainer) -> None:
+        """A `CHECKPOINT_NAME_LAST` template gives `last` a new name as training goes on: the one written
+        before (or restored) goes, as in Lightning (unless it is a kept top-k checkpoint too)."""
+        previous, self._last_written = self._last_written, self.last_model_path
+        if previous and previous != self.last_model_path and previous not in self._kept:
+            self._remove(trainer, previous)
 
     def _free_path(self, trainer: Trainer, name: str, reusable: list[str]) -> str:
         """`dirpath/name`, or `name-v1`, `-v2`, ... when a kept checkpoint (ours or another callback's) has it,
         a checkpoint folder this callback does not track does (unless `overwrite`), or a file or folder that
         is not a checkpoint does (a user's: left as it is, with a warning, as Lightning saves beside a file
         it did not write)."""
-        taken = (set(self.best_k_models) | self._held_by_others(trainer)) - set(reusable)
+        taken = (set(self._kept) | self._held_by_others(trainer)) - set(reusable)
         taken.update(str(self.dirpath / reserved) for reserved in self.RESERVED_NAMES)
         looks = collectives.is_main_process()  # rank 0 writes: the folder is as it finds it
         path, version, users = str(self.dirpath / name), 1, []
@@ -669,7 +755,7 @@ class ModelCheckpoint(Callback):
     def _held_by_others(self, trainer: Trainer) -> set[str]:
         held: set[str] = set()
         for cb in _checkpointers(trainer, self):
-            held.update(cb.best_k_models)
+            held.update(cb._kept)
             held.add(cb.last_model_path)
         return held
 
@@ -685,22 +771,22 @@ class ModelCheckpoint(Callback):
         """Whether `score` belongs in the top k: it must beat the k-th best kept, not merely the worst. The
         two differ when more than k are kept (resumed with a smaller `save_top_k`): beating only the worst
         would push the best out for a worse score."""
-        if self.save_top_k == -1 or len(self.best_k_models) < self.save_top_k or score is None:
+        if self.save_top_k == -1 or len(self._kept) < self.save_top_k or score is None:
             return True
-        ranked = sorted(self.best_k_models.values(), reverse=self.mode == "max")  # best first
+        ranked = sorted(self._kept.values(), reverse=self.mode == "max")  # best first
         return _is_better(score, ranked[self.save_top_k - 1], self.mode)
 
     def _worst(self) -> tuple[str, float | None]:
         if self.monitor is None:  # oldest first
-            path = next(iter(self.best_k_models))
+            path = next(iter(self._kept))
             return path, None
         pick = max if self.mode == "min" else min
-        path = pick(self.best_k_models, key=lambda p: self.best_k_models[p])
-        return path, self.best_k_models[path]
+        path = pick(self._kept, key=lambda p: self._kept[p])
+        return path, self._kept[path]
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "best_k_models": self.best_k_models,
+            "best_k_models": self._kept,
             "best_model_path": self.best_model_path,
             "best_model_score": self.best_model_score,
             "last_model_path": self.last_model_path,
@@ -749,10 +835,10 @@ class ModelCheckpoint(Callback):
             resolved = Path(path).resolve()
             return str(resolved) if self.dirpath is None or resolved.parent == self.dirpath else None
 
-        self.best_k_models = {own(p): score for p, score in tracked.items() if own(p) is not None}
+        self._kept = {own(p): score for p, score in tracked.items() if own(p) is not None}
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
-        self.last_model_path = own(state.get("last_model_path") or "") or ""
+        self.last_model_path = self._last_written = own(state.get("last_model_path") or "") or ""
         self._save_after_validation = state.get("save_after_validation") is True
 
     def _warn_not_restored(self, saved_dir: str, resumed: Path | None = None) -> None:
@@ -806,7 +892,7 @@ class ModelCheckpoint(Callback):
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
         in it or any of its ``version_<k>``), as Lightning finds ``ckpt_path="last"`` on disk; "" if none."""
-        return self._newest_on_disk(lambda folder: folder.name == "last")
+        return self._newest_on_disk(lambda folder: self._is_last_name(folder.name))
 
     def newest_on_disk(self) -> str:
         """The newest complete checkpoint of any name where this callback saves (as `last_on_disk`)."""

@@ -414,16 +414,18 @@ def _why_fit_ended(trainer: Trainer) -> tuple[str, str]:
             f"max_steps={trainer.max_steps} was reached",
             "resume from a checkpoint with a higher max_steps to finish SWA",
         )
+    if (
+        trainer.max_time is not None and trainer.elapsed() >= trainer.max_time
+    ):  # (before should_stop: it sets it)
+        return (
+            "max_time ran out",
+            "resume from a checkpoint with a higher max_time to finish SWA",
+        )
     if trainer.should_stop:
         return (
             "a stop was requested (EarlyStopping, or a callback setting trainer.should_stop)",
             "SWA averages up to the last epoch: set max_epochs to where training should end, or leave out "
             "the early stop",
-        )
-    if trainer.max_time is not None and trainer.elapsed() >= trainer.max_time:
-        return (
-            "max_time ran out",
-            "resume from a checkpoint with a higher max_time to finish SWA",
         )
     return "it stopped early", "resume from a checkpoint to finish SWA"
 

@@ -282,7 +282,7 @@ class Logger:
             self._checkpoint_callbacks.append(checkpoint_callback)
         if self.log_model == "all":
             cb = checkpoint_callback
-            self._log_checkpoints([*cb.best_k_models, cb.best_model_path, cb.last_model_path], cb)
+            self._log_checkpoints([*cb._kept, cb.best_model_path, cb.last_model_path], cb)
 
     def _log_checkpoints(self, paths: Iterable[str], checkpoint_callback: Any) -> None:
         """Upload the checkpoints among ``paths`` not uploaded yet (or rewritten since), oldest first."""
