@@ -261,3 +261,18 @@ def test_export_history_replaces_an_earlier_history_so_a_script_runs_again(tmp_p
         with pytest.raises(FileExistsError, match="overwrite=True"):
             trainer.export_history(target)
         assert json.loads(target.read_text()) == users
+
+
+def test_under_data_parallel_rank_0_alone_writes_the_history(tmp_path):
+    """The README's example under `launch -n 2` failed on some tries: both ranks wrote history.json, and the
+    slower one's write was refused as if a user's file were there. The other ranks return the path only."""
+    t = quiet_trainer(tmp_path / "run", max_epochs=1, logger=False)
+    t.fit(TinyClassifier(), make_batches(32))
+    target = tmp_path / "history.json"
+    t.is_global_zero = False  # (rank 1 of a job)
+    assert t.export_history(target) == target and not target.exists()
+    t.is_global_zero = True
+    assert json.loads(t.export_history(target).read_text())["epoch"] == [0]
+    target.write_text("a user's file")  # ... and rank 1 never touches a file there, its own or not
+    t.is_global_zero = False
+    assert t.export_history(target) == target and target.read_text() == "a user's file"

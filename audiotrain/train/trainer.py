@@ -1636,7 +1636,12 @@ class Trainer:
 
     def export_history(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write `history` as JSON (columns of per-epoch values), atomically; returns the path. An existing
-        file there is replaced only with `overwrite` (else a `FileExistsError` naming it)."""
+        file there is replaced only with `overwrite` (else a `FileExistsError` naming it). Under data
+        parallel rank 0 writes it (every rank has the same history) and the others return the path: the
+        ranks of one script raced for the file, and the slower one's write failed as if a user's file were
+        there. (No barrier: a script may call it on rank 0 alone.)"""
+        if not self.is_global_zero:
+            return Path(path)
         return reporting.write_history(self.history, path, overwrite=overwrite)
 
     def learning_rate(self) -> float:
