@@ -1,6 +1,8 @@
 """The recipes' --logger from the user's side: each logger's data and the run's artifacts, read back with the
 loggers' own tools."""
 
+import warnings
+
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.clap import cli as clap
@@ -39,7 +41,12 @@ def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger
     argv = ["--preset", "quick_test", "--num_epochs", "2", "--data.cache_dir", str(tmp_path / "cache"),
             "--run_dir", str(run_dir), "--logger", "csv,tensorboard,mlflow,wandb", "--logger.offline", "true",
             "--logger.project", "chords-e2e"]  # fmt: skip
-    assert chords.main(argv) == 0
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        assert chords.main(argv) == 0
+    # The Trainer's warning of epochs shorter than log_every_n_steps named a setting the recipe has not
+    # (its flag is --log_every) and values hooks log per step, which the recipe has none of.
+    assert not [w for w in warned if "fewer than the logging interval" in str(w.message)]
     printed = capsys.readouterr().out
     assert f"mlflow ui --backend-store-uri sqlite:///{run_dir / 'mlflow.db'}" in printed
 
@@ -81,7 +88,10 @@ def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, logger_
     out = tmp_path / "run"
     argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
             "--logger", "mlflow", "--logger.experiment", "clap-e2e"]  # fmt: skip
-    assert clap.main(argv) == 0
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        assert clap.main(argv) == 0
+    assert not [w for w in warned if "fewer than the logging interval" in str(w.message)]
     run = mlflow_run_of(out, "clap-e2e")
     assert run["tags"]["run_dir"] == str(out.resolve())
     exported = {

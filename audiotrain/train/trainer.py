@@ -99,6 +99,11 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
+#: The start of the warning a fit gives where an epoch is shorter than log_every_n_steps (Lightning's): a
+#: recipe that logs nothing per step in hooks filters it.
+SHORT_EPOCH_WARNING = r"Trainer\.fit: an epoch has \d+ training batches, fewer than the logging interval"
+
+
 class Trainer:
     """Orchestrates training of a `TrainModule` with compiled MLX steps.
 
@@ -926,7 +931,7 @@ class Trainer:
         ):
             # As Lightning warns: values logged per step (a LearningRateMonitor's, a hook's on_step) never
             # reach the loggers; the epoch's means still do, at its end.
-            warnings.warn(
+            warnings.warn(  # (SHORT_EPOCH_WARNING matches it)
                 f"Trainer.fit: an epoch has {n_batches} training batches, fewer than the logging interval "
                 f"Trainer(log_every_n_steps={self.log_every_n_steps}): values logged per step (a "
                 "LearningRateMonitor's with logging_interval='step', self.log(..., on_step=True) in a hook) "

@@ -130,6 +130,7 @@ from audiotrain.train.loggers.config import (
 from audiotrain.train.reporting import read_history, write_history
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.state import History
+from audiotrain.train.trainer import SHORT_EPOCH_WARNING
 
 import mlx.core as mx
 
@@ -591,6 +592,8 @@ def _run_training(
                 warnings.filterwarnings(
                     "ignore", message="ModelCheckpoint: the resumed checkpoint's ModelCheckpoint"
                 )
+            # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
+            warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
             trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     # (A full TMPDIR at the first step, a required logger that could not start: the folder, where it holds
     # only the run's config.json and data report, is the next run's to take; one this run made goes.)

@@ -103,6 +103,7 @@ from audiotrain.train.loggers.config import (
     log_artifacts,
 )
 from audiotrain.train.seeding import seed_everything
+from audiotrain.train.trainer import SHORT_EPOCH_WARNING
 
 if TYPE_CHECKING:
     from audiotrain.recipes.clap.cv import ClipFold
@@ -393,6 +394,8 @@ def run_job(
     with warnings.catch_warnings():
         # The BatchNorm layers --task.batchnorm_eval keeps in eval mode are the recipe's choice, not a slip.
         warnings.filterwarnings("ignore", message=r"Trainer\.fit: found \d+ module\(s\) in eval mode")
+        # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
+        warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
         trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
