@@ -493,6 +493,36 @@ def test_process_workers_started_again_each_epoch_suggest_persistent_workers_onc
     assert "Pass persistent_workers=True" in hint
 
 
+class EightFeatures(Dataset):
+    """(x, y) samples of `tasks.make_data`, for a TinyClassifier fit over process workers."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        from tasks import make_data
+
+        x, y = make_data(8)
+        return x[i], y[i]
+
+
+def test_the_persistent_workers_hint_names_the_users_line_not_the_trainers(monkeypatch, tmp_path):
+    """Given in a fit's second epoch, it named audiotrain/train/trainer.py's `iter(loader)` line (a
+    notebook showed the library's source line): it names the line of the user's code that called fit."""
+    import audiotrain.data.loader as loader_module
+
+    from tasks import TinyClassifier, quiet_trainer
+
+    monkeypatch.setattr(loader_module, "_persistent_workers_hint_given", False, raising=False)
+    loader = DataLoader(EightFeatures(), batch_size=4, num_workers=1, worker_type="process")
+    trainer = quiet_trainer(tmp_path, max_epochs=2, logger=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(TinyClassifier(), loader)
+    (hint,) = [w for w in caught if "persistent_workers" in str(w.message)]
+    assert hint.filename == __file__, hint.filename
+
+
 @pytest.mark.parametrize(
     "failing, worker_type", [("train", "process"), ("train", "thread"), ("validation", "thread")]
 )

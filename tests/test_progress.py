@@ -143,3 +143,30 @@ def test_a_long_line_in_a_log_goes_on_in_indented_lines_in_the_same_order(tmp_pa
         name = f"chord_head_{i}_accuracy"
         assert shown[name] == float(f"{history['train_' + name][0]:.4g}")
         assert shown["val_" + name] == float(f"{history['val_' + name][0]:.4g}")
+
+
+def test_the_bars_are_tqdm_auto_only_where_ipywidgets_is_installed(monkeypatch):
+    """In a Jupyter kernel without ipywidgets (a plain `pip install jupyterlab`), tqdm.auto printed "IProgress
+    not found. Please update jupyter and ipywidgets" for bars that are plain text there anyway; Lightning
+    uses tqdm.auto only where ipywidgets is installed, and so do audiotrain's bars now."""
+    import importlib
+    import importlib.util
+
+    import audiotrain._tqdm as chosen
+
+    import tqdm.auto
+    import tqdm.std
+
+    real = importlib.util.find_spec
+    try:
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda name, *a: None if name == "ipywidgets" else real(name, *a)
+        )
+        assert importlib.reload(chosen).tqdm is tqdm.std.tqdm
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda name, *a: object() if name == "ipywidgets" else real(name, *a)
+        )
+        assert importlib.reload(chosen).tqdm is tqdm.auto.tqdm
+    finally:
+        monkeypatch.undo()
+        importlib.reload(chosen)

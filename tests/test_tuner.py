@@ -521,3 +521,31 @@ def test_numpy_integers_are_taken_where_an_int_is_expected(tmp_path):
     assert finder.suggestion(skip_begin=np.int64(0), skip_end=np.int32(1)) is not None
     with pytest.raises(ValueError, match=r"skip_begin=True\): expected an int >= 0"):
         finder.suggestion(skip_begin=True)
+
+
+class CtrlCAtStep3(Slope):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        super().on_train_batch_end(outputs, batch, batch_idx)
+        if batch_idx == 2:
+            import signal
+
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_a_sweep_a_ctrl_c_cut_short_leaves_the_rate_and_reaches_the_caller(tmp_path, capsys):
+    """A Ctrl-C (or SIGTERM) in the sweep was swallowed: lr_find returned, set the rate from the few steps
+    at the sweep's low end (1e-7 and the like) without a word, and the script went on to train a whole fit
+    at it. The rate stays the module's, and the stop goes on to the caller as an aborted fit's does (status
+    130 for a script: `SaveAborted`, a KeyboardInterrupt)."""
+    from audiotrain import SaveAborted
+
+    module = CtrlCAtStep3(lr=0.1)
+    with pytest.raises(SaveAborted) as stopped:
+        Tuner(quiet_trainer(tmp_path)).lr_find(module, ones(40), num_training=30)
+    assert stopped.value.code == 130 and isinstance(stopped.value, KeyboardInterrupt)
+    assert module.lr == 0.1 and float(module.w.item()) == 1.0  # the rate and the weights as they were
+    err = capsys.readouterr().err
+    assert (
+        "Tuner.lr_find: interrupted (Ctrl-C) after 3 of 30 steps of the sweep; the learning rate was left"
+        in err
+    )

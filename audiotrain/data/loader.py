@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.data.collate import default_collate, default_convert, to_mlx
 from audiotrain.data.dataset import check_loader_dataset
 from audiotrain.data.iterators import _EpochIterator, _live, _StreamIterator
@@ -711,7 +712,7 @@ def _hint_persistent_workers(num_workers: int) -> None:
         "them between epochs (or use worker_type='thread' where __getitem__ mostly releases the GIL: "
         "numpy, file reads). This hint is shown once.",
         UserWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),  # (the user's loop, or their fit call: not the Trainer's line)
     )
 
 

@@ -21,9 +21,8 @@ import textwrap
 import time
 
 from audiotrain._text import plural
+from audiotrain._tqdm import tqdm
 from audiotrain.train.callback import Callback
-
-from tqdm.auto import tqdm
 
 
 class ProgressBar(Callback):

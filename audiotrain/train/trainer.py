@@ -715,7 +715,7 @@ class Trainer:
         `end` and `file` as ``print``'s (stdout by default)."""
         if not self.is_global_zero:
             return
-        from tqdm.auto import tqdm
+        from audiotrain._tqdm import tqdm
 
         tqdm.write(sep.join(str(a) for a in args), file=file, end=end)
 

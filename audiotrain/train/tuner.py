@@ -24,6 +24,7 @@ import numbers
 import warnings
 from typing import Any
 
+from audiotrain.train.interrupt import save_aborted, stopped_by
 from audiotrain.train.loaders import datamodule_given_as_loader, loader_source
 from audiotrain.train.lr_finder import MODES, LRFinder, LRSweep, sweep_rates
 from audiotrain.train.module import TrainModule
@@ -132,6 +133,15 @@ class Tuner:
         finally:
             sweep.restore()
             saved.restore()
+        if sweeper.interrupted:
+            # A sweep cut short says nothing of the rate (it stopped at the low end): the module keeps its
+            # own, and the stop reaches the caller as an aborted fit's does (status 130 for a script, a
+            # KeyboardInterrupt in a notebook), not a fit at a rate picked from a few steps.
+            trainer._note(
+                f"Tuner.lr_find: interrupted ({stopped_by()}) after {len(sweep.losses)} of {num_training} "
+                "steps of the sweep; the learning rate was left as it was"
+            )
+            raise save_aborted()
         finder.results = {"lr": list(sweep.lrs), "loss": list(sweep.losses)}
         finder._stopped_early = sweep.stopped
         if holders:

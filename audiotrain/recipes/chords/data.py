@@ -17,6 +17,7 @@ from pathlib import Path
 from audiotrain._files import probe_writable, write_atomically
 from audiotrain._system import CACHE_DIR_ENV
 from audiotrain._text import plural
+from audiotrain._tqdm import tqdm
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
@@ -43,7 +44,6 @@ from audiotrain.recipes.chords.config import (
 
 import mlx.core as mx
 import numpy as np
-from tqdm.auto import tqdm
 
 #: Seed offset of the held-out demo songs: different songs from the training set.
 HELD_OUT_SEED_OFFSET = 1000
