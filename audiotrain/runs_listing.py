@@ -214,12 +214,64 @@ def status_of(run: Path, checkpoints: Path, finished: bool, failed_why: str) -> 
     return "failed", failed_why
 
 
+def scored_as_now(scores: Any, checkpoint: Path) -> bool:
+    """Whether `scores` (a chords evaluation/scores.json) scored the weights `checkpoint` holds now: its
+    ``scored`` record names a checkpoint of that name saved at the step `checkpoint` is at (one that cannot
+    be read says nothing against it). A scores.json without the record (an older build) is taken as
+    scoring it."""
+    scored = scores.get("scored") if isinstance(scores, dict) else None
+    if not isinstance(scored, dict):
+        return True
+    if Path(str(scored.get("checkpoint") or "")).name != checkpoint.name:
+        return False
+    progress = progress_of(checkpoint)
+    return progress is None or progress.get("global_step") == scored.get("step")
+
+
+def stale_scores(scores: Any, evaluates: str | None, checkpoints: Path) -> str | None:
+    """Why a chords run's ``evaluation/scores.json`` is not of the weights its training ended or stopped with,
+    in words; None where it is. A run stopped by a signal scores its stopped weights, and where a resume then
+    trains on, that evaluation stays in ``evaluation/`` (the user's results: nothing moves it) until one of
+    the resumed run replaces it; its ``scored`` record says which weights it scored (`scored_as_now`).
+    `evaluates`: the name of the checkpoint the run evaluates where its training ended (`ended_with`), else
+    None."""
+    scored = scores.get("scored") if isinstance(scores, dict) else None
+    if not isinstance(scored, dict):
+        return None
+    name = Path(str(scored.get("checkpoint") or "")).name
+    if evaluates is not None:
+        current = scored_as_now(scores, checkpoints / evaluates)
+    else:  # training did not end: the scores are the run's where its newest state is a stop signal's
+        current = bool(name) and stopped_by_signal(checkpoints) is not None
+        current = current and scored_as_now(scores, checkpoints / name)
+    if current:
+        return None
+    what = f"{checkpoints.name}/{name} at epoch {scored.get('epoch')}" if name else "no checkpoint of it"
+    return f"evaluation/scores.json scored {what}, before this run trained on"
+
+
+def ended_with(trained: Any, checkpoints: Path, num_epochs: Any) -> str | None:
+    """The name of the checkpoint a chords run evaluates where its training ended: its trained.json's, or,
+    where it was killed before writing one, ``best`` (``last`` without it) where ``last`` finished every
+    epoch, as the recipe's --resume evaluates it; None where training did not end."""
+    if trained is not None:
+        return Path(str(trained.get("checkpoint"))).name if isinstance(trained, dict) else ""
+    last = progress_of(checkpoints / "last") or {}
+    if num_epochs is None or last.get("epoch") != num_epochs or last.get("batch_in_epoch"):
+        return None
+    return "best" if (checkpoints / "best").is_dir() else "last"
+
+
 def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     config = record.get("config") or {}
     checkpoints = checkpoint_folders(run, config.get("checkpoint_dir"))
     trained = optional_json(run / "trained.json")
     scores = optional_json(run / "evaluation" / "scores.json")
     history = optional_json(run / "history.json")
+    evaluates = ended_with(trained, checkpoints, config.get("num_epochs"))
+    stale = None if scores is None else stale_scores(scores, evaluates, checkpoints)
+    if stale is not None:  # (scores of other weights: as if there were none)
+        scores = None
     pooled = (scores or {}).get("pooled") or {}
     summary.scores = {k: pooled[k] for k in ("majmin", "root") if isinstance(pooled.get(k), (int, float))}
     val_loss = best_of_history(history, "val_loss")
@@ -228,8 +280,10 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     summary.score_name = next((k for k in ("majmin", "val_loss") if k in summary.scores), None)
     summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
     # trained.json is written as training ends; a build from before it wrote none: its training ended where
-    # it was scored, or where `last` finished every epoch.
-    ended = trained is not None or scores is not None or summary.epochs == config.get("num_epochs")
+    # it was scored, or where `last` finished every epoch. A build that records what it scored writes
+    # trained.json: its scores without one are a stopped run's (the recipe scores the weights it stopped with).
+    unrecorded_scores = scores is not None and not isinstance((scores or {}).get("scored"), dict)
+    ended = trained is not None or unrecorded_scores or summary.epochs == config.get("num_epochs")
     has_test_songs = bool((record.get("songs") or {}).get("test"))
     summary.status, summary.reason = status_of(
         run,
@@ -240,9 +294,11 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     if summary.status == "failed" and ended:  # killed after training, before its scores
         summary.status = "interrupted"
         summary.reason = (
-            f"trained, not scored (no evaluation/scores.json): --resume {checkpoints / 'last'} with the "
-            "same flags scores it"
+            f"trained, not scored ({stale or 'no evaluation/scores.json'}): --resume {checkpoints / 'last'} "
+            "with the same flags scores it"
         )
+    elif stale is not None and summary.status in ("failed", "interrupted"):
+        summary.reason = f"{summary.reason}; {stale}"
     summary.when = newest_time(
         [run / "config.json", run / "trained.json", run / "history.json", run / "evaluation" / "scores.json"]
     )

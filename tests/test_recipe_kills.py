@@ -124,6 +124,46 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, 
     assert json.loads((run_dir / "trained.json").read_text())["num_epochs"] == 3
 
 
+def test_a_resume_killed_in_its_evaluation_scores_it_though_an_earlier_evaluation_is_there(
+    cache, tmp_path, capsys
+):
+    """A run resumed in its own folder to train further keeps its earlier evaluation in evaluation/ until its
+    own replaces it. Killed in that evaluation, the resumed run's --resume was refused ("leaves none to
+    train") as if the earlier scores, of other weights, were its own, and `runs` listed it finished with
+    them. Its --resume now scores the weights its training ended with. (No validation songs: the ``last``
+    checkpoint is the one evaluated, and it moves on as the resume trains.)"""
+    from audiotrain.__main__ import main
+
+    run_dir = tmp_path / "run"
+    argv = [
+        *TINY_FLAGS,
+        "--data.cache_dir",
+        str(cache),
+        "--data.val_fraction",
+        "0",
+        "--run_dir",
+        str(run_dir),
+    ]
+    assert chords.main([*argv, "--num_epochs", "1"]) == 0
+    earlier = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]
+    resume = [*argv, "--num_epochs", "2", "--resume", str(run_dir / "checkpoints" / "last")]
+    _killed_at(EVALUATION, resume)
+    trained = json.loads((run_dir / "trained.json").read_text())
+    assert trained["num_epochs"] == 2 and (run_dir / "evaluation" / "confusion_matrix.png").is_file()
+    capsys.readouterr()
+    assert main(["runs", str(run_dir)]) == 0
+    listed = capsys.readouterr().out
+    assert listed.splitlines()[1].split()[:3] == ["run", "chords", "interrupted"], listed
+    assert "majmin" not in listed
+    assert f"scored checkpoints/last at epoch {earlier['epoch']}, before this run trained on" in listed
+    assert chords.main(resume) == 0
+    assert "its held-out songs are scored now" in capsys.readouterr().err
+    scored = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]
+    assert (scored["epoch"], scored["step"]) == (2, trained["global_step"])
+    assert main(["runs", str(run_dir)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["run", "chords", "finished"]
+
+
 @pytest.mark.parametrize("damage", ["[" * 100_000, "not json", '{"checkpoint": "checkpoints/last"}', "[1]"])
 def test_a_damaged_trained_record_is_no_record_not_a_traceback(tmp_path, damage):
     """trained.json was read with a bare json.loads: one nested too deeply ended `--resume` in a raw

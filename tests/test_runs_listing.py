@@ -197,6 +197,70 @@ def test_sort_puts_the_best_score_first_and_losses_lowest_first(runs, capsys):
     assert names == ["mymodule-20261127-120000", "better"]
 
 
+def scored_by_the_recipe(run, checkpoint_name, majmin):
+    """evaluation/scores.json as the recipe's held-out evaluation writes it: its ``scored`` record names the
+    checkpoint it scored and the epoch and step that checkpoint was saved at (`scored_record`)."""
+    folder = run / "checkpoints" / checkpoint_name
+    progress = json.loads((folder / "trainer_state.json").read_text())["progress"]
+    scored = {
+        "checkpoint": str(folder.resolve()),
+        "epoch": progress["epoch"],
+        "step": progress["global_step"],
+    }
+    write_json(
+        run / "evaluation" / "scores.json", {"pooled": {"majmin": majmin, "root": 0.9}, "scored": scored}
+    )
+
+
+def stopped_and_scored(run):
+    """A chords run of 4 epochs stopped by Ctrl-C in epoch 1 (``interrupted``, ``best`` of epoch 1): as the
+    recipe does, it scored its stopped run's ``best`` on the held-out songs."""
+    chords_run(run, epochs=4, trained=False, interrupted=True)
+    checkpoint(run / "checkpoints" / "best", 1)
+    scored_by_the_recipe(run, "best", majmin=0.3)
+
+
+def test_a_stopped_run_resumed_and_killed_in_training_is_failed_without_the_stops_score(runs, capsys):
+    stopped_and_scored(runs / "int5")
+    text = listing(capsys)  # (the stop's own evaluation, of the weights it stopped with)
+    assert row(text, "int5")[2] == "interrupted" and row(text, "int5")[6:8] == ["majmin", "0.300"]
+    checkpoint(runs / "int5" / "checkpoints" / "last", 3)  # --resume ... then SIGKILL in epoch 3
+    text = listing(capsys)
+    assert row(text, "int5")[2] == "failed"
+    assert row(text, "int5")[6] == "-"
+    assert "int5: no trained.json" in text
+    assert "evaluation/scores.json scored checkpoints/best at epoch 1, before this run trained on" in text
+    checkpoint(runs / "int5" / "checkpoints" / "best", 3)  # (a better validation moved best too: the same)
+    assert row(listing(capsys), "int5")[2] == "failed"
+    assert main(["runs", "compare", "--json", "runs/int5", "runs/good"]) == 0
+    assert json.loads(capsys.readouterr().out)["scores"]["majmin"] == [None, 0.6]
+
+
+def test_a_resumed_run_stopped_in_its_evaluation_is_interrupted_until_its_own_scores(runs, capsys):
+    run = runs / "int"
+    stopped_and_scored(run)
+    checkpoint(run / "checkpoints" / "last", 4)  # --resume trained to the end, with a new best ...
+    checkpoint(run / "checkpoints" / "best", 3)
+    write_json(run / "trained.json", {"checkpoint": "checkpoints/best", "global_step": 8, "num_epochs": 4})
+    text = listing(capsys)  # ... and Ctrl-C landed in its held-out evaluation: the stop's scores are left
+    assert row(text, "int")[2] == "interrupted"
+    assert row(text, "int")[6] == "-"
+    assert "int: trained, not scored (evaluation/scores.json scored checkpoints/best at epoch 1" in text
+    scored_by_the_recipe(run, "best", majmin=0.62)  # its --resume scored it
+    text = listing(capsys)
+    assert row(text, "int")[2] == "finished" and row(text, "int")[6:8] == ["majmin", "0.620"]
+
+
+def test_a_resumed_run_whose_stop_scored_other_weights_than_its_end_is_not_finished(runs, capsys):
+    run = runs / "early"  # stopped before its first validation: it scored the interrupted weights
+    chords_run(run, epochs=4, trained=False, interrupted=True)
+    scored_by_the_recipe(run, "interrupted", majmin=0.1)
+    checkpoint(run / "checkpoints" / "last", 4)  # resumed to its end, stopped in its evaluation
+    checkpoint(run / "checkpoints" / "best", 4)
+    write_json(run / "trained.json", {"checkpoint": "checkpoints/best", "global_step": 8, "num_epochs": 4})
+    assert row(listing(capsys), "early")[2] == "interrupted"
+
+
 def test_an_unknown_sort_key_is_one_line_naming_the_choices(runs, capsys):
     with pytest.raises(SystemExit) as exit:
         main(["runs", "--sort", "accuracy"])
@@ -278,3 +342,16 @@ def test_the_console_script_names_itself_in_runs_help(runs, capsys, monkeypatch)
     assert capsys.readouterr().out.startswith(
         "usage: audiotrain runs [-h] [--sort KEY] [--json] [FOLDER ...]"
     )
+
+
+def test_a_run_killed_as_its_training_ended_and_scored_by_its_resume_is_finished(runs, capsys):
+    run = runs / "killed_at_end"  # SIGKILL before trained.json; --resume checkpoints/last scored best
+    chords_run(run, epochs=4, trained=False)
+    checkpoint(run / "checkpoints" / "last", 4)
+    checkpoint(run / "checkpoints" / "best", 3)
+    scored_by_the_recipe(run, "best", majmin=0.5)
+    text = listing(capsys)
+    assert row(text, "killed_at_end")[2] == "finished" and row(text, "killed_at_end")[6:8] == [
+        "majmin",
+        "0.500",
+    ]

@@ -106,6 +106,7 @@ from audiotrain.recipes.chords.task import (
 from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.recipes.split_record import run_record_of
+from audiotrain.runs_listing import scored_as_now
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import EarlyStopping
@@ -777,10 +778,16 @@ def _left_to_evaluate(run_dir: Path, num_epochs: int, state: dict) -> Path | Non
     """`trained_checkpoint` of a run whose held-out evaluation did not finish (a finished one's resume is
     refused as before: scoring it again would replace its evaluation/, perhaps looked at or edited since).
     The confusion matrix is the last file an evaluation writes (`write_evaluation`; none where no frame
-    was scored, and such a run is scored again)."""
-    if (Path(run_dir) / "evaluation" / "confusion_matrix.png").is_file():
-        return None
-    return trained_checkpoint(run_dir, num_epochs, state)
+    was scored, and such a run is scored again). An evaluation of other weights is not this one's: that of
+    a stop signal's run (it scores its stopped weights), left in evaluation/ by a resume that trained on."""
+    checkpoint = trained_checkpoint(run_dir, num_epochs, state)
+    evaluation = Path(run_dir) / "evaluation"
+    if checkpoint is None or not (evaluation / "confusion_matrix.png").is_file():
+        return checkpoint
+    with contextlib.suppress(OSError, ValueError):
+        if not scored_as_now(read_json_file(evaluation / "scores.json", ValueError), checkpoint):
+            return checkpoint
+    return None
 
 
 def _all_epochs_trained(checkpoint_dir: Path, num_epochs: int) -> tuple[Path | None, int | None, bool]:
