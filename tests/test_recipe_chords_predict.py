@@ -434,3 +434,32 @@ def test_several_audio_files_are_refused_saying_predict_takes_one_file_or_a_fold
     with pytest.raises(SystemExit):
         _predict(checkpoint, inputs / "a.wav", "--no_such_flag")
     assert "unrecognized arguments: --no_such_flag" in capsys.readouterr().err
+
+
+def test_the_check_for_annotations_in_the_way_lists_each_folder_once(tmp_path, monkeypatch):
+    """predict DIR -o DIR listed the whole folder once per output file: 40 s for 2,000 songs before the first
+    transcription, quadratic in the songs. Each folder is listed once now, and the answer is the same."""
+    import pathlib
+
+    from audiotrain.recipes.chords.predict import annotations_in_the_way
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in range(50):
+        (songs / f"s{i:02d}.wav").write_bytes(b"")
+        if i % 10 == 0:
+            (songs / f"s{i:02d}.lab").write_text("0 1 N\n")  # the user's annotations
+    listed = []
+    iterdir = pathlib.Path.iterdir
+
+    def counting(self):
+        listed.append(self)
+        return iterdir(self)
+
+    monkeypatch.setattr(pathlib.Path, "iterdir", counting)
+    targets = [songs / f"s{i:02d}.lab" for i in range(50)]
+    blocked = annotations_in_the_way(targets)
+    assert listed == [songs]
+    assert [(t.name, audio.name) for t, audio in blocked] == [
+        (f"s{i:02d}.lab", f"s{i:02d}.wav") for i in (0, 10, 20, 30, 40)
+    ]

@@ -34,7 +34,7 @@ from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
-    annotation_in_the_way,
+    annotations_in_the_way,
     output_paths,
     silence_note,
 )
@@ -443,7 +443,7 @@ def _refuse_to_replace_annotations(targets, overwrite: bool) -> None:
     """Raise (before any work) if writing `targets` would replace or shadow a chord annotation."""
     if overwrite:
         return
-    blocked = [(t, audio) for t in targets if (audio := annotation_in_the_way(t)) is not None]
+    blocked = annotations_in_the_way(targets)
     if blocked:
         targets = listed([f"{t} (beside {audio.name})" for t, audio in blocked], sep="; ")
         raise FileExistsError(
