@@ -1059,6 +1059,14 @@ def test_the_resume_hint_after_a_ctrl_c_in_train_is_a_call_that_continues_the_ru
     call = saved.split("Resume with ", 1)[1].rstrip(".")
     eval(call, {"trainer": trainer, "train_loader": train_loader, "val_loader": val_loader})  # as pasted
     assert trainer.trainer.current_epoch == 3
+    # Without validation the call takes no val_loader.
+    no_val = create_trainer(
+        TinyNet(), "quick_test", eval_strategy="no", monitor="train_loss", run_dir=str(tmp_path / "no_val")
+    )
+    assert (
+        no_val.trainer.resume_hint.format(path="p")
+        == "Resume with trainer.train(train_loader, ckpt_path='p')"
+    )
     history, whole_history = trainer.trainer.history, whole.trainer.history
     assert {k: v for k, v in history.items() if k != "time"} == {
         k: v for k, v in whole_history.items() if k != "time"
