@@ -79,8 +79,8 @@ class InterruptedEpoch(dict):
 
     def __missing__(self, key: str):
         raise KeyError(
-            f"{key!r}: train_epoch() was interrupted (Ctrl-C or SIGTERM) before the epoch ended, so it has no "
-            "epoch's metrics (trainer.interrupted is True); the next train_epoch() finishes that epoch"
+            f"{key!r}: train_epoch() was interrupted (Ctrl-C or SIGTERM) before the epoch ended, so it has "
+            "no epoch's metrics (trainer.interrupted is True); the next train_epoch() finishes that epoch"
         )
 
 
@@ -436,8 +436,8 @@ class Trainer:
             )
 
     def train(self) -> dict[str, list[float]]:
-        """Train up to ``config.num_epochs`` (validating each epoch, early stopping, checkpoints); the history.
-        Stopped by Ctrl-C (or SIGTERM), it returns the epochs done and sets `interrupted`."""
+        """Train up to ``config.num_epochs`` (validating each epoch, early stopping, checkpoints); the
+        history. Stopped by Ctrl-C (or SIGTERM), it returns the epochs done and sets `interrupted`."""
         done = self.epochs_done
         if (self._fitted or self._resume is not None) and done >= self.config.num_epochs:
             warnings.warn(
@@ -457,12 +457,13 @@ class Trainer:
         return self.shared is not None and self.shared.interrupted
 
     def train_epoch(self) -> dict[str, float]:
-        """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning rate.
+        """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning
+        rate.
 
         Stopped by Ctrl-C (or SIGTERM) before the epoch ended, it saves ``interrupted``, sets `interrupted`
         and returns an empty dict (reading a metric from it raises a KeyError that says so): no epoch ended,
         so there are no epoch's metrics to log. The next `train_epoch` (or `train`) finishes that epoch
-        exactly as an uninterrupted run would, so a loop goes on with ``if trainer.interrupted: break``.
+        exactly as an uninterrupted run would; a loop of calls stops with ``if trainer.interrupted: break``.
         """
         self._fit(self.epochs_done + 1, validate=False)
         if self.interrupted:
