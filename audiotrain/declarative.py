@@ -304,7 +304,7 @@ class ConfiguredTrainer:
             logger = build_loggers(settings, self.run_dir, setting="run.mlflow")
         # eval_strategy "steps": every eval_steps batches, counted across epoch ends (not only within one).
         steps = t.eval_strategy == "steps"
-        return Trainer(
+        trainer = Trainer(
             val_check_interval=t.eval_steps if steps else 1.0,
             check_val_every_n_epoch=None if steps else 1,
             max_epochs=t.num_epochs,
@@ -321,6 +321,14 @@ class ConfiguredTrainer:
             callbacks=[*callbacks, *wrap_training_hooks(self.extra_callbacks, self)],
             logger=logger,
         )
+        # Printed after Ctrl-C saves: this class resumes with `train` (the Trainer's own hint names `fit`).
+        trainer.resume_hint = self._resume_call("{path!r}")
+        return trainer
+
+    def _resume_call(self, path: str) -> str:
+        """The call that continues this run from the checkpoint `path` (a Python expression)."""
+        val = "" if self.config.training.eval_strategy == "no" else "val_loader, "
+        return f"Resume with trainer.train(train_loader, {val}ckpt_path={path})"
 
     def _mlflow_callback(self) -> MLflowCallback | None:
         """The one `MLflowCallback` among the extra callbacks, if any (two, or one beside ``run.mlflow``, are
@@ -428,7 +436,17 @@ class ConfiguredTrainer:
         )
         tracking = self._mlflow_callback()
         if tracking is not None and _main():  # the best checkpoint is uploaded when fit ends: register it
-            tracking.register(self.trainer.logger)
+            if not self.trainer.interrupted:
+                tracking.register(self.trainer.logger)
+            elif tracking.config.register_model:
+                # A fit stopped by Ctrl-C (or SIGTERM) saved and returned, but uploads nothing: there is no
+                # checkpoint in the MLflow run to register. The resumed run registers when it ends.
+                resume = self._resume_call(repr(str(self.trainer.interrupted_checkpoint)))
+                self.trainer._note(
+                    f"MLflowCallback: not registered as {tracking.config.model_name!r}: the fit was stopped "
+                    "before its end, where the best checkpoint is uploaded to MLflow. "
+                    f"{resume} to finish it; the model is registered when it ends"
+                )
         for callback in self.trainer.callbacks:  # seed 003's on_train_end(trainer, state, result)
             if isinstance(callback, TrainingHookAdapter):
                 callback.train_finished(self.trainer, result)
@@ -650,6 +668,7 @@ class ConfiguredTrainer:
             # With overwrite, a fold folder may still hold the user's files (the run's were removed and the
             # kept ones named above): the fold's run goes on beside them, as train(overwrite=True) would.
             trainer._overwrite_log = lambda line: None
+            trainer.trainer.resume_hint = None  # (a stopped fold is not resumed: said below, with what to do)
             val = fold_loader(fold.val, False) if fold.val else None
             result = trainer.train(fold_loader(fold.train, True), val, overwrite=overwrite)
             if trainer.trainer.interrupted:

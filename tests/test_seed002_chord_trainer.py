@@ -405,3 +405,75 @@ def test_targets_outside_the_heads_classes_are_refused_not_read_as_the_last_clas
         loader._split(next(iter(loader.loader)), 0)
     with pytest.raises(ValueError, match="non-integer values"):
         loader._split((audio, {"chord_type": [1, 1], "root": [1.5, 0], "bass_note": [0, 0]}), 0)
+
+
+def test_a_ctrl_c_in_train_epoch_is_said_returns_no_epochs_metrics_and_continuing_is_exact(
+    tmp_path, monkeypatch, capsys
+):
+    import os
+    import re
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    from mlx.utils import tree_flatten
+
+    clips = list(DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8))
+    val = DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8)
+
+    class CtrlCAt:
+        """The clips' 3 batches each epoch; Ctrl-C (SIGINT to this process) as batch `at` is taken."""
+
+        def __init__(self, at=None):
+            self.at, self.taken = at, 0
+
+        def __len__(self):
+            return len(clips)
+
+        def __iter__(self):
+            for batch in clips:
+                self.taken += 1
+                if self.taken == self.at:
+                    os.kill(os.getpid(), signal.SIGINT)
+                yield batch
+
+    def make(run_dir, at=None):
+        mx.random.seed(0)
+        config = TrainingConfig(learning_rate=1e-3, num_epochs=3, batch_size=8, progress_bar=False)
+        return Trainer(
+            ChordRecognitionModel(), CtrlCAt(at), val, config, ChordRecognitionLoss(), run_dir=run_dir
+        )
+
+    def weights(trainer):
+        return {name: np.array(value) for name, value in tree_flatten(trainer.model.parameters())}
+
+    straight = make("straight")
+    expected = [straight.train_epoch() for _ in range(3)]
+    assert not straight.interrupted
+
+    stopped = make("stopped", at=5)  # in the second epoch
+    assert stopped.train_epoch() == expected[0]
+    metrics = stopped.train_epoch()
+    # No epoch ended: not the first epoch's numbers again, and the stop is said.
+    assert stopped.interrupted and metrics == {} and stopped.epochs_done == 1
+    with pytest.raises(KeyError, match="interrupted"):
+        metrics["total_loss"]  # a loop that reads it stops here, saying why
+    (saved,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Saved ")]
+    assert "trainer.train_epoch()" in saved and "trainer.train()" in saved
+    (path,) = re.findall(r"trainer\.load_checkpoint\('([^']+)'\)", saved)
+
+    # In a new process: a new Trainer, load_checkpoint(path), and train_epoch() until 3 are done.
+    elsewhere = make("stopped")  # (the same run folder, as a new process of the same script)
+    elsewhere.load_checkpoint(path)
+    while elsewhere.epochs_done < 3:
+        elsewhere.train_epoch()
+    # In this one: train_epoch() again finishes the stopped epoch, then goes on.
+    assert [stopped.train_epoch(), stopped.train_epoch()] == expected[1:]
+    assert not stopped.interrupted and stopped.epochs_done == 3
+    for continued in (stopped, elsewhere):
+        assert continued.history == straight.history
+        got, want = weights(continued), weights(straight)
+        assert all(np.array_equal(want[name], got[name]) for name in want)

@@ -945,7 +945,7 @@ def test_train_with_cv_overwrite_keeps_the_users_files_in_the_fold_folders(tmp_p
 FOLD_FITS = []  # fits started, across the folds' copies of the callback below
 
 
-def test_a_ctrl_c_in_a_fold_stops_the_cross_validation_and_scores_nothing_of_that_fold(tmp_path):
+def test_a_ctrl_c_in_a_fold_stops_the_cross_validation_and_scores_nothing_of_that_fold(tmp_path, capsys):
     from audiotrain import CrossValidationStopped, create_trainer
     from audiotrain.train.callbacks import Callback
 
@@ -974,6 +974,9 @@ def test_a_ctrl_c_in_a_fold_stops_the_cross_validation_and_scores_nothing_of_tha
     assert (tmp_path / "cv" / "fold1" / "checkpoints" / "interrupted").is_dir()
     assert not (tmp_path / "cv" / "cv_scores.json").exists() and not (tmp_path / "cv" / "fold2").exists()
     assert "fold 1 was stopped" in said[-1] and "fold 0 trained and no scores written" in said[-1]
+    # The fold's fit names no call to resume it with (a fold's trainer is not the user's): the line above
+    # says what to do.
+    assert "Resume with" not in capsys.readouterr().err
 
 
 def test_a_cross_validation_that_failed_before_saving_leaves_nothing_and_the_fixed_rerun_uses_the_folder(
@@ -991,3 +994,80 @@ def test_a_cross_validation_that_failed_before_saving_leaves_nothing_and_the_fix
         Points(), folds=2, run_dir=run_dir, log=lambda line: None
     )
     assert (run_dir / "cv_scores.json").is_file() and len(cv.fold_scores) == 2
+
+
+def ctrl_c_at_the_end_of_epoch(epoch: int):
+    """A callback that stops the fit at the end of epoch `epoch` once, as a Ctrl-C heard there does."""
+    from audiotrain.train.callbacks import Callback
+
+    class CtrlC(Callback):
+        heard = False
+
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == epoch and not CtrlC.heard:
+                CtrlC.heard = True
+                raise KeyboardInterrupt
+
+    return CtrlC()
+
+
+def test_a_ctrl_c_in_train_skips_the_mlflow_registration_with_a_note_and_the_resumed_run_registers(
+    tmp_path, monkeypatch, capsys
+):
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    callback = MLflowCallback(MLflowConfig(log_models=True, register_model=True, model_name="mymodel"))
+    run_dir = tmp_path / "run"
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        num_epochs=3,
+        run_dir=str(run_dir),
+        callbacks=[callback, ctrl_c_at_the_end_of_epoch(1)],
+    )
+    result = trainer.train(batches(), batches(seed=1))  # returns, as a stopped fit does: no RuntimeError
+    assert trainer.trainer.interrupted and callback.registered_version is None
+    assert result.best_checkpoint.is_dir() and (run_dir / "checkpoints" / "interrupted").is_dir()
+    notes = [line for line in capsys.readouterr().err.splitlines() if "mymodel" in line]
+    assert len(notes) == 1 and "not registered" in notes[0] and "was stopped" in notes[0]
+    assert "trainer.train(" in notes[0] and str(trainer.trainer.interrupted_checkpoint) in notes[0]
+    # What the note says: the resumed run, once it ends, registers its best checkpoint.
+    trainer.train(batches(), batches(seed=1), ckpt_path=trainer.trainer.interrupted_checkpoint)
+    assert not trainer.trainer.interrupted and trainer.trainer.current_epoch == 3
+    assert callback.registered_version == "1"
+
+
+def test_the_resume_hint_after_a_ctrl_c_in_train_is_a_call_that_continues_the_run(tmp_path, capsys):
+    from audiotrain import create_trainer
+
+    def run(name, stop):
+        trainer = create_trainer(
+            TinyNet(), "quick_test", num_epochs=3, seed=3, run_dir=str(tmp_path / name), callbacks=stop
+        )
+        trainer.module.update(TinyNet.initial)  # (the same weights in both runs)
+        return trainer
+
+    TinyNet.initial = TinyNet().parameters()
+    train_loader, val_loader = batches(), batches(seed=1)
+    whole = run("whole", [])
+    whole.train(train_loader, val_loader)
+    trainer = run("stopped", [ctrl_c_at_the_end_of_epoch(0)])
+    trainer.train(train_loader, val_loader)
+    (saved,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Saved ")]
+    assert "Resume with trainer.train(" in saved and ".fit(" not in saved
+    call = saved.split("Resume with ", 1)[1].rstrip(".")
+    eval(call, {"trainer": trainer, "train_loader": train_loader, "val_loader": val_loader})  # as pasted
+    assert trainer.trainer.current_epoch == 3
+    # Without validation the call takes no val_loader.
+    no_val = create_trainer(
+        TinyNet(), "quick_test", eval_strategy="no", monitor="train_loss", run_dir=str(tmp_path / "no_val")
+    )
+    assert (
+        no_val.trainer.resume_hint.format(path="p")
+        == "Resume with trainer.train(train_loader, ckpt_path='p')"
+    )
+    history, whole_history = trainer.trainer.history, whole.trainer.history
+    assert {k: v for k, v in history.items() if k != "time"} == {
+        k: v for k, v in whole_history.items() if k != "time"
+    }

@@ -66,6 +66,22 @@ HISTORY_KEYS = {
     "learning_rate": "learning_rate",
 }
 TARGET_KEYS = ("chord_type", "root", "bass_note")
+#: Printed after Ctrl-C saves ({path}: the `interrupted` checkpoint): the guide's ways to go on.
+RESUME_HINT = (
+    "Continue with trainer.train_epoch() or trainer.train(), which go on exactly where it stopped (in a new "
+    "process: trainer.load_checkpoint({path!r}) first)"
+)
+
+
+class InterruptedEpoch(dict):
+    """What `Trainer.train_epoch` returns when Ctrl-C stopped it: no epoch's metrics (an empty dict), and a
+    missing key says why, so a loop that reads ``metrics["total_loss"]`` stops there saying so."""
+
+    def __missing__(self, key: str):
+        raise KeyError(
+            f"{key!r}: train_epoch() was interrupted (Ctrl-C or SIGTERM) before the epoch ended, so it has "
+            "no epoch's metrics (trainer.interrupted is True); the next train_epoch() finishes that epoch"
+        )
 
 
 def make_shared_trainer(
@@ -384,7 +400,7 @@ class Trainer:
                 overwrite=True,
                 monitor_after_validations_only=True,
             )
-            self.shared.resume_hint = None
+            self.shared.resume_hint = RESUME_HINT
         trainer = self.shared
         trainer.max_epochs = max_epochs
         # As the guide's train loop (model.train() at each call): the shared Trainer keeps the modes it is
@@ -420,7 +436,8 @@ class Trainer:
             )
 
     def train(self) -> dict[str, list[float]]:
-        """Train up to ``config.num_epochs`` (validating each epoch, early stopping, checkpoints); the history."""
+        """Train up to ``config.num_epochs`` (validating each epoch, early stopping, checkpoints); the
+        history. Stopped by Ctrl-C (or SIGTERM), it returns the epochs done and sets `interrupted`."""
         done = self.epochs_done
         if (self._fitted or self._resume is not None) and done >= self.config.num_epochs:
             warnings.warn(
@@ -433,9 +450,24 @@ class Trainer:
         self._fit(self.config.num_epochs, validate=self.val_loader is not None)
         return self.history
 
+    @property
+    def interrupted(self) -> bool:
+        """Whether Ctrl-C (or SIGTERM) stopped the last `train` / `train_epoch`, as the shared Trainer's
+        ``interrupted``: it saved an ``interrupted`` checkpoint, and the next call goes on from there."""
+        return self.shared is not None and self.shared.interrupted
+
     def train_epoch(self) -> dict[str, float]:
-        """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning rate."""
+        """One more training epoch (no validation): the guide's ``total_loss``, component losses, learning
+        rate.
+
+        Stopped by Ctrl-C (or SIGTERM) before the epoch ended, it saves ``interrupted``, sets `interrupted`
+        and returns an empty dict (reading a metric from it raises a KeyError that says so): no epoch ended,
+        so there are no epoch's metrics to log. The next `train_epoch` (or `train`) finishes that epoch
+        exactly as an uninterrupted run would; a loop of calls stops with ``if trainer.interrupted: break``.
+        """
         self._fit(self.epochs_done + 1, validate=False)
+        if self.interrupted:
+            return InterruptedEpoch()
         row = {k: v[-1] for k, v in self._history.items()}
         metrics = _guide_metrics({k: v for k, v in row.items() if v is not None}, "train_")
         metrics["learning_rate"] = self.shared.learning_rate()
