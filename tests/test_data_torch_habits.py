@@ -93,7 +93,12 @@ def seed_worker(worker_id):  # torch's Reproducibility notes, with a fixed "init
     np.random.seed(1234)
 
 
-def test_seeding_the_global_generator_in_thread_workers_says_it_repeats():
+def test_seeding_the_global_generator_in_thread_workers_says_it_repeats(monkeypatch):
+    import audiotrain.data.workers as workers
+
+    # Said once a process: as if no test before this one in the process had a worker_init_fn seed them.
+    monkeypatch.setattr(workers, "_said_thread_seeding", False)
+    monkeypatch.setattr(workers, "_states_after_thread_init", set())
     loader = DataLoader(Noisy(), batch_size=2, num_workers=2, worker_init_fn=seed_worker)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
