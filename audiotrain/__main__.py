@@ -171,8 +171,9 @@ def run_recipe(package: str, argv: list[str]) -> None:
     from audiotrain._invocation import through_audiotrain
     from audiotrain._system import run_recipe_command
 
+    program = program_name()  # (before sys.argv is the recipe's)
     sys.argv = [importlib.util.find_spec(f"{package}.__main__").origin, *argv]
-    with through_audiotrain():
+    with through_audiotrain(program):
         run_recipe_command(f"{package}.cli")  # (exits with the recipe's status)
 
 

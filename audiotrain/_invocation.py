@@ -13,7 +13,9 @@ import os
 import re
 from collections.abc import Iterator
 
-#: "1" while ``audiotrain <recipe>`` runs the recipe, in its process and in the ranks of a job it starts.
+#: While ``audiotrain <recipe>`` runs the recipe (in its process and in the ranks of a job it starts), the
+#: words the user started it with: "audiotrain" (the console script) or "python -m audiotrain" (no console
+#: script on PATH, as after ``pip install --user``: a command printed as ``audiotrain ...`` was not found).
 THROUGH_AUDIOTRAIN_ENV = "AUDIOTRAIN_RECIPE_THROUGH_COMMAND"
 
 _RECIPE_PACKAGE = re.compile(r"audiotrain\.recipes\.(\w+)")
@@ -22,14 +24,21 @@ _PYTHON_M = re.compile(r"\bpython -m (audiotrain(?:\.recipes\.\w+)?)(?!\w|\.\w)"
 
 
 def started_through_audiotrain() -> bool:
-    return os.environ.get(THROUGH_AUDIOTRAIN_ENV) == "1"
+    return bool(os.environ.get(THROUGH_AUDIOTRAIN_ENV))
+
+
+def _audiotrain_words() -> list[str]:
+    """The words that ran the ``audiotrain`` command: ``["audiotrain"]`` or ``["python", "-m", "audiotrain"]``."""
+    value = os.environ.get(THROUGH_AUDIOTRAIN_ENV, "")
+    return value.split() if value.startswith("python") else ["audiotrain"]
 
 
 @contextlib.contextmanager
-def through_audiotrain() -> Iterator[None]:
-    """While the ``audiotrain`` command runs a recipe in this process (and the processes it starts)."""
+def through_audiotrain(program: str = "audiotrain") -> Iterator[None]:
+    """While the ``audiotrain`` command runs a recipe in this process (and the processes it starts);
+    `program`: how the user started it ("audiotrain" or "python -m audiotrain")."""
     before = os.environ.get(THROUGH_AUDIOTRAIN_ENV)
-    os.environ[THROUGH_AUDIOTRAIN_ENV] = "1"
+    os.environ[THROUGH_AUDIOTRAIN_ENV] = program
     try:
         yield
     finally:  # (a test calling `audiotrain.__main__.main` goes on in this process)
@@ -45,10 +54,10 @@ def recipe_command(module: str, *words: str) -> list[str]:
     command, else ``["python", "-m", "audiotrain.recipes.chords", ...]``."""
     if started_through_audiotrain():
         if module == "audiotrain":
-            return ["audiotrain", *words]
+            return [*_audiotrain_words(), *words]
         recipe = _RECIPE_PACKAGE.fullmatch(module)
         if recipe:
-            return ["audiotrain", recipe.group(1), *words]
+            return [*_audiotrain_words(), recipe.group(1), *words]
     return ["python", "-m", module, *words]
 
 
