@@ -782,6 +782,26 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     assert _same_weights(exported, _model_arrays(best[0]))
     assert f"the resumed run's best checkpoint by val_mAP@10 (1.0000): {best[0]}" in printed.getvalue()
     assert result["after"]["mAP@10"] == pytest.approx(FirstValidationBest.real_scores[0])
+    # ... also the run folder moved elsewhere: its best is beside the resumed checkpoint, not where recorded.
+    moved = tmp_path / "moved"
+    shutil.move(run_dir, moved)
+    again = [
+        *argv[:1],
+        str(tmp_path / "rescored2"),
+        *argv[2:],
+        "--resume",
+        str(moved / "checkpoints" / "last"),
+    ]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        clap.run(clap.parse_config(again), again)
+    exported, _ = load_pretrained(tmp_path / "rescored2" / "hf_model")
+    assert _same_weights(exported, _model_arrays(moved / "checkpoints" / best[0].name))
+    assert (
+        f"best checkpoint by val_mAP@10 (1.0000): {moved / 'checkpoints' / best[0].name}"
+        in printed.getvalue()
+    )
+    shutil.move(moved, run_dir)  # (the test goes on with the run where it was)
 
     # Any checkpoint exports to a Hugging Face folder.
     out = tmp_path / "exported_last"

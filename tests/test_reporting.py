@@ -263,16 +263,34 @@ def test_export_history_replaces_an_earlier_history_so_a_script_runs_again(tmp_p
         assert json.loads(target.read_text()) == users
 
 
-def test_under_data_parallel_rank_0_alone_writes_the_history(tmp_path):
+def test_a_history_another_rank_wrote_meanwhile_is_replaced_and_a_users_file_is_not(tmp_path, monkeypatch):
     """The README's example under `launch -n 2` failed on some tries: both ranks wrote history.json, and the
-    slower one's write was refused as if a user's file were there. The other ranks return the path only."""
+    slower one's write was refused as if a user's file were there (it appeared after the check). A history
+    written meanwhile is replaced; a user's file that appeared meanwhile is still refused."""
+    from audiotrain.train import reporting
+
     t = quiet_trainer(tmp_path / "run", max_epochs=1, logger=False)
     t.fit(TinyClassifier(), make_batches(32))
     target = tmp_path / "history.json"
-    t.is_global_zero = False  # (rank 1 of a job)
-    assert t.export_history(target) == target and not target.exists()
-    t.is_global_zero = True
+    checked = reporting._is_history
+
+    def other_rank_writes_first(path):  # the check sees no file; the other rank's lands before the write
+        seen = checked(path)
+        if not path.exists():
+            path.write_text(json.dumps({"epoch": [0], "step": [2], "time": [0.1]}))
+        return seen
+
+    monkeypatch.setattr(reporting, "_is_history", other_rank_writes_first)
     assert json.loads(t.export_history(target).read_text())["epoch"] == [0]
-    target.write_text("a user's file")  # ... and rank 1 never touches a file there, its own or not
-    t.is_global_zero = False
-    assert t.export_history(target) == target and target.read_text() == "a user's file"
+    target.unlink()
+
+    def user_writes_first(path):
+        seen = checked(path)
+        if not path.exists():
+            path.write_text("a user's file")
+        return seen
+
+    monkeypatch.setattr(reporting, "_is_history", user_writes_first)
+    with pytest.raises(FileExistsError):
+        t.export_history(target)
+    assert target.read_text() == "a user's file"

@@ -450,7 +450,11 @@ def newest_checkpoint(folder: Path) -> Path | None:
     Where none is complete, the newer of ``interrupted`` and ``last`` that holds a trainer state (the
     Trainer's own checks then say what is wrong with it); None when it has none."""
     try:
-        others = sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in ("interrupted", "last"))
+        others = sorted(  # (not a save's hidden leftover, ".last.tmp-...": the next run puts it right first)
+            p
+            for p in folder.iterdir()
+            if p.is_dir() and p.name not in ("interrupted", "last") and not p.name.startswith(".")
+        )
     except OSError:
         others = []
     complete = ckpt._newest([folder / "interrupted", folder / "last", *others])

@@ -126,14 +126,25 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     overwrite = overwrite or _is_history(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json_text(columns, default=ckpt._json_default).encode()
-    return write_given_path(
-        path,
-        lambda tmp: tmp.write_bytes(data),
-        overwrite,
-        writer="export_history",
-        flag="overwrite",
-        example="history.json",
-    )
+
+    def write(replace: bool) -> Path:
+        return write_given_path(
+            path,
+            lambda tmp: tmp.write_bytes(data),
+            replace,
+            writer="export_history",
+            flag="overwrite",
+            example="history.json",
+        )
+
+    try:
+        return write(overwrite)
+    except FileExistsError:
+        # Written since the check: by another rank of a data-parallel job, the README's example run under a
+        # launcher (the slower rank's write failed as if a user's file were there). A history, replaced.
+        if overwrite or not _is_history(path):
+            raise
+        return write(True)
 
 
 def _is_history(path: Path) -> bool:

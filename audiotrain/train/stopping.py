@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiotrain._text import plural
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train.interrupt import (
     SignalInterrupt,
@@ -114,7 +115,7 @@ class StopRequests:
             self.signal_heard = True
             t._note(
                 f"\n{heard}: the {t.world_size} processes stop together within "
-                f"{t.log_every_n_steps} training steps (or at the epoch's end){save} ({again} to {abort})"
+                f"{plural(t.log_every_n_steps, 'training step')} (or at the epoch's end){save} ({again} to {abort})"
             )
             return False
         self.interrupted = True

@@ -1641,12 +1641,9 @@ class Trainer:
 
     def export_history(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write `history` as JSON (columns of per-epoch values), atomically; returns the path. An existing
-        file there is replaced only with `overwrite` (else a `FileExistsError` naming it). Under data
-        parallel rank 0 writes it (every rank has the same history) and the others return the path: the
-        ranks of one script raced for the file, and the slower one's write failed as if a user's file were
-        there. (No barrier: a script may call it on rank 0 alone.)"""
-        if not self.is_global_zero:
-            return Path(path)
+        file there is replaced only with `overwrite` (else a `FileExistsError` naming it), or where it is a
+        history this wrote. Under data parallel every rank writes its own (the same epochs; a shared folder
+        ends with one of them whole), so each can read the file once this returns."""
         return reporting.write_history(self.history, path, overwrite=overwrite)
 
     def learning_rate(self) -> float:

@@ -795,10 +795,13 @@ def _load_best_weights(task: CLAPTrainModule, best: ModelCheckpoint, resume: Pat
 
 def _resumed_best(best: ModelCheckpoint, resume: Path) -> tuple[Path, float | None] | None:
     """The best checkpoint (and its score) that checkpoint `resume` records for a ModelCheckpoint of `best`'s
-    settings saving elsewhere; None where it records none."""
+    settings saving elsewhere, looked for beside `resume` (the checkpoints of a run folder moved or copied
+    are where its resumed checkpoint is now, not where it recorded them); None where it records none."""
     for key, saved in (ckpt.read_state(resume).get("callbacks") or {}).items():
         if isinstance(saved, dict) and best.adopts_state(key, saved) and saved.get("best_model_path"):
-            return Path(saved["best_model_path"]), saved.get("best_model_score")
+            return resume.resolve().parent / Path(saved["best_model_path"]).name, saved.get(
+                "best_model_score"
+            )
     return None
 
 
