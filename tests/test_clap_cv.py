@@ -90,3 +90,25 @@ def test_folds_too_few_for_two_training_clips_are_refused_before_anything_is_wri
     err = capsys.readouterr().err
     assert f"{data}: 5 clips in 2 folds leave fold " in err and "use more --folds" in err, err
     assert not out.exists()
+
+
+def test_a_cv_stopped_in_a_fold_says_to_run_it_again_not_a_resume_it_refuses(tmp_path, capsys, monkeypatch):
+    """The fold's run printed "Continue training with: ... clap cv ... --resume .../interrupted", which cv
+    refuses ("a cross-validation trains every fold from the start")."""
+    import signal
+
+    from audiotrain.recipes.clap import train as clap_train
+
+    class Stopping(clap_train.RetrievalEvaluation):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            signal.raise_signal(signal.SIGINT)  # a Ctrl-C: the fold stops after this step
+
+    monkeypatch.setattr(clap_train, "RetrievalEvaluation", Stopping)
+    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache"),
+            "--train.retrieval_every_epoch", "true"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "cv")]) == 130
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "--resume /" not in out and "Continue training" not in out
+    assert "training was interrupted (Ctrl-C); evaluating now" in out
+    assert "it has no --resume): run it again, into a new --out or with --overwrite" in out

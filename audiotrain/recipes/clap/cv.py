@@ -178,7 +178,8 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         if result["interrupted"]:
             raise FoldInterrupted(  # (a KeyboardInterrupt went past main's except, and its line with it)
                 f"cv: {fold_name(fold.index, folds)} was interrupted ({stopped_by()}); its run is in "
-                f"{result['run_dir']}"
+                f"{result['run_dir']}. A cross-validation trains every fold from the start (it has no "
+                "--resume): run it again, into a new --out or with --overwrite"
             )
         if main:
             fold_scores.append({m: float(result["after"][m]) for m in CV_METRICS if m in result["after"]})

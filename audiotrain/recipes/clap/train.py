@@ -406,7 +406,9 @@ def run_job(
             trainer.export_history(
                 out / "history.json", overwrite=True
             )  # (the run's own: a resume rewrites it)
-            if trainer.interrupted:
+            if trainer.interrupted and fold is not None:  # (cv has no --resume: its own line says what to do)
+                print(f"training was interrupted ({stopped_by()}); evaluating now")
+            elif trainer.interrupted:
                 command = resume_command(  # goes on in this folder, keeping its best checkpoint
                     "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out",
                     path_flags=RESUME_PATH_FLAGS,
