@@ -1127,5 +1127,6 @@ def test_an_epoch_shorter_than_the_logging_interval_warns_as_lightning_does(tmp_
     )  # fmt: skip
     with pytest.warns(
         UserWarning, match=r"an epoch has 2 training batches, fewer than .*log_every_n_steps=50"
-    ):
+    ) as seen:
         t.fit(TinyClassifier(), make_batches(32))
+    assert seen[0].filename == __file__  # the caller's line (under create_trainer it named declarative.py)

@@ -53,6 +53,9 @@ class StopRequests:
         self.resume_hint: str | None = (
             "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
         )
+        # Whether a stop that saves nothing (enable_checkpointing=False) says so: a Trainer run inside
+        # another tool's call (lr_find's sweep), whose caller says what the stop leaves, does not.
+        self.says_what_was_saved = True
 
     def start_fit(self) -> None:
         """A fit starts with no request and no `interrupted` checkpoint of its own yet."""
@@ -149,6 +152,8 @@ class StopRequests:
         if path is None:
             # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the
             # default folder (`./logs`, which may hold someone's work). The model stays trained in memory.
+            if not self.says_what_was_saved:
+                return
             t._note(
                 f"Stopped at epoch {t.current_epoch}, global step {t.global_step}; no checkpoint saved "
                 "(enable_checkpointing=False)"

@@ -217,6 +217,9 @@ def _sweep_trainer(trainer: Trainer, num_training: int, sweep: LRSweep) -> Train
         deterministic=trainer.deterministic,
     )
     sweeper.limits["val"] = 0
+    # Its stop saves nothing by design: lr_find says in one line what a stop leaves (its own Trainer's
+    # "no checkpoint saved (enable_checkpointing=False)" named a setting the user never chose).
+    sweeper._stopping.says_what_was_saved = False
     return sweeper
 
 
