@@ -426,18 +426,24 @@ print("RETURNED", flush=True)
 """
 
 
-def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(tmp_path):
-    """It printed 30 lines of KeyboardInterrupt traceback from inside the checkpoint writer, and not a word
-    on what was left."""
-    (tmp_path / "fit.py").write_text(SAVE_SCRIPT)
+def _aborted_fit(tmp_path, script: str, first_words: str) -> tuple[str, Path]:
+    """Run `script` (a fit that a second Ctrl-C aborts): it ends with status 130 and no traceback; its one
+    line that starts with `first_words`, and the checkpoints folder."""
+    (tmp_path / "fit.py").write_text(script)
     done = subprocess.run(
         [sys.executable, "fit.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
     )
     out = done.stdout + done.stderr
     assert done.returncode == 130, out
     assert "Traceback" not in out and "RETURNED" not in out, out
-    folder = tmp_path / "checkpoints"
-    (line,) = [line for line in out.splitlines() if line.startswith("Save aborted")]
+    (line,) = [line for line in out.splitlines() if line.startswith(first_words)]
+    return line, tmp_path / "checkpoints"
+
+
+def test_a_second_ctrl_c_during_the_save_says_what_is_left_without_a_traceback(tmp_path):
+    """It printed 30 lines of KeyboardInterrupt traceback from inside the checkpoint writer, and not a word
+    on what was left."""
+    line, folder = _aborted_fit(tmp_path, SAVE_SCRIPT, "Save aborted")
     assert line == (
         f"Save aborted: nothing of {folder / 'interrupted'} was left; the newest intact checkpoint is "
         f"{folder / 'last'} (epoch 1, global step 6)"
@@ -470,15 +476,7 @@ print("RETURNED", flush=True)
 def test_a_second_ctrl_c_before_the_save_began_aborts_with_one_line_and_status_130(tmp_path):
     """A second Ctrl-C while the step the first one stops after still ran ended the script with a
     SignalInterrupt traceback from inside the step (or a DataLoader worker's read) and exit status 1."""
-    (tmp_path / "fit.py").write_text(BEFORE_SAVE_SCRIPT)
-    done = subprocess.run(
-        [sys.executable, "fit.py"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=240
-    )
-    out = done.stdout + done.stderr
-    assert done.returncode == 130, out
-    assert "Traceback" not in out and "RETURNED" not in out, out
-    folder = tmp_path / "checkpoints"
-    (line,) = [line for line in out.splitlines() if line.startswith("Aborted before the save")]
+    line, folder = _aborted_fit(tmp_path, BEFORE_SAVE_SCRIPT, "Aborted before the save")
     assert line == (
         f"Aborted before the save: nothing was saved as {folder / 'interrupted'}; the newest intact "
         f"checkpoint is {folder / 'last'} (epoch 1, global step 6)"

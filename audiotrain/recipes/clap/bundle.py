@@ -565,11 +565,12 @@ def export_checkpoint(
 
 
 def _export_files() -> frozenset[str]:
-    """The names `export_bundle` writes (its front end and tokenizer files, when the source has them)."""
+    """The names an export writes: `export_bundle`'s (its front end and tokenizer files, when the source has
+    them) and `EXPORT_MARKER`."""
     from audiotrain.features.clap import FRONT_END_FILES
     from audiotrain.models.clap.tokenizer import TOKENIZER_FILES
 
-    return frozenset({"config.json", "model.safetensors", *FRONT_END_FILES, *TOKENIZER_FILES})
+    return frozenset({"config.json", "model.safetensors", *FRONT_END_FILES, *TOKENIZER_FILES, EXPORT_MARKER})
 
 
 #: The file an export writes beside the model's, so that `export --overwrite` replaces only a folder an
@@ -587,8 +588,7 @@ def _not_an_export(folder: Path) -> str:
     names = sorted(
         p.name + ("/" if p.is_dir() else "")
         for p in folder.iterdir()
-        if p.name not in _export_files() | {EXPORT_MARKER}
-        and not p.name.startswith(TMP_PREFIX)  # (a killed export's leftover)
+        if p.name not in _export_files() and not p.name.startswith(TMP_PREFIX)  # (a killed export's leftover)
     )
     if names:
         return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
