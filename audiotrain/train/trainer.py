@@ -78,7 +78,12 @@ from audiotrain.train.loaders import (
 from audiotrain.train.loggers import Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.metric_values import Metrics
-from audiotrain.train.module import OptimizerConfig, TrainModule, refuse_manual_optimization
+from audiotrain.train.module import (
+    LightningOptimizer,
+    OptimizerConfig,
+    TrainModule,
+    refuse_manual_optimization,
+)
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
 from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
@@ -564,9 +569,11 @@ class Trainer:
         return self.module
 
     @property
-    def optimizers(self) -> list[optim.Optimizer]:
-        """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty."""
-        return [self.optimizer] if self.optimizer is not None else []
+    def optimizers(self) -> list[LightningOptimizer]:
+        """Lightning's list of optimizers: `[optimizer]` once `fit` configured it, else empty, each seen as
+        `TrainModule.optimizers()` gives it (Lightning's habit `trainer.optimizers[0].param_groups[0]["lr"]`
+        reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
+        return [LightningOptimizer(self.optimizer)] if self.optimizer is not None else []
 
     # The limits as Lightning's properties show them: 1.0 (every batch) where none was given.
     @property
