@@ -482,3 +482,37 @@ print(json.dumps([round(t.callback_metrics["r"], 6) for t in (whole, first, resu
         _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
         == [[2.166667, 1.166667, 2.166667]] * 2
     )
+
+
+def test_ranks_whose_loaders_give_different_numbers_of_batches_are_refused_by_name(tmp_path):
+    # A user's own split by rank (lists of batches): rank 1 has a batch more. Its last step waited for
+    # rank 0's gradients, and the job ended in "[ring] connection to a peer was lost". Validation may be
+    # unequal (its means are weighted over every rank's batches).
+    body = """
+import mlx.core as mx
+from audiotrain import Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_data
+
+x, y = make_data(40)
+batches = [(mx.array(x[i : i + 4]), mx.array(y[i : i + 4])) for i in range(0, 40, 4)]
+r = collectives.rank()
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, num_sanity_val_steps=0, logger=False,
+                  enable_checkpointing=False, enable_model_summary=False)
+trainer.fit(TinyClassifier(), batches[:4], batches[: 2 + r])
+print(json.dumps(trainer.global_step))
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+                  enable_model_summary=False)
+try:
+    trainer.fit(TinyClassifier(), batches[: 4 + r])
+except ValueError as err:
+    print(json.dumps(str(err)))
+"""
+    results = run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)
+    said = _last_json(results)
+    assert [json.loads(r.lines()[-2]) for r in results] == [4, 4]  # unequal validation: trained
+    assert said[0] == said[1]
+    assert said[0].startswith(
+        "Trainer.fit: the ranks' training loaders give different numbers of batches an epoch "
+        "(rank 0: 4, rank 1: 5)"
+    )

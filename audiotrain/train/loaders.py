@@ -69,6 +69,26 @@ def loader_len(loader: Any) -> int | None:
         return None
 
 
+def refuse_unequal_epochs(n_batches: int | None, where: str = "Trainer.fit") -> None:
+    """Under data parallel, raise ValueError on every rank where the ranks' training loaders give different
+    numbers of batches an epoch (each step averages every rank's gradients: a rank out of batches left the
+    others waiting in their next all-reduce, and the job ended in a lost-connection error). One small
+    all-gather at the start of a fit; loaders without a length are not checked (their ends are not
+    known)."""
+    if collectives.world_size() == 1:
+        return
+    counts = collectives.all_gather_object(n_batches)
+    if all(c is None for c in counts) or len(set(counts)) == 1:
+        return
+    shown = ", ".join(f"rank {r}: {'no length' if c is None else c}" for r, c in enumerate(counts))
+    raise ValueError(
+        f"{where}: the ranks' training loaders give different numbers of batches an epoch ({shown}); every "
+        "step averages the gradients of all ranks, so each rank must run the same number of steps. "
+        "audiotrain.DataLoader shards a dataset into equal parts on its own; a loader that splits the data "
+        "by rank itself must give every rank the same number of batches (pad or drop the remainder)"
+    )
+
+
 def check_batch(batch: Any, path: str = "batch") -> None:
     """Batches enter a compiled function: every leaf must be an mx.array."""
     if isinstance(batch, mx.array):

@@ -73,6 +73,7 @@ from audiotrain.train.loaders import (
     one_loader,
     prepare_data,
     prepare_loader,
+    refuse_unequal_epochs,
     shown_type,
 )
 from audiotrain.train.loggers import Logger
@@ -925,6 +926,7 @@ class Trainer:
         if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
             self.evaluation.limit("val", val_loader)
         n_batches = self._training_batches(train_loader)
+        refuse_unequal_epochs(n_batches)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
             warnings.warn(
