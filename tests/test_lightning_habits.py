@@ -587,7 +587,7 @@ def _torch_like(module: str, name: str):
         ),
         (
             lambda s: {"optimizer": _torch_like("torch.optim.adam", "Adam")},
-            r"got torch.optim.Adam, a torch optimizer",
+            r"got torch.optim.Adam, a torch optimizer.*optim.AdamW\(\.\.\., bias_correction=True\)",
         ),
         (
             lambda s: {

@@ -1,6 +1,7 @@
 """Trainer flags and loops, from the user's side (one test per flag at least)."""
 
 import json
+import warnings
 
 from audiotrain import OptimizerConfig, Trainer, TrainModule
 from audiotrain.train.callbacks import Callback, GradientClipper
@@ -419,6 +420,29 @@ def test_bf16_mixed_keeps_float32_master_weights_and_bf16_true_does_not(tmp_path
     assert t.history["train_loss"][-1] < t.history["train_loss"][0]
     _, module = fit(tmp_path, max_epochs=1, precision="bf16-true")
     assert module.fc1.weight.dtype == mx.bfloat16
+
+
+def test_a_bfloat16_loss_under_bf16_mixed_is_warned_once_with_the_float32_way(tmp_path):
+    # MLX has no autocast: the logits are bfloat16, so a loss on them is too, and its logged values move
+    # on bfloat16's grid (EarlyStopping saw ties and stopped a run that still improved).
+    from audiotrain.train.step import LowPrecisionLossWarning
+
+    with pytest.warns(LowPrecisionLossWarning, match=r"astype\(mx.float32\)") as seen:
+        fit(tmp_path, max_epochs=2, precision="bf16-mixed")
+    assert len([w for w in seen if w.category is LowPrecisionLossWarning]) == 1
+
+    class Float32Loss(TinyClassifier):
+        def __call__(self, x):
+            return super().__call__(x).astype(mx.float32)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowPrecisionLossWarning)
+        t, _ = fit(tmp_path, max_epochs=1, precision="bf16-mixed", module=Float32Loss())
+    assert t.history["train_loss"][-1] != round_to_bfloat16(t.history["train_loss"][-1])
+
+
+def round_to_bfloat16(value: float) -> float:
+    return mx.array(value, dtype=mx.bfloat16).item()
 
 
 def test_validation_is_weighted_by_batch_size(tmp_path):

@@ -296,7 +296,8 @@ def _type_name(value: Any) -> str:
 _TORCH_OPTIMIZER = (
     ", a torch optimizer, which cannot update MLX arrays: return its mlx.optimizers counterpart, e.g. "
     "optim.SGD(learning_rate=0.1, momentum=0.9) for torch.optim.SGD(self.parameters(), lr=0.1, "
-    "momentum=0.9) (no parameters: the Trainer's update gives them)"
+    "momentum=0.9) (no parameters: the Trainer's update gives them); for torch's Adam or AdamW numbers give "
+    "optim.AdamW(..., bias_correction=True) (MLX's default skips it)"
 )
 
 

@@ -14,6 +14,7 @@ function is kept per flag pattern, so switching back and forth traces each patte
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -38,6 +39,31 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_map
 
 PRECISIONS = ("32", "bf16-mixed", "bf16-true")
+
+
+class LowPrecisionLossWarning(UserWarning):
+    """`precision="bf16-mixed"` and a training loss computed in bfloat16."""
+
+
+def warn_low_precision_loss(where: str) -> None:
+    """MLX has no autocast: under bf16-mixed the model's outputs are bfloat16, and a loss computed on them
+    is too (torch's autocast computes losses in float32). Its logged values then move on bfloat16's grid
+    (steps of 0.03 near 4), and EarlyStopping or a monitored checkpoint sees ties where the loss still
+    falls."""
+    warnings.warn(
+        f"{where} returned a bfloat16 loss under precision='bf16-mixed': its logged values (and what "
+        "EarlyStopping and ModelCheckpoint compare) have bfloat16's 3 significant digits. Compute the loss on "
+        "float32 outputs, e.g. nn.losses.cross_entropy(self(x).astype(mx.float32), y), as torch's autocast "
+        "does for losses; the model still runs in bfloat16",
+        LowPrecisionLossWarning,
+        stacklevel=2,
+    )
+
+
+def _returned_loss_dtype(out: Any) -> Any:
+    """The dtype of the loss a step returned in any of its forms (None where it is not an array)."""
+    loss = out.get("loss") if isinstance(out, dict) else out[0] if isinstance(out, tuple) and out else out
+    return loss.dtype if isinstance(loss, mx.array) else None
 
 
 def mode_signature(modules: list) -> tuple[bool, ...]:
@@ -237,6 +263,7 @@ class TrainStep:
         self.state = state or StepState(module, accumulate=config.accumulate_grad_batches > 1)
         self.traces = 0  # how many times Python traced a step (tests use it to prove no retracing)
         self.log_options: dict = {}
+        self._warned_precision = False  # LowPrecisionLossWarning, once a fit
         self._data_parallel = collectives.world_size() > 1
         # The compiled functions' state: everything the step reads and writes.
         self._graph_state = [module.state, optimizer.state, mx.random.state, self.state.arrays]
@@ -272,7 +299,14 @@ class TrainStep:
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
-            loss, metrics, metric_weights = check_loss_output(out, where)
+            if (
+                precision == "bf16-mixed"
+                and _returned_loss_dtype(out) == mx.bfloat16
+                and not self._warned_precision
+            ):
+                self._warned_precision = True  # (read at trace time: free in a compiled step)
+                warn_low_precision_loss(where)
+            loss, metrics, metric_weights = check_loss_output(out, where)  # (the loss cast to float32)
             # Kept across calls: a value an eager step logs on some batches only is still named by its
             # options (`odd_step` at the interval) after a batch that did not log it.
             self.log_options = {**self.log_options, **logs.options_beside(metrics)}
