@@ -49,6 +49,7 @@ _PUBLIC = {
     "LoggerWarning": "audiotrain.train.loggers.base",
     "LoggerNotStarted": "audiotrain.train.loggers.base",
     "RetraceWarning": "audiotrain.train.trace_guard",
+    "LowPrecisionLossWarning": "audiotrain.train.step",
     "SaveAborted": "audiotrain.train.interrupt",
     "CrossValidationStopped": "audiotrain.declarative",
     "SlowBlasWarning": "audiotrain._blas",
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
     from audiotrain.train.module import OptimizerConfig as OptimizerConfig
     from audiotrain.train.module import TrainModule as TrainModule
     from audiotrain.train.seeding import seed_everything as seed_everything
+    from audiotrain.train.step import LowPrecisionLossWarning as LowPrecisionLossWarning
     from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning
     from audiotrain.train.trainer import Trainer as Trainer
     from audiotrain.train.tuner import Tuner as Tuner

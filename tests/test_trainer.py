@@ -425,7 +425,7 @@ def test_bf16_mixed_keeps_float32_master_weights_and_bf16_true_does_not(tmp_path
 def test_a_bfloat16_loss_under_bf16_mixed_is_warned_once_with_the_float32_way(tmp_path):
     # MLX has no autocast: the logits are bfloat16, so a loss on them is too, and its logged values move
     # on bfloat16's grid (EarlyStopping saw ties and stopped a run that still improved).
-    from audiotrain.train.step import LowPrecisionLossWarning
+    from audiotrain import LowPrecisionLossWarning
 
     with pytest.warns(LowPrecisionLossWarning, match=r"astype\(mx.float32\)") as seen:
         fit(tmp_path, max_epochs=2, precision="bf16-mixed")
