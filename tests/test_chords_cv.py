@@ -125,7 +125,12 @@ def test_ctrl_c_stops_the_whole_cv_and_resume_continues_it(cv_cache, tmp_path, m
     with monkeypatch.context() as patch:
         _ctrl_c_in_the_first_fold(patch)
         assert chords.main(argv) == 130  # as train, and as a shell reports a command Ctrl-C stopped
-    out = capsys.readouterr().err  # (a stop: said on stderr)
+    captured = capsys.readouterr()
+    out = captured.err  # (a stop: said on stderr)
+    # No scores from a partial fold: the stopped fold's model is not transcribed nor scored (a plain run
+    # stopped by Ctrl-C still evaluates; README).
+    assert "held-out songs" not in captured.out + out and "mir_eval" not in captured.out + out
+    assert not (run_dir / "fold0" / "evaluation").exists()
     saved = run_dir / "fold0" / "checkpoints" / "interrupted"
     assert saved.is_dir() and "=== fold 2/2" not in out and not (run_dir / "fold1").exists()
     assert not (run_dir / "cv_scores.json").exists() and "no cv scores were written" in out
