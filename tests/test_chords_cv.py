@@ -388,3 +388,14 @@ def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_p
     assert chords.main(["evaluate", "--checkpoint", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "is a cross-validation run" in err and "fold0" in err and "config.json" not in err, err
+
+
+def test_folds_in_a_config_file_is_named_as_the_folds_flag(tmp_path, capsys):
+    """It was "unknown field 'folds'" and the list of fields, without a word of --folds."""
+    file = tmp_path / "cv.yaml"
+    file.write_text("preset: quick_test\nfolds: 3\n")
+    with pytest.raises(SystemExit) as stopped:
+        chords.main(["cv", "--config", str(file), "--run_dir", str(tmp_path / "cv")])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "unknown field 'folds'" in err
+    assert "the number of folds is the --folds flag of cv, not a --config setting" in err
