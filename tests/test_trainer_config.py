@@ -274,6 +274,8 @@ def test_seed003_hierarchical_yaml_loads_as_written(tmp_path):
         ("  eval_steps: 50", "training.eval_steps is 50, but training.eval_strategy is 'epoch'"),
         ("  eval_strategy: steps\n  eval_steps: 0", "training.eval_steps must be an integer >= 1"),
         ("  eval_strategy: 'no'", "eval_strategy 'no' never validates, but training.monitor is 'val_loss'"),
+        # Validation turned off another way: refused alike, not after the first epoch by ModelCheckpoint.
+        ("  limit_val_batches: 0", "limit_val_batches 0 turns validation off, but training.monitor is 'val_"),
     ],
 )
 def test_eval_strategy_and_eval_steps_must_agree(tmp_path, lines, message):
@@ -380,3 +382,58 @@ def test_a_config_of_another_type_is_refused_naming_what_is_taken(config):
 def test_a_blank_monitor_is_refused(monitor):
     with pytest.raises(ValueError, match="overrides: training.monitor must name a metric"):
         resolve_config("quick_test", overrides={"monitor": monitor})
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("  seed: 0042", "line 2: training.seed: 0042 is read by YAML as an octal number (a leading 0), 34; "
+         "write 42, or quote it ('0042')"),
+        ("  patience: 010", "line 2: training.patience: 010 is read by YAML as an octal number"),
+        ("  limit_train_batches: 1:30", "line 2: training.limit_train_batches: 1:30 is read by YAML as a "
+         "base-60 number (a colon), 90"),
+    ],
+)  # fmt: skip
+def test_a_yaml_11_number_that_reads_as_another_is_refused_with_its_line_and_field(tmp_path, line, message):
+    """PyYAML (YAML 1.1) read `seed: 0042` as 34 and `1:30` as 90, and the run used them without a word."""
+    file = write(tmp_path, "run.yaml", f"training:\n{line}\n")
+    with pytest.raises(ValueError) as caught:
+        resolve_config(file)
+    assert str(caught.value).startswith(f"{file} {message}")
+    # Numbers that read as they show are taken: no leading zero, a decimal one (0089), a quoted one.
+    for text, seed in (("0", 0), ("0089", 89), ("'0042'", 42), ("007", 7)):
+        assert (
+            resolve_config(write(tmp_path, "ok.yaml", f"training:\n  seed: {text}\n")).training.seed == seed
+        )
+
+
+def test_a_json_file_with_a_byte_order_mark_is_read_as_a_yaml_one_is(tmp_path):
+    """Windows PowerShell writes one: it was refused as 'Unexpected UTF-8 BOM (decode using utf-8-sig)'."""
+    file = tmp_path / "run.json"
+    file.write_bytes(b"\xef\xbb\xbf" + json.dumps({"training": {"num_epochs": 3}}).encode())
+    assert resolve_config(file).training.num_epochs == 3
+
+
+def test_numpy_scalars_and_a_section_object_are_taken_as_overrides():
+    """A sweep over np.array values gives np.int64 / np.float32; seed 003 names the scheduler section's
+    class SchedulerConfig."""
+    from audiotrain.trainer_config import SchedulerConfig
+
+    import numpy as np
+
+    config = resolve_config(
+        "quick_test",
+        overrides={
+            "batch_size": np.int64(8),
+            "learning_rate": np.float32(1e-3),
+            "training": {"num_epochs": np.int32(3)},
+            "early_stopping": np.bool_(True),
+        },
+    )
+    assert config.data.batch_size == 8 and type(config.data.batch_size) is int
+    assert config.optimizer.learning_rate == pytest.approx(1e-3) and config.training.num_epochs == 3
+    assert config.training.early_stopping is True
+    with pytest.raises(ValueError, match="field 'data.batch_size' must be int, got 8.0"):
+        resolve_config("quick_test", overrides={"batch_size": np.float64(8.0)})  # as a float is refused
+    config = resolve_config(None, overrides={"scheduler": SchedulerConfig(type="linear")})
+    assert config.scheduler == SchedulerConfig(type="linear")
