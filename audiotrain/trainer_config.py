@@ -38,6 +38,7 @@ from audiotrain.recipes.config_cli import (
     file_settings,
     merge_config,
     preset_settings,
+    with_key_line,
 )
 from audiotrain.train import flags
 from audiotrain.train.step import PRECISIONS
@@ -524,7 +525,10 @@ def resolve_config(
         if own is not None:  # (it replaces the preset given as config=)
             resolved = preset(own)
             sources = dict.fromkeys(_dotted_settings(PRESETS[own]), f"preset {own!r}")
-        resolved, before = merge_config(resolved, data, source=str(file)), resolved
+        try:
+            resolved, before = merge_config(resolved, data, source=str(file)), resolved
+        except ValueError as error:
+            raise with_key_line(error, file) from None
         sources.update(dict.fromkeys(_dotted_settings(data), str(file)))
         if _run_folder_label(resolved) != _run_folder_label(before):
             label_source = str(file)

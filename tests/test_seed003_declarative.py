@@ -142,11 +142,13 @@ def test_unknown_presets_keys_and_types_are_named_with_a_suggestion(tmp_path):
     file = tmp_path / "bad.yaml"
     file.write_text("training:\n  num_epoch: 3\n")
     with pytest.raises(
-        ValueError, match=r"bad.yaml: unknown field 'training.num_epoch'; did you mean .*'num_epochs'"
+        ValueError, match=r"bad.yaml line 2: unknown field 'training.num_epoch'; did you mean .*'num_epochs'"
     ):
         resolve_config("development", file=file)
     file.write_text("training:\n  num_epochs: three\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: field 'training.num_epochs' must be int, got 'three'"):
+    with pytest.raises(
+        ValueError, match=r"bad.yaml line 2: field 'training.num_epochs' must be int, got 'three'"
+    ):
         resolve_config(file)
     assert resolve_config() == TrainerConfig()
 

@@ -50,11 +50,11 @@ def write(folder: Path, name: str, text: str) -> Path:
         ),
     ],
 )
-def test_a_bad_value_in_a_file_names_the_file_and_the_field(tmp_path, section, line, message):
+def test_a_bad_value_in_a_file_names_the_file_its_line_and_the_field(tmp_path, section, line, message):
     file = write(tmp_path, "run.yaml", f"{section}:\n  {line}\n")
     with pytest.raises(ValueError) as caught:
         resolve_config(file)
-    assert str(caught.value).startswith(f"{file}: {message}")
+    assert str(caught.value).startswith(f"{file} line 2: {message}")
 
 
 def test_a_bad_override_names_the_field():
@@ -89,7 +89,7 @@ def test_counts_have_the_recipes_upper_bounds(tmp_path, line, message):
     file = write(tmp_path, "run.yaml", line + "\n")
     with pytest.raises(ValueError) as caught:
         resolve_config(file)
-    assert str(caught.value).startswith(f"{file}: {message}")
+    assert str(caught.value).startswith(f"{file} line 1: {message}")
 
 
 @pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", "\x00", "", "  "])
@@ -102,7 +102,7 @@ def test_a_run_name_must_be_one_folder_name_under_runs(tmp_path, field, name):
     with pytest.raises(ValueError, match=rf"overrides: {refused}"):
         resolve_config("quick_test", overrides={field: name})
     file = write(tmp_path, "run.json", json.dumps({section: {key: name}}))
-    with pytest.raises(ValueError, match=rf"run.json: {refused}"):
+    with pytest.raises(ValueError, match=rf"run.json( line 1)?: {refused}"):
         resolve_config(file)
     assert resolve_config("quick_test", overrides={field: "my run.2"}).to_dict()[section][key] == "my run.2"
 
@@ -279,7 +279,7 @@ def test_seed003_hierarchical_yaml_loads_as_written(tmp_path):
     ],
 )
 def test_eval_strategy_and_eval_steps_must_agree(tmp_path, lines, message):
-    with pytest.raises(ValueError, match=f"run.yaml: .*{message}"):
+    with pytest.raises(ValueError, match=rf"run.yaml line \d: .*{message}"):
         resolve_config(write(tmp_path, "run.yaml", f"training:\n{lines}\n"))
     # An unquoted `no` is YAML 1.1's false: read as "no".
     for value in ("'no'", "no"):
@@ -437,3 +437,15 @@ def test_numpy_scalars_and_a_section_object_are_taken_as_overrides():
         resolve_config("quick_test", overrides={"batch_size": np.float64(8.0)})  # as a float is refused
     config = resolve_config(None, overrides={"scheduler": SchedulerConfig(type="linear")})
     assert config.scheduler == SchedulerConfig(type="linear")
+
+
+def test_a_type_error_deep_in_a_file_names_its_line(tmp_path):
+    """Only duplicate keys and YAML syntax errors had a line; `mode: mx` on line 13 had none."""
+    text = "optimizer:\n  learning_rate: 0.001\n" + "\n" * 9 + "training:\n  mode: mx\n  patience: three\n"
+    with pytest.raises(ValueError, match=r"run.yaml line 14: field 'training.patience' must be int"):
+        resolve_config(write(tmp_path, "run.yaml", text))
+    with pytest.raises(ValueError, match=r"run.yaml line 13: training.mode must be 'min' or 'max', got 'mx'"):
+        resolve_config(write(tmp_path, "run.yaml", text.replace("  patience: three\n", "")))
+    # JSON too, and a misspelt key
+    with pytest.raises(ValueError, match=r"run.json line 3: unknown field 'training.epochs'; did you mean"):
+        resolve_config(write(tmp_path, "run.json", '{\n "training": {\n  "epochs": 3}\n}\n'))

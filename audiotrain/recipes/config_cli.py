@@ -639,6 +639,43 @@ def _check_unique_keys(root: Any, path: Path) -> None:
             pending.append((value, f"{section}{key.value}."))
 
 
+def key_lines(path: str | Path) -> dict[str, int]:
+    """The line of each key of the YAML (or JSON) config file `path`, by its dotted name
+    (``training.patience``); empty where the file cannot be read so."""
+    import yaml
+
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    lines: dict[str, int] = {}
+    pending = [(root, "")]
+    while pending:
+        node, section = pending.pop()
+        if not isinstance(node, yaml.MappingNode) or len(lines) > MAX_CONFIG_VALUES:
+            continue
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines.setdefault(f"{section}{key.value}", key.start_mark.line + 1)
+                pending.append((value, f"{section}{key.value}."))
+    return lines
+
+
+def with_key_line(error: ValueError, path: str | Path) -> ValueError:
+    """`error`, `merge_config`'s for the settings of the file `path` (``FILE: training.mode must be ...``),
+    as ``FILE line 13: training.mode must be ...``: the line of the first dotted setting it names that the
+    file holds. As it is where it names none."""
+    message, prefix = str(error), f"{path}: "
+    if not message.startswith(prefix):
+        return error
+    rest = message[len(prefix) :]
+    lines = key_lines(path)
+    for name in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", rest):
+        if name in lines:
+            return ValueError(f"{path} line {lines[name]}: {rest}")
+    return error
+
+
 def _check_yaml11_number(node: Any, name: str, path: Path) -> None:
     """Refuse a plain scalar that YAML 1.1 (PyYAML) reads as another number than it shows: a leading zero
     makes it octal (``seed: 0042`` is 34) and a colon base 60 (``batch_size: 1:30`` is 90), without a word.
