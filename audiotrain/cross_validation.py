@@ -77,8 +77,11 @@ def grouped_folds(
         ValueError: fewer than 2 folds, fewer groups than folds (naming both), or a ``val_fraction``
             outside [0, 1).
     """
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 2:
-        raise ValueError(f"cross-validation needs {flag} >= 2, got {folds!r}")
+    called = "" if flag.startswith("--") else f"{source}: "  # (a function's argument: the function)
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)):
+        raise ValueError(f"{called}{flag} must be an integer >= 2 (the number of folds), got {folds!r}")
+    if folds < 2:
+        raise ValueError(f"{called}cross-validation needs {flag} >= 2, got {folds!r}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"{source}: val_fraction must be in [0, 1), got {val_fraction!r}")
     members: dict[Hashable, list[int]] = {}

@@ -39,6 +39,7 @@ import builtins
 import contextlib
 import copy
 import dataclasses
+import difflib
 import importlib
 import json
 import os
@@ -68,6 +69,7 @@ from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_state, seeding
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks._monitor import MetricNotLoggedError
 from audiotrain.train.evaluation import eval_mode
 from audiotrain.train.interrupt import interactive_session, stop_exit_status
 from audiotrain.train.loaders import check_batch, loader_len
@@ -81,6 +83,7 @@ from audiotrain.trainer_config import (
     TrainingSettings,
     checked_config,
     resolve_config,
+    setting_source,
     write_config,
 )
 from audiotrain.training_hooks import TrainingHookAdapter, wrap_training_hooks
@@ -101,6 +104,42 @@ def cross_validation_stopped() -> KeyboardInterrupt:
     """A plain KeyboardInterrupt in an interactive session (where a SystemExit would end it), else
     `CrossValidationStopped`."""
     return KeyboardInterrupt() if interactive_session() else CrossValidationStopped(stop_exit_status())
+
+
+class MonitorCheck(Callback):
+    """``training.monitor`` against what validation logs, named as the setting from its source (a file,
+    ``overrides``): the run's ModelCheckpoint and EarlyStopping, which the user never made, would name
+    themselves. Checked at the sanity check (before training) where one runs; `as_setting` renames their
+    error at the first validation otherwise."""
+
+    def __init__(self, monitor: str, source: str):
+        self.monitor, self.source = monitor, source
+
+    def on_sanity_check_end(self, trainer: Trainer, module: TrainModule) -> None:
+        logged = trainer.evaluation.sanity_check_names
+        if not logged or not self.monitor.startswith("val_") or self.monitor in logged:
+            return
+        close = difflib.get_close_matches(self.monitor, sorted(logged), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise MetricNotLoggedError(
+            f"{self._unlogged()}{hint}; validation logs: {', '.join(sorted(logged))}. Found by the sanity "
+            "check before training"
+        )
+
+    def _unlogged(self) -> str:
+        return f"{self.source}: training.monitor {self.monitor!r} was not logged"
+
+    def as_setting(self, error: BaseException) -> MetricNotLoggedError | None:
+        """ModelCheckpoint's or EarlyStopping's error for the monitored metric, naming training.monitor and
+        its source instead; None for any other error."""
+        if not isinstance(error, MetricNotLoggedError):
+            return None
+        message = str(error)
+        for owner in ("ModelCheckpoint", "EarlyStopping"):
+            head = f"{owner}: monitored metric {self.monitor!r} was not logged"
+            if message.startswith(head):
+                return MetricNotLoggedError(f"{self._unlogged()}{message[len(head) :]}")
+        return None
 
 
 @dataclass
@@ -177,7 +216,10 @@ class ConfiguredTrainer:
         self.module = module
         # Checked again (a copy): one edited field by field, or built here directly, skipped the checks that
         # a file's or an override's value gets, and would fail in training (a KeyError for its optimizer).
+        given = config
         self.config = config = checked_config(config, f"{type(self).__name__}(config=...)")
+        if hasattr(given, "_sources"):  # where each setting came from (`setting_source`)
+            config._sources = given._sources
         self.extra_callbacks = list(callbacks or [])
         self._trained = False  # set by `train`: the module's weights have then seen the training data
         self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
@@ -242,6 +284,41 @@ class ConfiguredTrainer:
             s = self.config.scheduler
             raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
 
+    def _source(self, name: str) -> str:
+        """Where the setting `name` came from, for its errors: a file, ``overrides``, a preset."""
+        return setting_source(self.config, name, f"{type(self).__name__}(config=...)")
+
+    def _check_eval_steps(self, train_loader: Any, run: str = "the run") -> None:
+        """Refuse ``training.eval_strategy: steps`` whose ``eval_steps`` exceeds the training batches of the
+        run (known once the loader's length is, or from training.max_steps): it would never validate, so
+        there would be no val_ metrics and no best checkpoint, without a word. Before the run folder."""
+        t = self.config.training
+        if t.eval_strategy != "steps":
+            return
+        per_epoch = loader_len(train_loader)
+        if t.limit_train_batches is not None:
+            per_epoch = t.limit_train_batches if per_epoch is None else min(per_epoch, t.limit_train_batches)
+        lengths = []
+        if per_epoch is not None:
+            epochs = f"{t.num_epochs} epoch{'s' if t.num_epochs > 1 else ''}"
+            lengths.append((per_epoch * t.num_epochs, f"{epochs} x {per_epoch} batches"))
+        if t.max_steps is not None:  # (optimizer steps, of at most accumulate_grad_batches batches each)
+            accumulated = (
+                f" x {t.accumulate_grad_batches} accumulated" if t.accumulate_grad_batches > 1 else ""
+            )
+            lengths.append((t.max_steps * t.accumulate_grad_batches, f"max_steps {t.max_steps}{accumulated}"))
+        if not lengths:
+            return  # (a loader without a length: its end is not known)
+        total, how = min(lengths)
+        if t.eval_steps <= total:
+            return
+        raise ValueError(
+            f"{self._source('training.eval_steps')}: training.eval_steps is {t.eval_steps}, but {run} trains "
+            f"{total} batches ({how}), so it would never validate: no val_ metrics, no best checkpoint"
+            f"{' and no early stopping' if t.early_stopping else ''}. Set training.eval_steps to at most "
+            f"{total} (it counts training batches across epochs), or training.eval_strategy to 'epoch'"
+        )
+
     def _warn_if_weights_unseeded(self) -> None:
         """Once: training.seed did not draw the module's weights, so config.yaml cannot repeat the run. Said
         where a seed was asked for: training.seed other than the default, or seed_everything with another
@@ -280,6 +357,7 @@ class ConfiguredTrainer:
                 save_last=True,
             ),
             ConfigInCheckpoint(self.config.to_dict()),  # a checkpoint alone says how to repeat its run
+            MonitorCheck(t.monitor, self._source("training.monitor")),
         ]
         if t.early_stopping:
             callbacks.append(EarlyStopping(monitor=t.monitor, mode=t.mode, patience=t.patience))
@@ -374,6 +452,7 @@ class ConfiguredTrainer:
             ckpt_path = self._resume_from
         train = self._loader(train_loader, shuffle=True)
         self._check_schedule_length(train)
+        self._check_eval_steps(train)
         if val_loader is not None and self.config.training.eval_strategy == "no":
             warnings.warn(
                 "train: val_loader is not used: training.eval_strategy is 'no' (set it to 'epoch' or "
@@ -416,11 +495,15 @@ class ConfiguredTrainer:
         self._resume_from = None  # (kept until now: a refused run folder leaves it for the next train)
         try:
             self.trainer.fit(self.module, train, val, ckpt_path=ckpt_path)
-        except BaseException:
+        except BaseException as error:
             # A run that failed before it saved anything (a bug in compute_loss at the first step) leaves
             # nothing behind: its config.yaml alone would make the fixed re-run refuse the folder.
             if _main() and not resuming:
                 _remove_untrained_run(self.run_dir, created=not folder_existed)
+            unlogged = MonitorCheck(self.config.training.monitor, self._source("training.monitor"))
+            named = unlogged.as_setting(error)
+            if named is not None:
+                raise named from None
             raise
         if _main():
             # The run's own file: a resumed run rewrites the one its first part wrote.
@@ -599,6 +682,8 @@ class ConfiguredTrainer:
                 f"{monitor!r}; pass val_fraction > 0 (and enough {unit}), or set training.monitor to a "
                 "train_ metric (create_trainer(..., monitor='train_loss'))"
             )
+        for fold in parts:  # (before anything is written)
+            self._check_eval_steps(fold_loader(fold.train, True), f"fold {fold.index}")
         self._check_predict_step(fold_loader(parts[0].test, False))
         self._warn_if_weights_unseeded()  # (every fold's module is a copy of it, or built after it)
         loader_batch = self._other_loader_batch_size(data)
@@ -656,11 +741,14 @@ class ConfiguredTrainer:
             run = dataclasses.replace(
                 self.config.run, run_dir=str(fold_dir), run_name=f"{name}-fold{fold.index}"
             )
+            fold_config = dataclasses.replace(self.config, run=run)
+            if hasattr(self.config, "_sources"):  # (its errors name where a setting came from)
+                fold_config._sources = self.config._sources
             with warnings.catch_warnings():  # (said once already, by create_trainer)
                 warnings.filterwarnings("ignore", message="create_trainer: .* defines configure_optimizers")
                 trainer = ConfiguredTrainer(
                     module_factory() if module_factory else self._fresh_module(),
-                    dataclasses.replace(self.config, run=run),
+                    fold_config,
                     self._fresh_callbacks(fold.index, overwrite),
                 )
             trainer._weights_seed_checked = True  # (said once for the folds, below)

@@ -38,6 +38,7 @@ from audiotrain.recipes.config_cli import (
     file_settings,
     merge_config,
     preset_settings,
+    with_key_line,
 )
 from audiotrain.train import flags
 from audiotrain.train.step import PRECISIONS
@@ -260,6 +261,13 @@ class TrainingSettings:
                 "picks the best checkpoint and drives early stopping): set training.monitor to a train_ "
                 "metric, e.g. train_loss"
             )
+        if self.limit_val_batches == 0 and self.monitor.startswith("val_"):
+            raise ValueError(
+                f"training.limit_val_batches 0 turns validation off, but training.monitor is "
+                f"{self.monitor!r} (it picks the best checkpoint and drives early stopping): set "
+                "training.monitor to a train_ metric, e.g. train_loss, or training.limit_val_batches to the "
+                "batches to validate on (null: all)"
+            )
 
 
 @dataclass
@@ -388,12 +396,55 @@ def apply_overrides(
     sections = {f.name for f in dataclasses.fields(config)}
     nested: dict[str, Any] = {}
     for key, value in overrides.items():
+        value = _plain_value(value)
         if key in sections:  # optimizer={"type": "sgd"}: a section's settings (checked by merge_config)
+            if isinstance(value, type(getattr(config, key))):  # scheduler=SchedulerConfig(type="linear")
+                value = dataclasses.asdict(value)
+            if isinstance(value, dict):
+                value = {name: _plain_value(v) for name, v in value.items()}
             nested[key] = {**nested.get(key, {}), **value} if isinstance(value, dict) else value
             continue
         section, _, name = _section_of(config, key, source).partition(".")
         nested.setdefault(section, {})[name] = value
     return merge_config(config, nested, source=source)
+
+
+def _plain_value(value: Any) -> Any:
+    """A numpy scalar (``np.int64(8)`` from a sweep over an array) as the Python value it holds, checked as
+    that one is (a numpy float for an int setting is refused, as a float is); anything else as it is."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
+def _dotted_settings(data: Any, prefix: str = "") -> list[str]:
+    """The dotted names of the settings in the nested dict `data` (``training.eval_steps``)."""
+    if not isinstance(data, Mapping):
+        return [prefix.rstrip(".")] if prefix else []
+    return [name for key, value in data.items() for name in _dotted_settings(value, f"{prefix}{key}.")]
+
+
+def _override_settings(config: TrainerConfig, overrides: Mapping[str, Any]) -> list[str]:
+    """The dotted names of the settings `overrides` (plain, dotted or a section's dict) set."""
+    sections = {f.name for f in dataclasses.fields(config)}
+    names = []
+    for key, value in overrides.items():
+        if key in sections:
+            value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            names += [f"{key}.{name}" for name in value] if isinstance(value, Mapping) else []
+        else:
+            names.append(_section_of(config, key, "overrides"))
+    return names
+
+
+def setting_source(config: TrainerConfig, name: str, default: str = "config") -> str:
+    """Where the setting `name` (``training.eval_steps``) of a config made by `resolve_config` was last set:
+    the file's path, ``overrides``, ``preset 'quick_test'``, ``config dict``, ``TrainerConfig object``, or
+    ``TrainerConfig default`` where nothing set it; `default` for a config made otherwise."""
+    sources = getattr(config, "_sources", None)
+    if sources is None:
+        return default
+    return sources.get(name, "TrainerConfig default")
 
 
 def _is_preset_name(config: str | Path) -> bool:
@@ -441,11 +492,20 @@ def resolve_config(
     file, a `TrainerConfig` (checked again: see `checked_config`), or None for `TrainerConfig()`'s own
     defaults. `caller` names the function in the error for a ``config`` of another type."""
     label_source = "config"  # the last place that changed the run folder's label, for its error
+    sources: dict[str, str] = {}  # dotted setting -> where it was last set (`setting_source`)
     if isinstance(config, TrainerConfig):
         resolved = checked_config(config)
+        every = _dotted_settings(resolved.to_dict())
+        sources.update(getattr(config, "_sources", None) or dict.fromkeys(every, "TrainerConfig object"))
     elif isinstance(config, Mapping):
         resolved = _dict_config(config)
         label_source = "config dict"
+        named = config.get("preset")
+        if isinstance(named, str):
+            sources.update(dict.fromkeys(_dotted_settings(PRESETS[named]), f"preset {named!r}"))
+        sources.update(
+            dict.fromkeys(_dotted_settings({k: v for k, v in config.items() if k != "preset"}), "config dict")
+        )
     elif config is None:
         resolved = TrainerConfig()
     elif not isinstance(config, (str, os.PathLike)):
@@ -455,22 +515,30 @@ def resolve_config(
         )
     elif _is_preset_name(config):
         resolved = preset(str(config))
+        sources.update(dict.fromkeys(_dotted_settings(PRESETS[str(config)]), f"preset {str(config)!r}"))
     else:
         if file is not None:
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
     if file is not None:
         own, data = file_settings(file, PRESETS)
-        if own is not None:
+        if own is not None:  # (it replaces the preset given as config=)
             resolved = preset(own)
-        resolved, before = merge_config(resolved, data, source=str(file)), resolved
+            sources = dict.fromkeys(_dotted_settings(PRESETS[own]), f"preset {own!r}")
+        try:
+            resolved, before = merge_config(resolved, data, source=str(file)), resolved
+        except ValueError as error:
+            raise with_key_line(error, file) from None
+        sources.update(dict.fromkeys(_dotted_settings(data), str(file)))
         if _run_folder_label(resolved) != _run_folder_label(before):
             label_source = str(file)
     if overrides:
         resolved, before = apply_overrides(resolved, overrides), resolved
+        sources.update(dict.fromkeys(_override_settings(resolved, overrides), "overrides"))
         if _run_folder_label(resolved) != _run_folder_label(before):
             label_source = "overrides"
     _check_run_folder_label(resolved, label_source)
+    resolved._sources = sources  # (not a field: to_dict and config.yaml leave it out)
     return resolved
 
 

@@ -40,17 +40,18 @@ from typing import Any
 from audiotrain.train import hooks
 from audiotrain.train.callback import Callback
 
-#: Seed 003's hooks that `TrainingHookAdapter` calls.
-SEED_HOOKS = (
-    "on_train_begin",
-    "on_epoch_begin",
-    "on_batch_begin",
-    "on_batch_end",
-    "on_evaluate_begin",
-    "on_evaluate_end",
-    "on_epoch_end",
-    "on_train_end",
-)
+#: Seed 003's hooks that `TrainingHookAdapter` calls, with the arguments each is called with.
+HOOK_ARGUMENTS = {
+    "on_train_begin": ("trainer", "state"),
+    "on_epoch_begin": ("trainer", "state"),
+    "on_batch_begin": ("trainer", "state", "batch"),
+    "on_batch_end": ("trainer", "state", "loss"),
+    "on_evaluate_begin": ("trainer", "state"),
+    "on_evaluate_end": ("trainer", "state", "metrics"),
+    "on_epoch_end": ("trainer", "state"),
+    "on_train_end": ("trainer", "state", "result"),
+}
+SEED_HOOKS = tuple(HOOK_ARGUMENTS)
 
 #: Seed 003's hooks without a place in the shared Trainer: what to use instead.
 REFUSED = {
@@ -125,13 +126,34 @@ def _refuse(obj: Any, translated: frozenset[str]) -> None:
             )
 
 
+def _check_arguments(obj: Any, found: frozenset[str]) -> None:
+    """Refuse a seed hook of `obj` that cannot take the arguments it is called with (``on_batch_end(self,
+    trainer, state)``): now, naming them, rather than with a bare TypeError at the first batch of a fit."""
+    for name in sorted(found):
+        method = getattr(obj, name)
+        arguments = HOOK_ARGUMENTS[name]
+        try:
+            signature = inspect.signature(method)
+        except (TypeError, ValueError):  # no signature to read (a builtin): left to the call
+            continue
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            raise TypeError(
+                f"{type(obj).__name__}.{name}{signature} cannot take the arguments it is called with: "
+                f"{name}(self, {', '.join(arguments)}) (a seed 003 hook; see audiotrain.training_hooks)"
+            ) from None
+
+
 def wrap_training_hooks(callbacks: list[Any], owner: Any) -> list[Any]:
     """`callbacks` with each one that defines a seed 003 hook wrapped in a `TrainingHookAdapter` whose hooks
-    get `owner` (the `ConfiguredTrainer`) as ``trainer``; the others as they are."""
+    get `owner` (the `ConfiguredTrainer`) as ``trainer``; the others as they are. A hook that cannot take
+    its arguments (`HOOK_ARGUMENTS`) is refused."""
     out = []
     for cb in callbacks:
         found = seed_hooks(cb)
         _refuse(cb, found)
+        _check_arguments(cb, found)
         out.append(_adapter(cb, owner, found) if found else cb)
     return out
 
@@ -248,4 +270,4 @@ for _name, _value in vars(Callback).items():
         if _name not in vars(TrainingHookAdapter):
             setattr(TrainingHookAdapter, _name, _forward(_name))
 
-__all__ = ["SEED_HOOKS", "TrainingHookAdapter", "TrainingState", "wrap_training_hooks"]
+__all__ = ["HOOK_ARGUMENTS", "SEED_HOOKS", "TrainingHookAdapter", "TrainingState", "wrap_training_hooks"]

@@ -125,7 +125,12 @@ def test_ctrl_c_stops_the_whole_cv_and_resume_continues_it(cv_cache, tmp_path, m
     with monkeypatch.context() as patch:
         _ctrl_c_in_the_first_fold(patch)
         assert chords.main(argv) == 130  # as train, and as a shell reports a command Ctrl-C stopped
-    out = capsys.readouterr().err  # (a stop: said on stderr)
+    captured = capsys.readouterr()
+    out = captured.err  # (a stop: said on stderr)
+    # No scores from a partial fold: the stopped fold's model is not transcribed nor scored (a plain run
+    # stopped by Ctrl-C still evaluates; README).
+    assert "held-out songs" not in captured.out + out and "mir_eval" not in captured.out + out
+    assert not (run_dir / "fold0" / "evaluation").exists()
     saved = run_dir / "fold0" / "checkpoints" / "interrupted"
     assert saved.is_dir() and "=== fold 2/2" not in out and not (run_dir / "fold1").exists()
     assert not (run_dir / "cv_scores.json").exists() and "no cv scores were written" in out
@@ -383,3 +388,14 @@ def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_p
     assert chords.main(["evaluate", "--checkpoint", str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert "is a cross-validation run" in err and "fold0" in err and "config.json" not in err, err
+
+
+def test_folds_in_a_config_file_is_named_as_the_folds_flag(tmp_path, capsys):
+    """It was "unknown field 'folds'" and the list of fields, without a word of --folds."""
+    file = tmp_path / "cv.yaml"
+    file.write_text("preset: quick_test\nfolds: 3\n")
+    with pytest.raises(SystemExit) as stopped:
+        chords.main(["cv", "--config", str(file), "--run_dir", str(tmp_path / "cv")])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and "unknown field 'folds'" in err
+    assert "the number of folds is the --folds flag of cv, not a --config setting" in err

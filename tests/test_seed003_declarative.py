@@ -142,11 +142,13 @@ def test_unknown_presets_keys_and_types_are_named_with_a_suggestion(tmp_path):
     file = tmp_path / "bad.yaml"
     file.write_text("training:\n  num_epoch: 3\n")
     with pytest.raises(
-        ValueError, match=r"bad.yaml: unknown field 'training.num_epoch'; did you mean .*'num_epochs'"
+        ValueError, match=r"bad.yaml line 2: unknown field 'training.num_epoch'; did you mean .*'num_epochs'"
     ):
         resolve_config("development", file=file)
     file.write_text("training:\n  num_epochs: three\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: field 'training.num_epochs' must be int, got 'three'"):
+    with pytest.raises(
+        ValueError, match=r"bad.yaml line 2: field 'training.num_epochs' must be int, got 'three'"
+    ):
         resolve_config(file)
     assert resolve_config() == TrainerConfig()
 
@@ -1071,3 +1073,79 @@ def test_the_resume_hint_after_a_ctrl_c_in_train_is_a_call_that_continues_the_ru
     assert {k: v for k, v in history.items() if k != "time"} == {
         k: v for k, v in whole_history.items() if k != "time"
     }
+
+
+def test_eval_steps_beyond_the_runs_batches_is_refused_naming_its_source_before_anything_is_written(tmp_path):
+    """It never validated: no val_ metrics, no best checkpoint, and train_with_cv scored each fold's last
+    weights, without a word."""
+    from audiotrain import create_trainer
+
+    file = tmp_path / "es.yaml"
+    file.write_text(
+        "preset: quick_test\ntraining:\n  eval_strategy: steps\n  eval_steps: 500\n  num_epochs: 2\n"
+    )
+    trainer = create_trainer(TinyNet(), config=str(file), batch_size=8, run_dir=tmp_path / "run")
+    with pytest.raises(ValueError) as caught:
+        trainer.train(Points(), Points())  # 2 epochs x 4 batches (quick_test's limit_train_batches)
+    assert str(caught.value).startswith(
+        f"{file}: training.eval_steps is 500, but the run trains 8 batches (2 epochs x 4 batches), so it "
+        "would never validate: no val_ metrics, no best checkpoint."
+    )
+    assert "Set training.eval_steps to at most 8" in str(caught.value) and not (tmp_path / "run").exists()
+    with pytest.raises(
+        ValueError, match=r"^overrides: training.eval_steps is 7, but fold 0 trains 6 batches"
+    ):
+        create_trainer(TinyNet(), config=str(file), batch_size=8, eval_steps=7).train_with_cv(
+            Points(), folds=2, run_dir=tmp_path / "cv", log=lambda line: None
+        )
+    assert not (tmp_path / "cv").exists()
+    # training.max_steps bounds the run too, whatever the loader; eval_steps within the run trains.
+    with pytest.raises(ValueError, match=r"trains 6 batches \(max_steps 3 x 2 accumulated\)"):
+        create_trainer(
+            TinyNet(), "quick_test", eval_strategy="steps", eval_steps=7, max_steps=3,
+            accumulate_grad_batches=2, limit_train_batches=None, run_dir=tmp_path / "steps",
+        ).train(Stream(), Points())  # fmt: skip
+    trainer = create_trainer(TinyNet(), config=str(file), batch_size=8, eval_steps=8, run_dir=tmp_path / "ok")
+    assert trainer.train(Points(), Points()).best_checkpoint is not None
+
+
+def test_a_misspelt_monitor_is_named_as_the_config_setting_at_the_sanity_check(tmp_path):
+    """It was found after a whole epoch, by the EarlyStopping the user never made, naming neither
+    training.monitor nor the file."""
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import Callback
+
+    class CountBatches(Callback):
+        batches = 0
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            CountBatches.batches += 1
+
+    file = tmp_path / "mon.yaml"
+    file.write_text("preset: development\ntraining:\n  monitor: val_acc\n  mode: max\n")
+    trainer = create_trainer(
+        TinyNet(), config=str(file), batch_size=8, run_dir=tmp_path / "run", callbacks=[CountBatches()]
+    )
+    with pytest.raises(KeyError) as caught:
+        trainer.train(Points(), Points())
+    assert str(caught.value).startswith(
+        f"{file}: training.monitor 'val_acc' was not logged (did you mean 'val_accuracy'?); validation logs: "
+        "val_accuracy, val_loss. Found by the sanity check before training"
+    )
+    assert CountBatches.batches == 0 and not (tmp_path / "run").exists()
+    # Without a sanity check (a val loader that is an iterator), at the first validation, named alike.
+    trainer = create_trainer(TinyNet(), "quick_test", monitor="val_acc", mode="max", run_dir=tmp_path / "r2")
+    with pytest.raises(KeyError) as caught:
+        trainer.train(batches(), iter(batches(seed=1)))
+    assert str(caught.value).startswith(
+        "overrides: training.monitor 'val_acc' was not logged (did you mean 'val_accuracy'?)"
+    )
+
+
+def test_train_with_cv_needs_an_integer_number_of_folds():
+    from audiotrain import create_trainer
+
+    with pytest.raises(ValueError, match=r"^train_with_cv: folds must be an integer >= 2 .*got 2\.0"):
+        create_trainer(TinyNet(), "quick_test").train_with_cv(Points(), folds=2.0)
+    with pytest.raises(ValueError, match=r"^train_with_cv: cross-validation needs folds >= 2, got 1"):
+        create_trainer(TinyNet(), "quick_test").train_with_cv(Points(), folds=1)

@@ -50,11 +50,11 @@ def write(folder: Path, name: str, text: str) -> Path:
         ),
     ],
 )
-def test_a_bad_value_in_a_file_names_the_file_and_the_field(tmp_path, section, line, message):
+def test_a_bad_value_in_a_file_names_the_file_its_line_and_the_field(tmp_path, section, line, message):
     file = write(tmp_path, "run.yaml", f"{section}:\n  {line}\n")
     with pytest.raises(ValueError) as caught:
         resolve_config(file)
-    assert str(caught.value).startswith(f"{file}: {message}")
+    assert str(caught.value).startswith(f"{file} line 2: {message}")
 
 
 def test_a_bad_override_names_the_field():
@@ -89,7 +89,7 @@ def test_counts_have_the_recipes_upper_bounds(tmp_path, line, message):
     file = write(tmp_path, "run.yaml", line + "\n")
     with pytest.raises(ValueError) as caught:
         resolve_config(file)
-    assert str(caught.value).startswith(f"{file}: {message}")
+    assert str(caught.value).startswith(f"{file} line 1: {message}")
 
 
 @pytest.mark.parametrize("name", ["../../escape", "a/b", "a\\b", "\x00", "", "  "])
@@ -102,7 +102,7 @@ def test_a_run_name_must_be_one_folder_name_under_runs(tmp_path, field, name):
     with pytest.raises(ValueError, match=rf"overrides: {refused}"):
         resolve_config("quick_test", overrides={field: name})
     file = write(tmp_path, "run.json", json.dumps({section: {key: name}}))
-    with pytest.raises(ValueError, match=rf"run.json: {refused}"):
+    with pytest.raises(ValueError, match=rf"run.json( line 1)?: {refused}"):
         resolve_config(file)
     assert resolve_config("quick_test", overrides={field: "my run.2"}).to_dict()[section][key] == "my run.2"
 
@@ -274,10 +274,12 @@ def test_seed003_hierarchical_yaml_loads_as_written(tmp_path):
         ("  eval_steps: 50", "training.eval_steps is 50, but training.eval_strategy is 'epoch'"),
         ("  eval_strategy: steps\n  eval_steps: 0", "training.eval_steps must be an integer >= 1"),
         ("  eval_strategy: 'no'", "eval_strategy 'no' never validates, but training.monitor is 'val_loss'"),
+        # Validation turned off another way: refused alike, not after the first epoch by ModelCheckpoint.
+        ("  limit_val_batches: 0", "limit_val_batches 0 turns validation off, but training.monitor is 'val_"),
     ],
 )
 def test_eval_strategy_and_eval_steps_must_agree(tmp_path, lines, message):
-    with pytest.raises(ValueError, match=f"run.yaml: .*{message}"):
+    with pytest.raises(ValueError, match=rf"run.yaml line \d: .*{message}"):
         resolve_config(write(tmp_path, "run.yaml", f"training:\n{lines}\n"))
     # An unquoted `no` is YAML 1.1's false: read as "no".
     for value in ("'no'", "no"):
@@ -380,3 +382,70 @@ def test_a_config_of_another_type_is_refused_naming_what_is_taken(config):
 def test_a_blank_monitor_is_refused(monitor):
     with pytest.raises(ValueError, match="overrides: training.monitor must name a metric"):
         resolve_config("quick_test", overrides={"monitor": monitor})
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("  seed: 0042", "line 2: training.seed: 0042 is read by YAML as an octal number (a leading 0), 34; "
+         "write 42, or quote it ('0042')"),
+        ("  patience: 010", "line 2: training.patience: 010 is read by YAML as an octal number"),
+        ("  limit_train_batches: 1:30", "line 2: training.limit_train_batches: 1:30 is read by YAML as a "
+         "base-60 number (a colon), 90"),
+    ],
+)  # fmt: skip
+def test_a_yaml_11_number_that_reads_as_another_is_refused_with_its_line_and_field(tmp_path, line, message):
+    """PyYAML (YAML 1.1) read `seed: 0042` as 34 and `1:30` as 90, and the run used them without a word."""
+    file = write(tmp_path, "run.yaml", f"training:\n{line}\n")
+    with pytest.raises(ValueError) as caught:
+        resolve_config(file)
+    assert str(caught.value).startswith(f"{file} {message}")
+    # Numbers that read as they show are taken: no leading zero, a decimal one (0089), a quoted one.
+    for text, seed in (("0", 0), ("0089", 89), ("'0042'", 42), ("007", 7)):
+        assert (
+            resolve_config(write(tmp_path, "ok.yaml", f"training:\n  seed: {text}\n")).training.seed == seed
+        )
+
+
+def test_a_json_file_with_a_byte_order_mark_is_read_as_a_yaml_one_is(tmp_path):
+    """Windows PowerShell writes one: it was refused as 'Unexpected UTF-8 BOM (decode using utf-8-sig)'."""
+    file = tmp_path / "run.json"
+    file.write_bytes(b"\xef\xbb\xbf" + json.dumps({"training": {"num_epochs": 3}}).encode())
+    assert resolve_config(file).training.num_epochs == 3
+
+
+def test_numpy_scalars_and_a_section_object_are_taken_as_overrides():
+    """A sweep over np.array values gives np.int64 / np.float32; seed 003 names the scheduler section's
+    class SchedulerConfig."""
+    from audiotrain.trainer_config import SchedulerConfig
+
+    import numpy as np
+
+    config = resolve_config(
+        "quick_test",
+        overrides={
+            "batch_size": np.int64(8),
+            "learning_rate": np.float32(1e-3),
+            "training": {"num_epochs": np.int32(3)},
+            "early_stopping": np.bool_(True),
+        },
+    )
+    assert config.data.batch_size == 8 and type(config.data.batch_size) is int
+    assert config.optimizer.learning_rate == pytest.approx(1e-3) and config.training.num_epochs == 3
+    assert config.training.early_stopping is True
+    with pytest.raises(ValueError, match="field 'data.batch_size' must be int, got 8.0"):
+        resolve_config("quick_test", overrides={"batch_size": np.float64(8.0)})  # as a float is refused
+    config = resolve_config(None, overrides={"scheduler": SchedulerConfig(type="linear")})
+    assert config.scheduler == SchedulerConfig(type="linear")
+
+
+def test_a_type_error_deep_in_a_file_names_its_line(tmp_path):
+    """Only duplicate keys and YAML syntax errors had a line; `mode: mx` on line 13 had none."""
+    text = "optimizer:\n  learning_rate: 0.001\n" + "\n" * 9 + "training:\n  mode: mx\n  patience: three\n"
+    with pytest.raises(ValueError, match=r"run.yaml line 14: field 'training.patience' must be int"):
+        resolve_config(write(tmp_path, "run.yaml", text))
+    with pytest.raises(ValueError, match=r"run.yaml line 13: training.mode must be 'min' or 'max', got 'mx'"):
+        resolve_config(write(tmp_path, "run.yaml", text.replace("  patience: three\n", "")))
+    # JSON too, and a misspelt key
+    with pytest.raises(ValueError, match=r"run.json line 3: unknown field 'training.epochs'; did you mean"):
+        resolve_config(write(tmp_path, "run.json", '{\n "training": {\n  "epochs": 3}\n}\n'))

@@ -206,3 +206,30 @@ def test_each_cross_validation_fold_calls_its_own_copy_with_its_own_trainer(tmp_
 def test_state_names():
     state = TrainingState(epoch=2, global_step=10, metrics={"train_loss": 0.5, "val_loss": 0.7})
     assert (state.step, state.train_loss, state.val_loss, state.should_stop) == (10, 0.5, 0.7, False)
+
+
+@pytest.mark.parametrize(
+    "hook, arguments",
+    [
+        ("on_batch_end", "on_batch_end(self, trainer, state, loss)"),
+        ("on_evaluate_end", "on_evaluate_end(self, trainer, state, metrics)"),
+        ("on_epoch_begin", "on_epoch_begin(self, trainer, state)"),
+    ],
+)
+def test_a_seed_hook_that_cannot_take_its_arguments_is_refused_by_create_trainer(tmp_path, hook, arguments):
+    """It failed at the first batch of the fit with a bare TypeError ('takes 3 positional arguments but 4
+    were given') from inside the adapter."""
+    wrong = {
+        "on_batch_end": lambda self, trainer, state: None,
+        "on_evaluate_end": lambda self, trainer: None,
+        "on_epoch_begin": lambda self, trainer, state, extra: None,
+    }
+    Wrong = type("Wrong", (), {hook: wrong[hook]})
+    with pytest.raises(TypeError) as caught:
+        quick([Wrong()], tmp_path)
+    assert str(caught.value).startswith(f"Wrong.{hook}(")
+    assert f"cannot take the arguments it is called with: {arguments}" in str(caught.value)
+    assert not (tmp_path / "run").exists()
+    # Defaults and *args take them.
+    Flexible = type("Flexible", (), {hook: lambda self, trainer, state, *rest: None})
+    quick([Flexible()], tmp_path)

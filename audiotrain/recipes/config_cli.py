@@ -575,7 +575,8 @@ def load_config_data(path: str | Path) -> Any:
             "JSON (.json)"
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        # (utf-8-sig: a byte order mark, as Windows editors and PowerShell write one, is no part of the text)
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(
             f"config file {path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); save "
@@ -608,7 +609,7 @@ def _check_unique_keys(root: Any, path: Path) -> None:
     """Refuse a YAML mapping (the composed node tree `root`) that gives a key twice: the loaders keep the
     last value without a word, so a copy-pasted ``num_epochs: 1`` ... ``num_epochs: 5`` ran 5 epochs. Keys a
     ``<<: *base`` merge brings in may be overridden: that is what a merge is for. Each node is walked once
-    (aliases share theirs)."""
+    (aliases share theirs). A number YAML 1.1 misreads is refused too (`_check_yaml11_number`)."""
     import yaml
 
     walked: set[int] = set()
@@ -618,6 +619,7 @@ def _check_unique_keys(root: Any, path: Path) -> None:
         if node is None or id(node) in walked:
             continue
         walked.add(id(node))
+        _check_yaml11_number(node, section.rstrip("."), path)
         if isinstance(node, yaml.SequenceNode):
             pending.extend((child, section) for child in node.value)
         if not isinstance(node, yaml.MappingNode):
@@ -635,6 +637,70 @@ def _check_unique_keys(root: Any, path: Path) -> None:
                 )
             lines[key.value] = line
             pending.append((value, f"{section}{key.value}."))
+
+
+def key_lines(path: str | Path) -> dict[str, int]:
+    """The line of each key of the YAML (or JSON) config file `path`, by its dotted name
+    (``training.patience``); empty where the file cannot be read so."""
+    import yaml
+
+    try:
+        root = yaml.compose(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    lines: dict[str, int] = {}
+    pending = [(root, "")]
+    while pending:
+        node, section = pending.pop()
+        if not isinstance(node, yaml.MappingNode) or len(lines) > MAX_CONFIG_VALUES:
+            continue
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines.setdefault(f"{section}{key.value}", key.start_mark.line + 1)
+                pending.append((value, f"{section}{key.value}."))
+    return lines
+
+
+def with_key_line(error: ValueError, path: str | Path) -> ValueError:
+    """`error`, `merge_config`'s for the settings of the file `path` (``FILE: training.mode must be ...``),
+    as ``FILE line 13: training.mode must be ...``: the line of the first dotted setting it names that the
+    file holds. As it is where it names none."""
+    message, prefix = str(error), f"{path}: "
+    if not message.startswith(prefix):
+        return error
+    rest = message[len(prefix) :]
+    lines = key_lines(path)
+    for name in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", rest):
+        if name in lines:
+            return ValueError(f"{path} line {lines[name]}: {rest}")
+    return error
+
+
+def _check_yaml11_number(node: Any, name: str, path: Path) -> None:
+    """Refuse a plain scalar that YAML 1.1 (PyYAML) reads as another number than it shows: a leading zero
+    makes it octal (``seed: 0042`` is 34) and a colon base 60 (``batch_size: 1:30`` is 90), without a word.
+    (As `merge_config` takes ``1e-3``, which YAML 1.1 reads as a string, as the number it spells.)"""
+    import yaml
+
+    if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+        return
+    text = node.value.replace("_", "")
+    digits = text.lstrip("+-")
+    is_int, is_float = node.tag == "tag:yaml.org,2002:int", node.tag == "tag:yaml.org,2002:float"
+    octal = is_int and len(digits) > 1 and digits[0] == "0" and digits[1].isdigit()
+    if not (octal or ((is_int or is_float) and ":" in text)):
+        return
+    value = yaml.safe_load(node.value)
+    if octal and value == int(text, 10):  # (007: the same number either way)
+        return
+    if octal:
+        how, fix = "an octal number (a leading 0)", f"write {text[: len(text) - len(digits)]}{int(digits)}"
+    else:
+        how, fix = "a base-60 number (a colon)", "write the number you mean"
+    raise ValueError(
+        f"{path} line {node.start_mark.line + 1}: {name or 'the config'}: {node.value} is read by YAML as "
+        f"{how}, {value}; {fix}, or quote it ('{node.value}')"
+    )
 
 
 def _check_unique_json_keys(text: str, path: Path) -> None:

@@ -62,6 +62,9 @@ class EvaluationLoop:
         self.batch_indices: list[list[int] | None] = []
         self.current_batch_indices: list[int] | None = None  # the batch being predicted's, for a writer
         self.unlogged: dict[str, set[str]] = {}  # per stage, what it logged with logger=False
+        # The names the last sanity check's validation logged (None: none ran): what `on_sanity_check_end`
+        # can test a monitored name against, before training (its values are dropped, as in Lightning).
+        self.sanity_check_names: set[str] | None = None
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
@@ -134,7 +137,8 @@ class EvaluationLoop:
             t.callback_metrics.update(t._step_logging.hook_epoch_values(stage, clear=False)[1])
         t._call_hooks(f"on_{name}_epoch_end")
         if t.sanity_checking:
-            t._step_logging.hook_epoch_values(stage)  # (dropped, on every rank alike)
+            dropped = t._step_logging.hook_epoch_values(stage)[1]  # (dropped, on every rank alike)
+            self.sanity_check_names = {*metrics, *dropped}
         else:
             self._report(metrics, stage)
         if t.fitting and not t.sanity_checking:
@@ -144,6 +148,8 @@ class EvaluationLoop:
         def take() -> None:
             # What the module's end hook logged counts for this stage (monitoring callbacks see it).
             to_loggers, late = t._step_logging.hook_epoch_values(stage)
+            if t.sanity_checking:
+                self.sanity_check_names = {*(self.sanity_check_names or ()), *late, *to_loggers}
             if late and not t.sanity_checking:
                 self.unlogged.setdefault(stage, set()).update(set(late) - set(to_loggers))
                 metrics.update(late)
@@ -222,6 +228,7 @@ class EvaluationLoop:
         nothing is logged, and the random state is put back, so a run is the same with or without it."""
         t = self.trainer
         n = t.num_sanity_val_steps
+        self.sanity_check_names = None
         if n == 0 or t.fast_dev_run or isinstance(loader, Iterator):
             return  # (a generator would lose the batches the check drew)
         limit = self.limit("val", loader)

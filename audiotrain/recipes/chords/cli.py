@@ -547,7 +547,10 @@ def _cmd_cv(argv: list[str]) -> int:
     try:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
+        message = str(error)
+        if "unknown field 'folds'" in message:  # (the fold count is the command's, not a run setting)
+            message += "; the number of folds is the --folds flag of cv, not a --config setting"
+        parser.error(message)
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)

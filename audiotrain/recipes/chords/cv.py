@@ -261,6 +261,7 @@ def _run_cross_validation(
                 results=results,
                 # (--overwrite left only a user's files in the fold's folder: the fold keeps them too)
                 cleared=overwrite,
+                evaluate_stopped=False,  # (no scores from a partial fold: --resume continues its training)
             )
         if result.interrupted:  # (in training, or after it: its evaluation; None before its first step)
             if result.trained and main:  # (its training is over: a resume evaluates the checkpoint it chose)

@@ -415,6 +415,7 @@ def run_training(
     resume_unrecorded_demo: bool = False,
     results=print,
     cleared: bool = False,
+    evaluate_stopped: bool = True,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
@@ -430,6 +431,9 @@ def run_training(
 
     `cleared`: the caller removed the earlier run's outputs from `run_dir` already (``cv --overwrite``, of
     its folds): what is left there is the user's, and the run writes beside it.
+
+    `evaluate_stopped`: a run whose training a stop signal cut short still evaluates the checkpoint it
+    chose (true) or ends without evaluating (false: a cv fold, whose partial model is no fold's score).
 
     `resume_unrecorded_demo` resumes a demo run whose checkpoint records no demo generator versions (an older
     audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``).
@@ -455,6 +459,7 @@ def run_training(
                 held,
                 results,
                 cleared,
+                evaluate_stopped,
             )
         except KeyboardInterrupt as stop:  # a second stop signal, while the first was held
             if held.unused_run_folder is None:
@@ -474,6 +479,7 @@ def _run_training(
     held: HeldStop,
     results,
     cleared: bool = False,
+    evaluate_stopped: bool = True,
 ) -> RunResult:
     # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
     # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
@@ -631,6 +637,17 @@ def _run_training(
             held.stop_if_heard()  # (one that came as fit ended)
             resumed_at = (state.get("progress") or {}) if resume else None
             best = _write_training_outputs(trainer, run_dir, chosen, train_seconds, log, resumed_at)
+            if trainer.interrupted and not evaluate_stopped:  # (a cv fold: its caller says what is left)
+                return RunResult(
+                    run_dir,
+                    best,
+                    trainer.history,
+                    None,
+                    train_seconds,
+                    trainer.interrupted_checkpoint,
+                    interrupted=True,
+                    trained=False,
+                )
             log(_cache_line(cache, splits))
             evaluation = _evaluate_held_out(best, splits, run_dir, config, log, results)
             evaluated = True
