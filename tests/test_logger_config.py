@@ -91,6 +91,21 @@ def test_the_package_check_names_the_runs_own_store_and_the_extra_first(tmp_path
         LoggerConfig(names="wandb").check_packages(run)
 
 
+def test_a_package_installed_but_failing_to_import_is_not_called_missing(tmp_path, monkeypatch):
+    # wandb 0.16 imports pkg_resources, which setuptools 82 dropped: "not installed: pip install wandb"
+    # sent the user to a pip that answered "Requirement already satisfied".
+    fake = tmp_path / "site" / "wandb"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("import pkg_resources_that_is_gone\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, "wandb", raising=False)
+    with pytest.raises(MissingLoggerPackage) as failed:
+        LoggerConfig(names="wandb").check_packages(tmp_path / "run")
+    said = str(failed.value)
+    assert "'wandb' package, which is installed but failed to import" in said
+    assert "No module named 'pkg_resources_that_is_gone'" in said and "not installed" not in said
+
+
 def test_a_missing_package_names_the_logger_and_what_to_install(tmp_path, monkeypatch):
     for module in ("tensorboardX", "torch.utils.tensorboard"):
         monkeypatch.setitem(sys.modules, module, None)

@@ -655,7 +655,7 @@ class DataLoader:
         rank = collectives.rank()
         if self._iterable or rank == 0:
             return self._seed
-        return int(np.random.SeedSequence([self._seed, rank]).generate_state(1, np.uint64)[0] >> 1)
+        return int(np.random.SeedSequence([self._seed, rank]).generate_state(1, np.uint64)[0]) >> 1
 
     def _to_batch(self, batch: Any, batch_index: int) -> Any:
         """Main-thread step: ``mlx_transforms`` if given, else numpy -> ``mx.array``."""

@@ -234,7 +234,7 @@ def get_worker_info() -> WorkerInfo | None:
 
 def worker_seed(seed: int, epoch: int, worker_id: int) -> int:
     """`WorkerInfo.seed`: a non-negative 63-bit int, a pure function of its arguments."""
-    return int(np.random.SeedSequence([seed, epoch, worker_id]).generate_state(1, np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([seed, epoch, worker_id]).generate_state(1, np.uint64)[0]) >> 1
 
 
 # torch's worker info lives in this module (`torch.utils.data.get_worker_info` returns its `_worker_info`).
@@ -246,7 +246,7 @@ def batch_seed(seed: int, epoch: int, batch_index: int) -> int:
     map-style dataset: a pure function of (loader seed, epoch, batch), whichever worker loads the batch."""
     # (A spawn key keeps it apart from batch_rng's generator, which is seeded from the same three numbers.)
     sequence = np.random.SeedSequence([seed, epoch, batch_index], spawn_key=(1,))
-    return int(sequence.generate_state(1, np.uint64)[0] >> 1)
+    return int(sequence.generate_state(1, np.uint64)[0]) >> 1
 
 
 def _set_worker_info(info: WorkerInfo, is_process: bool, user_seeded: frozenset[str] = frozenset()) -> None:

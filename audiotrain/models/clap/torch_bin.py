@@ -202,7 +202,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             # bfloat16 is the top half of a float32: widening is exact. Shift in place: ``a << 16`` of a 0-d
             # array (a scalar tensor such as logit_scale_a) returns a numpy scalar, not an array.
             widened = array.astype(np.uint32)
-            widened <<= 16
+            widened <<= np.uint32(16)  # (a Python 16 is int64 to numpy 1.x: no uint32 result)
             array = widened.view(np.float32)
         return array
 

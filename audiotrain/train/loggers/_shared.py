@@ -22,8 +22,16 @@ def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        top = module.split(".")[0]
+        if isinstance(exc, ModuleNotFoundError) and exc.name is not None and exc.name.split(".")[0] == top:
+            raise ImportError(
+                f"{logger} needs the '{pip_name}' package, which is not installed: {install}"
+            ) from exc
+        # Installed, but its import failed (a dependency of it missing, an old version against a newer
+        # setuptools): "not installed" would send the user to a pip that answers "already satisfied".
         raise ImportError(
-            f"{logger} needs the '{pip_name}' package, which is not installed: {install}"
+            f"{logger} needs the '{pip_name}' package, which is installed but failed to import: "
+            f"{type(exc).__name__}: {exc} (upgrading it may help: pip install -U {pip_name})"
         ) from exc
 
 
