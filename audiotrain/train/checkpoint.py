@@ -803,13 +803,31 @@ def _checkpoints_under(parent: Path, label: str) -> str:
     return f"; {label} (newest first): {listed(found, 5)}"
 
 
+#: The record a chord run keeps in its run folder; its ``config.checkpoint_dir`` names where its checkpoints are.
+RUN_RECORD = "config.json"
+
+
+def recorded_checkpoint_dir(run_dir: Path) -> object:
+    """The ``checkpoint_dir`` that the run record (`RUN_RECORD`) in `run_dir` holds, as it is there; None
+    where there is no record, or it is not a run's (no ``config`` object). A record that is a link leading
+    outside `run_dir`, or that cannot be read as JSON, is a `CheckpointError` naming it: it chooses which
+    checkpoint loads, and loading reads nothing outside the folder it was given."""
+    record = run_dir / RUN_RECORD
+    if not os.path.lexists(record):
+        return None
+    config = read_json_file(_inside(record), CheckpointError)
+    config = config.get("config") if isinstance(config, dict) else None
+    return config.get("checkpoint_dir") if isinstance(config, dict) else None
+
+
 def _recorded_checkpoints(run_dir: Path) -> str:
     """``; a run folder: ...``: where the run in `run_dir` saved its checkpoints, as its ``config.json``
     records them (an absolute ``checkpoint_dir``: nothing of them lies under the run folder), "" if that
     names no checkpoint. Not read from there: a load reads only the folder it was given."""
+    _inside(run_dir / RUN_RECORD)  # (a link leading out of the folder is refused, not read for a hint)
     try:
-        recorded = json.loads((run_dir / "config.json").read_text()).get("config", {}).get("checkpoint_dir")
-    except (OSError, ValueError, AttributeError):
+        recorded = recorded_checkpoint_dir(run_dir)
+    except CheckpointError:  # (a record that is not JSON: no hint)
         return ""
     if not isinstance(recorded, str) or not recorded.strip():
         return ""
