@@ -563,23 +563,14 @@ class FeatureCache:
         path = Path(path)
         prefix, ident = self._entry(path)
         target = self.folder / f"{prefix}-{ident}.npy"
-        if target.is_symlink():
-            # Not read: the cache writes no links, so one is another's file (a planted one, another song's
-            # features); computed again, and the link replaced by an entry of its own, its target untouched.
+        array, wrong = self._stored(path, target)
+        if array is not None:
+            self._count("hits")
+            return array
+        if wrong == "damaged":
+            _remove(target)  # a damaged entry (e.g. disk full) is recomputed
+        elif wrong:  # a link, or a valid .npy but not these features: computed again and replaced
             self._count("replaced")
-        elif target.exists():
-            try:
-                array = np.load(target, mmap_mode="r")
-            except (ValueError, OSError, EOFError):
-                _remove(target)  # a damaged entry (e.g. disk full) is recomputed
-            else:
-                if target in self._checked or self._can_be_features_of(path, array):
-                    self._checked.add(target)  # (reading every value once per run, not on every lookup)
-                    self._count("hits")
-                    return array
-                self._count(
-                    "replaced"
-                )  # a valid .npy, but not these features: computed again and overwritten
         self._count("misses")
         wants_path = any(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
@@ -599,6 +590,30 @@ class FeatureCache:
             if stale != target:
                 _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
+
+    def holds(self, path: str | Path) -> bool:
+        """Whether the cache holds features of ``path`` (in its current state) that a lookup serves: an entry
+        that is damaged, a link, or not these features (`check`, `expected_frames`) is computed again."""
+        path = Path(path)
+        return self._stored(path, self.path_for(path))[0] is not None
+
+    def _stored(self, path: Path, target: Path) -> tuple[np.ndarray | None, str]:
+        """(the entry `target` of ``path``, memory-mapped, ""), or (None, what is wrong with it: "" where
+        there is none, "link", "damaged" or "not these features")."""
+        if target.is_symlink():
+            # Not read: the cache writes no links, so one is another's file (a planted one, another song's
+            # features); computed again, and the link replaced by an entry of its own, its target untouched.
+            return None, "link"
+        if not target.exists():
+            return None, ""
+        try:
+            array = np.load(target, mmap_mode="r")
+        except (ValueError, OSError, EOFError):
+            return None, "damaged"
+        if target in self._checked or self._can_be_features_of(path, array):
+            self._checked.add(target)  # (reading every value once per run, not on every lookup)
+            return array, ""
+        return None, "not these features"
 
     def _can_be_features_of(self, path: Path, array: np.ndarray) -> bool:
         """Whether an entry read from disk passes `check` and has the frames `expected_frames` gives."""
