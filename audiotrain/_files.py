@@ -326,12 +326,31 @@ def check_regular_file(path: Path, error: type[Exception]) -> Path:
     return path
 
 
-def parse_json(text: str | bytes, source: Path | str, error: type[Exception]) -> Any:
+class _RepeatedKey(Exception):
+    """A key given twice in one JSON object (`parse_json` with `unique_keys`)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) < len(keys):
+        raise _RepeatedKey(next(key for i, key in enumerate(keys) if key in keys[:i]))
+    return dict(pairs)
+
+
+def parse_json(
+    text: str | bytes, source: Path | str, error: type[Exception], unique_keys: bool = False
+) -> Any:
     """`text` parsed as JSON, or `error` naming `source` in one line: besides a syntax error, json raises a
     RecursionError for arrays nested some thousand levels deep and a bare ValueError for an integer of more
-    than 4300 digits (sys.get_int_max_str_digits), neither naming the file."""
+    than 4300 digits (sys.get_int_max_str_digits), neither naming the file. `unique_keys`: a key given twice
+    in one object is refused too (json keeps the last without a word)."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
+    except _RepeatedKey as repeated:
+        raise error(
+            f"{source}: {repeated.args[0]!r} given twice in one object; keep one (the last would win without "
+            "a word)"
+        ) from None
     except json.JSONDecodeError as err:
         raise error(f"{source}: not valid JSON at line {err.lineno}: {err.msg}") from None
     except UnicodeDecodeError as err:
@@ -342,8 +361,9 @@ def parse_json(text: str | bytes, source: Path | str, error: type[Exception]) ->
         raise error(f"{source}: not valid JSON ({err})") from None
 
 
-def read_json_file(path: Path, error: type[Exception]) -> Any:
-    """The JSON in regular file `path` (UTF-8, a BOM tolerated), or `error` naming it in one line."""
+def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False) -> Any:
+    """The JSON in regular file `path` (UTF-8, a BOM tolerated), or `error` naming it in one line
+    (`unique_keys`: as `parse_json`'s)."""
     check_regular_file(path, error)
     try:
         raw = path.read_bytes()
@@ -353,4 +373,4 @@ def read_json_file(path: Path, error: type[Exception]) -> Any:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise error(f"{path}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
-    return parse_json(text, path, error)
+    return parse_json(text, path, error, unique_keys)

@@ -367,6 +367,33 @@ def test_a_run_with_a_relative_checkpoint_dir_is_a_run_folder_for_every_loader(r
         resolve_model_checkpoint(moved)
 
 
+def test_a_run_folders_config_json_linked_elsewhere_or_not_json_is_refused(run, tmp_path, capsys):
+    """Loading reads nothing outside the folder it was given: a run folder's config.json linked to a record
+    elsewhere (whose checkpoint_dir chose another checkpoint) was read and followed, and one that is not JSON
+    was passed over without a word; both are refused naming the file, by predict and by a trainer's load."""
+    moved = tmp_path / "run_l"
+    shutil.copytree(run / "checkpoints", moved / "alt")
+    elsewhere = tmp_path / "elsewhere" / "config.json"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(json.dumps({"config": {"checkpoint_dir": "alt"}, "versions": {}}))
+    (moved / "config.json").symlink_to(elsewhere)
+    leads_out = rf"run_l/config.json leads outside {moved} \(a link to {elsewhere}\).*cp -L"
+    with pytest.raises(ckpt.CheckpointError, match=leads_out):
+        resolve_model_checkpoint(moved)
+    bare = tmp_path / "bare"  # (no checkpoint under it: the trainer's "not a complete checkpoint" hint)
+    bare.mkdir()
+    (bare / "config.json").symlink_to(elsewhere)
+    with pytest.raises(ckpt.CheckpointError, match=r"bare/config.json leads outside"):
+        ckpt.resolve_checkpoint(bare)
+    (moved / "config.json").unlink()
+    (moved / "config.json").write_text("{not json")
+    with pytest.raises(ckpt.CheckpointError, match=r"run_l/config.json: not valid JSON at line 1"):
+        resolve_model_checkpoint(moved)
+    # A copied record is the run's own, and chooses as before.
+    shutil.copy(elsewhere, moved / "config.json")
+    assert resolve_model_checkpoint(moved) == moved / "alt" / "best"
+
+
 def test_a_cross_validation_run_folder_is_named_as_one_with_its_folds(run, tmp_path, song, capsys):
     cv_run = tmp_path / "cv1"
     for k in (0, 1, 10):

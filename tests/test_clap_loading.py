@@ -115,6 +115,30 @@ def test_sharded_safetensors_checkpoint(tmp_path):
     assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
 
 
+def test_a_shard_in_a_subfolder_is_read_from_there(tmp_path):
+    """An index naming ``sub/model-00002-of-00002.safetensors`` loaded the top-level file of that name (another
+    model's weights), and without one said the shard "is not in" the folder that holds it: it is joined to
+    the folder as transformers joins it, and a missing one is named as the index names it."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = _sharded_copy(tmp_path)
+    shard = "model-00002-of-00002.safetensors"
+    (folder / "sub").mkdir()
+    (folder / shard).rename(folder / "sub" / shard)
+    decoy = {k: np.full_like(v, 7.0) for k, v in load_file(str(folder / "sub" / shard)).items()}
+    save_file(decoy, str(folder / shard))
+    index = folder / "model.safetensors.index.json"
+    record = json.loads(index.read_text())
+    record["weight_map"] = {k: f"sub/{v}" if v == shard else v for k, v in record["weight_map"].items()}
+    index.write_text(json.dumps(record))
+    model, _ = load_pretrained(folder)
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
+    (folder / "sub" / shard).unlink()
+    with pytest.raises(CheckpointError, match=rf"lists shard sub/{shard}, which is not in {folder}$"):
+        load_pretrained(folder)
+
+
 def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
     def edit(state):
         del state["text_model.pooler.dense.bias"]

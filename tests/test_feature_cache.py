@@ -109,6 +109,58 @@ def test_damaged_entry_is_recomputed(tmp_path, songs):
     assert extract.computed == 2
 
 
+def test_an_entry_that_links_elsewhere_is_computed_again_and_the_link_replaced(tmp_path, songs):
+    """A link in an entry's place (another song's features, a file planted in a shared cache) was read and
+    kept: it is computed again, counted as a wrong entry, and replaced by an entry of its own; the file it
+    led to is left as it was."""
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    extract = CountingExtractor()
+    good = np.array(cache.get_or_compute(songs[0], extract))
+    entry = cache.path_for(songs[0])
+    outside = tmp_path / "other_song.npy"
+    np.save(outside, np.full_like(good, 5.0))
+    entry.unlink()
+    entry.symlink_to(outside)
+    again = FeatureCache(tmp_path / "cache", CONFIG)
+    np.testing.assert_array_equal(again.get_or_compute(songs[0], extract), good)
+    assert extract.computed == 2 and (again.hits, again.misses, again.replaced) == (0, 1, 1)
+    assert not entry.is_symlink() and (np.load(outside) == 5.0).all()
+
+
+def test_the_caches_own_files_are_never_written_through_a_link(tmp_path, songs):
+    """A cache can be shared between users: a link planted as its sources.jsonl had the next entry appended to
+    the file it led to, and a dangling link as the root's marker had the first write create its target. Each
+    is replaced by a file of the cache's own, with a warning naming it; what it led to is left as it was."""
+    root = tmp_path / "cache"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / MARKER).symlink_to(outside / "created.txt")  # dangling
+    extract = CountingExtractor()
+    with pytest.warns(UserWarning, match=rf"{MARKER} was a link to {outside / 'created.txt'}: .*replaced"):
+        cache = FeatureCache(root, CONFIG)
+        cache.get_or_compute(songs[0], extract)
+    assert not (outside / "created.txt").exists() and not (root / MARKER).is_symlink()
+    assert (root / MARKER).is_file()
+
+    notes = outside / "notes.txt"
+    notes.write_text("another user's file\n")
+    config = cache.folder / "config.json"
+    for name in ("sources.jsonl", "config.json"):
+        (cache.folder / name).unlink()
+        (cache.folder / name).symlink_to(notes)
+    with pytest.warns(UserWarning) as said:
+        FeatureCache(root, CONFIG).get_or_compute(songs[1], extract)
+    assert sorted(str(w.message).split(" was a link")[0] for w in said) == [
+        f"the feature cache's {config}",
+        f"the feature cache's {cache.folder / 'sources.jsonl'}",
+    ]
+    assert notes.read_text() == "another user's file\n"
+    sources = (cache.folder / "sources.jsonl").read_text().splitlines()
+    assert [json.loads(line)[1] for line in sources] == [str(songs[1].resolve())]
+    assert json.loads(config.read_text()) == CONFIG.to_dict()
+
+
 def test_compute_fn_without_arguments_and_missing_files(tmp_path, songs):
     cache = FeatureCache(tmp_path / "cache", CQTConfig(sr=SR, n_bins=24, fmin=110.0, hop_length=256))
     value = cache.get_or_compute(songs[0], lambda: np.arange(6, dtype=np.float32).reshape(2, 3))

@@ -2634,6 +2634,35 @@ def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
     assert (cache.hits, cache.report()["replaced"]) == (1, 0)
 
 
+def test_the_runs_cache_lines_count_damaged_and_wrong_entries_as_computed_again(tmp_path):
+    """With 2 of 3 entries damaged (one a whole file of NaN, one garbage), the feature pass said "features of
+    all 3 songs from the cache", and the feature cache line counted rank 0's wrong entries alone (under data
+    parallel every rank computes its share), as "1 wrong entries"."""
+    from audiotrain.recipes.chords.data import drop_undecodable, feature_function
+
+    songs = []
+    for i in range(3):
+        sf.write(tmp_path / f"s{i}.wav", np.sin(np.arange(22050) * 0.1 * (i + 1)).astype(np.float32), 22050)
+        songs.append(SongEntry(f"s{i}", tmp_path / f"s{i}.wav", tmp_path / f"s{i}.lab"))
+    splits = SongSplits(songs[:1], songs[1:2], songs[2:], "3 songs")
+    features = ChordFeatureConfig()
+    feature_fn, cache = feature_function(features, tmp_path / "cache")
+    drop_undecodable(splits, feature_fn, cache=cache, log=lambda line: None)
+    np.save(cache.path_for(songs[0].audio_path), np.full_like(feature_fn(songs[0].audio_path), np.nan))
+    cache.path_for(songs[1].audio_path).write_bytes(b"\x93NUMPY garbage")
+    feature_fn, cache = feature_function(features, tmp_path / "cache")  # a later run
+    said = []
+    drop_undecodable(splits, feature_fn, cache=cache, log=said.append)
+    assert said[0].startswith("computing the features of 2 songs (2 s of audio); the other 1 song's features")
+    folder = cache.folder
+    line = f"feature cache: this run's 3 songs in {folder}; 1 wrong entry computed again"
+    assert chords_train._cache_line(cache, splits) == line
+    # Under data parallel the other ranks' wrong entries count too.
+    assert chords_train._cache_line(cache, splits, others_replaced=2).endswith(
+        "; 3 wrong entries computed again"
+    )
+
+
 def test_a_cache_entry_with_fewer_frames_than_the_song_is_computed_again(tmp_path):
     """A valid entry with the right rows and a third of the frames was served: the run trained on 1.9 s of a
     6 s song, and warned that the annotation ran past the features. The header gives the frames."""

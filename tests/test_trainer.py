@@ -876,12 +876,76 @@ def test_a_hand_edited_trainer_state_names_the_bad_field(tmp_path, monkeypatch):
     state["progress"]["epoch"], state["random"]["numpy"]["keys"] = 1, "not a generator state"
     (folder / "trainer_state.json").write_text(json.dumps(state))
     with pytest.raises(
-        CheckpointError, match=r"edited.trainer_state.json holds a value this audiotrain cannot"
+        CheckpointError,
+        match=r"edited.trainer_state.json: 'random.numpy.keys' must be 624 ints .*, got 'not a generator",
     ):
         Trainer(max_epochs=2, default_root_dir=tmp_path).fit(
             TinyClassifier(), make_batches(), ckpt_path=str(folder)
         )
     assert not (tmp_path / "logs").exists()
+
+
+def _edit(state, path, value):
+    """`state` with the field at dotted `path` (list indices as numbers) set to `value`."""
+    *parents, last = path
+    for key in parents:
+        state = state[key]
+    state[last] = value
+
+
+WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a number >= 0"
+
+
+@pytest.mark.parametrize(
+    "path, value, said",
+    [
+        (["elapsed"], "x", r"'elapsed' must be a number of seconds >= 0, got 'x'"),
+        (["history", "rows"], "x", r"'history.rows' must be a list of objects \(one per epoch\), got 'x'"),
+        (["random", "numpy", "keys"], [1, 2, 3], r"'random.numpy.keys' must be 624 ints .*a list of 3"),
+        (["random", "python", "internal"], [1], r"'random.python.internal' must be 625 ints .*a list of 1"),
+        (["progress", "global_step"], 10**30, rf"'progress.global_step' must be at most .*, got {10**30}"),
+        (["running_means", "pending"], [[{"train_loss": 1.0}, float("nan")]], rf"{WEIGHT}, got nan"),
+        (["running_means", "pending"], [[{"train_loss": 1.0}, -4.0]], rf"{WEIGHT}, got -4.0"),
+    ],
+)
+def test_a_hand_edited_run_field_is_refused_by_name(tmp_path, monkeypatch, path, value, said):
+    """These failed naming no field ("holds a value this audiotrain cannot restore: state vector is the
+    wrong size"), or passed: a step count beyond int64, and a NaN or negative step weight (the epoch's mean
+    loss came out NaN, or off)."""
+    from audiotrain.train.checkpoint import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(TinyClassifier(), make_batches())
+    folder = trainer.save_checkpoint(tmp_path / "edited")
+    state = json.loads((folder / "trainer_state.json").read_text())
+    _edit(state, path, value)
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match=rf"edited.trainer_state.json: {said}"):
+        Trainer(max_epochs=2, default_root_dir=tmp_path).fit(
+            TinyClassifier(), make_batches(), ckpt_path=str(folder)
+        )
+
+
+def test_a_key_given_twice_in_a_checkpoints_json_is_refused(tmp_path, monkeypatch):
+    """The last one won without a word (``"global_step": 4, "global_step": 1000`` resumed at step 1000), where
+    a config file and a safetensors header refuse it."""
+    from audiotrain.train.checkpoint import CheckpointError
+
+    monkeypatch.chdir(tmp_path)
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path)
+    trainer.fit(TinyClassifier(), make_batches())
+    folder = trainer.save_checkpoint(tmp_path / "edited")
+    file = folder / "trainer_state.json"
+    step = json.loads(file.read_text())["progress"]["global_step"]
+    text = file.read_text().replace(
+        f'"global_step": {step}', f'"global_step": {step}, "global_step": 1000', 1
+    )
+    file.write_text(text)
+    with pytest.raises(CheckpointError, match=r"trainer_state.json: 'global_step' given twice in one object"):
+        Trainer(max_epochs=2, default_root_dir=tmp_path).fit(
+            TinyClassifier(), make_batches(), ckpt_path=str(folder)
+        )
 
 
 def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_path):

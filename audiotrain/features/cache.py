@@ -88,13 +88,34 @@ def is_cache_root(root: Path) -> bool:
     return (root / MARKER).is_file()
 
 
+#: Opens a file itself, never the file a link in its place leads to (0 where the system has no such flag).
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _replaced_link(path: Path) -> bool:
+    """Whether `path`, one of the cache's own files, was a link, now removed (what it led to left as it was),
+    with a warning: a cache shared between users never writes through a link another user planted there (a
+    damaged cache), and the caller writes a file of its own in its place."""
+    try:
+        target = os.readlink(path)
+    except OSError:  # (not a link, or gone)
+        return False
+    with suppress(FileNotFoundError):  # (another process replaced it first)
+        path.unlink()
+    warnings.warn(
+        f"the feature cache's {path} was a link to {target}: the cache writes nothing through a link, so it "
+        f"was replaced by a file of its own ({target} is left as it was)",
+        stacklevel=3,
+    )
+    return True
+
+
 def _mark_root(root: Path) -> None:
     marker = root / MARKER
-    if not marker.exists():
+    if _replaced_link(marker) or not marker.exists():
         root.mkdir(parents=True, exist_ok=True)
-        marker.write_text(
-            "audiotrain feature cache: `python -m audiotrain cache clear` may delete its entries\n"
-        )
+        text = "audiotrain feature cache: `python -m audiotrain cache clear` may delete its entries\n"
+        write_atomically(marker, lambda handle: handle.write(text.encode()))
 
 
 #: The cache roots this process uses: the descriptor of the marker file, which holds a shared lock, and how
@@ -123,8 +144,8 @@ def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | N
             try:
                 if create:
                     _mark_root(root)
-                fd = os.open(root / MARKER, os.O_RDONLY)
-            except OSError:
+                fd = os.open(root / MARKER, os.O_RDONLY | _NO_FOLLOW)
+            except OSError:  # (a link there is the first write's to replace: `_mark_root`)
                 return None
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH)  # (waits while a `cache clear` deletes: seconds)
@@ -227,10 +248,12 @@ def _cache_files(folder: Path) -> list[Path]:
 def _record_source(folder: Path, prefix: str, path: Path) -> None:
     """Append an entry's audio file to the folder's `SOURCES` (one short ``O_APPEND`` write: whole lines
     from processes writing at once). Where it cannot be written the entry is kept all the same; ``prune``
-    then does not know its audio and leaves it."""
+    then does not know its audio and leaves it. A link in its place is replaced, never written through."""
     line = (json.dumps([prefix, str(path)]) + "\n").encode()
+    sources = folder / SOURCES
     with suppress(OSError):
-        fd = os.open(folder / SOURCES, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        _replaced_link(sources)
+        fd = os.open(sources, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NO_FOLLOW, 0o666)
         try:
             os.write(fd, line)
         finally:
@@ -431,8 +454,8 @@ class FeatureCache:
     hits, misses : int
         Lookups served from disk, and lookups that called ``compute_fn``.
     replaced : int
-        Entries that were read whole but failed ``check`` (a foreign writer, bit rot), computed again; counted
-        in ``misses`` too.
+        Entries that were read whole but failed ``check`` (a foreign writer, bit rot), or were links (not
+        read: a link in the cache leads to another's file), computed again; counted in ``misses`` too.
 
     The counts are of the lookups made through this object. DataLoader thread workers share it; process
     workers get pickled copies, each counting its own lookups in its own process, so this object's counts
@@ -540,19 +563,14 @@ class FeatureCache:
         path = Path(path)
         prefix, ident = self._entry(path)
         target = self.folder / f"{prefix}-{ident}.npy"
-        if target.exists():
-            try:
-                array = np.load(target, mmap_mode="r")
-            except (ValueError, OSError, EOFError):
-                _remove(target)  # a damaged entry (e.g. disk full) is recomputed
-            else:
-                if target in self._checked or self._can_be_features_of(path, array):
-                    self._checked.add(target)  # (reading every value once per run, not on every lookup)
-                    self._count("hits")
-                    return array
-                self._count(
-                    "replaced"
-                )  # a valid .npy, but not these features: computed again and overwritten
+        array, wrong = self._stored(path, target)
+        if array is not None:
+            self._count("hits")
+            return array
+        if wrong == "damaged":
+            _remove(target)  # a damaged entry (e.g. disk full) is recomputed
+        elif wrong:  # a link, or a valid .npy but not these features: computed again and replaced
+            self._count("replaced")
         self._count("misses")
         wants_path = any(
             p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
@@ -572,6 +590,30 @@ class FeatureCache:
             if stale != target:
                 _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
+
+    def holds(self, path: str | Path) -> bool:
+        """Whether the cache holds features of ``path`` (in its current state) that a lookup serves: an entry
+        that is damaged, a link, or not these features (`check`, `expected_frames`) is computed again."""
+        path = Path(path)
+        return self._stored(path, self.path_for(path))[0] is not None
+
+    def _stored(self, path: Path, target: Path) -> tuple[np.ndarray | None, str]:
+        """(the entry `target` of ``path``, memory-mapped, ""), or (None, what is wrong with it: "" where
+        there is none, "link", "damaged" or "not these features")."""
+        if target.is_symlink():
+            # Not read: the cache writes no links, so one is another's file (a planted one, another song's
+            # features); computed again, and the link replaced by an entry of its own, its target untouched.
+            return None, "link"
+        if not target.exists():
+            return None, ""
+        try:
+            array = np.load(target, mmap_mode="r")
+        except (ValueError, OSError, EOFError):
+            return None, "damaged"
+        if target in self._checked or self._can_be_features_of(path, array):
+            self._checked.add(target)  # (reading every value once per run, not on every lookup)
+            return array, ""
+        return None, "not these features"
 
     def _can_be_features_of(self, path: Path, array: np.ndarray) -> bool:
         """Whether an entry read from disk passes `check` and has the frames `expected_frames` gives."""
@@ -604,7 +646,7 @@ class FeatureCache:
         self._hold()
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
-        if self.config is not None and not config_file.exists():
+        if self.config is not None and (_replaced_link(config_file) or not config_file.exists()):
             text = json.dumps(self.config, indent=2, sort_keys=True)
             write_atomically(config_file, lambda handle: handle.write(text.encode()))
         # Encoded in memory, then written: numpy writing into the file says only "25740 requested and 21472

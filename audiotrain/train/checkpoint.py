@@ -46,6 +46,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import secrets
@@ -59,7 +60,7 @@ from typing import Any, TypeVar
 
 from audiotrain import _loading
 from audiotrain._files import finite_or_null, read_json_file, restore_non_finite
-from audiotrain._text import byte_size, listed
+from audiotrain._text import byte_size, listed, plural
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
@@ -803,13 +804,31 @@ def _checkpoints_under(parent: Path, label: str) -> str:
     return f"; {label} (newest first): {listed(found, 5)}"
 
 
+#: The record a chord run keeps in its run folder; its ``config.checkpoint_dir`` names where its checkpoints are.
+RUN_RECORD = "config.json"
+
+
+def recorded_checkpoint_dir(run_dir: Path) -> object:
+    """The ``checkpoint_dir`` that the run record (`RUN_RECORD`) in `run_dir` holds, as it is there; None
+    where there is no record, or it is not a run's (no ``config`` object). A record that is a link leading
+    outside `run_dir`, or that cannot be read as JSON, is a `CheckpointError` naming it: it chooses which
+    checkpoint loads, and loading reads nothing outside the folder it was given."""
+    record = run_dir / RUN_RECORD
+    if not os.path.lexists(record):
+        return None
+    config = read_json_file(_inside(record), CheckpointError)
+    config = config.get("config") if isinstance(config, dict) else None
+    return config.get("checkpoint_dir") if isinstance(config, dict) else None
+
+
 def _recorded_checkpoints(run_dir: Path) -> str:
     """``; a run folder: ...``: where the run in `run_dir` saved its checkpoints, as its ``config.json``
     records them (an absolute ``checkpoint_dir``: nothing of them lies under the run folder), "" if that
     names no checkpoint. Not read from there: a load reads only the folder it was given."""
+    _inside(run_dir / RUN_RECORD)  # (a link leading out of the folder is refused, not read for a hint)
     try:
-        recorded = json.loads((run_dir / "config.json").read_text()).get("config", {}).get("checkpoint_dir")
-    except (OSError, ValueError, AttributeError):
+        recorded = recorded_checkpoint_dir(run_dir)
+    except CheckpointError:  # (a record that is not JSON: no hint)
         return ""
     if not isinstance(recorded, str) or not recorded.strip():
         return ""
@@ -825,7 +844,7 @@ def read_state(folder: Path) -> dict[str, Any]:
     """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named), and
     its non-finite floats as they were saved (`NON_FINITE_ENTRY`; a checkpoint written before it has them
     as bare NaN, which Python's JSON reads too)."""
-    state = read_json_file(_inside(folder / STATE_FILE), CheckpointError)
+    state = read_json_file(_inside(folder / STATE_FILE), CheckpointError, unique_keys=True)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
@@ -845,6 +864,7 @@ def read_state(folder: Path) -> dict[str, Any]:
     if version < FORMAT_VERSION:
         raise OlderFormatError(folder, version)
     _check_progress_fields(state, folder / STATE_FILE)
+    _check_run_fields(state, folder / STATE_FILE)
     return state
 
 
@@ -863,7 +883,7 @@ def read_model_state(folder: Path) -> dict[str, Any]:
     except OlderFormatError as error:
         if error.version < OLDEST_MODEL_FORMAT:
             raise
-    state = read_json_file(_inside(folder / STATE_FILE), CheckpointError)
+    state = read_json_file(_inside(folder / STATE_FILE), CheckpointError, unique_keys=True)
     restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
     state = {**state, **_format_1_progress(state)}
     _check_progress_fields(state, folder / STATE_FILE)
@@ -884,6 +904,10 @@ def _format_1_progress(state: dict[str, Any]) -> dict[str, Any]:
     return {"progress": progress, "random": {"mlx": state.get("rng")}}
 
 
+#: The largest count a checkpoint's progress holds: an int64, as the step counters are on the device.
+MAX_COUNT = 2**63 - 1
+
+
 def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
     """The fields a resume reads, with their types: a hand-edited file fails here, by name."""
     progress = state.get("progress")
@@ -895,6 +919,10 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         value = progress.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise CheckpointError(f"{path}: 'progress.{name}' must be an int >= 0, got {value!r}")
+        if value > MAX_COUNT:
+            raise CheckpointError(
+                f"{path}: 'progress.{name}' must be at most 2**63 - 1 (an int64), got {value}"
+            )
     optional = (
         ("callbacks", dict, "an object"),
         ("loggers", list, "a list"),
@@ -909,6 +937,98 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
     rng = (state.get("random") or {}).get("mlx") if isinstance(state.get("random"), dict) else None
     if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and v >= 0 for v in rng)):
         raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
+
+
+def _check_run_fields(state: dict[str, Any], path: Path) -> None:
+    """The other fields a resume restores (today's format), where the file has them: a hand-edited value
+    failed in the restore, as "a value this audiotrain cannot restore" naming no field, or passed."""
+    if "elapsed" in state and not _is_weight(state["elapsed"]):
+        raise CheckpointError(f"{path}: 'elapsed' must be a number of seconds >= 0, got {state['elapsed']!r}")
+    history = state.get("history", {"rows": []})
+    rows = history.get("rows") if isinstance(history, dict) else None
+    if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
+        raise CheckpointError(
+            f"{path}: 'history.rows' must be a list of objects (one per epoch), got {rows!r}"
+        )
+    _check_random_generators(state["random"], path)
+    _check_running_means(state.get("running_means"), path)
+
+
+def _is_weight(value: object) -> bool:
+    """Whether `value` is a finite number >= 0 (a weight, a duration)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
+def _check_random_generators(random_state: dict[str, Any], path: Path) -> None:
+    """numpy's and Python's generator states, as `RandomState.capture` writes them (where the file has
+    them): numpy's and Python's own errors named no field ("state vector is the wrong size")."""
+
+    def words(value: object, count: int) -> bool:
+        return (
+            isinstance(value, list)
+            and len(value) == count
+            and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in value)
+        )
+
+    numpy_state = random_state.get("numpy", {})
+    python_state = random_state.get("python", {})
+    for name, value in (("numpy", numpy_state), ("python", python_state)):
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{path}: 'random.{name}' must be an object, got {value!r}")
+    internal = python_state.get("internal", [0] * 625)
+    checks = (
+        ("numpy.kind", numpy_state.get("kind", "MT19937") == "MT19937", "'MT19937'"),
+        ("numpy.keys", words(numpy_state.get("keys", [0] * 624), 624), "624 ints from 0 to 2**32 - 1"),
+        ("numpy.pos", _count_up_to(numpy_state.get("pos", 0), 624), "an int from 0 to 624"),
+        (
+            "python.internal",
+            isinstance(internal, list) and words(internal[:-1], 624) and _count_up_to(internal[-1], 624),
+            "625 ints (624 from 0 to 2**32 - 1, then one from 0 to 624)",
+        ),
+    )
+    for name, ok, what in checks:
+        if not ok:
+            field = name.split(".")[1]
+            value = (numpy_state if name.startswith("numpy") else python_state).get(field)
+            shown = f"a list of {plural(len(value), 'value')}" if isinstance(value, list) else repr(value)
+            raise CheckpointError(f"{path}: 'random.{name}' must be {what}, got {shown}")
+
+
+def _count_up_to(value: object, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _check_running_means(running_means: object, path: Path) -> None:
+    """The weights of the running means' steps (each rank's, under data parallel): NaN or negative, the
+    epoch's mean came out NaN or off without a word."""
+    if not isinstance(running_means, dict):
+        return  # (a checkpoint without them, or one the loader names)
+    shares = running_means.get("ranks")
+    named = (
+        [(f"running_means.ranks[{i}]", share) for i, share in enumerate(shares)]
+        if isinstance(shares, list)
+        else [("running_means", running_means)]
+    )
+    for name, share in named:
+        if not isinstance(share, dict):
+            continue
+        for scope in ("interval_weight", "epoch_weight"):
+            if scope in share and not _is_weight(share[scope]):
+                raise CheckpointError(f"{path}: '{name}.{scope}' must be a number >= 0, got {share[scope]!r}")
+        pending = share.get("pending", [])
+        if not isinstance(pending, list):
+            raise CheckpointError(f"{path}: '{name}.pending' must be a list of steps, got {pending!r}")
+        for i, step in enumerate(pending):
+            if not (isinstance(step, list) and len(step) in (2, 3) and isinstance(step[0], dict)):
+                raise CheckpointError(
+                    f"{path}: '{name}.pending[{i}]' must be [values, weight] or [values, weight, own "
+                    f"weights], got {step!r}"
+                )
+            if not _is_weight(step[1]):
+                raise CheckpointError(
+                    f"{path}: '{name}.pending[{i}][1]' (the step's weight) must be a number >= 0, got "
+                    f"{step[1]!r}"
+                )
 
 
 def check_batch_in_epoch(batch_in_epoch: int, epoch_batches: int | None, source: Path | None) -> None:

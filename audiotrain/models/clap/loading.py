@@ -149,8 +149,9 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, s
 
 
 def _shard_in(folder: Path, shard: object, index: Path) -> Path:
-    """The shard file an index names, which must be a plain file name inside `folder` (an index that names
-    ``../../secret`` or ``/etc/passwd`` is refused, not opened)."""
+    """The shard file an index names, joined to `folder` as transformers joins it (``sub/model-00002.safetensors``
+    is that file of ``sub/``), which must lie inside `folder` (an index that names ``../../secret`` or
+    ``/etc/passwd``, or a link leading out of it, is refused, not opened)."""
     if not isinstance(shard, str) or not shard or Path(shard).is_absolute() or ".." in Path(shard).parts:
         raise CheckpointError(f"{index}: names shard {shard!r}; shards must be files inside {folder}")
     return check_inside(folder, folder / shard)
@@ -198,13 +199,13 @@ def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict
                 names = list(weight_map.values())
             except (KeyError, TypeError, AttributeError) as error:
                 raise CheckpointError(f"{path}: not a shard index with a 'weight_map' ({error})") from None
-            shards = sorted({_shard_in(folder, shard, path).name for shard in names})  # all checked first
+            shards = sorted({_shard_in(folder, shard, path) for shard in names})  # all checked first
         else:
-            shards = [name]
+            shards = [path]
         state: dict[str, mx.array] = {}
-        for shard in shards:
-            shard_path = folder / shard
+        for shard_path in shards:
             if not shard_path.is_file():
+                shard = shard_path.relative_to(folder).as_posix()
                 raise CheckpointError(f"{path}: lists shard {shard}, which is not in {folder}")
             state.update(_read_one(shard_path, max_elements))
         return state, path

@@ -430,9 +430,14 @@ def drop_undecodable(
 
 def _in_cache(cache: FeatureCache, song: SongEntry) -> bool:
     try:
-        return cache.path_for(song.audio_path).exists()
+        return cache.holds(song.audio_path)  # (not a damaged entry: that one is computed again)
     except AudioError:  # (a file gone since the scan: its song is listed when it is read)
         return False
+
+
+def _songs_features(n: int) -> str:
+    """ "1 song's features", "2 songs' features"."""
+    return f"{n} song's features" if n == 1 else f"{n} songs' features"
 
 
 def _songs_to_compute(songs: list[SongEntry], cache: FeatureCache | None) -> np.ndarray:
@@ -479,10 +484,10 @@ class _FeatureProgress:
             if cache is not None and not cache.can_keep_new_entries():  # (its warning says how to move it)
                 rest = f", in memory only: the cache{cache_folder} cannot be written ({cache.unwritable})"
                 if cached:
-                    rest += f"; the other {plural(cached, 'song')}' features come from it"
+                    rest += f"; the other {_songs_features(cached)} come from it"
             elif cache is not None:
                 rest = (
-                    f"; the other {plural(cached, 'song')}' features come from the cache{cache_folder}"
+                    f"; the other {_songs_features(cached)} come from the cache{cache_folder}"
                     if cached
                     else f", kept in the cache{cache_folder} for later runs"
                 )

@@ -74,6 +74,17 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
     return ckpt.write_checkpoint(out, arrays, {}, {}, exported)
 
 
+def _run_checkpoints_folder(folder: Path) -> bool:
+    """Whether `folder` is a run's checkpoints folder: ``checkpoints/``, or the relative ``--checkpoint_dir``
+    the ``config.json`` above it records (one that cannot be read records none)."""
+    if folder.name == CHECKPOINTS_SUBDIR:
+        return True
+    try:
+        return run_checkpoints(folder.parent).resolve() == folder
+    except ckpt.CheckpointError:
+        return False
+
+
 def _check_out(out: Path, folder: Path, overwrite: bool) -> None:
     """Refuse an `out` the export would damage or that holds something else, before any work."""
     if is_inside(out, folder) or is_inside(folder, out):
@@ -81,8 +92,7 @@ def _check_out(out: Path, folder: Path, overwrite: bool) -> None:
             f"--out {out}: it is, or holds, or lies inside the checkpoint {folder}; choose a separate folder"
         )
     held_in = folder.resolve().parent
-    # (A run's checkpoints folder: checkpoints/, or the relative --checkpoint_dir its config.json records.)
-    if held_in.name == CHECKPOINTS_SUBDIR or run_checkpoints(held_in.parent).resolve() == held_in:
+    if _run_checkpoints_folder(held_in):
         if is_inside(out, held_in):
             raise ValueError(
                 f"--out {out} lies in the run's checkpoints folder {held_in}, whose checkpoints "

@@ -15,7 +15,6 @@ is refused naming them.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -55,12 +54,10 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
 def run_checkpoints(run_folder: Path) -> Path:
     """Where the run in `run_folder` saved its checkpoints: the relative ``checkpoint_dir`` its
     ``config.json`` records, where that lies inside the run folder, else ``checkpoints`` (an absolute one
-    lies elsewhere, and is not read: `ckpt.resolve_checkpoint`'s error names it)."""
-    try:
-        config = json.loads((run_folder / "config.json").read_text()).get("config", {})
-        recorded = config.get("checkpoint_dir")
-    except (OSError, ValueError, AttributeError):  # (no record, or not one a run wrote: the default)
-        return run_folder / CHECKPOINTS_SUBDIR
+    lies elsewhere, and is not read: `ckpt.resolve_checkpoint`'s error names it). A ``config.json`` that is
+    a link leading out of the run folder, or not JSON, is refused (`ckpt.CheckpointError`): it chooses the
+    checkpoint."""
+    recorded = ckpt.recorded_checkpoint_dir(run_folder)
     if isinstance(recorded, str) and recorded.strip() and not Path(recorded).expanduser().is_absolute():
         folder = run_folder / recorded
         if folder.resolve().is_relative_to(run_folder.resolve()):

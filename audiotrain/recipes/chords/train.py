@@ -524,7 +524,7 @@ def _run_training(
         with stop_at_once(same_run=True):
             held.stop_if_heard()
             resumed = (resume_folder, recorded) if recorded is not None else None
-            splits, feature_fn, cache = _prepare_songs(config, splits, log, resumed)
+            splits, feature_fn, cache, others_replaced = _prepare_songs(config, splits, log, resumed)
     except KeyboardInterrupt as stop:  # one line, not a traceback (the command exits 130, or 143)
         if main:
             print(stopped_before_training(stop, stopped_by(), again), file=sys.stderr, flush=True)
@@ -648,7 +648,7 @@ def _run_training(
                     interrupted=True,
                     trained=False,
                 )
-            log(_cache_line(cache, splits))
+            log(_cache_line(cache, splits, others_replaced))
             evaluation = _evaluate_held_out(best, splits, run_dir, config, log, results)
             evaluated = True
             _report_to_loggers(
@@ -716,7 +716,7 @@ def evaluate_trained_run(
     try:
         with stop_at_once(same_run=True):
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
-            splits, _, _ = _prepare_songs(config, splits, log, resumed)
+            splits, *_ = _prepare_songs(config, splits, log, resumed)
             history = _trained_history(run_dir, checkpoint) if main else {}
             evaluation = (
                 _evaluate_held_out(checkpoint, splits, run_dir, config, log, results) if main else None
@@ -1159,7 +1159,7 @@ def _prepare_songs(
     config: TrainingConfig, splits: SongSplits | None, log, resumed: tuple[Path, dict] | None = None
 ):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
-    function, its cache): the data folder's songs, or the demo's (synthesised once, shared between the ranks).
+    function, its cache, the wrong entries in it the other ranks computed again): the data folder's songs, or the demo's (synthesised once, shared between the ranks).
     `resumed`: (the checkpoint folder, the song names per part its run recorded) of a resumed run on a data
     folder, which goes on with those songs (`resumed_run_songs`)."""
     data = config.data
@@ -1198,7 +1198,12 @@ def _prepare_songs(
             "chords:\n  " + "\n  ".join(unusable)
         )
     log(splits.describe())
-    return splits, feature_fn, cache
+    # Each rank computed its share of the songs: rank 0's `feature cache:` line counts every rank's wrong
+    # entries, as the feature pass's lines count every rank's songs.
+    wrong_entries = cache.replaced
+    if collectives.world_size() > 1:
+        wrong_entries = int(collectives.all_reduce_sum(mx.array(wrong_entries)).item())
+    return splits, feature_fn, cache, wrong_entries - cache.replaced
 
 
 def _run_record_before(run_dir: Path) -> bytes | None:
@@ -1476,10 +1481,11 @@ def _stopped_after_training(
     return best
 
 
-def _cache_line(cache: FeatureCache, splits: SongSplits) -> str:
+def _cache_line(cache: FeatureCache, splits: SongSplits, others_replaced: int = 0) -> str:
     """The run's ``feature cache:`` line: its own songs, then (where they differ) every song the folder
-    holds features of, which other runs with these feature settings put there too. A cache that could not
-    be written says so: "this run's songs in" a read-only or full folder that held none of them was false."""
+    holds features of, which other runs with these feature settings put there too, and the wrong entries
+    computed again (`others_replaced`: by the other ranks). A cache that could not be written says so:
+    "this run's songs in" a read-only or full folder that held none of them was false."""
     songs = len(splits.train) + len(splits.val) + len(splits.test)
     if cache.unwritable is not None:
         return (
@@ -1492,7 +1498,8 @@ def _cache_line(cache: FeatureCache, splits: SongSplits) -> str:
         there = f" ({entries} songs there in all, other runs' too)"
     elif entries < songs:
         there = f" (only {entries} of them there now: the others' were deleted during the run)"
-    replaced = f"; {cache.replaced} wrong entries computed again" if cache.replaced else ""
+    wrong = cache.replaced + others_replaced
+    replaced = f"; {plural(wrong, 'wrong entry', 'wrong entries')} computed again" if wrong else ""
     return f"feature cache: this run's {songs} songs in {cache.folder}{there}{replaced}"
 
 
