@@ -335,6 +335,13 @@ def discard_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+def flush_stdout() -> None:
+    """Flush stdout, where a command's output waits in a pipe's block buffer. A closed stdout (``>&-``, a
+    daemon's or a cron job's) is None in Python: `print` writes nothing there, and nothing is to flush."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
 def run_recipe_command(cli_module: str) -> None:
     """The body of a recipe's ``__main__``: `cli_module`'s ``main()`` as a command, and its exit."""
     exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra to install
@@ -350,7 +357,7 @@ def run_recipe_command(cli_module: str) -> None:
         try:
             status = importlib.import_module(cli_module).main()
         finally:  # here, where a reader that left is handled, not at exit: a pipe is block-buffered
-            sys.stdout.flush()
+            flush_stdout()
     except BrokenPipeError:
         # `evaluate | head -3`, `--help | less` quit early: the reader has what it wanted, so no traceback.
         # The status a shell gives a command that SIGPIPE ended: what was left to do after the print is
