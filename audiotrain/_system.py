@@ -139,14 +139,14 @@ def private_matplotlib_folder_unless_writable() -> None:
     if os.environ.get("MPLCONFIGDIR"):
         return
     if sys.platform.startswith(("linux", "freebsd")):
-        home = Path.home()
         folders = [
-            Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib",
-            Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib",
+            _xdg_or_home("XDG_CONFIG_HOME", ".config", "matplotlib"),
+            _xdg_or_home("XDG_CACHE_HOME", ".cache", "matplotlib"),
         ]
     else:
-        folders = [Path.home() / ".matplotlib"]
-    if all(_could_make_and_write(folder) for folder in folders):
+        folders = [_xdg_or_home(None, ".matplotlib", "")]
+    # (None: no home to look in, where matplotlib would stop with "Could not determine home directory")
+    if all(folder is not None and _could_make_and_write(folder) for folder in folders):
         return
     import atexit
     import shutil
@@ -182,7 +182,39 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     if xdg and Path(xdg).is_absolute():
         return Path(xdg) / "audiotrain"
-    return Path.home() / ".cache" / "audiotrain"
+    home = home_folder()
+    if home is None:
+        raise NoHomeFolderError(
+            "no folder for audiotrain's cache: it goes in ~/.cache/audiotrain, and this process has no home "
+            f"folder (HOME is unset and user {os.getuid()} has no passwd entry); set {CACHE_DIR_ENV} to a "
+            "folder for it (or XDG_CACHE_HOME, or HOME)"
+        )
+    return home / ".cache" / "audiotrain"
+
+
+class NoHomeFolderError(ValueError):
+    """The cache folder would be in the home folder, and this process has none (HOME unset, and a uid
+    without a passwd entry: ``docker run --user 12345``); the message names the variables to set."""
+
+
+def home_folder() -> Path | None:
+    """The user's home folder (`Path.home`), or None where there is none to find: HOME unset, and a uid
+    without a passwd entry, for which `Path.home` raises RuntimeError. Asked only where a folder the user
+    did not give falls back to it."""
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError):
+        return None
+
+
+def _xdg_or_home(variable: str | None, under_home: str, name: str) -> Path | None:
+    """``$variable/name`` where `variable` is set (as matplotlib reads it), else ``~/under_home/name``, or
+    None where there is no home folder."""
+    value = os.environ.get(variable) if variable else None
+    if value:
+        return Path(value) / name
+    home = home_folder()
+    return None if home is None else home / under_home / name
 
 
 def mlx_temp_dir() -> tuple[str | None, str]:

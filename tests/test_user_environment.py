@@ -49,3 +49,48 @@ def test_a_command_with_stdout_closed_ends_with_its_own_status(command: str):
     out = run_shell(f'"$PY" {command} >&-')
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def _without_home(tmp_path: Path) -> str:
+    """A folder for PYTHONPATH whose sitecustomize makes this a process with no home folder: HOME unset and
+    a uid with no passwd entry (``docker run --user 12345`` under ``env -i``), where `Path.home` raises."""
+    shim = tmp_path / "nohome"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import os, pwd\n"
+        "os.environ.pop('HOME', None)\n"
+        "def _none(uid):\n"
+        "    raise KeyError(f'getpwuid(): uid not found: {uid}')\n"
+        "pwd.getpwuid = _none\n"
+    )
+    return f"{shim}{os.pathsep}{REPO}"
+
+
+@pytest.mark.parametrize("module", ["audiotrain.recipes.chords", "audiotrain.recipes.clap"])
+def test_without_a_home_folder_a_recipe_runs_where_its_folders_are_given(tmp_path: Path, module: str):
+    out = run_shell(
+        f'"$PY" -m {module} --help',
+        PYTHONPATH=_without_home(tmp_path),
+        HOME=None,
+        MPLCONFIGDIR=None,
+        XDG_CONFIG_HOME=None,
+        XDG_CACHE_HOME=str(tmp_path / "xdg"),
+        AUDIOTRAIN_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "usage:" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_without_a_home_folder_or_a_cache_folder_one_line_names_the_variable_to_set(tmp_path: Path):
+    out = run_shell(
+        '"$PY" -m audiotrain.recipes.chords --preset quick_test --processes 1 --run_dir run',
+        cwd=tmp_path,
+        PYTHONPATH=_without_home(tmp_path),
+        HOME=None,
+        XDG_CACHE_HOME=None,
+        AUDIOTRAIN_CACHE_DIR=None,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    error = out.stderr.splitlines()[0]
+    assert error.startswith("error: ") and "no home folder" in error and "AUDIOTRAIN_CACHE_DIR" in error
