@@ -12,6 +12,44 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: The README's first example, a fit of 2 epochs on 64 random rows: ``python -c CORE_FIT [ROOT]``.
+CORE_FIT = """
+import sys
+import audiotrain
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from audiotrain import DataLoader, Dataset, OptimizerConfig, Trainer, TrainModule
+
+class Rows(Dataset):
+    def __init__(self, n=64):
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((n, 16)).astype(np.float32)
+        self.y = (self.x[:, 0] > 0).astype(np.int32)
+    def __len__(self):
+        return len(self.x)
+    def __getitem__(self, i):
+        return {"x": self.x[i], "y": self.y[i]}
+
+class Model(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(16, 2)
+    def __call__(self, x):
+        return self.linear(x)
+    def compute_loss(self, batch):
+        logits = self(batch["x"])
+        return mx.mean(nn.losses.cross_entropy(logits, batch["y"])), {}
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.AdamW(learning_rate=1e-2))
+
+root = sys.argv[1] if len(sys.argv) > 1 else "logs"
+trainer = Trainer(max_epochs=2, default_root_dir=root)
+trainer.fit(Model(), DataLoader(Rows(), batch_size=8, shuffle=True), DataLoader(Rows(16), batch_size=8))
+print("DONE", trainer.checkpoint_callback.last_model_path, flush=True)
+"""
+
 
 def _env(**changes: str | None) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -94,3 +132,34 @@ def test_without_a_home_folder_or_a_cache_folder_one_line_names_the_variable_to_
     assert "Traceback" not in out.stderr
     error = out.stderr.splitlines()[0]
     assert error.startswith("error: ") and "no home folder" in error and "AUDIOTRAIN_CACHE_DIR" in error
+
+
+def _in_a_deleted_folder(tmp_path: Path, line: str) -> str:
+    """`line`, run by sh in a folder deleted under it (``cd run && rm -r ../run`` in another terminal)."""
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    return f"cd '{folder}' && rmdir '{folder}' && {line}"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "audiotrain.recipes.chords --preset quick_test --processes 1",
+        "audiotrain.recipes.clap --preset quick_test --train.processes 1",
+    ],
+)
+def test_a_recipe_in_a_deleted_current_folder_says_so_in_one_line(tmp_path: Path, command: str):
+    out = run_shell(_in_a_deleted_folder(tmp_path, f'"$PY" -m {command}'), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    error = out.stderr.splitlines()[0]
+    assert error.startswith("error: the current directory no longer exists (deleted?)"), out.stderr
+    assert "cd to an existing folder or give absolute paths" in error
+    assert "Traceback" not in out.stderr
+
+
+def test_the_trainer_in_a_deleted_current_folder_names_the_cause(tmp_path: Path):
+    out = run_shell(_in_a_deleted_folder(tmp_path, '"$PY" -c "$CORE_FIT"'), cwd=tmp_path, CORE_FIT=CORE_FIT)
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("FileNotFoundError: the current directory no longer exists (deleted?)"), last
+    assert "'logs/checkpoints'" in last
