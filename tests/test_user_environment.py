@@ -163,3 +163,26 @@ def test_the_trainer_in_a_deleted_current_folder_names_the_cause(tmp_path: Path)
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("FileNotFoundError: the current directory no longer exists (deleted?)"), last
     assert "'logs/checkpoints'" in last
+
+
+def test_the_clap_demo_writes_a_folder_whose_name_is_not_utf8(tmp_path: Path):
+    """A Latin-1 byte in ``--out`` (an old disk, a Samba share) works as in the chord recipe: the tokenizer
+    files are written there, and read back from there."""
+    out_dir = os.fsdecode(bytes(tmp_path) + b"/caf\xe9 clap")
+    out = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", "--preset", "quick_test", "--train.processes", "1"]
+        + ["--out", out_dir],
+        cwd=tmp_path,
+        env=_env(XDG_CACHE_HOME=str(tmp_path / "cache"), AUDIOTRAIN_CACHE_DIR=None),
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",  # (the folder's name is printed as its bytes)
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    from audiotrain.models.clap.tokenizer import ClapTokenizer
+
+    exported = Path(out_dir) / "hf_model"
+    assert (exported / "tokenizer.json").is_file()
+    tokenizer = ClapTokenizer.from_pretrained(exported)
+    assert tokenizer.decode(tokenizer(["a dog barks"])["input_ids"][0]) == "a dog barks"
