@@ -364,7 +364,19 @@ SIGPIPE = 13
 def discard_stdout() -> None:
     """Once stdout's reader has gone (``cmd | head``): what is still to print goes nowhere, and so does what
     Python flushes at exit, which would otherwise fail the same way with a second error."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    discard_output(sys.stdout)
+
+
+def discard_output(stream) -> None:
+    """`discard_stdout` for any stream: what is still written to `stream` (its file descriptor, shared with
+    any other stream on it) goes nowhere. A stream without a descriptor (a notebook's) is left as it is."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def flush_stdout() -> None:

@@ -3,6 +3,7 @@ paths that are not UTF-8, a log reader that goes away, `-W error`, ``TERM=dumb``
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: The README's first example, a fit of 2 epochs on 64 random rows: ``python -c CORE_FIT [ROOT]``.
+#: The README's first example, a fit of 2 epochs on 64 random rows: ``python -c CORE_FIT [ROOT [EPOCHS]]``.
 CORE_FIT = """
 import sys
 import audiotrain
@@ -45,7 +46,8 @@ class Model(TrainModule):
         return OptimizerConfig(optimizer=optim.AdamW(learning_rate=1e-2))
 
 root = sys.argv[1] if len(sys.argv) > 1 else "logs"
-trainer = Trainer(max_epochs=2, default_root_dir=root)
+epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+trainer = Trainer(max_epochs=epochs, default_root_dir=root)
 trainer.fit(Model(), DataLoader(Rows(), batch_size=8, shuffle=True), DataLoader(Rows(16), batch_size=8))
 print("DONE", trainer.checkpoint_callback.last_model_path, flush=True)
 """
@@ -186,3 +188,28 @@ def test_the_clap_demo_writes_a_folder_whose_name_is_not_utf8(tmp_path: Path):
     assert (exported / "tokenizer.json").is_file()
     tokenizer = ClapTokenizer.from_pretrained(exported)
     assert tokenizer.decode(tokenizer(["a dog barks"])["input_ids"][0]) == "a dog barks"
+
+
+@pytest.mark.parametrize("lines_read", [1, 12])  # (in the model's summary; in the epochs' progress lines)
+def test_the_trainer_whose_log_reader_goes_away_stops_and_saves_as_for_ctrl_c(
+    tmp_path: Path, lines_read: int
+):
+    """``python fit.py 2>&1 | head -3``: once the reader has gone, the progress lines cannot be written. The
+    fit stops as on Ctrl-C and saves ``interrupted`` (and ``last``) to resume from, not a BrokenPipeError
+    that lost the training."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CORE_FIT, str(tmp_path / "run"), "200"],
+        cwd=tmp_path,
+        env=_env(COLUMNS="80"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    seen = [proc.stdout.readline() for _ in range(lines_read)]  # (the reader reads, then goes away)
+    assert lines_read == 1 or seen[-1].startswith(b"Epoch "), seen
+    proc.stdout.close()
+    proc.wait(timeout=240)
+    interrupted = tmp_path / "run" / "checkpoints" / "interrupted"
+    assert (interrupted / "trainer_state.json").is_file()
+    assert (tmp_path / "run" / "checkpoints" / "last" / "model.safetensors").is_file()
+    state = json.loads((interrupted / "trainer_state.json").read_text())
+    assert state["progress"]["epoch"] < 199, state  # stopped there, early: not at the end of its 200 epochs

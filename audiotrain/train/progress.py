@@ -16,6 +16,7 @@ indented lines, the metrics in the same order.
 
 from __future__ import annotations
 
+import functools
 import sys
 import textwrap
 import time
@@ -23,6 +24,23 @@ import time
 from audiotrain._text import plural
 from audiotrain._tqdm import tqdm
 from audiotrain.train.callback import Callback
+
+
+def _reader_may_leave(hook):
+    """A hook of the bar's that writes on stderr, whose reader may go away (``fit.py 2>&1 | head``, a
+    ``tee`` that died): the fit then stops as for Ctrl-C and saves (`StopRequests.output_lost`), instead of
+    losing the training in a BrokenPipeError."""
+
+    @functools.wraps(hook)
+    def drawing(self, trainer, *args):
+        try:
+            return hook(self, trainer, *args)
+        except BrokenPipeError:
+            self._train_bar = self._val_bar = None  # (closing them would write)
+            trainer._stopping.output_lost()
+            return None
+
+    return drawing
 
 
 class ProgressBar(Callback):
@@ -68,6 +86,7 @@ class ProgressBar(Callback):
         """This bar as a message names it: its class and refresh rate."""
         return _describe(self)
 
+    @_reader_may_leave
     def on_train_epoch_start(self, trainer, module) -> None:
         self._close_train()
         self._epoch_started = time.perf_counter()
@@ -84,6 +103,7 @@ class ProgressBar(Callback):
             position=self._position or None,
         )
 
+    @_reader_may_leave
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self._train_bar is None:
             return
@@ -91,6 +111,7 @@ class ProgressBar(Callback):
         if (batch_idx + 1) % self.refresh_rate == 0:
             self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=False)
 
+    @_reader_may_leave
     def on_train_epoch_end(self, trainer, module) -> None:
         epoch_means = trainer.epoch_progress_metrics()
         if self._train_bar is not None:
@@ -99,9 +120,11 @@ class ProgressBar(Callback):
             self._line(trainer, f"Epoch {trainer.current_epoch}", epoch_means)
         self._close_train()
 
+    @_reader_may_leave
     def on_train_end(self, trainer, module) -> None:
         self._close_train()
 
+    @_reader_may_leave
     def on_validation_start(self, trainer, module) -> None:
         if self.is_plain:
             return
@@ -114,10 +137,12 @@ class ProgressBar(Callback):
             position=self._position + (1 if self._train_bar is not None else 0),
         )
 
+    @_reader_may_leave
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self._val_bar is not None:
             self._val_bar.update(1)
 
+    @_reader_may_leave
     def on_validation_end(self, trainer, module) -> None:
         if self._val_bar is not None:
             self._val_bar.close()
