@@ -793,11 +793,16 @@ def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = F
             f"replaces with {current}: {listed}{delete}"
         )
     # (Without AUDIOTRAIN_CACHE_DIR, `current` differs from the default only by XDG_CACHE_HOME.)
+    # Moving it is advised only into a folder that can take it (not a read-only XDG_CACHE_HOME).
+    move = (
+        f"; to move it, move its contents into {current} (the demo songs' features are computed again there)"
+        if probe_writable(current)[1] is None
+        else ""
+    )
     return (
         f"note: an audiotrain cache is at {earlier}, where versions before they followed $XDG_CACHE_HOME kept "
         f"it, not in the cache folder this one uses, {current} ($XDG_CACHE_HOME/audiotrain): to keep using "
-        f"it, set {CACHE_DIR_ENV}={earlier} (or pass --data.cache_dir); to move it, move its contents into "
-        f"{current} (the demo songs' features are computed again there); {delete}"
+        f"it, set {CACHE_DIR_ENV}={earlier} (or pass --data.cache_dir){move}; {delete}"
     )
 
 
