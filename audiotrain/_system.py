@@ -379,6 +379,17 @@ def discard_output(stream) -> None:
     os.close(devnull)
 
 
+#: Set (to anything but "0", "false", "no", "off" or nothing), a recipe's error is raised with its traceback
+#: instead of printed as one line.
+TRACEBACK_ENV = "AUDIOTRAIN_TRACEBACK"
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable `name` is on: set, and not "0", "false", "no", "off" or empty (any
+    case), which mean off as a user writes it (``AUDIOTRAIN_TRACEBACK=0``)."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
 def flush_stdout() -> None:
     """Flush stdout, where a command's output waits in a pipe's block buffer. A closed stdout (``>&-``, a
     daemon's or a cron job's) is None in Python: `print` writes nothing there, and nothing is to flush."""
@@ -420,6 +431,13 @@ def run_recipe_command(cli_module: str) -> None:
         status = 2
     except KeyboardInterrupt as stop:  # a stop no command handles: as the modules load, or the ranks start
         status = _interrupted(stop)
+    except Warning as warning:
+        # `python -W error` (or PYTHONWARNINGS=error) made one of the warnings an error: the user's choice,
+        # said as the recipes' other errors are, in one line (`warning: ...` would have been one too).
+        if env_flag(TRACEBACK_ENV):
+            raise
+        print(f"error: {type(warning).__name__}: {warning}", file=sys.stderr)
+        status = 2
     # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
     exit_rank(status)
 

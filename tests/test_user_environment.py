@@ -213,3 +213,76 @@ def test_the_trainer_whose_log_reader_goes_away_stops_and_saves_as_for_ctrl_c(
     assert (tmp_path / "run" / "checkpoints" / "last" / "model.safetensors").is_file()
     state = json.loads((interrupted / "trainer_state.json").read_text())
     assert state["progress"]["epoch"] < 199, state  # stopped there, early: not at the end of its 200 epochs
+
+
+@pytest.mark.parametrize(
+    "value, traceback", [("0", False), ("false", False), ("No", False), ("", False), ("1", True)]
+)
+def test_audiotrain_traceback_0_means_off(tmp_path: Path, value: str, traceback: bool):
+    """``AUDIOTRAIN_TRACEBACK=0`` turned tracebacks on (and the exit status from 2 to 1)."""
+    (tmp_path / "song.wav").write_bytes(b"")
+    out = run_shell(
+        '"$PY" -m audiotrain.recipes.chords predict --checkpoint "$PWD/none" song.wav',
+        cwd=tmp_path,
+        AUDIOTRAIN_TRACEBACK=value,
+    )
+    assert ("Traceback" in out.stderr) is traceback, out.stderr
+    assert out.returncode == (1 if traceback else 2), out.stderr
+    if not traceback:
+        assert out.stderr.startswith("error: checkpoint folder"), out.stderr
+
+
+TINY_TRAINING = [
+    "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--progress_bar", "false",
+    "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
+    "--data.test_fraction", "0",
+]  # fmt: skip
+
+
+@pytest.fixture
+def songs(tmp_path: Path) -> Path:
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+
+    generate_demo_songs(tmp_path / "songs", n_songs=4, seed=9, song_seconds=6)
+    return tmp_path / "songs"
+
+
+def test_a_read_only_feature_cache_is_reported_once(tmp_path: Path, songs: Path, make_read_only, capsys):
+    from audiotrain.recipes.chords import cli as chords
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    make_read_only(cache)
+    flags = ["train", "--data", str(songs), *TINY_TRAINING, "--data.cache_dir", str(cache)]
+    with pytest.warns(UserWarning, match="cannot be written") as caught:
+        assert chords.main([*flags, "--run_dir", str(tmp_path / "run")]) == 0
+    assert len([w for w in caught if "cannot be written" in str(w.message)]) == 1
+    err = capsys.readouterr().err
+    [computing] = [line for line in err.splitlines() if line.startswith("computing the features")]
+    assert "cannot be written (" not in computing and "in memory only" in computing, computing
+
+
+def test_a_warning_made_an_error_ends_a_recipe_in_one_error_line(
+    tmp_path: Path, songs: Path, make_read_only, monkeypatch, capsys
+):
+    """``python -W error -m audiotrain.recipes.chords train ...`` with a read-only feature cache: its warning,
+    made an error by the user, ends the command as the recipes' other errors do: one line, exit 2."""
+    import warnings
+
+    from audiotrain._system import run_recipe_command
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    make_read_only(cache)
+    flags = ["train", "--data", str(songs), *TINY_TRAINING, "--data.cache_dir", str(cache)]
+    monkeypatch.setattr(sys, "argv", ["chords", *flags, "--run_dir", str(tmp_path / "run")])
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # (the command sets its own)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "matplotlib"))
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as ended:
+        warnings.simplefilter("error")
+        run_recipe_command("audiotrain.recipes.chords.cli")
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: UserWarning: the feature cache at" in err and "cannot be written" in err, err
+    assert "Traceback" not in err
