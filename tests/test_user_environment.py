@@ -3,6 +3,7 @@ paths that are not UTF-8, a log reader that goes away, `-W error`, ``TERM=dumb``
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -286,3 +287,21 @@ def test_a_warning_made_an_error_ends_a_recipe_in_one_error_line(
     err = capsys.readouterr().err
     assert "error: UserWarning: the feature cache at" in err and "cannot be written" in err, err
     assert "Traceback" not in err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("term, plain", [("dumb", True), ("xterm-256color", False)])
+def test_a_dumb_terminal_gets_plain_progress_lines(tmp_path: Path, monkeypatch, term: str, plain: bool):
+    """TERM=dumb (Emacs's M-x shell, some CI terminals) showed the nested bars' cursor-up escapes as
+    garbage: it gets one line per epoch, as a log does."""
+    monkeypatch.setenv("TERM", term)
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    monkeypatch.setattr(sys, "argv", ["fit.py", str(tmp_path / "run")])
+    exec(CORE_FIT, {"__name__": "__main__"})
+    shown = sys.stderr.getvalue()
+    assert ("\x1b[A" in shown) is not plain, shown[-500:]
+    assert ("\nEpoch 0: 8/8 batches" in shown) is plain, shown[-500:]

@@ -17,6 +17,7 @@ indented lines, the metrics in the same order.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import textwrap
 import time
@@ -54,7 +55,8 @@ class ProgressBar(Callback):
         refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers
             is a host sync, so a larger value keeps the device busier.
         plain: one line of text per epoch instead of live bars. None (the default) chooses it when
-            stderr is not a terminal, so logs get readable lines and no validation bar at all.
+            stderr is not a terminal (or is a dumb one: ``TERM=dumb``), so logs get readable lines and no
+            validation bar at all.
     """
 
     def __init__(self, refresh_rate: int = 1, plain: bool | None = None):
@@ -80,7 +82,9 @@ class ProgressBar(Callback):
         if self.plain is not None:
             return self.plain
         isatty = getattr(sys.stderr, "isatty", None)
-        return not (isatty is not None and isatty())
+        # A dumb terminal (TERM=dumb: Emacs's shell, some CI "terminals") cannot move the cursor up, which
+        # the validation bar under the epoch's needs: it gets the lines a log gets.
+        return not (isatty is not None and isatty()) or os.environ.get("TERM") == "dumb"
 
     def describe(self) -> str:
         """This bar as a message names it: its class and refresh rate."""
