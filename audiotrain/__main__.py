@@ -20,6 +20,7 @@ from audiotrain._system import (
     discard_stdout,
     escape_what_stdout_cannot_encode,
     exit_unless_mlx_loads,
+    flush_stdout,
     installed_versions,
 )
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return _run_command(argv)
         finally:  # here, not at exit (argparse's --help exits): a pipe is block-buffered
-            sys.stdout.flush()
+            flush_stdout()
     except BrokenPipeError:
         # `cache info | head` closed the pipe: the reader has what it wanted (as with `git log | head`).
         discard_stdout()

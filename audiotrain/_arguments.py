@@ -36,6 +36,22 @@ def folder_argument(value: object, owner: str, name: str) -> Path:
     return path
 
 
+def resolved_path(path: str | os.PathLike, what: str) -> Path:
+    """`path` made absolute (`Path.resolve`, after ``~``). Where it is relative and the current folder no
+    longer exists (deleted under the shell that started the process), a FileNotFoundError saying so and
+    naming `what`, in place of Python's bare "[Errno 2] No such file or directory", which names nothing."""
+    path = Path(path).expanduser()
+    try:
+        return path.resolve()
+    except FileNotFoundError as error:
+        if error.filename is not None or path.is_absolute():
+            raise
+        raise FileNotFoundError(
+            f"the current directory no longer exists (deleted?), and {what} {str(path)!r} is relative to "
+            "it: cd to an existing folder or give absolute paths"
+        ) from None
+
+
 def changed_arguments(function: Callable, arguments: dict[str, Any]) -> dict[str, Any]:
     """The arguments of a call to `function` (`arguments`: its ``locals()`` before anything else is bound)
     that differ from the signature's defaults, in the signature's order, a ``**kwargs``' own included: the

@@ -139,14 +139,14 @@ def private_matplotlib_folder_unless_writable() -> None:
     if os.environ.get("MPLCONFIGDIR"):
         return
     if sys.platform.startswith(("linux", "freebsd")):
-        home = Path.home()
         folders = [
-            Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config") / "matplotlib",
-            Path(os.environ.get("XDG_CACHE_HOME") or home / ".cache") / "matplotlib",
+            _xdg_or_home("XDG_CONFIG_HOME", ".config", "matplotlib"),
+            _xdg_or_home("XDG_CACHE_HOME", ".cache", "matplotlib"),
         ]
     else:
-        folders = [Path.home() / ".matplotlib"]
-    if all(_could_make_and_write(folder) for folder in folders):
+        folders = [_xdg_or_home(None, ".matplotlib", "")]
+    # (None: no home to look in, where matplotlib would stop with "Could not determine home directory")
+    if all(folder is not None and _could_make_and_write(folder) for folder in folders):
         return
     import atexit
     import shutil
@@ -182,7 +182,39 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
     if xdg and Path(xdg).is_absolute():
         return Path(xdg) / "audiotrain"
-    return Path.home() / ".cache" / "audiotrain"
+    home = home_folder()
+    if home is None:
+        raise NoHomeFolderError(
+            "no folder for audiotrain's cache: it goes in ~/.cache/audiotrain, and this process has no home "
+            f"folder (HOME is unset and user {os.getuid()} has no passwd entry); set {CACHE_DIR_ENV} to a "
+            "folder for it (or XDG_CACHE_HOME, or HOME)"
+        )
+    return home / ".cache" / "audiotrain"
+
+
+class NoHomeFolderError(ValueError):
+    """The cache folder would be in the home folder, and this process has none (HOME unset, and a uid
+    without a passwd entry: ``docker run --user 12345``); the message names the variables to set."""
+
+
+def home_folder() -> Path | None:
+    """The user's home folder (`Path.home`), or None where there is none to find: HOME unset, and a uid
+    without a passwd entry, for which `Path.home` raises RuntimeError. Asked only where a folder the user
+    did not give falls back to it."""
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError):
+        return None
+
+
+def _xdg_or_home(variable: str | None, under_home: str, name: str) -> Path | None:
+    """``$variable/name`` where `variable` is set (as matplotlib reads it), else ``~/under_home/name``, or
+    None where there is no home folder."""
+    value = os.environ.get(variable) if variable else None
+    if value:
+        return Path(value) / name
+    home = home_folder()
+    return None if home is None else home / under_home / name
 
 
 def mlx_temp_dir() -> tuple[str | None, str]:
@@ -332,7 +364,37 @@ SIGPIPE = 13
 def discard_stdout() -> None:
     """Once stdout's reader has gone (``cmd | head``): what is still to print goes nowhere, and so does what
     Python flushes at exit, which would otherwise fail the same way with a second error."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    discard_output(sys.stdout)
+
+
+def discard_output(stream) -> None:
+    """`discard_stdout` for any stream: what is still written to `stream` (its file descriptor, shared with
+    any other stream on it) goes nowhere. A stream without a descriptor (a notebook's) is left as it is."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+#: Set (to anything but "0", "false", "no", "off" or nothing), a recipe's error is raised with its traceback
+#: instead of printed as one line.
+TRACEBACK_ENV = "AUDIOTRAIN_TRACEBACK"
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable `name` is on: set, and not "0", "false", "no", "off" or empty (any
+    case), which mean off as a user writes it (``AUDIOTRAIN_TRACEBACK=0``)."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def flush_stdout() -> None:
+    """Flush stdout, where a command's output waits in a pipe's block buffer. A closed stdout (``>&-``, a
+    daemon's or a cron job's) is None in Python: `print` writes nothing there, and nothing is to flush."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
 
 
 def run_recipe_command(cli_module: str) -> None:
@@ -350,7 +412,7 @@ def run_recipe_command(cli_module: str) -> None:
         try:
             status = importlib.import_module(cli_module).main()
         finally:  # here, where a reader that left is handled, not at exit: a pipe is block-buffered
-            sys.stdout.flush()
+            flush_stdout()
     except BrokenPipeError:
         # `evaluate | head -3`, `--help | less` quit early: the reader has what it wanted, so no traceback.
         # The status a shell gives a command that SIGPIPE ended: what was left to do after the print is
@@ -369,6 +431,13 @@ def run_recipe_command(cli_module: str) -> None:
         status = 2
     except KeyboardInterrupt as stop:  # a stop no command handles: as the modules load, or the ranks start
         status = _interrupted(stop)
+    except Warning as warning:
+        # `python -W error` (or PYTHONWARNINGS=error) made one of the warnings an error: the user's choice,
+        # said as the recipes' other errors are, in one line (`warning: ...` would have been one too).
+        if env_flag(TRACEBACK_ENV):
+            raise
+        print(f"error: {type(warning).__name__}: {warning}", file=sys.stderr)
+        status = 2
     # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
     exit_rank(status)
 

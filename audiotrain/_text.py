@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 
@@ -26,3 +27,25 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     """`n` and `word` for a reader: "1 clip", "2 clips", "0 clips"; `many` is the plural where adding an
     "s" is wrong ("1 batch" / "2 batches")."""
     return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
+
+
+def display_width(text: str, encoding: str | None = None, errors: str = "strict") -> int:
+    """The terminal columns `text` takes: 2 for a wide character (CJK, ``unicodedata.east_asian_width`` W
+    or F), 0 for a combining one, else 1. With the `encoding` and `errors` of the stream it is printed on, a
+    character that stream cannot encode counts as what it becomes there: its escape under
+    ``backslashreplace`` (``\\u4e2d``, an ASCII locale), one byte otherwise (a name's undecodable byte,
+    written back as it was)."""
+    width = 0
+    for char in text:
+        if encoding is not None:
+            try:
+                char.encode(encoding)
+            except UnicodeEncodeError:
+                width += len(char.encode(encoding, "backslashreplace")) if errors == "backslashreplace" else 1
+                continue
+            except LookupError:
+                encoding = None
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from audiotrain._text import byte_size
+from audiotrain._text import byte_size, display_width
 
 STATUSES = ("finished", "interrupted", "running", "failed", "unknown", "unreadable")
 
@@ -481,8 +481,15 @@ def score_text(value: float | None, name: str | None) -> str:
 
 
 def format_table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    """`rows` in columns, padded by the columns each cell takes on stdout (a name in CJK takes 2 a
+    character; under an ASCII locale it is printed escaped), not by its number of characters."""
+    encoding, errors = getattr(sys.stdout, "encoding", None), getattr(sys.stdout, "errors", None) or "strict"
+    cell_widths = [[display_width(cell, encoding, errors) for cell in row] for row in rows]
+    widths = [max(row[i] for row in cell_widths) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell + " " * (w - cw) for cell, cw, w in zip(row, row_widths, widths)).rstrip()
+        for row, row_widths in zip(rows, cell_widths)
+    )
 
 
 def listing_text(runs: list[RunSummary]) -> str:

@@ -676,6 +676,22 @@ def test_an_earlier_cache_left_behind_by_xdg_cache_home_is_named_once(tmp_path, 
     assert feature_cache.earlier_cache_note() is None
 
 
+def test_an_earlier_cache_is_not_advised_into_a_folder_that_cannot_be_written(
+    tmp_path, monkeypatch, make_read_only
+):
+    """With a read-only XDG_CACHE_HOME the note said to move the old cache into it."""
+    earlier = _home_cache(tmp_path / "home")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "xdg").mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR", raising=False)
+    assert "to move it, move its contents into" in feature_cache.earlier_cache_note()
+    make_read_only(tmp_path / "xdg")
+    note = feature_cache.earlier_cache_note()
+    assert "to move it" not in note, note
+    assert f"set AUDIOTRAIN_CACHE_DIR={earlier}" in note
+
+
 def test_with_audiotrain_cache_dir_set_the_default_cache_is_not_called_an_earlier_ones(
     tmp_path, monkeypatch, capsys
 ):

@@ -166,6 +166,21 @@ def test_lists_every_run_with_its_recipe_status_epochs_and_score(runs, capsys):
     assert "mlflow.db" not in text  # a file beside the runs, not a run folder
 
 
+def test_columns_line_up_for_names_in_wide_characters(runs, capsys):
+    """A run named in CJK (2 columns a character) pushed its row's columns right of the others'."""
+    import unicodedata
+
+    chords_run(runs / "-train run 中文", majmin=0.4)
+    text = listing(capsys)
+    lines = [line for line in text.splitlines() if "chords" in line and "finished" in line]
+
+    def column(line: str) -> int:  # where "chords" starts, in terminal columns
+        before = line[: line.index("chords")]
+        return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in before)
+
+    assert len({column(line) for line in lines}) == 1, text
+
+
 def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
     holder = textwrap.dedent(f"""
         import fcntl, json, os, sys

@@ -684,7 +684,7 @@ _LEADING_LEVEL_TAGS = re.compile(rb"(?:\[(?:INFO|WARN|ERROR)\]\s*)+")
 
 def plain_output() -> bool:
     """No colour codes: stderr is no terminal (a log file, a pipe), or ``NO_COLOR`` is set (no-color.org)."""
-    return bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
+    return bool(os.environ.get("NO_COLOR")) or sys.stderr is None or not sys.stderr.isatty()
 
 
 def _no_command(prog: str) -> str:

@@ -59,7 +59,7 @@ from functools import partial
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, probe_writable, write_atomically
-from audiotrain._system import CACHE_DIR_ENV, cache_dir
+from audiotrain._system import CACHE_DIR_ENV, NoHomeFolderError, cache_dir, home_folder
 from audiotrain._text import byte_size
 from audiotrain.audio import AudioError
 
@@ -775,8 +775,10 @@ def _info(root: Path, default_root: bool = False) -> int:
 
 #: Where audiotrain kept its cache before it followed ``XDG_CACHE_HOME`` (and where versions before
 #: ``demo/clap`` wrote the CLAP demo whatever ``AUDIOTRAIN_CACHE_DIR`` said).
-def earlier_cache_folder() -> Path:
-    return Path.home() / ".cache" / "audiotrain"
+def earlier_cache_folder() -> Path | None:
+    """``~/.cache/audiotrain``, or None where this process has no home folder."""
+    home = home_folder()
+    return None if home is None else home / ".cache" / "audiotrain"
 
 
 def _holds_a_cache(folder: Path) -> bool:
@@ -801,6 +803,8 @@ def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = F
     "an earlier audiotrain's cache"), and ``cache`` names it as another cache folder."""
     current = cache_dir() if current is None else current
     earlier = earlier_cache_folder()
+    if earlier is None:
+        return None
     try:
         if earlier.resolve() == current.resolve() or not _holds_a_cache(earlier):
             return None
@@ -831,11 +835,16 @@ def earlier_cache_note(current: Path | None = None, quiet_unless_empty: bool = F
             f"replaces with {current}: {listed}{delete}"
         )
     # (Without AUDIOTRAIN_CACHE_DIR, `current` differs from the default only by XDG_CACHE_HOME.)
+    # Moving it is advised only into a folder that can take it (not a read-only XDG_CACHE_HOME).
+    move = (
+        f"; to move it, move its contents into {current} (the demo songs' features are computed again there)"
+        if probe_writable(current)[1] is None
+        else ""
+    )
     return (
         f"note: an audiotrain cache is at {earlier}, where versions before they followed $XDG_CACHE_HOME kept "
         f"it, not in the cache folder this one uses, {current} ($XDG_CACHE_HOME/audiotrain): to keep using "
-        f"it, set {CACHE_DIR_ENV}={earlier} (or pass --data.cache_dir); to move it, move its contents into "
-        f"{current} (the demo songs' features are computed again there); {delete}"
+        f"it, set {CACHE_DIR_ENV}={earlier} (or pass --data.cache_dir){move}; {delete}"
     )
 
 
@@ -1042,7 +1051,11 @@ def main(argv: list[str] | None = None) -> int:
                 help="go on while another process (a run) uses the cache: its run may then fail",
             )
     args = parser.parse_args(argv)
-    root = args.root if args.root is not None else default_cache_root()
+    try:
+        root = args.root if args.root is not None else default_cache_root()
+    except NoHomeFolderError as error:
+        print(f"error: {error}, or give --root", file=sys.stderr)
+        return 2
     if args.root is not None and not is_cache_root(root) and is_cache_root(root / "features"):
         root = root / "features"  # the recipes' cache folder (--data.cache_dir): its feature cache
     done = "listed" if args.command == "info" else "deleted"

@@ -16,6 +16,8 @@ indented lines, the metrics in the same order.
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 import textwrap
 import time
@@ -23,6 +25,23 @@ import time
 from audiotrain._text import plural
 from audiotrain._tqdm import tqdm
 from audiotrain.train.callback import Callback
+
+
+def _reader_may_leave(hook):
+    """A hook of the bar's that writes on stderr, whose reader may go away (``fit.py 2>&1 | head``, a
+    ``tee`` that died): the fit then stops as for Ctrl-C and saves (`StopRequests.output_lost`), instead of
+    losing the training in a BrokenPipeError."""
+
+    @functools.wraps(hook)
+    def drawing(self, trainer, *args):
+        try:
+            return hook(self, trainer, *args)
+        except BrokenPipeError:
+            self._train_bar = self._val_bar = None  # (closing them would write)
+            trainer._stopping.output_lost()
+            return None
+
+    return drawing
 
 
 class ProgressBar(Callback):
@@ -36,7 +55,8 @@ class ProgressBar(Callback):
         refresh_rate: update the bar's numbers every `refresh_rate` batches. Reading the numbers
             is a host sync, so a larger value keeps the device busier.
         plain: one line of text per epoch instead of live bars. None (the default) chooses it when
-            stderr is not a terminal, so logs get readable lines and no validation bar at all.
+            stderr is not a terminal (or is a dumb one: ``TERM=dumb``), so logs get readable lines and no
+            validation bar at all.
     """
 
     def __init__(self, refresh_rate: int = 1, plain: bool | None = None):
@@ -62,12 +82,15 @@ class ProgressBar(Callback):
         if self.plain is not None:
             return self.plain
         isatty = getattr(sys.stderr, "isatty", None)
-        return not (isatty is not None and isatty())
+        # A dumb terminal (TERM=dumb: Emacs's shell, some CI "terminals") cannot move the cursor up, which
+        # the validation bar under the epoch's needs: it gets the lines a log gets.
+        return not (isatty is not None and isatty()) or os.environ.get("TERM") == "dumb"
 
     def describe(self) -> str:
         """This bar as a message names it: its class and refresh rate."""
         return _describe(self)
 
+    @_reader_may_leave
     def on_train_epoch_start(self, trainer, module) -> None:
         self._close_train()
         self._epoch_started = time.perf_counter()
@@ -84,6 +107,7 @@ class ProgressBar(Callback):
             position=self._position or None,
         )
 
+    @_reader_may_leave
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self._train_bar is None:
             return
@@ -91,6 +115,7 @@ class ProgressBar(Callback):
         if (batch_idx + 1) % self.refresh_rate == 0:
             self._train_bar.set_postfix(_fmt(trainer.progress_metrics()), refresh=False)
 
+    @_reader_may_leave
     def on_train_epoch_end(self, trainer, module) -> None:
         epoch_means = trainer.epoch_progress_metrics()
         if self._train_bar is not None:
@@ -99,9 +124,11 @@ class ProgressBar(Callback):
             self._line(trainer, f"Epoch {trainer.current_epoch}", epoch_means)
         self._close_train()
 
+    @_reader_may_leave
     def on_train_end(self, trainer, module) -> None:
         self._close_train()
 
+    @_reader_may_leave
     def on_validation_start(self, trainer, module) -> None:
         if self.is_plain:
             return
@@ -114,10 +141,12 @@ class ProgressBar(Callback):
             position=self._position + (1 if self._train_bar is not None else 0),
         )
 
+    @_reader_may_leave
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self._val_bar is not None:
             self._val_bar.update(1)
 
+    @_reader_may_leave
     def on_validation_end(self, trainer, module) -> None:
         if self._val_bar is not None:
             self._val_bar.close()

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiotrain._system import discard_output
 from audiotrain._text import plural
 from audiotrain.distributed import collectives, exit_rank
 from audiotrain.train.interrupt import (
@@ -125,6 +127,15 @@ class StopRequests:
         what = "saving a checkpoint" if saves else "stopping"
         t._note(f"\n{heard}: {what} after this step or validation batch ({again} to {abort})")
         return False
+
+    def output_lost(self) -> None:
+        """stderr's reader went away (``fit.py 2>&1 | head``, a ``tee`` that died): what is left to write
+        there (progress lines, these notes, warnings) goes nowhere, and a fit stops as for Ctrl-C, saving
+        ``interrupted`` to resume from, rather than lose its training to a BrokenPipeError. (Lightning's bar
+        raised it.)"""
+        discard_output(sys.stderr)
+        if self._trainer.fitting and not self.stop_was_requested():
+            self.request(signal.SIGINT, cause="the reader of the progress lines went away: a closed pipe")
 
     def agree_across_ranks(self, sums: dict[str, float], weights: dict[str, float]) -> dict[str, float]:
         """Data parallel, where every rank is at the same step (a logging step, an epoch's last step, after

@@ -726,7 +726,12 @@ class Trainer:
             return
         from audiotrain._tqdm import tqdm
 
-        tqdm.write(sep.join(str(a) for a in args), file=file, end=end)
+        try:
+            tqdm.write(sep.join(str(a) for a in args), file=file, end=end)
+        except BrokenPipeError:
+            if file is None or file is not sys.stderr:  # (the user's own output: theirs to handle)
+                raise
+            self._stopping.output_lost()  # the trainer's lines (a summary, a stop's notes) had lost their reader
 
     def _note(self, text: str) -> None:
         """A line about the run itself (a stop heard, the checkpoint it saved): on stderr, with the progress

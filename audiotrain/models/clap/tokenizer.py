@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from audiotrain._files import read_json_file
+from audiotrain._files import read_json_file, write_text_atomically
 
 import numpy as np
 
@@ -109,7 +109,8 @@ class ClapTokenizer:
                 check_inside(folder, folder / name)
         if (folder / "tokenizer.json").is_file():
             try:
-                tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+                # (read by Python: the Rust library takes only a path that is valid UTF-8)
+                tokenizer = Tokenizer.from_str((folder / "tokenizer.json").read_text(encoding="utf-8"))
             except Exception as error:  # the Rust library raises a bare Exception
                 raise TokenizerError(
                     f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
@@ -201,7 +202,9 @@ class ClapTokenizer:
                     shutil.copyfile(self.source / name, folder / name)
                     copied = True
         if not copied:
-            self._tokenizer.save(str(folder / "tokenizer.json"))
+            # Written by Python: the Rust library's `save` takes only a path that is valid UTF-8 (not a folder
+            # named in Latin-1 bytes, as on an old disk or a Samba share).
+            write_text_atomically(folder / "tokenizer.json", self._tokenizer.to_str(pretty=True))
             config = {
                 "tokenizer_class": "RobertaTokenizer",
                 "model_max_length": self.max_length,
@@ -222,7 +225,11 @@ def _roberta_from_vocab(folder: Path):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
     try:
-        bpe = models.BPE.from_file(str(folder / "vocab.json"), str(folder / "merges.txt"))
+        # (read by Python: the Rust library takes only paths that are valid UTF-8)
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        lines = (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
+        merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+        bpe = models.BPE(vocab, merges)
     except Exception as error:
         raise TokenizerError(f"{folder}: vocab.json / merges.txt cannot be read ({error})") from None
     add_prefix_space = False

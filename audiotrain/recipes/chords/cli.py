@@ -25,7 +25,6 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import textwrap
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from audiotrain._files import OutputWriteError
 from audiotrain._invocation import as_started, recipe_command
+from audiotrain._system import TRACEBACK_ENV, env_flag
 from audiotrain.chords.lab import SeveralAnnotationsWarning
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
@@ -706,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return _cmd_predict(argv)
     except USER_ERRORS as error:
-        if os.environ.get("AUDIOTRAIN_TRACEBACK"):
+        if env_flag(TRACEBACK_ENV):
             raise
         if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
             return 2

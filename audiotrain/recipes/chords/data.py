@@ -481,8 +481,9 @@ class _FeatureProgress:
             log(f"features of all {len(songs)} songs from the cache{cache_folder}")
         else:
             rest = ""
-            if cache is not None and not cache.can_keep_new_entries():  # (its warning says how to move it)
-                rest = f", in memory only: the cache{cache_folder} cannot be written ({cache.unwritable})"
+            if cache is not None and not cache.can_keep_new_entries():
+                # Its warning said why and how to move it: not said a second time here.
+                rest = ", in memory only (the cache cannot be written: see the warning above)"
                 if cached:
                     rest += f"; the other {_songs_features(cached)} come from it"
             elif cache is not None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audiotrain._arguments import changed_arguments, path_argument, settings_repr
+from audiotrain._arguments import changed_arguments, path_argument, resolved_path, settings_repr
 from audiotrain._files import claim_next_folder, probe_writable
 from audiotrain._text import listed
 from audiotrain.distributed import collectives
@@ -980,7 +980,7 @@ def _checked_filename(filename: object) -> str | None:
 
 def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
     """`dirpath` made absolute (as Lightning does); with `check`, an error if it cannot be a folder."""
-    path = Path(dirpath).expanduser().resolve()
+    path = resolved_path(dirpath, "the checkpoint folder")
     if check:
         for folder in (path, *path.parents):
             if folder.exists():

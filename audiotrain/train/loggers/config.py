@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audiotrain._arguments import resolved_path
 from audiotrain.train.loggers.base import Logger
 
 #: The loggers `LoggerConfig.names` may list, in the order `build_loggers` makes them.
@@ -180,7 +181,7 @@ def build_loggers(
     from audiotrain.train.loggers.wandb_logger import WandbLogger
 
     run_dir = Path(run_dir)
-    run_name = config.run_name or run_dir.resolve().name
+    run_name = config.run_name or resolved_path(run_dir, "the run folder").name
     makers = {
         "tensorboard": lambda: TensorBoardLogger(run_dir, name="tensorboard"),
         "csv": lambda: CSVLogger(run_dir, name="csv"),
