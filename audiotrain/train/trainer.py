@@ -1507,10 +1507,19 @@ class Trainer:
         )
 
     def _refuse_earlier_logger_runs(self) -> None:
-        """A fresh fit's loggers (CSV, TensorBoard) refuse a version folder that another run wrote."""
-        for lg in self.loggers:
-            if callable(getattr(lg, "refuse_an_earlier_run", None)):
-                lg.refuse_an_earlier_run()
+        """A fresh fit's loggers (CSV, TensorBoard) refuse a version folder that another run wrote, and claim
+        theirs; where one refuses, the others' claims are given up (the fit writes nothing)."""
+        claimed = []
+        try:
+            for lg in self.loggers:
+                if callable(getattr(lg, "refuse_an_earlier_run", None)):
+                    lg.refuse_an_earlier_run()
+                    claimed.append(lg)
+        except BaseException:
+            for lg in claimed:
+                if callable(getattr(lg, "release_claim", None)):
+                    lg.release_claim()
+            raise
 
     def _start_loggers(self, module: TrainModule) -> None:
         for lg in self._writing_loggers:
