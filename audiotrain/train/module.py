@@ -955,9 +955,9 @@ class TrainModule(nn.Module):
                 if len(shown) > 300:
                     shown = shown[:300] + " ..."
                 raise (TypeError if isinstance(err, TypeError) else ValueError)(
-                    f"{where}: {cls.__name__}({shown}) failed ({type(err).__name__}: {first_line}). The values come "
-                    f"from hyper_parameters in {folder / ckpt.STATE_FILE} (was it edited, or __init__ changed?) "
-                    "and the keywords given; pass corrected values as keywords"
+                    f"{where}: {cls.__name__}({shown}) failed ({type(err).__name__}: {first_line}). The "
+                    f"values come from hyper_parameters in {folder / ckpt.STATE_FILE} (was it edited, or __init__ "
+                    "changed?) and the keywords given; pass corrected values as keywords"
                 ) from err
             # Layers built in configure_model (rather than __init__) are there to take their weights, as in
             # Lightning; a Trainer's stage calls it again later, which the hook is written to expect.

@@ -227,7 +227,8 @@ def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
         if full:
             optimizer = ckpt.read_arrays(folder / ckpt.OPTIMIZER_FILE)
             step_file = folder / ckpt.STEP_STATE_FILE
-            # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
+            # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to
+            # skip.
             step = ckpt.read_arrays(step_file, finite=False) if step_file.is_file() else None
             callbacks = ckpt.read_callback_arrays(folder)
         mx.eval(model, optimizer, step or {}, callbacks)  # (MLX reads lazily: read here, before the check)
