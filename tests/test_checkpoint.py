@@ -907,6 +907,64 @@ def test_a_torn_read_is_made_again_and_otherwise_says_a_save_replaced_the_checkp
         ckpt.read_unreplaced(tmp_path, ckpt.resolve_checkpoint, ckpt.read_state)
 
 
+def test_a_resume_whose_checkpoint_a_save_replaces_midway_loads_one_save_whole(tmp_path, monkeypatch):
+    """fit(ckpt_path=X/last) while another fit saved X/last read the trainer state of one save and the weights
+    of the next, without a word (a resume then trained on from the mixed state)."""
+    _, saved_1 = trained(tmp_path / "one", max_epochs=1)
+    _, saved_2 = trained(tmp_path / "two", max_epochs=2)
+    last = tmp_path / "X" / "last"
+    ckpt.copy_checkpoint(tmp_path / "one" / "checkpoints" / "last", last)
+    read_arrays, models_read = ckpt.read_arrays, []
+
+    def read_and_save_meanwhile(file, *args, **kwargs):
+        if file.name == ckpt.MODEL_FILE:
+            models_read.append(file)
+            if len(models_read) == 1:  # the other fit's save swaps its folder in after the state was read
+                ckpt.copy_checkpoint(tmp_path / "two" / "checkpoints" / "last", last)
+        return read_arrays(file, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "read_arrays", read_and_save_meanwhile)
+    fresh = TinyClassifier()
+    t = make_trainer(tmp_path / "resume", max_epochs=2, enable_checkpointing=False)
+    t.fit(fresh, make_batches(), ckpt_path=last)
+    assert len(models_read) == 2  # read again
+    # The second save whole: its 2 epochs were done, so nothing trained; its own weights, its own step.
+    assert t.global_step == 12 and t.current_epoch == 2
+    assert all(np.array_equal(a, b) for a, b in zip(weights(fresh).values(), weights(saved_2).values()))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights(fresh).values(), weights(saved_1).values()))
+
+
+def test_load_from_checkpoint_whose_checkpoint_a_save_replaces_midway_loads_one_save_whole(
+    tmp_path, monkeypatch
+):
+    """Its hyperparameters were read from one save and its weights from the next: a model built with the
+    one's hidden size failed with "does not match this model" (or took the other's weights without a word)."""
+
+    class Sized(TinyClassifier):
+        def __init__(self, hidden: int = 16):
+            super().__init__(hidden=hidden)
+            self.save_hyperparameters()
+
+    for name, hidden in (("one", 16), ("two", 8)):
+        make_trainer(tmp_path / name, max_epochs=1).fit(Sized(hidden), make_batches())
+    last = tmp_path / "X" / "last"
+    ckpt.copy_checkpoint(tmp_path / "one" / "checkpoints" / "last", last)
+    read_checked, models_read = ckpt.read_checked, []
+
+    def read_and_save_meanwhile(file, *args, **kwargs):
+        models_read.append(file)
+        if len(models_read) == 1:  # a running fit's save swaps its folder in after the state was read
+            ckpt.copy_checkpoint(tmp_path / "two" / "checkpoints" / "last", last)
+        return read_checked(file, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt, "read_checked", read_and_save_meanwhile)
+    loaded = Sized.load_from_checkpoint(last)
+    assert len(models_read) == 2 and loaded.hparams["hidden"] == 8
+    assert np.array_equal(
+        np.array(loaded.fc2.bias), np.array(mx.load(str(last / ckpt.MODEL_FILE))["fc2.bias"])
+    )
+
+
 def _strict_json(path):
     """`path` read as strict JSON (as JSON.parse, Go or serde_json read it): a bare NaN / Infinity fails."""
 

@@ -310,6 +310,33 @@ def test_a_load_torn_by_a_save_is_made_again(run, tmp_path, monkeypatch):
     assert reads == [best, best]
 
 
+def test_an_export_whose_checkpoint_a_save_replaces_midway_is_of_one_save(tmp_path, monkeypatch):
+    """Its state (epoch, step, settings) was read from one save of a running fit and its weights from the
+    next: an export labelled epoch 3 held the weights of epoch 4."""
+    from audiotrain.recipes.chords.export import EXPORT_KEY, export_model
+
+    last = tmp_path / "X" / "last"
+    _write_checkpoint(last)
+    later_state = ckpt.read_state(last)
+    later_state["progress"] = {**later_state["progress"], "epoch": 4, "global_step": 16}
+    later = {k: v * 2 for k, v in ckpt.read_arrays(last / ckpt.MODEL_FILE).items()}
+    read_header, models_read = ckpt.read_header, []
+
+    def read_and_save_meanwhile(file):
+        if file.name == ckpt.MODEL_FILE:
+            models_read.append(file)
+            if len(models_read) == 1:  # the running fit saves `last` again after the state was read
+                ckpt.write_checkpoint(last, later, {}, {}, later_state)
+        return read_header(file)
+
+    monkeypatch.setattr(ckpt, "read_header", read_and_save_meanwhile)
+    out = export_model(last, tmp_path / "out")
+    assert len(models_read) == 2  # read again
+    assert ckpt.read_state(out)[EXPORT_KEY] == {"epoch": 4, "global_step": 16}
+    exported = ckpt.read_arrays(out / ckpt.MODEL_FILE)
+    assert all(np.array_equal(np.array(exported[k]), np.array(later[k])) for k in later)
+
+
 def test_the_export_summary_quotes_a_folder_with_a_space_so_its_uses_can_be_pasted(run, tmp_path, capsys):
     import shlex
 

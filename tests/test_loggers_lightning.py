@@ -53,6 +53,40 @@ def test_a_fresh_fit_refuses_a_version_folder_that_another_run_wrote(tmp_path, c
 
 
 @pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_two_fits_started_at_once_with_one_version_refuse_the_second(tmp_path, monkeypatch, cls):
+    """Both found the version folder empty (each checked before either wrote) and both trained, their rows
+    interleaved in one metrics.csv (or one event file each, every step twice) and one run's hparams.yaml."""
+    start_loggers, second = Trainer._start_loggers, []
+
+    def the_other_fit_checks_meanwhile(trainer, module):
+        if not second:  # the first fit has checked its folder, and writes nothing yet
+            second.append(None)
+            try:
+                fit(tmp_path / "second", cls(tmp_path, name="", version="exp"))
+            except FileExistsError as refused:
+                second[0] = refused
+        return start_loggers(trainer, module)
+
+    monkeypatch.setattr(Trainer, "_start_loggers", the_other_fit_checks_meanwhile)
+    first = fit(tmp_path, cls(tmp_path, name="", version="exp"))
+    assert f"{tmp_path / 'exp'} already holds another run's logs (hparams.yaml)" in str(second[0])
+    assert first.logger.log_dir == tmp_path / "exp"
+    if cls is CSVLogger:
+        steps = [line.split(",")[0] for line in first.logger.metrics_file.read_text().splitlines()[1:]]
+        assert steps == ["2"]  # the first run's one logging step, once
+    else:
+        assert len([p for p in (tmp_path / "exp").iterdir() if "tfevents" in p.name]) == 1
+
+
+def test_a_fit_one_of_whose_loggers_is_refused_leaves_the_others_folder_as_it_was(tmp_path):
+    fit(tmp_path, TensorBoardLogger(tmp_path, name="tb", version=0))
+    with pytest.raises(FileExistsError, match="already holds another run's logs"):
+        fit(tmp_path, [CSVLogger(tmp_path, name="csv", version="a"), TensorBoardLogger(tmp_path, "tb", 0)])
+    assert not (tmp_path / "csv" / "a").exists()
+    fit(tmp_path, CSVLogger(tmp_path, name="csv", version="a"))  # (not refused: nothing of a run is there)
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
 def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(tmp_path, cls):
     first = fit(tmp_path, cls(tmp_path, name="logs", version=0))
     checkpoint = tmp_path / "epoch0"  # (`last` moves on with each resumed fit)

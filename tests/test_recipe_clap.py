@@ -2431,6 +2431,58 @@ def test_a_full_disk_during_an_export_is_one_line_naming_the_folder_and_keeps_th
     assert [p.name for p in out.iterdir()] == ["config.json"]
 
 
+def test_an_export_whose_checkpoint_a_save_replaces_midway_is_of_one_save(demo_run, tmp_path, monkeypatch):
+    """Its state (the model's settings, its epoch) was read from one save of a running fit and its weights
+    from the next, without a word."""
+    from audiotrain.recipes.clap import bundle as clap_bundle
+    from audiotrain.train import checkpoint as ckpt
+
+    result, _ = demo_run
+    checkpoints = result["run_dir"] / "checkpoints"
+    first, second = checkpoints / "epoch=1-step=4", checkpoints / "last"
+    last = tmp_path / "elsewhere" / "last"
+    ckpt.copy_checkpoint(first, last)
+    clap_bundle.export_checkpoint(second, tmp_path / "alone", run_dir=result["run_dir"])
+    load_task_weights, loads = clap_bundle.load_task_weights, []
+
+    def save_meanwhile(task, folder):
+        loads.append(folder)
+        if len(loads) == 1:  # the running fit saves `last` again after the state was read
+            ckpt.copy_checkpoint(second, last)
+        load_task_weights(task, folder)
+
+    monkeypatch.setattr(clap_bundle, "load_task_weights", save_meanwhile)
+    clap_bundle.export_checkpoint(last, tmp_path / "out", run_dir=result["run_dir"])
+    assert len(loads) == 2  # read again
+    exported = (tmp_path / "out" / "model.safetensors").read_bytes()
+    assert exported == (tmp_path / "alone" / "model.safetensors").read_bytes()
+
+
+def test_two_exports_into_one_new_out_refuse_the_second_and_keep_the_first(demo_run, tmp_path, monkeypatch):
+    """Both checked that --out was new when they started; the one that finished last moved the other's export
+    aside and deleted it, and both said "exported ... to out"."""
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    result, _ = demo_run
+    checkpoints = result["run_dir"] / "checkpoints"
+    out, alone = tmp_path / "out", tmp_path / "alone"
+    clap_bundle.export_checkpoint(checkpoints / "epoch=1-step=4", alone)
+    export_bundle = clap_bundle.export_bundle
+
+    def the_other_export_ends_meanwhile(bundle, folder):
+        monkeypatch.setattr(clap_bundle, "export_bundle", export_bundle)
+        clap_bundle.export_checkpoint(checkpoints / "epoch=1-step=4", out)  # started as late, done first
+        export_bundle(bundle, folder)
+
+    monkeypatch.setattr(clap_bundle, "export_bundle", the_other_export_ends_meanwhile)
+    with pytest.raises(
+        FileExistsError, match=r"--out .*out was written by another export while this one ran"
+    ):
+        clap_bundle.export_checkpoint(checkpoints / "last", out)
+    assert (out / "model.safetensors").read_bytes() == (alone / "model.safetensors").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "out"]  # (no leftover of the refused one)
+
+
 def test_what_a_killed_run_was_writing_goes_with_the_resume_that_goes_on_in_its_folder(
     tmp_path, capsys, monkeypatch
 ):

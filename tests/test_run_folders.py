@@ -214,6 +214,38 @@ def test_overwrite_of_a_run_folder_another_live_process_claims_is_refused(tmp_pa
     assert not (run / "config.json").exists() and not (run / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("holder", ["run", "fit"])
+def test_a_new_run_into_a_folder_a_live_run_writes_says_it_is_in_use(tmp_path, holder):
+    """It said "already holds files (a previous run?) ... pass --overwrite ... or --resume ...", and both
+    were refused while that run lived."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    claim = (
+        "from audiotrain.recipes._run import claim_run_folder; claim_run_folder(run)"
+        if holder == "run"
+        else "from audiotrain.train.checkpoint import claim_folder; claim_folder(run / 'checkpoints', 'x')"
+    )
+    script = f"import sys, time; from pathlib import Path; run = Path(sys.argv[1]); {claim}"
+    a = subprocess.Popen(
+        [sys.executable, "-c", script + "; print('claimed', flush=True); time.sleep(60)", str(run)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert a.stdout.readline().strip() == "claimed"
+        with pytest.raises(FolderInUseError) as refused:
+            check_run_folder(run, "--run_dir", overwrite=False)
+        message = str(refused.value)
+        assert f"--run_dir {run} is in use: the {holder} of process {a.pid} on host " in message
+        assert "--overwrite" not in message and "--resume" not in message
+    finally:
+        a.kill()
+        a.wait()
+    with pytest.raises(FileExistsError, match=r"already holds files \(a previous run\?\)"):  # (it ended)
+        check_run_folder(run, "--run_dir", overwrite=False)
+
+
 def test_a_checkpoint_folder_of_another_run_is_refused(tmp_path):
     other = tmp_path / "other" / "checkpoints"
     (other / "last").mkdir(parents=True)

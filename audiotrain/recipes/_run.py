@@ -382,6 +382,13 @@ def check_run_folder(
     if not overwrite:
         own = Path(checkpoint_dir).expanduser()
         own = own if own.is_absolute() else folder / own
+        # A run still going there (its command, or its fit saving checkpoints): --overwrite and --resume
+        # would be refused as well, so neither is suggested.
+        owner = ckpt.live_claim_owner(folder) or ckpt.live_claim_owner(own)
+        if owner is not None:
+            raise ckpt.FolderInUseError(
+                f"{flag} {folder} is in use: {owner} writes there; wait for it to end, or choose a new {flag}"
+            )
         if resume is not None:  # a checkpoint of another run (or one its config.json does not record)
             raise FileExistsError(
                 f"{flag} {folder} already holds files (a previous run?), and --resume {resume} is not one of "

@@ -22,6 +22,8 @@ import mlx.optimizers as optim
 from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from audiotrain.train.loggers import Logger
     from audiotrain.train.trainer import Trainer
 
@@ -920,49 +922,59 @@ class TrainModule(nn.Module):
                 "best_model_path stays empty until it keeps a top-k checkpoint: the Trainer's default one "
                 "(save_top_k=0) keeps only `last`, given by trainer.checkpoint_callback.last_model_path"
             )
-        folder = ckpt.resolve_checkpoint(checkpoint_path, required=ckpt.MODEL_FILES)  # weights alone
-        state = ckpt.read_model_state(folder)  # (an older format too: nothing resumes)
-        hparams = {**state.get("hyper_parameters", {}), **overrides}
-        argument = state.get("hparams_name")
-        if argument:  # saved from one dict or Namespace argument: given back as that argument
-            arguments = inspect.signature(cls.__init__).parameters
-            config = dict(state.get("hyper_parameters", {}))
-            config.update({k: v for k, v in overrides.items() if k not in arguments})  # its entries
-            if state.get("hparams_type") == "Namespace":
-                config = argparse.Namespace(**config)
-            hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
-        where = f"{cls.__name__}.load_from_checkpoint({str(folder)!r})"
-        try:
-            inspect.signature(cls).bind(**hparams)
-        except TypeError as err:
-            saved = state.get("hyper_parameters", {})
-            raise TypeError(f"{where}: {_arguments_mismatch(cls, hparams, saved, overrides, err)}") from None
-        try:
-            module = cls(**hparams)
-        except Exception as err:  # the arguments fit the signature; their values did not
-            first_line = (str(err).splitlines() or [""])[0]
-            shown = ", ".join(f"{k}={v!r}" for k, v in sorted(hparams.items()))
-            if len(shown) > 300:
-                shown = shown[:300] + " ..."
-            raise (TypeError if isinstance(err, TypeError) else ValueError)(
-                f"{where}: {cls.__name__}({shown}) failed ({type(err).__name__}: {first_line}). The values come "
-                f"from hyper_parameters in {folder / ckpt.STATE_FILE} (was it edited, or __init__ changed?) "
-                "and the keywords given; pass corrected values as keywords"
-            ) from err
-        # Layers built in configure_model (rather than __init__) are there to take their weights, as in
-        # Lightning; a Trainer's stage calls it again later, which the hook is written to expect.
-        module.configure_model()
-        model_file = folder / ckpt.MODEL_FILE
-        header = ckpt.read_header(model_file)
-        expected = ckpt.flat(module.parameters())
-        if strict is False:  # the model's own values stay where the checkpoint has none
-            header = _matching_weights(header, expected, where)
-            expected = {k: v for k, v in expected.items() if k in header}
-        loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
-        module.update(ckpt.merge_flat(module.parameters(), loaded))
-        mx.eval(module.parameters())
-        hook_state.load_module_state(module, state)
-        return module
+
+        # A save of a running fit that replaces the folder between its state and its weights makes the whole
+        # load again (`ckpt.read_unreplaced`): the hyperparameters and the weights are of one save.
+        def resolve(path: Any) -> Path:
+            return ckpt.resolve_checkpoint(path, required=ckpt.MODEL_FILES)  # weights alone
+
+        def load(folder: Path) -> Self:
+            state = ckpt.read_model_state(folder)  # (an older format too: nothing resumes)
+            hparams = {**state.get("hyper_parameters", {}), **overrides}
+            argument = state.get("hparams_name")
+            if argument:  # saved from one dict or Namespace argument: given back as that argument
+                arguments = inspect.signature(cls.__init__).parameters
+                config = dict(state.get("hyper_parameters", {}))
+                config.update({k: v for k, v in overrides.items() if k not in arguments})  # its entries
+                if state.get("hparams_type") == "Namespace":
+                    config = argparse.Namespace(**config)
+                hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
+            where = f"{cls.__name__}.load_from_checkpoint({str(folder)!r})"
+            try:
+                inspect.signature(cls).bind(**hparams)
+            except TypeError as err:
+                saved = state.get("hyper_parameters", {})
+                raise TypeError(
+                    f"{where}: {_arguments_mismatch(cls, hparams, saved, overrides, err)}"
+                ) from None
+            try:
+                module = cls(**hparams)
+            except Exception as err:  # the arguments fit the signature; their values did not
+                first_line = (str(err).splitlines() or [""])[0]
+                shown = ", ".join(f"{k}={v!r}" for k, v in sorted(hparams.items()))
+                if len(shown) > 300:
+                    shown = shown[:300] + " ..."
+                raise (TypeError if isinstance(err, TypeError) else ValueError)(
+                    f"{where}: {cls.__name__}({shown}) failed ({type(err).__name__}: {first_line}). The "
+                    f"values come from hyper_parameters in {folder / ckpt.STATE_FILE} (was it edited, or __init__ "
+                    "changed?) and the keywords given; pass corrected values as keywords"
+                ) from err
+            # Layers built in configure_model (rather than __init__) are there to take their weights, as in
+            # Lightning; a Trainer's stage calls it again later, which the hook is written to expect.
+            module.configure_model()
+            model_file = folder / ckpt.MODEL_FILE
+            header = ckpt.read_header(model_file)
+            expected = ckpt.flat(module.parameters())
+            if strict is False:  # the model's own values stay where the checkpoint has none
+                header = _matching_weights(header, expected, where)
+                expected = {k: v for k, v in expected.items() if k in header}
+            loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
+            module.update(ckpt.merge_flat(module.parameters(), loaded))
+            mx.eval(module.parameters())
+            hook_state.load_module_state(module, state)
+            return module
+
+        return ckpt.read_unreplaced(checkpoint_path, resolve, load)
 
     def _attach(self, trainer: Trainer | None) -> None:
         if trainer is not None:  # (every stage attaches first: fail there, not deep inside MLX)

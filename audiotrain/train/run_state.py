@@ -7,7 +7,8 @@ callbacks read, the logging options the checkpoint's step was traced with, the t
 the random generators where the last fit ended and the loader position a resume still has to load. The
 parts other objects own (the module, the loaders, the callbacks, the loggers, the Trainer's settings) it
 reaches through its Trainer, as `EvaluationLoop` does. The arrays (the model, the optimizer, the compiled
-step's state) are read back by `load_optimizer_state` and `load_step_state`.
+step's state) are read at once with the state by `read_checkpoint` and put back by `load_optimizer_state` and
+`load_step_state`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,12 +200,50 @@ def _datamodule_hparams(datamodule: Any) -> dict[str, Any]:
     return {"datamodule_hparams": dict(hparams)} if hparams else {}
 
 
-def load_optimizer_state(folder: Path, optimizer: Any, fresh: frozenset[str]) -> None:
-    """The optimizer's state from the checkpoint `folder`, written into the containers the compiled step
-    holds; the parameters in `fresh` (none in the checkpoint) keep their fresh state."""
+@dataclass(frozen=True)
+class CheckpointContents:
+    """The files of one checkpoint folder, read into memory together (`read_checkpoint`) before any is
+    applied: a resume gets one save whole, never its state with the weights of the next."""
+
+    folder: Path
+    state: dict[str, Any]
+    model: dict[str, mx.array]  # (checked against the model, in its dtypes)
+    optimizer: dict[str, mx.array]  # (the arrays after the model's: {} where `full` was not asked)
+    step: dict[str, mx.array] | None  # None: the folder has no step-state file
+    callbacks: dict[str, mx.array]
+
+
+def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
+    """The checkpoint at `path` (its trainer state and the weights of `module`, checked from the file's
+    header before its data is read; with `full`, the optimizer's, the training step's and the callbacks'
+    arrays too) read into memory. A read that a save of a running fit tore (it replaced the folder between
+    two files) is made again, as the README promises (`ckpt.read_unreplaced`)."""
+    expected, what = ckpt.flat(module.parameters()), f"{type(module).__name__} model"
+
+    def read(folder: Path) -> CheckpointContents:
+        state = ckpt.read_state(folder)
+        model = ckpt.read_checked(folder / ckpt.MODEL_FILE, expected, what)
+        optimizer, step, callbacks = {}, None, {}
+        if full:
+            optimizer = ckpt.read_arrays(folder / ckpt.OPTIMIZER_FILE)
+            step_file = folder / ckpt.STEP_STATE_FILE
+            # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to
+            # skip.
+            step = ckpt.read_arrays(step_file, finite=False) if step_file.is_file() else None
+            callbacks = ckpt.read_callback_arrays(folder)
+        mx.eval(model, optimizer, step or {}, callbacks)  # (MLX reads lazily: read here, before the check)
+        return CheckpointContents(folder, state, model, optimizer, step, callbacks)
+
+    return ckpt.read_unreplaced(path, ckpt.resolve_checkpoint, read)
+
+
+def load_optimizer_state(contents: CheckpointContents, optimizer: Any, fresh: frozenset[str]) -> None:
+    """The optimizer's state from the checkpoint's `contents`, written into the containers the compiled
+    step holds; the parameters in `fresh` (none in the checkpoint) keep their fresh state."""
     what = f"{type(optimizer).__name__} optimizer state"
-    opt_tree = ckpt.read_tree(
-        folder / ckpt.OPTIMIZER_FILE, dict(optimizer.state), what, fresh_parameters=fresh
+    folder = contents.folder
+    opt_tree = ckpt.checked_tree(
+        contents.optimizer, dict(optimizer.state), what, folder / ckpt.OPTIMIZER_FILE, fresh_parameters=fresh
     )
     _warn_of_replaced_learning_rate(folder, optimizer, opt_tree)
     write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
@@ -233,31 +272,36 @@ def _warn_of_replaced_learning_rate(folder: Path, optimizer: Any, opt_tree: dict
     )
 
 
-def load_step_state(folder: Path, train_step: TrainStep) -> None:
-    """The compiled training step's state (accumulated gradients, non-finite counters) from the checkpoint
-    `folder`: refused where the file is missing, since training would not resume exactly."""
+def load_step_state(contents: CheckpointContents, train_step: TrainStep) -> None:
+    """The compiled training step's state (accumulated gradients, non-finite counters) from the checkpoint's
+    `contents`: refused where the file is missing, since training would not resume exactly."""
+    folder = contents.folder
     step_file = folder / ckpt.STEP_STATE_FILE
-    if not step_file.is_file():  # every checkpoint of this format has one: without it resume is inexact
+    if contents.step is None:  # every checkpoint of this format has one: without it resume is inexact
         raise ckpt.CheckpointError(
             f"{folder} is missing {ckpt.STEP_STATE_FILE} (the training step's state: accumulated "
             "gradients, non-finite counters), so training cannot resume exactly from it; its weights "
             f"still load with load_weights({ckpt.MODEL_FILE})"
         )
-    # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to skip.
-    step_header = ckpt.read_header(step_file)
-    if not step_header:
+    step_arrays = contents.step
+    if not step_arrays:
         return
     arrays = train_step.state.arrays
     expected = dict(arrays)
     # Past `resume.check_accumulation`, a change of accumulation is at a window boundary, where the
     # accumulated gradients are zeros: the new window starts from zeros, with or without them.
-    if not any(k.startswith("grad_accum.") for k in step_header):
+    if not any(k.startswith("grad_accum.") for k in step_arrays):
         expected.pop("grad_accum", None)
     elif "grad_accum" not in arrays:
-        step_header = {k: v for k, v in step_header.items() if not k.startswith("grad_accum.")}
-    arrays.update(
-        ckpt.read_tree(step_file, expected, "training step state", finite=False, header=step_header)
-    )
+        step_arrays = {k: v for k, v in step_arrays.items() if not k.startswith("grad_accum.")}
+    arrays.update(ckpt.checked_tree(step_arrays, expected, "training step state", step_file))
 
 
-__all__ = ["RunState", "load_optimizer_state", "load_step_state", "run_config"]
+__all__ = [
+    "CheckpointContents",
+    "RunState",
+    "load_optimizer_state",
+    "load_step_state",
+    "read_checkpoint",
+    "run_config",
+]

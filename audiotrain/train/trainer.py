@@ -87,7 +87,13 @@ from audiotrain.train.module import (
 )
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
-from audiotrain.train.run_state import RunState, load_optimizer_state, load_step_state, run_config
+from audiotrain.train.run_state import (
+    RunState,
+    load_optimizer_state,
+    load_step_state,
+    read_checkpoint,
+    run_config,
+)
 from audiotrain.train.seeding import default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
@@ -1506,10 +1512,19 @@ class Trainer:
         )
 
     def _refuse_earlier_logger_runs(self) -> None:
-        """A fresh fit's loggers (CSV, TensorBoard) refuse a version folder that another run wrote."""
-        for lg in self.loggers:
-            if callable(getattr(lg, "refuse_an_earlier_run", None)):
-                lg.refuse_an_earlier_run()
+        """A fresh fit's loggers (CSV, TensorBoard) refuse a version folder that another run wrote, and claim
+        theirs; where one refuses, the others' claims are given up (the fit writes nothing)."""
+        claimed = []
+        try:
+            for lg in self.loggers:
+                if callable(getattr(lg, "refuse_an_earlier_run", None)):
+                    lg.refuse_an_earlier_run()
+                    claimed.append(lg)
+        except BaseException:
+            for lg in claimed:
+                if callable(getattr(lg, "release_claim", None)):
+                    lg.release_claim()
+            raise
 
     def _start_loggers(self, module: TrainModule) -> None:
         for lg in self._writing_loggers:
@@ -1596,8 +1611,10 @@ class Trainer:
         self._restore(path, full=True)
 
     def _restore(self, path: str | os.PathLike, full: bool) -> None:
-        folder = ckpt.resolve_checkpoint(path)
-        state = ckpt.read_state(folder)
+        # Every file read before any is applied: a save of a running fit that replaces the folder meanwhile
+        # makes the read again, so the weights and the state are of one save.
+        contents = read_checkpoint(path, self.module, full)
+        folder, state = contents.folder, contents.state
         if full:  # (before anything is loaded)
             resume.refuse_weights_only(folder, state)
             for cb in self.callbacks:  # (parameter groups, an accumulation schedule: as the run had them)
@@ -1611,21 +1628,20 @@ class Trainer:
                 )
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
-        model_file = folder / ckpt.MODEL_FILE
-        module.update(ckpt.read_tree(model_file, module.parameters(), f"{type(module).__name__} model"))
+        module.update(ckpt.merge_flat(module.parameters(), contents.model))
         mx.eval(module.parameters())
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
         hook_state.load_module_state(module, state)
         if not full:
             return
         hook_state.load_datamodule_state(self.datamodule, state)
-        load_optimizer_state(folder, self.optimizer, fresh)
-        load_step_state(folder, self._train_step)
+        load_optimizer_state(contents, self.optimizer, fresh)
+        load_step_state(contents, self._train_step)
         with ckpt.named_source(folder / ckpt.STATE_FILE):
             self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             self.callbacks.load_state_arrays(
-                ckpt.read_callback_arrays(folder), state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
+                contents.callbacks, state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
             )
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, state)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from audiotrain._text import listed
 from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, shell_command
@@ -27,6 +28,8 @@ from audiotrain.recipes.chords.task import CHECKPOINT_KEY, PREDICT_ENTRIES, Chor
 from audiotrain.recipes.config_cli import SettingsParser
 from audiotrain.train import checkpoint as ckpt
 
+import mlx.core as mx
+
 #: Marks a checkpoint folder as an export (in its trainer_state.json): the only kind --overwrite replaces.
 EXPORT_KEY = "exported_from"
 
@@ -38,23 +41,30 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
     Refused before anything is written: a checkpoint without the chord record, weights that do not fit its
     model, an `out_dir` that exists (unless `overwrite` and it is an earlier export), one inside a
     checkpoint or a run's checkpoints folder."""
-    folder = resolve_model_checkpoint(checkpoint)
-    state = ckpt.read_model_state(folder)
-    stored = stored_settings(folder, state) or {}  # each part checked, a hand-edited one named
-    lacking = [name for name in ("model_config", "features", "vocabulary") if name not in stored]
-    if lacking:
-        raise ckpt.CheckpointError(
-            f"{folder} holds no chord {', '.join(lacking)} (module_state.{CHECKPOINT_KEY} in "
-            f"{ckpt.STATE_FILE}): nothing to export that predict could use; was it written by the chord "
-            "recipe?"
-        )
     out = Path(out_dir)
-    _check_out(out, folder, overwrite)
-    model_file = folder / ckpt.MODEL_FILE
-    expected = ckpt.flat(ChordTask(stored["model_config"]).parameters())
-    header = ckpt.read_header(model_file)
-    ckpt.check_matches(header, expected, "ChordTask model", model_file)  # refused here, not at its first use
-    arrays = ckpt.read_arrays(model_file, header=header)  # (as saved: a bfloat16 export stays one)
+
+    def read(folder: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, mx.array]]:
+        state = ckpt.read_model_state(folder)
+        stored = stored_settings(folder, state) or {}  # each part checked, a hand-edited one named
+        lacking = [name for name in ("model_config", "features", "vocabulary") if name not in stored]
+        if lacking:
+            raise ckpt.CheckpointError(
+                f"{folder} holds no chord {', '.join(lacking)} (module_state.{CHECKPOINT_KEY} in "
+                f"{ckpt.STATE_FILE}): nothing to export that predict could use; was it written by the chord "
+                "recipe?"
+            )
+        _check_out(out, folder, overwrite)
+        model_file = folder / ckpt.MODEL_FILE
+        expected = ckpt.flat(ChordTask(stored["model_config"]).parameters())
+        header = ckpt.read_header(model_file)
+        ckpt.check_matches(header, expected, "ChordTask model", model_file)  # refused here, not at first use
+        arrays = ckpt.read_arrays(model_file, header=header)  # (as saved: a bfloat16 export stays one)
+        mx.eval(arrays)  # (MLX reads lazily: here, while the folder is known to be the one of the state)
+        return state, stored, arrays
+
+    # A save of a running fit that replaces the checkpoint between its state and its weights makes the read
+    # again: the export's epoch and step are those of its weights.
+    state, stored, arrays = ckpt.read_unreplaced(checkpoint, resolve_model_checkpoint, read)
     progress = state["progress"]
     exported = {
         "progress": progress,  # (read by every loader; --init_from records the epoch and step it reached)

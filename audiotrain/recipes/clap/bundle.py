@@ -12,6 +12,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -554,14 +555,25 @@ def export_checkpoint(
                 "to replace it"
             )
     check_can_write(out, f"--out {out}")
-    if run is None:
-        bundle = bundle_of_checkpoint(folder, state)
-    else:
-        bundle = bundle_of_run(run)
-        check_export_model(folder, state, bundle, run)
-    task = CLAPTrainModule(bundle.model)
-    load_task_weights(task, folder)
-    return replace_export(bundle, out)
+
+    def load(folder: Path) -> Bundle:
+        import mlx.core as mx
+
+        state = ckpt.read_state(folder)
+        if run is None:
+            bundle = bundle_of_checkpoint(folder, state)
+        else:
+            bundle = bundle_of_run(run)
+            check_export_model(folder, state, bundle, run)
+        task = CLAPTrainModule(bundle.model)
+        load_task_weights(task, folder)
+        mx.eval(task.parameters())  # (MLX reads lazily: here, while the folder is the one of the state)
+        return bundle
+
+    # A save of a running fit that replaces the checkpoint between its state and its weights makes the read
+    # again: the export's model and settings are of one save.
+    bundle = ckpt.read_unreplaced(checkpoint, ckpt.resolve_checkpoint, load)
+    return replace_export(bundle, out, replace=overwrite)
 
 
 def _export_files() -> frozenset[str]:
@@ -606,21 +618,28 @@ def _not_an_export(folder: Path) -> str:
     return ""
 
 
-def replace_export(bundle: Bundle, out: Path) -> Path:
+def replace_export(bundle: Bundle, out: Path, replace: bool = True) -> Path:
     """Write the export to a hidden sibling folder and swap it in at `out`, so an earlier export there is
     replaced whole (no file of it left beside the new ones: another model's vocab.json or
     preprocessor_config.json would be read by older transformers) and a failed or interrupted write leaves it
-    as it was, never half-written. `export` and the run's own hf_model/ both write this way."""
+    as it was, never half-written. `export` and the run's own hf_model/ both write this way.
+
+    Without `replace` (``export`` without ``--overwrite``), `out` is taken only where it is still missing or
+    empty when the export is swapped in (one rename, which fails on a folder that holds files): one that
+    another export wrote meanwhile is left as it is, and a `FileExistsError` says so."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{secrets.token_hex(4)}"
     previous = None
     try:
         export_bundle(bundle, tmp)
         _write_export_marker(tmp)
-        if out.exists():
-            previous = out.parent / f".{out.name}.prev-{secrets.token_hex(4)}"
-            os.replace(out, previous)
-        os.replace(tmp, out)
+        if not replace:
+            _claim(tmp, out)
+        else:
+            if out.exists():
+                previous = out.parent / f".{out.name}.prev-{secrets.token_hex(4)}"
+                os.replace(out, previous)
+            os.replace(tmp, out)
     except BaseException as error:
         shutil.rmtree(tmp, ignore_errors=True)
         if previous is not None and not out.exists():
@@ -632,6 +651,21 @@ def replace_export(bundle: Bundle, out: Path) -> Path:
     if previous is not None:
         shutil.rmtree(previous, ignore_errors=True)
     return out
+
+
+def _claim(tmp: Path, out: Path) -> None:
+    """Rename the finished export `tmp` to `out`, where nothing but an empty folder stands: the rename is
+    the check (two exports into one new --out: the second finds the first's files and is refused)."""
+    try:
+        os.rename(tmp, out)
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise
+        raise FileExistsError(
+            f"--out {out} was written by another export while this one ran (it held no files when this "
+            "export started): it is left as it is, and this export is not written. Choose a new folder, or "
+            "pass --overwrite to replace it"
+        ) from None
 
 
 def _write_export_marker(folder: Path) -> None:

@@ -75,6 +75,8 @@ class _VersionedFolder:
     _hparams: dict[str, Any]  # every hyperparameter logged to this run so far
     _resumed: bool  # `load_state_dict` named this folder (a checkpoint's run)
     _ever_started: bool  # (Logger's) this logger has written to the folder
+    _claimed: Path | None = None  # the given version's folder this run claimed (`refuse_an_earlier_run`)
+    _made_folder: bool = False  # the claim created that folder
 
     @property
     def name(self) -> str:
@@ -121,11 +123,27 @@ class _VersionedFolder:
         """Before a fresh fit (no checkpoint): a version folder given (``version=``) that already holds files
         is another run's, whose ``metrics.csv`` and event files this run would add to and whose
         ``hparams.yaml`` it would replace. Called by the Trainer before anything is written. A resumed fit (its checkpoint names
-        the folder) and a later stage of this logger's own run go on in the folder."""
+        the folder) and a later stage of this logger's own run go on in the folder.
+
+        The folder is claimed as it is checked: its ``hparams.yaml`` is created exclusively (empty until the
+        run's hyperparameters are logged), so of two fits started at once with one version, the second is
+        refused here too, not left writing its rows into the first one's ``metrics.csv``."""
         if self._resumed or self._ever_started or self._version is None:  # (None: a new folder is claimed)
             return
         folder = self.log_dir
+        if self._claimed == folder:  # (a fit that failed before it started, run again)
+            return
         found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if not found:
+            made = not folder.exists()
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(self.hparams_file, "x", encoding="utf-8") as handle:
+                    handle.write("{}\n")
+            except FileExistsError:  # another fit started at the same time took it first
+                found = sorted(p.name for p in folder.iterdir())
+            else:
+                self._claimed, self._made_folder = folder, made
         if found:
             owner = type(self).__name__
             shown = listed(found, 5)
@@ -135,6 +153,18 @@ class _VersionedFolder:
                 "trainer.fit(..., ckpt_path=<one of its checkpoints>), or start a new run in another version "
                 f"({owner}(..., version=None) takes the next free one) or after removing {folder}"
             )
+
+    def release_claim(self) -> None:
+        """Undo `refuse_an_earlier_run`'s claim of a folder this run has not written to (another logger of
+        the fit was refused): its empty ``hparams.yaml`` goes, and the folder where the claim made it."""
+        folder, self._claimed = self._claimed, None
+        if folder is None or self._ever_started:
+            return
+        hparams = folder / "hparams.yaml"
+        if hparams.is_file() and hparams.read_text(encoding="utf-8") == "{}\n":
+            hparams.unlink()
+            if self._made_folder and not any(folder.iterdir()):
+                folder.rmdir()
 
     def _merge_hparams(self, params: dict[str, Any]) -> dict[str, Any]:
         """Add ``params`` to the run's hyperparameters and write them all; returns the merged set.
