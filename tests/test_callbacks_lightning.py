@@ -375,6 +375,65 @@ def test_lightning_arguments_without_a_counterpart_are_refused_by_name(cls, argu
             cls(**{name: value})
 
 
+def test_early_stopping_takes_its_arguments_in_lightnings_positional_order(tmp_path):
+    # Lightning's EarlyStopping(monitor, min_delta, patience, verbose, mode, ...): improvements of 0.1 beat
+    # min_delta=0.05, so every epoch runs (with patience=0.05 and min_delta=2 it stopped after 2 epochs).
+    es = EarlyStopping("val_m", 0.05, 2)
+    assert (es.min_delta, es.patience) == (0.05, 2)
+    t, _ = fit(tmp_path, [es], [5, 4.9, 4.8, 4.7, 4.6, 4.5], enable_checkpointing=False)
+    assert t.current_epoch == 6 and es.wait_count == 0
+    es = EarlyStopping("val_m", 0.0, 1, True, "max", False, False, None, None, True)
+    assert (es.verbose, es.mode, es.strict, es.check_finite, es.check_on_train_epoch_end) == (
+        True,
+        "max",
+        False,
+        False,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        (
+            ("val_loss", 0.0, 2.5),
+            r"patience must be an int .*got 2\.5.*EarlyStopping\(monitor, min_delta, patience",
+        ),
+        (("val_loss", 0.0, True), r"patience must be an int .*got True"),
+        (("val_loss", 3, 0.001), r"patience must be an int .*got 0\.001"),  # (the order before Lightning's)
+        (("val_loss", 0.0, 3, "max"), r"verbose must be True or False, got 'max'.*positional order"),
+        (("val_loss", "0.1"), r"min_delta must be a number"),
+    ],
+)
+def test_early_stopping_refuses_a_patience_that_is_no_int(arguments, match):
+    with pytest.raises(TypeError, match=match):
+        EarlyStopping(*arguments)
+
+
+def test_model_checkpoint_takes_its_arguments_in_lightnings_positional_order(tmp_path):
+    # Lightning's (dirpath, filename, monitor, verbose, save_last, save_top_k, save_on_exception,
+    # save_weights_only, mode, auto_insert_metric_name, every_n_train_steps, train_time_interval,
+    # every_n_epochs, save_on_train_epoch_end, enable_version_counter)
+    mc = ModelCheckpoint(tmp_path / "ck", "{epoch}", "val_m", False, True, 2, False, False, "max", False)
+    assert (mc.verbose, mc.save_last, mc.save_top_k, mc.mode, mc.auto_insert_metric_name) == (
+        False,
+        True,
+        2,
+        "max",
+        False,
+    )
+    fit(tmp_path, [mc], [1.0, 3.0, 2.0, 0.5])
+    assert names(tmp_path / "ck") == ["1", "2", "last"]  # the two highest, named without "epoch="
+    mc = ModelCheckpoint(
+        None, None, None, False, None, 1, False, False, "min", True, 5, None, None, True, True
+    )
+    assert mc.every_n_train_steps == 5 and mc.save_on_train_epoch_end is True
+    with pytest.raises(ValueError, match=r"verbose must be True or False, got 'max'.*positional order is"):
+        ModelCheckpoint(tmp_path, None, "val_m", "max")  # (the order before Lightning's: mode 4th)
+    with pytest.raises(TypeError, match=r"save_top_k must be an int, got 'max'"):
+        ModelCheckpoint(tmp_path, None, "val_m", False, None, "max")
+
+
 # ------------------------------------------------------------------ Lightning's ModelCheckpoint arguments
 
 

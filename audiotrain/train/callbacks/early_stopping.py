@@ -47,23 +47,32 @@ class EarlyStopping(Callback):
     warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
     than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
     the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop.
+
+    The arguments come in Lightning's order, `EarlyStopping(monitor, min_delta, patience, verbose, mode,
+    strict, check_finite, stopping_threshold, divergence_threshold, check_on_train_epoch_end,
+    log_rank_zero_only)`, so Lightning's positional spelling means what it means there:
+    `EarlyStopping("val_loss", 0.001, 5)` is min_delta=0.001, patience=5. A `patience` that is not an int
+    is refused.
     """
 
     def __init__(
         self,
         monitor: str = "val_loss",
-        patience: int = 3,
         min_delta: float = 0.0,
-        mode: str = "min",
+        patience: int = 3,
         verbose: bool = False,
-        check_finite: bool = True,
-        check_on_train_epoch_end: bool | None = None,
+        mode: str = "min",
         strict: bool = True,
+        check_finite: bool = True,
         stopping_threshold: float | None = None,
         divergence_threshold: float | None = None,
+        check_on_train_epoch_end: bool | None = None,
+        log_rank_zero_only: bool | None = None,
         **lightning_args: Any,
     ):
         self._settings = changed_arguments(EarlyStopping.__init__, locals())  # (for repr)
+        if log_rank_zero_only is not None:  # (a parameter only to keep Lightning's positional order)
+            lightning_args = {"log_rank_zero_only": log_rank_zero_only, **lightning_args}
         flags.lightning_only(
             lightning_args,
             _arguments(EarlyStopping),
@@ -78,6 +87,19 @@ class EarlyStopping(Callback):
                 f"got {monitor!r}"
             )
         _check_mode(mode, "EarlyStopping")
+        if not isinstance(verbose, (bool, int)):  # (an int: as Python's truth; a mode in the 4th place: not)
+            raise TypeError(
+                f"EarlyStopping: verbose must be True or False, got {verbose!r}; the positional order is "
+                "Lightning's, EarlyStopping(monitor, min_delta, patience, verbose, mode, ...)"
+            )
+        if min_delta is None or not _is_score(min_delta):
+            raise TypeError(f"EarlyStopping: min_delta must be a number, got {min_delta!r}")
+        if not isinstance(patience, int) or isinstance(patience, bool):
+            raise TypeError(
+                f"EarlyStopping: patience must be an int (a number of checks), got {patience!r}; the "
+                "positional order is Lightning's, EarlyStopping(monitor, min_delta, patience, ...): pass "
+                "patience=... by name"
+            )
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         for name, value in (

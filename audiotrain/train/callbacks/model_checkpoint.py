@@ -49,6 +49,13 @@ def _insert_metric_names(template: str) -> str:
     return re.sub(r"(?<!\{)\{([^{}:!]+)[^{}]*\}", named, template)
 
 
+#: Said where a positional argument has the wrong type: the order is Lightning's.
+_ORDER = (
+    " (the positional order is Lightning's: ModelCheckpoint(dirpath, filename, monitor, verbose, save_last, "
+    "save_top_k, save_on_exception, save_weights_only, mode, ...); pass arguments by name)"
+)
+
+
 # Lightning's ModelCheckpoint arguments without a counterpart here (as `flags.lightning_only`'s).
 _CHECKPOINT_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
     "save_on_exception": (
@@ -116,6 +123,13 @@ class ModelCheckpoint(Callback):
             checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
             from it, saying so.
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
+        save_on_exception, enable_version_counter: Lightning's, accepted at the values that describe what
+            happens here (False, True).
+
+    The arguments come in Lightning's order (`dirpath, filename, monitor, verbose, save_last, save_top_k,
+    save_on_exception, save_weights_only, mode, auto_insert_metric_name, every_n_train_steps,
+    train_time_interval, every_n_epochs, save_on_train_epoch_end, enable_version_counter`, then ours,
+    `overwrite`), so Lightning's positional spelling means what it means there.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
     without a validation loader as long as `monitor` names a metric that exists. When `fit` also
@@ -152,20 +166,28 @@ class ModelCheckpoint(Callback):
         dirpath: str | Path | None = None,
         filename: str | None = None,
         monitor: str | None = None,
-        mode: str = "min",
+        verbose: bool = False,
         save_last: bool | None = None,
         save_top_k: int = 1,
-        every_n_epochs: int | None = None,
-        every_n_train_steps: int | None = None,
-        verbose: bool = False,
-        overwrite: bool = False,
-        auto_insert_metric_name: bool = True,
-        train_time_interval: datetime.timedelta | None = None,
-        save_on_train_epoch_end: bool | None = None,
+        save_on_exception: bool = False,
         save_weights_only: bool = False,
+        mode: str = "min",
+        auto_insert_metric_name: bool = True,
+        every_n_train_steps: int | None = None,
+        train_time_interval: datetime.timedelta | None = None,
+        every_n_epochs: int | None = None,
+        save_on_train_epoch_end: bool | None = None,
+        enable_version_counter: bool = True,
+        overwrite: bool = False,
         **lightning_args: Any,
     ):
         self._settings = changed_arguments(ModelCheckpoint.__init__, locals())  # (for repr)
+        # (Lightning's two arguments without a counterpart are parameters only to keep its positional order.)
+        lightning_args = {
+            "save_on_exception": save_on_exception,
+            "enable_version_counter": enable_version_counter,
+            **lightning_args,
+        }
         flags.lightning_only(
             lightning_args,
             _arguments(ModelCheckpoint),
@@ -173,7 +195,13 @@ class ModelCheckpoint(Callback):
             _CHECKPOINT_LIGHTNING_ONLY,
             "argument",
         )
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(
+                f"ModelCheckpoint: monitor must be a metric name or None, got {monitor!r}{_ORDER}"
+            )
         _check_mode(mode, "ModelCheckpoint")
+        if not isinstance(save_top_k, int) or isinstance(save_top_k, bool):
+            raise TypeError(f"ModelCheckpoint: save_top_k must be an int, got {save_top_k!r}{_ORDER}")
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
@@ -204,7 +232,7 @@ class ModelCheckpoint(Callback):
             )
         for name, value in (("save_weights_only", save_weights_only), ("verbose", verbose)):
             if not isinstance(value, bool):
-                raise ValueError(f"ModelCheckpoint: {name} must be True or False, got {value!r}")
+                raise ValueError(f"ModelCheckpoint: {name} must be True or False, got {value!r}{_ORDER}")
         if save_on_train_epoch_end is not None and not isinstance(save_on_train_epoch_end, bool):
             raise ValueError(
                 "ModelCheckpoint: save_on_train_epoch_end must be True, False or None, got "
