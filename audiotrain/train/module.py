@@ -653,6 +653,46 @@ class TrainModule(nn.Module):
         self._check_initialised()
         return ParameterTree(super().trainable_parameters())
 
+    def freeze(
+        self,
+        *,
+        recurse: bool | None = None,
+        keys: str | list[str] | None = None,
+        strict: bool | None = None,
+    ) -> TrainModule:
+        """Without arguments, Lightning's `freeze()`, the inference idiom after `load_from_checkpoint`: every
+        parameter frozen and the module in eval mode (Dropout off, BatchNorm on its running statistics).
+        With any of MLX's arguments (`recurse=`, `keys=`, `strict=`), MLX's `freeze` exactly: only which
+        parameters train changes, not the mode (`self.freeze(keys=["beta"], recurse=False)` in a hook).
+        A submodule's `freeze()` (`self.backbone.freeze()`, a plain `nn.Module`) is MLX's."""
+        if recurse is None and keys is None and strict is None:
+            super().freeze()
+            self.eval()
+            return self
+        super().freeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
+        return self
+
+    def unfreeze(
+        self,
+        *,
+        recurse: bool | None = None,
+        keys: str | list[str] | None = None,
+        strict: bool | None = None,
+    ) -> TrainModule:
+        """Without arguments, Lightning's `unfreeze()`: every parameter trainable (a BatchNorm's running
+        statistics stay statistics, as MLX keeps them) and the module back in training mode. With any of
+        MLX's arguments, MLX's `unfreeze` exactly (the mode does not change)."""
+        if recurse is None and keys is None and strict is None:
+            super().unfreeze()  # (MLX's recursive unfreeze makes BatchNorm statistics trainable too)
+            for _, sub in self.named_modules():
+                if isinstance(sub, nn.BatchNorm):
+                    stats = [key for key in ("running_mean", "running_var") if key in sub]
+                    sub.freeze(recurse=False, keys=stats, strict=False)
+            self.train()
+            return self
+        super().unfreeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
+        return self
+
     def _check_initialised(self) -> None:
         """Refuse a module whose `__init__` did not call `super().__init__()` (as torch's nn.Module does).
         Building it works, nn.Module being a dict, and MLX then fails far from the cause: a missing
