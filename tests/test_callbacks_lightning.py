@@ -526,3 +526,23 @@ def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_pa
         fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m"), elsewhere], [5, 4, 3, 2], ckpt_path=last)
     said = [str(w.message) for w in caught]
     assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]
+
+
+# ------------------------------------------------------------------ scores answer Lightning's .item()
+
+
+def test_callback_scores_answer_item_as_lightnings_tensors_and_save_as_numbers(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", mode="max", save_top_k=2)
+    es = EarlyStopping(monitor="val_m", mode="max", patience=5)
+    t, _ = fit(tmp_path, [mc, es], [0.25, 0.75, 0.5])
+    # The end of an Optuna objective written for Lightning:
+    assert t.checkpoint_callback.best_model_score.item() == 0.75 and mc.kth_value.item() == 0.5
+    assert es.best_score.item() == 0.75 and sorted(s.item() for s in mc.best_k_models.values()) == [0.5, 0.75]
+    assert isinstance(mc.best_model_score, float) and repr(mc.best_model_score) == "0.75"
+    assert ModelCheckpoint(monitor="val_m").kth_value.item() == math.inf
+    saved = {name: p.read_text() for p in (tmp_path / "ck").rglob("*.json") for name in [p.name]}
+    assert any('"best_model_score": 0.75' in text for text in saved.values()), saved.keys()
+    resumed = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", mode="max", save_top_k=2)
+    stop = EarlyStopping(monitor="val_m", mode="max", patience=5)
+    fit(tmp_path, [resumed, stop], [0.25, 0.75, 0.5, 0.1], ckpt_path=mc.best_model_path, max_epochs=3)
+    assert resumed.best_model_score.item() == 0.75 and stop.best_score.item() == 0.75

@@ -20,7 +20,10 @@ from audiotrain.train.callbacks._monitor import (
     _is_better,
     _is_score,
     _metric,
+    _plain,
+    _score,
 )
+from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
@@ -121,11 +124,21 @@ class EarlyStopping(Callback):
         self.stopping_threshold, self.divergence_threshold = stopping_threshold, divergence_threshold
         self.check_on_train_epoch_end = check_on_train_epoch_end
         self.wait_count = 0
-        self.best_score: float | None = None  # None: nothing yet (Lightning's +-inf)
+        self._best_score: MetricValue | None = None  # None: nothing yet (Lightning's +-inf)
         self.stopped_epoch: int | None = None
         self.stop_reason = ""
         self._warned_missing = False
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+
+    @property
+    def best_score(self) -> MetricValue | None:
+        """The best value of `monitor` so far (None before the first check): a float that answers `.item()`,
+        as Lightning's tensor."""
+        return self._best_score
+
+    @best_score.setter
+    def best_score(self, value: float | None) -> None:
+        self._best_score = _score(value)
 
     @property
     def state_key(self) -> str:
@@ -219,7 +232,7 @@ class EarlyStopping(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {
             "wait_count": self.wait_count,
-            "best_score": self.best_score,
+            "best_score": _plain(self.best_score),
             "stopped_epoch": self.stopped_epoch,
         }
 

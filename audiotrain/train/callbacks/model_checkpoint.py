@@ -30,8 +30,11 @@ from audiotrain.train.callbacks._monitor import (
     _is_better,
     _is_score,
     _metric,
+    _plain,
+    _score,
 )
 from audiotrain.train.loaders import loader_len
+from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
@@ -263,7 +266,7 @@ class ModelCheckpoint(Callback):
         # or without a monitor the newest k. `best_k_models` shows them where they are ranked.
         self._kept: dict[str, float | None] = {}
         self.best_model_path = ""
-        self.best_model_score: float | None = None
+        self._best_model_score: MetricValue | None = None
         self.last_model_path = ""
         self._last_saved_step = -1
         self._restored = False
@@ -290,7 +293,7 @@ class ModelCheckpoint(Callback):
 
     @best_k_models.setter
     def best_k_models(self, value: dict[str, float | None]) -> None:
-        self._kept = value
+        self._kept = {path: _score(score) for path, score in value.items()}
 
     @property
     def kth_best_model_path(self) -> str:
@@ -301,11 +304,22 @@ class ModelCheckpoint(Callback):
         return self._worst()[0]
 
     @property
-    def kth_value(self) -> float:
+    def kth_value(self) -> MetricValue:
         """Lightning's: the score of `kth_best_model_path`; inf for mode "min" (-inf for "max") while there
-        is none."""
+        is none. A float that answers `.item()`, as Lightning's tensor."""
         path = self.kth_best_model_path
-        return self._kept[path] if path else (math.inf if self.mode == "min" else -math.inf)
+        return _score(self._kept[path] if path else (math.inf if self.mode == "min" else -math.inf))
+
+    @property
+    def best_model_score(self) -> MetricValue | None:
+        """Lightning's: the score of `best_model_path` (None before a ranked save and without a monitor): a
+        float that answers `.item()`, as Lightning's tensor (`best_model_score.item()` ends an Optuna
+        objective)."""
+        return self._best_model_score
+
+    @best_model_score.setter
+    def best_model_score(self, value: float | None) -> None:
+        self._best_model_score = _score(value)
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -698,7 +712,7 @@ class ModelCheckpoint(Callback):
             replaced.append(path)
         path = self._free_path(trainer, name, reusable=replaced)
         # The state is updated before saving so that the checkpoint knows it is one of the top k.
-        self._kept[path] = score
+        self._kept[path] = _score(score)
         if self.monitor is None:
             self.best_model_path, self.best_model_score = path, None
         else:
@@ -814,9 +828,9 @@ class ModelCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "best_k_models": self._kept,
+            "best_k_models": {path: _plain(score) for path, score in self._kept.items()},
             "best_model_path": self.best_model_path,
-            "best_model_score": self.best_model_score,
+            "best_model_score": _plain(self.best_model_score),
             "last_model_path": self.last_model_path,
             "dirpath": str(self.dirpath) if self.dirpath else None,
             # A step save waiting for the validation after its step (which a resumed fit runs first).
@@ -863,7 +877,7 @@ class ModelCheckpoint(Callback):
             resolved = Path(path).resolve()
             return str(resolved) if self.dirpath is None or resolved.parent == self.dirpath else None
 
-        self._kept = {own(p): score for p, score in tracked.items() if own(p) is not None}
+        self._kept = {own(p): _score(score) for p, score in tracked.items() if own(p) is not None}
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
         self.last_model_path = self._last_written = own(state.get("last_model_path") or "") or ""
