@@ -531,6 +531,43 @@ def test_a_datamodule_saves_its_hyperparameters_as_lightnings_and_the_loggers_ge
         data.save_hyperparameters()
 
 
+def test_save_hyperparameters_takes_lightnings_logger_and_frame(tmp_path):
+    import inspect
+
+    from audiotrain import DataModule
+
+    class Quiet(Base):  # the lightning-hydra-template's modules: save_hyperparameters(logger=False)
+        def __init__(self, hidden: int = 8, lr: float = 0.1, net=None):
+            TrainModule.__init__(self)
+            self.save_hyperparameters(logger=False, ignore=["net"])
+            self.fc, self.out = nn.Linear(8, hidden), nn.Linear(hidden, 3)
+
+    class Data(DataModule):
+        def __init__(self, batch_size: int = 16):
+            super().__init__()
+            self._record()
+
+        def _record(self):  # a helper: the __init__ is found from the frame given
+            self.save_hyperparameters(frame=inspect.currentframe().f_back, logger=False)
+
+        def train_dataloader(self):
+            return make_batches(32, self.hparams.batch_size)
+
+    module, data = Quiet(hidden=4), Data(batch_size=8)
+    assert module.hparams == {"hidden": 4, "lr": 0.1} and data.hparams == {"batch_size": 8}
+    logger = RecordingLogger()
+    t = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
+    t.fit(module, datamodule=data)
+    assert "hparams" not in logger.hparams[-1] and "datamodule_hparams" not in logger.hparams[-1]
+    assert (
+        Quiet.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved")).hparams.hidden == 4
+    )  # still saved
+    with pytest.raises(TypeError, match=r"frame=\.\.\.\): expected a frame"):
+        module.save_hyperparameters(frame="here")
+    with pytest.raises(TypeError, match=r"logger=\.\.\.\): expected True or False, got 'no'"):
+        Data().save_hyperparameters(logger="no")
+
+
 def test_a_datamodule_takes_a_config_dict_paths_and_an_hparams_assignment():
     import argparse
     from pathlib import Path

@@ -8,6 +8,7 @@ import inspect
 import json
 import math
 import os
+import types
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -871,7 +872,13 @@ class TrainModule(nn.Module):
         Lightning a dict whose keys read as attributes too (`self.hparams.lr`)."""
         return self._hparams
 
-    def save_hyperparameters(self, *names: Any, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+    def save_hyperparameters(
+        self,
+        *names: Any,
+        ignore: str | list[str] | tuple[str, ...] = (),
+        frame: types.FrameType | None = None,
+        logger: bool = True,
+    ) -> None:
         """Record the arguments of the `__init__` that calls this (all, or only `names`): they go into
         `hparams`, every checkpoint's trainer_state.json and the loggers' hyperparameters, and
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
@@ -883,12 +890,17 @@ class TrainModule(nn.Module):
 
         As in Lightning, one dict or `argparse.Namespace` may be given instead of names
         (`save_hyperparameters(config)`): its entries become `hparams`, and when it is an `__init__`
-        argument `load_from_checkpoint` passes them back as that argument."""
-        frame = inspect.currentframe().f_back
+        argument `load_from_checkpoint` passes them back as that argument.
+
+        Lightning's `logger=False` keeps them out of the loggers' hyperparameters (checkpoints still hold
+        them); `frame=` is the frame to look for the `__init__` from (a helper's caller), default the
+        caller's."""
+        frame = _caller_frame(frame, type(self).__name__, inspect.currentframe().f_back)
         try:
             init_arguments = _init_arguments(self, frame)
         finally:
             del frame
+        object.__setattr__(self, "_log_hyperparams", _logger_flag(logger, type(self).__name__))
         ignored = {ignore} if isinstance(ignore, str) else set(ignore)
         name = type(self).__name__
         if init_arguments is None:  # not called from an __init__ of this module
@@ -1097,6 +1109,25 @@ def chosen_hyperparameters(
                 f"checkpoint could hold it; pass ignore=[{n!r}] (and give it again where it is rebuilt)"
             ) from None
     return hparams
+
+
+def _caller_frame(frame: Any, owner: str, caller: Any) -> Any:
+    """`save_hyperparameters(frame=)`: the frame given (Lightning's), or the caller's."""
+    if frame is None:
+        return caller
+    if not isinstance(frame, types.FrameType):
+        raise TypeError(
+            f"{owner}.save_hyperparameters(frame=...): expected a frame (inspect.currentframe()) or None, "
+            f"got {type(frame).__name__}"
+        )
+    return frame
+
+
+def _logger_flag(logger: Any, owner: str) -> bool:
+    """`save_hyperparameters(logger=)`: whether the loggers get the hyperparameters (Lightning's)."""
+    if not isinstance(logger, bool):
+        raise TypeError(f"{owner}.save_hyperparameters(logger=...): expected True or False, got {logger!r}")
+    return logger
 
 
 def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:

@@ -1507,9 +1507,15 @@ class Trainer:
                 lg.refuse_an_earlier_run()
 
     def _start_loggers(self, module: TrainModule) -> None:
+        config = run_config(self)
+        # What save_hyperparameters(logger=False) keeps out of the loggers (checkpoints still hold it).
+        if getattr(module, "_log_hyperparams", True) is False:
+            config.pop("hparams", None)
+        if getattr(self.datamodule, "_log_hyperparams", True) is False:
+            config.pop("datamodule_hparams", None)
         for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
-                lg.log_hyperparams(run_config(self))
+                lg.log_hyperparams(config)
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
         if self.world_size > 1:
