@@ -858,3 +858,25 @@ def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
     (scores,) = t.validate(t.module, make_batches(16, seed=1))
     assert scores["val_loss"].item() == pytest.approx(value)
     assert json.loads(json.dumps(t.callback_metrics))["val_loss"] == float(value)  # (still plain JSON)
+
+
+def test_the_stage_methods_and_save_checkpoint_take_lightnings_keywords(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    model = TinyClassifier()
+    t.fit(model, make_batches(), weights_only=False)
+    saved = t.save_checkpoint(filepath=tmp_path / "saved", weights_only=None, storage_options=None)
+    assert saved == tmp_path / "saved" and (tmp_path / "saved").is_dir()
+    t.save_checkpoint(tmp_path / "weights", True, None)  # Lightning's positional order
+    loader = make_batches(32)
+    assert t.validate(model, dataloaders=loader, weights_only=False)[0]["val_loss"] > 0
+    assert t.test(model, loader, tmp_path / "saved", False, None, True)[0]["test_loss"] > 0
+    assert len(t.predict(model, dataloaders=loader, ckpt_path=tmp_path / "weights", weights_only=True)) == 2
+    fresh = trainer(tmp_path / "again", max_epochs=2)
+    fresh.fit(TinyClassifier(), make_batches(), None, None, tmp_path / "saved", None)
+    assert fresh.current_epoch == 2
+    with pytest.raises(ValueError, match=r"storage_options=\{'anon': True\}\): Lightning's options"):
+        t.save_checkpoint(tmp_path / "s3", storage_options={"anon": True})
+    with pytest.raises(TypeError, match="give the path once"):
+        t.save_checkpoint(tmp_path / "a", filepath=tmp_path / "b")
+    with pytest.raises(TypeError, match=r"Trainer.validate: weights_only must be True, False or None"):
+        t.validate(model, loader, weights_only="yes")

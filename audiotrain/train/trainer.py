@@ -64,6 +64,7 @@ from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
     check_batch,
     check_verbose,
+    check_weights_only,
     checkpoint_argument,
     datamodule_given_as_loader,
     loader_len,
@@ -741,6 +742,7 @@ class Trainer:
         val_loader: Any = None,
         datamodule: Any = None,
         ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
         *,
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
@@ -749,7 +751,9 @@ class Trainer:
         "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
         `datamodule` gives both. The arguments come in Lightning's order, so `fit(model, None, None, dm)`
         works; a path in the datamodule's place is taken as `ckpt_path` (audiotrain's order before:
-        `fit(model, train_loader, val_loader, ckpt_path)`)."""
+        `fit(model, train_loader, val_loader, ckpt_path)`). `weights_only` (Lightning's: how torch unpickles
+        the checkpoint) is accepted and changes nothing: a checkpoint here holds no pickle."""
+        check_weights_only("fit", weights_only)
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
         ckpt_path = checkpoint_argument("fit", ckpt_path)
@@ -1327,14 +1331,17 @@ class Trainer:
         ckpt_path: str | os.PathLike | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
         *,
         dataloaders: Any = None,
     ) -> list[dict[str, float]]:
         """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
         (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
         accepted for Lightning's code: no results table is printed either way. The arguments come in
-        Lightning's order."""
+        Lightning's order. `weights_only` (Lightning's: how torch unpickles `ckpt_path`) is accepted and
+        changes nothing: a checkpoint here holds no pickle."""
         check_verbose("validate", verbose)
+        check_weights_only("validate", weights_only)
         return self.evaluation.standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
@@ -1344,12 +1351,14 @@ class Trainer:
         ckpt_path: str | os.PathLike | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
         *,
         dataloaders: Any = None,
     ) -> list[dict[str, float]]:
-        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
-        and the order of the arguments: as in `validate`)."""
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`,
+        `weights_only` and the order of the arguments: as in `validate`)."""
         check_verbose("test", verbose)
+        check_weights_only("test", weights_only)
         return self.evaluation.standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -1359,6 +1368,7 @@ class Trainer:
         datamodule: Any = None,
         return_predictions: bool | None = True,
         ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
     ) -> list[Any] | None:
         """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order, or
         None with `return_predictions=False` (None is Lightning's default, True here).
@@ -1370,7 +1380,11 @@ class Trainer:
         Under data parallel each rank predicts its shard of the loader and returns its own outputs: a
         DataLoader that leaves `pad_shards` to the Trainer repeats no sample (as in validation), so the
         ranks' outputs together hold each sample once. Rank `r` of `W` has samples `r, r+W, r+2W, ...`
-        of the loader's order; `audiotrain.distributed.all_gather_object` brings them together."""
+        of the loader's order; `audiotrain.distributed.all_gather_object` brings them together.
+
+        `weights_only` (Lightning's: how torch unpickles `ckpt_path`) is accepted and changes nothing: a
+        checkpoint here holds no pickle."""
+        check_weights_only("predict", weights_only)
         if isinstance(return_predictions, str | os.PathLike) and not isinstance(ckpt_path, str | os.PathLike):
             return_predictions, ckpt_path = (True if ckpt_path is None else ckpt_path), return_predictions
         if return_predictions is None:
@@ -1541,13 +1555,37 @@ class Trainer:
         self._step_logging.shown_across_ranks = self._stopping.agree_across_ranks(sums, weights)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
-    def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
-        """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
-        compiled step's counters, and every named state object (see the module docstring). It also
-        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it.
-        `weights_only` (Lightning's) leaves out the optimizer and the step's state: such a checkpoint loads
-        for `validate`/`test`/`load_from_checkpoint`, and resuming `fit` from it is refused.
+    def save_checkpoint(
+        self,
+        path: str | os.PathLike | None = None,
+        weights_only: bool | None = False,
+        storage_options: Any = None,
+        *,
+        filepath: str | os.PathLike | None = None,
+    ) -> Path:
+        """Write a resumable checkpoint folder (atomically) at `path` (`filepath`, Lightning's name, works
+        too): the model, the optimizer, the compiled step's counters, and every named state object (see the
+        module docstring). It also holds the module's hyperparameters, so
+        `TrainModule.load_from_checkpoint(path)` rebuilds it. `weights_only` (Lightning's; None as False)
+        leaves out the optimizer and the step's state: such a checkpoint loads for
+        `validate`/`test`/`load_from_checkpoint`, and resuming `fit` from it is refused. Lightning's
+        `storage_options` (options for a checkpoint plugin) is accepted as None only: there is no plugin.
         Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
+        if path is not None and filepath is not None:
+            raise TypeError(
+                "Trainer.save_checkpoint: give the path once, as path or as filepath (Lightning's)"
+            )
+        path = path if path is not None else filepath
+        if path is None:
+            raise TypeError("Trainer.save_checkpoint: missing the checkpoint's path (path= or filepath=)")
+        if storage_options is not None:
+            raise ValueError(
+                f"Trainer.save_checkpoint(storage_options={storage_options!r}): Lightning's options for a "
+                "checkpoint IO plugin have no counterpart here (a checkpoint is a local folder of "
+                "safetensors and JSON): leave it None"
+            )
+        if weights_only is None:
+            weights_only = False
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
         with self.profiler.profile("save_checkpoint"):
