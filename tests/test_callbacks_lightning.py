@@ -303,7 +303,7 @@ def test_early_stopping_strict_false_skips_a_missing_metric_with_one_warning(tmp
         t, _ = fit(tmp_path, [es], [5, 4, 3], enable_checkpointing=False)
     said = [str(w.message) for w in caught if "strict=False" in str(w.message)]
     assert len(said) == 1 and "'val_nope' was not logged" in said[0] and "checks are skipped" in said[0]
-    assert t.current_epoch == 3 and es.stopped_epoch is None
+    assert t.current_epoch == 3 and es.stopped_epoch == 0
 
 
 @pytest.mark.parametrize(
@@ -546,3 +546,14 @@ def test_callback_scores_answer_item_as_lightnings_tensors_and_save_as_numbers(t
     stop = EarlyStopping(monitor="val_m", mode="max", patience=5)
     fit(tmp_path, [resumed, stop], [0.25, 0.75, 0.5, 0.1], ckpt_path=mc.best_model_path, max_epochs=3)
     assert resumed.best_model_score.item() == 0.75 and stop.best_score.item() == 0.75
+
+
+def test_stopped_epoch_is_0_until_a_stop_as_in_lightning(tmp_path):
+    es = EarlyStopping(monitor="val_m", patience=3)
+    assert es.stopped_epoch == 0
+    fit(tmp_path, [es], [5, 4, 3], enable_checkpointing=False)
+    assert not es.stopped_epoch > 0  # Lightning's idiom: "if es.stopped_epoch > 0: ..."
+    es.load_state_dict({"wait_count": 0, "best_score": 3.0, "stopped_epoch": None})  # an older checkpoint's
+    assert es.stopped_epoch == 0 and es.state_dict()["stopped_epoch"] == 0
+    fit(tmp_path, [es := EarlyStopping(monitor="val_m", patience=1)], [5, 6, 7], enable_checkpointing=False)
+    assert es.stopped_epoch == 1 and "stopped_epoch=1" in repr(es)

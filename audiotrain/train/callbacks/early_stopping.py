@@ -49,7 +49,8 @@ class EarlyStopping(Callback):
     Lightning's other arguments: `strict=False` skips a check where `monitor` was not logged, with one
     warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
     than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
-    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop.
+    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop, `stopped_epoch`
+    its epoch (0 until a stop, as in Lightning).
 
     The arguments come in Lightning's order, `EarlyStopping(monitor, min_delta, patience, verbose, mode,
     strict, check_finite, stopping_threshold, divergence_threshold, check_on_train_epoch_end,
@@ -125,7 +126,7 @@ class EarlyStopping(Callback):
         self.check_on_train_epoch_end = check_on_train_epoch_end
         self.wait_count = 0
         self._best_score: MetricValue | None = None  # None: nothing yet (Lightning's +-inf)
-        self.stopped_epoch: int | None = None
+        self.stopped_epoch = 0  # Lightning's: the epoch of the stop, 0 until one (`if es.stopped_epoch > 0:`)
         self.stop_reason = ""
         self._warned_missing = False
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
@@ -150,7 +151,7 @@ class EarlyStopping(Callback):
         progress = {}
         if self.best_score is not None:
             progress = {"best_score": self.best_score, "wait_count": self.wait_count}
-        if self.stopped_epoch is not None:
+        if self.stopped_epoch or self.stop_reason:  # (a stop in epoch 0 has a reason)
             progress["stopped_epoch"] = self.stopped_epoch
         return settings_repr(
             "EarlyStopping", {"monitor": self.monitor, "mode": self.mode, **self._settings, **progress}
@@ -160,7 +161,7 @@ class EarlyStopping(Callback):
         self._warned_missing = False
         if stage == "fit" and _fit_of_another_trainer(self, trainer):
             # Another Trainer's run: its best score and patience must not stop this one at its first check.
-            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, None, ""
+            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         if self.check_on_train_epoch_end is not None:
@@ -240,7 +241,7 @@ class EarlyStopping(Callback):
         _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
-        self.stopped_epoch = state.get("stopped_epoch")
+        self.stopped_epoch = state.get("stopped_epoch") or 0  # (null: a checkpoint from before it was 0)
 
 
 # Lightning's EarlyStopping arguments without a counterpart here (as `flags.lightning_only`'s).
