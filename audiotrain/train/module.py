@@ -729,6 +729,25 @@ class TrainModule(nn.Module):
         self._warn_of_a_count_read_in_a_compiled_step("global_step")
         return self._trainer.global_step if self._trainer is not None else 0
 
+    @property
+    def global_rank(self) -> int:
+        """This process's rank in the job (Lightning's; the Trainer's), 0 without a Trainer."""
+        return self._trainer.global_rank if self._trainer is not None else 0
+
+    @property
+    def local_rank(self) -> int:
+        """This process's rank on its machine (Lightning's; the Trainer's), 0 without a Trainer."""
+        return self._trainer.local_rank if self._trainer is not None else 0
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's `self.print`: print on global rank 0 only (as `trainer.print`, above the progress
+        bar); `sep`, `end`, `file` as ``print``'s. Without a Trainer, Python's `print`."""
+        if self._trainer is None:
+            print(*args, **kwargs)
+            return
+        kwargs.pop("flush", None)  # (the Trainer's print writes through tqdm, which flushes)
+        self._trainer.print(*args, **kwargs)
+
     def _warn_of_a_count_read_in_a_compiled_step(self, name: str) -> None:
         """A compiled step runs its Python once, when it is traced: `self.current_epoch` read there is the
         trace's number for every later step (a warm-up `min(1, epoch / 2)` stays 0, silently), where

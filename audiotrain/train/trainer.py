@@ -55,7 +55,7 @@ from audiotrain.train import (
 )
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
@@ -352,6 +352,7 @@ class Trainer:
         # The loaders `fit` and `test` were given: a DataLoader or any iterable of batches (`prepare_loader`).
         self._train_loader: DataLoader | Iterable[Any] | None = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
+        self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._test_loader: DataLoader | Iterable[Any] | None = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
@@ -651,6 +652,29 @@ class Trainer:
     def train_dataloader(self) -> DataLoader | Iterable[Any] | None:
         """The training loader `fit` was given, or None (Lightning's name)."""
         return self._train_loader
+
+    @property
+    def progress_bar_callback(self) -> ProgressBar | None:
+        """The progress bar among the callbacks (Lightning's), or None (`enable_progress_bar=False`)."""
+        return next((cb for cb in self.callbacks if isinstance(cb, ProgressBar)), None)
+
+    @property
+    def is_last_batch(self) -> bool:
+        """Whether the training batch running now (or the last that ran) is its epoch's last (Lightning's).
+        False where the loader's length is unknown (an iterable without `len`): its end shows only after."""
+        return self._is_last_batch
+
+    @property
+    def num_sanity_val_batches(self) -> int | float:
+        """The validation batches `fit`'s sanity check runs (Lightning's; one number for the one loader, as
+        `num_val_batches`): `num_sanity_val_steps` (-1: all) at most the loader's batches; inf where its
+        length is unknown and -1 asks for all; 0 without a val loader."""
+        loader = self._val_loader
+        if loader is None or self.fast_dev_run:
+            return 0
+        wanted = math.inf if self.num_sanity_val_steps == -1 else self.num_sanity_val_steps
+        total = self.evaluation.limit("val", loader)
+        return wanted if total is None else min(wanted, total)
 
     @property
     def test_dataloaders(self) -> DataLoader | Iterable[Any] | None:
@@ -1093,6 +1117,7 @@ class Trainer:
         batch = hooks.transfer_batch(batch, module, self.datamodule)
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
+        self._is_last_batch = n_batches is not None and batch_idx + 1 == n_batches
         response = self._call_hooks("on_train_batch_start", batch, batch_idx)
         skip = type(response) is int and response == -1
         if self.world_size > 1 and hooks.overrides(module, "on_train_batch_start"):
@@ -1105,7 +1130,7 @@ class Trainer:
         # Counted once the step ran: an exception inside it (the module's loss) leaves the counters at the
         # last completed step, so a checkpoint saved then (OnExceptionCheckpoint) resumes at this batch.
         micro_batches = progress.micro_batches + 1
-        last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
+        last_of_epoch = self._is_last_batch
         stepped = micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
         with self.profiler.profile("[Trainer].training_step"):  # (the graph built: MLX evaluates lazily)
