@@ -303,7 +303,7 @@ def test_early_stopping_strict_false_skips_a_missing_metric_with_one_warning(tmp
         t, _ = fit(tmp_path, [es], [5, 4, 3], enable_checkpointing=False)
     said = [str(w.message) for w in caught if "strict=False" in str(w.message)]
     assert len(said) == 1 and "'val_nope' was not logged" in said[0] and "checks are skipped" in said[0]
-    assert t.current_epoch == 3 and es.stopped_epoch is None
+    assert t.current_epoch == 3 and es.stopped_epoch == 0
 
 
 @pytest.mark.parametrize(
@@ -373,6 +373,65 @@ def test_lightning_arguments_without_a_counterpart_are_refused_by_name(cls, argu
     for name, value in accepted.items():  # what happens anyway: accepted
         if name in arguments:
             cls(**{name: value})
+
+
+def test_early_stopping_takes_its_arguments_in_lightnings_positional_order(tmp_path):
+    # Lightning's EarlyStopping(monitor, min_delta, patience, verbose, mode, ...): improvements of 0.1 beat
+    # min_delta=0.05, so every epoch runs (with patience=0.05 and min_delta=2 it stopped after 2 epochs).
+    es = EarlyStopping("val_m", 0.05, 2)
+    assert (es.min_delta, es.patience) == (0.05, 2)
+    t, _ = fit(tmp_path, [es], [5, 4.9, 4.8, 4.7, 4.6, 4.5], enable_checkpointing=False)
+    assert t.current_epoch == 6 and es.wait_count == 0
+    es = EarlyStopping("val_m", 0.0, 1, True, "max", False, False, None, None, True)
+    assert (es.verbose, es.mode, es.strict, es.check_finite, es.check_on_train_epoch_end) == (
+        True,
+        "max",
+        False,
+        False,
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        (
+            ("val_loss", 0.0, 2.5),
+            r"patience must be an int .*got 2\.5.*EarlyStopping\(monitor, min_delta, patience",
+        ),
+        (("val_loss", 0.0, True), r"patience must be an int .*got True"),
+        (("val_loss", 3, 0.001), r"patience must be an int .*got 0\.001"),  # (the order before Lightning's)
+        (("val_loss", 0.0, 3, "max"), r"verbose must be True or False, got 'max'.*positional order"),
+        (("val_loss", "0.1"), r"min_delta must be a number"),
+    ],
+)
+def test_early_stopping_refuses_a_patience_that_is_no_int(arguments, match):
+    with pytest.raises(TypeError, match=match):
+        EarlyStopping(*arguments)
+
+
+def test_model_checkpoint_takes_its_arguments_in_lightnings_positional_order(tmp_path):
+    # Lightning's (dirpath, filename, monitor, verbose, save_last, save_top_k, save_on_exception,
+    # save_weights_only, mode, auto_insert_metric_name, every_n_train_steps, train_time_interval,
+    # every_n_epochs, save_on_train_epoch_end, enable_version_counter)
+    mc = ModelCheckpoint(tmp_path / "ck", "{epoch}", "val_m", False, True, 2, False, False, "max", False)
+    assert (mc.verbose, mc.save_last, mc.save_top_k, mc.mode, mc.auto_insert_metric_name) == (
+        False,
+        True,
+        2,
+        "max",
+        False,
+    )
+    fit(tmp_path, [mc], [1.0, 3.0, 2.0, 0.5])
+    assert names(tmp_path / "ck") == ["1", "2", "last"]  # the two highest, named without "epoch="
+    mc = ModelCheckpoint(
+        None, None, None, False, None, 1, False, False, "min", True, 5, None, None, True, True
+    )
+    assert mc.every_n_train_steps == 5 and mc.save_on_train_epoch_end is True
+    with pytest.raises(ValueError, match=r"verbose must be True or False, got 'max'.*positional order is"):
+        ModelCheckpoint(tmp_path, None, "val_m", "max")  # (the order before Lightning's: mode 4th)
+    with pytest.raises(TypeError, match=r"save_top_k must be an int, got 'max'"):
+        ModelCheckpoint(tmp_path, None, "val_m", False, None, "max")
 
 
 # ------------------------------------------------------------------ Lightning's ModelCheckpoint arguments
@@ -467,3 +526,34 @@ def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_pa
         fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m"), elsewhere], [5, 4, 3, 2], ckpt_path=last)
     said = [str(w.message) for w in caught]
     assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]
+
+
+# ------------------------------------------------------------------ scores answer Lightning's .item()
+
+
+def test_callback_scores_answer_item_as_lightnings_tensors_and_save_as_numbers(tmp_path):
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", mode="max", save_top_k=2)
+    es = EarlyStopping(monitor="val_m", mode="max", patience=5)
+    t, _ = fit(tmp_path, [mc, es], [0.25, 0.75, 0.5])
+    # The end of an Optuna objective written for Lightning:
+    assert t.checkpoint_callback.best_model_score.item() == 0.75 and mc.kth_value.item() == 0.5
+    assert es.best_score.item() == 0.75 and sorted(s.item() for s in mc.best_k_models.values()) == [0.5, 0.75]
+    assert isinstance(mc.best_model_score, float) and repr(mc.best_model_score) == "0.75"
+    assert ModelCheckpoint(monitor="val_m").kth_value.item() == math.inf
+    saved = {name: p.read_text() for p in (tmp_path / "ck").rglob("*.json") for name in [p.name]}
+    assert any('"best_model_score": 0.75' in text for text in saved.values()), saved.keys()
+    resumed = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", mode="max", save_top_k=2)
+    stop = EarlyStopping(monitor="val_m", mode="max", patience=5)
+    fit(tmp_path, [resumed, stop], [0.25, 0.75, 0.5, 0.1], ckpt_path=mc.best_model_path, max_epochs=3)
+    assert resumed.best_model_score.item() == 0.75 and stop.best_score.item() == 0.75
+
+
+def test_stopped_epoch_is_0_until_a_stop_as_in_lightning(tmp_path):
+    es = EarlyStopping(monitor="val_m", patience=3)
+    assert es.stopped_epoch == 0
+    fit(tmp_path, [es], [5, 4, 3], enable_checkpointing=False)
+    assert not es.stopped_epoch > 0  # Lightning's idiom: "if es.stopped_epoch > 0: ..."
+    es.load_state_dict({"wait_count": 0, "best_score": 3.0, "stopped_epoch": None})  # an older checkpoint's
+    assert es.stopped_epoch == 0 and es.state_dict()["stopped_epoch"] == 0
+    fit(tmp_path, [es := EarlyStopping(monitor="val_m", patience=1)], [5, 6, 7], enable_checkpointing=False)
+    assert es.stopped_epoch == 1 and "stopped_epoch=1" in repr(es)

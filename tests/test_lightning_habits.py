@@ -858,3 +858,55 @@ def test_reported_metrics_answer_lightnings_item_idiom(tmp_path):
     (scores,) = t.validate(t.module, make_batches(16, seed=1))
     assert scores["val_loss"].item() == pytest.approx(value)
     assert json.loads(json.dumps(t.callback_metrics))["val_loss"] == float(value)  # (still plain JSON)
+
+
+def test_the_stage_methods_and_save_checkpoint_take_lightnings_keywords(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    model = TinyClassifier()
+    t.fit(model, make_batches(), weights_only=False)
+    saved = t.save_checkpoint(filepath=tmp_path / "saved", weights_only=None, storage_options=None)
+    assert saved == tmp_path / "saved" and (tmp_path / "saved").is_dir()
+    t.save_checkpoint(tmp_path / "weights", True, None)  # Lightning's positional order
+    loader = make_batches(32)
+    assert t.validate(model, dataloaders=loader, weights_only=False)[0]["val_loss"] > 0
+    assert t.test(model, loader, tmp_path / "saved", False, None, True)[0]["test_loss"] > 0
+    assert len(t.predict(model, dataloaders=loader, ckpt_path=tmp_path / "weights", weights_only=True)) == 2
+    fresh = trainer(tmp_path / "again", max_epochs=2)
+    fresh.fit(TinyClassifier(), make_batches(), None, None, tmp_path / "saved", None)
+    assert fresh.current_epoch == 2
+    with pytest.raises(ValueError, match=r"storage_options=\{'anon': True\}\): Lightning's options"):
+        t.save_checkpoint(tmp_path / "s3", storage_options={"anon": True})
+    with pytest.raises(TypeError, match="give the path once"):
+        t.save_checkpoint(tmp_path / "a", filepath=tmp_path / "b")
+    with pytest.raises(TypeError, match=r"Trainer.validate: weights_only must be True, False or None"):
+        t.validate(model, loader, weights_only="yes")
+
+
+def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_path, capsys):
+    from audiotrain.train.callbacks import Callback, ProgressBar
+
+    class Ranked(TinyClassifier):
+        def on_train_start(self):
+            self.print("rank", self.global_rank, self.local_rank, sep=":")
+
+    class Watch(Callback):
+        def __init__(self):
+            self.last, self.sanity = [], []
+
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.last.append(trainer.is_last_batch)
+
+        def on_sanity_check_start(self, trainer, module):
+            self.sanity.append(trainer.num_sanity_val_batches)
+
+    model, watch = Ranked(), Watch()
+    model.print("before", "fit")  # without a Trainer: Python's print
+    assert (model.global_rank, model.local_rank) == (0, 0)
+    t = quiet_trainer(tmp_path, max_epochs=2, callbacks=[watch], num_sanity_val_steps=5)
+    assert t.progress_bar_callback is None and t.num_sanity_val_batches == 0 and not t.is_last_batch
+    t.fit(model, make_batches(96), make_batches(48))  # 6 training and 3 validation batches
+    assert capsys.readouterr().out.splitlines() == ["before fit", "rank:0:0"]
+    assert watch.last == [False] * 5 + [True] + [False] * 5 + [True] and watch.sanity == [3]
+    assert t.num_sanity_val_batches == 3
+    shown = quiet_trainer(tmp_path, enable_progress_bar=True, num_sanity_val_steps=-1)
+    assert isinstance(shown.progress_bar_callback, ProgressBar)

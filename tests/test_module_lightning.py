@@ -12,6 +12,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_trainer, weights
 
 
@@ -530,6 +531,43 @@ def test_a_datamodule_saves_its_hyperparameters_as_lightnings_and_the_loggers_ge
         data.save_hyperparameters()
 
 
+def test_save_hyperparameters_takes_lightnings_logger_and_frame(tmp_path):
+    import inspect
+
+    from audiotrain import DataModule
+
+    class Quiet(Base):  # the lightning-hydra-template's modules: save_hyperparameters(logger=False)
+        def __init__(self, hidden: int = 8, lr: float = 0.1, net=None):
+            TrainModule.__init__(self)
+            self.save_hyperparameters(logger=False, ignore=["net"])
+            self.fc, self.out = nn.Linear(8, hidden), nn.Linear(hidden, 3)
+
+    class Data(DataModule):
+        def __init__(self, batch_size: int = 16):
+            super().__init__()
+            self._record()
+
+        def _record(self):  # a helper: the __init__ is found from the frame given
+            self.save_hyperparameters(frame=inspect.currentframe().f_back, logger=False)
+
+        def train_dataloader(self):
+            return make_batches(32, self.hparams.batch_size)
+
+    module, data = Quiet(hidden=4), Data(batch_size=8)
+    assert module.hparams == {"hidden": 4, "lr": 0.1} and data.hparams == {"batch_size": 8}
+    logger = RecordingLogger()
+    t = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
+    t.fit(module, datamodule=data)
+    assert "hparams" not in logger.hparams[-1] and "datamodule_hparams" not in logger.hparams[-1]
+    assert (
+        Quiet.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved")).hparams.hidden == 4
+    )  # still saved
+    with pytest.raises(TypeError, match=r"frame=\.\.\.\): expected a frame"):
+        module.save_hyperparameters(frame="here")
+    with pytest.raises(TypeError, match=r"logger=\.\.\.\): expected True or False, got 'no'"):
+        Data().save_hyperparameters(logger="no")
+
+
 def test_a_datamodule_takes_a_config_dict_paths_and_an_hparams_assignment():
     import argparse
     from pathlib import Path
@@ -579,3 +617,49 @@ def test_reported_metrics_write_to_yaml_and_ints_answer_item_too(tmp_path):
     assert yaml.safe_load(yaml.safe_dump(scores)) == pytest.approx(dict(scores))
     t.callback_metrics |= {"x": 1.0}
     assert t.callback_metrics["x"].item() == 1.0
+
+
+# ---------------------------------------------------------------- freeze() / unfreeze() as Lightning's
+def trainable(module):
+    return sorted(name for name, _ in tree_flatten(module.trainable_parameters()))
+
+
+def test_freeze_without_arguments_is_lightnings_inference_idiom(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(dropout=0.5, batchnorm=True), make_batches())
+    path = t.save_checkpoint(tmp_path / "saved")
+    model = TinyClassifier.load_from_checkpoint(path, dropout=0.5, batchnorm=True)
+    model.train()  # (as a module built to train would be)
+    assert model.freeze() is model
+    assert not model.training and not model.drop.training and trainable(model) == []
+    x = mx.ones((4, 8))
+    assert bool(mx.array_equal(model(x), model(x)))  # Dropout off, BatchNorm on its running statistics
+    model.unfreeze()
+    assert model.training and model.drop.training and model.norm.training
+    assert "norm.running_mean" not in trainable(model) and "fc1.weight" in trainable(model)
+
+
+def test_freeze_with_mlxs_arguments_keeps_mlxs_meaning_and_the_mode(tmp_path):
+    model = TinyClassifier(batchnorm=True)
+    model.freeze(keys=["weight"], recurse=True)
+    assert model.training and "fc1.weight" not in trainable(model) and "fc1.bias" in trainable(model)
+    model.unfreeze(recurse=True)
+    assert model.training and "fc1.weight" in trainable(model)
+    model.eval()
+    model.freeze(recurse=True)
+    model.unfreeze(strict=False)
+    assert not model.training and "fc1.weight" in trainable(model)
+    model.train()
+    model.fc1.freeze()  # a submodule's: MLX's, mode untouched
+    model.fc2.unfreeze()
+    assert model.training and model.fc1.training and "fc1.weight" not in trainable(model)
+
+    class Staged(TinyClassifier):  # the Trainer sets the trainable set with freeze(keys=...) on the root
+        def on_train_epoch_start(self, epoch):
+            (self.fc1.unfreeze if epoch else self.fc1.freeze)()
+            self.modes.append(self.training)
+
+    staged = Staged()
+    staged.modes = []
+    quiet_trainer(tmp_path, max_epochs=2).fit(staged, make_batches())
+    assert staged.modes == [True, True] and staged.training and "fc1.weight" in trainable(staged)

@@ -56,24 +56,37 @@ class DataModule:
 
         self._hparams = AttributeDict(value)
 
-    def save_hyperparameters(self, *names: Any, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+    def save_hyperparameters(
+        self,
+        *names: Any,
+        ignore: str | list[str] | tuple[str, ...] = (),
+        frame: Any = None,
+        logger: bool = True,
+    ) -> None:
         """Record the arguments of the `__init__` that calls this (all, or only `names`; not `ignore`), or
         the entries of one dict or `argparse.Namespace` given, as Lightning's DataModule does: they go into
-        `hparams` and to the loggers. Paths are kept as strings; other values must be JSON-serialisable (a
-        checkpoint's config holds them)."""
+        `hparams` and to the loggers (not with Lightning's `logger=False`). Paths are kept as strings; other
+        values must be JSON-serialisable (a checkpoint's config holds them). `frame=`: the frame to look for
+        the `__init__` from (Lightning's), default the caller's."""
         import argparse
         import inspect
         import os
         from collections.abc import Mapping
 
-        from audiotrain.train.module import _init_arguments, chosen_hyperparameters
+        from audiotrain.train.module import (
+            _caller_frame,
+            _init_arguments,
+            _logger_flag,
+            chosen_hyperparameters,
+        )
 
-        frame = inspect.currentframe().f_back
+        owner = type(self).__name__
+        frame = _caller_frame(frame, owner, inspect.currentframe().f_back)
         try:
             init_arguments = _init_arguments(self, frame)
         finally:
             del frame
-        owner = type(self).__name__
+        self._log_hyperparams = _logger_flag(logger, owner)
         ignored = {ignore} if isinstance(ignore, str) else set(ignore)
         if any(not isinstance(n, str) for n in names):
             if len(names) != 1 or not isinstance(names[0], (Mapping, argparse.Namespace)):

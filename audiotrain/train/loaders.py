@@ -197,10 +197,10 @@ def missing_loader(method: str, name: str, source: Any, stage: str) -> str:
 
 # Each stage's positional arguments, as Lightning orders them (for messages about an argument out of place).
 STAGE_ARGUMENTS = {
-    "fit": "model, train_loader, val_loader, datamodule, ckpt_path",
-    "validate": "model, val_loader, ckpt_path, verbose, datamodule",
-    "test": "model, test_loader, ckpt_path, verbose, datamodule",
-    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path",
+    "fit": "model, train_loader, val_loader, datamodule, ckpt_path, weights_only",
+    "validate": "model, val_loader, ckpt_path, verbose, datamodule, weights_only",
+    "test": "model, test_loader, ckpt_path, verbose, datamodule, weights_only",
+    "predict": "model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only",
 }
 
 
@@ -226,6 +226,16 @@ def check_verbose(method: str, verbose: Any) -> None:
         raise TypeError(
             f"Trainer.{method}: verbose must be True or False, got {shown_type(verbose)} (the arguments in "
             f"order: {STAGE_ARGUMENTS[method]})"
+        )
+
+
+def check_weights_only(method: str, weights_only: Any) -> None:
+    """Lightning's `weights_only=` of the stage methods (how torch.load unpickles `ckpt_path`): accepted,
+    and it changes nothing, since a checkpoint here holds no pickle (safetensors and JSON only)."""
+    if weights_only is not None and not isinstance(weights_only, bool):
+        raise TypeError(
+            f"Trainer.{method}: weights_only must be True, False or None, got {shown_type(weights_only)} (the "
+            f"arguments in order: {STAGE_ARGUMENTS[method]})"
         )
 
 

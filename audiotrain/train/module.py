@@ -8,6 +8,7 @@ import inspect
 import json
 import math
 import os
+import types
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -655,6 +656,46 @@ class TrainModule(nn.Module):
         self._check_initialised()
         return ParameterTree(super().trainable_parameters())
 
+    def freeze(
+        self,
+        *,
+        recurse: bool | None = None,
+        keys: str | list[str] | None = None,
+        strict: bool | None = None,
+    ) -> TrainModule:
+        """Without arguments, Lightning's `freeze()`, the inference idiom after `load_from_checkpoint`: every
+        parameter frozen and the module in eval mode (Dropout off, BatchNorm on its running statistics).
+        With any of MLX's arguments (`recurse=`, `keys=`, `strict=`), MLX's `freeze` exactly: only which
+        parameters train changes, not the mode (`self.freeze(keys=["beta"], recurse=False)` in a hook).
+        A submodule's `freeze()` (`self.backbone.freeze()`, a plain `nn.Module`) is MLX's."""
+        if recurse is None and keys is None and strict is None:
+            super().freeze()
+            self.eval()
+            return self
+        super().freeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
+        return self
+
+    def unfreeze(
+        self,
+        *,
+        recurse: bool | None = None,
+        keys: str | list[str] | None = None,
+        strict: bool | None = None,
+    ) -> TrainModule:
+        """Without arguments, Lightning's `unfreeze()`: every parameter trainable (a BatchNorm's running
+        statistics stay statistics, as MLX keeps them) and the module back in training mode. With any of
+        MLX's arguments, MLX's `unfreeze` exactly (the mode does not change)."""
+        if recurse is None and keys is None and strict is None:
+            super().unfreeze()  # (MLX's recursive unfreeze makes BatchNorm statistics trainable too)
+            for _, sub in self.named_modules():
+                if isinstance(sub, nn.BatchNorm):
+                    stats = [key for key in ("running_mean", "running_var") if key in sub]
+                    sub.freeze(recurse=False, keys=stats, strict=False)
+            self.train()
+            return self
+        super().unfreeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
+        return self
+
     def _check_initialised(self) -> None:
         """Refuse a module whose `__init__` did not call `super().__init__()` (as torch's nn.Module does).
         Building it works, nn.Module being a dict, and MLX then fails far from the cause: a missing
@@ -689,6 +730,25 @@ class TrainModule(nn.Module):
     def global_step(self) -> int:
         self._warn_of_a_count_read_in_a_compiled_step("global_step")
         return self._trainer.global_step if self._trainer is not None else 0
+
+    @property
+    def global_rank(self) -> int:
+        """This process's rank in the job (Lightning's; the Trainer's), 0 without a Trainer."""
+        return self._trainer.global_rank if self._trainer is not None else 0
+
+    @property
+    def local_rank(self) -> int:
+        """This process's rank on its machine (Lightning's; the Trainer's), 0 without a Trainer."""
+        return self._trainer.local_rank if self._trainer is not None else 0
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's `self.print`: print on global rank 0 only (as `trainer.print`, above the progress
+        bar); `sep`, `end`, `file` as ``print``'s. Without a Trainer, Python's `print`."""
+        if self._trainer is None:
+            print(*args, **kwargs)
+            return
+        kwargs.pop("flush", None)  # (the Trainer's print writes through tqdm, which flushes)
+        self._trainer.print(*args, **kwargs)
 
     def _warn_of_a_count_read_in_a_compiled_step(self, name: str) -> None:
         """A compiled step runs its Python once, when it is traced: `self.current_epoch` read there is the
@@ -833,7 +893,13 @@ class TrainModule(nn.Module):
         Lightning a dict whose keys read as attributes too (`self.hparams.lr`)."""
         return self._hparams
 
-    def save_hyperparameters(self, *names: Any, ignore: str | list[str] | tuple[str, ...] = ()) -> None:
+    def save_hyperparameters(
+        self,
+        *names: Any,
+        ignore: str | list[str] | tuple[str, ...] = (),
+        frame: types.FrameType | None = None,
+        logger: bool = True,
+    ) -> None:
         """Record the arguments of the `__init__` that calls this (all, or only `names`): they go into
         `hparams`, every checkpoint's trainer_state.json and the loggers' hyperparameters, and
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
@@ -845,12 +911,17 @@ class TrainModule(nn.Module):
 
         As in Lightning, one dict or `argparse.Namespace` may be given instead of names
         (`save_hyperparameters(config)`): its entries become `hparams`, and when it is an `__init__`
-        argument `load_from_checkpoint` passes them back as that argument."""
-        frame = inspect.currentframe().f_back
+        argument `load_from_checkpoint` passes them back as that argument.
+
+        Lightning's `logger=False` keeps them out of the loggers' hyperparameters (checkpoints still hold
+        them); `frame=` is the frame to look for the `__init__` from (a helper's caller), default the
+        caller's."""
+        frame = _caller_frame(frame, type(self).__name__, inspect.currentframe().f_back)
         try:
             init_arguments = _init_arguments(self, frame)
         finally:
             del frame
+        object.__setattr__(self, "_log_hyperparams", _logger_flag(logger, type(self).__name__))
         ignored = {ignore} if isinstance(ignore, str) else set(ignore)
         name = type(self).__name__
         if init_arguments is None:  # not called from an __init__ of this module
@@ -1069,6 +1140,25 @@ def chosen_hyperparameters(
                 f"checkpoint could hold it; pass ignore=[{n!r}] (and give it again where it is rebuilt)"
             ) from None
     return hparams
+
+
+def _caller_frame(frame: Any, owner: str, caller: Any) -> Any:
+    """`save_hyperparameters(frame=)`: the frame given (Lightning's), or the caller's."""
+    if frame is None:
+        return caller
+    if not isinstance(frame, types.FrameType):
+        raise TypeError(
+            f"{owner}.save_hyperparameters(frame=...): expected a frame (inspect.currentframe()) or None, "
+            f"got {type(frame).__name__}"
+        )
+    return frame
+
+
+def _logger_flag(logger: Any, owner: str) -> bool:
+    """`save_hyperparameters(logger=)`: whether the loggers get the hyperparameters (Lightning's)."""
+    if not isinstance(logger, bool):
+        raise TypeError(f"{owner}.save_hyperparameters(logger=...): expected True or False, got {logger!r}")
+    return logger
 
 
 def _init_arguments(module: TrainModule, frame: Any) -> dict[str, Any] | None:

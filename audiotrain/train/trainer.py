@@ -55,7 +55,7 @@ from audiotrain.train import (
 )
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
@@ -64,6 +64,7 @@ from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
     check_batch,
     check_verbose,
+    check_weights_only,
     checkpoint_argument,
     datamodule_given_as_loader,
     loader_len,
@@ -357,6 +358,7 @@ class Trainer:
         # The loaders `fit` and `test` were given: a DataLoader or any iterable of batches (`prepare_loader`).
         self._train_loader: DataLoader | Iterable[Any] | None = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
+        self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._test_loader: DataLoader | Iterable[Any] | None = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
@@ -658,6 +660,29 @@ class Trainer:
         return self._train_loader
 
     @property
+    def progress_bar_callback(self) -> ProgressBar | None:
+        """The progress bar among the callbacks (Lightning's), or None (`enable_progress_bar=False`)."""
+        return next((cb for cb in self.callbacks if isinstance(cb, ProgressBar)), None)
+
+    @property
+    def is_last_batch(self) -> bool:
+        """Whether the training batch running now (or the last that ran) is its epoch's last (Lightning's).
+        False where the loader's length is unknown (an iterable without `len`): its end shows only after."""
+        return self._is_last_batch
+
+    @property
+    def num_sanity_val_batches(self) -> int | float:
+        """The validation batches `fit`'s sanity check runs (Lightning's; one number for the one loader, as
+        `num_val_batches`): `num_sanity_val_steps` (-1: all) at most the loader's batches; inf where its
+        length is unknown and -1 asks for all; 0 without a val loader."""
+        loader = self._val_loader
+        if loader is None or self.fast_dev_run:
+            return 0
+        wanted = math.inf if self.num_sanity_val_steps == -1 else self.num_sanity_val_steps
+        total = self.evaluation.limit("val", loader)
+        return wanted if total is None else min(wanted, total)
+
+    @property
     def test_dataloaders(self) -> DataLoader | Iterable[Any] | None:
         """The loader the last `test` ran on, or None (Lightning's name)."""
         return self._test_loader
@@ -752,6 +777,7 @@ class Trainer:
         val_loader: Any = None,
         datamodule: Any = None,
         ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
         *,
         train_dataloaders: Any = None,
         val_dataloaders: Any = None,
@@ -760,7 +786,9 @@ class Trainer:
         "best"). `train_dataloaders` / `val_dataloaders` are Lightning's names for the two loaders, and
         `datamodule` gives both. The arguments come in Lightning's order, so `fit(model, None, None, dm)`
         works; a path in the datamodule's place is taken as `ckpt_path` (audiotrain's order before:
-        `fit(model, train_loader, val_loader, ckpt_path)`)."""
+        `fit(model, train_loader, val_loader, ckpt_path)`). `weights_only` (Lightning's: how torch unpickles
+        the checkpoint) is accepted and changes nothing: a checkpoint here holds no pickle."""
+        check_weights_only("fit", weights_only)
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
         ckpt_path = checkpoint_argument("fit", ckpt_path)
@@ -1100,6 +1128,7 @@ class Trainer:
         batch = hooks.transfer_batch(batch, module, self.datamodule)
         check_batch(batch)
         batch_idx = progress.batch_in_epoch
+        self._is_last_batch = n_batches is not None and batch_idx + 1 == n_batches
         response = self._call_hooks("on_train_batch_start", batch, batch_idx)
         skip = type(response) is int and response == -1
         if self.world_size > 1 and hooks.overrides(module, "on_train_batch_start"):
@@ -1112,7 +1141,7 @@ class Trainer:
         # Counted once the step ran: an exception inside it (the module's loss) leaves the counters at the
         # last completed step, so a checkpoint saved then (OnExceptionCheckpoint) resumes at this batch.
         micro_batches = progress.micro_batches + 1
-        last_of_epoch = n_batches is not None and batch_idx + 1 == n_batches
+        last_of_epoch = self._is_last_batch
         stepped = micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
         with self.profiler.profile("[Trainer].training_step"):  # (the graph built: MLX evaluates lazily)
@@ -1338,14 +1367,17 @@ class Trainer:
         ckpt_path: str | os.PathLike | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
         *,
         dataloaders: Any = None,
     ) -> list[dict[str, float]]:
         """Run validation once. Returns what Lightning returns: a list with one dict of `val_*` metrics
         (means weighted by batch size). `dataloaders` is Lightning's name for `val_loader`; `verbose` is
         accepted for Lightning's code: no results table is printed either way. The arguments come in
-        Lightning's order."""
+        Lightning's order. `weights_only` (Lightning's: how torch unpickles `ckpt_path`) is accepted and
+        changes nothing: a checkpoint here holds no pickle."""
         check_verbose("validate", verbose)
+        check_weights_only("validate", weights_only)
         return self.evaluation.standalone("val", model, val_loader, dataloaders, datamodule, ckpt_path)
 
     def test(
@@ -1355,12 +1387,14 @@ class Trainer:
         ckpt_path: str | os.PathLike | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
         *,
         dataloaders: Any = None,
     ) -> list[dict[str, float]]:
-        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`
-        and the order of the arguments: as in `validate`)."""
+        """Run `test_step` over `test_loader`. Returns a list with one dict of `test_*` metrics (`verbose`,
+        `weights_only` and the order of the arguments: as in `validate`)."""
         check_verbose("test", verbose)
+        check_weights_only("test", weights_only)
         return self.evaluation.standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
     def predict(
@@ -1370,6 +1404,7 @@ class Trainer:
         datamodule: Any = None,
         return_predictions: bool | None = True,
         ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
     ) -> list[Any] | None:
         """Run `predict_step` (compiled) over the loader; returns its output for each batch, in order, or
         None with `return_predictions=False` (None is Lightning's default, True here).
@@ -1381,7 +1416,11 @@ class Trainer:
         Under data parallel each rank predicts its shard of the loader and returns its own outputs: a
         DataLoader that leaves `pad_shards` to the Trainer repeats no sample (as in validation), so the
         ranks' outputs together hold each sample once. Rank `r` of `W` has samples `r, r+W, r+2W, ...`
-        of the loader's order; `audiotrain.distributed.all_gather_object` brings them together."""
+        of the loader's order; `audiotrain.distributed.all_gather_object` brings them together.
+
+        `weights_only` (Lightning's: how torch unpickles `ckpt_path`) is accepted and changes nothing: a
+        checkpoint here holds no pickle."""
+        check_weights_only("predict", weights_only)
         if isinstance(return_predictions, str | os.PathLike) and not isinstance(ckpt_path, str | os.PathLike):
             return_predictions, ckpt_path = (True if ckpt_path is None else ckpt_path), return_predictions
         if return_predictions is None:
@@ -1527,9 +1566,15 @@ class Trainer:
             raise
 
     def _start_loggers(self, module: TrainModule) -> None:
+        config = run_config(self)
+        # What save_hyperparameters(logger=False) keeps out of the loggers (checkpoints still hold it).
+        if getattr(module, "_log_hyperparams", True) is False:
+            config.pop("hparams", None)
+        if getattr(self.datamodule, "_log_hyperparams", True) is False:
+            config.pop("datamodule_hparams", None)
         for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
-                lg.log_hyperparams(run_config(self))
+                lg.log_hyperparams(config)
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
         if self.world_size > 1:
@@ -1555,13 +1600,37 @@ class Trainer:
         self._step_logging.shown_across_ranks = self._stopping.agree_across_ranks(sums, weights)
 
     # ---- checkpoints -----------------------------------------------------------------------------------
-    def save_checkpoint(self, path: str | os.PathLike, weights_only: bool = False) -> Path:
-        """Write a resumable checkpoint folder (atomically) at `path`: the model, the optimizer, the
-        compiled step's counters, and every named state object (see the module docstring). It also
-        holds the module's hyperparameters, so `TrainModule.load_from_checkpoint(path)` rebuilds it.
-        `weights_only` (Lightning's) leaves out the optimizer and the step's state: such a checkpoint loads
-        for `validate`/`test`/`load_from_checkpoint`, and resuming `fit` from it is refused.
+    def save_checkpoint(
+        self,
+        path: str | os.PathLike | None = None,
+        weights_only: bool | None = False,
+        storage_options: Any = None,
+        *,
+        filepath: str | os.PathLike | None = None,
+    ) -> Path:
+        """Write a resumable checkpoint folder (atomically) at `path` (`filepath`, Lightning's name, works
+        too): the model, the optimizer, the compiled step's counters, and every named state object (see the
+        module docstring). It also holds the module's hyperparameters, so
+        `TrainModule.load_from_checkpoint(path)` rebuilds it. `weights_only` (Lightning's; None as False)
+        leaves out the optimizer and the step's state: such a checkpoint loads for
+        `validate`/`test`/`load_from_checkpoint`, and resuming `fit` from it is refused. Lightning's
+        `storage_options` (options for a checkpoint plugin) is accepted as None only: there is no plugin.
         Under data parallel every rank must call it (as in Lightning): rank 0 writes what they all hold."""
+        if path is not None and filepath is not None:
+            raise TypeError(
+                "Trainer.save_checkpoint: give the path once, as path or as filepath (Lightning's)"
+            )
+        path = path if path is not None else filepath
+        if path is None:
+            raise TypeError("Trainer.save_checkpoint: missing the checkpoint's path (path= or filepath=)")
+        if storage_options is not None:
+            raise ValueError(
+                f"Trainer.save_checkpoint(storage_options={storage_options!r}): Lightning's options for a "
+                "checkpoint IO plugin have no counterpart here (a checkpoint is a local folder of "
+                "safetensors and JSON): leave it None"
+            )
+        if weights_only is None:
+            weights_only = False
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
         with self.profiler.profile("save_checkpoint"):

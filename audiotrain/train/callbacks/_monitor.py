@@ -12,9 +12,22 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.loaders import loader_len
+from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
+
+
+def _score(value: Any) -> MetricValue | None:
+    """A score as the callbacks report it (`best_model_score`, `best_score`): a float that also answers
+    Lightning's `.item()` (`trainer.checkpoint_callback.best_model_score.item()`, an Optuna objective's end),
+    as `callback_metrics`' values do; None stays None."""
+    return None if value is None else MetricValue(value)
+
+
+def _plain(value: float | None) -> float | None:
+    """A score as a state file holds it: a plain JSON number (or null)."""
+    return None if value is None else float(value)
 
 
 def _is_score(value: Any) -> bool:

@@ -20,7 +20,10 @@ from audiotrain.train.callbacks._monitor import (
     _is_better,
     _is_score,
     _metric,
+    _plain,
+    _score,
 )
+from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
@@ -46,24 +49,34 @@ class EarlyStopping(Callback):
     Lightning's other arguments: `strict=False` skips a check where `monitor` was not logged, with one
     warning (True: an error naming the cause); `stopping_threshold` stops as soon as the value is better
     than it, `divergence_threshold` as soon as it is worse. `verbose=True` prints each improvement and
-    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop.
+    the reason of a stop, as Lightning's; `stop_reason` holds that reason after a stop, `stopped_epoch`
+    its epoch (0 until a stop, as in Lightning).
+
+    The arguments come in Lightning's order, `EarlyStopping(monitor, min_delta, patience, verbose, mode,
+    strict, check_finite, stopping_threshold, divergence_threshold, check_on_train_epoch_end,
+    log_rank_zero_only)`, so Lightning's positional spelling means what it means there:
+    `EarlyStopping("val_loss", 0.001, 5)` is min_delta=0.001, patience=5. A `patience` that is not an int
+    is refused.
     """
 
     def __init__(
         self,
         monitor: str = "val_loss",
-        patience: int = 3,
         min_delta: float = 0.0,
-        mode: str = "min",
+        patience: int = 3,
         verbose: bool = False,
-        check_finite: bool = True,
-        check_on_train_epoch_end: bool | None = None,
+        mode: str = "min",
         strict: bool = True,
+        check_finite: bool = True,
         stopping_threshold: float | None = None,
         divergence_threshold: float | None = None,
+        check_on_train_epoch_end: bool | None = None,
+        log_rank_zero_only: bool | None = None,
         **lightning_args: Any,
     ):
         self._settings = changed_arguments(EarlyStopping.__init__, locals())  # (for repr)
+        if log_rank_zero_only is not None:  # (a parameter only to keep Lightning's positional order)
+            lightning_args = {"log_rank_zero_only": log_rank_zero_only, **lightning_args}
         flags.lightning_only(
             lightning_args,
             _arguments(EarlyStopping),
@@ -78,6 +91,19 @@ class EarlyStopping(Callback):
                 f"got {monitor!r}"
             )
         _check_mode(mode, "EarlyStopping")
+        if not isinstance(verbose, (bool, int)):  # (an int: as Python's truth; a mode in the 4th place: not)
+            raise TypeError(
+                f"EarlyStopping: verbose must be True or False, got {verbose!r}; the positional order is "
+                "Lightning's, EarlyStopping(monitor, min_delta, patience, verbose, mode, ...)"
+            )
+        if min_delta is None or not _is_score(min_delta):
+            raise TypeError(f"EarlyStopping: min_delta must be a number, got {min_delta!r}")
+        if not isinstance(patience, int) or isinstance(patience, bool):
+            raise TypeError(
+                f"EarlyStopping: patience must be an int (a number of checks), got {patience!r}; the "
+                "positional order is Lightning's, EarlyStopping(monitor, min_delta, patience, ...): pass "
+                "patience=... by name"
+            )
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         for name, value in (
@@ -99,11 +125,21 @@ class EarlyStopping(Callback):
         self.stopping_threshold, self.divergence_threshold = stopping_threshold, divergence_threshold
         self.check_on_train_epoch_end = check_on_train_epoch_end
         self.wait_count = 0
-        self.best_score: float | None = None  # None: nothing yet (Lightning's +-inf)
-        self.stopped_epoch: int | None = None
+        self._best_score: MetricValue | None = None  # None: nothing yet (Lightning's +-inf)
+        self.stopped_epoch = 0  # Lightning's: the epoch of the stop, 0 until one (`if es.stopped_epoch > 0:`)
         self.stop_reason = ""
         self._warned_missing = False
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+
+    @property
+    def best_score(self) -> MetricValue | None:
+        """The best value of `monitor` so far (None before the first check): a float that answers `.item()`,
+        as Lightning's tensor."""
+        return self._best_score
+
+    @best_score.setter
+    def best_score(self, value: float | None) -> None:
+        self._best_score = _score(value)
 
     @property
     def state_key(self) -> str:
@@ -115,7 +151,7 @@ class EarlyStopping(Callback):
         progress = {}
         if self.best_score is not None:
             progress = {"best_score": self.best_score, "wait_count": self.wait_count}
-        if self.stopped_epoch is not None:
+        if self.stopped_epoch or self.stop_reason:  # (a stop in epoch 0 has a reason)
             progress["stopped_epoch"] = self.stopped_epoch
         return settings_repr(
             "EarlyStopping", {"monitor": self.monitor, "mode": self.mode, **self._settings, **progress}
@@ -125,7 +161,7 @@ class EarlyStopping(Callback):
         self._warned_missing = False
         if stage == "fit" and _fit_of_another_trainer(self, trainer):
             # Another Trainer's run: its best score and patience must not stop this one at its first check.
-            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, None, ""
+            self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         if self.check_on_train_epoch_end is not None:
@@ -197,7 +233,7 @@ class EarlyStopping(Callback):
     def state_dict(self) -> dict[str, Any]:
         return {
             "wait_count": self.wait_count,
-            "best_score": self.best_score,
+            "best_score": _plain(self.best_score),
             "stopped_epoch": self.stopped_epoch,
         }
 
@@ -205,7 +241,7 @@ class EarlyStopping(Callback):
         _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
-        self.stopped_epoch = state.get("stopped_epoch")
+        self.stopped_epoch = state.get("stopped_epoch") or 0  # (null: a checkpoint from before it was 0)
 
 
 # Lightning's EarlyStopping arguments without a counterpart here (as `flags.lightning_only`'s).

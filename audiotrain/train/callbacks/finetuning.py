@@ -266,7 +266,9 @@ class BaseFinetuning(Callback):
         """Unfreeze every parameter of `modules` (a BatchNorm's running statistics stay statistics)."""
         flat = _flatten(modules, "BaseFinetuning.make_trainable")
         for m in flat:
-            m.unfreeze()
+            m.unfreeze(
+                recurse=True
+            )  # (MLX's meaning: a TrainModule's bare unfreeze() also sets training mode)
         for bn in _batch_norms(flat):
             bn.freeze(keys=[key for key in _RUNNING_STATS if key in bn], recurse=False)
 
@@ -282,7 +284,7 @@ class BaseFinetuning(Callback):
         if not isinstance(train_bn, bool):
             raise TypeError(f"BaseFinetuning.freeze: train_bn must be True or False, got {train_bn!r}")
         for m in flat:
-            m.freeze()
+            m.freeze(recurse=True)  # (MLX's meaning: a TrainModule's bare freeze() also sets eval mode)
         if train_bn:
             for bn in _batch_norms(flat):
                 bn.unfreeze(keys=_affine_keys(bn), recurse=False)

@@ -30,8 +30,11 @@ from audiotrain.train.callbacks._monitor import (
     _is_better,
     _is_score,
     _metric,
+    _plain,
+    _score,
 )
 from audiotrain.train.loaders import loader_len
+from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
@@ -47,6 +50,13 @@ def _insert_metric_names(template: str) -> str:
         return field.group(0) if written else f"{name}={field.group(0)}"
 
     return re.sub(r"(?<!\{)\{([^{}:!]+)[^{}]*\}", named, template)
+
+
+#: Said where a positional argument has the wrong type: the order is Lightning's.
+_ORDER = (
+    " (the positional order is Lightning's: ModelCheckpoint(dirpath, filename, monitor, verbose, save_last, "
+    "save_top_k, save_on_exception, save_weights_only, mode, ...); pass arguments by name)"
+)
 
 
 # Lightning's ModelCheckpoint arguments without a counterpart here (as `flags.lightning_only`'s).
@@ -116,6 +126,13 @@ class ModelCheckpoint(Callback):
             checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
             from it, saying so.
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
+        save_on_exception, enable_version_counter: Lightning's, accepted at the values that describe what
+            happens here (False, True).
+
+    The arguments come in Lightning's order (`dirpath, filename, monitor, verbose, save_last, save_top_k,
+    save_on_exception, save_weights_only, mode, auto_insert_metric_name, every_n_train_steps,
+    train_time_interval, every_n_epochs, save_on_train_epoch_end, enable_version_counter`, then ours,
+    `overwrite`), so Lightning's positional spelling means what it means there.
 
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
     without a validation loader as long as `monitor` names a metric that exists. When `fit` also
@@ -152,20 +169,28 @@ class ModelCheckpoint(Callback):
         dirpath: str | Path | None = None,
         filename: str | None = None,
         monitor: str | None = None,
-        mode: str = "min",
+        verbose: bool = False,
         save_last: bool | None = None,
         save_top_k: int = 1,
-        every_n_epochs: int | None = None,
-        every_n_train_steps: int | None = None,
-        verbose: bool = False,
-        overwrite: bool = False,
-        auto_insert_metric_name: bool = True,
-        train_time_interval: datetime.timedelta | None = None,
-        save_on_train_epoch_end: bool | None = None,
+        save_on_exception: bool = False,
         save_weights_only: bool = False,
+        mode: str = "min",
+        auto_insert_metric_name: bool = True,
+        every_n_train_steps: int | None = None,
+        train_time_interval: datetime.timedelta | None = None,
+        every_n_epochs: int | None = None,
+        save_on_train_epoch_end: bool | None = None,
+        enable_version_counter: bool = True,
+        overwrite: bool = False,
         **lightning_args: Any,
     ):
         self._settings = changed_arguments(ModelCheckpoint.__init__, locals())  # (for repr)
+        # (Lightning's two arguments without a counterpart are parameters only to keep its positional order.)
+        lightning_args = {
+            "save_on_exception": save_on_exception,
+            "enable_version_counter": enable_version_counter,
+            **lightning_args,
+        }
         flags.lightning_only(
             lightning_args,
             _arguments(ModelCheckpoint),
@@ -173,7 +198,13 @@ class ModelCheckpoint(Callback):
             _CHECKPOINT_LIGHTNING_ONLY,
             "argument",
         )
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(
+                f"ModelCheckpoint: monitor must be a metric name or None, got {monitor!r}{_ORDER}"
+            )
         _check_mode(mode, "ModelCheckpoint")
+        if not isinstance(save_top_k, int) or isinstance(save_top_k, bool):
+            raise TypeError(f"ModelCheckpoint: save_top_k must be an int, got {save_top_k!r}{_ORDER}")
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
@@ -204,7 +235,7 @@ class ModelCheckpoint(Callback):
             )
         for name, value in (("save_weights_only", save_weights_only), ("verbose", verbose)):
             if not isinstance(value, bool):
-                raise ValueError(f"ModelCheckpoint: {name} must be True or False, got {value!r}")
+                raise ValueError(f"ModelCheckpoint: {name} must be True or False, got {value!r}{_ORDER}")
         if save_on_train_epoch_end is not None and not isinstance(save_on_train_epoch_end, bool):
             raise ValueError(
                 "ModelCheckpoint: save_on_train_epoch_end must be True, False or None, got "
@@ -235,7 +266,7 @@ class ModelCheckpoint(Callback):
         # or without a monitor the newest k. `best_k_models` shows them where they are ranked.
         self._kept: dict[str, float | None] = {}
         self.best_model_path = ""
-        self.best_model_score: float | None = None
+        self._best_model_score: MetricValue | None = None
         self.last_model_path = ""
         self._last_saved_step = -1
         self._restored = False
@@ -262,7 +293,7 @@ class ModelCheckpoint(Callback):
 
     @best_k_models.setter
     def best_k_models(self, value: dict[str, float | None]) -> None:
-        self._kept = value
+        self._kept = {path: _score(score) for path, score in value.items()}
 
     @property
     def kth_best_model_path(self) -> str:
@@ -273,11 +304,22 @@ class ModelCheckpoint(Callback):
         return self._worst()[0]
 
     @property
-    def kth_value(self) -> float:
+    def kth_value(self) -> MetricValue:
         """Lightning's: the score of `kth_best_model_path`; inf for mode "min" (-inf for "max") while there
-        is none."""
+        is none. A float that answers `.item()`, as Lightning's tensor."""
         path = self.kth_best_model_path
-        return self._kept[path] if path else (math.inf if self.mode == "min" else -math.inf)
+        return _score(self._kept[path] if path else (math.inf if self.mode == "min" else -math.inf))
+
+    @property
+    def best_model_score(self) -> MetricValue | None:
+        """Lightning's: the score of `best_model_path` (None before a ranked save and without a monitor): a
+        float that answers `.item()`, as Lightning's tensor (`best_model_score.item()` ends an Optuna
+        objective)."""
+        return self._best_model_score
+
+    @best_model_score.setter
+    def best_model_score(self, value: float | None) -> None:
+        self._best_model_score = _score(value)
 
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
@@ -670,7 +712,7 @@ class ModelCheckpoint(Callback):
             replaced.append(path)
         path = self._free_path(trainer, name, reusable=replaced)
         # The state is updated before saving so that the checkpoint knows it is one of the top k.
-        self._kept[path] = score
+        self._kept[path] = _score(score)
         if self.monitor is None:
             self.best_model_path, self.best_model_score = path, None
         else:
@@ -786,9 +828,9 @@ class ModelCheckpoint(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "best_k_models": self._kept,
+            "best_k_models": {path: _plain(score) for path, score in self._kept.items()},
             "best_model_path": self.best_model_path,
-            "best_model_score": self.best_model_score,
+            "best_model_score": _plain(self.best_model_score),
             "last_model_path": self.last_model_path,
             "dirpath": str(self.dirpath) if self.dirpath else None,
             # A step save waiting for the validation after its step (which a resumed fit runs first).
@@ -835,7 +877,7 @@ class ModelCheckpoint(Callback):
             resolved = Path(path).resolve()
             return str(resolved) if self.dirpath is None or resolved.parent == self.dirpath else None
 
-        self._kept = {own(p): score for p, score in tracked.items() if own(p) is not None}
+        self._kept = {own(p): _score(score) for p, score in tracked.items() if own(p) is not None}
         self.best_model_path = own(state.get("best_model_path") or "") or ""
         self.best_model_score = state.get("best_model_score") if self.best_model_path else None
         self.last_model_path = self._last_written = own(state.get("last_model_path") or "") or ""
