@@ -3,7 +3,7 @@
 import json
 
 from audiotrain.data import DataLoader, get_worker_info
-from audiotrain.data.sampler import epoch_order, shard_length, shard_order
+from audiotrain.data.sampler import epoch_order, shard_length, shard_order, shard_padding
 from audiotrain.distributed import collectives
 
 import numpy as np
@@ -66,6 +66,20 @@ def test_padding_repeats_the_order_from_its_start():
     assert shard_order(order, rank=1, world_size=2, drop_last=True).tolist() == [1, 0]
     with pytest.raises(ValueError, match="rank must be in 0 .. world_size - 1"):
         shard_order(order, rank=2, world_size=2, drop_last=False)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 11])
+@pytest.mark.parametrize("world", [1, 2, 3, 4])
+def test_shard_padding_names_the_repeats_so_the_rest_is_the_order_once(n, world):
+    """A loss over the whole job's rows (CLAP's contrastive batch) leaves the repeats out with this mask."""
+    order = epoch_order(n, shuffle=True, seed=5, epoch=1)
+    shards = [shard_order(order, rank=r, world_size=world, drop_last=False) for r in range(world)]
+    masks = [shard_padding(n, rank=r, world_size=world) for r in range(world)]
+    assert [m.shape for m in masks] == [s.shape for s in shards]
+    real = np.concatenate([s[~m] for s, m in zip(shards, masks)])
+    assert sorted(real.tolist()) == sorted(order.tolist())  # each sample once
+    assert sum(int(m.sum()) for m in masks) == -(-n // world) * world - n
+    assert shard_padding(5, rank=1, world_size=2).tolist() == [False, False, True]  # [1, 0, 7] above
 
 
 @pytest.mark.parametrize("drop_last", [False, True])

@@ -103,6 +103,50 @@ def test_loss_extremes():
     assert loss.item() > 50 and m["audio_accuracy"].item() == 0.0 and m["text_accuracy"].item() == 0.0
 
 
+def test_padding_rows_are_left_out_of_the_loss_as_if_the_batch_held_the_real_rows_alone(rng):
+    """Under data parallel a rank's shard is padded with repeats of other clips (2 ranks of 5 clips gather
+    [0, 2, 4 | 1, 3, 0]): the repeat scored as its original's negative raised the loss (ln 6 against ln 5)."""
+    audio = _unit(rng.normal(size=(5, 8))).astype(np.float32)
+    text = _unit(audio + 0.6 * rng.normal(size=(5, 8))).astype(np.float32)  # some right, some wrong
+    gathered = [0, 2, 4, 1, 3, 0]
+    valid = mx.array([True, True, True, True, True, False])
+    scale = mx.array(12.0)
+
+    def loss_and_metrics(a, t, s, mask=None):
+        loss, metrics = clap_contrastive_loss(a, t, s, mask)
+        return loss, {k: v for k, v in metrics.items() if k != "logit_scale"}
+
+    real = [0, 2, 4, 1, 3]  # the real rows, in the gathered order
+    expected, expected_metrics = loss_and_metrics(mx.array(audio[real]), mx.array(text[real]), scale)
+    padded_a, padded_t = mx.array(audio[gathered]), mx.array(text[gathered])
+    loss, metrics = loss_and_metrics(padded_a, padded_t, scale, valid)
+    unmasked, _ = loss_and_metrics(padded_a, padded_t, scale)
+    assert abs(unmasked.item() - expected.item()) > 0.05  # (what the padding did without the mask)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert {k: v.item() for k, v in metrics.items()} == pytest.approx(
+        {k: v.item() for k, v in expected_metrics.items()}, rel=1e-6
+    )
+    assert 0 < expected_metrics["audio_accuracy"].item() < 1  # (the accuracies are not trivially 0 or 1)
+
+    # The gradients: the real rows' are those of the loss over the real rows alone; the padding's are 0.
+    grad = mx.grad(lambda a, t, s: loss_and_metrics(a, t, s, valid)[0], argnums=(0, 1, 2))
+    ga, gt, gs = grad(padded_a, padded_t, scale)
+    ea, et, es = mx.grad(lambda a, t, s: loss_and_metrics(a, t, s)[0], argnums=(0, 1, 2))(
+        mx.array(audio[real]), mx.array(text[real]), scale
+    )
+    np.testing.assert_allclose(np.array(ga)[:5], np.array(ea), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.array(gt)[:5], np.array(et), rtol=1e-5, atol=1e-7)
+    assert np.array(ga)[5].tolist() == [0.0] * 8 and np.array(gt)[5].tolist() == [0.0] * 8
+    assert gs.item() == pytest.approx(es.item(), rel=1e-5)
+
+    # No padding: the same numbers as without a mask.
+    everyone = mx.ones((5,), dtype=mx.bool_)
+    same, same_metrics = loss_and_metrics(mx.array(audio), mx.array(text), scale, everyone)
+    plain, plain_metrics = loss_and_metrics(mx.array(audio), mx.array(text), scale)
+    assert same.item() == pytest.approx(plain.item(), rel=1e-6)
+    assert {k: v.item() for k, v in same_metrics.items()} == {k: v.item() for k, v in plain_metrics.items()}
+
+
 def _trainable(task):
     return {k for k, _ in tree_flatten(task.trainable_parameters())}
 

@@ -112,6 +112,51 @@ def test_clap_contrastive_training_on_two_ranks_equals_one_process_over_the_comb
         np.testing.assert_allclose(r0[k], a[k], atol=1e-5, err_msg=k)
 
 
+def _five_tones_and_a_model_without_dropout(tmp_path) -> list[str]:
+    """5 captioned tones in split 'train' and the tiny CLAP checkpoint with its dropout off: the recipe's
+    flags to train on them and evaluate on the same clips."""
+    import soundfile as sf
+    from test_recipe_clap import _tiny_checkpoint
+
+    checkpoint = _tiny_checkpoint(tmp_path)
+    config = (checkpoint / "config.json").read_text()
+    (checkpoint / "config.json").write_text(config.replace('_dropout_prob": 0.1', '_dropout_prob": 0.0'))
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(2)
+    rows = ["file_name,caption,split"]
+    for i, caption in enumerate(
+        ["a low hum", "a high beep", "a middle tone", "a very high whistle", "noise"]
+    ):
+        t = np.arange(int(16000 * (0.5 + 0.25 * i))) / 16000
+        tone = 0.3 * np.sin(2 * np.pi * 110 * 1.6**i * t) + 0.03 * rng.normal(size=t.size)
+        sf.write(data / f"c{i}.wav", tone.astype(np.float32), 16000)
+        rows.append(f"c{i}.wav,{caption},train")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return ["--data", str(data), "--pretrained", str(checkpoint), "--dataset.eval_split", "train",
+            "--train.epochs", "1", "--train.batch_size", "8", "--train.eval_batch_size", "8",
+            "--task.learning_rate", "1e-3", "--dataset.num_workers", "0",
+            "--train.progress_bar", "false"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_clap_with_fewer_clips_than_the_jobs_batch_trains_on_two_ranks_as_one_process(tmp_path):
+    """5 clips and a batch of 8: each rank's shard of 3 is padded with a repeat of a clip, which the gathered
+    contrastive batch scored as its original's negative: the loss was over 6 rows (about ln 6 at the start,
+    not ln 5), in training and in validation, and differed from one process's from the first step."""
+    flags = _five_tones_and_a_model_without_dropout(tmp_path)
+    one = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.clap", *flags, "--train.processes", "1", "--out", "one"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=child_env(),
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    _launch("audiotrain.recipes.clap", [*flags, "--out", "two"], tmp_path)
+    a = json.loads((tmp_path / "one" / "history.json").read_text())
+    b = json.loads((tmp_path / "two" / "history.json").read_text())
+    for name in ("train_loss", "val_loss", "val_audio_accuracy", "val_text_accuracy"):
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-6, err_msg=name)
+
+
 @pytest.mark.slow
 def test_chord_cv_on_two_ranks_trains_each_fold_together_and_rank_0_scores_them(tmp_path):
     """Rank 1 read the fold's evaluation, which rank 0 alone makes: it crashed after the first fold."""

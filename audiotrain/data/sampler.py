@@ -66,6 +66,23 @@ def shard_order(order: np.ndarray, *, rank: int, world_size: int, drop_last: boo
     return padded[rank:total:world_size]
 
 
+def shard_padding(num_samples: int, *, rank: int, world_size: int) -> np.ndarray:
+    """Which positions of this rank's `shard_order` (``drop_last=False``) are padding, repeats of the
+    order's first samples: the positions past the end of the epoch's order.
+
+    Returns
+    -------
+    np.ndarray, shape (ceil(num_samples / world_size),), bool
+        True where the sample at that position of the shard is padding.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in 0 .. world_size - 1 = {world_size - 1}, got {rank}")
+    positions = np.arange(
+        rank, shard_length(num_samples, world_size, drop_last=False) * world_size, world_size
+    )
+    return positions >= num_samples
+
+
 def shard_batches_unpadded(
     order: np.ndarray, *, rank: int, world_size: int, batch_size: int
 ) -> tuple[list[np.ndarray], int | None]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from audiotrain._text import plural
 from audiotrain.data import DataLoader
+from audiotrain.data.sampler import shard_padding
 from audiotrain.datasets._text import read_utf8_text
 from audiotrain.datasets.captions import (
     CaptionDataset,
@@ -164,19 +165,41 @@ def _describe_splits(folder: CaptionFolder) -> str:
 
 
 def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool, seed: int, workers: int):
-    """Batches of ``input_features``, ``is_longer``, ``input_ids``, ``attention_mask`` (numpy → mx)."""
+    """Batches of ``input_features``, ``is_longer``, ``input_ids``, ``attention_mask`` (numpy → mx), and
+    under data parallel with padded shards ``valid`` (bool, False on the rows that repeat a clip)."""
+    world = collectives.world_size()
+    # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
+    # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
+    # retrieval scores do not use this loader: they embed every clip.
+    # (Judged on the whole job's batch under data parallel, here `batch_size` per rank: the same batches
+    # as one process. Judged on one rank's, fewer clips than the job's batch made each rank's shard too
+    # short for a whole batch under mlx.launch, and the run trained no step.)
+    drop_last = len(dataset) > batch_size * world
+    # Otherwise, with a clip count that is not a multiple of the ranks, the shards are padded with repeats of
+    # the first clips (each rank's batch keeps one size for the loss's gather). A repeat in the gathered batch
+    # would be its original's negative (the same audio and caption scored as a mismatch) and change the loss:
+    # `valid` marks the padding for `clap_contrastive_loss` to leave out. Each rank's whole shard is then one
+    # batch (it holds at most `batch_size` clips), so the shard's padding is the batch's.
+    padding = None
+    if not drop_last and len(dataset) % world:
+        padding = shard_padding(len(dataset), rank=collectives.rank(), world_size=world)
 
     def collate(items: list[dict]) -> dict:
         # Each clip's random crop comes from its own (seed, epoch, index): reproducible in any worker, and
         # the same whatever batch (or data-parallel rank) the clip lands in.
         rngs = [np.random.default_rng([int(x) for x in item["seed"]]) for item in items]
         feats = extractor([item["waveform"] for item in items], rng=rngs, train=train)
-        return {
+        batch = {
             "input_features": feats["input_features"],
             "is_longer": feats["is_longer"],
             "input_ids": np.stack([item["input_ids"] for item in items]),
             "attention_mask": np.stack([item["attention_mask"] for item in items]),
         }
+        if padding is not None:
+            if len(items) != len(padding):
+                raise RuntimeError(f"a padded shard of {len(padding)} clips came in a batch of {len(items)}")
+            batch["valid"] = ~padding
+        return batch
 
     return DataLoader(
         dataset,
@@ -184,13 +207,7 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
         shuffle=train,
         num_workers=workers,
         collate_fn=collate,
-        # A short last batch has fewer negatives (a batch of one clip scores loss 0 and accuracy 1) and costs a
-        # new compiled shape: dropped, in validation too, when the clips fill at least one whole batch. The
-        # retrieval scores do not use this loader: they embed every clip.
-        # (Judged on the whole job's batch under data parallel, here `batch_size` per rank: the same batches
-        # as one process. Judged on one rank's, fewer clips than the job's batch made each rank's shard too
-        # short for a whole batch under mlx.launch, and the run trained no step.)
-        drop_last=len(dataset) > batch_size * collectives.world_size(),
+        drop_last=drop_last,
         # Under data parallel every rank's shard keeps the same size, in evaluation too: the contrastive loss
         # gathers the ranks' batches (an all_gather of unequal batches aborts MPI or hangs the ring).
         pad_shards=True,

@@ -37,7 +37,7 @@ DEFAULT_FINE_TUNING_LR = 1e-5
 
 
 def clap_contrastive_loss(
-    audio_embeds: mx.array, text_embeds: mx.array, logit_scale: mx.array
+    audio_embeds: mx.array, text_embeds: mx.array, logit_scale: mx.array, valid: mx.array | None = None
 ) -> tuple[mx.array, dict[str, mx.array]]:
     """LAION-CLAP's symmetric InfoNCE for a batch of matching (audio, text) pairs.
 
@@ -47,6 +47,10 @@ def clap_contrastive_loss(
         L2-normalised embeddings; row i of each is a matching pair, every other row a negative.
     logit_scale : mx.array, scalar
         The multiplicative scale, i.e. ``exp(logit_scale_a)``.
+    valid : mx.array, shape [B], bool, optional
+        False on padding rows (a data-parallel shard's repeats of other rows): they are left out, as if the
+        batch held only the real rows. Their columns are no query's candidates, and the means (loss and
+        accuracies) are over the real rows. None: every row is real.
 
     Returns
     -------
@@ -65,6 +69,8 @@ def clap_contrastive_loss(
     logits_per_audio = logit_scale * (audio_embeds @ text_embeds.T)  # [B_audio, B_text]
     logits_per_text = logits_per_audio.T
     labels = mx.arange(logits_per_audio.shape[0])
+    if valid is not None:
+        return _loss_over_valid_rows(logits_per_audio, labels, valid, logit_scale)
     loss_audio = nn.losses.cross_entropy(logits_per_audio, labels, reduction="mean")
     loss_text = nn.losses.cross_entropy(logits_per_text, labels, reduction="mean")
     metrics = {
@@ -73,6 +79,32 @@ def clap_contrastive_loss(
         # batch of one those rows are the same expression as audio_accuracy's, and two equal outputs of
         # `mx.compile(mx.value_and_grad(f))` fail with "IndexError: _Map_base::at" (MLX 0.32).
         "text_accuracy": mx.mean(mx.argmax(logits_per_audio, axis=0) == labels),
+        "logit_scale": logit_scale,
+    }
+    return (loss_audio + loss_text) / 2, metrics
+
+
+def _loss_over_valid_rows(
+    logits_per_audio: mx.array, labels: mx.array, valid: mx.array, logit_scale: mx.array
+) -> tuple[mx.array, dict[str, mx.array]]:
+    """`clap_contrastive_loss` over the rows where `valid` is True (see there)."""
+    # Row i's candidates: the real rows' columns, and its own (a padding row's cross-entropy then stays
+    # finite; it is weighed 0, and a -inf target would make its gradient NaN).
+    keep = valid[None, :] | (labels[:, None] == labels[None, :])  # [query, candidate]
+    per_audio = mx.where(keep, logits_per_audio, -math.inf)
+    per_text = mx.where(keep, logits_per_audio.T, -math.inf)
+    weight = valid.astype(mx.float32)
+    count = mx.sum(weight)
+
+    def mean(values: mx.array) -> mx.array:
+        return mx.sum(weight * values) / count
+
+    loss_audio = mean(nn.losses.cross_entropy(per_audio, labels))
+    loss_text = mean(nn.losses.cross_entropy(per_text, labels))
+    metrics = {
+        "audio_accuracy": mean(mx.argmax(per_audio, axis=1) == labels),
+        # Down the columns of logits_per_audio, as in clap_contrastive_loss (the MLX compile bug there).
+        "text_accuracy": mean(mx.argmax(mx.where(keep.T, logits_per_audio, -math.inf), axis=0) == labels),
         "logit_scale": logit_scale,
     }
     return (loss_audio + loss_text) / 2, metrics
@@ -258,10 +290,13 @@ class CLAPTrainModule(TrainModule):
         # Data parallel: every rank scores all the ranks' pairs, as one process over the combined batch
         # would (every other clip is a negative), like LAION's gather_with_grad; gather_for_loss scales the
         # gradient of each rank's rows so that the Trainer's mean over ranks is the full loss's gradient.
+        # `valid` (from the recipe's loader, where it padded the ranks' shards) leaves the padding out.
+        valid = batch.get("valid")
         return clap_contrastive_loss(
             collectives.gather_for_loss(audio),
             collectives.gather_for_loss(text),
             mx.exp(self.clap.logit_scale_a),
+            None if valid is None else collectives.all_gather(valid.astype(mx.float32)) > 0,
         )
 
     def batch_size(self, batch: Any) -> int:
