@@ -843,7 +843,7 @@ class ConfiguredTrainer:
                 "test_loader= (or test_dataloader= to create_kaggle_trainer). No ensemble is made",
                 stacklevel=3,
             )
-        if isinstance(test_loader, DataLoader) and (test_loader.shuffle or test_loader.sampler is not None):
+        if isinstance(test_loader, DataLoader) and (test_loader.shuffle or test_loader._user_order):
             raise ValueError(
                 "train_with_cv: test_loader shuffles (or has a sampler): each fold would predict the test "
                 "samples in another order, and their average would mix samples; pass shuffle=False"
@@ -859,7 +859,7 @@ class ConfiguredTrainer:
                 "batch_size=...)"
             )
         if isinstance(data, DataLoader):
-            if data.sampler is not None or data.batch_sampler is not None:
+            if data._user_order:
                 raise TypeError(
                     "train_with_cv: the DataLoader has its own sampler, whose order the folds cannot split; "
                     "pass its dataset (or a DataLoader without sampler)"

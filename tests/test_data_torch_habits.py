@@ -155,3 +155,30 @@ def test_a_collate_fn_that_returns_torch_tensors_gives_mlx_batches():
     bf16 = next(iter(DataLoader([torch.ones(2, dtype=torch.bfloat16)] * 2, batch_size=2)))
     grad = next(iter(DataLoader([torch.ones(2, requires_grad=True)] * 2, batch_size=2)))
     assert bf16.shape == grad.shape == (2, 2)
+
+
+def test_sampler_and_batch_sampler_are_there_without_being_passed_as_in_torch():
+    # torch users read len(loader.sampler) for the samples an epoch and call loader.sampler.set_epoch (a
+    # DistributedSampler's habit); both were None here unless passed.
+    data = list(range(10))
+    plain = DataLoader(data, batch_size=4)
+    assert len(plain.sampler) == 10 and list(plain.sampler) == data
+    assert len(plain.batch_sampler) == 3 and list(plain.batch_sampler) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert (plain.batch_sampler.batch_size, plain.batch_sampler.drop_last) == (4, False)
+
+    shuffled = DataLoader(data, batch_size=4, shuffle=True, seed=3, drop_last=True)
+    assert len(shuffled.sampler) == 8 and len(shuffled.batch_sampler) == len(shuffled) == 2
+    shuffled.sampler.set_epoch(2)
+    assert shuffled.epoch == 2
+    order = list(shuffled.sampler)
+    assert [i for batch in shuffled.batch_sampler for i in batch] == order
+    assert [int(i) for batch in shuffled for i in np.asarray(batch)] == order  # the order the loader gives
+    assert sorted(order) != order and set(order) <= set(data)
+
+    unseeded = DataLoader(data, batch_size=4, shuffle=True)
+    assert len(unseeded.sampler) == 10 and unseeded.seed is None  # (a length draws no seed)
+
+    mine = [9, 8, 7]
+    given = DataLoader(data, batch_size=2, sampler=mine)
+    assert given.sampler is mine and list(given.batch_sampler) == [[9, 8], [7]]
+    assert DataLoader(SplitStream(4), batch_size=2).sampler is None  # (a stream has no indices)

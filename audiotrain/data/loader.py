@@ -284,8 +284,8 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.worker_type = worker_type
         self.persistent_workers = bool(persistent_workers)
-        self.sampler = sampler
-        self.batch_sampler = batch_sampler
+        self._sampler = sampler  # the user's (None: the loader's own order, `sampler` shows it)
+        self._batch_sampler = batch_sampler
         self.distributed = distributed
         self.pad_shards = pad_shards
         self._padding_batches: frozenset[int] = frozenset()
@@ -357,8 +357,8 @@ class DataLoader:
         For an iterable dataset, computed from ``len(dataset)`` as PyTorch does (TypeError without it): an
         estimate, since each worker's stream ends in its own short batch (unless ``drop_last``).
         """
-        if self.batch_sampler is not None:
-            return len(self.batch_sampler)
+        if self._batch_sampler is not None:
+            return len(self._batch_sampler)
         shard = self._shard()
         if self._iterable:
             if not hasattr(self.dataset, "__len__"):
@@ -368,7 +368,7 @@ class DataLoader:
                 )
             n = num_batches(len(self.dataset), self.batch_size or 1, self.drop_last)
             return n if shard is None else shard_length(n, shard[1], self.drop_last)  # batches are sharded
-        n = len(self.sampler) if self.sampler is not None else len(self.dataset)
+        n = len(self._sampler) if self._sampler is not None else len(self.dataset)
         if shard is not None:
             n = shard_length(n, shard[1], self.drop_last)
         return num_batches(n, self.batch_size or 1, self.drop_last)
@@ -385,8 +385,28 @@ class DataLoader:
         return 1 if shard is None else shard[1]
 
     @property
+    def sampler(self) -> Any:
+        """The order's source, as torch's ``loader.sampler`` gives it: the ``sampler`` passed, else (a
+        map-style dataset) a view of the loader's own order: ``len`` is the samples this rank reads an epoch,
+        iterating gives them in the current epoch's order (this rank's shard under data parallel), and
+        ``set_epoch`` sets the loader's epoch (as on a ``DistributedSampler``). None for an iterable
+        dataset, which has no order of indices, and with a ``batch_sampler`` (torch gives its own there)."""
+        if self._sampler is not None or self._batch_sampler is not None or self._iterable:
+            return self._sampler
+        return LoaderOrder(self)
+
+    @property
+    def batch_sampler(self) -> Any:
+        """The ``batch_sampler`` passed, else (a map-style dataset with a ``batch_size``) a view of the
+        loader's batches, as torch's ``BatchSampler``: ``len`` is ``len(loader)``, iterating gives each batch's
+        indices as a list, with ``batch_size``, ``drop_last`` and ``sampler``. None otherwise."""
+        if self._batch_sampler is not None or self._iterable or self.batch_size is None:
+            return self._batch_sampler
+        return LoaderBatches(self)
+
+    @property
     def _user_order(self) -> bool:
-        return self.sampler is not None or self.batch_sampler is not None
+        return self._sampler is not None or self._batch_sampler is not None
 
     @property
     def padding_batches(self) -> frozenset[int]:
@@ -406,10 +426,10 @@ class DataLoader:
         """The sample indices of each batch of ``epoch``."""
         self._padding_batches = frozenset()
         n = len(self.dataset)
-        if self.batch_sampler is not None:
-            return batch_sampler_batches(self.batch_sampler, epoch, n)
-        if self.sampler is not None:
-            order = sampler_order(self.sampler, epoch, n)
+        if self._batch_sampler is not None:
+            return batch_sampler_batches(self._batch_sampler, epoch, n)
+        if self._sampler is not None:
+            order = sampler_order(self._sampler, epoch, n)
         else:
             order = epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
             shard = self._shard()
@@ -566,8 +586,8 @@ class DataLoader:
         saved, self._resume_digest = self._resume_digest, None
         self._digest = order_digest(batches) if self._user_order else None
         if start and self._user_order and saved != self._digest:
-            kind = "batch_sampler" if self.batch_sampler is not None else "sampler"
-            user = self.batch_sampler if self.batch_sampler is not None else self.sampler
+            kind = "batch_sampler" if self._batch_sampler is not None else "sampler"
+            user = self._batch_sampler if self._batch_sampler is not None else self._sampler
             why = (
                 "the checkpoint has no fingerprint of the order to check against"
                 if saved is None
@@ -725,3 +745,54 @@ def position_ends_epoch(state: dict[str, Any]) -> bool:
 
 def _processes(count: int) -> str:
     return "1 process" if count == 1 else f"{count} processes"
+
+
+class LoaderOrder:
+    """`DataLoader.sampler` where none was passed: the loader's own order, read only (see there)."""
+
+    def __init__(self, loader: DataLoader):
+        self._loader = loader
+
+    def __len__(self) -> int:
+        return sum(len(batch) for batch in self._batches(lengths_only=True))
+
+    def __iter__(self) -> Iterator[int]:
+        return (int(i) for batch in self._batches() for i in batch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self._loader.set_epoch(epoch)
+
+    def _batches(self, lengths_only: bool = False) -> list[np.ndarray]:
+        loader = self._loader
+        padding, seed = loader._padding_batches, loader._seed  # (a view changes neither)
+        try:
+            if seed is None and loader.shuffle:
+                if lengths_only:
+                    loader._seed = 0  # (any seed: the lengths do not depend on the order)
+                else:
+                    loader._draw_seed()  # (the first use: as iterating the loader draws it)
+                    seed = loader._seed
+            return loader._epoch_batches(loader.epoch)
+        finally:
+            loader._padding_batches, loader._seed = padding, seed
+
+
+class LoaderBatches:
+    """`DataLoader.batch_sampler` where none was passed: the loader's batches, read only (see there)."""
+
+    def __init__(self, loader: DataLoader):
+        self._loader = loader
+        self.batch_size, self.drop_last = loader.batch_size, loader.drop_last
+
+    @property
+    def sampler(self) -> LoaderOrder:
+        return LoaderOrder(self._loader)
+
+    def __len__(self) -> int:
+        return len(self._loader)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return ([int(i) for i in batch] for batch in LoaderOrder(self._loader)._batches())
+
+    def set_epoch(self, epoch: int) -> None:
+        self._loader.set_epoch(epoch)

@@ -90,9 +90,9 @@ def _own_order(loader: Any) -> str | None:
     if isinstance(loader, DataLoader):
         if loader._iterable:
             return f"reads an iterable dataset ({type(loader.dataset).__name__}), whose order is its own"
-        user = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler
+        user = loader._batch_sampler if loader._batch_sampler is not None else loader._sampler
         if user is not None:
-            kind = "batch_sampler" if loader.batch_sampler is not None else "sampler"
+            kind = "batch_sampler" if loader._batch_sampler is not None else "sampler"
             return f"has its own {kind} ({type(user).__name__}), whose order is its own (it may shuffle)"
         return None
     own = getattr(loader, "__dict__", {})
