@@ -433,7 +433,8 @@ class DataLoader:
         resume can tell whether the re-created order is the same. For an iterable dataset,
         ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
         dataset has a length, else None; ``num_samples`` is None; ``num_workers`` is recorded (None for a
-        map-style dataset, whose batches do not depend on it).
+        map-style dataset, whose batches do not depend on it); ``stream_ended`` says whether the epoch's
+        stream has ended (False for a map-style dataset).
         """
         return {
             "seed": self._seed,
@@ -448,6 +449,7 @@ class DataLoader:
             "world_size": self._world_size(),
             "iterable": self._iterable,
             "num_workers": self.num_workers if self._iterable else None,
+            "stream_ended": self._iterable and self._started and self._stream_length is not None,
         }
 
     def _num_batches(self) -> int | None:
@@ -718,7 +720,13 @@ def _hint_persistent_workers(num_workers: int) -> None:
 
 def position_ends_epoch(state: dict[str, Any]) -> bool:
     """Whether a saved `DataLoader.state_dict` is at the end of its epoch (every batch of it yielded):
-    resuming from it starts the next epoch, whatever the batches of the run that resumes."""
+    resuming from it starts the next epoch, whatever the batches of the run that resumes. A stream's epoch
+    ends where the stream ended, not at its estimated ``num_batches``: a position at or past the estimate
+    (with workers each one's stream ends in a short batch) resumes by reading the rest of the stream. (A
+    checkpoint from before ``stream_ended`` was saved reads the stream again too: if it had ended, nothing
+    is left.)"""
+    if state.get("iterable"):
+        return bool(state.get("stream_ended"))
     total = state.get("num_batches")
     return total is not None and state.get("batches_yielded", 0) >= total
 

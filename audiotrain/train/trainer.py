@@ -1108,8 +1108,8 @@ class Trainer:
             if self._done():
                 break
         self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
-        if (exhausted or skipped) and progress.micro_batches:
-            self._close_window()  # the loader ended the epoch inside an accumulation window
+        if (exhausted or skipped or batches_done) and progress.micro_batches:
+            self._close_window()  # the epoch ended inside an accumulation window
         if exhausted and progress.batch_in_epoch == 0:
             self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
