@@ -165,7 +165,9 @@ class DataLoader:
     seed : int, optional
         Seed of the shuffle order and of the workers (`WorkerInfo.seed`). None: the Trainer sets its seed
         with `set_seed`; a loader used on its own draws one from numpy's global generator on first use (so
-        ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact).
+        ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact). A position
+        restored by `load_state_dict` brings its seed, which replaces this one (with a warning where it
+        differs).
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
         ``set_epoch``, it is called with the epoch. Its keys are usually indices (checked against
@@ -304,6 +306,7 @@ class DataLoader:
             seed = _generator_seed(generator)
         if seed is not None:
             self.set_seed(seed)
+        self._given_seed = self._seed  # (a resume from another seed's position keeps that one: it warns)
         self._epoch = 0
         self._started = False  # has an iteration of self._epoch begun?
         self._resume_at = 0  # batches of self._epoch to skip on the next iteration (after load_state_dict)
@@ -516,6 +519,8 @@ class DataLoader:
                     f"loader has {key}={current[key]!r}, so batches would not line up"
                 )
         if state["seed"] is not None:
+            if self._given_seed is not None and self._seed == self._given_seed != state["seed"]:
+                _warn_of_kept_seed(self._given_seed, state["seed"])
             self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
@@ -715,6 +720,19 @@ def _hint_persistent_workers(num_workers: int) -> None:
         "numpy, file reads). This hint is shown once.",
         UserWarning,
         stacklevel=user_stacklevel(),  # (the user's loop, or their fit call: not the Trainer's line)
+    )
+
+
+def _warn_of_kept_seed(given: int, saved: int) -> None:
+    """A loader built with `given` as its seed resumes a position drawn with `saved`: that one is kept, as a
+    changed Trainer seed is (said once per loader: it keeps `saved` from then on)."""
+    warnings.warn(
+        f"DataLoader(seed={given}) resumes a position saved with seed {saved}: seed {saved} is kept, for the "
+        f"rest of the epoch and the epochs after it, so that the resume is exact (the order of seed {given} "
+        f"would repeat some samples and skip others). To train with seed {given}, start a new run (no "
+        "ckpt_path)",
+        UserWarning,
+        stacklevel=user_stacklevel(),  # (the user's fit call, or their loop)
     )
 
 
