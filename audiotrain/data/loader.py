@@ -519,8 +519,9 @@ class DataLoader:
                     f"loader has {key}={current[key]!r}, so batches would not line up"
                 )
         if state["seed"] is not None:
-            if self._given_seed is not None and self._seed == self._given_seed != state["seed"]:
-                _warn_of_kept_seed(self._given_seed, state["seed"])
+            given = self._given_seed
+            if given is not None and self._seed == given != state["seed"] and collectives.is_main_process():
+                _warn_of_kept_seed(given, state["seed"])  # (one warning for a data-parallel job)
             self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)

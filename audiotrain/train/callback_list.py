@@ -124,7 +124,8 @@ class CallbackList(list):
     ) -> None:
         """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
         (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`. Each call
-        runs inside `guard()` (the Trainer's: a KeyboardInterrupt raised in one callback skips only its)."""
+        runs inside `guard()` (the Trainer's: a KeyboardInterrupt raised in one callback ends that call
+        alone)."""
         timed = not isinstance(self.profiler, PassThroughProfiler)
         with running_hook(trainer, hook, args):  # (what `pl_module.log` in it reads: hook_logs.record)
             for cb in self:
