@@ -558,3 +558,68 @@ def test_the_trainer_resumes_a_stream_mid_epoch_exactly(tmp_path):
     assert straight[0].global_step == resumed[0].global_step == 8
     for name, value in weights(straight[1]).items():
         np.testing.assert_array_equal(value, weights(resumed[1])[name], err_msg=name)
+
+
+class EstimatedStream(TinyStream):
+    """TinyStream's first 30 samples, split among workers with get_worker_info, with a `__len__` (an
+    estimate, as the README allows) of `estimate` samples."""
+
+    def __init__(self, estimate):
+        super().__init__()
+        self.estimate = estimate
+
+    def __len__(self):
+        return self.estimate
+
+    def __iter__(self):
+        info = get_worker_info()
+        first, step = (0, 1) if info is None else (info.id, info.num_workers)
+        order = np.random.default_rng([1, self.epoch]).permutation(30)
+        for i in order[first::step]:
+            yield self.x[i], self.y[i]
+
+
+@pytest.mark.parametrize(
+    "estimate, stop_after, accumulate, num_workers",
+    [
+        (20, 5, 1, 0),  # the estimate says 5 batches, the stream has 8: stopped at the estimate
+        (30, 8, 1, 3),  # exact len, but each of 3 workers' streams ends in a short batch: 9 batches
+        (30, 8, 3, 0),  # stopped at the stream's last batch, inside an accumulation window (2 of 3)
+    ],
+)
+def test_a_stream_resumed_at_or_past_its_estimated_len_trains_the_rest_of_the_epoch(
+    tmp_path, estimate, stop_after, accumulate, num_workers
+):
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, weights
+
+    class CtrlC(Callback):
+        def __init__(self):
+            self.batches = 0
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.batches += 1
+            if self.batches == stop_after:
+                raise KeyboardInterrupt
+
+    def fit(root, callbacks=(), ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(
+            max_epochs=2, default_root_dir=root, enable_progress_bar=False, logger=False,
+            accumulate_grad_batches=accumulate, callbacks=list(callbacks),
+        )  # fmt: skip
+        module = TinyClassifier()
+        loader = DataLoader(EstimatedStream(estimate), batch_size=4, num_workers=num_workers)
+        trainer.fit(module, loader, ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a")
+    stopped = fit(tmp_path / "b", callbacks=[CtrlC()])[0]
+    assert stopped.interrupted and stopped.global_step < straight[0].global_step
+    resumed = fit(tmp_path / "b", ckpt_path=stopped.interrupted_checkpoint)
+    assert resumed[0].history["step"] == straight[0].history["step"]
+    assert resumed[0].global_step == straight[0].global_step
+    for name, value in weights(straight[1]).items():
+        np.testing.assert_array_equal(value, weights(resumed[1])[name], err_msg=name)

@@ -353,6 +353,24 @@ def test_fitting_again_after_ctrl_c_says_how_to_continue_exactly(tmp_path):
         again.fit(model, make_batches(), ckpt_path=again.interrupted_checkpoint)
 
 
+def test_fitting_again_after_ctrl_c_goes_on_with_a_model_checkpoint_in_a_dirpath(tmp_path):
+    """With ModelCheckpoint(dirpath=...), the plain fit again was refused: the folder's `interrupted`,
+    which this Trainer's own Ctrl-C had saved there, counted as "checkpoints of an earlier run". It goes on
+    as it does without a dirpath, and warns so; another Trainer's fresh fit there is still refused."""
+    model = TinyClassifier()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=3, callbacks=[CtrlCAtStep(4), checkpoint], enable_checkpointing=True
+    )
+    trainer.fit(model, make_batches())
+    assert trainer.interrupted_checkpoint == tmp_path / "ck" / "interrupted"
+    with pytest.warns(UserWarning, match=r"interrupted at epoch 0, global step 4.*ckpt_path=trainer\.interr"):
+        trainer.fit(model, make_batches())
+    assert trainer.global_step == 18 and not trainer.interrupted
+    with pytest.raises(FileExistsError, match=r"already holds checkpoints of an earlier run \(.*interrupted"):
+        _fit_with([ModelCheckpoint(dirpath=tmp_path / "ck")], tmp_path / "other")
+
+
 def test_a_new_model_given_to_a_trainer_that_trained_another_is_warned_of(tmp_path):
     """It took over the first model's epoch and step counters and replaced its `last`, without a word."""
     trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)

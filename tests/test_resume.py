@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from csv import DictReader
 from pathlib import Path
 
@@ -736,3 +737,99 @@ def test_a_keyboard_interrupt_raised_in_a_hook_stops_and_saves_as_ctrl_c_does(tm
     resumed = fit(tmp_path / "b", stop=False, ckpt_path=saved)[1]
     for name, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "hook, val_check_interval", [("on_train_epoch_end", 1.0), ("on_validation_end", 0.5)]
+)
+def test_a_keyboard_interrupt_in_an_end_hook_leaves_the_monitoring_callbacks_theirs(
+    tmp_path, hook, val_check_interval
+):
+    """A KeyboardInterrupt raised in a callback's on_train_epoch_end / on_validation_end skipped the
+    EarlyStopping, ReduceLROnPlateau and ModelCheckpoint that come after it there, and the checkpoint
+    recorded that epoch end (or validation) as done: the resumed fit never ran their checks, so it lowered
+    the rate later and stopped later than the straight run. They now run, as for a Ctrl-C heard there."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback, EarlyStopping, ReduceLROnPlateau
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    class StopNow(Callback):  # listed first: before the monitoring callbacks
+        def __init__(self, stop):
+            self.stop, self.calls = stop, 0
+
+        def _end(self, trainer):
+            if not trainer.sanity_checking:
+                self.calls += 1
+                if self.stop and self.calls == 2:
+                    raise KeyboardInterrupt
+
+    setattr(StopNow, hook, lambda self, trainer, module: self._end(trainer))
+
+    def fit(root, stop, ckpt_path=None):
+        seed_everything(0)
+        stopping = EarlyStopping(monitor="val_loss", patience=2)
+        plateau = ReduceLROnPlateau(monitor="val_loss", patience=0, factor=0.5)
+        trainer = Trainer(
+            max_epochs=8, default_root_dir=root, enable_progress_bar=False, logger=False,
+            callbacks=[StopNow(stop), plateau, stopping], val_check_interval=val_check_interval,
+        )  # fmt: skip
+        module = TinyClassifier(lr=0.3)
+        trainer.fit(module, make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return trainer, module, stopping
+
+    straight, straight_module, straight_stopping = fit(tmp_path / "a", stop=False)
+    stopped = fit(tmp_path / "b", stop=True)[0]
+    assert stopped.interrupted
+    with pytest.warns(UserWarning, match="learning_rate 0.3 .* is replaced by the checkpoint's 0.15"):
+        resumed, module, stopping = fit(tmp_path / "b", stop=False, ckpt_path=stopped.interrupted_checkpoint)
+    assert len(set(straight.history["learning_rate"])) > 1  # the plateau lowered the rate
+    for key in ("step", "val_loss", "learning_rate"):
+        assert resumed.history[key] == straight.history[key], key
+    assert resumed.global_step == straight.global_step
+    assert stopping.state_dict() == straight_stopping.state_dict()
+    for name, value in weights(straight_module).items():
+        np.testing.assert_array_equal(value, weights(module)[name], err_msg=name)
+
+
+def test_a_loader_given_another_seed_for_a_mid_epoch_resume_says_the_checkpoints_is_kept(tmp_path):
+    """A DataLoader(seed=8) resuming a position saved by DataLoader(seed=7) went on with seed 7 for the
+    whole run (the resume is exact) without a word, where a changed Trainer seed is warned of. It now
+    says so, once."""
+    from audiotrain import DataLoader, Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback
+
+    from tasks import TinyClassifier, make_data, weights
+
+    class CtrlCAtStep3(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 3:
+                raise KeyboardInterrupt
+
+    items = list(zip(*make_data(64)))
+
+    def fit(root, seed, callbacks=(), ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(
+            max_epochs=2, default_root_dir=root, enable_progress_bar=False, logger=False,
+            callbacks=list(callbacks),
+        )  # fmt: skip
+        module = TinyClassifier()
+        trainer.fit(module, DataLoader(items, batch_size=16, shuffle=True, seed=seed), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight = fit(tmp_path / "a", 7)[1]
+    stopped = fit(tmp_path / "b", 7, [CtrlCAtStep3()])[0]
+    with pytest.warns(UserWarning) as record:
+        resumed = fit(tmp_path / "b", 8, ckpt_path=stopped.interrupted_checkpoint)[1]
+    said = [str(w.message) for w in record if "DataLoader(seed=8)" in str(w.message)]
+    assert len(said) == 1 and "saved with seed 7: seed 7 is kept" in said[0], said
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
+    loader = DataLoader(items, batch_size=16, shuffle=True, seed=8)
+    state = json.loads((stopped.interrupted_checkpoint / "trainer_state.json").read_text())["data_loader"]
+    with pytest.warns(UserWarning, match="seed 7 is kept"):
+        loader.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loader.load_state_dict(state)  # (once: it keeps seed 7 from then on)

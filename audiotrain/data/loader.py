@@ -165,7 +165,9 @@ class DataLoader:
     seed : int, optional
         Seed of the shuffle order and of the workers (`WorkerInfo.seed`). None: the Trainer sets its seed
         with `set_seed`; a loader used on its own draws one from numpy's global generator on first use (so
-        ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact).
+        ``seed_everything`` decides it; recorded in `state_dict`, so a resume is still exact). A position
+        restored by `load_state_dict` brings its seed, which replaces this one (with a warning where it
+        differs).
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
         ``set_epoch``, it is called with the epoch. Its keys are usually indices (checked against
@@ -304,6 +306,7 @@ class DataLoader:
             seed = _generator_seed(generator)
         if seed is not None:
             self.set_seed(seed)
+        self._given_seed = self._seed  # (a resume from another seed's position keeps that one: it warns)
         self._epoch = 0
         self._started = False  # has an iteration of self._epoch begun?
         self._resume_at = 0  # batches of self._epoch to skip on the next iteration (after load_state_dict)
@@ -453,7 +456,8 @@ class DataLoader:
         resume can tell whether the re-created order is the same. For an iterable dataset,
         ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
         dataset has a length, else None; ``num_samples`` is None; ``num_workers`` is recorded (None for a
-        map-style dataset, whose batches do not depend on it).
+        map-style dataset, whose batches do not depend on it); ``stream_ended`` says whether the epoch's
+        stream has ended (False for a map-style dataset).
         """
         return {
             "seed": self._seed,
@@ -468,6 +472,7 @@ class DataLoader:
             "world_size": self._world_size(),
             "iterable": self._iterable,
             "num_workers": self.num_workers if self._iterable else None,
+            "stream_ended": self._iterable and self._started and self._stream_length is not None,
         }
 
     def _num_batches(self) -> int | None:
@@ -534,6 +539,9 @@ class DataLoader:
                     f"loader has {key}={current[key]!r}, so batches would not line up"
                 )
         if state["seed"] is not None:
+            given = self._given_seed
+            if given is not None and self._seed == given != state["seed"] and collectives.is_main_process():
+                _warn_of_kept_seed(given, state["seed"])  # (one warning for a data-parallel job)
             self.set_seed(state["seed"])
         epoch = _check_int("state['epoch']", state["epoch"], 0)
         done = _check_int("state['batches_yielded']", state["batches_yielded"], 0)
@@ -736,9 +744,28 @@ def _hint_persistent_workers(num_workers: int) -> None:
     )
 
 
+def _warn_of_kept_seed(given: int, saved: int) -> None:
+    """A loader built with `given` as its seed resumes a position drawn with `saved`: that one is kept, as a
+    changed Trainer seed is (said once per loader: it keeps `saved` from then on)."""
+    warnings.warn(
+        f"DataLoader(seed={given}) resumes a position saved with seed {saved}: seed {saved} is kept, for the "
+        f"rest of the epoch and the epochs after it, so that the resume is exact (the order of seed {given} "
+        f"would repeat some samples and skip others). To train with seed {given}, start a new run (no "
+        "ckpt_path)",
+        UserWarning,
+        stacklevel=user_stacklevel(),  # (the user's fit call, or their loop)
+    )
+
+
 def position_ends_epoch(state: dict[str, Any]) -> bool:
     """Whether a saved `DataLoader.state_dict` is at the end of its epoch (every batch of it yielded):
-    resuming from it starts the next epoch, whatever the batches of the run that resumes."""
+    resuming from it starts the next epoch, whatever the batches of the run that resumes. A stream's epoch
+    ends where the stream ended, not at its estimated ``num_batches``: a position at or past the estimate
+    (with workers each one's stream ends in a short batch) resumes by reading the rest of the stream. (A
+    checkpoint from before ``stream_ended`` was saved reads the stream again too: if it had ended, nothing
+    is left.)"""
+    if state.get("iterable"):
+        return bool(state.get("stream_ended"))
     total = state.get("num_batches")
     return total is not None and state.get("batches_yielded", 0) >= total
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +113,29 @@ class CallbackList(list):
         # callback puts the training weights back there).
         super().__init__(_in_order(callbacks))
 
-    def call(self, hook: str, trainer: Any, module: Any, *args: Any, monitoring: bool | None = None) -> None:
+    def call(
+        self,
+        hook: str,
+        trainer: Any,
+        module: Any,
+        *args: Any,
+        monitoring: bool | None = None,
+        guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    ) -> None:
         """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
-        (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`."""
+        (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`. Each call
+        runs inside `guard()` (the Trainer's: a KeyboardInterrupt raised in one callback ends that call
+        alone)."""
         timed = not isinstance(self.profiler, PassThroughProfiler)
         with running_hook(trainer, hook, args):  # (what `pl_module.log` in it reads: hook_logs.record)
             for cb in self:
                 if monitoring is None or isinstance(cb, _MONITORING) == monitoring:
-                    if timed:
-                        with self.profiler.profile(f"[Callback]{cb.state_key}.{hook}"):
+                    with guard():
+                        if timed:
+                            with self.profiler.profile(f"[Callback]{cb.state_key}.{hook}"):
+                                getattr(cb, hook)(trainer, module, *args)
+                        else:
                             getattr(cb, hook)(trainer, module, *args)
-                    else:
-                        getattr(cb, hook)(trainer, module, *args)
 
     def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
         """For `on_exception` and `teardown` while an error is on its way out: one callback failing

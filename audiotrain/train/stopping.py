@@ -81,8 +81,9 @@ class StopRequests:
     @contextlib.contextmanager
     def taking_interrupts_in(self, hook: str):
         """A KeyboardInterrupt raised in a fit's hook `hook` (a callback's or the module's) stops the fit as a
-        first Ctrl-C heard there does (`request`): the rest of the hook is skipped, and the fit stops after
-        the current step or validation batch and saves `interrupted`. It reaches the fit as an exception, not
+        first Ctrl-C heard there does (`request`): the rest of the hook is skipped (in an end hook, the rest
+        of that callback's or the module's alone: `Trainer._call_end_hooks`), and the fit stops after the
+        current step or validation batch and saves `interrupted`. It reaches the fit as an exception, not
         through the signal handler, where user code raises it ("stop when I say so") and where a notebook's
         "interrupt kernel" or a library's own SIGINT handler turns Ctrl-C into one. A second stop aborts, as a
         second Ctrl-C does: the KeyboardInterrupt goes on (as does the signal handler's `SignalInterrupt`)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import math
 import os
@@ -1108,8 +1109,8 @@ class Trainer:
             if self._done():
                 break
         self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
-        if (exhausted or skipped) and progress.micro_batches:
-            self._close_window()  # the loader ended the epoch inside an accumulation window
+        if (exhausted or skipped or batches_done) and progress.micro_batches:
+            self._close_window()  # the epoch ended inside an accumulation window
         if exhausted and progress.batch_in_epoch == 0:
             self._no_batches_this_epoch(progress.epoch)
         # An epoch stopped early by max_steps or EarlyStopping-in-a-batch stays open, so a checkpoint
@@ -1447,13 +1448,18 @@ class Trainer:
         """`on_train_epoch_end` / `on_validation_end` / `on_test_end` / `on_train_batch_end`, in the order of
         Lightning's `on_train_epoch_end`: the callbacks, the module, then the callbacks that monitor metrics
         (ModelCheckpoint, EarlyStopping), so these see what the module logged there (`take()` reports it;
-        None leaves it for the next logging point)."""
-        with self._stopping.taking_interrupts_in(name), hook_logs.running_hook(self, name, callback_args):
-            self.callbacks.call(name, self, self.module, *callback_args, monitoring=False)
-            self._module_hook(name, *module_args)
+        None leaves it for the next logging point). A KeyboardInterrupt raised in one of them skips the rest
+        of that one alone, and the others run, as they do for a Ctrl-C heard there: an epoch end whose
+        EarlyStopping, ReduceLROnPlateau or ModelCheckpoint were skipped would be saved as done without
+        them."""
+        guard = functools.partial(self._stopping.taking_interrupts_in, name)
+        with hook_logs.running_hook(self, name, callback_args):
+            self.callbacks.call(name, self, self.module, *callback_args, monitoring=False, guard=guard)
+            with guard():
+                self._module_hook(name, *module_args)
             if take is not None:
                 take()
-            self.callbacks.call(name, self, self.module, *callback_args, monitoring=True)
+            self.callbacks.call(name, self, self.module, *callback_args, monitoring=True, guard=guard)
 
     def _module_hook(self, name: str, *args: Any) -> Any:
         where = f"{type(self.module).__name__}.{name}"

@@ -276,6 +276,7 @@ class ModelCheckpoint(Callback):
             ""  # the `last` this run wrote or restored (a CHECKPOINT_NAME_LAST template moves it)
         )
         self._reused = False  # its state was another Trainer's run, dropped at this fit's setup
+        self._stop_saves: set[str] = set()  # the Trainer's `interrupted` of this run (a re-fit's own)
         # Within one fit: a step save that waits for the validation after its step, whether a validation
         # or an epoch has ended yet, whether a monitor missing at a step save was warned about, and the clock
         # of train_time_interval.
@@ -395,6 +396,7 @@ class ModelCheckpoint(Callback):
         run's (this one gets its own version)."""
         self._kept, self.best_model_path, self.best_model_score = {}, "", None
         self.last_model_path, self._last_saved_step, self._last_written = "", -1, ""
+        self._stop_saves = set()
         if not self._dirpath_given:
             self.dirpath, self._versions_of = None, None
 
@@ -452,6 +454,8 @@ class ModelCheckpoint(Callback):
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage == "fit":
             self._release_folder()  # the next fit (a resume) may save to the dirpath you gave
+            if trainer.interrupted_checkpoint is not None:  # (a plain fit again goes on with this run)
+                self._stop_saves.add(str(trainer.interrupted_checkpoint))
         # A fit that saved nothing in the default folder it claimed (fast_dev_run, an error in its first
         # epoch) gives the empty folder back, so it leaves no empty version behind and the next fit claims
         # afresh. One process only: the ranks of a data-parallel job would need a collective to agree on it.
@@ -477,7 +481,7 @@ class ModelCheckpoint(Callback):
         replaced. Called before anything is saved."""
         if not self._dirpath_given or self.overwrite or trainer.fast_dev_run:
             return
-        tracked = set(self._kept) | {self.last_model_path} | self._held_by_others(trainer)
+        tracked = set(self._kept) | {self.last_model_path} | self._stop_saves | self._held_by_others(trainer)
         found = None
         if collectives.is_main_process():  # rank 0 looks, every rank gets its answer (no rank hangs)
             folders = sorted(self.dirpath.iterdir()) if self.dirpath.is_dir() else []
