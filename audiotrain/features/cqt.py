@@ -289,6 +289,11 @@ def cqt(
 ) -> mx.array | np.ndarray:
     """CQT magnitude, like ``np.abs(librosa.cqt(...))`` (Hann window, ``scale=True``, zero padding).
 
+    Not traceable: its decimation between octaves runs soxr on the host, so inside ``mx.compile`` (the
+    Trainer's compiled step) it raises a ValueError saying so. Compute it in the data loader
+    (``backend="numpy"``), or train with ``Trainer(compile=False)`` (under ``mx.grad`` alone it runs, as a
+    constant of the graph).
+
     Parameters
     ----------
     y : array [samples] or [batch, samples]
@@ -338,7 +343,7 @@ def cqt(
         float(sparsity),
         float(tuning),
     )
-    signal = to_numpy(as_float_signal(y, "numpy"), np.float32)
+    signal = to_numpy(as_float_signal(y, "numpy", caller="cqt"), np.float32)  # (soxr decimates on the host)
     lead, n_samples = signal.shape[:-1], signal.shape[-1]
     signal = signal.reshape(-1, n_samples)
     n_octaves = len(plan.hops)
