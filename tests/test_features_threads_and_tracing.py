@@ -25,7 +25,8 @@ def clip(i):
 
 def features(y):  # the default backend, "mlx"
     mel = melspectrogram(y, sr=16000, n_fft=512, hop_length=256, n_mels=40)
-    return mel, abs(np.asarray(stft(y, n_fft=512, hop_length=256))), cqt(y, sr=16000, hop_length=256, n_bins=36)
+    spectrum = abs(np.asarray(stft(y, n_fft=512, hop_length=256)))
+    return mel, spectrum, cqt(y, sr=16000, hop_length=256, n_bins=36)
 
 class Clips:
     def __len__(self):
