@@ -42,6 +42,7 @@ _PUBLIC = {
     "MLflowConfig": "audiotrain.integrations",
     "MLflowCallback": "audiotrain.integrations",
     # The exceptions and warnings the README names, to catch or filter: `except audiotrain.CheckpointError`.
+    "AudioError": "audiotrain.audio",
     "CheckpointError": "audiotrain.train.checkpoint",
     "CheckpointWriteError": "audiotrain.train.checkpoint",
     "DataLoaderError": "audiotrain.data",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from audiotrain._blas import MLXImportedFirstWarning as MLXImportedFirstWarning
     from audiotrain._blas import SlowBlasWarning as SlowBlasWarning
     from audiotrain._system import KernelCompileError as KernelCompileError
+    from audiotrain.audio import AudioError as AudioError
     from audiotrain.data import DataLoader as DataLoader
     from audiotrain.data import DataLoaderError as DataLoaderError
     from audiotrain.data import Dataset as Dataset

@@ -179,6 +179,22 @@ def test_config_key_and_dict_round_trip():
         (lambda: cqt(np.zeros(SR), sr=SR, fmin=-1.0), "fmin"),
         (lambda: cqt(np.zeros(SR), sr=SR, backend="cuda"), "backend"),
         (lambda: CQTConfig(spare_bins_below=-1), "spare bins"),
+        # CQTConfig used its fields before checking them: numpy's "zero-size array" error, a
+        # ZeroDivisionError, the Nyquist advice for a zero filter_scale, and a config built from a negative
+        # fmin or a zero hop, refused only when computed.
+        (lambda: CQTConfig(n_bins=0), r"CQTConfig\.n_bins must be a positive integer, got 0"),
+        (lambda: CQTConfig(n_bins=-1), r"CQTConfig\.n_bins must be a positive integer, got -1"),
+        (
+            lambda: CQTConfig(bins_per_octave=0),
+            r"CQTConfig\.bins_per_octave must be a positive integer, got 0",
+        ),
+        (lambda: CQTConfig(filter_scale=0), r"CQTConfig\.filter_scale must be a positive number, got 0"),
+        (lambda: CQTConfig(fmin=-1.0), r"CQTConfig\.fmin must be a positive frequency in Hz, got -1\.0"),
+        (lambda: CQTConfig(hop_length=0), r"CQTConfig\.hop_length must be a positive integer, got 0"),
+        (lambda: cqt(np.zeros(SR), sr=SR, n_bins=0), r"^n_bins must be a positive integer, got 0"),
+        # librosa refuses a sparsity outside [0, 1) ("Invalid quantile"); it was accepted.
+        (lambda: cqt(np.zeros(SR), sr=SR, sparsity=2), r"sparsity must be in \[0, 1\), got 2"),
+        (lambda: cqt(np.zeros(SR), sr=SR, sparsity=-0.1), r"sparsity must be in \[0, 1\), got -0\.1"),
         (lambda: cqt(np.zeros(0), sr=SR), r"y holds no samples \(shape \(0,\)\)"),
         (lambda: cqt(np.zeros(SR), sr=-SR), "sr must be a positive sampling rate in Hz, got -22050"),
         (lambda: chroma_cqt(np.zeros(SR), sr=SR, n_chroma=0), "n_chroma must be a positive"),

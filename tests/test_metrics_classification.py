@@ -151,3 +151,28 @@ def test_bfloat16_mlx_scores_give_the_float32_results():
 def test_topk_target_outside_the_classes_is_an_error_not_a_wrapped_index():
     with pytest.raises(ValueError, match=r"targets outside 0\.\.2 \(the scores' classes\): \[-3, 5\]"):
         compute_topk_accuracy(LOGITS, np.array([0, 2, -3, 5, -1]), k=2)
+
+
+def test_float_targets_and_max_scores_as_predictions_are_refused_not_truncated():
+    """Non-integer targets (y + 0.7) and a row's max score given as its prediction were truncated to ints
+    and counted as classes; a one-hot targets array failed with "classes outside 0..3", no hint."""
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((50, 5)).astype(np.float32)
+    targets = rng.integers(0, 5, 50)
+    with pytest.raises(ValueError, match=r"compute_topk_accuracy: targets must be class indices .*\[0\.7"):
+        compute_topk_accuracy(scores, targets + 0.7)
+    with pytest.raises(ValueError, match=r"compute_confusion_matrix: targets must be class indices"):
+        compute_confusion_matrix(scores, targets + 0.5)
+    with pytest.raises(ValueError, match=r"read as predicted classes, which must be class indices .*argmax"):
+        compute_confusion_matrix(scores.max(axis=1), targets, num_classes=5)
+    one_hot = np.eye(5, dtype=np.float32)[targets]
+    for metric in (compute_topk_accuracy, compute_confusion_matrix, compute_per_class_metrics):
+        with pytest.raises(
+            ValueError, match=r"targets \(50, 5\) look one-hot .*pass targets\.argmax\(axis=-1\)"
+        ):
+            metric(scores, one_hot)
+    # Whole-valued floats are class indices; so are integer predictions beside binary frame targets.
+    assert compute_topk_accuracy(scores, targets.astype(np.float32)) == compute_topk_accuracy(scores, targets)
+    frames = np.zeros((4, 6), np.int64)
+    frames[:, 2] = 1  # one onset a clip: not one-hot targets
+    assert compute_confusion_matrix(frames, frames).tolist() == [[20, 0], [0, 4]]

@@ -17,6 +17,7 @@ process polls worker liveness while it waits, so a worker killed by the OS is re
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import copy
@@ -35,9 +36,12 @@ import threading
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from audiotrain._thread_streams import clear_streams_when_thread_ends
 
 import numpy as np
 
@@ -663,6 +667,10 @@ def _worker_loop(
     """
     epoch_seen = None
     stream = StreamState()
+    if not is_process:
+        # A thread that used MLX (a dataset computing features with the default backend="mlx") must
+        # release its streams as it ends, or MLX aborts the process at exit (`_end_thread_workers_at_exit`).
+        clear_streams_when_thread_ends()
     if is_process:
         # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
         # SIGINT was held back since the fork (`_sigint_held`): once ignored, it is let through again.
@@ -894,6 +902,7 @@ class WorkerPool:
             self._stop = threading.Event()
             # Each thread reads its own copy of an iterable dataset, as each process does.
             jobs = [job.replica() if job.stream_batch_size else job for _ in range(num_workers)]
+            _thread_pools.add(self)
             self._workers = [
                 threading.Thread(
                     target=_worker_loop,
@@ -909,6 +918,8 @@ class WorkerPool:
         ):
             for w in self._workers:
                 w.start()
+                if not self.is_process:
+                    _worker_threads.add(w)
 
     def _abandon_start(self) -> None:
         """End what a start that failed midway made: the workers started, and the queues (their pipes)."""
@@ -1029,7 +1040,8 @@ class WorkerPool:
         """Stop the workers: queued tasks are dropped and each worker exits after its current sample.
 
         Threads are daemons and are not waited for (a thread stuck in user code cannot be killed, and
-        waiting would block the caller, possibly inside garbage collection). Processes get up to
+        waiting would block the caller, possibly inside garbage collection), except at interpreter exit
+        (`_end_thread_workers_at_exit`). Processes get up to
         ``timeout`` s to exit, then are terminated, then killed, so none is left behind.
         """
         if self._closed:
@@ -1067,3 +1079,28 @@ class WorkerPool:
                 self._result_q.get_nowait()
         except (queue.Empty, OSError, ValueError, EOFError):
             pass
+
+
+# The pools of thread workers and their threads, closed and waited for at interpreter exit (a closed pool
+# may be gone while its threads are still ending).
+_thread_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+_worker_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+@atexit.register
+def _end_thread_workers_at_exit(timeout: float = _JOIN_TIMEOUT_S) -> None:
+    """Stop the thread workers still running (a persistent pool, or the last epoch's pool whose threads
+    have not yet seen their stop) and wait up to `timeout` s in all for them to end.
+
+    A daemon thread still alive when Python finalizes never runs its thread-end cleanup, so one that used
+    MLX would keep its streams, and MLX would abort the process ("terminate called without an active
+    exception", status 134). Ended here, each releases them (`clear_streams_when_thread_ends`). A worker
+    stuck in user code past the timeout is left as before.
+    """
+    for pool in list(_thread_pools):
+        with contextlib.suppress(Exception):
+            pool.close()
+    deadline = time.monotonic() + timeout
+    for thread in list(_worker_threads):
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -10,10 +10,11 @@ a backend known only at run time -> either); `power_to_db` returns the type it i
 
 from __future__ import annotations
 
-import functools
 import numbers
+import threading
 
 from audiotrain._system import usable_cores
+from audiotrain._thread_streams import clear_streams_when_thread_ends
 
 import mlx.core as mx
 import numpy as np
@@ -55,13 +56,15 @@ def check_sample_rate(sr: float) -> float:
     return float(sr)
 
 
-def as_float_signal(y, backend: str, name: str = "y"):
+def as_float_signal(y, backend: str, name: str = "y", caller: str | None = None):
     """Validate a real signal [..., samples] and convert it to the backend's float array.
 
     numpy keeps float64 input as float64 (for references); everything else becomes float32. Refused, as
     librosa refuses them: integer samples (PCM as ``scipy.io.wavfile.read`` returns it: the features would
     be 32768 times too large), NaN or Inf samples (they spread over every frame of a CQT), no samples at
-    all, and channels-last audio (see `CHANNELS_HINT_MAX`).
+    all, and channels-last audio (see `CHANNELS_HINT_MAX`). An mx.array being traced (`being_traced`) is
+    not checked for NaN (nothing can be read then); where it must go to the host, the error names
+    `caller`, the function that needs it there.
     """
     check_backend(backend)
     xp = mx if is_mlx(y) else np
@@ -77,15 +80,63 @@ def as_float_signal(y, backend: str, name: str = "y"):
     _check_shape(tuple(y.shape), name)
     if is_mlx(y) and backend == "mlx":
         y = y.astype(mx.float32) if y.dtype != mx.float32 else y
+        if being_traced(y):
+            return y
         if not mx.all(mx.isfinite(y)).item():  # one sync; the features evaluate on the host anyway
             _refuse_non_finite(np.array(y), name)
         return y
-    y = np.array(y) if is_mlx(y) else y
+    y = _host_copy(y, name, caller) if is_mlx(y) else y
     if not np.isfinite(y).all():
         _refuse_non_finite(y, name)
     if backend == "numpy":
         return y if y.dtype in (np.float32, np.float64) else y.astype(np.float32)
     return mx.array(y.astype(np.float32, copy=False))
+
+
+def being_traced(y) -> bool:
+    """Whether `y` is an mx.array being traced: an input of a function under ``mx.compile``,
+    ``mx.grad`` / ``mx.value_and_grad`` or ``mx.vmap`` (the Trainer's step), or an array computed from one.
+    Nothing can be evaluated then, so the features skip their host-side checks and evaluate nothing.
+
+    Asked by trying: MLX refuses ``async_eval`` of a traced array, and starts evaluating any other one,
+    which the features do next anyway.
+    """
+    if not is_mlx(y):
+        return False
+    try:
+        mx.async_eval(y)
+    except ValueError as err:
+        if _TRACED_ASYNC_EVAL not in str(err):
+            raise
+        return True
+    return False
+
+
+# What MLX (0.32) raises for `async_eval` of a traced array, and for reading one on the host while
+# mx.compile or mx.vmap traces it (mx.grad alone lets it be read).
+_TRACED_ASYNC_EVAL = "inside a graph transformation"
+_TRACED_EVAL = "during function transformations"
+
+
+def _host_copy(y: mx.array, name: str, caller: str | None) -> np.ndarray:
+    try:
+        return np.array(y)
+    except ValueError as err:
+        if _TRACED_EVAL not in str(err):
+            raise
+    if caller is None:
+        what = f'backend="numpy" reads {name} on the host'
+        instead = 'use backend="mlx" in a compiled step, or compute the features in the data loader'
+    else:
+        what = f"{caller} reads {name} on the host"
+        instead = (
+            f'compute {caller} in the data loader (backend="numpy", in the dataset\'s __getitem__), or train '
+            "with Trainer(compile=False)"
+        )
+    raise ValueError(
+        f"{what}, which cannot be done while mx.compile or mx.vmap traces {name} (a compiled training "
+        f"step): {instead}"
+    )
 
 
 def _check_shape(shape: tuple[int, ...], name: str) -> None:
@@ -112,18 +163,25 @@ def _refuse_non_finite(y: np.ndarray, name: str) -> None:
 
 
 def parallel_streams() -> list:
-    """Streams to spread independent blocks of feature work over.
+    """Streams to spread independent blocks of feature work over, this thread's own.
 
     On MLX's CPU backend each stream runs on its own thread, while one stream runs ops one at a time
     and several of them (the FFT among them) on one core: two streams ran two halves of a
     1292 x 2048 rfft in 2.6 ms against 5.0 ms on one, on 2 cores. On a GPU the default stream is
     already parallel, so there is one stream: the default.
+
+    MLX streams belong to the thread that made them ("There is no Stream(cpu, 2) in current thread"
+    elsewhere), so each thread makes its own (a data loader's thread workers), and a thread other than the
+    main one releases them as it ends (`audiotrain._thread_streams`: MLX would abort the process at exit).
     """
     if mx.default_device() != mx.cpu:
         return [mx.default_stream(mx.default_device())]
-    return _cpu_streams()
+    streams = getattr(_this_thread, "cpu_streams", None)
+    if streams is None:
+        streams = [mx.new_stream(mx.cpu) for _ in range(min(usable_cores(), 8))]
+        _this_thread.cpu_streams = streams
+        clear_streams_when_thread_ends()
+    return streams
 
 
-@functools.lru_cache(maxsize=1)
-def _cpu_streams() -> list:
-    return [mx.new_stream(mx.cpu) for _ in range(min(usable_cores(), 8))]
+_this_thread = threading.local()

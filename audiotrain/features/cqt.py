@@ -13,6 +13,7 @@ Frame ``t`` is centred at sample ``t * hop_length``; there are ``1 + len(y) // h
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
@@ -118,6 +119,34 @@ def _filters_reach(fmin, n_bins, bins_per_octave, filter_scale, tuning) -> tuple
     freqs = cqt_frequencies(n_bins, fmin, bins_per_octave, tuning)
     q = filter_scale / _bandwidths(freqs, bins_per_octave)
     return float(np.max(freqs * (1 + 0.5 * _HANN_BANDWIDTH / q))), float(freqs[-1])
+
+
+def check_settings(
+    where: str, sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, sparsity=0.01
+) -> None:
+    """ValueError naming the first CQT setting out of range (prefixed with `where`, e.g. "CQTConfig."),
+    before anything computes with them (a division by bins_per_octave, a maximum over no bins)."""
+    check_sample_rate(sr)
+    checks = [
+        ("hop_length", hop_length, _positive(hop_length, whole=True), "a positive integer"),
+        ("fmin", fmin, _positive(fmin), "a positive frequency in Hz"),
+        ("n_bins", n_bins, _positive(n_bins, whole=True), "a positive integer"),
+        ("bins_per_octave", bins_per_octave, _positive(bins_per_octave, whole=True), "a positive integer"),
+        ("filter_scale", filter_scale, _positive(filter_scale), "a positive number"),
+        # (librosa refuses it too: "Invalid quantile")
+        ("sparsity", sparsity, _number(sparsity) and 0 <= sparsity < 1, "in [0, 1)"),
+    ]
+    for name, value, ok, expected in checks:
+        if not ok:
+            raise ValueError(f"{where}{name} must be {expected}, got {value!r}")
+
+
+def _number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive(value, whole: bool = False) -> bool:
+    return _number(value) and value > 0 and (not whole or float(value).is_integer())
 
 
 def _check_filters_fit(sr, fmin, n_bins, bins_per_octave, filter_scale, tuning) -> float:
@@ -289,6 +318,11 @@ def cqt(
 ) -> mx.array | np.ndarray:
     """CQT magnitude, like ``np.abs(librosa.cqt(...))`` (Hann window, ``scale=True``, zero padding).
 
+    Not traceable: its decimation between octaves runs soxr on the host, so inside ``mx.compile`` (the
+    Trainer's compiled step) it raises a ValueError saying so. Compute it in the data loader
+    (``backend="numpy"``), or train with ``Trainer(compile=False)`` (under ``mx.grad`` alone it runs, as a
+    constant of the graph).
+
     Parameters
     ----------
     y : array [samples] or [batch, samples]
@@ -319,14 +353,8 @@ def cqt(
     array float32, shape [..., n_bins, frames], frames = 1 + samples // hop_length
     """
     check_backend(backend)
-    fmin = C1_HZ if fmin is None else float(fmin)
-    if fmin <= 0 or n_bins < 1 or bins_per_octave < 1 or filter_scale <= 0:
-        raise ValueError(
-            f"need fmin > 0, n_bins >= 1, bins_per_octave >= 1, filter_scale > 0; got {fmin}, {n_bins}, "
-            f"{bins_per_octave}, {filter_scale}"
-        )
-    if int(hop_length) != hop_length or hop_length < 1:
-        raise ValueError(f"hop_length must be a positive integer, got {hop_length}")
+    fmin = C1_HZ if fmin is None else fmin
+    check_settings("", sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, sparsity)
     plan = _plan(
         float(sr),
         int(hop_length),
@@ -338,7 +366,7 @@ def cqt(
         float(sparsity),
         float(tuning),
     )
-    signal = to_numpy(as_float_signal(y, "numpy"), np.float32)
+    signal = to_numpy(as_float_signal(y, "numpy", caller="cqt"), np.float32)  # (soxr decimates on the host)
     lead, n_samples = signal.shape[:-1], signal.shape[-1]
     signal = signal.reshape(-1, n_samples)
     n_octaves = len(plan.hops)
@@ -572,6 +600,15 @@ class CQTConfig(FeatureConfigMixin):
     def __post_init__(self):
         if self.spare_bins_below < 0 or self.spare_bins_above < 0:
             raise ValueError("CQTConfig spare bins must be >= 0")
+        check_settings(
+            "CQTConfig.",
+            self.sr,
+            self.hop_length,
+            self.fmin,
+            self.n_bins,
+            self.bins_per_octave,
+            self.filter_scale,
+        )
         if self.harmonics is not None:
             object.__setattr__(self, "harmonics", tuple(float(h) for h in self.harmonics))
             check_harmonics_fit(

@@ -219,6 +219,9 @@ def melspectrogram(
 ) -> mx.array | np.ndarray:
     """Mel spectrogram like ``librosa.feature.melspectrogram`` (same defaults).
 
+    With the default backend it also runs on the model side, inside ``mx.compile`` and ``mx.grad`` (the
+    Trainer's compiled step): an input being traced is not checked for NaN and is computed as one graph.
+
     Parameters
     ----------
     y : array [..., samples]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, overload
 
-from audiotrain.features._backend import as_float_signal, check_backend, parallel_streams
+from audiotrain.features._backend import as_float_signal, being_traced, check_backend, parallel_streams
 from audiotrain.features._banded import BandedMatrix
 
 import mlx.core as mx
@@ -199,8 +199,9 @@ def power_frames(
 
     ``project`` [n_fft // 2 + 1, K] (e.g. a transposed mel filterbank) is applied block by block, so the
     full power spectrogram never exists at once; the result is then [..., frames, K]. A `BandedMatrix`
-    skips its zeros. The MLX path evaluates block by block for the same reason, so it cannot run inside
-    ``mx.compile``.
+    skips its zeros. The MLX path evaluates block by block for the same reason, except on an input being
+    traced (inside ``mx.compile``, ``mx.grad`` or ``mx.vmap``: a model-side front end), where it builds
+    one graph of the whole batch and evaluates nothing.
     """
     hop_length = check_stft_args(n_fft, hop_length, pad_mode)
     if power <= 0:
@@ -214,6 +215,8 @@ def power_frames(
         project = BandedMatrix.from_dense(project)
     if backend == "numpy":
         out = _power_frames_numpy(y, n_fft, hop_length, w, center, pad_mode, power, count, project)
+    elif being_traced(y):
+        out = _power_frames_traced(y, n_fft, hop_length, w, center, pad_mode, power, count, project)
     else:
         out = _power_frames_mlx(y, n_fft, hop_length, w, center, pad_mode, power, count, project)
     return out.reshape(*lead, count, out.shape[-1])
@@ -282,6 +285,25 @@ def _power_frames_mlx(y, n_fft, hop_length, w, center, pad_mode, power, count, p
     return _assemble(blocks, mx.concatenate)
 
 
+def _power_frames_traced(y, n_fft, hop_length, w, center, pad_mode, power, count, project):
+    """`_power_frames_mlx` as one graph on the default stream, for a traced input: no block is
+    evaluated (nothing may be, then), the projection is a dense MLX product, and gradients reach `y`."""
+    padded = _pad_mlx(y, n_fft, center, pad_mode)
+    length = padded.shape[-1]
+    frames = mx.as_strided(padded, shape=(len(y), count, n_fft), strides=(length, hop_length, 1))
+    spec = mx.fft.rfft(frames * mx.array(w.astype(np.float32)), axis=-1)
+    # (Not `_complex_to_power_fn`'s float view of the complex result: MLX has no gradient through a view,
+    # and a front end may sit behind a learned layer.)
+    re, im = mx.real(spec), mx.imag(spec)
+    p = re * re + im * im
+    p = p if power == 2.0 else mx.power(p, power / 2.0)
+    if project is None:
+        return p
+    return (p.reshape(-1, p.shape[-1]) @ mx.array(project.dense.astype(np.float32))).reshape(
+        len(y), count, -1
+    )
+
+
 def _project_on_host() -> bool:
     return mx.default_device() == mx.cpu
 
@@ -341,6 +363,9 @@ def stft(
     backend: str = "mlx",
 ) -> mx.array | np.ndarray:
     """Complex STFT like ``librosa.stft``.
+
+    With the default backend it also runs on the model side, inside ``mx.compile`` and ``mx.grad`` (the
+    Trainer's compiled step): an input being traced is not checked for NaN and is computed as one graph.
 
     Parameters
     ----------
@@ -418,6 +443,8 @@ def spectrogram(
     power: float = 2.0,
     backend: str = "mlx",
 ) -> mx.array | np.ndarray:
-    """|STFT|**power, shape [..., n_fft // 2 + 1, frames] (``power=2``: power, ``1``: magnitude)."""
+    """|STFT|**power, shape [..., n_fft // 2 + 1, frames] (``power=2``: power, ``1``: magnitude).
+
+    Runs inside ``mx.compile`` and ``mx.grad`` as `melspectrogram` does."""
     p = power_frames(y, n_fft, hop_length, win_length, window, center, pad_mode, power, backend)
     return np.swapaxes(p, -1, -2) if backend == "numpy" else mx.swapaxes(p, -1, -2)

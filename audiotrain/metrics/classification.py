@@ -1,7 +1,8 @@
 """Classification metrics on numpy (or MLX) arrays: top-k accuracy, confusion matrix, per-class scores.
 
 All functions take ``scores`` [..., classes] (logits or probabilities) or integer predictions [...], and
-integer ``targets`` [...]; leading dimensions (batch, frames) are flattened. Targets equal to
+integer ``targets`` [...] (class indices: whole-valued floats are taken, other floats and one-hot targets
+are refused); leading dimensions (batch, frames) are flattened. Targets equal to
 ``ignore_index`` (default -1: root and bass of N and X, padding) are left out. Arrays may be numpy or MLX
 (bfloat16 included: `as_numpy`).
 """
@@ -35,9 +36,44 @@ def check_class_range(values: np.ndarray, classes: int, what: str, whose: str = 
         raise ValueError(f"{what} outside 0..{classes - 1}{whose}: {bad[:5].tolist()}")
 
 
-def _flatten(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+def class_indices(values: np.ndarray, what: str, instead: str = "") -> np.ndarray:
+    """`values` as int64 class indices, or ValueError naming `what` where they are not whole numbers.
+
+    Truncated to ints unchecked, float targets ``y + 0.7`` counted as ``y`` and a row's max score (in place
+    of its argmax) as a class. Whole-valued floats (``3.0``) and bools are taken. `instead` ends the message.
+    """
+    if values.dtype.kind in "iub":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        bad = values[~np.isfinite(values) | (values != np.round(values))]
+        if not bad.size:
+            return values.astype(np.int64)
+        found = f"{values.dtype} values such as {bad[:3].tolist()}"
+    else:
+        found = f"dtype {values.dtype}"
+    raise ValueError(f"{what} must be class indices (whole numbers), got {found}{instead}")
+
+
+def _refuse_one_hot(scores: np.ndarray, targets: np.ndarray, where: str) -> None:
+    """A one-hot targets array [..., classes] beside scores of the same shape: say so (it would be read as
+    class indices, and the scores as predictions). Not where the scores are whole numbers: predictions and
+    binary frame targets, one 1 a row, are data."""
+    if targets.ndim < 2 or targets.shape != scores.shape or scores.dtype.kind != "f":
+        return
+    if (scores == np.round(scores)).all():
+        return
+    if np.isin(targets, (0, 1)).all() and (targets.sum(axis=-1) == 1).all():
+        raise ValueError(
+            f"{where}: targets {targets.shape} look one-hot (rows of 0 and one 1 over the classes), where "
+            "class indices [...] are expected: pass targets.argmax(axis=-1)"
+        )
+
+
+def _flatten(scores, targets, ignore_index: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Scores [n, classes] (or predictions [n]) and targets [n], ignored targets removed."""
-    scores, targets = as_numpy(scores), as_numpy(targets).astype(np.int64)
+    scores, targets = as_numpy(scores), as_numpy(targets)
+    _refuse_one_hot(scores, targets, where)
+    targets = class_indices(targets, f"{where}: targets")
     if scores.shape[: targets.ndim] != targets.shape or scores.ndim not in (targets.ndim, targets.ndim + 1):
         raise ValueError(
             f"scores {scores.shape} do not match targets {targets.shape}: expected scores [..., classes] or "
@@ -85,14 +121,19 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return higher.sum(axis=1) + tied_before.sum(axis=1)
 
 
-def _predictions(scores, targets, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, int | None]:
+def _predictions(
+    scores, targets, ignore_index: int | None, where: str
+) -> tuple[np.ndarray, np.ndarray, int | None]:
     """(predicted class, target) pairs after ignoring, and the class count when scores give one."""
     scores, targets = as_numpy(scores), as_numpy(targets)
     is_scores = scores.ndim == targets.ndim + 1
-    flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
+    flat_scores, flat_targets = _flatten(scores, targets, ignore_index, where)
     if is_scores:
         return top_classes(flat_scores), flat_targets, scores.shape[-1]
-    return flat_scores.reshape(-1).astype(np.int64), flat_targets, None
+    what = f"{where}: scores {scores.shape} have the targets' shape, so they are read as predicted classes,"
+    what += " which"
+    instead = ": pass scores [..., classes] or their argmax (not their max)"
+    return class_indices(flat_scores.reshape(-1), what, instead), flat_targets, None
 
 
 def compute_topk_accuracy(
@@ -119,6 +160,7 @@ def compute_topk_accuracy(
         NaN when every target is ignored: no target, no accuracy (0 would read as a model always wrong).
     """
     scores, targets = as_numpy(scores), as_numpy(targets)
+    _refuse_one_hot(scores, targets, "compute_topk_accuracy")
     if scores.ndim != targets.ndim + 1:
         raise ValueError(
             f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
@@ -132,7 +174,7 @@ def compute_topk_accuracy(
         )
     if not 1 <= k <= scores.shape[-1]:
         raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
-    flat_scores, flat_targets = _flatten(scores, targets, ignore_index)
+    flat_scores, flat_targets = _flatten(scores, targets, ignore_index, "compute_topk_accuracy")
     check_class_range(
         flat_targets, scores.shape[-1], "compute_topk_accuracy: targets", " (the scores' classes)"
     )
@@ -149,7 +191,7 @@ def compute_confusion_matrix(
     ``num_classes`` defaults to the score width, or for predictions to one more than the largest class seen.
     Targets equal to ``ignore_index`` (default -1; None: none) are left out, with their predictions.
     """
-    predicted, true, width = _predictions(scores, targets, ignore_index)
+    predicted, true, width = _predictions(scores, targets, ignore_index, "compute_confusion_matrix")
     if num_classes is None:
         num_classes = (
             width if width is not None else int(max(predicted.max(initial=-1), true.max(initial=-1)) + 1)

@@ -8,18 +8,18 @@ thread only. So, where `fit` (or `validate`, `test`, `predict`) runs in another 
   ("There is no Stream(cpu, 0) in current thread"). `check_parameters_evaluate_here` says so in one line.
 - A thread that used MLX's random state (every fit does: seeding, dropout) ends with its streams still
   held, and MLX then aborts the process when Python exits ("terminate called without an active exception",
-  status 134). `clear_streams_when_thread_ends` makes the thread release them as it ends, after its last
-  Python code (`mx.clear_streams()` then, which would break any later MLX call of the thread if made
-  earlier).
+  status 134). `clear_streams_when_thread_ends` (`audiotrain._thread_streams`) makes the thread release
+  them as it ends.
 - Ctrl-C and SIGTERM cannot stop it: `warn_signals_do_not_reach_this_thread` says so, once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import warnings
 from typing import Any
+
+from audiotrain._thread_streams import clear_streams_when_thread_ends  # noqa: F401 (the Trainer's)
 
 import mlx.core as mx
 
@@ -41,32 +41,6 @@ def check_parameters_evaluate_here(module: Any, where: str) -> None:
             f"evaluated, and MLX evaluates an array only in the thread whose stream made it ({err}). Call "
             "mx.eval(model.parameters()) in the thread that builds the model, before this one uses it"
         ) from None
-
-
-class _ClearStreamsAtThreadEnd:
-    """Kept in a `threading.local`: deleted as its thread ends (Python clears the thread's locals there,
-    after the thread's last Python code and before `join()` returns), where it releases the thread's MLX
-    streams."""
-
-    def __init__(self) -> None:
-        self.thread = threading.get_ident()
-
-    def __del__(self) -> None:
-        if threading.get_ident() != self.thread:
-            return  # (deleted elsewhere, e.g. at interpreter exit: those streams are not this thread's)
-        with contextlib.suppress(Exception):
-            mx.clear_streams()
-
-
-_this_thread = threading.local()
-
-
-def clear_streams_when_thread_ends() -> None:
-    """Outside the main thread: release this thread's MLX streams when it ends (module docstring)."""
-    if threading.current_thread() is threading.main_thread():
-        return
-    if getattr(_this_thread, "streams", None) is None:
-        _this_thread.streams = _ClearStreamsAtThreadEnd()
 
 
 def warn_signals_do_not_reach_this_thread(stacklevel: int) -> None:

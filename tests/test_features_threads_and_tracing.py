@@ -1,0 +1,155 @@
+"""The mlx feature functions in a data loader's thread workers, and inside a compiled or differentiated step
+(a model-side front end)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from audiotrain import Trainer, TrainModule, seed_everything
+from audiotrain.features import cqt, melspectrogram, spectrogram, stft
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+import pytest
+
+LOADER_THREADS = """
+import numpy as np
+from audiotrain import DataLoader
+from audiotrain.features import cqt, melspectrogram, stft
+
+def clip(i):
+    return (0.1 * np.random.default_rng(i).standard_normal(8000)).astype(np.float32)
+
+def features(y):  # the default backend, "mlx"
+    mel = melspectrogram(y, sr=16000, n_fft=512, hop_length=256, n_mels=40)
+    spectrum = abs(np.asarray(stft(y, n_fft=512, hop_length=256)))
+    return mel, spectrum, cqt(y, sr=16000, hop_length=256, n_bins=36)
+
+class Clips:
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return features(clip(i))
+
+results = {}
+for persistent in (False, True):  # new threads every epoch, or the same two
+    loader = DataLoader(Clips(), 4, num_workers=2, persistent_workers=persistent)
+    results[persistent] = [[np.asarray(x) for x in batch] for epoch in range(2) for batch in loader]
+# The main thread after the workers (a fresh process: here the workers used MLX first).
+reference = [[np.asarray(x) for x in features(clip(i))] for i in range(8)]
+expected = [[np.stack([reference[i][k] for i in range(b, b + 4)]) for k in range(3)] for b in (0, 4)]
+for persistent, batches in results.items():
+    assert len(batches) == 4, len(batches)
+    for n, batch in enumerate(batches):
+        for k, got in enumerate(batch):
+            np.testing.assert_allclose(got, expected[n % 2][k], rtol=1e-5, atol=1e-6)
+print("SAME", flush=True)
+"""
+
+
+def test_features_in_thread_workers_equal_the_main_threads_and_the_process_exits_cleanly(tmp_path):
+    """With the default backend="mlx", a dataset computing features in the default thread workers failed
+    ("There is no Stream(cpu, 2) in current thread": the streams of the first thread that computed one
+    were used in every thread), from the second epoch on when persistent, and MLX then aborted the process
+    at exit ("terminate called without an active exception", status 134)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADER_THREADS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "SAME" in done.stdout and "terminate called" not in out
+
+
+def waves(n: int = 2, samples: int = 8000, seed: int = 0) -> mx.array:
+    rng = np.random.default_rng(seed)
+    return mx.array((0.1 * rng.standard_normal((n, samples))).astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [
+        lambda y: melspectrogram(y, sr=16000, n_fft=512, hop_length=256, n_mels=40),
+        lambda y: melspectrogram(y, sr=16000, pad_mode="reflect", power=1.0),
+        lambda y: spectrogram(y, n_fft=400, hop_length=160, center=False),
+        lambda y: mx.abs(stft(y, n_fft=512, hop_length=128)),
+    ],
+    ids=["mel", "mel-reflect-magnitude", "spectrogram", "stft"],
+)
+def test_mlx_features_run_inside_mx_compile_and_equal_the_eager_result(feature):
+    """Under mx.compile (and mx.grad) each failed: a host-side NaN check and block-by-block evaluation
+    ("Attempting to eval an array during function transformations")."""
+    y = waves()
+    eager = np.asarray(feature(y))
+    compiled = np.asarray(mx.compile(feature)(y))
+    np.testing.assert_allclose(compiled, eager, rtol=1e-5, atol=1e-6 * eager.max())
+    # Differentiated through the front end, as a model's first layer is.
+    grad = mx.grad(lambda scale, y: mx.sum(feature(y * scale)))(mx.array(1.0), y)
+    assert np.isfinite(np.asarray(grad)).all()
+
+
+def test_cqt_under_mx_compile_says_to_compute_it_in_the_loader():
+    """The CQT decimates on the host (soxr): it cannot be traced, and said so only as MLX's eval error,
+    which the Trainer then blamed on the user's step."""
+    with pytest.raises(ValueError, match=r"cqt reads y on the host.*mx\.compile") as caught:
+        mx.compile(lambda y: cqt(y, sr=16000, hop_length=256, n_bins=36))(waves())
+    assert 'backend="numpy"' in str(caught.value) and "Trainer(compile=False)" in str(caught.value)
+    # Under mx.grad alone (a Trainer(compile=False) step) it still runs.
+    grad = mx.grad(lambda s, y: mx.sum(cqt(y, sr=16000, hop_length=256, n_bins=36)) * s)(
+        mx.array(1.0), waves()
+    )
+    assert np.isfinite(np.asarray(grad)).all()
+
+
+class MelFrontEnd(TrainModule):
+    """A log-mel front end inside the model, as torch users write one with torchaudio."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(40, 2)
+
+    def __call__(self, y):
+        mel = melspectrogram(y, sr=16000, n_fft=512, hop_length=256, n_mels=40)
+        return self.fc(mx.mean(mx.log(mel + 1e-6), axis=-1))
+
+    def compute_loss(self, batch):
+        y, label = batch
+        logits = self(y)
+        loss = mx.mean(nn.losses.cross_entropy(logits, label))
+        return loss, {"acc": mx.mean(mx.argmax(logits, axis=-1) == label)}
+
+    def configure_optimizers(self):
+        return optim.Adam(learning_rate=0.05)
+
+
+def test_a_model_with_a_mel_front_end_trains_under_the_compiled_trainer(tmp_path):
+    """The default Trainer compiles its step; a mel front end failed there with "MelFrontEnd.compute_loss
+    read an array's value while being traced", though the model read none."""
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 16000
+    label = rng.integers(0, 2, 32)
+    freq = np.where(label == 1, 3000.0, 300.0)  # high tone or low tone
+    y = (0.3 * np.sin(2 * np.pi * freq[:, None] * t) + 0.01 * rng.standard_normal((32, 8000))).astype(
+        np.float32
+    )
+    batches = [(mx.array(y[i : i + 8]), mx.array(label[i : i + 8])) for i in range(0, 32, 8)]
+    seed_everything(0)
+    model = MelFrontEnd()
+    trainer = Trainer(
+        max_epochs=5,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        logger=False,
+    )
+    trainer.fit(model, batches, batches)
+    assert trainer.callback_metrics["val_acc"] >= 0.9  # (chance: 0.5)
