@@ -161,12 +161,17 @@ def test_callbacks_reused_in_a_new_trainer_start_a_new_run(tmp_path):
     """EarlyStopping carried the earlier run's best score and patience: the next fit stopped after one epoch
     and saved nothing, and best_model_path still named the earlier run's checkpoint."""
     checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=1)  # the default, versioned folder
-    stopping = EarlyStopping("val_loss", patience=1)
+    # patience 2: a fresh run stops only after two epochs without improvement (never in these 3 epochs),
+    # one carrying the earlier run's best score after epoch 1. The models' initial weights are seeded: drawn
+    # from the global state, they depended on the tests run before.
+    stopping = EarlyStopping("val_loss", patience=2)
+    mx.random.seed(0)
     first = _fit_with([checkpoint, stopping], tmp_path)
     first_best = checkpoint.best_model_path
     assert first.current_epoch == 3
     stopping.best_score = -1.0  # (a score no run beats: the earlier run's patience then runs out at once)
 
+    mx.random.seed(1)
     second = _fit_with([checkpoint, stopping], tmp_path, model=TinyClassifier(lr=0.05))
     assert second.current_epoch == 3  # not stopped by the earlier run's best score
     assert Path(first_best).is_dir()  # the earlier run's best is kept
