@@ -1160,3 +1160,23 @@ def test_a_logger_folder_that_is_a_file_is_refused_when_the_logger_is_made(tmp_p
     with pytest.raises(NotADirectoryError, match=r"notes\.txt is a file, not a folder, so .*logs cannot be"):
         make(str(notes / "logs"))
     assert notes.read_text() == "mine"
+
+
+def test_a_finished_tensorboard_logger_lets_go_of_its_event_writer(tmp_path):
+    # tensorboardX's exit handler held every closed EventFileWriter (a queue, a thread, locks) until the
+    # process exited: one per fit, validate or test, so a search of thousands of fits grew.
+    import gc
+
+    event_file_writer = pytest.importorskip("tensorboardX.event_file_writer").EventFileWriter
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    gc.collect()
+    before = sum(isinstance(o, event_file_writer) for o in gc.get_objects())
+    for _ in range(3):
+        trainer = quiet_trainer(tmp_path, max_epochs=1, logger=TensorBoardLogger(tmp_path))
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
+        trainer.validate(trainer.module, make_batches(32, seed=1))
+    del trainer
+    gc.collect()
+    assert sum(isinstance(o, event_file_writer) for o in gc.get_objects()) == before
+    assert len(list(tmp_path.rglob("events.out.tfevents.*"))) == 6  # (each stage wrote its file)

@@ -1041,7 +1041,9 @@ class TrainModule(nn.Module):
                 expected = {k: v for k, v in expected.items() if k in header}
             loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
             module.update(ckpt.merge_flat(module.parameters(), loaded))
-            mx.eval(module.parameters())
+            # The random key too: building the module split it for initial weights that were replaced
+            # unevaluated, and the pending splits stayed in its graph (~2 KB each, a load in a loop grew).
+            mx.eval(module.parameters(), mx.random.state)
             hook_state.load_module_state(module, state)
             return module
 

@@ -257,7 +257,9 @@ def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
         raise FileNotFoundError(f"weights file {file} does not exist")
     header = {k.removeprefix("model."): v for k, v in ckpt.read_header(file).items()}
     model.update(ckpt.read_tree(file, model.parameters(), "ChordRecognitionModel", header=header))
-    mx.eval(model.parameters())
+    # The random key too: the model's initial weights, replaced unevaluated, left their key splits pending
+    # in its graph (~40 KB a model: a service loading a checkpoint per request grew without bound).
+    mx.eval(model.parameters(), mx.random.state)
 
 
 def decode_setting(decode: Any, base: DecodeConfig, source: str) -> DecodeConfig:

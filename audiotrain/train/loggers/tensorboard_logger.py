@@ -237,7 +237,9 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._check_writer()
         writer, self._writer = self._writer, None
         writer.flush()
+        file_writers = list((getattr(writer, "all_writers", None) or {}).values())
         writer.close()
+        _let_go_of_event_writers(file_writers)
         event_file, self._event_file = self._event_file, None
         if event_file is not None and event_file.error is not None:  # the last events were lost
             raise _BackendStopped(f"TensorBoard's event file in {self.log_dir} stopped") from event_file.error
@@ -356,6 +358,26 @@ class _GuardedEventFile:
             self._event_file_writer._event_queue.cancel_join_thread()
             self.close()
         summary_writer.close()
+
+
+class _ClosedEventWriter:
+    """What a closed tensorboardX FileWriter holds in place of its EventFileWriter (see
+    `_let_go_of_event_writers`): the exit handler's close finds nothing to do."""
+
+    def close(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _let_go_of_event_writers(file_writers: list[Any]) -> None:
+    """tensorboardX's FileWriter registers an exit handler that holds it, and through it its closed
+    EventFileWriter (a queue, a thread object, locks, our guard): kept until the process exits, one per fit,
+    validate or test (~25 KB each, a search's thousands of fits grew). Closed, each lets go of it."""
+    for file_writer in file_writers:
+        if hasattr(file_writer, "event_writer"):
+            file_writer.event_writer = _ClosedEventWriter()
 
 
 def _tb_tag(name: str) -> str:
