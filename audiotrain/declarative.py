@@ -106,6 +106,22 @@ def cross_validation_stopped() -> KeyboardInterrupt:
     return KeyboardInterrupt() if interactive_session() else CrossValidationStopped(stop_exit_status())
 
 
+def _batches_of_max_steps(max_steps: int, accumulate: int, per_epoch: int | None) -> tuple[int, str]:
+    """The training batches a run of `max_steps` optimizer steps reads, and how that was counted. An epoch's
+    last window may be short (its step is taken at the epoch's end), so with accumulation an epoch of
+    `per_epoch` batches takes ceil(per_epoch / accumulate) steps; without its length, the most it can be."""
+    if accumulate == 1:
+        return max_steps, f"max_steps {max_steps}"
+    if per_epoch is None:
+        return max_steps * accumulate, f"max_steps {max_steps} x {accumulate} accumulated"
+    steps_per_epoch = -(-per_epoch // accumulate)
+    epochs, steps_left = divmod(max_steps, steps_per_epoch)
+    batches = epochs * per_epoch + min(steps_left * accumulate, per_epoch)
+    return batches, (
+        f"max_steps {max_steps}, {steps_per_epoch} an epoch of {per_epoch} batches {accumulate} accumulated"
+    )
+
+
 class MonitorCheck(Callback):
     """``training.monitor`` against what validation logs, named as the setting from its source (a file,
     ``overrides``): the run's ModelCheckpoint and EarlyStopping, which the user never made, would name
@@ -303,10 +319,7 @@ class ConfiguredTrainer:
             epochs = f"{t.num_epochs} epoch{'s' if t.num_epochs > 1 else ''}"
             lengths.append((per_epoch * t.num_epochs, f"{epochs} x {per_epoch} batches"))
         if t.max_steps is not None:  # (optimizer steps, of at most accumulate_grad_batches batches each)
-            accumulated = (
-                f" x {t.accumulate_grad_batches} accumulated" if t.accumulate_grad_batches > 1 else ""
-            )
-            lengths.append((t.max_steps * t.accumulate_grad_batches, f"max_steps {t.max_steps}{accumulated}"))
+            lengths.append(_batches_of_max_steps(t.max_steps, t.accumulate_grad_batches, per_epoch))
         if not lengths:
             return  # (a loader without a length: its end is not known)
         total, how = min(lengths)

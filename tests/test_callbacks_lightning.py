@@ -13,6 +13,7 @@ from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from audiotrain.train.checkpoint import CheckpointError
 
+import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches
 
@@ -557,3 +558,16 @@ def test_stopped_epoch_is_0_until_a_stop_as_in_lightning(tmp_path):
     assert es.stopped_epoch == 0 and es.state_dict()["stopped_epoch"] == 0
     fit(tmp_path, [es := EarlyStopping(monitor="val_m", patience=1)], [5, 6, 7], enable_checkpointing=False)
     assert es.stopped_epoch == 1 and "stopped_epoch=1" in repr(es)
+
+
+def test_numpy_numbers_are_taken_as_the_numbers_they_are():
+    # A sweep over np.arange / np.linspace gives numpy scalars: refused since the positional order check
+    # (patience=np.int64(5) was "not an int").
+    stopping = EarlyStopping("val_loss", patience=np.int64(5), min_delta=np.float32(0.25))
+    assert (stopping.patience, stopping.min_delta) == (5, 0.25) and type(stopping.patience) is int
+    checkpoint = ModelCheckpoint(save_top_k=np.int64(2), every_n_epochs=np.int64(3))
+    assert (checkpoint.save_top_k, checkpoint.every_n_epochs) == (2, 3)
+    assert type(checkpoint.save_top_k) is int and type(checkpoint.every_n_epochs) is int
+    for wrong in (2.0, True, np.float64(2.0)):
+        with pytest.raises(TypeError, match="patience must be an int"):
+            EarlyStopping("val_loss", patience=wrong)

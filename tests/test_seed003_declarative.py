@@ -1107,6 +1107,20 @@ def test_eval_steps_beyond_the_runs_batches_is_refused_naming_its_source_before_
         ).train(Stream(), Points())  # fmt: skip
     trainer = create_trainer(TinyNet(), config=str(file), batch_size=8, eval_steps=8, run_dir=tmp_path / "ok")
     assert trainer.train(Points(), Points()).best_checkpoint is not None
+    # With a length, an epoch's short last window is a step: 5 batches, 2 accumulated, are 3 steps (batches
+    # 2, 4, 5), so max_steps 3 ends after 5 batches (6 was let through, and never validated).
+    accumulating = dict(
+        eval_strategy="steps",
+        max_steps=3,
+        accumulate_grad_batches=2,
+        limit_train_batches=None,
+        batch_size=4,
+        num_epochs=3,
+    )
+    with pytest.raises(ValueError, match=r"trains 5 batches \(max_steps 3, 3 an epoch of 5 batches 2 acc"):
+        create_trainer(TinyNet(), "quick_test", eval_steps=6, **accumulating).train(Points(20), Points())
+    trainer = create_trainer(TinyNet(), "quick_test", eval_steps=5, run_dir=tmp_path / "acc", **accumulating)
+    assert trainer.train(Points(20), Points()).history["val_loss"][-1] is not None
 
 
 def test_a_misspelt_monitor_is_named_as_the_config_setting_at_the_sanity_check(tmp_path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import numbers
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,16 @@ def _plain(value: float | None) -> float | None:
 
 
 def _is_score(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    # (numbers.Real: numpy's numbers too, as a sweep over np.linspace gives them; bool is not a score)
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, bool))
+
+
+def _whole_number(value: Any) -> int | None:
+    """`value` as an int where it is one (Python's or numpy's: np.arange gives those), else None (bool,
+    floats, anything else: an argument in another's place)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return None
 
 
 #: What `_check_state` accepts for each kind of field, and how it says so.

@@ -22,6 +22,7 @@ from audiotrain.train.callbacks._monitor import (
     _metric,
     _plain,
     _score,
+    _whole_number,
 )
 from audiotrain.train.metric_values import MetricValue
 
@@ -98,12 +99,13 @@ class EarlyStopping(Callback):
             )
         if min_delta is None or not _is_score(min_delta):
             raise TypeError(f"EarlyStopping: min_delta must be a number, got {min_delta!r}")
-        if not isinstance(patience, int) or isinstance(patience, bool):
+        if _whole_number(patience) is None:
             raise TypeError(
                 f"EarlyStopping: patience must be an int (a number of checks), got {patience!r}; the "
                 "positional order is Lightning's, EarlyStopping(monitor, min_delta, patience, ...): pass "
                 "patience=... by name"
             )
+        patience = _whole_number(patience)
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
         for name, value in (

@@ -32,6 +32,7 @@ from audiotrain.train.callbacks._monitor import (
     _metric,
     _plain,
     _score,
+    _whole_number,
 )
 from audiotrain.train.loaders import loader_len
 from audiotrain.train.metric_values import MetricValue
@@ -203,12 +204,17 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: monitor must be a metric name or None, got {monitor!r}{_ORDER}"
             )
         _check_mode(mode, "ModelCheckpoint")
-        if not isinstance(save_top_k, int) or isinstance(save_top_k, bool):
+        if _whole_number(save_top_k) is None:
             raise TypeError(f"ModelCheckpoint: save_top_k must be an int, got {save_top_k!r}{_ORDER}")
+        save_top_k = _whole_number(save_top_k)
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
+        every_n_epochs, every_n_train_steps = (
+            _whole_number(n) if _whole_number(n) is not None else n
+            for n in (every_n_epochs, every_n_train_steps)
+        )
         for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            if value is not None and (_whole_number(value) is None or value < 0):
                 raise ValueError(
                     f"ModelCheckpoint: {name} must be an int >= 0 (0: never, as in Lightning) or None, got "
                     f"{value!r}"
