@@ -899,6 +899,9 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
         def on_sanity_check_start(self, trainer, module):
             self.sanity.append(trainer.num_sanity_val_batches)
 
+        def on_train_epoch_start(self, trainer, module):
+            self.last.append(("epoch start", trainer.is_last_batch))
+
     model, watch = Ranked(), Watch()
     model.print("before", "fit")  # without a Trainer: Python's print
     assert (model.global_rank, model.local_rank) == (0, 0)
@@ -906,7 +909,8 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
     assert t.progress_bar_callback is None and t.num_sanity_val_batches == 0 and not t.is_last_batch
     t.fit(model, make_batches(96), make_batches(48))  # 6 training and 3 validation batches
     assert capsys.readouterr().out.splitlines() == ["before fit", "rank:0:0"]
-    assert watch.last == [False] * 5 + [True] + [False] * 5 + [True] and watch.sanity == [3]
+    start = [("epoch start", False)]  # (not the previous epoch's last batch, as in Lightning)
+    assert watch.last == (start + [False] * 5 + [True]) * 2 and watch.sanity == [3]
     assert t.num_sanity_val_batches == 3
     shown = quiet_trainer(tmp_path, enable_progress_bar=True, num_sanity_val_steps=-1)
     assert isinstance(shown.progress_bar_callback, ProgressBar)

@@ -1171,12 +1171,12 @@ def test_a_finished_tensorboard_logger_lets_go_of_its_event_writer(tmp_path):
     from tasks import TinyClassifier, make_batches, quiet_trainer
 
     gc.collect()
-    before = sum(isinstance(o, event_file_writer) for o in gc.get_objects())
+    before = sum(type(o) is event_file_writer for o in gc.get_objects())
     for _ in range(3):
         trainer = quiet_trainer(tmp_path, max_epochs=1, logger=TensorBoardLogger(tmp_path))
         trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
         trainer.validate(trainer.module, make_batches(32, seed=1))
     del trainer
     gc.collect()
-    assert sum(isinstance(o, event_file_writer) for o in gc.get_objects()) == before
+    assert sum(type(o) is event_file_writer for o in gc.get_objects()) == before
     assert len(list(tmp_path.rglob("events.out.tfevents.*"))) == 6  # (each stage wrote its file)

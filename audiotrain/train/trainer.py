@@ -1053,6 +1053,7 @@ class Trainer:
     def _train_epoch(self, module, loader, val_loader, n_batches, val_every) -> None:
         progress = self.progress
         resuming = progress.start_epoch()
+        self._is_last_batch = False  # (as Lightning's: the previous epoch's last batch is not this epoch's)
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(progress.epoch)
         # Every batch of the epoch trained before the checkpoint, but its end (validation, epoch means) not
