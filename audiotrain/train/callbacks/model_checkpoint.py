@@ -75,6 +75,18 @@ _CHECKPOINT_LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
 }
 
 
+def _every_n(name: str, value: Any) -> int | None:
+    """An `every_n_*` argument as an int (numpy's too), or None; anything else refused."""
+    if value is None:
+        return None
+    whole = _whole_number(value)
+    if whole is None or whole < 0:
+        raise ValueError(
+            f"ModelCheckpoint: {name} must be an int >= 0 (0: never, as in Lightning) or None, got {value!r}"
+        )
+    return whole
+
+
 class ModelCheckpoint(Callback):
     """Save checkpoint folders during `fit`.
 
@@ -209,16 +221,8 @@ class ModelCheckpoint(Callback):
         save_top_k = _whole_number(save_top_k)
         if save_top_k < -1:
             raise ValueError(f"ModelCheckpoint: save_top_k must be >= -1, got {save_top_k}")
-        every_n_epochs, every_n_train_steps = (
-            _whole_number(n) if _whole_number(n) is not None else n
-            for n in (every_n_epochs, every_n_train_steps)
-        )
-        for name, value in (("every_n_epochs", every_n_epochs), ("every_n_train_steps", every_n_train_steps)):
-            if value is not None and (_whole_number(value) is None or value < 0):
-                raise ValueError(
-                    f"ModelCheckpoint: {name} must be an int >= 0 (0: never, as in Lightning) or None, got "
-                    f"{value!r}"
-                )
+        every_n_epochs = _every_n("every_n_epochs", every_n_epochs)
+        every_n_train_steps = _every_n("every_n_train_steps", every_n_train_steps)
         if train_time_interval is not None and (
             not isinstance(train_time_interval, datetime.timedelta) or train_time_interval.total_seconds() < 0
         ):
