@@ -220,6 +220,18 @@ def test_two_ranks_log_lines_interleaved_by_mlx_launch_come_out_as_two_plain_lin
         b"[WARN] Node with rank 0 exited with code 3\n",
         b"last words\n",
     ]
+    # Both messages written before either line ended (seen in a full run under load): two lines again, and
+    # no tag left owed to the next line.
+    terms = _InLaunchTerms("audiotrain launch", plain=True)
+    raw = [
+        b"\x1b[33m[WARN]\x1b[33m[WARN] Node with rank 0 exited with code 3 Node with rank 1 exited with code 3"
+        b" \x1b[0m \x1b[0m\n",
+        b"audiotrain launch: 1 rank ended with an error\n",
+    ]
+    assert [terms(line) for line in raw] == [
+        b"[WARN] Node with rank 0 exited with code 3\n[WARN] Node with rank 1 exited with code 3\n",
+        b"audiotrain launch: 1 rank ended with an error\n",
+    ]
     # A rank's line written whole between the tag and the rest of mlx.launch's line (seen in CI under load):
     # the rank's line stays its own, and the tag goes with its message.
     terms = _InLaunchTerms("audiotrain launch", plain=True)

@@ -657,8 +657,9 @@ class _InLaunchTerms:
     def _plain(self, raw: bytes) -> bytes:
         """A line with colour codes, without them. mlx.launch logs ``print("\\033[33m[WARN]", message,
         "\\033[0m")`` from a thread per rank, and print writes its arguments one by one, so two ranks' lines
-        can interleave: ``<c>[WARN]<c>[WARN] message 0`` then `` message 1 <r> <r>``. Each message gets
-        one tag, the second on its own line."""
+        can interleave: ``<c>[WARN]<c>[WARN] message 0`` then `` message 1 <r> <r>``, or both messages on
+        the first line (``<c>[WARN]<c>[WARN] message 0 message 1 <r> <r>``, seen in a test run). Each message
+        gets one tag, on a line of its own."""
         text = _COLOUR_CODE.sub(b"", raw)
         tags = _LEADING_LEVEL_TAGS.match(text)
         if tags:
@@ -669,11 +670,23 @@ class _InLaunchTerms:
                 # follows is a rank's own line, written whole in between (``<c>[WARN]last words``).
                 self._tags_owed += [first, *owed]
                 return rest
-            self._tags_owed += owed
-            return first + b" " + rest.strip() + b"\n"
+            messages = _messages_in(rest.strip(), 1 + len(owed))
+            self._tags_owed += owed[len(messages) - 1 :]
+            return b"".join(tag + b" " + message + b"\n" for tag, message in zip([first, *owed], messages))
         if self._tags_owed and text.strip():
             return self._tags_owed.pop(0) + b" " + text.strip() + b"\n"
         return text
+
+
+def _messages_in(text: bytes, at_most: int) -> list[bytes]:
+    """`text` split into up to `at_most` log messages written into one line: where its first two words
+    (``Node with``) begin again after a space, as two ranks' messages of one kind do."""
+    words = text.split(maxsplit=2)
+    if at_most < 2 or len(words) < 3:
+        return [text]
+    again = re.compile(rb"\s+(?=" + re.escape(words[0] + b" " + words[1]) + rb"\s)")
+    parts = again.split(text, maxsplit=at_most - 1)
+    return [part.strip() for part in parts if part.strip()]
 
 
 #: A terminal's colour code (SGR), as mlx.launch's log lines and a rank's coloured output hold them.
