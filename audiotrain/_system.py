@@ -12,6 +12,12 @@ from audiotrain._cgroup import cgroup_cpu_limit
 
 #: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
 BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
+#: How to get a GPU backend where MLX has none: the CPU wheel out first, as two backends' wheels overwrite
+#: each other's ``libmlx.so``.
+GPU_BACKEND_HINT = (
+    "on Linux with an NVIDIA GPU: pip uninstall mlx-cpu, then pip install 'audiotrain[cuda13]' for CUDA 13 "
+    "or 'audiotrain[cuda]' for CUDA 12; on a Mac, MLX uses Metal (Apple silicon)"
+)
 #: The variable that moves the package's cache (demo data, feature cache); empty means unset.
 CACHE_DIR_ENV = "AUDIOTRAIN_CACHE_DIR"
 #: What libstdc++'s and libc++'s ``std::filesystem::temp_directory_path`` read, in their order: the first

@@ -26,7 +26,11 @@ def test_accelerator_and_devices():
     has_gpu = mx.metal.is_available() or mx.cuda.is_available()
     assert Trainer(max_epochs=1).accelerator == ("gpu" if has_gpu else "cpu")
     if not has_gpu:
-        with pytest.raises(ValueError, match="this MLX has no GPU backend"):
+        # The CPU wheel out first: two backends' wheels overwrite each other's libmlx.so.
+        gpu_hint = (
+            r"this MLX has no GPU backend \(on Linux .*pip uninstall mlx-cpu, then .*\[cuda13\].*\[cuda\]"
+        )
+        with pytest.raises(ValueError, match=gpu_hint):
             Trainer(max_epochs=1, accelerator="gpu")
     with pytest.raises(ValueError, match="accelerator='tpu'.*'auto', 'cpu' or 'gpu'"):
         Trainer(max_epochs=1, accelerator="tpu")

@@ -72,6 +72,14 @@ def test_a_resumed_run_keeps_the_processes_its_checkpoint_was_written_by(auto):
         plan(0, resumed_processes=2, mpi=None)
     with pytest.raises(ValueError, match=r"written by 2 processes on a CPU"):
         plan(0, resumed_processes=2, on_cpu=False)
+    # On a GPU (a Mac resuming a Linux CPU run) the ways that work are named: the CPU, or one process.
+    gpu_ways = (
+        r"resume it on the CPU \(with --device cpu\), in one process here \(--processes 1: .*not .*exactly"
+    )
+    with pytest.raises(ValueError, match=gpu_ways):
+        plan(0, resumed_processes=2, on_cpu=False, cpu_flag="--device cpu")
+    with pytest.raises(ValueError, match=r"on the CPU \(where MLX runs on the CPU\)"):
+        plan(0, resumed_processes=2, on_cpu=False)  # a recipe without a device flag
     assert plan(1, resumed_processes=2) == LocalPlan(1)  # asked for: the resume check then says why not
 
 

@@ -288,6 +288,12 @@ def test_a_resume_in_another_process_count_than_asked_says_it_does_not_continue_
     checkpoint = _checkpoint(tmp_path / "c", global_batch={"world_size": 1, "batch_size": 4})
     note = _run.resume_processes_note(checkpoint, 1, 2, 2, "--processes")
     assert "was trained in 1 process; this resume trains in 2 (--processes 2)" in note
+    note = _run.resume_processes_note(checkpoint, 2, 1, 1, "--processes")
+    assert note.endswith("; leave --processes out to resume in 2")
+    # On a GPU leaving it out would be refused (local processes are for the CPU): not suggested there.
+    note = _run.resume_processes_note(checkpoint, 2, 1, 1, "--processes", on_cpu=False)
+    assert "was trained in 2 processes; this resume trains in 1 (--processes 1)" in note
+    assert "leave --processes out" not in note
     assert _run.resume_processes_note(checkpoint, 1, 1, 1, "--processes") is None  # asked for, and the same
 
 

@@ -156,9 +156,12 @@ def test_seed002_device_setting(clip_loaders, tmp_path, monkeypatch):
     monkeypatch.setattr(mx.metal, "is_available", lambda: False)
     if getattr(mx, "cuda", None) is not None:
         monkeypatch.setattr(mx.cuda, "is_available", lambda: False)
-    for name in ("gpu", "cuda", "mps"):
+    for name in ("gpu", "cuda", "mps", "metal"):  # (Trainer's names for the GPU)
         with pytest.raises(ValueError, match=f"device \\(--device\\) is '{name}', but this MLX has no GPU"):
             TrainingConfig(device=name)
+    # What to do names taking the CPU wheel out first (two backends' wheels overwrite each other).
+    with pytest.raises(ValueError, match="pip uninstall mlx-cpu, then pip install 'audiotrain\\[cuda13\\]'"):
+        TrainingConfig(device="gpu")
 
 
 def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(tmp_path, monkeypatch):

@@ -215,6 +215,13 @@ def _largest_divisor(batch_size: int, at_most: int) -> int:
     return max(n for n in range(1, max(1, at_most) + 1) if batch_size % n == 0)
 
 
+def training_on_cpu() -> bool:
+    """Whether MLX trains on the CPU here (its default device): local processes are for the CPU only."""
+    import mlx.core as mx
+
+    return mx.default_device() == mx.cpu
+
+
 def plan_local_processes(
     requested: int,
     batch_size: int | Sequence[int],
@@ -223,6 +230,7 @@ def plan_local_processes(
     resumed_processes: int | None = None,
     cores: int | None = None,
     on_cpu: bool | None = None,
+    cpu_flag: str | None = None,
     mpi: Mpi | None | bool = True,
     check: Callable[[Mpi, int], str | None] | None = None,
 ) -> LocalPlan:
@@ -233,8 +241,10 @@ def plan_local_processes(
     already a rank, and a working MPI is found; otherwise one process (with a `LocalPlan.note` when the
     machine had cores to spare). A resumed run (`resumed_processes`: how many processes wrote its checkpoint)
     keeps its count automatically: each process's share of the batch is in the checkpoint. An explicit N > 1
-    that cannot be honoured raises ValueError naming `flag` and why. `cores`, `on_cpu`, `mpi` (True:
-    `find_mpi`) and `check` (default `check_mpi`) are for tests.
+    that cannot be honoured raises ValueError naming `flag` and why. `on_cpu`: whether training runs on the
+    CPU (default: MLX's default device); `cpu_flag`: the recipe's flag that trains on the CPU where MLX has a
+    GPU ("--device cpu"), named when a resume of CPU processes meets a GPU. `cores`, `mpi` (True: `find_mpi`)
+    and `check` (default `check_mpi`) are for tests.
     """
     batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
     if requested < 0:
@@ -253,14 +263,15 @@ def plan_local_processes(
             return LocalPlan(1)
         requested = resumed_processes  # the count the checkpoint's batches were drawn for
     if on_cpu is None:
-        import mlx.core as mx
-
-        on_cpu = mx.default_device() == mx.cpu
+        on_cpu = training_on_cpu()
     if not on_cpu:
         if from_resume:
+            on_a_cpu = f"with {cpu_flag}" if cpu_flag else "where MLX runs on the CPU"
             raise ValueError(
                 f"the checkpoint to resume was written by {requested} processes on a CPU, each with its share of "
-                "the batch; this MLX runs on a GPU: resume it on a CPU, or train anew"
+                f"the batch; this MLX runs on a GPU: resume it on the CPU ({on_a_cpu}), in one process here "
+                f"({flag} 1: it then does not continue that run exactly, the batch being split otherwise), or "
+                "train anew"
             )
         if requested > 1:
             raise ValueError(

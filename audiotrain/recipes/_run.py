@@ -994,12 +994,20 @@ def checkpoint_processes(resume: str | Path | None, setting: str = "processes") 
 
 
 def resume_processes_note(
-    resume: str | Path | None, recorded: int | None, requested: int, planned: int, flag: str
+    resume: str | Path | None,
+    recorded: int | None,
+    requested: int,
+    planned: int,
+    flag: str,
+    *,
+    on_cpu: bool = True,
 ) -> str | None:
     """The line a resume prints about its processes: that it keeps the count its checkpoint was trained in
     (`recorded`), that it trains in another one asked for with `flag` (`requested`, `planned`), or that the
     checkpoint does not say. The count changes the result (the batch is split otherwise: float rounding in the
-    chord recipe, the contrastive loss's batches in CLAP's): none where no resume or nothing to say."""
+    chord recipe, the contrastive loss's batches in CLAP's): none where no resume or nothing to say. `on_cpu`:
+    whether training runs on the CPU, where leaving `flag` out would resume in the recorded count (on a GPU
+    several processes are refused)."""
     if not resume:
         return None
     if recorded is None:
@@ -1021,5 +1029,5 @@ def resume_processes_note(
     return (
         f"note: {resume} was trained in {recorded} process{plural}; this resume trains in {planned}{asked}, so "
         "it does not continue that run exactly (the batch is split otherwise)"
-        + (f"; leave {flag} out to resume in {recorded}" if requested else "")
+        + (f"; leave {flag} out to resume in {recorded}" if requested and on_cpu else "")
     )

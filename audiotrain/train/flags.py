@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
+from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain.train.step import PRECISIONS
 
 import mlx.core as mx
@@ -130,13 +131,13 @@ def accelerator(value: Any) -> str:
     """Lightning's `accelerator`, as MLX's device: "cpu", or "gpu" (Metal on a Mac, CUDA on Linux)."""
     names = {"auto": "auto", "cpu": "cpu", "gpu": "gpu", "cuda": "gpu", "mps": "gpu", "metal": "gpu"}
     if not isinstance(value, str) or value.lower() not in names:
-        _fail("accelerator", value, "'auto', 'cpu' or 'gpu' ('cuda' and 'mps' mean 'gpu')")
+        _fail("accelerator", value, "'auto', 'cpu' or 'gpu' ('cuda', 'mps' and 'metal' mean 'gpu')")
     choice = names[value.lower()]
     has_gpu = mx.metal.is_available() or (getattr(mx, "cuda", None) is not None and mx.cuda.is_available())
     if choice == "gpu" and not has_gpu:
         raise ValueError(
-            f"Trainer(accelerator={value!r}): this MLX has no GPU backend (install mlx[cuda13] on Linux with "
-            "an NVIDIA GPU; macOS uses Metal); use accelerator='cpu' or 'auto'"
+            f"Trainer(accelerator={value!r}): this MLX has no GPU backend ({GPU_BACKEND_HINT}); use "
+            "accelerator='cpu' or 'auto'"
         )
     if choice == "auto":
         choice = "gpu" if has_gpu else "cpu"

@@ -380,6 +380,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             config.batch_size,
             resumed_processes=resumed_processes,
             on_cpu=config.training_device() == "cpu",  # --device cpu on a machine with a GPU too
+            cpu_flag="--device cpu",
         )
     except ValueError as error:
         parser.error(str(error))
@@ -389,7 +390,12 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         # (None before a weights-only --resume: a line on how it was trained would precede its refusal)
         note = (
             resume_processes_note(
-                args.resume, resumed_processes, config.processes, plan.processes, "--processes"
+                args.resume,
+                resumed_processes,
+                config.processes,
+                plan.processes,
+                "--processes",
+                on_cpu=config.training_device() == "cpu",
             )
             if not _weights_only(args.resume)
             else None

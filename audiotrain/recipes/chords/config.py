@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain._system import cache_dir as package_cache_dir
 from audiotrain.audio import AudioError, header_length
 from audiotrain.audio import load as load_audio
@@ -65,7 +66,7 @@ def _help(text: str, **extra: Any) -> dict[str, Any]:
 
 
 #: `TrainingConfig.device` values: MLX has one CPU and one GPU device (Metal on a Mac, CUDA on Linux).
-DEVICES = ("auto", "cpu", "gpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "gpu", "cuda", "mps", "metal")
 
 
 #: The version of the feature code (`ChordFeatureConfig.compute`: the CQT, the tuning estimate, the bass view,
@@ -833,15 +834,15 @@ class TrainingConfig:
         """``device`` as the Trainer's accelerator: "cpu" or "gpu" ("auto": the GPU where MLX has one)."""
         if self.device not in DEVICES:
             raise ValueError(
-                f"TrainingConfig.device (--device) must be 'auto', 'cpu' or 'gpu' ('cuda' and 'mps' mean "
-                f"'gpu'), got {self.device!r}"
+                f"TrainingConfig.device (--device) must be 'auto', 'cpu' or 'gpu' ('cuda', 'mps' and 'metal' "
+                f"mean 'gpu'), got {self.device!r}"
             )
         try:
             return flags.accelerator(self.device)
         except ValueError:  # a GPU asked for where MLX has none
             raise ValueError(
-                f"TrainingConfig.device (--device) is {self.device!r}, but this MLX has no GPU backend (on "
-                "Linux with an NVIDIA GPU install mlx[cuda13]; macOS uses Metal): use 'cpu' or 'auto'"
+                f"TrainingConfig.device (--device) is {self.device!r}, but this MLX has no GPU backend "
+                f"({GPU_BACKEND_HINT}): use 'cpu' or 'auto'"
             ) from None
 
 

@@ -19,6 +19,7 @@ from audiotrain.distributed.local import (
     install_rank_stop_signal,
     plan_local_processes,
     run_local_job,
+    training_on_cpu,
 )
 from audiotrain.recipes._run import (
     check_kernel_cache,
@@ -355,7 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if not in_launched_job():  # (said once, by the command the user ran)
         note = resume_processes_note(
-            cfg.resume, resumed_processes, cfg.train.processes, plan.processes, "--train.processes"
+            cfg.resume,
+            resumed_processes,
+            cfg.train.processes,
+            plan.processes,
+            "--train.processes",
+            on_cpu=training_on_cpu(),
         )
         if note:
             print(note)
