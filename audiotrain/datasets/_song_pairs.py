@@ -225,7 +225,8 @@ def read_song_pairs(
     case ignored: a dataset's published split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
-    found it under; the audio of a row must be one of them.
+    found it under (and that path, made absolute, to itself: a row naming a link to a file of the folder
+    pairs it under the name the row gives); the audio of a row must be one of them.
 
     Raises
     ------
@@ -250,7 +251,7 @@ def _read_rows(
 ) -> list[tuple[Path, Path, str | None]]:
     base = csv_path.parent
     pairs: list[tuple[Path, Path, str | None]] = []
-    line_of: dict[Path, int] = {}
+    line_of: dict[str, tuple[Path, int]] = {}
     columns: int | None = None  # 2 or 3, as the header or the first row has them
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
@@ -265,7 +266,11 @@ def _read_rows(
             columns = columns or (3 if len(cells) == 3 else 2)
             _check_columns(cells, row, columns, where)
             audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
-            audio = audio_by_real_path.get(real(audio_path)) or unsupported_audio(real(audio_path))
+            audio = (
+                audio_by_real_path.get(os.path.abspath(audio_path))
+                or audio_by_real_path.get(real(audio_path))
+                or unsupported_audio(real(audio_path))
+            )
             if audio is None:
                 why = (
                     "does not exist"
@@ -283,9 +288,12 @@ def _read_rows(
                     f"{where}: the annotation {annotation_path} is not one of "
                     f"{', '.join(PAIRED_ANNOTATION_SUFFIXES)}"
                 )
-            if audio in line_of:
-                raise ValueError(f"{where}: {audio} is paired on line {line_of[audio]} already")
-            line_of[audio] = reader.line_num
+            # (by the real file: two names of one recording, a link and its file, are one song)
+            if real(audio) in line_of:
+                first, line = line_of[real(audio)]
+                same = "" if first == audio else f" (the same file as {first})"
+                raise ValueError(f"{where}: {audio}{same} is paired on line {line} already")
+            line_of[real(audio)] = (audio, reader.line_num)
             pairs.append((audio, annotation_path, _part(cells[2]) if columns == 3 else None))
     return pairs
 
