@@ -839,15 +839,23 @@ def test_one_recording_reached_twice_through_links_is_one_song_and_the_other_pat
     report = index.report()
     assert "3 annotated songs" in report
     assert "2 audio files reached through symlinks not used" in report
-    assert f"{data / 'd1_again.wav'} -> {data.resolve() / 'd1.wav'}: the same file as {data / 'd1.wav'}" in report
+    assert (
+        f"{data / 'd1_again.wav'} -> {data.resolve() / 'd1.wav'}: the same file as {data / 'd1.wav'}"
+        in report
+    )
     # A pairs file that names the link pairs the song under that name, still once.
     (data / "pairs.csv").write_text("single.wav,single.lab\nd1.wav,d1.lab\nd2.wav,d2.lab\n")
     index = scan_song_folder(data, pairs_file=data / "pairs.csv")
     assert sorted(s.name for s in index.songs) == ["d1", "d2", "single"]
-    assert [p.relative_to(data).as_posix() for p, _ in index.links_not_used] == ["d1_again.wav", "library/single.wav"]
+    assert [p.relative_to(data).as_posix() for p, _ in index.links_not_used] == [
+        "d1_again.wav",
+        "library/single.wav",
+    ]
     # Naming one recording twice, under two names, is refused as naming it twice under one is.
     (data / "pairs.csv").write_text("d1.wav,d1.lab\nd1_again.wav,d1_again.lab\n")
-    with pytest.raises(ValueError, match=r"line 2: .*d1_again.wav \(the same file as .*d1.wav\) is paired on line 1"):
+    with pytest.raises(
+        ValueError, match=r"line 2: .*d1_again.wav \(the same file as .*d1.wav\) is paired on line 1"
+    ):
         scan_song_folder(data, pairs_file=data / "pairs.csv")
 
 

@@ -389,8 +389,8 @@ class SongIndex:
                 [f"{p} -> {os.path.realpath(p)}" for p in self.links_not_entered],
             ),
             (
-                "audio file reached through a symlink not used: its real file is a song already under another "
-                "name (a link to a song of the folder, or a second way to one file)",
+                "audio file reached through a symlink not used: its real file is a song already under "
+                "another name (a link to a song of the folder, or a second way to one file)",
                 "audio files reached through symlinks not used: their real file is a song already under "
                 "another name (a link to a song of the folder, or a second way to one file)",
                 [f"{p} -> {os.path.realpath(p)}: the same file as {used}" for p, used in self.links_not_used],
@@ -659,7 +659,7 @@ def _second_ways_to_a_file(
     recording is one song, as a folder reached a second way is walked once. The path used is one that pairs
     (the one a pairs file names), else one that is not a link itself, else the first."""
     by_file: dict[str, list[Path]] = {}
-    for key, path in audio.items():
+    for path in audio.values():
         if path not in ambiguous and path.is_file():
             by_file.setdefault(real(path), []).append(path)
     second_ways = {}
