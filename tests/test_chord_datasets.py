@@ -859,6 +859,29 @@ def test_one_recording_reached_twice_through_links_is_one_song_and_the_other_pat
         scan_song_folder(data, pairs_file=data / "pairs.csv")
 
 
+def test_a_pairs_file_reads_a_quoted_name_starting_with_a_hash_and_skips_comment_lines(tmp_path):
+    """A row naming "#1 Hit.wav", quoted, was read as a comment: the song was reported as audio without an
+    annotation, and its annotation as not named in the pairs file, which names it."""
+    for name in ("#1 Hit", "Other"):
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "labels" / f"{name}-chords.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(
+        '# made by hand, "a quote in a comment\n'
+        "audio,annotation\n"
+        '"#1 Hit.wav","labels/#1 Hit-chords.lab"\n'
+        "  # Other.wav,labels/Other-chords.lab (left out for now)\n"
+        "Other.wav,labels/Other-chords.lab\n"
+        "missing.wav,labels/Other-chords.lab\n"
+    )
+    with pytest.raises(ValueError, match=r"pairs.csv, line 6: the audio .*missing.wav does not exist"):
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    text = (tmp_path / "pairs.csv").read_text()
+    (tmp_path / "pairs.csv").write_text(text.replace("missing.wav,labels/Other-chords.lab\n", ""))
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert sorted(s.name for s in index.songs) == ["#1 Hit", "Other"]
+    assert index.problems == 0 and index.unused_annotations == []
+
+
 def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_named(tmp_path):
     """A field recorder's take1.bwf (a WAV, which the loader reads) was invisible to the scan: its take1.lab
     was "an annotation without an audio file". Audio in a format the loader does not read, under a suffix
