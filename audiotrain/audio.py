@@ -200,7 +200,7 @@ def _open(path: Path) -> sf.SoundFile:
         raise _classify_decode_failure(path, RuntimeError("unsupported container"))
     try:
         with _decoder_messages_named(path):
-            handle = sf.SoundFile(_soundfile_name(path))
+            handle = _OwnedSoundFile(open(path, "rb"), _soundfile_name(path))
         if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
             handle = _reopen_unfinalised_wav(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
@@ -298,16 +298,27 @@ class _PatchedFile(io.RawIOBase):
         super().close()
 
 
-class _PatchedSoundFile(sf.SoundFile):
-    """A `soundfile.SoundFile` over a `_PatchedFile`, which it closes with itself."""
+class _OwnedSoundFile(sf.SoundFile):
+    """A `soundfile.SoundFile` over a file Python opened, which it closes with itself: a file by its
+    descriptor, a `_PatchedFile` through its methods. libsndfile opens a name through a 1024-byte buffer, so
+    a file whose path is longer (Linux allows 4096 bytes) was "corrupt or truncated"; Python opens it.
+    `name` (the path as soundfile would have been given it) names the file in its errors, as before."""
 
-    def __init__(self, file: _PatchedFile):
-        self._patched = file
-        super().__init__(file)
+    def __init__(self, file: io.BufferedReader | _PatchedFile, name: str | bytes):
+        self._owned = file
+        try:
+            super().__init__(file if isinstance(file, _PatchedFile) else file.fileno(), closefd=False)
+        except sf.LibsndfileError as error:
+            file.close()
+            raise sf.LibsndfileError(error.code, prefix=f"Error opening {name!r}: ") from None
+        except BaseException:
+            file.close()
+            raise
+        self._name = name
 
     def close(self) -> None:
         super().close()
-        self._patched.close()
+        self._owned.close()
 
 
 def _reopen_unfinalised_wav(path: Path, handle: sf.SoundFile) -> sf.SoundFile:
@@ -341,7 +352,7 @@ def _reopen_unfinalised_wav(path: Path, handle: sf.SoundFile) -> sf.SoundFile:
         return handle
     handle.close()
     patches = {4: (size - 8).to_bytes(4, "little"), position + 4: data_bytes.to_bytes(4, "little")}
-    return _PatchedSoundFile(_PatchedFile(path, patches))
+    return _OwnedSoundFile(_PatchedFile(path, patches), _soundfile_name(path))
 
 
 def _truncated_data_chunk(handle: sf.SoundFile) -> str:

@@ -272,6 +272,44 @@ def test_folder_level_errors(tmp_path):
         scan_caption_folder(root)
 
 
+def test_symlinked_sub_folders_are_entered_once_and_those_leading_out_are_skipped_and_listed(tmp_path):
+    """A linked album was passed over without a word, and a link to a clip (c1_again.wav -> c1.wav) made one
+    recording two clips, which a split could train on and score at once."""
+    root, library = tmp_path / "data", tmp_path / "library"
+    for folder, name in ((root, "c1"), (root, "c2"), (root / ".kept", "h1"), (library / "album", "l1")):
+        _wav(folder / f"{name}.wav")
+        (folder / f"{name}.txt").write_text(f"caption of {name}")
+    (root / "c1_again.wav").symlink_to("c1.wav")
+    (root / "c1_again.txt").symlink_to("c1.txt")
+    (root / "linked_album").symlink_to(library / "album")  # out of the folder: nothing there is read
+    (root / "again").symlink_to(root)  # a loop: the folder is read once
+    (root / "shown").symlink_to(".kept")  # a hidden folder made visible by a link: entered
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["c1.wav", "c2.wav", "shown/h1.wav"]
+    reasons = _reasons(folder)
+    assert (
+        reasons["c1_again.wav"]
+        == "reached through a symlink, not used: the same file as c1.wav, a clip already"
+    )
+    assert reasons["linked_album/"].startswith(
+        f"folder is a symlink out of the data folder (to {library.resolve() / 'album'}): not entered"
+    )
+    report = folder.report()
+    assert (
+        "skipped 2: 1 reached through a symlink, not used, 1 folder is a symlink out of the data folder"
+        in report
+    )
+    assert "1 folder reached through a symlink not entered: its real folder was read already" in report
+    assert f"again -> {root.resolve()}" in report
+    # The metadata layout reads no file through the linked album either, and names it.
+    (root / "metadata.csv").write_text("file_name,caption\nc1.wav,one\nlinked_album/l1.wav,out\n")
+    folder = scan_caption_folder(root)
+    reasons = _reasons(folder)
+    assert "escapes the data folder" in reasons["metadata.csv:3 (linked_album/l1.wav)"]
+    assert "folder is a symlink out of the data folder" in reasons["linked_album/"]
+    assert folder.unlisted_audio == ["c2.wav", "shown/h1.wav"]  # (c1_again.wav is c1.wav, which is listed)
+
+
 def test_metadata_symlinked_out_of_the_folder_is_refused(tmp_path):
     root = tmp_path / "data"
     root.mkdir()

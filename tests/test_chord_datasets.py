@@ -818,6 +818,70 @@ def test_songs_in_symlinked_folders_are_scanned_once_and_the_report_names_the_li
     assert f"{data / 'Local' / 'up'} -> {data.resolve()}" in report
 
 
+def test_one_recording_reached_twice_through_links_is_one_song_and_the_other_path_is_named(tmp_path):
+    """A link to a song of the folder (``d1_again.wav -> d1.wav``), or a link to a file that a linked folder
+    holds too, made two songs of one recording: a split could train on one and test on the other."""
+    library, data = tmp_path / "lib", tmp_path / "data"
+    for folder, name in ((library, "single"), (data, "d1"), (data, "d2")):
+        write_lab(folder / f"{name}.lab", SEGMENTS)
+        _wav(folder / f"{name}.wav", SEGMENTS[-1].end)
+    (data / "library").symlink_to(library)
+    for suffix in (".wav", ".lab"):
+        (data / f"single{suffix}").symlink_to(library / f"single{suffix}")
+        (data / f"d1_again{suffix}").symlink_to(f"d1{suffix}")
+    index = scan_song_folder(data)
+    assert [s.name for s in index.songs] == ["d1", "d2", "library/single"]
+    assert index.links_not_used == [
+        (data / "d1_again.wav", data / "d1.wav"),
+        (data / "single.wav", data / "library" / "single.wav"),
+    ]
+    assert index.unpaired_annotations == [] and index.problems == 0  # (their annotations went with them)
+    report = index.report()
+    assert "3 annotated songs" in report
+    assert "2 audio files reached through symlinks not used" in report
+    assert (
+        f"{data / 'd1_again.wav'} -> {data.resolve() / 'd1.wav'}: the same file as {data / 'd1.wav'}"
+        in report
+    )
+    # A pairs file that names the link pairs the song under that name, still once.
+    (data / "pairs.csv").write_text("single.wav,single.lab\nd1.wav,d1.lab\nd2.wav,d2.lab\n")
+    index = scan_song_folder(data, pairs_file=data / "pairs.csv")
+    assert sorted(s.name for s in index.songs) == ["d1", "d2", "single"]
+    assert [p.relative_to(data).as_posix() for p, _ in index.links_not_used] == [
+        "d1_again.wav",
+        "library/single.wav",
+    ]
+    # Naming one recording twice, under two names, is refused as naming it twice under one is.
+    (data / "pairs.csv").write_text("d1.wav,d1.lab\nd1_again.wav,d1_again.lab\n")
+    with pytest.raises(
+        ValueError, match=r"line 2: .*d1_again.wav \(the same file as .*d1.wav\) is paired on line 1"
+    ):
+        scan_song_folder(data, pairs_file=data / "pairs.csv")
+
+
+def test_a_pairs_file_reads_a_quoted_name_starting_with_a_hash_and_skips_comment_lines(tmp_path):
+    """A row naming "#1 Hit.wav", quoted, was read as a comment: the song was reported as audio without an
+    annotation, and its annotation as not named in the pairs file, which names it."""
+    for name in ("#1 Hit", "Other"):
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / "labels" / f"{name}-chords.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text(
+        '# made by hand, "a quote in a comment\n'
+        "audio,annotation\n"
+        '"#1 Hit.wav","labels/#1 Hit-chords.lab"\n'
+        "  # Other.wav,labels/Other-chords.lab (left out for now)\n"
+        "Other.wav,labels/Other-chords.lab\n"
+        "missing.wav,labels/Other-chords.lab\n"
+    )
+    with pytest.raises(ValueError, match=r"pairs.csv, line 6: the audio .*missing.wav does not exist"):
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    text = (tmp_path / "pairs.csv").read_text()
+    (tmp_path / "pairs.csv").write_text(text.replace("missing.wav,labels/Other-chords.lab\n", ""))
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert sorted(s.name for s in index.songs) == ["#1 Hit", "Other"]
+    assert index.problems == 0 and index.unused_annotations == []
+
+
 def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_named(tmp_path):
     """A field recorder's take1.bwf (a WAV, which the loader reads) was invisible to the scan: its take1.lab
     was "an annotation without an audio file". Audio in a format the loader does not read, under a suffix

@@ -51,15 +51,20 @@ def walk_visible(root: str | Path) -> tuple[list[Path], list[Path]]:
     return sorted(visible), sorted(hidden)
 
 
-def walk_visible_following_links(root: str | Path) -> tuple[list[Path], list[Path], list[Path]]:
+def walk_visible_following_links(
+    root: str | Path, *, only_within: bool = False
+) -> tuple[list[Path], list[Path], list[Path]]:
     """As `walk_visible`, entering symlinked folders too (a library whose albums are links to another disk),
     and third the folders not entered, sorted: those whose real folder was walked already (a link back up
     the tree, or a second way to one folder), so that a loop of links ends and no folder is walked twice.
+    With `only_within`, a link to a folder outside `root` is not entered either, and listed with them (CLAP's
+    data folder, of which nothing outside is read).
 
     The folders under `root` itself are walked first, then those behind its links, then those behind the
     links found there, and so on: a folder reached both ways is walked under its own name."""
     visible, hidden, not_entered = [], [], []
     walked: set[str] = set()
+    real_root = Path(os.path.realpath(root))
     tops = [Path(root)]
     for top in tops:  # (grows as links are found)
         for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
@@ -74,7 +79,9 @@ def walk_visible_following_links(root: str | Path) -> tuple[list[Path], list[Pat
                 (hidden if is_hidden(name) else visible).append(here / name)
             dirnames[:] = sorted(name for name in dirnames if not is_hidden(name))
             # os.walk lists a symlinked folder among the folders but does not enter it: it is walked later.
-            tops += [here / name for name in dirnames if (here / name).is_symlink()]
+            for link in (here / name for name in dirnames if (here / name).is_symlink()):
+                inside = Path(os.path.realpath(link)).is_relative_to(real_root)
+                (tops if inside or not only_within else not_entered).append(link)
     return sorted(visible), sorted(hidden), sorted(not_entered)
 
 

@@ -217,15 +217,16 @@ def read_song_pairs(
 ) -> list[tuple[Path, Path, str | None]]:
     """``[(audio, annotation, part)]`` from a CSV file of ``audio,annotation`` rows, one song a row, paths
     relative to the CSV's folder (or absolute); an optional first row ``audio,annotation`` is a header, and
-    blank lines and lines starting with ``#`` are skipped. A relative path written on Windows
-    (``audio\\song1.wav``) is read with its backslashes as separators where no file has that name as
-    written (`_row_path`).
+    blank lines and lines starting with ``#`` are skipped (a quoted name, ``"#1 Hit.wav"``, is a name). A
+    relative path written on Windows (``audio\\song1.wav``) is read with its backslashes as separators where
+    no file has that name as written (`_row_path`).
 
     A third column, ``split`` in the header, names the song's part (`PAIR_PARTS`, or one of `PART_ALIASES`,
     case ignored: a dataset's published split): then every row has it. Without it, each part is None (the recipe splits the songs itself).
 
     `audio_by_real_path` maps the real path of every audio file the scan of `data_dir` found to the path it
-    found it under; the audio of a row must be one of them.
+    found it under (and that path, made absolute, to itself: a row naming a link to a file of the folder
+    pairs it under the name the row gives); the audio of a row must be one of them.
 
     Raises
     ------
@@ -250,22 +251,29 @@ def _read_rows(
 ) -> list[tuple[Path, Path, str | None]]:
     base = csv_path.parent
     pairs: list[tuple[Path, Path, str | None]] = []
-    line_of: dict[Path, int] = {}
+    line_of: dict[str, tuple[Path, int]] = {}
     columns: int | None = None  # 2 or 3, as the header or the first row has them
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        for row in reader:
-            where = f"{csv_path}, line {reader.line_num}"
+        lines = _RowLines(handle)
+        first_row = True
+        for row in csv.reader(lines):
+            line_num, lines.at_row_start = lines.row_start, True
+            where = f"{csv_path}, line {line_num}"
             cells = [cell.strip() for cell in row]
-            if not any(cells) or cells[0].startswith("#"):
+            if not any(cells):
                 continue
-            if reader.line_num == 1 and [cell.lower() for cell in cells] in _HEADERS:
-                columns = len(cells)
+            if first_row and [cell.lower() for cell in cells] in _HEADERS:
+                first_row, columns = False, len(cells)
                 continue
+            first_row = False
             columns = columns or (3 if len(cells) == 3 else 2)
             _check_columns(cells, row, columns, where)
             audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
-            audio = audio_by_real_path.get(real(audio_path)) or unsupported_audio(real(audio_path))
+            audio = (
+                audio_by_real_path.get(os.path.abspath(audio_path))
+                or audio_by_real_path.get(real(audio_path))
+                or unsupported_audio(real(audio_path))
+            )
             if audio is None:
                 why = (
                     "does not exist"
@@ -283,11 +291,39 @@ def _read_rows(
                     f"{where}: the annotation {annotation_path} is not one of "
                     f"{', '.join(PAIRED_ANNOTATION_SUFFIXES)}"
                 )
-            if audio in line_of:
-                raise ValueError(f"{where}: {audio} is paired on line {line_of[audio]} already")
-            line_of[audio] = reader.line_num
+            # (by the real file: two names of one recording, a link and its file, are one song)
+            if real(audio) in line_of:
+                first, line = line_of[real(audio)]
+                same = "" if first == audio else f" (the same file as {first})"
+                raise ValueError(f"{where}: {audio}{same} is paired on line {line} already")
+            line_of[real(audio)] = (audio, line_num)
             pairs.append((audio, annotation_path, _part(cells[2]) if columns == 3 else None))
     return pairs
+
+
+class _RowLines:
+    """The lines of a pairs file as `csv.reader` reads them, without the comments: a line that starts with
+    ``#`` where a row starts (a quoted cell, ``"#1 Hit.wav"``, does not: it starts with ``"``), dropped before
+    CSV reads it, so that a quote in a comment cannot swallow the rows after it. `row_start` is the number of
+    the line the last row began on; the reader of the rows sets `at_row_start` before asking for the next."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self.number = self.row_start = 0
+        self.at_row_start = True
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._handle)
+        self.number += 1
+        while self.at_row_start and line.lstrip().startswith("#"):
+            line = next(self._handle)
+            self.number += 1
+        if self.at_row_start:
+            self.row_start, self.at_row_start = self.number, False
+        return line
 
 
 #: Said where a row has more columns than it should: the usual cause is a name with a comma (the Beatles'

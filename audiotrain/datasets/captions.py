@@ -31,7 +31,9 @@ Bad input never stops the scan and is never silently dropped: each problem (miss
 listed but absent, a path that leaves the folder through ``..``, an absolute path or a symlink, unreadable
 audio) becomes a `Skip` naming the file (and the metadata line) and the cause, and
 `CaptionFolder.report()` summarises them. Nothing outside the folder is read: paths are checked after
-resolving symlinks, before anything is opened.
+resolving symlinks, before anything is opened, and a symlinked sub-folder leading out of the folder is not
+entered (a `Skip` names it). Those inside it are entered, each real folder once (a second way to one is a
+note); a clip reached a second way (a link to a clip of the folder) is one clip, the other path a `Skip`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from typing import Any
 
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import is_hidden, nfc
+from audiotrain.datasets._folders import is_hidden, nfc, walk_visible_following_links
 from audiotrain.datasets._text import read_utf8_text
 from audiotrain.datasets.caption_demo import is_demo_record
 
@@ -395,6 +397,7 @@ def scan_caption_folder(
             f"{root}: both {' and '.join(present)} exist; keep one so it is clear which captions to use"
         )
     extensions = tuple(e.lower() for e in audio_extensions)
+    files, not_entered = _visible_files(root)
     if present:
         meta = root / present[0]
         resolved = Path(os.path.realpath(meta))
@@ -419,11 +422,12 @@ def scan_caption_folder(
         listed |= {os.path.normpath(s.names.replace("\\", "/").strip()) for s in skipped if s.names}
         folder.unlisted_audio = sorted(
             p.relative_to(root).as_posix()
-            for p in _walk_audio(root, extensions)
+            for p in _audio_files(files, extensions)
             if Path(os.path.realpath(p)) not in listed and p.relative_to(root).as_posix() not in listed
         )
     else:
-        folder = _scan_side_by_side(root, extensions)
+        folder = _scan_side_by_side(root, files, extensions)
+    _name_links_not_entered(folder, not_entered)
     unread = _unread_metadata_like(root, present[0] if present else None)
     if unread and present:
         folder.notes.append(f"not read: {', '.join(unread)} (the captions come from {present[0]} only)")
@@ -433,7 +437,7 @@ def scan_caption_folder(
             f"has none of {', '.join(METADATA_FILES)}; to use a metadata file, give it one of these names "
             "(columns file_name and caption)"
         )
-    nested = _nested_metadata(root)
+    nested = _nested_metadata(root, files)
     if nested:  # (Hugging Face AudioFolder's per-split layout: train/metadata.csv, test/metadata.csv)
         folder.notes.append(
             f"not read: {', '.join(nested[:5])}{f' and {len(nested) - 5} more' if len(nested) > 5 else ''}: only a metadata file at the top of the data folder is read (for "
@@ -446,22 +450,41 @@ def scan_caption_folder(
     return folder
 
 
-def _nested_metadata(root: Path) -> list[str]:
+def _nested_metadata(root: Path, files: list[Path]) -> list[str]:
     """Metadata files (`METADATA_FILES` names) below the top level of `root`, which the scan does not read."""
     return sorted(
-        (Path(dirpath) / name).relative_to(root).as_posix()
-        for dirpath, dirnames, filenames in _walk_folders(root)
-        if Path(dirpath) != root
-        for name in filenames
-        if name in METADATA_FILES
+        p.relative_to(root).as_posix() for p in files if p.parent != root and p.name in METADATA_FILES
     )
 
 
-def _walk_folders(root: Path):
-    # followlinks=False and hidden folders left out, as `_walk_audio` walks.
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
-        yield dirpath, dirnames, filenames
+def _visible_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """(the files under `root` the scan reads, in folder order; the symlinked folders it did not enter).
+
+    Hidden files and folders are left out. Symlinked sub-folders are entered, each real folder once, as the
+    chord recipe's scan enters them; one leading out of the folder is not (nothing outside it is read), nor
+    one whose real folder was read already (a second way to it, a link back up the tree)."""
+    entries, _, not_entered = walk_visible_following_links(root, only_within=True)
+    files = [path for path in entries if not path.is_dir()]  # (a broken link is listed: a caller names it)
+    # Root's files first, then each folder's, depth first (os.walk's order, which the clip order followed).
+    return sorted(files, key=lambda path: (path.parent.parts, path.name)), not_entered
+
+
+def _name_links_not_entered(folder: CaptionFolder, not_entered: list[Path]) -> None:
+    """A symlinked folder leading out of the data folder is a skip, as a linked file leading out is; one
+    whose real folder was read under another name is a note."""
+    again = []
+    for link in not_entered:
+        name, target = link.relative_to(folder.root).as_posix(), os.path.realpath(link)
+        if Path(target).is_relative_to(folder.root):
+            again.append(f"{name} -> {target}")
+        else:
+            why = f"folder is a symlink out of the data folder (to {target}): not entered, its clips not read"
+            folder.skipped.append(Skip(f"{name}/", f"{why}; copy them in (cp -rL) to use them"))
+    if again:
+        folder.notes.append(
+            f"{plural(len(again), 'folder')} reached through a symlink not entered: its real folder was read "
+            f"already (a link to a folder above, or a second link to one folder): {', '.join(again)}"
+        )
 
 
 def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
@@ -478,19 +501,15 @@ def _unread_metadata_like(root: Path, used: str | None) -> list[str]:
     )
 
 
-def _walk_audio(root: Path, extensions: tuple[str, ...]):
-    # followlinks=False: a symlinked directory could lead anywhere on the disk.
-    for dirpath, _, filenames in _walk_folders(root):
-        for name in sorted(filenames):
-            if not is_hidden(name) and os.path.splitext(name)[1].lower() in extensions:
-                yield Path(dirpath) / name
+def _audio_files(files: list[Path], extensions: tuple[str, ...]) -> list[Path]:
+    return [path for path in files if path.suffix.lower() in extensions]
 
 
-def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder:
+def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...]) -> CaptionFolder:
     clips, skipped = [], []
     on_disk = _NamesOnDisk(root)
     by_stem: dict[Path, list[Path]] = {}
-    for path in _walk_audio(root, extensions):
+    for path in _audio_files(files, extensions):
         by_stem.setdefault(path.with_suffix(""), []).append(path)
     for stem, paths in by_stem.items():
         rel = [p.relative_to(root).as_posix() for p in paths]
@@ -522,17 +541,32 @@ def _scan_side_by_side(root: Path, extensions: tuple[str, ...]) -> CaptionFolder
         parts = PurePosixPath(name).parts
         split = _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
         clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=split))
+    clips = _one_clip_per_file(root, clips, skipped)
     # Caption files without audio are reported: usually a typo in a file name or a missing download.
     stems = {nfc(str(stem)) for stem in by_stem}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not is_hidden(d))
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            if name.endswith(".txt") and not is_hidden(name) and nfc(str(p.with_suffix(""))) not in stems:
-                skipped.append(
-                    Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file")
-                )
+    for p in files:
+        if p.name.endswith(".txt") and nfc(str(p.with_suffix(""))) not in stems:
+            skipped.append(Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file"))
     return CaptionFolder(root=root, layout="side-by-side (clip.wav + clip.txt)", clips=clips, skipped=skipped)
+
+
+def _one_clip_per_file(root: Path, clips: list[CaptionedClip], skipped: list[Skip]) -> list[CaptionedClip]:
+    """`clips` with one clip per real file: a link to a clip of the folder (``c1_again.wav -> c1.wav``), or a
+    linked file a linked folder holds too, is the same recording, which must not be trained on and held out
+    to score at once. The clip kept is one that is not a link itself, else the first; the others are
+    skipped, naming it (the metadata layouts merge the rows of one file into one clip)."""
+    by_file: dict[Path, list[CaptionedClip]] = {}
+    for clip in clips:
+        by_file.setdefault(clip.path, []).append(clip)
+    second_ways = set()
+    for same in by_file.values():
+        used = min(same, key=lambda clip: (root / clip.name).is_symlink())  # (the first of those alike)
+        for clip in same:
+            if clip is not used:
+                second_ways.add(clip.name)
+                why = f"reached through a symlink, not used: the same file as {used.name}, a clip already"
+                skipped.append(Skip(clip.name, why))
+    return [clip for clip in clips if clip.name not in second_ways]
 
 
 @dataclass

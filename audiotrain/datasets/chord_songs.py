@@ -7,7 +7,8 @@ compared in Unicode's composed form: macOS writes them decomposed) and lists eve
 with errors or in a format no reader here reads, with a "did you mean" for a name nearly alike) in
 `SongIndex.report`. Hidden files and folders (``.DS_Store``, ``._song.wav``, ``.Trashes``)
 are ignored and counted. Symlinked folders are entered (each real folder once: a link to a folder above is
-not followed round) and named in the report. The report also counts the annotated time in chords outside
+not followed round) and named in the report; so is an audio file reached a second way (a link to a song
+of the folder), which is used once. The report also counts the annotated time in chords outside
 the vocabulary's chord types (``C:(1,b3)``): they train as ``X``, so a dataset in a notation the vocabulary
 does not read shows; and in those it reduces to a chord of other notes (``C:aug(b7)`` trains as ``C:aug``),
 so that a dataset rich in extensions (jazz) shows how much of it was simplified. Annotations kept apart from
@@ -132,6 +133,10 @@ class SongIndex:
     #: because their real folder was scanned already (a link to a folder above, or a second link to one).
     linked_folders: list[Path] = field(default_factory=list)
     links_not_entered: list[Path] = field(default_factory=list)
+    #: Audio files not used because their real file is a song already under another name (a link to a song
+    #: of the folder, or a file in a linked folder reached by a link of its own too): ``(audio, the path
+    #: used)``, so that one recording is one song, never in training and in the test part at once.
+    links_not_used: list[tuple[Path, Path]] = field(default_factory=list)
     near_misses: list[tuple[Path, Path]] = field(default_factory=list)  # (audio, annotation) nearly paired
     #: Audio files whose name matches several annotations of the annotations folder, or one that another
     #: audio file's matches too: not paired by a guess (``(audio, why)``).
@@ -384,6 +389,13 @@ class SongIndex:
                 [f"{p} -> {os.path.realpath(p)}" for p in self.links_not_entered],
             ),
             (
+                "audio file reached through a symlink not used: its real file is a song already under "
+                "another name (a link to a song of the folder, or a second way to one file)",
+                "audio files reached through symlinks not used: their real file is a song already under "
+                "another name (a link to a song of the folder, or a second way to one file)",
+                [f"{p} -> {os.path.realpath(p)}: the same file as {used}" for p, used in self.links_not_used],
+            ),
+            (
                 "JAMS file with several chord annotations (counted from 0; --data.jams_annotation N, or "
                 "evaluate's --jams_annotation N, picks another)",
                 "JAMS files with several chord annotations (counted from 0; --data.jams_annotation N, or "
@@ -563,9 +575,13 @@ def scan_song_folder(
         if path not in ambiguous
     ]
     index.audio_of = {annotation: audio_path for audio_path, annotation in paired.items()}
+    second_ways = _second_ways_to_a_file(audio, paired, annotations, ambiguous)
     for key, audio_path in audio.items():
         annotation_path = paired.get(audio_path) or annotations.pop(key, None)
         if audio_path in ambiguous:
+            continue
+        if audio_path in second_ways:  # (its annotation, if any, goes with it: not one without audio)
+            index.links_not_used.append((audio_path, second_ways[audio_path]))
             continue
         if annotation_path is None:
             index.unpaired_audio.append(audio_path)
@@ -633,6 +649,25 @@ def scan_song_folder(
     index.unsupported_audio.sort()
     _find_near_misses(index, other_labs, other_files, other_apart)
     return index
+
+
+def _second_ways_to_a_file(
+    audio: dict[Path, Path], paired: dict[Path, Path], annotations: dict[Path, Path], ambiguous: set[Path]
+) -> dict[Path, Path]:
+    """``{audio: the path used}`` of the audio files whose real file is found under another name too (a link
+    ``d1_again.wav -> d1.wav``; ``single.wav -> ../lib/single.wav`` beside a linked folder ``lib``): one
+    recording is one song, as a folder reached a second way is walked once. The path used is one that pairs
+    (the one a pairs file names), else one that is not a link itself, else the first."""
+    by_file: dict[str, list[Path]] = {}
+    for path in audio.values():
+        if path not in ambiguous and path.is_file():
+            by_file.setdefault(real(path), []).append(path)
+    second_ways = {}
+    for paths in by_file.values():
+        unpaired = [path not in paired and pairing_key(path) not in annotations for path in paths]
+        used = min(zip(unpaired, (p.is_symlink() for p in paths), paths))[2]
+        second_ways.update({path: used for path in paths if path != used})
+    return second_ways
 
 
 def _audio_sharing_a_name(
@@ -762,6 +797,7 @@ def _explicit_pairs(
         return path if path is not None and _looks_like_unsupported_audio(path) else None
 
     readable = {real(path): path for path in audio.values()}
+    readable |= {os.path.abspath(path): path for path in audio.values()}  # (a row names a link: that name)
     rows = read_song_pairs(Path(pairs_file), readable, root, unsupported)
     pairs = [(audio_path, annotation) for audio_path, annotation, _ in rows]
     index.parts = {

@@ -181,6 +181,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         index.reduced_labels,
         index.linked_folders,
         index.links_not_entered,
+        index.links_not_used,
         index.unused_annotations,
     )
     if index.problems or any(noted):
