@@ -225,3 +225,84 @@ def test_the_clap_recipes_run_returns_its_typed_dict():
 def test_the_loaders_a_trainer_holds_are_typed(name):
     returned = inspect.signature(getattr(Trainer, name).fget).return_annotation
     assert returned == "DataLoader | Iterable[Any] | None"  # (was Any)
+
+
+# The hooks a user overrides, as Lightning's are written: each form must be an override to both checkers
+# (tests/typing/module_hooks.py and callback_names.py), and the Trainer still calls each as it is written.
+MODULE_HOOKS_OF_TWO_FORMS = ["on_train_epoch_start", "on_train_epoch_end", "on_validation_end", "on_test_end"]
+
+
+@pytest.mark.parametrize("name", MODULE_HOOKS_OF_TWO_FORMS)
+def test_module_hooks_with_audiotrains_arguments_accept_lightnings_form_too(name):
+    # `(self, epoch: int)` made Lightning's `on_train_epoch_start(self)` an incompatible override.
+    kinds = [p.kind for p in inspect.signature(getattr(TrainModule, name)).parameters.values()]
+    assert kinds == [
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+        inspect.Parameter.VAR_KEYWORD,
+    ]
+    assert typing.get_type_hints(getattr(TrainModule, name))["return"] is type(None)
+
+
+def test_the_trainer_calls_each_form_of_the_module_hooks_as_written():
+    import mlx.core as mx
+    import mlx.optimizers as optim
+
+    calls = []
+
+    class Model(_Loss):
+        def __init__(self):
+            super().__init__()
+            self.w = mx.zeros((1,))
+
+        def compute_loss(self, batch):
+            return (self.w * batch).sum()
+
+        def configure_optimizers(self):
+            return [optim.SGD(learning_rate=0.1)], [lambda step: mx.array(0.1)]  # ([opt], [schedule])
+
+        def on_train_epoch_start(self):
+            calls.append("start()")
+
+        def on_train_epoch_end(self, epoch, metrics):
+            calls.append(f"end({epoch}, {sorted(metrics)})")
+
+        def on_train_batch_start(self, batch, batch_idx):
+            return -1 if batch_idx == 1 else None  # ends the epoch there
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, logger=False)
+    trainer.fit(Model(), [mx.ones((2, 1))] * 3)
+    assert calls == ["start()", "end(0, ['train_loss'])"]
+    assert trainer.global_step == 1
+
+
+def test_the_return_annotations_hold_what_the_trainer_takes():
+    from collections.abc import Sequence
+
+    from audiotrain.train.module import OptimizerConfig, ParameterTree
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    assert (
+        typing.get_type_hints(TrainModule.on_train_batch_start)["return"] == int | None
+    )  # -1 ends the epoch
+    returned = typing.get_args(typing.get_type_hints(TrainModule.configure_optimizers)["return"])
+    assert set(returned) == {
+        OptimizerConfig,
+        optim.Optimizer,
+        dict[str, typing.Any],
+        Sequence[optim.Optimizer],  # Lightning's `[opt]`
+        tuple[Sequence[optim.Optimizer], typing.Any],  # `([opt], [schedule])`, `([opt], schedule)`
+    }
+    assert typing.get_type_hints(ParameterTree.values)["return"] == list[mx.array]
+
+    class Linear(_Loss):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(2, 3)
+
+    values = Linear().parameters().values()  # (the idiom `sum(p.size for p in ...values())`)
+    assert isinstance(values, list) and [v.size for v in values] == [6, 3]
+
