@@ -306,3 +306,45 @@ def test_the_return_annotations_hold_what_the_trainer_takes():
     values = Linear().parameters().values()  # (the idiom `sum(p.size for p in ...values())`)
     assert isinstance(values, list) and [v.size for v in values] == [6, 3]
 
+
+def _named_parameters(function) -> list[inspect.Parameter]:
+    return [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
+
+
+def _callback_hooks():
+    from audiotrain.train import Callback
+    from audiotrain.train.callbacks import BaseFinetuning, BasePredictionWriter
+    from audiotrain.train.callbacks.lambda_callback import hook_names
+
+    yield from ((Callback, name) for name in hook_names())
+    yield BaseFinetuning, "freeze_before_training"
+    yield BaseFinetuning, "finetune_function"
+    for name in ("write_on_batch_end", "write_on_epoch_end", "on_predict_batch_end", "on_predict_epoch_end"):
+        yield BasePredictionWriter, name
+
+
+@pytest.mark.parametrize("owner, name", list(_callback_hooks()), ids=lambda v: getattr(v, "__name__", v))
+def test_callback_hooks_take_their_arguments_by_position_so_any_names_override_them(owner, name):
+    # pyright refused Lightning's `on_train_start(self, trainer, pl_module)` over `module` ("Parameter 3 name
+    # mismatch"), and BaseFinetuning's `finetune_function(self, pl_module, current_epoch, optimizer)`.
+    named = [
+        p for p in _named_parameters(getattr(owner, name)) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    assert named and all(p.kind is inspect.Parameter.POSITIONAL_ONLY for p in named), name
+
+
+def test_a_callbacks_on_train_end_takes_lightnings_form_and_seed_003s():
+    from audiotrain.train import Callback
+    from audiotrain.train.callbacks import LambdaCallback
+
+    # Seed 003's `on_train_end(self, trainer, state, result)` (README, training_hooks) overrides it too.
+    kinds = [p.kind for p in _named_parameters(Callback.on_train_end)]
+    assert kinds[-2:] == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+    assert (
+        typing.get_type_hints(Callback.on_train_end)["trainer"] is typing.Any
+    )  # (a ConfiguredTrainer there)
+    # LambdaCallback still reads the hook's arguments as Lightning's two.
+    LambdaCallback(on_train_end=lambda trainer, module: None)
+    with pytest.raises(TypeError, match=r"on_train_end\(trainer, module\)"):
+        LambdaCallback(on_train_end=lambda trainer: None)
+
