@@ -348,3 +348,50 @@ def test_a_callbacks_on_train_end_takes_lightnings_form_and_seed_003s():
     with pytest.raises(TypeError, match=r"on_train_end\(trainer, module\)"):
         LambdaCallback(on_train_end=lambda trainer: None)
 
+
+def test_the_per_class_metrics_typed_dict_has_the_keys_and_types_returned():
+    from audiotrain.metrics import MetricsTracker, PerClassMetrics, compute_per_class_metrics
+
+    import numpy as np
+
+    returned = compute_per_class_metrics(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=3)
+    hints = typing.get_type_hints(PerClassMetrics)
+    assert set(returned) == set(hints) == PerClassMetrics.__required_keys__
+    for key, value in returned.items():
+        assert isinstance(value, hints[key]), key  # arrays per class, floats for the summaries
+    assert typing.get_type_hints(compute_per_class_metrics)["return"] is PerClassMetrics
+    assert typing.get_type_hints(MetricsTracker.per_class_metrics)["return"] is PerClassMetrics
+
+
+@pytest.mark.parametrize(
+    "method, names",
+    [
+        ("ClapModel.get_text_features", ["input_ids", "attention_mask"]),
+        ("ClapModel.get_audio_features", ["input_features", "is_longer"]),
+        ("ClapModel.__call__", ["input_features", "input_ids", "attention_mask", "is_longer"]),
+        ("CLAP.__call__", ["audio", "input_ids", "attention_mask", "is_longer"]),
+    ],
+)
+def test_clap_takes_numpy_arrays_as_its_annotations_say(method, names):
+    # README: they take mx.arrays or the numpy arrays ClapTokenizer and ClapFeatureExtractor return.
+    from audiotrain.models import clap
+
+    import numpy as np
+
+    owner, name = method.split(".")
+    hints = typing.get_type_hints(getattr(getattr(clap, owner), name))
+    for parameter in names:
+        assert np.ndarray in typing.get_args(hints[parameter]), parameter
+
+
+def test_predicts_overloads_return_a_list_or_none_as_return_predictions_says():
+    if not hasattr(typing, "get_overloads"):
+        pytest.skip("typing.get_overloads is Python 3.11+")
+    implementation = inspect.signature(Trainer.predict).parameters
+    returns = {}
+    for overload in typing.get_overloads(Trainer.predict):
+        signature = inspect.signature(overload)
+        assert list(signature.parameters) == list(implementation)  # none left out or added
+        returns[signature.parameters["return_predictions"].annotation] = signature.return_annotation
+    assert returns["Literal[False]"] == "None"
+    assert returns["Literal[True] | None | str | os.PathLike"] == "list[Any]"  # the default, True
