@@ -225,3 +225,173 @@ def test_the_clap_recipes_run_returns_its_typed_dict():
 def test_the_loaders_a_trainer_holds_are_typed(name):
     returned = inspect.signature(getattr(Trainer, name).fget).return_annotation
     assert returned == "DataLoader | Iterable[Any] | None"  # (was Any)
+
+
+# The hooks a user overrides, as Lightning's are written: each form must be an override to both checkers
+# (tests/typing/module_hooks.py and callback_names.py), and the Trainer still calls each as it is written.
+MODULE_HOOKS_OF_TWO_FORMS = ["on_train_epoch_start", "on_train_epoch_end", "on_validation_end", "on_test_end"]
+
+
+@pytest.mark.parametrize("name", MODULE_HOOKS_OF_TWO_FORMS)
+def test_module_hooks_with_audiotrains_arguments_accept_lightnings_form_too(name):
+    # `(self, epoch: int)` made Lightning's `on_train_epoch_start(self)` an incompatible override.
+    kinds = [p.kind for p in inspect.signature(getattr(TrainModule, name)).parameters.values()]
+    assert kinds == [
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+        inspect.Parameter.VAR_KEYWORD,
+    ]
+    assert typing.get_type_hints(getattr(TrainModule, name))["return"] is type(None)
+
+
+def test_the_trainer_calls_each_form_of_the_module_hooks_as_written():
+    import mlx.core as mx
+    import mlx.optimizers as optim
+
+    calls = []
+
+    class Model(_Loss):
+        def __init__(self):
+            super().__init__()
+            self.w = mx.zeros((1,))
+
+        def compute_loss(self, batch):
+            return (self.w * batch).sum()
+
+        def configure_optimizers(self):
+            return [optim.SGD(learning_rate=0.1)], [lambda step: mx.array(0.1)]  # ([opt], [schedule])
+
+        def on_train_epoch_start(self):
+            calls.append("start()")
+
+        def on_train_epoch_end(self, epoch, metrics):
+            calls.append(f"end({epoch}, {sorted(metrics)})")
+
+        def on_train_batch_start(self, batch, batch_idx):
+            return -1 if batch_idx == 1 else None  # ends the epoch there
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, logger=False)
+    trainer.fit(Model(), [mx.ones((2, 1))] * 3)
+    assert calls == ["start()", "end(0, ['train_loss'])"]
+    assert trainer.global_step == 1
+
+
+def test_the_return_annotations_hold_what_the_trainer_takes():
+    from collections.abc import Sequence
+
+    from audiotrain.train.module import OptimizerConfig, ParameterTree
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import mlx.optimizers as optim
+
+    assert (
+        typing.get_type_hints(TrainModule.on_train_batch_start)["return"] == int | None
+    )  # -1 ends the epoch
+    returned = typing.get_args(typing.get_type_hints(TrainModule.configure_optimizers)["return"])
+    assert set(returned) == {
+        OptimizerConfig,
+        optim.Optimizer,
+        dict[str, typing.Any],
+        Sequence[optim.Optimizer],  # Lightning's `[opt]`
+        tuple[Sequence[optim.Optimizer], typing.Any],  # `([opt], [schedule])`, `([opt], schedule)`
+    }
+    assert typing.get_type_hints(ParameterTree.values)["return"] == list[mx.array]
+
+    class Linear(_Loss):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(2, 3)
+
+    values = Linear().parameters().values()  # (the idiom `sum(p.size for p in ...values())`)
+    assert isinstance(values, list) and [v.size for v in values] == [6, 3]
+
+
+def _named_parameters(function) -> list[inspect.Parameter]:
+    return [p for p in inspect.signature(function).parameters.values() if p.name != "self"]
+
+
+def _callback_hooks():
+    from audiotrain.train import Callback
+    from audiotrain.train.callbacks import BaseFinetuning, BasePredictionWriter
+    from audiotrain.train.callbacks.lambda_callback import hook_names
+
+    yield from ((Callback, name) for name in hook_names())
+    yield BaseFinetuning, "freeze_before_training"
+    yield BaseFinetuning, "finetune_function"
+    for name in ("write_on_batch_end", "write_on_epoch_end", "on_predict_batch_end", "on_predict_epoch_end"):
+        yield BasePredictionWriter, name
+
+
+@pytest.mark.parametrize("owner, name", list(_callback_hooks()), ids=lambda v: getattr(v, "__name__", v))
+def test_callback_hooks_take_their_arguments_by_position_so_any_names_override_them(owner, name):
+    # pyright refused Lightning's `on_train_start(self, trainer, pl_module)` over `module` ("Parameter 3 name
+    # mismatch"), and BaseFinetuning's `finetune_function(self, pl_module, current_epoch, optimizer)`.
+    named = [
+        p for p in _named_parameters(getattr(owner, name)) if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    assert named and all(p.kind is inspect.Parameter.POSITIONAL_ONLY for p in named), name
+
+
+def test_a_callbacks_on_train_end_takes_lightnings_form_and_seed_003s():
+    from audiotrain.train import Callback
+    from audiotrain.train.callbacks import LambdaCallback
+
+    # Seed 003's `on_train_end(self, trainer, state, result)` (README, training_hooks) overrides it too.
+    kinds = [p.kind for p in _named_parameters(Callback.on_train_end)]
+    assert kinds[-2:] == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+    assert (
+        typing.get_type_hints(Callback.on_train_end)["trainer"] is typing.Any
+    )  # (a ConfiguredTrainer there)
+    # LambdaCallback still reads the hook's arguments as Lightning's two.
+    LambdaCallback(on_train_end=lambda trainer, module: None)
+    with pytest.raises(TypeError, match=r"on_train_end\(trainer, module\)"):
+        LambdaCallback(on_train_end=lambda trainer: None)
+
+
+def test_the_per_class_metrics_typed_dict_has_the_keys_and_types_returned():
+    from audiotrain.metrics import MetricsTracker, PerClassMetrics, compute_per_class_metrics
+
+    import numpy as np
+
+    returned = compute_per_class_metrics(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), num_classes=3)
+    hints = typing.get_type_hints(PerClassMetrics)
+    assert set(returned) == set(hints) == PerClassMetrics.__required_keys__
+    for key, value in returned.items():
+        assert isinstance(value, hints[key]), key  # arrays per class, floats for the summaries
+    assert typing.get_type_hints(compute_per_class_metrics)["return"] is PerClassMetrics
+    assert typing.get_type_hints(MetricsTracker.per_class_metrics)["return"] is PerClassMetrics
+
+
+@pytest.mark.parametrize(
+    "method, names",
+    [
+        ("ClapModel.get_text_features", ["input_ids", "attention_mask"]),
+        ("ClapModel.get_audio_features", ["input_features", "is_longer"]),
+        ("ClapModel.__call__", ["input_features", "input_ids", "attention_mask", "is_longer"]),
+        ("CLAP.__call__", ["audio", "input_ids", "attention_mask", "is_longer"]),
+    ],
+)
+def test_clap_takes_numpy_arrays_as_its_annotations_say(method, names):
+    # README: they take mx.arrays or the numpy arrays ClapTokenizer and ClapFeatureExtractor return.
+    from audiotrain.models import clap
+
+    import numpy as np
+
+    owner, name = method.split(".")
+    hints = typing.get_type_hints(getattr(getattr(clap, owner), name))
+    for parameter in names:
+        assert np.ndarray in typing.get_args(hints[parameter]), parameter
+
+
+def test_predicts_overloads_return_a_list_or_none_as_return_predictions_says():
+    if not hasattr(typing, "get_overloads"):
+        pytest.skip("typing.get_overloads is Python 3.11+")
+    implementation = inspect.signature(Trainer.predict).parameters
+    returns = {}
+    for overload in typing.get_overloads(Trainer.predict):
+        signature = inspect.signature(overload)
+        assert list(signature.parameters) == list(implementation)  # none left out or added
+        returns[signature.parameters["return_predictions"].annotation] = signature.return_annotation
+    assert returns["Literal[False]"] == "None"
+    assert returns["Literal[True] | None | str | os.PathLike"] == "list[Any]"  # the default, True

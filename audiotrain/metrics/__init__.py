@@ -6,6 +6,7 @@ their modules, so that importing this package does not load matplotlib.
 
 from audiotrain.metrics.chord_scores import CHORD_METRICS, ChordScores, score_song, score_songs
 from audiotrain.metrics.classification import (
+    PerClassMetrics,
     compute_confusion_matrix,
     compute_per_class_metrics,
     compute_topk_accuracy,
@@ -17,6 +18,7 @@ __all__ = [
     "CHORD_METRICS",
     "ChordScores",
     "MetricsTracker",
+    "PerClassMetrics",
     "compute_confusion_matrix",
     "compute_per_class_metrics",
     "compute_topk_accuracy",

@@ -9,6 +9,8 @@ are refused); leading dimensions (batch, frames) are flattened. Targets equal to
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import mlx.core as mx
 import numpy as np
 
@@ -205,7 +207,20 @@ def compute_confusion_matrix(
     )
 
 
-def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray | float]:
+class PerClassMetrics(TypedDict):
+    """What `compute_per_class_metrics` returns: one entry per class (index = class) in the arrays, and
+    the three summaries as floats (NaN where nothing was counted)."""
+
+    precision: np.ndarray  # float64, fractions
+    recall: np.ndarray  # float64, fractions
+    f1: np.ndarray  # float64
+    support: np.ndarray  # int64, the targets of each class
+    accuracy: float  # percent
+    macro_f1: float
+    weighted_f1: float
+
+
+def per_class_metrics_from_confusion(matrix: np.ndarray) -> PerClassMetrics:
     """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined).
 
     Also returns ``accuracy`` (percent), ``macro_f1`` and ``weighted_f1``, as scikit-learn's ``f1_score``
@@ -237,7 +252,7 @@ def per_class_metrics_from_confusion(matrix: np.ndarray) -> dict[str, np.ndarray
 
 def compute_per_class_metrics(
     scores, targets, num_classes: int | None = None, ignore_index: int | None = DEFAULT_IGNORE_INDEX
-) -> dict[str, np.ndarray | float]:
+) -> PerClassMetrics:
     """Per-class precision, recall, F1 (fractions) and support (counts), as in scikit-learn with
     ``zero_division=0``; see `per_class_metrics_from_confusion` for the summary keys. ``num_classes`` and
     ``ignore_index`` as in `compute_confusion_matrix`."""

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from audiotrain.metrics.classification import (
     DEFAULT_IGNORE_INDEX,
+    PerClassMetrics,
     as_numpy,
     check_class_range,
     per_class_metrics_from_confusion,
@@ -175,7 +176,7 @@ class MetricsTracker:
         n = self.num_classes[head]
         return self._confusion.get(head, np.zeros((n, n), np.int64))
 
-    def per_class_metrics(self, head: str) -> dict[str, np.ndarray | float]:
+    def per_class_metrics(self, head: str) -> PerClassMetrics:
         """Precision, recall, F1 and support per class of a head listed in ``num_classes``."""
         return per_class_metrics_from_confusion(self.confusion_matrix(head))
 

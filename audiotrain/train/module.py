@@ -10,9 +10,9 @@ import math
 import os
 import types
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
@@ -228,6 +228,16 @@ def _stepped_as_lightning(
             )
     return stepped
 
+
+#: What `configure_optimizers` may return (`OptimizerConfig.from_module_output` reads each form): an
+#: `OptimizerConfig`, an optimizer, Lightning's dict, `[opt]`, or `([opt], [schedule])` (`([opt], schedule)`).
+OptimizerReturn: TypeAlias = (
+    OptimizerConfig
+    | optim.Optimizer
+    | dict[str, Any]
+    | Sequence[optim.Optimizer]
+    | tuple[Sequence[optim.Optimizer], Any]
+)
 
 # The keys of Lightning's lr_scheduler dict.
 _SCHEDULER_KEYS = ("scheduler", "interval", "frequency", "name", "monitor", "strict", "reduce_on_plateau")
@@ -456,10 +466,10 @@ class TrainModule(nn.Module):
         retrace every step)."""
         return self.compute_loss(_batch_argument(args, kwargs))
 
-    def configure_optimizers(self) -> OptimizerConfig | optim.Optimizer | dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerReturn:
         """An `OptimizerConfig`, a bare `mlx.optimizers.Optimizer`, or Lightning's forms
-        `{"optimizer": ..., "lr_scheduler": schedule}` and `([opt], [schedule])`, where the schedule steps
-        per epoch unless `{"scheduler": schedule, "interval": "step"}` says otherwise (see
+        `{"optimizer": ..., "lr_scheduler": schedule}`, `[opt]` and `([opt], [schedule])`, where the schedule
+        steps per epoch unless `{"scheduler": schedule, "interval": "step"}` says otherwise (see
         `OptimizerConfig.from_module_output`)."""
         raise NotImplementedError(
             f"{type(self).__name__} must define configure_optimizers(self) -> OptimizerConfig"
@@ -543,7 +553,9 @@ class TrainModule(nn.Module):
 
     # ---- lifecycle hooks (called by the Trainer, outside the compiled step) ----------------------
     # After the callbacks' hook of the same name, as in Lightning. The hooks with arguments Lightning's
-    # lack (epoch, metrics) may also be written as Lightning's, without them.
+    # lack (epoch, metrics) may also be written as Lightning's, without them: the Trainer calls a hook
+    # that takes no arguments without them. They are declared `(*args, **kwargs)`, as the steps are, so
+    # that both forms of an override type-check.
     def setup(self, stage: str) -> None:
         """Runs when a stage ("fit", "validate", "test", "predict") starts, after the callbacks' `setup`:
         build what depends on the data (e.g. from `self.trainer.datamodule`)."""
@@ -553,9 +565,17 @@ class TrainModule(nn.Module):
     def on_fit_end(self) -> None: ...
     def on_train_start(self) -> None: ...
     def on_train_end(self) -> None: ...
-    def on_train_epoch_start(self, epoch: int) -> None: ...
-    def on_train_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None: ...
+    def on_train_epoch_start(self, *args: Any, **kwargs: Any) -> None:
+        """`on_train_epoch_start(self, epoch: int)`, or Lightning's `on_train_epoch_start(self)`."""
+
+    def on_train_epoch_end(self, *args: Any, **kwargs: Any) -> None:
+        """`on_train_epoch_end(self, epoch: int, metrics: dict[str, float])` (the epoch's means), or
+        Lightning's `on_train_epoch_end(self)`."""
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+        """Return -1 to end the epoch here (as in Lightning); None (or nothing) goes on."""
+        return None
+
     def on_train_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None: ...
     def on_validation_start(self) -> None: ...
     def on_validation_epoch_start(self) -> None: ...
@@ -565,13 +585,19 @@ class TrainModule(nn.Module):
         """After the last batch, before `on_validation_end`; `self.trainer.callback_metrics` holds this
         validation's means, and what is logged here counts for it (as in Lightning)."""
 
-    def on_validation_end(self, metrics: dict[str, float]) -> None: ...
+    def on_validation_end(self, *args: Any, **kwargs: Any) -> None:
+        """`on_validation_end(self, metrics: dict[str, float])` (the val_ means), or Lightning's
+        `on_validation_end(self)`."""
+
     def on_test_start(self) -> None: ...
     def on_test_epoch_start(self) -> None: ...
     def on_test_batch_start(self, batch: Any, batch_idx: int) -> None: ...
     def on_test_batch_end(self, outputs: dict[str, Any], batch: Any, batch_idx: int) -> None: ...
     def on_test_epoch_end(self) -> None: ...
-    def on_test_end(self, metrics: dict[str, float]) -> None: ...
+    def on_test_end(self, *args: Any, **kwargs: Any) -> None:
+        """`on_test_end(self, metrics: dict[str, float])` (the test_ means), or Lightning's
+        `on_test_end(self)`."""
+
     def on_predict_start(self) -> None: ...
     def on_predict_epoch_start(self) -> None: ...
     def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
@@ -1211,14 +1237,14 @@ class AttributeDict(dict):
             raise AttributeError(key) from None
 
 
-class ParameterTree(dict):
+class ParameterTree(dict[str, Any]):
     """The nested parameter dict MLX returns, whose `.values()` yields every array (flattened).
 
     So the idiom `sum(p.size for p in model.parameters().values())` counts all parameters, as in
     PyTorch, while `items()`, indexing and MLX's tree utilities see the usual nested structure.
     """
 
-    def values(self):  # type: ignore[override]
+    def values(self) -> list[mx.array]:  # type: ignore[override]
         return [leaf for _, leaf in tree_flatten(dict(self))]
 
 

@@ -76,6 +76,7 @@ class BasePredictionWriter(Callback):
         batch: Any,
         batch_idx: int,
         dataloader_idx: int,
+        /,
     ) -> None:
         """Override with the writing of one batch's output."""
         raise NotImplementedError(
@@ -89,6 +90,7 @@ class BasePredictionWriter(Callback):
         pl_module: TrainModule,
         predictions: Sequence[Any],
         batch_indices: Sequence[Any],
+        /,
     ) -> None:
         """Override with the writing of every batch's output (in order)."""
         raise NotImplementedError(
@@ -104,12 +106,13 @@ class BasePredictionWriter(Callback):
         batch: Any,
         batch_idx: int,
         dataloader_idx: int = 0,
+        /,
     ) -> None:
         if self.interval.on_batch:
             indices = trainer.evaluation.current_batch_indices
             self.write_on_batch_end(trainer, pl_module, outputs, indices, batch, batch_idx, dataloader_idx)
 
-    def on_predict_epoch_end(self, trainer: Trainer, pl_module: TrainModule) -> None:
+    def on_predict_epoch_end(self, trainer: Trainer, pl_module: TrainModule, /) -> None:
         if self.interval.on_epoch:
             predictions = trainer.evaluation.predictions
             # (Lightning's shape: one list for each loader, of one entry for each batch)

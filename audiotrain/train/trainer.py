@@ -33,7 +33,7 @@ import warnings
 import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
@@ -346,7 +346,10 @@ class Trainer:
         self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
         self.optimizer: optim.Optimizer | None = None
         self.optimizer_config: OptimizerConfig | None = None
-        self.datamodule = None
+        # The datamodule the running (or last) stage was given, None without one: a DataModule or any object
+        # with its methods. Any, so that a module reads its own attributes (`self.trainer.datamodule.
+        # num_classes`, as in Lightning) and `isinstance` narrows it to the user's class.
+        self.datamodule: Any = None
         self.num_training_batches: int | float = 0
         # Batches the last validation, test and predict ran on, or run on now (None: the loader's length is
         # unknown); one number for the stage's one loader, where Lightning has a list of one per loader.
@@ -1399,12 +1402,54 @@ class Trainer:
         check_weights_only("test", weights_only)
         return self.evaluation.standalone("test", model, test_loader, dataloaders, datamodule, ckpt_path)
 
+    # The overloads tell a type checker what is returned: a list, None with `return_predictions=False`.
+    @overload
+    def predict(
+        self,
+        model: TrainModule | None,
+        dataloaders: Any,
+        datamodule: Any,
+        return_predictions: Literal[False],
+        ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
+    ) -> None: ...
+    @overload
+    def predict(
+        self,
+        model: TrainModule | None = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        *,
+        return_predictions: Literal[False],
+        ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
+    ) -> None: ...
+    @overload
+    def predict(
+        self,
+        model: TrainModule | None = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        return_predictions: Literal[True] | None | str | os.PathLike = True,
+        ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
+    ) -> list[Any]: ...
+    @overload
     def predict(
         self,
         model: TrainModule | None = None,
         dataloaders: Any = None,
         datamodule: Any = None,
         return_predictions: bool | None = True,
+        ckpt_path: str | os.PathLike | None = None,
+        weights_only: bool | None = None,
+    ) -> list[Any] | None: ...
+    def predict(
+        self,
+        model: TrainModule | None = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        return_predictions: bool | None | str | os.PathLike = True,
         ckpt_path: str | os.PathLike | None = None,
         weights_only: bool | None = None,
     ) -> list[Any] | None:

@@ -27,6 +27,7 @@ from audiotrain.models.clap.model import ClapModel, model_input
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 #: What ``CLAP()`` loads: the unfused LAION checkpoint transformers' CLAP examples use (64 mel bins, 48 kHz).
 DEFAULT_CHECKPOINT = "laion/clap-htsat-unfused"
@@ -138,20 +139,20 @@ class CLAP(ClapModel):
 
     def __call__(
         self,
-        audio: mx.array | None = None,
-        input_ids: mx.array | None = None,
-        attention_mask: mx.array | None = None,
-        is_longer: mx.array | None = None,
+        audio: mx.array | np.ndarray | None = None,
+        input_ids: mx.array | np.ndarray | None = None,
+        attention_mask: mx.array | np.ndarray | None = None,
+        is_longer: mx.array | np.ndarray | None = None,
     ) -> dict[str, mx.array]:
         """Embed audio and/or text; with both, score every audio against every text.
 
         Parameters
         ----------
-        audio : mx.array, optional
+        audio : mx.array or np.ndarray, optional
             Log-mels in either layout of :func:`mel_to_model_layout`.
-        input_ids, attention_mask : mx.array, optional
+        input_ids, attention_mask : mx.array or np.ndarray, optional
             Token ids ``(B, L)`` and 0/1 mask ``(B, L)`` (RoBERTa's tokenizer: :class:`ClapTokenizer`).
-        is_longer : mx.array, optional
+        is_longer : mx.array or np.ndarray, optional
             Fused checkpoints only; see :meth:`ClapModel.get_audio_features`.
 
         Returns

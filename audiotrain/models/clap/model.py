@@ -65,12 +65,14 @@ class ClapModel(nn.Module):
             config.audio_config.hidden_size, config.projection_dim, config.projection_hidden_act
         )
 
-    def get_audio_features(self, input_features: mx.array, is_longer: mx.array | None = None) -> mx.array:
+    def get_audio_features(
+        self, input_features: mx.array | np.ndarray, is_longer: mx.array | np.ndarray | None = None
+    ) -> mx.array:
         """Unit-norm audio embeddings.
 
         Parameters
         ----------
-        input_features : mx.array, shape (B, C, frames, mel_bins), float
+        input_features : mx.array or np.ndarray, shape (B, C, frames, mel_bins), float
             Log-mel features from :class:`audiotrain.features.clap.ClapFeatureExtractor` (transformers' layout):
             ``C = 1`` for unfused checkpoints, ``C = 4`` (whole clip + 3 local crops) for fused ones (which also
             accept ``C = 1``, treating no clip as longer);
@@ -87,7 +89,9 @@ class ClapModel(nn.Module):
         is_longer = None if is_longer is None else model_input(is_longer, "is_longer")
         return l2_normalize(self.audio_projection(self.audio_model(input_features, is_longer)))
 
-    def get_text_features(self, input_ids: mx.array, attention_mask: mx.array | None = None) -> mx.array:
+    def get_text_features(
+        self, input_ids: mx.array | np.ndarray, attention_mask: mx.array | np.ndarray | None = None
+    ) -> mx.array:
         """Unit-norm text embeddings from token ids ``(B, L)`` and a 0/1 ``attention_mask`` ``(B, L)``: mx
         arrays, or the numpy arrays `ClapTokenizer` returns (converted here).
 
@@ -102,12 +106,13 @@ class ClapModel(nn.Module):
 
     def __call__(
         self,
-        input_features: mx.array,
-        input_ids: mx.array,
-        attention_mask: mx.array | None = None,
-        is_longer: mx.array | None = None,
+        input_features: mx.array | np.ndarray,
+        input_ids: mx.array | np.ndarray,
+        attention_mask: mx.array | np.ndarray | None = None,
+        is_longer: mx.array | np.ndarray | None = None,
     ) -> dict[str, mx.array]:
-        """Embed both modalities and score every audio against every text.
+        """Embed both modalities and score every audio against every text (`mx.array`s or numpy arrays,
+        as `get_audio_features` and `get_text_features` take).
 
         Returns
         -------

@@ -226,7 +226,8 @@ def _positive_rate(value: Any, what: str) -> float:
 class BaseFinetuning(Callback):
     """Lightning's base for fine-tuning schedules: override `freeze_before_training(module)` (run at
     `setup`) and `finetune_function(module, epoch, optimizer)` (run at each epoch start, before the
-    module's `on_train_epoch_start`), with the static helpers `freeze(modules, train_bn=True)`,
+    module's `on_train_epoch_start`; their parameters are positional, so Lightning's names `(pl_module,
+    current_epoch, optimizer)` type-check as well), with the static helpers `freeze(modules, train_bn=True)`,
     `make_trainable(modules)` and `unfreeze_and_add_param_group(modules, optimizer, lr=None,
     initial_denom_lr=10.0, train_bn=True)`. The Trainer rebuilds its compiled step at the epoch start
     where the trainable set or the optimizer changed.
@@ -337,11 +338,11 @@ class BaseFinetuning(Callback):
             optimizer.add_param_group({"params": sorted(new), "lr": rate})
 
     # ---- to override -----------------------------------------------------------------------------------
-    def freeze_before_training(self, module: TrainModule) -> None:
+    def freeze_before_training(self, module: TrainModule, /) -> None:
         """Freeze what trains later (at `setup`, before `configure_optimizers`)."""
         raise NotImplementedError(f"{type(self).__name__}: override freeze_before_training(module)")
 
-    def finetune_function(self, module: TrainModule, epoch: int, optimizer: ParamGroups) -> None:
+    def finetune_function(self, module: TrainModule, epoch: int, optimizer: ParamGroups, /) -> None:
         """Unfreeze and set the groups' rates for `epoch` (at its start)."""
         raise NotImplementedError(
             f"{type(self).__name__}: override finetune_function(module, epoch, optimizer)"
@@ -474,10 +475,10 @@ class BackboneFinetuning(BaseFinetuning):
             self.previous_backbone_lr = None
         super().setup(trainer, module, stage)
 
-    def freeze_before_training(self, module: TrainModule) -> None:
+    def freeze_before_training(self, module: TrainModule, /) -> None:
         self.freeze(module.backbone)
 
-    def finetune_function(self, module: TrainModule, epoch: int, optimizer: ParamGroups) -> None:
+    def finetune_function(self, module: TrainModule, epoch: int, optimizer: ParamGroups, /) -> None:
         if epoch == self.unfreeze_backbone_at_epoch:
             current_lr = optimizer.param_groups[0]["lr"]
             initial = (

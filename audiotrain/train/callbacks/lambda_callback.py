@@ -31,9 +31,11 @@ def hook_names() -> list[str]:
 
 def hook_arguments(name: str) -> list[str]:
     """The arguments the Trainer calls hook `name` with (positionally): its required parameters, `self` left
-    out (an optional one such as `on_predict_batch_end`'s `dataloader_idx` is not passed)."""
+    out (an optional one such as `on_predict_batch_end`'s `dataloader_idx` is not passed, nor what
+    `on_train_end`'s `*args` takes for seed 003's form)."""
     parameters = list(inspect.signature(getattr(Callback, name)).parameters.values())[1:]
-    return [p.name for p in parameters if p.default is inspect.Parameter.empty]
+    required = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in required and p.default is inspect.Parameter.empty]
 
 
 def _checked(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
