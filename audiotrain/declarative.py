@@ -224,7 +224,9 @@ class ConfiguredTrainer:
         trainer: the shared `audiotrain.Trainer` (after `train`; `evaluate` / `predict` use it too).
     """
 
-    def __init__(self, module: TrainModule, config: TrainerConfig, callbacks: list[Callback] | None = None):
+    def __init__(
+        self, module: TrainModule, config: TrainerConfig, callbacks: Sequence[Callback | Any] | None = None
+    ):
         if not isinstance(module, TrainModule):
             raise TypeError(f"create_trainer: expected a TrainModule, got {type(module).__name__}")
         if not isinstance(config, TrainerConfig):
@@ -1122,7 +1124,9 @@ def create_trainer(
     config: str | Path | Mapping[str, Any] | TrainerConfig | None = "development",
     *,
     config_file: str | Path | None = None,
-    callbacks: list[Callback] | None = None,
+    # Any: seed 003's callbacks need not subclass Callback; a Sequence, as a list of a subclass is no
+    # list[Callback] to a type checker (lists are invariant).
+    callbacks: Sequence[Callback | Any] | None = None,
     trainer_type: str = "default",
     **overrides: Any,
 ) -> ConfiguredTrainer:

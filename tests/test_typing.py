@@ -5,6 +5,7 @@ Python user passes (a `pathlib.Path`, a section as a dict)."""
 from __future__ import annotations
 
 import ast
+import collections.abc
 import importlib
 import inspect
 import typing
@@ -347,6 +348,18 @@ def test_a_callbacks_on_train_end_takes_lightnings_form_and_seed_003s():
     LambdaCallback(on_train_end=lambda trainer, module: None)
     with pytest.raises(TypeError, match=r"on_train_end\(trainer, module\)"):
         LambdaCallback(on_train_end=lambda trainer: None)
+
+
+def test_create_trainer_takes_seed_callbacks_and_a_list_of_a_callback_subclass():
+    from audiotrain.declarative import ConfiguredTrainer, create_trainer
+
+    # Seed 003's callbacks are any objects with its hooks, and a list[MyCallback] is no list[Callback] to a
+    # checker (lists are invariant): a Sequence of anything, as the runtime takes.
+    for function in (create_trainer, ConfiguredTrainer.__init__):
+        hint = typing.get_type_hints(function)["callbacks"]
+        sequence = next(a for a in typing.get_args(hint) if a is not type(None))
+        assert typing.get_origin(sequence) is collections.abc.Sequence
+        assert typing.Any in typing.get_args(typing.get_args(sequence)[0])
 
 
 def test_the_per_class_metrics_typed_dict_has_the_keys_and_types_returned():

@@ -78,3 +78,15 @@ class AnnotatedSeedCallback(Callback):
 class Mistakes(Callback):
     def on_train_start(self, trainer: Trainer) -> None: ...  # type: ignore[override]
     def on_fit_start(self, trainer: int, pl_module: TrainModule) -> None: ...  # type: ignore[override]
+
+
+class SeedOnlyCallback:  # seed 003's callbacks need not subclass Callback (audiotrain.training_hooks)
+    def on_epoch_end(self, trainer: Any, state: TrainingState) -> None: ...
+
+
+def build_with_callbacks(module: TrainModule) -> None:
+    from audiotrain import create_trainer
+
+    create_trainer(module, callbacks=[SeedOnlyCallback()])
+    mine: list[SeedCallback] = [SeedCallback()]  # a list of a subclass (lists are invariant)
+    create_trainer(module, callbacks=mine)
