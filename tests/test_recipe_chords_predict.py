@@ -279,6 +279,22 @@ def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_t
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["other.lab"]
 
 
+def test_the_default_output_of_a_link_to_a_folder_goes_beside_the_link(checkpoint, tmp_path, monkeypatch):
+    """predict links/music (a link to ../library/album) wrote library/album-chords, beside the link's target
+    (another disk, maybe), not links/music-chords as the help says."""
+    _songs(tmp_path / "library" / "album", names=("a.wav",))
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "music").symlink_to(Path("..") / "library" / "album")
+    monkeypatch.chdir(tmp_path)
+    assert _predict(checkpoint, Path("links") / "music") == 0
+    assert [p.name for p in (tmp_path / "links" / "music-chords").iterdir()] == ["a.lab"]
+    assert sorted(p.name for p in (tmp_path / "library").iterdir()) == ["album"]
+    # "." and "x/.." still name the folder they stand for.
+    monkeypatch.chdir(tmp_path / "library" / "album")
+    assert _predict(checkpoint, ".") == 0
+    assert [p.name for p in (tmp_path / "library" / "album-chords").iterdir()] == ["a.lab"]
+
+
 def test_an_annotation_named_in_the_other_unicode_form_is_not_shadowed(checkpoint, tmp_path, capsys):
     """Audio Café.wav named decomposed (NFD, as macOS writes it) pairs with Café.lab named composed (NFC, as a
     script writes it). `predict DIR -o DIR` wrote a decomposed Café.lab beside them without --overwrite, and

@@ -214,8 +214,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"error: no audio files ({readable}) in {args.input}", file=sys.stderr)
         return 2
     file_format = args.format or "lab"
-    # Resolved first: "." and "x/.." name no folder to put "-chords" after.
-    source = args.input.resolve()
+    # Made absolute first: "." and "x/.." name no folder to put "-chords" after. Not resolved: the output of
+    # a link to a folder goes beside the link, under its name, as the help says, not beside its target.
+    source = Path(os.path.abspath(args.input))
     out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
     _refuse_name_too_long(out_dir, str(out_dir))
     if out_dir.exists() and not out_dir.is_dir():
