@@ -295,6 +295,31 @@ def test_the_default_output_of_a_link_to_a_folder_goes_beside_the_link(checkpoin
     assert [p.name for p in (tmp_path / "library" / "album-chords").iterdir()] == ["a.lab"]
 
 
+def test_outputs_whose_path_would_be_too_long_are_skipped_and_listed_and_the_others_written(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """A song deep in sub-folders, mirrored under a longer -o, has an output path over PATH_MAX (4096 bytes)
+    though each name is short: predict ended in a raw "OSError: File name too long" before any song was
+    transcribed, and wrote nothing."""
+    monkeypatch.chdir(tmp_path)  # (paths as given: the system counts a relative path from here)
+    deep = Path("in")
+    while len(os.fsencode(str(deep))) < 3900:
+        deep /= "d" * 200
+    os.makedirs(deep)
+    _tone(Path("s.wav"))
+    os.rename("s.wav", deep / "s.wav")  # (soundfile cannot name a path this long)
+    _tone(Path("in") / "top.wav")
+    out = "o" * 250
+    capsys.readouterr()
+    assert _predict(checkpoint, "in", "-o", out) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"skipped: {deep / 's.wav'}: cannot write its output s.lab: its path would be " in err
+    assert "; this system takes 4095 at most" in err
+    assert "skipped 1 audio file whose output name or path is too long for the file system" in err
+    assert [p.name for p in Path(out).iterdir() if p.is_file()] == ["top.lab"]
+
+
 def test_an_annotation_named_in_the_other_unicode_form_is_not_shadowed(checkpoint, tmp_path, capsys):
     """Audio Café.wav named decomposed (NFD, as macOS writes it) pairs with Café.lab named composed (NFC, as a
     script writes it). `predict DIR -o DIR` wrote a decomposed Café.lab beside them without --overwrite, and

@@ -243,8 +243,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             f"case-insensitive file system of {out_dir}, so one would replace the other; rename one of them",
             file=sys.stderr,
         )
-    # An output name over the file system's limit (a long stem that keeps its audio suffix) is skipped, and
-    # listed, before any song is transcribed: the others are still written.
+    # An output name over the file system's limit (a long stem that keeps its audio suffix), or a path over
+    # the system's (deep sub-folders mirrored under a longer -o), is skipped, and listed, before any song is
+    # transcribed: the others are still written.
     files = [path for path in files if path in targets]
     unwritable = {path: why for path in files if (why := name_too_long(targets[path])) is not None}
     for path, why in unwritable.items():
@@ -341,9 +342,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )
     if unwritable:
         print(
-            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
-            "long for the file system (listed above): rename them, or transcribe each to a name of your "
-            "choice (predict FILE -o NAME.lab)",
+            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name or path is "
+            "too long for the file system (listed above): rename them, write to a shorter -o, or transcribe "
+            "each to a name of your choice (predict FILE -o NAME.lab)",
             file=sys.stderr,
         )
     if appeared:
