@@ -279,6 +279,26 @@ def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_t
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["other.lab"]
 
 
+def test_names_that_differ_only_in_unicode_form_are_skipped_as_such_and_shown_apart(
+    checkpoint, tmp_path, capsys
+):
+    """Beyoncé.wav composed and decomposed (two files on Linux) were skipped as outputs that "differ only in
+    case" on "the case-insensitive file system" of a folder that tells case apart, under two names printed
+    alike. Their outputs are one file on macOS's file systems (and one song to training): still skipped, for
+    that reason, and named escaped."""
+    inputs = tmp_path / "in"
+    _songs(inputs, names=[unicodedata.normalize(form, "Beyoncé.wav") for form in ("NFC", "NFD")] + ["x.wav"])
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert (
+        f"skipped: {inputs}/Beyonce\\u0301.wav, {inputs}/Beyonc\\xe9.wav: their names differ only in " in err
+    )
+    assert "Unicode form" in err and "macOS" in err and "case" not in err, err
+    assert "skipped 2 audio files whose outputs differ only in Unicode form (listed above)" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.lab"]
+
+
 def test_the_default_output_of_a_link_to_a_folder_goes_beside_the_link(checkpoint, tmp_path, monkeypatch):
     """predict links/music (a link to ../library/album) wrote library/album-chords, beside the link's target
     (another disk, maybe), not links/music-chords as the help says."""

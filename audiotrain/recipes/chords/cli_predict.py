@@ -17,7 +17,13 @@ from audiotrain._overlap import work_behind
 from audiotrain._text import listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
+from audiotrain.datasets._folders import (
+    AUDIO_FILE_SUFFIXES,
+    distinguishable,
+    hidden_note,
+    one_file_kind,
+    walk_visible_following_links,
+)
 from audiotrain.recipes._run import (
     TRANSCRIPTION_COMPILE_WAIT,
     check_can_write,
@@ -35,6 +41,7 @@ from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
     annotations_in_the_way,
+    one_file_reason,
     output_paths,
     silence_note,
 )
@@ -228,6 +235,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
     )
     # x.wav and X.wav have outputs of their own on Linux; on macOS's and Windows' file systems x.lab is X.lab.
+    # (Names that differ only in Unicode form share one everywhere: one name on macOS, one song to training.)
     targets, renamed, clashing = output_paths(
         files, args.input, out_dir, f".{file_format}", fold_case=cli.folds_case(out_dir)
     )
@@ -239,8 +247,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )
     for group in clashing:
         print(
-            f"skipped: {', '.join(str(path) for path in group)}: their outputs would be one file on the "
-            f"case-insensitive file system of {out_dir}, so one would replace the other; rename one of them",
+            f"skipped: {', '.join(distinguishable(group))}: {one_file_reason(group, out_dir)}",
             file=sys.stderr,
         )
     # An output name over the file system's limit (a long stem that keeps its audio suffix), or a path over
@@ -356,8 +363,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )
     if clashing:
         count = sum(len(group) for group in clashing)
+        kinds = " or ".join(sorted({one_file_kind(group) for group in clashing}))
         print(
-            f"skipped {count} audio files whose outputs differ only in case (listed above): rename them",
+            f"skipped {count} audio files whose outputs differ only in {kinds} (listed above): rename them",
             file=sys.stderr,
         )
     if silent:
