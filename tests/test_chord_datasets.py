@@ -795,6 +795,26 @@ def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
     assert index.problems == 0
 
 
+def test_one_name_spelt_in_both_unicode_forms_is_reported_so_that_the_two_can_be_told_apart(tmp_path):
+    """Beyoncé.wav + .lab composed and Beyoncé.wav + .lab decomposed (two songs on Linux): both recordings
+    were listed as ambiguous under names that print alike, and one annotation as ignored because "another
+    annotation with the same stem is used", while neither was."""
+    for form in ("NFC", "NFD"):
+        _wav(tmp_path / unicodedata.normalize(form, "Beyoncé.wav"), SEGMENTS[-1].end)
+        write_lab(tmp_path / unicodedata.normalize(form, "Beyoncé.lab"), SEGMENTS)
+    _wav(tmp_path / "ok.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "ok.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [song.name for song in index.songs] == ["ok"]
+    reasons = [why for _, why in index.ambiguous]
+    assert len(reasons) == 2
+    assert "spelt Beyonc\\xe9.wav; Beyonce\\u0301.wav has the same stem" in "".join(reasons)
+    [(path, why)] = index.duplicates
+    assert path.suffix == ".lab" and "another annotation with the same stem is used" not in why
+    assert "has the same stem, and neither is used: the audio files of that stem are ambiguous" in why
+    assert "Beyonc\\xe9.lab" in why and "Beyonce\\u0301.lab" in why
+
+
 def test_songs_in_symlinked_folders_are_scanned_once_and_the_report_names_the_links(tmp_path):
     """train / evaluate / cv left out the albums a library links in from another disk, without a word (predict
     entered them). A link back up the tree, or a second link to one album, is entered once and listed."""

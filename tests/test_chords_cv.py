@@ -234,6 +234,29 @@ def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, cap
     assert "orphan.wav" in (run_dir / "data_report.txt").read_text()
 
 
+def test_cv_copies_no_out_of_fold_lab_that_would_replace_another(cv_cache, tmp_path, monkeypatch, capsys):
+    """Song and song, two songs on Linux, held out in two folds: oof/Song.lab, then oof/song.lab. On a
+    case-insensitive file system (macOS, Windows, exFAT, an SMB share; stood in for here) the second copy
+    replaced the first without a word. Now neither is copied (nor written by a fold's evaluation), and the
+    run says so; their scores count."""
+    from audiotrain.datasets.chord_demo import generate_demo_songs
+    from audiotrain.recipes.chords import evaluate
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=3, song_seconds=6)
+    for old, new in (("song_000", "Song"), ("song_001", "song")):
+        for suffix in (".wav", ".lab"):
+            (data / f"{old}{suffix}").rename(data / f"{new}{suffix}")
+    monkeypatch.setattr(evaluate, "folds_case", lambda folder: True)
+    run_dir = tmp_path / "cv"
+    argv = ["cv", "--data", str(data), "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
+    assert sorted(p.name for p in (run_dir / "oof").glob("*.lab")) == ["song_002.lab", "song_003.lab"]
+    err = capsys.readouterr().err
+    assert f"note: in {run_dir / 'oof'}, the .lab files of 2 songs are not written" in err
+    assert "songs Song, song: their outputs would be one file on the case-insensitive file system" in err
+
+
 def test_folds_by_folder_keep_each_albums_songs_in_one_part():
     from audiotrain.datasets.chord_songs import SongEntry
 

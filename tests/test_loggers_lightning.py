@@ -86,6 +86,29 @@ def test_a_fit_one_of_whose_loggers_is_refused_leaves_the_others_folder_as_it_wa
     fit(tmp_path, CSVLogger(tmp_path, name="csv", version="a"))  # (not refused: nothing of a run is there)
 
 
+def test_a_csv_and_a_tensorboard_logger_of_one_fit_share_the_version_folder_given_to_both(tmp_path):
+    """As Lightning writes them: one folder with metrics.csv, the event file and one hparams.yaml. The CSV
+    logger's claim of the folder (its hparams.yaml) was taken for another run's logs, and the fit refused."""
+    folder = tmp_path / "logs" / "exp" / "run1"
+    loggers = [
+        CSVLogger(tmp_path / "logs", "exp", "run1"),
+        TensorBoardLogger(tmp_path / "logs", "exp", "run1"),
+    ]
+    fit(tmp_path, loggers)
+    names = sorted(p.name for p in folder.iterdir())
+    assert "metrics.csv" in names and "hparams.yaml" in names and any("tfevents" in n for n in names)
+    assert "max_epochs" in (folder / "hparams.yaml").read_text()
+    # Another fit given that version is still refused, with its two loggers as with one.
+    again = [CSVLogger(tmp_path / "logs", "exp", "run1"), TensorBoardLogger(tmp_path / "logs", "exp", "run1")]
+    with pytest.raises(FileExistsError, match="already holds another run's logs"):
+        fit(tmp_path, again)
+    # Two loggers of one kind would write one metrics.csv (or event file) over the other's.
+    twins = [CSVLogger(tmp_path / "twins", "exp", "a"), CSVLogger(tmp_path / "twins", "exp", "a")]
+    with pytest.raises(ValueError, match="two CSVLoggers of this Trainer write to .*different versions"):
+        fit(tmp_path, twins)
+    assert not (tmp_path / "twins" / "exp" / "a").exists()  # (the first one's claim given up)
+
+
 @pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
 def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(tmp_path, cls):
     first = fit(tmp_path, cls(tmp_path, name="logs", version=0))

@@ -1800,7 +1800,7 @@ def test_predict_skips_and_lists_an_output_name_too_long_for_the_file_system(tin
     assert (
         f"{stem}.flac: cannot write its output {stem}.flac.lab: its name would be 257 bytes" in captured.err
     )
-    assert "skipped 2 audio files whose output name is too long" in captured.err
+    assert "skipped 2 audio files whose output name or path is too long" in captured.err
     # One file given a name too long: refused before it is transcribed.
     target = tmp_path / f"{stem}long.lab"
     argv = ["predict", "--checkpoint", str(run_dir), str(data / "short.wav"), "-o", str(target)]

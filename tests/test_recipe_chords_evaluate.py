@@ -18,6 +18,7 @@ from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song, score_songs
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
+from audiotrain.recipes.chords import evaluate as evaluate_module
 from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.evaluate import (
     Comparison,
@@ -758,6 +759,40 @@ def test_test_songs_of_a_run_whose_test_songs_are_all_skipped_says_why(checkpoin
     assert f"{data / 'b_gap.lab'}, line 2: gap of 0.5" in error and "--allow_gaps" in error, error
     assert f"{data / 'broken.wav'}" in error and f"1 not in {data} (e.g. gone)" in error
     assert "give --data the folder that run trained on" not in error
+
+
+def test_songs_whose_lab_files_would_be_one_file_have_none_written_and_scores_json_says_so(
+    checkpoint, songs, tmp_path, monkeypatch, capsys
+):
+    """Song.wav and song.wav (two songs on Linux) wrote out/Song.lab, then out/song.lab: on a case-insensitive
+    file system (macOS, Windows, exFAT, an SMB share; stood in for here) the second replaced the first, which
+    scores.json listed as written, and evaluate -o called it "appeared while evaluating". Now neither is
+    written, both are scored, said before transcription, and listed in scores.json's not_written."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for song, name in zip(songs, ("Song", "song")):
+        shutil.copy(song.audio_path, data / f"{name}.wav")
+        shutil.copy(song.annotation_path, data / f"{name}.lab")
+    monkeypatch.setattr(evaluate_module, "folds_case", lambda folder: True)
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data), "-o", str(out)]
+    capsys.readouterr()
+    assert chords.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "note: the .lab files of 2 songs are not written (their scores are kept): songs Song, song: " in (
+        captured.err
+    )
+    assert "case-insensitive file system" in captured.err and "appeared" not in captured.err
+    assert not list(out.glob("*.lab"))
+    summary = json.loads((out / "scores.json").read_text())
+    assert summary["songs_scored"] == 2 and summary["files_not_written"] == 2
+    assert [entry["file"] for entry in summary["not_written"]] == ["Song.lab", "song.lab"]
+    assert "Not written:\n- Song.lab: songs Song, song:" in (out / "scores.md").read_text()
+    # Where the file system tells case apart, both are written.
+    monkeypatch.setattr(evaluate_module, "folds_case", lambda folder: False)
+    assert chords.main([*argv, "--overwrite"]) == 0
+    assert sorted(p.name for p in out.glob("*.lab")) == ["Song.lab", "song.lab"]
+    assert json.loads((out / "scores.json").read_text())["not_written"] == []
 
 
 def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_path, monkeypatch, capsys):

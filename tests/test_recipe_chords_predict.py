@@ -279,6 +279,67 @@ def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_t
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["other.lab"]
 
 
+def test_names_that_differ_only_in_unicode_form_are_skipped_as_such_and_shown_apart(
+    checkpoint, tmp_path, capsys
+):
+    """Beyoncé.wav composed and decomposed (two files on Linux) were skipped as outputs that "differ only in
+    case" on "the case-insensitive file system" of a folder that tells case apart, under two names printed
+    alike. Their outputs are one file on macOS's file systems (and one song to training): still skipped, for
+    that reason, and named escaped."""
+    inputs = tmp_path / "in"
+    _songs(inputs, names=[unicodedata.normalize(form, "Beyoncé.wav") for form in ("NFC", "NFD")] + ["x.wav"])
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", tmp_path / "out") == 1
+    err = capsys.readouterr().err
+    assert (
+        f"skipped: {inputs}/Beyonce\\u0301.wav, {inputs}/Beyonc\\xe9.wav: their names differ only in " in err
+    )
+    assert "Unicode form" in err and "macOS" in err and "case" not in err, err
+    assert "skipped 2 audio files whose outputs differ only in Unicode form (listed above)" in err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["x.lab"]
+
+
+def test_the_default_output_of_a_link_to_a_folder_goes_beside_the_link(checkpoint, tmp_path, monkeypatch):
+    """predict links/music (a link to ../library/album) wrote library/album-chords, beside the link's target
+    (another disk, maybe), not links/music-chords as the help says."""
+    _songs(tmp_path / "library" / "album", names=("a.wav",))
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "music").symlink_to(Path("..") / "library" / "album")
+    monkeypatch.chdir(tmp_path)
+    assert _predict(checkpoint, Path("links") / "music") == 0
+    assert [p.name for p in (tmp_path / "links" / "music-chords").iterdir()] == ["a.lab"]
+    assert sorted(p.name for p in (tmp_path / "library").iterdir()) == ["album"]
+    # "." and "x/.." still name the folder they stand for.
+    monkeypatch.chdir(tmp_path / "library" / "album")
+    assert _predict(checkpoint, ".") == 0
+    assert [p.name for p in (tmp_path / "library" / "album-chords").iterdir()] == ["a.lab"]
+
+
+def test_outputs_whose_path_would_be_too_long_are_skipped_and_listed_and_the_others_written(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """A song deep in sub-folders, mirrored under a longer -o, has an output path over PATH_MAX (4096 bytes)
+    though each name is short: predict ended in a raw "OSError: File name too long" before any song was
+    transcribed, and wrote nothing."""
+    monkeypatch.chdir(tmp_path)  # (paths as given: the system counts a relative path from here)
+    deep = Path("in")
+    while len(os.fsencode(str(deep))) < 3900:
+        deep /= "d" * 200
+    os.makedirs(deep)
+    _tone(Path("s.wav"))
+    os.rename("s.wav", deep / "s.wav")  # (soundfile cannot name a path this long)
+    _tone(Path("in") / "top.wav")
+    out = "o" * 250
+    capsys.readouterr()
+    assert _predict(checkpoint, "in", "-o", out) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"skipped: {deep / 's.wav'}: cannot write its output s.lab: its path would be " in err
+    assert "; this system takes 4095 at most" in err
+    assert "skipped 1 audio file whose output name or path is too long for the file system" in err
+    assert [p.name for p in Path(out).iterdir() if p.is_file()] == ["top.lab"]
+
+
 def test_an_annotation_named_in_the_other_unicode_form_is_not_shadowed(checkpoint, tmp_path, capsys):
     """Audio Café.wav named decomposed (NFD, as macOS writes it) pairs with Café.lab named composed (NFC, as a
     script writes it). `predict DIR -o DIR` wrote a decomposed Café.lab beside them without --overwrite, and

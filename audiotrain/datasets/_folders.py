@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
 
 from audiotrain.audio import AUDIO_SUFFIXES
@@ -34,6 +35,21 @@ def nfc(name: str) -> str:
     """The form two names are compared in: macOS stores names decomposed (NFD), a name typed elsewhere
     (an annotation's, a metadata row's) is composed (NFC); both look alike and must pair."""
     return unicodedata.normalize("NFC", name)
+
+
+def one_file_kind(names: Sequence[str | Path]) -> str:
+    """How names that would be one file (a group of predict's `sharing_one_file`) differ: ``"Unicode form"``
+    where they are one name in composed form (`nfc`: one file on macOS whatever the case rules), else
+    ``"case"``."""
+    return "Unicode form" if len({nfc(str(name)) for name in names}) == 1 else "case"
+
+
+def distinguishable(names: Sequence[str | Path]) -> list[str]:
+    """`names` as a message shows them: escaped beyond ASCII (``Beyonc\\xe9``, ``Beyonce\\u0301``) where
+    they are one name in composed form, and so would print alike; else as they are."""
+    if len({nfc(str(name)) for name in names}) > 1:
+        return [str(name) for name in names]
+    return [str(name).encode("ascii", "backslashreplace").decode("ascii") for name in names]
 
 
 def walk_visible(root: str | Path) -> tuple[list[Path], list[Path]]:

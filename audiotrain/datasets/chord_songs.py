@@ -55,7 +55,13 @@ from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
 from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label, reduced_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, nfc, walk_visible_following_links
+from audiotrain.datasets._folders import (
+    AUDIO_FILE_SUFFIXES,
+    distinguishable,
+    hidden_note,
+    nfc,
+    walk_visible_following_links,
+)
 from audiotrain.datasets._song_pairs import (
     annotations_under,
     loose_name,
@@ -504,6 +510,7 @@ def scan_song_folder(
     index.linked_folders = [p for p in entries if p.is_symlink() and p.is_dir() and p not in not_entered]
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
     same_stem: dict[Path, list[Path]] = {}  # stem -> the audio files after the first of it (x.flac, x.wav)
+    extra_annotations: list[tuple[Path, Path]] = []  # (an annotation, the one of its stem kept instead)
     for path in entries:
         suffix = path.suffix.lower()
         key = pairing_key(path)
@@ -525,8 +532,8 @@ def scan_song_folder(
                 annotations[key] = kept
             if kept is None:
                 annotations[key] = path
-            else:
-                index.duplicates.append((path, f"another annotation with the same stem is used: {kept.name}"))
+            else:  # (said once it is known whether the one kept is used: `_ignored_annotations`)
+                extra_annotations.append((path, kept))
         elif suffix in OTHER_LAB_SUFFIXES:
             other_labs.append(path)
         else:
@@ -567,6 +574,8 @@ def scan_song_folder(
     # A pairs file names the songs, an annotations folder may hold other albums': what they leave is not used
     # rather than a song without its audio.
     not_used = set(annotations.values()) if pairs_file else set(unmatched if annotations_dir else ())
+    unusable = {annotations[key] for key in same_stem if key in annotations}  # (beside ambiguous audio)
+    index.duplicates += _ignored_annotations(extra_annotations, unusable)
     index.ambiguous += _ambiguous_beside(audio, same_stem, annotations)
     ambiguous = {path for path, _ in index.ambiguous}
     index.duplicates += [
@@ -691,6 +700,24 @@ def _audio_sharing_a_name(
     return [path for key, paths in same_stem.items() if key not in annotations for path in paths]
 
 
+def _ignored_annotations(extra: list[tuple[Path, Path]], unusable: set[Path]) -> list[tuple[Path, str]]:
+    """``[(annotation, why)]`` of the annotations of a stem after the one kept (``x.jams`` beside ``x.lab``,
+    or one name spelt in both Unicode forms, shown escaped to tell them apart): the kept one is used,
+    unless the audio beside them is ambiguous (`unusable`, `_ambiguous_beside`), when neither is."""
+    ignored = []
+    for path, kept in extra:
+        ours, theirs = distinguishable([path.name, kept.name])
+        if kept in unusable:
+            why = (
+                f"{theirs} has the same stem, and neither is used: the audio files of that stem are ambiguous "
+                "(listed above)"
+            )
+        else:
+            why = f"another annotation with the same stem is used: {theirs}"
+        ignored.append((path, why if ours == path.name else f"spelt {ours}; {why}"))
+    return ignored
+
+
 def _ambiguous_beside(
     audio: dict[Path, Path], same_stem: dict[Path, list[Path]], annotations: dict[Path, Path]
 ) -> list[tuple[Path, str]]:
@@ -705,12 +732,14 @@ def _ambiguous_beside(
             continue
         del annotations[key]
         group = sorted([audio.pop(key), *paths])
+        shown = dict(zip(group, distinguishable([path.name for path in group])))  # (é composed, decomposed)
         for path in group:
-            others = ", ".join(other.name for other in group if other != path)
+            others = ", ".join(shown[other] for other in group if other != path)
+            spelt = "" if shown[path] == path.name else f"spelt {shown[path]}; "
             ambiguous.append(
                 (
                     path,
-                    f"{path}: {others} has the same stem, and {annotation.name} beside them could annotate "
+                    f"{path}: {spelt}{others} has the same stem, and {annotation.name} beside them could annotate "
                     "either: neither is paired; rename the one it is not of, or list the right pair in a "
                     "pairs file (--data.pairs, evaluate's --pairs)",
                 )

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import (
+    TMP_PREFIX,
     create_atomically,
     json_text,
     probe_writable,
@@ -111,23 +112,48 @@ def check_can_write(folder: Path, name: str) -> None:
 #: The longest file name, in bytes, most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units): what
 #: `name_too_long` assumes where the system cannot say (no ``os.pathconf``).
 COMMON_NAME_MAX = 255
+#: The bytes of the longest path Linux takes, with the terminating NUL (``PATH_MAX``): what `name_too_long`
+#: assumes where the system cannot say.
+COMMON_PATH_MAX = 4096
 
 
 def name_too_long(path: Path) -> str | None:
-    """Why the file system would refuse to create `path` for the length of its name (``"x.flac.lab" would be
-    257 bytes; this file system takes 255 at most``), or None. Asked of the nearest folder that exists, where
-    it would be made; a name is counted in the bytes the file system stores (an ``é`` is 2 in UTF-8)."""
+    """Why the system would refuse to create `path` for the length of its name (``"x.flac.lab" would be
+    257 bytes; this file system takes 255 at most``), of a folder to be made on the way to it, or of the
+    whole path (``PATH_MAX``: deep sub-folders mirrored under a longer output folder); or None. Asked of the
+    nearest folder that exists, where it would be made; a name is counted in the bytes the file system
+    stores (an ``é`` is 2 in UTF-8). The path is counted as given (the system counts a relative path
+    without the working folder), with the file's temporary name (``.tmp-<32 hex digits><suffix>``, as
+    `write_output` writes it) where that is longer."""
     folder = path.parent
     while not os.path.isdir(folder) and folder != folder.parent:  # (isdir: False for a name too long, too)
         folder = folder.parent
-    try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (AttributeError, OSError, ValueError):  # (Windows has no pathconf)
-        limit = COMMON_NAME_MAX
+    name_max = _path_limit(folder, "PC_NAME_MAX", COMMON_NAME_MAX)
     size = len(os.fsencode(path.name))
-    if size <= limit:
-        return None
-    return f"its name would be {size} bytes; this file system takes {limit} at most"
+    if size > name_max:
+        return f"its name would be {size} bytes; this file system takes {name_max} at most"
+    for part in path.parent.relative_to(folder).parts:  # (the folders that exist took their names)
+        if len(os.fsencode(part)) > name_max:
+            return (
+                f"the folder {part!r} on the way would be named in {len(os.fsencode(part))} bytes; this file "
+                f"system takes {name_max} at most"
+            )
+    temporary = len(TMP_PREFIX) + 32 + len(os.fsencode(path.suffix))
+    whole = len(os.fsencode(str(path))) + max(0, temporary - size)
+    path_max = _path_limit(folder, "PC_PATH_MAX", COMMON_PATH_MAX)
+    if whole >= path_max:  # (PATH_MAX counts the terminating NUL)
+        through = " under the temporary name it is written to first" if temporary > size else ""
+        return f"its path would be {whole} bytes{through}; this system takes {path_max - 1} at most"
+    return None
+
+
+def _path_limit(folder: Path, name: str, assumed: int) -> int:
+    """``os.pathconf(folder, name)``, or `assumed` where the system cannot say (Windows has no pathconf)."""
+    try:
+        limit = os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):
+        return assumed
+    return limit if limit > 0 else assumed
 
 
 #: How long a first run waits for its kernels, as `check_kernel_cache` says it: training's (50-75 s measured on

@@ -1604,13 +1604,16 @@ class Trainer:
 
     def _refuse_earlier_logger_runs(self) -> None:
         """A fresh fit's loggers (CSV, TensorBoard) refuse a version folder that another run wrote, and claim
-        theirs; where one refuses, the others' claims are given up (the fit writes nothing)."""
-        claimed = []
+        theirs; where one refuses, the others' claims are given up (the fit writes nothing). Loggers of this
+        fit given one version folder share it, as in Lightning (one's claim is not another run's logs)."""
+        claimed, held = [], {}
         try:
             for lg in self.loggers:
                 if callable(getattr(lg, "refuse_an_earlier_run", None)):
-                    lg.refuse_an_earlier_run()
+                    folder = lg.refuse_an_earlier_run(held_by_this_fit=held)
                     claimed.append(lg)
+                    if folder is not None:
+                        held.setdefault(folder.resolve(), type(lg).__name__)
         except BaseException:
             for lg in claimed:
                 if callable(getattr(lg, "release_claim", None)):

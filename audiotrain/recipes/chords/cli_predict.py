@@ -17,7 +17,13 @@ from audiotrain._overlap import work_behind
 from audiotrain._text import listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, hidden_note, walk_visible_following_links
+from audiotrain.datasets._folders import (
+    AUDIO_FILE_SUFFIXES,
+    distinguishable,
+    hidden_note,
+    one_file_kind,
+    walk_visible_following_links,
+)
 from audiotrain.recipes._run import (
     TRANSCRIPTION_COMPILE_WAIT,
     check_can_write,
@@ -35,6 +41,7 @@ from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
     annotations_in_the_way,
+    one_file_reason,
     output_paths,
     silence_note,
 )
@@ -214,8 +221,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         print(f"error: no audio files ({readable}) in {args.input}", file=sys.stderr)
         return 2
     file_format = args.format or "lab"
-    # Resolved first: "." and "x/.." name no folder to put "-chords" after.
-    source = args.input.resolve()
+    # Made absolute first: "." and "x/.." name no folder to put "-chords" after. Not resolved: the output of
+    # a link to a folder goes beside the link, under its name, as the help says, not beside its target.
+    source = Path(os.path.abspath(args.input))
     out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
     _refuse_name_too_long(out_dir, str(out_dir))
     if out_dir.exists() and not out_dir.is_dir():
@@ -227,6 +235,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
     )
     # x.wav and X.wav have outputs of their own on Linux; on macOS's and Windows' file systems x.lab is X.lab.
+    # (Names that differ only in Unicode form share one everywhere: one name on macOS, one song to training.)
     targets, renamed, clashing = output_paths(
         files, args.input, out_dir, f".{file_format}", fold_case=cli.folds_case(out_dir)
     )
@@ -238,12 +247,12 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )
     for group in clashing:
         print(
-            f"skipped: {', '.join(str(path) for path in group)}: their outputs would be one file on the "
-            f"case-insensitive file system of {out_dir}, so one would replace the other; rename one of them",
+            f"skipped: {', '.join(distinguishable(group))}: {one_file_reason(group, out_dir)}",
             file=sys.stderr,
         )
-    # An output name over the file system's limit (a long stem that keeps its audio suffix) is skipped, and
-    # listed, before any song is transcribed: the others are still written.
+    # An output name over the file system's limit (a long stem that keeps its audio suffix), or a path over
+    # the system's (deep sub-folders mirrored under a longer -o), is skipped, and listed, before any song is
+    # transcribed: the others are still written.
     files = [path for path in files if path in targets]
     unwritable = {path: why for path in files if (why := name_too_long(targets[path])) is not None}
     for path, why in unwritable.items():
@@ -340,9 +349,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )
     if unwritable:
         print(
-            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name is too "
-            "long for the file system (listed above): rename them, or transcribe each to a name of your "
-            "choice (predict FILE -o NAME.lab)",
+            f"skipped {len(unwritable)} audio file{'s' * (len(unwritable) > 1)} whose output name or path is "
+            "too long for the file system (listed above): rename them, write to a shorter -o, or transcribe "
+            "each to a name of your choice (predict FILE -o NAME.lab)",
             file=sys.stderr,
         )
     if appeared:
@@ -354,8 +363,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
         )
     if clashing:
         count = sum(len(group) for group in clashing)
+        kinds = " or ".join(sorted({one_file_kind(group) for group in clashing}))
         print(
-            f"skipped {count} audio files whose outputs differ only in case (listed above): rename them",
+            f"skipped {count} audio files whose outputs differ only in {kinds} (listed above): rename them",
             file=sys.stderr,
         )
     if silent:

@@ -55,7 +55,7 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
-from audiotrain.recipes.chords.evaluate import CV_PROGRESS_FILE
+from audiotrain.recipes.chords.evaluate import CV_PROGRESS_FILE, shared_lab_files, shared_lab_note
 from audiotrain.recipes.chords.train import (
     _checkpoint_folder,
     evaluate_trained_run,
@@ -208,13 +208,18 @@ def _run_cross_validation(
     by = config.data.split_by if config.data.data_dir else "song"
     pattern = config.data.group_pattern if config.data.data_dir else None
     splits = song_folds(songs, folds, config.data.val_fraction, config.seed, source, by, pattern)
-    oof = run_dir / "oof"
+    oof, shared = run_dir / "oof", {}
     if main:
         if replace:
             clear_run_outputs(run_dir, cv_outputs(run_dir), log, own_entries=cv_own_entries(run_dir))
         run_dir.mkdir(parents=True, exist_ok=True)
         claim_run_folder(run_dir)
         oof.mkdir(parents=True, exist_ok=True)
+        # Two folds' songs whose .lab files would be one in oof/ (Song and song where case is folded): each
+        # fold's evaluation/ has its own, oof/ none of them (one copy would replace the other).
+        shared = shared_lab_files(names, oof)
+        if shared:
+            log(f"note: in {oof}, {shared_lab_note(shared)}")
         if data_report:
             write_data_report(run_dir, data_report)
         write_json_atomically(progress_path, progress)  # replaced whole: a crash never leaves half a record
@@ -277,6 +282,8 @@ def _run_cross_validation(
         histories.append(result.history)
         evaluation = fold_dir / "evaluation"
         for lab in evaluation.rglob("*.lab"):  # songs in sub-folders keep them: albumA/x and albumB/x differ
+            if lab.relative_to(evaluation).as_posix().removesuffix(".lab") in shared:
+                continue
             target = oof / lab.relative_to(evaluation)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(lab, target)

@@ -52,6 +52,7 @@ from audiotrain.chords.vocabulary import (
     IGNORE_INDEX,
     X_INDEX,
 )
+from audiotrain.datasets._folders import distinguishable
 from audiotrain.datasets.chord_demo import DEMO_FOLDER
 from audiotrain.datasets.chord_songs import SongEntry, frame_targets
 from audiotrain.metrics.chord_errors import LostTime, costliest_errors, format_errors
@@ -72,7 +73,13 @@ from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run
-from audiotrain.recipes.chords.predict import ChordPredictor, SongPosteriors
+from audiotrain.recipes.chords.predict import (
+    ChordPredictor,
+    SongPosteriors,
+    folds_case,
+    one_file_reason,
+    sharing_one_file,
+)
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
@@ -538,6 +545,8 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
 
     Written only once every song is scored, and ``scores.json`` first: it lists the songs whose ``.lab``
     is written here, so that ``evaluate --overwrite`` can remove all of them whatever stopped the writing.
+    Songs whose ``.lab`` files would be one file in `out` (`shared_lab_files`: ``Song`` and ``song`` on a
+    case-insensitive file system) have none written, and are listed with the reason in ``not_written``.
     An evaluation that stopped before (an error, Ctrl-C) leaves no ``.lab`` without the ``scores.json``
     that claims it.
 
@@ -548,7 +557,10 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     (``not_written``, counted in ``files_not_written``; an ``--overwrite`` later leaves those ``.lab`` files,
     not this evaluation's, alone) and in ``scores.md``."""
     out.mkdir(parents=True, exist_ok=True)
-    summary = {**result.summary(), "files_not_written": 0, "not_written": []}
+    # Songs whose .lab would be one file there (Song and song where case is folded): none is written.
+    shared = shared_lab_files(result.pairs, out)
+    not_written = [{"file": f"{name}.lab", "reason": why} for name, why in shared.items()]
+    summary = {**result.summary(), "files_not_written": len(not_written), "not_written": not_written}
     if not _write_new(out / "scores.json", _json_writer(summary), replace):
         raise FileExistsError(
             f"{out / 'scores.json'} appeared while evaluating (another evaluation writing to {out}?); not "
@@ -558,11 +570,14 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     taken = [
         f"{name}.lab"
         for name, (_, estimate) in result.pairs.items()
-        if not _write_new(
+        if name not in shared
+        and not _write_new(
             out / f"{name}.lab", lambda tmp, e=estimate: write_lab(tmp, e, replace=True), replace
         )
     ]
     report = result.report()
+    if shared:
+        report += "\n\nNot written:" + "".join(f"\n- {name}.lab: {why}" for name, why in shared.items())
     if taken:  # (scores.md, written after the .lab files, can say which of them are not this evaluation's)
         report += f"\n\nNot written ({_NOT_WRITTEN}): {', '.join(taken)}"
     # UTF-8 whatever the locale; a song name from a file name the locale could not decode as its bytes.
@@ -580,10 +595,35 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
         if not _write_new(out / "confusion_matrix.png", plot, replace):
             taken.append("confusion_matrix.png")
     if taken:  # scores.json (this evaluation's own, created above) must not claim them as written
-        summary["files_not_written"] = len(taken)
-        summary["not_written"] = [{"file": name, "reason": _NOT_WRITTEN} for name in taken]
+        not_written += [{"file": name, "reason": _NOT_WRITTEN} for name in taken]
+        summary["files_not_written"] = len(not_written)
         _write_new(out / "scores.json", _json_writer(summary), replace=True)
     return taken
+
+
+def shared_lab_files(names: Iterable[str], out: Path) -> dict[str, str]:
+    """Song -> why its ``<song>.lab`` is not written into `out`, for the songs whose files would be one there
+    (`sharing_one_file`, as predict's outputs): names that differ only in case where the file system of `out`
+    ignores it (`folds_case`: macOS, Windows, exFAT, an SMB share), or only in Unicode form. Each would
+    replace the other's, so none is written; their scores are kept. Empty for most song sets (the file
+    system is probed only where names would fold to one)."""
+    targets = {name: out / f"{name}.lab" for name in names}
+    if not sharing_one_file(targets, fold_case=True):
+        return {}
+    reasons = {}
+    for group in sharing_one_file(targets, fold_case=folds_case(out)):
+        songs = ", ".join(distinguishable(group))
+        reasons.update({name: f"songs {songs}: {one_file_reason(group, out)}" for name in group})
+    return reasons
+
+
+def shared_lab_note(shared: Mapping[str, str]) -> str:
+    """The note that the ``.lab`` files of `shared` (`shared_lab_files`) are not written."""
+    reasons = sorted(set(shared.values()))
+    return (
+        f"the .lab files of {plural(len(shared), 'song')} are not written (their scores are kept): "
+        + "; ".join(reasons)
+    )
 
 
 #: Why `write_evaluation` left a file as it is (``scores.json``'s ``not_written``).

@@ -29,7 +29,7 @@ from audiotrain.audio import channel_peaks, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
-from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, one_file_kind
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES, pairing_key, whole_semitones
 from audiotrain.features._backend import as_float_signal, check_sample_rate
 from audiotrain.models import fast_math
@@ -80,26 +80,17 @@ def output_paths(
     (the output folder's file system is case-insensitive, as macOS's and Windows' are: `folds_case`) names
     are compared as that file system compares them: there ``X.lab`` is ``x.lab``.
 
-    Returned third: the groups of inputs that would still share an output (names that differ only in case,
-    on such a file system), which no renaming here separates; none of them has a target.
+    Returned third: the groups of inputs that would still share an output (`sharing_one_file`: names that
+    differ only in case, on such a file system, or in Unicode form), which no renaming here separates; none
+    of them has a target (`one_file_reason` says why, for a message).
     """
-
-    def same_file_as(target: Path) -> str:
-        name = unicodedata.normalize("NFC", str(target))
-        return name.casefold() if fold_case else name
 
     targets = {path: (out_dir / path.relative_to(input_root)).with_suffix(suffix) for path in files}
     keep_suffix: set[Path] = set()
     clashing: list[list[Path]] = []
-    while True:
-        by_target: dict[str, list[Path]] = {}
-        for path, target in targets.items():
-            by_target.setdefault(same_file_as(target), []).append(path)
-        shared = [group for group in by_target.values() if len(group) > 1]
-        if not shared:
-            break
+    while shared := sharing_one_file(targets, fold_case):
         # Each round moves at least one input to its full name, or sets a group aside, so the loop ends; a
-        # group left with only full names holds names that differ only in case.
+        # group left with only full names holds names that differ only in case or in Unicode form.
         for group in shared:
             if all(path in keep_suffix for path in group):
                 clashing.append(sorted(group))
@@ -111,6 +102,33 @@ def output_paths(
                 targets[path] = targets[path].with_name(path.name + suffix)
     renamed = [path for path in files if path in keep_suffix and path in targets]
     return targets, renamed, sorted(clashing)
+
+
+def sharing_one_file(targets: Mapping[Any, Path], fold_case: bool) -> list[list[Any]]:
+    """The groups of keys of `targets` (input or song -> the file to write for it) whose files would be one:
+    the same name in Unicode's composed form (macOS's file systems store ``é`` composed and decomposed as
+    one name, and training pairs files so), and with `fold_case` (`folds_case` of the output folder) in
+    any case. Each group in the order of `targets`; the writer of a group's files would replace one with
+    another. Used by predict's outputs and by the ``.lab`` files of evaluations (`shared_lab_files`)."""
+    by_name: dict[str, list[Any]] = {}
+    for key, target in targets.items():
+        name = unicodedata.normalize("NFC", str(target))
+        by_name.setdefault(name.casefold() if fold_case else name, []).append(key)
+    return [group for group in by_name.values() if len(group) > 1]
+
+
+def one_file_reason(names: Sequence[str | Path], out_dir: Path) -> str:
+    """Why the outputs of `names` (a group of `sharing_one_file`) are not written, for a message."""
+    if one_file_kind(names) == "case":
+        return (
+            f"their outputs would be one file on the case-insensitive file system of {out_dir}, so one would "
+            "replace the other; rename one of them"
+        )
+    return (
+        "their names differ only in Unicode form (an accent composed in one, decomposed in the other: shown "
+        "escaped), so their outputs would be one file on macOS's file systems (and one song to training, "
+        "which pairs names in composed form); rename one of them"
+    )
 
 
 def folds_case(folder: Path) -> bool:

@@ -79,6 +79,8 @@ from audiotrain.recipes.chords.evaluate import (
     format_table,
     gap_filled_note,
     scored_record,
+    shared_lab_files,
+    shared_lab_note,
     trimmed_note,
 )
 from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
@@ -1359,6 +1361,9 @@ def _evaluate_held_out(
         log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
         return None
     predictor = ChordPredictor.from_checkpoint(best)
+    shared = shared_lab_files([song.name for song in splits.test], run_dir / "evaluation")
+    if shared:
+        log(f"note: {shared_lab_note(shared)}")
     evaluation = evaluate_songs(
         predictor,
         splits.test,

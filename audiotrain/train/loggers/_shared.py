@@ -119,20 +119,32 @@ class _VersionedFolder:
     def hparams_file(self) -> Path:
         return self.log_dir / "hparams.yaml"
 
-    def refuse_an_earlier_run(self) -> None:
+    def refuse_an_earlier_run(self, held_by_this_fit: Mapping[Path, str] | None = None) -> Path | None:
         """Before a fresh fit (no checkpoint): a version folder given (``version=``) that already holds files
         is another run's, whose ``metrics.csv`` and event files this run would add to and whose
-        ``hparams.yaml`` it would replace. Called by the Trainer before anything is written. A resumed fit (its checkpoint names
-        the folder) and a later stage of this logger's own run go on in the folder.
+        ``hparams.yaml`` it would replace. Called by the Trainer before anything is written. A resumed fit
+        (its checkpoint names the folder) and a later stage of this logger's own run go on in the folder.
 
         The folder is claimed as it is checked: its ``hparams.yaml`` is created exclusively (empty until the
         run's hyperparameters are logged), so of two fits started at once with one version, the second is
-        refused here too, not left writing its rows into the first one's ``metrics.csv``."""
+        refused here too, not left writing its rows into the first one's ``metrics.csv``. A folder in
+        `held_by_this_fit` (resolved folder -> the class of the logger of the same Trainer that holds it:
+        ``CSVLogger`` and ``TensorBoardLogger`` given one ``version``, which Lightning writes into one folder)
+        is shared, not refused; unless that logger is of this one's class, whose files these would replace.
+        Returns the folder this logger holds for the fit (None where it claims none here)."""
         if self._resumed or self._ever_started or self._version is None:  # (None: a new folder is claimed)
-            return
+            return None
         folder = self.log_dir
         if self._claimed == folder:  # (a fit that failed before it started, run again)
-            return
+            return folder
+        sibling = (held_by_this_fit or {}).get(folder.resolve())
+        if sibling == type(self).__name__:
+            raise ValueError(
+                f"two {sibling}s of this Trainer write to {folder}, each its own files over the other's; "
+                "give them different versions or names"
+            )
+        if sibling is not None:
+            return folder  # (the other logger's claim; it alone gives it up)
         found = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
         if not found:
             made = not folder.exists()
@@ -144,6 +156,7 @@ class _VersionedFolder:
                 found = sorted(p.name for p in folder.iterdir())
             else:
                 self._claimed, self._made_folder = folder, made
+                return folder
         if found:
             owner = type(self).__name__
             shown = listed(found, 5)
