@@ -621,3 +621,30 @@ def test_a_declarative_run_records_the_builds_that_trained_it(tmp_path):
     again = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert again["builds"] == ["0.1.0+gearlier", build_version()]
     assert audiotrain.get_trainer_config(run_dir / "config.yaml").training.num_epochs == 2
+
+
+# ---- the demo generator v9 of before it settled ----------------------------------------------------------
+
+
+def test_a_demo_run_of_v9_before_it_settled_resumes_only_when_told(run, tmp_path, capsys):
+    """v9 of the training style changed twice after it came (11-25 23:57 to 11-26 00:40) without a new
+    number: a run of those builds records train v9 and resumed on other songs under the same names, without
+    a word. Its checkpoints have no features.bass_view_bins (it came at 03:29): refused as unrecorded."""
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    last = old / "checkpoints" / "last"
+    recorded = json.loads((last / ckpt.STATE_FILE).read_text())
+    assert recorded["module_state"][CHECKPOINT_KEY]["songs"]["demo"]["generators"]["train"] == 9
+    _edit_state(last, lambda state: state["run_config"]["features"].pop("bass_view_bins"))
+    capsys.readouterr()
+    resume = [*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]
+    assert chords.main(resume) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"cannot resume from {last}: it records demo generator train v9 but no features.bass_view_bins" in err
+    )
+    assert "--resume_unrecorded_demo" in err and "--init_from" in err, err
+    assert chords.main([*resume, "--resume_unrecorded_demo"]) == 0
+    assert "it was written before v9 settled, so its first 2 epochs may have trained on other audio" in (
+        capsys.readouterr().err
+    )
