@@ -648,3 +648,55 @@ def test_a_demo_run_of_v9_before_it_settled_resumes_only_when_told(run, tmp_path
     assert "it was written before v9 settled, so its first 2 epochs may have trained on other audio" in (
         capsys.readouterr().err
     )
+
+
+# ---- a CLAP checkpoint of the first format -----------------------------------------------------------------
+
+
+def _as_format_1(checkpoint: Path) -> None:
+    """Today's trainer state laid out as the first checkpoint format (2026-11-21): progress and the random
+    key at the top."""
+
+    def edit(state):
+        progress, random = state.pop("progress"), state.pop("random")
+        state.update(
+            format_version=1,
+            epoch=progress["epoch"],
+            batch_in_epoch=progress["batch_in_epoch"],
+            global_step=progress["global_step"],
+            total_train_batches=progress["total_batches"],
+            micro_batches_in_window=progress["micro_batches"],
+            rng=random["mlx"],
+        )
+
+    _edit_state(checkpoint, edit)
+
+
+def test_a_clap_checkpoint_of_the_first_format_exports(tmp_path, capsys):
+    """`clap export` of an 11-21 checkpoint said "this version cannot export it" and named no way on, though
+    its weights are today's (the chord recipe exports such checkpoints)."""
+    from audiotrain.models.clap import load_pretrained
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    run_dir = tmp_path / "run"
+    argv = ["--out", str(run_dir), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
+            "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
+            "--dataset.num_workers", "0", "--train.epochs", "1", "--train.batch_size", "2",
+            "--train.compile", "false", "--train.progress_bar", "false",
+            "--train.processes", "1"]  # fmt: skip
+    clap.run(clap.parse_config(argv), argv)
+    (best,) = [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("epoch=0")]
+    _as_format_1(best)
+    with pytest.raises(ckpt.OlderFormatError):
+        ckpt.read_state(best)  # (a resume of it is still refused)
+    capsys.readouterr()
+    assert clap.export_main(["--checkpoint", str(best), "--out", str(tmp_path / "exported")]) == 0
+    assert f"exported {best}" in capsys.readouterr().out
+    mine, theirs = (
+        load_file(str(tmp_path / "exported" / "model.safetensors")),
+        load_file(str(run_dir / "hf_model" / "model.safetensors")),
+    )
+    assert sorted(mine) == sorted(theirs) and all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    load_pretrained(tmp_path / "exported")
