@@ -700,3 +700,20 @@ def test_a_clap_checkpoint_of_the_first_format_exports(tmp_path, capsys):
     )
     assert sorted(mine) == sorted(theirs) and all(np.array_equal(mine[k], theirs[k]) for k in mine)
     load_pretrained(tmp_path / "exported")
+
+
+def test_a_resumed_recipe_run_keeps_the_builds_that_trained_it(run, tmp_path):
+    """After a resume by another build, config.json's versions named only the last one: which build trained
+    the earlier epochs was lost. Its builds list them, oldest first (a record of before: its versions')."""
+    from audiotrain._build import build_version
+
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    record = json.loads((old / "config.json").read_text())
+    assert record["builds"] == [build_version()]
+    del record["builds"]
+    record["versions"]["audiotrain"] = "0.1.0"
+    (old / "config.json").write_text(json.dumps(record))
+    last = old / "checkpoints" / "last"
+    assert chords.main([*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]) == 0
+    assert json.loads((old / "config.json").read_text())["builds"] == ["0.1.0", build_version()]
