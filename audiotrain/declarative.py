@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._arguments import settings_repr
+from audiotrain._build import build_version
 from audiotrain._files import write_text_atomically
 from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
@@ -65,7 +66,7 @@ from audiotrain.recipes._run import (
     is_inside,
     run_folder_names,
 )
-from audiotrain.recipes.config_cli import ConfigInCheckpoint
+from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_state, seeding
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -82,6 +83,7 @@ from audiotrain.trainer_config import (
     TrainerConfig,
     TrainingSettings,
     checked_config,
+    recorded_builds,
     resolve_config,
     setting_source,
     write_config,
@@ -255,7 +257,7 @@ class ConfiguredTrainer:
             object.__setattr__(
                 module,
                 "configure_optimizers",
-                lambda: optimizer_from_config(config, self._total_steps()),
+                lambda: optimizer_from_config(self.config, self._total_steps()),
             )
         else:
             warnings.warn(
@@ -503,9 +505,12 @@ class ConfiguredTrainer:
                 self.trainer.callbacks.refuse_earlier_runs(self.trainer)
         if ckpt_path is None and not self._trained:  # (a resumed or continued run's weights are not drawn)
             self._warn_if_weights_unseeded()
+        resumed = self._resumed_checkpoint(ckpt_path)
+        if resumed is not None:
+            self._resume_as_trained(resumed)
         recorded = self._config_as_trained(train_loader)
         if _main():
-            write_config(recorded, self.run_dir / "config.yaml")
+            write_config(recorded, self.run_dir / "config.yaml", self._builds(resumed, bool(resuming)))
         self._trained = True
         self._resume_from = None  # (kept until now: a refused run folder leaves it for the next train)
         try:
@@ -550,6 +555,62 @@ class ConfiguredTrainer:
                 callback.train_finished(self.trainer, result)
         return result
 
+    def _resumed_checkpoint(self, ckpt_path: str | os.PathLike | None) -> Path | None:
+        """The checkpoint folder `train` resumes (``"last"``, ``"best"`` or a path), or None; one it cannot
+        find is left for `fit` to refuse, naming it."""
+        if ckpt_path is None:
+            return None
+        try:
+            folder = ckpt.resolve_checkpoint(self.trainer.callbacks.checkpoint_path(ckpt_path))
+            ckpt.read_state(folder)
+        except (OSError, ValueError):  # (CheckpointError is a ValueError)
+            return None
+        return folder
+
+    def _resume_as_trained(self, folder: Path) -> None:
+        """Go on with the optimizer the checkpoint's run trained with where its record (``run_config``, of a
+        build before optimizer.bias_correction existed: Adam and AdamW corrected no bias then) lacks the
+        setting and this config holds it only as a default (no file or override chose it): a resume with
+        it trains otherwise than the run it continues, and config.yaml would claim the whole run used it.
+        Said in one line, as a chosen value that differs is."""
+        run_config = ckpt.read_state(folder).get(RUN_CONFIG_KEY)
+        optimizer = run_config.get("optimizer") if isinstance(run_config, dict) else None
+        settings = self.config.optimizer
+        if not isinstance(optimizer, dict) or "bias_correction" in optimizer:
+            return
+        if settings.type == "sgd" or not settings.bias_correction:
+            return
+        name, source = "optimizer.bias_correction", self._source("optimizer.bias_correction")
+        said = (
+            f"note: {folder} was written by an older audiotrain, without {name} (its Adam and AdamW "
+            "corrected no bias)"
+        )
+        unchosen = ("TrainerConfig default", "TrainerConfig object", f"{type(self).__name__}(config=...)")
+        if source not in unchosen and not source.startswith("preset "):
+            self.trainer._note(f"{said}; this resume uses {name} true, from {source}: it trains otherwise")
+            return
+        sources = getattr(self.config, "_sources", None)
+        self.config = dataclasses.replace(
+            self.config, optimizer=dataclasses.replace(settings, bias_correction=False)
+        )
+        if sources is not None:
+            self.config._sources = {**sources, name: f"{folder} (read as its version ran)"}
+        self.trainer._note(
+            f"{said}; resumed as that version ran: {name} false (create_trainer(..., bias_correction=True) "
+            "sets it)"
+        )
+
+    def _builds(self, resumed: Path | None, in_run_folder: bool) -> list[str]:
+        """The audiotrain builds that trained this run, oldest first, for config.yaml: those of the run it
+        resumes (its config.yaml's, else the build that wrote the checkpoint), then this one."""
+        earlier = None
+        if resumed is not None:
+            if in_run_folder:
+                earlier = recorded_builds(self.run_dir / "config.yaml")
+            earlier = earlier or recorded_builds(resumed)
+        builds = list(earlier or [])
+        return builds if builds[-1:] == [build_version()] else [*builds, build_version()]
+
     def _other_loader_batch_size(self, loader: Any) -> int | None:
         """The batch size of a loader (not a Dataset) that batches otherwise than ``data.batch_size``."""
         size = None if isinstance(loader, Dataset) else getattr(loader, "batch_size", None)
@@ -560,22 +621,24 @@ class ConfiguredTrainer:
         ``data.batch_size`` the loader's own where ``train`` was given a DataLoader of another batch size
         (its batches are what trains, so a repeat of the run from config.yaml gets the same ones); said."""
         loader_batch = self._other_loader_batch_size(train_loader)
-        if loader_batch is None:
-            return self.config
+        recorded = self.config if loader_batch is None else self._with_loader_batch(loader_batch)
+        for callback in self.trainer.callbacks:  # (and the optimizer a resume goes on with)
+            if isinstance(callback, ConfigInCheckpoint):
+                callback.settings = json.loads(json.dumps(recorded.to_dict()))
+        return recorded
+
+    def _with_loader_batch(self, loader_batch: int) -> TrainerConfig:
+        """The config with the loader's batch size, said once (`_config_as_trained`)."""
         if not self._loader_batch_size_said:
             warnings.warn(
                 f"train: config data.batch_size is {self.config.data.batch_size} but train_loader gives "
                 f"batches of {loader_batch}; the loader's size is used (data.batch_size batches a Dataset "
                 f"given to train), and config.yaml records {loader_batch}",
-                stacklevel=3,
+                stacklevel=4,
             )
-        recorded = dataclasses.replace(
+        return dataclasses.replace(
             self.config, data=dataclasses.replace(self.config.data, batch_size=loader_batch)
         )
-        for callback in self.trainer.callbacks:
-            if isinstance(callback, ConfigInCheckpoint):
-                callback.settings = json.loads(json.dumps(recorded.to_dict()))
-        return recorded
 
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write a resumable checkpoint folder at ``path`` (the shared Trainer's: safetensors + JSON, with the

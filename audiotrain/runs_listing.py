@@ -332,7 +332,8 @@ def read_trainer_run(run: Path, summary: RunSummary) -> None:
             config = yaml.safe_load((run / "config.yaml").read_text())
         except (OSError, ValueError, yaml.YAMLError) as error:
             raise RunReadError(f"{run / 'config.yaml'}: cannot be read ({error})") from None
-        summary.settings = flattened(config or {})
+        settings = {k: v for k, v in (config or {}).items() if k not in ("versions", "builds")}
+        summary.settings = flattened(settings)  # (not what wrote it: `RECORD_ENTRIES`)
     history = optional_json(run / "history.json")
     summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
     with contextlib.suppress(OSError, ValueError, AttributeError):  # (the build its checkpoints record)

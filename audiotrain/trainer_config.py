@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from audiotrain.recipes.config_cli import (
     file_settings,
     merge_config,
     preset_settings,
+    read_older_record,
     with_key_line,
 )
 from audiotrain.train import flags
@@ -356,6 +359,65 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Settings added to `TrainerConfig` since `create_trainer` began writing a run's config.yaml, with what a
+#: run written before each ran with. A run record (config.yaml, or a checkpoint's ``run_config``) without
+#: one is read so, not with today's default (`_read_older_record`): Adam and AdamW corrected no bias before
+#: optimizer.bias_correction came (4e30f65). The others did then what their defaults do now: not named.
+OLDER_RECORD_MEANINGS: dict[str, Any] = {
+    "optimizer.bias_correction": False,
+    "optimizer.momentum": 0.0,
+    "training.eval_strategy": "epoch",
+    "training.eval_steps": None,
+    "kaggle.competition_name": None,
+    "kaggle.cv_folds": 5,
+    "kaggle.enable_ensemble": False,
+}
+#: The entries of config.yaml that are no settings (`write_config`'s ``builds``): ``versions``, what wrote
+#: it (as a recipe's config.json records them), and ``builds``, every audiotrain build that trained the run,
+#: oldest first (a resume by another build adds its own).
+RECORD_ENTRIES = ("versions", "builds")
+
+
+def _is_whole_record(data: Any) -> bool:
+    """Whether the settings `data` of a config file are a whole run's, as `create_trainer` records them
+    (config.yaml, a checkpoint's run_config): every setting of every section, or, of an older build, all but
+    some of those added since (`OLDER_RECORD_MEANINGS`). A config a user writes holds what it changes."""
+    if not isinstance(data, Mapping) or "preset" in data:
+        return False
+    held = set(_dotted_settings({k: v for k, v in data.items() if k not in RECORD_ENTRIES}))
+    return all(
+        name in held or name in OLDER_RECORD_MEANINGS for name in _dotted_settings(TrainerConfig().to_dict())
+    )
+
+
+def _read_older_record(
+    config: TrainerConfig, file: str | Path, given: Sequence[str], whole: bool
+) -> tuple[TrainerConfig, str | None]:
+    """`config` with the settings that the run record `file` lacks read as its older build ran, and the note
+    that says so (`read_older_record`, as the chord and CLAP recipes read their older records); None where
+    `file` is no such record. `given`: the settings overrides set, which stay; `whole`: `file` holds a whole
+    run's settings (`_is_whole_record`)."""
+    meanings = {k: v for k, v in OLDER_RECORD_MEANINGS.items() if v != _default_of(k)}
+    skip = [k for k in OLDER_RECORD_MEANINGS if k not in meanings]
+    if config.optimizer.type == "sgd":  # (no moments, no bias to correct)
+        skip.append("optimizer.bias_correction")
+    return read_older_record(
+        config,
+        file,
+        given,
+        meanings,
+        skip=skip,
+        plain_record=whole,
+        remedy="the file or create_trainer's overrides can set them, e.g. bias_correction=True",
+    )
+
+
+def _default_of(name: str) -> Any:
+    """The `TrainerConfig` default of the dotted setting `name`."""
+    section, _, field_name = name.partition(".")
+    return getattr(getattr(TrainerConfig(), section), field_name)
+
+
 def preset(name: str) -> TrainerConfig:
     """The config of a shipped preset; an unknown name is an error listing the presets."""
     return merge_config(TrainerConfig(), preset_settings(PRESETS, name), source=f"preset {name!r}")
@@ -520,8 +582,12 @@ def resolve_config(
         if file is not None:
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
+    whole = False  # the file is a run's record (config.yaml, a checkpoint's run_config)
     if file is not None:
         own, data = file_settings(file, PRESETS)
+        whole = own is None and _is_whole_record(data)
+        if whole:  # (what wrote the record, not settings)
+            data = {k: v for k, v in data.items() if k not in RECORD_ENTRIES}
         if own is not None:  # (it replaces the preset given as config=)
             resolved = preset(own)
             sources = dict.fromkeys(_dotted_settings(PRESETS[own]), f"preset {own!r}")
@@ -532,11 +598,23 @@ def resolve_config(
         sources.update(dict.fromkeys(_dotted_settings(data), str(file)))
         if _run_folder_label(resolved) != _run_folder_label(before):
             label_source = str(file)
+    given: list[str] = []
     if overrides:
         resolved, before = apply_overrides(resolved, overrides), resolved
-        sources.update(dict.fromkeys(_override_settings(resolved, overrides), "overrides"))
+        given = _override_settings(resolved, overrides)
+        sources.update(dict.fromkeys(given, "overrides"))
         if _run_folder_label(resolved) != _run_folder_label(before):
             label_source = "overrides"
+    if file is not None:
+        # A run record of an older build (a replay or resume from its config.yaml) trains as that build did.
+        resolved, note = _read_older_record(resolved, file, given, whole)
+        if note is not None:
+            lacked = [name for name in OLDER_RECORD_MEANINGS if name not in sources]
+            sources.update(dict.fromkeys(lacked, f"{file} (read as its version ran)"))
+            from audiotrain.distributed import collectives
+
+            if collectives.is_main_process():  # (said once for a data-parallel job)
+                print(note, file=sys.stderr)
     _check_run_folder_label(resolved, label_source)
     resolved._sources = sources  # (not a field: to_dict and config.yaml leave it out)
     return resolved
@@ -559,14 +637,42 @@ def get_trainer_config(
     return resolve_config(config, config_file, overrides, caller="get_trainer_config")
 
 
-def write_config(config: TrainerConfig, path: str | Path) -> Path:
-    """The resolved config as YAML (``.yaml``/``.yml``) or JSON: a file `resolve_config(file=...)` reads back."""
+def write_config(config: TrainerConfig, path: str | Path, builds: Sequence[str] | None = None) -> Path:
+    """The resolved config as YAML (``.yaml``/``.yml``) or JSON: a file `resolve_config(file=...)` reads back.
+    With `builds` (a run's record: the audiotrain builds that trained it, oldest first) it also records
+    ``versions`` (this audiotrain build, MLX, numpy, Python, the platform, as a recipe's config.json) and
+    ``builds`` (`RECORD_ENTRIES`)."""
+    from audiotrain._system import versions
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = config.to_dict()
+    if builds is not None:
+        data.update(versions=versions(), builds=list(builds))
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
     else:
-        path.write_text(json_text(config.to_dict()))
+        path.write_text(json_text(data))
     return path
+
+
+def recorded_builds(record: str | Path) -> list[str] | None:
+    """The audiotrain builds that trained the run whose record is `record` (a config.yaml `write_config`
+    wrote with its builds, or a checkpoint folder: the build that wrote it), oldest first; None where it
+    names none (a config.yaml of a build before they were recorded, an unreadable file)."""
+    import yaml
+
+    record = Path(record)
+    try:
+        if record.is_dir():
+            state = json.loads((record / "trainer_state.json").read_text())
+            build = (state.get("versions") or {}).get("audiotrain")
+            return [build] if isinstance(build, str) else None
+        builds = (yaml.safe_load(record.read_text()) or {}).get("builds")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        return None
+    if isinstance(builds, list) and builds and all(isinstance(b, str) for b in builds):
+        return builds
+    return None

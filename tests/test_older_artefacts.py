@@ -490,3 +490,236 @@ def test_going_on_with_other_settings_says_how_the_rate_changes_and_keeps_the_ea
     earlier = json.loads((run_dir / "config.json").read_text())["earlier"]
     assert [entry["until_epoch"] for entry in earlier] == [2, 3]
     assert earlier[1]["settings"] == {"num_epochs": 3}
+
+
+# ---- create_trainer runs of an older build -------------------------------------------------------------
+
+#: The settings create_trainer's config.yaml gained on 2026-11-26 (optimizer.bias_correction among them):
+#: a run record of before has none of them, nor the build entries.
+_ADDED_SINCE = {"optimizer": ("momentum", "bias_correction"), "training": ("eval_strategy", "eval_steps")}
+
+
+def _as_older_declarative_record(settings: dict) -> None:
+    """A create_trainer record (config.yaml's or a checkpoint's run_config) edited into what 40c9761 wrote."""
+    for section, names in _ADDED_SINCE.items():
+        for name in names:
+            settings[section].pop(name)
+    for name in ("kaggle", "versions", "builds"):
+        settings.pop(name, None)
+
+
+def _regression_run(run_dir: Path, epochs: int, config="quick_test", resume=False, **overrides):
+    """A tiny regression under create_trainer (quick_test: AdamW, 4 batches an epoch): its train losses."""
+    import audiotrain
+
+    import mlx.core as mx
+    import mlx.nn as nn
+    import numpy as np
+
+    class Regression(audiotrain.TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.l1, self.l2 = nn.Linear(8, 16), nn.Linear(16, 1)
+
+        def __call__(self, x):
+            return self.l2(nn.relu(self.l1(x)))
+
+        def compute_loss(self, batch):
+            return mx.mean((self(batch["x"]) - batch["y"]) ** 2), {}
+
+    def data(n, seed):
+        x = np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
+        y = x @ np.arange(8, dtype=np.float32)[:, None] * 0.1
+        return audiotrain.DataLoader([{"x": a, "y": b} for a, b in zip(x, y)], batch_size=8, shuffle=True)
+
+    audiotrain.seed_everything(42)
+    module = Regression()
+    trainer = audiotrain.create_trainer(
+        module, config=config, run_dir=str(run_dir), num_epochs=epochs, batch_size=8, **overrides
+    )
+    ckpt_path = "last" if resume else None
+    return trainer.train(data(64, 0), data(16, 1), ckpt_path=ckpt_path).history["train_loss"]
+
+
+def _older_declarative_run(tmp_path: Path) -> Path:
+    """A 2-epoch create_trainer run as a build before optimizer.bias_correction left it (uncorrected Adam)."""
+    import yaml
+
+    old = tmp_path / "old"
+    _regression_run(old, 2, bias_correction=False)
+    record = yaml.safe_load((old / "config.yaml").read_text())
+    _as_older_declarative_record(record)
+    (old / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    for checkpoint in (old / "checkpoints").iterdir():
+
+        def edit(state):
+            _as_older_declarative_record(state["run_config"])
+            state["versions"]["audiotrain"] = "0.1.0"
+
+        _edit_state(checkpoint, edit)
+    return old
+
+
+def test_an_older_declarative_run_resumes_with_the_optimizer_it_trained_with(tmp_path, capsys):
+    """A run of before optimizer.bias_correction (MLX's uncorrected Adam) resumed with today's default,
+    corrected: from its third epoch it trained otherwise than the run it continued, and its config.yaml said
+    bias_correction: true for the whole run. Resumed from its config.yaml or from a preset, it goes on as the
+    uninterrupted run of that build, says so, and its config.yaml keeps both builds that trained it."""
+    from audiotrain._build import build_version
+
+    import yaml
+
+    straight = _regression_run(tmp_path / "straight", 4, bias_correction=False)
+    for how in ("config.yaml", "preset"):
+        old = _older_declarative_run(tmp_path / how)
+        capsys.readouterr()
+        config = str(old / "config.yaml") if how == "config.yaml" else "quick_test"
+        assert _regression_run(old, 4, config=config, resume=True) == straight
+        err = capsys.readouterr().err
+        assert "was written by an older audiotrain" in err and "optimizer.bias_correction false" in err, err
+        record = yaml.safe_load((old / "config.yaml").read_text())
+        assert record["optimizer"]["bias_correction"] is False
+        assert record["builds"] == ["0.1.0", build_version()]
+        state = json.loads((old / "checkpoints" / "last" / ckpt.STATE_FILE).read_text())
+        assert state["run_config"]["optimizer"]["bias_correction"] is False
+
+
+def test_an_older_declarative_record_replays_as_it_ran_and_a_new_config_keeps_todays_default(
+    tmp_path, capsys
+):
+    """get_trainer_config("RUN/config.yaml") of such a run filled today's default, so a repeat trained
+    otherwise; a config a user writes without the key keeps today's (corrected) Adam."""
+    import audiotrain
+
+    old = _older_declarative_run(tmp_path)
+    for record in (old / "config.yaml", old / "checkpoints" / "last" / ckpt.STATE_FILE):
+        capsys.readouterr()
+        assert audiotrain.get_trainer_config(record).optimizer.bias_correction is False
+        err = capsys.readouterr().err
+        assert f"note: {record} was written by an older audiotrain" in err
+        assert (
+            "read as that version ran: optimizer.bias_correction false" in err
+            and "bias_correction=True" in err
+        )
+        assert audiotrain.get_trainer_config(record, bias_correction=True).optimizer.bias_correction is True
+        assert "read as that version ran" not in capsys.readouterr().err
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("optimizer:\n  type: adam\n  learning_rate: 0.01\n")
+    assert audiotrain.get_trainer_config(mine).optimizer.bias_correction is True
+    assert "note" not in capsys.readouterr().err
+
+
+def test_a_declarative_run_records_the_builds_that_trained_it(tmp_path):
+    """config.yaml recorded no build (a recipe's config.json does); a run resumed by another build kept
+    only its settings. It repeats as before (the build entries are no settings)."""
+    import audiotrain
+    from audiotrain._build import build_version
+
+    import yaml
+
+    run_dir = tmp_path / "run"
+    _regression_run(run_dir, 1)
+    record = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert record["versions"]["audiotrain"] == build_version() and record["builds"] == [build_version()]
+    record["builds"] = ["0.1.0+gearlier"]  # (as if an earlier build had trained it)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
+    _regression_run(run_dir, 2, config=str(run_dir / "config.yaml"), resume=True)
+    again = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert again["builds"] == ["0.1.0+gearlier", build_version()]
+    assert audiotrain.get_trainer_config(run_dir / "config.yaml").training.num_epochs == 2
+
+
+# ---- the demo generator v9 of before it settled ----------------------------------------------------------
+
+
+def test_a_demo_run_of_v9_before_it_settled_resumes_only_when_told(run, tmp_path, capsys):
+    """v9 of the training style changed twice after it came (11-25 23:57 to 11-26 00:40) without a new
+    number: a run of those builds records train v9 and resumed on other songs under the same names, without
+    a word. Its checkpoints have no features.bass_view_bins (it came at 03:29): refused as unrecorded."""
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    last = old / "checkpoints" / "last"
+    recorded = json.loads((last / ckpt.STATE_FILE).read_text())
+    assert recorded["module_state"][CHECKPOINT_KEY]["songs"]["demo"]["generators"]["train"] == 9
+    _edit_state(last, lambda state: state["run_config"]["features"].pop("bass_view_bins"))
+    capsys.readouterr()
+    resume = [*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]
+    assert chords.main(resume) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"cannot resume from {last}: it records demo generator train v9 but no features.bass_view_bins" in err
+    )
+    assert "--resume_unrecorded_demo" in err and "--init_from" in err, err
+    assert chords.main([*resume, "--resume_unrecorded_demo"]) == 0
+    assert "it was written before v9 settled, so its first 2 epochs may have trained on other audio" in (
+        capsys.readouterr().err
+    )
+
+
+# ---- a CLAP checkpoint of the first format -----------------------------------------------------------------
+
+
+def _as_format_1(checkpoint: Path) -> None:
+    """Today's trainer state laid out as the first checkpoint format (2026-11-21): progress and the random
+    key at the top."""
+
+    def edit(state):
+        progress, random = state.pop("progress"), state.pop("random")
+        state.update(
+            format_version=1,
+            epoch=progress["epoch"],
+            batch_in_epoch=progress["batch_in_epoch"],
+            global_step=progress["global_step"],
+            total_train_batches=progress["total_batches"],
+            micro_batches_in_window=progress["micro_batches"],
+            rng=random["mlx"],
+        )
+
+    _edit_state(checkpoint, edit)
+
+
+def test_a_clap_checkpoint_of_the_first_format_exports(tmp_path, capsys):
+    """`clap export` of an 11-21 checkpoint said "this version cannot export it" and named no way on, though
+    its weights are today's (the chord recipe exports such checkpoints)."""
+    from audiotrain.models.clap import load_pretrained
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    run_dir = tmp_path / "run"
+    argv = ["--out", str(run_dir), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
+            "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
+            "--dataset.num_workers", "0", "--train.epochs", "1", "--train.batch_size", "2",
+            "--train.compile", "false", "--train.progress_bar", "false",
+            "--train.processes", "1"]  # fmt: skip
+    clap.run(clap.parse_config(argv), argv)
+    (best,) = [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("epoch=0")]
+    _as_format_1(best)
+    with pytest.raises(ckpt.OlderFormatError):
+        ckpt.read_state(best)  # (a resume of it is still refused)
+    capsys.readouterr()
+    assert clap.export_main(["--checkpoint", str(best), "--out", str(tmp_path / "exported")]) == 0
+    assert f"exported {best}" in capsys.readouterr().out
+    mine, theirs = (
+        load_file(str(tmp_path / "exported" / "model.safetensors")),
+        load_file(str(run_dir / "hf_model" / "model.safetensors")),
+    )
+    assert sorted(mine) == sorted(theirs) and all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    load_pretrained(tmp_path / "exported")
+
+
+def test_a_resumed_recipe_run_keeps_the_builds_that_trained_it(run, tmp_path):
+    """After a resume by another build, config.json's versions named only the last one: which build trained
+    the earlier epochs was lost. Its builds list them, oldest first (a record of before: its versions')."""
+    from audiotrain._build import build_version
+
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    record = json.loads((old / "config.json").read_text())
+    assert record["builds"] == [build_version()]
+    del record["builds"]
+    record["versions"]["audiotrain"] = "0.1.0"
+    (old / "config.json").write_text(json.dumps(record))
+    last = old / "checkpoints" / "last"
+    assert chords.main([*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]) == 0
+    assert json.loads((old / "config.json").read_text())["builds"] == ["0.1.0", build_version()]

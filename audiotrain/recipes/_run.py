@@ -39,6 +39,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from audiotrain._build import build_version
 from audiotrain._files import (
     TMP_PREFIX,
     create_atomically,
@@ -826,13 +827,38 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: 
 
 
 def write_run_record(
-    path: Path, config: dict[str, Any], command: list[str], *, claim: str | None = None, **facts: Any
+    path: Path,
+    config: dict[str, Any],
+    command: list[str],
+    *,
+    claim: str | None = None,
+    continues: bool = False,
+    **facts: Any,
 ) -> None:
     """A run folder's ``config.json``: everything needed to reproduce the run, as
-    ``{"config": ..., "versions": ..., "command": ..., **facts}`` (``--config RUN/config.json`` repeats it,
-    see `audiotrain.recipes.config_cli.settings_of`). `claim`: see `write_first_file`."""
-    record = {"config": config, "versions": versions(), "command": list(command), **facts}
+    ``{"config": ..., "versions": ..., "builds": ..., "command": ..., **facts}`` (``--config RUN/config.json``
+    repeats it, see `audiotrain.recipes.config_cli.settings_of`). ``builds``: every audiotrain build that
+    trained the run, oldest first: where it `continues` (a resume in its own folder), those the record at
+    `path` names (an older record: the build its ``versions`` name), then this one. `claim`: see
+    `write_first_file`."""
+    builds = _recorded_builds(path) if continues else []
+    if builds[-1:] != [build_version()]:
+        builds.append(build_version())
+    record = {"config": config, "versions": versions(), "builds": builds, "command": list(command), **facts}
     write_first_file(path, json_text(record, indent=2) + "\n", claim)
+
+
+def _recorded_builds(path: Path) -> list[str]:
+    """The builds the run record at `path` says trained its run (`write_run_record`), [] where none."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    builds = record.get("builds") if isinstance(record, dict) else None
+    if isinstance(builds, list) and all(isinstance(b, str) for b in builds):
+        return list(builds)
+    build = ((record.get("versions") if isinstance(record, dict) else None) or {}).get("audiotrain")
+    return [build] if isinstance(build, str) else []
 
 
 def recorded_command(module: str) -> list[str]:

@@ -796,18 +796,23 @@ def settings_of(data: Any) -> Any:
 
 
 def settings_the_record_lacks(
-    file: str | Path, config: Any, given: Collection[str] = (), skip: Collection[str] = ()
+    file: str | Path,
+    config: Any,
+    given: Collection[str] = (),
+    skip: Collection[str] = (),
+    plain_record: bool = False,
 ) -> list[str]:
     """The dotted fields of dataclass `config` that the run record in `file` (a run's config.json, or a
     checkpoint's trainer_state.json) does not hold: settings added to the recipe after an older audiotrain
     wrote it, which ``--config`` fills with today's defaults. None of a plain settings file (it holds only
-    what it changes), nor those in `given` (set by flags) or `skip` (derived from others)."""
+    what it changes) unless `plain_record` (it is a whole run's settings: `create_trainer`'s config.yaml),
+    nor those in `given` (set by flags) or `skip` (derived from others)."""
     try:
         raw = load_config_data(file)
     except (OSError, ValueError):  # (resolve_settings said what is wrong with it)
         return []
     data = settings_of(raw)
-    if data is raw or not isinstance(data, dict):
+    if (data is raw and not plain_record) or not isinstance(data, dict):
         return []
 
     def lacking(node: Any, section: Any, path: str) -> list[str]:
@@ -848,6 +853,8 @@ def read_older_record(
     meanings: dict[str, Any],
     skip: Collection[str] = (),
     resuming: bool = False,
+    plain_record: bool = False,
+    remedy: str = "the file or flags can set them",
 ) -> tuple[Any, str | None]:
     """(`config`, resolved from the run record `file`, with the settings the record lacks that `meanings`
     knows set to what its older version ran with; a note line naming them and the others, which keep today's
@@ -857,8 +864,9 @@ def read_older_record(
 
     The note also has a line for a record of a run taken further with other settings
     (`changed_settings_note`), which one run cannot repeat; not when `resuming` (a ``--resume`` goes on with
-    the last ones, and says what it changes)."""
-    config, note = _read_lacking_settings(config, file, given, meanings, skip)
+    the last ones, and says what it changes). `plain_record`: `file` is a whole run's settings without a
+    record around them (`create_trainer`'s config.yaml); `remedy`: how the user sets them otherwise."""
+    config, note = _read_lacking_settings(config, file, given, meanings, skip, plain_record, remedy)
     # (Once the lacking settings are read: the note names the values this run uses.)
     changed = None if resuming else changed_settings_note(config, file, given)
     notes = [line for line in (note, changed) if line]
@@ -866,10 +874,16 @@ def read_older_record(
 
 
 def _read_lacking_settings(
-    config: Any, file: str | Path, given: Collection[str], meanings: dict[str, Any], skip: Collection[str]
+    config: Any,
+    file: str | Path,
+    given: Collection[str],
+    meanings: dict[str, Any],
+    skip: Collection[str],
+    plain_record: bool = False,
+    remedy: str = "the file or flags can set them",
 ) -> tuple[Any, str | None]:
     """`read_older_record`'s reading of the settings the record lacks, and its note on them."""
-    lacking = settings_the_record_lacks(file, config, given, skip)
+    lacking = settings_the_record_lacks(file, config, given, skip, plain_record)
     if not lacking:
         return config, None
     applied = {name: meanings[name] for name in lacking if name in meanings}
@@ -888,7 +902,7 @@ def _read_lacking_settings(
     note = (
         f"note: {file} was written by an older audiotrain, without settings added since; "
         + "; ".join(said)
-        + " (the file or flags can set them)"
+        + f" ({remedy})"
     )
     return config, note
 

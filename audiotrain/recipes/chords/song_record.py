@@ -145,6 +145,27 @@ def stored_song_record(
 UNRECORDED_DEMO_FLAG = "--resume_unrecorded_demo"
 
 
+#: The training style's generator version 9 changed twice after it came (40c9761, 2026-11-25 23:57) without a
+#: new number (936ca6a: 40% of its songs without a bass instrument, not 30%; 8d7de88: the seed of its own
+#: random stream), so a checkpoint of a build from 40c9761 to 8d7de88 that records ``train: 9`` trained on
+#: other songs than today's v9 renders under the same names. Such checkpoints have no
+#: ``features.bass_view_bins`` (b0e7b21, 11-26 03:29): their v9 is taken as unrecorded (a genuine v9 run of
+#: a build from 8d7de88 to b0e7b21 is then refused too, and `UNRECORDED_DEMO_FLAG` resumes it).
+AMBIGUOUS_TRAIN_GENERATOR = 9
+
+
+def _generators_recorded(demo_before: dict[str, Any], state: dict[str, Any]) -> bool:
+    """Whether the demo record `demo_before` of a checkpoint (its trainer state `state`) says which generators
+    rendered its songs: it lists them, and its training style's is not the v9 of before it was settled
+    (`AMBIGUOUS_TRAIN_GENERATOR`)."""
+    generators = demo_before.get("generators")
+    if not isinstance(generators, dict):
+        return False
+    features = (state.get(RUN_CONFIG_KEY) or {}).get("features")
+    settled = not isinstance(features, dict) or "bass_view_bins" in features
+    return settled or generators.get("train") != AMBIGUOUS_TRAIN_GENERATOR
+
+
 def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool) -> None:
     """The part of the song check that needs no songs, made before any demo song is rendered: refuse to resume
     checkpoint `folder` (its trainer state `state`) on a data folder when it trained on the demo songs, or the
@@ -196,12 +217,19 @@ def check_resume_demo_generators(
         return
     demo_now = demo_settings(data)
     init_from = f"--init_from {folder} in place of --resume"
-    if "generators" not in demo_before and not unrecorded_ok:
+    if not _generators_recorded(demo_before, state) and not unrecorded_ok:
         # The songs' names and settings match, but not what rendered them: a generator changed since gives
         # other audio under the same names, and the resumed loss diverged from the run it continued.
         made = ", ".join(f"{style} v{version}" for style, version in demo_now["generators"].items())
+        records = (
+            "it records no demo generator versions (an older audiotrain wrote it)"
+            if "generators" not in demo_before
+            else f"it records demo generator train v{AMBIGUOUS_TRAIN_GENERATOR} but no "
+            "features.bass_view_bins: an audiotrain of before 2026-11-26 03:29 wrote it, and until 00:40 "
+            f"that day v{AMBIGUOUS_TRAIN_GENERATOR} rendered other songs than today's"
+        )
         raise ValueError(
-            "it records no demo generator versions (an older audiotrain wrote it), and this version renders "
+            f"{records}, and this version renders "
             f"its demo songs with generators {made}: if one changed since, the songs under the same names are "
             "others, and the run would not continue (its loss diverges). Start a new run folder with "
             f"{init_from} to train on today's songs from its weights; or pass {UNRECORDED_DEMO_FLAG} to "
@@ -223,16 +251,21 @@ def unrecorded_demo_note(resume: str | Path, data: ChordDataConfig, from_demo: b
     demo_before = (before or {}).get("demo")
     if not (demo_before and from_demo):
         return f"note: {UNRECORDED_DEMO_FLAG} changes nothing here: {folder} is not a run on the demo songs"
-    if "generators" in demo_before:
+    if _generators_recorded(demo_before, state):
         return (
             f"note: {UNRECORDED_DEMO_FLAG} changes nothing here: {folder} records the demo generator versions "
             "its songs were made with"
         )
     epoch = (state.get("progress") or {}).get("epoch")
     made = ", ".join(f"{style} v{version}" for style, version in demo_settings(data)["generators"].items())
+    records = (
+        "records no generator versions"
+        if "generators" not in demo_before
+        else "was written before v9 settled"
+    )
     return (
         f"note: resuming {folder} on the demo songs as this version renders them ({UNRECORDED_DEMO_FLAG}): it "
-        f"records no generator versions, so its first {epoch} epochs may have trained on other audio under the "
+        f"{records}, so its first {epoch} epochs may have trained on other audio under the "
         f"same names; its checkpoints from here on record generators {made}"
     )
 

@@ -1263,6 +1263,7 @@ def _open_run_folder(
             config.to_dict(),
             recorded_command("audiotrain.recipes.chords"),
             claim=None if continuing else "--run_dir",
+            continues=continuing,
             songs=split_names(splits),
             # The count `processes` 0 (one per core) resolved to on this machine: the weights depend on it
             # (float rounding), and --config RUN/config.json says when a repeat trains in another count.

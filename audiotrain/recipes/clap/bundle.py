@@ -507,7 +507,9 @@ def export_checkpoint(
         `out_dir`.
     """
     folder = ckpt.resolve_checkpoint(checkpoint)
-    state = ckpt.read_state(folder)  # a complete audiotrain checkpoint, before the model is loaded
+    # A complete audiotrain checkpoint, before the model is loaded; of an older format too (its model and
+    # module state are as today's: `read_model_state`), as the chord recipe exports one.
+    state = ckpt.read_model_state(folder)
     run = _run_around(folder, run_dir)
     out = Path(out_dir)
     if out.is_file():
@@ -559,7 +561,7 @@ def export_checkpoint(
     def load(folder: Path) -> Bundle:
         import mlx.core as mx
 
-        state = ckpt.read_state(folder)
+        state = ckpt.read_model_state(folder)
         if run is None:
             bundle = bundle_of_checkpoint(folder, state)
         else:

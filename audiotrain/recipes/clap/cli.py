@@ -442,7 +442,10 @@ def export_main(argv: list[str] | None = None) -> int:
         if isinstance(error, ckpt.OlderFormatError):  # (its own words speak of resuming)
             error = (
                 f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one "
-                f"reads format {ckpt.FORMAT_VERSION}): this version cannot export it"
+                f"exports formats {ckpt.OLDEST_MODEL_FORMAT} to {ckpt.FORMAT_VERSION}): this version cannot "
+                "export it. The run's hf_model/ folder holds its best checkpoint's export "
+                "(audiotrain.models.clap.load_pretrained loads it); another checkpoint needs the audiotrain "
+                "that wrote it"
             )
         print(f"error: {as_started(str(error))}", file=sys.stderr)
         return 2

@@ -346,7 +346,9 @@ def run_job(
 
     def start_on_main() -> tuple[dict, list]:
         """The run record, the "before" scores and the loggers (rank 0 logs for the job)."""
-        write_run_config(out / "config.json", resolved, demo, folder, bundle, how, argv, clip_names(splits))
+        write_run_config(
+            out / "config.json", resolved, demo, folder, bundle, how, argv, clip_names(splits), continuing
+        )
         scores = score_held_out()
         print("retrieval before fine-tuning:\n" + format_table(scores, None))
         loggers = build_loggers(cfg.logger, out)
@@ -921,13 +923,16 @@ def write_run_config(
     how: str,
     argv,
     clips: dict[str, list[str]],
+    continuing: bool = False,
 ) -> None:
     """Everything needed to reproduce the run: resolved config, data and model sources, versions, command,
-    and the clips of each split (by name, in order)."""
+    and the clips of each split (by name, in order); `continuing`: a resume in its own folder (its record
+    keeps the builds that trained it)."""
     write_run_record(
         path,
         dataclasses.asdict(cfg),
         [sys.executable, "-m", "audiotrain.recipes.clap", *(argv or [])],
+        continues=continuing,
         demo=demo,
         data_folder=str(folder.root),
         model_source=str(Path(bundle.source).resolve()),  # absolute: `export` may run from elsewhere
