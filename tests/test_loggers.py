@@ -989,6 +989,31 @@ def test_tensorboard_hparams_tab_shows_the_trainers_settings_of_a_fit(tmp_path):
     assert hparams["module"].string_value == "TinyClassifier"
 
 
+def test_tensorboard_resume_with_changed_hyperparameters_says_the_hparams_tab_keeps_the_first(tmp_path):
+    """TensorBoard keeps a run folder's first session start, so after a resume with other settings the
+    HParams tab showed the first run's values (num_epochs 6 for a run that trained 8), without a word."""
+    first = TensorBoardLogger(tmp_path, name="hp")
+    first.log_hyperparams({"num_epochs": 6, "lr": 0.1, "dims": [1, 2]})
+    first.log_metrics({"loss": 1.0}, step=1)
+    state = first.state_dict()
+    first.finalize("interrupted")
+    resumed = TensorBoardLogger(tmp_path, name="hp")
+    resumed.load_state_dict(state)
+    with pytest.warns(LoggerWarning) as record:
+        resumed.log_hyperparams({"num_epochs": 8, "lr": 0.1, "dims": (1, 2), "new": 1})
+        resumed.start()  # (the Trainer starts it as fit starts; what was logged before is written then)
+    (message,) = [str(w.message) for w in record if issubclass(w.category, LoggerWarning)]
+    assert f"params changed in resumed run {resumed.log_dir}: num_epochs (old 6, new 8)." in message
+    assert "HParams tab keeps the first values" in message and "lr" not in message and "dims" not in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed.log_hyperparams({"num_epochs": 8})  # already said
+    resumed.finalize("success")
+    start = read_hparams_plugin(resumed.log_dir)["_hparams_/session_start_info"].session_start_info
+    assert start.hparams["num_epochs"].number_value == 6  # (what TensorBoard shows, and why it warns)
+    assert yaml.safe_load((resumed.log_dir / "hparams.yaml").read_text())["num_epochs"] == 8
+
+
 # ------------------------------------------------------------------ artifacts and log_model
 
 

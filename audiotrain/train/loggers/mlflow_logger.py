@@ -144,7 +144,6 @@ class MLflowLogger(Logger):
         self._experiment_id: str | None = None
         self._artifact_uri: str | None = None
         self._params: dict[str, str] = {}  # the run's params as MLflow holds them (key -> string value)
-        self._warned_params: set[tuple[str, str]] = set()  # (key, refused value) already warned about
         self._shortened: set[str] = set()  # names over MLflow's key length, already warned about
         self._refused: set[tuple[str, str]] = set()  # (kind, key) MLflow refused: left out from then on
         self.tags = {self._mlflow_key(k, "tag"): str(v)[:_MAX_TAG_VALUE] for k, v in (tags or {}).items()}
@@ -213,29 +212,16 @@ class MLflowLogger(Logger):
 
         keys = self._backend_keys("param", params, lambda name: self._mlflow_key(name, "param"))
         values = {keys[k]: str(v)[:_MAX_PARAM_VALUE] for k, v in params.items()}
-        self._warn_changed_params(values)
+        self._warn_changed_params(
+            self._params,
+            values,
+            f"run {self._run_id}",
+            "MLflow cannot change a param, so the run keeps the old values",
+        )
         # Logging a param again is refused if its value changed, and a no-op otherwise: send new ones only.
         items = [Param(k, v) for k, v in values.items() if k not in self._params]
         for param in self._log_batch("param", items, _MAX_PARAMS_PER_BATCH):
             self._params[param.key] = param.value
-
-    def _warn_changed_params(self, values: dict[str, str]) -> None:
-        """Warn once about params whose new value MLflow would refuse (a param cannot change in a run)."""
-        changed = {
-            k: v
-            for k, v in values.items()
-            if k in self._params and self._params[k] != v and (k, v) not in self._warned_params
-        }
-        if not changed:
-            return
-        self._warned_params.update(changed.items())
-        listed = ", ".join(f"{k} (old {self._params[k]!r}, new {v!r})" for k, v in changed.items())
-        warnings.warn(
-            f"MLflowLogger: params changed in run {self._run_id}: {listed}. MLflow cannot change a param, "
-            "so the run keeps the old values; logging goes on.",
-            LoggerWarning,
-            stacklevel=5,  # the caller of log_hyperparams
-        )
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
