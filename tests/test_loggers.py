@@ -95,6 +95,43 @@ def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
     assert logger.version == state["run_id"]
 
 
+def test_wandb_resumed_offline_run_names_every_folder_to_sync(tmp_path):
+    """A resumed offline run's closing report named only the resumed part's folder for `wandb sync`: a
+    user who copied the command never uploaded the part before the resume."""
+    from audiotrain.train.loggers.config import describe_loggers
+
+    import wandb
+
+    def part(state=None):
+        logger = WandbLogger(
+            project="p", save_dir=tmp_path, offline=True, settings=wandb.Settings(silent=True)
+        )
+        if state is not None:
+            logger.load_state_dict(state)
+        logger.log_metrics({"loss": 1.0}, step=1 if state is None else 2)
+        logger.finalize("success")
+        logger.finish()
+        return logger
+
+    first = part()
+    assert describe_loggers([first]) == [
+        f"W&B: run {first.version} in project 'p', offline in {first.log_dir} "
+        f"(wandb sync {first.log_dir} uploads it)"
+    ]
+    time.sleep(1.1)  # (W&B names the folders by the second they started in)
+    resumed = part(first.state_dict())
+    assert resumed.version == first.version and resumed.log_dir != first.log_dir
+    assert resumed.offline_dirs == [first.log_dir, resumed.log_dir]
+    (line,) = describe_loggers([resumed])
+    assert (
+        f"offline in 2 folders, one per part of the run, oldest first: {first.log_dir}, {resumed.log_dir}"
+        in line
+    )
+    assert (
+        f"(wandb sync --id {first.version} {first.log_dir} {resumed.log_dir} uploads them as one run" in line
+    )
+
+
 def test_wandb_resume_continues_the_same_run(monkeypatch):
     calls = []
 
