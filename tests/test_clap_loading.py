@@ -535,6 +535,20 @@ def test_export_files_follow_the_umask(tmp_path):
         assert (out / name).stat().st_mode & 0o777 == 0o664, name
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", mx.bfloat16, "int8", mx.int32])
+def test_an_export_dtype_it_cannot_write_is_refused_before_anything_is_created(tmp_path, dtype):
+    """dtype="bfloat16" (or mx.bfloat16) ended in numpy's bare "data type 'bfloat16' not understood" and left
+    an empty out_dir behind."""
+    model, config = _perturbed_model()
+    with pytest.raises(
+        ValueError, match=r"save_pretrained: dtype .*(bfloat16 is not offered|expected float32)"
+    ):
+        save_pretrained(model, config, tmp_path / "export", dtype=dtype)
+    assert not (tmp_path / "export").exists()
+    out = save_pretrained(model, config, tmp_path / "half", dtype=mx.float16)  # an MLX dtype works
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
+
+
 def test_an_export_into_a_killed_exports_folder_leaves_no_temporary_file(tmp_path):
     """A CLAP run killed as it exported left ``hf_model/.tmp-*.safetensors``; its resume exported beside it,
     and the folder uploaded to the Hub carried the stray file. A user's own hidden files stay."""

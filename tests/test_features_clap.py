@@ -308,3 +308,22 @@ def test_a_full_disk_while_saving_leaves_the_earlier_settings_whole(tmp_path: Pa
         ClapFeatureExtractor(max_length_s=5).save_pretrained(tmp_path)
     assert saved.read_bytes() == earlier
     assert ClapFeatureExtractor.from_pretrained(tmp_path) == ClapFeatureExtractor()
+
+
+def test_saved_settings_have_the_json_types_of_transformers_own_files(tmp_path: Path):
+    """ "max_length_s": 2.0 (read through from_dict, which makes numbers floats) made transformers'
+    ClapFeatureExtractor pad to 32000.0 samples: ClapProcessor and the pipeline failed on every clip not
+    exactly 2 s long. Whole numbers are written as ints, as transformers writes them; other values exactly."""
+    settings = {**UNFUSED, "max_length_s": 2, "nb_max_samples": 96000, "frequency_max": 8000, "top_db": 80}
+    saved = json.loads(ClapFeatureExtractor.from_dict(settings).save_pretrained(tmp_path).read_text())
+    for name in ("feature_size", "sampling_rate", "hop_length", "fft_window_size", "max_length_s"):
+        assert type(saved[name]) is int, (name, saved[name])
+    for name in ("nb_max_samples", "nb_frequency_bins", "frequency_min", "frequency_max", "top_db"):
+        assert type(saved[name]) is int, (name, saved[name])
+    assert saved["max_length_s"] == 2 and saved["nb_max_samples"] == 2 * saved["sampling_rate"]
+    assert type(saved["padding_value"]) is float  # 0.0, as in transformers' files
+    assert ClapFeatureExtractor.from_pretrained(tmp_path) == ClapFeatureExtractor.from_dict(settings)
+    with pytest.warns(UserWarning, match=r"max_length_s 2\.5 is not a whole number.*transformers"):
+        half = ClapFeatureExtractor(max_length_s=2.5, frequency_max=7999.5)
+    saved = json.loads(half.save_pretrained(tmp_path).read_text())
+    assert saved["max_length_s"] == 2.5 and saved["frequency_max"] == 7999.5  # kept exact

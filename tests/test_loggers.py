@@ -95,6 +95,43 @@ def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
     assert logger.version == state["run_id"]
 
 
+def test_wandb_resumed_offline_run_names_every_folder_to_sync(tmp_path):
+    """A resumed offline run's closing report named only the resumed part's folder for `wandb sync`: a
+    user who copied the command never uploaded the part before the resume."""
+    from audiotrain.train.loggers.config import describe_loggers
+
+    import wandb
+
+    def part(state=None):
+        logger = WandbLogger(
+            project="p", save_dir=tmp_path, offline=True, settings=wandb.Settings(silent=True)
+        )
+        if state is not None:
+            logger.load_state_dict(state)
+        logger.log_metrics({"loss": 1.0}, step=1 if state is None else 2)
+        logger.finalize("success")
+        logger.finish()
+        return logger
+
+    first = part()
+    assert describe_loggers([first]) == [
+        f"W&B: run {first.version} in project 'p', offline in {first.log_dir} "
+        f"(wandb sync {first.log_dir} uploads it)"
+    ]
+    time.sleep(1.1)  # (W&B names the folders by the second they started in)
+    resumed = part(first.state_dict())
+    assert resumed.version == first.version and resumed.log_dir != first.log_dir
+    assert resumed.offline_dirs == [first.log_dir, resumed.log_dir]
+    (line,) = describe_loggers([resumed])
+    assert (
+        f"offline in 2 folders, one per part of the run, oldest first: {first.log_dir}, {resumed.log_dir}"
+        in line
+    )
+    assert (
+        f"(wandb sync --id {first.version} {first.log_dir} {resumed.log_dir} uploads them as one run" in line
+    )
+
+
 def test_wandb_resume_continues_the_same_run(monkeypatch):
     calls = []
 
@@ -420,6 +457,55 @@ def test_mlflow_resume_with_other_trainer_flags_keeps_the_first_params_and_goes_
         logger.log_metrics({"loss": 1.0}, step=20)
     logger.finalize("success")
     assert logger.failures == 1
+
+
+def test_mlflow_one_over_long_or_refused_name_loses_nothing_else(mlflow_store):
+    """MLflow refuses a whole log_batch for one key over 250 characters: one long metric name lost every
+    metric of each step, one long param key every param, with a warning that did not say so."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+    from mlflow.tracking import MlflowClient
+
+    long_metric, long_param = "val/" + "m" * 300, "p" * 300
+    with pytest.warns(LoggerWarning) as record:
+        tags = {"t" * 300: "x" * 9000}
+        logger = MLflowLogger(experiment_name="limits", tracking_uri=mlflow_store[1], tags=tags)
+        logger.log_hyperparams({"lr": 0.01, long_param: 1, "model": {"width": 8}})
+        logger.log_metrics({"train_loss": 2.0, long_metric: 1.0, "a//b/": 3.0}, step=1)
+        logger.log_metrics({"train_loss": 1.5, long_metric: 0.5}, step=2)  # (warned once)
+    messages = [str(w.message) for w in record if issubclass(w.category, LoggerWarning)]
+    assert len(messages) == 3, messages
+    assert f"the tag name {'t' * 300!r} is longer than MLflow's 250 characters" in messages[0]
+    assert f"the param name {long_param!r} is longer than MLflow's 250 characters" in messages[1]
+    assert f"the metric name {long_metric!r} is longer" in messages[2] and "stored as 'val/mmm" in messages[2]
+    run = MlflowClient(tracking_uri=mlflow_store[1]).get_run(logger.version)
+    assert run.data.params["lr"] == "0.01" and run.data.params["model/width"] == "8"
+    (short_param,) = set(run.data.params) - {"lr", "model/width"}
+    assert len(short_param) == 250 and short_param.startswith("p" * 241 + "-")
+    assert run.data.metrics["train_loss"] == 1.5 and run.data.metrics["a/b"] == 3.0
+    (short_metric,) = set(run.data.metrics) - {"train_loss", "a/b"}
+    assert len(short_metric) == 250 and run.data.metrics[short_metric] == 0.5  # one key at both steps
+    (tag,) = [k for k in run.data.tags if k.startswith("ttt")]
+    assert len(tag) == 250 and len(run.data.tags[tag]) == 8000
+
+    # An entry MLflow still refuses (a server's own rule) is left out, named; the rest of its call is logged.
+    real = logger.experiment.log_batch
+
+    def stricter(run_id, metrics=(), params=()):
+        if any(m.key == "odd" for m in metrics):
+            raise MlflowException("Invalid metric name: 'odd'", INVALID_PARAMETER_VALUE)
+        return real(run_id, metrics=metrics, params=params)
+
+    logger.experiment.log_batch = stricter
+    with pytest.warns(LoggerWarning, match=r"MLflow refused the metric 'odd' .*the other metrics are logged"):
+        logger.log_metrics({"train_loss": 1.0, "odd": 1.0}, step=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        logger.log_metrics({"train_loss": 0.5, "odd": 1.0}, step=4)  # left out, quietly
+    logger.finalize("success")
+    history = MlflowClient(tracking_uri=mlflow_store[1]).get_metric_history(logger.version, "train_loss")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [2.0, 1.5, 1.0, 0.5]
+    assert logger.failures == 0
 
 
 # A guard against MLflow's 4-minute retries only: the check is the 15 s below. The test's 60 s also paid for
@@ -938,6 +1024,31 @@ def test_tensorboard_hparams_tab_shows_the_trainers_settings_of_a_fit(tmp_path):
     hparams = read_hparams_plugin(logger.log_dir)["_hparams_/session_start_info"].session_start_info.hparams
     assert hparams["batch_size"].number_value == 16 and hparams["trainer/max_steps"].number_value == 2
     assert hparams["module"].string_value == "TinyClassifier"
+
+
+def test_tensorboard_resume_with_changed_hyperparameters_says_the_hparams_tab_keeps_the_first(tmp_path):
+    """TensorBoard keeps a run folder's first session start, so after a resume with other settings the
+    HParams tab showed the first run's values (num_epochs 6 for a run that trained 8), without a word."""
+    first = TensorBoardLogger(tmp_path, name="hp")
+    first.log_hyperparams({"num_epochs": 6, "lr": 0.1, "dims": [1, 2]})
+    first.log_metrics({"loss": 1.0}, step=1)
+    state = first.state_dict()
+    first.finalize("interrupted")
+    resumed = TensorBoardLogger(tmp_path, name="hp")
+    resumed.load_state_dict(state)
+    with pytest.warns(LoggerWarning) as record:
+        resumed.log_hyperparams({"num_epochs": 8, "lr": 0.1, "dims": (1, 2), "new": 1})
+        resumed.start()  # (the Trainer starts it as fit starts; what was logged before is written then)
+    (message,) = [str(w.message) for w in record if issubclass(w.category, LoggerWarning)]
+    assert f"params changed in resumed run {resumed.log_dir}: num_epochs (old 6, new 8)." in message
+    assert "HParams tab keeps the first values" in message and "lr" not in message and "dims" not in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resumed.log_hyperparams({"num_epochs": 8})  # already said
+    resumed.finalize("success")
+    start = read_hparams_plugin(resumed.log_dir)["_hparams_/session_start_info"].session_start_info
+    assert start.hparams["num_epochs"].number_value == 6  # (what TensorBoard shows, and why it warns)
+    assert yaml.safe_load((resumed.log_dir / "hparams.yaml").read_text())["num_epochs"] == 8
 
 
 # ------------------------------------------------------------------ artifacts and log_model

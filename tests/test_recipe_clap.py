@@ -2121,7 +2121,7 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     (checkpoint / "preprocessor_config.json").write_text(json.dumps({**pre, "frequency_max": 8000}))
     assert clap.main(resume) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "the front end of" in line and "frequency_max 14000.0 → 8000.0" in line
+    assert "the front end of" in line and "frequency_max 14000 → 8000" in line
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
     assert clap.main([*resume, "--pretrained", str(moved)]) == 0  # the same model elsewhere resumes
 

@@ -14,6 +14,7 @@ Computation runs in float64 numpy (as transformers does), so it is safe in data-
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -92,6 +93,15 @@ _SETTING_LIMITS = {
 }
 
 
+def _json_number(value):
+    """`value` with a whole float as an int (2.0 -> 2, exact), as transformers writes numbers."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
 @dataclass
 class ClapFeatureExtractor:
     """Log-mel front end of CLAP, configured like transformers' ``ClapFeatureExtractor``.
@@ -119,6 +129,17 @@ class ClapFeatureExtractor:
             raise ValueError(f"padding must be one of {_PADDINGS}, got {self.padding!r}")
         if self.hop_length < 1 or self.fft_window_size < 2 or self.feature_size < 1:
             raise ValueError("hop_length, fft_window_size and feature_size must be positive")
+        if self.max_length_s != int(self.max_length_s):
+            # transformers pads and slices to max_length_s * sampling_rate samples, a float then: its
+            # ClapFeatureExtractor fails ("`pad_width` must be of integral type") on every other length.
+            warnings.warn(
+                f"ClapFeatureExtractor: max_length_s {self.max_length_s:g} is not a whole number of seconds; "
+                "audiotrain uses it, but transformers' ClapFeatureExtractor, ClapProcessor and pipeline "
+                "fail on any clip of another length with it: use whole seconds for a model transformers "
+                "will read",
+                UserWarning,
+                stacklevel=3,
+            )
         self.nb_max_samples = int(self.max_length_s * self.sampling_rate)
         # Where the settings were read from (`from_pretrained` sets them); not settings themselves.
         self.settings_file: Path | None = None
@@ -229,9 +250,11 @@ class ClapFeatureExtractor:
         return f"{self.settings_block}.{name}" if self.settings_block else name
 
     def to_dict(self) -> dict:
-        """The transformers-format dict (round-trips through `from_dict`)."""
+        """The transformers-format dict (round-trips through `from_dict`). Whole numbers are ints, as in
+        transformers' own files: it computes ``nb_max_samples = max_length_s * sampling_rate`` and pads
+        to it, so ``"max_length_s": 2.0`` made its extractor fail on every clip not exactly 2 s long."""
         return {
-            **asdict(self),
+            **{k: _json_number(v) if k != "padding_value" else v for k, v in asdict(self).items()},
             "feature_extractor_type": "ClapFeatureExtractor",
             "nb_frequency_bins": self.fft_window_size // 2 + 1,
             "nb_max_samples": self.nb_max_samples,

@@ -49,8 +49,10 @@ def save_pretrained(
         copy; defaults to ``config.source`` (the checkpoint folder).
     tokenizer : ClapTokenizer or folder, optional
         Tokenizer to save; defaults to copying the tokenizer files of ``config.source``.
-    dtype : numpy dtype
-        Floating-point type of the saved tensors (also written to ``config.json`` as ``dtype``).
+    dtype : numpy dtype, its name, or an MLX dtype
+        Floating-point type of the saved tensors (also written to ``config.json`` as ``dtype``): float32,
+        float16 or float64. bfloat16 is refused before anything is written (the weights go through numpy,
+        which has none): save float32, and load with ``from_pretrained(..., dtype=torch.bfloat16)``.
     overwrite : bool
         Write into `out_dir` even where it holds a model's files: those of the same names are replaced, and
         a model.safetensors written beside a pytorch_model.bin is the one `load_pretrained` then reads.
@@ -62,6 +64,7 @@ def save_pretrained(
     """
     from safetensors.numpy import save_file
 
+    dtype = _weights_dtype(dtype)  # (before anything is created)
     config = config or model.config
     out = Path(out_dir)
     _refuse_to_replace(out, config, overwrite)
@@ -91,6 +94,28 @@ def save_pretrained(
         if source is not None:
             _copy_present(source, out, TOKENIZER_FILES)
     return out
+
+
+def _weights_dtype(dtype) -> np.dtype:
+    """`dtype` as the numpy type the weights are saved in; anything else is refused naming what works (numpy's
+    own TypeError for bfloat16 came after `out_dir` was created, and left it empty)."""
+    import mlx.core as mx
+
+    if isinstance(dtype, mx.Dtype):
+        dtype = str(dtype).removeprefix("mlx.core.")  # (an MLX dtype prints as mlx.core.float16)
+    if str(dtype) == "bfloat16":
+        raise ValueError(
+            "save_pretrained: dtype bfloat16 is not offered: the weights are written through numpy, which has no "
+            "bfloat16. Save float32 (or float16) and load with transformers' "
+            "ClapModel.from_pretrained(folder, dtype=torch.bfloat16)"
+        )
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved is None or resolved.name not in ("float16", "float32", "float64"):
+        raise ValueError(f"save_pretrained: dtype {dtype!r}: expected float32, float16 or float64")
+    return resolved
 
 
 def _refuse_to_replace(out: Path, config: ClapConfig, overwrite: bool) -> None:

@@ -155,6 +155,7 @@ class Logger:
         self._warned = False
         self._key_names: dict[tuple[str, str], str] = {}  # (kind, backend key) -> the first name seen
         self._collisions: set[tuple[str, str]] = set()
+        self._warned_params: set[tuple[str, str]] = set()  # (key, repr of a new value) already warned about
         self._pending_hparams: dict[str, Any] = {}  # logged before the run existed (module docstring)
         self._ever_started = False  # after a finalize the run is known: later calls reopen it at once
         self.log_model: bool | str = False
@@ -387,6 +388,26 @@ class Logger:
                     stacklevel=5,  # the caller of log_metrics / log_hyperparams
                 )
         return keys
+
+    def _warn_changed_params(
+        self, held: Mapping[str, Any], values: Mapping[str, Any], where: str, why: str
+    ) -> None:
+        """Warn once about params whose new value the backend will not show: it keeps `held`'s (MLflow
+        cannot change a param, TensorBoard's HParams tab keeps a run folder's first set). `why` says so."""
+        changed = {
+            k: v
+            for k, v in values.items()
+            if k in held and held[k] != v and (k, repr(v)) not in self._warned_params
+        }
+        if not changed:
+            return
+        self._warned_params.update((k, repr(v)) for k, v in changed.items())
+        listed = ", ".join(f"{k} (old {held[k]!r}, new {v!r})" for k, v in changed.items())
+        warnings.warn(
+            f"{type(self).__name__}: params changed in {where}: {listed}. {why}; logging goes on.",
+            LoggerWarning,
+            stacklevel=5,  # the caller of log_hyperparams
+        )
 
     def _start(self) -> None:
         raise NotImplementedError

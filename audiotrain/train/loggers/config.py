@@ -280,11 +280,15 @@ def describe_loggers(loggers: Iterable[Any]) -> list[str]:
                 where += f" ({shlex.join(['mlflow', 'ui', '--backend-store-uri', lg.tracking_uri])})"
             lines.append(f"MLflow: {where}")
         elif isinstance(lg, WandbLogger):
-            offline = lg.offline or os.environ.get("WANDB_MODE") == "offline"
             where = f"run {lg.version} in project {lg.project!r}"
-            if offline and lg.log_dir is not None:
+            parts = [str(p) for p in lg.offline_dirs]
+            if len(parts) == 1:
+                where += f", offline in {parts[0]} ({shlex.join(['wandb', 'sync', parts[0]])} uploads it)"
+            elif parts:  # a resumed run: each part in a folder of its own, all to be uploaded, in order
+                sync = shlex.join(["wandb", "sync", "--id", str(lg.version), *parts])
                 where += (
-                    f", offline in {lg.log_dir} ({shlex.join(['wandb', 'sync', str(lg.log_dir)])} uploads it)"
+                    f", offline in {len(parts)} folders, one per part of the run, oldest first: "
+                    f"{', '.join(parts)} ({sync} uploads them as one run, in that order)"
                 )
             lines.append(f"W&B: {where}")
     return lines

@@ -4,6 +4,7 @@ and UI read (`resolve_tracking_uri` says which URI a setting means)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import re
@@ -22,6 +23,10 @@ from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 _MLFLOW_NAMED_STORES = ("databricks", "databricks-uc", "uc")  # tracking URIs that are a name, not a path
+# MLflow's limits (mlflow.utils.validation): a key of a metric, param or tag, a param's and a tag's value, and
+# the entries of one log_batch call. One entry over them makes MLflow refuse the whole call.
+_MAX_KEY, _MAX_PARAM_VALUE, _MAX_TAG_VALUE = 250, 6000, 8000
+_MAX_METRICS_PER_BATCH, _MAX_PARAMS_PER_BATCH = 1000, 100
 
 # Lightning's MLFlowLogger arguments without a counterpart here (see `refuse_lightning_only`).
 _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
@@ -82,8 +87,13 @@ class MLflowLogger(Logger):
 
     ``test()`` or ``validate()`` after ``fit()`` log to the same run (reopened, then finished again).
 
-    Names are stored with the characters MLflow does not accept replaced by ``_``; two names that become the
-    same key (``top@1``, ``top#1``) are recorded as one, with a warning.
+    Names are stored with the characters MLflow does not accept replaced by ``_`` (and empty, ``.`` or ``..``
+    path parts, which it refuses too, dropped or replaced); two names that become the same key (``top@1``,
+    ``top#1``) are recorded as one, with a warning. A name over MLflow's 250 characters is stored as its first
+    241 characters, ``-`` and 8 hex digits of its hash (the same name always gets the same key), with a warning
+    naming it once. Param values are cut to MLflow's 6000 characters, tag values to 8000. An entry MLflow
+    still refuses is left out with a warning naming it, and the rest of that call is logged (MLflow refuses
+    a whole batch for one bad entry).
 
     The first request to the server (which creates or reopens the run) is made with MLflow's retries off and
     a ``CONNECT_TIMEOUT_S`` timeout, unless ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``MLFLOW_HTTP_REQUEST_TIMEOUT``
@@ -128,14 +138,15 @@ class MLflowLogger(Logger):
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         if self.tracking_uri.startswith("sqlite:"):
             _require_database_packages(self.tracking_uri)
-        self.tags = {k: str(v) for k, v in (tags or {}).items()}
         self.log_model = check_log_model(log_model, "MLflowLogger")
         self._client: Any = None
         self._run_id: str | None = None
         self._experiment_id: str | None = None
         self._artifact_uri: str | None = None
         self._params: dict[str, str] = {}  # the run's params as MLflow holds them (key -> string value)
-        self._warned_params: set[tuple[str, str]] = set()  # (key, refused value) already warned about
+        self._shortened: set[str] = set()  # names over MLflow's key length, already warned about
+        self._refused: set[tuple[str, str]] = set()  # (kind, key) MLflow refused: left out from then on
+        self.tags = {self._mlflow_key(k, "tag"): str(v)[:_MAX_TAG_VALUE] for k, v in (tags or {}).items()}
 
     @property
     def name(self) -> str:
@@ -199,42 +210,77 @@ class MLflowLogger(Logger):
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param
 
-        keys = self._backend_keys("param", params, _mlflow_key)
-        # MLflow keeps params as strings of at most 6000 characters.
-        values = {keys[k]: str(v)[:6000] for k, v in params.items()}
-        self._warn_changed_params(values)
+        keys = self._backend_keys("param", params, lambda name: self._mlflow_key(name, "param"))
+        values = {keys[k]: str(v)[:_MAX_PARAM_VALUE] for k, v in params.items()}
+        self._warn_changed_params(
+            self._params,
+            values,
+            f"run {self._run_id}",
+            "MLflow cannot change a param, so the run keeps the old values",
+        )
         # Logging a param again is refused if its value changed, and a no-op otherwise: send new ones only.
         items = [Param(k, v) for k, v in values.items() if k not in self._params]
-        for start in range(0, len(items), 100):  # log_batch accepts at most 100 params per call
-            batch = items[start : start + 100]
-            self._client.log_batch(self._run_id, params=batch)
-            self._params.update((p.key, p.value) for p in batch)
-
-    def _warn_changed_params(self, values: dict[str, str]) -> None:
-        """Warn once about params whose new value MLflow would refuse (a param cannot change in a run)."""
-        changed = {
-            k: v
-            for k, v in values.items()
-            if k in self._params and self._params[k] != v and (k, v) not in self._warned_params
-        }
-        if not changed:
-            return
-        self._warned_params.update(changed.items())
-        listed = ", ".join(f"{k} (old {self._params[k]!r}, new {v!r})" for k, v in changed.items())
-        warnings.warn(
-            f"MLflowLogger: params changed in run {self._run_id}: {listed}. MLflow cannot change a param, "
-            "so the run keeps the old values; logging goes on.",
-            LoggerWarning,
-            stacklevel=5,  # the caller of log_hyperparams
-        )
+        for param in self._log_batch("param", items, _MAX_PARAMS_PER_BATCH):
+            self._params[param.key] = param.value
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        keys = self._backend_keys("metric", metrics, _mlflow_key)
+        keys = self._backend_keys("metric", metrics, lambda name: self._mlflow_key(name, "metric"))
         items = [Metric(keys[k], v, now, step) for k, v in metrics.items()]
-        self._client.log_batch(self._run_id, metrics=items)
+        self._log_batch("metric", items, _MAX_METRICS_PER_BATCH)
+
+    def _log_batch(self, kind: str, items: list, size: int) -> list:
+        """Send `items` (params or metrics) in log_batch calls of at most `size`; returns those logged.
+
+        MLflow refuses a whole call for one entry it does not accept, which lost every metric of a step (or
+        every param) for one bad name: such a call is sent again one entry at a time, so that only the
+        refused entry is lost; it is named in a warning and left out from then on.
+        """
+        from mlflow.exceptions import MlflowException
+
+        items = [item for item in items if (kind, item.key) not in self._refused]
+        logged = []
+        for start in range(0, len(items), size):
+            batch = items[start : start + size]
+            try:
+                self._client.log_batch(self._run_id, **{f"{kind}s": batch})
+                logged += batch
+            except MlflowException as exc:
+                if exc.error_code != "INVALID_PARAMETER_VALUE":
+                    raise
+                for item in batch:
+                    try:
+                        self._client.log_batch(self._run_id, **{f"{kind}s": [item]})
+                        logged.append(item)
+                    except MlflowException as refused:
+                        if refused.error_code != "INVALID_PARAMETER_VALUE":
+                            raise
+                        self._refuse(kind, item.key, refused)
+        return logged
+
+    def _refuse(self, kind: str, key: str, exc: Exception) -> None:
+        self._refused.add((kind, key))
+        warnings.warn(
+            f"MLflowLogger: MLflow refused the {kind} {key!r} ({exc}); it is left out of run {self._run_id} "
+            f"from now on, the other {kind}s are logged.",
+            LoggerWarning,
+            stacklevel=6,  # the caller of log_metrics / log_hyperparams
+        )
+
+    def _mlflow_key(self, name: str, kind: str) -> str:
+        """`_mlflow_key(name)`, warning once about a name over MLflow's length limit (shortened)."""
+        key = _mlflow_key(name)
+        if len(_mlflow_key(name, limit=None)) > _MAX_KEY and name not in self._shortened:
+            self._shortened.add(name)
+            warnings.warn(
+                f"MLflowLogger: the {kind} name {name!r} is longer than MLflow's {_MAX_KEY} characters; it is "
+                f"stored as {key!r}.",
+                LoggerWarning,
+                stacklevel=3 if kind == "tag" else 7,  # MLflowLogger(...), or the caller of log_metrics
+            )
+        return key
 
     def _finalize(self, status: str) -> None:
         self._client.set_terminated(self._run_id, _MLFLOW_STATUS[status])
@@ -284,9 +330,18 @@ def _fail_fast_http(timeout_s: int):
             os.environ.pop(k, None)
 
 
-def _mlflow_key(key: str) -> str:
-    # MLflow accepts alphanumerics, _ - . / and spaces in keys; anything else would make the call fail.
-    return re.sub(r"[^\w\-./ ]", "_", key)
+def _mlflow_key(name: str, limit: int | None = _MAX_KEY) -> str:
+    """The key MLflow stores `name` under: the same for the same name, and one MLflow accepts.
+
+    MLflow accepts alphanumerics, ``_ - . /`` and spaces in keys (anything else would make the call fail),
+    refuses keys that are not normalised paths (``a//b``, ``/a``, ``a/``, ``./a``) and keys over 250
+    characters: a longer one keeps its first 241 characters, then ``-`` and 8 hex digits of its hash.
+    """
+    key = re.sub(r"[^\w\-./ ]", "_", name)
+    key = "/".join("_" if part in (".", "..") else part for part in key.split("/") if part) or "_"
+    if limit is not None and len(key) > limit:
+        key = f"{key[: limit - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return key
 
 
 def resolve_tracking_uri(uri: str | None) -> str:

@@ -136,11 +136,13 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         self._resumed = False
         self._hparams = {}
         self._session_started = False  # the HParams tab's session start written to this run folder
+        self._first_hparams: dict[str, Any] = {}  # a resumed run's, as its hparams.yaml held them
 
     def _start(self) -> None:
         self._claim_log_dir()
         if self._resumed:
             self._reload_hparams()
+            self._first_hparams = dict(self._hparams)
         # tensorboardX and torch name the folder argument differently (logdir / log_dir): pass it positionally.
         # Event files are named by the second they were opened in; the suffix keeps a resumed run opened in
         # the same second from overwriting the previous file, and keeps the files in order.
@@ -174,6 +176,14 @@ class TensorBoardLogger(_VersionedFolder, Logger):
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         self._check_writer()
+        if self._resumed:  # its folder has its session start already, which TensorBoard keeps
+            self._warn_changed_params(
+                self._first_hparams,
+                _as_yaml_reads_it(params),
+                f"resumed run {self.log_dir}",
+                "TensorBoard's HParams tab keeps the first values written to a run folder, so it shows the "
+                "old ones (hparams.yaml and the text summary have the new)",
+            )
         merged = self._merge_hparams(params)
         if not self._session_started:
             if not self._resumed:  # a resumed run's folder has its start already
@@ -378,6 +388,13 @@ def _let_go_of_event_writers(file_writers: list[Any]) -> None:
     for file_writer in file_writers:
         if hasattr(file_writer, "event_writer"):
             file_writer.event_writer = _ClosedEventWriter()
+
+
+def _as_yaml_reads_it(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` as hparams.yaml gives them back (a tuple as a list), to compare with what it held."""
+    import yaml
+
+    return yaml.safe_load(yaml.safe_dump(params, sort_keys=False)) or {}
 
 
 def _tb_tag(name: str) -> str:

@@ -71,7 +71,8 @@ class WandbLogger(Logger):
     Resuming (``load_state_dict``) continues the same run id. W&B cannot delete points: resumed from a
     checkpoint older than the run's last step, the steps after it are logged again. Offline, the resumed
     part is a second ``offline-run-*`` folder of the same run id, whose history (``_step`` from 0 again)
-    repeats those ``trainer/global_step`` values, as with Lightning's WandbLogger; ``wandb sync`` both.
+    repeats those ``trainer/global_step`` values, as with Lightning's WandbLogger; `offline_dirs` lists the
+    run's folders, oldest first, and ``wandb sync --id <run id> <folders>`` uploads them as one run, in order.
 
     Parameters
     ----------
@@ -154,6 +155,15 @@ class WandbLogger(Logger):
     @property
     def log_dir(self) -> Path | None:
         return self._run_dir
+
+    @property
+    def offline_dirs(self) -> list[Path]:
+        """The run's offline folders, oldest first: ``log_dir`` and, after a resume, those of the earlier
+        parts (``offline-run-<time>-<id>`` beside it). Empty for an online run or one not started."""
+        if self._run_dir is None or not self._run_dir.name.startswith("offline-run-"):
+            return []
+        parts = set(self._run_dir.parent.glob(f"offline-run-*-{self.version}")) | {self._run_dir}
+        return sorted(parts, key=lambda p: p.name)  # (named by their start time: in the order they ran)
 
     def _start(self) -> None:
         _OPEN_RUNS.discard(self)
