@@ -145,8 +145,8 @@ class DataLoader:
         soundfile, file I/O). Processes sidestep the GIL for Python-heavy transforms; the dataset, transforms
         and collate_fn are pickled to each worker, so they must be defined at module level, and scripts need
         an ``if __name__ == "__main__":`` guard (processes are started with ``multiprocessing_context``).
-        As PyTorch's, each worker process seeds Python's ``random``, ``np.random`` and (if imported)
-        torch's generator apart from the others': from its `WorkerInfo.seed` when it starts and at each
+        As PyTorch's, each worker process seeds Python's ``random``, ``np.random``, MLX's ``mx.random``
+        and (if imported) torch's generator apart from the others': from its `WorkerInfo.seed` when it starts and at each
         epoch, and for a map-style dataset again before each batch, from (seed, epoch, batch), so that a
         resume in the middle of an epoch draws what an uninterrupted run drew (import torch at the top of
         the dataset's module: imported first inside ``__getitem__``, it seeds itself at random). It answers

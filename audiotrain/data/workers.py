@@ -204,9 +204,9 @@ class WorkerInfo:
     seed : int
         A seed for this worker, drawn from (loader seed, epoch, id): different per worker and per epoch,
         the same after a resume (PyTorch's is ``base_seed + id``, with a fresh base seed per epoch). A
-        process worker seeds ``random``, ``np.random`` and torch's generator from it when it starts
-        (before ``worker_init_fn``) and at each epoch; before each batch of a map-style dataset it seeds
-        them again from (loader seed, epoch, batch) (`batch_seed`), so that a resume that skips batches
+        process worker seeds ``random``, ``np.random``, ``mx.random`` and torch's generator from it when it
+        starts (before ``worker_init_fn``) and at each epoch; before each batch of a map-style dataset it
+        seeds them again from (loader seed, epoch, batch) (`batch_seed`), so that a resume that skips batches
         draws what an uninterrupted run drew. A generator that ``worker_init_fn`` seeded (or drew from) is
         left to it from then on, as in PyTorch.
     dataset : object
@@ -271,8 +271,9 @@ def _set_worker_info(info: WorkerInfo, is_process: bool, user_seeded: frozenset[
     _publish_to_torch(info)
 
 
-#: A process's global generators, which a process worker seeds: Python's, numpy's legacy one, torch's.
-GLOBAL_GENERATORS = ("random", "np.random", "torch")
+#: A process's global generators, which a process worker seeds: Python's, numpy's legacy one, MLX's,
+#: torch's. (MLX's as PyTorch's workers seed torch's: the framework's own, which augmentation draws from.)
+GLOBAL_GENERATORS = ("random", "np.random", "mx.random", "torch")
 
 
 def seed_global_generators(seed: int, user_seeded: frozenset[str] = frozenset()) -> None:
@@ -282,6 +283,12 @@ def seed_global_generators(seed: int, user_seeded: frozenset[str] = frozenset())
         random.seed(seed)
     if "np.random" not in user_seeded:
         np.random.seed(np.random.SeedSequence(seed).generate_state(4))
+    if "mx.random" not in user_seeded:
+        # Imported, not looked up in sys.modules as torch is: a worker has mlx.core already (audiotrain.data
+        # imports it), so this costs nothing, and a dataset that imports mlx lazily still draws seeded numbers.
+        import mlx.core as mx
+
+        mx.random.seed(seed)
     torch = sys.modules.get("torch")
     if "torch" not in user_seeded and torch is not None and callable(getattr(torch, "manual_seed", None)):
         torch.manual_seed(seed)
@@ -289,7 +296,13 @@ def seed_global_generators(seed: int, user_seeded: frozenset[str] = frozenset())
 
 def _generator_states() -> dict[str, Any]:
     """Comparable snapshots of `GLOBAL_GENERATORS` (torch's where it is imported)."""
-    states = {"random": random.getstate(), "np.random": pickle.dumps(np.random.get_state())}
+    import mlx.core as mx
+
+    states = {
+        "random": random.getstate(),
+        "np.random": pickle.dumps(np.random.get_state()),
+        "mx.random": bytes(memoryview(mx.random.state[0])),
+    }
     torch = sys.modules.get("torch")
     if torch is not None and callable(getattr(torch, "get_rng_state", None)):
         states["torch"] = bytes(torch.get_rng_state().numpy())
