@@ -98,6 +98,9 @@ def no_seed_from_another_test(monkeypatch):
     from audiotrain.train import seeding
 
     monkeypatch.setattr(seeding, "_last_seed", None)
+    # seed_everything leaves its seed in PL_GLOBAL_SEED, as Lightning's does: put it back after each test.
+    monkeypatch.setenv("PL_GLOBAL_SEED", "")
+    monkeypatch.delenv("PL_GLOBAL_SEED")
 
 
 @pytest.fixture

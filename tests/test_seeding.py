@@ -1,6 +1,11 @@
 """`seed_everything`: one call makes model construction, numpy and Python draws repeatable."""
 
+import logging
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 from audiotrain import seed_everything
 
@@ -24,7 +29,7 @@ def test_same_seed_same_weights_and_draws():
     assert not np.array_equal(first[0], other[0]) and first[2] != other[2]
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "3", True, None])
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
 def test_bad_seed_is_rejected(bad):
     with pytest.raises(ValueError, match="non-negative int"):
         seed_everything(bad)
@@ -105,3 +110,39 @@ def test_seed_everything_takes_lightnings_workers_switch():
     assert seed_everything(3, workers=True) == 3  # an audiotrain DataLoader seeds its workers apart anyway
     with pytest.raises(ValueError, match="workers='yes'"):
         seed_everything(3, workers="yes")
+
+
+def test_lightnings_calls_are_taken(caplog):
+    with caplog.at_level(logging.INFO, logger="audiotrain.train.seeding"):
+        assert seed_everything(7, workers=True, verbose=False) == 7
+    assert caplog.records == []
+    with caplog.at_level(logging.INFO, logger="audiotrain.train.seeding"):
+        assert seed_everything(seed=8, verbose=True) == 8
+    assert [r.getMessage() for r in caplog.records] == ["Seed set to 8"]
+    with pytest.raises(ValueError, match="verbose='no'"):
+        seed_everything(3, verbose="no")
+
+
+def test_seed_everything_leaves_its_seed_for_subprocesses():
+    seed_everything(11)
+    assert os.environ["PL_GLOBAL_SEED"] == "11"
+    child = "import audiotrain, numpy as np; audiotrain.seed_everything(); print(np.random.randint(1000))"
+    repo = Path(__file__).resolve().parents[1]  # (this checkout's audiotrain)
+    here = subprocess.run([sys.executable, "-c", child], cwd=repo, capture_output=True, text=True, check=True)
+    seed_everything(11)
+    assert here.stdout.split() == [str(np.random.randint(1000))]
+
+
+def test_seed_everything_without_a_seed_reads_pl_global_seed_else_takes_0_and_warns(monkeypatch):
+    monkeypatch.setenv("PL_GLOBAL_SEED", "5")
+    assert seed_everything() == 5
+    from_environment = np.random.rand(3)
+    seed_everything(5)
+    np.testing.assert_array_equal(from_environment, np.random.rand(3))
+    monkeypatch.delenv("PL_GLOBAL_SEED")
+    with pytest.warns(UserWarning, match="no seed found, seed set to 0"):
+        assert seed_everything() == 0
+    assert os.environ["PL_GLOBAL_SEED"] == "0"
+    monkeypatch.setenv("PL_GLOBAL_SEED", "abc")
+    with pytest.warns(UserWarning, match="invalid seed found in PL_GLOBAL_SEED: 'abc', seed set to 0"):
+        assert seed_everything() == 0

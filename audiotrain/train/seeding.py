@@ -11,8 +11,11 @@ runs of the same script give the same weights, losses and scores. A Trainer give
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import sys
+import warnings
 from typing import Any
 
 import mlx.core as mx
@@ -20,24 +23,51 @@ import numpy as np
 
 # The seed a Trainer without one uses when `seed_everything` was never called.
 DEFAULT_SEED = 42
+#: Where `seed_everything` leaves its seed for subprocesses, and where ``seed_everything()`` reads one
+#: (Lightning's variable, so a Lightning script's subprocess finds it under the same name).
+SEED_ENV_VAR = "PL_GLOBAL_SEED"
+log = logging.getLogger(__name__)
 _last_seed: int | None = None  # what the user's last seed_everything call set
 
 
-def seed_everything(seed: int, workers: bool = False) -> int:
+def seed_everything(seed: int | None = None, workers: bool = False, verbose: bool = True) -> int:
     """Seed MLX's global generator (`mx.random`), numpy's legacy global one, Python's `random` and, when
     it is already imported, torch's (a torch `RandomSampler` in a DataLoader draws from it). A Trainer
     created without `seed=` seeds them with this seed again when `fit` starts (`default_seed`).
+
+    Lightning's signature and habits: ``seed=None`` takes the seed in the ``PL_GLOBAL_SEED`` environment
+    variable (a parent's `seed_everything` set it), else 0 with a warning (also 0, with a warning, where the
+    variable holds no non-negative int). The seed is put in ``PL_GLOBAL_SEED`` for subprocesses. ``verbose``
+    logs "Seed set to N" (logger ``audiotrain.train.seeding``, INFO) and lets the warnings through.
 
     Returns the seed, so `seed = seed_everything(cfg.seed)` reads naturally. Generators a library owns
     (a `DataLoader`'s, a dataset's `np.random.default_rng(seed)`) are seeded by their own arguments.
     `workers` is Lightning's switch for seeding loader workers apart; an audiotrain DataLoader always
     does (each worker and sample draws from its own generator of the loader's seed), so either value
-    gives that."""
+    gives that. Unlike Lightning's, a negative or non-int seed is refused (Lightning takes ``int(seed)``,
+    and 0 in place of a seed outside numpy's 32 bits; here every non-negative int is a seed of its own)."""
     global _last_seed
-    if not isinstance(workers, bool):
-        raise ValueError(f"seed_everything(workers={workers!r}): expected True or False")
+    for name, value in (("workers", workers), ("verbose", verbose)):
+        if not isinstance(value, bool):
+            raise ValueError(f"seed_everything({name}={value!r}): expected True or False")
+    if seed is None:
+        seed = _seed_from_environment(verbose)
     _last_seed = seed_generators(seed)
+    os.environ[SEED_ENV_VAR] = str(_last_seed)
+    if verbose:
+        log.info("Seed set to %d", _last_seed)
     return _last_seed
+
+
+def _seed_from_environment(verbose: bool) -> int:
+    """Lightning's ``seed_everything()``: the seed in `SEED_ENV_VAR`, else 0 (with a warning if verbose)."""
+    text = os.environ.get(SEED_ENV_VAR)
+    if text is not None and text.strip().isdigit():
+        return int(text)
+    if verbose:
+        found = "no seed found" if text is None else f"invalid seed found in {SEED_ENV_VAR}: {text!r}"
+        warnings.warn(f"seed_everything(): {found}, seed set to 0", UserWarning, stacklevel=3)
+    return 0
 
 
 def seed_generators(seed: int) -> int:
