@@ -29,10 +29,13 @@ non-finite guard's gradient read went through BLAS too, train/transforms.py).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 ENV_VAR = "AUDIOTRAIN_BLAS"
@@ -185,3 +188,66 @@ def warn_if_training_on_bundled_blas() -> None:
         SlowBlasWarning,
         stacklevel=3,
     )
+
+
+_one_thread_lock = threading.Lock()
+_one_thread_users = 0
+_one_thread_restore: list[tuple[object, int]] = []  # (threadpoolctl library controller, its thread count)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run the block with numpy's BLAS on one thread: numpy's own OpenBLAS (the pip wheel's), or where numpy
+    has none of its own, every BLAS loaded (a numpy built on the system OpenBLAS that MLX uses too).
+
+    OpenBLAS's sgemm shares its work out by thread count, and the last bits of a product change with it: a
+    CQT computed by a process with 2 BLAS threads differs from one computed with 1 by up to 5e-5. Features
+    that a cache keeps for later runs are computed under this, so that their bits do not depend on which
+    run (how many processes, cores, ``OPENBLAS_NUM_THREADS``) filled the cache. The BLAS of MLX's matmuls
+    is left alone where numpy has its own, so a training step running meanwhile in another thread keeps its
+    threads (and its bits). Measured on the 2-core CI machine for the chord recipe's 232 demo songs in one
+    process: 10.3-10.8 s with one thread against 11.4-12.8 s with two (the products are a quarter of the
+    time; decoding and resampling the rest).
+
+    The thread count is the process's, not the thread's: blocks in several threads at once share one
+    setting, made by the first to enter and put back by the last to leave.
+    """
+    global _one_thread_users
+    with _one_thread_lock:
+        if _one_thread_users == 0:
+            _one_thread_restore[:] = [(c, c.num_threads) for c in _numpy_blas_controllers()]
+            for controller, _ in _one_thread_restore:
+                controller.set_num_threads(1)
+        _one_thread_users += 1
+    try:
+        yield
+    finally:
+        with _one_thread_lock:
+            _one_thread_users -= 1
+            if _one_thread_users == 0:
+                for controller, threads in _one_thread_restore:
+                    controller.set_num_threads(threads)
+                _one_thread_restore.clear()
+
+
+def _numpy_blas_controllers() -> list:
+    """threadpoolctl's controllers of the BLAS libraries numpy's products may run on (`one_blas_thread`)."""
+    from threadpoolctl import ThreadpoolController
+
+    found = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    mlx_library = os.path.realpath(STATUS.library) if STATUS.library else None
+    own = [c for c in found if os.path.realpath(c.filepath) != mlx_library]
+    return own or found
+
+
+def blas_threads() -> int | None:
+    """How many threads the BLAS that MLX's CPU matmuls use runs with: OpenBLAS's count where audiotrain
+    loaded one (`STATUS`), else None (MLX's bundled BLAS, or macOS's Accelerate). Training's products change
+    in their last bits with it (see `one_blas_thread`), so a run records it (`audiotrain._system.versions`)."""
+    if not STATUS.library:
+        return None
+    try:
+        library = ctypes.CDLL(STATUS.library)  # (loaded already: this only looks it up)
+        return int(library.openblas_get_num_threads())
+    except (OSError, AttributeError):  # not an OpenBLAS (a user's AUDIOTRAIN_BLAS): its count is unknown
+        return None

@@ -45,10 +45,13 @@ def usable_cores() -> int:
 def versions() -> dict[str, str | None]:
     """What a run was made with, as recorded in every run folder's ``config.json`` and every checkpoint's
     ``trainer_state.json``: audiotrain (its build: `audiotrain._build.build_version`), MLX, numpy, Python, the
-    platform, and ``OPENBLAS_CORETYPE`` (which picks OpenBLAS's kernels, so it can change the numbers; None
-    when unset)."""
+    platform, ``OPENBLAS_CORETYPE`` (which picks OpenBLAS's kernels, so it can change the numbers; None
+    when unset) and ``blas_threads``, the thread count of the OpenBLAS that MLX's CPU matmuls use (it
+    changes their last bits: set by the cores, a cgroup or affinity limit, ``OPENBLAS_NUM_THREADS``, and
+    under data parallel the cores shared out among the processes; None without an OpenBLAS)."""
     import platform
 
+    from audiotrain._blas import blas_threads
     from audiotrain._build import build_version
 
     import mlx.core as mx
@@ -61,6 +64,7 @@ def versions() -> dict[str, str | None]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "blas_threads": None if (threads := blas_threads()) is None else str(threads),
     }
 
 

@@ -1,5 +1,6 @@
 """`import audiotrain` picks the BLAS before mlx.core; `python -m audiotrain info` reports it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -223,3 +224,34 @@ def test_the_command_alone_shows_its_help_and_a_misspelt_one_is_named(capsys):
     assert "error: unknown command 'infoo' (did you mean 'info'?); expected one of info, cache, launch" in (
         capsys.readouterr().err
     )
+
+
+CHORD_FEATURES_DIGEST = """
+import hashlib, json
+import numpy as np
+from audiotrain._system import versions
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+
+config = ChordFeatureConfig()
+t = np.arange(config.sr * 20) / config.sr
+chord = sum(np.sin(2 * np.pi * f * t) for f in (110.0, 277.2, 329.6, 440.0))
+noise = np.random.default_rng(0).standard_normal(t.size)
+features = config.compute((0.1 * chord + 0.01 * noise).astype(np.float32))
+print(json.dumps([hashlib.sha256(features.tobytes()).hexdigest(), versions()["blas_threads"]]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="audiotrain loads OpenBLAS on Linux only")
+def test_chord_features_have_the_same_bits_for_any_blas_thread_count_which_the_run_records():
+    # A 2-process run gives each rank OPENBLAS_NUM_THREADS=1 on 2 cores; one process uses both: the feature
+    # cache one of them fills must hold what the other would compute.
+    results = {}
+    for threads in ("1", "2"):
+        out = run_python(CHORD_FEATURES_DIGEST, OPENBLAS_NUM_THREADS=threads)
+        assert out.returncode == 0, out.stderr
+        results[threads] = json.loads(out.stdout.splitlines()[-1])
+    assert results["1"][0] == results["2"][0]
+    assert results["1"][1] == "1"  # the run record's versions: what the training matmuls ran on
+    assert results["2"][1] == (
+        "2" if len(os.sched_getaffinity(0)) > 1 else "1"
+    )  # (OpenBLAS caps it at the cores)

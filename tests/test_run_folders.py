@@ -527,7 +527,7 @@ def test_the_run_record_holds_config_command_versions_and_the_recipe_facts(tmp_p
     assert record["config"] == {"seed": 3} and record["command"] == ["python", "-m", "x"]
     assert record["songs"] == {"train": ["a"]}
     # One versions record for run folders and checkpoints; keys are only ever added, so readers keep working.
-    assert {"audiotrain", "mlx", "numpy", "python", "platform", "OPENBLAS_CORETYPE"} <= set(
+    assert {"audiotrain", "mlx", "numpy", "python", "platform", "OPENBLAS_CORETYPE", "blas_threads"} <= set(
         record["versions"]
     )
 

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from audiotrain._blas import one_blas_thread
 from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain._system import cache_dir as package_cache_dir
 from audiotrain.audio import AudioError, header_length
@@ -72,8 +73,9 @@ DEVICES = ("auto", "cpu", "gpu", "cuda", "mps", "metal")
 #: The version of the feature code (`ChordFeatureConfig.compute`: the CQT, the tuning estimate, the bass view,
 #: the log compression). Bump when the computed features change: it is part of the feature cache's key, so a
 #: cache filled by an older audiotrain is not served to a newer one (the settings alone stay the same). Pinned
-#: in tests/test_chord_features_version.py.
-FEATURES_VERSION = 1
+#: in tests/test_chord_features_version.py. 2: computed on one BLAS thread (`one_blas_thread`), where version 1
+#: had the last bits of the computing process's thread count, so a cache filled by another run is not served.
+FEATURES_VERSION = 2
 
 #: Frames of a recording's CQT computed at a time (`ChordFeatureConfig.compute`). The whole-recording CQT
 #: held every frame's samples at once: a 60-minute recording peaked at 2.6 GB. 4096 frames are 6.3 minutes at
@@ -426,7 +428,17 @@ class ChordFeatureConfig:
         still estimated once from the whole recording's CQT. Recordings within one block are computed whole.
 
         The numpy backend (as fast as MLX for one song here) keeps MLX out of data-loader worker threads.
+
+        The products run on one BLAS thread (`one_blas_thread`): OpenBLAS's last bits change with its thread
+        count, and cached features must not depend on which run (how many processes or cores) filled the
+        cache, nor differ between training and `predict`. The products are a quarter of the time (decoding
+        and resampling the rest): one process on the 2-core CI machine computed the 232 demo songs as fast
+        with one thread as with two, and a run of 2 processes there gave each rank one thread already.
         """
+        with one_blas_thread():
+            return self._compute(y, backend, block_frames)
+
+    def _compute(self, y: np.ndarray, backend: str, block_frames: int | None) -> np.ndarray:
         cqt = self.cqt_config()
         view = self.bass_view_config()
         block_frames = FEATURE_BLOCK_FRAMES if block_frames is None else block_frames
