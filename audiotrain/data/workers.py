@@ -285,7 +285,8 @@ def seed_global_generators(seed: int, user_seeded: frozenset[str] = frozenset())
         np.random.seed(np.random.SeedSequence(seed).generate_state(4))
     if "mx.random" not in user_seeded:
         # Imported, not looked up in sys.modules as torch is: a worker has mlx.core already (audiotrain.data
-        # imports it), so this costs nothing, and a dataset that imports mlx lazily still draws seeded numbers.
+        # imports it, and the import makes MLX's global key array, so no device memory is new here), and a
+        # dataset that imports mlx lazily still draws seeded numbers.
         import mlx.core as mx
 
         mx.random.seed(seed)
