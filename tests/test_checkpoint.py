@@ -225,6 +225,59 @@ def test_resume_after_finished_epochs_continues_history(tmp_path):
     assert t2.global_step == 24
 
 
+def _history_rows_walked(monkeypatch) -> list[int]:
+    """The epochs of the history rows saves turn into JSON (each walked for non-finite values), one per walk."""
+    from audiotrain import _files
+
+    walked: list[int] = []
+    real = _files._finite_or_null
+
+    def walk(value, *args):
+        if isinstance(value, dict) and {"epoch", "step", "learning_rate"} <= set(value):
+            walked.append(value["epoch"])
+        return real(value, *args)
+
+    monkeypatch.setattr(_files, "_finite_or_null", walk)
+    return walked
+
+
+def test_a_save_turns_only_the_new_history_rows_into_json(tmp_path, monkeypatch):
+    """Every save (`last`, each epoch) turned the whole history into JSON again: saves got slower with each
+    epoch, and a 10,000-epoch run would have spent about 1000 s checkpointing against 40 s training."""
+    walked = _history_rows_walked(monkeypatch)
+    t, _ = trained(tmp_path, max_epochs=12)
+    assert sorted(set(walked)) == list(range(12))
+    assert len(walked) <= 2 * 12  # each row once or twice (its epoch's save, the next), not 78 times
+    saved = ckpt.read_state(tmp_path / "checkpoints" / "last")["history"]["rows"]
+    assert saved == t._run.history.rows  # the file holds the whole history, as before
+    resumed = make_trainer(tmp_path, max_epochs=13)
+    resumed.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last")
+    assert resumed.history["epoch"] == list(range(13)) and resumed.history["time"][:12] == t.history["time"]
+
+
+def test_a_history_row_changed_after_a_save_is_saved_as_it_is_now(tmp_path):
+    """A run's last row changes after its epoch's save (a resumed epoch, late hook values): the next save
+    writes it anew, with its NaN values restored on load, and an int that became a float stays a float."""
+    texts = ckpt.RowTexts()
+    rows = [{"epoch": 0, "loss": float("nan")}, {"epoch": 1, "loss": 1}]
+
+    def saved_rows(step: int) -> list:
+        state = {**minimal_state(step), "history": {"rows": [dict(row) for row in rows]}}
+        folder = ckpt.write_checkpoint(tmp_path / "last", {"w": mx.zeros(2)}, {}, {}, state, row_texts=texts)
+        return ckpt.read_state(folder)["history"]["rows"]
+
+    first = saved_rows(1)
+    assert first[0]["loss"] != first[0]["loss"] and first[1] == {"epoch": 1, "loss": 1}
+    rows[1] = {"epoch": 1, "loss": 1.0}  # equal to 1, and written 1.0
+    rows[1]["val_acc"] = float("inf")
+    rows.append({"epoch": 2, "loss": 0.5})
+    again = saved_rows(2)
+    assert again[0]["loss"] != again[0]["loss"] and again[1:] == [rows[1], rows[2]]
+    assert type(again[1]["loss"]) is float and texts.serialized == 4  # row 0 written from its text
+    del rows[1:]  # (a checkpoint of an earlier run loaded: fewer rows)
+    assert len(saved_rows(3)) == 1
+
+
 def test_model_checkpoint_template_top_k_and_last(tmp_path):
     cb = ModelCheckpoint(
         dirpath=tmp_path / "ck",

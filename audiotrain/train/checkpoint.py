@@ -280,6 +280,98 @@ def _save_arrays(path: Path, arrays: dict[str, mx.array]) -> None:
         os.fsync(f.fileno())
 
 
+class RowTexts:
+    """The JSON text of a run's history rows as its last save wrote them (`state_text`), by position.
+
+    A run's history gains a row per epoch and every save writes all of them: turning each into JSON (and
+    looking for non-finite values in it) at every save made a long run's saves slower with every epoch
+    (a 10,000-epoch run spent most of its time there). A row equal to the one written at its position last
+    time (same keys, values and types, in order: a C-level comparison) is written from its text; only new or
+    changed rows are turned into JSON again (the last one changes after its epoch: `History.record`, a
+    resumed epoch). A Trainer keeps one per run (`RunState.row_texts`)."""
+
+    def __init__(self) -> None:
+        # Per position: (the row's items as written, their types, its text, its non-finite [path, token]s
+        # under the row). Only rows of plain values are kept (a nested list could change in place).
+        self._rows: list[tuple[list, list, str, list]] = []
+        self.serialized = 0  # rows turned into JSON so far (what the cache spares, counted)
+
+    def texts(self, rows: list[Any], at: list[Any]) -> tuple[list[str], list[list[Any]]]:
+        """The JSON text of each of `rows` and the non-finite values found in them (`finite_or_null`'s
+        ``[path, token]`` pairs, under the path `at` of the rows in the payload)."""
+        texts: list[str] = []
+        non_finite: list[list[Any]] = []
+        del self._rows[len(rows) :]
+        for i, row in enumerate(rows):
+            kept = self._rows[i] if i < len(self._rows) else None
+            items = list(row.items()) if isinstance(row, dict) else None
+            if kept is None or not _same_items(kept, items):
+                kept = self._serialize(row, items)
+                if i < len(self._rows):
+                    self._rows[i] = kept
+                else:
+                    self._rows.append(kept)
+            texts.append(kept[2])
+            non_finite += [[[*at, i, *path], token] for path, token in kept[3]]
+        return texts, non_finite
+
+    def _serialize(self, row: Any, items: list | None) -> tuple[list, list, str, list]:
+        self.serialized += 1
+        found: list = []
+        text = json.dumps(finite_or_null(row, _json_default, found), allow_nan=False)
+        plain = items is not None and all(type(v) in _PLAIN for _, v in items)
+        if not plain:  # (compared by nothing: written afresh at every save)
+            return [], [object], text, found
+        return items, [type(v) for _, v in items], text, found
+
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def _same_items(kept: tuple[list, list, str, list], items: list | None) -> bool:
+    """Whether a row's `items` are those its text was written from: keys, values and their types (1, 1.0
+    and True are equal, and write differently), in order. A NaN is its own float object in both."""
+    if items is None or len(items) != len(kept[0]):
+        return False
+    try:
+        return kept[0] == items and kept[1] == [type(v) for _, v in items]
+    except (TypeError, ValueError):  # (a value whose == is not a bool)
+        return False
+
+
+def state_text(state: dict[str, Any], row_texts: RowTexts | None = None) -> str:
+    """`STATE_FILE`'s text for `state`: strict JSON with each non-finite float written as null and listed
+    under `NON_FINITE_ENTRY`, indented, its ``history.rows`` one compact row per line. `row_texts` (the run's
+    `RowTexts`) gives the text of the rows written before; without it every row is turned into JSON."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    history = payload.get("history")
+    rows = history.get("rows") if isinstance(history, dict) else None
+    marker = None
+    if isinstance(rows, list):
+        # The rows are written apart from the rest (their text kept between saves): a marker holds their place.
+        marker = f"history-rows-{secrets.token_hex(8)}"
+        payload["history"] = {**history, "rows": marker}
+    non_finite: list = []
+    strict = finite_or_null(payload, _json_default, non_finite)
+    row_lines: list[str] = []
+    if marker is not None:
+        row_lines, rows_non_finite = (row_texts or RowTexts()).texts(rows, ["history", "rows"])
+        non_finite += rows_non_finite
+    if non_finite:
+        strict[NON_FINITE_ENTRY] = non_finite
+    text = json.dumps(strict, indent=1, allow_nan=False)
+    if marker is None:
+        return text
+    quoted = json.dumps(marker)
+    at = text.index(quoted)
+    line = text[text.rindex("\n", 0, at) + 1 : at]  # '  "rows": '
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    rows_text = "[]"
+    if row_lines:
+        rows_text = "[\n" + ",\n".join(f"{indent} {row}" for row in row_lines) + f"\n{indent}]"
+    return text[:at] + rows_text + text[at + len(quoted) :]
+
+
 def write_checkpoint(
     path: str | os.PathLike,
     model_arrays: dict[str, mx.array],
@@ -287,18 +379,15 @@ def write_checkpoint(
     step_arrays: dict[str, mx.array],
     state: dict[str, Any],
     callback_arrays: dict[str, mx.array] | None = None,
+    row_texts: RowTexts | None = None,
 ) -> Path:
     """Write a checkpoint folder at `path` atomically; returns the final path. A failed write raises
     `CheckpointWriteError` (the previous checkpoint at `path` is intact). `callback_arrays` (the callbacks'
     `state_arrays()`, named ``<state_key>/<name>``) go into `CALLBACKS_FILE`, written only when there are
-    any: a checkpoint of a run without such callbacks holds the same files as before."""
+    any: a checkpoint of a run without such callbacks holds the same files as before. `row_texts`: the
+    run's cache of its history rows' text (`RowTexts`), which spares each save the rows written before."""
     final = Path(path)
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    non_finite: list = []
-    strict = finite_or_null(payload, _json_default, non_finite)  # first: an unsaveable value writes nothing
-    if non_finite:
-        strict[NON_FINITE_ENTRY] = non_finite
-    text = json.dumps(strict, indent=1, allow_nan=False)
+    text = state_text(state, row_texts)  # first: an unsaveable value writes nothing
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
     if callback_arrays:
         files[CALLBACKS_FILE] = callback_arrays
