@@ -568,6 +568,48 @@ def test_rotation_renames_before_deleting(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path / "ck")) == ["epoch=0-step=4"]
 
 
+def _listings_of(folder: Path, monkeypatch) -> list[str]:
+    """Records each listing of `folder` (os.scandir, os.listdir: Path.iterdir and glob call one of them)."""
+    listed: list[str] = []
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def note(path, how):
+        if isinstance(path, (str, os.PathLike)) and os.path.abspath(path) == str(folder):  # (not an fd)
+            listed.append(how)
+
+    monkeypatch.setattr(os, "scandir", lambda path=".": (note(path, "scandir"), real_scandir(path))[1])
+    monkeypatch.setattr(os, "listdir", lambda path=".": (note(path, "listdir"), real_listdir(path))[1])
+    return listed
+
+
+def test_saves_do_not_list_the_checkpoint_folder(tmp_path, monkeypatch):
+    """With save_top_k=-1 every save listed the whole folder (twice, for its top-k name and `last`) to heal
+    it: each save got slower than the one before, 2x over 5000 saves. The folder is healed whole when the fit
+    starts; a save heals only the leftovers of its own name."""
+    folder = tmp_path / "ck"
+    listed = _listings_of(folder, monkeypatch)
+    cb = ModelCheckpoint(dirpath=folder, monitor=None, save_top_k=-1, every_n_train_steps=1, save_last=True)
+    trained(tmp_path, max_epochs=2, callbacks=[cb])
+    assert len([p for p in folder.iterdir() if p.name.startswith("epoch=")]) == 12
+    assert len(listed) <= 3  # when the fit starts (was 2 more per save: 27)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")][1:]  # (the fit's lock file alone)
+
+
+def test_a_save_that_died_midway_is_healed_by_the_next_save_of_its_name(tmp_path, monkeypatch):
+    """Without listing the folder: this process remembers the folders its saves made on their way."""
+    _write(tmp_path, 1)
+    for point in ("mid_write", "between_renames"):
+        with monkeypatch.context() as m:
+            _kill_at(m, point)
+            with pytest.raises(Killed):
+                _write(tmp_path, 2)
+        assert _hidden(tmp_path)
+        with monkeypatch.context() as m:
+            listed = _listings_of(tmp_path, m)
+            _write(tmp_path, 3)
+        assert listed == [] and _hidden(tmp_path) == [] and _step_of(tmp_path / "last") == 3
+
+
 @pytest.mark.slow
 def test_kill_9_loop_never_loses_the_newest_state_nor_leaks_folders(tmp_path):
     """Real writers killed with SIGKILL at random moments, 20 times: after each, `last` loads with a step no

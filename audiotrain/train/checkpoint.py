@@ -21,11 +21,12 @@ Layout of a checkpoint folder::
 A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
 
-Healing after crashes (`heal_folder`, run before every write and when ModelCheckpoint starts a fit):
-every folder a save or a delete makes on its way is hidden and marked with 8 random hex digits,
-``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it replaces,
-between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted), and a heal
-touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
+Healing after crashes (`heal_folder`, run when ModelCheckpoint starts a fit and at a process's first save
+into a folder; each later save heals the leftovers of its own name that the process knows of, without
+listing the folder): every folder a save or a delete makes on its way is hidden and marked with 8 random
+hex digits, ``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it
+replaces, between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted),
+and a heal touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
 temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder
 whose lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another
 live process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of
@@ -52,6 +53,7 @@ import re
 import secrets
 import shutil
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -504,7 +506,7 @@ def _atomic_folder(
     (`before_discard(tmp)` first, where given)."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    heal_folder(final.parent)
+    _heal_before_save(final)
     check_replaceable(final)  # before the weights are written: a user's file or folder there stays
     tmp, lock = _locked_temp_folder(final)
     try:
@@ -523,12 +525,16 @@ def _atomic_folder(
 def _discard(tmp: Path) -> None:
     """Remove an unfinished temporary folder after an error (a kill skips this: `heal_folder` does it)."""
     shutil.rmtree(tmp, ignore_errors=True)
+    _forget_if_gone(tmp)
 
 
 def _marked(final: Path, kind: str) -> Path:
     """A new hidden name beside `final` for a folder on its way (kind: tmp, prev or trash), which only a
-    save or a delete makes: ``.NAME.KIND-XXXXXXXX`` (8 random hex digits, as `_LEFTOVER` expects)."""
-    return final.parent / f".{final.name}.{kind}-{secrets.token_hex(4)}"
+    save or a delete makes: ``.NAME.KIND-XXXXXXXX`` (8 random hex digits, as `_LEFTOVER` expects). It is
+    remembered until it is seen gone (`_marks`): what the next save of NAME heals, should it stay."""
+    marked = final.parent / f".{final.name}.{kind}-{secrets.token_hex(4)}"
+    _note(marked)
+    return marked
 
 
 def _locked_temp_folder(final: Path) -> tuple[Path, int]:
@@ -553,6 +559,7 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
         except FileNotFoundError:
             pass
         os.close(fd)
+        _forget_if_gone(tmp)
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
@@ -565,6 +572,7 @@ def _swap_in(tmp: Path, final: Path) -> None:
         prev = _marked(final, "prev")
         os.replace(final, prev)
     os.replace(tmp, final)
+    _forget(tmp)
     _fsync_dir(final.parent)
     if prev is not None:
         remove_checkpoint(prev)
@@ -583,8 +591,11 @@ def remove_checkpoint(path: str | os.PathLike) -> None:
     try:
         os.replace(folder, trash)
     except FileNotFoundError:
+        _forget(trash)
         return
+    _forget(folder)  # (where it was a marked one: a swap's prev)
     shutil.rmtree(trash, ignore_errors=True)
+    _forget_if_gone(trash)
 
 
 #: The hidden folders saves and deletes make on their way (`_marked`), which writers and deleters killed
@@ -648,29 +659,108 @@ def heal_folder(parent: str | os.PathLike) -> list[str]:
     parent = Path(parent)
     done: list[str] = []
     for name, entries in _leftovers(parent).items():
-        locks: list[int] = []
-        try:
-            temps, prevs = [], []
-            for kind, entry in entries:
-                if kind == "trash":
-                    shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
-                    done.append(f"removed {entry.name}")
-                elif kind == "prev":
-                    prevs.append(entry)
-                else:
-                    fd = _try_lock(entry)
-                    if fd is None:
-                        if entry.exists():
-                            break  # a live writer is saving NAME: its swap may need the prev; leave NAME alone
-                        continue
-                    locks.append(fd)
-                    temps.append(entry)
-            else:
-                done += _heal_name(parent / name, temps, prevs)
-        finally:
-            for fd in locks:
-                os.close(fd)
+        done += _heal_entries(parent / name, entries)
+    with _marks_lock:
+        _healed.add(_key(parent))
     return done
+
+
+def _heal_entries(final: Path, entries: list[tuple[str, Path]]) -> list[str]:
+    """`heal_folder`'s work for one checkpoint name, `final`, of its marked folders `entries` [(kind, path)]:
+    what is left of them (a live writer's) is remembered for the next save of the name (`_marks`)."""
+    done: list[str] = []
+    locks: list[int] = []
+    try:
+        temps, prevs = [], []
+        for kind, entry in entries:
+            if kind == "trash":
+                shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
+                done.append(f"removed {entry.name}")
+            elif kind == "prev":
+                prevs.append(entry)
+            else:
+                fd = _try_lock(entry)
+                if fd is None:
+                    if entry.exists():
+                        break  # a live writer is saving NAME: its swap may need the prev; leave NAME alone
+                    continue
+                locks.append(fd)
+                temps.append(entry)
+        else:
+            done += _heal_name(final, temps, prevs)
+    finally:
+        for fd in locks:
+            os.close(fd)
+        for _, entry in entries:
+            if os.path.lexists(entry):
+                _note(entry)
+            else:
+                _forget(entry)
+    return done
+
+
+#: This process's memory of marked folders (`_marked`) that may still be there, by the checkpoint they belong
+#: to: those its saves and deletes made and did not see gone (an error, or a test's simulated kill, cut them
+#: short), and those a heal left (a live writer's). A save heals its own name from it, without listing the
+#: folder: with thousands of checkpoints kept (``save_top_k=-1``), listing it at every save made each save
+#: slower than the one before. A folder is listed whole once per process (`heal_folder`: when a
+#: ModelCheckpoint's fit starts, or at this process's first save there), which finds what a killed process
+#: left.
+_marks: dict[Path, set[Path]] = {}
+_healed: set[Path] = set()  # the folders `heal_folder` went through in this process
+_marks_lock = threading.Lock()  # (saves may run in threads)
+
+
+def _key(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def _owner(marked: Path) -> Path:
+    """The checkpoint a marked folder belongs to: ``last`` for ``.last.tmp-*``, and for the trash of its prev
+    (``..last.prev-*.trash-*``)."""
+    name = marked.name
+    while match := _LEFTOVER.fullmatch(name):
+        name = match["name"]
+    return _key(marked.parent / name)
+
+
+def _note(marked: Path) -> None:
+    with _marks_lock:
+        _marks.setdefault(_owner(marked), set()).add(_key(marked))
+
+
+def _forget(marked: Path) -> None:
+    owner = _owner(marked)
+    with _marks_lock:
+        known = _marks.get(owner)
+        if known is not None:
+            known.discard(_key(marked))
+            if not known:
+                del _marks[owner]
+
+
+def _forget_if_gone(marked: Path) -> None:
+    if not os.path.lexists(marked):
+        _forget(marked)
+
+
+def _heal_before_save(final: Path) -> None:
+    """What a save of `final` heals first: its folder whole the first time this process saves there (or
+    heals it), else the marked folders of its own name that this process knows of (`_marks`)."""
+    if _key(final.parent) not in _healed:
+        heal_folder(final.parent)
+        return
+    with _marks_lock:
+        known = sorted(_marks.get(_key(final), ()))
+    entries = []
+    for path in known:
+        match = _LEFTOVER.fullmatch(path.name)
+        if match and os.path.lexists(path):
+            entries.append((match["kind"], path))
+        else:
+            _forget(path)
+    if entries:
+        _heal_entries(final, entries)
 
 
 def _heal_name(final: Path, dead_temps: list[Path], prevs: list[Path]) -> list[str]:
