@@ -226,7 +226,7 @@ def test_resume_after_finished_epochs_continues_history(tmp_path):
 
 
 def _history_rows_walked(monkeypatch) -> list[int]:
-    """The epochs of the history rows saves turn into JSON (each walked for non-finite values), one per walk."""
+    """The epochs of the history rows saves turn into JSON (walked for non-finite values), one per walk."""
     from audiotrain import _files
 
     walked: list[int] = []

@@ -21,19 +21,19 @@ Layout of a checkpoint folder::
 A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
 
-Healing after crashes (`heal_folder`, run when ModelCheckpoint starts a fit and at a process's first save
-into a folder; each later save heals the leftovers of its own name that the process knows of, without
-listing the folder): every folder a save or a delete makes on its way is hidden and marked with 8 random
-hex digits, ``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it
-replaces, between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted),
-and a heal touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
-temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder
-whose lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another
-live process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of
-a swap, or two crashes in a row), the newest complete state among the ``prev`` and the dead writers'
-temporary folders becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first
-renames it to its ``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable
-name; leftover trash is removed by the next heal.
+Healing after crashes (`heal_folder`, run when ModelCheckpoint starts a fit and at a process's first save into
+a folder; each later save heals the leftovers of its own name that the process knows of, without listing the
+folder): every folder a save or a delete makes on its way is hidden and marked with 8 random hex digits,
+``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it replaces,
+between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted), and a heal
+touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
+temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder whose
+lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another live
+process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of a swap,
+or two crashes in a row), the newest complete state among the ``prev`` and the dead writers' temporary folders
+becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first renames it to its
+``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable name; leftover trash
+is removed by the next heal.
 
 A save replaces only a checkpoint folder (one holding trainer_state.json): a file, a link or another folder
 under the name is a user's, and the save is refused (`NameTakenError`) rather than replace it. A save that
@@ -350,7 +350,7 @@ def state_text(state: dict[str, Any], row_texts: RowTexts | None = None) -> str:
     rows = history.get("rows") if isinstance(history, dict) else None
     marker = None
     if isinstance(rows, list):
-        # The rows are written apart from the rest (their text kept between saves): a marker holds their place.
+        # Written apart from the rest (their text kept between saves): a marker holds their place.
         marker = f"history-rows-{secrets.token_hex(8)}"
         payload["history"] = {**history, "rows": marker}
     non_finite: list = []
