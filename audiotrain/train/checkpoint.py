@@ -287,91 +287,102 @@ class RowTexts:
 
     A run's history gains a row per epoch and every save writes all of them: turning each into JSON (and
     looking for non-finite values in it) at every save made a long run's saves slower with every epoch
-    (a 10,000-epoch run spent most of its time there). A row equal to the one written at its position last
-    time (same keys, values and types, in order: a C-level comparison) is written from its text; only new or
-    changed rows are turned into JSON again (the last one changes after its epoch: `History.record`, a
-    resumed epoch). A Trainer keeps one per run (`RunState.row_texts`)."""
+    (a 10,000-epoch run spent most of its time there). Only rows that are new or changed since the last
+    save are turned into JSON again. The rows before the last one no longer change in a run
+    (`History.record` replaces only the last, which changes after its epoch too): one C-level comparison
+    of them with the rows written finds them unchanged; the others are compared one by one, keys, values
+    and their types in order (1, 1.0 and True are equal and written differently). A Trainer keeps one per
+    run (`RunState.row_texts`)."""
 
     def __init__(self) -> None:
-        # Per position: (the row's items as written, their types, its text, its non-finite [path, token]s
-        # under the row). Only rows of plain values are kept (a nested list could change in place).
-        self._rows: list[tuple[list, list, str, list]] = []
+        self._rows: list[Any] = []  # the rows as written (shallow copies)
+        self._texts: list[str] = []  # their JSON text
+        # Position -> the JSON text of its `NON_FINITE_ENTRY` entries ([path, token]), where it has any.
+        self._non_finite: dict[int, list[str]] = {}
         self.serialized = 0  # rows turned into JSON so far (what the cache spares, counted)
 
-    def texts(self, rows: list[Any], at: list[Any]) -> tuple[list[str], list[list[Any]]]:
-        """The JSON text of each of `rows` and the non-finite values found in them (`finite_or_null`'s
-        ``[path, token]`` pairs, under the path `at` of the rows in the payload)."""
-        texts: list[str] = []
-        non_finite: list[list[Any]] = []
-        del self._rows[len(rows) :]
-        for i, row in enumerate(rows):
-            kept = self._rows[i] if i < len(self._rows) else None
-            items = list(row.items()) if isinstance(row, dict) else None
-            if kept is None or not _same_items(kept, items):
-                kept = self._serialize(row, items)
-                if i < len(self._rows):
-                    self._rows[i] = kept
-                else:
-                    self._rows.append(kept)
-            texts.append(kept[2])
-            non_finite += [[[*at, i, *path], token] for path, token in kept[3]]
-        return texts, non_finite
+    def texts(self, rows: list[Any], at: list[Any]) -> tuple[list[str], list[str]]:
+        """The JSON text of each of `rows`, and of the `NON_FINITE_ENTRY` entries of the non-finite values
+        in them (`finite_or_null`'s ``[path, token]``, under the path `at` of the rows in the payload)."""
+        kept = min(len(rows), len(self._rows))
+        stable = max(kept - 1, 0)
+        if self._rows[:stable] != rows[:stable]:  # (a checkpoint of another run loaded, a callback's edit)
+            stable = 0
+        for i in range(stable, len(rows)):
+            if not (i < kept and _same_row(self._rows[i], rows[i])):
+                self._store(i, rows[i], at)
+        del self._rows[len(rows) :], self._texts[len(rows) :]
+        for i in [i for i in self._non_finite if i >= len(rows)]:
+            del self._non_finite[i]
+        return self._texts[:], [entry for i in sorted(self._non_finite) for entry in self._non_finite[i]]
 
-    def _serialize(self, row: Any, items: list | None) -> tuple[list, list, str, list]:
+    def _store(self, i: int, row: Any, at: list[Any]) -> None:
         self.serialized += 1
         found: list = []
         text = json.dumps(finite_or_null(row, _json_default, found), allow_nan=False)
-        plain = items is not None and all(type(v) in _PLAIN for _, v in items)
-        if not plain:  # (compared by nothing: written afresh at every save)
-            return [], [object], text, found
-        return items, [type(v) for _, v in items], text, found
+        # A row of other than plain values (a nested list could change in place) is compared with nothing.
+        plain = isinstance(row, dict) and all(type(v) in _PLAIN for v in row.values())
+        copy = dict(row) if plain else _UNLIKE
+        if i < len(self._rows):
+            self._rows[i], self._texts[i] = copy, text
+        else:
+            self._rows.append(copy)
+            self._texts.append(text)
+        self._non_finite.pop(i, None)
+        if found:
+            self._non_finite[i] = [json.dumps([[*at, i, *path], token]) for path, token in found]
 
 
 _PLAIN = (int, float, str, bool, type(None))
+_UNLIKE = object()  # (equal to no row)
 
 
-def _same_items(kept: tuple[list, list, str, list], items: list | None) -> bool:
-    """Whether a row's `items` are those its text was written from: keys, values and their types (1, 1.0
-    and True are equal, and write differently), in order. A NaN is its own float object in both."""
-    if items is None or len(items) != len(kept[0]):
+def _same_row(written: Any, row: Any) -> bool:
+    """Whether `row` is the `written` one: keys, values and their types, in order. A NaN is its own float
+    object in both (the rows are copies sharing their values)."""
+    if written is _UNLIKE or not isinstance(row, dict) or len(row) != len(written):
         return False
     try:
-        return kept[0] == items and kept[1] == [type(v) for _, v in items]
+        same_values = list(written.items()) == list(row.items())
+        return same_values and list(map(type, written.values())) == list(map(type, row.values()))
     except (TypeError, ValueError):  # (a value whose == is not a bool)
         return False
 
 
 def state_text(state: dict[str, Any], row_texts: RowTexts | None = None) -> str:
     """`STATE_FILE`'s text for `state`: strict JSON with each non-finite float written as null and listed
-    under `NON_FINITE_ENTRY`, indented, its ``history.rows`` one compact row per line. `row_texts` (the run's
-    `RowTexts`) gives the text of the rows written before; without it every row is turned into JSON."""
+    under `NON_FINITE_ENTRY`, indented, but for ``history.rows`` and `NON_FINITE_ENTRY`: one compact item
+    per line. `row_texts` (the run's `RowTexts`) gives the text of the rows written before (and of their
+    non-finite entries); without it every row is turned into JSON."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
     history = payload.get("history")
     rows = history.get("rows") if isinstance(history, dict) else None
-    marker = None
+    # Lists written apart from the rest (their items' text kept between saves): a marker holds their place.
+    lines: dict[str, list[str]] = {}
     if isinstance(rows, list):
-        # Written apart from the rest (their text kept between saves): a marker holds their place.
         marker = f"history-rows-{secrets.token_hex(8)}"
         payload["history"] = {**history, "rows": marker}
+        lines[marker] = []
     non_finite: list = []
     strict = finite_or_null(payload, _json_default, non_finite)
-    row_lines: list[str] = []
-    if marker is not None:
+    non_finite_lines = [json.dumps(entry) for entry in non_finite]
+    if lines:
         row_lines, rows_non_finite = (row_texts or RowTexts()).texts(rows, ["history", "rows"])
-        non_finite += rows_non_finite
-    if non_finite:
-        strict[NON_FINITE_ENTRY] = non_finite
+        lines[marker] = row_lines
+        non_finite_lines += rows_non_finite
+    if non_finite_lines:
+        marker = f"non-finite-{secrets.token_hex(8)}"
+        strict[NON_FINITE_ENTRY] = marker
+        lines[marker] = non_finite_lines
     text = json.dumps(strict, indent=1, allow_nan=False)
-    if marker is None:
-        return text
-    quoted = json.dumps(marker)
-    at = text.index(quoted)
-    line = text[text.rindex("\n", 0, at) + 1 : at]  # '  "rows": '
-    indent = line[: len(line) - len(line.lstrip(" "))]
-    rows_text = "[]"
-    if row_lines:
-        rows_text = "[\n" + ",\n".join(f"{indent} {row}" for row in row_lines) + f"\n{indent}]"
-    return text[:at] + rows_text + text[at + len(quoted) :]
+    for marker, items in lines.items():
+        quoted = json.dumps(marker)
+        at = text.index(quoted)
+        line = text[text.rindex("\n", 0, at) + 1 : at]  # ' "rows": '
+        indent = line[: len(line) - len(line.lstrip(" "))]
+        listed = f"[\n{indent} " + f",\n{indent} ".join(items) + f"\n{indent}]" if items else "[]"
+        text = text[:at] + listed + text[at + len(quoted) :]
+    return text
 
 
 def write_checkpoint(
