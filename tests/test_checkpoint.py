@@ -225,6 +225,59 @@ def test_resume_after_finished_epochs_continues_history(tmp_path):
     assert t2.global_step == 24
 
 
+def _history_rows_walked(monkeypatch) -> list[int]:
+    """The epochs of the history rows saves turn into JSON (walked for non-finite values), one per walk."""
+    from audiotrain import _files
+
+    walked: list[int] = []
+    real = _files._finite_or_null
+
+    def walk(value, *args):
+        if isinstance(value, dict) and {"epoch", "step", "learning_rate"} <= set(value):
+            walked.append(value["epoch"])
+        return real(value, *args)
+
+    monkeypatch.setattr(_files, "_finite_or_null", walk)
+    return walked
+
+
+def test_a_save_turns_only_the_new_history_rows_into_json(tmp_path, monkeypatch):
+    """Every save (`last`, each epoch) turned the whole history into JSON again: saves got slower with each
+    epoch, and a 10,000-epoch run would have spent about 1000 s checkpointing against 40 s training."""
+    walked = _history_rows_walked(monkeypatch)
+    t, _ = trained(tmp_path, max_epochs=12)
+    assert sorted(set(walked)) == list(range(12))
+    assert len(walked) <= 2 * 12  # each row once or twice (its epoch's save, the next), not 78 times
+    saved = ckpt.read_state(tmp_path / "checkpoints" / "last")["history"]["rows"]
+    assert saved == t._run.history.rows  # the file holds the whole history, as before
+    resumed = make_trainer(tmp_path, max_epochs=13)
+    resumed.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last")
+    assert resumed.history["epoch"] == list(range(13)) and resumed.history["time"][:12] == t.history["time"]
+
+
+def test_a_history_row_changed_after_a_save_is_saved_as_it_is_now(tmp_path):
+    """A run's last row changes after its epoch's save (a resumed epoch, late hook values): the next save
+    writes it anew, with its NaN values restored on load, and an int that became a float stays a float."""
+    texts = ckpt.RowTexts()
+    rows = [{"epoch": 0, "loss": float("nan")}, {"epoch": 1, "loss": 1}]
+
+    def saved_rows(step: int) -> list:
+        state = {**minimal_state(step), "history": {"rows": [dict(row) for row in rows]}}
+        folder = ckpt.write_checkpoint(tmp_path / "last", {"w": mx.zeros(2)}, {}, {}, state, row_texts=texts)
+        return ckpt.read_state(folder)["history"]["rows"]
+
+    first = saved_rows(1)
+    assert first[0]["loss"] != first[0]["loss"] and first[1] == {"epoch": 1, "loss": 1}
+    rows[1] = {"epoch": 1, "loss": 1.0}  # equal to 1, and written 1.0
+    rows[1]["val_acc"] = float("inf")
+    rows.append({"epoch": 2, "loss": 0.5})
+    again = saved_rows(2)
+    assert again[0]["loss"] != again[0]["loss"] and again[1:] == [rows[1], rows[2]]
+    assert type(again[1]["loss"]) is float and texts.serialized == 4  # row 0 written from its text
+    del rows[1:]  # (a checkpoint of an earlier run loaded: fewer rows)
+    assert len(saved_rows(3)) == 1
+
+
 def test_model_checkpoint_template_top_k_and_last(tmp_path):
     cb = ModelCheckpoint(
         dirpath=tmp_path / "ck",
@@ -513,6 +566,48 @@ def test_rotation_renames_before_deleting(tmp_path, monkeypatch):
     assert names[0].startswith(".epoch=0-step=2.trash-") and names[1:] == ["epoch=0-step=4"]
     ckpt.heal_folder(tmp_path / "ck")
     assert sorted(os.listdir(tmp_path / "ck")) == ["epoch=0-step=4"]
+
+
+def _listings_of(folder: Path, monkeypatch) -> list[str]:
+    """Records each listing of `folder` (os.scandir, os.listdir: Path.iterdir and glob call one of them)."""
+    listed: list[str] = []
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def note(path, how):
+        if isinstance(path, (str, os.PathLike)) and os.path.abspath(path) == str(folder):  # (not an fd)
+            listed.append(how)
+
+    monkeypatch.setattr(os, "scandir", lambda path=".": (note(path, "scandir"), real_scandir(path))[1])
+    monkeypatch.setattr(os, "listdir", lambda path=".": (note(path, "listdir"), real_listdir(path))[1])
+    return listed
+
+
+def test_saves_do_not_list_the_checkpoint_folder(tmp_path, monkeypatch):
+    """With save_top_k=-1 every save listed the whole folder (twice, for its top-k name and `last`) to heal
+    it: each save got slower than the one before, 2x over 5000 saves. The folder is healed whole when the fit
+    starts; a save heals only the leftovers of its own name."""
+    folder = tmp_path / "ck"
+    listed = _listings_of(folder, monkeypatch)
+    cb = ModelCheckpoint(dirpath=folder, monitor=None, save_top_k=-1, every_n_train_steps=1, save_last=True)
+    trained(tmp_path, max_epochs=2, callbacks=[cb])
+    assert len([p for p in folder.iterdir() if p.name.startswith("epoch=")]) == 12
+    assert len(listed) <= 3  # when the fit starts (was 2 more per save: 27)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")][1:]  # (the fit's lock file alone)
+
+
+def test_a_save_that_died_midway_is_healed_by_the_next_save_of_its_name(tmp_path, monkeypatch):
+    """Without listing the folder: this process remembers the folders its saves made on their way."""
+    _write(tmp_path, 1)
+    for point in ("mid_write", "between_renames"):
+        with monkeypatch.context() as m:
+            _kill_at(m, point)
+            with pytest.raises(Killed):
+                _write(tmp_path, 2)
+        assert _hidden(tmp_path)
+        with monkeypatch.context() as m:
+            listed = _listings_of(tmp_path, m)
+            _write(tmp_path, 3)
+        assert listed == [] and _hidden(tmp_path) == [] and _step_of(tmp_path / "last") == 3
 
 
 @pytest.mark.slow

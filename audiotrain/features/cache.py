@@ -487,6 +487,10 @@ class FeatureCache:
         self.misses = 0
         self.replaced = 0
         self._checked: set[Path] = set()  # entries that passed `check`
+        # Path hash -> identities of the folder's entries, listed once at the first entry written
+        # (`_older_entries`): what an entry written replaces, without listing the folder for each.
+        self._index: dict[str, tuple[str, ...]] | None = None
+        self._index_lock = threading.Lock()
         self.unwritable: str | None = None  # why an entry could not be written, once one could not
         self.unwritable_advice = unwritable_advice  # the end of the warning that says so
         self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
@@ -503,7 +507,9 @@ class FeatureCache:
         self._copied = True
         state = dict(self.__dict__)
         del state["_count_lock"]
+        del state["_index_lock"]
         state["_held"] = None  # (this object's hold; a copy that writes the marker takes its own)
+        state["_index"] = None  # (a copy lists the folder itself, once: it may be large to send)
         return state
 
     def _hold(self) -> None:
@@ -516,6 +522,7 @@ class FeatureCache:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._count_lock = threading.Lock()
+        self._index_lock = threading.Lock()
 
     def _count(self, name: str) -> None:
         with self._count_lock:
@@ -586,10 +593,28 @@ class FeatureCache:
             self._warn_unwritable(error)
             return value  # the features themselves did not need the disk
         _record_source(self.folder, prefix, path.resolve())
-        for stale in self.folder.glob(f"{prefix}-*.npy"):
-            if stale != target:
-                _remove(stale)  # the same file in an earlier state
+        for stale in self._older_entries(prefix, ident):
+            _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
+
+    def _older_entries(self, prefix: str, ident: str) -> list[Path]:
+        """The entries of the audio file of path hash `prefix` other than `ident` (the file in an earlier
+        state), now that `ident`'s is written. The folder is listed once, at the first entry this object
+        writes, and the index kept since: a listing per entry made a first pass over N songs cost N²/2 name
+        matches. Entries another process writes meanwhile are not in it: an earlier state's entry that one
+        writes after the listing stays (until `cache prune`, or the next run's first write)."""
+        with self._index_lock:
+            if self._index is None:
+                index: dict[str, tuple[str, ...]] = {}
+                with suppress(OSError), os.scandir(self.folder) as found:
+                    for entry in found:
+                        if _ENTRY_NAME.fullmatch(entry.name):
+                            name = entry.name
+                            index[name[:24]] = (*index.get(name[:24], ()), name[25:37])
+                self._index = index
+            older = [other for other in self._index.get(prefix, ()) if other != ident]
+            self._index[prefix] = (ident,)
+        return [self.folder / f"{prefix}-{other}.npy" for other in older]
 
     def holds(self, path: str | Path) -> bool:
         """Whether the cache holds features of ``path`` (in its current state) that a lookup serves: an entry
@@ -690,6 +715,8 @@ class FeatureCache:
         """
         if not self.folder.is_dir():
             return 0
+        with self._index_lock:
+            self._index = None  # (listed again at the next entry written)
         deleted, failures = _delete_configuration(self.folder)
         if failures:
             raise OSError(f"could not delete {len(failures)} cache files: " + "; ".join(failures[:5]))

@@ -21,18 +21,19 @@ Layout of a checkpoint folder::
 A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
 a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
 
-Healing after crashes (`heal_folder`, run before every write and when ModelCheckpoint starts a fit):
-every folder a save or a delete makes on its way is hidden and marked with 8 random hex digits,
+Healing after crashes (`heal_folder`, run when ModelCheckpoint starts a fit and at a process's first save into
+a folder; each later save heals the leftovers of its own name that the process knows of, without listing the
+folder): every folder a save or a delete makes on its way is hidden and marked with 8 random hex digits,
 ``.NAME.tmp-XXXXXXXX`` (the new checkpoint being written), ``.NAME.prev-XXXXXXXX`` (the one it replaces,
 between the two renames of the swap) and ``.NAME.trash-XXXXXXXX`` (a checkpoint being deleted), and a heal
 touches nothing else: a user's ``last.prev`` backup or notes are never taken for a leftover. The writer of a
-temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder
-whose lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another
-live process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of
-a swap, or two crashes in a row), the newest complete state among the ``prev`` and the dead writers'
-temporary folders becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first
-renames it to its ``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable
-name; leftover trash is removed by the next heal.
+temporary folder holds an advisory lock (``flock``) on it until the swap is done, so a temporary folder whose
+lock is free belongs to a writer that died (``kill -9``, power loss) and is removed; one that another live
+process is filling is left alone. When ``NAME`` itself is missing (a crash between the two renames of a swap,
+or two crashes in a row), the newest complete state among the ``prev`` and the dead writers' temporary folders
+becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first renames it to its
+``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable name; leftover trash
+is removed by the next heal.
 
 A save replaces only a checkpoint folder (one holding trainer_state.json): a file, a link or another folder
 under the name is a user's, and the save is refused (`NameTakenError`) rather than replace it. A save that
@@ -52,6 +53,7 @@ import re
 import secrets
 import shutil
 import socket
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -280,6 +282,109 @@ def _save_arrays(path: Path, arrays: dict[str, mx.array]) -> None:
         os.fsync(f.fileno())
 
 
+class RowTexts:
+    """The JSON text of a run's history rows as its last save wrote them (`state_text`), by position.
+
+    A run's history gains a row per epoch and every save writes all of them: turning each into JSON (and
+    looking for non-finite values in it) at every save made a long run's saves slower with every epoch
+    (a 10,000-epoch run spent most of its time there). Only rows that are new or changed since the last
+    save are turned into JSON again. The rows before the last one no longer change in a run
+    (`History.record` replaces only the last, which changes after its epoch too): one C-level comparison
+    of them with the rows written finds them unchanged; the others are compared one by one, keys, values
+    and their types in order (1, 1.0 and True are equal and written differently). A Trainer keeps one per
+    run (`RunState.row_texts`)."""
+
+    def __init__(self) -> None:
+        self._rows: list[Any] = []  # the rows as written (shallow copies)
+        self._texts: list[str] = []  # their JSON text
+        # Position -> the JSON text of its `NON_FINITE_ENTRY` entries ([path, token]), where it has any.
+        self._non_finite: dict[int, list[str]] = {}
+        self.serialized = 0  # rows turned into JSON so far (what the cache spares, counted)
+
+    def texts(self, rows: list[Any], at: list[Any]) -> tuple[list[str], list[str]]:
+        """The JSON text of each of `rows`, and of the `NON_FINITE_ENTRY` entries of the non-finite values
+        in them (`finite_or_null`'s ``[path, token]``, under the path `at` of the rows in the payload)."""
+        kept = min(len(rows), len(self._rows))
+        stable = max(kept - 1, 0)
+        if self._rows[:stable] != rows[:stable]:  # (a checkpoint of another run loaded, a callback's edit)
+            stable = 0
+        for i in range(stable, len(rows)):
+            if not (i < kept and _same_row(self._rows[i], rows[i])):
+                self._store(i, rows[i], at)
+        del self._rows[len(rows) :], self._texts[len(rows) :]
+        for i in [i for i in self._non_finite if i >= len(rows)]:
+            del self._non_finite[i]
+        return self._texts[:], [entry for i in sorted(self._non_finite) for entry in self._non_finite[i]]
+
+    def _store(self, i: int, row: Any, at: list[Any]) -> None:
+        self.serialized += 1
+        found: list = []
+        text = json.dumps(finite_or_null(row, _json_default, found), allow_nan=False)
+        # A row of other than plain values (a nested list could change in place) is compared with nothing.
+        plain = isinstance(row, dict) and all(type(v) in _PLAIN for v in row.values())
+        copy = dict(row) if plain else _UNLIKE
+        if i < len(self._rows):
+            self._rows[i], self._texts[i] = copy, text
+        else:
+            self._rows.append(copy)
+            self._texts.append(text)
+        self._non_finite.pop(i, None)
+        if found:
+            self._non_finite[i] = [json.dumps([[*at, i, *path], token]) for path, token in found]
+
+
+_PLAIN = (int, float, str, bool, type(None))
+_UNLIKE = object()  # (equal to no row)
+
+
+def _same_row(written: Any, row: Any) -> bool:
+    """Whether `row` is the `written` one: keys, values and their types, in order. A NaN is its own float
+    object in both (the rows are copies sharing their values)."""
+    if written is _UNLIKE or not isinstance(row, dict) or len(row) != len(written):
+        return False
+    try:
+        same_values = list(written.items()) == list(row.items())
+        return same_values and list(map(type, written.values())) == list(map(type, row.values()))
+    except (TypeError, ValueError):  # (a value whose == is not a bool)
+        return False
+
+
+def state_text(state: dict[str, Any], row_texts: RowTexts | None = None) -> str:
+    """`STATE_FILE`'s text for `state`: strict JSON with each non-finite float written as null and listed
+    under `NON_FINITE_ENTRY`, indented, but for ``history.rows`` and `NON_FINITE_ENTRY`: one compact item
+    per line. `row_texts` (the run's `RowTexts`) gives the text of the rows written before (and of their
+    non-finite entries); without it every row is turned into JSON."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
+    history = payload.get("history")
+    rows = history.get("rows") if isinstance(history, dict) else None
+    # Lists written apart from the rest (their items' text kept between saves): a marker holds their place.
+    lines: dict[str, list[str]] = {}
+    if isinstance(rows, list):
+        marker = f"history-rows-{secrets.token_hex(8)}"
+        payload["history"] = {**history, "rows": marker}
+        lines[marker] = []
+    non_finite: list = []
+    strict = finite_or_null(payload, _json_default, non_finite)
+    non_finite_lines = [json.dumps(entry) for entry in non_finite]
+    if lines:
+        row_lines, rows_non_finite = (row_texts or RowTexts()).texts(rows, ["history", "rows"])
+        lines[marker] = row_lines
+        non_finite_lines += rows_non_finite
+    if non_finite_lines:
+        marker = f"non-finite-{secrets.token_hex(8)}"
+        strict[NON_FINITE_ENTRY] = marker
+        lines[marker] = non_finite_lines
+    text = json.dumps(strict, indent=1, allow_nan=False)
+    for marker, items in lines.items():
+        quoted = json.dumps(marker)
+        at = text.index(quoted)
+        line = text[text.rindex("\n", 0, at) + 1 : at]  # ' "rows": '
+        indent = line[: len(line) - len(line.lstrip(" "))]
+        listed = f"[\n{indent} " + f",\n{indent} ".join(items) + f"\n{indent}]" if items else "[]"
+        text = text[:at] + listed + text[at + len(quoted) :]
+    return text
+
+
 def write_checkpoint(
     path: str | os.PathLike,
     model_arrays: dict[str, mx.array],
@@ -287,18 +392,15 @@ def write_checkpoint(
     step_arrays: dict[str, mx.array],
     state: dict[str, Any],
     callback_arrays: dict[str, mx.array] | None = None,
+    row_texts: RowTexts | None = None,
 ) -> Path:
     """Write a checkpoint folder at `path` atomically; returns the final path. A failed write raises
     `CheckpointWriteError` (the previous checkpoint at `path` is intact). `callback_arrays` (the callbacks'
     `state_arrays()`, named ``<state_key>/<name>``) go into `CALLBACKS_FILE`, written only when there are
-    any: a checkpoint of a run without such callbacks holds the same files as before."""
+    any: a checkpoint of a run without such callbacks holds the same files as before. `row_texts`: the
+    run's cache of its history rows' text (`RowTexts`), which spares each save the rows written before."""
     final = Path(path)
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, **state}
-    non_finite: list = []
-    strict = finite_or_null(payload, _json_default, non_finite)  # first: an unsaveable value writes nothing
-    if non_finite:
-        strict[NON_FINITE_ENTRY] = non_finite
-    text = json.dumps(strict, indent=1, allow_nan=False)
+    text = state_text(state, row_texts)  # first: an unsaveable value writes nothing
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
     if callback_arrays:
         files[CALLBACKS_FILE] = callback_arrays
@@ -415,7 +517,7 @@ def _atomic_folder(
     (`before_discard(tmp)` first, where given)."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    heal_folder(final.parent)
+    _heal_before_save(final)
     check_replaceable(final)  # before the weights are written: a user's file or folder there stays
     tmp, lock = _locked_temp_folder(final)
     try:
@@ -434,12 +536,16 @@ def _atomic_folder(
 def _discard(tmp: Path) -> None:
     """Remove an unfinished temporary folder after an error (a kill skips this: `heal_folder` does it)."""
     shutil.rmtree(tmp, ignore_errors=True)
+    _forget_if_gone(tmp)
 
 
 def _marked(final: Path, kind: str) -> Path:
     """A new hidden name beside `final` for a folder on its way (kind: tmp, prev or trash), which only a
-    save or a delete makes: ``.NAME.KIND-XXXXXXXX`` (8 random hex digits, as `_LEFTOVER` expects)."""
-    return final.parent / f".{final.name}.{kind}-{secrets.token_hex(4)}"
+    save or a delete makes: ``.NAME.KIND-XXXXXXXX`` (8 random hex digits, as `_LEFTOVER` expects). It is
+    remembered until it is seen gone (`_marks`): what the next save of NAME heals, should it stay."""
+    marked = final.parent / f".{final.name}.{kind}-{secrets.token_hex(4)}"
+    _note(marked)
+    return marked
 
 
 def _locked_temp_folder(final: Path) -> tuple[Path, int]:
@@ -464,6 +570,7 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
         except FileNotFoundError:
             pass
         os.close(fd)
+        _forget_if_gone(tmp)
 
 
 def _swap_in(tmp: Path, final: Path) -> None:
@@ -476,6 +583,7 @@ def _swap_in(tmp: Path, final: Path) -> None:
         prev = _marked(final, "prev")
         os.replace(final, prev)
     os.replace(tmp, final)
+    _forget(tmp)
     _fsync_dir(final.parent)
     if prev is not None:
         remove_checkpoint(prev)
@@ -494,8 +602,11 @@ def remove_checkpoint(path: str | os.PathLike) -> None:
     try:
         os.replace(folder, trash)
     except FileNotFoundError:
+        _forget(trash)
         return
+    _forget(folder)  # (where it was a marked one: a swap's prev)
     shutil.rmtree(trash, ignore_errors=True)
+    _forget_if_gone(trash)
 
 
 #: The hidden folders saves and deletes make on their way (`_marked`), which writers and deleters killed
@@ -559,29 +670,108 @@ def heal_folder(parent: str | os.PathLike) -> list[str]:
     parent = Path(parent)
     done: list[str] = []
     for name, entries in _leftovers(parent).items():
-        locks: list[int] = []
-        try:
-            temps, prevs = [], []
-            for kind, entry in entries:
-                if kind == "trash":
-                    shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
-                    done.append(f"removed {entry.name}")
-                elif kind == "prev":
-                    prevs.append(entry)
-                else:
-                    fd = _try_lock(entry)
-                    if fd is None:
-                        if entry.exists():
-                            break  # a live writer is saving NAME: its swap may need the prev; leave NAME alone
-                        continue
-                    locks.append(fd)
-                    temps.append(entry)
-            else:
-                done += _heal_name(parent / name, temps, prevs)
-        finally:
-            for fd in locks:
-                os.close(fd)
+        done += _heal_entries(parent / name, entries)
+    with _marks_lock:
+        _healed.add(_key(parent))
     return done
+
+
+def _heal_entries(final: Path, entries: list[tuple[str, Path]]) -> list[str]:
+    """`heal_folder`'s work for one checkpoint name, `final`, of its marked folders `entries` [(kind, path)]:
+    what is left of them (a live writer's) is remembered for the next save of the name (`_marks`)."""
+    done: list[str] = []
+    locks: list[int] = []
+    try:
+        temps, prevs = [], []
+        for kind, entry in entries:
+            if kind == "trash":
+                shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
+                done.append(f"removed {entry.name}")
+            elif kind == "prev":
+                prevs.append(entry)
+            else:
+                fd = _try_lock(entry)
+                if fd is None:
+                    if entry.exists():
+                        break  # a live writer is saving NAME: its swap may need the prev; leave NAME alone
+                    continue
+                locks.append(fd)
+                temps.append(entry)
+        else:
+            done += _heal_name(final, temps, prevs)
+    finally:
+        for fd in locks:
+            os.close(fd)
+        for _, entry in entries:
+            if os.path.lexists(entry):
+                _note(entry)
+            else:
+                _forget(entry)
+    return done
+
+
+#: This process's memory of marked folders (`_marked`) that may still be there, by the checkpoint they belong
+#: to: those its saves and deletes made and did not see gone (an error, or a test's simulated kill, cut them
+#: short), and those a heal left (a live writer's). A save heals its own name from it, without listing the
+#: folder: with thousands of checkpoints kept (``save_top_k=-1``), listing it at every save made each save
+#: slower than the one before. A folder is listed whole once per process (`heal_folder`: when a
+#: ModelCheckpoint's fit starts, or at this process's first save there), which finds what a killed process
+#: left.
+_marks: dict[Path, set[Path]] = {}
+_healed: set[Path] = set()  # the folders `heal_folder` went through in this process
+_marks_lock = threading.Lock()  # (saves may run in threads)
+
+
+def _key(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def _owner(marked: Path) -> Path:
+    """The checkpoint a marked folder belongs to: ``last`` for ``.last.tmp-*``, and for the trash of its prev
+    (``..last.prev-*.trash-*``)."""
+    name = marked.name
+    while match := _LEFTOVER.fullmatch(name):
+        name = match["name"]
+    return _key(marked.parent / name)
+
+
+def _note(marked: Path) -> None:
+    with _marks_lock:
+        _marks.setdefault(_owner(marked), set()).add(_key(marked))
+
+
+def _forget(marked: Path) -> None:
+    owner = _owner(marked)
+    with _marks_lock:
+        known = _marks.get(owner)
+        if known is not None:
+            known.discard(_key(marked))
+            if not known:
+                del _marks[owner]
+
+
+def _forget_if_gone(marked: Path) -> None:
+    if not os.path.lexists(marked):
+        _forget(marked)
+
+
+def _heal_before_save(final: Path) -> None:
+    """What a save of `final` heals first: its folder whole the first time this process saves there (or
+    heals it), else the marked folders of its own name that this process knows of (`_marks`)."""
+    if _key(final.parent) not in _healed:
+        heal_folder(final.parent)
+        return
+    with _marks_lock:
+        known = sorted(_marks.get(_key(final), ()))
+    entries = []
+    for path in known:
+        match = _LEFTOVER.fullmatch(path.name)
+        if match and os.path.lexists(path):
+            entries.append((match["kind"], path))
+        else:
+            _forget(path)
+    if entries:
+        _heal_entries(final, entries)
 
 
 def _heal_name(final: Path, dead_temps: list[Path], prevs: list[Path]) -> list[str]:

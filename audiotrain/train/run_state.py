@@ -45,6 +45,7 @@ class RunState:
         self.progress = Progress()
         self.running = RunningMeans()
         self.history = History()
+        self.row_texts = ckpt.RowTexts()  # the history rows' JSON as the last save wrote them
         self.trainable = TrainableSets()  # what the compiled step trains, what the optimizer has state for
         self.callback_metrics: dict[str, float] = Metrics()
         # What the last validation in `fit` reported, under the names it was logged with ("val_loss",

@@ -1722,7 +1722,13 @@ class Trainer:
             state["weights_only"] = True  # (its optimizer and step files are there, empty: a complete folder)
             optimizer_arrays, step_arrays, callback_arrays = {}, {}, {}
         return ckpt.write_checkpoint(
-            path, ckpt.flat(self.module.parameters()), optimizer_arrays, step_arrays, state, callback_arrays
+            path,
+            ckpt.flat(self.module.parameters()),
+            optimizer_arrays,
+            step_arrays,
+            state,
+            callback_arrays,
+            row_texts=self._run.row_texts,
         )
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
