@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain import audio as audio_io
+from audiotrain._files import parse_json
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
@@ -92,9 +92,9 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                rows.append((number, f"not valid JSON ({err})"))
+                row = parse_json(line, "", ValueError)
+            except ValueError as err:  # (a syntax error, nesting too deep, a number of 4300 digits and more)
+                rows.append((number, str(err).removeprefix(": ").replace(" at line 1:", ":", 1)))
                 continue
             if not isinstance(row, dict):
                 row = f"expected a JSON object, got {type(row).__name__}"
