@@ -1084,6 +1084,9 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
         ("audio,annotation,split\na.wav,a.lab\n", 2, "expected three columns, audio,annotation,split"),
         ("a.wav,a.lab,train\nb.wav,b.lab\n", 2, "the first row names a split, so every row must"),
         ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test (or validation"),
+        # A cell over csv's 128 KB: a quote left open, or one long line (a raw _csv.Error before).
+        ('a.wav,a.lab\n"b.wav,b.lab\n' + "c.wav,c.lab\n" * 20_000, 2, "field larger than field limit"),
+        ("a.wav,a.lab\n" + "x" * 200_000 + ".wav,a.lab\n", 2, "a quote left open or stray in the row"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):

@@ -54,7 +54,7 @@ from audiotrain._files import parse_json
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc, walk_visible_following_links
-from audiotrain.datasets._text import read_utf8_text
+from audiotrain.datasets._text import csv_error_text, read_utf8_text
 from audiotrain.datasets.caption_demo import is_demo_record
 
 import numpy as np
@@ -731,10 +731,7 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         except StopIteration:
             break
         except csv.Error as error:
-            raise CaptionFolderError(
-                f"{path}:{first_line}: {_csv_problem(str(error))} (a quote left open or stray in the row "
-                "that starts on this line?)"
-            ) from None
+            raise CaptionFolderError(f"{path}:{first_line}: {csv_error_text(str(error))}") from None
         where = f"{label}:{first_line}"
         if reader.line_num > first_line:
             _check_row_span(record, path, first_line, reader.line_num, delimiter, extensions)
@@ -751,14 +748,6 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         lab = (record.get("label") or "").strip() or None
         rows.append(_Row(where, file_name, captions, split, lab, caption_columns))
     return rows, skipped
-
-
-def _csv_problem(message: str) -> str:
-    if message == "unexpected end of data":
-        return "the file ends inside a quoted cell"
-    if "expected after" in message:  # text after a closing quote
-        return f"a quoted cell goes on after its closing quote ({message}; a quote inside a cell is written twice)"
-    return f"not valid CSV ({message})"
 
 
 def _check_row_span(
