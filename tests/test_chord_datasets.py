@@ -1069,6 +1069,15 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
     assert index.unpaired_annotations == [] and not index.skipped_songs()  # (not songs without audio)
 
 
+def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
+    """A damaged .lab ending at 1e308 was skipped as longer than its audio, printed with 309 digits."""
+    _wav(tmp_path / "a.wav", 2.0)
+    (tmp_path / "a.lab").write_text("0.0 1.0 C\n1.0 1e308 G\n")
+    index = scan_song_folder(tmp_path)
+    assert [p.name for p, _ in index.mismatched] == ["a.lab"]
+    assert "a.lab ends at 1e+308 s but a.wav lasts 2.0 s" in index.mismatched[0][1]
+
+
 @pytest.mark.parametrize(
     "rows, line, fragment",
     [
