@@ -32,6 +32,8 @@ def parse_yaml(
     try:
         root = yaml.compose(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
+        if "exceeded maximum nesting depth" in str(err):  # (libyaml's limit, 1000 levels)
+            raise error(f"{source}: not valid YAML (nested too deeply)") from None
         raise error(f"{source}: not valid YAML: {err}") from None
     except RecursionError:
         raise error(f"{source}: not valid YAML (nested too deeply)") from None

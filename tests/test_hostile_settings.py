@@ -125,6 +125,15 @@ def test_yaml_aliases_expanding_to_billions_of_values_are_refused_at_once(tmp_pa
         load_config_data(tmp_path / "loop.yaml")
 
 
+@pytest.mark.parametrize(
+    "text", ["seed: " + "[" * 5000 + "]" * 5000, "".join(" " * i + "a:\n" for i in range(3000))]
+)
+def test_yaml_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path, text: str):
+    (tmp_path / "deep.yaml").write_text(text)
+    with pytest.raises(ValueError, match=r"^\S*deep\.yaml: not valid YAML \(nested too deeply\)$"):
+        load_config_data(tmp_path / "deep.yaml")
+
+
 def test_a_large_plain_yaml_config_is_read_fast_and_refused_for_its_size_not_for_aliases(tmp_path: Path):
     """Plain keys (300,000: 4.5 MB, no alias) took 71 s with PyYAML's pure-Python parser, run twice, and were
     refused as aliases that expand too far; a 5 MB comment took 5 s."""
