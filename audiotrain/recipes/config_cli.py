@@ -556,7 +556,8 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_config_data(path: str | Path) -> Any:
-    """The nested data of a YAML (.yaml/.yml or no suffix, read with ``yaml.safe_load``) or JSON (.json) file.
+    """The nested data of a YAML (.yaml/.yml or no suffix, read by `audiotrain._yaml.parse_yaml`: safe types
+    only) or JSON (.json) file.
 
     A file without settings (empty, or only YAML comments) is an empty mapping, whatever its suffix: it
     changes nothing. Any other suffix is an error naming the supported ones.
@@ -669,7 +670,7 @@ def _check_yaml11_number(node: Any, name: str, path: Path) -> None:
     (As `merge_config` takes ``1e-3``, which YAML 1.1 reads as a string, as the number it spells.)"""
     import yaml
 
-    if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+    if not isinstance(node, yaml.ScalarNode) or node.style not in (None, ""):  # (plain: None, or "" by libyaml)
         return
     text = node.value.replace("_", "")
     digits = text.lstrip("+-")
