@@ -93,8 +93,8 @@ class AudioError(Exception):
         The offending file.
     cause : str
         One of the keys of `CAUSES` ("missing", "empty", "zero_length", "corrupt", "not_audio",
-        "unsupported_format", "non_finite", "out_of_range", "too_short", "low_sample_rate", "too_long"), so loaders can count skips
-        by cause.
+        "unsupported_format", "non_finite", "out_of_range", "too_short", "low_sample_rate", "too_long"), so
+        loaders can count skips by cause.
     detail : str
         What the decoder said, or what was expected.
     """
@@ -524,8 +524,8 @@ def _grown(buffer: np.ndarray, needed: int, limit: int) -> np.ndarray:
 
 
 def _read_frames(handle: sf.SoundFile, frames: int, room: int) -> tuple[np.ndarray, int]:
-    """(the next `frames` frames of `handle` [frames, channels], fewer where the decoder ends sooner; the count
-    of non-finite samples), read a block at a time into `room` frames grown as needed: soundfile's own
+    """(the next `frames` frames of `handle` [frames, channels], fewer where the decoder ends sooner; the
+    count of non-finite samples), read a block at a time into `room` frames grown as needed: soundfile's own
     `read` sets aside every frame the header announces before it decodes one."""
     data = np.empty((room, handle.channels), dtype=np.float32)
     decoded, non_finite = 0, 0

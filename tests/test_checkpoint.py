@@ -202,7 +202,8 @@ def _fc2_bias(**fields: str):
         (_duplicate, r"model.safetensors: tensor 'fc2.bias' is listed twice"),
         (
             _fc2_bias(shape="[1e999]"),
-            r"model.safetensors: tensor 'fc2.bias' has no valid dtype, shape .*\(cannot convert float infinity",
+            r"model.safetensors: tensor 'fc2.bias' has no valid dtype, shape .*"
+            r"\(cannot convert float infinity",
         ),
         (
             _fc2_bias(data_offsets="[0, 1e999]"),

@@ -170,7 +170,8 @@ def test_a_deeply_nested_or_huge_number_line_is_a_bad_row_named_by_its_line(fold
 
 
 def test_a_csv_cell_over_128_kb_names_the_file_and_line(folder):
-    """A quote left open swallowed the rest of metadata.csv into one cell over csv's limit: a raw _csv.Error."""
+    """A quote left open swallowed the rest of metadata.csv into one cell over csv's limit: a raw
+    _csv.Error."""
     text = 'file_name,chord_type,root,bass_note\n"a.wav,0,0,0\n' + "b.wav,0,0,0\n" * 20_000
     (folder / "metadata.csv").write_text(text)
     with pytest.raises(

@@ -303,8 +303,8 @@ def _read_rows(
 
 
 def _csv_rows(lines: _RowLines, csv_path: Path) -> Iterator[list[str]]:
-    """`csv.reader`'s rows of `lines`; its error (a cell over 128 KB: a quote left open) names the file and the
-    line the row starts on."""
+    """`csv.reader`'s rows of `lines`; its error (a cell over 128 KB: a quote left open) names the file and
+    the line the row starts on."""
     reader = csv.reader(lines)
     while True:
         try:

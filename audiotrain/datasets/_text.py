@@ -43,7 +43,10 @@ def csv_error_text(message: str) -> str:
     if message == "unexpected end of data":
         problem = "the file ends inside a quoted cell"
     elif "expected after" in message:  # text after a closing quote
-        problem = f"a quoted cell goes on after its closing quote ({message}; a quote inside a cell is written twice)"
+        problem = (
+            f"a quoted cell goes on after its closing quote ({message}; a quote inside a cell is written "
+            "twice)"
+        )
     else:  # (a cell over csv.field_size_limit(), 128 KB: a quote left open swallows the rest of the file)
         problem = f"not valid CSV ({message})"
     return f"{problem} (a quote left open or stray in the row that starts on this line?)"

@@ -1444,9 +1444,9 @@ class ChordSongDataset(Dataset):
             annotated = self.segments[i][-1].end
             if annotated > audio_seconds + MAX_ANNOTATION_OVERHANG_S:
                 warnings.warn(
-                    f"{self.songs[i].annotation_path} ends at {seconds_text(annotated)} s but the features of "
-                    f"{self.songs[i].audio_path} cover {seconds_text(audio_seconds)} s: another version of the recording, "
-                    "or a wrong frame_rate?",
+                    f"{self.songs[i].annotation_path} ends at {seconds_text(annotated)} s but the features "
+                    f"of {self.songs[i].audio_path} cover {seconds_text(audio_seconds)} s: another version of "
+                    "the recording, or a wrong frame_rate?",
                     stacklevel=2,
                 )
             self._targets[i] = frame_targets(self.segments[i], n_frames, self.config.frame_rate)

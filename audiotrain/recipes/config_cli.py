@@ -670,7 +670,10 @@ def _check_yaml11_number(node: Any, name: str, path: Path) -> None:
     (As `merge_config` takes ``1e-3``, which YAML 1.1 reads as a string, as the number it spells.)"""
     import yaml
 
-    if not isinstance(node, yaml.ScalarNode) or node.style not in (None, ""):  # (plain: None, or "" by libyaml)
+    if not isinstance(node, yaml.ScalarNode) or node.style not in (
+        None,
+        "",
+    ):  # (plain: None, or "" by libyaml)
         return
     text = node.value.replace("_", "")
     digits = text.lstrip("+-")
