@@ -478,3 +478,18 @@ def test_audio_longer_than_memory_allows_is_too_long_naming_the_file(tmp_path):
         assert re.fullmatch(
             r"too_long .*long.flac: audio is too long to load into memory \(1200 s .*\)", line
         )
+
+
+@pytest.mark.parametrize("channels, mono, sr", [(1, True, None), (2, False, None), (2, True, 16000)])
+def test_a_file_that_decodes_to_more_than_its_bytes_suggest_loads_whole(tmp_path, channels, mono, sr):
+    """Minutes of near-silence compress to a few bytes a second in FLAC: the room `load` sets aside from the
+    file's size grows as it decodes, giving the samples `soundfile` reads whole."""
+    data = np.zeros((8000 * 300, channels), np.float32)
+    data[[0, 1_000_000, -1]] = 0.25  # (a few clicks in five minutes of silence)
+    path = _write(tmp_path / "quiet.flac", data, sr=8000)
+    assert path.stat().st_size * 64 < len(data)  # (so the room grows)
+    y, rate = load(path, mono=mono, sr=sr)
+    whole = sf.read(str(path), dtype="float32", always_2d=True)[0]
+    expected = whole.mean(axis=1) if mono and channels > 1 else (whole[:, 0] if mono else whole.T)
+    expected = resample(np.ascontiguousarray(expected), 8000, sr) if sr else expected
+    assert rate == (sr or 8000) and np.array_equal(y, expected)
