@@ -338,14 +338,19 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(
-    text: str | bytes, source: Path | str, error: type[Exception], unique_keys: bool = False
+    text: str | bytes,
+    source: Path | str,
+    error: type[Exception],
+    unique_keys: bool = False,
+    pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
 ) -> Any:
     """`text` parsed as JSON, or `error` naming `source` in one line: besides a syntax error, json raises a
     RecursionError for arrays nested some thousand levels deep and a bare ValueError for an integer of more
     than 4300 digits (sys.get_int_max_str_digits), neither naming the file. `unique_keys`: a key given twice
-    in one object is refused too (json keeps the last without a word)."""
+    in one object is refused too (json keeps the last without a word). `pairs_hook`: json's
+    ``object_pairs_hook`` (not with `unique_keys`)."""
     try:
-        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
+        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else pairs_hook)
     except _RepeatedKey as repeated:
         raise error(
             f"{source}: {repeated.args[0]!r} given twice in one object; keep one (the last would win without "

@@ -118,15 +118,20 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
             begin, end = (int(x) for x in entry["data_offsets"])
             shape = [int(n) for n in entry["shape"]]
             dtype = str(entry["dtype"])
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:  # (OverflowError: 1e999, infinite)
             raise error(
                 f"{path}: tensor {name!r} has no valid dtype, shape and data_offsets ({err})"
             ) from None
+        if any(n < 0 for n in shape):
+            raise error(f"{path}: tensor {name!r} has a negative dimension in its shape {_shape_text(shape)}")
         numel = math.prod(shape)
         if dtype in _SAFETENSORS_ITEM_BYTES and end - begin != numel * _SAFETENSORS_ITEM_BYTES[dtype]:
+            takes = numel * _SAFETENSORS_ITEM_BYTES[dtype]
+            # (a product of many huge dimensions can pass 4300 digits, which str() refuses)
+            takes_text = f"{takes}" if abs(takes) <= size else f"more than the whole file ({size} bytes)"
             raise error(
-                f"{path}: tensor {name!r} spans {end - begin} bytes, but a {dtype} {tuple(shape)} takes "
-                f"{numel * _SAFETENSORS_ITEM_BYTES[dtype]}"
+                f"{path}: tensor {name!r} spans {end - begin} bytes, but a {dtype} of shape "
+                f"{_shape_text(shape)} takes {takes_text}"
             )
         entries[name] = SafetensorsEntry(name, dtype, tuple(shape), data_start + begin, data_start + end)
     data_bytes = size - data_start
@@ -146,6 +151,13 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
             "damaged (truncated, or with bytes no tensor covers)"
         )
     return entries
+
+
+def _shape_text(shape: list[int]) -> str:
+    """`shape` as a tuple, or its first dimensions and a count where it is long."""
+    if len(shape) <= 8:
+        return str(tuple(shape))
+    return f"({', '.join(str(n) for n in shape[:8])}, ... {len(shape)} dimensions)"
 
 
 def read_safetensors(

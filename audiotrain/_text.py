@@ -23,6 +23,12 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
     return sep.join(str(item) for item in items[:shown]) + more
 
 
+def seconds_text(seconds: float) -> str:
+    """`seconds` to a tenth, as a message gives a time; a time beyond a year (a damaged annotation's 1e308)
+    in six significant digits, not the hundreds that ``:.1f`` writes."""
+    return f"{seconds:.1f}" if abs(seconds) < 3.2e7 else f"{seconds:.6g}"
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     """`n` and `word` for a reader: "1 clip", "2 clips", "0 clips"; `many` is the plural where adding an
     "s" is wrong ("1 batch" / "2 batches")."""

@@ -76,6 +76,7 @@ CAUSES = {
     "out_of_range": "requested offset lies beyond the end of the audio",
     "too_short": "audio is too short",
     "low_sample_rate": "sample rate too low for audio features",
+    "too_long": "audio is too long to load into memory",
 }
 
 #: The lowest sample rate accepted (telephone audio is 8000 Hz): a file claiming 1 Hz holds no usable sound,
@@ -92,8 +93,8 @@ class AudioError(Exception):
         The offending file.
     cause : str
         One of the keys of `CAUSES` ("missing", "empty", "zero_length", "corrupt", "not_audio",
-        "unsupported_format", "non_finite", "out_of_range", "too_short"), so loaders can count skips
-        by cause.
+        "unsupported_format", "non_finite", "out_of_range", "too_short", "low_sample_rate", "too_long"), so
+        loaders can count skips by cause.
     detail : str
         What the decoder said, or what was expected.
     """
@@ -461,26 +462,82 @@ def load(
         streamed = (
             mono and (handle.channels > 1 or resampling) and handle.format not in _WHOLE_READ_CONTAINERS
         )
+        # A header may claim more frames than the file holds (a damaged or crafted FLAC claiming 2^36): room
+        # for what its bytes could plausibly decode to, grown as they turn out to decode to more.
+        room = min(expected, max(_CHECK_BLOCK_FRAMES, path.stat().st_size * _PLAUSIBLE_FRAMES_PER_BYTE))
         try:
             if start:
                 handle.seek(start)
             if streamed:
-                y, decoded, non_finite = _read_mono(handle, expected, sr if resampling else None, res_type)
-            else:
+                y, decoded, non_finite = _read_mono(
+                    handle, expected, sr if resampling else None, res_type, room
+                )
+            elif handle.format in _WHOLE_READ_CONTAINERS:
                 data = handle.read(frames, dtype="float32", always_2d=True)
                 decoded, non_finite = data.shape[0], int((~np.isfinite(data)).sum())
+            else:
+                data, non_finite = _read_frames(handle, expected, room)
+                decoded = data.shape[0]
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(path, "corrupt", str(error)) from error
+        except MemoryError:
+            raise _too_long(path, expected, handle) from None
         truncated = _truncated_data_chunk(handle)
-    _check_decoded(path, decoded, expected, truncated, non_finite)
-    if not streamed:
-        y = data.T  # [channels, samples]
-        if mono:
-            y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        if resampling:
-            y = resample(y, file_sr, int(sr), res_type=res_type)
+        _check_decoded(path, decoded, expected, truncated, non_finite)
+        if not streamed:
+            try:
+                y = data.T  # [channels, samples]
+                if mono:
+                    y = y.mean(axis=0) if y.shape[0] > 1 else y[0]
+                y = np.ascontiguousarray(y, dtype=np.float32)
+                if resampling:
+                    y = resample(y, file_sr, int(sr), res_type=res_type)
+            except MemoryError:
+                raise _too_long(path, expected, handle) from None
     return y, int(sr) if sr is not None else file_sr
+
+
+#: Frames a byte of an audio file is taken to hold at most when `load` sets room aside before decoding (low
+#: bitrate Opus holds about 64; long silence in FLAC or Vorbis more, and the room grows as it decodes).
+_PLAUSIBLE_FRAMES_PER_BYTE = 64
+
+
+def _too_long(path: Path, frames: int, handle: sf.SoundFile) -> AudioError:
+    """The error for `frames` frames of `handle` that did not fit in memory (a raw MemoryError otherwise)."""
+    gib = frames * handle.channels * 4 / 2**30
+    return AudioError(
+        path,
+        "too_long",
+        f"{frames / handle.samplerate:.6g} s of {handle.channels} channel(s) at {handle.samplerate} Hz, "
+        f"{gib:.3g} GiB as float32; cut it into shorter files",
+    )
+
+
+def _grown(buffer: np.ndarray, needed: int, limit: int) -> np.ndarray:
+    """`buffer` (its first rows kept), or a copy with room for `needed` rows and at most `limit`: doubled, so
+    a file that decodes to more than its room was set costs a few copies, not one per block."""
+    if needed <= len(buffer):
+        return buffer
+    grown = np.empty((min(limit, max(needed, 2 * len(buffer))), *buffer.shape[1:]), dtype=buffer.dtype)
+    grown[: len(buffer)] = buffer
+    return grown
+
+
+def _read_frames(handle: sf.SoundFile, frames: int, room: int) -> tuple[np.ndarray, int]:
+    """(the next `frames` frames of `handle` [frames, channels], fewer where the decoder ends sooner; the
+    count of non-finite samples), read a block at a time into `room` frames grown as needed: soundfile's own
+    `read` sets aside every frame the header announces before it decodes one."""
+    data = np.empty((room, handle.channels), dtype=np.float32)
+    decoded, non_finite = 0, 0
+    while decoded < frames:
+        want = min(_CHECK_BLOCK_FRAMES, frames - decoded)
+        data = _grown(data, decoded + want, frames)
+        got = len(handle.read(want, dtype="float32", always_2d=True, out=data[decoded : decoded + want]))
+        if not got:
+            break
+        non_finite += int((~np.isfinite(data[decoded : decoded + got])).sum())
+        decoded += got
+    return data[:decoded], non_finite
 
 
 #: Containers `load` decodes in one read, never a block at a time: libsndfile (1.2.2) decodes an MP3 read in
@@ -491,7 +548,7 @@ _WHOLE_READ_CONTAINERS = frozenset({"MP3"})
 
 
 def _read_mono(
-    handle: sf.SoundFile, frames: int, sr: int | None, res_type: str
+    handle: sf.SoundFile, frames: int, sr: int | None, res_type: str, room: int | None = None
 ) -> tuple[np.ndarray, int, int]:
     """(the mean of the channels [samples], resampled to `sr` unless it is None; the frames decoded; the count
     of non-finite samples) of the next `frames` frames of `handle` (fewer where the decoder ends sooner).
@@ -500,21 +557,25 @@ def _read_mono(
     of 44.1 kHz stereo was read as one [samples, channels] float32 array (1.27 GB), mixed (0.64 GB more) and
     resampled (0.32 GB more). Equal to that bit for bit: each frame's mean is the same float32 sum over its
     channels, and soxr's stream gives what its one-call `resample` gives, however the input is cut.
+    `room`: the frames of `handle` to set room aside for at first (default `frames`), grown as needed.
     """
     resampler = None
     length = frames  # of the result when every frame decodes (`resample`'s length rule)
+    ratio = 1.0
     if sr is not None:
         if not res_type.startswith("soxr_"):
             raise ValueError(f"res_type must be one of soxr_vhq/hq/mq/lq/qq, got {res_type!r}")
         resampler = soxr.ResampleStream(handle.samplerate, sr, 1, dtype="float32", quality=res_type)
-        length = math.ceil(frames * sr / handle.samplerate)
-    y = np.empty(length, dtype=np.float32)
+        ratio = sr / handle.samplerate
+        length = math.ceil(frames * ratio)
+    y = np.empty(min(length, math.ceil((frames if room is None else room) * ratio)), dtype=np.float32)
     block = np.empty((max(1, min(frames, _CHECK_BLOCK_FRAMES)), handle.channels), dtype=np.float32)
     decoded, kept, non_finite = 0, 0, 0
 
     def keep(samples: np.ndarray) -> None:
-        nonlocal kept
+        nonlocal kept, y
         samples = samples[: length - kept]  # (soxr may give a sample more than the length rule keeps)
+        y = _grown(y, kept + len(samples), length)
         y[kept : kept + len(samples)] = samples
         kept += len(samples)
 
@@ -532,6 +593,7 @@ def _read_mono(
     # A decoder that ended sooner than its header said: the length rule for the frames it gave, zeros
     # padding what soxr held back, as `resample` pads.
     expected = math.ceil(decoded * sr / handle.samplerate)
+    y = _grown(y, expected, length)
     y[kept:expected] = 0.0
     return y[:expected], decoded, non_finite
 

@@ -33,7 +33,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import parse_json
 from audiotrain._text import byte_size, display_width
+from audiotrain._yaml import parse_yaml
 
 STATUSES = ("finished", "interrupted", "running", "failed", "unknown", "unreadable")
 
@@ -100,12 +102,12 @@ class RunSummary:
 
 
 def read_json(path: Path) -> Any:
+    """The JSON in `path`, or `RunReadError` naming it (nesting too deep and huge numbers included)."""
     try:
-        return json.loads(path.read_text())
+        text = path.read_bytes()
     except OSError as error:
         raise RunReadError(f"{path}: cannot be read ({error.strerror or error})") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RunReadError(f"{path}: not valid JSON ({error})") from None
+    return parse_json(text, path, RunReadError)
 
 
 def optional_json(path: Path) -> Any:
@@ -154,7 +156,7 @@ def checkpoint_folders(run: Path, checkpoint_dir: Any = None) -> Path:
 def progress_of(checkpoint: Path) -> dict | None:
     """How far the checkpoint folder's training was (``progress`` of its trainer_state.json), or None."""
     try:
-        progress = json.loads((checkpoint / "trainer_state.json").read_text())["progress"]
+        progress = read_json(checkpoint / "trainer_state.json")["progress"]
         return progress if isinstance(progress, dict) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -326,18 +328,21 @@ def read_trainer_run(run: Path, summary: RunSummary) -> None:
     """A `create_trainer` run (config.yaml, history.json at the end) or a bare Trainer root (checkpoints/)."""
     checkpoints = checkpoint_folders(run)
     if (run / "config.yaml").is_file():
-        import yaml
-
         try:
-            config = yaml.safe_load((run / "config.yaml").read_text())
-        except (OSError, ValueError, yaml.YAMLError) as error:
+            text = (run / "config.yaml").read_text(encoding="utf-8-sig")
+        except (OSError, ValueError) as error:
             raise RunReadError(f"{run / 'config.yaml'}: cannot be read ({error})") from None
+        config = parse_yaml(
+            text, run / "config.yaml", RunReadError
+        )  # (aliases expanding to billions refused)
+        if not isinstance(config, (dict, type(None))):
+            raise RunReadError(f"{run / 'config.yaml'}: holds a {type(config).__name__}, not settings")
         settings = {k: v for k, v in (config or {}).items() if k not in ("versions", "builds")}
         summary.settings = flattened(settings)  # (not what wrote it: `RECORD_ENTRIES`)
     history = optional_json(run / "history.json")
     summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
     with contextlib.suppress(OSError, ValueError, AttributeError):  # (the build its checkpoints record)
-        state = json.loads((checkpoints / "last" / "trainer_state.json").read_text())
+        state = read_json(checkpoints / "last" / "trainer_state.json")
         summary.build = state.get("versions", {}).get("audiotrain")
     val_loss = best_of_history(history, "val_loss")
     summary.scores = {} if val_loss is None else {"val_loss": val_loss}
@@ -427,6 +432,8 @@ def read_run(run: Path) -> RunSummary:
         summary.status, summary.reason = "unreadable", str(error)
     except OSError as error:
         summary.status, summary.reason = "unreadable", f"{error.filename or run}: {error.strerror or error}"
+    except RecursionError:  # (a record nested deeper than its reading here can follow)
+        summary.status, summary.reason = "unreadable", f"{run}: a file of it is nested too deeply"
     return summary
 
 

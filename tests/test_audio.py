@@ -417,3 +417,79 @@ def test_a_file_whose_path_is_longer_than_libsndfiles_buffer_loads(tmp_path):
         AudioError, match=re.escape(f"{song}: file is corrupt or truncated (Error opening '{song}'")
     ):
         load(song, sr=None)
+
+
+def _claim_frames(path: Path, frames: int) -> Path:
+    """FLAC `path` with the total-samples field of its STREAMINFO (36 bits, after the rate, channels and bits
+    per sample) set to `frames`, as a damaged or crafted file may claim."""
+    raw = bytearray(path.read_bytes())
+    assert raw[:4] == b"fLaC" and raw[4] & 0x7F == 0  # STREAMINFO comes first
+    packed = int.from_bytes(raw[18:26], "big")
+    packed = (packed & ~((1 << 36) - 1)) | frames
+    raw[18:26] = packed.to_bytes(8, "big")
+    path.write_bytes(bytes(raw))
+    return path
+
+
+@pytest.mark.parametrize("mono, sr", [(True, None), (True, 22050), (False, None), (False, 22050)])
+def test_a_flac_claiming_2_36_frames_is_corrupt_without_setting_memory_aside_for_them(
+    tmp_path, stereo, mono, sr
+):
+    """A 2 s FLAC whose header claims 2^36 - 1 frames: load set aside 256 GiB for them before decoding one
+    (a raw MemoryError); now room for what its bytes can hold, and the short decode says it is truncated."""
+    import tracemalloc
+
+    path = _claim_frames(_write(tmp_path / "liar.flac", stereo[:, :1] if mono else stereo), (1 << 36) - 1)
+    tracemalloc.start()
+    try:
+        with pytest.raises(AudioError, match=r"liar.flac: file is corrupt or truncated") as caught:
+            load(path, sr=sr, mono=mono)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.cause == "corrupt"
+    assert peak < 100_000_000, peak
+
+
+def test_audio_longer_than_memory_allows_is_too_long_naming_the_file(tmp_path):
+    """20 minutes of silence (a 60 KB FLAC) under an address-space limit 20 MB above what the process holds:
+    a clear 'too long to load' naming the file, as a 3-hour file under a memory cap, not a raw MemoryError."""
+    path = tmp_path / "long.flac"
+    with sf.SoundFile(str(path), "w", 8000, 1, format="FLAC") as out:
+        for _ in range(20 * 60 // 10):
+            out.write(np.zeros(80_000, dtype=np.float32))
+    code = (
+        "import resource, sys\n"
+        "from audiotrain.audio import AudioError, load\n"
+        f"load({str(path)!r}, duration=1.0)\n"  # (every library loaded before the limit)
+        "held = int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmSize'))) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (held + 20_000_000, resource.RLIM_INFINITY))\n"
+        "for mono, sr in ((True, None), (False, None), (True, 22050)):\n"
+        "    try:\n"
+        f"        load({str(path)!r}, mono=mono, sr=sr)\n"
+        "    except AudioError as error:\n"
+        "        print(error.cause, error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3, done.stdout
+    for line in lines:
+        assert re.fullmatch(
+            r"too_long .*long.flac: audio is too long to load into memory \(1200 s .*\)", line
+        )
+
+
+@pytest.mark.parametrize("channels, mono, sr", [(1, True, None), (2, False, None), (2, True, 16000)])
+def test_a_file_that_decodes_to_more_than_its_bytes_suggest_loads_whole(tmp_path, channels, mono, sr):
+    """Minutes of near-silence compress to a few bytes a second in FLAC: the room `load` sets aside from the
+    file's size grows as it decodes, giving the samples `soundfile` reads whole."""
+    data = np.zeros((8000 * 300, channels), np.float32)
+    data[[0, 1_000_000, -1]] = 0.25  # (a few clicks in five minutes of silence)
+    path = _write(tmp_path / "quiet.flac", data, sr=8000)
+    assert path.stat().st_size * 64 < len(data)  # (so the room grows)
+    y, rate = load(path, mono=mono, sr=sr)
+    whole = sf.read(str(path), dtype="float32", always_2d=True)[0]
+    expected = whole.mean(axis=1) if mono and channels > 1 else (whole[:, 0] if mono else whole.T)
+    expected = resample(np.ascontiguousarray(expected), 8000, sr) if sr else expected
+    assert rate == (sr or 8000) and np.array_equal(y, expected)

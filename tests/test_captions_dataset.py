@@ -639,7 +639,7 @@ def test_metadata_json_problems(tmp_path):
         json.dumps({"file_name": "a.wav", "caption": "x"}) + "\n" + json.dumps({"file_name": "a.wav"})
     )
     with pytest.raises(
-        CaptionFolderError, match=r"metadata.json, line 2: not valid JSON.*name the file metadata.jsonl"
+        CaptionFolderError, match=r"metadata.json: not valid JSON at line 2.*name the file metadata.jsonl"
     ):
         scan_caption_folder(root)
     meta.write_text(json.dumps({"file_name": ["a.wav"], "caption": ["x"]}))
@@ -917,3 +917,24 @@ def test_per_split_metadata_files_below_the_top_are_named_as_not_read(tmp_path):
     message = str(caught.value)
     assert "not read: test/metadata.csv, train/metadata.csv: only a metadata file at the top" in message
     assert "split column" in message
+
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [("[" * 100_000 + "]" * 100_000, "nested too deeply"), ('{"file_name": ' + "9" * 5000 + "}", "digits")],
+)
+def test_deep_or_huge_number_metadata_is_a_counted_skip_in_jsonl_and_named_in_json(tmp_path, bad, reason):
+    """A line nested 100,000 deep gave a raw RecursionError, and a 5000-digit number an error naming no file;
+    in JSON Lines a bad line is a counted skip, as a syntax error is."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    good = json.dumps({"file_name": "a.wav", "caption": "a tone"})
+    (root / "metadata.jsonl").write_text(good + "\n" + bad + "\n")
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["a.wav"]
+    assert len(folder.skipped) == 1
+    assert re.fullmatch(rf"metadata.jsonl:2: not valid JSON \(.*{reason}.*\)", str(folder.skipped[0]))
+    (root / "metadata.jsonl").unlink()
+    (root / "metadata.json").write_text("[" + good + ", " + bad + "]")
+    with pytest.raises(CaptionFolderError, match=rf"metadata.json: not valid JSON .*{reason}"):
+        scan_caption_folder(root)

@@ -180,11 +180,41 @@ def _duplicate(text: str) -> str:
     )
 
 
+def _fc2_bias(**fields: str):
+    """An edit that writes `fields` (JSON text, such as "[1e999]") into fc2.bias's entry, as a tampered or
+    damaged header might hold them."""
+
+    def edit(text: str) -> str:
+        header = json.loads(text)
+        header["fc2.bias"].update({key: f"@{key}@" for key in fields})
+        out = json.dumps(header)
+        for key, value in fields.items():
+            out = out.replace(f'"@{key}@"', value)
+        return out
+
+    return edit
+
+
 @pytest.mark.parametrize(
     "edit, match",
     [
         (_overlap, r"model.safetensors: tensor '.*' \(bytes .*\) overlaps tensor"),
         (_duplicate, r"model.safetensors: tensor 'fc2.bias' is listed twice"),
+        (
+            _fc2_bias(shape="[1e999]"),
+            r"model.safetensors: tensor 'fc2.bias' has no valid dtype, shape .*"
+            r"\(cannot convert float infinity",
+        ),
+        (
+            _fc2_bias(data_offsets="[0, 1e999]"),
+            r"model.safetensors: tensor 'fc2.bias' has no valid dtype, shape and data_offsets",
+        ),
+        (_fc2_bias(shape="[-2, -1]"), r"model.safetensors: tensor 'fc2.bias' has a negative dimension"),
+        (  # a product of more than 4300 digits, which str() refuses to print
+            _fc2_bias(shape="[" + ", ".join(["1000000"] * 900) + "]"),
+            r"model.safetensors: tensor 'fc2.bias' spans \d+ bytes, but a F32 of shape \(1000000, .*"
+            r"\.\.\. 900 dimensions\) takes more than the whole file",
+        ),
     ],
 )
 def test_safetensors_with_shared_or_duplicate_tensors_are_refused(tmp_path, edit, match):

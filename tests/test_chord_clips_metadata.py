@@ -157,3 +157,27 @@ def test_contradictory_and_malformed_rows_are_named_with_their_line(folder):
     assert "line 6: 3 cells but 4 columns" in message and "line 7: 5 cells but 4 columns" in message
     (folder / "metadata.csv").write_text(HEADER + "\n".join(rows[:2] + rows[-1:]) + "\n")
     assert _targets(read_clip_metadata(folder)) == [(2, 0, 0), (2, 0, 0), (0, -1, -1)]
+
+
+@pytest.mark.parametrize("bad", ["[" * 100_000 + "]" * 100_000, '{"root": ' + "9" * 5000 + "}"])
+def test_a_deeply_nested_or_huge_number_line_is_a_bad_row_named_by_its_line(folder, bad):
+    """A metadata.jsonl line nested 100,000 deep gave a raw RecursionError, and a 5000-digit number an error
+    naming no file or line."""
+    rows = [_jsonl([{"file_name": "a.wav", "chord_type": 0, "root": 0, "bass_note": 0}]).strip(), bad]
+    (folder / "metadata.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"metadata.jsonl, line 2: not valid JSON"):
+        read_clip_metadata(folder)
+
+
+def test_a_csv_cell_over_128_kb_names_the_file_and_line(folder):
+    """A quote left open swallowed the rest of metadata.csv into one cell over csv's limit: a raw
+    _csv.Error."""
+    text = 'file_name,chord_type,root,bass_note\n"a.wav,0,0,0\n' + "b.wav,0,0,0\n" * 20_000
+    (folder / "metadata.csv").write_text(text)
+    with pytest.raises(
+        ValueError, match=r"metadata.csv, line 2: not valid CSV \(field larger than field limit"
+    ):
+        read_clip_metadata(folder)
+    (folder / "metadata.csv").write_text("x" * 200_000 + ",chord_type,root,bass_note\n")
+    with pytest.raises(ValueError, match=r"metadata.csv, line 1: not valid CSV .*a quote left open"):
+        read_clip_metadata(folder)

@@ -1069,6 +1069,15 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
     assert index.unpaired_annotations == [] and not index.skipped_songs()  # (not songs without audio)
 
 
+def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
+    """A damaged .lab ending at 1e308 was skipped as longer than its audio, printed with 309 digits."""
+    _wav(tmp_path / "a.wav", 2.0)
+    (tmp_path / "a.lab").write_text("0.0 1.0 C\n1.0 1e308 G\n")
+    index = scan_song_folder(tmp_path)
+    assert [p.name for p, _ in index.mismatched] == ["a.lab"]
+    assert "a.lab ends at 1e+308 s but a.wav lasts 2.0 s" in index.mismatched[0][1]
+
+
 @pytest.mark.parametrize(
     "rows, line, fragment",
     [
@@ -1084,6 +1093,9 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
         ("audio,annotation,split\na.wav,a.lab\n", 2, "expected three columns, audio,annotation,split"),
         ("a.wav,a.lab,train\nb.wav,b.lab\n", 2, "the first row names a split, so every row must"),
         ("a.wav,a.lab,training\n", 1, "the split 'training' is not one of train, val, test (or validation"),
+        # A cell over csv's 128 KB: a quote left open, or one long line (a raw _csv.Error before).
+        ('a.wav,a.lab\n"b.wav,b.lab\n' + "c.wav,c.lab\n" * 20_000, 2, "field larger than field limit"),
+        ("a.wav,a.lab\n" + "x" * 200_000 + ".wav,a.lab\n", 2, "a quote left open or stray in the row"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):

@@ -408,3 +408,19 @@ def test_every_invalid_label_of_a_file_is_named_with_its_line_and_harte_spelling
     message = str(info.value)
     assert "25 chord labels" in message and "line 10: 'Am'" in message and "line 11" not in message
     assert "... and 15 more" in message
+
+
+def test_a_jams_of_thousands_of_chord_annotations_names_ten_and_counts_the_rest(tmp_path):
+    """200,000 chord annotations made one warning line of 2.8 MB listing every one."""
+    from audiotrain.chords import AnnotationWarning
+
+    one = {"namespace": "chord", "data": [{"time": 0.0, "duration": 1.0, "value": "N", "confidence": None}]}
+    path = tmp_path / "many.jams"
+    path.write_text(json.dumps({"annotations": [one] * 2000}))
+    with pytest.warns(AnnotationWarning) as caught:
+        read_jams(path)
+    message = str(caught[0].message)
+    assert "2000 chord annotations (" in message and " and 1990 more); using the first" in message
+    assert len(message) < 500
+    with pytest.raises(AnnotationError, match=r"asked for, but the file holds 2000 \(0: .* and 1990 more\)"):
+        read_jams(path, chord_annotation=5000)

@@ -103,3 +103,24 @@ def test_other_audio_inputs_are_refused_naming_the_argument(args, kwargs, error,
     predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
     with pytest.raises(error, match=message):
         predictor.transcribe(*args, **kwargs)
+
+
+def test_a_song_whose_features_do_not_fit_in_memory_is_too_long_naming_its_file(tmp_path, monkeypatch):
+    """A 3-hour file under a memory cap ended predict with a raw MemoryError from the features (np.log1p),
+    not one line naming the file that predict skips and goes past."""
+    from audiotrain.audio import AudioError
+
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    sf.write(tmp_path / "long.wav", _triad(), SR)
+
+    def out_of_memory(self, y):
+        raise MemoryError
+
+    monkeypatch.setattr(ChordFeatureConfig, "compute", out_of_memory)
+    with pytest.raises(
+        AudioError, match=r"long.wav: audio is too long to load into memory \(its features"
+    ) as err:
+        predictor.posteriors(tmp_path / "long.wav")
+    assert err.value.cause == "too_long"
+    with pytest.raises(MemoryError):  # (an array in memory is the caller's: no file to name)
+        predictor.posteriors(_triad(), sample_rate=SR)

@@ -5,6 +5,7 @@ import io
 import json
 import pickle
 import shutil
+import subprocess
 import sys
 import types
 import zipfile
@@ -1109,3 +1110,38 @@ def test_an_explicit_max_length_is_not_lowered_by_model_max_length(tmp_path):
     rows = ClapTokenizer.from_pretrained(folder, max_length=40)(CAPTIONS)
     assert rows["input_ids"].shape == (4, 40) and rows["attention_mask"][3].sum() == 40
     assert ClapTokenizer.from_pretrained(folder).max_length == 16
+
+
+def test_a_tokenizer_regex_that_panics_is_a_tokenizer_error_naming_the_file_and_caption(tmp_path):
+    """A tokenizer.json whose Split regex backtracks past onig's retry limit: the Rust panic escaped
+    `except Exception` (pyo3's PanicException is a BaseException) as a raw traceback in training."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    evil = {"type": "Split", "pattern": {"Regex": "(a+)+$"}, "behavior": "Isolated", "invert": False}
+    spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [evil, spec["pre_tokenizer"]]}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    assert tokenizer(["a dog barks"])["input_ids"].shape == (1, 77)
+    with pytest.raises(
+        TokenizerError, match=r"tokenizer.json: the tokenizer fails on caption 1 of the batch, 'aaaa"
+    ):
+        tokenizer(["a dog barks", "a" * 40 + "!"])
+
+
+def test_a_huge_caption_is_cut_before_it_is_tokenized(tmp_path):
+    """A 20 MB caption took gigabytes in `tokenizers` (it encodes the whole text before truncating to 77
+    tokens) and aborted the run under a memory cap: now only max_length * 1024 characters reach it, which
+    give the same 77 tokens. Run under an address-space limit 400 MB above what the process holds (a 4 MB
+    caption took over 1 GB)."""
+    code = (
+        "import resource\n"
+        "from audiotrain.models.clap import ClapTokenizer\n"
+        f"tokenizer = ClapTokenizer.from_pretrained({str(FIXTURE)!r})\n"
+        "short = tokenizer(['x ' * 100])['input_ids']\n"
+        "held = int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmSize'))) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (held + 400_000_000, resource.RLIM_INFINITY))\n"
+        "print((tokenizer(['x ' * 2_000_000])['input_ids'] == short).all())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr[-2000:]

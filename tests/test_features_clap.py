@@ -268,6 +268,17 @@ if __name__ == "__main__":
         (b'{"padding": "zeros"}', r"preprocessor_config.json: padding: must be one of .*, got 'zeros'"),
         (b'{"hop_length": 0}', r"preprocessor_config.json: hop_length: expected a positive number, got 0"),
         (b'{"top_db": "loud"}', r"preprocessor_config.json: top_db: expected a number, got 'loud'"),
+        # Mel band edges: an infinite one gave NaN features, found only as NaN embeddings after loading.
+        (
+            b'{"frequency_max": Infinity}',
+            r"preprocessor_config.json: frequency_max: expected a finite number of Hz, 0 or more, got inf",
+        ),
+        (b'{"frequency_max": NaN}', r"preprocessor_config.json: frequency_max: expected a finite .*got nan"),
+        (b'{"frequency_min": -5000}', r"preprocessor_config.json: frequency_min: expected .*got -5000"),
+        (
+            b'{"frequency_min": 9000, "frequency_max": 8000}',
+            r"preprocessor_config.json: frequency_min \(9000\) must be below frequency_max \(8000\)",
+        ),
     ],
 )
 def test_preprocessor_config_errors_name_the_file_and_field(tmp_path, content, expected):
@@ -275,6 +286,15 @@ def test_preprocessor_config_errors_name_the_file_and_field(tmp_path, content, e
     with pytest.raises(ValueError, match=expected):
         ClapFeatureExtractor.from_pretrained(tmp_path)
     assert ClapFeatureExtractor.from_dict({"top_db": None}).top_db is None  # null stays allowed
+
+
+def test_a_frequency_max_above_nyquist_is_named_in_a_warning(tmp_path):
+    """frequency_max 1e300 trained on empty mel bands, said only by a warning naming no file."""
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({**UNFUSED, "frequency_max": 1e300}))
+    with pytest.warns(
+        UserWarning, match=r"preprocessor_config.json: frequency_max: 1e\+300 Hz is above the Nyquist"
+    ):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
 
 
 @pytest.mark.parametrize(

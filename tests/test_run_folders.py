@@ -103,6 +103,22 @@ def test_overwrite_of_a_folder_of_the_users_files_is_refused_and_removes_nothing
     assert (run / "history.json").is_file()
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '{"versions": ' + "9" * 5000 + "}"])
+def test_overwrite_of_a_folder_whose_config_json_is_nested_too_deeply_names_it(tmp_path, capsys, text):
+    """A config.json 100,000 arrays deep (or with a 5000-digit number) gave a raw RecursionError from
+    --overwrite's test of whether it is a run record: it is none, and the refusal names it."""
+    from audiotrain.recipes.chords import cli as chords
+
+    run = tmp_path / "deep"
+    run.mkdir()
+    (run / "config.json").write_text(text)
+    argv = ["--preset", "quick_test", "--device", "cpu", "--run_dir", str(run), "--overwrite"]
+    assert chords.main([*argv, "--data.cache_dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err
+    assert f"--run_dir {run} holds files that no earlier run wrote" in err and ": config.json." in err, err
+    assert (run / "config.json").read_text() == text
+
+
 @pytest.mark.parametrize(
     "record, recipe, kind",
     [

@@ -370,3 +370,41 @@ def test_a_run_killed_as_its_training_ended_and_scored_by_its_resume_is_finished
         "majmin",
         "0.500",
     ]
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ["history.json", "trained.json", "config.json", "checkpoints/last/trainer_state.json"],
+)
+def test_a_run_with_a_deeply_nested_file_does_not_stop_the_listing(runs, capsys, damaged):
+    """A downloaded run whose JSON file was 100,000 arrays deep gave a raw RecursionError: no run listed."""
+    (runs / "good" / damaged).write_text("[" * 100_000 + "]" * 100_000)
+    text = listing(capsys)
+    assert row(text, "better")[1:3] == ["chords", "finished"]  # the others are listed
+    if damaged in ("history.json", "config.json", "trained.json"):
+        assert row(text, "good")[2] == "unreadable"
+        assert f"good: runs/good/{damaged}: not valid JSON (nested too deeply)" in text
+    else:  # (a detail the listing does without: the epochs it reached)
+        assert row(text, "good")[1] == "chords"
+
+
+def test_a_config_yaml_of_billion_laughs_aliases_is_unreadable_at_once(runs, capsys):
+    """377 bytes of aliases nested ten deep: `runs --json` ran past 120 s at 2 GB, and `runs compare` ended
+    in a MemoryError, walking the billions of values they stand for."""
+    laughs = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    laughs += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    for name in ("laughs1", "laughs2"):
+        trainer_run(runs / name, [0.5])
+        (runs / name / "config.yaml").write_text("\n".join(laughs) + "\n")
+    assert main(["runs", "--json", "runs"]) == 0
+    listed = {run["name"]: run for run in json.loads(capsys.readouterr().out)}
+    assert listed["laughs1"]["status"] == "unreadable"
+    assert (
+        "laughs1/config.yaml: holds more than 100000 values (its YAML aliases" in listed["laughs1"]["reason"]
+    )
+    assert listed["better"]["status"] == "finished"
+    with pytest.raises(SystemExit):
+        main(["runs", "compare", "runs/laughs1", "runs/laughs2"])
+    assert "runs/laughs1: not a run to compare: runs/laughs1/config.yaml: holds more than" in (
+        capsys.readouterr().err
+    )

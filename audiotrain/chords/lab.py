@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import parse_json, write_given_path
+from audiotrain._text import listed
 from audiotrain.chords.harte import HARTE_GRAMMAR, NO_CHORD, HarteError, format_harte, parse_harte
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
@@ -532,7 +533,7 @@ def read_jams(
             )
         who = [_describe_annotation(annotations[i], n) for n, i in enumerate(chord_indices)]
         if not 0 <= chord_annotation < len(chord_indices):
-            held = "; ".join(f"{n}: {description}" for n, description in enumerate(who))
+            held = listed([f"{n}: {description}" for n, description in enumerate(who)], 10, "; ")
             raise AnnotationError(
                 f"{path}: chord annotation {chord_annotation} (counted from 0) asked for, but the file holds "
                 f"{len(chord_indices)} ({held})"
@@ -542,7 +543,7 @@ def read_jams(
             # Several annotators (or versions): say which one is used rather than pick silently.
             used = "the first" if chord_annotation == 0 else f"number {chord_annotation} (counted from 0)"
             message = (
-                f"{path}: {len(chord_indices)} chord annotations ({', '.join(who)}); using {used}. "
+                f"{path}: {len(chord_indices)} chord annotations ({listed(who, 10)}); using {used}. "
                 "read_jams(path, chord_annotation=n) reads another."
             )
             warnings.warn(SeveralAnnotationsWarning(message, path, who, chord_annotation), stacklevel=2)

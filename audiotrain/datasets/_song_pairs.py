@@ -18,10 +18,11 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PureWindowsPath
 
 from audiotrain.datasets._folders import nfc, walk_visible_following_links
+from audiotrain.datasets._text import csv_error_text
 
 #: Suffixes `read_song_pairs` accepts for an annotation (what `read_annotation` reads).
 PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
@@ -256,7 +257,7 @@ def _read_rows(
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
         lines = _RowLines(handle)
         first_row = True
-        for row in csv.reader(lines):
+        for row in _csv_rows(lines, csv_path):
             line_num, lines.at_row_start = lines.row_start, True
             where = f"{csv_path}, line {line_num}"
             cells = [cell.strip() for cell in row]
@@ -299,6 +300,19 @@ def _read_rows(
             line_of[real(audio)] = (audio, line_num)
             pairs.append((audio, annotation_path, _part(cells[2]) if columns == 3 else None))
     return pairs
+
+
+def _csv_rows(lines: _RowLines, csv_path: Path) -> Iterator[list[str]]:
+    """`csv.reader`'s rows of `lines`; its error (a cell over 128 KB: a quote left open) names the file and
+    the line the row starts on."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise ValueError(f"{csv_path}, line {lines.row_start}: {csv_error_text(str(error))}") from None
 
 
 class _RowLines:

@@ -35,3 +35,18 @@ def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = 
             f"{path}, line {line}: the byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8; "
             f'{what} must be saved as UTF-8 (Excel: "CSV UTF-8")'
         ) from None
+
+
+def csv_error_text(message: str) -> str:
+    """What `csv.Error`'s `message` means in a table written by hand, for a message that names the file and
+    the line its row starts on: the reader cannot go on past it."""
+    if message == "unexpected end of data":
+        problem = "the file ends inside a quoted cell"
+    elif "expected after" in message:  # text after a closing quote
+        problem = (
+            f"a quoted cell goes on after its closing quote ({message}; a quote inside a cell is written "
+            "twice)"
+        )
+    else:  # (a cell over csv.field_size_limit(), 128 KB: a quote left open swallows the rest of the file)
+        problem = f"not valid CSV ({message})"
+    return f"{problem} (a quote left open or stray in the row that starts on this line?)"

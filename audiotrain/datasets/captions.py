@@ -50,10 +50,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from audiotrain._files import parse_json
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc, walk_visible_following_links
-from audiotrain.datasets._text import read_utf8_text
+from audiotrain.datasets._text import csv_error_text, read_utf8_text
 from audiotrain.datasets.caption_demo import is_demo_record
 
 import numpy as np
@@ -650,6 +651,10 @@ def _collect(items) -> tuple[list[_Row], list[Skip]]:
     return rows, skipped
 
 
+class _BadLine(ValueError):
+    """JSON metadata that `parse_json` refused (a skip in JSON Lines, a `CaptionFolderError` otherwise)."""
+
+
 def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
     items = []
     # Split on newlines only: str.splitlines would also split inside strings holding U+2028 and the like.
@@ -658,9 +663,9 @@ def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line, object_pairs_hook=_JsonFields)
-        except json.JSONDecodeError as error:
-            items.append(Skip(where, f"not valid JSON ({error.msg})"))
+            obj = parse_json(line, where, _BadLine, pairs_hook=_JsonFields)
+        except _BadLine as error:  # (a syntax error, nesting too deep, a number of 4300 digits and more)
+            items.append(Skip(where, str(error).removeprefix(f"{where}: ").replace(" at line 1:", ":", 1)))
             continue
         items.append(_row_from_object(obj, where, f"{path}:{lineno}"))
     return _collect(items)
@@ -669,14 +674,12 @@ def _read_jsonl(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
 def _read_json(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
     expected = 'a JSON array of objects: [{"file_name": "a.wav", "caption": "..."}, ...]'
     try:
-        data = json.loads(read_utf8_text(path, CaptionFolderError), object_pairs_hook=_JsonFields)
-    except json.JSONDecodeError as error:
+        data = parse_json(read_utf8_text(path, CaptionFolderError), path, _BadLine, pairs_hook=_JsonFields)
+    except _BadLine as error:
         hint = ""
-        if error.msg == "Extra data":
+        if str(error).endswith(": Extra data"):
             hint = "; one object per line is JSON Lines: name the file metadata.jsonl"
-        raise CaptionFolderError(
-            f"{path}, line {error.lineno}: not valid JSON ({error.msg}); expected {expected}{hint}"
-        ) from None
+        raise CaptionFolderError(f"{error}; expected {expected}{hint}") from None
     if not isinstance(data, list):
         kind = "dict" if isinstance(data, dict) else type(data).__name__  # (not _JsonFields)
         raise CaptionFolderError(f"{path}: expected {expected}; got a JSON {kind}")
@@ -728,10 +731,7 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         except StopIteration:
             break
         except csv.Error as error:
-            raise CaptionFolderError(
-                f"{path}:{first_line}: {_csv_problem(str(error))} (a quote left open or stray in the row "
-                "that starts on this line?)"
-            ) from None
+            raise CaptionFolderError(f"{path}:{first_line}: {csv_error_text(str(error))}") from None
         where = f"{label}:{first_line}"
         if reader.line_num > first_line:
             _check_row_span(record, path, first_line, reader.line_num, delimiter, extensions)
@@ -748,14 +748,6 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         lab = (record.get("label") or "").strip() or None
         rows.append(_Row(where, file_name, captions, split, lab, caption_columns))
     return rows, skipped
-
-
-def _csv_problem(message: str) -> str:
-    if message == "unexpected end of data":
-        return "the file ends inside a quoted cell"
-    if "expected after" in message:  # text after a closing quote
-        return f"a quoted cell goes on after its closing quote ({message}; a quote inside a cell is written twice)"
-    return f"not valid CSV ({message})"
 
 
 def _check_row_span(

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain import audio as audio_io
+from audiotrain._files import parse_json
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._text import read_utf8_text
+from audiotrain.datasets._text import csv_error_text, read_utf8_text
 
 import numpy as np
 
@@ -92,9 +92,9 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                rows.append((number, f"not valid JSON ({err})"))
+                row = parse_json(line, "", ValueError)
+            except ValueError as err:  # (a syntax error, nesting too deep, a number of 4300 digits and more)
+                rows.append((number, str(err).removeprefix(": ").replace(" at line 1:", ":", 1)))
                 continue
             if not isinstance(row, dict):
                 row = f"expected a JSON object, got {type(row).__name__}"
@@ -102,10 +102,21 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
         return rows
     reader = csv.DictReader(io.StringIO(text, newline=""))
     # Spaces after the commas ("file_name, chord_type") are layout, not part of the names or values.
-    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    first_line = 1
+    try:
+        reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    except csv.Error as error:  # (the reader cannot go on: a cell over 128 KB, a quote left open)
+        raise ValueError(f"{path}, line {first_line}: {csv_error_text(str(error))}") from None
     columns = len(reader.fieldnames)
     rows = []
-    for row in reader:
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise ValueError(f"{path}, line {first_line}: {csv_error_text(str(error))}") from None
         # line_num is the line the row ends on, so blank lines and quoted line breaks do not shift the count.
         cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
         if cells != columns:  # DictReader fills a short row with None and keeps a long one's extras

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._config_args import config_argument
-from audiotrain._text import plural
+from audiotrain._text import plural, seconds_text
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
@@ -630,7 +630,8 @@ def scan_song_folder(
                 index.mismatched.append(
                     (
                         annotation_path,
-                        f"{annotation_path} ends at {annotated:.1f} s but {audio_path.name} lasts {duration:.1f} s "
+                        f"{annotation_path} ends at {seconds_text(annotated)} s but {audio_path.name} lasts "
+                        f"{seconds_text(duration)} s "
                         "(another version of the recording?)",
                     )
                 )
@@ -1443,9 +1444,9 @@ class ChordSongDataset(Dataset):
             annotated = self.segments[i][-1].end
             if annotated > audio_seconds + MAX_ANNOTATION_OVERHANG_S:
                 warnings.warn(
-                    f"{self.songs[i].annotation_path} ends at {annotated:.1f} s but the features of "
-                    f"{self.songs[i].audio_path} cover {audio_seconds:.1f} s: another version of the recording, "
-                    "or a wrong frame_rate?",
+                    f"{self.songs[i].annotation_path} ends at {seconds_text(annotated)} s but the features "
+                    f"of {self.songs[i].audio_path} cover {seconds_text(audio_seconds)} s: another version of "
+                    "the recording, or a wrong frame_rate?",
                     stacklevel=2,
                 )
             self._targets[i] = frame_targets(self.segments[i], n_frames, self.config.frame_rate)

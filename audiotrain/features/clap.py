@@ -14,6 +14,7 @@ Computation runs in float64 numpy (as transformers does), so it is safe in data-
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -102,6 +103,27 @@ def _json_number(value):
     return value
 
 
+def _check_frequencies(settings: dict, source: str) -> None:
+    """Refuse a mel band edge that is infinite, NaN or negative, or a frequency_min not below frequency_max,
+    naming `source` and the field (an infinite one gave NaN features, found only as NaN embeddings); warn of
+    a frequency_max above the Nyquist frequency (bands above it are empty; transformers reads it so too)."""
+    low = settings.get("frequency_min", ClapFeatureExtractor.frequency_min)
+    high = settings.get("frequency_max", ClapFeatureExtractor.frequency_max)
+    for name, value in (("frequency_min", low), ("frequency_max", high)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{source}: {name}: expected a finite number of Hz, 0 or more, got {value:g}")
+    if not low < high:
+        raise ValueError(f"{source}: frequency_min ({low:g}) must be below frequency_max ({high:g})")
+    nyquist = settings.get("sampling_rate", ClapFeatureExtractor.sampling_rate) / 2
+    if high > nyquist:
+        warnings.warn(
+            f"{source}: frequency_max: {high:g} Hz is above the Nyquist frequency of sampling_rate "
+            f"({nyquist:g} Hz): the mel bands above it hold nothing",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 @dataclass
 class ClapFeatureExtractor:
     """Log-mel front end of CLAP, configured like transformers' ``ClapFeatureExtractor``.
@@ -180,6 +202,7 @@ class ClapFeatureExtractor:
                 raise ValueError(
                     f"{source}: {name}: expected at most {_SETTING_LIMITS[name]}, got {settings[name]}"
                 )
+        _check_frequencies(settings, source)
         # Checked here as well as in __post_init__, so the message names the file and field to edit.
         for name, allowed in (("truncation", _TRUNCATIONS), ("padding", _PADDINGS)):
             if name in settings and settings[name] not in allowed:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import os
 import re
 import shlex
@@ -44,6 +43,7 @@ from audiotrain._files import (
     TMP_PREFIX,
     create_atomically,
     json_text,
+    parse_json,
     probe_writable,
     remove_killed_writes,
     write_atomically,
@@ -295,8 +295,8 @@ def saves_checkpoints_in(run_dir: Path | None, folder: Path) -> bool:
     if run_dir is None:
         return False
     try:
-        recorded = json.loads((run_dir / "config.json").read_text()).get("config", {}).get("checkpoint_dir")
-    except (OSError, ValueError, AttributeError):
+        recorded = (_json_record(run_dir / "config.json") or {}).get("config", {}).get("checkpoint_dir")
+    except AttributeError:
         return False
     if not isinstance(recorded, str):
         return False
@@ -305,14 +305,20 @@ def saves_checkpoints_in(run_dir: Path | None, folder: Path) -> bool:
     return recorded_folder.resolve() == Path(folder).expanduser().resolve()
 
 
+def _json_record(path: Path) -> Any:
+    """The JSON in `path`, or None where it cannot be read or is no JSON `parse_json` takes (a syntax error,
+    nesting some thousand levels deep, an integer of thousands of digits): not a record audiotrain wrote."""
+    try:
+        return parse_json(path.read_bytes(), path, ValueError)
+    except (OSError, ValueError):
+        return None
+
+
 def is_run_record(path: Path) -> bool:
     """Whether `path` is a run record audiotrain wrote (`write_run_record`, in every format so far): a JSON
     object whose ``versions`` names the audiotrain build. A user's own ``config.json`` has no such entry by
     accident, so ``--overwrite`` takes a folder for an earlier run's only where it holds one."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    record = _json_record(path)
     versions_ = record.get("versions") if isinstance(record, dict) else None
     return isinstance(versions_, dict) and "audiotrain" in versions_
 
@@ -320,10 +326,7 @@ def is_run_record(path: Path) -> bool:
 def record_recipe(path: Path) -> str | None:
     """Which recipe wrote the run record `path` (`is_run_record`): "chords" (its ``songs``, or a config with
     ``decode``), "clap" (its ``model_source`` or ``clips``, or a config with ``dataset``), else None."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    record = _json_record(path)
     if not isinstance(record, dict):
         return None
     config = record.get("config") if isinstance(record.get("config"), dict) else {}
@@ -356,10 +359,7 @@ def holds_json_record(name: str, keys: Collection[str]) -> Callable[[Path], bool
     `keys` (a cross-validation's, which writes no ``config.json`` of its own), for `check_run_folder`."""
 
     def holds(folder: Path) -> bool:
-        try:
-            record = json.loads((folder / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
+        record = _json_record(folder / name)
         return isinstance(record, dict) and all(key in record for key in keys)
 
     return holds
@@ -850,10 +850,7 @@ def write_run_record(
 
 def _recorded_builds(path: Path) -> list[str]:
     """The builds the run record at `path` says trained its run (`write_run_record`), [] where none."""
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    record = _json_record(path)
     builds = record.get("builds") if isinstance(record, dict) else None
     if isinstance(builds, list) and all(isinstance(b, str) for b in builds):
         return list(builds)

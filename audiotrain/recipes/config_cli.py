@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import difflib
 import functools
-import io
 import json
 import math
 import numbers
@@ -32,6 +31,7 @@ from audiotrain import _cgroup
 from audiotrain._files import OutputWriteError, parse_json
 from audiotrain._invocation import as_started
 from audiotrain._system import KernelCompileError
+from audiotrain._yaml import MAX_YAML_VALUES, parse_yaml
 from audiotrain.audio import AudioError
 from audiotrain.distributed.collectives import LauncherEnvironmentError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
@@ -556,7 +556,8 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_config_data(path: str | Path) -> Any:
-    """The nested data of a YAML (.yaml/.yml or no suffix, read with ``yaml.safe_load``) or JSON (.json) file.
+    """The nested data of a YAML (.yaml/.yml or no suffix, read by `audiotrain._yaml.parse_yaml`: safe types
+    only) or JSON (.json) file.
 
     A file without settings (empty, or only YAML comments) is an empty mapping, whatever its suffix: it
     changes nothing. Any other suffix is an error naming the supported ones.
@@ -588,20 +589,7 @@ def load_config_data(path: str | Path) -> Any:
         data = parse_json(text, path, ValueError)
         _check_unique_json_keys(text, path)
         return data
-    import yaml
-
-    stream = io.StringIO(text)
-    stream.name = str(path)  # PyYAML's errors name a stream's `name` (text alone is "<unicode string>")
-    try:
-        data = yaml.safe_load(stream)
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path}: not valid YAML: {err}") from None
-    except RecursionError:
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
-    except ValueError as err:  # an integer of more than 4300 digits
-        raise ValueError(f"{path}: not valid YAML ({err})") from None
-    _check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
-    _check_expanded_size(data, path)
+    data = parse_yaml(text, path, check_nodes=lambda root: _check_unique_keys(root, path))
     return {} if data is None else data  # only comments
 
 
@@ -682,7 +670,10 @@ def _check_yaml11_number(node: Any, name: str, path: Path) -> None:
     (As `merge_config` takes ``1e-3``, which YAML 1.1 reads as a string, as the number it spells.)"""
     import yaml
 
-    if not isinstance(node, yaml.ScalarNode) or node.style is not None:
+    if not isinstance(node, yaml.ScalarNode) or node.style not in (
+        None,
+        "",
+    ):  # (plain: None, or "" by libyaml)
         return
     text = node.value.replace("_", "")
     digits = text.lstrip("+-")
@@ -732,45 +723,8 @@ def _check_unique_json_keys(text: str, path: Path) -> None:
         ) from None
 
 
-#: Most values (mappings, lists and scalars, each alias counted as what it stands for) a config file may
-#: hold: a recipe's settings are a few hundred. Nested aliases (`&a [*b, *b, ...]`) make a 1 KB file a tree
-#: of billions, which merging or quoting it in a message would then walk.
-MAX_CONFIG_VALUES = 100_000
-
-
-def _check_expanded_size(data: Any, path: Path) -> None:
-    """Refuse YAML whose aliases expand beyond MAX_CONFIG_VALUES values, or refer to themselves."""
-    sizes: dict[int, int] = {}  # id of a shared list or mapping -> its expanded size, each counted once
-    open_nodes: set[int] = set()
-
-    def size(node: Any) -> int:
-        if not isinstance(node, (dict, list)):
-            return 1
-        if id(node) in open_nodes:
-            raise ValueError(
-                f"{path}: a YAML alias refers to a value that holds it; a config cannot be recursive"
-            )
-        if id(node) not in sizes:
-            open_nodes.add(id(node))
-            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-            total = 1
-            for child in children:
-                total += size(child)
-                if total > MAX_CONFIG_VALUES:
-                    break
-            open_nodes.discard(id(node))
-            sizes[id(node)] = total
-        return sizes[id(node)]
-
-    try:
-        total = size(data)
-    except RecursionError:
-        raise ValueError(f"{path}: not valid YAML (nested too deeply)") from None
-    if total > MAX_CONFIG_VALUES:
-        raise ValueError(
-            f"{path}: its YAML aliases (*name) expand to more than {MAX_CONFIG_VALUES} values; a config holds "
-            "a few hundred settings: write them out"
-        )
+#: Most values a config file may hold (`audiotrain._yaml.MAX_YAML_VALUES`).
+MAX_CONFIG_VALUES = MAX_YAML_VALUES
 
 
 def load_config_file(config: Any, path: str | Path) -> Any:

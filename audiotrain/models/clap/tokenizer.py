@@ -26,6 +26,10 @@ TOKENIZER_FILES = (
 _SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 #: Tokens per caption when no length is asked for: LAION-CLAP's 77.
 DEFAULT_MAX_LENGTH = 77
+#: Characters of a caption tokenized per token kept: the rest is cut before tokenizing, as it can never reach
+#: the kept tokens (a byte-level BPE token is a few characters, RoBERTa's longest a few dozen), while
+#: `tokenizers` encodes the whole text before it truncates (10 MB of caption took 30 s and 3 GB).
+CAPTION_CHARS_PER_TOKEN = 1024
 
 
 class TokenizerError(ValueError):
@@ -172,7 +176,16 @@ class ClapTokenizer:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TokenizerError(f"texts[{i}] is a {type(text).__name__}, expected a string")
-        encodings = self._tokenizer.encode_batch(list(texts))
+        limit = self.max_length * CAPTION_CHARS_PER_TOKEN
+        texts = [text[:limit] for text in texts]
+        try:
+            encodings = self._tokenizer.encode_batch(texts)
+        except BaseException as error:
+            # A Rust panic (pyo3's PanicException, a BaseException so that no `except Exception` takes it),
+            # such as a tokenizer.json regex that backtracks past onig's retry limit.
+            if type(error).__name__ != "PanicException":
+                raise
+            raise self._failed(texts, error) from None
         width = (
             self.max_length
             if self.padding == "max_length"
@@ -184,6 +197,24 @@ class ClapTokenizer:
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         return {"input_ids": ids, "attention_mask": mask}
+
+    def _failed(self, texts: list[str], error: BaseException) -> TokenizerError:
+        """The error for a batch `encode_batch` panicked on: the tokenizer file and the first caption it
+        panics on alone (the panic does not say which)."""
+        where = f"{self.source / 'tokenizer.json'}" if self.source is not None else "the tokenizer"
+        said = str(error).splitlines()[0] if str(error) else type(error).__name__
+        for i, text in enumerate(texts):
+            try:
+                self._tokenizer.encode(text)
+            except BaseException as again:
+                if type(again).__name__ != "PanicException":
+                    raise
+                shown = repr(text[:60]) + ("..." if len(text) > 60 else "")
+                return TokenizerError(
+                    f"{where}: the tokenizer fails on caption {i} of the batch, {shown} ({said}); "
+                    "check its regular expressions (pre_tokenizer, normalizer)"
+                )
+        return TokenizerError(f"{where}: the tokenizer fails on this batch ({said})")
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of one row of ``input_ids`` without special tokens."""

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain.audio import channel_peaks, resample
+from audiotrain.audio import AudioError, channel_peaks, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
@@ -557,7 +557,21 @@ class ChordPredictor:
     def posteriors(self, audio: str | Path | np.ndarray, sample_rate: float | None = None) -> SongPosteriors:
         """Frame posteriors of a song (a file, or an array at `sample_rate`: `waveform`); with `tta_shifts`
         (test-time augmentation), averaged over the song pitch-shifted by each number of semitones (the CQT
-        crop moved by that many semitones, the root and bass posteriors rotated back)."""
+        crop moved by that many semitones, the root and bass posteriors rotated back). A file whose features
+        or posteriors do not fit in memory is an `AudioError` ("too_long") naming it, as a file whose samples
+        do not is, so that `predict` skips it and goes on (a raw MemoryError ended it)."""
+        try:
+            return self._posteriors(audio, sample_rate)
+        except MemoryError:
+            if isinstance(audio, np.ndarray):
+                raise
+            raise AudioError(
+                audio,
+                "too_long",
+                "its features and posteriors did not fit in memory; cut it into shorter files",
+            ) from None
+
+    def _posteriors(self, audio: str | Path | np.ndarray, sample_rate: float | None) -> SongPosteriors:
         y = self.waveform(audio, sample_rate)
         full = self.features.compute(y)
         if is_digital_silence(y):  # no chord plays, though the model would name one (B:1 on a failed export)
