@@ -55,6 +55,7 @@ _PUBLIC = {
     "CrossValidationStopped": "audiotrain.declarative",
     "SlowBlasWarning": "audiotrain._blas",
     "MLXImportedFirstWarning": "audiotrain._blas",
+    "TokenizerError": "audiotrain.models.clap.tokenizer",
 }
 
 
@@ -78,6 +79,7 @@ if TYPE_CHECKING:
     from audiotrain.integrations import MLflowCallback as MLflowCallback
     from audiotrain.integrations import MLflowConfig as MLflowConfig
     from audiotrain.kaggle import create_kaggle_trainer as create_kaggle_trainer
+    from audiotrain.models.clap.tokenizer import TokenizerError as TokenizerError
     from audiotrain.train.checkpoint import CheckpointError as CheckpointError
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
     from audiotrain.train.datamodule import DataModule as DataModule
