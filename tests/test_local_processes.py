@@ -696,3 +696,77 @@ def test_more_processes_than_cores_says_so_not_a_nul_byte(tmp_path, monkeypatch)
 
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
+
+
+# The chord recipe's command as the user runs it, with one change in its ranks: rank 0 lingers in Python over
+# its first song's features until rank 1, done with its own first song, has entered a collective (in C++,
+# where no handler runs; it says so in the file STOP_MARK), and 2 s more: the launcher's stop signal comes then.
+LINGERING_RANK_0 = """
+import os, sys, time
+from pathlib import Path
+from audiotrain.distributed import collectives, local
+from audiotrain.recipes.chords import cli, data
+
+mark = Path(os.environ["STOP_MARK"])
+if local.launched_processes() > 1:
+    computed, all_reduce_sum = data._unusable, collectives.all_reduce_sum
+    if local.launched_rank() == 0:
+        def lingering(song, *args):
+            if not mark.exists():
+                while not mark.exists():
+                    time.sleep(0.05)
+                for _ in range(20):
+                    time.sleep(0.1)
+            return computed(song, *args)
+
+        data._unusable = lingering
+    else:
+        songs = []
+
+        def first_song(song, *args):
+            songs.append(song)
+            return computed(song, *args)
+
+        def saying_so(tree):
+            if songs and not mark.exists():
+                mark.touch()
+            return all_reduce_sum(tree)
+
+        data._unusable, collectives.all_reduce_sum = first_song, saying_so
+else:  # the launching process: its ranks run this module, not the recipe's
+    run_local_job = local.run_local_job
+    cli.run_local_job = lambda plan, module, *args, **kwargs: run_local_job(plan, "lingering", *args, **kwargs)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_while_the_ranks_read_the_songs_stops_them_together(tmp_path):
+    """One SIGTERM while the songs' features were computed left a rank blocked in an all-reduce its partner
+    had left for good: the job hung (its launcher waited without limit)."""
+    (tmp_path / "lingering.py").write_text(LINGERING_RANK_0)
+    mark = tmp_path / "rank1_waits"
+    env = {
+        **os.environ, "PYTHONUNBUFFERED": "1", "STOP_MARK": str(mark),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+        "AUDIOTRAIN_LAUNCH_STOP_GRACE_S": "0",  # no bound: the ranks must end by themselves
+    }  # fmt: skip
+    args = [*TINY, "--data.cache_dir", str(tmp_path / "cache"), "--processes", "2", "--run_dir", "run"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lingering", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out = proc.communicate(timeout=90)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()  # (its ranks end with it: PR_SET_PDEATHSIG)
+        pytest.fail("the job did not end after SIGTERM:\n" + proc.communicate()[0][-3000:])
+    assert proc.returncode == 143, out[-3000:]
+    assert out.count("stopped (SIGTERM) while computing the songs' features, before training") == 1, out
+    assert not (tmp_path / "run").exists()
