@@ -770,3 +770,60 @@ def test_a_stop_while_the_ranks_read_the_songs_stops_them_together(tmp_path):
     assert proc.returncode == 143, out[-3000:]
     assert out.count("stopped (SIGTERM) while computing the songs' features, before training") == 1, out
     assert not (tmp_path / "run").exists()
+
+
+def _stopped_by_sigterms(tmp_path, job, times):
+    """`run_local_job(job)` with `times` SIGTERMs sent to this process once the job's fake ranks started (the
+    file ``started``); what it returned and what it said (its lines and stderr)."""
+    import threading
+
+    said = []
+
+    def stop():
+        while not (tmp_path / "started").exists():
+            time.sleep(0.02)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.3)
+
+    threading.Thread(target=stop, daemon=True).start()
+    status = local.run_local_job(job, "unused", [], log=said.append)
+    return status, said
+
+
+@pytest.mark.serial
+def test_ranks_that_do_not_stop_on_a_stop_signal_are_aborted_then_killed(tmp_path, monkeypatch, capfd):
+    """A rank blocked in a collective (in C++, where no handler runs) never stops: the job waited for ever,
+    a second signal was only passed on again."""
+    from audiotrain.distributed import failures
+
+    monkeypatch.setenv(failures.STOP_GRACE_ENV, "1")
+    monkeypatch.setattr(failures, "ABORT_GRACE_S", 1.0)
+    # Its rank takes no notice of any signal, and would run 30 s.
+    job = fake_mpirun(tmp_path, f"trap '' USR1 TERM INT\nsleep 30 &\ntouch {tmp_path / 'started'}\nwait")
+    started = time.monotonic()
+    status, said = _stopped_by_sigterms(tmp_path, job, 1)
+    err = capfd.readouterr().err
+    assert status == 143 and time.monotonic() - started < 20, (said, err)
+    assert "audiotrain: the ranks did not stop within 1 s of the stop signal" in err
+    assert re.search(
+        r"audiotrain: the job did not end within 1 s of the abort: killing 1 rank still running", err
+    )
+
+
+@pytest.mark.serial
+def test_a_job_ended_by_the_third_stop_signal_says_so(tmp_path, monkeypatch, capfd):
+    """mpirun ends on the third signal (status 1), its ranks not stopped: the job ended with 1 and no word."""
+    from audiotrain.distributed import failures
+
+    monkeypatch.setenv(failures.STOP_GRACE_ENV, "0")
+    monkeypatch.setattr(failures, "ABORT_GRACE_S", 1.0)
+    job = fake_mpirun(
+        tmp_path, f"trap '' USR1\ntrap 'exit 1' TERM\nsleep 30 &\ntouch {tmp_path / 'started'}\nwait"
+    )
+    status, said = _stopped_by_sigterms(tmp_path, job, 3)
+    assert status == 143, (said, capfd.readouterr().err)
+    assert said[1:] == [
+        "audiotrain: the job ended on the third stop signal (mpirun's exit status 1) before its ranks stopped "
+        "by themselves"
+    ]
