@@ -524,3 +524,20 @@ def test_the_check_for_annotations_in_the_way_lists_each_folder_once(tmp_path, m
     assert [(t.name, audio.name) for t, audio in blocked] == [
         (f"s{i:02d}.lab", f"s{i:02d}.wav") for i in (0, 10, 20, 30, 40)
     ]
+
+
+def test_dash_as_the_output_is_stdout_for_a_file_and_refused_for_a_folder(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """`-o -` wrote a file named `-` (a folder for a folder input), and nothing to stdout."""
+    monkeypatch.chdir(tmp_path)
+    song = _tone(tmp_path / "songs" / "song.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, song) == 0
+    printed = capsys.readouterr().out
+    assert _predict(checkpoint, song, "-o", "-") == 0
+    assert capsys.readouterr().out == printed and printed.strip()
+    assert _predict(checkpoint, tmp_path / "songs", "-o", "-") == 2
+    err = capsys.readouterr().err
+    assert "error: -o -: a folder input" in err and "stdout cannot take" in err
+    assert not (tmp_path / "-").exists()

@@ -64,8 +64,8 @@ def _cmd_predict(argv: list[str]) -> int:
     parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
         "-o", "--output", default=None, type=nonempty_path,
-        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
-        "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
+        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default, and "
+        "-o -: print to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
         "input's sub-folders",
     )  # fmt: skip
     parser.add_argument(
@@ -100,6 +100,13 @@ def _cmd_predict(argv: list[str]) -> int:
         return 2
     if args.overwrite and args.skip_existing:
         raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
+    if args.output == "-":  # stdout, as many tools read it: where a file's transcription goes without -o
+        if not args.input.is_file():
+            raise ValueError(
+                f"-o -: a folder input ({args.input}) writes one file per song, which stdout cannot take; "
+                "give an output folder (or none: <input>-chords)"
+            )
+        args.output = None
     # (stdout may be the transcription)
     check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
     if args.input.is_file():
