@@ -41,8 +41,10 @@ from audiotrain.recipes._run import (
     claim_run_folder,
     clear_run_outputs,
     create_run_folder,
+    forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    release_run_folder,
     resume_command,
     resumes_run_in,
     shell_command,
@@ -50,6 +52,7 @@ from audiotrain.recipes._run import (
     write_run_record,
 )
 from audiotrain.recipes.clap.bundle import (
+    DEMO_INIT,
     MODEL_KEY,
     Bundle,
     build_demo,
@@ -95,6 +98,7 @@ from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.interrupt import signal_of, stop_at_once, stop_signal_name, stopped_by
+from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -319,6 +323,7 @@ def run_job(
 
     # Every check has passed: the run folder now.
     continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
+    made = out is None or not out.exists()
     out = _open_run_folder(out, replace, continuing, demo, report)
     if bundle.demo and main:
         save_demo(bundle, out)
@@ -398,7 +403,12 @@ def run_job(
         warnings.filterwarnings("ignore", message=r"Trainer\.fit: found \d+ module\(s\) in eval mode")
         # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
         warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+        except LoggerNotStarted:  # (a required logger: the same command is to work once it can start)
+            if main and not continuing:
+                _forget_run_that_never_started(out, made)
+            raise
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
     # A stop signal from here on stops the final evaluation, plots or export, not training: say what is
@@ -667,6 +677,28 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
         return str(folder)
 
     return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
+
+
+def _forget_run_that_never_started(folder: Path, made: bool) -> None:
+    """Remove what a run wrote into `folder` before its fit failed to start (a required logger that could
+    not): its record, data report and demo front end, where they are all the folder holds, and the folder
+    itself where this run `made` it. The same command was refused for them (``--out ... already holds
+    files``) once the logger was put right."""
+    written = ["config.json", "data_report.txt"]
+    try:
+        found = {path.name for path in folder.iterdir()} - {ckpt.CLAIM_FILE}
+    except OSError:
+        return
+    if not found <= {*written, DEMO_INIT}:
+        return  # (what else is there is not this run's: the folder is left as it is)
+    demo = folder / DEMO_INIT
+    if demo.is_dir() and not demo.is_symlink():
+        shutil.rmtree(demo, ignore_errors=True)
+    forget_run_that_never_trained(folder, written)
+    if made:
+        release_run_folder(folder)  # (its claim file goes with it)
+        with contextlib.suppress(OSError):  # (not empty: left as it is)
+            folder.rmdir()
 
 
 def _remove_killed_writes(folder: Path) -> None:
