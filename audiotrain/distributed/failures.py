@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import traceback
@@ -624,6 +625,16 @@ def launch_help(prog: str = LAUNCH_PROG) -> str:
     on (from ``mlx.launch --help``, so they are those of the mlx installed)."""
     summary, _, body = inspect.cleandoc(launch.__doc__ or "").partition("\n")
     summary = summary.partition("``: ")[2]  # (the first line names the command, as the usage line does)
+    # The docstring's names of the code's constants, as a user reads them: their values, and the variable.
+    for name, value in (
+        (" (`_EndingWatch`)", ""),
+        ("`STOP_GRACE_S`", f"{STOP_GRACE_S:.0f} s ({STOP_GRACE_ENV}=SECONDS sets another, 0: no limit)"),
+        ("`ABORT_GRACE_S`", f"{ABORT_GRACE_S:.0f} s"),
+        ("`RANK_ENDED_GRACE_S`", f"{RANK_ENDED_GRACE_S:.0f} s"),
+        ("``", ""),
+    ):
+        body = body.replace(name, value)
+    body = "\n\n".join(textwrap.fill(" ".join(part.split()), 110) for part in body.split("\n\n"))
     try:
         theirs = subprocess.run(
             [_mlx_launch(), "--help"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
@@ -633,7 +644,7 @@ def launch_help(prog: str = LAUNCH_PROG) -> str:
     except (OSError, subprocess.SubprocessError, StopIteration):
         options = "  (see mlx.launch --help)"
     return (
-        f"usage: {prog} [mlx.launch options] -- command ...\n\n{summary}\n{body}\n\n"
+        f"usage: {prog} [mlx.launch options] -- command ...\n\n{summary}\n\n{body.strip()}\n\n"
         f"mlx.launch's options, passed on as they are:\n{options}\n"
     )
 
