@@ -1,6 +1,7 @@
 """Cross-validation of the CLAP recipe, grouped by clip: `python -m audiotrain.recipes.clap cv`."""
 
 import json
+import re
 from pathlib import Path
 
 from audiotrain.datasets.captions import CaptionedClip
@@ -112,3 +113,18 @@ def test_a_cv_stopped_in_a_fold_says_to_run_it_again_not_a_resume_it_refuses(tmp
     assert "--resume /" not in out and "Continue training" not in out
     assert "training was interrupted (Ctrl-C); evaluating now" in out
     assert "it has no --resume): run it again, into a new --out or with --overwrite" in out
+
+
+def test_cv_help_does_not_offer_the_resume_it_refuses(tmp_path, capsys):
+    """`clap cv --help` listed --resume ("resume training from a checkpoint folder"), which cv refuses."""
+    from audiotrain.recipes.clap.cv import main as cv_main
+
+    with pytest.raises(SystemExit) as exit:
+        cv_main(["--help"])
+    assert exit.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--folds" in shown and not re.search(r"(?m)^\s*--resume|\[--resume", shown)
+    assert cv_main(["--resume", str(tmp_path / "run" / "checkpoints" / "last")]) == 2  # and still refused
+    assert (
+        "cv: --resume continues one run, but a cross-validation trains every fold" in capsys.readouterr().err
+    )

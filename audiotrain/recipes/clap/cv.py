@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         "laion/clap-htsat-unfused --train.epochs 10"
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
+    for action in parser._actions:  # (refused with a line saying why: every fold trains from the start)
+        if "--resume" in action.option_strings:
+            action.help = argparse.SUPPRESS
     cfg, args = parse_arguments(parser, argv)
     if args.folds < 2:  # now, not once the demo clips are generated or the folder scanned
         parser.error(f"cross-validation needs --folds >= 2, got {args.folds}")
