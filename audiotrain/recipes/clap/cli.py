@@ -39,10 +39,10 @@ from audiotrain.recipes.config_cli import (
     SettingError,
     SettingsParser,
     add_dataclass_arguments,
+    add_overwrite_argument,
     add_preset_argument,
     help_text,
     load_config_data,
-    parse_bool,
     read_older_record,
     resolve_settings,
     settings_of,
@@ -159,12 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_preset_argument(parser, PRESETS)
     add_dataclass_arguments(parser, ClapRecipeConfig(), skip=frozenset({"overwrite"}))
-    parser.add_argument(
-        "--overwrite",
-        dest="overwrite",
-        nargs="?",
-        const=True,
-        type=parse_bool,
+    add_overwrite_argument(
+        parser,
         default=argparse.SUPPRESS,
         help="replace a previous run in --out: remove what it wrote (its checkpoints, hf_model/, history.json, "
         "plots, ...); other files stay, also inside those folders, and are named; without it an --out that "
