@@ -63,8 +63,9 @@ def test_cv_output_numbers_each_fold_as_its_folder_and_shows_the_demo_banner_onc
     out = tmp_path / "cv"
     argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
     assert main([*argv, "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert printed.count("OFFLINE DEMO") == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("OFFLINE DEMO") == 1  # (a note, on stderr: the results on stdout)
+    printed = captured.out + captured.err
     for k in (0, 1):
         assert f"=== fold {k} ({k + 1} of 2): {out / f'fold{k}'}\n" in printed
         assert f"held-out clips: fold {k} ({k + 1} of 2), grouped by clip" in printed

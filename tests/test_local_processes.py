@@ -351,9 +351,22 @@ def test_a_data_folder_with_too_few_usable_songs_is_refused_once_before_the_rank
     clips = _few_usable(tmp_path / "clips", ".txt")
     assert clap.main(["--data", str(clips), "--out", str(tmp_path / "clap_run")]) == 2
     captured = capsys.readouterr()
-    assert "skipped 2: 2 unreadable audio" in captured.out and "bad1.wav" in captured.out
+    assert "skipped 2: 2 unreadable audio" in captured.err and "bad1.wav" in captured.err
     assert captured.err.count("need at least 2 clips to hold some out") == 1
     assert not (tmp_path / "run").exists() and not (tmp_path / "clap_run").exists()
+
+
+def test_clap_fine_tuning_without_its_data_is_refused_before_the_processes_start(
+    tmp_path, capsys, two_processes_planned
+):
+    """"training in 2 processes ..." came first, then every rank refused --pretrained without --data."""
+    from audiotrain.recipes.clap import cli as clap
+
+    argv = ["--pretrained", str(tmp_path / "model"), "--out", str(tmp_path / "run")]
+    assert clap.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "error: --data FOLDER is required with --pretrained" in captured.err and not captured.out
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_rank_other_than_0_leaves_a_data_folder_error_to_rank_0(tmp_path, capsys, monkeypatch):

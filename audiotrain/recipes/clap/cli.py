@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -211,7 +212,7 @@ def parse_arguments(
                 cfg, record, vars(args), OLDER_RECORD_MEANINGS, skip=skip, resuming=resuming
             )
             if note and not leaves_notes_to_others():  # (said once per job, not by each process)
-                print(note)
+                print(note, file=sys.stderr)
         if resumed_record is not None:
             cfg = _resumed_with_flags(cfg, args, resumed_record)
         elif args.config is not None and _is_run_record(args.config):
@@ -308,7 +309,7 @@ def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record:
             line += f", changed on the command line: {listed}"
             if replanned:
                 line += "; the learning-rate schedule is planned again for the new length"
-        print(line)
+        print(line, file=sys.stderr)
     return cfg
 
 
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             on_cpu=training_on_cpu(),
         )
         if note:
-            print(note)
+            print(note, file=sys.stderr)
     if plan.processes > 1:
         try:  # refusals of the --out folder and of the data folder come once, from here, not from every rank
             check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
@@ -369,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         except USER_ERRORS as error:
             print(f"error: {as_started(str(error))}", file=sys.stderr)
             return 2
-        return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes")
+        to_stderr = functools.partial(print, file=sys.stderr, flush=True)
+        return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes", log=to_stderr)
     if plan.note:
-        print(plan.note)
+        print(plan.note, file=sys.stderr)
     try:
         result = run(cfg, argv)
     except USER_ERRORS as error:
