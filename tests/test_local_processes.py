@@ -360,7 +360,8 @@ def test_a_data_folder_with_too_few_usable_songs_is_refused_once_before_the_rank
 def test_clap_fine_tuning_without_its_data_is_refused_before_the_processes_start(
     tmp_path, capsys, two_processes_planned
 ):
-    """"training in 2 processes ..." came first, then every rank refused --pretrained without --data."""
+    """The line "training in 2 processes ..." came first, then every rank refused --pretrained without
+    --data."""
     from audiotrain.recipes.clap import cli as clap
 
     argv = ["--pretrained", str(tmp_path / "model"), "--out", str(tmp_path / "run")]
