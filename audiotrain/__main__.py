@@ -110,7 +110,7 @@ def info(args: argparse.Namespace) -> int:
 def cache(argv: list[str]) -> int:
     from audiotrain.features import cache as feature_cache
 
-    return feature_cache.main(argv)
+    return feature_cache.main(argv, prog=f"{program_name()} cache")
 
 
 def program_name() -> str:

@@ -394,10 +394,27 @@ def discard_output(stream) -> None:
 TRACEBACK_ENV = "AUDIOTRAIN_TRACEBACK"
 
 
-def env_flag(name: str) -> bool:
-    """Whether the environment variable `name` is on: set, and not "0", "false", "no", "off" or empty (any
-    case), which mean off as a user writes it (``AUDIOTRAIN_TRACEBACK=0``)."""
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+_OFF_WORDS = ("0", "false", "no", "off")
+_ON_WORDS = ("1", "true", "yes", "on")
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """Whether the environment variable `name` is on: "0", "false", "no" and "off" (any case) mean off as a
+    user writes it (``AUDIOTRAIN_TRACEBACK=0``), "1", "true", "yes" and "on" on, unset or empty `default`.
+    Another value is taken as on, with a warning naming it (a typo of "off" must not pass unseen)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in _OFF_WORDS + _ON_WORDS:
+        import warnings
+
+        warnings.warn(
+            f"{name}={os.environ[name]!r} is neither on ({', '.join(_ON_WORDS)}) nor off "
+            f"({', '.join(_OFF_WORDS)}): taken as on",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return value not in _OFF_WORDS
 
 
 def flush_stdout() -> None:

@@ -1,6 +1,7 @@
 """Cross-validation of the CLAP recipe, grouped by clip: `python -m audiotrain.recipes.clap cv`."""
 
 import json
+import re
 from pathlib import Path
 
 from audiotrain.datasets.captions import CaptionedClip
@@ -62,8 +63,9 @@ def test_cv_output_numbers_each_fold_as_its_folder_and_shows_the_demo_banner_onc
     out = tmp_path / "cv"
     argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
     assert main([*argv, "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert printed.count("OFFLINE DEMO") == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("OFFLINE DEMO") == 1  # (a note, on stderr: the results on stdout)
+    printed = captured.out + captured.err
     for k in (0, 1):
         assert f"=== fold {k} ({k + 1} of 2): {out / f'fold{k}'}\n" in printed
         assert f"held-out clips: fold {k} ({k + 1} of 2), grouped by clip" in printed
@@ -112,3 +114,18 @@ def test_a_cv_stopped_in_a_fold_says_to_run_it_again_not_a_resume_it_refuses(tmp
     assert "--resume /" not in out and "Continue training" not in out
     assert "training was interrupted (Ctrl-C); evaluating now" in out
     assert "it has no --resume): run it again, into a new --out or with --overwrite" in out
+
+
+def test_cv_help_does_not_offer_the_resume_it_refuses(tmp_path, capsys):
+    """`clap cv --help` listed --resume ("resume training from a checkpoint folder"), which cv refuses."""
+    from audiotrain.recipes.clap.cv import main as cv_main
+
+    with pytest.raises(SystemExit) as exit:
+        cv_main(["--help"])
+    assert exit.value.code == 0
+    shown = capsys.readouterr().out
+    assert "--folds" in shown and not re.search(r"(?m)^\s*--resume|\[--resume", shown)
+    assert cv_main(["--resume", str(tmp_path / "run" / "checkpoints" / "last")]) == 2  # and still refused
+    assert (
+        "cv: --resume continues one run, but a cross-validation trains every fold" in capsys.readouterr().err
+    )

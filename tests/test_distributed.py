@@ -355,6 +355,9 @@ def test_the_launcher_help():
     assert all(
         flag in proc.stdout for flag in ("--hostfile", "--backend", "-n REPEAT_HOSTS", "--starting-port")
     )
+    # How long a stop may take, in seconds and the variable that sets it, not the code's names for them.
+    assert "ranks that have not stopped 300 s (AUDIOTRAIN_LAUNCH_STOP_GRACE_S=SECONDS sets" in proc.stdout
+    assert not re.search(r"_EndingWatch|STOP_GRACE_S`|ABORT_GRACE_S|RANK_ENDED_GRACE_S|``", proc.stdout)
 
 
 def test_the_launcher_without_a_command_says_so_in_its_own_name(capfd):

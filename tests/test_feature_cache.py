@@ -255,6 +255,33 @@ def test_cli_info_and_clear(tmp_path, songs, capsys):
         main(["defrag"])
 
 
+def test_cli_refuses_a_cache_variable_that_names_a_file(tmp_path, capsys, monkeypatch):
+    """AUDIOTRAIN_CACHE_DIR naming a file gave "total: 0 configurations" and "deleted 0 entries" (exit 0),
+    where every run with it fails: it is refused as --root FILE is."""
+    (tmp_path / "afile").write_text("mine")
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "afile"))
+    for command, done in (("info", "listed"), ("clear", "deleted"), ("prune", "deleted")):
+        assert main([command]) == 2
+        captured = capsys.readouterr()
+        assert not captured.out
+        assert (
+            f"error: AUDIOTRAIN_CACHE_DIR {tmp_path / 'afile'} is a file, not a folder; nothing was {done}"
+            in (captured.err)
+        )
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_the_cache_commands_usage_names_the_command_as_started(capsys, monkeypatch):
+    from audiotrain.__main__ import main as audiotrain_main
+
+    for argv0, prog in (("/venv/bin/audiotrain", "audiotrain"), ("-m", "python -m audiotrain")):
+        monkeypatch.setattr(sys, "argv", [argv0, "cache", "--help"])
+        with pytest.raises(SystemExit) as exit:
+            audiotrain_main()
+        assert exit.value.code == 0
+        assert capsys.readouterr().out.startswith(f"usage: {prog} cache [-h]")
+
+
 def test_cli_refuses_a_root_that_is_missing_or_a_file_and_abbreviations(tmp_path, capsys):
     """A --root typo printed "deleted 0 entries" (exit 0), as if the cache were empty."""
     (tmp_path / "afile").write_text("mine")

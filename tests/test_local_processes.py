@@ -261,7 +261,8 @@ def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "training in 2 processes" in done.stdout and "--train.processes 1 for one" in done.stdout
+    # (a diagnostic: on stderr, as the chord recipe's)
+    assert "training in 2 processes" in done.stderr and "--train.processes 1 for one" in done.stderr
     assert done.stdout.count("exported Hugging Face model") == 1  # rank 0 speaks for the job
     assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
     # refused once, by the launching process, before any rank starts
@@ -273,7 +274,7 @@ def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
         text=True,
     )
     assert again.returncode == 2 and again.stderr.count("already holds files") == 1
-    assert "training in 2 processes" not in again.stdout
+    assert "training in 2 processes" not in again.stdout + again.stderr
 
 
 @pytest.mark.slow
@@ -351,9 +352,23 @@ def test_a_data_folder_with_too_few_usable_songs_is_refused_once_before_the_rank
     clips = _few_usable(tmp_path / "clips", ".txt")
     assert clap.main(["--data", str(clips), "--out", str(tmp_path / "clap_run")]) == 2
     captured = capsys.readouterr()
-    assert "skipped 2: 2 unreadable audio" in captured.out and "bad1.wav" in captured.out
+    assert "skipped 2: 2 unreadable audio" in captured.err and "bad1.wav" in captured.err
     assert captured.err.count("need at least 2 clips to hold some out") == 1
     assert not (tmp_path / "run").exists() and not (tmp_path / "clap_run").exists()
+
+
+def test_clap_fine_tuning_without_its_data_is_refused_before_the_processes_start(
+    tmp_path, capsys, two_processes_planned
+):
+    """The line "training in 2 processes ..." came first, then every rank refused --pretrained without
+    --data."""
+    from audiotrain.recipes.clap import cli as clap
+
+    argv = ["--pretrained", str(tmp_path / "model"), "--out", str(tmp_path / "run")]
+    assert clap.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "error: --data FOLDER is required with --pretrained" in captured.err and not captured.out
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_rank_other_than_0_leaves_a_data_folder_error_to_rank_0(tmp_path, capsys, monkeypatch):
@@ -696,3 +711,134 @@ def test_more_processes_than_cores_says_so_not_a_nul_byte(tmp_path, monkeypatch)
 
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
+
+
+# The chord recipe's command as the user runs it, with one change in its ranks: rank 0 lingers in Python over
+# its first song's features until rank 1, done with its own first song, has entered a collective (in C++,
+# where no handler runs; it says so in the file STOP_MARK), and 2 s more: the launcher's stop signal comes then.
+LINGERING_RANK_0 = """
+import os, sys, time
+from pathlib import Path
+from audiotrain.distributed import collectives, local
+from audiotrain.recipes.chords import cli, data
+
+mark = Path(os.environ["STOP_MARK"])
+if local.launched_processes() > 1:
+    computed, all_reduce_sum = data._unusable, collectives.all_reduce_sum
+    if local.launched_rank() == 0:
+        def lingering(song, *args):
+            if not mark.exists():
+                while not mark.exists():
+                    time.sleep(0.05)
+                for _ in range(20):
+                    time.sleep(0.1)
+            return computed(song, *args)
+
+        data._unusable = lingering
+    else:
+        songs = []
+
+        def first_song(song, *args):
+            songs.append(song)
+            return computed(song, *args)
+
+        def saying_so(tree):
+            if songs and not mark.exists():
+                mark.touch()
+            return all_reduce_sum(tree)
+
+        data._unusable, collectives.all_reduce_sum = first_song, saying_so
+else:  # the launching process: its ranks run this module, not the recipe's
+    run_local_job = local.run_local_job
+    cli.run_local_job = lambda plan, module, *args, **kwargs: run_local_job(plan, "lingering", *args, **kwargs)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_while_the_ranks_read_the_songs_stops_them_together(tmp_path):
+    """One SIGTERM while the songs' features were computed left a rank blocked in an all-reduce its partner
+    had left for good: the job hung (its launcher waited without limit)."""
+    (tmp_path / "lingering.py").write_text(LINGERING_RANK_0)
+    mark = tmp_path / "rank1_waits"
+    env = {
+        **os.environ, "PYTHONUNBUFFERED": "1", "STOP_MARK": str(mark),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+        "AUDIOTRAIN_LAUNCH_STOP_GRACE_S": "0",  # no bound: the ranks must end by themselves
+    }  # fmt: skip
+    args = [*TINY, "--data.cache_dir", str(tmp_path / "cache"), "--processes", "2", "--run_dir", "run"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lingering", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out = proc.communicate(timeout=90)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()  # (its ranks end with it: PR_SET_PDEATHSIG)
+        pytest.fail("the job did not end after SIGTERM:\n" + proc.communicate()[0][-3000:])
+    assert proc.returncode == 143, out[-3000:]
+    assert out.count("stopped (SIGTERM) while computing the songs' features, before training") == 1, out
+    assert not (tmp_path / "run").exists()
+
+
+def _stopped_by_sigterms(tmp_path, job, times):
+    """`run_local_job(job)` with `times` SIGTERMs sent to this process once the job's fake ranks started (the
+    file ``started``); what it returned and what it said (its lines and stderr)."""
+    import threading
+
+    said = []
+
+    def stop():
+        while not (tmp_path / "started").exists():
+            time.sleep(0.02)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.3)
+
+    threading.Thread(target=stop, daemon=True).start()
+    status = local.run_local_job(job, "unused", [], log=said.append)
+    return status, said
+
+
+@pytest.mark.serial
+def test_ranks_that_do_not_stop_on_a_stop_signal_are_aborted_then_killed(tmp_path, monkeypatch, capfd):
+    """A rank blocked in a collective (in C++, where no handler runs) never stops: the job waited for ever,
+    a second signal was only passed on again."""
+    from audiotrain.distributed import failures
+
+    monkeypatch.setenv(failures.STOP_GRACE_ENV, "1")
+    monkeypatch.setattr(failures, "ABORT_GRACE_S", 1.0)
+    # Its rank takes no notice of any signal, and would run 30 s.
+    job = fake_mpirun(tmp_path, f"trap '' USR1 TERM INT\nsleep 30 &\ntouch {tmp_path / 'started'}\nwait")
+    started = time.monotonic()
+    status, said = _stopped_by_sigterms(tmp_path, job, 1)
+    err = capfd.readouterr().err
+    assert status == 143 and time.monotonic() - started < 20, (said, err)
+    assert "audiotrain: the ranks did not stop within 1 s of the stop signal" in err
+    assert re.search(
+        r"audiotrain: the job did not end within 1 s of the abort: killing 1 rank still running", err
+    )
+
+
+@pytest.mark.serial
+def test_a_job_ended_by_the_third_stop_signal_says_so(tmp_path, monkeypatch, capfd):
+    """mpirun ends on the third signal (status 1), its ranks not stopped: the job ended with 1 and no word."""
+    from audiotrain.distributed import failures
+
+    monkeypatch.setenv(failures.STOP_GRACE_ENV, "0")
+    monkeypatch.setattr(failures, "ABORT_GRACE_S", 1.0)
+    job = fake_mpirun(
+        tmp_path, f"trap '' USR1\ntrap 'exit 1' TERM\nsleep 30 &\ntouch {tmp_path / 'started'}\nwait"
+    )
+    status, said = _stopped_by_sigterms(tmp_path, job, 3)
+    assert status == 143, (said, capfd.readouterr().err)
+    assert said[1:] == [
+        "audiotrain: the job ended on the third stop signal (mpirun's exit status 1) before its ranks stopped "
+        "by themselves"
+    ]

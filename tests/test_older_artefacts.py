@@ -149,7 +149,7 @@ def test_an_older_clap_run_record_trains_in_one_process_as_it_did(tmp_path, caps
     capsys.readouterr()
     cfg = clap.parse_config(["--config", str(tmp_path / "config.json")])
     assert cfg.train.processes == 1
-    assert "read as that version ran: train.processes 1" in capsys.readouterr().out
+    assert "read as that version ran: train.processes 1" in capsys.readouterr().err
 
 
 # ---- --resume of an older checkpoint ---------------------------------------------------------------------
@@ -276,7 +276,7 @@ def test_a_clap_resume_keeps_the_processes_its_checkpoint_was_trained_in(
     with pytest.raises(Stopped):
         clap.main(["--demo.clips", "8", "--resume", str(checkpoint), "--out", str(tmp_path / "out")])
     assert seen["resumed"] == recorded
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # (a note)
     if recorded is None:
         assert "does not record how many processes trained it" in out and "--train.processes N" in out
     else:

@@ -149,3 +149,30 @@ os._exit(9)
 
 
 pytestmark = pytest.mark.serial  # 2-rank jobs, and timing
+
+
+def _offer_with(value, tmp_path, monkeypatch):
+    """What rank 0 of a ring job (as far as the watch can tell) offers the others with the variable set to
+    `value`: None where it does not watch."""
+    from audiotrain.distributed import peer_watch
+
+    (tmp_path / "hosts.json").write_text('[["127.0.0.1:1"], ["127.0.0.1:2"]]')
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "hosts.json"))
+    monkeypatch.setenv("MLX_RANK", "0")
+    monkeypatch.setenv(peer_watch.ENABLE_ENV, value)
+    offers = []
+    peer_watch.start(0, lambda offer: offers.append(offer) or [offer, None])
+    return offers[0]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "OFF", "no", " Off "])
+def test_the_watch_is_turned_off_by_any_word_for_off(value, tmp_path, monkeypatch):
+    """Only `0` turned it off: `false`, `off` and `no` kept it on without a word (AUDIOTRAIN_TRACEBACK took
+    them all)."""
+    assert _offer_with("1", tmp_path, monkeypatch) is not None
+    assert _offer_with(value, tmp_path, monkeypatch) is None
+
+
+def test_a_value_of_the_watch_variable_that_is_no_word_for_on_or_off_is_named(tmp_path, monkeypatch):
+    with pytest.warns(RuntimeWarning, match=r"AUDIOTRAIN_PEER_WATCH='of' is neither on .* nor off"):
+        assert _offer_with("of", tmp_path, monkeypatch) is not None  # on, as where it is unset

@@ -524,3 +524,41 @@ def test_the_check_for_annotations_in_the_way_lists_each_folder_once(tmp_path, m
     assert [(t.name, audio.name) for t, audio in blocked] == [
         (f"s{i:02d}.lab", f"s{i:02d}.wav") for i in (0, 10, 20, 30, 40)
     ]
+
+
+def test_dash_as_the_output_is_stdout_for_a_file_and_refused_for_a_folder(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """`-o -` wrote a file named `-` (a folder for a folder input), and nothing to stdout."""
+    monkeypatch.chdir(tmp_path)
+    song = _tone(tmp_path / "songs" / "song.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, song) == 0
+    printed = capsys.readouterr().out
+    assert _predict(checkpoint, song, "-o", "-") == 0
+    assert capsys.readouterr().out == printed and printed.strip()
+    assert _predict(checkpoint, tmp_path / "songs", "-o", "-") == 2
+    err = capsys.readouterr().err
+    assert "error: -o -: a folder input" in err and "stdout cannot take" in err
+    assert not (tmp_path / "-").exists()
+
+
+def test_overwrite_takes_an_optional_true_or_false_as_in_the_clap_recipe(checkpoint, tmp_path, capsys):
+    """`--overwrite false` was refused ("unrecognized arguments: false") and `--overwrite=true` too ("ignored
+    explicit argument"), where the CLAP recipe takes both: a script could not write one form for both."""
+    song, out = _tone(tmp_path / "song.wav"), tmp_path / "song.lab"
+    assert _predict(checkpoint, "--overwrite", song, "-o", out) == 0  # alone, before the input: as before
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", out, "--overwrite", "false") == 2
+    err = capsys.readouterr().err
+    assert "unrecognized" not in err and str(out) in err and "--overwrite" in err  # refused: it is there
+    for given in (["--overwrite=true"], ["--overwrite", "yes"], ["--overwrite"]):
+        out.write_text("earlier\n")
+        assert _predict(checkpoint, song, "-o", out, *given) == 0, capsys.readouterr().err
+        assert out.read_text() != "earlier\n"
+    # The training commands take it alike.
+    for command in ("train", "cv"):
+        with pytest.raises(SystemExit):
+            chords.main([command, "--data", str(tmp_path / "no_songs"), "--overwrite", "false", "--nope"])
+        err = capsys.readouterr().err
+        assert "unrecognized arguments: --nope" in err and "false" not in err

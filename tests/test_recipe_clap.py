@@ -393,20 +393,24 @@ def demo_run(tmp_path_factory):
         "--train.compile", "false",
         "--train.progress_bar", "false",
     ]  # fmt: skip
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    printed, said = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
         result = run(parse_config(argv), argv)
-    return {**result, "argv": argv}, printed.getvalue()
+    return {**result, "argv": argv, "said": said.getvalue()}, printed.getvalue()
 
 
 def test_cli_offline_demo_end_to_end(demo_run):
     from audiotrain.models.clap import load_pretrained
 
     result, printed = demo_run
-    out = result["run_dir"]
-    assert "OFFLINE DEMO" in printed and "retrieval on the evaluation clips" in printed
+    out, said = result["run_dir"], result["said"]
+    # Results on stdout, notes and diagnostics on stderr, as the chord recipe splits them.
+    assert "OFFLINE DEMO" in said and "retrieval on the evaluation clips" in printed
+    assert "retrieval before fine-tuning:" in printed and "run folder: " in printed
     n_eval = len(result["eval_set"].clips)
-    assert f"note: only {n_eval} evaluation clips: text→audio R@k is k/{n_eval} by chance" in printed
+    assert f"note: only {n_eval} evaluation clips: text→audio R@k is k/{n_eval} by chance" in said
+    for diagnostic in ("OFFLINE DEMO", "demo data: ", "\nmodel: ", "note: ", "training on "):
+        assert diagnostic not in printed and diagnostic.strip() in said, diagnostic
 
     for name in ("config.json", "data_report.txt", "history.json", "retrieval.json", "plots/loss.png",
                  "plots/accuracy.png", "plots/retrieval.png", "checkpoints/last/model.safetensors",
@@ -450,7 +454,7 @@ def test_run_returns_what_its_type_says(demo_run):
     from audiotrain.recipes.clap import ClapRunResult
     from audiotrain.recipes.clap.task import CLAPTrainModule
 
-    result = {k: v for k, v in demo_run[0].items() if k != "argv"}  # (the fixture's own addition)
+    result = {k: v for k, v in demo_run[0].items() if k not in ("argv", "said")}  # (the fixture's own)
     assert set(result) == ClapRunResult.__required_keys__ | ClapRunResult.__optional_keys__
     types = {"run_dir": Path, "history": dict, "task": CLAPTrainModule, "interrupted": bool, "before": dict,
              "after": dict, "weights": str, "export": Path, "eval_set": CaptionDataset}  # fmt: skip
@@ -989,9 +993,11 @@ def _run_to_the_model_load(monkeypatch, tmp_path: Path, checkpoint: Path, *extra
 
 
 def _one_error_line(err: str) -> str:
+    """The one error line of stderr, its last (the notes before it are stderr's too, as the chord recipe's)."""
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
-    return lines[0]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:] and "Traceback" not in err, err
+    return errors[0]
 
 
 def test_cli_resume_folder_is_checked_before_data_and_model(tmp_path, capsys, monkeypatch):
@@ -1207,7 +1213,7 @@ def test_ctrl_c_saves_evaluates_and_exits_130_with_the_command_that_continues(
     argv[argv.index("--train.epochs") + 1] = "1"
     monkeypatch.chdir(tmp_path)
     assert clap.main(argv) == 128 + signum  # as a shell reports a command that signal stopped: 130, 143
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())  # (results and notes)
     assert f"training was interrupted ({'Ctrl-C' if name == 'SIGINT' else name})" in out
     (run,) = Path("runs").iterdir()
     saved = run / "checkpoints" / "interrupted"
@@ -1427,7 +1433,7 @@ def test_a_demo_clip_damaged_in_place_is_named_with_the_command_that_renders_it_
     assert (
         f"note: the demo set {folder} has 1 damaged clip; `python -m audiotrain cache clear --key "
         f"{folder.name}` has it rendered again"
-    ) in capsys.readouterr().out
+    ) in capsys.readouterr().err
 
 
 def test_a_missing_logger_package_is_refused_before_the_processes_start(tmp_path, capsys, monkeypatch):
@@ -1472,7 +1478,7 @@ def test_a_warmup_longer_than_the_planned_steps_is_cut_with_a_warning(capsys):
     task_cfg, _, total = resolve_training(cfg, demo=True, n_train=8)
     assert (task_cfg.total_steps, total) == (2, 2)
     assert (
-        "warning: --task.warmup_steps 5 is more than the 2 steps of the schedule" in capsys.readouterr().out
+        "warning: --task.warmup_steps 5 is more than the 2 steps of the schedule" in capsys.readouterr().err
     )
 
 
@@ -1488,13 +1494,13 @@ def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_p
     argv = _tiny_demo_argv(Path("."), "run")  # relative paths, as a user types them
     # 8 clips, 2 held out, batches of 2: 3 planned steps.
     assert clap.main([*argv, "--task.total_steps", "2"]) == 0
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())  # (results and notes)
     assert "warning: --task.total_steps 2 is less than the 3 optimizer steps planned" in out
     stale = Path("run/checkpoints/stale-from-the-first-run")
     stale.mkdir()
 
     assert clap.main([*argv, "--overwrite"]) == 0
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())  # (results and notes)
     assert "--overwrite: removed the previous run's" in out and "warning:" not in out
     # (a folder the run did not write is the user's: kept, and named)
     assert "did not write in run: checkpoints/stale-from-the-first-run" in out and stale.is_dir()
@@ -1514,7 +1520,7 @@ def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_p
     capsys.readouterr()
     shutil.rmtree(tmp_path / "run" / "demo_init")
     assert clap.main(["export", "--checkpoint", str(last), "--out", "exported2"]) == 0
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())  # (results and notes)
     assert "demo_init (the model folder the run started from) is missing" in out
     assert f"{tmp_path / 'run' / 'hf_model'}" in out
     assert _same_weights(clap_load(elsewhere / "exported2"), _model_arrays(last))
@@ -1765,7 +1771,7 @@ def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_o
     copied = [*argv, "--out", str(tmp_path / "copied"), "--train.epochs", "2"]
     capsys.readouterr()
     assert clap.main([*copied, "--resume", str(other / "checkpoints" / "last")]) == 0
-    assert f"note: {other / 'config.json'} lists other clips than checkpoint" in capsys.readouterr().out
+    assert f"note: {other / 'config.json'} lists other clips than checkpoint" in capsys.readouterr().err
     assert clap.main([*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]) == 0
     resumed_here, resumed_copy = (
         _model_arrays(folder / "checkpoints" / "last") for folder in (run, tmp_path / "copied")
@@ -1832,7 +1838,7 @@ def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
-    assert "training in 2 processes" in done.stdout
+    assert "training in 2 processes" in done.stderr  # (a diagnostic)
     assert done.stderr.count("error: audio_embeds contains NaN or infinite values") == 1
     assert "Traceback" not in done.stderr
 
@@ -2046,7 +2052,7 @@ def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monk
             "--dataset.max_tokens", "40"]  # fmt: skip
     with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
         clap.main(argv)
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())  # (results and notes)
     assert "captions: 40 tokens each, <s> and </s> included (--dataset.max_tokens)" in out
     assert "tokenizer_config.json's model_max_length 16 does not lower it" in out
 
@@ -2083,7 +2089,7 @@ def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp
     with pytest.raises(pytest.fail.Exception):  # stopped once the model, tokenizer and front end are loaded
         clap.main(argv)
     captured = capsys.readouterr()
-    lines = [line for line in captured.out.splitlines() if "tokens" in line]
+    lines = [line for line in captured.err.splitlines() if "tokens" in line]
     assert lines == [
         "captions: 38 tokens each, <s> and </s> included (--dataset.max_tokens unset: the default 77, "
         "lowered to the most the checkpoint's text tower takes); longer ones are cut"
@@ -2092,7 +2098,7 @@ def test_an_unset_caption_length_is_lowered_to_the_checkpoints_and_said_once(tmp
     assert clap.main([*argv, "--dataset.max_tokens", "77"]) == 2
     captured = capsys.readouterr()
     assert "--dataset.max_tokens 77: the text tower accepts at most 38" in _one_error_line(captured.err)
-    assert "captions:" not in captured.out  # refused before the line that would say 38
+    assert "captions:" not in captured.err  # refused before the line that would say 38
 
 
 def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
@@ -2229,7 +2235,7 @@ def test_data_report_lists_every_skipped_clip_and_the_screen_points_at_it(tmp_pa
     (data / "zz_orphan.txt").write_text("a caption without its clip\n")
     out = tmp_path / "run"
     assert clap.main([*_tiny_demo_argv(tmp_path, out), "--data", str(data)]) == 0
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # (results and notes)
     assert "... and 4 more (every one is listed in the run folder's data_report.txt)" in printed
     assert "zz_broken" not in printed and "zz_orphan" not in printed
     report = (out / "data_report.txt").read_text()
@@ -2271,7 +2277,7 @@ def test_eval_split_naming_the_training_split_trains_and_scores_every_clip_of_it
     assert "measured on clips it trains on" in printed.err
     clips = json.loads((out / "config.json").read_text())["clips"]
     assert len(clips["train"]) == 9 and sorted(clips["eval"]) == sorted(clips["train"])
-    assert "training on 9 clips, evaluating on 9" in printed.out
+    assert "training on 9 clips, evaluating on 9" in printed.err
 
 
 def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning(tmp_path, capsys):
@@ -2285,7 +2291,7 @@ def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning
     argv = ["--preset", "quick_test", "--data", str(data), "--out", str(run_dir), "--train.epochs", "3",
             "--train.retrieval_every_epoch", "true"]  # fmt: skip
     assert main(argv) == 0
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # (results and notes)
     assert "training on 4 clips, evaluating on 1 " in printed
     assert "warning: only 1 evaluation clip: every epoch scores the same on it" in printed
     assert "the last checkpoint stands for it" in printed
@@ -2353,7 +2359,7 @@ def test_counts_of_one_are_singular(tmp_path, capsys):
 
     data = tone_folder(tmp_path / "tones", clips=5)
     assert main(["--preset", "quick_test", "--data", str(data), "--out", str(tmp_path / "run")]) == 0
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # (results and notes)
     assert "with 1 clip held out at random" in printed and "; 1 optimizer step planned" in printed
     assert "only 1 evaluation clip:" in printed
     assert not re.search(r"\(s\)|\b1 (optimizer steps|evaluation clips|clips)\b", printed)
@@ -2387,7 +2393,7 @@ def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_choose
     argv = [*common, "--out", str(run_dir), "--dataset.eval_split", "validation",
             "--dataset.test_split", "evaluation"]  # fmt: skip
     assert main(argv) == 0
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # (results and notes)
     assert (
         "training on 4 clips, validating on 2 (choosing the best checkpoint), scoring 2 before and after"
         in (printed)
@@ -2400,7 +2406,7 @@ def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_choose
     assert results["eval_captions_per_clip"] == [2, 2]
     # Without a test split the "after" scores come from the split that chose the checkpoint: said so.
     assert main([*common, "--out", str(tmp_path / "run2"), "--dataset.eval_split", "evaluation"]) == 0
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # (results and notes)
     assert "note: these scores come from the clips that chose the checkpoint" in printed
     assert "--dataset.test_split evaluation" in printed
     # A test split that trains or chooses is refused; an unset eval split then picks another one.
@@ -2439,7 +2445,7 @@ def test_a_resume_without_the_test_split_flag_scores_the_split_the_run_did(tmp_p
     capsys.readouterr()
     last = str(run_dir / "checkpoints" / "last")
     assert main([*common, "--train.epochs", "2", "--resume", last]) == 0
-    printed = capsys.readouterr().out
+    printed = "".join(capsys.readouterr())  # (results and notes)
     assert f"--resume {last}: going on with the settings its run recorded" in printed
     assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0, 1]
     assert (
@@ -2642,7 +2648,7 @@ def test_a_resume_of_a_finished_run_in_its_own_folder_is_refused_and_changes_not
     last = run / "checkpoints" / "last"
     assert clap.main([*argv, "--resume", str(last)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
+    _one_error_line(err)
     assert f"cannot resume from {last}: its run in {run} is finished (1 epoch, 3 steps;" in err
     assert "resume with --train.epochs above 1" in err and "into a new --out" in err
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == kept
@@ -2675,7 +2681,7 @@ def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(t
     capsys.readouterr()
     last = run / "checkpoints" / "last"
     assert clap.main(["--out", str(run), "--resume", str(last), "--train.epochs", "2"]) == 0
-    out = capsys.readouterr().out
+    out = "".join(capsys.readouterr())  # (results and notes)
     assert (
         f"--resume {last}: going on with the settings its run recorded ({last}/trainer_state.json), " in out
     )

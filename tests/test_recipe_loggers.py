@@ -179,3 +179,9 @@ def test_a_required_logger_that_cannot_start_stops_either_recipe_before_training
     err = capsys.readouterr().err
     assert "error: MLflowLogger could not start its run (" in err and "--logger.required" in err, err
     assert not (clap_run / "checkpoints").exists()
+    # It left config.json, data_report.txt and demo_init/, and the same command was then refused for them.
+    assert not clap_run.exists(), sorted(p.name for p in clap_run.iterdir())
+    clap_run.mkdir()
+    (clap_run / "notes.txt").write_text("mine")  # a folder of the user's: what is there stays
+    assert clap.main(argv) == 2
+    assert sorted(p.name for p in clap_run.iterdir()) == ["notes.txt"]

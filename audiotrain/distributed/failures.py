@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import traceback
@@ -213,8 +214,9 @@ ABORT_GRACE_S = 10.0
 _REPORT_GRACE_S = 5.0
 
 
-def _stop_grace() -> float:
-    """`STOP_GRACE_S`, or the seconds `STOP_GRACE_ENV` gives (0 or less: no limit)."""
+def _stop_grace(who: str = "audiotrain launch") -> float:
+    """`STOP_GRACE_S`, or the seconds `STOP_GRACE_ENV` gives (0 or less: no limit); `who` names the launcher
+    in the warning about a value that is no number."""
     value = os.environ.get(STOP_GRACE_ENV, "").strip()
     if not value:
         return STOP_GRACE_S
@@ -222,8 +224,7 @@ def _stop_grace() -> float:
         return max(0.0, float(value))
     except ValueError:
         print(
-            f"audiotrain launch: {STOP_GRACE_ENV}={value!r} is not a number of seconds; "
-            f"using {STOP_GRACE_S:.0f}",
+            f"{who}: {STOP_GRACE_ENV}={value!r} is not a number of seconds; using {STOP_GRACE_S:.0f}",
             file=sys.stderr,
             flush=True,
         )
@@ -290,10 +291,21 @@ class _EndingWatch:
 
     Killed: the ranks (mlx.launch's children) with SIGKILL, then, where mlx.launch has not ended
     `_REPORT_GRACE_S` later, its whole process group (mlx.launch, and what the ranks started). Each step is
-    said on stderr. Once mlx.launch ended, what outlived it is ended too (`_leftovers`)."""
+    said on stderr. Once mlx.launch ended, what outlived it is ended too (`_leftovers`).
 
-    def __init__(self, proc: subprocess.Popen, abort: Callable[[], None], stop_grace: float) -> None:
+    The recipes' own local processes (`local.run_local_job`) are watched so around ``mpirun`` (`launcher`),
+    whose ranks are its children too; `who` starts the lines it says."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen,
+        abort: Callable[[], None],
+        stop_grace: float,
+        who: str = "audiotrain launch",
+        launcher: str = "mlx.launch",
+    ) -> None:
         self.proc = proc
+        self.who, self.launcher = who, launcher
         self._abort = abort
         self.stop_grace = stop_grace
         self.ended: tuple[float, str] | None = None  # when and how mlx.launch said the first rank ended badly
@@ -350,7 +362,7 @@ class _EndingWatch:
                 and now - self.stopped_at >= self.stop_grace
             ):
                 _say(
-                    f"audiotrain launch: the ranks did not stop within {self.stop_grace:.0f} s of the stop "
+                    f"{self.who}: the ranks did not stop within {self.stop_grace:.0f} s of the stop "
                     f"signal ({STOP_GRACE_ENV} sets how long they get): aborting them, as a second Ctrl-C "
                     "would"
                 )
@@ -367,7 +379,7 @@ class _EndingWatch:
         ranks = _children(self.proc.pid)
         # Counted here, when they are killed: how many of the job's ranks still run is known only now.
         what = f"{plural(len(ranks), 'rank')} still running (pid {listed(ranks, 8)}; SIGKILL)"
-        _say(f"audiotrain launch: {why}: killing {what if ranks else 'the job (SIGKILL)'}")
+        _say(f"{self.who}: {why}: killing {what if ranks else 'the job (SIGKILL)'}")
         for pid in ranks:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
@@ -382,8 +394,8 @@ class _EndingWatch:
         left = _group_members(pgid)
         if left:
             _say(
-                f"audiotrain launch: {plural(len(left), 'process', 'processes')} of the job still running "
-                f"after mlx.launch ended (pid {', '.join(map(str, left))}): killing "
+                f"{self.who}: {plural(len(left), 'process', 'processes')} of the job still running "
+                f"after {self.launcher} ended (pid {', '.join(map(str, left))}): killing "
                 f"{'it' if len(left) == 1 else 'them'} (SIGKILL)"
             )
             _kill_group(pgid)
@@ -613,6 +625,16 @@ def launch_help(prog: str = LAUNCH_PROG) -> str:
     on (from ``mlx.launch --help``, so they are those of the mlx installed)."""
     summary, _, body = inspect.cleandoc(launch.__doc__ or "").partition("\n")
     summary = summary.partition("``: ")[2]  # (the first line names the command, as the usage line does)
+    # The docstring's names of the code's constants, as a user reads them: their values, and the variable.
+    for name, value in (
+        (" (`_EndingWatch`)", ""),
+        ("`STOP_GRACE_S`", f"{STOP_GRACE_S:.0f} s ({STOP_GRACE_ENV}=SECONDS sets another, 0: no limit)"),
+        ("`ABORT_GRACE_S`", f"{ABORT_GRACE_S:.0f} s"),
+        ("`RANK_ENDED_GRACE_S`", f"{RANK_ENDED_GRACE_S:.0f} s"),
+        ("``", ""),
+    ):
+        body = body.replace(name, value)
+    body = "\n\n".join(textwrap.fill(" ".join(part.split()), 110) for part in body.split("\n\n"))
     try:
         theirs = subprocess.run(
             [_mlx_launch(), "--help"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
@@ -622,7 +644,7 @@ def launch_help(prog: str = LAUNCH_PROG) -> str:
     except (OSError, subprocess.SubprocessError, StopIteration):
         options = "  (see mlx.launch --help)"
     return (
-        f"usage: {prog} [mlx.launch options] -- command ...\n\n{summary}\n{body}\n\n"
+        f"usage: {prog} [mlx.launch options] -- command ...\n\n{summary}\n\n{body.strip()}\n\n"
         f"mlx.launch's options, passed on as they are:\n{options}\n"
     )
 

@@ -21,7 +21,8 @@ and says why.
 Ctrl-C: ``mpirun`` would kill its ranks at once, so it runs in a session of its own, and the launching
 process turns each Ctrl-C, and each SIGTERM (``timeout``, a cluster's time limit), into a ``SIGUSR1`` that
 it sends every rank (`STOP_SIGNAL_ENV` tells them to treat it as SIGINT). The first asks the ranks to stop
-together and save, the second aborts. It reaches the ranks alone, not the C++ compiler MLX may be running in
+together and save, the second aborts; ranks that do not end (one blocked in a collective another left) are
+aborted, then killed, in a bounded time (`run_local_job`). It reaches the ranks alone, not the C++ compiler MLX may be running in
 a rank's process group, which it would kill. SIGUSR1 ends a process that has no handler for it, and a rank
 installs its handler only once Python and the recipe's modules are loaded (seconds): the launcher sends it
 only to the ranks that said they have one, and writes each signal it heard down first, where a rank that
@@ -422,9 +423,11 @@ def run_local_job(
     """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status
     (128 + N when ``mpirun`` was ended by signal N).
 
-    Ctrl-C or SIGTERM here reaches every rank as ``SIGUSR1``: the first asks them to stop together and save
-    (a job stopped so returns 128 + the signal: 130, or 143 for SIGTERM), the second aborts them, a third ends
-    ``mpirun``. SIGHUP (the terminal closed) ends ``mpirun``, which ends its ranks; on Linux so does this
+    Ctrl-C or SIGTERM here reaches every rank as ``SIGUSR1``: the first asks them to stop together and save,
+    the second aborts them, a third ends ``mpirun``; a job so stopped returns 128 + the first signal (130, or
+    143 for SIGTERM). The wait is bounded as under ``python -m audiotrain launch`` (`failures._EndingWatch`):
+    ranks that have not stopped `failures.STOP_GRACE_S` after the first signal are aborted, and ranks still
+    running `failures.ABORT_GRACE_S` after an abort are killed, each step said in one line. SIGHUP (the terminal closed) ends ``mpirun``, which ends its ranks; on Linux so does this
     process's death, however it dies (``PR_SET_PDEATHSIG``).
     """
     assert plan.mpi is not None and plan.processes > 1
@@ -435,7 +438,7 @@ def run_local_job(
         command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv], rank_env)
         for attempt in range(2, START_ATTEMPTS + 2):
             start = _StartWatch()
-            status, heard, banners, explained = _run_mpirun(command, env, folder, start)
+            status, heard, banners, explained, killed = _run_mpirun(command, env, folder, start)
             if heard or not start.passing_failure() or attempt > START_ATTEMPTS:
                 break
             log(
@@ -448,7 +451,12 @@ def run_local_job(
         if code not in _REPORTED_BY_THE_RANK and code not in stopped:
             log(f"audiotrain: rank {rank} of the job exited with status {code}, so mpirun stopped the others")
     status = 128 - status if status < 0 else status
-    if heard and status in {130, *stopped}:  # the ranks stopped on its stand-in: report what this one heard
+    if heard:  # the job ended on this one's stop signals: report the first, as a shell would
+        if status not in {130, *stopped} and not killed:  # (the kill was said as it was done)
+            log(
+                f"audiotrain: the job ended on the {_ORDINALS[min(len(heard), 3) - 1]} stop signal "
+                f"(mpirun's exit status {status}) before its ranks stopped by themselves"
+            )
         return 128 + heard[0]
     if not heard and start.passing_failure():  # no rank ever ran: nothing of theirs to point at
         log(
@@ -467,17 +475,27 @@ def _run_mpirun(
     env: dict[str, str],
     job_folder: Path | None = None,
     also_watch: _StartWatch | None = None,
-) -> tuple[int, list[int], _ExitBannerFilter, _ErrorLineWatch]:
+) -> tuple[int, list[int], _ExitBannerFilter, _ErrorLineWatch, bool]:
     """Run ``mpirun`` to its end, its stderr (the ranks' too) passed through as it comes, less one banner
     (`_ExitBannerFilter`): its status, the stop signals this process heard meanwhile, the banner filter, and
-    whether a rank printed an error line (`_ErrorLineWatch`). `job_folder`: the ranks' `JOB_FOLDER_ENV`
+    whether a rank printed an error line (`_ErrorLineWatch`), and whether the ranks were killed: after a stop
+    signal, the ranks that have not stopped `failures.STOP_GRACE_S` later are aborted, and those still
+    running `failures.ABORT_GRACE_S` after an abort are killed (`failures._EndingWatch`). `job_folder`: the ranks' `JOB_FOLDER_ENV`
     (None: mpirun passes SIGUSR1 on to them); `also_watch` is fed all mpirun's stderr as well."""
+    from audiotrain.distributed.failures import _EndingWatch, _stop_grace
+
     proc: subprocess.Popen | None = None
+    ending: _EndingWatch | None = None
     watches = [w for w in (also_watch,) if w is not None]
 
     def send(signum: int) -> None:
         if proc is None or proc.poll() is not None:
             return
+        if ending is not None:  # (the first stand-in asks to stop; any signal after it aborts)
+            if signum == signal.SIGTERM or ending.stopped_at is not None:
+                ending.note_abort()
+            else:
+                ending.note_stop()
         if signum == signal.SIGUSR1 and job_folder is not None:
             _signal_ready_ranks(job_folder, proc.pid)
         else:
@@ -492,16 +510,24 @@ def _run_mpirun(
         try:
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert proc.stderr is not None
-            for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
-                for watch in watches:
-                    watch.feed(chunk)
-                shown = stop_noise.feed(banners.feed(chunk), stopped=bool(heard()))
+            # However the ranks end, or do not (one blocked in a collective its peer left): the job's end
+            # after a stop signal is bounded as under `python -m audiotrain launch`.
+            ending = _EndingWatch(
+                proc, lambda: send(signal.SIGUSR1), _stop_grace("audiotrain"), "audiotrain", "mpirun"
+            )
+            if heard():  # (a stop heard before mpirun started: the ranks find it written down)
+                ending.note_stop()
+            with ending:
+                for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
+                    for watch in watches:
+                        watch.feed(chunk)
+                    shown = stop_noise.feed(banners.feed(chunk), stopped=bool(heard()))
+                    explained.feed(shown)
+                    _write_stderr(shown)
+                shown = stop_noise.feed(banners.flush(), stopped=bool(heard())) + stop_noise.flush()
                 explained.feed(shown)
                 _write_stderr(shown)
-            shown = stop_noise.feed(banners.flush(), stopped=bool(heard())) + stop_noise.flush()
-            explained.feed(shown)
-            _write_stderr(shown)
-            status = proc.wait()
+                status = proc.wait()
         except BaseException:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
@@ -509,7 +535,7 @@ def _run_mpirun(
         finally:
             if proc is not None and proc.stderr is not None:
                 proc.stderr.close()
-        return status, heard(), banners, explained
+        return status, heard(), banners, explained, ending.killed_at is not None
 
 
 @contextlib.contextmanager
@@ -597,6 +623,8 @@ def _unexplained_exit(
         f"process ({flag} 1) to see the error where it happens"
     ]
 
+
+_ORDINALS = ("first", "second", "third")
 
 #: Exit statuses whose rank has said why itself: 1 (an exception: its traceback and ``audiotrain: rank N
 #: failed``), 2 (a recipe's one-line error), 130 (Ctrl-C, and what was saved).

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from audiotrain._system import env_flag
+
 #: Seconds a rank whose peer failed may go on before the watch ends it: time for its own next collective
 #: to raise and report where it was, which is the usual case (well under a second).
 PEER_FAILED_GRACE_S = 10.0
@@ -59,7 +61,7 @@ def start(rank: int, exchange: Callable[[Any], list[Any]]) -> None:
     global _WATCH
     if not os.environ.get("MLX_HOSTFILE"):  # not a ring job (MPI, NCCL): set alike for every rank
         return
-    listener = _listen() if os.environ.get(ENABLE_ENV, "1") != "0" else None
+    listener = _listen() if env_flag(ENABLE_ENV, default=True) else None
     offer = None
     if listener is not None:
         host, port = listener.getsockname()[:2]

@@ -1041,10 +1041,11 @@ def _write_text(handle, text: str) -> None:
     handle.write(text.encode())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``audiotrain cache info|clear|prune [--root DIR] [--key KEY] [--force]``."""
+def main(argv: list[str] | None = None, prog: str = "python -m audiotrain cache") -> int:
+    """``audiotrain cache info|clear|prune [--root DIR] [--key KEY] [--force]``; `prog`: the command as the
+    user started it, for its usage and help."""
     parser = argparse.ArgumentParser(
-        prog="audiotrain cache",
+        prog=prog,
         description="Inspect or clear the feature cache, and the recipes' demo sets beside it.",
         allow_abbrev=False,  # as the recipes: --ro silently meaning --root hides typos
     )
@@ -1086,12 +1087,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is not None and not is_cache_root(root) and is_cache_root(root / "features"):
         root = root / "features"  # the recipes' cache folder (--data.cache_dir): its feature cache
     done = "listed" if args.command == "info" else "deleted"
-    # A --root typo must not read as an empty cache (the default root is missing until the first entry).
-    problem = "is a file, not a folder" if root.exists() and not root.is_dir() else None
-    if args.root is not None and not root.exists():
+    # A --root typo must not read as an empty cache (the default root is missing until the first entry), nor
+    # may a file where a folder of the path should be (AUDIOTRAIN_CACHE_DIR naming a file): no cache can be.
+    named = "--root" if args.root is not None else "the default cache folder"
+    if args.root is None and os.environ.get(CACHE_DIR_ENV, "").strip():
+        named = CACHE_DIR_ENV
+    in_the_way = next((p for p in (root, *root.parents) if p.exists()), None)
+    problem = None
+    if in_the_way is not None and not in_the_way.is_dir():
+        root, problem = in_the_way, "is a file, not a folder"  # (the variable's folder, or --root)
+    elif args.root is not None and not root.exists():
         problem = "does not exist"
     if problem:
-        named = "--root" if args.root is not None else "the default cache folder"
         print(f"error: {named} {root} {problem}; nothing was {done}", file=sys.stderr)
         return 2
     if root.is_dir() and not is_cache_root(root):

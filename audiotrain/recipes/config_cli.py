@@ -89,13 +89,42 @@ def _sequence_type(annotation: Any) -> tuple[type | None, bool]:
     return None, False
 
 
+_TRUE_WORDS, _FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
+    if lowered in _TRUE_WORDS:
         return True
-    if lowered in ("0", "false", "no", "off"):
+    if lowered in _FALSE_WORDS:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _is_bool_word(text: str) -> bool:
+    return text.strip().lower() in _TRUE_WORDS + _FALSE_WORDS
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser, help: str, default: Any = False) -> None:
+    """``--overwrite``, as every command of both recipes takes it: alone, or with a true/false value
+    (``--overwrite false``, ``--overwrite=true``), for a script that writes one form for all."""
+    parser.add_argument(
+        "--overwrite", dest="overwrite", nargs="?", const=True, type=parse_bool, default=default, help=help
+    )
+
+
+def without_overwrite(argv: Sequence[str]) -> list[str]:
+    """`argv` less ``--overwrite`` and its value, where it has one (`add_overwrite_argument`)."""
+    kept: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value and _is_bool_word(arg):
+            skip_value = False
+            continue
+        skip_value = arg == "--overwrite"
+        if arg.partition("=")[0] != "--overwrite":
+            kept.append(arg)
+    return kept
 
 
 def home_expanded(path: str | os.PathLike) -> str:
@@ -1131,6 +1160,25 @@ class SettingsParser(argparse.ArgumentParser):
 
     def _print_message(self, message: str, file: Any = None) -> None:
         super()._print_message(as_started(message), file)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse's, where a flag that takes an optional true/false (`add_overwrite_argument`) given alone
+        before a word that is no such value (``predict --overwrite song.wav``) is read as ``--overwrite=true``:
+        argparse would take the word for its value."""
+        argv = list(sys.argv[1:] if args is None else args)
+        optional_bools = {
+            option
+            for action in self._actions
+            if action.nargs == "?" and action.type is parse_bool
+            for option in action.option_strings
+        }
+        for i, arg in enumerate(argv[:-1]):
+            if arg == "--":
+                break
+            following = argv[i + 1]
+            if arg in optional_bools and not following.startswith("-") and not _is_bool_word(following):
+                argv[i] = f"{arg}=true"
+        return super().parse_known_args(argv, namespace)
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
         """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),

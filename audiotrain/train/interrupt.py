@@ -229,6 +229,56 @@ def stop_at_once(*, same_run: bool = False):
             raise SignalInterrupt(signal_meant(heard[0]))
 
 
+# Inside `stopping_together` in a job of several ranks: the stop signals this rank heard there (None outside).
+_together: list[int] | None = None
+
+
+@contextlib.contextmanager
+def stopping_together(*, same_run: bool = False):
+    """`stop_at_once` for work whose ranks meet in collectives (every rank calls them in the same order): in
+    a job of several ranks, a rank that left on a stop signal would leave another blocked for ever in a
+    collective it had entered (in C++, where no Python handler runs). So here the first stop signal is only
+    noted, and the ranks stop together at the next `stop_point` (SignalInterrupt on every rank), which the
+    work passes at the same places on every rank, and which ends the block; a second signal aborts at once
+    (the launcher ends a rank it leaves behind). In one process it is `stop_at_once`."""
+    global _together
+    from audiotrain.distributed import collectives
+
+    if _together is not None or collectives.world_size() <= 1:
+        with stop_at_once(same_run=same_run) if _together is None else contextlib.nullcontext():
+            yield
+        return
+
+    def note(signum: int) -> bool:
+        heard.append(signum)
+        return len(heard) > 1
+
+    heard = _together = []
+    try:
+        with stop_on_signals(note, same_run=same_run):
+            yield
+            stop_point()
+    finally:
+        _together = None
+
+
+def stop_point() -> None:
+    """Inside `stopping_together` in a job of several ranks: one all-reduce by which the ranks agree whether
+    any heard a stop signal, and then all raise `SignalInterrupt`; nothing elsewhere."""
+    global _stopped_by
+    if _together is None:
+        return
+    from audiotrain.distributed import collectives
+    from audiotrain.distributed.local import stop_signals
+
+    import mlx.core as mx
+
+    if collectives.all_reduce_sum(mx.array(float(bool(_together)))).item() > 0:
+        signum = _together[0] if _together else stop_signals()[-1]  # (a rank whose signal is still coming)
+        _stopped_by = _stopped_by or signal_meant(signum)
+        raise SignalInterrupt(signum)
+
+
 @contextlib.contextmanager
 def ignoring_stop_signals():
     """While inside, every stop signal is ignored (the process is already ending on one)."""

@@ -88,12 +88,14 @@ from audiotrain.recipes.config_cli import (
     USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
+    add_overwrite_argument,
     add_preset_argument,
     help_text,
     load_config_data,
     read_older_record,
     resolve_settings,
     unknown_command_message,
+    without_overwrite,
 )
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import stop_exit_status, stopped_by
@@ -178,7 +180,7 @@ def _training_parser(
             "audiotrain) on the demo songs as this version renders them, though a generator changed since "
             "would make them other songs",
         )
-    parser.add_argument("--overwrite", action="store_true", help=overwrite_help)
+    add_overwrite_argument(parser, overwrite_help)
     parser.add_argument(
         "--benchmark",
         action="store_true",
@@ -592,7 +594,7 @@ def _cmd_cv(argv: list[str]) -> int:
         if not collectives.is_main_process():  # (rank 0 says it for the job, once it has scored the fold)
             return stop_status_of_rank()
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
-        again = [arg for arg in argv if arg != "--overwrite"]  # (the run to continue is the new one)
+        again = without_overwrite(argv)  # (the run to continue is the new one)
         command = resume_command(
             "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
         )

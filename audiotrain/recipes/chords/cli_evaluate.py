@@ -40,6 +40,7 @@ from audiotrain.recipes.chords.evaluate import (
     trimmed_note,
     write_evaluation,
 )
+from audiotrain.recipes.config_cli import add_overwrite_argument
 
 
 def _annotation_number(text: str) -> int:
@@ -111,9 +112,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
         "sheet's chords, 1 the performed ones); a song whose file has fewer is skipped and listed. With "
         "--test_songs_of, this, --annotations, --pairs and --allow_gaps default to the run's",
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
+    add_overwrite_argument(
+        parser,
         help="replace an earlier evaluation in the -o folder: first remove what it wrote there (scores, "
         "plots, comparison, and the .lab files of the songs its scores.json lists); other files stay",
     )

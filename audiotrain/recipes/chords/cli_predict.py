@@ -45,6 +45,7 @@ from audiotrain.recipes.chords.predict import (
     output_paths,
     silence_note,
 )
+from audiotrain.recipes.config_cli import add_overwrite_argument, without_overwrite
 from audiotrain.train.interrupt import stop_on_signals, stop_signal_name, stop_status
 
 #: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
@@ -64,8 +65,8 @@ def _cmd_predict(argv: list[str]) -> int:
     parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
         "-o", "--output", default=None, type=nonempty_path,
-        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default: print "
-        "to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
+        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default, and "
+        "-o -: print to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
         "input's sub-folders",
     )  # fmt: skip
     parser.add_argument(
@@ -74,11 +75,11 @@ def _cmd_predict(argv: list[str]) -> int:
         "file is written in its suffix's (.lab; .jams or .jamz), a --format naming the other refused, or in this "
         "one where its suffix is neither",
     )  # fmt: skip
-    parser.add_argument(
-        "--overwrite", action="store_true",
+    add_overwrite_argument(
+        parser,
         help="replace existing chord annotations beside the audio, and earlier outputs in -o (or "
         "<input>-chords); never an audio file",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--skip_existing", action="store_true",
         help="keep the outputs already there (e.g. of a run Ctrl-C stopped) and transcribe only the inputs "
@@ -100,6 +101,13 @@ def _cmd_predict(argv: list[str]) -> int:
         return 2
     if args.overwrite and args.skip_existing:
         raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
+    if args.output == "-":  # stdout, as many tools read it: where a file's transcription goes without -o
+        if not args.input.is_file():
+            raise ValueError(
+                f"-o -: a folder input ({args.input}) writes one file per song, which stdout cannot take; "
+                "give an output folder (or none: <input>-chords)"
+            )
+        args.output = None
     # (stdout may be the transcription)
     check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
     if args.input.is_file():
@@ -413,7 +421,7 @@ def _say_where_predict_stopped(
     )
     if not left:  # (the signal came as the last file was done)
         return
-    again = [arg for arg in argv if arg != "--overwrite"]
+    again = without_overwrite(argv)
     again += [] if args.skip_existing else ["--skip_existing"]
     print(
         "go on with: " + shell_command(*recipe_command("audiotrain.recipes.chords", "predict"), *again),

@@ -41,6 +41,7 @@ from audiotrain.recipes.chords.config import (
     ChordFeatureConfig,
     is_digital_silence,
 )
+from audiotrain.train.interrupt import stop_point
 
 import mlx.core as mx
 import numpy as np
@@ -371,7 +372,8 @@ def drop_undecodable(
     With `log`, rank 0 says how many songs (and minutes of audio) are computed and how many come from
     `cache`, and shows the progress on stderr (minutes on a large folder): a bar in a terminal (unless not
     `bar`: ``--progress_bar false``), else a line every `PROGRESS_LINE_SECONDS`. A stop signal (Ctrl-C)
-    here raises `FeaturesInterrupted`.
+    here raises `FeaturesInterrupted`: at once in one process, and under `stopping_together` on every rank
+    together, once each has finished its song of the round.
 
     Under data parallel each rank computes every W-th song (the features of a few hundred songs take
     tens of seconds on a CPU); one all-reduce then tells every rank which songs failed, and waits until
@@ -386,10 +388,13 @@ def drop_undecodable(
             to_compute = _songs_to_compute(songs, cache)
             if rank == 0:
                 progress = _FeatureProgress(songs, to_compute, world, cache, log, bar)
-        for i in range(rank, len(songs), world):
-            failed[i] = _unusable(songs[i], feature_fn, features) is not None
-            if progress is not None:
-                progress.done_through(i)
+        for first in range(0, len(songs), world):  # a round: one song of each rank's share
+            i = first + rank
+            if i < len(songs):
+                failed[i] = _unusable(songs[i], feature_fn, features) is not None
+                if progress is not None:
+                    progress.done_through(i)
+            stop_point()  # (under `stopping_together`: the ranks stop together, after a song)
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()

@@ -25,7 +25,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     run_checkpoints,
 )
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, PREDICT_ENTRIES, ChordTask, stored_settings
-from audiotrain.recipes.config_cli import SettingsParser
+from audiotrain.recipes.config_cli import SettingsParser, add_overwrite_argument
 from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
@@ -154,9 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a checkpoint folder, or a run folder (its checkpoints/best, else checkpoints/last)",
     )
     parser.add_argument("--out", required=True, type=nonempty_path, help="the folder to write (new)")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
+    add_overwrite_argument(
+        parser,
         help="replace an earlier export at --out (never anything else: a training checkpoint, another "
         "folder)",
     )

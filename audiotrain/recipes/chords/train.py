@@ -120,6 +120,7 @@ from audiotrain.train.interrupt import (
     stop_on_signals,
     stop_signal_name,
     stopped_by,
+    stopping_together,
 )
 from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
@@ -521,8 +522,8 @@ def _run_training(
     from_demo = splits is None and not config.data.data_dir
     again = "run the same command again to go on from there" if splits is None else "the next run reads them"
     try:
-        # Nothing to save yet, and the ranks work apart: the first stop signal ends it, one held since the
-        # run began too.
+        # Nothing to save yet: a stop signal ends it (one held since the run began too), in a job of several
+        # ranks at their next meeting (`_prepare_songs`).
         with stop_at_once(same_run=True):
             held.stop_if_heard()
             resumed = (resume_folder, recorded) if recorded is not None else None
@@ -1164,6 +1165,14 @@ def _prepare_songs(
     function, its cache, the wrong entries in it the other ranks computed again): the data folder's songs, or the demo's (synthesised once, shared between the ranks).
     `resumed`: (the checkpoint folder, the song names per part its run recorded) of a resumed run on a data
     folder, which goes on with those songs (`resumed_run_songs`)."""
+    # Every rank meets the others in collectives here: a stop signal stops them together (`stop_point`).
+    with stopping_together(same_run=True):
+        return _prepare_songs_together(config, splits, log, resumed)
+
+
+def _prepare_songs_together(
+    config: TrainingConfig, splits: SongSplits | None, log, resumed: tuple[Path, dict] | None
+):
     data = config.data
     if not data.cache_dir:  # the default cache: say where an earlier version's is, before this one fills
         note = earlier_cache_note(quiet_unless_empty=True)

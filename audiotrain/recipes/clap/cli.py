@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -39,10 +40,10 @@ from audiotrain.recipes.config_cli import (
     SettingError,
     SettingsParser,
     add_dataclass_arguments,
+    add_overwrite_argument,
     add_preset_argument,
     help_text,
     load_config_data,
-    parse_bool,
     read_older_record,
     resolve_settings,
     settings_of,
@@ -159,12 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_preset_argument(parser, PRESETS)
     add_dataclass_arguments(parser, ClapRecipeConfig(), skip=frozenset({"overwrite"}))
-    parser.add_argument(
-        "--overwrite",
-        dest="overwrite",
-        nargs="?",
-        const=True,
-        type=parse_bool,
+    add_overwrite_argument(
+        parser,
         default=argparse.SUPPRESS,
         help="replace a previous run in --out: remove what it wrote (its checkpoints, hf_model/, history.json, "
         "plots, ...); other files stay, also inside those folders, and are named; without it an --out that "
@@ -215,7 +212,7 @@ def parse_arguments(
                 cfg, record, vars(args), OLDER_RECORD_MEANINGS, skip=skip, resuming=resuming
             )
             if note and not leaves_notes_to_others():  # (said once per job, not by each process)
-                print(note)
+                print(note, file=sys.stderr)
         if resumed_record is not None:
             cfg = _resumed_with_flags(cfg, args, resumed_record)
         elif args.config is not None and _is_run_record(args.config):
@@ -312,7 +309,7 @@ def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record:
             line += f", changed on the command line: {listed}"
             if replanned:
                 line += "; the learning-rate schedule is planned again for the new length"
-        print(line)
+        print(line, file=sys.stderr)
     return cfg
 
 
@@ -365,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             on_cpu=training_on_cpu(),
         )
         if note:
-            print(note)
+            print(note, file=sys.stderr)
     if plan.processes > 1:
         try:  # refusals of the --out folder and of the data folder come once, from here, not from every rank
             check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
@@ -373,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
         except USER_ERRORS as error:
             print(f"error: {as_started(str(error))}", file=sys.stderr)
             return 2
-        return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes")
+        to_stderr = functools.partial(print, file=sys.stderr, flush=True)
+        return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes", log=to_stderr)
     if plan.note:
-        print(plan.note)
+        print(plan.note, file=sys.stderr)
     try:
         result = run(cfg, argv)
     except USER_ERRORS as error:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
@@ -26,7 +27,7 @@ from audiotrain.recipes._run import (
 )
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
-from audiotrain.recipes.clap.data import check_data_given
+from audiotrain.recipes.clap.data import DATA_REQUIRED, check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS, help_text
 from audiotrain.train.interrupt import stopped_by
@@ -129,7 +130,7 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         )
     demo = cfg.pretrained is None
     if not demo and cfg.data is None:
-        raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+        raise ValueError(DATA_REQUIRED)
     check_data_given(cfg.data)
     main = collectives.is_main_process()
     out = Path(cfg.out) if cfg.out else None
@@ -153,7 +154,7 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
             "--dataset.eval_fraction, or add clips"
         )
     if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
-        print(DEMO_BANNER)
+        print(DEMO_BANNER, file=sys.stderr)
     if replace and main:
         clear_run_outputs(out, cv_outputs(out))
     out = Path(
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         "laion/clap-htsat-unfused --train.epochs 10"
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
+    for action in parser._actions:  # (refused with a line saying why: every fold trains from the start)
+        if "--resume" in action.option_strings:
+            action.help = argparse.SUPPRESS
     cfg, args = parse_arguments(parser, argv)
     if args.folds < 2:  # now, not once the demo clips are generated or the folder scanned
         parser.error(f"cross-validation needs --folds >= 2, got {args.folds}")

@@ -41,8 +41,10 @@ from audiotrain.recipes._run import (
     claim_run_folder,
     clear_run_outputs,
     create_run_folder,
+    forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    release_run_folder,
     resume_command,
     resumes_run_in,
     shell_command,
@@ -50,6 +52,7 @@ from audiotrain.recipes._run import (
     write_run_record,
 )
 from audiotrain.recipes.clap.bundle import (
+    DEMO_INIT,
     MODEL_KEY,
     Bundle,
     build_demo,
@@ -80,6 +83,7 @@ from audiotrain.recipes.clap.config import (
     ClapRecipeConfig,
 )
 from audiotrain.recipes.clap.data import (
+    DATA_REQUIRED,
     FEW_EVAL_CLIPS,
     check_data_given,
     check_training_clips,
@@ -95,6 +99,7 @@ from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.interrupt import signal_of, stop_at_once, stop_signal_name, stopped_by
+from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
@@ -249,7 +254,7 @@ def run_job(
     bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
     if bundle is not None:
         check_settings_fit(cfg, bundle.config)
-        print(caption_length_line(bundle.tokenizer, cfg.dataset.max_tokens))
+        print(caption_length_line(bundle.tokenizer, cfg.dataset.max_tokens), file=sys.stderr)
     # The caption length in use from here on, and in config.json: an unset --dataset.max_tokens resolved.
     max_tokens = (
         bundle.tokenizer.max_length if bundle is not None else cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS
@@ -259,28 +264,34 @@ def run_job(
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     report = folder.report(max_listed=None)  # every skip, for data_report.txt; the screen lists 20
     # Out before an error below ends the process (and, under mpirun, the job).
-    print(folder.report(listed_in="the run folder's data_report.txt"), flush=True)
+    print(folder.report(listed_in="the run folder's data_report.txt"), flush=True, file=sys.stderr)
     if cfg.data is None and folder.skipped:  # the generator writes only clips that decode: damaged since
         damaged = len(folder.skipped)
         print(
-            f"note: the demo set {data} has {plural(damaged, 'damaged clip')}; {demo_set_advice(cfg, data)}"
+            f"note: the demo set {data} has {plural(damaged, 'damaged clip')}; {demo_set_advice(cfg, data)}",
+            file=sys.stderr,
         )
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
         if cfg.dataset.test_split is None:
             test_clips = eval_clips
-            print(f"training on {plural(len(train_clips), 'clip')}, evaluating on {len(eval_clips)} ({how})")
+            print(
+                f"training on {plural(len(train_clips), 'clip')}, evaluating on {len(eval_clips)} ({how})",
+                file=sys.stderr,
+            )
         else:
             test_clips = folder.split(cfg.dataset.test_split)
             print(
                 f"training on {plural(len(train_clips), 'clip')}, validating on {len(eval_clips)} (choosing the "
-                f"best checkpoint), scoring {len(test_clips)} before and after ({how})"
+                f"best checkpoint), scoring {len(test_clips)} before and after ({how})",
+                file=sys.stderr,
             )
     else:
         train_clips, eval_clips, test_clips, how = fold.select(folder)
         print(
             f"training on {plural(len(train_clips), 'clip')}, validating on {len(eval_clips)}, scoring the "
-            f"{plural(len(test_clips), 'held-out clip')}: {how}"
+            f"{plural(len(test_clips), 'held-out clip')}: {how}",
+            file=sys.stderr,
         )
     check_training_clips(folder, train_clips)
     separate_test = test_clips is not eval_clips  # a cv fold's held-out clips, or --dataset.test_split
@@ -290,7 +301,7 @@ def run_job(
         check_resume_clips(resume, state, splits, f"the data folder {folder.root}")
         clips_note = run_folder_clips_note(resume, state)  # read before config.json is written again
         if clips_note:
-            print(clips_note)
+            print(clips_note, file=sys.stderr)
         if bundle is not None:
             check_resume_model(resume, state, bundle)
     if bundle is None:
@@ -310,7 +321,8 @@ def run_job(
     total_params, trainable = task.parameter_counts()
     print(
         f"model: {total_params:,} parameters, {trainable:,} trainable; "
-        f"{plural(total, 'optimizer step')} planned"
+        f"{plural(total, 'optimizer step')} planned",
+        file=sys.stderr,
     )
     if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
@@ -319,6 +331,7 @@ def run_job(
 
     # Every check has passed: the run folder now.
     continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
+    made = out is None or not out.exists()
     out = _open_run_folder(out, replace, continuing, demo, report)
     if bundle.demo and main:
         save_demo(bundle, out)
@@ -362,7 +375,7 @@ def run_job(
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
     note = few_clips_note(len(test_clips))
     if note:
-        print(note)
+        print(note, file=sys.stderr)
 
     best = _best_checkpoint(cfg, out, len(eval_clips), "validation" if fold is not None else "evaluation")
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
@@ -398,7 +411,12 @@ def run_job(
         warnings.filterwarnings("ignore", message=r"Trainer\.fit: found \d+ module\(s\) in eval mode")
         # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
         warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
-        trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+        try:
+            trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+        except LoggerNotStarted:  # (a required logger: the same command is to work once it can start)
+            if main and not continuing:
+                _forget_run_that_never_started(out, made)
+            raise
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
     # A stop signal from here on stops the final evaluation, plots or export, not training: say what is
@@ -409,7 +427,7 @@ def run_job(
                 out / "history.json", overwrite=True
             )  # (the run's own: a resume rewrites it)
             if trainer.interrupted and fold is not None:  # (cv has no --resume: its own line says what to do)
-                print(f"training was interrupted ({stopped_by()}); evaluating now")
+                print(f"training was interrupted ({stopped_by()}); evaluating now", file=sys.stderr)
             elif trainer.interrupted:
                 command = resume_command(  # goes on in this folder, keeping its best checkpoint
                     "audiotrain.recipes.clap", argv or [], trainer.interrupted_checkpoint, out, "--out",
@@ -417,7 +435,8 @@ def run_job(
                 )  # fmt: skip
                 print(
                     f"training was interrupted ({stopped_by()}); evaluating now. Continue training "
-                    f"with:\n  {command}"
+                    f"with:\n  {command}",
+                    file=sys.stderr,
                 )
 
             weights = _load_best_weights(task, best, resume)
@@ -428,7 +447,8 @@ def run_job(
                     "note: these scores come from the clips that chose the checkpoint, so they lean high; for "
                     "scores to compare with published ones, score a split of their own with "
                     "--dataset.test_split NAME (Clotho: --dataset.eval_split validation --dataset.test_split "
-                    "evaluation)"
+                    "evaluation)",
+                    file=sys.stderr,
                 )
             results = {
                 "before": before,
@@ -470,7 +490,7 @@ def _check_settings(
     the --out folder or None, whether an earlier run there is to be replaced once every check has passed).
     The demo's `banner` follows them."""
     if not demo and cfg.data is None:
-        raise ValueError("--data FOLDER is required with --pretrained (a folder of audio + captions)")
+        raise ValueError(DATA_REQUIRED)
     check_data_given(cfg.data)
     if cfg.task.learning_rate is None:
         cfg.task.check_min_learning_rate(*default_learning_rate(demo))
@@ -486,7 +506,7 @@ def _check_settings(
     if demo:
         check_settings_fit(cfg, check_demo_settings(cfg))
         if banner:
-            print(DEMO_BANNER)
+            print(DEMO_BANNER, file=sys.stderr)
     return resume, labels, out, replace
 
 
@@ -612,7 +632,7 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     if not cfg.demo.folder and collectives.is_main_process():  # before this run fills the cache folder
         note = earlier_cache_note(quiet_unless_empty=True)
         if note:
-            print(as_started(note))  # (the cache commands it names, as the recipe was started)
+            print(as_started(note), file=sys.stderr)  # (the cache commands it names, as started)
     if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
         # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
         # outside one, for the rest of the process, as the chord recipe's demo songs).
@@ -631,7 +651,7 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
 
     collectives.on_main_process(make)
     data = make_caption_demo(folder, demo_config)  # rank 0's, found
-    print(f"demo data: {data}")
+    print(f"demo data: {data}", file=sys.stderr)
     return data
 
 
@@ -667,6 +687,28 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
         return str(folder)
 
     return Path(collectives.broadcast_from_main(collectives.on_main_process(open_folder)))
+
+
+def _forget_run_that_never_started(folder: Path, made: bool) -> None:
+    """Remove what a run wrote into `folder` before its fit failed to start (a required logger that could
+    not): its record, data report and demo front end, where they are all the folder holds, and the folder
+    itself where this run `made` it. The same command was refused for them (``--out ... already holds
+    files``) once the logger was put right."""
+    written = ["config.json", "data_report.txt"]
+    try:
+        found = {path.name for path in folder.iterdir()} - {ckpt.CLAIM_FILE}
+    except OSError:
+        return
+    if not found <= {*written, DEMO_INIT}:
+        return  # (what else is there is not this run's: the folder is left as it is)
+    demo = folder / DEMO_INIT
+    if demo.is_dir() and not demo.is_symlink():
+        shutil.rmtree(demo, ignore_errors=True)
+    forget_run_that_never_trained(folder, written)
+    if made:
+        release_run_folder(folder)  # (its claim file goes with it)
+        with contextlib.suppress(OSError):  # (not empty: left as it is)
+            folder.rmdir()
 
 
 def _remove_killed_writes(folder: Path) -> None:
@@ -716,7 +758,7 @@ def _loaders(
     )
     note = validation_note(len(eval_set), cfg.train.eval_batch_size)
     if note:
-        print(note)
+        print(note, file=sys.stderr)
     return train_loader, val_loader, eval_set, test_set
 
 
@@ -727,7 +769,10 @@ def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clip
     if labels is None and all(c.label is not None for c in folder.clips):
         labels = sorted({c.label for c in folder.clips})
     if labels is not None and not any(c.label is not None for c in eval_clips):
-        print("note: no evaluation clip has a 'label', so zero-shot classification is not scored")
+        print(
+            "note: no evaluation clip has a 'label', so zero-shot classification is not scored",
+            file=sys.stderr,
+        )
     missing = sorted({c.label for c in eval_clips if c.label is not None} - set(labels or ()))
     if labels is not None and missing:
         raise ValueError(
@@ -767,7 +812,8 @@ def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: 
         print(
             f"warning: only {plural(n_validation, what + ' clip')}: every epoch scores the same on it "
             "(val_loss 0, val_mAP@10 1), so none can be chosen as the best checkpoint; the last checkpoint "
-            'stands for it ("after" scores it, hf_model/ holds it)'
+            'stands for it ("after" scores it, hf_model/ holds it)',
+            file=sys.stderr,
         )
         return ModelCheckpoint(**saved, monitor=None, save_last=True)
     if cfg.train.retrieval_every_epoch:
@@ -903,13 +949,15 @@ def resolve_training(
             f"warning: --task.total_steps {task_cfg.total_steps} is less than the "
             f"{plural(total, 'optimizer step')} planned: "
             f"the learning rate stays at --task.min_learning_rate ({task_cfg.min_learning_rate:g}) for the last "
-            f"{plural(total - task_cfg.total_steps, 'step')}"
+            f"{plural(total - task_cfg.total_steps, 'step')}",
+            file=sys.stderr,
         )
     if task_cfg.warmup_steps > task_cfg.total_steps:
         print(
             f"warning: --task.warmup_steps {task_cfg.warmup_steps} is more than the "
             f"{plural(task_cfg.total_steps, 'step')} "
-            f"of the schedule: the warmup is cut to {plural(task_cfg.total_steps, 'step')}"
+            f"of the schedule: the warmup is cut to {plural(task_cfg.total_steps, 'step')}",
+            file=sys.stderr,
         )
     return task_cfg, epochs, total
 
