@@ -921,7 +921,10 @@ def test_per_split_metadata_files_below_the_top_are_named_as_not_read(tmp_path):
 
 @pytest.mark.parametrize(
     "bad, reason",
-    [("[" * 100_000 + "]" * 100_000, "nested too deeply"), ('{"file_name": ' + "9" * 5000 + "}", "digits")],
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"file_name": ' + "9" * 5000 + "}", "an integer of more than 4300 digits"),
+    ],
 )
 def test_deep_or_huge_number_metadata_is_a_counted_skip_in_jsonl_and_named_in_json(tmp_path, bad, reason):
     """A line nested 100,000 deep gave a raw RecursionError, and a 5000-digit number an error naming no file;
@@ -933,8 +936,8 @@ def test_deep_or_huge_number_metadata_is_a_counted_skip_in_jsonl_and_named_in_js
     folder = scan_caption_folder(root)
     assert [c.name for c in folder.clips] == ["a.wav"]
     assert len(folder.skipped) == 1
-    assert re.fullmatch(rf"metadata.jsonl:2: not valid JSON \(.*{reason}.*\)", str(folder.skipped[0]))
+    assert str(folder.skipped[0]) == f"metadata.jsonl:2: not valid JSON ({reason})"
     (root / "metadata.jsonl").unlink()
     (root / "metadata.json").write_text("[" + good + ", " + bad + "]")
-    with pytest.raises(CaptionFolderError, match=rf"metadata.json: not valid JSON .*{reason}"):
+    with pytest.raises(CaptionFolderError, match=rf"metadata.json: not valid JSON \({reason}\); expected"):
         scan_caption_folder(root)

@@ -125,6 +125,19 @@ def test_yaml_aliases_expanding_to_billions_of_values_are_refused_at_once(tmp_pa
         load_config_data(tmp_path / "loop.yaml")
 
 
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_huge_integer_is_named_as_such_without_python_advice(tmp_path: Path, suffix: str):
+    """The error passed on Python's "use sys.set_int_max_str_digits() to increase the limit", which someone
+    running a command cannot act on."""
+    (tmp_path / f"run{suffix}").write_text(f'{{"seed": {HUGE_INT}}}')
+    with pytest.raises(ValueError) as caught:
+        load_config_data(tmp_path / f"run{suffix}")
+    assert str(caught.value).endswith(
+        f"run{suffix}: not valid {suffix[1:].upper()} (an integer of more than 4300 digits)"
+    )
+    assert "sys." not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "text", ["seed: " + "[" * 5000 + "]" * 5000, "".join(" " * i + "a:\n" for i in range(3000))]
 )
