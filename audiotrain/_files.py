@@ -12,6 +12,7 @@ import numbers
 import os
 import re
 import stat
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -337,6 +338,14 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def value_error_text(err: ValueError) -> str:
+    """`err`'s message for a user: a number too long to convert is "an integer of more than 4300 digits" (Python's
+    own message advises calling sys.set_int_max_str_digits(), which no one running a command can do)."""
+    if "integer string conversion" in str(err):
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+    return str(err)
+
+
 def parse_json(
     text: str | bytes,
     source: Path | str,
@@ -363,7 +372,7 @@ def parse_json(
     except RecursionError:
         raise error(f"{source}: not valid JSON (nested too deeply)") from None
     except ValueError as err:  # an integer too long to convert
-        raise error(f"{source}: not valid JSON ({err})") from None
+        raise error(f"{source}: not valid JSON ({value_error_text(err)})") from None
 
 
 def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False) -> Any:

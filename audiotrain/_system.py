@@ -47,8 +47,9 @@ def versions() -> dict[str, str | None]:
     ``trainer_state.json``: audiotrain (its build: `audiotrain._build.build_version`), MLX, numpy, Python, the
     platform, ``OPENBLAS_CORETYPE`` (which picks OpenBLAS's kernels, so it can change the numbers; None
     when unset) and ``blas_threads``, the thread count of the OpenBLAS that MLX's CPU matmuls use (it
-    changes their last bits: set by the cores, a cgroup or affinity limit, ``OPENBLAS_NUM_THREADS``, and
-    under data parallel the cores shared out among the processes; None without an OpenBLAS)."""
+    changes their last bits: set by the cores, a cgroup or affinity limit, ``OPENBLAS_NUM_THREADS`` (else
+    ``OMP_NUM_THREADS``), and under data parallel the cores shared out among the processes; None without an
+    OpenBLAS)."""
     import platform
 
     from audiotrain._blas import blas_threads

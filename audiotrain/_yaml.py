@@ -24,6 +24,8 @@ def parse_yaml(
     """`text` read as YAML (None for a file of comments only), or `error` naming `source` in one line: a
     syntax error, nesting too deep, an integer of more than 4300 digits, or more than `MAX_YAML_VALUES`
     values. `check_nodes` is given the composed node tree first (before any merge key is applied)."""
+    from audiotrain._files import value_error_text
+
     import yaml
     from yaml.constructor import SafeConstructor
 
@@ -48,7 +50,7 @@ def parse_yaml(
     except RecursionError:
         raise error(f"{source}: not valid YAML (nested too deeply)") from None
     except ValueError as err:  # an integer of more than 4300 digits
-        raise error(f"{source}: not valid YAML ({err})") from None
+        raise error(f"{source}: not valid YAML ({value_error_text(err)})") from None
     check_value_count(data, source, error)
     return data
 

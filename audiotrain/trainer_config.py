@@ -8,8 +8,9 @@ A run's settings resolve in this order, later wins::
 
 The file has the nested layout of `TrainerConfig` (``optimizer:``, ``scheduler:``, ``data:``, ``training:``,
 ``run:``, ``kaggle:``); it may name its own starting preset with a top-level ``preset: development``. It
-is YAML (``.yaml``, ``.yml`` or no suffix, read with ``yaml.safe_load`` only) or JSON (``.json``); a name
-without suffix or folder that is no existing file is a preset's. Overrides are field names, plain
+is YAML (``.yaml``, ``.yml`` or no suffix, read once by ``audiotrain._yaml.parse_yaml``: by libyaml where
+PyYAML has it, safe types only, at most 100,000 values) or JSON (``.json``); a name without suffix or folder
+that is no existing file is a preset's. Overrides are field names, plain
 (``learning_rate``: the one section that has it), dotted (``optimizer.learning_rate``) or a section's dict
 (``optimizer={"type": "sgd"}``).
 Unknown keys, wrongly typed values and values out of range are errors that name the source and the field
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import json_text
+from audiotrain._yaml import parse_yaml
 from audiotrain.recipes.config_cli import (
     MAX_BATCH_SIZE,
     MAX_EPOCHS,
@@ -661,17 +663,16 @@ def write_config(config: TrainerConfig, path: str | Path, builds: Sequence[str] 
 def recorded_builds(record: str | Path) -> list[str] | None:
     """The audiotrain builds that trained the run whose record is `record` (a config.yaml `write_config`
     wrote with its builds, or a checkpoint folder: the build that wrote it), oldest first; None where it
-    names none (a config.yaml of a build before they were recorded, an unreadable file)."""
-    import yaml
-
+    names none (a config.yaml of a build before they were recorded, an unreadable file, one that holds more
+    values than a config could)."""
     record = Path(record)
     try:
         if record.is_dir():
             state = json.loads((record / "trainer_state.json").read_text())
             build = (state.get("versions") or {}).get("audiotrain")
             return [build] if isinstance(build, str) else None
-        builds = (yaml.safe_load(record.read_text()) or {}).get("builds")
-    except (OSError, ValueError, AttributeError, yaml.YAMLError):
+        builds = (parse_yaml(record.read_text(), record) or {}).get("builds")
+    except (OSError, ValueError, AttributeError):
         return None
     if isinstance(builds, list) and builds and all(isinstance(b, str) for b in builds):
         return builds

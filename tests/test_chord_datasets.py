@@ -815,6 +815,73 @@ def test_one_name_spelt_in_both_unicode_forms_is_reported_so_that_the_two_can_be
     assert "Beyonc\\xe9.lab" in why and "Beyonce\\u0301.lab" in why
 
 
+def test_a_pairs_file_pairs_the_file_it_names_of_two_whose_names_differ_only_in_unicode_form(tmp_path):
+    """Beyoncé.wav composed and decomposed (two files on Linux): a pairs file naming the composed one was
+    refused, "not an audio file the scan found", while one naming the other paired; which spelling worked
+    depended on the order of the folder's names, and the file ignored was named as the one used, alike."""
+    composed, decomposed = (unicodedata.normalize(form, "Beyoncé.wav") for form in ("NFC", "NFD"))
+    for name in (composed, decomposed):
+        _wav(tmp_path / name, SEGMENTS[-1].end)
+    write_lab(tmp_path / "one.lab", SEGMENTS)
+    write_lab(tmp_path / "two.lab", SEGMENTS)
+    for name, other, escaped, other_escaped in (
+        (composed, decomposed, "Beyonc\\xe9.wav", "Beyonce\\u0301.wav"),
+        (decomposed, composed, "Beyonce\\u0301.wav", "Beyonc\\xe9.wav"),
+    ):
+        (tmp_path / "pairs.csv").write_text(f"audio,annotation\n{name},one.lab\n")
+        index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+        assert [(s.audio_path.name, s.annotation_path.name) for s in index.songs] == [(name, "one.lab")]
+        assert index.duplicates == [
+            (
+                tmp_path / other,
+                f"spelt {other_escaped}; another audio file with the same stem is used: {escaped}",
+            )
+        ]
+    # With a .lab beside each, neither used: neither is said to be "used".
+    for name in (composed, decomposed):
+        write_lab(tmp_path / name.replace(".wav", ".lab"), SEGMENTS)
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    labs = [why for path, why in index.duplicates if path.suffix == ".lab"]
+    assert len(labs) == 2 and all(
+        f"pairs.csv pairs {decomposed} with {tmp_path / 'one.lab'}" in why for why in labs
+    )
+    assert "spelt Beyonc\\xe9.lab; " in "".join(labs)
+    (tmp_path / "pairs.csv").write_text(f"audio,annotation\n{composed},one.lab\n{decomposed},two.lab\n")
+    with pytest.raises(ValueError) as caught:
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert str(caught.value) == (
+        f"{tmp_path / 'pairs.csv'}: the audio files Beyonce\\u0301.wav and Beyonc\\xe9.wav are named by two rows, "
+        "and the scan reads them as one stem (their names differ only in Unicode form): rename one of them"
+    )
+
+
+def test_audio_in_folders_whose_names_differ_only_in_unicode_form_is_told_apart(tmp_path):
+    """Café/x.wav + x.lab, composed and decomposed: the two ambiguity lines printed alike, named no folder,
+    and said "x.lab beside them" of a .lab beside only one of them."""
+    composed, decomposed = (unicodedata.normalize(form, "Café") for form in ("NFC", "NFD"))
+    for folder in (composed, decomposed):
+        _wav(tmp_path / folder / "x.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / folder / "x.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert index.songs == []
+    reasons = dict(index.ambiguous)
+    assert len(reasons) == 2
+    why = reasons[tmp_path / composed / "x.wav"]
+    assert (
+        "spelt Caf\\xe9/x.wav; Cafe\\u0301/x.wav has the same stem, and Cafe\\u0301/x.lab, of that stem too, "
+        in why
+    )
+    assert "could annotate either: neither is paired" in why and "beside" not in why
+    why = reasons[tmp_path / decomposed / "x.wav"]
+    assert (
+        "spelt Cafe\\u0301/x.wav; Caf\\xe9/x.wav has the same stem, and Cafe\\u0301/x.lab, of that stem too, "
+        in why
+    )
+    [(path, why)] = index.duplicates  # the other x.lab
+    assert path == tmp_path / composed / "x.lab"
+    assert why.startswith("spelt Caf\\xe9/x.lab; Cafe\\u0301/x.lab has the same stem, and neither is used")
+
+
 def test_songs_in_symlinked_folders_are_scanned_once_and_the_report_names_the_links(tmp_path):
     """train / evaluate / cv left out the albums a library links in from another disk, without a word (predict
     entered them). A link back up the tree, or a second link to one album, is entered once and listed."""

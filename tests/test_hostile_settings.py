@@ -19,6 +19,7 @@ from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import load_config_data, merge_config
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train.checkpoint import CheckpointError, read_state
+from audiotrain.trainer_config import recorded_builds
 
 import pytest
 
@@ -125,6 +126,19 @@ def test_yaml_aliases_expanding_to_billions_of_values_are_refused_at_once(tmp_pa
         load_config_data(tmp_path / "loop.yaml")
 
 
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_huge_integer_is_named_as_such_without_python_advice(tmp_path: Path, suffix: str):
+    """The error passed on Python's "use sys.set_int_max_str_digits() to increase the limit", which someone
+    running a command cannot act on."""
+    (tmp_path / f"run{suffix}").write_text(f'{{"seed": {HUGE_INT}}}')
+    with pytest.raises(ValueError) as caught:
+        load_config_data(tmp_path / f"run{suffix}")
+    assert str(caught.value).endswith(
+        f"run{suffix}: not valid {suffix[1:].upper()} (an integer of more than 4300 digits)"
+    )
+    assert "sys." not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "text", ["seed: " + "[" * 5000 + "]" * 5000, "".join(" " * i + "a:\n" for i in range(3000))]
 )
@@ -204,3 +218,15 @@ def test_an_absurd_stored_window_is_named_with_its_file(tmp_path: Path):
         CheckpointError, match=r"trainer_state\.json: .*window_frames must be an int from 2 to 4096"
     ):
         stored_settings(tmp_path, state)
+
+
+def test_a_run_folders_config_yaml_is_read_for_its_builds_as_any_yaml_config_is(tmp_path: Path):
+    """recorded_builds (a create_trainer run resumed in its folder) read config.yaml again with plain
+    yaml.safe_load: no limit on its values, where every other YAML read refuses a file that holds more."""
+    record = tmp_path / "config.yaml"
+    record.write_text("seed: 1\nbuilds: ['0.1.0+gearlier']\n")
+    assert recorded_builds(record) == ["0.1.0+gearlier"]
+    record.write_text(_alias_tree(9) + "builds: ['0.1.0+gearlier']\n")  # 9**9 values once expanded
+    with pytest.raises(ValueError, match="holds more than 100000 values"):
+        load_config_data(record)
+    assert recorded_builds(record) is None  # unreadable as a config, so no record of builds

@@ -21,8 +21,8 @@ Accepted layouts (the first that applies wins):
    Other metadata-like files at the top (``captions.csv``, ``Metadata.parquet``, ...) are not read; the
    report names them, so a misnamed metadata file does not pass unnoticed.
 
-In the metadata layouts several rows may name the same file: their captions are merged. An empty caption cell
-is left out and a caption repeating another of the same clip is kept (Clotho's and AudioCaps' published
+In the metadata layouts several rows may name the same file: their captions are merged (rows naming it by two
+paths, through a link, are a note). An empty caption cell is left out and a caption repeating another of the same clip is kept (Clotho's and AudioCaps' published
 scores count every caption); the report names each (`CaptionFolder.caption_notes`). Split names are
 normalised (``val``, ``valid``, ``dev`` → ``validation``; ``eval``, ``evaluation`` → ``test``;
 ``training`` → ``train``); other names (Clotho's ``development``) are kept, lower-cased.
@@ -791,14 +791,20 @@ def _caption_column_order(name: str) -> int:
     return 0 if name == "caption" else int(name.split("_")[1])
 
 
+def _as_listed(file_name: str) -> str:
+    """A metadata row's file_name as a path, for comparing: ``sub\\a.wav``, ``./sub/a.wav`` are ``sub/a.wav``."""
+    return os.path.normpath(file_name.replace("\\", "/"))
+
+
 def _clips_from_rows(
     root: Path, layout: str, rows: list[_Row], skipped: list[Skip]
 ) -> tuple[CaptionFolder, set]:
     merged: dict[Path, dict] = {}
     caption_notes: list[CaptionNote] = []
-    listed: set = {os.path.normpath(row.file_name.replace("\\", "/")) for row in rows}
+    listed: set = {_as_listed(row.file_name) for row in rows}
     on_disk = _NamesOnDisk(root)
     spaced_names: list[str] = []  # rows whose file_name matched only without its surrounding spaces
+    second_names: list[str] = []  # rows naming a file another row named otherwise
     for row in rows:
         written = row.file_name
         row, spaces = _file_name_as_found(root, row)
@@ -839,6 +845,7 @@ def _clips_from_rows(
                 "split": split,
                 "label": row.label,
                 "where": row.where,
+                "written": row.file_name,
             },
         )
         if entry["split"] != split:
@@ -857,6 +864,8 @@ def _clips_from_rows(
                 )
             )
             continue
+        if nfc(_as_listed(row.file_name)) != nfc(_as_listed(entry["written"])):  # (a link, most likely)
+            second_names.append(f"{row.where} ({row.file_name}) = {entry['where']} ({entry['written']})")
         # Every caption cell counts, a repeated one too: Clotho's and AudioCaps' published scores average over
         # all 5 captions of each clip (text→audio ranks each as a query), so dropping one would change them.
         where = f"{row.where} ({row.file_name})"
@@ -876,6 +885,11 @@ def _clips_from_rows(
     if spaced_names:
         notes.append(
             "file_name with spaces around it matched the file without them: " + ", ".join(spaced_names)
+        )
+    if second_names:
+        notes.append(
+            "rows naming one file under two names, their captions merged into one clip: "
+            + ", ".join(second_names)
         )
     clips = [
         CaptionedClip(

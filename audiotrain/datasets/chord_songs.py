@@ -544,7 +544,9 @@ def scan_song_folder(
         if key in annotations and key not in audio:
             audio[key] = path
     paired, media_listed = (
-        _explicit_pairs(pairs_file, root, audio, other_files, annotations, index) if pairs_file else ({}, {})
+        _explicit_pairs(pairs_file, root, audio, same_stem, other_files, annotations, index)
+        if pairs_file
+        else ({}, {})
     )
     index.pairs_file = Path(pairs_file) if pairs_file else None
     shared = _audio_sharing_a_name(audio, same_stem, annotations, index, by_name=not pairs_file)
@@ -575,11 +577,12 @@ def scan_song_folder(
     # rather than a song without its audio.
     not_used = set(annotations.values()) if pairs_file else set(unmatched if annotations_dir else ())
     unusable = {annotations[key] for key in same_stem if key in annotations}  # (beside ambiguous audio)
-    index.duplicates += _ignored_annotations(extra_annotations, unusable)
-    index.ambiguous += _ambiguous_beside(audio, same_stem, annotations)
+    not_paired = dict(index.duplicates)  # (annotations beside audio a pairs file pairs otherwise, so far)
+    index.duplicates += _ignored_annotations(extra_annotations, unusable, not_paired, root)
+    index.ambiguous += _ambiguous_beside(audio, same_stem, annotations, root)
     ambiguous = {path for path, _ in index.ambiguous}
     index.duplicates += [
-        (path, f"another audio file with the same stem is used: {audio[pairing_key(path)].name}")
+        (path, _another_used(path, audio[pairing_key(path)], root))
         for path in shared
         if path not in ambiguous
     ]
@@ -693,7 +696,7 @@ def _audio_sharing_a_name(
     at once, and the first of each stem is the one its rows can name, as before."""
     if not by_name:
         index.duplicates += [
-            (path, f"another audio file with the same stem is used: {audio[key].name}")
+            (path, _another_used(path, audio[key], index.root))
             for key, paths in same_stem.items()
             for path in paths
         ]
@@ -701,14 +704,19 @@ def _audio_sharing_a_name(
     return [path for key, paths in same_stem.items() if key not in annotations for path in paths]
 
 
-def _ignored_annotations(extra: list[tuple[Path, Path]], unusable: set[Path]) -> list[tuple[Path, str]]:
+def _ignored_annotations(
+    extra: list[tuple[Path, Path]], unusable: set[Path], not_paired: dict[Path, str], root: Path
+) -> list[tuple[Path, str]]:
     """``[(annotation, why)]`` of the annotations of a stem after the one kept (``x.jams`` beside ``x.lab``,
     or one name spelt in both Unicode forms, shown escaped to tell them apart): the kept one is used,
-    unless the audio beside them is ambiguous (`unusable`, `_ambiguous_beside`), when neither is."""
+    unless the audio beside them is ambiguous (`unusable`, `_ambiguous_beside`), when neither is, or a pairs
+    file pairs that audio with another annotation (`not_paired`: why the kept one is not used)."""
     ignored = []
     for path, kept in extra:
-        ours, theirs = distinguishable([path.name, kept.name])
-        if kept in unusable:
+        ours, theirs = _told_apart([path, kept], root)
+        if kept in not_paired:
+            why = not_paired[kept]
+        elif kept in unusable:
             why = (
                 f"{theirs} has the same stem, and neither is used: the audio files of that stem are ambiguous "
                 "(listed above)"
@@ -720,7 +728,7 @@ def _ignored_annotations(extra: list[tuple[Path, Path]], unusable: set[Path]) ->
 
 
 def _ambiguous_beside(
-    audio: dict[Path, Path], same_stem: dict[Path, list[Path]], annotations: dict[Path, Path]
+    audio: dict[Path, Path], same_stem: dict[Path, list[Path]], annotations: dict[Path, Path], root: Path
 ) -> list[tuple[Path, str]]:
     """``[(audio, why)]`` of the audio files of one stem beside an annotation of it (``x.wav`` and ``x.flac``
     beside ``x.lab``): the annotation is of one recording, and which is not known, so neither is paired (as
@@ -733,16 +741,20 @@ def _ambiguous_beside(
             continue
         del annotations[key]
         group = sorted([audio.pop(key), *paths])
-        shown = dict(zip(group, distinguishable([path.name for path in group])))  # (é composed, decomposed)
+        shown = dict(zip(group, _told_apart(group, root)))  # (é composed, decomposed; in a folder's name too)
+        if all(path.parent == annotation.parent for path in group):
+            which = f"{annotation.name} beside them"
+        else:  # (folders whose names differ only in Unicode form: one stem to the scan)
+            which = f"{_told_apart([annotation] * 2, root)[0]}, of that stem too,"  # (its path, escaped)
         for path in group:
             others = ", ".join(shown[other] for other in group if other != path)
             spelt = "" if shown[path] == path.name else f"spelt {shown[path]}; "
             ambiguous.append(
                 (
                     path,
-                    f"{path}: {spelt}{others} has the same stem, and {annotation.name} beside them could annotate "
-                    "either: neither is paired; rename the one it is not of, or list the right pair in a "
-                    "pairs file (--data.pairs, evaluate's --pairs)",
+                    f"{path}: {spelt}{others} has the same stem, and {which} could annotate either: neither is "
+                    "paired; rename the one it is not of, or list the right pair in a pairs file "
+                    "(--data.pairs, evaluate's --pairs)",
                 )
             )
     return ambiguous
@@ -812,6 +824,7 @@ def _explicit_pairs(
     pairs_file: str | Path,
     root: Path,
     audio: dict[Path, Path],
+    same_stem: dict[Path, list[Path]],
     other_files: dict[Path, list[Path]],
     annotations: dict[Path, Path],
     index: SongIndex,
@@ -819,17 +832,21 @@ def _explicit_pairs(
     """``({audio: annotation}, {media: annotation})`` of `pairs_file`'s rows: the songs, and the rows whose
     audio is in a format the loader does not read (an ``.m4a`` of `other_files`), songs skipped as the scan
     skips one it pairs. An annotation of the same stem beside a listed audio file is not used, and listed as
-    an ignored duplicate; one the file lists is no longer without audio."""
+    an ignored duplicate; one the file lists is no longer without audio. Of audio files whose names differ
+    only in Unicode form (`same_stem`: one stem to the scan), the one a row names is the song, whichever the
+    folder lists first; rows naming two of them are an error showing both names escaped."""
     others = {real(path): path for files in other_files.values() for path in files}
 
     def unsupported(real_path: str) -> Path | None:  # (only the files a row names are opened)
         path = others.get(real_path)
         return path if path is not None and _looks_like_unsupported_audio(path) else None
 
-    readable = {real(path): path for path in audio.values()}
-    readable |= {os.path.abspath(path): path for path in audio.values()}  # (a row names a link: that name)
+    scanned = [*audio.values(), *(path for paths in same_stem.values() for path in paths)]
+    readable = {real(path): path for path in scanned}
+    readable |= {os.path.abspath(path): path for path in scanned}  # (a row names a link: that name)
     rows = read_song_pairs(Path(pairs_file), readable, root, unsupported)
     pairs = [(audio_path, annotation) for audio_path, annotation, _ in rows]
+    _audio_a_row_names(pairs_file, root, audio, same_stem, {audio_path for audio_path, _ in pairs})
     index.parts = {
         audio_path: part for audio_path, _, part in rows if part is not None and real(audio_path) in readable
     }
@@ -845,6 +862,54 @@ def _explicit_pairs(
             )
     songs = {path: annotation for path, annotation in pairs if real(path) in readable}
     return songs, {path: annotation for path, annotation in pairs if path not in songs}
+
+
+def _audio_a_row_names(
+    pairs_file: str | Path,
+    root: Path,
+    audio: dict[Path, Path],
+    same_stem: dict[Path, list[Path]],
+    named: set[Path],
+) -> None:
+    """Make the audio file a pairs file names the one of its stem in `audio` (the others of `same_stem`, names
+    that differ from it only in Unicode form, are then ignored duplicates). Raises ValueError where it names
+    two of one stem: the scan pairs by a name in composed form, which holds one of them."""
+    for key, paths in same_stem.items():
+        group = [audio[key], *paths]
+        chosen = [path for path in group if path in named]
+        if len(chosen) > 1:
+            shown = " and ".join(_told_apart(chosen, root))
+            form = (
+                " (their names differ only in Unicode form)"
+                if len({nfc(str(p)) for p in chosen}) == 1
+                else ""
+            )
+            raise ValueError(
+                f"{pairs_file}: the audio files {shown} are named by two rows, and the scan reads them as one "
+                f"stem{form}: rename one of them"
+            )
+        if chosen and chosen[0] != audio[key]:
+            audio[key] = chosen[0]
+            same_stem[key] = [path for path in group if path != chosen[0]]
+
+
+def _told_apart(paths: Sequence[Path], root: Path) -> list[str]:
+    """`paths` (one stem to the scan) as a message shows them: their names, or where the names are alike
+    (``Café/x.wav`` in two folders whose names differ only in Unicode form) their paths under `root`; escaped
+    beyond ASCII where they would print alike (`distinguishable`)."""
+    names = [path.name for path in paths]
+    if len(set(names)) == 1:
+        names = [
+            path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path) for path in paths
+        ]
+    return distinguishable(names)
+
+
+def _another_used(path: Path, used: Path, root: Path) -> str:
+    """Why `path` is an ignored duplicate of `used`, the audio file of its stem that is used."""
+    ours, theirs = _told_apart([path, used], root)
+    why = f"another audio file with the same stem is used: {theirs}"
+    return why if ours == path.name else f"spelt {ours}; {why}"
 
 
 def _annotations_held(several: SeveralAnnotationsWarning) -> str:
