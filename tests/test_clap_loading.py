@@ -1148,9 +1148,9 @@ def test_a_huge_caption_is_cut_before_it_is_tokenized(tmp_path):
 
 
 def test_an_export_from_an_older_folder_writes_whole_numbers_as_ints_and_keeps_the_other_keys(tmp_path):
-    """An older audiotrain wrote ``"max_length_s": 2.0``, on which transformers' ClapFeatureExtractor fails for
-    every clip not exactly 2 s long; save_pretrained (and so the recipe's hf_model/ and ``clap export``) copied
-    the file on byte for byte. Both front-end files are rewritten with ints, every other key kept."""
+    """An older audiotrain wrote ``"max_length_s": 2.0``, on which transformers' ClapFeatureExtractor fails
+    for every clip not exactly 2 s long; save_pretrained (and so the recipe's hf_model/ and ``clap export``)
+    copied the file on byte for byte. Both front-end files are rewritten with ints, every other key kept."""
     older = shutil.copytree(FIXTURE, tmp_path / "older")
     settings = json.loads((FIXTURE / "preprocessor_config.json").read_text())
     floats = {"max_length_s": 2.0, "nb_max_samples": 96000.0, "frequency_max": 8000.0, "frequency_min": 50.0}
