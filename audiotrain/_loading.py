@@ -76,6 +76,10 @@ class SafetensorsEntry:
         return _SAFETENSORS_MLX_DTYPES.get(self.safetensors_dtype)
 
 
+#: The longest dimension of an MLX array (its shape is int32).
+_MLX_DIMENSION_MAX = 2**31 - 1
+
+
 def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, SafetensorsEntry]:
     """The tensors of safetensors file `path` by name, from its header alone (no tensor data is read).
     Refuses, as `error` naming `path` and the tensor, a header the safetensors library would refuse:
@@ -124,6 +128,11 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
             ) from None
         if any(n < 0 for n in shape):
             raise error(f"{path}: tensor {name!r} has a negative dimension in its shape {_shape_text(shape)}")
+        if any(n > _MLX_DIMENSION_MAX for n in shape):  # (MLX wrapped 2**31 + 1 to -2**31 + 1, 2**32 to 0)
+            raise error(
+                f"{path}: tensor {name!r} has a dimension of 2**31 or more in its shape "
+                f"{_shape_text(shape)}, more than an MLX array holds"
+            )
         numel = math.prod(shape)
         if dtype in _SAFETENSORS_ITEM_BYTES and end - begin != numel * _SAFETENSORS_ITEM_BYTES[dtype]:
             takes = numel * _SAFETENSORS_ITEM_BYTES[dtype]

@@ -393,12 +393,16 @@ def _is_whole_record(data: Any) -> bool:
 
 
 def _read_older_record(
-    config: TrainerConfig, file: str | Path, given: Sequence[str], whole: bool
+    config: TrainerConfig, file: str | Path, given: Sequence[str], whole: bool, names_builds: bool = False
 ) -> tuple[TrainerConfig, str | None]:
     """`config` with the settings that the run record `file` lacks read as its older build ran, and the note
     that says so (`read_older_record`, as the chord and CLAP recipes read their older records); None where
     `file` is no such record. `given`: the settings overrides set, which stay; `whole`: `file` holds a whole
-    run's settings (`_is_whole_record`)."""
+    run's settings (`_is_whole_record`). `names_builds`: it records what wrote it (`RECORD_ENTRIES`), which
+    builds did only since every setting of `OLDER_RECORD_MEANINGS` was there: one of them it lacks was
+    deleted by hand (an edited copy), and takes today's default, as in any settings file."""
+    if names_builds:
+        return config, None
     meanings = {k: v for k, v in OLDER_RECORD_MEANINGS.items() if v != _default_of(k)}
     skip = [k for k in OLDER_RECORD_MEANINGS if k not in meanings]
     if config.optimizer.type == "sgd":  # (no moments, no bias to correct)
@@ -585,9 +589,11 @@ def resolve_config(
             raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
         resolved, file = TrainerConfig(), config
     whole = False  # the file is a run's record (config.yaml, a checkpoint's run_config)
+    names_builds = False  # ... one that says which builds wrote it (none before all of today's settings)
     if file is not None:
         own, data = file_settings(file, PRESETS)
         whole = own is None and _is_whole_record(data)
+        names_builds = whole and any(key in data for key in RECORD_ENTRIES)
         if whole:  # (what wrote the record, not settings)
             data = {k: v for k, v in data.items() if k not in RECORD_ENTRIES}
         if own is not None:  # (it replaces the preset given as config=)
@@ -609,7 +615,7 @@ def resolve_config(
             label_source = "overrides"
     if file is not None:
         # A run record of an older build (a replay or resume from its config.yaml) trains as that build did.
-        resolved, note = _read_older_record(resolved, file, given, whole)
+        resolved, note = _read_older_record(resolved, file, given, whole, names_builds)
         if note is not None:
             lacked = [name for name in OLDER_RECORD_MEANINGS if name not in sources]
             sources.update(dict.fromkeys(lacked, f"{file} (read as its version ran)"))

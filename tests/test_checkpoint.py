@@ -210,6 +210,16 @@ def _fc2_bias(**fields: str):
             r"model.safetensors: tensor 'fc2.bias' has no valid dtype, shape and data_offsets",
         ),
         (_fc2_bias(shape="[-2, -1]"), r"model.safetensors: tensor 'fc2.bias' has a negative dimension"),
+        (  # 0 bytes: MLX loaded it as shape (-2147483647, 0), and [2**32, 2**32, 0] as (0, 0, 0)
+            _fc2_bias(shape="[2147483649, 0]", data_offsets="[0, 0]"),
+            r"model.safetensors: tensor 'fc2.bias' has a dimension of 2\*\*31 or more in its shape "
+            r"\(2147483649, 0\), more than an MLX array holds",
+        ),
+        (
+            _fc2_bias(shape="[4294967296, 4294967296, 0]", data_offsets="[0, 0]"),
+            r"tensor 'fc2.bias' has a dimension of 2\*\*31 or more in its shape "
+            r"\(4294967296, 4294967296, 0\)",
+        ),
         (  # a product of more than 4300 digits, which str() refuses to print
             _fc2_bias(shape="[" + ", ".join(["1000000"] * 900) + "]"),
             r"model.safetensors: tensor 'fc2.bias' spans \d+ bytes, but a F32 of shape \(1000000, .*"

@@ -1145,3 +1145,36 @@ def test_a_huge_caption_is_cut_before_it_is_tokenized(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr[-2000:]
+
+
+def test_an_export_from_an_older_folder_writes_whole_numbers_as_ints_and_keeps_the_other_keys(tmp_path):
+    """An older audiotrain wrote ``"max_length_s": 2.0``, on which transformers' ClapFeatureExtractor fails
+    for every clip not exactly 2 s long; save_pretrained (and so the recipe's hf_model/ and ``clap export``)
+    copied the file on byte for byte. Both front-end files are rewritten with ints, every other key kept."""
+    older = shutil.copytree(FIXTURE, tmp_path / "older")
+    settings = json.loads((FIXTURE / "preprocessor_config.json").read_text())
+    floats = {"max_length_s": 2.0, "nb_max_samples": 96000.0, "frequency_max": 8000.0, "frequency_min": 50.0}
+    extra = {"processor_class": "ClapProcessor", "some_future_key": [1.0, "x"]}
+    (older / "preprocessor_config.json").write_text(json.dumps({**settings, **floats, **extra}, indent=2))
+    processor = {
+        "feature_extractor": {**settings, **floats, "hop_length": 480.0},
+        "processor_class": "ClapProcessor",
+        "tokenizer_note": 3.0,
+    }
+    (older / "processor_config.json").write_text(json.dumps(processor, indent=2))
+
+    model, config = load_pretrained(older)
+    out = save_pretrained(model, config, tmp_path / "export")
+    written = json.loads((out / "preprocessor_config.json").read_text())
+    assert written == {**settings, **floats, **extra}  # the same values and keys ...
+    for name in floats:  # ... whole numbers as ints, as transformers writes them
+        assert type(written[name]) is int, name
+    assert written["padding_value"] == 0.0 and type(written["padding_value"]) is float  # a float there too
+    assert written["some_future_key"] == [1.0, "x"] and type(written["some_future_key"][0]) is float
+    nested = json.loads((out / "processor_config.json").read_text())
+    assert nested == processor
+    assert type(nested["feature_extractor"]["max_length_s"]) is int
+    assert type(nested["feature_extractor"]["hop_length"]) is int
+    assert type(nested["tokenizer_note"]) is float  # outside the front end's block: as it was
+    again, again_config = load_pretrained(out)  # and the export reads back
+    assert again_config == config

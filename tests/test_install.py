@@ -481,3 +481,27 @@ def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(tmp_path):
     done = run(["-c", code], tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-2:] == ["loaded:", "kernels designed: 0"]
+
+
+def test_the_tests_run_from_outside_the_clone(tmp_path):
+    """``pytest /path/to/clone/tests/test_training_hooks.py`` run from another folder failed to import the
+    shared helpers (``from tests.test_seed003_declarative import ...``: "No module named 'tests'"); the
+    seed tests did so too. pyproject's pythonpath puts the clone's root on the path wherever pytest starts."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(REPO / "tests" / "test_training_hooks.py"),
+            "--collect-only",
+            "-q",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "No module named 'tests'" not in done.stdout

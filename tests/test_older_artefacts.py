@@ -609,6 +609,34 @@ def test_an_older_declarative_record_replays_as_it_ran_and_a_new_config_keeps_to
     assert "note" not in capsys.readouterr().err
 
 
+def test_todays_record_with_the_bias_correction_line_deleted_is_no_older_record(tmp_path, capsys):
+    """Today's config.yaml copied with its ``bias_correction:`` line deleted was called "written by an older
+    audiotrain" and replayed with uncorrected Adam, though its versions and builds name a build that has the
+    setting (config.yaml records them only since it had all of today's). The deletion is the user's: today's
+    default, as in any settings file, without that note."""
+    import audiotrain
+
+    import yaml
+
+    _regression_run(tmp_path / "new", 1)
+    record = yaml.safe_load((tmp_path / "new" / "config.yaml").read_text())
+    del record["optimizer"]["bias_correction"]
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(record, sort_keys=False))
+    capsys.readouterr()
+    assert audiotrain.get_trainer_config(edited).optimizer.bias_correction is True
+    assert "older audiotrain" not in capsys.readouterr().err
+    _regression_run(tmp_path / "again", 1, config=str(edited))
+    assert "older audiotrain" not in capsys.readouterr().err
+    assert yaml.safe_load((tmp_path / "again" / "config.yaml").read_text())["optimizer"]["bias_correction"]
+    # Without the build entries, it reads as a record of before them, as it ran (uncorrected).
+    for name in ("versions", "builds"):
+        record.pop(name)
+    edited.write_text(yaml.safe_dump(record, sort_keys=False))
+    assert audiotrain.get_trainer_config(edited).optimizer.bias_correction is False
+    assert "written by an older audiotrain" in capsys.readouterr().err
+
+
 def test_a_declarative_run_records_the_builds_that_trained_it(tmp_path):
     """config.yaml recorded no build (a recipe's config.json does); a run resumed by another build kept
     only its settings. It repeats as before (the build entries are no settings)."""

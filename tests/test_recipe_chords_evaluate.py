@@ -955,3 +955,45 @@ def test_evaluate_against_the_same_checkpoint_says_every_difference_is_zero(
     assert (
         f"note: --against {checkpoint} is the checkpoint scored (" in err and "every difference is 0" in err
     )
+
+
+def test_a_song_whose_lab_path_would_be_too_long_is_scored_and_listed_not_written(
+    checkpoint, songs, tmp_path, monkeypatch, capsys
+):
+    """A song deep in sub-folders, mirrored under a longer -o, has a .lab path over PATH_MAX (4096 bytes):
+    evaluate -o ended in a raw "OSError: File name too long" before any song was transcribed (train's held-out
+    evaluation, after training), where predict skips and lists such a song. Now it is scored, and its .lab is
+    listed in scores.json's not_written with the reason, as a name clashing in case is."""
+    monkeypatch.chdir(tmp_path)  # (paths as given: the system counts a relative path from here)
+    deep = Path("data")
+    while len(os.fsencode(str(deep))) < 3900:
+        deep /= "d" * 200
+    os.makedirs(deep)
+    shutil.copy(songs[0].audio_path, deep / "s.wav")
+    shutil.copy(songs[0].annotation_path, deep / "s.lab")
+    shutil.copy(songs[1].audio_path, Path("data") / "top.wav")
+    shutil.copy(songs[1].annotation_path, Path("data") / "top.lab")
+    out = Path("o" * 250)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", "data", "-o", str(out)]
+    capsys.readouterr()
+    assert chords.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    name = (deep / "s").relative_to("data").as_posix()
+    assert (
+        f"note: the .lab files of 1 song are not written (their scores are kept): song {name}: cannot "
+        in (captured.err)
+    )
+    assert "its path would be " in captured.err and "; this system takes 4095 at most" in captured.err
+    assert [p.name for p in out.iterdir() if p.suffix == ".lab"] == ["top.lab"]
+    summary = json.loads((out / "scores.json").read_text())
+    assert summary["songs_scored"] == 2 and summary["files_not_written"] == 1
+    [entry] = summary["not_written"]
+    assert entry["file"] == f"{name}.lab" and "its path would be" in entry["reason"]
+    assert (
+        f"Not written:\n- {name}.lab: song {name}: cannot write its .lab" in (out / "scores.md").read_text()
+    )
+    # Again without --overwrite: refused for the files written, not a raw error for the one that could not be.
+    assert chords.main(argv) == 2
+    assert "refusing to replace" in capsys.readouterr().err
+    assert chords.main([*argv, "--overwrite"]) == 0

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from audiotrain import seed_everything
+from audiotrain import Trainer, seed_everything
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -146,3 +146,33 @@ def test_seed_everything_without_a_seed_reads_pl_global_seed_else_takes_0_and_wa
     monkeypatch.setenv("PL_GLOBAL_SEED", "abc")
     with pytest.warns(UserWarning, match="invalid seed found in PL_GLOBAL_SEED: 'abc', seed set to 0"):
         assert seed_everything() == 0
+
+
+@pytest.mark.parametrize("huge", [2**63, 2**64 + 5])
+def test_a_seed_past_2_63_is_refused_naming_it_and_the_range(huge, monkeypatch):
+    """seed_everything(2**64 + 5) ended in MLX's pybind TypeError ("incompatible function arguments"), which
+    named neither the seed nor the range; so did a PL_GLOBAL_SEED of that size, and Trainer(seed=) at fit."""
+    with pytest.raises(ValueError, match=rf"seed_everything.*at most 2\*\*63 - 1, got {huge}"):
+        seed_everything(huge)
+    with pytest.raises(ValueError, match=rf"Trainer\(seed=.*at most 2\*\*63 - 1, got {huge}"):
+        Trainer(seed=huge)
+    monkeypatch.setenv("PL_GLOBAL_SEED", str(huge))
+    with pytest.warns(
+        UserWarning,
+        match=rf"invalid seed found in PL_GLOBAL_SEED: '{huge}', seed set to 0 .a seed is an int from 0 to 2",
+    ):
+        assert seed_everything() == 0
+    assert seed_everything(2**63 - 1) == 2**63 - 1  # the largest, as the recipes' --seed
+
+
+def test_seeds_2_32_apart_draw_their_own_numpy_numbers():
+    """numpy was seeded with seed % 2**32: seed_everything(5) and seed_everything(5 + 2**32) drew the same
+    np.random numbers, though every seed is documented as one of its own. A seed below 2**32 draws what
+    np.random.seed(seed) draws, as before."""
+    draws = {}
+    for seed in (5, 5 + 2**32, 5 + 2**33, 2**63 - 1):
+        seed_everything(seed, verbose=False)
+        draws[seed] = tuple(np.random.rand(3))
+    assert len(set(draws.values())) == 4
+    np.random.seed(5)
+    assert draws[5] == tuple(np.random.rand(3))

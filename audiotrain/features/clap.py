@@ -103,6 +103,37 @@ def _json_number(value):
     return value
 
 
+# The numbers transformers writes as ints where they are whole (its own files hold "max_length_s": 10):
+# every setting but padding_value (a float there too), and the derived sizes.
+_WHOLE_NUMBER_KEYS = (
+    "feature_size",
+    "sampling_rate",
+    "hop_length",
+    "max_length_s",
+    "fft_window_size",
+    "frequency_min",
+    "frequency_max",
+    "top_db",
+    "nb_frequency_bins",
+    "nb_max_samples",
+)
+
+
+def front_end_json(config: dict, nested: bool = False) -> dict:
+    """`config` (a front-end file's JSON object) with the whole-number floats of its numeric settings as ints
+    (``"max_length_s": 2.0`` -> ``2``), as `ClapFeatureExtractor.to_dict` writes them; every other key and
+    value, transformers' own extra keys included, is kept as it is. `nested`: the settings are those of the
+    ``feature_extractor`` block (processor_config.json)."""
+    if nested:
+        if not isinstance(config.get(_PROCESSOR_BLOCK), dict):
+            return config
+        return {**config, _PROCESSOR_BLOCK: front_end_json(config[_PROCESSOR_BLOCK])}
+    return {
+        k: _json_number(v) if k in _WHOLE_NUMBER_KEYS and not isinstance(v, bool) else v
+        for k, v in config.items()
+    }
+
+
 def _check_frequencies(settings: dict, source: str) -> None:
     """Refuse a mel band edge that is infinite, NaN or negative, or a frequency_min not below frequency_max,
     naming `source` and the field (an infinite one gave NaN features, found only as NaN embeddings); warn of
@@ -276,12 +307,14 @@ class ClapFeatureExtractor:
         """The transformers-format dict (round-trips through `from_dict`). Whole numbers are ints, as in
         transformers' own files: it computes ``nb_max_samples = max_length_s * sampling_rate`` and pads
         to it, so ``"max_length_s": 2.0`` made its extractor fail on every clip not exactly 2 s long."""
-        return {
-            **{k: _json_number(v) if k != "padding_value" else v for k, v in asdict(self).items()},
-            "feature_extractor_type": "ClapFeatureExtractor",
-            "nb_frequency_bins": self.fft_window_size // 2 + 1,
-            "nb_max_samples": self.nb_max_samples,
-        }
+        return front_end_json(
+            {
+                **asdict(self),
+                "feature_extractor_type": "ClapFeatureExtractor",
+                "nb_frequency_bins": self.fft_window_size // 2 + 1,
+                "nb_max_samples": self.nb_max_samples,
+            }
+        )
 
     def save_pretrained(self, folder: str | Path) -> Path:
         path = Path(folder) / "preprocessor_config.json"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib.util
 import os
 import re
@@ -817,13 +818,24 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: 
     the refusal then names (after a killed run, the only hint of how to go on)."""
     if overwrite:
         return
-    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    existing = [t for t in targets if _exists(t)]
     if existing:
         raise FileExistsError(
             f"refusing to replace {listed(existing)}: written earlier (or by hand). Write elsewhere with -o, "
             + ("pass --skip_existing to keep them and write the rest, " if can_skip else "")
             + "or pass --overwrite to replace them"
         )
+
+
+def _exists(path: Path) -> bool:
+    """Whether `path` (or a link of that name) exists; False for a name or path too long to exist (exists()
+    raised ``File name too long`` for a song's mirrored path, which the command sets aside as unwritable)."""
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return False
+        raise
 
 
 def write_run_record(

@@ -37,6 +37,7 @@ from audiotrain.distributed.collectives import LauncherEnvironmentError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
+from audiotrain.train.seeding import SEED_MAX  # (the largest seed a recipe takes, as the Trainer)
 
 _SCALARS = (bool, int, float, str)
 
@@ -410,9 +411,6 @@ def _sequence_value(value: Any, kind: type, where: str) -> tuple:
         items.append(item)
     return tuple(items)
 
-
-#: The largest seed a recipe takes (what the Trainer and numpy's generators accept).
-SEED_MAX = 2**63 - 1
 
 # Upper bounds of the recipes' counts: far above any real run, so that only a slip (extra zeros, 2**70) meets
 # them, refused when the config is built rather than after the run folder is written, by a crash deep in

@@ -26,6 +26,9 @@ DEFAULT_SEED = 42
 #: Where `seed_everything` leaves its seed for subprocesses, and where ``seed_everything()`` reads one
 #: (Lightning's variable, so a Lightning script's subprocess finds it under the same name).
 SEED_ENV_VAR = "PL_GLOBAL_SEED"
+#: The largest seed taken (`seed_everything`, `Trainer(seed=)`, the recipes' ``--seed``): MLX takes 64 bits,
+#: and a checkpoint stores the seed as an int64.
+SEED_MAX = 2**63 - 1
 log = logging.getLogger(__name__)
 _last_seed: int | None = None  # what the user's last seed_everything call set
 
@@ -37,15 +40,18 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
 
     Lightning's signature and habits: ``seed=None`` takes the seed in the ``PL_GLOBAL_SEED`` environment
     variable (a parent's `seed_everything` set it), else 0 with a warning (also 0, with a warning, where the
-    variable holds no non-negative int). The seed is put in ``PL_GLOBAL_SEED`` for subprocesses. ``verbose``
-    logs "Seed set to N" (logger ``audiotrain.train.seeding``, INFO) and lets the warnings through.
+    variable holds no seed from 0 to 2**63 - 1). The seed is put in ``PL_GLOBAL_SEED`` for subprocesses.
+    ``verbose`` logs "Seed set to N" (logger ``audiotrain.train.seeding``, INFO) and lets the warnings
+    through.
 
     Returns the seed, so `seed = seed_everything(cfg.seed)` reads naturally. Generators a library owns
     (a `DataLoader`'s, a dataset's `np.random.default_rng(seed)`) are seeded by their own arguments.
     `workers` is Lightning's switch for seeding loader workers apart; an audiotrain DataLoader always
     does (each worker and sample draws from its own generator of the loader's seed), so either value
-    gives that. Unlike Lightning's, a negative or non-int seed is refused (Lightning takes ``int(seed)``,
-    and 0 in place of a seed outside numpy's 32 bits; here every non-negative int is a seed of its own)."""
+    gives that. Unlike Lightning's, a seed that is not an int from 0 to 2**63 - 1 (`SEED_MAX`) is refused
+    (Lightning takes ``int(seed)``, and 0 in place of a seed outside numpy's 32 bits; here every seed in
+    that range is one of its own, numpy's too: a seed of 2**32 or more seeds it with its two 32-bit words,
+    one below draws numpy's numbers of ``np.random.seed(seed)``)."""
     global _last_seed
     for name, value in (("workers", workers), ("verbose", verbose)):
         if not isinstance(value, bool):
@@ -62,26 +68,34 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
 def _seed_from_environment(verbose: bool) -> int:
     """Lightning's ``seed_everything()``: the seed in `SEED_ENV_VAR`, else 0 (with a warning if verbose)."""
     text = os.environ.get(SEED_ENV_VAR)
-    if text is not None and text.strip().isdigit():
+    if text is not None and text.strip().isdigit() and int(text) <= SEED_MAX:
         return int(text)
     if verbose:
         found = "no seed found" if text is None else f"invalid seed found in {SEED_ENV_VAR}: {text!r}"
-        warnings.warn(f"seed_everything(): {found}, seed set to 0", UserWarning, stacklevel=3)
+        why = "" if text is None else " (a seed is an int from 0 to 2**63 - 1)"
+        warnings.warn(f"seed_everything(): {found}, seed set to 0{why}", UserWarning, stacklevel=3)
     return 0
 
 
 def seed_generators(seed: int) -> int:
     """`seed_everything` without making `seed` the default of later Trainers (the Trainer's own seeding)."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed_everything(seed={seed!r}): expected a non-negative int")
+    check_seed(seed, "seed_everything(seed=...)")
     seed = int(seed)
     mx.random.seed(seed)
-    np.random.seed(seed % 2**32)
+    # numpy's legacy seed takes 32 bits: a larger seed goes in as its words (5 + 2**32 drew 5's numbers).
+    np.random.seed(seed if seed < 2**32 else [seed & 0xFFFFFFFF, seed >> 32])
     random.seed(seed)
     torch = imported_torch()  # torch samplers in a DataLoader draw from it
     if torch is not None:
         torch.manual_seed(seed)
     return seed
+
+
+def check_seed(seed: Any, where: str) -> None:
+    """Refuse a `seed` that is not an int from 0 to `SEED_MAX` (a bool, a float, 2**64, where MLX's own
+    TypeError named neither the seed nor the range), naming `where` it was given."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"{where}: expected a non-negative int, at most 2**63 - 1, got {seed!r}")
 
 
 def imported_torch() -> Any:

@@ -96,7 +96,7 @@ from audiotrain.train.run_state import (
     read_checkpoint,
     run_config,
 )
-from audiotrain.train.seeding import default_seed, seed_generators
+from audiotrain.train.seeding import check_seed, default_seed, seed_generators
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
 from audiotrain.train.step_logging import StepLogging
@@ -261,9 +261,9 @@ class Trainer:
         self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir")
         self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
         self.compile = bool(compile) and not debug_lazy_eval
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"Trainer(seed={seed!r}): expected a non-negative int or None")
-        self._seed = seed
+        if seed is not None:
+            check_seed(seed, "Trainer(seed=...)")
+        self._seed = None if seed is None else int(seed)
         self.deterministic = flags.deterministic(deterministic)
         self.accelerator = flags.accelerator(accelerator)
         self.device = mx.gpu if self.accelerator == "gpu" else mx.cpu

@@ -7,9 +7,9 @@ import re
 import shutil
 from pathlib import Path
 
-from audiotrain._files import TMP_PREFIX, write_path_atomically
+from audiotrain._files import TMP_PREFIX, write_json_atomically, write_path_atomically
 from audiotrain._text import listed
-from audiotrain.features.clap import FRONT_END_FILES
+from audiotrain.features.clap import FRONT_END_FILES, PROCESSOR_FILE, front_end_json
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.convert import mlx_to_hf
 from audiotrain.models.clap.loading import WEIGHT_FILES
@@ -46,7 +46,9 @@ def save_pretrained(
         checkpoint the model was loaded from) is a `FileExistsError` naming them, unless `overwrite`.
     extractor_dir : str or Path, optional
         Folder holding the front end's ``processor_config.json`` and / or ``preprocessor_config.json`` to
-        copy; defaults to ``config.source`` (the checkpoint folder).
+        copy; defaults to ``config.source`` (the checkpoint folder). Their keys are kept as they are, except
+        that whole numbers written as floats (``"max_length_s": 2.0``, by an older audiotrain) are written as
+        ints, as transformers needs them.
     tokenizer : ClapTokenizer or folder, optional
         Tokenizer to save; defaults to copying the tokenizer files of ``config.source``.
     dtype : numpy dtype, its name, or an MLX dtype
@@ -86,7 +88,7 @@ def save_pretrained(
 
     extractor_dir = Path(extractor_dir) if extractor_dir is not None else config.source
     if extractor_dir is not None:
-        _copy_present(Path(extractor_dir), out, FRONT_END_FILES)
+        _copy_front_end(Path(extractor_dir), out)
     if isinstance(tokenizer, ClapTokenizer):
         tokenizer.save_pretrained(out)
     else:
@@ -151,6 +153,26 @@ def _with_dtype(config_dict: dict, dtype_name: str) -> dict:
                 if section.get(key) is not None:
                     section[key] = dtype_name
     return config_dict
+
+
+def _copy_front_end(src: Path, dst: Path) -> None:
+    """Copy the front-end files of `src` into `dst`, their whole-number settings as ints (`front_end_json`):
+    an older audiotrain wrote ``"max_length_s": 2.0``, on which transformers' ClapFeatureExtractor fails for
+    every clip of another length, and an export or a new run from its folder copied it on. A file holding
+    nothing to change (or no JSON object) is copied byte for byte."""
+    _copy_present(src, dst, FRONT_END_FILES)
+    for name in FRONT_END_FILES:
+        if not (src / name).is_file() or (src / name).resolve() == (dst / name).resolve():
+            continue
+        try:
+            config = json.loads((src / name).read_text(encoding="utf-8"))
+        except (ValueError, RecursionError):
+            continue  # (refused where it is read; copied as it is)
+        if not isinstance(config, dict):
+            continue
+        fixed = front_end_json(config, nested=name == PROCESSOR_FILE)
+        if json.dumps(fixed) != json.dumps(config):
+            write_json_atomically(dst / name, fixed, indent=2)
 
 
 def _copy_present(src: Path, dst: Path, names) -> None:

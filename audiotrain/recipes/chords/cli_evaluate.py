@@ -32,12 +32,12 @@ from audiotrain.recipes.chords.evaluate import (
     run_pairing_hint,
     run_test_songs,
     scored_record,
-    shared_lab_files,
     shared_lab_note,
     songs_trained_on,
     take_run_pairing,
     trained_on_note,
     trimmed_note,
+    unwritable_lab_files,
     write_evaluation,
 )
 from audiotrain.recipes.config_cli import add_overwrite_argument
@@ -204,7 +204,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
         written += list(COMPARISON_FILES) if against is not None else []
         cli.refuse_existing_outputs((args.output / name for name in written), args.overwrite)
-        shared = shared_lab_files([song.name for song in index.songs], args.output)
+        shared = unwritable_lab_files([song.name for song in index.songs], args.output)
         if shared:  # (said before minutes of transcription, and in scores.json)
             print(f"note: {shared_lab_note(shared)}", file=sys.stderr)
         if args.overwrite:  # an earlier evaluation's .lab files of other songs would pass for this one's

@@ -55,7 +55,7 @@ from audiotrain.recipes.chords.data import (
     folder_splits,
     write_data_report,
 )
-from audiotrain.recipes.chords.evaluate import CV_PROGRESS_FILE, shared_lab_files, shared_lab_note
+from audiotrain.recipes.chords.evaluate import CV_PROGRESS_FILE, shared_lab_note, unwritable_lab_files
 from audiotrain.recipes.chords.train import (
     _checkpoint_folder,
     evaluate_trained_run,
@@ -217,7 +217,7 @@ def _run_cross_validation(
         oof.mkdir(parents=True, exist_ok=True)
         # Two folds' songs whose .lab files would be one in oof/ (Song and song where case is folded): each
         # fold's evaluation/ has its own, oof/ none of them (one copy would replace the other).
-        shared = shared_lab_files(names, oof)
+        shared = unwritable_lab_files(names, oof)
         if shared:
             log(f"note: in {oof}, {shared_lab_note(shared)}")
         if data_report:

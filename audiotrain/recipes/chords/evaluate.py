@@ -70,7 +70,7 @@ from audiotrain.metrics.chord_scores import (
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
-from audiotrain.recipes._run import is_inside
+from audiotrain.recipes._run import is_inside, name_too_long
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
 from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run
 from audiotrain.recipes.chords.predict import (
@@ -546,7 +546,8 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     Written only once every song is scored, and ``scores.json`` first: it lists the songs whose ``.lab``
     is written here, so that ``evaluate --overwrite`` can remove all of them whatever stopped the writing.
     Songs whose ``.lab`` files would be one file in `out` (`shared_lab_files`: ``Song`` and ``song`` on a
-    case-insensitive file system) have none written, and are listed with the reason in ``not_written``.
+    case-insensitive file system), or whose ``.lab`` name or path is too long to be written there
+    (`unwritable_lab_files`), have none written, and are listed with the reason in ``not_written``.
     An evaluation that stopped before (an error, Ctrl-C) leaves no ``.lab`` without the ``scores.json``
     that claims it.
 
@@ -557,8 +558,9 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     (``not_written``, counted in ``files_not_written``; an ``--overwrite`` later leaves those ``.lab`` files,
     not this evaluation's, alone) and in ``scores.md``."""
     out.mkdir(parents=True, exist_ok=True)
-    # Songs whose .lab would be one file there (Song and song where case is folded): none is written.
-    shared = shared_lab_files(result.pairs, out)
+    # Songs whose .lab would be one file there (Song and song where case is folded), or whose name or path
+    # is too long for the system: none is written.
+    shared = unwritable_lab_files(result.pairs, out)
     not_written = [{"file": f"{name}.lab", "reason": why} for name, why in shared.items()]
     summary = {**result.summary(), "files_not_written": len(not_written), "not_written": not_written}
     if not _write_new(out / "scores.json", _json_writer(summary), replace):
@@ -617,8 +619,20 @@ def shared_lab_files(names: Iterable[str], out: Path) -> dict[str, str]:
     return reasons
 
 
+def unwritable_lab_files(names: Iterable[str], out: Path) -> dict[str, str]:
+    """Song -> why its ``<song>.lab`` is not written into `out`: `shared_lab_files`, and the songs whose
+    ``.lab`` name or path is too long for the system there (`name_too_long`: a song deep in sub-folders,
+    mirrored under a longer output folder), as predict skips them. Their scores are kept."""
+    names = list(names)
+    reasons = shared_lab_files(names, out)
+    for name in names:
+        if name not in reasons and (why := name_too_long(out / f"{name}.lab")) is not None:
+            reasons[name] = f"song {name}: cannot write its .lab: {why}"
+    return reasons
+
+
 def shared_lab_note(shared: Mapping[str, str]) -> str:
-    """The note that the ``.lab`` files of `shared` (`shared_lab_files`) are not written."""
+    """The note that the ``.lab`` files of `shared` (`unwritable_lab_files`) are not written."""
     reasons = sorted(set(shared.values()))
     return (
         f"the .lab files of {plural(len(shared), 'song')} are not written (their scores are kept): "

@@ -79,9 +79,9 @@ from audiotrain.recipes.chords.evaluate import (
     format_table,
     gap_filled_note,
     scored_record,
-    shared_lab_files,
     shared_lab_note,
     trimmed_note,
+    unwritable_lab_files,
 )
 from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
@@ -1371,7 +1371,7 @@ def _evaluate_held_out(
         log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
         return None
     predictor = ChordPredictor.from_checkpoint(best)
-    shared = shared_lab_files([song.name for song in splits.test], run_dir / "evaluation")
+    shared = unwritable_lab_files([song.name for song in splits.test], run_dir / "evaluation")
     if shared:
         log(f"note: {shared_lab_note(shared)}")
     evaluation = evaluate_songs(
