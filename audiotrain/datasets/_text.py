@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = "the metadata") -> str:
@@ -35,6 +38,21 @@ def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = 
             f"{path}, line {line}: the byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8; "
             f'{what} must be saved as UTF-8 (Excel: "CSV UTF-8")'
         ) from None
+
+
+def csv_rows(reader: Any, failed: Callable[[int, str], Exception]) -> Iterator[tuple[int, Any]]:
+    """Each row of the `csv` `reader` with the line it starts on (`reader.line_num` is the line a row ends on:
+    a quoted cell may hold line breaks). A row the reader cannot read (a cell over 128 KB, a quote left open)
+    raises ``failed(line, what it means)``: the reader cannot go on past it."""
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise failed(first_line, csv_error_text(str(error))) from None
+        yield first_line, row
 
 
 def csv_error_text(message: str) -> str:

@@ -54,7 +54,7 @@ from audiotrain._files import parse_json
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc, walk_visible_following_links
-from audiotrain.datasets._text import csv_error_text, read_utf8_text
+from audiotrain.datasets._text import csv_rows, read_utf8_text
 from audiotrain.datasets.caption_demo import is_demo_record
 
 import numpy as np
@@ -724,14 +724,11 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
             f"text); found columns {header} ({how})"
         )
     extensions = tuple(e.lower() for e in AUDIO_EXTENSIONS)
-    while True:
-        first_line = reader.line_num + 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            raise CaptionFolderError(f"{path}:{first_line}: {csv_error_text(str(error))}") from None
+
+    def unreadable(line: int, problem: str) -> CaptionFolderError:
+        return CaptionFolderError(f"{path}:{line}: {problem}")
+
+    for first_line, record in csv_rows(reader, unreadable):
         where = f"{label}:{first_line}"
         if reader.line_num > first_line:
             _check_row_span(record, path, first_line, reader.line_num, delimiter, extensions)

@@ -31,7 +31,7 @@ from audiotrain._files import parse_json
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
-from audiotrain.datasets._text import csv_error_text, read_utf8_text
+from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
 
 import numpy as np
 
@@ -109,14 +109,7 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
         raise ValueError(f"{path}, line {first_line}: {csv_error_text(str(error))}") from None
     columns = len(reader.fieldnames)
     rows = []
-    while True:
-        first_line = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            raise ValueError(f"{path}, line {first_line}: {csv_error_text(str(error))}") from None
+    for _, row in csv_rows(reader, lambda line, problem: ValueError(f"{path}, line {line}: {problem}")):
         # line_num is the line the row ends on, so blank lines and quoted line breaks do not shift the count.
         cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
         if cells != columns:  # DictReader fills a short row with None and keeps a long one's extras
