@@ -718,6 +718,7 @@ class ConfiguredTrainer:
                 ``runs/<name>-cv-<date>-<time>``). A folder that already holds files is refused unless
                 ``overwrite=True``, which removes only what a cross-validation writes there (in a
                 ``fold<k>/``, what its `train` wrote: a user's own files there stay, and are named).
+            log: where the per-fold progress lines go (default `print`; ``lambda line: None`` silences them).
 
         Each fold's Trainer gets its own copy of the callbacks given to `create_trainer` (copied as they are
         when `train_with_cv` starts), so what one fold's EarlyStopping or ModelCheckpoint has seen does not

@@ -142,7 +142,8 @@ def default_convert(item: Any) -> Any:
 
 
 def to_mlx(batch: Any, _path: str = "batch") -> Any:
-    """Convert every numpy leaf of a batch to ``mx.array`` (float64 -> float32, int64 -> int32).
+    """Convert every numpy leaf of a batch to ``mx.array`` (float64 -> float32, int64 -> int32, uint64 ->
+    uint32).
 
     Dicts, tuples, namedtuples and lists are rebuilt with the same structure; ``mx.array`` leaves pass
     through; strings and other objects are kept as they are. Numeric arrays of other dtypes keep their dtype.
@@ -150,7 +151,7 @@ def to_mlx(batch: Any, _path: str = "batch") -> Any:
     Raises
     ------
     ValueError
-        If an int64 array holds values outside int32, naming the field.
+        If an int64 (uint64) array holds values outside int32 (uint32), naming the field.
     """
     import mlx.core as mx
 

@@ -238,7 +238,7 @@ def melspectrogram(
 
     Returns
     -------
-    array, float32 (float64 for float64 numpy input), shape [..., n_mels, frames]
+    array, float32 (float64 for float64 input with backend='numpy'), shape [..., n_mels, frames]
     """
     check_backend(backend)
     check_stft_args(n_fft, hop_length, pad_mode)  # first: the filterbank would divide by n_fft = 0

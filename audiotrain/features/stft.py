@@ -383,7 +383,7 @@ def stft(
 
     Returns
     -------
-    complex64 array (complex128 for float64 numpy input), shape [..., n_fft // 2 + 1, frames]
+    complex64 array (complex128 for float64 input with backend='numpy'), shape [..., n_fft // 2 + 1, frames]
     """
     hop_length = check_stft_args(n_fft, hop_length, pad_mode)
     w = get_window(window, n_fft, win_length)

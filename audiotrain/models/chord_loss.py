@@ -132,7 +132,8 @@ def _ratio(numerator: mx.array, total: mx.array, across_ranks: bool) -> mx.array
 
 
 class ChordRecognitionLoss:
-    """Weighted sum of the chord-type, root and bass cross-entropies over valid frames.
+    """Weighted sum of the chord-type, root and bass cross-entropies over valid frames, and of the joint chord
+    head's where the model has one (`ChordModelConfig.chord_head`).
 
     Targets are class indices: 0..C-1, or -1 for a frame a head does not count. Inside a compiled graph
     nothing can raise, so a larger index is read as class C-1: the guide's `Trainer` checks its batches'
@@ -140,6 +141,7 @@ class ChordRecognitionLoss:
 
     Args:
         chord_type_weight, root_weight, bass_weight: weights of the three heads in the total.
+        chord_weight: weight of the joint chord head's loss, where the outputs hold a "chord" head.
         label_smoothing: ε of the smoothed cross-entropy, in [0, 1).
         class_weights: optional per-class weights of the chord-type head ([num_chord_types] sequence or
             array, e.g. inverse class frequencies), as PyTorch's `CrossEntropyLoss(weight=w,
@@ -148,9 +150,11 @@ class ChordRecognitionLoss:
             over valid frames divided by the sum of the target weights.
 
     Call:
-        loss_fn(outputs, targets, mask=None) -> (total, {"chord_type_loss", "root_loss", "bass_note_loss"})
+        loss_fn(outputs, targets, mask=None) -> (total, {"chord_type_loss", "root_loss", "bass_note_loss"},
+        and "chord_loss" with a "chord" head)
 
-        outputs: dict with "chord_type" [B, T, C], "root" [B, T, 12], "bass" [B, T, 12] logits.
+        outputs: dict with "chord_type" [B, T, C], "root" [B, T, 12], "bass" [B, T, 12] logits, and a model
+            built with `chord_head` adds "chord" [B, T, 2 + (C - 2) * 12] (the joint (type, root) classes).
         targets: dict with "chord_type", "root", "bass" int [B, T] (root/bass -1 where undefined); the
             guide's "bass_note" is taken for "bass".
         mask: optional [B, T] (1 = real frame, 0 = padding); padding never contributes.

@@ -693,7 +693,7 @@ class ChordDataConfig:
 
 @dataclass
 class LossConfig:
-    """Weights of the three heads in the total loss."""
+    """Weights of the heads' losses in the total (the joint chord head's where the model has one)."""
 
     chord_type_weight: float = field(default=1.0, metadata=_help("weight of the chord-type loss"))
     root_weight: float = field(default=1.0, metadata=_help("weight of the root loss"))

@@ -139,6 +139,7 @@ class ModelCheckpoint(Callback):
             checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
             from it, saying so.
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
+        verbose: print a line at each save, naming its path (and the monitored score), as Lightning's.
         save_on_exception, enable_version_counter: Lightning's, accepted at the values that describe what
             happens here (False, True).
 
