@@ -226,3 +226,30 @@ def test_a_launch_inside_a_launched_job_is_refused_in_one_line(tmp_path):
     assert "run the command without it" in refusals[0]
     assert re.search(r"exit codes rank 0: (2|-15)\b.*, rank 1: (2|-15)\b", done.stderr), done.stderr
     assert "rank 0: 2" in done.stderr or "rank 1: 2" in done.stderr, done.stderr
+
+
+def test_two_ranks_exit_reports_written_into_one_line_are_both_counted(tmp_path):
+    # mlx.launch's threads may write two ranks' "[WARN] Node with rank N exited with code C" into one line
+    # (seen in CI under load): the summary counted the first rank only ("1 rank ended with an error").
+    fake = tmp_path / "mlx.launch"
+    fake.write_text(
+        f"#!{sys.executable}\nimport sys\n"
+        "sys.stderr.write('\\x1b[33m[WARN]\\x1b[33m[WARN] Node with rank 0 exited with code 2 Node with rank 1 "
+        "exited with code 2 \\x1b[0m \\x1b[0m\\n')\nsys.exit(1)\n"
+    )
+    fake.chmod(0o755)
+    launcher = (
+        "import sys\nfrom audiotrain.distributed import failures\n"
+        "failures._mlx_launch = lambda: './mlx.launch'\n"
+        "sys.exit(failures.launch(['-n', '2', '--', 'python', 'train.py']))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", launcher],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "2 ranks ended with an error; exit codes rank 0: 2, rank 1: 2" in done.stderr, done.stderr

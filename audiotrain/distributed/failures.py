@@ -864,8 +864,10 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                 for raw in proc.stderr:
                     line = raw.decode(errors="replace")
                     watch.note_line(line)
-                    if m := _NODE.search(line):
-                        exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+                    # (two ranks' reports may come written into one line: each is read)
+                    if reports := list(_NODE.finditer(line)):
+                        for m in reports:
+                            exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
                         # mlx.launch reports a rank's exit before it passes on the rank's last output: shown
                         # after that output, before the summary.
                         exit_reports.append(in_launch_terms(raw))
