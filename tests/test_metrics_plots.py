@@ -160,3 +160,35 @@ def test_a_recipe_command_with_a_home_it_cannot_write_plots_without_matplotlibs_
     )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert (tmp_path / "c.png").is_file() and not Path(done.stdout.strip()).exists()  # removed at exit
+
+
+def test_a_run_whose_matplotlib_cannot_load_goes_on_without_its_plots(tmp_path, monkeypatch):
+    # Under `ulimit -v` matplotlib's libraries failed to map once training had taken the memory: the chord run
+    # ended in that ImportError after its checkpoints were saved, before its evaluation and summary.
+    import sys
+
+    from audiotrain.metrics.plot_loading import load_plots
+    from audiotrain.recipes.chords.train import _write_training_outputs
+    from audiotrain.recipes.clap.report import write_plots
+
+    monkeypatch.setitem(sys.modules, "audiotrain.metrics.plots", None)  # (its import then raises ImportError)
+    with pytest.warns(
+        UserWarning, match=r"plots not written: matplotlib could not be loaded \(ModuleNotFoundError"
+    ):
+        assert load_plots() is None
+    with pytest.warns(UserWarning, match="plots not written"):
+        assert write_plots({"train_loss": [1.0, 0.5]}, {}, tmp_path / "plots") == []
+
+    class Trained:  # what _write_training_outputs reads of the recipe's Trainer
+        history = {"train_loss": [1.0, 0.5]}
+        interrupted_checkpoint = None
+        current_epoch, batch_in_epoch, global_step = 2, 0, 4
+
+        def export_history(self, path, overwrite):
+            path.write_text("{}")
+            return path
+
+    lines = []
+    with pytest.warns(UserWarning, match="plots not written"):
+        _write_training_outputs(Trained(), tmp_path, tmp_path / "best", 1.0, lines.append)
+    assert not (tmp_path / "training_curves.png").exists() and any("history" in line for line in lines)

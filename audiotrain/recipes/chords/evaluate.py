@@ -68,6 +68,7 @@ from audiotrain.metrics.chord_scores import (
     uncovered_note,
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
+from audiotrain.metrics.plot_loading import load_plots
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside, name_too_long
@@ -586,11 +587,11 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
     report_bytes = (report + "\n").encode("utf-8", errors="surrogateescape")
     if not _write_new(out / "scores.md", lambda tmp: tmp.write_bytes(report_bytes), replace):
         taken.append("scores.md")
-    if not result.frames_note:  # else nothing to plot (`frames_note` says why, in scores.md and the output)
-        from audiotrain.metrics.plots import plot_confusion_matrix  # matplotlib only when plotting
+    # (no plot where `frames_note` says why, in scores.md and the output; matplotlib only when plotting)
+    if not result.frames_note and (plots := load_plots()):
 
         def plot(tmp: Path) -> None:
-            plot_confusion_matrix(
+            plots.plot_confusion_matrix(
                 result.confusion, CHORD_TYPES, tmp, title="Chord type (frames)", unit="frames"
             )
 

@@ -28,6 +28,7 @@ from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.features.cache import FeatureCache, earlier_cache_note
+from audiotrain.metrics.plot_loading import load_plots
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import (
@@ -838,10 +839,8 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
         columns = history.columns() if history.rows else None
     else:  # (the curves alone are missing where a full disk stopped the run between the two)
         columns = None if curves.is_file() else read_history(path)
-    if columns and any(columns.values()):
-        from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
-
-        plot_training_curves(columns, curves)
+    if columns and any(columns.values()) and (plots := load_plots()):  # (matplotlib only when plotting)
+        plots.plot_training_curves(columns, curves)
     return read_history(path)  # its nulls back to NaN, as the uninterrupted run's history holds
 
 
@@ -1325,10 +1324,8 @@ def _write_training_outputs(
     yet (before the first validation) or no validation at all (they are newer than ``last``)."""
     # The run's own file: a resumed run rewrites the one its first part wrote.
     history_path = trainer.export_history(run_dir / "history.json", overwrite=True)
-    if trainer.history:
-        from audiotrain.metrics.plots import plot_training_curves  # matplotlib only when plotting
-
-        plot_training_curves(trainer.history, run_dir / "training_curves.png")
+    if trainer.history and (plots := load_plots()):  # (matplotlib only when plotting)
+        plots.plot_training_curves(trainer.history, run_dir / "training_curves.png")
     validated = best.name != "last"
     if trainer.interrupted_checkpoint is not None and (not best.is_dir() or not validated):
         best = trainer.interrupted_checkpoint

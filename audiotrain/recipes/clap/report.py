@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from audiotrain._text import plural
+from audiotrain.metrics.plot_loading import load_plots
 from audiotrain.metrics.retrieval import chance_scores
 
 _ROWS = (
@@ -60,8 +61,10 @@ PLOT_NAMES = ("loss", "accuracy", "retrieval_per_epoch", "retrieval")
 def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
     """loss.png, accuracy.png and retrieval_per_epoch.png (per epoch, train and val) and retrieval.png
     (before/after bars with their chance levels)."""
-    from audiotrain.metrics.plots import plot_history, plot_score_bars  # matplotlib only when plotting
-
+    plots = load_plots()  # (matplotlib only when plotting)
+    if plots is None:
+        return []
+    plot_history, plot_score_bars = plots.plot_history, plots.plot_score_bars
     folder.mkdir(parents=True, exist_ok=True)
     chance = chance_levels(results)
     clips, captions = results["n_eval_clips"], results["n_eval_captions"]
