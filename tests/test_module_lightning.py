@@ -2,6 +2,7 @@
 load_from_checkpoint's keywords, bf16-mixed batches, and MLX's compile bug named."""
 
 import math
+import warnings
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
@@ -13,6 +14,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
+from exactness import assert_same_numbers
 from mlx.utils import tree_flatten
 from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_trainer, weights
 
@@ -20,8 +22,9 @@ from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_
 def rates_per_update(module, **trainer_kwargs) -> list[float]:
     """The learning rate each optimizer update used, as the Trainer logs it at every step."""
     logger = RecordingLogger()
+    batches = trainer_kwargs.pop("batches", None) or make_batches()
     t = quiet_trainer(trainer_kwargs.pop("tmp_path"), log_every_n_steps=1, logger=logger, **trainer_kwargs)
-    t.fit(module, trainer_kwargs.pop("batches", None) or make_batches())
+    t.fit(module, batches)
     return [round(m["learning_rate"], 6) for _, m in logger.metrics if "learning_rate" in m]
 
 
@@ -109,6 +112,59 @@ def test_an_epoch_schedule_resumes_in_its_epoch(tmp_path):
     resumed.fit(Returns(lambda m: fresh), make_batches(), ckpt_path=path)
     rates = [round(m["learning_rate"], 6) for _, m in logger.metrics if "learning_rate" in m]
     assert rates == [0.05] * 6 + [0.025] * 6
+
+
+def batches_with_a_nan_second_batch():
+    """make_batches (6 an epoch) with batch 1 NaN: the non-finite guard skips that update every epoch."""
+    batches = make_batches()
+    x, y = batches[1]
+    batches[1] = (x * float("nan"), y)
+    return batches
+
+
+def interval_scheduled(interval, frequency):
+    scheduled = {"scheduler": StepLRScheduler(0.1, 1, 0.5), "interval": interval, "frequency": frequency}
+    return Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": scheduled})
+
+
+@pytest.mark.parametrize("interval, frequency", [("epoch", 1), ("epoch", 2), ("step", 2)])
+def test_skipped_updates_do_not_shift_an_interval_schedule(tmp_path, interval, frequency):
+    """A skipped update does not advance the optimizer's step counter, but it still is a batch of its epoch
+    (Lightning steps an epoch schedule at the epoch's end, a "step" one at batch positions): every update
+    of epoch e uses epoch e's rate. (A skipped update logs the rate it kept, its batch 0's.)"""
+    kwargs = dict(tmp_path=tmp_path, max_epochs=4)
+    with pytest.warns(UserWarning, match="skipped"):
+        skipping = rates_per_update(
+            interval_scheduled(interval, frequency), batches=batches_with_a_nan_second_batch(), **kwargs
+        )
+    assert skipping == rates_per_update(interval_scheduled(interval, frequency), **kwargs)
+
+
+@pytest.mark.parametrize("interval, frequency", [("epoch", 1), ("step", 2)])
+def test_an_interval_schedule_resumes_exactly_after_skipped_updates(tmp_path, interval, frequency):
+    from audiotrain.train.callbacks import LambdaCallback
+
+    def fit(folder, callbacks=(), ckpt_path=None):
+        mx.random.seed(0)
+        module = interval_scheduled(interval, frequency)
+        trainer = quiet_trainer(
+            tmp_path / folder, max_epochs=3, enable_checkpointing=True, callbacks=list(callbacks)
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (the skipped updates)
+            trainer.fit(module, batches_with_a_nan_second_batch(), ckpt_path=ckpt_path)
+        return trainer, module
+
+    def ctrl_c_at_step_10(trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 10:  # epoch 1, after its skipped update
+            raise KeyboardInterrupt
+
+    _, straight = fit("straight")
+    stopped, _ = fit("pieces", callbacks=[LambdaCallback(on_train_batch_end=ctrl_c_at_step_10)])
+    assert stopped.interrupted
+    _, resumed = fit("pieces", ckpt_path=stopped.interrupted_checkpoint)
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
 
 
 def test_an_epoch_schedule_needs_a_training_loader_with_a_length(tmp_path):

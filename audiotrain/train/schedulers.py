@@ -23,7 +23,7 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mlx.core as mx
@@ -311,8 +311,14 @@ class IntervalSchedule(LRScheduler):
         a resume whose epochs have another length (more data, other ranks or batch size) still evaluates
         the schedule at the epoch index, as Lightning's epoch counter does.
 
-    A non-finite update the Trainer skips does not advance the optimizer's step counter, so it delays this
-    schedule by one update, as it delays a per-step schedule.
+    skipped_updates : dict
+        ``{"count": mx.array}``: the updates the Trainer's non-finite guard skipped since `first_step`. A
+        skipped update does not advance the optimizer's step counter, but Lightning's loop still counts its
+        batches (and its epoch), so the epoch and the batch position are derived from the updates tried,
+        the counter's and the step's sum: every update of epoch ``e`` uses the rate of epoch ``e``, in a
+        straight fit as in a resumed one. The compiled step counts into it (`skip_counters`); a plain
+        per-step schedule (``interval="step"``, ``frequency=1``) reads only the step, so a skipped update
+        delays it by one.
     """
 
     schedule: Callable[[Any], Any]
@@ -322,6 +328,7 @@ class IntervalSchedule(LRScheduler):
     accumulate_grad_batches: int = 1
     first_step: int = 0
     first_epoch: int = 0
+    skipped_updates: dict = field(default_factory=lambda: {"count": mx.array(0, mx.uint64)}, compare=False)
 
     def __post_init__(self) -> None:
         if self.interval not in ("epoch", "step"):
@@ -359,7 +366,7 @@ class IntervalSchedule(LRScheduler):
         if not self.needs_epoch_length:
             return step
         per_epoch = self.steps_per_epoch
-        since = step - self.first_step
+        since = self._updates_tried(step) - self.first_step
         epoch, update_in_epoch = self.first_epoch + since // per_epoch, since % per_epoch
         if self.interval == "epoch":
             return epoch // self.frequency
@@ -370,16 +377,41 @@ class IntervalSchedule(LRScheduler):
         steps_per_epoch = (per_epoch - 1) // period + last_counts
         return epoch * steps_per_epoch + update_in_epoch // period
 
+    def _updates_tried(self, step: Any) -> Any:
+        """Optimizer step `step` plus the updates skipped before it: the windows the loop has closed."""
+        skipped = self.skipped_updates["count"]
+        if isinstance(step, mx.array):
+            return step + skipped.astype(step.dtype)
+        return step + int(skipped.item())  # (a host-side read: the rate of the coming update)
+
     def __call__(self, step: Any) -> mx.array:
         return self.schedule(self.scheduler_steps(step))
 
     def anchored(self, first_step: int, first_epoch: int) -> IntervalSchedule:
-        """This schedule with epoch `first_epoch` beginning at optimizer step `first_step`."""
+        """This schedule with epoch `first_epoch` beginning at optimizer step `first_step`, counting skipped
+        updates from there. The counter is this schedule's own container, emptied in place: a compiled step
+        built before the anchoring holds it."""
+        self.skipped_updates["count"] = mx.array(0, mx.uint64)
         return dataclasses.replace(self, first_step=int(first_step), first_epoch=int(first_epoch))
 
     def to_dict(self) -> dict[str, Any]:
         inner = self.schedule.to_dict() if hasattr(self.schedule, "to_dict") else {"name": self.name}
         return {**inner, "interval": self.interval, "frequency": self.frequency}
+
+
+def skip_counters(optimizer: Any) -> list[dict]:
+    """The `IntervalSchedule.skipped_updates` counters of `optimizer`'s learning-rate schedules (of each
+    optimizer of a MultiOptimizer): state the compiled training step reads and counts its skipped updates
+    into (`count_skipped_update`)."""
+    parts = getattr(optimizer, "optimizers", None) or [optimizer]
+    schedules = [getattr(part, "_schedulers", {}).get("learning_rate") for part in parts]
+    return [s.skipped_updates for s in schedules if isinstance(s, IntervalSchedule) and s.needs_epoch_length]
+
+
+def count_skipped_update(counters: list[dict], skipped: mx.array) -> None:
+    """Add `skipped` (an int array, 1 when the guard skipped this update) to each of `counters`."""
+    for counter in counters:
+        counter["count"] = counter["count"] + skipped.astype(mx.uint64)
 
 
 def schedule_name(schedule: Any) -> str:

@@ -24,6 +24,7 @@ from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output
+from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard
 from audiotrain.train.transforms import (
     all_finite,
@@ -265,8 +266,16 @@ class TrainStep:
         self.log_options: dict = {}
         self._warned_precision = False  # LowPrecisionLossWarning, once a fit
         self._data_parallel = collectives.world_size() > 1
+        # An epoch-stepped schedule's count of skipped updates (it places the update in its epoch).
+        self._skip_counters = skip_counters(optimizer)
         # The compiled functions' state: everything the step reads and writes.
-        self._graph_state = [module.state, optimizer.state, mx.random.state, self.state.arrays]
+        self._graph_state = [
+            module.state,
+            optimizer.state,
+            mx.random.state,
+            self.state.arrays,
+            self._skip_counters,
+        ]
         per_mode = partial(
             _PerMode, module, state=self._graph_state, outputs=self._graph_state, compile=config.compile
         )
@@ -350,6 +359,7 @@ class TrainStep:
             # (its step counter too) and what on_after_optimizer_step did all stay as they were.
             guarded_update(self.module, self.optimizer, grads, finite)
             arrays["skipped_total"] = arrays["skipped_total"] + mx.logical_not(finite).astype(mx.int32)
+            count_skipped_update(self._skip_counters, mx.logical_not(finite))
         else:
             self.optimizer.update(self.module, grads)
             self.module.on_after_optimizer_step()
