@@ -10,9 +10,10 @@ import os
 import warnings
 
 from audiotrain import Trainer
-from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from audiotrain.train.checkpoint import CheckpointError
 
+import mlx.core as mx
 import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches
@@ -187,6 +188,74 @@ def test_an_epoch_end_save_of_a_metric_missing_after_a_validation_names_the_caus
     with pytest.warns(UserWarning, match="not logged yet"):
         with pytest.raises(KeyError, match=r"'val_mm' was not logged \(did you mean 'val_m'\?\)"):
             fit(tmp_path, [mc], [5, 1], max_epochs=4, check_val_every_n_epoch=2)
+
+
+# ------------------------------------------------------------------ a training metric, validated inside epochs
+
+
+def fit_monitoring_train_loss(root, callbacks, **kw):
+    """6 steps an epoch (96 samples in batches of 16) and TinyClassifier's `train_loss`, validated inside
+    epochs (every 3 batches unless `val_check_interval` says otherwise)."""
+    kw.setdefault("val_check_interval", 0.5)
+    t = Trainer(
+        default_root_dir=root,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        max_epochs=3,
+        callbacks=callbacks,
+        **kw,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (epochs shorter than log_every_n_steps)
+        mx.random.seed(0)
+        t.fit(TinyClassifier(lr=0.05), make_batches(96), make_batches(16, seed=1))
+    return t
+
+
+MONITORING_TRAIN_LOSS = {
+    "ModelCheckpoint": lambda: ModelCheckpoint(monitor="train_loss", save_top_k=2),
+    "EarlyStopping": lambda: EarlyStopping(monitor="train_loss"),
+    "ReduceLROnPlateau": lambda: ReduceLROnPlateau(monitor="train_loss", patience=0),
+}
+
+
+@pytest.mark.parametrize("callback", MONITORING_TRAIN_LOSS.values(), ids=MONITORING_TRAIN_LOSS)
+@pytest.mark.parametrize(
+    "validation",
+    [{"val_check_interval": 0.5}, {"val_check_interval": 4, "check_val_every_n_epoch": None}],
+    ids=["half-epochs", "every-4-batches"],
+)
+def test_a_training_metric_validated_inside_epochs_is_checked_at_epoch_ends(tmp_path, callback, validation):
+    """A validation inside an epoch has no training value yet (none is logged before a logging step, 50
+    steps): the callbacks check `train_loss` where its epoch mean is, as with check_on_train_epoch_end=True
+    (it raised "'train_loss' was not logged (did you mean 'val_loss'?)" at the first validation)."""
+    t = fit_monitoring_train_loss(tmp_path, [callback()], **validation)
+    assert t.current_epoch == 3 and len(t.history["train_loss"]) == 3
+
+
+def test_a_training_metric_is_ranked_by_its_epoch_means_only(tmp_path):
+    """With a logging step before each validation inside an epoch, `callback_metrics["train_loss"]` there is
+    that step's loss: ModelCheckpoint ranked it against epoch means, and EarlyStopping stopped on it."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="train_loss", save_top_k=-1)
+    es = EarlyStopping(monitor="train_loss", patience=0)
+    t = fit_monitoring_train_loss(tmp_path, [mc, es], log_every_n_steps=1)
+    means = t.history["train_loss"]
+    assert sorted(scores(mc).values()) == sorted(means)
+    assert names(tmp_path / "ck") == [f"epoch={e}-step={6 * (e + 1)}" for e in range(len(means))]
+    assert es.best_score == min(means)
+
+
+def test_a_training_metric_checked_after_validations_inside_epochs_names_the_real_cause(tmp_path):
+    es = EarlyStopping(monitor="train_loss", check_on_train_epoch_end=False)
+    with pytest.raises(KeyError) as raised:
+        fit_monitoring_train_loss(tmp_path, [es], enable_checkpointing=False)
+    message = str(raised.value)
+    assert "did you mean" not in message
+    assert (
+        "'train_loss' was not logged (it is a training metric, which a validation inside an epoch sees only "
+        "after a logging step, every Trainer(log_every_n_steps=50) steps" in message
+    )
+    assert "EarlyStopping(check_on_train_epoch_end=True) or leave check_on_train_epoch_end unset" in message
 
 
 # ------------------------------------------------------------------ step saves with a monitor

@@ -60,12 +60,20 @@ def test_on_step_and_on_epoch_values_can_be_monitored_as_name_epoch(tmp_path):
 
 
 def test_an_epoch_mean_monitored_before_any_epoch_ended_is_not_sent_to_the_step_value(tmp_path):
-    """The hint said "did you mean 'b_both_step'?": the per-step value, the wrong fix for an epoch mean."""
-    early = EarlyStopping(monitor="b_both_epoch")  # checks after each validation: the first is mid-epoch
+    """The hint said "did you mean 'b_both_step'?": the per-step value, the wrong fix for an epoch mean.
+    (Left at its default, the check of a training metric waits for the epoch end, where the mean is.)"""
+    early = EarlyStopping(monitor="b_both_epoch", check_on_train_epoch_end=False)  # the first is mid-epoch
     with pytest.raises(KeyError, match="'b_both_epoch' was not logged") as raised:
         fit(tmp_path, build(LogsBoth), log_every_n_steps=1, val_check_interval=0.5, callbacks=[early])
     hint = str(raised.value).split(";")[0]
-    assert "b_both_step" not in hint and "the epoch mean of 'b_both'" in hint
+    assert "b_both_step" not in hint and "the epoch mean of the training metric 'b_both'" in hint
+    assert "EarlyStopping(check_on_train_epoch_end=True) or leave check_on_train_epoch_end unset" in hint
+    fit(
+        tmp_path / "default",
+        build(LogsBoth),
+        val_check_interval=0.5,
+        callbacks=[EarlyStopping("b_both_epoch")],
+    )
 
 
 def test_step_saves_monitoring_an_epoch_mean_wait_for_the_first_epoch_end(tmp_path):

@@ -1,5 +1,5 @@
-"""What ModelCheckpoint and EarlyStopping share: checking their arguments and saved state, finding the
-monitored metric, and ranking its values.
+"""What ModelCheckpoint, EarlyStopping and ReduceLROnPlateau share: checking their arguments and saved
+state, when to check the monitored metric, finding it, and ranking its values.
 """
 
 from __future__ import annotations
@@ -97,9 +97,35 @@ def _acts_after_validations(trainer: Trainer) -> bool:
     return trainer.validates_within_epochs or (trainer.fitting and skips_epochs)
 
 
-def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
+def _is_training_metric(trainer: Trainer, name: str) -> bool:
+    """Whether `name` is a value of the training steps: a returned metric (``train_loss``, ``train_acc``)
+    or what `training_step` logs (``name``, ``name_step``, ``name_epoch``), and not what the last
+    validation reported under the same name."""
+    if name in trainer._run.validation_metrics:
+        return False
+    stem = name.removesuffix("_epoch").removesuffix("_step")
+    return name.startswith("train_") or stem in trainer._step_logging.train_options()
+
+
+def _checks_at_epoch_end(trainer: Trainer, monitor: str, option: bool | None) -> bool:
+    """Whether a callback monitoring `monitor` acts at each training epoch's end rather than after each
+    validation. `option` is the callback's own (`check_on_train_epoch_end`, `save_on_train_epoch_end`):
+    given, it decides. Left at None, a training metric is checked at epoch ends even when `fit` validates
+    inside epochs: at a validation there `callback_metrics` holds no epoch mean of it, only nothing (before
+    the first logging step) or the last logging interval's mean (`log_every_n_steps`), which ranked
+    against epoch means would pick a best on a few batches. Anything else is checked where Lightning
+    checks it (`_acts_after_validations`)."""
+    if option is not None:
+        return option
+    if trainer.validates_within_epochs and _is_training_metric(trainer, monitor):
+        return True
+    return not _acts_after_validations(trainer)
+
+
+def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: str = "") -> float:
     """`name`'s value now, or a KeyError naming the cause. `forced`: the owner's argument that makes it act
-    at every epoch end (`check_on_train_epoch_end=True`), where a validation metric can be missing."""
+    at every epoch end (`check_on_train_epoch_end=True`), where a validation metric can be missing;
+    `option`: that argument's name, for a training metric missing at a validation inside an epoch."""
     metrics = trainer.callback_metrics
     if name not in metrics:
         available = ", ".join(sorted(metrics)) or "none yet"
@@ -115,6 +141,21 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "") -> float:
         elif no_validation_yet and _acts_after_validations(trainer):
             hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
             hint += f"; {owner}({forced}) acts at every epoch end: leave it out)" if forced else ")"
+        elif trainer.validates_within_epochs and _is_training_metric(trainer, name):
+            # A validation inside an epoch: what it can see of a training metric, and where its mean is.
+            if stem != name:
+                hint = (
+                    f" (it is the epoch mean of the training metric {stem!r}, there once an epoch has ended"
+                )
+            else:
+                hint = (
+                    " (it is a training metric, which a validation inside an epoch sees only after a logging "
+                    f"step, every Trainer(log_every_n_steps={trainer.log_every_n_steps}) steps, as the mean "
+                    "over those steps, and as its epoch mean once the epoch has ended"
+                )
+            hint += (
+                f": check it there with {owner}({option}=True) or leave {option} unset)" if option else ")"
+            )
         elif stem != name and (stem in metrics or f"{stem}_step" in metrics):
             # Not `<stem>_step`, the closest name: the per-step value is not what an epoch mean monitors.
             hint = f" (the epoch mean of {stem!r}: it is there once a training epoch has ended)"

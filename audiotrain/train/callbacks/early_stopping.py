@@ -12,10 +12,10 @@ from audiotrain._text import plural
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import (
-    _acts_after_validations,
     _arguments,
     _check_mode,
     _check_state,
+    _checks_at_epoch_end,
     _fit_of_another_trainer,
     _is_better,
     _is_score,
@@ -37,8 +37,9 @@ class EarlyStopping(Callback):
     validates other than once at every epoch end (`val_check_interval` below 1.0 or an int number of
     batches, or `check_val_every_n_epoch` above 1) it runs after each validation instead, as Lightning
     does, so `patience` counts validations: it never counts one validation twice nor looks for a
-    validation metric before the first validation. `check_on_train_epoch_end=True` or `False` forces
-    either.
+    validation metric before the first validation. A training metric (``train_loss``, what
+    `training_step` logs) is still checked at epoch ends when `fit` validates inside epochs: a validation
+    there sees no epoch mean of it. `check_on_train_epoch_end=True` or `False` forces either.
 
     `min_delta` is used as given, as in Lightning: a value counts as an improvement when it beats the best
     by more than `min_delta` in the direction of `mode` (below `best - min_delta` for "min", above
@@ -166,9 +167,7 @@ class EarlyStopping(Callback):
             self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
-        if self.check_on_train_epoch_end is not None:
-            return self.check_on_train_epoch_end
-        return not _acts_after_validations(trainer)
+        return _checks_at_epoch_end(trainer, self.monitor, self.check_on_train_epoch_end)
 
     def on_train_epoch_end(self, trainer, module) -> None:
         if not trainer.fast_dev_run and self._checks_at_epoch_end(trainer):
@@ -192,7 +191,7 @@ class EarlyStopping(Callback):
                 )
             return
         forced = "check_on_train_epoch_end=True" if self.check_on_train_epoch_end else ""
-        value = _metric(trainer, self.monitor, "EarlyStopping", forced)
+        value = _metric(trainer, self.monitor, "EarlyStopping", forced, "check_on_train_epoch_end")
         better, worse = ("<", ">") if self.mode == "min" else (">", "<")
         stop, diverge = self.stopping_threshold, self.divergence_threshold
         # In Lightning's order: a stop for a non-finite value or a threshold before any improvement.

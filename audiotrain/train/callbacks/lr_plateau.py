@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from audiotrain._arguments import changed_arguments, settings_repr
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import (
-    _acts_after_validations,
     _check_mode,
     _check_state,
+    _checks_at_epoch_end,
     _fit_of_another_trainer,
     _metric,
 )
@@ -29,7 +29,8 @@ class ReduceLROnPlateau(Callback):
 
     A check runs where EarlyStopping's does: at the end of every training epoch, after its validation, or
     after each validation when `fit` validates other than once per epoch (`val_check_interval`,
-    `check_val_every_n_epoch` > 1). It sets the optimizer's rate on the host, between steps: the compiled
+    `check_val_every_n_epoch` > 1); a training metric (``train_loss``) at epoch ends all the same, where its
+    epoch mean is (a validation inside an epoch sees none). It sets the optimizer's rate on the host, between steps: the compiled
     update reads it from the optimizer's state, so the next update uses the new rate. An improvement is a
     value below ``best * (1 - threshold)`` ("min", `threshold_mode="rel"`) or ``best - threshold`` ("abs"),
     above ``best * (1 + threshold)`` / ``best + threshold`` for "max"; a NaN never is. After a reduction
@@ -114,13 +115,13 @@ class ReduceLROnPlateau(Callback):
             )
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        if not trainer.fast_dev_run and not _acts_after_validations(trainer):
+        if not trainer.fast_dev_run and _checks_at_epoch_end(trainer, self.monitor, None):
             self._check(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
             return
-        if _acts_after_validations(trainer):
+        if not _checks_at_epoch_end(trainer, self.monitor, None):
             self._check(trainer)
 
     def _is_better(self, value: float) -> bool:

@@ -22,10 +22,10 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import (
-    _acts_after_validations,
     _arguments,
     _check_mode,
     _check_state,
+    _checks_at_epoch_end,
     _fit_of_another_trainer,
     _is_better,
     _is_score,
@@ -151,9 +151,12 @@ class ModelCheckpoint(Callback):
     Saves happen at epoch end (after that epoch's validation) or every n steps, so it works with or
     without a validation loader as long as `monitor` names a metric that exists. When `fit` also
     validates inside epochs (`val_check_interval` below 1.0, or an int number of batches), each such
-    validation is a save too, as in Lightning. When epochs end without a validation (an int interval,
-    or `check_val_every_n_epoch` above 1) a ModelCheckpoint with a `monitor` saves only after
-    validations: such an epoch end would rank a stale score (or find none yet).
+    validation is a save too, as in Lightning, except with a training metric as `monitor` (``train_loss``,
+    what `training_step` logs): a validation inside an epoch sees no epoch mean of it (nothing before the
+    first logging step, then a logging interval's mean), so it saves at epoch ends only. When epochs end
+    without a validation (an int interval, or `check_val_every_n_epoch` above 1) a ModelCheckpoint with a
+    validation `monitor` saves only after validations: such an epoch end would rank a stale score (or find
+    none yet).
     The Trainer runs checkpoint callbacks after all others, so a checkpoint holds the state that
     EarlyStopping and other callbacks reached at that point.
 
@@ -654,6 +657,7 @@ class ModelCheckpoint(Callback):
             self._due_this_epoch(trainer)
             and trainer.validates_within_epochs
             and not self.save_on_train_epoch_end
+            and not self._ranks_epoch_means_only(trainer)
         ):
             self._save(trainer)
 
@@ -665,7 +669,17 @@ class ModelCheckpoint(Callback):
         """Whether epoch ends save only where a validation just ran (else every due epoch end does)."""
         if self.save_on_train_epoch_end is not None:
             return not self.save_on_train_epoch_end
-        return bool(self.monitor) and _acts_after_validations(trainer)
+        return bool(self.monitor) and not _checks_at_epoch_end(trainer, self.monitor, None)
+
+    def _ranks_epoch_means_only(self, trainer: Trainer) -> bool:
+        """Whether `save_on_train_epoch_end`, left unset, saves at epoch ends only for the monitor's sake:
+        a training metric while `fit` validates inside epochs (`_checks_at_epoch_end`)."""
+        return (
+            self.save_on_train_epoch_end is None
+            and bool(self.monitor)
+            and trainer.validates_within_epochs
+            and _checks_at_epoch_end(trainer, self.monitor, None)
+        )
 
     def on_train_end(self, trainer, module) -> None:
         # The Trainer calls this when fit ends normally (after a Ctrl-C it makes `last` a copy of `interrupted`).
@@ -700,7 +714,11 @@ class ModelCheckpoint(Callback):
             return
         self._last_saved_step = trainer.global_step
         forced = "save_on_train_epoch_end=True" if self.save_on_train_epoch_end else ""
-        score = _metric(trainer, self.monitor, "ModelCheckpoint", forced) if self.monitor else None
+        score = (
+            _metric(trainer, self.monitor, "ModelCheckpoint", forced, "save_on_train_epoch_end")
+            if self.monitor
+            else None
+        )
         if score is not None and math.isnan(score):
             score = math.inf if self.mode == "min" else -math.inf
         if self.save_last:
