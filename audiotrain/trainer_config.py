@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import json_text
+from audiotrain._validation_monitor import validation_off_refusal
 from audiotrain._yaml import parse_yaml
 from audiotrain.recipes.config_cli import (
     MAX_BATCH_SIZE,
@@ -266,13 +267,15 @@ class TrainingSettings:
                 "picks the best checkpoint and drives early stopping): set training.monitor to a train_ "
                 "metric, e.g. train_loss"
             )
-        if self.limit_val_batches == 0 and self.monitor.startswith("val_"):
-            raise ValueError(
-                f"training.limit_val_batches 0 turns validation off, but training.monitor is "
-                f"{self.monitor!r} (it picks the best checkpoint and drives early stopping): set "
-                "training.monitor to a train_ metric, e.g. train_loss, or training.limit_val_batches to the "
-                "batches to validate on (null: all)"
-            )
+        refusal = validation_off_refusal(
+            self.monitor,
+            "training.limit_val_batches 0 turns validation off",
+            "training.monitor",
+            "set training.monitor (it picks the best checkpoint and drives early stopping) to a train_ metric, "
+            "e.g. train_loss, or training.limit_val_batches to the batches to validate on (null: all)",
+        )
+        if self.limit_val_batches == 0 and refusal:
+            raise ValueError(refusal)
 
 
 @dataclass

@@ -258,7 +258,51 @@ def test_a_training_metric_checked_after_validations_inside_epochs_names_the_rea
     assert "EarlyStopping(check_on_train_epoch_end=True) or leave check_on_train_epoch_end unset" in message
 
 
-# ------------------------------------------------------------------ step saves with a monitor
+# ------------------------------------------------------------------ a validation metric where fit never validates
+
+MONITORING_VAL_LOSS = {
+    "ModelCheckpoint": lambda: ModelCheckpoint(monitor="val_loss"),
+    "EarlyStopping": lambda: EarlyStopping(monitor="val_loss"),
+    "ReduceLROnPlateau": lambda: ReduceLROnPlateau(monitor="val_loss"),
+}
+
+
+@pytest.mark.parametrize("callback", MONITORING_VAL_LOSS.values(), ids=MONITORING_VAL_LOSS)
+@pytest.mark.parametrize(
+    "limit, val, off",
+    [
+        (0, True, r"Trainer\(limit_val_batches=0\) turns validation off, but"),
+        (None, False, "fit has no val_loader, so it never validates, but"),
+    ],
+    ids=["limit_val_batches=0", "no-val_loader"],
+)
+def test_a_validation_metric_where_fit_never_validates_is_refused_before_training(
+    tmp_path, callback, limit, val, off
+):
+    """As create_trainer refuses it in a config; it was refused at the first check, a training epoch in."""
+    cb = callback()
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        max_epochs=2,
+        limit_val_batches=limit,
+        callbacks=[cb],
+    )
+    owner = type(cb).__name__
+    with pytest.raises(
+        ValueError, match=f"{owner}: {off} {owner}'s monitor is 'val_loss', a validation metric"
+    ):
+        t.fit(TinyClassifier(), make_batches(48), make_batches(16, seed=1) if val else None)
+    assert t.global_step == 0
+
+
+def test_early_stopping_strict_false_is_not_refused_where_fit_never_validates(tmp_path):
+    """It skips its checks while the metric is missing, with one warning: that fit trains."""
+    es = EarlyStopping(monitor="val_loss", strict=False)
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, max_epochs=2, callbacks=[es])
+    with pytest.warns(UserWarning, match="checks are skipped while it is missing"):
+        t.fit(TinyClassifier(), make_batches(48))
+    assert t.current_epoch == 2
 
 
 def test_step_saves_wait_for_the_first_value_of_a_validation_metric(tmp_path):

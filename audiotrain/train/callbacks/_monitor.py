@@ -11,6 +11,7 @@ import numbers
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._validation_monitor import validation_off_refusal
 from audiotrain.train.callback import Callback
 from audiotrain.train.loaders import loader_len
 from audiotrain.train.metric_values import MetricValue
@@ -120,6 +121,27 @@ def _checks_at_epoch_end(trainer: Trainer, monitor: str, option: bool | None) ->
     if trainer.validates_within_epochs and _is_training_metric(trainer, monitor):
         return True
     return not _acts_after_validations(trainer)
+
+
+def _refuse_validation_metric_without_validation(trainer: Trainer, monitor: str | None, owner: str) -> None:
+    """As `fit` starts: a validation metric as `monitor` where the fit never validates (no val_loader, or
+    `limit_val_batches=0`) is refused, as `create_trainer` refuses it in a config, rather than at the first
+    check, after a whole training epoch."""
+    if trainer.fast_dev_run:  # (which checks nothing)
+        return
+    if trainer.limit_val_batches == 0:
+        off = "Trainer(limit_val_batches=0) turns validation off"
+        fix = "set limit_val_batches to the batches to validate on (None: all)"
+    elif trainer.val_dataloaders is None:
+        off = "fit has no val_loader, so it never validates"
+        fix = "pass a val_loader to fit"
+    else:
+        return
+    refusal = validation_off_refusal(
+        monitor, off, f"{owner}'s monitor", f"{fix}, or monitor a training metric such as 'train_loss'"
+    )
+    if refusal:
+        raise ValueError(f"{owner}: {refusal}")
 
 
 def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: str = "") -> float:

@@ -21,6 +21,7 @@ from audiotrain.train.callbacks._monitor import (
     _is_score,
     _metric,
     _plain,
+    _refuse_validation_metric_without_validation,
     _score,
     _whole_number,
 )
@@ -165,6 +166,10 @@ class EarlyStopping(Callback):
         if stage == "fit" and _fit_of_another_trainer(self, trainer):
             # Another Trainer's run: its best score and patience must not stop this one at its first check.
             self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
+
+    def on_fit_start(self, trainer, module) -> None:
+        if self.strict:  # (strict=False skips checks while the metric is missing)
+            _refuse_validation_metric_without_validation(trainer, self.monitor, "EarlyStopping")
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         return _checks_at_epoch_end(trainer, self.monitor, self.check_on_train_epoch_end)

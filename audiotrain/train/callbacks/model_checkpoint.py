@@ -31,6 +31,7 @@ from audiotrain.train.callbacks._monitor import (
     _is_score,
     _metric,
     _plain,
+    _refuse_validation_metric_without_validation,
     _score,
     _whole_number,
 )
@@ -558,6 +559,10 @@ class ModelCheckpoint(Callback):
         )
 
     # -- when to save ---------------------------------------------------------------------------
+    def on_fit_start(self, trainer, module) -> None:
+        if self.every_n_epochs or self.every_n_train_steps or self.train_time_interval is not None:
+            _refuse_validation_metric_without_validation(trainer, self.monitor, "ModelCheckpoint")
+
     def on_train_start(self, trainer, module) -> None:
         self._timer_started = time.monotonic()
 
