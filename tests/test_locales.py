@@ -96,3 +96,45 @@ print("ulimit -d" not in what or 0 < limit < 64 * 2**30)
         locale=locale,
     )
     assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+SUBMISSION = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from audiotrain import create_kaggle_trainer
+from audiotrain.cross_validation import CVResult
+from tests.test_seed003_declarative import TinyNet
+
+folder = Path(sys.argv[1])
+trainer = create_kaggle_trainer(TinyNet(), "titanic", run_dir=folder)
+trainer.cv_result = CVResult(folder, [], ensemble=np.array([[0.25], [0.5], [0.75]]))
+
+class Unwritable:
+    def __str__(self):
+        raise RuntimeError("no id")
+
+try:
+    trainer.create_submission(ids=["plain", "\\u65e5\\u672c.wav", Unwritable()])
+except RuntimeError as error:
+    print("refused:", error, sorted(p.name for p in folder.iterdir() if p.is_file()))
+# A file name as this locale reads it ("Caf\\udcc3\\udca9.wav" in an ASCII locale), CJK, an emoji.
+song = os.listdir(folder / "songs")[0]
+print(trainer.create_submission(ids=[song, "\\u65e5\\u672c.wav", "\\U0001f3b5.wav"]))
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_a_kaggle_submission_is_utf8_and_never_left_half_written(tmp_path: Path, locale: dict[str, str]):
+    # It was written in the locale's encoding, row by row: in an ASCII or Latin-1 locale a non-ASCII id
+    # raised UnicodeEncodeError after the header was written, and the partial file refused the next call.
+    (tmp_path / "songs").mkdir()
+    (tmp_path / "songs" / "Café.wav").write_bytes(b"")
+    done = run_python(SUBMISSION, str(tmp_path), locale=locale)
+    assert "refused: no id []" in done.stdout, done.stdout + done.stderr
+    assert (tmp_path / "submission.csv").read_bytes().decode("utf-8").splitlines() == [
+        "id,prediction",
+        "Café.wav,0.25",
+        "日本.wav,0.5",
+        "🎵.wav,0.75",
+    ]
