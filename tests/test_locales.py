@@ -8,6 +8,7 @@ ASCII, what is not ASCII held as surrogate escapes. C.UTF-8 stands for the usual
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -138,3 +139,55 @@ def test_a_kaggle_submission_is_utf8_and_never_left_half_written(tmp_path: Path,
         "日本.wav,0.5",
         "🎵.wav,0.75",
     ]
+
+
+CSV_FIT_AND_RESUME = """
+import sys
+from audiotrain import DataLoader, OptimizerConfig, Trainer, TrainModule
+from audiotrain.train.loggers.csv_logger import CSVLogger
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+
+class Model(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+    def __call__(self, x):
+        return self.linear(x)
+    def compute_loss(self, batch):
+        logits = self(batch["x"])
+        accuracy = mx.mean(mx.argmax(logits, -1) == batch["y"])
+        return mx.mean(nn.losses.cross_entropy(logits, batch["y"])), {"pr\\u00e9cision": accuracy}
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.AdamW(learning_rate=1e-2))
+
+rng = np.random.default_rng(0)
+rows = [{"x": rng.normal(size=4).astype("float32"), "y": int(rng.integers(2))} for _ in range(16)]
+root = sys.argv[1]
+quiet = dict(default_root_dir=root, enable_progress_bar=False, enable_model_summary=False)
+first = CSVLogger(root)
+trainer = Trainer(max_epochs=1, logger=first, log_every_n_steps=1, **quiet)
+trainer.fit(Model(), DataLoader(rows, batch_size=8), DataLoader(rows, batch_size=8))
+again = CSVLogger(root, version=0)
+resumed = Trainer(max_epochs=2, logger=again, log_every_n_steps=1, **quiet)
+resumed.fit(
+    Model(), DataLoader(rows, batch_size=8), DataLoader(rows, batch_size=8),
+    ckpt_path=trainer.checkpoint_callback.last_model_path,
+)
+print("failures", first.failures, again.failures)
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_csv_logger_keeps_a_non_ascii_metric_through_a_fit_and_its_resume(tmp_path: Path, locale):
+    # The CSV was written in UTF-8 but read back in the locale's encoding (when a column appears, and on
+    # resuming): in an ASCII locale the logger failed at the first validation and stopped logging, and
+    # refused to start on resuming.
+    done = run_python(CSV_FIT_AND_RESUME, str(tmp_path), locale=locale)
+    assert "failures 0 0" in done.stdout, done.stdout + done.stderr
+    with open(tmp_path / "default" / "version_0" / "metrics.csv", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    assert {"train_précision", "train_précision_epoch", "val_précision", "val_loss"} <= set(header), header
+    assert [row[header.index("epoch")] for row in rows if row[-1]] == ["0.0", "1.0"], rows  # (both epochs)
