@@ -191,3 +191,25 @@ def test_csv_logger_keeps_a_non_ascii_metric_through_a_fit_and_its_resume(tmp_pa
         header, *rows = list(csv.reader(f))
     assert {"train_précision", "train_précision_epoch", "val_précision", "val_loss"} <= set(header), header
     assert [row[header.index("epoch")] for row in rows if row[-1]] == ["0.0", "1.0"], rows  # (both epochs)
+
+
+LEAVE_AN_ERROR = """
+import sys
+from pathlib import Path
+from audiotrain.distributed.failures import leave_error_for_launcher
+from audiotrain.distributed.local import _errors_left_to_rank_0
+leave_error_for_launcher("rank 0 failed: cannot read /data/\\u65e5\\u672c\\u306e\\u6b4c.wav")
+print(ascii(_errors_left_to_rank_0(Path(sys.argv[1]))))
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_an_error_a_rank_leaves_for_the_launcher_is_written_and_read_in_any_locale(tmp_path: Path, locale):
+    # It was written in the locale's encoding: a non-ASCII error raised UnicodeEncodeError there (the ranks
+    # other than 0 then failed with that, not with rank 0's error), and left an empty file.
+    from audiotrain.distributed.local import RANK_ERRORS_ENV, _errors_left_to_rank_0
+
+    done = run_python(LEAVE_AN_ERROR, str(tmp_path), locale={**locale, RANK_ERRORS_ENV: str(tmp_path)})
+    said = "error: rank 0 failed: cannot read /data/日本の歌.wav"
+    assert done.stdout.strip() == ascii({0: said}), done.stdout + done.stderr
+    assert _errors_left_to_rank_0(tmp_path) == {0: said}  # (the launcher, in the usual UTF-8 locale)

@@ -137,8 +137,11 @@ def leave_error_for_launcher(error: BaseException | str | None) -> None:
     folder = os.environ.get(RANK_ERRORS_ENV)
     if not folder or error is None:
         return
+    # UTF-8 whatever the locale, what it cannot hold escaped: an error naming /data/日本の歌.wav raised
+    # UnicodeEncodeError in a Latin-1 locale in place of the error it reports.
+    text = f"error: {error}\n".encode("utf-8", errors="backslashreplace")
     with contextlib.suppress(OSError):  # (best effort: the rank is on its way out)
-        (Path(folder) / f"rank{rank()}.txt").write_text(f"error: {error}\n")
+        (Path(folder) / f"rank{rank()}.txt").write_bytes(text)
 
 
 def install_failure_hook() -> None:

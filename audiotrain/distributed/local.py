@@ -598,7 +598,7 @@ def _errors_left_to_rank_0(folder: Path | None) -> dict[int, str]:
     left = {}
     for path in sorted(folder.glob("rank*.txt")) if folder else []:
         with contextlib.suppress(OSError, ValueError):
-            left[int(path.stem[4:])] = path.read_text(errors="replace").strip()
+            left[int(path.stem[4:])] = path.read_text(encoding="utf-8", errors="replace").strip()
     return left
 
 
