@@ -9,6 +9,7 @@ the quota's few cores and run slower than fewer would."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 #: Where Linux mounts the cgroup file system, and the file listing the cgroups of this process.
@@ -77,9 +78,9 @@ def _cgroup_folders(root: Path, own: Path, controller: str) -> list[Path]:
     lists a path of the host's that its mount does not hold)."""
     mounts = {"": root, controller: root / controller}
     folders = list(mounts.values())
-    try:
-        lines = own.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
+    try:  # (a cgroup's path is a file name's bytes, which systemd's units and Slurm's jobs may make non-ASCII)
+        lines = os.fsdecode(own.read_bytes()).splitlines()
+    except OSError:
         lines = []
     for line in lines:
         parts = line.split(":", 2)

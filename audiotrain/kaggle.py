@@ -12,10 +12,12 @@ augmentation, submitting to Kaggle, competition presets such as ``titanic``) is 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import write_given_path
 from audiotrain.cross_validation import CVResult
 from audiotrain.declarative import ConfiguredTrainer, _main, create_trainer
 from audiotrain.distributed import collectives
@@ -95,12 +97,24 @@ class KaggleTrainer(ConfiguredTrainer):
         if path.exists() and not overwrite:
             raise FileExistsError(f"create_submission: {path} exists; pass another path, or overwrite=True")
         if _main():
+            # The whole file is made first, then put in place at once: a failure (an id that cannot be
+            # written) leaves no part of a file to refuse the next call. UTF-8 whatever the locale (Kaggle
+            # reads UTF-8); an id taken from a file name in an ASCII locale is that name's bytes again.
+            text = io.StringIO(newline="")
+            writer = csv.writer(text)
+            writer.writerow(["id", *columns])
+            for sample_id, values in zip(ids, rows):
+                writer.writerow([sample_id, *(repr(float(v)) for v in values)])
+            data = text.getvalue().encode("utf-8", errors="surrogateescape")
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(["id", *columns])
-                for sample_id, values in zip(ids, rows):
-                    writer.writerow([sample_id, *(repr(float(v)) for v in values)])
+            write_given_path(
+                path,
+                lambda tmp: tmp.write_bytes(data),
+                overwrite,
+                writer="create_submission",
+                flag="overwrite",
+                example="submission.csv",
+            )
         collectives.barrier()  # data parallel: the file is there for every rank once this returns
         return path
 

@@ -1,5 +1,6 @@
 """_cgroup.py: the memory limit of this process's cgroup, read from fake cgroup trees (not the machine's)."""
 
+import os
 from pathlib import Path
 
 from audiotrain import _cgroup
@@ -48,6 +49,20 @@ def test_a_container_reads_its_own_limit_at_the_mount_point(tmp_path):
     # Without a namespace the line names a host path the container's mount does not hold: the mount's own.
     own.write_text("0::/docker/0123abcd\n")
     assert cgroup_memory_limit(root, own) == (2147483648, root / "memory.max")
+
+
+def test_the_limit_of_a_cgroup_whose_path_is_not_utf8_is_found(tmp_path):
+    # A cgroup's path is a folder name's bytes (a systemd unit's, a Slurm job's): read as text, such a line
+    # made /proc/self/cgroup count as unreadable, and the process's own cgroup's limit was missed.
+    root = tmp_path / "cgroup"
+    unit = os.fsencode(root) + b"/system.slice/caf\xc3.scope"
+    os.makedirs(unit)
+    with open(unit + b"/memory.max", "wb") as limit_file:
+        limit_file.write(b"1073741824\n")
+    own = tmp_path / "self_cgroup"
+    own.write_bytes(b"0::/system.slice/caf\xc3.scope\n")
+    limit, file = cgroup_memory_limit(root, own)
+    assert (limit, os.fsencode(file)) == (1073741824, unit + b"/memory.max")
 
 
 def test_a_v1_memory_limit_is_read_and_its_unlimited_value_is_no_limit(tmp_path):

@@ -3,6 +3,7 @@ fails, hand-edited checkpoints, leftovers of killed saves, and callback state th
 
 import errno
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -130,6 +131,27 @@ ckpt.claim_folder(sys.argv[1], "the folder")
 print("claimed", flush=True)
 sys.stdin.read()  # until the test closes it (or kills this process)
 """
+
+
+def test_the_time_a_claim_names_carries_its_utc_offset(tmp_path):
+    # "since 2026-11-29 08:48:07" from a process in another time zone (or host) read as this one's time.
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_CLAIM, str(tmp_path / "ck")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TZ": "KIR-14"},  # (UTC+14, as a POSIX rule: no time-zone files needed)
+    )
+    try:
+        assert other.stdout.readline().strip() == "claimed"
+        owner = ckpt.live_claim_owner(tmp_path / "ck")
+        assert re.fullmatch(
+            rf"the fit of process {other.pid} on host .+ \(since [-\d]+ [:\d]+ \+1400\)", owner
+        )
+    finally:
+        other.kill()
+        other.wait()
+        other.stdout.close()
 
 
 def test_a_second_fit_into_a_dirpath_in_use_is_refused_and_a_dead_ones_claim_is_taken_over(tmp_path):

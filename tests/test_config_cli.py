@@ -656,10 +656,11 @@ UNDER_AN_ADDRESS_SPACE_LIMIT = """
 import resource
 import mlx.core as mx
 import mlx.nn as nn
-from audiotrain.recipes.config_cli import _process_status_bytes, check_fits_memory
+from audiotrain._proc import own_status_bytes
+from audiotrain.recipes.config_cli import check_fits_memory
 
 # 1 GB more than the process maps now: far below what MLX alone would allow (the machine's memory).
-limit = _process_status_bytes("VmSize") + 10**9
+limit = own_status_bytes("VmSize") + 10**9
 resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
 assert mx.get_memory_limit() > 2 * 10**9
 try:

@@ -29,10 +29,13 @@ pytestmark = [
 ]
 
 # A rank: writes its pid, notes each SIGUSR1 (the launcher's stand-in for Ctrl-C) and takes no notice of it,
-# ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid.
+# ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid. With
+# RANK_0_NAME_NOT_TEXT, rank 0's process name is bytes that are no text (b"caf\xc3", set by prctl: Linux).
 _RANK = """
-import os, signal, sys, time
+import ctypes, os, signal, sys, time
 rank, how = int(sys.argv[1]), sys.argv[2]
+if rank == 0 and os.environ.get("RANK_0_NAME_NOT_TEXT"):
+    assert ctypes.CDLL(None).prctl(15, b"caf\\xc3", 0, 0, 0) == 0  # PR_SET_NAME
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGUSR1, lambda *_: open(f"usr1-{rank}", "a").write("USR1\\n"))
 open(f"pid{rank}.tmp", "w").write(str(os.getpid()))
@@ -79,14 +82,16 @@ sys.exit(failures.launch(["-n", "2", "--", "python", "train.py"]))
 """
 
 
-def _start(tmp_path: Path, mode: str, stop_grace: str) -> subprocess.Popen:
+def _start(
+    tmp_path: Path, mode: str, stop_grace: str, launcher: str = _LAUNCHER, **env: str
+) -> subprocess.Popen:
     (tmp_path / "rank.py").write_text(_RANK)
     fake = tmp_path / "mlx.launch"
     fake.write_text(_FAKE_MLX_LAUNCH.format(python=sys.executable))
     fake.chmod(0o755)
-    env = child_env({"FAKE_MODE": mode, "AUDIOTRAIN_LAUNCH_STOP_GRACE_S": stop_grace})
+    env = child_env({"FAKE_MODE": mode, "AUDIOTRAIN_LAUNCH_STOP_GRACE_S": stop_grace, **env})
     proc = subprocess.Popen(
-        [sys.executable, "-c", _LAUNCHER],
+        [sys.executable, "-c", launcher],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -121,7 +126,7 @@ def _alive(tmp_path: Path, rank: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     if stat.is_file():  # (a zombie nobody reaped is no live rank)
-        return stat.read_text().rpartition(")")[2].split()[0] not in ("Z", "X")
+        return stat.read_bytes().rpartition(b")")[2].split()[0] not in (b"Z", b"X")  # (the name: any bytes)
     return True
 
 
@@ -147,6 +152,37 @@ def test_ranks_left_running_after_a_rank_ended_are_killed(tmp_path):
     assert "exit codes rank 0: -9 (killed by the launcher: it did not end), rank 1: 1" in err, err
     assert "sys.exit(-9)" not in err, err  # a rank the launcher killed is not taken for one that ended alone
     assert proc.returncode == 1, err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_NAME) is Linux's")
+def test_a_rank_whose_process_name_is_not_text_is_killed_as_any_other(tmp_path):
+    # The watch read each process's /proc stat as text: a name that is not (a script "entraînement_é.py" run
+    # through its shebang is named "entraînement_\xc3") ended its thread, and the blocked rank ran for ever.
+    proc = _start(tmp_path, "rank_fails", stop_grace="0", RANK_0_NAME_NOT_TEXT="1")
+    out, err = _finish(proc, tmp_path)
+    pid0 = (tmp_path / "pid0").read_text()
+    assert f"killing 1 rank still running (pid {pid0}; SIGKILL)" in err, err
+    assert "Traceback" not in err, err
+    assert proc.returncode == 1, err
+
+
+def test_an_error_of_the_watch_itself_is_said_once_and_the_job_still_ends(tmp_path):
+    # Whatever the watch meets (here /proc cannot be listed), its thread must not end without a word and
+    # leave the job unbounded: it says the error once and goes on, and the kill it began ends the job.
+    broken = _LAUNCHER.replace(
+        "failures._mlx_launch",
+        "def no_proc():\n    raise RuntimeError('no /proc today')\n"
+        "failures._process_stats = no_proc\nfailures._mlx_launch",
+    )
+    proc = _start(tmp_path, "rank_fails", stop_grace="0", launcher=broken)
+    out, err = _finish(proc, tmp_path)
+    said = (
+        "audiotrain launch: the watch that bounds how long the job takes to end met an error "
+        "(RuntimeError: no /proc today); it goes on watching"
+    )
+    assert err.count(said) == 1, err
+    assert "Traceback" not in err, err
+    assert proc.returncode != 0, err
 
 
 def test_ranks_that_do_not_stop_on_ctrl_c_are_aborted_then_killed(tmp_path):

@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from audiotrain._proc import PROC, stat_fields
 from audiotrain._text import listed, plural
 
 T = TypeVar("T")
@@ -136,8 +137,11 @@ def leave_error_for_launcher(error: BaseException | str | None) -> None:
     folder = os.environ.get(RANK_ERRORS_ENV)
     if not folder or error is None:
         return
+    # UTF-8 whatever the locale, what it cannot hold escaped: an error naming /data/日本の歌.wav raised
+    # UnicodeEncodeError in a Latin-1 locale in place of the error it reports.
+    text = f"error: {error}\n".encode("utf-8", errors="backslashreplace")
     with contextlib.suppress(OSError):  # (best effort: the rank is on its way out)
-        (Path(folder) / f"rank{rank()}.txt").write_text(f"error: {error}\n")
+        (Path(folder) / f"rank{rank()}.txt").write_bytes(text)
 
 
 def install_failure_hook() -> None:
@@ -243,23 +247,18 @@ def _say(line: str) -> None:
 
 
 def _process_stats() -> Iterator[tuple[int, list[str]]]:
-    """Each live process's pid and the fields of its /proc stat after the name (state, ppid, pgrp, ...):
-    "pid (name) state ppid ...", where the name may hold spaces and parentheses, so read after the last ")"."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        yield int(entry.name), stat.rpartition(")")[2].split()
+    """Each live process's pid and the fields of its /proc stat after the name (`_proc.stat_fields`: state,
+    ppid, pgrp, ...), whatever bytes its name holds."""
+    for entry in PROC.iterdir():
+        # (None: ended meanwhile)
+        if entry.name.isdigit() and (fields := stat_fields(entry.name)) is not None:
+            yield int(entry.name), fields
 
 
 def _group_members(pgid: int) -> list[int]:
     """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else
     ``[pgid]`` where ``killpg(pgid, 0)`` finds the group."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").is_file():
+    if not (PROC / "self" / "stat").is_file():
         try:
             os.killpg(pgid, 0)
         except (ProcessLookupError, PermissionError):
@@ -312,6 +311,7 @@ class _EndingWatch:
         self.stopped_at: float | None = None
         self.aborted_at: float | None = None
         self.killed_at: float | None = None
+        self._troubled = False  # (an error of the watch's own was said: `_report_trouble`)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="audiotrain-launch-ending", daemon=True)
 
@@ -343,36 +343,61 @@ class _EndingWatch:
         while not self._done.wait(0.2):
             if self.proc.poll() is not None:
                 break
-            now = time.monotonic()
-            if self.killed_at is not None:
-                if now - self.killed_at >= _REPORT_GRACE_S:
-                    _kill_group(self.proc.pid)  # mlx.launch did not end: it, and all that is left
+            try:
+                if self._check(time.monotonic()):
                     break
-            elif self.ended is not None and now - self.ended[0] >= RANK_ENDED_GRACE_S:
-                self._kill(
-                    f"{self.ended[1]} {RANK_ENDED_GRACE_S:.0f} s ago and the job is still running "
-                    "(a rank whose peer ended can stay blocked in MLX's ring for ever)"
-                )
-            elif self.aborted_at is not None and now - self.aborted_at >= ABORT_GRACE_S:
-                self._kill(f"the job did not end within {ABORT_GRACE_S:.0f} s of the abort")
-            elif (
-                self.aborted_at is None
-                and self.stopped_at is not None
-                and self.stop_grace > 0
-                and now - self.stopped_at >= self.stop_grace
-            ):
-                _say(
-                    f"{self.who}: the ranks did not stop within {self.stop_grace:.0f} s of the stop "
-                    f"signal ({STOP_GRACE_ENV} sets how long they get): aborting them, as a second Ctrl-C "
-                    "would"
-                )
-                self.note_abort()
-                self._abort()
+            except Exception as error:  # (see `_report_trouble`)
+                self._report_trouble(error)
         troubled = (self.stopped_at, self.aborted_at, self.ended, self.killed_at) != (None,) * 4
         if troubled and self.proc.poll() is not None:
             # A rank mlx.launch left behind (mlx.launch ended by the third signal's SIGTERM, a rank that takes
             # no notice of it) does not outlive the launcher, nor holds its stderr open.
-            self._leftovers(0.0 if self.killed_at is not None else ABORT_GRACE_S)
+            try:
+                self._leftovers(0.0 if self.killed_at is not None else ABORT_GRACE_S)
+            except Exception as error:
+                self._report_trouble(error)
+                _kill_group(self.proc.pid)  # (what is left of the job, unseen: killed, as `_leftovers` would)
+
+    def _check(self, now: float) -> bool:
+        """One look at the job at time `now`: what is due is done. True once the watch is over."""
+        if self.killed_at is not None:
+            if now - self.killed_at >= _REPORT_GRACE_S:
+                _kill_group(self.proc.pid)  # mlx.launch did not end: it, and all that is left
+                return True
+        elif self.ended is not None and now - self.ended[0] >= RANK_ENDED_GRACE_S:
+            self._kill(
+                f"{self.ended[1]} {RANK_ENDED_GRACE_S:.0f} s ago and the job is still running "
+                "(a rank whose peer ended can stay blocked in MLX's ring for ever)"
+            )
+        elif self.aborted_at is not None and now - self.aborted_at >= ABORT_GRACE_S:
+            self._kill(f"the job did not end within {ABORT_GRACE_S:.0f} s of the abort")
+        elif (
+            self.aborted_at is None
+            and self.stopped_at is not None
+            and self.stop_grace > 0
+            and now - self.stopped_at >= self.stop_grace
+        ):
+            _say(
+                f"{self.who}: the ranks did not stop within {self.stop_grace:.0f} s of the stop "
+                f"signal ({STOP_GRACE_ENV} sets how long they get): aborting them, as a second Ctrl-C "
+                "would"
+            )
+            self.note_abort()
+            self._abort()
+        return False
+
+    def _report_trouble(self, error: Exception) -> None:
+        """An error of the watch's own (a bug, something of the machine's it did not expect): said once, and
+        the watch goes on. Ending the thread would leave the job's end unbounded (a rank blocked in MLX's
+        ring, running for ever), which the watch is there to prevent; where the error comes back at each
+        look, a kill the watch began still ends in its fallback (`_kill_group`, `_REPORT_GRACE_S` later)."""
+        if self._troubled:
+            return
+        self._troubled = True
+        _say(
+            f"{self.who}: the watch that bounds how long the job takes to end met an error "
+            f"({type(error).__name__}: {error}); it goes on watching"
+        )
 
     def _kill(self, why: str) -> None:
         self.killed_at = time.monotonic()
@@ -909,8 +934,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
 
 def _children(pid: int) -> list[int]:
     """The processes whose parent is `pid`: from /proc on Linux, else ``pgrep -P``."""
-    proc = Path("/proc")
-    if not (proc / "self" / "stat").is_file():
+    if not (PROC / "self" / "stat").is_file():
         found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
         return [int(word) for word in found.split()]
     return [child for child, fields in _process_stats() if len(fields) > 1 and fields[1] == str(pid)]

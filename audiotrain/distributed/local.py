@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._invocation import recipe_command
+from audiotrain._proc import PROC, stat_fields
 from audiotrain._system import usable_cores
 
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
@@ -578,15 +579,13 @@ def _signal_ready_ranks(folder: Path, mpirun_pid: int) -> None:
 
 def _started_by(pid: int, ancestor: int) -> bool:
     """Whether process `pid` descends from `ancestor` (True where ``/proc`` cannot tell)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    if not PROC.is_dir():
         return True
     for _ in range(8):  # mpirun's ranks are its children (Open MPI) or grandchildren (MPICH's proxy)
-        try:
-            stat = (proc / str(pid) / "stat").read_text()
-        except OSError:
-            return False
-        pid = int(stat[stat.rindex(")") + 1 :].split()[1])  # (the name in parentheses may hold spaces)
+        fields = stat_fields(pid)
+        if fields is None or len(fields) < 2 or not fields[1].isdigit():
+            return False  # (gone)
+        pid = int(fields[1])
         if pid == ancestor:
             return True
         if pid <= 1:
@@ -599,7 +598,7 @@ def _errors_left_to_rank_0(folder: Path | None) -> dict[int, str]:
     left = {}
     for path in sorted(folder.glob("rank*.txt")) if folder else []:
         with contextlib.suppress(OSError, ValueError):
-            left[int(path.stem[4:])] = path.read_text(errors="replace").strip()
+            left[int(path.stem[4:])] = path.read_text(encoding="utf-8", errors="replace").strip()
     return left
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from audiotrain import _cgroup
 from audiotrain._files import OutputWriteError, parse_json
 from audiotrain._invocation import as_started
+from audiotrain._proc import own_status_bytes
 from audiotrain._system import KernelCompileError
 from audiotrain._yaml import MAX_YAML_VALUES, parse_yaml
 from audiotrain.audio import AudioError
@@ -546,7 +547,7 @@ def training_memory_limit() -> tuple[int, str]:
         soft = resource.getrlimit(getattr(resource, name))[0]
         if soft == resource.RLIM_INFINITY:
             continue
-        left = max(0, soft - _process_status_bytes(in_use_field))
+        left = max(0, soft - (own_status_bytes(in_use_field) or 0))  # (None: not Linux)
         if left < limit:
             limit, what = left, f"left under this process's {flag} limit of {soft / 1e9:.1f} GB"
     cgroup = _cgroup.cgroup_memory_limit()
@@ -556,18 +557,6 @@ def training_memory_limit() -> tuple[int, str]:
             f"this process's cgroup allows ({cgroup[1]}: a container's, job's or unit's limit)",
         )
     return limit, what
-
-
-def _process_status_bytes(field: str) -> int:
-    """A `/proc/self/status` size (``VmSize``, in kB there) in bytes; 0 where there is none (macOS)."""
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return 0
-    for line in lines:
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def _parses_as(kind: type, text: str) -> bool:

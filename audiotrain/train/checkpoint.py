@@ -198,7 +198,8 @@ def claim_folder(folder: str | os.PathLike, what: str, holder: str = "fit") -> N
             break
         os.close(fd)  # its owner released it (and removed the file) as we opened it: claim the new one
     os.ftruncate(fd, 0)
-    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    # (with its UTC offset: the message may be read on another host, or after a change of time zone)
+    started = time.strftime("%Y-%m-%d %H:%M:%S %z")
     os.write(
         fd,
         json.dumps(

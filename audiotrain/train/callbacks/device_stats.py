@@ -7,9 +7,9 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from audiotrain._proc import own_status_bytes
 from audiotrain.train.callback import Callback
 
 import mlx.core as mx
@@ -158,11 +158,9 @@ class DeviceStatsMonitor(Callback):
 
 def _rss_bytes() -> int:
     """This process's resident memory: /proc/self/status's VmRSS on Linux, psutil's elsewhere."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024  # (kB)
+    rss = own_status_bytes("VmRSS")
+    if rss is not None:
+        return rss
     import psutil  # (checked in setup)
 
     return int(psutil.Process().memory_info().rss)

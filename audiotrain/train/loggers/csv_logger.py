@@ -114,7 +114,7 @@ class CSVLogger(_VersionedFolder, Logger):
         )
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
-        with self.metrics_file.open(newline="") as f:
+        with self.metrics_file.open(newline="", encoding="utf-8") as f:  # (as `_csv_text` writes it)
             reader = csv.DictReader(f)
             return list(reader.fieldnames or []), list(reader)
 
@@ -133,7 +133,7 @@ class CSVLogger(_VersionedFolder, Logger):
         if header:
             writer.writeheader()
         writer.writerows(rows)
-        return buf.getvalue().encode()
+        return buf.getvalue().encode("utf-8")  # whatever the locale: `_read` reads it back so
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         self._merge_hparams(params)

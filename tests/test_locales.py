@@ -1,0 +1,215 @@
+"""Text that is not in the locale's encoding: process names any program sets (raw bytes in /proc), song names
+and data paths recorded under one locale and read under another, non-ASCII metric names and ids, and errors
+written in an ASCII locale.
+
+"The ASCII locale" is ``LC_ALL=C`` with Python's UTF-8 mode and locale coercion off (a cron job, a systemd
+unit or a container without ``LANG``, run with ``PYTHONUTF8=0``): file names and files are then decoded as
+ASCII, what is not ASCII held as surrogate escapes. C.UTF-8 stands for the usual UTF-8 locale."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+UTF8_LOCALE = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "PYTHONUTF8": "0"}
+
+#: A process name that is no text: "café" cut by the kernel's 15 bytes in the middle of its "é", as a script
+#: named ``entraînement_é.py`` run through its shebang shows.
+NAME_NOT_TEXT = b"caf\xc3"
+#: Gives the process running it `NAME_NOT_TEXT` as its name (``prctl(PR_SET_NAME)``: Linux).
+TAKE_NAME_NOT_TEXT = """
+import ctypes
+assert ctypes.CDLL(None, use_errno=True).prctl(15, b"caf\\xc3", 0, 0, 0) == 0  # PR_SET_NAME
+"""
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and prctl are Linux's")
+
+
+def run_python(
+    code: str, *args: str, locale: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    """`code` run by this Python under `locale`, with this repository's audiotrain; fails on a non-zero exit."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **locale}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    out, err = (os.fsdecode(text) for text in (done.stdout, done.stderr))
+    assert done.returncode == 0, f"exit {done.returncode}\n{out}\n{err}"
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
+
+
+@linux_only
+def test_processes_whose_name_is_not_text_are_found_among_children_and_group_members():
+    # The launcher's watchdog reads every process's /proc stat: such a name anywhere on the machine raised
+    # UnicodeDecodeError there and ended the watchdog, so a job whose rank was blocked never ended.
+    from audiotrain.distributed.failures import _children, _group_members
+    from audiotrain.distributed.local import _started_by
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            TAKE_NAME_NOT_TEXT + "import sys; print('named', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout.readline() == b"named\n"
+        assert Path(f"/proc/{child.pid}/comm").read_bytes() == NAME_NOT_TEXT + b"\n"
+        assert child.pid in _children(os.getpid())
+        assert child.pid in _group_members(os.getpgid(0))
+        assert _started_by(child.pid, os.getpid())
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+@linux_only
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_memory_is_read_in_a_process_whose_name_is_not_text(locale: dict[str, str]):
+    # /proc/self/status starts with the process's name: DeviceStatsMonitor (its CPU reading, at the first
+    # logging step of a fit) and the recipes' check of the memory left under `ulimit -v` raised on it.
+    done = run_python(
+        TAKE_NAME_NOT_TEXT
+        + """
+import resource
+from audiotrain.recipes.config_cli import training_memory_limit
+from audiotrain.train.callbacks.device_stats import DeviceStatsMonitor
+print(DeviceStatsMonitor()._cpu()["cpu_rss_bytes"] > 0)
+# Under a data limit (ulimit -d) of 64 GB, what is left is that less what the process already uses.
+resource.setrlimit(resource.RLIMIT_DATA, (64 * 2**30, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+limit, what = training_memory_limit()
+print("ulimit -d" not in what or 0 < limit < 64 * 2**30)
+""",
+        locale=locale,
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr
+
+
+SUBMISSION = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from audiotrain import create_kaggle_trainer
+from audiotrain.cross_validation import CVResult
+from tests.test_seed003_declarative import TinyNet
+
+folder = Path(sys.argv[1])
+trainer = create_kaggle_trainer(TinyNet(), "titanic", run_dir=folder)
+trainer.cv_result = CVResult(folder, [], ensemble=np.array([[0.25], [0.5], [0.75]]))
+
+class Unwritable:
+    def __str__(self):
+        raise RuntimeError("no id")
+
+try:
+    trainer.create_submission(ids=["plain", "\\u65e5\\u672c.wav", Unwritable()])
+except RuntimeError as error:
+    print("refused:", error, sorted(p.name for p in folder.iterdir() if p.is_file()))
+# A file name as this locale reads it ("Caf\\udcc3\\udca9.wav" in an ASCII locale), CJK, an emoji.
+song = os.listdir(folder / "songs")[0]
+print(trainer.create_submission(ids=[song, "\\u65e5\\u672c.wav", "\\U0001f3b5.wav"]))
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_a_kaggle_submission_is_utf8_and_never_left_half_written(tmp_path: Path, locale: dict[str, str]):
+    # It was written in the locale's encoding, row by row: in an ASCII or Latin-1 locale a non-ASCII id
+    # raised UnicodeEncodeError after the header was written, and the partial file refused the next call.
+    (tmp_path / "songs").mkdir()
+    (tmp_path / "songs" / "Café.wav").write_bytes(b"")
+    done = run_python(SUBMISSION, str(tmp_path), locale=locale)
+    assert "refused: no id []" in done.stdout, done.stdout + done.stderr
+    assert (tmp_path / "submission.csv").read_bytes().decode("utf-8").splitlines() == [
+        "id,prediction",
+        "Café.wav,0.25",
+        "日本.wav,0.5",
+        "🎵.wav,0.75",
+    ]
+
+
+CSV_FIT_AND_RESUME = """
+import sys
+from audiotrain import DataLoader, OptimizerConfig, Trainer, TrainModule
+from audiotrain.train.loggers.csv_logger import CSVLogger
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+
+class Model(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 2)
+    def __call__(self, x):
+        return self.linear(x)
+    def compute_loss(self, batch):
+        logits = self(batch["x"])
+        accuracy = mx.mean(mx.argmax(logits, -1) == batch["y"])
+        return mx.mean(nn.losses.cross_entropy(logits, batch["y"])), {"pr\\u00e9cision": accuracy}
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.AdamW(learning_rate=1e-2))
+
+rng = np.random.default_rng(0)
+rows = [{"x": rng.normal(size=4).astype("float32"), "y": int(rng.integers(2))} for _ in range(16)]
+root = sys.argv[1]
+quiet = dict(default_root_dir=root, enable_progress_bar=False, enable_model_summary=False)
+first = CSVLogger(root)
+trainer = Trainer(max_epochs=1, logger=first, log_every_n_steps=1, **quiet)
+trainer.fit(Model(), DataLoader(rows, batch_size=8), DataLoader(rows, batch_size=8))
+again = CSVLogger(root, version=0)
+resumed = Trainer(max_epochs=2, logger=again, log_every_n_steps=1, **quiet)
+resumed.fit(
+    Model(), DataLoader(rows, batch_size=8), DataLoader(rows, batch_size=8),
+    ckpt_path=trainer.checkpoint_callback.last_model_path,
+)
+print("failures", first.failures, again.failures)
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_csv_logger_keeps_a_non_ascii_metric_through_a_fit_and_its_resume(tmp_path: Path, locale):
+    # The CSV was written in UTF-8 but read back in the locale's encoding (when a column appears, and on
+    # resuming): in an ASCII locale the logger failed at the first validation and stopped logging, and
+    # refused to start on resuming.
+    done = run_python(CSV_FIT_AND_RESUME, str(tmp_path), locale=locale)
+    assert "failures 0 0" in done.stdout, done.stdout + done.stderr
+    with open(tmp_path / "default" / "version_0" / "metrics.csv", encoding="utf-8") as f:
+        header, *rows = list(csv.reader(f))
+    assert {"train_précision", "train_précision_epoch", "val_précision", "val_loss"} <= set(header), header
+    assert [row[header.index("epoch")] for row in rows if row[-1]] == ["0.0", "1.0"], rows  # (both epochs)
+
+
+LEAVE_AN_ERROR = """
+import sys
+from pathlib import Path
+from audiotrain.distributed.failures import leave_error_for_launcher
+from audiotrain.distributed.local import _errors_left_to_rank_0
+leave_error_for_launcher("rank 0 failed: cannot read /data/\\u65e5\\u672c\\u306e\\u6b4c.wav")
+print(ascii(_errors_left_to_rank_0(Path(sys.argv[1]))))
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_an_error_a_rank_leaves_for_the_launcher_is_written_and_read_in_any_locale(tmp_path: Path, locale):
+    # It was written in the locale's encoding: a non-ASCII error raised UnicodeEncodeError there (the ranks
+    # other than 0 then failed with that, not with rank 0's error), and left an empty file.
+    from audiotrain.distributed.local import RANK_ERRORS_ENV, _errors_left_to_rank_0
+
+    done = run_python(LEAVE_AN_ERROR, str(tmp_path), locale={**locale, RANK_ERRORS_ENV: str(tmp_path)})
+    said = "error: rank 0 failed: cannot read /data/日本の歌.wav"
+    assert done.stdout.strip() == ascii({0: said}), done.stdout + done.stderr
+    assert _errors_left_to_rank_0(tmp_path) == {0: said}  # (the launcher, in the usual UTF-8 locale)
