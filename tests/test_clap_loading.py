@@ -747,6 +747,38 @@ def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
     np.testing.assert_array_equal(again["input_ids"], tokens["input_ids"])
 
 
+@pytest.fixture
+def tokenizers_1_0(monkeypatch):
+    """`tokenizers` laid out as 1.0.0rc3 has it: no submodules (decoders, models, trainers, ...) and a
+    Tokenizer without from_str, token_to_id, train_from_iterator, ..."""
+    import tokenizers
+
+    fake = types.ModuleType("tokenizers")
+    fake.__version__ = "1.0.0rc3"
+    kept = ("from_file", "from_pretrained", "encode", "encode_batch", "decode")
+    fake.Tokenizer = type("Tokenizer", (), {name: getattr(tokenizers.Tokenizer, name) for name in kept})
+    fake.Encoding = tokenizers.Encoding
+    for name in [name for name in sys.modules if name.startswith("tokenizers.")]:
+        monkeypatch.delitem(sys.modules, name)  # else `from tokenizers import decoders` finds the old one
+    monkeypatch.setitem(sys.modules, "tokenizers", fake)
+
+
+def test_a_tokenizers_without_the_api_used_is_named_with_its_fix_not_blamed_on_the_file(tokenizers_1_0):
+    """tokenizers 1.0 lacks Tokenizer.from_str: reading a good checkpoint said 'tokenizer.json: cannot be
+    read by `tokenizers`', as if the file were bad."""
+    with pytest.raises(TokenizerError) as caught:
+        ClapTokenizer.from_pretrained(FIXTURE)
+    message = str(caught.value)
+    assert "tokenizers 1.0.0rc3 is installed" in message and 'pip install "tokenizers<1"' in message
+    assert "tokenizer.json" not in message and "cannot be read" not in message
+
+
+def test_training_a_tokenizer_with_a_tokenizers_without_its_trainers_names_the_version(tokenizers_1_0):
+    """The offline demo's tokenizer: a raw ImportError (cannot import name 'decoders' from 'tokenizers')."""
+    with pytest.raises(TokenizerError, match=r"tokenizers 1.0.0rc3 is installed.*decoders.*tokenizers<1"):
+        ClapTokenizer.train(["a cat meows"], vocab_size=300)
+
+
 def test_the_refused_payload_really_runs_under_plain_pickle(capsys):
     # Keeps the refusal test honest: an ordinary unpickler executes this payload.
     pickle.loads(pickle.dumps(_Evil(), protocol=2))

@@ -490,7 +490,27 @@ def test_process_workers_started_again_each_epoch_suggest_persistent_workers_onc
     assert hints[0] == [] and hints[2] == []  # not on the first epoch, and once
     (hint,) = hints[1]
     assert "starts its 1 worker process again for every epoch" in hint
+    assert "each new worker is started and imports MLX again" in hint  # (spawned, by default)
     assert "Pass persistent_workers=True" in hint
+
+
+@pytest.mark.parametrize(
+    "context, imports",
+    [("fork", False), ("forkserver", True), (mp.get_context("fork"), False)],
+)
+def test_the_persistent_workers_hint_says_what_a_new_worker_costs_by_its_start_method(
+    monkeypatch, context, imports
+):
+    """It said "each new worker is spawned and imports MLX again" of forked workers too. (Called directly:
+    forking this process, which runs MLX, is what the loader's default avoids.)"""
+    import audiotrain.data.loader as loader_module
+
+    monkeypatch.setattr(loader_module, "_persistent_workers_hint_given", False, raising=False)
+    with pytest.warns(UserWarning, match="starts its 2 worker processes again for every epoch") as caught:
+        loader_module._hint_persistent_workers(2, context)
+    (hint,) = [str(w.message) for w in caught]
+    assert ("imports MLX again" in hint) is imports and "spawned" not in hint
+    assert "each new worker is started" in hint
 
 
 class EightFeatures(Dataset):

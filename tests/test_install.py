@@ -46,6 +46,13 @@ def test_every_mlx_requirement_names_a_version_the_code_runs_on():
     assert hasattr(mx, "get_memory_limit")
 
 
+def test_the_tokenizers_requirement_leaves_out_1_0():
+    """tokenizers 1.0 (1.0.0rc3) reworked its Python bindings: no trainers or decoders, no
+    Tokenizer.from_str, and every CLAP path failed; nothing stopped pip from picking it."""
+    (requirement,) = re.findall(r'"(tokenizers[^"]*)"', (REPO / "pyproject.toml").read_text())
+    assert requirement.replace(" ", "") == "tokenizers>=0.20,<1"
+
+
 def test_the_mit_licence_is_declared_and_shipped():
     text = (REPO / "pyproject.toml").read_text()
     assert re.search(r'^license = "MIT"$', text, re.M) and 'license-files = ["LICENSE"]' in text

@@ -264,6 +264,9 @@ def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
     # (a diagnostic: on stderr, as the chord recipe's)
     assert "training in 2 processes" in done.stderr and "--train.processes 1 for one" in done.stderr
     assert done.stdout.count("exported Hugging Face model") == 1  # rank 0 speaks for the job
+    # (on stderr too: rank 1 printed the banner, the data report, the split and the notes again)
+    for diagnostic in ("OFFLINE DEMO", "demo data: ", "training on 6 clips", "\nmodel: "):
+        assert done.stderr.count(diagnostic) == 1, (diagnostic, done.stderr[-3000:])
     assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
     # refused once, by the launching process, before any rank starts
     again = subprocess.run(

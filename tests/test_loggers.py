@@ -508,6 +508,33 @@ def test_mlflow_one_over_long_or_refused_name_loses_nothing_else(mlflow_store):
     assert logger.failures == 0
 
 
+def test_mlflow_logs_under_deprecations_as_errors_and_creates_its_store_quietly(tmp_path):
+    """SQLAlchemy 2.1 deprecates what MLflow's store models use and warns as MLflow imports its store: under
+    ``-W error::DeprecationWarning`` the logger was disabled ("could not start its run"). MLflow also printed
+    two INFO lines as it created the store's tables. In a subprocess: the warning comes once a process, at
+    that import."""
+    code = f"""
+import sys, warnings
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+warnings.simplefilter("error", DeprecationWarning)
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from audiotrain.train.loggers import MLflowLogger
+
+logger = MLflowLogger(tracking_uri={str(tmp_path / "mlflow.db")!r})
+trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=1, logger=logger, log_every_n_steps=1)
+trainer.fit(TinyClassifier(), make_batches(32))
+print("failures", logger.failures)
+from mlflow.tracking import MlflowClient
+run = MlflowClient(tracking_uri=logger.tracking_uri).get_run(logger.version)
+print(run.info.status, *sorted(run.data.metrics))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[0] == "failures 0", done.stderr[-3000:]
+    assert done.stdout.splitlines()[1].startswith("FINISHED") and "train_loss" in done.stdout
+    assert "Creating initial MLflow database tables" not in done.stderr
+
+
 # A guard against MLflow's 4-minute retries only: the check is the 15 s below. The test's 60 s also paid for
 # MLflowLogger's first `import mlflow` (50 s measured on a loaded 2-core machine with the test run alone).
 @pytest.mark.timeout(300)

@@ -85,6 +85,9 @@ def test_clap_fine_tuning_runs_on_two_ranks_with_one_run_folder(tmp_path):
             "--train.progress_bar", "false", "--out", "run"]  # fmt: skip
     ranks = _launch("audiotrain.recipes.clap", args, tmp_path)
     assert "exported Hugging Face model" in ranks[0].stdout and ranks[1].stdout.strip() == ""
+    # (its diagnostics too, on stderr: rank 1 printed the banner, the data report and the notes again)
+    assert "OFFLINE DEMO" in ranks[0].stderr and "demo data: " in ranks[0].stderr
+    assert "OFFLINE DEMO" not in ranks[1].stderr and "demo data: " not in ranks[1].stderr, ranks[1].stderr
     # Each rank's shard of the 9 training clips is 4: 2 steps of 2, as one process's 9 // 4 (the schedule too).
     assert "; 2 optimizer steps planned" in ranks[0].stderr  # (a diagnostic)
     assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
@@ -229,6 +232,7 @@ def test_clap_cv_on_two_ranks_trains_folds_with_fewer_clips_than_the_jobs_batch(
             "--train.compile", "false", "--train.progress_bar", "false", "--out", "cv"]  # fmt: skip
     ranks = _launch("audiotrain.recipes.clap", args, tmp_path)
     assert ranks[1].stdout.strip() == "", ranks[1].stdout  # rank 0 speaks for the job
+    assert "training on 3 clips" not in ranks[1].stderr, ranks[1].stderr  # (on stderr too)
     assert ranks[0].stdout.count("=== fold 0 (1 of 2)") == 1, ranks[0].stdout
     assert "training on 3 clips" in ranks[0].stderr, ranks[0].stderr  # (a fold this test is about)
     assert "yields no batches" not in ranks[0].stderr, ranks[0].stderr[-3000:]

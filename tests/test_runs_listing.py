@@ -191,17 +191,17 @@ def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
         print("locked", flush=True)
         sys.stdin.read()
     """)
-    process = subprocess.Popen(
+    # (`with`: closes the pipes, stdout's too, and waits; closing stdin ends the holder)
+    with subprocess.Popen(
         [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout.readline() == "locked\n"
-        text = listing(capsys)
-        assert row(text, "crashed")[2] == "running"
-        assert f"the run of process {process.pid} on host h" in text
-    finally:
-        process.stdin.close()
-        process.wait()
+    ) as process:
+        try:
+            assert process.stdout.readline() == "locked\n"
+            text = listing(capsys)
+            assert row(text, "crashed")[2] == "running"
+            assert f"the run of process {process.pid} on host h" in text
+        finally:
+            process.stdin.close()
     assert row(listing(capsys), "crashed")[2] == "failed"  # the lock went with its process
 
 

@@ -623,7 +623,7 @@ class DataLoader:
             if self.worker_type == "process":
                 self._process_pools_started += 1
                 if self._process_pools_started == 2:
-                    _hint_persistent_workers(self.num_workers)
+                    _hint_persistent_workers(self.num_workers, self.multiprocessing_context)
             return self._new_pool(), True
         if self._pool is None or not self._pool.healthy():
             self.close()
@@ -725,20 +725,30 @@ class DataLoader:
         )
 
 
-def _hint_persistent_workers(num_workers: int) -> None:
+def _hint_persistent_workers(num_workers: int, context: Any) -> None:
     """Once per process: a loader iterated again starts its worker processes again (`DataLoader`'s
-    ``persistent_workers``), which PyTorch users, whose workers fork almost for free, do not expect."""
+    ``persistent_workers``), which PyTorch users, whose workers fork almost for free, do not expect.
+    `context`: the loader's start method, or a context object: a worker started by "spawn" or
+    "forkserver" imports MLX again (a second or more), a forked one does not."""
     global _persistent_workers_hint_given
     if _persistent_workers_hint_given:
         return
     _persistent_workers_hint_given = True
     workers = f"{num_workers} worker process{'es' if num_workers > 1 else ''}"
+    if isinstance(context, str):
+        method = context
+    else:  # (allow_none: asking the default context must not fix its start method)
+        method = getattr(context, "get_start_method", lambda allow_none: None)(allow_none=True)
+    cost = (
+        "each new worker is started (forked)"
+        if method == "fork"
+        else "each new worker is started and imports MLX again, a second or more"
+    )
     warnings.warn(
         f"DataLoader(worker_type='process') starts its {workers} again for every epoch, since "
-        "persistent_workers is False; each new worker is spawned and imports MLX again, a second or more "
-        "every epoch (and every validation, for a validation loader). Pass persistent_workers=True to keep "
-        "them between epochs (or use worker_type='thread' where __getitem__ mostly releases the GIL: "
-        "numpy, file reads). This hint is shown once.",
+        f"persistent_workers is False; {cost} every epoch (and every validation, for a validation loader). "
+        "Pass persistent_workers=True to keep them between epochs (or use worker_type='thread' where "
+        "__getitem__ mostly releases the GIL: numpy, file reads). This hint is shown once.",
         UserWarning,
         stacklevel=user_stacklevel(),  # (the user's loop, or their fit call: not the Trainer's line)
     )

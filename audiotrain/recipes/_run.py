@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import errno
 import importlib.util
+import io
 import os
 import re
 import shlex
@@ -251,6 +252,31 @@ def leaves_notes_to_others() -> bool:
     if launched_processes() > 1:
         return True
     return in_launched_job() and collectives.rank() != 0
+
+
+@contextlib.contextmanager
+def quiet_unless_main() -> Iterator[None]:
+    """On a rank other than 0 of a data-parallel job: what the recipe prints inside, on stdout and on stderr
+    (the banner, the data report, notes and warnings), goes nowhere, as rank 0 prints the same for the job.
+    An error still reaches the user: its exception leaves the block, where the command says it (or leaves it
+    to rank 0, `error_left_to_main`), and what MLX or the launcher write to the file descriptors is not
+    Python's streams. Rank 0, and a process alone, print as usual."""
+    if collectives.is_main_process():
+        yield
+        return
+    nowhere = _Nowhere()
+    with contextlib.redirect_stdout(nowhere), contextlib.redirect_stderr(nowhere):
+        yield
+
+
+class _Nowhere(io.TextIOBase):
+    """A text stream that takes every write and keeps none (a StringIO would hold a long run's lines)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 def stop_status_of_rank() -> int:

@@ -30,10 +30,50 @@ DEFAULT_MAX_LENGTH = 77
 #: the kept tokens (a byte-level BPE token is a few characters, RoBERTa's longest a few dozen), while
 #: `tokenizers` encodes the whole text before it truncates (10 MB of caption took 30 s and 3 GB).
 CAPTION_CHARS_PER_TOKEN = 1024
+#: The parts of the `tokenizers` Python API used here: the library's submodules, then `Tokenizer`'s methods
+#: and properties. tokenizers 1.0 (1.0.0rc3) reworked its bindings and has none of the submodules and few of
+#: the methods, so pyproject.toml asks for tokenizers<1.
+_TOKENIZERS_MODULES_USED = ("decoders", "models", "pre_tokenizers", "processors", "trainers")
+_TOKENIZER_API_USED = (
+    "from_str",
+    "to_str",
+    "token_to_id",
+    "no_padding",
+    "enable_truncation",
+    "get_vocab_size",
+    "encode",
+    "encode_batch",
+    "decode",
+    "train_from_iterator",
+    "add_special_tokens",
+    "pre_tokenizer",
+    "decoder",
+    "post_processor",
+)
 
 
 class TokenizerError(ValueError):
-    """A tokenizer folder or input this tokenizer cannot use."""
+    """A tokenizer folder or input this tokenizer cannot use, or an installed `tokenizers` without the API
+    it uses."""
+
+
+def _check_tokenizers_api() -> None:
+    """Raise `TokenizerError` naming the installed `tokenizers` version and the fix when the library lacks
+    part of the API used here. Without it, a missing submodule is a raw ImportError from ``from tokenizers
+    import ...`` and a missing ``Tokenizer.from_str`` reads as if the checkpoint's tokenizer.json were bad."""
+    import tokenizers
+
+    missing = [name for name in _TOKENIZERS_MODULES_USED if not hasattr(tokenizers, name)]
+    missing += [
+        f"Tokenizer.{name}" for name in _TOKENIZER_API_USED if not hasattr(tokenizers.Tokenizer, name)
+    ]
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        version = getattr(tokenizers, "__version__", "(version unknown)")
+        raise TokenizerError(
+            f"tokenizers {version} is installed, which lacks the API audiotrain's CLAP tokenizer uses "
+            f'({shown}): pip install "tokenizers<1"'
+        )
 
 
 class ClapTokenizer:
@@ -105,6 +145,7 @@ class ClapTokenizer:
         """
         from audiotrain.models.clap.loading import check_inside
 
+        _check_tokenizers_api()
         from tokenizers import Tokenizer
 
         folder = Path(folder)
@@ -115,7 +156,9 @@ class ClapTokenizer:
             try:
                 # (read by Python: the Rust library takes only a path that is valid UTF-8)
                 tokenizer = Tokenizer.from_str((folder / "tokenizer.json").read_text(encoding="utf-8"))
-            except Exception as error:  # the Rust library raises a bare Exception
+            # The Rust library raises a bare Exception. The API it needs was checked above, so what fails
+            # here is the file.
+            except Exception as error:
                 raise TokenizerError(
                     f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
                 ) from None
@@ -142,6 +185,7 @@ class ClapTokenizer:
 
         Special tokens get RoBERTa's ids: ``<s>`` 0, ``<pad>`` 1, ``</s>`` 2, ``<unk>`` 3, ``<mask>`` 4.
         """
+        _check_tokenizers_api()
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
         tokenizer = Tokenizer(models.BPE())

@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from audiotrain.recipes._run import (
     clear_run_outputs,
     create_run_folder,
     holds_json_record,
+    quiet_unless_main,
     stop_status_of_rank,
 )
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
@@ -221,14 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     # Under a launcher rank 0 speaks for the job (each fold's run does so already; the fold headers and the
     # demo folder's line came from every rank).
-    quiet = (
-        contextlib.nullcontext()
-        if collectives.is_main_process()
-        else contextlib.redirect_stdout(io.StringIO())
-    )
     try:
         check_kernel_cache()
-        with quiet:
+        with quiet_unless_main():
             run_cross_validation(cfg, args.folds, argv)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

@@ -9,7 +9,6 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
-import io
 import re
 import shutil
 import sys
@@ -44,6 +43,7 @@ from audiotrain.recipes._run import (
     forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    quiet_unless_main,
     release_run_folder,
     resume_command,
     resumes_run_in,
@@ -222,7 +222,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
     if collectives.is_main_process():
         with holding_run_folders():  # (the run folder's claim, `claim_run_folder`, ends with the command)
             return run_job(cfg, argv, fold)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with quiet_unless_main():  # (its diagnostics are on stderr, its results on stdout: both, once, by rank 0)
         return run_job(cfg, argv, fold)
 
 

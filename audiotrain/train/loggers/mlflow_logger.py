@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -172,6 +173,10 @@ class MLflowLogger(Logger):
         return _local_path(self._artifact_uri)
 
     def _start(self) -> None:
+        with _quiet_store_start():
+            self._start_run()
+
+    def _start_run(self) -> None:
         if self.tracking_uri.startswith("file:"):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.tracking import MlflowClient
@@ -311,6 +316,35 @@ class MLflowLogger(Logger):
             self._run_id = str(state["run_id"])
         elif self._client is not None:
             self._warn_not_resumed("id", self._run_id, state.get("run_id"))
+
+
+#: The modules whose deprecation warnings `_quiet_store_start` ignores: MLflow's and the libraries its
+#: store is built on, whose use of each other neither the user nor audiotrain can change.
+_STORE_MODULES = r"(mlflow|sqlalchemy|alembic)(\.|$)"
+#: The logger of MLflow's two INFO lines as it creates a local store's tables ("Creating initial MLflow
+#: database tables...", "Updating database tables").
+_STORE_CREATION_LOG = "mlflow.store.db.utils"
+
+
+@contextlib.contextmanager
+def _quiet_store_start():
+    """While MLflow opens its store and the run: deprecation warnings raised from MLflow's or SQLAlchemy's
+    own modules are ignored, and MLflow's INFO lines about creating the store's tables are left out (where
+    the user has set no level on their logger).
+
+    SQLAlchemy 2.1 deprecates the ``noload`` loader strategy that MLflow's store models use (mlflow-skinny
+    3.17), and warns as MLflow imports its store: under ``python -W error::DeprecationWarning`` that warning
+    was an error, which disabled the logger. The user's own code warns as before."""
+    creation_log = logging.getLogger(_STORE_CREATION_LOG)
+    level = creation_log.level
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=_STORE_MODULES)
+        if level == logging.NOTSET:
+            creation_log.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            creation_log.setLevel(level)
 
 
 @contextlib.contextmanager
