@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import stored_name
 from audiotrain._files import parse_json
 from audiotrain._text import byte_size, display_width
 from audiotrain._yaml import parse_yaml
@@ -116,13 +117,17 @@ def optional_json(path: Path) -> Any:
 
 
 def flattened(settings: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"d_model": 32}}`` as ``{"model.d_model": 32}`` (lists stay values)."""
+    """``{"model": {"d_model": 32}}`` as ``{"model.d_model": 32}`` (lists stay values). A text value is read
+    as `stored_name` reads it: a path a run recorded in an ASCII locale (``chansons-\udcc3\udcbc``) is the one
+    a UTF-8 locale recorded (``chansons-ü``), not a setting that differs."""
+    if isinstance(settings, str):
+        settings = stored_name(settings)
     if not isinstance(settings, dict):
         return {prefix: settings} if prefix else {}
     flat: dict[str, Any] = {}
     for key, value in settings.items():
         name = f"{prefix}.{key}" if prefix else str(key)
-        flat.update(flattened(value, name) if isinstance(value, dict) and value else {name: value})
+        flat.update(flattened(value, name) if isinstance(value, (dict, str)) and value else {name: value})
     return flat
 
 

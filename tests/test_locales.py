@@ -9,6 +9,7 @@ ASCII, what is not ASCII held as surrogate escapes. C.UTF-8 stands for the usual
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -213,3 +214,156 @@ def test_an_error_a_rank_leaves_for_the_launcher_is_written_and_read_in_any_loca
     said = "error: rank 0 failed: cannot read /data/日本の歌.wav"
     assert done.stdout.strip() == ascii({0: said}), done.stdout + done.stderr
     assert _errors_left_to_rank_0(tmp_path) == {0: said}  # (the launcher, in the usual UTF-8 locale)
+
+
+def _latin1_locale() -> dict[str, str] | None:
+    """A Latin-1 locale where this machine has one (``localedef -i fr_FR -f ISO-8859-1 fr_FR.ISO-8859-1``)."""
+    for name in ("fr_FR.ISO-8859-1", "fr_FR.iso88591", "de_DE.ISO-8859-1", "en_US.ISO-8859-1"):
+        locale = {"LC_ALL": name, "LANG": name, "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+        env = {**os.environ, **locale}
+        found = subprocess.run(
+            [sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if found.stdout.strip() in ("iso8859-1", "latin-1"):
+            return locale
+    return None
+
+
+#: The locales a song record is made and read in: a UTF-8 one, the ASCII one, and a Latin-1 one (mojibake:
+#: ``CafÃ©``) where the machine has it.
+RECORD_LOCALES = [
+    ("utf8", UTF8_LOCALE),
+    ("ascii", ASCII_LOCALE),
+    *([("latin1", latin1)] if (latin1 := _latin1_locale()) else []),
+]
+
+#: Song file names as bytes on disk (UTF-8, as every system writes them now; the last is no UTF-8 at all).
+SONG_FILES = [
+    b"Caf\xc3\xa9 del Mar",
+    b"plain",
+    b"\xe6\x97\xa5\xe6\x9c\xac",
+    b"\xf0\x9f\x8e\xb5 song",
+    b"bad\xff",
+]
+
+#: Makes the songs of the folder argv[1] (named as this locale reads their file names), then with "record"
+#: prints their song record, with "resume" resumes (checks, then picks) the record of argv[3] on them and
+#: says which songs `songs_trained_on` finds among them.
+SONG_RECORD = """
+import json, os, sys
+from pathlib import Path
+from audiotrain.datasets.chord_songs import SongEntry
+from audiotrain.recipes.chords import evaluate
+from audiotrain.recipes.chords.config import ChordDataConfig
+from audiotrain.recipes.chords.data import SongSplits
+from audiotrain.recipes.chords.song_record import (
+    check_resume_songs, recorded_song_names, resumed_run_songs, song_record
+)
+from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+
+folder = Path(sys.argv[1])
+names = sorted((Path(n).stem for n in os.listdir(folder)), key=os.fsencode)
+songs = [SongEntry(name, folder / f"{name}.wav", folder / f"{name}.lab") for name in names]
+splits = SongSplits(songs[:3], songs[3:4], songs[4:], source="test")
+if sys.argv[2] == "record":
+    print(json.dumps(song_record(splits, None)))
+    sys.exit()
+record = json.loads(Path(sys.argv[3]).read_text())
+state = {"module_state": {CHECKPOINT_KEY: {"songs": record}}}
+checkpoint = folder.parent / "checkpoints-elsewhere" / "best"
+check_resume_songs(checkpoint, state, splits, ChordDataConfig(data_dir=str(folder)), from_demo=False)
+resumed, said = resumed_run_songs(splits, recorded_song_names(checkpoint, state), checkpoint, str(folder))
+print([[os.fsencode(song.name).hex() for song in getattr(resumed, part)] for part in ("train", "val", "test")])
+print(repr(said))
+evaluate.ckpt.read_model_state = lambda folder: state
+trained_on = evaluate.songs_trained_on(checkpoint, names)
+print({part: [os.fsencode(name).hex() for name in found] for part, found in trained_on.items()})
+"""
+
+
+@pytest.mark.parametrize(
+    "made_in", [locale for _, locale in RECORD_LOCALES], ids=[n for n, _ in RECORD_LOCALES]
+)
+def test_a_song_record_made_in_one_locale_resumes_and_evaluates_in_every_other(tmp_path: Path, made_in):
+    # The song names were stored as the locale decoded the file names: 'Caf\udcc3\udca9 del Mar' in an ASCII
+    # locale, 'CafÃ© del Mar' in Latin-1. A resume in another locale then refused the same songs ("4 of the 5
+    # songs it trained on are not among the songs of the data folder"), and evaluate's note on the songs the
+    # model trained on missed them.
+    folder = tmp_path / "chansons"
+    folder.mkdir()
+    for name in SONG_FILES:
+        with open(os.fsencode(folder) + b"/" + name + b".wav", "wb"):
+            pass
+    record = run_python(SONG_RECORD, str(folder), "record", locale=made_in).stdout
+    (tmp_path / "record.json").write_text(record)
+    names = json.loads(record)["names"]
+    # As a UTF-8 locale reads them, in the order of their bytes:
+    assert names == {
+        "train": ["Caf\xe9 del Mar", "bad\udcff", "plain"],
+        "val": ["\u65e5\u672c"],
+        "test": ["\U0001f3b5 song"],
+    }
+    files = [name.hex() for name in sorted(SONG_FILES)]
+    on_disk = [files[:3], files[3:4], files[4:]]
+    for _, resumed_in in RECORD_LOCALES:
+        done = run_python(
+            SONG_RECORD, str(folder), "resume", str(tmp_path / "record.json"), locale=resumed_in
+        )
+        resumed, said, trained_on = done.stdout.splitlines()
+        assert json.loads(resumed.replace("'", '"')) == on_disk
+        assert said == "''"  # the same songs, in the same parts: nothing to say
+        assert json.loads(trained_on.replace("'", '"')) == {"train": sorted(on_disk[0]), "val": on_disk[1]}
+        # (songs_trained_on sorts the names as the evaluating process reads them)
+
+
+def test_a_song_record_written_in_an_ascii_locale_by_an_older_audiotrain_is_read_as_utf8_reads_it():
+    # Records written before the names were portable hold the surrogate escapes of an ASCII locale: read as
+    # the names they are, and their digests still match.
+    from audiotrain.recipes.chords.song_record import _checkpoint_song_names
+    from audiotrain.recipes.split_record import names_digest
+
+    old = {"train": ["Caf\udcc3\udca9", "plain"], "val": [], "test": ["bad\udcff"]}
+    stored = {"names": old, "names_sha256": {part: names_digest(old[part]) for part in old}}
+    read = _checkpoint_song_names(Path("ckpt"), stored)
+    assert read == {"train": ["Caf\xe9", "plain"], "val": [], "test": ["bad\udcff"]}
+    assert {part: names_digest(read[part]) for part in read} == stored["names_sha256"]
+
+
+def test_runs_compare_sees_one_data_folder_recorded_in_two_locales(tmp_path: Path, monkeypatch, capsys):
+    # config.json's data.data_dir holds the path as the training process read it: a run of an ASCII locale and
+    # one of a UTF-8 locale on one folder were listed as differing in it.
+    from audiotrain.__main__ import main
+
+    for run, data_dir in (("ascii", "/data/chansons-\udcc3\udcbc"), ("utf8", "/data/chansons-\xfc")):
+        record = {
+            "config": {"learning_rate": 0.001, "data": {"data_dir": data_dir}},
+            "versions": {"audiotrain": "0.1.0"},
+            "command": ["chords"],
+            "songs": {"train": ["a"], "test": ["b"]},
+        }
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "config.json").write_text(json.dumps(record))
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "compare", "--json", "ascii", "utf8"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"] == {}
+
+
+SPLIT = """
+import os, sys
+from audiotrain.datasets.chord_songs import split_group, split_position
+names = sorted((os.path.splitext(n)[0] for n in os.listdir(sys.argv[1])), key=os.fsencode)
+print([split_position(split_group(name), 0) for name in names])
+"""
+
+
+def test_a_data_folder_splits_alike_in_every_locale(tmp_path: Path):
+    # Each song's part comes from a hash of its name: in a Latin-1 locale (CafÃ©) the names hashed were others,
+    # so the same --seed held out other test songs than in a UTF-8 locale.
+    for name in SONG_FILES:
+        with open(os.fsencode(tmp_path) + b"/" + name + b".wav", "wb"):
+            pass
+    positions = {run_python(SPLIT, str(tmp_path), locale=locale).stdout for _, locale in RECORD_LOCALES}
+    assert len(positions) == 1, positions

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._config_args import config_argument
+from audiotrain._file_names import portable_name
 from audiotrain._text import plural, seconds_text
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
@@ -1028,9 +1029,11 @@ def split_groups(names: Sequence[str], by: str = "song", pattern: str | None = N
 
 def split_position(group: str, seed: int) -> float:
     """Where a group falls in [0, 1) for `split_songs`: a hash of the seed and the group's name alone, so that
-    no other song moves it. Names are hashed in Unicode's composed form: a folder copied off a Mac (which
-    writes names decomposed) keeps its split."""
-    digest = hashlib.sha256(f"{seed}\0{nfc(group)}".encode("utf-8", "surrogateescape")).digest()
+    no other song moves it. Names are hashed as a UTF-8 locale reads them (`portable_name`: the same split in
+    an ASCII or a Latin-1 locale), in Unicode's composed form: a folder copied off a Mac (which writes names
+    decomposed) keeps its split."""
+    name = nfc(portable_name(group))
+    digest = hashlib.sha256(f"{seed}\0{name}".encode("utf-8", "surrogateescape")).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

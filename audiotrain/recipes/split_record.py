@@ -6,7 +6,8 @@ count and a SHA-256 of the names in order (renamed, swapped or re-split examples
 counts match), and optionally a SHA-256 of each split's contents (a caption edited in place). The names
 themselves are kept in the run folder's ``config.json`` and, since both recipes record them there too, in
 each checkpoint (so that one moved out of its run folder has them): `describe_difference` finds which ones
-came and went.
+came and went. Names are stored and compared as a UTF-8 locale reads them
+(`audiotrain._file_names.portable_name`), so that a record written in one locale is read right in another.
 
 The chord recipe adds what makes its demo songs (`audiotrain.recipes.chords.song_record`); the CLAP recipe
 records its clips and their captions (`audiotrain.recipes.clap.clip_record`).
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import stored_name
 from audiotrain._files import check_regular_file, read_json_file
 from audiotrain._text import listed
 
@@ -34,8 +36,9 @@ __all__ = [
 
 
 def names_digest(names: Sequence[str]) -> str:
-    """SHA-256 of `names`, in order. A name from a file name the locale could not decode (a non-UTF-8 locale)
-    holds surrogate escapes: hashed as the file name's bytes, as it is in a UTF-8 locale."""
+    """SHA-256 of `names` (`audiotrain._file_names.portable_name`'s form), in order. A surrogate escape (a
+    byte that is not UTF-8; a name of a record written in an ASCII locale) is hashed as the byte it stands
+    for: the same digest as the name as a UTF-8 locale reads it."""
     return hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
@@ -63,7 +66,7 @@ def checked_names(
                 f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
                 f"restore the checkpoint's trainer_state.json, or {restart}"
             )
-    return {p: list(names[p]) for p in parts}
+    return {p: [stored_name(n) for n in names[p]] for p in parts}
 
 
 def contents_digest(items: Sequence[Any]) -> str:
@@ -114,10 +117,11 @@ def run_record_of(checkpoint_folder: Path) -> dict[str, Any] | None:
 def stored_names(
     record: dict[str, Any] | None, key: str, parts: Sequence[str]
 ) -> dict[str, list[str]] | None:
-    """``record[key]`` when it is {part: [name, ...]} for every part in `parts`, else None."""
+    """``record[key]`` when it is {part: [name, ...]} for every part in `parts`, else None; the names as
+    `audiotrain._file_names.stored_name` reads them."""
     names = record.get(key) if record else None
     if isinstance(names, dict) and all(isinstance(names.get(p), list) for p in parts):
-        return {p: [str(n) for n in names[p]] for p in parts}
+        return {p: [stored_name(str(n)) for n in names[p]] for p in parts}
     return None
 
 

@@ -30,6 +30,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from audiotrain._file_names import local_name, portable_name, stored_name
 from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
 from audiotrain.datasets.chord_songs import split_groups
@@ -201,7 +202,7 @@ def _run_cross_validation(
         songs, source, said = _songs_as_recorded(songs, source, progress_path, config.data.data_dir)
         if said:
             log(said)
-    names = [song.name for song in songs]
+    names = [portable_name(song.name) for song in songs]  # (read alike in every locale: `_file_names`)
     progress = {"folds": folds, "songs": names, "config": config.to_dict(), "done": {}, "trained": {}}
     if resume:
         progress["done"], progress["trained"] = _finished_folds(progress_path, progress)
@@ -367,7 +368,7 @@ def cv_own_entries(run_dir: Path) -> dict[str, Callable[[Path], list[Path]]]:
         songs = read_json_file(run_dir / PROGRESS_FILE, ValueError)["songs"]
     except (OSError, ValueError, KeyError, TypeError):
         songs = []
-    names = [song for song in songs if isinstance(song, str)] if isinstance(songs, list) else []
+    names = [local_name(song) for song in songs if isinstance(song, str)] if isinstance(songs, list) else []
     folds = {name: run_own_paths for name in cv_outputs(run_dir) if re.fullmatch(r"fold\d+", name)}
     return {**folds, "oof": lambda folder: [folder / f"{name}.lab" for name in names]}
 
@@ -383,8 +384,11 @@ def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> t
         recorded = read_json_file(path, ValueError).get("songs")
     except (ValueError, AttributeError):
         return songs, source, ""
-    found = {song.name: song for song in songs}
-    if not isinstance(recorded, list) or not all(isinstance(n, str) and n in found for n in recorded):
+    found = {portable_name(song.name): song for song in songs}
+    if not isinstance(recorded, list) or not all(isinstance(n, str) for n in recorded):
+        return songs, source, ""
+    recorded = [stored_name(name) for name in recorded]
+    if not all(name in found for name in recorded):
         return songs, source, ""
     ours, added = [found[name] for name in recorded], len(found) - len(set(recorded))
     if not added:
@@ -452,8 +456,11 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
             f"--resume {run_dir}: that cv run has {before.get('folds')} folds, not {now['folds']}; "
             f"resume with --folds {before.get('folds')}"
         )
-    if before.get("songs") != now["songs"]:
-        difference = describe_difference({"all": before.get("songs") or []}, {"all": now["songs"]}, "songs")
+    songs_before = before.get("songs")
+    if isinstance(songs_before, list):  # (a record written in an ASCII locale: `_file_names.stored_name`)
+        songs_before = [stored_name(name) if isinstance(name, str) else name for name in songs_before]
+    if songs_before != now["songs"]:
+        difference = describe_difference({"all": songs_before or []}, {"all": now["songs"]}, "songs")
         raise ValueError(
             f"--resume {run_dir}: its folds were made of other songs{difference}; restore the data, or "
             f"start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
@@ -478,6 +485,8 @@ def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[s
     changed = []
     for key in sorted(set(before) | set(now)):
         a, b = before.get(key), now.get(key)
+        if isinstance(a, str) and isinstance(b, str):  # (a data folder recorded in another locale: the same)
+            a, b = stored_name(a), stored_name(b)
         if isinstance(a, dict) and isinstance(b, dict):
             changed += _changed_settings(a, b, f"{prefix}{key}.")
         elif a != b and key not in RESUMABLE_CHANGES:

@@ -39,6 +39,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import portable_name, stored_name
 from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain._overlap import work_behind
 from audiotrain._system import versions
@@ -372,8 +373,11 @@ def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str
         return None
     if names is None or not isinstance(record, dict) or record.get("demo") is not None:
         return None
-    wanted = set(scored)
-    return {part: sorted(wanted.intersection(names[part])) for part in ("train", "val")}
+    # (A scored song is named as this process reads its file name; the record, as a UTF-8 locale does.)
+    return {
+        part: sorted(song for song in set(scored) if portable_name(song) in set(names[part]))
+        for part in ("train", "val")
+    }
 
 
 def trained_on_note(
@@ -832,11 +836,13 @@ def run_test_songs(
             f"set's folder as --data, without --test_songs_of (its songs are all test songs; the demo keeps "
             f"them in {Path(cache) / DEMO_FOLDER}/test-*, and {run / 'evaluation' / 'scores.json'} lists them)"
         )
+    names = [stored_name(name) if isinstance(name, str) else name for name in names]
     wanted = set(names)
-    found = [song for song in songs if song.name in wanted]
-    left_out = {name: reason for name, reason in skipped.items() if name in wanted}
+    found = [song for song in songs if portable_name(song.name) in wanted]
+    left_out = {name: reason for name, reason in skipped.items() if portable_name(name) in wanted}
+    skipped_names = {portable_name(name) for name in left_out}
     if not found and left_out:  # (in the folder, each skipped: an annotation edited since, unreadable audio)
-        missing = [name for name in names if name not in left_out]
+        missing = [name for name in names if name not in skipped_names]
         raise ValueError(
             f"--test_songs_of {run}: none of its {plural(len(names), 'test song')} can be scored: "
             f"{plural(len(left_out), 'song')} of {data} skipped ({listed(list(left_out.values()), sep='; ')})"
@@ -848,9 +854,9 @@ def run_test_songs(
             f"give --data the folder that run trained on{f' ({data_dir})' if data_dir else ''}"
             + run_pairing_hint(run_pairing(run))
         )
-    here = {song.name for song in found}
+    here = {portable_name(song.name) for song in found}
     for name in names:
-        if name not in here and name not in left_out:
+        if name not in here and name not in skipped_names:
             left_out[name] = f"{name}: a test song of {run}, not found in {data}"
     return found, left_out
 

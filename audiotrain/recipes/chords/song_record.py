@@ -4,8 +4,9 @@ Resuming is exact only on the same songs: the data loaders (and the learning-rat
 epoch) continue from the saved position in the checkpoint's song list. A checkpoint records (`song_record`):
 
 - the songs per split (train, val, test);
-- each split's song names (a data folder's: each song's path there), in order, so that a checkpoint moved or
-  copied out of its run folder still resumes on its own songs;
+- each split's song names (a data folder's: each song's path there, as a UTF-8 locale reads it whatever the
+  locale: `split_names`), in order, so that a checkpoint moved or copied out of its run folder still resumes
+  on its own songs;
 - a SHA-256 of each split's song names, in order, so that renamed, swapped or re-split songs are found even
   when the counts match;
 - for the built-in demo songs, the settings that make their audio but not their names (seed, length, the mix
@@ -30,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import portable_name
 from audiotrain._text import plural
 from audiotrain.datasets.chord_demo import generator_version
 from audiotrain.recipes.chords.config import DEMO_STYLES_BEFORE_MIXES, ChordDataConfig
@@ -55,7 +57,9 @@ RESPLIT_HINT = (
 
 
 def split_names(splits: SongSplits) -> dict[str, list[str]]:
-    return {part: [song.name for song in getattr(splits, part)] for part in SPLITS}
+    """The song names per part as records store them: as a UTF-8 locale reads them (`portable_name`), so
+    that a run resumed or evaluated in another locale finds its songs."""
+    return {part: [portable_name(song.name) for song in getattr(splits, part)] for part in SPLITS}
 
 
 def demo_settings(data: ChordDataConfig) -> dict[str, Any]:
@@ -345,7 +349,7 @@ def resumed_run_songs(
     folder). Songs added since are left out, and listed in the splits' `data_report`. Returns the splits and
     a line saying what differs from a new run's songs ("" where nothing does). Raises ValueError, naming
     them, where recorded songs are no longer found (deleted, renamed, or left out by the scan)."""
-    found = {song.name: song for part in SPLITS for song in getattr(splits, part)}
+    found = {portable_name(song.name): song for part in SPLITS for song in getattr(splits, part)}
     missing = sum(name not in found for part in SPLITS for name in recorded[part])
     if missing:
         total = sum(len(recorded[part]) for part in SPLITS)
@@ -357,7 +361,7 @@ def resumed_run_songs(
         )
     ours = {name for part in SPLITS for name in recorded[part]}
     added = sorted(name for name in found if name not in ours)
-    now = {part: {song.name for song in getattr(splits, part) if song.name in ours} for part in SPLITS}
+    now = {part: set(names) & ours for part, names in split_names(splits).items()}
     resplit = any(now[part] != set(recorded[part]) for part in SPLITS)
     report = splits.data_report
     if added and report:

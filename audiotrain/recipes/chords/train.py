@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import stored_name
 from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import KernelCompileError
@@ -930,9 +931,15 @@ def _changed_settings(before: dict, now: dict, prefix: str = "") -> dict[str, tu
             continue
         if isinstance(value, dict) and isinstance(before[name], dict):
             changed |= _changed_settings(before[name], value, f"{prefix}{name}.")
-        elif before[name] != value:
+        elif before[name] != value and not _same_text(before[name], value):
             changed[f"{prefix}{name}"] = (before[name], value)
     return changed
+
+
+def _same_text(before: Any, now: Any) -> bool:
+    """Whether two recorded texts are one name: a data folder recorded in an ASCII locale
+    (``chansons-\udcc3\udcbc``) is the one a UTF-8 locale records (``chansons-ü``)."""
+    return isinstance(before, str) and isinstance(now, str) and stored_name(before) == stored_name(now)
 
 
 def earlier_settings(folder: Path, state: dict, config: TrainingConfig) -> list[dict] | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import portable_name
 from audiotrain._text import plural
 from audiotrain.datasets.captions import CaptionedClip
 from audiotrain.recipes.split_record import (
@@ -39,8 +40,9 @@ RESPLIT_HINT = "another --train.seed or --dataset.eval_fraction, or other split 
 
 
 def clip_names(splits: dict[str, list[CaptionedClip]]) -> dict[str, list[str]]:
-    """{split: [clip name, ...]} in loader order."""
-    return {part: [clip.name for clip in clips] for part, clips in splits.items()}
+    """{split: [clip name, ...]} in loader order, as records store them: as a UTF-8 locale reads them
+    (`portable_name`), so that a run resumed in another locale finds its clips."""
+    return {part: [portable_name(clip.name) for clip in clips] for part, clips in splits.items()}
 
 
 def clip_record(splits: dict[str, list[CaptionedClip]]) -> dict[str, Any]:
