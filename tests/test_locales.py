@@ -8,11 +8,15 @@ ASCII, what is not ASCII held as surrogate escapes. C.UTF-8 stands for the usual
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -217,13 +221,24 @@ def test_an_error_a_rank_leaves_for_the_launcher_is_written_and_read_in_any_loca
 
 
 def _latin1_locale() -> dict[str, str] | None:
-    """A Latin-1 locale where this machine has one (``localedef -i fr_FR -f ISO-8859-1 fr_FR.ISO-8859-1``)."""
-    for name in ("fr_FR.ISO-8859-1", "fr_FR.iso88591", "de_DE.ISO-8859-1", "en_US.ISO-8859-1"):
-        locale = {"LC_ALL": name, "LANG": name, "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
-        env = {**os.environ, **locale}
+    """A Latin-1 locale: the machine's where it has one, else one built for these tests by glibc's
+    ``localedef`` in a folder of their own (``LOCPATH``: no root needed, nothing installed); None where
+    neither can be had (`test_there_is_a_latin1_locale_to_test_in` fails on Linux then)."""
+    built = Path(tempfile.mkdtemp(prefix="audiotrain-latin1-"))
+    atexit.register(shutil.rmtree, built, True)
+    with contextlib.suppress(OSError):  # (no localedef: the machine's locales only)
+        subprocess.run(
+            ["localedef", "-i", "fr_FR", "-f", "ISO-8859-1", str(built / "fr_FR.ISO-8859-1")],
+            capture_output=True,
+            timeout=120,
+        )
+    candidates = [{"LC_ALL": name, "LANG": name} for name in ("fr_FR.ISO-8859-1", "de_DE.ISO-8859-1")]
+    candidates.append({"LC_ALL": "fr_FR.ISO-8859-1", "LANG": "fr_FR.ISO-8859-1", "LOCPATH": str(built)})
+    for candidate in candidates:
+        locale = {**candidate, "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
         found = subprocess.run(
             [sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"],
-            env=env,
+            env={**os.environ, **locale},
             capture_output=True,
             text=True,
         )
@@ -232,12 +247,21 @@ def _latin1_locale() -> dict[str, str] | None:
     return None
 
 
+LATIN1_LOCALE = _latin1_locale()
+
+
+@linux_only
+def test_there_is_a_latin1_locale_to_test_in():
+    """The Latin-1 cases below are not left out without a word: glibc's localedef builds the locale."""
+    assert LATIN1_LOCALE is not None, "neither an installed Latin-1 locale nor localedef (glibc) was found"
+
+
 #: The locales a song record is made and read in: a UTF-8 one, the ASCII one, and a Latin-1 one (mojibake:
 #: ``CafÃ©``) where the machine has it.
 RECORD_LOCALES = [
     ("utf8", UTF8_LOCALE),
     ("ascii", ASCII_LOCALE),
-    *([("latin1", latin1)] if (latin1 := _latin1_locale()) else []),
+    *([("latin1", LATIN1_LOCALE)] if LATIN1_LOCALE else []),
 ]
 
 #: Song file names as bytes on disk (UTF-8, as every system writes them now; the last is no UTF-8 at all).
