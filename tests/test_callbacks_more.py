@@ -403,6 +403,41 @@ def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_pat
         t.fit(TinyClassifier(), make_batches(16))
 
 
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil_before_validate_or_test(
+    tmp_path, monkeypatch, stage
+):
+    # Validate and test log the stats too: refused before the first batch, not a bare
+    # ModuleNotFoundError at the first logged one.
+    import importlib.util
+    import sys
+
+    from audiotrain.train.callbacks import device_stats
+
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(device_stats, "own_status_bytes", lambda field: None)  # (no /proc)
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psutil" else find_spec(name, *a)
+    )
+    monkeypatch.setitem(sys.modules, "psutil", None)  # (import psutil fails, as where it is not installed)
+    module = TinyClassifier()
+    started = []
+    module.on_validation_batch_start = module.on_test_batch_start = lambda *a: started.append(a)
+    t = quiet_trainer(
+        tmp_path,
+        compile=False,
+        log_every_n_steps=1,
+        logger=RecordingLogger(),
+        callbacks=[DeviceStatsMonitor()],
+    )
+    with pytest.raises(
+        ModuleNotFoundError, match=r"on the CPU accelerator, .*psutil is not installed: `pip install psutil`"
+    ):
+        getattr(t, stage)(module, make_batches(16))
+    assert started == []
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

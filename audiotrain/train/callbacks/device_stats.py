@@ -44,8 +44,9 @@ class DeviceStatsMonitor(Callback):
     (its resident memory) and `cpu_process_percent` (its CPU time since the last reading over the wall time,
     in % of one core, so up to 100 × cores). Lightning's are system-wide, through psutil (`cpu_percent`,
     `cpu_vm_percent`, `cpu_swap_percent`); here psutil is not needed on Linux (/proc/self/status), and
-    elsewhere CPU stats without psutil installed are refused when `fit` starts, naming it. `filter_keys`
-    (Lightning's): log only these stats (names without the prefix; an unknown one warns once).
+    elsewhere CPU stats without psutil installed are refused when `fit`, `validate` or `test` starts,
+    naming it. `filter_keys` (Lightning's): log only these stats (names without the prefix; an unknown one
+    warns once).
 
     A Trainer without a logger is refused when `fit` starts (Lightning's MisconfigurationException; here a
     ValueError), except under `fast_dev_run`, which logs nothing.
@@ -71,14 +72,18 @@ class DeviceStatsMonitor(Callback):
         return trainer.accelerator == "cpu" or bool(self._cpu_stats)
 
     def setup(self, trainer, module, stage: str) -> None:
-        if stage != "fit" or trainer.fast_dev_run:
-            return
+        if stage == "predict" or trainer.fast_dev_run:
+            return  # (nothing is logged: no hooks in predict, no loggers under fast_dev_run)
         if not trainer.loggers:
+            if stage != "fit":
+                return  # (validate and test without a logger log nothing, as in Lightning)
             raise ValueError(
                 "DeviceStatsMonitor: the Trainer has no logger to log the device stats to; pass one, e.g. "
                 "Trainer(logger=CSVLogger('logs'), ...), or remove the callback (Lightning refuses "
                 "Trainer(logger=False) alike)"
             )
+        # Validate and test log too (every `log_every_n_steps`-th batch): refused here, before any batch,
+        # rather than at the first logged one.
         cpu = self._logs_cpu(trainer)
         if cpu and not sys.platform.startswith("linux") and importlib.util.find_spec("psutil") is None:
             if trainer.accelerator == "cpu":
