@@ -55,6 +55,7 @@ _PUBLIC = {
     "CrossValidationStopped": "audiotrain.declarative",
     "SlowBlasWarning": "audiotrain._blas",
     "MLXImportedFirstWarning": "audiotrain._blas",
+    "BlasLoadWarning": "audiotrain._blas",
     "TokenizerError": "audiotrain.models.clap.tokenizer",
 }
 
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
     # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
     # equal to `_PUBLIC`.
+    from audiotrain._blas import BlasLoadWarning as BlasLoadWarning
     from audiotrain._blas import MLXImportedFirstWarning as MLXImportedFirstWarning
     from audiotrain._blas import SlowBlasWarning as SlowBlasWarning
     from audiotrain._system import KernelCompileError as KernelCompileError

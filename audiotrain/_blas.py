@@ -14,6 +14,10 @@ Environment:
     OPENBLAS_THREAD_TIMEOUT=N     how long OpenBLAS's idle worker threads spin (2**N cycles) before they
                                   sleep; audiotrain sets 10 when it loads OpenBLAS and the variable is unset
 
+Off Linux nothing is loaded: on macOS MLX's CPU matmuls use Apple's Accelerate, which MLX links itself. A
+library named there is ignored, with a warning (`BlasLoadWarning`), since the variable would otherwise seem
+to have been obeyed.
+
 Why the thread timeout: OpenBLAS's pthread build keeps its worker threads spinning (``sched_yield``) for
 2**28 cycles, about 0.1 s, after every multi-threaded GEMM. A training step issues a GEMM every few hundred
 microseconds between other ops that MLX runs on its own stream thread, while Python builds the next step on
@@ -63,7 +67,8 @@ class MLXImportedFirstWarning(RuntimeWarning):
 
 
 class BlasLoadWarning(RuntimeWarning):
-    """The library `AUDIOTRAIN_BLAS` names could not be used; MLX keeps its bundled BLAS."""
+    """The library `AUDIOTRAIN_BLAS` names could not be used, or is ignored (off Linux); MLX keeps its own
+    BLAS."""
 
 
 class SlowBlasWarning(RuntimeWarning):
@@ -73,7 +78,8 @@ class SlowBlasWarning(RuntimeWarning):
 @dataclass
 class BlasStatus:
     library: str | None  # path of the library loaded, None when MLX's bundled BLAS is used
-    reason: str  # why: "env", "auto", "off", "not-linux", "not-found", "mlx-imported-first", "error: ..."
+    # why: "env", "auto", "off", "macos", "not-linux", "not-found", "mlx-imported-first", "error: ..."
+    reason: str
     # OPENBLAS_THREAD_TIMEOUT when the library was loaded, and whether audiotrain chose it
     thread_timeout: str | None = None
     thread_timeout_is_default: bool = False
@@ -86,11 +92,15 @@ class BlasStatus:
                 who = "audiotrain's default" if self.thread_timeout_is_default else "set by the user"
                 extra += f", {THREAD_TIMEOUT_VAR}={self.thread_timeout} ({who})"
             return f"{self.library} ({self.reason}{extra})"
+        if self.reason == MACOS:
+            return f"Accelerate (macOS; {ENV_VAR} is for Linux)"
         return f"MLX bundled BLAS ({self.reason})"
 
 
 STATUS = BlasStatus(library=None, reason="not-initialised")
 NOT_FOUND = "not-found: install libopenblas0-pthread for ~15x faster matmuls"
+MACOS = "macos"  # (MLX's CPU matmuls use Apple's Accelerate: MLX links it on macOS)
+OFF_VALUES = ("off", "0", "none", "bundled", "false")
 _warned_slow_training = False
 
 
@@ -125,8 +135,18 @@ def load_optimized_blas() -> BlasStatus:
     if choice.lower() in ("auto", "on", "1", "true", "yes"):
         choice = ""
     if not sys.platform.startswith("linux"):
-        STATUS = BlasStatus(None, "not-linux")  # macOS uses Accelerate/Metal; nothing to do
-    elif choice.lower() in ("off", "0", "none", "bundled", "false"):
+        STATUS = BlasStatus(None, MACOS if sys.platform == "darwin" else "not-linux")
+        # A library named here is not loaded (only the Linux CPU wheel's reference BLAS is worth
+        # replacing); say so rather than seem to obey. A DataLoader worker's parent said it already.
+        if choice and choice.lower() not in OFF_VALUES and not os.environ.get("AUDIOTRAIN_DATA_WORKER"):
+            own = "Apple's Accelerate" if STATUS.reason == MACOS else "its own BLAS"
+            warnings.warn(
+                f"{ENV_VAR}={choice!r} is ignored on {sys.platform}: it is for Linux, where it replaces the "
+                f"slow BLAS of MLX's CPU wheel; here MLX uses {own}. Unset it to silence this.",
+                BlasLoadWarning,
+                stacklevel=_importer_stacklevel(),
+            )
+    elif choice.lower() in OFF_VALUES:
         STATUS = BlasStatus(None, "off")
     elif "mlx.core" in sys.modules:
         STATUS = BlasStatus(None, "mlx-imported-first")

@@ -212,6 +212,40 @@ def test_training_on_the_cpu_without_an_openblas_says_how_to_get_one_once(
     assert slow[0].filename == __file__  # points at the user's fit call, not at the library
 
 
+@pytest.mark.parametrize(
+    "platform, value, described, warns",
+    [
+        ("darwin", "/opt/lib/libopenblas.so.0", "Accelerate (macOS; AUDIOTRAIN_BLAS is for Linux)", True),
+        ("darwin", "off", "Accelerate (macOS; AUDIOTRAIN_BLAS is for Linux)", False),
+        ("darwin", "", "Accelerate (macOS; AUDIOTRAIN_BLAS is for Linux)", False),
+        ("win32", "C:/openblas.dll", "MLX bundled BLAS (not-linux)", True),
+    ],
+)
+def test_off_linux_info_names_the_blas_and_a_library_in_audiotrain_blas_is_said_to_be_ignored(
+    monkeypatch, platform, value, described, warns
+):
+    # On macOS MLX's CPU matmuls use Accelerate, and AUDIOTRAIN_BLAS is not obeyed there: `info` said "MLX
+    # bundled BLAS (not-linux)" and nothing said the library named was ignored.
+    import warnings
+
+    from audiotrain import _blas
+
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(_blas, "STATUS", _blas.BlasStatus(None, "not-initialised"))
+    monkeypatch.setenv("AUDIOTRAIN_BLAS", value)
+    monkeypatch.delenv("AUDIOTRAIN_DATA_WORKER", raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        status = _blas.load_optimized_blas()
+        _blas.load_optimized_blas()  # (once per process)
+    assert status.library is None and status.describe() == described
+    ignored = [str(w.message) for w in caught if issubclass(w.category, _blas.BlasLoadWarning)]
+    assert len(ignored) == (1 if warns else 0), ignored
+    assert all(
+        m.startswith(f"AUDIOTRAIN_BLAS='{value}' is ignored on {platform}: it is for Linux") for m in ignored
+    )
+
+
 def test_the_command_alone_shows_its_help_and_a_misspelt_one_is_named(capsys):
     from audiotrain.__main__ import main
 
