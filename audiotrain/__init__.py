@@ -45,6 +45,7 @@ _PUBLIC = {
     "AudioError": "audiotrain.audio",
     "CheckpointError": "audiotrain.train.checkpoint",
     "CheckpointWriteError": "audiotrain.train.checkpoint",
+    "NoFileLocksWarning": "audiotrain.train.checkpoint",
     "DataLoaderError": "audiotrain.data",
     "KernelCompileError": "audiotrain._system",
     "LoggerWarning": "audiotrain.train.loggers.base",
@@ -84,6 +85,7 @@ if TYPE_CHECKING:
     from audiotrain.models.clap.tokenizer import TokenizerError as TokenizerError
     from audiotrain.train.checkpoint import CheckpointError as CheckpointError
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
+    from audiotrain.train.checkpoint import NoFileLocksWarning as NoFileLocksWarning
     from audiotrain.train.datamodule import DataModule as DataModule
     from audiotrain.train.interrupt import SaveAborted as SaveAborted
     from audiotrain.train.loggers.base import LoggerNotStarted as LoggerNotStarted

@@ -404,6 +404,54 @@ def test_a_killed_saves_leftover_in_the_default_folder_is_cleared_when_the_next_
     assert names(default / "version_1") == ["last"] and names(default / "version_7") == []
 
 
+@pytest.mark.parametrize(
+    "error", [errno.ENOTSUP, errno.ENOLCK, errno.EOPNOTSUPP], ids=["ENOTSUP", "ENOLCK", "EOPNOTSUPP"]
+)
+def test_a_folder_on_a_file_system_without_file_locks_trains_and_saves_with_one_warning_at_fit_start(
+    tmp_path, monkeypatch, error
+):
+    """Where flock is not supported (some network mounts), every save failed after its epoch had trained
+    ("preparing it failed: Operation not supported"). The checkpoints are now saved without locks, said once
+    when the fit starts; a crashed save's leftover is still cleared, and the run resumes."""
+    import fcntl
+    import warnings
+
+    def flock(fd, operation):
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    ck = tmp_path / "ck"
+    leftover = ck / ".last.tmp-0123abcd"  # a save killed before this fit
+    leftover.mkdir(parents=True)
+    (leftover / ckpt.MODEL_FILE).write_bytes(b"\0" * 1000)
+
+    class WarnedBeforeTraining(Callback):
+        def on_train_start(self, trainer, module):
+            self.warned = [w for w in caught if issubclass(w.category, ckpt.NoFileLocksWarning)]
+
+    seen = WarnedBeforeTraining()
+    live, save_arrays = [], ckpt._save_arrays
+
+    def saving(path, arrays):  # this process's own save under way still counts as live (no lock says so)
+        if path.parent.name.startswith(".last.tmp-"):
+            live.append(ckpt.being_saved(ck / "last"))
+        save_arrays(path, arrays)
+
+    monkeypatch.setattr(ckpt, "_save_arrays", saving)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True), seen])
+        assert ckpt.live_claim_owner(ck) is None  # (no lock to tell an owner by)
+        fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
+    warned = [str(w.message) for w in caught if issubclass(w.category, ckpt.NoFileLocksWarning)]
+    assert len(seen.warned) == 1 and len(warned) == 1, warned
+    assert warned[0].startswith(f"{ck}: its file system does not support file locks (flock)")
+    assert "a fit of another process saving to this folder at the same time is not refused" in warned[0]
+    assert names(ck) == ["epoch=2-step=9", "last"]  # (the leftover cleared, the claim file gone)
+    assert ckpt.read_state(ck / "last")["progress"]["global_step"] == 9
+    assert live and all(live)
+
+
 # ------------------------------------------------------------------ callback state comes back as it was, or is refused
 
 

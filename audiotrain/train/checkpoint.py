@@ -35,6 +35,11 @@ becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotati
 ``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable name; leftover trash
 is removed by the next heal.
 
+On a file system without ``flock`` (some network mounts: `NO_LOCKS_ERRNOS`) checkpoints are saved without
+locks, with one `NoFileLocksWarning` per folder, rather than every save failing after its epoch was trained:
+this process tells its own saves under way from dead ones, but another process's fit or save in the same
+folder is not detected.
+
 A save replaces only a checkpoint folder (one holding trainer_state.json): a file, a link or another folder
 under the name is a user's, and the save is refused (`NameTakenError`) rather than replace it. A save that
 fails (a full disk, a quota, an I/O error) raises `CheckpointWriteError` naming the file, the cause and
@@ -147,6 +152,63 @@ def check_replaceable(path: str | os.PathLike) -> None:
 #: The file a fit keeps locked (``flock``) in a ModelCheckpoint dirpath it saves to; it names that process.
 CLAIM_FILE = ".audiotrain-fit.lock"
 
+#: What ``flock`` raises on a file system that has no locks (NFS without lockd, some SMB and FUSE mounts).
+#: (ENOTSUP and EOPNOTSUPP are one number on Linux, two on macOS.)
+NO_LOCKS_ERRNOS = frozenset({errno.ENOLCK, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
+class NoFileLocksWarning(RuntimeWarning):
+    """A checkpoint folder's file system has no ``flock``: checkpoints are saved there without locks."""
+
+
+def check_locks(folder: str | os.PathLike) -> None:
+    """Say now (`NoFileLocksWarning`, once per folder) when the existing checkpoint folder `folder` has no
+    file locks, rather than at its first save, after an epoch trained: a fit calls it when it starts."""
+    folder = Path(folder)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # (its first save says what is wrong)
+    try:
+        # Shared and not waiting: nothing locks a checkpoint folder itself (only its claim file and the
+        # temporary folders of saves), so this takes nothing from anyone.
+        _lock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, folder)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+#: The checkpoint folders found without locks (`_lock`), warned about once each.
+_lockless: set[Path] = set()
+#: This process's temporary folders being written in such a folder (no lock marks them live there).
+_unlocked_temps: set[Path] = set()
+
+
+def _lock(fd: int, operation: int, folder: Path) -> bool:
+    """``flock(fd, operation)`` on a file of the checkpoint folder `folder`; False where its file system has
+    no locks (`NO_LOCKS_ERRNOS`), said once per folder. Other errors (a lock held: BlockingIOError) raise."""
+    try:
+        fcntl.flock(fd, operation)
+        return True
+    except OSError as err:
+        if err.errno not in NO_LOCKS_ERRNOS:
+            raise
+    key = _key(folder)
+    with _marks_lock:
+        if key in _lockless:
+            return False
+        _lockless.add(key)
+    warnings.warn(
+        f"{folder}: its file system does not support file locks (flock), so checkpoints are saved there "
+        "without them. What they guard is lost: a fit of another process saving to this folder at the same "
+        "time is not refused, and may take a save under way for a crashed one's leftovers and remove it. "
+        "Save checkpoints to a local disk to keep that guard",
+        NoFileLocksWarning,
+        stacklevel=2,
+    )
+    return False
+
 
 class FolderInUseError(FileExistsError):
     """Another live process's fit saves its checkpoints to this folder."""
@@ -177,7 +239,7 @@ def claim_folder(folder: str | os.PathLike, what: str, holder: str = "fit") -> N
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, folder)  # (without locks: claimed, unguarded)
         except BlockingIOError:
             owner = _claim_owner(fd)
             os.close(fd)
@@ -224,7 +286,7 @@ def live_claim_owner(folder: str | os.PathLike) -> str | None:
         if any(os.fstat(held[0]).st_ino == ours for held in _claims.values()):
             return None  # this process's own fit (it knows what it deletes)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            _lock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, Path(folder))  # (without locks: no owner known)
         except BlockingIOError:
             return _claim_owner(fd)
         return None
@@ -531,6 +593,7 @@ def _atomic_folder(
         _discard(tmp)
         raise
     finally:
+        _unlocked_temps.discard(_key(tmp))
         os.close(lock)  # the swap is done (or the folder gone): a heal may now treat it as dead
 
 
@@ -564,7 +627,9 @@ def _locked_temp_folder(final: Path) -> tuple[Path, int]:
         fd = os.open(tmp, os.O_RDONLY)
         # Blocking: a heal in another process may have taken the lock in the instant after mkdir, taking the
         # folder for a dead writer's. It removes it, releases the lock, and we start again with a new one.
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _lock(fd, fcntl.LOCK_EX, final.parent):
+            _unlocked_temps.add(_key(tmp))  # (what the lock says to this process's heals: live)
+            return tmp, fd
         try:
             if os.stat(tmp).st_ino == os.fstat(fd).st_ino:
                 return tmp, fd
@@ -617,14 +682,17 @@ _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|prev|trash)-[0-9a-f]{8}")
 
 
 def _try_lock(folder: Path) -> int | None:
-    """A descriptor holding `folder`'s lock, or None when a live writer holds it (or it is gone)."""
+    """A descriptor holding `folder`'s lock, or None when a live writer holds it (or it is gone). Without
+    locks (`_lock`) only this process's own saves under way count as live writers."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        locked = _lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, folder.parent)
     except OSError:
+        locked = None
+    if locked is None or (not locked and _key(folder) in _unlocked_temps):
         os.close(fd)
         return None
     return fd

@@ -418,6 +418,7 @@ class ModelCheckpoint(Callback):
     def _prepare_folder(self, trainer: Trainer) -> None:
         where = f"ModelCheckpoint(dirpath={str(self.dirpath)!r})"
         _check_writable(self.dirpath, where)
+        ckpt.check_locks(self.dirpath)  # (a file system without them: said before training, saves go on)
         if self._dirpath_given and self._claimed is None:
             # A folder you name is not versioned: a second fit saving there at the same time is refused.
             ckpt.claim_folder(self.dirpath, where)
