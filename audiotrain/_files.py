@@ -19,6 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 #: What `write_atomically`'s temporary files start with (the feature cache's `clear` deletes those a crash
 #: left).
 TMP_PREFIX = ".tmp-"
@@ -49,6 +54,20 @@ def storage_cause(error: OSError) -> str:
     if error.errno == errno.EDQUOT:
         return "disk quota exceeded"
     return error.strerror or str(error)
+
+
+def sync_to_disk(fd: int) -> None:
+    """Make what was written to `fd` (a file, or a folder's entries) survive a power loss, not only a crash
+    of the process. On macOS ``fsync`` leaves it in the drive's write cache, and ``fcntl(F_FULLFSYNC)`` is
+    what flushes that; where a file system does not support it (some network ones), plain ``fsync``."""
+    full_fsync = getattr(fcntl, "F_FULLFSYNC", None)  # (macOS only)
+    if full_fsync is not None:
+        try:
+            fcntl.fcntl(fd, full_fsync)
+            return
+        except OSError:
+            pass
+    os.fsync(fd)
 
 
 @contextlib.contextmanager

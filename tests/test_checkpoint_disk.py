@@ -452,6 +452,36 @@ def test_a_folder_on_a_file_system_without_file_locks_trains_and_saves_with_one_
     assert live and all(live)
 
 
+@pytest.mark.parametrize("full_fsync_works", [True, False])
+def test_a_save_flushes_the_drives_cache_where_the_system_has_f_fullfsync(
+    tmp_path, monkeypatch, full_fsync_works
+):
+    """On macOS fsync leaves a checkpoint in the drive's write cache, which a power loss empties:
+    fcntl(F_FULLFSYNC) flushes it. Where a file system does not support it, plain fsync is used."""
+    import stat
+    import types
+
+    from audiotrain import _files
+
+    full, plain = [], []
+
+    def fcntl(fd, command):
+        assert command == 51
+        if not full_fsync_works:
+            raise OSError(errno.ENOTSUP, "Operation not supported")
+        full.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+
+    fsync = os.fsync
+    monkeypatch.setattr(_files, "fcntl", types.SimpleNamespace(F_FULLFSYNC=51, fcntl=fcntl))
+    monkeypatch.setattr(os, "fsync", lambda fd: (plain.append(stat.S_ISDIR(os.fstat(fd).st_mode)), fsync(fd)))
+    ck = tmp_path / "ck"
+    fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True, save_top_k=0)], max_epochs=1)
+    synced = full if full_fsync_works else plain
+    assert synced.count(False) == len(names(ck / "last"))  # each file of the checkpoint
+    assert synced.count(True) >= 2  # its folder, and the folder it was renamed into
+    assert (plain if full_fsync_works else full) == []
+
+
 # ------------------------------------------------------------------ callback state comes back as it was, or is refused
 
 

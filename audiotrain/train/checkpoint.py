@@ -18,8 +18,9 @@ Layout of a checkpoint folder::
                              the file (older ones, runs without such callbacks) loads as before: the
                              callbacks get no arrays.
 
-A checkpoint is written to a temporary sibling folder, fsynced, then swapped in with renames, so
-a crash at any moment leaves either the old or the new checkpoint loadable (never pickle).
+A checkpoint is written to a temporary sibling folder, fsynced (`sync_to_disk`: on macOS through the drive's
+cache), then swapped in with renames, so a crash at any moment leaves either the old or the new checkpoint
+loadable (never pickle).
 
 Healing after crashes (`heal_folder`, run when ModelCheckpoint starts a fit and at a process's first save into
 a folder; each later save heals the leftovers of its own name that the process knows of, without listing the
@@ -66,7 +67,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from audiotrain import _loading
-from audiotrain._files import finite_or_null, read_json_file, restore_non_finite
+from audiotrain._files import finite_or_null, read_json_file, restore_non_finite, sync_to_disk
 from audiotrain._text import byte_size, listed, plural
 
 import mlx.core as mx
@@ -329,7 +330,7 @@ def _fsync_dir(path: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
+        sync_to_disk(fd)
     except OSError:
         pass
     finally:
@@ -342,7 +343,7 @@ def _save_arrays(path: Path, arrays: dict[str, mx.array]) -> None:
     with open(path, "wb") as f:
         mx.save_safetensors(f, arrays)
         f.flush()
-        os.fsync(f.fileno())
+        sync_to_disk(f.fileno())
 
 
 class RowTexts:
@@ -479,7 +480,7 @@ def write_checkpoint(
         with open(tmp / STATE_FILE, "w") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            sync_to_disk(f.fileno())
         writing.swapping = True
     return final
 
