@@ -625,12 +625,10 @@ def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
     with pytest.raises(KeyError, match=r"'val_acuracy' was not logged \(did you mean 'val_accuracy'\?\)"):
         fit(tmp_path, [EarlyStopping(monitor="val_acuracy", mode="max")], max_epochs=1)
     # Without validation a val_ metric is refused as fit starts, saying to pass validation data.
-    with pytest.raises(
-        ValueError, match=r"no val_loader.*'val_loss', a validation metric.*pass a val_loader"
-    ):
+    with pytest.raises(KeyError, match=r"no val_loader.*'val_loss', a validation metric.*pass a val_loader"):
         fit(tmp_path / "b", [EarlyStopping(monitor="val_loss")], val=False, max_epochs=1)
     # With validation data whose validation is turned off, the message names the setting.
-    with pytest.raises(ValueError) as raised:
+    with pytest.raises(KeyError) as raised:  # (MetricNotLoggedError, as at a check)
         fit(tmp_path / "c", [EarlyStopping(monitor="val_loss")], max_epochs=1, limit_val_batches=0)
     assert str(raised.value).startswith("EarlyStopping: Trainer(limit_val_batches=0) turns validation off")
 

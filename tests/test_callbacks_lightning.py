@@ -11,6 +11,7 @@ import warnings
 
 from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
+from audiotrain.train.callbacks._monitor import MetricNotLoggedError
 from audiotrain.train.checkpoint import CheckpointError
 
 import mlx.core as mx
@@ -290,7 +291,7 @@ def test_a_validation_metric_where_fit_never_validates_is_refused_before_trainin
     )
     owner = type(cb).__name__
     with pytest.raises(
-        ValueError, match=f"{owner}: {off} {owner}'s monitor is 'val_loss', a validation metric"
+        MetricNotLoggedError, match=f"{owner}: {off} {owner}'s monitor is 'val_loss', a validation metric"
     ):
         t.fit(TinyClassifier(), make_batches(48), make_batches(16, seed=1) if val else None)
     assert t.global_step == 0

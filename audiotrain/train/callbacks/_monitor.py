@@ -141,7 +141,7 @@ def _refuse_validation_metric_without_validation(trainer: Trainer, monitor: str 
         monitor, off, f"{owner}'s monitor", f"{fix}, or monitor a training metric such as 'train_loss'"
     )
     if refusal:
-        raise ValueError(f"{owner}: {refusal}")
+        raise MetricNotLoggedError(f"{owner}: {refusal}")
 
 
 def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: str = "") -> float:
