@@ -388,3 +388,35 @@ def test_a_new_model_given_to_a_trainer_that_trained_another_is_warned_of(tmp_pa
     trainer.max_epochs = 4
     with pytest.warns(UserWarning, match=r"already trained another module object \(up to epoch 3, global s"):
         trainer.fit(TinyClassifier(), make_batches())
+
+
+def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_them(tmp_path):
+    """Each fit put back what it found: with two fits in threads at once, the one that ended last put back
+    the generators as the other had seeded them, and the code after them drew from the Trainer's seed."""
+    import threading
+
+    from audiotrain.train import Callback
+
+    both_running = threading.Barrier(2, timeout=120)
+
+    class MeetTheOther(Callback):
+        def on_train_start(self, trainer, module):
+            both_running.wait()  # each fit has seeded the generators: the two are inside at once
+
+    def fit(k):
+        model = TinyClassifier()
+        mx.eval(model.parameters())  # (built in this thread: MLX evaluates it here)
+        quiet_trainer(tmp_path / str(k), max_epochs=1, seed=k, callbacks=[MeetTheOther()]).fit(
+            model, make_batches(32)
+        )
+
+    np.random.seed(2024)
+    random.seed(2024)
+    expected = np.random.get_state()[1].copy(), random.getstate()
+    threads = [threading.Thread(target=fit, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not both_running.broken
+    assert np.array_equal(np.random.get_state()[1], expected[0]) and random.getstate() == expected[1]

@@ -3240,3 +3240,38 @@ def test_the_clap_recipes_name_for_the_run_folder_gets_a_did_you_mean(command, t
     err = capsys.readouterr().err
     assert "unrecognized arguments: --out" in err and "did you mean --run_dir?" in err, err
     assert not (tmp_path / "x").exists()
+
+
+def _draws() -> tuple:
+    """One number from each global generator a run seeds: numpy's, Python's and MLX's."""
+    import random
+
+    return float(np.random.rand()), random.random(), mx.random.uniform().item()
+
+
+def _seed_the_host(seed: int) -> None:
+    import random
+
+    np.random.seed(seed), random.seed(seed), mx.random.seed(seed)
+
+
+def _tiny_config(cache: Path) -> TrainingConfig:
+    parser = chords._training_parser("chords", "", needs_data=False)
+    return chords._config_from_args(parser.parse_args([*TINY_FLAGS, "--data.cache_dir", str(cache)]))
+
+
+def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_them(tmp_path, monkeypatch):
+    """A random search around `run_training` drew the same trial again after the first: the run left the
+    caller's generators at its own seed (`seed_everything`), PL_GLOBAL_SEED set, and its seed the one of a
+    later Trainer given none. The run itself is seeded as before (test_the_same_seed_gives_the_same_run)."""
+    from audiotrain.train import seeding
+
+    monkeypatch.delenv(seeding.SEED_ENV_VAR, raising=False)
+    monkeypatch.setattr(seeding, "_last_seed", None)
+    _seed_the_host(5)
+    expected = _draws()
+    _seed_the_host(5)
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "run", log=silent, results=silent)
+    assert _draws() == expected
+    assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -2713,3 +2714,28 @@ def test_exporting_a_chord_recipe_checkpoint_says_which_recipe_it_is(tmp_path, c
     assert f"cannot export {chords}: it is a checkpoint (or export) of the chord recipe" in err, err
     assert "audiotrain.recipes.chords export" in err and "--run" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_them(tmp_path, monkeypatch):
+    """`run` (`run_job`) left the caller's numpy, Python and MLX generators at the run's seed
+    (`seed_everything`), PL_GLOBAL_SEED set and its seed the one of a later Trainer given none."""
+    import random
+
+    from audiotrain.recipes.clap import parse_config, run
+    from audiotrain.train import seeding
+
+    def draws():
+        return float(np.random.rand()), random.random(), mx.random.uniform().item()
+
+    def seed_the_host():
+        np.random.seed(5), random.seed(5), mx.random.seed(5)
+
+    monkeypatch.delenv(seeding.SEED_ENV_VAR, raising=False)
+    monkeypatch.setattr(seeding, "_last_seed", None)
+    cfg = parse_config(_tiny_demo_argv(tmp_path, tmp_path / "run"))
+    seed_the_host()
+    expected = draws()
+    seed_the_host()
+    run(cfg)
+    assert draws() == expected
+    assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED

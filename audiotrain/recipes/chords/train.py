@@ -114,6 +114,7 @@ from audiotrain.runs_listing import scored_as_now
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.callers_random import keeping_callers_random
 from audiotrain.train.interrupt import (
     SignalInterrupt,
     signal_meant,
@@ -450,7 +451,8 @@ def run_training(
     (or a resumed run's as it was), during training it saves a checkpoint, after it the run folder is whole
     but for the evaluation; each time one line says what is left and how to go on."""
     held = HeldStop()
-    with holding_run_folders(), stop_on_signals(held.hear):
+    # The run seeds the global generators (`_seeded_task`); the caller's, and its seed, are put back after.
+    with keeping_callers_random(), holding_run_folders(), stop_on_signals(held.hear):
         try:
             return _run_training(
                 config,

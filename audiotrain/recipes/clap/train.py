@@ -98,6 +98,7 @@ from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig,
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.callers_random import keeping_callers_random
 from audiotrain.train.interrupt import signal_of, stop_at_once, stop_signal_name, stopped_by
 from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
@@ -227,6 +228,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
 
 
 @holding_the_demo_cache
+@keeping_callers_random()  # (it seeds the global generators: the caller's, and its seed, are put back)
 def run_job(
     cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None
 ) -> ClapRunResult:
