@@ -390,6 +390,48 @@ def test_a_new_model_given_to_a_trainer_that_trained_another_is_warned_of(tmp_pa
         trainer.fit(TinyClassifier(), make_batches())
 
 
+class TinySamples:
+    """A map-style dataset of TinyClassifier's samples, picklable for process workers."""
+
+    def __init__(self, n: int = 32):
+        from tasks import make_data
+
+        self.x, self.y = make_data(n)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_a_stage_stops_the_persistent_workers_it_started_while_the_model_lives_on(tmp_path):
+    """A search that kept each trial's model kept each trial's persistent worker processes (the module keeps
+    its Trainer, which keeps its loaders): 2 more spawned processes per trial. As in Lightning, a stage's
+    end stops them, and the next stage starts them again."""
+    import multiprocessing
+
+    from audiotrain.data import DataLoader
+
+    def loader(shuffle):
+        return DataLoader(
+            TinySamples(), batch_size=8, shuffle=shuffle, num_workers=1, worker_type="process",
+            persistent_workers=True,
+        )  # fmt: skip
+
+    train, val = loader(True), loader(False)
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(model, train, val)
+    assert model.trainer is trainer  # (what kept the loaders alive)
+    assert multiprocessing.active_children() == []
+    trainer.validate(model, val)
+    assert multiprocessing.active_children() == []
+    trainer.max_epochs = 3  # a fit goes on: its workers start again
+    trainer.fit(model, train, val)
+    assert trainer.current_epoch == 3 and multiprocessing.active_children() == []
+
+
 def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_them(tmp_path):
     """Each fit put back what it found: with two fits in threads at once, the one that ended last put back
     the generators as the other had seeded them, and the code after them drew from the Trainer's seed."""

@@ -39,7 +39,7 @@ from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
 from audiotrain._text import listed
-from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
+from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch, stop_stage_workers
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
@@ -895,7 +895,7 @@ class Trainer:
                 self.fitting = False
                 if status != "success":
                     self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
-                self._teardown(model, "fit", status)
+                self._teardown(model, "fit", status, (train_loader, val_loader))
             self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
             self._state_tracker.end()
@@ -1540,9 +1540,16 @@ class Trainer:
             module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 
-    def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
+    def _teardown(self, module: TrainModule, stage: str, status: str, loaders: tuple = ()) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
-        the datamodule clean up. After a failure nothing here may hide the error on its way out."""
+        the datamodule clean up, and stop the persistent workers of the stage's `loaders` (Lightning's
+        teardown of its data fetchers). After a failure nothing here may hide the error on its way out."""
+        try:
+            self._teardown_hooks(module, stage, status)
+        finally:
+            stop_stage_workers(*loaders)
+
+    def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
         failed = status == "failed"
         for lg in self._writing_loggers:
             if failed and isinstance(lg, Logger) and not lg.started:
