@@ -3275,3 +3275,14 @@ def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_th
     chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "run", log=silent, results=silent)
     assert _draws() == expected
     assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED
+
+
+def test_the_cache_is_free_once_a_run_from_python_returns(tmp_path):
+    """After `run_training` returned, the process still held the cache's lock (the demo songs' hold was
+    never released): ``cache clear`` from another process refused until the notebook or search ended."""
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    cache = tmp_path / "cache"
+    chords_train.run_training(_tiny_config(cache), tmp_path / "run", log=silent, results=silent)
+    clear = [sys.executable, "-m", "audiotrain", "cache", "clear", "--root", str(cache)]
+    done = subprocess.run(clear, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

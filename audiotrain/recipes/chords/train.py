@@ -28,7 +28,7 @@ from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
-from audiotrain.features.cache import FeatureCache, earlier_cache_note
+from audiotrain.features.cache import FeatureCache, earlier_cache_note, releasing_the_runs_holds
 from audiotrain.metrics.plot_loading import load_plots
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
@@ -452,7 +452,13 @@ def run_training(
     but for the evaluation; each time one line says what is left and how to go on."""
     held = HeldStop()
     # The run seeds the global generators (`_seeded_task`); the caller's, and its seed, are put back after.
-    with keeping_callers_random(), holding_run_folders(), stop_on_signals(held.hear):
+    # The demo songs' cache is in use until it ends (`releasing_the_runs_holds`), and no longer.
+    with (
+        keeping_callers_random(),
+        releasing_the_runs_holds(),
+        holding_run_folders(),
+        stop_on_signals(held.hear),
+    ):
         try:
             return _run_training(
                 config,
