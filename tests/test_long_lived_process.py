@@ -433,32 +433,51 @@ def test_a_stage_stops_the_persistent_workers_it_started_while_the_model_lives_o
 
 
 def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_them(tmp_path):
-    """Each fit put back what it found: with two fits in threads at once, the one that ended last put back
-    the generators as the other had seeded them, and the code after them drew from the Trainer's seed."""
+    """Each fit put back what it found: with a fit in a thread running while the main thread's fit ran, the
+    one that ended last put back the generators as the other had seeded them, and the code after them drew
+    from the Trainer's seed. (MLX's generator is each thread's own: each fit puts back its thread's.)"""
     import threading
 
     from audiotrain.train import Callback
 
-    both_running = threading.Barrier(2, timeout=120)
+    both_running, main_fit_ended = threading.Barrier(2, timeout=120), threading.Event()
+    main_fit_seeded = threading.Event()
 
-    class MeetTheOther(Callback):
+    class Overlap(Callback):
+        def __init__(self, last: bool):
+            self.last = last
+
         def on_train_start(self, trainer, module):
+            if not self.last:
+                main_fit_seeded.set()  # the thread's fit starts from the generators as this one seeded them
             both_running.wait()  # each fit has seeded the generators: the two are inside at once
 
-    def fit(k):
-        model = TinyClassifier()
-        mx.eval(model.parameters())  # (built in this thread: MLX evaluates it here)
-        quiet_trainer(tmp_path / str(k), max_epochs=1, seed=k, callbacks=[MeetTheOther()]).fit(
-            model, make_batches(32)
-        )
+        def on_train_end(self, trainer, module):
+            if self.last:  # the thread's fit ends after the main thread's
+                assert main_fit_ended.wait(timeout=120)
 
-    np.random.seed(2024)
-    random.seed(2024)
-    expected = np.random.get_state()[1].copy(), random.getstate()
-    threads = [threading.Thread(target=fit, args=(k,)) for k in (1, 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    def fit(k, model=None):
+        if model is None:
+            model = TinyClassifier()
+            mx.eval(model.parameters())  # (built in this thread: MLX evaluates it here)
+        trainer = quiet_trainer(tmp_path / str(k), max_epochs=1, seed=k, callbacks=[Overlap(last=k == 2)])
+        trainer.fit(model, make_batches(32))
+
+    def draws():
+        return float(np.random.rand()), random.random(), mx.random.uniform().item()
+
+    def seed_the_host():
+        np.random.seed(2024), random.seed(2024), mx.random.seed(2024)
+
+    model = TinyClassifier()  # (its weights drawn before the host's draws below)
+    mx.eval(model.parameters())
+    seed_the_host()
+    expected = draws()
+    seed_the_host()
+    in_a_thread = threading.Thread(target=lambda: main_fit_seeded.wait(timeout=120) and fit(2))
+    in_a_thread.start()
+    fit(1, model)
+    main_fit_ended.set()
+    in_a_thread.join()
     assert not both_running.broken
-    assert np.array_equal(np.random.get_state()[1], expected[0]) and random.getstate() == expected[1]
+    assert draws() == expected

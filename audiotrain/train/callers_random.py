@@ -7,11 +7,12 @@ recipe's `run_job`) also calls `seed_everything`, which sets ``PL_GLOBAL_SEED`` 
 given none: `keeping_callers_random` puts those back too (`CALLERS_SEED`), so that a search calling a
 recipe trial after trial draws its next trial from its own sequence.
 
-The generators are the process's, so fits running at the same time in several threads share them. Each
-putting back what it found would leave the process where the first to end found it: the second fit's
-seeded generators. So the first of overlapping runs saves the state and the last to end puts it back; a
-run inside another in the same thread (a recipe's fit, a learning-rate sweep's) puts back what it found,
-for the run around it to go on from its own numbers.
+numpy's, Python's and torch's generators are the process's, so fits running at the same time in several
+threads share them. Each putting back what it found would leave the process where the first to end found
+it: the second fit's seeded generators. So the first of overlapping runs saves them and the last to end
+puts them back; a run inside another in the same thread (a recipe's fit) puts back what it found, for the
+run around it to go on from its own numbers. MLX's generator is each thread's own (a thread starts with a
+key of its own): each run puts back the key of its thread.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 from audiotrain.train import seeding
 from audiotrain.train.state import RandomState
+
+import mlx.core as mx
 
 
 class SharedSave:
@@ -84,8 +87,52 @@ def _restore_seed_settings(settings: tuple[str | None, int | None]) -> None:
         os.environ[seeding.SEED_ENV_VAR] = variable
 
 
-#: MLX's, numpy's, Python's and (when imported) torch's global generators (`RandomState`).
-CALLERS_GENERATORS = SharedSave(RandomState.capture, RandomState.restore)
+def _mlx_key() -> list[int]:
+    return [int(v) for v in mx.random.state[0].tolist()]
+
+
+def _restore_mlx_key(key: list[int]) -> None:
+    hi, lo = key
+    mx.random.seed((hi << 32) | lo)  # (the key cannot be assigned; this seed sets it exactly)
+
+
+def _process_generators() -> dict[str, Any]:
+    """numpy's, Python's and torch's states (`RandomState`'s, without MLX's key: the thread's own)."""
+    return RandomState.capture()
+
+
+def _restore_process_generators(state: dict[str, Any]) -> None:
+    RandomState.restore({**state, "mlx": _mlx_key()})  # (this thread's MLX key stays as it is)
+
+
+class CallersGenerators:
+    """The generators a fit seeds: numpy's, Python's and torch's shared by the runs in progress in the
+    process (`SharedSave`), and MLX's key of the thread, which each run puts back itself."""
+
+    def __init__(self) -> None:
+        self._shared = SharedSave(_process_generators, _restore_process_generators)
+
+    def enter(self) -> Any:
+        return _mlx_key(), self._shared.enter()
+
+    def leave(self, token: Any) -> None:
+        key, own = token
+        try:
+            self._shared.leave(own)
+        finally:
+            _restore_mlx_key(key)
+
+    @contextlib.contextmanager
+    def kept(self) -> Iterator[None]:
+        token = self.enter()
+        try:
+            yield
+        finally:
+            self.leave(token)
+
+
+#: MLX's, numpy's, Python's and (when imported) torch's global generators.
+CALLERS_GENERATORS = CallersGenerators()
 #: What `seed_everything` sets besides the generators: ``PL_GLOBAL_SEED`` and `seeding.default_seed`.
 CALLERS_SEED = SharedSave(_seed_settings, _restore_seed_settings)
 
