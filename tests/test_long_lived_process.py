@@ -388,3 +388,96 @@ def test_a_new_model_given_to_a_trainer_that_trained_another_is_warned_of(tmp_pa
     trainer.max_epochs = 4
     with pytest.warns(UserWarning, match=r"already trained another module object \(up to epoch 3, global s"):
         trainer.fit(TinyClassifier(), make_batches())
+
+
+class TinySamples:
+    """A map-style dataset of TinyClassifier's samples, picklable for process workers."""
+
+    def __init__(self, n: int = 32):
+        from tasks import make_data
+
+        self.x, self.y = make_data(n)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_a_stage_stops_the_persistent_workers_it_started_while_the_model_lives_on(tmp_path):
+    """A search that kept each trial's model kept each trial's persistent worker processes (the module keeps
+    its Trainer, which keeps its loaders): 2 more spawned processes per trial. As in Lightning, a stage's
+    end stops them, and the next stage starts them again."""
+    import multiprocessing
+
+    from audiotrain.data import DataLoader
+
+    def loader(shuffle):
+        return DataLoader(
+            TinySamples(), batch_size=8, shuffle=shuffle, num_workers=1, worker_type="process",
+            persistent_workers=True,
+        )  # fmt: skip
+
+    train, val = loader(True), loader(False)
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(model, train, val)
+    assert model.trainer is trainer  # (what kept the loaders alive)
+    assert multiprocessing.active_children() == []
+    trainer.validate(model, val)
+    assert multiprocessing.active_children() == []
+    trainer.max_epochs = 3  # a fit goes on: its workers start again
+    trainer.fit(model, train, val)
+    assert trainer.current_epoch == 3 and multiprocessing.active_children() == []
+
+
+def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_them(tmp_path):
+    """Each fit put back what it found: with a fit in a thread running while the main thread's fit ran, the
+    one that ended last put back the generators as the other had seeded them, and the code after them drew
+    from the Trainer's seed. (MLX's generator is each thread's own: each fit puts back its thread's.)"""
+    import threading
+
+    from audiotrain.train import Callback
+
+    both_running, main_fit_ended = threading.Barrier(2, timeout=120), threading.Event()
+    main_fit_seeded = threading.Event()
+
+    class Overlap(Callback):
+        def __init__(self, last: bool):
+            self.last = last
+
+        def on_train_start(self, trainer, module):
+            if not self.last:
+                main_fit_seeded.set()  # the thread's fit starts from the generators as this one seeded them
+            both_running.wait()  # each fit has seeded the generators: the two are inside at once
+
+        def on_train_end(self, trainer, module):
+            if self.last:  # the thread's fit ends after the main thread's
+                assert main_fit_ended.wait(timeout=120)
+
+    def fit(k, model=None):
+        if model is None:
+            model = TinyClassifier()
+            mx.eval(model.parameters())  # (built in this thread: MLX evaluates it here)
+        trainer = quiet_trainer(tmp_path / str(k), max_epochs=1, seed=k, callbacks=[Overlap(last=k == 2)])
+        trainer.fit(model, make_batches(32))
+
+    def draws():
+        return float(np.random.rand()), random.random(), mx.random.uniform().item()
+
+    def seed_the_host():
+        np.random.seed(2024), random.seed(2024), mx.random.seed(2024)
+
+    model = TinyClassifier()  # (its weights drawn before the host's draws below)
+    mx.eval(model.parameters())
+    seed_the_host()
+    expected = draws()
+    seed_the_host()
+    in_a_thread = threading.Thread(target=lambda: main_fit_seeded.wait(timeout=120) and fit(2))
+    in_a_thread.start()
+    fit(1, model)
+    main_fit_ended.set()
+    in_a_thread.join()
+    assert not both_running.broken
+    assert draws() == expected

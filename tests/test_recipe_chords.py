@@ -122,8 +122,8 @@ def test_help_lists_commands_and_every_setting(capsys):
     top = capsys.readouterr().out
     for command in ("train", "evaluate", "predict", "demo"):
         assert command in top
-    with pytest.raises(SystemExit):
-        chords.main(["train", "--help"])
+    status = chords.main(["train", "--help"])
+    assert status == 0
     text = capsys.readouterr().out
     for flag in ("--data", "--learning_rate", "--scheduler", "--patience", "--model.d_model", "--features.hop_length",
                  "--decode.method", "--data.window_frames", "--resume"):  # fmt: skip
@@ -134,8 +134,8 @@ def test_help_lists_commands_and_every_setting(capsys):
 
 
 def test_predict_help_shows_its_defaults_and_names_its_values(capsys):
-    with pytest.raises(SystemExit):
-        chords.main(["predict", "--help"])
+    status = chords.main(["predict", "--help"])
+    assert status == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "for stdout (default: lab)" in text
     assert "--decode.self_transition P " in text and "--decode.median_frames FRAMES " in text
@@ -1267,9 +1267,8 @@ def _one_error_line(capsys, *fragments) -> None:
 )
 def test_bad_settings_are_one_error_line_before_anything_runs(argv, fragments, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with bad settings"))
-    with pytest.raises(SystemExit) as exit_info:
-        chords.main([*argv, "--run_dir", str(tmp_path / "run")])
-    assert exit_info.value.code == 2
+    status = chords.main([*argv, "--run_dir", str(tmp_path / "run")])
+    assert status == 2
     _one_error_line(capsys, *fragments)
     assert not (tmp_path / "run").exists()
 
@@ -1415,9 +1414,8 @@ def test_an_empty_path_is_refused_naming_the_flag(argv, flag, tmp_path, monkeypa
     """``--run_dir "$RUN"`` with RUN unset wrote the run into the current folder, ``-o ""`` a .lab there."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with an empty path"))
-    with pytest.raises(SystemExit) as exit_info:
-        chords.main(argv)
-    assert exit_info.value.code == 2
+    status = chords.main(argv)
+    assert status == 2
     _one_error_line(capsys, f"argument {flag}: an empty path")
     assert not list(tmp_path.iterdir())
 
@@ -1425,8 +1423,8 @@ def test_an_empty_path_is_refused_naming_the_flag(argv, flag, tmp_path, monkeypa
 def test_an_empty_data_dir_is_no_song_folder_for_train(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained on the current folder"))
-    with pytest.raises(SystemExit):
-        chords.main(["train", "--data.data_dir", ""])
+    status = chords.main(["train", "--data.data_dir", ""])
+    assert status == 2
     _one_error_line(capsys, "--data.data_dir is an empty path")
 
 
@@ -2392,9 +2390,8 @@ def test_train_data_folder_from_the_config_file_or_the_command_line(tmp_path, mo
         (["--data", str(from_file), "--data.data_dir", str(from_flag)], ["name different folders"]),
         (["--data.data_dir", str(tmp_path / "nope")], ["--data.data_dir", "nope: no such folder"]),
     ):
-        with pytest.raises(SystemExit) as exit_info:
-            chords.main(["train", *argv])
-        assert exit_info.value.code == 2
+        status = chords.main(["train", *argv])
+        assert status == 2
         _one_error_line(capsys, *fragments)
     assert not used
 
@@ -2410,9 +2407,8 @@ def test_train_data_folder_from_the_config_file_or_the_command_line(tmp_path, mo
 )
 def test_abbreviated_flags_are_refused(argv, flag, monkeypatch, capsys):
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("an abbreviation was accepted"))
-    with pytest.raises(SystemExit) as exit_info:
-        chords.main(argv)
-    assert exit_info.value.code == 2
+    status = chords.main(argv)
+    assert status == 2
     _one_error_line(capsys, f"unrecognized arguments: {flag}")
 
 
@@ -2426,8 +2422,8 @@ def test_every_option_has_help_and_fixed_values_are_listed(command, monkeypatch,
             parsers.append(self)
 
     monkeypatch.setattr(chords, "SettingsParser", Recording)
-    with pytest.raises(SystemExit):
-        chords.main([command, "--help"])
+    status = chords.main([command, "--help"])
+    assert status == 0
     text = capsys.readouterr().out
     (parser,) = parsers
     for action in parser._actions:
@@ -2811,8 +2807,8 @@ def test_each_commands_help_fits_an_80_column_terminal(command, monkeypatch, cap
     """argparse indents the usage under the command (48 columns for `... chords train`), and its longer
     groups (``[--decode.method {viterbi,median,argmax}]``) ran to 93 columns."""
     monkeypatch.setenv("COLUMNS", "80")
-    with pytest.raises(SystemExit):
-        chords.main([command, "--help"])
+    status = chords.main([command, "--help"])
+    assert status == 0
     printed = capsys.readouterr().out
     assert max(len(line) for line in printed.splitlines()) <= 80, printed
     assert printed.startswith(f"usage: python -m audiotrain.recipes.chords {command}\n       [-h]"), printed[
@@ -3045,9 +3041,8 @@ def test_a_moved_annotations_folder_named_by_config_is_an_error_naming_the_file_
     settings = TrainingConfig().to_dict()
     settings["data"] |= {"data_dir": str(songs), "annotations": gone}
     record.write_text(json.dumps({"config": settings, "versions": {}, "command": []}))
-    with pytest.raises(SystemExit) as stop:
-        chords.main(["train", "--config", str(record), "--run_dir", str(tmp_path / "again")])
-    assert stop.value.code == 2
+    status = chords.main(["train", "--config", str(record), "--run_dir", str(tmp_path / "again")])
+    assert status == 2
     expected = f"data.annotations {gone} (in {record}): no such folder; pass --data.annotations FOLDER"
     assert expected in capsys.readouterr().err
 
@@ -3115,9 +3110,8 @@ def test_a_file_given_as_the_data_folder_is_called_a_file(tmp_path, monkeypatch,
     afile = tmp_path / "afile.txt"
     afile.write_text("song.wav\n")
     for command in (["train"], ["cv", "--folds", "2"]):
-        with pytest.raises(SystemExit) as exit_info:
-            chords.main([*command, "--data", str(afile), "--run_dir", str(tmp_path / "run")])
-        assert exit_info.value.code == 2
+        status = chords.main([*command, "--data", str(afile), "--run_dir", str(tmp_path / "run")])
+        assert status == 2
         _one_error_line(
             capsys,
             f"--data {afile}: a file, not a folder",
@@ -3152,9 +3146,8 @@ def test_a_check_of_two_settings_says_which_one_the_user_gave(
     argv, said, not_said, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with bad settings"))
-    with pytest.raises(SystemExit) as exit_info:
-        chords.main([*argv, "--run_dir", str(tmp_path / "run")])
-    assert exit_info.value.code == 2
+    status = chords.main([*argv, "--run_dir", str(tmp_path / "run")])
+    assert status == 2
     err = capsys.readouterr().err
     assert said in err and "Traceback" not in err and (not_said is None or not_said not in err), err
 
@@ -3163,8 +3156,8 @@ def test_a_check_of_two_settings_names_the_config_file_that_set_one(tmp_path, mo
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with bad settings"))
     config = tmp_path / "bins.yaml"
     config.write_text("features:\n  n_bins: 4\n")
-    with pytest.raises(SystemExit):
-        chords.main(["--config", str(config), "--run_dir", str(tmp_path / "run")])
+    status = chords.main(["--config", str(config), "--run_dir", str(tmp_path / "run")])
+    assert status == 2
     _one_error_line(
         capsys,
         "features.bass_view_bins (--features.bass_view_bins) = 108 is above "
@@ -3179,14 +3172,14 @@ def test_a_runs_history_given_as_config_is_not_read_as_misspelt_settings(
     """It said "unknown field 'epoch'; did you mean 'num_epochs'?" of a run's history.json."""
     _, run_dir = tiny_run
     monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with a history as config"))
-    with pytest.raises(SystemExit):
-        chords.main(["--config", str(run_dir / "history.json"), "--run_dir", str(tmp_path / "run")])
+    status = chords.main(["--config", str(run_dir / "history.json"), "--run_dir", str(tmp_path / "run")])
+    assert status == 2
     _one_error_line(capsys, f"{run_dir / 'history.json'} does not look like a config file", "its config.json")
     # A settings file with a misspelt key keeps its "did you mean".
     typo = tmp_path / "typo.yaml"
     typo.write_text("num_epoch: 3\n")
-    with pytest.raises(SystemExit):
-        chords.main(["--config", str(typo), "--run_dir", str(tmp_path / "run")])
+    status = chords.main(["--config", str(typo), "--run_dir", str(tmp_path / "run")])
+    assert status == 2
     _one_error_line(capsys, "unknown field 'num_epoch'; did you mean 'num_epochs'?")
 
 
@@ -3235,8 +3228,67 @@ def test_a_resume_that_cannot_continue_gives_the_command_line_remedy(tiny_run, t
 @pytest.mark.parametrize("command", [[], ["train"], ["cv"]])
 def test_the_clap_recipes_name_for_the_run_folder_gets_a_did_you_mean(command, tmp_path, capsys):
     """--out (the CLAP recipe's name for --run_dir) was refused without a hint."""
-    with pytest.raises(SystemExit):
-        chords.main([*command, "--out", str(tmp_path / "x")])
+    status = chords.main([*command, "--out", str(tmp_path / "x")])
+    assert status == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments: --out" in err and "did you mean --run_dir?" in err, err
     assert not (tmp_path / "x").exists()
+
+
+def _draws() -> tuple:
+    """One number from each global generator a run seeds: numpy's, Python's and MLX's."""
+    import random
+
+    return float(np.random.rand()), random.random(), mx.random.uniform().item()
+
+
+def _seed_the_host(seed: int) -> None:
+    import random
+
+    np.random.seed(seed), random.seed(seed), mx.random.seed(seed)
+
+
+def _tiny_config(cache: Path) -> TrainingConfig:
+    parser = chords._training_parser("chords", "", needs_data=False)
+    return chords._config_from_args(parser.parse_args([*TINY_FLAGS, "--data.cache_dir", str(cache)]))
+
+
+def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_them(tmp_path, monkeypatch):
+    """A random search around `run_training` drew the same trial again after the first: the run left the
+    caller's generators at its own seed (`seed_everything`), PL_GLOBAL_SEED set, and its seed the one of a
+    later Trainer given none. The run itself is seeded as before (test_the_same_seed_gives_the_same_run)."""
+    from audiotrain.train import seeding
+
+    monkeypatch.delenv(seeding.SEED_ENV_VAR, raising=False)
+    monkeypatch.setattr(seeding, "_last_seed", None)
+    _seed_the_host(5)
+    expected = _draws()
+    _seed_the_host(5)
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "run", log=silent, results=silent)
+    assert _draws() == expected
+    assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED
+
+
+def test_the_cache_is_free_once_a_run_from_python_returns(tmp_path):
+    """After `run_training` returned, the process still held the cache's lock (the demo songs' hold was
+    never released): ``cache clear`` from another process refused until the notebook or search ended."""
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    cache = tmp_path / "cache"
+    chords_train.run_training(_tiny_config(cache), tmp_path / "run", log=silent, results=silent)
+    clear = [sys.executable, "-m", "audiotrain", "cache", "clear", "--root", str(cache)]
+    done = subprocess.run(clear, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_main_returns_the_exit_status_of_every_command_line_error(capsys):
+    """``main(["train"])`` (no --data) raised argparse's SystemExit, where ``main(["demo", "--data", "x"])``
+    returned 2: a program calling it ended with the first. Both return it now, and --help returns 0."""
+    from audiotrain.recipes.clap import main as clap_main
+
+    assert chords.main(["train"]) == 2
+    assert "no data folder" in capsys.readouterr().err
+    assert chords.main(["demo", "--data", "x"]) == 2
+    assert chords.main(["train", "--help"]) == 0
+    assert clap_main(["--nope"]) == 2 and clap_main(["cv", "--nope"]) == 2
+    assert "unrecognized arguments: --nope" in capsys.readouterr().err

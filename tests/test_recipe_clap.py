@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -614,8 +615,8 @@ def test_cli_help_and_errors(tmp_path, capsys):
     assert "missing" in capsys.readouterr().err
     assert main(["--pretrained", str(tmp_path / "missing"), "--out", str(tmp_path / "o2")]) == 2
     assert "--data FOLDER is required" in capsys.readouterr().err and not (tmp_path / "o2").exists()
-    with pytest.raises(SystemExit):
-        main(["--train.batch_size", "1"])
+    status = main(["--train.batch_size", "1"])
+    assert status == 2
     assert "--train.batch_size) must be an integer >= 2" in capsys.readouterr().err
 
 
@@ -1118,9 +1119,8 @@ def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_nam
         raise AssertionError("run() started with an invalid setting")
 
     monkeypatch.setattr(clap, "run", no_run)
-    with pytest.raises(SystemExit) as exit_info:
-        clap.main([flag, value])
-    assert exit_info.value.code == 2
+    status = clap.main([flag, value])
+    assert status == 2
     err = capsys.readouterr().err
     assert "error:" in err and field_name in err and "Traceback" not in err
 
@@ -1313,9 +1313,8 @@ def test_empty_unwritable_or_file_paths_are_one_error_line_naming_the_flag(
     _forbid_expensive_work(monkeypatch)
     monkeypatch.chdir(tmp_path)
     for argv in (["--out", ""], ["--demo.folder", ""], ["export", "--checkpoint", "x", "--out", ""]):
-        with pytest.raises(SystemExit) as exit_info:
-            clap.main(argv)
-        assert exit_info.value.code == 2
+        status = clap.main(argv)
+        assert status == 2
         err = capsys.readouterr().err
         assert (
             "(--out)" in err or "(--demo.folder)" in err or "--out: an empty path" in err
@@ -2311,8 +2310,8 @@ def test_the_chord_recipes_flag_names_and_a_mistyped_data_folder_get_a_pointed_e
     from audiotrain.recipes.clap import main
 
     for command in ([], ["cv"]):
-        with pytest.raises(SystemExit):
-            main([*command, "--preset", "quick_test", "--run_dir", str(tmp_path / "x")])
+        status = main([*command, "--preset", "quick_test", "--run_dir", str(tmp_path / "x")])
+        assert status == 2
         err = capsys.readouterr().err
         assert "unrecognized arguments: --run_dir" in err and "did you mean --out?" in err
         assert f"(see python -m audiotrain.recipes.clap {'cv ' if command else ''}--help for every" in err
@@ -2341,8 +2340,8 @@ def test_help_is_plain_text_wrapped_to_the_terminal(command, capsys, monkeypatch
 
     for columns in (80, 100):
         monkeypatch.setenv("COLUMNS", str(columns))
-        with pytest.raises(SystemExit):
-            main([*command, "--help"])
+        status = main([*command, "--help"])
+        assert status == 0
         text = capsys.readouterr().out
         described = text.split("\n\n", 1)[1]  # (after argparse's usage lines)
         assert "``" not in text and not re.search(r"::$", text, re.MULTILINE)
@@ -2410,9 +2409,9 @@ def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_choose
     assert "note: these scores come from the clips that chose the checkpoint" in printed
     assert "--dataset.test_split evaluation" in printed
     # A test split that trains or chooses is refused; an unset eval split then picks another one.
-    with pytest.raises(SystemExit):
-        main([*common, "--out", str(tmp_path / "run3"), "--dataset.eval_split", "evaluation",
-              "--dataset.test_split", "test"])  # fmt: skip
+    status = main([*common, "--out", str(tmp_path / "run3"), "--dataset.eval_split", "evaluation",
+          "--dataset.test_split", "test"])  # fmt: skip
+    assert status == 2
     assert "--dataset.test_split) must be a split other than" in capsys.readouterr().err
     folder = _split_folder(tmp_path, ["train"] * 4 + ["validation", "test"])
     train, held, how = choose_splits(folder, ClapDatasetConfig(test_split="validation"), 0)
@@ -2624,9 +2623,8 @@ def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_fiel
 
     settings = dataclasses.asdict(ClapRecipeConfig()) | present | {field: gone}
     record.write_text(json.dumps({"config": settings, "versions": {}, "command": []}))
-    with pytest.raises(SystemExit) as stop:
-        clap.main(["--config", str(record), "--out", str(tmp_path / "again")])
-    assert stop.value.code == 2
+    status = clap.main(["--config", str(record), "--out", str(tmp_path / "again")])
+    assert status == 2
     assert f"{field} {gone} (in {record}): no such folder; pass --{field} DIR where it is now" in (
         capsys.readouterr().err
     )
@@ -2713,3 +2711,28 @@ def test_exporting_a_chord_recipe_checkpoint_says_which_recipe_it_is(tmp_path, c
     assert f"cannot export {chords}: it is a checkpoint (or export) of the chord recipe" in err, err
     assert "audiotrain.recipes.chords export" in err and "--run" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_them(tmp_path, monkeypatch):
+    """`run` (`run_job`) left the caller's numpy, Python and MLX generators at the run's seed
+    (`seed_everything`), PL_GLOBAL_SEED set and its seed the one of a later Trainer given none."""
+    import random
+
+    from audiotrain.recipes.clap import parse_config, run
+    from audiotrain.train import seeding
+
+    def draws():
+        return float(np.random.rand()), random.random(), mx.random.uniform().item()
+
+    def seed_the_host():
+        np.random.seed(5), random.seed(5), mx.random.seed(5)
+
+    monkeypatch.delenv(seeding.SEED_ENV_VAR, raising=False)
+    monkeypatch.setattr(seeding, "_last_seed", None)
+    cfg = parse_config(_tiny_demo_argv(tmp_path, tmp_path / "run"))
+    seed_the_host()
+    expected = draws()
+    seed_the_host()
+    run(cfg)
+    assert draws() == expected
+    assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -315,6 +316,7 @@ class DataLoader:
         self._stream_length: int | None = None  # batches of an iterable dataset's epoch, once it ended
         self._token = 0  # identifies the newest iterator; older ones stop updating the position
         self._pool: WorkerPool | None = None  # the persistent pool
+        self._pool_finalizer: weakref.finalize | None = None  # (closes it if the loader is collected)
         self._process_pools_started = 0  # without persistent workers (`_hint_persistent_workers`)
         # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
         self._digest: str | None = None
@@ -628,7 +630,7 @@ class DataLoader:
         if self._pool is None or not self._pool.healthy():
             self.close()
             self._pool = self._new_pool()
-            weakref.finalize(self, self._pool.close)
+            self._pool_finalizer = weakref.finalize(self, self._pool.close)
         else:
             self._pool.reset()
         return self._pool, False
@@ -713,7 +715,11 @@ class DataLoader:
         return batch
 
     def close(self) -> None:
-        """Stop persistent workers now (they also stop when the loader is garbage collected)."""
+        """Stop persistent workers now (they also stop when the loader is garbage collected, and when a
+        Trainer stage that iterated it ends: `stop_stage_workers`); the next `iter` starts them again."""
+        if self._pool_finalizer is not None:
+            self._pool_finalizer.detach()  # (it would keep the closed pool as long as the loader)
+            self._pool_finalizer = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -723,6 +729,20 @@ class DataLoader:
             f"DataLoader({type(self.dataset).__name__}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"num_workers={self.num_workers}, worker_type={self.worker_type!r}, seed={self._seed})"
         )
+
+
+def stop_stage_workers(*loaders: Any) -> None:
+    """A Trainer stage that iterated these loaders ended: their epochs still being iterated end, and the
+    persistent workers of the DataLoaders among them stop, as Lightning stops them when a stage ends (the
+    next stage or `iter` starts them again). Kept, they would run as long as the module that keeps the
+    Trainer, which keeps its loaders: a search that keeps each trial's model kept each trial's workers, and
+    a copy of the dataset in each. Other loaders are left alone. Never raises: it also runs while an error
+    is on its way out."""
+    close_epoch_iterators(*loaders)
+    for loader in loaders:
+        if isinstance(loader, DataLoader):
+            with contextlib.suppress(Exception):
+                loader.close()
 
 
 def _hint_persistent_workers(num_workers: int, context: Any) -> None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import inspect
@@ -71,7 +72,15 @@ try:
 except ImportError:  # Windows: no flock; `cache clear` cannot tell a cache in use there
     fcntl = None
 
-__all__ = ["FeatureCache", "default_cache_root", "earlier_cache_note", "hold_cache", "main"]
+__all__ = [
+    "FeatureCache",
+    "default_cache_root",
+    "earlier_cache_note",
+    "hold_cache",
+    "hold_cache_for_the_run",
+    "main",
+    "releasing_the_runs_holds",
+]
 
 
 def default_cache_root() -> Path:
@@ -122,6 +131,11 @@ def _mark_root(root: Path) -> None:
 #: many holds share it (`hold_cache`).
 _IN_USE: dict[Path, list[int]] = {}
 _IN_USE_LOCK = threading.Lock()
+#: The holds a recipe's run takes (`hold_cache_for_the_run`) inside its `releasing_the_runs_holds` block,
+#: released when that block ends.
+_RUN_HOLDS: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
+    "cache_run_holds", default=None
+)
 
 
 def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | None:
@@ -165,6 +179,35 @@ def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | N
                 os.close(_IN_USE.pop(root)[0])  # (releases the lock)
 
     return release
+
+
+@contextlib.contextmanager
+def releasing_the_runs_holds() -> Iterator[None]:
+    """A recipe's run (the chord recipe's `run_training` and ``cv``, the CLAP recipe's run): the holds that
+    `hold_cache_for_the_run` and the `FeatureCache` objects made inside it take are released when it ends,
+    so that ``cache clear`` works again from another process while the one that ran it lives on (a
+    notebook, a search calling the recipe)."""
+    with contextlib.ExitStack() as holds:
+        token = _RUN_HOLDS.set(holds)
+        try:
+            yield
+        finally:
+            _RUN_HOLDS.reset(token)
+
+
+def hold_cache_for_the_run(root: str | Path, create: bool = False) -> None:
+    """`hold_cache(root, create)` until the `releasing_the_runs_holds` block in progress ends; outside one
+    (a recipe's function called on its own), for the rest of the process."""
+    release = hold_cache(root, create)
+    if release is not None:
+        _release_with_the_run(release)
+
+
+def _release_with_the_run(release: Callable[[], object]) -> None:
+    """Call `release` when the `releasing_the_runs_holds` block in progress ends (outside one: never)."""
+    holds = _RUN_HOLDS.get()
+    if holds is not None:
+        holds.callback(release)
 
 
 @contextlib.contextmanager
@@ -514,10 +557,13 @@ class FeatureCache:
 
     def _hold(self) -> None:
         """Hold the root (`hold_cache`) while this object exists, once its marker is there."""
-        if self._held is None:
+        if self._held is None or not self._held.alive:  # (a run's end released it: used again after)
             release = hold_cache(self.root)
             if release is not None:
                 self._held = weakref.finalize(self, release)
+                # Made in a recipe's run: released when the run ends too, where a reference cycle of the
+                # run (the Trainer, its loaders, their dataset) would keep this object until the next gc.
+                _release_with_the_run(self._held)
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)

@@ -1110,6 +1110,28 @@ class ConfigInCheckpoint(Callback):
         checkpoint[RUN_CONFIG_KEY] = self.settings
 
 
+def returning_exit_status(main: Callable[..., int]) -> Callable[..., int]:
+    """A recipe's ``main(argv) -> int`` that returns its exit status for argparse's ends too (a usage error:
+    2, ``--help``: 0, which `parse_args` ends with `sys.exit`), as it returns it for the errors it reports
+    itself: a program that calls it (a notebook, a wrapper script, a test) gets the status the command
+    exits with for every mistake on its command line, not a SystemExit for some. A stop signal's
+    `SaveAborted` (a KeyboardInterrupt too) still raises, as `Trainer.fit`'s stop does."""
+
+    @functools.wraps(main)
+    def returning(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except SystemExit as ended:
+            if isinstance(ended, KeyboardInterrupt):
+                raise
+            if ended.code is None or isinstance(ended.code, int):
+                return ended.code or 0
+            print(ended.code, file=sys.stderr)  # (what Python does with a message: it exits 1)
+            return 1
+
+    return returning
+
+
 class SettingsParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
 

@@ -369,7 +369,7 @@ class EvaluationLoop:
         finally:
             if status != "success":
                 t._state_tracker.status = "failed"  # (as Lightning's "interrupted")
-            t._teardown(model, method, status)
+            t._teardown(model, method, status, (loader,))
 
     def _best_of_the_last_fit(self, method: str) -> str | None:
         """Lightning's checkpoint for validate/test/predict called without a model: the best of the

@@ -39,7 +39,7 @@ from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
 from audiotrain._text import listed
-from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch
+from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch, stop_stage_workers
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
@@ -57,6 +57,7 @@ from audiotrain.train import (
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
+from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
@@ -811,18 +812,18 @@ class Trainer:
             )
         resume.warn_of_carried_counters(self, model, ckpt_path)
         threads.clear_streams_when_thread_ends()  # before MLX's random state is touched (threads.py)
-        # The run is seeded, and the caller's global generators are put back when it ends however it ends:
-        # code after fit (a random search's next draw, the next model's weights) goes on with its own
-        # sequence, as if fit had drawn nothing from it.
-        callers_generators = RandomState.capture()
         if str(ckpt_path or self._pending_ckpt) == "best":
             # Named before setup, where a ModelCheckpoint that ran in another Trainer's fit forgets that run
             # (its best included): "best" is the best it saved, as in Lightning.
             with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
                 ckpt_path = self.callbacks.checkpoint_path("best")
-        seed_generators(self.seed)
-        self._run.random_at_fit_end = None
+        # The run is seeded, and the caller's global generators are put back when it ends however it ends:
+        # code after fit (a random search's next draw, the next model's weights) goes on with its own
+        # sequence, as if fit had drawn nothing from it (fits overlapping in threads: callers_random.py).
+        callers_generators = CALLERS_GENERATORS.enter()
         try:
+            seed_generators(self.seed)
+            self._run.random_at_fit_end = None
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
@@ -894,12 +895,12 @@ class Trainer:
                 self.fitting = False
                 if status != "success":
                     self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
-                self._teardown(model, "fit", status)
+                self._teardown(model, "fit", status, (train_loader, val_loader))
             self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
-            RandomState.restore(callers_generators)
+            CALLERS_GENERATORS.leave(callers_generators)
 
     def _fit_loaders(self, source: Any, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
         """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
@@ -1539,9 +1540,16 @@ class Trainer:
             module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 
-    def _teardown(self, module: TrainModule, stage: str, status: str) -> None:
+    def _teardown(self, module: TrainModule, stage: str, status: str, loaders: tuple = ()) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
-        the datamodule clean up. After a failure nothing here may hide the error on its way out."""
+        the datamodule clean up, and stop the persistent workers of the stage's `loaders` (Lightning's
+        teardown of its data fetchers). After a failure nothing here may hide the error on its way out."""
+        try:
+            self._teardown_hooks(module, stage, status)
+        finally:
+            stop_stage_workers(*loaders)
+
+    def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
         failed = status == "failed"
         for lg in self._writing_loggers:
             if failed and isinstance(lg, Logger) and not lg.started:

@@ -94,6 +94,7 @@ from audiotrain.recipes.config_cli import (
     load_config_data,
     read_older_record,
     resolve_settings,
+    returning_exit_status,
     unknown_command_message,
     without_overwrite,
 )
@@ -666,6 +667,7 @@ def top_help() -> str:
     )
 
 
+@returning_exit_status
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):

@@ -888,12 +888,16 @@ def check_model_fits_memory(config: TrainingConfig, processes: int = 1) -> None:
     `processes`: the local processes that will each train a copy (``--model.d_model 8192`` fit one process's
     share and was killed by the OOM killer in two)."""
     from audiotrain.models.chord_model import ChordRecognitionModel
+    from audiotrain.train.callers_random import CALLERS_GENERATORS
 
     m = config.model
     sized_by = ", ".join(
         f"--model.{name} {getattr(m, name)}" for name in ("d_model", "n_layers", "ff_dim", "bass_dim")
     )
-    check_fits_memory(ChordRecognitionModel(m), sized_by, processes)
+    # (Building it draws its weights: from generators put back after, not the caller's, as a run's own.)
+    with CALLERS_GENERATORS.kept():
+        model = ChordRecognitionModel(m)
+    check_fits_memory(model, sized_by, processes)
 
 
 def derived_settings(config: TrainingConfig) -> dict[str, tuple[Any, str]]:

@@ -35,6 +35,7 @@ from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
 from audiotrain.datasets.chord_songs import split_groups
 from audiotrain.distributed import collectives
+from audiotrain.features.cache import releasing_the_runs_holds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
 from audiotrain.recipes._run import (
     check_can_write,
@@ -161,7 +162,7 @@ def run_cross_validation(
 
     The run folder is this process's (`claim_run_folder`) from its opening until the last fold is scored:
     ``--overwrite`` of another process is refused meanwhile, also while a fold is being scored."""
-    with holding_run_folders():
+    with releasing_the_runs_holds(), holding_run_folders():  # (the cache holds of its demo songs too)
         return _run_cross_validation(config, run_dir, folds, log or to_stderr, overwrite, resume, results)
 
 

@@ -34,7 +34,7 @@ from audiotrain.datasets.chord_songs import (
     split_songs_shuffled,
 )
 from audiotrain.distributed import collectives
-from audiotrain.features.cache import UNWRITABLE_ADVICE, FeatureCache, hold_cache
+from audiotrain.features.cache import UNWRITABLE_ADVICE, FeatureCache, hold_cache_for_the_run
 from audiotrain.recipes.chords.config import (
     SILENT_SONG,
     ChordDataConfig,
@@ -110,8 +110,9 @@ def unwritable_cache_advice(data: ChordDataConfig) -> str:
 def _demo_set_maker(data: ChordDataConfig, sr: int, together: bool) -> Callable[..., list[SongEntry]]:
     """``make(kind, n, seed, timbres, style)``: one demo set under the cache, generated or reused."""
     root = data.resolved_cache_dir() / DEMO_FOLDER
-    # In use from now until the run ends: `cache clear` refuses to delete the sets under it.
-    hold_cache(data.resolved_cache_dir() / "features", create=True)
+    # In use from now until the run ends (`run_training`, `cv`: `releasing_the_runs_holds`; called on its own,
+    # for the rest of the process): `cache clear` refuses to delete the sets under it.
+    hold_cache_for_the_run(data.resolved_cache_dir() / "features", create=True)
 
     def make(kind: str, n: int, seed: int, timbres: Sequence[str] | None, style: str = "train"):
         config = DemoConfig(

@@ -28,7 +28,7 @@ from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
-from audiotrain.features.cache import FeatureCache, earlier_cache_note
+from audiotrain.features.cache import FeatureCache, earlier_cache_note, releasing_the_runs_holds
 from audiotrain.metrics.plot_loading import load_plots
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
@@ -114,6 +114,7 @@ from audiotrain.runs_listing import scored_as_now
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import EarlyStopping
+from audiotrain.train.callers_random import keeping_callers_random
 from audiotrain.train.interrupt import (
     SignalInterrupt,
     signal_meant,
@@ -450,7 +451,14 @@ def run_training(
     (or a resumed run's as it was), during training it saves a checkpoint, after it the run folder is whole
     but for the evaluation; each time one line says what is left and how to go on."""
     held = HeldStop()
-    with holding_run_folders(), stop_on_signals(held.hear):
+    # The run seeds the global generators (`_seeded_task`); the caller's, and its seed, are put back after.
+    # The demo songs' cache is in use until it ends (`releasing_the_runs_holds`), and no longer.
+    with (
+        keeping_callers_random(),
+        releasing_the_runs_holds(),
+        holding_run_folders(),
+        stop_on_signals(held.hear),
+    ):
         try:
             return _run_training(
                 config,

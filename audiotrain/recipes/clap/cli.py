@@ -46,6 +46,7 @@ from audiotrain.recipes.config_cli import (
     load_config_data,
     read_older_record,
     resolve_settings,
+    returning_exit_status,
     settings_of,
     unknown_command_message,
 )
@@ -320,6 +321,7 @@ def _is_run_record(file: str) -> bool:
     return settings_of(data) is not data
 
 
+@returning_exit_status
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":

@@ -28,7 +28,7 @@ from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import DATA_REQUIRED, check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
-from audiotrain.recipes.config_cli import USER_ERRORS, help_text
+from audiotrain.recipes.config_cli import USER_ERRORS, help_text, returning_exit_status
 from audiotrain.train.interrupt import stopped_by
 
 #: What ``cv --help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
@@ -196,6 +196,7 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     return cv
 
 
+@returning_exit_status
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[2:] if argv is None else argv)
     parser = build_parser()

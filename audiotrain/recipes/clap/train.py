@@ -6,7 +6,6 @@ Hugging Face export. See `audiotrain.recipes.clap.cli` for the command line and 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import dataclasses
 import functools
 import re
@@ -31,7 +30,7 @@ from audiotrain.datasets.captions import (
 )
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch
-from audiotrain.features.cache import earlier_cache_note, hold_cache
+from audiotrain.features.cache import earlier_cache_note, hold_cache_for_the_run, releasing_the_runs_holds
 from audiotrain.recipes._run import (
     KILLED_WRITE_SUFFIXES,
     check_can_write,
@@ -98,6 +97,7 @@ from audiotrain.recipes.clap.task import DEFAULT_FINE_TUNING_LR, CLAPTaskConfig,
 from audiotrain.recipes.config_cli import ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.callers_random import keeping_callers_random
 from audiotrain.train.interrupt import signal_of, stop_at_once, stop_signal_name, stopped_by
 from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
@@ -154,12 +154,6 @@ RUN_OUTPUTS = (
 #: (checkpoints and loggers: `audiotrain.recipes._run`). ``hf_model/`` is an export, replaced whole.
 RUN_OWN_ENTRIES = {"plots": lambda folder: [folder / f"{name}.png" for name in PLOT_NAMES]}
 
-#: The holds on the package cache that `demo_data_folder` takes for the `holding_the_demo_cache` call in
-#: progress, released when it returns.
-_DEMO_CACHE_HOLDS: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
-    "demo_cache_holds", default=None
-)
-
 
 def holding_the_demo_cache(function: Callable) -> Callable:
     """`function(cfg, ...)` with the package cache in use (`hold_cache`) from when `demo_data_folder` finds
@@ -168,12 +162,8 @@ def holding_the_demo_cache(function: Callable) -> Callable:
 
     @functools.wraps(function)
     def held(*args, **kwargs):
-        with contextlib.ExitStack() as holds:
-            token = _DEMO_CACHE_HOLDS.set(holds)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                _DEMO_CACHE_HOLDS.reset(token)
+        with releasing_the_runs_holds():
+            return function(*args, **kwargs)
 
     return held
 
@@ -227,6 +217,7 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
 
 
 @holding_the_demo_cache
+@keeping_callers_random()  # (it seeds the global generators: the caller's, and its seed, are put back)
 def run_job(
     cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None
 ) -> ClapRunResult:
@@ -636,10 +627,7 @@ def demo_data_folder(cfg: ClapRecipeConfig) -> Path:
     if not cfg.demo.folder:  # (a --demo.folder is outside the cache: the cache commands never touch it)
         # In use from now (create: a fresh cache is marked first) until the run ends (`holding_the_demo_cache`;
         # outside one, for the rest of the process, as the chord recipe's demo songs).
-        release = hold_cache(cache_dir() / "features", create=True)
-        holds = _DEMO_CACHE_HOLDS.get()
-        if release is not None and holds is not None:
-            holds.callback(release)
+        hold_cache_for_the_run(cache_dir() / "features", create=True)
 
     def make() -> Path:
         try:
