@@ -821,6 +821,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             file=sys.stderr,
         )
         return 2
+    from audiotrain.distributed.launcher_watch import watch_over
     from audiotrain.distributed.local import (
         JOB_FOLDER_ENV,
         LAUNCH_OPTIONS_ENV,
@@ -876,6 +877,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        death_watch = watch_over(proc)  # (no process of the job outlives this one, however it ends)
         assert proc.stderr is not None
         # However the ranks end, or do not: the job's end is bounded (`_EndingWatch`).
         watch = _EndingWatch(proc, abort=lambda: send(signal.SIGUSR1), stop_grace=_stop_grace())
@@ -915,6 +917,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             send(signal.SIGTERM)  # no rank outlives the launcher
             raise
         finally:
+            death_watch.close()
             if proc.stdin is not None:
                 proc.stdin.close()
     # The ranks the launcher killed, as mlx.launch reported them (SIGKILL's status).
