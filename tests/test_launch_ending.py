@@ -371,3 +371,31 @@ def test_a_quiet_rank_of_mlx_launch_does_not_outlive_a_launcher_killed_with_sigk
     pgid = os.getpgid(int((tmp_path / "pid1").read_text()))
     left, err = _killed_with_sigkill(proc, pgid)
     assert not left, (f"processes {left} of the job outlived the launcher", err)
+
+
+def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_proc(
+    tmp_path, monkeypatch, capfd
+):
+    # Without /proc (macOS) the message named the launcher's own pid, reaped already, as "1 process".
+    from audiotrain.distributed import failures
+
+    monkeypatch.setattr(failures, "PROC", tmp_path)
+    launcher = subprocess.Popen(
+        ["sh", "-c", "sleep 301 & echo $!; sleep 302 & echo $!"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    left = sorted(int(launcher.stdout.readline()) for _ in range(2))
+    launcher.stdout.close()
+    launcher.wait()
+    try:
+        assert failures._group_members(launcher.pid) == left
+        failures._EndingWatch(launcher, lambda: None, 0, "audiotrain", "mpirun")._leftovers(0)
+        assert (
+            "audiotrain: 2 processes of the job still running after mpirun ended "
+            f"(pid {left[0]}, {left[1]}): killing them (SIGKILL)" in capfd.readouterr().err
+        )
+        assert _group_left(launcher.pid, timeout=10) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)

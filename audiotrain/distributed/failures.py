@@ -256,14 +256,16 @@ def _process_stats() -> Iterator[tuple[int, list[str]]]:
 
 
 def _group_members(pgid: int) -> list[int]:
-    """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else
-    ``[pgid]`` where ``killpg(pgid, 0)`` finds the group."""
+    """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else from
+    ``ps`` (macOS; its ``pgrep -g`` would list zombies too)."""
     if not (PROC / "self" / "stat").is_file():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return []
-        return [pgid]
+        table = subprocess.run(["ps", "-A", "-o", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
+        rows = [line.split() for line in table.splitlines()]
+        return [
+            int(row[0])
+            for row in rows
+            if len(row) == 3 and row[0].isdigit() and row[1] == str(pgid) and not row[2].startswith("Z")
+        ]
     members = []
     for pid, fields in _process_stats():
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
