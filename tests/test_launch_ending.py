@@ -10,6 +10,7 @@ real fit: tests/test_distributed.py, `test_a_rank_that_fails_as_the_ranks_stop_.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -289,3 +290,112 @@ def test_two_ranks_exit_reports_written_into_one_line_are_both_counted(tmp_path)
     )
     assert done.returncode == 1, done.stderr
     assert "2 ranks ended with an error; exit codes rank 0: 2, rank 1: 2" in done.stderr, done.stderr
+
+
+# The launcher killed (kill -9, the OOM killer): `launcher_watch`'s watcher ends the job. With "darwin", the
+# launching process takes itself for macOS, where Linux's PR_SET_PDEATHSIG is not there to lean on.
+_KILLED_LAUNCHER = """
+import sys
+from audiotrain.distributed import failures, launcher_watch
+launcher_watch.GRACE_S = 1.0
+if {platform!r} == "darwin":
+    sys.platform = "darwin"
+failures._mlx_launch = lambda: {mlx_launch!r}
+sys.exit(failures.launch(["-n", "2", "--", sys.executable, "train.py"]))
+"""
+
+
+def _group_left(pgid: int, timeout: float) -> list[int]:
+    """The live processes of process group `pgid` once they are gone, or `timeout` seconds later."""
+    from audiotrain.distributed.failures import _group_members
+
+    deadline = time.monotonic() + timeout
+    while _group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _group_members(pgid)
+
+
+def _killed_with_sigkill(proc: subprocess.Popen, pgid: int) -> tuple[list[int], str]:
+    """kill -9 of the launcher `proc`: what of the job's group `pgid` is left 10 s later (killed then), and
+    what the launcher wrote (its stderr ends: nothing of the job's holds it open)."""
+    proc.kill()
+    left = _group_left(pgid, timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    return left, proc.communicate(timeout=30)[1]
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_no_process_of_the_job_outlives_a_launcher_killed_with_sigkill(tmp_path, platform):
+    # Its ranks take no notice of SIGTERM (the watcher's SIGKILL ends them, 1 s later here). On Linux
+    # PR_SET_PDEATHSIG ended mlx.launch alone; on macOS nothing ended anything.
+    launcher = _KILLED_LAUNCHER.format(platform=platform, mlx_launch="./mlx.launch")
+    proc = _start(tmp_path, "run", stop_grace="0", launcher=launcher)
+    pgid = os.getpgid(int((tmp_path / "pid0").read_text()))
+    left, err = _killed_with_sigkill(proc, pgid)
+    assert not left, (f"processes {left} of the job outlived the launcher", err)
+    assert proc.returncode == -signal.SIGKILL
+
+
+# A rank of the real mlx.launch: rank 0 prints, the others are quiet, as ranks other than 0 are.
+_QUIET_RANK = """
+import os, time
+rank = os.environ["MLX_RANK"]
+open(f"pid{rank}.tmp", "w").write(str(os.getpid()))
+os.replace(f"pid{rank}.tmp", f"pid{rank}")
+while True:
+    if rank == "0":
+        print("step", flush=True)
+    time.sleep(0.1)
+"""
+
+
+def test_a_quiet_rank_of_mlx_launch_does_not_outlive_a_launcher_killed_with_sigkill(tmp_path):
+    # mlx.launch (0.32) does not end its ranks on SIGTERM: after PR_SET_PDEATHSIG's SIGTERM ended it, rank 0
+    # died writing to the pipe it left, and rank 1, which writes nothing, ran on.
+    from audiotrain.distributed.failures import _mlx_launch
+
+    (tmp_path / "train.py").write_text(_QUIET_RANK)
+    launcher = _KILLED_LAUNCHER.format(platform=sys.platform, mlx_launch=_mlx_launch())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launcher],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"pid{r}").exists() for r in (0, 1)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    pgid = os.getpgid(int((tmp_path / "pid1").read_text()))
+    left, err = _killed_with_sigkill(proc, pgid)
+    assert not left, (f"processes {left} of the job outlived the launcher", err)
+
+
+def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_proc(
+    tmp_path, monkeypatch, capfd
+):
+    # Without /proc (macOS) the message named the launcher's own pid, reaped already, as "1 process".
+    from audiotrain.distributed import failures
+
+    monkeypatch.setattr(failures, "PROC", tmp_path)
+    launcher = subprocess.Popen(
+        ["sh", "-c", "sleep 301 & echo $!; sleep 302 & echo $!"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    left = sorted(int(launcher.stdout.readline()) for _ in range(2))
+    launcher.stdout.close()
+    launcher.wait()
+    try:
+        assert failures._group_members(launcher.pid) == left
+        failures._EndingWatch(launcher, lambda: None, 0, "audiotrain", "mpirun")._leftovers(0)
+        assert (
+            "audiotrain: 2 processes of the job still running after mpirun ended "
+            f"(pid {left[0]}, {left[1]}): killing them (SIGKILL)" in capfd.readouterr().err
+        )
+        assert _group_left(launcher.pid, timeout=10) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launcher.pid, signal.SIGKILL)

@@ -782,7 +782,7 @@ def test_a_stop_while_the_ranks_read_the_songs_stops_them_together(tmp_path):
     try:
         out = proc.communicate(timeout=90)[0]
     except subprocess.TimeoutExpired:
-        proc.kill()  # (its ranks end with it: PR_SET_PDEATHSIG)
+        proc.kill()  # (its ranks end with it: `launcher_watch`)
         pytest.fail("the job did not end after SIGTERM:\n" + proc.communicate()[0][-3000:])
     assert proc.returncode == 143, out[-3000:]
     assert out.count("stopped (SIGTERM) while computing the songs' features, before training") == 1, out
@@ -844,3 +844,67 @@ def test_a_job_ended_by_the_third_stop_signal_says_so(tmp_path, monkeypatch, cap
         "audiotrain: the job ended on the third stop signal (mpirun's exit status 1) before its ranks stopped "
         "by themselves"
     ]
+
+
+# mpirun as Open MPI's behaves here: each rank in a process group of its own (in mpirun's session), and
+# SIGTERM ends the ranks, then mpirun. The ranks write their pids, then run until ended.
+_FAKE_OPEN_MPI = """#!{python}
+import os, signal, subprocess, sys
+rank = "import os, time; open('pid%s', 'w').write(str(os.getpid())); time.sleep(300)"
+ranks = [subprocess.Popen([sys.executable, "-c", rank % r], preexec_fn=os.setpgrp) for r in (0, 1)]
+def end(*_):
+    for proc in ranks:
+        proc.terminate()
+    sys.exit(143)
+signal.signal(signal.SIGTERM, end)
+for proc in ranks:
+    proc.wait()
+"""
+
+# The recipes' launching process, killed once the ranks started. With "darwin" it takes itself for macOS,
+# where Linux's PR_SET_PDEATHSIG is not there to lean on.
+_LAUNCHING_PROCESS = """
+import sys
+from audiotrain.distributed import launcher_watch, local
+launcher_watch.GRACE_S = 1.0
+if sys.argv[1] == "darwin":
+    sys.platform = "darwin"
+sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi("./mpirun", None, "fake")), "unused", []))
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")  # (a zombie nobody reaped yet is no running process)
+    return not stat.is_file() or stat.read_bytes().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+
+
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_no_rank_outlives_a_launching_process_killed_with_sigkill(tmp_path, platform):
+    mpirun = tmp_path / "mpirun"
+    mpirun.write_text(_FAKE_OPEN_MPI.format(python=sys.executable))
+    mpirun.chmod(0o755)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LAUNCHING_PROCESS, platform],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"pid{r}").is_file() for r in (0, 1)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)  # (a pid file just made may not hold its pid yet)
+    ranks = [int((tmp_path / f"pid{r}").read_text()) for r in (0, 1)]
+    proc.kill()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in ranks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in ranks if _running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, (f"ranks {left} outlived the launching process", proc.communicate(timeout=30))
+    proc.communicate(timeout=30)  # (its output ends: nothing of the job's holds it open)

@@ -256,14 +256,16 @@ def _process_stats() -> Iterator[tuple[int, list[str]]]:
 
 
 def _group_members(pgid: int) -> list[int]:
-    """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else
-    ``[pgid]`` where ``killpg(pgid, 0)`` finds the group."""
+    """The live processes of process group `pgid` (zombies left out): from /proc on Linux, else from
+    ``ps`` (macOS; its ``pgrep -g`` would list zombies too)."""
     if not (PROC / "self" / "stat").is_file():
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return []
-        return [pgid]
+        table = subprocess.run(["ps", "-A", "-o", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
+        rows = [line.split() for line in table.splitlines()]
+        return [
+            int(row[0])
+            for row in rows
+            if len(row) == 3 and row[0].isdigit() and row[1] == str(pgid) and not row[2].startswith("Z")
+        ]
     members = []
     for pid, fields in _process_stats():
         if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
@@ -821,6 +823,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             file=sys.stderr,
         )
         return 2
+    from audiotrain.distributed.launcher_watch import watch_over
     from audiotrain.distributed.local import (
         JOB_FOLDER_ENV,
         LAUNCH_OPTIONS_ENV,
@@ -876,6 +879,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        death_watch = watch_over(proc)  # (no process of the job outlives this one, however it ends)
         assert proc.stderr is not None
         # However the ranks end, or do not: the job's end is bounded (`_EndingWatch`).
         watch = _EndingWatch(proc, abort=lambda: send(signal.SIGUSR1), stop_grace=_stop_grace())
@@ -915,6 +919,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             send(signal.SIGTERM)  # no rank outlives the launcher
             raise
         finally:
+            death_watch.close()
             if proc.stdin is not None:
                 proc.stdin.close()
     # The ranks the launcher killed, as mlx.launch reported them (SIGKILL's status).

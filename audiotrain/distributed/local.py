@@ -29,7 +29,8 @@ only to the ranks that said they have one, and writes each signal it heard down 
 starts later finds it, and where the ranks read which signal it was (SIGTERM, not Ctrl-C) for their
 messages and exit status (`JOB_FOLDER_ENV`).
 ``python -m audiotrain launch`` does the same around ``mlx.launch`` (`start_in_own_session`,
-`forwarding_ctrl_c`, and a job folder for the signals it heard).
+`forwarding_ctrl_c`, and a job folder for the signals it heard). Where the launching process dies, however
+it dies, the job ends with it (`launcher_watch`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from typing import Any
 from audiotrain._invocation import recipe_command
 from audiotrain._proc import PROC, stat_fields
 from audiotrain._system import usable_cores
+from audiotrain.distributed.launcher_watch import LauncherWatch, watch_over
 
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
 PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
@@ -428,8 +430,9 @@ def run_local_job(
     the second aborts them, a third ends ``mpirun``; a job so stopped returns 128 + the first signal (130, or
     143 for SIGTERM). The wait is bounded as under ``python -m audiotrain launch`` (`failures._EndingWatch`):
     ranks that have not stopped `failures.STOP_GRACE_S` after the first signal are aborted, and ranks still
-    running `failures.ABORT_GRACE_S` after an abort are killed, each step said in one line. SIGHUP (the terminal closed) ends ``mpirun``, which ends its ranks; on Linux so does this
-    process's death, however it dies (``PR_SET_PDEATHSIG``).
+    running `failures.ABORT_GRACE_S` after an abort are killed, each step said in one line. SIGHUP (the
+    terminal closed) ends ``mpirun``, which ends its ranks; so does this process's death, however it dies
+    (`launcher_watch`).
     """
     assert plan.mpi is not None and plan.processes > 1
     cores = usable_cores()
@@ -487,6 +490,7 @@ def _run_mpirun(
 
     proc: subprocess.Popen | None = None
     ending: _EndingWatch | None = None
+    death_watch: LauncherWatch | None = None
     watches = [w for w in (also_watch,) if w is not None]
 
     def send(signum: int) -> None:
@@ -510,6 +514,7 @@ def _run_mpirun(
     with forwarding_ctrl_c(send, write_down) as heard:
         try:
             proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            death_watch = watch_over(proc)
             assert proc.stderr is not None
             # However the ranks end, or do not (one blocked in a collective its peer left): the job's end
             # after a stop signal is bounded as under `python -m audiotrain launch`.
@@ -534,6 +539,8 @@ def _run_mpirun(
                 proc.terminate()
             raise
         finally:
+            if death_watch is not None:
+                death_watch.close()
             if proc is not None and proc.stderr is not None:
                 proc.stderr.close()
         return status, heard(), banners, explained, ending.killed_at is not None
@@ -805,15 +812,15 @@ def start_in_own_session(
 ) -> subprocess.Popen:
     """Start a job's launcher (``mpirun``, ``mlx.launch``) in a session of its own, with `STOP_SIGNAL_ENV` set
     for its ranks: the terminal's Ctrl-C then reaches this process alone, which passes it on
-    (`forwarding_ctrl_c`); a launcher would kill its ranks on SIGINT, with nothing saved. On Linux the
-    launcher gets SIGTERM when this process dies, however it dies (``PR_SET_PDEATHSIG``). `ignore`: signals
-    the launcher (and what it starts, until a rank installs its own handler) ignores."""
+    (`forwarding_ctrl_c`); a launcher would kill its ranks on SIGINT, with nothing saved. `ignore`: signals
+    the launcher (and what it starts, until a rank installs its own handler) ignores.
+
+    The caller then starts the job's `launcher_watch.watch_over` (which ends the job's process group if this
+    process dies, however it dies), and closes it once done with the job."""
 
     def before_exec() -> None:
         for signum in ignore:
             signal.signal(signum, signal.SIG_IGN)
-        if sys.platform.startswith("linux"):
-            _end_with_parent()
 
     return subprocess.Popen(
         list(command),
@@ -822,14 +829,6 @@ def start_in_own_session(
         preexec_fn=before_exec,
         **popen,
     )
-
-
-def _end_with_parent() -> None:
-    """In ``mpirun``'s process before it starts: SIGTERM when the launching process dies (Linux prctl)."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 # Whether this rank has told the launcher that its stand-in for Ctrl-C may be sent (`install_rank_stop_signal`).
