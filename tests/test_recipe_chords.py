@@ -1880,11 +1880,10 @@ def train_tiny_run_with_callback(patch, tiny_run, run_dir, callback) -> int:
     return chords.main(tiny_run_argv(tiny_run, run_dir))
 
 
-def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten(
-    tiny_run, tmp_path, monkeypatch, capsys
-):
-    """The Trainer refused it only after config.json recorded the run that never was, saying "a value this
-    audiotrain cannot restore" rather than the flag to use."""
+@pytest.fixture
+def stopped_mid_epoch(tiny_run, tmp_path, monkeypatch):
+    """A tiny run stopped by Ctrl-C after the first of its epoch's two batches: (its argv, its run folder, its
+    ``interrupted`` checkpoint)."""
     import signal
 
     from audiotrain.train.callbacks import Callback
@@ -1895,16 +1894,56 @@ def test_another_batch_size_mid_epoch_is_refused_before_config_json_is_rewritten
                 signal.raise_signal(signal.SIGINT)
 
     run_dir = tmp_path / "stopped"
-    argv = tiny_run_argv(tiny_run, run_dir)
     with monkeypatch.context() as patch:
         assert train_tiny_run_with_callback(patch, tiny_run, run_dir, CtrlCAfterTheFirstBatch()) == 130
     stopped = run_dir / "checkpoints" / "interrupted"
     assert ckpt.read_state(stopped)["data_loader"]["batches_yielded"] == 1
-    record = (run_dir / "config.json").read_text()
+    return tiny_run_argv(tiny_run, run_dir), run_dir, stopped
+
+
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (["--batch_size", "2"], ["--batch_size 2:", "resume with --batch_size 4"]),
+        # 3 windows of 32 frames in each 8 s song, 4 of 24: the Trainer refused it only after config.json
+        # recorded the run that never was (with a false "earlier" entry), blaming the checkpoint.
+        (["--data.window_frames", "24"], ["--data.window_frames 24:", "resume with --data.window_frames 32"]),
+        (
+            ["--batch_size", "2", "--data.window_frames", "24"],
+            [
+                "--batch_size 2 and --data.window_frames 24:",
+                "resume with --batch_size 4 --data.window_frames 32",
+            ],
+        ),
+    ],
+)
+def test_other_batches_mid_epoch_are_refused_before_config_json_is_rewritten(
+    stopped_mid_epoch, capsys, flags, fragments
+):
+    """The Trainer refused them only after config.json recorded the run that never was, saying "a value
+    this audiotrain cannot restore" rather than the flag to use."""
+    argv, run_dir, stopped = stopped_mid_epoch
+    record = (run_dir / "config.json").read_bytes()
     capsys.readouterr()
-    assert chords.main([*argv, "--resume", str(stopped), "--batch_size", "2"]) == 2
-    _one_error_line(capsys, "--batch_size 2:", "in the middle of an epoch", "resume with --batch_size 4")
-    assert (run_dir / "config.json").read_text() == record
+    assert chords.main([*argv, "--resume", str(stopped), *flags]) == 2
+    _one_error_line(capsys, *fragments, "in the middle of an epoch")
+    assert (run_dir / "config.json").read_bytes() == record
+
+
+def test_a_resume_the_trainer_refuses_leaves_config_json_as_it_was(stopped_mid_epoch, capsys):
+    """A resume refused as the Trainer restored the checkpoint (here a damaged saved position) had rewritten
+    the run's config.json for the run that never was; the README promises it is left as it was."""
+    argv, run_dir, stopped = stopped_mid_epoch
+    state_file = stopped / ckpt.STATE_FILE
+    state = json.loads(state_file.read_text())
+    state["data_loader"]["num_samples"] += 1
+    state_file.write_text(json.dumps(state))
+    record = (run_dir / "config.json").read_bytes()
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(stopped), "--num_epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume the DataLoader position" in err, err
+    assert (run_dir / "config.json").read_bytes() == record
 
 
 def test_a_run_says_and_records_the_keys_its_pitch_shift_reaches(tmp_path, capsys):

@@ -22,7 +22,6 @@ from typing import Any
 from audiotrain._file_names import stored_name
 from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._invocation import as_started, recipe_command
-from audiotrain._system import KernelCompileError
 from audiotrain._text import listed, plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data.loader import position_ends_epoch
@@ -44,7 +43,6 @@ from audiotrain.recipes._run import (
     clear_checkpoints,
     clear_run_outputs,
     create_run_folder,
-    forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
     is_run_record,
@@ -125,7 +123,6 @@ from audiotrain.train.interrupt import (
     stopped_by,
     stopping_together,
 )
-from audiotrain.train.loggers.base import LoggerNotStarted
 from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     LoggerConfig,
@@ -181,20 +178,27 @@ class _UnusedRunFolder:
     def leave(self, signal_name: str) -> str:
         """Put the folder back as it was found; returns the line that says so."""
         again = f": {self.again}" if self.again else ""
-        record = self.path / "config.json"
+        self.put_back()
         if self.continuing:
+            return f"stopped ({signal_name}) before training went on: {self.path} is as it was{again}"
+        return f"stopped ({signal_name}) before training: nothing was left in a run folder{again}"
+
+    def put_back(self) -> None:
+        """Put the folder back as it was found: a resumed run's config.json as it was before this run
+        rewrote it; a new run's outputs removed, and the folder too where this run made it."""
+        if self.continuing:
+            record = self.path / "config.json"
             if self.record_before is None:
                 record.unlink(missing_ok=True)
             else:
                 record.write_bytes(self.record_before)
-            return f"stopped ({signal_name}) before training went on: {self.path} is as it was{again}"
+            return
         # The run folder held nothing else of these when the run began (or --overwrite removed it).
         release_run_folder(self.path)  # (its claim file goes: the folder is left as it was found)
         clear_run_outputs(self.path, RUN_OUTPUTS, log=_silent, own_entries=RUN_OWN_ENTRIES)
         if self.made:
             with contextlib.suppress(OSError):  # (a file put there meanwhile: left as it is)
                 self.path.rmdir()
-        return f"stopped ({signal_name}) before training: nothing was left in a run folder{again}"
 
 
 class HeldStop(Callback):
@@ -233,6 +237,13 @@ class HeldStop(Callback):
         if folder is not None:
             print(folder.leave(signal_name), file=sys.stderr, flush=True)
         return RunResult(folder.path if folder else None, None, {}, None, 0.0, interrupted=True)
+
+    def put_back_unused_run_folder(self) -> None:
+        """Where the run failed before it began to train (rank 0's run folder is still unused), leave that
+        folder as it was found."""
+        folder, self.unused_run_folder = self.unused_run_folder, None
+        if folder is not None:
+            folder.put_back()
 
     def on_fit_start(self, trainer: Trainer, module: ChordTask) -> None:
         self.unused_run_folder = None  # fit says what a stop leaves from here on
@@ -478,6 +489,13 @@ def run_training(
             if held.unused_run_folder is None:
                 raise
             return held.stopped_before_training(stop_signal_name(signal_of(stop)))
+        except Exception:
+            # Refused after the run folder was opened but before training began or went on (a resumed
+            # checkpoint whose state does not restore into this run, a required logger that could not
+            # start): the folder is left as it was found, as a stop there leaves it. A failed resume had
+            # rewritten the run's config.json, with an "earlier" entry of settings no epoch trained with.
+            held.put_back_unused_run_folder()
+            raise
 
 
 def _run_training(
@@ -550,11 +568,13 @@ def _run_training(
     record_before = _run_record_before(run_dir) if main and continuing else None
     made = run_dir is None or not run_dir.exists()
     run_dir = _open_run_folder(run_dir, replace, continuing, config, splits, log, init_record, earlier)
+    unused = None  # (rank 0's: how to leave the folder as found, until the run trains its first step)
     if main:
         start_again = f"run the same command again to {'go on' if continuing else 'start it'}"
-        held.unused_run_folder = _UnusedRunFolder(
+        unused = _UnusedRunFolder(
             run_dir, made, continuing, record_before, "" if given_splits else start_again
         )
+        held.unused_run_folder = unused
 
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     train_loader, val_loader, _ = make_loaders(
@@ -606,6 +626,7 @@ def _run_training(
         go_on = f"; pass --run_dir {own} to go on in its own run folder" if own is not None else ""
         log(f"note: --resume {resume}: the run goes on in {run_dir}, with checkpoints of its own{go_on}")
     start = time.perf_counter()
+    first_step = (state.get("progress") or {}).get("global_step", 0) if resume else 0
     try:
         with warnings.catch_warnings():
             if elsewhere:
@@ -615,15 +636,14 @@ def _run_training(
             # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
             warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
             trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
-    # (A full TMPDIR at the first step, a required logger that could not start: the folder, where it holds
-    # only the run's config.json and data report, is the next run's to take; one this run made goes.)
-    except (KernelCompileError, LoggerNotStarted):
-        if main and not continuing:
-            forget_run_that_never_trained(run_dir, ["config.json", DATA_REPORT])
-            if made:
-                release_run_folder(run_dir)  # (its claim file goes with it)
-                with contextlib.suppress(OSError):  # (not empty: left as it is)
-                    run_dir.rmdir()
+    # Failed before it trained a step (the resumed checkpoint's saved data position, which the loader
+    # restores as the epoch starts, does not fit this run; a required logger that could not start; a full
+    # TMPDIR as the first step compiles): the run folder is left as it was found, for the same command to
+    # run again there. A resumed run's config.json had named settings no epoch trained with ("earlier").
+    except Exception:
+        if unused is not None and trainer.global_step == first_step:
+            held.unused_run_folder = None  # (put back here, not again by `run_training`)
+            unused.put_back()
         raise
     train_seconds = time.perf_counter() - start
     early_stop = _early_stop_line(early_stopping)
@@ -910,7 +930,7 @@ def check_resume_settings(
             else _check_epochs_left(folder, state, config.num_epochs)
         ),
         lambda: _check_stopped_early_and_scored(folder, run_dir, state, config) if run_dir else None,
-        lambda: _check_batch_mid_epoch(folder, state, config.batch_size),
+        lambda: _check_same_batches_mid_epoch(folder, state, config),
     ):
         try:
             check()
@@ -1023,23 +1043,42 @@ def _rate(settings: dict, steps_per_epoch: int, step: int) -> float:
     return float(schedule(mx.array(step)))
 
 
-def _check_batch_mid_epoch(folder: Path, state: dict, batch_size: int) -> None:
-    """Refuse another ``--batch_size`` than the one a checkpoint saved in the middle of an epoch was trained
-    with: the resume goes on from the batch it stopped at, which lines up only with the same batches. The
-    Trainer refuses it as well, but only once the run folder's config.json had been rewritten for the run
-    that never was. (At an epoch's end the next epoch starts anew: another batch size is allowed there.)"""
+#: The settings that make an epoch's batches (how many windows, and which): a checkpoint saved in the middle
+#: of an epoch goes on only with its run's.
+_SAME_BATCHES_MID_EPOCH = ("batch_size", "data.window_frames")
+
+
+def _check_same_batches_mid_epoch(folder: Path, state: dict, config: TrainingConfig) -> None:
+    """Refuse another ``--batch_size`` or ``--data.window_frames`` than the ones a checkpoint saved in the
+    middle of an epoch was trained with: the resume goes on from the batch it stopped at, which lines up only
+    with the same batches (the window length sets how many windows each song gives). The Trainer refuses it
+    as well, but only once the run folder had been opened, and it blamed the checkpoint ("a value this
+    audiotrain cannot restore") rather than the flag. (At an epoch's end the next epoch starts anew: another
+    batch size or window length is allowed there.)"""
     loader = state.get("data_loader")
     if not isinstance(loader, dict) or not loader.get("batches_yielded") or position_ends_epoch(loader):
         return
-    saved = (state.get(RUN_CONFIG_KEY) or {}).get("batch_size")
-    if not isinstance(saved, int) or saved == batch_size:
+    recorded = state.get(RUN_CONFIG_KEY)
+    recorded = recorded if isinstance(recorded, dict) else {}
+    now = config.to_dict()
+    changed = []  # (flag, the checkpoint's value, this run's)
+    for name in _SAME_BATCHES_MID_EPOCH:
+        part, _, key = name.rpartition(".")
+        saved = (recorded.get(part) if part else recorded) or {}
+        saved = saved.get(key) if isinstance(saved, dict) else None
+        given = now[part][key] if part else now[key]
+        if isinstance(saved, int) and not isinstance(saved, bool) and saved != given:
+            changed.append((f"--{name}", saved, given))
+    if not changed:
         return
+    given = " and ".join(f"{flag} {value}" for flag, _, value in changed)
+    saved = " and ".join(f"{flag} {value}" for flag, value, _ in changed)
     of_epoch = f" of its {loader['num_batches']}" if isinstance(loader.get("num_batches"), int) else ""
     raise ValueError(
-        f"--batch_size {batch_size}: {folder} was saved in the middle of an epoch (after "
-        f"{loader['batches_yielded']}{of_epoch} batches) of a run with --batch_size {saved}, and a resume "
-        f"goes on from that batch only with the same batches: resume with --batch_size {saved} (another "
-        "batch size can take over from a checkpoint saved at the end of an epoch)"
+        f"{given}: {folder} was saved in the middle of an epoch (after {loader['batches_yielded']}{of_epoch} "
+        f"batches) of a run with {saved}, and a resume goes on from that batch only with the same batches: "
+        f"resume with {' '.join(f'{flag} {value}' for flag, value, _ in changed)} (another batch size or "
+        "window length can take over from a checkpoint saved at the end of an epoch)"
     )
 
 
