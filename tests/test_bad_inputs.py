@@ -290,6 +290,35 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
         ),
         ("--checkpoint_dir", "{tmp}/other/checkpoints", "another run"),
     ),
+    # --resume beside --overwrite: the train and demo commands and CLAP let the resume win without a word
+    "chords --resume with --overwrite": (
+        prepared(
+            lambda tmp: _finished_run(tmp / "old"),
+            lambda tmp, run: chords.main(["--run_dir", str(run), "--resume", str(run / "checkpoints" / "last"), "--overwrite"]),
+        ),
+        ("--resume continues the run in its folder and --overwrite replaces it; give one",),
+    ),
+    "chords train --resume with --overwrite true": (
+        prepared(
+            lambda tmp: (_songs(tmp / "songs"), _finished_run(tmp / "old")),
+            lambda tmp, made: chords.main(["train", "--data", str(made[0]), "--run_dir", str(made[1]), "--resume", str(made[1] / "checkpoints" / "last"), "--overwrite", "true"]),
+        ),
+        ("--resume continues the run in its folder and --overwrite replaces it; give one",),
+    ),
+    "chords cv --resume with --overwrite": (
+        prepared(
+            lambda tmp: _finished_run(tmp / "old"),
+            lambda tmp, run: chords.main(["cv", "--resume", str(run), "--overwrite"]),
+        ),
+        ("--resume continues the cv run in its folder and --overwrite replaces it; give one",),
+    ),
+    "clap --resume with --overwrite": (
+        prepared(
+            lambda tmp: _finished_run(tmp / "clap_run"),
+            lambda tmp, out: clap.main(["--out", str(out), "--resume", str(out / "checkpoints" / "last"), "--overwrite"]),
+        ),
+        ("--resume continues the run in its folder and --overwrite replaces it; give one",),
+    ),
     "clap --out of a previous run": (
         prepared(lambda tmp: _finished_run(tmp / "clap_run"), lambda tmp, out: clap.main(["--out", str(out)])),
         ("--out", "clap_run", "--overwrite"),

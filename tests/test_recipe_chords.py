@@ -1179,7 +1179,7 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
         return chords_train.RunResult(folder, folder / "checkpoints" / "best", {}, None, 1.0, saved)
 
     monkeypatch.setattr(chords, "run_training", interrupted_training)
-    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r", "--overwrite"]
+    argv = ["--data", "songs dir", "--num_epochs", "3", "--resume", "old", "--run_dir", "r"]
     assert chords.main(["train", *argv]) == 130  # as a shell reports a command stopped by Ctrl-C
     out = capsys.readouterr().err
     # The folders as absolute paths: pasted in another folder, a relative --run_dir resumed into a new run
@@ -1190,8 +1190,8 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     )
     assert "interrupted" in out and expected in out
     # Without --run_dir the command names the folder the run made: resuming goes on there, with its best
-    # checkpoint, instead of starting another default folder.
-    assert chords.main(["train", "--data", "songs dir"]) == 130
+    # checkpoint, instead of starting another default folder (and without --overwrite, which would replace it).
+    assert chords.main(["train", "--data", "songs dir", "--overwrite"]) == 130
     expected = (
         f"python -m audiotrain.recipes.chords train --data '{tmp_path}/songs dir' --run_dir "
         f"{tmp_path}/runs/chords-20260101-120000 --resume {saved}"

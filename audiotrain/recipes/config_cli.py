@@ -115,6 +115,15 @@ def add_overwrite_argument(parser: argparse.ArgumentParser, help: str, default: 
     )
 
 
+def resume_or_overwrite(resume: Any, overwrite: bool, run: str = "the run") -> str | None:
+    """The refusal of ``--resume`` beside ``--overwrite`` (None where not both are given), the same in every
+    command of both recipes: the train and demo commands (and CLAP) let the resume win without a word, so
+    that a user who meant to replace the run found it continued."""
+    if not resume or not overwrite:
+        return None
+    return f"--resume continues {run} in its folder and --overwrite replaces it; give one"
+
+
 def without_overwrite(argv: Sequence[str]) -> list[str]:
     """`argv` less ``--overwrite`` and its value, where it has one (`add_overwrite_argument`)."""
     kept: list[str] = []

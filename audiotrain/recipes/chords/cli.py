@@ -94,6 +94,7 @@ from audiotrain.recipes.config_cli import (
     load_config_data,
     read_older_record,
     resolve_settings,
+    resume_or_overwrite,
     returning_exit_status,
     unknown_command_message,
     without_overwrite,
@@ -363,6 +364,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         prog, description, needs_data=not demo, init_from=True, help_command=help_command
     )
     args = parser.parse_args(argv)
+    refused = resume_or_overwrite(args.resume, args.overwrite)
+    if refused:
+        parser.error(refused)
     try:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
@@ -569,8 +573,9 @@ def _cmd_cv(argv: list[str]) -> int:
             "start one process per core); under python -m audiotrain launch -n N -- (or mlx.launch, mpirun) every "
             "fold trains data parallel"
         )
-    if args.resume is not None and args.overwrite:
-        parser.error("--resume continues the cv run in its folder and --overwrite replaces it; give one")
+    refused = resume_or_overwrite(args.resume, args.overwrite, "the cv run")
+    if refused:
+        parser.error(refused)
     if args.resume is not None and not args.resume.is_dir():  # (--resume names the folder, not --run_dir)
         parser.error(
             f"--resume {args.resume} "

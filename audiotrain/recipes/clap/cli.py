@@ -46,6 +46,7 @@ from audiotrain.recipes.config_cli import (
     load_config_data,
     read_older_record,
     resolve_settings,
+    resume_or_overwrite,
     returning_exit_status,
     settings_of,
     unknown_command_message,
@@ -196,6 +197,9 @@ def parse_arguments(
 ) -> tuple[ClapRecipeConfig, argparse.Namespace]:
     """(the resolved settings, every parsed argument), from a `build_parser` parser (``cv`` adds ``--folds``)."""
     args = parser.parse_args(argv)
+    refused = resume_or_overwrite(getattr(args, "resume", None), getattr(args, "overwrite", False))
+    if refused:  # (before the resumed run's settings are read and said)
+        parser.error(refused)
     try:
         # A --resume goes on with the settings its run recorded (its checkpoint's trainer_state.json), not
         # today's defaults: without its flags, a resume trained with another batch and learning rate and
