@@ -370,6 +370,30 @@ def test_a_preset_flag_and_another_preset_in_the_file_are_refused(recipe, tmp_pa
     )  # the same preset twice is fine
 
 
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_a_preset_beside_a_run_record_that_sets_every_setting_is_refused(recipe, tmp_path, capsys):
+    """--config RUN/config.json --preset development ran the recorded settings, the preset's changed none of
+    them (the file wins over a preset and sets them all), and nothing said so."""
+    import dataclasses
+    import importlib
+
+    resolve, _, name, epochs, _, in_file = RECIPES[recipe]
+    record = tmp_path / "config.json"
+    settings = dataclasses.asdict(resolve(["--preset", "quick_test"]))
+    record.write_text(json.dumps({"config": settings, "versions": {"audiotrain": "0"}}))
+    main = importlib.import_module(f"audiotrain.recipes.{name}").main
+    status = main(["--config", str(record), "--preset", "development"])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) <= 2, err
+    assert f"--preset development changes nothing beside --config {record}" in err, err
+    assert "a run's record sets them all" in err and "give one" in err, err
+    assert epochs(resolve(["--config", str(record)])) == 1  # the record alone: as before
+    # A file that leaves a setting of the preset to it: the preset still fills that one.
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(in_file(7)))
+    assert epochs(resolve(["--config", str(partial), "--preset", "production"])) == 7
+
+
 def test_a_preset_conflict_names_both(tmp_path, capsys):
     from audiotrain.recipes import clap
 

@@ -1038,11 +1038,14 @@ def resolve_settings(
     file: str | Path | None = None,
     namespace: argparse.Namespace | None = None,
     derived: Callable[[Any], dict[str, tuple[Any, str]]] | None = None,
+    refuse_unused_preset: bool = True,
 ) -> Any:
     """`config` (the defaults) with, later winning: a preset < a YAML/JSON file < command-line flags.
 
     The file may name its own preset (a top-level ``preset: production``) in place of `preset` (the
-    ``--preset`` flag); both naming different presets is an error, as neither can silently win.
+    ``--preset`` flag); both naming different presets is an error, as neither can silently win. So is a
+    `preset` whose every setting the file sets (a run's config.json sets them all): it would change nothing
+    (`refuse_unused_preset`; false where the file is a resumed checkpoint's record, not a ``--config``).
 
     `derived` gives the fields a recipe derives from others (no flag of their own) for a config: dotted name
     → (value, what it follows). A file may hold them (a run's own config.json does) only with those values,
@@ -1056,6 +1059,8 @@ def resolve_settings(
                 f"--preset {preset} and {file} (preset: {own}) name different presets; give one (drop --preset, "
                 "or the file's preset: line)"
             )
+        if own is None and preset is not None and refuse_unused_preset:
+            _refuse_unused_preset(preset, preset_settings(presets, preset), data, file)
         preset = own or preset
     if preset is not None:
         config = merge_config(config, preset_settings(presets, preset), source=f"preset {preset!r}")
@@ -1064,6 +1069,33 @@ def resolve_settings(
         if derived is not None:
             _check_derived_fields(data, derived(config), file)
     return apply_arguments(config, namespace) if namespace is not None else config
+
+
+def _refuse_unused_preset(name: str, preset: dict[str, Any], data: Any, file: str | Path) -> None:
+    """Refuse ``--preset`` `name` where the ``--config`` file's settings `data` set every setting it does:
+    the file wins over a preset, so ``--preset development --config RUN/config.json`` ran the recorded
+    settings without a word, as if the preset had been applied."""
+    set_in_file = _setting_names(data) if isinstance(data, dict) else set()
+    if not _setting_names(preset) <= set_in_file:
+        return
+    raw = load_config_data(file)
+    whole = " (a run's record sets them all)" if settings_of(raw) is not raw else ""
+    raise ValueError(
+        f"--preset {name} changes nothing beside --config {file}: the file sets every setting the preset "
+        f"does{whole}, and a file wins over a preset; give one (drop --preset, or give the settings to change "
+        "as flags)"
+    )
+
+
+def _setting_names(tree: dict[str, Any], prefix: str = "") -> set[str]:
+    """The dotted name of each setting in a nested settings tree."""
+    names: set[str] = set()
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            names |= _setting_names(value, f"{prefix}{key}.")
+        else:
+            names.add(f"{prefix}{key}")
+    return names
 
 
 def _check_derived_fields(data: Any, expected: dict[str, tuple[Any, str]], file: str | Path) -> None:

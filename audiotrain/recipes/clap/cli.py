@@ -207,7 +207,16 @@ def parse_arguments(
         resumed_record = _resumed_run_record(args) if args.config is None else None
         record = args.config if resumed_record is None else resumed_record
         # defaults < --preset < the --config file (or the resumed run's record) < flags
-        cfg = resolve_settings(ClapRecipeConfig(), PRESETS, args.preset, record, args)
+        # (A resume's record sets every setting a --preset does: that --preset, of the command the run was
+        # started with, is the run's own, not a request to change it.)
+        cfg = resolve_settings(
+            ClapRecipeConfig(),
+            PRESETS,
+            args.preset,
+            record,
+            args,
+            refuse_unused_preset=resumed_record is None,
+        )
         if record is not None:
             # A record from before `train.processes` existed: its run trained in one process.
             resuming = resumed_record is not None
