@@ -1113,6 +1113,29 @@ def test_resume_refuses_demo_songs_made_with_another_mix(tiny_run, tmp_path, cap
     assert not other.exists()
 
 
+def test_resume_refuses_another_demo_song_count_before_rendering_naming_the_flags(tiny_run, tmp_path, capsys):
+    """Another --data.demo_songs came in a later round than the other demo settings, after every demo song was
+    rendered and its features computed (232 for --preset development), and named no flag."""
+    root, run_dir = tiny_run
+    other = tmp_path / "other"
+    capsys.readouterr()
+    argv = _demo_resume(
+        tmp_path, root, "--data.demo_songs", "6", "--data.demo_test_songs", "2", "--data.demo_seconds", "9"
+    )
+    assert (
+        chords.main([*argv, "--run_dir", str(other), "--resume", str(run_dir / "checkpoints" / "last")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "demo songs in" not in err and "features" not in err, err  # (nothing rendered first)
+    assert len(err[err.index("error: ") :].strip().splitlines()) == 2, err
+    assert (
+        "its demo songs were made with other settings: data.demo_songs (4 there, 6 here), "
+        "data.demo_test_songs (1 there, 2 here), data.demo_seconds (8.0 there, 9.0 here)"
+    ) in err, err
+    assert "Resume with --data.demo_songs 4 --data.demo_test_songs 1 --data.demo_seconds 8.0" in err, err
+    assert not other.exists()
+
+
 def test_resume_accepts_the_same_mix_spelled_otherwise(tiny_run, tmp_path):
     # Shares, not spellings, decide which style each demo song has: 2:2:2 makes the songs 1:1:1 made.
     root, run_dir = tiny_run

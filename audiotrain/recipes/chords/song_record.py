@@ -62,6 +62,11 @@ def split_names(splits: SongSplits) -> dict[str, list[str]]:
     return {part: [portable_name(song.name) for song in getattr(splits, part)] for part in SPLITS}
 
 
+#: The data settings that, beside `demo_settings`, make a demo run's songs: how many, and which of them
+#: validate (its run's settings record them).
+DEMO_SPLIT_SETTINGS = ("demo_songs", "demo_test_songs", "val_fraction")
+
+
 def demo_settings(data: ChordDataConfig) -> dict[str, Any]:
     """The settings that make the demo songs' audio (the names come from the counts and the mix)."""
     return {
@@ -192,15 +197,19 @@ def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig
     if not (demo_before and from_demo):
         return
     demo_now = demo_settings(data)
+    # The counts and the train/val split the run's settings recorded: the demo songs of another count were
+    # refused only after all of them were rendered and their features computed (232 for a development
+    # preset), without naming --data.demo_songs.
+    recorded = (state.get(RUN_CONFIG_KEY) or {}).get("data") or {}
+    demo_before = {**{k: recorded[k] for k in DEMO_SPLIT_SETTINGS if k in recorded}, **demo_before}
+    demo_now = {**{k: getattr(data, k) for k in DEMO_SPLIT_SETTINGS}, **demo_now}
     changed = [
         k
         for k in demo_before
         if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], data.demo_songs)
     ]
     if changed:
-        flags = " ".join(
-            f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k.startswith("demo_")
-        )
+        flags = " ".join(f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k != "generators")
         raise ValueError(
             "its demo songs were made with other settings: "
             + ", ".join(f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed)
@@ -455,7 +464,7 @@ def _same_setting(key: str, before: Any, now: Any, n_songs: int) -> bool:
 
 
 def _setting(key: str) -> str:
-    return f"data.{key}" if key.startswith("demo_") else "the demo generator versions"
+    return "the demo generator versions" if key == "generators" else f"data.{key}"
 
 
 def _flag_value(value: Any) -> str:
