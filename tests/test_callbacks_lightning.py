@@ -306,6 +306,16 @@ def test_early_stopping_strict_false_is_not_refused_where_fit_never_validates(tm
     assert t.current_epoch == 2
 
 
+def test_callbacks_that_act_only_after_validations_are_not_refused_where_fit_never_validates(tmp_path):
+    """check_on_train_epoch_end=False / save_on_train_epoch_end=False act after validations only: a fit
+    without any (the seed guide's train_epoch, between fits that validate) checks nothing, as in Lightning."""
+    es = EarlyStopping(monitor="val_loss", check_on_train_epoch_end=False)
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_on_train_epoch_end=False)
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, max_epochs=2, callbacks=[es, mc])
+    t.fit(TinyClassifier(), make_batches(48))
+    assert t.current_epoch == 2 and es.best_score is None and mc.best_model_path == ""
+
+
 def test_step_saves_wait_for_the_first_value_of_a_validation_metric(tmp_path):
     mc = ModelCheckpoint(
         dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_top_k=-1, filename="{step}"

@@ -168,7 +168,9 @@ class EarlyStopping(Callback):
             self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
 
     def on_fit_start(self, trainer, module) -> None:
-        if self.strict:  # (strict=False skips checks while the metric is missing)
+        # strict=False skips checks while the metric is missing; check_on_train_epoch_end=False checks only
+        # after validations, so a fit without any checks nothing (the seed guide's train_epoch), as in Lightning.
+        if self.strict and self.check_on_train_epoch_end is not False:
             _refuse_validation_metric_without_validation(trainer, self.monitor, "EarlyStopping")
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:

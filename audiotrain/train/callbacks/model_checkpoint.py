@@ -561,7 +561,10 @@ class ModelCheckpoint(Callback):
 
     # -- when to save ---------------------------------------------------------------------------
     def on_fit_start(self, trainer, module) -> None:
-        if self.every_n_epochs or self.every_n_train_steps or self.train_time_interval is not None:
+        saves = self.every_n_epochs or self.every_n_train_steps or self.train_time_interval is not None
+        # save_on_train_epoch_end=False: it saves only after validations, so a fit without any saves nothing
+        # by its monitor (as in Lightning), rather than failing.
+        if saves and self.save_on_train_epoch_end is not False:
             _refuse_validation_metric_without_validation(trainer, self.monitor, "ModelCheckpoint")
 
     def on_train_start(self, trainer, module) -> None:
