@@ -49,6 +49,7 @@ _PUBLIC = {
     "DataLoaderError": "audiotrain.data",
     "KernelCompileError": "audiotrain._system",
     "LoggerWarning": "audiotrain.train.loggers.base",
+    "MetricNotLoggedError": "audiotrain.train.callbacks",
     "LoggerNotStarted": "audiotrain.train.loggers.base",
     "RetraceWarning": "audiotrain.train.trace_guard",
     "LowPrecisionLossWarning": "audiotrain.train.step",
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
     from audiotrain.integrations import MLflowConfig as MLflowConfig
     from audiotrain.kaggle import create_kaggle_trainer as create_kaggle_trainer
     from audiotrain.models.clap.tokenizer import TokenizerError as TokenizerError
+    from audiotrain.train.callbacks import MetricNotLoggedError as MetricNotLoggedError
     from audiotrain.train.checkpoint import CheckpointError as CheckpointError
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
     from audiotrain.train.checkpoint import NoFileLocksWarning as NoFileLocksWarning

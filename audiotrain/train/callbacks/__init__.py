@@ -7,6 +7,7 @@ through `state_arrays()` / `load_state_arrays()`, in its callbacks.safetensors).
 """
 
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._monitor import MetricNotLoggedError
 from audiotrain.train.callbacks.accumulation_schedule import GradientAccumulationScheduler
 from audiotrain.train.callbacks.device_stats import DeviceStatsMonitor
 from audiotrain.train.callbacks.early_stopping import EarlyStopping
@@ -38,6 +39,7 @@ __all__ = [
     "GradientClipper",
     "LambdaCallback",
     "LearningRateMonitor",
+    "MetricNotLoggedError",
     "ModelCheckpoint",
     "ModelSummary",
     "OnExceptionCheckpoint",
