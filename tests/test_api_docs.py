@@ -43,10 +43,13 @@ def test_the_methods_a_first_example_uses_have_a_docstring(documented):
 
 
 def _numpy_parameters(doc: str) -> set[str]:
+    # As help() shows it: Python 3.13 strips a docstring's common indentation when it compiles it, 3.10-3.12
+    # keep it in __doc__, and inspect.cleandoc makes both the same.
+    doc = inspect.cleandoc(doc)
     section = doc.split("Parameters\n", 1)[1].split("\n\n", 1)[0] if "Parameters\n" in doc else ""
     names = set()
     for line in section.splitlines():
-        if re.match(r"^ {4}\S", line) and ":" in line:  # "    name : type" or "    a, b :"
+        if re.match(r"^\w", line) and ":" in line:  # "name : type" or "a, b :"
             names.update(name.strip() for name in line.split(":", 1)[0].split(","))
     return names
 
