@@ -9,9 +9,11 @@ that `import audiotrain.audio` does not pull in the trainer.
 from typing import TYPE_CHECKING
 
 from audiotrain._blas import load_optimized_blas
+from audiotrain._deleted_cwd import check_imports_work_here
 from audiotrain._lazy import lazy_attributes
 from audiotrain._precision import default_full_float32
 
+check_imports_work_here()
 default_full_float32()
 load_optimized_blas()
 

@@ -346,8 +346,38 @@ def check_regular_file(path: Path, error: type[Exception]) -> Path:
     return path
 
 
+#: JSON nested deeper than this is refused. json's own limit differs by version (Python's recursion limit,
+#: about 1000 levels less the caller's stack, before 3.12; about 1500 on 3.12.0; about 10,000 on 3.13), so a
+#: file 5000 levels deep was refused on one and read on another; the callers walk what they read recursively
+#: too. No settings, record or annotation file comes near it.
+JSON_MAX_DEPTH = 500
+
+
+def _nested_deeper_than(text: str | bytes, value: Any, limit: int) -> bool:
+    """Whether `value`, parsed from JSON `text`, holds arrays or objects more than `limit` levels deep. It is
+    walked one level at a time, not recursively, and only where `text` opens more than `limit` of them."""
+    openers = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    if sum(text.count(opener) for opener in openers) <= limit:
+        return False
+    level = [value] if isinstance(value, list | dict) else []
+    for _ in range(limit):
+        level = [
+            inner
+            for outer in level
+            for inner in (outer.values() if isinstance(outer, dict) else outer)
+            if isinstance(inner, list | dict)
+        ]
+        if not level:
+            return False
+    return True
+
+
 class _RepeatedKey(Exception):
     """A key given twice in one JSON object (`parse_json` with `unique_keys`)."""
+
+
+class _NestedTooDeeply(Exception):
+    """JSON nested more than `JSON_MAX_DEPTH` levels deep (`parse_json`)."""
 
 
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -372,13 +402,17 @@ def parse_json(
     unique_keys: bool = False,
     pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None,
 ) -> Any:
-    """`text` parsed as JSON, or `error` naming `source` in one line: besides a syntax error, json raises a
-    RecursionError for arrays nested some thousand levels deep and a bare ValueError for an integer of more
-    than 4300 digits (sys.get_int_max_str_digits), neither naming the file. `unique_keys`: a key given twice
-    in one object is refused too (json keeps the last without a word). `pairs_hook`: json's
-    ``object_pairs_hook`` (not with `unique_keys`)."""
+    """`text` parsed as JSON, or `error` naming `source` in one line: besides a syntax error, arrays or
+    objects nested more than `JSON_MAX_DEPTH` levels deep (json's RecursionError past a limit of its own, which
+    differs by version) and an integer of more than 4300 digits (sys.get_int_max_str_digits, a bare
+    ValueError from json) are refused naming the file. `unique_keys`: a key given twice in one object is
+    refused too (json keeps the last without a word). `pairs_hook`: json's ``object_pairs_hook`` (not with
+    `unique_keys`)."""
     try:
-        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else pairs_hook)
+        value = json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else pairs_hook)
+        if _nested_deeper_than(text, value, JSON_MAX_DEPTH):
+            raise _NestedTooDeeply
+        return value
     except _RepeatedKey as repeated:
         raise error(
             f"{source}: {repeated.args[0]!r} given twice in one object; keep one (the last would win without "
@@ -388,7 +422,7 @@ def parse_json(
         raise error(f"{source}: not valid JSON at line {err.lineno}: {err.msg}") from None
     except UnicodeDecodeError as err:
         raise error(f"{source}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
-    except RecursionError:
+    except (_NestedTooDeeply, RecursionError):  # (RecursionError: past json's own limit)
         raise error(f"{source}: not valid JSON (nested too deeply)") from None
     except ValueError as err:  # an integer too long to convert
         raise error(f"{source}: not valid JSON ({value_error_text(err)})") from None

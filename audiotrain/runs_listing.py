@@ -118,7 +118,7 @@ def optional_json(path: Path) -> Any:
 
 def flattened(settings: Any, prefix: str = "") -> dict[str, Any]:
     """``{"model": {"d_model": 32}}`` as ``{"model.d_model": 32}`` (lists stay values). A text value is read
-    as `stored_name` reads it: a path a run recorded in an ASCII locale (``chansons-\udcc3\udcbc``) is the one
+    as `stored_name` reads it: a path a run recorded in an ASCII locale (``chansons-\\udcc3\\udcbc``) is the one
     a UTF-8 locale recorded (``chansons-ü``), not a setting that differs."""
     if isinstance(settings, str):
         settings = stored_name(settings)

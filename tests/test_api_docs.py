@@ -43,10 +43,13 @@ def test_the_methods_a_first_example_uses_have_a_docstring(documented):
 
 
 def _numpy_parameters(doc: str) -> set[str]:
+    # As help() shows it: Python 3.13 strips a docstring's common indentation when it compiles it, 3.10-3.12
+    # keep it in __doc__, and inspect.cleandoc makes both the same.
+    doc = inspect.cleandoc(doc)
     section = doc.split("Parameters\n", 1)[1].split("\n\n", 1)[0] if "Parameters\n" in doc else ""
     names = set()
     for line in section.splitlines():
-        if re.match(r"^ {4}\S", line) and ":" in line:  # "    name : type" or "    a, b :"
+        if re.match(r"^\w", line) and ":" in line:  # "name : type" or "a, b :"
             names.update(name.strip() for name in line.split(":", 1)[0].split(","))
     return names
 
@@ -124,3 +127,24 @@ def test_the_dtype_notes_of_the_features_and_the_loader_say_what_they_return():
     assert "uint64 -> uint32" in " ".join(to_mlx.__doc__.split()) and "uint64 -> uint32" in " ".join(
         DataLoader.__doc__.split()
     )
+
+
+def test_every_docstring_of_the_package_is_text_help_can_print():
+    """A docstring that wrote a surrogate-escaped file name as ``\\udcc3`` in a plain string held lone
+    surrogates: help() failed to print it ('surrogates not allowed'), and Python 3.13, which cleans
+    docstrings when it compiles them, refused to import the module (audiotrain.recipes.chords.train)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(audiotrain.__file__).parent
+    unprintable = []
+    for source in sorted(package.rglob("*.py")):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node, clean=False) or ""
+                try:
+                    doc.encode("utf-8")
+                except UnicodeEncodeError:
+                    unprintable.append(f"{source.relative_to(package)}:{getattr(node, 'lineno', 1)}")
+    assert not unprintable

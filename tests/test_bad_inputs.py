@@ -245,7 +245,12 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     # ---- config files
     "config not UTF-8": (config_file(b"seed: 1\n\xff\xfe\n"), ("settings.yaml", "UTF-8")),
     "config YAML syntax": (config_file("seed: [1,\n"), ("settings.yaml", "YAML")),
-    "config JSON syntax": (config_file('{"seed": 1,\n}', ".json"), ("settings.json", "line 2")),
+    # A trailing comma is reported at the brace (line 2) before Python 3.13, at the comma (line 1) from 3.13 on.
+    "config JSON syntax": (config_file('{"seed": 1,\n}', ".json"), ("settings.json", "not valid JSON at line")),
+    "config JSON missing comma": (
+        config_file('{"seed": 1\n "learning_rate": 0.1}', ".json"),
+        ("settings.json", "not valid JSON at line 2", "Expecting ',' delimiter"),
+    ),
     "config unknown field": (config_file("sead: 1\n"), ("settings.yaml", "sead")),
     "config wrong type": (config_file("learning_rate: fast\n"), ("settings.yaml", "learning_rate")),
     "config out of range": (config_file("seed: -5\n"), ("settings.yaml", "seed", "-5")),

@@ -92,6 +92,21 @@ def test_lambda_callback_names_the_hook_when_a_function_it_cannot_inspect_fails(
         t.fit(TinyClassifier(), make_batches(16))
 
 
+def test_lambda_callback_names_the_hook_when_a_function_whose_signature_says_nothing_fails(tmp_path):
+    """Python 3.13 reports mx.abs's signature as ``(*args, **kwargs)`` (3.10-3.12 cannot inspect it): it
+    was taken as able to take the hook's arguments, and its failed call was a bare TypeError."""
+    for hook in (mx.abs, lambda *args, **kwargs: mx.abs(*args)):
+        t = quiet_trainer(
+            tmp_path, max_epochs=1, compile=False, callbacks=[LambdaCallback(on_train_epoch_end=hook)]
+        )
+        with pytest.raises(
+            TypeError,
+            match=r"LambdaCallback\(on_train_epoch_end=...\): calling .* as "
+            r"on_train_epoch_end\(trainer, module\) raised TypeError",
+        ):
+            t.fit(TinyClassifier(), make_batches(16))
+
+
 # ---- Timer -------------------------------------------------------------------------------------------
 class FakeClock:
     """`time.monotonic` for the Timer, which a LambdaCallback before it advances by `per_batch` seconds

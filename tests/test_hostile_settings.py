@@ -52,6 +52,31 @@ def test_deep_or_huge_json_is_a_one_line_error_naming_the_file(tmp_path: Path, t
         read_jams(tmp_path / "song.jams")
 
 
+def test_json_nesting_is_refused_past_one_depth_on_every_python(tmp_path: Path):
+    """A file 5000 levels deep was refused on Python 3.10-3.12 (json's RecursionError) but read on 3.13, whose
+    json goes to about 10,000 levels: a settings file then failed later and otherwise ("expected a JSON object,
+    got list"). Past JSON_MAX_DEPTH it is refused on every version."""
+    from audiotrain._files import JSON_MAX_DEPTH, parse_json
+
+    def nested(depth: int) -> str:
+        return "[" * depth + "]" * depth
+
+    def objects(depth: int) -> str:
+        return '{"a": ' * depth + "1" + "}" * depth
+
+    assert parse_json(nested(JSON_MAX_DEPTH), "x.json", ValueError) is not None
+    assert parse_json(objects(JSON_MAX_DEPTH).encode("utf-16"), "x.json", ValueError)["a"]  # (bytes: as json)
+    # Brackets inside a text do not nest, and brackets side by side do not either.
+    assert (
+        parse_json(f'["{"[" * 9000}", {nested(JSON_MAX_DEPTH - 1)}]', "x.json", ValueError)[0] == "[" * 9000
+    )
+    assert len(parse_json("[" + ", ".join([nested(3)] * 9000) + "]", "x.json", ValueError)) == 9000
+    for text in [nested(JSON_MAX_DEPTH + 1), objects(JSON_MAX_DEPTH + 1), nested(10_000)]:
+        (tmp_path / "config.json").write_text(text)
+        with pytest.raises(ClapConfigError, match=r"config\.json: not valid JSON \(nested too deeply\)$"):
+            ClapConfig.from_json(tmp_path / "config.json")
+
+
 def test_a_run_record_that_is_not_json_is_still_no_record(tmp_path: Path):
     checkpoint = tmp_path / "checkpoints" / "last"
     checkpoint.mkdir(parents=True)

@@ -332,9 +332,29 @@ def test_a_fit_max_time_ended_says_max_time_though_it_sets_should_stop(tmp_path)
 
 
 def test_an_avg_fn_whose_arity_cannot_be_inspected_is_named_when_its_call_fails(tmp_path):
-    # mx.maximum takes two arrays; its signature cannot be inspected, so the call's TypeError is explained.
+    # mx.maximum takes two arrays; its signature cannot be inspected (3.10-3.12) or is (*args, **kwargs) (3.13),
+    # so the call's TypeError is explained.
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0, avg_fn=mx.maximum)
     with pytest.raises(TypeError, match=r"avg_fn .*maximum failed, called as avg_fn\(average, current, n_av"):
+        _fit_descends(tmp_path, swa, max_epochs=3)
+
+
+class TakesAnything:
+    """An avg_fn whose signature is ``(*args, **kwargs)``: how Python 3.13 sees mx.maximum (3.10-3.12 cannot
+    inspect it)."""
+
+    def __call__(self, *args, **kwargs):
+        return mx.maximum(*args, **kwargs)
+
+
+def test_an_avg_fn_whose_signature_says_nothing_is_named_when_its_call_fails(tmp_path):
+    # On Python 3.13 mx.maximum's failed call was a bare "incompatible function arguments", naming no avg_fn.
+    swa = StochasticWeightAveraging(
+        swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0, avg_fn=TakesAnything()
+    )
+    with pytest.raises(
+        TypeError, match=r"avg_fn .*TakesAnything failed, called as avg_fn\(average, current, n_"
+    ):
         _fit_descends(tmp_path, swa, max_epochs=3)
 
 

@@ -249,6 +249,16 @@ def test_wrong_arguments_are_refused_naming_them(kwargs, error, message):
         EMAWeightAveraging(**kwargs)
 
 
+def test_an_avg_fn_whose_signature_says_nothing_is_named_when_its_call_fails(tmp_path):
+    """mx.maximum takes two arrays; Python 3.13 reports its signature as ``(*args, **kwargs)`` (3.10-3.12
+    cannot inspect it), and its failed call was a bare "incompatible function arguments", naming no avg_fn."""
+    for avg_fn, name in [(mx.maximum, "maximum"), (lambda *args, **kwargs: mx.maximum(*args), "<lambda>")]:
+        with pytest.raises(
+            TypeError, match=rf"avg_fn .*{name} failed, called as avg_fn\(average, current, n_"
+        ):
+            _fit(tmp_path / name.strip("<>"), WeightAveraging(avg_fn=avg_fn), max_epochs=1)
+
+
 def test_avg_fn_misuse_is_refused_naming_it():
     with pytest.raises(TypeError, match=r"avg_fn must be callable"):
         WeightAveraging(avg_fn=3)

@@ -966,7 +966,7 @@ def _changed_settings(before: dict, now: dict, prefix: str = "") -> dict[str, tu
 
 def _same_text(before: Any, now: Any) -> bool:
     """Whether two recorded texts are one name: a data folder recorded in an ASCII locale
-    (``chansons-\udcc3\udcbc``) is the one a UTF-8 locale records (``chansons-ü``)."""
+    (``chansons-\\udcc3\\udcbc``) is the one a UTF-8 locale records (``chansons-ü``)."""
     return isinstance(before, str) and isinstance(now, str) and stored_name(before) == stored_name(now)
 
 

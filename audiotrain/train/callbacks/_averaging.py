@@ -4,11 +4,11 @@ average fits the module it is loaded for."""
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._signatures import known_signature
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
@@ -127,14 +127,6 @@ def put_into(module: TrainModule, arrays: dict[str, mx.array]) -> None:
     module.update(ckpt.merge_flat(module.parameters(), arrays))
 
 
-def signature(fn: Callable) -> inspect.Signature | None:
-    """`fn`'s signature, or None where it cannot be inspected (some builtins and extension functions)."""
-    try:
-        return inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-
-
 def function_name(fn: Callable) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
@@ -142,7 +134,7 @@ def function_name(fn: Callable) -> str:
 def check_avg_fn_arity(owner: str, avg_fn: Callable, counted: str) -> None:
     """Refuse an `avg_fn` that cannot take the three positional arguments it is called with (`counted`:
     what `n_averaged` counts, for the message)."""
-    found = signature(avg_fn)
+    found = known_signature(avg_fn)
     if found is None:
         return  # (checked when it is called: a TypeError there names it)
     try:

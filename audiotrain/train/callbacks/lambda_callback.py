@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from audiotrain._signatures import known_signature
 from audiotrain.train.callback import Callback
 
 # Lightning's hooks that run inside its step (backward, the optimizer step): audiotrain's step is one compiled
@@ -39,14 +40,12 @@ def hook_arguments(name: str) -> list[str]:
 
 
 def _checked(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function`, once its signature is checked against hook `name`'s arguments; one that cannot be
-    inspected (some builtins) is wrapped instead, so that a TypeError of its call names the hook."""
+    """`function`, once its signature is checked against hook `name`'s arguments; one whose signature says
+    nothing (`known_signature`: some builtins, mx functions) is wrapped instead, so that a TypeError of its
+    call names the hook."""
     arguments = hook_arguments(name)
     called_with = f"{name}({', '.join(arguments)})"
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        signature = None
+    signature = known_signature(function)
     if signature is not None:
         try:
             signature.bind(*arguments)

@@ -10,6 +10,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
+from audiotrain._signatures import known_signature
 from audiotrain._text import plural
 from audiotrain.train.callbacks._averaging import AVG_FN_CALL as _AVG_FN_CALL
 from audiotrain.train.callbacks._averaging import (
@@ -20,7 +21,6 @@ from audiotrain.train.callbacks._averaging import (
     floating,
     function_name,
     put_into,
-    signature,
 )
 from audiotrain.train.callbacks.lr_plateau import _groups
 
@@ -295,7 +295,7 @@ class StochasticWeightAveraging(AveragingCallback):
                 try:
                     new = average_fn(self._average[name], value, n)
                 except TypeError as err:
-                    if self._avg_fn is None or signature(self._avg_fn) is not None:
+                    if self._avg_fn is None or known_signature(self._avg_fn) is not None:
                         raise  # (its arity was checked: an error of its own)
                     raise TypeError(
                         f"StochasticWeightAveraging: avg_fn {function_name(self._avg_fn)} failed, called as "

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._arguments import changed_arguments, settings_repr
+from audiotrain._signatures import known_signature
 from audiotrain.train.callbacks._averaging import (
     AVG_FN_CALL,
     AverageFunction,
@@ -20,7 +21,6 @@ from audiotrain.train.callbacks._averaging import (
     floating,
     function_name,
     put_into,
-    signature,
 )
 
 import mlx.core as mx
@@ -307,7 +307,7 @@ class WeightAveraging(AveragingCallback):
         try:
             new = self._compiled_avg_fn(self._average, current, mx.array(self.n_averaged, mx.int32))
         except TypeError as err:
-            if signature(avg_fn) is not None:
+            if known_signature(avg_fn) is not None:
                 raise  # (its arity was checked: an error of its own)
             raise TypeError(
                 f"{owner}: avg_fn {function_name(avg_fn)} failed, called as {AVG_FN_CALL}: {err}"
