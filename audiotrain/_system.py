@@ -3,12 +3,16 @@ package and MLX keep files in."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from audiotrain._cgroup import cgroup_cpu_limit
+from audiotrain._stop_signals import STOP_SIGNALS
 
 #: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
 BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
@@ -425,19 +429,49 @@ def flush_stdout() -> None:
         sys.stdout.flush()
 
 
+class StoppedBySignal(KeyboardInterrupt):
+    """What SIGTERM raises in a recipe command where no command of it handles the signal (as its modules
+    load, between its stages): the KeyboardInterrupt a Ctrl-C raises there, naming its signal (`signum`)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _sigterm_stops(signum: int, frame: Any) -> None:
+    raise StoppedBySignal(signum)
+
+
+# A stand-in for SIGTERM's default action: `interrupt.stop_on_signals` takes SIGTERM over from it, as from
+# the default, and gives it back at its end.
+_sigterm_stops.in_place_of_default = True  # type: ignore[attr-defined]
+
+
+def ignore_stop_signals_until_exit() -> None:
+    """Ignore Ctrl-C, SIGTERM and SIGUSR1 from here to the exit of a command that a stop ended (its last
+    line is out): a second one during its cleanup, or as Python ends (which puts back signals' default
+    actions, not an ignore), would end it by the signal instead of with the status it says."""
+    with contextlib.suppress(ValueError):  # (not the main thread: only it can)
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def run_recipe_command(cli_module: str) -> None:
-    """The body of a recipe's ``__main__``: `cli_module`'s ``main()`` as a command, and its exit."""
-    exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra to install
-    escape_what_stdout_cannot_encode()
-    show_warnings_on_one_line()
-    private_matplotlib_folder_unless_writable()
-    import importlib
+    """The body of a recipe's ``__main__``: `cli_module`'s ``main()`` as a command, and its exit.
 
-    from audiotrain.distributed import exit_rank
-    from audiotrain.train.interrupt import SaveAborted
-
+    A stop signal that no command handles (as the modules load, the first half second or so) is one line,
+    ``interrupted (Ctrl-C)`` or ``interrupted (SIGTERM)``, and status 130 or 143, as in the commands."""
+    with contextlib.suppress(ValueError):  # (not the main thread: only it can)
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # (a program's own handler stays)
+            signal.signal(signal.SIGTERM, _sigterm_stops)
     try:
         try:
+            exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra
+            escape_what_stdout_cannot_encode()
+            show_warnings_on_one_line()
+            private_matplotlib_folder_unless_writable()
+            import importlib
+
             status = importlib.import_module(cli_module).main()
         finally:  # here, where a reader that left is handled, not at exit: a pipe is block-buffered
             flush_stdout()
@@ -447,8 +481,6 @@ def run_recipe_command(cli_module: str) -> None:
         # not done (evaluate writes its files before it prints its table).
         discard_stdout()
         status = 128 + SIGPIPE
-    except SaveAborted as aborted:  # (a KeyboardInterrupt too) fit said what was left
-        status = aborted.code  # 130, or 143 for SIGTERM
     except RuntimeError as error:
         # A kernel compile that TMPDIR's room or rights broke outside `Trainer.fit` (which says it itself):
         # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.
@@ -457,8 +489,12 @@ def run_recipe_command(cli_module: str) -> None:
             raise
         print(f"error: {compile_error}", file=sys.stderr)
         status = 2
-    except KeyboardInterrupt as stop:  # a stop no command handles: as the modules load, or the ranks start
-        status = _interrupted(stop)
+    except KeyboardInterrupt as stop:
+        ignore_stop_signals_until_exit()  # (also while the modules `_interrupted` names load)
+        if isinstance(stop, SystemExit):  # `SaveAborted`: fit said what was left
+            status = stop.code  # 130, or 143 for SIGTERM
+        else:  # a stop no command handles: as the modules load, or the ranks start
+            status = _interrupted(stop)
     except Warning as warning:
         # `python -W error` (or PYTHONWARNINGS=error) made one of the warnings an error: the user's choice,
         # said as the recipes' other errors are, in one line (`warning: ...` would have been one too).
@@ -466,6 +502,10 @@ def run_recipe_command(cli_module: str) -> None:
             raise
         print(f"error: {type(warning).__name__}: {warning}", file=sys.stderr)
         status = 2
+    if status in {128 + signum for signum in STOP_SIGNALS}:
+        ignore_stop_signals_until_exit()  # a stopped command said its last line
+    from audiotrain.distributed import exit_rank
+
     # A user error on one rank (status 2) must end a data-parallel job, not leave it waiting in MPI's teardown.
     exit_rank(status)
 

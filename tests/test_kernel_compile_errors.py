@@ -3,9 +3,12 @@ before training), is one line naming TMPDIR, not MLX's raw 25-50 line error; so 
 handles itself."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 MLX_SAYS = (
     "[Compile::eval_cpu] Failed to compile function Ci4IBroadcastBDi4OMaximumAC_V: Failed to execute command "
@@ -14,7 +17,8 @@ MLX_SAYS = (
 )
 
 
-def run_command(tmp_path, body: str) -> subprocess.CompletedProcess:
+def run_command(tmp_path, body: str, before: str = "") -> subprocess.CompletedProcess:
+    """Run `body` as a recipe's command (its ``main()``), after `before` (code run first)."""
     (tmp_path / "failing_cli.py").write_text(f"def main():\n    {body}\n")
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, TMPDIR=str(tmp_path))
@@ -23,11 +27,13 @@ def run_command(tmp_path, body: str) -> subprocess.CompletedProcess:
         [
             sys.executable,
             "-c",
-            "from audiotrain._system import run_recipe_command as run; run('failing_cli')",
+            f"{before}\nfrom audiotrain._system import run_recipe_command as run; run('failing_cli')",
         ],
         env=env,
         capture_output=True,
         text=True,
+        # SIGINT at its default, as in a terminal (a test run from a background job inherits it ignored)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -58,3 +64,33 @@ def test_a_save_that_a_second_stop_signal_aborted_keeps_its_exit_status_and_says
     done = run_command(tmp_path, "from audiotrain.train.interrupt import SaveAborted; raise SaveAborted(143)")
     assert done.returncode == 143 and "Traceback" not in done.stderr
     assert "interrupted" not in done.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_as_the_command_sets_up_is_one_line_and_its_status(tmp_path, signum):
+    """Ctrl-C in the first half second of a recipe's command, as mlx and the modules it needs loaded before
+    the command's own handling, printed a KeyboardInterrupt traceback (status -2); SIGTERM there ended it
+    without a word (-15)."""
+    loading = (  # in mlx's import, the first thing the command does
+        "import signal, audiotrain._system as s\n"
+        f"s.exit_unless_mlx_loads = lambda: signal.raise_signal({signum})"
+    )
+    done = run_command(tmp_path, "return 0", before=loading)
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert done.returncode == 128 + signum and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == f"interrupted ({name})"
+
+
+def test_sigterm_between_a_commands_stages_stops_it_as_ctrl_c_does(tmp_path):
+    """Where no stage of the command handles it, SIGTERM is the KeyboardInterrupt Ctrl-C is there."""
+    done = run_command(tmp_path, "import signal; signal.raise_signal(signal.SIGTERM); return 0")
+    assert done.returncode == 143 and done.stderr.strip() == "interrupted (SIGTERM)", done.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_after_a_stopped_commands_last_line_keeps_its_status(tmp_path, signum):
+    """A second Ctrl-C (or a SIGTERM) as a stopped command ended (its cleanup, Python's exit) ended it by
+    the signal (status -2, -15) or with a traceback, not with the status 130 its last line went with."""
+    at_exit = f"import atexit, os; atexit.register(os.kill, os.getpid(), {signum}); return 130"
+    done = run_command(tmp_path, at_exit)
+    assert done.returncode == 130 and done.stderr == "", done.stderr

@@ -223,6 +223,44 @@ def test_sigterm_and_sigusr1_stop_a_fit_as_ctrl_c_does(tmp_path, signum):
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 
+PROCESS_WORKERS_FIT = """
+import time
+import audiotrain
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+class Slow(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.global_step == 3:
+            print("READY", flush=True)
+        time.sleep(0.05)
+
+if __name__ == "__main__":  # (process workers import this script)
+    x, y = make_data(4000)
+    loader = DataLoader(list(zip(x, y)), batch_size=8, num_workers=2, worker_type="process")
+    t = Trainer(max_epochs=1000, default_root_dir=".", enable_progress_bar=False, compile=False)
+    t.fit(Slow(), loader)
+    print("RETURNED", t.interrupted, t.global_step, flush=True)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_sigterm_to_the_process_group_stops_a_fit_with_process_workers_as_ctrl_c_does(tmp_path, signum):
+    """`timeout` and Slurm's `scancel` signal every process of the group: the DataLoader's worker processes,
+    which ignored SIGINT alone, died of it, and the fit ended with a DataLoaderError traceback ("worker 0
+    exited unexpectedly (exit code -15, SIGTERM)") and no `interrupted`: the epoch under way was lost."""
+    (tmp_path / "fit.py").write_text(PROCESS_WORKERS_FIT)
+    proc = _start(["fit.py"], tmp_path, start_new_session=True)
+    before = _wait_for(proc, "READY")
+    os.killpg(proc.pid, signum)
+    out = _finish(proc, before)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "exited unexpectedly" not in out, out
+    assert f"Interrupted by {signal.Signals(signum).name}: saving a checkpoint after this step" in out
+    assert "RETURNED True" in out and "Resume with" in out
+    assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
+
+
 def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path):
     """SIGTERM and SIGUSR1 are taken over only where they would end the process."""
     from audiotrain import Trainer
@@ -435,7 +473,7 @@ def _aborted_fit(tmp_path, script: str, first_words: str) -> tuple[str, Path]:
     )
     out = done.stdout + done.stderr
     assert done.returncode == 130, out
-    assert "Traceback" not in out and "RETURNED" not in out, out
+    assert "Traceback" not in out and "Exception ignored" not in out and "RETURNED" not in out, out
     (line,) = [line for line in out.splitlines() if line.startswith(first_words)]
     return line, tmp_path / "checkpoints"
 
@@ -477,6 +515,50 @@ def test_a_second_ctrl_c_before_the_save_began_aborts_with_one_line_and_status_1
     """A second Ctrl-C while the step the first one stops after still ran ended the script with a
     SignalInterrupt traceback from inside the step (or a DataLoader worker's read) and exit status 1."""
     line, folder = _aborted_fit(tmp_path, BEFORE_SAVE_SCRIPT, "Aborted before the save")
+    assert line == (
+        f"Aborted before the save: nothing was saved as {folder / 'interrupted'}; the newest intact "
+        f"checkpoint is {folder / 'last'} (epoch 1, global step 6)"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch=0-step=6", "last"]
+
+
+WORKERS_CLOSING_SCRIPT = """
+import multiprocessing.process, signal
+import audiotrain
+from audiotrain import DataLoader, Trainer
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+from tasks import TinyClassifier, make_data
+
+class CtrlCAtStep8(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 8:
+            signal.raise_signal(signal.SIGINT)  # the first: stop after this step and save
+
+join = multiprocessing.process.BaseProcess.join
+seconds = []
+
+def join_then_ctrl_c(process, timeout=None):
+    if t.interrupted and not seconds:
+        seconds.append(process.name)
+        signal.raise_signal(signal.SIGINT)  # the second, while the stopped epoch's workers end
+    return join(process, timeout)
+
+if __name__ == "__main__":  # (process workers import this script)
+    multiprocessing.process.BaseProcess.join = join_then_ctrl_c
+    x, y = make_data(96)
+    loader = DataLoader(list(zip(x, y)), batch_size=16, num_workers=2, worker_type="process")
+    t = Trainer(max_epochs=3, default_root_dir=".", enable_progress_bar=False,
+                callbacks=[CtrlCAtStep8(), ModelCheckpoint(save_last=True)])
+    t.fit(TinyClassifier(), loader)
+    print("RETURNED", flush=True)
+"""
+
+
+def test_a_second_ctrl_c_while_the_process_workers_end_aborts_before_the_save(tmp_path):
+    """The pool of the stopped epoch's process workers closes as its iterator goes, inside a finalizer: a
+    second Ctrl-C there was printed as "Exception ignored in: <finalize object ...>" with a traceback and
+    dropped, and the save went on."""
+    line, folder = _aborted_fit(tmp_path, WORKERS_CLOSING_SCRIPT, "Aborted before the save")
     assert line == (
         f"Aborted before the save: nothing was saved as {folder / 'interrupted'}; the newest intact "
         f"checkpoint is {folder / 'last'} (epoch 1, global step 6)"

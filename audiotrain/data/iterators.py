@@ -64,8 +64,8 @@ class _LoaderIterator:
         self._token = loader._token
         self._seed, self._epoch = seed, loader.epoch
         self._pool = pool
-        # The finalizer holds the pool's `close`, never `self`, so the iterator can still be collected.
-        self._finalizer = weakref.finalize(self, pool.close) if own else None
+        # The finalizer holds the pool's method, never `self`, so the iterator can still be collected.
+        self._finalizer = weakref.finalize(self, pool.close_when_collected) if own else None
         self._next = start  # position of the next batch handed out
         self._done = False
 
@@ -88,8 +88,9 @@ class _LoaderIterator:
     def close(self) -> None:
         """Stop this epoch's workers (non-persistent pools); called at the end, on errors and on GC."""
         self._done = True
-        if self._finalizer is not None:
-            self._finalizer()
+        # Closed here, not through the finalizer: a Ctrl-C while the workers end is raised to the caller.
+        if self._finalizer is not None and self._finalizer.detach() is not None:
+            self._pool.close()
 
 
 class _EpochIterator(_LoaderIterator):

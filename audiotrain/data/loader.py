@@ -630,7 +630,7 @@ class DataLoader:
         if self._pool is None or not self._pool.healthy():
             self.close()
             self._pool = self._new_pool()
-            self._pool_finalizer = weakref.finalize(self, self._pool.close)
+            self._pool_finalizer = weakref.finalize(self, self._pool.close_when_collected)
         else:
             self._pool.reset()
         return self._pool, False

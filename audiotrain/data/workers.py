@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import errno
 import multiprocessing as mp
+import multiprocessing.util  # noqa: F401  (its exit handler registered before `_end_process_workers_at_exit`)
 import numbers
 import os
 import pickle
@@ -41,6 +42,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from audiotrain._stop_signals import STOP_SIGNALS
 from audiotrain._thread_streams import clear_streams_when_thread_ends
 
 import numpy as np
@@ -120,6 +122,12 @@ class DataLoaderError(RuntimeError):
         self.worker_traceback = worker_traceback
         self.worker_id = worker_id
         self.exit_code = exit_code
+
+    @property
+    def killed_by_stop_signal(self) -> bool:
+        """A worker process died of a stop signal (Ctrl-C, SIGTERM, SIGUSR1: `STOP_SIGNALS`), one sent to the
+        whole process group that reached it before it could ignore it: during a stop, the stop itself."""
+        return self.exit_code is not None and -self.exit_code in STOP_SIGNALS
 
     @property
     def killed_by_sigint(self) -> bool:
@@ -686,11 +694,15 @@ def _worker_loop(
         # release its streams as it ends, or MLX aborts the process at exit (`_end_thread_workers_at_exit`).
         clear_streams_when_thread_ends()
     if is_process:
-        # Ctrl-C reaches the whole process group; the main process handles it and shuts workers down.
-        # SIGINT was held back since the fork (`_sigint_held`): once ignored, it is let through again.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Ctrl-C reaches the whole process group, and so does SIGTERM or SIGUSR1 from `timeout`, `scancel`
+        # or a cluster's time limit: the main process handles them as a stop and shuts the workers down
+        # (`WorkerPool.close`, which kills one that does not exit), and a worker whose main process died
+        # exits by itself (it watches its parent). They were held back since the fork
+        # (`_stop_signals_held`): once ignored, they are let through again.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
         try:
             # The payload comes in a one-item list (`WorkerPool._start`): emptied here, the pickled bytes
             # are freed once loaded. As the argument itself they would stay alive beside the dataset for
@@ -797,25 +809,29 @@ def _worker_loop(
         result_q.put((generation, batch_index, *result))
         if stop is not None and stop.is_set():
             break
+        if is_process and parent is not None and not parent.is_alive():
+            break  # orphaned (a SIGTERM to the process group ended the main process alone): no more tasks
     if is_process:
         # Do not block this process's exit on flushing results nobody will read.
         result_q.cancel_join_thread()
 
 
 @contextlib.contextmanager
-def _sigint_held():
-    """SIGINT held back (blocked, not lost) in this thread while it starts worker processes.
+def _stop_signals_held():
+    """The stop signals (SIGINT, SIGTERM, SIGUSR1) held back (blocked, not lost) in this thread while it
+    starts worker processes.
 
-    A new process inherits the blocked signal through fork and exec, so a Ctrl-C to the process group
-    cannot kill a worker while it imports numpy and the dataset's module (a second or so after a spawn,
-    at every epoch of a non-persistent pool); the worker ignores SIGINT and then lets it through. Here a
-    SIGINT that arrived meanwhile is delivered when the mask is restored. (A forkserver's workers inherit
-    its server's mask instead; the Trainer takes a worker that SIGINT killed during a stop as the stop.)
+    A new process inherits the blocked signals through fork and exec, so a Ctrl-C or a SIGTERM to the
+    process group cannot kill a worker while it imports numpy and the dataset's module (a second or so after
+    a spawn, at every epoch of a non-persistent pool); the worker ignores them and then lets them through.
+    Here a signal that arrived meanwhile is delivered when the mask is restored. (A forkserver's workers
+    inherit its server's mask instead; the Trainer takes a worker that a stop signal killed during a stop as
+    the stop: `DataLoaderError.killed_by_stop_signal`.)
     """
     if not hasattr(signal, "pthread_sigmask"):  # (not on Windows)
         yield
         return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))
     try:
         yield
     finally:
@@ -897,9 +913,15 @@ class WorkerPool:
                     f"(no lambdas or local functions), or use worker_type='thread'."
                 ) from exc
             ctx = mp.get_context(mp_context) if isinstance(mp_context, str) else mp_context
-            self._task_qs = [ctx.Queue() for _ in range(num_workers)]
-            self._result_q = ctx.Queue()
+            # The first queue starts multiprocessing's resource tracker, a process of the same group, which
+            # ignores SIGINT and SIGTERM alone: started with the stop signals held, it keeps SIGUSR1 blocked
+            # (a SIGUSR1 to the group killed it, and its replacement printed KeyErrors at exit). (A hold of
+            # its own: starting the tracker lets SIGINT and SIGTERM through again in this thread.)
+            with _stop_signals_held():
+                self._task_qs = [ctx.Queue() for _ in range(num_workers)]
+                self._result_q = ctx.Queue()
             self._stop = None
+            _process_pools.add(self)
             self._workers = [
                 ctx.Process(
                     target=_worker_loop,
@@ -927,7 +949,7 @@ class WorkerPool:
                 for i, q in enumerate(self._task_qs)
             ]
         with (
-            _sigint_held() if self.is_process else contextlib.nullcontext(),
+            _stop_signals_held() if self.is_process else contextlib.nullcontext(),
             _in_worker_environment(self.is_process),
         ):
             for w in self._workers:
@@ -940,7 +962,7 @@ class WorkerPool:
         self._closed = True
         for w in self._workers:
             if self.is_process and w.pid is not None and w.is_alive():
-                w.terminate()
+                w.kill()  # (a worker ignores SIGTERM, and holds it back while it starts)
                 w.join(_JOIN_TIMEOUT_S)
         for q in [*self._task_qs, getattr(self, "_result_q", None)]:
             if self.is_process and q is not None:
@@ -1056,7 +1078,7 @@ class WorkerPool:
         Threads are daemons and are not waited for (a thread stuck in user code cannot be killed, and
         waiting would block the caller, possibly inside garbage collection), except at interpreter exit
         (`_end_thread_workers_at_exit`). Processes get up to
-        ``timeout`` s to exit, then are terminated, then killed, so none is left behind.
+        ``timeout`` s to exit, then are killed, so none is left behind.
         """
         if self._closed:
             return
@@ -1070,22 +1092,44 @@ class WorkerPool:
             except (OSError, ValueError):
                 pass
         if self.is_process:
+            stop = None
             deadline = time.monotonic() + timeout
-            for w in self._workers:
-                while w.is_alive() and time.monotonic() < deadline:
-                    self._drain_results()  # a worker blocked writing a result to a full pipe cannot exit
-                    w.join(0.05)
+            try:
+                for w in self._workers:
+                    while w.is_alive() and time.monotonic() < deadline:
+                        self._drain_results()  # a worker blocked writing a result to a full pipe cannot exit
+                        w.join(0.05)
+            except KeyboardInterrupt as stopped:
+                # A (second) Ctrl-C while the workers end their batches: they are killed now rather than
+                # waited for, and the stop goes on once they are (not from a pool half closed, whose
+                # workers would run on).
+                stop = stopped
             for w in self._workers:
                 if w.is_alive():
-                    w.terminate()
-                    w.join(1.0)
-                if w.is_alive():
-                    w.kill()
+                    w.kill()  # (a worker ignores SIGTERM: `terminate` would not end it)
                     w.join(1.0)
             for q in [*self._task_qs, self._result_q]:
                 q.cancel_join_thread()
                 q.close()
+            if stop is not None:
+                self._buffer.clear()
+                raise stop
         self._buffer.clear()
+
+    def close_when_collected(self) -> None:
+        """`close`, as the finalizer of the iterator or loader that owned the pool runs it (they were
+        collected). Python prints an exception raised in a finalizer ("Exception ignored in: <finalize
+        ...>") and drops it: a stop signal's `SignalInterrupt` (a second Ctrl-C while the workers of a
+        stopped epoch end) is not raised from here. The handler that raised it noted the signal, and its
+        owner acts on it (a fit aborts before its save: `StopRequests.request`; `stop_at_once` raises it as
+        its block ends). A plain KeyboardInterrupt (Python's own handler) goes on, as any exception."""
+        try:
+            self.close()
+        except KeyboardInterrupt as stop:
+            from audiotrain.train.interrupt import SignalInterrupt  # (loaded: its handler raised it)
+
+            if not isinstance(stop, SignalInterrupt):
+                raise
 
     def _drain_results(self) -> None:
         try:
@@ -1099,6 +1143,19 @@ class WorkerPool:
 # may be gone while its threads are still ending).
 _thread_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _worker_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+# The pools of process workers, closed at interpreter exit.
+_process_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+
+
+@atexit.register  # (after multiprocessing's own, imported above: atexit runs it first)
+def _end_process_workers_at_exit() -> None:
+    """Close the process pools still open (a persistent loader's, an epoch's iterator not yet collected).
+
+    Left to multiprocessing, its exit handler would `terminate` (SIGTERM) the workers, which ignore it, and
+    then wait for them for ever: they exit only on their pool's word or once the main process is gone."""
+    for pool in list(_process_pools):
+        with contextlib.suppress(Exception):
+            pool.close()
 
 
 @atexit.register

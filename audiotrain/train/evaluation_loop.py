@@ -190,8 +190,8 @@ class EvaluationLoop:
                     profile_as=name,
                 )
         except DataLoaderError as err:
-            if stoppable and t.interrupted and err.killed_by_sigint:
-                return None  # the same Ctrl-C reached a starting worker: the stop, not a failure
+            if stoppable and t.interrupted and err.killed_by_stop_signal:
+                return None  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, not a failure
             raise
         if stoppable and (result.stopped or t.interrupted):
             return None

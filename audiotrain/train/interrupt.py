@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._stop_signals import STOP_SIGNALS
+from audiotrain._system import StoppedBySignal
 from audiotrain.train import checkpoint as ckpt
 
 #: What MLX raises when a kernel it compiled cannot be loaded (a compiler that a signal ended, or a broken
@@ -80,9 +82,10 @@ def stop_status(signum: int) -> int:
 
 
 def signal_of(stop: BaseException) -> int:
-    """The signal behind KeyboardInterrupt `stop`: the one `stop_on_signals` raised it for, else Ctrl-C's
-    (Python's own handler raised it), which in a launched rank is its stand-in's (`signal_meant`)."""
-    if isinstance(stop, SignalInterrupt):
+    """The signal behind KeyboardInterrupt `stop`: the one `stop_on_signals` raised it for (or a recipe
+    command's SIGTERM outside it: `StoppedBySignal`), else Ctrl-C's (Python's own handler raised it), which
+    in a launched rank is its stand-in's (`signal_meant`)."""
+    if isinstance(stop, (SignalInterrupt, StoppedBySignal)):
         return stop.signum
     from audiotrain.distributed.local import stop_signals
 
@@ -163,7 +166,9 @@ def _signals_to_take() -> list[int]:
         if signum is None or signum in taken:
             continue
         current = signal.getsignal(signum)
-        if current == signal.SIG_DFL or current in _installed:  # (an enclosing stop_on_signals' own)
+        # (an enclosing stop_on_signals' own, or a recipe command's SIGTERM in place of the default)
+        in_place_of_default = getattr(current, "in_place_of_default", False)
+        if current == signal.SIG_DFL or current in _installed or in_place_of_default:
             taken.append(signum)
     return taken
 
@@ -285,9 +290,7 @@ def ignoring_stop_signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    names = ("SIGINT", "SIGTERM", "SIGUSR1")
-    signums = [getattr(signal, name) for name in names if hasattr(signal, name)]
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in signums}
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
         yield
     finally:

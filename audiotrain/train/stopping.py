@@ -50,6 +50,10 @@ class StopRequests:
         self.time_out = False  # `max_time` ended the fit (`time_ran_out`)
         self.interrupted = False
         self.signal_heard = False
+        # A second stop asked to abort (`request` returned True). Its interrupt may have been lost on the
+        # way: raised inside a finalizer (the workers of the stopped epoch's DataLoader closing as its
+        # iterator went), which Python prints and drops. The save is aborted all the same.
+        self.abort_asked = False
         self.interrupted_checkpoint: Path | None = None  # where a stop signal saved (enable_checkpointing)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
         self.resume_hint: str | None = (
@@ -62,6 +66,7 @@ class StopRequests:
     def start_fit(self) -> None:
         """A fit starts with no request and no `interrupted` checkpoint of its own yet."""
         self.should_stop = self.should_stop_agreed = self.interrupted = self.signal_heard = False
+        self.abort_asked = False
         self.time_out = False
         self.interrupted_checkpoint = None
 
@@ -108,6 +113,7 @@ class StopRequests:
         # rank's (`interrupted`) before this rank's own copy of that Ctrl-C reached it (a launcher signals
         # the ranks one by one, and a busy rank handles it late): that copy is not a second Ctrl-C.
         if self.signal_heard or (self.interrupted and t.world_size == 1):
+            self.abort_asked = True
             return True
         name = stop_signal_name(signum)
         heard = "Interrupted" if name == "Ctrl-C" else f"Interrupted by {name}"
@@ -158,6 +164,8 @@ class StopRequests:
         `interrupted` beside the first ModelCheckpoint's checkpoints (at an OnExceptionCheckpoint's path where
         there is one), and `last` made a copy of it."""
         t = self._trainer
+        if self.abort_asked:
+            self.abort_before_save()  # a second stop whose interrupt was lost on its way (see __init__)
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
         t.callbacks.call_quietly("on_exception", t, t.module, KeyboardInterrupt())
         path = self._checkpoint_path()

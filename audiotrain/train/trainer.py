@@ -1101,8 +1101,8 @@ class Trainer:
                 exhausted = True
                 break
             except DataLoaderError as err:
-                if self.interrupted and err.killed_by_sigint:
-                    return  # the same Ctrl-C reached a starting worker: the stop, not a failure
+                if self.interrupted and err.killed_by_stop_signal:
+                    return  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, not a failure
                 raise
             with self.profiler.profile("run_training_batch"):
                 ended = self._train_batch(module, batch, n_batches, val_loader, val_every)
