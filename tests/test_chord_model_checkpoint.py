@@ -29,14 +29,14 @@ MODEL = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=3
 WINDOW_FRAMES = 32  # the run's data.window_frames: not the predictor's default of 96
 
 
-def _write_checkpoint(folder, record_extra=None, **state_extra):
+def _write_checkpoint(folder, record_extra=None, model_config=MODEL, **state_extra):
     """A checkpoint folder as the chord recipe writes it (weights, and the record predict reads); `state_extra`
     adds entries to its trainer state."""
     mx.random.seed(0)
-    model = ChordRecognitionModel(MODEL)
+    model = ChordRecognitionModel(model_config)
     mx.eval(model.parameters())
     record = {
-        "model_config": MODEL.to_dict(),
+        "model_config": model_config.to_dict(),
         **checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), WINDOW_FRAMES),
         **(record_extra or {}),
     }
@@ -151,17 +151,54 @@ def test_strict_false_loads_another_architecture_and_warns_with_the_weights_left
         ChordTask(deeper).on_load_checkpoint({CHECKPOINT_KEY: {"model_config": MODEL.to_dict()}})
 
 
-def test_resuming_a_run_started_from_other_weights_without_init_from_names_it(tmp_path):
-    """Its model came from --init_from, not from flags: the refusal says to add that --init_from, not
-    --model.* flags the user never typed (nor a hint about Python)."""
-    started = {"checkpoint": "/models/demo/checkpoints/best", "epoch": 34, "global_step": 340}
+def test_a_fine_tune_resumes_with_its_checkpoints_settings_whatever_its_init_from_folder_holds(tmp_path):
+    """Its model and features came from --init_from, not from flags, and its checkpoint holds them: its
+    resume takes them from there, with or without that --init_from, also where the folder holds another
+    model since or is gone. A refusal said to add the --init_from the command already had (its folder then
+    held another model), and one without it said so too, while the resume of another --init_from said to
+    leave it out; only repeating every --model.* flag went on (and dropped the run's init_from record)."""
+    source = _write_checkpoint(tmp_path / "source" / "checkpoints" / "best")
+    started = {"checkpoint": str(source.resolve()), "epoch": 3, "global_step": 12}
     last = _write_checkpoint(tmp_path / "ft" / "checkpoints" / "last", {"init_from": started})
+    parser = chords._training_parser("chords", "", needs_data=False, init_from=True)
+
+    def resumed(*flags):
+        """The settings `--resume last` with `flags` resolves to, after the checks of the resume."""
+        args = parser.parse_args([*flags, "--resume", str(last)])
+        config = chords._config_from_args(args)
+        check_resume_settings(config, last, init_from=args.init_from)
+        return config
+
+    source_run = tmp_path / "source"
+    assert resumed().model == MODEL  # (TrainingConfig's own d_model is 128)
+    assert resumed("--init_from", str(source_run)).model == MODEL
+    assert resumed("--init_from", str(source)).model == MODEL
+    # The --init_from folder overwritten by a run of another model size: not read.
+    _write_checkpoint(source, model_config=replace(MODEL, d_model=48))
+    assert resumed("--init_from", str(source_run)).model == MODEL
+    shutil.rmtree(source_run)  # and gone
+    assert resumed("--init_from", str(source_run)).model == MODEL
+    assert resumed().model == MODEL
+    # A flag that changes the model is refused, with a remedy that works.
     with pytest.raises(ValueError) as refused:
-        check_resume_settings(TrainingConfig(), last)
+        resumed("--model.d_model", "64")
     message = str(refused.value)
-    assert "model.d_model (16 there, 128 here)" in message
-    assert "this run started with --init_from /models/demo/checkpoints/best" in message, message
-    assert "Python" not in message and "--model.* settings" not in message
+    assert "model.d_model (16 there, 64 here)" in message
+    assert f"this run started with --init_from {source.resolve()}" in message, message
+    assert "drop the --preset, --config entries or flags that change them" in message, message
+    assert "Python" not in message and "add that --init_from" not in message
+    # Another start than the run's is refused, saying to leave it out, which resumes (above).
+    other = _write_checkpoint(tmp_path / "other" / "checkpoints" / "best")
+    with pytest.raises(ValueError) as refused:
+        resumed("--init_from", str(other))
+    message = str(refused.value)
+    assert f"the resumed run started from the weights of {source.resolve()}" in message, message
+    assert "Leave --init_from out to resume it" in message
+    # A run from random weights resumed with --init_from: the same refusal, and its folder is not read.
+    plain = _write_checkpoint(tmp_path / "plain" / "checkpoints" / "last")
+    args = parser.parse_args(["--init_from", str(tmp_path / "gone"), "--resume", str(plain)])
+    with pytest.raises(ValueError, match=r"started from random weights.*Leave --init_from out to resume it"):
+        check_resume_settings(chords._config_from_args(args), plain, init_from=args.init_from)
 
 
 def test_predict_and_init_from_need_only_the_weights_and_the_record(run, tmp_path, song):

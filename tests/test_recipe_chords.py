@@ -4,6 +4,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from audiotrain.recipes.chords.predict import ChordPredictor, taper
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, make_schedule
 from audiotrain.recipes.config_cli import load_config_file
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import Callback
 from audiotrain.train.trainer import Trainer
 
 import mir_eval
@@ -34,6 +36,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from exactness import assert_same_numbers
 
 TINY_FLAGS = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
@@ -1891,37 +1894,79 @@ def tiny_run_argv(tiny_run, run_dir) -> list[str]:
     return [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
 
 
-def train_tiny_run_with_callback(patch, tiny_run, run_dir, callback) -> int:
-    """The chord recipe's status for a tiny run into `run_dir` whose Trainer also has `callback` (one that
-    stops it with a signal at some point of training)."""
+def train_tiny_run_with_callback(patch, tiny_run, run_dir, callback, argv=None) -> int:
+    """The chord recipe's status for a tiny run into `run_dir` (or the command `argv`) whose Trainer also has
+    `callback` (one that stops it with a signal at some point of training)."""
     from audiotrain.recipes.chords import trainer as chords_trainer
 
     def trainer_with_callback(*args, callbacks=(), **kwargs):
         return Trainer(*args, callbacks=[*callbacks, callback], **kwargs)
 
     patch.setattr(chords_trainer, "SharedTrainer", trainer_with_callback)
-    return chords.main(tiny_run_argv(tiny_run, run_dir))
+    return chords.main(tiny_run_argv(tiny_run, run_dir) if argv is None else argv)
+
+
+class CtrlCAfterTheFirstBatch(Callback):
+    """Ctrl-C after the first of a tiny run's epoch's two batches."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 1:
+            signal.raise_signal(signal.SIGINT)
 
 
 @pytest.fixture
 def stopped_mid_epoch(tiny_run, tmp_path, monkeypatch):
     """A tiny run stopped by Ctrl-C after the first of its epoch's two batches: (its argv, its run folder, its
     ``interrupted`` checkpoint)."""
-    import signal
-
-    from audiotrain.train.callbacks import Callback
-
-    class CtrlCAfterTheFirstBatch(Callback):
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            if trainer.global_step == 1:  # the first of the epoch's two batches
-                signal.raise_signal(signal.SIGINT)
-
     run_dir = tmp_path / "stopped"
     with monkeypatch.context() as patch:
         assert train_tiny_run_with_callback(patch, tiny_run, run_dir, CtrlCAfterTheFirstBatch()) == 130
     stopped = run_dir / "checkpoints" / "interrupted"
     assert ckpt.read_state(stopped)["data_loader"]["batches_yielded"] == 1
     return tiny_run_argv(tiny_run, run_dir), run_dir, stopped
+
+
+def test_a_fine_tune_resumes_exactly_after_its_init_from_folder_is_deleted(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A fine-tune stopped by Ctrl-C whose --init_from folder is deleted since resumes without --init_from:
+    its model and feature settings, and its init_from record, come from its own checkpoint, and it ends as
+    the uninterrupted fine-tune does. It was refused ("add that --init_from to the command", which named a
+    folder that was gone), and repeating every --model.* flag instead resumed it without its record of where
+    it started."""
+    root, demo_run = tiny_run
+    source = tmp_path / "source"
+    shutil.copytree(demo_run, source)
+    # No --model.* or --features.* flag: they are the checkpoint's.
+    fine_tune = [
+        "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
+        "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "2", "--save_every", "0",
+        "--progress_bar", "false", "--data.cache_dir", str(root / "cache"),
+    ]  # fmt: skip
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert chords.main([*fine_tune, "--init_from", str(source), "--run_dir", str(straight)]) == 0
+    argv = [*fine_tune, "--init_from", str(source), "--run_dir", str(stopped)]
+    with monkeypatch.context() as patch:
+        assert train_tiny_run_with_callback(patch, tiny_run, stopped, CtrlCAfterTheFirstBatch(), argv) == 130
+    interrupted = stopped / "checkpoints" / "interrupted"
+    assert ckpt.read_state(interrupted)["data_loader"]["batches_yielded"] == 1  # (in the middle of an epoch)
+    started = json.loads((straight / "config.json").read_text())["init_from"]
+    assert started["checkpoint"] == str((source / "checkpoints" / "best").resolve())
+    shutil.rmtree(source)
+    capsys.readouterr()
+    assert chords.main([*fine_tune, "--run_dir", str(stopped), "--resume", str(interrupted)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "settings changed since its run" not in err, err
+    assert json.loads((stopped / "config.json").read_text())["init_from"] == started
+    for name in ("best", "last"):
+        resumed, uninterrupted = (run / "checkpoints" / name for run in (stopped, straight))
+        assert ckpt.read_state(resumed)["module_state"][CHECKPOINT_KEY]["init_from"] == started
+        weights = ckpt.read_arrays(resumed / ckpt.MODEL_FILE)
+        expected = ckpt.read_arrays(uninterrupted / ckpt.MODEL_FILE)
+        assert weights.keys() == expected.keys()
+        for key in expected:
+            assert_same_numbers(np.array(weights[key]), np.array(expected[key]), err_msg=f"{name}: {key}")
+    _trained_the_same(stopped, straight)
 
 
 @pytest.mark.parametrize(

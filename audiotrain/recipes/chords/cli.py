@@ -74,7 +74,11 @@ from audiotrain.recipes.chords.config import (
 )
 from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
 from audiotrain.recipes.chords.export import main as export_main
-from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
+from audiotrain.recipes.chords.init_from import (
+    check_init_from,
+    model_settings_checkpoint,
+    with_checkpoint_model,
+)
 from audiotrain.recipes.chords.predict import ChordPredictor, folds_case  # noqa: F401
 from audiotrain.recipes.chords.song_record import UNRECORDED_DEMO_FLAG, unrecorded_demo_note
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
@@ -130,7 +134,8 @@ INIT_FROM_HELP = (
     "e.g. fine-tune the demo model on your songs: a new optimizer, learning-rate schedule and epoch count, "
     "this run's songs, a run folder of its own. The model and feature settings are the checkpoint's; a "
     "--preset, --config or flag that changes one is refused (--model.dropout may differ). With --resume "
-    "(the command an interrupted run prints) the resumed checkpoint's weights are used"
+    "(the command an interrupted run prints) the resumed checkpoint's weights and settings are used, and "
+    "this folder is not read: a resume of such a run needs no --init_from"
 )
 OVERWRITE_HELP = (
     "replace a previous run in --run_dir: remove what it wrote (its checkpoints, config.json, history.json, "
@@ -198,15 +203,23 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     """Defaults (or the benchmark's) < ``--preset`` < the ``--config`` file < flags; a cache or data folder
     given relative to the working folder is made absolute, so that the run's config.json repeats it from
     any folder rather than filling a new cache there (or finding no songs); so are the annotations folder
-    and the pairs file. (An empty one means the default cache, or the demo songs.)"""
+    and the pairs file. (An empty one means the default cache, or the demo songs.)
+
+    The model and feature settings of a run started from a checkpoint's weights are that checkpoint's, and
+    those of its resume the resumed checkpoint's (`model_settings_checkpoint`): the preset, file and flags
+    apply over them, and a change is refused when the run starts."""
     from dataclasses import replace
 
     config = benchmark_config() if args.benchmark else TrainingConfig()
-    if getattr(args, "init_from", None) is not None:  # its model and features, unless told otherwise
-        config = with_checkpoint_model(config, args.init_from)
+    # (Only train and demo fine-tune: cv's --resume names its run folder.)
+    settings_from = (
+        model_settings_checkpoint(args.resume, args.init_from) if hasattr(args, "init_from") else None
+    )
+    if settings_from is not None:
+        config = with_checkpoint_model(config, settings_from)
     config = resolve_settings(config, PRESETS, args.preset, args.config, args, derived=derived_settings)
     if args.config is not None:
-        config = _with_older_record_meanings(config, args)
+        config = _with_older_record_meanings(config, args, model_from_checkpoint=settings_from is not None)
     check_model_fits_memory(config)
     for name in ("cache_dir", "data_dir", "annotations", "pairs"):
         folder = getattr(config.data, name)
@@ -216,13 +229,16 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     return config
 
 
-def _with_older_record_meanings(config: TrainingConfig, args: argparse.Namespace) -> TrainingConfig:
+def _with_older_record_meanings(
+    config: TrainingConfig, args: argparse.Namespace, model_from_checkpoint: bool
+) -> TrainingConfig:
     """`config` with the settings that a ``--config`` run record of an older audiotrain lacks read as that
     version ran where that is known (`older_record_meanings`: no bass view, no tuning correction, the train
     style alone, one process), and one line that says so (`read_older_record`). Filled silently with today's
-    defaults, they trained another model size on other demo songs in another process count."""
+    defaults, they trained another model size on other demo songs in another process count.
+    `model_from_checkpoint`: the model and features are a checkpoint's (`model_settings_checkpoint`)."""
     meanings = older_record_meanings()
-    if getattr(args, "init_from", None) is not None:  # the model and features are the checkpoint's
+    if model_from_checkpoint:
         meanings = {k: v for k, v in meanings.items() if not k.startswith(("model.", "features."))}
     resuming = getattr(args, "resume", None) is not None
     config, note = read_older_record(
@@ -371,8 +387,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    if args.config is not None and args.init_from is None:
-        _note_a_run_started_from_weights(args.config)
+    if args.config is not None and args.init_from is None and args.resume is None:
+        _note_a_run_started_from_weights(args.config)  # (a resume goes on with its checkpoint's weights)
     if not demo:
         config = _with_data_folder(parser, args, config)
         config = _with_resumed_pairing(args, config)
@@ -429,9 +445,13 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
                 else None
             )
             check_resume_settings(
-                config, args.resume, resume_unrecorded_demo=args.resume_unrecorded_demo, run_dir=own
+                config,
+                args.resume,
+                resume_unrecorded_demo=args.resume_unrecorded_demo,
+                run_dir=own,
+                init_from=args.init_from,
             )
-        if args.init_from:
+        elif args.init_from:  # (a resume does not read it)
             check_init_from(config, args.init_from, Path(args.run_dir) if args.run_dir else None)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
             folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)

@@ -7,6 +7,11 @@ the command line starts from the checkpoint's model and feature settings (`with_
 preset, ``--config`` file or flag that changes one of them is refused, naming it (`check_init_from`); only
 `INIT_FROM_FREE_MODEL_FIELDS` may differ. The run's config.json, and each of its checkpoints, record where it
 started (``init_from``: the checkpoint folder, and the epoch and step it had reached).
+
+A ``--resume`` of such a run goes on with the resumed checkpoint's own weights, and takes its model and
+feature settings, and its ``init_from`` record, from that checkpoint too (`model_settings_checkpoint`,
+`started_from`): the folder ``--init_from`` named is not read again, so the run resumes whether it still
+holds that model, holds another one since, or is gone.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from audiotrain.train import checkpoint as ckpt
 
 import mlx.core as mx
 
-__all__ = ["INIT_FROM_FREE_MODEL_FIELDS", "check_init_from", "load_initial_weights", "with_checkpoint_model"]
+__all__ = [
+    "INIT_FROM_FREE_MODEL_FIELDS",
+    "check_init_from",
+    "check_resumed_init_from",
+    "load_initial_weights",
+    "model_settings_checkpoint",
+    "started_from",
+    "with_checkpoint_model",
+]
 
 
 #: Model settings that may differ from an ``--init_from`` checkpoint's: they change how the network trains,
@@ -46,12 +59,67 @@ def _init_settings(init_from: str | Path) -> tuple[Path, dict, ChordModelConfig,
     return folder, state, model, ChordFeatureConfig.from_stored(stored["features"])
 
 
-def with_checkpoint_model(config: TrainingConfig, init_from: str | Path) -> TrainingConfig:
-    """`config` with the model and feature settings of checkpoint `init_from`: the base that ``train
-    --init_from`` applies its preset, ``--config`` file and flags to, so that a run started from a
-    checkpoint's weights has its model without repeating the flags it was trained with."""
-    _, _, model, features = _init_settings(init_from)
+def with_checkpoint_model(config: TrainingConfig, checkpoint: str | Path) -> TrainingConfig:
+    """`config` with the model and feature settings of `checkpoint` (see `model_settings_checkpoint`): the
+    base that ``train --init_from`` applies its preset, ``--config`` file and flags to, so that a run started
+    from a checkpoint's weights, and its resume, has its model without repeating the flags it was trained
+    with."""
+    _, _, model, features = _init_settings(checkpoint)
     return replace(config, model=model, features=features)
+
+
+def started_from(state: dict) -> dict | None:
+    """The ``init_from`` record of a checkpoint (`state`, its trainer state) whose run started from another
+    checkpoint's weights (that checkpoint, and the epoch and step it had reached), or None for a run that
+    started from random weights."""
+    stored = (state.get("module_state") or {}).get(CHECKPOINT_KEY)
+    started = stored.get("init_from") if isinstance(stored, dict) else None
+    return started if isinstance(started, dict) and isinstance(started.get("checkpoint"), str) else None
+
+
+def model_settings_checkpoint(resume: str | Path | None, init_from: str | Path | None) -> Path | None:
+    """The checkpoint whose model and feature settings a ``train`` command starts from
+    (`with_checkpoint_model`), or None where its preset, ``--config`` file and flags give them (a run from
+    random weights, and the resume of one: its resume command repeats them).
+
+    A new run with ``--init_from`` takes that checkpoint's. The ``--resume`` of a run that started with
+    ``--init_from`` (its checkpoint records it; `started_from`), and a ``--resume`` given with one, take the
+    resumed checkpoint's own: it holds them beside the weights the run goes on with, whereas the folder
+    ``--init_from`` names may hold another model since, or be gone (moved, deleted), and is not read. A
+    checkpoint to resume that cannot be read, or holds no chord settings, gives None: the resume's checks
+    say what is wrong with it."""
+    if resume is None:
+        return Path(init_from) if init_from is not None else None
+    try:
+        folder = ckpt.resolve_checkpoint(resume)
+        state = ckpt.read_state(folder)
+        stored = stored_settings(folder, state) or {}
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return None
+    if "model_config" not in stored or "features" not in stored:
+        return None
+    return folder if init_from is not None or started_from(state) is not None else None
+
+
+def check_resumed_init_from(resume: str | Path, state: dict, init_from: str | Path) -> None:
+    """Refuse an ``--init_from`` beside ``--resume`` (checkpoint state `state`) that names another start than
+    the resumed run's: a resume trains the checkpoint's own weights, so it only repeats where the run started
+    (the resume command an interrupted run prints keeps it). It is compared by its path, not read: that
+    checkpoint, or a folder holding it (its run folder), passes, also where it holds another model since or
+    is gone."""
+    recorded = (started_from(state) or {}).get("checkpoint")
+    given = Path(init_from).expanduser().resolve()
+    if recorded is not None and Path(recorded).resolve().is_relative_to(given):
+        return
+    where, that_one = (
+        (f"the weights of {recorded}", " (or give that one)") if recorded else ("random weights", "")
+    )
+    raise ValueError(
+        f"--init_from {init_from} with --resume {resume}: the resumed run started from {where}, and a resume "
+        "trains the checkpoint's own weights, with its model and feature settings. Leave --init_from out to "
+        f"resume it{that_one}; to fine-tune from {init_from}, start a new run folder with --init_from and "
+        "without --resume"
+    )
 
 
 def check_init_from(

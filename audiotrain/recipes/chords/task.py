@@ -292,13 +292,15 @@ def model_config_from(value: ChordModelConfig | Mapping[str, Any], where: str) -
 def command_line_resume_remedy(stored: dict[str, Any], what: str) -> str:
     """What a refused ``--resume`` says to do, `what` being "--model.*" or "--features.*": repeat the
     checkpoint's settings, or, for a run started from another checkpoint's weights (`stored`, the
-    checkpoint's record, says ``init_from``), the ``--init_from`` that gave them."""
+    checkpoint's record, says ``init_from``), drop what changes them: its resume takes them from the
+    checkpoint (`init_from.model_settings_checkpoint`), so only a --preset, --config entry or flag differs."""
     started = stored.get("init_from")
     checkpoint = started.get("checkpoint") if isinstance(started, dict) else None
     if isinstance(checkpoint, str):
         return (
-            f"this run started with --init_from {checkpoint}, which gave it its model and feature settings: "
-            "add that --init_from to the command (as the resume command an interrupted run prints does)"
+            f"this run started with --init_from {checkpoint}, and its resume takes the model and feature "
+            "settings from the checkpoint it resumes: drop the --preset, --config entries or flags that "
+            "change them"
         )
     return f"resume with the checkpoint's {what} settings"
 

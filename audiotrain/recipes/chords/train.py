@@ -83,7 +83,12 @@ from audiotrain.recipes.chords.evaluate import (
     trimmed_note,
     unwritable_lab_files,
 )
-from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights
+from audiotrain.recipes.chords.init_from import (
+    check_init_from,
+    check_resumed_init_from,
+    load_initial_weights,
+    started_from,
+)
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import (
     check_resume_demo,
@@ -97,7 +102,6 @@ from audiotrain.recipes.chords.song_record import (
     split_names,
 )
 from audiotrain.recipes.chords.task import (
-    CHECKPOINT_KEY,
     ChordTask,
     check_stored_features,
     check_stored_model,
@@ -439,8 +443,9 @@ def run_training(
 
     `init_from` (a checkpoint or run folder) starts the model from that checkpoint's weights, and nothing
     else of it: the optimizer, schedule, epochs and songs are this run's (fine-tuning; see
-    `audiotrain.recipes.chords.init_from`). With `resume` too, the resumed checkpoint's weights are used:
-    `init_from` is then the run's record of where it started.
+    `audiotrain.recipes.chords.init_from`). A `resume` goes on with the resumed checkpoint's weights, and
+    keeps the record its checkpoint holds of where its run started: `init_from` may be left out then, and
+    is not read (another start than the run's is refused).
 
     A `run_dir` holding files (an earlier run) is refused unless `overwrite` (which removes that run's
     outputs, `RUN_OUTPUTS`, and nothing else) or `resume` names a checkpoint inside it; so is a
@@ -528,7 +533,13 @@ def _run_training(
     if resume:  # before any song is rendered, feature computed or folder written
         splits_folder = splits is None and bool(config.data.data_dir)
         resume_folder, state = check_resume_settings(
-            config, resume, from_demo, resume_unrecorded_demo, splits_folder, run_dir if continuing else None
+            config,
+            resume,
+            from_demo,
+            resume_unrecorded_demo,
+            splits_folder,
+            run_dir if continuing else None,
+            init_from,
         )
         if splits_folder:
             # Read here, before rank 0 rewrites config.json (it does after the feature pass, which every
@@ -537,9 +548,12 @@ def _run_training(
             songs_note = run_folder_songs_note(resume_folder, state)
             if songs_note:
                 log(songs_note)
-    init_folder, init_record = check_init_from(config, init_from, run_dir) if init_from else (None, None)
-    if resume and init_record:
-        _check_resumed_init_from(resume, state, init_record)
+    if resume:  # its checkpoint's record of where the run started, whatever that folder holds now
+        init_folder, init_record = None, started_from(state)
+    elif init_from:
+        init_folder, init_record = check_init_from(config, init_from, run_dir)
+    else:
+        init_folder, init_record = None, None
     trained = _left_to_evaluate(run_dir, config.num_epochs, state) if continuing else None
     if trained is not None:  # killed after its training ended: what is left is what an unstopped run did next
         log(f"{run_dir}: its training ended earlier; its held-out songs are scored now with {trained}")
@@ -588,10 +602,10 @@ def _run_training(
         changed = _changed_settings_line(resume_folder, state, config, len(train_loader))
         if changed:
             log(changed)
-    if init_folder is not None:
+    if init_record is not None:
         task.extra_state["init_from"] = init_record  # in every checkpoint, as in config.json
-        if not resume:  # (a resumed run's weights are its checkpoint's)
-            load_initial_weights(task, init_folder, init_record, log)
+    if init_folder is not None:  # (a resumed run's weights are its checkpoint's)
+        load_initial_weights(task, init_folder, init_record, log)
     # What a --resume of this run's checkpoints compares the songs with.
     task.extra_state["songs"] = song_record(splits, config.data if from_demo else None)
     loggers = build_loggers(config.logger, run_dir) if main else []  # rank 0 logs for the job
@@ -880,6 +894,7 @@ def check_resume_settings(
     resume_unrecorded_demo: bool = False,
     splits_folder: bool | None = None,
     run_dir: Path | None = None,
+    init_from: str | Path | None = None,
 ) -> tuple[Path, dict]:
     """The checks of a ``--resume`` that read only its checkpoint (features, model, the demo songs' settings,
     its arrays, epochs left), before any data is read or rendered or anything written; returns (the
@@ -888,7 +903,9 @@ def check_resume_settings(
     ``data.data_dir``); `resume_unrecorded_demo`: see `check_resume_demo_generators`; `splits_folder`:
     whether the run splits ``data.data_dir`` itself (default: with one; not with songs given from Python),
     whose split settings are then its checkpoint's (`check_resume_split`); `run_dir`: the run folder the
-    resume goes on in, whose training may have ended (`trained_checkpoint`: no epochs left is no refusal).
+    resume goes on in, whose training may have ended (`trained_checkpoint`: no epochs left is no refusal);
+    `init_from`: the ``--init_from`` given beside it, which must name where the run started
+    (`check_resumed_init_from`; it is not read).
 
     Every reason to refuse is named in one message, each setting with the flag that gives the checkpoint's:
     one at a time, an old demo run took four refusals (and the demo rendered before the third)."""
@@ -931,6 +948,7 @@ def check_resume_settings(
         ),
         lambda: _check_stopped_early_and_scored(folder, run_dir, state, config) if run_dir else None,
         lambda: _check_same_batches_mid_epoch(folder, state, config),
+        lambda: check_resumed_init_from(resume, state, init_from) if init_from is not None else None,
     ):
         try:
             check()
@@ -1080,22 +1098,6 @@ def _check_same_batches_mid_epoch(folder: Path, state: dict, config: TrainingCon
         f"resume with {' '.join(f'{flag} {value}' for flag, value, _ in changed)} (another batch size or "
         "window length can take over from a checkpoint saved at the end of an epoch)"
     )
-
-
-def _check_resumed_init_from(resume: str | Path, state: dict, init_record: dict) -> None:
-    """`--init_from` beside `--resume` only repeats where the resumed run started (its printed resume
-    command keeps it); the resumed weights are the checkpoint's, so another one would be a false record."""
-    stored = (state.get("module_state") or {}).get(CHECKPOINT_KEY) or {}
-    started = stored.get("init_from") if isinstance(stored, dict) else None
-    recorded = started.get("checkpoint") if isinstance(started, dict) else None
-    if recorded is None or Path(recorded).resolve() != Path(init_record["checkpoint"]).resolve():
-        where = f"the weights of {recorded}" if recorded else "random weights"
-        raise ValueError(
-            f"--init_from {init_record['checkpoint']} with --resume {resume}: the resumed run started from "
-            f"{where}, and a resume trains the checkpoint's own weights. Leave --init_from out to resume it "
-            f"(or give the same one); to fine-tune from {init_record['checkpoint']}, start a new run "
-            "folder with --init_from and without --resume"
-        )
 
 
 def check_output_folders(
