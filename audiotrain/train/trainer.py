@@ -644,7 +644,8 @@ class Trainer:
     def validates_within_epochs(self) -> bool:
         """Whether this `fit` validates other than exactly once at each epoch end: `val_check_interval`
         below 1.0 (also mid-epoch) or an int (every N batches). Callbacks that
-        monitor a metric then act after each validation instead of at epoch end, as in Lightning."""
+        monitor a validation metric then act after each validation instead of at epoch end, as in Lightning;
+        a training metric they monitor is still checked at epoch ends, where its epoch mean is."""
         return self.fitting and self._val_loader is not None and not self._validation_schedule.once_per_epoch
 
     @property
