@@ -1,7 +1,7 @@
-"""The one rule for a monitored metric that only a validation gives: a ``val_`` metric, refused where validation
-is off. `create_trainer` applies it to a config (`TrainingSettings`), the monitoring callbacks to a fit as it
-starts, so that neither trains a whole epoch before failing on a metric that cannot come. (Kept free of MLX:
-the config module imports it.)"""
+"""The one rule for a monitored metric that only a validation gives: a ``val_`` metric, where validation is
+off. `create_trainer` refuses it in a config (`TrainingSettings`); the monitoring callbacks name it in a warning
+as a fit starts (a module may log such a metric itself from a training hook), rather than first at a check a
+whole training epoch later. (Kept free of MLX: the config module imports it.)"""
 
 from __future__ import annotations
 

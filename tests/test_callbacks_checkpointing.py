@@ -624,13 +624,18 @@ def _csv_rows(path):
 def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
     with pytest.raises(KeyError, match=r"'val_acuracy' was not logged \(did you mean 'val_accuracy'\?\)"):
         fit(tmp_path, [EarlyStopping(monitor="val_acuracy", mode="max")], max_epochs=1)
-    # Without validation a val_ metric is refused as fit starts, saying to pass validation data.
-    with pytest.raises(KeyError, match=r"no val_loader.*'val_loss', a validation metric.*pass a val_loader"):
+    # Without validation, a val_ metric is named in a warning as fit starts, and the check's hint is to pass
+    # validation data.
+    with (
+        pytest.warns(UserWarning, match=r"no val_loader.*'val_loss', a validation metric.*pass a val_loader"),
+        pytest.raises(KeyError, match=r"'val_loss' was not logged \(it is a validation metric: pass a val"),
+    ):
         fit(tmp_path / "b", [EarlyStopping(monitor="val_loss")], val=False, max_epochs=1)
-    # With validation data whose validation is turned off, the message names the setting.
-    with pytest.raises(KeyError) as raised:  # (MetricNotLoggedError, as at a check)
+    # With validation data whose validation is turned off, the hint names the setting, printed unquoted.
+    with pytest.warns(UserWarning, match=r"limit_val_batches=0"), pytest.raises(KeyError) as raised:
         fit(tmp_path / "c", [EarlyStopping(monitor="val_loss")], max_epochs=1, limit_val_batches=0)
-    assert str(raised.value).startswith("EarlyStopping: Trainer(limit_val_batches=0) turns validation off")
+    assert str(raised.value).startswith("EarlyStopping: monitored metric 'val_loss' was not logged (it is a ")
+    assert "validation metric, and Trainer(limit_val_batches=0) turns validation off)" in str(raised.value)
 
 
 def test_a_callback_the_user_passed_is_refused_with_its_kind_switched_off(tmp_path):

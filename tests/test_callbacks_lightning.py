@@ -277,10 +277,11 @@ MONITORING_VAL_LOSS = {
     ],
     ids=["limit_val_batches=0", "no-val_loader"],
 )
-def test_a_validation_metric_where_fit_never_validates_is_refused_before_training(
+def test_a_validation_metric_where_fit_never_validates_is_named_as_fit_starts(
     tmp_path, callback, limit, val, off
 ):
-    """As create_trainer refuses it in a config; it was refused at the first check, a training epoch in."""
+    """Named in a warning before training (it was first said at the check, a training epoch in), and still
+    an error at that check; not refused as fit starts, since a module may log it itself (next test)."""
     cb = callback()
     t = Trainer(
         default_root_dir=tmp_path,
@@ -290,11 +291,26 @@ def test_a_validation_metric_where_fit_never_validates_is_refused_before_trainin
         callbacks=[cb],
     )
     owner = type(cb).__name__
-    with pytest.raises(
-        MetricNotLoggedError, match=f"{owner}: {off} {owner}'s monitor is 'val_loss', a validation metric"
-    ):
+    said = f"{owner}: {off} {owner}'s monitor is 'val_loss', a validation metric"
+    with pytest.warns(UserWarning, match=said) as warned, pytest.raises(MetricNotLoggedError):
         t.fit(TinyClassifier(), make_batches(48), make_batches(16, seed=1) if val else None)
-    assert t.global_step == 0
+    assert "unless the module logs it itself from a training hook" in str(warned[0].message)
+
+
+def test_a_validation_metric_the_module_logs_itself_is_monitored_without_a_val_loader(tmp_path):
+    """A module that computes its own val_loss in on_train_epoch_end (no val_loader), as Lightning allows:
+    it trains, and the callbacks rank and stop on it."""
+
+    class OwnValidation(TinyClassifier):
+        def on_train_epoch_end(self):
+            self.log("val_loss", 1.0 / (self.trainer.current_epoch + 1))
+
+    es = EarlyStopping(monitor="val_loss", patience=1)
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_top_k=1)
+    t = Trainer(default_root_dir=tmp_path, enable_progress_bar=False, max_epochs=3, callbacks=[es, mc])
+    with pytest.warns(UserWarning, match="unless the module logs it itself"):
+        t.fit(OwnValidation(), make_batches(48))
+    assert t.current_epoch == 3 and mc.best_model_score == pytest.approx(1 / 3)
 
 
 def test_early_stopping_strict_false_is_not_refused_where_fit_never_validates(tmp_path):

@@ -432,6 +432,35 @@ def test_a_stage_stops_the_persistent_workers_it_started_while_the_model_lives_o
     assert trainer.current_epoch == 3 and multiprocessing.active_children() == []
 
 
+@pytest.mark.parametrize("hold", [False, True])
+def test_a_ctrl_c_while_a_stage_stops_its_workers_stops_every_loaders_workers_first(hold):
+    """A second Ctrl-C just after a stopped fit's save came out of the first loader's close and left the other
+    loader's workers running. Every loader is closed first; the Ctrl-C comes out then, unless the fit it lands
+    on already ended on a stop (`hold_interrupts`: what it asks for has happened)."""
+    from audiotrain.data import DataLoader
+    from audiotrain.data.loader import stop_stage_workers
+
+    closed = []
+
+    class Closing(DataLoader):
+        def __init__(self, name, interrupted):
+            super().__init__(TinySamples(8), batch_size=4)
+            self.name, self.interrupted = name, interrupted
+
+        def close(self):
+            closed.append(self.name)
+            if self.interrupted:
+                raise KeyboardInterrupt
+
+    loaders = (Closing("train", interrupted=True), Closing("val", interrupted=False))
+    if hold:
+        stop_stage_workers(*loaders, hold_interrupts=True)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            stop_stage_workers(*loaders)
+    assert closed == ["train", "val"]
+
+
 def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_them(tmp_path):
     """Each fit put back what it found: with a fit in a thread running while the main thread's fit ran, the
     one that ended last put back the generators as the other had seeded them, and the code after them drew

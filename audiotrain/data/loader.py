@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -721,8 +720,8 @@ class DataLoader:
             self._pool_finalizer.detach()  # (it would keep the closed pool as long as the loader)
             self._pool_finalizer = None
         if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            pool.close()  # (a Ctrl-C as it waits still ends its workers, then comes out: `WorkerPool.close`)
 
     def __repr__(self) -> str:
         return (
@@ -731,18 +730,30 @@ class DataLoader:
         )
 
 
-def stop_stage_workers(*loaders: Any) -> None:
+def stop_stage_workers(*loaders: Any, hold_interrupts: bool = False) -> None:
     """A Trainer stage that iterated these loaders ended: their epochs still being iterated end, and the
     persistent workers of the DataLoaders among them stop, as Lightning stops them when a stage ends (the
     next stage or `iter` starts them again). Kept, they would run as long as the module that keeps the
     Trainer, which keeps its loaders: a search that keeps each trial's model kept each trial's workers, and
-    a copy of the dataset in each. Other loaders are left alone. Never raises: it also runs while an error
-    is on its way out."""
-    close_epoch_iterators(*loaders)
+    a copy of the dataset in each. Other loaders are left alone. Raises no error of its own (it also runs
+    while an error is on its way out); a Ctrl-C that lands while a pool closes (`KeyboardInterrupt`) is
+    raised once every loader's workers are stopped, unless `hold_interrupts` (a fit a stop signal already
+    ended and saved: the stop it asks for has happened), so no loader's workers outlive it either way."""
+    interrupt: BaseException | None = None
+    try:
+        close_epoch_iterators(*loaders)
+    except KeyboardInterrupt as error:
+        interrupt = error
     for loader in loaders:
         if isinstance(loader, DataLoader):
-            with contextlib.suppress(Exception):
+            try:
                 loader.close()
+            except KeyboardInterrupt as error:  # (its workers ended all the same: `WorkerPool.close`)
+                interrupt = interrupt or error
+            except Exception:
+                pass
+    if interrupt is not None and not hold_interrupts:
+        raise interrupt
 
 
 def _hint_persistent_workers(num_workers: int, context: Any) -> None:

@@ -1548,7 +1548,8 @@ class Trainer:
         try:
             self._teardown_hooks(module, stage, status)
         finally:
-            stop_stage_workers(*loaders)
+            # A Ctrl-C after a stopped fit's save (the first one's stop has happened) ends no more than it.
+            stop_stage_workers(*loaders, hold_interrupts=status == "interrupted")
 
     def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
         failed = status == "failed"

@@ -8,6 +8,7 @@ import difflib
 import inspect
 import math
 import numbers
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -123,10 +124,12 @@ def _checks_at_epoch_end(trainer: Trainer, monitor: str, option: bool | None) ->
     return not _acts_after_validations(trainer)
 
 
-def _refuse_validation_metric_without_validation(trainer: Trainer, monitor: str | None, owner: str) -> None:
+def _warn_validation_metric_without_validation(trainer: Trainer, monitor: str | None, owner: str) -> None:
     """As `fit` starts: a validation metric as `monitor` where the fit never validates (no val_loader, or
-    `limit_val_batches=0`) is refused, as `create_trainer` refuses it in a config, rather than at the first
-    check, after a whole training epoch."""
+    `limit_val_batches=0`) is named in one warning, rather than first at the check a training epoch later
+    (which fails where it is still missing). Not refused: a module may log a ``val_`` metric itself from a
+    training hook, which Lightning accepts too (`create_trainer` refuses it in a config, where no module
+    code logs)."""
     if trainer.fast_dev_run:  # (which checks nothing)
         return
     if trainer.limit_val_batches == 0:
@@ -137,11 +140,15 @@ def _refuse_validation_metric_without_validation(trainer: Trainer, monitor: str 
         fix = "pass a val_loader to fit"
     else:
         return
-    refusal = validation_off_refusal(
-        monitor, off, f"{owner}'s monitor", f"{fix}, or monitor a training metric such as 'train_loss'"
+    said = validation_off_refusal(
+        monitor,
+        off,
+        f"{owner}'s monitor",
+        f"{fix}, or monitor a training metric such as 'train_loss' (unless the module logs it itself from a "
+        "training hook, the first check fails)",
     )
-    if refusal:
-        raise MetricNotLoggedError(f"{owner}: {refusal}")
+    if said:
+        warnings.warn(f"{owner}: {said}", UserWarning, stacklevel=2)
 
 
 def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: str = "") -> float:

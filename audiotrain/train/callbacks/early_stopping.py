@@ -21,8 +21,8 @@ from audiotrain.train.callbacks._monitor import (
     _is_score,
     _metric,
     _plain,
-    _refuse_validation_metric_without_validation,
     _score,
+    _warn_validation_metric_without_validation,
     _whole_number,
 )
 from audiotrain.train.metric_values import MetricValue
@@ -171,7 +171,7 @@ class EarlyStopping(Callback):
         # strict=False skips checks while the metric is missing; check_on_train_epoch_end=False checks only
         # after validations, so a fit without any checks nothing (the seed guide's train_epoch), as in Lightning.
         if self.strict and self.check_on_train_epoch_end is not False:
-            _refuse_validation_metric_without_validation(trainer, self.monitor, "EarlyStopping")
+            _warn_validation_metric_without_validation(trainer, self.monitor, "EarlyStopping")
 
     def _checks_at_epoch_end(self, trainer: Trainer) -> bool:
         return _checks_at_epoch_end(trainer, self.monitor, self.check_on_train_epoch_end)

@@ -14,7 +14,7 @@ from audiotrain.train.callbacks._monitor import (
     _checks_at_epoch_end,
     _fit_of_another_trainer,
     _metric,
-    _refuse_validation_metric_without_validation,
+    _warn_validation_metric_without_validation,
 )
 
 import mlx.optimizers as optim
@@ -101,7 +101,7 @@ class ReduceLROnPlateau(Callback):
             self.best, self.num_bad_epochs, self.cooldown_counter = None, 0, 0
 
     def on_fit_start(self, trainer, module) -> None:
-        _refuse_validation_metric_without_validation(trainer, self.monitor, "ReduceLROnPlateau")
+        _warn_validation_metric_without_validation(trainer, self.monitor, "ReduceLROnPlateau")
         groups = _groups(trainer.optimizer)
         scheduled = [i for i, g in enumerate(groups) if "learning_rate" in getattr(g, "_schedulers", {})]
         if scheduled:

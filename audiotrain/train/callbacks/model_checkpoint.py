@@ -31,8 +31,8 @@ from audiotrain.train.callbacks._monitor import (
     _is_score,
     _metric,
     _plain,
-    _refuse_validation_metric_without_validation,
     _score,
+    _warn_validation_metric_without_validation,
     _whole_number,
 )
 from audiotrain.train.loaders import loader_len
@@ -565,7 +565,7 @@ class ModelCheckpoint(Callback):
         # save_on_train_epoch_end=False: it saves only after validations, so a fit without any saves nothing
         # by its monitor (as in Lightning), rather than failing.
         if saves and self.save_on_train_epoch_end is not False:
-            _refuse_validation_metric_without_validation(trainer, self.monitor, "ModelCheckpoint")
+            _warn_validation_metric_without_validation(trainer, self.monitor, "ModelCheckpoint")
 
     def on_train_start(self, trainer, module) -> None:
         self._timer_started = time.monotonic()
