@@ -189,18 +189,21 @@ def test_a_broken_kernel_in_mlxs_cache_is_removed_when_a_command_starts(tmp_path
 
 # ---- SIGTERM and SIGUSR1 -------------------------------------------------------------------------------------
 
-FIT_SCRIPT = """
-import sys, time
-import audiotrain
-from audiotrain import Trainer
-from tasks import TinyClassifier, make_batches
-
+#: A TinyClassifier that says READY at step 3 and takes 50 ms a step (a signal lands mid-training).
+SLOW_MODULE = """
 class Slow(TinyClassifier):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.global_step == 3:
             print("READY", flush=True)
         time.sleep(0.05)
+"""
 
+FIT_SCRIPT = f"""
+import sys, time
+import audiotrain
+from audiotrain import Trainer
+from tasks import TinyClassifier, make_batches
+{SLOW_MODULE}
 t = Trainer(max_epochs=1000, default_root_dir=".", enable_progress_bar=False, compile=False)
 t.fit(Slow(), make_batches())
 print("RETURNED", t.interrupted, t.global_step, flush=True)
@@ -223,18 +226,12 @@ def test_sigterm_and_sigusr1_stop_a_fit_as_ctrl_c_does(tmp_path, signum):
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 
-PROCESS_WORKERS_FIT = """
+PROCESS_WORKERS_FIT = f"""
 import time
 import audiotrain
 from audiotrain import DataLoader, Trainer
 from tasks import TinyClassifier, make_data
-
-class Slow(TinyClassifier):
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        if self.global_step == 3:
-            print("READY", flush=True)
-        time.sleep(0.05)
-
+{SLOW_MODULE}
 if __name__ == "__main__":  # (process workers import this script)
     x, y = make_data(4000)
     loader = DataLoader(list(zip(x, y)), batch_size=8, num_workers=2, worker_type="process")

@@ -29,7 +29,25 @@ from audiotrain.train.state import RandomState
 import mlx.core as mx
 
 
-class SharedSave:
+class _Kept:
+    """`kept()`: `enter` as a run starts, `leave` with what it returned as the run ends, however it ends."""
+
+    def enter(self) -> Any:
+        raise NotImplementedError
+
+    def leave(self, token: Any) -> None:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def kept(self) -> Iterator[None]:
+        token = self.enter()
+        try:
+            yield
+        finally:
+            self.leave(token)
+
+
+class SharedSave(_Kept):
     """A piece of process-wide state that runs change and put back when they end (see the module's notes):
     `enter` as a run starts, `leave` with what it returned as it ends (or `kept()` around it)."""
 
@@ -66,14 +84,6 @@ class SharedSave:
                 saved, self._saved = self._saved, None
                 self._restore(saved)
 
-    @contextlib.contextmanager
-    def kept(self) -> Iterator[None]:
-        own = self.enter()
-        try:
-            yield
-        finally:
-            self.leave(own)
-
 
 def _seed_settings() -> tuple[str | None, int | None]:
     return os.environ.get(seeding.SEED_ENV_VAR), seeding._last_seed
@@ -105,7 +115,7 @@ def _restore_process_generators(state: dict[str, Any]) -> None:
     RandomState.restore({**state, "mlx": _mlx_key()})  # (this thread's MLX key stays as it is)
 
 
-class CallersGenerators:
+class CallersGenerators(_Kept):
     """The generators a fit seeds: numpy's, Python's and torch's shared by the runs in progress in the
     process (`SharedSave`), and MLX's key of the thread, which each run puts back itself."""
 
@@ -121,14 +131,6 @@ class CallersGenerators:
             self._shared.leave(own)
         finally:
             _restore_mlx_key(key)
-
-    @contextlib.contextmanager
-    def kept(self) -> Iterator[None]:
-        token = self.enter()
-        try:
-            yield
-        finally:
-            self.leave(token)
 
 
 #: MLX's, numpy's, Python's and (when imported) torch's global generators.
