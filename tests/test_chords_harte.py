@@ -24,6 +24,21 @@ def test_pitch_classes_match_mir_eval(label):
     assert chord.bass_interval == bass
 
 
+@pytest.mark.parametrize(
+    "label",
+    ["C:maj(5,*5)", "C:maj(*5,5)", "A:(*2,2)", "C:(2,*2)", "A:maj(*1)/2", "C:maj(*1)", "C:9(*9,9)",
+     "C:7(b7,*b7)", "G:13(*11)", "D:min(*b3,b3,*5)/5", "C:sus4(3,*4,4)"],
+)  # fmt: skip
+def test_a_degree_both_added_and_omitted_and_an_omitted_root_count_as_in_mir_eval(label):
+    """mir_eval sums +1 and -1 over the set of degrees, whatever their order, from a count that has the root:
+    'C:maj(5,*5)' keeps its fifth (it was dropped here, as the omission came after the addition), 'A:(*2,2)'
+    is the root alone (it was A with a 2, and so an X), and '*1' omits the root (which was put back)."""
+    chord = parse_harte(label)
+    _, bitmap, bass = mir_eval.chord.encode(label, reduce_extended_chords=True)
+    assert chord.intervals == frozenset(int(i) for i in bitmap.nonzero()[0])
+    assert chord.bass_interval == bass
+
+
 @pytest.mark.parametrize("label", REAL_LABELS)
 def test_format_round_trips(label):
     formatted = format_harte(parse_harte(label))

@@ -25,6 +25,8 @@ UNKNOWN_CHORD = "X"
 
 #: Semitones above the root of the natural scale degrees 1-13.
 _DEGREE_SEMITONES = {1: 0, 2: 2, 3: 4, 4: 5, 5: 7, 6: 9, 7: 11, 8: 12, 9: 14, 10: 16, 11: 17, 12: 19, 13: 21}
+#: Scale degrees above the octave that the extended shorthands (9, 11, 13) name.
+_EXTENSION_NUMBERS = ("9", "11", "13")
 
 #: Scale degrees of each Harte shorthand (Harte 2005, table 1; the same set ``mir_eval`` accepts).
 #: Extended shorthands (9, 11, 13) list their extensions: they sound, so they belong to the pitch classes.
@@ -199,20 +201,30 @@ class HarteChord:
 
     @property
     def intervals(self) -> frozenset[int]:
-        """Sounding pitch classes relative to the root (0-11), root and bass included.
+        """Sounding pitch classes relative to the root (0-11), the bass included; empty for ``N`` and ``X``.
 
-        The root is always included and the bass is added, as ``mir_eval.chord.encode`` does.
-        Empty for ``N`` and ``X``.
+        Counted as ``mir_eval.chord.encode`` counts them (with ``reduce_extended_chords``, which keeps the
+        extensions): one per pitch class of the shorthand's triad or seventh chord and of the root; then,
+        over the *set* of the other degrees (the listed ones, and the 9ths, 11ths and 13ths of an extended
+        shorthand), +1 for an added and -1 for an omitted one; the pitch classes above 0 sound, and so
+        does the bass. So the order of the degrees does not matter (``C:maj(5,*5)`` is ``C:maj(*5,5)``,
+        a C major triad), a degree both added and omitted counts as neither (``A:(*2,2)`` is ``A:1``), and
+        ``*1`` omits the root (``A:maj(*1)/2`` sounds C#, E and B).
         """
         if not self.is_chord:
             return frozenset()
-        semitones = {degree_to_semitones(d) % 12 for d in SHORTHAND_DEGREES[self.shorthand]}
-        for degree in self.degrees:
-            if degree.startswith("*"):
-                semitones.discard(degree_to_semitones(degree[1:]) % 12)
+        counts = [0] * 12
+        counts[0] = 1
+        degrees = set(self.degrees)
+        for degree in SHORTHAND_DEGREES[self.shorthand]:
+            if _DEGREE_RE.match(degree).group(2) in _EXTENSION_NUMBERS:
+                degrees.add(degree)  # (mir_eval moves an extended shorthand's 9, 11, 13 among the degrees)
             else:
-                semitones.add(degree_to_semitones(degree) % 12)
-        semitones.add(0)
+                counts[degree_to_semitones(degree) % 12] = 1
+        for degree in degrees:
+            omitted = degree.startswith("*")
+            counts[degree_to_semitones(degree.removeprefix("*")) % 12] += -1 if omitted else 1
+        semitones = {interval for interval, count in enumerate(counts) if count > 0}
         semitones.add(self.bass_interval)
         return frozenset(semitones)
 
