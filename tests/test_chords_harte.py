@@ -2,7 +2,14 @@
 
 import re
 
-from audiotrain.chords.harte import HarteError, format_harte, parse_harte, transpose_label
+from audiotrain.chords.harte import (
+    HarteError,
+    format_harte,
+    harte_spelling,
+    harte_spellings,
+    parse_harte,
+    transpose_label,
+)
 
 import mir_eval
 import pytest
@@ -116,3 +123,35 @@ def test_a_bare_root_is_a_major_chord_and_names_nothing_else():
     with pytest.raises(HarteError) as info:
         parse_harte("H:maj")
     assert info.value.suggestion is None and "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "label, jazz, music21",
+    [("E-", "E:min", "Eb:maj"), ("B-7", "B:min7", "Bb:7"), ("A-6", "A:min6", "Ab:maj6"),
+     ("e-/G", "E:min/b3", "Eb:maj/3")],
+)  # fmt: skip
+def test_a_root_letter_then_a_minus_is_given_both_readings(label, jazz, music21):
+    """'E-' is E minor on a jazz lead sheet but E-flat major in music21's names (ChoCo's Wikifonia JAMS, in
+    E-flat major: its key reads 'E- major'). Said to be 'E:min' alone, a file fixed by the hint turned an
+    E-flat major song into E minor; the hint names both, and harte_spelling (one label) gives none."""
+    assert harte_spellings(label) == (jazz, music21)
+    assert harte_spelling(label) is None
+    with pytest.raises(HarteError) as info:
+        parse_harte(label)
+    hint = f"did you mean {jazz!r} (jazz minus) or {music21!r} (music21 flat)?"
+    assert hint in str(info.value) and info.value.suggestion is None
+    assert info.value.spellings == (jazz, music21)
+    for harte in (jazz, music21):
+        assert format_harte(parse_harte(harte)) == harte
+        mir_eval.chord.encode(harte)
+
+
+def test_a_minus_name_with_one_reading_spelled_here_gets_no_hint_and_a_flat_root_keeps_its_minus():
+    """'E-maj7' is E minor-major 7 (jazz) or E-flat major 7 (music21); the jazz one has no entry here, and
+    giving the other alone would state it as the fact. After 'Bb' the '-' is a minus: music21 has no 'b'."""
+    for label in ("E-maj7", "E-m7", "E-7b5"):
+        assert harte_spellings(label) == () and harte_spelling(label) is None
+        with pytest.raises(HarteError) as info:
+            parse_harte(label)
+        assert "did you mean" not in str(info.value)
+    assert harte_spellings("Bb-7") == ("Bb:min7",) and harte_spelling("Bb-7") == "Bb:min7"

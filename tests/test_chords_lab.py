@@ -410,6 +410,21 @@ def test_every_invalid_label_of_a_file_is_named_with_its_line_and_harte_spelling
     assert "... and 15 more" in message
 
 
+def test_a_label_of_a_root_then_a_minus_is_listed_with_both_readings(tmp_path):
+    """ChoCo's Wikifonia JAMS name chords as music21 does, where '-' is a flat ('E-' is E-flat major, 'B-7'
+    B-flat 7): the scan's list gave them as 'E:min' and 'B:min7' only, and a fix by sed made them wrong."""
+    text = "0.0 3.0 E-\n3.0 6.0 B-7\n6.0 9.0 Am\n"
+    with pytest.raises(AnnotationError) as info:
+        read_lab(_lab(tmp_path, text))
+    message = str(info.value)
+    for line in (
+        "line 1: 'E-' is 'E:min' (jazz minus) or 'Eb:maj' (music21 flat) in Harte spelling",
+        "line 2: 'B-7' is 'B:min7' (jazz minus) or 'Bb:7' (music21 flat) in Harte spelling",
+        "line 3: 'Am' is 'A:min' in Harte spelling",
+    ):
+        assert line in message, message
+
+
 def test_a_jams_of_thousands_of_chord_annotations_names_ten_and_counts_the_rest(tmp_path):
     """200,000 chord annotations made one warning line of 2.8 MB listing every one."""
     from audiotrain.chords import AnnotationWarning

@@ -79,8 +79,9 @@ _LABEL_RE = re.compile(
 
 
 #: Lead-sheet chord suffixes (what follows the root in ``Am7``, ``Cmaj7``, ``F#m7b5``) and their Harte
-#: spelling: the "did you mean" of a label that is not Harte syntax (`harte_spelling`). Case matters
-#: (``CM7`` is C:maj7, ``Cm7`` C:min7). Keys that are Harte shorthands cover a label missing its colon.
+#: spelling: the "did you mean" of a label that is not Harte syntax (`harte_spellings`). Case matters
+#: (``CM7`` is C:maj7, ``Cm7`` C:min7). Keys that are Harte shorthands cover a label missing its colon. A
+#: ``-`` after a root letter is a minus here, and a flat in music21's names: such a name gets both readings.
 LEAD_SHEET_SUFFIXES: dict[str, str] = {
     "": "maj", "M": "maj", "maj": "maj", "major": "maj",
     "m": "min", "mi": "min", "min": "min", "-": "min", "minor": "min",
@@ -106,30 +107,61 @@ HARTE_GRAMMAR = "'N', 'X' or root[:shorthand][(degrees)][/bass], e.g. 'C:maj7/3'
 _LEAD_SHEET_RE = re.compile(r"^(?P<root>[A-Ga-g][b#♭♯]*)(?P<colon>:?)(?P<suffix>[^/]*)(?:/(?P<bass>.+))?$")
 
 
+#: The two readings of a root letter followed by ``-`` (``E-``, ``B-7``), in the order `harte_spellings` gives
+#: them: a jazz lead sheet's minus (``E-`` is E minor) and music21's flat, which ChoCo's JAMS of Wikifonia,
+#: Weimar and iReal keep (``E-`` is E-flat major, ``B-7`` B-flat 7).
+MINUS_READINGS = ("jazz minus", "music21 flat")
+
+
 class HarteError(ValueError):
-    """A chord label that does not follow the Harte syntax; `label` is the label, `suggestion` the Harte
-    spelling of a lead-sheet name (`harte_spelling`) when it is one, else None."""
+    """A chord label that does not follow the Harte syntax; `label` is the label, `spellings` the Harte
+    spellings of a lead-sheet name (`harte_spellings`: one, two for an ``E-``, or none) and `suggestion`
+    the one spelling where there is exactly one, else None."""
 
-    def __init__(self, message: str, label: str | None = None, suggestion: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        label: str | None = None,
+        suggestion: str | None = None,
+        spellings: tuple[str, ...] | None = None,
+    ):
         super().__init__(message)
-        self.label, self.suggestion = label, suggestion
+        self.label = label
+        self.spellings = spellings if spellings is not None else ((suggestion,) if suggestion else ())
+        self.suggestion = self.spellings[0] if len(self.spellings) == 1 else None
 
 
-def harte_spelling(label: str) -> str | None:
-    """The Harte label a lead-sheet chord name means (``Am`` → ``A:min``, ``G7`` → ``G:7``, ``F#m7b5`` →
-    ``F#:hdim7``, ``a:min`` → ``A:min``, ``C:m7`` → ``C:min7``), in the canonical spelling `format_harte`
-    writes; None when `label` is no name of `LEAD_SHEET_SUFFIXES` (or already parses)."""
+def harte_spellings(label: str) -> tuple[str, ...]:
+    """The Harte labels a lead-sheet chord name may mean, in the canonical spelling `format_harte` writes.
+
+    One for most names (``Am`` → ``A:min``, ``G7`` → ``G:7``, ``F#m7b5`` → ``F#:hdim7``, ``a:min`` →
+    ``A:min``, ``C:m7`` → ``C:min7``). Two for a root letter followed by ``-``, which is a jazz minus or
+    music21's flat (`MINUS_READINGS`, in that order): ``E-`` → ``("E:min", "Eb:maj")``, ``B-7`` →
+    ``("B:min7", "Bb:7")``; none where either reading has no spelling here, since giving the other as the
+    one would turn a song's chords into wrong ones (``E-m7``, ``E-maj7``). None when `label` is no name of
+    `LEAD_SHEET_SUFFIXES` (or already parses).
+    """
     match = _LEAD_SHEET_RE.match(label.strip())
     if match is None:
-        return None
+        return ()
     root = match["root"][0].upper() + match["root"][1:].replace("♭", "b").replace("♯", "#")
     suffix = match["suffix"].strip()
+    bass = f"/{match['bass'].strip()}" if match["bass"] else ""
     quality = LEAD_SHEET_SUFFIXES.get(suffix)
     if quality is None and match["colon"]:  # 'C:maj7(9)' with a lower-case root, say
         quality = suffix
-    if quality is None:
-        return None
-    candidate = f"{root}:{quality}" + (f"/{match['bass'].strip()}" if match["bass"] else "")
+    jazz = _spelled(f"{root}:{quality}{bass}", label) if quality is not None else None
+    if not suffix.startswith("-") or match["colon"] or len(root) > 1:
+        return (jazz,) if jazz else ()  # ('Bb-7': music21 writes no 'b', so the '-' is a minus)
+    without_flats = suffix.lstrip("-")
+    flats = "b" * (len(suffix) - len(without_flats))
+    music21_quality = LEAD_SHEET_SUFFIXES.get(without_flats)
+    music21 = _spelled(f"{root}{flats}:{music21_quality}{bass}", label) if music21_quality else None
+    return (jazz, music21) if jazz and music21 else ()
+
+
+def _spelled(candidate: str, label: str) -> str | None:
+    """`candidate` in the spelling `format_harte` writes; None where it does not parse or is `label`."""
     if candidate == label.strip():
         return None
     try:
@@ -138,11 +170,26 @@ def harte_spelling(label: str) -> str | None:
         return None
 
 
+def harte_spelling(label: str) -> str | None:
+    """The Harte label a lead-sheet chord name means (``Am`` → ``A:min``), where it has one reading only
+    (`harte_spellings`); None for a name of two readings (``E-``: E minor or E-flat major) or of none."""
+    spellings = harte_spellings(label)
+    return spellings[0] if len(spellings) == 1 else None
+
+
+def spellings_text(spellings: tuple[str, ...]) -> str:
+    """`harte_spellings` as an error says them: ``'A:min'``; ``'E:min' (jazz minus) or 'Eb:maj' (music21
+    flat)`` for the two readings of a ``-``."""
+    if len(spellings) == 1:
+        return repr(spellings[0])
+    return " or ".join(f"{spelling!r} ({reading})" for spelling, reading in zip(spellings, MINUS_READINGS))
+
+
 def _invalid_label(label: str, why: str) -> HarteError:
     """The error of a label that is not Harte syntax, with the Harte spelling of a lead-sheet name."""
-    suggestion = harte_spelling(label)
-    hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-    return HarteError(f"invalid chord label {label!r}: {why}{hint}", label, suggestion)
+    spellings = harte_spellings(label)
+    hint = f"; did you mean {spellings_text(spellings)}?" if spellings else ""
+    return HarteError(f"invalid chord label {label!r}: {why}{hint}", label, spellings=spellings)
 
 
 def note_to_pitch_class(note: str) -> int:

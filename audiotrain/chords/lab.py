@@ -36,7 +36,14 @@ from pathlib import Path
 
 from audiotrain._files import parse_json, write_given_path
 from audiotrain._text import listed
-from audiotrain.chords.harte import HARTE_GRAMMAR, NO_CHORD, HarteError, format_harte, parse_harte
+from audiotrain.chords.harte import (
+    HARTE_GRAMMAR,
+    NO_CHORD,
+    HarteError,
+    format_harte,
+    parse_harte,
+    spellings_text,
+)
 
 #: Default tolerance (seconds) for rounding differences between consecutive segment boundaries.
 DEFAULT_TOLERANCE = 1e-3
@@ -139,7 +146,11 @@ def _canonical_labels(segments: Sequence[ChordSegment], source: str, locations: 
         try:
             labels.append(format_harte(parse_harte(segment.label)))
         except HarteError as err:
-            short = f"{err.label!r} is {err.suggestion!r} in Harte spelling" if err.suggestion else None
+            short = (
+                f"{err.label!r} is {spellings_text(err.spellings)} in Harte spelling"
+                if err.spellings
+                else None
+            )
             bad.append((where, str(err), short))
     if len(bad) == 1:
         where, why, _ = bad[0]

@@ -148,7 +148,7 @@ def check_segments(segments: Sequence[ChordSegment], what: str) -> None:
         try:
             parse_harte(segment.label)
         except HarteError as err:
-            raise HarteError(f"{what}, {shown(i)}: {err}", err.label, err.suggestion) from None
+            raise HarteError(f"{what}, {shown(i)}: {err}", err.label, spellings=err.spellings) from None
 
 
 def _mir_eval_spelling(labels: list[str]) -> list[str]:
