@@ -439,3 +439,27 @@ def test_a_jams_of_thousands_of_chord_annotations_names_ten_and_counts_the_rest(
     assert len(message) < 500
     with pytest.raises(AnnotationError, match=r"asked for, but the file holds 2000 \(0: .* and 1990 more\)"):
         read_jams(path, chord_annotation=5000)
+
+
+def test_a_jams_0_1_file_is_refused_naming_its_layout_and_what_to_use(tmp_path):
+    """marl/jams' data/datasets keep many chord sets in the JAMS 0.1 layout (a top-level 'chord' list): such
+    a file was refused with "is this a JAMS file?", which doubts the file rather than its version."""
+    old = {
+        "sandbox": {"id": "4"},
+        "chord": [
+            {
+                "annotation_metadata": {"corpus": "Billboard-Chords", "version": "2.0.1"},
+                "data": [
+                    {"start": {"value": 0.0}, "end": {"value": 2.1}, "label": {"value": "N"}},
+                    {"start": {"value": 2.1}, "end": {"value": 5.0}, "label": {"value": "Ab:maj"}},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "0004.jams"
+    path.write_text(json.dumps(old))
+    with pytest.raises(AnnotationError) as info:
+        read_annotation(path)
+    message = str(info.value)
+    assert "a JAMS 0.1 file (its chords in a top-level 'chord' list" in message, message
+    assert "Use the dataset's .lab files" in message and "is this a JAMS file" not in message

@@ -529,6 +529,14 @@ def read_jams(
         raise AnnotationError(f"{path}: not valid JSON ({err})") from None
     document = parse_json(text, path, AnnotationError)  # deep nesting, a 5000-digit number: a skip too
     annotations = document.get("annotations") if isinstance(document, dict) else None
+    if not isinstance(annotations, list) and isinstance(document, dict) and "chord" in document:
+        # JAMS 0.1 (2014): a list per namespace at the top, observations {"start": {"value": ..}, ...}.
+        # Half the datasets of marl/jams' data/datasets are still in it; the jams package has no converter.
+        raise AnnotationError(
+            f"{path}: a JAMS 0.1 file (its chords in a top-level 'chord' list, as in marl/jams' "
+            "data/datasets), a layout not read here: JAMS 0.2 and later keep them in an 'annotations' list. "
+            "Use the dataset's .lab files, or write each observation's start, end and label as a .lab line"
+        )
     if not isinstance(annotations, list):
         raise AnnotationError(f"{path}: no 'annotations' list (is this a JAMS file?)")
     if annotation_index is None:
