@@ -1136,6 +1136,43 @@ def test_a_pairs_file_pairs_the_billboard_and_guitarset_layouts(tmp_path):
     assert index.unpaired_annotations == [] and not index.skipped_songs()  # (not songs without audio)
 
 
+#: The head of McGill Billboard's ``salami_chords.txt`` (song 0003), tabs as in the file.
+SALAMI_CHORDS = (
+    "# title: I Don't mind\n# artist: James Brown\n# metre: 6/8\n# tonic: C\n\n0.0\tsilence\n"
+    "7.3469387e-2\tA, intro, | A:min | A:min | C:maj | C:maj |\n"
+    "8.714013605\t| A:min | A:min | C:maj | C:maj |\n"
+)
+
+
+def test_billboards_salami_chords_in_a_pairs_file_names_its_format_and_the_lab_reductions(tmp_path):
+    """A pairs file naming Billboard's salami_chords.txt (not one of the .lab reductions) failed on "line 6:
+    expected 'start end label' (3 fields), got 2", which says nothing of the file picked."""
+    _wav(tmp_path / "0003" / "audio.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "0003" / "full.lab", SEGMENTS)
+    (tmp_path / "0003" / "salami_chords.txt").write_text(SALAMI_CHORDS)
+    (tmp_path / "pairs.csv").write_text("audio,annotation\n0003/audio.wav,0003/salami_chords.txt\n")
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert index.songs == [] and len(index.invalid) == 1
+    why = index.invalid[0][1]
+    assert "salami_chords.txt: McGill Billboard's salami_chords.txt format" in why, why
+    assert "pair the song's full.lab or majmin.lab instead" in why and "line 6" not in why
+
+
+def test_a_txt_beside_the_audio_that_is_not_a_lab_gets_no_did_you_mean(tmp_path):
+    """salami_chords.txt saved as x.txt beside x.wav got "did you mean x.txt? (pairs as x.lab)", and renamed
+    so it failed on its first line; notes kept as .txt too. A .txt in the .lab format still gets the hint."""
+    _wav(tmp_path / "billboard.wav", SEGMENTS[-1].end)
+    (tmp_path / "billboard.txt").write_text(SALAMI_CHORDS)
+    _wav(tmp_path / "notes.wav", SEGMENTS[-1].end)
+    (tmp_path / "notes.txt").write_text("Recorded live, second take.\n")
+    _wav(tmp_path / "rwc.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "rwc.txt", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert [(audio.name, near.name) for audio, near in index.near_misses] == [("rwc.wav", "rwc.txt")]
+    report = index.report()
+    assert "did you mean billboard.txt" not in report and "did you mean notes.txt" not in report, report
+
+
 def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
     """A damaged .lab ending at 1e308 was skipped as longer than its audio, printed with 309 digits."""
     _wav(tmp_path / "a.wav", 2.0)

@@ -5,6 +5,7 @@ import json
 from audiotrain.chords.lab import (
     AnnotationError,
     ChordSegment,
+    looks_like_lab,
     read_annotation,
     read_jams,
     read_lab,
@@ -463,3 +464,21 @@ def test_a_jams_0_1_file_is_refused_naming_its_layout_and_what_to_use(tmp_path):
     message = str(info.value)
     assert "a JAMS 0.1 file (its chords in a top-level 'chord' list" in message, message
     assert "Use the dataset's .lab files" in message and "is this a JAMS file" not in message
+
+
+def test_billboards_salami_chords_txt_is_named_as_such_and_not_taken_for_a_lab(tmp_path):
+    """McGill Billboard's salami_chords.txt read as a .lab failed on "line 6: expected 'start end label' (3
+    fields), got 2: '0.0\\tsilence'"; its format is named now, with the .lab reductions to use instead."""
+    text = (
+        "# title: I Don't mind\n# artist: James Brown\n# metre: 6/8\n# tonic: C\n\n0.0\tsilence\n"
+        "7.3469387e-2\tA, intro, | A:min | A:min | C:maj | C:maj |\n"
+    )
+    path = _lab(tmp_path, text, "salami_chords.txt")
+    with pytest.raises(
+        AnnotationError, match=r"salami_chords\.txt: McGill Billboard's salami_chords\.txt format"
+    ):
+        read_annotation(path)
+    assert not looks_like_lab(path)
+    assert looks_like_lab(write_lab(tmp_path / "x.txt", SEGMENTS))
+    assert not looks_like_lab(_lab(tmp_path, "Recorded live.\n", "notes.txt"))
+    assert looks_like_lab(_lab(tmp_path, "# a comment\n0.0 1.0 Am\n", "lead.txt"))  # (its labels: read_lab's)

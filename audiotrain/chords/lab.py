@@ -83,6 +83,14 @@ def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
     return f"{value[:kept]!r}... ({len(value)} characters)"
 
 
+#: The header keys that open McGill Billboard's ``salami_chords.txt`` (`is_salami_chords`).
+SALAMI_HEADER = ("# title:", "# artist:", "# metre:", "# tonic:")
+#: Lines of a file's head that `is_salami_chords` looks at.
+_HEAD_LINES = 40
+#: Bytes of a file's head `looks_like_lab` reads.
+_HEAD_BYTES = 4096
+
+
 class AnnotationError(ValueError):
     """A chord annotation file that cannot be used; the message names the file and the line."""
 
@@ -298,6 +306,12 @@ def read_lab(
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: tolerate a BOM
     except UnicodeDecodeError as err:
         raise AnnotationError(f"{path}: not a UTF-8 text file ({err})") from None
+    if is_salami_chords(lines):
+        raise AnnotationError(
+            f"{path}: McGill Billboard's salami_chords.txt format (a '# title:' header, then a time and "
+            "bars '| A:min | ...' per line), not a .lab: pair the song's full.lab or majmin.lab instead, or "
+            "another of its .lab reductions (README: 'Your dataset's layout')"
+        )
     segments, locations = [], []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
@@ -332,6 +346,42 @@ def read_lab(
         keep_starts=keep_starts,
         filled_gaps=filled_gaps,
     )
+
+
+def is_salami_chords(lines: Sequence[str]) -> bool:
+    """Whether a text file's `lines` (its first 40 will do) are McGill Billboard's ``salami_chords.txt``: a
+    header of `SALAMI_HEADER` lines, then lines of a time and bars (``7.3e-2<TAB>A, intro, | A:min |``).
+    Its chords are in the song's ``.lab`` reductions (``full.lab``, ``majmin.lab``) too."""
+    head = [line.strip() for line in lines[:_HEAD_LINES]]
+    header = any(line.lower().startswith(SALAMI_HEADER) for line in head)
+    return header and any("|" in line for line in head if not line.startswith("#"))
+
+
+def looks_like_lab(path: str | Path) -> bool:
+    """Whether the head of `path` (its first 4 KB) is in the ``.lab`` format: its first lines that are not
+    blank or comments are ``start end label``, with numbers for times. Not McGill Billboard's
+    ``salami_chords.txt``, nor notes or a README kept as ``.txt``. Whether the labels are Harte syntax is
+    left to reading the file, whose errors name them."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(_HEAD_BYTES)
+    except OSError:
+        return False
+    lines = head.decode("utf-8-sig", errors="replace").splitlines()
+    if len(head) == _HEAD_BYTES:
+        lines = lines[:-1]  # (the last may be cut)
+    if is_salami_chords(lines):
+        return False
+    content = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")][:5]
+    return bool(content) and all(_is_lab_line(line) for line in content)
+
+
+def _is_lab_line(text: str) -> bool:
+    fields = text.split(None, 2)
+    try:
+        return len(fields) == 3 and math.isfinite(float(fields[0])) and math.isfinite(float(fields[1]))
+    except ValueError:
+        return False
 
 
 def _fields_after_label(rest: str) -> list[str]:

@@ -53,7 +53,13 @@ from audiotrain._file_names import portable_name
 from audiotrain._text import plural, seconds_text
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
-from audiotrain.chords.lab import AnnotationError, ChordSegment, SeveralAnnotationsWarning, read_annotation
+from audiotrain.chords.lab import (
+    AnnotationError,
+    ChordSegment,
+    SeveralAnnotationsWarning,
+    looks_like_lab,
+    read_annotation,
+)
 from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX, encode_label, reduced_label
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import (
@@ -783,6 +789,26 @@ def _pastable(path: Path) -> str:
     return str(absolute.relative_to(cwd) if absolute.is_relative_to(cwd) else absolute)
 
 
+def _lab_near_misses(
+    audio: list[Path],
+    audio_root: Path,
+    candidates: list[Path],
+    candidates_root: Path,
+    same_folder: bool = False,
+) -> list[tuple[Path, Path]]:
+    """`near_misses`, leaving out a ``.txt`` or ``.chords`` file that is not in the .lab format
+    (`looks_like_lab`): notes, or McGill Billboard's ``salami_chords.txt``, which renamed ``.lab`` as the
+    hint said failed on its first line. Only the files a hint names are opened (their first 4 KB)."""
+    found = near_misses(audio, audio_root, candidates, candidates_root, same_folder=same_folder)
+    other_format = {
+        near for _, near in found if near.suffix.lower() in OTHER_LAB_SUFFIXES and not looks_like_lab(near)
+    }
+    if not other_format:
+        return found
+    candidates = [path for path in candidates if path not in other_format]
+    return near_misses(audio, audio_root, candidates, candidates_root, same_folder=same_folder)
+
+
 def _find_near_misses(
     index: SongIndex, other_labs: list[Path], other_files: dict[Path, list[Path]], other_apart: list[Path]
 ) -> None:
@@ -796,12 +822,12 @@ def _find_near_misses(
         if path.suffix.lower() in UNREAD_ANNOTATION_SUFFIXES
     ]
     candidates = index.unpaired_annotations + other_labs + unread_beside
-    found = near_misses(index.unpaired_audio, index.root, candidates, index.root, same_folder=True)
+    found = _lab_near_misses(index.unpaired_audio, index.root, candidates, index.root, same_folder=True)
     if index.annotations_dir is not None:
         hinted = {audio for audio, _ in found}
         rest = [path for path in index.unpaired_audio if path not in hinted]
         apart = index.unused_annotations + other_apart
-        found += near_misses(rest, index.root, apart, index.annotations_dir)
+        found += _lab_near_misses(rest, index.root, apart, index.annotations_dir)
     index.near_misses = sorted(found)
     # Of the annotations folder's, only those named like audio are chords to convert: the rest are a
     # dataset's index.csv or README.json, which advice to convert to .lab would only confuse.
