@@ -49,12 +49,39 @@ def test_writing_what_the_reader_would_refuse_is_an_error_and_writes_nothing(tmp
     ):
         write_lab(tmp_path / "c.lab", [ChordSegment(0, 2, "C:maj"), ChordSegment(1, 3, "G:maj")])
     assert list(tmp_path.iterdir()) == []
-    # What the reader takes with allow_gaps is written, labels as given.
+    # What the reader takes with allow_gaps is written, labels in the canonical spelling read_lab returns.
     gap = [ChordSegment(0.0, 1.0, "C"), ChordSegment(2.0, 3.0, "A:min")]
     assert (
         write_lab(tmp_path / "gap.lab", gap).read_text()
-        == "0.000000\t1.000000\tC\n2.000000\t3.000000\tA:min\n"
+        == "0.000000\t1.000000\tC:maj\n2.000000\t3.000000\tA:min\n"
     )
+
+
+def test_what_write_lab_writes_reads_back_or_it_is_refused_before_writing(tmp_path):
+    """write_lab checked the segments before rounding their times to the 6 decimals it writes, and wrote
+    labels raw: a segment under 0.5 µs became '0.000000 0.000000', an overlap just under the tolerance one
+    over it, and a line break inside a degree list split the line; read_lab then refused the file."""
+    with pytest.raises(
+        AnnotationError, match=r"a\.lab \(not written; times rounded .*\): no chord segments .*zero-length"
+    ):
+        write_lab(tmp_path / "a.lab", [ChordSegment(0.0, 4e-7, "N")])
+    overlap = [ChordSegment(0.0, 1.0000004, "C:maj"), ChordSegment(0.9990005, 2.0, "G:maj")]
+    with pytest.raises(AnnotationError, match=r"b\.lab \(not written; .*segment 2: .*overlaps the previous"):
+        write_lab(tmp_path / "b.lab", overlap)
+    assert list(tmp_path.iterdir()) == []
+    # A label with whitespace (a line break in a degree list), or a bass written as a note, is written in the
+    # spelling read_lab returns, which mir_eval reads too; a sub-microsecond segment reads back as nothing.
+    spelled = [
+        ChordSegment(0.0, 1.0, "C:(3,\n5)"),
+        ChordSegment(1.0, 1.0000002, "N"),
+        ChordSegment(1.0, 2.5, " A:min/C "),
+    ]
+    path = write_lab(tmp_path / "c.lab", spelled)
+    assert (
+        path.read_text()
+        == "0.000000\t1.000000\tC:(3,5)\n1.000000\t1.000000\tN\n1.000000\t2.500000\tA:min/b3\n"
+    )
+    assert read_lab(path) == [ChordSegment(0.0, 1.0, "C:(3,5)"), ChordSegment(1.0, 2.5, "A:min/b3")]
 
 
 def test_writing_over_an_existing_annotation_is_refused_unless_replace(tmp_path):

@@ -442,21 +442,36 @@ def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
 
 def lab_text(segments: Iterable[ChordSegment]) -> str:
     """Segments as the text of a ``.lab`` file (tab-separated, times with 6 decimals), as `write_lab`
-    writes it."""
+    writes it (`write_lab` writes labels in canonical spelling)."""
     return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
+
+
+def _as_written(path: Path, segments: Sequence[ChordSegment]) -> list[ChordSegment]:
+    """`segments` as a ``.lab`` holds them, checked as `read_lab` will read them: times rounded to the 6
+    decimals `lab_text` writes, labels in canonical spelling (`format_harte`: no whitespace, so no line
+    break inside one either). Rounding can make what passed unrounded unreadable: a segment shorter than
+    0.5 µs becomes zero-length (read back as nothing), an overlap just under the tolerance one over it."""
+    _refuse_unreadable(path, segments)  # (the times as given: a negative or reversed one is named as such)
+    rounded = [ChordSegment(float(f"{s.start:.6f}"), float(f"{s.end:.6f}"), s.label) for s in segments]
+    if rounded:
+        validate_segments(
+            rounded, f"{path} (not written; times rounded to a .lab's 6 decimals)", allow_gaps=True
+        )
+    return [ChordSegment(s.start, s.end, format_harte(parse_harte(s.label))) for s in rounded]
 
 
 def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bool = False) -> Path:
     """Write segments as a ``.lab`` file (`lab_text`); returns the path.
 
-    Labels are written as given. Segments that `read_lab` would refuse are an `AnnotationError` naming the
-    segment, and nothing is written (`_refuse_unreadable`). An existing `path` (an annotation made by hand,
-    perhaps) is a `FileExistsError` naming it, unless ``replace=True`` (checked as the file is put in
-    place: one written meanwhile is never replaced); a folder there is an `IsADirectoryError`.
+    Labels are written in the canonical spelling `read_lab` returns (`format_harte`: ``C:maj/E`` as
+    ``C:maj/3``, which ``mir_eval`` reads too), times with 6 decimals. Segments that `read_lab` would refuse
+    once so written are an `AnnotationError` naming the segment, and nothing is written (`_as_written`). An
+    existing `path` (an annotation made by hand, perhaps) is a `FileExistsError` naming it, unless
+    ``replace=True`` (checked as the file is put in place: one written meanwhile is never replaced); a
+    folder there is an `IsADirectoryError`.
     """
     path = Path(path)
-    segments = list(segments)
-    _refuse_unreadable(path, segments)
+    segments = _as_written(path, list(segments))
     path.parent.mkdir(parents=True, exist_ok=True)
     data = lab_text(segments).encode("utf-8")
     return write_given_path(
