@@ -152,6 +152,55 @@ def test_an_older_clap_run_record_trains_in_one_process_as_it_did(tmp_path, caps
     assert "read as that version ran: train.processes 1" in capsys.readouterr().err
 
 
+# ---- predict and evaluate of an older checkpoint -------------------------------------------------------
+
+
+def test_an_older_checkpoint_decoded_with_todays_defaults_says_so_once_with_the_flags_that_decode_as_it_did(
+    run, tmp_path, annotated_song, capsys
+):
+    """A checkpoint stored only the decoding settings of its version: predict decoded it with today's
+    refine_boundaries, bass_onset_frames, silence_db and test-time augmentation without a word, and its
+    labels differed from those its version wrote (the four flags the note names gave them byte for byte)."""
+    _, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    best = old / "checkpoints" / "best"
+    added = ("refine_boundaries", "bass_onset_frames", "silence_db")  # (after the joint chord head)
+    _edit_state(
+        best, lambda state: [state["module_state"][CHECKPOINT_KEY]["decode"].pop(name) for name in added]
+    )
+    capsys.readouterr()
+    lab = tmp_path / "song.lab"
+    assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", str(lab)]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {best} was written by an older audiotrain, without settings added since; today's defaults "
+        "for decode.refine_boundaries, decode.bass_onset_frames, decode.silence_db, test-time augmentation "
+        "(--tta 2), so its labels may differ from those its version wrote (--decode.refine_boundaries false "
+        "--decode.bass_onset_frames 0 --decode.silence_db 0 --tta 0 decode as that version did; its windows "
+        "overlapped by half, today's by a quarter)"
+    ], notes
+    # Those given are not named; given all, there is no note, in evaluate too.
+    some = ["--decode.silence_db", "0", "--tta", "0"]
+    assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", "-", *some]) == 0
+    err = capsys.readouterr().err
+    assert "today's defaults for decode.refine_boundaries, decode.bass_onset_frames, so" in err, err
+    assert "silence_db" not in err and "--tta" not in err
+    every = [*some, "--decode.refine_boundaries", "false", "--decode.bass_onset_frames", "0"]
+    assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", "-", *every]) == 0
+    assert "note:" not in capsys.readouterr().err
+    command = ["evaluate", "--checkpoint", str(old), "--data", str(annotated_song.parent), "--tta", "0"]
+    assert chords.main(command) == 0
+    assert f"note: {best} was written by an older audiotrain" in capsys.readouterr().err
+    # Today's checkpoint, and a decoding given whole from Python, say nothing.
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(annotated_song), "-o", "-"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    from audiotrain.chords.decode import DecodeConfig
+    from audiotrain.recipes.chords.predict import ChordPredictor
+
+    assert ChordPredictor.from_checkpoint(old, decode=DecodeConfig()).decode_from_defaults == ()
+    assert ChordPredictor.from_checkpoint(old, decode={"silence_db": 0}).decode_from_defaults == added[:2]
+
+
 # ---- --resume of an older checkpoint ---------------------------------------------------------------------
 
 

@@ -878,12 +878,17 @@ def _read_lacking_settings(
         said.append(
             f"today's defaults for {describe_lacking(rest, config)}, so this run may differ from that one there"
         )
-    note = (
+    return config, older_record_note(file, said, remedy)
+
+
+def older_record_note(file: str | Path, said: Sequence[str], remedy: str) -> str:
+    """The note line on a record or checkpoint `file` of an older audiotrain that lacks settings added since:
+    `said`, what is used in their place (``today's defaults for ...``), and `remedy`, how to set them."""
+    return (
         f"note: {file} was written by an older audiotrain, without settings added since; "
         + "; ".join(said)
         + f" ({remedy})"
     )
-    return config, note
 
 
 #: Where a run folder's record (config.json) keeps the settings its earlier epochs trained with, when a

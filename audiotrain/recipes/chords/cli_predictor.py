@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
+from audiotrain.chords.decode import DECODING_BEFORE_ADDED
 from audiotrain.recipes._run import path_flag
 from audiotrain.recipes.chords.model_checkpoint import loaded_checkpoint_note
-from audiotrain.recipes.chords.predict import DEFAULT_TTA_SEMITONES, ChordPredictor
-from audiotrain.recipes.config_cli import merge_config, parse_bool
+from audiotrain.recipes.chords.predict import ADDED_AFTER_DEFAULT_TTA, DEFAULT_TTA_SEMITONES, ChordPredictor
+from audiotrain.recipes.config_cli import merge_config, older_record_note, parse_bool
 
 DECODE_HELP = {
     "decode.method": "smoothing of frame posteriors: viterbi (HMM), median or argmax",
@@ -98,7 +100,41 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
     }
     if changes:  # validated as the training flags are, and named as the flags
         predictor.decode = merge_config(predictor.decode, changes, source="command line", path="decode.")
+    note = older_decoding_note(predictor, changes, tta_given=args.tta is not None)
+    if note:
+        _print_to_stderr(note)
     return predictor
+
+
+def older_decoding_note(predictor: ChordPredictor, given: Collection[str], tta_given: bool) -> str | None:
+    """A note line for a checkpoint of an older audiotrain whose stored decoding lacks settings added since
+    (`ChordPredictor.decode_from_defaults`): they take today's defaults, so its labels may differ from those
+    its version wrote, which it did not say. It names them and the flags that decode as that version did;
+    None where the flags (`given`: the decoding fields set; `tta_given`: ``--tta``) set them all."""
+    lacking = predictor.decode_from_defaults
+    before_tta = ADDED_AFTER_DEFAULT_TTA in lacking  # (written by a version without test-time augmentation)
+    named = [
+        name
+        for name in lacking
+        if name not in given and (name != "chord_head_weight" or predictor.model.config.chord_head)
+    ]
+    if not named and not (before_tta and not tta_given):
+        return None
+    known = [name for name in named if name in DECODING_BEFORE_ADDED]
+    flags = [f"--decode.{name} {str(DECODING_BEFORE_ADDED[name]).lower()}" for name in known]
+    defaults = [f"decode.{name}" for name in named]
+    if before_tta and not tta_given:
+        defaults.append(f"test-time augmentation (--tta {max(predictor.tta_shifts)})")
+        flags.append("--tta 0")
+    said = [
+        f"today's defaults for {', '.join(defaults)}, so its labels may differ from those its version wrote"
+    ]
+    remedies = [f"{' '.join(flags)} decode as that version did"] if flags else []
+    if len(known) < len(named):  # (a setting whose earlier meaning DECODING_BEFORE_ADDED does not hold)
+        remedies.append("the --decode.* flags set the others" if flags else "the --decode.* flags set them")
+    if before_tta:  # (no flag sets the overlap: the posteriors differ a little, the labels seldom)
+        remedies.append("its windows overlapped by half, today's by a quarter")
+    return older_record_note(predictor.checkpoint, said, "; ".join(remedies))
 
 
 def _print_to_stderr(message: str) -> None:

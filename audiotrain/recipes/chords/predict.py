@@ -21,7 +21,7 @@ import os
 import tempfile
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,10 @@ import numpy as np
 
 #: Test-time pitch shifts by default: -2..+2 semitones (fewer when the features have fewer spare bins).
 DEFAULT_TTA_SEMITONES = 2
+#: The decoding setting added right after test-time augmentation came on by default and windows came to
+#: overlap by a quarter (both 2026-11-25): a checkpoint whose stored decoding lacks it was written by a
+#: version that transcribed without test-time augmentation (``--tta 0``), its windows overlapping by half.
+ADDED_AFTER_DEFAULT_TTA = "refine_boundaries"
 
 
 @dataclass
@@ -340,6 +344,9 @@ class ChordPredictor:
         #: The checkpoint folder this predictor was loaded from (`from_checkpoint`), else None: what it was
         #: trained on is recorded there (``evaluate`` names the scored songs it trained on).
         self.checkpoint: Path | None = None
+        #: The decoding settings (`DecodeConfig` fields) that checkpoint does not hold, which take today's
+        #: defaults: it was written by an older audiotrain, before they were added. () for any other.
+        self.decode_from_defaults: tuple[str, ...] = ()
         self.features = features
         self.decode = decode_setting(decode, DecodeConfig(), "ChordPredictor(decode=...)")
         self.window_frames = int(window_frames)
@@ -414,11 +421,14 @@ class ChordPredictor:
                 f"{folder / ckpt.STATE_FILE}: the stored chord model/feature/decoding settings are incomplete or "
                 f"do not fit this version of audiotrain ({type(err).__name__}: {err})"
             ) from None
-        decode = decode_setting(decode, stored_decode, "ChordPredictor.from_checkpoint(decode=...)")
+        decoding = decode_setting(decode, stored_decode, "ChordPredictor.from_checkpoint(decode=...)")
         _load_weights(model, folder / ckpt.MODEL_FILE)
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
-        predictor = cls(model, features, decode, **kwargs)
+        predictor = cls(model, features, decoding, **kwargs)
         predictor.checkpoint = folder
+        if not isinstance(decode, DecodeConfig):  # (a dict given sets the fields it names)
+            held = {**stored.get("decode", {}), **(decode or {})}
+            predictor.decode_from_defaults = tuple(f.name for f in fields(DecodeConfig) if f.name not in held)
         return predictor
 
     @classmethod
