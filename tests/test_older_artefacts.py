@@ -201,6 +201,47 @@ def test_an_older_checkpoint_decoded_with_todays_defaults_says_so_once_with_the_
     assert ChordPredictor.from_checkpoint(old, decode={"silence_db": 0}).decode_from_defaults == added[:2]
 
 
+def test_an_older_demo_run_evaluated_through_its_best_checkpoint_names_its_scores_and_its_sets_glob(
+    run, tmp_path, annotated_song, capsys
+):
+    """evaluate --checkpoint RUN/checkpoints/best of a demo run whose config.json does not name its test set
+    named RUN/checkpoints/best/evaluation/scores.json, which is never there, and the glob test-*, which also
+    matched the test sets of other generator versions: other songs under the same names."""
+    from audiotrain.datasets.chord_demo import generator_version
+
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    record = json.loads((old / "config.json").read_text())
+    test_set = Path(record.pop("demo_test_set"))
+    (old / "config.json").write_text(json.dumps(record))
+    best = old / "checkpoints" / "best"
+    scores = old / "evaluation" / "scores.json"
+    assert scores.is_file()
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(best)]) == 2
+    err = capsys.readouterr().err
+    pattern = f"test-v{generator_version('train')}-train-seed1000-n1-6s-*"
+    assert f"one of {test_set.parent}/{pattern} (generator v{generator_version('train')}, as its" in err, err
+    assert list(test_set.parent.glob(pattern)) == [test_set]
+    assert f"holding its test songs (song_000; {scores} lists them)" in err
+    assert "checkpoints/best/evaluation" not in err
+    # Its checkpoints record no generator versions (before 2026-11-25): any version, and a word on them.
+    for name in ("best", "last"):
+        _edit_state(
+            old / "checkpoints" / name,
+            lambda state: state["module_state"][CHECKPOINT_KEY]["songs"]["demo"].pop("generators"),
+        )
+    assert chords.main(["evaluate", "--checkpoint", str(best)]) == 2
+    err = capsys.readouterr().err
+    assert f"one of {test_set.parent}/test-v*-train-seed1000-n1-6s-* (the one the audiotrain that" in err, err
+    assert "a test-vN- set of another version holds other songs under the same names" in err
+    # --test_songs_of the same checkpoint with a folder that is no demo set names the same file.
+    command = ["evaluate", "--checkpoint", str(best), "--data", str(annotated_song.parent)]
+    assert chords.main([*command, "--test_songs_of", str(best)]) == 2
+    err = capsys.readouterr().err
+    assert f"{scores} lists them" in err and "checkpoints/best/evaluation" not in err, err
+
+
 # ---- --resume of an older checkpoint ---------------------------------------------------------------------
 
 

@@ -74,7 +74,7 @@ from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside, name_too_long
 from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
-from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run
+from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import (
     ChordPredictor,
     SongPosteriors,
@@ -83,6 +83,7 @@ from audiotrain.recipes.chords.predict import (
     sharing_one_file,
 )
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
+from audiotrain.recipes.chords.task import stored_settings
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
 
@@ -829,12 +830,11 @@ def run_test_songs(
             f"evaluation to repeat; leave --test_songs_of out to score every song of {data}"
         )
     if not data_dir and not _is_demo_test_set(data):
-        cache = (run_record.get("config") or {}).get("data", {}).get("cache_dir") or default_cache_dir()
         raise ValueError(
             f"--test_songs_of {run}: that run trained on the demo songs ({record} names no data folder, "
             f"data.data_dir), whose test songs are a demo set of their own, not songs of {data}: give that "
-            f"set's folder as --data, without --test_songs_of (its songs are all test songs; the demo keeps "
-            f"them in {Path(cache) / DEMO_FOLDER}/test-*, and {run / 'evaluation' / 'scores.json'} lists them)"
+            f"set's folder as --data, without --test_songs_of (its songs are all test songs): "
+            + demo_test_set_hint(run_record, run)
         )
     names = [stored_name(name) if isinstance(name, str) else name for name in names]
     wanted = set(names)
@@ -911,11 +911,10 @@ def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
         )
     folder = Path(data_dir or demo_set or "")
     if not (data_dir or demo_set):
-        cache = (settings.get("data") or {}).get("cache_dir") or default_cache_dir()
         raise ValueError(
             f"evaluate: --data is needed: {record} does not record where the run's demo test set is (a run of "
-            f"an earlier version); give that set's folder as --data: one of {Path(cache) / DEMO_FOLDER}/test-*, "
-            f"holding the songs {checkpoint / 'evaluation' / 'scores.json'} lists"
+            f"an earlier version); give that set's folder as --data: "
+            + demo_test_set_hint(run_record, checkpoint)
         )
     if not folder.is_dir():
         what = "data folder" if data_dir else "demo test set"
@@ -925,6 +924,65 @@ def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
             + "; give the folder of the songs to score as --data"
         )
     return folder, bool(data_dir)
+
+
+def demo_test_set_hint(run_record: Mapping[str, Any], run: Path) -> str:
+    """Which folder of the demo cache holds the test set of demo run `run` (a run or checkpoint folder) whose
+    record `run_record` does not name it (a run of an earlier version): a glob narrowed by what the run
+    records (its seed, test songs and seconds; the generator version its checkpoint records), its test songs,
+    and the file that lists them. ``test-*`` matched the sets of every generator version, which hold other
+    songs under the same names (``song_000``): one scored the run on songs it was never evaluated on."""
+    from audiotrain.recipes.chords.data import HELD_OUT_SEED_OFFSET
+
+    settings = run_record.get("config") if isinstance(run_record.get("config"), dict) else {}
+    data = settings.get("data") if isinstance(settings.get("data"), dict) else {}
+    seed, count, seconds = data.get("demo_seed"), data.get("demo_test_songs"), data.get("demo_seconds")
+    version = _recorded_test_set_generator(run)
+    parts = (  # (`demo_set_name`; the recipe's test set is of the "train" style, at seed + 1000)
+        f"v{version if version is not None else '*'}",
+        "train",
+        f"seed{seed + HELD_OUT_SEED_OFFSET}" if _is_count(seed) else "seed*",
+        f"n{count}" if _is_count(count) else "n*",
+        f"{float(seconds):g}s"
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+        else "*s",
+    )
+    cache = data.get("cache_dir") or default_cache_dir()
+    songs = run_record.get("songs") if isinstance(run_record.get("songs"), dict) else {}
+    names = songs.get("test") if isinstance(songs.get("test"), list) else []
+    # (The run folder's evaluation: RUN/checkpoints/NAME/evaluation was named, which is never there.)
+    run_folder = run.parent.parent if run.parent.name == "checkpoints" else run
+    scores = run_folder / "evaluation" / "scores.json"
+    listing = [listed(names)] if names else []
+    listing += [f"{scores} lists them"] if scores.is_file() else []
+    versions = (
+        f"generator v{version}, as its checkpoint records: a set of another version holds other songs under "
+        "the same names"
+        if version is not None
+        else "the one the audiotrain that trained it rendered: its generator version is not recorded, and a "
+        "test-vN- set of another version holds other songs under the same names"
+    )
+    return (
+        f"one of {Path(cache) / DEMO_FOLDER}/test-{'-'.join(parts)}-* ({versions}), holding its test songs"
+        + (f" ({'; '.join(listing)})" if listing else "")
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _recorded_test_set_generator(run: Path) -> int | None:
+    """The version of the demo generator that made the test set of demo run `run` (a run or checkpoint
+    folder), as its checkpoint records it (its "train" style's: the test set's), or None where it does not
+    (before 2026-11-25) or cannot be read."""
+    try:
+        folder = resolve_model_checkpoint(run)
+        songs = (stored_settings(folder, ckpt.read_state(folder)) or {}).get("songs")
+        version = songs["demo"]["generators"]["train"]
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError):
+        return None
+    return version if _is_count(version) else None
 
 
 def _test_run_record(run: Path) -> tuple[Path, dict[str, Any]]:
