@@ -552,8 +552,8 @@ def test_a_demo_run_is_evaluated_again_from_its_folder_alone(tiny_run, tmp_path,
     del record["demo_test_set"]
     (old / "config.json").write_text(json.dumps(record))
     assert chords.main(["evaluate", "--checkpoint", str(old / "checkpoints" / "best")]) == 2
-    wanted = ("--data is needed", "does not record where the run's demo test set is", "/test-v", "-train-seed")
-    _one_error_line(capsys, *wanted)
+    wanted = ("does not record where the run's demo test set is", "/test-v", "-train-seed")
+    _one_error_line(capsys, "--data is needed", *wanted)
 
 
 def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
