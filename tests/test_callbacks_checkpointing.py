@@ -135,6 +135,74 @@ def test_a_moved_run_folder_resumed_from_inside_keeps_its_best_checkpoint(tmp_pa
     assert names(moved / "ck") == ["best", "last"]
 
 
+def sibling_folders(root):
+    """A run folder as long runs keep one: the best and `last` in `ckpt/`, and a checkpoint every 3 steps
+    in the sibling `steps/` (the newest 2 kept)."""
+    best = ModelCheckpoint(root / "ckpt", monitor="val_loss", save_top_k=1, save_last=True)
+    every = ModelCheckpoint(root / "steps", every_n_train_steps=3, save_top_k=2)
+    return [best, every]
+
+
+def test_a_moved_run_folder_with_a_sibling_checkpoint_folder_resumes_as_if_unmoved(tmp_path):
+    """`mv run moved` then `fit(ckpt_path=moved/ckpt/last)` was refused: the `steps/` callback's state names
+    the old folder, and its checkpoints were taken for another run's. Its state is the run's, moved with it
+    (`steps/` lies beside `ckpt/` as before): its checkpoints are still tracked and pruned, and training goes
+    on as a resume of the folder unmoved does."""
+    import shutil
+
+    for name in ("unmoved", "run"):
+        fit(tmp_path / name, sibling_folders(tmp_path / name), max_epochs=2)
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    results = {}
+    for name in ("unmoved", "moved"):
+        root = tmp_path / name
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t = fit(root, sibling_folders(root), ckpt_path=root / "ckpt" / "last", max_epochs=4)
+        assert not [w for w in caught if "ModelCheckpoint" in str(w.message)], name
+        # The newest two of steps 3, 6, 9 and 12: the two restored as tracked were pruned.
+        assert names(root / "steps") == ["epoch=2-step=9", "epoch=3-step=12"], name
+        assert t.callbacks[-1].best_model_path == str(root / "steps" / "epoch=3-step=12")
+        results[name] = (weights(t.module), t.history["val_loss"], t.callbacks[-2].best_model_score)
+    assert results["moved"][1:] == results["unmoved"][1:]
+    for key, value in results["unmoved"][0].items():
+        np.testing.assert_array_equal(results["moved"][0][key], value)
+
+
+def test_a_copied_run_folder_with_a_sibling_checkpoint_folder_resumes_and_leaves_the_original(tmp_path):
+    """`cp -a run copy` (the original stays) and resuming `copy/ckpt/last`: the copy's `steps/` go on as
+    that run's; the original's checkpoints are neither tracked nor removed."""
+    import shutil
+
+    fit(tmp_path / "run", sibling_folders(tmp_path / "run"), max_epochs=2)
+    shutil.copytree(tmp_path / "run", tmp_path / "copy")
+    copy = tmp_path / "copy"
+    fit(copy, sibling_folders(copy), ckpt_path=copy / "ckpt" / "last", max_epochs=4)
+    assert names(copy / "steps") == ["epoch=2-step=9", "epoch=3-step=12"]
+    assert names(tmp_path / "run" / "steps") == ["epoch=0-step=3", "epoch=1-step=6"]
+
+
+def test_a_sibling_folder_elsewhere_than_before_is_refused_naming_the_folder_its_state_was_saved_for(
+    tmp_path,
+):
+    """The run moved, but `steps/` is given another place than beside `ckpt/`, and holds an earlier run's
+    checkpoints: refused, and the message says the resumed checkpoint's state of this callback was saved for
+    the old `steps/` (where the moved run's ones are now), not that the checkpoint is another run's."""
+    import shutil
+
+    fit(tmp_path / "run", sibling_folders(tmp_path / "run"), max_epochs=2)
+    fit(tmp_path / "other", sibling_folders(tmp_path / "other"), max_epochs=2)
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    best, _ = sibling_folders(tmp_path / "moved")
+    every = ModelCheckpoint(tmp_path / "other" / "steps", every_n_train_steps=3, save_top_k=2)
+    with pytest.warns(UserWarning, match="saved to .*run.steps"), pytest.raises(FileExistsError) as refused:
+        fit(tmp_path, [best, every], ckpt_path=tmp_path / "moved" / "ckpt" / "last", max_epochs=4)
+    message = str(refused.value)
+    assert f"this ModelCheckpoint's state in it was saved for {tmp_path / 'run' / 'steps'}" in message
+    assert f"save to {tmp_path / 'moved' / 'steps'}" in message
+    assert "a checkpoint of another run" not in message
+
+
 def test_a_moved_default_root_resumed_from_inside_goes_on_in_its_folder(tmp_path):
     fit(tmp_path / "run", [Scores([0.5, 0.2]), ModelCheckpoint(monitor="score", save_last=True)], val=False)
     (tmp_path / "run").rename(tmp_path / "moved")

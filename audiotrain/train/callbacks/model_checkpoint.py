@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
+import os
 import re
 import string
 import time
@@ -167,8 +168,10 @@ class ModelCheckpoint(Callback):
     overwritten; the name of the checkpoint being replaced is reused. A callback
     deletes only checkpoints it saved itself, inside its own `dirpath`. Its resume state is keyed by
     monitor, mode, save frequency, filename and dirpath, and restored only into the same `dirpath`, or into a
-    run folder that was moved or copied: when the checkpoint resumed lies in this callback's `dirpath`, the
-    checkpoints it tracked are those of the same names there (so a worse epoch never replaces the best).
+    run folder that was moved or copied: when the checkpoint resumed lies in this callback's `dirpath`, or
+    this `dirpath` lies where the saved one lay beside the resumed checkpoint's folder (a second
+    ModelCheckpoint's `run/steps` beside `run/ckpt`), the checkpoints it tracked are those of the same names
+    there (so a worse epoch never replaces the best, and a kept checkpoint is still pruned).
 
     Lightning's attributes: `best_model_path` / `best_model_score`, `best_k_models` (path -> score of the
     top k; empty without a monitor, where `best_model_path` is the newest save), `kth_best_model_path` /
@@ -286,6 +289,9 @@ class ModelCheckpoint(Callback):
         self._last_saved_step = -1
         self._restored = False
         self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
+        # A resumed checkpoint's state of this callback that was not restored: the folder it was saved for,
+        # and where that folder is now if the run folder moved (None: not known). Its refusal names them.
+        self._state_saved_for: tuple[str, Path | None] | None = None
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
         self._last_written = (
             ""  # the `last` this run wrote or restored (a CHECKPOINT_NAME_LAST template moves it)
@@ -388,7 +394,7 @@ class ModelCheckpoint(Callback):
             self._versions_of = default
         if self.dirpath is None:
             self.dirpath = default
-        self._restored, self._restored_run = False, False
+        self._restored, self._restored_run, self._state_saved_for = False, False, None
         # (Before a resumed checkpoint restores a step save that waits for its validation.)
         self._save_after_validation, self._validated = False, False
         self._epoch_ended, self._warned_missing = False, False
@@ -519,6 +525,15 @@ class ModelCheckpoint(Callback):
                 if resumed is not None
                 else "; this fit would replace them. Resume that run with fit(ckpt_path=...), save"
             )
+            if resumed is not None and self._state_saved_for is not None:
+                # (The resumed checkpoint holds this callback's state, saved for another folder than this.)
+                saved_for, now = self._state_saved_for
+                which = (
+                    f"; this fit resumes {resumed}, and this ModelCheckpoint's state in it was saved for "
+                    f"{saved_for}, not for this folder: it tracks none of these, and this fit would replace "
+                    f"them. To go on with the checkpoints that state tracks, save to {now or saved_for}; "
+                    "otherwise save"
+                )
             raise FileExistsError(
                 f"ModelCheckpoint(dirpath={str(self.dirpath)!r}) already holds checkpoints of an earlier run "
                 f"({shown}){which} to another dirpath (or leave dirpath out: the default folder is "
@@ -883,11 +898,14 @@ class ModelCheckpoint(Callback):
         """Restore the tracked checkpoints, only if they were saved to this callback's dirpath (as Lightning)."""
         self._restore_tracked(state, resumed=None)
 
-    def _restore_tracked(self, state: dict[str, Any], resumed: Path | None) -> None:
+    def _restore_tracked(
+        self, state: dict[str, Any], resumed: Path | None, saved_home: Path | None = None
+    ) -> None:
         """`load_state_dict`; `resumed` (the checkpoint folder being resumed, resolved) lets a run folder that
         was moved or copied keep its best checkpoints: when the checkpoint resumed lies in this callback's
-        dirpath, the checkpoints the state tracked in its old dirpath are taken to be those of the same names
-        here."""
+        dirpath, or this dirpath lies where the state's stood to `saved_home` (the folder the resumed
+        checkpoint was saved in: a sibling `steps/` beside `ckpt/`), the checkpoints the state tracked in
+        its old dirpath are taken to be those of the same names here."""
         _check_state(
             "ModelCheckpoint",
             state,
@@ -906,8 +924,10 @@ class ModelCheckpoint(Callback):
         saved_dir = state.get("dirpath")
         moved_from = None
         if saved_dir is not None and self.dirpath is not None and Path(saved_dir).resolve() != self.dirpath:
-            if resumed is None or resumed.parent != self.dirpath:
-                self._warn_not_restored(saved_dir, resumed)
+            now = _moved_to(Path(saved_dir), resumed, saved_home)
+            if resumed is None or self.dirpath not in (resumed.parent, now):
+                self._state_saved_for = (saved_dir, now)
+                self._warn_not_restored(saved_dir, resumed, now)
                 return
             moved_from = Path(saved_dir)
         self._restored_run = True
@@ -925,7 +945,11 @@ class ModelCheckpoint(Callback):
         self.last_model_path = self._last_written = own(state.get("last_model_path") or "") or ""
         self._save_after_validation = state.get("save_after_validation") is True
 
-    def _warn_not_restored(self, saved_dir: str, resumed: Path | None = None) -> None:
+    def _warn_not_restored(
+        self, saved_dir: str, resumed: Path | None = None, now: Path | None = None
+    ) -> None:
+        """`now`: where the folder the state was saved for lies if the run folder was moved or copied with
+        the checkpoint resumed (`_moved_to`), when that is known."""
         if not collectives.is_main_process():
             return  # every rank restores the same state: one warning for the job, from the rank that saves
         old = (
@@ -933,7 +957,15 @@ class ModelCheckpoint(Callback):
             if Path(saved_dir).is_dir()
             else f"{saved_dir} no longer exists"
         )
-        if resumed is not None and resumed.parent != Path(saved_dir).resolve():
+        if now is not None and resumed is not None and now != resumed.parent:
+            # (Its folder is not the resumed checkpoint's, but one beside it: the same place from it now.)
+            moved = (
+                ""
+                if now == Path(saved_dir).resolve()
+                else " (where it lies now: the run folder was moved or copied)"
+            )
+            old += f"; to go on with the checkpoints its state tracks, save to {now}{moved}"
+        elif resumed is not None and resumed.parent != Path(saved_dir).resolve():
             # (The folder was moved or copied: its checkpoints are where the resumed one is, not in the
             # folder the state names, nor in this callback's new and empty one.)
             old += (
@@ -969,7 +1001,7 @@ class ModelCheckpoint(Callback):
         if not self._restored and (legacy is not None or moved):
             state = legacy if legacy is not None else moved[0]
             self._continue_in(state.get("dirpath"), resumed)
-            self._restore_tracked(state, resumed)
+            self._restore_tracked(state, resumed, _saved_home(trainer, resumed, saved))
         if resumed is not None and self.dirpath is not None:  # (before anything is saved or logged)
             self._check_resumed_folder(trainer, resumed)
 
@@ -1021,6 +1053,35 @@ class ModelCheckpoint(Callback):
 def _checkpointers(trainer: Trainer, me: ModelCheckpoint) -> list[ModelCheckpoint]:
     """The Trainer's ModelCheckpoint callbacks other than `me`."""
     return [cb for cb in trainer.callbacks if cb is not me and isinstance(cb, ModelCheckpoint)]
+
+
+def _saved_home(trainer: Trainer, resumed: Path | None, saved: dict[str, Any]) -> Path | None:
+    """The folder the checkpoint `resumed` was saved in, as the checkpoint's callback states recorded it: the
+    dirpath saved in the state of the ModelCheckpoint that saves where `resumed` lies now (its state found by
+    its settings, as `adopts_state` does, so also after the folder was moved or renamed). None if no
+    ModelCheckpoint of this Trainer saves there, or the checkpoint holds no state of it."""
+    if resumed is None:
+        return None
+    for cb in trainer.callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.dirpath == resumed.parent:
+            for key, state in saved.items():
+                if (
+                    isinstance(state, dict)
+                    and cb.adopts_state(key, state)
+                    and isinstance(state.get("dirpath"), str)
+                ):
+                    return Path(state["dirpath"])
+    return None
+
+
+def _moved_to(saved_dir: Path, resumed: Path | None, saved_home: Path | None) -> Path | None:
+    """Where `saved_dir` (a callback state's dirpath) lies now if the run folder was moved or copied with the
+    checkpoint `resumed`: at the same place from `resumed`'s folder as from `saved_home`, the folder it was
+    saved in (`../steps` beside `ckpt/`). Both are absolute and resolved as saved, so the relation is
+    plain path arithmetic. None where `saved_home` is not known."""
+    if resumed is None or saved_home is None:
+        return None
+    return Path(os.path.normpath(resumed.parent / os.path.relpath(saved_dir, saved_home)))
 
 
 def _check_writable(folder: Path, what: str) -> None:
