@@ -263,6 +263,32 @@ def test_export_history_replaces_an_earlier_history_so_a_script_runs_again(tmp_p
         assert json.loads(target.read_text()) == users
 
 
+def test_a_large_earlier_export_is_replaced_by_its_first_bytes_and_a_users_large_json_is_not(
+    tmp_path, monkeypatch
+):
+    """A history export over 64 MiB (600,000 epochs) was taken for a user's file, and a smaller one was
+    parsed whole at every call (an export each epoch cost as much as reading the file back): an export is
+    known by its first bytes whatever its size, and a user's JSON over the size that is parsed is still
+    refused."""
+    from audiotrain.train import reporting
+
+    trainer = quiet_trainer(tmp_path / "run", max_epochs=2, logger=False)
+    trainer.fit(TinyClassifier(), make_batches(32))
+    target = tmp_path / "history.json"
+    trainer.export_history(target)
+    monkeypatch.setattr(reporting, "PARSED_AT_MOST", 16)  # every file here counts as large
+    parsed = []
+    monkeypatch.setattr(reporting, "read_history", lambda path: parsed.append(path))
+    for _ in range(2):
+        assert json.loads(trainer.export_history(target).read_text()) == trainer.history
+    assert parsed == []  # (its first bytes told)
+    users = {"epoch": [0, 1], "step": [4, 8], "time": [0.1, 0.2], "note": ["mine", "too"]}
+    target.write_text(json.dumps(users, indent=1))
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        trainer.export_history(target)
+    assert json.loads(target.read_text()) == users
+
+
 def test_a_history_another_rank_wrote_meanwhile_is_replaced_and_a_users_file_is_not(tmp_path, monkeypatch):
     """The README's example under `launch -n 2` failed on some tries: both ranks wrote history.json, and the
     slower one's write was refused as if a user's file were there (it appeared after the check). A history

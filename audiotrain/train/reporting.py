@@ -114,9 +114,21 @@ def explain_kept_step_arrays(where: str):
         ) from None
 
 
+#: The first bytes of every history `write_history` writes: the opening brace and JSON whitespace, which
+#: every JSON reader skips (the file holds the same columns for them). `_is_history` knows an export of its
+#: own by these bytes alone, whatever its size: parsing the earlier export made each `export_history` of a
+#: long run cost as much as reading all of it back.
+EXPORT_MARK = b"{ \t \t\n"
+
+#: The largest earlier file without `EXPORT_MARK` (an export from before it) that `_is_history` parses to
+#: tell whether it is a history: a larger one (a user's data, most likely) is not read into memory.
+PARSED_AT_MOST = 64 * 1024 * 1024
+
+
 def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrite: bool) -> Path:
     """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one). A NaN
-    (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back).
+    (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back). The
+    file starts with `EXPORT_MARK`.
 
     An existing file at `path` is replaced with `overwrite`, or where it is itself a history this wrote
     (`_is_history`: a script run again, as the README's example is); any other file
@@ -125,7 +137,8 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     path = Path(path)
     overwrite = overwrite or _is_history(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json_text(columns, default=ckpt._json_default).encode()
+    text = json_text(columns, default=ckpt._json_default)
+    data = EXPORT_MARK + text.removeprefix("{").lstrip("\n").encode()
 
     def write(replace: bool) -> Path:
         return write_given_path(
@@ -148,17 +161,29 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
 
 
 def _is_history(path: Path) -> bool:
-    """Whether `path` holds a history `Trainer.export_history` wrote (then not something a user made): a
-    JSON object of columns of one length, among them ``epoch``, ``step`` and ``time``, which every row of
-    `Trainer.history` has (a Keras history, ``{}`` or a list of classes is not one)."""
-    if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
-        return False
+    """Whether `path` holds a history `Trainer.export_history` wrote (then not something a user made): one
+    that starts with `EXPORT_MARK` (read alone), or, written before it, a JSON object of columns of one
+    length, among them ``epoch``, ``step`` and ``time``, which every row of `Trainer.history` has (a Keras
+    history, ``{}`` or a list of classes is not one), of at most `PARSED_AT_MOST` bytes."""
     try:
+        if not path.is_file():
+            return False
+        if is_marked_export(path):
+            return True
+        if path.stat().st_size > PARSED_AT_MOST:
+            return False
         columns = read_history(path)
     except (ValueError, OSError):
         return False
     lengths = {len(values) for values in columns.values()}
     return {"epoch", "step", "time"} <= columns.keys() and len(lengths) == 1
+
+
+def is_marked_export(path: str | os.PathLike) -> bool:
+    """Whether the file `path` starts with `EXPORT_MARK`: a history `write_history` wrote (its first bytes
+    read, nothing more). `OSError` where it cannot be read."""
+    with open(path, "rb") as file:
+        return file.read(len(EXPORT_MARK)) == EXPORT_MARK
 
 
 def read_history(path: str | os.PathLike) -> dict[str, list]:

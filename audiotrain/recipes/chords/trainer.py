@@ -554,11 +554,14 @@ class Trainer:
         return reporting.write_history(self.history, path, overwrite=overwrite or self._own_export(path))
 
     def _own_export(self, path: Path) -> bool:
-        """Whether `path` holds a history this guide's Trainer wrote (its columns exactly): replaced, as the
-        core Trainer replaces its own export, so a script run again does not stop at its last line."""
+        """Whether `path` holds a history this guide's Trainer wrote (its columns exactly; one
+        `reporting.write_history` marked, known by its first bytes): replaced, as the core Trainer replaces
+        its own export, so a script run again does not stop at its last line."""
         if not path.is_file():
             return False
         try:
+            if reporting.is_marked_export(path):
+                return True
             columns = reporting.read_history(path)
         except (ValueError, OSError):
             return False
