@@ -318,6 +318,24 @@ def test_a_history_row_changed_after_a_save_is_saved_as_it_is_now(tmp_path):
     assert len(saved_rows(3)) == 1
 
 
+def test_an_earlier_history_row_a_callback_edits_at_a_save_is_written_so_and_the_run_keeps_its_own(tmp_path):
+    """A save writes the rows before the last from the text its previous save made: a callback's
+    on_save_checkpoint that edits an earlier row of the checkpoint still gets its edit written (the rows
+    it sees are copies, compared with those written), and the run's own history is left as it was."""
+    from audiotrain.train.callbacks import Callback
+
+    class Relabel(Callback):
+        def on_save_checkpoint(self, trainer, module, checkpoint):
+            rows = checkpoint["history"]["rows"]
+            if len(rows) == 3:
+                rows[0]["note"] = "edited at the third save"
+
+    t, _ = trained(tmp_path, max_epochs=3, callbacks=[Relabel()])
+    saved = ckpt.read_state(tmp_path / "checkpoints" / "last")["history"]["rows"]
+    assert saved[0]["note"] == "edited at the third save" and saved[1:] == t._run.history.rows[1:]
+    assert "note" not in t._run.history.rows[0] and "note" not in t.history
+
+
 def test_model_checkpoint_template_top_k_and_last(tmp_path):
     cb = ModelCheckpoint(
         dirpath=tmp_path / "ck",

@@ -438,15 +438,20 @@ def state_text(state: dict[str, Any], row_texts: RowTexts | None = None) -> str:
         marker = f"non-finite-{secrets.token_hex(8)}"
         strict[NON_FINITE_ENTRY] = marker
         lines[marker] = non_finite_lines
-    text = json.dumps(strict, indent=1, allow_nan=False)
-    for marker, items in lines.items():
-        quoted = json.dumps(marker)
-        at = text.index(quoted)
-        line = text[text.rindex("\n", 0, at) + 1 : at]  # ' "rows": '
+    # The rest is small: the lists go in where their markers are, in one join of the parts (splicing each
+    # into the finished text copied and searched the whole history once more per list).
+    skeleton = json.dumps(strict, indent=1, allow_nan=False)
+    places = sorted((skeleton.index(json.dumps(marker)), marker) for marker in lines)
+    parts, done = [], 0
+    for at, marker in places:
+        line = skeleton[skeleton.rindex("\n", 0, at) + 1 : at]  # ' "rows": '
         indent = line[: len(line) - len(line.lstrip(" "))]
-        listed = f"[\n{indent} " + f",\n{indent} ".join(items) + f"\n{indent}]" if items else "[]"
-        text = text[:at] + listed + text[at + len(quoted) :]
-    return text
+        items = lines[marker]
+        listed = [f"[\n{indent} ", f",\n{indent} ".join(items), f"\n{indent}]"] if items else ["[]"]
+        parts += [skeleton[done:at], *listed]
+        done = at + len(json.dumps(marker))
+    parts.append(skeleton[done:])
+    return "".join(parts)
 
 
 def write_checkpoint(
@@ -468,7 +473,8 @@ def write_checkpoint(
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
     if callback_arrays:
         files[CALLBACKS_FILE] = callback_arrays
-    needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(text.encode())
+    data = text.encode()  # (once: a long run's history makes it megabytes)
+    needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(data)
     with (
         _reporting_write_errors(final, needed) as writing,
         _atomic_folder(final, before_discard=writing.measure) as tmp,
@@ -477,8 +483,8 @@ def write_checkpoint(
             writing.file = tmp / name
             _save_arrays(tmp / name, arrays)
         writing.file = tmp / STATE_FILE
-        with open(tmp / STATE_FILE, "w") as f:
-            f.write(text)
+        with open(tmp / STATE_FILE, "wb") as f:
+            f.write(data)
             f.flush()
             sync_to_disk(f.fileno())
         writing.swapping = True
