@@ -1,0 +1,133 @@
+"""The recipe's before/after evaluation (`evaluate_clap`, `embed_audio`), over a stand-in model whose
+embeddings the test chooses: which crop is embedded, the model-selection score, the zero-shot targets."""
+
+from pathlib import Path
+
+from audiotrain.datasets.captions import CaptionDataset, CaptionedClip
+from audiotrain.metrics.retrieval import class_prompts, retrieval_metrics
+from audiotrain.recipes.clap.evaluate import embed_audio, evaluate_clap
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+
+SR = 16000
+
+
+class TableModel(nn.Module):
+    """`ClapModel`'s two embedding calls, read from tables: a text's embedding is row ``input_ids[:, 0]`` of
+    `text_table`, a clip's is its front end's "features" (the row `table_front_end` put there)."""
+
+    def __init__(self, text_table: np.ndarray):
+        super().__init__()
+        self.text_table = mx.array(text_table.astype(np.float32))
+
+    def get_text_features(self, input_ids, attention_mask=None):
+        return self.text_table[input_ids[:, 0]]
+
+    def get_audio_features(self, input_features, is_longer=None):
+        return input_features
+
+
+def table_tokenizer(texts: list[str]):
+    """Token id 0 of each text: its row in the model's text table (`TEXTS` lists them)."""
+    ids = np.array([[TEXTS.index(t), 0] for t in texts], dtype=np.int32)
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+
+def table_front_end(audio_table: np.ndarray):
+    """A front end that hands the model row ``waveform[0]`` of `audio_table` (each clip's waveform is filled
+    with its own row number)."""
+
+    def features(waves, rng=None, train=False):
+        rows = np.array([int(w[0]) for w in waves])
+        return {"input_features": audio_table[rows].astype(np.float32), "is_longer": np.zeros((len(rows), 1))}
+
+    return features
+
+
+def dataset(clips: list[CaptionedClip], **kwargs) -> CaptionDataset:
+    """The clips over waveforms of `SR` samples filled with their index (see `table_front_end`)."""
+    waves = {c.path: np.full(SR, i, dtype=np.float32) for i, c in enumerate(clips)}
+    options = {"crop_samples": None, "train": False, **kwargs}
+    return CaptionDataset(
+        clips, table_tokenizer, sampling_rate=SR, load=lambda path, sr, mono: (waves[path], sr), **options
+    )
+
+
+def clip(name: str, *captions: str, label: str | None = None) -> CaptionedClip:
+    return CaptionedClip(path=Path("/clips") / name, name=name, captions=captions, label=label)
+
+
+# Every text the tests embed: captions, then the zero-shot prompts of labels "a" and "z".
+TEXTS = ["dog", "rain", "siren", "car", *class_prompts(["a", "z"])]
+
+
+def test_the_model_selection_score_is_the_mean_of_both_directions():
+    """val_mAP@10 chooses the run's hf_model/; text→audio alone would score only half the task."""
+    rng = np.random.default_rng(0)
+    audio_table = rng.normal(size=(3, 4))
+    text_table = np.concatenate([audio_table[[0, 1, 0, 2]] + 0.9 * rng.normal(size=(4, 4)), np.eye(2, 4)])
+    clips = [clip("0.wav", "dog", "rain"), clip("1.wav", "siren"), clip("2.wav", "car")]
+    data = dataset(clips)
+    scores = evaluate_clap(TableModel(text_table), data, table_front_end(audio_table), table_tokenizer)
+    expected = retrieval_metrics(audio_table, text_table[:4], data.caption_to_clip)
+    assert scores["text_to_audio_mAP@10"] == pytest.approx(expected["text_to_audio_mAP@10"])
+    assert scores["text_to_audio_mAP@10"] != pytest.approx(scores["audio_to_text_mAP@10"])  # (they differ)
+    assert scores["mAP@10"] == pytest.approx(
+        (scores["text_to_audio_mAP@10"] + scores["audio_to_text_mAP@10"]) / 2
+    )
+
+
+@pytest.mark.parametrize("labels", [["z", "a"], ["a", "z"], None])
+def test_zero_shot_targets_follow_the_order_of_the_label_list_given(labels):
+    """With --dataset.zero_shot_labels in an order other than sorted, the targets were indices into the
+    sorted list while the prompts followed the given one: every clip was scored against another's class."""
+    prompts = {label: TEXTS.index(p) for label, p in zip("az", class_prompts(["a", "z"]))}
+    text_table = np.eye(len(TEXTS))
+    # Each clip's audio is its own class's prompt, and far from every caption.
+    audio_table = text_table[[prompts["a"], prompts["z"], prompts["a"]]]
+    clips = [
+        clip("0.wav", "dog", label="a"),
+        clip("1.wav", "rain", label="z"),
+        clip("2.wav", "car", label="a"),
+    ]
+    scores = evaluate_clap(
+        TableModel(text_table), dataset(clips), table_front_end(audio_table), table_tokenizer, labels=labels
+    )
+    assert scores["n_classes"] == 2
+    assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
+
+
+def test_audio_is_embedded_from_the_evaluation_crop_of_a_training_dataset():
+    """A dataset in training mode (the recipe's training set, scored before and after) is embedded from the
+    centre crop of each clip, every time, and is left in training mode."""
+    whole = np.arange(10 * SR, dtype=np.float32)
+    crop = SR
+    data = CaptionDataset(
+        [clip("long.wav", "dog")],
+        table_tokenizer,
+        sampling_rate=SR,
+        crop_samples=crop,
+        train=True,
+        load=lambda path, sr, mono: (whole, sr),
+    )
+    seen = []
+
+    def features(waves, rng=None, train=False):
+        seen.extend(waves)
+        return {
+            "input_features": np.ones((len(waves), 4), np.float32),
+            "is_longer": np.zeros((len(waves), 1)),
+        }
+
+    model = TableModel(np.eye(4))
+    for epoch in (0, 3):
+        data.set_epoch(epoch)
+        embed_audio(model, data, features)
+        assert data.train
+    centre = (whole.size - crop) // 2
+    assert len(seen) == 2
+    for wave in seen:
+        np.testing.assert_array_equal(wave, whole[centre : centre + crop])
