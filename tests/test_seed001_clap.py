@@ -96,6 +96,27 @@ def test_clap_from_pretrained_folder_and_bad_mel_shapes():
         clap()
 
 
+def test_clap_scores_text_against_audio_with_the_text_temperature():
+    """A trained checkpoint's two temperatures differ (the committed fixture's too): logits_per_text is
+    scaled by exp(logit_scale_t), as transformers' reference holds it."""
+    ref = dict(np.load(FIXTURE / "reference.npz"))
+    clap = CLAP.from_pretrained(FIXTURE)
+    assert clap.logit_scale_a.item() != pytest.approx(clap.logit_scale_t.item(), rel=1e-2)
+    out = clap(ref["input_features"], ref["input_ids"], ref["attention_mask"])
+    for key in ("logits_per_audio", "logits_per_text"):
+        np.testing.assert_allclose(np.array(out[key]), ref[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_clap_reads_as_many_frames_as_mel_bins_in_transformers_layout():
+    """With exactly num_mel_bins frames both axes fit; the docstring's rule: transformers' layout."""
+    clap = CLAP.from_pretrained(FIXTURE)
+    square = mx.array(np.random.default_rng(0).standard_normal((2, 1, 16, 16)).astype(np.float32))
+    expected = clap.get_audio_features(square)  # (ClapModel's: transformers' layout only)
+    np.testing.assert_allclose(np.array(clap(square)["audio_embeds"]), np.array(expected), rtol=1e-6)
+    transposed = clap.get_audio_features(square.transpose(0, 1, 3, 2))
+    assert not np.allclose(np.array(transposed), np.array(expected), atol=1e-4)  # (the layouts differ)
+
+
 def test_clap_offline_and_uncached_says_what_to_download(tmp_path, monkeypatch):
     offline_hf_cache(tmp_path, monkeypatch)
     with pytest.raises(CheckpointError) as info:
