@@ -1,5 +1,6 @@
 """Caption folders from the user's side: layouts, bad input, crops and captions per epoch, the demo."""
 
+import dataclasses
 import json
 import os
 import re
@@ -450,6 +451,17 @@ def test_training_crops_and_captions_are_seeded_per_epoch(tmp_path):
     assert not all(np.array_equal(ds[i]["waveform"], other_seed[i]["waveform"]) for i in range(3))
 
 
+def test_training_draws_every_caption_of_a_clip_over_the_epochs(tmp_path):
+    """Clotho's five captions per clip: each is a training pair in some epoch, the last one too."""
+    folder = _long_folder(tmp_path)  # 4 captions per clip
+    ds = CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=None, train=True, seed=3)
+    drawn = set()
+    for epoch in range(40):
+        ds.set_epoch(epoch)
+        drawn.add(ds[1]["input_ids"].tobytes())
+    assert drawn == {row.tobytes() for row in _tokenize([f"caption 1.{j}" for j in range(4)])["input_ids"]}
+
+
 def test_evaluation_is_deterministic_centre_crop_first_caption(tmp_path):
     folder = _long_folder(tmp_path)
     crop = SR // 2
@@ -509,6 +521,8 @@ def test_holdout_split_and_split_names(tmp_path):
     assert len(held) == 1 and len(train) == 2
     assert {c.name for c in train}.isdisjoint({c.name for c in held})
     assert holdout_split(folder.clips[::-1], 0.34, seed=1) == (train, held)
+    twelve = [dataclasses.replace(folder.clips[0], name=f"{i:02d}.wav") for i in range(12)]
+    assert [len(part) for part in holdout_split(twelve, 0.3)] == [8, 4]  # round(3.6), as the docstring says
     assert normalise_split(" Dev ") == "validation" and normalise_split("holdout") == "holdout"
     with pytest.raises(ValueError, match="between 0 and 1"):
         holdout_split(folder.clips, 1.0)
