@@ -171,6 +171,11 @@ def test_zero_shot_accuracy_and_prompts(rng):
     assert m["zero_shot_top1_accuracy"] == pytest.approx(3 / 4)
     assert m["zero_shot_mAP@10"] == pytest.approx((1 + 1 + 1 + 1 / 3) / 4)
     assert "zero_shot_top5_accuracy" not in m  # only 3 classes
+    # Top-k over exactly k classes is trivially 1 too; over k + 1 it is reported.
+    five = zero_shot_classification(rng.normal(size=(4, 5)), np.eye(5), [0, 1, 2, 3])
+    assert "zero_shot_top5_accuracy" not in five and "zero_shot_top1_accuracy" in five
+    six = zero_shot_classification(rng.normal(size=(4, 6)), np.eye(6), [0, 1, 2, 5])
+    assert "zero_shot_top5_accuracy" in six
 
 
 def test_prompt_errors():
@@ -206,6 +211,10 @@ def test_chance_scores_by_hand():
     assert two_by_two["audio_to_text_R@1"] == 0.5  # 2 of the 4 captions are the clip's own
     assert two_by_two["text_to_audio_mAP@10"] == pytest.approx((1 + 1 / 2) / 2)
     assert chance_scores([1] * 20)["text_to_audio_R@5"] == 5 / 20
+    # mAP@10 counts the first 10 places only: E[1 / (r + 1); r < 10] over 20 equally likely ranks r.
+    assert chance_scores([1] * 20)["text_to_audio_mAP@10"] == pytest.approx(
+        sum(1 / r for r in range(1, 11)) / 20
+    )
     assert "zero_shot_top5_accuracy" not in chance_scores([1], n_classes=5)  # top-5 of 5 is left out
     with pytest.raises(ValueError, match="one count >= 1 per clip"):
         chance_scores([2, 0])
