@@ -452,6 +452,19 @@ def test_padding_does_not_change_text_embedding(tiny):
     )
 
 
+def test_padding_without_a_mask_is_attended_at_robertas_padding_position(tiny):
+    """Without an attention mask every token is attended, padding too (as transformers); RoBERTa gives every
+    padding token the padding position and numbers only the other tokens, so where the padding sits among
+    them does not change the embedding."""
+    model = tiny[0]
+    at_end = mx.array([[0, 40, 41, 42, 2, 1, 1]], dtype=mx.int32)
+    inside = mx.array([[0, 40, 1, 41, 1, 42, 2]], dtype=mx.int32)
+    unmasked = np.array(model.get_text_features(at_end))
+    np.testing.assert_allclose(np.array(model.get_text_features(inside)), unmasked, atol=1e-6)
+    masked = np.array(model.get_text_features(at_end, (at_end != 1).astype(mx.int32)))
+    assert not np.allclose(unmasked, masked, atol=1e-4)  # (the padding was attended)
+
+
 # ---------------------------------------------------------------------------------------------- configs
 def _laion_config(audio: dict, text: dict | None = None) -> dict:
     """Shaped like the hub's config.json files: generic transformers keys everywhere."""
