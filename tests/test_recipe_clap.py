@@ -322,6 +322,43 @@ def test_a_batch_with_a_token_id_beyond_the_vocabulary_stops_before_the_compiled
         fit([good], [bad])  # validation too
 
 
+def test_the_training_loss_scores_the_pairs_at_the_learned_temperature():
+    """The logits are the cosine similarities times exp(logit_scale_a) (LAION's temperature, 14.3 for a fresh
+    model), not times logit_scale_a itself; clap_contrastive_loss takes the scale already exponentiated."""
+    model = ClapModel(tiny_config())
+    model.logit_scale_a = mx.array(2.0)
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3))
+    task.eval()
+    batch = tiny_batch(0)
+    loss, metrics = task.compute_loss(batch)
+    assert metrics["logit_scale"].item() == pytest.approx(math.exp(2.0), rel=1e-6)
+    audio = np.array(model.get_audio_features(batch["input_features"], batch["is_longer"]), np.float64)
+    text = np.array(model.get_text_features(batch["input_ids"], batch["attention_mask"]), np.float64)
+    logits = math.exp(2.0) * audio @ text.T
+
+    def cross_entropy(rows):  # of each row's own column
+        return np.mean(np.log(np.exp(rows).sum(axis=1)) - np.diag(rows))
+
+    assert loss.item() == pytest.approx((cross_entropy(logits) + cross_entropy(logits.T)) / 2, rel=1e-5)
+
+
+def test_a_warmup_starts_the_schedule_of_a_run_of_known_length(tmp_path):
+    """--task.warmup_steps with the run's total known (as it always is in the recipe): the first step moves a
+    parameter by the first warmup rate, a quarter of the peak over 4 warmup steps (see
+    test_first_trainer_step_has_the_size_of_the_learning_rate for the closed-form step)."""
+    model = ClapModel(tiny_config())
+    config = CLAPTaskConfig(
+        learning_rate=1e-2, warmup_steps=4, total_steps=10, freeze_audio=True, freeze_text=True
+    )
+    task = CLAPTrainModule(model, config)
+    before = model.logit_scale_a.item()
+    trainer = Trainer(
+        max_steps=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, [tiny_batch(0)])
+    assert abs(model.logit_scale_a.item() - before) == pytest.approx(1e-2 / 4, rel=1e-3)
+
+
 def test_a_batch_of_one_pair_trains_in_the_compiled_step(tmp_path):
     """A last batch of one clip (a loader of the user's own that keeps it) scores loss 0 and accuracies 1 and
     steps on. Its two accuracies used to be the same expression to MLX's compiler (argmax over a 1x1 matrix
@@ -2491,7 +2528,9 @@ def test_an_export_whose_checkpoint_a_save_replaces_midway_is_of_one_save(demo_r
 
     result, _ = demo_run
     checkpoints = result["run_dir"] / "checkpoints"
-    first, second = checkpoints / "epoch=1-step=4", checkpoints / "last"
+    # The save the run kept beside `last` (whichever epoch scored best), and `last`.
+    (first,) = (p for p in checkpoints.iterdir() if p.name.startswith("epoch="))
+    second = checkpoints / "last"
     last = tmp_path / "elsewhere" / "last"
     ckpt.copy_checkpoint(first, last)
     clap_bundle.export_checkpoint(second, tmp_path / "alone", run_dir=result["run_dir"])
