@@ -2,9 +2,10 @@
 
 Usage (needs torch and transformers; nothing is downloaded)::
 
-    python scripts/make_clap_fixture.py --out tests/fixtures/clap_tiny --size tiny
+    python scripts/make_clap_fixture.py --out tests/fixtures/clap_tiny --size tiny --formats bin
+    python scripts/make_clap_fixture.py --out tests/fixtures/clap_tiny_fused --size tiny --fused --seed 3 \
+        --formats safetensors
     python scripts/make_clap_fixture.py --out /tmp/clap_full --size full --clips 2      # laion/clap-htsat-unfused shape
-    python scripts/make_clap_fixture.py --out /tmp/clap_fused --size tiny --fused
 
 The folder it writes is laid out like a Hugging Face checkpoint:
 

@@ -1,8 +1,9 @@
 """The MLX CLAP port against transformers' ClapModel: parity, configs, compile, gradients, input errors.
 
-The tiny unfused parity runs everywhere from the committed fixture (tests/fixtures/clap_tiny, made by
-scripts/make_clap_fixture.py). The fused variant and the full-size (laion/clap-htsat-unfused shaped) model are
-built here with torch + transformers and skipped where those are not installed.
+The tiny unfused and fused parity run everywhere from the committed fixtures (tests/fixtures/clap_tiny and
+clap_tiny_fused, made by scripts/make_clap_fixture.py). The fused training mode and the full-size
+(laion/clap-htsat-unfused shaped) model are built here with torch + transformers and skipped where those are
+not installed.
 """
 
 import importlib.util
@@ -23,6 +24,12 @@ from mlx.utils import tree_flatten
 from reference import require
 
 FIXTURE = Path(__file__).parent / "fixtures" / "clap_tiny"
+FUSED_FIXTURE = Path(__file__).parent / "fixtures" / "clap_tiny_fused"
+#: How the script makes each committed fixture: (folder, tiny_config's fused, seed, weight formats).
+COMMITTED_FIXTURES = {
+    "unfused": (FIXTURE, False, 0, ("bin",)),
+    "fused": (FUSED_FIXTURE, True, 3, ("safetensors",)),
+}
 SCRIPT = Path(__file__).parents[1] / "scripts" / "make_clap_fixture.py"
 
 
@@ -69,43 +76,45 @@ def test_tiny_unfused_matches_transformers(tiny):
 
 
 @pytest.mark.parity
-def test_committed_fixture_is_what_the_script_makes(tmp_path):
+@pytest.mark.parametrize("variant", sorted(COMMITTED_FIXTURES))
+def test_committed_fixture_is_what_the_script_makes(variant, tmp_path):
     require("transformers")
     require("torch")
     from audiotrain.models.clap import load_torch_state_dict
 
+    from safetensors.numpy import load_file
+
+    def weights(folder: Path) -> dict:
+        if (folder / "pytorch_model.bin").exists():
+            return load_torch_state_dict(folder / "pytorch_model.bin")
+        return load_file(folder / "model.safetensors")
+
+    fixture, fused, seed, formats = COMMITTED_FIXTURES[variant]
     script = _fixture_script()
-    folder = script.write_fixture(tmp_path / "tiny", script.tiny_config(), formats=("bin",))
+    folder = script.write_fixture(tmp_path / "tiny", script.tiny_config(fused), seed=seed, formats=formats)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in fixture.iterdir())
     for name in ("tokenizer.json", "vocab.json", "merges.txt"):
-        assert (folder / name).read_text() == (FIXTURE / name).read_text(), name
+        assert (folder / name).read_text() == (fixture / name).read_text(), name
     # config.json records the transformers version that wrote it; everything else must match.
-    fresh_config, committed_config = (json.loads((f / "config.json").read_text()) for f in (folder, FIXTURE))
+    fresh_config, committed_config = (json.loads((f / "config.json").read_text()) for f in (folder, fixture))
     fresh_config.pop("transformers_version"), committed_config.pop("transformers_version")
     assert fresh_config == committed_config
-    fresh, committed = np.load(folder / "reference.npz"), np.load(FIXTURE / "reference.npz")
+    fresh, committed = np.load(folder / "reference.npz"), np.load(fixture / "reference.npz")
     assert sorted(fresh.files) == sorted(committed.files)
     for key in ("input_features", "is_longer", "input_ids", "attention_mask"):
         np.testing.assert_array_equal(fresh[key], committed[key], err_msg=key)
     for key in ("audio_embeds", "text_embeds", "logits_per_audio", "logits_per_text", "audio_pooled"):
         # torch's float results may differ in the last bits on another CPU / BLAS.
         np.testing.assert_allclose(fresh[key], committed[key], rtol=1e-5, atol=1e-6, err_msg=key)
-    fresh_state = load_torch_state_dict(folder / "pytorch_model.bin")
-    committed_state = load_torch_state_dict(FIXTURE / "pytorch_model.bin")
+    fresh_state, committed_state = weights(folder), weights(fixture)
     assert fresh_state.keys() == committed_state.keys()
     for key, value in fresh_state.items():
         np.testing.assert_array_equal(value, committed_state[key], err_msg=key)
 
 
-@pytest.mark.parity
-def test_fused_tiny_matches_transformers(tmp_path):
-    require("transformers")
-    require("torch")
-    script = _fixture_script()
-    folder = script.write_fixture(
-        tmp_path / "fused", script.tiny_config(fused=True), seed=3, formats=("safetensors",)
-    )
-    model, config = load_pretrained(folder)
-    ref = dict(np.load(folder / "reference.npz"))
+def test_fused_tiny_matches_transformers():
+    model, config = load_pretrained(FUSED_FIXTURE)
+    ref = dict(np.load(FUSED_FIXTURE / "reference.npz"))
     assert config.audio_config.enable_fusion
     assert ref["is_longer"].any() and not ref["is_longer"].all()  # both the fused and the plain branch run
     _assert_parity(_run(model, ref), ref)
