@@ -34,6 +34,12 @@ def write(folder: Path, name: str, text: str) -> Path:
         ("training", "precision: 16-mixed", "training.precision must be one of '32', 'bf16-mixed'"),
         ("scheduler", "min_lr_ratio: -1.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
         ("scheduler", "min_lr_ratio: 5.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
+        # A warmup as long as the run leaves no steps to decay over.
+        (
+            "scheduler",
+            "warmup_ratio: 1.0",
+            "scheduler.warmup_ratio must be a finite number >= 0 and < 1, got 1.0",
+        ),
         ("optimizer", "weight_decay: -0.1", "optimizer.weight_decay must be a finite number >= 0"),
         ("optimizer", "learning_rate: .inf", "optimizer.learning_rate must be a finite number > 0, got inf"),
         ("optimizer", "momentum: 1.0", "optimizer.momentum must be a finite number >= 0 and < 1"),
@@ -143,6 +149,8 @@ def test_the_optimizer_section_builds_torch_optims_optimizers():
     assert type(adam) is optim.Adam and adam.bias_correction
     assert type(sgd) is optim.SGD and (sgd.weight_decay, sgd.momentum) == (0.0, 0.9)
     assert built(type="sgd", weight_decay=1e-4).weight_decay == 1e-4
+    # 0 is a weight decay the user chose, not a setting left unset that takes the type's default.
+    assert built(weight_decay=0.0).weight_decay == 0.0
     assert not built(bias_correction=False).bias_correction  # MLX's own Adam, as audiotrain had it
 
 
