@@ -14,7 +14,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-from exactness import assert_same_numbers
+from exactness import assert_same_numbers, same_values
 from mlx.utils import tree_flatten
 from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_trainer, weights
 
@@ -163,6 +163,45 @@ def test_an_interval_schedule_resumes_exactly_after_skipped_updates(tmp_path, in
     stopped, _ = fit("pieces", callbacks=[LambdaCallback(on_train_batch_end=ctrl_c_at_step_10)])
     assert stopped.interrupted
     _, resumed = fit("pieces", ckpt_path=stopped.interrupted_checkpoint)
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+def test_an_epoch_schedule_resumes_exactly_inside_an_accumulation_window(tmp_path):
+    """5 batches an epoch with accumulate_grad_batches=2 make 3 updates (after batches 1, 3 and 4); a
+    Ctrl-C after batch 2 of epoch 1 leaves its second window half full. The resumed run places the epoch's
+    start by the updates the epoch has made (one), not by its batches (three): every later update uses the
+    straight run's rate, and the weights end bitwise equal."""
+    from audiotrain.train.callbacks import LambdaCallback
+
+    def fit(folder, callbacks=(), ckpt_path=None):
+        mx.random.seed(0)
+        module = Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, 0.5)]))
+        logger = RecordingLogger()
+        trainer = quiet_trainer(
+            tmp_path / folder,
+            max_epochs=3,
+            accumulate_grad_batches=2,
+            enable_checkpointing=True,
+            log_every_n_steps=1,
+            logger=logger,
+            callbacks=list(callbacks),
+        )
+        trainer.fit(module, make_batches(80), ckpt_path=ckpt_path)
+        rates = {step: m["learning_rate"] for step, m in logger.metrics if "learning_rate" in m}
+        return trainer, module, rates
+
+    def ctrl_c_inside_a_window(trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (1, 2):
+            raise KeyboardInterrupt
+
+    _, straight, straight_rates = fit("straight")
+    stopped, _, _ = fit("pieces", callbacks=[LambdaCallback(on_train_batch_end=ctrl_c_inside_a_window)])
+    assert stopped.interrupted and (stopped.global_step, stopped.progress.micro_batches) == (4, 1)
+    _, resumed, resumed_rates = fit("pieces", ckpt_path=stopped.interrupted_checkpoint)
+    assert list(resumed_rates) == [5, 6, 7, 8, 9]
+    assert same_values(resumed_rates, {step: straight_rates[step] for step in resumed_rates})
+    assert [straight_rates[step] for step in resumed_rates] == pytest.approx([0.05, 0.05] + [0.025] * 3)
     for name, value in weights(straight).items():
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
 
