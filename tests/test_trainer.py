@@ -408,6 +408,22 @@ def test_too_many_nonfinite_steps_stop_with_a_clear_error(tmp_path):
         )
 
 
+@pytest.mark.parametrize("compile_", [False, True])
+def test_nonfinite_steps_that_are_not_in_a_row_do_not_stop_training(tmp_path, compile_):
+    # 5 NaN batches of 10, never two in a row: a finite step starts the count again.
+    batches = poisoned(make_batches(160), {1, 3, 5, 7, 9})
+    with pytest.warns(UserWarning, match="skipped"):
+        t, _ = fit(
+            tmp_path,
+            module=NaNAfter(),
+            batches=batches,
+            max_epochs=1,
+            max_consecutive_nonfinite=3,
+            compile=compile_,
+        )
+    assert t.global_step == 10
+
+
 def test_debug_lazy_eval_names_the_failure(tmp_path):
     batches = poisoned(make_batches(), {1})
     with pytest.raises(FloatingPointError, match="epoch 0, batch 1"):
