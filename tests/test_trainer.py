@@ -62,6 +62,13 @@ def test_learns_and_history_columns(tmp_path):
     assert json.loads(path.read_text())["val_loss"] == h["val_loss"]
 
 
+def test_the_history_step_column_counts_optimizer_steps_under_accumulation(tmp_path):
+    # 6 batches an epoch in windows of 2: 3 optimizer steps an epoch, as global_step counts them.
+    t, _ = fit(tmp_path, max_epochs=2, accumulate_grad_batches=2)
+    assert t.global_step == 6 and t.history["step"] == [3, 6]
+    assert json.loads(t.export_history(tmp_path / "h.json").read_text())["step"] == [3, 6]
+
+
 def test_max_steps_takes_precedence(tmp_path):
     t, _ = fit(tmp_path, max_epochs=10, max_steps=8)
     assert t.global_step == 8 and t.current_epoch == 1
