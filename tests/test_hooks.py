@@ -7,7 +7,8 @@ from audiotrain.train.callbacks import Callback, EarlyStopping
 
 import mlx.core as mx
 import pytest
-from tasks import TinyClassifier, make_batches, quiet_trainer
+from exactness import assert_same_numbers
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
 # Lightning's hooks of a stage, in the order Lightning calls them (callbacks first, then the module).
 _RECORDED = [
@@ -325,6 +326,29 @@ def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tm
     t.fit(StopsEpochsEarly(), make_batches(96), make_batches(16))  # 6 batches an epoch
     assert started == [0, 1, 2, 0, 1, 2]
     assert t.global_step == 4 and t.current_epoch == 2 and len(t.history["val_loss"]) == 2
+
+
+def test_an_epoch_ended_by_minus_one_inside_an_accumulation_window_still_applies_the_window(tmp_path):
+    # Windows of 2: batches 0 and 1 make step 1, batch 2 opens a window and -1 at batch 3 ends the epoch.
+    # The half window is applied there, as a loader that ends after batch 2 would apply it.
+    class EndsEpochsAtBatch3(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            return -1 if batch_idx == 3 else None
+
+    def fit(module, batches):
+        t = quiet_trainer(tmp_path, max_epochs=1, accumulate_grad_batches=2)
+        t.fit(module, batches)
+        return t
+
+    mx.random.seed(0)
+    ended_by_hook = EndsEpochsAtBatch3()
+    t = fit(ended_by_hook, make_batches(96))
+    assert t.global_step == 2 and t.progress.micro_batches == 0
+    mx.random.seed(0)
+    ended_by_loader = TinyClassifier()
+    fit(ended_by_loader, make_batches(96)[:3])
+    for name, value in weights(ended_by_loader).items():
+        assert_same_numbers(weights(ended_by_hook)[name], value, err_msg=name)
 
 
 def test_a_datamodule_has_the_trainer_and_is_set_up_before_the_module_and_its_loaders(tmp_path):
