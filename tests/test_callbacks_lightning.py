@@ -434,6 +434,17 @@ def test_a_nan_first_value_never_becomes_early_stoppings_best(tmp_path):
     assert es.best_score is None and es.stop_reason.endswith("for 1 epoch (best none yet)")
 
 
+@pytest.mark.parametrize(
+    "mode, script, best", [("max", [0.5, 0.9, math.nan, 0.6], 0.9), ("min", [0.5, 0.1, math.nan, 0.3], 0.1)]
+)
+def test_a_nan_score_never_becomes_model_checkpoints_best(tmp_path, mode, script, best):
+    # As in Lightning, a NaN ranks as the worst score of its mode (inf for "min", -inf for "max").
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", mode=mode, save_top_k=1)
+    fit(tmp_path, [mc], script)
+    assert names(tmp_path / "ck") == ["epoch=1-step=6"] and mc.best_model_score == pytest.approx(best)
+    assert mc.best_model_path == str(tmp_path / "ck" / "epoch=1-step=6")
+
+
 # ------------------------------------------------------------------ Lightning's EarlyStopping arguments
 
 
