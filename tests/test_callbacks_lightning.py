@@ -604,6 +604,13 @@ def test_save_last_link_makes_last_a_hard_linked_copy_of_the_newest_checkpoint(t
     )
 
 
+def test_every_n_epochs_saves_at_the_end_of_every_nth_epoch_as_lightnings(tmp_path):
+    # Epochs 1 and 3 (the 2nd and 4th), so that the last epoch of an even number of them is saved.
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_epochs=2, save_top_k=-1)
+    fit(tmp_path, [mc], [5, 4, 3, 2])
+    assert names(tmp_path / "ck") == ["epoch=1-step=6", "epoch=3-step=12"]
+
+
 def test_save_weights_only_checkpoints_load_but_are_not_resumed(tmp_path):
     mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_weights_only=True, save_last=True)
     t, model = fit(tmp_path, [mc], [5, 4])
