@@ -76,6 +76,22 @@ def test_a_resumed_fit_reduces_where_the_uninterrupted_one_did(tmp_path):
         assert resumed.w.item() == straight.w.item()
 
 
+@pytest.mark.filterwarnings(
+    "ignore:The checkpoint resumed holds the state of callbacks"
+)  # (its ModelCheckpoint)
+def test_a_fit_resumed_in_a_cooldown_waits_out_the_rest_of_it(tmp_path):
+    def plateau():
+        return ReduceLROnPlateau(mode="max", factor=0.5, patience=0, cooldown=2)
+
+    straight, straight_rates = _fit(tmp_path / "a", plateau(), max_epochs=6, checkpoints=True)
+    assert straight_rates == [1.0, 1.0, 0.5, 0.5, 0.5, 0.25]  # reduced after epoch 1, cooled down 2, 3
+    for epoch in (1, 2):  # two checks of its cooldown left, then one
+        saved = next((tmp_path / "a" / "checkpoints").glob(f"epoch={epoch}-*"))
+        resumed, rates = _fit(tmp_path / f"b{epoch}", plateau(), 6, ckpt_path=str(saved))
+        assert rates == straight_rates[epoch + 1 :]
+        assert resumed.w.item() == straight.w.item()
+
+
 def test_a_scheduled_learning_rate_is_refused_at_fit_start(tmp_path):
     class Scheduled(TinyClassifier):
         def configure_optimizers(self):
