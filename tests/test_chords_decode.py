@@ -18,7 +18,7 @@ from audiotrain.chords.decode import (
     viterbi,
     viterbi_self_transition,
 )
-from audiotrain.chords.vocabulary import CHORD_TYPES, TYPE_INTERVALS, encode_label
+from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_JOINT_CHORDS, TYPE_INTERVALS, encode_label
 
 import mir_eval
 import numpy as np
@@ -45,6 +45,17 @@ def _posteriors(labels, rng, sharpness=4.0, noise=1.0):
         return e / e.sum(1, keepdims=True)
 
     return softmax(logits["type"]), softmax(logits["root"]), softmax(logits["bass"])
+
+
+def _chord_head(labels, rng, sharpness=4.0, noise=1.0):
+    """One-hot-ish posteriors of a joint chord head (N, X, then the 12 roots of each type) for `labels`."""
+    logits = rng.normal(0, noise, (len(labels), NUM_JOINT_CHORDS))
+    for i, label in enumerate(labels):
+        index = encode_label(label)
+        joint = index.chord_type if index.chord_type < 2 else 2 + (index.chord_type - 2) * 12 + index.root
+        logits[i, joint] += sharpness
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 
 def _brute_force(log_emissions, log_transitions, log_initial):
@@ -140,6 +151,21 @@ def test_unknown_chords_are_not_output_unless_asked_for(rng, method):
     allowed = decode_frames(
         type_probs, root_probs, bass_probs, DecodeConfig(method=method, unknown_chords=True)
     )
+    assert set(allowed[0][12:18]) == {1}
+
+
+def test_unknown_chords_are_not_output_from_a_joint_chord_head_unless_asked_for(rng):
+    """The default model decodes from its joint chord head alone (chord_head_weight 1): X stays out of the
+    output there too, where the head is sure of X and holds C:maj second."""
+    labels = ["C:maj"] * 10 + ["X"] * 10 + ["N"] * 5
+    type_probs, root_probs, bass_probs = _posteriors(labels, rng, sharpness=8.0, noise=0.1)
+    chord_probs = _chord_head(labels, rng, sharpness=8.0, noise=0.1)
+    chord_probs[10:20, 2 + (CHORD_TYPES.index("maj") - 2) * 12] += 0.1
+    chord_type, root, _ = decode_frames(type_probs, root_probs, bass_probs, chord_probs=chord_probs)
+    assert 1 not in set(chord_type)
+    assert set(chord_type[:20]) == {CHORD_TYPES.index("maj")} and set(root[:20]) == {0}
+    config = DecodeConfig(unknown_chords=True)
+    allowed = decode_frames(type_probs, root_probs, bass_probs, config, chord_probs=chord_probs)
     assert set(allowed[0][12:18]) == {1}
 
 
@@ -307,6 +333,10 @@ def test_a_joint_chord_head_keeps_type_and_root_together(joint_bass):
 
     assert labels(1.0) == {"C:maj7/5"}
     assert labels(0.0) == {"E:min/b3"}
+    # In between, the weight is the joint head's share: C:maj7 leads it by log(0.5 / 0.45) = 0.11 and trails
+    # the separate heads by 2 log(0.53 / 0.45) = 0.33, so it wins above a weight of 0.76.
+    assert labels(0.9) == {"C:maj7/5"}
+    assert labels(0.6) == {"E:min/b3"}
     without_head = decode_frames(type_probs, root_probs, bass_probs, DecodeConfig(joint_bass=joint_bass))
     assert {s.label for s in frames_to_segments(*without_head, frame_rate=10.0)} == {"E:min/b3"}
     with pytest.raises(ValueError, match="chord_probs must be"):
@@ -418,6 +448,22 @@ def test_frames_far_below_the_songs_level_are_no_chord(rng, method):
     ]
 
 
+def test_frames_far_below_the_songs_level_are_no_chord_with_a_joint_chord_head(rng):
+    """The default model decodes from its joint chord head alone: its chord ringing on 20 dB down is N too."""
+    labels = ["C:maj"] * 30 + ["G:maj"] * 30
+    type_p, root_p, bass_p = _posteriors(labels, rng, sharpness=6.0, noise=0.3)
+    chord_p = _chord_head(labels, rng, sharpness=6.0, noise=0.3)
+    level = np.full(60, -20.0)
+    level[50:] = -40.0
+    for joint_bass in (True, False):
+        config = DecodeConfig(joint_bass=joint_bass)
+        segments = decode_posteriors(
+            type_p, root_p, bass_p, 10.0, config, chord_probs=chord_p, level_db=level
+        )
+        assert [s.label for s in segments] == ["C:maj", "G:maj", "N"]
+        assert segments[-1].start == pytest.approx(4.95, abs=0.051)
+
+
 def test_quiet_frames_follow_the_songs_median_not_its_loudest_frame():
     # A loud hit does not make the song's playing frames quiet; a fade is N only once it is far enough down.
     level = np.concatenate([np.full(40, -20.0), [0.0], np.linspace(-20.0, -50.0, 31)])
@@ -426,6 +472,10 @@ def test_quiet_frames_follow_the_songs_median_not_its_loudest_frame():
     assert quiet[41:].sum() == np.sum(np.linspace(-20.0, -50.0, 31) < -35.0)
     assert not quiet_frames(level, 0.0).any()
     assert quiet_frames(np.zeros(0), 15.0).shape == (0,)
+    # Nor does a click 50 dB over the music: the loud frames are the 99th percentile, not the loudest one.
+    clicked = np.full(400, -20.0)
+    clicked[200] = 30.0
+    assert not quiet_frames(clicked, 15.0).any()
 
 
 def test_a_noise_floor_longer_than_the_music_is_quiet_not_the_playing_level(rng):
