@@ -7,12 +7,21 @@ Two smoothers, both over the three heads of the model (chord type, root, bass):
 - ``"viterbi"``: an HMM with a self-transition prior ``p`` and the rest spread evenly over the other states
   (Cho & Bello 2014). With ``joint_bass`` (the default) its states are (chord type, root, bass) triples --
   ``N``, ``X``, and each of the 30 types x 12 roots over each of its own chord tones in the bass (1,572
-  states) -- with emission ``p(type) * p(root) * p(bass | bass is a tone of the chord)``: the bass can only
-  be a tone of the chord decoded with it, a bass change is a state change that has to pay the transition
-  prior like a chord change, and a strong bass note favours the chords that contain it. Without it, the
-  states are the (type, root) chords with emission ``p(type) * p(root)``, and the bass gets its own 12-state
-  HMM with the same prior, decided independently (it can then name a bass outside the chord); a bass change
-  a frame from a chord change is moved onto it (`align_bass_changes`).
+  states) -- with emission ``p(type) * p(root) * p(bass | bass is a tone of the chord)``: the bass can only be
+  a tone of the chord decoded with it, and a bass change is a state change that has to pay the transition
+  prior like a chord change. That last factor is the bass head renormalised over each chord's tones, so the
+  bass head chooses the bass among a chord's tones and leaves the choice of chord to the chord heads: summed
+  over its basses, a chord's emission is its ``p(type) * p(root)``. A strong bass note therefore does not
+  favour the chords that contain it. A chord's best state is its ``p(type) * p(root)`` times the share of its
+  tones' bass mass on its likeliest tone, so in a near-tie the chord whose tones' bass mass is less spread
+  wins, by a factor of at most its number of tones: the chord heads even between C:maj and G:maj and the bass
+  head hearing E (0.9) over a little C and G, G:maj over its G (all of G:maj's share) beats C:maj over its E
+  (0.9 of C:maj's). Weighing the chords by the whole bass posterior instead (``log p(chord) + w log p(bass)``)
+  gained at most a few tenths of a point at its best ``w`` (`benchmarks/chords_rounds.md`, seventh round:
+  decoding alone), so it was not made the default. Without ``joint_bass``, the states are the (type, root)
+  chords with emission ``p(type) * p(root)``, and the bass gets its own 12-state HMM with the same prior,
+  decided independently (it can then name a bass outside the chord); a bass change a frame from a chord change
+  is moved onto it (`align_bass_changes`).
   ``p(type)`` alone for N and X, whose root and bass are undefined. With a model's joint chord head
   (``chord_probs``: one posterior per N, X and (type, root) pair), ``p(chord)`` comes from it instead of the
   product ``p(type) * p(root)`` (or a log-linear mix of the two, ``chord_head_weight``): that product cannot
