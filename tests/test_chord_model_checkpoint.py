@@ -9,6 +9,7 @@ import shutil
 from dataclasses import replace
 
 from audiotrain.chords.decode import DecodeConfig
+from audiotrain.chords.vocabulary import vocabulary_dict
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
@@ -292,6 +293,19 @@ def test_a_predictor_from_a_missing_weights_file_names_the_file_not_an_empty_che
         ChordPredictor.from_config(config, missing)
     with pytest.raises(IsADirectoryError, match=r"is a folder: .*from_checkpoint"):
         ChordPredictor.from_config(config, tmp_path)
+
+
+def test_a_checkpoint_of_the_same_chord_types_in_another_order_is_refused_naming_the_file(tmp_path):
+    """Its model would read every class as another chord (major as minor); the error says where and which."""
+    vocabulary = vocabulary_dict()
+    types = vocabulary["chord_types"]
+    types[2], types[3] = types[3], types[2]
+    folder = _write_checkpoint(tmp_path / "ckpt", record_extra={"vocabulary": vocabulary})
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ChordPredictor.from_checkpoint(folder)
+    message = str(info.value)
+    assert str(folder / "trainer_state.json") in message and ".vocabulary: " in message
+    assert "class 2 is 'min' in the checkpoint, 'maj' in this version" in message
 
 
 def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_path, monkeypatch):

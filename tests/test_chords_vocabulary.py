@@ -68,10 +68,16 @@ def test_head_matches_the_issue():
         ("C:(3,5,#9)", ("maj", 0, 0)),
         ("C:(3,5,7,#9)", ("maj7", 0, 0)),
         ("C:(3,#5,#9)", ("aug", 0, 0)),
+        # an eleventh beside a minor third is an extension as it is beside a major one (not X)
+        ("C:(1,b3,5,11)", ("min", 0, 0)),
+        ("C:min11(*9)", ("min7", 0, 0)),
         # a fifth omitted: the chord its third and seventh name (were X)
         ("C:maj7(*5)", ("maj7", 0, 0)),
         ("C:maj(*5)", ("maj", 0, 0)),
         ("A:min7(*5)/b3", ("min7", 9, 0)),
+        # an omitted flat or sharp fifth counts as played too (were X)
+        ("C:hdim7(*b5)", ("hdim7", 0, 0)),
+        ("C:aug(b7,*#5)", ("aug", 0, 0)),
     ],
 )
 def test_mapping_examples(label, expected):
@@ -180,6 +186,8 @@ def test_decode_rejects_a_bass_below_minus_one_and_indices_that_are_not_whole():
     """bass=-2 read as root position and a root of 0.5 as C: neither is an index of the vocabulary."""
     with pytest.raises(ValueError, match=r"bass -2 is outside 0\.\.11 \(-1 or None: root position\)"):
         decode_label(2, 0, -2)
+    with pytest.raises(ValueError, match=r"bass 12 is outside 0\.\.11"):  # not a 13th pitch class, nor C
+        decode_label(2, 0, 12)
     with pytest.raises(ValueError, match="root must be a whole number .*got 0.5"):
         decode_label(2, 0.5)
     with pytest.raises(ValueError, match="chord_type must be a whole number .*got nan"):
@@ -189,8 +197,22 @@ def test_decode_rejects_a_bass_below_minus_one_and_indices_that_are_not_whole():
 
 def test_vocabulary_dict_round_trip():
     check_vocabulary_dict(vocabulary_dict())
-    with pytest.raises(ValueError, match="different chord vocabulary"):
+    with pytest.raises(ValueError, match="different chord vocabulary: 3 chord types in the checkpoint, 32"):
         check_vocabulary_dict({"chord_types": ["N", "X", "maj"]})
+
+
+def test_a_vocabulary_of_the_same_chord_types_in_another_order_is_refused_naming_the_classes():
+    """A model trained with maj and min swapped reads every major chord as minor: the same 32 names in
+    another order are another vocabulary, and the error says which classes differ."""
+    stored = vocabulary_dict()
+    types = stored["chord_types"]
+    types[2], types[3] = types[3], types[2]
+    with pytest.raises(ValueError) as info:
+        check_vocabulary_dict(stored)
+    assert str(info.value) == (
+        "the checkpoint was trained with a different chord vocabulary: class 2 is 'min' in the checkpoint, "
+        "'maj' in this version; class 3 is 'maj' in the checkpoint, 'min' in this version"
+    )
 
 
 def _labels(index):
@@ -204,6 +226,9 @@ def test_same_sounding_chords_share_notes_and_bass_in_mir_eval():
     assert _labels(encode_label("C:maj")) == ["C:maj"]
     assert _labels(encode_label("G:7/B")) == ["G:7/3"]
     assert same_sounding_chords(encode_label("N")) == (encode_label("N"),)
+    # A bass of -1 is root position, as everywhere in the vocabulary: C:maj6 is also A:min7 over its b3.
+    root_position = ChordIndex(CHORD_TYPES.index("maj6"), 0, -1)
+    assert set(same_sounding_chords(root_position)) == set(same_sounding_chords(encode_label("C:maj6")))
     for chord_type, root in itertools.product(range(2, NUM_CHORD_TYPES), range(12)):
         for bass in sorted(TYPE_INTERVALS[CHORD_TYPES[chord_type]]):
             index = ChordIndex(chord_type, root, (root + bass) % 12)

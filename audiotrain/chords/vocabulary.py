@@ -271,9 +271,20 @@ def vocabulary_dict() -> dict[str, Any]:
 
 
 def check_vocabulary_dict(stored: dict[str, Any]) -> None:
-    """Raise ValueError if a checkpoint's vocabulary (from `vocabulary_dict`) differs from this one."""
-    if list(stored.get("chord_types", [])) != list(CHORD_TYPES):
-        raise ValueError(
-            "the checkpoint was trained with a different chord vocabulary: "
-            f"{stored.get('chord_types')} != {list(CHORD_TYPES)}"
-        )
+    """Raise ValueError if a checkpoint's vocabulary (from `vocabulary_dict`) differs from this one, naming
+    the classes that differ. The order counts as much as the names: a model trained with the same chord types
+    in another order would read each of its classes as another chord (maj as min)."""
+    types = list(stored.get("chord_types", []))
+    if types == list(CHORD_TYPES):
+        return
+    differences = [
+        f"class {i} is {theirs!r} in the checkpoint, {ours!r} in this version"
+        for i, (theirs, ours) in enumerate(zip(types, CHORD_TYPES))
+        if theirs != ours
+    ]
+    shown = differences[:3] + (
+        [f"{len(differences) - 3} more classes differ"] if len(differences) > 3 else []
+    )
+    if len(types) != len(CHORD_TYPES):
+        shown.append(f"{len(types)} chord types in the checkpoint, {len(CHORD_TYPES)} in this version")
+    raise ValueError("the checkpoint was trained with a different chord vocabulary: " + "; ".join(shown))
