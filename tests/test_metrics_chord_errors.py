@@ -28,9 +28,15 @@ def test_errors_are_summed_per_reference_chord_and_reading_most_first():
 
 
 def test_shares_add_up_to_what_the_pooled_score_misses():
+    """Also where a comparison leaves reference time out (majmin scores no sus4, no comparison scores X):
+    the shares are of the time it scores."""
     pairs = {
         "a": (REFERENCE, ESTIMATE),
         "b": ([Seg(0, 3, "G:7"), Seg(3, 5, "E:min")], [Seg(0, 3, "G:maj"), Seg(3, 5, "C:maj7")]),
+        "c": (
+            [Seg(0, 2, "D:sus4"), Seg(2, 3, "X"), Seg(3, 6, "D:maj")],
+            [Seg(0, 4, "D:maj"), Seg(4, 6, "B:min")],
+        ),
     }
     for metric in ("root", "majmin", "majmin_inv", "sevenths"):
         errors = costliest_errors(pairs, metric, top=0)

@@ -99,7 +99,7 @@ def test_trim_reference_cuts_a_small_overhang_and_keeps_a_large_one():
     assert scores["root"] == 1.0
 
 
-def _songs(right_seconds):
+def _song_pairs(right_seconds):
     """One 10 s C:maj song per entry, its first `right` seconds read right and the rest as E:min."""
     pairs = {}
     for k, right in enumerate(right_seconds):
@@ -107,7 +107,11 @@ def _songs(right_seconds):
         if right < 10:
             estimate.append(ChordSegment(right, 10.0, "E:min"))
         pairs[f"song_{k}"] = ([ChordSegment(0, 10.0, "C:maj")], estimate)
-    return score_songs(pairs)
+    return pairs
+
+
+def _songs(right_seconds):
+    return score_songs(_song_pairs(right_seconds))
 
 
 def test_interval_over_songs_brackets_the_pooled_score_and_narrows_with_more_songs():
@@ -124,6 +128,43 @@ def test_interval_over_songs_brackets_the_pooled_score_and_narrows_with_more_son
     assert many_high - many_low < 0.6 * (high - low)
     wider = few.interval("majmin", confidence=0.99)
     assert wider[0] <= low and high <= wider[1]
+
+
+def test_interval_leaves_the_same_share_of_resampled_pools_below_it_as_above_it():
+    """The `confidence` interval is the central part of the pooled scores of songs drawn again with
+    replacement: (1 - confidence) / 2 of those pools below it and as many above (checked against draws of
+    our own, so not against the interval's own random numbers)."""
+    lengths = np.linspace(6.0, 20.0, 12)
+    right = lengths * np.array([0.98, 0.9, 0.6, 0.99, 0.3, 0.8, 0.1, 0.7, 0.5, 0.95, 0.2, 0.85])
+    pairs = {
+        f"song_{k}": (
+            [ChordSegment(0, length, "C:maj")],
+            [ChordSegment(0, r, "C:maj"), ChordSegment(r, length, "E:min")],
+        )
+        for k, (length, r) in enumerate(zip(lengths, right))
+    }
+    scores = score_songs(pairs)
+    draws = np.random.default_rng(12345).integers(len(lengths), size=(20000, len(lengths)))
+    pools = right[draws].sum(1) / lengths[draws].sum(1)
+    for confidence in (0.5, 0.9, 0.95):
+        low, high = scores.interval("majmin", confidence, resamples=20000)
+        tail = (1 - confidence) / 2
+        assert np.mean(pools < low) == pytest.approx(tail, abs=0.01), confidence
+        assert np.mean(pools > high) == pytest.approx(tail, abs=0.01), confidence
+
+
+def test_songs_a_comparison_does_not_score_leave_its_intervals_unchanged():
+    """A song of sus chords has no majmin time: drawn into a resample it would add nothing but take the
+    place of a song that counts, and widen the interval (or make a draw of it alone 0 / 0)."""
+    sus = [ChordSegment(0, 10.0, "C:sus4")]
+    few, better = [9.7, 8.9, 6.1, 9.9, 3.3, 7.6], [9.8, 9.6, 7.2, 9.9, 4.1, 8.0]
+    few_and_sus = score_songs({"sus": (sus, sus), **_song_pairs(few)})
+    better_and_sus = score_songs({"sus": (sus, sus), **_song_pairs(better)})
+    for confidence in (0.5, 0.95):
+        assert few_and_sus.interval("majmin", confidence) == _songs(few).interval("majmin", confidence)
+        assert difference_interval(better_and_sus, few_and_sus, "majmin", confidence) == difference_interval(
+            _songs(better), _songs(few), "majmin", confidence
+        )
 
 
 def test_interval_is_duration_weighted_and_named_in_the_table_and_json():
