@@ -15,6 +15,7 @@ from audiotrain.audio import AudioError
 from audiotrain.datasets import caption_demo, chord_demo
 from audiotrain.features import CQTConfig, MelConfig
 from audiotrain.features import cache as feature_cache
+from audiotrain.features._config import FeatureConfigMixin
 from audiotrain.features.cache import MARKER, FeatureCache, main
 from audiotrain.recipes.chords import train as chords_train
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
@@ -91,6 +92,29 @@ def test_a_changed_file_or_config_is_recomputed(tmp_path, songs):
     assert extract.computed == 3 and other.folder != cache.folder
 
 
+#: Per feature configuration, the settings that do not change the features and may be left out of its cache
+#: key (a new setting of that kind, e.g. a thread count, is listed here on purpose). None so far.
+NOT_IN_THE_KEY: dict[type, set[str]] = {ChordFeatureConfig: set(), CQTConfig: set(), MelConfig: set()}
+
+
+def test_every_setting_of_a_feature_configuration_is_in_its_cache_key():
+    """A setting missing from the key served a cache filled under another value of it: MelConfig without
+    top_db would give top_db=60 the features computed with 80. Every field of every configuration a cache is
+    keyed by changes the key, this one and any added later (or it is listed in NOT_IN_THE_KEY)."""
+    configs = [ChordFeatureConfig, *FeatureConfigMixin.__subclasses__()]
+    assert set(configs) == set(NOT_IN_THE_KEY), "a new feature configuration: list it in NOT_IN_THE_KEY"
+    for config_class in configs:
+        config = config_class()
+        for setting in dataclasses.fields(config_class):
+            if setting.name in NOT_IN_THE_KEY[config_class]:
+                continue
+            changed = dataclasses.replace(config)
+            # key() hashes the settings as they are: a value no config would accept does for this check.
+            object.__setattr__(changed, setting.name, f"not {getattr(config, setting.name)!r}")
+            assert changed.key() != config.key(), f"{config_class.__name__}.{setting.name} is not in its key"
+    assert MelConfig(log=True, top_db=60.0).key() != MelConfig(log=True, top_db=80.0).key()
+
+
 def test_a_first_pass_lists_the_configuration_folder_once_not_per_entry(tmp_path, songs, monkeypatch):
     """Every new entry listed the whole folder to find the same file's earlier entry: a first pass over N
     songs made N listings and N²/2 name matches (4000 songs: 11x the time of 1000)."""
@@ -118,6 +142,38 @@ def test_a_first_pass_lists_the_configuration_folder_once_not_per_entry(tmp_path
     later = FeatureCache(tmp_path / "cache", CONFIG)
     later.get_or_compute(songs[1], extract)
     assert extract.computed == 14 and later.report()["entries"] == 12
+
+
+def test_an_entry_with_other_frames_than_its_audio_has_is_computed_again(tmp_path, songs):
+    """A valid entry of part of a song (fewer frames than its header says) is not its features."""
+
+    def frames(path):
+        return CONFIG.n_frames(sf.info(str(path)).frames)
+
+    cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=frames)
+    extract = CountingExtractor()
+    whole = np.array(cache.get_or_compute(songs[0], extract))
+    assert whole.shape[-1] == frames(songs[0])
+    np.save(cache.path_for(songs[0]), np.ascontiguousarray(whole[..., :5]))
+    cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=frames)  # a later run
+    np.testing.assert_array_equal(cache.get_or_compute(songs[0], extract), whole)
+    assert (extract.computed, cache.replaced) == (2, 1)
+    cache.get_or_compute(songs[0], extract)
+    assert (extract.computed, cache.hits) == (2, 1)  # the whole entry is served
+    # Where the header cannot tell (None), the entry is served as it is.
+    np.save(cache.path_for(songs[0]), np.ascontiguousarray(whole[..., :5]))
+    cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=lambda path: None)
+    assert cache.get_or_compute(songs[0], extract).shape[-1] == 5 and extract.computed == 2
+
+
+@pytest.mark.parametrize("samples, rate", [(8192, 22050), (8191, 22050), (12287, 44100), (12286, 44100)])
+def test_the_chord_features_frames_are_known_from_the_audio_header(tmp_path, samples, rate):
+    """What the cache checks an entry's frames against: the frames `compute` gives, from the header alone
+    (8192 samples at 22050 Hz are 4 hops of 2048; 12287 at 44100 Hz are 6144 once resampled)."""
+    features = ChordFeatureConfig()
+    path = tmp_path / "song.wav"
+    sf.write(str(path), (0.1 * np.sin(np.arange(samples) * 0.05)).astype(np.float32), rate)
+    assert features.expected_frames(path) == features.compute(features.load(path)).shape[-1]
 
 
 def test_content_identity_survives_touch(tmp_path, songs):

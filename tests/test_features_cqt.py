@@ -138,6 +138,18 @@ def test_chroma_matches_librosa_with_zero_tuning():
     assert np.abs(silent).max() == 0.0  # silent frames stay zero rather than dividing by zero
 
 
+def test_chroma_from_a_cqt_that_starts_on_another_note_than_c_still_has_c_first():
+    """With fmin a C (the default) the fold needs no rotation; from A1 its first bin is an A, and the A C E
+    chord must still land on pitch classes 9, 0 and 4, as librosa's does."""
+    y = SIGNALS["chord"]
+    fmin = librosa.note_to_hz("A1")
+    ref = librosa.feature.chroma_cqt(y=y, sr=SR, tuning=0.0, fmin=fmin, n_octaves=6)
+    for backend in ("mlx", "numpy"):
+        ours = np.asarray(chroma_cqt(y, sr=SR, fmin=fmin, n_octaves=6, backend=backend))
+        assert rel_err(ours, ref) <= 1e-3
+        assert set(np.argsort(ours.mean(axis=1))[-3:]) == {9, 0, 4}
+
+
 def test_config_spare_bins_let_pitch_shift_crop_a_shifted_window():
     config = CQTConfig.for_pitch_shift(6, sr=SR, hop_length=512, n_bins=60, fmin=65.40639132514966)
     assert config.spare_bins_below == config.spare_bins_above == 6
