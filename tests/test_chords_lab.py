@@ -153,14 +153,20 @@ def test_a_gap_error_names_the_flags_that_read_gaps_as_no_chord(tmp_path):
     assert "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True" in str(info.value)
 
 
-def test_gaps_can_be_filled_with_no_chord(tmp_path):
-    path = _lab(tmp_path, "0.0 1.0 C\n1.5 2.0 G\n")
-    segments = read_lab(path, allow_gaps=True)
+def test_gaps_can_be_filled_with_no_chord_and_are_listed(tmp_path):
+    path = _lab(tmp_path, "0.0 1.0 C\n1.5 2.0 G\n2.0 3.0 F\n4.0 5.0 C\n")
+    filled = []
+    segments = read_lab(path, allow_gaps=True, filled_gaps=filled)
     assert segments == [
         ChordSegment(0, 1, "C:maj"),
         ChordSegment(1.0, 1.5, "N"),
         ChordSegment(1.5, 2.0, "G:maj"),
+        ChordSegment(2.0, 3.0, "F:maj"),
+        ChordSegment(3.0, 4.0, "N"),
+        ChordSegment(4.0, 5.0, "C:maj"),
     ]
+    # evaluate names such songs: mir_eval on the file itself reads a gap as the chord before it going on
+    assert filled == [(1.0, 1.5), (3.0, 4.0)]
 
 
 def test_jams_round_trip_and_old_layout(tmp_path):
