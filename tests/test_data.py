@@ -264,6 +264,60 @@ def test_resume_mid_epoch_continues_without_loading_skipped_samples():
     assert resumed.state_dict()["batches_yielded"] == len(expected)
 
 
+def shuffled_23(**kwargs):
+    return DataLoader(Squares(23), batch_size=4, shuffle=True, **kwargs)
+
+
+def epoch_of_shuffled_23(epoch):
+    loader = shuffled_23(seed=7)
+    loader.set_epoch(epoch)
+    return ys(loader)
+
+
+def state_after_3_batches_of_epoch_2():
+    loader = shuffled_23(seed=7)
+    loader.set_epoch(2)
+    it = iter(loader)
+    for _ in range(3):
+        next(it)
+    return json.loads(json.dumps(loader.state_dict()))
+
+
+def test_set_epoch_to_another_epoch_after_a_mid_epoch_restore_runs_that_whole_epoch():
+    # (a Lightning-style loop that sets the epoch itself, and goes on to the next one)
+    resumed = shuffled_23()
+    resumed.load_state_dict(state_after_3_batches_of_epoch_2())
+    resumed.set_epoch(3)
+    assert ys(resumed) == epoch_of_shuffled_23(3)
+
+
+def test_a_checkpoint_between_a_restore_and_the_resumed_epochs_first_batch_keeps_the_position():
+    # As where a Ctrl-C comes while process workers start: that checkpoint must not restart the epoch.
+    resumed = shuffled_23()
+    resumed.load_state_dict(state_after_3_batches_of_epoch_2())
+    before_iter = resumed.state_dict()
+    iter(resumed)
+    before_first_batch = resumed.state_dict()
+    for state in (before_iter, before_first_batch):
+        assert (state["epoch"], state["batches_yielded"]) == (2, 3)
+        again = shuffled_23()
+        again.load_state_dict(json.loads(json.dumps(state)))
+        assert ys(again) == epoch_of_shuffled_23(2)[3:]
+
+
+def test_an_iterator_of_an_earlier_epoch_does_not_move_the_position_of_the_new_one():
+    loader = shuffled_23(seed=7)
+    old = iter(loader)
+    next(old)
+    iter(loader)  # epoch 1 begins, nothing of it yielded yet; the old iterator is still read
+    next(old), next(old)
+    state = loader.state_dict()
+    assert (state["epoch"], state["batches_yielded"]) == (1, 0)
+    resumed = shuffled_23()
+    resumed.load_state_dict(state)
+    assert ys(resumed) == epoch_of_shuffled_23(1)
+
+
 def test_finished_epoch_resumes_at_the_next_epoch():
     loader = DataLoader(Squares(6), batch_size=3, shuffle=True, seed=1)
     ys(loader)

@@ -154,6 +154,20 @@ def test_resume_under_another_world_size(monkeypatch):
     assert single.epoch == 1 and len(list(single)) == 6
 
 
+def test_a_position_at_an_epochs_start_resumes_under_another_world_size(monkeypatch):
+    # Saved before the epoch's first batch (set_epoch, then a checkpoint): nothing to continue, so it is an
+    # epoch boundary too, and the whole epoch runs in the new world size.
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 2))
+    loader = DataLoader(Samples(11), batch_size=2, shuffle=True, seed=9)
+    loader.set_epoch(1)
+    start = loader.state_dict()
+    assert (start["epoch"], start["batches_yielded"], start["world_size"]) == (1, 0, 2)
+    batches, _ = rank_batches(monkeypatch, 0, 1, epoch=1, shuffle=True, seed=9)
+    single = DataLoader(Samples(11), batch_size=2, shuffle=True)
+    single.load_state_dict(start)
+    assert single.epoch == 1 and [np.array(b).tolist() for b in single] == batches
+
+
 def test_two_ranks_read_disjoint_shards_of_a_shared_drawn_order():
     results = run_ranks(
         """
