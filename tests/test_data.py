@@ -396,13 +396,24 @@ def test_workers_give_the_same_batches_as_the_main_thread(worker_type):
     assert no_loader_workers_left()
 
 
+class Loads20ms(Squares):
+    def __getitem__(self, i):
+        time.sleep(0.02)
+        return super().__getitem__(i)
+
+
 def test_persistent_workers_survive_an_abandoned_epoch():
-    loader = DataLoader(Squares(40), batch_size=2, num_workers=2, persistent_workers=True)
+    loader = DataLoader(
+        Loads20ms(16), batch_size=2, shuffle=True, seed=1, num_workers=2, persistent_workers=True
+    )
     it = iter(loader)
     next(it)
-    next(it)  # abandon the epoch with batches still in flight
+    next(it)  # abandon the epoch with batches still loading: they are done after the next epoch has begun
     pool = loader._pool
-    assert ys(loader) == [[2 * k, 2 * k + 1] for k in range(20)]  # nothing stale leaks into the new epoch
+    # Shuffled, so that a late batch of epoch 0 differs from the batch of epoch 1 it could pass for.
+    fresh = DataLoader(Squares(16), batch_size=2, shuffle=True, seed=1)
+    fresh.set_epoch(1)
+    assert ys(loader) == ys(fresh)  # nothing stale leaks into the new epoch
     assert loader._pool is pool
     del loader, it
     gc.collect()
