@@ -402,6 +402,20 @@ class Loads20ms(Squares):
         return super().__getitem__(i)
 
 
+class Draws(Squares):
+    """Each sample is one number from batch_rng()."""
+
+    def __getitem__(self, i):
+        return np.float64(batch_rng().random())
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_batch_rng_draws_other_numbers_for_each_batch_and_epoch(num_workers):
+    loader = DataLoader(Draws(8), batch_size=2, num_workers=num_workers)
+    draws = np.concatenate([np.asarray(b) for _ in range(2) for b in loader])
+    assert len(np.unique(draws)) == 16  # (not the same augmentation for every batch of an epoch)
+
+
 def test_persistent_workers_survive_an_abandoned_epoch():
     loader = DataLoader(
         Loads20ms(16), batch_size=2, shuffle=True, seed=1, num_workers=2, persistent_workers=True
