@@ -811,6 +811,43 @@ class FreshRandomOrder:
         return iter(np.random.default_rng().permutation(self.n).tolist())
 
 
+class EpochOrder:
+    """A sampler whose order is a function of the epoch set on it (like a DistributedSampler)."""
+
+    def __init__(self, n):
+        self.n, self.epoch = n, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng([99, self.epoch]).permutation(self.n).tolist())
+
+
+class BatchesOf:
+    """Cuts its sampler's order into batches, as torch's BatchSampler, which has no set_epoch of its own."""
+
+    def __init__(self, sampler, batch_size):
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def __len__(self):
+        return len(self.sampler) // self.batch_size
+
+    def __iter__(self):
+        return iter(np.reshape(list(self.sampler), (-1, self.batch_size)).tolist())
+
+
+def test_the_epoch_reaches_the_sampler_a_batch_sampler_wraps():
+    # torch's BatchSampler(DistributedSampler(...)): without the epoch, every epoch would have one order.
+    loader = DataLoader(Squares(12), batch_sampler=BatchesOf(EpochOrder(12), 3))
+    for epoch in range(3):
+        order = np.random.default_rng([99, epoch]).permutation(12)
+        assert ys(loader) == order.reshape(-1, 3).tolist()
+
+
 def test_batch_sampler_gives_the_batches_and_len():
     loader = DataLoader(Squares(6), batch_sampler=[[3, 1], [0], [5, 4, 2]])
     assert len(loader) == 3 and loader.batch_size is None
