@@ -53,17 +53,20 @@ def test_two_ranks_reduce_broadcast_and_agree():
         import audiotrain
         import mlx.core as mx
         import audiotrain.distributed as dist
+        from audiotrain.distributed.collectives import mean_across_ranks
 
         r = dist.rank()
         summed = dist.all_reduce_sum({"f": mx.array([1.0, 2.0]) * (r + 1), "i": mx.array(r + 1), "s": "keep"})
         mx.eval(summed)
         # rank 0: 4 samples with mean loss 1; rank 1: 2 samples with mean loss 4 -> (4 + 8) / 6 = 2
         means = dist.reduce_weighted_means({"loss": mx.array([4.0, 8.0][r])}, [4, 2][r])
+        # (the chord loss's normaliser: valid frames 2 and 4 -> 3 on each rank)
+        normaliser = mean_across_ranks(mx.array([2.0, 4.0][r])).item()
         folder = dist.broadcast_from_main(f"run-of-rank-{r}")
         dist.barrier()
         print(json.dumps({"rank": r, "world": dist.world_size(), "main": dist.is_main_process(),
                           "f": summed["f"].tolist(), "i": summed["i"].item(), "s": summed["s"],
-                          "means": means, "folder": folder}))
+                          "means": means, "normaliser": normaliser, "folder": folder}))
         """
     )
     assert all(r.returncode == 0 for r in results), describe(results)
@@ -71,7 +74,7 @@ def test_two_ranks_reduce_broadcast_and_agree():
     assert [(o["rank"], o["world"], o["main"]) for o in out] == [(0, 2, True), (1, 2, False)]
     for o in out:
         assert o["f"] == [3.0, 6.0] and o["i"] == 3 and o["s"] == "keep"
-        assert o["means"] == {"loss": 2.0}
+        assert o["means"] == {"loss": 2.0} and o["normaliser"] == 3.0
         assert o["folder"] == "run-of-rank-0"
 
 
