@@ -304,6 +304,15 @@ def test_frame_targets_at_frame_centres():
     assert moved["root"][10] == 3 and moved["bass"][10] == 7 and moved["root"][0] == -1
 
 
+def test_a_chord_change_between_frames_labels_each_frame_by_the_time_of_its_centre():
+    # CQT frame i is centred at i / frame_rate (audiotrain.features.cqt), so its label is the chord there,
+    # not the one half a frame later or earlier. (Changes on the frame grid cannot tell these apart.) G
+    # holds only from 0.98 to 1.03 s: the frame at 1.0 s alone is G, and only if it is read at its centre.
+    segments = [ChordSegment(0.0, 0.98, "C"), ChordSegment(0.98, 1.03, "G"), ChordSegment(1.03, 2.0, "F")]
+    targets = frame_targets(segments, n_frames=20, frame_rate=FRAME_RATE)
+    assert targets["root"][8:12].tolist() == [0, 0, 7, 5]  # frames at 0.8, 0.9, 1.0 and 1.1 s
+
+
 def test_an_omitted_third_label_trains_as_x_with_its_root_and_bass():
     """Isophonics' B:7(*3) trained as X with root and bass ignored, so the root head was never taught the
     root the annotator gave; the loss masks each head by its own target, so only the chord type is X."""
@@ -541,6 +550,25 @@ def test_random_eq_changes_levels_not_pitches_of_training_windows(tmp_path):
     np.testing.assert_allclose(apply_eq(x, np.zeros(216)), x, atol=1e-6)
     with pytest.raises(ValueError, match="eq_db"):
         _config(eq_db=-1.0)
+
+
+def test_random_eq_gives_the_bass_view_the_gains_of_its_frequencies(tmp_path):
+    """The bass view's bins sit at the frequencies of the first view's lowest bins: an equaliser must change
+    them alike, at every pitch shift."""
+    config = _config(bass_view_bins=12, eq_db=12.0)
+    chord_view = _fake_cqt(_config())
+
+    def feature_fn(path):
+        first = chord_view(path) + 0.1  # (every bin at some level)
+        return np.concatenate([first, first[: config.bass_view_bins + 2 * config.spare_bins]])
+
+    song = _song(tmp_path, "a", SEGMENTS)
+    dataset = ChordSongDataset([song], feature_fn, config, train=True, seed=0)
+    plain = ChordSongDataset([song], feature_fn, _config(bass_view_bins=12), train=True, seed=0)
+    for i in range(len(dataset)):
+        x = dataset[i]["features"]
+        assert not np.allclose(x, plain[i]["features"])
+        np.testing.assert_allclose(x[:, 48:], x[:, :12], rtol=1e-6)
 
 
 def test_short_song_is_padded_and_masked(tmp_path):
