@@ -86,6 +86,19 @@ def test_a_fractional_class_index_gets_a_short_message(folder):
         read_clip_metadata(folder)
 
 
+def test_a_pitch_class_index_past_11_is_a_bad_row(folder):
+    # 12 would reach a 12-way head, whose loss reads it as class 11: the clip would train as B.
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,11,11\nb.wav,maj,12,0\nb.wav,maj,0,12\n")
+    with pytest.raises(ValueError) as info:
+        read_clip_metadata(folder)
+    message = str(info.value)
+    assert "2 bad rows" in message
+    assert "line 3: root 12 is outside 0..11" in message
+    assert "line 4: bass_note 12 is outside 0..11" in message
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,11,11\n")
+    assert _targets(read_clip_metadata(folder)) == [(2, 11, 11)]
+
+
 def test_spaces_around_csv_names_and_values_are_ignored(folder):
     (folder / "metadata.csv").write_text("file_name, chord_type , root,bass_note\n a.wav , min7, F# , F#\n")
     clips = read_clip_metadata(folder)
