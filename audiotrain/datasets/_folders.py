@@ -52,27 +52,16 @@ def distinguishable(names: Sequence[str | Path]) -> list[str]:
     return [str(name).encode("ascii", "backslashreplace").decode("ascii") for name in names]
 
 
-def walk_visible(root: str | Path) -> tuple[list[Path], list[Path]]:
-    """(every visible entry under `root`: files, folders and links, sorted; the hidden entries, sorted).
-
-    Symlinked folders are listed but not entered (as ``Path.rglob`` before Python 3.13): a link could lead
-    anywhere on the disk. A link whose target is missing is listed, so that a caller can name it.
-    """
-    visible, hidden = [], []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        for name in dirnames + filenames:
-            (hidden if is_hidden(name) else visible).append(here / name)
-        dirnames[:] = [name for name in dirnames if not is_hidden(name)]
-    return sorted(visible), sorted(hidden)
-
-
 def walk_visible_following_links(
     root: str | Path, *, only_within: bool = False
 ) -> tuple[list[Path], list[Path], list[Path]]:
-    """As `walk_visible`, entering symlinked folders too (a library whose albums are links to another disk),
-    and third the folders not entered, sorted: those whose real folder was walked already (a link back up
-    the tree, or a second way to one folder), so that a loop of links ends and no folder is walked twice.
+    """(every visible entry under `root`: files, folders and links, sorted; the hidden entries, sorted; the
+    folders not entered, sorted). A hidden folder is not entered. A link whose target is missing is listed,
+    so that a caller can name it.
+
+    Symlinked folders are entered too (a library whose albums are links to another disk), except those
+    whose real folder was walked already (a link back up the tree, or a second way to one folder): those
+    are the folders not entered, so that a loop of links ends and no folder is walked twice.
     With `only_within`, a link to a folder outside `root` is not entered either, and listed with them (CLAP's
     data folder, of which nothing outside is read).
 

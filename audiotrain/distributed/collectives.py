@@ -312,28 +312,6 @@ def reduce_weighted_means(
     return {key: means[key] for key in sums}
 
 
-def mean_of_host_values(values: dict[str, float]) -> dict[str, float]:
-    """Each value's mean over the ranks that have it (plain, not weighted), the same floats on every rank;
-    `values` itself in one process. For numbers a rank computed on the host, such as a metric logged with
-    `self.log` in ``on_validation_epoch_end`` from that rank's predictions (Lightning's ``sync_dist=True``).
-
-    A name only some ranks have (logged under ``if trainer.is_global_zero``) is the mean of theirs. Every
-    rank must call this at the same point, with or without values: two ``all_sum`` calls, as
-    `all_gather_object` (one when no rank has a value).
-    """
-    if world_size() == 1:
-        return values
-    # An empty payload where a rank logged nothing: when none did, only the lengths travel.
-    payloads = _exchange(json.dumps(values).encode() if values else b"")
-    gathered = [json.loads(raw.decode()) if raw else {} for raw in payloads]
-    names = list(dict.fromkeys(name for ranks_values in gathered for name in ranks_values))
-    out = {}
-    for name in names:
-        mine = [ranks_values[name] for ranks_values in gathered if name in ranks_values]
-        out[name] = sum(mine) / len(mine)  # in rank order on every rank: equal to the last bit
-    return out
-
-
 def barrier() -> None:
     """Block until every rank reaches this call (e.g. before reading a file rank 0 just wrote)."""
     if world_size() > 1:
