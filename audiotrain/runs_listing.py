@@ -479,11 +479,14 @@ def sort_runs(runs: list[RunSummary], key: str) -> list[RunSummary]:
             return getattr(run, key)
         return run.scores.get(key)
 
-    descending = key in NEWEST_FIRST or (key not in SORT_FIELDS and "loss" not in key)
-    if key == "score":  # each run's own headline: best first unless it is a loss
-        descending = True
     have = [run for run in runs if value(run) is not None]
     missing = [run for run in runs if value(run) is None]
+    if key == "score":  # each run's own headline: scores best first, then losses lowest first
+        # (a loss and a score do not compare, and a loss sorted as a score put the worst run first)
+        losses = [run for run in have if "loss" in (run.score_name or "")]
+        scores = [run for run in have if run not in losses]
+        return sorted(scores, key=value, reverse=True) + sorted(losses, key=value) + missing
+    descending = key in NEWEST_FIRST or (key not in SORT_FIELDS and "loss" not in key)
     return sorted(have, key=value, reverse=descending) + missing
 
 

@@ -212,6 +212,21 @@ def test_sort_puts_the_best_score_first_and_losses_lowest_first(runs, capsys):
     assert names == ["mymodule-20261127-120000", "better"]
 
 
+def test_sort_by_score_puts_scores_best_first_then_losses_lowest_first(runs, capsys):
+    """--sort score sorted every run's headline highest first, so of two runs headlined by val_loss the
+    worse one came first."""
+    trainer_run(runs / "worse", [0.9])
+    trainer_run(runs / "lower", [0.2])
+    listed = json.loads(listing(capsys, "--sort", "score", "--json"))
+    headlines = [(run["name"], run["score_name"], run["score"]) for run in listed if run["score"] is not None]
+    losses = [headline for headline in headlines if "loss" in headline[1]]
+    assert headlines[-len(losses) :] == losses, headlines  # the scores first, then the losses
+    assert [score for _, _, score in losses] == sorted(score for _, _, score in losses), losses
+    assert [score for _, _, score in headlines[: -len(losses)]] == sorted(
+        (score for _, _, score in headlines[: -len(losses)]), reverse=True
+    )
+
+
 def scored_by_the_recipe(run, checkpoint_name, majmin):
     """evaluation/scores.json as the recipe's held-out evaluation writes it: its ``scored`` record names the
     checkpoint it scored and the epoch and step that checkpoint was saved at (`scored_record`)."""
