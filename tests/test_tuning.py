@@ -50,6 +50,21 @@ def test_estimate_tuning_ignores_hum_and_silence():
     assert estimate_tuning(magnitude, 12, frequencies) == 0.0  # one bin per semitone: no estimate
 
 
+@pytest.mark.parametrize("bins_per_octave", [12, 24])
+def test_tuning_correction_under_three_bins_per_semitone_is_refused(bins_per_octave):
+    # At 2 bins per semitone the period-2 coefficient is real: a +40-cent triad read as 0 (or 50) cents.
+    with pytest.raises(ValueError) as refused:
+        ChordFeatureConfig(bins_per_octave=bins_per_octave, n_bins=3 * bins_per_octave)
+    message = str(refused.value)
+    assert "--features.tuning_correction" in message and "--features.bins_per_octave" in message
+    assert "at least 36" in message and f"got {bins_per_octave}" in message
+    features = ChordFeatureConfig(
+        bins_per_octave=bins_per_octave, n_bins=3 * bins_per_octave, bass_view_bins=0, tuning_correction=False
+    )
+    magnitude, frequencies = _magnitude(features, _chord(40.0))
+    assert estimate_tuning(magnitude, bins_per_octave, frequencies) == 0.0  # never a guess of half a semitone
+
+
 def test_features_of_a_detuned_recording_match_the_in_tune_one():
     corrected, plain = ChordFeatureConfig(), ChordFeatureConfig(tuning_correction=False)
     in_tune = plain.compute(_chord(0.0))

@@ -33,7 +33,7 @@ def estimate_tuning(
 
     Args:
         magnitude: CQT magnitude [bins, frames] (linear, not log-compressed).
-        bins_per_octave: a multiple of 12.
+        bins_per_octave: a multiple of 12; under 36 no offset can be read (0.0).
         frequencies: the bins' centre frequencies in Hz (tuned to the grid), [bins].
         min_hz: bins centred below this are ignored.
         min_concentration: the smallest share of the spectrum's energy on one grid that is read as tuning.
@@ -42,8 +42,10 @@ def estimate_tuning(
     Multiply by ``100 * 12 / bins_per_octave`` for cents.
     """
     per_semitone = bins_per_octave // 12
-    if per_semitone < 2:
-        return 0.0  # one bin per semitone cannot place a peak within it
+    if per_semitone < 3:
+        # One bin per semitone cannot place a peak within it; with two, the period-2 coefficient is real
+        # (its phase is 0 or pi), so it cannot either.
+        return 0.0
     spectrum = np.asarray(magnitude, dtype=np.float64).sum(axis=-1)
     spectrum = np.where(np.asarray(frequencies) >= min_hz, spectrum, 0.0)
     total = spectrum.sum()

@@ -201,6 +201,15 @@ class ChordFeatureConfig:
                 "features.bins_per_octave (--features.bins_per_octave) must be a multiple of 12 (12, 24, 36, "
                 f"...), got {self.bins_per_octave!r}"
             )
+        if self.tuning_correction and self.bins_per_octave < 36:
+            # With b bins per semitone `estimate_tuning` reads the phase of the spectrum's period-b pattern;
+            # at b = 2 that coefficient is real (phase 0 or pi) and at b = 1 there is none: no offset within a
+            # semitone can be read, and the correction would silently do nothing.
+            raise ValueError(
+                "features.tuning_correction (--features.tuning_correction) needs features.bins_per_octave "
+                f"(--features.bins_per_octave) of at least 36 (3 bins per semitone), got {self.bins_per_octave}; "
+                "raise bins_per_octave or set tuning_correction false"
+            )
         if not isinstance(self.bass_view_bins, int) or self.bass_view_bins < 0:
             raise ValueError(
                 "features.bass_view_bins (--features.bass_view_bins) must be an integer >= 0, "
