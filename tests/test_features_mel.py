@@ -129,6 +129,21 @@ def test_power_to_db_per_example_and_callable_ref():
         power_to_db(np.ones(3, dtype=np.complex64))
 
 
+def test_power_to_db_takes_numpy_reductions_as_ref_on_an_mlx_array():
+    """`power_to_db(melspectrogram(y), ref=np.max)`, librosa's idiom on the default (MLX) output, raised a
+    TypeError from inside numpy."""
+    mel = melspectrogram(np.random.default_rng(0).normal(size=4000).astype(np.float32), sr=16000)
+    assert isinstance(mel, mx.array)
+    power = np.asarray(mel)
+    whole = {"axes": None} if int(librosa.__version__.split(".")[0]) >= 1 else {}
+    for ref in (np.max, np.mean, np.median):
+        db = power_to_db(mel, ref=ref)
+        assert isinstance(db, mx.array)
+        np.testing.assert_allclose(np.asarray(db), librosa.power_to_db(power, ref=ref, **whole), atol=1e-3)
+    per_column = power_to_db(mel, ref=np.max, axis=0, top_db=None)
+    np.testing.assert_allclose(np.asarray(per_column).max(axis=0), 0.0, atol=1e-4)
+
+
 def test_power_to_db_refuses_a_complex_stft_on_both_backends():
     """The numpy path refused a complex STFT; the MLX one (stft's default) returned complex "dB"."""
     y = np.random.default_rng(0).normal(size=4000).astype(np.float32)

@@ -280,8 +280,9 @@ def power_to_db(
     S : array (numpy or mlx)
         Power values, >= 0.
     ref : float or callable
-        Reference power (0 dB); a callable such as ``np.max`` is applied to ``S`` (with ``axis`` and
-        ``keepdims=True`` when ``axis`` is given).
+        Reference power (0 dB); a callable such as ``np.max`` or ``mx.max`` is applied to ``S`` (with
+        ``axis`` and ``keepdims=True`` when ``axis`` is given). On an mx.array, numpy's max, min and mean
+        run as MLX's; another numpy function (``np.median``) is applied to a numpy copy of ``S``.
     amin : float
         Floor on ``S`` and ``ref`` before the log.
     top_db : float, optional
@@ -310,7 +311,7 @@ def power_to_db(
             f"{name}.abs(S) ** 2 first"
         )
     if callable(ref):
-        ref_value = ref(S) if axis is None else ref(S, axis=axis, keepdims=True)
+        ref_value = _reference_power(ref, S, axis)
     else:
         ref_value = abs(ref)
     log_spec = 10.0 * xp.log10(xp.maximum(S, amin))
@@ -319,6 +320,24 @@ def power_to_db(
         peak = xp.max(log_spec) if axis is None else xp.max(log_spec, axis=axis, keepdims=True)
         log_spec = xp.maximum(log_spec, peak - top_db)
     return log_spec
+
+
+# numpy's reductions and their MLX counterparts: `power_to_db(S, ref=np.max)`, librosa's idiom, on an mx.array
+# (`melspectrogram`'s default output) runs in MLX, where it stays traceable.
+_MLX_REDUCTIONS = {np.max: mx.max, np.amax: mx.max, np.min: mx.min, np.amin: mx.min, np.mean: mx.mean}
+
+
+def _reference_power(ref, S, axis):
+    """`power_to_db`'s callable `ref` applied to `S`, over `axis` with ``keepdims=True`` when given."""
+    kwargs = {} if axis is None else {"axis": axis, "keepdims": True}
+    if not is_mlx(S):
+        return ref(S, **kwargs)
+    if ref in _MLX_REDUCTIONS:
+        return _MLX_REDUCTIONS[ref](S, **kwargs)
+    try:
+        return ref(S, **kwargs)
+    except TypeError:  # another numpy function (np.median, np.percentile via partial): on a numpy view
+        return mx.array(ref(np.asarray(S), **kwargs))
 
 
 @dataclass(frozen=True)
