@@ -939,3 +939,23 @@ def test_temporary_files_of_killed_writes_are_counted_and_pruned_never_a_live_wr
     os.utime(killed, (old, old))
     FeatureCache(root, CONFIG)
     assert not killed.exists()
+
+
+def test_configs_that_compare_equal_share_one_cache_key():
+    """`MelConfig(sr=22050.0) == MelConfig()`, but json wrote 22050.0 and 22050 apart: two cache folders
+    for one configuration (a config file's ``fmin: 0`` against Python's ``fmin=0.0``)."""
+    pairs = [
+        (MelConfig(), MelConfig(sr=22050.0)),
+        (MelConfig(), MelConfig(fmin=0, top_db=80)),
+        (CQTConfig(), CQTConfig(hop_length=512.0, filter_scale=1)),
+        (CQTConfig(harmonics=(0.5, 1.0, 2.0)), CQTConfig(harmonics=(0.5, 1, 2))),
+        (ChordFeatureConfig(fmin=33.0, log_gain=100.0), ChordFeatureConfig(fmin=33, log_gain=100)),
+    ]
+    for a, b in pairs:
+        assert a == b and a.key() == b.key(), (a, b)
+    assert MelConfig(sr=16000).key() != MelConfig().key()
+    # The defaults' keys are those written before numbers were normalised: users' caches stay valid.
+    assert MelConfig().key() == "f0699c675fd9a457"
+    assert CQTConfig().key() == "9cfd1b7d6a79185c"
+    assert ChordFeatureConfig().key() == "chordcqt-d2ab05874144"
+    assert ChordFeatureConfig(tuning_correction=False).key() == "chordcqt-4f9a490d8a3b"

@@ -31,6 +31,7 @@ from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
 from audiotrain.datasets.chord_demo import STYLES
 from audiotrain.datasets.chord_songs import SPLIT_BY, crop_views
+from audiotrain.features._config import key_settings
 from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
@@ -377,8 +378,9 @@ class ChordFeatureConfig:
 
     def key(self) -> str:
         """A stable hash of `to_dict` (the settings and `FEATURES_VERSION`): names this configuration's folder
-        in a `FeatureCache`."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        in a `FeatureCache`. Numbers are written as their fields' types (`key_settings`): ``fmin=33`` and
+        ``fmin=33.0`` are one configuration."""
+        text = json.dumps(key_settings(self), sort_keys=True)
         return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
