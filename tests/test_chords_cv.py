@@ -214,6 +214,16 @@ def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cac
     # A resume with other settings than the finished folds were trained with is refused, naming them.
     assert chords.main([*argv, "--resume", str(run_dir), "--learning_rate", "0.5"]) == 2
     assert "learning_rate (0.002 there, 0.5 here)" in capsys.readouterr().err
+    # So are the settings that make other folds (the seed shuffles the songs into folds; other folds would
+    # reuse finished folds with other test songs) or another model or features (the cv mean would mix two).
+    for flags, named in (
+        (["--seed", "1"], "seed (0 there, 1 here)"),
+        (["--model.d_model", "16"], "model.d_model (32 there, 16 here)"),
+        (["--features.log_gain", "10"], "features.log_gain (100.0 there, 10.0 here)"),
+        (["--folds", "3"], "that cv run has 2 folds, not 3; resume with --folds 2"),
+    ):
+        assert chords.main([*argv, "--resume", str(run_dir), *flags]) == 2, flags
+        assert named in capsys.readouterr().err, flags
 
 
 def test_cv_out_of_fold_predictions_keep_the_sub_folders(cv_cache, tmp_path, capsys):
