@@ -552,6 +552,26 @@ def test_cross_validation_numbers_its_folds_as_its_folders_and_table_do(tmp_path
     assert "| fold 0 | fold 1 |" in cv.table()
 
 
+class EchoNet(TinyNet):
+    """Predicts its inputs: each out-of-fold row shows which sample it was predicted for."""
+
+    def predict_step(self, batch, batch_idx=0):
+        return batch[0]
+
+
+def test_out_of_fold_predictions_are_in_the_rows_of_their_samples(tmp_path):
+    """`CVResult.oof` is what Kaggle stacking reads beside the training data, row for row: a row holding
+    another sample's prediction would misalign every stacked model without an error."""
+    from audiotrain import create_trainer
+
+    data = Points()
+    trainer = create_trainer(EchoNet(), config="quick_test", batch_size=8, run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(data, folds=3, groups=data.clip_of, log=lambda s: None)
+    folds = json.loads((cv.run_dir / "folds.json").read_text())["folds"]
+    assert any(fold["test"] != sorted(fold["test"]) for fold in folds)  # held out in a shuffled order
+    np.testing.assert_array_equal(cv.oof, data.x)
+
+
 FITS_SEEN = []  # what each fold's callback had counted at its fit's start (outside the callback: not copied)
 
 
