@@ -657,6 +657,22 @@ def test_overwrite_names_the_default_checkpoint_folder_and_the_users_files_in_it
     assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
 
 
+def test_overwrite_refuses_a_transcription_of_the_users_in_the_earlier_runs_evaluation(
+    tiny_run, tmp_path, capsys
+):
+    """A .lab of the user's in the earlier run's evaluation/ (its scores.json does not list it) would be kept
+    by --overwrite, then replaced by the new run's transcription of a test song of that name."""
+    _, run_dir = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "evaluation" / "my_take.lab").write_text("0.0 1.0 C:maj\n")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert chords.main([*tiny_run_argv(tiny_run, copy), "--overwrite"]) == 2
+    _one_error_line(capsys, "evaluation/my_take.lab in", "is not the earlier run's", "nothing was removed")
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+
+
 def test_overwrite_is_refused_while_a_run_whose_fit_ended_still_scores_its_held_out_songs(
     tiny_run, tmp_path, monkeypatch
 ):
