@@ -66,6 +66,10 @@ def test_cv_command_on_demo_songs(tmp_path, capsys):
     scores = json.loads((run_dir / "cv_scores.json").read_text())
     assert len(scores["folds"]) == 2 and set(scores["mean"]) == set(scores["std"])
     assert 0 <= scores["mean"]["root"] <= 1
+    # The resume record holds each fold's own scores (a resumed cv's table is made of them).
+    done = json.loads((run_dir / "cv_progress.json").read_text())["done"]
+    assert scores["folds"][0] != scores["folds"][1]
+    assert [done[str(k)] for k in (0, 1)] == scores["folds"]
 
 
 def test_train_with_cv_from_python_runs_the_folds_of_the_cv_command(tmp_path):
