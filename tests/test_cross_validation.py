@@ -38,6 +38,12 @@ def test_equal_groups_are_dealt_in_turn():
     assert all(f.val == [] for f in folds)  # val_fraction 0: no validation part
 
 
+def test_a_folds_validation_part_never_takes_all_the_groups_it_could_train_on():
+    # 3 groups, 3 folds: each fold has 2 groups left; 0.75 of them rounds to both, which would train on none.
+    for fold in grouped_folds(["a", "b", "c"], 3, val_fraction=0.75):
+        assert len(fold.train) == 1 and len(fold.val) == 1
+
+
 def test_fewer_groups_than_folds_is_an_error_naming_both():
     with pytest.raises(ValueError, match="my data: 3 clips cannot make 5 folds"):
         grouped_folds(["a", "a", "b", "c"], 5, unit="clips", source="my data")
