@@ -457,3 +457,14 @@ def test_a_type_error_deep_in_a_file_names_its_line(tmp_path):
     # JSON too, and a misspelt key
     with pytest.raises(ValueError, match=r"run.json line 3: unknown field 'training.epochs'; did you mean"):
         resolve_config(write(tmp_path, "run.json", '{\n "training": {\n  "epochs": 3}\n}\n'))
+
+
+def test_a_section_given_as_a_dict_keeps_the_dotted_overrides_of_that_section_given_with_it():
+    from audiotrain import get_trainer_config
+
+    for overrides in (
+        {"num_epochs": 3, "training": {"patience": 1}},
+        {"training": {"patience": 1}, "num_epochs": 3},
+    ):
+        training = get_trainer_config("development", **overrides).training
+        assert (training.num_epochs, training.patience) == (3, 1), overrides
