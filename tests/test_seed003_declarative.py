@@ -572,6 +572,23 @@ def test_out_of_fold_predictions_are_in_the_rows_of_their_samples(tmp_path):
     np.testing.assert_array_equal(cv.oof, data.x)
 
 
+def test_the_folds_follow_the_training_seed(tmp_path):
+    """Repeated cross-validation over seeds (create_trainer(..., seed=k)) needs another split for each."""
+    from audiotrain import create_trainer, seed_everything
+
+    made = {}
+    for seed in (1, 2):
+        seed_everything(seed)  # (before the module: its weights follow the seed too, unwarned)
+        trainer = create_trainer(
+            TinyNet(), config="quick_test", batch_size=8, seed=seed, run_dir=str(tmp_path / f"s{seed}")
+        )
+        cv = trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+        record = json.loads((cv.run_dir / "folds.json").read_text())
+        made[seed] = [fold["test"] for fold in record["folds"]]
+        assert record["seed"] == seed
+    assert made[1] != made[2]
+
+
 FITS_SEEN = []  # what each fold's callback had counted at its fit's start (outside the callback: not copied)
 
 
