@@ -2376,6 +2376,12 @@ def test_a_pairs_files_split_column_is_the_split_a_run_trains_on(tmp_path):
         folder_splits(ChordDataConfig(data_dir=str(data), pairs=str(pairs)), seed=0)
     splits, _ = folder_splits(ChordDataConfig(data_dir=str(data), pairs=str(pairs), val_fraction=0), seed=0)
     assert not splits.val and len(splits.train) == 3
+    # A file with val rows and --data.val_fraction 0 would leave those songs out of training: refused.
+    pairs = _pairs_with_split(data, parts)
+    with pytest.raises(
+        ValueError, match="names 1 val song, but --data.val_fraction 0 asks for no validation"
+    ):
+        folder_splits(ChordDataConfig(data_dir=str(data), pairs=str(pairs), val_fraction=0), seed=0)
     # Songs a pattern groups stay in one part: a split that parts them is refused, naming them.
     pairs = _pairs_with_split(data, parts)
     grouped = ChordDataConfig(data_dir=str(data), pairs=str(pairs), group_pattern=r"^(song_00)[01]$")
