@@ -510,6 +510,16 @@ def test_scores_json_holds_frame_metrics_with_x_frames_left_out(checkpoint, song
     assert set(frames["posteriors"]) == {"chord_type", "root", "bass", "chord"}
 
 
+def test_scores_json_counts_the_audio_of_every_song_scored(checkpoint, songs, tmp_path):
+    """audio_seconds (and the realtime factor made of it) is the audio of all the songs, not the last's."""
+    out = tmp_path / "eval"
+    evaluate_songs(ChordPredictor.from_checkpoint(checkpoint), songs, out)
+    summary = json.loads((out / "scores.json").read_text())
+    seconds = sum(sf.info(song.audio_path).duration for song in songs)
+    assert len(songs) == 2 and summary["audio_seconds"] == pytest.approx(seconds, abs=0.1)
+    assert summary["audio_seconds_per_second"] == pytest.approx(seconds / summary["wall_seconds"], rel=0.01)
+
+
 def test_evaluate_overwrite_removes_the_earlier_evaluations_files_only(checkpoint, songs, tmp_path, capsys):
     """An earlier evaluation's .lab of a song not evaluated now stayed beside the new ones (mir_eval over
     DIR/*.lab then mixed two evaluations); files that are not an evaluation's stay."""
