@@ -813,3 +813,17 @@ def test_a_run_whose_checkpoints_are_elsewhere_is_resumed_in_its_own_folder(tmp_
     assert resumes_run_in(last, tmp_path / "run", str(elsewhere))
     assert resumes_run_in(linked_last, tmp_path / "linked")
     assert not resumes_run_in(last, tmp_path / "linked")
+
+
+def test_with_no_complete_checkpoint_the_newer_of_interrupted_and_last_is_resumed(tmp_path):
+    """Both incomplete (a full disk stopped their saves): the newer trainer state is the one to continue."""
+    from audiotrain.recipes._run import newest_checkpoint
+    from audiotrain.train import checkpoint as ckpt
+
+    for name in ("interrupted", "last"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / ckpt.STATE_FILE).write_text("{}")  # no weights beside it: not complete
+    for newer, older in (("last", "interrupted"), ("interrupted", "last")):
+        os.utime(tmp_path / older / ckpt.STATE_FILE, (1_000_000, 1_000_000))
+        os.utime(tmp_path / newer / ckpt.STATE_FILE, (2_000_000, 2_000_000))
+        assert newest_checkpoint(tmp_path) == tmp_path / newer
