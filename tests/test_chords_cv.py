@@ -72,6 +72,20 @@ def test_cv_command_on_demo_songs(tmp_path, capsys):
     assert [done[str(k)] for k in (0, 1)] == scores["folds"]
 
 
+def test_cv_folds_follow_the_seed(cv_cache, tmp_path, capsys):
+    """Repeated cross-validation over --seed needs another split of the songs into folds for each seed."""
+    held_out = {}
+    for seed in ("0", "1"):
+        run_dir = tmp_path / f"seed{seed}"
+        argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache), "--seed", seed]
+        assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0, capsys.readouterr().err
+        held_out[seed] = {
+            frozenset(p.name for p in (run_dir / f"fold{k}" / "evaluation").glob("*.lab")) for k in (0, 1)
+        }
+    assert all(len(songs) == 2 for songs in held_out["0"]), held_out
+    assert held_out["0"] != held_out["1"], held_out  # other songs held out together, not only renumbered
+
+
 def test_train_with_cv_from_python_runs_the_folds_of_the_cv_command(tmp_path):
     from audiotrain.models import ChordRecognitionModel
     from audiotrain.models.chord_model import ChordModelConfig
