@@ -233,6 +233,30 @@ def test_split_by_song_is_disjoint_deterministic_and_order_free():
     assert [len(part) for part in split_songs_shuffled(songs, 0.1, 0.2, seed=1)] == [14, 2, 4]
 
 
+def test_the_demo_splits_its_songs_into_train_and_val_with_demo_seed(monkeypatch):
+    """The demo's train/val split is the seeded shuffle of `data.demo_seed` (a run with another demo_seed
+    validates on other songs), not of a fixed seed. The songs are stand-ins, the same whatever the seed, so
+    only the split can differ."""
+    from audiotrain.recipes.chords import data as chord_data
+    from audiotrain.recipes.chords.config import ChordDataConfig
+
+    def make(kind, n, seed, timbres, style):
+        return [SongEntry(f"{kind}-{i:02d}", None, None) for i in range(n)]
+
+    monkeypatch.setattr(chord_data, "_demo_set_maker", lambda data, sr, together: make)
+    vals = []
+    for seed in (0, 1, 2):
+        data = ChordDataConfig(
+            demo_songs=20, demo_test_songs=2, demo_styles=("train",), val_fraction=0.25, demo_seed=seed
+        )
+        splits = chord_data.demo_splits(data, sr=8000)
+        songs = make("train", 20, seed, None, "train")
+        train, val, _ = split_songs_shuffled(songs, 0.25, 0.0, seed=seed)
+        assert (splits.train, splits.val) == (train, val)
+        vals.append({s.name for s in splits.val})
+    assert len({frozenset(v) for v in vals}) == 3  # (each seed validates on other songs)
+
+
 def test_a_songs_part_stays_the_same_as_other_songs_come_and_go():
     """The split was a seeded shuffle of all the names: adding or removing one song moved about a third of
     the test songs into training, so a --init_from run on the grown folder scored "held-out" songs its
