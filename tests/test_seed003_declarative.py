@@ -1200,3 +1200,32 @@ def test_train_with_cv_needs_an_integer_number_of_folds():
         create_trainer(TinyNet(), "quick_test").train_with_cv(Points(), folds=2.0)
     with pytest.raises(ValueError, match=r"^train_with_cv: cross-validation needs folds >= 2, got 1"):
         create_trainer(TinyNet(), "quick_test").train_with_cv(Points(), folds=1)
+
+
+VAL_SEEN = []  # the samples each fold's validation batches held (outside the callback: not copied per fold)
+
+
+def test_each_fold_validates_on_its_own_validation_samples_not_on_its_training_samples(tmp_path):
+    """A fold's checkpoint choice and early stopping read its held-out validation part: validating on the
+    samples it trains on would pick an optimistic 'best' without a word."""
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import Callback
+
+    class SeenInValidation(Callback):
+        def on_fit_start(self, trainer, module):
+            VAL_SEEN.append(set())
+
+        def on_validation_batch_start(self, trainer, module, batch, batch_idx):
+            VAL_SEEN[-1].update(tuple(row) for row in np.array(batch[0]).tolist())
+
+    data = Points()
+    index_of = {tuple(row): i for i, row in enumerate(data.x.tolist())}
+    trainer = create_trainer(
+        TinyNet(), "quick_test", batch_size=4, limit_val_batches=None, callbacks=[SeenInValidation()],
+        run_dir=tmp_path / "cv",
+    )  # fmt: skip
+    cv = trainer.train_with_cv(data, folds=3, val_fraction=0.25, log=lambda s: None)
+    folds = json.loads((cv.run_dir / "folds.json").read_text())["folds"]
+    assert len(VAL_SEEN) == 3
+    for fold, seen in zip(folds, VAL_SEEN):
+        assert fold["val"] and {index_of[row] for row in seen} == set(fold["val"])
