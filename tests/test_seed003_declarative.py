@@ -1229,3 +1229,35 @@ def test_each_fold_validates_on_its_own_validation_samples_not_on_its_training_s
     assert len(VAL_SEEN) == 3
     for fold, seen in zip(folds, VAL_SEEN):
         assert fold["val"] and {index_of[row] for row in seen} == set(fold["val"])
+
+
+class GrowingBias(TinyNet):
+    """Its training steps raise the bias every step, and its validation loss is that bias: the best
+    checkpoint is the first epoch's, and the last epoch's weights score and predict otherwise."""
+
+    def compute_loss(self, batch):
+        return -mx.mean(self(batch[0]))
+
+    def validation_step(self, batch, batch_idx=0):
+        return mx.sum(self.linear.bias) + 0 * mx.mean(batch[0])
+
+
+def test_each_fold_is_scored_and_predicts_its_held_out_samples_with_its_best_checkpoint(tmp_path):
+    """README: each fold is scored with its best checkpoint, not with the weights its last epoch left."""
+    from audiotrain import create_trainer
+
+    data = Points()
+    trainer = create_trainer(GrowingBias(), "quick_test", batch_size=4, num_epochs=2, run_dir=tmp_path / "cv")
+    cv = trainer.train_with_cv(data, folds=2, log=lambda s: None)
+    folds = json.loads((cv.run_dir / "folds.json").read_text())["folds"]
+    for k, fold in enumerate(folds):
+        assert np.argmin(cv.histories[k]["val_loss"]) == 0  # (the best is not the last)
+        held_out = mx.array(data.x[fold["test"]])
+        outputs = {}
+        for which in ("best", "last"):
+            module = GrowingBias()
+            module.load_weights(str(cv.fold_dirs[k] / "checkpoints" / which / "model.safetensors"))
+            outputs[which] = np.array(module(held_out))
+        assert not np.allclose(outputs["best"], outputs["last"])
+        assert cv.fold_scores[k]["test_loss"] == pytest.approx(-outputs["best"].mean(), rel=1e-5)
+        np.testing.assert_allclose(cv.oof[fold["test"]], outputs["best"], rtol=1e-5)
