@@ -591,7 +591,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         default="name",
         metavar="KEY",
         help=f"{', '.join(SORT_FIELDS)} or a score's name (majmin, root, val_loss, text_to_audio_R@1, ...); "
-        "scores best first, when/epochs/size largest first (default: name)",
+        "scores best first (losses lowest first; `score` lists the runs headlined by a score, then those "
+        "headlined by a loss), when/epochs/size largest first (default: name)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON list, keys as the README documents")
     return parser
