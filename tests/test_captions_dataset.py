@@ -1,5 +1,6 @@
 """Caption folders from the user's side: layouts, bad input, crops and captions per epoch, the demo."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -666,6 +667,43 @@ def test_common_metadata_formats(tmp_path, name, text):
     folder = scan_caption_folder(root)
     assert [(c.name, c.captions, c.split) for c in folder.clips] == [("a.wav", ("a bell, ringing",), "train")]
     assert folder.layout == name and not folder.skipped
+
+
+@pytest.mark.parametrize("name, delimiter", [("metadata.csv", ","), ("metadata.tsv", "\t")])
+def test_csv_metadata_with_cr_or_crlf_line_endings_reads_as_with_lf(tmp_path, name, delimiter):
+    """Excel for Mac's "CSV (Macintosh)" ends lines with a lone CR (it was a raw `_csv.Error` traceback), and
+    Windows tools with CRLF: each scans to the clips, captions, splits and skipped lines the LF file gives, a
+    line break inside a quoted caption included."""
+    root = tmp_path / "data"
+    for stem in "abc":
+        _wav(root / f"{stem}.wav")
+    rows = [
+        ["file_name", "caption", "split"],
+        ["a.wav", '"a bell,\nthen silence"', "train"],
+        ["b.wav", "a dog", "test"],
+        ["c.wav", "", "train"],  # an empty caption: a skip naming line 5 (the quoted caption spans 2-3)
+    ]
+    lf = "".join(delimiter.join(row) + "\n" for row in rows)
+
+    def scanned(text):
+        (root / name).write_bytes(text.encode())
+        folder = scan_caption_folder(root)
+        return [(c.name, c.captions, c.split) for c in folder.clips], [str(s) for s in folder.skipped]
+
+    expected = scanned(lf)
+    assert expected[0] == [("a.wav", ("a bell,\nthen silence",), "train"), ("b.wav", ("a dog",), "test")]
+    assert [s.split(":", 2)[:2] for s in expected[1]] == [[name, "5 (c.wav)"]]
+    assert scanned(lf.replace("\n", "\r")) == expected
+    assert scanned(lf.replace("\n", "\r\n")) == expected
+
+
+def test_csv_metadata_header_the_csv_reader_cannot_read_names_the_file_and_line(tmp_path):
+    """A header cell over `csv.field_size_limit()` (128 KB) was a raw `_csv.Error` from the delimiter guess."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "metadata.csv").write_text("file_name," + "x" * (csv.field_size_limit() + 1) + "\na.wav,a bell\n")
+    with pytest.raises(CaptionFolderError, match=r"metadata.csv:1: not valid CSV \(field larger"):
+        scan_caption_folder(root)
 
 
 def test_metadata_json_problems(tmp_path):

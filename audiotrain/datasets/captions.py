@@ -54,7 +54,7 @@ from audiotrain._files import parse_json
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import is_hidden, nfc, walk_visible_following_links
-from audiotrain.datasets._text import csv_rows, read_utf8_text
+from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
 from audiotrain.datasets.caption_demo import is_demo_record
 
 import numpy as np
@@ -688,10 +688,13 @@ def _read_json(path: Path, label: str) -> tuple[list[_Row], list[Skip]]:
     )
 
 
-def _delimiter(header_line: str, preferred: str) -> str:
+def _delimiter(header_line: str, preferred: str, path: Path) -> str:
     """The delimiter (among `CSV_DELIMITERS`, `preferred` first) that makes the header hold ``file_name``."""
     for delimiter in (preferred, *(d for d in CSV_DELIMITERS if d != preferred)):
-        names = next(csv.reader([header_line], delimiter=delimiter), [])
+        try:
+            names = next(csv.reader([header_line], delimiter=delimiter), [])
+        except csv.Error as error:  # (a header over csv.field_size_limit(), 128 KB)
+            raise CaptionFolderError(f"{path}:1: {csv_error_text(str(error))}") from None
         if "file_name" in (_column(n) for n in names):
             return delimiter
     return preferred
@@ -699,8 +702,10 @@ def _delimiter(header_line: str, preferred: str) -> str:
 
 def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row], list[Skip]]:
     rows, skipped = [], []
-    text = read_utf8_text(path, CaptionFolderError)
-    delimiter = _delimiter(text.split("\n", 1)[0], preferred)
+    # Universal newlines, as open() reads text: Excel for Mac's "CSV (Macintosh)" and older Mac tools end
+    # lines with a lone CR, and a CRLF file's line breaks inside quoted captions read as the LF ones do.
+    text = read_utf8_text(path, CaptionFolderError).replace("\r\n", "\n").replace("\r", "\n")
+    delimiter = _delimiter(text.split("\n", 1)[0], preferred, path)
     # strict: a stray quote is an error, and so is the end of the file inside a quoted cell (which the default
     # reader takes as the rest of the file, every later row swallowed into one caption).
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
