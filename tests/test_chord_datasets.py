@@ -1259,6 +1259,9 @@ def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
         # A cell over csv's 128 KB: a quote left open, or one long line (a raw _csv.Error before).
         ('a.wav,a.lab\n"b.wav,b.lab\n' + "c.wav,c.lab\n" * 20_000, 2, "field larger than field limit"),
         ("a.wav,a.lab\n" + "x" * 200_000 + ".wav,a.lab\n", 2, "a quote left open or stray in the row"),
+        # A NUL byte (a damaged file) was "embedded null byte" from os.path, naming neither file nor line.
+        ("audio,annotation\na.wav,a.lab\nb\x00.wav,a.lab\n", 3, "the audio cell 'b\\x00.wav' contains a NUL"),
+        ('a.wav,"a\x00.lab"\n', 1, "the annotation cell 'a\\x00.lab' contains a NUL character"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):

@@ -347,8 +347,11 @@ _QUOTE_HINT = ' (a name that holds a comma must be quoted: "a/Ob-La-Di, Ob-La-Da
 
 def _check_columns(cells: list[str], row: list[str], columns: int, where: str) -> None:
     """Refuse a row without the file's `columns` (2: ``audio,annotation``; 3: and ``split``), an empty
-    cell, or a part that is not one of `PAIR_PARTS`."""
+    cell, a cell holding a NUL character, or a part that is not one of `PAIR_PARTS`."""
     expected = "two columns, audio,annotation" if columns == 2 else "three columns, audio,annotation,split"
+    for name, cell in zip(("audio", "annotation", "split"), cells):
+        if "\x00" in cell:  # (no path holds one: os.path would raise a bare "embedded null byte")
+            raise ValueError(f"{where}: the {name} cell {cell!r} contains a NUL character (a damaged file?)")
     if len(cells) != columns or not all(cells):
         quote = _QUOTE_HINT if len(cells) > columns else ""
         if columns == 3 and len(cells) == 2:
