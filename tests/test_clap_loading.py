@@ -1089,6 +1089,23 @@ def _edited_copy(tmp_path: Path, name: str, edit) -> Path:
             lambda d: d.update(projection_dim=-1),
             r"config.json: projection_dim: expected a size of at least 1",
         ),
+        # A list of the wrong length or items: raw IndexError and TypeError tracebacks before.
+        (
+            lambda d: d["audio_config"].update(patch_stride=[4]),
+            r"config.json: audio_config.patch_stride: expected a list of 2 integers, got \[4\]",
+        ),
+        (
+            lambda d: d["text_config"].update(projection_dim=[[[[]]]]),
+            r"config.json: text_config.projection_dim: expected an integer, got \[\[\[\[\]\]\]\]",
+        ),
+        (
+            lambda d: d["audio_config"].update(depths=[]),
+            r"config.json: audio_config.depths: expected a non-empty list of integers, got \[\]",
+        ),
+        (
+            lambda d: d["text_config"].update(eos_token_id=[]),
+            r"config.json: text_config.eos_token_id: expected",
+        ),
     ],
 )
 def test_config_json_errors_name_the_file_and_field(tmp_path, edit, expected):

@@ -202,21 +202,29 @@ def check_json_field(owner: type, name: str, value: Any, where: str) -> Any:
             return None
         annotation = annotation.removesuffix(" | None")
     if annotation.startswith("tuple"):
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = (value, value)
-        if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
+        # tuple[int, int] holds exactly that many (patch_stride: [4] was an IndexError in `validate`),
+        # tuple[int, ...] at least one.
+        items = annotation.removeprefix("tuple[").removesuffix("]").split(", ")
+        length = None if items[-1] == "..." else len(items)
+        if _is_int(value):
+            value = (value,) * (length or 2)
+        expected = f"a list of {length} integers" if length else "a non-empty list of integers"
+        if (
+            not isinstance(value, (list, tuple))
+            or not all(_is_int(v) for v in value)
+            or len(value) != (length or len(value))
+            or not value
         ):
-            raise ClapConfigError(f"{where}: expected a list of integers, got {value!r}")
+            raise ClapConfigError(f"{where}: expected {expected}, got {value!r}")
         return tuple(value)
     if annotation == "bool":
         if not isinstance(value, bool):
             raise ClapConfigError(f"{where}: expected true or false, got {value!r}")
         return value
     if annotation == "int":
-        if isinstance(value, (list, tuple)) and len(set(value)) == 1:
+        if isinstance(value, (list, tuple)) and value and all(v == value[0] and _is_int(v) for v in value):
             value = value[0]  # patch_size written as [4, 4]
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not _is_int(value):
             raise ClapConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if annotation == "float":
@@ -233,6 +241,11 @@ def check_json_field(owner: type, name: str, value: Any, where: str) -> Any:
         return value
     # A field type this reader does not know: a bug in this module, not a user error.
     raise AssertionError(f"unhandled annotation {annotation} for {name}")
+
+
+def _is_int(value: Any) -> bool:
+    """Whether a JSON value is an integer (true and false are not, though Python's bool is an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 #: Sizes that must be at least 1 (a zero or negative one fails deep inside MLX, naming nothing).
@@ -323,8 +336,8 @@ def _sub_config(cls: type, data: dict[str, Any], where: str):
     for name, value in data.items():
         if name not in known:
             continue  # generic transformers keys (id2label, torch_dtype, ...): kept in ClapConfig.raw
-        if name == "eos_token_id" and isinstance(value, list):
-            value = value[0]
+        if name == "eos_token_id" and isinstance(value, list) and value:
+            value = value[0]  # (generation configs list several; the first is the text's end)
         if name in ("pad_token_id", "bos_token_id", "eos_token_id") and value is None:
             continue
         values[name] = check_json_field(cls, name, value, f"{where}.{name}")
