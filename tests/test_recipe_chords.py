@@ -1616,6 +1616,15 @@ def test_checkpoint_without_chord_settings_is_rejected(tiny_run, tmp_path):
             lambda s: s["module_state"][CHECKPOINT_KEY]["decode"].update(silence_db="15"),
             ".decode.silence_db must be a finite number, got '15'",
         ),
+        # A finite gain too large for float32 features: "type_probs holds 1056 non-finite values" before.
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["features"].update(log_gain=1e308),
+            "features.log_gain (--features.log_gain) must be > 0 and at most 1e+12, got 1e+308",
+        ),
+        (
+            lambda s: s["module_state"][CHECKPOINT_KEY]["features"].update(log_gain=-1.0),
+            "features.log_gain (--features.log_gain) must be > 0",
+        ),
         # Read as an older record's "no bass view", which the model's own setting contradicts.
         (
             lambda s: s["module_state"][CHECKPOINT_KEY]["features"].pop("bass_view_bins"),

@@ -112,6 +112,11 @@ MAX_WINDOW_FRAMES = 4096
 #: the default 36 bins per octave. 10**12 bins asked numpy for 7 TiB before any check could say so.
 MAX_FEATURE_BINS = 4096
 
+#: The largest `ChordFeatureConfig.log_gain`. Past a few thousand a larger gain only adds log(gain) to every
+#: loud bin; near 1e35 log_gain * |CQT| overflows float32 to inf features (1e308 in a hand-edited checkpoint
+#: was "type_probs holds 1056 non-finite values", naming neither the file nor the setting).
+MAX_LOG_GAIN = 1e12
+
 #: The lowest `ChordFeatureConfig.fmin`: no pitch is heard below it (C1, the default, is 32.7 Hz; the lowest
 #: piano key 27.5 Hz), and the CQT's filters grow as 1 / fmin.
 MIN_FMIN_HZ = 1.0
@@ -189,9 +194,10 @@ class ChordFeatureConfig:
                 f"features.fmin (--features.fmin) must be a finite frequency from {MIN_FMIN_HZ:g} Hz to below "
                 f"the Nyquist frequency sr / 2 = {self.sr / 2:g} Hz, got {self.fmin}"
             )
-        if not 0 < self.log_gain < float("inf"):
+        if not 0 < self.log_gain <= MAX_LOG_GAIN:  # (NaN fails it too)
             raise ValueError(
-                f"features.log_gain (--features.log_gain) must be finite and > 0, got {self.log_gain}"
+                f"features.log_gain (--features.log_gain) must be > 0 and at most {MAX_LOG_GAIN:g}, got "
+                f"{self.log_gain}"
             )
         if (
             not isinstance(self.bins_per_octave, int)
