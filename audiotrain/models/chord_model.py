@@ -68,6 +68,25 @@ _SIZE_LIMITS = {
     "bass_view_bins": 4096,
 }
 
+#: What a checkpoint written before a setting existed meant by its absence: its model had no bass branch
+#: (bass_bins, added with bass_dim), no joint chord head, no bass view.
+OLDER_RECORD_MEANINGS = {"bass_bins": 0, "chord_head": False, "bass_view_bins": 0}
+
+#: Settings every chord checkpoint has recorded, from the first format on. One missing is a damaged or
+#: hand-written record: `ChordModelConfig.from_stored` refuses it, for n_heads, attention and dropout change no
+#: weight's shape, and today's default would load without a word and predict with another model.
+ALWAYS_RECORDED = (
+    "n_bins",
+    "context_frames",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "ff_dim",
+    "dropout",
+    "attention",
+    "num_chord_types",
+)
+
 
 @dataclass
 class ChordModelConfig:
@@ -170,7 +189,21 @@ class ChordModelConfig:
             )
         # A checkpoint written before the bass branch, the chord head or the bass view existed has no such
         # key: its model had none.
-        return cls(**{"bass_bins": 0, "chord_head": False, "bass_view_bins": 0, **data})
+        return cls(**{**OLDER_RECORD_MEANINGS, **data})
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> ChordModelConfig:
+        """The config a checkpoint recorded (`from_dict`), refusing one without a setting of
+        `ALWAYS_RECORDED`: no version wrote such a record, and no default is known to be its model's."""
+        missing = [name for name in ALWAYS_RECORDED if name not in data]
+        if missing:
+            one = len(missing) == 1
+            raise ValueError(
+                f"{', '.join(missing)} {'is' if one else 'are'} missing: every chord checkpoint records "
+                f"{'it' if one else 'them'}, so the record is damaged or hand-written, and today's default "
+                f"need not be its model's (the run's config.json holds model.{missing[0]})"
+            )
+        return cls.from_dict(data)
 
 
 def joint_chord_classes(num_chord_types: int = NUM_CHORD_TYPES) -> int:

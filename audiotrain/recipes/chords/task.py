@@ -310,7 +310,7 @@ def check_stored_model(stored: dict[str, Any] | None, model: ChordModelConfig, r
     each setting that differs and then `remedy` (what to do). None (a checkpoint without one) passes."""
     if stored is None:
         return
-    saved = ChordModelConfig.from_dict(stored)
+    saved = ChordModelConfig.from_stored(stored)
     changed = [f.name for f in fields(ChordModelConfig) if getattr(saved, f.name) != getattr(model, f.name)]
     if changed:
         raise ValueError(
@@ -368,7 +368,7 @@ def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | Non
     for name, settings_class in settings_classes.items():
         _check_stored_types(stored.get(name, {}), settings_class, f"{where}.{name}")
     checks = {
-        "model_config": ChordModelConfig.from_dict,
+        "model_config": ChordModelConfig.from_stored,
         "features": ChordFeatureConfig.from_stored,
         "decode": lambda values: DecodeConfig(**values),
         "vocabulary": check_vocabulary_dict,
