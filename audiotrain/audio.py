@@ -204,6 +204,8 @@ def _open(path: Path) -> sf.SoundFile:
             handle = _OwnedSoundFile(open(path, "rb"), _soundfile_name(path))
         if handle.frames == 0 and handle.format in ("WAV", "WAVEX"):
             handle = _reopen_unfinalised_wav(path, handle)
+        if handle.frames == _SF_COUNT_MAX and handle.format == "FLAC":
+            handle = _reopen_unknown_length_flac(path, handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise _classify_decode_failure(path, error) from error
     if handle.samplerate < MIN_SAMPLE_RATE:
@@ -354,6 +356,50 @@ def _reopen_unfinalised_wav(path: Path, handle: sf.SoundFile) -> sf.SoundFile:
     handle.close()
     patches = {4: (size - 8).to_bytes(4, "little"), position + 4: data_bytes.to_bytes(4, "little")}
     return _OwnedSoundFile(_PatchedFile(path, patches), _soundfile_name(path))
+
+
+#: libsndfile's frame count for a file whose header gives no length (SF_COUNT_MAX).
+_SF_COUNT_MAX = 2**63 - 1
+
+
+class _SequentialSoundFile(_OwnedSoundFile):
+    """Read front to back only: soundfile seeks back to where each read ended, and libFLAC cannot seek in a
+    FLAC whose header gives no length ("Internal psf_fseek() failed." at its end)."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _reopen_unknown_length_flac(path: Path, handle: sf.SoundFile) -> sf.SoundFile:
+    """A FLAC whose STREAMINFO holds 0 total samples ("unknown": what an encoder writing to a pipe, ``flac -``
+    or ``ffmpeg ... -f flac pipe:``, leaves), decoded through once to count its frames and read as if its
+    header held that count; libsndfile took it for 2^63 - 1 frames (a 13-million-year clip) and failed to
+    seek at its end. A FLAC this cannot patch is refused, saying how to re-encode it."""
+    handle.close()
+    with open(path, "rb") as file:
+        head = file.read(26)
+    # "fLaC", then the STREAMINFO block (type 0, 34 bytes): its total samples are the low 36 bits of the
+    # 8 bytes from offset 18 (after the block sizes, frame sizes, rate, channels and bits per sample).
+    fields = int.from_bytes(head[18:26], "big") if len(head) == 26 else None
+    if head[:4] != b"fLaC" or head[4] & 0x7F != 0 or head[5:8] != (34).to_bytes(3, "big") or fields is None:
+        raise AudioError(
+            path,
+            "corrupt",
+            "the FLAC header gives no length (a streamed encode); re-encode it to a file: "
+            "ffmpeg -i IN.flac OUT.flac",
+        )
+    counting = _SequentialSoundFile(open(path, "rb"), _soundfile_name(path))
+    try:
+        block = np.empty((_CHECK_BLOCK_FRAMES, counting.channels), dtype=np.float32)
+        frames = 0
+        while got := len(counting.read(len(block), dtype="float32", always_2d=True, out=block)):
+            frames += got
+    finally:
+        counting.close()
+    if not frames:
+        raise AudioError(path, "zero_length")
+    patched = (fields & ~(2**36 - 1) | min(frames, 2**36 - 1)).to_bytes(8, "big")
+    return _OwnedSoundFile(_PatchedFile(path, {18: patched}), _soundfile_name(path))
 
 
 def _truncated_data_chunk(handle: sf.SoundFile) -> str:

@@ -239,6 +239,26 @@ def test_batched_resample_equals_resampling_each_row(n_rows, n_samples):
     np.testing.assert_array_equal(resample(rows[:1], 44100, 22050)[0], batched[0])
 
 
+def test_a_flac_whose_header_gives_no_length_reads_as_the_same_flac_with_it(tmp_path, stereo):
+    """STREAMINFO total samples 0 means "unknown" (an encoder writing to a pipe cannot go back to fill it in):
+    libsndfile took it for 2^63 - 1 frames, so get_duration gave 5.8e14 s and load was "corrupt or
+    truncated (Internal psf_fseek() failed.)"."""
+    good = _write(tmp_path / "good.flac", stereo)
+    raw = bytearray(good.read_bytes())
+    assert raw[:4] == b"fLaC" and raw[4] & 0x7F == 0  # STREAMINFO first; its total samples end at byte 26
+    raw[21] &= 0xF0
+    raw[22:26] = bytes(4)
+    streamed = tmp_path / "streamed.flac"
+    streamed.write_bytes(bytes(raw))
+    assert get_duration(streamed) == get_duration(good) == 2.0
+    np.testing.assert_array_equal(load(streamed)[0], load(good)[0])
+    np.testing.assert_array_equal(load(streamed, mono=False)[0], load(good, mono=False)[0])
+    np.testing.assert_array_equal(load(streamed, sr=8000)[0], load(good, sr=8000)[0])
+    np.testing.assert_array_equal(load(streamed, offset=0.5, duration=0.25)[0], load(good)[0][8000:12000])
+    np.testing.assert_array_equal(load_span(streamed, 8000, 100, 4000), load_span(good, 8000, 100, 4000))
+    assert decoded_length(streamed) == decoded_length(good)
+
+
 def test_an_unfinalised_wav_reads_to_the_end_of_the_file(tmp_path, stereo):
     """A recorder killed before it wrote its sizes leaves 0 in the header, with every sample after it: that
     was 'audio stream has no samples' (the 0xFFFFFFFF that streaming writers leave already read to the end)."""
