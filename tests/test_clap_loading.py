@@ -321,10 +321,14 @@ def test_hub_id_offline_and_not_cached_is_explained(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------- torch .bin
-def _torch_zip(folder: Path, pickle_bytes: bytes, storages: dict[str, bytes] | None = None) -> Path:
+def _torch_zip(
+    folder: Path, pickle_bytes: bytes, storages: dict[str, bytes] | None = None, byteorder: str | None = None
+) -> Path:
     path = folder / "pytorch_model.bin"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", pickle_bytes)
+        if byteorder is not None:  # torch.save writes it ("little" or "big") since torch 2.1
+            archive.writestr("archive/byteorder", byteorder)
         for key, data in (storages or {}).items():
             archive.writestr(f"archive/data/{key}", data)
         archive.writestr("archive/version", "3\n")
@@ -412,9 +416,12 @@ def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monk
     return _bin_without_torch(path, "BFloat16Storage", entries, monkeypatch)
 
 
-def _bin_without_torch(folder: Path, storage_type: str, entries: dict, monkeypatch) -> Path:
-    """A ``torch.save`` zip written without torch: name -> (storage bytes, storage elements, size, stride);
-    storage bytes given as an int n: the storage of the n-th entry (as tied weights share one).
+def _bin_without_torch(
+    folder: Path, storage_type: str, entries: dict, monkeypatch, byteorder: str | None = None
+) -> Path:
+    """A ``torch.save`` zip written without torch: name -> (storage bytes, storage elements, size, stride[,
+    storage offset]); storage bytes given as an int n: the storage of the n-th entry (as tied weights share
+    one).
 
     The pickle names torch's globals as torch.save does; stand-ins are registered under those names only while
     pickling (the reader under test never imports them).
@@ -434,8 +441,8 @@ def _bin_without_torch(folder: Path, storage_type: str, entries: dict, monkeypat
             self.key, self.numel = key, numel
 
     class View:  # pickles as torch.Tensor does: a _rebuild_tensor_v2 call on a persistent storage
-        def __init__(self, storage, size, stride):
-            self.args = (storage, 0, tuple(size), tuple(stride), False, collections.OrderedDict())
+        def __init__(self, storage, size, stride, offset=0):
+            self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
 
         def __reduce__(self):
             return _rebuild_tensor_v2, self.args
@@ -445,16 +452,16 @@ def _bin_without_torch(folder: Path, storage_type: str, entries: dict, monkeypat
             return ("storage", storage_class, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
 
     storages, state = {}, collections.OrderedDict()
-    for i, (name, (data, numel, size, stride)) in enumerate(entries.items()):
+    for i, (name, (data, numel, size, stride, *offset)) in enumerate(entries.items()):
         key = str(data) if isinstance(data, int) else str(i)
         storages.setdefault(key, data)
-        state[name] = View(Storage(key, numel), size, stride)
+        state[name] = View(Storage(key, numel), size, stride, *offset)
     buffer = io.BytesIO()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "torch", fake_torch)
         patch.setitem(sys.modules, "torch._utils", fake_utils)
         Pickler(buffer, protocol=2).dump(state)
-    return _torch_zip(folder, buffer.getvalue(), storages)
+    return _torch_zip(folder, buffer.getvalue(), storages, byteorder)
 
 
 def test_bfloat16_scalars_and_arrays_are_read_without_torch(tmp_path, monkeypatch):
@@ -469,6 +476,47 @@ def test_bfloat16_scalars_and_arrays_are_read_without_torch(tmp_path, monkeypatc
     for name, want in tensors.items():
         assert isinstance(state[name], np.ndarray) and state[name].dtype == np.float32, name
         np.testing.assert_array_equal(state[name], want.astype(np.float32), err_msg=name)
+
+
+def test_views_at_an_offset_with_strides_are_read_without_torch(tmp_path, monkeypatch):
+    """What torch.save writes for views of one storage (a transposed weight, a slice, a row): each tensor
+    holds the storage's elements its offset and strides pick, not the storage's first ones in C order."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    base = np.arange(60, dtype=np.float32).reshape(6, 10)
+    data = base.astype("<f4").tobytes()
+    entries = {
+        "base": (data, 60, (6, 10), (10, 1)),
+        "transposed": (0, 60, (10, 6), (1, 10)),
+        "sliced": (0, 60, (3, 7), (10, 1), 23),
+        "row": (0, 60, (10,), (1,), 40),
+        "column": (0, 60, (6,), (10,), 7),
+    }
+    state = load_torch_state_dict(_bin_without_torch(tmp_path, "FloatStorage", entries, monkeypatch))
+    want = {"base": base, "transposed": base.T, "sliced": base[2:5, 3:], "row": base[4], "column": base[:, 7]}
+    for name, value in want.items():
+        assert state[name].dtype == np.float32, name
+        np.testing.assert_array_equal(state[name], value, err_msg=name)
+        assert state[name].flags.writeable, name  # a copy, not a view into the archive's bytes
+
+
+@pytest.mark.parametrize("byteorder", [None, "little", "big"])
+def test_float16_and_big_endian_storages_are_read_without_torch(tmp_path, monkeypatch, byteorder):
+    """HalfStorage is float16 (not int16); a checkpoint saved on a big-endian machine says "big" in its
+    byteorder member and holds big-endian storages."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    order = ">" if byteorder == "big" else "<"
+    values = {"HalfStorage": [1.5, -2.25, 65504.0, 2.0**-14], "FloatStorage": [1.5, -2.25, 3e38, 1e-30]}
+    for storage_type, numbers in values.items():
+        want = np.array(numbers, dtype=np.float16 if storage_type == "HalfStorage" else np.float32)
+        data = want.astype(want.dtype.newbyteorder(order)).tobytes()
+        folder = tmp_path / storage_type
+        folder.mkdir()
+        entries = {"w": (data, 4, (2, 2), (2, 1)), "tail": (0, 4, (2,), (1,), 2)}
+        path = _bin_without_torch(folder, storage_type, entries, monkeypatch, byteorder)
+        state = load_torch_state_dict(path)
+        assert state["w"].dtype == want.dtype and state["w"].dtype.isnative, storage_type
+        np.testing.assert_array_equal(state["w"], want.reshape(2, 2), err_msg=storage_type)
+        np.testing.assert_array_equal(state["tail"], want[2:], err_msg=storage_type)
 
 
 @pytest.mark.parity
@@ -724,6 +772,56 @@ def test_tokenizer_from_vocab_and_merges_only(tmp_path):
     np.testing.assert_array_equal(slow["input_ids"], fast["input_ids"])
 
 
+def test_a_folder_with_only_vocab_and_merges_tokenizes_as_roberta_does(tmp_path):
+    """No tokenizer_config.json: add_prefix_space is RobertaTokenizer's default (false), so the first word
+    gets the same id as through the fixture's tokenizer.json (with a prefix space it was another token)."""
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    slow = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
+    fast = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)
+    np.testing.assert_array_equal(slow["input_ids"], fast["input_ids"])
+    np.testing.assert_array_equal(slow["attention_mask"], fast["attention_mask"])
+
+
+def test_a_padding_saved_in_tokenizer_json_does_not_count_pads_as_caption_tokens(tmp_path):
+    """A tokenizer.json saved with padding on (transformers writes it when padding was enabled): its pads are
+    not real tokens, so the rows and attention masks are those of the same file without it."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    assert spec["padding"] is None
+    spec["padding"] = {
+        "strategy": {"Fixed": 77},
+        "direction": "Right",
+        "pad_to_multiple_of": None,
+        "pad_id": 1,
+        "pad_type_id": 0,
+        "pad_token": "<pad>",
+    }
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    for padding in ("max_length", "longest"):
+        padded = ClapTokenizer.from_pretrained(tmp_path, padding=padding)(CAPTIONS[:3])
+        plain = ClapTokenizer.from_pretrained(FIXTURE, padding=padding)(CAPTIONS[:3])
+        np.testing.assert_array_equal(padded["input_ids"], plain["input_ids"])
+        np.testing.assert_array_equal(padded["attention_mask"], plain["attention_mask"])
+    assert padded["attention_mask"].sum(axis=1).tolist()[2] == 2  # the empty caption: <s></s>
+
+
+def test_a_long_caption_of_long_tokens_keeps_all_its_tokens_after_the_cut(tmp_path):
+    """Captions are cut to max_length * CAPTION_CHARS_PER_TOKEN characters before tokenizing: the cut must
+    never reach the tokens kept. "and the " splits into the fixture's longest tokens (4 characters)."""
+    from tokenizers import Tokenizer
+
+    whole = Tokenizer.from_file(str(FIXTURE / "tokenizer.json"))
+    whole.enable_truncation(77)
+    for text in ("and the " * 60, "birds chirp " * 60, "x" * 5000):
+        rows = ClapTokenizer.from_pretrained(FIXTURE)([text])
+        want = whole.encode(text).ids
+        assert len(want) == 77
+        assert rows["input_ids"][0].tolist() == want, text[:20]
+        assert rows["attention_mask"][0].sum() == 77
+
+
 def test_tokenizer_errors(tmp_path):
     with pytest.raises(TokenizerError, match="no tokenizer.json"):
         ClapTokenizer.from_pretrained(tmp_path)
@@ -745,6 +843,11 @@ def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
     tokenizer.save_pretrained(tmp_path)
     again = ClapTokenizer.from_pretrained(tmp_path, max_length=16)(["a cat moos"])
     np.testing.assert_array_equal(again["input_ids"], tokens["input_ids"])
+    # The saved tokenizer_config.json states the length, which is what a reader that asks for none gets
+    # (transformers' model_max_length).
+    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["model_max_length"] == 16
+    reread = ClapTokenizer.from_pretrained(tmp_path)
+    assert reread.max_length == reread.model_max_length == 16
 
 
 @pytest.fixture
@@ -1158,6 +1261,7 @@ def test_an_explicit_max_length_is_not_lowered_by_model_max_length(tmp_path):
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 16}))
     rows = ClapTokenizer.from_pretrained(folder, max_length=40)(CAPTIONS)
     assert rows["input_ids"].shape == (4, 40) and rows["attention_mask"][3].sum() == 40
+    assert ClapTokenizer.from_pretrained(folder, max_length=40).model_max_length == 16
     assert ClapTokenizer.from_pretrained(folder).max_length == 16
 
 
