@@ -559,6 +559,55 @@ def test_demo_folder_is_usable_and_cached(tmp_path):
     assert (path / "metadata.jsonl").read_text() == (other / "metadata.jsonl").read_text()
 
 
+def _heard_attribute(label: str, x: np.ndarray, sr: int) -> str:
+    """The attribute of a demo sound as its audio shows it (the module table's pitch, brightness, sweep
+    direction or click rate), measured without the generator."""
+
+    def strongest(part: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(part * np.hanning(part.size)))
+        return float(np.fft.rfftfreq(part.size, 1 / sr)[spectrum.argmax()])
+
+    if label in ("sine tone", "buzz"):  # 110-220 / 70-140 Hz against 880-1760 / 500-900 Hz
+        return "low" if strongest(x) < 350 else "high"
+    if label == "noise burst":  # low-passed at 400 Hz against high-passed at 3 kHz
+        power = np.abs(np.fft.rfft(x)) ** 2
+        centroid = float((np.fft.rfftfreq(x.size, 1 / sr) * power).sum() / power.sum())
+        return "dark" if centroid < 1000 else "bright"
+    if label == "chirp":
+        third = x.size // 3
+        return "rising" if strongest(x[:third]) < strongest(x[-third:]) else "falling"
+    loud = np.flatnonzero(np.abs(x) > 0.1 * np.abs(x).max())  # clicks: 3-5 against 15-25 per second
+    onsets = loud[np.r_[True, np.diff(loud) > 0.02 * sr]]
+    return "slow" if np.median(np.diff(onsets)) > 0.12 * sr else "fast"
+
+
+def test_demo_captions_describe_the_attribute_their_audio_has(tmp_path):
+    """Each caption of the demo names its clip's sound and the attribute the audio really has (a low tone is
+    described as low, a falling chirp as falling): a caption of the other attribute, or audio synthesized
+    with the other one's range, teaches and scores pairs that do not match."""
+    from audiotrain.datasets.caption_demo import _WORDS
+
+    def described(caption: str) -> set:
+        text = caption.lower()
+        return {
+            key
+            for key, phrases in _WORDS.items()
+            for phrase in phrases
+            if (phrase.partition(" ")[2] if phrase.split(" ")[0] in ("a", "an") else phrase) in text
+        }
+
+    config = CaptionDemoConfig(n_clips=20, min_seconds=1.0, max_seconds=1.5, seed=3)  # every combination
+    folder = scan_caption_folder(make_caption_demo(tmp_path / "demo", config), sampling_rate=SR)
+    heard = set()
+    for clip in folder.clips:
+        x, sr = sf.read(clip.path)
+        attribute = _heard_attribute(clip.label, x if x.ndim == 1 else x.mean(axis=1), sr)
+        heard.add((clip.label, attribute))
+        for caption in clip.captions:
+            assert described(caption) == {(clip.label, attribute)}, (clip.path.name, caption, attribute)
+    assert heard == set(_WORDS)  # both attributes of every sound were made and told apart
+
+
 def test_demo_set_finished_first_by_another_process_is_used(tmp_path, monkeypatch):
     """Two CLAP demo runs at once each render the set; the second to finish died on `rmdir` of the first
     one's finished folder ("OSError: Directory not empty"). It uses that set now, leaving nothing behind."""
