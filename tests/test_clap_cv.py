@@ -128,3 +128,47 @@ def test_cv_help_does_not_offer_the_resume_it_refuses(tmp_path, capsys):
     assert (
         "cv: --resume continues one run, but a cross-validation trains every fold" in capsys.readouterr().err
     )
+
+
+def test_folds_are_balanced_by_captions_and_drawn_with_the_runs_seed(tmp_path, capsys, monkeypatch):
+    """CV_HELP says folds are balanced by captions, and folds.json records --train.seed: two clips of 6
+    captions and 12 of one make 3 folds of 8 held-out captions each (balanced by clips, seed 0's held out 5,
+    10 and 9), and each seed gives its own folds, those `clip_folds` makes with it."""
+    from audiotrain.datasets.captions import scan_caption_folder
+    from audiotrain.recipes.clap import cv
+
+    import soundfile as sf
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    counts = [6, 6] + [1] * 12
+    lines = []
+    for i, n in enumerate(counts):
+        sf.write(
+            data / f"c{i:02d}.wav", np.sin(np.arange(8000) * (0.05 + 0.01 * i)).astype(np.float32), 16000
+        )
+        lines.append(
+            json.dumps({"file_name": f"c{i:02d}.wav", "caption": [f"clip {i}, {j}" for j in range(n)]})
+        )
+    (data / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    captions_of = dict(zip((f"c{i:02d}.wav" for i in range(len(counts))), counts))
+
+    def no_training(cfg, argv, fold):  # folds.json is written before the first fold's run: stop there
+        raise ValueError("not training in this test")
+
+    monkeypatch.setattr(cv, "run", no_training)
+    pretrained = Path(__file__).parent / "fixtures" / "clap_tiny"
+    clips = scan_caption_folder(data).clips
+    held_out = {}
+    for seed in (0, 1, 2):
+        out = tmp_path / f"cv{seed}"
+        argv = ["cv", "--folds", "3", "--data", str(data), "--pretrained", str(pretrained), "--out", str(out),
+                "--train.seed", str(seed), "--dataset.eval_fraction", "0.2"]  # fmt: skip
+        assert main(argv) == 2 and "not training in this test" in capsys.readouterr().err
+        record = json.loads((out / "folds.json").read_text())
+        assert record["seed"] == seed
+        want = clip_folds(clips, 3, seed, 0.2, str(data))
+        assert [f["test"] for f in record["folds"]] == [list(f.test) for f in want]
+        assert [sum(captions_of[n] for n in f["test"]) for f in record["folds"]] == [8, 8, 8]
+        held_out[seed] = {frozenset(f["test"]) for f in record["folds"]}
+    assert len({frozenset(s) for s in held_out.values()}) > 1  # the seed chooses the folds
