@@ -131,3 +131,65 @@ def test_audio_is_embedded_from_the_evaluation_crop_of_a_training_dataset():
     assert len(seen) == 2
     for wave in seen:
         np.testing.assert_array_equal(wave, whole[centre : centre + crop])
+
+
+class ViewMeansModel(nn.Module):
+    """A stand-in whose audio embedding shows what the front end gave it: the mean of each of the fusion
+    front end's 4 views, then ``is_longer``."""
+
+    def get_audio_features(self, input_features, is_longer=None):
+        means = input_features.mean(axis=(2, 3))
+        return mx.concatenate([means, is_longer.astype(mx.float32)[:, None]], axis=1)
+
+
+def test_audio_is_embedded_from_the_front_ends_evaluation_views():
+    """The fusion front end in training mode crops each third of a long clip at random and marks a random
+    short clip as longer when none is: the before/after scores were noisy without a word. Embedded, every
+    clip gets the views and the is_longer the front end gives with train=False (the middle of each third)."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+
+    front_end = ClapFeatureExtractor.from_dict(
+        {"truncation": "fusion", "sampling_rate": SR, "max_length_s": 1, "feature_size": 16,
+         "fft_window_size": 256, "hop_length": 160, "frequency_min": 0, "frequency_max": 8000}
+    )  # fmt: skip
+
+    def sweep(seconds: float) -> np.ndarray:  # no two windows alike
+        t = np.arange(int(seconds * SR)) / SR
+        return np.sin(2 * np.pi * (100 + 400 * t) * t).astype(np.float32)
+
+    for lengths in ([0.5, 3.3, 0.7], [0.5, 0.8]):  # with a long clip; short clips only
+        clips = [clip(f"{i}.wav", TEXTS[i]) for i in range(len(lengths))]
+        waves = {c.path: sweep(s) for c, s in zip(clips, lengths)}
+        data = CaptionDataset(
+            clips, table_tokenizer, sampling_rate=SR, crop_samples=None, train=False,
+            load=lambda path, sr, mono, waves=waves: (waves[path], sr),
+        )  # fmt: skip
+        model = ViewMeansModel()
+        got = embed_audio(model, data, front_end, batch_size=8)
+        views = front_end([waves[c.path] for c in clips], train=False)
+        want = model.get_audio_features(mx.array(views["input_features"]), mx.array(views["is_longer"]))
+        np.testing.assert_allclose(got, np.array(want), rtol=1e-6, err_msg=str(lengths))
+        assert got[:, -1].tolist() == [float(s > 1) for s in lengths]
+
+
+def test_zero_shot_scores_the_labelled_clips_when_some_have_no_label():
+    """Clips without a label are left out of zero-shot: each labelled clip is scored with its own audio (an
+    unlabelled clip first shifted every score onto the clip before)."""
+    prompts = {label: TEXTS.index(p) for label, p in zip("az", class_prompts(["a", "z"]))}
+    text_table = np.eye(len(TEXTS))
+    audio_table = text_table[[prompts["z"], prompts["a"], prompts["z"], prompts["a"]]]
+    clips = [
+        clip("0.wav", "dog"),
+        clip("1.wav", "rain", label="a"),
+        clip("2.wav", "siren", label="z"),
+        clip("3.wav", "car"),
+    ]
+    scores = evaluate_clap(
+        TableModel(text_table),
+        dataset(clips),
+        table_front_end(audio_table),
+        table_tokenizer,
+        labels=["a", "z"],
+    )
+    assert scores["n_classes"] == 2
+    assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
