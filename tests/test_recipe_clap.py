@@ -2162,6 +2162,15 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     assert clap.main([*resume, "--pretrained", str(other)]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"trained from --pretrained {checkpoint}, this run loads {other}, whose config.json or" in line
+    # The same config.json with another tokenizer: the captions would become other token ids.
+    retokenized = tmp_path / "retokenized"
+    shutil.copytree(checkpoint, retokenized)
+    spec = json.loads((retokenized / "tokenizer.json").read_text())
+    spec["model"]["merges"] = spec["model"]["merges"][:-1]
+    (retokenized / "tokenizer.json").write_text(json.dumps(spec))
+    assert clap.main([*resume, "--pretrained", str(retokenized)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"this run loads {retokenized}, whose config.json or tokenizer files differ" in line
     pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
     (checkpoint / "preprocessor_config.json").write_text(json.dumps({**pre, "frequency_max": 8000}))
     assert clap.main(resume) == 2
