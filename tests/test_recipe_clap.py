@@ -2660,6 +2660,47 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
     assert json.loads((tmp_path / "e" / "preprocessor_config.json").read_text())["max_length_s"] != 2.0
 
 
+def test_a_checkpoint_copied_into_a_run_of_another_tokenizer_is_not_exported_with_it(tmp_path, capsys):
+    """As with another front end: a checkpoint dropped into the checkpoints/ of a run whose --pretrained has
+    another tokenizer (the same config.json) would ship its weights with token ids they were not trained on."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    own_model = _tiny_checkpoint(tmp_path)
+    other_model = tmp_path / "other_model"
+    shutil.copytree(own_model, other_model)
+    spec = json.loads((other_model / "tokenizer.json").read_text())
+    spec["model"]["merges"] = spec["model"]["merges"][:-1]
+    (other_model / "tokenizer.json").write_text(json.dumps(spec))
+    data = tone_folder(tmp_path / "data")
+    for model, run in ((own_model, tmp_path / "own"), (other_model, tmp_path / "host")):
+        argv = ["--data", str(data), "--pretrained", str(model), "--out", str(run),
+                "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
+                "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
+        assert clap.main(argv) == 0
+    imported = tmp_path / "host" / "checkpoints" / "imported"
+    shutil.copytree(tmp_path / "own" / "checkpoints" / "last", imported)
+    capsys.readouterr()
+    assert clap.main(["export", "--checkpoint", str(imported), "--out", str(tmp_path / "exported")]) == 2
+    error = capsys.readouterr().err
+    assert f"cannot export {imported}: it was trained from {own_model.resolve()}" in error
+    assert "its config.json or tokenizer files differ" in error and "pass --run with the run folder" in error
+    assert not (tmp_path / "exported").exists()
+    argv = [
+        "export",
+        "--checkpoint",
+        str(imported),
+        "--run",
+        str(tmp_path / "own"),
+        "--out",
+        str(tmp_path / "e"),
+    ]
+    assert clap.main(argv) == 0
+    exported = json.loads((tmp_path / "e" / "tokenizer.json").read_text())["model"]["merges"]
+    assert exported == json.loads((own_model / "tokenizer.json").read_text())["model"]["merges"]
+
+
 @pytest.mark.parametrize("field", ["pretrained", "data"])
 def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_field(tmp_path, capsys, field):
     """--config RUN/config.json after the folders it names were moved: the error named a --data that was not
