@@ -184,6 +184,24 @@ def test_fusion_marks_one_clip_longer_in_training_only():
     assert fused(short, train=False)["is_longer"].sum() == 0
 
 
+def test_fusion_evaluation_views_are_windows_from_the_middle_of_each_third():
+    """What README and ``__call__`` say of a fusion front end's evaluation: besides the whole clip squeezed
+    into the window (view 0), views 1-3 are windows from the middle of each third of the clip's possible
+    starts (taken from each third's start, the scores would follow the clip's first seconds more)."""
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    wave = _signal(21.0)
+    got = fused([wave], train=False)
+    assert got["is_longer"].tolist() == [True]
+    mel = fused.log_mel(wave.astype(np.float64)).astype(np.float32)
+    window = fused.n_frames
+    for third, view in zip(
+        np.array_split(np.arange(mel.shape[0] - window + 1), 3), got["input_features"][0][1:]
+    ):
+        middle = int(third[len(third) // 2])
+        np.testing.assert_array_equal(view, mel[middle : middle + window], err_msg=f"third from {third[0]}")
+    assert got["input_features"].shape == (1, 4, window, fused.feature_size)
+
+
 def test_eval_mode_is_deterministic_and_generator_seedable():
     unfused = ClapFeatureExtractor.from_dict(UNFUSED)
     long = [_signal(15.0)]
