@@ -70,13 +70,14 @@ def test_backbone_initial_lr_and_no_alignment(tmp_path):
     record = Record()
     finetuning = BackboneFinetuning(
         unfreeze_backbone_at_epoch=0,
-        lambda_func=lambda epoch: 3.0,
+        lambda_func=lambda epoch: epoch,
         backbone_initial_lr=0.05,
         should_align=False,
     )
     trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[finetuning, record])
     trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
-    assert record.rates == [[0.1, 0.05], [0.1, 0.15], [0.1, 0.45]]
+    # As Lightning, epoch e's rate is epoch e - 1's times lambda_func(e + 1): x 2 in epoch 1, x 3 in epoch 2.
+    assert record.rates == [[0.1, 0.05], [0.1, 0.1], [0.1, 0.3]]
 
 
 class Net(TrainModule):

@@ -92,6 +92,27 @@ def test_the_average_is_the_mean_of_the_weights_at_each_swa_epochs_end(tmp_path)
     assert not np.allclose(averaged["fc1.weight"], record.weights[-1]["fc1.weight"])
 
 
+class RecordStatistics(Callback):
+    """BatchNorm's running mean at each epoch's end."""
+
+    def __init__(self):
+        self.means = []
+
+    def on_train_epoch_end(self, trainer, module):
+        self.means.append(np.array(module.norm.running_mean))
+
+
+def test_batchnorms_running_statistics_are_averaged_with_the_weights(tmp_path):
+    record = RecordStatistics()
+    swa = StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=2, annealing_epochs=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa, record], seed=0)
+    module = TinyClassifier(batchnorm=True)
+    trainer.fit(module, make_batches(48))
+    mean = np.mean(record.means[1:], axis=0)  # epochs 1 and 2
+    np.testing.assert_allclose(np.array(module.norm.running_mean), mean, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(mean, record.means[-1])
+
+
 @pytest.mark.parametrize("start, first_epoch", [(0.5, 1), (0.75, 2), (1.0, 3), (1, 0), (4, 3)])
 def test_int_and_float_starts_follow_lightnings_rule(tmp_path, start, first_epoch):
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=start, annealing_epochs=0)
@@ -292,6 +313,39 @@ def test_a_fit_stopped_before_the_last_epoch_keeps_its_weights_and_says_so(tmp_p
     ):
         module, record = _fit_descends(tmp_path, swa, max_epochs=4, max_steps=8)
     assert module.w.item() == record.weights[-1]["w"][0]
+
+
+def test_a_fit_stopped_inside_the_last_epoch_keeps_its_weights_and_says_so(tmp_path):
+    # The last epoch (2) is an SWA epoch too: the average of epoch 1 alone would leave it out.
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=0)
+    with pytest.warns(UserWarning, match=r"before the end of the last SWA epoch.*average of 1 epoch"):
+        module, record = _fit_descends(tmp_path, swa, max_epochs=3, max_steps=10)
+    assert module.w.item() == -7.0  # 4 updates at 1.0, 4 at 0.5, then the 2 of epoch 2 at 0.5
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")
+@pytest.mark.filterwarnings(
+    "ignore:The checkpoint resumed holds the state of callbacks"
+)  # (its ModelCheckpoint)
+def test_a_fit_resumed_from_a_max_steps_stop_inside_an_swa_epoch_ends_as_an_uninterrupted_one(tmp_path):
+    # max_steps=6 ends the fit inside SWA epoch 1: that epoch's end is averaged once, after the resume.
+    def swa():
+        return StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=0)
+
+    straight, _ = _fit_descends(tmp_path / "a", swa(), max_epochs=4)
+    with pytest.warns(UserWarning, match="max_steps=6 was reached"):
+        _fit_descends(
+            tmp_path / "b",
+            swa(),
+            max_epochs=4,
+            max_steps=6,
+            more_callbacks=[ModelCheckpoint(save_last=True)],
+            enable_checkpointing=True,
+        )
+    trainer = quiet_trainer(tmp_path / "c", max_epochs=4, callbacks=[swa()])
+    resumed = Descends()
+    trainer.fit(resumed, [mx.zeros((2,))] * 4, ckpt_path=str(tmp_path / "b" / "checkpoints" / "last"))
+    assert resumed.w.item() == straight.w.item() == np.mean([-6.0, -8.0, -10.0])
 
 
 class StopAfterFirstEpoch(Callback):

@@ -81,11 +81,46 @@ def test_without_decay_it_is_the_equal_weight_mean_and_avg_fn_replaces_it(tmp_pa
     module, record, _ = _fit(tmp_path / "b", WeightAveraging(avg_fn=last), max_epochs=1)
     _close(weights(module), record.weights[-1])
 
+    def mean(average, current, n_averaged):  # n_averaged: the updates the average holds so far
+        return average + (current - average) / (n_averaged + 1)
+
+    module, record, _ = _fit(tmp_path / "c", WeightAveraging(avg_fn=mean), max_epochs=1)
+    _close(weights(module), _numpy_average(record.weights))
+
 
 def test_gradient_accumulation_updates_once_per_optimizer_step(tmp_path):
     module, record, _ = _fit(tmp_path, EMAWeightAveraging(decay=0.5), max_epochs=1, accumulate_grad_batches=2)
     assert record.steps == [1, 2]  # (3 batches: the last one closes its window)
     _close(weights(module), _numpy_average(record.weights, decay=0.5))
+
+
+class Unsized:
+    """An iterable loader without a length: its last window is closed when the epoch ends."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def test_the_window_an_unsized_loader_closes_at_the_epoch_end_is_averaged_too(tmp_path):
+    ema = EMAWeightAveraging(decay=0.5)
+    trainer = quiet_trainer(tmp_path / "a", max_epochs=2, accumulate_grad_batches=2, callbacks=[ema], seed=0)
+    mx.random.seed(0)
+    module = TinyClassifier()
+    trainer.fit(module, Unsized(make_batches(48)))  # 3 batches: windows of 2 and 1 an epoch
+    assert trainer.global_step == 4 and ema.n_averaged == 4
+    mx.random.seed(0)
+    sized, _, _ = _fit(
+        tmp_path / "b",
+        EMAWeightAveraging(decay=0.5),
+        accumulate_grad_batches=2,
+        seed=0,
+        module=TinyClassifier(),
+    )
+    for name, value in weights(sized).items():
+        assert_same_numbers(weights(module)[name], value, err_msg=name)
 
 
 class Every(EMAWeightAveraging):
@@ -460,6 +495,39 @@ def test_an_exception_in_validation_saves_and_keeps_the_training_weights_in_eith
         np.testing.assert_array_equal(weights(failed)[name], value, err_msg=name)
         np.testing.assert_array_equal(np.array(model_file[name]), value, err_msg=name)
     resumed, _, _ = fit(tmp_path / "c", fail=False, ckpt_path=on_exception.ckpt_path)
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
+class FailsAtBatch(Callback):
+    """Raises after the `at`-th training batch of the fit (counted from 1)."""
+
+    def __init__(self, at):
+        self.seen, self.at = 0, at
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.seen += 1
+        if self.seen == self.at:
+            raise RuntimeError("failed mid-window")
+
+
+def test_a_fit_resumed_inside_an_accumulation_window_averages_each_step_once(tmp_path):
+    def fit(root, callbacks=(), ckpt_path=None):
+        ema = EMAWeightAveraging(decay=0.5)
+        trainer = quiet_trainer(
+            root, max_epochs=2, accumulate_grad_batches=3, callbacks=[ema, *callbacks], seed=0
+        )
+        mx.random.seed(0)
+        module = TinyClassifier()
+        trainer.fit(module, make_batches(48, batch_size=8), ckpt_path=ckpt_path)  # 2 windows of 3 an epoch
+        return module, ema
+
+    straight, straight_ema = fit(tmp_path / "a")
+    on_exception = OnExceptionCheckpoint(tmp_path / "failed")
+    with pytest.raises(RuntimeError, match="failed mid-window"):
+        fit(tmp_path / "b", [FailsAtBatch(7), on_exception])  # step 2 done, the window of step 3 open
+    resumed, resumed_ema = fit(tmp_path / "c", ckpt_path=on_exception.ckpt_path)
+    assert resumed_ema.n_averaged == straight_ema.n_averaged == 4
     for name, value in weights(straight).items():
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
 
