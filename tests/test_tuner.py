@@ -118,6 +118,56 @@ def test_the_sweep_stops_where_the_loss_diverges_and_none_runs_every_step(tmp_pa
     assert len(everything.results["loss"]) == 40
 
 
+class LossIsTheBatch(TrainModule):
+    """Each batch's loss is the batch's value, whatever the rate: the sweep's recorded curve is known."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = mx.zeros((1,))
+        self.lr = 0.1
+
+    def compute_loss(self, batch):
+        return mx.mean(batch) + 0.0 * mx.sum(self.w)
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=self.lr)
+
+
+def smoothed(raw):
+    avg, out = 0.0, []
+    for n, loss in enumerate(raw, start=1):
+        avg = 0.98 * avg + 0.02 * loss
+        out.append(avg / (1 - 0.98**n))
+    return out
+
+
+def test_the_sweep_stops_at_threshold_times_the_best_loss_so_far_not_the_first(tmp_path):
+    # The loss falls from 1 to 0.1, then rises to 0.5: never twice the first, soon twice the best.
+    raw = [1.0] + [0.1] * 29 + [0.5] * 30
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+        LossIsTheBatch(),
+        [mx.full((2,), v) for v in raw],
+        num_training=60,
+        early_stop_threshold=2.0,
+        update_attr=False,
+    )
+    curve = smoothed(raw)
+    stop = next(n for n in range(1, 60) if curve[n] > 2.0 * min(curve[:n]))
+    assert 30 < stop < 59
+    assert finder.results["loss"] == pytest.approx(curve[: stop + 1], rel=1e-5)
+
+
+def test_with_accumulation_a_steps_loss_is_the_mean_of_its_window(tmp_path):
+    finder = Tuner(quiet_trainer(tmp_path, accumulate_grad_batches=2)).lr_find(
+        LossIsTheBatch(),
+        [mx.full((2,), v) for v in (1.0, 3.0, 5.0, 9.0)],
+        num_training=2,
+        early_stop_threshold=None,
+        update_attr=False,
+    )
+    assert finder.results["loss"] == pytest.approx(smoothed([2.0, 7.0]), rel=1e-6)
+
+
 # ------------------------------------------------------------------ the suggestion
 def finder_with(lrs, losses, mode="linear"):
     finder = LRFinder(mode, lrs[0], lrs[-1], len(lrs))
@@ -137,6 +187,9 @@ def test_suggestion_is_the_rate_of_the_steepest_descent():
     losses = np.cos(lrs)
     losses[15] = np.nan
     assert finder_with(lrs, losses).suggestion() in (lrs[14], lrs[16])
+    # A NaN is left out before the gradients: its neighbours' slopes come from the finite points around it.
+    nan_inside = finder_with([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [5.0, 4.9, math.nan, 4.5, 2.0, 1.9])
+    assert nan_inside.suggestion(skip_begin=0, skip_end=0) == 0.4
     # Gradients against the rates, not the index: an uneven spacing moves the steepest point.
     uneven = np.array([*np.linspace(0, 1, 20), *np.linspace(1.5, 10, 20)])
     loss = np.array([*(-0.1 * uneven[:20]), *(-0.1 - 0.5 * (uneven[20:] - 1))])
@@ -413,6 +466,81 @@ def test_a_sweep_too_short_to_suggest_leaves_the_rate_as_it_was(tmp_path):
         finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(64), num_training=5)
     assert seen[0].filename == __file__  # (said at the lr_find call)
     assert module.lr == 0.01 and len(finder.results["lr"]) == 5
+
+
+class TwoGroups(TrainModule):
+    """loss = 10 w + 10 v, each descended by an SGD of its own (a MultiOptimizer: two parameter groups)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w, self.v = mx.zeros((1,)), mx.zeros((1,))
+        object.__setattr__(self, "seen", [])
+
+    def compute_loss(self, batch):
+        return 10.0 * (mx.sum(self.w) + mx.sum(self.v)) + 0.0 * mx.sum(batch)
+
+    def configure_optimizers(self):
+        return optim.MultiOptimizer([optim.SGD(1.0), optim.SGD(0.5)], [lambda path, _: path == "w"])
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.seen.append((float(self.w.item()), float(self.v.item())))
+
+
+def test_every_parameter_group_follows_the_sweeps_rates(tmp_path):
+    module = TwoGroups()
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+        module,
+        ones(4),
+        min_lr=0.01,
+        max_lr=0.04,
+        num_training=4,
+        mode="linear",
+        early_stop_threshold=None,
+        update_attr=False,
+    )
+    assert finder.results["lr"] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    w, v = np.array(module.seen).T
+    steps = -np.diff([0.0, *w]) / 10, -np.diff([0.0, *v]) / 10  # each update: 10 x its group's rate
+    np.testing.assert_allclose(steps, [finder.results["lr"]] * 2, rtol=1e-5)
+
+
+def test_the_sweep_clips_the_gradients_as_the_trainer_does(tmp_path):
+    # loss = 10 w + 10 v: the gradient's norm is 10 sqrt(2); clipped to 1, each weight moves lr / sqrt(2).
+    module = TwoGroups()
+    trainer = quiet_trainer(tmp_path, gradient_clip_val=1.0)
+    finder = Tuner(trainer).lr_find(
+        module,
+        ones(4),
+        min_lr=0.01,
+        max_lr=0.04,
+        num_training=4,
+        mode="linear",
+        early_stop_threshold=None,
+        update_attr=False,
+    )
+    assert len(finder.results["lr"]) == 4
+    w = np.array(module.seen)[:, 0]
+    np.testing.assert_allclose(-np.diff([0.0, *w]), np.array(finder.results["lr"]) / np.sqrt(2), rtol=1e-5)
+
+
+class SwitchesDropoutOff(TinyClassifier):
+    """A hook sets a layer to eval mode during fit (as a user stops dropout after a warm-up)."""
+
+    def __init__(self):
+        super().__init__(dropout=0.5)
+
+    def on_train_start(self):
+        self.drop.eval()
+
+
+@pytest.mark.filterwarnings("ignore:.*in eval mode at the start of training")  # (fc2: the user chose it)
+def test_a_layer_a_hook_sets_to_eval_in_the_sweep_is_training_again_after_it(tmp_path):
+    module = SwitchesDropoutOff()
+    module.fc2.eval()  # (the user's own choice stays too)
+    before = {name: m.training for name, m in module.named_modules()}
+    Tuner(quiet_trainer(tmp_path)).lr_find(module, make_batches(32), num_training=3, update_attr=False)
+    assert {name: m.training for name, m in module.named_modules()} == before
+    assert module.drop.training and not module.fc2.training
 
 
 # ------------------------------------------------------------------ found by a user sweep
