@@ -340,6 +340,29 @@ def test_device_stats_monitor_logs_mlx_memory_on_the_gpu_and_filters_keys():
     }
 
 
+def test_device_stats_monitor_cpu_percent_is_the_cpu_time_over_the_wall_time_in_percent(monkeypatch):
+    import types
+
+    from audiotrain.train.callbacks import device_stats
+
+    class OnCPU:
+        accelerator = "cpu"
+
+    readings = iter([(10.0, 2.0, 100.0), (10.5, 2.25, 102.0)])  # (user, system, wall): 0.75 s of CPU in 2 s
+
+    def read():
+        user, system, wall = next(readings)
+        clock.now = wall
+        return types.SimpleNamespace(user=user, system=system)
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(device_stats, "os", types.SimpleNamespace(times=read))
+    monkeypatch.setattr(device_stats, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+    monitor = DeviceStatsMonitor()
+    assert monitor.stats(OnCPU())["cpu_process_percent"] == 0.0  # (no earlier reading)
+    assert monitor.stats(OnCPU())["cpu_process_percent"] == pytest.approx(37.5)
+
+
 @pytest.mark.parametrize("cpu_stats", [None, True, False])
 def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_whatever_cpu_stats_is(tmp_path, cpu_stats):
     # (Lightning's CPU accelerator's device stats are the CPU stats: cpu_stats only matters beside a GPU)

@@ -991,6 +991,24 @@ def test_the_learning_rate_is_one_series_named_as_a_lightning_user_chose(tmp_pat
     assert trainer.history["learning_rate"]  # the history keeps its column either way
 
 
+def test_under_gradient_accumulation_the_learning_rate_is_logged_once_a_logging_step(tmp_path):
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
+
+    logger = RecordingLogger()
+    trainer = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        accumulate_grad_batches=2,
+        log_every_n_steps=1,
+        logger=logger,
+        callbacks=[LearningRateMonitor()],
+    )
+    trainer.fit(TinyClassifier(), make_batches())  # 6 batches: 3 steps
+    assert [s for s, m in logger.metrics if "lr-AdamW" in m] == [1, 2, 3]  # (not at the micro-batches)
+
+
 def test_skipped_steps_is_logged_once_an_update_was_skipped(tmp_path):
     from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer
 
