@@ -120,6 +120,19 @@ def test_run_guarded_reports_and_exits_1():
     assert dist.run_guarded(lambda a, b=0: a + b, 1, b=2) == 3
 
 
+@pytest.mark.parametrize(
+    ("ends", "status"),
+    [("sys.exit(3)", 3), ("sys.exit()", 0), ("raise KeyboardInterrupt", 130)],
+    ids=["sys.exit(3)", "sys.exit()", "Ctrl-C"],
+)
+def test_run_guarded_keeps_the_status_of_a_sys_exit_and_ends_a_ctrl_c_with_130(ends, status):
+    # A launcher or CI reads the status: a main that chose 3, or was stopped, must not read as a success.
+    code = f"import sys\nimport audiotrain.distributed as d\ndef main():\n    {ends}\nd.run_guarded(main)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    assert proc.returncode == status, proc.stderr
+    assert "failed" not in proc.stderr  # (no error of its own)
+
+
 def test_a_peer_lost_failure_points_to_the_rank_that_failed_first():
     lost = failure_message(RuntimeError("[ring] connection to a peer was lost"), 0)
     assert lost.startswith("audiotrain: rank 0 failed: RuntimeError: [ring] connection to a peer was lost")
