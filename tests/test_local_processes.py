@@ -640,6 +640,18 @@ continue.
 """
 
 
+def test_an_mpi_whose_test_ranks_each_ran_alone_is_not_used(tmp_path):
+    """A test job that exits 0 is not enough: ranks that did not join one group (MLX loading another MPI
+    library than mpirun's) would each train alone, into one run folder."""
+    job = fake_mpirun(tmp_path, "echo audiotrain-mpi-size 1; echo audiotrain-mpi-size 1")
+    assert local.check_mpi(job.mpi, 2) == (
+        "the 2 processes of a test job with fake did not join one MPI group (they saw groups of 1, 1 "
+        "processes: MLX may load an MPI library other than that of fake)"
+    )
+    job = fake_mpirun(tmp_path, "echo audiotrain-mpi-size 2")  # one of the two ranks never said
+    assert local.check_mpi(job.mpi, 2) is not None
+
+
 def test_a_failed_mpi_test_job_gives_the_line_that_says_why_not_a_banner_rule(tmp_path, monkeypatch):
     """Open MPI's last line is a rule of dashes: that was the reason given, on a full TMPDIR."""
     (tmp_path / "said.txt").write_text(PMIX_WRITE_FAILURE)

@@ -363,6 +363,14 @@ def check_mpi(mpi: Mpi, processes: int, timeout: float = CHECK_TIMEOUT_S) -> str
     sizes = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("audiotrain-mpi-size")]
     if done.returncode == 0 and sizes == [str(processes)] * processes:
         return None
+    if done.returncode == 0 and len(sizes) == processes:
+        # Each rank ran, but not in one group: MLX loaded an MPI library other than the one mpirun is of (a
+        # rank alone in its group trains alone, into the same run folder as the others).
+        return (
+            f"the {processes} processes of a test job with {mpi.source} did not join one MPI group (they "
+            f"saw groups of {', '.join(sizes)} processes: MLX may load an MPI library other than that of "
+            f"{mpi.source})"
+        )
     said = (done.stderr if done.stderr.strip("\x00 \n") else done.stdout).replace("\x00", "")
     if _NOT_ENOUGH_SLOTS.search(said):  # Open MPI's mpirun starts at most one rank per core by default
         cores = usable_cores()
