@@ -47,9 +47,14 @@ def test_only_the_ranks_of_this_job_are_watched():
         held.append(connect(peer_watch._HELLO.pack(token, 1)))
 
     held: list = []
-    threading.Thread(target=knock).start()
+    knocking = threading.Thread(target=knock)
+    knocking.start()
     watch._connect({1: address})
+    knocking.join()
     assert list(watch.peers) == [1]
+    # The rank that knew the job's token, not the other job's rank 1 that came first: its end (a peer's
+    # failure or its goodbye) is the one watched.
+    assert watch.peers[1].getpeername() == held[2].getsockname()
     assert watch.listener is None  # no longer listening
     watch.close_all()
     for conn in held:
