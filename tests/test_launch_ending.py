@@ -30,7 +30,8 @@ pytestmark = [
 ]
 
 # A rank: writes its pid, notes each SIGUSR1 (the launcher's stand-in for Ctrl-C) and takes no notice of it,
-# ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid. With
+# ignores SIGTERM, and runs until killed; with "fail", it exits 1 once the other wrote its pid ("killed": it
+# kills itself with SIGKILL then, as the OOM killer would). With
 # RANK_0_NAME_NOT_TEXT, rank 0's process name is bytes that are no text (b"caf\xc3", set by prctl: Linux).
 _RANK = """
 import ctypes, os, signal, sys, time
@@ -41,20 +42,23 @@ signal.signal(signal.SIGTERM, signal.SIG_IGN)
 signal.signal(signal.SIGUSR1, lambda *_: open(f"usr1-{rank}", "a").write("USR1\\n"))
 open(f"pid{rank}.tmp", "w").write(str(os.getpid()))
 os.replace(f"pid{rank}.tmp", f"pid{rank}")
-while how == "fail" and not os.path.exists("pid0"):
+while how in ("fail", "killed") and not os.path.exists("pid0"):
     time.sleep(0.01)
 if how == "fail":
     sys.exit(1)
+if how == "killed":
+    os.kill(os.getpid(), signal.SIGKILL)
 while True:
     time.sleep(0.05)
 """
 
 # mlx.launch as it behaves here: its ranks are its children; READY once they started; when one ends non-zero
 # it says so as mlx.launch does, sends the others SIGTERM and waits for them (for ever if they do not end).
+# With FAKE_KILLED_SAYS, a rank a signal ended is reported as mlx.launch reports one it had to kill itself.
 _FAKE_MLX_LAUNCH = """#!{python}
 import os, signal, subprocess, sys, time
 mode = os.environ["FAKE_MODE"]
-how = ["run", "fail" if mode == "rank_fails" else "run"]
+how = ["run", {{"rank_fails": "fail", "rank_killed": "killed"}}.get(mode, "run")]
 ranks = [subprocess.Popen([sys.executable, "rank.py", str(r), how[r]]) for r in (0, 1)]
 while not all(os.path.exists(f"pid{{r}}") for r in (0, 1)):
     time.sleep(0.01)
@@ -66,7 +70,10 @@ while left:
         if code is None:
             continue
         left.discard(r)
-        print(f"[WARN] Node with rank {{r}} exited with code {{code}}", file=sys.stderr, flush=True)
+        said = f"exited with code {{code}}"
+        if code < 0 and os.environ.get("FAKE_KILLED_SAYS"):
+            said = "was killed"
+        print(f"[WARN] Node with rank {{r}} {{said}}", file=sys.stderr, flush=True)
         if code != 0:
             for other in left:
                 ranks[other].terminate()
@@ -153,6 +160,22 @@ def test_ranks_left_running_after_a_rank_ended_are_killed(tmp_path):
     assert "exit codes rank 0: -9 (killed by the launcher: it did not end), rank 1: 1" in err, err
     assert "sys.exit(-9)" not in err, err  # a rank the launcher killed is not taken for one that ended alone
     assert proc.returncode == 1, err
+
+
+@pytest.mark.parametrize(
+    ("report", "said"), [("", "exited with status -9"), ("1", "was killed")], ids=["status -9", "was killed"]
+)
+def test_ranks_left_running_after_a_rank_was_killed_are_killed(tmp_path, report, said):
+    # A rank the OOM killer or a `kill -9` ended: mlx.launch reports a local one by its status, and one it had
+    # to kill itself (a rank on another host) as "was killed"; either starts the grace, as an error does.
+    proc = _start(tmp_path, "rank_killed", stop_grace="0", FAKE_KILLED_SAYS=report)
+    out, err = _finish(proc, tmp_path)
+    pid0 = (tmp_path / "pid0").read_text()
+    assert (
+        f"audiotrain launch: rank 1 {said} 1 s ago and the job is still running (a rank whose peer ended can "
+        f"stay blocked in MLX's ring for ever): killing 1 rank still running (pid {pid0}; SIGKILL)" in err
+    ), err
+    assert proc.returncode != 0, err
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_NAME) is Linux's")
