@@ -176,6 +176,12 @@ def test_ranks_left_running_after_a_rank_was_killed_are_killed(tmp_path, report,
         f"stay blocked in MLX's ring for ever): killing 1 rank still running (pid {pid0}; SIGKILL)" in err
     ), err
     assert proc.returncode != 0, err
+    if said == "exited with status -9":  # it, not the launcher, killed rank 1: where the job broke
+        assert (
+            "audiotrain launch: rank 1 ended with exit status -9 (killed by SIGKILL: the kernel's OOM "
+            "killer, or a kill -9?); the other ranks then lost it" in err
+        ), err
+        assert "rank 0: -9 (killed by the launcher: it did not end), rank 1: -9\n" in err, err
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_NAME) is Linux's")

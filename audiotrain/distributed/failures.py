@@ -447,6 +447,17 @@ _STATUS_HINTS = {
 }
 
 
+def _killed_by(signum: int) -> str:
+    """What ended a rank that a signal killed, in words."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return f"killed by {name}" + (
+        ": the kernel's OOM killer, or a kill -9?" if signum == signal.SIGKILL else ""
+    )
+
+
 def _exit_codes_in_words(exit_codes: dict[int, int | None], killed: Collection[int]) -> str:
     """ "rank 0: 130, rank 1: killed (...)": each rank's status, and who ended the ranks that did not end
     of their own."""
@@ -530,6 +541,8 @@ def summarize(
             # A recipe's rank prints its error as "error: ..." and exits 2: not "no error of its own".
             if c in _STATUS_HINTS:
                 why = f"({_STATUS_HINTS[c]})"
+            elif c < 0:  # (mlx.launch's status of a local rank a signal ended: minus the signal's number)
+                why = f"({_killed_by(-c)})"
             elif error_lines:
                 why = f"after {error_lines[0] if len(ended) == 1 else 'the error printed above'}"
             else:
@@ -834,6 +847,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     )
 
     exit_codes: dict[int, int | None] = {}
+    ended_before_any_kill: set[int] = set()  # (a SIGKILL's status there is not the launcher's)
     failures: dict[int, str] = {}
     error_lines: list[str] = []  # the ranks' "error: ..." lines (a recipe's user errors)
     exception_lines: list[str] = []  # the last lines of the ranks' tracebacks
@@ -897,6 +911,8 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                     if reports := list(_NODE.finditer(line)):
                         for m in reports:
                             exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+                            if watch.killed_at is None:
+                                ended_before_any_kill.add(int(m.group(1)))
                         # mlx.launch reports a rank's exit before it passes on the rank's last output: shown
                         # after that output, before the summary.
                         exit_reports.append(in_launch_terms(raw))
@@ -922,9 +938,12 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             death_watch.close()
             if proc.stdin is not None:
                 proc.stdin.close()
-    # The ranks the launcher killed, as mlx.launch reported them (SIGKILL's status).
+    # The ranks the launcher killed, as mlx.launch reported them (SIGKILL's status); not a rank reported
+    # before the launcher killed any (the OOM killer's or a `kill -9`: where the job broke).
     killed = (
-        {r for r, c in exit_codes.items() if c == -signal.SIGKILL} if watch.killed_at is not None else set()
+        {r for r, c in exit_codes.items() if c == -signal.SIGKILL and r not in ended_before_any_kill}
+        if watch.killed_at is not None
+        else set()
     )
     if exit_codes or failures:
         stop = heard()[0] if heard() else None  # (the ranks stopped on it: not an error)
