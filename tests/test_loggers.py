@@ -665,6 +665,37 @@ def test_csv_resume_drops_what_the_checkpoints_row_got_after_it(tmp_path):
     assert rows == [("6", "1.0", ""), ("8", "0.5", "0.75"), ("10", "0.25", "")]
 
 
+def test_csv_resume_after_rows_merged_in_place_keeps_only_the_checkpoints_rows(tmp_path):
+    # Values joining a step's row without a new column rewrite that row in place: still one row, so the
+    # checkpoint's row count (what a resume keeps) must not grow (it did: step 3 was kept, then logged again).
+    first = CSVLogger(tmp_path)
+    first.log_metrics({"loss": 1.0}, step=1)
+    first.log_metrics({"val_loss": 0.9}, step=1)  # a new column: the file is rewritten
+    first.log_metrics({"loss": 0.5}, step=2)
+    first.log_metrics({"val_loss": 0.6}, step=2)  # joins step 2's row in place
+    state = json.loads(json.dumps(first.state_dict()))  # the checkpoint
+    first.log_metrics({"loss": 99.0}, step=3)  # after the checkpoint: lost on resume
+    resumed = CSVLogger(tmp_path)
+    resumed.load_state_dict(state)
+    with pytest.warns(LoggerWarning, match=r"1 row\(s\) logged after it"):
+        resumed.log_metrics({"loss": 0.25}, step=3)
+    rows = [(r["step"], r["loss"], r["val_loss"]) for r in read_csv(resumed.metrics_file)[1]]
+    assert rows == [("1", "1.0", "0.9"), ("2", "0.5", "0.6"), ("3", "0.25", "")]
+
+
+def test_csv_rows_merged_in_place_keep_one_line_ending(tmp_path):
+    # The csv module reads a bare "\r" as a line end too, so only the bytes show a merge that cut the
+    # previous row's "\r\n" short: `wc -l`, grep and line-oriented readers see two rows as one line.
+    logger = CSVLogger(tmp_path)
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.log_metrics({"val_loss": 0.9}, step=2)  # a new column: the file is rewritten ...
+    logger.log_metrics({"loss": 0.5}, step=2)  # ... and its last row replaced in place
+    logger.log_metrics({"loss": 0.4}, step=3)
+    logger.log_metrics({"val_loss": 0.3}, step=3)
+    data = logger.metrics_file.read_bytes()
+    assert data.split(b"\r\n") == [b"step,loss,val_loss", b"1,1.0,", b"2,0.5,0.9", b"3,0.4,0.3", b""]
+
+
 def test_unwritable_folder_warns_once_and_disables(tmp_path):
     blocker = tmp_path / "a_file"
     logger = CSVLogger(blocker)
