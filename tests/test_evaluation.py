@@ -84,6 +84,32 @@ def test_limit_val_batches_does_not_limit_test_and_limit_test_batches_does(tmp_p
     )
 
 
+class CountSanityBatches(Callback):
+    def __init__(self):
+        self.sanity = 0
+
+    def on_validation_batch_end(self, trainer, *args):
+        self.sanity += trainer.sanity_checking
+
+
+def test_limits_count_batches_as_lightning_does(tmp_path):
+    # An int limit is at most the loader's batches; a fraction is int(fraction x batches), not rounded.
+    counts = CountBatches()
+    t = trainer(tmp_path, max_epochs=1, limit_val_batches=10, callbacks=[counts])
+    t.validate(TinyClassifier(), make_batches(48))  # 3 batches
+    assert (t.num_val_batches, counts.val) == (3, 3)
+    counts = CountBatches()
+    t = trainer(tmp_path, max_epochs=1, limit_train_batches=0.7, limit_val_batches=0.5, callbacks=[counts])
+    t.fit(TinyClassifier(), make_batches(80), make_batches(48, seed=1))  # 5 and 3 batches
+    assert (t.num_training_batches, t.global_step) == (3, 3)  # 3.5 → 3
+    assert (t.num_val_batches, counts.val) == (1, 1)  # 1.5 → 1
+    # The sanity check runs num_sanity_val_steps batches, at most limit_val_batches.
+    sanity = CountSanityBatches()
+    t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=2, limit_val_batches=1, callbacks=[sanity])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(48, seed=1))
+    assert sanity.sanity == 1
+
+
 def test_a_too_small_test_fraction_names_limit_test_batches(tmp_path):
     with pytest.raises(ValueError, match=r"Trainer\(limit_test_batches=0.1\): 0.1 x 4 batches"):
         trainer(tmp_path, max_epochs=1, limit_test_batches=0.1).test(TinyClassifier(), make_batches(64))

@@ -19,6 +19,8 @@ def after(epoch: int, batch_in_epoch: int, batches_per_epoch: int, **fields) -> 
 def test_the_interval_is_an_int_as_given_or_a_fraction_of_the_epoch():
     assert ValidationSchedule(3).interval(10) == 3
     assert ValidationSchedule(0.25).interval(10) == 2  # int(0.25 x 10)
+    assert ValidationSchedule(0.3).interval(5) == 1  # int(1.5), not rounded
+    assert ValidationSchedule(0.7).interval(5) == 3  # int(3.5)
     assert ValidationSchedule(0.01).interval(10) == 1  # at least one batch
     assert ValidationSchedule(1.0).interval(None) is None  # a loader without a length: at its end
 
