@@ -508,6 +508,19 @@ def test_mlflow_one_over_long_or_refused_name_loses_nothing_else(mlflow_store):
     assert logger.failures == 0
 
 
+def test_mlflow_logs_more_params_and_metrics_than_one_of_its_calls_takes(mlflow_store):
+    # MLflow takes at most 100 params or 1000 metrics a call: the rest go in further calls, none lost.
+    from mlflow.tracking import MlflowClient
+
+    logger = MLflowLogger(experiment_name="many", tracking_uri=mlflow_store[1])
+    logger.log_hyperparams({f"p{i}": i for i in range(250)})
+    logger.log_metrics({f"m{i}": float(i) for i in range(2001)}, step=1)
+    logger.finalize("success")
+    run = MlflowClient(tracking_uri=mlflow_store[1]).get_run(logger.version)
+    assert run.data.params == {f"p{i}": str(i) for i in range(250)}
+    assert run.data.metrics == {f"m{i}": float(i) for i in range(2001)}
+
+
 def test_mlflow_logs_under_deprecations_as_errors_and_creates_its_store_quietly(tmp_path):
     """SQLAlchemy 2.1 deprecates what MLflow's store models use and warns as MLflow imports its store: under
     ``-W error::DeprecationWarning`` the logger was disabled ("could not start its run"). MLflow also printed
