@@ -118,6 +118,30 @@ def test_the_bar_shows_the_epoch_mean_of_a_value_logged_on_epoch_only(tmp_path):
     assert bar.shown[:4] == [None] * 4 and bar.shown[4:] == [t.history["c_epoch"][0]] * 4
 
 
+class StepAndEpochInTheBar(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("x", batch_idx.astype(mx.float32), on_step=True, on_epoch=True, prog_bar=True)
+        return loss
+
+
+class ReadsXInTheBar(Callback):
+    def __init__(self):
+        self.shown = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.shown.append(trainer.progress_bar_metrics.get("x"))
+
+
+def test_the_bar_shows_the_step_value_of_a_value_logged_on_step_and_on_epoch(tmp_path):
+    """As in Lightning, the bar shows a step's value of it, not the last epoch's mean (1.5 here)."""
+    bar = ReadsXInTheBar()
+    t = fit(tmp_path, build(StepAndEpochInTheBar), val=False, callbacks=[bar])
+    assert t.history["x"] == [1.5, 1.5]  # the epoch means
+    # The step before the one the device may still run (progress_metrics), the first step's at the start.
+    assert bar.shown == [0.0, 0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0]
+
+
 # ------------------------------------------------------------------ self.log("train_loss", ...)
 class LogsTrainLoss(TinyClassifier):
     def __init__(self, scale=1.0, **options):
