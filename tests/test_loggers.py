@@ -284,6 +284,29 @@ def test_tensorboard_resume_drops_what_the_checkpoints_step_got_after_it(tmp_pat
     assert scalars["val_loss"] == [(8, 0.699999988079071)]  # one point, not two
 
 
+@pytest.mark.parametrize("checkpoint_step", [0, 10], ids=["step-0", "no-at_step"])
+def test_tensorboard_resume_keeps_the_checkpoints_step_where_it_replays_nothing(tmp_path, checkpoint_step):
+    # From a checkpoint at step 0 (where the hyperparameters are too) or one saved before `at_step` was (an
+    # older audiotrain's), the purge starts at the next step: the checkpoint's own points stay, once.
+    first = TensorBoardLogger(log_dir=tmp_path)
+    first.log_hyperparams({"lr": 0.1})
+    for step in (0, 10, 20):
+        first.log_metrics({"loss": float(step)}, step=step)
+        if step == checkpoint_step:
+            state = json.loads(json.dumps(first.state_dict()))
+    if checkpoint_step:
+        del state["at_step"]
+    first.finalize("failed")  # crashed after step 20
+    resumed = TensorBoardLogger(log_dir=tmp_path)
+    resumed.load_state_dict(state)
+    for step in range(checkpoint_step + 10, 30, 10):
+        resumed.log_metrics({"loss": step + 0.5}, step=step)
+    resumed.finalize("success")
+    expected = [(s, s + (0.5 if s > checkpoint_step else 0.0)) for s in (0, 10, 20)]
+    assert read_scalars(resumed.log_dir)["loss"] == expected
+    assert read_hparams_plugin(resumed.log_dir)  # (written at step 0)
+
+
 @pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
 def test_two_runs_started_at_once_in_one_root_get_a_version_folder_each(tmp_path, cls):
     """Two runs that started in one root before either wrote (a sweep's workers) both took version_0: the
