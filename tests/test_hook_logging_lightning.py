@@ -179,6 +179,36 @@ def test_logging_where_lightning_refuses_it_is_refused(tmp_path, hook):
             t.predict(module, VAL)
 
 
+def test_a_step_value_a_monitoring_callback_logs_at_an_epochs_last_step_reaches_the_loggers(tmp_path):
+    """ModelCheckpoint (and EarlyStopping, ReduceLROnPlateau) run their batch-end hook after the step's hook
+    values went to the loggers: what one logs there waits for the next logging step, also past the end of
+    the epoch, whose end must not drop it."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    class MarksAStep(ModelCheckpoint):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            if trainer.global_step == 4:  # the first epoch's last step, a logging step
+                pl_module.log("mark", 1.0)
+
+    class LogsBatchIdx(TinyClassifier):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("x", float(batch_idx))
+
+    logger = RecordingLogger()
+    t = quiet_trainer(
+        tmp_path,
+        max_epochs=2,
+        logger=logger,
+        log_every_n_steps=2,
+        enable_checkpointing=True,
+        callbacks=[MarksAStep(dirpath=tmp_path / "ck")],
+    )
+    t.fit(LogsBatchIdx(), TRAIN)  # 4 steps an epoch
+    assert logged(logger, "x") == [(2, 1.0), (4, 3.0), (6, 1.0), (8, 3.0)]
+    assert logged(logger, "mark") == [(6, 1.0)]
+
+
 def test_a_fresh_fit_does_not_take_what_an_earlier_fit_logged(tmp_path):
     """A fit stopped inside an epoch keeps its epoch's sums for a resume; a new fit (no ckpt_path) of the
     same module added them to its own first epoch."""
