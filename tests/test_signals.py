@@ -851,3 +851,22 @@ def test_a_stop_at_once_that_lands_in_a_finalizer_or_a_c_extension_is_not_lost()
     with pytest.raises(ValueError, match="not a stop"):  # without a signal an error is itself
         with stop_at_once():
             raise ValueError("not a stop")
+
+
+def test_the_exit_status_is_the_first_stop_signals_until_a_new_run_starts():
+    """SIGTERM then Ctrl-C is a SIGTERM stop (143), as the first signal stopped the run; an evaluation that
+    goes on with that run (same_run) keeps it, and a new run starts with none (130, Ctrl-C's)."""
+    from audiotrain.train.interrupt import stop_exit_status, stop_on_signals, stopped_by
+
+    heard = []
+    with stop_on_signals(lambda signum: heard.append(signum) or False):
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert heard == [signal.SIGTERM, signal.SIGINT]
+    assert (stop_exit_status(), stopped_by()) == (143, "SIGTERM")
+    with stop_on_signals(lambda signum: False, same_run=True):
+        pass
+    assert stop_exit_status() == 143
+    with stop_on_signals(lambda signum: False):
+        pass
+    assert (stop_exit_status(), stopped_by()) == (130, "Ctrl-C")
