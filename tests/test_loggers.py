@@ -230,6 +230,8 @@ def test_tensorboard_event_files_read_back(tmp_path):
     assert scalars["val_accuracy"] == [(0, 0.5), (10, 0.5), (20, 0.5)]
     assert yaml.safe_load((logger.log_dir / "hparams.yaml").read_text()) == {"lr": 0.1, "net/depth": 3}
     assert TensorBoardLogger(log_dir=tmp_path, name="exp").version == 1
+    (tmp_path / "exp" / "version_4").mkdir()  # (versions deleted in between: no earlier one is reused)
+    assert TensorBoardLogger(log_dir=tmp_path, name="exp").version == 5
 
 
 def test_tensorboard_resume_writes_to_the_same_version_and_drops_lost_steps(tmp_path):
@@ -428,6 +430,7 @@ def test_mlflow_local_store_and_resume(mlflow_store):
     resumed = MLflowLogger(experiment_name="chords", tracking_uri=uri)
     resumed.load_state_dict(state)
     resumed.log_metrics({"train_loss": 1.0}, step=2)
+    assert client.get_run(state["run_id"]).info.status == "RUNNING"  # (not the stopped run's KILLED)
     resumed.finalize("success")
     assert resumed.version == state["run_id"]
     history = client.get_metric_history(state["run_id"], "train_loss")
@@ -717,6 +720,20 @@ def test_csv_resume_after_rows_merged_in_place_keeps_only_the_checkpoints_rows(t
         resumed.log_metrics({"loss": 0.25}, step=3)
     rows = [(r["step"], r["loss"], r["val_loss"]) for r in read_csv(resumed.metrics_file)[1]]
     assert rows == [("1", "1.0", "0.9"), ("2", "0.5", "0.6"), ("3", "0.25", "")]
+
+
+def test_csv_resume_from_a_checkpoint_without_its_row_count_keeps_the_checkpoints_step(tmp_path):
+    # An older checkpoint saved the step alone: the resume keeps the rows up to that step, its own too.
+    first = CSVLogger(tmp_path)
+    for step in (1, 2, 3):
+        first.log_metrics({"loss": float(step)}, step=step)
+    state = {"version": first.version, "step": 2}
+    resumed = CSVLogger(tmp_path)
+    resumed.load_state_dict(state)
+    with pytest.warns(LoggerWarning, match=r"1 row\(s\) logged after it"):
+        resumed.log_metrics({"loss": 3.5}, step=3)
+    rows = [(r["step"], r["loss"]) for r in read_csv(resumed.metrics_file)[1]]
+    assert rows == [("1", "1.0"), ("2", "2.0"), ("3", "3.5")]
 
 
 def test_csv_rows_merged_in_place_keep_one_line_ending(tmp_path):
