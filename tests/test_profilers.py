@@ -43,6 +43,28 @@ def test_simple_profiler_reports_the_loop_actions_on_stderr(tmp_path, capsys):
     assert rows["run_training_epoch"][2] >= rows["run_training_batch"][2]
     mean, calls, total = rows["run_training_batch"]
     assert mean == pytest.approx(total / calls, rel=1e-3)
+    totals = [row[2] for row in rows.values()]
+    assert totals == sorted(totals, reverse=True)  # the longest first, as Lightning's report
+
+
+class Unsized:
+    """A loader without len(): its end is known only from the StopIteration of one more next()."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def test_the_end_of_a_loader_without_a_length_is_no_batch_fetched(tmp_path, capsys):
+    trainer = profiled_trainer(tmp_path, max_epochs=2, profiler="simple")
+    module = TinyClassifier()
+    trainer.fit(module, Unsized(make_batches(48, 16)))
+    trainer.predict(module, Unsized(make_batches(32, 16)))
+    fit, predict = capsys.readouterr().err.split("PREDICT Profiler Report")
+    assert report_rows(fit)["[_TrainingEpochLoop].train_dataloader_next"][1] == 6  # 2 epochs x 3 batches
+    assert report_rows(predict)["[_PredictionLoop].predict_next"][1] == 2
 
 
 def test_each_stage_reports_its_own_actions(tmp_path, capsys):
