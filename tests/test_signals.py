@@ -870,3 +870,30 @@ def test_the_exit_status_is_the_first_stop_signals_until_a_new_run_starts():
     with stop_on_signals(lambda signum: False):
         pass
     assert (stop_exit_status(), stopped_by()) == (130, "Ctrl-C")
+
+
+def test_a_stop_on_signals_inside_another_takes_its_signals_over_until_it_ends():
+    """A fit inside a command's own stop_on_signals (a recipe's) stops as the fit's handler decides."""
+    from audiotrain.train.interrupt import stop_on_signals
+
+    outer, inner = [], []
+    with stop_on_signals(lambda signum: outer.append(signum) or False):
+        with stop_on_signals(lambda signum: inner.append(signum) or False):
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert (outer, inner) == ([], [signal.SIGTERM])
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert (outer, inner) == ([signal.SIGTERM], [signal.SIGTERM])
+
+
+def test_a_second_stop_signal_inside_stopping_together_aborts_at_once(monkeypatch):
+    """In a job of several ranks the first signal is noted for the ranks' next stop_point; a second one
+    aborts at once (the launcher ends a rank left behind)."""
+    from audiotrain.distributed import collectives
+    from audiotrain.train.interrupt import SignalInterrupt, stopping_together
+
+    monkeypatch.setattr(collectives, "world_size", lambda: 2)
+    with pytest.raises(SignalInterrupt):
+        with stopping_together():
+            os.kill(os.getpid(), signal.SIGINT)  # noted
+            os.kill(os.getpid(), signal.SIGINT)
+            pytest.fail("a second stop signal did not abort")
