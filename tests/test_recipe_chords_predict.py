@@ -434,10 +434,11 @@ def test_tta_goes_as_far_as_the_checkpoints_spare_bins_reach(checkpoint, tmp_pat
 HAND_MADE = "0.000000\t3.000000\tC:maj\n3.000000\t6.000000\tG:7\n"
 
 
-def test_an_output_file_written_meanwhile_is_not_replaced(checkpoint, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("name", ["song.lab", "song.jams"])
+def test_an_output_file_written_meanwhile_is_not_replaced(checkpoint, tmp_path, monkeypatch, capsys, name):
     """predict checked at its start that -o did not exist, then renamed its output over whatever was there
-    once it had transcribed: a hand annotation written meanwhile was silently replaced."""
-    song, target = _tone(tmp_path / "song.wav"), tmp_path / "song.lab"
+    once it had transcribed: a hand annotation written meanwhile was silently replaced (.jams as .lab)."""
+    song, target = _tone(tmp_path / "song.wav"), tmp_path / name
     real = chords.refuse_existing_outputs
 
     def then_the_user_writes_it(targets, overwrite, **options):
@@ -449,7 +450,7 @@ def test_an_output_file_written_meanwhile_is_not_replaced(checkpoint, tmp_path, 
     assert _predict(checkpoint, song, "-o", target) == 2
     assert f"{target} appeared while predicting" in capsys.readouterr().err
     assert target.read_text() == HAND_MADE
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.lab", "song.wav"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "song.wav"])  # no temporary file left
     target.unlink()
     assert _predict(checkpoint, song, "-o", target, "--overwrite") == 0  # --overwrite replaces it
     assert target.read_text() != HAND_MADE
