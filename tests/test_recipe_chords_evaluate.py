@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from audiotrain.chords.decode import DecodeConfig
-from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_lab
+from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, write_jams, write_lab
 from audiotrain.chords.vocabulary import CHORD_TYPES, encode_label
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
@@ -522,13 +522,18 @@ def test_scores_json_counts_the_audio_of_every_song_scored(checkpoint, songs, tm
 
 def test_evaluate_overwrite_removes_the_earlier_evaluations_files_only(checkpoint, songs, tmp_path, capsys):
     """An earlier evaluation's .lab of a song not evaluated now stayed beside the new ones (mir_eval over
-    DIR/*.lab then mixed two evaluations); files that are not an evaluation's stay."""
+    DIR/*.lab then mixed two evaluations); files that are not an evaluation's stay, and so does a file
+    outside the folder that a song name in a scores.json edited by hand ("../victim") points at."""
     data = _data_folder(songs, tmp_path)
     out = tmp_path / "eval"
     argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "-o", str(out)]
     assert chords.main([*argv, "--data", str(data)]) == 0
     (out / "notes.txt").write_text("mine")
     (out / "other.lab").write_text("0\t1\tC:maj\n")  # not in the earlier scores.json: not its output
+    scores = json.loads((out / "scores.json").read_text())
+    scores["per_song"]["../victim"] = scores["per_song"][songs[0].name]
+    (out / "scores.json").write_text(json.dumps(scores))
+    (tmp_path / "victim.lab").write_text("0\t1\tC:maj\n")
     one = tmp_path / "one"
     one.mkdir()
     shutil.copy(songs[0].audio_path, one)
@@ -539,6 +544,23 @@ def test_evaluate_overwrite_removes_the_earlier_evaluations_files_only(checkpoin
     assert sorted(p.name for p in out.iterdir()) == [
         "confusion_matrix.png", "notes.txt", "other.lab", "scores.json", "scores.md", "song_000.lab",
     ]  # fmt: skip
+    assert (tmp_path / "victim.lab").read_text() == "0\t1\tC:maj\n"
+
+
+def test_an_output_folder_beside_audio_annotated_by_jams_is_refused(checkpoint, songs, tmp_path, capsys):
+    """-o the data folder of songs annotated by .jams: each prediction would be written as x.lab beside
+    x.wav, and read as its annotation from then on (.lab wins); refused before any song is transcribed."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        write_jams(data / f"{song.name}.jams", read_lab(song.annotation_path))
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(data)]
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "be read as its annotation from then on" in err and "outside the data folder" in err, err
+    assert sorted(p.suffix for p in data.iterdir()) == [".jams", ".jams", ".wav", ".wav"]
 
 
 def test_when_no_song_decodes_the_songs_given_and_those_left_out_before_are_counted_apart(tmp_path):
