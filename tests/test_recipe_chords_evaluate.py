@@ -19,7 +19,7 @@ from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords import evaluate as evaluate_module
-from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.config import SILENT_SONG, ChordFeatureConfig
 from audiotrain.recipes.chords.evaluate import (
     Comparison,
     EvaluationResult,
@@ -561,6 +561,53 @@ def test_an_output_folder_beside_audio_annotated_by_jams_is_refused(checkpoint, 
     err = capsys.readouterr().err
     assert "be read as its annotation from then on" in err and "outside the data folder" in err, err
     assert sorted(p.suffix for p in data.iterdir()) == [".jams", ".jams", ".wav", ".wav"]
+
+
+def test_root_and_bass_c_and_chord_type_n_are_classes_of_the_frame_confusions(tmp_path):
+    """C is pitch class 0 and N chord type 0: counted as "none" (and N as the last chord type) they would
+    lower root_accuracy, bass_accuracy and chord_type_accuracy of a transcription that is right."""
+    predictor = ChordPredictor.from_checkpoint(_tiny_checkpoint(tmp_path / "ckpt", seed=0, always=("maj", 0)))
+    sr = predictor.features.sr
+    t = np.arange(4 * sr) / sr
+    audio = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0))
+    audio[: int(1.5 * sr)] = 1e-5 * np.random.default_rng(0).standard_normal(int(1.5 * sr))  # -100 dB: N
+    sf.write(tmp_path / "c.wav", audio.astype(np.float32), sr)
+    write_lab(tmp_path / "c.lab", [ChordSegment(0.0, 1.5, "N"), ChordSegment(1.5, 4.0, "C:maj")])
+    out = tmp_path / "eval"
+    evaluate_songs(predictor, [SongEntry("c", tmp_path / "c.wav", tmp_path / "c.lab")], out)
+    frames = json.loads((out / "scores.json").read_text())["frames"]
+    n, maj = CHORD_TYPES.index("N"), CHORD_TYPES.index("maj")
+    chord_type = np.array(frames["confusion"]["chord_type"]["counts"])
+    assert chord_type[n, n] > 0 and chord_type[maj, maj] > 0
+    for head in ("root", "bass"):
+        confusion = frames["confusion"][head]
+        counts = np.array(confusion["counts"])
+        assert confusion["classes"][0] == "C" and confusion["classes"][-1] == "none"
+        assert counts[0, 0] > 0 and counts[0, -1] == 0, (head, counts)  # (N frames have no root: left out)
+        assert frames["transcription"][f"{head}_accuracy"] > 0.9
+    assert frames["transcription"]["chord_type_accuracy"] > 0.9
+
+
+def test_silent_audio_and_undecodable_audio_are_skipped_and_only_scored_songs_have_gaps_noted(
+    checkpoint, songs, tmp_path
+):
+    """Digital silence whose reference names chords is skipped (SILENT_SONG) also where the reference starts
+    with N: skipping only all-chord references would score it as an all-N transcription. A song skipped
+    because its audio does not decode is not listed as having had its reference's gaps read as N."""
+    shutil.copy(songs[0].audio_path, tmp_path / "gappy.wav")
+    (tmp_path / "gappy.lab").write_text("0 1 C:maj\n1.5 4 G:maj\n")
+    sf.write(tmp_path / "silent.wav", np.zeros(4 * 22050, np.float32), 22050)
+    (tmp_path / "silent.lab").write_text("0 1 N\n1 4 C:maj\n")
+    _copy_with_nan(songs[1], tmp_path, "broken")
+    (tmp_path / "broken.lab").write_text("0 1 C:maj\n1.5 4 G:maj\n")
+    entries = [
+        SongEntry(n, tmp_path / f"{n}.wav", tmp_path / f"{n}.lab") for n in ("gappy", "silent", "broken")
+    ]
+    result = evaluate_songs(ChordPredictor.from_checkpoint(checkpoint), entries, allow_gaps=True)
+    assert list(result.pairs) == ["gappy"]
+    assert sorted(result.scores.skipped) == ["broken", "silent"]
+    assert SILENT_SONG in result.scores.skipped["silent"]
+    assert list(result.gap_filled) == ["gappy"]
 
 
 def test_when_no_song_decodes_the_songs_given_and_those_left_out_before_are_counted_apart(tmp_path):
