@@ -1,6 +1,8 @@
 """The demo song generator: labels exactly match what is synthesised, variety, caching, determinism."""
 
+import json
 from collections import Counter
+from dataclasses import fields
 
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import read_lab
@@ -382,6 +384,21 @@ def test_only_files_of_a_set_of_its_own_are_written_over(tmp_path):
     (tmp_path / "manifest.json").unlink()
     with pytest.raises(FileExistsError, match=r"not songs of this demo set \(song_000\.lab, song_000\.wav"):
         generate_demo_songs(tmp_path, n_songs=2, **{**settings, "seed": 6})
+
+
+def test_a_set_made_with_another_seed_is_replaced_by_this_seeds_songs(tmp_path):
+    """A parameter the manifest left out would make a set made with another value of it pass for this one:
+    generate_demo_songs(folder, seed=1) over a seed-0 set would return seed 0's songs. The manifest holds
+    every DemoConfig field, so each one that changes the songs renders the set again."""
+    settings = dict(n_songs=1, sr=8000, song_seconds=4.0)
+    fresh = generate_demo_songs(tmp_path / "fresh", seed=1, **settings)
+    generate_demo_songs(tmp_path / "set", seed=0, **settings)
+    again = generate_demo_songs(tmp_path / "set", seed=1, **settings)
+    assert again[0].annotation_path.read_text() == fresh[0].annotation_path.read_text()
+    assert _contents(tmp_path / "set") == _contents(tmp_path / "fresh")
+    params = json.loads((tmp_path / "set" / "manifest.json").read_text())["params"]
+    assert set(params) == {"generator_version", *(field.name for field in fields(DemoConfig))}
+    assert params["seed"] == 1
 
 
 def test_a_render_stopped_halfway_is_replaced_by_a_call_with_other_parameters(tmp_path, monkeypatch):
