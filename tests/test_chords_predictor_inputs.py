@@ -87,6 +87,19 @@ def test_a_waveform_in_memory_is_transcribed_as_the_same_audio_in_a_file(tmp_pat
     assert abs(len(resampled) - len(expected)) <= 1
 
 
+def test_a_near_silent_lead_in_of_a_waveform_is_no_chord_as_its_decoding_says(checkpoint):
+    """The frame levels of a waveform in memory reach the decoder: frames 100 dB down are N under the
+    checkpoint's silence_db 30, and decoded as whatever the model hears under silence_db 0."""
+    lead_in = 1e-5 * np.random.default_rng(0).standard_normal(3 * SR).astype(np.float32)  # -100 dB
+    audio = np.concatenate([lead_in, 2.5 * _triad(3.0)])
+    quiet = ChordPredictor.from_checkpoint(checkpoint).transcribe(audio, sample_rate=SR)
+    assert quiet[0].label == "N" and quiet[0].end == pytest.approx(3.0, abs=0.2), quiet
+    heard = ChordPredictor.from_checkpoint(checkpoint, decode={"silence_db": 0}).transcribe(
+        audio, sample_rate=SR
+    )
+    assert heard != quiet
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "message"),
     [
