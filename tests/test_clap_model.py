@@ -555,7 +555,7 @@ def test_config_matches_transformers_defaults():
         ({"depths": [2, 2, 6]}, "same length"),
         ({"hidden_size": 512}, "hidden_size is 512"),
         ({"window_size": 16}, "stage 3"),
-        ({"depths": "2,2,6,2"}, "audio_config.depths: expected a list of integers"),
+        ({"depths": "2,2,6,2"}, "audio_config.depths: expected a non-empty list of integers"),
         ({"enable_fusion": "yes"}, "enable_fusion: expected true or false"),
         ({"hidden_act": "mish"}, "audio_config.hidden_act"),
         ({"fusion_type": "daf_1d", "enable_fusion": True}, "fusion_type"),
