@@ -154,7 +154,7 @@ def test_contradictory_and_malformed_rows_are_named_with_their_line(folder):
         "a.wav,maj,C,C",
         "a.wav,maj,C,C",  # the same chord again: weighs the clip twice, no contradiction
         "./a.wav,min,A,A",
-        "b.wav,1,9,9",
+        "b.wav,X,9,9",
         "b.wav,min,F",
         "b.wav,maj,C,C,G",
         "b.wav,N,,",
@@ -166,7 +166,7 @@ def test_contradictory_and_malformed_rows_are_named_with_their_line(folder):
     assert "4 bad rows" in message
     assert "metadata.csv, line 4: ./a.wav is listed on line 2 too, with another chord" in message
     assert "(maj root C bass C there, min root A bass A here)" in message
-    assert "line 5: chord_type '1' is 'X', which takes no root or bass, but root '9'" in message
+    assert "line 5: chord_type 'X' is 'X', which takes no root or bass, but root '9'" in message
     assert "line 6: 3 cells but 4 columns" in message and "line 7: 5 cells but 4 columns" in message
     (folder / "metadata.csv").write_text(HEADER + "\n".join(rows[:2] + rows[-1:]) + "\n")
     assert _targets(read_clip_metadata(folder)) == [(2, 0, 0), (2, 0, 0), (0, -1, -1)]
@@ -193,4 +193,35 @@ def test_a_csv_cell_over_128_kb_names_the_file_and_line(folder):
         read_clip_metadata(folder)
     (folder / "metadata.csv").write_text("x" * 200_000 + ",chord_type,root,bass_note\n")
     with pytest.raises(ValueError, match=r"metadata.csv, line 1: not valid CSV .*a quote left open"):
+        read_clip_metadata(folder)
+
+
+def test_chord_type_names_that_are_numerals_are_names_not_indices(folder):
+    """'7' (the dominant seventh, index 10) was read as index 7 (sus4), and '5', '9', '11', '13' likewise,
+    silently: a table of names mixed with them trained those clips as other chords."""
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\nb.wav,7,G,G\n")
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 0), (10, 7, 7)]
+    rows = [{"file_name": "a.wav", "chord_type": "13", "root": "C", "bass_note": "C"}]
+    rows.append({"file_name": "b.wav", "chord_type": 7, "root": 7, "bass_note": 7})  # a JSON number: index
+    (folder / "metadata.csv").unlink()
+    (folder / "metadata.jsonl").write_text(_jsonl(rows))
+    assert _targets(read_clip_metadata(folder)) == [(24, 0, 0), (7, 7, 7)]
+
+
+def test_a_chord_type_column_is_read_as_indices_only_when_all_of_it_is(folder):
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,7,7,7\nb.wav,2.0,0,0\n")  # the guide's indices
+    assert _targets(read_clip_metadata(folder)) == [(7, 7, 7), (2, 0, 0)]
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\nb.wav,2,0,0\n")
+    with pytest.raises(ValueError, match=r"line 3: chord_type '2' is not one of .*column holds names"):
+        read_clip_metadata(folder)
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,7,C,C\nb.wav,9,G,G\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv: every chord_type is a number that is a type name "):
+        read_clip_metadata(folder)
+    (folder / "metadata.csv").unlink()
+    (folder / "metadata.jsonl").write_text(
+        _jsonl([{"file_name": "a.wav", "chord_type": "2", "root": 0, "bass": 0}])
+    )
+    with pytest.raises(
+        ValueError, match=r"line 1: chord_type '2' is not one of .*a JSON number \(2\), not a"
+    ):
         read_clip_metadata(folder)

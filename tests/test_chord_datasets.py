@@ -671,7 +671,7 @@ def test_clip_dataset_csv_with_indices_names_and_labels(tmp_path):
     _wav(tmp_path / "clips" / "c.wav", seconds=0.25, sr=22050)
     (tmp_path / "metadata.csv").write_text(
         "file_name,chord_type,root,bass_note,label\n"
-        "clips/a.wav,3,9,0,\n"
+        "clips/a.wav,min,9,0,\n"  # (a chord_type column is names or indices throughout, as it is here)
         "clips/b.wav,min7,F#,F#,\n"
         "clips/c.wav,,,,C:maj7/3\n"
     )

@@ -5,7 +5,12 @@ A folder holds audio clips and ``metadata.csv`` or ``metadata.jsonl``, one row p
 - ``file_name`` (or ``audio`` / ``path``): the clip, relative to the folder;
 - either ``chord_type``, ``root`` and ``bass_note`` (``bass`` is accepted too): class indices, or names
   (``chord_type`` a vocabulary type such as ``min7``; ``root`` / ``bass_note`` note names such as ``F#``);
-  root and bass may be empty or -1 for ``N`` and ``X``;
+  root and bass may be empty or -1 for ``N`` and ``X``. Six type names are numerals (``1``, ``5``, ``7``,
+  ``9``, ``11``, ``13``), so a chord_type is told apart by its form, never by its value: in
+  ``metadata.jsonl`` a JSON number is an index and a string a name (``"7"`` is the dominant seventh); in
+  ``metadata.csv`` the column is read as indices only when every cell of it is a whole number, and as names
+  otherwise. A CSV column of such numerals alone (``7``, ``9``) could be either and is refused: give a
+  ``label`` or use ``metadata.jsonl``;
 - or ``label``: a Harte label (``C:maj7/3``), mapped through the vocabulary; target columns filled in on
   the same row must agree with it.
 
@@ -53,8 +58,60 @@ class ChordClip:
         return self.chord_type, self.root, self.bass
 
 
+# How a file gives its chord types: JSON numbers are indices and strings names; a CSV column is one or the other.
+JSON_TYPES, CSV_INDICES, CSV_NAMES = "json", "csv indices", "csv names"
+_NUMERAL_NAMES = tuple(t for t in CHORD_TYPES if t.isdigit())  # ("5", "1", "7", "9", "11", "13")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _chord_type_reading(path: Path, rows: list[tuple[int, dict | str]]) -> str:
+    """How ``path`` spells its chord types: decided for the whole file, since "7" is both index 7 and a name.
+
+    Raises
+    ------
+    ValueError
+        If a CSV column holds only numerals that are type names too, which no cell can settle.
+    """
+    if path.suffix == ".jsonl":
+        return JSON_TYPES
+    cells = [r["chord_type"] for _, r in rows if isinstance(r, dict) and (r.get("chord_type") or "").strip()]
+    if not cells or not all(_is_number(c) for c in cells):
+        return CSV_NAMES
+    if all(c in _NUMERAL_NAMES for c in cells):
+        raise ValueError(
+            f"{path}: every chord_type is a number that is a type name too ({', '.join(sorted(set(cells)))}), "
+            "so it could be an index or a name; give a Harte 'label' column (G:7), or use metadata.jsonl, "
+            'where 7 is an index and "7" a name'
+        )
+    return CSV_INDICES
+
+
+def _chord_type_index(value, reading: str) -> int:
+    """A chord-type name, or a class index where the file gives indices (see ``_chord_type_reading``)."""
+    if isinstance(value, str) and reading != CSV_INDICES:
+        text = value.strip()
+        if text in CHORD_TYPES:
+            return CHORD_TYPES.index(text)
+        hint = ""
+        if _is_number(text):
+            hint = (
+                f"; a class index is a JSON number ({text}), not a string"
+                if reading == JSON_TYPES
+                else "; this file's chord_type column holds names, so every cell is read as a name"
+            )
+        raise ValueError(f"chord_type {text!r} is not one of {list(CHORD_TYPES)}{hint}")
+    return _class_index(value, "chord_type")
+
+
 def _class_index(value, field: str) -> int:
-    """An int (or int-like string or float, as pandas writes), a chord-type name, or a note name → index."""
+    """An index (an int, or an int-like string or float, as pandas writes) or, for root and bass, a note name."""
     text = str(value).strip() if value is not None else ""
     # "nan" is how a missing float prints (json.dumps writes NaN for pandas' gaps).
     if field != "chord_type" and text in ("", "None", "none", "nan"):
@@ -63,9 +120,7 @@ def _class_index(value, field: str) -> int:
         number = float(text)
     except ValueError:
         if field == "chord_type":
-            if text not in CHORD_TYPES:
-                raise ValueError(f"chord_type {text!r} is not one of {list(CHORD_TYPES)}") from None
-            return CHORD_TYPES.index(text)
+            raise ValueError(f"chord_type {text!r} is neither a class index nor a type name") from None
         try:
             return note_to_pitch_class(text)
         except HarteError:
@@ -120,13 +175,13 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
     return rows
 
 
-def _column_targets(row: dict) -> tuple[int, int, int]:
+def _column_targets(row: dict, reading: str) -> tuple[int, int, int]:
     """(chord_type, root, bass) from the chord_type, root and bass_note (or bass) columns."""
     bass_key = "bass_note" if "bass_note" in row else "bass"
     missing = [k for k in ("chord_type", "root", bass_key) if k not in row]
     if missing:
         raise ValueError(f"missing {', '.join(missing)} (or give a Harte 'label')")
-    chord_type = _class_index(row["chord_type"], "chord_type")
+    chord_type = _chord_type_index(row["chord_type"], reading)
     chord_root = _class_index(row["root"], "root")
     bass = _class_index(row[bass_key], "bass_note")
     if chord_type in (N_INDEX, X_INDEX):
@@ -158,7 +213,7 @@ def _describe(clip: ChordClip) -> str:
     return "{} root {} bass {}".format(*names)
 
 
-def _label_targets(row: dict) -> tuple[int, int, int]:
+def _label_targets(row: dict, reading: str) -> tuple[int, int, int]:
     """(chord_type, root, bass) from the Harte ``label``, checked against any filled-in target columns.
 
     A column left empty (or -1 for root / bass) is not compared: a table can hold both kinds of rows.
@@ -176,7 +231,7 @@ def _label_targets(row: dict) -> tuple[int, int, int]:
         raw = row.get(key)
         if raw is None or str(raw).strip() == "":
             continue
-        value = _class_index(raw, key)
+        value = _chord_type_index(raw, reading) if key == "chord_type" else _class_index(raw, key)
         if value == IGNORE_INDEX:  # -1 root / bass: not given, as when empty
             continue
         if value != expected:
@@ -217,7 +272,9 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
     metadata = _metadata_file(root)
     clips, problems = [], []
     first_seen: dict[Path, tuple[int, ChordClip]] = {}  # resolved clip path → (line, clip)
-    for number, row in _read_rows(metadata):
+    rows = _read_rows(metadata)
+    reading = _chord_type_reading(metadata, rows)
+    for number, row in rows:
         where = f"{metadata}, line {number}"
         if isinstance(row, str):
             problems.append(f"{where}: {row}")
@@ -231,7 +288,7 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             problems.append(f"{where}: audio file {audio_path} does not exist")
             continue
         try:
-            targets = _label_targets(row) if row.get("label") else _column_targets(row)
+            targets = _label_targets(row, reading) if row.get("label") else _column_targets(row, reading)
         except (ValueError, HarteError) as err:
             problems.append(f"{where}: {err}")
             continue
