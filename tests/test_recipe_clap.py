@@ -2059,6 +2059,20 @@ def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path,
         assert (alone / file.name).read_bytes() == file.read_bytes(), file.name
     capsys.readouterr()
 
+    # The model folder edited after the run (no shape changes): the run's own checkpoints are refused too,
+    # not exported with the edited config.json as if the folder had moved and hf_model/ stood in.
+    architecture = (model / "config.json").read_text()
+    edited = json.loads(architecture)
+    edited["projection_hidden_act"] = "gelu" if edited.get("projection_hidden_act") == "relu" else "relu"
+    (model / "config.json").write_text(json.dumps(edited))
+    for checkpoint in (run / "checkpoints" / "last", lone):
+        assert clap.main(["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "edited")]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"{model.resolve()}, the model folder it was trained from" in line
+        assert "has changed since (its config.json or tokenizer files differ)" in line
+        assert not (tmp_path / "edited").exists()
+    (model / "config.json").write_text(architecture)
+
     settings = model / "preprocessor_config.json"
     front_end = {**json.loads(settings.read_text()), "max_length_s": 2.0}
     settings.write_text(json.dumps({**front_end, "nb_max_samples": int(2.0 * front_end["sampling_rate"])}))
@@ -2073,6 +2087,11 @@ def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path,
     line = _one_error_line(capsys.readouterr().err)
     assert f"{model.resolve()}, the model folder it was trained from (model.source in " in line
     assert "is missing; pass --run RUN, the run folder it was trained in" in line
+    # The run's own checkpoint, its model folder gone: the run's hf_model/ stands in.
+    moved = tmp_path / "moved_out"
+    assert clap.main(["export", "--checkpoint", str(run / "checkpoints" / "last"), "--out", str(moved)]) == 0
+    assert "is missing; using the architecture, tokenizer and front-end files" in capsys.readouterr().out
+    assert _same_weights(clap_load(moved), _model_arrays(run / "checkpoints" / "last"))
     assert not (tmp_path / "changed").exists() and not (tmp_path / "gone").exists()
 
 

@@ -309,14 +309,23 @@ def check_export_model(folder: Path, state: dict[str, Any], bundle: Bundle, run:
     are not the ones it trained with: a checkpoint copied into another run's checkpoints/ would otherwise
     ship its weights with that run's tokenizer and front end. Checkpoints from before the record pass."""
     differs = _model_differs(state, bundle)
-    recorded = (state.get(MODEL_KEY) or {}).get("source")
-    if differs == "model" and recorded == read_run_record(run)["model_source"]:
-        # The run's own model, its folder since moved: the run's hf_model/ copy (written anew, so not
-        # byte for byte) stands in for it, as bundle_of_run said.
-        return
     if not differs:
         return
+    recorded = (state.get(MODEL_KEY) or {}).get("source")
+    own_model = recorded == read_run_record(run)["model_source"]
+    stand_in = Path(bundle.source).resolve() == (run / "hf_model").resolve()
+    if differs == "model" and own_model and stand_in:
+        # The run's own model, its folder since moved: the run's hf_model/ copy (written anew, so not
+        # byte for byte) stands in for it, as bundle_of_run said. Only then: a folder still there but
+        # edited since would ship the weights with files they were not trained with.
+        return
     what = "its config.json or tokenizer files differ" if differs == "model" else f"its front end: {differs}"
+    if own_model:
+        raise ValueError(
+            f"cannot export {folder}: {bundle_source(bundle)}, the model folder it was trained from (the run's "
+            f"--pretrained), has changed since ({what}), and the export would ship its weights with the "
+            "changed files; restore the files it trained with there"
+        )
     raise ValueError(
         f"cannot export {folder}: it was trained from {state[MODEL_KEY].get('source') or 'the demo model'}, and "
         f"the run {run} (read for the model files) starts from {bundle_source(bundle)}, not the same model "
