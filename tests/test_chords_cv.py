@@ -449,3 +449,44 @@ def test_folds_in_a_config_file_is_named_as_the_folds_flag(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "unknown field 'folds'" in err
     assert "the number of folds is the --folds flag of cv, not a --config setting" in err
+
+
+def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cache, tmp_path, capsys):
+    """cv --resume put cv_progress.json's kept fold scores into cv_scores.json as they were: -5 for majmin
+    as -500 %, a metric deleted from a fold as a row missing from the table, and a fold recorded as a number
+    crashed the summary with a raw TypeError after the remaining fold had trained, at every later resume."""
+    run_dir = tmp_path / "cv"
+    argv = [
+        "cv",
+        "--folds",
+        "2",
+        *TINY_CV_FLAGS,
+        "--data.cache_dir",
+        str(cv_cache),
+        "--run_dir",
+        str(run_dir),
+    ]
+    assert chords.main(argv) == 0
+    capsys.readouterr()
+    record = run_dir / "cv_progress.json"
+    progress = json.loads(record.read_text())
+    scores = progress["done"]["0"]
+    damaged = [
+        (0.5, "done.0 is a float, not an object of scores by metric"),
+        ({**scores, "majmin": -5}, "done.0.majmin is -5, not a score from 0 to 1"),
+        ({**scores, "majmin": 1e308}, "done.0.majmin is 1e+308, not a score from 0 to 1"),
+        ({**scores, "root": "0.5"}, "done.0.root is '0.5', not a score from 0 to 1"),
+        ({k: v for k, v in scores.items() if k != "sevenths"}, "done.0: sevenths missing"),
+        ({}, "done.0: majmin, majmin_inv, mirex, root, sevenths"),
+    ]
+    outputs = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p != record}
+    for entry, expected in damaged:
+        record.write_text(json.dumps({**progress, "done": {**progress["done"], "0": entry}}))
+        assert chords.main([*argv, "--resume", str(run_dir)]) == 2
+        captured = capsys.readouterr()
+        assert f"{record}: {expected}" in captured.err, captured.err
+        assert "=== fold" not in captured.out and "Traceback" not in captured.err
+    record.write_text(json.dumps({**progress, "done": {**progress["done"], "7": scores}}))
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 2
+    assert "done.7: '7' is not a fold of this 2-fold run (0 to 1)" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p != record} == outputs

@@ -474,11 +474,52 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
             + f"; resume with the same flags as that run, or start a new cv run there with --run_dir {run_dir} "
             "--overwrite in place of --resume"
         )
-    done = dict(before.get("done") or {})
-    for scores in done.values():  # a score over no frame is NaN, written as null (strict JSON): NaN again
-        if isinstance(scores, dict):
-            scores.update({metric: math.nan for metric, value in scores.items() if value is None})
-    return done, dict(before.get("trained") or {})
+    done = _checked_done(before.get("done"), path, now["folds"])
+    return done, _checked_trained(before.get("trained"), path)
+
+
+def _checked_done(done, path: Path, folds: int) -> dict[str, dict[str, float]]:
+    """``done`` of cv_progress.json ``path``: fold index → its pooled scores, each checked now, before any
+    fold trains. A damaged entry would otherwise go into cv_scores.json as it is (-500 %, a metric missing
+    from the table) or crash the summary after the remaining folds trained."""
+    if done is None:
+        return {}
+    if not isinstance(done, dict):
+        raise ValueError(f"{path}: done is a {type(done).__name__}, not an object of fold scores")
+    checked = {}
+    for fold, scores in done.items():
+        where = f"{path}: done.{fold}"
+        if fold not in {str(k) for k in range(folds)}:
+            raise ValueError(f"{where}: {fold!r} is not a fold of this {folds}-fold run (0 to {folds - 1})")
+        if not isinstance(scores, dict):
+            raise ValueError(f"{where} is a {type(scores).__name__}, not an object of scores by metric")
+        if set(scores) != set(CHORD_METRICS):
+            missing, extra = set(CHORD_METRICS) - set(scores), set(scores) - set(CHORD_METRICS)
+            raise ValueError(
+                f"{where}: "
+                + "; ".join(
+                    [f"{', '.join(sorted(missing))} missing"] * bool(missing)
+                    + [f"{', '.join(sorted(extra))} not a chord metric"] * bool(extra)
+                )
+            )
+        for metric, value in scores.items():
+            if value is None:  # a score over no frame is NaN, written as null (strict JSON)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{where}.{metric} is {value!r}, not a score from 0 to 1 (or null)")
+        checked[fold] = {
+            metric: math.nan if value is None else float(value) for metric, value in scores.items()
+        }
+    return checked
+
+
+def _checked_trained(trained, path: Path) -> dict[str, str]:
+    """``trained`` of cv_progress.json ``path``: fold index → the checkpoint (a path) it trained to."""
+    if trained is None:
+        return {}
+    if not isinstance(trained, dict) or not all(isinstance(v, str) and v for v in trained.values()):
+        raise ValueError(f"{path}: trained is {trained!r}, not an object of fold → checkpoint path")
+    return dict(trained)
 
 
 def _changed_settings(before: dict, now: dict, prefix: str = "") -> list[tuple[str, object, object]]:
