@@ -953,6 +953,34 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     assert f"; pass --run_dir {foreign.resolve()} to go on in its own run folder" in out, out
     assert "the same songs in other parts" in out and "resuming on the songs the checkpoint records" in out
     _trained_the_same(again, straight)
+    # A record edited by hand elsewhere: wrong-typed digests or counts, or counts its names contradict, are
+    # refused naming the field (they gave a raw TypeError, or advice to restore data that had not changed).
+    state_file = alone / ckpt.STATE_FILE
+    intact = state_file.read_bytes()
+    val_songs = len(songs["val"])
+    for edit, expected in [
+        (lambda stored: stored["songs"].update(names_sha256=5), "songs.names_sha256 must be an object of"),
+        (lambda stored: stored["songs"].update(val="x"), "songs.val is 'x', not a number of songs"),
+        (lambda stored: stored["songs"].update(val=True), "songs.val is True, not a number of songs"),
+        (lambda stored: stored["songs"].update(val=[[[]]]), "songs.val is [[[]]], not a number of songs"),
+        (
+            lambda stored: stored["songs"].update(val=val_songs + 2),
+            f"songs.val is {val_songs + 2}, but its names.val lists {val_songs} song",
+        ),
+    ]:
+        _edit_chord_state(alone, edit)
+        assert (
+            chords.main(
+                [*flags, "--run_dir", str(tmp_path / "r"), "--num_epochs", "3", "--resume", str(alone)]
+            )
+            == 2
+        )
+        err = capsys.readouterr().err
+        assert f"{state_file}: module_state.{CHECKPOINT_KEY}.{expected}" in err and "Traceback" not in err, (
+            err
+        )
+        assert not (tmp_path / "r").exists()
+        state_file.write_bytes(intact)
     # Names edited by hand are not the ones it trained on: refused, naming the field.
     _edit_chord_state(alone, lambda stored: stored["songs"]["names"]["train"].reverse())
     refused = tmp_path / "refused"

@@ -1845,6 +1845,26 @@ def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_o
     line = refusal()
     assert "clips.names.train is not the list its names_sha256.train was made of" in line, line
 
+    # Wrong-typed digests or counts (a raw TypeError before), or counts the names contradict, name the field.
+    for key, value, expected in [
+        ("names_sha256", 5, "clips.names_sha256 must be an object of SHA-256 digests"),
+        (
+            "counts",
+            {**state["clips"]["counts"], "train": []},
+            "clips.counts.train is [], not a number of clips",
+        ),
+        (
+            "counts",
+            {**state["clips"]["counts"], "train": 99},
+            "clips.counts.train is 99, but its names.train",
+        ),
+    ]:
+        edited = json.loads(json.dumps(state))
+        edited["clips"][key] = value
+        (moved / "trainer_state.json").write_text(json.dumps(edited))
+        line = refusal()
+        assert f"{moved / 'trainer_state.json'}: {expected}" in line, line
+
     del state["clips"]["names"]  # a checkpoint from before the names were recorded
     (moved / "trainer_state.json").write_text(json.dumps(state))
     line = refusal()

@@ -43,12 +43,35 @@ def names_digest(names: Sequence[str]) -> str:
 
 
 def checked_names(
-    stored: dict[str, Any], parts: Sequence[str], where: str, what: str, restart: str, error: type[Exception]
+    stored: dict[str, Any],
+    parts: Sequence[str],
+    record: str,
+    what: str,
+    restart: str,
+    error: type[Exception],
+    counts_key: str | None = None,
 ) -> dict[str, list[str]] | None:
     """The names per part (`parts`) a checkpoint's split record `stored` holds, or None in one written before
-    it held them. Names that are not lists of strings, or not the lists its ``names_sha256`` digests were
-    made of (edited by hand), are `error` naming the field `where` (``FILE: key.names``); `what`: what the
-    names are ("song", "clip"); `restart`: how to start a new run instead."""
+    it held them. The record is checked first, whatever its age: its counts (under `counts_key`, or beside the
+    names where None) whole numbers, and its ``names_sha256`` digests strings. Names that are not lists of
+    strings, or not the lists its digests were made of, or not as many as its counts say (edited by hand), are
+    `error` naming the field in `record` (``FILE: key``, the record's place); `what`: what the names are
+    ("song", "clip"); `restart`: how to start a new run instead."""
+    by_hand = f"(edited by hand?); restore the checkpoint's trainer_state.json, or {restart}"
+    counts_at = stored.get(counts_key) if counts_key else stored
+    counts_at = counts_at if isinstance(counts_at, dict) else {}
+    counts_where = f"{record}.{counts_key}" if counts_key else record
+    for part in parts:
+        count = counts_at.get(part)
+        if part in counts_at and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
+            raise error(f"{counts_where}.{part} is {count!r}, not a number of {what}s {by_hand}")
+    digests = stored.get("names_sha256")
+    if digests is not None and not (
+        isinstance(digests, dict) and all(isinstance(d, str) for d in digests.values())
+    ):
+        raise error(
+            f"{record}.names_sha256 must be an object of SHA-256 digests (strings) per part {by_hand}"
+        )
     if "names" not in stored:
         return None
     names = stored["names"]
@@ -57,14 +80,18 @@ def checked_names(
         and all(isinstance(names.get(p), list) and all(isinstance(n, str) for n in names[p]) for p in parts)
     ):
         raise error(
-            f"{where} must be an object of the {what} names per part ({', '.join(parts)}: lists of strings)"
+            f"{record}.names must be an object of the {what} names per part ({', '.join(parts)}: lists of "
+            "strings)"
         )
-    digests = stored.get("names_sha256") or {}
     for part in parts:
-        if part in digests and digests[part] != names_digest(names[part]):
+        if digests and part in digests and digests[part] != names_digest(names[part]):
             raise error(
-                f"{where}.{part} is not the list its names_sha256.{part} was made of (edited by hand?); "
-                f"restore the checkpoint's trainer_state.json, or {restart}"
+                f"{record}.names.{part} is not the list its names_sha256.{part} was made of {by_hand}"
+            )
+        if part in counts_at and counts_at[part] != len(names[part]):
+            raise error(
+                f"{counts_where}.{part} is {counts_at[part]}, but its names.{part} lists "
+                f"{len(names[part])} {what}{'s' * (len(names[part]) != 1)} {by_hand}"
             )
     return {p: [stored_name(n) for n in names[p]] for p in parts}
 

@@ -92,7 +92,7 @@ def _checkpoint_song_names(folder: Path, stored: dict[str, Any]) -> dict[str, li
     """The song names per part that the song record `stored` of checkpoint `folder` holds (None in one
     written before they were); names that are not lists of strings, or that are not the ones its digests
     were made of (edited by hand), are a CheckpointError naming the field (`checked_names`)."""
-    where = f"{folder / ckpt.STATE_FILE}: module_state.{CHECKPOINT_KEY}.songs.names"
+    where = f"{folder / ckpt.STATE_FILE}: module_state.{CHECKPOINT_KEY}.songs"
     restart = f"start a new run from its weights with --init_from {folder}"
     return checked_names(stored, SPLITS, where, "song", restart, ckpt.CheckpointError)
 

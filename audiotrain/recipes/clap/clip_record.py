@@ -73,9 +73,10 @@ def _checkpoint_clip_names(folder: Path, stored: dict[str, Any]) -> dict[str, li
     """The clip names per split that the clip record `stored` of checkpoint `folder` holds (None in one
     written before they were); names that are not lists of strings, or that are not the ones its digests
     were made of (edited by hand), are a CheckpointError naming the field (`checked_names`)."""
-    where = f"{folder / ckpt.STATE_FILE}: {CLIPS_KEY}.names"
+    where = f"{folder / ckpt.STATE_FILE}: {CLIPS_KEY}"
     restart = "start a new run (without --resume)"
-    return checked_names(stored, list(stored["counts"]), where, "clip", restart, ckpt.CheckpointError)
+    parts = list(stored["counts"])
+    return checked_names(stored, parts, where, "clip", restart, ckpt.CheckpointError, counts_key="counts")
 
 
 def _clip_lists(
