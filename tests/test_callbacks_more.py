@@ -641,3 +641,19 @@ def test_on_exception_checkpoint_refuses_a_dirpath_that_is_a_file_when_fit_start
 def test_on_exception_checkpoint_refuses_a_wrong_argument_naming_it(kwargs, error, message):
     with pytest.raises(error, match=message):
         OnExceptionCheckpoint(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        {"train": 5.0, "validate": [1, 2]},
+        {"train": 5.0, "predict": {}},
+        {"train": float("nan")},
+        {"train": -1},
+    ],
+)
+def test_a_damaged_timer_state_is_refused_whatever_stage_it_is_of(saved):
+    """Only the train time was checked: a list or object for another stage, or a NaN train time, loaded."""
+    with pytest.raises(ValueError, match=r"Timer: the checkpoint's Timer state must be"):
+        Timer().load_state_dict({"time_elapsed": saved})
+    Timer().load_state_dict({"time_elapsed": {"train": 5.0, "validate": 1.0, "test": 0, "predict": 0.0}})

@@ -929,6 +929,14 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         (["progress", "global_step"], 10**30, rf"'progress.global_step' must be at most .*, got {10**30}"),
         (["running_means", "pending"], [[{"train_loss": 1.0}, float("nan")]], rf"{WEIGHT}, got nan"),
         (["running_means", "pending"], [[{"train_loss": 1.0}, -4.0]], rf"{WEIGHT}, got -4.0"),
+        # Coerced by bool() ("false" resumed as True: a validation that was not due), or accepted unchecked.
+        (["progress", "validation_pending"], "false", r"'progress.validation_pending' must be true or false"),
+        (["progress", "validated_epoch"], 10**24, r"'progress.validated_epoch' must be an int from -1"),
+        (["progress", "validated_epoch"], -2, r"'progress.validated_epoch' must be an int from -1 .*got -2"),
+        # Trained on, then failed in the plot or export of the run's end, naming no field.
+        (["history", "rows", 0, "train_loss"], [1, 2], r"'history.rows\[0\].train_loss' must be a number"),
+        (["history", "rows", 0, "train_loss"], {}, r"'history.rows\[0\].train_loss' must be a number"),
+        (["history", "rows", 0, "epoch"], 0.5, r"'history.rows\[0\].epoch' must be an int >= 0, got 0.5"),
     ],
 )
 def test_a_hand_edited_run_field_is_refused_by_name(tmp_path, monkeypatch, path, value, said):

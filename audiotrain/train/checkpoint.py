@@ -1210,14 +1210,43 @@ def _check_run_fields(state: dict[str, Any], path: Path) -> None:
     failed in the restore, as "a value this audiotrain cannot restore" naming no field, or passed."""
     if "elapsed" in state and not _is_weight(state["elapsed"]):
         raise CheckpointError(f"{path}: 'elapsed' must be a number of seconds >= 0, got {state['elapsed']!r}")
+    progress = state["progress"]  # (its counts are checked: `_check_progress_fields`)
+    if "validation_pending" in progress and not isinstance(progress["validation_pending"], bool):
+        # (bool("false") is True: coerced, the resumed fit ran a validation that was not due.)
+        raise CheckpointError(
+            f"{path}: 'progress.validation_pending' must be true or false, got {progress['validation_pending']!r}"
+        )
+    validated = progress.get("validated_epoch", -1)
+    if isinstance(validated, bool) or not isinstance(validated, int) or not -1 <= validated <= MAX_COUNT:
+        raise CheckpointError(
+            f"{path}: 'progress.validated_epoch' must be an int from -1 (none) to 2**63 - 1, got {validated!r}"
+        )
     history = state.get("history", {"rows": []})
     rows = history.get("rows") if isinstance(history, dict) else None
     if not (isinstance(rows, list) and all(isinstance(row, dict) for row in rows)):
         raise CheckpointError(
             f"{path}: 'history.rows' must be a list of objects (one per epoch), got {rows!r}"
         )
+    _check_history_rows(rows, path)
     _check_random_generators(state["random"], path)
     _check_running_means(state.get("running_means"), path)
+
+
+def _check_history_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Each row's values as a history holds them: ``epoch`` and ``step`` counts, every other value a number
+    (NaN and infinities included: a diverged loss), a string (a callback's note, written at a save) or
+    null. A list or object trained on and then failed in the plot of the run's end, naming no field."""
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            if key in ("epoch", "step"):
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+                    raise CheckpointError(
+                        f"{path}: 'history.rows[{i}].{key}' must be an int >= 0, got {value!r}"
+                    )
+            elif value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+                raise CheckpointError(
+                    f"{path}: 'history.rows[{i}].{key}' must be a number, a string or null, got {value!r}"
+                )
 
 
 def _is_weight(value: object) -> bool:

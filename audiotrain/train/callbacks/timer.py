@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -145,7 +146,11 @@ class Timer(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state.get("time_elapsed") if isinstance(state, dict) else None
         train = saved.get("train", 0.0) if isinstance(saved, dict) else None
-        if isinstance(train, bool) or not isinstance(train, int | float) or train < 0:
+        # Every stage's, though only train's is read: a damaged one is a damaged record, not to be passed on.
+        seconds = list(saved.values()) if isinstance(saved, dict) else [None]
+        if not all(
+            not isinstance(v, bool) and isinstance(v, int | float) and 0 <= v < math.inf for v in seconds
+        ):
             raise ValueError(
                 "Timer: the checkpoint's Timer state must be {'time_elapsed': {'train': seconds >= 0, ...}}, "
                 f"got {state!r}"
