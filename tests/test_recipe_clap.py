@@ -2092,6 +2092,18 @@ def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path,
         assert "has changed since (its config.json or tokenizer files differ)" in line
         assert not (tmp_path / "edited").exists()
     (model / "config.json").write_text(architecture)
+    # A model record of the wrong shape, edited by hand: named (a raw AttributeError before).
+    state_file = run / "checkpoints" / "last" / "trainer_state.json"
+    intact = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**intact, "model": {**intact["model"], "front_end": [1, 2]}}))
+    last = run / "checkpoints" / "last"
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(tmp_path / "e")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{state_file}: model.front_end is [1, 2], not an object of front-end settings" in line, line
+    assert clap.main([*argv, "--train.epochs", "2", "--resume", str(last)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{state_file}: model.front_end is [1, 2], not an object of front-end settings" in line, line
+    state_file.write_text(json.dumps(intact))
 
     settings = model / "preprocessor_config.json"
     front_end = {**json.loads(settings.read_text()), "max_length_s": 2.0}

@@ -289,7 +289,7 @@ def check_resume_model(folder: Path, state: dict[str, Any], bundle: Bundle) -> N
     """Refuse to resume checkpoint `folder` (its trainer state `state`) from another --pretrained model or
     front end than it trained from: the tokenizer, the log-mels and the export would then be another model's.
     Checkpoints from before the record pass."""
-    differs = _model_differs(state, bundle)
+    differs = _model_differs(folder, state, bundle)
     if differs == "model":
         raise ValueError(
             f"cannot resume from {folder}: it was trained from --pretrained {state[MODEL_KEY].get('source')}, "
@@ -308,7 +308,7 @@ def check_export_model(folder: Path, state: dict[str, Any], bundle: Bundle, run:
     """Refuse to export checkpoint `folder` with the model files of run `run` (`bundle_of_run`) where they
     are not the ones it trained with: a checkpoint copied into another run's checkpoints/ would otherwise
     ship its weights with that run's tokenizer and front end. Checkpoints from before the record pass."""
-    differs = _model_differs(state, bundle)
+    differs = _model_differs(folder, state, bundle)
     if not differs:
         return
     recorded = (state.get(MODEL_KEY) or {}).get("source")
@@ -337,11 +337,31 @@ def bundle_source(bundle: Bundle) -> str:
     return str(Path(bundle.source).resolve())
 
 
-def _model_differs(state: dict[str, Any], bundle: Bundle) -> str | None:
-    """None where `bundle` is the model checkpoint state `state` records it trained from (or it records
-    none); "model" where its config or tokenizer files differ; else the front-end settings that differ."""
-    before, now = state.get(MODEL_KEY), model_record(bundle)
-    if not isinstance(before, dict):
+def checked_model_record(folder: Path, state: dict[str, Any]) -> dict[str, Any] | None:
+    """The model record (`model_record`) of checkpoint `folder`'s state `state`, None in one from before it
+    was kept; fields of the wrong type (edited by hand) are a CheckpointError naming the field, where they
+    failed as a raw AttributeError or TypeError."""
+    record = state.get(MODEL_KEY)
+    if not isinstance(record, dict):
+        return None
+    where = f"{folder / ckpt.STATE_FILE}: {MODEL_KEY}"
+    kinds = {"source": (str, type(None)), "fingerprint": (str, type(None)), "front_end": (dict, type(None))}
+    for key, kind in kinds.items():
+        if key in record and not isinstance(record[key], kind):
+            what = "an object of front-end settings" if key == "front_end" else "a string or null"
+            raise ckpt.CheckpointError(
+                f"{where}.{key} is {record[key]!r}, not {what} (edited by hand?); restore the checkpoint's "
+                "trainer_state.json"
+            )
+    return record
+
+
+def _model_differs(folder: Path, state: dict[str, Any], bundle: Bundle) -> str | None:
+    """None where `bundle` is the model checkpoint `folder`'s state `state` records it trained from (or it
+    records none); "model" where its config or tokenizer files differ; else the front-end settings that
+    differ. A record of the wrong shape (edited by hand) is a CheckpointError naming the field."""
+    before, now = checked_model_record(folder, state), model_record(bundle)
+    if before is None:
         return None
     same = (
         before["fingerprint"] == now["fingerprint"]
@@ -446,7 +466,7 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
 
     where = f"{folder / ckpt.STATE_FILE}"
     run_it = "pass --run RUN, the run folder it was trained in (the one holding config.json)"
-    record, settings = state.get(MODEL_KEY), state.get(RUN_CONFIG_KEY)
+    record, settings = checked_model_record(folder, state), state.get(RUN_CONFIG_KEY)
     module_state = state.get("module_state")
     if isinstance(module_state, dict) and "chord_recognition" in module_state:  # (the chord recipe's key)
         raise ValueError(
@@ -471,7 +491,7 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
         )
     max_tokens = (settings.get("dataset") or {}).get("max_tokens")
     bundle = load_checkpoint(str(source), int(max_tokens) if isinstance(max_tokens, int) else None)
-    differs = _model_differs(state, bundle)
+    differs = _model_differs(folder, state, bundle)
     if differs:
         what = (
             "its config.json or tokenizer files differ" if differs == "model" else f"its front end: {differs}"
@@ -541,9 +561,7 @@ def export_checkpoint(
             f"--out {out}: {damaged}, which the export would damage (--overwrite does not lift this); "
             "choose a folder outside the checkpoints, such as RUN/hf_model or a new one"
         )
-    trained_from = (
-        (state.get(MODEL_KEY) or {}).get("source") if isinstance(state.get(MODEL_KEY), dict) else None
-    )
+    trained_from = (checked_model_record(folder, state) or {}).get("source")
     if trained_from is not None and out.resolve() == Path(trained_from).resolve():
         # Even with --overwrite, and even where it is an earlier export: a run repeated from its config would
         # start from the fine-tuned weights, and the model the run trained from would be gone.
