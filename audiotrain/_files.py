@@ -56,6 +56,20 @@ def storage_cause(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def unusable_path(path: str | Path) -> str | None:
+    """Why `path` named in a list (a pairs CSV, clip metadata) cannot be used at all, where the file system
+    refuses the name itself (``File name too long``: a part over 255 bytes), else None. `Path.exists` and
+    `is_file` raise then, where they answer False for a path that is merely missing."""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EACCES):
+            return error.strerror or str(error)
+    except ValueError as error:  # (a NUL character: "embedded null byte")
+        return str(error)
+    return None
+
+
 def sync_to_disk(fd: int) -> None:
     """Make what was written to `fd` (a file, or a folder's entries) survive a power loss, not only a crash
     of the process. On macOS ``fsync`` leaves it in the drive's write cache, and ``fcntl(F_FULLFSYNC)`` is

@@ -225,3 +225,12 @@ def test_a_chord_type_column_is_read_as_indices_only_when_all_of_it_is(folder):
         ValueError, match=r"line 1: chord_type '2' is not one of .*a JSON number \(2\), not a"
     ):
         read_clip_metadata(folder)
+
+
+def test_a_clip_name_over_255_bytes_is_a_bad_row_named_by_its_line(folder):
+    """It gave a raw OSError (File name too long) from Path.is_file, naming neither file nor line."""
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\n" + "x" * 300 + ".wav,min,A,A\n")
+    with pytest.raises(
+        ValueError, match=r"metadata\.csv, line 3: the audio path .*x\.wav cannot be used \(File"
+    ):
+        read_clip_metadata(folder)

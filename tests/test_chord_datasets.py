@@ -1262,6 +1262,9 @@ def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
         # A NUL byte (a damaged file) was "embedded null byte" from os.path, naming neither file nor line.
         ("audio,annotation\na.wav,a.lab\nb\x00.wav,a.lab\n", 3, "the audio cell 'b\\x00.wav' contains a NUL"),
         ('a.wav,"a\x00.lab"\n', 1, "the annotation cell 'a\\x00.lab' contains a NUL character"),
+        # A name over 255 bytes: a raw OSError (File name too long) from Path.exists, naming no line.
+        ("a.wav,a.lab\n" + "x" * 300 + ".wav,a.lab\n", 2, ".wav cannot be used (File name too long)"),
+        ("a.wav," + "x" * 300 + ".lab\n", 1, "the annotation path"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PureWindowsPath
 
+from audiotrain._files import unusable_path
 from audiotrain.datasets._folders import nfc, walk_visible_following_links
 from audiotrain.datasets._text import csv_error_text
 
@@ -270,6 +271,10 @@ def _read_rows(
             columns = columns or (3 if len(cells) == 3 else 2)
             _check_columns(cells, row, columns, where)
             audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
+            for name, path in (("audio", audio_path), ("annotation", annotation_path)):
+                problem = unusable_path(path)
+                if problem:
+                    raise ValueError(f"{where}: the {name} path {path} cannot be used ({problem})")
             audio = (
                 audio_by_real_path.get(os.path.abspath(audio_path))
                 or audio_by_real_path.get(real(audio_path))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain import audio as audio_io
-from audiotrain._files import parse_json
+from audiotrain._files import parse_json, unusable_path
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
@@ -284,6 +284,10 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             problems.append(f"{where}: no clip path (one of {', '.join(_PATH_KEYS)})")
             continue
         audio_path = root / str(row[path_key])
+        problem = unusable_path(audio_path)
+        if problem:
+            problems.append(f"{where}: the audio path {audio_path} cannot be used ({problem})")
+            continue
         if not audio_path.is_file():
             problems.append(f"{where}: audio file {audio_path} does not exist")
             continue
