@@ -3474,3 +3474,30 @@ def test_main_returns_the_exit_status_of_every_command_line_error(capsys):
     assert chords.main(["train", "--help"]) == 0
     assert clap_main(["--nope"]) == 2 and clap_main(["cv", "--nope"]) == 2
     assert "unrecognized arguments: --nope" in capsys.readouterr().err
+
+
+def test_a_resume_over_an_unreadable_run_record_refuses_rather_than_replace_it(tiny_run, tmp_path, capsys):
+    """A run folder whose config.json was cut short (or re-encoded) was resumed without a word, and a new
+    config.json written over it: its builds were gone, the resuming build listed alone."""
+    root, run_dir = tiny_run
+    copied = tmp_path / "run"
+    shutil.copytree(run_dir, copied)
+    record = copied / "config.json"
+    cut = record.read_bytes()[: len(record.read_bytes()) // 2]
+    record.write_bytes(cut)
+    before = {p: p.stat().st_mtime_ns for p in copied.rglob("*") if p.is_file()}  # (files: none written)
+    argv = [
+        *TINY_FLAGS,
+        "--data.cache_dir",
+        str(root / "cache"),
+        "--run_dir",
+        str(copied),
+        "--num_epochs",
+        "3",
+    ]
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(copied / "checkpoints" / "last")]) == 2
+    err = capsys.readouterr().err
+    assert f"{record}: the run's record cannot be read" in err and "Traceback" not in err, err
+    assert {p: p.stat().st_mtime_ns for p in copied.rglob("*") if p.is_file()} == before
+    assert record.read_bytes() == cut

@@ -886,6 +886,20 @@ def write_run_record(
     write_first_file(path, json_text(record, indent=2) + "\n", claim)
 
 
+def check_run_record_readable(run_dir: Path | None, continuing: bool) -> None:
+    """A resume in its own run folder (`continuing`) rewrites its ``config.json`` keeping what it records
+    (`builds`, every build that trained the run): one that is there but cannot be read would be replaced
+    unread, and that record lost without a word. Refused, naming it, before anything is written."""
+    path = run_dir / RUN_RECORDS[0] if continuing and run_dir is not None else None
+    if path is None or not os.path.lexists(path) or isinstance(_json_record(path), dict):
+        return
+    raise ValueError(
+        f"{path}: the run's record cannot be read (damaged or cut short?), and --resume would replace it, "
+        "losing what it records (the builds that trained the run); restore or repair it, or move it aside to "
+        "resume with a new record"
+    )
+
+
 def _recorded_builds(path: Path) -> list[str]:
     """The builds the run record at `path` says trained its run (`write_run_record`), [] where none."""
     record = _json_record(path)

@@ -39,6 +39,7 @@ from audiotrain.recipes._run import (
     check_checkpoint_folder,
     check_resume_folder,
     check_run_folder,
+    check_run_record_readable,
     claim_run_folder,
     clear_checkpoints,
     clear_run_outputs,
@@ -528,6 +529,7 @@ def _run_training(
     run_dir = Path(home_expanded(run_dir)) if run_dir is not None else None  # ~: as ModelCheckpoint's
     replace = check_output_folders(config, run_dir, resume, overwrite, cleared)
     continuing = resumes_run_in(resume, run_dir, config.checkpoint_dir)  # (its checkpoints may be elsewhere)
+    check_run_record_readable(run_dir, continuing)
     from_demo = splits is None and not config.data.data_dir
     recorded = None  # a resumed run's own songs on a data folder, as its run recorded them
     if resume:  # before any song is rendered, feature computed or folder written

@@ -36,6 +36,7 @@ from audiotrain.recipes._run import (
     check_can_write,
     check_resume_folder,
     check_run_folder,
+    check_run_record_readable,
     claim_run_folder,
     clear_run_outputs,
     create_run_folder,
@@ -322,6 +323,7 @@ def run_job(
 
     # Every check has passed: the run folder now.
     continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
+    check_run_record_readable(out, continuing)
     made = out is None or not out.exists()
     out = _open_run_folder(out, replace, continuing, demo, report)
     if bundle.demo and main:
