@@ -489,4 +489,11 @@ def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cach
     record.write_text(json.dumps({**progress, "done": {**progress["done"], "7": scores}}))
     assert chords.main([*argv, "--resume", str(run_dir)]) == 2
     assert "done.7: '7' is not a fold of this 2-fold run (0 to 1)" in capsys.readouterr().err
+    record.write_text(json.dumps({**progress, "folds": True}))  # ("resume with --folds True" before)
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 2
+    assert f"{record}: folds is True, not a number of folds" in capsys.readouterr().err
+    # A checkpoint recorded for a fold trained but not scored: "No such file or directory: .../fold1/x/..."
+    record.write_text(json.dumps({**progress, "trained": {"1": "x"}}))
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 2
+    assert f"{record}: trained.1 is 'x', which is no checkpoint of fold1/" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p != record} == outputs

@@ -936,6 +936,7 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         # Trained on, then failed in the plot or export of the run's end, naming no field.
         (["history", "rows", 0, "train_loss"], [1, 2], r"'history.rows\[0\].train_loss' must be a number"),
         (["history", "rows", 0, "train_loss"], {}, r"'history.rows\[0\].train_loss' must be a number"),
+        (["trainable", "now"], [], r"'trainable.now' must name the parameters the fit trained, got \[\]"),
         (["history", "rows", 0, "epoch"], 0.5, r"'history.rows\[0\].epoch' must be an int >= 0, got 0.5"),
     ],
 )

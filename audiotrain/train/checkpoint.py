@@ -1228,6 +1228,10 @@ def _check_run_fields(state: dict[str, Any], path: Path) -> None:
             f"{path}: 'history.rows' must be a list of objects (one per epoch), got {rows!r}"
         )
     _check_history_rows(rows, path)
+    trainable = state.get("trainable")
+    if isinstance(trainable, dict) and trainable.get("now") == []:
+        # (No fit saves an empty set, `TrainableSets.state_dict`: resumed, the fit blamed the module for it.)
+        raise CheckpointError(f"{path}: 'trainable.now' must name the parameters the fit trained, got []")
     _check_random_generators(state["random"], path)
     _check_running_means(state.get("running_means"), path)
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from audiotrain._file_names import local_name, portable_name, stored_name
-from audiotrain._files import read_json_file, write_json_atomically
+from audiotrain._files import read_json_file, unusable_path, write_json_atomically
 from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
 from audiotrain.datasets.chord_songs import split_groups
 from audiotrain.distributed import collectives
@@ -452,6 +452,10 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
                 "--resume"
             )
         ) from None
+    recorded_folds = before.get("folds")
+    if isinstance(recorded_folds, bool) or not isinstance(recorded_folds, int) or recorded_folds < 2:
+        # (advised as "resume with --folds True" before)
+        raise ValueError(f"{path}: folds is {recorded_folds!r}, not a number of folds (edited by hand?)")
     if before.get("folds") != now["folds"]:
         raise ValueError(
             f"--resume {run_dir}: that cv run has {before.get('folds')} folds, not {now['folds']}; "
@@ -519,6 +523,14 @@ def _checked_trained(trained, path: Path) -> dict[str, str]:
         return {}
     if not isinstance(trained, dict) or not all(isinstance(v, str) and v for v in trained.values()):
         raise ValueError(f"{path}: trained is {trained!r}, not an object of fold → checkpoint path")
+    for fold, checkpoint in trained.items():
+        # (relative to the fold's folder, or absolute: `_run_cross_validation` records it so)
+        state_file = path.parent / f"fold{fold}" / checkpoint / ckpt.STATE_FILE
+        if unusable_path(state_file) or not state_file.is_file():
+            raise ValueError(
+                f"{path}: trained.{fold} is {checkpoint!r}, which is no checkpoint of fold{fold}/ (edited by "
+                "hand, or the checkpoint removed?); restore it, or remove the entry to train that fold again"
+            )
     return dict(trained)
 
 
