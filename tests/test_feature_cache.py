@@ -87,9 +87,13 @@ def test_a_changed_file_or_config_is_recomputed(tmp_path, songs):
     after = cache.get_or_compute(songs[0], extract)
     assert extract.computed == 2 and after.shape[-1] > before.shape[-1]
     assert cache.report()["entries"] == 1  # the stale entry was removed
+    time.sleep(0.01)
+    sf.write(str(songs[0]), np.zeros(2 * SR, dtype=np.float32), SR)  # changed again in the same run
+    cache.get_or_compute(songs[0], extract)
+    assert extract.computed == 3 and cache.report()["entries"] == 1  # the first change's entry went too
     other = FeatureCache(tmp_path / "cache", MelConfig(sr=SR, n_fft=256, hop_length=64, n_mels=16))
     other.get_or_compute(songs[0], extract)
-    assert extract.computed == 3 and other.folder != cache.folder
+    assert extract.computed == 4 and other.folder != cache.folder
 
 
 #: Per feature configuration, the settings that do not change the features and may be left out of its cache
@@ -160,10 +164,35 @@ def test_an_entry_with_other_frames_than_its_audio_has_is_computed_again(tmp_pat
     assert (extract.computed, cache.replaced) == (2, 1)
     cache.get_or_compute(songs[0], extract)
     assert (extract.computed, cache.hits) == (2, 1)  # the whole entry is served
+    # Nor is one with frames past the audio's end (another song's, longer).
+    np.save(cache.path_for(songs[0]), np.concatenate([whole, whole[..., :3]], axis=-1))
+    cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=frames)
+    np.testing.assert_array_equal(cache.get_or_compute(songs[0], extract), whole)
+    assert (extract.computed, cache.replaced) == (3, 1)
     # Where the header cannot tell (None), the entry is served as it is.
     np.save(cache.path_for(songs[0]), np.ascontiguousarray(whole[..., :5]))
     cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=lambda path: None)
-    assert cache.get_or_compute(songs[0], extract).shape[-1] == 5 and extract.computed == 2
+    assert cache.get_or_compute(songs[0], extract).shape[-1] == 5 and extract.computed == 3
+
+
+def test_an_entry_that_fails_the_callers_check_is_computed_again(tmp_path, songs):
+    """`check` says what can be the features (here: finite values); an entry read from disk that fails it (bit
+    rot, a foreign writer) is computed again and replaced, and counted as such."""
+
+    def finite(array):
+        return bool(np.isfinite(array).all())
+
+    cache = FeatureCache(tmp_path / "cache", CONFIG, check=finite)
+    extract = CountingExtractor()
+    whole = np.array(cache.get_or_compute(songs[0], extract))
+    damaged = whole.copy()
+    damaged[0, 0] = np.nan
+    np.save(cache.path_for(songs[0]), damaged)
+    cache = FeatureCache(tmp_path / "cache", CONFIG, check=finite)  # a later run
+    np.testing.assert_array_equal(cache.get_or_compute(songs[0], extract), whole)
+    assert (extract.computed, cache.replaced) == (2, 1)
+    cache.get_or_compute(songs[0], extract)
+    assert (extract.computed, cache.hits) == (2, 1)
 
 
 @pytest.mark.parametrize("samples, rate", [(8192, 22050), (8191, 22050), (12287, 44100), (12286, 44100)])
@@ -183,6 +212,22 @@ def test_content_identity_survives_touch(tmp_path, songs):
     os.utime(songs[1], (time.time() + 100, time.time() + 100))
     cache.get_or_compute(songs[1], extract)
     assert extract.computed == 1 and cache.hits == 1
+
+
+def test_content_identity_sees_a_change_anywhere_in_the_file(tmp_path):
+    """The hash is of the whole file: a long recording edited after its first MiB (a fixed ending) is not the
+    recording cached. The samples are edited in place: rewriting the file changes its header anyway."""
+    song = tmp_path / "long.wav"
+    t = np.arange(40 * SR) / SR  # 40 s of float samples: 1.28 MB
+    sf.write(str(song), (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), SR, subtype="FLOAT")
+    cache = FeatureCache(tmp_path / "cache", CONFIG, identity="content")
+    extract = CountingExtractor()
+    before = np.array(cache.get_or_compute(song, extract))
+    with open(song, "r+b") as handle:  # the last half second silenced: the same size and header
+        handle.seek(-4 * SR // 2, os.SEEK_END)
+        handle.write(bytes(4 * SR // 2))
+    after = cache.get_or_compute(song, extract)
+    assert extract.computed == 2 and not np.array_equal(before, after)
 
 
 def test_damaged_entry_is_recomputed(tmp_path, songs):
@@ -861,6 +906,11 @@ def test_cache_marks_what_this_version_never_reads_and_prune_deletes_it(tmp_path
         (root / key).mkdir()
         (root / key / "config.json").write_text(json.dumps(settings))
         (root / key / f"{'a' * 24}-{'b' * 12}.npy").write_bytes(b"x")
+    # One with a setting this version lacks (an older version's, since dropped): its key cannot be made now.
+    lacking = root / "chordcqt-0123456789ab"
+    lacking.mkdir()
+    (lacking / "config.json").write_text(json.dumps({**current.to_dict(), "hcqt_harmonics": 3}))
+    (lacking / f"{'a' * 24}-{'b' * 12}.npy").write_bytes(b"x")
     demo_config = chord_demo.DemoConfig(n_songs=1, song_seconds=6.0, timbres=("pad",))
     kept = _chord_set(cache / chord_demo.DEMO_FOLDER, demo_config)
     older = _chord_set(
@@ -874,16 +924,17 @@ def test_cache_marks_what_this_version_never_reads_and_prune_deletes_it(tmp_path
     assert feature_cache.main(["info", "--root", str(cache)]) == 0
     out = capsys.readouterr().out
     marked = [line.split()[0] for line in out.splitlines() if line.endswith(feature_cache.OUTDATED)]
-    assert marked == ["chordcqt-ce9ed4fb3551", older.name, legacy.name], out
+    assert marked == [lacking.name, "chordcqt-ce9ed4fb3551", older.name, legacy.name], out
     assert f"CLAP demo clip sets of older versions at {cache}" in out
     # The hint names the cache listed: a bare `cache prune` would prune the default one.
     assert f"`cache prune --root {root}` deletes them" in out, out
     assert feature_cache.main(["prune", "--root", str(cache)]) == 0
     assert (
-        "deleted 1 configuration (1 entry) and 2 demo sets (not read by this version)"
+        "deleted 2 configurations (2 entries) and 2 demo sets (not read by this version)"
         in capsys.readouterr().out
     )
-    assert not (root / "chordcqt-ce9ed4fb3551").exists() and not older.exists() and not legacy.exists()
+    assert not (root / "chordcqt-ce9ed4fb3551").exists() and not lacking.exists()
+    assert not older.exists() and not legacy.exists()
     assert (root / current.key()).is_dir() and kept.is_dir()
     # `cache clear --key` and `cache clear` reach such a set too.
     (legacy / "clips").mkdir(parents=True)
@@ -934,11 +985,12 @@ def test_temporary_files_of_killed_writes_are_counted_and_pruned_never_a_live_wr
         user.communicate("")
     assert main(["prune", "--root", str(root)]) == 0  # no process uses the cache: no write is live
     assert not live.exists() and cache.report()["entries"] == 1
-    # A run's cache removes a killed write's file once it is that old.
+    # A run's cache removes a killed write's file once it is that old, and leaves another run's live one.
     killed.write_bytes(b"")
     os.utime(killed, (old, old))
+    live.write_bytes(b"being written")
     FeatureCache(root, CONFIG)
-    assert not killed.exists()
+    assert not killed.exists() and live.exists()
 
 
 def test_configs_that_compare_equal_share_one_cache_key():
