@@ -1958,6 +1958,17 @@ def test_the_cqt_of_audio_at_the_silence_level_is_within_the_bound_features_are_
     )
 
 
+def test_log_gain_is_the_gain_inside_the_features_log():
+    """--features.log_gain names the cache folder and the checkpoint's settings; were it left out of the
+    features themselves, a sweep over it would train every run on log(1 + 100 |CQT|) and measure nothing."""
+    y = (0.1 * np.sin(np.arange(22050) * 2 * np.pi * 220 / 22050)).astype(np.float32)
+    gain_1, gain_10 = (
+        ChordFeatureConfig(tuning_correction=False, bass_view_bins=0, log_gain=gain) for gain in (1.0, 10.0)
+    )
+    magnitude = np.expm1(gain_1.compute(y))
+    np.testing.assert_allclose(gain_10.compute(y), np.log1p(10.0 * magnitude), rtol=1e-4, atol=1e-5)
+
+
 def tiny_run_argv(tiny_run, run_dir) -> list[str]:
     root, _ = tiny_run
     return [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
@@ -2793,7 +2804,8 @@ def test_a_given_cache_dir_that_cannot_be_written_is_not_promised_and_its_advice
 
 def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
     """A valid .npy of the wrong shape was served as a hit (and blamed on feature_fn later), and one full of
-    NaN went straight into training."""
+    NaN went straight into training. An entry one row short (a bass view cut short) or with frames past the
+    song's end (another song's, another tool's) is not this song's features either."""
     from audiotrain.recipes.chords.data import feature_function
 
     song = tmp_path / "song.wav"
@@ -2802,7 +2814,14 @@ def test_a_cache_entry_that_cannot_be_the_features_is_computed_again(tmp_path):
     feature_fn, cache = feature_function(features, tmp_path / "cache")
     good = np.array(feature_fn(song))
     assert good.shape[0] == features.feature_rows
-    for wrong in (np.zeros((3, 3), np.float32), np.arange(9), np.full_like(good, np.nan)):
+    one_row_short, two_frames_more = good[1:], np.concatenate([good, good[:, :2]], axis=1)
+    for wrong in (
+        np.zeros((3, 3), np.float32),
+        np.arange(9),
+        np.full_like(good, np.nan),
+        one_row_short,
+        two_frames_more,
+    ):
         np.save(cache.path_for(song), wrong)
         _, cache = feature_function(features, tmp_path / "cache")  # a later run
         np.testing.assert_array_equal(cache.get_or_compute(song, lambda: good), good)
