@@ -63,6 +63,29 @@ def test_tuning_correction_under_three_bins_per_semitone_is_refused(bins_per_oct
     )
     magnitude, frequencies = _magnitude(features, _chord(40.0))
     assert estimate_tuning(magnitude, bins_per_octave, frequencies) == 0.0  # never a guess of half a semitone
+    # Nor for energy on every second bin, whose period-2 coefficient has phase pi: a whole bin of offset read.
+    every_second_bin = (np.arange(len(frequencies)) % 2 == 1)[:, None] * np.ones((1, 5))
+    assert estimate_tuning(every_second_bin, bins_per_octave, frequencies, min_hz=0.0) == 0.0
+
+
+def test_the_features_estimate_tuning_from_the_bins_they_compute(monkeypatch):
+    """The CQT starts `spare_bins` under fmin. Labelled from fmin, every bin would sit half an octave too high
+    and the 120 Hz hum cut-off at 85 Hz: 100 Hz hum and the low end of kick drums would pull the estimate."""
+    from audiotrain.recipes.chords import config as chord_config
+
+    given = []
+
+    def spy(magnitude, bins_per_octave, frequencies, *args, **kwargs):
+        given.append((len(magnitude), np.asarray(frequencies)))
+        return estimate_tuning(magnitude, bins_per_octave, frequencies, *args, **kwargs)
+
+    monkeypatch.setattr(chord_config, "estimate_tuning", spy)
+    features = ChordFeatureConfig(bass_view_bins=0)
+    features.compute(_chord(20.0, seconds=1.0))
+    cqt = features.cqt_config()
+    [(bins, frequencies)] = given
+    np.testing.assert_allclose(frequencies, cqt_frequencies(bins, cqt.computed_fmin, cqt.bins_per_octave))
+    assert bins == cqt.total_bins and frequencies[cqt.spare_bins_below] == pytest.approx(features.fmin)
 
 
 def test_features_of_a_detuned_recording_match_the_in_tune_one():
