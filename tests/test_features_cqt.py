@@ -17,6 +17,11 @@ SETTINGS = [
     {"hop_length": 2048, "fmin": C1_HZ * 2 ** (-18 / 36), "n_bins": 252, "bins_per_octave": 36},
     # a high fmin triggers librosa's early downsampling; filter_scale shortens the filters
     {"hop_length": 256, "fmin": 220.0, "n_bins": 36, "bins_per_octave": 12, "filter_scale": 0.8},
+    # n_bins not a whole number of octaves: the bottom octave's kernels are fewer and shorter than the
+    # next one's, and must sit centred in the frame as librosa's do
+    {"n_bins": 78},
+    # the least hop 7 octaves allow (2**6): halved at every octave, the last computed at 1/64 of the rate
+    {"hop_length": 64},
 ]
 
 
