@@ -100,6 +100,18 @@ def test_a_near_silent_lead_in_of_a_waveform_is_no_chord_as_its_decoding_says(ch
     assert heard != quiet
 
 
+def test_a_frames_level_is_measured_where_its_features_are_centred():
+    """Frame t's features are centred at t * hop_length; its level must be too. One hop late, the silence
+    gate would call N a frame (93 ms) early at every fade-out and a frame late at every entry."""
+    features = ChordFeatureConfig()
+    hop = features.hop_length
+    y = np.zeros(30 * hop, dtype=np.float32)
+    y[10 * hop - hop // 4 : 10 * hop + hop // 4] = 0.5  # a burst half a hop long, centred on frame 10
+    level = features.frame_levels_db(y, 1 + len(y) // hop)
+    assert int(np.argmax(level)) == 10
+    assert level[10] > level[8] + 3 and level[10] > level[12] + 3
+
+
 @pytest.mark.parametrize(
     ("args", "kwargs", "error", "message"),
     [
