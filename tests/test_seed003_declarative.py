@@ -1261,3 +1261,24 @@ def test_each_fold_is_scored_and_predicts_its_held_out_samples_with_its_best_che
         assert not np.allclose(outputs["best"], outputs["last"])
         assert cv.fold_scores[k]["test_loss"] == pytest.approx(-outputs["best"].mean(), rel=1e-5)
         np.testing.assert_allclose(cv.oof[fold["test"]], outputs["best"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("where", ["override", "yaml"])
+def test_training_precision_reaches_the_trainer_and_bf16_true_trains_in_bfloat16(tmp_path, where):
+    # Seed 003's "mixed precision": training.precision (an override, or a YAML file's training section)
+    # is the shared Trainer's precision; dropped on the way, the run trained in float32 without a word.
+    from audiotrain import create_trainer
+
+    def make(precision, name):
+        run_dir = str(tmp_path / name)
+        if where == "override":
+            return create_trainer(TinyNet(), "quick_test", run_dir=run_dir, precision=precision)
+        file = tmp_path / f"{name}.yaml"
+        file.write_text(f"preset: quick_test\ntraining:\n  precision: {precision}\n")
+        return create_trainer(TinyNet(), config=file, run_dir=run_dir)
+
+    assert make("bf16-mixed", "mixed").trainer.precision == "bf16-mixed"
+    trainer = make("bf16-true", "true")
+    assert trainer.trainer.precision == "bf16-true"
+    trainer.train(batches(), batches(seed=1))
+    assert trainer.module.linear.weight.dtype == mx.bfloat16
