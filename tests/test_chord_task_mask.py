@@ -1,0 +1,70 @@
+"""`ChordTask` on padded windows (the recipe pads the last window of a song): the frame mask reaches the model,
+the loss and the accuracies, so padding changes none of them."""
+
+from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, NUM_PITCH_CLASSES
+from audiotrain.models.chord_model import ChordModelConfig
+from audiotrain.recipes.chords.task import ChordTask
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+FRAMES, REAL = 12, 6  # row 1 of the batch: 6 real frames, then 6 of padding
+
+
+def scores(task, batch):
+    """compute_loss's loss and every metric, as floats (an accuracy's frames as `<name>_frames`)."""
+    loss, metrics = task.compute_loss(batch)
+    out = {"loss": loss.item()}
+    for name, value in metrics.items():
+        if isinstance(value, tuple):
+            value, out[f"{name}_frames"] = value[0], value[1].item()
+        out[name] = value.item()
+    return out
+
+
+def test_padded_frames_enter_neither_the_model_the_loss_nor_the_accuracies():
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    config = ChordModelConfig(
+        n_bins=24, bass_view_bins=0, context_frames=1, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0
+    )
+    task = ChordTask(config, scheduler=None)
+    task.eval()
+    features = rng.normal(size=(2, FRAMES, 24)).astype(np.float32)
+    targets = {
+        "chord_type": rng.integers(0, NUM_CHORD_TYPES, (2, FRAMES)),
+        "root": rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES)),
+        "bass": rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES)),
+    }
+    mask = np.ones((2, FRAMES), np.float32)
+    mask[1, REAL:] = 0
+
+    def padded(garbage_scale, label):
+        f = features.copy()
+        f[1, REAL:] = garbage_scale * rng.normal(size=(FRAMES - REAL, 24))
+        batch = {"features": mx.array(f), "mask": mx.array(mask)}
+        for key, value in targets.items():
+            value = value.copy()
+            value[1, REAL:] = label
+            batch[key] = mx.array(value, mx.int32)
+        return scores(task, batch)
+
+    one, other = padded(5.0, 5), padded(-3.0, 2)
+    assert one == pytest.approx(other, rel=1e-5, abs=1e-6)
+
+    def cut(row, frames):
+        batch = {"features": mx.array(features[row : row + 1, :frames])}
+        batch.update(
+            {key: mx.array(value[row : row + 1, :frames], mx.int32) for key, value in targets.items()}
+        )
+        return scores(task, batch)
+
+    # The batch's figures are those of its real frames: each row's alone, weighted by its frames.
+    full, short = cut(0, FRAMES), cut(1, REAL)
+    for name, value in one.items():
+        if name.endswith("_frames"):
+            assert value == full[name] + short[name] == FRAMES + REAL, name
+        else:
+            expected = (FRAMES * full[name] + REAL * short[name]) / (FRAMES + REAL)
+            assert value == pytest.approx(expected, rel=1e-4, abs=1e-6), name
