@@ -480,3 +480,72 @@ def test_a_ctrl_c_in_train_epoch_is_said_returns_no_epochs_metrics_and_continuin
         assert continued.history == straight.history
         got, want = weights(continued), weights(straight)
         assert all(np.array_equal(want[name], got[name]) for name in want)
+
+
+def test_the_training_configs_settings_reach_the_run_the_optimizer_and_the_loss(clip_loaders, tmp_path):
+    """Each TrainingConfig field the guide lists does what it says: early stopping's patience and min_delta,
+    save_every's epoch=NNN checkpoints, gradient_clip, log_every, seed, AdamW's weight_decay and
+    bias_correction, and the default criterion's label smoothing and head weights."""
+    from audiotrain.models import ChordModelConfig, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(
+        learning_rate=1e-3,
+        num_epochs=4,
+        batch_size=8,
+        progress_bar=False,
+        patience=1,
+        min_delta=10.0,  # no epoch improves on the first by that much
+        save_every=1,
+        gradient_clip=0.25,
+        log_every=2,
+        seed=7,
+        weight_decay=0.03,
+        bias_correction=True,
+        label_smoothing=0.2,
+        loss={"chord_type_weight": 0.9, "root_weight": 0.3, "bass_weight": 0.7, "chord_weight": 0.4},
+    )
+    model = ChordRecognitionModel(ChordModelConfig(chord_head=True))
+    trainer = Trainer(model, train_loader, val_loader, config, run_dir=tmp_path)
+    history = trainer.train()
+    assert len(history["val_loss"]) == 2  # stopped by patience 1 after the first epoch that missed min_delta
+    saved = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert saved == ["best", "epoch=000", "epoch=001", "last"]
+    shared = trainer.shared
+    assert (shared.gradient_clip_val, shared.log_every_n_steps, shared.seed) == (0.25, 2, 7)
+    assert shared.optimizer.weight_decay == 0.03 and shared.optimizer.bias_correction is True
+    loss = trainer.module.loss_fn
+    assert loss.label_smoothing == 0.2
+    assert loss.weights == {"chord_type": 0.9, "root": 0.3, "bass": 0.7, "chord": 0.4}
+
+
+def test_the_training_seed_orders_the_clips(clip_loaders, tmp_path):
+    """config.seed seeds the run (the shuffled order of the clips here): the same seed trains the same
+    weights from the same start, another seed other weights."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    def weights_after_an_epoch(seed, name):
+        mx.random.seed(0)  # the same starting weights
+        config = TrainingConfig(learning_rate=1e-3, num_epochs=1, batch_size=8, progress_bar=False, seed=seed)
+        trainer = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path / name)
+        trainer.train()
+        return np.array(trainer.model.parameters()["front"]["weight"])
+
+    first = weights_after_an_epoch(1, "a")
+    assert np.array_equal(weights_after_an_epoch(1, "b"), first)
+    assert not np.allclose(weights_after_an_epoch(2, "c"), first)
+
+
+def test_balance_classes_without_a_criterion_is_warned_about_as_not_applied(clip_loaders, tmp_path):
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    config = TrainingConfig(batch_size=8, loss={"balance_classes": True})
+    with pytest.warns(
+        UserWarning, match=r"config.loss.balance_classes is not applied.*class_weights"
+    ) as said:
+        trainer = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path)
+    assert said[0].filename == __file__
+    assert trainer.module.loss_fn.class_weights is None

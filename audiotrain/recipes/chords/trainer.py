@@ -267,6 +267,28 @@ def _guide_metrics(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     return out
 
 
+def _default_criterion(config: TrainingConfig) -> ChordRecognitionLoss:
+    """The loss a `TrainingConfig` describes: ``config.loss``'s head weights (the joint chord head's too, for
+    a model with one) and ``config.label_smoothing``. ``loss.balance_classes`` weighs chord types by their
+    frequency in the training songs, which clip loaders do not give: warned about, not applied."""
+    loss = config.loss
+    if loss.balance_classes:
+        warnings.warn(
+            "Trainer: config.loss.balance_classes is not applied (it weighs chord types by their frames in "
+            "the training songs, which clip loaders do not give); pass "
+            "criterion=ChordRecognitionLoss(class_weights=...) to weigh them",
+            UserWarning,
+            stacklevel=3,
+        )
+    return ChordRecognitionLoss(
+        chord_type_weight=loss.chord_type_weight,
+        root_weight=loss.root_weight,
+        bass_weight=loss.bass_weight,
+        chord_weight=loss.chord_weight,
+        label_smoothing=config.label_smoothing,
+    )
+
+
 def _training_config(config: Any) -> TrainingConfig:
     """`config` as a `TrainingConfig`: None gives the defaults; a dict is read as a --config file's keys
     (``{"num_epochs": 1, "data": {...}}``, unknown keys named), as a section of a recipe config given as a
@@ -330,10 +352,7 @@ class Trainer:
                 "number in ChordModelConfig(bass_view_bins=...) and ChordFeatureConfig(bass_view_bins=...)"
             )
         if criterion is None:
-            loss = self.config.loss
-            criterion = ChordRecognitionLoss(
-                loss.chord_type_weight, loss.root_weight, loss.bass_weight, self.config.label_smoothing
-            )
+            criterion = _default_criterion(self.config)
         self.run_dir = Path(run_dir)
         self.overwrite = overwrite
         features = self.config.features
