@@ -549,3 +549,46 @@ def test_balance_classes_without_a_criterion_is_warned_about_as_not_applied(clip
         trainer = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path)
     assert said[0].filename == __file__
     assert trainer.module.loss_fn.class_weights is None
+
+
+def test_clips_reach_the_model_as_the_guides_targets_and_pitch_at_any_sample_rate():
+    """The guide's bass_note is the bass head's target (not the root), and a clip at any sample rate is
+    resampled to features.sr first: a 440 Hz sine peaks at A4's CQT bin at 44.1 and 22.05 kHz alike."""
+    from audiotrain.recipes.chords import TrainingConfig
+    from audiotrain.recipes.chords.trainer import ClipFeatureLoader
+
+    features = TrainingConfig().features
+    a4_bin = round(features.bins_per_octave * np.log2(440.0 / features.fmin))
+    for rate in (44100, 22050):
+        sine = np.sin(2 * np.pi * 440.0 * np.arange(rate) / rate).astype(np.float32)[None]
+        targets = {"chord_type": [3], "root": [0], "bass_note": [7]}
+        (batch,) = ClipFeatureLoader([(sine, targets)], features, rate, "train_loader")
+        assert batch["bass"].tolist() == [7] and batch["root"].tolist() == [0]
+        spectrum = np.array(batch["features"][0, :, : features.n_bins]).mean(axis=0)
+        assert int(np.argmax(spectrum)) == a4_bin, rate
+
+
+def test_validation_scores_each_clip_by_its_frames_mean_and_averages_over_clips(tmp_path):
+    """validate()'s loss is the mean over clips (a batch of 8 and one of 1 weigh 8:1) of the loss of each
+    clip's prediction, the mean over time of the model's frame logits."""
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    clips = SyntheticChordClips(9, seconds=0.5, seed=1)
+    config = TrainingConfig(batch_size=8, progress_bar=False)
+    criterion = ChordRecognitionLoss()
+    trainer = Trainer(
+        ChordRecognitionModel(), [], DataLoader(clips, batch_size=8), config, criterion, run_dir=tmp_path
+    )
+    metrics = trainer.validate()
+    model = trainer.model
+    model.eval()
+    per_clip = []
+    for batch in trainer.val_loader:  # the clips' features
+        for i in range(batch["features"].shape[0]):
+            logits = {k: mx.mean(v, axis=1) for k, v in model(batch["features"][i : i + 1]).items()}
+            targets = {k: batch[k][i : i + 1] for k in ("chord_type", "root", "bass")}
+            per_clip.append(criterion(logits, targets)[0].item())
+    assert len(per_clip) == 9
+    assert metrics["total_loss"] == pytest.approx(np.mean(per_clip), rel=1e-4)
