@@ -592,3 +592,27 @@ def test_validation_scores_each_clip_by_its_frames_mean_and_averages_over_clips(
             per_clip.append(criterion(logits, targets)[0].item())
     assert len(per_clip) == 9
     assert metrics["total_loss"] == pytest.approx(np.mean(per_clip), rel=1e-4)
+
+
+def test_load_checkpoint_restores_the_history_and_export_history_keeps_a_users_file(clip_loaders, tmp_path):
+    """The guide's checkpoint "Saves: Training history": a new Trainer's load_checkpoint brings it back
+    before any training, so export_history writes it. A file at the path that is no history of this
+    Trainer's (a user's JSON, another run's history) is refused, left as it was, and replaced only with overwrite=True."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=2, batch_size=8, progress_bar=False)
+    trained = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path)
+    history = trained.train()
+    restored = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path)
+    restored.load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert restored.history == history and len(history["val_loss"]) == 2
+    users = tmp_path / "history.json"
+    for text in ('{"x": 1}', '{"loss": [0.5, 0.25]}'):  # any JSON; another run's history of other columns
+        users.write_text(text)
+        with pytest.raises(FileExistsError, match="history.json"):
+            restored.export_history(users)
+        assert users.read_text() == text
+    restored.export_history(users, overwrite=True)
+    assert json.loads(users.read_text()) == history
+    restored.export_history(users)  # its own export again: replaced, as a script run twice does
