@@ -616,3 +616,25 @@ def test_load_checkpoint_restores_the_history_and_export_history_keeps_a_users_f
     restored.export_history(users, overwrite=True)
     assert json.loads(users.read_text()) == history
     restored.export_history(users)  # its own export again: replaced, as a script run twice does
+
+
+def test_the_guides_onecycle_schedule_peaks_at_the_end_of_the_warmup(tmp_path):
+    """TrainingConfig(scheduler="onecycle") trains with 1cycle: up to the learning rate over warmup_epochs
+    (here the first epoch's 3 steps), then down to about lr / 25 / 1e4 at the end of the run."""
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    loader = DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8)
+    config = TrainingConfig(
+        learning_rate=1e-3,
+        num_epochs=3,
+        batch_size=8,
+        scheduler="onecycle",
+        warmup_epochs=1,
+        progress_bar=False,
+    )
+    history = Trainer(ChordRecognitionModel(), loader, None, config, run_dir=tmp_path).train()
+    first, middle, last = history["learning_rate"]  # each epoch's last step
+    assert first == pytest.approx(1e-3, rel=1e-5) and first > middle > last
+    assert last == pytest.approx(1e-3 / 25 / 1e4, rel=1e-3)
