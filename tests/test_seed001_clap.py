@@ -324,3 +324,27 @@ def test_seed001_clap_fine_tuning(cached_default_clap, tmp_path, monkeypatch, ca
         not np.array_equal(np.array(trained[k]), np.array(v)) for k, v in before.items() if "audio_model" in k
     )
     assert len(list((tmp_path / "checkpoints" / "clap").iterdir())) == 2
+
+
+def test_clap_loads_in_the_dtype_asked_for():
+    for clap in (CLAP(FIXTURE, dtype=mx.bfloat16), CLAP.from_pretrained(FIXTURE, dtype=mx.bfloat16)):
+        assert clap.text_projection.linear1.weight.dtype == mx.bfloat16
+    assert CLAP.from_pretrained(FIXTURE).text_projection.linear1.weight.dtype == mx.float32
+
+
+def test_clap_passes_is_longer_to_a_fused_checkpoints_audio_tower():
+    """`CLAP(...)(audio, is_longer=...)` embeds as transformers does: the fused local views of the longer
+    clips only."""
+    fused = FIXTURE.parent / "clap_tiny_fused"
+    ref = dict(np.load(fused / "reference.npz"))
+    assert ref["is_longer"].any() and not ref["is_longer"].all()
+    out = CLAP(fused)(audio=ref["input_features"], is_longer=ref["is_longer"])
+    np.testing.assert_allclose(np.array(out["audio_embeds"]), ref["audio_embeds"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_clap_built_from_a_config_starts_at_the_configs_temperature():
+    """logit_scale holds the log of the temperature scale (logits are scaled by its exp)."""
+    config = small_unfused_config()
+    clap = CLAP(config=config)
+    for scale in (clap.logit_scale_a, clap.logit_scale_t):
+        assert np.exp(scale.item()) == pytest.approx(config.logit_scale_init_value, rel=1e-6)
