@@ -118,6 +118,35 @@ def test_dropout_only_in_training_mode():
     assert not mx.array_equal(model(x)["root"], model(x)["root"])
 
 
+def test_dropout_keeps_the_expected_value_of_each_activation():
+    """Inverted dropout: the kept activations are scaled by 1 / (1 - rate), so the mean is unchanged."""
+    from audiotrain.models.chord_model import dropout
+
+    mx.random.seed(0)
+    dropped = np.array(dropout(mx.ones((100_000,)), 0.5, True))
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    assert dropped.mean() == pytest.approx(1.0, abs=0.02)
+
+
+def test_alibi_slopes_are_the_geometric_sequence_ending_at_2_to_the_minus_8():
+    from audiotrain.models.chord_model import alibi_slopes
+
+    assert alibi_slopes(4).tolist() == [2**-2, 2**-4, 2**-6, 2**-8]
+    assert alibi_slopes(8).tolist() == [2.0**-e for e in range(1, 9)]
+
+
+def test_a_block_whose_attention_and_feed_forward_add_nothing_is_the_identity():
+    """Both sublayers are residual: x + attention(norm(x)), then x + ff(norm(x))."""
+    from audiotrain.models.chord_model import TransformerBlock
+
+    block = TransformerBlock(16, 2, 32, dropout=0.0)
+    for layer in (block.attention.out, block.ff_out):
+        layer.weight = mx.zeros_like(layer.weight)
+        layer.bias = mx.zeros_like(layer.bias)
+    x = mx.random.normal((2, 5, 16))
+    np.testing.assert_array_equal(np.array(block(x)), np.array(x))
+
+
 def test_every_parameter_gets_a_gradient():
     model = ChordRecognitionModel(tiny_config(n_layers=2))
     x = mx.random.normal((2, 12, 24))
