@@ -1282,3 +1282,24 @@ def test_training_precision_reaches_the_trainer_and_bf16_true_trains_in_bfloat16
     assert trainer.trainer.precision == "bf16-true"
     trainer.train(batches(), batches(seed=1))
     assert trainer.module.linear.weight.dtype == mx.bfloat16
+
+
+def test_the_production_preset_and_the_training_settings_reach_the_trainer_and_its_callbacks(tmp_path):
+    # The production preset clips gradients at 1.0 and warms up over 5% of the steps; a training section's
+    # accumulation, validation limit and monitor mode are the Trainer's and its callbacks'.
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+
+    production = create_trainer(TinyNet(), "production", run_dir=str(tmp_path / "p"))
+    assert production.trainer.gradient_clip_val == 1.0
+    assert production.config.scheduler.warmup_ratio == 0.05
+    overrides = {
+        "accumulate_grad_batches": 2,
+        "limit_val_batches": 3,
+        "monitor": "val_accuracy",
+        "mode": "max",
+    }
+    trainer = create_trainer(TinyNet(), "production", run_dir=str(tmp_path / "o"), **overrides).trainer
+    assert (trainer.accumulate_grad_batches, trainer.limit_val_batches) == (2, 3)
+    callbacks = [cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint)]
+    assert len(callbacks) == 2 and {(cb.monitor, cb.mode) for cb in callbacks} == {("val_accuracy", "max")}
