@@ -365,3 +365,62 @@ def test_saved_settings_have_the_json_types_of_transformers_own_files(tmp_path: 
         half = ClapFeatureExtractor(max_length_s=2.5, frequency_max=7999.5)
     saved = json.loads(half.save_pretrained(tmp_path).read_text())
     assert saved["max_length_s"] == 2.5 and saved["frequency_max"] == 7999.5  # kept exact
+
+
+@pytest.mark.parametrize("padding", ["pad", "repeat", "repeatpad"])
+def test_each_padding_fills_a_short_clip_to_the_window_as_transformers_does(padding):
+    """The three paddings a preprocessor_config.json may name (transformers' ClapFeatureExtractor._np_extract_
+    fbank_features): "pad" follows the clip with padding_value, "repeat" repeats it until the window is full
+    (its last copy cut), "repeatpad" repeats it whole as often as it fits, then pads. Only "repeatpad" is in
+    the committed fixture and the parity configs, so the other two gave repeatpad's features unnoticed."""
+    extractor = ClapFeatureExtractor.from_dict({**UNFUSED, "padding": padding})
+    wave = _signal(1.3).astype(np.float64)
+    window = extractor.nb_max_samples
+    copies = {"pad": 1, "repeat": window // len(wave) + 1, "repeatpad": window // len(wave)}[padding]
+    filled = np.tile(wave, copies)[:window]
+    filled = np.pad(filled, (0, window - len(filled)))
+    got = extractor([wave], train=False)["input_features"][0, 0]
+    np.testing.assert_array_equal(got, extractor.log_mel(filled).astype(np.float32))
+
+
+def test_a_list_of_generators_gives_each_clip_its_own_crops_whatever_its_batch():
+    """`__call__`'s promise for data parallel runs: with one generator per clip, a clip's random crop
+    depends on its own generator alone, not on the clips before it in the batch."""
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    a, b = _signal(12.0), _signal(13.0)[::-1].copy()
+    together = unfused([a, b], rng=[np.random.default_rng(1), np.random.default_rng(2)])["input_features"]
+    alone = unfused([b], rng=[np.random.default_rng(2)])["input_features"]
+    np.testing.assert_array_equal(together[1], alone[0])
+
+
+def test_fusion_views_of_clips_just_over_the_window_without_transformers():
+    """The fusion cases `test_matches_transformers_including_random_crops` pins only where transformers is
+    installed: a clip longer than the window by less than a hop is one view four times and not marked
+    longer; one with three possible window starts gets windows from each of them (the last start too); and
+    the first view is the whole clip resized as torch's bilinear interpolation (align_corners=False) does."""
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    window, hop = fused.n_frames, fused.hop_length
+    barely = _signal(11.0)[: fused.nb_max_samples + 100]  # 100 samples over: the same 1001 frames
+    got = fused([barely], train=False)
+    assert got["is_longer"].tolist() == [False]
+    mel = fused.log_mel(barely.astype(np.float64)).astype(np.float32)
+    for view in got["input_features"][0]:
+        np.testing.assert_array_equal(view, mel)
+
+    three_starts = _signal(11.0)[: (window + 1) * hop]  # 1003 frames: windows from 0, 1 and 2
+    got = fused([three_starts], train=False)
+    mel = fused.log_mel(three_starts.astype(np.float64)).astype(np.float32)
+    assert mel.shape[0] == window + 2 and got["is_longer"].tolist() == [True]
+    for start, view in enumerate(got["input_features"][0][1:]):
+        np.testing.assert_array_equal(view, mel[start : start + window], err_msg=f"start {start}")
+
+    long = _signal(23.0)
+    mel = fused.log_mel(long.astype(np.float64))
+    src = np.maximum((np.arange(window) + 0.5) * mel.shape[0] / window - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(int), mel.shape[0] - 1)
+    i1 = np.minimum(i0 + 1, mel.shape[0] - 1)
+    weight = (src - i0)[:, None]
+    resized = (1 - weight) * mel[i0] + weight * mel[i1]
+    got = fused([long], train=False)["input_features"][0, 0]
+    # (torch's float32 source positions move a blend by up to ~1e-4 of a frame: a few thousandths of a dB)
+    np.testing.assert_allclose(got, resized, atol=0.05)
