@@ -4,6 +4,7 @@ import collections
 import io
 import json
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -1331,3 +1332,23 @@ def test_an_export_from_an_older_folder_writes_whole_numbers_as_ints_and_keeps_t
     assert type(nested["tokenizer_note"]) is float  # outside the front end's block: as it was
     again, again_config = load_pretrained(out)  # and the export reads back
     assert again_config == config
+
+
+@pytest.mark.parametrize(
+    "size, stride, offset, refused",
+    [
+        # as many elements as the storage, one element further in: the last one is one past its end
+        ((2, 3), (3, 1), 1, "a (2, 3) view at offset 1 reads past its 6 elements"),
+        # twice the storage's elements, in bounds by a zero stride (values repeated)
+        ((4, 3), (0, 1), 0, "a (4, 3) view (stride (0, 1)) has 12 elements, more than the 6"),
+    ],
+)
+def test_a_view_beyond_its_storage_is_refused_naming_the_storage(
+    tmp_path, monkeypatch, size, stride, offset, refused
+):
+    """A damaged or crafted pytorch_model.bin whose tensor reaches one element past its storage, or holds
+    more elements than it: as_strided read past the storage's bytes (or repeated them) without a word."""
+    data = np.arange(6, dtype="<f4").tobytes()
+    path = _bin_without_torch(tmp_path, "FloatStorage", {"w": (data, 6, size, stride, offset)}, monkeypatch)
+    with pytest.raises(TorchCheckpointError, match=re.escape(f"storage 0: {refused}")):
+        load_torch_state_dict(path)
