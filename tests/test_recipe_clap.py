@@ -838,6 +838,14 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
             trainer.callback_metrics["val_mAP@10"] = 1.0 / len(FirstValidationBest.real_scores)
 
     monkeypatch.setattr(clap_train, "RetrievalEvaluation", FirstValidationBest)
+    last_scored = {}  # the weights the latest scoring saw ("after", at the end of a run)
+    real_evaluate = clap_train.evaluate_clap
+
+    def recording(model, *args, **kwargs):
+        last_scored.update({k: np.array(v) for k, v in tree_flatten(model.parameters())})
+        return real_evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(clap_train, "evaluate_clap", recording)
     run_dir = tmp_path / "run"
     argv = ["--out", str(run_dir), "--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8",
             "--demo.width", "16", "--demo.vocab_size", "120", "--dataset.max_tokens", "16",
@@ -855,8 +863,9 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
         f"exported Hugging Face model: {run_dir / 'hf_model'} (best checkpoint by val_mAP@10"
         in printed.getvalue()
     )
-    # "after" scores the exported weights: the first validation's real score.
+    # "after" scores the exported weights (the first validation's real score), not the final ones.
     assert result["after"]["mAP@10"] == pytest.approx(FirstValidationBest.real_scores[0])
+    assert _same_weights(exported, last_scored)
     # The finished run resumed into a new --out (the README's way to score it again) scores and exports the
     # run's best checkpoint, which its checkpoint records, not the last weights.
     rescored = tmp_path / "rescored"
@@ -921,6 +930,16 @@ def test_hf_model_holds_the_best_checkpoint_and_any_checkpoint_exports(tmp_path,
     (victim_data / "a.wav").unlink()  # a folder of export-named files whose config.json is not a model's
     assert clap.main(["export", "--checkpoint", str(last), "--out", str(victim_data), "--overwrite"]) == 2
     assert "not a CLAP model's" in _one_error_line(capsys.readouterr().err)
+    # ... nor a CLAP model saved by transformers (or an older audiotrain): the export's files, no marker.
+    victim_model = tmp_path / "victim_model"
+    shutil.copytree(run_dir / "hf_model", victim_model)
+    (victim_model / "audiotrain_export.json").unlink()
+    kept = {p.name: p.read_bytes() for p in victim_model.iterdir()}
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(victim_model), "--overwrite"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"--out {victim_model} is not an earlier export: it holds a model without " in line
+    assert "audiotrain_export.json" in line
+    assert {p.name: p.read_bytes() for p in victim_model.iterdir()} == kept
     # A trainer checkpoint, or the run's checkpoints folder, is never an --out, even with --overwrite: the
     # export's weights replaced the checkpoint's, which then loaded no more.
     weights = (best[0] / "model.safetensors").read_bytes()
@@ -1676,6 +1695,18 @@ def test_quick_test_preset_runs_in_seconds_and_its_config_is_in_the_checkpoint_a
     assert {**stored, "out": None} == {**written, "out": None}
 
 
+def test_the_printed_table_shows_before_and_after_in_their_columns():
+    from audiotrain.recipes.clap.report import format_table
+
+    before, after = {"text_to_audio_R@1": 0.05, "audio_to_text_R@1": 0.1}, {"text_to_audio_R@1": 0.8}
+    lines = format_table(before, {**after, "audio_to_text_R@1": 0.9}).splitlines()
+    assert lines[0].split() == ["before", "after"]
+    assert sorted(line.split()[-2:] for line in lines[1:]) == [["0.050", "0.800"], ["0.100", "0.900"]]
+    # Before fine-tuning, and for a score "after" lacks, the after column is empty.
+    assert [line.split()[-1] for line in format_table(before, None).splitlines()[1:]] == ["0.050", "0.100"]
+    assert format_table(before, after).splitlines()[2].endswith("0.100" + " " * 10)
+
+
 def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     from audiotrain.metrics.retrieval import chance_scores
     from audiotrain.recipes.clap.report import chance_levels, write_plots
@@ -2379,6 +2410,34 @@ def test_eval_split_naming_the_training_split_trains_and_scores_every_clip_of_it
     assert "training on 9 clips, evaluating on 9" in printed.err
 
 
+def test_ranked_by_val_loss_the_lowest_is_exported_and_an_accumulation_plans_every_step(tmp_path, capsys):
+    """Without per-epoch retrieval (the quick_test preset) the best checkpoint is the one of the lowest
+    val_loss: no test ranked by val_loss, so the highest would have been exported unnoticed. And with
+    gradient accumulation over a batch count it does not divide (3 batches, 2 a step: 2 steps an epoch, the
+    last of one batch) the schedule planned 1 step an epoch, and the learning rate sat at its minimum for
+    the second half of the run."""
+    from audiotrain.models.clap import load_pretrained
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=9)
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--data", str(data), "--out", str(run_dir), "--train.epochs", "3",
+            "--train.batch_size", "2", "--train.accumulate_grad_batches", "2"]  # fmt: skip
+    assert main(argv) == 0
+    printed = "".join(capsys.readouterr())  # (results and notes)
+    assert "training on 7 clips" in printed  # 3 batches of 2 an epoch
+    losses = json.loads((run_dir / "history.json").read_text())["val_loss"]
+    lowest = int(np.argmin(losses))
+    assert len(losses) == 3 and lowest != int(np.argmax(losses)), losses  # (the ranking can tell them apart)
+    (best,) = (run_dir / "checkpoints").glob(f"epoch={lowest}-*")
+    assert f"best checkpoint by val_loss ({losses[lowest]:.4f}): {best}" in printed
+    exported, _ = load_pretrained(run_dir / "hf_model")
+    assert _same_weights(exported, _model_arrays(best))
+    planned = json.loads((run_dir / "config.json").read_text())["config"]["task"]["total_steps"]
+    taken = json.loads((run_dir / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert planned == taken["progress"]["global_step"] == 6
+
+
 def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning(tmp_path, capsys):
     """One clip scores val_loss 0 and mAP@10 1 in every epoch: "best" stayed epoch 0, and hf_model/ silently
     held the first epoch's weights of several."""
@@ -2465,7 +2524,7 @@ def test_counts_of_one_are_singular(tmp_path, capsys):
 
 
 def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_chooses_the_checkpoint(
-    tmp_path, capsys
+    tmp_path, capsys, monkeypatch
 ):
     """Clotho's protocol (choose on validation, report on evaluation): one split both chose the checkpoint and
     gave the "after" scores, with no word about it."""
@@ -2478,31 +2537,55 @@ def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_choose
 
     data = tmp_path / "clotho"
     data.mkdir()
-    rows = ["file_name,caption_1,caption_2,split"]
+    rows = ["file_name,caption_1,caption_2,label,split"]
     t = np.arange(16000) / 16000
-    for i, split in enumerate(["development"] * 4 + ["validation"] * 2 + ["evaluation"] * 2):
+    # Splits of different sizes, and classes some splits lack ("rain" trains only, "bird" is tested only).
+    plan = [("dog", "development"), ("cat", "development"), ("rain", "development"), ("dog", "development"),
+            ("dog", "validation"), ("cat", "validation"),
+            ("dog", "evaluation"), ("cat", "evaluation"), ("bird", "evaluation")]  # fmt: skip
+    for i, (label, split) in enumerate(plan):
         wave = (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32)
         sf.write(data / f"c{i}.wav", wave, 16000)
         second = f"tone {i} again" if split == "evaluation" else ""  # 2 captions each in evaluation, else 1
-        rows.append(f"c{i}.wav,a sine tone number {i},{second},{split}")
+        rows.append(f"c{i}.wav,a sine tone number {i},{second},{label},{split}")
     (data / "metadata.csv").write_text("\n".join(rows) + "\n")
     common = ["--preset", "quick_test", "--data", str(data), "--dataset.train_split", "development",
               "--train.epochs", "2", "--train.retrieval_every_epoch", "true"]  # fmt: skip
     run_dir = tmp_path / "run"
     argv = [*common, "--out", str(run_dir), "--dataset.eval_split", "validation",
             "--dataset.test_split", "evaluation"]  # fmt: skip
+    # A zero-shot label list that misses a label of the test split's clips is refused before the run folder
+    # is written (then the same command with the list put right was refused: "--out ... already holds files").
+    assert main([*argv, "--dataset.zero_shot_labels", "dog,cat,rain"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "--dataset.zero_shot_labels: the evaluation clips' labels ['bird'] are not in" in line
+    assert not run_dir.exists()
+
+    scored = []  # (the clips and zero-shot classes of each scoring: before, each validation, after)
+    real_evaluate = clap_train.evaluate_clap
+
+    def recording(model, dataset, *args, **kwargs):
+        scored.append(([c.name for c in dataset.clips], kwargs["labels"]))
+        return real_evaluate(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(clap_train, "evaluate_clap", recording)
     assert main(argv) == 0
     printed = "".join(capsys.readouterr())  # (results and notes)
     assert (
-        "training on 4 clips, validating on 2 (choosing the best checkpoint), scoring 2 before and after"
+        "training on 4 clips, validating on 2 (choosing the best checkpoint), scoring 3 before and after"
         in (printed)
     )
     assert "scored after training: split 'test'" in printed and "left out: " not in printed
     assert "retrieval on the test split 'test' (after: best checkpoint by val_mAP@10" in printed
     assert "lean high" not in printed
+    # "before" and "after" score the test split, each validation the validation split; zero-shot chooses
+    # among every class of the folder, not only those of the clips scored.
+    test_clips, validation_clips = ["c6.wav", "c7.wav", "c8.wav"], ["c4.wav", "c5.wav"]
+    assert [clips for clips, _ in scored] == [test_clips, validation_clips, validation_clips, test_clips]
+    assert all(labels == ["bird", "cat", "dog", "rain"] for _, labels in scored)
     results = json.loads((run_dir / "retrieval.json").read_text())
-    assert (results["n_eval_clips"], results["n_eval_captions"]) == (2, 4)  # the evaluation split's
-    assert results["eval_captions_per_clip"] == [2, 2]
+    assert (results["n_eval_clips"], results["n_eval_captions"]) == (3, 6)  # the evaluation split's
+    assert results["eval_captions_per_clip"] == [2, 2, 2]
     # Without a test split the "after" scores come from the split that chose the checkpoint: said so.
     assert main([*common, "--out", str(tmp_path / "run2"), "--dataset.eval_split", "evaluation"]) == 0
     printed = "".join(capsys.readouterr())  # (results and notes)

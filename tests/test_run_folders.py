@@ -689,13 +689,42 @@ def test_printed_commands_are_shell_quoted(tmp_path):
     logger = TensorBoardLogger(run, name="tensorboard")
     assert f"(tensorboard --logdir '{run}/tensorboard')" in describe_loggers([logger])[0]
 
-    class Best:
-        best_model_path = str(run / "checkpoints" / "last")
+    class Best:  # (a ModelCheckpoint whose best is not the last checkpoint)
+        best_model_path = str(run / "checkpoints" / "epoch=0-step=2")
 
+    # The command exports the checkpoint the run would have exported: the best one, else the last.
+    stopped = clap_train._stopped_after_training(run, Best(), "Ctrl-C")
+    best = f"'{run}/checkpoints/epoch=0-step=2'"
+    assert stopped.endswith(f"clap export --checkpoint {best} --out '{run}/hf_model' --overwrite")
+    Best.best_model_path = ""  # none kept by validation
     stopped = clap_train._stopped_after_training(run, Best(), "Ctrl-C")
     assert stopped.endswith(f"python -m audiotrain.recipes.clap export --checkpoint '{run}/checkpoints/last' "
                             f"--out '{run}/hf_model' --overwrite")  # fmt: skip
     assert _run.shell_command("predict", run / "best", "SONG.wav") == f"predict '{run}/best' SONG.wav"
+
+
+def test_the_clap_continue_command_names_every_relative_path_absolute(tmp_path, monkeypatch):
+    """The command an interrupted CLAP run prints to continue it, pasted in another folder, found no data
+    (or another folder of that name) where --data, --pretrained, --config, --demo.folder or
+    --dataset.zero_shot_labels was given relative."""
+    from audiotrain.recipes import _run
+    from audiotrain.recipes.clap import train as clap_train
+
+    monkeypatch.chdir(tmp_path)
+    relative = {"--data": "clips", "--pretrained": "model", "--config": "run.json", "--demo.folder": "demo",
+                "--dataset.zero_shot_labels": "labels.txt"}  # fmt: skip
+    for name in relative.values():
+        if "." in name:
+            (tmp_path / name).write_text("{}")
+        else:
+            (tmp_path / name).mkdir()
+    argv = [arg for flag, name in relative.items() for arg in (flag, name)]
+    command = _run.resume_command(
+        "audiotrain.recipes.clap", argv, tmp_path / "run" / "checkpoints" / "interrupted", tmp_path / "run",
+        "--out", path_flags=clap_train.RESUME_PATH_FLAGS,
+    )  # fmt: skip
+    for flag, name in relative.items():
+        assert f" {flag} {tmp_path / name} " in f"{command} ", flag
 
 
 def test_a_nearly_full_tmpdir_on_a_first_run_is_refused_before_the_run_folder_is_made(
