@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -308,14 +309,16 @@ def test_a_history_row_changed_after_a_save_is_saved_as_it_is_now(tmp_path):
 
     first = saved_rows(1)
     assert first[0]["loss"] != first[0]["loss"] and first[1] == {"epoch": 1, "loss": 1}
-    rows[1] = {"epoch": 1, "loss": 1.0}  # equal to 1, and written 1.0
+    rows[1] = {"epoch": 1, "loss": 1.0}  # equal to 1, and written 1.0: only the type changed
+    retyped = saved_rows(2)
+    assert retyped[1] == rows[1] and type(retyped[1]["loss"]) is float
     rows[1]["val_acc"] = float("inf")
     rows.append({"epoch": 2, "loss": 0.5})
-    again = saved_rows(2)
+    again = saved_rows(3)
     assert again[0]["loss"] != again[0]["loss"] and again[1:] == [rows[1], rows[2]]
-    assert type(again[1]["loss"]) is float and texts.serialized == 4  # row 0 written from its text
+    assert type(again[1]["loss"]) is float and texts.serialized == 5  # row 0 written from its text
     del rows[1:]  # (a checkpoint of an earlier run loaded: fewer rows)
-    assert len(saved_rows(3)) == 1
+    assert len(saved_rows(4)) == 1
 
 
 def test_an_earlier_history_row_a_callback_edits_at_a_save_is_written_so_and_the_run_keeps_its_own(tmp_path):
@@ -604,6 +607,111 @@ def test_a_live_writers_temporary_folder_is_left_alone(tmp_path):
         os.close(lock)  # the writer dies: its lock goes with it
     ckpt.heal_folder(tmp_path)
     assert not tmp.exists() and _hidden(tmp_path) == []
+
+
+def _kill_writing(monkeypatch, name: str) -> None:
+    """Make the next save die halfway through writing its file `name` (kill -9: no clean-up runs)."""
+    monkeypatch.setattr(ckpt, "_discard", lambda tmp: None)
+    real_save, real_open = ckpt._save_arrays, open
+
+    def save(path, arrays):
+        real_save(path, arrays)
+        if path.name == name:
+            os.truncate(path, path.stat().st_size // 2)
+            raise Killed()
+
+    def open_(path, mode="r", *args, **kwargs):
+        f = real_open(path, mode, *args, **kwargs)
+        if Path(path).name != name or "w" not in mode:
+            return f
+        with f:
+            f.write(b'{"format": "audiotrain-checkpoint", "form')  # the state's first bytes
+        raise Killed()
+
+    monkeypatch.setattr(ckpt, "_save_arrays", save)
+    monkeypatch.setattr(ckpt, "open", open_, raising=False)  # (the module's own name for the builtin)
+
+
+@pytest.mark.parametrize("name", ckpt.CHECKPOINT_FILES)
+def test_a_first_save_killed_while_writing_any_of_its_files_is_never_taken_for_a_checkpoint(
+    tmp_path, monkeypatch, name
+):
+    """A folder counts as a complete checkpoint once trainer_state.json reads whole: so it is written last,
+    after every array file, and a half-written one is no state. Killed in the middle of writing any file, a
+    run's first save leaves only a temporary folder, which a load refuses and the next heal removes (with
+    the state written first, a kill while writing the optimizer's file was restored as `last`; with a
+    half-written state counted, the heal at the next fit's start raised 'not valid JSON')."""
+    with monkeypatch.context() as m:
+        _kill_writing(m, name)
+        with pytest.raises(Killed):
+            ckpt.write_checkpoint(
+                tmp_path / "last",
+                {"w": mx.ones(4)},
+                {"m": mx.ones(4)},
+                {"s": mx.zeros(1)},
+                _state(1),
+                callback_arrays={"swa/w": mx.ones(4)},
+            )
+    assert _hidden(tmp_path) and not (tmp_path / "last").exists()
+    with pytest.raises(ckpt.CheckpointError, match="last does not exist"):
+        ckpt.resolve_checkpoint(tmp_path / "last")
+    done = ckpt.heal_folder(tmp_path)
+    assert len(done) == 1 and done[0].startswith("removed .last.tmp-")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_heal_leaves_a_name_alone_while_a_live_writer_is_between_its_two_renames(tmp_path):
+    """Another process saving `last` has moved the old one aside (``.last.prev-*``) and is about to rename
+    its new folder in; a second fit starting in the folder heals it then. Restoring the prev as `last` there
+    made the writer's rename fail ('Directory not empty') and lost the new checkpoint."""
+    _write(tmp_path, 1)
+    _write(tmp_path / "elsewhere", 2)
+    tmp, lock = ckpt._locked_temp_folder(tmp_path / "last")  # as the other process, in its save
+    try:
+        for file in (tmp_path / "elsewhere" / "last").iterdir():
+            shutil.copy(file, tmp / file.name)
+        shutil.rmtree(tmp_path / "elsewhere")
+        os.replace(tmp_path / "last", tmp_path / ".last.prev-0123abcd")  # its first rename
+        assert ckpt.heal_folder(tmp_path) == []
+        os.replace(tmp, tmp_path / "last")  # its second one
+    finally:
+        os.close(lock)
+    assert _step_of(tmp_path / "last") == 2
+    ckpt.heal_folder(tmp_path)
+    assert _hidden(tmp_path) == [] and _step_of(tmp_path / "last") == 2
+
+
+def test_a_heal_keeps_the_prev_beside_a_damaged_checkpoint_of_its_name(tmp_path):
+    """A prev is removed only beside a complete checkpoint of its name: beside a damaged one it may be the
+    only state left to load."""
+    _write(tmp_path, 1)
+    shutil.copytree(tmp_path / "last", tmp_path / ".last.prev-0123abcd")
+    _write(tmp_path, 2)
+    (tmp_path / "last" / ckpt.STATE_FILE).write_text('{"format": "audiotrain-checkpoint", "form')
+    assert ckpt.heal_folder(tmp_path) == []
+    assert _step_of(tmp_path / ".last.prev-0123abcd") == 1
+
+
+def test_a_processs_first_save_into_a_folder_removes_what_a_killed_process_left_there(tmp_path):
+    """What a writer killed in another process left (here under another name than the save's) is found by
+    the first save this process makes into the folder, without a heal called first."""
+    left = tmp_path / ".epoch=0-step=1.tmp-0123abcd"
+    left.mkdir()
+    (left / "model.safetensors").write_bytes(b"x" * 1000)
+    _write(tmp_path, 1)
+    assert _hidden(tmp_path) == [] and os.listdir(tmp_path) == ["last"]
+
+
+def test_deleting_a_checkpoint_whose_name_a_users_folder_took_leaves_the_folder(tmp_path):
+    """Top-k rotation deletes a checkpoint it saved; a folder of the user's put under that name since is
+    left as it is, with a warning."""
+    _write(tmp_path, 1, "epoch=0-step=1")
+    shutil.rmtree(tmp_path / "epoch=0-step=1")
+    (tmp_path / "epoch=0-step=1").mkdir()
+    (tmp_path / "epoch=0-step=1" / "notes.txt").write_text("mine")
+    with pytest.warns(UserWarning, match=r"epoch=0-step=1 is a folder that is not a checkpoint .*left as it"):
+        ckpt.remove_checkpoint(tmp_path / "epoch=0-step=1")
+    assert (tmp_path / "epoch=0-step=1" / "notes.txt").read_text() == "mine"
 
 
 def test_rotation_renames_before_deleting(tmp_path, monkeypatch):
@@ -960,6 +1068,17 @@ def test_a_parameter_unfrozen_after_resuming_starts_with_fresh_optimizer_state(t
     state = json.loads((tmp_path / "more" / "checkpoints" / "last" / "trainer_state.json").read_text())
     assert state["trainable"]["now"] == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
     assert state["trainable"]["at_start"] == ["fc2.bias", "fc2.weight"]
+
+
+def test_only_a_fresh_parameters_own_optimizer_slots_may_be_missing_from_the_checkpoint(tmp_path):
+    """A parameter the resumed fit trains and the checkpoint's did not (unfrozen since) has no optimizer state
+    in the file; that excuses its own slots, not those of another parameter whose name holds its name."""
+    expected = {"state.fc.weight.m": mx.zeros(2), "state.proj_fc.weight.m": mx.zeros(2)}
+    file = tmp_path / "optimizer.safetensors"
+    fresh = frozenset({"fc.weight"})
+    ckpt.check_matches({"state.proj_fc.weight.m": mx.zeros(2)}, expected, "AdamW state", file, fresh)
+    with pytest.raises(ckpt.CheckpointError, match=r"1 missing \(e.g. state.proj_fc.weight.m\)"):
+        ckpt.check_matches({"state.fc.weight.m": mx.zeros(2)}, expected, "AdamW state", file, fresh)
 
 
 def test_checkpoints_under_a_name_the_locale_cannot_encode_are_written_and_read(tmp_path):

@@ -115,8 +115,17 @@ def test_a_users_backup_named_like_a_swap_leftover_survives_the_heal(tmp_path):
     fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True, save_top_k=0)], max_epochs=1)
     shutil.copytree(ck / "last", ck / "last.prev")
     shutil.copytree(ck / "last", ck / ".last.tmp-mine")
+    # Named as a leftover is, with more after it: a name is a leftover only when all of it is.
+    shutil.copytree(ck / "last", ck / ".last.prev-0123abcd.bak")
+    shutil.copytree(ck / "last", ck / ".last.tmp-0123abcd.old")
     fit(tmp_path, [ModelCheckpoint(dirpath=ck, save_last=True, save_top_k=0)], ckpt_path=ck / "last")
-    assert names(ck) == [".last.tmp-mine", "last", "last.prev"]
+    assert names(ck) == [
+        ".last.prev-0123abcd.bak",
+        ".last.tmp-0123abcd.old",
+        ".last.tmp-mine",
+        "last",
+        "last.prev",
+    ]
     assert json.loads((ck / "last.prev" / ckpt.STATE_FILE).read_text())["progress"]["global_step"] == 3
 
 
