@@ -927,6 +927,12 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         (["random", "numpy", "keys"], [1, 2, 3], r"'random.numpy.keys' must be 624 ints .*a list of 3"),
         (["random", "python", "internal"], [1], r"'random.python.internal' must be 625 ints .*a list of 1"),
         (["progress", "global_step"], 10**30, rf"'progress.global_step' must be at most .*, got {10**30}"),
+        (["progress", "global_step"], -5, r"'progress.global_step' must be an int >= 0, got -5"),
+        (
+            ["random", "mlx"],
+            [1, 2, 3],
+            r"'random.mlx' must be two unsigned ints \(the PRNG key\), got \[1, 2, 3\]",
+        ),
         (["running_means", "pending"], [[{"train_loss": 1.0}, float("nan")]], rf"{WEIGHT}, got nan"),
         (["running_means", "pending"], [[{"train_loss": 1.0}, -4.0]], rf"{WEIGHT}, got -4.0"),
         # Coerced by bool() ("false" resumed as True: a validation that was not due), or accepted unchecked.
@@ -992,6 +998,13 @@ def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_p
     with pytest.warns(UserWarning, match="accumulate_grad_batches=2, this Trainer has 1: from here on an"):
         other.fit(TinyClassifier(), make_batches(), ckpt_path=str(saved))
     assert other.global_step == 3 + 6
+    # And from none to some (at the boundary of every window): the step state gains its accumulators.
+    more = Trainer(
+        max_epochs=3, accumulate_grad_batches=2, enable_progress_bar=False, default_root_dir=tmp_path / "more"
+    )
+    with pytest.warns(UserWarning, match="accumulate_grad_batches=1, this Trainer has 2: from here on an"):
+        more.fit(TinyClassifier(), make_batches(), ckpt_path=str(other.save_checkpoint(tmp_path / "acc1")))
+    assert more.global_step == 3 + 6 + 3
     with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
         trainer.fit(model, make_batches())
 
