@@ -45,6 +45,26 @@ def test_running_means_weigh_both_scopes_the_same_way_and_round_trip():
     assert means.pop_interval() == {}  # a new interval
 
 
+def test_running_means_saved_before_their_steps_are_folded_count_them_and_resume_again():
+    """A checkpoint in the middle of a logging interval holds steps not folded into the sums yet: its
+    weights count them too, so the resumed run's own next checkpoint counts them once more (it said 0.0,
+    then -32.0, and that checkpoint was refused: 'interval_weight' must be a number >= 0)."""
+    means = RunningMeans()
+    means.add({"loss": mx.array(1.0)}, 16)
+    means.add({"loss": mx.array(4.0)}, 16)
+    saved = json.loads(json.dumps(means.state_dict()))
+    assert len(saved["pending"]) == 2 and saved["interval_weight"] == saved["epoch_weight"] == 32.0
+    resumed = RunningMeans()
+    resumed.load_state_dict(saved)
+    resumed.add({"loss": mx.array(7.0)}, 16)
+    again = json.loads(json.dumps(resumed.state_dict()))
+    assert again["interval_weight"] == again["epoch_weight"] == 48.0
+    twice = RunningMeans()
+    twice.load_state_dict(again)
+    assert (twice.interval_weight, twice.epoch_weight) == (48.0, 48.0)
+    assert twice.pop_interval() == {"loss": pytest.approx((1 + 4 + 7) / 3)}
+
+
 @pytest.mark.parametrize("fold_every", [3, 256])
 def test_running_means_resumed_between_folds_equal_an_uninterrupted_run_bitwise(monkeypatch, fold_every):
     monkeypatch.setattr(RunningMeans, "FOLD_EVERY", fold_every)
@@ -173,13 +193,15 @@ def test_history_replaces_the_row_of_an_epoch_recorded_again():
 def test_random_state_restores_mlx_numpy_and_python_exactly():
     mx.random.seed(1), np.random.seed(2), random.seed(3)
     np.random.normal()  # a cached gaussian is part of numpy's state
+    random.gauss(0, 1)  # and of Python's (gauss draws two at a time and keeps the second)
     mx.random.uniform()  # a drawn-from key: both of its 32-bit words in use (a fresh seed's high word is 0)
     saved = json.loads(json.dumps(RandomState.capture()))
     assert saved["mlx"][0] != 0
-    first = (float(mx.random.uniform()), np.random.normal(), random.random())
+    first = (float(mx.random.uniform()), np.random.normal(), random.gauss(0, 1), random.random())
     mx.random.seed(9), np.random.seed(9), random.seed(9)
+    random.gauss(0, 1)  # (another cached one, which the restore replaces)
     RandomState.restore(saved)
-    assert (float(mx.random.uniform()), np.random.normal(), random.random()) == first
+    assert (float(mx.random.uniform()), np.random.normal(), random.gauss(0, 1), random.random()) == first
 
 
 class GlobalNumpyNoise(Dataset):
