@@ -93,3 +93,18 @@ def test_a_resumed_trainers_run_state_is_the_checkpoints(tmp_path):
     for key in STATE_KEYS:
         if key not in ("elapsed", "random", "versions", "loggers"):  # (the logger counts its own rows)
             assert again[key] == written[key], key
+
+
+def test_checkpoints_leave_the_trainers_callback_metrics_as_they_were(tmp_path):
+    """A save reads the run's state and changes none of it: after a fit that saved a checkpoint at each
+    epoch's end, and after one resumed from it, `callback_metrics` holds the last values logged, as
+    Lightning's does (a save that emptied them went unseen: the round trip compares a state with itself)."""
+    trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    trainer.fit(TinyClassifier(), make_batches(96, 16), make_batches(32, 16))
+    metrics = dict(trainer.callback_metrics)
+    assert metrics["val_loss"] == trainer.history["val_loss"][-1] and "train_loss" in metrics
+    trainer.save_checkpoint(tmp_path / "ckpt")
+    assert trainer.callback_metrics == metrics
+    resumed = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True)
+    resumed.fit(TinyClassifier(), make_batches(96, 16), make_batches(32, 16), ckpt_path=tmp_path / "ckpt")
+    assert resumed.callback_metrics["val_loss"] == resumed.history["val_loss"][-1]
