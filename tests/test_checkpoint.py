@@ -789,7 +789,10 @@ def test_kill_9_loop_never_loses_the_newest_state_nor_leaks_folders(tmp_path):
     rng, step, kills_mid_save = random.Random(0), 0, 0
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(worker.parent), os.environ.get("PYTHONPATH", "")]),
+        # (this checkout's audiotrain, not an installed one of another checkout)
+        "PYTHONPATH": os.pathsep.join(
+            [str(worker.parent.parent), str(worker.parent), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     for _ in range(20):
         proc = subprocess.Popen(

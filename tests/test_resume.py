@@ -16,6 +16,15 @@ import pytest
 HERE = Path(__file__).parent
 
 
+def child_env() -> dict[str, str]:
+    """The environment of the Python processes these tests start: this checkout's audiotrain first on
+    ``PYTHONPATH`` (else they import the installed one, which in a second worktree is another checkout's
+    editable install: a test of the trainer's flush before a save passed with the flush removed), then the
+    tests' helpers."""
+    paths = (str(HERE.parent), str(HERE), os.environ.get("PYTHONPATH", ""))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
 class CtrlCWhileLoading:
     """64 pairs, read by process workers. Loading the first sample of epoch `ctrl_c_in_epoch` is where a
     terminal's Ctrl-C lands: it reaches the main process (waiting for this batch) and kills this worker,
@@ -42,10 +51,9 @@ class CtrlCWhileLoading:
 
 
 def run(*args, **kw):
-    env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     return subprocess.run(
         [sys.executable, str(HERE / "resume_worker.py"), *map(str, args)],
-        env=env,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -96,7 +104,11 @@ print("RETURNED", t.interrupted, t.global_step, flush=True)
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     script = SIGINT_SCRIPT.format(here=str(HERE), root=str(tmp_path))
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
     )
     try:
         assert proc.stdout.readline().strip() == "READY"
@@ -544,6 +556,7 @@ def test_a_terminal_ctrl_c_while_workers_start_leaves_them_running(tmp_path):
         text=True,
         timeout=300,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        env=child_env(),
     )
     assert (tmp_path / "armed.fired").exists()
     assert proc.returncode == 0, proc.stderr
@@ -616,7 +629,9 @@ def test_a_checkpoint_has_the_tensorboard_points_it_covers_on_disk(tmp_path):
 
     script = tmp_path / "crashing.py"
     script.write_text(CRASHING_SCRIPT.format(here=str(HERE), root=str(tmp_path)))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=child_env()
+    )
     assert proc.returncode == 1, proc.stderr
     assert list((tmp_path / "checkpoints").glob("epoch=0-step=4*"))
     steps = [step for step, _ in read_scalars(tmp_path / "tb" / "version_0")["train_loss"]]
