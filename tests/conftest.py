@@ -19,6 +19,12 @@ os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from child_processes import checkout_first  # noqa: E402
+
+# Every Python process a test starts imports this checkout's audiotrain, not the installed one (another
+# checkout's, in a second worktree), whether it is given this environment, a copy of it or child_env's.
+os.environ["PYTHONPATH"] = checkout_first(os.environ.get("PYTHONPATH"))
+
 import audiotrain  # noqa: E402,F401  (must precede mlx)
 
 import numpy as np  # noqa: E402

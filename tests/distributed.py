@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from child_processes import child_env as checkout_env
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -72,9 +74,8 @@ def free_starting_port(n: int) -> int:
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment with the repository first on ``PYTHONPATH``."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    """This process's environment with the repository first on ``PYTHONPATH``, and ``extra``."""
+    env = checkout_env()
     env.setdefault("OPENBLAS_NUM_THREADS", "1")  # two ranks on two cores
     env.update(extra or {})
     return env

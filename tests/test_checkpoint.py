@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from bytes_read import bytes_read
 from checkpoint_writer import minimal_state
+from child_processes import child_env
 from tasks import TinyClassifier, make_batches, weights
 
 
@@ -787,13 +788,7 @@ def test_kill_9_loop_never_loses_the_newest_state_nor_leaks_folders(tmp_path):
 
     worker = Path(__file__).parent / "checkpoint_writer.py"
     rng, step, kills_mid_save = random.Random(0), 0, 0
-    env = {
-        **os.environ,
-        # (this checkout's audiotrain, not an installed one of another checkout)
-        "PYTHONPATH": os.pathsep.join(
-            [str(worker.parent.parent), str(worker.parent), os.environ.get("PYTHONPATH", "")]
-        ),
-    }
+    env = child_env(tests=True)
     for _ in range(20):
         proc = subprocess.Popen(
             [sys.executable, str(worker), str(tmp_path), str(step)],

@@ -32,6 +32,7 @@ from audiotrain.datasets.chord_songs import (
 import numpy as np
 import pytest
 import soundfile as sf
+from child_processes import child_env
 
 FRAME_RATE = 10.0
 BPS = 2  # bins per semitone
@@ -643,7 +644,7 @@ def test_an_epoch_over_more_cached_songs_than_the_open_file_limit_completes(tmp_
     # kept one per song failed with "Too many open files" once it had more songs than `ulimit -n`.
     script = tmp_path / "epoch.py"
     script.write_text(FEWER_FILES_THAN_SONGS)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = child_env()
     done = subprocess.run(
         [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
     )

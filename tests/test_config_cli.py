@@ -3,7 +3,6 @@
 import argparse
 import dataclasses
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from audiotrain.recipes.config_cli import (
 )
 
 import pytest
+from child_processes import child_env
 
 
 @dataclass
@@ -697,7 +697,7 @@ def test_a_model_too_big_for_the_address_space_limit_is_refused_in_one_line(tmp_
     # not the limit was not refused, and training died in MLX with a segmentation fault (exit 139).
     script = tmp_path / "check.py"
     script.write_text(UNDER_AN_ADDRESS_SPACE_LIMIT)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = child_env()
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.fullmatch(

@@ -24,6 +24,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from child_processes import child_env
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 SR = 8000
@@ -652,12 +653,7 @@ def _another_process(code: str) -> subprocess.Popen:
     )
 
 
-_ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join(
-        [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
-    ),
-}
+_ENV = child_env()
 
 
 def test_clear_refuses_while_a_run_uses_the_cache_unless_forced(tmp_path):

@@ -1,10 +1,8 @@
 """The mlx feature functions in a data loader's thread workers, and inside a compiled or differentiated step
 (a model-side front end)."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 from audiotrain import Trainer, TrainModule, seed_everything
 from audiotrain.features import cqt, melspectrogram, spectrogram, stft
@@ -14,6 +12,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
+from child_processes import child_env
 
 LOADER_THREADS = """
 import numpy as np
@@ -56,7 +55,7 @@ def test_features_in_thread_workers_equal_the_main_threads_and_the_process_exits
     ("There is no Stream(cpu, 2) in current thread": the streams of the first thread that computed one
     were used in every thread), from the second epoch on when persistent, and MLX then aborted the process
     at exit ("terminate called without an active exception", status 134)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = child_env()
     done = subprocess.run(
         [sys.executable, "-c", LOADER_THREADS],
         cwd=tmp_path,

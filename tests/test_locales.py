@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from child_processes import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def run_python(
     code: str, *args: str, locale: dict[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
     """`code` run by this Python under `locale`, with this repository's audiotrain; fails on a non-zero exit."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), **locale}
+    env = child_env(locale)
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=cwd or REPO,

@@ -2,7 +2,6 @@
 arguments (refused by name with what to use instead where there is no counterpart), and warnings on the
 recipes' command line."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ from audiotrain import Trainer
 from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 import pytest
+from child_processes import child_env
 from logger_readers import read_scalars
 from tasks import TinyClassifier, make_batches
 
@@ -223,7 +223,7 @@ else:
 def test_the_recipes_commands_print_a_warning_on_one_line(tmp_path, recipe):
     """A logger's warning printed the library's file path and the line of code that warned (with an internal
     comment) before the message; Python code keeps Python's format."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = child_env()
 
     def stderr_of(how):
         (tmp_path / "a_file").unlink(missing_ok=True)

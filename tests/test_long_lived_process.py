@@ -1,7 +1,6 @@
 """The Trainer in one long-lived process (a notebook, a REPL, a sweep driver): what one cell leaves behind
 for the next, from the user's side."""
 
-import os
 import random
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint
 import mlx.core as mx
 import numpy as np
 import pytest
+from child_processes import child_env
 from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
@@ -248,8 +248,7 @@ print("NEXT CELL RUNS", trainer.global_step, flush=True)
 
 def test_a_second_ctrl_c_during_the_save_leaves_an_interactive_session_running(tmp_path):
     """In `python -i` (and IPython / Jupyter) fit raises a plain KeyboardInterrupt: the session goes on."""
-    here = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    env = child_env(tests=True)
     done = subprocess.run(
         [sys.executable, "-i"],
         input=REPL_CELLS,
@@ -309,8 +308,7 @@ def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tm
     """In a thread, fit of a model built (lazily) in the main thread failed with MLX's bare "There is no
     Stream(cpu, 0) in current thread", nothing said that Ctrl-C cannot stop it, and after any threaded fit
     MLX aborted the process as Python exited ("terminate called without an active exception", 134)."""
-    here = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+    env = child_env(tests=True)
     done = subprocess.run(
         [sys.executable, "-c", THREAD_CELLS],
         cwd=tmp_path,

@@ -19,6 +19,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from child_processes import child_env
 from test_recipe_chords_evaluate import _tiny_checkpoint
 
 SR = 22050
@@ -138,8 +139,7 @@ def test_sigterm_stops_after_the_current_file_with_status_143(checkpoint, tmp_pa
                            "-o", {str(out)!r}]))
         """
     )
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )

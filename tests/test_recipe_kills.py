@@ -3,7 +3,6 @@ at a chosen point, in a child process, and what the next command then makes of w
 a run can answer: tests/test_recipe_stops.py.)"""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from audiotrain.recipes.chords import cli as chords
 
 import pytest
+from child_processes import child_env
 from test_chords_cv import TINY_CV_FLAGS
 from test_recipe_chords import TINY_FLAGS as CHORD_FLAGS
 
@@ -32,8 +32,7 @@ EVALUATION, TRAINED_RECORD = "_evaluate_held_out", "_write_trained_record"
 
 
 def _killed_at(where: str, argv: list[str]) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = child_env()
     done = subprocess.run(
         [sys.executable, "-c", KILLED_AT, where, *argv], env=env, capture_output=True, text=True
     )

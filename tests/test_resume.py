@@ -10,6 +10,7 @@ import warnings
 from csv import DictReader
 from pathlib import Path
 
+import child_processes
 import numpy as np
 import pytest
 
@@ -17,12 +18,8 @@ HERE = Path(__file__).parent
 
 
 def child_env() -> dict[str, str]:
-    """The environment of the Python processes these tests start: this checkout's audiotrain first on
-    ``PYTHONPATH`` (else they import the installed one, which in a second worktree is another checkout's
-    editable install: a test of the trainer's flush before a save passed with the flush removed), then the
-    tests' helpers."""
-    paths = (str(HERE.parent), str(HERE), os.environ.get("PYTHONPATH", ""))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    """The environment of the Python processes these tests start: this checkout first, then the tests' helpers."""
+    return child_processes.child_env(tests=True)
 
 
 class CtrlCWhileLoading:

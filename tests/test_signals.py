@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from child_processes import child_env
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, **extra}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(HERE), env.get("PYTHONPATH", "")) if p)
+    env = child_env(extra, tests=True)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     return env
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from child_processes import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ print("DONE", trainer.checkpoint_callback.last_model_path, flush=True)
 
 
 def _env(**changes: str | None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = child_env()
     for name, value in changes.items():
         if value is None:
             env.pop(name, None)
