@@ -734,6 +734,24 @@ def test_a_constant_schedule_warms_up_first(tmp_path):
     assert result.history["learning_rate"] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3])
 
 
+def test_a_cosine_schedule_ends_at_min_lr_ratio_of_the_peak(tmp_path):
+    # scheduler.min_lr_ratio dropped on the way to the schedule let a cosine decay to 0 (a mutation sweep).
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        scheduler={"type": "cosine", "warmup_ratio": 0.0, "min_lr_ratio": 0.5},
+        num_epochs=4,
+        limit_train_batches=None,
+        batch_size=8,
+        run_dir=tmp_path / "run",
+    )
+    rates = trainer.train(Points(), Points()).history["learning_rate"]  # 20 steps from 1e-3 down to 5e-4
+    assert len(rates) == 4 and rates[-1] < rates[0] <= 1e-3
+    assert min(rates) >= 5e-4 * (1 - 1e-6), rates
+
+
 def test_mlflow_without_its_package_names_the_setting(monkeypatch, tmp_path):
     import sys
 
