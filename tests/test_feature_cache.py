@@ -686,6 +686,41 @@ def test_clear_refuses_while_a_run_uses_the_cache_unless_forced(tmp_path):
     assert not any(song.exists() for song in songs)
 
 
+def test_a_cache_collected_while_another_takes_its_hold_does_not_hang_the_thread(tmp_path, monkeypatch):
+    """A worker of a test run hung for good in `FeatureCache.__init__`: the garbage collector ran the
+    finalizer of an unreachable cache (its hold's release) inside an allocation `hold_cache` made while it
+    held the lock of the process's holds, and the release waited for that lock. The collector is made to
+    run at that point here; the release is counted once the new hold is taken, and the root's marker
+    closed with its last hold."""
+    import gc
+    import threading
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    feature_cache.hold_cache(first, create=True)()  # (its marker: a cache holds its root once it is there)
+    collected = FeatureCache(first, "k")
+    collected.cycle = collected  # (unreachable only through the collector, as a run's objects often are)
+    assert first.absolute() in feature_cache._IN_USE
+    del collected
+    mark_root = feature_cache._mark_root
+
+    def collecting_mark_root(root: Path) -> None:
+        gc.collect()  # (as an allocation here may)
+        mark_root(root)
+
+    monkeypatch.setattr(feature_cache, "_mark_root", collecting_mark_root)
+    held: list = []
+    taking = threading.Thread(target=lambda: held.append(feature_cache.hold_cache(second, create=True)))
+    taking.daemon = True  # (the hang this checks would otherwise keep pytest from exiting)
+    taking.start()
+    taking.join(timeout=60)
+    assert not taking.is_alive(), "hold_cache waited for ever for the lock its own thread held"
+    assert first.absolute() not in feature_cache._IN_USE  # the collected cache's hold, counted off
+    assert feature_cache._RELEASED == []
+    held[0]()
+    assert second.absolute() not in feature_cache._IN_USE
+    assert main(["clear", "--root", str(first)]) == 0  # nothing of this process holds it now
+
+
 def test_clear_force_goes_on_while_the_cache_is_in_use(tmp_path, songs, capsys):
     root = tmp_path / "cache"
     FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())

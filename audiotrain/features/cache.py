@@ -131,6 +131,11 @@ def _mark_root(root: Path) -> None:
 #: many holds share it (`hold_cache`).
 _IN_USE: dict[Path, list[int]] = {}
 _IN_USE_LOCK = threading.Lock()
+#: Holds given up and not yet counted off `_IN_USE` (`_count_off_released_holds`). A `FeatureCache`'s hold is
+#: given up by its finalizer, which the garbage collector may run inside any allocation, also one made while
+#: this thread holds `_IN_USE_LOCK` in `hold_cache`: taking the lock there waited for ever (a test run's
+#: worker hung so). The finalizer only appends here; whoever holds the lock next counts it off.
+_RELEASED: list[Path] = []
 #: The holds a recipe's run takes (`hold_cache_for_the_run`) inside its `releasing_the_runs_holds` block,
 #: released when that block ends.
 _RUN_HOLDS: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
@@ -151,34 +156,54 @@ def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | N
     if fcntl is None:
         return None
     root = Path(root).absolute()
-    with _IN_USE_LOCK:
-        if root in _IN_USE:
-            _IN_USE[root][1] += 1
-        else:
-            try:
-                if create:
-                    _mark_root(root)
-                fd = os.open(root / MARKER, os.O_RDONLY | _NO_FOLLOW)
-            except OSError:  # (a link there is the first write's to replace: `_mark_root`)
-                return None
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH)  # (waits while a `cache clear` deletes: seconds)
-            except OSError:  # a file system without locks
-                os.close(fd)
-                return None
-            _IN_USE[root] = [fd, 1]
-    released = threading.Event()
+    try:
+        with _IN_USE_LOCK:
+            if root in _IN_USE:
+                _IN_USE[root][1] += 1
+            else:
+                try:
+                    if create:
+                        _mark_root(root)
+                    fd = os.open(root / MARKER, os.O_RDONLY | _NO_FOLLOW)
+                except OSError:  # (a link there is the first write's to replace: `_mark_root`)
+                    return None
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH)  # (waits while a `cache clear` deletes: seconds)
+                except OSError:  # a file system without locks
+                    os.close(fd)
+                    return None
+                _IN_USE[root] = [fd, 1]
+    finally:
+        _count_off_released_holds()  # (those a finalizer gave up while this thread held the lock)
+    released: list[bool] = []  # (not a threading.Event: its set() takes a lock of its own)
 
     def release() -> None:
-        with _IN_USE_LOCK:
-            if released.is_set() or root not in _IN_USE:
-                return
-            released.set()
-            _IN_USE[root][1] -= 1
-            if _IN_USE[root][1] == 0:
-                os.close(_IN_USE.pop(root)[0])  # (releases the lock)
+        if released:
+            return
+        released.append(True)
+        _RELEASED.append(root)
+        _count_off_released_holds()
 
     return release
+
+
+def _count_off_released_holds() -> None:
+    """Count the holds in `_RELEASED` off `_IN_USE`, closing a root's marker (its ``flock``) with its last
+    hold; never waits for `_IN_USE_LOCK`: where another thread (or this one, further up its stack) holds it,
+    that holder counts them off when it is done (`hold_cache` calls this after its block)."""
+    while _RELEASED:
+        if not _IN_USE_LOCK.acquire(blocking=False):
+            return
+        try:
+            while _RELEASED:
+                held = _IN_USE.get(_RELEASED[-1])
+                root = _RELEASED.pop()
+                if held is not None:
+                    held[1] -= 1
+                    if held[1] == 0:
+                        os.close(_IN_USE.pop(root)[0])  # (releases the lock)
+        finally:
+            _IN_USE_LOCK.release()
 
 
 @contextlib.contextmanager
