@@ -402,6 +402,23 @@ def test_a_quiet_rank_of_mlx_launch_does_not_outlive_a_launcher_killed_with_sigk
     assert not left, (f"processes {left} of the job outlived the launcher", err)
 
 
+def test_a_launcher_giving_up_on_a_running_job_leaves_the_watcher_to_end_it(monkeypatch):
+    # LauncherWatch.close() while the job runs (an error of the launcher's own): told "the job ended", the
+    # watcher would exit and leave the ranks training with nobody reading them. It ends the job's group as
+    # if the launcher had died (SIGTERM, then SIGKILL GRACE_S later).
+    from audiotrain.distributed import launcher_watch
+
+    monkeypatch.setattr(launcher_watch, "GRACE_S", 1.0)
+    job = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        launcher_watch.watch_over(job).close()
+        assert job.wait(timeout=30) != 0
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+
+
 def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_proc(
     tmp_path, monkeypatch, capfd
 ):

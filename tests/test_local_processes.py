@@ -81,12 +81,39 @@ def test_a_resumed_run_keeps_the_processes_its_checkpoint_was_written_by(auto):
     with pytest.raises(ValueError, match=r"on the CPU \(where MLX runs on the CPU\)"):
         plan(0, resumed_processes=2, on_cpu=False)  # a recipe without a device flag
     assert plan(1, resumed_processes=2) == LocalPlan(1)  # asked for: the resume check then says why not
+    # A batch changed at resume that 4 no longer divides: one process and the resume check's note, not 3
+    # processes (a count the checkpoint was not written by, taken without a word).
+    assert plan(0, batch=6, cores=4, resumed_processes=4) == LocalPlan(1)
 
 
 def test_every_batch_given_is_split(auto):
     assert plan(0, batch=(16, 6), cores=4).processes == 2  # the training and the evaluation batch
     with pytest.raises(ValueError, match=r"the batch \(16 and 6\) is split"):
         plan(4, batch=(16, 6))
+
+
+def test_clap_splits_its_training_and_evaluation_batch_between_the_processes(monkeypatch):
+    """--train.batch_size and --train.eval_batch_size are the whole job's: each of 2 ranks loads half of each
+    (a rank loading the whole eval batch would score val_loss, the early-stopping metric, on in-batch
+    contrastive batches twice the size: a score that depends on the process count)."""
+    from types import SimpleNamespace
+
+    from audiotrain.distributed import collectives
+    from audiotrain.recipes.clap import train as clap_train
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    monkeypatch.setenv(local.PROCESSES_ENV, "2")
+    monkeypatch.setattr(collectives, "world_size", lambda: 2)  # a rank of a 2-process job
+    monkeypatch.setattr(clap_train, "CaptionDataset", lambda clips, *a, **k: clips)
+    loaded = {}
+    monkeypatch.setattr(
+        clap_train, "make_loader", lambda clips, extractor, batch, *a: loaded.setdefault(clips[0], batch)
+    )
+    cfg = ClapRecipeConfig()
+    cfg.train.batch_size, cfg.train.eval_batch_size = 8, 6
+    bundle = SimpleNamespace(extractor=SimpleNamespace(truncation="fusion"), tokenizer=None)
+    clap_train._loaders(cfg, bundle, ["train"] * 16, ["eval"] * 12, ["eval"] * 12, 48000)
+    assert loaded == {"train": 4, "eval": 3}
 
 
 def test_a_launched_rank_that_is_alone_stops_with_the_reason(monkeypatch):
@@ -210,6 +237,8 @@ def test_two_local_processes_train_as_one_process_over_the_same_batch(tmp_path):
     # The run records what the user asked for: the whole batch, and automatic processes by default.
     recorded = json.loads((tmp_path / "two" / "config.json").read_text())["config"]
     assert recorded["batch_size"] == 8 and recorded["processes"] == 2
+    # and the count it trained in (--config RUN/config.json's advice to repeat it exactly names it)
+    assert json.loads((tmp_path / "two" / "config.json").read_text())["processes_used"] == 2
 
 
 @pytest.mark.slow
@@ -248,6 +277,47 @@ def test_the_command_line_names_what_cannot_be_done(tmp_path, capsys):
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # refused before any work
 
 
+class _Started(Exception):
+    pass
+
+
+def test_both_recipes_say_why_they_train_in_one_process(tmp_path, capsys, monkeypatch):
+    """README 'Every core': where there is no MPI or it fails, training runs in one process and prints why
+    (automatic processes on a many-core CPU would otherwise train in one without a word)."""
+    from audiotrain.recipes.chords import cli as chords
+    from audiotrain.recipes.clap import cli as clap
+
+    note = "training in one process on a 2-core CPU: no MPI found (a test's note); see README 'Every core'"
+
+    def started(*args, **kwargs):
+        raise _Started
+
+    for cli, training in ((chords, "run_training"), (clap, "run")):
+        monkeypatch.setattr(cli, "plan_local_processes", lambda *a, **k: LocalPlan(1, note=note))
+        monkeypatch.setattr(cli, training, started)
+    with pytest.raises(_Started):
+        chords.main([*TINY, "--run_dir", str(tmp_path / "run"), "--data.cache_dir", str(tmp_path / "cache")])
+    assert note in capsys.readouterr().err
+    with pytest.raises(_Started):
+        clap.main(["--preset", "quick_test", "--out", str(tmp_path / "clap"), "--demo.folder", str(tmp_path)])
+    assert note in capsys.readouterr().err
+
+
+def test_clap_refuses_a_process_count_that_does_not_divide_its_eval_batch(tmp_path, capsys, monkeypatch):
+    """Each rank would validate on 3 // 2 = 1 clip: a job's eval batch of 2, not the 3 asked for."""
+    from audiotrain.recipes.clap import cli as clap
+
+    def never(*args, **kwargs):
+        raise AssertionError("the ranks were started")
+
+    monkeypatch.setattr(clap, "run_local_job", never)
+    argv = ["--preset", "quick_test", "--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "demo")]
+    argv += ["--train.batch_size", "4", "--train.eval_batch_size", "3", "--train.processes", "2"]
+    assert clap.main(argv) == 2
+    assert "--train.processes 2: the batch (4 and 3) is split" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow
 def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
     args = ["--demo.folder", str(tmp_path / "cache"), "--demo.clips", "8", "--demo.width", "16",
@@ -267,6 +337,7 @@ def test_clap_fine_tuning_trains_in_two_local_processes(tmp_path):
     for diagnostic in ("OFFLINE DEMO", "demo data: ", "training on 6 clips", "\nmodel: "):
         assert done.stderr.count(diagnostic) == 1, (diagnostic, done.stderr[-3000:])
     assert (tmp_path / "run" / "hf_model" / "config.json").is_file()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["processes_used"] == 2
     # refused once, by the launching process, before any rank starts
     again = subprocess.run(
         [sys.executable, "-m", "audiotrain.recipes.clap", *args],

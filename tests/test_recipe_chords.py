@@ -2379,6 +2379,46 @@ def test_in_two_processes_the_feature_pass_counts_the_cache_before_any_song_is_c
     ), describe(ranks)
 
 
+def test_in_two_processes_each_song_is_computed_once_and_an_undecodable_one_is_dropped(tmp_path):
+    """The feature pass shares the songs between the ranks (rank r: songs r, r + 2, ...): a song no rank
+    computed would be computed later by every rank that reads it (two writing one cache entry), and its
+    audio's failure found only in training. A song that does not decode is dropped whichever rank's it is."""
+    from distributed import describe, run_ranks
+
+    for i in range(4):
+        sf.write(tmp_path / f"s{i}.wav", np.full(32000, 0.1, np.float32), 16000)
+    job = """
+        import sys
+        from pathlib import Path
+        import audiotrain
+        import numpy as np
+        from audiotrain.audio import AudioError
+        from audiotrain.datasets.chord_songs import SongEntry
+        from audiotrain.recipes.chords import data as chords_data
+
+        folder = Path(sys.argv[1])
+        songs = [SongEntry(f"s{i}", folder / f"s{i}.wav", folder / f"s{i}.lab") for i in range(4)]
+        computed = []
+
+        def feature_fn(path):
+            computed.append(path.stem)
+            if path.stem == "s1":
+                raise AudioError(path, "corrupt")
+            return np.ones((4, 8), np.float32)
+
+        splits = chords_data.SongSplits(songs[:2], songs[2:3], songs[3:], "4 songs")
+        kept, dropped = chords_data.drop_undecodable(splits, feature_fn, log=lambda line: None)
+        print("computed", ",".join(computed))
+        print("kept", [s.name for s in kept.train], len(dropped))
+        """
+    ranks = run_ranks(job, 2, args=[str(tmp_path)], timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in ranks), describe(ranks)
+    computed = [r.lines()[-2].split()[1].split(",") for r in ranks]
+    # (s1 is decoded once more, on every rank, for the reason the drop gives)
+    assert sorted(s for c in computed for s in c if s != "s1") == ["s0", "s2", "s3"], computed
+    assert all(r.lines()[-1] == "kept ['s0'] 1" for r in ranks), describe(ranks)
+
+
 def test_split_by_folder_keeps_each_albums_songs_in_one_part(tmp_path):
     """Every song of an album landed in train and test alike: the timbre of its production then inflated the
     test scores. --data.split_by folder keeps an album's songs together."""

@@ -143,6 +143,47 @@ def _last_json(results) -> list:
     return [json.loads(r.lines()[-1]) for r in results]
 
 
+def test_rank_0_alone_writes_to_loggers_checkpoints_and_removes_rotated_ones(tmp_path):
+    """Rank 0 alone writes (README "Data parallel"): every rank writing would have two ranks appending to one
+    log, swapping one checkpoint folder in, or removing the folder top-k rotates out while rank 0 writes the
+    new best. A logger with no rank guard of its own (log_metrics alone, Lightning's duck typing), the
+    rotation's removals and Trainer.save_checkpoint, which every rank calls (here each names its own path)."""
+    body = """
+from pathlib import Path
+from audiotrain import Trainer, seed_everything
+from audiotrain.distributed import collectives
+from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.callbacks import ModelCheckpoint
+from tasks import TinyClassifier, make_batches
+
+rank = collectives.rank()
+
+class Duck:
+    def log_metrics(self, metrics, step):
+        with open(f"logged-by-rank-{rank}.txt", "a") as f:
+            f.write(f"{step}\\n")
+
+removing = ckpt.remove_checkpoint
+def remove_checkpoint(path):
+    with open(f"removed-by-rank-{rank}.txt", "a") as f:
+        f.write(f"{path}\\n")
+    return removing(path)
+ckpt.remove_checkpoint = remove_checkpoint
+
+seed_everything(0)
+trainer = Trainer(max_epochs=3, enable_progress_bar=False, num_sanity_val_steps=0, logger=Duck(),
+                  log_every_n_steps=1, callbacks=[ModelCheckpoint(dirpath="ck", save_top_k=1)],
+                  default_root_dir="root")
+trainer.fit(TinyClassifier(), make_batches(16, batch_size=8))
+trainer.save_checkpoint(Path("saved") / f"by-rank-{rank}")
+print(json.dumps(rank))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [0, 1]
+    written = sorted(p.name for p in tmp_path.glob("*-by-rank-*"))
+    assert written == ["logged-by-rank-0.txt", "removed-by-rank-0.txt"], written
+    assert [p.name for p in (tmp_path / "saved").iterdir()] == ["by-rank-0"]
+
+
 def test_a_value_logged_in_a_hook_is_averaged_over_ranks_so_every_rank_decides_alike(tmp_path):
     # Each rank logs a number of its own (an F1 over its predictions, say). On rank 0 alone val_f1 never
     # improves (EarlyStopping would stop it after epoch 1, its best checkpoint would stay the first); the
