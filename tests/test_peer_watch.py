@@ -86,6 +86,18 @@ def test_a_peer_that_crashed_or_was_killed_ends_the_waiting_rank():
     assert "ended 1 s after rank 1 failed" in r0.stderr
 
 
+def test_a_rank_that_ends_by_itself_after_its_peer_failed_fails_naming_it():
+    # A collective in flight as the peer died can give a rank its own values as the job's (the ring "fails"
+    # its pending tasks): the rank then went on, ended within the grace, and exited 0 with a wrong result.
+    code = PREAMBLE.replace("STUCK", "3").replace("GRACE_S = 1.0", "GRACE_S = 60.0")
+    r0, r1 = run_ranks(code + "raise RuntimeError('rank 1 broke')\n", 2, timeout=40)
+    assert r1.returncode == 1 and r0.returncode == 1, describe([r0, r1])
+    assert "rank 0 went on" in r0.stdout  # it ended by itself, not by the watch
+    line = r0.stderr.strip().splitlines()[-1]
+    assert line.startswith("audiotrain: rank 0 failed: rank 1 failed while this rank ran"), line
+    assert line.endswith("(look for rank 1's message)"), line
+
+
 # MLX itself: small all_sums back to back, some evaluated asynchronously, as a trainer's step and its
 # logged means do. A peer killed mid-collective leaves rank 0 waiting forever in about half the tries
 # (0.32.4): "[ring] Too many send/recv errors. Failing pending tasks...", and an mx.eval that never returns.

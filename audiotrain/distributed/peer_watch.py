@@ -13,7 +13,10 @@ own, on the rank's address in the hostfile, and a daemon thread watches them. A 
 ``F`` when it failed (`failures` printed its ``audiotrain: rank N failed`` line). A connection that closes
 without a word is a rank that crashed or was killed. When a peer failed, this rank ends
 `PEER_FAILED_GRACE_S` later unless it has ended by then, with its own failure line: in the usual case its
-next collective raises first, and its traceback says where it was.
+next collective raises first, and its traceback says where it was. A rank that ends by itself (its script
+done) after a peer failed fails too, naming the peer: the collective in flight when the peer died may have
+returned this rank's own values as the job's (the ring "fails" its pending tasks, and the ``all_sum`` gives
+back what this rank put in), so what it did since is not the job's result, and its exit status must not be 0.
 
 Best effort: a peer that cannot be reached (a firewall that opens only the ring's ports) is not watched, and
 ``AUDIOTRAIN_PEER_WATCH=0`` turns the watch off for a rank.
@@ -76,7 +79,7 @@ def start(rank: int, exchange: Callable[[Any], list[Any]]) -> None:
     peers = {r: (o["host"], o["port"]) for r, o in enumerate(offers) if o is not None and r != rank}
     watch = threading.Thread(target=_WATCH.run, args=(peers,), name="audiotrain-peer-watch", daemon=True)
     watch.start()
-    atexit.register(say_how_this_rank_ends)
+    atexit.register(_at_exit)
     os.register_at_fork(after_in_child=_forget_in_child)
 
 
@@ -105,6 +108,21 @@ def say_how_this_rank_ends() -> None:
         _WATCH.say_goodbye()
 
 
+def _at_exit() -> None:
+    """This rank ends by itself (its script done, `sys.exit`): where a peer failed meanwhile, it ends as
+    failed, with a line naming that peer (`_PeerWatch.end_this_rank`); else it says goodbye."""
+    if _WATCH is None:
+        return
+    failed_peer = _WATCH.peer_that_failed()
+    if failed_peer is not None and not _WATCH.failed:
+        _WATCH.end_this_rank(
+            failed_peer,
+            f"rank {failed_peer} failed while this rank ran: a collective in flight when it did may have "
+            "given this rank its own values as the job's, so its results are not the job's",
+        )
+    _WATCH.say_goodbye()
+
+
 def _forget_in_child() -> None:
     # A forked child (a data loader's worker) must not keep the peers' connections open after this rank
     # dies, nor speak for it when it exits.
@@ -120,6 +138,7 @@ class _PeerWatch:
         self.token = token
         self.listener: socket.socket | None = listener
         self.failed = False
+        self.failed_peer: int | None = None  # the first peer that failed (an error, a crash, a kill)
         self.peers: dict[int, socket.socket] = {}
         self.lock = threading.Lock()
         self.said = False
@@ -142,18 +161,19 @@ class _PeerWatch:
             for peer, conn in watched.items():
                 if conn not in readable:
                     continue
-                try:
-                    word = conn.recv(1)
-                except OSError:
-                    word = b""
-                self._drop(peer)
-                if word != _BYE and failed_peer < 0:
+                with self.lock:
+                    word = self._hear(peer, conn)
+                if word is not None and word != _BYE and failed_peer < 0:
                     failed_peer, failed_at = peer, time.monotonic()
             if failed_peer >= 0 and time.monotonic() >= failed_at + PEER_FAILED_GRACE_S:
                 with self.lock:
                     if self.said:  # this rank is ending on its own
                         return
-                self._end_this_rank(failed_peer)
+                self.end_this_rank(
+                    failed_peer,
+                    f"ended {PEER_FAILED_GRACE_S:g} s after rank {failed_peer} failed, as it may wait forever "
+                    f"for rank {failed_peer} in a collective that rank left half done",
+                )
 
     def _connect(self, peers: dict[int, tuple[str, int]]) -> None:
         """Connect to the lower ranks, then take the higher ranks' connections, for `CONNECT_TIMEOUT_S`."""
@@ -197,11 +217,36 @@ class _PeerWatch:
             else:
                 self.peers[peer] = conn
 
-    def _drop(self, peer: int) -> None:
+    def peer_that_failed(self) -> int | None:
+        """The first peer heard to fail, looking once more (without waiting) at the peers still watched: a
+        failed peer's word can arrive just before this rank ends, before the watch's thread has read it."""
         with self.lock:
-            conn = self.peers.pop(peer, None)
-        if conn is not None:
-            conn.close()
+            if self.failed_peer is None and not self.said and self.peers:
+                with contextlib.suppress(OSError, ValueError):
+                    readable, _, _ = select.select(list(self.peers.values()), [], [], 0)
+                    for peer, conn in sorted(self.peers.items()):
+                        if conn in readable:
+                            self._hear(peer, conn)
+            return self.failed_peer
+
+    def _hear(self, peer: int, conn: socket.socket) -> bytes | None:
+        """Read the word of a `peer` whose connection is readable, and stop watching it; a word other than
+        ``B`` (``F``, or a close without a word) makes it the failed peer, if none failed before. None where
+        the word was read already (by the watch's thread or at exit: each reads under `lock`). Call it with
+        `lock` held; it does not wait."""
+        if self.peers.get(peer) is not conn:
+            return None
+        try:
+            word = conn.recv(1, socket.MSG_DONTWAIT)
+        except BlockingIOError:  # (nothing to read after all)
+            return None
+        except OSError:
+            word = b""
+        del self.peers[peer]
+        conn.close()
+        if word != _BYE and self.failed_peer is None:
+            self.failed_peer = peer
+        return word
 
     def say_goodbye(self) -> None:
         with self.lock:
@@ -223,7 +268,8 @@ class _PeerWatch:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def _end_this_rank(self, failed_peer: int) -> None:
+    def end_this_rank(self, failed_peer: int, why: str) -> None:
+        """End this rank at once (status 1) with ``audiotrain: rank N failed: <why> (look for ...)``."""
         from audiotrain.distributed.failures import FAILED_TAG
 
         self.failed = True
@@ -231,11 +277,7 @@ class _PeerWatch:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        line = (
-            f"{FAILED_TAG} {self.rank} failed: ended {PEER_FAILED_GRACE_S:g} s after rank {failed_peer} "
-            f"failed, as it may wait forever for rank {failed_peer} in a collective that rank left half done "
-            f"(look for rank {failed_peer}'s message)\n"
-        )
+        line = f"{FAILED_TAG} {self.rank} failed: {why} (look for rank {failed_peer}'s message)\n"
         with contextlib.suppress(OSError):
             os.write(2, line.encode())
         os._exit(1)
