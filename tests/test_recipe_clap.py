@@ -2772,26 +2772,8 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
                 f"export another checkpoint with: {shell_command(*export_command())} --checkpoint {last}"
                 in (capsys.readouterr().out)
             )
-    imported = tmp_path / "host" / "checkpoints" / "imported"
-    shutil.copytree(tmp_path / "own" / "checkpoints" / "last", imported)
-    capsys.readouterr()
-    assert clap.main(["export", "--checkpoint", str(imported), "--out", str(tmp_path / "exported")]) == 2
-    error = capsys.readouterr().err
-    assert f"cannot export {imported}: it was trained from {own_model.resolve()}" in error
-    assert "max_length_s" in error and "pass --run with the run folder" in error
-    assert not (tmp_path / "exported").exists()
-    # With --run naming its own run, it exports with its own front end.
-    argv = [
-        "export",
-        "--checkpoint",
-        str(imported),
-        "--run",
-        str(tmp_path / "own"),
-        "--out",
-        str(tmp_path / "e"),
-    ]
-    assert clap.main(argv) == 0
-    assert json.loads((tmp_path / "e" / "preprocessor_config.json").read_text())["max_length_s"] != 2.0
+    exported = _own_checkpoint_in_hosts_run_exports_only_with_run(tmp_path, capsys, own_model, "max_length_s")
+    assert json.loads((exported / "preprocessor_config.json").read_text())["max_length_s"] != 2.0
 
 
 def test_a_checkpoint_copied_into_a_run_of_another_tokenizer_is_not_exported_with_it(tmp_path, capsys):
@@ -2813,13 +2795,30 @@ def test_a_checkpoint_copied_into_a_run_of_another_tokenizer_is_not_exported_wit
                 "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
                 "--train.progress_bar", "false", "--dataset.num_workers", "0"]  # fmt: skip
         assert clap.main(argv) == 0
+    exported = _own_checkpoint_in_hosts_run_exports_only_with_run(
+        tmp_path, capsys, own_model, "its config.json or tokenizer files differ"
+    )
+    merges = json.loads((exported / "tokenizer.json").read_text())["model"]["merges"]
+    assert merges == json.loads((own_model / "tokenizer.json").read_text())["model"]["merges"]
+
+
+def _own_checkpoint_in_hosts_run_exports_only_with_run(
+    tmp_path: Path, capsys, own_model: Path, differs: str
+) -> Path:
+    """The last checkpoint of run `own` (trained from `own_model`) copied into run `host`'s checkpoints/:
+    its export is refused, naming what `differs` and --run, and nothing is written; with --run naming its
+    own run it is exported (to the folder returned)."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
     imported = tmp_path / "host" / "checkpoints" / "imported"
     shutil.copytree(tmp_path / "own" / "checkpoints" / "last", imported)
     capsys.readouterr()
     assert clap.main(["export", "--checkpoint", str(imported), "--out", str(tmp_path / "exported")]) == 2
     error = capsys.readouterr().err
     assert f"cannot export {imported}: it was trained from {own_model.resolve()}" in error
-    assert "its config.json or tokenizer files differ" in error and "pass --run with the run folder" in error
+    assert differs in error and "pass --run with the run folder" in error
     assert not (tmp_path / "exported").exists()
     argv = [
         "export",
@@ -2831,8 +2830,7 @@ def test_a_checkpoint_copied_into_a_run_of_another_tokenizer_is_not_exported_wit
         str(tmp_path / "e"),
     ]
     assert clap.main(argv) == 0
-    exported = json.loads((tmp_path / "e" / "tokenizer.json").read_text())["model"]["merges"]
-    assert exported == json.loads((own_model / "tokenizer.json").read_text())["model"]["merges"]
+    return tmp_path / "e"
 
 
 @pytest.mark.parametrize("field", ["pretrained", "data"])
