@@ -533,6 +533,40 @@ def test_breaking_out_early_and_gc_stop_the_workers():
         assert no_loader_workers_left(), worker_type
 
 
+def test_a_loader_collected_while_its_thread_worker_takes_a_task_does_not_hang_the_worker(monkeypatch):
+    """The garbage collector runs in whatever thread allocates, also in a thread worker that holds its task
+    queue's lock (taking its next task): a loader collected there closed its persistent workers from that
+    worker, and the close waited for that lock, held further up the worker's own stack, for ever. The
+    collector is made to run at that point here; the worker goes on, and ends."""
+    import queue
+
+    from audiotrain.data import workers
+
+    collect_in_worker: list[bool] = []
+
+    class CollectingQueue(queue.Queue):
+        def _get(self):  # (runs with the queue's lock held)
+            if collect_in_worker and threading.current_thread().name.startswith("audiotrain-data"):
+                collect_in_worker.pop()
+                gc.collect()  # (as an allocation here may)
+            return super()._get()
+
+    monkeypatch.setattr(workers, "queue", type("queue", (), {"Queue": CollectingQueue, "Empty": queue.Empty}))
+    loader = DataLoader(
+        Squares(4), batch_size=2, num_workers=1, worker_type="thread", persistent_workers=True
+    )
+    assert len(list(loader)) == 2
+    pool = loader._pool
+    (worker,) = pool._workers
+    loader.cycle = loader  # (unreachable only through the collector, as a run's objects often are)
+    del loader
+    collect_in_worker.append(True)
+    pool.submit(0, np.arange(2), seed=0, epoch=1)  # the worker takes it, and collects the loader meanwhile
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the worker waited for ever for the lock of its own task queue"
+    assert pool.closed and not collect_in_worker
+
+
 class HoldsFourMegabytes(Squares):
     """A dataset with 4 MB of data; each sample is the largest bytes object still referenced in its worker."""
 

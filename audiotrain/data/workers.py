@@ -1064,8 +1064,8 @@ class WorkerPool:
         self._buffer.clear()
         self._drop_queued_tasks()
 
-    def _drop_queued_tasks(self) -> None:
-        for q in self._task_qs:
+    def _drop_queued_tasks(self, queues: list | None = None) -> None:
+        for q in self._task_qs if queues is None else queues:
             try:
                 while True:
                     q.get_nowait()
@@ -1080,13 +1080,23 @@ class WorkerPool:
         (`_end_thread_workers_at_exit`). Processes get up to
         ``timeout`` s to exit, then are killed, so none is left behind.
         """
+        self._close(timeout, in_finalizer=False)
+
+    def _close(self, timeout: float, in_finalizer: bool) -> None:
+        """`close`; ``in_finalizer``: the garbage collector runs it, inside an allocation of any thread, also
+        one that holds the lock of one of this pool's task queues further up its stack (a thread worker
+        taking its next task, the feeder thread of a process worker's queue): a queue whose lock is not
+        free at once is left alone then, never waited for (waiting would wait for ever). Its worker still
+        ends: a thread worker sees the stop flag after its current task or within `_WORKER_POLL_S`, a
+        process worker is killed after ``timeout`` s."""
         if self._closed:
             return
-        self._closed = True
+        self._closed = True  # (before the stop's set(), whose lock an allocation there may need again)
         if self._stop is not None:
-            self._stop.set()
-        self._drop_queued_tasks()
-        for q in self._task_qs:
+            self._stop.set()  # (its lock is taken only inside the Event's own methods, never by a caller)
+        queues = [q for q in self._task_qs if not in_finalizer or _free_at_once(_lock_of(q))]
+        self._drop_queued_tasks(queues)
+        for q in queues:
             try:
                 q.put(None)
             except (OSError, ValueError):
@@ -1110,7 +1120,8 @@ class WorkerPool:
                     w.join(1.0)
             for q in [*self._task_qs, self._result_q]:
                 q.cancel_join_thread()
-                q.close()
+                if q is self._result_q or q in queues:  # (`close` takes the lock a put takes)
+                    q.close()
             if stop is not None:
                 self._buffer.clear()
                 raise stop
@@ -1124,7 +1135,7 @@ class WorkerPool:
         owner acts on it (a fit aborts before its save: `StopRequests.request`; `stop_at_once` raises it as
         its block ends). A plain KeyboardInterrupt (Python's own handler) goes on, as any exception."""
         try:
-            self.close()
+            self._close(_JOIN_TIMEOUT_S, in_finalizer=True)
         except KeyboardInterrupt as stop:
             from audiotrain.train.interrupt import SignalInterrupt  # (loaded: its handler raised it)
 
@@ -1137,6 +1148,21 @@ class WorkerPool:
                 self._result_q.get_nowait()
         except (queue.Empty, OSError, ValueError, EOFError):
             pass
+
+
+def _lock_of(q: Any) -> Any:
+    """The lock a put to task queue ``q`` takes (a `queue.Queue`'s mutex; a multiprocessing queue's
+    buffer lock, which its feeder thread holds too while it waits for the next task)."""
+    return q.mutex if isinstance(q, queue.Queue) else q._notempty
+
+
+def _free_at_once(lock: Any) -> bool:
+    """Whether ``lock`` is free now: taken without waiting and given back. Where it is, no frame of this
+    thread holds it, so taking it again cannot wait for this thread itself."""
+    if not lock.acquire(blocking=False):
+        return False
+    lock.release()
+    return True
 
 
 # The pools of thread workers and their threads, closed and waited for at interpreter exit (a closed pool
