@@ -2,6 +2,7 @@
 chord recipe trains as one process over the combined batch."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,25 @@ def _launch(module: str, args: list[str], tmp_path):
     results = run_ranks(code, 2, args=args, timeout=300, cwd=tmp_path)
     assert all(r.returncode == 0 for r in results), describe(results)
     return results
+
+
+#: The chord recipe's command line (argv[2:]), each rank appending "FUNCTION RANK" to the file argv[1] as it
+#: scores the held-out songs or reports the scores to the loggers.
+SCORED_BY_RANK = """
+import os, sys
+from audiotrain.recipes.chords import cli, train
+scored_by = sys.argv[1]
+def noting(name):
+    function = getattr(train, name)
+    def noted(*args, **kwargs):
+        with open(scored_by, "a") as file:
+            file.write(f"{name} {os.environ['MLX_RANK']}\\n")
+        return function(*args, **kwargs)
+    setattr(train, name, noted)
+for name in ("_evaluate_held_out", "_report_to_loggers"):
+    noting(name)
+sys.exit(cli.main(sys.argv[2:]))
+"""
 
 
 @pytest.mark.slow
@@ -172,6 +192,27 @@ def test_chord_cv_on_two_ranks_trains_each_fold_together_and_rank_0_scores_them(
     scores = json.loads((tmp_path / "cv" / "cv_scores.json").read_text())
     assert len(scores["folds"]) == 2, scores
     assert all((tmp_path / "cv" / f"fold{k}" / "evaluation").is_dir() for k in (0, 1))
+
+
+@pytest.mark.slow
+def test_a_two_rank_run_whose_held_out_evaluation_was_cut_short_has_rank_0_alone_finish_it(tmp_path):
+    """The resume that scores the test songs of a run whose training ended and whose evaluation a stop or
+    a kill cut short (`evaluate_trained_run`) joins every rank for the songs, then rank 0 alone writes
+    evaluation/, the loggers' test scores and the report: rank 1 writing them too would race it."""
+    flags = [*CHORDS, "--num_epochs", "1", "--batch_size", "2", "--data.cache_dir", str(tmp_path / "cache")]
+    run_dir = tmp_path / "run"
+    _launch("audiotrain.recipes.chords", [*flags, "--run_dir", str(run_dir)], tmp_path)
+    shutil.rmtree(run_dir / "evaluation")  # (as a kill as the evaluation began leaves it)
+    resume = [*flags, "--run_dir", str(run_dir), "--resume", str(run_dir / "checkpoints" / "last")]
+    ranks = run_ranks(
+        SCORED_BY_RANK, 2, args=[str(tmp_path / "scored-by"), *resume], timeout=300, cwd=tmp_path
+    )
+    assert all(r.returncode == 0 for r in ranks), describe(ranks)
+    assert "its training ended earlier; its held-out songs are scored now" in ranks[0].stderr, describe(ranks)
+    assert "trained 1 epoch" not in ranks[0].stderr  # (nothing was trained again)
+    assert "held-out songs" in ranks[0].stdout and ranks[1].stdout.strip() == "", ranks[1].stdout
+    assert (tmp_path / "scored-by").read_text() == "_evaluate_held_out 0\n_report_to_loggers 0\n"
+    assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
 @pytest.mark.slow
