@@ -1187,6 +1187,31 @@ def test_resume_refuses_another_demo_song_count_before_rendering_naming_the_flag
     assert not other.exists()
 
 
+def test_resume_names_a_recorded_demo_setting_no_flag_gives(tiny_run, tmp_path, capsys):
+    """A hand-edited checkpoint whose demo seed is '' was advised "Resume with --data.demo_seed ,", a command
+    that cannot be typed: the record's field is named in place of a flag."""
+    root, run_dir = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    state_file = copy / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["module_state"]["chord_recognition"]["songs"]["demo"]["demo_seed"] = ""
+    state_file.write_text(json.dumps(state))
+    capsys.readouterr()
+    argv = _demo_resume(
+        tmp_path, root, "--run_dir", str(copy), "--resume", str(copy / "checkpoints" / "last")
+    )
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Resume with" not in err, err
+    assert (
+        f"its demo songs were made with data.demo_seed '' ({state_file}: "
+        "module_state.chord_recognition.songs.demo.demo_seed), a value no flag gives (demo_seed must be an "
+        "integer"
+    ) in err, err
+    assert "start a new run folder with --init_from" in err, err
+
+
 def test_resume_accepts_the_same_mix_spelled_otherwise(tiny_run, tmp_path):
     # Shares, not spellings, decide which style each demo song has: 2:2:2 makes the songs 1:1:1 made.
     root, run_dir = tiny_run

@@ -208,6 +208,8 @@ def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig
         for k in demo_before
         if k in demo_now and not _same_setting(k, demo_before[k], demo_now[k], data.demo_songs)
     ]
+    for k in changed:
+        _check_recorded_setting(folder, state, k, demo_before[k], init_from)
     if changed:
         flags = " ".join(f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k != "generators")
         raise ValueError(
@@ -461,6 +463,38 @@ def _same_setting(key: str, before: Any, now: Any, n_songs: int) -> bool:
     return list(shares_before) == list(shares_now) and assign_demo_styles(
         n_songs, tuple(shares_before.values())
     ) == assign_demo_styles(n_songs, tuple(shares_now.values()))
+
+
+def _check_recorded_setting(
+    folder: Path, state: dict[str, Any], key: str, value: Any, init_from: str
+) -> None:
+    """Refuse a demo setting that checkpoint `folder` (its trainer state `state`) records as `value`, a value
+    no flag can give (a hand-edited or damaged record): the advice to resume with ``--data.KEY VALUE`` would
+    then be one the command line refuses (``--data.demo_seed ,`` for an empty seed). Named by its field."""
+    if key == "generators":  # (no flag: checked apart, `check_resume_demo_generators`)
+        return
+    try:
+        ChordDataConfig(**{key: tuple(value) if isinstance(value, list) else value})
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"its demo songs were made with {_setting(key)} {value!r} "
+            f"({_recorded_field(folder, state, key)}), "
+            f"a value no flag gives ({error}): restore that record, or start a new run folder with "
+            f"{init_from} to train on the songs as they are now from its weights"
+        ) from None
+
+
+def _recorded_field(folder: Path, state: dict[str, Any], key: str) -> str:
+    """The file and field where checkpoint `folder` (its trainer state `state`) records demo setting `key`:
+    the checkpoint's run settings for the counts and the split, its song record for the rest, or for a
+    checkpoint older than that record its run folder's ``config.json`` (`stored_song_record`)."""
+    state_file = folder / ckpt.STATE_FILE
+    if key in DEMO_SPLIT_SETTINGS and key in ((state.get(RUN_CONFIG_KEY) or {}).get("data") or {}):
+        return f"{state_file}: {RUN_CONFIG_KEY}.data.{key}"
+    songs = (stored_settings(folder, state) or {}).get("songs")
+    if isinstance(songs, dict) and "names_sha256" in songs:
+        return f"{state_file}: module_state.{CHECKPOINT_KEY}.songs.demo.{key}"
+    return f"{folder.parent.parent / 'config.json'}: config.data.{key}"
 
 
 def _setting(key: str) -> str:
