@@ -2134,6 +2134,22 @@ def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path,
     assert clap.main([*argv, "--train.epochs", "2", "--resume", str(last)]) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"{state_file}: model.front_end is [1, 2], not an object of front-end settings" in line, line
+    # A recorded front-end value no front end has, or one deleted: the record is named, not the model folder
+    # as changed since (nor --run suggested).
+    front_end = intact["model"]["front_end"]
+    lacking = {k: v for k, v in front_end.items() if k != "fft_window_size"}
+    for damaged, named in (
+        ({**front_end, "padding": 1e308}, "model.front_end: padding: expected a string, got 1e+308"),
+        ({**front_end, "hop_length": "inf"}, "model.front_end: hop_length: expected an integer, got 'inf'"),
+        (lacking, "model.front_end lacks fft_window_size"),
+    ):
+        state_file.write_text(json.dumps({**intact, "model": {**intact["model"], "front_end": damaged}}))
+        assert clap.main(["export", "--checkpoint", str(last), "--out", str(tmp_path / "e")]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"{state_file}: {named} (edited by hand?)" in line and "--run" not in line, line
+    assert clap.main([*argv, "--train.epochs", "2", "--resume", str(last)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert f"{state_file}: model.front_end lacks fft_window_size" in line and "changed" not in line, line
     state_file.write_text(json.dumps(intact))
 
     settings = model / "preprocessor_config.json"

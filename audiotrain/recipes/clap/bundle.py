@@ -353,7 +353,23 @@ def checked_model_record(folder: Path, state: dict[str, Any]) -> dict[str, Any] 
                 f"{where}.{key} is {record[key]!r}, not {what} (edited by hand?); restore the checkpoint's "
                 "trainer_state.json"
             )
+    if record.get("front_end"):
+        _check_recorded_front_end(record["front_end"], f"{where}.front_end")
     return record
+
+
+def _check_recorded_front_end(front_end: dict[str, Any], where: str) -> None:
+    """Refuse a recorded front end that no front end makes (a padding of 1e308, a hop_length of inf): compared
+    with the model folder's, it read as that folder's front end having changed since (and, in an export,
+    suggested --run), while the damage is in the checkpoint's record, field `where`."""
+    from audiotrain.features.clap import ClapFeatureExtractor
+
+    try:
+        ClapFeatureExtractor.from_dict(front_end, source=where)
+    except (TypeError, ValueError) as error:
+        raise ckpt.CheckpointError(
+            f"{error} (edited by hand?); restore the checkpoint's trainer_state.json"
+        ) from None
 
 
 def _model_differs(folder: Path, state: dict[str, Any], bundle: Bundle) -> str | None:
@@ -371,6 +387,14 @@ def _model_differs(folder: Path, state: dict[str, Any], bundle: Bundle) -> str |
     if not same:
         return "model"
     old_front, extractor = before.get("front_end") or {}, bundle.extractor
+    # A setting the record lacks was refused as the folder's changed from None (a deleted fft_window_size);
+    # a record without front end at all is older than it and passes.
+    lacking = [k for k, v in now["front_end"].items() if old_front and k not in old_front and v is not None]
+    if lacking:
+        raise ckpt.CheckpointError(
+            f"{folder / ckpt.STATE_FILE}: {MODEL_KEY}.front_end lacks {', '.join(lacking)} "
+            "(edited by hand?); restore the checkpoint's trainer_state.json"
+        )
     changed = [
         f"{extractor.field_name(k)} {old_front.get(k)!r} → {v!r}"
         for k, v in now["front_end"].items()
