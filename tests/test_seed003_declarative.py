@@ -717,6 +717,52 @@ def test_cv_with_a_predict_step_that_cannot_take_the_batches_fails_before_fold_0
     np.testing.assert_array_equal(checked.oof, unchecked.oof)
 
 
+def test_cv_checks_predict_step_at_the_trainers_precision_before_fold_0_trains(tmp_path):
+    """The check before fold 0 ran predict_step in float32 whatever training.precision said (a mutation
+    sweep): one that cannot take bfloat16 passed it and failed after fold 0 had trained."""
+    from audiotrain import create_trainer
+
+    class InvertsGram(TinyNet):
+        def predict_step(self, batch, batch_idx):
+            out = self(batch[0])
+            return mx.linalg.inv(out.T @ out + mx.eye(3, dtype=out.dtype), stream=mx.cpu)  # (float32 only)
+
+    trainer = create_trainer(InvertsGram(), "quick_test", run_dir=tmp_path / "cv", precision="bf16-mixed")
+    with pytest.raises(ValueError, match=r"float32 or float64.*bfloat16"):
+        trainer.train_with_cv(Points(), folds=2, log=lambda s: None)
+    assert not (tmp_path / "cv").exists()
+
+
+@pytest.mark.parametrize(
+    "bias_correction, first_step", [(True, 1.0), (False, (1 - 0.9) / (1 - 0.999) ** 0.5)]
+)
+def test_adamw_bias_correction_sets_the_size_of_the_first_update(tmp_path, bias_correction, first_step):
+    # optimizer.bias_correction dropped on the way to optim.AdamW left MLX's default, no correction: a first
+    # step of ~3.16 x the learning rate where torch's AdamW takes 1 x (a mutation sweep).
+    from audiotrain import create_trainer
+
+    model = TinyNet()
+    before = np.array(model.linear.weight)
+    trainer = create_trainer(
+        model,
+        "quick_test",
+        optimizer={
+            "type": "adamw",
+            "learning_rate": 1e-3,
+            "weight_decay": 0.0,
+            "bias_correction": bias_correction,
+        },
+        scheduler={"type": "constant", "warmup_ratio": 0.0},
+        num_epochs=1,
+        limit_train_batches=1,
+        batch_size=8,
+        run_dir=tmp_path / "run",
+    )
+    trainer.train(Points(), Points())
+    step = np.abs(np.array(model.linear.weight) - before)
+    assert step.max() == pytest.approx(1e-3 * first_step, rel=0.02), step
+
+
 def test_a_constant_schedule_warms_up_first(tmp_path):
     from audiotrain import create_trainer
 
