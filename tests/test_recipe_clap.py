@@ -2909,6 +2909,25 @@ def test_a_run_record_says_how_many_processes_trained_it_and_a_resume_records_it
     capsys.readouterr()
 
 
+def test_config_json_records_the_epochs_and_caption_length_the_run_resolved(tmp_path, capsys):
+    # Unset, --train.epochs and --dataset.max_tokens are resolved by the run (the demo's 25 epochs, LAION's 77
+    # tokens); config.json and the checkpoint's run_config must hold those values, not null, so a resume or a
+    # rerun from config.json keeps them whatever later defaults say.
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, DEMO_EPOCHS
+    from audiotrain.train import checkpoint as ckpt
+
+    run = tmp_path / "run"
+    argv = _tiny_demo_argv(tmp_path, run)
+    for flag in ("--train.epochs", "--dataset.max_tokens"):
+        del argv[argv.index(flag) : argv.index(flag) + 2]
+    assert clap.main([*argv, "--train.max_steps", "1"]) == 0
+    capsys.readouterr()
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert (config["train"]["epochs"], config["dataset"]["max_tokens"]) == (DEMO_EPOCHS, DEFAULT_MAX_TOKENS)
+    assert ckpt.read_state(run / "checkpoints" / "last")["run_config"] == config
+
+
 def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(tmp_path, capsys):
     # Resumed with only --out and --resume (as README shows it), the run took today's defaults: another
     # batch size, learning rate and demo set, and rewrote config.json with them.
