@@ -6,6 +6,7 @@ import warnings
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.clap import cli as clap
+from audiotrain.train.checkpoint import read_state
 from audiotrain.train.loggers import LoggerWarning
 
 import pytest
@@ -87,7 +88,7 @@ def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger
 def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, logger_env, capsys):
     out = tmp_path / "run"
     argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
-            "--logger", "mlflow", "--logger.experiment", "clap-e2e"]  # fmt: skip
+            "--logger", "mlflow,tensorboard", "--logger.experiment", "clap-e2e"]  # fmt: skip
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
         assert clap.main(argv) == 0
@@ -103,6 +104,17 @@ def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, logger_
     assert any(a.startswith("checkpoints/") for a in run["artifacts"])  # the best checkpoint
     assert any(k.startswith("retrieval_after/") for k in run["metrics"])
     assert any(k.startswith("retrieval_before/") for k in run["metrics"])
+    # Before and after are logged at the run's last step, where a curve of them belongs, not at step 0.
+    last_step = read_state(out / "checkpoints" / "last")["progress"]["global_step"]
+    scalars = read_scalars(out / "tensorboard" / "version_0")
+    scored = {
+        tag: points
+        for tag, points in scalars.items()
+        if tag.startswith(("retrieval_before/", "retrieval_after/"))
+    }
+    assert (
+        scored and {step for points in scored.values() for step, _ in points} == {last_step} and last_step > 0
+    )
 
 
 def test_logger_settings_come_from_flags_and_config_files_and_are_checked(tmp_path, capsys):
