@@ -2679,6 +2679,30 @@ def test_a_full_disk_during_an_export_is_one_line_naming_the_folder_and_keeps_th
     assert [p.name for p in out.iterdir()] == ["config.json"]
 
 
+def test_an_export_whose_final_rename_fails_puts_the_earlier_export_back(tmp_path, monkeypatch):
+    # The earlier export is moved aside before the new one is renamed in; where that rename fails (a
+    # permission or a network share refusing it), hf_model/ must hold the earlier export again, not nothing.
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    out = tmp_path / "hf_model"
+    out.mkdir()
+    (out / "config.json").write_text('{"earlier": true}')
+    monkeypatch.setattr(clap_bundle, "export_bundle", lambda bundle, folder: folder.mkdir())
+    rename = os.replace
+
+    def refuses_the_new_export(source, target):
+        if Path(source).name.startswith(".hf_model.tmp-"):
+            raise PermissionError(13, "Permission denied", str(target))
+        rename(source, target)
+
+    monkeypatch.setattr(os, "replace", refuses_the_new_export)
+    with pytest.raises(PermissionError):
+        clap_bundle.replace_export(None, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hf_model"]  # nothing hidden left beside it
+    assert [p.name for p in out.iterdir()] == ["config.json"]
+    assert (out / "config.json").read_text() == '{"earlier": true}'
+
+
 def test_an_export_whose_checkpoint_a_save_replaces_midway_is_of_one_save(demo_run, tmp_path, monkeypatch):
     """Its state (the model's settings, its epoch) was read from one save of a running fit and its weights
     from the next, without a word."""
