@@ -1165,6 +1165,7 @@ def test_zero_shot_labels_that_miss_the_clips_labels_are_refused_before_the_run_
         ("--train.eval_batch_size", "1", "train.eval_batch_size"),
         ("--dataset.prompt_template", "the sound of a thing", "dataset.prompt_template"),
         ("--dataset.prompt_template", "{} or {}", "dataset.prompt_template"),
+        ("--dataset.prompt_template", "{0} or {0}", "dataset.prompt_template"),  # the class twice
         ("--dataset.prompt_template", "a {kind} sound", "dataset.prompt_template"),
     ],
 )
