@@ -1731,6 +1731,9 @@ def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     exact = chance_levels({**results, "eval_captions_per_clip": uneven})
     assert exact["audio_to_text_mAP@10"] == pytest.approx(chance_scores(uneven)["audio_to_text_mAP@10"])
     assert exact["audio_to_text_mAP@10"] != pytest.approx(chance["audio_to_text_mAP@10"], abs=1e-3)
+    # val_mAP@10 (the per-epoch plot's score) is the mean of both directions, and so is its chance line.
+    both = (exact["text_to_audio_mAP@10"], exact["audio_to_text_mAP@10"])
+    assert exact["mAP@10"] == pytest.approx(sum(both) / 2) and both[0] != pytest.approx(both[1], abs=1e-3)
     history = {"epoch": [0, 1], "train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7], "val_mAP@10": [0.2, 0.3]}
     written = write_plots(history, results, tmp_path / "plots")
     assert sorted(p.name for p in written) == ["loss.png", "retrieval.png", "retrieval_per_epoch.png"]
