@@ -193,3 +193,25 @@ def test_zero_shot_scores_the_labelled_clips_when_some_have_no_label():
     )
     assert scores["n_classes"] == 2
     assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
+
+
+def test_retrieval_is_scored_at_each_validation_but_not_in_the_sanity_check():
+    # The sanity check's few batches before training are no validation: a full retrieval scoring there would
+    # cost one more pass over the evaluation clips and send an untrained val_mAP@10 to the loggers at step 0.
+    from types import SimpleNamespace
+
+    from audiotrain.recipes.clap.evaluate import RetrievalEvaluation
+
+    scored, logged = [], []
+    callback = RetrievalEvaluation(lambda: scored.append(1) or {"mAP@10": 0.5}, keys=("mAP@10",))
+    trainer = SimpleNamespace(
+        sanity_checking=True,
+        global_step=0,
+        callback_metrics={},
+        log_metrics=lambda metrics, step: logged.append((metrics, step)),
+    )
+    callback.on_validation_end(trainer, None)
+    assert (scored, trainer.callback_metrics, logged) == ([], {}, [])
+    trainer.sanity_checking, trainer.global_step = False, 3
+    callback.on_validation_end(trainer, None)
+    assert trainer.callback_metrics == {"val_mAP@10": 0.5} and logged == [({"val_mAP@10": 0.5}, 3)]
