@@ -539,6 +539,21 @@ def test_laion_configs_build_with_transformers_parameter_count(name, tmp_path):
     assert ClapConfig.from_dict(written) == config
 
 
+def test_a_config_keeps_its_logit_scale_init_and_first_eos_and_names_its_sections():
+    # A config.json's logit_scale_init_value must be read (not the default 1/0.07 written back on export), an
+    # eos_token_id list (as generation configs give) means its first item, and the written sections name
+    # their model_type, as transformers' own save_pretrained writes them.
+    data = {"logit_scale_init_value": 10.0, "text_config": {"eos_token_id": [2, 7]}, "audio_config": {}}
+    config = ClapConfig.from_dict(data)
+    assert (config.logit_scale_init_value, config.text_config.eos_token_id) == (10.0, 2)
+    written = config.to_dict()
+    assert written["logit_scale_init_value"] == 10.0 and written["text_config"]["eos_token_id"] == 2
+    assert [written[k]["model_type"] for k in ("text_config", "audio_config")] == [
+        "clap_text_model",
+        "clap_audio_model",
+    ]
+
+
 @pytest.mark.parity
 def test_config_matches_transformers_defaults():
     require("torch")
