@@ -393,6 +393,21 @@ def test_a_list_of_generators_gives_each_clip_its_own_crops_whatever_its_batch()
     np.testing.assert_array_equal(together[1], alone[0])
 
 
+def test_a_random_crop_may_start_at_any_sample_a_window_fits_as_transformers_draws_it():
+    """rand_trunc in training draws its start from [0, len - window] with one randint, as transformers does, so
+    a seeded RandomState gives transformers' crop; a clip one sample over the window starts at 0 or 1."""
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    window = unfused.nb_max_samples
+    wave = _signal(11.0)[: window + 1].astype(np.float64)
+    starts = set()
+    for seed in range(8):
+        start = np.random.RandomState(seed).randint(0, 2)  # transformers' draw for this clip
+        got = unfused([wave], rng=np.random.RandomState(seed), train=True)["input_features"][0, 0]
+        np.testing.assert_array_equal(got, unfused.log_mel(wave[start : start + window]).astype(np.float32))
+        starts.add(start)
+    assert starts == {0, 1}
+
+
 def test_fusion_views_of_clips_just_over_the_window_without_transformers():
     """The fusion cases `test_matches_transformers_including_random_crops` pins only where transformers is
     installed: a clip longer than the window by less than a hop is one view four times and not marked
