@@ -2279,6 +2279,16 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
     line = _one_error_line(capsys.readouterr().err)
     assert "the front end of" in line and "frequency_max 14000 → 8000" in line
     assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before  # nothing written
+    # Every front-end setting counts, truncation too (a fused model's run resumed after its folder's
+    # preprocessor_config.json was set to rand_trunc: the record says fusion, this front end does not).
+    state_file = run / "checkpoints" / "last" / "trainer_state.json"
+    intact = state_file.read_text()
+    state = json.loads(intact)
+    state["model"]["front_end"]["truncation"] = "fusion"
+    state_file.write_text(json.dumps(state))
+    assert clap.main([*resume, "--pretrained", str(moved)]) == 2
+    assert "truncation 'fusion' → 'rand_trunc'" in _one_error_line(capsys.readouterr().err)
+    state_file.write_text(intact)
     assert clap.main([*resume, "--pretrained", str(moved)]) == 0  # the same model elsewhere resumes
 
 
