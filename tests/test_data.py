@@ -567,6 +567,58 @@ def test_a_loader_collected_while_its_thread_worker_takes_a_task_does_not_hang_t
     assert pool.closed and not collect_in_worker
 
 
+def test_a_loader_collected_in_its_process_workers_feeder_thread_does_not_hang_that_thread(monkeypatch):
+    """A process worker's task queue sends its tasks from a feeder thread, which holds the queue's buffer
+    lock while it starts waiting for the next task (the wait allocates there, so the collector may run): a
+    loader collected there closed its persistent workers from that thread, and the close's put of the
+    workers' stop waited for that lock, held further up the same thread's stack, for ever. The collector
+    is made to run at that point here; the feeder goes on, and the worker process is ended."""
+    from audiotrain.data import workers
+
+    collect_in_feeder: list[bool] = []
+    collected = threading.Event()
+    feeder_lock = threading.Lock()
+
+    class CollectingCondition(threading.Condition):
+        def wait(self, timeout=None):  # (the feeder calls it with the lock held, when no task is left)
+            if collect_in_feeder and threading.current_thread().name == "QueueFeederThread":
+                collect_in_feeder.pop()
+                gc.collect()  # (as the allocation of the wait's own lock, below, may)
+                collected.set()
+            return super().wait(timeout)
+
+    class CollectingContext:
+        """Spawns the workers; the task queue's feeder thread runs the collector as it next waits."""
+
+        ctx = mp.get_context("spawn")
+        Process = ctx.Process
+
+        def Queue(self):
+            q = self.ctx.Queue()
+            q._notempty = CollectingCondition(feeder_lock)  # (made before the feeder's start)
+            return q
+
+    monkeypatch.setattr(workers, "_JOIN_TIMEOUT_S", 0.5)  # (the worker is killed after it: no None task)
+    loader = DataLoader(
+        Squares(4), batch_size=2, num_workers=1, worker_type="process", persistent_workers=True,
+        multiprocessing_context=CollectingContext(),
+    )  # fmt: skip
+    assert len(list(loader)) == 2
+    pool = loader._pool
+    (worker,) = pool._workers
+    loader.cycle = loader  # (unreachable only through the collector, as a run's objects often are)
+    del loader
+    collect_in_feeder.append(True)
+    pool.submit(0, np.arange(2), seed=0, epoch=1)  # the feeder sends it, then collects the loader
+    try:
+        assert collected.wait(timeout=60), "the feeder thread waited for ever for the lock of its own queue"
+    finally:
+        if not collected.is_set():  # (let it go on: the exit would wait for that lock too, for ever)
+            feeder_lock.release()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and pool.closed
+
+
 class HoldsFourMegabytes(Squares):
     """A dataset with 4 MB of data; each sample is the largest bytes object still referenced in its worker."""
 
