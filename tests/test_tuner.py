@@ -486,18 +486,17 @@ class TwoGroups(TrainModule):
         self.seen.append((float(self.w.item()), float(self.v.item())))
 
 
+def _four_linear_steps(trainer, module):
+    """A sweep of four rates, 0.01 to 0.04 in even steps, that never stops early (these losses go below 0)."""
+    return Tuner(trainer).lr_find(
+        module, ones(4), min_lr=0.01, max_lr=0.04, num_training=4, mode="linear",
+        early_stop_threshold=None, update_attr=False,
+    )  # fmt: skip
+
+
 def test_every_parameter_group_follows_the_sweeps_rates(tmp_path):
     module = TwoGroups()
-    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
-        module,
-        ones(4),
-        min_lr=0.01,
-        max_lr=0.04,
-        num_training=4,
-        mode="linear",
-        early_stop_threshold=None,
-        update_attr=False,
-    )
+    finder = _four_linear_steps(quiet_trainer(tmp_path), module)
     assert finder.results["lr"] == pytest.approx([0.01, 0.02, 0.03, 0.04])
     w, v = np.array(module.seen).T
     steps = -np.diff([0.0, *w]) / 10, -np.diff([0.0, *v]) / 10  # each update: 10 x its group's rate
@@ -508,16 +507,7 @@ def test_the_sweep_clips_the_gradients_as_the_trainer_does(tmp_path):
     # loss = 10 w + 10 v: the gradient's norm is 10 sqrt(2); clipped to 1, each weight moves lr / sqrt(2).
     module = TwoGroups()
     trainer = quiet_trainer(tmp_path, gradient_clip_val=1.0)
-    finder = Tuner(trainer).lr_find(
-        module,
-        ones(4),
-        min_lr=0.01,
-        max_lr=0.04,
-        num_training=4,
-        mode="linear",
-        early_stop_threshold=None,
-        update_attr=False,
-    )
+    finder = _four_linear_steps(trainer, module)
     assert len(finder.results["lr"]) == 4
     w = np.array(module.seen)[:, 0]
     np.testing.assert_allclose(-np.diff([0.0, *w]), np.array(finder.results["lr"]) / np.sqrt(2), rtol=1e-5)
