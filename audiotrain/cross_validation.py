@@ -25,10 +25,16 @@ import numpy as np
 CV_FILES = ("folds.json", "cv_scores.json", "cv_scores.md")
 
 
+def fold_folders(folder: Path) -> list[Path]:
+    """The ``fold<k>/`` folders in ``folder``, in name order: a fold's run folder is ``fold`` and its number,
+    so a folder of the user's beside them (``folder_notes/``, ``folds_old/``) is none."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"fold\d+", p.name))
+
+
 def cv_outputs(folder: Path) -> list[str]:
     """The names in ``folder`` that an earlier cross-validation wrote (``fold<k>/`` and `CV_FILES`): what
     an ``overwrite`` removes, leaving anything else there alone."""
-    folds = sorted(p.name for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"fold\d+", p.name))
+    folds = [p.name for p in fold_folders(folder)]
     return [*folds, *(name for name in CV_FILES if (folder / name).exists())]
 
 

@@ -364,11 +364,19 @@ def read_trainer_run(run: Path, summary: RunSummary) -> None:
     summary.when = newest_time([run / "config.yaml", run / "history.json", checkpoints / "last"])
 
 
+def planned_folds(record: Any) -> int | None:
+    """The length of a cv record's ``folds`` list (``folds.json``, ``cv_scores.json``), or None."""
+    folds = record.get("folds") if isinstance(record, dict) else None
+    return len(folds) if isinstance(folds, list) else None
+
+
 def read_cv_run(run: Path, summary: RunSummary) -> None:
     """A cross-validation: chords' (cv_progress.json), CLAP's or the Trainer's (folds.json); fold<k>/ each."""
+    from audiotrain.cross_validation import fold_folders  # (imports numpy: only when a cv run is read)
+
     progress = optional_json(run / "cv_progress.json")
     cv_scores = optional_json(run / "cv_scores.json")
-    fold_runs = sorted(p for p in run.glob("fold*") if p.is_dir())
+    fold_runs = fold_folders(run)
     folds = [read_run(fold) for fold in fold_runs]
     first = folds[0] if folds else None
     summary.recipe = f"{'chords' if progress is not None else (first.recipe if first else 'unknown')} cv"
@@ -377,8 +385,10 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
         total, done = progress.get("folds"), len(progress.get("done") or {})
     else:
         summary.settings = first.settings if first else {}
-        total = (cv_scores or {}).get("folds")
-        total = len(total) if isinstance(total, list) else len(fold_runs)
+        # How many folds the cv planned: its scores' list, else folds.json's (a fold not begun has no folder).
+        total = planned_folds(cv_scores)
+        total = planned_folds(optional_json(run / "folds.json")) if total is None else total
+        total = len(fold_runs) if total is None else total
         done = sum(1 for fold in folds if fold.status == "finished")
     summary.folds = f"{done}/{total}"
     mean = (cv_scores or {}).get("mean") or {}

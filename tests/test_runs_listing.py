@@ -423,3 +423,22 @@ def test_a_config_yaml_of_billion_laughs_aliases_is_unreadable_at_once(runs, cap
     assert "runs/laughs1: not a run to compare: runs/laughs1/config.yaml: holds more than" in (
         capsys.readouterr().err
     )
+
+
+def test_a_cv_counts_its_fold_folders_and_the_folds_its_folds_json_planned(runs, capsys):
+    """An interrupted `train_with_cv` of 4 folds (fold2 and fold3 never began) beside the user's
+    `folder_notes/` was listed as 1/3 folds: any `fold*` folder counted as a fold, and the total was the
+    folders'."""
+    cv = runs / "stopped_cv"
+    write_json(cv / "folds.json", {"seed": 0, "folds": [{}, {}, {}, {}]})
+    trainer_run(cv / "fold0", [0.9])
+    (cv / "fold1").mkdir()
+    (cv / "fold1" / "config.yaml").write_text("training:\n  num_epochs: 1\n")  # killed in its training
+    (cv / "folder_notes").mkdir()
+    (cv / "folder_notes" / "todo.txt").write_text("try a lower lr")
+    text = listing(capsys)
+    assert row(text, "stopped_cv")[1:4] == ["trainer", "cv", "failed"] and "1/4 folds" in text
+    assert "stopped_cv: 1 of 4 folds finished, no cv_scores.json" in text
+    (cv / "folds.json").write_text("{}")  # (a record without the list: the fold folders are the total)
+    listed = {run["name"]: run for run in json.loads(listing(capsys, "--json"))}
+    assert listed["stopped_cv"]["folds"] == "1/2"
