@@ -442,3 +442,38 @@ def test_a_cv_counts_its_fold_folders_and_the_folds_its_folds_json_planned(runs,
     (cv / "folds.json").write_text("{}")  # (a record without the list: the fold folders are the total)
     listed = {run["name"]: run for run in json.loads(listing(capsys, "--json"))}
     assert listed["stopped_cv"]["folds"] == "1/2"
+
+
+def test_sort_epochs_is_largest_first_and_when_is_each_runs_newest_record(runs, capsys):
+    """The README: `--sort when` lists runs by the time of their newest record file, newest first, and
+    `epochs` sorts largest first."""
+    trainer_run(runs / "short", [1.0])
+    trainer_run(runs / "long", [1.0, 0.9, 0.8])
+    day = 86400
+    for path in [runs / "long", *(runs / "long").rglob("*")]:
+        os.utime(path, (os.path.getmtime(path) - day, os.path.getmtime(path) - day))
+    for path in (runs / "short" / "config.yaml", runs / "short" / "checkpoints" / "last"):
+        os.utime(path, (os.path.getmtime(path) - 3 * day,) * 2)  # its history.json, newer, is its time
+    records = json.loads(listing(capsys, "--json", "--sort", "epochs", "runs/short", "runs/long"))
+    assert [record["name"] for record in records] == ["long", "short"]
+    records = json.loads(listing(capsys, "--json", "--sort", "when", "runs/short", "runs/long"))
+    assert [record["name"] for record in records] == ["short", "long"]
+
+
+def test_size_counts_a_checkpoint_hard_linked_as_best_and_last_once(runs, capsys):
+    run = runs / "linked"
+    trainer_run(run, [1.0])
+    (before,) = json.loads(listing(capsys, "--json", "runs/linked"))
+    (run / "checkpoints" / "best").mkdir()
+    for file in (run / "checkpoints" / "last").iterdir():
+        os.link(file, run / "checkpoints" / "best" / file.name)  # as the Trainer saves best = last
+    (after,) = json.loads(listing(capsys, "--json", "runs/linked"))
+    assert after["size_bytes"] == before["size_bytes"]
+
+
+def test_a_nan_in_an_older_history_is_no_best_val_loss(runs, capsys):
+    """An older build wrote a diverged epoch's loss as a bare NaN (today's history.json writes null)."""
+    trainer_run(runs / "diverged", [1.0])
+    (runs / "diverged" / "history.json").write_text('{"epoch": [0, 1, 2], "val_loss": [NaN, 0.5, Infinity]}')
+    (record,) = json.loads(listing(capsys, "--json", "runs/diverged"))
+    assert record["score_name"] == "val_loss" and record["score"] == 0.5
