@@ -2,7 +2,8 @@
 
 import json
 
-from audiotrain.cross_validation import CVResult, grouped_folds
+from audiotrain.cross_validation import CVResult, cv_outputs, grouped_folds
+from audiotrain.recipes._run import clear_run_outputs
 
 import numpy as np
 import pytest
@@ -42,6 +43,13 @@ def test_a_folds_validation_part_never_takes_all_the_groups_it_could_train_on():
     # 3 groups, 3 folds: each fold has 2 groups left; 0.75 of them rounds to both, which would train on none.
     for fold in grouped_folds(["a", "b", "c"], 3, val_fraction=0.75):
         assert len(fold.train) == 1 and len(fold.val) == 1
+
+
+@pytest.mark.parametrize("val_fraction", [1.0, -0.1, 1.5])
+def test_a_val_fraction_outside_0_to_1_is_refused(val_fraction):
+    """1.0 would leave a fold no group to train on: refused as the docstring and the README say."""
+    with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\), got"):
+        grouped_folds(list("abcd"), 2, val_fraction=val_fraction)
 
 
 def test_fewer_groups_than_folds_is_an_error_naming_both():
@@ -94,3 +102,18 @@ def test_a_fold_without_a_score_is_left_out_of_mean_and_std_shown_as_dash_and_wr
     assert np.isnan(nothing.mean["root"]) and "| root | - | - | - | - |" in nothing.table()
     record = json.loads(nothing.write()[0].read_text(), parse_constant=refuse)
     assert record["mean"]["root"] is None and record["std"]["root"] is None
+
+
+def test_an_overwrite_removes_the_fold_folders_and_records_and_leaves_the_users_folders(tmp_path):
+    """What `clap cv --overwrite` and `train_with_cv(overwrite=True)` remove: `fold<k>/` and the cv's files,
+    not a folder of the user's whose name begins with "fold"."""
+    out = tmp_path / "cv"
+    for name in ("fold0", "fold12", "fold_notes", "folds_old", "fold1b"):
+        (out / name).mkdir(parents=True)
+        (out / name / "x.txt").write_text("x")
+    (out / "folds.json").write_text("{}")
+    (out / "notes.md").write_text("mine")
+    assert cv_outputs(out) == ["fold0", "fold12", "folds.json"]
+    clear_run_outputs(out, cv_outputs(out), log=lambda line: None)
+    assert sorted(p.name for p in out.iterdir()) == ["fold1b", "fold_notes", "folds_old", "notes.md"]
+    assert (out / "fold_notes" / "x.txt").read_text() == "x"
