@@ -10,7 +10,7 @@ from audiotrain.trainer_config import PRESETS
 import numpy as np
 import pytest
 
-from tests.test_seed003_declarative import Points, TinyNet
+from tests.test_seed003_declarative import EchoNet, Points, TinyNet
 
 
 @pytest.fixture
@@ -81,6 +81,17 @@ def test_cv_folds_comes_from_the_config_and_the_ensemble_needs_both_the_setting_
         ensemble.train_with_cv(Points(), test_loader=shuffled, run_dir=tmp_path / "c")
     cv = ensemble.train_with_cv(Points(), test_loader=Points(12), run_dir=tmp_path / "d", log=lambda s: None)
     assert cv.ensemble.shape == (12, 3)  # a Dataset is batched as the training data is
+
+
+def test_the_ensemble_of_a_test_dataset_is_in_the_datasets_sample_order(tmp_path):
+    """A Dataset given as test data is batched in its order: each fold model's row i, and so the ensemble's,
+    is sample i's prediction (EchoNet predicts its input)."""
+    test = Points(12)
+    trainer = create_trainer(
+        EchoNet(), "quick_test", cv_folds=2, enable_ensemble=True, batch_size=4, run_dir=tmp_path / "cv"
+    )
+    cv = trainer.train_with_cv(Points(), test_loader=test, log=lambda s: None)
+    np.testing.assert_allclose(cv.ensemble, test.x)
 
 
 def test_create_submission_before_an_ensemble_says_what_it_needs(tmp_path, quick_kaggle_preset):

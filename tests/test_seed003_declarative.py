@@ -170,6 +170,18 @@ def test_quick_test_preset_batches_a_dataset_and_a_module_optimizer_wins(tmp_pat
     assert result.run_dir == tmp_path / "run"
 
 
+def test_the_quick_test_preset_is_one_short_epoch_at_a_constant_rate_without_stopping_or_compiling(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.train.callbacks import EarlyStopping
+
+    quick = create_trainer(TinyNet(), "quick_test", run_dir=str(tmp_path / "q"))
+    trainer = quick.trainer
+    assert (trainer.max_epochs, trainer.limit_train_batches, trainer.limit_val_batches) == (1, 4, 2)
+    assert not trainer.compile and not trainer.enable_progress_bar
+    assert not any(isinstance(cb, EarlyStopping) for cb in trainer.callbacks)
+    assert (quick.config.scheduler.type, quick.config.scheduler.warmup_ratio) == ("constant", 0.0)
+
+
 def test_the_checkpoint_holds_the_resolved_config_and_either_copy_repeats_it(tmp_path):
     from audiotrain import create_trainer
     from audiotrain.train import checkpoint as ckpt
@@ -572,6 +584,21 @@ def test_out_of_fold_predictions_are_in_the_rows_of_their_samples(tmp_path):
     np.testing.assert_array_equal(cv.oof, data.x)
 
 
+def test_a_drop_last_loaders_folds_score_and_predict_every_held_out_sample(tmp_path):
+    """A loader's drop_last is for training: each fold's validation, scores and predictions over a partial
+    last batch of held-out samples would leave samples out (and `oof` None, its rows short)."""
+    from audiotrain import create_trainer
+    from audiotrain.data import DataLoader
+
+    data = Points()
+    loader = DataLoader(data, batch_size=8, drop_last=True)
+    trainer = create_trainer(EchoNet(), config="quick_test", batch_size=8, run_dir=str(tmp_path / "cv"))
+    cv = trainer.train_with_cv(loader, folds=3, log=lambda s: None)
+    folds = json.loads((cv.run_dir / "folds.json").read_text())["folds"]
+    assert any(len(fold["test"]) % 8 for fold in folds)  # (a partial last batch to hold out)
+    np.testing.assert_array_equal(cv.oof, data.x)
+
+
 def test_the_folds_follow_the_training_seed(tmp_path):
     """Repeated cross-validation over seeds (create_trainer(..., seed=k)) needs another split for each."""
     from audiotrain import create_trainer, seed_everything
@@ -778,6 +805,22 @@ def test_a_constant_schedule_warms_up_first(tmp_path):
     assert trainer.config.scheduler.type == "constant"
     result = trainer.train(Points(), Points())  # 5 steps an epoch: warmup 10 steps
     assert result.history["learning_rate"] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3])
+
+
+def test_the_warmup_is_the_nearest_whole_number_of_steps(tmp_path):
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(
+        TinyNet(),
+        "quick_test",
+        warmup_ratio=0.38,
+        num_epochs=4,
+        limit_train_batches=None,
+        batch_size=8,
+        run_dir=tmp_path / "run",
+    )
+    result = trainer.train(Points(), Points())  # 5 steps an epoch, 20 in all: 7.6 warmup steps are 8
+    assert result.history["learning_rate"][0] == pytest.approx(1e-3 * 5 / 8)
 
 
 def test_a_cosine_schedule_ends_at_min_lr_ratio_of_the_peak(tmp_path):
@@ -1357,6 +1400,12 @@ def test_the_production_preset_and_the_training_settings_reach_the_trainer_and_i
     production = create_trainer(TinyNet(), "production", run_dir=str(tmp_path / "p"))
     assert production.trainer.gradient_clip_val == 1.0
     assert production.config.scheduler.warmup_ratio == 0.05
+    for patience, trainer in [
+        (5, production),
+        (3, create_trainer(TinyNet(), "production", patience=3, run_dir=str(tmp_path / "p3"))),
+    ]:
+        (stopper,) = [cb for cb in trainer.trainer.callbacks if isinstance(cb, EarlyStopping)]
+        assert stopper.patience == patience
     overrides = {
         "accumulate_grad_batches": 2,
         "limit_val_batches": 3,
