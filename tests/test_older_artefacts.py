@@ -729,7 +729,8 @@ def test_todays_record_with_the_bias_correction_line_deleted_is_no_older_record(
 
 def test_a_declarative_run_records_the_builds_that_trained_it(tmp_path):
     """config.yaml recorded no build (a recipe's config.json does); a run resumed by another build kept
-    only its settings. It repeats as before (the build entries are no settings)."""
+    only its settings. It repeats as before (the build entries are no settings); a resume by the same build
+    adds no second entry."""
     import audiotrain
     from audiotrain._build import build_version
 
@@ -739,12 +740,15 @@ def test_a_declarative_run_records_the_builds_that_trained_it(tmp_path):
     _regression_run(run_dir, 1)
     record = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert record["versions"]["audiotrain"] == build_version() and record["builds"] == [build_version()]
+    _regression_run(run_dir, 2, config=str(run_dir / "config.yaml"), resume=True)
+    record = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert record["builds"] == [build_version()]  # resumed by the build that began it
     record["builds"] = ["0.1.0+gearlier"]  # (as if an earlier build had trained it)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(record, sort_keys=False))
-    _regression_run(run_dir, 2, config=str(run_dir / "config.yaml"), resume=True)
+    _regression_run(run_dir, 3, config=str(run_dir / "config.yaml"), resume=True)
     again = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert again["builds"] == ["0.1.0+gearlier", build_version()]
-    assert audiotrain.get_trainer_config(run_dir / "config.yaml").training.num_epochs == 2
+    assert audiotrain.get_trainer_config(run_dir / "config.yaml").training.num_epochs == 3
 
 
 # ---- the demo generator v9 of before it settled ----------------------------------------------------------

@@ -548,6 +548,22 @@ def test_the_run_record_holds_config_command_versions_and_the_recipe_facts(tmp_p
     )
 
 
+def test_a_resume_by_the_same_build_records_it_once_and_one_by_another_adds_it(tmp_path):
+    """The README: a resume by another build adds its own to `builds`; by the same build, nothing."""
+    import json
+
+    from audiotrain._build import build_version
+
+    path = tmp_path / "config.json"
+    write_run_record(path, {"seed": 3}, ["x"])
+    write_run_record(path, {"seed": 3}, ["x"], continues=True)  # (a resume rewrites its run's record)
+    assert json.loads(path.read_text())["builds"] == [build_version()]
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "builds": ["0.1.0"]}))  # (as if an earlier build had begun it)
+    write_run_record(path, {"seed": 3}, ["x"], continues=True)
+    assert json.loads(path.read_text())["builds"] == ["0.1.0", build_version()]
+
+
 # ------------------------------------------------------------------ MLX's kernel cache (TMPDIR)
 
 
