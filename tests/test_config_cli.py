@@ -73,6 +73,16 @@ def test_only_given_flags_override_and_sections_are_revalidated():
         apply_arguments(Outer(), args)
 
 
+def test_flag_words_are_read_in_any_case_and_a_trailing_comma_adds_no_element():
+    _, args = parse(["--enabled", "False", "--folder", "null", "--names", "train,studio,"])
+    config = apply_arguments(Outer(folder="x"), args)
+    assert config == Outer(enabled=False, folder=None, names=("train", "studio"))
+    for word, value in [("NO", False), ("Off", False), ("TRUE", True), ("Yes", True)]:
+        assert apply_arguments(Outer(enabled=not value), parse(["--enabled", word])[1]).enabled is value
+    _, args = parse(["--folder", "NULL", "--weights", "Null"])
+    assert apply_arguments(Outer(folder="x", weights=(1.0,)), args) == Outer()
+
+
 def test_bad_flag_values_are_argparse_errors(capsys):
     for argv in (["--enabled", "maybe"], ["--inner.kind", "c"], ["--inner.width", "wide"]):
         with pytest.raises(SystemExit):
@@ -114,6 +124,10 @@ def test_numeric_strings_from_files_are_numbers_and_other_strings_still_name_the
     yaml_file.write_text("inner:\n  width: 2.5e1\n")  # a float string is no int
     with pytest.raises(ValueError, match=r"c\.yaml: field 'inner\.width' must be int"):
         load_config_file(Outer(), yaml_file)
+    for word in ("yes", "true", "on"):  # YAML 1.1 booleans (Python's True is an int 1): no width
+        yaml_file.write_text(f"inner:\n  width: {word}\n")
+        with pytest.raises(ValueError, match=r"c\.yaml: field 'inner\.width' must be int, got True"):
+            load_config_file(Outer(), yaml_file)
 
 
 def test_settings_parsers_and_their_subparsers_refuse_abbreviated_flags(capsys):
