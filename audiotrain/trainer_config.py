@@ -10,7 +10,8 @@ The file has the nested layout of `TrainerConfig` (``optimizer:``, ``scheduler:`
 ``run:``, ``kaggle:``); it may name its own starting preset with a top-level ``preset: development``. It
 is YAML (``.yaml``, ``.yml`` or no suffix, read once by ``audiotrain._yaml.parse_yaml``: by libyaml where
 PyYAML has it, safe types only, at most 100,000 values) or JSON (``.json``); a name without suffix or folder
-that is no existing file is a preset's. Overrides are field names, plain
+that is no existing file is a preset's, and a preset's own name always means the preset (``"./production"`` or
+a `Path` reads a file of that name). Overrides are field names, plain
 (``learning_rate``: the one section that has it), dotted (``optimizer.learning_rate``) or a section's dict
 (``optimizer={"type": "sgd"}``).
 Unknown keys, wrongly typed values and values out of range are errors that name the source and the field
@@ -520,7 +521,9 @@ def setting_source(config: TrainerConfig, name: str, default: str = "config") ->
 
 def _is_preset_name(config: str | Path) -> bool:
     """A preset's name, or a name meant as one (misspelt): a str without a suffix or a folder in it that is
-    no existing file. Anything else is a file path."""
+    no existing file. Anything else is a file path. A preset's own name is the preset even beside a file of
+    that name: `create_trainer`'s default ("development") must not read whatever file the working folder
+    happens to hold under that name."""
     if isinstance(config, str) and config in PRESETS:
         return True
     text = str(config)

@@ -191,6 +191,12 @@ def test_a_config_file_without_suffix_is_read_not_taken_for_a_preset(tmp_path, m
         resolve_config("cfg/missing")  # a path, not an unknown preset
     with pytest.raises(ValueError, match="unknown preset 'prodution'"):
         resolve_config("prodution")
+    # A preset's name is the preset, even beside a file of that name (create_trainer's default is one);
+    # "./production" or a Path reads the file.
+    write(tmp_path, "production", "training:\n  num_epochs: 7\n")
+    assert resolve_config("production").training.num_epochs == 50
+    assert resolve_config("./production").training.num_epochs == 7
+    assert resolve_config(Path("production")).training.num_epochs == 7
     (tmp_path / "best").mkdir()
     write(tmp_path / "best", "trainer_state.json", "{}")
     with pytest.raises(
