@@ -644,7 +644,8 @@ def test_progress_numbers_never_wait_for_the_step_on_the_device(tmp_path, debug_
     assert watch.at_epoch_end == pytest.approx([watch.losses[per_epoch - 1], watch.losses[-1]])
 
 
-def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path):
+@pytest.mark.parametrize("nonfinite_guard", [True, False])  # the guard off takes the update's other path
+def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path, nonfinite_guard):
     class Clamped(TinyClassifier):
         def __init__(self):
             super().__init__(lr=1.0)
@@ -657,7 +658,7 @@ def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path):
         def on_after_optimizer_step(self):
             self.scale = mx.clip(self.scale, 0.0, 1.5)
 
-    t, module = fit(tmp_path, module=Clamped, max_epochs=2, compile=True)
+    t, module = fit(tmp_path, module=Clamped, max_epochs=2, compile=True, nonfinite_guard=nonfinite_guard)
     assert float(module.scale) == pytest.approx(1.5)
     assert t._train_step.traces == 1  # the hook is part of the one compiled update
 
