@@ -10,6 +10,7 @@ from pathlib import Path
 
 from audiotrain import seed_everything
 from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.callers_random import keeping_callers_random
 
 import mlx.core as mx
 import numpy as np
@@ -129,6 +130,23 @@ def test_a_failed_fit_leaves_the_callers_generators_too(tmp_path):
     with pytest.raises(RuntimeError, match="a bug in a hook"):
         quiet_trainer(tmp_path, max_epochs=1).fit(model, make_batches())
     assert _global_draws() == expected
+
+
+def test_a_fit_inside_a_recipes_run_leaves_the_runs_generators_where_they_were(tmp_path):
+    """A recipe's run (`keeping_callers_random`, as the chord and CLAP recipes' are) seeds the generators,
+    fits, and draws again after the fit (a second fold, its evaluation's samples): those draws are the run's
+    own, as if the fit had drawn nothing, not wherever the fit left numpy's and Python's generators."""
+
+    def recipe_run(fits: bool) -> tuple:
+        with keeping_callers_random():
+            seed_everything(5)
+            _global_draws()  # (the run splits its data; the fit seeds the generators anew, with 5)
+            model, batches = TinyClassifier(dropout=0.5), make_batches()
+            if fits:
+                quiet_trainer(tmp_path, max_epochs=1).fit(model, batches)
+            return _global_draws()
+
+    assert recipe_run(fits=True) == recipe_run(fits=False)
 
 
 def _fit_with(callbacks, root, max_epochs=3, model=None):
