@@ -669,6 +669,43 @@ def test_another_accumulation_in_the_middle_of_a_window_is_refused(tmp_path, acc
         trainer(accumulation).fit(TinyClassifier(), make_batches(), ckpt_path=stopped.interrupted_checkpoint)
 
 
+def test_a_ctrl_c_inside_an_accumulation_window_resumes_to_the_straight_runs_weights(tmp_path):
+    """6 batches an epoch with accumulate_grad_batches=2; a Ctrl-C after batch 2 of epoch 1 leaves a window
+    with one of its two micro-batches done. The checkpoint holds that micro-batch's gradient (the training
+    step's state), the resumed run adds the second to it, and the weights end bitwise those of the run
+    never stopped. Lost, the window's update would be half the second micro-batch's gradient alone."""
+    from audiotrain.train.callbacks import LambdaCallback
+
+    import mlx.core as mx
+    from exactness import assert_same_numbers
+    from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+
+    def fit(folder, callbacks=(), ckpt_path=None):
+        mx.random.seed(0)
+        module = TinyClassifier()
+        trainer = quiet_trainer(
+            tmp_path / folder,
+            max_epochs=2,
+            accumulate_grad_batches=2,
+            enable_checkpointing=True,
+            callbacks=list(callbacks),
+        )
+        trainer.fit(module, make_batches(), ckpt_path=ckpt_path)
+        return trainer, module
+
+    def ctrl_c_inside_a_window(trainer, module, outputs, batch, batch_idx):
+        if (trainer.current_epoch, batch_idx) == (1, 2):
+            raise KeyboardInterrupt
+
+    _, straight = fit("straight")
+    stopped, _ = fit("pieces", callbacks=[LambdaCallback(on_train_batch_end=ctrl_c_inside_a_window)])
+    assert stopped.interrupted and (stopped.global_step, stopped.progress.micro_batches) == (4, 1)
+    resumed_trainer, resumed = fit("pieces", ckpt_path=stopped.interrupted_checkpoint)
+    assert resumed_trainer.global_step == 6
+    for name, value in weights(straight).items():
+        assert_same_numbers(weights(resumed)[name], value, err_msg=name)
+
+
 def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_path):
     """Resumed with Trainer(seed=8), a seed-7 run went on with seed 7's random state, but trainer.seed and
     the later checkpoints said 8, and a loader the Trainer seeded took 8 from the next epoch on (a

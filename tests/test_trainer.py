@@ -239,19 +239,29 @@ def test_gradient_clipping_matches_manual_clip(tmp_path, algorithm):
     before = module.trainable_parameters()
     grads = nn.value_and_grad(module, lambda b: module.compute_loss(b)[0])(batches[0])[1]
     if algorithm == "norm":
-        expected_grads, _ = optim.clip_grad_norm(grads, 0.01)
+        expected_grads, norm_before_clip = optim.clip_grad_norm(grads, 0.01)
     else:
         expected_grads = tree_map(lambda g: mx.clip(g, -0.001, 0.001), grads)
     expected = tree_map(lambda p, g: p - g, before, expected_grads)
+    logger = RecordingLogger()
     trainer(
         tmp_path,
         max_steps=1,
         gradient_clip_val=0.01 if algorithm == "norm" else 0.001,
         gradient_clip_algorithm=algorithm,
+        logger=logger,
+        log_every_n_steps=1,
     ).fit(module, batches)
     got = module.trainable_parameters()
     for (k, a), (_, b) in zip(tree_flatten(got), tree_flatten(expected)):
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-7, err_msg=k)
+    # Norm clipping computes the norm anyway, so it is logged (the norm before the clip), as with
+    # track_grad_norm=True; value clipping computes none.
+    logged = [m["grad_norm"] for _, m in logger.metrics if "grad_norm" in m]
+    if algorithm == "norm":
+        assert logged == [pytest.approx(float(norm_before_clip), rel=1e-5)] and logged[0] > 0.01
+    else:
+        assert logged == []
 
 
 def test_gradient_clipper_callback_is_the_same_clip_applied_once(tmp_path):
