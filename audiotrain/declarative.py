@@ -42,6 +42,7 @@ import dataclasses
 import difflib
 import importlib
 import json
+import math
 import os
 import warnings
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -178,7 +179,9 @@ def optimizer_from_config(config: TrainerConfig, total_steps: int | None) -> Opt
         if needs_schedule_length(config):
             raise ValueError(_UNKNOWN_SCHEDULE_LENGTH.format(type=s.type, warmup=s.warmup_ratio))
         total_steps = 1  # (a constant rate: no step count enters it)
-    warmup = int(round(s.warmup_ratio * total_steps))
+    # Rounded up, as Hugging Face's Trainer does (TrainingArguments.get_warmup_steps), whose warmup_ratio this
+    # is: the same ratio and step count give the same schedule there and here.
+    warmup = math.ceil(s.warmup_ratio * total_steps)
     if s.type == "cosine":
         lr = WarmupCosineScheduler(
             o.learning_rate, warmup, total_steps, min_lr=o.learning_rate * s.min_lr_ratio

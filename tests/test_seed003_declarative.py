@@ -807,20 +807,20 @@ def test_a_constant_schedule_warms_up_first(tmp_path):
     assert result.history["learning_rate"] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3])
 
 
-def test_the_warmup_is_the_nearest_whole_number_of_steps(tmp_path):
+def test_the_warmup_is_its_ratio_of_the_steps_rounded_up_as_in_hugging_faces_trainer(tmp_path):
     from audiotrain import create_trainer
 
     trainer = create_trainer(
         TinyNet(),
         "quick_test",
-        warmup_ratio=0.38,
+        warmup_ratio=0.31,
         num_epochs=4,
         limit_train_batches=None,
         batch_size=8,
         run_dir=tmp_path / "run",
     )
-    result = trainer.train(Points(), Points())  # 5 steps an epoch, 20 in all: 7.6 warmup steps are 8
-    assert result.history["learning_rate"][0] == pytest.approx(1e-3 * 5 / 8)
+    result = trainer.train(Points(), Points())  # 5 steps an epoch, 20 in all: 6.2 warmup steps are 7
+    assert result.history["learning_rate"][0] == pytest.approx(1e-3 * 5 / 7)
 
 
 def test_a_cosine_schedule_ends_at_min_lr_ratio_of_the_peak(tmp_path):

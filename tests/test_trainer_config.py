@@ -154,6 +154,32 @@ def test_the_optimizer_section_builds_torch_optims_optimizers():
     assert not built(bias_correction=False).bias_correction  # MLX's own Adam, as audiotrain had it
 
 
+def test_the_warmup_of_a_warmup_ratio_is_rounded_up_as_hugging_faces_trainer_rounds_it():
+    """warmup_ratio 0.1 of 13 optimizer steps is 1.3 steps: Hugging Face's Trainer warms up for ceil(1.3) = 2,
+    and so does this (it rounded to 1, the first update already at the peak rate; 0.1 of 5 steps, 0.5,
+    rounded to no warmup at all)."""
+    from audiotrain.declarative import optimizer_from_config
+
+    import mlx.core as mx
+
+    def built(total_steps):
+        config = resolve_config(
+            "quick_test", overrides={"scheduler": {"type": "cosine", "warmup_ratio": 0.1}}
+        )
+        return optimizer_from_config(config, total_steps).optimizer
+
+    warmups = {n: built(n)._schedulers["learning_rate"].warmup_steps for n in (5, 10, 13, 17, 25)}
+    assert warmups == {5: 1, 10: 1, 13: 2, 17: 2, 25: 3}  # math.ceil(0.1 * n)
+    optimizer, weight = built(13), {"w": mx.zeros(1)}
+    rates = []
+    for _ in range(3):
+        optimizer.update(weight, {"w": mx.ones(1)})
+        rates.append(optimizer.learning_rate.item())
+    peak = resolve_config("quick_test").optimizer.learning_rate
+    # The first update below the peak, the second at it, then the cosine decay.
+    assert rates[0] == pytest.approx(peak / 2) and rates[1] == pytest.approx(peak) and rates[2] < rates[1]
+
+
 def test_precision_may_be_written_as_the_number_32(tmp_path):
     config = resolve_config(write(tmp_path, "run.yaml", "training:\n  precision: 32\n"))
     assert config.training.precision == "32"
