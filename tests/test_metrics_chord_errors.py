@@ -68,3 +68,14 @@ def test_overlapping_segments_are_refused_naming_the_song():
     overlapping = [Seg(0, 3, "C:maj"), Seg(2, 7, "A:min")]
     with pytest.raises(ValueError, match=r"song 'b': the estimate, segment 2 .*overlaps segment 1"):
         costliest_errors({"a": (REFERENCE, ESTIMATE), "b": (REFERENCE, overlapping)}, "majmin")
+
+
+def test_plain_tuples_give_the_errors_their_segments_give():
+    """score_songs takes (start, end, label) tuples; costliest_errors read the reference chords' starts
+    from them as given and failed with "'tuple' object has no attribute 'start'"."""
+    as_tuples = {"song": tuple([(s.start, s.end, s.label) for s in seg] for seg in (REFERENCE, ESTIMATE))}
+    assert costliest_errors(as_tuples, "majmin", top=0) == costliest_errors(
+        {"song": (REFERENCE, ESTIMATE)}, "majmin", top=0
+    )
+    with pytest.raises(TypeError, match=r"^song 'song': the reference, segment 1: expected a ChordSegment"):
+        costliest_errors({"song": ([{"start": 0, "end": 2, "label": "C"}], ESTIMATE)}, "majmin")

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.metrics.chord_scores import CHORD_METRICS, merged_pieces, mir_eval
+from audiotrain.metrics.chord_scores import CHORD_METRICS, as_segments, merged_pieces, mir_eval
 
 import numpy as np
 
@@ -47,7 +47,8 @@ def costliest_errors(
     """The `top` (song, reference chord, estimated label) errors of `metric` by time, most first.
 
     Args:
-        pairs: ``pairs[song] = (reference segments, estimated segments)``, as `score_songs` takes them.
+        pairs: ``pairs[song] = (reference segments, estimated segments)``, as `score_songs` takes them
+            (`ChordSegment`s or ``(start, end, label)`` tuples).
         metric: a comparison of `audiotrain.metrics.chord_scores.CHORD_METRICS`, e.g. ``"majmin"``.
         given: another comparison; only time it scores right counts (e.g. ``"majmin"`` with
             ``"majmin_inv"``: the bass alone).
@@ -60,6 +61,9 @@ def costliest_errors(
     evaluated = 0.0
     mir = mir_eval()
     for song, (reference, estimate) in pairs.items():
+        # Converted here too (tuples to ChordSegments, as merged_pieces does) for the reference chords'
+        # starts below; merged_pieces passes ChordSegments through as they are.
+        reference = as_segments(reference, f"song {song!r}: the reference")
         intervals, ref_labels, est_labels = merged_pieces(reference, estimate, song)
         durations = mir.util.intervals_to_durations(intervals)
         scores = np.asarray(getattr(mir.chord, metric)(ref_labels, est_labels), dtype=np.float64)
