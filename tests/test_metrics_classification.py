@@ -176,3 +176,19 @@ def test_float_targets_and_max_scores_as_predictions_are_refused_not_truncated()
     frames = np.zeros((4, 6), np.int64)
     frames[:, 2] = 1  # one onset a clip: not one-hot targets
     assert compute_confusion_matrix(frames, frames).tolist() == [[20, 0], [0, 4]]
+
+
+def test_another_ignore_index_leaves_out_that_class_and_none_leaves_out_nothing():
+    """With ignore_index=0 (a background class left out of the score) class 0's frames are not counted."""
+    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    targets = np.array([0, 0, 1, 1])  # predicted 0, 0, 1, 2
+    assert compute_topk_accuracy(scores, targets, ignore_index=0) == pytest.approx(50.0)
+    assert compute_topk_accuracy(scores, targets, ignore_index=None) == pytest.approx(75.0)
+    matrix = compute_confusion_matrix(scores, targets, ignore_index=0)
+    assert matrix.tolist() == [[0, 0, 0], [0, 1, 1], [0, 0, 0]]
+    assert compute_confusion_matrix(scores, targets, ignore_index=None).tolist() == [
+        [2, 0, 0],
+        [0, 1, 1],
+        [0, 0, 0],
+    ]
+    assert compute_per_class_metrics(scores, targets, ignore_index=0)["support"].tolist() == [0, 2, 0]

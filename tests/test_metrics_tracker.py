@@ -80,6 +80,25 @@ def test_topk_summary_and_reset():
     assert tracker.get_metrics() == {} and tracker.summary() == "(no batches)"
 
 
+def test_reset_forgets_the_confusion_counts_of_the_epoch_before():
+    """reset() starts an epoch: the next confusion matrix counts only that epoch's frames."""
+    tracker = MetricsTracker(num_classes={"h": 3})
+    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    tracker.update({"loss": 1.0}, {"h": scores}, {"h": np.array([0, 0, 1, 1])}, batch_size=4)
+    tracker.reset()
+    tracker.update({"loss": 3.0}, {"h": scores[2:3]}, {"h": np.array([1])})
+    assert tracker.confusion_matrix("h").tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
+    assert tracker.get_metrics() == {"loss": 3.0, "h_acc": 100.0}
+
+
+def test_another_ignore_index_leaves_out_that_class():
+    scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    tracker = MetricsTracker(num_classes={"h": 3}, ignore_index=0)
+    tracker.update({}, {"h": scores}, {"h": np.array([0, 0, 1, 1])})  # predicted 0, 0, 1, 2
+    assert tracker.get_metrics()["h_acc"] == pytest.approx(50.0)
+    assert tracker.confusion_matrix("h").tolist() == [[0, 0, 0], [0, 1, 1], [0, 0, 0]]
+
+
 def test_mismatched_head_shapes_are_reported():
     tracker = MetricsTracker()
     with pytest.raises(ValueError, match="head 'root'"):
