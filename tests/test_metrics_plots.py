@@ -62,6 +62,13 @@ def test_training_curves_label_every_axis_and_pair_train_with_validation(tmp_pat
         training_curves_figure({"epoch": [1]})
 
 
+def test_curves_are_drawn_against_the_historys_epoch_column_not_its_row_numbers():
+    """A history whose rows are not epochs 0, 1, 2... (one row every other epoch) is drawn at its epochs."""
+    history = {"epoch": [0, 2, 4], "train_loss": [3.0, 2.0, 1.0], "val_loss": [3.5, None, 1.5]}
+    total = training_curves_figure(history).get_axes()[0]
+    assert [list(line.get_xdata()) for line in total.get_lines()] == [[0, 2, 4], [0, 4]]
+
+
 def test_history_figure_draws_a_chance_line_per_metric():
     history = {"epoch": [0, 1], "val_mAP@10": [0.3, 0.5], "val_text_to_audio_R@1": [0.1, 0.4]}
     chance = {"val_mAP@10": 0.12, "val_text_to_audio_R@1": 1 / 24}
@@ -97,6 +104,14 @@ def test_confusion_matrix_states_normalisation_and_support(tmp_path, rng):
     assert ax.get_xlabel() == "predicted class" and "frames" in ax.get_ylabel()
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
     assert cells[(0, 0)] == "0.80" and cells[(3, 3)] == "0.60" and not any(r == 2 for r, _ in cells)
+    # The colours too: each row is its true class's fractions (the diagonal and the numbers printed on the
+    # cells look alike transposed or column-normalised; the image and an off-diagonal cell do not).
+    shown = matrix[np.ix_([0, 1, 3, 4], [0, 1, 3, 4])]
+    colours = ax.images[0].get_array()
+    assert colours.mask[2].all() and not colours.mask[[0, 1, 3]].any()  # the n=0 row, grey
+    true = [0, 1, 3]
+    np.testing.assert_allclose(colours[true], shown[true] / shown[true].sum(1, keepdims=True))
+    assert cells[(3, 1)] == "0.30" and cells[(0, 1)] == "0.20"  # aug read as maj, N read as maj
 
     counts = confusion_matrix_figure(matrix, names, normalize=False).get_axes()[0]
     assert "counts" in counts.get_title() and "row-normalised" not in counts.get_title()
@@ -176,6 +191,17 @@ def test_a_run_whose_matplotlib_cannot_load_goes_on_without_its_plots(tmp_path, 
         UserWarning, match=r"plots not written: matplotlib could not be loaded \(ModuleNotFoundError"
     ):
         assert load_plots() is None
+    # What a memory limit gives as the libraries load, besides that ImportError.
+    for error in (OSError("failed to map segment from shared object"), MemoryError()):
+
+        def failing_import(name, error=error):
+            raise error
+
+        monkeypatch.setattr("importlib.import_module", failing_import)
+        with pytest.warns(UserWarning, match=rf"matplotlib could not be loaded \({type(error).__name__}"):
+            assert load_plots() is None
+        monkeypatch.undo()
+    monkeypatch.setitem(sys.modules, "audiotrain.metrics.plots", None)
     with pytest.warns(UserWarning, match="plots not written"):
         assert write_plots({"train_loss": [1.0, 0.5]}, {}, tmp_path / "plots") == []
 
