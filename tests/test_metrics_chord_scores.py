@@ -71,8 +71,21 @@ def test_songs_without_covered_chords_are_left_out_of_the_median():
     assert scores.to_dict()["per_song"]["sus"]["majmin"] is None
 
 
+def test_a_reference_starting_after_the_estimate_is_scored_over_its_own_span_as_mir_eval_does():
+    """A count-in left unannotated: the estimate's time before the reference starts is not scored."""
+    reference = [ChordSegment(0.5, 4.0, "C:maj")]
+    estimate = [ChordSegment(0.0, 2.0, "C:maj"), ChordSegment(2.0, 4.0, "A:min")]
+    expected = mir_eval.chord.evaluate(*_arrays(reference), *_arrays(estimate))
+    scores = score_song(reference, estimate)
+    assert scores["majmin"] == pytest.approx(1.5 / 3.5)
+    for name in CHORD_METRICS:
+        assert scores[name] == pytest.approx(expected[name]), name
+
+
 def test_empty_estimate_counts_as_no_chord():
-    assert score_song([ChordSegment(0, 2, "N")], [])["root"] == 1.0
+    """On every comparison: right over a no-chord reference, wrong over a chord."""
+    assert score_song([ChordSegment(0, 2, "N")], []) == dict.fromkeys(CHORD_METRICS, 1.0)
+    assert score_song([ChordSegment(0, 2, "C:maj")], []) == dict.fromkeys(CHORD_METRICS, 0.0)
     with pytest.raises(ValueError, match="at least one song"):
         score_songs({})
     with pytest.raises(ValueError, match="reference annotation is empty"):
@@ -257,6 +270,14 @@ def test_overlapping_or_unsorted_segments_are_refused_naming_the_song_and_segmen
         score_song(reference, [ChordSegment(2.0, 1.0, "C:maj")])
     gap = [ChordSegment(0.0, 1.0, "C:maj"), ChordSegment(3.0, 4.0, "G:maj")]  # allow_gaps leaves such gaps
     assert score_song(gap, gap)["root"] == 1.0
+    # However small: a 1 ms overlap is refused too.
+    with pytest.raises(ValueError, match=r"^the estimate, segment 2 .*overlaps segment 1"):
+        score_song(reference, [ChordSegment(0.0, 1.001, "C:maj"), ChordSegment(1.0, 4.0, "G:maj")])
+    # A zero-length segment covers no time: allowed, where it starts and where the next one does.
+    zero_length = [reference[0], ChordSegment(2.0, 2.0, "A:min"), reference[1]]
+    estimate = [ChordSegment(0.0, 3.0, "C:maj"), ChordSegment(3.0, 4.0, "G:maj")]
+    assert score_song(zero_length, estimate) == score_song(reference, estimate)
+    assert score_song(reference, zero_length) == score_song(reference, reference)
 
 
 def test_the_skipped_songs_line_counts_one_song_in_the_singular():
