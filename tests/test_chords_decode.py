@@ -187,6 +187,23 @@ def test_frames_to_segments_merges_runs():
     ]  # fmt: skip
 
 
+def test_a_change_exactly_at_the_audios_end_adds_no_zero_length_segment():
+    """G:min's run starts at (3 - 0.5) / 10 = 0.25 s, the duration: nothing of it is in the audio (written
+    out, it would be a zero-length line of the .lab)."""
+    segments = frames_to_segments([2, 2, 2, 3, 3], [0, 0, 0, 7, 7], [0, 0, 0, 7, 7], 10.0, duration=0.25)
+    assert [(s.start, s.end, s.label) for s in segments] == [(0.0, 0.25, "C:maj")]
+
+
+def test_boundary_offsets_past_half_a_frame_are_kept_inside_their_frame_gap():
+    """Offsets of 0.9 frame would put a change in the next frame gap (and two changes could cross): each
+    moves at most 0.49 frame from halfway."""
+    offsets = np.array([0.0, 0.0, 0.9, 0.0, -0.9, 0.0])
+    segments = frames_to_segments([2, 2, 3, 3, 2, 2], [0, 0, 7, 7, 0, 0], [0, 0, 7, 7, 0, 0], 10.0,
+                                  boundary_offsets=offsets)  # fmt: skip
+    assert [s.label for s in segments] == ["C:maj", "G:min", "C:maj"]
+    assert segments[1].start == pytest.approx(0.199) and segments[1].end == pytest.approx(0.301)
+
+
 def test_frames_to_segments_refuses_per_frame_arrays_of_other_lengths():
     """numpy's "operands could not be broadcast" named none of them."""
     with pytest.raises(ValueError, match="one value per frame: chord_type has 3 frames, root 4, bass 4"):
@@ -442,6 +459,18 @@ def test_onset_bass_chooses_among_each_runs_chord_tones_and_leaves_no_chord_alon
     bass_p[3:5, 2] = 0.8  # D: the fifth of G:maj
     got = onset_bass(chord_type, root, bass, bass_p, 6.0)
     assert got.tolist() == [-1, 4, 4, 2, 2, -1]
+
+
+def test_onset_bass_weighs_the_runs_first_frames_not_its_first_frame_alone():
+    """A one-frame blip of E as C:maj starts does not set the bass of the whole chord; with a time constant
+    far under a frame, the first frame does."""
+    maj = CHORD_TYPES.index("maj")
+    bass_p = np.zeros((6, 12))
+    bass_p[0, 4], bass_p[0, 0] = 0.55, 0.45
+    bass_p[1:, 0], bass_p[1:, 4] = 0.9, 0.1
+    chord_type, root = np.full(6, maj), np.zeros(6, dtype=int)
+    assert onset_bass(chord_type, root, root, bass_p, 6.0).tolist() == [0] * 6
+    assert onset_bass(chord_type, root, root, bass_p, 0.1).tolist() == [4] * 6
 
 
 @pytest.mark.parametrize("method", ["viterbi", "median", "argmax"])

@@ -587,7 +587,8 @@ def frames_to_segments(
         cut to end exactly there.
     boundary_offsets : [frames] float, optional
         Where the change into frame ``i`` lies, in frames from ``i - 0.5``, each in (-0.5, 0.5)
-        (`boundary_offsets`); default: halfway between the frames.
+        (`boundary_offsets`; values further out are clipped to +-0.49, so that a change stays within its
+        frame gap); default: halfway between the frames.
     """
     if not (np.isfinite(frame_rate) and frame_rate > 0):
         raise ValueError(f"frame_rate must be a number of frames per second > 0, got {frame_rate!r}")
