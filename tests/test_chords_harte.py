@@ -7,9 +7,11 @@ from audiotrain.chords.harte import (
     format_harte,
     harte_spelling,
     harte_spellings,
+    note_to_pitch_class,
     parse_harte,
     transpose_label,
 )
+from audiotrain.chords.vocabulary import encode_label
 
 import mir_eval
 import pytest
@@ -17,7 +19,8 @@ import pytest
 REAL_LABELS = [
     "C:maj(9)/3", "Bb:7(b9)", "F#:min7/b7", "A:sus4(b7)", "D:(1,5)", "C", "C/5", "Eb:hdim7/b7", "G:13",
     "B:dim7/bb7", "A:aug/#5", "C:min(*b3)", "Db:maj6(9)", "E:7(#9)/3", "C:sus4(b7,9)", "Ab:min/b3",
-    "F:maj7(#11)", "C#:min7(11)", "G:9(13)", "Cb:maj", "E#:min", "A:1", "A:5/5", "C:maj(*5)",
+    "F:maj7(#11)", "C#:min7(11)", "G:9(13)", "Cb:maj", "E#:min", "A:1", "A:5/5", "C:maj(*5)", "Bbb:maj",
+    "F##:min7",
 ]  # fmt: skip
 
 
@@ -51,6 +54,12 @@ def test_format_round_trips(label):
     formatted = format_harte(parse_harte(label))
     assert parse_harte(formatted) == parse_harte(label)
     mir_eval.chord.encode(formatted)
+
+
+def test_double_accidentals_move_the_note_two_semitones():
+    """Harte and mir_eval allow them: Bbb is A, F## is G (encode_label's root, the training target)."""
+    assert [note_to_pitch_class(note) for note in ("Cbb", "F##", "Bbb", "B##")] == [10, 7, 9, 1]
+    assert encode_label("Bbb:maj").root == 9 and encode_label("F##:min").root == 7
 
 
 def test_defaults_and_special_labels():
