@@ -1,6 +1,7 @@
 """Retrieval and zero-shot scores against LAION-CLAP's definitions, computed here the slow way."""
 
 from audiotrain.metrics.retrieval import (
+    audio_to_text_ranks,
     chance_scores,
     class_prompts,
     laion_audio_to_text_map10,
@@ -106,6 +107,9 @@ def test_the_median_rank_of_an_even_number_of_captions_is_floored_as_laion_clap_
     # caption 0 finds its clip first, caption 1 second: ranks (0, 1), median 0.5, reported as rank 1, not 1.5
     m = retrieval_metrics(np.eye(2), np.array([[1.0, 0.0], [1.0, 0.1]]), np.array([0, 1]))
     assert m["text_to_audio_median_rank"] == 1.0
+    # audio -> text alike: clip 0 finds its caption first, clip 1 second
+    m = retrieval_metrics(np.array([[1.0, 0.0], [1.0, 0.1]]), np.eye(2), np.array([0, 1]))
+    assert m["audio_to_text_median_rank"] == 1.0 and m["audio_to_text_mean_rank"] == 1.5
 
 
 def test_ties_count_against_the_query():
@@ -115,6 +119,8 @@ def test_ties_count_against_the_query():
     assert m["text_to_audio_R@1"] == 0.0
     assert m["audio_to_text_R@1"] == 0.0
     assert m["text_to_audio_mean_rank"] == 5.0
+    # Exactly equal scores at tolerance 0 (as laion_audio_to_text_map10 ranks): the other caption is above.
+    assert audio_to_text_ranks(np.array([[0.5, 0.5], [0.1, 0.2]]), np.array([0, 1]))[0].tolist() == [1]
 
 
 def test_identical_inputs_that_embed_a_few_1e_8_apart_still_tie(rng):
@@ -131,6 +137,8 @@ def test_identical_inputs_that_embed_a_few_1e_8_apart_still_tie(rng):
         audio[1] += noise_clip * np.sign(audio[1])
         text[0] += noise_text * np.sign(text[0])
         assert retrieval_metrics(audio, text, np.arange(6)) == exact
+        # The coarser input sets the tolerance: float64 captions do not make float32 clips' noise count.
+        assert retrieval_metrics(audio, text.astype(np.float64), np.arange(6)) == exact
     # A difference beyond float noise is no tie.
     audio = clips.copy()
     audio[1] = clips[0] + 1e-2 * rng.normal(size=16).astype(np.float32)
