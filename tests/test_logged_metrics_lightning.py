@@ -367,6 +367,33 @@ def test_a_value_logged_on_some_steps_only_is_the_mean_over_those_steps(tmp_path
     assert at_step_3["x_mean_step"] == pytest.approx(8.5) and "odd_only_step" not in at_step_3
 
 
+class LogsThreeWays(TinyClassifier):
+    """One value kept from the loggers, one logged on the epoch only, one on the step and the epoch."""
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("hidden", 2 * loss, on_step=True, on_epoch=False, logger=False)
+        self.log("epoch_only", 3 * loss, on_step=False, on_epoch=True)
+        self.log("both", 4 * loss, on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        return self.compute_loss(batch)
+
+
+def test_the_loggers_get_lightnings_names_and_never_a_value_logged_with_logger_false(tmp_path):
+    """As Lightning: a value logged with logger=False stays out of every logger row (a training step's
+    too) but is in callback_metrics; one logged on the epoch only keeps its name (no `_epoch`); one logged
+    on the step and the epoch is written as `name_step` and `name_epoch`."""
+    logger = RecordingLogger()
+    t = fit(tmp_path, build(LogsThreeWays), logger=logger, log_every_n_steps=1)
+    keys = logger.keys()
+    assert not {k for k in keys if k.startswith("hidden")}
+    assert "hidden" in t.callback_metrics
+    assert "epoch_only" in keys and "epoch_only_epoch" not in keys and "epoch_only_step" not in keys
+    assert {"both_step", "both_epoch"} <= keys and "both" not in keys
+
+
 # ------------------------------------------------------------------ on_step: the step's value
 class LogsBatchIndex(TinyClassifier):
     """Logs its batch index at every training step: a value that differs at each step."""
