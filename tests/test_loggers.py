@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import audiotrain  # noqa: F401
+from audiotrain.train.callback import Callback
 from audiotrain.train.loggers import (
     CSVLogger,
     LoggerWarning,
@@ -33,6 +34,7 @@ from logger_readers import (
     wandb_artifacts,
     wandb_glob,
 )
+from tasks import TinyClassifier
 
 # ------------------------------------------------------------------ W&B (one real offline run for the module)
 
@@ -1226,25 +1228,31 @@ def test_log_artifact_is_accepted_and_does_nothing_where_the_run_folder_is_local
             logger.log_artifact(tmp_path / "missing.png")
 
 
-def fit_with_checkpoints(tmp_path, loggers, extra_callbacks=(), **checkpoint):
+def fit_with_checkpoints(
+    tmp_path, loggers, extra_callbacks=(), *, first_callbacks=(), module=None, **checkpoint
+):
+    """A 3-epoch fit whose ModelCheckpoint (returned) takes `checkpoint`; the Trainer's callbacks are
+    `first_callbacks`, it, then `extra_callbacks`."""
     from audiotrain.train.callbacks import ModelCheckpoint
 
     from tasks import TinyClassifier, make_batches, quiet_trainer
 
     callback = ModelCheckpoint(dirpath=tmp_path / "ckpts", **checkpoint)
-    extra_callbacks = list(extra_callbacks)
     trainer = quiet_trainer(
         tmp_path,
         max_epochs=3,
         logger=loggers,
-        callbacks=[callback, *extra_callbacks],
+        callbacks=[*first_callbacks, callback, *extra_callbacks],
         enable_checkpointing=True,
     )
-    trainer.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    trainer.fit(module or TinyClassifier(), make_batches(64), make_batches(32, seed=1))
     return callback
 
 
-def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(tmp_path, mlflow_store, quiet_wandb):
+@pytest.mark.parametrize("every_epoch_first", [False, True])
+def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(
+    tmp_path, mlflow_store, quiet_wandb, every_epoch_first
+):
     w = WandbLogger(
         project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb, log_model=True
     )
@@ -1252,9 +1260,10 @@ def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(tmp_path, mlfl
     from audiotrain.train.callbacks import ModelCheckpoint
 
     every_epoch = ModelCheckpoint(dirpath=tmp_path / "every", filename="epoch={epoch}", save_top_k=-1)
+    placed = {"first_callbacks" if every_epoch_first else "extra_callbacks": [every_epoch]}
     callback = fit_with_checkpoints(
-        tmp_path, [w, m], [every_epoch], monitor="val_loss", save_top_k=2, save_last=True
-    )  # the monitoring callback's best is uploaded, not the every-epoch one's latest
+        tmp_path, [w, m], **placed, monitor="val_loss", save_top_k=2, save_last=True
+    )  # the monitoring callback's best is uploaded, not the every-epoch one's latest, in either order
     w.finish()
     best = Path(callback.best_model_path)
     files = {p.relative_to(best).as_posix(): p.read_bytes() for p in best.rglob("*") if p.is_file()}
@@ -1262,6 +1271,47 @@ def test_log_model_true_uploads_the_best_checkpoint_when_fit_ends(tmp_path, mlfl
     assert (name, kind, aliases) == (f"model-{w.version}", "model", ["best", "latest"]) and uploaded == files
     run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
     assert run["artifacts"] == sorted(f"checkpoints/{best.name}/{f}" for f in files)
+    assert run["tags"]["best_checkpoint"] == f"checkpoints/{best.name}"
+
+
+class RaisesAtEpoch2(Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 2:
+            raise RuntimeError("stopped at epoch 2")
+
+
+def test_log_model_true_uploads_nothing_when_fit_fails(tmp_path, mlflow_store, quiet_wandb):
+    """As Lightning: only a fit that succeeds uploads its best checkpoint. A crash must not put a checkpoint
+    in W&B as `model-<id>:best`, nor set MLflow's best_checkpoint tag that `MLflowCallback.register` reads."""
+    w = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb, log_model=True
+    )
+    m = MLflowLogger(experiment_name="log-model-failed", tracking_uri=mlflow_store[1], log_model=True)
+    with pytest.raises(RuntimeError, match="stopped at epoch 2"):
+        fit_with_checkpoints(tmp_path, [w, m], [RaisesAtEpoch2()], monitor="val_loss", save_top_k=2)
+    assert len(list((tmp_path / "ckpts").iterdir())) == 2  # (two epochs saved theirs before the crash)
+    w.finish()
+    assert wandb_artifacts(w.log_dir) == []
+    run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
+    assert run["status"] == "FAILED" and run["artifacts"] == [] and "best_checkpoint" not in run["tags"]
+
+
+class ScoresLessEachEpoch(TinyClassifier):
+    """`score` is 3 in epoch 0, 2 in epoch 1, 1 in epoch 2: with mode="max" the first checkpoint is best."""
+
+    def on_validation_epoch_end(self):
+        self.log("score", 3.0 - self.current_epoch)
+
+
+def test_mlflow_log_model_all_tags_the_best_checkpoint_not_the_newest(tmp_path, mlflow_store):
+    m = MLflowLogger(experiment_name="log-model-all", tracking_uri=mlflow_store[1], log_model="all")
+    callback = fit_with_checkpoints(
+        tmp_path, [m], module=ScoresLessEachEpoch(), monitor="score", mode="max", save_top_k=-1
+    )
+    best = Path(callback.best_model_path)
+    assert "epoch=0" in best.name  # (the premise: not the newest of the three)
+    run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
+    assert {a.split("/")[1] for a in run["artifacts"]} == {p.name for p in (tmp_path / "ckpts").iterdir()}
     assert run["tags"]["best_checkpoint"] == f"checkpoints/{best.name}"
 
 
