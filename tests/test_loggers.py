@@ -90,6 +90,25 @@ def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
     assert logger.version == state["run_id"]
 
 
+def test_wandb_charts_every_metric_against_the_trainers_global_step(wandb_run):
+    """W&B's own `_step` restarts at 0 in a resumed offline run (class docstring): charts drawn against it
+    would lay the resumed part over the first. Every metric's x axis is trainer/global_step instead."""
+    logger, state, save_dir = wandb_run
+    (path,) = wandb_glob(str(save_dir / "wandb" / "offline-run-*" / f"run-{state['run_id']}.wandb"))
+    metrics = [r.metric for r in wait_for_exit_record(path) if r.WhichOneof("record_type") == "metric"]
+    assert any(m.glob_name == "*" and m.step_metric == "trainer/global_step" for m in metrics)
+
+
+def test_wandb_interrupted_run_exits_with_ctrl_cs_code(tmp_path, quiet_wandb):
+    """A Ctrl-C is exit code 130 in the run's record, as the shell's, not 1 (a failure)."""
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("interrupted")
+    (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
+    (exit_record,) = [r.exit for r in wait_for_exit_record(path) if r.WhichOneof("record_type") == "exit"]
+    assert exit_record.exit_code == 130
+
+
 def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
     logger, state, save_dir = wandb_run
     (run_dir,) = wandb_glob(str(save_dir / "wandb" / "offline-run-*"))
@@ -534,6 +553,21 @@ def test_mlflow_one_over_long_or_refused_name_loses_nothing_else(mlflow_store):
     history = MlflowClient(tracking_uri=mlflow_store[1]).get_metric_history(logger.version, "train_loss")
     assert [m.value for m in sorted(history, key=lambda m: m.step)] == [2.0, 1.5, 1.0, 0.5]
     assert logger.failures == 0
+
+
+def test_mlflow_param_logged_again_with_a_new_value_in_one_run_warns_that_it_keeps_the_old(mlflow_store):
+    logger = MLflowLogger(experiment_name="params-again", tracking_uri=mlflow_store[1])
+    logger.log_hyperparams({"a": 1, "b": 2})
+    logger.start()
+    with pytest.warns(LoggerWarning) as record:
+        logger.log_hyperparams({"a": 5, "c": 3})
+    (message,) = [str(w.message) for w in record if issubclass(w.category, LoggerWarning)]
+    assert f"params changed in run {logger.version}: a (old '1', new '5')" in message
+    assert "keeps the old values" in message
+    logger.finalize("success")
+    assert logger.failures == 0
+    run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], logger.version)
+    assert run["params"] == {"a": "1", "b": "2", "c": "3"}
 
 
 def test_mlflow_logs_more_params_and_metrics_than_one_of_its_calls_takes(mlflow_store):
@@ -1144,6 +1178,45 @@ def test_tensorboard_hyperparameters_reach_the_hparams_tab(tmp_path):
     failed.finalize("failed")
     end = read_hparams_plugin(failed.log_dir)["_hparams_/session_end_info"].session_end_info
     assert end.status == api_pb2.STATUS_FAILURE
+
+
+def test_tensorboard_interrupted_run_writes_no_session_end_so_the_resumed_runs_status_shows(tmp_path):
+    """TensorBoard keeps a run folder's first session end: one written at a Ctrl-C (as success) would have
+    shown a resumed run that then failed as successful in the HParams tab."""
+    from tensorboard.plugins.hparams import api_pb2
+
+    first = TensorBoardLogger(tmp_path, name="hp")
+    first.log_hyperparams({"lr": 0.1})
+    first.log_metrics({"loss": 1.0}, step=1)
+    state = first.state_dict()
+    first.finalize("interrupted")
+    assert set(read_hparams_plugin(first.log_dir)) == {"_hparams_/session_start_info"}
+    resumed = TensorBoardLogger(tmp_path, name="hp")
+    resumed.load_state_dict(state)
+    resumed.log_hyperparams({"lr": 0.1})  # (as the Trainer's fit does)
+    resumed.log_metrics({"loss": 0.5}, step=2)
+    resumed.finalize("failed")
+    end = read_hparams_plugin(resumed.log_dir)["_hparams_/session_end_info"].session_end_info
+    assert end.status == api_pb2.STATUS_FAILURE
+
+
+def test_tensorboard_resume_from_step_0_keeps_the_hparams_and_step_0s_values_once(tmp_path):
+    """A checkpoint taken at step 0 with values at that step: step 0 also holds the run's hyperparameters
+    (the HParams tab's session start and the text summary), which a purge from step 0 would drop."""
+    first = TensorBoardLogger(tmp_path, name="hp")
+    first.log_hyperparams({"lr": 0.1})
+    first.log_metrics({"loss": 1.0}, step=0)
+    state = first.state_dict()
+    first.finalize("interrupted")
+    resumed = TensorBoardLogger(tmp_path, name="hp")
+    resumed.load_state_dict(state)
+    resumed.log_metrics({"loss": 0.5}, step=1)
+    resumed.finalize("success")
+    assert "_hparams_/session_start_info" in read_hparams_plugin(resumed.log_dir)
+    assert read_text_summaries(resumed.log_dir, "hparams/text_summary") == [
+        "| name | value |\n|---|---|\n| lr | 0.1 |"
+    ]
+    assert read_scalars(resumed.log_dir)["loss"] == [(0, 1.0), (1, 0.5)]
 
 
 def test_tensorboard_hparams_tab_shows_the_trainers_settings_of_a_fit(tmp_path):
