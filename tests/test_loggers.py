@@ -814,6 +814,33 @@ def test_a_required_logger_that_cannot_start_stops_fit_before_the_first_step(tmp
     assert trainer.global_step == 0 and logger.disabled
 
 
+class StartsOnce(CSVLogger):
+    """A CSVLogger whose backend is gone after its first start (a tracking server shut down after fit)."""
+
+    starts = 0
+
+    def _start(self):
+        self.starts += 1
+        if self.starts > 1:
+            raise ConnectionError("server gone")
+        super()._start()
+
+
+def test_a_required_logger_that_cannot_reopen_its_run_for_a_later_stage_only_warns(tmp_path):
+    from tasks import make_batches, quiet_trainer
+
+    logger = StartsOnce(tmp_path, name="csv")
+    logger.required = True
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32))
+    with pytest.warns(
+        LoggerWarning, match=r"StartsOnce could not start its run \(ConnectionError: server gone"
+    ):
+        trainer.test(module, make_batches(32, seed=1))
+    assert logger.starts == 2 and logger.disabled
+
+
 # ------------------------------------------------------------------ the interface
 
 
@@ -849,6 +876,29 @@ def test_hparams_logged_before_and_after_fit_are_merged_with_the_trainers(tmp_pa
     assert (
         "| model/hidden | 8 |" in table and "| trainer/max_steps | 2 |" in table and "| lr | 0.2 |" in table
     )
+
+
+class ChangesTheLearningRate(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"lr": 0.5})
+
+
+def test_a_hyperparameter_changed_mid_fit_keeps_its_new_value_through_test(tmp_path):
+    """The hyperparameters logged before the run started are written as it starts; a later stage's reopening
+    of the run (trainer.test) must not write them again over a value the user changed since."""
+    from tasks import make_batches, quiet_trainer
+
+    loggers = [CSVLogger(tmp_path, name="csv"), TensorBoardLogger(tmp_path, name="tb")]
+    for logger in loggers:
+        logger.log_hyperparams({"lr": 0.1, "seed": 1})
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=loggers, callbacks=[ChangesTheLearningRate()])
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32))
+    trainer.test(module, make_batches(32, seed=1))
+    for logger in loggers:
+        hparams = yaml.safe_load((logger.log_dir / "hparams.yaml").read_text())
+        assert hparams["lr"] == 0.5 and hparams["seed"] == 1, type(logger).__name__
 
 
 def test_a_resumed_folder_logger_keeps_the_hparams_of_the_interrupted_run(tmp_path):

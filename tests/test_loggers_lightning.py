@@ -131,6 +131,26 @@ def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(t
     assert own.log_dir == tmp_path / "own" / "logs" / "version_0"
 
 
+def test_a_fit_that_failed_before_its_logger_started_can_run_again_in_the_given_version(tmp_path):
+    """The fresh fit claims `version=3`'s folder (an empty hparams.yaml) before its loggers start; another
+    logger failing to start then stops the fit. The same Trainer and logger fitted again go on in their own
+    claim rather than refusing it as "another run's logs"."""
+    from audiotrain.train.loggers import LoggerNotStarted
+
+    blocker = tmp_path / "a_file"
+    cannot_start = CSVLogger(blocker)
+    blocker.write_text("")  # (after: a file given as the folder is refused at once)
+    cannot_start.required = True
+    logger = CSVLogger(tmp_path, name="logs", version=3)
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, logger=[cannot_start, logger], compile=False)
+    with pytest.raises(LoggerNotStarted):
+        trainer.fit(TinyClassifier(), make_batches(32))
+    assert (tmp_path / "logs" / "version_3" / "hparams.yaml").read_text() == "{}\n"  # (the claim)
+    trainer.fit(TinyClassifier(), make_batches(32))  # (the first logger is disabled now)
+    assert logger.log_dir == tmp_path / "logs" / "version_3" and logger.metrics_file.exists()
+    assert "trainer/max_epochs" in (logger.log_dir / "hparams.yaml").read_text()
+
+
 # ------------------------------------------------------------------ Lightning's keyword arguments
 
 
