@@ -172,6 +172,54 @@ def test_advanced_profiler_keeps_a_nested_action_out_of_the_enclosing_one(tmp_pa
     assert "cumulative" in sections["run_training_batch"]
 
 
+def work_after_the_nested_action():
+    return sum(i * i for i in range(2000))
+
+
+def test_advanced_profiler_records_the_enclosing_action_again_once_a_nested_one_ends():
+    profiler = AdvancedProfiler(line_count_restriction=40)
+    profiler.setup("fit")
+    with profiler.profile("outer"):
+        with profiler.profile("inner"):
+            some_helper_of_the_hook()
+        work_after_the_nested_action()
+    sections = dict(part.split("\n", 1) for part in profiler.summary().split("Profile stats for: ")[1:])
+    assert "work_after_the_nested_action" in sections["outer"]
+    assert (
+        "some_helper_of_the_hook" in sections["inner"] and "some_helper_of_the_hook" not in sections["outer"]
+    )
+
+
+def test_simple_profiler_percentages_are_shares_of_the_total_row():
+    profiler = SimpleProfiler()
+    profiler.setup("fit")
+    for name, n in (("long", 200_000), ("short", 20_000)):
+        with profiler.profile(name):
+            sum(i * i for i in range(n))
+    table = {}
+    for line in profiler.summary().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] != "Action":
+            table[cells[0]] = (float(cells[3]), cells[4])
+    total, share = table.pop("Total")
+    assert share == "100 %" and set(table) == {"long", "short"}
+    for name, (seconds, share) in table.items():
+        assert seconds <= total
+        assert float(share) == pytest.approx(100 * seconds / total, rel=2e-3, abs=0.006), name
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_report_on_stderr_is_printed_by_rank_0_alone(rank, capsys):
+    """Under data parallel every rank profiles; a report without a file would be printed once per rank."""
+    profiler = SimpleProfiler()
+    profiler.setup("fit", local_rank=rank)
+    with profiler.profile("an_action"):
+        pass
+    profiler.describe()
+    err = capsys.readouterr().err
+    assert ("FIT Profiler Report" in err and "an_action" in err) if rank == 0 else err == ""
+
+
 def test_advanced_profiler_dumps_pstats_files(tmp_path, capsys):
     import pstats
 
