@@ -250,6 +250,28 @@ def test_seed003_mlflow_callback_tracks_the_run_and_registers_its_best_checkpoin
     assert version.source.endswith(f"checkpoints/{result.best_checkpoint.name}")
 
 
+def test_seed003_mlflow_callback_without_models_uploads_no_checkpoint_and_sets_the_tags(
+    tmp_path, monkeypatch
+):
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run_dir = tmp_path / "run"
+    callback = MLflowCallback(
+        MLflowConfig(experiment_name="no-models", log_models=False, tags={"team": "audio"})
+    )
+    trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(run_dir))
+    result = trainer.train(batches(), batches(seed=1))
+    assert result.best_checkpoint is not None  # (checkpoints were saved: they stay local)
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("no-models").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["team"] == "audio"
+    assert "best_checkpoint" not in run.data.tags
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == []
+
+
 def test_seed003_mlflow_callback_refusals(tmp_path):
     from audiotrain import MLflowCallback, MLflowConfig, Trainer, create_trainer
 
