@@ -12,13 +12,13 @@ import pytest
 from tasks import RecordingLogger, TinyClassifier, make_batches
 
 
-def fit_with(tmp_path, bar, module=None, **kw):
+def fit_with(tmp_path, bar, module=None, callbacks=(), **kw):
     mx.random.seed(0)
     trainer = Trainer(
         compile=False,
-        enable_checkpointing=False,
+        enable_checkpointing=bool(callbacks),
         default_root_dir=tmp_path,
-        callbacks=[bar],
+        callbacks=[bar, *callbacks],
         enable_model_summary=False,  # (the bar's lines alone on stderr)
         **kw,
     )
@@ -78,6 +78,30 @@ def test_a_terminal_gets_live_bars(tmp_path, monkeypatch):
     fit_with(tmp_path, bar, max_epochs=1)
     out = terminal.getvalue()
     assert "\r" in out and "Epoch 0: 100%" in out and "loss=" in out
+
+
+def test_a_terminals_bar_of_an_epoch_resumed_mid_way_starts_at_the_checkpoints_batch(tmp_path, monkeypatch):
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    every_2 = ModelCheckpoint(dirpath=tmp_path / "ck", every_n_train_steps=2, save_top_k=-1)
+    fit_with(tmp_path, ProgressBar(plain=True), max_epochs=1, callbacks=[every_2])  # 4 batches an epoch
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    mx.random.seed(0)
+    Trainer(
+        max_epochs=1,
+        compile=False,
+        default_root_dir=tmp_path,
+        callbacks=[ProgressBar()],
+        enable_model_summary=False,
+    ).fit(
+        TinyClassifier(),
+        make_batches(64),
+        make_batches(32, seed=1),
+        ckpt_path=tmp_path / "ck" / "epoch=0-step=2",
+    )
+    frames = [f for f in terminal.getvalue().split("\r") if f.startswith("Epoch 0:")]
+    assert "| 2/4 " in frames[0] and "| 4/4 " in frames[-1], frames
 
 
 def test_plain_can_be_forced_either_way(tmp_path, capsys, monkeypatch):
