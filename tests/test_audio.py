@@ -141,11 +141,36 @@ def test_every_bad_file_raises_audio_error_naming_file_and_cause(tmp_path, stere
         assert str(path) in str(info.value)
 
 
+def test_non_finite_samples_are_found_however_the_file_is_read(tmp_path):
+    """A NaN or Inf sample is refused on every path of `load`: a stereo file mixed down, and a file
+    resampled, are decoded a block at a time, and each block's non-finite samples count as the whole
+    file's do (one NaN spreads over hundreds of samples once resampled)."""
+    bad = np.zeros((SR, 2), dtype=np.float32)
+    bad[100, 1] = np.nan
+    stereo_path = _write(tmp_path / "nan_stereo.wav", bad, subtype="FLOAT")
+    mono_path = _write(tmp_path / "nan_mono.wav", bad[:, 1], subtype="FLOAT")
+    for path, kwargs in (
+        (stereo_path, {}),
+        (stereo_path, {"sr": 8000}),
+        (stereo_path, {"mono": False}),
+        (mono_path, {"sr": 8000}),
+    ):
+        with pytest.raises(AudioError) as info:
+            load(path, **kwargs)
+        assert info.value.cause == "non_finite", (path.name, kwargs)
+
+
 def test_offset_past_the_end_and_bad_arguments(tmp_path, stereo):
     path = _write(tmp_path / "short.wav", stereo)
     with pytest.raises(AudioError, match="beyond the end") as info:
         load(path, offset=5.0)
     assert info.value.cause == "out_of_range"
+    # An offset at the very end is out of range too: there is no sample to read, yet the file is sound.
+    mono = _write(tmp_path / "short_mono.wav", stereo[:, 0])
+    for read, kwargs in ((path, {}), (path, {"sr": 8000}), (mono, {}), (mono, {"mono": False})):
+        with pytest.raises(AudioError) as info:
+            load(read, offset=2.0, **kwargs)
+        assert info.value.cause == "out_of_range", (read.name, kwargs)
     for kwargs in ({"offset": -1.0}, {"duration": 0.0}, {"sr": -8000}, {"sr": 22050.5}):
         with pytest.raises(ValueError):
             load(path, **kwargs)
@@ -274,6 +299,12 @@ def test_an_unfinalised_wav_reads_to_the_end_of_the_file(tmp_path, stereo):
         np.testing.assert_array_equal(
             load(unfinalised, offset=0.5, duration=0.25)[0], load(good)[0][8000:12000]
         )
+        # A streaming writer (ffmpeg to a pipe, a live recording) leaves 0xFFFFFFFF: unknown, not truncated.
+        raw[4:8] = raw[data + 4 : data + 8] = b"\xff\xff\xff\xff"
+        streamed = tmp_path / f"streamed_{subtype}.wav"
+        streamed.write_bytes(bytes(raw))
+        np.testing.assert_array_equal(load(streamed)[0], load(good)[0])
+        assert get_duration(streamed) == get_duration(good)
     # A header whose data chunk is empty, followed by another chunk, is an empty file still.
     empty = bytearray(good.read_bytes()[: data + 8]) + b"LIST" + (4).to_bytes(4, "little") + b"INFO"
     empty[data + 4 : data + 8] = bytes(4)
@@ -295,6 +326,23 @@ def test_load_span_gives_the_samples_of_the_whole_file_it_cuts(tmp_path, stereo,
             np.testing.assert_allclose(span, whole[start : start + sr // 4], atol=1e-6)
             if sr == SR and suffix in ("wav", "flac"):
                 np.testing.assert_array_equal(span, whole[start : start + sr // 4])
+
+
+def test_offsets_and_durations_in_seconds_round_to_the_nearest_sample_at_44100_hz(tmp_path):
+    """At 44.1 kHz, k / 44100 * 44100 falls just below k for many k (15 among them): truncating it read from
+    one sample early and one sample short, and `load_span` (whose offsets are such fractions) then differed
+    from the whole file's resample by far more than float32 rounding."""
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, (3 * 44100, 2)).astype(np.float32)
+    path = _write(tmp_path / "cd.wav", noise, sr=44100)
+    assert 15 / 44100 * 44100 < 15
+    full = load(path)[0]
+    np.testing.assert_array_equal(load(path, offset=15 / 44100)[0], full[15:])
+    np.testing.assert_array_equal(load(path, duration=15 / 44100)[0], full[:15])
+    np.testing.assert_array_equal(load(path, offset=1 / 3, duration=1 / 3)[0], full[14700:29400])
+    for sr in (22050, 16000):
+        whole = load(path, sr=sr)[0]
+        for start in range(0, sr, 997):
+            np.testing.assert_allclose(load_span(path, sr, start, 500), whole[start : start + 500], atol=1e-6)
 
 
 def test_decoded_length_finds_what_load_finds_a_block_at_a_time(tmp_path, stereo):
@@ -338,6 +386,21 @@ def test_the_mp3_decoders_own_warning_is_not_printed_without_a_file_name(tmp_pat
     assert get_duration(cut) > 0
     err = capfd.readouterr().err
     assert "Xing" not in err and "fuzzy seeking" not in err, err
+
+
+def test_an_mp3_that_lost_its_last_few_percent_is_truncated_and_one_that_lost_a_frame_loads(tmp_path):
+    """An MP3 decodes to fewer samples than its header announces when cut short; the slack allowed for the
+    decoder is an MP3 frame or 1%, so a download that lost its last 5% is refused, not loaded short."""
+    t = np.arange(10 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    whole = _write(tmp_path / "whole.mp3", tone).read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(whole[: int(len(whole) * 0.95)])
+    with pytest.raises(AudioError, match="truncated: header announces") as info:
+        load(cut)
+    assert info.value.cause == "corrupt"
+    cut.write_bytes(whole[:-20])  # less than one frame's bytes
+    assert abs(len(load(cut)[0]) - len(t)) <= 2304
 
 
 def _in_a_non_utf8_locale(code: str, cwd: Path) -> subprocess.CompletedProcess:
