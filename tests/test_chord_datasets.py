@@ -687,6 +687,19 @@ def test_clip_dataset_csv_with_indices_names_and_labels(tmp_path):
     assert {i["audio"].shape for i in items} == {(11025,)} and items[0]["features"].shape == (1, 10)
 
 
+def test_clips_recorded_at_another_rate_are_resampled_to_the_datasets(tmp_path):
+    """A clip at 44.1 kHz in a 22.05 kHz dataset is resampled: read at its own rate, its first half would play
+    an octave down (a 440 Hz tone's peak at 220 Hz)."""
+    t = np.arange(44100) / 44100
+    sf.write(tmp_path / "a.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100)
+    (tmp_path / "metadata.csv").write_text("file_name,label\na.wav,A:maj\n")
+    dataset = ChordClipDataset(tmp_path, sr=22050)
+    assert dataset.clip_samples == 22050
+    audio = dataset[0]["audio"]
+    assert audio.shape == (22050,)
+    assert np.argmax(np.abs(np.fft.rfft(audio))) * 22050 / len(audio) == pytest.approx(440, abs=2)
+
+
 def test_clip_metadata_errors_name_the_line(tmp_path):
     _wav(tmp_path / "a.wav")
     rows = [
@@ -1247,6 +1260,8 @@ def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
     [
         ("a.wav,a.lab\nb.wav\n", 2, "expected two columns, audio,annotation"),
         ("a.wav,a.lab\n\nmissing.wav,a.lab\n", 3, "missing.wav does not exist"),
+        # A quoted cell spanning lines: the row's first line is named.
+        ('a.wav,a.lab\n"missing\nsong.wav",a.lab\n', 2, "song.wav does not exist"),
         ("a.lab,a.lab\n", 1, "a.lab is not an audio file the scan of"),
         ("a.wav,gone.lab\n", 1, "gone.lab does not exist"),
         ("a.wav,a.lab\n./a.wav,a.lab\n", 2, "a.wav is paired on line 1 already"),
@@ -1321,10 +1336,11 @@ def test_a_pairs_file_split_column_names_each_songs_part(tmp_path):
     by_name = {song.name: song for song in index.songs}
     train, val, test = split_songs_as_given(index.songs, index.parts)
     assert (train, val, test) == ([by_name["0003/audio"]], [by_name["0004/audio"]], [by_name["0005/audio"]])
-    # Hugging Face's and the CLAP recipe's name of the validation part, and others for it, case ignored
+    # Hugging Face's and the CLAP recipe's name of the validation part, and others for it, case ignored (in
+    # the header too: a spreadsheet's capitalised column names)
     for name in ("validation", "Valid", "DEV"):
         (tmp_path / "pairs.csv").write_text(
-            f"audio,annotation,split\n0004/audio.wav,0004/majmin.lab,{name}\n"
+            f"Audio,Annotation,Split\n0004/audio.wav,0004/majmin.lab,{name}\n"
         )
         assert list(scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv").parts.values()) == ["val"]
     (tmp_path / "pairs.csv").write_text("0003/audio.wav,0003/majmin.lab\n")
