@@ -213,6 +213,20 @@ def test_export_history_on_a_full_disk_names_the_file_and_leaves_nothing(tmp_pat
     assert str(raised.value) == f"cannot write {target}: no space left on device"
     assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(target)
     assert list(tmp_path.iterdir()) == []
+    # Over an earlier export (overwrite=True), or stopped by Ctrl-C: the earlier file as it was, and no
+    # temporary file left beside it to keep the disk full.
+    target.write_text('{"epoch": [0]}')
+    with pytest.raises(OutputWriteError):
+        Trainer(logger=False).export_history(target, overwrite=True)
+
+    def interrupted(tmp, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", interrupted)
+    for path, overwrite in ((target, True), (tmp_path / "new.json", False)):
+        with pytest.raises(KeyboardInterrupt):
+            Trainer(logger=False).export_history(path, overwrite=overwrite)
+    assert list(tmp_path.iterdir()) == [target] and target.read_text() == '{"epoch": [0]}'
 
 
 def test_export_history_refuses_to_replace_a_file_unless_overwrite(tmp_path):
