@@ -141,6 +141,12 @@ def _edit_state(folder, **changes):
             lambda p: _edit_state(p, module_state=[1]),
             r"trainer_state.json: 'module_state' must be an object, got list",
         ),
+        (  # (json keeps the last of a key given twice without a word)
+            lambda p: (p / "trainer_state.json").write_text(
+                '{"format_version": 1, ' + (p / "trainer_state.json").read_text()[1:]
+            ),
+            r"trainer_state.json: 'format_version' given twice in one object",
+        ),
     ],
 )
 def test_damaged_checkpoints_are_explained(tmp_path, damage, match):
@@ -150,6 +156,16 @@ def test_damaged_checkpoints_are_explained(tmp_path, damage, match):
         make_trainer(tmp_path, max_epochs=2).fit(
             TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last"
         )
+
+
+def test_a_trainer_state_saved_with_a_bom_resumes(tmp_path):
+    """An editor on Windows (Notepad, PowerShell) starts the UTF-8 it saves with a byte order mark."""
+    trained(tmp_path, max_epochs=1)
+    state = tmp_path / "checkpoints" / "last" / "trainer_state.json"
+    state.write_bytes(b"\xef\xbb\xbf" + state.read_bytes())
+    trainer = make_trainer(tmp_path, max_epochs=2)
+    trainer.fit(TinyClassifier(), make_batches(), ckpt_path=state.parent)
+    assert trainer.current_epoch == 2 and len(trainer.history["train_loss"]) == 2
 
 
 def _edit_safetensors_header(file: Path, edit) -> None:
@@ -1287,6 +1303,31 @@ def test_nan_metrics_are_null_in_history_and_checkpoints_and_resume_as_nan(tmp_p
     assert np.isnan(float(resumed.callback_metrics["val_root_acc"]))
     for saved in (tmp_path / "a" / "checkpoints").iterdir():  # every checkpoint: strict JSON too
         _strict_json(saved / ckpt.STATE_FILE)
+
+
+class _ScoredFromEpoch1(TinyClassifier):
+    # A score over nothing yet (NaN) in the first epoch, 0.5 from the second.
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss, {**metrics, "score": mx.array(float("nan") if self.current_epoch == 0 else 0.5)}
+
+
+def test_a_max_mode_checkpoints_nan_score_resumes_as_the_worst_not_the_best(tmp_path):
+    """A NaN score ranks as -inf in mode "max" and is written as null with "-Infinity" beside it: read back
+    as +inf, the NaN checkpoint would have been the best for the rest of the run."""
+
+    def fit(max_epochs, ckpt_path=None):
+        best = ModelCheckpoint(tmp_path / "ckpts", monitor="val_score", mode="max", save_top_k=2)
+        trainer = make_trainer(tmp_path, max_epochs=max_epochs, callbacks=[best])
+        trainer.fit(_ScoredFromEpoch1(), make_batches(), make_batches(32), ckpt_path=ckpt_path)
+        return best
+
+    first = fit(1)
+    [nan_path] = first.best_k_models
+    assert first.best_k_models[nan_path] == -np.inf and first.kth_value == -np.inf
+    resumed = fit(2, ckpt_path=nan_path)
+    assert resumed.best_k_models[nan_path] == -np.inf
+    assert resumed.best_model_path != nan_path and resumed.best_model_score == 0.5
 
 
 @pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint's ModelCheckpoint saved to")
