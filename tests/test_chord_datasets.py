@@ -666,6 +666,18 @@ def test_dataset_errors_name_the_file(tmp_path):
 # ------------------------------------------------------------------------------------------- clips
 
 
+def test_a_song_shorter_than_the_features_need_is_skipped_by_the_scan_and_named(tmp_path):
+    """`min_duration` (what one window of features needs): a 0.7 s song is listed as too short when 1 s is
+    needed, a song of exactly 1 s is kept."""
+    for name, seconds in (("short", 0.7), ("enough", 1.0)):
+        _wav(tmp_path / f"{name}.wav", seconds)
+        (tmp_path / f"{name}.lab").write_text(f"0.0 {seconds} C\n")
+    index = scan_song_folder(tmp_path, min_duration=1.0)
+    assert [s.name for s in index.songs] == ["enough"]
+    [(path, why)] = index.unreadable_audio
+    assert path == tmp_path / "short.wav" and "0.700 s, the features need 1.000 s" in why, why
+
+
 def test_clip_dataset_csv_with_indices_names_and_labels(tmp_path):
     _wav(tmp_path / "clips" / "a.wav", seconds=0.5, sr=22050)
     _wav(tmp_path / "clips" / "b.wav", seconds=0.25, sr=22050)

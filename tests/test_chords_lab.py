@@ -186,6 +186,22 @@ def test_jams_round_trip_and_old_layout(tmp_path):
     assert [s.label for s in read_jams(tmp_path / "old.jams")] == ["C:maj", "G:maj"]
 
 
+def test_jams_observations_out_of_time_order_are_read_in_time_order(tmp_path):
+    """JAMS does not require its observations in time order (the jams library sorts them): written G, then
+    C before it, the song reads C then G, not 'segments out of order'."""
+    observations = [
+        {"time": 2.0, "duration": 2.0, "value": "G:maj", "confidence": None},
+        {"time": 0.0, "duration": 2.0, "value": "C:maj", "confidence": None},
+    ]
+    (tmp_path / "x.jams").write_text(
+        json.dumps({"annotations": [{"namespace": "chord", "data": observations}]})
+    )
+    assert read_jams(tmp_path / "x.jams") == [
+        ChordSegment(0.0, 2.0, "C:maj"),
+        ChordSegment(2.0, 4.0, "G:maj"),
+    ]
+
+
 def test_jams_errors_name_file_and_observation(tmp_path):
     doc = {
         "annotations": [
