@@ -1,5 +1,6 @@
 """Checkpoint folders: atomic writes, clear errors for bad folders, ModelCheckpoint and EarlyStopping."""
 
+import io
 import json
 import os
 import shutil
@@ -168,13 +169,14 @@ def test_a_trainer_state_saved_with_a_bom_resumes(tmp_path):
     assert trainer.current_epoch == 2 and len(trainer.history["train_loss"]) == 2
 
 
-def _edit_safetensors_header(file: Path, edit) -> None:
-    """Rewrite the JSON header of safetensors `file` with `edit(header text) -> text`, keeping the data."""
+def _edit_safetensors_header(file: Path, edit, trailing: bytes = b"") -> None:
+    """Rewrite the JSON header of safetensors `file` with `edit(header text) -> text`, keeping the data (and
+    appending `trailing` to it)."""
     raw = file.read_bytes()
     length = int.from_bytes(raw[:8], "little")
     header = edit(raw[8 : 8 + length].decode()).encode()
     header += b" " * (-len(header) % 8)
-    file.write_bytes(len(header).to_bytes(8, "little") + header + raw[8 + length :])
+    file.write_bytes(len(header).to_bytes(8, "little") + header + raw[8 + length :] + trailing)
 
 
 def _overlap(text: str) -> str:
@@ -254,6 +256,82 @@ def test_safetensors_with_shared_or_duplicate_tensors_are_refused(tmp_path, edit
         make_trainer(tmp_path, max_epochs=1).validate(
             TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last"
         )
+
+
+def _last_moved_on(text: str) -> str:
+    """The last tensor of the data moved 8 bytes on (8 bytes appended for it): 8 bytes no tensor covers
+    before it."""
+    header = json.loads(text)
+    last = max((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
+    header[last]["data_offsets"] = [offset + 8 for offset in header[last]["data_offsets"]]
+    return json.dumps(header)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (_last_moved_on, r"model.safetensors: tensor '.*' \(bytes .*\) leaves a gap before it; the file is"),
+        (
+            lambda text: text,  # (the 8 bytes after the last tensor)
+            r"model.safetensors: its tensors take \d+ bytes, but the data section holds \d+; the file is "
+            r"damaged \(truncated, or with bytes no tensor covers\)",
+        ),
+    ],
+)
+def test_safetensors_with_bytes_no_tensor_covers_are_refused(tmp_path, edit, match):
+    """Bytes between two tensors or after the last: a file written by another tool, or damaged."""
+    trained(tmp_path, max_epochs=1)
+    _edit_safetensors_header(tmp_path / "checkpoints" / "last" / "model.safetensors", edit, trailing=bytes(8))
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        make_trainer(tmp_path, max_epochs=1).validate(
+            TinyClassifier(), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last"
+        )
+
+
+def _safetensors_with_a_dtype_mlx_cannot_load(file: Path) -> dict[str, np.ndarray]:
+    """Write `file`: an F8_E5M2 tensor, which MLX refuses, before two F32 ones; return the F32 ones."""
+    taken = {"small": np.arange(10, dtype=np.float32), "big": np.arange(5000, dtype=np.float32) / 7}
+    header, at = {"odd": {"dtype": "F8_E5M2", "shape": [8], "data_offsets": [0, 8]}}, 8
+    for name, array in taken.items():
+        header[name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [at, at + array.nbytes]}
+        at += array.nbytes
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    data = bytes(8) + b"".join(array.tobytes() for array in taken.values())
+    file.write_bytes(len(text).to_bytes(8, "little") + text + data)
+    return taken
+
+
+def test_tensors_beside_one_mlx_cannot_load_are_read_through_a_file_of_only_them(tmp_path):
+    """MLX refuses a whole file for one tensor of a dtype it does not know: the tensors taken are then read
+    through `_SubsetFile`, a file of only them whose reads come from their places in the original. MLX reads
+    each tensor in one read from its start; a read from within a tensor, in small parts (as a reader may
+    ask), gives the same bytes too."""
+    from audiotrain import _loading
+
+    file = tmp_path / "model.safetensors"
+    taken = _safetensors_with_a_dtype_mlx_cannot_load(file)
+    with pytest.raises((RuntimeError, ValueError), match="F8_E5M2"):
+        mx.load(str(file))
+    header = ckpt.read_header(file)
+    arrays = ckpt.read_arrays(file, header={name: header[name] for name in taken})
+    for name, array in taken.items():
+        np.testing.assert_array_equal(np.array(arrays[name]), array)
+
+    with open(file, "rb") as handle:
+        subset = _loading._SubsetFile(handle, [header[name] for name in taken])
+        whole = bytearray(subset.seek(0, io.SEEK_END))
+        subset.seek(0)
+        assert subset.readinto(whole) == len(whole)
+        data = whole[len(whole) - sum(array.nbytes for array in taken.values()) :]
+        assert bytes(data) == b"".join(array.tobytes() for array in taken.values())
+        start = len(whole) - taken["big"].nbytes + 100  # inside the big tensor
+        subset.seek(start)
+        parts = bytearray()
+        while len(parts) < 1000:
+            part = bytearray(7)
+            parts += part[: subset.readinto(part)]
+        assert bytes(parts[:1000]) == bytes(whole[start : start + 1000])
 
 
 def test_foreign_model_lists_mismatched_tensors(tmp_path):
