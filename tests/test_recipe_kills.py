@@ -123,6 +123,46 @@ def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, 
     assert json.loads((run_dir / "trained.json").read_text())["num_epochs"] == 3
 
 
+def test_a_run_with_a_relative_checkpoint_dir_killed_before_its_trained_record_finishes_on_resume(
+    cache, tmp_path, capsys
+):
+    """Killed between its last checkpoint and trained.json, a run trained with ``--checkpoint_dir ck`` was
+    refused by ``--resume RUN/ck/last`` ("leaves none to train"): the look for a ``last`` that had trained
+    every epoch went to RUN/checkpoints, whatever folder the run saved in. It now looks in the run's
+    --checkpoint_dir, and scores ``ck/best`` (the checkpoint an unstopped run scores), not ``ck/last``."""
+    run_dir = tmp_path / "run"
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(run_dir), "--checkpoint_dir", "ck"]
+    _killed_at(TRAINED_RECORD, argv)
+    assert not (run_dir / "trained.json").exists() and (run_dir / "ck" / "best").is_dir()
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir / "ck" / "last")]) == 0
+    err = capsys.readouterr().err
+    assert f"its held-out songs are scored now with {run_dir / 'ck' / 'best'}" in err, err
+    assert "trained 2 epochs" not in err  # nothing was trained again
+    scored = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]
+    assert Path(scored["checkpoint"]).parts[-2:] == ("ck", "best")
+    assert not (run_dir / "checkpoints").exists()
+
+
+def test_a_cv_fold_with_a_relative_checkpoint_dir_killed_before_its_trained_record_is_scored_on_resume(
+    cache, tmp_path, capsys
+):
+    """cv's resume looked for a killed fold's trained checkpoint in FOLD/checkpoints too: with
+    ``--checkpoint_dir ck`` the fold was trained again from its ``last`` (refused: none left to train).
+    It is now scored from FOLD/ck, as a fold saved in checkpoints/ is."""
+    run_dir = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--processes", "1", "--num_epochs", "2"]
+    argv += ["--data.cache_dir", str(cache), "--run_dir", str(run_dir), "--checkpoint_dir", "ck"]
+    _killed_at(TRAINED_RECORD, argv)
+    assert not (run_dir / "fold0" / "trained.json").exists() and (run_dir / "fold0" / "ck" / "last").is_dir()
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "=== fold 0 (1 of 2): trained earlier, its held-out songs are scored now" in captured.out
+    assert captured.err.count("trained 2 epochs") == 1  # fold 1 alone trains
+    assert len(json.loads((run_dir / "cv_scores.json").read_text())["folds"]) == 2
+
+
 def test_a_resume_killed_in_its_evaluation_scores_it_though_an_earlier_evaluation_is_there(
     cache, tmp_path, capsys
 ):
@@ -168,9 +208,10 @@ def test_a_damaged_trained_record_is_no_record_not_a_traceback(tmp_path, damage)
     """trained.json was read with a bare json.loads: one nested too deeply ended `--resume` in a raw
     RecursionError. A damaged record counts as none (the resume trains on, or is refused, as without one)."""
     from audiotrain.recipes.chords import train
+    from audiotrain.recipes.chords.config import TrainingConfig
 
     (tmp_path / train.TRAINED_FILE).write_text(damage)
-    assert train.trained_checkpoint(tmp_path, num_epochs=2) is None
+    assert train.trained_checkpoint(tmp_path, TrainingConfig(num_epochs=2)) is None
 
 
 def _test_rows(metrics_csv: Path) -> list[dict[str, str]]:

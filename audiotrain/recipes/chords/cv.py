@@ -244,7 +244,7 @@ def _run_cross_validation(
             continue
         trained = progress["trained"].get(str(k))
         if trained is None and resume:  # (killed after its training ended: its own folder says so)
-            found = trained_checkpoint(fold_dir, config.num_epochs)
+            found = trained_checkpoint(fold_dir, config)
             trained = found.resolve() if found is not None else None  # (absolute: fold_dir / it is itself)
         if trained is not None:  # a stop cut its evaluation short: its checkpoint is scored, not trained on
             results(

@@ -556,7 +556,7 @@ def _run_training(
         init_folder, init_record = check_init_from(config, init_from, run_dir)
     else:
         init_folder, init_record = None, None
-    trained = _left_to_evaluate(run_dir, config.num_epochs, state) if continuing else None
+    trained = _left_to_evaluate(run_dir, config, state) if continuing else None
     if trained is not None:  # killed after its training ended: what is left is what an unstopped run did next
         log(f"{run_dir}: its training ended earlier; its held-out songs are scored now with {trained}")
         if main:
@@ -815,16 +815,18 @@ def _write_trained_record(run_dir: Path, checkpoint: Path, global_step: int, num
     write_atomically(run_dir / TRAINED_FILE, lambda handle: handle.write(text.encode()))
 
 
-def trained_checkpoint(run_dir: str | Path, num_epochs: int, state: dict | None = None) -> Path | None:
-    """The checkpoint to evaluate of the run in `run_dir` where its training ended with these `num_epochs`
-    (another count trains on) and, where `state` (a resumed checkpoint's trainer state) is given, at that
-    checkpoint's step; else None. The run's `TRAINED_FILE` says so; without one (killed as fit ended, before
-    it was written), a ``checkpoints/last`` that has trained all `num_epochs` does, and ``best`` beside it
-    (``last`` without validation) is the one evaluated."""
+def trained_checkpoint(run_dir: str | Path, config: TrainingConfig, state: dict | None = None) -> Path | None:
+    """The checkpoint to evaluate of the run in `run_dir` where its training ended with `config`'s
+    ``num_epochs`` (another count trains on) and, where `state` (a resumed checkpoint's trainer state) is
+    given, at that checkpoint's step; else None. The run's `TRAINED_FILE` says so; without one (killed as fit
+    ended, before it was written), a ``last`` that has trained all the epochs does, in the folder `config`'s
+    ``checkpoint_dir`` names (where the run saved them: a relative one inside `run_dir`, not always
+    ``checkpoints/``), and ``best`` beside it (``last`` without validation) is the one evaluated."""
     run_dir = Path(run_dir)
+    num_epochs = config.num_epochs
     record_file = run_dir / TRAINED_FILE
     if not (record_file.exists() or record_file.is_symlink()):
-        checkpoint, step, same_run = _all_epochs_trained(run_dir / "checkpoints", num_epochs)
+        checkpoint, step, same_run = _all_epochs_trained(_checkpoint_folder(config, run_dir), num_epochs)
     else:
         try:  # (a damaged record is no record: the resume trains or is refused as without one)
             record = read_json_file(record_file, ValueError)
@@ -840,13 +842,13 @@ def trained_checkpoint(run_dir: str | Path, num_epochs: int, state: dict | None 
     return checkpoint
 
 
-def _left_to_evaluate(run_dir: Path, num_epochs: int, state: dict) -> Path | None:
+def _left_to_evaluate(run_dir: Path, config: TrainingConfig, state: dict) -> Path | None:
     """`trained_checkpoint` of a run whose held-out evaluation did not finish (a finished one's resume is
     refused as before: scoring it again would replace its evaluation/, perhaps looked at or edited since).
     The confusion matrix is the last file an evaluation writes (`write_evaluation`; none where no frame
     was scored, and such a run is scored again). An evaluation of other weights is not this one's: that of
     a stop signal's run (it scores its stopped weights), left in evaluation/ by a resume that trained on."""
-    checkpoint = trained_checkpoint(run_dir, num_epochs, state)
+    checkpoint = trained_checkpoint(run_dir, config, state)
     evaluation = Path(run_dir) / "evaluation"
     if checkpoint is None or not (evaluation / "confusion_matrix.png").is_file():
         return checkpoint
@@ -945,7 +947,7 @@ def check_resume_settings(
         lambda: check_resume_split(folder, state, config.data) if splits_folder else None,
         lambda: (
             None
-            if run_dir is not None and _left_to_evaluate(run_dir, config.num_epochs, state)
+            if run_dir is not None and _left_to_evaluate(run_dir, config, state)
             else _check_epochs_left(folder, state, config.num_epochs)
         ),
         lambda: _check_stopped_early_and_scored(folder, run_dir, state, config) if run_dir else None,
@@ -1169,9 +1171,7 @@ def _check_stopped_early_and_scored(folder: Path, run_dir: Path, state: dict, co
     done = (state.get("progress") or {}).get("epoch")
     if not isinstance(done, int) or done >= num_epochs:
         return  # (`_check_epochs_left` says it)
-    if trained_checkpoint(run_dir, num_epochs, state) is None or _left_to_evaluate(
-        run_dir, num_epochs, state
-    ):
+    if trained_checkpoint(run_dir, config, state) is None or _left_to_evaluate(run_dir, config, state):
         return
     recorded = state.get("run_config")
     recorded = recorded if isinstance(recorded, dict) else {}
