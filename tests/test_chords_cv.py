@@ -114,8 +114,20 @@ def cv_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cv_cache")
 
 
-def _ctrl_c_in_the_first_fold(monkeypatch):
-    """Ctrl-C (the Trainer's own SIGINT handler) after the first training step of the first fold only."""
+@pytest.fixture(scope="module")
+def unstopped_cv(cv_cache, tmp_path_factory):
+    """A 2-fold cv run of 2 epochs that nothing stopped (with a CSV logger), and its command line: what a
+    stopped and resumed one must end as."""
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2", "--data.cache_dir", str(cv_cache)]
+    argv += ["--logger", "csv"]
+    run_dir = tmp_path_factory.mktemp("unstopped_cv") / "cv"
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
+    return run_dir, argv
+
+
+def _ctrl_c_in_the_first_fold(monkeypatch, fold: int = 0):
+    """Ctrl-C (the Trainer's own SIGINT handler) after the first training step of the first fold only (of
+    the fold `fold` after it, counting the folds this process trains)."""
     import signal
 
     from audiotrain.recipes.chords import trainer as chords_trainer
@@ -126,7 +138,7 @@ def _ctrl_c_in_the_first_fold(monkeypatch):
 
     class CtrlCAtFirstStep(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            if trainer.global_step == 1 and len(folds) == 1:
+            if trainer.global_step == 1 and len(folds) == fold + 1:
                 signal.raise_signal(signal.SIGINT)
 
     def trainer_with_ctrl_c(*args, callbacks=(), **kwargs):
@@ -164,6 +176,32 @@ def test_ctrl_c_stops_the_whole_cv_and_resume_continues_it(cv_cache, tmp_path, m
     # Nothing left to do: a second resume keeps both folds and only writes the scores again.
     assert chords.main([*argv, "--resume", str(run_dir)]) == 0
     assert capsys.readouterr().out.count("finished earlier, kept") == 2
+
+
+def test_a_cv_stopped_in_its_second_fold_keeps_the_first_and_resumes_the_second(
+    unstopped_cv, tmp_path, monkeypatch, capsys
+):
+    """`cv --resume` of a run stopped in fold 1 keeps fold 0 (finished earlier) with its scores, and resumes
+    fold 1 from the checkpoint its stop saved rather than training it again: no test would have failed had
+    the kept fold been left out of cv_scores.json (fold 1's scores then labelled fold 0, the mean of one
+    fold), nor had the stopped fold started over (its checkpoint deleted, a fold's training lost)."""
+    unstopped, argv = unstopped_cv
+    run_dir = tmp_path / "cv"
+    argv = [*argv, "--run_dir", str(run_dir)]
+    with monkeypatch.context() as patch:
+        _ctrl_c_in_the_first_fold(patch, fold=1)
+        assert chords.main(argv) == 130
+    assert (run_dir / "fold1" / "checkpoints" / "interrupted").is_dir()
+    assert list(json.loads((run_dir / "cv_progress.json").read_text())["done"]) == ["0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    captured = capsys.readouterr()
+    assert "=== fold 0 (1 of 2): finished earlier, kept" in captured.out
+    assert "after resuming at epoch 0 (step 1)" in captured.err, captured.err  # fold 1 goes on
+    assert "trained 2 epochs" not in captured.err  # ... and neither fold trains from the start
+    assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
+        (unstopped / "cv_scores.json").read_text()
+    )
 
 
 def test_cv_with_an_absolute_checkpoint_dir_gives_each_fold_its_own_subfolder_and_resumes(
@@ -351,7 +389,7 @@ def test_a_cv_run_resumes_on_its_own_folds_after_songs_are_added_or_the_split_ch
 
 
 def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
-    cv_cache, tmp_path, monkeypatch, capsys
+    unstopped_cv, tmp_path, monkeypatch, capsys
 ):
     """The printed `cv --resume` failed with "--num_epochs 2 leaves none to train": the stopped fold had
     finished training. It now scores that fold's checkpoint without training again, then trains the rest,
@@ -363,10 +401,7 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
 
     from test_recipe_kills import _test_rows
 
-    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--num_epochs", "2", "--data.cache_dir", str(cv_cache)]
-    argv += ["--logger", "csv"]
-    unstopped = tmp_path / "unstopped"
-    assert chords.main([*argv, "--run_dir", str(unstopped)]) == 0
+    unstopped, argv = unstopped_cv
     evaluate_held_out = chords_train._evaluate_held_out
 
     def sigterm_then_evaluate(*args, **kwargs):
