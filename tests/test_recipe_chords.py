@@ -101,6 +101,37 @@ def test_flags_override_nested_fields():
     assert config.model.d_model == TrainingConfig().model.d_model
 
 
+def test_the_models_bass_view_follows_the_features_bass_view_set_alone(tmp_path):
+    """The model reads every feature bin, the bass view's too: ``features.bass_view_bins`` set alone (with
+    ``n_bins`` as it is) must reach ``model.bass_view_bins``, else the run fails after its feature pass
+    ("expects features [batch, frames, 324], got ... 216"). As a dataclass, a flag and a --config file."""
+    assert TrainingConfig().model.bass_view_bins == TrainingConfig().features.bass_view_bins != 0
+    assert TrainingConfig(features=ChordFeatureConfig(bass_view_bins=0)).model.bass_view_bins == 0
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    config = chords._config_from_args(parser.parse_args(["--features.bass_view_bins", "0"]))
+    assert (config.features.bass_view_bins, config.model.bass_view_bins) == (0, 0)
+    file = tmp_path / "run.yaml"
+    file.write_text("features:\n  bass_view_bins: 12\n")
+    config = load_config_file(TrainingConfig(), file)
+    assert (config.features.bass_view_bins, config.model.bass_view_bins) == (12, 12)
+
+
+def test_the_documented_defaults_are_the_configs():
+    """README.md states the recipe's defaults (those seed 002's Trainer takes too): each number it gives is
+    the one TrainingConfig and the presets hold."""
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    rates = re.search(
+        r"`learning_rate` (\S+) \(not [^)]*\), `num_epochs` (\d+) \(not \d+\), `warmup_epochs` (\d+) \(not",
+        readme,
+    )
+    saves = re.search(r"`--save_every` epochs \(default (\d+), `production` (\d+);", readme)
+    assert rates and saves
+    config, production = TrainingConfig(), chords.PRESETS["production"]
+    assert config.learning_rate == float(rates[1])
+    assert (config.num_epochs, config.warmup_epochs) == (int(rates[2]), int(rates[3])) == (38, 1)
+    assert (config.save_every, production["save_every"]) == (int(saves[1]), int(saves[2])) == (5, 10)
+
+
 def test_a_relative_cache_folder_is_made_absolute_so_config_json_repeats_the_run_anywhere(
     tmp_path, monkeypatch
 ):
@@ -378,6 +409,34 @@ def test_the_same_seed_gives_the_same_run(tiny_run):
     assert first == second
     scores = [json.loads((d / "evaluation" / "scores.json").read_text()) for d in (run_dir, again)]
     assert scores[0]["pooled"] == scores[1]["pooled"] and scores[0]["per_song"] == scores[1]["per_song"]
+
+
+def test_the_loss_weights_and_early_stopping_flags_reach_the_runs_loss_and_callback(
+    tiny_run, tmp_path, monkeypatch
+):
+    """``--loss.*_weight`` weigh the heads' losses in the loss the run trains on (its history's train_loss is
+    their weighted sum, each head's loss logged beside it), and ``--min_delta`` / ``--patience`` are those of
+    the EarlyStopping the run is built with: no test would have failed had either been left at its default
+    (the early-stopping tests stop at the same epoch with any min_delta on their tiny runs)."""
+    built, make_shared_trainer = [], chords_train.make_shared_trainer
+
+    def recorded(*args, **kwargs):
+        made = make_shared_trainer(*args, **kwargs)
+        built.append(made[1])  # (the Trainer, its EarlyStopping)
+        return made
+
+    root, _ = tiny_run
+    weights = {"chord_type": 0.5, "root": 2.0, "bass": 0.75, "chord": 0.25}
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "run")]
+    argv += ["--num_epochs", "1", "--model.chord_head", "true", "--min_delta", "0.37", "--patience", "4"]
+    argv += [arg for name, weight in weights.items() for arg in (f"--loss.{name}_weight", str(weight))]
+    monkeypatch.setattr(chords_train, "make_shared_trainer", recorded)
+    assert chords.main(argv) == 0
+    assert [(stop.min_delta, stop.patience) for stop in built] == [(0.37, 4)]
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    heads = {"chord_type": "chord_type", "root": "root", "bass": "bass_note", "chord": "chord"}
+    weighted = sum(weight * history[f"train_{heads[name]}_loss"][0] for name, weight in weights.items())
+    assert history["train_loss"][0] == pytest.approx(weighted, rel=1e-5)
 
 
 def test_the_checkpoint_holds_the_resolved_config_and_the_run_config_repeats_the_run(tiny_run):
