@@ -1163,7 +1163,11 @@ def test_init_from_fine_tunes_a_trained_model_on_other_songs(tiny_run, tmp_path,
     for extra, named in (
         (["--model.d_model", "64"], "model.d_model (32 there, 64 here)"),
         (["--features.tuning_correction", "false"], "features.tuning_correction (True there, False here)"),
+        # Same shapes, another network: refused by name, as the weights' shapes cannot tell.
+        (["--model.n_heads", "4"], "model.n_heads (2 there, 4 here)"),
+        (["--features.log_gain", "10"], "features.log_gain (LOG_GAIN there, 10.0 here)"),
     ):
+        named = named.replace("LOG_GAIN", repr(TrainingConfig().features.log_gain))
         assert chords.main([*flags, "--init_from", str(best), *extra, "--run_dir", str(refused)]) == 2
         err = capsys.readouterr().err
         assert named in err and "only --model.dropout may differ" in err and "Traceback" not in err, err
