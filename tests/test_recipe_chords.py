@@ -1619,6 +1619,45 @@ def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys)
     assert chords.main(["evaluate", *argv, "--data", str(tmp_path / "songs")]) == 0
 
 
+@pytest.mark.parametrize(
+    ("setting", "values", "decode"),
+    [
+        ("median_frames", (1, 31), {"method": "median"}),
+        ("bass_onset_frames", (0.0, 40.0), {"joint_bass": True}),
+    ],
+)
+def test_predicts_decoding_flags_reach_the_predictor_and_its_labels(
+    setting, values, decode, tiny_run, tmp_path, capsys
+):
+    """``predict --decode.median_frames`` and ``--decode.bass_onset_frames`` (evaluate's too: the same
+    loading) were parsed, but no test would have failed had the predictor never been given them: the
+    predictor loaded has each value, and predict writes the labels of `ChordPredictor.from_checkpoint`
+    given the same decoding. A median over 1 frame and over 31 give other labels. (The tiny model's
+    joint_bass path holds no chord of several tones to choose a bass among, so bass_onset_frames does not
+    change its labels.)"""
+    import argparse
+
+    from audiotrain.chords.lab import lab_text
+
+    _, run_dir = tiny_run
+    song = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=8)[0].audio_path
+    given = [arg for name, value in decode.items() for arg in (f"--decode.{name}", str(value).lower())]
+    parser = argparse.ArgumentParser()
+    chords._predictor_arguments(parser)
+    labels = []
+    for value in values:
+        argv = ["--checkpoint", str(run_dir), *given, f"--decode.{setting}", str(value), "--tta", "0"]
+        assert getattr(chords._load_predictor(parser.parse_args(argv)).decode, setting) == value
+        out = tmp_path / f"{value}.lab"
+        assert chords.main(["predict", *argv, str(song), "-o", str(out)]) == 0, capsys.readouterr().err
+        predictor = ChordPredictor.from_checkpoint(run_dir, decode={**decode, setting: value})
+        predictor.tta_shifts = (0,)
+        assert out.read_text() == lab_text(predictor.transcribe(song)), value
+        labels.append(out.read_text())
+    if setting == "median_frames":
+        assert len(labels[0].splitlines()) > len(labels[1].splitlines()) > 1
+
+
 def test_predict_folder_skips_unreadable_files_and_reports_them(tiny_run, tmp_path, capsys):
     _, run_dir = tiny_run
     generate_demo_songs(tmp_path / "songs", n_songs=2, seed=7, song_seconds=4)
