@@ -618,6 +618,28 @@ def test_a_demo_run_is_evaluated_again_from_its_folder_alone(tiny_run, tmp_path,
     _one_error_line(capsys, "--data is needed", *wanted)
 
 
+def test_a_resume_from_an_earlier_periodic_checkpoint_of_a_finished_run_trains_on(tiny_run, tmp_path, capsys):
+    """trained.json names the step a run's training ended at: `--resume RUN/checkpoints/epoch=000` of a
+    finished run (its evaluation gone) is at another step, and trains on from there. No test would have
+    failed had that step been left unchecked: the resume then said "its training ended earlier" and scored
+    the run's best without training the epoch asked for."""
+    root, demo_run = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_run, run_dir)
+    shutil.rmtree(run_dir / "evaluation")
+    earlier = run_dir / "checkpoints" / "epoch=000"
+    assert ckpt.read_state(earlier)["progress"]["global_step"] == 2
+    assert json.loads((run_dir / "trained.json").read_text())["global_step"] == 4
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    capsys.readouterr()
+    assert chords.main([*argv, "--resume", str(earlier)]) == 0
+    err = capsys.readouterr().err
+    assert "its training ended earlier" not in err and "after resuming at epoch 1 (step 2)" in err, err
+    scored = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]
+    best = ckpt.read_state(run_dir / "checkpoints" / "best")["progress"]
+    assert (Path(scored["checkpoint"]).name, scored["step"]) == ("best", best["global_step"])
+
+
 def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
     """--save_every kept every periodic checkpoint, each with its optimizer state (two thirds of it), for as
     long as the run trained: disk use without a bound. --save_keep N keeps the newest N."""
