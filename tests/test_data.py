@@ -179,6 +179,26 @@ def test_to_mlx_converts_and_narrows_numpy_leaves():
         to_mlx({"ids": np.array([2**40])})
 
 
+@pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16, mx.int64], ids=["float16", "bfloat16", "int64"])
+def test_mlx_array_samples_stack_in_mlx_keeping_their_dtype(dtype):
+    # numpy has no bfloat16: such samples used to fail ("'bfloat16' is not a valid PEP 3118 buffer format")
+    data = [{"x": mx.full((3,), i, dtype=dtype), "y": i} for i in range(4)]
+    batches = list(DataLoader(data, batch_size=2))
+    assert [b["x"].dtype for b in batches] == [dtype, dtype] and batches[1]["x"].shape == (2, 3)
+    assert np.array(batches[1]["x"].astype(mx.float32)).tolist() == [[2.0] * 3, [3.0] * 3]
+    assert [b["x"].dtype for b in DataLoader(data, batch_size=None)] == [dtype] * 4  # (as it was)
+
+
+def test_mlx_bfloat16_samples_collate_in_process_workers_and_beside_numpy_arrays():
+    # Beside a numpy array, an MLX bfloat16 array goes through numpy as float32 (as a torch one does).
+    assert default_collate([mx.ones(2, dtype=mx.bfloat16), np.zeros(2, np.float32)]).dtype == np.float32
+    data = [mx.full((3,), i, dtype=mx.bfloat16) for i in range(4)]
+    loader = DataLoader(data, batch_size=2, num_workers=2, worker_type="process")
+    batches = list(loader)
+    assert [b.dtype for b in batches] == [mx.bfloat16] * 2
+    assert np.array(batches[1].astype(mx.float32))[:, 0].tolist() == [2.0, 3.0]
+
+
 # ------------------------------------------------------------------ batches and order
 
 

@@ -21,8 +21,10 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
 
     Samples may be numpy arrays (or anything with ``__array__``: MLX arrays, torch tensors), numbers, bools,
     strings, or dicts / tuples / lists of these (nested).
-    Arrays and numbers are stacked along a new leading axis; dicts, tuples (including namedtuples) and lists
-    are collated field by field; strings and other objects become a list.
+    Arrays and numbers are stacked along a new leading axis; dicts (of the sample's mapping type, as in
+    PyTorch), tuples (including namedtuples) and lists are collated field by field; strings and other objects
+    become a list. A field whose samples are all MLX arrays stacks into one ``mx.array`` of their dtype
+    (bfloat16 included, which numpy has not); MLX arrays mixed with other arrays go through numpy.
 
     Parameters
     ----------
@@ -61,13 +63,20 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
         hasattr(first, "__array__") and hasattr(first, "shape") and not isinstance(first, (str, bytes))
     )
     if isinstance(first, np.ndarray) or _is_mx_array(first) or array_like:
-        arrays = [as_numpy(x) for x in items]
-        shapes = {a.shape for a in arrays}
+        # MLX arrays stack in MLX, keeping their dtype as a batch_size=None loader keeps it: numpy has no
+        # bfloat16, and the batch is an mx.array in the end anyway.
+        in_mlx = all(_is_mx_array(x) for x in items)
+        arrays = list(items) if in_mlx else [as_numpy(x) for x in items]
+        shapes = {tuple(a.shape) for a in arrays}
         if len(shapes) > 1:
             raise ValueError(
                 f"cannot stack {_path}: samples have different shapes {sorted(shapes)}; pad them to one "
                 f"shape in the dataset or cpu_transforms, or pass a collate_fn that pads"
             )
+        if in_mlx:
+            import mlx.core as mx  # (imported already: the samples are MLX arrays)
+
+            return mx.stack(arrays)
         return np.stack(arrays)
     if isinstance(first, (str, bytes)) or first is None:  # (np.str_ too: a list, as for str)
         return list(items)
@@ -193,12 +202,17 @@ def _is_torch_tensor(x: Any) -> bool:
 
 def as_numpy(x: Any) -> np.ndarray:
     """An array-like as a numpy array: a torch tensor detached from its graph and moved to the CPU, its
-    bfloat16 (which numpy has not) as float32; anything else through ``np.asarray``."""
+    bfloat16 (which numpy has not) as float32, an MLX bfloat16 array as float32 too; anything else through
+    ``np.asarray``."""
     if _is_torch_tensor(x):
         x = x.detach().cpu()
         if str(x.dtype) == "torch.bfloat16":
             x = x.float()
         return x.numpy()
+    if _is_mx_array(x) and str(x.dtype) == "mlx.core.bfloat16":
+        import mlx.core as mx  # (imported already: x is an MLX array)
+
+        x = x.astype(mx.float32)
     return np.asarray(x)
 
 
