@@ -14,11 +14,11 @@ import threading
 import time
 import traceback
 import warnings
-from collections import namedtuple
+from collections import OrderedDict, namedtuple
 
 import audiotrain  # noqa: F401
 from audiotrain import DataLoader, Dataset
-from audiotrain.data import DataLoaderError, batch_rng, default_collate, to_mlx
+from audiotrain.data import DataLoaderError, batch_rng, default_collate, default_convert, to_mlx
 
 import mlx.core as mx
 import numpy as np
@@ -146,6 +146,24 @@ def test_default_collate_names_the_bad_field():
         default_collate([{"x": np.zeros(3)}, {"x": np.zeros(4)}])
     with pytest.raises(ValueError, match=r"sample 1 of batch has keys \['z'\], expected \['x'\]"):
         default_collate([{"x": 1}, {"z": 2}])
+    # More keys or fields than sample 0 are refused too, not dropped.
+    with pytest.raises(ValueError, match=r"sample 1 of batch has keys \['extra', 'x'\], expected \['x'\]"):
+        default_collate([{"x": 1}, {"x": 2, "extra": 3}])
+    with pytest.raises(ValueError, match=r"sample 1 of batch has 3 fields, expected 2 like sample 0"):
+        default_collate([(1, 2), (3, 4, 5)])
+
+
+class Record(dict):
+    """A dict subclass built from a dict, as OrderedDict is."""
+
+
+def test_a_mapping_sample_keeps_its_type_as_in_pytorch():
+    # torch's default_collate rebuilds a mapping as `type(sample)({key: ...})`, and so do these.
+    for kind in (OrderedDict, Record):
+        items = [kind(b=np.float32(i), a=i) for i in range(2)]
+        batch = default_collate(items)
+        assert type(batch) is kind and list(batch) == ["b", "a"] and batch["a"].tolist() == [0, 1]
+        assert type(to_mlx(batch)) is kind and type(default_convert(items[0])) is kind
 
 
 @pytest.mark.parametrize(
@@ -177,6 +195,20 @@ def test_to_mlx_converts_and_narrows_numpy_leaves():
     assert batch["names"] == ["a", "b"]
     with pytest.raises(ValueError, match=r"batch\['ids'\] holds int64 values .* outside int32"):
         to_mlx({"ids": np.array([2**40])})
+
+
+@pytest.mark.parametrize(
+    "ids, match",
+    [
+        (np.array([2**40]), r"int64 values in \[1099511627776, 1099511627776\], outside int32"),
+        (np.array([-(2**40)]), r"int64 values in \[-1099511627776, -1099511627776\], outside int32"),
+        (np.array([2**33], np.uint64), r"uint64 values in \[8589934592, 8589934592\], outside uint32"),
+    ],
+)
+def test_to_mlx_refuses_integers_outside_the_narrower_type_either_way(ids, match):
+    # (narrowed without the check they would wrap to other labels, silently)
+    with pytest.raises(ValueError, match=r"batch\['ids'\] holds " + match):
+        to_mlx({"ids": ids})
 
 
 @pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16, mx.int64], ids=["float16", "bfloat16", "int64"])
