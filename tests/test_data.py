@@ -370,6 +370,25 @@ def test_an_iterator_of_an_earlier_epoch_does_not_move_the_position_of_the_new_o
     assert ys(resumed) == epoch_of_shuffled_23(1)
 
 
+def test_the_same_epoch_set_again_after_a_resumed_epoch_runs_whole():
+    # (a second fit after a mid-epoch stop calls set_epoch(progress.epoch) with the epoch it resumed)
+    resumed = shuffled_23()
+    resumed.load_state_dict(state_after_3_batches_of_epoch_2())
+    it = iter(resumed)
+    assert len(it) == 3  # 6 batches, 3 of them trained on before the checkpoint
+    assert ys(it) == epoch_of_shuffled_23(2)[3:]
+    resumed.set_epoch(2)
+    assert ys(resumed) == epoch_of_shuffled_23(2)
+
+
+def test_an_older_state_saved_at_the_epochs_end_resumes_at_the_next_epoch():
+    # A checkpoint written before loaders saved num_batches, at the end of epoch 0 (4 batches of 4).
+    resumed = DataLoader(Squares(8), batch_size=2, shuffle=True)
+    resumed.load_state_dict({"seed": 1, "epoch": 0, "batches_yielded": 4})
+    assert resumed.epoch == 1
+    assert np.concatenate(ys(resumed)).tolist() == np.random.default_rng([1, 1]).permutation(8).tolist()
+
+
 def test_finished_epoch_resumes_at_the_next_epoch():
     loader = DataLoader(Squares(6), batch_size=3, shuffle=True, seed=1)
     ys(loader)
