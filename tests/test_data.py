@@ -84,10 +84,10 @@ class Noisy(Squares):
 
 
 class GlobalRandom(Squares):
-    """Augmentation as most PyTorch code draws it: from the global np.random and random."""
+    """Augmentation as most PyTorch code draws it: from the global np.random and random (and mx.random)."""
 
     def __getitem__(self, i):
-        return np.array([np.random.random(), random.random()])
+        return np.array([np.random.random(), random.random(), mx.random.uniform().item()])
 
 
 class Slow(Squares):
@@ -487,6 +487,30 @@ def test_batch_rng_draws_other_numbers_for_each_batch_and_epoch(num_workers):
     assert len(np.unique(draws)) == 16  # (not the same augmentation for every batch of an epoch)
 
 
+class LoadsRecorded(Squares):
+    """Sample i is i; `loaded` (shared by thread workers) lists the samples loaded so far."""
+
+    def __getitem__(self, i):
+        self.loaded.append(i)
+        return np.float32(i)
+
+
+def wait_until(condition, timeout=30.0):
+    """Poll until condition() holds (the deadline only keeps a broken loader from hanging the test)."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_prefetch_factor_batches_per_worker_load_ahead():
+    dataset = LoadsRecorded(10)
+    it = iter(DataLoader(dataset, batch_size=1, num_workers=1, prefetch_factor=3))
+    next(it)  # batches 0, 1 and 2 were asked for
+    assert wait_until(lambda: len(dataset.loaded) == 3)
+    del it
+
+
 def test_persistent_workers_survive_an_abandoned_epoch():
     loader = DataLoader(
         Loads20ms(16), batch_size=2, shuffle=True, seed=1, num_workers=2, persistent_workers=True
@@ -503,6 +527,72 @@ def test_persistent_workers_survive_an_abandoned_epoch():
     del loader, it
     gc.collect()
     assert no_loader_workers_left()
+
+
+class Batch1WaitsForBatch4(Dataset):
+    """Sample i is {"y": i, "epoch": the dataset's epoch}. In epoch 0 (batch_size 2, two workers, in order)
+    batch 1 is held until batch 4 has begun, so that its worker has finished batch 2 by then: batch 2 is
+    done before batch 1 and waits in the pool's reorder buffer. Marker files work across processes."""
+
+    def __init__(self, folder):
+        self.folder, self.epoch = str(folder), 0
+
+    def __len__(self):
+        return 12
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        marker = os.path.join(self.folder, "batch4")
+        if self.epoch == 0 and i == 8:
+            open(marker, "w").close()
+        if self.epoch == 0 and i in (2, 3):
+            deadline = time.monotonic() + 30  # (only so that a broken loader cannot hang the test)
+            while not os.path.exists(marker) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return {"y": i, "epoch": self.epoch}
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_an_abandoned_epoch_leaves_no_finished_batch_to_the_next_one_of_persistent_workers(
+    tmp_path, worker_type
+):
+    loader = DataLoader(
+        Batch1WaitsForBatch4(tmp_path), batch_size=2, num_workers=2, worker_type=worker_type,
+        persistent_workers=True,
+    )  # fmt: skip
+    it = iter(loader)
+    next(it), next(it)  # batch 2 came in while batch 1 was awaited; the epoch is abandoned here
+    epoch_1 = [(np.array(b["y"]).tolist(), np.array(b["epoch"]).tolist()) for b in loader]
+    loader.close()
+    assert epoch_1 == [([2 * b, 2 * b + 1], [1, 1]) for b in range(6)]
+
+
+class DiesOnceAt5(Squares):
+    """Sample 5 kills its worker process the first time it is loaded (a flag file marks that)."""
+
+    def __init__(self, flag):
+        super().__init__(8)
+        self.flag = str(flag)
+
+    def __getitem__(self, i):
+        if i == 5 and not os.path.exists(self.flag):
+            open(self.flag, "w").close()
+            os._exit(3)
+        return super().__getitem__(i)
+
+
+def test_a_persistent_pool_with_a_dead_worker_is_replaced_at_the_next_epoch(tmp_path):
+    # (a worker the OOM killer ended, the error caught by a retry loop: the next epoch must not fail again)
+    loader = DataLoader(
+        DiesOnceAt5(tmp_path / "died"), batch_size=2, num_workers=2, worker_type="process",
+        persistent_workers=True,
+    )  # fmt: skip
+    with pytest.raises(DataLoaderError, match=r"exited unexpectedly \(exit code 3\)"):
+        list(loader)
+    assert ys(loader) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    loader.close()
 
 
 # ------------------------------------------------------------------ failures

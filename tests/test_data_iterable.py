@@ -294,6 +294,36 @@ def test_persistent_stream_workers_see_each_epoch(worker_type):
     loader.close()
 
 
+class SeedsAndDraws(IterableDataset):
+    """Two items per worker: its WorkerInfo.seed and a draw from the global np.random."""
+
+    def __iter__(self):
+        info = get_worker_info()
+        for _ in range(2):
+            yield {"seed": np.int64(info.seed % 1000), "draw": np.float64(np.random.random())}
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_persistent_stream_workers_are_seeded_again_each_epoch_as_a_resume_is(worker_type):
+    # WorkerInfo.seed is per worker and per epoch, with persistent workers too; process workers seed
+    # np.random from it, so epoch 1 draws what a run resumed at the start of epoch 1 draws.
+    def epochs(loader, count):
+        out = [[{k: np.array(v).tolist() for k, v in b.items()} for b in loader] for _ in range(count)]
+        loader.close()
+        return out
+
+    kwargs = dict(batch_size=2, num_workers=2, worker_type=worker_type, persistent_workers=True, seed=3)
+    straight = epochs(DataLoader(SeedsAndDraws(), **kwargs), 2)
+    resumed = DataLoader(SeedsAndDraws(), **kwargs)
+    resumed.set_epoch(1)
+    (epoch_1,) = epochs(resumed, 1)
+    assert [b["seed"] for b in straight[0]] != [b["seed"] for b in straight[1]]
+    if worker_type == "thread":  # (threads share np.random: only the seeds are comparable)
+        assert [b["seed"] for b in straight[1]] == [b["seed"] for b in epoch_1]
+    else:
+        assert straight[1] == epoch_1
+
+
 def test_set_epoch_reaches_the_stream_without_workers():
     dataset = EpochShuffled(5)
     loader = DataLoader(dataset, batch_size=5)
@@ -471,6 +501,56 @@ def test_a_finished_stream_epoch_resumes_at_the_next_epoch():
 
 
 # ------------------------------------------------------------------ iterable datasets: errors
+
+
+class Stuck(IterableDataset):
+    """Yields nothing until `release` is set (a thread worker's copy shares the Event)."""
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def __iter__(self):
+        self.release.wait(20)
+        yield 1
+
+
+def test_a_stuck_stream_times_out_instead_of_hanging():
+    dataset = Stuck()
+    loader = DataLoader(dataset, batch_size=1, num_workers=1, timeout=0.3)
+    try:
+        with pytest.raises(DataLoaderError, match=r"timed out after 0.3 s waiting for batch 0"):
+            next(iter(loader))
+    finally:
+        dataset.release.set()
+        loader.close()
+
+
+class Pulled:
+    """The items a stream's workers have pulled (shared by thread workers: copy.copy keeps this object)."""
+
+    def __init__(self):
+        self.items = []
+
+
+class CountPulled(IterableDataset):
+    def __init__(self, n):
+        self.n, self.pulled = n, Pulled()
+
+    def __iter__(self):
+        for i in range(self.n):
+            self.pulled.items.append(i)
+            yield np.float32(i)
+
+
+def test_a_streams_workers_read_prefetch_factor_batches_ahead():
+    dataset = CountPulled(10)
+    it = iter(DataLoader(dataset, batch_size=1, num_workers=1, prefetch_factor=3))
+    next(it)  # batches 0, 1 and 2 were asked for
+    deadline = time.monotonic() + 30  # (only so that a broken loader cannot hang the test)
+    while len(dataset.pulled.items) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert dataset.pulled.items == [0, 1, 2]
+    del it
 
 
 @pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
