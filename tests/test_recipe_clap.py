@@ -728,6 +728,25 @@ def test_named_splits_without_the_training_split_are_an_error(tmp_path, capsys):
     assert "left out: 2 in split 'test'" in how
 
 
+def test_a_test_split_is_never_trained_on_when_the_evaluation_clips_are_held_out_of_the_training_split(
+    tmp_path,
+):
+    """train/ and test/ with --dataset.test_split test and no validation split: the evaluation clips are held
+    out of split 'train' alone. Drawn from every clip, the run would train and choose its checkpoint on the
+    clips it then scores as held out (another split, as 'holdout', would be trained on too)."""
+    from audiotrain.recipes.clap import ClapDatasetConfig
+    from audiotrain.recipes.clap.data import choose_splits
+
+    folder = _split_folder(tmp_path, ["train"] * 6 + ["test"] * 2 + ["holdout"])
+    train, held, how = choose_splits(folder, ClapDatasetConfig(test_split="test"), seed=0)
+    assert sorted(c.name for c in train + held) == [f"{i}.wav" for i in range(6)]
+    assert len(held) == 1 and {c.split for c in train + held} == {"train"}
+    assert how == (
+        "split 'train' with 1 clip held out at random (seed 0); scored after training: split 'test'; "
+        "left out: 1 in split 'holdout'"
+    )
+
+
 def test_clips_left_out_by_the_split_choice_are_counted(tmp_path):
     from audiotrain.recipes.clap import ClapDatasetConfig
     from audiotrain.recipes.clap.data import choose_splits
