@@ -487,6 +487,25 @@ def test_evaluation_is_deterministic_centre_crop_first_caption(tmp_path):
         ds[3]
 
 
+def test_each_caption_belongs_to_its_own_clip_when_clips_have_different_caption_counts(tmp_path):
+    """caption_to_clip pairs every caption with its clip for the retrieval scores; clips of 1, 3 and 2
+    captions (a hand-made folder, an evaluation set of uneven counts) must not shift the pairs."""
+    root = tmp_path / "data"
+    captions = {
+        "a.wav": ["a dog barks"],
+        "b.wav": ["rain", "rain on a roof", "a downpour"],
+        "c.wav": ["a car", "a bus"],
+    }
+    for name, lines in captions.items():
+        _wav(root / name)
+        (root / name).with_suffix(".txt").write_text("\n".join(lines))
+    ds = CaptionDataset(
+        scan_caption_folder(root).clips, _tokenize, sampling_rate=SR, crop_samples=None, train=False
+    )
+    owners = [ds.clips[i].name for i in ds.caption_to_clip]
+    assert list(zip(ds.captions, owners)) == [(c, name) for name, lines in captions.items() for c in lines]
+
+
 def test_cache_audio_decodes_once(tmp_path):
     folder = _long_folder(tmp_path)
     calls = []

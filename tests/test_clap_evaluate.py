@@ -80,6 +80,20 @@ def test_the_model_selection_score_is_the_mean_of_both_directions():
     )
 
 
+def test_every_caption_is_scored_against_its_own_clip_when_clips_have_different_caption_counts():
+    """Clips of 1 and 3 captions, each caption embedded next to its own clip: perfect scores. With the
+    captions paired to the wrong clips (counts taken in another order), recall and mAP fall, with no error."""
+    audio_table = np.eye(2, 4)
+    text_table = np.zeros((len(TEXTS), 4))
+    text_table[:4] = [[1, 0, 0, 0], [0, 1, 0.1, 0], [0, 1, 0, 0.1], [0, 1, 0.1, 0.1]]  # dog | rain siren car
+    clips = [clip("0.wav", "dog"), clip("1.wav", "rain", "siren", "car")]
+    data = dataset(clips)
+    assert data.caption_to_clip.tolist() == [0, 1, 1, 1]
+    scores = evaluate_clap(TableModel(text_table), data, table_front_end(audio_table), table_tokenizer)
+    for key in ("text_to_audio_R@1", "audio_to_text_R@1", "text_to_audio_mAP@10", "audio_to_text_mAP@10"):
+        assert scores[key] == pytest.approx(1.0), key
+
+
 @pytest.mark.parametrize("labels", [["z", "a"], ["a", "z"], None])
 def test_zero_shot_targets_follow_the_order_of_the_label_list_given(labels):
     """With --dataset.zero_shot_labels in an order other than sorted, the targets were indices into the
