@@ -762,42 +762,117 @@ def test_clips_left_out_by_the_split_choice_are_counted(tmp_path):
     assert len(train) == 4 and len(held) == 2 and "left out" not in how
 
 
-def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss():
-    """A last validation batch of one clip has contrastive loss 0 and accuracy 1: with more clips than one
-    batch, the partial last batch is left out of val_loss (the retrieval scores use every clip)."""
-    from audiotrain.recipes.clap.data import make_loader, validation_note
+class _StandInClips:
+    """`make_loader`'s view of a `CaptionDataset`: clip i's waveform and token ids are filled with i, and its
+    seed is (seed, 0, i, 0), as the dataset gives it."""
 
-    class Items:
-        def __init__(self, n):
-            self.n = n
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.seed = n, seed
 
-        def __len__(self):
-            return self.n
+    def __len__(self):
+        return self.n
 
-        def __getitem__(self, i):
-            seed = np.array([0, 0, i, 0], np.uint64)
-            ids = np.full(6, i, np.int32)
-            return {
-                "waveform": np.zeros(8, np.float32),
-                "input_ids": ids,
-                "attention_mask": ids,
-                "seed": seed,
-            }
+    def __getitem__(self, i):
+        ids = np.full(6, i, np.int32)
+        return {
+            "waveform": np.full(8, i, np.float32),
+            "input_ids": ids,
+            "attention_mask": ids,
+            "seed": np.array([self.seed, 0, i, 0], np.uint64),
+        }
+
+
+def _recording_front_end(calls: list):
+    """A stand-in CLAP front end that appends (clip, one draw from the clip's generator, train) per clip."""
 
     def features(waves, rng, train):
+        calls.extend((int(w[0]), int(r.integers(1 << 30)), train) for w, r in zip(waves, rng))
         return {
             "input_features": np.zeros((len(waves), 1, 4, 4), np.float32),
             "is_longer": np.zeros((len(waves), 1), bool),
         }
 
+    return features
+
+
+def _clip_order(loader) -> list[int]:
+    return [int(i) for batch in loader for i in np.array(batch["input_ids"])[:, 0]]
+
+
+def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss():
+    """A last validation batch of one clip has contrastive loss 0 and accuracy 1: with more clips than one
+    batch, the partial last batch is left out of val_loss (the retrieval scores use every clip)."""
+    from audiotrain.recipes.clap.data import make_loader, validation_note
+
     def sizes(n, batch_size):
-        loader = make_loader(Items(n), features, batch_size, train=False, seed=0, workers=0)
+        loader = make_loader(
+            _StandInClips(n), _recording_front_end([]), batch_size, train=False, seed=0, workers=0
+        )
         return [int(b["input_ids"].shape[0]) for b in loader]
 
     assert sizes(9, 4) == [4, 4] and sizes(5, 4) == [4] and sizes(8, 4) == [4, 4]
     assert sizes(3, 4) == [3]  # fewer clips than one batch: one batch of all of them
     assert "use 8 of the 9 evaluation clips" in validation_note(9, 4)
     assert validation_note(8, 4) is None and validation_note(3, 4) is None
+
+
+def test_training_batches_are_shuffled_and_validation_batches_keep_the_clips_order():
+    """Unshuffled, every epoch would put the same clips together, so each clip would always meet the same
+    in-batch negatives, and a folder sorted by name (often by class) would make batches of one class."""
+    from audiotrain.recipes.clap.data import make_loader
+
+    train = make_loader(_StandInClips(8), _recording_front_end([]), 4, train=True, seed=0, workers=0)
+    orders = []
+    for epoch in range(2):
+        train.set_epoch(epoch)
+        orders.append(_clip_order(train))
+    assert all(sorted(order) == list(range(8)) for order in orders)
+    assert list(range(8)) not in orders and orders[0] != orders[1]
+    val = make_loader(_StandInClips(8), _recording_front_end([]), 4, train=False, seed=0, workers=0)
+    assert _clip_order(val) == list(range(8))
+
+
+def test_each_clip_is_cut_by_its_own_seeded_generator_and_validation_asks_for_evaluation_views():
+    """The front end gets one generator per clip, seeded with the clip's (seed, epoch, index): a fusion
+    model's random views then differ from clip to clip and epoch to epoch, and stay the same whatever batch
+    or rank the clip lands in. Validation batches ask the front end for its deterministic evaluation views
+    (train=False), as the retrieval scores do."""
+    from audiotrain.recipes.clap.data import make_loader
+
+    for train in (True, False):
+        calls = []
+        loader = make_loader(
+            _StandInClips(8, seed=7), _recording_front_end(calls), 4, train, seed=0, workers=0
+        )
+        list(loader)
+        assert sorted(clip for clip, _, _ in calls) == list(range(8))
+        for clip, draw, asked_train in calls:
+            assert draw == np.random.default_rng([7, 0, clip, 0]).integers(1 << 30), clip
+            assert asked_train is train
+
+
+def test_repeats_padding_a_ranks_shard_are_marked_for_the_loss_to_leave_out(monkeypatch):
+    """3 clips on 2 ranks (fewer than the job's batch): rank 1's shard is clip 1 and a repeat of clip 0. In
+    the gathered batch that repeat would be its original's negative; `valid` is False on it alone."""
+    from audiotrain.distributed import collectives
+    from audiotrain.recipes.clap.data import make_loader
+
+    class Rank:  # rank `rank` of a job of 2, as far as audiotrain can tell (no MPI here)
+        def __init__(self, rank):
+            self._rank = rank
+
+        def rank(self):
+            return self._rank
+
+        def size(self):
+            return 2
+
+    shards = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(collectives, "_GROUP", Rank(rank))
+        loader = make_loader(_StandInClips(3), _recording_front_end([]), 4, train=False, seed=0, workers=0)
+        shards[rank] = [(_clip_order([b]), np.array(b["valid"]).tolist()) for b in loader]
+    assert shards == {0: [([0, 2], [True, True])], 1: [([1, 0], [True, False])]}
 
 
 def test_min_learning_rate_is_checked_against_the_learning_rate_in_use(tmp_path, capsys, monkeypatch):
