@@ -222,6 +222,19 @@ def test_negative_scale_is_clamped_to_zero_after_the_step(tmp_path):
     assert model.logit_scale_a.item() == 0.0
 
 
+def test_a_scale_above_a_temperature_of_100_is_clamped_to_log_100_after_the_step(tmp_path):
+    """LAION's cap: logit_scale_a at most ln(100), a temperature of 100 (written out: the tests that compare
+    with `LOGIT_SCALE_MAX` follow any cap)."""
+    model = ClapModel(tiny_config())
+    model.logit_scale_a = mx.array(5.0)
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-6, freeze_audio=True, freeze_text=True))
+    trainer = Trainer(
+        max_steps=1, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, [tiny_batch(0)])
+    assert model.logit_scale_a.item() == pytest.approx(math.log(100.0))
+
+
 def test_weight_decay_skips_vectors():
     params = {"w": mx.ones((3, 3)), "b": mx.ones((3,)), "s": mx.array(1.0)}
     opt = AdamWMatricesOnly(learning_rate=0.1, weight_decay=0.5)
