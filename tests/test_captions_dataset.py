@@ -548,6 +548,17 @@ def test_holdout_split_and_split_names(tmp_path):
         holdout_split(folder.clips, 1.0)
 
 
+def test_the_seed_draws_the_held_out_clips_and_at_least_one_is_held_out(tmp_path):
+    """--train.seed re-draws the split (the advice a resume on other clips gives); a fraction too small for
+    one clip still holds one out, so the run has a clip to evaluate on."""
+    folder = _long_folder(tmp_path)
+    twelve = [dataclasses.replace(folder.clips[0], name=f"{i:02d}.wav") for i in range(12)]
+    held = {tuple(c.name for c in holdout_split(twelve, 0.25, seed=seed)[1]) for seed in range(5)}
+    assert len(held) > 1 and all(len(names) == 3 for names in held)
+    train, held = holdout_split(folder.clips, 0.05, seed=0)  # round(0.15) = 0
+    assert len(held) == 1 and len(train) == 2
+
+
 def test_demo_folder_is_usable_and_cached(tmp_path):
     config = CaptionDemoConfig(n_clips=12, min_seconds=0.3, max_seconds=0.6, seed=5)
     path = make_caption_demo(tmp_path / "demo", config)
