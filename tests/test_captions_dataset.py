@@ -335,6 +335,25 @@ def test_metadata_rows_naming_one_clip_by_two_paths_merge_with_a_note_naming_bot
     ) in folder.report()  # (./sub/c2.wav is sub/c2.wav written otherwise: no note)
 
 
+def test_a_file_listed_again_with_another_label_keeps_its_first_row_and_the_other_is_a_counted_skip(tmp_path):
+    """As for another split: the second row's captions would otherwise join the clip under the first row's
+    label, and zero-shot would score a clip of two classes as one."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    (root / "metadata.csv").write_text(
+        "file_name,caption,label\na.wav,a dog barks,dog\na.wav,a cat meows,cat\nb.wav,rain falls,rain\n"
+    )
+    folder = scan_caption_folder(root)
+    assert [(c.name, c.captions, c.label) for c in folder.clips] == [
+        ("a.wav", ("a dog barks",), "dog"),
+        ("b.wav", ("rain falls",), "rain"),
+    ]
+    assert _reasons(folder) == {
+        "metadata.csv:3 (a.wav)": "conflicting label 'cat': metadata.csv:2 says 'dog' (row ignored)"
+    }
+
+
 def test_metadata_symlinked_out_of_the_folder_is_refused(tmp_path):
     root = tmp_path / "data"
     root.mkdir()
