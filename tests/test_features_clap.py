@@ -202,6 +202,28 @@ def test_fusion_evaluation_views_are_windows_from_the_middle_of_each_third():
     assert got["input_features"].shape == (1, 4, window, fused.feature_size)
 
 
+def test_fusion_training_views_are_random_windows_of_each_third_as_transformers_draws_them():
+    """In training views 1-3 are windows starting anywhere in each third of the clip's possible starts, one
+    ``choice`` per third from the clip's generator, as transformers draws them (so a seeded RandomState gives
+    transformers' views): new views each epoch. Checked here without transformers, which the parity test
+    `test_matches_transformers_including_random_crops` needs."""
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    wave = _signal(21.0)
+    mel = fused.log_mel(wave.astype(np.float64)).astype(np.float32)
+    window = fused.n_frames
+    thirds = np.array_split(np.arange(mel.shape[0] - window + 1), 3)
+    drawn = []
+    for seed in range(4):
+        draw = np.random.RandomState(seed)
+        starts = [int(draw.choice(third)) for third in thirds]  # transformers' draws for this clip
+        got = fused([wave], rng=np.random.RandomState(seed), train=True)
+        assert got["is_longer"].tolist() == [True]
+        for start, view in zip(starts, got["input_features"][0][1:]):
+            np.testing.assert_array_equal(view, mel[start : start + window], err_msg=f"seed {seed}")
+        drawn.append(starts)
+    assert all(len({starts[k] for starts in drawn}) > 1 for k in range(3))
+
+
 def test_eval_mode_is_deterministic_and_generator_seedable():
     unfused = ClapFeatureExtractor.from_dict(UNFUSED)
     long = [_signal(15.0)]
