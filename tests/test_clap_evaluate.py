@@ -147,6 +147,32 @@ def test_audio_is_embedded_from_the_evaluation_crop_of_a_training_dataset():
         np.testing.assert_array_equal(wave, whole[centre : centre + crop])
 
 
+class DropoutModel(nn.Module):
+    """A stand-in whose audio embedding is its features through dropout: the features themselves in eval
+    mode, half of them zeroed at random in train mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropout = nn.Dropout(0.5)
+
+    def get_audio_features(self, input_features, is_longer=None):
+        return self.dropout(input_features)
+
+
+def test_audio_is_embedded_with_the_model_in_eval_mode_which_is_then_restored():
+    """A model in training mode (the run's model, scored at each validation) is embedded with dropout off:
+    the same clip gives the same embedding every time. The model is left in training mode."""
+    audio_table = np.random.default_rng(0).normal(size=(3, 64)) + 2.0
+    data = dataset([clip(f"{i}.wav", TEXTS[i]) for i in range(3)])
+    model = DropoutModel()
+    model.train()
+    for _ in range(2):
+        np.testing.assert_allclose(
+            embed_audio(model, data, table_front_end(audio_table)), audio_table, rtol=1e-6
+        )
+        assert model.training and model.dropout.training
+
+
 class ViewMeansModel(nn.Module):
     """A stand-in whose audio embedding shows what the front end gave it: the mean of each of the fusion
     front end's 4 views, then ``is_longer``."""
