@@ -76,7 +76,12 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
         if in_mlx:
             import mlx.core as mx  # (imported already: the samples are MLX arrays)
 
-            return mx.stack(arrays)
+            # Computed here, on the thread that collates: a thread worker's arrays are graphs on that thread's
+            # MLX streams, which the training thread cannot run ("There is no Stream(cpu, 0) in current
+            # thread"); the numpy path computed them here too.
+            stacked = mx.stack(arrays)
+            mx.eval(stacked)
+            return stacked
         return np.stack(arrays)
     if isinstance(first, (str, bytes)) or first is None:  # (np.str_ too: a list, as for str)
         return list(items)
