@@ -398,6 +398,88 @@ def test_save_hyperparameters_in_a_base_class_records_a_subclasss_arguments(tmp_
     assert loaded.hparams == module.hparams and loaded.fc.weight.shape == (4, 8)
 
 
+class Wide(Base):
+    """Lightning's habit of a subclass that derives its base's arguments from its own."""
+
+    def __init__(self, width: int = 4):
+        super().__init__(hidden=width * 2)
+
+
+class Scaled(Base):
+    """Takes the base's argument names and passes other values up."""
+
+    def __init__(self, hidden: int = 4, lr: float = 0.1):
+        super().__init__(hidden * 2, lr)
+
+
+class WithKeywords(Base):
+    """Keyword arguments the base does not take, read from `**kwargs`."""
+
+    def __init__(self, hidden: int = 8, **kwargs):
+        super().__init__(hidden=hidden)
+        self.dropout = kwargs.get("dropout", 0.0)
+
+
+def test_a_subclass_that_derives_its_bases_arguments_loads_from_its_checkpoint(tmp_path):
+    # The base's save_hyperparameters() records the whole chain's arguments, as Lightning's; Wide.__init__
+    # takes only width, so load_from_checkpoint passes it that alone, as Lightning's does.
+    module = Wide(width=3)
+    assert module.hparams == {"hidden": 6, "lr": 0.1, "width": 3}
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    path = t.save_checkpoint(tmp_path / "saved")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the base's arguments are left out without a word
+        loaded = Wide.load_from_checkpoint(path)
+    assert loaded.fc.weight.shape == (6, 8) and loaded.hparams["width"] == 3
+    a, b = weights(module), weights(loaded)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    with pytest.raises(TypeError, match=r"Wide.__init__ takes no argument hiden"):  # a keyword given: refused
+        Wide.load_from_checkpoint(path, hiden=6)
+
+    class Needs(Wide):  # a required argument the checkpoint does not hold is still named
+        def __init__(self, size: int):
+            super().__init__(width=size)
+
+    with pytest.raises(TypeError, match=r"size is not among the checkpoint's hyper_parameters"):
+        Needs.load_from_checkpoint(path)
+    assert Needs.load_from_checkpoint(path, size=3).fc.weight.shape == (6, 8)
+
+
+def test_a_saved_argument_no_init_takes_is_left_out_with_a_warning(tmp_path):
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(Base(hidden=5), make_batches())
+    path = t.save_checkpoint(tmp_path / "saved")
+
+    class Renamed(TrainModule):  # Base's __init__ changed since the save: hidden is now size
+        def __init__(self, size: int = 5, lr: float = 0.1):
+            super().__init__()
+            self.save_hyperparameters()
+            self.fc = nn.Linear(8, size)
+            self.out = nn.Linear(size, 3)
+
+    with pytest.warns(UserWarning, match=r"hold hidden, which no __init__ of Renamed .*changed since"):
+        assert Renamed.load_from_checkpoint(path).hparams == {"size": 5, "lr": 0.1}
+
+
+def test_along_a_class_chain_the_subclasss_value_of_an_argument_is_recorded(tmp_path):
+    module = Scaled(hidden=4)
+    assert module.hparams == {"hidden": 4, "lr": 0.1} and module.fc.weight.shape == (8, 8)
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = Scaled.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.hparams == {"hidden": 4, "lr": 0.1} and loaded.fc.weight.shape == (8, 8)
+
+
+def test_a_subclasss_keyword_arguments_are_recorded_and_given_back(tmp_path):
+    module = WithKeywords(hidden=5, dropout=0.3)
+    assert module.hparams == {"hidden": 5, "lr": 0.1, "dropout": 0.3}
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = WithKeywords.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.dropout == 0.3 and loaded.fc.weight.shape == (5, 8)
+
+
 def test_save_hyperparameters_outside_init_says_where_to_call_it():
     module = Child()
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):

@@ -996,8 +996,9 @@ class TrainModule(nn.Module):
     ) -> Self:
         """Rebuild the module from a checkpoint's hyperparameters (`save_hyperparameters`) and load its
         weights. `overrides` (any other keyword) go to `__init__`: they replace saved hyperparameters or
-        give the ones left out. `configure_model()` runs before the weights load, so the layers it builds
-        take theirs (as in Lightning).
+        give the ones left out. Saved ones `__init__` does not take (a base class's, recorded along the class
+        chain) are left out, as in Lightning. `configure_model()` runs before the weights load, so the layers
+        it builds take theirs (as in Lightning).
 
         `map_location` is Lightning's and accepted for its code, and ignored: MLX arrays live in unified
         memory, usable by the CPU and the GPU alike, so there is no device to map the weights to.
@@ -1037,6 +1038,7 @@ class TrainModule(nn.Module):
                     config = argparse.Namespace(**config)
                 hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
             where = f"{cls.__name__}.load_from_checkpoint({str(folder)!r})"
+            hparams = _arguments_taken(cls, hparams, set(overrides), where)
             try:
                 inspect.signature(cls).bind(**hparams)
             except TypeError as err:
@@ -1084,6 +1086,40 @@ class TrainModule(nn.Module):
         logged = dict(self._logged)
         self._logged.clear()
         return logged
+
+
+def _arguments_taken(cls: type, hparams: dict[str, Any], keywords: set[str], where: str) -> dict[str, Any]:
+    """The saved hyperparameters `cls.__init__` takes, and the keywords given, as Lightning's `_load_state`
+    passes them: all when it takes `**kwargs`. A base class's `save_hyperparameters()` records the arguments
+    of the whole `__init__` chain, so a subclass that gives its base's arguments itself (`Wide(width)` calling
+    `super().__init__(hidden=width * 2)`) leaves the base's out of its own `__init__`. A saved name no
+    `__init__` of the class chain takes is left out with a warning: `__init__` was probably changed since the
+    save, and a renamed argument now has its default. The keywords given are all kept, so that a misspelt one
+    is refused (`_arguments_mismatch`)."""
+    parameters = inspect.signature(cls).parameters
+    if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+        return hparams
+    dropped = [k for k in hparams if k not in parameters and k not in keywords]
+    bases = [c for c in cls.__mro__[1:] if issubclass(c, TrainModule) and c is not TrainModule]
+    stale = [k for k in dropped if not any(_init_takes(base, k) for base in bases)]
+    if stale:
+        warnings.warn(
+            f"{where}: the checkpoint's hyper_parameters hold {', '.join(stale)}, which no __init__ of "
+            f"{cls.__name__} or its base classes takes (its arguments: {', '.join(parameters) or 'none'}): left "
+            "out. Was __init__ changed since the checkpoint was saved?",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {k: v for k, v in hparams.items() if k not in dropped}
+
+
+def _init_takes(cls: type, name: str) -> bool:
+    """Whether `cls`'s own `__init__` (not an inherited one) takes an argument `name`, or any (`**kwargs`)."""
+    init = vars(cls).get("__init__")
+    if init is None:
+        return False
+    parameters = inspect.signature(init).parameters
+    return name in parameters or any(p.kind == p.VAR_KEYWORD for p in parameters.values())
 
 
 def _arguments_mismatch(
