@@ -41,6 +41,18 @@ def test_module_hooks_see_epoch_and_step_and_get_their_entries_back(tmp_path):
     assert restored.loaded == [{"vocab": ["a", "b"], "counts": {"a": 2}, "epoch": 1, "global_step": 4}]
 
 
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_a_stage_from_ckpt_path_gives_the_module_its_entries_as_lightning_does(tmp_path, stage):
+    # Lightning's restore_model calls on_load_checkpoint for validate/test/predict too: a module that keeps a
+    # vocabulary there would otherwise evaluate with its own, and nothing would say so.
+    t = fit(tmp_path, Hooked({"vocab": ["a", "b"]}))
+    path = t.checkpoint_callback.last_model_path
+    fresh = Hooked()
+    evaluator = Trainer(default_root_dir=tmp_path / "eval", enable_progress_bar=False, logger=False)
+    getattr(evaluator, stage)(fresh, make_batches(16, seed=1), ckpt_path=path)
+    assert [entry["vocab"] for entry in fresh.loaded] == [["a", "b"]]
+
+
 @pytest.mark.parametrize(
     "extra, refusal",
     [

@@ -4,6 +4,7 @@ ones the Trainer cannot call refused by name."""
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataModule
 from audiotrain.train.callbacks import Callback, EarlyStopping
+from audiotrain.train.hooks import UNSUPPORTED
 
 import mlx.core as mx
 import pytest
@@ -162,6 +163,54 @@ def test_lightning_1_hooks_are_refused_with_their_lightning_2_names(
     assert t.global_step == 0
 
 
+# Lightning's hooks the Trainer cannot call, written out (not read from hooks.UNSUPPORTED) so that an entry
+# dropped from the table fails here.
+_NEVER_CALLED = [
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "backward",
+    "optimizer_step",
+    "optimizer_zero_grad",
+    "configure_gradient_clipping",
+    "lr_scheduler_step",
+    "training_epoch_end",
+    "validation_epoch_end",
+    "test_epoch_end",
+    "on_epoch_start",
+    "on_epoch_end",
+    "on_batch_start",
+    "on_batch_end",
+    "on_pretrain_routine_start",
+    "on_pretrain_routine_end",
+    "on_keyboard_interrupt",
+]
+
+
+def test_the_refusal_table_is_the_list_tested_here():
+    assert sorted(UNSUPPORTED) == sorted(_NEVER_CALLED)
+
+
+@pytest.mark.parametrize("name", _NEVER_CALLED)
+@pytest.mark.parametrize("owner", ["module", "callback"])
+def test_every_hook_the_trainer_cannot_call_is_refused_on_a_module_and_a_callback(tmp_path, name, owner):
+    # Defined, each would otherwise run silently never (a module's on_* name near no TrainModule hook is
+    # not even warned about).
+    def hook(self, *args):
+        return None
+
+    module, callbacks = TinyClassifier(), []
+    if owner == "module":
+        module = type("Defines", (TinyClassifier,), {name: hook})()
+    else:
+        callbacks = [type("Defines", (Callback,), {name: hook})()]
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=callbacks)
+    with pytest.raises(TypeError, match=rf"Defines\.{name} would never be called: "):
+        t.fit(module, make_batches(16))
+    assert t.global_step == 0
+
+
 def test_a_misspelled_hook_is_warned_about(tmp_path):
     class Typo(Callback):
         def on_train_epoch_ends(self, trainer, module): ...
@@ -171,7 +220,10 @@ def test_a_misspelled_hook_is_warned_about(tmp_path):
 
         def on_helper_of_its_own(self): ...  # a module's own on_* method is no mistake
 
-    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Typo()])
+    class NearNoHook(Callback):  # a callback's every on_* method is meant as a hook, close to one or not
+        def on_new_best(self, trainer, module): ...
+
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Typo(), NearNoHook()])
     with pytest.warns(UserWarning) as warned:
         t.fit(ModuleTypo(), make_batches(16))
     messages = [str(w.message) for w in warned]
@@ -179,6 +231,7 @@ def test_a_misspelled_hook_is_warned_about(tmp_path):
         "Typo.on_train_epoch_ends is not a Callback hook" in m and "on_train_epoch_end?" in m
         for m in messages
     )
+    assert any("NearNoHook.on_new_best is not a Callback hook" in m for m in messages)
     assert any("ModuleTypo.on_validation_epoch_ned is not a TrainModule hook" in m for m in messages)
     assert not any("on_helper_of_its_own" in m for m in messages)
 
@@ -367,16 +420,25 @@ def test_a_datamodule_has_the_trainer_and_is_set_up_before_the_module_and_its_lo
             return make_batches(self.n)
 
     class SetsUp(TinyClassifier):
+        def prepare_data(self):  # Lightning calls the module's too (a download, files written once)
+            order.append("module.prepare_data")
+
         def setup(self, stage):
             order.append(f"module.setup({stage})")
 
-    t = quiet_trainer(tmp_path, max_epochs=1)
+    class CallbackSetsUp(Callback):
+        def setup(self, trainer, module, stage):
+            order.append(f"callback.setup({stage})")
+
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[CallbackSetsUp()])
     datamodule = Batches()
     t.fit(SetsUp(), datamodule=datamodule)
     assert datamodule.trainer is t and t.global_step == 1
-    assert order == [
+    assert order == [  # Lightning's order: the datamodule's setup before the callbacks' and the module's
         "datamodule.prepare_data",
+        "module.prepare_data",
         "datamodule.setup(fit)",
+        "callback.setup(fit)",
         "module.setup(fit)",
         "train_dataloader",
     ]

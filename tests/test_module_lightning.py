@@ -821,6 +821,10 @@ def test_freeze_with_mlxs_arguments_keeps_mlxs_meaning_and_the_mode(tmp_path):
     model = TinyClassifier(batchnorm=True)
     model.freeze(keys=["weight"], recurse=True)
     assert model.training and "fc1.weight" not in trainable(model) and "fc1.bias" in trainable(model)
+    model.unfreeze()
+    model.freeze(keys=["weight"])  # MLX's default recurse=True: every submodule's weight, not the root's only
+    names = trainable(model)
+    assert not [n for n in names if n.endswith("weight")] and "fc1.bias" in names and "fc2.bias" in names
     model.unfreeze(recurse=True)
     assert model.training and "fc1.weight" in trainable(model)
     model.eval()

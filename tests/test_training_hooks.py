@@ -144,6 +144,26 @@ def test_lightning_on_train_end_is_called_as_lightnings_and_plain_callbacks_are_
     assert calls == ["TinyNet"]
 
 
+def test_a_seed_callbacks_lightning_setup_and_teardown_are_called(tmp_path):
+    # The adapter forwards the Lightning hooks the same object defines: a seed callback that opens a file in
+    # setup and closes it in teardown gets both, around its seed hooks.
+    calls = []
+
+    class OpensAFile(Callback):
+        def setup(self, trainer, module, stage):
+            calls.append(("setup", stage))
+
+        def on_epoch_end(self, trainer, state):
+            calls.append(("on_epoch_end", state.epoch))
+
+        def teardown(self, trainer, module, stage):
+            calls.append(("teardown", stage))
+
+    trainer = quick([OpensAFile()], tmp_path, num_epochs=1)
+    trainer.train(batches(), batches(n=16, seed=1))
+    assert calls == [("setup", "fit"), ("on_epoch_end", 0), ("teardown", "fit")]
+
+
 def test_seed_hooks_without_a_place_and_lightning_hooks_never_called_are_refused(tmp_path):
     class Logs(Callback):
         def on_epoch_end(self, trainer, state): ...
