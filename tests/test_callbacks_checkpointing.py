@@ -64,6 +64,34 @@ def test_resume_with_two_checkpoint_callbacks_keeps_each_ones_folder(tmp_path):
     )
 
 
+class KeepsArrays(Callback):
+    """Keeps `table` in the checkpoint's callbacks.safetensors under its own `state_key`."""
+
+    def __init__(self, key, value):
+        self.key, self.table, self.got = key, mx.full((2,), value), None
+
+    @property
+    def state_key(self):
+        return self.key
+
+    def state_dict(self):
+        return {"kept": True}
+
+    def state_arrays(self):
+        return {"table": self.table}
+
+    def load_state_arrays(self, arrays):
+        self.got = {name: np.array(a).tolist() for name, a in arrays.items()}
+
+
+def test_arrays_of_a_state_key_that_begins_with_another_go_back_to_their_own_callback(tmp_path):
+    # Saved as "<state_key>/<name>": "avg/fast/table" is "avg/fast"'s table, not "avg"'s "fast/table".
+    fit(tmp_path, [KeepsArrays("avg", 1.0), KeepsArrays("avg/fast", 2.0)], max_epochs=1)
+    slow, fast = KeepsArrays("avg", 0.0), KeepsArrays("avg/fast", 0.0)
+    fit(tmp_path, [slow, fast], ckpt_path=tmp_path / "checkpoints" / "last", max_epochs=2)
+    assert slow.got == {"table": [1.0, 1.0]} and fast.got == {"table": [2.0, 2.0]}
+
+
 def test_a_moved_dirpath_is_not_restored_and_the_old_folder_is_left_alone(tmp_path):
     old = ModelCheckpoint(dirpath=tmp_path / "old", monitor="val_loss", save_top_k=1, save_last=True)
     fit(tmp_path, [old], max_epochs=2)

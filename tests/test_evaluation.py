@@ -207,6 +207,25 @@ def test_validation_gives_each_submodule_back_its_own_mode(tmp_path):
     assert seen == [(True, False)] * 4
 
 
+def test_validation_epoch_end_sees_this_validations_means_in_callback_metrics(tmp_path):
+    # TrainModule.on_validation_epoch_end's promise, for the module and a callback: each validation's own
+    # means (a hook there compares or stores them), not the previous validation's or none.
+    seen = []
+
+    class Reads(Callback):
+        def on_validation_epoch_end(self, trainer, module):
+            seen.append(("callback", trainer.callback_metrics.get("val_loss")))
+
+    class ReadsToo(TinyClassifier):
+        def on_validation_epoch_end(self):
+            seen.append(("module", self.trainer.callback_metrics.get("val_loss")))
+
+    t = trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0, callbacks=[Reads()])
+    t.fit(ReadsToo(), make_batches(32), make_batches(16, seed=1))
+    means = [pytest.approx(v, rel=1e-6) for v in t.history["val_loss"]]
+    assert len(means) == 2 and seen == [(who, m) for m in means for who in ("callback", "module")]
+
+
 # ---------------------------------------------------------------- a metric with its own weight
 class PositiveRecall(TinyClassifier):
     """Returns recall over the batch's class-2 samples as `(value, weight)`: weighted by how many it counts
@@ -248,6 +267,40 @@ def test_a_metric_returned_with_its_own_weight_is_averaged_over_what_it_counts(t
     t = trainer(tmp_path, max_epochs=1, log_every_n_steps=1)
     t.fit(frozen, batches)
     assert t.history["train_recall"] == [pytest.approx(hits / counted, rel=1e-6)]
+
+
+def test_a_value_logged_under_a_returned_metrics_name_is_weighted_by_the_batch(tmp_path):
+    """The logged value replaces the returned one, its own weight too: logged with `self.log`, it is
+    averaged over the samples as Lightning averages what is logged (not over what the returned one counted)."""
+
+    class LogsTheShare(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            y = batch[1]
+            share = mx.mean((y == 0).astype(mx.float32))
+            self.log("share", share)  # the same batch value, without the returned one's weight
+            return loss, {**metrics, "share": (share, mx.sum((y == 2).astype(mx.float32)))}
+
+    batches = make_batches(64, batch_size=16)
+    batches[1] = (batches[1][0], mx.minimum(batches[1][1], 1))  # no class 2: the returned weight is 0 there
+    shares = [float(np.mean(np.array(y) == 0)) for _, y in batches]
+    (val,) = trainer(tmp_path, max_epochs=1).validate(LogsTheShare(), batches)
+    assert val["val_share"] == pytest.approx(np.mean(shares), rel=1e-6)  # every batch of 16 samples
+
+
+class PaddedBatches(list):
+    """Batches whose second is padding alone, as a sharded DataLoader names it under data parallel
+    (`DataLoader.padding_batches`, `pad_shards=False`): evaluation runs it, ranks step together, and weighs
+    it 0."""
+
+    padding_batches = frozenset({1})
+
+
+def test_a_batch_the_loader_names_as_padding_weighs_nothing(tmp_path):
+    batches, module = make_batches(48, batch_size=16), TinyClassifier()
+    (real,) = trainer(tmp_path, max_epochs=1).validate(module, [batches[0], batches[2]])
+    (padded,) = trainer(tmp_path, max_epochs=1).validate(module, PaddedBatches(batches))
+    assert padded["val_loss"] == pytest.approx(real["val_loss"], rel=1e-6)
 
 
 def test_a_batch_that_counts_nothing_weighs_nothing_even_where_its_value_is_nan(tmp_path):
