@@ -729,3 +729,117 @@ def test_numpy_numbers_are_taken_as_the_numbers_they_are():
     for wrong in (2.0, True, np.float64(2.0)):
         with pytest.raises(TypeError, match="patience must be an int"):
             EarlyStopping("val_loss", patience=wrong)
+
+
+# ------------------------------------------------------------------ train_time_interval's clock
+
+
+def test_train_time_interval_restarts_its_clock_at_each_save(tmp_path, monkeypatch):
+    # A clock of ModelCheckpoint's own that advances a second each time it is read (once as training
+    # starts, once at each step): with an interval of 3 s the saves come every third step, as Lightning's
+    # (which restarts its clock at each save), not at every step once the first interval has passed.
+    import types
+
+    import audiotrain.train.callbacks.model_checkpoint as model_checkpoint
+
+    seconds = iter(range(1, 1000))
+    monkeypatch.setattr(model_checkpoint, "time", types.SimpleNamespace(monotonic=lambda: next(seconds)))
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck",
+        train_time_interval=datetime.timedelta(seconds=3),
+        save_top_k=-1,
+        filename="{step}",
+    )
+    fit(tmp_path, [mc], [5], n=160, max_epochs=1)  # 10 steps
+    assert names(tmp_path / "ck") == ["step=3", "step=6", "step=9"]
+
+
+# ------------------------------------------------------------------ ties, '/' in names, a templated last
+
+
+@pytest.mark.parametrize("mode, script", [("min", [0.5, 0.5, 0.7]), ("max", [0.5, 0.5, 0.3])])
+def test_a_score_equal_to_the_kth_best_does_not_replace_its_checkpoint(tmp_path, mode, script):
+    # As Lightning's (a strict comparison): the earlier checkpoint stays the best, and a plateau rewrites
+    # nothing.
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", mode=mode, save_top_k=1)
+    fit(tmp_path, [mc], script)
+    assert names(tmp_path / "ck") == ["epoch=0-step=3"]
+    assert mc.best_model_path == str(tmp_path / "ck" / "epoch=0-step=3")
+
+
+class ScriptedSlash(Scripted):
+    """Logs its script as `val/m`, a name as TensorBoard groups it."""
+
+    def log(self, name, value, *args, **kwargs):
+        super().log("val/m" if name == "val_m" else name, value, *args, **kwargs)
+
+
+def test_a_slash_in_a_metric_name_becomes_an_underscore_in_checkpoint_names(tmp_path):
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val/m", filename="{epoch}-{val/m:.2f}", save_top_k=1
+    )
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        compile=False,
+        num_sanity_val_steps=0,
+        callbacks=[mc],
+        max_epochs=3,
+    )
+    t.fit(ScriptedSlash([0.5, 0.4, 0.45]), make_batches(48), make_batches(16, seed=1))
+    assert names(tmp_path / "ck") == ["epoch=1-val_m=0.40"]  # one checkpoint, no folder named `epoch=1-val`
+    assert mc.best_model_path == str(tmp_path / "ck" / "epoch=1-val_m=0.40")
+
+
+def test_a_last_template_naming_top_k_checkpoints_too_never_deletes_a_kept_one(tmp_path):
+    # The top-k filename and CHECKPOINT_NAME_LAST give the same names: `last` moving on from a name
+    # leaves it to the top-k checkpoint that has it.
+    mc = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val_m", filename="{epoch}-last", save_top_k=2, save_last=True
+    )
+    mc.CHECKPOINT_NAME_LAST = "{epoch}-last"
+    fit(tmp_path, [mc], [0.3, 0.5, 0.6])
+    assert names(tmp_path / "ck") == ["epoch=0-last", "epoch=1-last", "epoch=2-last"]
+    assert sorted(scores(mc)) == ["epoch=0-last", "epoch=1-last"]
+    assert os.path.isdir(mc.best_model_path) and mc.best_model_path.endswith("epoch=0-last")
+
+
+# ------------------------------------------------------------------ EarlyStopping: an infinite value
+
+
+@pytest.mark.parametrize(
+    "mode, script",
+    [("min", [1.0, math.inf, 0.5]), ("min", [1.0, -math.inf, 0.5]), ("max", [1.0, math.inf, 0.5])],
+)
+def test_early_stopping_stops_at_an_infinite_value_as_at_a_nan(tmp_path, mode, script):
+    # A loss that overflowed: as Lightning's (torch.isfinite) and README say, check_finite stops the fit at
+    # that check; an infinity never becomes the best score, nor waits out the patience.
+    es = EarlyStopping(monitor="val_m", mode=mode, patience=5)
+    t, _ = fit(tmp_path, [es], script, enable_checkpointing=False)
+    assert es.stopped_epoch == 1 and t.current_epoch == 2 and es.best_score == 1.0
+    assert es.stop_reason == f"val_m = {script[1]} is not finite"
+
+
+def test_a_resumed_early_stopping_keeps_the_epoch_it_stopped_at(tmp_path):
+    # As Lightning's state: a run stopped early, then resumed (here with more patience) reports its stop.
+    es = EarlyStopping(monitor="val_m", patience=1)
+    fit(tmp_path, [es], [5, 6, 7], per_epoch=True)
+    assert es.stopped_epoch == 1
+    resumed = EarlyStopping(monitor="val_m", patience=5)
+    t, _ = fit(tmp_path, [resumed], [5, 6, 7], per_epoch=True, ckpt_path=tmp_path / "checkpoints" / "last")
+    assert t.current_epoch == 3 and resumed.stopped_epoch == 1 and resumed.wait_count == 2
+
+
+def test_a_top_k_checkpoint_names_the_last_saved_with_it_for_a_resume_from_it(tmp_path):
+    # With a CHECKPOINT_NAME_LAST template, the best checkpoint's state names the `last` written at the same
+    # save: a fit resumed from it moves that `last` on, and leaves no stale one behind.
+    def checkpoint():
+        mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=1, save_last=True)
+        mc.CHECKPOINT_NAME_LAST = "{epoch}-last"
+        return mc
+
+    first = checkpoint()
+    fit(tmp_path, [first], [0.5, 0.4], per_epoch=True)
+    assert names(tmp_path / "ck") == ["epoch=1-last", "epoch=1-step=6"]
+    fit(tmp_path, [checkpoint()], [0.5, 0.4, 0.6], per_epoch=True, ckpt_path=first.best_model_path)
+    assert names(tmp_path / "ck") == ["epoch=1-step=6", "epoch=2-last"]
