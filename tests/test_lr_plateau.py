@@ -92,6 +92,43 @@ def test_a_fit_resumed_in_a_cooldown_waits_out_the_rest_of_it(tmp_path):
         assert resumed.w.item() == straight.w.item()
 
 
+class ScriptedLoss(Descends):
+    """Logs `val_m`: the next value of `script` at each validation."""
+
+    def __init__(self, script):
+        super().__init__()
+        self.script = iter(script)
+
+    def on_validation_epoch_end(self):
+        self.log("val_m", next(self.script))
+
+
+@pytest.mark.parametrize(
+    "mode, threshold_mode, script",
+    [
+        ("min", "abs", [1.0, 0.95, 0.85, 0.85]),
+        ("min", "rel", [1.0, 0.95, 0.89, 0.89]),
+        ("max", "abs", [1.0, 1.05, 1.15, 1.15]),
+        ("max", "rel", [1.0, 1.05, 1.11, 1.11]),
+    ],
+)
+def test_only_a_value_beating_the_best_by_more_than_threshold_improves(
+    tmp_path, mode, threshold_mode, script
+):
+    # As torch's: with threshold 0.1 the best 1.0 is beaten in "min" mode by a value below 0.9 (1.0 - 0.1 or
+    # 1.0 * 0.9), in "max" mode by one above 1.1: the second value is a bad check (the rate is halved at
+    # once, patience 0), the third the new best.
+    plateau = ReduceLROnPlateau(
+        "val_m", mode=mode, factor=0.5, patience=0, threshold=0.1, threshold_mode=threshold_mode
+    )
+    rates = Rates()
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[plateau, rates])
+    batches = [mx.zeros((2,))] * 2
+    trainer.fit(ScriptedLoss(script), batches, batches)
+    assert rates.seen == [1.0, 1.0, 0.5, 0.5]
+    assert plateau.best == script[2]
+
+
 def test_a_scheduled_learning_rate_is_refused_at_fit_start(tmp_path):
     class Scheduled(TinyClassifier):
         def configure_optimizers(self):
