@@ -16,6 +16,7 @@ from audiotrain.datasets.chord_demo import (
     generate_demo_songs,
     is_bass_instrument,
     plan_demo_song,
+    played_pitch_classes,
     render_demo_song,
 )
 
@@ -120,6 +121,113 @@ def test_labelled_bass_dominates_the_low_band(style):
             assert set(chord.pitch_classes) <= present, segment
             checked += 1
     assert checked >= 8 and hits >= 0.85 * checked, (hits, checked)
+
+
+def _first_sound(audio, sr):
+    """When a song starts to sound: its first sample above 1% of its peak, in seconds."""
+    return int(np.argmax(np.abs(audio) > 0.01 * np.abs(audio).max())) / sr
+
+
+def _tuning_cents(audio, sr):
+    """A recording's tuning offset from A440 in cents (-50 to 50), from its spectral peaks: the circular mean
+    of their deviations from the equal-tempered grid, weighted by power."""
+    n_fft = max(len(audio), 2**17)
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)), n_fft))
+    k = np.arange(1, len(spectrum) - 1)
+    freqs = k * sr / n_fft
+    k = k[(spectrum[k] > spectrum[k - 1]) & (spectrum[k] >= spectrum[k + 1]) & (freqs > 30) & (freqs < 2000)]
+    k = k[spectrum[k] > 0.05 * spectrum[k].max()]
+    a, b, c = (np.log(spectrum[k + d] + 1e-12) for d in (-1, 0, 1))
+    hz = (k + 0.5 * (a - c) / (a - 2 * b + c)) * sr / n_fft  # the peak between bins (parabolic)
+    turn = np.sum(spectrum[k] ** 2 * np.exp(2j * np.pi * 12 * np.log2(hz / 440.0)))
+    return 100 * float(np.angle(turn)) / (2 * np.pi)
+
+
+_QUIET = {"song_seconds": 6.0, "noise_db": (-80.0, -80.0), "percussion": False}
+
+
+@pytest.mark.parametrize("style", [s for s in STYLES if s != "band"])  # the band's: test_chord_demo_band.py
+def test_the_audio_starts_where_the_first_chord_is_labelled(style):
+    """The labels are the audio's: a song sounds nothing in its N lead-in and starts at the first chord's
+    label (each style renders its notes itself)."""
+    song = plan_demo_song(DemoConfig(n_songs=1, seed=0, style=style, **_QUIET), 0)
+    assert song.segments[0].label == "N" and song.segments[1].label != "N"
+    audio = render_demo_song(song, 22050, seed=0)
+    assert _first_sound(audio, 22050) == pytest.approx(song.segments[1].start, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("style", "index"), [("train", 0), ("studio", 3), ("independent", 3), ("patches", 1)]
+)  # the first songs of seed 0 tuned 20-40 cents off A440 (the band's: test_chord_demo_band.py)
+def test_the_audio_is_tuned_as_the_song_plan_says(style, index):
+    song = plan_demo_song(DemoConfig(n_songs=index + 1, seed=0, style=style, **_QUIET), index)
+    assert 20 <= abs(song.tuning_cents) <= 40
+    audio = render_demo_song(song, 22050, seed=0)
+    assert _tuning_cents(audio, 22050) == pytest.approx(song.tuning_cents, abs=4.0)
+
+
+def test_a_set_rendered_at_another_sample_rate_has_the_labelled_length_onset_and_tuning(tmp_path):
+    (entry,) = generate_demo_songs(tmp_path, n_songs=1, seed=0, sr=16000, **_QUIET)
+    song = plan_demo_song(DemoConfig(n_songs=1, seed=0, sr=16000, **_QUIET), 0)
+    audio, sr = sf.read(entry.audio_path)
+    segments = read_lab(entry.annotation_path)
+    assert sr == 16000 and len(audio) / sr == pytest.approx(segments[-1].end, abs=1e-3)
+    assert _first_sound(audio, sr) == pytest.approx(segments[1].start, abs=0.005)
+    assert _tuning_cents(audio, sr) == pytest.approx(song.tuning_cents, abs=4.0)
+
+
+def test_the_songs_of_a_set_have_their_own_noise(tmp_path):
+    """Each song's noise (and drums) are drawn from its own seed: two songs' silent lead-ins differ."""
+    entries = generate_demo_songs(tmp_path, n_songs=2, seed=0, **{**_QUIET, "noise_db": (-40.0, -40.0)})
+    lead_ins = [sf.read(e.audio_path)[0][: int(0.3 * 22050)] for e in entries]
+    assert all(np.std(x) > 0 for x in lead_ins)
+    assert abs(np.corrcoef(*lead_ins)[0, 1]) < 0.2
+
+
+def test_a_player_leaves_the_root_out_only_over_a_bass_playing_it():
+    """Shell and rootless voicings leave out the fifth, then the root, and never the labelled bass: over an
+    inverted bass the root stays (else C:maj7/3's upper notes over E would be E:min)."""
+    maj7 = [0, 4, 7, 11]
+
+    def played(bass_pc, bass_plays_it=True):
+        rng = np.random.default_rng(0)
+        return played_pitch_classes(maj7, 0, bass_pc, bass_plays_it, rng, shell=1.0, rootless=1.0)
+
+    assert played(0) == [4, 11]
+    assert played(4) == [0, 4, 11]
+    assert played(11) == [0, 4, 11]
+    assert played(0, bass_plays_it=False) == [0, 4, 11]
+    assert played(7) == maj7  # the fifth in the bass stays, and so does the root
+    assert played_pitch_classes([0, 4, 7], 0, 0, True, np.random.default_rng(0), 1.0, 1.0) == [0, 4, 7]
+
+
+def test_every_song_begins_and_ends_without_a_chord():
+    """A lead-in and a tail of no chord (N), as the module docstring says."""
+    config = DemoConfig(n_songs=12, seed=3, song_seconds=20.0)
+    for index in range(config.n_songs):
+        song = plan_demo_song(config, index)
+        first, last = song.segments[0], song.segments[-1]
+        assert first.label == last.label == "N", index
+        assert first.duration >= 0.4 and last.duration >= 0.4, index
+
+
+def test_each_style_draws_its_songs_from_its_own_stream(monkeypatch):
+    """Song i of one style is no function of the random numbers song i of another drew (the held-out style's
+    songs would otherwise be correlated with the training songs): no two styles seed a generator alike."""
+    seeds = {}
+    default_rng = np.random.default_rng
+
+    def recording(seed=None):
+        seeds.setdefault(style, set()).add(tuple(np.atleast_1d(seed).tolist()))
+        return default_rng(seed)
+
+    monkeypatch.setattr(np.random, "default_rng", recording)
+    for style in STYLES:
+        for index in range(3):
+            plan_demo_song(DemoConfig(n_songs=3, seed=7, style=style, song_seconds=8.0), index)
+    for a in STYLES:
+        for b in STYLES[STYLES.index(a) + 1 :]:
+            assert not seeds[a] & seeds[b], (a, b)
 
 
 def test_variety_of_types_inversions_tempi_and_timbres():
