@@ -277,6 +277,26 @@ def test_joint_chord_head_loss_is_the_cross_entropy_of_the_type_and_root_pair():
     np.testing.assert_allclose(total.item(), without.item() + 0.25 * parts["chord_loss"].item(), rtol=1e-6)
 
 
+def test_joint_chord_head_leaves_out_frames_without_annotation():
+    """A frame outside the annotated span (-1 in every target, mask 1: a window reaching past a partly
+    annotated song's span) counts in no head, the joint chord head included: as if it were padding."""
+    outputs, targets = random_case()
+    rng = np.random.default_rng(4)
+    outputs["chord"] = mx.array(rng.standard_normal((2, 6, 362)).astype(np.float32))
+    unannotated = {}
+    for key, value in targets.items():
+        value = np.array(value)
+        value[1, 4:] = -1
+        unannotated[key] = mx.array(value)
+    loss = ChordRecognitionLoss(chord_weight=1.0, label_smoothing=0.1)
+    total, as_unannotated = loss(outputs, unannotated)
+    padding = mx.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=mx.float32)
+    padded_total, as_padding = loss(outputs, unannotated, padding)
+    for name in ("chord_type_loss", "root_loss", "bass_note_loss", "chord_loss"):
+        assert as_unannotated[name].item() == pytest.approx(as_padding[name].item(), rel=1e-6), name
+    assert total.item() == pytest.approx(padded_total.item(), rel=1e-6)
+
+
 def test_head_accuracies_weighted_by_their_counts_pool_batches_as_one_batch():
     # Root and bass count only frames with a defined target: an all-N batch counts none. Weighted by their
     # own counts (as the Trainer weighs a (value, weight) metric), batches pool to the accuracy over all
