@@ -68,3 +68,34 @@ def test_padded_frames_enter_neither_the_model_the_loss_nor_the_accuracies():
         else:
             expected = (FRAMES * full[name] + REAL * short[name]) / (FRAMES + REAL)
             assert value == pytest.approx(expected, rel=1e-4, abs=1e-6), name
+
+
+def test_validation_means_weigh_each_batch_by_its_real_frames(tmp_path):
+    """The Trainer weighs each validation batch by the task's batch_size: its real frames, so the last,
+    mostly padded chunk of a song counts for its frames, not for a full window's."""
+    from audiotrain.train.trainer import Trainer
+
+    rng = np.random.default_rng(1)
+    mx.random.seed(1)
+    config = ChordModelConfig(
+        n_bins=24, bass_view_bins=0, context_frames=1, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0
+    )
+    task = ChordTask(config, scheduler=None)
+    task.eval()
+
+    def batch(real_frames):
+        mask = np.zeros((1, FRAMES), np.float32)
+        mask[0, :real_frames] = 1
+        out = {
+            "features": mx.array(rng.normal(size=(1, FRAMES, 24)).astype(np.float32)),
+            "mask": mx.array(mask),
+        }
+        for key, classes in (("chord_type", NUM_CHORD_TYPES), ("root", 12), ("bass", 12)):
+            out[key] = mx.array(rng.integers(0, classes, (1, FRAMES)), mx.int32)
+        return out
+
+    full, short = batch(FRAMES), batch(2)
+    losses = [task.compute_loss(b)[0].item() for b in (full, short)]
+    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
+    val_loss = trainer.validate(task, [full, short])[0]["val_loss"]
+    assert val_loss == pytest.approx((FRAMES * losses[0] + 2 * losses[1]) / (FRAMES + 2), rel=1e-5)
