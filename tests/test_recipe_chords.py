@@ -1859,6 +1859,30 @@ def test_balanced_class_weights_follow_the_annotated_durations(tmp_path):
     np.testing.assert_allclose(np.array(task.loss_fn.class_weights), weights, rtol=1e-6)
 
 
+def test_balanced_class_weights_are_the_inverse_square_root_of_each_types_seconds(tmp_path):
+    """The weights follow the annotated seconds of each chord type, not its count of segments: C:maj
+    for 3 s in one segment and A:min for 1 s in two give 3 : 1, so weights 1/sqrt(3/4) : 1/sqrt(1/4) with
+    mean 1 over the two types present (inverse square-root frequency, `loss.balance_classes`)."""
+    from audiotrain.chords.lab import ChordSegment, write_lab
+    from audiotrain.chords.vocabulary import encode_label
+    from audiotrain.recipes.chords.data import balanced_class_weights, chord_type_frequencies
+
+    segments = [
+        ChordSegment(0.0, 3.0, "C:maj"),
+        ChordSegment(3.0, 3.5, "A:min"),
+        ChordSegment(3.5, 4.0, "E:min"),
+    ]
+    write_lab(tmp_path / "a.lab", segments)
+    seconds = chord_type_frequencies([SongEntry("a", tmp_path / "a.wav", tmp_path / "a.lab")])
+    major, minor = encode_label("C:maj").chord_type, encode_label("A:min").chord_type
+    assert (seconds[major], seconds[minor], seconds.sum()) == pytest.approx((3.0, 1.0, 4.0))
+    weights = balanced_class_weights(seconds)
+    inverse_sqrt = np.array([1 / np.sqrt(3 / 4), 1 / np.sqrt(1 / 4)])
+    expected = inverse_sqrt / inverse_sqrt.mean()  # [0.732..., 1.267...]
+    np.testing.assert_allclose([weights[major], weights[minor]], expected, rtol=1e-9)
+    assert np.count_nonzero(weights) == 2
+
+
 def test_outputs_never_replace_the_annotations_they_are_scored_against(tiny_run, tmp_path, capsys):
     """`evaluate -o DATA` used to overwrite each song's .lab with its prediction (the next evaluate
     then scored 100%), and `predict DIR -o DIR` replaced x.lab beside x.wav."""
