@@ -442,6 +442,22 @@ def test_training_windows_shift_features_and_labels_together(tmp_path):
     assert len(shifts_seen) > 3
 
 
+def test_training_windows_draw_every_shift_of_the_config(tmp_path):
+    """Each configured shift is drawn, the tritone (+6, the last of the 12 keys) included: bin b of frame t
+    holds 1000 t + b, so a window's first value says its start and its shift."""
+    config = _config(pitch_shifts=tuple(range(-5, 7)))  # 12 spare bins: 6 semitones each way
+    frames = 90
+    rows = np.arange(config.total_bins, dtype=np.float32)[:, None] + 1000 * np.arange(frames)[None, :]
+    dataset = ChordSongDataset([_song(tmp_path, "a", SEGMENTS)], lambda path: rows, config, seed=0)
+    seen = set()
+    for epoch in range(30):
+        dataset.set_epoch(epoch)
+        for i in range(len(dataset)):
+            first_bin = int(dataset[i]["features"][0, 0]) % 1000
+            seen.add((config.spare_bins - first_bin) // BPS)
+    assert seen == set(config.pitch_shifts)
+
+
 def test_the_config_may_be_a_dict_and_wrong_argument_types_are_named(tmp_path):
     """Each used to fail inside as an AttributeError ('str' object has no attribute 'read_segments',
     'dict' object has no attribute 'allow_gaps') or, for feature_fn, at the first item."""
@@ -551,6 +567,21 @@ def test_evaluation_chunks_cover_whole_songs(tmp_path):
         assert all((it["chord_type"][it["mask"] == 0] == -1).all() for it in padded)
     for item in items:
         _check_item_is_consistent(item, config)
+
+
+def test_evaluation_chunks_are_the_songs_unshifted_whatever_the_training_shifts(tmp_path):
+    """Validation measures the songs as they are: each chunk holds its song's own labels and unshifted
+    features, even where the training shifts leave out 0."""
+    config = _config(eval_chunk_frames=20, pitch_shifts=(3, 6))
+    dataset = ChordSongDataset([_song(tmp_path, "a", SEGMENTS)], _fake_cqt(config), config, train=False)
+    features, targets = dataset.song_features(0), dataset.song_targets(0)
+    for i in range(len(dataset)):
+        item = dataset[i]
+        start, real = int(item["start_frame"]), int(item["mask"].sum())
+        for key in ("chord_type", "root", "bass"):
+            np.testing.assert_array_equal(item[key][:real], targets[key][start : start + real])
+        unshifted = crop_bins(features[:, start : start + real], config, 0)
+        np.testing.assert_array_equal(item["features"][:real], unshifted)
 
 
 def test_random_eq_changes_levels_not_pitches_of_training_windows(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
 from audiotrain.datasets.chord_demo import generate_demo_songs
-from audiotrain.datasets.chord_songs import SongEntry
+from audiotrain.datasets.chord_songs import SongEntry, crop_bins
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import clear_run_outputs
@@ -2294,6 +2294,10 @@ def test_a_run_says_and_records_the_keys_its_pitch_shift_reaches(tmp_path, capsy
     # All 12 keys at the default reach, each once, and nothing to say; nothing either where none is asked for.
     assert training_pitch_shifts(data, ChordFeatureConfig()) == tuple(range(-5, 7))
     assert pitch_shift_note(data, ChordFeatureConfig()) is None
+    # Turned off, none at any reach: the default's all 12 keys included.
+    off = ChordDataConfig(pitch_shift=False)
+    assert training_pitch_shifts(off, ChordFeatureConfig()) == (0,)
+    assert training_pitch_shifts(off, ChordFeatureConfig(max_pitch_shift=2)) == (0,)
     assert pitch_shift_note(ChordDataConfig(pitch_shift=False), none) is None
 
 
@@ -3118,6 +3122,62 @@ def test_training_on_songs_whose_names_the_locale_cannot_encode(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (run / "checkpoints" / "best" / "model.safetensors").is_file()
     assert len(list((run / "evaluation").glob("chanson é *.lab"))) == 1
+
+
+def test_the_validation_loader_holds_every_frame_of_each_val_song_once_unshifted(tmp_path):
+    """Validation (model selection, early stopping) measures the val songs as they are: chunks covering each
+    song's frames once, each with the song's own labels and unshifted features, the same every epoch; not
+    random pitch-shifted training windows. Bin b of frame t holds 1000 t + b."""
+    from audiotrain.chords.lab import ChordSegment, write_lab
+    from audiotrain.recipes.chords import data
+
+    data_config, features = ChordDataConfig(), ChordFeatureConfig()
+    config = data.song_config(data_config, features)
+    songs = []
+    for name, seconds in (("a", 5.0), ("b", 3.0)):
+        write_lab(
+            tmp_path / f"{name}.lab", [ChordSegment(0.0, 1.0, "N"), ChordSegment(1.0, seconds, "A:min")]
+        )
+        songs.append(SongEntry(name, tmp_path / f"{name}.wav", tmp_path / f"{name}.lab"))
+
+    def feature_fn(path):
+        frames = int(read_lab(path.with_suffix(".lab"))[-1].end * features.frame_rate) + 3
+        return np.arange(config.total_bins, dtype=np.float32)[:, None] + 1000 * np.arange(frames)[None, :]
+
+    splits = SongSplits(train=songs[:1], val=songs, test=[], source="2 songs")
+    _, val_loader, _ = data.make_loaders(splits, feature_fn, data_config, features, 4, seed=3)
+    val_set = val_loader.dataset
+    for song in range(2):
+        rows = feature_fn(songs[song].audio_path)
+        items = [val_set[i] for i in range(len(val_set)) if val_set[i]["song_index"] == song]
+        assert sum(int(item["mask"].sum()) for item in items) == rows.shape[1]
+        for item in items:
+            start, real = int(item["start_frame"]), int(item["mask"].sum())
+            expected = crop_bins(rows[:, start : start + real], config, 0)
+            np.testing.assert_array_equal(item["features"][:real], expected)
+
+
+def test_the_training_windows_and_shifts_follow_the_runs_seed(tmp_path):
+    """`--train.seed` decides which window and shift each training item draws (as well as the loader's
+    order): two seeds train on other windows, one seed on the same ones. Bin b of frame t holds 1000 t + b,
+    so an item's first value says its start and shift (no random EQ to change it)."""
+    from audiotrain.chords.lab import ChordSegment, write_lab
+    from audiotrain.recipes.chords import data
+
+    data_config, features = ChordDataConfig(eq_db=0.0), ChordFeatureConfig()
+    config = data.song_config(data_config, features)
+    write_lab(tmp_path / "a.lab", [ChordSegment(0.0, 30.0, "A:min")])
+    song = SongEntry("a", tmp_path / "a.wav", tmp_path / "a.lab")
+    frames = int(30 * features.frame_rate) + 3
+    rows = np.arange(config.total_bins, dtype=np.float32)[:, None] + 1000 * np.arange(frames)[None, :]
+    splits = SongSplits(train=[song], val=[], test=[], source="1 song")
+
+    def windows(seed):
+        train_set = data.make_loaders(splits, lambda path: rows, data_config, features, 4, seed)[2]
+        return [float(train_set[i]["features"][0, 0]) for i in range(len(train_set))]
+
+    assert len(windows(1)) > 1
+    assert windows(1) == windows(1) and windows(1) != windows(2)
 
 
 @pytest.mark.parametrize("ranks, keeps_short_batch", [(1, False), (2, True)])
