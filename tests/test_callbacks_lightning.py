@@ -246,6 +246,30 @@ def test_a_training_metric_is_ranked_by_its_epoch_means_only(tmp_path):
     assert es.best_score == min(means)
 
 
+def test_a_validation_metric_named_train_is_checked_after_each_validation(tmp_path):
+    """A value the validation reports (accuracy on a slice of the training set, logged as train_set_acc) is
+    a validation metric whatever its name: checked after each validation inside an epoch, not held back to
+    the epoch ends as a training step's ``train_*`` mean is."""
+
+    class TrainSetAccuracy(TinyClassifier):
+        def on_validation_epoch_end(self):
+            self.log("train_set_acc", 0.5)
+
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="train_set_acc", mode="max", save_top_k=-1)
+    t = Trainer(
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        max_epochs=2,
+        val_check_interval=0.5,
+        callbacks=[mc],
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (epochs shorter than log_every_n_steps)
+        t.fit(TrainSetAccuracy(lr=0.05), make_batches(96), make_batches(16, seed=1))
+    assert sorted(saved_step(path) for path in (tmp_path / "ck").iterdir()) == [3, 6, 9, 12]
+
+
 def test_a_training_metric_checked_after_validations_inside_epochs_names_the_real_cause(tmp_path):
     es = EarlyStopping(monitor="train_loss", check_on_train_epoch_end=False)
     with pytest.raises(KeyError) as raised:

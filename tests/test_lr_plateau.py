@@ -183,3 +183,37 @@ def test_each_parameter_group_of_a_multi_optimizer_is_lowered_with_its_own_floor
     )  # the loss falls: with "max" every epoch after the first is bad
     rates = [group.learning_rate.item() for group in trainer.optimizer.optimizers]
     assert rates == pytest.approx([2.5e-3, 1e-3])
+
+
+def test_a_reduction_smaller_than_eps_is_skipped(tmp_path):
+    # As torch's: the rate is halved 1.0 -> 0.5, then the floor 0.45 would move it by 0.05 only, below eps.
+    plateau = ReduceLROnPlateau(mode="max", factor=0.5, patience=0, min_lr=0.45, eps=0.1)
+    _, rates = _fit(tmp_path, plateau, max_epochs=4)
+    assert rates == [1.0, 1.0, 0.5, 0.5]
+
+
+def test_a_nan_first_value_never_becomes_the_plateaus_best(tmp_path):
+    # A first validation of a diverged start: a bad check, as torch's (NaN < inf is false), not a best that
+    # no later value could beat, which would lower the rate at every patience + 1 checks of a falling loss.
+    plateau = ReduceLROnPlateau("val_m", factor=0.5, patience=1)
+    rates = Rates()
+    trainer = quiet_trainer(tmp_path, max_epochs=5, callbacks=[plateau, rates])
+    batches = [mx.zeros((2,))] * 2
+    trainer.fit(ScriptedLoss([float("nan"), 1.0, 0.9, 0.8, 0.7]), batches, batches)
+    assert rates.seen == [1.0] * 5
+    assert plateau.best == pytest.approx(0.7)
+
+
+def test_a_plateau_reused_in_a_new_trainer_starts_a_new_run(tmp_path):
+    # A notebook cell run again with the callback object an earlier cell made: the earlier run's best (0.1)
+    # and bad checks are not this run's, whose falling values each improve.
+    plateau = ReduceLROnPlateau("val_m", factor=0.5, patience=1)
+    batches = [mx.zeros((2,))] * 2
+    first = quiet_trainer(tmp_path / "a", max_epochs=3, callbacks=[plateau])
+    first.fit(ScriptedLoss([0.1, 0.2, 0.3]), batches, batches)
+    assert (plateau.best, plateau.num_bad_epochs) == (pytest.approx(0.1), 0)  # reduced after 0.3
+    rates = Rates()
+    second = quiet_trainer(tmp_path / "b", max_epochs=4, callbacks=[plateau, rates])
+    second.fit(ScriptedLoss([1.0, 0.9, 0.8, 0.7]), batches, batches)
+    assert rates.seen == [1.0] * 4
+    assert plateau.best == pytest.approx(0.7)
