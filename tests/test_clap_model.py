@@ -6,6 +6,8 @@ clap_tiny_fused, made by scripts/make_clap_fixture.py). The fused training mode 
 not installed.
 """
 
+import copy
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -14,6 +16,7 @@ import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
 from audiotrain.models.clap import ClapConfig, ClapConfigError, ClapModel, load_pretrained
 from audiotrain.models.clap.convert import hf_to_mlx
 from audiotrain.models.clap.htsat import bicubic_resize_weights, relative_position_index, shifted_window_mask
+from audiotrain.models.clap.layers import activation
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -552,6 +555,130 @@ def test_a_config_keeps_its_logit_scale_init_and_first_eos_and_names_its_section
         "clap_text_model",
         "clap_audio_model",
     ]
+
+
+#: A config.json that sets every field ClapConfig reads to a valid value other than its default (a tiny fused
+#: model), as a RoBERTa-style or retrained CLAP checkpoint may. Only the fields `validate` allows at their
+#: default alone keep it. The towers' projection settings repeat the top level's, which wins over them.
+EVERY_FIELD_CHANGED = {
+    "logit_scale_init_value": 10.0,
+    "projection_dim": 20,
+    "projection_hidden_act": "tanh",
+    "text_config": {
+        "vocab_size": 64,
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 24,
+        "hidden_act": "gelu_new",
+        "hidden_dropout_prob": 0.05,
+        "attention_probs_dropout_prob": 0.02,
+        "max_position_embeddings": 40,
+        "type_vocab_size": 2,
+        "layer_norm_eps": 1e-7,
+        "projection_dim": 20,
+        "pad_token_id": 3,
+        "bos_token_id": 4,
+        "eos_token_id": 5,
+        "projection_hidden_act": "tanh",
+    },
+    "audio_config": {
+        "window_size": 4,
+        "num_mel_bins": 16,
+        "spec_size": 64,
+        "hidden_act": "silu",
+        "patch_size": 2,
+        "patch_stride": [2, 2],
+        "num_classes": 10,
+        "hidden_size": 16,
+        "projection_dim": 20,
+        "depths": [1, 1],
+        "num_attention_heads": [2, 4],
+        "enable_fusion": True,
+        "hidden_dropout_prob": 0.05,
+        "fusion_type": "aff_2d",
+        "patch_embed_input_channels": 1,
+        "flatten_patch_embeds": True,
+        "patch_embeds_hidden_size": 8,
+        "enable_patch_layer_norm": False,
+        "drop_path_rate": 0.1,
+        "attention_probs_dropout_prob": 0.02,
+        "qkv_bias": False,
+        "mlp_ratio": 2.0,
+        "aff_block_r": 2,
+        "projection_hidden_act": "tanh",
+        "layer_norm_eps": 1e-6,
+    },
+}
+#: Fields whose only supported value is the default.
+ONLY_THE_DEFAULT = {"patch_embed_input_channels", "flatten_patch_embeds"}
+
+
+def _json_value(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def test_every_field_of_a_config_json_is_kept_written_back_and_built():
+    # A field read and checked but then dropped (text layer_norm_eps 1e-5 running as 1e-12, a tanh projection
+    # running as relu) loaded without an error and ran another network. The loops cover every dataclass field,
+    # so a field added later fails here until EVERY_FIELD_CHANGED gives it a value.
+    data = copy.deepcopy(EVERY_FIELD_CHANGED)
+    config = ClapConfig.from_dict(data)
+    written = config.to_dict()
+    default = ClapConfig()
+    sections = [
+        (f"{name}.", data[name], getattr(config, name), getattr(default, name), written[name])
+        for name in ("text_config", "audio_config")
+    ]
+    top = {f.name for f in dataclasses.fields(ClapConfig) if f.compare} - {"text_config", "audio_config"}
+    sections.append(("", {k: data[k] for k in top}, config, default, written))
+    for where, given, read, defaults, out in sections:
+        names = top if read is config else [f.name for f in dataclasses.fields(read)]
+        for name in names:
+            assert name in given, f"{where}{name}: EVERY_FIELD_CHANGED has no value for it"
+            if name not in ONLY_THE_DEFAULT:
+                assert given[name] != _json_value(getattr(defaults, name)), f"{where}{name} is its default"
+            assert _json_value(getattr(read, name)) == given[name], f"{where}{name} was not kept"
+            assert out[name] == given[name], f"{where}{name} was not written back"
+    assert ClapConfig.from_dict(written) == config
+
+    model = ClapModel(config)
+    modules = dict(model.named_modules())
+    text_norms = [
+        m for name, m in modules.items() if name.startswith("text_model") and isinstance(m, nn.LayerNorm)
+    ]
+    assert len(text_norms) == 3 and {m.eps for m in text_norms} == {1e-7}
+    # (transformers builds the Swin patch-merging and final LayerNorms with eps 1e-5, whatever the config)
+    block_norms = [m for name, m in modules.items() if name.endswith(("layernorm_before", "layernorm_after"))]
+    assert len(block_norms) == 4 and {m.eps for m in block_norms} == {1e-6}
+    probe = mx.linspace(-3, 3, 25)
+    for name, act in [
+        ("text_model.encoder.layer.0.intermediate", "gelu_new"),
+        ("audio_model.audio_encoder.layers.1.blocks.0.intermediate", "silu"),
+        ("text_projection", "tanh"),
+        ("audio_projection", "tanh"),
+    ]:
+        np.testing.assert_allclose(
+            np.array(modules[name]._act(probe)), np.array(activation(act)(probe)), err_msg=name
+        )
+    assert not np.allclose(
+        np.array(nn.gelu_approx(probe)), np.array(nn.gelu(probe)), atol=1e-5
+    )  # (told apart)
+    dropouts = {name: m.p for name, m in modules.items() if name.endswith(("dropout", "drop_path"))}
+    assert dropouts["text_model.embeddings.dropout"] == 0.05
+    assert dropouts["text_model.encoder.layer.0.attention.self.dropout"] == 0.02
+    assert dropouts["audio_model.audio_encoder.layers.0.blocks.0.output.dropout"] == 0.05
+    assert dropouts["audio_model.audio_encoder.layers.0.blocks.0.attention.self.dropout"] == 0.02
+    assert dropouts["audio_model.audio_encoder.layers.1.blocks.0.drop_path"] == pytest.approx(0.1)
+    block = modules["audio_model.audio_encoder.layers.0.blocks.0"]
+    assert block.intermediate.dense.weight.shape == (16, 8)  # mlp_ratio 2 on width 8
+    assert "bias" not in block.attention.self.query  # qkv_bias false
+    assert "audio_model.audio_encoder.patch_embed.norm" not in modules  # enable_patch_layer_norm false
+    assert model.text_model.embeddings.token_type_embeddings.weight.shape == (2, 16)
+    model.eval()
+    audio = model.get_audio_features(mx.random.normal((1, 4, 100, 16), key=mx.random.key(0)))
+    text = model.get_text_features(mx.array([[4, 10, 11, 5]], dtype=mx.int32))
+    assert audio.shape == text.shape == (1, 20)
 
 
 @pytest.mark.parity
