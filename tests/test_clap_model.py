@@ -13,7 +13,14 @@ import json
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
-from audiotrain.models.clap import ClapConfig, ClapConfigError, ClapModel, load_pretrained
+from audiotrain.models.clap import (
+    ClapAudioConfig,
+    ClapConfig,
+    ClapConfigError,
+    ClapModel,
+    ClapTextConfig,
+    load_pretrained,
+)
 from audiotrain.models.clap.convert import hf_to_mlx
 from audiotrain.models.clap.htsat import bicubic_resize_weights, relative_position_index, shifted_window_mask
 from audiotrain.models.clap.layers import activation
@@ -679,6 +686,46 @@ def test_every_field_of_a_config_json_is_kept_written_back_and_built():
     audio = model.get_audio_features(mx.random.normal((1, 4, 100, 16), key=mx.random.key(0)))
     text = model.get_text_features(mx.array([[4, 10, 11, 5]], dtype=mx.int32))
     assert audio.shape == text.shape == (1, 20)
+
+
+def folding_config(spec_size: int, num_mel_bins: int) -> ClapConfig:
+    """A tiny unfused CLAP that folds spec_size / num_mel_bins mel blocks into its square spectrogram."""
+    text = ClapTextConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=20,
+    )
+    audio = ClapAudioConfig(
+        spec_size=spec_size,
+        num_mel_bins=num_mel_bins,
+        window_size=4,
+        patch_embeds_hidden_size=8,
+        depths=(1, 1),
+        num_attention_heads=(2, 2),
+        hidden_size=16,
+    )
+    return ClapConfig(text_config=text, audio_config=audio, projection_dim=8)
+
+
+@pytest.mark.parametrize("num_mel_bins, freq_ratio", [(32, 2), (8, 8)])
+def test_an_audio_tower_folds_any_number_of_mel_blocks(num_mel_bins, freq_ratio):
+    # Every checkpoint in the tests (LAION's 256/64, the demo's 64/16) folds 4 mel blocks; a config.json with
+    # 128 mel bins folds 2. The time axis is resized to spec_size * freq_ratio frames, the most it accepts.
+    audio = folding_config(64, num_mel_bins).audio_config
+    assert (audio.freq_ratio, audio.spec_width) == (freq_ratio, 64 * freq_ratio)
+    model = ClapModel(folding_config(64, num_mel_bins))
+    model.eval()
+    for frames in (50, audio.spec_width):
+        features = mx.random.normal((2, 1, frames, num_mel_bins), key=mx.random.key(frames))
+        embeddings = np.array(model.get_audio_features(features))
+        assert embeddings.shape == (2, 8) and np.isfinite(embeddings).all()
+    with pytest.raises(
+        ValueError, match=f"{audio.spec_width + 1} frames; the model accepts at most {audio.spec_width}"
+    ):
+        model.get_audio_features(mx.zeros((1, 1, audio.spec_width + 1, num_mel_bins)))
 
 
 @pytest.mark.parity

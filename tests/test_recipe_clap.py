@@ -2132,6 +2132,46 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     assert "use max_length_s 2.55 or less" in line
 
 
+@pytest.mark.parametrize("num_mel_bins", [32, 16, 8])
+def test_a_front_end_of_exactly_the_frames_the_model_folds_loads_and_one_more_is_refused(
+    num_mel_bins, tmp_path
+):
+    # The limit is spec_size * (spec_size / num_mel_bins) frames: 128, 256 and 512 for spec_size 64.
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.recipes.clap.bundle import check_front_end_fits
+
+    audio = ClapAudioConfig(
+        spec_size=64,
+        num_mel_bins=num_mel_bins,
+        window_size=4,
+        patch_embeds_hidden_size=8,
+        depths=(1, 1),
+        num_attention_heads=(2, 2),
+        hidden_size=16,
+    )
+    config = ClapConfig(audio_config=audio)
+    limit = 64 * 64 // num_mel_bins
+    assert audio.spec_width == limit
+
+    def front_end(frames: int) -> ClapFeatureExtractor:
+        # 1 s at hop 100 makes sampling_rate / 100 + 1 frames.
+        return ClapFeatureExtractor(
+            feature_size=num_mel_bins,
+            sampling_rate=100 * (frames - 1),
+            hop_length=100,
+            max_length_s=1,
+            frequency_max=4000,
+            truncation="rand_trunc",
+        )
+
+    assert front_end(limit).n_frames == limit
+    check_front_end_fits(front_end(limit), config, tmp_path)
+    with pytest.raises(
+        ValueError, match=f"makes {limit + 1} frames, but the audio model of .* takes at most {limit} "
+    ):
+        check_front_end_fits(front_end(limit + 1), config, tmp_path)
+
+
 def as_transformers_5_folder(checkpoint: Path, **front_end) -> Path:
     """`checkpoint` as transformers 5's ClapProcessor.save_pretrained leaves it: the front end only in
     processor_config.json, under "feature_extractor" (with `front_end` settings changed)."""
