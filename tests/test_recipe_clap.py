@@ -3140,6 +3140,27 @@ def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(t
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
 
 
+def test_a_resume_keeps_the_total_steps_given_the_checkpoints_processes_and_a_folder_given_relative(
+    tmp_path, capsys, monkeypatch
+):
+    # A longer run with --task.total_steps given too keeps that schedule length (not planned again); the
+    # recorded --train.processes 1 is not carried over (the checkpoint's count is, and said); --demo.folder
+    # given relative to the folder the run recorded absolute is no change.
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    assert clap.main([*_tiny_demo_argv(tmp_path, run), "--train.processes", "1"]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    last = run / "checkpoints" / "last"
+    resume = ["--out", str(run), "--resume", str(last), "--train.epochs", "2", "--task.total_steps", "9"]
+    assert clap.main([*resume, "--demo.folder", "cache"]) == 0
+    out = "".join(capsys.readouterr())
+    assert "changed on the command line: task.total_steps 3 -> 9, train.epochs 1 -> 2\n" in out
+    assert f"resuming in 1 process, as {last} was trained (--train.processes N to choose)" in out
+    assert json.loads((run / "config.json").read_text())["config"]["task"]["total_steps"] == 9
+
+
 def test_exporting_a_chord_recipe_checkpoint_says_which_recipe_it_is(tmp_path, capsys):
     """`clap export --checkpoint CHORDS_EXPORT` said it "does not record the model it trained from ...;
     pass --run RUN", which no run folder could mend."""
