@@ -153,6 +153,15 @@ def test_default_collate_names_the_bad_field():
         default_collate([(1, 2), (3, 4, 5)])
 
 
+def test_an_empty_batch_is_refused_by_name_not_with_an_index_error():
+    # A custom batch_sampler that yields an empty list (a bucket left empty) gets a message that says so.
+    with pytest.raises(ValueError, match="default_collate got an empty batch"):
+        default_collate([])
+    loader = DataLoader([np.float32(i) for i in range(4)], batch_sampler=[[0, 1], [], [2, 3]])
+    with pytest.raises(DataLoaderError, match=r"failed on batch 1 .*empty batch"):
+        list(loader)
+
+
 class Record(dict):
     """A dict subclass built from a dict, as OrderedDict is."""
 
@@ -1129,6 +1138,16 @@ def test_batch_sampler_is_exclusive_with_batching_arguments_as_in_torch(kwargs):
     with pytest.raises(ValueError) as ours:
         DataLoader(Squares(4), batch_sampler=[[0, 1]], **kwargs)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(batch_size=2), dict(shuffle=True), dict(sampler=[0, 1]), dict(drop_last=True)]
+)
+def test_batch_sampler_with_a_batching_argument_is_refused_without_torch_installed(kwargs):
+    # The test above skips where torch is missing; a batch_size=2 beside a batch_sampler must not be
+    # silently ignored there either.
+    with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive with batch_size"):
+        DataLoader(Squares(4), batch_sampler=[[0, 1]], **kwargs)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
