@@ -458,6 +458,18 @@ def test_cpu_transforms_run_in_workers_and_mlx_transforms_on_main_thread():
     assert seen == [threading.current_thread().name] * 3
 
 
+def test_a_list_of_mlx_transforms_runs_every_one_in_order():
+    def to_mx(batch):
+        return {"y": mx.array(batch["y"])}
+
+    def then_scaled(batch):
+        assert isinstance(batch["y"], mx.array)  # the first one's output
+        return {"y": batch["y"] * 10}
+
+    loader = DataLoader(Squares(4), batch_size=2, mlx_transforms=[to_mx, then_scaled])
+    assert [b["y"].tolist() for b in loader] == [[0, 10], [20, 30]]
+
+
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_workers_give_the_same_batches_as_the_main_thread(worker_type):
     reference = DataLoader(Noisy(21), batch_size=4, shuffle=True, seed=5)
@@ -536,6 +548,21 @@ def test_persistent_workers_survive_an_abandoned_epoch():
     del loader, it
     gc.collect()
     assert no_loader_workers_left()
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_an_iterator_superseded_on_persistent_workers_refuses_to_go_on(worker_type):
+    # Both iterators would read the one pool's results: the old one would take the new epoch's batches
+    # from it, and the new one would miss them.
+    loader = DataLoader(
+        Squares(8), batch_size=2, num_workers=2, worker_type=worker_type, persistent_workers=True
+    )
+    old = iter(loader)
+    next(old)
+    new = iter(loader)
+    with pytest.raises(RuntimeError, match="this DataLoader iterator was superseded"):
+        next(old)
+    assert [np.array(b["y"]).tolist() for b in new] == [[0, 1], [2, 3], [4, 5], [6, 7]]
 
 
 class Batch1WaitsForBatch4(Dataset):
