@@ -281,6 +281,33 @@ def test_bass_lines_move_and_tunings_spread():
     assert max(len({n.midi for n in s.notes if is_bass_instrument(n.instrument)}) for s in walking) > 8
 
 
+def _bass_notes_by_chord(pattern, n_songs=24):
+    """(segment, its bass notes by onset, the labelled bass of the next chord or None) of every chord
+    segment of the train songs whose bass instrument plays ``pattern``."""
+    config = DemoConfig(n_songs=n_songs, seed=3, song_seconds=20.0)
+    songs = [plan_demo_song(config, i) for i in range(n_songs)]
+    for song in (s for s in songs if s.bass_instrument and s.bass_pattern == pattern):
+        chords = [s for s in song.segments if parse_harte(s.label).is_chord]
+        for segment, following in zip(chords, chords[1:] + [None]):
+            bass = sorted((n for n in _sounding(song, segment) if is_bass_instrument(n.instrument)),
+                          key=lambda n: n.onset)  # fmt: skip
+            yield segment, bass, following and parse_harte(following.label).bass_pitch_class
+
+
+def test_the_fifths_pattern_alternates_the_labelled_bass_with_its_fifth():
+    """Where the chord has the perfect fifth above the labelled bass, every other bass note is that fifth
+    (above, or a fourth below): the pattern's one other note."""
+    checked = 0
+    for segment, bass, _ in _bass_notes_by_chord("fifths"):
+        chord = parse_harte(segment.label)
+        fifth = (chord.bass_pitch_class + 7) % 12
+        if fifth not in chord.pitch_classes or len(bass) < 2:
+            continue
+        assert {n.midi % 12 for n in bass} == {chord.bass_pitch_class, fifth}, segment
+        checked += 1
+    assert checked >= 10
+
+
 def test_independent_style_is_another_generator():
     """The held-out style shares no instrument, bass pattern or song with the training style."""
     train = [plan_demo_song(DemoConfig(n_songs=10, seed=5), i) for i in range(10)]
