@@ -13,7 +13,7 @@ Five styles share the set writer (`generate_demo_songs`), four of them independe
   envelope and vibrato drawn per song) -- in a register drawn per song (lowest note from MIDI 40 to 61),
   over a bass instrument one or two octaves below (``bass_pluck``, ``bass_fretless`` with vibrato,
   ``bass_synth`` with a filter envelope) playing a moving line: held notes, pulses, octave jumps, walking
-  lines with chord tones and chromatic approach notes, neighbour and passing tones, root-fifth
+  lines with chord tones, neighbour and passing tones, root-fifth
   alternations, and rests. No preset
   has one fixed sound: each song draws, for every instrument it uses, a spectral tilt and per-partial
   weights (sometimes extra partials, weak even partials, or for a bass a weak fundamental), scaled attack
@@ -400,7 +400,10 @@ def _bass_line(
     """(onset, offset, midi, velocity) bass notes of one chord segment [start, end).
 
     The labelled bass sounds on the downbeat and on at least 60% of the steps; other notes (chord tones,
-    neighbour/passing tones, a chromatic approach to the next chord's bass) only on off-steps. The
+    neighbour/passing tones) only on off-steps. (A walk's chromatic approach to the next chord's bass on its
+    last step is never played: the off-steps' budget, int(0.3 n) of n steps, is spent before the last step
+    where n is even, and where n is odd the last step is on the beat. Playing it would change the demo's
+    songs, which `GENERATOR_VERSION` pins, so the branch stays as the songs were made.) The
     ``"fifths"`` pattern (a bassist's root-fifth alternation) plays on every off-step the chord tone a fifth
     above or a fourth below the labelled bass (another chord tone where the chord has none there), so the
     labelled bass is the note on the beat, not the one that sounds longest: it has half the steps.
