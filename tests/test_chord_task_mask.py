@@ -23,14 +23,20 @@ def scores(task, batch):
     return out
 
 
-def test_padded_frames_enter_neither_the_model_the_loss_nor_the_accuracies():
-    rng = np.random.default_rng(0)
-    mx.random.seed(0)
+def tiny_eval_task() -> ChordTask:
+    """A one-block chord task over 24 bins, in eval mode (no dropout): the model these tests score."""
     config = ChordModelConfig(
         n_bins=24, bass_view_bins=0, context_frames=1, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0
     )
     task = ChordTask(config, scheduler=None)
     task.eval()
+    return task
+
+
+def test_padded_frames_enter_neither_the_model_the_loss_nor_the_accuracies():
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    task = tiny_eval_task()
     features = rng.normal(size=(2, FRAMES, 24)).astype(np.float32)
     targets = {
         "chord_type": rng.integers(0, NUM_CHORD_TYPES, (2, FRAMES)),
@@ -77,11 +83,7 @@ def test_validation_means_weigh_each_batch_by_its_real_frames(tmp_path):
 
     rng = np.random.default_rng(1)
     mx.random.seed(1)
-    config = ChordModelConfig(
-        n_bins=24, bass_view_bins=0, context_frames=1, d_model=32, n_layers=1, n_heads=2, ff_dim=64, dropout=0
-    )
-    task = ChordTask(config, scheduler=None)
-    task.eval()
+    task = tiny_eval_task()
 
     def batch(real_frames):
         mask = np.zeros((1, FRAMES), np.float32)

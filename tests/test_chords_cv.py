@@ -438,13 +438,9 @@ def test_a_cv_stopped_in_a_folds_evaluation_resumes_by_scoring_that_fold(
     )
 
 
-@pytest.mark.slow
-def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_path, capsys):
-    """`evaluate --checkpoint CV/fold0` (no --data) scored every song of every cached demo set, training songs
-    among them, as the fold's held-out songs: the fold recorded the cache folder as its demo test set. And
-    `evaluate --checkpoint CV` said config.json was missing before it said it was a cv run."""
-    run_dir = tmp_path / "cv"
-    argv = [
+def two_fold_cv(cv_cache, run_dir) -> list[str]:
+    """The flags of a tiny two-fold cv of the demo into `run_dir`, its features cached in `cv_cache`."""
+    return [
         "cv",
         "--folds",
         "2",
@@ -454,6 +450,15 @@ def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_p
         "--run_dir",
         str(run_dir),
     ]
+
+
+@pytest.mark.slow
+def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_path, capsys):
+    """`evaluate --checkpoint CV/fold0` (no --data) scored every song of every cached demo set, training songs
+    among them, as the fold's held-out songs: the fold recorded the cache folder as its demo test set. And
+    `evaluate --checkpoint CV` said config.json was missing before it said it was a cv run."""
+    run_dir = tmp_path / "cv"
+    argv = two_fold_cv(cv_cache, run_dir)
     assert chords.main(argv) == 0
     fold = run_dir / "fold0"
     record = json.loads((fold / "config.json").read_text())
@@ -491,16 +496,7 @@ def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cach
     as -500 %, a metric deleted from a fold as a row missing from the table, and a fold recorded as a number
     crashed the summary with a raw TypeError after the remaining fold had trained, at every later resume."""
     run_dir = tmp_path / "cv"
-    argv = [
-        "cv",
-        "--folds",
-        "2",
-        *TINY_CV_FLAGS,
-        "--data.cache_dir",
-        str(cv_cache),
-        "--run_dir",
-        str(run_dir),
-    ]
+    argv = two_fold_cv(cv_cache, run_dir)
     assert chords.main(argv) == 0
     capsys.readouterr()
     record = run_dir / "cv_progress.json"
