@@ -1,5 +1,6 @@
 """audiotrain.distributed: ranks, reductions and failure handling, in one process and in two."""
 
+import itertools
 import json
 import math
 import os
@@ -261,6 +262,41 @@ def test_two_ranks_log_lines_interleaved_by_mlx_launch_come_out_as_two_plain_lin
         b"last words\n",
         b"[WARN] Node with rank 1 exited with code 3\n",
     ]
+    # The second rank's tag written after the first rank's message and before its end (a CI run): the
+    # first line keeps one tag and its message, and the tag goes with the message on the next line.
+    terms = _InLaunchTerms("audiotrain launch", plain=True)
+    raw = [
+        b"\x1b[33m[WARN] Node with rank 1 exited with code 3\x1b[33m[WARN] \x1b[0m\n",
+        b" Node with rank 0 exited with code 3 \x1b[0m\n",
+        b"audiotrain launch: 2 ranks ended with an error\n",
+    ]
+    assert [terms(line) for line in raw] == [
+        b"[WARN] Node with rank 1 exited with code 3\n",
+        b"[WARN] Node with rank 0 exited with code 3\n",
+        b"audiotrain launch: 2 ranks ended with an error\n",
+    ]
+    # A rank's own coloured line, with no log tag: only its colour codes go.
+    terms = _InLaunchTerms("audiotrain launch", plain=True)
+    assert terms(b"\x1b[31mloss went up\x1b[0m\n") == b"loss went up\n"
+
+
+def test_every_interleaving_of_two_ranks_log_lines_comes_out_as_two_plain_tagged_lines():
+    # Each CI failure of this filter was one more interleaving of two threads' print writes: all of them.
+    from audiotrain.distributed.failures import _InLaunchTerms
+
+    def writes(message: bytes) -> list[bytes]:  # print("\033[33m[WARN]", message, "\033[0m")'s writes
+        return [b"\x1b[33m[WARN]", b" ", message, b" ", b"\x1b[0m", b"\n"]
+
+    messages = [b"Node with rank 0 exited with code 3", b"Node with rank 1 was killed"]
+    first, second = writes(messages[0]), writes(messages[1])
+    n = len(first) + len(second)
+    for from_first in itertools.combinations(range(n), len(first)):
+        ones, twos = iter(first), iter(second)
+        stream = b"".join(next(ones) if i in from_first else next(twos) for i in range(n))
+        terms = _InLaunchTerms("audiotrain launch", plain=True)
+        out = b"".join(terms(line) for line in stream.splitlines(keepends=True))
+        lines = [line for line in out.splitlines() if line.strip()]
+        assert sorted(lines) == [b"[WARN] " + m for m in messages], stream
 
 
 def test_a_rank_that_raises_ends_every_rank_with_a_non_zero_exit():

@@ -718,43 +718,64 @@ class _InLaunchTerms:
 
     def _plain(self, raw: bytes) -> bytes:
         """A line with colour codes, without them. mlx.launch logs ``print("\\033[33m[WARN]", message,
-        "\\033[0m")`` from a thread per rank, and print writes its arguments one by one, so two ranks' lines
-        can interleave: ``<c>[WARN]<c>[WARN] message 0`` then `` message 1 <r> <r>``, or both messages on
-        the first line (``<c>[WARN]<c>[WARN] message 0 message 1 <r> <r>``, seen in a test run). Each message
-        gets one tag, on a line of its own."""
+        "\\033[0m")`` from a thread per rank, and print writes its arguments and separators one by one, so
+        two ranks' lines can interleave at any write: ``<c>[WARN]<c>[WARN] message 0`` then `` message 1 <r>
+        <r>``; both messages on the first line; ``<c>[WARN] message 1<c>[WARN] <r>`` then `` message 0 <r>``
+        (each seen in CI or a full run under load); or a rank's own line written whole between a tag and
+        its message (``<c>[WARN]last words``). Each message gets one tag, on a line of its own, in the order
+        the messages came; a tag whose message is still to come waits for it."""
         text = _COLOUR_CODE.sub(b"", raw)
-        tags = _LEADING_LEVEL_TAGS.match(text)
-        if tags:
-            first, *owed = re.findall(rb"\[[A-Z]+\]", tags.group(0))
-            rest = text[tags.end() :]
-            if rest.strip() and not tags.group(0)[-1:].isspace():
-                # No separator after the tag: print's " " and the message are still to come, and what
-                # follows is a rank's own line, written whole in between (``<c>[WARN]last words``).
-                self._tags_owed += [first, *owed]
-                return rest
-            messages = _messages_in(rest.strip(), 1 + len(owed))
-            self._tags_owed += owed[len(messages) - 1 :]
-            return b"".join(tag + b" " + message + b"\n" for tag, message in zip([first, *owed], messages))
-        if self._tags_owed and text.strip():
-            return self._tags_owed.pop(0) + b" " + text.strip() + b"\n"
-        return text
+        before, *tagged = _LEVEL_TAG.split(text)
+        tags, segments = tagged[0::2], tagged[1::2]
+        if not text.strip():
+            return b""  # what was left of a log line whose message went out with another
+        if not tags and not self._tags_owed:
+            return text  # a rank's own coloured line
+        self._tags_owed += tags
+        budget = len(self._tags_owed)
+        pieces: list[tuple[bool, bytes]] = []  # (is a log message, text) in the order written
+
+        def add_messages(segment: bytes) -> None:
+            if segment.strip():
+                found = _messages_in(segment.strip(), max(1, budget - sum(m for m, _ in pieces)))
+                pieces.extend((True, message) for message in found)
+
+        add_messages(before)
+        # A rank writes its lines whole, so one written between a tag and its " " ends the line, with no
+        # colour code of mlx.launch's after it; a tag glued to text followed by a reset is glued to a
+        # message whose " " another rank's print wrote first.
+        last_tag_end = [match.end() for match in _LEVEL_TAG.finditer(raw)][-1:]
+        foreign_tail = bool(last_tag_end) and b"\x1b[" not in raw[last_tag_end[0] :]
+        for index, segment in enumerate(segments):
+            glued = segment.strip() and not segment[:1].isspace()
+            if glued and foreign_tail and index == len(segments) - 1:
+                pieces.append((False, segment.rstrip(b"\r\n")))
+            else:
+                add_messages(segment)
+        out = []
+        for is_message, piece in pieces:
+            if is_message and self._tags_owed:
+                piece = self._tags_owed.pop(0) + b" " + piece
+            out.append(piece + b"\n")
+        return b"".join(out)
 
 
 def _messages_in(text: bytes, at_most: int) -> list[bytes]:
     """`text` split into up to `at_most` log messages written into one line: where its first two words
-    (``Node with``) begin again after a space, as two ranks' messages of one kind do."""
+    (``Node with``) begin again, as two ranks' messages of one kind do."""
     words = text.split(maxsplit=2)
     if at_most < 2 or len(words) < 3:
         return [text]
-    again = re.compile(rb"\s+(?=" + re.escape(words[0] + b" " + words[1]) + rb"\s)")
+    # Where no " " came between them, the next message begins right after the last word of the one before.
+    again = re.compile(rb"(?<=\S)\s*(?=" + re.escape(words[0] + b" " + words[1]) + rb"\s)")
     parts = again.split(text, maxsplit=at_most - 1)
     return [part.strip() for part in parts if part.strip()]
 
 
 #: A terminal's colour code (SGR), as mlx.launch's log lines and a rank's coloured output hold them.
 _COLOUR_CODE = re.compile(rb"\x1b\[[0-9;]*m")
-#: mlx.launch's log level tags at the start of a line, one per rank whose line began there.
-_LEADING_LEVEL_TAGS = re.compile(rb"(?:\[(?:INFO|WARN|ERROR)\]\s*)+")
+#: One of mlx.launch's log level tags, anywhere in a line (split keeps it).
+_LEVEL_TAG = re.compile(rb"(\[(?:INFO|WARN|ERROR)\])")
 
 
 def plain_output() -> bool:
