@@ -2,6 +2,7 @@
 kept at the end of fit, and exact across a resume through the checkpoint's callbacks.safetensors."""
 
 import warnings
+from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import TrainModule
@@ -543,3 +544,79 @@ def test_lightnings_averaged_model_keywords_are_refused_saying_what_stands_for_t
         TypeError, match=r"WeightAveraging\(foo=\.\.\.\): an argument of torch's AveragedModel"
     ):
         WeightAveraging(foo=1)
+
+
+# ---------------------------------------------------------------- evaluating a checkpoint
+
+
+def _fit_ranked(root, averaging, max_epochs=4):
+    """A fit whose ModelCheckpoint keeps the best val_loss (validated with an EMA's average, or with the
+    training weights under SWA)."""
+    mx.random.seed(0)
+    best = ModelCheckpoint(monitor="val_loss", save_top_k=1)
+    trainer = quiet_trainer(
+        root, max_epochs=max_epochs, callbacks=[averaging, best], enable_checkpointing=True, seed=0
+    )
+    trainer.fit(TinyClassifier(), make_batches(96), val_dataloaders=make_batches(32, seed=1))
+    return trainer, best
+
+
+@pytest.mark.parametrize(
+    "averaging",
+    [
+        lambda: EMAWeightAveraging(decay=0.9),
+        lambda: StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2),
+    ],
+    ids=["ema", "swa"],
+)
+def test_evaluating_a_checkpoint_scores_the_weights_that_ranked_it(tmp_path, averaging):
+    # An EMA's fit validates with the average, which ranks its checkpoints; model.safetensors holds the
+    # training weights. validate/test/predict(ckpt_path=...) and load_from_checkpoint load the average, as
+    # Lightning's checkpoint state_dict is that average, with or without the callback in the Trainer.
+    trainer, best = _fit_ranked(tmp_path, averaging())
+    score = float(best.best_model_score)
+    val = make_batches(32, seed=1)
+    assert trainer.validate(ckpt_path="best", dataloaders=val)[0]["val_loss"] == pytest.approx(
+        score, rel=1e-6
+    )
+    other = quiet_trainer(tmp_path / "other")
+    assert other.validate(TinyClassifier(), val, ckpt_path=best.best_model_path)[0][
+        "val_loss"
+    ] == pytest.approx(score, rel=1e-6)
+    loaded = TinyClassifier.load_from_checkpoint(best.best_model_path)
+    assert other.validate(loaded, val)[0]["val_loss"] == pytest.approx(score, rel=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (another folder)
+def test_a_fit_resumed_from_an_ema_checkpoint_goes_on_from_the_training_weights(tmp_path):
+    _, best = _fit_ranked(tmp_path / "a", EMAWeightAveraging(decay=0.9), max_epochs=2)
+    saved = read_arrays(Path(best.best_model_path) / "model.safetensors")
+
+    class AtStart(Callback):
+        def on_train_start(self, trainer, module):
+            self.weights = weights(module)
+
+    at_start = AtStart()
+    callbacks = [EMAWeightAveraging(decay=0.9), ModelCheckpoint(monitor="val_loss"), at_start]
+    trainer = quiet_trainer(
+        tmp_path / "b", max_epochs=3, callbacks=callbacks, enable_checkpointing=True, seed=0
+    )
+    trainer.fit(TinyClassifier(), make_batches(96), make_batches(32, seed=1), ckpt_path=best.best_model_path)
+    for name, value in saved.items():
+        np.testing.assert_array_equal(at_start.weights[name], np.array(value), err_msg=name)
+
+
+def test_evaluating_a_checkpoint_whose_average_is_damaged_or_missing_names_the_file(tmp_path):
+    from audiotrain.train.checkpoint import CheckpointError
+
+    _, best = _fit_ranked(tmp_path, EMAWeightAveraging(decay=0.9), max_epochs=2)
+    file = Path(best.best_model_path) / CALLBACKS_FILE
+    arrays = dict(mx.load(str(file)))
+    del arrays["EMAWeightAveraging/fc2.bias"]
+    mx.save_safetensors(str(file), arrays)
+    other = quiet_trainer(tmp_path / "other")
+    with pytest.raises(CheckpointError, match=r"callbacks.safetensors .*missing 'fc2.bias'"):
+        other.validate(TinyClassifier(), make_batches(32), ckpt_path=best.best_model_path)
+    file.unlink()
+    with pytest.raises(CheckpointError, match=r"callbacks.safetensors is missing"):
+        TinyClassifier.load_from_checkpoint(best.best_model_path)

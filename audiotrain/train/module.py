@@ -1008,6 +1008,7 @@ class TrainModule(nn.Module):
         the missing and unexpected names."""
         from audiotrain.train import checkpoint as ckpt
         from audiotrain.train import hook_state
+        from audiotrain.train.callbacks._averaging import validated_average
 
         if strict is not None and not isinstance(strict, bool):
             raise TypeError(
@@ -1068,6 +1069,9 @@ class TrainModule(nn.Module):
                 header = _matching_weights(header, expected, where)
                 expected = {k: v for k, v in expected.items() if k in header}
             loaded = ckpt.read_checked(model_file, expected, f"{cls.__name__} model", header=header)
+            # The weights the checkpoint was validated with: an EMA's average over the training weights, as
+            # Lightning's checkpoint state_dict is that average.
+            loaded.update(validated_average(folder, state, module, names=loaded))
             module.update(ckpt.merge_flat(module.parameters(), loaded))
             # The random key too: building the module split it for initial weights that were replaced
             # unevaluated, and the pending splits stayed in its graph (~2 KB each, a load in a loop grew).

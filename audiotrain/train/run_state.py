@@ -24,6 +24,7 @@ from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_logs, resume
+from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.outputs import LogOptions
@@ -212,19 +213,24 @@ class CheckpointContents:
     optimizer: dict[str, mx.array]  # (the arrays after the model's: {} where `full` was not asked)
     step: dict[str, mx.array] | None  # None: the folder has no step-state file
     callbacks: dict[str, mx.array]
+    # Where `full` was not asked: the average the checkpoint was validated with (`validated_average`), {}
+    # where that is model.safetensors itself.
+    validated: dict[str, mx.array]
 
 
 def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
     """The checkpoint at `path` (its trainer state and the weights of `module`, checked from the file's
     header before its data is read; with `full`, the optimizer's, the training step's and the callbacks'
-    arrays too) read into memory. A read that a save of a running fit tore (it replaced the folder between
+    arrays too; without it, the average it was validated with, `validated_average`) read into memory. A read that a save of a running fit tore (it replaced the folder between
     two files) is made again, as the README promises (`ckpt.read_unreplaced`)."""
     expected, what = ckpt.flat(module.parameters()), f"{type(module).__name__} model"
 
     def read(folder: Path) -> CheckpointContents:
         state = ckpt.read_state(folder)
         model = ckpt.read_checked(folder / ckpt.MODEL_FILE, expected, what)
-        optimizer, step, callbacks = {}, None, {}
+        optimizer, step, callbacks, validated = {}, None, {}, {}
+        if not full:
+            validated = validated_average(folder, state, module)
         if full:
             optimizer = ckpt.read_arrays(folder / ckpt.OPTIMIZER_FILE)
             step_file = folder / ckpt.STEP_STATE_FILE
@@ -232,8 +238,10 @@ def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
             # skip.
             step = ckpt.read_arrays(step_file, finite=False) if step_file.is_file() else None
             callbacks = ckpt.read_callback_arrays(folder)
-        mx.eval(model, optimizer, step or {}, callbacks)  # (MLX reads lazily: read here, before the check)
-        return CheckpointContents(folder, state, model, optimizer, step, callbacks)
+        mx.eval(
+            model, optimizer, step or {}, callbacks, validated
+        )  # (MLX reads lazily: read here, before the check)
+        return CheckpointContents(folder, state, model, optimizer, step, callbacks, validated)
 
     return ckpt.read_unreplaced(path, ckpt.resolve_checkpoint, read)
 

@@ -1769,6 +1769,8 @@ class Trainer:
         self.ckpt_path = folder  # a ModelCheckpoint resuming a moved run folder finds its checkpoints by it
         module = self.module
         module.update(ckpt.merge_flat(module.parameters(), contents.model))
+        if not full:  # (evaluation: the weights it was validated with, an EMA's average, as in Lightning)
+            module.update(ckpt.merge_flat(module.parameters(), contents.validated))
         mx.eval(module.parameters())
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
         hook_state.load_module_state(module, state)

@@ -1,11 +1,12 @@
 """What the weight-averaging callbacks share (`StochasticWeightAveraging`, `WeightAveraging`): the arrays
-averaged, putting arrays into the module, checks of `avg_fn` and `device`, and the check that a saved
-average fits the module it is loaded for."""
+averaged, putting arrays into the module, checks of `avg_fn` and `device`, the check that a saved
+average fits the module it is loaded for, and the weights a checkpoint was validated with."""
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._signatures import known_signature
@@ -181,3 +182,54 @@ def check_average_fits(
             f"{owner}: {what} does not fit {type(module).__name__}'s parameters ({len(problems)} problem(s): "
             f"{shown})"
         )
+
+
+#: The entry of an averaging callback's checkpoint state that says validation during its fit ran with the
+#: average (`WeightAveraging`'s; SWA validates the training weights): what `validated_average` looks for.
+VALIDATED_WITH_AVERAGE = "validated_with_average"
+
+
+def validated_average(
+    folder: Path, state: dict[str, Any], module: TrainModule, names: Collection[str] | None = None
+) -> dict[str, mx.array]:
+    """The weights the checkpoint at `folder` (its trainer state `state`) was validated with, where they
+    are not its model.safetensors: the average of an averaging callback whose validation ran with it (its
+    state says `VALIDATED_WITH_AVERAGE`) and that has averaged at least one update, read from the folder's
+    callbacks.safetensors and checked against `module` (dotted name -> array, to put in after the model's
+    weights); {} where validation used the training weights. Lightning's checkpoint holds this average as
+    its ``state_dict``, so `validate`/`test`/`predict(ckpt_path=...)` and `load_from_checkpoint` evaluate the
+    weights that ranked it. `names`: only those of the module's arrays (a non-strict load)."""
+    if state.get("weights_only"):
+        return {}  # (saved without the callbacks' arrays: its model.safetensors is all it holds)
+    found = [
+        (key, saved)
+        for key, saved in (state.get("callbacks") or {}).items()
+        if isinstance(saved, dict) and saved.get(VALIDATED_WITH_AVERAGE) and saved.get("n_averaged", 0) > 0
+    ]
+    if not found:
+        return {}
+    file = folder / ckpt.CALLBACKS_FILE
+    if len(found) > 1:
+        raise ckpt.CheckpointError(
+            f"{folder / ckpt.STATE_FILE}: {len(found)} averaging callbacks validated with their average "
+            f"({', '.join(key for key, _ in found)}); a fit keeps one"
+        )
+    key, saved = found[0]
+    if not file.is_file():
+        raise ckpt.CheckpointError(
+            f"{file} is missing: the checkpoint was validated with the average of {key} "
+            f"({saved['n_averaged']} update(s)), which that file holds (was the folder copied without it?)"
+        )
+    prefix = f"{key}/"
+    arrays = {
+        n[len(prefix) :]: a for n, a in ckpt.read_callback_arrays(folder).items() if n.startswith(prefix)
+    }
+    settings = saved.get("settings") if isinstance(saved.get("settings"), dict) else {}
+    expected = floating(module, buffers=settings.get("use_buffers", True) is not False)
+    if names is not None:
+        names = set(names)
+        arrays = {n: a for n, a in arrays.items() if n in names}
+        expected = {n: a for n, a in expected.items() if n in names}
+    with ckpt.named_source(file):
+        check_average_fits(key, f"the average of {saved['n_averaged']} update(s)", arrays, expected, module)
+    return arrays

@@ -14,6 +14,7 @@ from audiotrain._arguments import changed_arguments, settings_repr
 from audiotrain._signatures import known_signature
 from audiotrain.train.callbacks._averaging import (
     AVG_FN_CALL,
+    VALIDATED_WITH_AVERAGE,
     AverageFunction,
     AveragingCallback,
     check_avg_fn_arity,
@@ -84,6 +85,8 @@ class WeightAveraging(AveragingCallback):
     Checkpoints saved during training hold the training weights in model.safetensors and the average in
     callbacks.safetensors, with the counters in trainer_state.json (as `StochasticWeightAveraging`), so a
     fit resumed from one, mid-epoch too, ends with the same weights and average as an uninterrupted one.
+    `validate`/`test`/`predict(ckpt_path=...)` and `load_from_checkpoint` load the average (the weights
+    the checkpoint was validated with, Lightning's checkpoint ``state_dict``), with or without this callback.
     Resuming a checkpoint whose average was made with other settings (decay, avg_fn, the schedule, the
     class, use_buffers) is refused, naming what differs.
 
@@ -343,6 +346,9 @@ class WeightAveraging(AveragingCallback):
             "latest_update_step": self._latest_update_step,
             "latest_update_epoch": self._latest_update_epoch,
             "settings": self._resolved_settings(),
+            # Validation during fit ran with the average: validate/test/predict(ckpt_path=...) and
+            # load_from_checkpoint load it over model.safetensors (`validated_average`), as in Lightning.
+            VALIDATED_WITH_AVERAGE: True,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
