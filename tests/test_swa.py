@@ -6,7 +6,12 @@ import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import TrainModule
-from audiotrain.train import BackboneFinetuning, StochasticWeightAveraging
+from audiotrain.train import (
+    BackboneFinetuning,
+    EMAWeightAveraging,
+    StochasticWeightAveraging,
+    WeightAveraging,
+)
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks import ModelCheckpoint
 from audiotrain.train.checkpoint import CALLBACKS_FILE, CheckpointError
@@ -17,6 +22,7 @@ import mlx.optimizers as optim
 import numpy as np
 import pytest
 from exactness import assert_same_numbers
+from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
 
@@ -113,15 +119,23 @@ def test_batchnorms_running_statistics_are_averaged_with_the_weights(tmp_path):
     assert not np.allclose(mean, record.means[-1])
 
 
-@pytest.mark.parametrize("start, first_epoch", [(0.5, 1), (0.75, 2), (1.0, 3), (1, 0), (4, 3)])
-def test_int_and_float_starts_follow_lightnings_rule(tmp_path, start, first_epoch):
+@pytest.mark.parametrize(
+    "start, max_epochs, first_epoch",
+    # A fraction starts at epoch int(max_epochs * start) (counted from 1; Lightning's rule), the first
+    # epoch where that is 0: the default 0.8 of 6 epochs averages the last 3.
+    [(0.5, 4, 1), (0.75, 4, 2), (1.0, 4, 3), (0.8, 6, 3), (0.3, 4, 0), (0.0, 4, 0), (0.1, 4, 0)]
+    + [(1, 4, 0), (4, 4, 3)],
+)
+def test_int_and_float_starts_follow_lightnings_rule(tmp_path, start, max_epochs, first_epoch):
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=start, annealing_epochs=0)
-    module, record = _fit_descends(tmp_path, swa, max_epochs=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (a start in the first epoch is no late start)
+        module, record = _fit_descends(tmp_path, swa, max_epochs=max_epochs)
     assert swa.swa_start == first_epoch
     # annealing_epochs=0: swa_lrs from the first SWA epoch on
-    assert record.rates == [1.0] * first_epoch + [0.5] * (4 - first_epoch)
+    assert record.rates == [1.0] * first_epoch + [0.5] * (max_epochs - first_epoch)
     ends = [r["w"][0] for r in record.weights]
-    assert swa.n_averaged == 4 - first_epoch
+    assert swa.n_averaged == max_epochs - first_epoch
     assert module.w.item() == pytest.approx(np.mean(ends[first_epoch:]))
 
 
@@ -199,13 +213,40 @@ def test_a_fit_resumed_inside_an_swa_epoch_ends_as_an_uninterrupted_one(tmp_path
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
 
 
+def _twice(average, current, n_averaged):
+    return average + (current - average) * 2 / (n_averaged + 2)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (another folder)
 @pytest.mark.filterwarnings("ignore:resuming from")
-def test_resuming_with_other_swa_settings_is_refused_naming_them(tmp_path):
+@pytest.mark.parametrize(
+    "setting, differs",
+    [
+        (dict(swa_lrs=5e-3), r"swa_lrs \[0\.001\] there, \[0\.005\] here"),
+        (dict(swa_epoch_start=1), r"swa_start 1 there, 0 here"),
+        (dict(annealing_epochs=3), r"annealing_epochs 2 there, 3 here"),
+        (dict(annealing_strategy="linear"), r"annealing_strategy 'cos' there, 'linear' here"),
+        (dict(avg_fn=_twice), r"avg_fn None there, 'test_swa\._twice' here"),
+    ],
+)
+def test_resuming_with_other_swa_settings_is_refused_naming_them(tmp_path, setting, differs):
     _fit_resumable(tmp_path / "a", _swa(), max_epochs=3)
     saved = next((tmp_path / "a" / "checkpoints").glob("epoch=1-*"))
-    other = StochasticWeightAveraging(swa_lrs=5e-3, swa_epoch_start=2, annealing_epochs=2)
-    with pytest.raises(ValueError, match=r"other settings: swa_lrs \[0\.001\] there, \[0\.005\] here"):
+    other = StochasticWeightAveraging(
+        **{**dict(swa_lrs=1e-3, swa_epoch_start=2, annealing_epochs=2), **setting}
+    )
+    with pytest.raises(ValueError, match=rf"other settings: {differs}"):
         _fit_resumable(tmp_path / "b", other, ckpt_path=str(saved))
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (another folder)
+@pytest.mark.filterwarnings("ignore:resuming from")
+def test_a_checkpoint_saved_before_swa_started_resumes_with_other_swa_settings(tmp_path):
+    _fit_resumable(tmp_path / "a", _swa(), max_epochs=3)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=0-*"))  # SWA starts in epoch 1 (index)
+    other = StochasticWeightAveraging(swa_lrs=5e-3, swa_epoch_start=3, annealing_epochs=1)
+    _, record = _fit_resumable(tmp_path / "b", other, ckpt_path=str(saved), max_epochs=3)
+    assert other.n_averaged == 1
 
 
 @pytest.mark.filterwarnings("ignore:resuming from")
@@ -473,6 +514,34 @@ def test_swa_added_to_a_resumed_run_after_its_start_warns_and_anneals_from_there
     assert swa.n_averaged == 2 and module.w.item() == pytest.approx(np.mean([-16.0, -18.0]))
 
 
+@pytest.mark.filterwarnings("ignore:The checkpoint resumed holds the state of callbacks")
+@pytest.mark.filterwarnings("ignore:StochasticWeightAveraging starts in epoch 3")
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (another folder)
+def test_a_late_started_swa_resumed_mid_swa_anneals_and_ends_as_an_uninterrupted_one(tmp_path):
+    batches = [mx.zeros((2,))] * 4
+    first = quiet_trainer(tmp_path / "a", max_epochs=3, enable_checkpointing=True)
+    first.fit(Descends(), batches)
+
+    def fit(root, ckpt_path):
+        swa = StochasticWeightAveraging(
+            swa_lrs=0.1, swa_epoch_start=2, annealing_epochs=2, annealing_strategy="linear"
+        )
+        record, module = Record(), Descends()
+        checkpoints = ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+        callbacks = [swa, record, checkpoints]
+        trainer = quiet_trainer(root, max_epochs=6, callbacks=callbacks, enable_checkpointing=True)
+        trainer.fit(module, batches, ckpt_path=ckpt_path)
+        return module, record
+
+    # SWA starts in epoch 3 (after its start epoch 1), annealing from there over two epochs.
+    straight, record = fit(tmp_path / "b", first.checkpoint_callback.last_model_path)
+    assert record.rates == pytest.approx([1.0, 0.55, 0.1])
+    saved = next((tmp_path / "b" / "checkpoints").glob("epoch=3-*"))
+    resumed, resumed_record = fit(tmp_path / "c", str(saved))
+    assert resumed_record.rates == pytest.approx(record.rates[1:])
+    assert resumed.w.item() == straight.w.item()
+
+
 # ---------------------------------------------------------------- with a fine-tuning callback adding a group
 class BackboneAndHead(TrainModule):
     """loss = backbone.w + head.v: every SGD update lowers each by exactly its group's rate."""
@@ -564,3 +633,51 @@ def test_a_fit_resumed_across_a_group_added_during_swa_ends_as_an_uninterrupted_
         resumed = fit(tmp_path / saved.name, ckpt_path=str(saved))
         for name, value in weights(straight).items():
             assert_same_numbers(weights(resumed)[name], value, err_msg=f"{saved.name}: {name}")
+
+
+# ---------------------------------------------------------------- what SWA and WeightAveraging share
+_AVERAGINGS = [
+    lambda: StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=0),
+    lambda: EMAWeightAveraging(decay=0.5),
+]
+
+
+@pytest.mark.parametrize("make", _AVERAGINGS, ids=["swa", "ema"])
+def test_a_callback_reused_by_a_second_trainer_averages_only_the_second_fit(tmp_path, make):
+    batches = [mx.zeros((2,))] * 4
+    reused = make()
+    quiet_trainer(tmp_path / "1", max_epochs=3, callbacks=[reused]).fit(Descends(1.0), batches)
+    second = Descends(2.0)  # (another rate: the two fits' weights differ)
+    quiet_trainer(tmp_path / "2", max_epochs=3, callbacks=[reused]).fit(second, batches)
+    fresh, alone = make(), Descends(2.0)
+    quiet_trainer(tmp_path / "3", max_epochs=3, callbacks=[fresh]).fit(alone, batches)
+    assert second.w.item() == alone.w.item()
+    assert reused.n_averaged == fresh.n_averaged
+
+
+def _to_float32(average, current, n_averaged):
+    return average.astype(mx.float32) + (current.astype(mx.float32) - average) / (n_averaged + 1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: EMAWeightAveraging(decay=0.9),
+        lambda: WeightAveraging(),
+        lambda: WeightAveraging(avg_fn=_to_float32),
+        lambda: StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1),
+        lambda: StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1, avg_fn=_to_float32),
+    ],
+    ids=["ema", "mean", "avg_fn", "swa", "swa-avg_fn"],
+)
+def test_a_bfloat16_model_keeps_its_dtype_in_the_average_and_after_fit(tmp_path, make):
+    mx.random.seed(0)
+    averaging, module = make(), TinyClassifier()
+    module.set_dtype(mx.bfloat16)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[averaging], seed=0)
+    trainer.fit(module, [(x.astype(mx.bfloat16), y) for x, y in make_batches(48)])
+    assert averaging.n_averaged > 0
+    for name, value in averaging.state_arrays().items():
+        assert value.dtype == mx.bfloat16, name
+    for name, value in tree_flatten(module.parameters()):
+        assert value.dtype == mx.bfloat16, name

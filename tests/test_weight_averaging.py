@@ -252,6 +252,52 @@ def test_resuming_with_other_settings_is_refused_naming_them(tmp_path):
         _fit_resumable(tmp_path / "c", other, ckpt_path=str(saved))
 
 
+class KeepsEMAsStateKey(EMAWeightAveraging):
+    """Another class whose state is saved under EMAWeightAveraging's name: a resume loads it and compares."""
+
+    @property
+    def state_key(self):
+        return "EMAWeightAveraging"
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")
+@pytest.mark.parametrize(
+    "other, differs",
+    [
+        (EMAWeightAveraging(decay=0.9), r"decay 0\.8 there, 0\.9 here"),
+        (EMAWeightAveraging(decay=0.8, update_every_n_steps=2), r"update_every_n_steps 1 there, 2 here"),
+        (
+            EMAWeightAveraging(decay=0.8, update_starting_at_step=1),
+            r"update_starting_at_step None there, 1 here",
+        ),
+        (
+            EMAWeightAveraging(decay=0.8, update_starting_at_epoch=0),
+            r"update_starting_at_epoch None there, 0 here",
+        ),
+        (EMAWeightAveraging(decay=0.8, use_buffers=False), r"use_buffers True there, False here"),
+        (KeepsEMAsStateKey(decay=0.8), r"class 'EMAWeightAveraging' there, 'KeepsEMAsStateKey' here"),
+        (EMAWeightAveraging(decay=0.8, update_starting_at_step=None), None),
+    ],
+)
+def test_resuming_an_average_of_one_update_with_any_other_setting_is_refused_naming_it(
+    tmp_path, other, differs
+):
+    # max_steps=1: the checkpoint's average holds exactly one update.
+    _fit_resumable(tmp_path / "a", EMAWeightAveraging(decay=0.8), max_epochs=1, every_n_train_steps=1)
+    saved = next((tmp_path / "a" / "checkpoints").glob("epoch=0-step=1*"))
+    if differs is None:  # (the same settings resume)
+        _fit_resumable(tmp_path / "b", other, ckpt_path=str(saved), max_epochs=1, every_n_train_steps=1)
+        return
+    with pytest.raises(
+        Exception, match=rf"holds an average of 1 update\(s\) made with other settings: {differs}"
+    ):
+        _fit_resumable(tmp_path / "b", other, ckpt_path=str(saved), max_epochs=1, every_n_train_steps=1)
+
+
+def test_emas_default_decay_is_lightnings():
+    assert EMAWeightAveraging().decay == 0.999
+
+
 def test_a_fit_without_any_update_keeps_its_weights_and_says_so(tmp_path):
     with pytest.warns(UserWarning, match=r"without updating the average"):
         module, record, _ = _fit(tmp_path, EMAWeightAveraging(update_starting_at_step=100), max_epochs=1)
