@@ -221,8 +221,9 @@ class CheckpointContents:
 def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
     """The checkpoint at `path` (its trainer state and the weights of `module`, checked from the file's
     header before its data is read; with `full`, the optimizer's, the training step's and the callbacks'
-    arrays too; without it, the average it was validated with, `validated_average`) read into memory. A read that a save of a running fit tore (it replaced the folder between
-    two files) is made again, as the README promises (`ckpt.read_unreplaced`)."""
+    arrays too; without it, the average it was validated with, `validated_average`) read into memory. A
+    read that a save of a running fit tore (it replaced the folder between two files) is made again, as the
+    README promises (`ckpt.read_unreplaced`)."""
     expected, what = ckpt.flat(module.parameters()), f"{type(module).__name__} model"
 
     def read(folder: Path) -> CheckpointContents:
@@ -238,9 +239,8 @@ def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
             # skip.
             step = ckpt.read_arrays(step_file, finite=False) if step_file.is_file() else None
             callbacks = ckpt.read_callback_arrays(folder)
-        mx.eval(
-            model, optimizer, step or {}, callbacks, validated
-        )  # (MLX reads lazily: read here, before the check)
+        # (MLX reads lazily: read here, before the check)
+        mx.eval(model, optimizer, step or {}, callbacks, validated)
         return CheckpointContents(folder, state, model, optimizer, step, callbacks, validated)
 
     return ckpt.read_unreplaced(path, ckpt.resolve_checkpoint, read)
