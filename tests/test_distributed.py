@@ -636,3 +636,81 @@ def test_ranks_that_failed_alike_share_one_line_of_the_launchers_summary():
 
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
+
+
+def test_launch_runs_mlx_launch_with_its_log_lines_written_whole(monkeypatch):
+    # Each of mlx.launch's log lines as one write: the ranks' output can then only come before or after it.
+    import audiotrain.distributed._whole_line_launch as whole_lines
+    from audiotrain.distributed import failures
+
+    from mlx._distributed_utils import common as mlx_common
+    from mlx._distributed_utils import launch as mlx_launch
+
+    assert failures._mlx_launch_command() == [sys.executable, whole_lines.__file__]
+    monkeypatch.setattr(failures, "_mlx_launch", lambda: "./mlx.launch")  # (a stand-in runs as it is)
+    assert failures._mlx_launch_command() == ["./mlx.launch"]
+
+    class Recorder:
+        def __init__(self):
+            self.writes = []
+            self.buffer = self
+
+        def write(self, data):
+            self.writes.append(bytes(data))
+
+        def flush(self):
+            pass
+
+    for module in (mlx_common, mlx_launch):
+        for name in ("log", "log_warning", "log_error"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, getattr(module, name))  # (put back after the test)
+    monkeypatch.setattr(mlx_launch, "main", lambda: 7)
+    monkeypatch.setattr(sys, "argv", ["mlx.launch"])
+    assert whole_lines.main() == 7
+    recorder = Recorder()
+    monkeypatch.setattr(sys, "stderr", recorder)
+    mlx_launch.log_warning("Node with rank 1 exited with code 3")
+    mlx_launch.log(False, "Running", "quietly")
+    mlx_launch.log(True, "Running", "python", "x.py")
+    mlx_common.log_error("No script is provided")
+    assert recorder.writes == [
+        b"\x1b[33m[WARN] Node with rank 1 exited with code 3 \x1b[0m\n",
+        b"\x1b[32m[INFO] Running python x.py \x1b[0m\n",
+        b"\x1b[31m[ERROR] No script is provided \x1b[0m\n",
+    ]
+
+
+def test_every_interleaving_of_whole_log_lines_and_a_ranks_output_keeps_both_whole():
+    # mlx.launch's main thread passes the ranks' output on in the chunks it read, between (with whole log
+    # lines, no longer inside) the rank threads' log lines: a rank's line cut by a log line is put together
+    # again, and a rank's failure line is still found for the summary.
+    from audiotrain.distributed.failures import _FAILED, _NODE, _InLaunchTerms, _lines_of
+
+    logs = [
+        b"\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m\n",
+        b"\x1b[33m[WARN] Node with rank 1 was killed \x1b[0m\n",
+    ]
+    failed = b"audiotrain: rank 1 failed: RuntimeError: boom"
+    for output in (
+        [b"last words\n", failed + b"\n"],
+        [b"last ", b"words", b"\n", failed[:20], failed[20:] + b"\n"],
+    ):
+        n = len(output) + 2
+        for first, second in itertools.permutations(range(n), 2):
+            rest = iter(output)
+            stream = b"".join(
+                logs[0] if i == first else logs[1] if i == second else next(rest) for i in range(n)
+            )
+            lines = list(_lines_of(stream.splitlines(keepends=True)))
+            terms = _InLaunchTerms("audiotrain launch", plain=True)
+            shown = [terms(line) for line in lines]
+            expected = sorted(
+                [b"last words\n", failed + b"\n"]
+                + [b"[WARN] Node with rank 0 exited with code 3\n", b"[WARN] Node with rank 1 was killed\n"]
+            )
+            assert sorted(shown) == expected, stream
+            # The summary's reading: the failure on a line of its own, not inside an exit report.
+            assert [
+                line for line in lines if _FAILED.search(line.decode()) and not _NODE.search(line.decode())
+            ]

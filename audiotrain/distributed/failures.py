@@ -23,7 +23,7 @@ import textwrap
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -438,6 +438,21 @@ def _mlx_launch() -> str:
     return found
 
 
+def _mlx_launch_command() -> list[str]:
+    """The command that runs mlx.launch for `launch`: where the mlx.launch found is mlx's own, beside this
+    Python, the same launcher through `_whole_line_launch` (its log lines written whole, which interleave
+    with the ranks' output otherwise); any other (another environment's, a stand-in) as it is."""
+    found = _mlx_launch()
+    beside = Path(sys.executable).parent / "mlx.launch"
+    try:
+        ours = Path(found).samefile(beside) and b"mlx._distributed_utils.launch" in beside.read_bytes()[:2048]
+    except OSError:
+        ours = False
+    if not ours:
+        return [found]
+    return [sys.executable, str(Path(__file__).with_name("_whole_line_launch.py"))]
+
+
 #: What a rank's exit status says where the rank printed no error of its own: the shell's "command not
 #: found" (``launch -n 2 -- script.py``), and ssh's own status where it could not reach a rank's host.
 _STATUS_HINTS = {
@@ -760,6 +775,33 @@ class _InLaunchTerms:
         return b"".join(out)
 
 
+def _lines_of(stream: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines of mlx.launch's stderr (`stream`, read line by line), each of its log lines written whole
+    (`_whole_line_launch`) apart from the rank's line it landed in: a log line ends the line it landed in, so
+    what came before it is a rank's line whose end is still to come, given when it has come."""
+    unfinished = b""
+    for raw in stream:
+        log_line, unfinished = _cut_log_line(unfinished + raw)
+        if log_line is not None:
+            yield log_line
+        else:
+            yield unfinished
+            unfinished = b""
+    if unfinished:
+        yield unfinished
+
+
+def _cut_log_line(text: bytes) -> tuple[bytes | None, bytes]:
+    """`text` (a line of mlx.launch's stderr, after what was left unfinished before it) as a log line of
+    mlx.launch's written whole (`_whole_line_launch`) that ended it, and what came before that log line: a
+    rank's line whose end is still to come (``last words<c>[WARN] Node with rank 0 ... <r>``); (None,
+    `text`) where no whole log line ends it."""
+    found = _WHOLE_LOG_LINE.search(text)
+    if found is None:
+        return None, text
+    return text[found.start() :], text[: found.start()]
+
+
 def _messages_in(text: bytes, at_most: int) -> list[bytes]:
     """`text` split into up to `at_most` log messages written into one line: where its first two words
     (``Node with``) begin again, as two ranks' messages of one kind do."""
@@ -774,6 +816,9 @@ def _messages_in(text: bytes, at_most: int) -> list[bytes]:
 
 #: A terminal's colour code (SGR), as mlx.launch's log lines and a rank's coloured output hold them.
 _COLOUR_CODE = re.compile(rb"\x1b\[[0-9;]*m")
+#: One of mlx.launch's log lines written in one write (`_whole_line_launch`), at the end of a line read:
+#: its colour, tag, a message with no colour code in it, a space, the reset and the newline.
+_WHOLE_LOG_LINE = re.compile(rb"\x1b\[[0-9;]*m\[(?:INFO|WARN|ERROR)\] [^\x1b]*? \x1b\[0m\n\Z")
 #: One of mlx.launch's log level tags, anywhere in a line (split keeps it).
 _LEVEL_TAG = re.compile(rb"(\[(?:INFO|WARN|ERROR)\])")
 
@@ -908,7 +953,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             env[JOB_FOLDER_ENV] = str(folder)
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
         proc = start_in_own_session(
-            [_mlx_launch(), *argv],
+            [*_mlx_launch_command(), *argv],
             env,
             ignore=[signal.SIGUSR1],
             stdin=subprocess.PIPE,
@@ -924,31 +969,36 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             # Read to the end, Ctrl-C or not: the ranks' last words ("Saved ... Resume with ...") come after it.
             in_launch_terms = _InLaunchTerms(prog, plain_output())
             exit_reports: list[bytes] = []
+
+            def take(raw: bytes) -> None:
+                nonlocal in_traceback
+                line = raw.decode(errors="replace")
+                watch.note_line(line)
+                # (two ranks' reports may come written into one line: each is read)
+                if reports := list(_NODE.finditer(line)):
+                    for m in reports:
+                        exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
+                        if watch.killed_at is None:
+                            ended_before_any_kill.add(int(m.group(1)))
+                    # mlx.launch reports a rank's exit before it passes on the rank's last output: shown
+                    # after that output, before the summary.
+                    exit_reports.append(in_launch_terms(raw))
+                    return
+                sys.stderr.buffer.write(in_launch_terms(raw))
+                sys.stderr.buffer.flush()
+                if m := _FAILED.search(line):
+                    failures.setdefault(int(m.group(1)), m.group(2).strip())
+                elif line.startswith("error: "):
+                    error_lines.append(line.strip())
+                elif line.startswith("Traceback (most recent call last):"):
+                    in_traceback = True
+                elif in_traceback and not line[:1].isspace() and _EXCEPTION_LINE.fullmatch(line.strip()):
+                    exception_lines.append(line.strip())
+                    in_traceback = False
+
             with watch:
-                for raw in proc.stderr:
-                    line = raw.decode(errors="replace")
-                    watch.note_line(line)
-                    # (two ranks' reports may come written into one line: each is read)
-                    if reports := list(_NODE.finditer(line)):
-                        for m in reports:
-                            exit_codes[int(m.group(1))] = None if m.group(2) is None else int(m.group(2))
-                            if watch.killed_at is None:
-                                ended_before_any_kill.add(int(m.group(1)))
-                        # mlx.launch reports a rank's exit before it passes on the rank's last output: shown
-                        # after that output, before the summary.
-                        exit_reports.append(in_launch_terms(raw))
-                        continue
-                    sys.stderr.buffer.write(in_launch_terms(raw))
-                    sys.stderr.buffer.flush()
-                    if m := _FAILED.search(line):
-                        failures.setdefault(int(m.group(1)), m.group(2).strip())
-                    elif line.startswith("error: "):
-                        error_lines.append(line.strip())
-                    elif line.startswith("Traceback (most recent call last):"):
-                        in_traceback = True
-                    elif in_traceback and not line[:1].isspace() and _EXCEPTION_LINE.fullmatch(line.strip()):
-                        exception_lines.append(line.strip())
-                        in_traceback = False
+                for raw in _lines_of(proc.stderr):
+                    take(raw)
                 status = proc.wait()
             sys.stderr.buffer.write(b"".join(exit_reports))
             sys.stderr.buffer.flush()
