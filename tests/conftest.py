@@ -29,6 +29,7 @@ import audiotrain  # noqa: E402,F401  (must precede mlx)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import running_test  # noqa: E402
 from reference import SKIP_PREFIX, strict  # noqa: E402
 
 #: Most workers `-n auto` starts: each imports MLX and holds about 0.7 GB, and many tests start processes of
@@ -60,29 +61,36 @@ def pytest_runtest_protocol(item, nextitem):
     A turnstile keeps the exclusive lock from waiting for ever: whoever wants the lock passes the turnstile
     first, and a serial test keeps it until its exclusive lock is granted, so no new shared holder slips
     in meanwhile. The lock files lie in the run's temporary folder, which the workers share and pytest
-    prunes."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        yield
-        return
-    import fcntl
+    prunes.
 
-    factory = getattr(item.config, "_tmp_path_factory", None)
-    folder = factory.getbasetemp().parent if factory is not None else Path(tempfile.gettempdir())
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "run")
-    exclusive = item.get_closest_marker("serial") is not None
-    with (
-        open(folder / f"audiotrain-{run_id}.turnstile", "a") as turnstile,
-        open(folder / f"audiotrain-{run_id}.lock", "a") as lock,
-    ):
-        fcntl.flock(turnstile, fcntl.LOCK_EX)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        finally:
-            fcntl.flock(turnstile, fcntl.LOCK_UN)
-        try:
+    tests/distributed.py's job starters fail a test that is not marked ``serial`` (`running_test`), with or
+    without ``-n``, so that the mark cannot be forgotten."""
+    running_test.item = item
+    try:
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
             yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            return
+        import fcntl
+
+        factory = getattr(item.config, "_tmp_path_factory", None)
+        folder = factory.getbasetemp().parent if factory is not None else Path(tempfile.gettempdir())
+        run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "run")
+        exclusive = item.get_closest_marker("serial") is not None
+        with (
+            open(folder / f"audiotrain-{run_id}.turnstile", "a") as turnstile,
+            open(folder / f"audiotrain-{run_id}.lock", "a") as lock,
+        ):
+            fcntl.flock(turnstile, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            finally:
+                fcntl.flock(turnstile, fcntl.LOCK_UN)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        running_test.item = None
 
 
 @pytest.fixture(autouse=True, scope="session")

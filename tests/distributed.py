@@ -6,7 +6,10 @@ timeout kills them all. Ports are picked free, so that several test runs on one 
 (``mlx.launch`` always starts at port 32323). The children get this interpreter, ``PYTHONPATH`` with the
 repository first, and ``audiotrain`` imported before ``mlx`` if the code does so.
 
-Ring busy-waits in ``all_sum``; on a 2-core machine keep the jobs tiny (a few steps, small arrays).
+Ring busy-waits in ``all_sum``; on a 2-core machine keep the jobs tiny (a few steps, small arrays). A test
+that starts a job here must be marked ``serial``: the ports are free when picked, not when the ranks bind
+them, and another xdist worker's test could take one in between. `run_ranks`, `run_launcher` and `run_mpi`
+fail a test that is not (tests/running_test.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from child_processes import child_env as checkout_env
+from running_test import require_serial
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,6 +99,7 @@ def run_ranks(
     Never raises for a failing rank: check ``returncode`` (None if it was still running at ``timeout``
     seconds, when all ranks are killed).
     """
+    require_serial(f"a {n}-process job (run_ranks)")
     with tempfile.TemporaryDirectory(prefix="audiotrain-dist-") as tmp:
         if isinstance(code, Path):
             script = code
@@ -149,6 +154,7 @@ def run_launcher(
 ) -> subprocess.CompletedProcess:
     """``python -m audiotrain launch -n N --starting-port <free> -- python script``; its CompletedProcess.
     `options` replace ``--starting-port <free>``."""
+    require_serial(f"a {n}-process job (run_launcher)")
     if not isinstance(script, Path):
         path = tmp / "job.py"
         path.write_text(textwrap.dedent(script))
@@ -171,6 +177,7 @@ def run_mpi(code: str, n: int = 2, *, timeout: float = 60, tmp: Path) -> subproc
     on ``PATH``); None when there is no MPI. ``timeout`` raises `subprocess.TimeoutExpired` (a hung job)."""
     from audiotrain.distributed import local
 
+    require_serial(f"a {n}-process job (run_mpi)")
     mpi = local.find_mpi()
     if mpi is None:
         return None

@@ -238,6 +238,7 @@ print("step", trainer.global_step, collectives.rank())
 """
 
 
+@pytest.mark.serial
 def test_the_ranks_of_a_data_parallel_fit_share_the_dirpath_rank_0_claims(tmp_path):
     """Only rank 0 claims (and writes): the other ranks save nothing there, so they are not refused."""
     from distributed import describe, run_ranks

@@ -298,6 +298,7 @@ def test_a_logger_does_nothing_on_a_rank_other_than_zero(tmp_path, monkeypatch):
 TESTS = str(Path(__file__).resolve().parent)
 
 
+@pytest.mark.serial
 def test_under_data_parallel_every_rank_has_the_logger_and_rank_zero_alone_writes(tmp_path):
     """`trainer.logger` was None on rank 1, so `trainer.logger.log_metrics(...)` in a callback ended the
     job with an AttributeError there."""

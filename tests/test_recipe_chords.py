@@ -2516,6 +2516,7 @@ def test_the_feature_pass_says_what_it_computes_and_how_far_it_is(tmp_path, monk
     assert said == [f"features of all 3 songs from the cache {cache.folder}"]
 
 
+@pytest.mark.serial
 def test_in_two_processes_the_feature_pass_counts_the_cache_before_any_song_is_computed(tmp_path):
     """Rank 0 looked at the cache while rank 1 was already computing its share: on a cold cache the first line
     said some songs "come from the cache" that rank 1 had just computed."""
@@ -2556,6 +2557,7 @@ def test_in_two_processes_the_feature_pass_counts_the_cache_before_any_song_is_c
     ), describe(ranks)
 
 
+@pytest.mark.serial
 def test_in_two_processes_each_song_is_computed_once_and_an_undecodable_one_is_dropped(tmp_path):
     """The feature pass shares the songs between the ranks (rank r: songs r, r + 2, ...): a song no rank
     computed would be computed later by every rank that reads it (two writing one cache entry), and its

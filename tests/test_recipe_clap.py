@@ -2015,6 +2015,7 @@ def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_o
 
 # ------------------------------------------------------------------ rank 0's own work, --out, Ctrl-C
 @pytest.mark.slow
+@pytest.mark.serial  # a 2-process job
 def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp_path):
     """The "before" evaluation runs on rank 0 alone: its error (here embeddings that overflow to inf) must
     end the whole job, not leave rank 1 waiting in the fit's first collective."""

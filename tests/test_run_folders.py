@@ -453,6 +453,7 @@ def test_a_path_of_undecodable_bytes_prints_on_a_strict_utf8_stdout_from_every_c
         assert f"{tmp_path}/r\\udcffn".encode() in done.stdout, done.stdout
 
 
+@pytest.mark.serial
 def test_under_a_launcher_the_resume_command_starts_the_job_again(tmp_path):
     # --batch_size is per process under a launcher: the command run alone would halve the global batch.
     from tests.distributed import describe, free_starting_port, run_launcher, run_ranks

@@ -1014,6 +1014,7 @@ else:
 """
 
 
+@pytest.mark.serial
 def test_data_parallel_train_has_one_run_folder_written_by_rank_0(tmp_path):
     from tests.distributed import describe, run_ranks
 
@@ -1025,6 +1026,7 @@ def test_data_parallel_train_has_one_run_folder_written_by_rank_0(tmp_path):
     assert not any(p.is_file() for p in (tmp_path / "rank1").rglob("*"))  # rank 1 wrote nothing
 
 
+@pytest.mark.serial
 def test_data_parallel_cross_validation_runs_and_refuses_its_folder_on_every_rank(tmp_path):
     from tests.distributed import describe, run_ranks
 

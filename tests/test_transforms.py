@@ -152,6 +152,7 @@ def test_a_float16_model_with_clipping_or_norm_logging_still_learns(tmp_path, fl
     assert not np.array_equal(before, np.array(module.linear.weight.astype(mx.float32)))
 
 
+@pytest.mark.serial
 def test_float16_gradients_whose_sum_over_the_ranks_passes_65504_average_to_their_finite_mean():
     results = run_ranks(
         """
