@@ -65,7 +65,7 @@ from audiotrain.recipes._run import (
     create_run_folder,
     holds_files,
     is_inside,
-    run_folder_names,
+    shared_run_folder_name,
 )
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, ConfigInCheckpoint
 from audiotrain.train import checkpoint as ckpt
@@ -287,10 +287,8 @@ class ConfiguredTrainer:
         return label or type(self.module).__name__.lower()
 
     def _default_run_dir(self) -> Path:
-        """``runs/<name>-<date>-<time>`` not taken yet (created by `train`), the same on every rank: rank 0
-        picks it, as the ranks' clocks can read different seconds."""
-        free = next(p for p in run_folder_names(self._name()) if not p.exists()) if _main() else None
-        return Path(collectives.broadcast_from_main(str(free) if free else None))
+        """``runs/<name>-<date>-<time>`` not taken yet (created by `train`), the same on every rank."""
+        return shared_run_folder_name(self._name())
 
     def _total_steps(self) -> int | None:
         """Optimizer steps the fit takes, for the config's schedule; None for a loader without a length and

@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
@@ -528,3 +529,55 @@ def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cach
     assert chords.main([*argv, "--resume", str(run_dir)]) == 2
     assert f"{record}: trained.1 is 'x', which is no checkpoint of fold1/" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p != record} == outputs
+
+
+def test_a_cv_run_given_no_folder_is_named_by_rank_0_on_every_rank_whatever_its_clock(tmp_path, monkeypatch):
+    """Under a launcher, each rank named the default cv run folder (``runs/chords-cv-<date>-<time>``, and
+    ``train_with_cv``'s ``<run_dir>/cv-<date>-<time>``) from its own clock: ranks whose clocks read different
+    seconds wrote one cv run into two folders. Here rank 0 runs at 12:00:00 and then rank 1 at 12:00:01,
+    rank 1 receiving what rank 0 broadcast, in order, as in a job."""
+    import time
+
+    from audiotrain.distributed import collectives
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.models.chord_model import ChordModelConfig
+    from audiotrain.recipes.chords import Trainer, cv
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    monkeypatch.chdir(tmp_path)
+    strftime, second, rank, sent, used = time.strftime, [0], [0], [], []
+
+    def broadcast_from_main(value):
+        if rank[0] == 0:
+            sent.append(value)
+            return value
+        return sent.pop(0)
+
+    class Stopped(Exception):
+        pass
+
+    def run_cross_validation(config, run_dir, **kwargs):
+        used.append((rank[0], Path(run_dir)))
+        raise Stopped  # (the folder is all that is asked)
+
+    monkeypatch.setattr(
+        time, "strftime", lambda f, t=None: strftime(f, (2026, 1, 2, 12, 0, second[0], 0, 2, 0))
+    )
+    monkeypatch.setattr(collectives, "is_main_process", lambda: rank[0] == 0)
+    monkeypatch.setattr(collectives, "broadcast_from_main", broadcast_from_main)
+    monkeypatch.setattr(cv, "run_cross_validation", run_cross_validation)
+    tiny = ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64)
+    trainer = Trainer(
+        model=ChordRecognitionModel(tiny), train_loader=[], config=TrainingConfig(), run_dir=tmp_path / "r"
+    )
+    for rank[0], second[0] in ((0, 0), (1, 1)):
+        with pytest.raises(Stopped):
+            chords.main(["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(tmp_path / "cache")])
+        with pytest.raises(Stopped):
+            trainer.train_with_cv(folds=2, log=lambda *a: None)
+    assert used == [
+        (0, Path("runs/chords-cv-20260102-120000")),
+        (0, tmp_path / "r" / "cv-20260102-120000"),
+        (1, Path("runs/chords-cv-20260102-120000")),
+        (1, tmp_path / "r" / "cv-20260102-120000"),
+    ]

@@ -838,6 +838,15 @@ def run_folder_names(prefix: str, parent: Path = Path("runs")) -> Iterator[Path]
     return (parent / (stem if n == 1 else f"{stem}-{n}") for n in range(1, 10_000))
 
 
+def shared_run_folder_name(prefix: str, parent: Path = Path("runs")) -> Path:
+    """A new run folder's name, the first of `run_folder_names` not taken yet, the same on every rank of a
+    job: rank 0 picks it and the others take its pick, as the ranks' clocks can read different seconds (each
+    rank naming its own put a job's ranks in two folders). Not created here."""
+    main = collectives.is_main_process()
+    free = next(p for p in run_folder_names(prefix, parent) if not p.exists()) if main else None
+    return Path(collectives.broadcast_from_main(str(free) if main else None))
+
+
 def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: bool = False) -> None:
     """Refuse (before any work) to replace output files that exist already (earlier predictions or scores,
     perhaps edited by hand), unless `overwrite`. `can_skip`: the command takes ``--skip_existing``, which

@@ -28,7 +28,6 @@ import argparse
 import shutil
 import sys
 import textwrap
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +54,7 @@ from audiotrain.recipes._run import (
     resume_command,
     resume_processes_note,
     resumes_run_in,
+    shared_run_folder_name,
     shell_command,
     stop_status_of_rank,
 )
@@ -611,7 +611,7 @@ def _cmd_cv(argv: list[str]) -> int:
             f"--resume {args.resume} names the cv run folder to continue; --run_dir {args.run_dir} differs"
         )
     check_kernel_cache(on_cpu=config.training_device() == "cpu", log=to_stderr)
-    run_dir = args.resume or args.run_dir or Path("runs") / time.strftime("chords-cv-%Y%m%d-%H%M%S")
+    run_dir = args.resume or args.run_dir or shared_run_folder_name("chords-cv")
     try:
         result = run_cross_validation(
             config, run_dir, folds=args.folds, overwrite=args.overwrite, resume=args.resume is not None

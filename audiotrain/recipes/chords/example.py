@@ -27,6 +27,7 @@ from audiotrain.metrics import (
     compute_topk_accuracy,
 )
 from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+from audiotrain.recipes._run import shared_run_folder_name
 from audiotrain.recipes.chords.config import TrainingConfig
 from audiotrain.recipes.chords.trainer import Trainer
 
@@ -145,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clips < 2 or args.epochs < 1:
         parser.error("--clips must be >= 2 and --epochs >= 1")
-    out = args.out or Path("runs") / time.strftime("chords-example-%Y%m%d-%H%M%S")
+    out = args.out or shared_run_folder_name("chords-example")
     if out.exists() and any(out.iterdir()):
         parser.error(f"--out {out} is not empty; pass a new folder")
     run_example(out, args.clips, args.epochs)

@@ -27,7 +27,6 @@ about). Checkpoints are the shared Trainer's folders (resumable, and readable by
 from __future__ import annotations
 
 import tempfile
-import time
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -38,6 +37,7 @@ from audiotrain.audio import resample
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, NUM_PITCH_CLASSES
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
+from audiotrain.recipes._run import shared_run_folder_name
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.periodic_checkpoints import PeriodicCheckpoints
 from audiotrain.recipes.chords.predict import checkpoint_entries
@@ -563,7 +563,7 @@ class Trainer:
             data = replace(data, data_dir=str(data_dir))
         config = replace(self.config, data=data, model=self.model.config)
         if run_dir is None:
-            run_dir = self.run_dir / time.strftime("cv-%Y%m%d-%H%M%S")
+            run_dir = shared_run_folder_name("cv", self.run_dir)
         return run_cross_validation(config, run_dir, folds=folds, log=log)
 
     def export_history(self, path: str | Path, overwrite: bool = False) -> Path:
