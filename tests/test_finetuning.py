@@ -118,6 +118,74 @@ def test_freeze_keeps_batchnorm_weights_training_where_train_bn_and_never_its_st
     assert len(_trainable(net)) == 6
 
 
+class Moves(Callback):
+    """Which of `names` changed in each epoch."""
+
+    def __init__(self, *names):
+        self.names, self.moved = names, []
+
+    def on_train_epoch_start(self, trainer, module):
+        self._start = weights(module)
+
+    def on_train_epoch_end(self, trainer, module):
+        now = weights(module)
+        self.moved.append({n: bool(np.any(now[n] != self._start[n])) for n in self.names})
+
+
+_BN = ("backbone.layers.1.weight", "backbone.layers.1.bias")
+
+
+def _moves_by_epoch(tmp_path, finetuning, epochs=3):
+    moves = Moves("backbone.layers.0.weight", *_BN, "head.weight")
+    trainer = quiet_trainer(tmp_path, max_epochs=epochs, callbacks=[finetuning, moves], seed=0)
+    trainer.fit(Net(), make_batches(48, batch_size=8))
+    return [[name for name, moved in epoch.items() if moved] for epoch in moves.moved]
+
+
+@pytest.mark.parametrize("train_bn", [True, False])
+def test_the_backbones_batchnorm_weights_train_in_the_main_group_from_the_start_whatever_train_bn(
+    tmp_path, train_bn
+):
+    # As Lightning's BackboneFinetuning: freeze_before_training freezes the backbone with freeze()'s
+    # train_bn=True whatever the callback's train_bn, so the BatchNorm weights train in group 0 from epoch 0;
+    # at the unfreeze they are not in the backbone's group (train_bn=False: filter_params leaves them out;
+    # True: they are in group 0 already) and go on training in group 0.
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1, train_bn=train_bn)
+    moved = _moves_by_epoch(tmp_path, finetuning)
+    everything = ["backbone.layers.0.weight", *_BN, "head.weight"]
+    assert moved == [[*_BN, "head.weight"], everything, everything]
+    (added,) = finetuning.state_dict()["added_param_groups"]
+    assert added["params"] == ["backbone.layers.0.bias", "backbone.layers.0.weight"]
+
+
+class BatchNormFrozenToo(BaseFinetuning):
+    """The backbone frozen with its BatchNorm weights, unfrozen at epoch 1 with `train_bn`."""
+
+    def __init__(self, train_bn):
+        super().__init__()
+        self.train_bn = train_bn
+
+    def freeze_before_training(self, module):
+        self.freeze(module.backbone, train_bn=False)
+
+    def finetune_function(self, module, epoch, optimizer):
+        if epoch == 1:
+            self.unfreeze_and_add_param_group(module.backbone, optimizer, train_bn=self.train_bn)
+
+
+@pytest.mark.parametrize("train_bn", [True, False])
+def test_batchnorm_weights_frozen_before_the_unfreeze_join_the_new_group_only_where_train_bn(
+    tmp_path, train_bn
+):
+    finetuning = BatchNormFrozenToo(train_bn)
+    moved = _moves_by_epoch(tmp_path, finetuning)
+    unfrozen = ["backbone.layers.0.weight", *_BN] if train_bn else ["backbone.layers.0.weight"]
+    assert moved == [["head.weight"], [*unfrozen, "head.weight"], [*unfrozen, "head.weight"]]
+    (added,) = finetuning.state_dict()["added_param_groups"]
+    names = ["backbone.layers.0.bias", "backbone.layers.0.weight"]
+    assert added["params"] == sorted(names + (list(_BN) if train_bn else []))
+
+
 class SaveAt(Callback):
     def __init__(self, epoch, batch_idx, path):
         self.at, self.path = (epoch, batch_idx), path

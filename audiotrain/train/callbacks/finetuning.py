@@ -243,8 +243,9 @@ class BaseFinetuning(Callback):
 
     Where it differs from Lightning: a group's rate is a number (the main group's lr schedule does not
     scale it, as a torch scheduler made before the group does not); `train_bn=False` in
-    `unfreeze_and_add_param_group` leaves the BatchNorm weights frozen (Lightning makes them require grad
-    outside any group: never updated either); freezing a BatchNorm freezes its weight and bias but not its
+    `unfreeze_and_add_param_group` leaves frozen BatchNorm weights frozen (Lightning makes them require
+    grad outside any group: never updated either; BatchNorm weights that trained already go on training
+    in their group, as in Lightning); freezing a BatchNorm freezes its weight and bias but not its
     running statistics (MLX's BatchNorm without `track_running_stats` would normalise with batch statistics
     at evaluation too: call `.eval()` on it for fixed statistics); `make_trainable` unfreezes every
     parameter of the modules but BatchNorm's running statistics, as MLX's `unfreeze()`. One fine-tuning
@@ -315,14 +316,25 @@ class BaseFinetuning(Callback):
         flat = _flatten(modules, where)
         root = optimizer._module
         before = {name for name, _ in tree_flatten(root.trainable_parameters())}
+        frozen_bn = [
+            (bn, [key for key in _affine_keys(bn) if key not in bn.trainable_parameters()])
+            for bn in _batch_norms(flat)
+        ]
         BaseFinetuning.make_trainable(flat)
         if not train_bn:
-            for bn in _batch_norms(flat):
-                bn.freeze(keys=_affine_keys(bn), recurse=False)
+            # As Lightning's: make_trainable makes every BatchNorm weight require grad and
+            # filter_params(train_bn=False) leaves them all out of the new group. One that was frozen then
+            # requires grad in no group (never updated): here it stays frozen. One that trained already (as
+            # `freeze(train_bn=True)` keeps them, BackboneFinetuning's freeze too) goes on training in its
+            # group: it is not frozen here.
+            for bn, keys in frozen_bn:
+                if keys:
+                    bn.freeze(keys=keys, recurse=False)
         owned = {id(value) for m in flat for _, value in tree_flatten(m.parameters())}
         theirs = {name for name, value in tree_flatten(root.trainable_parameters()) if id(value) in owned}
-        # (A BatchNorm's weights that `freeze(train_bn=True)` kept training stay in their group by design.)
-        kept = {id(bn[key]) for bn in _batch_norms(flat) for key in _affine_keys(bn)} if train_bn else set()
+        # (A BatchNorm's weights that trained already stay in their group by design, without a warning:
+        # Lightning's filter_params skips them with train_bn=False; with train_bn=True `freeze` kept them.)
+        kept = {id(bn[key]) for bn in _batch_norms(flat) for key in _affine_keys(bn)}
         kept_names = {name for name, value in tree_flatten(root.parameters()) if id(value) in kept}
         already = sorted((theirs & before) - kept_names)
         if already and collectives.is_main_process():
@@ -415,7 +427,11 @@ class BackboneFinetuning(BaseFinetuning):
     epoch `unfreeze_backbone_at_epoch` as a parameter group of its own, at `backbone_initial_lr`, or the
     current rate x `backbone_initial_ratio_lr`; from the next epoch on its rate is multiplied by
     `lambda_func(epoch + 1)` at each epoch start and, with `should_align`, never exceeds group 0's current
-    rate. `train_bn` keeps the backbone's BatchNorm weights training throughout (Lightning's default);
+    rate. As Lightning's, `freeze_before_training` freezes the backbone with `freeze`'s default
+    train_bn=True whatever `train_bn`, so the backbone's BatchNorm weights train in group 0 from the start
+    and go on training there after the unfreeze; `train_bn` (passed on to `unfreeze_and_add_param_group`)
+    matters only to a subclass whose `freeze_before_training` froze them: True adds them to the backbone's
+    group, False leaves them frozen;
     `verbose` logs both rates (rounded to `rounding` digits) at each change, on rank 0; `initial_denom_lr`
     is passed on to `unfreeze_and_add_param_group` (used only where a rate is not given, as in Lightning).
     A module without an `mlx.nn.Module` `backbone` is refused when `fit` starts. The backbone's rate is a
