@@ -327,11 +327,62 @@ class Scheduled(Descends):
 def test_the_backbone_rate_follows_the_current_rate_of_a_scheduled_main_group(tmp_path):
     record = Record()
     trainer = quiet_trainer(
-        tmp_path, max_epochs=2, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=1), record]
+        tmp_path, max_epochs=3, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=1), record]
     )
     trainer.fit(Scheduled(), [mx.zeros((2,))])
     # The main rate of epoch 1's first update (the schedule at step 1: 0.09) x 0.1.
     assert record.rates[1][1] == pytest.approx(0.009)
+    # The rates the backbone's updates used: its group's own numbers (0.009, then x 2), not group 0's
+    # schedule, which the group does not share.
+    backbone = [0.0] + [r["backbone.w"][0] for r in record.weights]
+    np.testing.assert_allclose(np.diff(backbone), [0.0, -0.009, -0.018], rtol=1e-5, atol=1e-9)
+    head = [0.0] + [r["head.w"][0] for r in record.weights]
+    np.testing.assert_allclose(np.diff(head), [-0.1, -0.09, -0.08], rtol=1e-5)
+
+
+class BiasCorrected(Descends):
+    def configure_optimizers(self):
+        return optim.AdamW(learning_rate=0.1, weight_decay=0.0, bias_correction=True)
+
+
+def test_the_backbones_group_starts_from_fresh_optimizer_state_under_bias_corrected_adam(tmp_path):
+    record = Record()
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=2, backbone_initial_lr=0.01)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[finetuning, record])
+    trainer.fit(BiasCorrected(), [mx.zeros((2,))] * 3)  # 3 updates an epoch
+    # A constant gradient: each bias-corrected Adam update from fresh state moves a weight by its rate. With
+    # group 0's step count (6) the new group's first updates would be smaller.
+    backbone = [r["backbone.w"][0] for r in record.weights]
+    np.testing.assert_allclose(backbone, [0.0, 0.0, -0.03], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(record.weights[-1]["head.w"], [-0.9], rtol=1e-5)
+    main, added = trainer.optimizer.optimizers
+    assert (main.state["step"].item(), added.state["step"].item()) == (9, 3)
+
+
+def test_a_callback_fitted_again_by_a_new_trainer_unfreezes_at_its_epoch_again(tmp_path):
+    # The first fit ends in the unfreeze epoch: the second's epoch 0 is not taken for a resume inside it.
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=0)
+    for run in ("first", "second"):
+        record = Record()
+        trainer = quiet_trainer(tmp_path / run, max_epochs=1, callbacks=[finetuning, record])
+        trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+        assert record.rates == [[0.1, 0.01]], run
+        np.testing.assert_allclose(record.weights[-1]["backbone.w"], [-0.01], rtol=1e-5, err_msg=run)
+
+
+def test_a_trainer_fitted_again_past_the_unfreeze_leaves_the_main_rate_as_configured(tmp_path):
+    # The second fit configures a new optimizer, without the backbone's group: the first fit's backbone
+    # rate is not carried over to it (it would set the only group's, the main rate).
+    record = Record()
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[finetuning, record])
+    module = Descends(lr=0.1)
+    trainer.fit(module, [mx.zeros((2,))])
+    trainer.max_epochs = 4
+    trainer.fit(module, [mx.zeros((2,))])
+    assert [rates[0] for rates in record.rates] == [0.1] * 4
+    head = [0.0] + [r["head.w"][0] for r in record.weights]
+    np.testing.assert_allclose(np.diff(head), [-0.1] * 4, rtol=1e-5)
 
 
 def test_the_callbacks_are_exported_as_lightnings():
