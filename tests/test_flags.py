@@ -1,10 +1,12 @@
 """Trainer flags (train/flags.py): Lightning's names do what Lightning does, or say what to use on MLX."""
 
 import datetime
+import types
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+from audiotrain.train import run_state
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 import mlx.core as mx
 import pytest
@@ -90,6 +92,88 @@ def test_max_time_stops_the_fit(tmp_path):
     assert t.global_step < 1000 * 6
     with pytest.raises(ValueError, match=r"max_time='1 hour'.*'DD:HH:MM:SS'"):
         Trainer(max_time="1 hour")
+
+
+class OneSecondASteps(Callback):
+    """The clock `max_time` reads, one second further after each training batch; saves at `save_at`."""
+
+    def __init__(self, monkeypatch, save_at=None, path=None):
+        self.now, self.save_at, self.path = 1000.0, save_at, path
+        monkeypatch.setattr(run_state, "time", types.SimpleNamespace(perf_counter=lambda: self.now))
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.now += 1.0
+        if trainer.global_step == self.save_at:
+            trainer.save_checkpoint(self.path)
+
+
+def test_max_time_stops_after_the_step_that_reaches_it_and_counts_the_resumed_runs_time(
+    tmp_path, monkeypatch
+):
+    clock = OneSecondASteps(monkeypatch, save_at=2, path=tmp_path / "at-2s.ckpt")
+    t = trainer(tmp_path / "a", max_epochs=1000, max_time={"seconds": 3}, callbacks=[clock])
+    t.fit(TinyClassifier(), make_batches())  # 6 batches an epoch
+    assert (t.global_step, t.current_epoch, t.should_stop) == (3, 0, True)
+    # Resumed from the checkpoint saved after 2 s: the earlier run's time counts, one more second is left.
+    resumed = trainer(tmp_path / "b", max_epochs=1000, max_time={"seconds": 3}, callbacks=[clock])
+    resumed.fit(TinyClassifier(), make_batches(), ckpt_path=tmp_path / "at-2s.ckpt")
+    assert resumed.global_step == 3
+
+
+class StopAtFirstEpochEnd(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        if trainer.current_epoch == 0:
+            trainer.should_stop = True
+
+
+def test_a_trainer_a_stop_request_ended_goes_on_when_fitted_again(tmp_path):
+    t = trainer(tmp_path, max_epochs=2, callbacks=[StopAtFirstEpochEnd()])
+    module = TinyClassifier()
+    t.fit(module, make_batches())
+    assert (t.current_epoch, t.global_step, t.should_stop) == (1, 6, True)
+    t.max_epochs = 4
+    t.fit(module, make_batches())  # a new fit: no stop asked yet
+    assert (t.current_epoch, t.global_step, t.should_stop) == (4, 24, False)
+
+
+def test_a_trainer_max_time_ended_validates_on_its_schedule_when_fitted_again(tmp_path, monkeypatch):
+    clock = OneSecondASteps(monkeypatch)
+    t = trainer(
+        tmp_path,
+        max_epochs=4,
+        max_time={"seconds": 6},
+        val_check_interval=12,  # every 12 steps: at the ends of epochs 1 and 3
+        check_val_every_n_epoch=None,  # (where a stop validates the epoch it ends, whatever the interval)
+        callbacks=[clock],
+    )
+    module = TinyClassifier()
+    t.fit(module, make_batches(), make_batches(32))
+    assert (t.current_epoch, t.global_step, t.should_stop) == (1, 6, True)
+    t.max_time = None
+    t.fit(module, make_batches(), make_batches(32))
+    # Epoch 0 validated where the time ran out; it ran out in the first fit, not in this one: epoch 2 does
+    # not validate as where a stop ends the loop.
+    assert [v is not None for v in t.history["val_loss"]] == [True, True, False, True]
+    assert (t.global_step, t.should_stop) == (24, False)
+
+
+class CtrlCAtStep2(Callback):
+    def __init__(self):
+        self.heard = False
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2 and not self.heard:
+            self.heard = True
+            raise KeyboardInterrupt  # (as Ctrl-C heard in the hook: stop after this step and save)
+
+
+def test_a_trainer_ctrl_c_stopped_forgets_that_stop_when_fitted_again(tmp_path):
+    t = trainer(tmp_path, max_epochs=1, callbacks=[CtrlCAtStep2()], enable_checkpointing=True)
+    module = TinyClassifier()
+    t.fit(module, make_batches())
+    assert t.interrupted and t.interrupted_checkpoint is not None and t.global_step == 2
+    t.fit(module, make_batches(), ckpt_path=t.interrupted_checkpoint)
+    assert (t.interrupted, t.interrupted_checkpoint, t.global_step) == (False, None, 6)
 
 
 def test_check_val_every_n_epoch(tmp_path):

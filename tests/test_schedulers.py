@@ -100,6 +100,10 @@ def test_the_fixture_is_what_this_pytorch_gives():
 
 def test_no_warmup_and_all_warmup():
     np.testing.assert_allclose(float(WarmupCosineScheduler(1.0, 0, 10)(0)), 1.0)
+    # One warmup step: the (step + 1) / warmup_steps ramp is at the peak from the first update on (a
+    # warmup_ratio rounded up to one step gives this).
+    one_step = WarmupCosineScheduler(1.0, 1, 10)
+    np.testing.assert_allclose(ours(one_step, 3), [1.0, 1.0, 0.5 * (1 + np.cos(np.pi / 9))], rtol=1e-6)
     s = WarmupLinearScheduler(1.0, 10, 10)
     np.testing.assert_allclose(ours(s, 12), [0.1 * (k + 1) for k in range(10)] + [0.0, 0.0], atol=1e-6)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
 from reference import require
-from tasks import RecordingLogger, TinyClassifier, make_batches, make_data, weights
+from tasks import RecordingLogger, TinyClassifier, make_batches, make_data, quiet_trainer, weights
 
 
 def trainer(tmp_path, **kw):
@@ -857,6 +857,21 @@ def test_a_fraction_of_batches_that_rounds_to_none_is_an_error():
     )
     with pytest.raises(ValueError, match=r"limit_train_batches=0.1.*less than one batch"):
         trainer.fit(TinyClassifier(), make_batches())
+
+
+def test_estimated_stepping_batches_counts_an_epochs_short_last_window_as_an_update(tmp_path):
+    # 7 batches an epoch, 2 a window: 4 updates an epoch (the last of one batch), as Lightning's ceil. A
+    # schedule sized with it (OneCycle's total_steps) ends with the fit, not a quarter early.
+    seen = {}
+
+    class OneCycleUser(TinyClassifier):
+        def configure_optimizers(self):
+            seen["steps"] = self.trainer.estimated_stepping_batches
+            return super().configure_optimizers()
+
+    trainer = quiet_trainer(tmp_path, max_epochs=3, accumulate_grad_batches=2)
+    trainer.fit(OneCycleUser(), make_batches(112, batch_size=16))
+    assert seen["steps"] == trainer.global_step == 3 * 4
 
 
 def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):
