@@ -1076,3 +1076,25 @@ def test_a_song_whose_lab_path_would_be_too_long_is_scored_and_listed_not_writte
     assert chords.main(argv) == 2
     assert "refusing to replace" in capsys.readouterr().err
     assert chords.main([*argv, "--overwrite"]) == 0
+
+
+def test_test_songs_of_lists_its_missing_test_songs_and_no_other_song_of_the_folder(
+    checkpoint, songs, tmp_path, capsys
+):
+    """The run held out song_000 and gone; gone was since moved out of the folder, and b_gap, a training song
+    of the folder, has a gap the run did not allow. Only the run's test songs are the scored set: gone is
+    listed as skipped (the score is not the run's test set again: exit status 1), b_gap is not."""
+    data = _songs_with_a_gap(songs, tmp_path / "data")
+    run = _run_record(tmp_path / "run", str(data), ["song_000", "gone"])
+    out = tmp_path / "eval"
+    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--test_songs_of", str(run)]
+    capsys.readouterr()
+    assert chords.main([*evaluate, "--tta", "0", "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "1 song scored" in captured.out, captured.out
+    scores = json.loads((out / "scores.json").read_text())
+    assert list(scores["per_song"]) == ["song_000"]
+    assert scores["skipped"] == [
+        {"song": "gone", "reason": f"gone: a test song of {run}, not found in {data}"}
+    ]
+    assert "1 song skipped" in captured.out and "b_gap" not in captured.out  # (the folder's scan names it)
