@@ -1098,3 +1098,19 @@ def test_test_songs_of_lists_its_missing_test_songs_and_no_other_song_of_the_fol
         {"song": "gone", "reason": f"gone: a test song of {run}, not found in {data}"}
     ]
     assert "1 song skipped" in captured.out and "b_gap" not in captured.out  # (the folder's scan names it)
+
+
+def test_evaluate_against_another_checkpoint_reads_gaps_as_n_for_both(
+    checkpoint, other_checkpoint, songs, tmp_path, capsys
+):
+    """--allow_gaps holds for the checkpoint compared against too: both score the gapped song against the
+    same reference, its gap read as N."""
+    data = _songs_with_a_gap(songs, tmp_path / "data")
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out), "--tta", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "--allow_gaps", "--against", str(other_checkpoint)]) == 0
+    captured = capsys.readouterr()
+    compared = json.loads((out / "comparison.json").read_text())
+    assert compared["songs"] == ["b_gap", "song_000", "song_001"] and compared["left_out"] == []
+    assert "Traceback" not in captured.err
