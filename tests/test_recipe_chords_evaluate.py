@@ -1114,3 +1114,14 @@ def test_evaluate_against_another_checkpoint_reads_gaps_as_n_for_both(
     compared = json.loads((out / "comparison.json").read_text())
     assert compared["songs"] == ["b_gap", "song_000", "song_001"] and compared["left_out"] == []
     assert "Traceback" not in captured.err
+
+
+def test_a_silent_song_annotated_all_n_is_scored_not_skipped(checkpoint, songs, tmp_path):
+    """Only digital silence under an annotation naming chords is skipped: a silent track annotated N (a
+    hidden track, a silence file of the set) is scored, as an all-N transcription is right there."""
+    sf.write(tmp_path / "quiet.wav", np.zeros(4 * 22050, np.float32), 22050)
+    (tmp_path / "quiet.lab").write_text("0 4 N\n")
+    quiet = SongEntry("quiet", tmp_path / "quiet.wav", tmp_path / "quiet.lab")
+    result = evaluate_songs(ChordPredictor.from_checkpoint(checkpoint), [*songs, quiet])
+    assert "quiet" in result.scores.per_song and not result.scores.skipped
+    assert result.scores.per_song["quiet"]["root"] == pytest.approx(1.0)
