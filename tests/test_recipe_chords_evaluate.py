@@ -1125,3 +1125,59 @@ def test_a_silent_song_annotated_all_n_is_scored_not_skipped(checkpoint, songs, 
     result = evaluate_songs(ChordPredictor.from_checkpoint(checkpoint), [*songs, quiet])
     assert "quiet" in result.scores.per_song and not result.scores.skipped
     assert result.scores.per_song["quiet"]["root"] == pytest.approx(1.0)
+
+
+def test_evaluate_scores_and_writes_the_transcription_predict_writes(
+    checkpoint, songs, tmp_path, monkeypatch
+):
+    """evaluate decodes the posteriors by its own call chain (it needs the frames too): its .lab files, and
+    what it scores, must be predict's transcription of the song to the byte, boundaries placed between
+    frames (refine_boundaries) included. The model's posteriors are set to change chord within each song,
+    C:maj to G:maj over a few frames, as an untrained model's do not."""
+    posteriors = ChordPredictor.posteriors
+    maj = CHORD_TYPES.index("maj")
+
+    def changing_chord(self, audio, sample_rate=None):
+        post = posteriors(self, audio, sample_rate)
+        n = len(post.probs["root"])
+        g = 1.0 / (1.0 + np.exp(-(np.arange(n) - n / 2 - 0.3) / 1.5))[:, None]  # the share of G:maj
+        chord_type = np.full((n, post.probs["chord_type"].shape[1]), 1e-4)
+        chord_type[:, maj] = 1.0
+        root = np.full((n, 12), 1e-4)
+        root[:, 0:1] += 1.0 - g
+        root[:, 7:8] += g
+        probs = {
+            "chord_type": chord_type / chord_type.sum(1, keepdims=True),
+            "root": root / root.sum(1, keepdims=True),
+        }
+        probs["bass"] = probs["root"]
+        return replace(post, probs=probs)
+
+    monkeypatch.setattr(ChordPredictor, "posteriors", changing_chord)
+    data = _data_folder(songs, tmp_path)
+    assert (
+        chords.main(
+            ["predict", "--checkpoint", str(checkpoint), str(data), "-o", str(tmp_path / "predicted")]
+        )
+        == 0
+    )
+    evaluate = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--data",
+        str(data),
+        "-o",
+        str(tmp_path / "eval"),
+    ]
+    assert chords.main(evaluate) == 0
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    for song in songs:
+        predicted = predictor.transcribe(song.audio_path)
+        assert [s.label for s in predicted] == ["C:maj", "G:maj"]
+        frame = (predicted[0].end * predictor.features.frame_rate - 0.5) % 1
+        assert 0.01 < frame < 0.99, predicted  # a boundary between frames, not halfway (as unrefined)
+        written = (tmp_path / "eval" / f"{song.name}.lab").read_bytes()
+        assert written == (tmp_path / "predicted" / f"{song.name}.lab").read_bytes()
+        result = evaluate_songs(predictor, [song])
+        assert result.pairs[song.name][1] == predicted
