@@ -1979,16 +1979,22 @@ def test_predict_gives_every_input_its_own_output_and_counts_the_files_written(t
 
 def test_predict_never_writes_over_the_input_audio(tmp_path, capsys):
     """`-o song.wav` was refused as 'beside song.wav ... an annotation', which advised --overwrite, which then
-    wrote .lab text over the audio. Refused before any model loads, with or without --overwrite."""
+    wrote .lab text over the audio. Refused before any model loads, with or without --overwrite; so is any
+    name of audio, in any case, that the loader reads or not (another recording there: Take2.WAV, a .m4a)."""
     song = _write_tone(tmp_path / "victim.wav")
     before = song.read_bytes()
+    recordings = [tmp_path / "Take2.WAV", tmp_path / "take3.m4a"]
+    for recording in recordings:
+        recording.write_bytes(before)
     argv = ["predict", "--checkpoint", str(tmp_path / "no_run"), str(song)]
     for flags in ([], ["--overwrite"]):
         assert chords.main([*argv, "-o", str(song), *flags]) == 2
         _one_error_line(capsys, f"-o {song} is the input audio; write a .lab or .jams")
-        assert chords.main([*argv, "-o", str(tmp_path / "other.flac"), *flags]) == 2
-        _one_error_line(capsys, "is named like an audio file (.flac)", "name a .lab or .jams")
+        for output in [tmp_path / "other.flac", *recordings]:
+            assert chords.main([*argv, "-o", str(output), *flags]) == 2
+            _one_error_line(capsys, f"is named like an audio file ({output.suffix})", "name a .lab or .jams")
     assert song.read_bytes() == before and not (tmp_path / "other.flac").exists()
+    assert all(recording.read_bytes() == before for recording in recordings)
 
 
 def test_predict_on_a_folder_ignores_hidden_files_and_names_broken_links(tiny_run, tmp_path, capsys):
