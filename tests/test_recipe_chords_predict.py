@@ -244,10 +244,11 @@ def test_a_chord_annotation_or_a_file_too_short_is_described_as_the_user_has_it(
 
 
 def test_format_and_an_output_file_suffix_that_disagree_are_refused(checkpoint, tmp_path, capsys):
-    """`-o x.lab --format jams` wrote .lab text without a word; `-o x.txt --format jams` wrote .lab text too."""
+    """`-o x.lab --format jams` wrote .lab text without a word; `-o x.txt --format jams` wrote .lab text too.
+    The suffix is read in any case: -o X.JAMS is a JAMS file."""
     song = _tone(tmp_path / "song.wav")
     capsys.readouterr()
-    for target, asked in (("x.lab", "jams"), ("x.jams", "lab"), ("x.jamz", "lab")):
+    for target, asked in (("x.lab", "jams"), ("x.jams", "lab"), ("x.jamz", "lab"), ("X2.JAMS", "lab")):
         assert _predict(checkpoint, song, "-o", tmp_path / target, "--format", asked) == 2
         err = capsys.readouterr().err
         assert f"--format {asked} but -o {tmp_path / target} names a" in err and "Traceback" not in err
@@ -256,6 +257,8 @@ def test_format_and_an_output_file_suffix_that_disagree_are_refused(checkpoint, 
     assert (tmp_path / "x.txt").read_text().startswith("{")
     assert _predict(checkpoint, song, "-o", tmp_path / "y.jams") == 0  # the suffix decides
     assert (tmp_path / "y.jams").read_text().startswith("{")
+    assert _predict(checkpoint, song, "-o", tmp_path / "Z.JAMS") == 0
+    assert (tmp_path / "Z.JAMS").read_text().startswith("{")
 
 
 def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_tells_them_apart(
