@@ -1181,3 +1181,16 @@ def test_evaluate_scores_and_writes_the_transcription_predict_writes(
         assert written == (tmp_path / "predicted" / f"{song.name}.lab").read_bytes()
         result = evaluate_songs(predictor, [song])
         assert result.pairs[song.name][1] == predicted
+
+
+def test_a_comparison_names_songs_only_the_checkpoint_compared_against_scored():
+    """A song the new checkpoint could not score (too short for its features) but the old one did is left
+    out of the comparison and named, as one only the new checkpoint scored is."""
+
+    def result(pairs):
+        return EvaluationResult(score_songs(pairs), np.zeros((2, 2)), 10.0, 1.0, pairs)
+
+    song = ([ChordSegment(0, 10, "C:maj")], [ChordSegment(0, 10, "C:maj")])
+    comparison = compare_results(result({"a": song}), result({"a": song, "b": song}))
+    assert comparison.left_out == ["b"] and list(comparison.scores.per_song) == ["a"]
+    assert "left out, scored by only one of the two: b" in comparison.table()
