@@ -95,6 +95,26 @@ def test_ctrl_c_stops_after_the_current_file_says_what_was_written_and_how_to_go
     assert (out / "a.lab").read_bytes() == first  # kept, not transcribed again
 
 
+def test_ctrl_c_under_overwrite_says_which_files_not_transcribed_keep_an_earlier_output(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """The command printed to go on uses --skip_existing, which would keep the outputs of before this
+    --overwrite run for the files it did not reach: the note says so."""
+    inputs = _songs(tmp_path / "in")
+    out = tmp_path / "out"
+    assert _predict(checkpoint, inputs, "-o", out) == 0
+    _signal_while_transcribing(monkeypatch, "a.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out, "--overwrite") == 130
+    err = capsys.readouterr().err
+    assert "wrote 1 of 3 .lab files" in err and "not transcribed: b.wav, c.wav" in err
+    assert shlex.split(err.split("go on with: ")[1].splitlines()[0])[-1] == "--skip_existing"
+    assert (
+        "note: 2 of the files not transcribed have an output from before this run, which --skip_existing "
+        "keeps; pass --overwrite instead to transcribe them all again"
+    ) in err
+
+
 def test_a_second_ctrl_c_stops_at_once_and_writes_nothing_of_that_file(
     checkpoint, tmp_path, monkeypatch, capsys
 ):
