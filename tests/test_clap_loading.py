@@ -877,6 +877,21 @@ def test_a_tokenizers_without_the_api_used_is_named_with_its_fix_not_blamed_on_t
     assert "tokenizer.json" not in message and "cannot be read" not in message
 
 
+@pytest.mark.parametrize("stored", [5, 7])
+def test_a_storage_not_the_size_its_pickle_says_is_refused_without_torch(tmp_path, monkeypatch, stored):
+    """The torch-free twin of test_truncated_storage_is_reported: a storage member one float short of the 6
+    elements its pickle declares would be read with the bytes after it as its last element, and one longer
+    would be decompressed in full though torch.save writes a storage's bytes exactly."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    data = np.arange(stored, dtype="<f4").tobytes()
+    path = _bin_without_torch(tmp_path, "FloatStorage", {"w": (data, 6, (6,), (1,))}, monkeypatch)
+    with pytest.raises(
+        TorchCheckpointError,
+        match=re.escape(f"{path}: storage 0 holds {4 * stored} bytes, the pickle says 6 elements (24 bytes)"),
+    ):
+        load_torch_state_dict(path)
+
+
 def test_training_a_tokenizer_with_a_tokenizers_without_its_trainers_names_the_version(tokenizers_1_0):
     """The offline demo's tokenizer: a raw ImportError (cannot import name 'decoders' from 'tokenizers')."""
     with pytest.raises(TokenizerError, match=r"tokenizers 1.0.0rc3 is installed.*decoders.*tokenizers<1"):
@@ -1341,6 +1356,11 @@ def test_an_export_from_an_older_folder_writes_whole_numbers_as_ints_and_keeps_t
         ((2, 3), (3, 1), 1, "a (2, 3) view at offset 1 reads past its 6 elements"),
         # twice the storage's elements, in bounds by a zero stride (values repeated)
         ((4, 3), (0, 1), 0, "a (4, 3) view (stride (0, 1)) has 12 elements, more than the 6"),
+        # 1-D, as every bias and LayerNorm is: two elements past the end
+        ((4,), (1,), 4, "a (4,) view at offset 4 reads past its 6 elements"),
+        # backwards from the storage's start, or starting before it: memory in front of its bytes
+        ((4,), (-1,), 0, "invalid size (4,) / stride (-1,)"),
+        ((4,), (1,), -1, "invalid size (4,) / stride (1,)"),
     ],
 )
 def test_a_view_beyond_its_storage_is_refused_naming_the_storage(
