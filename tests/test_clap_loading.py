@@ -1048,10 +1048,16 @@ def test_a_sharded_checkpoint_in_the_hugging_face_cache_loads(tmp_path, monkeypa
     assert load_pretrained(snapshot)[1].source == snapshot  # the snapshot folder given as a path
 
 
-@pytest.mark.parametrize("linked", ["model.safetensors", "config.json", "tokenizer.json"])
+@pytest.mark.parametrize(
+    "linked", ["model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json", "merges.txt"]
+)
 def test_a_file_linked_from_outside_the_folder_is_refused_whatever_it_is(tmp_path, linked):
     """One rule for every file, sharded weights or not: a checkpoint folder is read from itself alone."""
-    folder = _safetensors_copy(tmp_path)
+    if linked == "pytorch_model.bin":  # the weights of the folder
+        folder = tmp_path / "ckpt"
+        shutil.copytree(FIXTURE, folder)
+    else:
+        folder = _safetensors_copy(tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (folder / linked).rename(elsewhere / linked)
@@ -1102,14 +1108,20 @@ def test_the_tokenizer_and_front_end_of_a_cached_snapshot_load_on_their_own(tmp_
     assert ClapFeatureExtractor.from_pretrained(snapshot) == ClapFeatureExtractor.from_pretrained(FIXTURE)
 
 
-def test_a_symlinked_shard_leading_outside_is_refused(tmp_path):
+@pytest.mark.parametrize(
+    "shard", ["model-00001-of-00001.safetensors", "sub/model-00001-of-00001.safetensors"]
+)
+def test_a_symlinked_shard_leading_outside_is_refused(tmp_path, shard):
+    """A shard in a subfolder is not among the folder's own files that are checked before anything is read:
+    the index's shards are checked one by one."""
     folder = _safetensors_copy(tmp_path)
     outside = tmp_path / "outside.safetensors"
     (folder / "model.safetensors").rename(outside)
-    (folder / "model-00001-of-00001.safetensors").symlink_to(outside)
+    (folder / shard).parent.mkdir(exist_ok=True)
+    (folder / shard).symlink_to(outside)
     index = folder / "model.safetensors.index.json"
-    index.write_text(json.dumps({"weight_map": {"a": "model-00001-of-00001.safetensors"}}))
-    with pytest.raises(CheckpointError, match="leads outside"):
+    index.write_text(json.dumps({"weight_map": {"a": shard}}))
+    with pytest.raises(CheckpointError, match=re.escape(f"{folder / shard} leads outside {folder}")):
         load_pretrained(folder)
 
 
