@@ -147,6 +147,9 @@ def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
         del state["audio_model.audio_encoder.layers.1.blocks.0.attention.self.relative_position_bias_table"]
         state["text_model.extra_head.weight"] = np.zeros((2, 2), np.float32)
         state["audio_projection.linear2.weight"] = np.zeros((24, 23), np.float32)
+        # as many elements as the model's (48, 24), stored transposed: a forward pass would fail unnamed
+        transposed = "text_model.encoder.layer.0.intermediate.dense.weight"
+        state[transposed] = state[transposed].T.copy()
 
     with pytest.raises(StateDictError) as info:
         load_pretrained(_safetensors_copy(tmp_path, edit))
@@ -155,9 +158,10 @@ def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
     assert "2 missing" in message and "text_model.pooler.dense.bias" in message
     assert "layers.1.blocks.0.attention.self.relative_position_bias_table" in message
     assert "1 unexpected" in message and "text_model.extra_head.weight" in message
+    assert "2 mis-shaped" in message
+    assert "audio_projection.linear2.weight: checkpoint (24, 23), model (24, 24)" in message
     assert (
-        "1 mis-shaped" in message
-        and "audio_projection.linear2.weight: checkpoint (24, 23), model (24, 24)" in message
+        "text_model.encoder.layer.0.intermediate.dense.weight: checkpoint (24, 48), model (48, 24)" in message
     )
 
 
