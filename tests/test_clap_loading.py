@@ -141,11 +141,18 @@ def test_a_shard_in_a_subfolder_is_read_from_there(tmp_path):
         load_pretrained(folder)
 
 
+STRAY_INDEX = "audio_model.audio_encoder.layers.7.blocks.3.attention.self.relative_position_index"
+STRAY_COUNTER = "audio_model.audio_encoder.norm_extra.num_batches_tracked"
+
+
 def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
     def edit(state):
         del state["text_model.pooler.dense.bias"]
         del state["audio_model.audio_encoder.layers.1.blocks.0.attention.self.relative_position_bias_table"]
         state["text_model.extra_head.weight"] = np.zeros((2, 2), np.float32)
+        # buffers of blocks the model does not have (a deeper model's file): not derived, not counters
+        state[STRAY_INDEX] = np.zeros((4, 4), np.int64)
+        state[STRAY_COUNTER] = np.array(5, np.int64)
         state["audio_projection.linear2.weight"] = np.zeros((24, 23), np.float32)
         # as many elements as the model's (48, 24), stored transposed: a forward pass would fail unnamed
         transposed = "text_model.encoder.layer.0.intermediate.dense.weight"
@@ -157,7 +164,8 @@ def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
     assert "model.safetensors" in message
     assert "2 missing" in message and "text_model.pooler.dense.bias" in message
     assert "layers.1.blocks.0.attention.self.relative_position_bias_table" in message
-    assert "1 unexpected" in message and "text_model.extra_head.weight" in message
+    assert "3 unexpected" in message and "text_model.extra_head.weight" in message
+    assert STRAY_INDEX in message and STRAY_COUNTER in message
     assert "2 mis-shaped" in message
     assert "audio_projection.linear2.weight: checkpoint (24, 23), model (24, 24)" in message
     assert (
