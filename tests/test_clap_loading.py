@@ -669,6 +669,12 @@ def test_export_round_trips_bitwise_with_all_files(tmp_path):
         np.testing.assert_array_equal(np.array(a[name]), np.array(b[name]), err_msg=name)
     assert again_config == config
     assert again_config.num_batches_tracked == config.num_batches_tracked
+    # the BatchNorm counter is the fixture's, written back as transformers saves it (not reset to 0)
+    from safetensors.numpy import load_file
+
+    counter = "audio_model.audio_encoder.batch_norm.num_batches_tracked"
+    assert config.num_batches_tracked == {counter: 112}
+    assert load_file(str(out / "model.safetensors"))[counter].tolist() == 112
     tokens = ClapTokenizer.from_pretrained(out)(["a dog barks"])
     assert tokens["input_ids"].shape == (1, 77)
 
