@@ -1201,6 +1201,26 @@ def test_a_file_of_another_model_is_refused_before_its_tensors_are_read(tmp_path
         load_pretrained(_safetensors_copy(tmp_path / "misshaped", misshaped))
 
 
+def test_a_safetensors_file_whose_tensors_share_bytes_is_refused_naming_both(tmp_path):
+    """A damaged model.safetensors whose header gives two tensors the same bytes: loaded, the two would hold
+    the same values without a word."""
+    folder = _safetensors_copy(tmp_path)
+    path = folder / "model.safetensors"
+    raw = path.read_bytes()
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    shared, sharing = "text_model.pooler.dense.bias", "text_projection.linear1.bias"
+    header[sharing]["data_offsets"] = header[shared]["data_offsets"]
+    text = json.dumps(header, separators=(",", ":")).encode()
+    assert len(text) <= size
+    path.write_bytes(raw[:8] + text.ljust(size) + raw[8 + size :])
+    with pytest.raises(
+        CheckpointError,
+        match=rf"{path}: tensor '{sharing}' .* overlaps tensor '{shared}'; the file is damaged",
+    ):
+        load_pretrained(folder)
+
+
 def _edited_copy(tmp_path: Path, name: str, edit) -> Path:
     folder = tmp_path / "ckpt"
     shutil.copytree(FIXTURE, folder)
