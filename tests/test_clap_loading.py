@@ -212,14 +212,13 @@ def _online(monkeypatch) -> None:
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
 
 
-def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monkeypatch):
-    """The online path, with huggingface_hub's two calls replaced by a fake hub serving a local folder."""
+def _fake_hub(tmp_path: Path, monkeypatch, remote: Path) -> tuple[Path, list]:
+    """huggingface_hub's two calls replaced by a fake hub serving the folder `remote`: the folder downloads
+    go to, and the list of (repo_id, revision, allow_patterns) requested."""
     import fnmatch
 
     import huggingface_hub
 
-    remote = _safetensors_copy(tmp_path)
-    shutil.copyfile(FIXTURE / "pytorch_model.bin", remote / "pytorch_model.bin")  # the hub repo has both
     cache = tmp_path / "cache"
     requests = []
 
@@ -237,11 +236,39 @@ def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monk
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.setattr(huggingface_hub, "model_info", model_info)
     _online(monkeypatch)
+    return cache, requests
+
+
+def test_hub_id_downloads_config_tokenizer_and_one_weights_format(tmp_path, monkeypatch):
+    """The online path, with a fake hub serving a local folder."""
+    remote = _safetensors_copy(tmp_path)
+    shutil.copyfile(FIXTURE / "pytorch_model.bin", remote / "pytorch_model.bin")  # the hub repo has both
+    cache, requests = _fake_hub(tmp_path, monkeypatch, remote)
     model, config = load_pretrained("laion/clap-htsat-unfused", revision="main")
     assert config.source == cache
     assert (cache / "model.safetensors").is_file() and not (cache / "pytorch_model.bin").exists()
     assert (cache / "tokenizer.json").is_file() and (cache / "preprocessor_config.json").is_file()
     assert all(r[:2] == ("laion/clap-htsat-unfused", "main") for r in requests)
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5
+
+
+def test_a_sharded_hub_repository_downloads_its_index_and_every_shard(tmp_path, monkeypatch):
+    """A large CLAP on the hub is stored as model.safetensors.index.json and its shards: all of them are
+    downloaded (the index alone would leave loading to name a shard missing from the cache), no .bin."""
+    remote = _sharded_copy(tmp_path)
+    shutil.copyfile(FIXTURE / "pytorch_model.bin", remote / "pytorch_model.bin")  # the hub repo has both
+    cache, _ = _fake_hub(tmp_path, monkeypatch, remote)
+    model, config = load_pretrained("laion/clap-htsat-unfused")
+    assert config.source == cache
+    weights = sorted(
+        p.name for p in cache.iterdir() if p.suffix in (".safetensors", ".bin") or "index" in p.name
+    )
+    assert weights == [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+    ]
     ref = _reference()
     assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5
 
