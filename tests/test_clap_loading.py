@@ -387,6 +387,24 @@ def test_code_in_a_bin_file_is_refused_not_run(tmp_path, capsys):
     assert "pwned" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("collections", "namedtuple"),  # the module of the one allowed global, OrderedDict
+        ("torch._utils", "_rebuild_device_tensor_from_numpy"),  # the module of the allowed rebuilders
+        ("torch", "load"),  # the module of the allowed storage classes
+    ],
+)
+def test_only_the_globals_a_state_dict_needs_are_allowed_not_their_modules(tmp_path, module, name):
+    """The allow-list is of names, not of modules: a global next to an allowed one is refused before it is
+    resolved, let alone called."""
+    # {"w": module.name()}, as pickle opcodes: PROTO 2, EMPTY_DICT, "w", GLOBAL, EMPTY_TUPLE, REDUCE, SETITEM
+    payload = b"\x80\x02}X\x01\x00\x00\x00wc" + f"{module}\n{name}\n".encode() + b")Rs."
+    path = _torch_zip(tmp_path, payload)
+    with pytest.raises(UnsafeCheckpointError, match=re.escape(f"{path}: refusing to load '{module}.{name}'")):
+        load_torch_state_dict(path)
+
+
 def test_non_tensor_entries_and_legacy_files_are_refused(tmp_path):
     path = _torch_zip(tmp_path, pickle.dumps({"step": 3}, protocol=2))
     with pytest.raises(TorchCheckpointError, match="not named tensors: step"):
