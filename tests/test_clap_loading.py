@@ -198,6 +198,13 @@ def test_legacy_layernorm_names_are_accepted(tmp_path):
 def test_checkpoint_location_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no such folder"):
         load_pretrained(tmp_path / "nowhere" / "clap")
+    # a relative path with two slashes is no hub id either (owner/name), not looked up in the cache
+    with pytest.raises(CheckpointError, match="^owner/name/extra: no such folder, and not a hub id"):
+        load_pretrained("owner/name/extra")
+    with pytest.raises(
+        CheckpointError, match=f"^{FIXTURE / 'config.json'}: expected a checkpoint folder .*, got a file"
+    ):
+        load_pretrained(FIXTURE / "config.json")
     (tmp_path / "config.json").write_text((FIXTURE / "config.json").read_text())
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(CheckpointError, match="no weights file.*config.json, notes.txt"):
@@ -345,9 +352,10 @@ def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatc
     assert calls == [HUB_ID]  # one attempt, then the cache
 
 
-def test_hub_id_offline_and_not_cached_is_explained(tmp_path, monkeypatch):
+@pytest.mark.parametrize("offline", ["1", "true", "ON"])  # as huggingface_hub reads it
+def test_hub_id_offline_and_not_cached_is_explained(tmp_path, monkeypatch, offline):
     _hf_cache(tmp_path, monkeypatch, files=[])
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
     with pytest.raises(
         CheckpointError, match="clap-htsat-unfused-other: not a local folder.*Offline"
     ) as info:
@@ -356,6 +364,12 @@ def test_hub_id_offline_and_not_cached_is_explained(tmp_path, monkeypatch):
     # The repo is cached, but without its weights (an interrupted download).
     with pytest.raises(
         CheckpointError, match="cached snapshot .* needs config.json and one of model.safetensors"
+    ):
+        load_pretrained(HUB_ID)
+    # ... or with its weights but not its config.json
+    _hf_cache(tmp_path / "weights_only", monkeypatch, files=["pytorch_model.bin"])
+    with pytest.raises(
+        CheckpointError, match="cached snapshot .* needs config.json .*, it holds pytorch_model.bin"
     ):
         load_pretrained(HUB_ID)
 
