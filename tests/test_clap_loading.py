@@ -117,6 +117,23 @@ def test_sharded_safetensors_checkpoint(tmp_path):
     assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
 
 
+def test_a_single_weights_file_is_preferred_to_stale_shards_next_to_it(tmp_path):
+    """A folder holding model.safetensors and, left from an older save, an index and its shards: the single
+    file is read, as transformers reads it."""
+    from safetensors.numpy import load_file, save_file
+
+    folder = _sharded_copy(tmp_path)
+    stale = {}
+    for shard in folder.glob("model-*.safetensors"):
+        state = load_file(str(shard))
+        stale.update(state)
+        save_file({k: np.full_like(v, 7.0) for k, v in state.items()}, str(shard))
+    save_file(stale, str(folder / "model.safetensors"))
+    model, _ = load_pretrained(folder)
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
+
+
 def test_a_shard_in_a_subfolder_is_read_from_there(tmp_path):
     """An index naming ``sub/model-00002-of-00002.safetensors`` loaded the top-level file of that name (another
     model's weights), and without one said the shard "is not in" the folder that holds it: it is joined to
