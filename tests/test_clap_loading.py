@@ -246,16 +246,21 @@ def _fake_hub(tmp_path: Path, monkeypatch, remote: Path) -> tuple[Path, list]:
     cache = tmp_path / "cache"
     requests = []
 
+    def in_repo(path: Path) -> str:  # (a file's name in the repository, as the hub gives it: sub/x.json)
+        return path.relative_to(remote).as_posix()
+
     def snapshot_download(repo_id, revision=None, allow_patterns=None):
         requests.append((repo_id, revision, tuple(allow_patterns)))
         cache.mkdir(exist_ok=True)
-        for path in remote.iterdir():
-            if any(fnmatch.fnmatch(path.name, pattern) for pattern in allow_patterns):
-                shutil.copyfile(path, cache / path.name)
+        for path in sorted(p for p in remote.rglob("*") if p.is_file()):
+            if any(fnmatch.fnmatch(in_repo(path), pattern) for pattern in allow_patterns):
+                (cache / in_repo(path)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, cache / in_repo(path))
         return str(cache)
 
     def model_info(repo_id, revision=None):
-        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=p.name) for p in remote.iterdir()])
+        files = sorted(p for p in remote.rglob("*") if p.is_file())
+        return SimpleNamespace(siblings=[SimpleNamespace(rfilename=in_repo(p)) for p in files])
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.setattr(huggingface_hub, "model_info", model_info)
@@ -292,6 +297,27 @@ def test_a_sharded_hub_repository_downloads_its_index_and_every_shard(tmp_path, 
         "model-00001-of-00002.safetensors",
         "model-00002-of-00002.safetensors",
         "model.safetensors.index.json",
+    ]
+    ref = _reference()
+    assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5
+
+
+def test_a_sharded_hub_repository_with_its_shards_in_a_subfolder_downloads_them_there(tmp_path, monkeypatch):
+    """An index naming ``sub/model-00001-of-00002.safetensors``: that file of the repository is downloaded
+    (asking for its name alone fetched nothing, and loading named the shard missing)."""
+    remote = _sharded_copy(tmp_path)
+    index = json.loads((remote / "model.safetensors.index.json").read_text())
+    (remote / "sub").mkdir()
+    for shard in set(index["weight_map"].values()):
+        (remote / shard).rename(remote / "sub" / shard)
+    index["weight_map"] = {key: f"sub/{shard}" for key, shard in index["weight_map"].items()}
+    (remote / "model.safetensors.index.json").write_text(json.dumps(index))
+    cache, _ = _fake_hub(tmp_path, monkeypatch, remote)
+    model, config = load_pretrained("laion/clap-htsat-unfused")
+    assert config.source == cache
+    assert sorted(p.name for p in (cache / "sub").iterdir()) == [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
     ]
     ref = _reference()
     assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5

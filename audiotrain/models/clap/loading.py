@@ -116,7 +116,11 @@ def _pick_weights(folder: Path, repo_id: str, files: set[str]) -> list[str]:
             if name.endswith(".index.json"):
                 index = read_json_file(folder / name, CheckpointError)
                 shards = index.get("weight_map", {}).values()
-                return sorted({str(_shard_in(folder, shard, folder / name).name) for shard in shards})
+                for shard in shards:  # (each checked as loading checks it, before anything is fetched)
+                    _shard_in(folder, shard, folder / name)
+                # Each shard's path in the repository as the index names it (``sub/model-00002.safetensors``
+                # is that file of ``sub/``): its name alone would not fetch it.
+                return sorted({Path(shard).as_posix() for shard in shards})
             return [name]
     raise CheckpointError(f"{repo_id}: the hub repository has none of {', '.join(WEIGHT_FILES)}")
 
