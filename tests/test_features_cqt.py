@@ -22,6 +22,10 @@ SETTINGS = [
     {"n_bins": 78},
     # the least hop 7 octaves allow (2**6): halved at every octave, the last computed at 1/64 of the rate
     {"hop_length": 64},
+    # a hop with no factor of two (100 = 4 x 25): no octave may halve the signal, or the frames collapse
+    {"hop_length": 100},
+    # the hop's three factors of two, not the cutoff, bound early downsampling here (one before the octaves)
+    {"hop_length": 24, "fmin": 220.0, "n_bins": 36},
 ]
 
 
@@ -102,7 +106,8 @@ def test_hcqt_stacks_harmonics_as_channels():
     y = SIGNALS["mix"][: SR * 2]
     H = np.asarray(hcqt(y, sr=SR, harmonics=(0.5, 1, 2), n_bins=48, fmin=65.0))
     assert H.shape == (3, 48, 1 + len(y) // 512)
-    np.testing.assert_allclose(H[2], np.asarray(cqt(y, sr=SR, n_bins=48, fmin=130.0)), rtol=1e-6)
+    for channel, h in enumerate((0.5, 1, 2)):  # a sub-harmonic too: the chord recipe's HCQT starts at 0.5
+        np.testing.assert_allclose(H[channel], np.asarray(cqt(y, sr=SR, n_bins=48, fmin=65.0 * h)), rtol=1e-6)
     with pytest.raises(ValueError, match="harmonics"):
         hcqt(y, sr=SR, harmonics=(0, 1))
 
@@ -168,8 +173,9 @@ def test_config_spare_bins_let_pitch_shift_crop_a_shifted_window():
     assert config.frequencies()[peak] == pytest.approx(440.0)
     for shift in (-6, -1, 3, 6):  # the crop looks like the CQT of the tone shifted by `shift` semitones
         assert int(np.argmax(config.crop(C, shift).mean(axis=-1))) == peak + shift
-    with pytest.raises(ValueError, match="spare bins"):
-        config.crop(C, 7)
+    for shift in (7, -7):  # one bin past the bottom, and one past the top, of the computed bins
+        with pytest.raises(ValueError, match="spare bins"):
+            config.crop(C, shift)
     with pytest.raises(ValueError, match="whole number of bins"):
         config.crop(C, 0.5)
 
@@ -184,6 +190,16 @@ def test_config_key_and_dict_round_trip():
         CQTConfig.from_dict({"n_bin": 12})
     H = np.asarray(config.compute(SIGNALS["chord"][:SR]))
     assert H.shape == (3, 84, 1 + SR // 1024) and H.min() >= 0.0
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+def test_config_log_compresses_on_both_backends(backend):
+    """The data loader computes features on the numpy backend: `log=True` must scale them as on MLX."""
+    y = SIGNALS["chord"][:SR]
+    raw = np.asarray(CQTConfig(hop_length=1024).compute(y, backend=backend))
+    logged = CQTConfig(hop_length=1024, log=True).compute(y, backend=backend)
+    assert isinstance(logged, mx.array if backend == "mlx" else np.ndarray)
+    np.testing.assert_allclose(np.asarray(logged), np.log1p(raw), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
