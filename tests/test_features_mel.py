@@ -28,6 +28,8 @@ def test_filterbank_equals_librosa_bit_for_bit(htk, norm):
     ref = librosa.filters.mel(sr=SR, n_fft=2048, n_mels=128, fmin=30.0, fmax=8000.0, htk=htk, norm=norm)
     np.testing.assert_array_equal(ours, ref)
     assert not ours.flags.writeable  # cached: callers must not modify it in place
+    # the defaults (128 mels up to Nyquist) too: melspectrogram passes its own fmax, so only this tests it
+    np.testing.assert_array_equal(mel_filterbank(SR, 2048), librosa.filters.mel(sr=SR, n_fft=2048))
 
 
 SETTINGS = [
@@ -120,6 +122,15 @@ def test_power_to_db_per_example_and_callable_ref():
     np.testing.assert_allclose(per_example[0], -60.0)
     assert per_example[1, 0, 0] == pytest.approx(-40.0)
     np.testing.assert_allclose(power_to_db(loud, ref=np.max), librosa.power_to_db(loud, ref=np.max, **whole))
+    # a callable ref over (-2, -1) keeps its axes: each example's peak is its own 0 dB, also when the batch
+    # size equals the frame count (where a [B] reference would broadcast along the frames without an error)
+    peaks = np.random.default_rng(0).uniform(0.1, 10.0, size=(3, 4, 3))
+    np.testing.assert_allclose(
+        power_to_db(peaks, ref=np.max, axis=(-2, -1), top_db=None).max(axis=(-2, -1)), 0.0, atol=1e-12
+    )
+    # a number as ref is taken as librosa takes it: its magnitude, floored at amin
+    for ref in (0.0, -1.0, 1e-3):
+        np.testing.assert_allclose(power_to_db(loud, ref=ref), librosa.power_to_db(loud, ref=ref, **whole))
     as_mlx = power_to_db(mx.array(batch.astype(np.float32)), top_db=40.0, axis=(-2, -1))
     assert isinstance(as_mlx, mx.array)
     np.testing.assert_allclose(np.asarray(as_mlx), per_example, rtol=1e-5)
@@ -136,7 +147,7 @@ def test_power_to_db_takes_numpy_reductions_as_ref_on_an_mlx_array():
     assert isinstance(mel, mx.array)
     power = np.asarray(mel)
     whole = {"axes": None} if int(librosa.__version__.split(".")[0]) >= 1 else {}
-    for ref in (np.max, np.mean, np.median):
+    for ref in (np.max, np.amax, np.min, np.amin, np.mean, np.median):
         db = power_to_db(mel, ref=ref)
         assert isinstance(db, mx.array)
         np.testing.assert_allclose(np.asarray(db), librosa.power_to_db(power, ref=ref, **whole), atol=1e-3)
@@ -163,6 +174,18 @@ def test_mel_config_key_dict_and_compute():
     assert features.shape == (2, 80, config.n_frames(16000))
     raw = np.asarray(melspectrogram(y, sr=16000, n_fft=1024, hop_length=160, n_mels=80))
     np.testing.assert_allclose(features[1], power_to_db(raw[1], top_db=80.0), atol=1e-3)
+    # its own top_db and amin, not power_to_db's defaults: a 40 dB range, and silence at 10 log10(1e-3)
+    quiet = MelConfig(sr=16000, n_fft=1024, hop_length=160, n_mels=80, log=True, top_db=40.0, amin=1e-3)
+    y = np.stack([SIGNALS["chord"][:16000], SIGNALS["silence"][:16000]])
+    features = np.asarray(quiet.compute(y))
+    raw = np.asarray(melspectrogram(y, sr=16000, n_fft=1024, hop_length=160, n_mels=80))
+    np.testing.assert_allclose(features, power_to_db(raw, amin=1e-3, top_db=40.0, axis=(-2, -1)), atol=1e-3)
+    assert features[0].max() - features[0].min() == pytest.approx(40.0, abs=1e-3)
+    np.testing.assert_allclose(features[1], -30.0, atol=1e-3)
+    # without centring, the frame count config.n_frames promises (to size labels and caches) is what it gives
+    uncentred = MelConfig(sr=16000, n_fft=1024, hop_length=160, n_mels=80, center=False)
+    frames = np.asarray(uncentred.compute(y)).shape[-1]
+    assert frames == uncentred.n_frames(16000) == 1 + (16000 - 1024) // 160
 
 
 @pytest.mark.parametrize(
