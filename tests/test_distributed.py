@@ -224,14 +224,17 @@ def test_two_ranks_log_lines_interleaved_by_mlx_launch_come_out_as_two_plain_lin
     # in CI two ranks' lines interleaved, and the colour codes went into the log.
     from audiotrain.distributed.failures import _InLaunchTerms
 
-    terms = _InLaunchTerms("audiotrain launch", plain=True)
+    def shown(raw: list[bytes]) -> list[bytes]:  # (each case read by a launcher of its own)
+        terms = _InLaunchTerms("audiotrain launch", plain=True)
+        return [terms(line) for line in raw]
+
     raw = [
         b"\x1b[33m[WARN]\x1b[33m[WARN] Node with rank 0 exited with code 3\n",
         b" Node with rank 1 exited with code 3 \x1b[0m \x1b[0m\n",
         b"\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m\n",
         b"last words\n",
     ]
-    assert [terms(line) for line in raw] == [
+    assert shown(raw) == [
         b"[WARN] Node with rank 0 exited with code 3\n",
         b"[WARN] Node with rank 1 exited with code 3\n",
         b"[WARN] Node with rank 0 exited with code 3\n",
@@ -239,45 +242,41 @@ def test_two_ranks_log_lines_interleaved_by_mlx_launch_come_out_as_two_plain_lin
     ]
     # Both messages written before either line ended (seen in a full run under load): two lines again, and
     # no tag left owed to the next line.
-    terms = _InLaunchTerms("audiotrain launch", plain=True)
     raw = [
         b"\x1b[33m[WARN]\x1b[33m[WARN] Node with rank 0 exited with code 3 Node with rank 1 exited with code 3"
         b" \x1b[0m \x1b[0m\n",
         b"audiotrain launch: 1 rank ended with an error\n",
     ]
-    assert [terms(line) for line in raw] == [
+    assert shown(raw) == [
         b"[WARN] Node with rank 0 exited with code 3\n[WARN] Node with rank 1 exited with code 3\n",
         b"audiotrain launch: 1 rank ended with an error\n",
     ]
     # A rank's line written whole between the tag and the rest of mlx.launch's line (seen in CI under load):
     # the rank's line stays its own, and the tag goes with its message.
-    terms = _InLaunchTerms("audiotrain launch", plain=True)
     raw = [
         b"\x1b[33m[WARN]last words\n",
         b"last words\n",
         b" Node with rank 1 exited with code 3 \x1b[0m\n",
     ]
-    assert [terms(line) for line in raw] == [
+    assert shown(raw) == [
         b"last words\n",
         b"last words\n",
         b"[WARN] Node with rank 1 exited with code 3\n",
     ]
     # The second rank's tag written after the first rank's message and before its end (a CI run): the
     # first line keeps one tag and its message, and the tag goes with the message on the next line.
-    terms = _InLaunchTerms("audiotrain launch", plain=True)
     raw = [
         b"\x1b[33m[WARN] Node with rank 1 exited with code 3\x1b[33m[WARN] \x1b[0m\n",
         b" Node with rank 0 exited with code 3 \x1b[0m\n",
         b"audiotrain launch: 2 ranks ended with an error\n",
     ]
-    assert [terms(line) for line in raw] == [
+    assert shown(raw) == [
         b"[WARN] Node with rank 1 exited with code 3\n",
         b"[WARN] Node with rank 0 exited with code 3\n",
         b"audiotrain launch: 2 ranks ended with an error\n",
     ]
     # A rank's own coloured line, with no log tag: only its colour codes go.
-    terms = _InLaunchTerms("audiotrain launch", plain=True)
-    assert terms(b"\x1b[31mloss went up\x1b[0m\n") == b"loss went up\n"
+    assert shown([b"\x1b[31mloss went up\x1b[0m\n"]) == [b"loss went up\n"]
 
 
 def test_every_interleaving_of_two_ranks_log_lines_comes_out_as_two_plain_tagged_lines():
