@@ -557,3 +557,70 @@ except ValueError as err:
         "Trainer.fit: the ranks' training loaders give different numbers of batches an epoch "
         "(rank 0: 4, rank 1: 5)"
     )
+
+
+def test_ranks_seeded_apart_all_train_from_rank_0s_initial_weights(tmp_path):
+    """A script that seeds each rank otherwise (or not at all, as Lightning's DDP allows) builds another
+    model on each rank: fit starts every rank from rank 0's weights. With learning rate 0 the weights after
+    fit are the ones it started from."""
+    body = """
+import mlx.core as mx, numpy as np
+from mlx.utils import tree_flatten
+import audiotrain.distributed as dist
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+mx.random.seed(dist.rank())
+module = TinyClassifier(lr=0.0)
+weights = lambda: {k: np.array(v).tolist() for k, v in tree_flatten(module.parameters())}
+before = weights()
+x, y = make_data(16)
+trainer = Trainer(max_steps=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                  enable_checkpointing=False)
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4))
+print(json.dumps([before, weights()]))
+"""
+    (before0, after0), (before1, after1) = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert before0 != before1  # the ranks built different models
+    assert after0 == after1 == before0
+
+
+def test_batchnorm_statistics_are_rank_0s_on_every_rank_when_fit_ends_without_validating(tmp_path):
+    """Without a validation at the last epoch's end (here no val loader), nothing else made the ranks' running
+    statistics, each updated from its own batches, agree: fit ends by giving every rank rank 0's."""
+    body = """
+import numpy as np
+from audiotrain import DataLoader, Trainer, seed_everything
+from tasks import TinyClassifier, make_data
+
+seed_everything(0)
+module = TinyClassifier(batchnorm=True)
+x, y = make_data(32)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                  enable_checkpointing=False)
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4, shuffle=True))
+print(json.dumps([np.array(module.norm.running_mean).tolist(), np.array(module.norm.running_var).tolist()]))
+"""
+    stats0, stats1 = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert stats0 == stats1
+
+
+def test_max_time_reached_on_one_ranks_clock_stops_every_rank_at_the_same_step(tmp_path):
+    """From step 2 rank 1's clock says an hour has passed, rank 0's a second: the ranks decide together (at
+    logging steps), so both stop at step 3. One rank stopping alone left the other waiting in its next
+    all-reduce."""
+    body = """
+import audiotrain.distributed as dist
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+if dist.rank() == 1:
+    elapsed = Trainer.elapsed
+    Trainer.elapsed = lambda self: elapsed(self) + (3600.0 if self.global_step >= 2 else 0.0)
+x, y = make_data(32)
+trainer = Trainer(max_time={"minutes": 30}, max_epochs=10, log_every_n_steps=3, enable_progress_bar=False,
+                  enable_model_summary=False, logger=False, enable_checkpointing=False)
+trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4))
+print(json.dumps([trainer.current_epoch, trainer.global_step]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=60, cwd=tmp_path)) == [[0, 3]] * 2
