@@ -79,6 +79,39 @@ def test_two_ranks_reduce_broadcast_and_agree():
         assert o["folder"] == "run-of-rank-0"
 
 
+def test_on_main_process_gives_rank_0_its_result_and_its_error_and_the_others_main_process_failed():
+    """Work rank 0 does alone: its result on rank 0 and None on the others; its error raised on rank 0 itself
+    and as MainProcessFailed on the others. Left uncaught it ends both ranks non-zero: a swallowed error on
+    rank 0 left it waiting in its next collective for a rank that had ended."""
+    results = run_ranks(
+        """
+        import json
+        import audiotrain.distributed as dist
+        from audiotrain.distributed import failures
+
+        failures.MAIN_REPORTS_GRACE_S = 0.0
+        got = [dist.on_main_process(lambda: 7)]
+        try:
+            dist.on_main_process(lambda: 1 / 0)
+            got.append("no error")
+        except (ZeroDivisionError, dist.MainProcessFailed) as error:
+            got.append(f"{type(error).__name__}: {error}")
+        print(json.dumps(got), flush=True)
+        dist.on_main_process(lambda: open("no/such/folder/run.json", "w"))  # uncaught
+        dist.barrier()
+        """,
+        timeout=60,
+    )
+    assert [r.returncode for r in results] == [1, 1], describe(results)
+    assert json.loads(results[0].lines()[-1]) == [7, "ZeroDivisionError: division by zero"]
+    assert json.loads(results[1].lines()[-1]) == [
+        None,
+        "MainProcessFailed: rank 0 failed: ZeroDivisionError: division by zero",
+    ]
+    assert "FileNotFoundError" in results[0].stderr, describe(results)
+    assert "rank 0 failed: FileNotFoundError" in results[1].stderr, describe(results)
+
+
 def test_a_metric_only_some_ranks_report_is_the_mean_over_those_ranks():
     """A value logged under `if trainer.is_global_zero` (Lightning's rank_zero_only pattern) ended the job
     with "the ranks passed different metric names"; it is the mean over the ranks that reported it."""
