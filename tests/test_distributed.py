@@ -39,6 +39,30 @@ def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(m
     assert dist.world_size() == 1
 
 
+def test_one_process_is_local_rank_0_whatever_a_launcher_variable_left_over_says(monkeypatch):
+    # (an srun step's SLURM_LOCALID, a leftover LOCAL_RANK: local rank 3 skipped prepare_data, which only
+    # local rank 0 runs)
+    monkeypatch.setenv("SLURM_LOCALID", "3")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert dist.local_rank() == 0
+
+
+def test_rank_0_left_to_itself_is_a_job_of_one_from_then_on(monkeypatch):
+    from audiotrain.distributed import collectives, local
+
+    class Rank0Of2:
+        def rank(self):
+            return 0
+
+        def size(self):
+            return 2
+
+    monkeypatch.setattr(local, "in_launched_job", lambda: True)
+    monkeypatch.setattr(collectives, "_GROUP", Rank0Of2())
+    assert collectives.leave_to_rank_0() == (0, 2)
+    assert (dist.rank(), dist.world_size(), dist.is_main_process()) == (0, 1, True)
+
+
 def test_weighted_means_in_one_process():
     means = dist.reduce_weighted_means({"loss": mx.array(6.0), "acc": 1.5}, {"loss": 3, "acc": 2})
     assert means == {"acc": 0.75, "loss": 2.0}
@@ -54,11 +78,15 @@ def test_two_ranks_reduce_broadcast_and_agree():
         import audiotrain
         import mlx.core as mx
         import audiotrain.distributed as dist
-        from audiotrain.distributed.collectives import mean_across_ranks
+        from audiotrain.distributed.collectives import all_gather, mean_across_ranks
 
         r = dist.rank()
-        summed = dist.all_reduce_sum({"f": mx.array([1.0, 2.0]) * (r + 1), "i": mx.array(r + 1), "s": "keep"})
+        summed = dist.all_reduce_sum({"f": mx.array([1.0, 2.0]) * (r + 1), "i": mx.array(r + 1), "s": "keep",
+                                      "h": mx.array([0.5], dtype=mx.float16)})
         mx.eval(summed)
+        # each leaf keeps its dtype, as in one process (an int32 count packed with floats came back float32)
+        dtypes = [str(summed[k].dtype) for k in ("f", "i", "h")]
+        gathered = all_gather(mx.array([r])).tolist()
         # rank 0: 4 samples with mean loss 1; rank 1: 2 samples with mean loss 4 -> (4 + 8) / 6 = 2
         means = dist.reduce_weighted_means({"loss": mx.array([4.0, 8.0][r])}, [4, 2][r])
         # (the chord loss's normaliser: valid frames 2 and 4 -> 3 on each rank)
@@ -67,6 +95,7 @@ def test_two_ranks_reduce_broadcast_and_agree():
         dist.barrier()
         print(json.dumps({"rank": r, "world": dist.world_size(), "main": dist.is_main_process(),
                           "f": summed["f"].tolist(), "i": summed["i"].item(), "s": summed["s"],
+                          "h": summed["h"].tolist(), "dtypes": dtypes, "gathered": gathered,
                           "means": means, "normaliser": normaliser, "folder": folder}))
         """
     )
@@ -74,7 +103,9 @@ def test_two_ranks_reduce_broadcast_and_agree():
     out = [json.loads(r.lines()[-1]) for r in results]
     assert [(o["rank"], o["world"], o["main"]) for o in out] == [(0, 2, True), (1, 2, False)]
     for o in out:
-        assert o["f"] == [3.0, 6.0] and o["i"] == 3 and o["s"] == "keep"
+        assert o["f"] == [3.0, 6.0] and o["i"] == 3 and o["s"] == "keep" and o["h"] == [1.0]
+        assert o["dtypes"] == ["mlx.core.float32", "mlx.core.int32", "mlx.core.float16"]
+        assert o["gathered"] == [0, 1]  # rows in rank order
         assert o["means"] == {"loss": 2.0} and o["normaliser"] == 3.0
         assert o["folder"] == "run-of-rank-0"
 
