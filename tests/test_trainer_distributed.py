@@ -624,3 +624,34 @@ trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4))
 print(json.dumps([trainer.current_epoch, trainer.global_step]))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=60, cwd=tmp_path)) == [[0, 3]] * 2
+
+
+def test_one_ranks_non_finite_loss_does_not_make_it_skip_an_update_the_others_apply(tmp_path):
+    """Rank 1's loss is infinite (its gradients finite): under data parallel only the averaged gradients
+    decide whether a step is skipped, the same on every rank, so both ranks apply the same updates and end
+    with the same weights. Rank 1 deciding from its own loss skipped updates rank 0 applied, and the ranks
+    drifted apart without a word."""
+    body = """
+import mlx.core as mx, numpy as np
+from mlx.utils import tree_flatten
+import audiotrain.distributed as dist
+from audiotrain import DataLoader, Trainer, seed_everything
+from tasks import TinyClassifier, make_data
+
+
+class InfiniteLossOnRank1(TinyClassifier):
+    def compute_loss(self, batch):
+        loss, logs = super().compute_loss(batch)
+        return loss + mx.stop_gradient(mx.array(float("inf") if dist.rank() == 1 else 0.0)), logs
+
+
+seed_everything(0)
+module = InfiniteLossOnRank1()
+x, y = make_data(16)
+trainer = Trainer(max_steps=2, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                  enable_checkpointing=False)
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4))
+print(json.dumps({k: np.array(v).tolist() for k, v in tree_flatten(module.parameters())}))
+"""
+    weights0, weights1 = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert weights0 == weights1
