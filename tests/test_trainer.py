@@ -859,30 +859,25 @@ def test_a_fraction_of_batches_that_rounds_to_none_is_an_error():
         trainer.fit(TinyClassifier(), make_batches())
 
 
+class OneCycleUser(TinyClassifier):
+    """A module that sizes its schedule as a OneCycle user does: it keeps what the Trainer estimated."""
+
+    def configure_optimizers(self):
+        self.estimated_steps = self.trainer.estimated_stepping_batches
+        return super().configure_optimizers()
+
+
 def test_estimated_stepping_batches_counts_an_epochs_short_last_window_as_an_update(tmp_path):
     # 7 batches an epoch, 2 a window: 4 updates an epoch (the last of one batch), as Lightning's ceil. A
     # schedule sized with it (OneCycle's total_steps) ends with the fit, not a quarter early.
-    seen = {}
-
-    class OneCycleUser(TinyClassifier):
-        def configure_optimizers(self):
-            seen["steps"] = self.trainer.estimated_stepping_batches
-            return super().configure_optimizers()
-
     trainer = quiet_trainer(tmp_path, max_epochs=3, accumulate_grad_batches=2)
-    trainer.fit(OneCycleUser(), make_batches(112, batch_size=16))
-    assert seen["steps"] == trainer.global_step == 3 * 4
+    model = OneCycleUser()
+    trainer.fit(model, make_batches(112, batch_size=16))
+    assert model.estimated_steps == trainer.global_step == 3 * 4
 
 
 def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):
     from audiotrain.train.callbacks import ModelCheckpoint
-
-    seen = {}
-
-    class OneCycleUser(TinyClassifier):
-        def configure_optimizers(self):
-            seen["steps"] = self.trainer.estimated_stepping_batches
-            return super().configure_optimizers()
 
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", save_last=True)
     trainer = Trainer(
@@ -891,7 +886,7 @@ def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):
     )  # fmt: skip
     model = OneCycleUser()
     trainer.fit(model, make_batches(), make_batches(32))
-    assert seen["steps"] == 3 * 3  # 6 batches per epoch, 2 per step
+    assert model.estimated_steps == 3 * 3  # 6 batches per epoch, 2 per step
     (best,) = trainer.validate(model, make_batches(32), ckpt_path="best")
     assert best["val_loss"] == pytest.approx(checkpoint.best_model_score)
     trainer.validate(model, make_batches(32), ckpt_path="last")
