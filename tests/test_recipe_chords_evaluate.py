@@ -1094,10 +1094,9 @@ def test_test_songs_of_lists_its_missing_test_songs_and_no_other_song_of_the_fol
     assert "1 song scored" in captured.out, captured.out
     scores = json.loads((out / "scores.json").read_text())
     assert list(scores["per_song"]) == ["song_000"]
-    assert scores["skipped"] == [
-        {"song": "gone", "reason": f"gone: a test song of {run}, not found in {data}"}
-    ]
+    assert scores["skipped"] == [{"song": "gone", "reason": f"a test song of {run}, not found in {data}"}]
     assert "1 song skipped" in captured.out and "b_gap" not in captured.out  # (the folder's scan names it)
+    assert f"- gone: a test song of {run}, not found in {data}" in captured.out  # (named once)
 
 
 def test_evaluate_against_another_checkpoint_reads_gaps_as_n_for_both(

@@ -857,7 +857,7 @@ def run_test_songs(
     here = {portable_name(song.name) for song in found}
     for name in names:
         if name not in here and name not in skipped_names:
-            left_out[name] = f"{name}: a test song of {run}, not found in {data}"
+            left_out[name] = f"a test song of {run}, not found in {data}"  # (listed after its name)
     return found, left_out
 
 
