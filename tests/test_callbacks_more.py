@@ -329,7 +329,12 @@ def test_device_stats_monitor_logs_mlx_memory_on_the_gpu_and_filters_keys():
     class OnGPU:
         accelerator = "gpu"
 
-    assert set(DeviceStatsMonitor().stats(OnGPU())) == {"active_memory", "peak_memory", "cache_memory"}
+    for cpu_stats in (None, False):  # (False on the GPU leaves out the CPU stats alone, as in Lightning)
+        assert set(DeviceStatsMonitor(cpu_stats=cpu_stats).stats(OnGPU())) == {
+            "active_memory",
+            "peak_memory",
+            "cache_memory",
+        }
     both = DeviceStatsMonitor(cpu_stats=True).stats(OnGPU())
     assert set(both) == {
         "active_memory",
@@ -363,9 +368,19 @@ def test_device_stats_monitor_cpu_percent_is_the_cpu_time_over_the_wall_time_in_
     assert monitor.stats(OnCPU())["cpu_process_percent"] == pytest.approx(37.5)
 
 
-@pytest.mark.parametrize("cpu_stats", [None, True, False])
-def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_whatever_cpu_stats_is(tmp_path, cpu_stats):
-    # (Lightning's CPU accelerator's device stats are the CPU stats: cpu_stats only matters beside a GPU)
+@pytest.mark.parametrize(
+    "cpu_stats, stats",
+    [
+        (None, {"active_memory", "peak_memory", "cache_memory", "cpu_rss_bytes", "cpu_process_percent"}),
+        (True, {"active_memory", "peak_memory", "cache_memory", "cpu_rss_bytes", "cpu_process_percent"}),
+        (False, set()),
+    ],
+)
+def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_and_nothing_with_cpu_stats_false(
+    tmp_path, cpu_stats, stats
+):
+    # Lightning's CPU accelerator's device stats are the CPU stats, and its `_get_and_log_device_stats`
+    # begins "if self._cpu_stats is False and device.type == 'cpu': return  # cpu stats are disabled"
     logger = RecordingLogger()
     t = quiet_trainer(
         tmp_path,
@@ -375,21 +390,18 @@ def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_whatever_cpu_stats_i
         log_every_n_steps=1,
         callbacks=[DeviceStatsMonitor(cpu_stats=cpu_stats)],
     )
-    t.fit(TinyClassifier(), make_batches(32))
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
     assert t.accelerator == "cpu"
-    assert {
-        k.split("/")[1] for k in logger.keys() if k.startswith("DeviceStatsMonitor.on_train_batch_end")
-    } == {
-        "active_memory",
-        "peak_memory",
-        "cache_memory",
-        "cpu_rss_bytes",
-        "cpu_process_percent",
-    }
-    ends = [m for _, m in logger.metrics if "DeviceStatsMonitor.on_train_batch_end/peak_memory" in m]
-    assert (
-        ends and ends[0]["DeviceStatsMonitor.on_train_batch_end/peak_memory"] > 0
-    )  # (MLX counts CPU arrays)
+    logged = {k for k in logger.keys() if k.startswith("DeviceStatsMonitor")}
+    assert {k.split("/")[1] for k in logged} == stats
+    assert {k.split("/")[0] for k in logged} == (
+        {f"DeviceStatsMonitor.{hook}" for hook in ("on_train_batch_start", "on_train_batch_end")}
+        | {"DeviceStatsMonitor.on_validation_batch_start", "DeviceStatsMonitor.on_validation_batch_end"}
+        if stats
+        else set()
+    )
+    peaks = [m[k] for _, m in logger.metrics for k in m if k.endswith("on_train_batch_end/peak_memory")]
+    assert len(peaks) == (2 if stats else 0) and all(peak > 0 for peak in peaks)  # (MLX counts CPU arrays)
 
 
 def test_device_stats_monitor_log_only_filter_keys(tmp_path):
@@ -439,6 +451,11 @@ def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_pat
         ModuleNotFoundError, match=r"on the CPU accelerator, .*psutil is not installed: `pip install psutil`"
     ):
         t.fit(TinyClassifier(), make_batches(16))
+    # cpu_stats=False on the CPU logs nothing (as Lightning's): nothing to read with psutil
+    unread = DeviceStatsMonitor(cpu_stats=False)
+    quiet_trainer(tmp_path, max_epochs=1, compile=False, logger=RecordingLogger(), callbacks=[unread]).fit(
+        TinyClassifier(), make_batches(16)
+    )
 
 
 @pytest.mark.parametrize("stage", ["validate", "test"])

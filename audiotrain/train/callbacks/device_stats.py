@@ -38,9 +38,10 @@ class DeviceStatsMonitor(Callback):
     The stats are MLX's allocator's, in bytes: `active_memory` (`mx.get_active_memory()`), `peak_memory`
     (`mx.get_peak_memory()`) and `cache_memory` (`mx.get_cache_memory()`), in place of Lightning's
     torch.cuda.memory_stats keys (`allocated_bytes.all.current`, ...); MLX counts its arrays on the CPU as
-    well. On the CPU accelerator the CPU stats are logged beside them whatever `cpu_stats` is: as in
-    Lightning, the CPU's device stats are the CPU stats. `cpu_stats` chooses them on the GPU: True logs them
-    beside the GPU's, None (the default) and False do not. The CPU stats are this process's: `cpu_rss_bytes`
+    well. On the CPU accelerator the CPU stats are logged beside them, as in Lightning, where the CPU's
+    device stats are the CPU stats; `cpu_stats=False` there logs nothing at all (Lightning's: "cpu stats
+    are disabled"). On the GPU `cpu_stats` chooses whether the CPU stats are logged beside the GPU's: True
+    logs them, None (the default) and False do not. The CPU stats are this process's: `cpu_rss_bytes`
     (its resident memory) and `cpu_process_percent` (its CPU time since the last reading over the wall time,
     in % of one core, so up to 100 × cores). Lightning's are system-wide, through psutil (`cpu_percent`,
     `cpu_vm_percent`, `cpu_swap_percent`); here psutil is not needed on Linux (/proc/self/status), and
@@ -66,10 +67,15 @@ class DeviceStatsMonitor(Callback):
         self._filter_keys = set(filter_keys) if filter_keys is not None else None
         self._cpu_times: tuple[float, float] | None = None  # (CPU seconds, wall seconds) at the last reading
 
+    def _logs_anything(self, trainer: Trainer) -> bool:
+        """False on the CPU accelerator with `cpu_stats=False`: the device is the CPU, whose stats the user
+        turned off (Lightning returns before reading any: "cpu stats are disabled")."""
+        return not (self._cpu_stats is False and trainer.accelerator == "cpu")
+
     def _logs_cpu(self, trainer: Trainer) -> bool:
-        """Whether the CPU stats are logged beside MLX's: on the CPU accelerator (its device stats, as in
-        Lightning) or where `cpu_stats` is True."""
-        return trainer.accelerator == "cpu" or bool(self._cpu_stats)
+        """Whether the CPU stats are logged beside MLX's: where `cpu_stats` is True, or None on the CPU
+        accelerator (its device stats, as in Lightning)."""
+        return self._cpu_stats is True or (self._cpu_stats is None and trainer.accelerator == "cpu")
 
     def setup(self, trainer, module, stage: str) -> None:
         if stage == "predict" or trainer.fast_dev_run:
@@ -99,7 +105,7 @@ class DeviceStatsMonitor(Callback):
             )
         self._cpu_times = None
         if self._filter_keys is not None and trainer.is_global_zero:
-            known = {*MLX_STATS, *(CPU_STATS if cpu else ())}
+            known = {*MLX_STATS, *(CPU_STATS if cpu else ())} if self._logs_anything(trainer) else set()
             if unknown := self._filter_keys - known:
                 warnings.warn(
                     f"DeviceStatsMonitor(filter_keys=...): {', '.join(sorted(unknown))} not among the stats "
@@ -109,6 +115,8 @@ class DeviceStatsMonitor(Callback):
 
     def stats(self, trainer: Trainer) -> dict[str, float]:
         """The stats this Trainer's run logs (before `filter_keys`), read now."""
+        if not self._logs_anything(trainer):
+            return {}
         values = {name: float(read()) for name, read in MLX_STATS.items()}
         if self._logs_cpu(trainer):
             values.update(self._cpu())
