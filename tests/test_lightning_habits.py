@@ -707,6 +707,32 @@ def test_a_schedule_for_parameter_groups_goes_on_each_groups_optimizer(tmp_path)
     np.testing.assert_allclose(rates, [(1e-3, float(schedule(k))) for k in range(6)], rtol=1e-6)
 
 
+def test_the_momentum_and_weight_decay_of_parameter_groups_are_named_as_lightnings(tmp_path):
+    """They were lr-MultiOptimizer-momentum/pg1: Lightning's `_get_optimizer_stats` puts the stat after the
+    group's name (lr-Adam/pg1-momentum), and a monitor= written for it found no series."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    logger = RecordingLogger()
+    monitor = LearningRateMonitor(log_momentum=True, log_weight_decay=True)
+    t = trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1, callbacks=[monitor])
+    groups = optim.MultiOptimizer(
+        [optim.AdamW(learning_rate=1e-3, betas=[0.8, 0.99], weight_decay=0.1), optim.SGD(learning_rate=1e-2)],
+        [lambda path, _: path.startswith("fc1.")],
+    )
+    t.fit(Returns(lambda m: groups), make_batches())
+    logged = [{k: v for k, v in m.items() if k.startswith("lr-")} for _, m in logger.metrics]
+    assert [m for m in logged if m][-1] == pytest.approx(
+        {
+            "lr-MultiOptimizer/pg1": 1e-3,
+            "lr-MultiOptimizer/pg1-momentum": 0.8,
+            "lr-MultiOptimizer/pg1-weight_decay": 0.1,
+            "lr-MultiOptimizer/pg2": 1e-2,
+            "lr-MultiOptimizer/pg2-momentum": 0.0,
+            "lr-MultiOptimizer/pg2-weight_decay": 0.0,
+        }
+    )
+
+
 # ---------------------------------------------------------------- LearningRateMonitor
 def test_the_epoch_learning_rate_is_the_rate_of_that_epochs_updates(tmp_path):
     """At an epoch's start the monitor logged the rate of the previous epoch's last update."""

@@ -22,7 +22,8 @@ class LearningRateMonitor(Callback):
     interval) is "step" (an "epoch" schedule's rate then repeats within an epoch). `log_momentum` adds
     `<name>-momentum` (Adam's first beta, SGD's momentum, 0 for an optimizer without) and
     `log_weight_decay` adds `<name>-weight_decay`, as Lightning's. The optimizers of a `MultiOptimizer`
-    are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups).
+    are its parameter groups: `<name>/pg1`, `<name>/pg2`, ... (Lightning's names for parameter groups),
+    with `<name>/pg1-momentum` and `<name>/pg1-weight_decay` (Lightning's too).
     A group that a fine-tuning callback adds (`BackboneFinetuning`) keeps the name of the optimizer
     configured: `lr-Adam` becomes `lr-Adam/pg1` and `lr-Adam/pg2` from the epoch the group is added on
     (Lightning's series gain `/pgN` alike).
@@ -53,15 +54,17 @@ class LearningRateMonitor(Callback):
         groups = optimizer.optimizers if isinstance(optimizer, optim.MultiOptimizer) else [optimizer]
         values = {}
         for i, group in enumerate(groups):
-            suffix = f"/pg{i + 1}" if len(groups) > 1 else ""
-            values[name + suffix] = _learning_rate(group, upcoming)
+            # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
+            # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
+            group_name = name + (f"/pg{i + 1}" if len(groups) > 1 else "")
+            values[group_name] = _learning_rate(group, upcoming)
             if self.log_momentum:
                 betas = getattr(group, "betas", None)
-                values[f"{name}-momentum{suffix}"] = float(
+                values[f"{group_name}-momentum"] = float(
                     betas[0] if betas else getattr(group, "momentum", 0.0)
                 )
             if self.log_weight_decay:
-                values[f"{name}-weight_decay{suffix}"] = float(getattr(group, "weight_decay", 0.0))
+                values[f"{group_name}-weight_decay"] = float(getattr(group, "weight_decay", 0.0))
         trainer.log_metrics(values, step=trainer.global_step)
         trainer.callback_metrics.update(values)  # (as Lightning's: EarlyStopping can monitor "lr-Adam")
 
