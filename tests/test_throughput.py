@@ -19,8 +19,8 @@ class FakeClock:
 
 
 class Ticks(Callback):
-    """Advances the clock: `train` seconds a training batch, `val` a validation batch (listed before the
-    monitor, so each batch has taken its time when the monitor reads the clock)."""
+    """Advances the clock: `train` seconds a training batch, `val` a validation batch (or `val(trainer)`;
+    listed before the monitor, so each batch has taken its time when the monitor reads the clock)."""
 
     def __init__(self, clock, train=1.0, val=10.0):
         self.clock, self.train, self.val = clock, train, val
@@ -29,7 +29,7 @@ class Ticks(Callback):
         self.clock.now += self.train
 
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.clock.now += self.val
+        self.clock.now += self.val(trainer) if callable(self.val) else self.val
 
 
 @pytest.fixture
@@ -71,6 +71,56 @@ def test_training_rates_are_exact_and_leave_the_validations_out(tmp_path, clock)
         (6, pytest.approx(1.6)),
     ]
     assert monitor.metrics["train"]["train/samples"] == 128.0
+
+
+def test_the_default_sanity_check_is_left_out_and_each_validation_measured_afresh(tmp_path, clock):
+    # The Trainer's default num_sanity_val_steps=2 (quiet_trainer's 0 hid it): measuring the sanity check
+    # raised KeyError 'validate' at its first batch. The second validation (10 s a batch, the first's 1 s)
+    # rated against the first's window logged a negative rate.
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: batch[0].shape[0], window_size=3)
+    ticks = Ticks(clock, val=lambda trainer: 1.0 if trainer.current_epoch == 0 else 10.0)
+    trainer = quiet_trainer(
+        tmp_path,
+        max_epochs=2,
+        logger=logger,
+        log_every_n_steps=1,
+        num_sanity_val_steps=2,
+        callbacks=[ticks, monitor],
+    )
+    trainer.fit(TinyClassifier(), make_batches(64, 16), make_batches(48, 16, seed=1))
+    assert by_key(logger, "validate/batches") == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 1.0), (5, 2.0), (6, 3.0)]
+    assert by_key(logger, "validate/device/batches_per_sec") == [
+        (3, pytest.approx(1.0)),
+        (6, pytest.approx(0.1)),
+    ]
+
+
+def test_the_separator_joins_every_name_and_no_lengths_without_a_length_fn(tmp_path, clock):
+    logger = RecordingLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: batch[0].shape[0], window_size=2, separator=".")
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1, callbacks=[Ticks(clock), monitor]
+    )
+    trainer.fit(TinyClassifier(), make_batches(64, 16))
+    assert {k for k in logger.keys() if k.startswith("train.")} == {
+        "train.time",
+        "train.batches",
+        "train.samples",
+        "train.device.batches_per_sec",
+        "train.device.samples_per_sec",
+    }
+
+
+def test_without_a_logger_nothing_reaches_logged_metrics(tmp_path, clock):
+    # (Lightning's log_metrics returns at once without loggers; the monitor's own `metrics` keeps them)
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: batch[0].shape[0], window_size=2)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, logger=False, log_every_n_steps=1, callbacks=[Ticks(clock), monitor]
+    )
+    trainer.fit(TinyClassifier(), make_batches(64, 16))
+    assert not any(k.startswith("train/") for k in trainer.logged_metrics)
+    assert monitor.metrics["train"]["train/batches"] == 4.0
 
 
 def test_accumulation_logs_at_the_stepped_batches_and_evaluation_every_n_batches(tmp_path, clock):
@@ -116,8 +166,15 @@ def test_refusals_name_the_argument():
         ThroughputMonitor(batch_size_fn=len, separator="")
 
 
-def test_a_batch_size_fn_that_returns_no_number_is_named(tmp_path):
-    monitor = ThroughputMonitor(batch_size_fn=lambda batch: "sixteen")
+@pytest.mark.parametrize(
+    "size, error, message",
+    [
+        ("sixteen", TypeError, "batch_size_fn returned 'sixteen'; expected a number"),
+        (-1, ValueError, r"batch_size_fn returned -1.0; expected a number >= 0"),
+    ],
+)
+def test_a_batch_size_fn_that_returns_no_count_is_named(tmp_path, size, error, message):
+    monitor = ThroughputMonitor(batch_size_fn=lambda batch: size)
     trainer = quiet_trainer(tmp_path, max_epochs=1, logger=RecordingLogger(), callbacks=[monitor])
-    with pytest.raises(TypeError, match="batch_size_fn returned 'sixteen'; expected a number"):
+    with pytest.raises(error, match=message):
         trainer.fit(TinyClassifier(), make_batches(32, 16))
