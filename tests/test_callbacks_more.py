@@ -68,9 +68,14 @@ def test_lambda_callback_refuses_a_function_that_cannot_take_its_hooks_arguments
         LambdaCallback(on_train_batch_end=lambda t, m: None)
     with pytest.raises(TypeError, match=r"LambdaCallback\(setup=...\).*missing a required argument: 'extra'"):
         LambdaCallback(setup=lambda trainer, module, stage, extra: None)
-    # *args, an optional parameter (on_predict_batch_end's dataloader_idx is not passed) are taken
+    # *args, an optional parameter (on_predict_batch_end's dataloader_idx is not passed) are taken, and a
+    # function without the hook's optional dataloader_idx
     LambdaCallback(
         on_train_batch_end=lambda *args: None, on_predict_batch_end=lambda t, m, o, b, i, d=0: None
+    )
+    LambdaCallback(
+        on_predict_batch_start=lambda trainer, module, batch, batch_idx: None,
+        on_predict_batch_end=lambda trainer, module, outputs, batch, batch_idx: None,
     )
 
 
@@ -147,14 +152,16 @@ def test_timer_checks_at_epoch_ends_with_interval_epoch(tmp_path, monkeypatch, c
     )
 
 
-def test_timer_waits_for_min_epochs_as_every_stop_request(tmp_path, monkeypatch):
+def test_timer_waits_for_min_epochs_as_every_stop_request(tmp_path, monkeypatch, capsys):
     clock = FakeClock(monkeypatch)
-    timer = Timer(duration=datetime.timedelta(seconds=5), verbose=False)
+    timer = Timer(duration=datetime.timedelta(seconds=5))
     t = quiet_trainer(
         tmp_path, max_epochs=5, min_epochs=2, compile=False, callbacks=[clock.callback(), timer]
     )
     t.fit(TinyClassifier(), make_batches(32))
     assert t.current_epoch == 2 and t.global_step == 4
+    # (said once, not again at each batch that min_epochs keeps training)
+    assert capsys.readouterr().err.count("Time limit reached") == 1
 
 
 def test_timer_times_validation_and_test(tmp_path, monkeypatch):
@@ -170,6 +177,26 @@ def test_timer_times_validation_and_test(tmp_path, monkeypatch):
     assert timer.end_time("test") == timer.start_time("test") == 1020.0
 
 
+def test_timer_times_each_validation_afresh(tmp_path, monkeypatch):
+    # Each validation of a fit runs 3 s (a LambdaCallback after the Timer advances the clock): while one
+    # runs it has no end time and its time counts from its own start, and after the fit its time is kept
+    clock = FakeClock(monkeypatch)
+    timer = Timer()
+    seen = []
+
+    def validation_batch(trainer, module, outputs, batch, batch_idx):
+        clock.now += 3.0
+        seen.append((timer.end_time("validate"), timer.time_elapsed("validate")))
+
+    validating = LambdaCallback(on_validation_batch_end=validation_batch)
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=[clock.callback(), timer, validating])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    assert seen == [(None, 3.0), (None, 3.0)]
+    assert timer.end_time("validate") == 1046.0  # (2 batches of 10 s, 3 s, 2 batches, 3 s)
+    clock.now += 100.0
+    assert timer.time_elapsed("validate") == 3.0
+
+
 def test_timer_carries_training_time_over_a_resume(tmp_path, monkeypatch):
     clock = FakeClock(monkeypatch)
     kw = dict(compile=False, enable_checkpointing=True)
@@ -181,6 +208,7 @@ def test_timer_carries_training_time_over_a_resume(tmp_path, monkeypatch):
     t2 = quiet_trainer(tmp_path, max_epochs=5, callbacks=[clock.callback(), timer], **kw)
     t2.fit(TinyClassifier(), make_batches(64), ckpt_path="last")
     assert timer.time_elapsed("train") == 60.0  # 40 s before the resume and 2 batches after it
+    assert timer.time_elapsed("validate") == timer.time_elapsed("test") == 0.0  # (training's seconds alone)
     assert t2.global_step == 6
 
 
@@ -297,17 +325,20 @@ def test_tqdm_progress_bar_refuses_a_wrong_argument_naming_it(kwargs, message):
 
 
 # ---- DeviceStatsMonitor ------------------------------------------------------------------------------
-def test_device_stats_monitor_logs_the_process_cpu_stats_at_logging_steps(tmp_path):
+def fit_with_device_stats(tmp_path, monitor, train, val, **trainer_kwargs):
+    """One epoch of a TinyClassifier with `monitor`: the Trainer and its RecordingLogger."""
     logger = RecordingLogger()
     t = quiet_trainer(
-        tmp_path,
-        max_epochs=1,
-        compile=False,
-        logger=logger,
-        log_every_n_steps=2,
-        callbacks=[DeviceStatsMonitor()],
+        tmp_path, max_epochs=1, compile=False, logger=logger, callbacks=[monitor], **trainer_kwargs
     )
-    t.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1))
+    t.fit(TinyClassifier(), train, val)
+    return t, logger
+
+
+def test_device_stats_monitor_logs_the_process_cpu_stats_at_logging_steps(tmp_path):
+    _, logger = fit_with_device_stats(
+        tmp_path, DeviceStatsMonitor(), make_batches(64), make_batches(32, seed=1), log_every_n_steps=2
+    )
     logged = {(step, k): v for step, m in logger.metrics for k, v in m.items() if k.startswith("DeviceStats")}
     for hook in ("on_train_batch_start", "on_train_batch_end"):
         assert sorted(k for s, k in logged if s == 2 and hook in k) == [
@@ -351,9 +382,10 @@ def test_device_stats_monitor_cpu_percent_is_the_cpu_time_over_the_wall_time_in_
     from audiotrain.train.callbacks import device_stats
 
     class OnCPU:
-        accelerator = "cpu"
+        accelerator, loggers, fast_dev_run, is_global_zero = "cpu", [RecordingLogger()], False, True
 
-    readings = iter([(10.0, 2.0, 100.0), (10.5, 2.25, 102.0)])  # (user, system, wall): 0.75 s of CPU in 2 s
+    # (user, system, wall): 0.75 s of CPU in 2 s, then a run set up 100 s later
+    readings = iter([(10.0, 2.0, 100.0), (10.5, 2.25, 102.0), (60.0, 2.25, 202.0)])
 
     def read():
         user, system, wall = next(readings)
@@ -366,6 +398,9 @@ def test_device_stats_monitor_cpu_percent_is_the_cpu_time_over_the_wall_time_in_
     monitor = DeviceStatsMonitor()
     assert monitor.stats(OnCPU())["cpu_process_percent"] == 0.0  # (no earlier reading)
     assert monitor.stats(OnCPU())["cpu_process_percent"] == pytest.approx(37.5)
+    # A new run's first reading is not averaged over the time since the last run's (setup forgets it)
+    monitor.setup(OnCPU(), None, "fit")
+    assert monitor.stats(OnCPU())["cpu_process_percent"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -381,16 +416,10 @@ def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_and_nothing_with_cpu
 ):
     # Lightning's CPU accelerator's device stats are the CPU stats, and its `_get_and_log_device_stats`
     # begins "if self._cpu_stats is False and device.type == 'cpu': return  # cpu stats are disabled"
-    logger = RecordingLogger()
-    t = quiet_trainer(
-        tmp_path,
-        max_epochs=1,
-        compile=False,
-        logger=logger,
-        log_every_n_steps=1,
-        callbacks=[DeviceStatsMonitor(cpu_stats=cpu_stats)],
+    monitor = DeviceStatsMonitor(cpu_stats=cpu_stats)
+    t, logger = fit_with_device_stats(
+        tmp_path, monitor, make_batches(32), make_batches(16, seed=1), log_every_n_steps=1
     )
-    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
     assert t.accelerator == "cpu"
     logged = {k for k in logger.keys() if k.startswith("DeviceStatsMonitor")}
     assert {k.split("/")[1] for k in logged} == stats
@@ -402,6 +431,56 @@ def test_device_stats_monitor_logs_the_cpu_stats_on_the_cpu_and_nothing_with_cpu
     )
     peaks = [m[k] for _, m in logger.metrics for k in m if k.endswith("on_train_batch_end/peak_memory")]
     assert len(peaks) == (2 if stats else 0) and all(peak > 0 for peak in peaks)  # (MLX counts CPU arrays)
+
+
+def test_device_stats_monitor_logs_stepped_batches_nth_validation_batches_and_not_the_sanity_check(tmp_path):
+    # The Trainer's default sanity check (2 batches; quiet_trainer's 0 hid it) logs nothing, the
+    # micro-batches of an accumulation nothing, and validation its every log_every_n_steps-th batch
+    # 8 batches (4 steps), 3 in validation; on_train_batch_start, read before each micro-batch of a logging
+    # step, is left out here
+    _, logger = fit_with_device_stats(
+        tmp_path,
+        DeviceStatsMonitor(filter_keys={"peak_memory"}),
+        make_batches(128),
+        make_batches(48, seed=1),
+        log_every_n_steps=2,
+        accumulate_grad_batches=2,
+        num_sanity_val_steps=2,
+    )
+    rows = [(step, k.split("/")[0].split(".")[1]) for step, m in logger.metrics for k in m if "Device" in k]
+    assert [row for row in rows if row[1] != "on_train_batch_start"] == [
+        (2, "on_train_batch_end"),
+        (4, "on_train_batch_end"),
+        (4, "on_validation_batch_start"),  # (the second validation batch, batch_idx 1)
+        (4, "on_validation_batch_end"),
+    ]
+
+
+def test_device_stats_monitor_without_a_logger_runs_validate_and_fast_dev_run(tmp_path):
+    # As Lightning's: only a fit is refused without a logger, and fast_dev_run has none to log to
+    quiet_trainer(tmp_path, compile=False, callbacks=[DeviceStatsMonitor()]).validate(
+        TinyClassifier(), make_batches(32)
+    )
+    quiet_trainer(tmp_path, fast_dev_run=True, compile=False, callbacks=[DeviceStatsMonitor()]).fit(
+        TinyClassifier(), make_batches(32)
+    )
+
+
+def test_device_stats_monitor_warns_rank_zero_alone_of_a_cpu_stat_not_logged_on_the_gpu():
+    import types
+    import warnings
+
+    def setup(is_global_zero):
+        trainer = types.SimpleNamespace(
+            accelerator="gpu", loggers=[RecordingLogger()], fast_dev_run=False, is_global_zero=is_global_zero
+        )
+        DeviceStatsMonitor(filter_keys={"cpu_rss_bytes"}).setup(trainer, None, "fit")
+
+    with pytest.warns(UserWarning, match="cpu_rss_bytes not among the stats logged here"):
+        setup(is_global_zero=True)  # (cpu_stats None on the GPU: no CPU stats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        setup(is_global_zero=False)
 
 
 def test_device_stats_monitor_log_only_filter_keys(tmp_path):
