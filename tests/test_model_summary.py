@@ -82,6 +82,26 @@ def test_the_default_trainer_prints_lightnings_table_once_as_fit_starts(tmp_path
     }
 
 
+class WithAMegabyte(TinyClassifier):
+    """TinyClassifier (no array of its own, outside its layers) and an unused layer of 1,000,000 bytes."""
+
+    def __init__(self):
+        super().__init__()
+        self.wide = nn.Linear(1000, 250, bias=False)  # 250,000 float32
+
+
+def test_a_module_without_arrays_of_its_own_has_no_other_params_row_and_its_size_is_in_mb(tmp_path, capsys):
+    module = WithAMegabyte()
+    out = fit_printing(tmp_path, capsys, module=module)
+    assert "other params" not in out
+    size_bytes = sum(a.nbytes for a in _leaves(module.parameters()))
+    assert size_bytes > 1_000_000  # (Lightning's MB: 1e6 bytes, not a MiB's 1,048,576)
+    assert totals(out)["Total estimated model params size (MB)"] == f"{size_bytes / 1e6:,.3f}"
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if "Name" in line and "Type" in line)
+    assert lines[header - 1] == ""  # (Lightning logs "\n" + the table)
+
+
 def test_the_counts_are_the_parameters_sizes():
     module = Nested()
     summary = ModelSummary(max_depth=-1).summary(module)
@@ -129,13 +149,16 @@ def test_a_module_in_eval_mode_shows_eval(tmp_path, capsys):
 def test_large_counts_are_abbreviated_as_lightning_does():
     from audiotrain.train.callbacks.model_summary import human_readable_count
 
-    assert [human_readable_count(n) for n in (0, 123, 1234, 132_096, 2_000_000, 3 * 10**9)] == [
+    counts = (0, 123, 1234, 100_000, 132_096, 2_000_000, 3 * 10**9, 10**15)
+    assert [human_readable_count(n) for n in counts] == [
         "0  ",
         "123  ",
         "1.2 K",
+        "100 K",  # (three digits: no decimal)
         "132 K",
         "2.0 M",
         "3.0 B",
+        "1,000 T",  # (T is the largest unit)
     ]
 
 
