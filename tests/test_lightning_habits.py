@@ -751,6 +751,20 @@ def test_the_epoch_learning_rate_is_the_rate_of_that_epochs_updates(tmp_path):
     np.testing.assert_allclose(t.history["learning_rate"], [0.1, 0.01, 0.001], rtol=1e-6)
 
 
+def test_the_epoch_learning_rate_under_a_per_step_schedule_is_the_epochs_first_updates(tmp_path):
+    """The StepLR above is constant within an epoch: a rate one step ahead would have gone unseen. Adam,
+    which has no weight decay in MLX, logs 0 for it."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    logger = RecordingLogger()
+    monitor = LearningRateMonitor(logging_interval="epoch", log_weight_decay=True)
+    t = trainer(tmp_path, max_epochs=2, logger=logger, callbacks=[monitor])
+    schedule = optim.exponential_decay(0.1, 0.5)  # halved at each update
+    t.fit(Returns(lambda m: optim.Adam(learning_rate=schedule)), make_batches())  # 6 steps an epoch
+    logged = [(step, m["lr-Adam"], m["lr-Adam-weight_decay"]) for step, m in logger.metrics if "lr-Adam" in m]
+    assert logged == [(0, pytest.approx(0.1), 0.0), (6, pytest.approx(0.1 * 0.5**6), 0.0)]
+
+
 def test_the_learning_rate_monitor_takes_lightnings_arguments(tmp_path):
     from audiotrain.train.callbacks import LearningRateMonitor
 
