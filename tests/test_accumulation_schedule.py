@@ -69,6 +69,7 @@ def test_get_accumulate_grad_batches_follows_lightnings_schedule():
         ({-1: 2}, ValueError, r"keys are epochs, ints >= 0; got -1"),
         ({"1": 2}, ValueError, r"keys are epochs, ints >= 0; got '1'"),
         ({1.0: 2}, ValueError, r"keys are epochs, ints >= 0; got 1\.0"),
+        ({True: 2}, ValueError, r"keys are epochs, ints >= 0; got True"),  # (a bool is no epoch)
         ({0: 0}, ValueError, r"values are accumulate_grad_batches, ints >= 1; got 0"),
         ({0: 2.0}, ValueError, r"values are accumulate_grad_batches, ints >= 1; got 2\.0"),
     ],
@@ -82,6 +83,9 @@ def test_a_trainer_accumulating_on_its_own_is_refused_with_the_callback(tmp_path
     trainer = quiet_trainer(
         tmp_path, max_epochs=1, accumulate_grad_batches=2, callbacks=[GradientAccumulationScheduler({0: 4})]
     )
+    # (as Lightning's, which checks in on_train_start: validate and test, which train nothing, run)
+    trainer.validate(TinyClassifier(), make_batches(16))
+    trainer.test(TinyClassifier(), make_batches(16))
     with pytest.raises(ValueError, match=r"accumulate_grad_batches=2\) and a GradientAccumulationScheduler"):
         trainer.fit(TinyClassifier(), make_batches(32))
 
