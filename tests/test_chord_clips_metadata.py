@@ -2,7 +2,7 @@
 
 import json
 
-from audiotrain.datasets.chord_clips import ChordClip, read_clip_metadata
+from audiotrain.datasets.chord_clips import ChordClip, ChordClipDataset, read_clip_metadata
 
 import numpy as np
 import pytest
@@ -233,4 +233,88 @@ def test_a_clip_name_over_255_bytes_is_a_bad_row_named_by_its_line(folder):
     with pytest.raises(
         ValueError, match=r"metadata\.csv, line 3: the audio path .*x\.wav cannot be used \(File"
     ):
+        read_clip_metadata(folder)
+
+
+def test_a_folder_without_metadata_or_without_rows_is_named_as_such(folder):
+    """With no metadata file, a bare IndexError would name nothing; a header alone must not be an empty
+    dataset (with clip_seconds given, nothing else would stop it)."""
+    with pytest.raises(FileNotFoundError, match=r"no metadata\.csv or metadata\.jsonl describing the clips"):
+        read_clip_metadata(folder)
+    with pytest.raises(FileNotFoundError, match=r"no metadata\.csv or metadata\.jsonl"):
+        ChordClipDataset(folder)
+    (folder / "metadata.csv").write_text("file_name,label\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv: no clips$"):
+        read_clip_metadata(folder)
+    with pytest.raises(ValueError, match=r"metadata\.csv: no clips$"):
+        ChordClipDataset(folder, clip_seconds=1.0)
+
+
+def test_a_csv_without_a_root_column_names_the_line_and_the_column(folder):
+    (folder / "metadata.csv").write_text("file_name,chord_type,bass_note\na.wav,maj,C\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv, line 2: missing root \(or give a Harte 'label'\)"):
+        read_clip_metadata(folder)
+
+
+def test_rows_that_would_train_a_made_up_target_are_refused(folder):
+    """An empty chord_type among indices is not 'ignore' (-1); N with a root but no bass (or a bass but no
+    root) is still a sign of a vocabulary numbered from maj = 0; a major chord needs its root."""
+    rows = ["a.wav,3,2,2", "b.wav,,2,2", "a.wav,0,3,", "b.wav,0,,3"]
+    (folder / "metadata.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as info:
+        read_clip_metadata(folder)
+    message = str(info.value)
+    assert message.startswith("3 bad rows"), message
+    assert "line 3: chord_type '' is neither a class index nor a type name" in message
+    assert "line 4: chord_type '0' is 'N', which takes no root or bass, but root '3' / bass ''" in message
+    assert "line 5: chord_type '0' is 'N', which takes no root or bass, but root '' / bass '3'" in message
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,,\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv, line 2: chord type 'maj' needs a root$"):
+        read_clip_metadata(folder)
+
+
+def test_a_csv_of_label_rows_and_index_rows_reads_both(folder):
+    # The label row's empty chord_type cell must not make the column one of names.
+    (folder / "metadata.csv").write_text(
+        "file_name,label,chord_type,root,bass_note\na.wav,C:maj,,,\nb.wav,,3,2,2\n"
+    )
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 0), (3, 2, 2)]
+
+
+def test_many_bad_rows_show_the_first_20_and_count_the_rest(folder):
+    rows = [f"gone{i}.wav,maj,C,C" for i in range(25)]  # lines 2 to 26
+    (folder / "metadata.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as info:
+        read_clip_metadata(folder)
+    message = str(info.value)
+    assert message.startswith("25 bad rows in the clip metadata:"), message
+    assert message.count("does not exist") == 20
+    assert "line 21: audio file" in message and "line 22:" not in message
+    assert message.endswith("\n  ... and 5 more"), message
+
+
+def test_label_rows_compare_a_bass_column_and_skip_minus_one(folder):
+    (folder / "metadata.csv").write_text("file_name,label,root,bass_note\na.wav,C:maj,-1,-1\n")
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 0)]
+    (folder / "metadata.csv").write_text("file_name,label,bass\na.wav,C:maj,E\n")
+    with pytest.raises(ValueError, match=r"line 2: label 'C:maj' disagrees with bass 'E' \(label: C\)"):
+        read_clip_metadata(folder)
+
+
+def test_jsonl_blank_lines_with_spaces_or_crlf_are_skipped(folder):
+    rows = [{"file_name": "a.wav", "label": "C:maj"}, {"file_name": "b.wav", "label": "A:min"}]
+    lines = [json.dumps(rows[0]), "", "   ", json.dumps(rows[1])]
+    (folder / "metadata.jsonl").write_bytes("\r\n".join(lines).encode())
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 0), (3, 9, 9)]
+
+
+def test_the_first_filled_path_column_names_the_clip(folder):
+    (folder / "metadata.csv").write_text("file_name,audio,label\n,a.wav,C:maj\n")
+    assert [c.audio_path for c in read_clip_metadata(folder)] == [folder / "a.wav"]
+
+
+def test_one_clip_under_two_spellings_with_two_chords_is_refused(folder):
+    (folder / "sub").mkdir()
+    (folder / "metadata.csv").write_text("file_name,label\na.wav,C:maj\nsub/../a.wav,A:min\n")
+    with pytest.raises(ValueError, match=r"line 3: sub/\.\./a\.wav is listed on line 2 too, with another"):
         read_clip_metadata(folder)

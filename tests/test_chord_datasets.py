@@ -743,6 +743,21 @@ def test_clips_recorded_at_another_rate_are_resampled_to_the_datasets(tmp_path):
     assert np.argmax(np.abs(np.fft.rfft(audio))) * 22050 / len(audio) == pytest.approx(440, abs=2)
 
 
+def test_a_clip_dataset_at_16_khz_loads_and_describes_its_audio_at_16_khz(tmp_path):
+    """Only the default 22.05 kHz was tried: audio loaded at 22.05 kHz into a 16 kHz buffer would put a 440 Hz
+    tone at 319 Hz, and feature_fn told 22050 would compute the wrong frequencies."""
+    t = np.arange(22050) / 44100
+    sf.write(tmp_path / "a.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 44100)
+    (tmp_path / "metadata.csv").write_text("file_name,label\na.wav,A:maj\n")
+    dataset = ChordClipDataset(tmp_path, sr=16000, feature_fn=lambda audio, sr: np.array([sr]))
+    assert dataset.clip_samples == 8000
+    item = dataset[0]
+    assert item["audio"].shape == (8000,) and item["features"].tolist() == [16000]
+    assert np.argmax(np.abs(np.fft.rfft(item["audio"]))) * 16000 / 8000 == pytest.approx(440, abs=2)
+    # 0.57 * 100 is 56.99999...: rounded, not cut to 56 samples.
+    assert ChordClipDataset(tmp_path, sr=100, clip_seconds=0.57).clip_samples == 57
+
+
 def test_clip_metadata_errors_name_the_line(tmp_path):
     _wav(tmp_path / "a.wav")
     rows = [
@@ -757,7 +772,8 @@ def test_clip_metadata_errors_name_the_line(tmp_path):
     message = str(info.value)
     assert "3 bad rows" in message
     assert "metadata.jsonl, line 1: chord_type 40 is outside 0..31" in message
-    assert "line 2: audio file" in message and "line 3: root 'H'" in message
+    assert f"line 2: audio file {tmp_path / 'missing.wav'} does not exist" in message
+    assert "line 3: root 'H'" in message
 
 
 def test_annotation_longer_than_the_audio_is_reported(tmp_path):
