@@ -1340,6 +1340,12 @@ def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
         # A name over 255 bytes: a raw OSError (File name too long) from Path.exists, naming no line.
         ("a.wav,a.lab\n" + "x" * 300 + ".wav,a.lab\n", 2, ".wav cannot be used (File name too long)"),
         ("a.wav," + "x" * 300 + ".lab\n", 1, "the annotation path"),
+        # A fourth cell in the first row is no file format of its own: it is refused as in a later row.
+        ("a.wav,a.lab,train,x\n", 1, "expected two columns, audio,annotation; got"),
+        (",a.lab\n", 1, "expected two columns, audio,annotation; got ['', 'a.lab']"),
+        ("a.wav,pairs.csv\n", 1, "pairs.csv is not one of .lab, .jams"),
+        # A '#' that starts a line inside a quoted cell is part of the name, not a comment.
+        ('a.wav,"a\n#x.lab"\n', 1, "a\n#x.lab does not exist"),
     ],
 )
 def test_a_pairs_file_error_names_the_file_and_line(tmp_path, rows, line, fragment):
@@ -1579,6 +1585,88 @@ def test_same_named_songs_in_mirrored_album_folders_pair_by_their_folder(tmp_pat
     index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "chordlab")
     assert [path.parent.name for path, _ in index.ambiguous] == ["Box Set CD1"]
     assert "its name matches 3 annotations" in index.ambiguous[0][1]
+
+
+def test_an_annotations_folder_pairs_a_lab_beside_its_jams_an_upper_case_lab_and_nfd_names(tmp_path):
+    """x.lab beside x.jams is one annotation, the .lab used and the .jams not listed as unused; RWC's
+    upper-case .LAB is an annotation; macOS's decomposed `Café` (NFD) is chordlab's composed one (NFC); a
+    folder named like an annotation is none."""
+    data, ann = tmp_path / "data", tmp_path / "ann"
+    nfd, nfc = "Cafe\u0301 Song", "Caf\u00e9_Song"
+    for name in ("x", "rwc", nfd):
+        _wav(data / f"{name}.wav", SEGMENTS[-1].end)
+    write_lab(ann / "x.lab", SEGMENTS)
+    write_jams(ann / "x.jams", SEGMENTS[:2])
+    write_lab(ann / "rwc.LAB", SEGMENTS)
+    write_lab(ann / f"{nfc}.lab", SEGMENTS)
+    (ann / "folder.lab").mkdir()
+    index = scan_song_folder(data, annotations_dir=ann)
+    assert sorted((s.audio_path.name, s.annotation_path.name) for s in index.songs) == [
+        (f"{nfd}.wav", f"{nfc}.lab"),
+        ("rwc.wav", "rwc.LAB"),
+        ("x.wav", "x.lab"),
+    ]
+    assert index.ambiguous == [] and index.unused_annotations == []
+
+
+def test_a_did_you_mean_or_a_pairing_is_never_a_guess_between_folders(tmp_path):
+    """Two annotations named nearly like the audio in two folders that do not mirror its folder give no hint;
+    an annotation at the annotations folder's top mirrors no album; without an annotations folder, only the
+    audio's own folder is searched for a hint."""
+    _wav(tmp_path / "a" / "03. Anna.wav", SEGMENTS[-1].end)
+    for folder in ("X", "Y"):
+        write_lab(tmp_path / "l" / folder / "03_-_Anna.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    assert index.songs == [] and index.near_misses == []
+    _wav(tmp_path / "b" / "Album I" / "x.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "m" / "x.lab", SEGMENTS)
+    write_lab(tmp_path / "m" / "Album_II" / "x.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path / "b", annotations_dir=tmp_path / "m")
+    assert index.songs == [] and [path.name for path, _ in index.ambiguous] == ["x.wav"]
+    _wav(tmp_path / "c" / "A" / "03. Anna.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "c" / "B" / "03_-_Anna.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path / "c")
+    assert index.songs == [] and index.near_misses == []
+
+
+def test_a_pairs_file_saved_with_a_bom_or_naming_an_upper_case_lab_pairs_its_songs(tmp_path):
+    """Excel's 'CSV UTF-8' starts the file with a BOM, which would make the header a row naming
+    '\\ufeffaudio'; RWC's annotations end in .LAB."""
+    for name, suffix in (("a", ".lab"), ("b", ".LAB")):
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / f"{name}{suffix}", SEGMENTS)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("\ufeffaudio,annotation\na.wav,a.lab\nb.wav,b.LAB\n", encoding="utf-8")
+    index = scan_song_folder(tmp_path, pairs_file=pairs)
+    assert [(s.name, s.annotation_path.name) for s in index.songs] == [("a", "a.lab"), ("b", "b.LAB")]
+    pairs.write_text("\ufeffa.wav,a.lab\n", encoding="utf-8")  # no header: the BOM is before a name
+    assert ("a", "a.lab") in [
+        (s.name, s.annotation_path.name) for s in scan_song_folder(tmp_path, pairs_file=pairs).songs
+    ]
+
+
+def test_a_pairs_file_that_is_missing_or_a_folder_is_named(tmp_path):
+    _wav(tmp_path / "a.wav", SEGMENTS[-1].end)
+    for pairs in (tmp_path / "nope.csv", tmp_path):
+        with pytest.raises(FileNotFoundError, match=r"pairs file .* does not exist or is not a file"):
+            scan_song_folder(tmp_path, pairs_file=pairs)
+
+
+def test_one_recording_paired_twice_under_a_data_path_through_a_link_is_refused(tmp_path):
+    """The data folder reached through a symlink (as /tmp is on macOS): a link to a.wav paired again was
+    missed when the first row was kept under the path as written, and the second row dropped silently."""
+    data = tmp_path / "real" / "data"
+    _wav(data / "a.wav", SEGMENTS[-1].end)
+    for name in ("a", "b"):
+        write_lab(data / f"{name}.lab", SEGMENTS)
+    (data / "l.wav").symlink_to("a.wav")
+    (tmp_path / "via").symlink_to(tmp_path / "real")
+    (data / "pairs.csv").write_text("a.wav,a.lab\nl.wav,b.lab\n")
+    via = tmp_path / "via" / "data"
+    with pytest.raises(
+        ValueError, match=r"line 2: .*l\.wav \(the same file as .*a\.wav\) is paired on line 1"
+    ):
+        scan_song_folder(via, pairs_file=via / "pairs.csv")
 
 
 def test_the_billboard_layout_without_a_pairs_file_names_the_pairs_flag(tmp_path):
