@@ -1434,10 +1434,22 @@ def test_a_group_pattern_keeps_the_takes_of_a_player_in_one_part(tmp_path):
     assert len(train) == len(test) == 12
 
 
-def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):
+def test_a_pairs_file_that_is_not_utf8_is_named_with_its_line_and_offset(tmp_path):
+    """The message gave the decoder's position in the chunk it was reading ('position 2238' for a byte at
+    offset 35006, on line 1001) and no line."""
     (tmp_path / "pairs.csv").write_bytes("a.wav,Ä.lab\n".encode("utf-16"))
-    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}: not UTF-8 text")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line 1: the byte 0xff at offset 0")
+    ):
         scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    comments = b"# a comment line of the pairs file\n" * 1000  # 35,000 bytes: past the decoder's first chunk
+    (tmp_path / "pairs.csv").write_bytes(comments + "a.wav,Ä.lab\n".encode("latin-1"))
+    with pytest.raises(ValueError) as raised:
+        scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert str(raised.value) == (
+        f"{tmp_path / 'pairs.csv'}, line 1001: the byte 0xc4 at offset 35006 is not UTF-8; "
+        'the pairs file must be saved as UTF-8 (Excel: "CSV UTF-8")'
+    )
 
 
 def test_the_scan_report_counts_one_file_in_the_singular(tmp_path):

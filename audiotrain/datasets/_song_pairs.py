@@ -23,7 +23,7 @@ from pathlib import Path, PureWindowsPath
 
 from audiotrain._files import unusable_path
 from audiotrain.datasets._folders import nfc, walk_visible_following_links
-from audiotrain.datasets._text import csv_error_text
+from audiotrain.datasets._text import csv_error_text, read_utf8_text
 
 #: Suffixes `read_song_pairs` accepts for an annotation (what `read_annotation` reads).
 PAIRED_ANNOTATION_SUFFIXES = (".lab", ".jams", ".jamz", ".txt", ".chords")
@@ -235,14 +235,18 @@ def read_song_pairs(
     ValueError
         Naming the file and line: a row with another number of columns than the first (an unquoted comma
         in a name: the message says to quote it), a part not in `PAIR_PARTS`, audio that is not an audio
-        file under `data_dir`, a missing annotation or one in a format not read, audio listed twice.
+        file under `data_dir`, a missing annotation or one in a format not read, audio listed twice, a byte
+        that is not UTF-8 (with its offset in the file).
     """
     if not csv_path.is_file():
         raise FileNotFoundError(f"pairs file {csv_path} does not exist or is not a file")
     try:
         return _read_rows(csv_path, audio_by_real_path, data_dir, unsupported_audio)
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{csv_path}: not UTF-8 text ({error}); save it as UTF-8 CSV") from None
+    except UnicodeDecodeError:
+        # The decoder's own position counts from the chunk it was reading (byte 2238 of the one holding line
+        # 1001 at offset 35006), so the whole file is decoded again to name the line and the offset.
+        read_utf8_text(csv_path, ValueError, "the pairs file")
+        raise  # (only if the file changed in between and now decodes)
 
 
 def _read_rows(
