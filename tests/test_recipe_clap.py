@@ -128,6 +128,19 @@ def test_padding_rows_are_left_out_of_the_loss_as_if_the_batch_held_the_real_row
         {k: v.item() for k, v in expected_metrics.items()}, rel=1e-6
     )
     assert 0 < expected_metrics["audio_accuracy"].item() < 1  # (the accuracies are not trivially 0 or 1)
+    # A padding row's audio need not be a copy of its original's (it may be computed again, in another
+    # precision): it is no caption's candidate even when it is closer to a real caption than that caption's
+    # own clip is. (Captions that all find their clip, so that one taken by the padding row would show.)
+    close_text = _unit(audio + 0.1 * rng.normal(size=(5, 8))).astype(np.float32)
+    near = audio[gathered].copy()
+    near[5] = _unit(close_text[[0]] + 0.01)[0]
+    real_loss, real_metrics = loss_and_metrics(mx.array(audio[real]), mx.array(close_text[real]), scale)
+    near_loss, near_metrics = loss_and_metrics(mx.array(near), mx.array(close_text[gathered]), scale, valid)
+    assert real_metrics["text_accuracy"].item() == 1.0
+    assert near_loss.item() == pytest.approx(real_loss.item(), rel=1e-6)
+    assert {k: v.item() for k, v in near_metrics.items()} == pytest.approx(
+        {k: v.item() for k, v in real_metrics.items()}, rel=1e-6
+    )
 
     # The gradients: the real rows' are those of the loss over the real rows alone; the padding's are 0.
     grad = mx.grad(lambda a, t, s: loss_and_metrics(a, t, s, valid)[0], argnums=(0, 1, 2))
@@ -173,6 +186,18 @@ def test_freezing_options():
     assert any(n.startswith("clap.text_model.encoder.layer.1.") for n in names)
     assert not any(n.startswith("clap.audio_model.audio_encoder.layers.0.") for n in names)
     assert any(n.startswith("clap.audio_model.audio_encoder.layers.1.") for n in names)
+
+    # All of the tiny model's 2 RoBERTa layers and 2 Swin stages (one more is refused).
+    task = CLAPTrainModule(model, CLAPTaskConfig(freeze_text_layers=2, freeze_audio_stages=2))
+    names = _trainable(task)
+    assert not any(
+        n.startswith(("clap.text_model.encoder.layer.", "clap.audio_model.audio_encoder.layers."))
+        for n in names
+    )
+    assert any(n.startswith("clap.text_projection.") for n in names)
+    for name in ("freeze_text_layers", "freeze_audio_stages"):
+        with pytest.raises(ValueError, match=f"--task.{name} 3: the model has 2 "):
+            CLAPTrainModule(model, CLAPTaskConfig(**{name: 3}))
 
     task = CLAPTrainModule(model, CLAPTaskConfig(freeze_text=True, train_logit_scale=False))
     names = _trainable(task)
@@ -355,6 +380,18 @@ def test_the_training_loss_scores_the_pairs_at_the_learned_temperature():
     assert loss.item() == pytest.approx((cross_entropy(logits) + cross_entropy(logits.T)) / 2, rel=1e-5)
 
 
+def test_compute_loss_leaves_out_the_rows_its_batch_marks_invalid():
+    """The recipe's loader marks a data-parallel shard's padding rows with `valid` False: the task's loss is
+    then that of the real rows alone (in one process the gather is the batch itself)."""
+    task = CLAPTrainModule(ClapModel(tiny_config()), CLAPTaskConfig())
+    task.eval()
+    batch = tiny_batch(0, b=3)
+    padded = {k: v[mx.array([0, 1, 2, 0])] for k, v in batch.items()}
+    loss = task.compute_loss({**padded, "valid": mx.array([True, True, True, False])})[0].item()
+    assert loss == pytest.approx(task.compute_loss(batch)[0].item(), rel=1e-5)
+    assert abs(task.compute_loss(padded)[0].item() - loss) > 0.01  # (what the padding would do unmarked)
+
+
 def test_a_warmup_starts_the_schedule_of_a_run_of_known_length(tmp_path):
     """--task.warmup_steps with the run's total known (as it always is in the recipe): the first step moves a
     parameter by the first warmup rate, a quarter of the peak over 4 warmup steps (see
@@ -370,6 +407,60 @@ def test_a_warmup_starts_the_schedule_of_a_run_of_known_length(tmp_path):
     )
     trainer.fit(task, [tiny_batch(0)])
     assert abs(model.logit_scale_a.item() - before) == pytest.approx(1e-2 / 4, rel=1e-3)
+
+
+def _scheduled_rates(task, steps) -> list[float]:
+    """The learning rate at each of `steps` of the optimizer `task.configure_optimizers()` makes."""
+    optimizer = task.configure_optimizers().optimizer
+    schedule = optimizer._schedulers.get("learning_rate", lambda step: optimizer.learning_rate)
+    return [float(schedule(mx.array(step))) for step in steps]
+
+
+def test_the_cosine_schedule_ends_at_min_learning_rate_and_holds_it():
+    task = CLAPTrainModule(
+        ClapModel(tiny_config()), CLAPTaskConfig(learning_rate=1e-3, min_learning_rate=1e-4, total_steps=10)
+    )
+    assert task.configure_optimizers().lr_schedule_name == "warmup_cosine"
+    assert _scheduled_rates(task, [0, 5, 10, 20]) == pytest.approx([1e-3, 5.5e-4, 1e-4, 1e-4], rel=1e-5)
+
+
+def test_without_total_steps_the_schedule_spans_the_trainers_max_steps(tmp_path):
+    """Unset, total_steps is the whole run (its help says): a library user's Trainer(max_steps=4) with a
+    warmup of 2 gets a cosine that reaches 0 at step 4, not a warmup held at its peak."""
+    task = CLAPTrainModule(
+        ClapModel(tiny_config()),
+        CLAPTaskConfig(learning_rate=1e-2, warmup_steps=2, freeze_audio=True, freeze_text=True),
+    )
+    trainer = Trainer(
+        max_steps=4, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, [tiny_batch(0)] * 4)
+    assert task.configure_optimizers().lr_schedule_name == "warmup_cosine"
+    assert _scheduled_rates(task, [0, 1, 3, 4]) == pytest.approx([5e-3, 1e-2, 5e-3, 0.0], abs=1e-9)
+
+
+def test_a_warmup_without_a_known_length_then_holds_the_peak():
+    """An epochs-only fit (no total_steps, no max_steps): the rate warms up, then stays at the peak."""
+    model = ClapModel(tiny_config())
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3, warmup_steps=4))
+    assert task.configure_optimizers().lr_schedule_name == "warmup_constant"
+    assert _scheduled_rates(task, [0, 2, 4, 1000]) == pytest.approx([2.5e-4, 7.5e-4, 1e-3, 1e-3], rel=1e-5)
+    task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3))
+    assert task.configure_optimizers().lr_schedule_name == "constant"
+    assert _scheduled_rates(task, [0, 1000]) == pytest.approx([1e-3, 1e-3], rel=1e-6)
+
+
+def test_weight_decay_setting_reaches_the_optimizer_with_bias_correction():
+    """--task.weight_decay decays the matrices (only: LAION's rule) of the optimizer the task trains with."""
+    task = CLAPTrainModule(ClapModel(tiny_config()), CLAPTaskConfig(learning_rate=0.1, weight_decay=0.5))
+    optimizer = task.configure_optimizers().optimizer
+    assert optimizer.bias_correction is True
+    params = {"w": mx.ones((3, 3)), "b": mx.ones((3,))}
+    new = optimizer.apply_gradients({k: mx.zeros_like(v) for k, v in params.items()}, params)
+    assert np.allclose(np.array(new["w"]), 1 - 0.1 * 0.5)
+    assert np.array_equal(np.array(new["b"]), np.ones(3))
+    # The class's own default, as torch.optim.AdamW (MLX's AdamW leaves it off).
+    assert AdamWMatricesOnly(learning_rate=0.1).bias_correction is True
 
 
 def test_a_batch_of_one_pair_trains_in_the_compiled_step(tmp_path):
@@ -888,6 +979,45 @@ def test_repeats_padding_a_ranks_shard_are_marked_for_the_loss_to_leave_out(monk
     assert shards == {0: [([0, 2], [True, True])], 1: [([1, 0], [True, False])]}
 
 
+def test_the_recipes_loaders_shuffle_training_batch_validation_by_its_size_and_keep_fusion_clips_whole(
+    tmp_path, monkeypatch
+):
+    """The run's loaders: training batches of --train.batch_size, shuffled (train=True, see
+    test_training_batches_are_shuffled_and_validation_batches_keep_the_clips_order); validation ones of
+    --train.eval_batch_size. Clips are cropped to the front end's window, except for a fusion front end,
+    which needs the whole clip to flag it as longer and cut its local views."""
+    from types import SimpleNamespace
+
+    from audiotrain.datasets.captions import scan_caption_folder
+    from audiotrain.features.clap import ClapFeatureExtractor
+    from audiotrain.models.clap import ClapTokenizer
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap.bundle import demo_extractor_settings
+
+    made = []
+    monkeypatch.setattr(
+        clap_train,
+        "make_loader",
+        lambda dataset, _, batch_size, train, *a: made.append((dataset, batch_size, train)),
+    )
+    clips = scan_caption_folder(tone_folder(tmp_path / "tones"), sampling_rate=16000).clips
+    tokenizer = ClapTokenizer.train(
+        [c for clip in clips for c in clip.captions], vocab_size=300, max_length=24
+    )
+    cfg = clap.parse_config(["--train.batch_size", "2", "--train.eval_batch_size", "3"])
+    for truncation in ("rand_trunc", "fusion"):
+        extractor = ClapFeatureExtractor.from_dict({**demo_extractor_settings(), "truncation": truncation})
+        bundle = SimpleNamespace(extractor=extractor, tokenizer=tokenizer)
+        made.clear()
+        clap_train._loaders(cfg, bundle, clips[:4], clips[4:], clips[4:], 16000)
+        assert [(len(dataset), batch_size, train) for dataset, batch_size, train in made] == [
+            (4, 2, True),
+            (2, 3, False),
+        ]
+        crop = None if truncation == "fusion" else extractor.nb_max_samples
+        assert [dataset.crop_samples for dataset, _, _ in made] == [crop, crop], truncation
+
+
 def test_min_learning_rate_is_checked_against_the_learning_rate_in_use(tmp_path, capsys, monkeypatch):
     from audiotrain.recipes.clap import cli as clap
 
@@ -912,6 +1042,10 @@ def test_min_learning_rate_is_checked_against_the_learning_rate_in_use(tmp_path,
         CLAPTrainModule(
             ClapModel(tiny_config()), CLAPTaskConfig(min_learning_rate=1e-4)
         ).configure_optimizers()
+    # Equal to the learning rate in use (given, or the default): a constant rate, allowed.
+    CLAPTaskConfig(learning_rate=1e-4, min_learning_rate=1e-4)
+    task = CLAPTrainModule(ClapModel(tiny_config()), CLAPTaskConfig(min_learning_rate=1e-5, total_steps=4))
+    assert _scheduled_rates(task, [0, 2, 4]) == pytest.approx([1e-5] * 3, rel=1e-5)
 
 
 def _model_arrays(folder):
@@ -1118,6 +1252,9 @@ def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
     task.eval()
     loss, metrics = task.compute_loss(batch)
     assert np.isfinite(loss.item()) and 0 <= metrics["audio_accuracy"].item() <= 1
+    # The task passes the flag on to the audio tower: without it, no clip's fused views would be used.
+    unflagged = task.compute_loss({**batch, "is_longer": mx.zeros_like(batch["is_longer"])})[0]
+    assert abs(unflagged.item() - loss.item()) > 1e-4
 
 
 # ------------------------------------------------------------------ user errors caught before the expensive work
@@ -1267,6 +1404,7 @@ def test_zero_shot_labels_that_miss_the_clips_labels_are_refused_before_the_run_
         ("--train.gradient_clip", "-1", "train.gradient_clip"),
         ("--train.precision", "16", "train.precision"),
         ("--task.learning_rate", "-0.1", "learning_rate"),
+        ("--task.learning_rate", "0", "learning_rate"),  # (not the default rate that an unset one gets)
         ("--demo.clips", "0", "demo.clips"),
         ("--train.batch_size", "1", "train.batch_size"),
         ("--train.eval_batch_size", "1", "train.eval_batch_size"),
@@ -1646,6 +1784,28 @@ def test_a_warmup_longer_than_the_planned_steps_is_cut_with_a_warning(capsys):
     assert (
         "warning: --task.warmup_steps 5 is more than the 2 steps of the schedule" in capsys.readouterr().err
     )
+    # The optimizer cuts the warmup to the 2 steps (a scheduler refuses a warmup longer than its schedule).
+    task = CLAPTrainModule(ClapModel(tiny_config()), task_cfg)
+    assert _scheduled_rates(task, [0, 1]) == pytest.approx([3e-4 / 2, 3e-4], rel=1e-5)
+    # A warmup of exactly the schedule's steps is not cut, and not warned about.
+    cfg = clap.parse_config(["--task.warmup_steps", "2", "--train.max_steps", "2"])
+    assert resolve_training(cfg, demo=True, n_train=8)[0].warmup_steps == 2
+    assert "warning:" not in capsys.readouterr().err
+
+
+def test_a_warmup_longer_than_a_given_total_steps_is_refused_at_parsing_and_one_as_long_is_not(
+    capsys, monkeypatch
+):
+    from audiotrain.recipes.clap import cli as clap
+
+    monkeypatch.setattr(clap, "run", lambda *a, **k: pytest.fail("run() started with an invalid setting"))
+    assert clap.main(["--task.warmup_steps", "6", "--task.total_steps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "error: task.warmup_steps (--task.warmup_steps) must be at most total_steps (5)" in err
+    assert "the warmup is part of the schedule, got 6" in err and "Traceback" not in err
+    # A schedule that is all warmup.
+    cfg = clap.parse_config(["--task.warmup_steps", "5", "--task.total_steps", "5"])
+    assert (cfg.task.warmup_steps, cfg.task.total_steps) == (5, 5)
 
 
 def test_overwrite_resume_into_the_same_out_and_export_from_another_folder(tmp_path, capsys, monkeypatch):
@@ -2701,6 +2861,34 @@ def test_counts_of_one_are_singular(tmp_path, capsys):
     assert not re.search(r"\(s\)|\b1 (optimizer steps|evaluation clips|clips)\b", printed)
 
 
+def test_the_few_evaluation_clips_note_stops_at_few_eval_clips():
+    from audiotrain.recipes.clap.data import FEW_EVAL_CLIPS
+
+    assert clap_train.few_clips_note(FEW_EVAL_CLIPS) is None
+    assert f"only {FEW_EVAL_CLIPS - 1} evaluation clips" in clap_train.few_clips_note(FEW_EVAL_CLIPS - 1)
+
+
+def test_a_split_that_leaves_one_training_clip_is_refused_before_the_run_folder(tmp_path, capsys):
+    """A contrastive batch needs two clips: one training clip is an error before the run starts."""
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=3)
+    out = tmp_path / "run"
+    argv = [
+        "--preset",
+        "quick_test",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--dataset.eval_fraction",
+        "0.6",
+    ]
+    assert main(argv) == 2
+    assert "only 1 training clip; need at least 2" in _one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
 def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_chooses_the_checkpoint(
     tmp_path, capsys, monkeypatch
 ):
@@ -3057,15 +3245,26 @@ def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_fiel
     assert not (tmp_path / "again").exists()
 
 
+@pytest.mark.parametrize(
+    "limit, finished, further",
+    [
+        ([], "(1 epoch, 3 steps; --train.epochs 1 leaves nothing", "--train.epochs above 1"),
+        (
+            ["--train.epochs", "3", "--train.max_steps", "2"],
+            "(0 epochs, 2 steps; --train.epochs 3 and --train.max_steps 2 leave nothing",
+            "--train.epochs above 0 (and --train.max_steps above that)",
+        ),
+    ],
+)
 def test_a_resume_of_a_finished_run_in_its_own_folder_is_refused_and_changes_nothing(
-    tmp_path, capsys, monkeypatch
+    limit, finished, further, tmp_path, capsys, monkeypatch
 ):
     # Resumed with nothing left to train, the run wrote its config.json, its checkpoints' records,
     # retrieval.json, history.json and plots/ again, for settings it never trained with, and exited 0.
     from audiotrain.recipes.clap import cli as clap
 
     run = tmp_path / "run"
-    argv = _tiny_demo_argv(tmp_path, run)
+    argv = [*_tiny_demo_argv(tmp_path, run), *limit]
     assert clap.main(argv) == 0
     kept = {path: path.read_bytes() for path in run.rglob("*") if path.is_file()}
     capsys.readouterr()
@@ -3073,9 +3272,51 @@ def test_a_resume_of_a_finished_run_in_its_own_folder_is_refused_and_changes_not
     assert clap.main([*argv, "--resume", str(last)]) == 2
     err = capsys.readouterr().err
     _one_error_line(err)
-    assert f"cannot resume from {last}: its run in {run} is finished (1 epoch, 3 steps;" in err
-    assert "resume with --train.epochs above 1" in err and "into a new --out" in err
+    assert f"cannot resume from {last}: its run in {run} is finished {finished}" in err
+    assert f"resume with {further}" in err and "into a new --out" in err
     assert {path: path.read_bytes() for path in run.rglob("*") if path.is_file()} == kept
+
+
+@pytest.mark.filterwarnings("ignore:Trainer.fit. nothing to train")  # (only the results are left to do)
+def test_a_run_killed_before_its_results_were_written_resumes_in_its_own_folder_to_write_them(
+    tmp_path, capsys
+):
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    argv = _tiny_demo_argv(tmp_path, run)
+    assert clap.main(argv) == 0
+    history = (run / "history.json").read_text()
+    (run / "retrieval.json").unlink()
+    shutil.rmtree(run / "hf_model")
+    assert clap.main([*argv, "--resume", str(run / "checkpoints" / "last")]) == 0
+    assert (run / "retrieval.json").is_file() and (run / "hf_model" / "config.json").is_file()
+    assert json.loads((run / "history.json").read_text()) == json.loads(history)  # (nothing trained again)
+
+
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (it resumes elsewhere)
+@pytest.mark.filterwarnings("ignore:Trainer.fit. nothing to train")  # (it only scores the run again)
+def test_a_finished_run_resumed_elsewhere_without_its_best_checkpoint_scores_its_final_weights(
+    tmp_path, capsys
+):
+    """Only checkpoints/last copied: the best checkpoint the run recorded is not beside it any more."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    assert clap.main(_tiny_demo_argv(tmp_path, run)) == 0
+    moved = tmp_path / "moved" / "checkpoints" / "last"
+    shutil.copytree(run / "checkpoints" / "last", moved)
+    capsys.readouterr()
+    assert clap.main([*_tiny_demo_argv(tmp_path, tmp_path / "again"), "--resume", str(moved)]) == 0
+    best = moved.parent / "epoch=0-step=3"  # (where the run's best would be, beside the copy)
+    assert (
+        f"(after: final weights (the resumed run's best checkpoint, {best}, is gone))"
+        in capsys.readouterr().out
+    )
 
 
 def test_a_run_record_says_how_many_processes_trained_it_and_a_resume_records_its_own(tmp_path, capsys):
@@ -3095,6 +3336,29 @@ def test_a_run_record_says_how_many_processes_trained_it_and_a_resume_records_it
     capsys.readouterr()
 
 
+def test_gradient_clip_reaches_the_trainer(tmp_path, capsys, monkeypatch):
+    import audiotrain
+    from audiotrain.recipes.clap import cli as clap
+
+    trainers = []
+
+    class RecordedTrainer(Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(audiotrain, "Trainer", RecordedTrainer)  # (the run imports it when it starts)
+    argv = [
+        *_tiny_demo_argv(tmp_path, tmp_path / "run"),
+        "--train.max_steps",
+        "1",
+        "--train.gradient_clip",
+        "0.5",
+    ]
+    assert clap.main(argv) == 0
+    assert [trainer.gradient_clip_val for trainer in trainers] == [0.5]
+
+
 def test_config_json_records_the_epochs_and_caption_length_the_run_resolved(tmp_path, capsys):
     # Unset, --train.epochs and --dataset.max_tokens are resolved by the run (the demo's 25 epochs, LAION's 77
     # tokens); config.json and the checkpoint's run_config must hold those values, not null, so a resume or a
@@ -3112,6 +3376,9 @@ def test_config_json_records_the_epochs_and_caption_length_the_run_resolved(tmp_
     config = json.loads((run / "config.json").read_text())["config"]
     assert (config["train"]["epochs"], config["dataset"]["max_tokens"]) == (DEMO_EPOCHS, DEFAULT_MAX_TOKENS)
     assert ckpt.read_state(run / "checkpoints" / "last")["run_config"] == config
+    # Fine-tuning a checkpoint: 5 epochs, as --train.epochs's help says.
+    fine_tuning = clap.parse_config(["--pretrained", "ckpt", "--data", "clips"])
+    assert clap_train.resolve_training(fine_tuning, demo=False, n_train=8)[1] == 5
 
 
 def test_a_resume_without_the_runs_flags_goes_on_with_the_settings_it_recorded(tmp_path, capsys):
