@@ -333,6 +333,34 @@ def test_folds_by_folder_keep_each_albums_songs_in_one_part():
         assert len(albums[2]) == 1 and sum(len(a) for a in albums) == 5  # no album in two parts
 
 
+@pytest.mark.parametrize("by", ["song", "folder"])
+def test_folds_hold_out_two_recordings_sharing_one_annotation_file_together(tmp_path, by):
+    """A pairs file may pair two recordings of one take with its one annotation (GuitarSet's _mic and _mix
+    share a .jams): by their names alone, a fold could train on one and score the other. Where no file is
+    shared, the folds are those of the names."""
+    from audiotrain.datasets.chord_songs import SongEntry
+
+    songs = [SongEntry(f"album{i % 6}/s{i}", None, tmp_path / f"s{i}.lab") for i in range(18)]
+    songs += [SongEntry("album0/take_mic", None, tmp_path / "take.jams")]
+    songs += [SongEntry("album3/take_mix", None, tmp_path / "take.jams")]  # (another album's folder)
+    names_alone = [SongEntry(song.name, None, None) for song in songs]
+    unshared = [*songs[:-1], SongEntry("album3/take_mix", None, tmp_path / "take_mix.jams")]
+    take = {"album0/take_mic", "album3/take_mix"}
+
+    def parts(folds):
+        return [[[song.name for song in part] for part in (f.train, f.val, f.test)] for f in folds]
+
+    parted = []
+    for seed in range(10):
+        by_name = parts(song_folds(names_alone, 4, 0.25, seed, "test", by=by))
+        for fold in parts(song_folds(songs, 4, 0.25, seed, "test", by=by)):
+            assert sum(bool(take & set(part)) for part in fold) == 1, (seed, fold)  # (one part of each)
+        if not any(take <= set(fold[2]) for fold in by_name):
+            parted.append(seed)
+        assert parts(song_folds(unshared, 4, 0.25, seed, "test", by=by)) == by_name
+    assert 0 in parted  # (by name, seed 0 held them out in two folds; 9 or 10 of these 10 did)
+
+
 def test_a_resume_that_cannot_continue_advises_what_the_cv_command_accepts(cv_cache, tmp_path, capsys):
     """It advised --overwrite, which the cv command refuses beside --resume."""
     folder = tmp_path / "notes"

@@ -2711,6 +2711,64 @@ def test_a_group_pattern_keeps_a_group_in_one_part_of_the_split_and_of_cv_folds(
         ChordDataConfig(group_pattern="^x", split_by="folder")
 
 
+def test_recordings_sharing_an_annotation_file_stay_in_one_part_and_one_fold_and_the_run_says_so(tmp_path):
+    """A pairs file may pair two recordings of one take with its one annotation (GuitarSet's _mic and _mix
+    share a .jams). The split and cv's folds went by the names alone: with seed 2 song_000 was a test song
+    and song_000_mix a training song, and the test scores measured the model's memory of that take. A
+    pairs file's split column is the user's: kept, with a warning where it parts them so."""
+    from audiotrain.recipes.chords.cv import all_songs, song_folds
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=6, seed=4, song_seconds=4)
+    shutil.copy(data / "song_000.wav", data / "song_000_mix.wav")  # (a second recording of the take)
+    rows = "".join(f"song_00{i}.wav,song_00{i}.lab\n" for i in range(6))
+    (data / "pairs.csv").write_text(f"audio,annotation\n{rows}song_000_mix.wav,song_000.lab\n")
+    config = ChordDataConfig(data_dir=str(data), pairs=str(data / "pairs.csv"), test_fraction=0.2)
+    splits, screen = folder_splits(config, seed=2)
+    parts = [[song.name for song in getattr(splits, part)] for part in ("train", "val", "test")]
+    assert parts == [
+        ["song_001", "song_002", "song_004"],
+        ["song_005"],
+        ["song_000", "song_000_mix", "song_003"],
+    ]
+    note = (
+        "note: 2 songs that share an annotation file with another song are kept in one {} with it, as "
+        "recordings of one performance (song_000 and song_000_mix share song_000.lab)"
+    )
+    assert screen.splitlines()[1:] == [note.format("part")], screen  # (once, after the scan's count)
+    # Where the two are one group already, nothing is merged, and nothing said.
+    grouped = ChordDataConfig(data_dir=str(data), pairs=str(data / "pairs.csv"), group_pattern="^(song_000)")
+    assert folder_splits(grouped, seed=2)[1].splitlines()[1:] == []
+    # cv's folds (by name, seed 0 held out song_000 in fold 2 and song_000_mix in fold 0)
+    songs, source, (screen, _) = all_songs(TrainingConfig(data=config))
+    assert screen.splitlines()[1:] == [note.format("fold")], screen
+    folds = song_folds(songs, 3, 0.2, 0, source)
+    held_out = [[song.name for song in fold.test] for fold in folds]
+    assert sum(len(names) for names in held_out) == 7
+    assert any({"song_000", "song_000_mix"} <= set(names) for names in held_out), held_out
+    # A given split stays as written, with a warning naming a recording it trains and one it tests.
+    given = {
+        "song_000": "train",
+        "song_001": "train",
+        "song_002": "val",
+        "song_003": "train",
+        "song_004": "test",
+        "song_005": "train",
+    }
+    rows = "".join(f"{name}.wav,{name}.lab,{part}\n" for name, part in given.items())
+    (data / "pairs.csv").write_text(f"audio,annotation,split\n{rows}song_000_mix.wav,song_000.lab,test\n")
+    splits, screen = folder_splits(config, seed=2)
+    assert [song.name for song in splits.test] == ["song_000_mix", "song_004"]
+    assert screen.splitlines()[1:] == [
+        f"warning: {data / 'pairs.csv'}'s split column puts song_000 in train and song_000_mix in test, "
+        "which share song_000.lab (recordings of one performance?): the test scores then count a take the "
+        "model trained on"
+    ], screen
+    (data / "pairs.csv").write_text(f"audio,annotation,split\n{rows}song_000_mix.wav,song_000.lab,train\n")
+    assert folder_splits(config, seed=2)[1].splitlines()[1:] == []  # (both trained: nothing to say)
+
+
 @pytest.mark.slow  # (two tiny runs: about 17 s on a shared CPU)
 def test_a_resume_is_refused_where_the_pairs_files_split_changed(tiny_run, tmp_path, capsys):
     """A resumed run goes on with the parts its run recorded: a split the user edited since would have been

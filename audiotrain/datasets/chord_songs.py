@@ -1053,6 +1053,42 @@ def split_groups(names: Sequence[str], by: str = "song", pattern: str | None = N
     return groups
 
 
+def shared_annotations(songs: Sequence[SongEntry]) -> list[list[SongEntry]]:
+    """The sets of two or more of `songs` whose annotation is one file (its real path: two spellings or a
+    link are one file), each in name order, the sets in the order of their first names: recordings of one
+    performance, which only a pairs file pairs so (GuitarSet's ``_mic`` and ``_mix`` of a take share its
+    .jams); a split keeps each set in one part (`merged_groups`)."""
+    by_file: dict[str, list[SongEntry]] = {}
+    for song in sorted(songs, key=lambda s: s.name):
+        if song.annotation_path is not None:  # (a song made in memory may have no file)
+            by_file.setdefault(real(song.annotation_path), []).append(song)
+    return sorted((same for same in by_file.values() if len(same) > 1), key=lambda same: same[0].name)
+
+
+def merged_groups(annotation_paths: Sequence[Path | None], groups: Sequence[Any]) -> list[Any]:
+    """`groups` (the split group of each song: `split_groups`' names, or any labels that sort) with the
+    groups of songs whose annotation is one file merged (`annotation_paths`, each song's, compared as real
+    paths: `shared_annotations`; None: no file, shared with none): two recordings of one take, one trained
+    and the other tested, would score the model's memory of that take's chords, not what it learnt. A merged
+    group is named by the smallest of its groups' names, so where no file is shared (or only within a group)
+    every group keeps its name, and the split its songs' parts."""
+    parent = {group: group for group in groups}
+
+    def root(group: Any) -> Any:
+        while parent[group] != group:
+            group = parent[group]
+        return group
+
+    first_group_of: dict[str, Any] = {}
+    for path, group in zip(annotation_paths, groups):
+        if path is None:
+            continue
+        a, b = root(first_group_of.setdefault(real(path), group)), root(group)
+        if a != b:  # (the smaller root stays one: each root is the smallest name of its merged group)
+            parent[max(a, b)] = min(a, b)
+    return [root(group) for group in groups]
+
+
 def split_position(group: str, seed: int) -> float:
     """Where a group falls in [0, 1) for `split_songs`: a hash of the seed and the group's name alone, so that
     no other song moves it. Names are hashed as a UTF-8 locale reads them (`portable_name`: the same split in
@@ -1075,7 +1111,8 @@ def split_songs(
     same as other songs come and go.
 
     Each group of songs (a song; with ``by``, a folder or a first folder: `SPLIT_BY`; with ``pattern``, what
-    it matches in the names: `split_group`) falls at a position in
+    it matches in the names: `split_group`; the groups of songs that share an annotation file merged into
+    the one of the smallest name: `merged_groups`) falls at a position in
     [0, 1), a hash of ``seed`` and the group's name (`split_position`): below ``test_fraction`` it is a test
     group, below ``test_fraction + val_fraction`` a validation group, else a training group. Adding or
     removing a song therefore moves no other song (an earlier test song never becomes a training song, and a
@@ -1095,7 +1132,8 @@ def split_songs(
     """
     ordered = _checked_for_split(songs, val_fraction, test_fraction)
     groups: dict[str, list[SongEntry]] = {}
-    for song, group in zip(ordered, split_groups([song.name for song in ordered], by, pattern)):
+    named = split_groups([song.name for song in ordered], by, pattern)
+    for song, group in zip(ordered, merged_groups([song.annotation_path for song in ordered], named)):
         groups.setdefault(group, []).append(song)
     position = {group: split_position(group, seed) for group in groups}
     parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}

@@ -4,10 +4,11 @@
     python -m audiotrain.recipes.chords cv --folds 5                 # the demo songs
 
 Every song is in the test part of exactly one fold, so no song (and no window of one) is both trained and
-scored on; with ``--data.split_by folder`` (or ``top_folder``) every folder's songs are, and with
-``--data.group_pattern`` every group's (`split_group`); a pairs file's split column is refused. In
-each fold the other songs are split again by song into train and validation (``data.val_fraction``, at least
-one song; 0: none, and each fold evaluates its last checkpoint). Each fold is a whole `run_training` run in
+scored on; with ``--data.split_by folder`` (or ``top_folder``) every folder's songs are, with
+``--data.group_pattern`` every group's (`split_group`), and songs that share an annotation file are held out
+together (`merged_groups`); a pairs file's split column is refused. In each fold the other songs are split
+again by song into train and validation (``data.val_fraction``, at least one song; 0: none, and each fold
+evaluates its last checkpoint). Each fold is a whole `run_training` run in
 ``RUN/fold<k>/`` (checkpoints, history, ``evaluation/``). The run folder also gets ``oof/`` (the out-of-fold
 ``.lab`` prediction of every song), ``cv_scores.json`` / ``cv_scores.md`` (each metric per fold, its mean and
 standard deviation, in %), and on a data folder ``data_report.txt`` (every file the scan left out, and why).
@@ -33,7 +34,7 @@ from pathlib import Path
 from audiotrain._file_names import local_name, portable_name, stored_name
 from audiotrain._files import read_json_file, unusable_path, write_json_atomically
 from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
-from audiotrain.datasets.chord_songs import split_groups
+from audiotrain.datasets.chord_songs import merged_groups, split_groups
 from audiotrain.distributed import collectives
 from audiotrain.features.cache import releasing_the_runs_holds
 from audiotrain.metrics.chord_scores import CHORD_METRICS
@@ -128,12 +129,16 @@ def song_folds(
 ) -> list[SongSplits]:
     """``folds`` splits whose test parts partition ``songs`` (shuffled with ``seed``; see `grouped_folds`),
     a group of songs (`split_group`: a song, or with `by` a folder, or with `pattern` what it matches in
-    the names) whole in one part of each.
+    the names; the songs that share an annotation file with its songs too: `merged_groups`) whole in one
+    part of each.
     Each split's source is `source` itself: `run_cross_validation` names the fold in its header above it."""
     if folds >= 2 and len(songs) < folds + 1:
         raise ValueError(f"{source}: {len(songs)} songs cannot make {folds} folds with training songs left")
     alone = by == "song" and pattern is None
     groups = range(len(songs)) if alone else split_groups([song.name for song in songs], by, pattern)
+    # Two recordings of one take (one annotation file) are held out together. (Stand-ins for songs, names
+    # alone, have no file.)
+    groups = merged_groups([getattr(song, "annotation_path", None) for song in songs], groups)
     unit = "songs" if alone else "folders" if pattern is None else "groups"
     parts = grouped_folds(groups, folds, seed, val_fraction, unit=unit, source=source, flag="--folds")
     return [

@@ -29,6 +29,8 @@ from audiotrain.datasets.chord_songs import (
     SongEntry,
     SongIndex,
     scan_song_folder,
+    shared_annotations,
+    split_groups,
     split_songs,
     split_songs_as_given,
     split_songs_shuffled,
@@ -257,7 +259,8 @@ def folder_splits(
         )
     source = f"{len(index)} songs in {data.data_dir}{_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
-    return SongSplits(train, val, test, source, index.report(max_listed=None)), screen
+    kept = _kept_together_note(index.songs, data, "fold" if folds else "part")
+    return SongSplits(train, val, test, source, index.report(max_listed=None)), screen + kept
 
 
 def _grouped(data: ChordDataConfig) -> str:
@@ -265,6 +268,47 @@ def _grouped(data: ChordDataConfig) -> str:
     if data.group_pattern is not None:
         return f" (grouped by '{data.group_pattern}')"
     return f" (split by {data.split_by.replace('_', ' ')})" if data.split_by != "song" else ""
+
+
+def _kept_together_note(songs: Sequence[SongEntry], data: ChordDataConfig, part: str) -> str:
+    """A line for the screen where songs that share an annotation file (a pairs file's rows:
+    `shared_annotations`) were in other groups, which `split_songs` and cv's folds merge (`merged_groups`);
+    "" where none were. Said, as no flag asked for it and it moves songs a split by song would part."""
+    names = [song.name for song in songs]
+    group_of = dict(zip(names, split_groups(names, data.split_by, data.group_pattern)))
+    kept = [same for same in shared_annotations(songs) if len({group_of[song.name] for song in same}) > 1]
+    if not kept:
+        return ""
+    n = sum(len(same) for same in kept)
+    first = kept[0]
+    return (
+        f"\nnote: {n} songs that share an annotation file with another song are kept in one {part} with it, "
+        f"as recordings of one performance ({first[0].name} and {first[1].name} share "
+        f"{first[0].annotation_path.name})"
+    )
+
+
+def _shared_across_parts_warning(index: SongIndex, where: str) -> str:
+    """A line for the screen where `where` (a pairs file's split column, which is the user's to keep) puts a
+    song in train and another of the same annotation file in val or test: those scores then count a take the
+    model trained on. "" where it does not."""
+    across = []
+    for same in shared_annotations(index.songs):
+        trained = [song for song in same if index.parts[song.audio_path] == "train"]
+        scored = [song for song in same if index.parts[song.audio_path] != "train"]
+        if trained and scored:
+            across.append(
+                (trained[0], min(scored, key=lambda s: (index.parts[s.audio_path] != "test", s.name)))
+            )
+    if not across:
+        return ""
+    song, other = across[0]
+    more = f"; {plural(len(across) - 1, 'other such pair')} too" if len(across) > 1 else ""
+    return (
+        f"\nwarning: {where} puts {song.name} in train and {other.name} in {index.parts[other.audio_path]}, "
+        f"which share {song.annotation_path.name} (recordings of one performance?): the "
+        f"{index.parts[other.audio_path]} scores then count a take the model trained on{more}"
+    )
 
 
 def _given_splits(index: SongIndex, data: ChordDataConfig) -> tuple[SongSplits, str]:
@@ -289,6 +333,7 @@ def _given_splits(index: SongIndex, data: ChordDataConfig) -> tuple[SongSplits, 
         )
     source = f"{len(index)} songs in {data.data_dir} (the split {data.pairs} gives){_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
+    screen += _shared_across_parts_warning(index, where)
     report = index.report(max_listed=None)
     return SongSplits(train, val, test, source, report, parts_given=True), screen
 

@@ -49,10 +49,11 @@ from audiotrain.recipes.split_record import (
 from audiotrain.train import checkpoint as ckpt
 
 SPLITS = ("train", "val", "test")
-# (A data folder's split was a shuffle of all its songs before it became a hash of each song's name.)
+# (A data folder's split was a shuffle of all its songs before it became a hash of each song's name, and
+# songs that share an annotation file were split apart before `split_songs` kept them in one part.)
 RESPLIT_HINT = (
     "another --seed, --data.val_fraction/test_fraction or --data.split_by, or a run from before each song's "
-    "part was kept as songs come and go?"
+    "part was kept as songs come and go, or before songs that share an annotation file were kept in one part?"
 )
 
 
