@@ -1443,6 +1443,23 @@ def test_a_pairs_file_split_column_names_each_songs_part(tmp_path):
     by_name = {song.name: song for song in index.songs}
     train, val, test = split_songs_as_given(index.songs, index.parts)
     assert (train, val, test) == ([by_name["0003/audio"]], [by_name["0004/audio"]], [by_name["0005/audio"]])
+    # A song the column does not list, paired by its name, is in no part (it crashed the split with a
+    # KeyError): not used, counted and listed with why, and a song missing for an unused annotation's line.
+    _wav(tmp_path / "0006" / "audio.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "0006" / "audio.lab", SEGMENTS)
+    write_lab(tmp_path / "0003" / "full.lab", SEGMENTS)  # (another reduction, which no row names)
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert [song.name for song in index.songs] == ["0003/audio", "0004/audio", "0005/audio"]
+    why = (
+        f"{tmp_path / '0006' / 'audio.wav'}: paired with audio.lab by its name, but pairs.csv's split column"
+    )
+    assert index.problems == 1 and index.skipped_songs() == {"0006/audio": f"{why} lists it in no part"}
+    report = index.report()
+    assert "  1 song paired by its name that the pairs file's split column lists in no part" in report
+    assert f"\n    {why} lists it in no part" in report
+    assert "1 annotation not used: not named in the pairs file" in report  # (full.lab)
+    assert "no song is missing" not in report
+    assert split_songs_as_given(index.songs, index.parts) == (train, val, test)
     # Hugging Face's and the CLAP recipe's name of the validation part, and others for it, case ignored (in
     # the header too: a spreadsheet's capitalised column names)
     for name in ("validation", "Valid", "DEV"):

@@ -2791,6 +2791,41 @@ def test_a_resume_is_refused_where_the_pairs_files_split_changed(tiny_run, tmp_p
     assert chords.main([*flags, "--run_dir", str(again), "--resume", str(last)]) == 0
 
 
+def test_a_song_the_split_column_does_not_list_is_in_no_part_trained_or_scored(tiny_run, tmp_path, capsys):
+    """A song a pairs file with a split column does not list, paired by its name (song_003.wav beside
+    song_003.lab), crashed train with a bare KeyError: the column gives it no part. It is in no part: left
+    out of training, validation and test, counted and listed with its reason where the scan says what it left
+    out; evaluate on that pairs file leaves it out too, listed among the songs skipped."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    pairs = _pairs_with_split(data, {"song_000": "train", "song_001": "val", "song_002": "test"})
+    run_dir = tmp_path / "run"
+    flags = [*_folder_run_flags(tiny_run, data), "--data.pairs", str(pairs), "--num_epochs", "1"]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    why = (
+        f"{data / 'song_003.wav'}: paired with song_003.lab by its name, but pairs.csv's split column lists "
+        "it in no part"
+    )
+    # (counted as every kind of file left out is, under the count of the songs used)
+    group = (
+        "1 song paired by its name that the pairs file's split column lists in no part (song skipped: "
+        "neither trained nor scored; give it a row to use it)"
+    )
+    assert f"{data}: 3 annotated songs\n  {group}:\n    {why}\n" in err, err
+    assert "3 songs in" in err and "1 train / 1 val / 1 test songs" in err, err
+    assert why in (run_dir / "data_report.txt").read_text()
+    recorded = json.loads((run_dir / "config.json").read_text())["songs"]
+    assert recorded == {"train": ["song_000"], "val": ["song_001"], "test": ["song_002"]}
+    # evaluate on the same pairs file scores the songs it lists, and names the one left out.
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(data), "--pairs", str(pairs)]
+    assert chords.main(argv) == 1  # (as for every song skipped: the scores do not cover the folder)
+    captured = capsys.readouterr()
+    assert "3 songs scored" in captured.out and f"- song_003: {why}" in captured.out, captured.out
+    assert group in captured.err and "Traceback" not in captured.err
+
+
 def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_training(tiny_run, tmp_path, capsys):
     import soundfile as sf
 

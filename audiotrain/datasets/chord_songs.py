@@ -160,6 +160,10 @@ class SongIndex:
     #: ``{audio: part}`` where the pairs file names each song's part (its ``split`` column): a dataset's
     #: published split, which `split_songs_as_given` keeps. Empty otherwise.
     parts: dict[Path, str] = field(default_factory=dict)
+    #: Songs paired by their name (an annotation beside them, or in the annotations folder) that a pairs file
+    #: with a ``split`` column does not list, so puts in no part: ``(audio, why)``, not used (a song in no
+    #: part is neither trained nor scored, where the user wrote which songs are which).
+    not_in_a_part: list[tuple[Path, str]] = field(default_factory=list)
     #: The annotations folder searched for annotations not beside their audio (`scan_song_folder`).
     annotations_dir: Path | None = None
     #: The pairs file that paired songs (`scan_song_folder`).
@@ -197,6 +201,7 @@ class SongIndex:
             + len(self.unsupported_audio)
             + len(self.ambiguous)
             + len(self.unread_annotations)
+            + len(self.not_in_a_part)
         )
 
     def _labels_group(
@@ -287,7 +292,12 @@ class SongIndex:
             (path, f"{path}: an annotation without an audio file") for path in self.unpaired_annotations
         ]
         found += (
-            self.invalid + self.unreadable_audio + self.mismatched + self.unsupported_audio + self.ambiguous
+            self.invalid
+            + self.unreadable_audio
+            + self.mismatched
+            + self.unsupported_audio
+            + self.ambiguous
+            + self.not_in_a_part
         )
         skipped: dict[str, str] = {}
         for path, reason in found:
@@ -322,7 +332,7 @@ class SongIndex:
         else:
             why = f"in the annotations folder {self.annotations_dir} matched by no audio file"
             why += " (another album's, perhaps)"
-        missing = self.unpaired_audio or self.unsupported_audio or self.ambiguous
+        missing = self.unpaired_audio or self.unsupported_audio or self.ambiguous or self.not_in_a_part
         return why if missing else f"{why}; no song is missing"
 
     def _sought(self) -> str:
@@ -377,6 +387,13 @@ class SongIndex:
                 "audio file that matches several annotations, or shares one (song skipped, never guessed)",
                 "audio files that match several annotations, or share one (song skipped, never guessed)",
                 [message for _, message in self.ambiguous],
+            ),
+            (
+                "song paired by its name that the pairs file's split column lists in no part (song skipped: "
+                "neither trained nor scored; give it a row to use it)",
+                "songs paired by their names that the pairs file's split column lists in no part (songs "
+                "skipped: neither trained nor scored; give each a row to use it)",
+                [message for _, message in self.not_in_a_part],
             ),
             (
                 "annotation with errors (song skipped)",
@@ -484,7 +501,9 @@ def scan_song_folder(
         audio files share pairs none, listed in `SongIndex.ambiguous`.
     pairs_file : str or Path, optional
         A CSV file of ``audio,annotation`` rows (`read_song_pairs`: paths relative to its folder): each row
-        pairs an audio file under `root` with its annotation, before any rule above.
+        pairs an audio file under `root` with its annotation, before any rule above. Where it has a
+        ``split`` column (`SongIndex.parts`), a song it does not list, paired by the rules above, is in no
+        part: not used, listed in `SongIndex.not_in_a_part`.
 
     Raises
     ------
@@ -605,6 +624,11 @@ def scan_song_folder(
         if annotation_path is None:
             index.unpaired_audio.append(audio_path)
             continue
+        if index.parts and audio_path not in index.parts:
+            # The split column is the user's list of which song is which: one it does not list would be
+            # trained or scored by a guess (and parted from its run's recorded parts on a resume).
+            index.not_in_a_part.append((audio_path, _in_no_part(audio_path, annotation_path, index)))
+            continue
         if validate:
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -669,6 +693,14 @@ def scan_song_folder(
     index.unsupported_audio.sort()
     _find_near_misses(index, other_labs, other_files, other_apart)
     return index
+
+
+def _in_no_part(audio: Path, annotation: Path, index: SongIndex) -> str:
+    """Why song `audio`, paired with `annotation` by its name, is not used: the pairs file's split column
+    lists it in no part (`SongIndex.not_in_a_part`)."""
+    shown = annotation.name if annotation.parent == audio.parent else str(annotation)
+    pairs_name = index.pairs_file.name if index.pairs_file is not None else "the pairs file"
+    return f"{audio}: paired with {shown} by its name, but {pairs_name}'s split column lists it in no part"
 
 
 def _second_ways_to_a_file(
@@ -1149,8 +1181,9 @@ def split_songs_as_given(
     songs: Sequence[SongEntry], parts: dict[Path, str], by: str = "song", pattern: str | None = None
 ) -> tuple[list[SongEntry], list[SongEntry], list[SongEntry]]:
     """Split songs into the parts `parts` names for their audio (``train``, ``val`` or ``test``: a pairs
-    file's ``split`` column, a dataset's published split), in name order. Raises ValueError, naming two of
-    its songs, where a group (``by``, ``pattern``: `split_group`) would straddle two parts."""
+    file's ``split`` column, a dataset's published split), in name order; every song has one (the scan
+    leaves out a song the column lists in no part: `SongIndex.not_in_a_part`). Raises ValueError, naming two
+    of its songs, where a group (``by``, ``pattern``: `split_group`) would straddle two parts."""
     ordered = sorted(songs, key=lambda s: s.name)
     first_of: dict[str, SongEntry] = {}
     for song, group in zip(ordered, split_groups([song.name for song in ordered], by, pattern)):
