@@ -419,6 +419,34 @@ def test_a_launcher_giving_up_on_a_running_job_leaves_the_watcher_to_end_it(monk
         job.wait()
 
 
+def test_closing_a_launcher_watch_closes_its_pipe_once():
+    # The watcher of a job that ended exits by itself (the job's group is gone): close() then left its pipe
+    # open (the write to a watcher gone failed, and skipped the close), one descriptor lost per job. A second
+    # close() does nothing: it must not write into, nor close, the descriptor's number taken meanwhile.
+    from audiotrain.distributed import launcher_watch
+
+    job = subprocess.Popen(["true"], start_new_session=True)
+    job.wait()
+    watch = launcher_watch.watch_over(job)
+    write_end = watch._write_end
+    assert watch.watcher.wait(timeout=60) == 0  # (by itself: the job's group is gone)
+    watch.close()
+    with pytest.raises(OSError):
+        os.fstat(write_end)  # closed
+    read_end, reused = os.pipe()
+    os.dup2(reused, write_end)  # (a pipe of this process's now holds the number)
+    os.set_blocking(read_end, False)
+    try:
+        watch.close()
+        os.fstat(write_end)  # still open
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 1)  # nothing written into it
+    finally:
+        for fd in {read_end, reused, write_end}:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_proc(
     tmp_path, monkeypatch, capfd
 ):

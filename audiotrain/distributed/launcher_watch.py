@@ -86,10 +86,10 @@ class LauncherWatch:
         if self._write_end is None or self.watcher is None:
             return
         ended = self.job.poll() is not None
-        with contextlib.suppress(OSError):  # (a watcher that ended by itself: the job's group was gone)
-            if ended:
+        if ended:
+            with contextlib.suppress(OSError):  # (a watcher that ended by itself: the job's group was gone)
                 os.write(self._write_end, b"x")
-            os.close(self._write_end)
+        os.close(self._write_end)  # (after a failed write too: else one descriptor is lost per job)
         self._write_end = None
         if ended:
             with contextlib.suppress(subprocess.TimeoutExpired):
