@@ -419,6 +419,49 @@ def test_a_launcher_giving_up_on_a_running_job_leaves_the_watcher_to_end_it(monk
         job.wait()
 
 
+def _wait_for(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert path.exists(), f"{path.name} not made in {timeout} s"
+
+
+def test_a_job_gets_sigterm_and_grace_s_to_end_by_itself_before_sigkill(monkeypatch, tmp_path):
+    # A rank in `fit` takes SIGTERM for a stop and saves its checkpoint: here the job takes 2 s for it, well
+    # within GRACE_S, and must end by itself (status 0, its file written), not by the watcher's SIGKILL.
+    from audiotrain.distributed import launcher_watch
+
+    monkeypatch.setattr(launcher_watch, "GRACE_S", 60.0)
+    job = subprocess.Popen(
+        ["sh", "-c", "trap 'sleep 2; echo saved > saved; exit 0' TERM; touch ready; sleep 300 & wait"],
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    try:
+        _wait_for(tmp_path / "ready")  # (its trap is set)
+        launcher_watch.watch_over(job).close()  # giving up on it: as if the launcher had died
+        assert job.wait(timeout=60) == 0
+        assert (tmp_path / "saved").read_text() == "saved\n"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+
+
+def test_the_watcher_of_a_job_that_ended_exits_by_itself():
+    # A launcher that does not call close() (blocked, or living on after the job, as a notebook does): its
+    # watcher must not outlive the job, nor signal later a group id that another process may have taken.
+    from audiotrain.distributed import launcher_watch
+
+    job = subprocess.Popen(["sleep", "0.2"], start_new_session=True)
+    watch = launcher_watch.watch_over(job)
+    try:
+        job.wait()
+        assert watch.watcher.wait(timeout=30) == 0
+    finally:
+        watch.close()
+
+
 def test_closing_a_launcher_watch_closes_its_pipe_once():
     # The watcher of a job that ended exits by itself (the job's group is gone): close() then left its pipe
     # open (the write to a watcher gone failed, and skipped the close), one descriptor lost per job. A second
@@ -445,6 +488,24 @@ def test_closing_a_launcher_watch_closes_its_pipe_once():
         for fd in {read_end, reused, write_end}:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="/proc: Linux")
+def test_the_watcher_is_out_of_reach_of_the_terminal_and_of_the_launchers_readers():
+    # In the launching process's session, the terminal's Ctrl-C would kill the watcher too; holding the
+    # launching process's stdout, it would keep whoever reads that output waiting after the launcher died.
+    from audiotrain.distributed import launcher_watch
+
+    job = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    watch = launcher_watch.watch_over(job)
+    try:
+        assert os.getsid(watch.watcher.pid) == watch.watcher.pid
+        for fd in (1, 2):
+            assert os.readlink(f"/proc/{watch.watcher.pid}/fd/{fd}") == os.devnull
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+        watch.close()
 
 
 def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_proc(

@@ -933,8 +933,11 @@ def test_a_job_ended_by_the_third_stop_signal_says_so(tmp_path, monkeypatch, cap
 # SIGTERM ends the ranks, then mpirun. The ranks write their pids, then run until ended.
 _FAKE_OPEN_MPI = """#!{python}
 import os, signal, subprocess, sys
-rank = "import os, time; open('pid%s', 'w').write(str(os.getpid())); time.sleep(300)"
-ranks = [subprocess.Popen([sys.executable, "-c", rank % r], preexec_fn=os.setpgrp) for r in (0, 1)]
+rank = (  # (the pid file written whole, then renamed: a file the test finds holds its pid)
+    "import os, time; open('pid%(r)s.tmp', 'w').write(str(os.getpid())); "
+    "os.replace('pid%(r)s.tmp', 'pid%(r)s'); time.sleep(300)"
+)
+ranks = [subprocess.Popen([sys.executable, "-c", rank % {{"r": r}}], preexec_fn=os.setpgrp) for r in (0, 1)]
 def end(*_):
     for proc in ranks:
         proc.terminate()
@@ -980,7 +983,6 @@ def test_no_rank_outlives_a_launching_process_killed_with_sigkill(tmp_path, plat
     deadline = time.monotonic() + 60
     while not all((tmp_path / f"pid{r}").is_file() for r in (0, 1)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.1)  # (a pid file just made may not hold its pid yet)
     ranks = [int((tmp_path / f"pid{r}").read_text()) for r in (0, 1)]
     proc.kill()
     deadline = time.monotonic() + 10
