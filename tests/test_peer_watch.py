@@ -3,13 +3,17 @@ in a collective the peer left half done; a peer that ended without an error of i
 an exit status it chose) does not end the others. Ranks started by hand, as a cluster's scheduler would,
 with no launcher to end them."""
 
+import json
+import socket
+import sys
+import threading
 import time
 
 import pytest
 from distributed import describe, run_ranks
 
-# Rank 0 stands for a rank stuck in MLX: its main thread blocks in one call, as in an `mx.eval` that waits
-# for a peer that died mid-collective. The grace is cut to 1 s so the tests stay short.
+# Rank 0 (`WAITING`) stands for a rank stuck in MLX: its main thread blocks in one call, as in an `mx.eval`
+# that waits for a peer that died mid-collective. The grace is cut to 1 s so the tests stay short.
 PREAMBLE = """
 import os, sys, time
 import audiotrain
@@ -17,18 +21,16 @@ from audiotrain.distributed import collectives, exit_rank, peer_watch
 peer_watch.PEER_FAILED_GRACE_S = 1.0
 collectives.group()
 rank = collectives.rank()
-if rank == 0:
+WAITING = 0  # the rank that waits; the other one ends as the test says
+if rank == WAITING:
     time.sleep(STUCK)
-    print("rank 0 went on")
+    print(f"rank {rank} went on")
     sys.exit(0)
-time.sleep(0.5)  # (rank 0 is in its sleep)
+time.sleep(0.5)  # (the waiting rank is in its sleep)
 """
 
 
 def test_only_the_ranks_of_this_job_are_watched():
-    import socket
-    import threading
-
     from audiotrain.distributed import peer_watch
 
     listener = socket.create_server(("127.0.0.1", 0))
@@ -41,16 +43,20 @@ def test_only_the_ranks_of_this_job_are_watched():
         conn.sendall(said)
         return conn
 
-    def knock():  # another program on the machine, then rank 1
+    def knock():  # other programs on the machine (one that only looks for open ports), then rank 1
         held.append(connect(b"GET / HTTP/1.1\r\n\r\n"))
+        connect(b"").close()  # (a port scanner: connects and closes without a word)
         held.append(connect(peer_watch._HELLO.pack(b"x" * 16, 1)))  # another job's rank 1
         held.append(connect(peer_watch._HELLO.pack(token, 1)))
 
     held: list = []
     knocking = threading.Thread(target=knock)
     knocking.start()
-    watch._connect({1: address})
+    connecting = threading.Thread(target=watch._connect, args=({1: address},), daemon=True)
+    connecting.start()
+    connecting.join(timeout=60)  # (a guard: a stranger must not keep the watch from starting)
     knocking.join()
+    assert not connecting.is_alive(), "the watch still connecting: a stranger kept it from starting"
     assert list(watch.peers) == [1]
     # The rank that knew the job's token, not the other job's rank 1 that came first: its end (a peer's
     # failure or its goodbye) is the one watched.
@@ -61,22 +67,229 @@ def test_only_the_ranks_of_this_job_are_watched():
         conn.close()
 
 
-def _job(rank_1_ends: str, stuck: float = 15) -> list:
-    code = PREAMBLE.replace("STUCK", str(stuck)) + rank_1_ends
+# The watch of one rank without a job: its peers are socket pairs, and its thread (`_PeerWatch.run`, given no
+# address to connect to) runs in the test's process, where ending the rank is only recorded.
+def _watch(monkeypatch, rank: int, words: dict) -> tuple:
+    """A watch of rank `rank`, its record of `end_this_rank`'s calls, and the peers' ends of `words`: each
+    peer says its word (``B``, ``F``) and closes, closes without a word (``b""``: a crash), or runs on
+    (None)."""
+    from audiotrain.distributed import peer_watch
+
+    watch = peer_watch._PeerWatch(rank, b"t" * 16, None)
+    ended: list[tuple[int, str]] = []
+
+    def end_this_rank(failed_peer, why):  # as the real one, but the process goes on
+        ended.append((failed_peer, why))
+        watch.failed = True
+        watch.say_goodbye()
+
+    monkeypatch.setattr(watch, "end_this_rank", end_this_rank)
+    ends = {}
+    for peer, word in words.items():
+        watch.peers[peer], ends[peer] = socket.socketpair()
+        if word is not None:
+            ends[peer].sendall(word)
+            ends[peer].close()
+    return watch, ended, ends
+
+
+@pytest.mark.parametrize(
+    "words, failed_peer",
+    [
+        ({0: b""}, 0),  # rank 0 crashed: its id is no "no peer failed" mark (as -1 is)
+        ({0: b"F", 1: None}, 0),
+        ({1: b"", 3: None}, 1),
+        ({0: b"B", 1: b"F"}, 1),
+        ({0: b"B", 1: b"B"}, None),  # finished: the watch ends, the rank runs on
+    ],
+)
+def test_the_watch_ends_its_rank_after_the_grace_once_a_peer_failed(words, failed_peer, monkeypatch):
+    from audiotrain.distributed import peer_watch
+
+    monkeypatch.setattr(peer_watch, "PEER_FAILED_GRACE_S", 0.5)  # (the peer's word comes first)
+    watch, ended, _ = _watch(monkeypatch, 2, words)
+    watching = threading.Thread(target=watch.run, args=({},), daemon=True)
+    watching.start()
+    watching.join(timeout=60)  # (a guard: the watch waited forever where a peer failed)
+    assert not watching.is_alive(), f"the watch still waits, having ended {ended}"
+    if failed_peer is None:
+        assert ended == []
+    else:
+        assert [peer for peer, _ in ended] == [failed_peer]
+        assert ended[0][1].startswith(f"ended 0.5 s after rank {failed_peer} failed")
+
+
+@pytest.mark.parametrize(
+    "words, failed_peer",
+    [
+        ({1: b""}, 1),  # crashed (a segfault, SIGKILL, the OOM killer): no word, as failed
+        ({1: b"F"}, 1),  # (said just before this rank ended: its watch's thread had not read it)
+        ({1: b"F", 2: b""}, 1),  # the first to fail is named, whose message tells what went wrong
+        ({1: b"B", 2: None}, None),
+    ],
+)
+def test_a_rank_that_ends_by_itself_after_a_peer_failed_fails_naming_it(words, failed_peer, monkeypatch):
+    from audiotrain.distributed import peer_watch
+
+    watch, ended, ends = _watch(monkeypatch, 0, words)
+    monkeypatch.setattr(peer_watch, "_WATCH", watch)
+    peer_watch._at_exit()
+    if failed_peer is None:
+        assert ended == []
+    else:
+        assert [peer for peer, _ in ended] == [failed_peer]
+        assert ended[0][1].startswith(f"rank {failed_peer} failed while this rank ran")
+    assert watch.peers == {}  # every word read, every connection closed
+    if 2 in ends and words[2] is None:  # a peer still running hears how this rank ended
+        assert ends[2].recv(1) == (b"B" if failed_peer is None else b"F")
+
+
+def test_a_rank_that_failed_itself_gets_no_second_line_blaming_its_peer(monkeypatch):
+    # Both ranks failed (one bad batch): this rank's own failure line, printed already, stays its last.
+    from audiotrain.distributed import peer_watch
+
+    watch, ended, ends = _watch(monkeypatch, 0, {1: b"F", 2: None})
+    monkeypatch.setattr(peer_watch, "_WATCH", watch)
+    peer_watch.this_rank_failed()
+    peer_watch._at_exit()
+    assert ended == []
+    assert ends[2].recv(1) == b"F"
+
+
+def test_a_connection_reset_by_its_peer_is_a_failed_peer(monkeypatch):
+    # A TCP reset (a peer killed with data unread in its socket, a host rebooted) is no goodbye.
+    import select
+    import struct
+
+    watch, _, _ = _watch(monkeypatch, 0, {})
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        peer = socket.create_connection(listener.getsockname())
+        conn, _ = listener.accept()
+    conn.sendall(b"zz")  # (left unread by the peer)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()  # a reset
+    select.select([conn], [], [], 60)
+    watch.peers[1] = conn
+    assert watch.peer_that_failed() == 1
+
+
+def test_a_rank_the_watch_ends_tells_its_other_peers_it_failed(monkeypatch, capfd):
+    # Rank 2 hears F (this rank failed), not B: it may not watch rank 1 itself (best effort).
+    import os
+
+    from audiotrain.distributed import peer_watch
+
+    watch = peer_watch._PeerWatch(0, b"t" * 16, None)
+    watch.peers[1], _ = socket.socketpair()
+    watch.peers[2], peer_2 = socket.socketpair()
+
+    def exit_at_once(status):
+        raise SystemExit(status)
+
+    monkeypatch.setattr(os, "_exit", exit_at_once)
+    with pytest.raises(SystemExit) as ended:
+        watch.end_this_rank(1, "ended 10 s after rank 1 failed")
+    assert ended.value.code == 1
+    assert peer_2.recv(1) == b"F"
+    assert capfd.readouterr().err.endswith(
+        "audiotrain: rank 0 failed: ended 10 s after rank 1 failed (look for rank 1's message)\n"
+    )
+
+
+def test_a_rank_the_watch_ends_keeps_what_it_printed_last(tmp_path):
+    # `end_this_rank` ends the process with os._exit, which leaves Python's buffers unwritten: the rank's
+    # last log lines, block-buffered on a pipe or a file, were lost.
+    import subprocess
+
+    from child_processes import child_env
+
+    code = """
+from audiotrain.distributed import peer_watch
+watch = peer_watch._PeerWatch(0, b"t" * 16, None)
+print("the last log line before the end")
+watch.end_this_rank(1, "ended 10 s after rank 1 failed")
+"""
+    env = {k: v for k, v in child_env().items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1, done
+    assert done.stdout == "the last log line before the end\n", done
+    assert done.stderr.strip().splitlines()[-1].startswith("audiotrain: rank 0 failed: ended 10 s"), done
+
+
+def test_a_watch_whose_peers_all_connected_starts_watching_at_once(monkeypatch):
+    # Taking connections until CONNECT_TIMEOUT_S when every peer had connected: a peer failing in the job's
+    # first seconds was heard only then.
+    from audiotrain.distributed import peer_watch
+
+    class Listener(socket.socket):
+        accepts = 0
+
+        def accept(self):
+            self.accepts += 1
+            return super().accept()
+
+    listener = Listener()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    token = b"t" * 16
+    watch = peer_watch._PeerWatch(0, token, listener)
+    rank_1 = socket.create_connection(listener.getsockname())
+    rank_1.sendall(peer_watch._HELLO.pack(token, 1))
+    watch._connect({1: listener.getsockname()})
+    assert list(watch.peers) == [1]
+    assert listener.accepts == 1  # rank 1's, and no wait for another
+    watch.close_all()
+    rank_1.close()
+
+
+def _as_rank_of_a_ring_job(rank: int, hosts: list[str], tmp_path, monkeypatch) -> None:
+    """This process as rank `rank` of a ring job (as far as the watch can tell) with hostfile `hosts`."""
+    (tmp_path / "hosts.json").write_text(json.dumps([[host] for host in hosts]))
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "hosts.json"))
+    monkeypatch.setenv("MLX_RANK", str(rank))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: all of 127/8 is this machine's")
+def test_each_rank_listens_on_its_own_address_in_the_hostfile(tmp_path, monkeypatch):
+    # Rank 1 bound rank 0's address: on another machine that fails, and the watch is silently off.
+    from audiotrain.distributed import peer_watch
+
+    _as_rank_of_a_ring_job(1, ["127.0.0.1:1", "127.0.0.2:2"], tmp_path, monkeypatch)
+    with peer_watch._listen() as listener:
+        assert listener.getsockname()[0] == "127.0.0.2"
+
+
+def test_a_rank_with_an_ipv6_address_listens_on_it(tmp_path, monkeypatch):
+    from audiotrain.distributed import peer_watch
+
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    _as_rank_of_a_ring_job(0, ["[::1]:1", "[::1]:2"], tmp_path, monkeypatch)
+    with peer_watch._listen() as listener:
+        assert listener.getsockname()[0] == "::1"
+
+
+def _job(rank_1_ends: str, stuck: float = 15, waiting: int = 0) -> list:
+    """`rank_1_ends` is how the rank other than `waiting` ends (rank 0's end where rank 1 waits)."""
+    code = PREAMBLE.replace("STUCK", str(stuck)).replace("WAITING = 0", f"WAITING = {waiting}") + rank_1_ends
     start = time.monotonic()
     results = run_ranks(code, 2, timeout=40)
     return [*results, time.monotonic() - start]
 
 
-def test_a_rank_waiting_when_its_peer_raises_ends_with_a_message_naming_it():
-    r0, r1, took = _job("raise RuntimeError('rank 1 broke')\n")
-    assert r1.returncode == 1, describe([r0, r1])
-    assert "audiotrain: rank 1 failed: RuntimeError: rank 1 broke" in r1.stderr
-    assert r0.returncode == 1, describe([r0, r1])
-    assert "went on" not in r0.stdout
-    line = r0.stderr.strip().splitlines()[-1]
-    assert line.startswith("audiotrain: rank 0 failed: ended 1 s after rank 1 failed"), line
-    assert "look for rank 1's message" in line
+@pytest.mark.parametrize("failing, waiting", [(1, 0), (0, 1)])  # (0, 1): rank 0's id is no "none failed" mark
+def test_a_rank_waiting_when_its_peer_raises_ends_with_a_message_naming_it(failing, waiting):
+    *results, took = _job(f"raise RuntimeError('rank {failing} broke')\n", waiting=waiting)
+    failed, waited = results[failing], results[waiting]
+    assert failed.returncode == 1, describe(results)
+    assert f"audiotrain: rank {failing} failed: RuntimeError: rank {failing} broke" in failed.stderr
+    assert waited.returncode == 1, describe(results)
+    assert "went on" not in waited.stdout
+    line = waited.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"audiotrain: rank {waiting} failed: ended 1 s after rank {failing} failed"), line
+    assert f"look for rank {failing}'s message" in line
     assert took < 14  # ended by the watch, not by the end of its 15 s sleep
 
 
@@ -102,13 +315,17 @@ def test_a_rank_that_ends_by_itself_after_its_peer_failed_fails_naming_it():
 # logged means do. A peer killed mid-collective leaves rank 0 waiting forever in about half the tries
 # (0.32.4): "[ring] Too many send/recv errors. Failing pending tasks...", and an mx.eval that never returns.
 RING_LOOP = """
-import os, signal, threading
+import os, signal, threading, time
 import audiotrain
 import mlx.core as mx
 from audiotrain.distributed import collectives, peer_watch
 peer_watch.PEER_FAILED_GRACE_S = 2.0
 g = collectives.group()
 if collectives.rank() == 1:
+    # Killed only once its watch has connected to rank 0 (the watch's thread connects after group()
+    # returned): killed before, under load, it left rank 0 unwatched, and a hang at the test's timeout.
+    while not peer_watch._WATCH.peers:
+        time.sleep(0.01)
     threading.Timer(0.8, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()
 total = mx.zeros((3,))
 for i in range(10_000_000):
@@ -173,9 +390,7 @@ def _offer_with(value, tmp_path, monkeypatch):
     `value`: None where it does not watch."""
     from audiotrain.distributed import peer_watch
 
-    (tmp_path / "hosts.json").write_text('[["127.0.0.1:1"], ["127.0.0.1:2"]]')
-    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "hosts.json"))
-    monkeypatch.setenv("MLX_RANK", "0")
+    _as_rank_of_a_ring_job(0, ["127.0.0.1:1", "127.0.0.1:2"], tmp_path, monkeypatch)
     monkeypatch.setenv(peer_watch.ENABLE_ENV, value)
     offers = []
     peer_watch.start(0, lambda offer: offers.append(offer) or [offer, None])
@@ -193,3 +408,29 @@ def test_the_watch_is_turned_off_by_any_word_for_off(value, tmp_path, monkeypatc
 def test_a_value_of_the_watch_variable_that_is_no_word_for_on_or_off_is_named(tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match=r"AUDIOTRAIN_PEER_WATCH='of' is neither on .* nor off"):
         assert _offer_with("of", tmp_path, monkeypatch) is not None  # on, as where it is unset
+
+
+def test_ranks_that_watch_watch_each_other_beside_a_rank_that_does_not(tmp_path, monkeypatch):
+    # A 3-rank job where rank 1 turned the watch off: its None offer must not stop the others' watch.
+    from audiotrain.distributed import peer_watch
+
+    _as_rank_of_a_ring_job(2, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], tmp_path, monkeypatch)
+    monkeypatch.delenv(peer_watch.ENABLE_ENV, raising=False)
+    monkeypatch.setattr(peer_watch, "_WATCH", None)
+    token = "ab" * 16
+    with socket.create_server(("127.0.0.1", 0)) as rank_0:  # stands for rank 0
+        rank_0_offer = {"host": "127.0.0.1", "port": rank_0.getsockname()[1], "token": token}
+        peer_watch.start(2, lambda offer: [rank_0_offer, None, offer])
+        watch = peer_watch._WATCH
+        assert watch is not None
+        conn, _ = rank_0.accept()
+    conn.settimeout(60)
+    assert peer_watch._read_exactly(conn, peer_watch._HELLO.size) == peer_watch._HELLO.pack(
+        bytes.fromhex(token), 2
+    )
+    watch.say_goodbye()  # (before rank 0's stand-in closes: a closed peer would end this process)
+    assert conn.recv(1) == b"B"
+    conn.close()
+    for thread in threading.enumerate():
+        if thread.name == "audiotrain-peer-watch":
+            thread.join(timeout=60)
