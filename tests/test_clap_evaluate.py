@@ -5,7 +5,7 @@ from pathlib import Path
 
 from audiotrain.datasets.captions import CaptionDataset, CaptionedClip
 from audiotrain.metrics.retrieval import class_prompts, retrieval_metrics
-from audiotrain.recipes.clap.evaluate import embed_audio, evaluate_clap
+from audiotrain.recipes.clap.evaluate import embed_audio, embed_text, evaluate_clap
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -60,8 +60,10 @@ def clip(name: str, *captions: str, label: str | None = None) -> CaptionedClip:
     return CaptionedClip(path=Path("/clips") / name, name=name, captions=captions, label=label)
 
 
-# Every text the tests embed: captions, then the zero-shot prompts of labels "a" and "z".
-TEXTS = ["dog", "rain", "siren", "car", *class_prompts(["a", "z"])]
+# Every text the tests embed: captions, then the zero-shot prompts of labels "a" and "z" (LAION's template,
+# then one of the user's).
+OWN_TEMPLATE = "A recording of {}."
+TEXTS = ["dog", "rain", "siren", "car", *class_prompts(["a", "z"]), *class_prompts(["a", "z"], OWN_TEMPLATE)]
 
 
 def test_the_model_selection_score_is_the_mean_of_both_directions():
@@ -114,6 +116,65 @@ def test_zero_shot_targets_follow_the_order_of_the_label_list_given(labels):
     assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
 
 
+def test_zero_shot_uses_the_prompt_template_given():
+    """--dataset.prompt_template words the class prompts: each clip sounds like its class's prompt in the
+    user's wording, and is far from LAION's default wording of it."""
+    prompts = {label: TEXTS.index(p) for label, p in zip("az", class_prompts(["a", "z"], OWN_TEMPLATE))}
+    text_table = np.eye(len(TEXTS))
+    audio_table = text_table[[prompts["a"], prompts["z"]]]
+    clips = [clip("0.wav", "dog", label="a"), clip("1.wav", "rain", label="z")]
+    scores = evaluate_clap(
+        TableModel(text_table),
+        dataset(clips),
+        table_front_end(audio_table),
+        table_tokenizer,
+        prompt_template=OWN_TEMPLATE,
+    )
+    assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
+
+
+def test_zero_shot_is_skipped_without_a_label_list_when_some_clips_have_no_label():
+    """Without --dataset.zero_shot_labels the classes are the clips' labels, which a clip without one cannot
+    give: zero-shot is left out, retrieval scored as usual."""
+    text_table = np.eye(len(TEXTS))
+    clips = [clip("0.wav", "dog", label="a"), clip("1.wav", "rain"), clip("2.wav", "siren", label="z")]
+    scores = evaluate_clap(
+        TableModel(text_table), dataset(clips), table_front_end(text_table[:3]), table_tokenizer
+    )
+    assert scores["text_to_audio_R@1"] == 1.0
+    assert "n_classes" not in scores and not [key for key in scores if key.startswith("zero_shot")]
+
+
+def test_a_clip_label_missing_from_the_label_list_is_named():
+    text_table = np.eye(len(TEXTS))
+    clips = [clip("0.wav", "dog", label="a"), clip("1.wav", "rain", label="q")]
+    with pytest.raises(
+        ValueError, match=r"clip labels \['q'\] are not in the zero-shot label list \['a', 'z'\]"
+    ):
+        evaluate_clap(
+            TableModel(text_table),
+            dataset(clips),
+            table_front_end(text_table[:2]),
+            table_tokenizer,
+            labels=["a", "z"],
+        )
+
+
+def test_clips_go_through_the_audio_tower_in_batches_of_the_eval_batch_size():
+    """--train.eval_batch_size limits how many clips the audio tower takes at once (its memory)."""
+    text_table = np.eye(len(TEXTS))
+    batches = []
+    front_end = table_front_end(text_table[:3])
+
+    def counting_front_end(waves, rng=None, train=False):
+        batches.append(len(waves))
+        return front_end(waves, rng=rng, train=train)
+
+    clips = [clip(f"{i}.wav", TEXTS[i]) for i in range(3)]
+    evaluate_clap(TableModel(text_table), dataset(clips), counting_front_end, table_tokenizer, batch_size=2)
+    assert batches == [2, 1]
+
+
 def test_audio_is_embedded_from_the_evaluation_crop_of_a_training_dataset():
     """A dataset in training mode (the recipe's training set, scored before and after) is embedded from the
     centre crop of each clip, every time, and is left in training mode."""
@@ -147,16 +208,19 @@ def test_audio_is_embedded_from_the_evaluation_crop_of_a_training_dataset():
         np.testing.assert_array_equal(wave, whole[centre : centre + crop])
 
 
-class DropoutModel(nn.Module):
-    """A stand-in whose audio embedding is its features through dropout: the features themselves in eval
-    mode, half of them zeroed at random in train mode."""
+class DropoutModel(TableModel):
+    """A stand-in whose audio and text embeddings (`TableModel`'s) go through dropout: the embeddings
+    themselves in eval mode, half of them zeroed at random in train mode."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, text_table: np.ndarray | None = None):
+        super().__init__(np.eye(len(TEXTS)) if text_table is None else text_table)
         self.dropout = nn.Dropout(0.5)
 
     def get_audio_features(self, input_features, is_longer=None):
-        return self.dropout(input_features)
+        return self.dropout(super().get_audio_features(input_features))
+
+    def get_text_features(self, input_ids, attention_mask=None):
+        return self.dropout(super().get_text_features(input_ids))
 
 
 def test_audio_is_embedded_with_the_model_in_eval_mode_which_is_then_restored():
@@ -171,6 +235,24 @@ def test_audio_is_embedded_with_the_model_in_eval_mode_which_is_then_restored():
             embed_audio(model, data, table_front_end(audio_table)), audio_table, rtol=1e-6
         )
         assert model.training and model.dropout.training
+
+
+def test_text_is_embedded_with_the_model_in_eval_mode_which_is_then_restored():
+    """The captions are embedded with dropout off: the same caption gives the same embedding every time.
+    The recipe's "before" evaluation runs on the model it then fine-tunes: every submodule is left in the
+    mode it was in (training, or eval where the task keeps one so), or fine-tuning ran without dropout."""
+    text_table = np.random.default_rng(0).normal(size=(len(TEXTS), 64)) + 2.0
+    model = DropoutModel(text_table)
+    model.train()
+    model.kept_in_eval = nn.Dropout(0.5)
+    model.kept_in_eval.eval()
+    tokens = table_tokenizer(TEXTS)
+    for _ in range(2):
+        np.testing.assert_allclose(embed_text(model, tokens), text_table, rtol=1e-6)
+        assert model.training and model.dropout.training and not model.kept_in_eval.training
+    clips = [clip(f"{i}.wav", TEXTS[i]) for i in range(3)]
+    evaluate_clap(model, dataset(clips), table_front_end(text_table[:3]), table_tokenizer)
+    assert model.training and model.dropout.training and not model.kept_in_eval.training
 
 
 class ViewMeansModel(nn.Module):

@@ -1,5 +1,7 @@
 """Retrieval and zero-shot scores against LAION-CLAP's definitions, computed here the slow way."""
 
+import itertools
+
 from audiotrain.metrics.retrieval import (
     audio_to_text_ranks,
     chance_scores,
@@ -112,6 +114,19 @@ def test_the_median_rank_of_an_even_number_of_captions_is_floored_as_laion_clap_
     assert m["audio_to_text_median_rank"] == 1.0 and m["audio_to_text_mean_rank"] == 1.5
 
 
+def test_audio_to_text_mean_rank_counts_each_clips_best_caption():
+    """LAION's audio→text mean rank is over clips, of each clip's best-ranked own caption, not over every
+    caption."""
+    # Clip 0 has two captions, one of them pointing at clip 1 as clip 1's own caption does.
+    owner = np.array([0, 0, 1])
+    m = retrieval_metrics(np.eye(2), np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]), owner)
+    # clip 0: its caption 0 first (rank 0), caption 1 tied with clip 1's caption, which goes above it
+    # (rank 2); clip 1: caption 1 of clip 0 tied with its own caption and ranked above it (rank 1).
+    assert m["audio_to_text_R@1"] == 0.5
+    assert m["audio_to_text_mean_rank"] == 1.5  # best ranks 0 and 1, 1-based; every caption's: 2.0
+    assert m["audio_to_text_median_rank"] == 1.0
+
+
 def test_ties_count_against_the_query():
     audio = np.ones((5, 3))
     text = np.ones((5, 3))
@@ -121,6 +136,20 @@ def test_ties_count_against_the_query():
     assert m["text_to_audio_mean_rank"] == 5.0
     # Exactly equal scores at tolerance 0 (as laion_audio_to_text_map10 ranks): the other caption is above.
     assert audio_to_text_ranks(np.array([[0.5, 0.5], [0.1, 0.2]]), np.array([0, 1]))[0].tolist() == [1]
+
+
+@pytest.mark.parametrize("zero", ["audio", "text"])
+def test_zero_embeddings_score_as_a_collapsed_model_not_a_perfect_one(zero):
+    """All-zero embeddings (a dead tower) have no direction: every score is 0, a tie, which goes against the
+    query. Normalised without a guard they were NaN, and text→audio R@1 read 1.0 and mAP@10 inf."""
+    zeros, axes = np.zeros((3, 4)), np.eye(3, 4)
+    audio, text = (zeros, axes) if zero == "audio" else (axes, zeros)
+    m = retrieval_metrics(audio, text, np.arange(3))
+    assert all(np.isfinite(v) for v in m.values()), m
+    assert m["text_to_audio_R@1"] == 0.0 and m["audio_to_text_R@1"] == 0.0
+    assert m["text_to_audio_mean_rank"] == 3.0 and m["audio_to_text_mean_rank"] == 3.0
+    assert m["text_to_audio_mAP@10"] == pytest.approx(1 / 3)
+    assert m["audio_to_text_mAP@10"] == pytest.approx(1 / 3)
 
 
 def test_identical_inputs_that_embed_a_few_1e_8_apart_still_tie(rng):
@@ -145,11 +174,26 @@ def test_identical_inputs_that_embed_a_few_1e_8_apart_still_tie(rng):
     assert retrieval_metrics(audio, captions, np.arange(6))["text_to_audio_R@1"] > exact["text_to_audio_R@1"]
 
 
+def test_small_scores_tie_within_the_float_noise_of_unit_vectors():
+    """A dot product of unit vectors is as noisy as its terms (up to 1), whatever its value: two scores near
+    0.1 that are 5e-7 apart (float32 noise) still tie. A tolerance relative to the largest score (0.1) made
+    them two scores again, and the ranks of a weak model depended on the batch size once more."""
+    near = 0.1 + 5e-7
+    clips = np.array([[near, 0.0, np.sqrt(1 - near**2)], [0.1, 0.1, np.sqrt(0.98)]], dtype=np.float32)
+    captions = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
+    m = retrieval_metrics(clips, captions, np.array([0, 1]))
+    # caption 0 scores clip 0 at 0.1000005, clip 1 at 0.1: a tie, against the query (rank 1).
+    assert m["text_to_audio_R@1"] == 0.5 and m["text_to_audio_mAP@10"] == pytest.approx(0.75)
+
+
 def test_more_than_ten_captions_perfect_is_one():
     audio = np.eye(2)
     owner = np.array([0] * 12 + [1])
     m = retrieval_metrics(audio, audio[owner], owner)
     assert m["audio_to_text_mAP@10"] == pytest.approx(1.0)
+    # LAION's code divides by the clip's caption count, so its 12 perfect captions (10 within the top 10)
+    # make 10/12.
+    assert laion_audio_to_text_map10(audio, audio[owner], owner) == pytest.approx((10 / 12 + 1) / 2)
 
 
 def test_input_errors_name_the_problem():
@@ -164,6 +208,12 @@ def test_input_errors_name_the_problem():
         retrieval_metrics(audio, audio, [0, 1, 3])
     with pytest.raises(ValueError, match="NaN"):
         retrieval_metrics(np.full((3, 3), np.nan), audio, [0, 1, 2])
+    with pytest.raises(ValueError, match="recall cut-offs must be >= 1"):
+        retrieval_metrics(audio, audio, [0, 1, 2], ks=(0, 1))
+    with pytest.raises(ValueError, match="at least one clip"):
+        retrieval_metrics(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, int))
+    with pytest.raises(ValueError, match="integer clip indices"):
+        retrieval_metrics(audio, audio, [0.0, 1.7, 2.0])
 
 
 def test_zero_shot_accuracy_and_prompts(rng):
@@ -186,11 +236,30 @@ def test_zero_shot_accuracy_and_prompts(rng):
     assert "zero_shot_top5_accuracy" in six
 
 
+def test_zero_shot_map_at_10_ignores_ranks_past_ten():
+    """Over 11 classes a true class ranked 11th (0-based rank 10) adds nothing, as in LAION's mAP@10."""
+    audio = np.linspace(1.0, 0.1, 11)[None, :]  # class 0 first, ..., class 10 last
+    assert zero_shot_classification(audio, np.eye(11), [10], normalize=False)["zero_shot_mAP@10"] == 0.0
+    assert zero_shot_classification(audio, np.eye(11), [9], normalize=False)["zero_shot_mAP@10"] == 0.1
+
+
+def test_zero_shot_input_errors_name_the_problem():
+    audio = np.eye(3)
+    with pytest.raises(ValueError, match=r"targets must have shape \(3,\), got \(2,\)"):
+        zero_shot_classification(audio, np.eye(3), [0, 1])
+    with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
+        zero_shot_classification(audio, np.eye(3), [0, 1, 3])
+
+
 def test_prompt_errors():
     with pytest.raises(ValueError, match="exactly one"):
         class_prompts(["a"], "no slot")
+    with pytest.raises(ValueError, match="exactly one"):
+        class_prompts(["a"], "{} or {}")
     with pytest.raises(ValueError, match="unique"):
         class_prompts(["a", "a"])
+    # A label's surrounding spaces are not part of its prompt.
+    assert class_prompts([" dog barking "]) == ["This is a sound of dog barking."]
     with pytest.raises(ValueError, match="non-empty"):
         class_prompts(["a", " "])
 
@@ -226,6 +295,28 @@ def test_chance_scores_by_hand():
     assert "zero_shot_top5_accuracy" not in chance_scores([1], n_classes=5)  # top-5 of 5 is left out
     with pytest.raises(ValueError, match="one count >= 1 per clip"):
         chance_scores([2, 0])
+
+
+def _expected_ap10(m: int, n_text: int) -> float:
+    """The mean audio→text AP@10 of a clip with `m` of `n_text` captions over every place its captions can
+    take (all equally likely): the chance level, counted rather than from `chance_scores`' formula."""
+    aps = []
+    for places in itertools.combinations(range(n_text), m):  # (ascending)
+        aps.append(sum((j + 1) / (r + 1) for j, r in enumerate(places) if r < 10) / min(m, 10))
+    return float(np.mean(aps))
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [[2, 2, 2], [12, 1]],  # fewer than 10 captions; a clip with more than 10 (divided by 10, not 12)
+)
+def test_chance_audio_to_text_map_is_the_mean_over_every_placing_of_the_captions(counts):
+    # By hand for [2, 2, 2]: 6 places, each taken by one of a clip's 2 captions with chance 2/6, where the
+    # other is above with chance r/5: (1/3) * sum(1 + r/5)/(r + 1) for r < 6, / 2 = 79/150.
+    expected = np.mean([_expected_ap10(m, sum(counts)) for m in counts])
+    if counts == [2, 2, 2]:
+        assert expected == pytest.approx(79 / 150)
+    assert chance_scores(counts)["audio_to_text_mAP@10"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_bfloat16_mlx_embeddings_are_scored():

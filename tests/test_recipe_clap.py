@@ -1973,6 +1973,15 @@ def test_the_printed_table_shows_before_and_after_in_their_columns():
     # Before fine-tuning, and for a score "after" lacks, the after column is empty.
     assert [line.split()[-1] for line in format_table(before, None).splitlines()[1:]] == ["0.050", "0.100"]
     assert format_table(before, after).splitlines()[2].endswith("0.100" + " " * 10)
+    # Every score the recipe reports has its row, in this order, labelled with its direction.
+    from audiotrain.recipes.clap.report import _ROWS
+
+    every = {key: i / 100 for i, key in enumerate(_ROWS, start=1)}
+    rows = format_table(every, {key: value + 0.5 for key, value in every.items()}).splitlines()[1:]
+    directions = [f"{d} {s}" for d in ("text→audio", "audio→text") for s in ("R@1", "R@5", "R@10", "mAP@10")]
+    labels = [*directions, "zero shot top1 accuracy", "zero shot top5 accuracy"]
+    assert [row[:28].strip() for row in rows] == labels
+    assert [row.split()[-2:] for row in rows] == [[f"{v:.3f}", f"{v + 0.5:.3f}"] for v in every.values()]
 
 
 def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
@@ -1991,7 +2000,11 @@ def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     chance = chance_levels(results)
     assert chance["text_to_audio_R@5"] == 5 / 10 and chance["zero_shot_top1_accuracy"] == 1 / 4
     # 25 captions over 10 clips: five clips with 3 captions, five with 2.
-    assert chance["audio_to_text_R@1"] == pytest.approx(chance_scores([3] * 5 + [2] * 5)["audio_to_text_R@1"])
+    spread = chance_scores([3] * 5 + [2] * 5)
+    for key in ("audio_to_text_R@1", "audio_to_text_R@5", "audio_to_text_mAP@10"):
+        assert chance[key] == pytest.approx(spread[key]), key
+    two_each = chance_scores([2] * 10)  # (the 5 captions left over, dropped: another level)
+    assert chance["audio_to_text_R@5"] != pytest.approx(two_each["audio_to_text_R@5"], abs=1e-3)
     # A run's own counts (uneven: one clip with 16 of the 25 captions) give its exact levels, where the even
     # spread of the totals was approximate.
     uneven = [16] + [1] * 9
@@ -2005,6 +2018,48 @@ def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     written = write_plots(history, results, tmp_path / "plots")
     assert sorted(p.name for p in written) == ["loss.png", "retrieval.png", "retrieval_per_epoch.png"]
     assert all(image.imread(p).shape[0] > 200 for p in written)
+
+
+def test_report_plots_draw_before_and_after_with_their_chance_levels(tmp_path, monkeypatch):
+    """What retrieval.png and retrieval_per_epoch.png draw: the before and after scores as their bars, the
+    chance level of each score, and the number of clips and captions scored in the title."""
+    from audiotrain.metrics import plots
+    from audiotrain.recipes.clap.report import chance_levels, write_plots
+
+    drawn = {}
+    save = plots._save
+
+    def keep_figure(figure, path, dpi):
+        drawn[Path(path).name] = figure
+        return save(figure, path, dpi)
+
+    monkeypatch.setattr(plots, "_save", keep_figure)
+    keys = ("text_to_audio_R@1", "text_to_audio_R@5", "audio_to_text_R@1", "audio_to_text_mAP@10")
+    before, after = dict.fromkeys(keys, 0.1), dict.fromkeys(keys, 0.7)
+    results = {"before": before, "after": after, "n_eval_clips": 10, "n_eval_captions": 25}
+    history = {
+        "epoch": [0, 1],
+        "val_mAP@10": [0.2, 0.3],
+        "val_text_to_audio_R@1": [0.1, 0.2],
+        "val_audio_to_text_R@1": [0.15, 0.25],
+    }
+    write_plots(history, results, tmp_path)
+    chance = chance_levels(results)
+    title = "10 evaluation clips, 25 captions"
+
+    bars = drawn["retrieval.png"].get_axes()[0]
+    assert title in bars.get_title()
+    heights = {c.get_label(): [bar.get_height() for bar in c] for c in bars.containers}
+    assert heights == {"before fine-tuning": [0.1] * 4, "after": [0.7] * 4}
+    (marks,) = [c for c in bars.collections if c.get_label() == "chance (random ranking)"]
+    levels = [segment[0][1] for segment in marks.get_segments()]
+    assert levels == pytest.approx([chance[key] for key in keys])
+
+    per_epoch = drawn["retrieval_per_epoch.png"].get_axes()[0]
+    assert title in per_epoch.get_title()
+    dotted = [line.get_ydata()[0] for line in per_epoch.get_lines() if line.get_linestyle() == ":"]
+    expected = [chance["mAP@10"], chance["text_to_audio_R@1"], chance["audio_to_text_R@1"]]
+    assert dotted == pytest.approx(expected)
 
 
 def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path, capsys):
