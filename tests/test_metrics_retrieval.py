@@ -258,8 +258,11 @@ def test_prompt_errors():
         class_prompts(["a"], "{} or {}")
     with pytest.raises(ValueError, match="unique"):
         class_prompts(["a", "a"])
-    # A label's surrounding spaces are not part of its prompt.
+    # A label's surrounding spaces are not part of its prompt, so two labels that differ only by them would
+    # be one prompt: both classes tied, every clip of either ranked below the other's prompt.
     assert class_prompts([" dog barking "]) == ["This is a sound of dog barking."]
+    with pytest.raises(ValueError, match=r"unique .*duplicated: 'dog' and 'dog '$"):
+        class_prompts(["dog", "rain", "dog "])
     with pytest.raises(ValueError, match="non-empty"):
         class_prompts(["a", " "])
 

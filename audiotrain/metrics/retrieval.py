@@ -246,7 +246,9 @@ def laion_audio_to_text_map10(
 def class_prompts(labels: Sequence[str], template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
     """Text prompts for zero-shot classification, e.g. "This is a sound of dog barking."
 
-    The template must contain exactly one ``{}`` where the label goes.
+    The template must contain exactly one ``{}`` where the label goes. A label goes in without its surrounding
+    spaces, so labels must be unique without them: "dog" and "dog " would get one prompt, tie, and each
+    class's clips would be ranked below the other's prompt (ties go against the query).
     """
     if template.count("{}") != 1:
         raise ValueError(f"prompt template must contain exactly one '{{}}' for the label, got {template!r}")
@@ -256,9 +258,18 @@ def class_prompts(labels: Sequence[str], template: str = DEFAULT_PROMPT_TEMPLATE
     bad = [lab for lab in labels if not isinstance(lab, str) or not lab.strip()]
     if bad:
         raise ValueError(f"labels must be non-empty strings, got {bad[:3]!r}")
-    if len(set(labels)) != len(labels):
-        dup = sorted({lab for lab in labels if labels.count(lab) > 1})
-        raise ValueError(f"labels must be unique, duplicated: {dup}")
+    first: dict[str, str] = {}
+    repeats = []
+    for lab in labels:
+        if lab.strip() in first:
+            repeats.append(f"{first[lab.strip()]!r} and {lab!r}")
+        else:
+            first[lab.strip()] = lab
+    if repeats:
+        raise ValueError(
+            f"labels must be unique (surrounding spaces aside: they are not part of the prompt), duplicated: "
+            f"{'; '.join(repeats)}"
+        )
     return [template.format(lab.strip()) for lab in labels]
 
 
