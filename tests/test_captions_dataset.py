@@ -354,6 +354,21 @@ def test_a_file_listed_again_with_another_label_keeps_its_first_row_and_the_othe
     }
 
 
+def test_json_labels_are_stripped_as_csv_labels_are(tmp_path):
+    """A stray space in one row's label made a second class in JSON metadata (a CSV cell is stripped): its
+    zero-shot prompt was the first's, the two tied, and every clip of either was ranked below the other."""
+    root = tmp_path / "data"
+    for name in ("a.wav", "b.wav", "c.wav"):
+        _wav(root / name)
+    rows = [
+        {"file_name": "a.wav", "caption": "a dog barks", "label": "dog"},
+        {"file_name": "b.wav", "caption": "a dog growls", "label": "dog "},
+        {"file_name": "c.wav", "caption": "rain falls", "label": "  "},
+    ]
+    (root / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert [c.label for c in scan_caption_folder(root).clips] == ["dog", "dog", None]
+
+
 def test_metadata_symlinked_out_of_the_folder_is_refused(tmp_path):
     root = tmp_path / "data"
     root.mkdir()

@@ -120,7 +120,8 @@ class CaptionedClip:
     split : str or None
         Normalised split name, or None when the folder does not say.
     label : str or None
-        Optional class name (metadata ``label``), for zero-shot classification.
+        Optional class name (metadata ``label``, stripped of surrounding whitespace; blank: None), for
+        zero-shot classification.
     num_samples : int or None
         Length after resampling, filled in by `CaptionFolder.check_audio`.
     listed_at : str or None
@@ -639,7 +640,8 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
         obj["file_name"],
         captions,
         None if split in (None, "") else str(split),
-        None if lab in (None, "") else str(lab),
+        # Stripped as a CSV cell is: "dog " beside "dog" is one class, not two with one prompt.
+        None if lab is None else (str(lab).strip() or None),
         caption_names,
     )
 
