@@ -799,6 +799,35 @@ def _split_folder(root, splits):
     return CaptionFolder(root=root, layout="test", clips=clips)
 
 
+def test_the_default_evaluation_split_is_not_the_training_split_unless_no_other_is_left(tmp_path):
+    """--dataset.train_split dev (an alias of validation; Clotho's training split is 'development') with
+    --dataset.eval_split unset trained and scored the validation clips, without the warning an explicit
+    --dataset.eval_split naming the training split gets: the default choice now passes the training split
+    over, and takes it (with that warning) only where no other split is left."""
+    from audiotrain.recipes.clap import ClapDatasetConfig
+    from audiotrain.recipes.clap.data import choose_splits, default_eval_split
+
+    # (as the scan names Clotho's splits: 'evaluation' is the split 'test')
+    clotho = _split_folder(tmp_path, ["development"] * 6 + ["validation"] * 3 + ["test"] * 2)
+    cfg = ClapDatasetConfig(train_split="dev")
+    train, held, how = choose_splits(clotho, cfg, 0)
+    assert {c.split for c in train} == {"validation"} and {c.split for c in held} == {"test"}
+    assert how == "splits 'validation' / 'test'; left out: 6 in split 'development'"
+    assert cfg.same_split_warning(default_eval_split(clotho, cfg)) is None
+    # No other split left (the test split is scored after training, never chosen to evaluate).
+    for splits, test_split in (["validation"] * 4, None), (["validation"] * 4 + ["test"] * 2, "test"):
+        folder = _split_folder(tmp_path, splits)
+        cfg = ClapDatasetConfig(train_split="dev", test_split=test_split)
+        train, held, how = choose_splits(folder, cfg, 0)
+        assert len(train) == 4 and held == train and "both trains and evaluates" in how
+        assert cfg.same_split_warning(default_eval_split(folder, cfg)) == (
+            "warning: --dataset.train_split dev leaves the folder no other split to evaluate on: validation, "
+            "the before/after retrieval scores and the best checkpoint are all measured on clips it trains on "
+            "(an overfitting check, not a measure of how it does on new clips)"
+        )
+    assert ClapDatasetConfig().same_split_warning(default_eval_split(clotho, ClapDatasetConfig())) is None
+
+
 def test_named_splits_without_the_training_split_are_an_error(tmp_path, capsys):
     """Clotho's development/validation/evaluation or a mistyped --dataset.train_split used to train on every
     clip, validation and test clips included."""

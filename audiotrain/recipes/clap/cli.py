@@ -114,7 +114,8 @@ empty captions, absent files, paths and symlinked folders leading outside the fo
 clip (a link to it), unreadable audio and clips shorter than 0.1 s are skipped and listed, with their cause,
 in data_report.txt. Symlinked folders inside the data folder are entered, each real folder once.
 
-Splits: the folder's --dataset.train_split (train) trains; validation (else test) evaluates. A folder with
+Splits: the folder's --dataset.train_split (train) trains; validation (else test), other than the training
+split, evaluates (the training split itself, with a warning, where no other is left). A folder with
 named splits but none called train (Clotho: development/validation/evaluation) is an error that lists them:
 pass --dataset.train_split development. A folder without splits holds out --dataset.eval_fraction of its clips
 (seeded). Clips of other splits are left out, and counted. An --dataset.eval_split that names the training

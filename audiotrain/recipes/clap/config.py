@@ -53,7 +53,9 @@ class ClapDatasetConfig:
         "(Clotho: development)",
     )
     eval_split: str | None = _opt(
-        None, "split that evaluates; if unset: validation, else test, else a held-out part"
+        None,
+        "split that evaluates; if unset: validation, else test (other than the training split), else a "
+        "held-out part",
     )
     test_split: str | None = _opt(
         None,
@@ -107,15 +109,23 @@ class ClapDatasetConfig:
                 "a text holding '{}' once (where the class name goes)",
             )
 
-    def same_split_warning(self) -> str | None:
+    def same_split_warning(self, default_eval_split: str | None = None) -> str | None:
         """A warning line where the evaluation split is the training split, else None. Allowed (a check that
         the model can fit its own clips), but every score then measures memory, not generalisation, and the
-        run exited 0 without a word."""
+        run exited 0 without a word. ``default_eval_split``: the split chosen with eval_split unset, known
+        once the folder is scanned (`default_eval_split` in data.py: the training split only where the folder
+        has no other)."""
+        eval_split = self.eval_split if self.eval_split is not None else default_eval_split
         # (as `choose_splits` compares them: "Train" is the split "train")
-        if self.eval_split is None or normalise_split(self.eval_split) != normalise_split(self.train_split):
+        if eval_split is None or normalise_split(eval_split) != normalise_split(self.train_split):
             return None
+        which = (
+            f"--dataset.eval_split {self.eval_split} is the training split"
+            if self.eval_split is not None
+            else f"--dataset.train_split {self.train_split} leaves the folder no other split to evaluate on"
+        )
         return (
-            f"warning: --dataset.eval_split {self.eval_split} is the training split: validation, the "
+            f"warning: {which}: validation, the "
             "before/after retrieval scores and the best checkpoint are all measured on clips it trains on "
             "(an overfitting check, not a measure of how it does on new clips)"
         )

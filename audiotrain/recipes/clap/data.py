@@ -31,6 +31,7 @@ __all__ = [
     "check_data_given",
     "check_training_clips",
     "choose_splits",
+    "default_eval_split",
     "make_loader",
     "read_labels",
     "validation_note",
@@ -44,7 +45,8 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
     every clip instead would put the validation and test clips into training. The one exception is the
     layout "clips without a split + an evaluation split" (e.g. side by side with a ``test/`` folder), when
     ``--dataset.train_split`` is left at its default. An evaluation split that is the training split trains
-    on all of its clips and evaluates on the same ones.
+    on all of its clips and evaluates on the same ones (`default_eval_split` chooses it only where the folder
+    has no other).
     """
     splits = folder.splits
     train_name = normalise_split(cfg.train_split)
@@ -62,7 +64,7 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
                 f"{_describe_splits(folder) or 'none'}"
             )
     else:
-        eval_name = next((s for s in ("validation", "test") if s in splits and s != test_name), None)
+        eval_name = default_eval_split(folder, cfg)
     unsplit = [c for c in folder.clips if c.split is None]
     default_train = normalise_split(ClapDatasetConfig().train_split)
     if train_name in splits and eval_name == train_name:
@@ -114,6 +116,17 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         ]
         how += f"; left out: {', '.join(parts)}"
     return train, held, how
+
+
+def default_eval_split(folder: CaptionFolder, cfg: ClapDatasetConfig) -> str | None:
+    """The evaluation split with ``--dataset.eval_split`` unset: ``validation``, else ``test``, neither the
+    test split nor the training split (``--dataset.train_split dev``, an alias of ``validation``, evaluated on
+    the clips it trained on, without a word); the training split itself only where neither is left, as an
+    explicit ``--dataset.eval_split`` naming it would (the run then warns: ``same_split_warning``)."""
+    train_name = normalise_split(cfg.train_split)
+    test_name = None if cfg.test_split is None else normalise_split(cfg.test_split)
+    candidates = [s for s in ("validation", "test") if s in folder.splits and s != test_name]
+    return next((s for s in candidates if s != train_name), candidates[0] if candidates else None)
 
 
 def check_training_clips(folder: CaptionFolder, train_clips: list) -> None:

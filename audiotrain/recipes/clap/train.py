@@ -88,6 +88,7 @@ from audiotrain.recipes.clap.data import (
     check_data_given,
     check_training_clips,
     choose_splits,
+    default_eval_split,
     make_loader,
     read_labels,
     validation_note,
@@ -265,6 +266,10 @@ def run_job(
         )
     if fold is None:
         train_clips, eval_clips, how = choose_splits(folder, cfg.dataset, cfg.train.seed)
+        # (an explicit --dataset.eval_split naming the training split was warned of at parsing)
+        same_split = cfg.dataset.same_split_warning(default_eval_split(folder, cfg.dataset))
+        if same_split and cfg.dataset.eval_split is None:
+            print(same_split, file=sys.stderr)
         if cfg.dataset.test_split is None:
             test_clips = eval_clips
             print(
@@ -279,6 +284,7 @@ def run_job(
                 file=sys.stderr,
             )
     else:
+        same_split = None
         train_clips, eval_clips, test_clips, how = fold.select(folder)
         print(
             f"training on {plural(len(train_clips), 'clip')}, validating on {len(eval_clips)}, scoring the "
@@ -435,7 +441,7 @@ def run_job(
             weights = _load_best_weights(task, best, resume)
             after = score_held_out()
             print(f"retrieval on {scored_clips} (after: {weights}):\n" + format_table(before, after))
-            if not separate_test and best.monitor is not None and cfg.dataset.same_split_warning() is None:
+            if not separate_test and best.monitor is not None and same_split is None:
                 print(
                     "note: these scores come from the clips that chose the checkpoint, so they lean high; for "
                     "scores to compare with published ones, score a split of their own with "
