@@ -211,9 +211,16 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "clap precision 16": (clap_flag("--train.precision", "16"), ("--train.precision", "'16'", "bf16-mixed")),
     "clap max_tokens 2": (clap_flag("--dataset.max_tokens", "2"), ("--dataset.max_tokens", "2", ">= 3")),
     "clap eval_fraction 1": (clap_flag("--dataset.eval_fraction", "1"), ("--dataset.eval_fraction", "1.0", "< 1")),
+    "clap eval_fraction 0": (clap_flag("--dataset.eval_fraction", "0"), ("--dataset.eval_fraction", "0.0", "> 0")),
+    # The "after" scores would be measured on the training clips, or on those that chose the checkpoint.
+    "clap test_split train": (clap_flag("--dataset.test_split", "train"), ("--dataset.test_split", "other than train_split", "'train'")),
+    "clap test_split Train": (clap_flag("--dataset.test_split", "Train"), ("--dataset.test_split", "other than train_split", "'Train'")),
+    "clap test_split alias of eval_split": (clap_flag("--dataset.eval_split", "test", "--dataset.test_split", "evaluation"), ("--dataset.test_split", "other than train_split and eval_split", "'evaluation'")),
     "clap num_workers -1": (clap_flag("--dataset.num_workers", "-1"), ("--dataset.num_workers", "-1")),
     "clap demo clips 1": (clap_flag("--demo.clips", "1"), ("--demo.clips", "1", ">= 2")),
     "clap demo width 6": (clap_flag("--demo.width", "6"), ("--demo.width", "6", "multiple of 4")),
+    "clap demo width 0": (clap_flag("--demo.width", "0"), ("--demo.width", "got 0", ">= 4")),  # (else a ZeroDivisionError)
+    "clap gradient_clip 0": (clap_flag("--train.gradient_clip", "0"), ("--train.gradient_clip", "0.0", "> 0")),  # (0: no clipping)
     "clap demo vocab_size 0": (clap_flag("--demo.vocab_size", "0"), ("--demo.vocab_size", "0")),
     "demo_seed -1": (chords_flag("--data.demo_seed=-1"), ("data.demo_seed (--data.demo_seed)", "-1")),
     "demo_seconds 2": (chords_flag("--data.demo_seconds", "2"), ("data.demo_seconds (--data.demo_seconds)", ">= 4")),

@@ -640,6 +640,8 @@ def test_clap_evaluating_on_the_training_split_is_allowed_with_a_warning(capsys)
     assert clap_config(["--dataset.eval_split", "train"]).dataset.eval_split == "train"
     err = capsys.readouterr().err
     assert err.count("warning: --dataset.eval_split train is the training split") == 1, err
+    clap_config(["--dataset.eval_split", "Training"])  # (the split 'train', as the folder's splits are read)
+    assert capsys.readouterr().err.count("warning: --dataset.eval_split Training is the training split") == 1
     clap_config(["--dataset.eval_split", "test"])
     clap_config(["--dataset.train_split", "development", "--dataset.eval_split", "train"])
     assert "warning" not in capsys.readouterr().err

@@ -1646,7 +1646,8 @@ def test_empty_unwritable_or_file_paths_are_one_error_line_naming_the_flag(
 
     _forbid_expensive_work(monkeypatch)
     monkeypatch.chdir(tmp_path)
-    for argv in (["--out", ""], ["--demo.folder", ""], ["export", "--checkpoint", "x", "--out", ""]):
+    for argv in (["--out", ""], ["--demo.folder", ""], ["export", "--checkpoint", "x", "--out", ""],
+                 ["--out", "  "], ["--demo.folder", " "]):  # fmt: skip
         status = clap.main(argv)
         assert status == 2
         err = capsys.readouterr().err
