@@ -3514,6 +3514,37 @@ def test_a_resume_keeps_the_total_steps_given_the_checkpoints_processes_and_a_fo
     assert json.loads((run / "config.json").read_text())["config"]["task"]["total_steps"] == 9
 
 
+def test_what_a_resume_takes_from_its_checkpoints_record_and_from_the_command_line(
+    demo_run, tmp_path, capsys
+):
+    """The resume settings read at parsing: the run's own --preset repeated (as its printed 'continue
+    training' command does) is no refusal; without --out a resume writes a new folder, not the old run's;
+    each setting the schedule's length follows re-plans it; a --config file is taken as it is."""
+    from audiotrain.recipes.clap import cli as clap
+
+    result, _ = demo_run
+    run = result["run_dir"]
+    last = str(run / "checkpoints" / "last")
+    cfg = clap.parse_config(
+        ["--preset", "quick_test", "--resume", last, "--out", str(run), "--train.epochs", "3"]
+    )
+    err = capsys.readouterr().err
+    assert cfg.train.epochs == 3 and "changes nothing beside" not in err
+    assert "changed on the command line: train.epochs 2 -> 3" in err
+    assert clap.parse_config(["--resume", last]).out is None
+    capsys.readouterr()
+    for flag, value in (("--train.batch_size", "2"), ("--train.accumulate_grad_batches", "2"),
+                        ("--train.epochs", "3"), ("--train.max_steps", "50")):  # fmt: skip
+        cfg = clap.parse_config(["--resume", last, "--out", str(run), flag, value])
+        assert cfg.task.total_steps is None, flag
+        assert "the learning-rate schedule is planned again" in capsys.readouterr().err, flag
+    settings = tmp_path / "lr.yaml"
+    settings.write_text("task: {learning_rate: 0.001}\n")
+    cfg = clap.parse_config(["--resume", last, "--config", str(settings), "--out", str(tmp_path / "new")])
+    assert cfg.task.learning_rate == 0.001 and cfg.train.epochs is None
+    assert "going on with the settings its run recorded" not in capsys.readouterr().err
+
+
 def test_exporting_a_chord_recipe_checkpoint_says_which_recipe_it_is(tmp_path, capsys):
     """`clap export --checkpoint CHORDS_EXPORT` said it "does not record the model it trained from ...;
     pass --run RUN", which no run folder could mend."""
