@@ -130,6 +130,11 @@ def test_cv_help_does_not_offer_the_resume_it_refuses(tmp_path, capsys):
     )
 
 
+def _no_training(cfg, argv, fold):
+    """Stands in for `cv.run`: the cv command stops at its first fold's run."""
+    raise ValueError("not training in this test")
+
+
 def test_folds_are_balanced_by_captions_and_drawn_with_the_runs_seed(tmp_path, capsys, monkeypatch):
     """CV_HELP says folds are balanced by captions, and folds.json records --train.seed: two clips of 6
     captions and 12 of one make 3 folds of 8 held-out captions each (balanced by clips, seed 0's held out 5,
@@ -153,10 +158,7 @@ def test_folds_are_balanced_by_captions_and_drawn_with_the_runs_seed(tmp_path, c
     (data / "metadata.jsonl").write_text("\n".join(lines) + "\n")
     captions_of = dict(zip((f"c{i:02d}.wav" for i in range(len(counts))), counts))
 
-    def no_training(cfg, argv, fold):  # folds.json is written before the first fold's run: stop there
-        raise ValueError("not training in this test")
-
-    monkeypatch.setattr(cv, "run", no_training)
+    monkeypatch.setattr(cv, "run", _no_training)  # folds.json is written before the first fold's run
     pretrained = Path(__file__).parent / "fixtures" / "clap_tiny"
     clips = scan_caption_folder(data).clips
     held_out = {}
@@ -172,3 +174,42 @@ def test_folds_are_balanced_by_captions_and_drawn_with_the_runs_seed(tmp_path, c
         assert [sum(captions_of[n] for n in f["test"]) for f in record["folds"]] == [8, 8, 8]
         held_out[seed] = {frozenset(f["test"]) for f in record["folds"]}
     assert len({frozenset(s) for s in held_out.values()}) > 1  # the seed chooses the folds
+    # --dataset.eval_fraction is the share of each fold's other clips that validates (CV_HELP)
+    argv = ["cv", "--folds", "3", "--data", str(data), "--pretrained", str(pretrained), "--out",
+            str(tmp_path / "half"), "--train.seed", "0", "--dataset.eval_fraction", "0.5"]  # fmt: skip
+    assert main(argv) == 2 and "not training in this test" in capsys.readouterr().err
+    record = json.loads((tmp_path / "half" / "folds.json").read_text())
+    assert [f["val"] for f in record["folds"]] == [
+        list(f.val) for f in clip_folds(clips, 3, 0, 0.5, str(data))
+    ]
+    assert [f["val"] for f in record["folds"]] != [
+        list(f.val) for f in clip_folds(clips, 3, 0, 0.2, str(data))
+    ]
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        # (else it fine-tuned the checkpoint on the demo clips)
+        (
+            ["--pretrained", str(Path(__file__).parent / "fixtures" / "clap_tiny")],
+            "--data FOLDER is required",
+        ),
+        (["--dataset.test_split", "test"], "a cross-validation folds every clip of the folder"),
+        (["--train.processes", "2"], "--train.processes 2: cv trains its folds in this process"),
+        # (the demo model's limit, checked at parsing: else once the demo clips and folds.json were written)
+        (["--dataset.max_tokens", "1000"], "--dataset.max_tokens 1000: the offline demo's text tower"),
+    ],
+)
+def test_cv_refuses_what_it_cannot_honour_before_anything_is_written(
+    tmp_path, capsys, monkeypatch, flags, said
+):
+    from audiotrain.recipes.clap import cv
+
+    monkeypatch.setattr(cv, "run", _no_training)
+    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache"), *flags,
+            "--out", str(tmp_path / "cv")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and "not training in this test" not in err, err
+    assert not (tmp_path / "cv").exists() and not (tmp_path / "cache").exists()
