@@ -781,8 +781,10 @@ def test_split_choice(tmp_path):
     assert len(held) == 2 and len(train) == 8 and "held out" in how
     train, held, how = choose_splits(folder([None] * 4 + ["test"]), cfg, seed=0)
     assert len(train) == 4 and [c.split for c in held] == ["test"]
-    with pytest.raises(CaptionFolderError, match="has no clips"):
+    with pytest.raises(CaptionFolderError, match="--dataset.eval_split 'dev' has no clips; splits present"):
         choose_splits(folder(["train", "test"]), ClapDatasetConfig(eval_split="dev"), seed=0)
+    with pytest.raises(CaptionFolderError, match=r"--dataset.test_split 'tset' has no clips; .* train \(3\)"):
+        choose_splits(folder(["train"] * 3 + ["test"]), ClapDatasetConfig(test_split="tset"), seed=0)
     # The training split as the evaluation split (an overfitting check): all its clips, both ways.
     train, held, how = choose_splits(
         folder(["train"] * 4 + ["test"]), ClapDatasetConfig(eval_split="Train"), 0
@@ -855,6 +857,14 @@ def test_named_splits_without_the_training_split_are_an_error(tmp_path, capsys):
     typo = _split_folder(tmp_path, ["train"] * 4 + ["test"] * 2)
     with pytest.raises(CaptionFolderError, match=r"'trian' names none .*test \(2 clips\), train \(4\)"):
         choose_splits(typo, ClapDatasetConfig(train_split="trian"), seed=0)
+    # Clips without a split beside test/ train only with --dataset.train_split left at its default.
+    unsplit = _split_folder(tmp_path, [None] * 4 + ["test"] * 2)
+    with pytest.raises(
+        CaptionFolderError,
+        match=r"'developement' names none .*\(test \(2 clips\), 4 clips without a split\).* leave "
+        "--dataset.train_split at 'train'",
+    ):
+        choose_splits(unsplit, ClapDatasetConfig(train_split="developement"), seed=0)
     clotho = _split_folder(tmp_path, ["development"] * 4 + ["validation"] * 2 + ["test"] * 2)
     train, held, how = choose_splits(clotho, ClapDatasetConfig(train_split="development"), seed=0)
     assert {c.split for c in train} == {"development"} and {c.split for c in held} == {"validation"}
@@ -1006,6 +1016,15 @@ def test_repeats_padding_a_ranks_shard_are_marked_for_the_loss_to_leave_out(monk
         loader = make_loader(_StandInClips(3), _recording_front_end([]), 4, train=False, seed=0, workers=0)
         shards[rank] = [(_clip_order([b]), np.array(b["valid"]).tolist()) for b in loader]
     assert shards == {0: [([0, 2], [True, True])], 1: [([1, 0], [True, False])]}
+    # 6 clips, batches of 4 a rank: fewer than the job's batch of 8, so one batch of 3 on each rank (a batch
+    # judged whole by one rank's size alone was dropped from both shards: the run trained no step).
+    for train in (True, False):
+        for rank in (0, 1):
+            monkeypatch.setattr(collectives, "_GROUP", Rank(rank))
+            loader = make_loader(
+                _StandInClips(6), _recording_front_end([]), 4, train=train, seed=0, workers=0
+            )
+            assert [len(_clip_order([b])) for b in loader] == [3], (train, rank)
 
 
 def test_the_recipes_loaders_shuffle_training_batch_validation_by_its_size_and_keep_fusion_clips_whole(
@@ -1246,6 +1265,8 @@ def test_zero_shot_label_list(tmp_path):
     path.write_text("\n")
     with pytest.raises(ValueError, match="no labels"):
         read_labels(str(path))
+    with pytest.raises(ValueError, match=r"^--dataset.zero_shot_labels ' , ': no labels"):
+        read_labels(" , ")
 
 
 def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):
@@ -1469,9 +1490,13 @@ def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkey
     # The documented formats still work: a file (any name), a comma-separated list, and a single class.
     assert clap_data.read_labels("dog") == ["dog"]
     assert clap_data.read_labels("notes.txt, rain") == ["notes.txt", "rain"]
+    assert clap_data.read_labels("rock/pop, jazz") == ["rock/pop", "jazz"]  # (a comma: a list, '/' or not)
+    assert clap_data.read_labels("dog, notes.txt") == ["dog", "notes.txt"]
     named = tmp_path / "classes"
     named.write_text("dog\nrain\n")
     assert clap_data.read_labels(str(named)) == ["dog", "rain"]
+    monkeypatch.chdir(tmp_path)  # an existing file is read, even named without a folder or a suffix
+    assert clap_data.read_labels("classes") == ["dog", "rain"]
     with pytest.raises(ValueError, match="is a folder"):
         clap_data.read_labels(str(tmp_path))
 
@@ -2911,6 +2936,16 @@ def test_the_chord_recipes_flag_names_and_a_mistyped_data_folder_get_a_pointed_e
         assert "OFFLINE DEMO" not in printed.out + printed.err
         assert _one_error_line(printed.err) == (
             f"error: --data {tmp_path / 'nope'}: no such folder (expected a folder of audio files with captions)"
+        )
+        assert not (tmp_path / "o").exists()
+        afile = tmp_path / "clips.zip"
+        afile.write_text("not a folder")
+        assert (
+            main([*command, "--preset", "quick_test", "--data", str(afile), "--out", str(tmp_path / "o")])
+            == 2
+        )
+        assert _one_error_line(capsys.readouterr().err) == (
+            f"error: --data {afile}: not a folder (expected a folder of audio files with captions)"
         )
         assert not (tmp_path / "o").exists()
 
