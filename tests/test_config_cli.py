@@ -771,3 +771,31 @@ def test_a_checkpoint_of_the_other_recipe_is_named_a_checkpoint_and_the_remedy_i
     message = str(raised.value)
     assert message.startswith(f"{state} is a checkpoint of a run of another recipe, not of this one")
     assert message.endswith("Give a checkpoint of this recipe's runs") and "config file" not in message
+
+
+def test_clap_defaults_presets_and_cv_folds_are_as_documented(tmp_path, monkeypatch):
+    """The values --help and README state: the defaults (batch 8, seed 42, retrieval scored every epoch to
+    pick the best checkpoint by val_mAP@10, one process per core, 20 % held out), the presets' contents
+    (quick_test: one uncompiled epoch of a tiny demo model on 12 clips, retrieval only before and after;
+    development: 3 epochs; production: 10 epochs, batches of 32, warmup, clipping, parallel decoding), and
+    cv's --folds (default 5)."""
+    from audiotrain.recipes.clap import cv, main
+
+    cfg = clap_config([])
+    assert (cfg.train.batch_size, cfg.train.eval_batch_size, cfg.train.seed, cfg.train.retrieval_every_epoch,
+            cfg.train.processes, cfg.dataset.eval_fraction, cfg.dataset.train_split, cfg.dataset.num_workers) == (
+        8, 8, 42, True, 0, 0.2, "train", 2)  # fmt: skip
+    quick = clap_config(["--preset", "quick_test"])
+    assert (quick.train.epochs, quick.train.batch_size, quick.train.eval_batch_size, quick.train.compile,
+            quick.train.progress_bar, quick.train.retrieval_every_epoch, quick.dataset.max_tokens,
+            quick.dataset.num_workers, quick.demo.clips, quick.demo.width) == (
+        1, 4, 4, False, False, False, 24, 0, 12, 16)  # fmt: skip
+    assert clap_config(["--preset", "development"]).train.epochs == 3
+    production = clap_config(["--preset", "production"])
+    assert (production.train.epochs, production.train.batch_size, production.train.eval_batch_size,
+            production.task.warmup_steps, production.train.gradient_clip, production.dataset.num_workers) == (
+        10, 32, 32, 100, 1.0, 4)  # fmt: skip
+    folds = []
+    monkeypatch.setattr(cv, "run_cross_validation", lambda cfg, n, argv: folds.append(n))
+    assert main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]) == 0
+    assert folds == [5]
