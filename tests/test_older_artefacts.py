@@ -845,3 +845,14 @@ def test_a_resumed_recipe_run_keeps_the_builds_that_trained_it(run, tmp_path):
     last = old / "checkpoints" / "last"
     assert chords.main([*argv, "--num_epochs", "3", "--run_dir", str(old), "--resume", str(last)]) == 0
     assert json.loads((old / "config.json").read_text())["builds"] == ["0.1.0", build_version()]
+
+
+def test_exporting_a_checkpoint_older_than_export_reads_says_so_in_exports_words(tmp_path, capsys):
+    """The Trainer's refusal of such a checkpoint speaks of resuming ('it cannot resume training'): `clap
+    export` says in its own words which formats it exports and where the run's export is."""
+    old = _checkpoint(tmp_path / "old", format_version=0)
+    assert clap.export_main(["--checkpoint", str(old), "--out", str(tmp_path / "exported")]) == 2
+    err = capsys.readouterr().err
+    assert f"{old} was written by an older audiotrain (checkpoint format 0; this one exports formats " in err
+    assert "this version cannot export it. The run's hf_model/ folder holds" in err and "resume" not in err
+    assert not (tmp_path / "exported").exists()
