@@ -239,6 +239,9 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "clap max_tokens 20000": (clap_flag("--dataset.max_tokens", "20000"), ("--dataset.max_tokens 20000", "at most 512")),
     "clap demo width 100000": (clap_flag("--demo.width", "100000"), ("--demo.width)", "<= 4096", "got 100000")),
     "clap cv folds 0": (lambda tmp: lambda: clap.main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp / "demo"), "--folds", "0"]), ("--folds >= 2", "0")),
+    # (at parsing, before the demo clips are generated: the message is the parser's, not grouped_folds')
+    "clap cv folds 1": (lambda tmp: lambda: clap.main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp / "demo"), "--folds", "1"]), ("cross-validation needs --folds >= 2, got 1",)),
+    "clap cv processes -1": (lambda tmp: lambda: clap.main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp / "demo"), "--train.processes", "-1"]), ("--train.processes", "-1", ">= 0")),
     "misspelt command": (lambda tmp: lambda: chords.main(["trian"]), ("unknown command 'trian'", "did you mean 'train'?")),
     "clap misspelt command": (lambda tmp: lambda: clap.main(["exprot", "--out", "x"]), ("unknown command 'exprot'", "'export'")),
     "cache --root missing": (lambda tmp: lambda: cache_main(["clear", "--root", str(tmp / "nope")]), ("--root", "nope does not exist", "nothing was deleted")),

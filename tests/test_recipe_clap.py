@@ -3365,6 +3365,19 @@ def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_fiel
     assert not (tmp_path / "again").exists()
 
 
+def test_a_hub_id_named_by_config_is_no_folder_to_look_for(tmp_path):
+    """Only an absolute path in a --config file is a folder that may have moved: a hub id, as a run's record
+    keeps it (typed), is parsed as it is (nothing is fetched at parsing)."""
+    from audiotrain.recipes.clap import cli as clap
+
+    hub = tmp_path / "hub.yaml"
+    hub.write_text("pretrained: laion/clap-htsat-unfused\n")
+    assert (
+        clap.parse_config(["--config", str(hub), "--data", str(tmp_path)]).pretrained
+        == "laion/clap-htsat-unfused"
+    )
+
+
 @pytest.mark.parametrize(
     "limit, finished, further",
     [
