@@ -410,6 +410,25 @@ def test_a_value_of_the_watch_variable_that_is_no_word_for_on_or_off_is_named(tm
         assert _offer_with("of", tmp_path, monkeypatch) is not None  # on, as where it is unset
 
 
+@pytest.mark.parametrize("failed", [False, True])
+def test_a_peer_connected_after_this_rank_said_goodbye_hears_its_word(failed):
+    """A rank that ends while its watch is still connecting (its hello sent, the connection not yet
+    watched) closed that connection without a word, which its peer reads as a crash: the peer now hears
+    the word the watched peers heard (seen in a loaded run of the 3-rank test below: b'' for b'B')."""
+    from audiotrain.distributed import peer_watch
+
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, socket.create_server(("127.0.0.1", 0)))
+    watch.failed = failed
+    watch.say_goodbye()
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(60)
+    watch._add(1, ours)
+    assert theirs.recv(1) == (peer_watch._FAILED if failed else peer_watch._BYE)
+    assert theirs.recv(1) == b""  # (and then closed)
+    assert watch.peers == {}
+    theirs.close()
+
+
 def test_ranks_that_watch_watch_each_other_beside_a_rank_that_does_not(tmp_path, monkeypatch):
     # A 3-rank job where rank 1 turned the watch off: its None offer must not stop the others' watch.
     from audiotrain.distributed import peer_watch

@@ -212,10 +212,14 @@ class _PeerWatch:
 
     def _add(self, peer: int, conn: socket.socket) -> None:
         with self.lock:
-            if self.said:
-                conn.close()
-            else:
+            if not self.said:
                 self.peers[peer] = conn
+                return
+            # This rank said goodbye while the connection was made (its hello may be read already): the peer
+            # hears the word the others heard, not a close without one, which reads as a crash.
+            with contextlib.suppress(OSError):
+                conn.sendall(_FAILED if self.failed else _BYE)
+        conn.close()
 
     def peer_that_failed(self) -> int | None:
         """The first peer heard to fail, looking once more (without waiting) at the peers still watched: a
