@@ -117,3 +117,30 @@ def test_an_overwrite_removes_the_fold_folders_and_records_and_leaves_the_users_
     clear_run_outputs(out, cv_outputs(out), log=lambda line: None)
     assert sorted(p.name for p in out.iterdir()) == ["fold1b", "fold_notes", "folds_old", "notes.md"]
     assert (out / "fold_notes" / "x.txt").read_text() == "x"
+
+
+def test_folds_balance_held_out_samples_giving_the_largest_groups_first():
+    """Folds filled by their number of groups, or with the smallest groups first, held out 7 and 3 of these
+    10 samples; the largest group first, each to the fold with the fewest samples, holds out 5 and 5."""
+    folds = grouped_folds(["big"] * 5 + ["a", "b", "c", "d", "e"], 2, seed=0)
+    assert [len(fold.test) for fold in folds] == [5, 5]
+
+
+def test_a_folds_validation_part_is_val_fraction_of_its_other_groups_rounded():
+    # 9 groups, 3 folds: 6 groups left to each fold; 0.3 of them is 1.8, which rounds to 2 (not 1).
+    for fold in grouped_folds(list(range(9)), 3, seed=0, val_fraction=0.3):
+        assert (len(fold.val), len(fold.train), len(fold.test)) == (2, 4, 3)
+
+
+def test_a_fold_score_read_back_from_json_as_null_is_no_score(tmp_path):
+    """A resumed cross-validation reads its folds' scores from JSON, where a NaN was written as null."""
+    cv = CVResult(tmp_path, [{"root": None}, {"root": 0.5}])
+    assert cv.mean == {"root": 0.5} and cv.std == {"root": 0.0} and cv.folds_scored == {"root": 1}
+    assert "| root | - | 0.5000 | 0.5000 | 0.0000 |" in cv.table().splitlines()
+
+
+def test_a_metric_that_not_every_fold_has_is_left_out(tmp_path):
+    cv = CVResult(tmp_path, [{"acc": 0.5, "loss": 1.0}, {"acc": 0.7}])
+    assert cv.metrics == ["acc"] and cv.mean == {"acc": pytest.approx(0.6)}
+    assert not any(line.startswith("| loss |") for line in cv.table().splitlines())
+    assert json.loads(cv.write()[0].read_text())["mean"] == {"acc": pytest.approx(0.6)}
