@@ -2,8 +2,10 @@
 record files a chords run, a chords cv run, a CLAP run and a `create_trainer` run leave), listed and
 compared."""
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -181,10 +183,12 @@ def test_columns_line_up_for_names_in_wide_characters(runs, capsys):
     assert len({column(line) for line in lines}) == 1, text
 
 
-def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
+@contextlib.contextmanager
+def lock_held(folder):
+    """A live process holding `folder`'s claim lock as a fit does; yields that process."""
     holder = textwrap.dedent(f"""
         import fcntl, json, os, sys
-        fd = os.open({str(runs / "crashed" / CLAIM_FILE)!r}, os.O_RDWR | os.O_CREAT)
+        fd = os.open({str(folder / CLAIM_FILE)!r}, os.O_RDWR | os.O_CREAT)
         fcntl.flock(fd, fcntl.LOCK_EX)
         owner = {{"pid": os.getpid(), "host": "h", "since": "now", "holder": "run"}}
         os.write(fd, json.dumps(owner).encode())
@@ -197,12 +201,28 @@ def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
     ) as process:
         try:
             assert process.stdout.readline() == "locked\n"
-            text = listing(capsys)
-            assert row(text, "crashed")[2] == "running"
-            assert f"the run of process {process.pid} on host h" in text
+            yield process
         finally:
             process.stdin.close()
+
+
+def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
+    with lock_held(runs / "crashed") as process:
+        text = listing(capsys)
+        assert row(text, "crashed")[2] == "running"
+        assert f"the run of process {process.pid} on host h" in text
     assert row(listing(capsys), "crashed")[2] == "failed"  # the lock went with its process
+
+
+def test_a_trainer_run_whose_fit_holds_its_checkpoint_folder_is_running(runs, capsys):
+    """The Trainer's fit claims the checkpoint folder, not the run folder: train() has not ended yet."""
+    run = runs / "training-now"
+    trainer_run(run, [0.9])
+    (run / "history.json").unlink()
+    with lock_held(run / "checkpoints") as process:
+        text = listing(capsys)
+        assert row(text, "training-now")[2] == "running"
+        assert f"training-now: the run of process {process.pid} on host h" in text
 
 
 def test_sort_puts_the_best_score_first_and_losses_lowest_first(runs, capsys):
@@ -477,3 +497,51 @@ def test_a_nan_in_an_older_history_is_no_best_val_loss(runs, capsys):
     (runs / "diverged" / "history.json").write_text('{"epoch": [0, 1, 2], "val_loss": [NaN, 0.5, Infinity]}')
     (record,) = json.loads(listing(capsys, "--json", "runs/diverged"))
     assert record["score_name"] == "val_loss" and record["score"] == 0.5
+
+
+def test_a_cv_whose_fold_a_signal_stopped_is_interrupted_and_that_fold_not_done(runs, capsys):
+    cv = runs / "ctrl_c_cv"
+    write_json(cv / "folds.json", {"seed": 0, "folds": [{}, {}]})
+    trainer_run(cv / "fold0", [0.9])
+    (cv / "fold1").mkdir()
+    (cv / "fold1" / "config.yaml").write_text("training:\n  num_epochs: 2\n")
+    checkpoint(cv / "fold1" / "checkpoints" / "interrupted", 1)  # Ctrl-C in fold 1
+    text = listing(capsys)
+    assert row(text, "ctrl_c_cv")[1:4] == ["trainer", "cv", "interrupted"]
+    assert row(text, "ctrl_c_cv")[6:8] == ["1/2", "folds"]  # (the stopped fold is not done)
+
+
+def test_a_chords_run_without_held_out_songs_is_finished_once_trained(runs, capsys):
+    run = runs / "all_songs"
+    chords_run(run)
+    record = json.loads((run / "config.json").read_text())
+    record["songs"]["test"] = []  # nothing held out: nothing to score
+    write_json(run / "config.json", record)
+    text = listing(capsys)
+    assert row(text, "all_songs")[2] == "finished" and "all_songs:" not in text
+
+
+def test_a_bare_trainer_root_is_of_unknown_status_not_failed(runs, capsys):
+    """A plain Trainer writes no record of its end (history.json is create_trainer's): not known to fail."""
+    checkpoint(runs / "bare" / "checkpoints" / "last", 2)
+    text = listing(capsys)
+    assert row(text, "bare")[1:3] == ["trainer", "unknown"] and row(text, "bare")[5] == "2"
+    assert "bare: Trainer checkpoints without create_trainer's config.yaml" in text
+
+
+def test_a_chords_run_is_read_in_the_checkpoint_dir_it_recorded(runs, capsys):
+    run = runs / "own_dir"
+    chords_run(run, epochs=4, trained=False)
+    record = json.loads((run / "config.json").read_text())
+    record["config"]["checkpoint_dir"] = "ckpts"
+    write_json(run / "config.json", record)
+    shutil.move(run / "checkpoints", run / "ckpts")
+    checkpoint(run / "ckpts" / "interrupted", 3)  # stopped in epoch 3, its `last` of epoch 1
+    text = listing(capsys)
+    assert row(text, "own_dir")[2] == "interrupted" and row(text, "own_dir")[5] == "3"
+    assert "own_dir: stopped by a signal in epoch 3: --resume runs/own_dir/ckpts/interrupted" in text
+
+
+def test_an_unreadable_folder_given_itself_is_listed_as_unreadable(runs, capsys):
+    text = listing(capsys, "runs/damaged")
+    assert row(text, "damaged")[1:3] == ["-", "unreadable"] and "config.json" in text
