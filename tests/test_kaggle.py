@@ -100,3 +100,36 @@ def test_create_submission_before_an_ensemble_says_what_it_needs(tmp_path, quick
     trainer = create_kaggle_trainer(TinyNet(), "titanic", run_dir=tmp_path / "cv")
     with pytest.raises(RuntimeError, match="no ensemble to write; call train_with_cv first, with test data"):
         trainer.create_submission()
+
+
+@pytest.fixture
+def trainer_with_ensemble(tmp_path, quick_kaggle_preset):
+    """A Kaggle trainer as its train_with_cv leaves it, with the given ensemble (no training needed)."""
+    from audiotrain import create_kaggle_trainer
+    from audiotrain.cross_validation import CVResult
+
+    def make(ensemble):
+        trainer = create_kaggle_trainer(TinyNet(), "titanic", run_dir=tmp_path / "cv")
+        trainer.cv_result = CVResult(tmp_path, [], ensemble=np.asarray(ensemble))
+        return trainer
+
+    return make
+
+
+def test_a_submission_of_one_value_per_sample_has_a_prediction_column(tmp_path, trainer_with_ensemble):
+    path = trainer_with_ensemble([0.25, 0.75]).create_submission()
+    with open(path) as f:
+        assert list(csv.reader(f)) == [["id", "prediction"], ["0", "0.25"], ["1", "0.75"]]
+
+
+def test_create_submission_refuses_ids_columns_or_an_ensemble_that_do_not_fit(
+    tmp_path, trainer_with_ensemble
+):
+    trainer = trainer_with_ensemble([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    with pytest.raises(ValueError, match="create_submission: 1 ids for 2 test samples"):
+        trainer.create_submission(ids=["only"])
+    with pytest.raises(ValueError, match="create_submission: 1 column names for 3 values per sample"):
+        trainer.create_submission(columns=["a"])
+    with pytest.raises(ValueError, match=r"the ensemble has shape \(2, 2, 2\)"):
+        trainer_with_ensemble(np.zeros((2, 2, 2))).create_submission()
+    assert not (tmp_path / "submission.csv").exists()  # refused before writing
