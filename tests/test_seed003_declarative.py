@@ -272,9 +272,31 @@ def test_seed003_mlflow_callback_without_models_uploads_no_checkpoint_and_sets_t
     assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == []
 
 
+def test_seed003_mlflow_callback_tracks_the_run_where_its_tracking_uri_says(tmp_path, monkeypatch):
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    store = f"sqlite:///{tmp_path / 'team.db'}"  # (the team's store, not the run folder's mlflow.db)
+    callback = MLflowCallback(MLflowConfig(experiment_name="shared", tracking_uri=store, log_models=False))
+    trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(tmp_path / "run"))
+    trainer.train(batches(), batches(seed=1))
+    client = MlflowClient(tracking_uri=store)
+    (run,) = client.search_runs([client.get_experiment_by_name("shared").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert not (tmp_path / "run" / "mlflow.db").exists()
+
+
 def test_seed003_mlflow_callback_refusals(tmp_path):
     from audiotrain import MLflowCallback, MLflowConfig, Trainer, create_trainer
 
+    with pytest.raises(ValueError, match="MLflowConfig.experiment_name must be a non-empty string, got ''"):
+        MLflowConfig(experiment_name="")
+    with pytest.raises(TypeError, match="MLflowConfig.tags must be a dict, got list"):
+        MLflowConfig(tags=["team"])
+    with pytest.raises(TypeError, match="give an MLflowConfig or its fields as keywords, not both"):
+        MLflowCallback(MLflowConfig(), run_name="x")
     with pytest.raises(ValueError, match="needs model_name"):
         MLflowConfig(register_model=True)
     with pytest.raises(ValueError, match="set log_models=True"):
