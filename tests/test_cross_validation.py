@@ -144,3 +144,9 @@ def test_a_metric_that_not_every_fold_has_is_left_out(tmp_path):
     assert cv.metrics == ["acc"] and cv.mean == {"acc": pytest.approx(0.6)}
     assert not any(line.startswith("| loss |") for line in cv.table().splitlines())
     assert json.loads(cv.write()[0].read_text())["mean"] == {"acc": pytest.approx(0.6)}
+
+
+def test_the_note_under_the_table_lists_the_metrics_by_how_many_folds_score_them(tmp_path):
+    nan = float("nan")
+    cv = CVResult(tmp_path, [{"b": 0.5, "a": nan}, {"b": nan, "a": nan}, {"b": 0.5, "a": 0.25}])
+    assert cv.table().splitlines()[-1].endswith("1 of 3 folds for a; 2 of 3 folds for b")

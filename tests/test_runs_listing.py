@@ -342,6 +342,9 @@ def test_json_has_the_documented_keys(runs, capsys):
     assert good["scores"] == {"majmin": 0.6, "root": 0.7, "val_loss": 2.5}
     assert good["score"] == 0.6 and good["build"] == "0.1.0+gabc" and good["size_bytes"] > 2000
     assert good["when"][:4].isdigit() and good["status"] == "finished"
+    cv5 = next(record for record in records if record["name"] == "cv5")
+    assert cv5["scores"] == {"majmin": 0.5, "root": 0.55}  # (its headline scores: not mirex)
+    assert cv5["folds"] == "2/2" and cv5["score_name"] == "majmin"
 
 
 def test_compare_prints_the_settings_that_differ_and_the_scores(runs, capsys):
@@ -458,7 +461,8 @@ def test_a_cv_counts_its_fold_folders_and_the_folds_its_folds_json_planned(runs,
     (cv / "folder_notes" / "todo.txt").write_text("try a lower lr")
     text = listing(capsys)
     assert row(text, "stopped_cv")[1:4] == ["trainer", "cv", "failed"] and "1/4 folds" in text
-    assert "stopped_cv: 1 of 4 folds finished, no cv_scores.json" in text
+    # (no "--resume" advice: the chords recipe's cv alone has one)
+    assert "  stopped_cv: 1 of 4 folds finished, no cv_scores.json" in text.splitlines()
     (cv / "folds.json").write_text("{}")  # (a record without the list: the fold folders are the total)
     listed = {run["name"]: run for run in json.loads(listing(capsys, "--json"))}
     assert listed["stopped_cv"]["folds"] == "1/2"
@@ -499,12 +503,17 @@ def test_a_nan_in_an_older_history_is_no_best_val_loss(runs, capsys):
     assert record["score_name"] == "val_loss" and record["score"] == 0.5
 
 
-def test_a_cv_whose_fold_a_signal_stopped_is_interrupted_and_that_fold_not_done(runs, capsys):
-    cv = runs / "ctrl_c_cv"
+def cv_in_its_second_fold(cv):
+    """A `train_with_cv` of 2 folds: fold 0 trained, fold 1 begun (its config.yaml); returns `cv`."""
     write_json(cv / "folds.json", {"seed": 0, "folds": [{}, {}]})
     trainer_run(cv / "fold0", [0.9])
     (cv / "fold1").mkdir()
     (cv / "fold1" / "config.yaml").write_text("training:\n  num_epochs: 2\n")
+    return cv
+
+
+def test_a_cv_whose_fold_a_signal_stopped_is_interrupted_and_that_fold_not_done(runs, capsys):
+    cv = cv_in_its_second_fold(runs / "ctrl_c_cv")
     checkpoint(cv / "fold1" / "checkpoints" / "interrupted", 1)  # Ctrl-C in fold 1
     text = listing(capsys)
     assert row(text, "ctrl_c_cv")[1:4] == ["trainer", "cv", "interrupted"]
@@ -545,3 +554,17 @@ def test_a_chords_run_is_read_in_the_checkpoint_dir_it_recorded(runs, capsys):
 def test_an_unreadable_folder_given_itself_is_listed_as_unreadable(runs, capsys):
     text = listing(capsys, "runs/damaged")
     assert row(text, "damaged")[1:3] == ["-", "unreadable"] and "config.json" in text
+
+
+def test_a_cv_whose_fold_is_training_names_that_folds_process(runs, capsys):
+    cv = cv_in_its_second_fold(runs / "cv_now")
+    with lock_held(cv / "fold1") as process:
+        text = listing(capsys)
+        assert row(text, "cv_now")[3] == "running"
+        assert f"  cv_now: the run of process {process.pid} on host h (since now)" in text.splitlines()
+
+
+def test_a_chords_run_whose_checkpoints_were_deleted_counts_the_epochs_of_its_history(runs, capsys):
+    shutil.rmtree(runs / "good" / "checkpoints")  # (to free the disk: its scores stay)
+    text = listing(capsys)
+    assert row(text, "good")[2] == "finished" and row(text, "good")[5] == "2"
