@@ -422,11 +422,74 @@ def test_a_peer_connected_after_this_rank_said_goodbye_hears_its_word(failed):
     watch.say_goodbye()
     ours, theirs = socket.socketpair()
     theirs.settimeout(60)
-    watch._add(1, ours)
+    watch._add(1, ours, b"hello")
     assert theirs.recv(1) == (peer_watch._FAILED if failed else peer_watch._BYE)
-    assert theirs.recv(1) == b""  # (and then closed)
+    assert theirs.recv(1) == b""  # (and then closed, with no hello: this rank no longer watches)
     assert watch.peers == {}
     theirs.close()
+
+
+def test_a_connection_to_a_lower_rank_says_its_hello_and_is_watched():
+    from audiotrain.distributed import peer_watch
+
+    watch = peer_watch._PeerWatch(1, b"t" * peer_watch._TOKEN_BYTES, socket.create_server(("127.0.0.1", 0)))
+    ours, theirs = socket.socketpair()
+    theirs.settimeout(60)
+    watch._add(0, ours, b"hello")
+    assert peer_watch._read_exactly(theirs, 5) == b"hello"
+    assert watch.peers == {0: ours}
+    watch.say_goodbye()
+    assert theirs.recv(1) == peer_watch._BYE
+    theirs.close()
+
+
+def _connect_as_rank(address, rank: int, hello: bool = True) -> socket.socket:
+    from audiotrain.distributed import peer_watch
+
+    conn = socket.create_connection(address, timeout=60)
+    if hello:
+        conn.sendall(peer_watch._HELLO.pack(b"t" * peer_watch._TOKEN_BYTES, rank))
+    return conn
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_a_higher_rank_not_yet_accepted_when_this_rank_says_goodbye_hears_its_word(failed):
+    """The connection of a higher rank waits in the listener until the watch's thread accepts it, which on a
+    loaded machine can be after this rank's script is done: closing the listener then reset it, which the
+    higher rank read as this rank crashing ('rank 0 failed while this rank ran', in a CI run of a 2-rank job
+    that only passed a barrier). It hears this rank's word instead."""
+    from audiotrain.distributed import peer_watch
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, listener)
+    watch.failed = failed
+    rank_1, rank_2 = (_connect_as_rank(listener.getsockname(), r) for r in (1, 2))  # (no thread accepts)
+    watch.say_goodbye()
+    for conn in (rank_1, rank_2):
+        assert conn.recv(1) == (peer_watch._FAILED if failed else peer_watch._BYE)
+        assert conn.recv(1) == b""
+        conn.close()
+    assert watch.listener is None
+
+
+def test_a_higher_rank_whose_hello_is_being_read_when_this_rank_says_goodbye_hears_its_word():
+    from audiotrain.distributed import peer_watch
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, listener)
+    rank_1 = _connect_as_rank(listener.getsockname(), 1, hello=False)  # (its hello is slow to come)
+    connecting = threading.Thread(target=watch._connect, args=({1: ("127.0.0.1", 1)},), daemon=True)
+    connecting.start()
+    deadline = time.monotonic() + 60
+    while not watch.unheard and time.monotonic() < deadline:  # (accepted, its hello awaited)
+        time.sleep(0.01)
+    assert watch.unheard
+    watch.say_goodbye()
+    assert rank_1.recv(1) == peer_watch._BYE
+    connecting.join(timeout=60)
+    assert not connecting.is_alive()
+    assert watch.peers == {} and watch.unheard == set()
+    rank_1.close()
 
 
 def test_ranks_that_watch_watch_each_other_beside_a_rank_that_does_not(tmp_path, monkeypatch):
@@ -453,3 +516,23 @@ def test_ranks_that_watch_watch_each_other_beside_a_rank_that_does_not(tmp_path,
     for thread in threading.enumerate():
         if thread.name == "audiotrain-peer-watch":
             thread.join(timeout=60)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="how a listener closed under a select behaves is Linux's")
+def test_a_rank_that_said_goodbye_while_its_watch_waited_for_connections_refuses_new_ones():
+    """Closing the listener while the watch's thread waited on it in select left it listening until that
+    select returned (it holds the socket): a higher rank that connected then was reset as this rank's process
+    ended, and read that as this rank crashing (3 runs in 100 of a 2-rank job on a loaded machine)."""
+    from audiotrain.distributed import peer_watch
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    address = listener.getsockname()
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, listener)
+    connecting = threading.Thread(target=watch._connect, args=({1: ("127.0.0.1", 1)},), daemon=True)
+    connecting.start()
+    time.sleep(0.2)  # (the thread waits in select)
+    watch.say_goodbye()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=60).close()
+    connecting.join(timeout=60)
+    assert not connecting.is_alive()  # (its select ended with the listener)

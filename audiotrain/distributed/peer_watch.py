@@ -18,6 +18,10 @@ done) after a peer failed fails too, naming the peer: the collective in flight w
 returned this rank's own values as the job's (the ring "fails" its pending tasks, and the ``all_sum`` gives
 back what this rank put in), so what it did since is not the job's result, and its exit status must not be 0.
 
+A rank that ends while a higher rank's connection still waits to be accepted, or has its hello unread,
+says its word on that connection too (a connection closed without one reads as a crash). What is left is a
+connection that arrives in the microseconds between the last look at the listener and its shutting down.
+
 Best effort: a peer that cannot be reached (a firewall that opens only the ring's ports) is not watched, and
 ``AUDIOTRAIN_PEER_WATCH=0`` turns the watch off for a rank.
 """
@@ -140,6 +144,7 @@ class _PeerWatch:
         self.failed = False
         self.failed_peer: int | None = None  # the first peer that failed (an error, a crash, a kill)
         self.peers: dict[int, socket.socket] = {}
+        self.unheard: set[socket.socket] = set()  # accepted connections whose hello is not read yet
         self.lock = threading.Lock()
         self.said = False
 
@@ -181,45 +186,73 @@ class _PeerWatch:
         for peer in sorted(r for r in peers if r < self.rank):
             with contextlib.suppress(OSError):
                 conn = socket.create_connection(peers[peer], timeout=CONNECT_TIMEOUT_S)
-                conn.sendall(hello)
                 conn.settimeout(None)
-                self._add(peer, conn)
+                self._add(peer, conn, hello)
         expected = {r for r in peers if r > self.rank}
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
         listener = self.listener
+        if listener is not None:
+            listener.setblocking(False)  # (accepted under `lock`, once select sees a connection waiting)
         while expected and listener is not None and time.monotonic() < deadline:
             try:
-                listener.settimeout(max(0.01, deadline - time.monotonic()))
-                conn, _ = listener.accept()
-            except OSError:
-                continue
+                select.select([listener], [], [], max(0.01, deadline - time.monotonic()))
+            except (OSError, ValueError):  # (closed as this rank says goodbye)
+                break
+            with self.lock:
+                if self.said:
+                    break
+                try:
+                    conn, _ = listener.accept()
+                except OSError:  # (none waiting after all)
+                    continue
+                # Taken and noted at once: a goodbye said from now on tells it the word; one said before
+                # found it still in the listener (were this thread to take it, then stall until this rank's
+                # process ended, it would close without a word, which reads as a crash).
+                conn.setblocking(True)
+                self.unheard.add(conn)
             try:
                 conn.settimeout(_HELLO_TIMEOUT_S)  # (a stranger that says too little waits no longer)
                 said = _read_exactly(conn, _HELLO.size)
             except OSError:
                 said = b""
             token, peer = _HELLO.unpack(said) if len(said) == _HELLO.size else (b"", -1)
-            if token != self.token or peer not in expected:  # not a rank of this job
-                conn.close()
-                continue
-            conn.settimeout(None)
-            expected.discard(peer)
-            self._add(peer, conn)
+            with self.lock:
+                self.unheard.discard(conn)
+                if self.said:  # (say_goodbye told it the word, and closed it)
+                    continue
+                if token != self.token or peer not in expected:  # not a rank of this job
+                    conn.close()
+                    continue
+                conn.settimeout(None)
+                expected.discard(peer)
+                self.peers[peer] = conn
         with self.lock:
             if self.listener is not None:
                 self.listener.close()
                 self.listener = None
 
-    def _add(self, peer: int, conn: socket.socket) -> None:
+    def _add(self, peer: int, conn: socket.socket, hello: bytes) -> None:
+        """Watch a connection this rank made to a lower `peer`, saying `hello` on it: both at once under
+        `lock`, so that a goodbye said meanwhile reaches the peer, which reads the hello and watches."""
         with self.lock:
-            if not self.said:
-                self.peers[peer] = conn
+            if self._tell_if_said(conn):
                 return
-            # This rank said goodbye while the connection was made (its hello may be read already): the peer
-            # hears the word the others heard, not a close without one, which reads as a crash.
-            with contextlib.suppress(OSError):
-                conn.sendall(_FAILED if self.failed else _BYE)
+            try:
+                conn.sendall(hello)  # (a few bytes on a new connection: it does not wait)
+            except OSError:
+                conn.close()
+                return
+            self.peers[peer] = conn
+
+    def _tell_if_said(self, conn: socket.socket) -> bool:
+        """Where this rank said goodbye already, tell `conn` the word the others heard (not a close without
+        one, which reads as a crash) and close it. Call it with `lock` held."""
+        if not self.said:
+            return False
+        with contextlib.suppress(OSError):
+            conn.sendall(_FAILED if self.failed else _BYE)
         conn.close()
+        return True
 
     def peer_that_failed(self) -> int | None:
         """The first peer heard to fail, looking once more (without waiting) at the peers still watched: a
@@ -258,15 +291,48 @@ class _PeerWatch:
                 return
             self.said = True
             word = _FAILED if self.failed else _BYE
-            for conn in self.peers.values():
+            # The higher ranks still connecting hear it too: those whose hello is not read yet, and those
+            # waiting to be accepted, whose connection closing with the listener would read as a crash.
+            connecting = [*self.unheard, *self._waiting_to_be_accepted()]
+            if self.listener is not None:
+                # Closing the listener alone leaves it listening while the watch's thread waits on it in
+                # select (that holds the socket open): a higher rank could still connect, and the connection
+                # be reset as this process ends. Shut down, it refuses them, which leaves them unwatched.
+                with contextlib.suppress(OSError):
+                    self.listener.shutdown(socket.SHUT_RDWR)
+            self.unheard.clear()
+            for conn in [*self.peers.values(), *connecting]:
                 with contextlib.suppress(OSError):
                     conn.sendall(word)
+        for conn in connecting:
+            # Read what it said (its hello) first: closing a connection with bytes unread resets it, and a
+            # reset may reach the peer's program before the word does.
+            with contextlib.suppress(OSError):
+                conn.recv(_HELLO.size, socket.MSG_DONTWAIT)
+            conn.close()
         self.close_all()
+
+    def _waiting_to_be_accepted(self) -> list[socket.socket]:
+        """The connections the listener holds, not yet accepted (the watch's thread may be slow to take
+        them on a loaded machine); none once it is closed. Call it with `lock` held."""
+        waiting: list[socket.socket] = []
+        if self.listener is None:
+            return waiting
+        with contextlib.suppress(OSError):
+            self.listener.setblocking(False)  # (where the watch's thread has not set it so yet)
+            while True:
+                conn, _ = self.listener.accept()  # (BlockingIOError, an OSError, when none is left)
+                conn.setblocking(True)
+                waiting.append(conn)
+        return waiting
 
     def close_all(self) -> None:
         with self.lock:
-            conns = [*self.peers.values(), *([self.listener] if self.listener is not None else [])]
+            conns = [*self.peers.values(), *self.unheard]
+            if self.listener is not None:
+                conns.append(self.listener)
             self.peers.clear()
+            self.unheard.clear()
             self.listener = None
         for conn in conns:
             with contextlib.suppress(OSError):
