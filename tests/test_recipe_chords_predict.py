@@ -2,6 +2,7 @@
 recordings that are silent once mixed to mono, the output format of an -o file, and names that differ only
 in case. A tiny untrained model is written as a checkpoint: the chords need not be right, only written."""
 
+import errno
 import os
 import shlex
 import signal
@@ -108,11 +109,29 @@ def test_ctrl_c_under_overwrite_says_which_files_not_transcribed_keep_an_earlier
     assert _predict(checkpoint, inputs, "-o", out, "--overwrite") == 130
     err = capsys.readouterr().err
     assert "wrote 1 of 3 .lab files" in err and "not transcribed: b.wav, c.wav" in err
-    assert shlex.split(err.split("go on with: ")[1].splitlines()[0])[-1] == "--skip_existing"
+    command = shlex.split(err.split("go on with: ")[1].splitlines()[0])
+    assert command[-1] == "--skip_existing"
     assert (
         "note: 2 of the files not transcribed have an output from before this run, which --skip_existing "
         "keeps; pass --overwrite instead to transcribe them all again"
     ) in err
+    # The command printed runs: without the --overwrite, which --skip_existing is refused beside.
+    monkeypatch.undo()
+    assert chords.main(command[command.index("predict") :]) == 0
+    assert "kept 3 there already (--skip_existing)" in capsys.readouterr().out  # (as the note says)
+
+
+def test_an_unreadable_file_skipped_before_a_ctrl_c_is_not_listed_as_left_to_transcribe(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    inputs = _songs(tmp_path / "in", names=("a.wav", "b.wav", "c.wav", "d.wav"))
+    (inputs / "b.wav").write_bytes(b"not audio")
+    _signal_while_transcribing(monkeypatch, "c.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", tmp_path / "out") == 130
+    err = capsys.readouterr().err
+    assert f"skipped: {inputs / 'b.wav'}: file is not audio" in err
+    assert "wrote 2 of 4 .lab files" in err and err.split("not transcribed: ")[1].startswith("d.wav\n"), err
 
 
 def test_a_second_ctrl_c_stops_at_once_and_writes_nothing_of_that_file(
@@ -192,6 +211,26 @@ def test_skip_existing_keeps_what_is_there_and_is_refused_where_it_means_nothing
     assert "--overwrite replaces earlier outputs and --skip_existing keeps them" in capsys.readouterr().err
     assert _predict(checkpoint, inputs / "b.wav", "--skip_existing") == 2
     assert "without -o the transcription is printed" in capsys.readouterr().err
+    # --overwrite replaces them all: nothing is kept, and the summary says so.
+    assert _predict(checkpoint, inputs, "-o", out, "--overwrite") == 0
+    out_text = capsys.readouterr().out
+    assert out_text.startswith(f"wrote 3 .lab files to {out} (") and "kept" not in out_text, out_text
+    assert read_lab(out / "b.lab") != [] and (out / "b.lab").read_text() != "0.000000\t1.000000\tN\n"
+
+
+def test_a_missing_input_or_a_folder_without_audio_is_an_error_naming_it(checkpoint, tmp_path, capsys):
+    """A path that is not there is named as such (not as a folder without audio), and a folder without audio
+    is an error too: exit status 2, so that a script does not go on as if songs were transcribed."""
+    for missing in (tmp_path / "song.wav", tmp_path / "songs"):
+        capsys.readouterr()
+        assert _predict(checkpoint, missing) == 2
+        assert capsys.readouterr().err == f"error: {missing} does not exist\n"
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "chords.txt").write_text("C G Am F\n")
+    assert _predict(checkpoint, notes) == 2
+    assert capsys.readouterr().err.startswith("error: no audio files (.aif, ")
+    assert not (tmp_path / "notes-chords").exists()
 
 
 # ---- what a folder holds ---------------------------------------------------------------------------------------
@@ -363,6 +402,48 @@ def test_outputs_whose_path_would_be_too_long_are_skipped_and_listed_and_the_oth
     assert [p.name for p in Path(out).iterdir() if p.is_file()] == ["top.lab"]
 
 
+def test_a_name_the_file_system_refuses_only_when_written_is_skipped_and_the_others_written(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """eCryptfs takes 143-byte names while saying 255: the write of such an output fails with ENAMETOOLONG,
+    which skips that song as a name found too long beforehand is, not the rest of the folder."""
+    from audiotrain.recipes.chords import cli_predict
+
+    real_write_lab = cli_predict.write_lab
+
+    def write_lab(path, segments, **kwargs):
+        if Path(path).name == "b.lab":
+            raise OSError(errno.ENAMETOOLONG, "File name too long", str(path))
+        return real_write_lab(path, segments, **kwargs)
+
+    monkeypatch.setattr(cli_predict, "write_lab", write_lab)
+    inputs, out = _songs(tmp_path / "in"), tmp_path / "out"
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out) == 1
+    captured = capsys.readouterr()
+    assert (
+        f"skipped: {inputs / 'b.wav'}: cannot write its output b.lab: the file system refused its name as too "
+        "long (File name too long)"
+    ) in captured.err
+    assert "skipped 1 audio file whose output name or path is too long" in captured.err
+    assert "wrote 2 .lab files" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["a.lab", "c.lab"]
+
+
+def test_skip_existing_keeps_an_output_that_is_a_broken_link(checkpoint, tmp_path, capsys):
+    """A link whose target is gone is an output there already (its name is taken): --skip_existing keeps
+    it, for a file and in a folder, rather than refusing it as an output it would replace."""
+    inputs, out = _songs(tmp_path / "in", names=("a.wav", "b.wav")), tmp_path / "out"
+    out.mkdir()
+    os.symlink(tmp_path / "gone.lab", out / "a.lab")
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs / "a.wav", "-o", out / "a.lab", "--skip_existing") == 0
+    assert f"kept {out / 'a.lab'}, there already (--skip_existing)" in capsys.readouterr().out
+    assert _predict(checkpoint, inputs, "-o", out, "--skip_existing") == 0
+    assert "wrote 1 .lab file to" in capsys.readouterr().out
+    assert (out / "a.lab").is_symlink() and read_lab(out / "b.lab")
+
+
 def test_an_annotation_named_in_the_other_unicode_form_is_not_shadowed(checkpoint, tmp_path, capsys):
     """Audio Café.wav named decomposed (NFD, as macOS writes it) pairs with Café.lab named composed (NFC, as a
     script writes it). `predict DIR -o DIR` wrote a decomposed Café.lab beside them without --overwrite, and
@@ -401,6 +482,26 @@ def test_another_song_whose_name_goes_on_after_a_dot_is_not_this_songs_annotatio
     assert not (tmp_path / "song.lab").exists()
 
 
+def test_an_annotation_beside_audio_with_an_upper_case_suffix_is_not_shadowed(checkpoint, tmp_path, capsys):
+    """SONG.WAV (as cameras and old rippers name files) with its song.jams: a song.lab written beside them
+    would become the song's annotation (training reads .lab first), so it is refused as for song.wav."""
+    song = _tone(tmp_path / "song.WAV")
+    (tmp_path / "song.jams").write_text("{}")
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 2
+    assert f"refusing to write {tmp_path / 'song.lab'} (beside song.WAV):" in capsys.readouterr().err
+    assert not (tmp_path / "song.lab").exists()
+
+
+def test_audio_files_with_upper_case_suffixes_in_a_folder_are_transcribed(checkpoint, tmp_path, capsys):
+    inputs = _songs(tmp_path / "in", names=("a.wav", "B.WAV", "c.Flac"))
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out) == 0
+    assert "wrote 3 .lab files" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["B.lab", "a.lab", "c.lab"]
+
+
 def test_a_kernel_that_a_ctrl_c_broke_is_compiled_again_and_the_file_transcribed(
     checkpoint, tmp_path, monkeypatch
 ):
@@ -418,6 +519,8 @@ def test_a_kernel_that_a_ctrl_c_broke_is_compiled_again_and_the_file_transcribed
 
     monkeypatch.setattr(mx, "eval", eval_once_broken)
     monkeypatch.setattr("audiotrain._system.remove_broken_kernels", lambda: [])
+    # The stop signal of a test before (kept after its command, for its exit status) would hush the warning.
+    monkeypatch.setattr("audiotrain.train.interrupt._stopped_by", None)
     with pytest.warns(RuntimeWarning, match="compiling it again"):
         segments = predictor.transcribe(_tone(tmp_path / "song.wav"))
     assert failures and segments and segments[-1].end == pytest.approx(1.0)
