@@ -149,3 +149,15 @@ def test_a_song_whose_features_do_not_fit_in_memory_is_too_long_naming_its_file(
     assert err.value.cause == "too_long"
     with pytest.raises(MemoryError):  # (an array in memory is the caller's: no file to name)
         predictor.posteriors(_triad(), sample_rate=SR)
+
+
+def test_posteriors_of_a_song_longer_than_a_window_are_distributions_in_every_frame():
+    """Windows overlap and each is weighted by a taper: the frames they share are the weighted mean, so each
+    head's posteriors still sum to 1 per frame (the decoder, and a user reading `probs`, take them so), with
+    and without test-time augmentation."""
+    for shifts in ((0,), (-1, 0, 1)):
+        predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=shifts)
+        post = predictor.posteriors(_triad(3.0), sample_rate=SR)
+        assert len(post.probs["root"]) > 2 * predictor.window_frames  # (several windows, overlapping)
+        for head, probs in post.probs.items():
+            np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4, err_msg=head)
