@@ -117,6 +117,16 @@ def no_seed_from_another_test(monkeypatch):
     monkeypatch.delenv("PL_GLOBAL_SEED")
 
 
+@pytest.fixture(autouse=True)
+def no_stop_signal_from_another_test(monkeypatch):
+    """The signal that stopped a command stays noted after it (for its exit status) and hushes what a stop
+    would make redundant (a kernel compiled again): each test starts as a fresh process does, with none,
+    whichever test of its xdist worker ran before it."""
+    from audiotrain.train import interrupt
+
+    monkeypatch.setattr(interrupt, "_stopped_by", None)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
