@@ -4,6 +4,8 @@ an exit status it chose) does not end the others. Ranks started by hand, as a cl
 with no launcher to end them."""
 
 import json
+import os
+import signal
 import socket
 import sys
 import threading
@@ -536,3 +538,31 @@ def test_a_rank_that_said_goodbye_while_its_watch_waited_for_connections_refuses
         socket.create_connection(address, timeout=60).close()
     connecting.join(timeout=60)
     assert not connecting.is_alive()  # (its select ended with the listener)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+def test_a_child_forked_while_the_watchs_thread_held_its_lock_forgets_the_watch():
+    """A fork (a data loader's "fork" worker) while the watch's thread held its lock, hearing a peer or taking
+    a connection, gave the child a copy of the lock held by a thread it does not have: its at-fork
+    `_forget_in_child` waited for it for ever, and the worker hung as it started."""
+    from audiotrain.distributed import peer_watch
+
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, socket.create_server(("127.0.0.1", 0)))
+    old, peer_watch._WATCH = peer_watch._WATCH, watch
+    try:
+        with watch.lock:  # (as the watch's thread holds it)
+            pid = os.fork()
+            if pid == 0:  # the child: forgets the watch, as the at-fork hook does, and ends
+                peer_watch._forget_in_child()
+                os._exit(0 if peer_watch._WATCH is None else 1)
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if done[0] == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        assert done[0] == pid, "the forked child waited for ever for the watch's lock"
+        assert os.waitstatus_to_exitcode(done[1]) == 0
+    finally:
+        peer_watch._WATCH = old
+        watch.close_all()

@@ -132,6 +132,10 @@ def _forget_in_child() -> None:
     # dies, nor speak for it when it exits.
     global _WATCH
     if _WATCH is not None:
+        # The child has a copy of the lock in the state it had at the fork: held, where the watch's thread
+        # was hearing a peer or taking a connection then, by a thread the child does not have, so close_all
+        # would wait for it for ever (a worker hung as it started). The child is alone with its copy.
+        _WATCH.lock = threading.Lock()
         _WATCH.close_all()
         _WATCH = None
 
