@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -1201,17 +1200,20 @@ def test_checkpoints_under_a_name_the_locale_cannot_encode_are_written_and_read(
 
 def _save_paused_in_its_swap(monkeypatch, folder: Path, step: int, name: str = "best"):
     """Start a save of `name` (step `step`) in a thread that pauses between the swap's two renames, as a
-    running fit's save does for an instant; returns (the thread, the event set once `name` is missing)."""
+    running fit's save does for an instant; returns (the thread, the event set once `name` is missing, the
+    event that lets the save go on)."""
     import threading
 
     real = os.replace
-    in_gap, thread_id = threading.Event(), []
+    in_gap, go_on, thread_id = threading.Event(), threading.Event(), []
 
     def replace(src, dst):
         real(src, dst)
         if thread_id == [threading.get_ident()] and Path(dst).name.startswith(f".{name}.prev-"):
             in_gap.set()
-            time.sleep(0.5)  # best is missing; its .tmp- (locked) and .prev- are there
+            # `name` is missing; its .tmp- (locked) and .prev- are there, until the test lets it go on (it
+            # paused 0.5 s: a test thread late by that much on a loaded machine found the save done).
+            go_on.wait(60)
 
     monkeypatch.setattr(ckpt.os, "replace", replace)
 
@@ -1221,22 +1223,32 @@ def _save_paused_in_its_swap(monkeypatch, folder: Path, step: int, name: str = "
 
     writer = threading.Thread(target=save)
     writer.start()
-    return writer, in_gap
+    return writer, in_gap, go_on
 
 
 def test_a_load_during_a_live_save_waits_for_it_and_never_takes_its_temporary_folder(tmp_path, monkeypatch):
     """A load in the instant between a running fit's two renames found `best` missing and took the writer's
     .best.tmp- folder (or the .best.prev- it deletes next) for one "left by an interrupted save"."""
     _write(tmp_path, 1, "best")
-    writer, in_gap = _save_paused_in_its_swap(monkeypatch, tmp_path, 2)
+    writer, in_gap, go_on = _save_paused_in_its_swap(monkeypatch, tmp_path, 2)
+    being_saved = ckpt.being_saved
+
+    def seen_being_saved(folder):  # the load found the save under way: it waits now, and the save goes on
+        saved = being_saved(folder)
+        if saved and not (tmp_path / "best").exists():
+            go_on.set()
+        return saved
+
     try:
         assert in_gap.wait(10)
-        assert not (tmp_path / "best").exists() and ckpt.being_saved(tmp_path / "best")
+        assert not (tmp_path / "best").exists() and being_saved(tmp_path / "best")
+        monkeypatch.setattr(ckpt, "being_saved", seen_being_saved)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no "left by an interrupted save"
             folder = ckpt.resolve_checkpoint(tmp_path / "best")
         assert folder == tmp_path / "best" and _step_of(folder) == 2
     finally:
+        go_on.set()
         writer.join()
     # A save that really was interrupted (its writer is gone) is still recovered from.
     os.replace(tmp_path / "best", tmp_path / ".best.prev-0123abcd")
