@@ -239,9 +239,14 @@ def test_ranks_that_do_not_stop_on_ctrl_c_are_aborted_then_killed(tmp_path):
 def test_without_a_stop_grace_the_ranks_get_as_long_as_they_take_until_ctrl_c_again(tmp_path):
     proc = _start(tmp_path, "run", stop_grace="0")
     proc.send_signal(signal.SIGINT)
-    time.sleep(2.5)
+    sent = time.monotonic()
+    # Each rank noted the stop (read after it did, not after a fixed 2.5 s a loaded machine can pass first),
+    # and 2.5 s later it is still the stop alone: no abort of the launcher's own.
+    for rank in (0, 1):
+        _wait_for(tmp_path / f"usr1-{rank}", text="USR1\n")
+    time.sleep(max(0.0, sent + 2.5 - time.monotonic()))
     assert proc.poll() is None
-    for rank in (0, 1):  # the stop alone: no abort of the launcher's own
+    for rank in (0, 1):
         assert (tmp_path / f"usr1-{rank}").read_text() == "USR1\n"
     proc.send_signal(signal.SIGINT)  # the user's abort: the ranks are killed 1 s (ABORT_GRACE_S) after it
     out, err = _finish(proc, tmp_path)
@@ -419,11 +424,16 @@ def test_a_launcher_giving_up_on_a_running_job_leaves_the_watcher_to_end_it(monk
         job.wait()
 
 
-def _wait_for(path: Path, timeout: float = 60) -> None:
+def _wait_for(path: Path, timeout: float = 60, text: str | None = None) -> None:
+    """Until `path` exists (holding `text`, where given: a file is made before it is written)."""
+
+    def there() -> bool:
+        return path.exists() and (text is None or path.read_text() == text)
+
     deadline = time.monotonic() + timeout
-    while not path.exists() and time.monotonic() < deadline:
+    while not there() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert path.exists(), f"{path.name} not made in {timeout} s"
+    assert there(), f"{path.name} not made{'' if text is None else f' with {text!r} in it'} in {timeout} s"
 
 
 def test_a_job_gets_sigterm_and_grace_s_to_end_by_itself_before_sigkill(monkeypatch, tmp_path):
