@@ -566,3 +566,30 @@ def test_a_child_forked_while_the_watchs_thread_held_its_lock_forgets_the_watch(
     finally:
         peer_watch._WATCH = old
         watch.close_all()
+
+
+def test_a_goodbye_said_as_the_watch_starts_taking_connections_ends_its_thread_quietly():
+    """The watch's thread took the listener up without the lock: a goodbye said then (the rank's script done
+    as its watch started) closed it first, and the thread died of EBADF with a traceback on the rank's stderr
+    ('Exception in thread audiotrain-peer-watch', 1 run in 8 of this file, in the 3-rank test above)."""
+    from audiotrain.distributed import peer_watch
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    watch = peer_watch._PeerWatch(0, b"t" * peer_watch._TOKEN_BYTES, listener)
+    goodbyes: list[threading.Thread] = []
+
+    class ClosedMeanwhile:  # the listener, as the rank says goodbye just as the watch's thread takes it up
+        def __getattr__(self, name):
+            return getattr(listener, name)
+
+        def setblocking(self, flag):
+            if not goodbyes:
+                goodbyes.append(threading.Thread(target=watch.say_goodbye))
+                goodbyes[0].start()
+                goodbyes[0].join(timeout=1)  # (it waits for the watch's lock where the thread holds it)
+            listener.setblocking(flag)
+
+    watch.listener = ClosedMeanwhile()
+    watch._connect({1: ("127.0.0.1", 1)})  # (raised OSError: [Errno 9] Bad file descriptor)
+    goodbyes[0].join(timeout=60)
+    assert watch.said and watch.listener is None

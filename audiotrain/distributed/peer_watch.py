@@ -194,9 +194,13 @@ class _PeerWatch:
                 self._add(peer, conn, hello)
         expected = {r for r in peers if r > self.rank}
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        listener = self.listener
-        if listener is not None:
-            listener.setblocking(False)  # (accepted under `lock`, once select sees a connection waiting)
+        with self.lock:
+            # Under `lock`: a goodbye said meanwhile (the rank's script done as its watch starts) closes the
+            # listener in `close_all`, and setblocking on it closed raised EBADF, ending this thread with a
+            # traceback ("Exception in thread audiotrain-peer-watch") on the rank's stderr.
+            listener = self.listener
+            if listener is not None:
+                listener.setblocking(False)  # (accepted under `lock`, once select sees a connection waiting)
         while expected and listener is not None and time.monotonic() < deadline:
             try:
                 select.select([listener], [], [], max(0.01, deadline - time.monotonic()))
