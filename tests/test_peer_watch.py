@@ -276,14 +276,12 @@ def test_a_rank_with_an_ipv6_address_listens_on_it(tmp_path, monkeypatch):
 def _job(rank_1_ends: str, stuck: float = 15, waiting: int = 0) -> list:
     """`rank_1_ends` is how the rank other than `waiting` ends (rank 0's end where rank 1 waits)."""
     code = PREAMBLE.replace("STUCK", str(stuck)).replace("WAITING = 0", f"WAITING = {waiting}") + rank_1_ends
-    start = time.monotonic()
-    results = run_ranks(code, 2, timeout=40)
-    return [*results, time.monotonic() - start]
+    return run_ranks(code, 2, timeout=40)
 
 
 @pytest.mark.parametrize("failing, waiting", [(1, 0), (0, 1)])  # (0, 1): rank 0's id is no "none failed" mark
 def test_a_rank_waiting_when_its_peer_raises_ends_with_a_message_naming_it(failing, waiting):
-    *results, took = _job(f"raise RuntimeError('rank {failing} broke')\n", waiting=waiting)
+    results = _job(f"raise RuntimeError('rank {failing} broke')\n", waiting=waiting)
     failed, waited = results[failing], results[waiting]
     assert failed.returncode == 1, describe(results)
     assert f"audiotrain: rank {failing} failed: RuntimeError: rank {failing} broke" in failed.stderr
@@ -292,11 +290,10 @@ def test_a_rank_waiting_when_its_peer_raises_ends_with_a_message_naming_it(faili
     line = waited.stderr.strip().splitlines()[-1]
     assert line.startswith(f"audiotrain: rank {waiting} failed: ended 1 s after rank {failing} failed"), line
     assert f"look for rank {failing}'s message" in line
-    assert took < 14  # ended by the watch, not by the end of its 15 s sleep
 
 
 def test_a_peer_that_crashed_or_was_killed_ends_the_waiting_rank():
-    r0, r1, _ = _job("os._exit(9)  # as a segfault or SIGKILL: no handler runs\n")
+    r0, r1 = _job("os._exit(9)  # as a segfault or SIGKILL: no handler runs\n")
     assert r1.returncode == 9 and r0.returncode == 1, describe([r0, r1])
     assert "ended 1 s after rank 1 failed" in r0.stderr
 
@@ -358,7 +355,7 @@ def test_a_rank_that_mlx_leaves_waiting_in_a_collective_ends(attempt):
     ],
 )
 def test_a_peer_that_ends_without_an_error_of_its_own_leaves_the_others_running(rank_1_ends, status):
-    r0, r1, _ = _job(rank_1_ends, stuck=3)
+    r0, r1 = _job(rank_1_ends, stuck=3)
     assert r1.returncode == status, describe([r0, r1])
     assert r0.returncode == 0 and "rank 0 went on" in r0.stdout, describe([r0, r1])
     assert "failed" not in r0.stderr
@@ -379,9 +376,11 @@ if os.fork() == 0:
     os._exit(0)
 os._exit(9)
 """
-    r0, r1, took = _job(forks_then_dies)
+    r0, r1 = _job(forks_then_dies)
     assert r1.returncode == 9 and r0.returncode == 1, describe([r0, r1])
-    assert took < 14
+    # Ended by the watch, not by the end of its 15 s sleep (a wall-clock bound would also count the ranks'
+    # start, which a loaded machine makes long).
+    assert "went on" not in r0.stdout and "ended 1 s after rank 1 failed" in r0.stderr, describe([r0, r1])
 
 
 pytestmark = pytest.mark.serial  # 2-rank jobs, and timing
