@@ -101,11 +101,19 @@ print(json.dumps({{"status": run.info.status, "name": run.info.run_name, "params
 
 
 def read_scalars(log_dir):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    """{tag: [(step, value)]} of a run folder's scalars as TensorBoard's Python reader shows them
+    (``tensorboard --load_fast=false``: the plugin accumulator). It purges a resumed run's dropped steps only at
+    a folder's second session start; the legacy ``event_accumulator`` read before purged at every one, and hid
+    a resume whose dropped steps TensorBoard still showed."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
 
     acc = EventAccumulator(str(log_dir))
     acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+    return {
+        tag: [(e.step, tensor_util.make_ndarray(e.tensor_proto).item()) for e in acc.Tensors(tag)]
+        for tag in acc.PluginTagToContent("scalars")
+    }
 
 
 def read_hparams_plugin(log_dir):

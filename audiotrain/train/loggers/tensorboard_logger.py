@@ -153,6 +153,8 @@ class TensorBoardLogger(_VersionedFolder, Logger):
             filename_suffix=f".{time.time_ns()}",
         )
         self._event_file = _GuardedEventFile.install(self._writer)
+        if self._purge_step is not None:
+            _restart_session(self._writer, self._purge_step)
         with _own_writes():
             for key, value in self._replay:  # (after the purge, which also dropped these)
                 self._writer.add_scalar(key, value, self._purge_step)
@@ -400,6 +402,22 @@ def _as_yaml_reads_it(params: dict[str, Any]) -> dict[str, Any]:
 def _tb_tag(name: str) -> str:
     # What tensorboardX and torch's SummaryWriter make of a scalar's name (their _clean_tag).
     return re.sub(r"[^-/\w.]", "_", name).lstrip("/")
+
+
+def _restart_session(writer: Any, purge_step: int) -> None:
+    """Write a second session start at `purge_step`, after the one the writer wrote for ``purge_step``.
+
+    TensorBoard's Python reader (``tensorboard --load_fast=false``) takes the first session start in a run folder
+    as the run's own start, not a restart, and purges nothing at it. A fresh run writes none, so the resumed
+    run's start was that first one: the reader showed every point the resume drops (the stopped run's later
+    steps) beside the resumed run's. It purges at the second. The other readers purge at each start, and
+    purging twice at one step is the same as once."""
+    try:
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+    except ImportError:  # torch's SummaryWriter, which comes with tensorboard's own protos
+        from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+    restart = Event(step=purge_step, wall_time=time.time(), session_log=SessionLog(status=SessionLog.START))
+    writer._get_file_writer().add_event(restart)
 
 
 def _set_session_failed(record: Any) -> None:
