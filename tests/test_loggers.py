@@ -1,6 +1,7 @@
 """Loggers: real backends written locally and read back, resume, and failures that never stop training."""
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -99,14 +100,29 @@ def test_wandb_charts_every_metric_against_the_trainers_global_step(wandb_run):
     assert any(m.glob_name == "*" and m.step_metric == "trainer/global_step" for m in metrics)
 
 
-def test_wandb_interrupted_run_exits_with_ctrl_cs_code(tmp_path, quiet_wandb):
-    """A Ctrl-C is exit code 130 in the run's record, as the shell's, not 1 (a failure)."""
+@pytest.mark.parametrize("status, exit_code", [("interrupted", 130), ("failed", 1)])
+def test_wandb_interrupted_or_failed_run_exits_with_the_shells_code(tmp_path, quiet_wandb, status, exit_code):
+    """A Ctrl-C is exit code 130 in the run's record, as the shell's, not 1 (a failure); a failed fit is 1, which
+    W&B shows as failed, not as a run that finished."""
     logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
     logger.log_metrics({"loss": 1.0}, step=1)
-    logger.finalize("interrupted")
+    logger.finalize(status)
     (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
     (exit_record,) = [r.exit for r in wait_for_exit_record(path) if r.WhichOneof("record_type") == "exit"]
-    assert exit_record.exit_code == 130
+    assert exit_record.exit_code == exit_code
+
+
+def test_wandb_offline_setting_alone_keeps_the_run_local(tmp_path, quiet_wandb, monkeypatch):
+    """``offline=True`` is what keeps the run local, without ``WANDB_MODE=offline`` (which these tests' conftest
+    sets for every other test): ignored, wandb.init went online, and without a login the logger was disabled."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        logger.log_metrics({"loss": 1.0}, step=1)
+        logger.finalize("interrupted")
+    assert not logger.disabled and logger.log_dir.name.startswith("offline-run-")
 
 
 def test_wandb_name_and_log_dir_stay_readable_after_finalize(wandb_run):
@@ -286,6 +302,27 @@ def test_tensorboard_resume_from_a_checkpoint_before_anything_was_logged_drops_t
         resumed.log_metrics({"loss": float(step) + 0.5}, step=step)
     resumed.finalize("success")
     assert read_scalars(resumed.log_dir)["loss"] == [(3, 3.5), (6, 6.5)]
+
+
+def test_tensorboard_run_resumed_twice_keeps_the_values_the_first_resume_wrote_again(tmp_path):
+    """The values a resume writes again at its checkpoint's step are that step's state for the next checkpoint:
+    resumed from a checkpoint of the same step saved after more came (its validation), a second resume purges
+    from that step and writes again what that checkpoint holds, which must still include the training loss."""
+    first = TensorBoardLogger(log_dir=tmp_path)
+    first.log_metrics({"loss": 1.0}, step=3)
+    state = json.loads(json.dumps(first.state_dict()))  # a batch-end checkpoint at step 3
+    first.finalize("interrupted")
+    resumed = TensorBoardLogger(log_dir=tmp_path)
+    resumed.load_state_dict(state)
+    resumed.log_metrics({"val_loss": 2.0}, step=3)  # step 3's validation, then its epoch-end checkpoint
+    state = json.loads(json.dumps(resumed.state_dict()))
+    resumed.finalize("interrupted")
+    again = TensorBoardLogger(log_dir=tmp_path)
+    again.load_state_dict(state)
+    again.log_metrics({"loss": 0.5}, step=4)
+    again.finalize("success")
+    scalars = read_scalars(again.log_dir)
+    assert scalars["loss"] == [(3, 1.0), (4, 0.5)] and scalars["val_loss"] == [(3, 2.0)]
 
 
 def test_tensorboard_resume_drops_what_the_checkpoints_step_got_after_it(tmp_path):
@@ -943,9 +980,21 @@ def test_bad_arguments_are_explained(tmp_path):
 
 
 def test_flatten_params_expands_nested_dicts_dataclasses_and_schedules():
-    flat = flatten_params({"a": {"b": 1, "c": {"d": np.float32(2.0)}}, "s": WarmupCosineScheduler(1.0, 1, 2)})
+    @dataclasses.dataclass
+    class Optimizer:  # a user's config section: a dataclass without to_dict()
+        lr: float = 0.1
+        betas: tuple = (0.9, 0.99)
+
+    flat = flatten_params(
+        {
+            "a": {"b": 1, "c": {"d": np.float32(2.0)}},
+            "s": WarmupCosineScheduler(1.0, 1, 2),
+            "opt": Optimizer(),
+        }
+    )
     assert flat["a/b"] == 1 and flat["a/c/d"] == 2.0 and isinstance(flat["a/c/d"], float)
     assert flat["s/name"] == "warmup_cosine" and flat["s/warmup_steps"] == 1
+    assert flat["opt/lr"] == 0.1 and flat["opt/betas"] == [0.9, 0.99] and "opt" not in flat
 
 
 @pytest.mark.parametrize(
