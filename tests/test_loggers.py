@@ -62,24 +62,32 @@ def wandb_run(tmp_path_factory):
     return logger, state, save_dir
 
 
+def wandb_config(records):
+    """The run's config in W&B's offline log records: its updates, in order (the last value of each key)."""
+    config = {}
+    for record in records:
+        kind = record.WhichOneof("record_type")
+        if kind in ("run", "config"):
+            updates = record.run.config.update if kind == "run" else record.config.update
+            config.update({u.key: json.loads(u.value_json) for u in updates})
+    return config
+
+
 def test_wandb_offline_run_holds_the_metrics_and_config(wandb_run):
     logger, state, save_dir = wandb_run
     (path,) = wandb_glob(str(save_dir / "wandb" / "offline-run-*" / f"run-{state['run_id']}.wandb"))
     assert logger.failures == 0
-    history, config = [], {}
+    history = []
     records = wait_for_exit_record(path)
     for record in records:
-        kind = record.WhichOneof("record_type")
-        if kind == "history":
+        if record.WhichOneof("record_type") == "history":
             history.append(
                 {
                     item.key or "/".join(item.nested_key): json.loads(item.value_json)
                     for item in record.history.item
                 }
             )
-        elif kind in ("run", "config"):
-            updates = record.run.config.update if kind == "run" else record.config.update
-            config.update({u.key: json.loads(u.value_json) for u in updates})
+    config = wandb_config(records)
     assert [(h["trainer/global_step"], h["train_loss"]) for h in history] == [
         (0, 1.0),
         (50, 1 / 51),
@@ -110,6 +118,23 @@ def test_wandb_interrupted_or_failed_run_exits_with_the_shells_code(tmp_path, qu
     (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
     (exit_record,) = [r.exit for r in wait_for_exit_record(path) if r.WhichOneof("record_type") == "exit"]
     assert exit_record.exit_code == exit_code
+
+
+def test_wandb_hyperparameter_logged_again_with_a_new_value_takes_it(tmp_path, quiet_wandb):
+    """As in Lightning (and as the CSV and TensorBoard loggers' hparams.yaml): a hyperparameter changed mid-run,
+    or by a resume with other Trainer flags, takes its new value in the run's config. W&B refuses such a
+    change unless asked (allow_val_change)."""
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        logger.log_hyperparams({"lr": 0.1, "batch_size": 8})
+        logger.log_metrics({"loss": 1.0}, step=1)
+        logger.log_hyperparams({"lr": 0.2})
+        logger.finalize("interrupted")
+    assert logger.failures == 0
+    (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
+    config = wandb_config(wait_for_exit_record(path))
+    assert config["lr"] == 0.2 and config["batch_size"] == 8
 
 
 def test_wandb_offline_setting_alone_keeps_the_run_local(tmp_path, quiet_wandb, monkeypatch):
