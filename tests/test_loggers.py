@@ -412,6 +412,20 @@ def test_two_runs_started_at_once_in_one_root_get_a_version_folder_each(tmp_path
     assert cls(tmp_path, name="exp").version == 2
 
 
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_new_run_takes_the_version_after_the_largest_as_in_lightning(tmp_path, cls):
+    """Lightning's numbering: 1 + the largest version_<k>, whatever was removed below it (not the count of
+    folders, which would slot the new run between older ones)."""
+    for k in (1, 3):
+        (tmp_path / "exp" / f"version_{k}").mkdir(parents=True)
+    (tmp_path / "exp" / "version_x").mkdir()  # (not a version number)
+    logger = cls(tmp_path, name="exp")
+    assert logger.version == 4
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("success")
+    assert logger.log_dir == tmp_path / "exp" / "version_4"
+
+
 def test_tensorboard_takes_lightnings_save_dir_and_name_less_folders(tmp_path):
     logger = TensorBoardLogger(save_dir=tmp_path, name="exp", version=3)
     logger.log_metrics({"loss": 1.0}, step=0)
@@ -1075,6 +1089,8 @@ def test_mlflow_tracking_uris_resolve_as_mlflow_users_write_them(tmp_path, monke
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path}/mlflow.db"
     assert resolve_tracking_uri("runs/store.db") == f"sqlite:///{tmp_path}/runs/store.db"
+    for suffix in (".sqlite", ".sqlite3"):  # SQLite's other usual names are databases too, not folders
+        assert resolve_tracking_uri(f"runs/store{suffix}") == f"sqlite:///{tmp_path}/runs/store{suffix}"
     assert resolve_tracking_uri("runs") == f"sqlite:///{tmp_path}/runs/mlflow.db"  # a folder holds mlflow.db
     assert resolve_tracking_uri("sqlite:///rel.db") == f"sqlite:///{tmp_path}/rel.db"
     assert resolve_tracking_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
