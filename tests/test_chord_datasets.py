@@ -23,6 +23,8 @@ from audiotrain.datasets.chord_songs import (
     frame_targets,
     random_eq_db,
     scan_song_folder,
+    split_group,
+    split_position,
     split_songs,
     split_songs_as_given,
     split_songs_shuffled,
@@ -124,6 +126,42 @@ def test_scan_pairs_lists_unpaired_and_invalid(tmp_path):
         scan_song_folder(tmp_path / "c.wav")
     with pytest.raises(NotADirectoryError, match=r"annotations folder .*d\.lab is a file, not a folder"):
         scan_song_folder(tmp_path, annotations_dir=tmp_path / "d.lab")
+
+
+def test_an_annotations_folder_inside_the_song_folder_holds_no_annotation_without_audio(tmp_path):
+    """The annotations folder may lie inside the data folder (data/chordlab/): its files pair through it,
+    and are not also annotations beside audio, each of which would be "an annotation without an audio
+    file" (a problem counted) though its song trains."""
+    data = tmp_path / "data"
+    _wav(data / "album" / "01 song.wav", 3.0)
+    write_lab(data / "chordlab" / "album" / "01_song.lab", [ChordSegment(0.0, 2.0, "C:maj")])
+    index = scan_song_folder(data, annotations_dir=data / "chordlab")
+    assert [s.name for s in index.songs] == ["album/01 song"]
+    assert index.unpaired_annotations == [] and index.unused_annotations == []
+    assert index.problems == 0 and index.skipped_songs() == {}
+
+
+def test_skipped_songs_name_each_song_as_the_data_folder_does(tmp_path):
+    """`skipped_songs` (evaluate's list of songs left out) names a song by its audio under the data folder,
+    also where its annotation lies in an annotations folder outside it (not ../ann/album/x), and lists an
+    annotation whose audio is missing, and audio without an annotation with where one was looked for: a
+    reference left out of the scores is named, never dropped."""
+    data = tmp_path / "data"
+    _wav(data / "album" / "x.wav", 3.0)
+    (tmp_path / "ann" / "album").mkdir(parents=True)
+    (tmp_path / "ann" / "album" / "x.lab").write_text("0.0 1.0 C:maj\n1.0 2.0 Q:zz\n")
+    _wav(data / "y.wav", 3.0)
+    write_lab(data / "y.lab", [ChordSegment(0.0, 2.0, "C:maj")])
+    write_lab(data / "z.lab", [ChordSegment(0.0, 2.0, "C:maj")])  # its audio is missing
+    _wav(data / "w.wav", 3.0)  # its annotation is missing: the reason names both places looked in
+    skipped = scan_song_folder(data, annotations_dir=tmp_path / "ann").skipped_songs()
+    assert sorted(skipped) == ["album/x", "w", "z"]
+    assert skipped["w"] == (
+        f"{data / 'w.wav'}: no annotation (.lab/.jams/.jamz with the same stem, or named alike in "
+        f"{tmp_path / 'ann'})"
+    )
+    assert "x.lab, line 2: invalid chord label 'Q:zz'" in skipped["album/x"]
+    assert skipped["z"] == f"{data / 'z.lab'}: an annotation without an audio file"
 
 
 def test_two_recordings_of_one_name_beside_one_annotation_pair_neither(tmp_path):
@@ -317,6 +355,47 @@ def test_a_small_folder_still_gets_every_part_asked_for():
             assert len(train) >= least and len(train) + len(val) + len(test) == n
             assert (len(val) >= 1) == (n >= 2) and (len(test) >= 1) == (n >= 3), (n, seed)
             assert not split_songs(songs, 0.0, 0.0, seed=seed)[1]  # a fraction 0 gets nothing
+
+
+def test_a_small_folder_moves_the_group_nearest_the_part_it_fills():
+    """A part left empty takes a group from the part most over its share, the one of its groups whose
+    position is nearest the empty part's range: the song that moves back first as songs are added."""
+    songs = [SongEntry(f"song{i}", None, None) for i in range(4)]
+    # Seed 0: song1 (0.67) and song0 (0.83) both fall in train; validation takes song1, nearer its range.
+    assert 0.2 < split_position("song:song1", 0) < split_position("song:song0", 0)
+    assert [[s.name for s in part] for part in split_songs(songs[:2], 0.1, 0.1, seed=0)] == [
+        ["song0"],
+        ["song1"],
+        [],
+    ]
+    # Seed 2: song3 (0.011) and song2 (0.096) fall in test, song1 (0.57) and song0 (0.70) in train. Test is
+    # the part most over its share (2 songs for 0.4), so validation takes its song nearest: song2.
+    positions = [split_position(f"song:song{i}", 2) for i in range(4)]
+    assert positions[3] < positions[2] < 0.1 < positions[1] < positions[0]
+    assert [[s.name for s in part] for part in split_songs(songs, 0.1, 0.1, seed=2)] == [
+        ["song0", "song1"],
+        ["song2"],
+        ["song3"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "n, val_fraction, test_fraction, sizes",
+    [(9, 0.3, 0.0, [6, 3, 0]), (2, 0.1, 0.0, [2, 0, 0]), (3, 0.1, 0.1, [1, 1, 1])],
+)
+def test_the_demos_shuffled_split_cuts_rounded_shares(n, val_fraction, test_fraction, sizes):
+    """`split_songs_shuffled` (the demo's published split) rounds each share (2.7 of 9 songs is 3), and gives
+    a fraction above 0 one song only once there are three songs (two songs both train)."""
+    songs = [SongEntry(f"s{i}", None, None) for i in range(n)]
+    parts = split_songs_shuffled(songs, val_fraction, test_fraction, seed=0)
+    assert [len(part) for part in parts] == sizes
+
+
+def test_a_split_refuses_two_songs_of_one_name_and_a_pattern_leaves_a_song_it_misses_alone():
+    with pytest.raises(ValueError, match="song names are not unique"):
+        split_songs([SongEntry("a", None, None), SongEntry("a", None, None)])
+    # (with a pattern, the folder rule of split_by is not applied to a name the pattern misses)
+    assert split_group("artist/album/x", "folder", r"take(\d)") == "song:artist/album/x"
 
 
 def test_two_recordings_sharing_one_annotation_file_are_kept_in_one_part(tmp_path):
