@@ -1226,23 +1226,29 @@ def _save_paused_in_its_swap(monkeypatch, folder: Path, step: int, name: str = "
     return writer, in_gap, go_on
 
 
+def _go_on_once_a_load_sees_it(monkeypatch, folder: Path, go_on, name: str = "best") -> None:
+    """Let the save `_save_paused_in_its_swap` paused go on once a load has found it under way (`name`
+    missing, `ckpt.being_saved` true): the load waits for it from then on."""
+    being_saved = ckpt.being_saved
+
+    def seen_being_saved(path):
+        saved = being_saved(path)
+        if saved and not (folder / name).exists():
+            go_on.set()
+        return saved
+
+    monkeypatch.setattr(ckpt, "being_saved", seen_being_saved)
+
+
 def test_a_load_during_a_live_save_waits_for_it_and_never_takes_its_temporary_folder(tmp_path, monkeypatch):
     """A load in the instant between a running fit's two renames found `best` missing and took the writer's
     .best.tmp- folder (or the .best.prev- it deletes next) for one "left by an interrupted save"."""
     _write(tmp_path, 1, "best")
     writer, in_gap, go_on = _save_paused_in_its_swap(monkeypatch, tmp_path, 2)
-    being_saved = ckpt.being_saved
-
-    def seen_being_saved(folder):  # the load found the save under way: it waits now, and the save goes on
-        saved = being_saved(folder)
-        if saved and not (tmp_path / "best").exists():
-            go_on.set()
-        return saved
-
     try:
         assert in_gap.wait(10)
-        assert not (tmp_path / "best").exists() and being_saved(tmp_path / "best")
-        monkeypatch.setattr(ckpt, "being_saved", seen_being_saved)
+        assert not (tmp_path / "best").exists() and ckpt.being_saved(tmp_path / "best")
+        _go_on_once_a_load_sees_it(monkeypatch, tmp_path, go_on)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no "left by an interrupted save"
             folder = ckpt.resolve_checkpoint(tmp_path / "best")

@@ -311,16 +311,18 @@ def test_a_checkpoint_of_the_same_chord_types_in_another_order_is_refused_naming
 def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_path, monkeypatch):
     """Given a run folder, a load in the instant a running fit swapped its new best in found no best and
     took last (neither the old nor the new best), saying nothing."""
-    from test_checkpoint import _save_paused_in_its_swap, _step_of, _write
+    from test_checkpoint import _go_on_once_a_load_sees_it, _save_paused_in_its_swap, _step_of, _write
 
     folder = tmp_path / "run" / "checkpoints"
     _write(folder, 1, "best")
     _write(folder, 2, "last")
-    writer, in_gap = _save_paused_in_its_swap(monkeypatch, folder, 3)
+    writer, in_gap, go_on = _save_paused_in_its_swap(monkeypatch, folder, 3)
     try:
         assert in_gap.wait(10) and not (folder / "best").exists()
+        _go_on_once_a_load_sees_it(monkeypatch, folder, go_on)
         found = resolve_model_checkpoint(tmp_path / "run")
     finally:
+        go_on.set()
         writer.join()
     assert found == folder / "best" and _step_of(found) == 3
 
