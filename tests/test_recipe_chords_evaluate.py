@@ -18,6 +18,7 @@ from audiotrain.datasets.chord_songs import SongEntry
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song, score_songs
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
+from audiotrain.recipes.chords import cli_evaluate as cli_evaluate_module
 from audiotrain.recipes.chords import evaluate as evaluate_module
 from audiotrain.recipes.chords.config import SILENT_SONG, ChordFeatureConfig
 from audiotrain.recipes.chords.evaluate import (
@@ -563,19 +564,25 @@ def test_an_output_folder_beside_audio_annotated_by_jams_is_refused(checkpoint, 
     assert sorted(p.suffix for p in data.iterdir()) == [".jams", ".jams", ".wav", ".wav"]
 
 
-def test_root_and_bass_c_and_chord_type_n_are_classes_of_the_frame_confusions(tmp_path):
-    """C is pitch class 0 and N chord type 0: counted as "none" (and N as the last chord type) they would
-    lower root_accuracy, bass_accuracy and chord_type_accuracy of a transcription that is right."""
-    predictor = ChordPredictor.from_checkpoint(_tiny_checkpoint(tmp_path / "ckpt", seed=0, always=("maj", 0)))
+def _c_major_after_silence(folder, reference):
+    """The frame figures of scores.json for 4 s of a C major chord whose first 1.5 s are -100 dB noise,
+    transcribed as N there and C:maj after it, scored against `reference` (segments)."""
+    predictor = ChordPredictor.from_checkpoint(_tiny_checkpoint(folder / "ckpt", seed=0, always=("maj", 0)))
     sr = predictor.features.sr
     t = np.arange(4 * sr) / sr
     audio = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (261.63, 329.63, 392.0))
     audio[: int(1.5 * sr)] = 1e-5 * np.random.default_rng(0).standard_normal(int(1.5 * sr))  # -100 dB: N
-    sf.write(tmp_path / "c.wav", audio.astype(np.float32), sr)
-    write_lab(tmp_path / "c.lab", [ChordSegment(0.0, 1.5, "N"), ChordSegment(1.5, 4.0, "C:maj")])
-    out = tmp_path / "eval"
-    evaluate_songs(predictor, [SongEntry("c", tmp_path / "c.wav", tmp_path / "c.lab")], out)
-    frames = json.loads((out / "scores.json").read_text())["frames"]
+    sf.write(folder / "c.wav", audio.astype(np.float32), sr)
+    write_lab(folder / "c.lab", reference)
+    out = folder / "eval"
+    evaluate_songs(predictor, [SongEntry("c", folder / "c.wav", folder / "c.lab")], out)
+    return json.loads((out / "scores.json").read_text())["frames"]
+
+
+def test_root_and_bass_c_and_chord_type_n_are_classes_of_the_frame_confusions(tmp_path):
+    """C is pitch class 0 and N chord type 0: counted as "none" (and N as the last chord type) they would
+    lower root_accuracy, bass_accuracy and chord_type_accuracy of a transcription that is right."""
+    frames = _c_major_after_silence(tmp_path, [ChordSegment(0.0, 1.5, "N"), ChordSegment(1.5, 4.0, "C:maj")])
     n, maj = CHORD_TYPES.index("N"), CHORD_TYPES.index("maj")
     chord_type = np.array(frames["confusion"]["chord_type"]["counts"])
     assert chord_type[n, n] > 0 and chord_type[maj, maj] > 0
@@ -586,6 +593,25 @@ def test_root_and_bass_c_and_chord_type_n_are_classes_of_the_frame_confusions(tm
         assert counts[0, 0] > 0 and counts[0, -1] == 0, (head, counts)  # (N frames have no root: left out)
         assert frames["transcription"][f"{head}_accuracy"] > 0.9
     assert frames["transcription"]["chord_type_accuracy"] > 0.9
+
+
+def test_a_chord_transcribed_as_n_is_counted_in_the_none_column_of_root_and_bass(tmp_path):
+    """Where the reference has a chord and the transcription reads N, root and bass count the frame in their
+    "none" column: counted as the last pitch class (B), a reference B read as N would score as right."""
+    frames = _c_major_after_silence(tmp_path, [ChordSegment(0.0, 4.0, "C:maj")])
+    for head in ("root", "bass"):
+        counts = np.array(frames["confusion"][head]["counts"])
+        assert frames["confusion"][head]["classes"][11] == "B"
+        assert counts[0, -1] > 0 and counts[0, 11] == 0, (head, counts)  # the silent 1.5 s: read as N
+        assert frames["transcription"][f"{head}_accuracy"] == pytest.approx(counts[0, 0] / counts.sum())
+        assert frames["transcription"][f"{head}_accuracy"] < 0.9
+    # Chord type: maj is right only after the silence (recall under 1), N never in the reference (its
+    # precision 0): precision over the frames transcribed as the class, recall over its reference frames.
+    counts = np.array(frames["confusion"]["chord_type"]["counts"])
+    per_class = frames["chord_type"]["per_class"]
+    maj, i = per_class["maj"], CHORD_TYPES.index("maj")
+    assert maj["recall"] == pytest.approx(counts[i, i] / counts[i].sum()) and maj["recall"] < 0.9
+    assert maj["precision"] == pytest.approx(counts[i, i] / counts[:, i].sum()) and maj["precision"] > 0.9
 
 
 def test_silent_audio_and_undecodable_audio_are_skipped_and_only_scored_songs_have_gaps_noted(
@@ -769,6 +795,11 @@ def test_test_songs_of_a_demo_run_scores_only_its_demo_set(checkpoint, songs, tm
     assert f"--test_songs_of {demo_run}: that run trained on the demo songs" in err, err
     assert "give that set's folder as --data, without --test_songs_of" in err
     assert f"{cache / 'demo' / 'chords'}/test-v*-train-seed*-n*-*s-*" in err  # (its record holds no more)
+    # A demo training set (train-...) names its songs song_000... too: scored, it was no held-out evaluation.
+    training_set = cache / "demo" / "chords" / "train-v9-train-seed0-n1"
+    shutil.copytree(songs[0].audio_path.parent, training_set)
+    assert chords.main([*evaluate, "--data", str(training_set)]) == 2
+    assert f"--test_songs_of {demo_run}: that run trained on the demo songs" in capsys.readouterr().err
     held_out = cache / "demo" / "chords" / "test-v9-train-seed1000-n1"  # (as the demo names its held-out set)
     shutil.copytree(songs[0].audio_path.parent, held_out)
     assert chords.main([*evaluate, "--data", str(held_out)]) == 0
@@ -1078,25 +1109,72 @@ def test_a_song_whose_lab_path_would_be_too_long_is_scored_and_listed_not_writte
     assert chords.main([*argv, "--overwrite"]) == 0
 
 
+def _evaluate_test_songs_of(checkpoint, songs, tmp_path, capsys, other_test_song):
+    """``evaluate -o --test_songs_of RUN`` on `_songs_with_a_gap`'s folder, RUN holding out song_000 and
+    `other_test_song`, which is not scored (exit status 1): (data folder, run, scores.json, the output)."""
+    data = _songs_with_a_gap(songs, tmp_path / "data")
+    run = _run_record(tmp_path / "run", str(data), ["song_000", other_test_song])
+    out = tmp_path / "eval"
+    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--test_songs_of", str(run)]
+    capsys.readouterr()
+    assert chords.main([*evaluate, "--tta", "0", "-o", str(out)]) == 1
+    return data, run, json.loads((out / "scores.json").read_text()), capsys.readouterr()
+
+
 def test_test_songs_of_lists_its_missing_test_songs_and_no_other_song_of_the_folder(
     checkpoint, songs, tmp_path, capsys
 ):
     """The run held out song_000 and gone; gone was since moved out of the folder, and b_gap, a training song
     of the folder, has a gap the run did not allow. Only the run's test songs are the scored set: gone is
     listed as skipped (the score is not the run's test set again: exit status 1), b_gap is not."""
-    data = _songs_with_a_gap(songs, tmp_path / "data")
-    run = _run_record(tmp_path / "run", str(data), ["song_000", "gone"])
-    out = tmp_path / "eval"
-    evaluate = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--test_songs_of", str(run)]
-    capsys.readouterr()
-    assert chords.main([*evaluate, "--tta", "0", "-o", str(out)]) == 1
-    captured = capsys.readouterr()
+    data, run, scores, captured = _evaluate_test_songs_of(checkpoint, songs, tmp_path, capsys, "gone")
     assert "1 song scored" in captured.out, captured.out
-    scores = json.loads((out / "scores.json").read_text())
     assert list(scores["per_song"]) == ["song_000"]
     assert scores["skipped"] == [{"song": "gone", "reason": f"a test song of {run}, not found in {data}"}]
     assert "1 song skipped" in captured.out and "b_gap" not in captured.out  # (the folder's scan names it)
     assert f"- gone: a test song of {run}, not found in {data}" in captured.out  # (named once)
+
+
+def test_test_songs_of_lists_a_test_song_the_scan_skipped_with_the_scans_reason(
+    checkpoint, songs, tmp_path, capsys
+):
+    """The run held out song_000 and b_gap, whose annotation has a gap the run did not allow: b_gap is listed
+    as skipped for that gap (its file and line), not as a test song "not found" in the folder it is in."""
+    data, _, scores, captured = _evaluate_test_songs_of(checkpoint, songs, tmp_path, capsys, "b_gap")
+    assert list(scores["per_song"]) == ["song_000"]
+    [skipped] = scores["skipped"]
+    assert skipped["song"] == "b_gap" and f"{data / 'b_gap.lab'}, line 2: gap of 0.5" in skipped["reason"]
+    assert "not found" not in skipped["reason"] and "not found" not in captured.out
+
+
+def test_evaluate_refuses_a_scores_json_in_its_output_folder_before_transcribing(
+    checkpoint, songs, tmp_path, monkeypatch, capsys
+):
+    """A scores.json in -o (an earlier evaluation's, or notes of the user's), with no .lab of these songs
+    beside it, is refused at the start, not once every song is transcribed."""
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "scores.json").write_text("my scores")
+    monkeypatch.setattr(
+        cli_evaluate_module, "evaluate_songs", lambda *a, **k: pytest.fail("transcribed first")
+    )
+    data = songs[0].audio_path.parent
+    capsys.readouterr()
+    assert (
+        chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "refusing to replace" in err and "scores.json" in err and "--overwrite" in err, err
+    assert (out / "scores.json").read_text() == "my scores"
+
+
+def test_a_jams_annotation_below_0_is_a_usage_error(checkpoint, songs, capsys):
+    """Refused as the flag's value, before any song is read: not every JAMS song skipped for it."""
+    data = songs[0].audio_path.parent
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--jams_annotation", "-1"]
+    capsys.readouterr()
+    assert chords.main(argv) == 2
+    assert "argument --jams_annotation: invalid whole number from 0 value: '-1'" in capsys.readouterr().err
 
 
 def test_evaluate_against_another_checkpoint_reads_gaps_as_n_for_both(
