@@ -222,6 +222,25 @@ def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(
     assert stored == {f"checkpoints/{best.name}/{p.name}" for p in best.iterdir()}
 
 
+def test_an_overwritten_run_replaces_the_mlflow_run_of_the_run_it_replaces(tmp_path, monkeypatch):
+    # train(overwrite=True) removes the run folder's mlflow.db with the rest of the earlier run: left there,
+    # the new run's store would still list the replaced run, whose mlruns/ artifacts are gone.
+    from audiotrain import create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run_dir = tmp_path / "run"
+    for overwrite in (False, True):
+        trainer = create_trainer(
+            TinyNet(), "quick_test", mlflow=True, experiment_name="again", run_dir=run_dir
+        )
+        trainer.train(batches(), batches(seed=1), overwrite=overwrite)
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("again").experiment_id])
+    assert run.info.status == "FINISHED"
+
+
 def test_seed003_mlflow_callback_tracks_the_run_and_registers_its_best_checkpoint(tmp_path, monkeypatch):
     from audiotrain import MLflowCallback, MLflowConfig, create_trainer
 
@@ -286,6 +305,32 @@ def test_seed003_mlflow_callback_tracks_the_run_where_its_tracking_uri_says(tmp_
     (run,) = client.search_runs([client.get_experiment_by_name("shared").experiment_id])
     assert run.info.status == "FINISHED"
     assert not (tmp_path / "run" / "mlflow.db").exists()
+
+
+def test_a_declarative_mlflow_run_goes_to_the_store_the_user_named(tmp_path, monkeypatch):
+    # $MLFLOW_TRACKING_URI is where an MLflowCallback without a tracking_uri tracks (README), and
+    # run.tracking_uri where run.mlflow does: neither run may fall back to the run folder's mlflow.db.
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    team, own = f"sqlite:///{tmp_path / 'team.db'}", f"sqlite:///{tmp_path / 'own.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", team)
+    callback = MLflowCallback(MLflowConfig(experiment_name="from-env", log_models=False))
+    create_trainer(TinyNet(), "quick_test", callbacks=[callback], run_dir=str(tmp_path / "env")).train(
+        batches(), batches(seed=1)
+    )
+    # Without a run.run_name the MLflow run is named after kaggle.competition_name, as the run folder is.
+    settings = dict(mlflow=True, experiment_name="from-config", tracking_uri=own, competition_name="titanic")
+    create_trainer(TinyNet(), "quick_test", run_dir=str(tmp_path / "cfg"), **settings).train(
+        batches(), batches(seed=1)
+    )
+    for store, experiment in [(team, "from-env"), (own, "from-config")]:
+        client = MlflowClient(tracking_uri=store)
+        (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+        assert run.info.status == "FINISHED"
+    assert run.info.run_name == "titanic"
+    assert not (tmp_path / "env" / "mlflow.db").exists() and not (tmp_path / "cfg" / "mlflow.db").exists()
 
 
 def test_seed003_mlflow_callback_refusals(tmp_path):
@@ -473,6 +518,17 @@ def test_eval_strategy_no_never_validates_and_says_the_val_loader_is_unused(tmp_
     assert counter.steps == [] and "val_loss" not in result.history and result.best_checkpoint.is_dir()
 
 
+def test_train_without_a_val_loader_for_a_val_monitor_is_refused_before_training(tmp_path):
+    # Refused up front, naming what to do: without the check a whole epoch trained before ModelCheckpoint
+    # found no val_loss.
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"train: no val_loader, but training.monitor is 'val_loss'; pass"):
+        trainer.train(batches())
+    assert trainer.trainer.global_step == 0 and not (tmp_path / "run").exists()
+
+
 def test_seed003_save_checkpoint_and_load_checkpoint(tmp_path, monkeypatch):
     from audiotrain import create_trainer
     from audiotrain.train import checkpoint as ckpt
@@ -596,6 +652,24 @@ def test_train_batches_a_plain_map_style_dataset_as_train_with_cv_does(tmp_path)
     assert result.history["val_loss"] and trainer.trainer.global_step > 0
 
 
+def test_a_dataset_is_read_by_data_num_workers_workers(tmp_path):
+    # data.num_workers reaches the loader that batches a Dataset (dropped, it was read on the main thread).
+    import threading
+
+    from audiotrain import create_trainer
+
+    class ThreadNoted(Points):
+        threads = set()
+
+        def __getitem__(self, i):
+            self.threads.add(threading.current_thread())
+            return super().__getitem__(i)
+
+    trainer = create_trainer(TinyNet(), "quick_test", batch_size=8, num_workers=2, run_dir=tmp_path / "run")
+    trainer.train(ThreadNoted(), Points(16))
+    assert ThreadNoted.threads and threading.main_thread() not in ThreadNoted.threads
+
+
 def test_cross_validation_numbers_its_folds_as_its_folders_and_table_do(tmp_path):
     from audiotrain import create_trainer
 
@@ -606,6 +680,9 @@ def test_cross_validation_numbers_its_folds_as_its_folders_and_table_do(tmp_path
     assert folds == ["fold 0 (1 of 2)", "fold 1 (2 of 2)"]
     assert cv.fold_dirs == [tmp_path / "cv" / "fold0", tmp_path / "cv" / "fold1"]
     assert "| fold 0 | fold 1 |" in cv.table()
+    # Each fold's config.yaml names its own run (the name its MLflow run would take), not the whole cv's.
+    names = [yaml.safe_load((d / "config.yaml").read_text())["run"]["run_name"] for d in cv.fold_dirs]
+    assert names == ["tinynet-fold0", "tinynet-fold1"]
 
 
 class EchoNet(TinyNet):
@@ -923,6 +1000,13 @@ def test_a_schedule_over_a_loader_without_a_length_is_refused_before_anything_is
     trainer.train(Stream())
     schedule = trainer.trainer.optimizer._schedulers["learning_rate"]
     assert (schedule.total_steps, schedule.warmup_steps, trainer.trainer.global_step) == (10, 1, 4)
+    # training.limit_train_batches bounds the epoch as max_steps does: its schedule has a length.
+    trainer = create_trainer(
+        TinyNet(), "development", run_dir=tmp_path / "limited", limit_train_batches=3, **settings
+    )
+    trainer.train(Stream())
+    schedule = trainer.trainer.optimizer._schedulers["learning_rate"]
+    assert (schedule.total_steps, schedule.warmup_steps, trainer.trainer.global_step) == (3, 1, 3)
     settings["scheduler"] = {"type": "constant", "warmup_ratio": 0.0}  # a constant rate needs no length
     create_trainer(TinyNet(), "development", run_dir=tmp_path / "constant", **settings).train(Stream())
 

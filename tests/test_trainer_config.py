@@ -180,6 +180,28 @@ def test_the_warmup_of_a_warmup_ratio_is_rounded_up_as_hugging_faces_trainer_rou
     assert rates[0] == pytest.approx(peak / 2) and rates[1] == pytest.approx(peak) and rates[2] < rates[1]
 
 
+def test_a_linear_schedule_warms_up_then_decays_to_zero_whatever_min_lr_ratio_says():
+    """scheduler.type linear, as Hugging Face's get_linear_schedule_with_warmup: a warmup of warmup_ratio of
+    the steps, then a straight line down to 0 at the last step; min_lr_ratio is the cosine's floor only."""
+    from audiotrain.declarative import optimizer_from_config
+
+    import mlx.core as mx
+
+    config = resolve_config(
+        "quick_test", overrides={"scheduler": {"type": "linear", "warmup_ratio": 0.2, "min_lr_ratio": 0.5}}
+    )
+    optimizer, weight = optimizer_from_config(config, total_steps=10).optimizer, {"w": mx.zeros(1)}
+    rates = []
+    for _ in range(10):
+        optimizer.update(weight, {"w": mx.ones(1)})
+        rates.append(optimizer.learning_rate.item())
+    peak = config.optimizer.learning_rate
+    # 2 warmup steps, then 8 steps down to 0 (the last update's rate is 1/8 of the peak).
+    assert rates == pytest.approx(
+        [peak * f for f in (0.5, 1, 1, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8)]
+    )
+
+
 def test_precision_may_be_written_as_the_number_32(tmp_path):
     config = resolve_config(write(tmp_path, "run.yaml", "training:\n  precision: 32\n"))
     assert config.training.precision == "32"
