@@ -258,9 +258,13 @@ class _PeerWatch:
         if not self.said:
             return False
         with contextlib.suppress(OSError):
-            conn.sendall(_FAILED if self.failed else _BYE)
+            conn.sendall(self._word())
         conn.close()
         return True
+
+    def _word(self) -> bytes:
+        """How this rank ends, as its peers hear it."""
+        return _FAILED if self.failed else _BYE
 
     def peer_that_failed(self) -> int | None:
         """The first peer heard to fail, looking once more (without waiting) at the peers still watched: a
@@ -298,7 +302,7 @@ class _PeerWatch:
             if self.said:
                 return
             self.said = True
-            word = _FAILED if self.failed else _BYE
+            word = self._word()
             # The higher ranks still connecting hear it too: those whose hello is not read yet, and those
             # waiting to be accepted, whose connection closing with the listener would read as a crash.
             connecting = [*self.unheard, *self._waiting_to_be_accepted()]
