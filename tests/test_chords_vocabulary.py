@@ -71,6 +71,12 @@ def test_head_matches_the_issue():
         # an eleventh beside a minor third is an extension as it is beside a major one (not X)
         ("C:(1,b3,5,11)", ("min", 0, 0)),
         ("C:min11(*9)", ("min7", 0, 0)),
+        # a degree that is an extension only beside another (labels without a shorthand, so that it goes as an
+        # extension, not as an added degree): a ninth beside a fourth, a flat thirteenth beside a perfect
+        # fifth, a thirteenth beside a major seventh (were X)
+        ("C:(1,4,5,9)", ("sus4", 0, 0)),
+        ("C:(3,5,b7,b13)", ("7", 0, 0)),
+        ("C:(3,5,7,13)", ("maj7", 0, 0)),
         # a fifth omitted: the chord its third and seventh name (were X)
         ("C:maj7(*5)", ("maj7", 0, 0)),
         ("C:maj(*5)", ("maj", 0, 0)),
@@ -225,6 +231,8 @@ def test_same_sounding_chords_share_notes_and_bass_in_mir_eval():
     assert _labels(encode_label("C:dim7")) == ["A:dim7/b3", "C:dim7", "Eb:dim7/bb7", "F#:dim7/b5"]
     assert _labels(encode_label("C:maj")) == ["C:maj"]
     assert _labels(encode_label("G:7/B")) == ["G:7/3"]
+    # A bass outside the chord's notes (D under A:min7) sounds under no other reading of them: not C:maj6/D.
+    assert _labels(encode_label("A:min7/D")) == ["A:min7/4"]
     assert same_sounding_chords(encode_label("N")) == (encode_label("N"),)
     # A bass of -1 is root position, as everywhere in the vocabulary: C:maj6 is also A:min7 over its b3.
     root_position = ChordIndex(CHORD_TYPES.index("maj6"), 0, -1)
