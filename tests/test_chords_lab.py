@@ -123,6 +123,12 @@ def test_rounding_can_keep_the_starts_as_written_as_mir_eval_scores_them(tmp_pat
     ]
     assert read_annotation(path, keep_starts=True) == read_lab(path, keep_starts=True)
     assert [(s.start, s.end) for s in read_lab(path)] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0)]
+    # A segment shorter than the rounding before the next start would last no time: an error, not a segment.
+    short = _lab(tmp_path, "0 1 C\n1 1.0005 G\n1.0 2 F\n", name="short.lab")
+    with pytest.raises(
+        AnnotationError, match=r"short\.lab, line 3: the segment before this one is shorter than the rounding"
+    ):
+        read_lab(short, keep_starts=True)
 
 
 @pytest.mark.parametrize(
@@ -135,6 +141,9 @@ def test_rounding_can_keep_the_starts_as_written_as_mir_eval_scores_them(tmp_pat
         ("0.0 1.0 C\n1.0 0.5 G\n", "line 2: end time 0.5 is before start time 1.0"),
         ("0.0 1.0 C\n0.5 2.0 G\n", "line 2: segment starting at 0.5 overlaps"),
         ("0.0 1.0 C\n1.5 2.0 G\n", "line 2: gap of 0.5000 s"),
+        # moved onto the previous end to shut a rounding-sized overlap, it would end before it starts
+        ("0 1 C\n0.9995 0.9998 G\n0.9998 2 F\n", "line 2: segment is shorter than the rounding tolerance"),
+        ("0.0 -1.0 C\n", "line 1: negative time"),
         ("# only a comment\n", "no chord segments"),
     ],
 )
@@ -169,10 +178,41 @@ def test_gaps_can_be_filled_with_no_chord_and_are_listed(tmp_path):
     assert filled == [(1.0, 1.5), (3.0, 4.0)]
 
 
+def test_a_jams_annotation_is_read_with_the_options_a_lab_is_read_with(tmp_path):
+    """The rounding tolerance, keep_starts (evaluate scores references so) and the list of gaps read as N
+    (evaluate names those songs) apply to a JAMS annotation as to a .lab, through read_annotation too."""
+    rows = [(0.0, 1.0, "C"), (1.00048828125, 2.0, "A:min"), (2.0078125, 3.0, "G")]  # (exact binary fractions)
+    lab = _lab(tmp_path, "".join(f"{start} {end} {label}\n" for start, end, label in rows))
+    observations = [{"time": start, "duration": end - start, "value": label} for start, end, label in rows]
+    jams = tmp_path / "song.jams"
+    jams.write_text(json.dumps({"annotations": [{"namespace": "chord", "data": observations}]}))
+    for path in (lab, jams):
+        with pytest.raises(AnnotationError, match="gap of 0.0078 s"):
+            read_annotation(path)
+        assert read_annotation(path, tolerance=0.01) == [
+            ChordSegment(0.0, 1.0, "C:maj"),
+            ChordSegment(1.0, 2.0, "A:min"),
+            ChordSegment(2.0, 3.0, "G:maj"),
+        ]
+        assert read_annotation(path, tolerance=0.01, keep_starts=True) == [
+            ChordSegment(0.0, 1.00048828125, "C:maj"),
+            ChordSegment(1.00048828125, 2.0078125, "A:min"),
+            ChordSegment(2.0078125, 3.0, "G:maj"),
+        ]
+        filled = []
+        assert read_annotation(path, allow_gaps=True, filled_gaps=filled)[2:] == [
+            ChordSegment(2.0, 2.0078125, "N"),
+            ChordSegment(2.0078125, 3.0, "G:maj"),
+        ]
+        assert filled == [(2.0, 2.0078125)], path
+
+
 def test_jams_round_trip_and_old_layout(tmp_path):
     path = write_jams(tmp_path / "song.jams", SEGMENTS)
     assert read_jams(path) == SEGMENTS
     assert read_annotation(path) == SEGMENTS
+    # The song's length and name, which the jams library and other JAMS tools read.
+    assert json.loads(path.read_text())["file_metadata"] == {"duration": 4.0, "title": "song"}
     old = {
         "annotations": [
             {"namespace": "beat", "data": []},
@@ -220,6 +260,14 @@ def test_jams_errors_name_file_and_observation(tmp_path):
         AnnotationError, match=r"bad.jams, annotation 0, observation 1: invalid chord label 'Q:maj'"
     ):
         read_jams(path)
+    # Not a label at all: an AnnotationError naming it (a scan skips the song), not a TypeError ending the run.
+    for value in (None, {"root": "C"}):
+        doc["annotations"][0]["data"][1]["value"] = value
+        path.write_text(json.dumps(doc))
+        with pytest.raises(
+            AnnotationError, match=r"bad.jams, annotation 0, observation 1: chord value must be a string"
+        ):
+            read_jams(path)
     path.write_text(json.dumps({"annotations": [{"namespace": "beat", "data": []}]}))
     with pytest.raises(AnnotationError, match="no annotation in namespace chord"):
         read_jams(path)
@@ -256,10 +304,16 @@ def test_lab_rejects_nan_and_infinite_times_naming_the_line(tmp_path, bad):
     path = _lab(tmp_path, f"0 1 C\n2 {bad} A:min\n3 4 F\n".replace("2 ", "1 ", 1))
     with pytest.raises(AnnotationError, match=r"line 2: times must be finite"):
         read_lab(path)
+    # A start too: not "segments out of order" naming the line after it.
+    with pytest.raises(AnnotationError, match=r"line 2: times must be finite"):
+        read_lab(_lab(tmp_path, f"0 1 C\n{bad} 2 A:min\n3 4 F\n"))
 
 
 def test_zero_length_segments_are_dropped(tmp_path):
     path = _lab(tmp_path, "0 1 C\n1.0 1.0 N\n1 2 G\n")
+    assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
+    # The start after one, rounded to just before it, is not out of order.
+    path = _lab(tmp_path, "0 1 C\n1.0 1.0 N\n0.9996 2 G\n")
     assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
 
 
@@ -321,6 +375,8 @@ def test_jams_with_a_bom_several_annotators_or_ragged_lists(tmp_path):
     ):
         assert [s.label for s in read_jams(path)] == ["N"]
     assert [s.label for s in read_jams(path, annotation_index=1)] == ["C:maj"]
+    with pytest.raises(AnnotationError, match=r"two.jams: annotation -1 does not exist \(2 annotations\)"):
+        read_jams(path, annotation_index=-1)  # not Python's last one
 
     ragged = {
         "annotations": [
@@ -401,6 +457,9 @@ def test_jamz_is_read_like_jams(tmp_path):
     doc["annotations"][0]["data"][1]["value"] = "Q:maj"
     packed.write_bytes(gzip.compress(json.dumps(doc).encode()))
     with pytest.raises(AnnotationError, match=r"song.jamz, annotation 0, observation 1: invalid chord label"):
+        read_annotation(packed)
+    packed.write_bytes(plain.read_bytes())  # not compressed
+    with pytest.raises(AnnotationError, match=r"song.jamz: a .jamz file must be gzip-compressed JSON"):
         read_annotation(packed)
     packed.write_bytes(gzip.compress(plain.read_bytes())[:30])  # truncated
     with pytest.raises(AnnotationError, match="song.jamz"):
@@ -486,6 +545,7 @@ def test_a_jams_of_thousands_of_chord_annotations_names_ten_and_counts_the_rest(
         read_jams(path)
     message = str(caught[0].message)
     assert "2000 chord annotations (" in message and " and 1990 more); using the first" in message
+    assert "(chord #0, chord #1, " in message  # counted from 0, as chord_annotation counts
     assert len(message) < 500
     with pytest.raises(AnnotationError, match=r"asked for, but the file holds 2000 \(0: .* and 1990 more\)"):
         read_jams(path, chord_annotation=5000)
@@ -530,4 +590,8 @@ def test_billboards_salami_chords_txt_is_named_as_such_and_not_taken_for_a_lab(t
     assert not looks_like_lab(path)
     assert looks_like_lab(write_lab(tmp_path / "x.txt", SEGMENTS))
     assert not looks_like_lab(_lab(tmp_path, "Recorded live.\n", "notes.txt"))
+    assert not looks_like_lab(_lab(tmp_path, "1 Intro riff\n2 Verse, slower\n", "takes.txt"))
+    # A .lab whose comment names its song is no salami_chords.txt: it has no bars.
+    titled = _lab(tmp_path, "# title: My song\n0.0 1.0 C\n1.0 2.0 G\n", "titled.lab")
+    assert looks_like_lab(titled) and [s.label for s in read_annotation(titled)] == ["C:maj", "G:maj"]
     assert looks_like_lab(_lab(tmp_path, "# a comment\n0.0 1.0 Am\n", "lead.txt"))  # (its labels: read_lab's)
