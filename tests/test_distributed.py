@@ -177,11 +177,32 @@ def test_an_uncaught_exception_names_its_rank():
     assert proc.stderr.strip().endswith("audiotrain: rank 0 failed: ValueError: bad shard")
 
 
+def test_the_failure_hook_installed_twice_names_the_rank_once():
+    code = (
+        "import audiotrain.distributed as d; d.install_failure_hook(); d.install_failure_hook(); "
+        "raise ValueError('bad shard')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    assert proc.returncode == 1
+    assert proc.stderr.count("audiotrain: rank 0 failed") == 1 and proc.stderr.count("Traceback") == 1
+
+
+def test_a_ctrl_c_under_the_failure_hook_is_no_failure_of_the_rank():
+    # Python ends the process by SIGINT (130 for a shell): the launcher must not read it as the rank's error.
+    code = "import audiotrain.distributed as d; d.install_failure_hook(); raise KeyboardInterrupt"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    assert proc.returncode in (130, -2), proc.stderr
+    assert "KeyboardInterrupt" in proc.stderr and "failed" not in proc.stderr
+
+
 def test_run_guarded_reports_and_exits_1():
     code = "import audiotrain.distributed as d\ndef main():\n    raise KeyError('x')\nd.run_guarded(main)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
     assert proc.returncode == 1
     assert "audiotrain: rank 0 failed: KeyError: 'x'" in proc.stderr
+    # The traceback first (where it failed), then the rank's line.
+    assert "line 3, in main" in proc.stderr
+    assert proc.stderr.index("Traceback") < proc.stderr.index("audiotrain: rank 0 failed")
     assert dist.run_guarded(lambda a, b=0: a + b, 1, b=2) == 3
 
 
@@ -196,6 +217,36 @@ def test_run_guarded_keeps_the_status_of_a_sys_exit_and_ends_a_ctrl_c_with_130(e
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
     assert proc.returncode == status, proc.stderr
     assert "failed" not in proc.stderr  # (no error of its own)
+
+
+def test_run_guarded_ends_a_main_that_sigterm_stopped_with_143():
+    # A fit that SIGTERM stopped raises KeyboardInterrupt out of main: a scheduler reads 143, not Ctrl-C's 130.
+    code = (
+        "import signal\nimport audiotrain.distributed as d\nfrom audiotrain.train import interrupt\n"
+        "def main():\n    interrupt._stopped_by = signal.SIGTERM\n    raise KeyboardInterrupt\n"
+        "d.run_guarded(main)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env())
+    assert proc.returncode == 143, proc.stderr
+    assert "failed" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        RuntimeError("[ring] connection to a peer was lost"),
+        RuntimeError("socket closed by the peer"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ],
+    ids=["ring", "closed", "reset"],
+)
+def test_every_way_a_collective_says_its_peer_went_away_points_to_another_rank(lost):
+    assert failure_message(lost, 1).endswith("(another rank probably failed first: look for its message)")
+
+
+def test_a_failure_line_of_an_error_without_a_message_ends_with_its_type():
+    assert failure_message(RuntimeError(), 1) == "audiotrain: rank 1 failed: RuntimeError"
+    assert failure_message(RuntimeError("boom"), 1) == "audiotrain: rank 1 failed: RuntimeError: boom"
 
 
 def test_a_peer_lost_failure_points_to_the_rank_that_failed_first():
@@ -231,6 +282,14 @@ def test_the_launcher_names_the_error_line_a_recipe_rank_printed_before_it_exite
         == f"audiotrain launch: rank 0 ended with exit status 2 after {said}; the other ranks then lost it"
     )
     assert not any("no error of its own" in line or "no rank reported" in line for line in lines)
+    # Rank 1 then lost its peer: the error line is still where the job broke, not "no rank reported".
+    lost = failure_message(RuntimeError("[ring] connection to a peer was lost"), 1).split("failed: ", 1)[1]
+    lines = summarize({0: 2, 1: 1}, {1: lost}, [said])
+    assert (
+        lines[0]
+        == f"audiotrain launch: rank 0 ended with exit status 2 after {said}; the other ranks then lost it"
+    )
+    assert not any("no rank reported" in line for line in lines)
 
 
 def test_when_every_rank_ends_with_its_own_status_the_first_is_named_once():
@@ -270,6 +329,26 @@ def test_the_launcher_says_what_exit_statuses_127_and_255_mean_in_place_of_a_sys
     assert "launch -n 2 -- python script.py" in lines[0] and "sys.exit" not in lines[0]
     lines = summarize({0: 255}, {})
     assert "ssh to the rank's host probably failed" in lines[0] and "sys.exit" not in lines[0]
+
+
+def test_the_launcher_says_a_signal_killed_a_rank_in_place_of_a_sys_exit_guess():
+    lines = summarize({0: -9, 1: -15}, {})  # (the OOM killer)
+    assert lines[0] == (
+        "audiotrain launch: rank 0 ended with exit status -9 (killed by SIGKILL: the kernel's OOM killer, or a "
+        "kill -9?); the other ranks then lost it"
+    )
+    assert "(killed by SIGSEGV)" in summarize({1: -11, 0: -15}, {})[0]
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)], ids=["its-exit-first", "killed-rank-first"])
+def test_a_rank_the_launcher_killed_is_not_named_where_the_job_broke(order):
+    # Rank 1 stayed blocked in the ring after rank 0's sys.exit(3); the launcher killed it (SIGKILL).
+    codes = {0: 3, 1: -9}
+    lines = summarize({r: codes[r] for r in order}, {}, killed={1})
+    assert lines[0] == (
+        "audiotrain launch: rank 0 ended with exit status 3 and no error of its own (sys.exit(3) or "
+        "os._exit(3)?); the other ranks then lost it"
+    )
 
 
 def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):

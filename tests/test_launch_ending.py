@@ -267,6 +267,44 @@ def test_no_rank_outlives_the_launcher_after_the_third_ctrl_c(tmp_path):
     assert proc.returncode == 130, err
 
 
+def test_a_sigterm_to_the_launcher_ends_it_with_143_as_a_shell_reports_a_command_sigterm_ended(tmp_path):
+    # A scheduler stops a job with SIGTERM and reads 143; 130 would say a user pressed Ctrl-C.
+    proc = _start(tmp_path, "run", stop_grace="1")
+    proc.send_signal(signal.SIGTERM)
+    out, err = _finish(proc, tmp_path)
+    assert proc.returncode == 143, err
+
+
+def test_the_stop_grace_is_300_s_unless_its_variable_gives_another(monkeypatch, capsys):
+    from audiotrain.distributed import failures
+
+    monkeypatch.delenv(failures.STOP_GRACE_ENV, raising=False)
+    assert failures._stop_grace() == failures.STOP_GRACE_S == 300  # (ranks that never stop get aborted)
+    for value, grace in (("12.5", 12.5), ("0", 0.0), ("-3", 0.0)):
+        monkeypatch.setenv(failures.STOP_GRACE_ENV, value)
+        assert failures._stop_grace() == grace
+    monkeypatch.setenv(failures.STOP_GRACE_ENV, "soon")
+    assert failures._stop_grace() == 300
+    assert (
+        f"{failures.STOP_GRACE_ENV}='soon' is not a number of seconds; using 300" in capsys.readouterr().err
+    )
+
+
+def test_the_watch_names_the_first_rank_that_ended_badly_and_keeps_its_time():
+    # Its kill message names where the job broke; a later rank's end must not move the grace on either.
+    from audiotrain.distributed import failures
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    watch = failures._EndingWatch(proc, abort=lambda: None, stop_grace=0)
+    watch.note_line("[WARN] Node with rank 1 exited with code 0")
+    assert watch.ended is None  # (a rank that ended well is no trouble)
+    watch.note_line("\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m")
+    first = watch.ended
+    watch.note_line("[WARN] Node with rank 1 was killed")
+    assert watch.ended == first and first[1] == "rank 0 exited with status 3"
+
+
 def test_a_launch_inside_a_launched_job_is_refused_in_one_line(tmp_path):
     """It ran two separate jobs into one run folder, or failed with errors of their collectives."""
     env = {k: v for k, v in child_env().items() if not k.startswith(("MLX_RANK", "MLX_HOSTFILE", "OMPI_"))}

@@ -221,6 +221,21 @@ def test_an_error_a_rank_leaves_for_the_launcher_is_written_and_read_in_any_loca
     assert _errors_left_to_rank_0(tmp_path) == {0: said}  # (the launcher, in the usual UTF-8 locale)
 
 
+def test_a_rank_leaves_no_error_when_it_has_none_and_a_file_name_that_is_no_text_escaped(
+    tmp_path, monkeypatch
+):
+    # None (`error_left_to_main` called outside an except block) was left as "error: None" for the launcher to
+    # print; a name of bytes that are no UTF-8 (surrogate-escaped by Python) must not end the rank in an error.
+    from audiotrain.distributed.failures import leave_error_for_launcher
+    from audiotrain.distributed.local import RANK_ERRORS_ENV
+
+    monkeypatch.setenv(RANK_ERRORS_ENV, str(tmp_path))
+    leave_error_for_launcher(None)
+    assert list(tmp_path.iterdir()) == []
+    leave_error_for_launcher("cannot read " + os.fsdecode(b"/data/caf\xe9.wav"))
+    assert (tmp_path / "rank0.txt").read_bytes() == b"error: cannot read /data/caf\\udce9.wav\n"
+
+
 def _latin1_locale() -> dict[str, str] | None:
     """A Latin-1 locale: the machine's where it has one, else one built for these tests by glibc's
     ``localedef`` in a folder of their own (``LOCPATH``: no root needed, nothing installed); None where
