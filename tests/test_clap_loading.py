@@ -971,6 +971,26 @@ def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
     assert reread.max_length == reread.model_max_length == 16
 
 
+def test_a_tokenizer_read_from_a_folder_saves_copies_of_its_files(tmp_path):
+    """save_pretrained next to a fine-tuned model copies the checkpoint's tokenizer files as they are: a
+    tokenizer_config.json rewritten with the run's max_length would change the length a reload asks for
+    (model_max_length 512 became 40). Saving into the folder it was read from keeps its files: they were
+    rewritten so, and a later load with no length asked for got 40 tokens, not 77."""
+    names = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
+    tokenizer = ClapTokenizer.from_pretrained(FIXTURE, max_length=40)
+    tokenizer.save_pretrained(tmp_path / "saved")
+    for name in names:
+        assert (tmp_path / "saved" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
+    reread = ClapTokenizer.from_pretrained(tmp_path / "saved", max_length=40)
+    np.testing.assert_array_equal(reread(CAPTIONS)["input_ids"], tokenizer(CAPTIONS)["input_ids"])
+    assert reread.model_max_length == 512
+    shutil.copytree(FIXTURE, tmp_path / "ckpt")
+    ClapTokenizer.from_pretrained(tmp_path / "ckpt", max_length=40).save_pretrained(tmp_path / "ckpt")
+    for name in names:
+        assert (tmp_path / "ckpt" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
+    assert ClapTokenizer.from_pretrained(tmp_path / "ckpt").max_length == 77
+
+
 @pytest.fixture
 def tokenizers_1_0(monkeypatch):
     """`tokenizers` laid out as 1.0.0rc3 has it: no submodules (decoders, models, trainers, ...) and a

@@ -271,10 +271,11 @@ class ClapTokenizer:
         copied = False
         if self.source is not None:
             for name in TOKENIZER_FILES:
-                if (self.source / name).is_file() and (self.source / name).resolve() != (
-                    folder / name
-                ).resolve():
-                    shutil.copyfile(self.source / name, folder / name)
+                if (self.source / name).is_file():
+                    # Saved into the folder it was read from, the original is already there: writing the
+                    # tokenizer out over it would state the run's max_length as model_max_length.
+                    if (self.source / name).resolve() != (folder / name).resolve():
+                        shutil.copyfile(self.source / name, folder / name)
                     copied = True
         if not copied:
             # Written by Python: the Rust library's `save` takes only a path that is valid UTF-8 (not a folder
