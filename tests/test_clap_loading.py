@@ -870,6 +870,13 @@ def test_tokenizer_pads_to_77_and_truncates_with_end_token():
     assert tokenizer.decode(ids[0]) == CAPTIONS[0]
     longest = ClapTokenizer.from_pretrained(FIXTURE, padding="longest")(CAPTIONS[:2])
     assert longest["input_ids"].shape[1] == mask[:2].sum(axis=1).max()
+    # No captions: empty rows, not max() of nothing.
+    assert ClapTokenizer.from_pretrained(FIXTURE, padding="longest")([])["input_ids"].shape == (0, 0)
+    # One caption given as a bare string is one row, not a row per character.
+    alone = tokenizer(CAPTIONS[0])
+    assert alone["input_ids"].shape == alone["attention_mask"].shape == (1, 77)
+    np.testing.assert_array_equal(alone["input_ids"], ids[:1])
+    np.testing.assert_array_equal(alone["attention_mask"], mask[:1])
 
 
 @pytest.mark.parity
@@ -898,10 +905,24 @@ def test_a_folder_with_only_vocab_and_merges_tokenizes_as_roberta_does(tmp_path)
     gets the same id as through the fixture's tokenizer.json (with a prefix space it was another token)."""
     for name in ("vocab.json", "merges.txt"):
         shutil.copyfile(FIXTURE / name, tmp_path / name)
-    slow = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
+    slow_tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    slow = slow_tokenizer(CAPTIONS)
     fast = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)
     np.testing.assert_array_equal(slow["input_ids"], fast["input_ids"])
     np.testing.assert_array_equal(slow["attention_mask"], fast["attention_mask"])
+    # <s>, </s> and <pad> are special tokens there too: decoding a row gives the caption alone.
+    assert slow_tokenizer.decode(slow["input_ids"][0]) == CAPTIONS[0]
+
+
+def test_a_tokenizer_config_without_add_prefix_space_reads_vocab_and_merges_as_roberta_does(tmp_path):
+    """RobertaTokenizer's default (false) where tokenizer_config.json does not state add_prefix_space: with a
+    prefix space the first word of every caption was another token ("a" 69 became "Ġa" 261)."""
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RobertaTokenizer"}))
+    slow = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
+    fast = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)
+    np.testing.assert_array_equal(slow["input_ids"], fast["input_ids"])
 
 
 def test_a_padding_saved_in_tokenizer_json_does_not_count_pads_as_caption_tokens(tmp_path):
@@ -944,16 +965,30 @@ def test_a_long_caption_of_long_tokens_keeps_all_its_tokens_after_the_cut(tmp_pa
 
 
 def test_tokenizer_errors(tmp_path):
-    with pytest.raises(TokenizerError, match="no tokenizer.json"):
+    with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path}: no tokenizer.json")):
+        ClapTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "vocab.json").write_text("{not json")
+    shutil.copyfile(FIXTURE / "merges.txt", tmp_path / "merges.txt")
+    with pytest.raises(
+        TokenizerError, match=re.escape(f"{tmp_path}: vocab.json / merges.txt cannot be read (")
+    ):
         ClapTokenizer.from_pretrained(tmp_path)
     (tmp_path / "tokenizer.json").write_text("{not json")
-    with pytest.raises(TokenizerError, match="cannot be read"):
+    with pytest.raises(
+        TokenizerError, match=re.escape(f"{tmp_path / 'tokenizer.json'}: cannot be read by `tokenizers`")
+    ):
         ClapTokenizer.from_pretrained(tmp_path)
     tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
     with pytest.raises(TokenizerError, match=r"texts\[1\] is a int"):
         tokenizer(["fine", 3])
     with pytest.raises(TokenizerError, match="padding"):
         ClapTokenizer.from_pretrained(FIXTURE, padding="max")
+    # Two tokens hold only <s></s>: every caption would be the same row.
+    with pytest.raises(TokenizerError, match="max_length must be at least 3"):
+        ClapTokenizer.from_pretrained(FIXTURE, max_length=2)
+    assert ClapTokenizer.from_pretrained(FIXTURE, max_length=3)(["rain falls"])["input_ids"].tolist() == [
+        [0, 280, 2]
+    ]
 
 
 def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
@@ -961,6 +996,10 @@ def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
     assert (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id) == (0, 1, 2)
     tokens = tokenizer(["a cat moos"])
     assert tokens["input_ids"].shape == (1, 16)
+    # Its rows are RoBERTa's: <s> caption </s>, then <pad>.
+    length = tokens["attention_mask"][0].sum()
+    assert tokens["input_ids"][0, 0] == 0 and tokens["input_ids"][0, length - 1] == 2
+    assert (tokens["input_ids"][0, length:] == 1).all() and 2 < length < 16
     tokenizer.save_pretrained(tmp_path)
     again = ClapTokenizer.from_pretrained(tmp_path, max_length=16)(["a cat moos"])
     np.testing.assert_array_equal(again["input_ids"], tokens["input_ids"])
@@ -989,6 +1028,34 @@ def test_a_tokenizer_read_from_a_folder_saves_copies_of_its_files(tmp_path):
     for name in names:
         assert (tmp_path / "ckpt" / name).read_bytes() == (FIXTURE / name).read_bytes(), name
     assert ClapTokenizer.from_pretrained(tmp_path / "ckpt").max_length == 77
+
+
+def test_a_tokenizer_config_without_model_max_length_gives_77_tokens(tmp_path):
+    """Older tokenizer_config.json files do not state model_max_length: LAION's 77, not a raw KeyError."""
+    shutil.copyfile(FIXTURE / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RobertaTokenizer"}))
+    tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    assert (tokenizer.max_length, tokenizer.model_max_length) == (77, None)
+
+
+def test_a_vocabulary_without_roberta_special_tokens_is_named(tmp_path):
+    """A vocab.json or tokenizer.json without <s>, </s> or <pad> is refused at load naming the file, not with
+    a TypeError from `tokenizers` or numpy (at load, or at the first batch for a missing <pad>)."""
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    shutil.copyfile(FIXTURE / "merges.txt", slow / "merges.txt")
+    vocab = json.loads((FIXTURE / "vocab.json").read_text())
+    (slow / "vocab.json").write_text(json.dumps({k: v for k, v in vocab.items() if k not in ("<s>", "</s>")}))
+    with pytest.raises(TokenizerError, match=re.escape(f"{slow / 'vocab.json'}: no <s> / </s> tokens")):
+        ClapTokenizer.from_pretrained(slow)
+    fast = tmp_path / "fast"
+    fast.mkdir()
+    spec = json.loads((FIXTURE / "tokenizer.json").read_text())
+    spec["added_tokens"] = [token for token in spec["added_tokens"] if token["content"] != "<pad>"]
+    del spec["model"]["vocab"]["<pad>"]
+    (fast / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(TokenizerError, match=re.escape(f"{fast}: no <pad> token (not a RoBERTa vocabulary)")):
+        ClapTokenizer.from_pretrained(fast)
 
 
 @pytest.fixture
@@ -1415,6 +1482,9 @@ def test_a_bad_tokenizer_config_is_named(tmp_path):
         TokenizerError, match=r"tokenizer_config.json: not valid JSON at line 1: Expecting value"
     ):
         ClapTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_text("[]")
+    with pytest.raises(TokenizerError, match=r"tokenizer_config.json: expected a JSON object, got list"):
+        ClapTokenizer.from_pretrained(tmp_path)
     (tmp_path / "tokenizer_config.json").write_text('{"add_prefix_space": "yes"}')
     with pytest.raises(
         TokenizerError, match=r"tokenizer_config.json: add_prefix_space: expected true or false"
@@ -1438,6 +1508,18 @@ def test_the_tokenizer_of_a_small_model_makes_rows_its_text_tower_accepts(tmp_pa
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 24}))
     assert ClapTokenizer.from_pretrained(folder).max_length == 24
+
+
+def test_a_text_config_without_pad_token_id_limits_rows_with_robertas_pad_id(tmp_path):
+    """config.json's text_config may leave pad_token_id out (ClapConfig's default, RoBERTa's 1): the rows the
+    tower accepts are max_position_embeddings - 1 - 1 tokens, not one more that the model would refuse."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    config = json.loads((folder / "config.json").read_text())
+    del config["text_config"]["pad_token_id"]
+    (folder / "config.json").write_text(json.dumps(config))
+    positions = config["text_config"]["max_position_embeddings"]
+    assert ClapTokenizer.from_pretrained(folder, max_length=200).max_length == positions - 2
 
 
 def test_an_explicit_max_length_is_not_lowered_by_model_max_length(tmp_path):
