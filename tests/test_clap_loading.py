@@ -968,6 +968,10 @@ def test_tokenizer_errors(tmp_path):
     with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path}: no tokenizer.json")):
         ClapTokenizer.from_pretrained(tmp_path)
     (tmp_path / "vocab.json").write_text("{not json")
+    with pytest.raises(
+        TokenizerError, match=re.escape(f"{tmp_path}: no tokenizer.json (or vocab.json + merges")
+    ):
+        ClapTokenizer.from_pretrained(tmp_path)  # vocab.json without merges.txt is no tokenizer either
     shutil.copyfile(FIXTURE / "merges.txt", tmp_path / "merges.txt")
     with pytest.raises(
         TokenizerError, match=re.escape(f"{tmp_path}: vocab.json / merges.txt cannot be read (")
@@ -1005,7 +1009,19 @@ def test_trained_tokenizer_has_roberta_special_ids(tmp_path):
     np.testing.assert_array_equal(again["input_ids"], tokens["input_ids"])
     # The saved tokenizer_config.json states the length, which is what a reader that asks for none gets
     # (transformers' model_max_length).
-    assert json.loads((tmp_path / "tokenizer_config.json").read_text())["model_max_length"] == 16
+    saved_config = json.loads((tmp_path / "tokenizer_config.json").read_text())
+    assert saved_config["model_max_length"] == 16
+    # transformers reads the special tokens from it (AutoTokenizer on an exported demo model).
+    specials = ("bos_token", "eos_token", "pad_token", "unk_token", "mask_token", "cls_token", "sep_token")
+    assert [saved_config[name] for name in specials] == [
+        "<s>",
+        "</s>",
+        "<pad>",
+        "<unk>",
+        "<mask>",
+        "<s>",
+        "</s>",
+    ]
     reread = ClapTokenizer.from_pretrained(tmp_path)
     assert reread.max_length == reread.model_max_length == 16
 
@@ -1030,10 +1046,26 @@ def test_a_tokenizer_read_from_a_folder_saves_copies_of_its_files(tmp_path):
     assert ClapTokenizer.from_pretrained(tmp_path / "ckpt").max_length == 77
 
 
+def test_tokenizer_json_is_read_before_vocab_and_merges(tmp_path):
+    """As transformers' fast tokenizer: a folder with tokenizer.json and the slow files is read from
+    tokenizer.json, which may hold what the slow files do not (here they are unreadable)."""
+    shutil.copyfile(FIXTURE / "tokenizer.json", tmp_path / "tokenizer.json")
+    (tmp_path / "vocab.json").write_text("{not json")
+    (tmp_path / "merges.txt").write_text("not merges")
+    rows = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
+    np.testing.assert_array_equal(
+        rows["input_ids"], ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)["input_ids"]
+    )
+
+
 def test_a_tokenizer_config_without_model_max_length_gives_77_tokens(tmp_path):
     """Older tokenizer_config.json files do not state model_max_length: LAION's 77, not a raw KeyError."""
     shutil.copyfile(FIXTURE / "tokenizer.json", tmp_path / "tokenizer.json")
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RobertaTokenizer"}))
+    tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    assert (tokenizer.max_length, tokenizer.model_max_length) == (77, None)
+    # One too short for <s>, a token and </s> states no usable length either.
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 2}))
     tokenizer = ClapTokenizer.from_pretrained(tmp_path)
     assert (tokenizer.max_length, tokenizer.model_max_length) == (77, None)
 
