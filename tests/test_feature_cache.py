@@ -174,6 +174,11 @@ def test_an_entry_with_other_frames_than_its_audio_has_is_computed_again(tmp_pat
     np.save(cache.path_for(songs[0]), np.ascontiguousarray(whole[..., :5]))
     cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=lambda path: None)
     assert cache.get_or_compute(songs[0], extract).shape[-1] == 5 and extract.computed == 3
+    # A single number (a foreign writer's) has no frames at all: computed again too, not an IndexError.
+    np.save(cache.path_for(songs[0]), np.float32(1.0))
+    cache = FeatureCache(tmp_path / "cache", CONFIG, expected_frames=frames)
+    np.testing.assert_array_equal(cache.get_or_compute(songs[0], extract), whole)
+    assert (extract.computed, cache.replaced) == (4, 1)
 
 
 def test_an_entry_that_fails_the_callers_check_is_computed_again(tmp_path, songs):
@@ -297,6 +302,10 @@ def test_compute_fn_without_arguments_and_missing_files(tmp_path, songs):
     value = cache.get_or_compute(songs[0], lambda: np.arange(6, dtype=np.float32).reshape(2, 3))
     np.testing.assert_array_equal(value, np.arange(6).reshape(2, 3))
     assert (cache.folder / "config.json").is_file()
+    # A compute_fn taking its arguments as *args is given the path too.
+    np.testing.assert_array_equal(
+        cache.get_or_compute(songs[2], lambda *args: np.array(args, str)), [str(songs[2])]
+    )
     # MLX results are stored too; bfloat16 (which numpy lacks) as float32, exactly.
     half = mx.array([[0.5, -1.25, 3.0]], dtype=mx.bfloat16)
     stored = cache.get_or_compute(songs[1], lambda: half)
@@ -427,12 +436,14 @@ def test_clear_deletes_only_what_the_cache_wrote(tmp_path, songs, capsys):
     (root / "src").mkdir()
     (root / "src" / "model.py").write_text("important")
     (root / "src" / "weights.npy").write_bytes(b"not an entry name")
+    backup = cache.folder / f"{'a' * 24}-{'b' * 12}.npy.bak"  # named as an entry, and then some
+    backup.write_bytes(b"the user's copy")
     assert main(["info", "--root", str(root)]) == 0
     assert "total: 1 configuration, 1 entry" in capsys.readouterr().out  # the temp file is no entry
     assert main(["clear", "--root", str(root)]) == 0
     assert "deleted 1 entry in 1 configuration" in capsys.readouterr().out
     assert (root / "src" / "model.py").read_text() == "important" and (root / "src" / "weights.npy").exists()
-    assert sorted(p.name for p in cache.folder.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in cache.folder.iterdir()) == [backup.name, "notes.txt"]
     assert main(["clear", "--root", str(root), "--key", "src"]) == 1  # not a cache configuration
     assert main(["clear", "--root", str(root), "--key", ".."]) == 2
     assert (root / "src" / "model.py").exists()
@@ -632,6 +643,18 @@ def test_report_counts_thread_workers_lookups_and_says_when_copies_count_their_o
     assert "process workers" in report["note"] and report["entries"] == 4
 
 
+def test_a_cache_that_cannot_be_written_says_so_before_features_are_computed(tmp_path, songs, make_read_only):
+    """`can_keep_new_entries` is asked before a recipe says the features it computes are kept: on a read-only
+    cache it says no, with the warning a failed write gives (once)."""
+    root = tmp_path / "cache"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    make_read_only(root)
+    cache = FeatureCache(root, CONFIG)
+    with pytest.warns(UserWarning, match="cannot be written") as caught:
+        assert not cache.can_keep_new_entries() and not cache.can_keep_new_entries()
+    assert len(caught) == 1 and cache.unwritable and cache.report()["unwritable"] == cache.unwritable
+
+
 @needs_file_size_limit
 def test_a_full_disk_is_named_in_the_warning(tmp_path, songs):
     """The warning said 'cannot be written (25740 requested and 21472 written)' (numpy's words for a short
@@ -739,6 +762,101 @@ def test_clear_force_goes_on_while_the_cache_is_in_use(tmp_path, songs, capsys):
         user.communicate("")
 
 
+#: What a process runs before it says 'using' (and waits), each a way its hold on the cache was once lost
+#: while it still used the cache: `root` names the cache, `song` an audio file.
+_STILL_USING = {
+    # Its first entry marks a root no run had used yet: the hold is taken then, not at `FeatureCache(...)`.
+    "first use": "cache = FeatureCache(root, 'k'); cache.get_or_compute(song, lambda: np.zeros(3))",
+    # Two caches on one root (a train and a validation set), one of them collected: the other still holds.
+    "one of two collected": (
+        "kept = FeatureCache(root, 'k'); gone = FeatureCache(root, 'v')\ndel gone; gc.collect()"
+    ),
+    # A hold's release called twice gives up that hold only, not the other one on the same root.
+    "a release called twice": "first = hold_cache(root); second = hold_cache(root); first(); first()",
+    # Its own `cache clear` (a notebook's) gives up its own hold for the clear, and takes it back after.
+    "its own clear": (
+        "cache = FeatureCache(root, 'k')\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['clear', '--root', root])"
+    ),
+}
+
+
+@pytest.mark.parametrize("way", _STILL_USING)
+def test_clear_refuses_while_another_process_still_uses_the_cache(tmp_path, songs, capsys, way):
+    root = tmp_path / "cache"
+    if way != "first use":
+        FeatureCache(root, "mine").get_or_compute(songs[1], lambda: np.ones(2))  # (marks the root)
+    user = _another_process(
+        "import contextlib, gc, io, sys\nimport numpy as np\n"
+        "from audiotrain.features.cache import FeatureCache, hold_cache, main\n"
+        f"root, song = {str(root)!r}, {str(songs[0])!r}\n{_STILL_USING[way]}\n"
+        "print('using', flush=True)\nsys.stdin.read()\n"
+    )
+    try:
+        assert user.stdout.readline() == "using\n"
+        assert main(["clear", "--root", str(root)]) == 1
+        assert f"another process is using the cache at {root}" in capsys.readouterr().err
+    finally:
+        user.communicate("")
+
+
+def test_prune_keeps_the_entries_of_songs_looked_up_by_a_relative_path(tmp_path, songs, capsys, monkeypatch):
+    """A dataset listed by paths relative to the folder it was run in: `cache prune` run from another folder
+    must find its songs there still, not delete their features as of audio that no longer exists."""
+    root = tmp_path / "cache"
+    monkeypatch.chdir(songs[0].parent)
+    FeatureCache(root, CONFIG).get_or_compute(songs[0].name, CountingExtractor())
+    monkeypatch.chdir(tmp_path)
+    assert main(["prune", "--root", str(root)]) == 0
+    assert "pruned 0 entries" in capsys.readouterr().out
+    assert FeatureCache(root, CONFIG).holds(songs[0])
+
+
+def test_clear_of_one_configuration_leaves_the_demo_sets(tmp_path, songs, capsys):
+    """`cache clear --key` deletes what it names alone: a feature configuration, not the demo songs beside
+    the cache too (which the next run renders again: minutes)."""
+    root = tmp_path / "features"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    demo_set = _chord_set(
+        tmp_path / chord_demo.DEMO_FOLDER, chord_demo.DemoConfig(n_songs=1, song_seconds=6.0)
+    )
+    assert main(["clear", "--root", str(root), "--key", CONFIG.key()]) == 0
+    out = capsys.readouterr().out
+    assert f"deleted 1 entry of {CONFIG.key()}" in out and "demo" not in out
+    assert (demo_set / "song_000.wav").is_file() and (demo_set / chord_demo.MANIFEST).is_file()
+
+
+def test_a_key_that_names_a_path_is_refused_and_deletes_nothing(tmp_path, songs, capsys):
+    """`--key` names a folder of the cache: one going through a configuration to a run folder's config.json
+    must not delete it."""
+    root = tmp_path / "features"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    run_config = tmp_path / "runs" / "r1" / "config.json"
+    run_config.parent.mkdir(parents=True)
+    run_config.write_text("{}")
+    assert main(["clear", "--root", str(root), "--key", f"{CONFIG.key()}/../../runs/r1"]) == 2
+    assert "--key must be a configuration or set folder name" in capsys.readouterr().err
+    assert run_config.is_file() and FeatureCache(root, CONFIG).holds(songs[0])
+
+
+@pytest.mark.parametrize("key", ["mel/v2", ".hidden"])
+def test_a_config_key_that_is_no_folder_name_is_refused(tmp_path, key):
+    """A key with a '/' would put its entries in a folder `cache info`, `clear` and `prune` never see; one
+    starting with '.' is hidden, or (`..`) the folder above the cache."""
+    with pytest.raises(ValueError, match="config_key must be a non-empty folder name"):
+        FeatureCache(tmp_path / "cache", key)
+
+
+def test_clear_and_prune_of_a_cache_not_made_yet_delete_nothing(tmp_path, monkeypatch, capsys):
+    """On a machine where no run has used the cache yet, `cache clear` and `cache prune` say there was
+    nothing to delete (no marker to lock yet)."""
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "fresh"))
+    assert main(["clear"]) == 0
+    assert "deleted 0 entries in 0 configurations" in capsys.readouterr().out
+    assert main(["prune"]) == 0
+    assert "pruned 0 entries" in capsys.readouterr().out
+
+
 def test_prune_deletes_the_entries_of_audio_that_no_longer_exists(tmp_path, songs, capsys):
     """Entries are found by the audio file's absolute path: a song deleted, or a data folder renamed, left
     its entries for good, and the only remedy (`clear --key`) deleted the whole configuration."""
@@ -756,6 +874,8 @@ def test_prune_deletes_the_entries_of_audio_that_no_longer_exists(tmp_path, song
     assert "pruned 2 entries (" in out and f"whose audio file no longer exists from {root}" in out
     assert "kept 1 entry whose audio file the cache did not record" in out
     assert cache.report()["entries"] == 4 and old.is_file()
+    recorded = (cache.folder / "sources.jsonl").read_text()  # (the record keeps the songs still there)
+    assert str(songs[0]) in recorded and str(songs[3]) not in recorded
     fresh = FeatureCache(root, CONFIG)
     for path in (*songs[:2], moved):
         fresh.get_or_compute(path, lambda: pytest.fail("pruned an entry whose audio exists"))
@@ -973,6 +1093,21 @@ def test_cache_marks_what_this_version_never_reads_and_prune_deletes_it(tmp_path
     (legacy / "clips" / "0001_chirp.wav").write_bytes(b"RIFF")
     assert feature_cache.main(["clear", "--root", str(cache), "--key", legacy.name]) == 0
     assert not legacy.exists()
+
+
+def test_a_demo_set_being_rendered_is_neither_marked_nor_pruned(tmp_path, monkeypatch, capsys):
+    """A chord demo set whose manifest is not written yet (a run renders it, or was stopped doing so) is no
+    older generator's: `cache prune` leaves it, as `cache info` does not mark it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # (no earlier cache there)
+    root = tmp_path / "cache" / "features"
+    feature_cache.hold_cache(root, create=True)()  # (a marked cache, which no process holds)
+    rendering = _chord_set(tmp_path / "cache" / chord_demo.DEMO_FOLDER, chord_demo.DemoConfig(n_songs=1))
+    (rendering / chord_demo.MANIFEST).unlink()
+    assert main(["info", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{rendering.name}  1 song" in out and feature_cache.OUTDATED not in out
+    assert main(["prune", "--root", str(root)]) == 0
+    assert (rendering / "song_000.wav").is_file()
 
 
 def test_a_clap_set_this_version_names_otherwise_is_outdated(tmp_path):
