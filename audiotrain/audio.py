@@ -664,10 +664,20 @@ def _check_decoded(path: Path, decoded: int, expected: int, truncated: str, non_
 _CHECK_BLOCK_FRAMES = 1 << 18
 
 
+def _decoded_blocks(handle: sf.SoundFile):
+    """The frames `handle` decodes, `_CHECK_BLOCK_FRAMES` at a time ([frames, channels] float32, one buffer
+    reused). Not `SoundFile.blocks`: it yields every frame the header announces, and where the decoder ends
+    sooner (a truncated MP3) the frames it did not give are whatever the buffer held: a truncated file counted
+    as whole, and its garbage taken for samples (NaN, or a peak)."""
+    block = np.empty((_CHECK_BLOCK_FRAMES, handle.channels), dtype=np.float32)
+    while got := len(handle.read(len(block), dtype="float32", always_2d=True, out=block)):
+        yield block[:got]
+
+
 def decoded_length(path: str | Path) -> tuple[int, int]:
     """(frames, sampling rate) of an audio file decoded through, a block at a time: what `load` would
-    find wrong with it raises the same `AudioError`, in the memory of one block rather than of the file
-    (an hour of stereo at 44.1 kHz is 1.3 GB as float32). ``load(path, sr=sr)`` then returns
+    find wrong with it raises the same `AudioError` (a truncated MP3 too), in the memory of one block rather
+    than of the file (an hour of stereo at 44.1 kHz is 1.3 GB as float32). ``load(path, sr=sr)`` then returns
     ``ceil(frames * sr / rate)`` samples (`resample`'s length rule)."""
     path = Path(path)
     with _open(path) as handle:
@@ -675,7 +685,7 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
             raise AudioError(path, "zero_length")
         decoded, non_finite = 0, 0
         try:
-            for block in handle.blocks(_CHECK_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            for block in _decoded_blocks(handle):
                 decoded += block.shape[0]
                 non_finite += int((~np.isfinite(block)).sum())
         except (sf.LibsndfileError, RuntimeError) as error:
@@ -693,7 +703,7 @@ def channel_peaks(path: str | Path) -> np.ndarray:
     with _open(path) as handle:
         peaks = np.zeros(handle.channels, dtype=np.float32)
         try:
-            for block in handle.blocks(_CHECK_BLOCK_FRAMES, dtype="float32", always_2d=True):
+            for block in _decoded_blocks(handle):
                 peaks = np.maximum(peaks, np.abs(block).max(axis=0))
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(path, "corrupt", str(error)) from error
