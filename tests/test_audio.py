@@ -8,7 +8,17 @@ import sys
 import threading
 from pathlib import Path
 
-from audiotrain.audio import AudioError, SkipCounter, decoded_length, get_duration, load, load_span, resample
+from audiotrain.audio import (
+    AudioError,
+    SkipCounter,
+    channel_peaks,
+    decoded_length,
+    get_duration,
+    header_length,
+    load,
+    load_span,
+    resample,
+)
 
 import numpy as np
 import pytest
@@ -81,6 +91,28 @@ def test_resample_keeps_dtype_and_leading_axes(stereo):
     assert resample(stereo[:, 0], SR, SR) is not None
     with pytest.raises(ValueError, match="res_type"):
         resample(stereo[:, 0], SR, 8000, res_type="kaiser_best")
+
+
+def test_a_resampled_length_is_rounded_up_where_soxr_gives_a_sample_fewer(tmp_path):
+    """`resample`'s length rule is librosa's, ceil(samples * target / orig), the count `decoded_length` and the
+    chord feature cache expect: soxr gives a sample fewer for many lengths (16001 samples from 16000 to 22050
+    Hz: 22051 of 22052), and the last is a zero, as librosa pads."""
+    data = (0.3 * np.random.default_rng(0).standard_normal((16001, 2))).astype(np.float32)
+    path = _write(tmp_path / "odd.wav", data, subtype="FLOAT")
+    mixed = resample(np.ascontiguousarray(data.mean(axis=1)), SR, 22050)
+    assert mixed.shape == (22052,) and mixed[-1] == 0.0
+    np.testing.assert_array_equal(load(path, sr=22050)[0], mixed)  # (mixed and resampled a block at a time)
+    both, _ = load(path, sr=22050, mono=False)  # (resampled whole)
+    assert both.shape == (2, 22052) and both[:, -1].tolist() == [0.0, 0.0]
+
+
+def test_the_header_length_is_exact_for_wav_aiff_and_flac_and_an_estimate_for_mp3_and_ogg(tmp_path, stereo):
+    """The chord feature cache checks an entry's frames against the header's count only where it is exact."""
+    for suffix, exact in (("wav", True), ("aiff", True), ("flac", True), ("mp3", False), ("ogg", False)):
+        frames, rate, is_exact = header_length(_write(tmp_path / f"a.{suffix}", stereo))
+        assert (rate, is_exact) == (SR, exact), suffix
+        if exact:
+            assert frames == len(stereo), suffix
 
 
 def test_get_duration_reads_the_header(tmp_path, stereo):
@@ -174,6 +206,10 @@ def test_offset_past_the_end_and_bad_arguments(tmp_path, stereo):
     for kwargs in ({"offset": -1.0}, {"duration": 0.0}, {"sr": -8000}, {"sr": 22050.5}):
         with pytest.raises(ValueError):
             load(path, **kwargs)
+    # Not a number of seconds to seek: the same ValueError, not an OverflowError from the frame count.
+    for kwargs in ({"offset": float("inf")}, {"offset": float("nan")}, {"duration": float("inf")}):
+        with pytest.raises(ValueError, match="offset must be a finite|duration must be a positive"):
+            load(path, **kwargs)
 
 
 def test_skip_counter_counts_and_reports_by_cause(tmp_path, stereo):
@@ -194,6 +230,24 @@ def test_skip_counter_counts_and_reports_by_cause(tmp_path, stereo):
     other.record(AudioError(tmp_path / "x.wav", "missing"))
     skips.merge(other)
     assert skips.to_dict()["missing"] == 2
+
+
+def test_skip_counter_keeps_max_examples_per_cause_and_reports_the_commonest_cause_first(tmp_path):
+    """A run over thousands of bad files reports `max_examples` of each cause, merged from workers too, and
+    the cause that skipped most files first (not the first in the alphabet)."""
+    skips = SkipCounter(max_examples=2)
+    for name in "abc":
+        skips.record(AudioError(tmp_path / f"{name}.wav", "too_short"))
+    skips.record(AudioError(tmp_path / "d.wav", "corrupt"))
+    worker = SkipCounter(max_examples=2)
+    for name in "ef":
+        worker.record(AudioError(tmp_path / f"{name}.wav", "too_short"))
+    skips.merge(worker)
+    assert skips.examples["too_short"] == [f"{tmp_path / name}.wav: audio is too short" for name in "ab"]
+    lines = skips.report().splitlines()
+    assert lines[0] == "skipped 6 audio files:" and len(lines) == 3
+    assert lines[1] == "  5 too_short: " + "; ".join(skips.examples["too_short"])
+    assert lines[2] == f"  1 corrupt: {tmp_path / 'd.wav'}: file is corrupt or truncated"
 
 
 def test_skip_counter_is_thread_safe(tmp_path):
@@ -231,6 +285,36 @@ def test_errors_and_counters_survive_pickling_from_worker_processes(tmp_path):
 def test_audio_error_rejects_unknown_causes(tmp_path):
     with pytest.raises(ValueError, match="unknown AudioError cause"):
         AudioError(tmp_path, "haunted")
+
+
+def test_a_broken_symlink_is_missing_saying_where_it_points(tmp_path):
+    """A link into an unmounted drive or a moved folder: the error names its target, as `ls -l` would."""
+    link = tmp_path / "song.wav"
+    link.symlink_to(tmp_path / "unmounted" / "song.wav")
+    with pytest.raises(AudioError) as info:
+        load(link)
+    assert info.value.cause == "missing"
+    assert f"a symlink to {tmp_path / 'unmounted' / 'song.wav'}, which does not exist" in str(info.value)
+
+
+def test_the_lowest_sample_rate_accepted_is_1000_hz(tmp_path, stereo):
+    at_least = _write(tmp_path / "1000.wav", stereo[:1000], sr=1000)
+    assert load(at_least)[0].shape == (1000,) and load(at_least)[1] == 1000
+    with pytest.raises(AudioError) as info:
+        load(_write(tmp_path / "999.wav", stereo[:999], sr=999))
+    assert info.value.cause == "low_sample_rate"
+
+
+def test_channel_peaks_are_the_largest_absolute_sample_of_each_channel(tmp_path, stereo):
+    """What predict's silence note states in dBFS: a channel's negative excursion counts as its positive one."""
+    data = stereo.copy()
+    data[100, 0] = -0.75  # (the channel's positive peak is 0.5)
+    path = _write(tmp_path / "peaks.wav", data, subtype="FLOAT")
+    np.testing.assert_array_equal(channel_peaks(path), [0.75, np.abs(stereo[:, 1]).max()])
+    # A FLAC that fails while it decodes is corrupt, as `load` says, not the decoder's own error.
+    with pytest.raises(AudioError) as info:
+        channel_peaks(_bad_files(tmp_path, stereo)["corrupt_flac"])
+    assert info.value.cause == "corrupt"
 
 
 def test_unreadable_permissions_are_reported(tmp_path, stereo, monkeypatch):
@@ -305,13 +389,14 @@ def test_an_unfinalised_wav_reads_to_the_end_of_the_file(tmp_path, stereo):
         streamed.write_bytes(bytes(raw))
         np.testing.assert_array_equal(load(streamed)[0], load(good)[0])
         assert get_duration(streamed) == get_duration(good)
-    # A header whose data chunk is empty, followed by another chunk, is an empty file still.
-    empty = bytearray(good.read_bytes()[: data + 8]) + b"LIST" + (4).to_bytes(4, "little") + b"INFO"
-    empty[data + 4 : data + 8] = bytes(4)
-    (tmp_path / "empty.wav").write_bytes(bytes(empty))
-    with pytest.raises(AudioError) as info:
-        load(tmp_path / "empty.wav")
-    assert info.value.cause == "zero_length"
+        # A header whose data chunk is empty, followed by another chunk, is an empty file still: the chunk's
+        # 12 bytes are not 3 frames of 16-bit stereo (ADPCM's 2048-byte blocks hold none of them anyway).
+        empty = bytearray(good.read_bytes()[: data + 8]) + b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+        empty[data + 4 : data + 8] = bytes(4)
+        (tmp_path / f"empty_{subtype}.wav").write_bytes(bytes(empty))
+        with pytest.raises(AudioError) as info:
+            load(tmp_path / f"empty_{subtype}.wav")
+        assert info.value.cause == "zero_length", subtype
 
 
 @pytest.mark.parametrize("suffix", ["wav", "flac", "mp3", "ogg"])
