@@ -4,6 +4,7 @@ compared."""
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -345,6 +346,7 @@ def test_json_has_the_documented_keys(runs, capsys):
     cv5 = next(record for record in records if record["name"] == "cv5")
     assert cv5["scores"] == {"majmin": 0.5, "root": 0.55}  # (its headline scores: not mirex)
     assert cv5["folds"] == "2/2" and cv5["score_name"] == "majmin"
+    assert cv5["build"] == "0.1.0+gabc"  # (its folds' build)
 
 
 def test_compare_prints_the_settings_that_differ_and_the_scores(runs, capsys):
@@ -360,10 +362,36 @@ def test_compare_prints_the_settings_that_differ_and_the_scores(runs, capsys):
     assert compared["scores"]["majmin"] == [0.6, 0.5]
 
 
+def test_compare_of_three_runs_shows_each_difference_and_status(runs, capsys):
+    """A setting only the third run changes, or one the first run lacks, is a difference too; each run keeps
+    its own status; runs of one config say so."""
+    assert main(["runs", "compare", "--json", "runs/good", "runs/unscored", "runs/better"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert compared["settings"] == {"learning_rate": [0.002, 0.002, 0.001]}
+    assert compared["status"] == ["finished", "interrupted", "finished"]
+    assert main(["runs", "compare", "--json", "runs/cv5", "runs/good"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"]["model.d_model"] == [None, 32]
+    assert main(["runs", "compare", "runs/good", "runs/resumed"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "settings: the same in every run"
+
+
+def test_compare_of_trainer_runs_leaves_out_the_builds_their_config_yaml_records(runs, capsys):
+    """config.yaml's ``versions`` say what wrote it (the build row shows it), not a setting that differs."""
+    for name, build in (("v1", "0.1.0"), ("v2", "0.2.0")):
+        trainer_run(runs / name, [0.5])
+        (runs / name / "config.yaml").write_text(
+            f"training:\n  num_epochs: 1\nversions:\n  audiotrain: {build}\n"
+        )
+    assert main(["runs", "compare", "--json", "runs/v1", "runs/v2"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"] == {}
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["runs", "elsewhere"], "elsewhere does not exist"),
+        (["runs", "runs/mlflow.db"], "runs/mlflow.db is a file, not a folder"),
+        (["runs", "compare", "runs/good", "runs/elsewhere"], "runs/elsewhere does not exist"),
         (["runs", "compare", "runs/good", "runs/mlruns"], "runs/mlruns: not a run to compare: holds no run"),
         (["runs", "compare", "runs/good"], "give two runs or more"),
     ],
@@ -556,9 +584,11 @@ def test_an_unreadable_folder_given_itself_is_listed_as_unreadable(runs, capsys)
     assert row(text, "damaged")[1:3] == ["-", "unreadable"] and "config.json" in text
 
 
-def test_a_cv_whose_fold_is_training_names_that_folds_process(runs, capsys):
+@pytest.mark.parametrize("held", ["fold1", "fold1/checkpoints"])  # (its run folder; its fit's checkpoints)
+def test_a_cv_whose_fold_is_training_names_that_folds_process(runs, capsys, held):
     cv = cv_in_its_second_fold(runs / "cv_now")
-    with lock_held(cv / "fold1") as process:
+    (cv / held).mkdir(exist_ok=True)
+    with lock_held(cv / held) as process:
         text = listing(capsys)
         assert row(text, "cv_now")[3] == "running"
         assert f"  cv_now: the run of process {process.pid} on host h (since now)" in text.splitlines()
@@ -568,3 +598,82 @@ def test_a_chords_run_whose_checkpoints_were_deleted_counts_the_epochs_of_its_hi
     shutil.rmtree(runs / "good" / "checkpoints")  # (to free the disk: its scores stay)
     text = listing(capsys)
     assert row(text, "good")[2] == "finished" and row(text, "good")[5] == "2"
+
+
+def test_a_run_scored_by_todays_build_stays_finished_once_its_checkpoints_are_deleted(runs, capsys):
+    """A scored checkpoint that is no longer there says nothing against the scores its record names."""
+    run = runs / "freed"
+    chords_run(run)
+    scored_by_the_recipe(run, "best", majmin=0.55)
+    shutil.rmtree(run / "checkpoints")  # (to free the disk)
+    text = listing(capsys)
+    assert row(text, "freed")[2] == "finished" and row(text, "freed")[6:8] == ["majmin", "0.550"]
+
+
+def test_a_run_stopped_twice_in_one_epoch_shows_no_scores_of_its_first_stop(runs, capsys):
+    """Ctrl-C, scored, --resume, Ctrl-C again in the same epoch before its own scores: the first stop's scores
+    are of other weights (another step), though of the same epoch."""
+    run = runs / "twice"
+    chords_run(run, epochs=4, trained=False, interrupted=True)  # stopped in epoch 1 at step 2, and scored
+    scored_by_the_recipe(run, "interrupted", majmin=0.2)
+    state = json.loads((run / "checkpoints" / "interrupted" / "trainer_state.json").read_text())
+    state["progress"]["global_step"] = 3  # stopped again, one step on
+    write_json(run / "checkpoints" / "interrupted" / "trainer_state.json", state)
+    text = listing(capsys)
+    assert row(text, "twice")[2] == "interrupted" and row(text, "twice")[6] == "-"
+
+
+@pytest.mark.parametrize(
+    "record, text, reason",
+    [  # (a Hugging Face model folder beside the runs; a YAML list)
+        ("config.json", '{"model_type": "bert"}', 'config.json: holds no "config" object (not a run record)'),
+        ("config.yaml", "- a\n- b\n", "config.yaml: holds a list, not settings"),
+    ],
+)
+def test_a_folder_whose_record_holds_no_settings_is_listed_unreadable(runs, capsys, record, text, reason):
+    (runs / "foreign").mkdir()
+    (runs / "foreign" / record).write_text(text)
+    listed = listing(capsys)
+    assert row(listed, "foreign")[2] == "unreadable" and f"foreign: runs/foreign/{reason}" in listed
+    assert row(listed, "good")[2] == "finished"  # (the others are listed)
+
+
+def test_sort_size_is_largest_first(runs, capsys):
+    records = json.loads(listing(capsys, "--json", "--sort", "size", "runs/crashed", "runs/good"))
+    assert [record["name"] for record in records] == ["good", "crashed"]  # (good has its best checkpoint too)
+
+
+def test_a_folder_without_runs_says_so(runs, capsys):
+    (runs.parent / "empty").mkdir()
+    assert listing(capsys, "empty") == "no run folders in empty\n"
+
+
+def test_when_is_the_time_a_run_was_scored_and_a_trainers_build_its_last_checkpoints(runs, capsys):
+    """`when` of a chords or CLAP run scored a day after its training is its scores' time; a create_trainer
+    run's build is the one its ``last`` checkpoint records."""
+    import datetime
+
+    scores = {
+        "good": runs / "good" / "evaluation" / "scores.json",
+        "clap1": runs / "clap1" / "retrieval.json",
+    }
+    for name, scored in scores.items():
+        for path in [runs / name, *(runs / name).rglob("*")]:
+            if path != scored:
+                os.utime(path, (os.path.getmtime(path) - 86400,) * 2)
+    state_file = runs / "mymodule-20261127-120000" / "checkpoints" / "last" / "trainer_state.json"
+    write_json(state_file, {**json.loads(state_file.read_text()), "versions": {"audiotrain": "0.3.0"}})
+    listed = {run["name"]: run for run in json.loads(listing(capsys, "--json"))}
+    for name, scored in scores.items():
+        when = datetime.datetime.fromtimestamp(scored.stat().st_mtime).astimezone()
+        assert listed[name]["when"] == when.isoformat(timespec="seconds")
+    assert listed["mymodule-20261127-120000"]["build"] == "0.3.0"
+
+
+def test_a_cv_whose_mean_score_is_nan_is_headlined_by_a_number(runs, capsys):
+    """A cv_scores.json mean of NaN (a fold without a scored frame) is no headline score."""
+    write_json(
+        runs / "cv5" / "cv_scores.json", {"folds": [{}, {}], "mean": {"majmin": math.nan, "root": 0.5}}
+    )
+    (cv5,) = json.loads(listing(capsys, "--json", "runs/cv5"))
+    assert (cv5["score_name"], cv5["score"], cv5["scores"]) == ("root", 0.5, {"root": 0.5})
