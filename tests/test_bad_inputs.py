@@ -185,6 +185,7 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "weight_decay inf": (chords_flag("--weight_decay", "inf"), ("--weight_decay", "inf")),
     "gradient_clip -1": (chords_flag("--gradient_clip", "-1"), ("--gradient_clip",)),
     "log_every 0": (chords_flag("--log_every", "0"), ("--log_every",)),
+    "warmup_epochs -1": (chords_flag("--warmup_epochs=-1"), ("--warmup_epochs", ">= 0", "-1")),
     "label_smoothing 1.5": (chords_flag("--label_smoothing", "1.5"), ("label_smoothing", "1.5")),
     "hop_length 1e9": (chords_flag("--features.hop_length", "1000000000"), ("--features.hop_length",)),
     "sr 10": (chords_flag("--features.sr", "10"), ("--features.sr", "10")),
@@ -233,6 +234,21 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "max_pitch_shift 40": (chords_flag("--features.max_pitch_shift", "40"), ("--features.max_pitch_shift", "at most 28", "got 40")),
     "max_pitch_shift 1e9": (chords_flag("--features.max_pitch_shift", "1000000000"), ("--features.max_pitch_shift", "at most 28")),
     "bins_per_octave 0": (chords_flag("--features.bins_per_octave", "0"), ("--features.bins_per_octave", "multiple of 12", "got 0")),
+    # Each of these the CQT would take, or refuse naming CQTConfig rather than the flag; some learn nothing.
+    "n_bins 0": (chords_flag("--features.n_bins", "0", "--features.bass_view_bins", "0"), ("--features.n_bins", "from 1 to 4096", "got 0")),
+    "sr 999": (chords_flag("--features.sr", "999"), ("--features.sr", "1000 to 384000 Hz", "999")),
+    "log_gain 0": (chords_flag("--features.log_gain", "0"), ("--features.log_gain", "> 0", "got 0")),  # (every feature 0)
+    "bins_per_octave 42": (chords_flag("--features.bins_per_octave", "42"), ("--features.bins_per_octave", "multiple of 12", "got 42")),
+    # At 2 bins a semitone the tuning estimate reads nothing: the correction would silently do nothing.
+    "tuning_correction at 24 bins per octave": (chords_flag("--features.bins_per_octave", "24", "--features.n_bins", "144", "--features.bass_view_bins", "72"), ("--features.tuning_correction", "at least 36", "got 24")),
+    "bass_view_filter_scale 0.01": (chords_flag("--features.bass_view_filter_scale", "0.01"), ("--features.bass_view_filter_scale", "from 0.05 to 1", "0.01")),
+    "max_pitch_shift -1": (chords_flag("--features.max_pitch_shift=-1"), ("--features.max_pitch_shift", ">= 0", "got -1")),
+    "demo_songs 1": (chords_flag("--data.demo_songs", "1"), ("--data.demo_songs", ">= 2", "a training and a validation song", "got 1")),
+    "eq_db 100": (chords_flag("--data.eq_db", "100"), ("--data.eq_db", "from 0 to 40 dB", "100")),
+    "jams_annotation -1": (chords_flag("--data.jams_annotation=-1"), ("--data.jams_annotation", ">= 0", "-1")),  # (else the last one)
+    "group_pattern with split_by folder": (chords_flag("--data.split_by", "folder", "--data.group_pattern", "x"), ("--data.group_pattern", "in place of data.split_by", "pass one of them")),
+    "demo style named twice": (chords_flag("--data.demo_styles", "train,train:2"), ("--data.demo_styles", "names 'train' twice")),
+    "demo style weight 0": (chords_flag("--data.demo_styles", "train,studio:0"), ("--data.demo_styles", "'studio:0'", "> 0")),
     "decode.self_transition 1": (chords_flag("--decode.self_transition", "1"), ("decode.self_transition (--decode.self_transition)",)),
     "model.d_model 100000": (chords_flag("--model.d_model", "100000"), ("model.d_model (--model.d_model) must be at most 8192", "got 100000")),
     "model.n_layers 64, too big for memory": (chords_flag("--model.n_layers", "64", "--model.d_model", "8192", "--model.ff_dim", "32768"), ("--model.d_model 8192", "GB", "smaller model")),
@@ -265,6 +281,9 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "config wrong type": (config_file("learning_rate: fast\n"), ("settings.yaml", "learning_rate")),
     "config out of range": (config_file("seed: -5\n"), ("settings.yaml", "seed", "-5")),
     "config nested wrong": (config_file("data: 3\n"), ("settings.yaml", "data")),
+    # (The flags' fixed values are argparse's choices; a file's are checked by the config.)
+    "config split_by unknown": (config_file("data:\n  split_by: album\n"), ("settings.yaml", "data.split_by", "song, folder, top_folder", "'album'")),
+    "config scheduler unknown": (config_file("scheduler: linear\n"), ("settings.yaml", "scheduler", "'linear'")),
     "clap config out of range": (
         prepared(
             lambda tmp: _write(tmp / "clap.yaml", "train:\n  batch_size: 1\n"),

@@ -211,6 +211,18 @@ def test_the_chord_features_frames_are_known_from_the_audio_header(tmp_path, sam
     assert features.expected_frames(path) == features.compute(features.load(path)).shape[-1]
 
 
+def test_the_chord_features_check_refuses_an_entry_compute_cannot_give():
+    """What the cache serves a chord run only if `valid_features` holds: float [feature_rows, frames] with at
+    least one frame, all finite. An entry of no frames (a truncated write) would be a song of nothing."""
+    features = ChordFeatureConfig()
+    entry = np.zeros((features.feature_rows, 5), dtype=np.float32)
+    assert features.valid_features(entry)
+    not_finite = entry.copy()
+    not_finite[0, 0] = np.inf
+    for bad in (entry[:, :0], entry[:-1], entry[0], entry.astype(np.int32), not_finite):
+        assert not features.valid_features(bad), bad.shape
+
+
 def test_content_identity_survives_touch(tmp_path, songs):
     cache = FeatureCache(tmp_path / "cache", "mykey", identity="content")
     extract = CountingExtractor()

@@ -125,11 +125,13 @@ def test_the_documented_defaults_are_the_configs():
         readme,
     )
     saves = re.search(r"`--save_every` epochs \(default (\d+), `production` (\d+);", readme)
-    assert rates and saves
+    demo = re.search(r"The default demo \((\d+) \+ (\d+) songs\)", readme)
+    assert rates and saves and demo
     config, production = TrainingConfig(), chords.PRESETS["production"]
     assert config.learning_rate == float(rates[1])
     assert (config.num_epochs, config.warmup_epochs) == (int(rates[2]), int(rates[3])) == (38, 1)
     assert (config.save_every, production["save_every"]) == (int(saves[1]), int(saves[2])) == (5, 10)
+    assert (config.data.demo_songs, config.data.demo_test_songs) == (int(demo[1]), int(demo[2])) == (224, 8)
 
 
 def test_a_relative_cache_folder_is_made_absolute_so_config_json_repeats_the_run_anywhere(

@@ -1,8 +1,10 @@
 """Tuning estimation and correction: a detuned recording's features land on the same bins as an in-tune one."""
 
+from dataclasses import asdict
+
 from audiotrain.features.cqt import cqt_frequencies
 from audiotrain.features.tuning import estimate_tuning
-from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.config import ChordFeatureConfig, older_record_meanings
 
 import numpy as np
 import pytest
@@ -102,6 +104,15 @@ def test_features_of_a_detuned_recording_match_the_in_tune_one():
 
 def test_tuning_correction_changes_the_feature_cache_key():
     assert ChordFeatureConfig().key() != ChordFeatureConfig(tuning_correction=False).key()
+
+
+def test_settings_stored_before_tuning_correction_are_read_without_it():
+    """A checkpoint or run record written before tuning correction existed has no such key: its model was
+    trained on uncorrected features, and predict or a replay must compute them so (not today's default)."""
+    stored = {k: v for k, v in asdict(ChordFeatureConfig()).items() if k != "tuning_correction"}
+    assert ChordFeatureConfig.from_stored(stored).tuning_correction is False
+    assert ChordFeatureConfig.from_stored(asdict(ChordFeatureConfig())).tuning_correction is True
+    assert older_record_meanings()["features.tuning_correction"] is False
 
 
 def test_cqt_at_a_tuning_equals_the_cqt_of_the_retuned_audio():
