@@ -125,6 +125,47 @@ def test_validate_and_test_return_a_list_of_one_dict_as_lightning(tmp_path):
     assert t.validate(dataloaders=make_batches(32))[0] == val  # the attached module, by default
 
 
+def test_a_metric_the_training_code_names_train_is_named_for_the_stage(tmp_path):
+    """The default validation/test step runs the training code: its `train_acc` is `val_acc` and `test_acc`
+    (not `val_train_acc`, which a monitor of "val_acc" would miss)."""
+
+    class ReturnsTrainAcc(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss, {"train_acc": metrics["accuracy"]}
+
+    t, module = trainer(tmp_path, max_epochs=1), ReturnsTrainAcc()
+    assert set(t.validate(module, make_batches(32))[0]) == {"val_loss", "val_acc"}
+    assert set(t.test(module, make_batches(32))[0]) == {"test_loss", "test_acc"}
+
+
+class LogsInValidationStep(TinyClassifier):
+    """Returns `share` 0.75 and logs `share` 0.25 and `val_logged`."""
+
+    def validation_step(self, batch, batch_idx):
+        loss, metrics = self.compute_loss(batch)
+        self.log("val_share", mx.array(0.25))
+        self.log("val_logged", metrics["accuracy"])
+        return loss, {**metrics, "share": mx.array(0.75)}
+
+
+def test_a_value_logged_under_a_returned_metrics_name_replaces_it(tmp_path):
+    (val,) = trainer(tmp_path, max_epochs=1).validate(LogsInValidationStep(), make_batches(32))
+    assert val["val_share"] == pytest.approx(0.25)
+
+
+def test_the_validation_batch_hooks_outputs_hold_what_the_step_returned_and_logged(tmp_path):
+    seen = []
+
+    class ReadsOutputs(Callback):
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            seen.append(sorted(outputs))
+
+    t = trainer(tmp_path, max_epochs=1, callbacks=[ReadsOutputs()])
+    t.validate(LogsInValidationStep(), make_batches(32))
+    assert seen == [["accuracy", "loss", "share", "val_logged", "val_share"]] * 2
+
+
 def test_predict_returns_predict_step_outputs_per_batch_in_eval_mode(tmp_path):
     class Probabilities(TinyClassifier):
         def predict_step(self, batch, batch_idx):

@@ -257,6 +257,21 @@ def test_validate_returns_the_logged_metrics_not_those_logged_with_logger_false(
     assert "hook_hidden" in t.callback_metrics and "step_hidden" in t.callback_metrics
 
 
+def test_a_value_logged_in_on_validation_end_is_reported_but_not_the_sanity_checks(tmp_path):
+    """What `on_validation_end` logs counts for its validation: loggers, callback_metrics and `validate`'s
+    return value; what it logs in the sanity check is dropped as everything the check logs."""
+
+    class LogsAtTheEnd(TinyClassifier):
+        def on_validation_end(self, *args):
+            self.log("end_score", 1.0 if self.trainer.sanity_checking else 2.0)
+
+    t, logger = fit(tmp_path, LogsAtTheEnd(), num_sanity_val_steps=1)
+    assert logged(logger, "end_score") == [(4, 2.0)]
+    assert t.callback_metrics["end_score"] == 2.0 and t.history["end_score"] == [2.0]
+    (scores,) = quiet_trainer(tmp_path / "validate").validate(LogsAtTheEnd(), VAL)
+    assert scores["end_score"] == 2.0
+
+
 def test_a_value_a_callback_logs_at_the_epoch_end_is_read_by_the_module_in_that_hook(tmp_path):
     class LogsFirst(Callback):
         def on_train_epoch_end(self, trainer, pl_module):

@@ -83,6 +83,26 @@ def test_a_sanity_check_logs_nothing_and_leaves_no_metrics(tmp_path):
     assert t.callback_metrics["val_score"] == 2.0 and t.history["val_score"] == [2.0]
 
 
+def test_the_sanity_checks_means_are_neither_callback_metrics_nor_a_validation_in_history(tmp_path):
+    """Lightning drops the sanity check's results: a callback reading `callback_metrics` before training
+    (a monitor) sees none, and an epoch without a validation (check_val_every_n_epoch=2) has no val_ row."""
+    seen = []
+
+    class ReadsMetrics(Callback):
+        def on_sanity_check_end(self, trainer, module):
+            seen.append(dict(trainer.callback_metrics))
+
+        def on_train_start(self, trainer, module):
+            seen.append(dict(trainer.callback_metrics))
+
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, num_sanity_val_steps=2, check_val_every_n_epoch=2, callbacks=[ReadsMetrics()]
+    )
+    t.fit(TinyClassifier(), make_batches(32), make_batches(48, seed=1))
+    assert seen == [{}, {}]
+    assert not [name for name in [*t.history, *t.callback_metrics] if name.startswith("val_")]
+
+
 def test_module_hooks_written_with_lightnings_signatures_are_called(tmp_path):
     seen = []
 

@@ -954,3 +954,28 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
     assert t.num_sanity_val_batches == 3
     shown = quiet_trainer(tmp_path, enable_progress_bar=True, num_sanity_val_steps=-1)
     assert isinstance(shown.progress_bar_callback, ProgressBar)
+
+
+def test_an_explicit_ckpt_path_is_what_a_stage_without_a_model_scores(tmp_path):
+    """Only ckpt_path=None falls back to the best checkpoint of the last fit (with Lightning's warning):
+    `validate(ckpt_path="last")` scores the last weights, silently."""
+    import warnings
+
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    class BestFirst(TinyClassifier):  # the best checkpoint is the first epoch's, not the last
+        def on_validation_epoch_end(self):
+            self.log("val_score", -float(self.trainer.current_epoch))
+
+    monitored = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_score", mode="max", save_last=True)
+    t = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True, callbacks=[monitored])
+    module, val = BestFirst(lr=0.05), make_batches(32, seed=1)
+    t.fit(module, make_batches(), val)
+    (current,) = t.validate(module, val)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (last,) = t.validate(dataloaders=val, ckpt_path="last")
+    assert last == current and not [w for w in caught if "best model" in str(w.message)]
+    with pytest.warns(UserWarning, match="the best model of the previous fit will be used"):
+        (default,) = t.validate(dataloaders=val)
+    assert default == t.validate(dataloaders=val, ckpt_path="best")[0] != last

@@ -120,14 +120,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").exists()
 
 
-def _interrupt_during_validation(tmp_path, val_check_interval, epoch, batch_idx):
+def _interrupt_during_validation(tmp_path, val_check_interval, epoch, batch_idx, module_class=None):
     """Run 3 epochs straight and again with a Ctrl-C at batch `batch_idx` of the first validation
     in `epoch` (mid-epoch when val_check_interval < 1), then resume the second in a new Trainer. Returns the straight and resumed (trainer, module) pairs, the stopped trainer,
-    the validation batches seen after the signal, and the checkpoint's trainer_state.json."""
+    the validation batches seen after the signal, and the checkpoint's trainer_state.json. The models are
+    `module_class(dropout=0.2)` (TinyClassifier by default)."""
     from audiotrain import Trainer, seed_everything
     from audiotrain.train.callbacks import Callback
 
     from tasks import TinyClassifier, make_batches
+
+    module_class = module_class or TinyClassifier
 
     class CtrlCInValidation(Callback):
         def __init__(self):
@@ -154,18 +157,18 @@ def _interrupt_during_validation(tmp_path, val_check_interval, epoch, batch_idx)
 
     val = make_batches(64, batch_size=8)
     seed_everything(0)
-    straight = (trainer(tmp_path / "a"), TinyClassifier(dropout=0.2))
+    straight = (trainer(tmp_path / "a"), module_class(dropout=0.2))
     straight[0].fit(straight[1], make_batches(), val)
 
     seed_everything(0)
     spy = CtrlCInValidation()
     stopped = trainer(tmp_path / "b", spy)
-    stopped.fit(TinyClassifier(dropout=0.2), make_batches(), val)
+    stopped.fit(module_class(dropout=0.2), make_batches(), val)
     saved = tmp_path / "b" / "checkpoints" / "interrupted"
     assert stopped.interrupted and stopped.interrupted_checkpoint == saved
     state = json.loads((saved / "trainer_state.json").read_text())
 
-    resumed = (trainer(tmp_path / "c"), TinyClassifier(dropout=0.2))
+    resumed = (trainer(tmp_path / "c"), module_class(dropout=0.2))
     resumed[0].fit(resumed[1], make_batches(), val, ckpt_path=str(saved))
     return straight, resumed, stopped, spy.after_signal, state
 
@@ -204,6 +207,22 @@ def test_ctrl_c_during_mid_epoch_validation_is_rerun_after_resuming(tmp_path):
     assert after_signal == 0
     progress = state["progress"]
     assert (progress["epoch"], progress["batch_in_epoch"], progress["validation_pending"]) == (1, 3, True)
+    _assert_same_run(straight, resumed)
+
+
+def test_a_resumed_run_draws_what_an_uninterrupted_one_draws_after_a_ctrl_c_in_a_random_validation(tmp_path):
+    """A validation step that draws random numbers (an augmentation, a sampled metric): the Ctrl-C'd
+    validation's draws are not in the checkpoint's random state, so the resumed run's training draws
+    (dropout) are the straight run's and so are its weights."""
+    import mlx.core as mx
+    from tasks import TinyClassifier
+
+    class DrawsInValidation(TinyClassifier):
+        def validation_step(self, batch, batch_idx):
+            loss, metrics = self.compute_loss(batch)
+            return loss + 0.0 * mx.random.uniform(), metrics
+
+    straight, resumed, *_ = _interrupt_during_validation(tmp_path, 1.0, 1, 2, DrawsInValidation)
     _assert_same_run(straight, resumed)
 
 
