@@ -52,6 +52,17 @@ def test_an_error_in_test_fires_on_exception_then_teardown(tmp_path):
     assert lifecycle.calls == [("setup", "test"), ("exception", "RuntimeError"), ("teardown", "test")]
 
 
+@pytest.mark.parametrize("method", ["validate", "test", "predict"])
+def test_a_stage_without_batches_is_refused_before_any_hook_runs(tmp_path, method):
+    """No loader and no `*_dataloader` on the module: the error comes before `setup` (which had no
+    `teardown` after it when the check came only once the module was set up)."""
+    lifecycle = Lifecycle()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[lifecycle])
+    with pytest.raises(TypeError, match=f"Trainer.{method}: pass the batches"):
+        getattr(t, method)(TinyClassifier())
+    assert lifecycle.calls == []
+
+
 # ---------------------------------------------------------------- defect 6: each stage its own limit
 class CountBatches(Callback):
     def __init__(self):
@@ -108,6 +119,23 @@ def test_limits_count_batches_as_lightning_does(tmp_path):
     t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=2, limit_val_batches=1, callbacks=[sanity])
     t.fit(TinyClassifier(), make_batches(32), make_batches(48, seed=1))
     assert sanity.sanity == 1
+
+
+class StreamWithAnEstimatedLength(list):
+    """Batches of a stream whose `len` is an estimate (a DataLoader over an IterableDataset:
+    `reads_stream`)."""
+
+    reads_stream = True
+
+    def __len__(self):
+        return 1
+
+
+def test_a_stream_is_validated_to_its_end_not_to_its_estimated_length(tmp_path):
+    counts = CountBatches()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[counts])
+    t.validate(TinyClassifier(), StreamWithAnEstimatedLength(make_batches(48)))
+    assert counts.val == 3
 
 
 def test_a_too_small_test_fraction_names_limit_test_batches(tmp_path):

@@ -272,6 +272,24 @@ def test_a_value_logged_in_on_validation_end_is_reported_but_not_the_sanity_chec
     assert scores["end_score"] == 2.0
 
 
+def test_what_the_hooks_of_a_validation_stopped_by_ctrl_c_logged_is_not_in_the_next_one(tmp_path):
+    """A Ctrl-C stops a validation inside fit after its batch 0: what its hooks logged so far is dropped
+    when the module validates again, not averaged into that validation."""
+    import signal
+
+    class CtrlCAtFirstBatch(Callback):
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 0:
+                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop after this batch
+
+    module, val = LogsInHooks(), make_batches(48, 16, seed=1)
+    stopped = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0, callbacks=[CtrlCAtFirstBatch()])
+    stopped.fit(module, TRAIN, val)
+    assert stopped.interrupted
+    (scores,) = quiet_trainer(tmp_path / "again").validate(module, val)
+    assert scores["vb_idx"] == pytest.approx((0 + 1 + 2) / 3)  # not (0 + 0 + 1 + 2) / 4
+
+
 def test_a_value_a_callback_logs_at_the_epoch_end_is_read_by_the_module_in_that_hook(tmp_path):
     class LogsFirst(Callback):
         def on_train_epoch_end(self, trainer, pl_module):
