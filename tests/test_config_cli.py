@@ -10,12 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiotrain.recipes.config_cli import (
+    MAX_EPOCHS,
+    SettingError,
     SettingsParser,
     add_dataclass_arguments,
     apply_arguments,
+    check_setting,
     load_config_data,
     load_config_file,
     merge_config,
+    without_overwrite,
 )
 
 import pytest
@@ -128,6 +132,32 @@ def test_numeric_strings_from_files_are_numbers_and_other_strings_still_name_the
         yaml_file.write_text(f"inner:\n  width: {word}\n")
         with pytest.raises(ValueError, match=r"c\.yaml: field 'inner\.width' must be int, got True"):
             load_config_file(Outer(), yaml_file)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"rate": None}, "field 'rate' must be float, got None"),
+        ({"enabled": None}, "field 'enabled' must be bool, got None"),
+        ({"inner": {"kind": None}}, "field 'inner.kind' must be str, got None"),
+    ],
+)
+def test_null_in_a_file_is_refused_for_a_setting_that_takes_no_none(data, message):
+    """Only an optional setting (``str | None``) takes ``null``; a bool, float or str one kept None without a
+    word, and the run failed (or ran) with it far from the file."""
+    with pytest.raises(ValueError, match=rf"^run\.yaml: {re.escape(message)}$"):
+        merge_config(Outer(folder="x"), data, source="run.yaml")
+    assert merge_config(Outer(folder="x"), {"folder": None}, source="run.yaml").folder is None
+
+
+def test_none_is_a_plain_word_for_a_flag_that_takes_no_none(capsys):
+    """``none`` and ``null`` mean None only for an optional setting: ``--logger.log_model none`` is one of
+    its words, and ``--rate none`` is no float."""
+    assert clap_config(["--logger.log_model", "none"]).logger.log_model == "none"
+    assert apply_arguments(Outer(folder="x"), parse(["--folder", "none"])[1]).folder is None
+    with pytest.raises(SystemExit):
+        parse(["--rate", "none"])
+    assert "invalid float value: 'none'" in capsys.readouterr().err
 
 
 def test_settings_parsers_and_their_subparsers_refuse_abbreviated_flags(capsys):
@@ -253,6 +283,33 @@ def test_chords_benchmark_flag_starts_from_the_longer_config_and_flags_still_ove
     assert benchmark_config(num_epochs=3).num_epochs == 3
     with pytest.raises(ValueError, match="num_epochs"):
         benchmark_config(num_epochs=0)
+
+
+def test_a_file_of_three_keys_none_a_setting_is_no_config_file_and_two_get_a_did_you_mean(tmp_path):
+    """Three keys that are no setting (``epoch``, ``val_loss``, ``lr`` of a run's history) are another kind of
+    file; one or two are misspelt settings, each with its "did you mean"."""
+    from audiotrain.recipes.chords.config import PRESETS, TrainingConfig
+    from audiotrain.recipes.config_cli import file_settings
+
+    file = tmp_path / "scores.yaml"
+    file.write_text("epoch: 1\nval_loss: 3.0\nlr: 0.1\n")
+    with pytest.raises(
+        ValueError, match=r"scores\.yaml does not look like a config file: 3 of its 3 top-level"
+    ):
+        file_settings(file, PRESETS, TrainingConfig())
+    file.write_text("epoch: 1\nval_loss: 3.0\n")
+    assert file_settings(file, PRESETS, TrainingConfig()) == (None, {"epoch": 1, "val_loss": 3.0})
+
+
+def test_a_logger_list_with_an_item_that_is_no_name_is_one_error_naming_the_field(tmp_path):
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    file = tmp_path / "run.yaml"
+    file.write_text("logger:\n  names: [csv, 1]\n")
+    with pytest.raises(
+        ValueError, match=r"run\.yaml: field 'logger\.names' must be a list of str, got \['csv', 1\]"
+    ):
+        load_config_file(TrainingConfig(), file)
 
 
 def test_a_recipe_config_file_may_list_its_loggers_and_a_typo_names_the_dotted_field(tmp_path):
@@ -535,6 +592,48 @@ def test_real_sizes_stay_well_inside_the_bounds():
     assert (clap.task.total_steps, clap.demo.width) == (1000000, 512)
 
 
+def test_a_count_at_its_upper_bound_is_taken_and_none_or_a_bool_is_no_number():
+    """The bounds are inclusive: ``<= 100000`` lets 100000 through. None passes only an optional setting, and
+    True (an int to Python) is no number of epochs or rate."""
+    assert chord_config(["--num_epochs", str(MAX_EPOCHS)]).num_epochs == MAX_EPOCHS
+    check_setting("x", 5, at_least=5, at_most=5)
+    for bound in ({"above": 5}, {"below": 5}):
+        with pytest.raises(SettingError):
+            check_setting("x", 5, **bound)
+    check_setting("x", None, at_least=1, optional=True)
+    with pytest.raises(SettingError, match=r"x must be a finite number >= 1, got None"):
+        check_setting("x", None, at_least=1)
+    with pytest.raises(SettingError, match=r"x must be a finite number >= 0, got True"):
+        check_setting("x", True, at_least=0)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (2.5, "an integer > 0 and <= 100000"),
+        (None, "an integer > 0 and <= 100000"),
+        (True, "an integer > 0 and <= 100000"),
+        (float("nan"), "an integer > 0 and <= 100000"),
+    ],
+)
+def test_a_config_built_in_python_refuses_what_a_flag_or_file_could_not_give(value, expected):
+    """A flag or a file's value is typed by `merge_config`; a config built in Python (a notebook, a script)
+    has only its section's `check_setting`: 2.5 epochs, None or True must not pass there either."""
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    with pytest.raises(SettingError, match=rf"num_epochs must be {re.escape(expected)}, got"):
+        TrainingConfig(num_epochs=value)
+
+
+def test_a_path_given_in_python_is_kept_as_the_text_a_file_would_hold(tmp_path):
+    """config.json and the checkpoints record the settings as JSON, which has no pathlib.Path."""
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    config = TrainingConfig(checkpoint_dir=tmp_path / "ck")
+    assert config.checkpoint_dir == str(tmp_path / "ck")
+    json.dumps(dataclasses.asdict(config))
+
+
 @pytest.mark.parametrize("value", ["nan", "-1", "1", "inf", "-inf"])
 @pytest.mark.parametrize("name", ["val_fraction", "test_fraction"])
 def test_the_chord_split_fractions_are_checked_with_the_config(name, value, tmp_path, capsys):
@@ -799,3 +898,18 @@ def test_clap_defaults_presets_and_cv_folds_are_as_documented(tmp_path, monkeypa
     monkeypatch.setattr(cv, "run_cross_validation", lambda cfg, n, argv: folds.append(n))
     assert main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]) == 0
     assert folds == [5]
+
+
+@pytest.mark.parametrize(
+    "argv, kept",
+    [
+        (["--overwrite", "false", "--x", "1"], ["--x", "1"]),
+        (["--overwrite", "--x", "1"], ["--x", "1"]),
+        (["--overwrite=true", "song.wav"], ["song.wav"]),
+        (["--overwrite", "song.wav"], ["song.wav"]),  # a word that is no true/false is no value of it
+    ],
+)
+def test_the_command_to_run_again_drops_overwrite_and_its_value(argv, kept):
+    """The chord recipe repeats a command without ``--overwrite``: a value left behind (``false``) was a
+    stray word in it."""
+    assert without_overwrite(argv) == kept
