@@ -607,6 +607,18 @@ def test_a_count_at_its_upper_bound_is_taken_and_none_or_a_bool_is_no_number():
         check_setting("x", True, at_least=0)
 
 
+def test_chord_settings_at_the_edge_of_their_range(capsys):
+    """Label smoothing 1 makes every target uniform (nothing to learn); a hop of one second (hop_length = sr,
+    where sr is a multiple of the CQT's step) is the longest the features allow, and is taken."""
+    with pytest.raises((SystemExit, ValueError)) as raised:
+        chord_config(["--label_smoothing", "1"])
+    message = str(raised.value) if raised.type is ValueError else capsys.readouterr().err
+    assert "label_smoothing (--label_smoothing) must be in [0, 1), got 1.0" in message
+    assert chord_config(["--label_smoothing", "0.99"]).label_smoothing == 0.99
+    features = chord_config(["--features.sr", "16000", "--features.hop_length", "16000"]).features
+    assert (features.sr, features.hop_length) == (16000, 16000)
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [
