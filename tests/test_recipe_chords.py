@@ -27,6 +27,7 @@ from audiotrain.recipes.chords.data import (
 from audiotrain.recipes.chords.predict import ChordPredictor, taper
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, make_schedule
 from audiotrain.recipes.config_cli import load_config_file
+from audiotrain.recipes.split_record import names_digest
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import Callback
 from audiotrain.train.trainer import Trainer
@@ -933,6 +934,14 @@ def test_a_resume_goes_on_with_its_own_songs_after_songs_are_added_to_the_folder
     err = capsys.readouterr().err
     assert "data.val_fraction (0.15 there, 0.3 here) would not change" in err, err
     assert "Resume with --data.val_fraction 0.15" in err and not again.exists()
+    # So is a grouping that would put the songs in other parts: it was taken, and ignored.
+    assert (
+        chords.main([*flags, "--run_dir", str(again), "--resume", str(last), "--data.split_by", "folder"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "data.split_by ('song' there, 'folder' here) would not change" in err, err
+    assert "Resume with --data.split_by song" in err and not again.exists()
     # A song it trained on deleted: refused, naming it, before anything is written.
     for suffix in (".wav", ".lab"):
         (data / f"song_003{suffix}").unlink()
@@ -1076,6 +1085,69 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     assert chords.main([*flags, "--run_dir", str(refused), "--num_epochs", "3", "--resume", str(alone)]) == 2
     err = capsys.readouterr().err
     assert "its run folder's config.json, which lists them, was not found" in err, err
+    assert not refused.exists()
+
+
+def test_an_older_checkpoint_does_not_resume_on_the_songs_of_a_config_json_written_over_since(
+    tiny_run, tmp_path, capsys
+):
+    """A checkpoint of a version before the songs' names were recorded reads them from its run folder's
+    config.json, but only where that list is the one its record was made of: a config.json that another run
+    wrote over (a folder reused with --overwrite) or one edited since would have the resume go on with other
+    songs, or the same in another order, than the checkpoint's position in the data counts in. It splits the
+    data folder again instead, and compares that with its record: here the songs it trained on (a checkpoint
+    that records counts alone is compared with the digests of config.json's names, and refused). Away from
+    its run folder it has its digests alone, and every part is compared with them."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=5, seed=9, song_seconds=6)
+    flags = _folder_run_flags(tiny_run, data)
+    run_dir = tmp_path / "run"
+    assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
+    songs = json.loads((run_dir / "config.json").read_text())["songs"]
+    assert len(songs["train"]) >= 2
+    for name, recorded, edit in [
+        # Its digests (and counts) recorded: the train songs of config.json in another order.
+        ("digests", ("train", "val", "test", "names_sha256"), lambda listed: listed["train"].reverse()),
+        # Only its counts recorded: a train song of config.json moved to val.
+        ("counts", ("train", "val", "test"), lambda listed: listed["val"].append(listed["train"].pop())),
+    ]:
+        old = tmp_path / name
+        shutil.copytree(run_dir, old)
+        _edit_chord_state(
+            old / "checkpoints" / "last",
+            lambda stored, recorded=recorded: stored.update(
+                songs={key: stored["songs"][key] for key in recorded}
+            ),
+        )
+        record = json.loads((old / "config.json").read_text())
+        edit(record["songs"])
+        (old / "config.json").write_text(json.dumps(record))
+        resumed = tmp_path / f"resumed-{name}"
+        resume = [
+            *flags,
+            "--run_dir",
+            str(resumed),
+            "--num_epochs",
+            "3",
+            "--resume",
+            str(old / "checkpoints" / "last"),
+        ]
+        # (A checkpoint of counts alone is refused here: the digests are taken from config.json's names.)
+        code = chords.main(resume)
+        assert code == 0 or (name == "counts" and code == 2), capsys.readouterr().err
+        assert code or json.loads((resumed / "config.json").read_text())["songs"] == songs, name
+    # Outside its run folder it has its digests alone: each part is compared, the val songs too.
+    alone = tmp_path / "kept" / "last"
+    shutil.copytree(run_dir / "checkpoints" / "last", alone)
+    _edit_chord_state(alone, lambda stored: stored["songs"].pop("names"))
+    _edit_chord_state(
+        alone, lambda stored: stored["songs"]["names_sha256"].update(val=names_digest(["other"]))
+    )
+    refused = tmp_path / "refused"
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(refused), "--num_epochs", "3", "--resume", str(alone)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot resume from {alone}: its val songs were others than the data folder {data}" in err, err
     assert not refused.exists()
 
 
@@ -1297,6 +1369,55 @@ def test_resume_names_a_recorded_demo_setting_no_flag_gives(tiny_run, tmp_path, 
         "integer"
     ) in err, err
     assert "start a new run folder with --init_from" in err, err
+
+
+def test_resume_refuses_demo_songs_a_newer_generator_of_any_style_of_the_mix_renders(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """An upgrade that changes one style's generator renders other audio under the same song names: every style
+    of the mix records its generator version, and a resume after such a change is refused, without advising a
+    flag that does not exist (no flag picks a generator)."""
+    from audiotrain.recipes.chords import song_record
+
+    root, run_dir = tiny_run
+    stored = json.loads((run_dir / "checkpoints" / "last" / ckpt.STATE_FILE).read_text())
+    generators = stored["module_state"][CHECKPOINT_KEY]["songs"]["demo"]["generators"]
+    assert set(generators) == {"train", "studio", "patches"}, generators
+    upgraded = song_record.generator_version
+    monkeypatch.setattr(song_record, "generator_version", lambda style: upgraded(style) + (style == "studio"))
+    other = tmp_path / "other"
+    capsys.readouterr()
+    argv = _demo_resume(
+        tmp_path, root, "--run_dir", str(other), "--resume", str(run_dir / "checkpoints" / "last")
+    )
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "its demo songs were made with other settings: the demo generator versions (" in err, err
+    assert f"'studio': {generators['studio']}" in err and f"'studio': {generators['studio'] + 1}" in err, err
+    assert "Resume with" not in err and "--data.generators" not in err, err
+    assert "Start a new run folder with --init_from" in err, err
+    assert not other.exists()
+
+
+def test_resume_refuses_another_demo_val_fraction_before_rendering_naming_the_flag(
+    tiny_run, tmp_path, capsys
+):
+    """Another --data.val_fraction splits the demo songs into other train and val songs: named, before any song
+    is rendered, with the flag that resumes the run."""
+    root, run_dir = tiny_run
+    other, empty_cache = tmp_path / "other", tmp_path / "cache"
+    capsys.readouterr()
+    argv = [
+        *TINY_FLAGS, "--data.cache_dir", str(empty_cache), "--num_epochs", "3", "--data.val_fraction", "0.5",
+        "--run_dir", str(other), "--resume", str(run_dir / "checkpoints" / "last"),
+    ]  # fmt: skip
+    assert chords.main(argv) == 2
+    _one_error_line(
+        capsys,
+        "its demo songs were made with other settings: data.val_fraction (0.15 there, 0.5 here)",
+        "Resume with --data.val_fraction 0.15",
+    )
+    assert not other.exists() and not empty_cache.exists()
 
 
 def test_resume_accepts_the_same_mix_spelled_otherwise(tiny_run, tmp_path):
