@@ -1149,6 +1149,14 @@ def test_an_older_checkpoint_does_not_resume_on_the_songs_of_a_config_json_writt
     err = capsys.readouterr().err
     assert f"cannot resume from {alone}: its val songs were others than the data folder {data}" in err, err
     assert not refused.exists()
+    # One that records counts alone: each part's count is compared.
+    counts = {part: len(songs[part]) for part in ("train", "val", "test")}
+    moved = {**counts, "val": counts["val"] + 1, "test": counts["test"] - 1}
+    _edit_chord_state(alone, lambda stored: stored.update(songs=moved))
+    assert chords.main([*flags, "--run_dir", str(refused), "--num_epochs", "3", "--resume", str(alone)]) == 2
+    err = capsys.readouterr().err
+    expected = f"it was trained on 5 songs (train {moved['train']}, val {moved['val']}, test {moved['test']})"
+    assert expected in err and not refused.exists(), err
 
 
 def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_path, capsys):
@@ -1320,6 +1328,20 @@ def test_resume_refuses_demo_songs_made_with_another_mix(tiny_run, tmp_path, cap
         "'patches'] there, ['train'] here)",
         "Resume with --data.demo_styles train,studio,patches",
     )
+    assert not other.exists()
+    # The same styles in other shares give some songs another style (of 4: 1 train, 2 studio, 1 patches).
+    argv = _demo_resume(
+        tmp_path,
+        root,
+        "--data.demo_styles",
+        "train,studio:2,patches",
+        "--run_dir",
+        str(other),
+        "--resume",
+        last,
+    )
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, "data.demo_styles (['train', 'studio', 'patches'] there, ['train', 'studio:2'")
     assert not other.exists()
 
 
