@@ -2932,6 +2932,11 @@ def test_a_resume_is_refused_where_the_pairs_files_split_changed(tiny_run, tmp_p
     err = capsys.readouterr().err
     assert f"cannot resume from {last}: the split column of the pairs file puts songs in other parts" in err
     assert "Traceback" not in err and not again.exists(), err
+    # The same train songs, the val and test song swapped: scored on the songs it validated on.
+    _pairs_with_split(data, {**parts, "song_002": "test", "song_003": "val"})
+    assert chords.main([*flags, "--run_dir", str(again), "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    assert "the split column of the pairs file puts songs in other parts" in err and not again.exists(), err
     _pairs_with_split(data, parts)
     assert chords.main([*flags, "--run_dir", str(again), "--resume", str(last)]) == 0
 
