@@ -296,6 +296,27 @@ def test_the_demo_splits_its_songs_into_train_and_val_with_demo_seed(monkeypatch
     assert len({frozenset(v) for v in vals}) == 3  # (each seed validates on other songs)
 
 
+def test_the_demo_holds_out_songs_of_another_seed_and_scores_the_same_ones_alone(monkeypatch):
+    """The held-out demo songs are rendered with demo_seed + 1000: with the training songs' seed they would be
+    the training songs' audio again, and the scores would count songs the model trained on. `demo_test_songs`
+    (a checkpoint scored without rendering its training songs) gives that same set."""
+    from audiotrain.recipes.chords import data as chord_data
+    from audiotrain.recipes.chords.config import ChordDataConfig
+
+    made = []
+
+    def make(kind, n, seed, timbres, style="train"):
+        made.append((kind, n, seed, style))
+        return [SongEntry(f"{kind}-{seed}-{i:02d}", None, None) for i in range(n)]
+
+    monkeypatch.setattr(chord_data, "_demo_set_maker", lambda data, sr, together: make)
+    data = ChordDataConfig(demo_songs=8, demo_test_songs=2, demo_seed=5)
+    splits = chord_data.demo_splits(data, sr=8000)
+    assert {seed for kind, _, seed, _ in made if kind == "train"} == {5}
+    assert made[-1] == ("test", 2, 1005, "train")  # (demo_seed 5: the "test-...-seed1005-..." set)
+    assert chord_data.demo_test_songs(data, sr=8000) == splits.test
+
+
 def test_a_songs_part_stays_the_same_as_other_songs_come_and_go():
     """The split was a seeded shuffle of all the names: adding or removing one song moved about a third of
     the test songs into training, so a --init_from run on the grown folder scored "held-out" songs its
