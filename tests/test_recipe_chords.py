@@ -2976,6 +2976,27 @@ def test_a_song_the_split_column_does_not_list_is_in_no_part_trained_or_scored(t
     assert group in captured.err and "Traceback" not in captured.err
 
 
+def test_a_run_whose_every_val_song_is_left_out_is_refused_not_trained_without_validation():
+    """Validation (the best checkpoint, early stopping) needs a val song: where every one fails to decode, the
+    run is refused, naming them, rather than trained without a word on no validation at all."""
+    from audiotrain.audio import AudioError
+    from audiotrain.recipes.chords import data as chords_data
+
+    songs = [SongEntry(f"s{i}", Path(f"s{i}.wav"), Path(f"s{i}.lab")) for i in range(3)]
+
+    def feature_fn(path):
+        if path.stem == "s2":
+            raise AudioError(path, "corrupt")
+        return np.ones((4, 8), np.float32)
+
+    with pytest.raises(ValueError, match="too few songs left to train and validate") as refused:
+        chords_data.drop_undecodable(chords_data.SongSplits(songs[:2], songs[2:], [], "3 songs"), feature_fn)
+    assert "s2: " in str(refused.value)
+    # A run that validates on no song (--data.val_fraction 0) trains on the songs left.
+    kept, dropped = chords_data.drop_undecodable(chords_data.SongSplits(songs, [], [], "3 songs"), feature_fn)
+    assert [song.name for song in kept.train] == ["s0", "s1"] and len(dropped) == 1
+
+
 def test_a_song_whose_audio_does_not_decode_is_skipped_and_listed_before_training(tiny_run, tmp_path, capsys):
     import soundfile as sf
 
@@ -3378,7 +3399,7 @@ def test_training_on_songs_whose_names_the_locale_cannot_encode(tmp_path):
 def test_the_validation_loader_holds_every_frame_of_each_val_song_once_unshifted(tmp_path):
     """Validation (model selection, early stopping) measures the val songs as they are: chunks covering each
     song's frames once, each with the song's own labels and unshifted features, the same every epoch; not
-    random pitch-shifted training windows. Bin b of frame t holds 1000 t + b."""
+    random pitch-shifted training windows (which are shuffled). Bin b of frame t holds 1000 t + b."""
     from audiotrain.chords.lab import ChordSegment, write_lab
     from audiotrain.recipes.chords import data
 
@@ -3396,7 +3417,11 @@ def test_the_validation_loader_holds_every_frame_of_each_val_song_once_unshifted
         return np.arange(config.total_bins, dtype=np.float32)[:, None] + 1000 * np.arange(frames)[None, :]
 
     splits = SongSplits(train=songs[:1], val=songs, test=[], source="2 songs")
-    _, val_loader, _ = data.make_loaders(splits, feature_fn, data_config, features, 4, seed=3)
+    train_loader, val_loader, _ = data.make_loaders(splits, feature_fn, data_config, features, 4, seed=3)
+    # Training draws its windows in a new order every epoch; validation reads them in order. A job with fewer
+    # windows than one batch keeps its short batch (dropped, it would train 0 steps).
+    assert train_loader.shuffle and not val_loader.shuffle
+    assert len(train_loader.dataset) < 4 and len(train_loader) == 1
     val_set = val_loader.dataset
     for song in range(2):
         rows = feature_fn(songs[song].audio_path)
