@@ -1391,6 +1391,15 @@ def test_resume_names_a_recorded_demo_setting_no_flag_gives(tiny_run, tmp_path, 
         "integer"
     ) in err, err
     assert "start a new run folder with --init_from" in err, err
+    # The song count and the split are recorded with the run's settings: that field is named.
+    state["module_state"]["chord_recognition"]["songs"]["demo"]["demo_seed"] = 0
+    state["run_config"]["data"]["val_fraction"] = "a"
+    state_file.write_text(json.dumps(state))
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"data.val_fraction 'a' ({state_file}: run_config.data.val_fraction), a value no flag gives" in err
+    ), err
 
 
 def test_resume_refuses_demo_songs_a_newer_generator_of_any_style_of_the_mix_renders(
