@@ -2645,6 +2645,19 @@ def test_a_stop_while_the_features_are_computed_is_one_line_and_keeps_them_for_t
         )
 
 
+def test_a_stop_before_any_features_were_cached_says_none_were_rather_than_zero_kept():
+    """The line of a run stopped in the feature pass says what the next run finds in the cache: nothing yet,
+    or how many songs' features, which the same command then reads."""
+    from audiotrain.recipes.chords.data import FeaturesInterrupted, stopped_before_training
+
+    cache = Path("cache")
+    said = stopped_before_training(FeaturesInterrupted(0, 3, cache), "Ctrl-C", "run it again")
+    assert f"no song's features were in the cache {cache} yet; nothing was written to a run folder" in said
+    assert "kept" not in said and "run it again" not in said, said
+    said = stopped_before_training(FeaturesInterrupted(2, 3, cache), "Ctrl-C", "run it again")
+    assert f"the features of 2 of the 3 songs are in the cache {cache} and kept: run it again" in said
+
+
 def test_the_feature_pass_says_what_it_computes_and_how_far_it_is(tmp_path, monkeypatch, capsys):
     """It was silent for minutes on a large folder's first run: a slow pass looked like a hang."""
     from audiotrain.features.cache import FeatureCache
