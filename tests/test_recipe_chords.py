@@ -925,23 +925,16 @@ def test_a_resume_goes_on_with_its_own_songs_after_songs_are_added_to_the_folder
     )
     assert "not used by it" in (resumed / "data_report.txt").read_text()
     _trained_the_same(resumed, straight)
-    # It keeps its parts: a flag that would split the songs otherwise is refused (it would do nothing).
+    # It keeps its parts: a flag that would split the songs otherwise (a fraction, or a grouping that would
+    # put them in other parts) is refused; it would be taken, and ignored.
     again = tmp_path / "again"
-    assert (
-        chords.main([*flags, "--run_dir", str(again), "--resume", str(last), "--data.val_fraction", "0.3"])
-        == 2
-    )
-    err = capsys.readouterr().err
-    assert "data.val_fraction (0.15 there, 0.3 here) would not change" in err, err
-    assert "Resume with --data.val_fraction 0.15" in err and not again.exists()
-    # So is a grouping that would put the songs in other parts: it was taken, and ignored.
-    assert (
-        chords.main([*flags, "--run_dir", str(again), "--resume", str(last), "--data.split_by", "folder"])
-        == 2
-    )
-    err = capsys.readouterr().err
-    assert "data.split_by ('song' there, 'folder' here) would not change" in err, err
-    assert "Resume with --data.split_by song" in err and not again.exists()
+    for flag, there, here in (("val_fraction", "0.15", "0.3"), ("split_by", "song", "folder")):
+        resume = [*flags, "--run_dir", str(again), "--resume", str(last), f"--data.{flag}", here]
+        assert chords.main(resume) == 2
+        err = capsys.readouterr().err
+        quoted = (there, here) if flag == "val_fraction" else (repr(there), repr(here))
+        assert f"data.{flag} ({quoted[0]} there, {quoted[1]} here) would not change" in err, err
+        assert f"Resume with --data.{flag} {there}" in err and not again.exists()
     # A song it trained on deleted: refused, naming it, before anything is written.
     for suffix in (".wav", ".lab"):
         (data / f"song_003{suffix}").unlink()
