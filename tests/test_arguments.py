@@ -64,6 +64,13 @@ CASES = {
         TypeError,
         r"got the class Batches, not an instance of it",
     ),
+    "fit datamodule not a DataModule": (
+        lambda: Trainer(max_epochs=1, enable_progress_bar=False).fit(
+            TinyClassifier(), datamodule=make_batches(16)
+        ),
+        TypeError,
+        r"Trainer.fit\(datamodule=...\): list is not a DataModule \(no setup method\)",
+    ),
     "load_pretrained None": (
         lambda: load_pretrained(None),
         TypeError,

@@ -145,6 +145,11 @@ def test_audiotrains_positional_ckpt_path_still_resumes(tmp_path):
         (lambda t, m, dm: t.predict(m, make_batches(), None, True, False), "ckpt_path must be .*got False"),
         (lambda t, m, dm: t.predict(m, make_batches(), None, 1), "return_predictions must be .*got 1"),
         (lambda t, m, dm: t.validate(m, make_batches(), None, dm), "verbose must be .*got a Batches"),
+        (  # Lightning's validate order in the message: model, dataloaders, ckpt_path, verbose, datamodule
+            lambda t, m, dm: t.validate(m, make_batches(), None, 1),
+            r"verbose must be True or False, got 1 \(the arguments in order: model, val_loader, ckpt_path, "
+            r"verbose, datamodule, weights_only\)",
+        ),
         (lambda t, m, dm: t.test(m, make_batches(), dm), "ckpt_path must be .*got a Batches"),
     ],
 )

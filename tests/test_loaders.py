@@ -1,12 +1,12 @@
 """What the Trainer accepts as loaders and batches (audiotrain/train/loaders.py), from the user's side."""
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import Trainer
+from audiotrain import DataLoader, DataModule, Trainer
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches
+from tasks import TinyClassifier, make_batches, make_data
 
 
 def trainer(tmp_path, **kw):
@@ -36,8 +36,6 @@ def test_a_batch_of_text_or_objects_is_named_as_such(tmp_path, labels, match):
 def test_a_dict_of_named_loaders_is_refused_as_a_list_of_them_is(tmp_path):
     # Lightning's named validation loaders: one loader per stage here, so refused up front with the list's
     # message, instead of each key being read as a batch ("batch is a str").
-    from audiotrain import DataLoader
-
     x, y = np.zeros((8, 8), np.float32), np.zeros(8, np.int32)
     val = DataLoader(list(zip(x, y, strict=True)), batch_size=4)
     t = trainer(tmp_path, max_epochs=1)
@@ -50,3 +48,109 @@ def test_a_dict_of_named_loaders_is_refused_as_a_list_of_them_is(tmp_path):
         TypeError, match=r"val_loader is a dict, whose iteration gives its keys.*\[batch\] for one"
     ):
         t.fit(TinyClassifier(), make_batches(16), {"x": mx.zeros((4, 8)), "y": mx.zeros(4, mx.int32)})
+
+
+class DictBatches(TinyClassifier):
+    """A TinyClassifier that takes Lightning's dict batches ({"x": ..., "y": ...})."""
+
+    def compute_loss(self, batch):
+        return super().compute_loss((batch["x"], batch["y"]))
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        # mx.compile takes a str as a constant: unchecked, such a batch would train (and recompile per name).
+        ({"name": "clip"}, r"batch\['name'\] is a str, but batch leaves must be mx.array: keep only arrays"),
+        ({"y": np.zeros(2, np.int32)}, r"batch\['y'\] is a ndarray, .*the DataLoader's default collate"),
+    ],
+)
+def test_a_dict_batchs_leaves_are_checked_and_named_by_key(tmp_path, extra, match):
+    batch = {"x": mx.zeros((2, 8)), "y": mx.zeros(2, mx.int32), **extra}
+    with pytest.raises(TypeError, match=match):
+        trainer(tmp_path, max_steps=1).fit(DictBatches(), [batch])
+
+
+def test_a_list_of_batches_that_are_lists_is_one_loader(tmp_path):
+    # [x, y] batches (what a list-returning collate gives) are batches, not Lightning's several loaders.
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), [[x, y] for x, y in make_batches(32)])
+    assert t.global_step == 2
+
+
+def test_a_loader_that_is_not_iterable_is_named_with_its_type(tmp_path):
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError, match=r"train_loader must be iterable \(a DataLoader or a list of batches\), got int"
+    ):
+        t.fit(TinyClassifier(), 5)
+    with pytest.raises(
+        TypeError, match=r"val_loader must be iterable \(a DataLoader or a list of batches\), got int"
+    ):
+        t.validate(TinyClassifier(), 5)
+
+
+def test_a_datamodule_without_a_stages_loader_is_named_in_the_message(tmp_path):
+    class NoLoaders(DataModule):
+        def setup(self, stage):
+            pass
+
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError, match=r"Trainer.fit: NoLoaders\.train_dataloader is not defined or returned None"
+    ):
+        t.fit(TinyClassifier(), datamodule=NoLoaders())
+    with pytest.raises(
+        TypeError, match=r"Trainer.test: NoLoaders\.test_dataloader is not defined or returned None"
+    ):
+        t.test(TinyClassifier(), datamodule=NoLoaders())
+
+
+def test_evaluation_loaders_repeat_no_sample_while_the_training_loader_stays_padded(tmp_path):
+    # DataLoader(pad_shards=None): padded shards (ranks step together in training), except that the Trainer
+    # sets False on the loaders it evaluates with, whose means then count each sample once under data parallel.
+    x, y = make_data(32)
+    train, val, test = (DataLoader(list(zip(x, y, strict=True)), batch_size=8) for _ in range(3))
+    t, module = trainer(tmp_path, max_epochs=1), TinyClassifier()
+    t.fit(module, train, val)
+    t.test(module, test)
+    assert (train.pad_shards, val.pad_shards, test.pad_shards) == (None, False, False)
+
+
+TorchTensor = type("Tensor", (), {"__module__": "torch"})  # what a torch collate leaves in a batch
+
+
+@pytest.mark.parametrize(
+    "leaf, hint",
+    [
+        (np.int32(3), "convert it with the DataLoader's default collate"),
+        (3, "convert it with the DataLoader's default collate"),
+        (1.0, "convert it with the DataLoader's default collate"),
+        (TorchTensor(), r"use audiotrain.DataLoader over the same dataset \(it collates torch tensors"),
+    ],
+)
+def test_a_leaf_that_is_not_an_array_gets_the_hint_for_where_it_came_from(tmp_path, leaf, hint):
+    with pytest.raises(
+        TypeError, match=rf"batch\[1\] is a {type(leaf).__name__}, but batch leaves .*: {hint}"
+    ):
+        trainer(tmp_path, max_steps=1).fit(TinyClassifier(), [(mx.zeros((2, 8)), leaf)])
+
+
+def test_a_wrong_loader_is_refused_before_the_modules_data_hooks_run(tmp_path):
+    # The loaders passed are checked before anything runs, also where the module defines loaders of its own
+    # (asked only for the loaders not passed, once its setup has run).
+    calls = []
+
+    class OwnLoaders(TinyClassifier):
+        def prepare_data(self):
+            calls.append("prepare_data")
+
+        def setup(self, stage):
+            calls.append("setup")
+
+        def train_dataloader(self):
+            return make_batches(32)
+
+    with pytest.raises(TypeError, match="val_loader is a dict, whose iteration gives its keys"):
+        trainer(tmp_path, max_epochs=1).fit(OwnLoaders(), make_batches(32), {"a": 1})
+    assert calls == []
