@@ -98,7 +98,7 @@ def test_a_rank_that_raises_ends_every_rank_with_a_message_naming_it(tmp_path):
 
 def test_prepare_data_runs_in_one_rank_and_lightnings_rank_names(tmp_path):
     code = f"""
-import json, sys
+import json, sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 import audiotrain
 from audiotrain import DataLoader, DataModule, Trainer, rank_zero_only
@@ -106,6 +106,7 @@ from tasks import TinyClassifier, make_data
 
 class Data(DataModule):
     def prepare_data(self):  # downloads or writes files: one process, the others wait for it
+        time.sleep(0.5)  # (a download takes a while: a rank that did not wait would find no file)
         with open("prepared.txt", "a") as f:
             f.write(str(trainer.global_rank))
 
@@ -556,6 +557,40 @@ except ValueError as err:
     assert said[0].startswith(
         "Trainer.fit: the ranks' training loaders give different numbers of batches an epoch "
         "(rank 0: 4, rank 1: 5)"
+    )
+
+
+def test_a_rank_whose_loader_has_no_length_is_refused_where_another_ranks_has_one(tmp_path):
+    # Only loaders without a length on every rank are left unchecked: one rank's length against another's
+    # unknown end may well differ, so it is refused as unequal numbers are.
+    body = """
+import mlx.core as mx
+from audiotrain import Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_data
+
+class Stream:  # an iterable of batches without a length
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+x, y = make_data(16)
+batches = [(mx.array(x[i : i + 4]), mx.array(y[i : i + 4])) for i in range(0, 16, 4)]
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+                  enable_model_summary=False)
+try:
+    trainer.fit(TinyClassifier(), batches if collectives.rank() == 0 else Stream(batches))
+    print(json.dumps(trainer.global_step))
+except ValueError as err:
+    print(json.dumps(str(err)))
+"""
+    said = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert said[0] == said[1]
+    assert said[0].startswith(
+        "Trainer.fit: the ranks' training loaders give different numbers of batches an epoch "
+        "(rank 0: 4, rank 1: no length)"
     )
 
 
