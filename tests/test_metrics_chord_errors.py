@@ -57,6 +57,33 @@ def test_top_limits_the_list_and_format_names_each_error():
     assert "F:maj at 4.00 s" in line and "read as D:min" in line and "1.50 s" in line and "21.43%" in line
 
 
+def test_errors_of_equal_time_are_listed_by_song_then_start_and_formatted_one_a_line():
+    """The benchmark's list reads the same whatever order the songs come in."""
+    pairs = {
+        "b": ([Seg(0, 1, "C:maj"), Seg(1, 2, "G:maj")], [Seg(0, 1, "C:min"), Seg(1, 2, "G:min")]),
+        "a": ([Seg(0, 1, "D:maj"), Seg(1, 2, "E:maj")], [Seg(0, 1, "D:min"), Seg(1, 2, "E:min")]),
+    }
+    errors = costliest_errors(pairs, "majmin")
+    assert [(e.song, e.start) for e in errors] == [("a", 0.0), ("a", 1.0), ("b", 0.0), ("b", 1.0)]
+    lines = format_errors(errors[:2]).splitlines()
+    assert len(lines) == 2
+    assert "a  D:maj at 0.00 s  read as D:min" in lines[0] and "a  E:maj at 1.00 s  read as E:min" in lines[1]
+
+
+def test_given_leaves_out_time_the_other_comparison_does_not_score():
+    """majmin scores no sus4 chord, so none of a sus4's time is "majmin right" (here: root wrong)."""
+    pairs = {"song": ([Seg(0, 2, "D:sus4"), Seg(2, 4, "C:maj")], [Seg(0, 2, "E:maj"), Seg(2, 4, "C:min")])}
+    assert [e.reference for e in costliest_errors(pairs, "root", top=0)] == ["D:sus4"]
+    assert costliest_errors(pairs, "root", given="majmin", top=0) == []
+
+
+def test_ten_errors_are_listed_by_default():
+    roots = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    reference = [Seg(i, i + 1, f"{root}:maj") for i, root in enumerate(roots)]
+    estimate = [Seg(i, i + 1, f"{root}:min") for i, root in enumerate(roots)]
+    assert len(costliest_errors({"song": (reference, estimate)}, "majmin")) == 10
+
+
 def test_an_unknown_comparison_is_named():
     with pytest.raises(ValueError, match="'majmin_bass'"):
         costliest_errors({"song": (REFERENCE, ESTIMATE)}, "majmin_bass")
