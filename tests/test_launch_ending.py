@@ -402,7 +402,8 @@ def test_no_process_of_the_job_outlives_a_launcher_killed_with_sigkill(tmp_path,
     # Its ranks take no notice of SIGTERM (the watcher's SIGKILL ends them, 1 s later here). On Linux
     # PR_SET_PDEATHSIG ended mlx.launch alone; on macOS nothing ended anything.
     launcher = _KILLED_LAUNCHER.format(platform=platform, mlx_launch="./mlx.launch")
-    proc = _start(tmp_path, "run", stop_grace="0", launcher=launcher)
+    # (TMPDIR: the job folder a launcher killed with SIGKILL cannot remove lands in tmp_path, not in /tmp)
+    proc = _start(tmp_path, "run", stop_grace="0", launcher=launcher, TMPDIR=str(tmp_path))
     pgid = os.getpgid(int((tmp_path / "pid0").read_text()))
     left, err = _killed_with_sigkill(proc, pgid)
     assert not left, (f"processes {left} of the job outlived the launcher", err)
@@ -432,7 +433,7 @@ def test_a_quiet_rank_of_mlx_launch_does_not_outlive_a_launcher_killed_with_sigk
     proc = subprocess.Popen(
         [sys.executable, "-c", launcher],
         cwd=tmp_path,
-        env=child_env(),
+        env=child_env({"TMPDIR": str(tmp_path)}),  # (the job folder it cannot remove: see above)
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -976,7 +976,8 @@ def test_no_rank_outlives_a_launching_process_killed_with_sigkill(tmp_path, plat
     proc = subprocess.Popen(
         [sys.executable, "-c", _LAUNCHING_PROCESS, platform],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        # (TMPDIR: the job folder a launching process killed with SIGKILL cannot remove lands in tmp_path)
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(tmp_path)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
