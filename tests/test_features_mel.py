@@ -101,6 +101,48 @@ def test_stft_matches_librosa(backend, pad_mode):
     assert rel_err(power, np.abs(ref) ** 2) <= 1e-5
 
 
+STFT_SETTINGS = {
+    "default hop": {"n_fft": 1024},  # hop_length left out: n_fft // 4, as librosa's win_length // 4 here
+    "uncentred": {"n_fft": 1024, "hop_length": 256, "center": False},
+    "win_length": {"n_fft": 512, "hop_length": 128, "win_length": 400},
+    "odd win_length": {
+        "n_fft": 512,
+        "hop_length": 128,
+        "win_length": 401,
+    },  # the window's left pad rounds down
+    "array window": {"n_fft": 512, "hop_length": 128, "win_length": 400, "window": np.hamming(400)},
+    "odd n_fft": {"n_fft": 401, "hop_length": 100},  # n_fft // 2 padding: 441 frames of 44100 samples
+}
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+@pytest.mark.parametrize("name", STFT_SETTINGS)
+def test_stft_and_spectrogram_settings_match_librosa(backend, name):
+    """Only n_fft, hop_length and pad_mode were compared: a default hop, center=False, a win_length, an array
+    window or an odd size could have been ignored or framed apart from librosa with the suite green."""
+    y, settings = SIGNALS["mix"], STFT_SETTINGS[name]
+    ref = librosa.stft(y, **settings)
+    ours = stft(y, backend=backend, **settings)
+    assert ours.shape == ref.shape
+    assert rel_err(ours, ref) <= 1e-5
+    # spectrogram's own power and centring: power=1 is the magnitude
+    magnitude = spectrogram(y, power=1.0, backend=backend, **settings)
+    assert magnitude.shape == ref.shape
+    assert rel_err(magnitude, np.abs(ref)) <= 1e-5
+    if backend == "numpy":  # complex64 for float32 samples, as documented
+        assert ours.dtype == np.complex64
+
+
+def test_frame_counts_of_odd_sizes_and_a_clip_of_exactly_one_frame():
+    """MelConfig.n_frames sizes labels and caches: it must be the frame count the features have."""
+    config = MelConfig(sr=SR, n_fft=401, hop_length=100, n_mels=20)
+    assert config.n_frames(44100) == librosa.stft(SIGNALS["mix"], n_fft=401, hop_length=100).shape[-1] == 441
+    assert np.asarray(config.compute(SIGNALS["mix"])).shape == (20, 441)
+    # a clip of exactly n_fft samples, uncentred, is one frame (as in librosa), not "shorter than n_fft"
+    for backend in ("mlx", "numpy"):
+        assert stft(SIGNALS["mix"][:512], n_fft=512, center=False, backend=backend).shape == (257, 1)
+
+
 def test_numpy_backend_keeps_float64():
     mel = melspectrogram(SIGNALS["chord"].astype(np.float64), sr=SR, backend="numpy")
     assert mel.dtype == np.float64
@@ -188,6 +230,27 @@ def test_mel_config_key_dict_and_compute():
     assert frames == uncentred.n_frames(16000) == 1 + (16000 - 1024) // 160
 
 
+def test_mel_config_frame_rate_and_power():
+    """A frame rate rounded to whole frames per second would put labels 0.15% apart per frame at
+    22050 / 512, and compute() could have dropped `power` (the settings it keeps back are listed by name)."""
+    assert MelConfig().frame_rate == pytest.approx(22050 / 512)
+    config = MelConfig(sr=16000, n_fft=1024, hop_length=160, n_mels=40, power=1.0)
+    y = SIGNALS["chord"][:16000]
+    magnitude = melspectrogram(y, sr=16000, n_fft=1024, hop_length=160, n_mels=40, power=1.0)
+    np.testing.assert_allclose(np.asarray(config.compute(y)), np.asarray(magnitude), rtol=1e-6)
+
+
+def test_power_to_db_top_db_zero_flattens_to_the_peak():
+    """As librosa: top_db=0 is allowed and clips everything to the peak (not "no clipping")."""
+    np.testing.assert_array_equal(power_to_db(np.array([1.0, 0.1]), top_db=0.0), [0.0, 0.0])
+
+
+def test_mel_filterbank_dtype_and_empty_filter_warning():
+    assert mel_filterbank(SR, 512, 10, dtype=np.float64).dtype == np.float64
+    with pytest.warns(UserWarning, match="Empty filters detected"):
+        mel_filterbank(SR, 512, 256)  # 256 mels over 257 bins: some fall between two bins
+
+
 @pytest.mark.parametrize(
     "call,match",
     [
@@ -205,6 +268,26 @@ def test_mel_config_key_dict_and_compute():
         (lambda: melspectrogram(np.zeros(4096), 0), "sr must be a positive sampling rate in Hz, got 0"),
         (lambda: melspectrogram(np.zeros(4096), sr="16000"), "sr must be a positive .* got '16000'"),
         (lambda: mel_filterbank(-16000, 512), "sr must be a positive"),
+        (
+            lambda: stft(np.zeros(4096), n_fft=512, win_length=0),
+            r"win_length must be in \[1, n_fft=512\], got 0",
+        ),
+        (lambda: stft(np.zeros(4096), n_fft=512, win_length=400, window=np.ones(300)), r"shape \(400,\)"),
+        (lambda: stft(np.zeros(4096), n_fft=1), "n_fft must be an integer >= 2, got 1"),
+        (lambda: stft(np.zeros(4096), n_fft=512, hop_length=2.5), "hop_length must be a positive integer"),
+        (lambda: stft(np.zeros(4096), pad_mode="wrap", backend="numpy"), "pad_mode must be one of"),
+        (lambda: melspectrogram(np.zeros(4096), pad_mode="wrap"), "pad_mode must be one of"),
+        (lambda: spectrogram(np.zeros(4096), power=0), "power must be positive, got 0"),
+        (lambda: melspectrogram(np.zeros(100), pad_mode="reflect"), "reflect padding needs more than 1024"),
+        (lambda: spectrogram(np.zeros(100), pad_mode="reflect"), "reflect padding needs more than 1024"),
+        (lambda: stft(np.zeros(1024), pad_mode="reflect", backend="numpy"), "reflect padding needs more"),
+        (lambda: mel_filterbank(SR, 512, 10, norm="l1"), "norm must be 'slaney' or None"),
+        (lambda: mel_filterbank(SR, 512, 10, fmin=1000.0, fmax=1000.0), "fmin < fmax"),
+        (lambda: mel_filterbank(SR, 512, 10, fmin=-10.0), "0 <= fmin"),
+        (lambda: mel_filterbank(SR, 512, 0), "n_mels must be >= 1, got 0"),
+        (lambda: power_to_db(np.ones(3), top_db=-1.0), "top_db must be non-negative"),
+        (lambda: MelConfig(hop_length=0), "MelConfig needs .* hop_length >= 1"),
+        (lambda: MelConfig(n_fft=1), "MelConfig needs n_fft >= 2"),
     ],
 )
 def test_user_errors_are_explained(call, match):
