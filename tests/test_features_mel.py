@@ -102,14 +102,12 @@ def test_stft_matches_librosa(backend, pad_mode):
 
 
 STFT_SETTINGS = {
-    "default hop": {"n_fft": 1024},  # hop_length left out: n_fft // 4, as librosa's win_length // 4 here
+    "default hop": {"n_fft": 1024},  # hop_length left out: win_length // 4 (win_length: n_fft)
     "uncentred": {"n_fft": 1024, "hop_length": 256, "center": False},
     "win_length": {"n_fft": 512, "hop_length": 128, "win_length": 400},
-    "odd win_length": {
-        "n_fft": 512,
-        "hop_length": 128,
-        "win_length": 401,
-    },  # the window's left pad rounds down
+    "win_length, default hop": {"n_fft": 512, "win_length": 400},  # librosa's hop: win_length // 4
+    # an odd n_fft - win_length: the window's left pad rounds down
+    "odd win_length": {"n_fft": 512, "hop_length": 128, "win_length": 401},
     "array window": {"n_fft": 512, "hop_length": 128, "win_length": 400, "window": np.hamming(400)},
     "odd n_fft": {"n_fft": 401, "hop_length": 100},  # n_fft // 2 padding: 441 frames of 44100 samples
 }

@@ -241,7 +241,8 @@ def melspectrogram(
     array, float32 (float64 for float64 input with backend='numpy'), shape [..., n_mels, frames]
     """
     check_backend(backend)
-    check_stft_args(n_fft, hop_length, pad_mode)  # first: the filterbank would divide by n_fft = 0
+    # first: the filterbank would divide by n_fft = 0
+    check_stft_args(n_fft, hop_length, pad_mode, win_length)
     fmax_hz = check_sample_rate(sr) / 2.0 if fmax is None else float(fmax)
     mel_filterbank(sr, n_fft, n_mels, fmin, fmax_hz, htk, norm)  # validates the arguments
     exact = backend == "numpy" and getattr(y, "dtype", None) == np.float64  # float64 reference

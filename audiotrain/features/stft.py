@@ -84,11 +84,15 @@ def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool = True) -
     return 1 + (padded - n_fft) // hop_length
 
 
-def check_stft_args(n_fft: int, hop_length: int | None, pad_mode: str) -> int:
-    """The hop length (default ``n_fft // 4``) after checking the STFT settings, naming a bad one."""
+def check_stft_args(n_fft: int, hop_length: int | None, pad_mode: str, win_length: int | None = None) -> int:
+    """The hop length (default ``win_length // 4``, as librosa's; ``win_length`` defaults to ``n_fft``) after
+    checking the STFT settings, naming a bad one."""
     if int(n_fft) != n_fft or n_fft < 2:
         raise ValueError(f"n_fft must be an integer >= 2, got {n_fft}")
-    hop_length = n_fft // 4 if hop_length is None else hop_length
+    if hop_length is None:
+        window_length = n_fft if win_length is None else win_length
+        # A win_length out of range is named by `get_window`, not by the hop it would give.
+        hop_length = (window_length if 0 < window_length <= n_fft else n_fft) // 4
     if int(hop_length) != hop_length or hop_length < 1:
         raise ValueError(f"hop_length must be a positive integer, got {hop_length}")
     if pad_mode not in PAD_MODES:
@@ -203,7 +207,7 @@ def power_frames(
     traced (inside ``mx.compile``, ``mx.grad`` or ``mx.vmap``: a model-side front end), where it builds
     one graph of the whole batch and evaluates nothing.
     """
-    hop_length = check_stft_args(n_fft, hop_length, pad_mode)
+    hop_length = check_stft_args(n_fft, hop_length, pad_mode, win_length)
     if power <= 0:
         raise ValueError(f"power must be positive, got {power}")
     w = get_window(window, n_fft, win_length)
@@ -372,7 +376,8 @@ def stft(
     y : array [..., samples]
         One signal or a batch (numpy or mlx).
     n_fft, hop_length, win_length : int
-        FFT size, hop in samples (default ``n_fft // 4``), window length (default ``n_fft``).
+        FFT size, hop in samples (default ``win_length // 4``, as librosa), window length (default
+        ``n_fft``).
     window : str or np.ndarray
         scipy window name or samples; periodic.
     center : bool
@@ -385,7 +390,7 @@ def stft(
     -------
     complex64 array (complex128 for float64 input with backend='numpy'), shape [..., n_fft // 2 + 1, frames]
     """
-    hop_length = check_stft_args(n_fft, hop_length, pad_mode)
+    hop_length = check_stft_args(n_fft, hop_length, pad_mode, win_length)
     w = get_window(window, n_fft, win_length)
     y = as_float_signal(y, check_backend(backend))
     if backend == "numpy":
