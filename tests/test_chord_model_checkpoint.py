@@ -30,9 +30,9 @@ MODEL = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=3
 WINDOW_FRAMES = 32  # the run's data.window_frames: not the predictor's default of 96
 
 
-def _write_checkpoint(folder, record_extra=None, model_config=MODEL, **state_extra):
+def _write_checkpoint(folder, record_extra=None, model_config=MODEL, record_without=(), **state_extra):
     """A checkpoint folder as the chord recipe writes it (weights, and the record predict reads); `state_extra`
-    adds entries to its trainer state."""
+    adds entries to its trainer state, `record_without` names entries of the record to leave out."""
     mx.random.seed(0)
     model = ChordRecognitionModel(model_config)
     mx.eval(model.parameters())
@@ -41,6 +41,8 @@ def _write_checkpoint(folder, record_extra=None, model_config=MODEL, **state_ext
         **checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), WINDOW_FRAMES),
         **(record_extra or {}),
     }
+    for name in record_without:
+        del record[name]
     state = {
         "progress": {
             "epoch": 3,
@@ -254,6 +256,76 @@ def test_export_writes_the_model_alone_for_predict_evaluate_and_init_from(run, t
     assert "checkpoints folder" in capsys.readouterr().err
 
 
+def test_weights_that_do_not_fit_the_recorded_model_are_refused_by_export_and_init_from(tmp_path):
+    """Refused before anything is written or any song read, naming the weights file: an export of them was a
+    folder predict cannot load, and a fine-tune failed only once its data was read."""
+    from audiotrain.recipes.chords.export import export_model
+
+    folder = _write_checkpoint(
+        tmp_path / "mismatched", {"model_config": MODEL.to_dict()}, model_config=replace(MODEL, d_model=8)
+    )
+    out = tmp_path / "out"
+    with pytest.raises(ckpt.CheckpointError, match=r"mismatched/model\.safetensors"):
+        export_model(folder, out)
+    assert not out.exists()
+    with pytest.raises(ckpt.CheckpointError, match=r"mismatched/model\.safetensors"):
+        check_init_from(with_checkpoint_model(TrainingConfig(), folder), folder, None)
+
+
+def test_a_record_without_a_part_export_or_init_from_needs_is_refused_naming_the_folder_and_part(tmp_path):
+    """A chord record without its vocabulary was exported (predict of the export then read its classes as
+    this version's); one without its feature settings gave a KeyError in place of the checkpoint's name."""
+    from audiotrain.recipes.chords.export import export_model
+
+    no_vocabulary = _write_checkpoint(tmp_path / "no_vocabulary", record_without=("vocabulary",))
+    with pytest.raises(ckpt.CheckpointError) as refused:
+        export_model(no_vocabulary, tmp_path / "out")
+    assert f"{no_vocabulary} holds no chord vocabulary" in str(refused.value)
+    assert not (tmp_path / "out").exists()
+    no_features = _write_checkpoint(tmp_path / "no_features", record_without=("features",))
+    with pytest.raises(ckpt.CheckpointError, match=r"no_features holds no chord model and feature settings"):
+        with_checkpoint_model(TrainingConfig(), no_features)
+
+
+def test_export_writes_nothing_into_a_checkpoint_and_overwrites_only_an_export(run, tmp_path, capsys):
+    """An --out inside a checkpoint of its own (not in a run's checkpoints folder) would add a folder to that
+    checkpoint; --overwrite would replace a weights-only checkpoint the Trainer wrote, or one whose state
+    cannot be read; a link at --out that leads nowhere would be written through."""
+    from audiotrain.recipes.chords.export import export_model
+
+    mine = _write_checkpoint(tmp_path / "mine")
+    before = sorted(p.name for p in mine.iterdir())
+    with pytest.raises(ValueError, match=r"lies inside the checkpoint"):
+        export_model(mine, mine / "export")
+    assert sorted(p.name for p in mine.iterdir()) == before
+    weights_only = _write_checkpoint(tmp_path / "weights_only", weights_only=True)
+    unreadable = _write_checkpoint(tmp_path / "unreadable")
+    (unreadable / ckpt.STATE_FILE).write_text("{not json")
+    for training in (weights_only, unreadable):
+        state = (training / ckpt.STATE_FILE).read_text()
+        assert chords.main(["export", "--checkpoint", str(run), "--out", str(training), "--overwrite"]) == 2
+        assert "not an earlier export" in capsys.readouterr().err
+        assert (training / ckpt.STATE_FILE).read_text() == state  # untouched
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(dangling)]) == 2
+    assert f"--out {dangling} exists" in capsys.readouterr().err
+    assert dangling.is_symlink() and not (tmp_path / "nowhere").exists()
+
+
+def test_init_from_lets_dropout_differ_and_records_where_it_started_as_an_absolute_path(
+    run, tmp_path, monkeypatch
+):
+    """Dropout changes how the network trains, not what its weights compute: it may differ (the refusal says
+    so). A relative --init_from was recorded as given, so a resume from another folder looked elsewhere."""
+    config = with_checkpoint_model(TrainingConfig(), run)
+    config = replace(config, model=replace(config.model, dropout=0.3))
+    best = run / "checkpoints" / "best"
+    assert check_init_from(config, run, None)[0] == best
+    monkeypatch.chdir(run.parent)
+    assert check_init_from(config, run.name, None)[1]["checkpoint"] == str(best.resolve())
+
+
 def test_a_run_folder_whose_checkpoint_links_elsewhere_is_refused(run, tmp_path):
     """Loading reads nothing outside the folder it was given: a run folder's checkpoints/best linked to
     another run's is refused naming where it leads, as a linked file in a checkpoint is."""
@@ -267,6 +339,12 @@ def test_a_run_folder_whose_checkpoint_links_elsewhere_is_refused(run, tmp_path)
     ):
         with pytest.raises(ckpt.CheckpointError, match=r"leads outside the run folder .*linked_run"):
             load(linked)
+    # A link to the run beside it (in the same folder of runs) leads outside it too.
+    sibling = _write_checkpoint(tmp_path / "sibling_run" / "checkpoints" / "best")
+    (linked / "checkpoints" / "best").unlink()
+    (linked / "checkpoints" / "best").symlink_to(sibling)
+    with pytest.raises(ckpt.CheckpointError, match=r"leads outside the run folder .*linked_run"):
+        resolve_model_checkpoint(linked)
 
 
 def test_a_predictor_from_a_runs_config_and_weights_uses_the_runs_window_length(run, tmp_path, song):
@@ -422,8 +500,12 @@ def test_predict_and_evaluate_of_a_run_folder_say_which_checkpoint_and_when_best
         f"using {last} (after 3 epochs, 12 steps), not the run's best: {pruned / 'checkpoints' / 'best'}, "
         "which its validation chose, is missing\n"
     )
-    # A run that kept no best (it did not validate) uses its last one as it should: named, no more.
+    # A run that kept no best (it did not validate) uses its last one as it should: named, no more; also
+    # where its --save_every checkpoints (a ModelCheckpoint without a monitor) record their newest as best.
     _write_checkpoint(last)
+    assert loaded_checkpoint_note(pruned, last) == f"using {last} (after 3 epochs, 12 steps)"
+    periodic = {"PeriodicCheckpoints": {"best_model_path": str(pruned / "checkpoints" / "epoch=002")}}
+    _write_checkpoint(last, callbacks=periodic)
     assert loaded_checkpoint_note(pruned, last) == f"using {last} (after 3 epochs, 12 steps)"
 
 
@@ -476,11 +558,12 @@ def test_a_run_folders_config_json_linked_elsewhere_or_not_json_is_refused(run, 
 
 def test_a_cross_validation_run_folder_is_named_as_one_with_its_folds(run, tmp_path, song, capsys):
     cv_run = tmp_path / "cv1"
-    for k in (0, 1, 10):
+    for k in (0, 2, 10):
         shutil.copytree(run, cv_run / f"fold{k}")
     (cv_run / "oof").mkdir()
+    (cv_run / "fold3_old").mkdir()  # (a user's folder, not a fold)
     (cv_run / "cv_scores.json").write_text("{}")
     assert chords.main(["predict", "--checkpoint", str(cv_run), str(song)]) == 2
     err = capsys.readouterr().err
     assert f"{cv_run} is a cross-validation run" in err
-    assert f"use one fold's run folder, e.g. {cv_run / 'fold0'} (its folds: fold0, fold1, fold10)" in err
+    assert f"use one fold's run folder, e.g. {cv_run / 'fold0'} (its folds: fold0, fold2, fold10)" in err
