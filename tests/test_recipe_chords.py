@@ -668,6 +668,26 @@ def test_save_keep_counts_the_periodic_checkpoints_saved_before_a_resume(tiny_ru
     assert names == ["best", "epoch=003", "epoch=004", "keep_for_paper", "last"]
 
 
+def test_save_keep_after_a_resume_from_an_earlier_checkpoint_prunes_only_its_own_epochs_checkpoints(
+    tiny_run, tmp_path
+):
+    """A resume from epoch=000 of a run that reached epoch=002 saves epoch=001-v1 beside epoch=001: pruning
+    to --save_keep 2 keeps those two and epoch=002 (this run has not saved over it yet), and neither removes
+    nor counts a folder under a periodic name that is not a checkpoint."""
+    run_dir = tmp_path / "run"
+    argv = [*tiny_run_argv(tiny_run, run_dir), "--save_keep", "3"]
+    assert chords.main([*argv, "--num_epochs", "3"]) == 0
+    checkpoints = run_dir / "checkpoints"
+    shutil.rmtree(run_dir / "evaluation")
+    (checkpoints / "epoch=001-v3").mkdir()  # (the user's, named as the recipe names its own)
+    (checkpoints / "epoch=001-v3" / "notes.txt").write_text("mine")
+    argv = [*tiny_run_argv(tiny_run, run_dir), "--save_keep", "2", "--num_epochs", "2"]
+    assert chords.main([*argv, "--resume", str(checkpoints / "epoch=000")]) == 0
+    names = sorted(p.name for p in checkpoints.iterdir() if not p.name.startswith("."))
+    assert names == ["best", "epoch=001", "epoch=001-v1", "epoch=001-v3", "epoch=002", "last"]
+    assert (checkpoints / "epoch=001-v3" / "notes.txt").read_text() == "mine"
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
