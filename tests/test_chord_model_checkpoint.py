@@ -313,6 +313,21 @@ def test_export_writes_nothing_into_a_checkpoint_and_overwrites_only_an_export(r
     assert dangling.is_symlink() and not (tmp_path / "nowhere").exists()
 
 
+def test_an_export_keeps_the_versions_that_trained_it_and_refuses_an_out_under_a_file(tmp_path, capsys):
+    """The versions the run recorded (read by the messages on older checkpoints) go with its model; an --out
+    that cannot be made is refused before any work, naming the file in its way."""
+    versions = {"audiotrain": "0.9.0", "mlx": "0.20.0"}
+    trained = _write_checkpoint(tmp_path / "trained", versions=versions)
+    out = tmp_path / "out"
+    assert chords.main(["export", "--checkpoint", str(trained), "--out", str(out)]) == 0
+    assert ckpt.read_state(out)["versions"] == versions
+    in_the_way = tmp_path / "a_file"
+    in_the_way.write_text("")
+    capsys.readouterr()
+    assert chords.main(["export", "--checkpoint", str(trained), "--out", str(in_the_way / "model")]) == 2
+    assert f"--out {in_the_way / 'model'}: {in_the_way} is a file, not a folder" in capsys.readouterr().err
+
+
 def test_init_from_lets_dropout_differ_and_records_where_it_started_as_an_absolute_path(
     run, tmp_path, monkeypatch
 ):
@@ -479,13 +494,16 @@ def test_the_export_summary_quotes_a_folder_with_a_space_so_its_uses_can_be_past
 
 
 def test_predict_and_evaluate_of_a_run_folder_say_which_checkpoint_and_when_best_is_missing(
-    run, tmp_path, song, capsys
+    run, tmp_path, song, capsys, monkeypatch
 ):
     """Given a run folder whose best was deleted (pruning disk by hand), predict and evaluate used its last
     checkpoint, another model, without a word, and never said which checkpoint they loaded."""
     best = run / "checkpoints" / "best"
     assert loaded_checkpoint_note(run, best) == f"using {best} (after 3 epochs, 12 steps)"
     assert loaded_checkpoint_note(best, best) is None  # a checkpoint given itself: what the user named
+    monkeypatch.chdir(run)  # ... also when named by another path to it
+    assert loaded_checkpoint_note(best.relative_to(run), best) is None
+    monkeypatch.undo()
     pruned = tmp_path / "pruned"
     last = pruned / "checkpoints" / "last"
     tracked = {
