@@ -66,6 +66,22 @@ class Split:
             yield {"y": i, "worker": -1 if info is None else info.id}
 
 
+class LongerInLaterWorkers:
+    """Worker k yields the k + 1 items {"y": 10 * k + j}: the workers' streams end one after another.
+    Reading item ``fails_at`` raises OSError."""
+
+    def __init__(self, fails_at=None):
+        self.fails_at = fails_at
+
+    def __iter__(self):
+        info = get_worker_info()
+        k = 0 if info is None else info.id
+        for y in range(10 * k, 10 * k + k + 1):
+            if y == self.fails_at:
+                raise OSError(f"item {y} is truncated")
+            yield {"y": y}
+
+
 class EpochShuffled(IterableDataset):
     """A shuffled stream of n items whose order is drawn from the epoch set by the loader (a resumable
     stream), split across workers; cpu_transforms add batch_rng noise."""
@@ -258,6 +274,20 @@ def test_workers_take_their_share_with_get_worker_info_and_batches_alternate(wor
     assert [np.array(b["y"]).tolist() for b in batches] == [[0, 3], [1, 4], [2, 5], [6, 9], [7, 10], [8]]
     assert [np.array(b["worker"]).tolist()[0] for b in batches] == [0, 1, 2, 0, 1, 2]
     assert ys(DataLoader(Split(5), batch_size=2)) == [[0, 1], [2, 3], [4]]  # no workers: the whole stream
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_the_other_workers_go_on_once_a_workers_stream_ends(worker_type):
+    # Worker 0's stream ends first; PyTorch then skips it and reads on from the others, dropping nothing.
+    got = ys(DataLoader(LongerInLaterWorkers(), batch_size=1, num_workers=3, worker_type=worker_type))
+    assert got == [[0], [10], [20], [11], [21], [22]]
+    # A failure names its batch's place in that stream, the ended worker's requests not counted.
+    loader = DataLoader(
+        LongerInLaterWorkers(fails_at=22), batch_size=1, num_workers=3, worker_type=worker_type
+    )
+    with pytest.raises(DataLoaderError, match="item 22 is truncated") as info:
+        list(loader)
+    assert info.value.batch_index == 5
 
 
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
