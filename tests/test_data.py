@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict, defaultdict, namedtuple
 
 import audiotrain  # noqa: F401
 from audiotrain import DataLoader, Dataset
@@ -138,11 +138,15 @@ def test_default_collate_stacks_nested_structures():
     assert batch["x"].shape == (4, 2, 3) and batch["x"].dtype == np.float32
     assert batch["y"].tolist() == [0, 1, 2, 3]
     assert batch["meta"][0].tolist() == [0.0, 1.0, 2.0, 3.0] and batch["meta"][1] == ["name"] * 4
+    # A tuple stays a tuple, as documented (PyTorch's own collate gives a list here).
+    assert type(batch["meta"]) is tuple
     assert isinstance(batch["p"], Pair) and batch["p"].b.dtype == bool
 
 
 def test_default_collate_names_the_bad_field():
-    with pytest.raises(ValueError, match=r"cannot stack batch\['x'\]: samples have different shapes"):
+    with pytest.raises(
+        ValueError, match=r"cannot stack batch\['x'\]: samples have different shapes \[\(3,\), \(4,\)\]"
+    ):
         default_collate([{"x": np.zeros(3)}, {"x": np.zeros(4)}])
     with pytest.raises(ValueError, match=r"sample 1 of batch has keys \['z'\], expected \['x'\]"):
         default_collate([{"x": 1}, {"z": 2}])
@@ -173,6 +177,16 @@ def test_a_mapping_sample_keeps_its_type_as_in_pytorch():
         batch = default_collate(items)
         assert type(batch) is kind and list(batch) == ["b", "a"] and batch["a"].tolist() == [0, 1]
         assert type(to_mlx(batch)) is kind and type(default_convert(items[0])) is kind
+    # A mapping that cannot be built from a dict alone (defaultdict) becomes a dict, as in torch.
+    batch = default_collate([defaultdict(int, a=np.float32(i)) for i in range(2)])
+    assert type(batch) is dict and batch["a"].tolist() == [0.0, 1.0]
+
+
+def test_a_namedtuple_item_stays_one_without_automatic_batching_as_in_pytorch():
+    Pair = namedtuple("Pair", "x y")
+    batches = list(DataLoader([Pair(np.full(2, i), i) for i in range(2)], batch_size=None))
+    assert [type(b) for b in batches] == [Pair, Pair]
+    assert isinstance(batches[1].x, mx.array) and np.array(batches[1].x).tolist() == [1, 1]
 
 
 @pytest.mark.parametrize(
@@ -180,6 +194,7 @@ def test_a_mapping_sample_keeps_its_type_as_in_pytorch():
     [
         ([1, "3 "], r"sample 1 is str '3 ', but sample 0 is int 1"),  # a CSV cell read as text
         ([2, None], r"sample 1 is None, but sample 0 is int 2"),  # a missing label
+        ([2, 3, None], r"sample 2 is None, but sample 0 is int 2"),  # (the sample that differs is named)
         ([np.zeros(3), None], r"sample 1 is None, but sample 0 is ndarray of shape \(3,\)"),
         ([None, np.zeros(3)], r"sample 1 is ndarray of shape \(3,\), but sample 0 is None"),
     ],
@@ -204,6 +219,11 @@ def test_to_mlx_converts_and_narrows_numpy_leaves():
     assert batch["names"] == ["a", "b"]
     with pytest.raises(ValueError, match=r"batch\['ids'\] holds int64 values .* outside int32"):
         to_mlx({"ids": np.array([2**40])})
+    # int32's own bounds still fit; complex (an STFT made in cpu_transforms) becomes MLX complex64.
+    ids = to_mlx(np.array([2**31 - 1, -(2**31)]))
+    assert ids.dtype == mx.int32 and np.array(ids).tolist() == [2**31 - 1, -(2**31)]
+    spec = to_mlx({"spec": np.array([1 + 2j])})["spec"]
+    assert isinstance(spec, mx.array) and spec.dtype == mx.complex64
 
 
 @pytest.mark.parametrize(
@@ -377,6 +397,10 @@ def test_an_iterator_of_an_earlier_epoch_does_not_move_the_position_of_the_new_o
     resumed = shuffled_23()
     resumed.load_state_dict(state)
     assert ys(resumed) == epoch_of_shuffled_23(1)
+    # Nor the indices of the batch handed out last, which a prediction writer gets.
+    newest_batch = next(iter(loader))
+    next(old)
+    assert loader.current_batch_indices == np.array(newest_batch["y"]).tolist()
 
 
 def test_the_same_epoch_set_again_after_a_resumed_epoch_runs_whole():
@@ -649,9 +673,14 @@ def test_worker_exception_names_the_sample_and_carries_the_traceback(worker_type
 
 
 def test_main_thread_exception_names_the_sample():
+    batches = iter(DataLoader(FailsAt7(12), batch_size=2))
     with pytest.raises(DataLoaderError, match="loading sample 7") as info:
-        list(DataLoader(FailsAt7(12), batch_size=2))
+        list(batches)
     assert isinstance(info.value.__cause__, KeyError)
+    # The iterator that raised is closed, as its workers are: it ends rather than loading batch 3 again.
+    with pytest.raises(StopIteration):
+        next(batches)
+    assert len(batches) == 0
 
 
 class StopsAt1(Squares):
@@ -941,11 +970,14 @@ def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path,
     trainer = quiet_trainer(
         tmp_path, max_epochs=1, val_check_interval=0.5, callbacks=[FailsAtTheSecondBatch()], logger=False
     )
+    others_batches = iter(DataLoader(Squares(6), batch_size=2))  # a loader of the user's, not the fit's
+    next(others_batches)
     with pytest.raises(RuntimeError, match="a callback failed") as failure:
         trainer.fit(Regression(), train, val)  # (a validation fails in the middle of the epoch)
     gc.collect()  # the error is still referenced: only other tests' leftovers go
     assert no_loader_workers_left(timeout=5.0)
     assert failure.value.__traceback__ is not None
+    assert np.array(next(others_batches)["y"]).tolist() == [2, 3]  # only the fit's loaders were stopped
 
 
 @pytest.mark.parametrize(
@@ -1123,9 +1155,14 @@ class BatchesOf:
         return iter(np.reshape(list(self.sampler), (-1, self.batch_size)).tolist())
 
 
-def test_the_epoch_reaches_the_sampler_a_batch_sampler_wraps():
-    # torch's BatchSampler(DistributedSampler(...)): without the epoch, every epoch would have one order.
-    loader = DataLoader(Squares(12), batch_sampler=BatchesOf(EpochOrder(12), 3))
+@pytest.mark.parametrize("batching", ["sampler", "batch_sampler"])
+def test_the_epoch_reaches_the_sampler_a_batch_sampler_wraps(batching):
+    # torch's BatchSampler(DistributedSampler(...)) or DataLoader(sampler=DistributedSampler(...)): without
+    # the epoch, every epoch would have one order.
+    if batching == "sampler":
+        loader = DataLoader(Squares(12), sampler=EpochOrder(12), batch_size=3)
+    else:
+        loader = DataLoader(Squares(12), batch_sampler=BatchesOf(EpochOrder(12), 3))
     for epoch in range(3):
         order = np.random.default_rng([99, epoch]).permutation(12)
         assert ys(loader) == order.reshape(-1, 3).tolist()
@@ -1145,6 +1182,10 @@ def test_a_sampler_index_equal_to_the_datasets_length_is_refused_not_loaded():
     with pytest.raises(IndexError, match=r"yielded index 6, outside the dataset \(0 \.\. 5\)"):
         list(DataLoader(dataset, sampler=[0, 6]))
     assert 6 not in dataset.loaded
+    # A negative index would read from the end (Python's indexing) instead of failing.
+    with pytest.raises(IndexError, match=r"yielded index -1, outside the dataset \(0 \.\. 5\)"):
+        list(DataLoader(dataset, sampler=[0, -1]))
+    assert -1 not in dataset.loaded
 
 
 @pytest.mark.parity
@@ -1236,6 +1277,11 @@ def test_sampler_keys_other_than_ints_reach_the_dataset_as_they_are(num_workers,
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert [np.array(b).shape for b in resumed] == [(2, 5)]
+    # ... and finds it changed where the keys did (other crops of the same samples, in batches as long).
+    other_crops = DataLoader(Crops(), batch_sampler=[[(0, 3), (1, 3)], [(2, 4), (3, 4)]])
+    other_crops.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    with pytest.warns(UserWarning, match="gives a different order"):
+        assert [np.array(b).shape for b in other_crops] == [(2, 4)]
 
 
 def test_resuming_a_sampler_whose_order_changed_warns():
