@@ -160,6 +160,7 @@ def test_a_shard_in_a_subfolder_is_read_from_there(tmp_path):
 
 STRAY_INDEX = "audio_model.audio_encoder.layers.7.blocks.3.attention.self.relative_position_index"
 STRAY_COUNTER = "audio_model.audio_encoder.norm_extra.num_batches_tracked"
+PATCH_KERNEL = "audio_model.audio_encoder.patch_embed.proj.weight"
 
 
 def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
@@ -174,6 +175,10 @@ def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
         # as many elements as the model's (48, 24), stored transposed: a forward pass would fail unnamed
         transposed = "text_model.encoder.layer.0.intermediate.dense.weight"
         state[transposed] = state[transposed].T.copy()
+        # a conv kernel stored flat (8, 1, 4, 4) -> (8, 16): it cannot be turned to MLX's layout
+        state[PATCH_KERNEL] = state[PATCH_KERNEL].reshape(8, 16)
+        # a derived buffer of another shape: named with both shapes, not as of wrong values
+        state["text_model.embeddings.position_ids"] = state["text_model.embeddings.position_ids"][0].copy()
 
     with pytest.raises(StateDictError) as info:
         load_pretrained(_safetensors_copy(tmp_path, edit))
@@ -183,7 +188,10 @@ def test_missing_unexpected_and_misshaped_tensors_are_all_listed(tmp_path):
     assert "layers.1.blocks.0.attention.self.relative_position_bias_table" in message
     assert "3 unexpected" in message and "text_model.extra_head.weight" in message
     assert STRAY_INDEX in message and STRAY_COUNTER in message
-    assert "2 mis-shaped" in message
+    assert "4 mis-shaped" in message
+    assert f"{PATCH_KERNEL}: checkpoint (8, 16), expected a 4-D conv kernel" in message
+    assert "text_model.embeddings.position_ids: checkpoint (80,), model (1, 80)" in message
+    assert "do not follow from config.json" not in message
     assert "audio_projection.linear2.weight: checkpoint (24, 23), model (24, 24)" in message
     assert (
         "text_model.encoder.layer.0.intermediate.dense.weight: checkpoint (24, 48), model (48, 24)" in message
@@ -450,6 +458,7 @@ def test_code_in_a_bin_file_is_refused_not_run(tmp_path, capsys):
         ("collections", "namedtuple"),  # the module of the one allowed global, OrderedDict
         ("torch._utils", "_rebuild_device_tensor_from_numpy"),  # the module of the allowed rebuilders
         ("torch", "load"),  # the module of the allowed storage classes
+        ("os", "FloatStorage"),  # an allowed storage class's name in another module
     ],
 )
 def test_only_the_globals_a_state_dict_needs_are_allowed_not_their_modules(tmp_path, module, name):
@@ -462,6 +471,41 @@ def test_only_the_globals_a_state_dict_needs_are_allowed_not_their_modules(tmp_p
         load_torch_state_dict(path)
 
 
+class _StorageNamedByAString(pickle.Pickler):
+    """Pickles `...` as a persistent record whose storage type is the string "FloatStorage", not the class."""
+
+    def persistent_id(self, obj):
+        return ("storage", "FloatStorage", "0", "cpu", 1) if obj is ... else None
+
+
+def _storage_named_by_a_string() -> bytes:
+    buffer = io.BytesIO()
+    _StorageNamedByAString(buffer, protocol=2).dump({"w": ...})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "payload, refused",
+    [
+        (_storage_named_by_a_string(), "unexpected persistent record ('storage', 'FloatStorage',"),
+        # {"w": torch._utils._rebuild_tensor_v2(1.0, 0, (1,), (1,))}: a number where the storage goes
+        (
+            b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n"
+            + pickle.dumps((1.0, 0, (1,), (1,)), protocol=2)[2:-1]
+            + b"Rs.",
+            "a tensor record without a storage",
+        ),
+    ],
+    ids=["storage type", "tensor storage"],
+)
+def test_records_torch_save_never_writes_are_refused_as_unsafe(tmp_path, payload, refused):
+    """A persistent record or tensor that is not made of a storage class of torch's: an UnsafeCheckpointError
+    naming the record, not an AttributeError wrapped as an unreadable file."""
+    path = _torch_zip(tmp_path, payload)
+    with pytest.raises(UnsafeCheckpointError, match=re.escape(f"{path}: {refused}")):
+        load_torch_state_dict(path)
+
+
 def test_non_tensor_entries_and_legacy_files_are_refused(tmp_path):
     path = _torch_zip(tmp_path, pickle.dumps({"step": 3}, protocol=2))
     with pytest.raises(TorchCheckpointError, match="not named tensors: step"):
@@ -470,6 +514,59 @@ def test_non_tensor_entries_and_legacy_files_are_refused(tmp_path):
     legacy.write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(TorchCheckpointError, match="not a zip archive.*torch 1.6"):
         load_torch_state_dict(legacy)
+
+
+def _without_member(path: Path, member: str) -> Path:
+    """`path` rewritten without `member` (a damaged copy: a storage lost)."""
+    with zipfile.ZipFile(path) as archive:
+        kept = {item: archive.read(item) for item in archive.namelist() if item != member}
+    with zipfile.ZipFile(path, "w") as archive:
+        for item, data in kept.items():
+            archive.writestr(item, data)
+    return path
+
+
+def _float_entry(value: float = 1.0) -> tuple:
+    return np.array([value], "<f4").tobytes(), 1, (1,), (1,)
+
+
+# How each damaged or odd file is made (folder, monkeypatch -> path), and the start of its refusal.
+_ODD_BIN_FILES = {
+    "truncated pickle": (
+        lambda folder, _: _torch_zip(folder, pickle.dumps({"a": 1}, protocol=2)[:-3]),
+        "data.pkl cannot be read as a state dict (pickle data was truncated)",
+    ),
+    "a list": (lambda folder, _: _torch_zip(folder, pickle.dumps([1, 2], protocol=2)), "holds a list"),
+    "a tensor named by a number": (
+        lambda folder, patch: _bin_without_torch(folder, "FloatStorage", {3: _float_entry()}, patch),
+        "entries that are not named tensors: 3",
+    ),
+    "a storage missing": (
+        lambda folder, patch: _without_member(
+            _bin_without_torch(folder, "FloatStorage", {"w": _float_entry()}, patch), "archive/data/0"
+        ),
+        "storage archive/data/0 is missing from the archive",
+    ),
+    "two data.pkl": (
+        lambda folder, _: _recompressed(
+            _torch_zip(folder, pickle.dumps({}, protocol=2)), {"other/data.pkl": pickle.dumps({}, protocol=2)}
+        ),
+        "expected one data.pkl in the archive, found 2",
+    ),
+    "no file": (lambda folder, _: folder / "missing.bin", "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", list(_ODD_BIN_FILES))
+def test_damaged_or_odd_bin_files_are_refused_naming_the_file(tmp_path, monkeypatch, case):
+    """Each is a TorchCheckpointError (a ValueError: the CLI's one-line error) that starts with the file: a
+    truncated data.pkl was a bare UnpicklingError (a traceback), a file of something else than a dict an
+    AttributeError, a tensor named by a number came back under an int key, a missing storage was not said to
+    be of this file, a second data.pkl was ignored and a missing file called "not a zip archive"."""
+    make, refused = _ODD_BIN_FILES[case]
+    path = make(tmp_path, monkeypatch)
+    with pytest.raises(TorchCheckpointError, match=re.escape(f"{path}: {refused}")):
+        load_torch_state_dict(path)
 
 
 @pytest.mark.parity
@@ -532,11 +629,16 @@ def _bfloat16_bin_without_torch(path: Path, tensors: dict[str, np.ndarray], monk
 
 
 def _bin_without_torch(
-    folder: Path, storage_type: str, entries: dict, monkeypatch, byteorder: str | None = None
+    folder: Path,
+    storage_type: str,
+    entries: dict,
+    monkeypatch,
+    byteorder: str | None = None,
+    parameters: bool = False,
 ) -> Path:
     """A ``torch.save`` zip written without torch: name -> (storage bytes, storage elements, size, stride[,
     storage offset]); storage bytes given as an int n: the storage of the n-th entry (as tied weights share
-    one).
+    one). `parameters`: each tensor saved as an ``nn.Parameter`` (``state_dict(keep_vars=True)``).
 
     The pickle names torch's globals as torch.save does; stand-ins are registered under those names only while
     pickling (the reader under test never imports them).
@@ -546,8 +648,15 @@ def _bin_without_torch(
     def _rebuild_tensor_v2(*args):
         raise AssertionError("never called: the reader resolves this name to its own function")
 
+    def _rebuild_parameter(*args):
+        raise AssertionError("never called: the reader resolves this name to its own function")
+
     storage_class = type(storage_type, (), {})
-    for obj, module in ((_rebuild_tensor_v2, fake_utils), (storage_class, fake_torch)):
+    for obj, module in (
+        (_rebuild_tensor_v2, fake_utils),
+        (_rebuild_parameter, fake_utils),
+        (storage_class, fake_torch),
+    ):
         obj.__module__, obj.__qualname__ = module.__name__, obj.__name__
         setattr(module, obj.__name__, obj)
 
@@ -562,6 +671,13 @@ def _bin_without_torch(
         def __reduce__(self):
             return _rebuild_tensor_v2, self.args
 
+    class Parameter:  # pickles as torch.nn.Parameter does: the tensor, requires_grad, backward hooks
+        def __init__(self, view) -> None:
+            self.view = view
+
+        def __reduce__(self):
+            return _rebuild_parameter, (self.view, True, collections.OrderedDict())
+
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             return ("storage", storage_class, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
@@ -570,7 +686,8 @@ def _bin_without_torch(
     for i, (name, (data, numel, size, stride, *offset)) in enumerate(entries.items()):
         key = str(data) if isinstance(data, int) else str(i)
         storages.setdefault(key, data)
-        state[name] = View(Storage(key, numel), size, stride, *offset)
+        view = View(Storage(key, numel), size, stride, *offset)
+        state[name] = Parameter(view) if parameters else view
     buffer = io.BytesIO()
     with monkeypatch.context() as patch:
         patch.setitem(sys.modules, "torch", fake_torch)
@@ -632,6 +749,34 @@ def test_float16_and_big_endian_storages_are_read_without_torch(tmp_path, monkey
         assert state["w"].dtype == want.dtype and state["w"].dtype.isnative, storage_type
         np.testing.assert_array_equal(state["w"], want.reshape(2, 2), err_msg=storage_type)
         np.testing.assert_array_equal(state["tail"], want[2:], err_msg=storage_type)
+
+
+@pytest.mark.parametrize(
+    "storage_type, values",
+    [
+        ("DoubleStorage", np.array([1e300, -2.5, 1 / 3, 5e-324])),  # not float32's range or precision
+        ("FloatStorage", np.array([1.5, -2.25, 3e38, 1e-30], np.float32)),
+        ("LongStorage", np.array([2**40, -1, 0, 7])),
+        ("IntStorage", np.array([-1, 2**31 - 1, -(2**31), 7], np.int32)),
+        ("ShortStorage", np.array([-1, 2**15 - 1, -(2**15), 7], np.int16)),
+        ("CharStorage", np.array([-1, 127, -128, 7], np.int8)),
+        ("ByteStorage", np.array([255, 0, 128, 7], np.uint8)),
+        ("BoolStorage", np.array([True, False, False, True])),
+    ],
+)
+@pytest.mark.parametrize("parameters", [False, True], ids=["tensors", "parameters"])
+def test_every_storage_type_is_read_with_its_dtype_without_torch(
+    tmp_path, monkeypatch, storage_type, values, parameters
+):
+    """Each storage class torch.save names is read as its dtype (a float64 file was refused as damaged when
+    read as float32, an int32 -1 read as 4294967295 when unsigned), and a state dict saved with its
+    ``nn.Parameter`` objects (``state_dict(keep_vars=True)``) holds the tensors one of plain tensors holds."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    entries = {"w": (values.astype(values.dtype.newbyteorder("<")).tobytes(), 4, (2, 2), (1, 2))}
+    path = _bin_without_torch(tmp_path, storage_type, entries, monkeypatch, parameters=parameters)
+    state = load_torch_state_dict(path)
+    assert state["w"].dtype == values.dtype
+    np.testing.assert_array_equal(state["w"], values.reshape(2, 2).T)  # the (1, 2) strides: transposed
 
 
 @pytest.mark.parity
@@ -1231,10 +1376,12 @@ def test_many_storages_of_zeros_are_refused_in_all_before_they_are_decompressed(
     assert len(load_torch_state_dict(path, max_elements=2**18)) == 64  # stored as torch.save does: it loads
 
 
-def test_one_storage_viewed_over_and_over_is_refused_in_all(tmp_path, monkeypatch):
-    """Every tensor a view of the same 1 MiB storage: 64 of them would take 64 MiB from a 1 MiB file."""
+@pytest.mark.parametrize("views", [64, 8])
+def test_one_storage_viewed_over_and_over_is_refused_in_all(tmp_path, monkeypatch, views):
+    """Every tensor a view of the same 1 MiB storage: 64 of them would take 64 MiB from a 1 MiB file. 8 take 8
+    MiB, more than the budget of about 5 MiB: counted in bytes, not in (2 Mi) elements."""
     one = np.zeros(2**18, "<f4").tobytes()
-    entries = {f"w{i}": (one if i == 0 else 0, 2**18, (2**18,), (1,)) for i in range(64)}
+    entries = {f"w{i}": (one if i == 0 else 0, 2**18, (2**18,), (1,)) for i in range(views)}
     path = _bin_without_torch(tmp_path, "FloatStorage", entries, monkeypatch)
     with pytest.raises(TorchCheckpointError, match=rf"{path}: its tensors up to .* view of storage 0 take"):
         load_torch_state_dict(path)
@@ -1647,6 +1794,8 @@ def test_an_export_from_an_older_folder_writes_whole_numbers_as_ints_and_keeps_t
         # backwards from the storage's start, or starting before it: memory in front of its bytes
         ((4,), (-1,), 0, "invalid size (4,) / stride (-1,)"),
         ((4,), (1,), -1, "invalid size (4,) / stride (1,)"),
+        # a stride missing: as_strided's own error, which names no storage
+        ((2, 3), (1,), 0, "invalid size (2, 3) / stride (1,)"),
     ],
 )
 def test_a_view_beyond_its_storage_is_refused_naming_the_storage(
