@@ -532,6 +532,16 @@ def test_a_leading_tilde_in_a_path_setting_is_the_home_folder_from_a_flag_or_a_f
     assert nonempty_path("~/runs/x") == str(tmp_path / "runs" / "x")
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_path_flag_of_only_blanks_is_refused(blank):
+    """``--run_dir "$RUN"`` with RUN unset, or holding a space: a run written into the current folder, or into
+    a folder named " " there."""
+    from audiotrain.recipes._run import nonempty_path
+
+    with pytest.raises(argparse.ArgumentTypeError, match="an empty path"):
+        nonempty_path(blank)
+
+
 def test_the_demos_errors_point_to_the_help_that_lists_its_settings(capsys):
     """`python -m audiotrain.recipes.chords --help` is the overview of the commands, which lists no flag."""
     from audiotrain.recipes import chords

@@ -13,12 +13,17 @@ from audiotrain.recipes._run import (
     check_can_write,
     check_checkpoint_folder,
     check_run_folder,
+    claim_run_folder,
     clear_checkpoints,
     clear_run_outputs,
     create_run_folder,
+    forget_run_that_never_trained,
+    holding_run_folders,
     refuse_existing_outputs,
     resume_command,
     resumes_run_in,
+    shared_run_folder_name,
+    stop_status_of_rank,
     write_run_record,
 )
 from audiotrain.train.checkpoint import FolderInUseError
@@ -41,6 +46,13 @@ def test_default_run_folders_are_unique_when_runs_start_in_the_same_second(tmp_p
     names = sorted(p.name for p in made)
     assert len(set(names)) == 8 and "chords-20260101-120000" in names and "chords-20260101-120000-8" in names
     assert all(p.is_dir() and not any(p.iterdir()) for p in made)
+
+
+def test_a_jobs_shared_default_run_folder_name_skips_a_name_taken_in_the_same_second(tmp_path, monkeypatch):
+    """A chords cv (or example) run started in the same second as another run took that run's folder."""
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-120000")
+    (tmp_path / "chords-cv-20260101-120000").mkdir()
+    assert shared_run_folder_name("chords-cv", tmp_path) == tmp_path / "chords-cv-20260101-120000-2"
 
 
 def test_a_folder_holding_files_is_refused_unless_overwrite_or_resume_inside(tmp_path):
@@ -325,6 +337,30 @@ def test_overwrite_replaces_the_checkpoints_its_run_saved_outside_its_folder_and
     assert said == [f"--overwrite: removed the previous run's checkpoints epoch=004, last from {shared}"]
 
 
+def test_overwrite_tells_the_recipes_checkpoints_from_the_users_copies_by_their_names(tmp_path):
+    """The recipe's checkpoints (a taken name's -vN too, and a link to one) go with the run --overwrite
+    replaces; a copy the user kept under a name of their own (epoch=003-mine) stays, and is named."""
+
+    def save(folder: Path, *names: str) -> None:
+        for name in names:
+            (folder / name).mkdir(parents=True)
+            (folder / name / "trainer_state.json").write_text("{}")
+
+    run, shared = tmp_path / "run", tmp_path / "shared"
+    save(run / "checkpoints", "best", "best-v1", "epoch=003", "epoch=3-step=40-v2", "epoch=003-mine")
+    said = []
+    clear_run_outputs(run, ("config.json", "checkpoints"), said.append)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=003-mine"]
+    assert (
+        said[-1]
+        == f"--overwrite: kept what the previous run did not write in {run}: checkpoints/epoch=003-mine"
+    )
+    save(shared, "best", "epoch=003-mine")
+    (shared / "last").symlink_to(shared / "best")  # (rmtree refuses a link)
+    clear_checkpoints(shared, said.append)
+    assert sorted(p.name for p in shared.iterdir()) == ["epoch=003-mine"]
+
+
 def test_existing_outputs_are_refused_before_any_work(tmp_path):
     done = tmp_path / "song.lab"
     done.write_text("edited")
@@ -532,6 +568,13 @@ def test_an_output_folder_that_cannot_be_written_is_refused_naming_the_flag(tmp_
         check_run_folder(afile / "sub", "--run_dir", overwrite=False)
     with pytest.raises(FileExistsError, match=r"--checkpoint_dir .*afile is a file; expected a folder"):
         check_checkpoint_folder(afile, tmp_path / "run", "--checkpoint_dir", resume=None)
+    dangling = tmp_path / "link"
+    dangling.symlink_to(tmp_path / "gone")  # (a disk not mounted): said so, not "a file"
+    with pytest.raises(
+        NotADirectoryError, match=r"^--run_dir .*link: .*link is a link to .*gone, which does not"
+    ):
+        check_run_folder(dangling, "--run_dir", overwrite=False)
+    dangling.unlink()
     check_can_write(tmp_path / "new" / "deeper", "-o")  # made later, where it can be
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "ro"]  # the probe is gone
 
@@ -563,6 +606,19 @@ def test_a_resume_by_the_same_build_records_it_once_and_one_by_another_adds_it(t
     path.write_text(json.dumps({**record, "builds": ["0.1.0"]}))  # (as if an earlier build had begun it)
     write_run_record(path, {"seed": 3}, ["x"], continues=True)
     assert json.loads(path.read_text())["builds"] == ["0.1.0", build_version()]
+    # Begun by this build, continued by another, resumed by this one again: its last part is this build's.
+    path.write_text(json.dumps({**record, "builds": [build_version(), "0.1.0"]}))
+    write_run_record(path, {"seed": 3}, ["x"], continues=True)
+    assert json.loads(path.read_text())["builds"] == [build_version(), "0.1.0", build_version()]
+
+
+def test_a_run_folder_that_cannot_take_the_runs_first_file_is_an_error_naming_the_flag(tmp_path):
+    """The folder gone (or made read-only, or full) since the checks at the start: one line naming the flag
+    and the file, not an OSError's traceback."""
+    with pytest.raises(
+        OutputFolderError, match=r"^--run_dir .*gone: cannot write config.json \(No such file"
+    ):
+        write_run_record(tmp_path / "gone" / "config.json", {}, ["x"], claim="--run_dir")
 
 
 # ------------------------------------------------------------------ MLX's kernel cache (TMPDIR)
@@ -744,15 +800,10 @@ def test_the_clap_continue_command_names_every_relative_path_absolute(tmp_path, 
         assert f" {flag} {tmp_path / name} " in f"{command} ", flag
 
 
-def test_a_nearly_full_tmpdir_on_a_first_run_is_refused_before_the_run_folder_is_made(
-    tmp_path, tmpdir_env, monkeypatch, capsys
-):
-    """With 200 kB free in TMPDIR and no compiled kernels yet, the first step failed inside MLX's compiler: a
-    47-line traceback ending in "can't write 47 bytes ...: 'No space left on device'", and a run folder
-    holding config.json, which the same command was then refused for."""
+@pytest.fixture
+def nearly_full_tmpdir(tmp_path, tmpdir_env, monkeypatch):
+    """TMPDIR set to a new folder ``tmp_path / "tmp"``, on a disk said to have 200 kB free; returns it."""
     import shutil
-
-    from audiotrain.recipes.chords import cli as chords
 
     real_usage = shutil.disk_usage
 
@@ -763,6 +814,17 @@ def test_a_nearly_full_tmpdir_on_a_first_run_is_refused_before_the_run_folder_is
     monkeypatch.setattr(shutil, "disk_usage", nearly_full)
     (tmp_path / "tmp").mkdir()
     tmpdir_env(tmp_path / "tmp")
+    return tmp_path / "tmp"
+
+
+def test_a_nearly_full_tmpdir_on_a_first_run_is_refused_before_the_run_folder_is_made(
+    tmp_path, nearly_full_tmpdir, capsys
+):
+    """With 200 kB free in TMPDIR and no compiled kernels yet, the first step failed inside MLX's compiler: a
+    47-line traceback ending in "can't write 47 bytes ...: 'No space left on device'", and a run folder
+    holding config.json, which the same command was then refused for."""
+    from audiotrain.recipes.chords import cli as chords
+
     run = tmp_path / "run"
     argv = ["--preset", "quick_test", "--device", "cpu", "--run_dir", str(run), "--processes", "1"]
     assert chords.main([*argv, "--data.cache_dir", str(tmp_path / "cache")]) == 2
@@ -774,6 +836,19 @@ def test_a_nearly_full_tmpdir_on_a_first_run_is_refused_before_the_run_folder_is
         and "needs at least 16 MB there: free space there or set TMPDIR to a folder with room" in err
     ), err
     assert "Traceback" not in err and not run.exists()
+
+
+def test_a_nearly_full_tmpdir_holding_its_compiled_kernels_is_not_refused(nearly_full_tmpdir):
+    """Only a first run compiles its kernels there: once they are, 200 kB free is enough for every run."""
+    import sys
+
+    from audiotrain._system import mlx_kernel_cache
+    from audiotrain.recipes._run import check_kernel_cache
+
+    cache = mlx_kernel_cache()
+    cache.mkdir(parents=True)
+    (cache / "libcompiled.so").symlink_to(os.path.realpath(sys.executable))  # (a whole ELF file)
+    check_kernel_cache(on_cpu=True, log=None)
 
 
 def test_a_kernel_that_cannot_be_compiled_in_tmpdir_is_one_line_and_leaves_the_folder_to_the_next_run(
@@ -873,3 +948,34 @@ def test_with_no_complete_checkpoint_the_newer_of_interrupted_and_last_is_resume
         os.utime(tmp_path / older / ckpt.STATE_FILE, (1_000_000, 1_000_000))
         os.utime(tmp_path / newer / ckpt.STATE_FILE, (2_000_000, 2_000_000))
         assert newest_checkpoint(tmp_path) == tmp_path / newer
+
+
+def test_a_run_that_never_trained_is_forgotten_while_it_still_holds_its_folder(tmp_path):
+    """A CLAP run into an existing --out whose first step failed (no room in TMPDIR for MLX's kernels) still
+    holds its claim on the folder: the files it wrote go even so (the same command, the cause fixed, was
+    refused for them), where they are all the folder holds; and the claim ends with the command."""
+    written = ["config.json", "data_report.txt"]
+    run, users = tmp_path / "run", tmp_path / "users"
+    for folder in (run, users):
+        folder.mkdir()
+        for name in written:
+            (folder / name).write_text("{}")
+    (users / "notes.txt").write_text("mine")
+    with holding_run_folders():
+        for folder in (run, users):
+            claim_run_folder(folder)
+            forget_run_that_never_trained(folder, written)
+        assert not (run / "config.json").exists() and not (run / "data_report.txt").exists()
+    assert list(run.iterdir()) == []  # (the claim's lock file went with the command)
+    assert sorted(p.name for p in users.iterdir()) == ["config.json", "data_report.txt", "notes.txt"]
+
+
+def test_a_stopped_job_exits_with_the_stop_status_on_rank_0_only(monkeypatch):
+    """mpirun and mlx.launch end the whole job when a rank exits non-zero: a stop status from another rank
+    had rank 0 killed in its evaluation after training."""
+    from audiotrain.distributed import collectives
+    from audiotrain.train.interrupt import stop_exit_status
+
+    assert stop_status_of_rank() == stop_exit_status() != 0
+    monkeypatch.setattr(collectives, "is_main_process", lambda: False)
+    assert stop_status_of_rank() == 0
