@@ -94,6 +94,59 @@ def test_overwrite_removes_only_the_runs_own_outputs(tmp_path):
 RUN_RECORD = {"config": {}, "versions": {"audiotrain": "0.1.0"}, "command": ["chords.py"]}
 
 
+def test_overwrite_removes_only_the_own_entries_inside_a_folder_and_the_folders_it_emptied(tmp_path):
+    """Of a folder whose own entries a recipe lists (a name read from a hand-edited record could reach out of
+    it), --overwrite removes only those inside it, and the folders their removal emptied: an empty folder of
+    the user's stays, named."""
+    run, outside = tmp_path / "run", tmp_path / "outside.txt"
+    (run / "evaluation" / "mine").mkdir(parents=True)
+    (run / "evaluation" / "song1.lab").write_text("the run's")
+    outside.write_text("not the run's")
+    said = []
+    listed = {"evaluation": lambda folder: [folder / "song1.lab", folder / ".." / ".." / "outside.txt"]}
+    clear_run_outputs(run, ("evaluation",), said.append, own_entries=listed)
+    assert outside.read_text() == "not the run's"
+    assert sorted(p.name for p in (run / "evaluation").iterdir()) == ["mine"]
+    assert said[-1] == f"--overwrite: kept what the previous run did not write in {run}: evaluation/mine"
+
+
+def test_a_dead_runs_lock_file_is_not_named_among_the_users_files(tmp_path):
+    """A killed run's claim (its lock file, no longer held) is no file of the user's: not listed in the
+    refusal of --overwrite nor among what it kept."""
+    from audiotrain.train.checkpoint import CLAIM_FILE
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / CLAIM_FILE).write_text("")
+    with pytest.raises(FileExistsError, match=r"no earlier run wrote .*\): notes\.txt\. --overwrite"):
+        check_run_folder(folder, "--run_dir", overwrite=True)
+    said = []
+    clear_run_outputs(folder, ("config.json",), said.append)
+    assert said == [f"--overwrite: kept what the previous run did not write in {folder}: notes.txt"]
+
+
+def test_a_config_json_naming_versions_of_other_packages_is_the_users_not_a_run_record(tmp_path):
+    """Only a record whose versions name the audiotrain build is a run's, which --overwrite replaces."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"versions": {"numpy": "2.0"}}')
+    with pytest.raises(FileExistsError, match=r"holds files that no earlier run wrote.*: config\.json\."):
+        check_run_folder(folder, "--run_dir", overwrite=True)
+
+
+@pytest.mark.parametrize("text", ['{"config": {', "[1]"])
+def test_a_resume_refuses_a_run_record_it_cannot_read_before_replacing_it(tmp_path, text):
+    """A config.json cut short, or JSON that is no record: a resume would write a new one over it, losing the
+    builds it records."""
+    from audiotrain.recipes._run import check_run_record_readable
+
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ValueError, match=r"config\.json: the run's record cannot be read"):
+        check_run_record_readable(tmp_path, continuing=True)
+    check_run_record_readable(tmp_path, continuing=False)  # (a new run does not read it)
+
+
 def test_overwrite_of_a_folder_of_the_users_files_is_refused_and_removes_nothing(tmp_path, capsys):
     """--overwrite into a folder that never held a run, holding the user's own files with a run's names (their
     config.json, history.json, evaluation/song2.lab): they were removed as "the previous run's", and the new
@@ -136,6 +189,8 @@ def test_overwrite_of_a_folder_whose_config_json_is_nested_too_deeply_names_it(t
     [
         ({**RUN_RECORD, "songs": {"train": []}}, "clap", "a chords run (its config.json)"),
         ({**RUN_RECORD, "model_source": "ckpt", "clips": {}}, "chords", "a clap run (its config.json)"),
+        # (a chords record told by its config alone: its decoding settings)
+        ({**RUN_RECORD, "config": {"decode": {}}}, "clap", "a chords run (its config.json)"),
     ],
 )
 def test_overwrite_refuses_a_run_of_the_other_recipe(tmp_path, record, recipe, kind):
@@ -207,6 +262,9 @@ def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed
                            r"on host .* is still training there.*nothing was removed"):  # fmt: skip
             clear_run_outputs(run, ("config.json", "checkpoints"), print)
         assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json"]
+        # (the same of its checkpoint folder alone, as --overwrite clears one outside the run folder)
+        with pytest.raises(FolderInUseError, match=r"is still training there.*nothing was removed"):
+            clear_checkpoints(run / "checkpoints", print)
         assert (run / "checkpoints" / "last").is_dir()
     finally:
         fit.kill()
