@@ -244,12 +244,18 @@ def test_overwrite_refuses_a_transcription_of_the_users_in_the_earlier_runs_eval
     assert (run / "evaluation" / "song1.lab").is_file()  # (nothing removed)
 
 
-def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed(tmp_path):
+@pytest.mark.parametrize("linked", [False, True])
+def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed(tmp_path, linked):
     # Run A trains in `run` (another process: its fit holds the checkpoint folder's claim); run B is
     # started there with --overwrite. Removing A's files would not stop A, which would go on writing into
-    # B's run (and B would claim a new lock file beside A's).
+    # B's run (and B would claim a new lock file beside A's). `linked`: its checkpoints/ is a link to
+    # another disk, which --overwrite clears where it points.
     run = tmp_path / "run"
-    (run / "checkpoints" / "last").mkdir(parents=True)
+    if linked:
+        (tmp_path / "other_disk" / "last").mkdir(parents=True)
+        run.mkdir()
+        (run / "checkpoints").symlink_to(tmp_path / "other_disk")
+    (run / "checkpoints" / "last").mkdir(parents=True, exist_ok=True)
     (run / "config.json").write_text("{}")
     fit = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from audiotrain.train.checkpoint import claim_folder; "
@@ -271,7 +277,8 @@ def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed
         fit.wait()
     # A run that crashed (its process is gone) left its lock file unlocked: --overwrite replaces it.
     clear_run_outputs(run, ("config.json", "checkpoints"), print)
-    assert list(run.iterdir()) == []
+    assert [p.name for p in run.iterdir()] == (["checkpoints"] if linked else [])
+    assert not (run / "checkpoints" / "last").exists()
 
 
 def test_overwrite_of_a_run_folder_another_live_process_claims_is_refused(tmp_path):
@@ -992,6 +999,28 @@ def test_a_run_whose_checkpoints_are_elsewhere_is_resumed_in_its_own_folder(tmp_
     assert resumes_run_in(last, tmp_path / "run", str(elsewhere))
     assert resumes_run_in(linked_last, tmp_path / "linked")
     assert not resumes_run_in(last, tmp_path / "linked")
+
+
+def test_overwrite_of_a_run_whose_checkpoints_folder_is_a_link_clears_it_where_it_points_and_keeps_the_link(
+    tmp_path,
+):
+    """checkpoints/ moved to another disk and replaced by a link: --overwrite removed the link, not the
+    checkpoints (while saying it removed them), and the new run saved on the disk they were moved off."""
+    offload = tmp_path / "other_disk" / "offload"
+    run = tmp_path / "linked"
+    _stopped_run(run, offload, "checkpoints")
+    (run / "checkpoints").symlink_to(offload)
+    (offload / "notes.txt").write_text("mine")
+    said = []
+    clear_run_outputs(run, ("config.json", "checkpoints"), said.append)
+    assert (run / "checkpoints").is_symlink() and sorted(p.name for p in offload.iterdir()) == ["notes.txt"]
+    assert said == [
+        f"--overwrite: removed the previous run's config.json, checkpoints from {run}",
+        f"--overwrite: kept what the previous run did not write in {run}: checkpoints/notes.txt",
+    ]
+    (offload / "notes.txt").unlink()  # (emptied, the link stays: the new run saves there)
+    clear_run_outputs(run, ("checkpoints",), said.append)
+    assert (run / "checkpoints").is_symlink() and offload.is_dir()
 
 
 def test_with_no_complete_checkpoint_the_newer_of_interrupted_and_last_is_resumed(tmp_path):

@@ -645,7 +645,8 @@ def clear_run_outputs(
     A folder among `outputs` that `own_entries` (with `RUN_FOLDER_ENTRIES`: checkpoints, loggers) knows is
     cleared of the run's own entries only: a user's notes in ``evaluation/``, a checkpoint copied into
     ``checkpoints/`` under a name of their own, stay there, and one line names them. Other names are the
-    run's whole (its records, plots).
+    run's whole (its records, plots). Such a folder made a link (``checkpoints/`` moved to another disk) is
+    cleared where it points, and the link stays: the new run saves there too.
 
     Nothing is removed while a fit of another live process saves checkpoints below them (its run is still
     training): `ckpt.FolderInUseError` naming that process."""
@@ -658,11 +659,10 @@ def clear_run_outputs(
     removed = []
     for name in outputs:
         path = folder / name
-        if path.is_dir() and not path.is_symlink():
-            if name in own_entries:
-                _remove_own_entries(path, own_entries[name](path))
-            else:
-                shutil.rmtree(path)
+        if path.is_dir() and name in own_entries:  # (a link too: the user's, cleared where it points)
+            _remove_own_entries(path, own_entries[name](path))
+        elif path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
         else:
@@ -694,7 +694,7 @@ def kept_entries(
     kept = []  # in the order of `outputs`, then the folder's other entries
     for name in outputs:
         path = folder / name
-        if name in own_entries and path.is_dir() and not path.is_symlink():
+        if name in own_entries and path.is_dir():  # (a link too, as `clear_run_outputs` clears it)
             kept += _left_beside(path, _existing_own(path, own_entries[name](path)))
     return kept + [path for path in found if path.name not in outputs and path.name != ckpt.CLAIM_FILE]
 
@@ -732,7 +732,7 @@ def _left_beside(folder: Path, own: list[Path]) -> list[Path]:
 
 def _remove_own_entries(folder: Path, entries: Iterable[Path]) -> None:
     """Remove `entries` (files or folders inside `folder`), then the folders this left empty (`folder`
-    too)."""
+    too, unless it is a link: the user's, to where the run saves)."""
     touched = {folder}
     for path in _existing_own(folder, entries):
         if path.is_dir() and not path.is_symlink():
@@ -745,7 +745,7 @@ def _remove_own_entries(folder: Path, entries: Iterable[Path]) -> None:
         for entry in sorted(place.iterdir()):
             if entry in touched and entry.is_dir() and not entry.is_symlink():
                 clear_empty(entry)
-        if place in touched and not any(place.iterdir()):
+        if place in touched and not place.is_symlink() and not any(place.iterdir()):
             place.rmdir()
 
     clear_empty(folder)
@@ -765,7 +765,7 @@ def refuse_outputs_in_use(folder: Path, outputs: Iterable[str], asked_by: str) -
         )
     for name in outputs:
         path = folder / name
-        if not path.is_dir() or path.is_symlink():
+        if not path.is_dir():  # (a folder made a link is walked too: a fit may save where it points)
             continue
         for where, _, files in os.walk(path):
             if ckpt.CLAIM_FILE not in files:
