@@ -1066,3 +1066,23 @@ def test_a_stopped_job_exits_with_the_stop_status_on_rank_0_only(monkeypatch):
     assert stop_status_of_rank() == stop_exit_status() != 0
     monkeypatch.setattr(collectives, "is_main_process", lambda: False)
     assert stop_status_of_rank() == 0
+
+
+@pytest.mark.parametrize("name", ["optimizer.safetensors", "step_state.safetensors"])
+def test_a_resume_from_a_checkpoint_whose_training_state_is_damaged_is_refused_before_any_work(
+    tmp_path, name
+):
+    """Its optimizer or step state cut short failed the resume only once the fit loaded it, after the run
+    folder was written; `check_resume_folder` (a recipe's first check) names the file."""
+    from audiotrain.recipes._run import check_resume_folder
+    from audiotrain.train import checkpoint as ckpt
+
+    import mlx.core as mx
+    from checkpoint_writer import minimal_state
+
+    last = tmp_path / "last"
+    ckpt.write_checkpoint(last, {"w": mx.arange(3.0)}, {"m": mx.ones(4)}, {"s": mx.ones(4)}, minimal_state(1))
+    assert check_resume_folder(last) == last
+    os.truncate(last / name, (last / name).stat().st_size // 2)
+    with pytest.raises(ckpt.CheckpointError, match=re.escape(str(last / name))):
+        check_resume_folder(last)
