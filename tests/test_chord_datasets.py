@@ -636,6 +636,8 @@ def test_the_config_may_be_a_dict_and_wrong_argument_types_are_named(tmp_path):
     for args, error, message in refused:
         with pytest.raises(error, match=r"ChordSongDataset\(.*" + message):
             ChordSongDataset(*args)
+    with pytest.raises(ValueError, match="ChordSongDataset needs at least one song"):
+        ChordSongDataset([], _fake_cqt(config), config)  # (an empty part of a split)
 
 
 def test_windows_are_deterministic_and_change_with_epoch(tmp_path):
@@ -709,6 +711,24 @@ def test_evaluation_chunks_cover_whole_songs(tmp_path):
         assert all((it["chord_type"][it["mask"] == 0] == -1).all() for it in padded)
     for item in items:
         _check_item_is_consistent(item, config)
+    with pytest.raises(IndexError, match="index -1 out of range for 8 items"):
+        dataset[-1]
+
+
+def test_evaluation_chunks_keep_a_songs_last_frame_alone_in_a_chunk(tmp_path):
+    """A song one frame longer than a whole number of chunks is scored on that frame too, and a song of one
+    frame on its one frame."""
+    config = _config(eval_chunk_frames=4)
+    songs = [
+        _song(tmp_path, "nine", [ChordSegment(0.0, 0.9, "C")]),
+        _song(tmp_path, "one", [ChordSegment(0.0, 0.1, "C")]),
+    ]
+    frames = {songs[0].audio_path: 9, songs[1].audio_path: 1}
+    feature_fn = lambda path: np.zeros((config.total_bins, frames[path]), np.float32)  # noqa: E731
+    dataset = ChordSongDataset(songs, feature_fn, config, train=False)
+    chunks = [(int(dataset[i]["song_index"]), int(dataset[i]["start_frame"])) for i in range(len(dataset))]
+    assert chunks == [(0, 0), (0, 4), (0, 8), (1, 0)]
+    assert [float(dataset[i]["mask"].sum()) for i in (2, 3)] == [1.0, 1.0]
 
 
 def test_evaluation_chunks_are_the_songs_unshifted_whatever_the_training_shifts(tmp_path):
@@ -836,6 +856,21 @@ def test_dataset_errors_name_the_file(tmp_path):
         ChordSongDataset([SongEntry("bad", song.audio_path, tmp_path / "bad.lab")], _fake_cqt(config), config)
 
 
+def test_a_dataset_with_allow_gaps_reads_a_gap_as_n(tmp_path):
+    """--data.allow_gaps lets the scan take an annotation with a gap; the training set must read it the same
+    way, not refuse it as the scan did not."""
+    config = _config(allow_gaps=True)
+    song = _song(tmp_path, "a", SEGMENTS)
+    (tmp_path / "gap.lab").write_text("0 1 C\n2 3 G\n")
+    gapped = SongEntry("gap", song.audio_path, tmp_path / "gap.lab")
+    dataset = ChordSongDataset([gapped], lambda path: np.zeros((config.total_bins, 30), np.float32), config)
+    chord_type = dataset.song_targets(0)["chord_type"]
+    n, c, g = (encode_label(label).chord_type for label in ("N", "C", "G"))
+    assert chord_type[:10].tolist() == [c] * 10
+    assert chord_type[10:20].tolist() == [n] * 10  # the gap, 1 s to 2 s
+    assert chord_type[20:].tolist() == [g] * 10
+
+
 # ------------------------------------------------------------------------------------------- clips
 
 
@@ -925,6 +960,25 @@ def test_annotation_longer_than_the_audio_is_reported(tmp_path):
     dataset = ChordSongDataset([song], short_features, config)
     with pytest.warns(UserWarning, match=r"a.lab ends at 9.0 s but the features of .*a.wav cover 4.0 s"):
         dataset.song_targets(0)
+
+
+def test_an_annotation_ending_over_2_s_past_its_audio_skips_its_song_wherever_it_starts(tmp_path):
+    """The tolerance is 2 s past the audio's end, measured to the annotation's end: 2.5 s over is another
+    version of the recording (its labels would train misaligned), 1.5 s over is the same one cut a little
+    short; an annotation that starts late is measured to its end too, not by its length."""
+    for name, seconds, segments in (
+        ("over", 1.0, [ChordSegment(0.0, 3.5, "C")]),
+        ("within", 1.0, [ChordSegment(0.0, 2.5, "C")]),
+        ("late", 2.0, [ChordSegment(1.0, 4.5, "C")]),  # 3.5 s long, ends 2.5 s past the audio
+    ):
+        _wav(tmp_path / f"{name}.wav", seconds)
+        write_lab(tmp_path / f"{name}.lab", segments)
+    index = scan_song_folder(tmp_path, allow_gaps=True)
+    assert [song.name for song in index.songs] == ["within"]
+    assert [path.name for path, _ in index.mismatched] == ["late.lab", "over.lab"]
+    skipped = index.skipped_songs()
+    assert sorted(skipped) == ["late", "over"]
+    assert "over.lab ends at 3.5 s but over.wav lasts 1.0 s" in skipped["over"]
 
 
 def test_annotated_audio_in_an_unsupported_format_is_named_with_the_supported_extensions(tmp_path):
@@ -1056,6 +1110,17 @@ def test_a_broken_link_or_a_folder_beside_an_annotation_is_named_as_such(tmp_pat
     assert skipped["song_9"].endswith("(a symlink to /media/usb/song_9.wav, which does not exist)")
     assert skipped["live"].endswith("live.wav: path is not a regular file (a folder)")
     assert index.problems == 2
+
+
+def test_a_broken_link_beside_a_songs_audio_and_annotation_leaves_the_song_paired(tmp_path):
+    """A leftover link of the song's stem (song.mp3 -> a file since moved) is not its audio: the song.wav
+    beside it is, and the song is used."""
+    _wav(tmp_path / "song.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "song.lab", SEGMENTS)
+    (tmp_path / "song.mp3").symlink_to(tmp_path / "moved" / "song.mp3")
+    index = scan_song_folder(tmp_path)
+    assert [song.audio_path.name for song in index.songs] == ["song.wav"]
+    assert index.unreadable_audio == [] and index.skipped_songs() == {}
 
 
 def test_audio_and_annotation_named_in_different_unicode_forms_pair(tmp_path):
@@ -1259,6 +1324,18 @@ def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_na
         in index.skipped_songs()["take3"]
     )
     assert "without an audio file" not in index.report()
+
+
+def test_midi_or_a_playlist_beside_an_annotation_is_not_audio_to_convert(tmp_path):
+    """RWC ships each song's MIDI beside it: beside an annotation without audio, it is no audio in a format
+    the loader does not read (with advice to convert it with ffmpeg); the annotation has no audio file."""
+    for name, head in (("rwc_001.mid", b"MThd\x00\x00\x00\x06"), ("album.m3u", b"#EXTM3U\n")):
+        (tmp_path / name).write_bytes(head)
+        write_lab((tmp_path / name).with_suffix(".lab"), SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert index.unsupported_audio == []
+    assert index.unpaired_annotations == [tmp_path / "album.lab", tmp_path / "rwc_001.lab"]
+    assert "ffmpeg" not in index.report()
 
 
 def _guitarset_jams(path, lead, performed):
@@ -1543,6 +1620,9 @@ def test_a_pairs_file_split_column_names_each_songs_part(tmp_path):
     by_name = {song.name: song for song in index.songs}
     train, val, test = split_songs_as_given(index.songs, index.parts)
     assert (train, val, test) == ([by_name["0003/audio"]], [by_name["0004/audio"]], [by_name["0005/audio"]])
+    # Each part in name order, whatever the order of the songs given
+    all_train = {song.audio_path: "train" for song in index.songs}
+    assert split_songs_as_given(index.songs[::-1], all_train)[0] == index.songs
     # A song the column does not list, paired by its name, is in no part (it crashed the split with a
     # KeyError): not used, counted and listed with why, and a song missing for an unused annotation's line.
     _wav(tmp_path / "0006" / "audio.wav", SEGMENTS[-1].end)
@@ -1756,6 +1836,19 @@ def test_same_named_songs_in_mirrored_album_folders_pair_by_their_folder(tmp_pat
     index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "chordlab")
     assert [path.parent.name for path, _ in index.ambiguous] == ["Box Set CD1"]
     assert "its name matches 3 annotations" in index.ambiguous[0][1]
+
+
+def test_two_annotations_in_folders_that_both_mirror_the_audios_pair_neither(tmp_path):
+    """`Album/Intro.wav` with `Album/Intro.lab` and `Box Set/Album/Intro.lab`: both folders end as the
+    audio's does, so which annotates it is not known, and neither is guessed."""
+    _wav(tmp_path / "audio" / "Album" / "Intro.wav", SEGMENTS[-1].end)
+    for folder in ("Album", "Box Set/Album"):
+        write_lab(tmp_path / "chordlab" / folder / "Intro.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path / "audio", annotations_dir=tmp_path / "chordlab")
+    assert index.songs == []
+    assert [path.name for path, _ in index.ambiguous] == ["Intro.wav"]
+    why = index.ambiguous[0][1]
+    assert "its name matches 2 annotations" in why and "(Album/Intro.lab, Box Set/Album/Intro.lab)" in why
 
 
 def test_an_annotations_folder_pairs_a_lab_beside_its_jams_an_upper_case_lab_and_nfd_names(tmp_path):
