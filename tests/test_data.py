@@ -726,6 +726,27 @@ def test_a_dead_worker_process_is_reported_not_waited_for():
     assert no_loader_workers_left()
 
 
+class SigkilledAt3(Squares):
+    def __getitem__(self, i):
+        if i == 3:  # as the OOM killer ends a worker: no exception, no exit handler
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().__getitem__(i)
+
+
+def test_a_worker_killed_by_sigkill_is_named_with_its_id_and_signal_not_waited_for():
+    # Sample 3 is in batch 1, worker 1's: the error names that worker, not another one's log or pid.
+    loader = DataLoader(SigkilledAt3(8), batch_size=2, num_workers=2, worker_type="process")
+    with pytest.raises(
+        DataLoaderError,
+        match=r"DataLoader worker 1 \(pid \d+\) exited unexpectedly \(exit code -9, SIGKILL\) while batch 1 "
+        r"was pending: out of memory, or killed",
+    ) as info:
+        list(loader)
+    err = info.value
+    assert (err.worker_id, err.exit_code, err.batch_index, err.stage) == (1, -signal.SIGKILL, 1, "worker")
+    assert no_loader_workers_left()
+
+
 def test_a_worker_a_ctrl_c_killed_is_named_as_such_not_out_of_memory():
     loader = DataLoader(KilledBySigintAt5(8), batch_size=2, num_workers=2, worker_type="process")
     with pytest.raises(DataLoaderError, match=r"\(exit code -2, SIGINT\) .*: a Ctrl-C reached it") as info:

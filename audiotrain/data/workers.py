@@ -84,7 +84,8 @@ class DataLoaderError(RuntimeError):
         ``"to_mlx"``, for iterable datasets ``"iter(dataset)"`` (starting or reading the stream), and
         ``"torch.utils.data.get_worker_info"`` (called in a thread worker, where it cannot answer).
     worker_id : int or None
-        The worker that failed, where known (``worker_init_fn`` failures).
+        The worker that failed, where known: ``worker_init_fn`` failures, and a worker that died (the one the
+        message names).
     exit_code : int or None
         A worker process's exit code when it died (negative: the signal that ended it), else None.
     worker_traceback : str or None
@@ -1055,6 +1056,7 @@ class WorkerPool:
                     f"unexpectedly ({cause}) while batch {batch_index} was pending{why}",
                     batch_index=batch_index,
                     stage="worker",
+                    worker_id=i,
                     exit_code=code,
                 ) from None
 
