@@ -574,6 +574,33 @@ def test_persistent_workers_survive_an_abandoned_epoch():
     assert no_loader_workers_left()
 
 
+class Sample1WaitsForGate(LoadsRecorded):
+    """`LoadsRecorded` whose sample 1, the first time, waits until `gate` is set (thread workers only)."""
+
+    def __init__(self, n):
+        super().__init__(n)
+        self.gate = threading.Event()
+
+    def __getitem__(self, i):
+        if i == 1 and 1 not in self.loaded:
+            self.gate.wait(timeout=30)  # (the timeout only keeps a broken loader from hanging the test)
+        return super().__getitem__(i)
+
+
+def test_a_new_epoch_on_persistent_workers_drops_the_abandoned_epochs_queued_batches():
+    # Batches 2..4 of epoch 0 are still queued when epoch 1 begins: they are never loaded, so the new epoch
+    # does not wait behind them and the dataset sees only the samples it is asked for.
+    dataset = Sample1WaitsForGate(6)
+    loader = DataLoader(dataset, batch_size=1, num_workers=1, prefetch_factor=4, persistent_workers=True)
+    abandoned = iter(loader)
+    next(abandoned)  # the worker is held in sample 1; batches 2, 3 and 4 wait in its queue
+    epoch_1 = iter(loader)
+    dataset.gate.set()
+    assert [np.array(b).item() for b in epoch_1] == list(range(6))
+    loader.close()
+    assert dataset.loaded == [0, 1, *range(6)]
+
+
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_an_iterator_superseded_on_persistent_workers_refuses_to_go_on(worker_type):
     # Both iterators would read the one pool's results: the old one would take the new epoch's batches

@@ -452,6 +452,48 @@ def test_torchs_get_worker_info_answers_in_process_workers_and_is_refused_in_thr
     check_torch_get_worker_info(torch_docs_stream)
 
 
+TORCH_INFO_STREAM = """\
+import torch.utils.data
+
+from audiotrain.data import get_worker_info
+
+seen_in_worker_init_fn = None
+
+
+def remember_torchs_worker_id(worker_id):
+    global seen_in_worker_init_fn
+    info = torch.utils.data.get_worker_info()
+    seen_in_worker_init_fn = -1 if info is None else info.id
+
+
+class TorchInfoStream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        theirs, ours = torch.utils.data.get_worker_info(), get_worker_info()
+        yield {
+            "id": theirs.id,
+            "seed_is_ours": int(theirs.seed == ours.seed),
+            "id_in_worker_init_fn": seen_in_worker_init_fn,
+        }
+"""
+
+
+def test_torchs_get_worker_info_in_process_workers_answers_in_worker_init_fn_and_each_epoch(
+    torch_docs_stream, tmp_path
+):
+    # As in PyTorch, where worker_init_fn is the documented place to split a stream by torch's worker info,
+    # and each epoch of persistent workers has its own seed there as in audiotrain.data.get_worker_info().
+    (tmp_path / "torch_info_stream.py").write_text(TORCH_INFO_STREAM)  # (the stub's folder: on sys.path)
+    import torch_info_stream
+
+    loader = DataLoader(
+        torch_info_stream.TorchInfoStream(), batch_size=None, num_workers=2, worker_type="process",
+        persistent_workers=True, worker_init_fn=torch_info_stream.remember_torchs_worker_id, seed=3,
+    )  # fmt: skip
+    epochs = [[{k: int(v) for k, v in b.items()} for b in loader] for _ in range(2)]
+    loader.close()
+    assert epochs == [[{"id": w, "seed_is_ours": 1, "id_in_worker_init_fn": w} for w in (0, 1)]] * 2
+
+
 @pytest.mark.parity
 def test_torchs_get_worker_info_with_torch(tmp_path, monkeypatch):
     require("torch")
