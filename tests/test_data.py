@@ -693,7 +693,8 @@ def test_worker_exception_names_the_sample_and_carries_the_traceback(worker_type
     ) as info:
         list(loader)
     err = info.value
-    assert err.index == 7 and err.batch_index == 3
+    # batch 3 is worker 1's (batches go to the workers in turn), named as PyTorch's "in DataLoader worker 1"
+    assert err.index == 7 and err.batch_index == 3 and err.worker_id == 1
     text = worker_traceback_text(err, worker_type)
     assert "raise_from_dataset" in text and "no sample 7 on disk" in text
     assert no_loader_workers_left()
@@ -703,7 +704,7 @@ def test_main_thread_exception_names_the_sample():
     batches = iter(DataLoader(FailsAt7(12), batch_size=2))
     with pytest.raises(DataLoaderError, match="loading sample 7") as info:
         list(batches)
-    assert isinstance(info.value.__cause__, KeyError)
+    assert isinstance(info.value.__cause__, KeyError) and info.value.worker_id is None  # (no worker)
     # The iterator that raised is closed, as its workers are: it ends rather than loading batch 3 again.
     with pytest.raises(StopIteration):
         next(batches)

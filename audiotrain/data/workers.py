@@ -84,8 +84,9 @@ class DataLoaderError(RuntimeError):
         ``"to_mlx"``, for iterable datasets ``"iter(dataset)"`` (starting or reading the stream), and
         ``"torch.utils.data.get_worker_info"`` (called in a thread worker, where it cannot answer).
     worker_id : int or None
-        The worker that failed, where known: ``worker_init_fn`` failures, and a worker that died (the one the
-        message names).
+        The worker that failed (its ``get_worker_info().id``): a worker's ``worker_init_fn``, a sample or
+        batch it loaded, or the worker that died (the one the message names); None where the main process
+        loaded the batch (``num_workers=0``).
     exit_code : int or None
         A worker process's exit code when it died (negative: the signal that ended it), else None.
     worker_traceback : str or None
@@ -784,6 +785,8 @@ def _worker_loop(
             else:
                 result = ("ok", batch)
         except Exception as exc:
+            if isinstance(exc, DataLoaderError) and exc.worker_id is None:
+                exc.worker_id = worker_id  # (as PyTorch's "Caught KeyError in DataLoader worker process 1")
             if not is_process:
                 err = exc
             elif isinstance(exc, DataLoaderError):
@@ -795,6 +798,7 @@ def _worker_loop(
                     exc.stage,
                     cause,
                     _type_to_send(exc.original_type),
+                    exc.worker_id,
                 )
             else:  # the batch itself could not be pickled
                 tb = traceback.format_exc()
@@ -805,6 +809,7 @@ def _worker_loop(
                     "worker",
                     tb,
                     None,
+                    worker_id,
                 )
             result = ("err", err)
         result_q.put((generation, batch_index, *result))
@@ -1036,7 +1041,7 @@ class WorkerPool:
             return STREAM_END
         if not self.is_process:
             raise payload
-        message, index, b, stage, tb, original = payload
+        message, index, b, stage, tb, original, worker_id = payload
         raise loader_error(
             f"{message}\n\nTraceback in the DataLoader worker process:\n{tb}",
             _type_received(original),
@@ -1044,6 +1049,7 @@ class WorkerPool:
             batch_index=b,
             stage=stage,
             worker_traceback=tb,
+            worker_id=worker_id,
         )
 
     def _check_workers(self, batch_index: int) -> None:
