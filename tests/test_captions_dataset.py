@@ -508,6 +508,8 @@ def test_evaluation_is_deterministic_centre_crop_first_caption(tmp_path):
         items.append(ds[1])
     for item in items[1:]:
         np.testing.assert_array_equal(item["waveform"], items[0]["waveform"])
+    # The front end's own random choices are drawn from `seed`: in evaluation it names no epoch.
+    assert [item["seed"].tolist() for item in items] == [[0, 0, 1, 0]] * 3
     start = (whole.shape[0] - crop) // 2
     np.testing.assert_array_equal(items[0]["waveform"], whole[start : start + crop])
     first = _tokenize(["caption 1.0"])["input_ids"][0]
@@ -517,8 +519,9 @@ def test_evaluation_is_deterministic_centre_crop_first_caption(tmp_path):
     assert short[0]["waveform"].shape[0] == ds.waveform(0).shape[0]
     assert ds.captions[:4] == [f"caption 0.{j}" for j in range(4)]
     assert ds.caption_to_clip.tolist() == [0] * 4 + [1] * 4 + [2] * 4
-    with pytest.raises(IndexError):
-        ds[3]
+    for index in (3, -1):  # a negative index is not the last clip, as in a list
+        with pytest.raises(IndexError, match=f"clip index {index} out of range for 3 clips"):
+            ds[index]
 
 
 def test_each_caption_belongs_to_its_own_clip_when_clips_have_different_caption_counts(tmp_path):
@@ -557,6 +560,26 @@ def test_cache_audio_decodes_once(tmp_path):
     assert len(calls) == 1
 
 
+def test_cache_audio_serves_a_long_clip_from_memory_not_by_reading_its_crop(tmp_path, monkeypatch):
+    """cache_audio decodes each clip once: a long clip is not read in part (load_span) every epoch."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav", seconds=2.0)
+    (root / "a.txt").write_text("a tone")
+    folder = scan_caption_folder(root, sampling_rate=SR)  # its length known: long enough for span reads
+
+    def load_span(*args, **kwargs):
+        raise AssertionError("a clip of the in-memory cache was read in part")
+
+    monkeypatch.setattr(audiotrain.audio, "load_span", load_span)
+    crop = SR // 10
+    ds = CaptionDataset(
+        folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=True, cache_audio=True
+    )
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        assert ds[0]["waveform"].shape == (crop,)
+
+
 def test_tokenizer_output_is_checked(tmp_path):
     folder = _long_folder(tmp_path)
     with pytest.raises(ValueError, match="12 captions"):
@@ -567,6 +590,14 @@ def test_tokenizer_output_is_checked(tmp_path):
             crop_samples=None,
             train=True,
         )
+
+
+def test_a_crop_of_no_samples_is_refused(tmp_path):
+    """crop_samples=0 would give every item an empty waveform."""
+    folder = _long_folder(tmp_path)
+    for crop in (0, -1):
+        with pytest.raises(ValueError, match=f"crop_samples must be positive or None, got {crop}"):
+            CaptionDataset(folder.clips, _tokenize, sampling_rate=SR, crop_samples=crop, train=True)
 
 
 def test_holdout_split_and_split_names(tmp_path):
@@ -591,6 +622,9 @@ def test_the_seed_draws_the_held_out_clips_and_at_least_one_is_held_out(tmp_path
     assert len(held) > 1 and all(len(names) == 3 for names in held)
     train, held = holdout_split(folder.clips, 0.05, seed=0)  # round(0.15) = 0
     assert len(held) == 1 and len(train) == 2
+    # ... and a fraction too large for the folder still leaves one clip to train on.
+    train, held = holdout_split(folder.clips, 0.9, seed=0)  # round(2.7) = 3 of 3
+    assert len(held) == 2 and len(train) == 1
 
 
 def test_demo_folder_is_usable_and_cached(tmp_path):
@@ -894,14 +928,16 @@ def test_names_in_another_unicode_form_than_on_disk_are_found(tmp_path):
 def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
     """A 1-sample and a 5 ms clip trained as 10 s of DC or buzz against their captions, without a word."""
     root = tmp_path / "data"
-    for name, seconds in (("long", 0.5), ("ms5", 0.005), ("one_sample", 1 / 16000)):
+    # "edge" is exactly MIN_CLIP_SECONDS (1600 samples at 16 kHz): long enough, under both checks.
+    clips = (("long", 0.5), ("edge", MIN_CLIP_SECONDS), ("ms5", 0.005), ("one_sample", 1 / 16000))
+    for name, seconds in clips:
         _wav(root / f"{name}.wav", seconds=seconds)
         (root / f"{name}.txt").write_text(f"the {name} clip")
     for check in ("headers", "decoded"):
         folder = scan_caption_folder(root, sampling_rate=SR if check == "decoded" else None)
         if check == "headers":
             folder.check_headers()
-        assert [c.name for c in folder.clips] == ["long.wav"], check
+        assert [c.name for c in folder.clips] == ["edge.wav", "long.wav"], check
         reasons = _reasons(folder)
         assert reasons["ms5.wav"] == f"too short (5 ms; a clip needs at least {MIN_CLIP_SECONDS:g} s)"
         assert reasons["one_sample.wav"].startswith("too short (0.0625 ms")
@@ -988,6 +1024,15 @@ def test_jsonl_caption_null_is_named_null_not_missing(tmp_path):
     assert reasons["metadata.jsonl:2 (b.wav)"] == (
         "missing caption (caption is null; expected a string or a list of strings)"
     )
+    # Every caption_N null is a missing caption too, not an "empty caption".
+    (root / "metadata.jsonl").write_text(
+        '{"file_name": "a.wav", "caption": "a bell"}\n'
+        '{"file_name": "b.wav", "caption_1": null, "caption_2": null}\n'
+    )
+    reasons = _reasons(scan_caption_folder(root))
+    assert reasons["metadata.jsonl:2 (b.wav)"] == (
+        "missing caption (caption_1 is null; expected a string or a list of strings)"
+    )
 
 
 @pytest.mark.parametrize("layout", ["metadata.jsonl", "metadata.json"])
@@ -1042,6 +1087,12 @@ def test_file_name_with_surrounding_spaces_is_found_as_written_or_stripped(tmp_p
         "metadata.csv:4 ( gone.wav ): file listed but absent (with or without the spaces around ' gone.wav '"
         in report
     )
+    # A name as written wins over the same name stripped when both files exist.
+    _wav(root / " padded.wav")
+    (root / "metadata.csv").write_text("file_name,caption\n padded.wav,two\n")
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == [" padded.wav"]
+    assert "matched the file without them" not in folder.report()
 
 
 def test_empty_and_repeated_captions_are_counted_and_named(tmp_path):
@@ -1129,3 +1180,146 @@ def test_deep_or_huge_number_metadata_is_a_counted_skip_in_jsonl_and_named_in_js
     (root / "metadata.json").write_text("[" + good + ", " + bad + "]")
     with pytest.raises(CaptionFolderError, match=rf"metadata.json: not valid JSON \({reason}\); expected"):
         scan_caption_folder(root)
+
+
+def test_a_caption_file_linked_out_of_the_folder_is_not_read(tmp_path):
+    """Nothing outside the data folder is read: a clip.txt that is a symlink out of it is a skip, its text
+    never a caption."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (tmp_path / "private.txt").write_text("a private note")
+    os.symlink(tmp_path / "private.txt", root / "a.txt")
+    _wav(root / "b.wav")
+    (root / "b.txt").write_text("a bell")
+    folder = scan_caption_folder(root)
+    assert [(c.name, c.captions) for c in folder.clips] == [("b.wav", ("a bell",))]
+    assert _reasons(folder)["a.txt"].startswith("caption file is a symlink out of the data folder (to ")
+
+
+def test_a_caption_file_saved_with_a_bom_reads_without_it(tmp_path):
+    """Notepad's "UTF-8 with BOM": the BOM is not part of the first caption (strip() keeps U+FEFF)."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "a.txt").write_bytes("\ufeffa dog barks\nrain\n".encode())
+    assert scan_caption_folder(root).clips[0].captions == ("a dog barks", "rain")
+
+
+def test_file_names_that_are_not_plain_relative_paths_are_skips_naming_why(tmp_path, outside, record_loads):
+    """A NUL, a drive-relative Windows path and a backslashed '..' are each a skip saying what is wrong with
+    the name (the NUL one stopped the scan with 'embedded null byte'); the other rows are read."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "sub").mkdir()
+    names = ["a.wav", "b\u0000.wav", "C:a.wav", "sub\\..\\..\\secret\\outside.wav"]
+    (root / "metadata.jsonl").write_text(
+        "".join(json.dumps({"file_name": name, "caption": "x"}) + "\n" for name in names)
+    )
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["a.wav"]
+    assert [s.reason for s in folder.skipped] == [
+        "file_name contains a NUL character",
+        "absolute path; file_name must be relative to the data folder",
+        "path escapes the data folder ('..')",
+    ]
+    assert str(outside) not in record_loads
+
+
+def test_a_csv_header_repeating_a_column_in_another_case_is_refused(tmp_path):
+    """Caption and caption are one column: the reader would keep the last cell under both names."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "metadata.csv").write_text("file_name,Caption,caption\na.wav,first,second\n")
+    with pytest.raises(
+        CaptionFolderError, match=re.escape("line 1: columns ['caption'] appear more than once")
+    ):
+        scan_caption_folder(root)
+
+
+def test_a_line_break_in_a_cell_other_than_a_caption_is_refused_naming_the_cell(tmp_path):
+    """A caption may hold a line break; a label or a split cannot (a quote left open, most likely)."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    (root / "metadata.csv").write_text('file_name,caption,label\na.wav,x,"dog\ncat"\nb.wav,y,bird\n')
+    with pytest.raises(
+        CaptionFolderError, match="metadata.csv:2: the quoted 'label' cell runs over lines 2-3"
+    ):
+        scan_caption_folder(root)
+
+
+def test_a_jsonl_caption_holding_a_unicode_line_separator_stays_one_caption(tmp_path):
+    """JSON Lines are split on newlines only: U+2028 inside a string, written raw, is part of the caption."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    row = json.dumps({"file_name": "a.wav", "caption": "a bell\u2028then rain"}, ensure_ascii=False)
+    (root / "metadata.jsonl").write_text(row + "\n", encoding="utf-8")
+    folder = scan_caption_folder(root)
+    assert folder.clips[0].captions == ("a bell\u2028then rain",) and not folder.skipped
+
+
+def test_split_folders_in_any_case_and_blank_split_cells(tmp_path):
+    """Train/ and Test/ are the train and test splits; a split cell of spaces is no split, not a split ''."""
+    root = tmp_path / "side"
+    for split, name in (("Train", "a"), ("Test", "b")):
+        _wav(root / split / f"{name}.wav")
+        (root / split / f"{name}.txt").write_text("x")
+    assert scan_caption_folder(root).splits == ["test", "train"]
+    root = tmp_path / "meta"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    (root / "metadata.csv").write_text("file_name,caption,split\na.wav,x,  \nb.wav,y,train\n")
+    folder = scan_caption_folder(root)
+    assert [(c.name, c.split) for c in folder.clips] == [("a.wav", None), ("b.wav", "train")]
+    assert folder.splits == ["train"]
+
+
+def test_json_captions_field_is_used_and_a_text_field_beside_it_is_not(tmp_path):
+    """``captions``, else ``text``: a row holding both (a converted Hugging Face set) gains no caption."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "metadata.jsonl").write_text(
+        json.dumps({"file_name": "a.wav", "captions": ["x", "y"], "text": "z"}) + "\n"
+    )
+    assert scan_caption_folder(root).clips[0].captions == ("x", "y")
+
+
+def test_check_audio_measures_as_load_does_and_skips_what_a_loader_cannot_read(tmp_path):
+    """num_samples is the length `load` gives at the rate asked (rounded up, as `resample` does); a loader of
+    one's own that raises RuntimeError makes an unreadable-audio skip, not a stopped scan, and one that
+    returns no samples a skip saying so (not "too short (0 ms)")."""
+    root = tmp_path / "data"
+    root.mkdir()
+    sf.write(root / "a.wav", np.full(44101, 0.1, np.float32), 44100)  # 48001.09 samples at 48 kHz
+    (root / "a.txt").write_text("x")
+    folder = scan_caption_folder(root, sampling_rate=SR)
+    wave, _ = audiotrain.audio.load(root / "a.wav", sr=SR, mono=True)
+    assert folder.clips[0].num_samples == wave.shape[-1] == 48002
+
+    def crashing_load(path, sr=None, mono=True):
+        raise RuntimeError("decoder crashed")
+
+    folder = scan_caption_folder(root)
+    folder.check_audio(SR, load=crashing_load)
+    assert folder.clips == [] and [str(s) for s in folder.skipped] == [
+        "a.wav: unreadable audio (decoder crashed)"
+    ]
+
+    def empty_load(path, sr=None, mono=True):
+        return np.zeros(0, np.float32), 16000
+
+    folder = scan_caption_folder(root)
+    folder.check_audio(SR, load=empty_load)
+    assert [str(s) for s in folder.skipped] == ["a.wav: audio has no samples"]
+
+
+def test_the_report_counts_the_caption_notes_of_kept_clips_only(tmp_path):
+    """An empty caption cell of a clip skipped later (unreadable audio) is not counted, and a report listing
+    every note ends without an '... and 0 more' line."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    (root / "c.wav").write_text("not audio")
+    (root / "metadata.csv").write_text("file_name,caption_1,caption_2\na.wav,x,\nb.wav,y,z\nc.wav,w,\n")
+    report = scan_caption_folder(root, sampling_rate=16000).report()
+    assert "  captions: 1 empty left out\n    metadata.csv:2 (a.wav): caption_2 empty (left out)\n" in report
+    assert "(c.wav): caption_2 empty" not in report and "... and" not in report
