@@ -160,3 +160,17 @@ def test_a_tree_git_archive_made_reports_the_commit_it_was_made_from(tmp_path):
     # A checkout's copy of the file holds the placeholder: a copied tree (no .git) reports no commit.
     shutil.rmtree(source / ".git")
     assert _build.build_info_module(source) is None
+
+
+def test_a_run_record_names_the_versions_and_the_openblas_coretype_it_ran_with(monkeypatch):
+    """A run folder's config.json and a checkpoint's trainer_state.json hold `versions()`: what is there must
+    be what ran, not only the names of the fields."""
+    import mlx.core as mx
+    import numpy as np
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    recorded = versions()
+    assert recorded["mlx"] == mx.__version__ and recorded["numpy"] == np.__version__
+    assert recorded["OPENBLAS_CORETYPE"] == "Haswell"
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert versions()["OPENBLAS_CORETYPE"] is None

@@ -160,3 +160,7 @@ def test_usable_cores_is_the_affinity_or_the_cpu_quota_rounded_up_if_fewer(monke
     assert _system.usable_cores() == 64
     monkeypatch.setattr(_system, "cgroup_cpu_limit", lambda: 0.2)
     assert _system.usable_cores() == 1
+    # A quota above the affinity (`taskset -c 0,1` in a `--cpus 8` container) leaves the affinity's count.
+    monkeypatch.setattr(_system.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(_system, "cgroup_cpu_limit", lambda: 8.0)
+    assert _system.usable_cores() == 2

@@ -264,6 +264,15 @@ def test_without_an_mlx_backend_the_public_names_say_which_extra_to_install(tmp_
     assert "pip install 'audiotrain[cpu]'" in done.stderr or not sys.platform.startswith("linux")
 
 
+def test_an_mlx_without_its_core_module_is_said_to_be_not_installed(monkeypatch):
+    from audiotrain._system import MLXNotLoadable, check_mlx_loads
+
+    # An ``mlx`` folder without its core module (import mlx.core: ModuleNotFoundError named "mlx.core").
+    monkeypatch.setitem(sys.modules, "mlx.core", None)
+    with pytest.raises(MLXNotLoadable, match=r"^MLX is not installed \(import mlx.core: "):
+        check_mlx_loads()
+
+
 def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
     """``audiotrain --version`` said "the following arguments are required: command", and the console script
     called itself ``python -m audiotrain``."""
@@ -449,6 +458,9 @@ def test_the_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
         assert _demo_cache(ClapRecipeConfig()) == root / "demo" / "clap"
     monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "mine"))  # the package's own variable first
     assert default_cache_root() == tmp_path / "mine" / "features"
+    # A "~" no shell expanded (a .env file, a systemd unit) is the home folder, not a folder named "~" here.
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", "~/scratch-cache")
+    assert default_cache_root() == tmp_path / "home" / "scratch-cache" / "features"
 
 
 @pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])

@@ -94,3 +94,18 @@ def test_a_stop_signal_after_a_stopped_commands_last_line_keeps_its_status(tmp_p
     at_exit = f"import atexit, os; atexit.register(os.kill, os.getpid(), {signum}); return 130"
     done = run_command(tmp_path, at_exit)
     assert done.returncode == 130 and done.stderr == "", done.stderr
+
+
+@pytest.mark.parametrize(
+    "cause, fix",
+    [
+        ("No space left on device", "free space there"),
+        ("Disk quota exceeded", "free space there"),
+        ("Read-only file system", "set TMPDIR to a folder you can write to"),
+    ],
+)
+def test_a_kernel_compile_error_says_to_free_space_only_where_space_ran_out(cause, fix):
+    from audiotrain._system import kernel_compile_error
+
+    error = kernel_compile_error(RuntimeError(MLX_SAYS.replace("No space left on device", cause)))
+    assert f"({cause}); {fix}" in str(error)

@@ -138,6 +138,32 @@ def test_without_a_home_folder_or_a_cache_folder_one_line_names_the_variable_to_
     assert error.startswith("error: ") and "no home folder" in error and "AUDIOTRAIN_CACHE_DIR" in error
 
 
+def test_without_a_home_folder_the_cache_error_names_every_variable_that_gives_one(monkeypatch):
+    from audiotrain import _system
+
+    monkeypatch.setattr(_system, "home_folder", lambda: None)
+    monkeypatch.delenv("AUDIOTRAIN_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    with pytest.raises(
+        _system.NoHomeFolderError, match=r"set AUDIOTRAIN_CACHE_DIR .* \(or XDG_CACHE_HOME, or HOME\)"
+    ):
+        _system.cache_dir()
+
+
+def test_a_strict_utf8_stdout_escapes_a_file_name_that_is_not_utf8(monkeypatch):
+    """``--run_dir $'r\\xffn'`` under an installed UTF-8 locale (strict errors, not C.UTF-8's): printing the
+    path stopped the command with UnicodeEncodeError after its work."""
+    from audiotrain._system import escape_what_stdout_cannot_encode
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    escape_what_stdout_cannot_encode()
+    print(os.fsdecode(b"r\xffn"), file=out)
+    out.flush()
+    assert out.buffer.getvalue() == b"r\\udcffn\n"
+
+
 def _in_a_deleted_folder(tmp_path: Path, line: str) -> str:
     """`line`, run by sh in a folder deleted under it (``cd run && rm -r ../run`` in another terminal)."""
     folder = tmp_path / "gone"
