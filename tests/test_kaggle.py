@@ -122,14 +122,23 @@ def test_a_submission_of_one_value_per_sample_has_a_prediction_column(tmp_path, 
         assert list(csv.reader(f)) == [["id", "prediction"], ["0", "0.25"], ["1", "0.75"]]
 
 
+def test_a_submission_path_in_a_folder_not_made_yet_is_written(tmp_path, trainer_with_ensemble):
+    path = trainer_with_ensemble([0.5]).create_submission(tmp_path / "submissions" / "v1.csv")
+    assert path.read_bytes() == b"id,prediction\r\n0,0.5\r\n"
+
+
 def test_create_submission_refuses_ids_columns_or_an_ensemble_that_do_not_fit(
     tmp_path, trainer_with_ensemble
 ):
     trainer = trainer_with_ensemble([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
     with pytest.raises(ValueError, match="create_submission: 1 ids for 2 test samples"):
         trainer.create_submission(ids=["only"])
+    with pytest.raises(ValueError, match="create_submission: 3 ids for 2 test samples"):
+        trainer.create_submission(ids=["a", "b", "c"])  # (not the first two: which are the test set's?)
     with pytest.raises(ValueError, match="create_submission: 1 column names for 3 values per sample"):
         trainer.create_submission(columns=["a"])
+    with pytest.raises(ValueError, match="create_submission: 4 column names for 3 values per sample"):
+        trainer.create_submission(columns=["a", "b", "c", "d"])
     with pytest.raises(ValueError, match=r"the ensemble has shape \(2, 2, 2\)"):
         trainer_with_ensemble(np.zeros((2, 2, 2))).create_submission()
     assert not (tmp_path / "submission.csv").exists()  # refused before writing
