@@ -267,6 +267,7 @@ def test_seed003_mlflow_callback_tracks_the_run_and_registers_its_best_checkpoin
     (version,) = client.search_model_versions("name='titanic-bert'")
     assert version.run_id == run.info.run_id and str(version.version) == callback.registered_version == "1"
     assert version.source.endswith(f"checkpoints/{result.best_checkpoint.name}")
+    assert version.tags == {"checkpoint": f"checkpoints/{result.best_checkpoint.name}"}
 
 
 def test_seed003_mlflow_callback_without_models_uploads_no_checkpoint_and_sets_the_tags(
@@ -333,6 +334,13 @@ def test_a_declarative_mlflow_run_goes_to_the_store_the_user_named(tmp_path, mon
     assert not (tmp_path / "env" / "mlflow.db").exists() and not (tmp_path / "cfg" / "mlflow.db").exists()
 
 
+def test_an_mlflow_config_of_no_settings_uploads_to_mlflows_default_experiment():
+    from audiotrain import MLflowConfig
+
+    config = MLflowConfig()
+    assert (config.experiment_name, config.log_models, config.register_model) == ("default", True, False)
+
+
 def test_seed003_mlflow_callback_refusals(tmp_path):
     from audiotrain import MLflowCallback, MLflowConfig, Trainer, create_trainer
 
@@ -340,6 +348,13 @@ def test_seed003_mlflow_callback_refusals(tmp_path):
         MLflowConfig(experiment_name="")
     with pytest.raises(TypeError, match="MLflowConfig.tags must be a dict, got list"):
         MLflowConfig(tags=["team"])
+    with pytest.raises(ValueError, match="MLflowConfig.run_name must be a non-empty string, got '  '"):
+        MLflowConfig(run_name="  ")
+    # (a string "false" is true: it would upload the checkpoints it was meant to keep local)
+    with pytest.raises(TypeError, match="MLflowConfig.log_models must be True or False, got 'false'"):
+        MLflowConfig(log_models="false")
+    with pytest.raises(TypeError, match="MLflowCallback: expected an MLflowConfig, got dict"):
+        MLflowCallback({"experiment_name": "x"})
     with pytest.raises(TypeError, match="give an MLflowConfig or its fields as keywords, not both"):
         MLflowCallback(MLflowConfig(), run_name="x")
     with pytest.raises(ValueError, match="needs model_name"):
