@@ -218,3 +218,25 @@ def test_a_run_whose_matplotlib_cannot_load_goes_on_without_its_plots(tmp_path, 
     with pytest.warns(UserWarning, match="plots not written"):
         _write_training_outputs(Trained(), tmp_path, tmp_path / "best", 1.0, lines.append)
     assert not (tmp_path / "training_curves.png").exists() and any("history" in line for line in lines)
+
+
+def test_a_users_mplconfigdir_stays_and_an_unwritable_home_gets_a_private_one(tmp_path, monkeypatch):
+    """`private_matplotlib_folder_unless_writable`, a recipe command's first line, without a subprocess: the
+    user's MPLCONFIGDIR is theirs even where matplotlib's folders cannot be made, and a folder the process may
+    not write in (a read-only HOME, whatever root's permission bits say) is not taken as writable."""
+    import os
+    from pathlib import Path
+
+    from audiotrain import _system
+
+    for variable in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(variable, str(tmp_path))
+    monkeypatch.setattr(_system.os, "access", lambda path, mode: False)  # (nothing writable)
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mine"))
+    _system.private_matplotlib_folder_unless_writable()
+    assert os.environ["MPLCONFIGDIR"] == str(tmp_path / "mine")
+
+    monkeypatch.delenv("MPLCONFIGDIR")
+    _system.private_matplotlib_folder_unless_writable()
+    private = Path(os.environ["MPLCONFIGDIR"])
+    assert private.is_dir() and private.name.startswith("matplotlib-")

@@ -338,6 +338,12 @@ def test_a_warning_made_an_error_ends_a_recipe_in_one_error_line(
     err = capsys.readouterr().err
     assert "error: UserWarning: the feature cache at" in err and "cannot be written" in err, err
     assert "Traceback" not in err
+    # AUDIOTRAIN_TRACEBACK asks for the traceback instead: the warning is raised, not said in a line.
+    monkeypatch.setenv("AUDIOTRAIN_TRACEBACK", "1")
+    monkeypatch.setattr(sys, "argv", ["chords", *flags, "--run_dir", str(tmp_path / "traced")])
+    with warnings.catch_warnings(), pytest.raises(UserWarning, match="the feature cache at"):
+        warnings.simplefilter("error")
+        run_recipe_command("audiotrain.recipes.chords.cli")
 
 
 class _Terminal(io.StringIO):
