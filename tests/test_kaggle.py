@@ -94,6 +94,18 @@ def test_the_ensemble_of_a_test_dataset_is_in_the_datasets_sample_order(tmp_path
     np.testing.assert_allclose(cv.ensemble, test.x)
 
 
+def test_a_kaggle_trainers_test_data_is_used_where_train_with_cv_is_given_none(tmp_path, quick_kaggle_preset):
+    """``test_loader=None`` (a caller passing its own default on) is no test data given: the trainer's."""
+    from audiotrain import create_kaggle_trainer
+
+    test = Points(12)
+    trainer = create_kaggle_trainer(
+        EchoNet(), "titanic", test_dataloader=test, cv_folds=2, batch_size=4, run_dir=tmp_path / "cv"
+    )
+    cv = trainer.train_with_cv(Points(), test_loader=None, log=lambda s: None)
+    np.testing.assert_allclose(cv.ensemble, test.x)
+
+
 def test_create_submission_before_an_ensemble_says_what_it_needs(tmp_path, quick_kaggle_preset):
     from audiotrain import create_kaggle_trainer
 
