@@ -696,6 +696,42 @@ def test_on_exception_checkpoint_saves_nothing_before_training_starts(tmp_path):
     assert not (tmp_path / "saved").exists()
 
 
+def test_a_callback_failing_in_on_exception_neither_hides_the_error_nor_keeps_the_others_from_theirs(
+    tmp_path,
+):
+    def fails(trainer, module, exception):
+        raise ValueError("on_exception failed")
+
+    seen = []
+    callbacks = [
+        LambdaCallback(on_exception=fails),
+        LambdaCallback(on_exception=lambda trainer, module, exception: seen.append(exception)),
+    ]
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=callbacks)
+    with pytest.raises(RuntimeError, match="loss failed"):  # (the fit's error, not the callback's)
+        t.fit(Failing(2), make_batches(64))
+    assert len(seen) == 1 and str(seen[0]) == "loss failed"
+
+
+def test_on_exception_checkpoint_saves_after_the_users_callbacks_on_exception(tmp_path, monkeypatch):
+    """Passed first, it still saves last: a callback's on_exception (a weight-averaging one putting the
+    training weights back) has run before the checkpoint is taken."""
+    from audiotrain.train import checkpoint
+
+    events = []
+    write = checkpoint.write_checkpoint
+    monkeypatch.setattr(
+        checkpoint, "write_checkpoint", lambda path, *a, **k: events.append("saved") or write(path, *a, **k)
+    )
+    user = LambdaCallback(on_exception=lambda trainer, module, exception: events.append("user"))
+    t = quiet_trainer(
+        tmp_path, max_epochs=1, compile=False, callbacks=[OnExceptionCheckpoint(tmp_path / "saved"), user]
+    )
+    with pytest.raises(RuntimeError, match="loss failed"):
+        t.fit(Failing(2), make_batches(64))
+    assert events == ["user", "saved"]
+
+
 def test_on_exception_checkpoint_refuses_a_users_file_at_its_path_when_fit_starts(tmp_path):
     (tmp_path / "saved").mkdir()
     (tmp_path / "saved" / "on_exception").write_text("my notes")
