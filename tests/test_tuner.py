@@ -56,8 +56,16 @@ def rates_used(module: Slope) -> list[float]:
 
 
 # ------------------------------------------------------------------ the sweep
-def test_exponential_sweep_trains_each_step_at_its_rate_and_puts_the_weights_back(tmp_path):
-    module = Slope(a=1.0)
+class ScheduledSlope(Slope):
+    """A schedule from configure_optimizers: the sweep trains at its own rates all the same."""
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=optim.step_decay(self.lr, 0.5, 1))
+
+
+@pytest.mark.parametrize("slope", [Slope, ScheduledSlope])
+def test_exponential_sweep_trains_each_step_at_its_rate_and_puts_the_weights_back(tmp_path, slope):
+    module = slope(a=1.0)
     finder = Tuner(quiet_trainer(tmp_path)).lr_find(
         module,
         ones(4),
@@ -157,6 +165,14 @@ def test_the_sweep_stops_at_threshold_times_the_best_loss_so_far_not_the_first(t
     assert finder.results["loss"] == pytest.approx(curve[: stop + 1], rel=1e-5)
 
 
+def test_the_sweep_stops_at_the_first_non_finite_loss(tmp_path):
+    raw = [1.0] * 5 + [math.nan] * 15
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+        LossIsTheBatch(), [mx.full((2,), v) for v in raw], num_training=20, update_attr=False
+    )
+    assert len(finder.results["loss"]) == 6 and math.isnan(finder.results["loss"][-1])
+
+
 def test_with_accumulation_a_steps_loss_is_the_mean_of_its_window(tmp_path):
     finder = Tuner(quiet_trainer(tmp_path, accumulate_grad_batches=2)).lr_find(
         LossIsTheBatch(),
@@ -195,6 +211,13 @@ def test_suggestion_is_the_rate_of_the_steepest_descent():
     loss = np.array([*(-0.1 * uneven[:20]), *(-0.1 - 0.5 * (uneven[20:] - 1))])
     loss[25:] = loss[24]
     assert finder_with(uneven, loss).suggestion(skip_begin=0) in uneven[19:25]
+    # An exponential sweep: a small drop where the rates are close beats a larger one where they are far
+    # apart (per step of the sweep, the larger drop would be the steeper).
+    rates = np.geomspace(1e-4, 1.0, 30)
+    loss = np.ones(30)
+    loss[11:] -= 0.1  # over lr 2.4e-3 -> 3.3e-3
+    loss[26:] -= 0.5  # over lr 0.24 -> 0.33
+    assert finder_with(rates, loss, mode="exponential").suggestion() in (rates[10], rates[11])
 
 
 def test_suggestion_with_too_few_points_or_none_finite_is_none_with_a_warning():
