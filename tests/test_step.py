@@ -415,6 +415,30 @@ def test_a_step_retraced_for_many_input_lengths_warns_once(tmp_path):
     assert "PooledClassifier.compute_loss (run by the default validation_step) has been traced" in message
 
 
+def test_the_retrace_warning_comes_at_the_ninth_input_length_not_before(tmp_path):
+    for lengths, warned in ((range(10, 18), 0), (range(10, 19), 1)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer(tmp_path, max_epochs=1).fit(PooledClassifier(), clips_of_many_lengths(lengths))
+        assert len(retrace_warnings(caught)) == warned, list(lengths)
+
+
+class HitsTheCompileMapBug(TinyClassifier):
+    """Raises what MLX's compiler raises for a graph using one expression twice (trace_guard.py)."""
+
+    def compute_loss(self, batch):
+        raise IndexError("unordered_map::_Map_base::at")
+
+
+def test_mlx_compilers_map_error_is_explained_naming_the_step_and_kept_as_the_cause(tmp_path):
+    with pytest.raises(RuntimeError, match=r"HitsTheCompileMapBug.compute_loss: mx.compile failed") as err:
+        trainer(tmp_path, max_epochs=1).fit(HitsTheCompileMapBug(), make_batches(32))
+    assert "Trainer(compile=False)" in str(err.value) and isinstance(err.value.__cause__, IndexError)
+    # Uncompiled, it is the step's own error: it passes through as it is.
+    with pytest.raises(IndexError, match="_Map_base::at"):
+        trainer(tmp_path, max_epochs=1, compile=False).fit(HitsTheCompileMapBug(), make_batches(32))
+
+
 class TogglesDropout(TinyClassifier):
     def __init__(self):
         super().__init__(dropout=0.5)

@@ -725,6 +725,24 @@ def test_an_error_while_tracing_leaves_the_process_and_the_weights_usable(tmp_pa
     assert weights(fresh).keys() == trained.keys()
 
 
+class RefusesHalfPrecisionBatches(TinyClassifier):
+    def compute_loss(self, batch):
+        if batch[0].dtype == mx.float16:
+            raise ValueError("float16 batches are refused")
+        return super().compute_loss(batch)
+
+
+def test_a_failed_trace_for_a_batch_of_a_new_dtype_leaves_the_weights_usable():
+    """MLX traces a compiled step again for a batch whose dtypes are new, not only for new shapes: a
+    failure in that trace must not leave tracer placeholders in the trained weights."""
+    batches = make_batches(32)
+    batches.append((batches[0][0].astype(mx.float16), batches[0][1]))  # (the same shapes)
+    model = RefusesHalfPrecisionBatches()
+    with pytest.raises(ValueError, match="float16 batches are refused"):
+        Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False).fit(model, batches)
+    assert all(np.isfinite(v).all() for v in weights(model).values())  # (readable: no placeholders)
+
+
 def test_reading_a_value_inside_compute_loss_says_what_to_do_instead():
     class ReadsItem(TinyClassifier):
         def compute_loss(self, batch):
