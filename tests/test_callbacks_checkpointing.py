@@ -457,14 +457,15 @@ def test_a_given_dirpath_holding_other_files_is_not_refused(tmp_path):
     ).read_text() == "mine"
 
 
+class CtrlCAtStep(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == 2:
+            import signal
+
+            signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
+
+
 def test_a_second_runs_ctrl_c_checkpoint_goes_to_its_own_version_folder(tmp_path):
-    import signal
-
-    class CtrlCAtStep(Callback):
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            if trainer.global_step == 2:
-                signal.raise_signal(signal.SIGINT)  # the Trainer's handler: stop and save
-
     checkpoints = tmp_path / "checkpoints"
     first = fit(tmp_path, [CtrlCAtStep()])
     assert first.interrupted_checkpoint == checkpoints / "interrupted"
@@ -473,6 +474,19 @@ def test_a_second_runs_ctrl_c_checkpoint_goes_to_its_own_version_folder(tmp_path
     assert second.interrupted_checkpoint == checkpoints / "version_1" / "interrupted"
     assert (checkpoints / "interrupted" / "trainer_state.json").read_bytes() == kept  # the first run's
     assert saved_step(checkpoints / "version_1" / "last") == 2
+
+
+def test_a_ctrl_c_makes_no_last_for_a_checkpoint_callback_that_keeps_none(tmp_path):
+    top = ModelCheckpoint(dirpath=tmp_path / "top", save_top_k=1)  # (save_last=False)
+    t = fit(tmp_path, [CtrlCAtStep(), top])
+    assert t.interrupted_checkpoint == tmp_path / "top" / "interrupted"
+    assert not (tmp_path / "top" / "last").exists()
+
+
+def test_a_ctrl_c_with_checkpointing_off_saves_nothing(tmp_path):
+    t = fit(tmp_path, [CtrlCAtStep()], enable_checkpointing=False)
+    assert t.interrupted and t.interrupted_checkpoint is None
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_a_dirpath_that_is_a_file_is_refused_at_once(tmp_path):

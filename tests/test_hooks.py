@@ -349,6 +349,20 @@ def test_configure_callbacks_merges_the_modules_callbacks_replacing_one_of_the_s
     assert epochs_ended == [0, 1] and t.current_epoch == 2
 
 
+def test_the_modules_callbacks_run_before_checkpointing(tmp_path):
+    """Checkpointing stays last after configure_callbacks: a checkpoint taken at an epoch end holds the
+    module's callbacks' state for that epoch (a module's EarlyStopping's wait count)."""
+
+    class BringsEarlyStopping(TinyClassifier):
+        def configure_callbacks(self):
+            return EarlyStopping(monitor="val_loss", patience=100)
+
+    t = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    t.fit(BringsEarlyStopping(), make_batches(16), make_batches(16))
+    kinds = [type(cb).__name__ for cb in t.callbacks]
+    assert "EarlyStopping" in kinds and kinds[-1] == "ModelCheckpoint"
+
+
 def test_configure_model_runs_once_after_setup_before_configure_optimizers(tmp_path):
     calls = []
 
