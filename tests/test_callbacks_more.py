@@ -310,6 +310,16 @@ def test_a_modules_progress_bar_replaces_the_trainers_whatever_its_class(tmp_pat
         quiet_trainer(tmp_path, max_epochs=1, compile=False).fit(TwoBars(), make_batches(16))
 
 
+def test_a_modules_progress_bar_is_dropped_where_the_trainer_shows_none(tmp_path):
+    class WithBar(TinyClassifier):
+        def configure_callbacks(self):
+            return [TQDMProgressBar(refresh_rate=1)]
+
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, enable_progress_bar=False)
+    t.fit(WithBar(), make_batches(16))
+    assert not any(isinstance(cb, ProgressBar) for cb in t.callbacks)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -60,6 +60,22 @@ def test_improving_keeps_the_rate_and_cooldown_and_min_lr_bound_the_drops(tmp_pa
     assert rates == pytest.approx([1.0, 1.0, 0.5, 0.5, 0.4, 0.4])
 
 
+class LogsAtTrainEpochEnd(Descends):
+    """Logs its metric in its own on_train_epoch_end, as Lightning modules often do."""
+
+    def on_train_epoch_end(self):
+        self.log("epoch_w", self.w[0])
+
+
+def test_a_metric_the_module_logs_at_the_training_epochs_end_is_seen_that_epoch(tmp_path):
+    """As Lightning's monitoring callbacks, ReduceLROnPlateau checks after the module's on_train_epoch_end."""
+    rates = Rates()
+    plateau = ReduceLROnPlateau(monitor="epoch_w", mode="max", factor=0.5, patience=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=4, callbacks=[plateau, rates])
+    trainer.fit(LogsAtTrainEpochEnd(), [mx.zeros((2,))] * 4)  # (no validation: checked at epoch ends)
+    assert rates.seen == [1.0, 1.0, 0.5, 0.25]
+
+
 @pytest.mark.filterwarnings(
     "ignore:The checkpoint resumed holds the state of callbacks"
 )  # (its ModelCheckpoint)
