@@ -423,6 +423,21 @@ def test_the_retrace_warning_comes_at_the_ninth_input_length_not_before(tmp_path
         assert len(retrace_warnings(caught)) == warned, list(lengths)
 
 
+def test_the_retrace_warning_names_each_varying_input_and_how_it_varies(tmp_path):
+    batches = [
+        (x, y.astype(mx.int32 if k % 2 else mx.int64))
+        for k, (x, y) in enumerate(clips_of_many_lengths(range(10, 19)))
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, max_epochs=1).fit(PooledClassifier(), batches)
+    (message,) = retrace_warnings(caught)
+    assert (
+        "(batch[0] has shapes (2, 10, 8), (2, 11, 8), (2, 12, 8), ...; batch[1] has dtypes int64, int32)"
+        in message
+    )
+
+
 class HitsTheCompileMapBug(TinyClassifier):
     """Raises what MLX's compiler raises for a graph using one expression twice (trace_guard.py)."""
 

@@ -412,6 +412,15 @@ def test_plot_draws_the_curve_and_without_matplotlib_says_how_to_install_it(monk
     assert ax.get_xscale() == "log" and len(ax.lines) == 2  # the curve and the suggestion's point
     suggested = finder.suggestion()
     assert ax.lines[1].get_xdata()[0] == suggested
+    # Onto the caller's axes (a subplot of their figure), shown only with show=True.
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(True))
+    theirs, (left, right) = plt.subplots(1, 2)
+    assert finder.plot(ax=right) is theirs and len(right.lines) == 1 and not left.lines and not shown
+    finder.plot(show=True)
+    assert shown == [True]
 
     real_import = builtins.__import__
 
