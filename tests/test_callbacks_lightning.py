@@ -695,8 +695,12 @@ class Counter(Callback):
         self.epochs = state["epochs"]
 
 
+class Stateless(Callback):
+    """Saves no state: missing at a resume, it is not named (Lightning lists only stateful callbacks)."""
+
+
 def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_path):
-    fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m")], [5, 4])
+    fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m"), Stateless()], [5, 4])
     last = tmp_path / "checkpoints" / "last"
     with pytest.warns(
         UserWarning, match=r"callbacks this Trainer does not have.*: Counter\. As in Lightning"
@@ -709,6 +713,23 @@ def test_a_stateful_callback_missing_at_resume_is_named_as_lightning_does(tmp_pa
         fit(tmp_path, [Counter(), EarlyStopping(monitor="val_m"), elsewhere], [5, 4, 3, 2], ckpt_path=last)
     said = [str(w.message) for w in caught]
     assert not [m for m in said if "does not have" in m] and [m for m in said if "starts its own" in m]
+
+
+class RecordsArraysGiven(Callback):
+    def __init__(self):
+        self.given = []
+
+    def load_state_arrays(self, arrays):
+        self.given.append(arrays)
+
+
+def test_a_callback_the_resumed_checkpoint_holds_no_state_of_is_given_no_arrays(tmp_path):
+    """Callback.load_state_arrays is called where the checkpoint holds the callback's state only: one
+    added at the resume (a weight average started late) keeps its own fresh state."""
+    fit(tmp_path, [Counter()], [5, 4])
+    added = RecordsArraysGiven()
+    fit(tmp_path, [Counter(), added], [5, 4, 3], ckpt_path=tmp_path / "checkpoints" / "last")
+    assert added.given == []
 
 
 # ------------------------------------------------------------------ scores answer Lightning's .item()
