@@ -228,6 +228,10 @@ def test_suggestion_with_too_few_points_or_none_finite_is_none_with_a_warning():
         assert finder_with(lrs, [math.nan] * 12).suggestion() is None
     with pytest.raises(ValueError, match="skip_end=-1"):
         finder_with(lrs, np.ones(12)).suggestion(skip_end=-1)
+    with pytest.warns(UserWarning, match="only 1 of the 12 losses left after the skips are finite"):
+        assert finder_with(lrs, [math.nan] * 11 + [1.0]).suggestion(skip_begin=0, skip_end=0) is None
+    with pytest.raises(ValueError, match=r"mode='cosine'\): expected 'exponential' or 'linear'"):
+        LRFinder("cosine", 1e-4, 1.0, 10)
 
 
 # ------------------------------------------------------------------ update_attr
