@@ -489,6 +489,13 @@ def test_a_ctrl_c_with_checkpointing_off_saves_nothing(tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+def test_fast_dev_run_drops_a_model_checkpoint_passed_and_saves_nothing(tmp_path):
+    """As in Lightning, fast_dev_run saves no checkpoints, not even a passed ModelCheckpoint's."""
+    t = fit(tmp_path, [ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)], fast_dev_run=True)
+    assert t.global_step == 1 and not any(isinstance(cb, ModelCheckpoint) for cb in t.callbacks)
+    assert not (tmp_path / "ck").exists() or not any((tmp_path / "ck").iterdir())
+
+
 def test_a_dirpath_that_is_a_file_is_refused_at_once(tmp_path):
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(NotADirectoryError, match=r"a_file is a file, not a folder"):
