@@ -42,6 +42,20 @@ class RankResult:
         return self.stdout.splitlines()
 
 
+class FakeGroup:
+    """Stands in for mx.distributed's group in one process (``collectives._GROUP``) where only rank() and
+    size() are asked: rank `rank` of a job of `size`."""
+
+    def __init__(self, rank: int, size: int):
+        self._rank, self._size = rank, size
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._size
+
+
 def free_ports(n: int) -> list[int]:
     """``n`` TCP ports free on 127.0.0.1 right now (held open together so that they differ)."""
     socks = []

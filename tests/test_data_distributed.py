@@ -9,7 +9,7 @@ from audiotrain.distributed import collectives
 import numpy as np
 import pytest
 
-from tests.distributed import describe, run_ranks
+from tests.distributed import FakeGroup, describe, run_ranks
 
 
 class Samples:
@@ -21,19 +21,6 @@ class Samples:
 
     def __getitem__(self, i):
         return np.int64(i)
-
-
-class FakeGroup:
-    """Stands in for mx.distributed's group: the loader only asks it for rank() and size()."""
-
-    def __init__(self, rank, size):
-        self._rank, self._size = rank, size
-
-    def rank(self):
-        return self._rank
-
-    def size(self):
-        return self._size
 
 
 def rank_batches(monkeypatch, rank, world, epoch=0, **kwargs):

@@ -14,7 +14,7 @@ from audiotrain.distributed.failures import failure_message, summarize
 import mlx.core as mx
 import pytest
 
-from tests.distributed import REPO, child_env, describe, run_launcher, run_mpi, run_ranks
+from tests.distributed import REPO, FakeGroup, child_env, describe, run_launcher, run_mpi, run_ranks
 
 
 def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
@@ -23,16 +23,81 @@ def test_one_process_is_rank_0_of_1_and_every_collective_is_the_identity():
     assert dist.all_reduce_sum(tree) is tree
     assert dist.broadcast_from_main({"x": 1}) == {"x": 1}
     dist.barrier()
+    from audiotrain.distributed.collectives import all_gather, gather_for_loss, mean_across_ranks
+
+    x = mx.array([[1.0, 2.0]])
+    for same in (all_gather, gather_for_loss, mean_across_ranks):  # (a stacking all_gather added an axis)
+        assert same(x).shape == (1, 2) and same(x).tolist() == [[1.0, 2.0]], same.__name__
+    assert dist.all_gather_object({"x": 1}) == [{"x": 1}]  # one rank's value, in a list of one
+    assert dist.on_main_process(lambda: 7) == 7
+
+
+def test_without_distributed_support_in_mlx_the_process_is_rank_0_of_1(monkeypatch):
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", None)
+    monkeypatch.setattr(mx.distributed, "is_available", lambda: False)
+    assert collectives.group() is None
+    assert (dist.rank(), dist.world_size(), dist.is_main_process()) == (0, 1, True)
+    tree = {"a": mx.ones(2)}
+    assert dist.all_reduce_sum(tree) is tree
+
+
+def test_joined_world_size_is_the_jobs_size_once_joined_and_joins_nothing_to_answer(monkeypatch):
+    # A rank of a job leaves an error to rank 0 to print by it (failures.error_left_to_main).
+    from audiotrain.distributed import collectives, local
+
+    monkeypatch.setattr(collectives, "_GROUP", None)
+    for name in (*local.LAUNCHER_ENV, local.PROCESSES_ENV):
+        monkeypatch.delenv(name, raising=False)
+    assert collectives.joined_world_size() == 1
+    # a command one process does whole, outside a launcher: no job joined to tell
+    assert collectives.leave_to_rank_0() == (0, 1)
+    assert collectives._GROUP is None
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    assert collectives.joined_world_size() == 2
+
+
+def test_local_rank_is_the_launchers_index_on_the_machine_else_the_rank(monkeypatch):
+    # Rank 3 of 4 on two machines of two: local rank 1 there (prepare_data runs where it is 0).
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(3, 4))
+    for name in collectives._LOCAL_RANK_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert dist.local_rank() == 3  # (mlx.launch sets none: the rank)
+    monkeypatch.setenv("LOCAL_RANK", "")  # (not a number: skipped)
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1")
+    monkeypatch.setenv("SLURM_LOCALID", "0")  # Open MPI's own variable comes first
+    assert dist.local_rank() == 1
+    monkeypatch.delenv("OMPI_COMM_WORLD_LOCAL_RANK")
+    assert dist.local_rank() == 0
+
+
+def test_rank_zero_only_calls_on_rank_0_alone_and_keeps_the_functions_name(monkeypatch):
+    from audiotrain.distributed import collectives
+
+    @dist.rank_zero_only
+    def save_plot():
+        """Draws the plot."""
+        return "saved"
+
+    assert (save_plot.__name__, save_plot.__doc__) == ("save_plot", "Draws the plot.")
+    for rank, result in ((0, "saved"), (1, None)):
+        monkeypatch.setattr(collectives, "_GROUP", FakeGroup(rank, 2))
+        assert save_plot() == result
 
 
 def test_a_process_a_launcher_started_as_one_of_several_refuses_to_train_alone(monkeypatch):
     # mpirun without MLX_MPI_LIBNAME: MLX joins no job and each process would train alone into one folder.
-    from audiotrain.distributed import collectives
+    from audiotrain.distributed import collectives, local
 
     monkeypatch.setattr(collectives, "_GROUP", None)
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    monkeypatch.setattr(local, "find_mpi", lambda: None)  # (no MPI found here: a path to replace)
     with pytest.raises(
-        RuntimeError, match=r"OMPI_COMM_WORLD_SIZE=2.*one of 2 .*MLX_MPI_LIBNAME=.*README.*unset it"
+        RuntimeError,
+        match=r"OMPI_COMM_WORLD_SIZE=2.*one of 2 .*MLX_MPI_LIBNAME=/path/to/libmpi\.so\.40 .*README.*unset",
     ):
         dist.world_size()
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # mpirun -np 1 trains alone, as asked
@@ -50,24 +115,23 @@ def test_one_process_is_local_rank_0_whatever_a_launcher_variable_left_over_says
 def test_rank_0_left_to_itself_is_a_job_of_one_from_then_on(monkeypatch):
     from audiotrain.distributed import collectives, local
 
-    class Rank0Of2:
-        def rank(self):
-            return 0
-
-        def size(self):
-            return 2
-
     monkeypatch.setattr(local, "in_launched_job", lambda: True)
-    monkeypatch.setattr(collectives, "_GROUP", Rank0Of2())
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 2))
     assert collectives.leave_to_rank_0() == (0, 2)
     assert (dist.rank(), dist.world_size(), dist.is_main_process()) == (0, 1, True)
+    # the other ranks stay what they are (they end at once; none of them is rank 0 of a job of one)
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    assert collectives.leave_to_rank_0() == (1, 2)
+    assert (dist.rank(), dist.world_size(), dist.is_main_process()) == (1, 2, False)
 
 
 def test_weighted_means_in_one_process():
     means = dist.reduce_weighted_means({"loss": mx.array(6.0), "acc": 1.5}, {"loss": 3, "acc": 2})
     assert means == {"acc": 0.75, "loss": 2.0}
     assert math.isnan(dist.reduce_weighted_means({"loss": mx.array(1.0)}, 0.0)["loss"])  # nothing weighed
-    with pytest.raises(ValueError, match=r"no weight for \['acc'\]"):
+    # in the caller's order, as the progress line shows them (not sorted)
+    assert list(dist.reduce_weighted_means({"loss": 1.0, "acc": 1.0}, 1.0)) == ["loss", "acc"]
+    with pytest.raises(ValueError, match=r"no weight for \['acc'\]; weights has \['loss'\]"):
         dist.reduce_weighted_means({"loss": 1.0, "acc": 1.0}, {"loss": 1.0})
 
 
@@ -82,7 +146,7 @@ def test_two_ranks_reduce_broadcast_and_agree():
 
         r = dist.rank()
         summed = dist.all_reduce_sum({"f": mx.array([1.0, 2.0]) * (r + 1), "i": mx.array(r + 1), "s": "keep",
-                                      "h": mx.array([0.5], dtype=mx.float16)})
+                                      "h": mx.array([0.5], dtype=mx.float16), "m": mx.ones((2, 2)) * (r + 1)})
         mx.eval(summed)
         # each leaf keeps its dtype, as in one process (an int32 count packed with floats came back float32)
         dtypes = [str(summed[k].dtype) for k in ("f", "i", "h")]
@@ -95,7 +159,8 @@ def test_two_ranks_reduce_broadcast_and_agree():
         dist.barrier()
         print(json.dumps({"rank": r, "world": dist.world_size(), "main": dist.is_main_process(),
                           "f": summed["f"].tolist(), "i": summed["i"].item(), "s": summed["s"],
-                          "h": summed["h"].tolist(), "dtypes": dtypes, "gathered": gathered,
+                          "h": summed["h"].tolist(), "m": summed["m"].tolist(), "dtypes": dtypes,
+                          "gathered": gathered,
                           "means": means, "normaliser": normaliser, "folder": folder}))
         """
     )
@@ -104,10 +169,49 @@ def test_two_ranks_reduce_broadcast_and_agree():
     assert [(o["rank"], o["world"], o["main"]) for o in out] == [(0, 2, True), (1, 2, False)]
     for o in out:
         assert o["f"] == [3.0, 6.0] and o["i"] == 3 and o["s"] == "keep" and o["h"] == [1.0]
+        assert o["m"] == [[3.0, 3.0], [3.0, 3.0]]  # (packed with "f", as float32: split and shaped back)
         assert o["dtypes"] == ["mlx.core.float32", "mlx.core.int32", "mlx.core.float16"]
         assert o["gathered"] == [0, 1]  # rows in rank order
         assert o["means"] == {"loss": 2.0} and o["normaliser"] == 3.0
         assert o["folder"] == "run-of-rank-0"
+
+
+def test_a_barrier_waits_for_every_rank_and_every_rank_takes_rank_0s_weights_and_statistics():
+    """barrier() blocks until the last rank reaches it (the others then read what local rank 0's prepare_data
+    wrote); the broadcasts give every rank rank 0's values, not the ranks' sum (which agrees as well)."""
+    results = run_ranks(
+        """
+        import json, time
+        import audiotrain
+        import mlx.core as mx, mlx.nn as nn
+        import audiotrain.distributed as dist
+        from audiotrain.distributed.collectives import broadcast_parameters, broadcast_running_statistics
+
+        r = dist.rank()
+        dist.barrier()  # (the ranks started apart)
+        if r == 1:
+            time.sleep(1.0)
+        started = time.monotonic()
+        dist.barrier()
+        waited = time.monotonic() - started
+        model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.BatchNorm(2)))  # statistics at depth 2
+        model.layers[0].weight = mx.full((2, 2), float(r))
+        norm = model.layers[1].layers[0]
+        norm.running_mean, norm.running_var = mx.array([r + 1.0, r + 2.0]), mx.array([r + 3.0, r + 4.0])
+        broadcast_running_statistics(model)
+        got = [norm.running_mean.tolist(), norm.running_var.tolist(), model.layers[0].weight.tolist()]
+        model.layers[0].weight = mx.full((2, 2), float(r + 5))
+        broadcast_parameters(model)
+        print(json.dumps({"waited": waited, "statistics": got, "weight": model.layers[0].weight.tolist()}))
+        """
+    )
+    assert all(r.returncode == 0 for r in results), describe(results)
+    out = [json.loads(r.lines()[-1]) for r in results]
+    assert out[0]["waited"] >= 0.5, out  # rank 0 waited for rank 1's second
+    for r, o in enumerate(out):
+        # rank 0's statistics; the parameters that are no statistics left as they were
+        assert o["statistics"] == [[1.0, 2.0], [3.0, 4.0], [[float(r)] * 2] * 2], (r, o)
+        assert o["weight"] == [[5.0, 5.0], [5.0, 5.0]], (r, o)
 
 
 def test_on_main_process_gives_rank_0_its_result_and_its_error_and_the_others_main_process_failed():
