@@ -851,6 +851,13 @@ def test_launcher_variables_left_over_from_an_earlier_job_are_named_with_what_to
         "ranks); if no launcher started this process, MLX_RANK and MLX_WORLD_SIZE are left over from an "
         "earlier job: unset them to train in one process"
     )
+    # a hostfile that is there, but MLX joined no job: not "no MLX_HOSTFILE", but that MLX did not join
+    (tmp_path / "hosts.json").write_text("[]")
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "hosts.json"))
+    monkeypatch.setattr(mx.distributed, "init", lambda: FakeGroup(0, 1))  # (the real one would try to join)
+    with pytest.raises(collectives.LauncherEnvironmentError, match="MLX did not join the job") as refused:
+        dist.world_size()
+    assert "no MLX_HOSTFILE" not in str(refused.value)
 
 
 def test_the_chord_recipe_says_in_one_line_which_launcher_variables_are_left_over(tmp_path):
