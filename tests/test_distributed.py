@@ -190,7 +190,7 @@ def test_a_barrier_waits_for_every_rank_and_every_rank_takes_rank_0s_weights_and
         r = dist.rank()
         dist.barrier()  # (the ranks started apart)
         if r == 1:
-            time.sleep(1.0)
+            time.sleep(2.0)  # (a margin of 1.5 s over the check below: the two ranks leave a barrier apart)
         started = time.monotonic()
         dist.barrier()
         waited = time.monotonic() - started
@@ -207,7 +207,7 @@ def test_a_barrier_waits_for_every_rank_and_every_rank_takes_rank_0s_weights_and
     )
     assert all(r.returncode == 0 for r in results), describe(results)
     out = [json.loads(r.lines()[-1]) for r in results]
-    assert out[0]["waited"] >= 0.5, out  # rank 0 waited for rank 1's second
+    assert out[0]["waited"] >= 0.5, out  # rank 0 waited for rank 1's two seconds
     for r, o in enumerate(out):
         # rank 0's statistics; the parameters that are no statistics left as they were
         assert o["statistics"] == [[1.0, 2.0], [3.0, 4.0], [[float(r)] * 2] * 2], (r, o)
