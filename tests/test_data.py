@@ -15,6 +15,7 @@ import time
 import traceback
 import warnings
 from collections import OrderedDict, defaultdict, namedtuple
+from types import SimpleNamespace
 
 import audiotrain  # noqa: F401
 from audiotrain import DataLoader, Dataset
@@ -492,6 +493,12 @@ def test_a_list_of_mlx_transforms_runs_every_one_in_order():
 
     loader = DataLoader(Squares(4), batch_size=2, mlx_transforms=[to_mx, then_scaled])
     assert [b["y"].tolist() for b in loader] == [[0, 10], [20, 30]]
+
+
+def test_a_tuple_of_cpu_transforms_runs_every_one_in_order():
+    # A tuple of transforms is a sequence of them too, as a list is.
+    twice = DataLoader(Squares(4), batch_size=2, cpu_transforms=(add_one, add_one))
+    assert [np.array(b["x"]).tolist() for b in twice] == [[[2, 2], [3, 3]], [[4, 6], [5, 11]]]  # x + 2
 
 
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
@@ -1033,6 +1040,7 @@ def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path,
     "kwargs, match",
     [
         (dict(batch_size=0), "batch_size must be an int >= 1, got 0"),
+        (dict(batch_size=True), "batch_size must be an int >= 1, got True"),  # (a bool is no count)
         (dict(num_workers=-1), "num_workers must be an int >= 0"),
         (dict(worker_type="fiber"), "worker_type must be 'thread' or 'process'"),
         (dict(persistent_workers=True), "persistent_workers=True needs num_workers > 0"),
@@ -1258,13 +1266,31 @@ def test_batch_sampler_is_exclusive_with_batching_arguments_as_in_torch(kwargs):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(batch_size=2), dict(shuffle=True), dict(sampler=[0, 1]), dict(drop_last=True)]
+    "kwargs",
+    [
+        dict(batch_size=2),
+        dict(shuffle=True),
+        dict(sampler=[0, 1]),
+        dict(drop_last=True),
+        # PyTorch's rule: batch_size=None is not its default 1 either, and with drop_last this rule is named,
+        # not batch_size=None's own.
+        dict(batch_size=None),
+        dict(batch_size=None, drop_last=True),
+    ],
 )
 def test_batch_sampler_with_a_batching_argument_is_refused_without_torch_installed(kwargs):
     # The test above skips where torch is missing; a batch_size=2 beside a batch_sampler must not be
     # silently ignored there either.
     with pytest.raises(ValueError, match="batch_sampler option is mutually exclusive with batch_size"):
         DataLoader(Squares(4), batch_sampler=[[0, 1]], **kwargs)
+
+
+def test_a_batch_sampler_sets_no_batch_size_and_must_be_sized_and_sharded_by_itself():
+    assert DataLoader(Squares(4), batch_sampler=[[0, 1], [2, 3]]).batch_size is None  # as in PyTorch
+    with pytest.raises(TypeError, match="DataLoader batch_sampler must have __len__, got list_iterator"):
+        DataLoader(Squares(4), batch_sampler=iter([[0, 1]]))
+    with pytest.raises(ValueError, match="distributed=True shards the loader's own order, but a sampler / b"):
+        DataLoader(Squares(4), batch_sampler=[[0, 1]], distributed=True)
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
@@ -1516,6 +1542,11 @@ def test_generator_gives_the_shuffle_seed():
         DataLoader(Squares(10), seed=1, generator=1)
     with pytest.raises(TypeError, match="generator must be a torch.Generator, a numpy Generator or an int"):
         DataLoader(Squares(10), generator="7")
+    with pytest.raises(TypeError, match="generator must be a torch.Generator, .* got bool"):
+        DataLoader(Squares(10), generator=True)  # (a bool is no seed)
+    # A torch.Generator's seed is 64-bit: kept whole (torch is not needed to show it).
+    torch_like = SimpleNamespace(initial_seed=lambda: 2**40 + 3)
+    assert DataLoader(Squares(10), generator=torch_like).seed == 2**40 + 3
 
 
 class CountingContext:
@@ -1541,6 +1572,10 @@ def test_torch_loader_arguments_are_accepted():
     )  # fmt: skip
     batches = list(loader)
     assert ctx.started == 2 and isinstance(batches[0]["x"], mx.array)
+    # PyTorch's defaults where they are not given, and its timeout in seconds as a float.
+    defaults = DataLoader(Squares(6), num_workers=2, timeout=2.5)
+    assert (defaults.prefetch_factor, defaults.multiprocessing_context, defaults.timeout) == (2, "spawn", 2.5)
+    assert DataLoader(Squares(6)).prefetch_factor is None
     assert ys(
         DataLoader(
             Squares(4), batch_size=2, num_workers=1, worker_type="process", multiprocessing_context=None
