@@ -3,6 +3,7 @@ the user's side: recorded so that the run repeats, resumes and is scored again f
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 from audiotrain.datasets.chord_demo import generate_demo_songs
@@ -93,6 +94,27 @@ def test_evaluate_without_data_scores_the_runs_test_songs_in_its_data_folder(apa
         in err
     )
     assert f"--test_songs_of {run_dir}: paired as that run did: --annotations {root / 'chordlab'}" in err
+
+
+def test_evaluate_test_songs_of_another_run_without_data_scores_that_runs_data_folder(
+    apart_run, tmp_path, capsys
+):
+    """`evaluate --checkpoint CKPT --test_songs_of RUN` without --data: RUN's held-out songs, in RUN's data
+    folder, not in the folder of the run CKPT came from."""
+    root, run_dir = apart_run
+    copy = shutil.copytree(root, tmp_path / "copy", ignore=shutil.ignore_patterns("run", "cache"))
+    record = tmp_path / "run"
+    record.mkdir()
+    settings = json.loads((run_dir / "config.json").read_text())
+    settings["config"]["data"].update(data_dir=str(copy / "songs"), annotations=str(copy / "chordlab"))
+    (record / "config.json").write_text(json.dumps(settings))
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "--test_songs_of", str(record)]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"--data not given: scoring the held-out songs of {run_dir}: its test songs in {copy / 'songs'}"
+        in err
+    )
 
 
 def _two_annotation_jams(songs: Path, out: Path) -> None:

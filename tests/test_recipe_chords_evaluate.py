@@ -1205,7 +1205,7 @@ def test_a_silent_song_annotated_all_n_is_scored_not_skipped(checkpoint, songs, 
 
 
 def test_evaluate_scores_and_writes_the_transcription_predict_writes(
-    checkpoint, songs, tmp_path, monkeypatch
+    checkpoint, songs, tmp_path, monkeypatch, capsys
 ):
     """evaluate decodes the posteriors by its own call chain (it needs the frames too): its .lab files, and
     what it scores, must be predict's transcription of the song to the byte, boundaries placed between
@@ -1247,7 +1247,9 @@ def test_evaluate_scores_and_writes_the_transcription_predict_writes(
         "-o",
         str(tmp_path / "eval"),
     ]
+    capsys.readouterr()
     assert chords.main(evaluate) == 0
+    assert f"wrote .lab files and scores to {tmp_path / 'eval'}" in capsys.readouterr().out  # (where to look)
     predictor = ChordPredictor.from_checkpoint(checkpoint)
     for song in songs:
         predicted = predictor.transcribe(song.audio_path)
