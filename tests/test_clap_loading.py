@@ -899,6 +899,21 @@ def test_saving_into_a_folder_holding_a_model_is_refused_unless_overwrite(tmp_pa
         save_pretrained(loaded, loaded_config, saved / "config.json", overwrite=True)
 
 
+def test_the_refusal_sees_the_loaded_checkpoint_by_a_relative_path_and_a_dangling_link(tmp_path, monkeypatch):
+    """The checkpoint the model came from, named by another path to it, is still said to be that one; a
+    config.json that is a link to nothing is still a model's file to keep."""
+    model, config = _perturbed_model()
+    loaded, loaded_config = load_pretrained(save_pretrained(model, config, tmp_path / "pretrained"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileExistsError, match="already holds the checkpoint this model was loaded from"):
+        save_pretrained(loaded, loaded_config, "pretrained")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "config.json").symlink_to(tmp_path / "gone.json")
+    with pytest.raises(FileExistsError, match=r"linked already holds a model's files \(config\.json\)"):
+        save_pretrained(model, config, linked)
+
+
 def test_export_round_trips_bitwise_with_all_files(tmp_path):
     model, config = _perturbed_model()
     out = save_pretrained(model, config, tmp_path / "export")
