@@ -954,6 +954,13 @@ def test_evaluate_replaces_no_output_written_meanwhile(checkpoint, songs, tmp_pa
     assert "majmin" in captured.out
     assert f"{out / 'scores.json'} appeared while evaluating" in captured.err
     assert [p.name for p in out.iterdir()] == ["scores.json"] and (out / "scores.json").read_text() == "{}"
+    # The comparison's files (--against) likewise: one written meanwhile stays, said not written.
+    shutil.rmtree(out)
+    appearing.clear()
+    appearing["comparison.json"] = "{}"
+    assert chords.main([*argv, "--against", str(checkpoint)]) == 1
+    assert f"not written: comparison.json appeared in {out} while evaluating" in capsys.readouterr().err
+    assert (out / "comparison.json").read_text() == "{}" and (out / "comparison.md").is_file()
 
 
 @needs_file_size_limit
