@@ -1,6 +1,7 @@
 """The Trainer in one long-lived process (a notebook, a REPL, a sweep driver): what one cell leaves behind
 for the next, from the user's side."""
 
+import io
 import random
 import signal
 import subprocess
@@ -223,20 +224,22 @@ def test_fitting_the_same_trainer_again_continues_its_callbacks_run(tmp_path):
 
 
 class CtrlCTwice(Callback):
-    """Ctrl-C after step 4 (stop and save), and again while the interrupt checkpoint is being written."""
+    """Ctrl-C (or `signum`) after step 4 (stop and save), and again while the interrupt checkpoint is being
+    written."""
 
-    def __init__(self):
+    def __init__(self, signum=signal.SIGINT):
         self.pressed = 0
+        self.signum = signum
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         if trainer.global_step == 4 and not self.pressed:
             self.pressed = 1
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(self.signum)
 
     def on_save_checkpoint(self, trainer, module, state):
         if self.pressed == 1:
             self.pressed = 2
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(self.signum)
 
 
 def test_a_second_ctrl_c_during_the_save_is_a_keyboard_interrupt_a_sweep_loop_catches(tmp_path, capsys):
@@ -251,6 +254,83 @@ def test_a_second_ctrl_c_during_the_save_is_a_keyboard_interrupt_a_sweep_loop_ca
     assert isinstance(raised.value, SystemExit) and raised.value.code == 130
     assert raised.value.__suppress_context__  # (no traceback from inside the checkpoint writer)
     weights(model)  # the model lives on
+
+
+def test_a_second_sigterm_during_the_save_ends_a_script_with_sigterms_status(tmp_path, capsys):
+    """A cluster's time limit, then its kill: a shell and a scheduler read 143 as "ended by SIGTERM", where
+    130 would say Ctrl-C."""
+    sigterm_twice = CtrlCTwice(signal.SIGTERM)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[sigterm_twice], enable_checkpointing=True)
+    with pytest.raises(SystemExit) as raised:
+        trainer.fit(TinyClassifier(), make_batches())
+    assert isinstance(raised.value, KeyboardInterrupt) and raised.value.code == 143
+    assert "Save aborted: nothing of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("session", ["code.interact", "IPython"])
+def test_a_second_ctrl_c_during_the_save_in_code_interact_or_ipython_is_a_plain_keyboard_interrupt(
+    tmp_path, monkeypatch, session
+):
+    """A SystemExit would end the session (and the model in it): `code.interact` sets sys.ps1 without
+    sys.flags.interactive; IPython and Jupyter answer get_ipython()."""
+    if session == "code.interact":
+        monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    else:
+        ipython = type(sys)("IPython")
+        ipython.get_ipython = lambda: object()  # (a running shell)
+        monkeypatch.setitem(sys.modules, "IPython", ipython)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
+    with pytest.raises(KeyboardInterrupt) as raised:
+        trainer.fit(TinyClassifier(), make_batches())
+    assert not isinstance(raised.value, SystemExit)
+
+
+def _fit_expecting_no_abort(trainer, model):
+    """`trainer.fit` where one stop must save, not abort: an abort fails the test (its KeyboardInterrupt
+    would end the whole pytest session)."""
+    try:
+        trainer.fit(model, make_batches())
+    except KeyboardInterrupt as stop:
+        pytest.fail(f"one stop aborted the fit: {stop!r}")
+
+
+def test_after_an_aborted_save_one_ctrl_c_in_the_same_trainers_next_fit_saves(tmp_path):
+    """A sweep loop or a notebook goes on after the KeyboardInterrupt of an aborted save: the same Trainer's
+    next fit treats its first Ctrl-C as a first one (stop and save), not as the second of the aborted fit."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[CtrlCTwice()], enable_checkpointing=True)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(model, make_batches())
+    trainer.callbacks.append(CtrlCAtStep(6))
+    with pytest.warns(UserWarning, match="last fit of this Trainer was interrupted"):
+        _fit_expecting_no_abort(trainer, model)
+    assert trainer.interrupted and trainer.global_step == 6
+    assert (trainer.interrupted_checkpoint / "trainer_state.json").is_file()
+
+
+class ReaderGone(io.StringIO):
+    """stderr whose reader went away (``fit.py 2>&1 | head``, the head a terminal's Ctrl-C also ended)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_ctrl_c_that_also_ended_the_log_reader_still_saves(tmp_path, monkeypatch):
+    """A terminal's Ctrl-C reaches ``head`` in ``python fit.py 2>&1 | head`` as well: the stop's own line then
+    finds the pipe closed. That closed pipe is not a second Ctrl-C: the fit stops and saves."""
+
+    class CtrlCAsTheReaderGoes(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 2:
+                monkeypatch.setattr(sys, "stderr", ReaderGone())
+                signal.raise_signal(signal.SIGINT)
+
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=3, callbacks=[CtrlCAsTheReaderGoes()], enable_checkpointing=True
+    )
+    _fit_expecting_no_abort(trainer, TinyClassifier())
+    assert trainer.interrupted and trainer.global_step == 2
+    assert (trainer.interrupted_checkpoint / "trainer_state.json").is_file()
 
 
 REPL_CELLS = """
