@@ -258,8 +258,10 @@ def test_sigterm_to_the_process_group_stops_a_fit_with_process_workers_as_ctrl_c
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 
-def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path):
-    """SIGTERM and SIGUSR1 are taken over only where they would end the process."""
+@pytest.mark.parametrize("ignored", [False, True], ids=["own handler", "ignored"])
+def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path, ignored):
+    """SIGTERM and SIGUSR1 are taken over only where they would end the process: a handler of the program's
+    own hears it, and a program that ignores it (or was started ignoring it) goes on through it."""
     from audiotrain import Trainer
     from audiotrain.train.callbacks import Callback
 
@@ -272,14 +274,16 @@ def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path):
             if trainer.global_step == 2:
                 signal.raise_signal(signal.SIGTERM)
 
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    own = signal.SIG_IGN if ignored else (lambda signum, frame: heard.append(signum))
+    previous = signal.signal(signal.SIGTERM, own)
     try:
         trainer = Trainer(
             max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[TermAtStep2()]
         )
         trainer.fit(TinyClassifier(), make_batches())
-        assert heard == [signal.SIGTERM] and not trainer.interrupted and trainer.global_step == 6
-        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # still the program's own
+        assert heard == ([] if ignored else [signal.SIGTERM])
+        assert not trainer.interrupted and trainer.global_step == 6
+        assert signal.getsignal(signal.SIGTERM) is own  # still the program's own
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -897,3 +901,31 @@ def test_a_second_stop_signal_inside_stopping_together_aborts_at_once(monkeypatc
             os.kill(os.getpid(), signal.SIGINT)  # noted
             os.kill(os.getpid(), signal.SIGINT)
             pytest.fail("a second stop signal did not abort")
+
+
+def test_a_stop_signal_inside_stopping_together_in_one_process_stops_at_once():
+    """In one process there are no ranks to wait for: the first signal stops the work as `stop_at_once`."""
+    from audiotrain.train.interrupt import SignalInterrupt, stopping_together
+
+    with pytest.raises(SignalInterrupt) as caught:
+        with stopping_together():
+            os.kill(os.getpid(), signal.SIGTERM)
+            pytest.fail("the first stop signal in one process did not stop at once")
+    assert caught.value.signum == signal.SIGTERM
+
+
+def test_the_first_stop_signal_inside_stopping_together_stops_the_ranks_at_its_end_naming_it(monkeypatch):
+    """In a job of several ranks the first signal is only noted (another rank may be in a collective), and
+    the block's end is the ranks' last stop point: the stop comes there, naming the signal this rank heard.
+    (One process stands for the ranks: its all-reduce is its own value.)"""
+    from audiotrain.distributed import collectives
+    from audiotrain.train.interrupt import SignalInterrupt, stop_exit_status, stopping_together
+
+    monkeypatch.setattr(collectives, "world_size", lambda: 2)
+    went_on = []
+    with pytest.raises(SignalInterrupt) as caught:
+        with stopping_together():
+            os.kill(os.getpid(), signal.SIGTERM)  # noted
+            went_on.append(True)
+    assert went_on == [True]
+    assert caught.value.signum == signal.SIGTERM and stop_exit_status() == 143
