@@ -224,15 +224,16 @@ def test_fitting_the_same_trainer_again_continues_its_callbacks_run(tmp_path):
 
 
 class CtrlCTwice(Callback):
-    """Ctrl-C (or `signum`) after step 4 (stop and save), and again while the interrupt checkpoint is being
-    written."""
+    """Ctrl-C (or `signum`) after step `step` (stop and save), and again while the interrupt checkpoint is
+    being written."""
 
-    def __init__(self, signum=signal.SIGINT):
+    def __init__(self, signum=signal.SIGINT, step=4):
         self.pressed = 0
         self.signum = signum
+        self.step = step
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if trainer.global_step == 4 and not self.pressed:
+        if trainer.global_step == self.step and not self.pressed:
             self.pressed = 1
             signal.raise_signal(self.signum)
 
@@ -265,6 +266,30 @@ def test_a_second_sigterm_during_the_save_ends_a_script_with_sigterms_status(tmp
         trainer.fit(TinyClassifier(), make_batches())
     assert isinstance(raised.value, KeyboardInterrupt) and raised.value.code == 143
     assert "Save aborted: nothing of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("newest", ["top-k save", "the fit's ckpt_path"])
+def test_an_aborted_save_names_the_newest_intact_checkpoint_to_resume_from(tmp_path, capsys, newest):
+    """A ModelCheckpoint without `last` keeps only its top-k saves, and a resumed fit's newest intact state
+    may be the checkpoint it started from (in another folder): the abort's line names that one, not "no
+    earlier checkpoint"."""
+    ckpt_path = None
+    if newest == "top-k save":
+        expected = tmp_path / "ckpts" / "epoch=0-step=6"
+    else:
+        first = quiet_trainer(tmp_path / "a", max_epochs=1, enable_checkpointing=True)
+        first.fit(TinyClassifier(), make_batches())
+        ckpt_path = expected = Path(first.checkpoint_callback.last_model_path)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpts")
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=3, callbacks=[CtrlCTwice(step=8), checkpoint], enable_checkpointing=True
+    )
+    capsys.readouterr()
+    with pytest.raises(KeyboardInterrupt), warnings.catch_warnings():
+        # (said of the other folder: its ModelCheckpoint starts afresh in this one)
+        warnings.filterwarnings("ignore", "ModelCheckpoint: the resumed checkpoint's", UserWarning)
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
+    assert f"the newest intact checkpoint is {expected} (epoch 1, global step 6)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("session", ["code.interact", "IPython"])
