@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,41 @@ def test_a_kernel_compile_error_says_to_free_space_only_where_space_ran_out(caus
 
     error = kernel_compile_error(RuntimeError(MLX_SAYS.replace("No space left on device", cause)))
     assert f"({cause}); {fix}" in str(error)
+
+
+def test_a_step_whose_kernel_mlx_could_not_load_is_evaluated_again_and_a_full_tmpdir_is_one_error(
+    monkeypatch,
+):
+    """What the Trainer's steps go through (`eval_compiling_again`): a kernel MLX could not load (a compiler a
+    Ctrl-C ended, a broken file in its cache) is compiled again with a warning, none where a stop ended that
+    compiler (its message is out); a compile a full TMPDIR broke is one error naming it, raised from None."""
+    from audiotrain import _system
+    from audiotrain._system import KernelCompileError
+    from audiotrain.train.interrupt import eval_compiling_again, stop_on_signals
+
+    monkeypatch.setattr(_system, "remove_broken_kernels", lambda: [])  # (MLX's real cache is left alone)
+    calls = []
+
+    def fails_once(arrays):
+        calls.append(arrays)
+        if len(calls) == 1:
+            raise RuntimeError("[load] Could not load C++ shared library /tmp/mlx/x.so")
+
+    with pytest.warns(RuntimeWarning, match="could not load a kernel it compiled.*compiling it again"):
+        eval_compiling_again(fails_once, "step")
+    assert calls == ["step", "step"]
+
+    calls.clear()
+    with stop_on_signals(lambda signum: False):
+        os.kill(os.getpid(), signal.SIGINT)  # a first Ctrl-C: the run stops after this step
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            eval_compiling_again(fails_once, "step")
+    assert calls == ["step", "step"]
+
+    def full_tmpdir(arrays):
+        raise RuntimeError(MLX_SAYS)
+
+    with pytest.raises(KernelCompileError, match="TMPDIR") as raised:
+        eval_compiling_again(full_tmpdir, "step")
+    assert raised.value.__suppress_context__
