@@ -292,6 +292,31 @@ def test_an_aborted_save_names_the_newest_intact_checkpoint_to_resume_from(tmp_p
     assert f"the newest intact checkpoint is {expected} (epoch 1, global step 6)" in capsys.readouterr().err
 
 
+def test_a_second_ctrl_c_as_last_becomes_a_copy_of_the_whole_save_says_it_was_written_whole(
+    tmp_path, monkeypatch, capsys
+):
+    """`interrupted` was whole when the second Ctrl-C came (while `last` was made a copy of it): the line
+    says so and names it to resume from, not "nothing of it was left"."""
+    from audiotrain.train import checkpoint as ckpt
+
+    copy_checkpoint = ckpt.copy_checkpoint
+
+    def ctrl_c_then_copy(source, target):
+        signal.raise_signal(signal.SIGINT)
+        copy_checkpoint(source, target)
+
+    monkeypatch.setattr(ckpt, "copy_checkpoint", ctrl_c_then_copy)
+    callbacks = [CtrlCAtStep(4), ModelCheckpoint(dirpath=tmp_path / "ckpts", save_last=True)]
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=callbacks, enable_checkpointing=True)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(TinyClassifier(), make_batches())
+    interrupted = tmp_path / "ckpts" / "interrupted"
+    assert (
+        f"Save aborted: {interrupted} was written whole; the newest intact checkpoint is {interrupted} "
+        in capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize("session", ["code.interact", "IPython"])
 def test_a_second_ctrl_c_during_the_save_in_code_interact_or_ipython_is_a_plain_keyboard_interrupt(
     tmp_path, monkeypatch, session
