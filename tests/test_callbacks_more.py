@@ -723,6 +723,19 @@ def test_a_callback_failing_in_on_exception_neither_hides_the_error_nor_keeps_th
     assert len(seen) == 1 and str(seen[0]) == "loss failed"
 
 
+def test_a_ctrl_c_reaches_the_callbacks_on_exception_as_a_keyboard_interrupt(tmp_path):
+    """As in Lightning, callbacks hear of a stop through on_exception (a progress bar closes, a logger marks
+    the run stopped), although fit returns."""
+    seen = []
+    callbacks = [
+        LambdaCallback(on_exception=lambda trainer, module, exception: seen.append(exception)),
+        raise_at(3, KeyboardInterrupt()),
+    ]
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=callbacks)
+    t.fit(TinyClassifier(), make_batches(64))
+    assert t.interrupted and [type(exception) for exception in seen] == [KeyboardInterrupt]
+
+
 def test_on_exception_checkpoint_saves_after_the_users_callbacks_on_exception(tmp_path, monkeypatch):
     """Passed first, it still saves last: a callback's on_exception (a weight-averaging one putting the
     training weights back) has run before the checkpoint is taken."""
