@@ -258,32 +258,53 @@ def test_sigterm_to_the_process_group_stops_a_fit_with_process_workers_as_ctrl_c
     assert (tmp_path / "checkpoints" / "interrupted" / "model.safetensors").is_file()
 
 
-@pytest.mark.parametrize("ignored", [False, True], ids=["own handler", "ignored"])
-def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path, ignored):
-    """SIGTERM and SIGUSR1 are taken over only where they would end the process: a handler of the program's
-    own hears it, and a program that ignores it (or was started ignoring it) goes on through it."""
+def _fit_with_a_sigterm_at_step_2(root):
+    """A one-epoch fit (6 steps) in `root` that raises SIGTERM in itself after step 2."""
     from audiotrain import Trainer
     from audiotrain.train.callbacks import Callback
 
     from tasks import TinyClassifier, make_batches
-
-    heard = []
 
     class TermAtStep2(Callback):
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
             if trainer.global_step == 2:
                 signal.raise_signal(signal.SIGTERM)
 
+    trainer = Trainer(
+        max_epochs=1, default_root_dir=root, enable_progress_bar=False, callbacks=[TermAtStep2()]
+    )
+    trainer.fit(TinyClassifier(), make_batches())
+    return trainer
+
+
+@pytest.mark.parametrize("ignored", [False, True], ids=["own handler", "ignored"])
+def test_a_sigterm_handler_of_the_programs_own_is_left_alone(tmp_path, ignored):
+    """SIGTERM and SIGUSR1 are taken over only where they would end the process: a handler of the program's
+    own hears it, and a program that ignores it (or was started ignoring it) goes on through it."""
+    heard = []
     own = signal.SIG_IGN if ignored else (lambda signum, frame: heard.append(signum))
     previous = signal.signal(signal.SIGTERM, own)
     try:
-        trainer = Trainer(
-            max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[TermAtStep2()]
-        )
-        trainer.fit(TinyClassifier(), make_batches())
+        trainer = _fit_with_a_sigterm_at_step_2(tmp_path)
         assert heard == ([] if ignored else [signal.SIGTERM])
         assert not trainer.interrupted and trainer.global_step == 6
         assert signal.getsignal(signal.SIGTERM) is own  # still the program's own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_recipe_commands_sigterm_handler_is_taken_over_by_fit_as_the_default_and_given_back(tmp_path):
+    """A recipe command stands in for SIGTERM's default action (`_system._sigterm_stops`, between its stages):
+    inside fit a SIGTERM stops after the step as SIGTERM (status 143), not as a KeyboardInterrupt (130)."""
+    from audiotrain._system import _sigterm_stops
+    from audiotrain.train.interrupt import stop_exit_status, stopped_by
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_stops)
+    try:
+        trainer = _fit_with_a_sigterm_at_step_2(tmp_path)
+        assert trainer.interrupted and trainer.global_step == 2
+        assert (stop_exit_status(), stopped_by()) == (143, "SIGTERM")
+        assert signal.getsignal(signal.SIGTERM) is _sigterm_stops
     finally:
         signal.signal(signal.SIGTERM, previous)
 
