@@ -2270,6 +2270,7 @@ def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_o
             {**state["clips"]["counts"], "train": 99},
             "clips.counts.train is 99, but its names.train",
         ),
+        ("counts", 5, "clips.counts must be an object of clip counts per split"),  # (no record before)
     ]:
         edited = json.loads(json.dumps(state))
         edited["clips"][key] = value

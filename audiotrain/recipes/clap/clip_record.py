@@ -84,10 +84,16 @@ def _clip_lists(
 ) -> tuple[dict[str, Any] | None, dict[str, list[str]] | None, dict[str, list[str]] | None]:
     """(the clip record of checkpoint `folder`, whose trainer state is `state`, the clip names it holds, the
     clip names its run folder's ``config.json`` lists); any may be None (a checkpoint from before the record,
-    or from another recipe, has none)."""
+    or from another recipe, has none). A record whose counts are not an object (edited by hand) is a
+    CheckpointError naming the field: taken for no record, it let a resume go on on other clips unchecked."""
     stored = state.get(CLIPS_KEY)
-    if not isinstance(stored, dict) or not isinstance(stored.get("counts"), dict):
+    if stored is None:
         return None, None, None
+    if not isinstance(stored, dict) or not isinstance(stored.get("counts"), dict):
+        raise ckpt.CheckpointError(
+            f"{folder / ckpt.STATE_FILE}: {CLIPS_KEY}.counts must be an object of clip counts per split (edited "
+            "by hand?); restore the checkpoint's trainer_state.json, or start a new run (without --resume)"
+        )
     own = _checkpoint_clip_names(folder, stored)
     return stored, own, stored_names(run_record_of(folder), CLIPS_KEY, list(stored["counts"]))
 
