@@ -1,6 +1,7 @@
 """The CLAP task (loss, freezing, BatchNorm, logit-scale clamp) and the recipe's command line, end to end."""
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -2128,12 +2129,21 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     run = tmp_path / "run"
     argv = [*_tiny_demo_argv(tmp_path, run), "--data", str(data)]
     assert clap.main(argv) == 0
-    assert len(json.loads((run / "config.json").read_text())["clips"]["train"]) == 6
+    listed = json.loads((run / "config.json").read_text())["clips"]
+    assert len(listed["train"]) == 6
+    state_file = run / "checkpoints" / "last" / "trainer_state.json"
+    record = json.loads(state_file.read_text())["clips"]
+    # The digests are the documented ones (the names joined by newlines, in UTF-8), so that a checkpoint an
+    # earlier version wrote still resumes on its own clips.
+    assert record["names_sha256"] == {
+        part: hashlib.sha256("\n".join(names).encode()).hexdigest() for part, names in listed.items()
+    }
     resume = [*argv, "--train.epochs", "2", "--resume", str(run / "checkpoints" / "last")]
     meta = data / "metadata.jsonl"
     original = meta.read_text()
     rows = [json.loads(line) for line in original.splitlines()]
     train_row = next(k for k, row in enumerate(rows) if row["split"] == "train")
+    eval_row = next(k for k, row in enumerate(rows) if row["split"] != "train")
 
     def refused(expected: str) -> str:
         before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
@@ -2148,6 +2158,24 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     edited[train_row]["caption"] = ["An edited caption"]
     meta.write_text("".join(json.dumps(row) + "\n" for row in edited))
     refused("the captions of its train clips have changed")
+    # Each caption of a clip counts, and the evaluation clips' as much as the training clips'.
+    edited = [dict(row) for row in rows]
+    edited[train_row]["caption"] = [*rows[train_row]["caption"], "One more caption"]
+    meta.write_text("".join(json.dumps(row) + "\n" for row in edited))
+    refused("the captions of its train clips have changed")
+    edited = [dict(row) for row in rows]
+    edited[eval_row]["caption"] = ["An edited caption"]
+    meta.write_text("".join(json.dumps(row) + "\n" for row in edited))
+    refused("the captions of its eval clips have changed")
+
+    # The same clips in other splits: the refusal says so and what splits them.
+    swapped = [dict(row) for row in rows]
+    swapped[train_row]["split"], swapped[eval_row]["split"] = (
+        rows[eval_row]["split"],
+        rows[train_row]["split"],
+    )
+    meta.write_text("".join(json.dumps(row) + "\n" for row in swapped))
+    refused("(the same clips, split otherwise: another --train.seed or --dataset.eval_fraction")
 
     renamed = [dict(row) for row in rows]
     old_file = renamed[train_row]["file_name"]
@@ -2158,6 +2186,16 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     line = refused("its train clips were others than the data folder")
     assert "gone since: " in line and "new: " in line and "_renamed" in line, line
     (data / new_file).rename(data / old_file)
+    renamed = [dict(row) for row in rows]
+    old_eval, new_eval = (
+        rows[eval_row]["file_name"],
+        rows[eval_row]["file_name"].replace(".wav", "_renamed.wav"),
+    )
+    (data / old_eval).rename(data / new_eval)
+    renamed[eval_row]["file_name"] = new_eval
+    meta.write_text("".join(json.dumps(row) + "\n" for row in renamed))
+    refused("its eval clips were others than the data folder")
+    (data / new_eval).rename(data / old_eval)
 
     # A clip added: the counts differ, and the refusal names the new clip (not only the counts).
     added = [*rows, {**rows[train_row], "file_name": "added_clip.wav"}]
@@ -2168,7 +2206,14 @@ def test_resume_refuses_other_clips_or_captions_and_goes_on_on_the_same(tmp_path
     (data / "added_clip.wav").unlink()
 
     meta.write_text(original)
+    # A record without one split's digests (they are checked where recorded) goes on on the same data, and
+    # in its own run folder, whose config.json lists its clips, with no note of other clips.
+    state = json.loads(state_file.read_text())
+    del state["clips"]["names_sha256"]["eval"], state["clips"]["captions_sha256"]["eval"]
+    state_file.write_text(json.dumps(state))
+    capsys.readouterr()
     assert clap.main(resume) == 0
+    assert "lists other clips" not in capsys.readouterr().err
     assert json.loads((run / "history.json").read_text())["epoch"] == [0, 1]
 
 
@@ -2242,12 +2287,15 @@ def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_o
     meta.write_text("".join(json.dumps(row) + "\n" for row in rows))
     resume = [*argv, "--out", str(tmp_path / "fresh"), "--train.epochs", "2", "--resume", str(moved)]
 
-    def refusal() -> str:
+    def refusal(checkpoint: Path = moved) -> str:
         capsys.readouterr()
-        assert clap.main(resume) == 2
+        assert clap.main([*resume[:-1], str(checkpoint)]) == 2
         return _one_error_line(capsys.readouterr().err)
 
     line = refusal()
+    assert f"gone since: {old_file!r}; new: {new_file!r}" in line, line
+    # Beside another run's config.json, the refusal too names the clips by the checkpoint's own list.
+    line = refusal(other / "checkpoints" / "last")
     assert f"gone since: {old_file!r}; new: {new_file!r}" in line, line
 
     state = json.loads((moved / "trainer_state.json").read_text())
@@ -2271,6 +2319,16 @@ def test_a_checkpoint_moved_out_of_its_run_folder_names_its_own_clips_and_wins_o
             "clips.counts.train is 99, but its names.train",
         ),
         ("counts", 5, "clips.counts must be an object of clip counts per split"),  # (no record before)
+        (
+            "names_sha256",
+            {**state["clips"]["names_sha256"], "train": 5},
+            "clips.names_sha256 must be an object",
+        ),
+        (
+            "names",
+            {**state["clips"]["names"], "train": [5]},
+            "clips.names must be an object of the clip names",
+        ),
     ]:
         edited = json.loads(json.dumps(state))
         edited["clips"][key] = value
