@@ -76,6 +76,16 @@ def test_settings_are_checked_and_older_settings_have_no_bass_view():
     with pytest.raises(ValueError, match=r"features.bass_view_filter_scale .* got 0"):
         ChordFeatureConfig(bass_view_bins=108, bass_view_filter_scale=0)
     assert ChordFeatureConfig(bass_view_bins=108).key() != ChordFeatureConfig(bass_view_bins=0).key()
+    # The view's filter length names another cache folder only where there is a view to compute: without
+    # one the features are the same, and a second folder would compute every song again.
+    assert (
+        ChordFeatureConfig(bass_view_bins=108, bass_view_filter_scale=0.25).key()
+        != ChordFeatureConfig(bass_view_bins=108).key()
+    )
+    assert (
+        ChordFeatureConfig(bass_view_bins=0, bass_view_filter_scale=0.25).key()
+        == ChordFeatureConfig(bass_view_bins=0).key()
+    )
     # A checkpoint written before the bass view has neither key: its model read no view.
     stored = {k: v for k, v in asdict(ChordFeatureConfig()).items() if not k.startswith("bass_view")}
     assert ChordFeatureConfig.from_stored(stored).input_bins == 216

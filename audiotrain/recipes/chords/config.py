@@ -122,6 +122,10 @@ MAX_LOG_GAIN = 1e12
 MIN_FMIN_HZ = 1.0
 
 
+#: The bass view's filter length relative to the main CQT's (`ChordFeatureConfig.bass_view_filter_scale`).
+_BASS_VIEW_FILTER_SCALE = 0.5
+
+
 @dataclass
 class ChordFeatureConfig:
     """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation; with
@@ -157,7 +161,8 @@ class ChordFeatureConfig:
         ),
     )
     bass_view_filter_scale: float = field(
-        default=0.5, metadata=_help("filter length of the bass view, relative to the main CQT's")
+        default=_BASS_VIEW_FILTER_SCALE,
+        metadata=_help("filter length of the bass view, relative to the main CQT's"),
     )
     tuning_correction: bool = field(
         default=True,
@@ -385,8 +390,12 @@ class ChordFeatureConfig:
     def key(self) -> str:
         """A stable hash of `to_dict` (the settings and `FEATURES_VERSION`): names this configuration's folder
         in a `FeatureCache`. Numbers are written as their fields' types (`key_settings`): ``fmin=33`` and
-        ``fmin=33.0`` are one configuration."""
-        text = json.dumps(key_settings(self), sort_keys=True)
+        ``fmin=33.0`` are one configuration, and so are two without a bass view that differ only in its
+        filter length, which then computes nothing."""
+        settings = key_settings(self)
+        if not self.bass_view_bins:  # (the default's value: keys written before this rule stay the same)
+            settings["bass_view_filter_scale"] = _BASS_VIEW_FILTER_SCALE
+        text = json.dumps(settings, sort_keys=True)
         return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
