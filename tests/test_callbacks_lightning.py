@@ -865,6 +865,14 @@ def test_early_stopping_stops_at_an_infinite_value_as_at_a_nan(tmp_path, mode, s
     assert es.stop_reason == f"val_m = {script[1]} is not finite"
 
 
+def test_fast_dev_run_leaves_early_stopping_out_as_lightning(tmp_path):
+    # Lightning's fast_dev_run disables early stopping: a NaN in the one dev epoch neither stops the fit nor
+    # becomes the callback's state.
+    es = EarlyStopping(monitor="val_m", patience=0)
+    fit(tmp_path, [es], [math.nan], fast_dev_run=True)
+    assert (es.stop_reason, es.stopped_epoch, es.best_score, es.wait_count) == ("", 0, None, 0)
+
+
 def test_a_resumed_early_stopping_keeps_the_epoch_it_stopped_at(tmp_path):
     # As Lightning's state: a run stopped early, then resumed (here with more patience) reports its stop.
     es = EarlyStopping(monitor="val_m", patience=1)

@@ -126,14 +126,17 @@ class ScriptedLoss(Descends):
         ("min", "rel", [1.0, 0.95, 0.89, 0.89]),
         ("max", "abs", [1.0, 1.05, 1.15, 1.15]),
         ("max", "rel", [1.0, 1.05, 1.11, 1.11]),
+        # From a best of 10 "rel" asks for 10% (below 9.0, above 11.0), where "abs" would take 9.5 and 10.5.
+        ("min", "rel", [10.0, 9.5, 8.9, 8.9]),
+        ("max", "rel", [10.0, 10.5, 11.1, 11.1]),
     ],
 )
 def test_only_a_value_beating_the_best_by_more_than_threshold_improves(
     tmp_path, mode, threshold_mode, script
 ):
     # As torch's: with threshold 0.1 the best 1.0 is beaten in "min" mode by a value below 0.9 (1.0 - 0.1 or
-    # 1.0 * 0.9), in "max" mode by one above 1.1: the second value is a bad check (the rate is halved at
-    # once, patience 0), the third the new best.
+    # 1.0 * 0.9), in "max" mode by one above 1.1, the best 10.0 ("rel") below 9.0 / above 11.0: the second
+    # value is a bad check (the rate is halved at once, patience 0), the third the new best.
     plateau = ReduceLROnPlateau(
         "val_m", mode=mode, factor=0.5, patience=0, threshold=0.1, threshold_mode=threshold_mode
     )
@@ -233,3 +236,43 @@ def test_a_plateau_reused_in_a_new_trainer_starts_a_new_run(tmp_path):
     second.fit(ScriptedLoss([1.0, 0.9, 0.8, 0.7]), batches, batches)
     assert rates.seen == [1.0] * 4
     assert plateau.best == pytest.approx(0.7)
+
+
+def test_the_sanity_check_validation_is_no_plateau_check(tmp_path):
+    # Validating inside epochs, the plateau checks after each validation, but not after the sanity check's,
+    # as in Lightning: that one keeps no metric (a check there would fail), and its 0.5 as the best would make
+    # every later value a bad check.
+    plateau = ReduceLROnPlateau("val_m", factor=0.5, patience=0)
+    rates = Rates()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, callbacks=[plateau, rates], num_sanity_val_steps=1, val_check_interval=0.5
+    )
+    batches = [mx.zeros((2,))] * 4
+    trainer.fit(ScriptedLoss([0.5, 1.0, 0.9, 0.8, 0.7]), batches, batches)
+    assert rates.seen == [1.0, 1.0]
+    assert trainer.learning_rate() == 1.0
+    assert plateau.best == pytest.approx(0.7)
+
+
+def test_a_min_lr_list_of_another_length_than_the_groups_is_refused_before_training(tmp_path):
+    # One parameter group, two floors: refused as fit starts, not by a bare zip() error at the first
+    # reduction, epochs later.
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=3, callbacks=[ReduceLROnPlateau(mode="max", patience=0, min_lr=[0.1, 0.2])]
+    )
+    module = Descends()
+    batches = [mx.zeros((2,))] * 4
+    with pytest.raises(
+        ValueError, match="ReduceLROnPlateau: min_lr has 2 values, the optimizer 1 parameter groups"
+    ):
+        trainer.fit(module, batches, batches)
+    assert module.w.item() == 0.0  # no update ran
+
+
+def test_fast_dev_run_leaves_the_plateau_out(tmp_path):
+    # As EarlyStopping under fast_dev_run: its one dev epoch is no plateau check (nor the plateau's state).
+    plateau = ReduceLROnPlateau("val_m", mode="max", patience=0)
+    trainer = quiet_trainer(tmp_path, callbacks=[plateau], fast_dev_run=True)
+    batches = [mx.zeros((2,))] * 2
+    trainer.fit(ScriptedLoss([0.5]), batches, batches)
+    assert (plateau.best, plateau.num_bad_epochs) == (None, 0)

@@ -171,6 +171,15 @@ def test_an_interval_schedule_steps_where_lightnings_loop_would(interval):
         assert got == expected, (batches_per_epoch, accumulate, frequency)
 
 
+def test_an_interval_schedule_called_with_an_int_counts_the_skipped_updates_as_the_compiled_step_does():
+    # Epochs of 2 updates; one update skipped (non-finite gradients): optimizer step 1 is the third batch
+    # window tried, in epoch 1. A rate read on the host (schedule(step), to print or plot it) is the one the
+    # compiled update uses, from its mx.array step counter.
+    schedule = IntervalSchedule(StepLRScheduler(1.0, 1, 0.5), "epoch", batches_per_epoch=2)
+    schedule.skipped_updates["count"] = mx.array(1, mx.uint64)
+    assert float(schedule(1)) == float(schedule(mx.array(1, mx.uint64))) == 0.5
+
+
 def test_to_dict_is_json_and_names_the_schedule():
     d = OneCycleScheduler(0.1, 100).to_dict()
     assert d["name"] == "one_cycle" and d["max_lr"] == 0.1 and d["total_steps"] == 100
@@ -191,6 +200,9 @@ def test_to_dict_is_json_and_names_the_schedule():
         (lambda: ExponentialLRScheduler(0.1, 0.0), "decay_rate must be a finite number > 0"),
         (lambda: OneCycleScheduler(0.1, 100, pct_start=1.0), r"pct_start must be in \(0, 1\)"),
         (lambda: OneCycleScheduler(0.1, 3, pct_start=0.3), "empty phase"),
+        # The rise would end at step 0 (pct_start * total_steps - 1): a NaN rate at step 0 (torch divides
+        # by 0 there).
+        (lambda: OneCycleScheduler(1.0, 10, pct_start=0.1), "empty phase .warm-up ends at step 0"),
         (lambda: OneCycleScheduler(0.1, 100, anneal_strategy="cosine"), "'cos' or 'linear'"),
     ],
 )
