@@ -437,6 +437,48 @@ def test_tensorboard_takes_lightnings_save_dir_and_name_less_folders(tmp_path):
     assert TensorBoardLogger(log_dir=tmp_path, name="").log_dir == tmp_path / "version_0"  # the earlier name
     with pytest.raises(TypeError, match="save_dir or log_dir"):
         TensorBoardLogger(save_dir=tmp_path, log_dir=tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(NotADirectoryError, match=r"TensorBoardLogger\(log_dir='.*notes\.txt'\)"):
+        TensorBoardLogger(log_dir=tmp_path / "notes.txt")  # named as the user passed it
+
+
+def test_tensorboard_resume_into_a_run_already_started_says_where_the_logs_go(tmp_path):
+    stopped = TensorBoardLogger(tmp_path)
+    stopped.log_metrics({"loss": 1.0}, step=0)
+    stopped.finalize("interrupted")
+    logger = TensorBoardLogger(tmp_path)
+    logger.log_metrics({"loss": 1.0}, step=0)  # (starts version_1 before the checkpoint is loaded)
+    with pytest.warns(LoggerWarning, match="checkpoint's run has version 0, .* already started version 1"):
+        logger.load_state_dict(stopped.state_dict())
+    logger.finalize("success")
+    assert logger.log_dir == tmp_path / "default" / "version_1"
+
+
+def test_tensorboard_events_lost_at_finalize_are_reported(tmp_path, monkeypatch):
+    from tensorboardX.record_writer import RecordWriter
+
+    def disk_full(self):
+        raise OSError(28, "No space left on device")
+
+    logger = TensorBoardLogger(tmp_path)
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.flush()
+    # Only finalize's flush fails (the writer's own timed flush comes after flush_secs=30).
+    monkeypatch.setattr(RecordWriter, "flush", disk_full)
+    logger.log_metrics({"loss": 0.5}, step=1)
+    with pytest.warns(LoggerWarning, match=r"failed in finalize \(OSError: \[Errno 28\] No space left"):
+        logger.finalize("success")
+    assert logger.failures == 1 and logger.disabled
+
+
+def test_flush_after_finalize_does_not_reopen_the_run(tmp_path):
+    logger = TensorBoardLogger(tmp_path)
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.finalize("success")
+    event_files = sorted(logger.log_dir.glob("events.out.tfevents*"))
+    logger.flush()  # (a checkpoint saved after the stage ended)
+    assert not logger.started
+    assert sorted(logger.log_dir.glob("events.out.tfevents*")) == event_files
 
 
 def test_a_backend_failing_mid_run_warns_once(tmp_path):
@@ -1001,6 +1043,8 @@ def test_metric_names_that_the_backend_merges_warn_once(tmp_path, make):
         logger.log_metrics({"top@1": 0.5}, step=0)
     with pytest.warns(LoggerWarning, match=r"metric names 'top_1' and 'top#1' both become 'top_1'"):
         logger.log_metrics({"top#1": 0.7, "top@1": 0.5}, step=1)
+    with pytest.warns(LoggerWarning, match=r"metric names 'loss' and '/loss' both become 'loss'"):
+        logger.log_metrics({"loss": 1.0, "/loss": 2.0}, step=1)  # (both drop a leading '/')
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         logger.log_metrics({"top_1": 0.2, "top@1": 0.6, "top#1": 0.8, "top5": 0.9}, step=2)
@@ -1029,11 +1073,13 @@ def test_flatten_params_expands_nested_dicts_dataclasses_and_schedules():
             "a": {"b": 1, "c": {"d": np.float32(2.0)}},
             "s": WarmupCosineScheduler(1.0, 1, 2),
             "opt": Optimizer(),
+            "flag": True,
         }
     )
     assert flat["a/b"] == 1 and flat["a/c/d"] == 2.0 and isinstance(flat["a/c/d"], float)
     assert flat["s/name"] == "warmup_cosine" and flat["s/warmup_steps"] == 1
     assert flat["opt/lr"] == 0.1 and flat["opt/betas"] == [0.9, 0.99] and "opt" not in flat
+    assert flat["flag"] is True  # (a bool is an int too: every backend would show 1)
 
 
 @pytest.mark.parametrize(
@@ -1430,6 +1476,26 @@ def test_log_artifact_stores_files_and_folders_in_wandb_and_mlflow(tmp_path, mlf
     ]
     run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], m.version)
     assert run["artifacts"] == ["hf_export/config.json", "hf_export/sub/weights.bin", "plots/curves.png"]
+
+
+def test_mlflow_log_artifact_stores_a_file_under_the_name_given(tmp_path, mlflow_store):
+    notes = make_folder(tmp_path / "out", {"notes.txt": "n"}) / "notes.txt"
+    logger = MLflowLogger(experiment_name="artifacts", tracking_uri=mlflow_store[1])
+    logger.log_artifact(notes, "results/summary.txt")
+    logger.finalize("success")
+    run = read_mlflow_run_in_a_fresh_process(mlflow_store[1], logger.version)
+    assert run["artifacts"] == ["results/summary.txt"]
+
+
+def test_mlflow_keeps_the_users_own_http_settings(monkeypatch, mlflow_store):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "77")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    logger = MLflowLogger(experiment_name="http", tracking_uri=mlflow_store[1])
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.finalize("success")
+    assert logger.failures == 0
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "77"  # (only unset ones are bounded, then unset)
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "3"
 
 
 def test_log_artifact_is_accepted_and_does_nothing_where_the_run_folder_is_local(tmp_path):

@@ -211,6 +211,18 @@ def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):
         MLflowLogger("exp", tracking_uri=str(tmp_path / "mlflow.db"), save_dir=store)
 
 
+def test_lightnings_default_and_home_relative_save_dirs(tmp_path, monkeypatch):
+    from audiotrain.train.loggers import MLflowLogger
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    logger = TensorBoardLogger()  # Lightning's default save_dir, ./tb_logs
+    logger.log_metrics({"loss": 0.5}, step=0)
+    logger.finalize("success")
+    assert read_scalars(tmp_path / "tb_logs" / "default" / "version_0")["loss"] == [(0, 0.5)]
+    assert MLflowLogger("exp", save_dir="~/mlruns").save_dir == tmp_path / "home" / "mlruns"
+
+
 # ------------------------------------------------------------------ warnings on the recipes' command line
 
 REPO = Path(__file__).resolve().parents[1]
