@@ -46,6 +46,7 @@ def test_hook_values_take_the_hooks_defaults_and_weighted_means(tmp_path):
     assert logged(logger, "vb_idx") == [(4, pytest.approx(LOADER_MEAN))]
     assert "hidden" not in logger.keys()  # logger=False
     assert t.progress_bar_metrics["hidden"] == 1.0  # prog_bar=True
+    assert "bi_mean" not in t.progress_bar_metrics  # (no prog_bar)
     assert t.history["bi_mean"] == [pytest.approx(EPOCH_MEAN)]
 
 
@@ -75,6 +76,25 @@ def test_batch_size_weights_a_hooks_epoch_mean(tmp_path):
     t, logger = fit(tmp_path, Weighted(), val=False)
     assert t.callback_metrics["w"] == pytest.approx((0 * 1 + 1 * 2 + 2 * 3 + 3 * 4) / 10)
     assert logged(logger, "start") == [(4, 5.0)]
+
+
+def test_on_train_batch_start_logs_per_step_and_on_fit_start_for_the_first_epoch(tmp_path):
+    """As in Lightning, on_train_batch_start is a training batch hook (on_step by default, each step's value
+    at its logging step); on_fit_start is allowed here (Lightning refuses it) and counts for epoch 0."""
+
+    class LogsAtStarts(TinyClassifier):
+        def on_fit_start(self):
+            self.log("at_fit_start", 3.0)
+
+        def on_train_batch_start(self, batch, batch_idx):
+            self.log("bs", float(batch_idx))
+            self.log("bs_both", float(batch_idx), on_step=True, on_epoch=True)
+
+    t, logger = fit(tmp_path, LogsAtStarts(), val=False)
+    assert logged(logger, "bs") == [(1, 0.0), (2, 1.0), (3, 2.0), (4, 3.0)]
+    assert logged(logger, "bs_both_epoch") == [(4, pytest.approx(EPOCH_MEAN))]
+    assert t.callback_metrics["at_fit_start"] == 3.0 and t.history["at_fit_start"] == [3.0]
+    assert logged(logger, "at_fit_start") == [(4, 3.0)]
 
 
 def test_on_step_in_an_epoch_level_hook_is_refused(tmp_path):
@@ -303,6 +323,23 @@ def test_a_value_a_callback_logs_at_the_epoch_end_is_read_by_the_module_in_that_
 
     fit(tmp_path, Reads(), val=False, callbacks=[LogsFirst()], max_epochs=2)
     assert seen == [0.5, 0.5]
+
+
+def test_a_value_a_callback_logs_at_the_validation_epoch_end_is_read_by_the_next_callback(tmp_path):
+    """As at the training epoch's end: the callbacks after one in on_validation_epoch_end see its value."""
+
+    class LogsFirst(Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            pl_module.log("cv", 0.5 + trainer.current_epoch)
+
+    seen = []
+
+    class ReadsAfter(Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            seen.append(trainer.callback_metrics.get("cv"))
+
+    fit(tmp_path, TinyClassifier(), callbacks=[LogsFirst(), ReadsAfter()], max_epochs=2)
+    assert seen == [0.5, 1.5]
 
 
 def test_a_sized_stream_with_a_fractional_interval_validates_once_per_check(tmp_path):

@@ -315,6 +315,55 @@ def test_bad_self_log_calls_are_explained(tmp_path):
         TinyClassifier().log("x", 1.0, reduce_fx="max")
 
 
+class MetricObject:
+    """A torchmetrics-style metric (Lightning computes and resets one given to self.log)."""
+
+    def compute(self):
+        return 1.0
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        (None, r"must return \(loss, metrics_dict\).*got NoneType"),
+        ({"x": mx.array(1.0)}, r"returned a dict without a 'loss' key \(keys: \['x'\]\)"),
+        (mx.array(1), "the loss must be floating point, got mlx.core.int32"),
+    ],
+)
+def test_a_training_step_returning_no_usable_loss_is_explained(tmp_path, returned, message):
+    class Returns(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            return returned
+
+    with pytest.raises(TypeError, match=message):
+        trainer(tmp_path, max_epochs=1).fit(Returns(), make_batches(32))
+
+
+@pytest.mark.parametrize(
+    ("value", "options", "error", "message"),
+    [
+        (1.0, {"on_step": False, "on_epoch": False}, ValueError, "on_epoch=False logs nothing"),
+        (True, {}, TypeError, "expected a number or a scalar mx.array, got bool"),
+        (
+            MetricObject(),
+            {},
+            TypeError,
+            r"a metric object: log its value, self.log\(name, metric.compute\(\)\)",
+        ),
+    ],
+)
+def test_a_self_log_in_a_step_that_would_log_nothing_or_no_number_is_explained(
+    tmp_path, value, options, error, message
+):
+    class Logs(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            self.log("x", value, **options)
+            return self.compute_loss(batch)
+
+    with pytest.raises(error, match=message):
+        trainer(tmp_path, max_epochs=1).fit(Logs(), make_batches(32))
+
+
 # ---------------------------------------------------------------- Lightning's training_step
 class LightningStyle(TinyClassifier):
     def compute_loss(self, batch):  # not used: training_step defines the loss
