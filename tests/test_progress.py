@@ -130,6 +130,20 @@ def test_an_epochs_line_shows_its_means_as_the_history_has_them_loss_and_val_los
         assert shown["val_loss"] == float(f"{history['val_loss'][epoch]:.4g}")
 
 
+def test_an_epochs_line_shows_a_validation_value_a_callback_wrote_into_callback_metrics(tmp_path, capsys):
+    """As the CLAP recipe's retrieval callback does, outside self.log: its val_* number is on the line."""
+    from audiotrain.train.callback import Callback
+
+    class WritesRetrieval(Callback):
+        def on_validation_end(self, trainer, pl_module):
+            trainer.callback_metrics["val_retrieval"] = 0.25 + trainer.current_epoch
+
+    trainer = fit_with(tmp_path, ProgressBar(), callbacks=[WritesRetrieval()], max_epochs=2)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [_numbers(line.split(" s, ")[1])["val_retrieval"] for line in lines] == [0.25, 1.25]
+    assert trainer.progress_bar_metrics["val_retrieval"] == 1.25
+
+
 def test_a_terminals_bar_ends_each_epoch_on_its_means_loss_and_val_loss_first(tmp_path, monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)

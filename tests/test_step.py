@@ -315,6 +315,20 @@ def test_bad_self_log_calls_are_explained(tmp_path):
         TinyClassifier().log("x", 1.0, reduce_fx="max")
 
 
+def test_a_metric_returned_with_its_own_count_is_weighted_by_that_count(tmp_path):
+    """A metric returned as (value, count) is its count-weighted mean, not the count's mean."""
+
+    class CountedMetric(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            rows = mx.array(batch[0].shape[0], mx.float32)  # batches of 4, 4, 4 and 2 rows
+            return loss, {"per_row": (mx.array(1.0) * rows / rows, rows)}
+
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(CountedMetric(), make_batches(14, 4))
+    assert t.history["train_per_row"] == [pytest.approx(1.0)]  # (not 3.5, the rows' mean)
+
+
 class MetricObject:
     """A torchmetrics-style metric (Lightning computes and resets one given to self.log)."""
 
