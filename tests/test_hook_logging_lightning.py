@@ -119,6 +119,21 @@ def test_the_sanity_check_drops_what_its_hooks_log(tmp_path):
     assert logged(logger, "vb_idx") == [(1, pytest.approx(LOADER_MEAN))]  # (both batches, not the check's)
 
 
+def test_the_sanity_check_shows_nothing_its_hooks_log_in_the_bar(tmp_path):
+    shown_in_training = []
+
+    class ShowsInTheBar(TinyClassifier):
+        def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+            self.log("vb_shown", 100.0 if self.trainer.sanity_checking else 1.0, prog_bar=True)
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            shown_in_training.append(self.trainer.progress_bar_metrics.get("vb_shown"))
+
+    t, _ = fit(tmp_path, ShowsInTheBar(), num_sanity_val_steps=1)
+    assert shown_in_training == [None] * 4  # (the epoch's validation comes after its last batch)
+    assert t.progress_bar_metrics["vb_shown"] == 1.0
+
+
 def test_a_run_resumed_inside_an_epoch_ends_it_with_the_whole_epochs_mean(tmp_path):
     whole, _ = fit(tmp_path / "whole", LogsInHooks(), val=False)
     first, _ = fit(tmp_path / "first", LogsInHooks(), val=False, max_steps=2)
