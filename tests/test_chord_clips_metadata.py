@@ -318,3 +318,48 @@ def test_one_clip_under_two_spellings_with_two_chords_is_refused(folder):
     (folder / "metadata.csv").write_text("file_name,label\na.wav,C:maj\nsub/../a.wav,A:min\n")
     with pytest.raises(ValueError, match=r"line 3: sub/\.\./a\.wav is listed on line 2 too, with another"):
         read_clip_metadata(folder)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("metadata.csv", HEADER + "a.wav,-1,0,0\n"),
+        ("metadata.jsonl", _jsonl([{"file_name": "a.wav", "chord_type": -1, "root": 0, "bass_note": 0}])),
+    ],
+)
+def test_a_chord_type_of_minus_one_is_a_bad_row_not_an_ignored_target(folder, name, text):
+    """-1 means "none" for a root or bass only: read as the ignore index, a chord_type of -1 would train the
+    clip on no chord type at all, without a word."""
+    (folder / name).write_text(text)
+    line = 2 if name.endswith(".csv") else 1
+    with pytest.raises(ValueError, match=rf"{name}, line {line}: chord_type -1 is outside 0\.\.\d+$"):
+        read_clip_metadata(folder)
+
+
+def test_a_folder_listed_as_a_clip_is_a_bad_row_named_by_its_line(folder):
+    # Taken as a clip, it failed only when the audio was loaded, naming no line of the metadata.
+    (folder / "sub").mkdir()
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\nsub,min,A,A\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv, line 3: audio file .*sub does not exist$"):
+        read_clip_metadata(folder)
+
+
+@pytest.mark.parametrize("column", ["file_name", "audio", "path"])
+def test_each_documented_path_column_names_the_clip(folder, column):
+    (folder / "metadata.csv").write_text(f"{column},chord_type,root,bass_note\nb.wav,min,A,A\n")
+    clips = read_clip_metadata(folder)
+    assert [c.audio_path for c in clips] == [folder / "b.wav"] and _targets(clips) == [(3, 9, 9)]
+
+
+def test_a_bass_note_column_wins_over_a_bass_column(folder):
+    # bass_note is the guide's name; bass is accepted in its place, not read beside it.
+    (folder / "metadata.csv").write_text("file_name,chord_type,root,bass_note,bass\na.wav,maj,C,E,G\n")
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 4)]
+
+
+def test_a_json_chord_type_name_with_spaces_around_it_is_read(folder):
+    # As a CSV cell's: the spaces are layout, not part of the name.
+    (folder / "metadata.jsonl").write_text(
+        _jsonl([{"file_name": "a.wav", "chord_type": " min ", "root": "A", "bass_note": "A"}])
+    )
+    assert _targets(read_clip_metadata(folder)) == [(3, 9, 9)]

@@ -905,6 +905,9 @@ def test_clip_dataset_csv_with_indices_names_and_labels(tmp_path):
         (11, 0, 4),
     ]
     assert {i["audio"].shape for i in items} == {(11025,)} and items[0]["features"].shape == (1, 10)
+    # The documented dtypes: int32 targets (as the frame datasets give them, so batches stack) and float32.
+    assert {i[k].dtype for i in items for k in ("chord_type", "root", "bass")} == {np.dtype(np.int32)}
+    assert {i[k].dtype for i in items for k in ("audio", "features")} == {np.dtype(np.float32)}
 
 
 def test_clips_recorded_at_another_rate_are_resampled_to_the_datasets(tmp_path):
