@@ -2564,6 +2564,18 @@ def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_i
     assert _same_weights(clap_load(exported), _model_arrays(last))
     front_end = (exported / "processor_config.json").read_text()
     assert front_end == (run / "hf_model" / "processor_config.json").read_text()
+    # ... but only where hf_model/ holds the whole tokenizer: a vocab.json without its merges.txt is none,
+    # and the refusal names what the export needs, not a loader's error of a file in the stand-in.
+    assert {"vocab.json", "merges.txt"} <= {p.name for p in (run / "hf_model").iterdir()}
+    for name in ("tokenizer.json", "merges.txt"):
+        (run / "hf_model" / name).unlink(missing_ok=True)
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(tmp_path / "again")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        f"{checkpoint}: the model folder the run started from (model_source in {run / 'config.json'})" in line
+    )
+    assert "the run's hf_model/ does not hold config.json, the tokenizer and processor_config.json" in line
+    assert not (tmp_path / "again").exists()
 
 
 @pytest.mark.slow
@@ -3284,6 +3296,79 @@ def test_two_exports_into_one_new_out_refuse_the_second_and_keep_the_first(demo_
         clap_bundle.export_checkpoint(checkpoints / "last", out)
     assert (out / "model.safetensors").read_bytes() == (alone / "model.safetensors").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "out"]  # (no leftover of the refused one)
+
+
+def test_overwrite_replaces_an_export_holding_a_killed_exports_leftover_but_not_a_link_to_one(
+    demo_run, tmp_path
+):
+    """A hidden .tmp- file is what a killed export leaves: the folder is still an earlier export. A link is
+    not: replacing it renamed the link itself aside and left the folder it pointed to as it was."""
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    result, _ = demo_run
+    last = result["run_dir"] / "checkpoints" / "last"
+    out = tmp_path / "out"
+    clap_bundle.export_checkpoint(last, out)
+    leftover = out / f".tmp-{'a' * 32}.json"
+    leftover.write_bytes(b"")
+    clap_bundle.export_checkpoint(last, out, overwrite=True)
+    assert not leftover.exists() and (out / clap_bundle.EXPORT_MARKER).is_file()
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    kept = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(
+        FileExistsError, match=rf"--out {re.escape(str(link))} is not an earlier export: it holds a link to"
+    ):
+        clap_bundle.export_checkpoint(last, link, overwrite=True)
+    assert link.is_symlink() and link.resolve() == out.resolve()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "out"]
+
+
+def test_an_out_that_is_a_file_or_inside_a_checkpoint_copied_elsewhere_is_refused(demo_run, tmp_path):
+    """Inside a checkpoint outside the run's checkpoints/ (a copy), the export's files would sit among the
+    checkpoint's; a file as --out is the user's."""
+    import shutil
+
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    result, _ = demo_run
+    last = result["run_dir"] / "checkpoints" / "last"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    with pytest.raises(FileExistsError, match=r"notes\.txt is a file; expected a folder"):
+        clap_bundle.export_checkpoint(last, a_file, overwrite=True)
+    # ... nor among its parents: said before the checkpoint's model is loaded, naming the flag.
+    with pytest.raises(
+        NotADirectoryError, match=r"^--out .*notes\.txt/hf: .*notes\.txt is a file, not a folder, so"
+    ):
+        clap_bundle.export_checkpoint(last, a_file / "hf")
+    assert a_file.read_text() == "mine"
+    copy = tmp_path / "copy"
+    shutil.copytree(last, copy)
+    with pytest.raises(ValueError, match=r"is a trainer checkpoint, which the export would damage"):
+        clap_bundle.export_checkpoint(copy, copy / "hf", run_dir=result["run_dir"], overwrite=True)
+    assert not (copy / "hf").exists()
+
+
+def test_an_export_reading_a_run_config_json_of_another_kind_names_the_field(demo_run, tmp_path, capsys):
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    result, _ = demo_run
+    run = tmp_path / "run"
+    shutil.copytree(result["run_dir"] / "checkpoints" / "last", run / "checkpoints" / "last")
+    (run / "config.json").write_text(json.dumps({"model_source": str(result["run_dir"]), "config": {}}))
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert clap.main(["export", "--checkpoint", str(run / "checkpoints" / "last"), "--out", str(out)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert (
+        f"{run / 'config.json'}: field 'demo' missing or not a bool; expected the config.json of a CLAP"
+        in line
+    )
+    assert not out.exists()
 
 
 def test_what_a_killed_run_was_writing_goes_with_the_resume_that_goes_on_in_its_folder(
