@@ -351,10 +351,21 @@ def test_each_documented_path_column_names_the_clip(folder, column):
     assert [c.audio_path for c in clips] == [folder / "b.wav"] and _targets(clips) == [(3, 9, 9)]
 
 
-def test_a_bass_note_column_wins_over_a_bass_column(folder):
-    # bass_note is the guide's name; bass is accepted in its place, not read beside it.
-    (folder / "metadata.csv").write_text("file_name,chord_type,root,bass_note,bass\na.wav,maj,C,E,G\n")
-    assert _targets(read_clip_metadata(folder)) == [(2, 0, 4)]
+def test_a_table_with_bass_note_and_bass_columns_reads_the_one_filled_in_and_refuses_two_that_disagree(
+    folder,
+):
+    # bass_note is the guide's name, bass accepted in its place; a row filling in both must agree (the stale
+    # one of two would be trained on, unnoticed), and a row filling in one is read from it.
+    header = "file_name,chord_type,root,bass_note,bass\n"
+    (folder / "metadata.csv").write_text(header + "a.wav,maj,C,E,E\nb.wav,min,A,,C\n")
+    assert _targets(read_clip_metadata(folder)) == [(2, 0, 4), (3, 9, 0)]
+    (folder / "metadata.csv").write_text(header + "a.wav,min,A,-1,\n")  # (neither: the root's)
+    assert _targets(read_clip_metadata(folder)) == [(3, 9, 9)]
+    (folder / "metadata.csv").write_text(header + "a.wav,maj,C,E,G\n")
+    with pytest.raises(
+        ValueError, match=r"metadata\.csv, line 2: bass_note 'E' and bass 'G' disagree; keep one or make them"
+    ):
+        read_clip_metadata(folder)
 
 
 def test_a_json_chord_type_name_with_spaces_around_it_is_read(folder):

@@ -3,8 +3,9 @@
 A folder holds audio clips and ``metadata.csv`` or ``metadata.jsonl``, one row per clip:
 
 - ``file_name`` (or ``audio`` / ``path``): the clip, relative to the folder;
-- either ``chord_type``, ``root`` and ``bass_note`` (``bass`` is accepted too): class indices, or names
-  (``chord_type`` a vocabulary type such as ``min7``; ``root`` / ``bass_note`` note names such as ``F#``);
+- either ``chord_type``, ``root`` and ``bass_note`` (``bass`` is accepted too; a row filling in both must
+  have them agree): class indices, or names (``chord_type`` a vocabulary type such as ``min7``; ``root`` /
+  ``bass_note`` note names such as ``F#``);
   root and bass may be empty or -1 for ``N`` and ``X``. Six type names are numerals (``1``, ``5``, ``7``,
   ``9``, ``11``, ``13``), so a chord_type is told apart by its form, never by its value: in
   ``metadata.jsonl`` a JSON number is an index and a string a name (``"7"`` is the dominant seventh); in
@@ -177,13 +178,22 @@ def _read_rows(path: Path) -> list[tuple[int, dict | str]]:
 
 def _column_targets(row: dict, reading: str) -> tuple[int, int, int]:
     """(chord_type, root, bass) from the chord_type, root and bass_note (or bass) columns."""
-    bass_key = "bass_note" if "bass_note" in row else "bass"
-    missing = [k for k in ("chord_type", "root", bass_key) if k not in row]
+    bass_keys = [k for k in ("bass_note", "bass") if k in row] or ["bass_note"]
+    missing = [k for k in ("chord_type", "root", bass_keys[0]) if k not in row]
     if missing:
         raise ValueError(f"missing {', '.join(missing)} (or give a Harte 'label')")
     chord_type = _chord_type_index(row["chord_type"], reading)
     chord_root = _class_index(row["root"], "root")
-    bass = _class_index(row[bass_key], "bass_note")
+    # A table with both columns: the one filled in on this row, and two filled in must agree (silently
+    # preferring one would train on whichever is stale, as with a label and its columns).
+    given = {k: _class_index(row[k], k) for k in bass_keys}
+    filled = [k for k in bass_keys if given[k] != IGNORE_INDEX]
+    if len({given[k] for k in filled}) > 1:
+        raise ValueError(
+            f"bass_note {row['bass_note']!r} and bass {row['bass']!r} disagree; keep one or make them agree"
+        )
+    bass_key = filled[0] if filled else bass_keys[0]
+    bass = given[bass_key]
     if chord_type in (N_INDEX, X_INDEX):
         if chord_root != IGNORE_INDEX or bass != IGNORE_INDEX:
             # Dropping it would turn every row of a vocabulary numbered from maj = 0 into N or X unnoticed.
