@@ -105,6 +105,19 @@ def test_mismatched_head_shapes_are_reported():
         tracker.update({}, {"root": np.zeros((2, 12))}, {"root": np.zeros(3, int)}, 2)
 
 
+def test_float_targets_that_are_not_whole_are_refused_not_truncated_as_the_functions_do():
+    """[0.0, 2.7, 2.2] was read as [0, 2, 2]: h_acc 66.7% from labels compute_topk_accuracy refuses."""
+    scores = np.array([[3.0, 1.0, 0.0, 0.0], [0.0, 2.0, 1.0, 0.0], [1.0, 0.0, 2.0, 0.0]])
+    tracker = MetricsTracker(num_classes={"h": 4})
+    with pytest.raises(
+        ValueError, match=r"head 'h': targets must be class indices \(whole numbers\), .*\[2\.7, 2\.2\]"
+    ):
+        tracker.update({}, {"h": scores}, {"h": np.array([0.0, 2.7, 2.2])})
+    assert tracker.confusion_matrix("h").sum() == 0
+    tracker.update({}, {"h": scores}, {"h": np.array([0.0, 2.0, 2.0], np.float32)})  # whole floats: classes
+    assert tracker.get_metrics() == {"h_acc": pytest.approx(200 / 3)}
+
+
 def test_topk_counts_ties_as_compute_topk_accuracy_does(rng):
     """A tie counted as a hit: a collapsed model (every score equal) or a saturated one (a float32 softmax
     that is exactly 0 for every class but its pick) read 100% top-2, while top-1 read chance."""

@@ -26,6 +26,7 @@ from audiotrain.metrics.classification import (
     PerClassMetrics,
     as_numpy,
     check_class_range,
+    class_indices,
     per_class_metrics_from_confusion,
     target_ranks,
     top_classes,
@@ -91,6 +92,7 @@ class MetricsTracker:
             `ChordRecognitionLoss` returns, is taken as ``{"total_loss": total, **parts}``.
         outputs : mapping of head name to scores [..., classes], optional
         targets : mapping of head name to int targets [...], optional
+            Class indices (whole-valued floats and bools are taken, other floats are refused).
             Each output head gets an accuracy, ``<target name>_acc``, against the target of its name or of
             an alias (`TARGET_ALIASES`: the guide's ``bass_note`` for the ``bass`` head). An output head
             with no target is warned about (once) and has no accuracy; target keys without an output head
@@ -119,7 +121,9 @@ class MetricsTracker:
                     )
                 continue
             scores = as_numpy(scores)
-            target = as_numpy(targets[head]).astype(np.int64)
+            # As classification.py reads targets: truncated, a float 2.7 counted as class 2 (a plausible
+            # accuracy from soft or mixed-up labels); whole-valued floats and bools are taken.
+            target = class_indices(as_numpy(targets[head]), f"MetricsTracker.update: head {head!r}: targets")
             if scores.ndim != target.ndim + 1 or scores.shape[:-1] != target.shape:
                 raise ValueError(f"head {head!r}: scores {scores.shape} do not match targets {target.shape}")
             width = scores.shape[-1]
