@@ -74,6 +74,10 @@ def test_macro_f1_counts_classes_only_predicted():
         np.array([0, 0, 1, 1, 3, 3]), np.array([0, 1, 1, 2, 2, 2]), num_classes=6
     )
     assert wider["macro_f1"] == pytest.approx(m["macro_f1"])
+    assert wider["support"].tolist() == [1, 2, 3, 0, 0, 0]  # num_classes, not the largest class seen
+    # zero_division=0, as sklearn's: class 2 is never predicted, so its precision is 0 (not 1)
+    np.testing.assert_allclose(m["precision"], [0.5, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(m["recall"], [1.0, 0.5, 0.0, 0.0])
 
 
 @pytest.mark.parity
@@ -129,6 +133,29 @@ def test_per_class_metrics_match_a_direct_count(rng):
         assert m["support"][c] == np.sum(targets == c)
 
 
+def test_the_matrix_from_scores_is_as_wide_as_the_scores_when_the_last_classes_never_occur():
+    """Sized by the largest class seen, the rows of classes no frame of a small set had would go missing,
+    and the per-class arrays would no longer line up with the class names."""
+    scores = np.eye(4)[[0, 2, 1]]  # predicted 0, 2, 1: class 3 is neither predicted nor a target
+    targets = np.array([0, 2, 2])
+    matrix = compute_confusion_matrix(scores, targets)
+    assert matrix.tolist() == [[1, 0, 0, 0], [0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]]
+    assert compute_per_class_metrics(scores, targets)["support"].tolist() == [1, 0, 2, 0]
+
+
+def test_a_class_outside_num_classes_is_refused_not_counted_in_another_row():
+    """The flattened count would put prediction 3 of target 0 (num_classes=3) in cell [1, 0]."""
+    outside = r"classes outside 0\.\.2 in targets or predictions"
+    with pytest.raises(ValueError, match=outside):
+        compute_confusion_matrix(np.array([3, 0]), np.array([0, 1]), num_classes=3)
+    with pytest.raises(ValueError, match=outside):  # scores 4 wide, argmax 3
+        compute_confusion_matrix(np.array([[0.0, 0.0, 0.0, 9.0]]), np.array([0]), num_classes=3)
+    with pytest.raises(ValueError, match=outside):
+        compute_confusion_matrix(np.array([0, 0]), np.array([0, 3]), num_classes=3)
+    with pytest.raises(ValueError, match=outside):
+        compute_per_class_metrics(np.array([3, 0]), np.array([0, 1]), num_classes=3)
+
+
 def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match="do not match targets"):
         compute_confusion_matrix(np.zeros((4, 3)), np.zeros(5, int))
@@ -151,6 +178,20 @@ def test_bfloat16_mlx_scores_give_the_float32_results():
 def test_topk_target_outside_the_classes_is_an_error_not_a_wrapped_index():
     with pytest.raises(ValueError, match=r"targets outside 0\.\.2 \(the scores' classes\): \[-3, 5\]"):
         compute_topk_accuracy(LOGITS, np.array([0, 2, -3, 5, -1]), k=2)
+    # only a negative one (not ignore_index): take_along_axis would wrap -2 to class 1
+    with pytest.raises(ValueError, match=r"targets outside 0\.\.2 \(the scores' classes\): \[-2\]"):
+        compute_topk_accuracy(LOGITS, np.array([0, 2, -2, 1, -1]), k=2)
+
+
+def test_k_outside_1_to_the_classes_and_empty_targets_are_refused():
+    """k=0 would read 0% and an empty batch fail in numpy's reshape, naming nothing."""
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.3, got 0"):
+        compute_topk_accuracy(LOGITS, TARGETS, k=0)
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.3, got 4"):
+        compute_topk_accuracy(LOGITS, TARGETS, k=4)
+    assert compute_topk_accuracy(LOGITS, TARGETS, k=3) == 100.0
+    with pytest.raises(ValueError, match="targets is empty"):
+        compute_topk_accuracy(np.zeros((0, 3)), np.zeros(0, int))
 
 
 def test_float_targets_and_max_scores_as_predictions_are_refused_not_truncated():
