@@ -16,6 +16,16 @@ def test_losses_are_weighted_by_batch_size():
     assert metrics["root_loss"] == pytest.approx((3 * 0.5 + 1.5) / 4)
 
 
+def test_a_batch_of_no_examples_is_refused_and_a_batch_without_targets_counts_its_losses():
+    """batch_size=0 read as 1 would weigh an empty batch's loss; targets=None (a loss-only step) adds no
+    accuracy."""
+    tracker = MetricsTracker()
+    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+        tracker.update({"loss": 1.0}, batch_size=0)
+    tracker.update({"loss": 1.0}, {"h": np.zeros((2, 3))}, None, batch_size=2)
+    assert tracker.get_metrics() == {"loss": 1.0}
+
+
 def test_a_loss_missing_from_some_batches_is_the_mean_over_the_batches_that_reported_it():
     """It was divided by every batch's weight: `aux_loss` 2.0 reported once of two batches read 1.0."""
     tracker = MetricsTracker()
@@ -190,6 +200,12 @@ def test_topk_of_more_classes_than_the_head_has_is_refused_as_compute_topk_accur
         ValueError, match=r"MetricsTracker\(topk=\{'h': \(7,\)\}\): k must be in 1\.\.5 .*got 7"
     ):
         tracker.update({}, {"h": np.zeros((4, 5))}, {"h": np.array([0, 1, 2, 3])})
+    # the bounds themselves: k = classes is every target (100%), one more is refused
+    tracker = MetricsTracker(topk={"h": (5,)})
+    tracker.update({}, {"h": np.zeros((4, 5))}, {"h": np.array([0, 1, 2, 4])})
+    assert tracker.get_metrics()["h_top5_acc"] == 100.0
+    with pytest.raises(ValueError, match=r"k must be in 1\.\.4 .*got 5"):
+        tracker.update({}, {"h": np.zeros((4, 4))}, {"h": np.array([0, 1, 2, 3])})
 
 
 def test_bfloat16_mlx_outputs_and_losses_are_read_as_float32():
@@ -240,3 +256,17 @@ def test_the_chord_guides_metrics_tracker_takes_its_targets_and_the_losss_pair()
     assert metrics["bass_note_acc"] == pytest.approx(100 * bass_hits.mean())
     with pytest.raises(TypeError, match=r"expected a mapping of loss name to scalar, or a loss's \(total"):
         tracker.update([1.0, 2.0])
+
+
+def test_an_aliased_heads_confusion_and_topk_are_keyed_by_its_target_name_as_its_accuracy_is():
+    """The bass head scored against the guide's bass_note targets reads bass_note_acc, so num_classes and
+    topk name bass_note too (keyed by the output head, its confusion matrix stayed empty)."""
+    scores = np.array([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])  # predicted 0, 1, 2
+    tracker = MetricsTracker(num_classes={"bass_note": 3}, topk={"bass_note": (2,)})
+    tracker.update({}, {"bass": scores}, {"bass_note": np.array([0, 2, 2])})
+    assert tracker.confusion_matrix("bass_note").tolist() == [[1, 0, 0], [0, 0, 0], [0, 1, 1]]
+    # row 2's target 2 ties class 0 at 0.1, and the lower index ranks first: out of the top 2
+    assert tracker.get_metrics() == {
+        "bass_note_acc": pytest.approx(200 / 3),
+        "bass_note_top2_acc": pytest.approx(200 / 3),
+    }
