@@ -159,6 +159,15 @@ def test_a_class_outside_num_classes_is_refused_not_counted_in_another_row():
 def test_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match="do not match targets"):
         compute_confusion_matrix(np.zeros((4, 3)), np.zeros(5, int))
+    with pytest.raises(ValueError, match=r"scores \(4, 2, 3\) do not match targets \(4,\)"):
+        compute_confusion_matrix(np.zeros((4, 2, 3)), np.zeros(4, int))  # one dimension too many
+
+
+def test_bool_targets_and_predictions_are_classes_0_and_1():
+    """A binary head's labels as a bool mask are class indices, not a dtype to refuse."""
+    matrix = compute_confusion_matrix(np.array([True, False, True]), np.array([True, True, False]))
+    assert matrix.tolist() == [[0, 1], [1, 1]]
+    assert compute_topk_accuracy(np.array([[0.2, 0.8], [0.9, 0.1]]), np.array([True, True])) == 50.0
 
 
 def test_bfloat16_mlx_scores_give_the_float32_results():
