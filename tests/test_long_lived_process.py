@@ -2,6 +2,7 @@
 for the next, from the user's side."""
 
 import io
+import os
 import random
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from audiotrain import seed_everything
-from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint, seeding
 from audiotrain.train.callers_random import keeping_callers_random
 
 import mlx.core as mx
@@ -148,6 +149,23 @@ def test_a_fit_inside_a_recipes_run_leaves_the_runs_generators_where_they_were(t
             return _global_draws()
 
     assert recipe_run(fits=True) == recipe_run(fits=False)
+
+
+def test_a_recipes_run_that_fails_still_leaves_the_callers_generators_and_seed(monkeypatch):
+    """A search catching a failed trial (a bad setting, a Ctrl-C) goes on from its own sequence: the run's
+    generators, its PL_GLOBAL_SEED and the seed of a Trainer given none are put back however the run ends."""
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    seed_everything(3)
+    expected = _global_draws()
+    seed_everything(3)
+    monkeypatch.delenv("PL_GLOBAL_SEED")  # (seed_everything sets it; the caller had none)
+    for _ in range(2):  # the second run in this thread is an outer run too, and so puts back what it found
+        with pytest.raises(RuntimeError, match="a bad trial"), keeping_callers_random():
+            seed_everything(7)
+            raise RuntimeError("a bad trial")
+    assert "PL_GLOBAL_SEED" not in os.environ
+    assert seeding.default_seed() == 3
+    assert _global_draws() == expected
 
 
 def _fit_with(callbacks, root, max_epochs=3, model=None):
@@ -649,10 +667,21 @@ def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_
     seed_the_host()
     expected = draws()
     seed_the_host()
-    in_a_thread = threading.Thread(target=lambda: main_fit_seeded.wait(timeout=120) and fit(2))
+    thread_errors = []
+
+    def fit_in_the_thread():
+        try:
+            assert main_fit_seeded.wait(timeout=120)
+            fit(2)
+        except BaseException as error:  # (a thread's error is only printed: kept for the assert below)
+            thread_errors.append(error)
+
+    in_a_thread = threading.Thread(target=fit_in_the_thread)
     in_a_thread.start()
     fit(1, model)
     main_fit_ended.set()
     in_a_thread.join()
     assert not both_running.broken
+    # The thread's fit, ending last, put back what the main thread's found (and did not fail doing so).
+    assert thread_errors == []
     assert draws() == expected
