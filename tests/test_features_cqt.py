@@ -160,6 +160,48 @@ def test_chroma_from_a_cqt_that_starts_on_another_note_than_c_still_has_c_first(
         assert set(np.argsort(ours.mean(axis=1))[-3:]) == {9, 0, 4}
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"norm": 2},
+        {"norm": 1},
+        {"norm": None},
+        {"threshold": 0.3, "norm": None},
+        {"tuning": 0.3},
+        {"tuning": -0.4},
+        # 0.3 semitone flat of C1: its first bin is nearer C than B, so the fold must round, not floor
+        {"fmin": C1_HZ * 2 ** (-0.3 / 12)},
+        {"n_chroma": 24, "bins_per_octave": 24},
+        {"bins_per_octave": 12},
+    ],
+)
+def test_chroma_settings_match_librosa(settings):
+    """Only the defaults were compared with librosa: a p-norm without its root, norm=None normalised anyway,
+    the threshold or the tuning ignored, or an fmin just flat of a C folded one pitch class off went
+    unseen."""
+    y = SIGNALS["chord"]
+    ref = librosa.feature.chroma_cqt(y=y, sr=SR, **{"tuning": 0.0, **settings})
+    ours = chroma_cqt(y, sr=SR, backend="numpy", **settings)
+    assert ours.shape == ref.shape
+    assert rel_err(ours, ref) <= 1e-3
+    if "threshold" in settings:  # (the threshold does zero some values of this signal)
+        unthresholded = librosa.feature.chroma_cqt(y=y, sr=SR, tuning=0.0, norm=None)
+        assert (ref == 0).sum() > (unthresholded == 0).sum()
+
+
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+def test_chroma_of_a_given_cqt_matches_librosa_and_takes_its_type(backend):
+    """A precomputed CQT (here 78 bins: not a whole number of octaves, nor n_octaves x bins_per_octave) is
+    folded whole, and the result is of C's type whatever `backend` says."""
+    C = np.abs(librosa.cqt(SIGNALS["chord"], sr=SR, n_bins=78, bins_per_octave=12)).astype(np.float32)
+    ref = librosa.feature.chroma_cqt(C=C, bins_per_octave=12)
+    given = mx.array(C) if backend == "mlx" else C
+    other = "numpy" if backend == "mlx" else "mlx"
+    ours = chroma_cqt(None, bins_per_octave=12, backend=other, C=given)
+    assert isinstance(ours, type(given))
+    assert rel_err(ours, ref) <= 1e-5
+
+
 def test_config_spare_bins_let_pitch_shift_crop_a_shifted_window():
     config = CQTConfig.for_pitch_shift(6, sr=SR, hop_length=512, n_bins=60, fmin=65.40639132514966)
     assert config.spare_bins_below == config.spare_bins_above == 6
@@ -231,6 +273,10 @@ def test_config_log_compresses_on_both_backends(backend):
         (lambda: cqt(np.zeros(0), sr=SR), r"y holds no samples \(shape \(0,\)\)"),
         (lambda: cqt(np.zeros(SR), sr=-SR), "sr must be a positive sampling rate in Hz, got -22050"),
         (lambda: chroma_cqt(np.zeros(SR), sr=SR, n_chroma=0), "n_chroma must be a positive"),
+        (
+            lambda: chroma_cqt(np.zeros(SR), sr=SR, n_chroma=24),
+            "bins_per_octave=36 must be a multiple of n_chroma=24",
+        ),
         (lambda: cqt(np.zeros((SR, 2)), sr=SR), r"last axis has 2 samples: channels-last audio\?"),
     ],
 )
