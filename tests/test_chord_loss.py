@@ -193,6 +193,45 @@ def test_invalid_arguments_are_reported():
         ChordRecognitionLoss()(outputs, {k: v for k, v in targets.items() if k != "bass"})
 
 
+def test_a_head_weight_of_zero_leaves_that_head_out_and_nan_is_refused():
+    """The recipe's config takes 0 for a head weight (switching the head off); a NaN weight made every loss
+    NaN."""
+    outputs, targets = random_case()
+    total, parts = ChordRecognitionLoss(bass_weight=0.0)(outputs, targets)
+    assert total.item() == pytest.approx(
+        parts["chord_type_loss"].item() + parts["root_loss"].item(), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="root_weight must be >= 0, got nan"):
+        ChordRecognitionLoss(root_weight=float("nan"))
+
+
+def test_the_default_loss_is_the_seeds():
+    """`ChordRecognitionLoss()` (the guide's): every head weighted 1 but the bass (0.5), label smoothing
+    0.1."""
+    outputs, targets = random_case()
+    outputs["chord"] = mx.array(np.random.default_rng(5).standard_normal((2, 6, 362)).astype(np.float32))
+    spelled_out = ChordRecognitionLoss(
+        chord_type_weight=1.0, root_weight=1.0, bass_weight=0.5, label_smoothing=0.1, chord_weight=1.0
+    )
+    total, parts = ChordRecognitionLoss()(outputs, targets)
+    want_total, want_parts = spelled_out(outputs, targets)
+    assert total.item() == pytest.approx(want_total.item(), rel=1e-6)
+    for name, value in want_parts.items():
+        assert parts[name].item() == pytest.approx(value.item(), rel=1e-6), name
+
+
+def test_a_target_past_the_last_class_is_read_as_the_last_class():
+    """As the class docstring says (nothing can raise inside a compiled graph): not an out-of-bounds read."""
+    outputs, targets = random_case()
+    loss = ChordRecognitionLoss()
+    past, last = dict(targets), dict(targets)
+    past["root"] = mx.where(targets["root"] >= 0, 12, targets["root"])
+    last["root"] = mx.where(targets["root"] >= 0, 11, targets["root"])
+    assert loss(outputs, past)[1]["root_loss"].item() == pytest.approx(
+        loss(outputs, last)[1]["root_loss"].item(), rel=1e-6
+    )
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 @pytest.mark.parametrize("classes", [12, 362])
 def test_smoothed_cross_entropy_gradient_is_that_of_mlx_cross_entropy(eps, classes):
