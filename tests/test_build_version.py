@@ -90,6 +90,25 @@ def test_a_build_version_never_fails(monkeypatch):
         _build.build_version.cache_clear()
 
 
+@pytest.mark.parametrize("dirty, suffix", [(True, ".dirty"), (False, ""), (None, "")])
+def test_a_built_copy_is_called_dirty_only_where_the_build_saw_changes(monkeypatch, dirty, suffix):
+    """DIRTY is None where git refused to say (safe.directory): not known to differ, so not called dirty."""
+    import sys
+    from types import ModuleType
+
+    build_info = ModuleType("audiotrain._build_info")
+    build_info.COMMIT, build_info.DIRTY = COMMIT, dirty
+    monkeypatch.setitem(sys.modules, "audiotrain._build_info", build_info)
+    monkeypatch.setattr(audiotrain, "_build_info", build_info, raising=False)
+    monkeypatch.setattr(_build, "_checkout_commit", lambda root: None)  # an installed copy: no checkout
+    monkeypatch.setattr(_build, "_archived_commit", lambda root: None)
+    _build.build_version.cache_clear()
+    try:
+        assert _build.build_version() == f"{audiotrain.__version__}+g{COMMIT[:12]}{suffix}"
+    finally:
+        _build.build_version.cache_clear()
+
+
 def test_a_pip_install_from_git_records_the_commit_pip_wrote(tmp_path, monkeypatch):
     from importlib import metadata
 

@@ -323,6 +323,13 @@ def test_channels_last_stereo_is_refused_with_a_hint_and_batches_still_work():
     assert np.asarray(melspectrogram(np.zeros((3, 8)), n_fft=4, hop_length=2, n_mels=2)).shape == (3, 2, 5)
 
 
+@pytest.mark.parametrize("shape", [(1024, 8), (1024, 2), (2048, 3, 1)], ids=str)
+def test_channels_last_is_refused_from_8_channels_of_1024_frames(shape):
+    """The hint's bounds: up to 8 channels (7.1 audio) after at least 1024 frames (a real clip is longer)."""
+    with pytest.raises(ValueError, match=rf"last axis has {shape[-1]} samples: channels-last audio\?"):
+        melspectrogram(np.full(shape, 0.1, np.float32), n_fft=4, hop_length=2, n_mels=2)
+
+
 def test_complex_input_is_rejected():
     with pytest.raises(TypeError, match="real"):
         melspectrogram(np.ones(4096, dtype=np.complex64))

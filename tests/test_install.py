@@ -227,6 +227,8 @@ def mlx_without_a_backend(tmp_path):
         ["-m", "audiotrain.recipes.chords", "--preset", "quick_test"],
         ["-m", "audiotrain.recipes.clap", "--preset", "quick_test"],
         ["-m", "audiotrain", "chords", "--preset", "quick_test"],
+        # (launch imports mlx.core through audiotrain.distributed before mlx.launch starts any rank)
+        ["-m", "audiotrain", "launch", "-n", "1", "--", "python", "-c", "pass"],
     ],
     ids=lambda args: " ".join(args[1:3]),
 )
