@@ -595,15 +595,15 @@ def test_lightnings_averaged_model_keywords_are_refused_saying_what_stands_for_t
 # ---------------------------------------------------------------- evaluating a checkpoint
 
 
-def _fit_ranked(root, averaging, max_epochs=4):
+def _fit_ranked(root, averaging, max_epochs=4, module=None, **checkpoint_args):
     """A fit whose ModelCheckpoint keeps the best val_loss (validated with an EMA's average, or with the
-    training weights under SWA)."""
+    training weights under SWA); `checkpoint_args`: the ModelCheckpoint's others."""
     mx.random.seed(0)
-    best = ModelCheckpoint(monitor="val_loss", save_top_k=1)
+    best = ModelCheckpoint(monitor="val_loss", **{"save_top_k": 1, **checkpoint_args})
     trainer = quiet_trainer(
         root, max_epochs=max_epochs, callbacks=[averaging, best], enable_checkpointing=True, seed=0
     )
-    trainer.fit(TinyClassifier(), make_batches(96), val_dataloaders=make_batches(32, seed=1))
+    trainer.fit(module or TinyClassifier(), make_batches(96), val_dataloaders=make_batches(32, seed=1))
     return trainer, best
 
 
@@ -631,6 +631,56 @@ def test_evaluating_a_checkpoint_scores_the_weights_that_ranked_it(tmp_path, ave
     ] == pytest.approx(score, rel=1e-6)
     loaded = TinyClassifier.load_from_checkpoint(best.best_model_path)
     assert other.validate(loaded, val)[0]["val_loss"] == pytest.approx(score, rel=1e-6)
+
+
+def test_a_weights_only_checkpoint_holds_the_average_that_ranked_it(tmp_path):
+    # Such a folder has no callbacks.safetensors: its model.safetensors holds the average (not the training
+    # weights, which Lightning's weights-only checkpoint holds), so it scores what ranked it.
+    _, best = _fit_ranked(tmp_path, EMAWeightAveraging(decay=0.9), max_epochs=3, save_weights_only=True)
+    val = make_batches(32, seed=1)
+    other = quiet_trainer(tmp_path / "other")
+    score = float(best.best_model_score)
+    assert other.validate(TinyClassifier(), val, ckpt_path=best.best_model_path)[0][
+        "val_loss"
+    ] == pytest.approx(score, rel=1e-6)
+    loaded = TinyClassifier.load_from_checkpoint(best.best_model_path)
+    assert other.validate(loaded, val)[0]["val_loss"] == pytest.approx(score, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "averaging, module",
+    [
+        (lambda: EMAWeightAveraging(decay=0.9), TinyClassifier),
+        # Saved before the first update: no average, model.safetensors is what validation used.
+        (lambda: EMAWeightAveraging(decay=0.9, update_starting_at_epoch=1), TinyClassifier),
+        # An average without BatchNorm's statistics: those come from model.safetensors.
+        (lambda: EMAWeightAveraging(decay=0.9, use_buffers=False), lambda: TinyClassifier(batchnorm=True)),
+    ],
+    ids=["ema", "ema-from-epoch-1", "ema-without-buffers"],
+)
+def test_evaluating_an_earlier_checkpoint_after_fit_scores_the_weights_that_ranked_it(
+    tmp_path, averaging, module
+):
+    # The same Trainer after fit (its callback holding the final average) and a fresh one score the
+    # epoch-0 checkpoint as it was ranked.
+    trainer, every = _fit_ranked(tmp_path, averaging(), max_epochs=3, module=module(), save_top_k=-1)
+    first = next(path for path in every.best_k_models if Path(path).name.startswith("epoch=0-"))
+    score = float(every.best_k_models[first])
+    val = make_batches(32, seed=1)
+    assert trainer.validate(ckpt_path=first, dataloaders=val)[0]["val_loss"] == pytest.approx(score, rel=1e-6)
+    other = quiet_trainer(tmp_path / "other")
+    assert other.validate(module(), val, ckpt_path=first)[0]["val_loss"] == pytest.approx(score, rel=1e-6)
+
+
+def test_a_non_strict_load_of_an_ema_checkpoint_takes_the_average_of_the_layers_it_has(tmp_path):
+    _, best = _fit_ranked(
+        tmp_path, EMAWeightAveraging(decay=0.9), max_epochs=2, module=TinyClassifier(batchnorm=True)
+    )
+    with pytest.warns(UserWarning, match="in the checkpoint but not in the model, ignored: norm.bias"):
+        loaded = TinyClassifier.load_from_checkpoint(best.best_model_path, strict=False, batchnorm=False)
+    average = read_arrays(Path(best.best_model_path) / CALLBACKS_FILE)
+    for name, value in weights(loaded).items():
+        np.testing.assert_array_equal(value, np.array(average[f"EMAWeightAveraging/{name}"]), err_msg=name)
 
 
 @pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed checkpoint")  # (another folder)

@@ -57,6 +57,7 @@ from audiotrain.train import (
 from audiotrain.train.callback import Callback
 from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
+from audiotrain.train.callbacks._averaging import average_validated_with
 from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
@@ -1728,12 +1729,15 @@ class Trainer:
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
         callback_arrays = self.callbacks.state_arrays()  # (callbacks.safetensors: checked before writing)
+        model_arrays = ckpt.flat(self.module.parameters())
         if weights_only:
             state["weights_only"] = True  # (its optimizer and step files are there, empty: a complete folder)
             optimizer_arrays, step_arrays, callback_arrays = {}, {}, {}
+            # No callbacks.safetensors: the weights an EMA's validation ranked it by go in the model file.
+            model_arrays.update(average_validated_with(self.callbacks))
         return ckpt.write_checkpoint(
             path,
-            ckpt.flat(self.module.parameters()),
+            model_arrays,
             optimizer_arrays,
             step_arrays,
             state,

@@ -189,6 +189,22 @@ def check_average_fits(
 VALIDATED_WITH_AVERAGE = "validated_with_average"
 
 
+def average_validated_with(callbacks: Any) -> dict[str, mx.array]:
+    """The average validation during fit ran with (dotted name -> array): that of an averaging callback whose
+    state says `VALIDATED_WITH_AVERAGE` and that has averaged at least one update; {} where validation used
+    the training weights. A weights-only checkpoint holds it as its model.safetensors (it has no
+    callbacks.safetensors), so that it scores what ranked it, as a full checkpoint does (Lightning's
+    weights-only checkpoint skips its callbacks' ``on_save_checkpoint``: the training weights)."""
+    for cb in callbacks:
+        if (
+            isinstance(cb, AveragingCallback)
+            and cb.n_averaged > 0
+            and cb.state_dict().get(VALIDATED_WITH_AVERAGE)
+        ):
+            return cb.state_arrays()
+    return {}
+
+
 def validated_average(
     folder: Path, state: dict[str, Any], module: TrainModule, names: Collection[str] | None = None
 ) -> dict[str, mx.array]:
@@ -200,7 +216,7 @@ def validated_average(
     its ``state_dict``, so `validate`/`test`/`predict(ckpt_path=...)` and `load_from_checkpoint` evaluate the
     weights that ranked it. `names`: only those of the module's arrays (a non-strict load)."""
     if state.get("weights_only"):
-        return {}  # (saved without the callbacks' arrays: its model.safetensors is all it holds)
+        return {}  # (its model.safetensors holds that average: `average_validated_with`)
     found = [
         (key, saved)
         for key, saved in (state.get("callbacks") or {}).items()

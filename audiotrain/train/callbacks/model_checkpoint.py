@@ -139,7 +139,9 @@ class ModelCheckpoint(Callback):
             without a val_loader); None (default) decides as described below.
         save_weights_only: leave the optimizer and the training step's state out (Lightning's): such a
             checkpoint loads for `validate`/`test`/`load_from_checkpoint`, and `fit` refuses to resume
-            from it, saying so.
+            from it, saying so. Under `WeightAveraging`/`EMAWeightAveraging` it holds the average that
+            validation ran with, not the training weights (Lightning's holds the training weights: it
+            skips callbacks' ``on_save_checkpoint`` there), so it scores what ranked it.
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
         verbose: print a line at each save, naming its path (and the monitored score), as Lightning's.
         save_on_exception, enable_version_counter: Lightning's, accepted at the values that describe what

@@ -87,8 +87,11 @@ class WeightAveraging(AveragingCallback):
     fit resumed from one, mid-epoch too, ends with the same weights and average as an uninterrupted one.
     `validate`/`test`/`predict(ckpt_path=...)` and `load_from_checkpoint` load the average (the weights
     the checkpoint was validated with, Lightning's checkpoint ``state_dict``), with or without this callback.
-    Resuming a checkpoint whose average was made with other settings (decay, avg_fn, the schedule, the
-    class, use_buffers) is refused, naming what differs.
+    A weights-only checkpoint (``ModelCheckpoint(save_weights_only=True)``, ``save_checkpoint(...,
+    weights_only=True)``) has no callbacks.safetensors: its model.safetensors holds the average, so that it
+    too scores what ranked it (Lightning skips its callbacks' ``on_save_checkpoint`` for a weights-only
+    checkpoint, which then holds the training weights though the average ranked it). Resuming a checkpoint whose average was made with other settings (decay,
+    avg_fn, the schedule, the class, use_buffers) is refused, naming what differs.
 
     Where it differs from Lightning: Lightning saves the average as the checkpoint's ``state_dict`` and the
     training weights beside it (``current_model_state``); here model.safetensors keeps the training
