@@ -150,6 +150,17 @@ def test_avg_fn_replaces_the_equal_weight_mean(tmp_path):
     assert module.w.item() == pytest.approx(0.5 * (0.5 * ends[0] + 0.5 * ends[1]) + 0.5 * ends[2])
 
 
+def test_an_avg_fn_returning_another_shape_is_refused_naming_the_parameter(tmp_path):
+    def summed(average, current, n_averaged):
+        return mx.sum(average + current)  # (a scalar: the module would end with it as its weight)
+
+    swa = StochasticWeightAveraging(swa_lrs=1.0, swa_epoch_start=1, annealing_epochs=0, avg_fn=summed)
+    with pytest.raises(
+        ValueError, match=r"avg_fn returned a shape \(\) for 'w', whose average is an mx.array"
+    ):
+        _fit_descends(tmp_path, swa, max_epochs=2)
+
+
 def test_a_learning_rate_schedule_is_replaced_in_the_compiled_step(tmp_path):
     # rate(step) = 1 - step / 16: SWA starts in epoch 2, at step 8, from the rate of that update, 0.5.
     swa = StochasticWeightAveraging(

@@ -89,6 +89,28 @@ def test_without_decay_it_is_the_equal_weight_mean_and_avg_fn_replaces_it(tmp_pa
     _close(weights(module), _numpy_average(record.weights))
 
 
+def test_the_first_update_copies_the_weights_without_calling_avg_fn(tmp_path):
+    # torch's AveragedModel: avg_fn is called from the second update on.
+    def total(average, current, n_averaged):
+        return average + current
+
+    module, record, _ = _fit(tmp_path, WeightAveraging(avg_fn=total), max_epochs=1)
+    _close(weights(module), {name: sum(w[name] for w in record.weights) for name in record.weights[0]})
+
+
+class AddsALayerAtEpochOne(Callback):
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:
+            module.extra = nn.Linear(2, 2)
+
+
+def test_a_layer_added_during_fit_is_refused_naming_it(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"arrays changed during fit \(gone: \[\], new: \['extra.bias', 'extra.weight'\]"
+    ):
+        _fit(tmp_path, WeightAveraging(decay=0.5), callbacks=[AddsALayerAtEpochOne()], max_epochs=2)
+
+
 def test_gradient_accumulation_updates_once_per_optimizer_step(tmp_path):
     module, record, _ = _fit(tmp_path, EMAWeightAveraging(decay=0.5), max_epochs=1, accumulate_grad_batches=2)
     assert record.steps == [1, 2]  # (3 batches: the last one closes its window)
