@@ -1,6 +1,7 @@
 """`WeightAveraging` / `EMAWeightAveraging`: Lightning's per-step weight average (EMA), validated with,
 kept at the end of fit, and exact across a resume through the checkpoint's callbacks.safetensors."""
 
+import json
 import warnings
 from pathlib import Path
 
@@ -434,9 +435,31 @@ def test_a_damaged_or_missing_average_is_refused_naming_it(tmp_path):
     file = saved / CALLBACKS_FILE
     arrays = dict(mx.load(str(file)))
     key = "EMAWeightAveraging/fc1.weight"
-    mx.save_safetensors(str(file), {**arrays, key: arrays[key][:3]})
-    with pytest.raises(CheckpointError, match=r"callbacks.safetensors.*'fc1.weight' of shape \(3, 8\)"):
-        _fit_resumable(tmp_path / "b", _ema(), ckpt_path=str(saved))
+    for i, (damaged, message) in enumerate(
+        [
+            ({**arrays, key: arrays[key][:3]}, r"'fc1.weight' of shape \(3, 8\)"),
+            # (a float16 average would have made the resumed fit end with float16 weights)
+            (
+                {**arrays, key: arrays[key].astype(mx.float16)},
+                r"'fc1.weight' in float16, the parameter in float32",
+            ),
+            ({**arrays, "EMAWeightAveraging/extra.weight": arrays[key]}, r"unexpected 'extra.weight'"),
+        ]
+    ):
+        mx.save_safetensors(str(file), damaged)
+        with pytest.raises(CheckpointError, match=r"callbacks.safetensors.*" + message):
+            _fit_resumable(tmp_path / f"b{i}", _ema(), ckpt_path=str(saved))
+    mx.save_safetensors(str(file), arrays)
+    state_file = saved / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["callbacks"]["EMAWeightAveraging"]["n_averaged"] = 0
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(
+        CheckpointError, match=r"averaged arrays .* beside a state that has averaged no update"
+    ):
+        _fit_resumable(tmp_path / "d", _ema(), ckpt_path=str(saved))
+    state["callbacks"]["EMAWeightAveraging"]["n_averaged"] = 2
+    state_file.write_text(json.dumps(state))
     file.unlink()
     with pytest.raises(CheckpointError, match=r"averaged 2 update\(s\), but the checkpoint holds no average"):
         _fit_resumable(tmp_path / "c", _ema(), ckpt_path=str(saved))
