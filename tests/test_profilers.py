@@ -1,6 +1,8 @@
 """`Trainer(profiler=...)`: Lightning's SimpleProfiler and AdvancedProfiler, timing the loop's actions and
 reporting them at the end of each stage (train/profilers.py)."""
 
+import time
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
 from audiotrain.train import AdvancedProfiler, PassThroughProfiler, Profiler, SimpleProfiler
@@ -38,6 +40,7 @@ def test_simple_profiler_reports_the_loop_actions_on_stderr(tmp_path, capsys):
     assert rows["[Trainer].training_step"][1] == 8
     assert rows["run_validation"][1] == 2
     assert rows["[Trainer].validation_step"][1] == 4  # 2 validations x 2 batches
+    assert rows["[_EvaluationLoop].val_next"][1] == 4  # (Lightning's name of the validation loader's row)
     assert rows["[LightningModule]TinyClassifier.on_train_epoch_end"][1] == 2
     # the epoch holds its batches: nested actions count in both rows
     assert rows["run_training_epoch"][2] >= rows["run_training_batch"][2]
@@ -80,6 +83,10 @@ def test_each_stage_reports_its_own_actions(tmp_path, capsys):
     assert "run_training_batch" not in validate and "run_validation" in validate
     assert report_rows(predict)["[Trainer].predict_step"][1] == 2
     assert "run_validation" not in predict
+    assert report_rows(validate)["[_EvaluationLoop].val_next"][1] == 2
+    trainer.test(module, make_batches(48, 16, seed=3))
+    tested = report_rows(capsys.readouterr().err.split("TEST Profiler Report")[1])
+    assert tested["[_EvaluationLoop].test_next"][1] == 3 and "[_EvaluationLoop].val_next" not in tested
 
 
 def test_a_report_file_is_appended_in_the_log_dir(tmp_path, capsys):
@@ -100,6 +107,8 @@ def test_report_path_names_stage_filename_and_rank(tmp_path):
     profiler = SimpleProfiler(dirpath=tmp_path / "prof", filename="run")
     profiler.setup("fit", local_rank=1)
     assert profiler.report_path() == tmp_path / "prof" / "fit-run-1.txt"
+    profiler.setup("fit", local_rank=0)  # (rank 0 of a data-parallel job names its rank too, as Lightning)
+    assert profiler.report_path() == tmp_path / "prof" / "fit-run-0.txt"
     profiler.setup("test")
     assert profiler.report_path() == tmp_path / "prof" / "test-run.txt"
     assert SimpleProfiler().report_path() is None  # (printed)
@@ -144,12 +153,21 @@ def test_profiling_does_not_change_training(tmp_path):
             np.testing.assert_array_equal(value, other[name])
 
 
-def test_no_profiler_records_nothing(tmp_path):
+def test_no_profiler_records_nothing(tmp_path, capsys):
     trainer = profiled_trainer(tmp_path, max_epochs=1)
     assert isinstance(trainer.profiler, PassThroughProfiler)
     with trainer.profiler.profile("anything") as action:
         assert action is None  # (a shared no-op context)
     assert trainer.profiler.summary() == ""
+    trainer.profiler.describe()
+    assert capsys.readouterr().err == ""  # (an empty report prints nothing, not even a blank line)
+
+
+@pytest.mark.parametrize(
+    "name, kind", [("simple", SimpleProfiler), ("Simple", SimpleProfiler), ("advanced", AdvancedProfiler)]
+)
+def test_profiler_names_choose_lightnings_profilers_whatever_their_case(name, kind):
+    assert type(Trainer(max_epochs=1, profiler=name).profiler) is kind
 
 
 def some_helper_of_the_hook():
@@ -206,6 +224,49 @@ def test_simple_profiler_percentages_are_shares_of_the_total_row():
     for name, (seconds, share) in table.items():
         assert seconds <= total
         assert float(share) == pytest.approx(100 * seconds / total, rel=2e-3, abs=0.006), name
+
+
+def test_simple_profiler_total_row_counts_every_call_of_its_stage_alone():
+    profiler = SimpleProfiler()
+    time.sleep(0.2)  # (before the stage: not part of its total)
+    profiler.setup("fit")
+    for name, calls in (("a", 3), ("b", 2)):
+        for _ in range(calls):
+            with profiler.profile(name):
+                pass
+    total_row = next(line for line in profiler.summary().splitlines() if line.startswith("|  Total"))
+    _, mean, calls, seconds, share = [c.strip() for c in total_row.strip().strip("|").split("|")]
+    assert (mean, calls, share) == ("-", "5", "100 %")  # the calls of every action
+    assert float(seconds) < 0.2
+
+
+def test_advanced_profiler_lists_the_longest_action_first_restricted_to_line_count_restriction():
+    profiler = AdvancedProfiler(line_count_restriction=1)
+    profiler.setup("fit", local_rank=0)
+    with profiler.profile("quick"):
+        some_helper_of_the_hook()
+    with profiler.profile("slow"):
+        time.sleep(0.05)  # (a builtin: its time is the action's own time)
+    report = profiler.summary()
+    assert report.index("Profile stats for: slow rank: 0") < report.index("Profile stats for: quick rank: 0")
+    assert report.count("due to restriction <1>") == 2  # (pstats' note: one function per action)
+
+
+def test_a_custom_profiler_is_torn_down_after_each_stage_report(tmp_path, capsys):
+    class TornDown(SimpleProfiler):
+        def __init__(self):
+            super().__init__()
+            self.torn_down = []
+
+        def teardown(self, stage):
+            self.torn_down.append((stage, "Profiler Report" in capsys.readouterr().err))
+
+    profiler = TornDown()
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=profiler)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32, 16))
+    trainer.validate(module, make_batches(32, 16, seed=1))
+    assert profiler.torn_down == [("fit", True), ("validate", True)]  # (after its report)
 
 
 @pytest.mark.parametrize("rank", [0, 1])
