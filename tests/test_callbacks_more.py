@@ -175,6 +175,10 @@ def test_timer_times_validation_and_test(tmp_path, monkeypatch):
     assert timer.start_time("test") is None and timer.time_elapsed("test") == 0.0
     t.test(model, make_batches(16, seed=1))
     assert timer.end_time("test") == timer.start_time("test") == 1020.0
+    t.predict(model, make_batches(16, seed=1))
+    assert timer.end_time("predict") == timer.start_time("predict") == 1020.0
+    clock.now += 100.0
+    assert timer.time_elapsed("predict") == 0.0  # (ended: the clock moving on adds nothing)
 
 
 def test_timer_times_each_validation_afresh(tmp_path, monkeypatch):
@@ -221,6 +225,15 @@ def test_timer_stops_a_fit_resumed_past_its_duration_at_once(tmp_path, monkeypat
     with pytest.warns(UserWarning, match="nothing to train, a stop was asked before the first step.*Timer"):
         t2.fit(TinyClassifier(), make_batches(64), ckpt_path="last")
     assert t2.global_step == 4
+
+
+def test_timer_saves_and_counts_down_from_the_training_time_it_resumed_from():
+    timer = Timer(duration="00:00:01:00")
+    timer.load_state_dict({"time_elapsed": {"train": 100.0, "validate": 5.0, "test": 0.0, "predict": 0.0}})
+    # A checkpoint of the resumed fit keeps the earlier runs' time: a second resume does not forget them
+    assert timer.state_dict()["time_elapsed"]["train"] == 100.0
+    assert timer.time_remaining("train") == -40.0
+    assert timer.time_remaining("validate") == 60.0  # (each stage's own time; validate's starts again)
 
 
 @pytest.mark.parametrize(
@@ -468,12 +481,25 @@ def test_device_stats_monitor_logs_stepped_batches_nth_validation_batches_and_no
 
 def test_device_stats_monitor_without_a_logger_runs_validate_and_fast_dev_run(tmp_path):
     # As Lightning's: only a fit is refused without a logger, and fast_dev_run has none to log to
-    quiet_trainer(tmp_path, compile=False, callbacks=[DeviceStatsMonitor()]).validate(
-        TinyClassifier(), make_batches(32)
-    )
-    quiet_trainer(tmp_path, fast_dev_run=True, compile=False, callbacks=[DeviceStatsMonitor()]).fit(
-        TinyClassifier(), make_batches(32)
-    )
+    validating = quiet_trainer(tmp_path, compile=False, log_every_n_steps=1, callbacks=[DeviceStatsMonitor()])
+    validating.validate(TinyClassifier(), make_batches(32))
+    fast = quiet_trainer(tmp_path, fast_dev_run=True, compile=False, callbacks=[DeviceStatsMonitor()])
+    fast.fit(TinyClassifier(), make_batches(32))
+    for trainer in (validating, fast):  # (nothing logged anywhere, not even in trainer.logged_metrics)
+        assert not [k for k in trainer.logged_metrics if k.startswith("DeviceStatsMonitor")]
+
+
+def test_device_stats_monitor_reads_each_mlx_memory_figure_from_its_own_counter():
+    class OnGPU:
+        accelerator = "gpu"
+
+    mx.reset_peak_memory()
+    freed = mx.zeros((10_000_000,))
+    mx.eval(freed)
+    del freed  # (40 MB at the peak, none of it active any more)
+    stats = DeviceStatsMonitor().stats(OnGPU())
+    assert stats["peak_memory"] - stats["active_memory"] >= 39e6
+    assert stats["cache_memory"] == mx.get_cache_memory() != mx.get_active_memory()
 
 
 def test_device_stats_monitor_warns_rank_zero_alone_of_a_cpu_stat_not_logged_on_the_gpu():
