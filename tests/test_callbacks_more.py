@@ -142,10 +142,10 @@ def test_timer_stops_training_once_its_duration_has_elapsed(tmp_path, monkeypatc
 
 
 def test_timer_checks_at_epoch_ends_with_interval_epoch(tmp_path, monkeypatch, capsys):
-    clock = FakeClock(monkeypatch)
+    clock = FakeClock(monkeypatch, per_batch=10.2)  # (the message shows whole seconds, as Lightning's)
     timer = Timer(duration={"seconds": 25}, interval="epoch")
     t = quiet_trainer(tmp_path, max_epochs=5, compile=False, callbacks=[clock.callback(), timer])
-    t.fit(TinyClassifier(), make_batches(64))  # 4 batches an epoch: the first epoch ends 40 s in
+    t.fit(TinyClassifier(), make_batches(64))  # 4 batches an epoch: the first epoch ends 40.8 s in
     assert t.global_step == 4 and t.current_epoch == 1
     assert (
         "Time limit reached. Elapsed time is 0:00:40. Signaling Trainer to stop." in capsys.readouterr().err
@@ -538,6 +538,17 @@ def test_device_stats_monitor_log_only_filter_keys(tmp_path):
             logger=RecordingLogger(),
             callbacks=[DeviceStatsMonitor(filter_keys={"gpu_util", "peak_memory"})],
         ).fit(TinyClassifier(), make_batches(16))
+    nothing_left = RecordingLogger()
+    with pytest.warns(UserWarning, match="gpu_util not among the stats logged here"):
+        quiet_trainer(
+            tmp_path,
+            max_epochs=1,
+            compile=False,
+            logger=nothing_left,
+            log_every_n_steps=1,
+            callbacks=[DeviceStatsMonitor(filter_keys={"gpu_util"})],
+        ).fit(TinyClassifier(), make_batches(32))
+    assert nothing_left.metrics and {} not in [m for _, m in nothing_left.metrics]  # (no empty rows)
 
 
 def test_device_stats_monitor_refuses_a_trainer_without_logger(tmp_path):

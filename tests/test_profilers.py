@@ -281,6 +281,21 @@ def test_a_report_on_stderr_is_printed_by_rank_0_alone(rank, capsys):
     assert ("FIT Profiler Report" in err and "an_action" in err) if rank == 0 else err == ""
 
 
+def test_a_report_that_fails_to_write_is_printed_by_every_rank(tmp_path, capsys, monkeypatch):
+    """A report file of rank 1 that cannot be written is printed instead, as the warning says: the
+    report of rank 1 is in no other place."""
+    profiler = SimpleProfiler(tmp_path / "reports", "perf")
+    profiler.setup("fit", local_rank=1)
+    with profiler.profile("an_action"):
+        pass
+    monkeypatch.setattr(profiler, "_check_report_path", lambda: None)
+    monkeypatch.setattr("builtins.open", full_disk)
+    with pytest.warns(UserWarning, match="printed on stderr instead"):
+        profiler.describe()
+    monkeypatch.undo()
+    assert "an_action" in capsys.readouterr().err
+
+
 def test_advanced_profiler_dumps_pstats_files(tmp_path, capsys):
     import pstats
 
@@ -304,6 +319,17 @@ def test_a_failed_fit_still_reports_and_raises_its_own_error(tmp_path, capsys):
     assert rows["run_training_batch"][1] == 2 and rows["run_training_epoch"][1] == 1
 
 
+def test_a_loader_that_fails_counts_its_failed_fetch(tmp_path, capsys):
+    def failing_on_the_third():
+        yield from make_batches(32, 16)
+        raise RuntimeError("the loader failed")
+
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler="simple")
+    with pytest.raises(RuntimeError, match="the loader failed"):
+        trainer.fit(TinyClassifier(), failing_on_the_third())
+    assert report_rows(capsys.readouterr().err)["[_TrainingEpochLoop].train_dataloader_next"][1] == 3
+
+
 @pytest.mark.parametrize(
     "value, error, match",
     [
@@ -319,6 +345,8 @@ def test_profiler_values_refused(value, error, match):
 
 
 def test_profiler_arguments_refused(tmp_path):
+    with pytest.raises(TypeError, match="dirpath=3.*expected a folder path"):
+        SimpleProfiler(dirpath=3)
     with pytest.raises(ValueError, match="without a folder"):
         SimpleProfiler(filename="logs/perf")
     with pytest.raises(ValueError, match="line_count_restriction"):
@@ -345,15 +373,16 @@ def test_profiler_arguments_refused(tmp_path):
     assert taken.global_step == 0
 
 
+def full_disk(*args, **kwargs):
+    """`open` on a full disk."""
+    raise OSError(28, "No space left on device")
+
+
 def test_a_report_that_fails_to_write_after_the_stage_is_printed_with_a_warning(
     tmp_path, capsys, monkeypatch
 ):
     profiler = SimpleProfiler(tmp_path / "reports", "perf")
     trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=profiler)
-
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
     monkeypatch.setattr(profiler, "_check_report_path", lambda: None)
     monkeypatch.setattr("builtins.open", full_disk)
     with pytest.warns(UserWarning, match="could not be written.*No space left"):
