@@ -67,6 +67,8 @@ def test_songs_without_covered_chords_are_left_out_of_the_median():
         {"sus": (sus, sus), "maj": ([ChordSegment(0, 5, "C:maj")], [ChordSegment(0, 5, "C:min")])}
     )
     assert np.isnan(scores.per_song["sus"]["majmin"])
+    one_song = score_song(sus, sus)
+    assert np.isnan(one_song["majmin"]) and one_song["root"] == 1.0
     assert scores.median["majmin"] == 0.0 and scores.pooled["majmin"] == 0.0
     assert scores.to_dict()["per_song"]["sus"]["majmin"] is None
 
@@ -80,6 +82,16 @@ def test_a_reference_starting_after_the_estimate_is_scored_over_its_own_span_as_
     assert scores["majmin"] == pytest.approx(1.5 / 3.5)
     for name in CHORD_METRICS:
         assert scores[name] == pytest.approx(expected[name]), name
+
+
+def test_an_estimate_starting_after_the_reference_is_padded_with_no_chord_as_mir_eval_does():
+    """An output that starts at the first detected chord, over a reference opening with N: the time before
+    it is N, right there on every comparison (padded with X it was wrong on all but root and mirex)."""
+    reference = [ChordSegment(0.0, 1.0, "N"), ChordSegment(1.0, 4.0, "C:maj")]
+    estimate = [ChordSegment(1.0, 4.0, "C:maj")]
+    assert score_song(reference, estimate) == dict.fromkeys(CHORD_METRICS, 1.0)
+    expected = mir_eval.chord.evaluate(*_arrays(reference), *_arrays(estimate))
+    assert all(expected[name] == 1.0 for name in CHORD_METRICS)
 
 
 def test_empty_estimate_counts_as_no_chord():
@@ -211,6 +223,8 @@ def test_interval_needs_two_scored_songs_and_a_known_comparison():
         mixed.interval("majmni")
     with pytest.raises(ValueError, match="confidence must be between 0 and 1"):
         mixed.interval("root", confidence=95)
+    with pytest.raises(ValueError, match="confidence must be between 0 and 1, got 1.0"):
+        mixed.interval("root", confidence=1.0)  # would be the range of the draws, not an interval
 
 
 def test_difference_interval_pairs_the_songs():
@@ -280,6 +294,27 @@ def test_overlapping_or_unsorted_segments_are_refused_naming_the_song_and_segmen
     assert score_song(reference, zero_length) == score_song(reference, reference)
 
 
+@pytest.mark.parametrize(
+    "bad, shown",
+    [
+        (ChordSegment(2.0, float("nan"), "G:maj"), "2.0-nan"),
+        (ChordSegment(2.0, float("inf"), "G:maj"), "2.0-inf"),
+        (ChordSegment(-1.0, 4.0, "G:maj"), "-1.0-4.0"),
+    ],
+    ids=["nan", "inf", "negative"],
+)
+def test_times_that_are_not_seconds_from_zero_are_refused_naming_the_segment(bad, shown):
+    """A NaN, an infinity or a negative time (a broken lab file, an offset applied twice) would reach
+    mir_eval, which scores or refuses it without naming the song or the segment."""
+    reference = [ChordSegment(0.0, 2.0, "C:maj"), ChordSegment(2.0, 4.0, "G:maj")]
+    with pytest.raises(
+        ValueError, match=rf"^the estimate, segment 2 \({shown} 'G:maj'\): times must be finite seconds >= 0"
+    ):
+        score_song(reference, [reference[0], bad])
+    with pytest.raises(ValueError, match=r"^the reference, segment 1 .*times must be finite seconds >= 0"):
+        score_song([ChordSegment(-0.5, 2.0, "C:maj")], reference)
+
+
 def test_the_skipped_songs_line_counts_one_song_in_the_singular():
     scores = score_songs({"kept": (REFERENCE, ESTIMATE)})
     scores.skipped["lost"] = "no annotation"
@@ -298,8 +333,15 @@ def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
         HarteError, match=r"^the estimate, segment 1 \(0-4 'H:maj'\): invalid chord label 'H:maj'"
     ):
         score_song(REFERENCE, [ChordSegment(0, 4, "H:maj")])
-    with pytest.raises(HarteError, match=r"song 'a': the reference, segment 2 .*did you mean 'A:min'\?"):
+    with pytest.raises(
+        HarteError, match=r"song 'a': the reference, segment 2 .*did you mean 'A:min'\?"
+    ) as info:
         score_songs({"a": ([(0, 1, "C"), (1, 2, "Am")], ESTIMATE)})
+    assert info.value.label == "Am" and info.value.suggestion == "A:min"  # for code that fixes the file
+    with pytest.raises(
+        HarteError, match=r"^the estimate, segment 1 \(0-4 5\): a label must be a str, got int"
+    ):
+        score_song(REFERENCE, [(0, 4, 5)])
     with pytest.raises(
         TypeError, match=r"^the reference, segment 1: expected a ChordSegment or a \(start, end"
     ):
@@ -310,7 +352,7 @@ def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
 
 @pytest.mark.parametrize(
     "written, spelled",
-    [("C:maj/E", "C:maj/3"), (" C:maj ", "C:maj"), ("C:(3, 5)", "C:(3,5)")],
+    [("C:maj/E", "C:maj/3"), (" C:maj ", "C:maj"), ("C:(3, 5)", "C:(3,5)"), ("C:maj/ E", "C:maj/3")],
 )
 def test_a_label_parse_harte_reads_is_scored_as_its_canonical_spelling(written, spelled):
     """mir_eval's grammar refuses these spellings (an InvalidChordException naming neither the song nor the
