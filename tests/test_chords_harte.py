@@ -90,6 +90,7 @@ def test_bass_as_note_is_written_as_interval():
         ("C:mja", "unknown shorthand 'mja'"),
         ("C:maj(14)", "invalid chord label 'C:maj(14)': invalid scale degree '14'"),
         ("C:maj/Q", "bass 'Q'"),
+        ("C/E:min", "bass 'E:min'"),  # a ':' after the '/' belongs to the bass, not to the root
         ("C:", "nothing after ':'"),
         ("Cmaj7", "expected"),
         ("", "expected"),
@@ -171,3 +172,9 @@ def test_a_minus_name_with_one_reading_spelled_here_gets_no_hint_and_a_flat_root
             parse_harte(label)
         assert "did you mean" not in str(info.value)
     assert harte_spellings("Bb-7") == ("Bb:min7",) and harte_spelling("Bb-7") == "Bb:min7"
+
+
+def test_a_suffix_without_a_colon_that_is_no_lead_sheet_name_gets_no_hint():
+    """'C(9)' on a lead sheet is C major with a ninth: read as the Harte degree list 'C:(9)' it would be a
+    root and a ninth alone, so no spelling is offered."""
+    assert harte_spellings("C(9)") == ()

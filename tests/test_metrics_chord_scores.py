@@ -346,6 +346,8 @@ def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
         TypeError, match=r"^the reference, segment 1: expected a ChordSegment or a \(start, end"
     ):
         score_song([{"start": 0, "end": 1, "label": "C"}], ESTIMATE)
+    with pytest.raises(TypeError, match=r"^the estimate, segment 1: expected a ChordSegment .*got str"):
+        score_song(REFERENCE, ["C:7"])  # three characters, not (start, end, label)
     with pytest.raises(TypeError, match=r"^the estimate: expected a list of ChordSegment .*got str"):
         score_song(REFERENCE, "song.lab")
 
