@@ -1,6 +1,9 @@
 """`BaseFinetuning` and `BackboneFinetuning`: Lightning's fine-tuning callbacks, the unfrozen backbone trained
 as a parameter group with its own rate (a MultiOptimizer group), exact across a resume."""
 
+import logging
+import warnings
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import TrainModule
 from audiotrain.train import BackboneFinetuning, BaseFinetuning
@@ -113,6 +116,13 @@ def test_freeze_keeps_batchnorm_weights_training_where_train_bn_and_never_its_st
     ]
     BaseFinetuning.freeze(net.backbone, train_bn=False)
     assert _trainable(net) == ["head.bias", "head.weight"]
+    BaseFinetuning.make_trainable(net.backbone)
+    BaseFinetuning.freeze_module(net.backbone)  # (Lightning's: every parameter, BatchNorm's included)
+    assert _trainable(net) == ["head.bias", "head.weight"]
+    # (Lightning's flatten_modules: the submodules too, not only the modules given.)
+    assert {nn.Linear, nn.BatchNorm, nn.ReLU} <= {
+        type(m) for m in BaseFinetuning.flatten_modules([net.backbone])
+    }
     BaseFinetuning.make_trainable([net.backbone])
     assert "backbone.layers.1.running_mean" not in _trainable(net)
     assert len(_trainable(net)) == 6
@@ -151,7 +161,11 @@ def test_the_backbones_batchnorm_weights_train_in_the_main_group_from_the_start_
     # at the unfreeze they are not in the backbone's group (train_bn=False: filter_params leaves them out;
     # True: they are in group 0 already) and go on training in group 0.
     finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=1, train_bn=train_bn)
-    moved = _moves_by_epoch(tmp_path, finetuning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        moved = _moves_by_epoch(tmp_path, finetuning)
+    # (BatchNorm weights that trained already by design are not "parameters that trained already".)
+    assert not [w for w in caught if "trained already" in str(w.message)]
     everything = ["backbone.layers.0.weight", *_BN, "head.weight"]
     assert moved == [[*_BN, "head.weight"], everything, everything]
     (added,) = finetuning.state_dict()["added_param_groups"]
@@ -408,3 +422,110 @@ def test_the_learning_rate_monitor_names_the_added_group_by_the_optimizer_config
     ]
     # As Lightning's: the optimizer's series gains /pgN when a group is added (not an internal class name).
     assert logged == [["lr-SGD"], ["lr-SGD/pg1", "lr-SGD/pg2"], ["lr-SGD/pg1", "lr-SGD/pg2"]]
+
+
+def test_the_default_schedule_is_lightnings_unfreeze_at_epoch_10_at_a_tenth_of_the_rate(tmp_path):
+    record = Record()
+    trainer = quiet_trainer(tmp_path, max_epochs=12, callbacks=[BackboneFinetuning(), record])
+    trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    assert record.rates[:10] == [[0.1]] * 10
+    assert record.rates[10:] == [[0.1, 0.01], [0.1, 0.02]]  # (then doubled every epoch, as Lightning's)
+
+
+class DefaultDenominator(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        if epoch == 1:
+            self.unfreeze_and_add_param_group(module.head, optimizer)
+
+
+def test_a_group_without_a_rate_or_denominator_takes_a_tenth_of_group_zeros_as_lightnings(tmp_path):
+    record = Record()
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[DefaultDenominator(), record])
+    trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    assert record.rates == [[0.1], [0.1, 0.01]]  # (initial_denom_lr=10.0)
+
+
+class AddsFrozen(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        optimizer.add_param_group({"params": ["head.w"], "lr": 0.1})
+
+
+class AddsTwice(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        self.make_trainable(module.head)
+        optimizer.add_param_group({"params": ["head.w"], "lr": 0.1})
+        optimizer.add_param_group({"params": ["head.w"], "lr": 0.2})
+
+
+@pytest.mark.parametrize(
+    "callback, match",
+    [
+        (AddsFrozen(), r"head.w: not trainable parameters of Descends"),
+        (AddsTwice(), r"head.w: already in an added group"),
+    ],
+    ids=["frozen", "twice"],
+)
+def test_add_param_group_refuses_a_frozen_parameter_or_one_in_a_group_already(tmp_path, callback, match):
+    # A frozen parameter in a group would never be updated, and one in two groups would be updated by the
+    # first alone: both are refused by name rather than silently not trained as asked.
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[callback])
+    with pytest.raises(ValueError, match=match):
+        trainer.fit(Descends(), [mx.zeros((2,))])
+
+
+class SetsMainRate(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        optimizer.param_groups[0]["lr"] = 0.05
+
+
+def test_setting_the_rate_of_a_scheduled_group_is_refused_rather_than_overwritten_at_the_next_step(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[SetsMainRate()])
+    with pytest.raises(ValueError, match=r"its optimizer's learning rate is a schedule"):
+        trainer.fit(Scheduled(), [mx.zeros((2,))])
+
+
+def test_a_checkpoints_group_naming_a_parameter_the_module_lacks_is_refused(tmp_path):
+    finetuning = BackboneFinetuning(unfreeze_backbone_at_epoch=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[finetuning])
+    trainer.fit(Descends(), [mx.zeros((2,))])
+    saved = finetuning.state_dict()
+    saved["added_param_groups"][0]["params"] = ["neck.w"]  # (a checkpoint of another model)
+    with pytest.raises(ValueError, match=r"Descends has no parameter neck.w"):
+        finetuning.restore_param_groups(trainer, saved)
+
+
+class BackboneWithItsBatchNormFrozen(BackboneFinetuning):
+    """A BackboneFinetuning whose freeze_before_training freezes the BatchNorm weights too."""
+
+    def freeze_before_training(self, module):
+        self.freeze(module.backbone, train_bn=False)
+
+
+@pytest.mark.parametrize("train_bn", [True, False])
+def test_backbone_finetunings_train_bn_decides_for_batchnorm_weights_its_subclass_froze(tmp_path, train_bn):
+    moved = _moves_by_epoch(
+        tmp_path, BackboneWithItsBatchNormFrozen(unfreeze_backbone_at_epoch=1, train_bn=train_bn)
+    )
+    unfrozen = ["backbone.layers.0.weight", *_BN] if train_bn else ["backbone.layers.0.weight"]
+    assert moved == [["head.weight"], [*unfrozen, "head.weight"], [*unfrozen, "head.weight"]]
+
+
+@pytest.mark.parametrize("verbose", [True, False])
+def test_verbose_logs_both_rates_at_each_change_rounded_to_rounding_digits(tmp_path, caplog, verbose):
+    finetuning = BackboneFinetuning(
+        unfreeze_backbone_at_epoch=0, lambda_func=lambda epoch: 1 / 3, verbose=verbose, rounding=4
+    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[finetuning])
+    with caplog.at_level(logging.INFO, logger="audiotrain.train.callbacks.finetuning"):
+        trainer.fit(Descends(lr=0.1), [mx.zeros((2,))])
+    said = [r.getMessage() for r in caplog.records if r.name == "audiotrain.train.callbacks.finetuning"]
+    expected = ["Current lr: 0.1, Backbone lr: 0.01", "Current lr: 0.1, Backbone lr: 0.0033"]
+    assert said == (expected if verbose else [])
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.01, float("nan"), "0.1"])
+def test_a_checkpoints_bad_previous_backbone_lr_is_refused_by_name(bad):
+    with pytest.raises(ValueError, match=r"previous_backbone_lr must be a positive"):
+        BackboneFinetuning().load_state_dict(
+            {"added_param_groups": [], "last_epoch": 2, "previous_backbone_lr": bad}
+        )
