@@ -112,6 +112,14 @@ def test_the_counts_are_the_parameters_sizes():
     assert summary.size_bytes == sum(a.nbytes for a in _leaves(module.parameters()))
 
 
+def test_the_size_in_mb_is_the_bytes_of_each_parameters_own_dtype():
+    module = Nested()
+    module.set_dtype(mx.bfloat16)  # (bf16-true weights: 2 bytes each, not float32's 4)
+    summary = ModelSummary().summary(module)
+    assert summary.size_bytes == 2 * summary.total_params
+    assert totals(summary.table())["Total estimated model params size (MB)"] == f"{2 * 137 / 1e6:,.3f}"
+
+
 def _leaves(tree):
     from mlx.utils import tree_flatten
 
