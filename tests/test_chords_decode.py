@@ -18,7 +18,14 @@ from audiotrain.chords.decode import (
     viterbi,
     viterbi_self_transition,
 )
-from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_JOINT_CHORDS, TYPE_INTERVALS, encode_label
+from audiotrain.chords.vocabulary import (
+    CHORD_TYPES,
+    N_INDEX,
+    NUM_JOINT_CHORDS,
+    TYPE_INTERVALS,
+    X_INDEX,
+    encode_label,
+)
 
 import mir_eval
 import numpy as np
@@ -106,6 +113,8 @@ def test_fast_viterbi_matches_full_matrix_on_longer_sequences(rng):
 def test_fast_viterbi_breaks_ties_by_staying_so_equal_paths_give_one_segment_not_one_a_frame():
     # two states, p(stay) = p(move) = 0.5 and equal emissions: every step is a tie
     assert viterbi_self_transition(np.zeros((6, 2)), 0.5).tolist() == [0] * 6
+    # One state has nowhere to move to (its move probability would divide by zero states).
+    assert viterbi_self_transition(np.zeros((4, 1)), 0.9).tolist() == [0] * 4
 
 
 @pytest.mark.parametrize("method", ["median", "viterbi"])
@@ -563,10 +572,14 @@ def test_non_finite_posteriors_and_bad_times_are_refused_by_name():
     root = np.full((frames, 12), 1 / 12)
     with pytest.raises(ValueError, match=r"type_probs holds \d+ non-finite values"):
         decode_posteriors(np.full_like(type_probs, np.nan), root, root, 10.0)  # it decoded to X and chords
-    for kwargs, match in (({"duration": 0.0}, "duration must be"), ({"duration": -1.0}, "duration must be")):
+    for kwargs, match in (
+        ({"duration": 0.0}, "duration must be"),
+        ({"duration": -1.0}, "duration must be"),
+        ({"duration": float("inf")}, "duration must be"),
+    ):
         with pytest.raises(ValueError, match=match):
             decode_posteriors(type_probs, root, root, 10.0, **kwargs)
-    for frame_rate in (0.0, -1.0):
+    for frame_rate in (0.0, -1.0, float("inf")):  # inf: every segment would start at 0 s
         with pytest.raises(ValueError, match="frame_rate must be"):
             decode_posteriors(type_probs, root, root, frame_rate)
 
@@ -616,3 +629,105 @@ def test_separate_bass_path_writes_no_sliver_of_the_old_chord_over_the_new_bass(
     segments = decode_posteriors(type_probs, root_probs, bass_probs, frame_rate, config, duration=2.0)
     assert [s.label for s in segments] == ["C:maj", "F:maj", "F:maj/3"], segments
     assert segments[2].start == pytest.approx(14.5 / frame_rate)
+
+
+@pytest.mark.parametrize("joint_bass", [True, False])
+def test_the_self_transition_setting_decides_whether_a_short_chord_stays(rng, joint_bass):
+    """Two frames of G:maj inside C:maj: a self-transition of 0.5 keeps them, one of 0.99999 smooths them
+    away; both Viterbi paths (the joint one and the separate chord path) could have used 0.95 whatever was
+    set."""
+    labels = ["C:maj"] * 14 + ["G:maj"] * 2 + ["C:maj"] * 14
+    posteriors = _posteriors(labels, rng, sharpness=8.0, noise=0.0)
+
+    def decoded(self_transition):
+        config = DecodeConfig(joint_bass=joint_bass, self_transition=self_transition)
+        return [s.label for s in decode_posteriors(*posteriors, 10.0, config)]
+
+    assert decoded(0.5) == ["C:maj", "G:maj", "C:maj"]
+    assert decoded(0.99999) == ["C:maj"]
+    for never_or_always in (0.0, 1.0):  # log 0: no chord change at all, or a change every frame
+        with pytest.raises(ValueError, match=r"self_transition must be in \(0, 1\)"):
+            DecodeConfig(self_transition=never_or_always)
+
+
+@pytest.mark.parametrize("head", ["root_probs", "bass_probs", "chord_probs"])
+def test_non_finite_values_in_any_head_are_refused_by_its_name(rng, head):
+    """A diverged model's NaN root, bass or joint chord head would decode to arbitrary chords as surely as a
+    NaN type head; only the type head's refusal was tested."""
+    type_p, root_p, bass_p = _posteriors(["C:maj"] * 5, rng)
+    heads = {"root_probs": root_p, "bass_probs": bass_p, "chord_probs": _chord_head(["C:maj"] * 5, rng)}
+    heads[head][2, 0] = np.nan
+    with pytest.raises(ValueError, match=f"^{head} holds 1 non-finite values"):
+        decode_posteriors(
+            type_p, heads["root_probs"], heads["bass_probs"], 10.0, chord_probs=heads["chord_probs"]
+        )
+
+
+def test_root_and_bass_posteriors_of_another_shape_are_refused_by_name(rng):
+    type_p, root_p, bass_p = _posteriors(["C:maj"] * 5, rng)
+    with pytest.raises(ValueError, match=r"^root_probs must be \[5, 12\], got \(5, 13\)"):
+        decode_frames(type_p, np.full((5, 13), 1 / 13), bass_p)
+    with pytest.raises(ValueError, match=r"^bass_probs must be \[5, 12\], got \(5, 11\)"):
+        decode_frames(type_p, root_p, np.full((5, 11), 1 / 11))
+
+
+@pytest.mark.parametrize("joint_bass", [True, False])
+def test_without_a_bass_head_each_chord_is_in_root_position(rng, joint_bass):
+    type_p, root_p, _ = _posteriors(["G:maj"] * 6 + ["A:min"] * 6, rng, sharpness=8.0, noise=0.0)
+    config = DecodeConfig(joint_bass=joint_bass)
+    assert [s.label for s in decode_posteriors(type_p, root_p, None, 10.0, config)] == ["G:maj", "A:min"]
+
+
+def test_the_bass_onset_time_constant_is_the_one_set(rng):
+    """A blip of E on C:maj's first frame: the default 6 frames weigh it against the C after it; a time
+    constant far under a frame takes the first frame's bass."""
+    type_p, root_p, _ = _posteriors(["C:maj"] * 6, rng, sharpness=8.0, noise=0.0)
+    bass_p = np.full((6, 12), 1e-4)
+    bass_p[0, 4], bass_p[0, 0] = 0.55, 0.45
+    bass_p[1:, 0], bass_p[1:, 4] = 0.9, 0.1
+    for onset_frames, label in ((6.0, "C:maj"), (0.1, "C:maj/3")):
+        config = DecodeConfig(bass_onset_frames=onset_frames)
+        assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0, config)] == [label]
+
+
+def test_a_change_of_bass_under_one_chord_keeps_both_basses(rng):
+    """The joint path's C:maj over C, then over E: the onset bass is chosen per (chord, bass) run, not once
+    for the chord, which would have made the whole run C:maj."""
+    posteriors = _posteriors(["C:maj"] * 10 + ["C:maj/3"] * 10, rng, sharpness=10.0, noise=0.0)
+    assert [s.label for s in decode_posteriors(*posteriors, 10.0)] == ["C:maj", "C:maj/3"]
+
+
+@pytest.mark.parametrize("frames", [0, 1, 513])
+def test_songs_of_any_length_decode_every_frame(rng, frames):
+    """The joint emissions are filled 512 frames at a time: a song of one frame, or one more than a block,
+    has its last frame in a block of its own. A song of no frames has no segments."""
+    posteriors = _posteriors(["A:maj"] * frames, rng, sharpness=10.0, noise=0.0)
+    expected = ["A:maj"] if frames else []
+    assert [s.label for s in decode_posteriors(*posteriors, 10.0)] == expected
+
+
+def test_no_chord_wins_a_near_tie_on_its_own_probability(rng):
+    """The joint path's N state is scored by p(N) alone, as a chord by p(type) p(root) summed over its
+    basses: N at 0.5 against C:maj at 0.45 is N."""
+    type_p, root_p, bass_p = _posteriors(["C:maj"] * 10, rng, sharpness=10.0, noise=0.0)
+    type_p[:] = 1e-4
+    type_p[:, N_INDEX], type_p[:, CHORD_TYPES.index("maj")] = 0.5, 0.45
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0)] == ["N"]
+
+
+def test_a_bass_head_with_exact_zeros_on_a_chords_tones_still_decodes_the_chord(rng):
+    """A float32 softmax underflows to 0: here every tone of C:maj has bass probability 0 (the head hears
+    C#). log 0 - log 0 made the chord's emissions NaN."""
+    type_p, root_p, _ = _posteriors(["C:maj"] * 10, rng, sharpness=10.0, noise=0.0)
+    bass_p = np.zeros((10, 12))
+    bass_p[:, 1] = 1.0
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0)] == ["C:maj"]
+
+
+@pytest.mark.parametrize("method", ["median", "argmax"])
+def test_unknown_chord_frames_have_no_root_or_bass(rng, method):
+    posteriors = _posteriors(["X"] * 5, rng, sharpness=10.0, noise=0.0)
+    posteriors[1][:, 3] = posteriors[2][:, 3] = 1.0  # the root and bass heads still name D#
+    chord_type, root, bass = decode_frames(*posteriors, DecodeConfig(method=method, unknown_chords=True))
+    assert chord_type.tolist() == [X_INDEX] * 5
+    assert root.tolist() == bass.tolist() == [-1] * 5
