@@ -361,6 +361,7 @@ def test_an_optimizer_the_module_keeps_gets_its_state_and_schedule_back(tmp_path
         ({"min_lr": -1e-3}, ValueError, "min_lr=-0.001"),
         ({"max_lr": 1e-9}, ValueError, r"max_lr=1e-09\): expected a finite number > min_lr=1e-08"),
         ({"max_lr": math.inf}, ValueError, "max_lr=inf"),
+        ({"min_lr": 1e-3, "max_lr": 1e-3}, ValueError, r"max_lr=0.001\): expected a finite number > min_lr"),
         ({"num_training": 1}, ValueError, r"num_training=1\): expected an int >= 2"),
         ({"num_training": 10.0}, ValueError, "num_training=10.0"),
         ({"num_training": True}, ValueError, r"num_training=True\): expected an int >= 2"),
@@ -549,6 +550,88 @@ def test_the_sweep_clips_the_gradients_as_the_trainer_does(tmp_path):
     np.testing.assert_allclose(-np.diff([0.0, *w]), np.array(finder.results["lr"]) / np.sqrt(2), rtol=1e-5)
 
 
+class SeesBatchMeans(LossIsTheBatch):
+    def on_train_batch_start(self, batch, batch_idx):
+        vars(self).setdefault("seen", []).append(float(mx.mean(batch).item()))
+
+
+def test_the_sweep_draws_the_data_order_from_the_trainers_seed(tmp_path):
+    # A shuffled loader without a seed of its own takes the Trainer's: the sweep sees the order the fit does.
+    def order(seed, tune):
+        module = SeesBatchMeans()
+        loader = DataLoader([mx.full((1,), float(v)) for v in range(16)], batch_size=4, shuffle=True)
+        trainer = quiet_trainer(tmp_path, seed=seed, max_epochs=1)
+        if tune:
+            Tuner(trainer).lr_find(
+                module, loader, num_training=4, early_stop_threshold=None, update_attr=False
+            )
+        else:
+            trainer.fit(module, loader)
+        return vars(module)["seen"]
+
+    assert order(7, tune=True) == order(7, tune=False) != order(8, tune=False)
+
+
+def test_the_sweep_trains_in_the_trainers_precision_and_on_its_limit_train_batches(tmp_path):
+    class RecordsItsDtype(LossIsTheBatch):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            vars(self).setdefault("dtypes", []).append(self.w.dtype)
+
+    module = RecordsItsDtype()
+    Tuner(quiet_trainer(tmp_path, precision="bf16-true")).lr_find(
+        module, ones(4), num_training=2, update_attr=False
+    )
+    assert vars(module)["dtypes"] == [mx.bfloat16] * 2 and module.w.dtype == mx.float32
+    finder = Tuner(quiet_trainer(tmp_path, limit_train_batches=2)).lr_find(
+        LossIsTheBatch(),
+        [mx.full((2,), float(v)) for v in range(1, 7)],
+        num_training=4,
+        early_stop_threshold=None,
+        update_attr=False,
+    )
+    assert finder.results["loss"] == pytest.approx(smoothed([1.0, 2.0, 1.0, 2.0]), rel=1e-6)
+
+
+def test_the_sweep_prints_nothing_where_the_trainers_progress_bar_is_off(tmp_path, capsys):
+    Tuner(quiet_trainer(tmp_path)).lr_find(Slope(), ones(), num_training=5, update_attr=False)
+    assert capsys.readouterr() == ("", "")
+
+
+class CountsItsBatches(Slope):
+    """Keeps a count of its training batches in its checkpoints (as a curriculum's stage would be)."""
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        vars(self)["count"] = vars(self).get("count", 0) + 1
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["count"] = vars(self).get("count", 0)
+
+    def on_load_checkpoint(self, checkpoint):
+        vars(self)["count"] = checkpoint["count"]
+
+
+class CountsItsLoaders(audiotrain.DataModule):
+    def __init__(self):
+        super().__init__()
+        self.served = 0
+
+    def train_dataloader(self):
+        self.served += 1
+        return ones()
+
+    def state_dict(self):
+        return {"served": self.served}
+
+    def load_state_dict(self, state):
+        self.served = state["served"]
+
+
+def test_the_state_the_module_and_datamodule_keep_in_checkpoints_is_put_back_after_the_sweep(tmp_path):
+    module, data = CountsItsBatches(), CountsItsLoaders()
+    Tuner(quiet_trainer(tmp_path)).lr_find(module, datamodule=data, num_training=5, update_attr=False)
+    assert vars(module)["count"] == 0 and data.served == 0
+
+
 class SwitchesDropoutOff(TinyClassifier):
     """A hook sets a layer to eval mode during fit (as a user stops dropout after a warm-up)."""
 
@@ -626,6 +709,22 @@ def test_under_overfit_batches_the_sweep_runs_over_the_same_unshuffled_first_bat
     with pytest.warns(UserWarning, match="overfit_batches.*shuffle=True"):
         trainer.fit(module, loader)
     assert vars(module)["seen"] == [0, 8] * 3
+
+
+def test_under_overfit_batches_the_sweep_does_not_validate(tmp_path):
+    class ValidatesToo(LossIsTheBatch):
+        def val_dataloader(self):
+            return [mx.ones((2,))]
+
+        def validation_step(self, batch, batch_idx):
+            vars(self)["validated"] = True
+            return mx.mean(batch)
+
+    module = ValidatesToo()
+    Tuner(quiet_trainer(tmp_path, overfit_batches=2)).lr_find(
+        module, ones(4), num_training=4, early_stop_threshold=None, update_attr=False
+    )
+    assert "validated" not in vars(module)
 
 
 def test_suggestion_says_why_it_has_too_few_points(tmp_path):
