@@ -725,7 +725,8 @@ def test_a_ctrl_c_inside_an_accumulation_window_resumes_to_the_straight_runs_wei
         assert_same_numbers(weights(resumed)[name], value, err_msg=name)
 
 
-def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_path):
+@pytest.mark.parametrize("seed", [7, 0])  # (0 is a seed too, not "none recorded")
+def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_path, seed):
     """Resumed with Trainer(seed=8), a seed-7 run went on with seed 7's random state, but trainer.seed and
     the later checkpoints said 8, and a loader the Trainer seeded took 8 from the next epoch on (a
     checkpoint at an epoch's end holds no loader position): neither the order nor the record was the
@@ -756,14 +757,16 @@ def test_resuming_with_another_seed_keeps_the_checkpoints_seed_and_says_so(tmp_p
         trainer.fit(TinyClassifier(), DataLoader(items, batch_size=16, shuffle=True), ckpt_path=ckpt_path)
         return trainer, order.batches
 
-    _, straight = fit(tmp_path / "straight", 7, 2)
-    first, _ = fit(tmp_path / "resumed", 7, 1)
-    with pytest.warns(UserWarning, match="was trained with seed 7; this Trainer's is 8.*seed 7 is kept"):
+    _, straight = fit(tmp_path / "straight", seed, 2)
+    first, _ = fit(tmp_path / "resumed", seed, 1)
+    with pytest.warns(
+        UserWarning, match=f"was trained with seed {seed}; this Trainer's is 8.*seed {seed} is kept"
+    ):
         resumed, rest = fit(tmp_path / "resumed", 8, 2, first.checkpoint_callback.last_model_path)
     assert rest == straight[4:]
-    assert resumed.seed == 7
+    assert resumed.seed == seed
     state = json.loads((Path(resumed.checkpoint_callback.last_model_path) / "trainer_state.json").read_text())
-    assert state["config"]["trainer"]["seed"] == 7
+    assert state["config"]["trainer"]["seed"] == seed
 
 
 @pytest.mark.parametrize("where", ["callback on_validation_end", "module on_train_batch_end"])
@@ -796,7 +799,7 @@ def test_a_keyboard_interrupt_raised_in_a_hook_stops_and_saves_as_ctrl_c_does(tm
         return trainer, module
 
     straight = fit(tmp_path / "a", stop=False)[1]
-    stopped, _ = fit(tmp_path / "b", stop=True)
+    stopped, stopped_module = fit(tmp_path / "b", stop=True)
     saved = tmp_path / "b" / "checkpoints" / "interrupted"
     assert stopped.interrupted and stopped.interrupted_checkpoint == saved
     hook = where.split()[-1]
@@ -805,6 +808,14 @@ def test_a_keyboard_interrupt_raised_in_a_hook_stops_and_saves_as_ctrl_c_does(tm
     resumed = fit(tmp_path / "b", stop=False, ckpt_path=saved)[1]
     for name, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)
+    if where.startswith("callback"):
+        return  # (its stop came in the sanity check, before any step: no counters carried, nothing to say)
+    # The stopped Trainer fit again without ckpt_path goes on from its counters, not exactly: said, with how.
+    stopped_module.stop = False
+    with pytest.warns(
+        UserWarning, match=r"was interrupted at epoch 0.*ckpt_path=trainer.interrupted_checkpoint"
+    ):
+        stopped.fit(stopped_module, make_batches(), make_batches(32))
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,8 @@ def test_a_resumed_trainers_run_state_is_the_checkpoints(tmp_path):
     for key in STATE_KEYS:
         if key not in ("elapsed", "random", "versions", "loggers"):  # (the logger counts its own rows)
             assert again[key] == written[key], key
+    # The time of the saved run is kept: a resumed fit's max_time counts it (a save of 0 would start afresh).
+    assert written["elapsed"] > 0 and resumed._run.elapsed_before == written["elapsed"]
 
 
 def test_checkpoints_leave_the_trainers_callback_metrics_as_they_were(tmp_path):
@@ -108,3 +110,21 @@ def test_checkpoints_leave_the_trainers_callback_metrics_as_they_were(tmp_path):
     resumed = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True)
     resumed.fit(TinyClassifier(), make_batches(96, 16), make_batches(32, 16), ckpt_path=tmp_path / "ckpt")
     assert resumed.callback_metrics["val_loss"] == resumed.history["val_loss"][-1]
+
+
+def test_a_checkpoint_saved_after_loading_one_holds_the_loaded_random_state(tmp_path):
+    """`load_checkpoint` outside `fit` puts the checkpoint's generators in place: a save after it holds
+    those, not the ones the Trainer's last fit ended with."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    every_epoch = ModelCheckpoint(
+        dirpath=tmp_path / "ck", save_top_k=-1, every_n_epochs=1, filename="{epoch}"
+    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[every_epoch])
+    trainer.fit(TinyClassifier(dropout=0.3), make_batches(64, 16))
+    first = tmp_path / "ck" / "epoch=0"
+    with pytest.warns(UserWarning, match="holds checkpoints saved after epoch=0"):  # (nothing saved here)
+        trainer.load_checkpoint(first)
+    again = trainer.save_checkpoint(tmp_path / "again")
+    loaded = json.loads((first / "trainer_state.json").read_text())["random"]
+    assert json.loads((again / "trainer_state.json").read_text())["random"] == loaded

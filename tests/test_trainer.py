@@ -1090,6 +1090,44 @@ def test_resuming_with_another_global_batch_says_how_to_keep_it(tmp_path):
     assert not [w for w in caught if "global batch" in str(w.message)]
 
 
+def test_resuming_under_fewer_processes_of_the_same_batch_size_says_the_global_batch_changed(tmp_path):
+    # The case the warning exists for: a run saved by two processes of batch_size 4, resumed by a command
+    # run without its launcher (one process of 4) trains on half its global batch.
+    from audiotrain import DataLoader
+
+    x, y = make_data(32)
+    data = list(zip(x, y, strict=True))
+    first = quiet_trainer(tmp_path, max_epochs=1)
+    first.fit(TinyClassifier(), DataLoader(data, batch_size=4))
+    saved = first.save_checkpoint(tmp_path / "epoch1")
+    state_file = saved / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["global_batch"] = {"world_size": 2, "batch_size": 4}  # (as two processes would have saved it)
+    state_file.write_text(json.dumps(state))
+    alone = quiet_trainer(tmp_path / "alone", max_epochs=2)
+    with pytest.warns(
+        UserWarning, match=r"global batch of 8 \(2 processes x batch_size 4\); this run's is 4 \(1 x 4\)"
+    ):
+        alone.fit(TinyClassifier(), DataLoader(data, batch_size=4), ckpt_path=str(saved))
+
+
+def test_a_second_fit_of_another_module_object_says_it_takes_over_the_counters(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches(32))
+    trainer.max_epochs = 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(module, make_batches(32))  # the same object: it goes on, as in Lightning
+    assert not [w for w in caught if "already trained another" in str(w.message)]
+    trainer.max_epochs = 3
+    with pytest.warns(
+        UserWarning, match="already trained another module object.*takes over that run's counters"
+    ):
+        trainer.fit(TinyClassifier(), make_batches(32))
+    assert trainer.current_epoch == 3
+
+
 # ------------------------------------------------------------------ loaders a Lightning user passes
 def test_the_same_dataloader_for_training_and_validation_is_refused(tmp_path):
     from audiotrain import DataLoader
