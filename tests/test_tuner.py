@@ -495,6 +495,19 @@ def test_a_datamodule_gets_its_trainer_back_and_a_failing_sweep_puts_the_module_
     assert all(np.array_equal(after[k], before[k]) for k in before) and failing._trainer is None
 
 
+def test_a_method_named_lr_is_no_place_for_the_suggestion(tmp_path):
+    class LrIsAMethod(audiotrain.DataModule):
+        def lr(self):  # (not a number the user keeps: lightning_setattr writes attributes only)
+            return 0.5
+
+        def train_dataloader(self):
+            return make_batches(128)
+
+    data, module = LrIsAMethod(), TinyClassifier()
+    finder = Tuner(quiet_trainer(tmp_path)).lr_find(module, datamodule=data, num_training=20)
+    assert callable(data.lr) and data.lr() == 0.5 and module.lr == finder.suggestion()
+
+
 def test_a_sweep_too_short_to_suggest_leaves_the_rate_as_it_was(tmp_path):
     module = TinyClassifier(lr=0.01)
     with pytest.warns(
