@@ -220,12 +220,19 @@ def test_legacy_layernorm_names_are_accepted(tmp_path):
     assert _rel(_outputs(model, ref)["text_embeds"], ref["text_embeds"]) <= 1e-5
 
 
-def test_checkpoint_location_errors(tmp_path):
+def test_checkpoint_location_errors(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="no such folder"):
         load_pretrained(tmp_path / "nowhere" / "clap")
     # a relative path with two slashes is no hub id either (owner/name), not looked up in the cache
     with pytest.raises(CheckpointError, match="^owner/name/extra: no such folder, and not a hub id"):
         load_pretrained("owner/name/extra")
+    # a mistyped relative folder (one slash, like owner/name) is named as missing, not looked up on the hub
+    monkeypatch.chdir(tmp_path)
+    for relative in ("./clap", "../clap"):
+        with pytest.raises(
+            CheckpointError, match=f"^{re.escape(relative)}: no such folder, and not a hub id"
+        ):
+            load_pretrained(relative)
     with pytest.raises(
         CheckpointError, match=f"^{FIXTURE / 'config.json'}: expected a checkpoint folder .*, got a file"
     ):
@@ -329,6 +336,22 @@ def test_a_sharded_hub_repository_with_its_shards_in_a_subfolder_downloads_them_
     ]
     ref = _reference()
     assert _rel(_outputs(model, ref)["logits_per_text"], ref["logits_per_text"]) <= 1e-5
+
+
+def test_a_hub_index_naming_a_shard_outside_the_repository_is_refused_before_any_weights_are_fetched(
+    tmp_path, monkeypatch
+):
+    """The index is checked as loading checks it, right after the metadata download: the shard it names
+    outside the repository is never asked of the hub, nor is any other weights file."""
+    remote = _sharded_copy(tmp_path)
+    index = json.loads((remote / "model.safetensors.index.json").read_text())
+    index["weight_map"][next(iter(index["weight_map"]))] = "../../secret.safetensors"
+    (remote / "model.safetensors.index.json").write_text(json.dumps(index))
+    cache, requests = _fake_hub(tmp_path, monkeypatch, remote)
+    with pytest.raises(CheckpointError, match="names shard '../../secret.safetensors'; shards must be files"):
+        load_pretrained("laion/clap-htsat-unfused")
+    assert [allow_patterns for _, _, allow_patterns in requests] == [("*.json", "*.txt")]
+    assert not list(cache.glob("*.safetensors"))
 
 
 HUB_ID = "laion/clap-htsat-unfused"
@@ -1178,8 +1201,10 @@ def test_tokenizer_errors(tmp_path):
     tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
     with pytest.raises(TokenizerError, match=r"texts\[1\] is a int"):
         tokenizer(["fine", 3])
-    with pytest.raises(TokenizerError, match="padding"):
-        ClapTokenizer.from_pretrained(FIXTURE, padding="max")
+    # transformers' other values ("do_not_pad", True) are not ours: refused, not taken for "longest"
+    for padding in ("max", "do_not_pad", True):
+        with pytest.raises(TokenizerError, match="padding"):
+            ClapTokenizer.from_pretrained(FIXTURE, padding=padding)
     # Two tokens hold only <s></s>: every caption would be the same row.
     with pytest.raises(TokenizerError, match="max_length must be at least 3"):
         ClapTokenizer.from_pretrained(FIXTURE, max_length=2)
@@ -1470,6 +1495,32 @@ def test_an_index_may_name_only_files_inside_the_checkpoint_folder(tmp_path, mon
     assert opened == []  # not even the good shard: every name is checked first
 
 
+@pytest.mark.parametrize("index_json", [{"weight_map": ["model-00001-of-00001.safetensors"]}, [1, 2], {}])
+def test_an_index_without_a_weight_map_object_is_named(tmp_path, index_json):
+    folder = _safetensors_copy(tmp_path)
+    (folder / "model.safetensors").rename(folder / "model-00001-of-00001.safetensors")
+    index = folder / "model.safetensors.index.json"
+    index.write_text(json.dumps(index_json))
+    with pytest.raises(
+        CheckpointError, match=f"^{re.escape(str(index))}: not a shard index with a 'weight_map'"
+    ):
+        load_pretrained(folder)
+
+
+def test_each_shard_is_read_once_however_many_tensors_it_holds(tmp_path, monkeypatch):
+    """The index names a shard once per tensor: reading it once per name would read a real checkpoint's
+    shards hundreds of times."""
+    from audiotrain.models.clap import loading
+
+    read = []
+    read_one = loading._read_one
+    monkeypatch.setattr(
+        loading, "_read_one", lambda path, *args: read.append(path.name) or read_one(path, *args)
+    )
+    load_pretrained(_sharded_copy(tmp_path))
+    assert sorted(read) == ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+
+
 def test_a_sharded_checkpoint_in_the_hugging_face_cache_loads(tmp_path, monkeypatch):
     """A snapshot's files are links into the repository's blobs/: part of the checkpoint, shards too."""
     snapshot = _hf_cache(tmp_path, monkeypatch, source=_sharded_copy(tmp_path))
@@ -1503,6 +1554,23 @@ def test_a_file_linked_from_outside_the_folder_is_refused_whatever_it_is(tmp_pat
     for load in (CLAP, CLAP.from_pretrained):  # seed 001's doors follow the same rule
         with pytest.raises(CheckpointError, match=f"{folder / linked} leads outside {folder}"):
             load(folder)
+
+
+def test_a_folder_two_levels_below_a_blobs_folder_is_no_cache_snapshot(tmp_path):
+    """Only a Hugging Face cache snapshot (``models--owner--name/snapshots/<commit>/``) may lead into its
+    repository's ``blobs/``: a plain folder that happens to have a ``blobs/`` two levels up is read from itself
+    alone."""
+    folder = _safetensors_copy(tmp_path / "data")  # tmp_path/data/ckpt
+    (tmp_path / "blobs").mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for linked in ("config.json", "tokenizer.json"):
+        (folder / linked).rename(elsewhere / linked)
+        (folder / linked).symlink_to(elsewhere / linked)
+    with pytest.raises(CheckpointError, match=f"{folder / 'config.json'} leads outside {folder}"):
+        load_pretrained(folder)
+    with pytest.raises(CheckpointError, match=f"leads outside {folder}"):
+        ClapTokenizer.from_pretrained(folder)
 
 
 @pytest.mark.parametrize(
