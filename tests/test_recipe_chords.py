@@ -397,6 +397,11 @@ def test_demo_run_writes_everything_into_the_run_folder(tiny_run, capsys):
     state = ckpt.read_state(run_dir / "checkpoints" / "best")
     stored = state["module_state"][CHECKPOINT_KEY]
     assert {"model_config", "features", "vocabulary", "decode", "window_frames"} <= set(stored)
+    # The record a --resume after a kill during the evaluation reads (to score, not train on): the
+    # checkpoint evaluated, relative to the run folder, and where its training ended.
+    steps = ckpt.read_state(run_dir / "checkpoints" / "last")["progress"]["global_step"]
+    trained = json.loads((run_dir / "trained.json").read_text())
+    assert trained == {"checkpoint": "checkpoints/best", "global_step": steps, "num_epochs": 2}
 
 
 def test_the_same_seed_gives_the_same_run(tiny_run):
@@ -440,6 +445,40 @@ def test_the_loss_weights_and_early_stopping_flags_reach_the_runs_loss_and_callb
     heads = {"chord_type": "chord_type", "root": "root", "bass": "bass_note", "chord": "chord"}
     weighted = sum(weight * history[f"train_{heads[name]}_loss"][0] for name, weight in weights.items())
     assert history["train_loss"][0] == pytest.approx(weighted, rel=1e-5)
+
+
+def test_the_optimizer_schedule_loss_and_seed_flags_reach_the_runs_task_and_loaders(
+    tiny_run, tmp_path, monkeypatch
+):
+    """``--learning_rate``, ``--weight_decay``, ``--scheduler``, ``--warmup_epochs``, ``--num_epochs`` (the
+    schedule's length), ``--label_smoothing``, ``--seed`` and ``--batch_size`` are those of the task and the
+    loaders the run trains with: any of them could have been left at its default (config.json still naming
+    the flag's value) with every test green, as every other run uses the defaults."""
+    tasks, loaders = [], []
+    build_task, make_loaders = chords_train.build_task, chords_train.make_loaders
+
+    def recorded_task(*args, **kwargs):
+        tasks.append(build_task(*args, **kwargs))
+        return tasks[-1]
+
+    def recorded_loaders(*args, **kwargs):
+        loaders.append(args)  # (splits, feature_fn, data, features, batch_size, seed)
+        return make_loaders(*args, **kwargs)
+
+    monkeypatch.setattr(chords_train, "build_task", recorded_task)
+    monkeypatch.setattr(chords_train, "make_loaders", recorded_loaders)
+    root, _ = tiny_run
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "run")]
+    argv += ["--num_epochs", "3", "--learning_rate", "0.0123", "--weight_decay", "0.07"]
+    argv += ["--scheduler", "onecycle", "--warmup_epochs", "0.5", "--label_smoothing", "0.05"]
+    argv += ["--seed", "5", "--batch_size", "3"]
+    assert chords.main(argv) == 0
+    [task], [loader_args] = tasks, loaders
+    settings = task.optim_settings
+    assert (settings["learning_rate"], settings["weight_decay"]) == (0.0123, 0.07)
+    assert (settings["scheduler"], settings["warmup_epochs"], settings["num_epochs"]) == ("onecycle", 0.5, 3)
+    assert task.loss_fn.label_smoothing == 0.05
+    assert loader_args[-2:] == (3, 5)  # the batch size, the seed of the windows, shifts and order
 
 
 def test_the_checkpoint_holds_the_resolved_config_and_the_run_config_repeats_the_run(tiny_run):
@@ -845,6 +884,21 @@ def test_temporary_plot_files_of_a_killed_run_go_with_the_resume_that_finishes_i
     assert not killed_plots[0].exists() and mine[0].read_text() == "mine"
 
 
+def test_a_run_killed_in_its_evaluation_resumed_with_more_epochs_trains_on(tiny_run, tmp_path, capsys):
+    """Its trained.json says training ended after --num_epochs 2: a resume with --num_epochs 3 is a request
+    to train further, not to score the checkpoint of 2 epochs that the record names."""
+    root, run_dir = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "evaluation" / "confusion_matrix.png").unlink()  # killed before its evaluation's last write
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(copy)]
+    capsys.readouterr()
+    assert chords.main([*flags, "--num_epochs", "3", "--resume", str(copy / "checkpoints" / "last")]) == 0
+    err = capsys.readouterr().err
+    assert "its training ended earlier" not in err and "trained to epoch 3: " in err, err
+    assert json.loads((copy / "history.json").read_text())["epoch"] == [0, 1, 2]
+
+
 def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     root, _ = tiny_run
     data = tmp_path / "songs"
@@ -857,6 +911,8 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert sum(len(v) for v in config["songs"].values()) == 4  # the orphan is not a song
+    # Its held-out songs are some of the folder's (config["songs"]), not a demo test set of their own.
+    assert "demo_test_set" not in config
     last = str(run_dir / "checkpoints" / "last")
     assert chords.main([*flags, "--run_dir", str(resumed), "--num_epochs", "3", "--resume", last]) == 0
     history = json.loads((resumed / "history.json").read_text())
@@ -2340,6 +2396,19 @@ class CtrlCAfterTheFirstBatch(Callback):
             signal.raise_signal(signal.SIGINT)
 
 
+def test_a_stop_in_the_first_epoch_says_the_batches_it_trained_and_only_the_recipes_command(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A Ctrl-C in the first epoch counts the batches of that epoch (not "0 full epochs and 1 batch"), and
+    the saved checkpoint is followed by the recipe's command line alone: the Trainer's own hint names a
+    Python call (``trainer.fit(..., ckpt_path=...)``) a command-line user has no trainer for."""
+    run_dir = tmp_path / "stopped"
+    assert train_tiny_run_with_callback(monkeypatch, tiny_run, run_dir, CtrlCAfterTheFirstBatch()) == 130
+    captured = capsys.readouterr()
+    assert "trained 1 batch of epoch 0 (1 step) in " in captured.err, captured.err
+    assert "--resume" in captured.err and "trainer.fit(" not in captured.out + captured.err, captured.err
+
+
 @pytest.fixture
 def stopped_mid_epoch(tiny_run, tmp_path, monkeypatch):
     """A tiny run stopped by Ctrl-C after the first of its epoch's two batches: (its argv, its run folder, its
@@ -3558,6 +3627,7 @@ def test_train_keeps_its_results_on_stdout_and_its_diagnostics_on_stderr(tiny_ru
         "train /",
         "model: ",
         "trained 1 epoch",
+        "feature cache: this run's ",
     ):
         assert diagnostic in captured.err and diagnostic not in captured.out, (diagnostic, captured.out)
     assert re.search(r"features of (all )?\d+ songs", captured.err), captured.err
