@@ -55,7 +55,11 @@ def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger
     header = (csv_dir / "metrics.csv").read_text().splitlines()[0].split(",")
     assert {"train_loss", "val_loss", "learning_rate", "test_majmin"} <= set(header)
     tb_dir = run_dir / "tensorboard" / "version_0"
-    assert {"train_loss", "val_loss", "test_majmin"} <= read_scalars(tb_dir).keys()
+    scalars = read_scalars(tb_dir)
+    assert {"train_loss", "val_loss", "test_majmin"} <= scalars.keys()
+    # The held-out scores are logged at the run's last step, where its curves end, not at step 0.
+    last_step = read_state(run_dir / "checkpoints" / "last")["progress"]["global_step"]
+    assert [step for step, _ in scalars["test_majmin"]] == [last_step] and last_step > 0
     hparams = read_hparams_plugin(tb_dir)["_hparams_/session_start_info"].session_start_info.hparams
     assert hparams["trainer/max_epochs"].number_value == 2  # the Trainer's settings, and the recipe's:
     assert hparams["learning_rate"].number_value == 2e-3 and hparams["model/d_model"].number_value == 32
