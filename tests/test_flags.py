@@ -6,7 +6,7 @@ import types
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
 from audiotrain.train import run_state
-from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, Timer
 
 import mlx.core as mx
 import pytest
@@ -80,10 +80,46 @@ def test_min_steps_holds_back_an_early_stop_to_that_step(tmp_path):
 
 @pytest.mark.parametrize(
     "value, seconds",
-    [("00:00:00:01", 1), (datetime.timedelta(milliseconds=1), 0.001), ({"seconds": 2}, 2)],
+    [
+        ("00:00:00:01", 1),
+        ("01:02:03:04", 93784),  # days, hours, minutes, seconds in that order
+        ("00:12:00:00", 43200),
+        (datetime.timedelta(milliseconds=1), 0.001),
+        ({"seconds": 2}, 2),
+    ],
 )
 def test_max_time_takes_lightnings_forms(value, seconds):
     assert Trainer(max_time=value).max_time == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["00:00:00:00", {"seconds": 0}, datetime.timedelta(0)])
+def test_a_max_time_of_zero_is_refused(value):
+    """A zero budget would end every fit before its first step."""
+    with pytest.raises(ValueError, match=r"max_time=.*expected a positive duration"):
+        Trainer(max_time=value)
+
+
+def test_a_timer_duration_error_names_the_timer():
+    with pytest.raises(ValueError, match=r"^Timer\(duration='bad'\): expected 'DD:HH:MM:SS'"):
+        Timer(duration="bad")
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("val_check_interval", 0),
+        ("val_check_interval", 0.0),
+        ("val_check_interval", True),  # a bool is not a number of batches, here or in Lightning
+        ("limit_train_batches", True),
+        ("limit_val_batches", False),
+        ("accumulate_grad_batches", True),
+        ("check_val_every_n_epoch", True),
+    ],
+)
+def test_a_bool_or_zero_where_a_positive_number_is_needed_is_refused_naming_the_flag(flag, value):
+    """True would have meant one batch (limit_train_batches=True: "all" read as 1), 0 never validating."""
+    with pytest.raises(ValueError, match=rf"^Trainer\({flag}={value!r}\): expected"):
+        Trainer(max_epochs=1, **{flag: value})
 
 
 def test_max_time_stops_the_fit(tmp_path):
