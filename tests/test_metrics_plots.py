@@ -240,3 +240,51 @@ def test_a_users_mplconfigdir_stays_and_an_unwritable_home_gets_a_private_one(tm
     _system.private_matplotlib_folder_unless_writable()
     private = Path(os.environ["MPLCONFIGDIR"])
     assert private.is_dir() and private.name.startswith("matplotlib-")
+
+
+def test_curves_of_accuracy_and_lr_columns_and_a_total_loss_legend_that_names_each_split():
+    """A history with ``*_accuracy`` and ``lr`` columns (not ``*_acc`` / ``learning_rate``) gets those panels,
+    an accuracy that reaches 1.0 is a fraction, and the total loss panel says which line is validation."""
+    history = {
+        "epoch": [0, 1, 2],
+        "train_loss": [3.0, 2.0, 1.0],
+        "val_loss": [3.5, 2.5, 1.5],
+        "train_accuracy": [0.2, 0.6, 1.0],
+        "lr": [1e-3, 1e-3, 1e-4],
+    }
+    total, accuracy, learning_rate = training_curves_figure(history).get_axes()
+    assert [ax.get_title() for ax in (total, accuracy, learning_rate)] == [
+        "total loss",
+        "accuracy",
+        "learning rate",
+    ]
+    assert accuracy.get_ylabel() == "accuracy (fraction)"
+    assert set(_lines_by_label(total)) == {"loss", "train", "validation"}
+    assert learning_rate.get_legend() is None  # a lone curve: its y label says what it is
+    in_percent = training_curves_figure({"epoch": [0, 1], "val_accuracy": [60.0, 85.0]}).get_axes()[0]
+    assert in_percent.get_ylabel() == "accuracy (%)"
+    without_epochs = training_curves_figure({"train_loss": [3.0, 2.0, 1.0]}).get_axes()[0]
+    assert without_epochs.get_xlabel() == "history row (from 0)"
+
+
+def test_history_figure_draws_chance_only_where_given_and_refuses_columns_without_values():
+    history = {"epoch": [0, 1], "val_mAP@10": [0.3, 0.5], "val_loss": [2.0, 1.0], "val_none": [None, None]}
+    ax = history_figure(
+        history, ["val_mAP@10", "val_loss"], ylabel="score", chance={"val_mAP@10": 0.1}
+    ).get_axes()[0]
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert [line.get_ydata()[0] for line in dotted] == [pytest.approx(0.1)]
+    with pytest.raises(ValueError, match="history has none of"):
+        history_figure(history, ["val_none"], ylabel="score")
+
+
+def test_a_normalised_confusion_matrix_colours_fractions_from_0_to_1():
+    """Colours relative to the largest fraction would paint a row of 0.4 as dark as a perfect row."""
+    matrix = np.array([[4, 6], [6, 4]])
+    assert confusion_matrix_figure(matrix, ["a", "b"]).get_axes()[0].images[0].get_clim() == (0, 1)
+
+
+def test_a_plot_is_written_in_the_format_its_file_name_says(tmp_path):
+    history = {"epoch": [0, 1], "train_loss": [2.0, 1.0]}
+    assert plot_training_curves(history, tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
+    assert b"<svg" in plot_training_curves(history, tmp_path / "c.svg").read_bytes()[:1000]
