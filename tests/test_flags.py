@@ -299,7 +299,8 @@ def test_lightnings_zero_means_off_and_any_case_algorithm(tmp_path):
     unclipped = trained()
     assert all((unclipped[k] == w).all() for k, w in trained(gradient_clip_val=0).items())
     assert Trainer(max_epochs=1, gradient_clip_val=0.0).gradient_clip_val is None
-    for spelt, algorithm in (("NORM", "norm"), ("Value", "value")):
+    # (None: Lightning's default, "norm"; a LightningCLI config writes it as `gradient_clip_algorithm: null`)
+    for spelt, algorithm in (("NORM", "norm"), ("Value", "value"), (None, "norm")):
         t = Trainer(max_epochs=1, gradient_clip_val=0.5, gradient_clip_algorithm=spelt)
         assert t.gradient_clip_algorithm == algorithm
     assert Trainer(max_epochs=1, fast_dev_run=0).fast_dev_run == 0  # off: the whole epoch trains

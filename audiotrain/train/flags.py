@@ -97,7 +97,10 @@ def val_check_interval(value: Any) -> int | float:
 
 def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
     """`gradient_clip_val` (0 or None: no clipping, as in Lightning) and `gradient_clip_algorithm` in any
-    case ("NORM", as Lightning lower-cases it)."""
+    case ("NORM", as Lightning lower-cases it); None is "norm", Lightning's default (its signature's None,
+    which a LightningCLI config writes as `gradient_clip_algorithm: null`)."""
+    if algorithm is None:
+        algorithm = "norm"
     algorithm = algorithm.lower() if isinstance(algorithm, str) else algorithm
     if algorithm not in ("norm", "value"):
         _fail("gradient_clip_algorithm", algorithm, "'norm' or 'value'")

@@ -207,7 +207,7 @@ class Trainer:
         max_steps: int | None = None,
         val_check_interval: int | float = 1.0,
         gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
+        gradient_clip_algorithm: str | None = "norm",
         default_root_dir: str | os.PathLike = "./logs",
         enable_checkpointing: bool = True,
         compile: bool = True,
