@@ -4,16 +4,20 @@ import json
 from collections import Counter
 from dataclasses import fields
 
+from audiotrain._files import TMP_PREFIX
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import read_lab
 from audiotrain.chords.vocabulary import encode_label
+from audiotrain.datasets import chord_demo_studio
 from audiotrain.datasets.chord_demo import (
     BASS_PATTERNS,
     BASS_TIMBRES,
     STYLES,
     TIMBRES,
     DemoConfig,
+    demo_set_name,
     generate_demo_songs,
+    generator_version,
     is_bass_instrument,
     plan_demo_song,
     played_pitch_classes,
@@ -412,6 +416,41 @@ def test_version_9_leaves_more_songs_without_a_bass_instrument_and_inverts_their
             assert song == before
 
 
+def test_sets_of_other_seeds_have_other_noise(tmp_path):
+    """The noise (and drums) are drawn from the set's seed as well as the song's: song 0 of seed 0 and of seed 1
+    sharing one noise would make every set's noise floor the same recording."""
+    settings = dict(n_songs=1, **{**_QUIET, "noise_db": (-40.0, -40.0)})
+    lead_ins = [
+        sf.read(generate_demo_songs(tmp_path / f"seed{seed}", seed=seed, **settings)[0].audio_path)[0][:6615]
+        for seed in (0, 1)
+    ]  # 0.3 s: every lead-in is at least 0.4 s of noise alone
+    assert abs(np.corrcoef(*lead_ins)[0, 1]) < 0.2
+
+
+def test_the_settings_of_a_set_shape_its_songs():
+    """Each DemoConfig field is used, not the default in its place: tuning, tempo, and how often chords are
+    inverted or played as slash-chord idioms (20 songs of seed 1: 35 of ~280 chords are slash chords with
+    neither, from version 9's songs without a bass, 122 with idioms always and 274 with inversions always)."""
+
+    def songs(**settings):
+        return [plan_demo_song(DemoConfig(n_songs=20, seed=1, **settings), i) for i in range(20)]
+
+    def slash_chords(**settings):
+        return sum("/" in s.label for song in songs(**settings) for s in song.segments)
+
+    assert {song.tuning_cents for song in songs(tuning_cents=(0.0, 0.0))} == {0.0}
+    assert {song.tempo for song in songs(tempo_range=(100.0, 100.0))} == {100.0}
+    assert slash_chords(inversion_probability=0.0, idiom_probability=0.0) < 50
+    assert slash_chords(inversion_probability=1.0, idiom_probability=0.0) > 250
+    assert slash_chords(inversion_probability=0.0, idiom_probability=1.0) > 100
+
+
+@pytest.mark.parametrize("settings", [{"n_songs": 0}, {"song_seconds": 3.9}])
+def test_a_set_needs_a_song_of_four_seconds_or_more(settings):
+    with pytest.raises(ValueError, match=r"^DemoConfig needs n_songs >= 1 and song_seconds >= 4$"):
+        DemoConfig(**settings)
+
+
 def test_restricted_timbres_are_respected():
     song = plan_demo_song(DemoConfig(n_songs=1, timbres=("organ",)), 0)
     assert {n.instrument for n in song.notes} <= {"organ", *BASS_TIMBRES}
@@ -436,6 +475,8 @@ def test_generate_writes_parsable_files_and_caches(tmp_path):
     generate_demo_songs(tmp_path, n_songs=1, seed=6, song_seconds=8.0)
     assert entries[0].audio_path.stat().st_mtime_ns != mtime
     assert not entries[1].audio_path.exists()
+    # its annotation too: one left behind would block a later set of two songs as a file not its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "song_000.lab", "song_000.wav"]
 
 
 def test_a_render_interrupted_halfway_leaves_each_song_whole(tmp_path, monkeypatch):
@@ -715,6 +756,77 @@ def test_a_damaged_song_of_a_finished_set_is_rendered_again(tmp_path, damage):
     with pytest.warns(UserWarning, match=rf"demo set {tmp_path}: 1 of its 3 songs cannot be read \({name}: "):
         generate_demo_songs(tmp_path, **settings)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == whole
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_set_is_named_by_its_own_styles_generator_version(style):
+    assert demo_set_name(DemoConfig(style=style)).startswith(f"v{generator_version(style)}-{style}-")
+
+
+def test_what_only_looks_like_a_set_is_refused_and_left_as_it_is(tmp_path):
+    """Told from the files of a set only by the checks they fail: a manifest with parameters and songs but no
+    generator version is another program's (its songs are not deleted as a stale set's); an interrupted
+    render's lone audio does not make a user's file in the way of a song the set's; a file is no folder."""
+    settings = dict(n_songs=3, seed=5, sr=8000, song_seconds=4.0)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "manifest.json").write_text(json.dumps({"params": {"seed": 5}, "songs": ["song_000"]}))
+    (foreign / "song_000.lab").write_text("0 1 C:maj\n")
+    before = _contents(foreign)
+    with pytest.raises(FileExistsError, match=r"manifest\.json is not a demo set's manifest"):
+        generate_demo_songs(foreign, **settings)
+    assert _contents(foreign) == before
+    stopped = tmp_path / "stopped"
+    entries = generate_demo_songs(stopped, **settings)
+    for path in (stopped / "manifest.json", entries[1].annotation_path, entries[2].audio_path):
+        path.unlink()  # as a render stopped under the older write order (audio first) leaves it
+    entries[2].annotation_path.unlink()
+    (stopped / "song_002.lab").write_text("0 1 C:maj\n")  # the user's
+    with pytest.raises(FileExistsError, match=r"\(song_001\.wav, song_002\.lab\)"):
+        generate_demo_songs(stopped, **settings)
+    assert (stopped / "song_002.lab").read_text() == "0 1 C:maj\n"
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(NotADirectoryError, match="a_file is a file; expected a folder for the demo set"):
+        generate_demo_songs(tmp_path / "a_file", **settings)
+
+
+def test_a_new_version_of_a_styles_generator_renders_its_sets_again(tmp_path, monkeypatch):
+    """A style's sets are its generator's: one whose version moved on (its songs changed) is rendered again,
+    not read as the old songs; each style has its own version (the studio's is not the train style's)."""
+    settings = dict(n_songs=1, seed=2, sr=8000, song_seconds=4.0, style="studio")
+    (entry,) = generate_demo_songs(tmp_path, **settings)
+    mtime = entry.audio_path.stat().st_mtime_ns
+    monkeypatch.setattr(chord_demo_studio, "STUDIO_VERSION", chord_demo_studio.STUDIO_VERSION + 1)
+    generate_demo_songs(tmp_path, **settings)
+    params = json.loads((tmp_path / "manifest.json").read_text())["params"]
+    assert params["generator_version"] == chord_demo_studio.STUDIO_VERSION
+    assert entry.audio_path.stat().st_mtime_ns != mtime
+
+
+@pytest.mark.parametrize(
+    "damaged", [b'{"params": {"generator_ver', b"\xff\xfe"], ids=["cut short", "not UTF-8"]
+)
+def test_a_damaged_manifest_is_refused_or_written_over(tmp_path, damaged):
+    """A manifest.json that does not parse is no set's: refused in one line, and with overwrite=True (the
+    recipes' cache) the set is rendered again, never a JSONDecodeError traceback."""
+    settings = dict(n_songs=1, seed=5, sr=8000, song_seconds=4.0)
+    generate_demo_songs(tmp_path, **settings)
+    (tmp_path / "manifest.json").write_bytes(damaged)
+    with pytest.raises(FileExistsError, match=r"manifest\.json is not a demo set's manifest"):
+        generate_demo_songs(tmp_path, **settings)
+    generate_demo_songs(tmp_path, **settings, overwrite=True)
+    assert json.loads((tmp_path / "manifest.json").read_text())["songs"] == ["song_000"]
+
+
+def test_temporary_files_a_stopped_render_left_do_not_block_it(tmp_path):
+    """A render stopped before its manifest can leave temporary files (an older song_001.lab.tmp, an atomic
+    write's .tmp-<hex>.wav): they are the set's own, so the next call renders the set, not refuses it."""
+    settings = dict(n_songs=2, seed=5, sr=8000, song_seconds=4.0)
+    entries = generate_demo_songs(tmp_path, **settings)
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "song_001.lab.tmp").write_text("0 1 C:maj\n")
+    (tmp_path / f"{TMP_PREFIX}{'0' * 32}.wav").write_bytes(b"")
+    assert generate_demo_songs(tmp_path, **settings) == entries
 
 
 @needs_file_size_limit
