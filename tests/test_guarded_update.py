@@ -32,6 +32,9 @@ def schedule(step):
 OPTIMIZERS = {
     "adamw": lambda: optim.AdamW(learning_rate=1e-2, weight_decay=0.05),
     "adam": lambda: optim.Adam(learning_rate=3e-3, betas=[0.8, 0.95]),
+    # A non-default eps: the inlined arithmetic must take the optimizer's, with and without bias correction.
+    "adam-eps": lambda: optim.Adam(learning_rate=1e-2, eps=1e-3),
+    "adamw-bias-corrected-eps": lambda: optim.AdamW(1e-2, eps=1e-3, bias_correction=True),
     "adamw-scheduled": lambda: optim.AdamW(learning_rate=schedule),
     "adam-bias-corrected": lambda: optim.Adam(learning_rate=1e-2, bias_correction=True),
     # torch.optim.AdamW's update (what the declarative config builds): on the inlined path too.

@@ -29,6 +29,7 @@ def test_an_interval_it_cannot_keep_is_refused_by_flag():
     with pytest.raises(ValueError, match=r"val_check_interval=12\) must be at most .* \(10\)"):
         ValidationSchedule(12).interval(10)
     assert ValidationSchedule(12, check_val_every_n_epoch=None).interval(10) == 12  # across epochs
+    assert ValidationSchedule(10).interval(10) == 10  # as Lightning: the epoch's own count is allowed
     with pytest.raises(ValueError, match=r"val_check_interval=0.5\): a fraction of an epoch needs"):
         ValidationSchedule(0.5).interval(None)
     with pytest.raises(ValueError, match=r"check_val_every_n_epoch=None\).*give an int val_check_interval"):
@@ -42,6 +43,15 @@ def test_a_fraction_validates_inside_the_epoch_and_leaves_its_last_check_to_the_
     assert due == [2]  # batch 4's check runs at the epoch's end, beside the epoch's means
     assert schedule.at_epoch_end(after(0, 4, 4, epoch_complete=True), every)
     assert not schedule.once_per_epoch
+
+
+def test_once_per_epoch_validates_at_an_epochs_end_whatever_batch_it_ends_on():
+    """An epoch resumed from a checkpoint made with another number of batches an epoch (another global
+    batch, or ranks) can end on a batch that is no multiple of this run's epoch: 1.0 validates there all the
+    same."""
+    schedule = ValidationSchedule(1.0)
+    every = schedule.interval(4)
+    assert schedule.at_epoch_end(after(0, 6, 4, epoch_complete=True), every)
 
 
 def test_half_of_an_odd_epoch_does_not_validate_at_its_end_as_in_lightning():
