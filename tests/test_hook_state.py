@@ -106,6 +106,17 @@ def test_a_datamodules_state_is_saved_and_given_back_on_resume(tmp_path):
     assert resumed.loaded == [{"vocab": 42}] and resumed.vocab == 42
 
 
+def test_a_datamodule_without_state_of_its_own_stores_none(tmp_path):
+    class Plain(DataModule):  # DataModule's default state_dict(): empty, so nothing in the checkpoint
+        def train_dataloader(self):
+            return make_batches(32)
+
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    Trainer(max_epochs=1, **kw).fit(TinyClassifier(), datamodule=Plain())
+    saved = json.loads((tmp_path / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert "datamodule" not in saved
+
+
 def test_a_datamodule_state_json_would_change_is_refused_by_name(tmp_path):
     with pytest.raises(TypeError, match=r"Vocabulary.state_dict\(\)\['shape'\] is a tuple"):
         Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False).fit(

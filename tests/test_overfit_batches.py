@@ -178,12 +178,39 @@ def test_a_loader_with_its_own_sampler_or_of_its_own_kind_is_warned_of(tmp_path)
     with pytest.warns(UserWarning, match=r"the training loader is a Batches, not an audiotrain DataLoader"):
         fit_overfitting(tmp_path / "b", 2, own, epochs=1)
 
+    class Forwarding(Batches):  # a wrapper that hands its loader's attributes on, `shuffle` among them
+        def __getattr__(self, name):
+            return getattr(self.__dict__["batches"], name)
+
+    # Setting `shuffle` on the wrapper would not reach the loader it wraps: warned of, not switched.
+    shuffling = DataLoader(numbered_samples(24), batch_size=4, shuffle=True, seed=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_overfitting(tmp_path / "c", 2, Forwarding(shuffling), epochs=1)
+    (warned,) = overfit_warnings(caught)
+    assert "the training loader is a Forwarding, not an audiotrain DataLoader" in warned
+    assert shuffling.shuffle is True
+
 
 def test_a_list_of_batches_or_an_unshuffled_loader_is_not_warned_of(tmp_path):
     batches = list(DataLoader(numbered_samples(24), batch_size=8))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit_overfitting(tmp_path, 1, batches, DataLoader(numbered_samples(8), batch_size=4), epochs=1)
+    assert overfit_warnings(caught) == []
+
+    class TorchLikeLoader:  # torch's DataLoader without shuffle: its sampler is a SequentialSampler
+        sampler = type("SequentialSampler", (), {})()
+
+        def __iter__(self):
+            return iter(batches)
+
+        def __len__(self):
+            return len(batches)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit_overfitting(tmp_path / "torch", 1, TorchLikeLoader(), epochs=1)
     assert overfit_warnings(caught) == []
 
 
