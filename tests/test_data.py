@@ -404,6 +404,16 @@ def test_an_iterator_of_an_earlier_epoch_does_not_move_the_position_of_the_new_o
     assert loader.current_batch_indices == np.array(newest_batch["y"]).tolist()
 
 
+def test_a_new_epoch_has_no_current_batch_before_its_first_one():
+    # A prediction writer asked between epochs must not get the last epoch's indices.
+    loader = DataLoader(Squares(6), batch_size=2)
+    it = iter(loader)
+    next(it), next(it)
+    assert loader.current_batch_indices == [2, 3]
+    iter(loader)
+    assert loader.current_batch_indices is None
+
+
 def test_the_same_epoch_set_again_after_a_resumed_epoch_runs_whole():
     # (a second fit after a mid-epoch stop calls set_epoch(progress.epoch) with the epoch it resumed)
     resumed = shuffled_23()
@@ -426,10 +436,12 @@ def test_an_older_state_saved_at_the_epochs_end_resumes_at_the_next_epoch():
 def test_finished_epoch_resumes_at_the_next_epoch():
     loader = DataLoader(Squares(6), batch_size=3, shuffle=True, seed=1)
     ys(loader)
-    resumed = DataLoader(Squares(6), batch_size=3, shuffle=True)
-    resumed.load_state_dict(loader.state_dict())
-    assert resumed.epoch == 1
-    assert np.concatenate(ys(resumed)).tolist() == np.random.default_rng([1, 1]).permutation(6).tolist()
+    # The next epoch starts over, so its batches need not line up with the saved ones: batch_size may change.
+    for batch_size in (3, 2):
+        resumed = DataLoader(Squares(6), batch_size=batch_size, shuffle=True)
+        resumed.load_state_dict(loader.state_dict())
+        assert resumed.epoch == 1
+        assert np.concatenate(ys(resumed)).tolist() == np.random.default_rng([1, 1]).permutation(6).tolist()
 
 
 def test_resume_refuses_a_different_batching():
@@ -438,6 +450,17 @@ def test_resume_refuses_a_different_batching():
         DataLoader(Squares(10), batch_size=3).load_state_dict(state)
     with pytest.raises(ValueError, match="missing"):
         DataLoader(Squares(10)).load_state_dict({"seed": 1})
+    with pytest.raises(ValueError, match=r"missing \['batches_yielded'\]"):
+        DataLoader(Squares(10)).load_state_dict({"seed": 1, "epoch": 0})
+    # Mid-epoch, with the same number of batches: only the saved shuffle and dataset length tell that the
+    # rest of the epoch would be another order, or other samples.
+    loader = DataLoader(Squares(10), batch_size=5, shuffle=True, seed=3)
+    next(iter(loader))
+    state = loader.state_dict()
+    with pytest.raises(ValueError, match="checkpoint has shuffle=True, this loader has shuffle=False"):
+        DataLoader(Squares(10), batch_size=5).load_state_dict(state)
+    with pytest.raises(ValueError, match="checkpoint has num_samples=10, this loader has num_samples=9"):
+        DataLoader(Squares(9), batch_size=5, shuffle=True).load_state_dict(state)
 
 
 def test_an_older_state_past_the_epochs_end_is_refused():
@@ -1521,6 +1544,8 @@ def test_a_loader_without_a_seed_draws_it_from_numpys_global_generator():
         np.random.seed(5)
         orders.append(ys(DataLoader(Squares(8), batch_size=8, shuffle=True)))
     assert orders[0] == orders[1]
+    np.random.seed(6)  # (another global seed: another order, not one fixed seed for every loader)
+    assert ys(DataLoader(Squares(8), batch_size=8, shuffle=True)) != orders[0]
 
 
 @pytest.mark.parity

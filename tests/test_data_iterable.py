@@ -572,6 +572,20 @@ def test_a_finished_stream_epoch_resumes_at_the_next_epoch():
         DataLoader(Batches(5), batch_size=2).load_state_dict(state)
 
 
+def test_a_stream_position_set_to_the_next_epoch_resumes_that_epoch_not_the_one_after():
+    # The Trainer sets the next epoch before iterating it: a checkpoint then has not begun that epoch,
+    # though the previous one's stream ended.
+    loader = DataLoader(EpochShuffled(5), batch_size=2, seed=0)
+    ys(loader)
+    loader.set_epoch(1)
+    state = loader.state_dict()
+    assert (state["epoch"], state["batches_yielded"], state["stream_ended"]) == (1, 0, False)
+    resumed = DataLoader(EpochShuffled(5), batch_size=2)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == 1
+    assert sum(ys(resumed), []) == np.random.default_rng([5, 1]).permutation(5).tolist()
+
+
 # ------------------------------------------------------------------ iterable datasets: errors
 
 

@@ -174,9 +174,15 @@ def test_sampler_and_batch_sampler_are_there_without_being_passed_as_in_torch():
     assert [i for batch in shuffled.batch_sampler for i in batch] == order
     assert [int(i) for batch in shuffled for i in np.asarray(batch)] == order  # the order the loader gives
     assert sorted(order) != order and set(order) <= set(data)
+    assert shuffled.batch_sampler.drop_last is True
+    shuffled.batch_sampler.set_epoch(4)  # (torch's BatchSampler users call it there too)
+    assert shuffled.epoch == 4
 
     unseeded = DataLoader(data, batch_size=4, shuffle=True)
     assert len(unseeded.sampler) == 10 and unseeded.seed is None  # (a length draws no seed)
+    order = list(unseeded.sampler)  # (draws the seed, as iterating the loader would, and keeps it)
+    assert [int(i) for batch in unseeded for i in np.asarray(batch)] == order
+    assert DataLoader(data, batch_size=None).batch_sampler is None  # (no automatic batching, as in torch)
 
     mine = [9, 8, 7]
     given = DataLoader(data, batch_size=2, sampler=mine)
