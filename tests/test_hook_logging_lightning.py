@@ -292,6 +292,26 @@ def test_validate_returns_the_logged_metrics_not_those_logged_with_logger_false(
     assert "hook_hidden" in t.callback_metrics and "step_hidden" in t.callback_metrics
 
 
+def test_logger_false_holds_for_what_the_default_validation_step_logs(tmp_path):
+    """Without a `validation_step` the training code runs, and what it logs is reported as `val_<name>`:
+    its logger=False was looked up under that name, missed, and `val_hidden` reached the loggers and
+    `validate`'s return value."""
+
+    class HiddenInTheTrainingCode(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            self.log("hidden", mx.array(1.0), logger=False)
+            return loss, metrics
+
+    t, logger = fit(tmp_path, HiddenInTheTrainingCode())
+    assert "val_loss" in t.callback_metrics and "val_hidden" in t.callback_metrics
+    assert logged(logger, "val_loss") and not logged(logger, "val_hidden")
+    logger = RecordingLogger()
+    (scores,) = quiet_trainer(tmp_path / "validate", logger=logger).validate(HiddenInTheTrainingCode(), VAL)
+    assert "val_loss" in scores and "val_hidden" not in scores
+    assert not logged(logger, "val_hidden")
+
+
 def test_a_value_logged_in_on_validation_end_is_reported_but_not_the_sanity_checks(tmp_path):
     """What `on_validation_end` logs counts for its validation: loggers, callback_metrics and `validate`'s
     return value; what it logs in the sanity check is dropped as everything the check logs."""

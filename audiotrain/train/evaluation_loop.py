@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import flags, hook_logs, hooks
-from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate
+from audiotrain.train.evaluation import EvalSums, _logged_name, eval_mode, evaluate
 from audiotrain.train.loaders import (
     check_batch,
     checkpoint_argument,
@@ -210,7 +210,10 @@ class EvaluationLoop:
         hook_loggers, hook_values = t._step_logging.hook_epoch_values(stage)
         metrics.update(hook_values)
         t.callback_metrics.update(metrics)
-        options = self.steps[stage].log_options if stage in self.steps else {}
+        # Each value's `self.log` options, by the name it is reported under: the default step's `acc` is
+        # reported as `val_acc`, and its logger=False holds there too.
+        step = self.steps.get(stage)
+        options = {_logged_name(step, f"{stage}_", k): v for k, v in step.log_options.items()} if step else {}
         logged = {
             k: v
             for k, v in metrics.items()
