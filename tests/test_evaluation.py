@@ -121,6 +121,50 @@ def test_limits_count_batches_as_lightning_does(tmp_path):
     assert sanity.sanity == 1
 
 
+def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
+    """num_sanity_val_steps=-1 is every batch validation runs: at most limit_val_batches, as Lightning's
+    min(num_sanity_val_steps, num_val_batches)."""
+    sanity = CountSanityBatches()
+    t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=-1, limit_val_batches=1, callbacks=[sanity])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(48, seed=1))  # 3 validation batches
+    assert sanity.sanity == 1
+
+
+def test_fast_dev_run_skips_the_sanity_check(tmp_path):
+    """As Lightning's fast_dev_run, which sets num_sanity_val_steps to 0."""
+    sanity, started = CountSanityBatches(), []
+
+    class SeesTheCheck(Callback):
+        def on_sanity_check_start(self, trainer, module):
+            started.append(True)
+
+    t = trainer(tmp_path, fast_dev_run=True, num_sanity_val_steps=2, callbacks=[sanity, SeesTheCheck()])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(48, seed=1))
+    assert (sanity.sanity, started) == (0, [])
+
+
+class CountsTheBatchesRead:
+    """Batches with a length, counting those the Trainer reads."""
+
+    def __init__(self, batches):
+        self.batches, self.read = batches, 0
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.read += 1
+            yield batch
+
+
+def test_a_limited_validation_reads_no_batch_past_its_limit(tmp_path):
+    """A stream would lose the batch, and the profiler would time its loading as the stage's."""
+    loader = CountsTheBatchesRead(make_batches(64))
+    trainer(tmp_path, max_epochs=1, limit_val_batches=2).validate(TinyClassifier(), loader)
+    assert loader.read == 2
+
+
 class StreamWithAnEstimatedLength(list):
     """Batches of a stream whose `len` is an estimate (a DataLoader over an IterableDataset:
     `reads_stream`)."""

@@ -312,6 +312,18 @@ def test_logger_false_holds_for_what_the_default_validation_step_logs(tmp_path):
     assert not logged(logger, "val_hidden")
 
 
+def test_a_value_logged_before_the_sanity_check_outlives_it(tmp_path):
+    """The sanity check drops what its own hooks log, not what `on_fit_start` logged before it: that
+    waits for the next logging point."""
+
+    class LogsAtFitStart(TinyClassifier):
+        def on_fit_start(self):
+            self.log("fit_started", 1.0)
+
+    t, logger = fit(tmp_path, LogsAtFitStart(), num_sanity_val_steps=2)
+    assert t.callback_metrics["fit_started"] == 1.0 and logged(logger, "fit_started")
+
+
 def test_a_value_logged_in_on_validation_end_is_reported_but_not_the_sanity_checks(tmp_path):
     """What `on_validation_end` logs counts for its validation: loggers, callback_metrics and `validate`'s
     return value; what it logs in the sanity check is dropped as everything the check logs."""

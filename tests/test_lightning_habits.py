@@ -321,6 +321,24 @@ def test_without_a_monitored_checkpoint_a_model_less_test_uses_the_current_weigh
     assert default == t.test(module, make_batches(32))[0]
 
 
+def test_a_monitoring_checkpoint_that_saved_nothing_leaves_a_model_less_test_the_current_weights(tmp_path):
+    """No best to load (the monitoring ModelCheckpoint saves every 5 epochs, the fit ran 1): the current
+    weights, silently, not an error about ckpt_path="best"."""
+    import warnings
+
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    later = ModelCheckpoint(dirpath=tmp_path / "best", monitor="val_loss", every_n_epochs=5)
+    t = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[later])
+    module = TinyClassifier()
+    t.fit(module, make_batches(), make_batches(32))
+    assert later.best_model_path == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (default,) = t.test(dataloaders=make_batches(32))
+    assert default == t.test(module, make_batches(32))[0]
+
+
 def _readme_block(heading: str) -> str:
     from pathlib import Path
 

@@ -210,6 +210,15 @@ def test_ctrl_c_during_mid_epoch_validation_is_rerun_after_resuming(tmp_path):
     _assert_same_run(straight, resumed)
 
 
+def test_ctrl_c_in_the_last_validation_batch_still_stops_that_validation(tmp_path):
+    """The signal comes after the loop's last check for it (the hooks of batch 7, the last of 8): the
+    validation is still a stopped one, its means unreported and rerun after resuming."""
+    straight, resumed, stopped, after_signal, state = _interrupt_during_validation(tmp_path, 1.0, 1, 7)
+    assert len(stopped.history["epoch"]) == 1  # the stopped epoch has no history row
+    assert (state["progress"]["epoch"], state["progress"]["batch_in_epoch"]) == (1, 6)
+    _assert_same_run(straight, resumed)
+
+
 def test_a_resumed_run_draws_what_an_uninterrupted_one_draws_after_a_ctrl_c_in_a_random_validation(tmp_path):
     """A validation step that draws random numbers (an augmentation, a sampled metric): the Ctrl-C'd
     validation's draws are not in the checkpoint's random state, so the resumed run's training draws
