@@ -417,8 +417,8 @@ def test_version_9_leaves_more_songs_without_a_bass_instrument_and_inverts_their
 
 
 def test_sets_of_other_seeds_have_other_noise(tmp_path):
-    """The noise (and drums) are drawn from the set's seed as well as the song's: song 0 of seed 0 and of seed 1
-    sharing one noise would make every set's noise floor the same recording."""
+    """The noise (and drums) are drawn from the set's seed as well as the song's: song 0 of seed 0 and of
+    seed 1 sharing one noise would make every set's noise floor the same recording."""
     settings = dict(n_songs=1, **{**_QUIET, "noise_db": (-40.0, -40.0)})
     lead_ins = [
         sf.read(generate_demo_songs(tmp_path / f"seed{seed}", seed=seed, **settings)[0].audio_path)[0][:6615]

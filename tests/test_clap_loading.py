@@ -1558,8 +1558,8 @@ def test_a_file_linked_from_outside_the_folder_is_refused_whatever_it_is(tmp_pat
 
 def test_a_folder_two_levels_below_a_blobs_folder_is_no_cache_snapshot(tmp_path):
     """Only a Hugging Face cache snapshot (``models--owner--name/snapshots/<commit>/``) may lead into its
-    repository's ``blobs/``: a plain folder that happens to have a ``blobs/`` two levels up is read from itself
-    alone."""
+    repository's ``blobs/``: a plain folder that happens to have a ``blobs/`` two levels up is read from
+    itself alone."""
     folder = _safetensors_copy(tmp_path / "data")  # tmp_path/data/ckpt
     (tmp_path / "blobs").mkdir()
     elsewhere = tmp_path / "elsewhere"

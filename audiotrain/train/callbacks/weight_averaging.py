@@ -90,8 +90,9 @@ class WeightAveraging(AveragingCallback):
     A weights-only checkpoint (``ModelCheckpoint(save_weights_only=True)``, ``save_checkpoint(...,
     weights_only=True)``) has no callbacks.safetensors: its model.safetensors holds the average, so that it
     too scores what ranked it (Lightning skips its callbacks' ``on_save_checkpoint`` for a weights-only
-    checkpoint, which then holds the training weights though the average ranked it). Resuming a checkpoint whose average was made with other settings (decay,
-    avg_fn, the schedule, the class, use_buffers) is refused, naming what differs.
+    checkpoint, which then holds the training weights though the average ranked it). Resuming a checkpoint
+    whose average was made with other settings (decay, avg_fn, the schedule, the class, use_buffers) is
+    refused, naming what differs.
 
     Where it differs from Lightning: Lightning saves the average as the checkpoint's ``state_dict`` and the
     training weights beside it (``current_model_state``); here model.safetensors keeps the training
