@@ -26,6 +26,10 @@ SETTINGS = [
     {"hop_length": 100},
     # the hop's three factors of two, not the cutoff, bound early downsampling here (one before the octaves)
     {"hop_length": 24, "fmin": 220.0, "n_bins": 36},
+    # one octave far under Nyquist: the hop's two factors of two bound early downsampling to x4, not x8
+    {"hop_length": 12, "fmin": 100.0, "n_bins": 12},
+    # a single bin has no neighbours to take its bandwidth from; sparsity 0 keeps every filter coefficient
+    {"n_bins": 1, "fmin": 440.0, "sparsity": 0.0},
 ]
 
 
@@ -127,6 +131,8 @@ def test_hcqt_works_with_its_own_defaults_and_names_a_harmonic_past_nyquist():
     ):
         hcqt(y, sr=SR, n_bins=84)
     assert np.asarray(hcqt(y[:4096], sr=SR, n_bins=73)).shape[-2] == 73  # the bound it names holds
+    with pytest.raises(ValueError, match=r"hcqt: harmonic 5 .*73 bins.*n_bins <= 72"):
+        hcqt(y[:4096], sr=SR, n_bins=73, tuning=0.49)  # a tuning raises every bin: the advice counts it
     with pytest.raises(ValueError, match=r"CQTConfig: harmonic 3 \(fmin 3 x 32.7"):
         CQTConfig(harmonics=(0.5, 1, 2, 3, 4, 5))  # (cqt's 84 bins)
     with pytest.raises(
@@ -251,9 +257,16 @@ def test_config_log_compresses_on_both_backends(backend):
         (lambda: CQTConfig(n_bins=100, spare_bins_above=12), "Nyquist"),
         (lambda: cqt(np.zeros(16), sr=SR), "too short"),
         (lambda: cqt(np.zeros(SR), sr=SR, hop_length=0), "hop_length"),
+        # a fractional hop would run as its integer part
+        (
+            lambda: cqt(np.zeros(SR), sr=SR, hop_length=1.5),
+            r"^hop_length must be a positive integer, got 1\.5",
+        ),
+        (lambda: CQTConfig(hop_length=1.5), r"CQTConfig\.hop_length must be a positive integer, got 1\.5"),
         (lambda: cqt(np.zeros(SR), sr=SR, fmin=-1.0), "fmin"),
         (lambda: cqt(np.zeros(SR), sr=SR, backend="cuda"), "backend"),
         (lambda: CQTConfig(spare_bins_below=-1), "spare bins"),
+        (lambda: CQTConfig(spare_bins_above=-1), "spare bins"),
         # CQTConfig used its fields before checking them: numpy's "zero-size array" error, a
         # ZeroDivisionError, the Nyquist advice for a zero filter_scale, and a config built from a negative
         # fmin or a zero hop, refused only when computed.
@@ -283,6 +296,21 @@ def test_config_log_compresses_on_both_backends(backend):
 def test_user_errors_are_explained(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [CQTConfig(), CQTConfig(hop_length=256, fmin=220.0, n_bins=36)],  # the second decimates early, by 2
+    ids=["seven-octaves", "early-decimation"],
+)
+def test_the_shortest_signal_a_config_computes_is_its_min_samples(config):
+    """`min_samples` (by which the chord recipe skips recordings) is the limit `compute` enforces: one
+    sample left after every halving, 2**6 for librosa's seven octaves."""
+    n = config.min_samples
+    assert n == {84: 64, 36: 8}[config.n_bins]
+    assert np.asarray(config.compute(np.zeros(n, np.float32))).shape == (config.n_bins, config.n_frames(n))
+    with pytest.raises(ValueError, match=f"signal of {n - 1} samples is too short"):
+        config.compute(np.zeros(n - 1, np.float32))
 
 
 @pytest.mark.parametrize("feature", [cqt, chroma_cqt])
