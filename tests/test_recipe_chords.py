@@ -4149,6 +4149,72 @@ def test_main_returns_the_exit_status_of_every_command_line_error(capsys):
     assert "unrecognized arguments: --nope" in capsys.readouterr().err
 
 
+def test_the_short_help_flag_prints_the_commands_overview_as_help_does(capsys):
+    assert chords.main(["--help"]) == 0
+    overview = capsys.readouterr().out
+    assert chords.main(["-h"]) == 0
+    assert capsys.readouterr().out == overview  # (not the demo command's list of settings)
+
+
+def test_the_overview_names_every_command(capsys):
+    assert chords.main(["--help"]) == 0
+    commands = capsys.readouterr().out.split("commands:\n")[1].split("\n\n")[0]
+    named = {line.split()[0] for line in commands.splitlines() if not line.startswith(" " * 18)}
+    assert named | {"demo"} == {"(none)", *chords.COMMANDS}, commands
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["trian"], "unknown command 'trian' (did you mean 'train'?)"),
+        (["--data=songs"], "--data DIR belongs to the train command"),  # (as --data songs)
+    ],
+)
+def test_a_command_line_without_its_command_is_a_usage_error(argv, said, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert chords.main(argv) == 2
+    assert said in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture
+def cv_folds_asked(monkeypatch):
+    """The fold counts that the cv command asked of run_cross_validation, which trains nothing here."""
+    from types import SimpleNamespace
+
+    from audiotrain.recipes.chords import cv
+
+    asked = []
+
+    def recorded_cv(config, run_dir, folds, **options):
+        asked.append(folds)
+        return SimpleNamespace(run_dir=run_dir)
+
+    monkeypatch.setattr(cv, "run_cross_validation", recorded_cv)
+    return asked
+
+
+def test_cv_refuses_more_processes_and_a_run_dir_other_than_the_one_it_resumes(
+    cv_folds_asked, tmp_path, capsys
+):
+    started = tmp_path / "cv"
+    started.mkdir()
+    other = tmp_path / "other"
+    assert chords.main(["cv", "--processes", "2", "--run_dir", str(other)]) == 2
+    assert "--processes 2: cv trains its folds in this process" in capsys.readouterr().err
+    assert chords.main(["cv", "--resume", str(started), "--run_dir", str(other)]) == 2
+    assert f"--resume {started} names the cv run folder to continue; --run_dir {other} differs" in (
+        capsys.readouterr().err
+    )
+    assert cv_folds_asked == [] and not other.exists() and not any(started.iterdir())
+
+
+def test_cv_runs_five_folds_unless_told_otherwise(cv_folds_asked, tmp_path):
+    assert chords.main(["cv", "--run_dir", str(tmp_path / "cv")]) == 0
+    assert chords.main(["cv", "--folds", "3", "--run_dir", str(tmp_path / "cv3")]) == 0
+    assert cv_folds_asked == [5, 3]
+
+
 def test_a_resume_over_an_unreadable_run_record_refuses_rather_than_replace_it(tiny_run, tmp_path, capsys):
     """A run folder whose config.json was cut short (or re-encoded) was resumed without a word, and a new
     config.json written over it: its builds were gone, the resuming build listed alone."""
