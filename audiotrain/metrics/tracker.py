@@ -121,7 +121,7 @@ class MetricsTracker:
                     )
                 continue
             scores = as_numpy(scores)
-            # As classification.py reads targets: truncated, a float 2.7 counted as class 2 (a plausible
+            # Read as classification.py reads them: a cast to int counted a float 2.7 as class 2 (a plausible
             # accuracy from soft or mixed-up labels); whole-valued floats and bools are taken.
             target = class_indices(as_numpy(targets[head]), f"MetricsTracker.update: head {head!r}: targets")
             if scores.ndim != target.ndim + 1 or scores.shape[:-1] != target.shape:

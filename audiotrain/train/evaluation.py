@@ -15,7 +15,6 @@ from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch
 from audiotrain.train.module import TrainModule
-from audiotrain.train.outputs import LogOptions
 from audiotrain.train.profilers import PassThroughProfiler, Profiler, profiled_batches
 from audiotrain.train.state import weighted_values
 from audiotrain.train.step import EvalStep
@@ -96,7 +95,6 @@ class EvalSums:
     weights: dict[str, float | mx.array] = field(default_factory=dict)
     batches: int = 0
     stopped: bool = False  # a stop request (Ctrl-C) ended it early: its means would be biased
-    log_options: dict[str, LogOptions] = field(default_factory=dict)
 
     def add(
         self,
@@ -165,8 +163,8 @@ def evaluate(
         values = {for_stage(prefix, k): v for k, v in returned.items()}
         own_weights = {for_stage(prefix, k): w for k, w in metric_weights.items()}
         for name, value in logged.items():  # (a logged value replaces a returned one of its name)
-            values[_logged_name(step, prefix, name)] = value
-            own_weights.pop(_logged_name(step, prefix, name), None)
+            values[logged_name(step, prefix, name)] = value
+            own_weights.pop(logged_name(step, prefix, name), None)
         if batch_idx in getattr(loader, "padding_batches", ()):  # (it runs: ranks step together)
             out.add(values, 0.0)
         else:
@@ -193,11 +191,12 @@ def evaluate(
             timer.profile(f"[Trainer].{profile_as}_wait"),
         ):
             mx.eval(before)  # (the means read it next anyway)
-    out.log_options = {_logged_name(step, prefix, k): v for k, v in step.log_options.items()}
     return out
 
 
-def _logged_name(step: EvalStep, prefix: str, name: str) -> str:
+def logged_name(step: EvalStep, prefix: str, name: str) -> str:
+    """The name a value `step` logged as `name` is reported under (`prefix` "val_": the default step's
+    `acc` as `val_acc`)."""
     return for_stage(prefix, name) if step.prefixes_logged_names else name
 
 

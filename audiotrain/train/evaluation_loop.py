@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import flags, hook_logs, hooks
-from audiotrain.train.evaluation import EvalSums, _logged_name, eval_mode, evaluate
+from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate, logged_name
 from audiotrain.train.loaders import (
     check_batch,
     checkpoint_argument,
@@ -213,7 +213,7 @@ class EvaluationLoop:
         # Each value's `self.log` options, by the name it is reported under: the default step's `acc` is
         # reported as `val_acc`, and its logger=False holds there too.
         step = self.steps.get(stage)
-        options = {_logged_name(step, f"{stage}_", k): v for k, v in step.log_options.items()} if step else {}
+        options = {logged_name(step, f"{stage}_", k): v for k, v in step.log_options.items()} if step else {}
         logged = {
             k: v
             for k, v in metrics.items()
