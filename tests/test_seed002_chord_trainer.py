@@ -408,6 +408,18 @@ def test_targets_outside_the_heads_classes_are_refused_not_read_as_the_last_clas
         loader._split(next(iter(loader.loader)), 0)
     with pytest.raises(ValueError, match="non-integer values"):
         loader._split((audio, {"chord_type": [1, 1], "root": [1.5, 0], "bass_note": [0, 0]}), 0)
+    # The bass head has the 12 pitch classes too (not the chord types' 32).
+    with pytest.raises(ValueError, match=r"'bass_note' holds 12, outside 0..11 \(12 classes"):
+        loader._split((audio, {"chord_type": [1, 1], "root": [0, 0], "bass_note": [12, 0]}), 0)
+    # -1 marks a clip a head does not count: kept as it is in every head; -2 is no class.
+    _, kept = loader._split((audio, {"chord_type": [-1, 1], "root": [0, -1], "bass_note": [-1, 0]}), 0)
+    assert {k: v.tolist() for k, v in kept.items()} == {
+        "chord_type": [-1, 1],
+        "root": [0, -1],
+        "bass": [-1, 0],
+    }
+    with pytest.raises(ValueError, match=r"'chord_type' holds -2, outside 0..31"):
+        loader._split((audio, {"chord_type": [-2, 1], "root": [0, 0], "bass_note": [0, 0]}), 0)
 
 
 def test_a_ctrl_c_in_train_epoch_is_said_returns_no_epochs_metrics_and_continuing_is_exact(
@@ -484,8 +496,8 @@ def test_a_ctrl_c_in_train_epoch_is_said_returns_no_epochs_metrics_and_continuin
 
 def test_the_training_configs_settings_reach_the_run_the_optimizer_and_the_loss(clip_loaders, tmp_path):
     """Each TrainingConfig field the guide lists does what it says: early stopping's patience and min_delta,
-    save_every's epoch=NNN checkpoints, gradient_clip, log_every, seed, AdamW's weight_decay and
-    bias_correction, and the default criterion's label smoothing and head weights."""
+    save_every's epoch=NNN checkpoints, gradient_clip, log_every, seed, progress_bar, compile, AdamW's
+    weight_decay and bias_correction, and the default criterion's label smoothing and head weights."""
     from audiotrain.models import ChordModelConfig, ChordRecognitionModel
     from audiotrain.recipes.chords import Trainer, TrainingConfig
 
@@ -495,6 +507,7 @@ def test_the_training_configs_settings_reach_the_run_the_optimizer_and_the_loss(
         num_epochs=4,
         batch_size=8,
         progress_bar=False,
+        compile=False,
         patience=1,
         min_delta=10.0,  # no epoch improves on the first by that much
         save_every=1,
@@ -514,6 +527,7 @@ def test_the_training_configs_settings_reach_the_run_the_optimizer_and_the_loss(
     assert saved == ["best", "epoch=000", "epoch=001", "last"]
     shared = trainer.shared
     assert (shared.gradient_clip_val, shared.log_every_n_steps, shared.seed) == (0.25, 2, 7)
+    assert shared.enable_progress_bar is False and shared.compile is False  # (both on by default)
     assert shared.optimizer.weight_decay == 0.03 and shared.optimizer.bias_correction is True
     loss = trainer.module.loss_fn
     assert loss.label_smoothing == 0.2
@@ -638,3 +652,63 @@ def test_the_guides_onecycle_schedule_peaks_at_the_end_of_the_warmup(tmp_path):
     first, middle, last = history["learning_rate"]  # each epoch's last step
     assert first == pytest.approx(1e-3, rel=1e-5) and first > middle > last
     assert last == pytest.approx(1e-3 / 25 / 1e4, rel=1e-3)
+
+
+def test_batches_of_the_wrong_shape_are_named_before_they_reach_the_model():
+    """A batch that is not (audio [batch, samples], one target per clip) stops at the loader, named: a third
+    item (it was dropped unread), audio with a channel axis or one clip without a batch axis, and more
+    targets than clips (each reached MLX as an error of its own or a silent misreading). The loss's own
+    name ``bass`` is read where the guide's ``bass_note`` is not given."""
+    from audiotrain.recipes.chords.trainer import ClipFeatureLoader
+
+    loader = ClipFeatureLoader([], None, 22050, "train_loader")
+    audio = np.zeros((2, 4000), np.float32)
+    targets = {"chord_type": [1, 1], "root": [0, 0], "bass_note": [0, 0]}
+    for batch in ((audio, targets, "lengths"), (audio,)):
+        with pytest.raises(TypeError, match=r"train_loader batches must be \(audio \[batch, samples\]"):
+            loader._split(batch, 0)
+    for shape in ((2, 1, 4000), (4000,)):
+        with pytest.raises(ValueError, match=rf"batch 3 has audio of shape \({shape[0]},"):
+            loader._split((np.zeros(shape, np.float32), targets), 3)
+    with pytest.raises(ValueError, match="batch 0: 'root' has 3 values for 2 clips"):
+        loader._split((audio, {**targets, "root": [0, 0, 1]}), 0)
+    _, read = loader._split((audio, {"chord_type": [1, 1], "root": [0, 0], "bass": [3, 4]}), 0)
+    assert read["bass"].tolist() == [3, 4]
+
+
+def test_a_batch_size_other_than_the_loaders_is_warned_about_and_validate_needs_a_val_loader(
+    clip_loaders, tmp_path
+):
+    """config.batch_size does not resize the caller's loaders: a different one is said (the loader's is
+    used). validate() without a val_loader says that, not an error from inside the shared Trainer."""
+    import warnings
+
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, _ = clip_loaders  # batches of 8
+    with pytest.warns(
+        UserWarning, match="config.batch_size is 16 but train_loader gives batches of 8"
+    ) as said:
+        trainer = Trainer(ChordRecognitionModel(), train_loader, None, TrainingConfig(), run_dir=tmp_path)
+    assert said[0].filename == __file__
+    with pytest.raises(ValueError, match="Trainer.validate: this Trainer has no val_loader"):
+        trainer.validate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(ChordRecognitionModel(), train_loader, None, TrainingConfig(batch_size=8), run_dir=tmp_path)
+
+
+def test_the_constant_schedule_trains_at_the_learning_rate(tmp_path):
+    """TrainingConfig(scheduler="constant"), the third schedule the config offers, trains at learning_rate
+    from the first step to the last (the shared task takes it as no schedule)."""
+    from audiotrain import DataLoader
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    loader = DataLoader(SyntheticChordClips(16, seconds=0.5, seed=0), batch_size=8)
+    config = TrainingConfig(
+        learning_rate=1e-3, num_epochs=2, batch_size=8, scheduler="constant", progress_bar=False
+    )
+    history = Trainer(ChordRecognitionModel(), loader, None, config, run_dir=tmp_path).train()
+    assert history["learning_rate"] == pytest.approx([1e-3, 1e-3], rel=1e-6)
