@@ -609,3 +609,28 @@ def test_a_cv_run_given_no_folder_is_named_by_rank_0_on_every_rank_whatever_its_
         (1, Path("runs/chords-cv-20260102-120000")),
         (1, tmp_path / "r" / "cv-20260102-120000"),
     ]
+
+
+def test_train_with_cv_cross_validates_the_songs_of_the_data_dir_it_is_given(tmp_path, monkeypatch):
+    """train_with_cv(data_dir=...) cross-validates that folder's songs (not config.data.data_dir's, nor the
+    demo songs), the rest of the config as it is; a data_dir that is no folder is refused before any run."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.models.chord_model import ChordModelConfig
+    from audiotrain.recipes.chords import Trainer, cv
+    from audiotrain.recipes.chords.config import TrainingConfig
+
+    asked = []
+    monkeypatch.setattr(cv, "run_cross_validation", lambda config, run_dir, **kwargs: asked.append(config))
+    tiny = ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64)
+    config = TrainingConfig(num_epochs=3)
+    trainer = Trainer(ChordRecognitionModel(tiny), train_loader=[], config=config, run_dir=tmp_path)
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    trainer.train_with_cv(folds=2, data_dir=songs, run_dir=tmp_path / "cv")
+    (used,) = asked
+    assert used.data.data_dir == str(songs) and used.num_epochs == 3
+    with pytest.raises(
+        NotADirectoryError, match=r"Trainer.train_with_cv: data_dir .*missing is not a folder"
+    ):
+        trainer.train_with_cv(folds=2, data_dir=tmp_path / "missing", run_dir=tmp_path / "cv2")
+    assert len(asked) == 1

@@ -622,7 +622,9 @@ def test_load_checkpoint_restores_the_history_and_export_history_keeps_a_users_f
     restored.load_checkpoint(tmp_path / "checkpoints" / "last")
     assert restored.history == history and len(history["val_loss"]) == 2
     users = tmp_path / "history.json"
-    for text in ('{"x": 1}', '{"loss": [0.5, 0.25]}'):  # any JSON; another run's history of other columns
+    # Any JSON; another run's history of other columns; the guide's columns of unequal lengths (no history).
+    uneven = json.dumps({key: [1.0] * (i + 1) for i, key in enumerate(history)})
+    for text in ('{"x": 1}', '{"loss": [0.5, 0.25]}', uneven):
         users.write_text(text)
         with pytest.raises(FileExistsError, match="history.json"):
             restored.export_history(users)
@@ -712,3 +714,26 @@ def test_the_constant_schedule_trains_at_the_learning_rate(tmp_path):
     )
     history = Trainer(ChordRecognitionModel(), loader, None, config, run_dir=tmp_path).train()
     assert history["learning_rate"] == pytest.approx([1e-3, 1e-3], rel=1e-6)
+
+
+def test_the_device_setting_reaches_training_and_validation(clip_loaders, tmp_path, monkeypatch):
+    """config.device goes to every shared Trainer this Trainer makes, the one train() fits and the one
+    validate() evaluates with (on a machine without a GPU "auto" is the CPU too, so the Trainers' own
+    resolved device cannot tell a dropped setting: their arguments are what is compared)."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+    from audiotrain.recipes.chords import trainer as chords_trainer
+
+    asked = []
+
+    class RecordingTrainer(chords_trainer.SharedTrainer):
+        def __init__(self, *args, **kwargs):
+            asked.append(kwargs.get("accelerator", "auto"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(chords_trainer, "SharedTrainer", RecordingTrainer)
+    config = TrainingConfig(num_epochs=1, batch_size=8, progress_bar=False, device="cpu")
+    trainer = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path)
+    trainer.train()
+    trainer.validate()
+    assert asked == ["cpu", "cpu"]
