@@ -701,6 +701,30 @@ def test_a_batch_size_other_than_the_loaders_is_warned_about_and_validate_needs_
         Trainer(ChordRecognitionModel(), train_loader, None, TrainingConfig(batch_size=8), run_dir=tmp_path)
 
 
+def test_processes_which_only_the_command_line_applies_is_warned_about(clip_loaders, tmp_path):
+    """config.processes starts processes from the recipe's command line; a Trainer made in Python trains in
+    its script's processes, so processes=2 is said with the launch command that does it (0, one per core,
+    and 1 are what such a script does anyway: nothing said)."""
+    import warnings
+
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, _ = clip_loaders  # batches of 8
+    with pytest.warns(
+        UserWarning, match=r"config.processes is 2 .*python -m audiotrain launch -n 2 --"
+    ) as said:
+        Trainer(
+            ChordRecognitionModel(), train_loader, None, TrainingConfig(batch_size=8, processes=2), tmp_path
+        )
+    assert said[0].filename == __file__
+    for processes in (0, 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            config = TrainingConfig(batch_size=8, processes=processes)
+            Trainer(ChordRecognitionModel(), train_loader, None, config, run_dir=tmp_path)
+
+
 def test_the_constant_schedule_trains_at_the_learning_rate(tmp_path):
     """TrainingConfig(scheduler="constant"), the third schedule the config offers, trains at learning_rate
     from the first step to the last (the shared task takes it as no schedule)."""

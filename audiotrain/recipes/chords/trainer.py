@@ -360,6 +360,16 @@ class Trainer:
         self.val_loader = (
             None if val_loader is None else ClipFeatureLoader(val_loader, features, sample_rate, "val_loader")
         )
+        if self.config.processes >= 2:
+            # The command line starts the processes `processes` asks for; a Trainer made in Python trains in
+            # the processes its script runs in, so the setting would otherwise be dropped without a word.
+            warnings.warn(
+                f"Trainer: config.processes is {self.config.processes} but this Trainer trains in the "
+                "processes its script runs in; start them with `python -m audiotrain launch -n "
+                f"{self.config.processes} -- python SCRIPT` (or the recipe's command line, which starts them)",
+                UserWarning,
+                stacklevel=2,
+            )
         loader_batch = getattr(train_loader, "batch_size", None)
         if isinstance(loader_batch, int) and loader_batch != self.config.batch_size:
             warnings.warn(
