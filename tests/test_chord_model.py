@@ -1,7 +1,7 @@
 """ChordRecognitionModel: shapes, masking, config handling, gradients, and that it learns a toy task."""
 
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
-from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -225,6 +225,21 @@ def test_config_errors_name_the_field():
         ChordModelConfig(bass_bins=-1)
     with pytest.raises(ValueError, match="unknown ChordModelConfig field.*hidden"):
         ChordModelConfig.from_dict({"hidden": 3})
+    # A bool is no bin count (True would build a one-bin bass view), and a bass branch of width 0 has
+    # nothing for the bass head to read.
+    for bad in (True, -1):
+        with pytest.raises(ValueError, match="bass_view_bins must be an integer >= 0"):
+            ChordModelConfig(bass_view_bins=bad)
+    with pytest.raises(ValueError, match="bass_dim must be a positive integer, got 0"):
+        ChordModelConfig(bass_dim=0)
+
+
+def test_joint_chord_targets_keep_n_and_x_and_give_every_chord_type_its_twelve_roots():
+    """The joint head's target of (chord type, root): N and X keep classes 0 and 1, and type t on root r is
+    2 + (t - 2) * 12 + r, the decoder's order; a major chord (type 2) on D is class 4, not C:maj's 2."""
+    chord_type = mx.array([0, 1, 2, 2, 3, 31])
+    root = mx.array([-1, -1, 0, 2, 7, 11])
+    assert joint_chord_index(chord_type, root).tolist() == [0, 1, 2, 4, 2 + 12 + 7, 2 + 29 * 12 + 11]
 
 
 def test_bass_head_reads_the_low_band_on_its_own_scale():

@@ -112,6 +112,9 @@ def test_load_from_checkpoint_rebuilds_the_task_from_the_checkpoints_own_record(
     assert ChordTask.load_from_checkpoint(run, model_config=MODEL.to_dict()).model.config == MODEL
     with pytest.raises(ValueError, match=r"load_from_checkpoint\(model_config=\.\.\.\): unknown .*'width'"):
         ChordTask.load_from_checkpoint(run, model_config={**MODEL.to_dict(), "width": 3})
+    # The caller's extra_state wins over the stored record, as every other keyword does.
+    chosen = {"window_frames": WINDOW_FRAMES // 2}
+    assert ChordTask.load_from_checkpoint(best, extra_state=chosen).extra_state == chosen
 
 
 def test_a_task_fine_tuned_from_python_writes_checkpoints_that_predict_and_init_from_load(run, tmp_path):

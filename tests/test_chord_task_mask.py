@@ -76,9 +76,11 @@ def test_padded_frames_enter_neither_the_model_the_loss_nor_the_accuracies():
             assert value == pytest.approx(expected, rel=1e-4, abs=1e-6), name
 
 
-def test_validation_means_weigh_each_batch_by_its_real_frames(tmp_path):
+@pytest.mark.parametrize("masked", [True, False], ids=["padded_windows", "unmasked_batches"])
+def test_validation_means_weigh_each_batch_by_its_real_frames(tmp_path, masked):
     """The Trainer weighs each validation batch by the task's batch_size: its real frames, so the last,
-    mostly padded chunk of a song counts for its frames, not for a full window's."""
+    mostly padded chunk of a song counts for its frames, not for a full window's; a batch without a mask
+    counts all its frames (not its windows), so a 2-frame batch weighs 2/12 of a 12-frame one."""
     from audiotrain.train.trainer import Trainer
 
     rng = np.random.default_rng(1)
@@ -86,14 +88,14 @@ def test_validation_means_weigh_each_batch_by_its_real_frames(tmp_path):
     task = tiny_eval_task()
 
     def batch(real_frames):
-        mask = np.zeros((1, FRAMES), np.float32)
-        mask[0, :real_frames] = 1
-        out = {
-            "features": mx.array(rng.normal(size=(1, FRAMES, 24)).astype(np.float32)),
-            "mask": mx.array(mask),
-        }
+        frames = FRAMES if masked else real_frames
+        out = {"features": mx.array(rng.normal(size=(1, frames, 24)).astype(np.float32))}
+        if masked:
+            mask = np.zeros((1, FRAMES), np.float32)
+            mask[0, :real_frames] = 1
+            out["mask"] = mx.array(mask)
         for key, classes in (("chord_type", NUM_CHORD_TYPES), ("root", 12), ("bass", 12)):
-            out[key] = mx.array(rng.integers(0, classes, (1, FRAMES)), mx.int32)
+            out[key] = mx.array(rng.integers(0, classes, (1, frames)), mx.int32)
         return out
 
     full, short = batch(FRAMES), batch(2)

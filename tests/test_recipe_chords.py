@@ -208,6 +208,32 @@ def test_schedules_warm_up_then_decay():
         make_schedule("linear", 1e-3, 1, 0, 1)
 
 
+def test_schedules_keep_a_warmup_longer_than_the_run_and_onecycle_anneals_within_it():
+    """A cosine warmup of 2 epochs in a 1-epoch run rises at its own pace and ends below the peak (as torch's
+    linear warmup); onecycle's rise is capped at 90% of the run, so it still anneals to ~0 by the end; and
+    onecycle refuses a run of fewer than 3 steps."""
+    cosine, _ = make_schedule("cosine", 1e-3, num_epochs=1, warmup_epochs=2, steps_per_epoch=10)
+    assert cosine(9).item() == pytest.approx(5e-4)  # 10 of the 20 warmup steps
+    onecycle, _ = make_schedule("onecycle", 1e-3, num_epochs=1, warmup_epochs=5, steps_per_epoch=10)
+    assert onecycle(8).item() == pytest.approx(1e-3) and onecycle(9).item() < 1e-6
+    with pytest.raises(ValueError, match="at least 3 optimizer steps, training has 2"):
+        make_schedule("onecycle", 1e-3, num_epochs=1, warmup_epochs=0, steps_per_epoch=2)
+
+
+def test_chord_tasks_weight_decay_warmup_and_schedule_name_reach_the_optimizer():
+    """The keywords a Python user gives ChordTask reach AdamW and the schedule: the weight decay, a warmup
+    of half an epoch (5 steps, not truncated to none), and the schedule's name the run state records."""
+    task = ChordTask(ChordModelConfig(), weight_decay=0.05, scheduler=None)
+    config = task.configure_optimizers()
+    assert config.optimizer.weight_decay == 0.05 and config.lr_schedule_name == "constant"
+    steps = {"num_epochs": 2, "steps_per_epoch": 10}
+    cosine = ChordTask(ChordModelConfig(), warmup_epochs=0.5, **steps).configure_optimizers()
+    assert cosine.lr_schedule_name == "warmup_cosine"
+    assert cosine.optimizer.learning_rate.item() == pytest.approx(2e-4)  # step 0: 1 of 5 warmup steps
+    onecycle = ChordTask(ChordModelConfig(), scheduler="onecycle", **steps).configure_optimizers()
+    assert onecycle.lr_schedule_name == "one_cycle"
+
+
 @pytest.mark.parametrize(
     ("keywords", "message"),
     [
