@@ -31,6 +31,12 @@ def write(folder: Path, name: str, text: str) -> Path:
         ("training", "limit_val_batches: -1", "training.limit_val_batches must be an integer >= 0"),
         ("training", "seed: -1", "training.seed must be an integer >= 0"),
         ("training", "patience: -1", "training.patience must be an integer >= 0 and <= 100000, got -1"),
+        ("training", "num_epochs: 0", "training.num_epochs must be an integer >= 1 and <= 100000, got 0"),
+        (
+            "training",
+            "accumulate_grad_batches: 0",
+            "training.accumulate_grad_batches must be an integer >= 1",
+        ),
         ("training", "precision: 16-mixed", "training.precision must be one of '32', 'bf16-mixed'"),
         ("scheduler", "min_lr_ratio: -1.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
         ("scheduler", "min_lr_ratio: 5.0", "scheduler.min_lr_ratio must be a finite number >= 0 and <= 1"),
@@ -88,6 +94,8 @@ def test_a_bad_override_names_the_field():
         ("training: {accumulate_grad_batches: 9223372036854775808}", "training.accumulate_grad_batches must"),
         ("training: {limit_train_batches: 9223372036854775808}", "training.limit_train_batches must"),
         ("training: {limit_val_batches: 9223372036854775808}", "training.limit_val_batches must"),
+        # (the recipes' bound, SEED_MAX)
+        ("training: {seed: 9223372036854775808}", "training.seed must be an integer >= 0 and <= 2**63 - 1"),
     ],
 )
 def test_counts_have_the_recipes_upper_bounds(tmp_path, line, message):
@@ -237,6 +245,8 @@ def test_a_config_file_without_suffix_is_read_not_taken_for_a_preset(tmp_path, m
     assert resolve_config("cfg/noext").training.num_epochs == 3
     with pytest.raises(FileNotFoundError, match="config file cfg/missing does not exist"):
         resolve_config("cfg/missing")  # a path, not an unknown preset
+    with pytest.raises(FileNotFoundError, match="config file missing.yaml does not exist"):
+        resolve_config("missing.yaml")  # a suffix makes it a path, not a misspelt preset
     with pytest.raises(ValueError, match="unknown preset 'prodution'"):
         resolve_config("prodution")
     # A preset's name is the preset, even beside a file of that name (create_trainer's default is one);
@@ -522,3 +532,56 @@ def test_a_section_given_as_a_dict_keeps_the_dotted_overrides_of_that_section_gi
     ):
         training = get_trainer_config("development", **overrides).training
         assert (training.num_epochs, training.patience) == (3, 1), overrides
+
+
+def test_the_presets_hold_what_their_users_rely_on():
+    """One short epoch, uncompiled and quiet (quick_test); 5 epochs with patience 2 (development, and
+    create_trainer's default); 50 epochs with a 5% warmup (production)."""
+    quick = resolve_config("quick_test")
+    training = quick.training
+    assert (training.num_epochs, training.limit_train_batches, training.limit_val_batches) == (1, 4, 2)
+    assert (training.early_stopping, training.compile, training.progress_bar) == (False, False, False)
+    assert (quick.scheduler.type, quick.scheduler.warmup_ratio) == ("constant", 0.0)
+    development = resolve_config("development").training
+    assert (development.num_epochs, development.patience) == (5, 2)
+    production = resolve_config("production")
+    assert (production.training.num_epochs, production.training.patience) == (50, 5)
+    assert production.training.gradient_clip == 1.0
+    assert (production.scheduler.type, production.scheduler.warmup_ratio) == ("cosine", 0.05)
+
+
+def test_get_trainer_config_starts_from_the_development_preset_and_none_from_the_defaults():
+    from audiotrain import get_trainer_config
+
+    assert get_trainer_config() == resolve_config("development")
+    assert get_trainer_config(None) == TrainerConfig()
+
+
+def test_two_config_files_are_refused_rather_than_one_ignored(tmp_path):
+    first = write(tmp_path, "a.yaml", "training:\n  num_epochs: 3\n")
+    second = write(tmp_path, "b.yaml", "training:\n  num_epochs: 4\n")
+    with pytest.raises(ValueError, match="pass one config file: config=.*a.yaml.* and file=.*b.yaml"):
+        resolve_config(first, file=second)
+
+
+def test_setting_source_names_where_each_setting_was_last_set(tmp_path):
+    from audiotrain.trainer_config import setting_source
+
+    file = write(tmp_path, "run.yaml", "training:\n  num_epochs: 3\n")
+    config = resolve_config("production", file=file, overrides={"learning_rate": 0.5})
+    assert setting_source(config, "training.num_epochs") == str(file)
+    assert setting_source(config, "optimizer.learning_rate") == "overrides"
+    assert setting_source(config, "training.patience") == "preset 'production'"
+    assert setting_source(config, "data.batch_size") == "TrainerConfig default"
+    assert setting_source(TrainerConfig(), "data.batch_size", "elsewhere") == "elsewhere"
+
+
+def test_a_section_dict_given_after_a_dotted_override_wins():
+    overrides = {"optimizer.learning_rate": 0.1, "optimizer": {"learning_rate": 0.2}}
+    assert resolve_config(overrides=overrides).optimizer.learning_rate == 0.2
+
+
+def test_the_run_name_names_the_run_folder_and_the_competition_name_only_labels_it():
+    # With run.run_name set, kaggle.competition_name names no folder, so a '/' in it is no escape from runs/.
+    config = resolve_config(overrides={"run_name": "mine", "competition_name": "house/prices"})
+    assert (config.run.run_name, config.kaggle.competition_name) == ("mine", "house/prices")
