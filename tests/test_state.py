@@ -3,6 +3,7 @@ restores all of them."""
 
 import importlib
 import json
+import math
 import os
 import random
 import sys
@@ -12,18 +13,19 @@ from pathlib import Path
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
 from audiotrain.data import DataLoader, Dataset
-from audiotrain.train.state import History, Progress, RandomState, RunningMeans, StateError
+from audiotrain.train.state import History, Progress, RandomState, RunningMeans, StateError, TrainableSets
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_data, weights
+from tasks import TinyClassifier, make_batches, make_data, quiet_trainer, weights
 
 
 def test_progress_round_trips_and_an_ended_epoch_resumes_at_the_next():
     p = Progress(
         epoch=2, global_step=9, batch_in_epoch=4, total_batches=20, micro_batches=1, validation_pending=True
     )
+    p.validated_epoch = 2  # (not its default: a resume keeps the epoch's validation in its history row)
     q = Progress()
     q.load_state_dict(json.loads(json.dumps(p.state_dict())))
     assert q == p
@@ -177,6 +179,78 @@ def test_running_means_of_a_checkpoint_without_per_value_weights_resume_as_they_
     assert means.epoch_means() == {"loss": pytest.approx(38 / 24), "acc": pytest.approx(8 / 20)}
     assert means.pop_interval() == {"loss": pytest.approx(14 / 8)}
     assert (means.interval_weight, means.epoch_weight) == (0.0, 24.0)
+
+
+def test_a_metric_of_a_batch_that_counts_nothing_leaves_the_mean_and_one_that_never_counts_is_nan():
+    """A `(value, count)` metric of a batch that counts nothing is 0/0, NaN, with weight 0: it weighs nothing
+    in the mean (NaN x 0 would have made the epoch's mean NaN), and a value whose every count is 0 has no mean
+    (NaN, as across processes), not 0.0, which would read as a measured accuracy of 0."""
+    means = RunningMeans()
+    means.add({"loss": mx.array(1.0), "acc": mx.array(0.5)}, 2, {"acc": mx.array(4.0)})
+    means.add({"loss": mx.array(3.0), "acc": mx.array(float("nan"))}, 2, {"acc": mx.array(0.0)})
+    assert means.epoch_means() == {"loss": pytest.approx(2.0), "acc": pytest.approx(0.5)}
+    none_counted = RunningMeans()
+    none_counted.add({"loss": mx.array(1.0), "acc": mx.array(float("nan"))}, 2, {"acc": mx.array(0.0)})
+    means = none_counted.epoch_means()
+    assert means["loss"] == pytest.approx(1.0) and math.isnan(means["acc"])
+
+
+def test_running_means_of_every_rank_resume_on_their_own_rank_or_together_on_rank_0():
+    """A data-parallel checkpoint holds each rank's sums: resumed on as many ranks, each takes its own; on
+    another number of ranks, rank 0 takes them all (the job's means still cover every step once)."""
+    first, second = RunningMeans(), RunningMeans()
+    first.add({"loss": mx.array(1.0)}, 4)
+    second.add({"loss": mx.array(3.0)}, 4)
+    saved = json.loads(json.dumps({"ranks": [first.state_dict(), second.state_dict()]}))
+    on_rank = [RunningMeans(), RunningMeans()]
+    for rank, means in enumerate(on_rank):
+        means.load_state_dict(saved, rank=rank, world_size=2)
+    assert [(m.epoch_means(), m.epoch_weight) for m in on_rank] == [
+        ({"loss": 1.0}, 4.0),
+        ({"loss": 3.0}, 4.0),
+    ]
+    alone = RunningMeans()
+    alone.load_state_dict(saved, rank=0, world_size=1)
+    assert (alone.epoch_means(), alone.epoch_weight) == ({"loss": pytest.approx(2.0)}, 8.0)
+
+
+class LogsItsEpoch(TinyClassifier):
+    """Logs the epoch it trains in at every step (eager: the number is read in Python)."""
+
+    def training_step(self, batch, batch_idx):
+        self.log("epoch_seen", mx.array(float(self.trainer.current_epoch)), on_step=False, on_epoch=True)
+        return self.compute_loss(batch)[0]
+
+
+def test_each_epochs_means_in_the_history_are_over_that_epochs_steps_alone(tmp_path):
+    """An epoch that starts (not one resumed in its middle) starts its sums again: the history's row of
+    epoch 1 is not also the mean of epoch 0's steps."""
+    t = quiet_trainer(tmp_path, max_epochs=3, compile=False)
+    t.fit(LogsItsEpoch(), make_batches(64))
+    assert t.history["epoch_seen"] == [0.0, 1.0, 2.0]
+
+
+def test_trainable_sets_keep_what_the_optimizer_holds_state_for_across_freezing_and_resume():
+    """The optimizer's state only grows: a parameter unfrozen and frozen again keeps its state in the
+    checkpoint (a resume re-initialising it would change the run), and a resume takes the saved run's sets,
+    saying which parameters the optimizer holds fresh state for."""
+    sets = TrainableSets()
+    sets.start(frozenset({"head.weight"}))
+    sets.change(frozenset({"body.weight"}))  # an unfreeze, then the head frozen
+    saved = json.loads(json.dumps(sets.state_dict()))
+    assert saved == {
+        "at_start": ["head.weight"],
+        "now": ["body.weight"],
+        "optimizer": ["body.weight", "head.weight"],
+    }
+    resumed = TrainableSets()
+    resumed.start(frozenset({"head.weight", "extra.weight"}))  # the module as built for the resumed fit
+    assert resumed.resume(TrainableSets.from_state_dict(saved)) == {"extra.weight"}
+    assert resumed.at_start == {"head.weight"}
+    assert resumed.optimized == {"head.weight", "body.weight", "extra.weight"}
+    # (a hand-written state whose trained set is missing from the optimizer's: what trains has state)
+    edited = TrainableSets.from_state_dict({**saved, "optimizer": ["head.weight"]})
+    assert edited.optimized == {"head.weight", "body.weight"}
 
 
 def test_history_replaces_the_row_of_an_epoch_recorded_again():
