@@ -395,6 +395,32 @@ def test_the_loggers_get_lightnings_names_and_never_a_value_logged_with_logger_f
     assert {"both_step", "both_epoch"} <= keys and "both" not in keys
 
 
+class KeepsSometimesFromTheLoggers(LogsSometimes):
+    """LogsSometimes, and values logged on one batch only that are kept from the loggers (eager too)."""
+
+    def training_step(self, batch, batch_idx):
+        if int(batch_idx) == 1:
+            self.log("odd_quiet", mx.mean(batch), on_step=False, on_epoch=True, logger=False)
+        return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        if int(batch_idx) == 0:
+            self.log("val_first_quiet", mx.mean(batch), logger=False)
+        return super().validation_step(batch, batch_idx)
+
+
+def test_a_value_logged_on_some_steps_only_keeps_its_options_after_the_steps_that_did_not_log_it(tmp_path):
+    """The options of a value logged on batch 1 (or validation batch 0) only are those it was logged with at
+    the epoch's end too, after batches that did not log it: logger=False keeps it out of every logger row (a
+    step that forgot them wrote it as odd_quiet_epoch and val_first_quiet)."""
+    batches = [mx.arange(i, min(i + 4, 10), dtype=mx.float32) for i in range(0, 10, 4)]
+    logger = RecordingLogger()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, logger=logger, log_every_n_steps=1)
+    t.fit(build(KeepsSometimesFromTheLoggers), batches, batches)
+    assert not {k for k in logger.keys() if "quiet" in k}
+    assert t.history["odd_quiet"] == [pytest.approx(5.5)] and t.history["val_first_quiet"] == [1.5]
+
+
 # ------------------------------------------------------------------ on_step: the step's value
 class LogsBatchIndex(TinyClassifier):
     """Logs its batch index at every training step: a value that differs at each step."""
