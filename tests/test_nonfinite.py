@@ -25,6 +25,12 @@ def test_below_the_limit_the_longest_streak_starts_again_from_the_current_one():
     assert NonFiniteWatch(limit=3, guard=True).limit_reached(mx.array(3))
 
 
+def test_at_the_limit_it_stops_though_the_current_streak_started_again():
+    # A streak that reached the limit before the check, ended by a finite step since: still a stop.
+    with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
+        NonFiniteWatch(limit=3, guard=True).check(counters(streak=0, longest=3), global_step=9, save=None)
+
+
 def test_at_the_limit_with_the_guard_it_saves_the_last_good_state_and_names_it():
     arrays = counters(streak=3, longest=3)
     saved = []
@@ -66,5 +72,7 @@ def test_debug_check_names_the_first_non_finite_parameter():
     debug_check(mx.array(1.0), {"w": mx.ones(2)}, epoch=0, batch_idx=0)
     with pytest.raises(FloatingPointError, match=r"loss is nan at epoch 1, batch 4"):
         debug_check(mx.array(float("nan")), {"w": mx.ones(2)}, epoch=1, batch_idx=4)
+    with pytest.raises(FloatingPointError, match=r"loss is inf at epoch 0, batch 3"):  # inf, not only NaN
+        debug_check(mx.array(float("inf")), {"w": mx.ones(2)}, epoch=0, batch_idx=3)
     with pytest.raises(FloatingPointError, match=r"parameter 'b.c' became non-finite after epoch 1, batch 4"):
         debug_check(mx.array(1.0), {"a": mx.ones(2), "b": {"c": mx.array([mx.inf])}}, epoch=1, batch_idx=4)

@@ -425,6 +425,14 @@ def test_too_many_nonfinite_steps_stop_with_a_clear_error(tmp_path):
         )
 
 
+def test_a_nonfinite_streak_that_reached_the_limit_stops_training_though_the_next_step_is_finite(tmp_path):
+    # The stop reads the longest streak since its last check: the finite step after the third NaN one has
+    # already started the current streak again by the time the check runs.
+    batches = poisoned(make_batches(160), {1, 2, 3})
+    with pytest.raises(FloatingPointError, match="3 optimizer steps in a row"):
+        fit(tmp_path, module=NaNAfter(), batches=batches, max_epochs=1, max_consecutive_nonfinite=3)
+
+
 @pytest.mark.parametrize("compile_", [False, True])
 def test_nonfinite_steps_that_are_not_in_a_row_do_not_stop_training(tmp_path, compile_):
     # 5 NaN batches of 10, never two in a row: a finite step starts the count again.
