@@ -802,6 +802,20 @@ def test_on_exception_checkpoint_refuses_a_users_file_at_its_path_when_fit_start
     assert t.global_step == 0 and (tmp_path / "saved" / "on_exception").read_text() == "my notes"
 
 
+def test_on_exception_checkpoint_saves_a_tilde_dirpath_in_the_home_folder(tmp_path, monkeypatch):
+    # The fit-start check looked in the home folder while the save wrote a literal `~` folder in the working
+    # directory (Lightning's ModelCheckpoint expands `~` too).
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    cb = OnExceptionCheckpoint("~/saved")
+    assert cb.ckpt_path == tmp_path / "home" / "saved" / "on_exception"
+    with pytest.raises(RuntimeError, match="loss failed"):
+        quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb]).fit(Failing(3), make_batches(64))
+    assert (tmp_path / "home" / "saved" / "on_exception" / "trainer_state.json").is_file()
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
 @pytest.mark.parametrize("inside", [False, True], ids=["is-a-file", "inside-a-file"])
 def test_on_exception_checkpoint_refuses_a_dirpath_that_is_a_file_when_fit_starts(tmp_path, inside):
     (tmp_path / "notes").write_text("my notes")

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 class OnExceptionCheckpoint(Callback):
     """Lightning's: when an exception is raised during `fit`, save a checkpoint at `dirpath / filename`, so
-    that ``trainer.fit(..., ckpt_path=cb.ckpt_path)`` goes on from where it failed.
+    that ``trainer.fit(..., ckpt_path=cb.ckpt_path)`` goes on from where it failed (a `dirpath` starting with
+    ``~`` lies in the home folder).
 
     audiotrain's checkpoints are folders, not .ckpt files: the checkpoint is the folder `dirpath/filename`
     (Lightning writes `dirpath/filename.ckpt`). It is written as every checkpoint is: atomically (a crash
@@ -48,7 +49,9 @@ class OnExceptionCheckpoint(Callback):
                 f"OnExceptionCheckpoint(filename={filename!r}): expected the checkpoint folder's name "
                 "(a non-empty string without a path separator; it goes in dirpath)"
             )
-        self.dirpath = Path(dirpath)
+        # `~` is the home folder, as in Lightning's ModelCheckpoint: the fit-start check looked there while
+        # the save wrote a literal `~` folder in the working directory.
+        self.dirpath = Path(dirpath).expanduser()
         self.filename = filename
         self._saving = False  # (during this callback's own save)
 
