@@ -5,6 +5,7 @@ import os
 import random
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from audiotrain import Trainer, seed_everything
@@ -148,6 +149,42 @@ def test_seed_everything_without_a_seed_reads_pl_global_seed_else_takes_0_and_wa
         assert seed_everything() == 0
 
 
+def test_an_explicit_seed_of_0_is_taken_over_pl_global_seed(monkeypatch):
+    # Only seed=None reads the variable: 0 is a seed of its own, as in Lightning.
+    monkeypatch.setenv("PL_GLOBAL_SEED", "5")
+    assert seed_everything(0) == 0 and os.environ["PL_GLOBAL_SEED"] == "0"
+
+
+@pytest.mark.parametrize("text", [None, "abc"])
+def test_verbose_false_keeps_the_no_seed_warning_quiet(monkeypatch, text):
+    # Lightning warns of a missing or invalid PL_GLOBAL_SEED only when verbose.
+    if text is None:
+        monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    else:
+        monkeypatch.setenv("PL_GLOBAL_SEED", text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert seed_everything(verbose=False) == 0
+
+
+@pytest.mark.parametrize(
+    "text, seed", [(" 5", 5), ("5\n", 5), (str(2**63 - 1), 2**63 - 1)], ids=["spaces", "newline", "largest"]
+)
+def test_a_pl_global_seed_with_whitespace_or_the_largest_seed_is_taken(monkeypatch, text, seed):
+    # (Lightning reads the variable with int(), which takes surrounding whitespace.)
+    monkeypatch.setenv("PL_GLOBAL_SEED", text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert seed_everything() == seed
+
+
+def test_a_pl_global_seed_of_digits_int_cannot_read_is_invalid_not_an_error(monkeypatch):
+    # "²" is a digit to str.isdigit but not to int(): it raised int()'s ValueError instead of the warning.
+    monkeypatch.setenv("PL_GLOBAL_SEED", "²")
+    with pytest.warns(UserWarning, match="invalid seed found in PL_GLOBAL_SEED: '²', seed set to 0"):
+        assert seed_everything() == 0
+
+
 @pytest.mark.parametrize("huge", [2**63, 2**64 + 5])
 def test_a_seed_past_2_63_is_refused_naming_it_and_the_range(huge, monkeypatch):
     """seed_everything(2**64 + 5) ended in MLX's pybind TypeError ("incompatible function arguments"), which
@@ -170,9 +207,16 @@ def test_seeds_2_32_apart_draw_their_own_numpy_numbers():
     np.random numbers, though every seed is documented as one of its own. A seed below 2**32 draws what
     np.random.seed(seed) draws, as before."""
     draws = {}
-    for seed in (5, 5 + 2**32, 5 + 2**33, 2**63 - 1):
+    for seed in (
+        0,
+        5,
+        2**32,
+        5 + 2**32,
+        5 + 2**33,
+        2**63 - 1,
+    ):  # (2**32: the first seed past numpy's 32 bits)
         seed_everything(seed, verbose=False)
         draws[seed] = tuple(np.random.rand(3))
-    assert len(set(draws.values())) == 4
+    assert len(set(draws.values())) == 6
     np.random.seed(5)
     assert draws[5] == tuple(np.random.rand(3))

@@ -68,7 +68,8 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
 def _seed_from_environment(verbose: bool) -> int:
     """Lightning's ``seed_everything()``: the seed in `SEED_ENV_VAR`, else 0 (with a warning if verbose)."""
     text = os.environ.get(SEED_ENV_VAR)
-    if text is not None and text.strip().isdigit() and int(text) <= SEED_MAX:
+    # isdecimal, not isdigit: int() refuses some digits ("²"), which raised its ValueError here.
+    if text is not None and text.strip().isdecimal() and int(text) <= SEED_MAX:
         return int(text)
     if verbose:
         found = "no seed found" if text is None else f"invalid seed found in {SEED_ENV_VAR}: {text!r}"
