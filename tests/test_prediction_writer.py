@@ -66,14 +66,35 @@ def test_a_batch_writer_gets_every_output_and_return_predictions_false_keeps_non
 
 def test_an_epoch_writer_gets_all_outputs_at_the_end_without_them_being_returned(tmp_path):
     batches = make_batches(48, 16)
+    model = Logits()
+    expected = [np.array(p) for p in quiet_trainer(tmp_path).predict(model, batches)]
     writer = Writer("epoch")
     assert (
-        quiet_trainer(tmp_path, callbacks=[writer]).predict(Logits(), batches, return_predictions=False)
-        is None
+        quiet_trainer(tmp_path, callbacks=[writer]).predict(model, batches, return_predictions=False) is None
     )
     predictions, batch_indices = writer.at_end
     assert writer.written == {} and [p.shape for p in predictions] == [(16, 3)] * 3
+    for got, out in zip(predictions, expected, strict=True):  # each batch's output, in the batches' order
+        np.testing.assert_allclose(got, out, rtol=1e-6)
     assert batch_indices == [[None, None, None]]  # (Lightning's shape: loaders x batches)
+
+
+def test_a_writer_overriding_write_on_batch_end_alone_writes_each_batch_by_default(tmp_path):
+    # The docstring's example: the default write_interval is "batch", and nothing asks for an epoch write.
+    class BatchesOnly(BasePredictionWriter):
+        def __init__(self):
+            super().__init__()
+            self.batch_idxs = []
+
+        def write_on_batch_end(
+            self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+        ):
+            self.batch_idxs.append(batch_idx)
+
+    writer = BatchesOnly()
+    trainer = quiet_trainer(tmp_path, callbacks=[writer])
+    assert trainer.predict(Logits(), make_batches(48, 16), return_predictions=False) is None
+    assert writer.batch_idxs == [0, 1, 2]
 
 
 def test_predict_hooks_run_in_lightnings_order_on_callbacks_then_module(tmp_path):
