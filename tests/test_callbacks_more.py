@@ -730,6 +730,55 @@ def test_on_exception_checkpoint_saves_a_ctrl_c_where_checkpointing_is_off(tmp_p
     assert all((weights(model)[k] == v).all() for k, v in uninterrupted(tmp_path).items())
 
 
+def test_on_exception_checkpoint_says_where_it_saved_and_how_to_resume(tmp_path, capsys):
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    with pytest.raises(RuntimeError, match="loss failed"):
+        quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb]).fit(Failing(3), make_batches(64))
+    assert (
+        f"Saved {cb.ckpt_path} after RuntimeError at epoch 0, global step 2. Resume with "
+        f"trainer.fit(..., ckpt_path={str(cb.ckpt_path)!r})"
+    ) in capsys.readouterr().err
+
+
+def test_on_exception_checkpoint_that_cannot_save_warns_and_lets_the_fits_error_through(
+    tmp_path, monkeypatch
+):
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb])
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(t, "save_checkpoint", disk_full)
+    with pytest.warns(UserWarning, match=r"OnExceptionCheckpoint: could not save .*on_exception: disk full"):
+        with pytest.raises(RuntimeError, match="loss failed"):
+            t.fit(Failing(3), make_batches(64))
+
+
+def test_on_exception_checkpoint_saves_at_a_keyboard_interrupt_that_is_no_stop_signal(tmp_path):
+    # Raised by the data (not a hook, where it would stop the fit as Ctrl-C does), it ends the fit as any
+    # exception does, and is saved as one: only a stop's own checkpoint is left to the Trainer.
+    from audiotrain.data import DataLoader
+
+    x, y = make_data(64)
+
+    class InterruptedData:
+        def __len__(self):
+            return 64
+
+        def __getitem__(self, i):
+            if i == 40:
+                raise KeyboardInterrupt
+            return x[i], y[i]
+
+    cb = OnExceptionCheckpoint(tmp_path / "saved")
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[cb])
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(TinyClassifier(), DataLoader(InterruptedData(), batch_size=16))
+    assert not t.interrupted and t.global_step == 2
+    assert (cb.ckpt_path / "trainer_state.json").is_file()
+
+
 def test_on_exception_checkpoint_saves_nothing_before_training_starts(tmp_path):
     class BadOptimizer(TinyClassifier):
         def configure_optimizers(self):
@@ -836,6 +885,7 @@ def test_on_exception_checkpoint_refuses_a_dirpath_that_is_a_file_when_fit_start
     "kwargs, error, message",
     [
         ({"dirpath": None}, TypeError, r"OnExceptionCheckpoint\(dirpath=None\): expected a folder path"),
+        ({"dirpath": ""}, TypeError, r"OnExceptionCheckpoint\(dirpath=''\): expected a folder path"),
         (
             {"dirpath": "d", "filename": ""},
             ValueError,
