@@ -461,3 +461,87 @@ def test_fusion_views_of_clips_just_over_the_window_without_transformers():
     got = fused([long], train=False)["input_features"][0, 0]
     # (torch's float32 source positions move a blend by up to ~1e-4 of a frame: a few thousandths of a dB)
     np.testing.assert_allclose(got, resized, atol=0.05)
+
+
+def test_fusion_views_of_a_clip_with_two_window_starts_fill_the_empty_third_with_the_first():
+    """A clip one hop over the window (1002 frames) has two window starts, so the third of the starts is
+    empty: transformers takes start 0 for it. Without that, every such clip (10.01 s at 48 kHz) raised an
+    IndexError, in evaluation and in training."""
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    window = fused.n_frames
+    wave = _signal(11.0)[: fused.nb_max_samples + fused.hop_length]
+    mel = fused.log_mel(wave.astype(np.float64)).astype(np.float32)
+    assert mel.shape[0] == window + 1
+    expected = [mel[0:window], mel[1 : 1 + window], mel[0:window]]
+    for train in (False, True):
+        got = fused([wave], rng=np.random.RandomState(0), train=train)
+        assert got["is_longer"].tolist() == [True]
+        for third, (view, want) in enumerate(zip(got["input_features"][0][1:], expected)):
+            np.testing.assert_array_equal(view, want, err_msg=f"train={train}, third {third}")
+
+
+def test_one_waveform_array_or_a_tuple_of_clips_is_a_batch_as_a_list_is():
+    """`__call__` takes one array [samples] (a batch of one), an array [batch, samples], or a list or tuple
+    of clips of any lengths: each gives what the list of the same clips gives."""
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    a, b = _signal(1.0), _signal(0.5)
+    as_list = unfused([a], train=False)
+    one = unfused(a, train=False)
+    np.testing.assert_array_equal(one["input_features"], as_list["input_features"])
+    assert one["is_longer"].tolist() == [False]
+    rows = np.stack([a, a[::-1]])
+    np.testing.assert_array_equal(
+        unfused(rows, train=False)["input_features"], unfused(list(rows), train=False)["input_features"]
+    )
+    np.testing.assert_array_equal(
+        unfused((a, b), train=False)["input_features"], unfused([a, b], train=False)["input_features"]
+    )
+
+
+def test_a_numpy_generator_draws_crops_and_the_fusion_flag_as_a_random_state_does():
+    """`rng` may be a ``np.random.Generator`` (``default_rng``): its draws are as uniform over the same
+    range as a RandomState's. A rand_trunc clip one sample over the window starts at 0 or 1; fusion training
+    on a batch of one short clip marks that clip longer (transformers' trick) rather than failing."""
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    window = unfused.nb_max_samples
+    wave = _signal(11.0)[: window + 1].astype(np.float64)
+    crops = {start: unfused.log_mel(wave[start : start + window]).astype(np.float32) for start in (0, 1)}
+    starts = set()
+    for seed in range(16):
+        got = unfused([wave], rng=np.random.default_rng(seed), train=True)["input_features"][0, 0]
+        starts |= {start for start, crop in crops.items() if np.array_equal(got, crop)}
+    assert starts == {0, 1}
+    fused = ClapFeatureExtractor.from_dict(FUSED)
+    assert fused([_signal(1.0)], rng=np.random.default_rng(0), train=True)["is_longer"].tolist() == [True]
+
+
+def test_a_list_of_generators_must_have_one_generator_per_clip():
+    """Fewer generators than clips would drop the clips left over from the batch without a word."""
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    generators = [np.random.default_rng(0), np.random.default_rng(1)]
+    with pytest.raises(ValueError, match="rng is a list of 2 generators for 3 waveforms"):
+        unfused([_signal(1.0)] * 3, rng=generators)
+
+
+def test_rand_trunc_marks_only_clips_longer_than_the_window_as_longer():
+    """As transformers: a clip is longer only when it has more samples than the window (one of exactly 10 s
+    is not), and only fusion marks a random clip longer in training when none is."""
+    unfused = ClapFeatureExtractor.from_dict(UNFUSED)
+    exact = _signal(11.0)[: unfused.nb_max_samples]
+    for train in (False, True):
+        got = unfused([exact, _signal(1.0)], rng=np.random.RandomState(0), train=train)
+        assert got["is_longer"].tolist() == [False, False], train
+    over = _signal(11.0)[: unfused.nb_max_samples + 1]
+    assert unfused([over], train=False)["is_longer"].tolist() == [True]
+
+
+@pytest.mark.parametrize("padding", ["pad", "repeatpad"])
+def test_a_short_clip_is_padded_with_padding_value(padding):
+    """`padding_value` of the settings fills what the clip (or its whole repeats) leaves of the window."""
+    extractor = ClapFeatureExtractor.from_dict({**UNFUSED, "padding": padding, "padding_value": 0.5})
+    wave = _signal(0.7).astype(np.float64)
+    window = extractor.nb_max_samples
+    filled = np.tile(wave, 1 if padding == "pad" else window // len(wave))
+    filled = np.pad(filled, (0, window - len(filled)), constant_values=0.5)
+    got = extractor([wave], train=False)["input_features"][0, 0]
+    np.testing.assert_array_equal(got, extractor.log_mel(filled).astype(np.float32))
