@@ -348,3 +348,41 @@ def test_a_clap_built_from_a_config_starts_at_the_configs_temperature():
     clap = CLAP(config=config)
     for scale in (clap.logit_scale_a, clap.logit_scale_t):
         assert np.exp(scale.item()) == pytest.approx(config.logit_scale_init_value, rel=1e-6)
+
+
+def test_clap_refuses_a_checkpoint_file_linked_from_outside_its_folder(tmp_path):
+    """As load_pretrained: CLAP(folder) reads nothing from outside the folder, a config.json linked there
+    included."""
+    import shutil
+
+    folder = tmp_path / "clap"
+    shutil.copytree(FIXTURE, folder)
+    outside = tmp_path / "elsewhere.json"
+    (folder / "config.json").rename(outside)
+    (folder / "config.json").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="config.json leads outside"):
+        CLAP(folder)
+
+
+def test_clap_of_another_missing_checkpoint_is_not_said_to_be_the_default_one(tmp_path, monkeypatch):
+    """The download hint names laion/clap-htsat-unfused only when that is what was asked for."""
+    offline_hf_cache(tmp_path, monkeypatch)
+    with pytest.raises(CheckpointError) as info:
+        CLAP(tmp_path / "nowhere")
+    assert "nowhere" in str(info.value)
+    assert DEFAULT_CHECKPOINT not in str(info.value)
+
+
+def test_clap_from_pretrained_asks_for_the_revision_given(monkeypatch):
+    import audiotrain.models.clap.clap as clap_module
+
+    asked = []
+
+    def resolve(path_or_id, revision):
+        asked.append((str(path_or_id), revision))
+        raise CheckpointError("not here")
+
+    monkeypatch.setattr(clap_module, "resolve_checkpoint", resolve)
+    with pytest.raises(CheckpointError, match="not here"):
+        CLAP.from_pretrained("org/clap", revision="v2")
+    assert asked == [("org/clap", "v2")]
