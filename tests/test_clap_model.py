@@ -369,6 +369,19 @@ def test_freeze_layer_helpers(tiny):
         model.freeze_audio_layers(4)
 
 
+def test_freezing_every_audio_stage_freezes_the_whole_audio_front_and_keeps_the_projection(tiny):
+    """freeze_audio_layers(len(stages)) is allowed: it freezes the mel BatchNorm, the patch embedding and
+    every Swin stage, so only the audio tower's head and projection are left to train."""
+    _, config, _ = tiny
+    model = ClapModel(config)
+    stages = len(model.audio_model.audio_encoder.layers)
+    model.freeze_audio_layers(stages)
+    names = {name for name, _ in tree_flatten(model.trainable_parameters())}
+    frozen = ("batch_norm.", "patch_embed.", "layers.")
+    assert not any(n.startswith(tuple("audio_model.audio_encoder." + part for part in frozen)) for n in names)
+    assert any(n.startswith("audio_projection.") for n in names)
+
+
 @pytest.mark.parametrize(
     "shape, message",
     [
