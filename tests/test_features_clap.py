@@ -6,6 +6,7 @@ Regenerate it with ``python tests/test_features_clap.py``.
 """
 
 import json
+import warnings
 from pathlib import Path
 
 from audiotrain.features.clap import ClapFeatureExtractor
@@ -319,6 +320,19 @@ if __name__ == "__main__":
             b'{"frequency_min": 9000, "frequency_max": 8000}',
             r"preprocessor_config.json: frequency_min \(9000\) must be below frequency_max \(8000\)",
         ),
+        (
+            b'{"frequency_min": 8000, "frequency_max": 8000}',
+            r"preprocessor_config.json: frequency_min \(8000\) must be below frequency_max \(8000\)",
+        ),
+        (b'{"max_length_s": NaN}', r"preprocessor_config.json: max_length_s: expected at most 3600, got nan"),
+        (
+            b'{"sampling_rate": 0}',
+            r"preprocessor_config.json: sampling_rate: expected a positive number, got 0",
+        ),
+        (
+            b'{"sampling_rate": 10000000}',
+            r"preprocessor_config.json: sampling_rate: expected at most 768000, got 10000000",
+        ),
     ],
 )
 def test_preprocessor_config_errors_name_the_file_and_field(tmp_path, content, expected):
@@ -335,6 +349,22 @@ def test_a_frequency_max_above_nyquist_is_named_in_a_warning(tmp_path):
         UserWarning, match=r"preprocessor_config.json: frequency_max: 1e\+300 Hz is above the Nyquist"
     ):
         ClapFeatureExtractor.from_pretrained(tmp_path)
+
+
+def test_a_frequency_max_at_the_nyquist_frequency_is_no_warning_and_one_hertz_above_is():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ClapFeatureExtractor.from_dict({**UNFUSED, "frequency_max": SR // 2})
+    with pytest.warns(UserWarning, match=r"frequency_max: 24001 Hz is above the Nyquist frequency"):
+        ClapFeatureExtractor.from_dict({**UNFUSED, "frequency_max": SR // 2 + 1})
+
+
+def test_an_extractor_made_in_python_refuses_a_window_of_one_sample():
+    """from_dict's checks are for files; the constructor itself refuses an FFT window too small to hold a
+    frequency (fft_window_size 1), as it refuses a hop or a mel count of 0."""
+    for bad in ({"fft_window_size": 1}, {"hop_length": 0}, {"feature_size": 0}):
+        with pytest.raises(ValueError, match="must be positive"):
+            ClapFeatureExtractor(**bad)
 
 
 @pytest.mark.parametrize(
