@@ -474,6 +474,20 @@ def test_token_ids_outside_the_vocabulary_give_nan_inside_mx_compile(tiny):
     np.testing.assert_allclose(out[0], np.array(model.get_text_features(good))[0], rtol=1e-5, atol=1e-6)
 
 
+def test_an_all_zero_projection_embeds_as_zeros_not_nan(tiny):
+    """Embeddings are unit norm except an all-zero one (F.normalize's eps): a projection that outputs zeros
+    (here a zeroed last layer) gives zero embeddings and logits, not NaN."""
+    model, config, ref = tiny
+    model = ClapModel(config)
+    model.text_projection.linear2.weight = mx.zeros_like(model.text_projection.linear2.weight)
+    model.text_projection.linear2.bias = mx.zeros_like(model.text_projection.linear2.bias)
+    out = model(ref["input_features"], ref["input_ids"], ref["attention_mask"])
+    np.testing.assert_array_equal(np.array(out["text_embeds"]), 0.0)
+    np.testing.assert_array_equal(np.array(out["logits_per_audio"]), 0.0)
+    norms = np.linalg.norm(np.array(out["audio_embeds"]), axis=-1)
+    np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
+
+
 def test_padding_does_not_change_text_embedding(tiny):
     model = tiny[0]
     ids = mx.array([[0, 40, 41, 42, 2]], dtype=mx.int32)
