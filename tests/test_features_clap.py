@@ -419,6 +419,17 @@ def test_saved_settings_have_the_json_types_of_transformers_own_files(tmp_path: 
     assert saved["max_length_s"] == 2.5 and saved["frequency_max"] == 7999.5  # kept exact
 
 
+def test_numpy_numbers_in_the_settings_are_saved_as_transformers_json_numbers(tmp_path: Path):
+    """Settings computed with numpy (np.float32(2.0) seconds, an np.int64 rate) are written as the plain
+    JSON ints transformers writes, not refused by the JSON writer nor kept as 2.0."""
+    made = ClapFeatureExtractor(
+        max_length_s=np.float32(2.0), sampling_rate=np.int64(16000), frequency_max=np.float32(8000.0)
+    )
+    saved = json.loads(made.save_pretrained(tmp_path).read_text())
+    for name, value in (("max_length_s", 2), ("sampling_rate", 16000), ("frequency_max", 8000)):
+        assert type(saved[name]) is int and saved[name] == value, (name, saved[name])
+
+
 @pytest.mark.parametrize("padding", ["pad", "repeat", "repeatpad"])
 def test_each_padding_fills_a_short_clip_to_the_window_as_transformers_does(padding):
     """The three paddings a preprocessor_config.json may name (transformers' ClapFeatureExtractor._np_extract_
