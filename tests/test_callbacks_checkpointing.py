@@ -559,6 +559,8 @@ def _val_losses(logger):
         ({"best_score": "bad"}, r"EarlyStopping state's 'best_score' must be a number or null, got 'bad'"),
         ({"wait_count": "x"}, r"EarlyStopping state's 'wait_count' must be an int >= 0, got 'x'"),
         ({"stopped_epoch": 1.5}, r"EarlyStopping state's 'stopped_epoch' must be an int >= 0 or null"),
+        ({"best_score": True}, r"EarlyStopping state's 'best_score' must be a number or null, got True"),
+        ({"stopped_epoch": -1}, r"EarlyStopping state's 'stopped_epoch' must be an int >= 0 or null, got -1"),
     ],
 )
 def test_a_hand_edited_early_stopping_state_is_refused_naming_the_file(tmp_path, edit, match):
@@ -739,8 +741,13 @@ def _csv_rows(path):
 
 
 def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
-    with pytest.raises(KeyError, match=r"'val_acuracy' was not logged \(did you mean 'val_accuracy'\?\)"):
+    with pytest.raises(
+        KeyError, match=r"'val_acuracy' was not logged \(did you mean 'val_accuracy'\?\)"
+    ) as raised:
         fit(tmp_path, [EarlyStopping(monitor="val_acuracy", mode="max")], max_epochs=1)
+    # ... and followed by every name that can be monitored, in order.
+    available = str(raised.value).split("; available: ")[1].split(", ")
+    assert {"train_loss", "val_accuracy", "val_loss"} <= set(available) and available == sorted(available)
     # Without validation, a val_ metric is named in a warning as fit starts, and the check's hint is to pass
     # validation data.
     with (
@@ -753,6 +760,14 @@ def test_a_misspelt_monitor_is_named_with_the_closest_logged_metric(tmp_path):
         fit(tmp_path / "c", [EarlyStopping(monitor="val_loss")], max_epochs=1, limit_val_batches=0)
     assert str(raised.value).startswith("EarlyStopping: monitored metric 'val_loss' was not logged (it is a ")
     assert "validation metric, and Trainer(limit_val_batches=0) turns validation off)" in str(raised.value)
+
+
+def test_a_training_metric_is_checked_at_epoch_ends_where_no_validation_runs(tmp_path):
+    """check_val_every_n_epoch=2 without a val_loader: no validation ever runs, so the callbacks check
+    `train_loss` at each epoch end rather than wait for validations (and never save a best)."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="train_loss", save_top_k=1)
+    fit(tmp_path, [mc], val=False, max_epochs=2, check_val_every_n_epoch=2)
+    assert mc.best_model_score is not None and mc.best_model_path.endswith("epoch=1-step=6")
 
 
 def test_a_callback_the_user_passed_is_refused_with_its_kind_switched_off(tmp_path):

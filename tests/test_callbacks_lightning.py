@@ -161,7 +161,8 @@ def test_an_epoch_end_check_before_the_first_validation_names_the_real_cause(tmp
     with pytest.raises(
         KeyError,
         match=r"no validation has run yet: Trainer\(check_val_every_n_epoch=2\) validates in one epoch out "
-        r"of 2.*EarlyStopping\(check_on_train_epoch_end=True\) acts at every epoch end: leave it out",
+        r"of 2, the first time in epoch 1; EarlyStopping\(check_on_train_epoch_end=True\) acts at every epoch "
+        r"end: leave it out",
     ):
         fit(tmp_path, [es], [5], max_epochs=2, check_val_every_n_epoch=2, enable_checkpointing=False)
 
@@ -319,6 +320,19 @@ def test_a_validation_metric_where_fit_never_validates_is_named_as_fit_starts(
     with pytest.warns(UserWarning, match=said) as warned, pytest.raises(MetricNotLoggedError):
         t.fit(TinyClassifier(), make_batches(48), make_batches(16, seed=1) if val else None)
     assert "unless the module logs it itself from a training hook" in str(warned[0].message)
+
+
+@pytest.mark.parametrize("callback", MONITORING_VAL_LOSS.values(), ids=MONITORING_VAL_LOSS)
+def test_fast_dev_run_says_nothing_of_a_validation_metric_it_never_checks(tmp_path, callback):
+    t = Trainer(
+        default_root_dir=tmp_path, enable_progress_bar=False, fast_dev_run=True, callbacks=[callback()]
+    )
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        t.fit(TinyClassifier(), make_batches(48))
+    assert not [w for w in warned if "a validation metric" in str(w.message)], [
+        str(w.message) for w in warned
+    ]
 
 
 def test_a_validation_metric_the_module_logs_itself_is_monitored_without_a_val_loader(tmp_path):
@@ -549,6 +563,12 @@ def test_lightning_arguments_without_a_counterpart_are_refused_by_name(cls, argu
     for name, value in accepted.items():  # what happens anyway: accepted
         if name in arguments:
             cls(**{name: value})
+
+
+@pytest.mark.parametrize("cls", [EarlyStopping, ModelCheckpoint, ReduceLROnPlateau])
+def test_a_mode_other_than_min_or_max_is_refused(cls):
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}: mode must be 'min' or 'max', got 'mean'$"):
+        cls(monitor="val_loss", mode="mean")
 
 
 def test_early_stopping_takes_its_arguments_in_lightnings_positional_order(tmp_path):
