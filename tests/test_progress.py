@@ -113,6 +113,24 @@ def test_plain_can_be_forced_either_way(tmp_path, capsys, monkeypatch):
         ProgressBar(plain="yes")
 
 
+@pytest.mark.parametrize("refresh_rate", [0, -1, 1.5])
+def test_a_refresh_rate_that_is_no_positive_int_is_refused(refresh_rate):
+    """(0 was a ZeroDivisionError at the first batch of a terminal's bar.)"""
+    with pytest.raises(ValueError, match=rf"refresh_rate must be a positive int, got {refresh_rate}$"):
+        ProgressBar(refresh_rate=refresh_rate)
+
+
+def test_a_terminals_bar_shows_a_validation_inside_an_epoch_at_once(tmp_path, monkeypatch):
+    """A validation halfway through the epoch shows its val_loss on the epoch's bar when it ends, not at the
+    next refresh (here none: refresh_rate is larger than the epoch) or the epoch's end."""
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fit_with(tmp_path, ProgressBar(refresh_rate=100), max_epochs=1, val_check_interval=0.5)
+    frames = [f for f in terminal.getvalue().split("\r") if f.startswith("Epoch 0:")]
+    inside_the_epoch = [f for f in frames if "| 2/4 " in f or "| 3/4 " in f]
+    assert any("val_loss=" in f for f in inside_the_epoch), frames
+
+
 def _numbers(text: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.e+]+)", text)}
 
