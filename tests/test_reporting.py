@@ -121,6 +121,18 @@ def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path,
     assert t.callback_metrics["val_loss_kept"] == pytest.approx(t.callback_metrics["val_loss"], rel=1e-3)
 
 
+class FailsAtEpochEnd(TinyClassifier):
+    def on_validation_epoch_end(self):
+        raise RuntimeError("my own check failed")
+
+
+def test_a_hooks_own_runtime_error_keeps_its_message(tmp_path):
+    """Only MLX's "without a primitive" error is explained as an array kept from a compiled step: a user's
+    RuntimeError raised in a hook reaches the user as it was raised."""
+    with pytest.raises(RuntimeError, match=r"^my own check failed$"):
+        trainer(tmp_path, max_epochs=1).fit(FailsAtEpochEnd(), make_batches(), make_batches(32))
+
+
 class LogsLightningNames(TinyClassifier):
     """A Lightning-style validation_step: self.log under names that do not start with val_."""
 
@@ -270,11 +282,22 @@ def test_export_history_replaces_an_earlier_history_so_a_script_runs_again(tmp_p
         {},
         {"classes": ["dog", "cat"]},
         {"epoch": 3},
+        {"epoch": [0, 1], "step": [4, 8]},  # no time column
+        {"epoch": [0, 1], "step": [4], "time": [0.1, 0.2]},  # columns of different lengths
     ):
         target.write_text(json.dumps(users))  # a Keras history, an empty object, other JSON: the user's
         with pytest.raises(FileExistsError, match="overwrite=True"):
             trainer.export_history(target)
         assert json.loads(target.read_text()) == users
+
+
+def test_export_history_creates_the_folders_of_its_path(tmp_path):
+    from audiotrain.train.trainer import Trainer
+
+    trainer = Trainer(logger=False)
+    target = tmp_path / "runs" / "today" / "history.json"
+    assert trainer.export_history(target) == target
+    assert json.loads(target.read_text()) == trainer.history
 
 
 def test_a_large_earlier_export_is_replaced_by_its_first_bytes_and_a_users_large_json_is_not(
