@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from audiotrain.recipes import chords
-from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig
-from audiotrain.recipes.chords.cv import song_folds
+from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.cv import PROGRESS_FILE, _finished_folds, song_folds
 
 import numpy as np
 import pytest
@@ -67,6 +67,10 @@ def test_cv_command_on_demo_songs(tmp_path, capsys):
     scores = json.loads((run_dir / "cv_scores.json").read_text())
     assert len(scores["folds"]) == 2 and set(scores["mean"]) == set(scores["std"])
     assert 0 <= scores["mean"]["root"] <= 1
+    # The table (printed, and cv_scores.md) is in %, its mean and std those of the folds' scores.
+    root = [100 * fold["root"] for fold in scores["folds"]]
+    row = f"| root | {root[0]:.2f} | {root[1]:.2f} | {np.mean(root):.2f} | {np.std(root):.2f} |"
+    assert row in out and row in (run_dir / "cv_scores.md").read_text().splitlines(), out
     # The resume record holds each fold's own scores (a resumed cv's table is made of them).
     done = json.loads((run_dir / "cv_progress.json").read_text())["done"]
     assert scores["folds"][0] != scores["folds"][1]
@@ -203,6 +207,36 @@ def test_a_cv_stopped_in_its_second_fold_keeps_the_first_and_resumes_the_second(
     assert json.loads((run_dir / "cv_scores.json").read_text()) == json.loads(
         (unstopped / "cv_scores.json").read_text()
     )
+
+
+def _cv_progress(run_dir: Path, config: dict, songs: list[str]) -> Path:
+    """A cv_progress.json of a 2-fold cv run in `run_dir` that has finished no fold."""
+    run_dir.mkdir()
+    path = run_dir / PROGRESS_FILE
+    path.write_text(json.dumps({"folds": 2, "songs": songs, "config": config, "done": {}, "trained": {}}))
+    return path
+
+
+def test_a_cv_resumes_with_other_settings_that_do_not_change_what_a_fold_trains(tmp_path):
+    """`cv --resume` may run on another device, with another progress bar, number of loader workers or
+    feature cache folder (the same features): only the settings a fold trains with must match."""
+    before = TrainingConfig().to_dict()
+    path = _cv_progress(tmp_path / "cv", before, ["a", "b", "c"])
+    now = TrainingConfig(device="cpu", progress_bar=False).to_dict()
+    now["data"] |= {"num_workers": 3, "cache_dir": str(tmp_path / "elsewhere")}
+    assert _finished_folds(path, {"folds": 2, "songs": ["a", "b", "c"], "config": now}) == ({}, {})
+    now["seed"] += 1
+    with pytest.raises(ValueError, match=r"other settings: seed \(0 there, 1 here\)"):
+        _finished_folds(path, {"folds": 2, "songs": ["a", "b", "c"], "config": now})
+
+
+def test_a_cv_resume_on_other_songs_is_refused(tmp_path):
+    """The folds depend on the songs: a resume after a song left the data folder would fold the others
+    anew and mix those folds' scores with the kept ones."""
+    config = TrainingConfig().to_dict()
+    path = _cv_progress(tmp_path / "cv", config, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="its folds were made of other songs"):
+        _finished_folds(path, {"folds": 2, "songs": ["a", "b"], "config": config})
 
 
 def test_cv_with_an_absolute_checkpoint_dir_gives_each_fold_its_own_subfolder_and_resumes(
