@@ -6,7 +6,7 @@ from pathlib import Path
 
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords.config import ChordDataConfig, ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.cv import PROGRESS_FILE, _finished_folds, song_folds
+from audiotrain.recipes.chords.cv import CV_OUTPUTS, PROGRESS_FILE, _finished_folds, cv_outputs, song_folds
 
 import numpy as np
 import pytest
@@ -569,6 +569,7 @@ def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cach
         (0.5, "done.0 is a float, not an object of scores by metric"),
         ({**scores, "majmin": -5}, "done.0.majmin is -5, not a score from 0 to 1"),
         ({**scores, "majmin": 1e308}, "done.0.majmin is 1e+308, not a score from 0 to 1"),
+        ({**scores, "mirex": 1.5}, "done.0.mirex is 1.5, not a score from 0 to 1"),  # (150 %)
         ({**scores, "root": "0.5"}, "done.0.root is '0.5', not a score from 0 to 1"),
         ({k: v for k, v in scores.items() if k != "sevenths"}, "done.0: sevenths missing"),
         ({}, "done.0: majmin, majmin_inv, mirex, root, sevenths"),
@@ -591,6 +592,22 @@ def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cach
     assert chords.main([*argv, "--resume", str(run_dir)]) == 2
     assert f"{record}: trained.1 is 'x', which is no checkpoint of fold1/" in capsys.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p != record} == outputs
+    # A score over no frame is NaN, recorded as null: kept, and the mean is over the folds that have one.
+    record.write_text(
+        json.dumps({**progress, "done": {**progress["done"], "0": {**scores, "sevenths": None}}})
+    )
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0, capsys.readouterr().err
+    summary = json.loads((run_dir / "cv_scores.json").read_text())
+    assert summary["folds"][0]["sevenths"] is None and summary["folds_scored"]["sevenths"] == 1
+    assert summary["mean"]["sevenths"] == progress["done"]["1"]["sevenths"]
+
+
+def test_cv_outputs_name_every_fold_folder_of_an_earlier_cv_run(tmp_path):
+    """--overwrite removes the fold folders of an earlier cv run however many folds it had (fold12/ too),
+    and no folder a cv run does not make."""
+    for name in ("fold0", "fold12", "folds", "fold1.bak"):
+        (tmp_path / name).mkdir()
+    assert cv_outputs(tmp_path) == ["fold0", "fold12", *CV_OUTPUTS]
 
 
 def test_a_cv_run_given_no_folder_is_named_by_rank_0_on_every_rank_whatever_its_clock(tmp_path, monkeypatch):
