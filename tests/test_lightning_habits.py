@@ -211,6 +211,13 @@ def test_save_hyperparameters_mistakes_are_explained():
         Unserialisable(backbone=nn.Linear(2, 2))
     assert Unserialisable().hparams == {"backbone": None}
 
+    class IgnoredByName(TinyClassifier):
+        def __init__(self, backbone=None, hidden: int = 16):
+            super().__init__(hidden=hidden)
+            self.save_hyperparameters(ignore="backbone")  # Lightning's ignore= may be one name
+
+    assert IgnoredByName(backbone=nn.Linear(2, 2)).hparams == {"hidden": 16}
+
 
 def test_audiotrain_train_exports_the_public_callbacks_loggers_and_schedules():
     import audiotrain.train as at
@@ -500,6 +507,7 @@ class FromConfig(TinyClassifier):
     def __init__(self, config, seed: int = 0):
         super().__init__(hidden=config["hidden"] if isinstance(config, dict) else config.hidden)
         self.save_hyperparameters(config)  # Lightning: one dict or Namespace instead of argument names
+        self.config_type = type(config)  # (what load_from_checkpoint gave back)
 
 
 @pytest.mark.parametrize("as_namespace", [False, True])
@@ -507,15 +515,17 @@ def test_save_hyperparameters_of_a_dict_or_namespace_argument(tmp_path, as_names
     import argparse
 
     config = {"hidden": 24, "lr": 5e-3}
-    module = FromConfig(argparse.Namespace(**config) if as_namespace else config)
+    module_config = argparse.Namespace(**config) if as_namespace else config
+    module = FromConfig(module_config)
     assert module.hparams == config and module.hparams.lr == 5e-3
     t = trainer(tmp_path, max_epochs=1)
     t.fit(module, make_batches())
     loaded = FromConfig.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))  # FromConfig(config=...)
     assert loaded.hparams == config and loaded.fc1.weight.shape == (24, 8)
+    assert loaded.config_type is type(module_config)  # a Namespace given back as a Namespace, not a dict
     assert all(np.array_equal(a, b) for a, b in zip(weights(module).values(), weights(loaded).values()))
     changed = FromConfig.load_from_checkpoint(tmp_path / "saved", lr=0.5, seed=3)  # an entry, an argument
-    assert changed.hparams == {"hidden": 24, "lr": 0.5}
+    assert changed.hparams == {"hidden": 24, "lr": 0.5} and changed.config_type is type(module_config)
 
     class ListOfValues(TinyClassifier):
         def __init__(self):
@@ -950,7 +960,8 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
 
     class Ranked(TinyClassifier):
         def on_train_start(self):
-            self.print("rank", self.global_rank, self.local_rank, sep=":")
+            # flush=True, as Lightning code passes it: the Trainer's print (through tqdm) flushes anyway
+            self.print("rank", self.global_rank, self.local_rank, sep=":", flush=True)
 
     class Watch(Callback):
         def __init__(self):

@@ -4,6 +4,7 @@
 
 import audiotrain  # noqa: F401  (before mlx)
 
+import mlx.core as mx
 import pytest
 from tasks import TinyClassifier, make_batches, quiet_trainer
 
@@ -21,6 +22,7 @@ class LogsWithLightningKeywords(TinyClassifier):
             metric_attribute=None,
             rank_zero_only=False,
             batch_size=len(batch[1]),
+            reduce_fx=mx.mean,  # (torch.mean's counterpart: the mean)
         )
 
 
@@ -47,8 +49,17 @@ def test_keywords_that_change_nothing_are_accepted(tmp_path):
             r"reduce_fx='max'\): only 'mean' .*for the max over an epoch, keep it yourself",
         ),
         ({"reduce_fx": "sum"}, r"reduce_fx='sum'\): only 'mean' .*log a sum as a mean times a count"),
+        ({"batch_size": True}, r"batch_size=True\): expected a non-negative int"),
+        ({"batch_size": -1}, r"batch_size=-1\): expected a non-negative int"),
+        ({"batch_size": 2.5}, r"batch_size=2.5\): expected a non-negative int"),
     ],
 )
 def test_keywords_that_cannot_be_honoured_are_refused_by_name(keywords, refusal):
     with pytest.raises((TypeError, ValueError), match=refusal):
         TinyClassifier().log("x", 1.0, **keywords)
+
+
+@pytest.mark.parametrize("name", ["", 3])
+def test_a_metric_without_a_name_is_refused(name):
+    with pytest.raises(ValueError, match=r"log\(\) needs a non-empty metric name"):
+        TinyClassifier().log(name, 1.0)

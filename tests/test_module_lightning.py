@@ -224,6 +224,14 @@ def test_a_schedule_counted_in_steps_in_the_epoch_form_is_warned_about(tmp_path)
     module = Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [schedule]))
     with pytest.warns(UserWarning, match=r"total_steps=1000\) is stepped once per epoch.*'interval': 'step'"):
         quiet_trainer(tmp_path, max_epochs=2).fit(module, make_batches())
+    # Stepped every 2 epochs, 4 epochs give the schedule 2 of its 3 steps: warned too.
+    every_two = {
+        "scheduler": WarmupCosineScheduler(peak_lr=0.1, warmup_steps=1, total_steps=3),
+        "frequency": 2,
+    }
+    module = Returns(lambda m: {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": every_two})
+    with pytest.warns(UserWarning, match=r"once per 2 epochs .*runs 4 epochs: it would use 2 of its 3 steps"):
+        quiet_trainer(tmp_path, max_epochs=4).fit(module, make_batches())
 
 
 @pytest.mark.parametrize(
@@ -235,6 +243,14 @@ def test_a_schedule_counted_in_steps_in_the_epoch_form_is_warned_about(tmp_path)
         ),
         ({"scheduler": StepLRScheduler(0.1, 1), "frequency": 0}, r"'frequency': 0: expected an int >= 1"),
         ({"interval": "step"}, r"has no 'scheduler'"),
+        (
+            {"scheduler": StepLRScheduler(0.1, 1), "frequency": True},
+            r"'frequency': True: expected an int >= 1",
+        ),
+        (  # Lightning's plateau switch without a "monitor": still a metric-driven schedule
+            {"scheduler": StepLRScheduler(0.1, 1), "reduce_on_plateau": True},
+            r"'reduce_on_plateau': True is for a metric-driven schedule",
+        ),
     ],
 )
 def test_lr_scheduler_settings_that_mean_nothing_are_refused(tmp_path, scheduled, match):
@@ -484,6 +500,8 @@ def test_save_hyperparameters_outside_init_says_where_to_call_it():
     module = Child()
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):
         module.save_hyperparameters("lr")
+    with pytest.raises(ValueError, match=r"call it inside Child.__init__"):
+        module.save_hyperparameters()  # (recording nothing would leave checkpoints unable to rebuild it)
 
 
 # ---------------------------------------------------------------- load_from_checkpoint's keywords
@@ -589,10 +607,12 @@ def test_bf16_mixed_leaves_the_fields_the_module_names_in_float32(tmp_path):
     assert default.seen == {"x": mx.bfloat16, "y": mx.bfloat16}
 
 
-def test_a_float32_batch_field_the_batch_lacks_is_named(tmp_path):
+@pytest.mark.parametrize("kept", [("target",), "target"], ids=["tuple", "one name"])
+def test_a_float32_batch_field_the_batch_lacks_is_named(tmp_path, kept):
+    # One name given as a str is that name, not its letters.
     t = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
     with pytest.raises(TypeError, match=r"float32_batch_fields names 'target'.*fields \['x', 'y'\]"):
-        t.fit(Regression(kept=("target",)), regression_batches())
+        t.fit(Regression(kept=kept), regression_batches())
 
 
 # ---------------------------------------------------------------- MLX's compile bug, named
