@@ -217,6 +217,11 @@ def test_a_rank_hears_its_launchers_ctrl_c_as_ctrl_c(monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGUSR1)
             time.sleep(0.1)
+        # A handler there already (a fit's stop_on_signals, where collectives.group() calls it again) stays.
+        signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+        stop_on_signals = signal.getsignal(signal.SIGUSR1)
+        local.install_rank_stop_signal()
+        assert signal.getsignal(signal.SIGUSR1) is stop_on_signals
     finally:
         signal.signal(signal.SIGUSR1, previous)
     monkeypatch.delenv(local.STOP_SIGNAL_ENV)
