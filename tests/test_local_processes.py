@@ -1007,7 +1007,7 @@ def test_ranks_that_do_not_stop_on_a_stop_signal_are_aborted_then_killed(
     started = time.monotonic()
     status, said = _stopped_by_sigterms(tmp_path, job, signals)
     err = capfd.readouterr().err
-    assert status == 143 and time.monotonic() - started < 15, (said, err)
+    assert status == 143 and time.monotonic() - started < 25, (said, err)  # (30: the rank ran its course)
     if signals == 1:
         assert "audiotrain: the ranks did not stop within 1 s of the stop signal" in err
     assert re.search(
