@@ -23,7 +23,7 @@ from audiotrain.models.clap import (
 )
 from audiotrain.models.clap.convert import hf_to_mlx
 from audiotrain.models.clap.htsat import bicubic_resize_weights, relative_position_index, shifted_window_mask
-from audiotrain.models.clap.layers import activation
+from audiotrain.models.clap.layers import Dropout, DropPath, activation
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -178,6 +178,27 @@ def test_fused_training_mode_matches_transformers_batch_statistics():
         np.testing.assert_allclose(np.array(ours[name]), hf.state_dict()[name].numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_fused_training_without_a_longer_clip_keeps_the_fusion_batch_norm_statistics():
+    """transformers runs the fusion block only on is_longer clips, so a training batch of short clips alone
+    leaves its BatchNorm running statistics as they were; a batch with a longer clip updates them."""
+    model, _ = load_pretrained(FUSED_FIXTURE)
+    features = mx.array(np.load(FUSED_FIXTURE / "reference.npz")["input_features"])
+
+    def fusion_statistics() -> dict:
+        names = ("running_mean", "running_var")
+        params = tree_flatten(model.parameters())
+        return {n: np.array(v) for n, v in params if "fusion_model" in n and n.endswith(names)}
+
+    before = fusion_statistics()
+    assert len(before) == 8  # mean and var of the 2 BatchNorms of each of the 2 branches
+    model.audio_model.train()
+    model.audio_model(features, mx.zeros((3,), dtype=mx.bool_))
+    for name, value in fusion_statistics().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    model.audio_model(features, mx.array([True, False, False]))
+    assert all(not np.array_equal(v, before[n]) for n, v in fusion_statistics().items())
+
+
 @pytest.mark.slow
 @pytest.mark.parity
 def test_full_size_unfused_matches_transformers(tmp_path):
@@ -235,6 +256,18 @@ def test_bfloat16_model_computes_the_audio_tower_in_bfloat16():
     )
 
 
+def test_bfloat16_model_computes_the_text_tower_in_bfloat16_with_an_attention_mask():
+    """The additive attention mask is cast to the model's dtype: a float32 mask would promote a bfloat16 text
+    tower to float32 from its first attention on (slower, twice the memory)."""
+    model, _ = load_pretrained(FIXTURE, dtype=mx.bfloat16)
+    ids = mx.array([[0, 40, 41, 42, 2, 1, 1]], dtype=mx.int32)
+    mask = (ids != 1).astype(mx.int32)
+    embeds = model.get_text_features(ids, mask)
+    assert embeds.dtype == mx.bfloat16
+    want = np.array(load_pretrained(FIXTURE)[0].get_text_features(ids, mask))
+    assert _rel(np.array(embeds.astype(mx.float32)), want) < 0.05
+
+
 @pytest.mark.parity
 def test_swin_index_and_mask_match_transformers():
     require("torch")
@@ -252,6 +285,19 @@ def test_swin_index_and_mask_match_transformers():
 
     want = layer.get_attn_mask(8, 8, torch.float32, "cpu").numpy()
     np.testing.assert_array_equal(shifted_window_mask(8, 8, 4, 2), want)
+
+
+@pytest.mark.parity
+def test_every_activation_matches_transformers_act2fn():
+    """A config's hidden_act means what transformers' ACT2FN makes of it ("gelu" exact, "gelu_new" tanh)."""
+    torch = require("torch")
+    require("transformers")
+    from transformers.activations import ACT2FN
+
+    x = np.linspace(-6, 6, 2001, dtype=np.float32)
+    for name in ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh", "silu", "swish"):
+        want = ACT2FN[name](torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(np.array(activation(name)(mx.array(x))), want, atol=1e-6, err_msg=name)
 
 
 def test_compiled_forward_equals_eager(tiny):
@@ -353,6 +399,64 @@ def test_training_mode_uses_dropout_and_batch_statistics(tiny):
     assert not np.allclose(np.array(model.audio_model.audio_encoder.batch_norm.running_mean), running)
     model.update(load_pretrained(FIXTURE)[0].parameters())  # restore the shared fixture's statistics
     model.eval()
+
+
+def _tiny_with(model: ClapModel, section: str, **settings) -> ClapModel:
+    """A new (training-mode) model with the tiny fixture's weights and config, `settings` changed in `section`."""
+    config_dict = json.loads((FIXTURE / "config.json").read_text())
+    config_dict[section].update(settings)
+    variant = ClapModel(ClapConfig.from_dict(config_dict))
+    variant.update(model.parameters())
+    return variant
+
+
+def test_dropout_keeps_each_value_with_probability_1_minus_p_and_rescales_it():
+    """Inverted dropout, as torch's: the training-mode expectation equals the eval output, which is x itself."""
+    dropout = Dropout(0.25)
+    x = mx.ones((20000,))
+    mx.random.seed(0)
+    out = np.array(dropout(x))  # a new module is in training mode
+    kept = out != 0
+    np.testing.assert_allclose(out[kept], 1 / 0.75, rtol=1e-6)
+    assert kept.mean() == pytest.approx(0.75, abs=0.02)
+    assert out.mean() == pytest.approx(1.0, abs=0.03)
+    dropout.eval()
+    np.testing.assert_array_equal(np.array(dropout(x)), np.array(x))
+
+
+def test_drop_path_drops_a_whole_samples_branch_rescales_it_and_is_off_in_eval(tiny):
+    """Stochastic depth (drop_path_rate): per sample, the residual branch is dropped or scaled by 1 / keep; a
+    model in eval mode ignores the rate and embeds exactly as one without it."""
+    drop = DropPath(0.5)
+    mx.random.seed(0)
+    out = np.array(drop(mx.ones((4000, 3, 2)))).reshape(4000, -1)
+    assert (out == out[:, :1]).all()  # one draw per sample, not per value
+    assert np.isin(out[:, 0], [0.0, 2.0]).all()
+    assert out.mean() == pytest.approx(1.0, abs=0.05)
+
+    model, _, ref = tiny
+    dropping = _tiny_with(model, "audio_config", drop_path_rate=0.5)
+    dropping.eval()
+    features = mx.array(ref["input_features"])
+    np.testing.assert_array_equal(
+        np.array(dropping.get_audio_features(features)), np.array(model.get_audio_features(features))
+    )
+
+
+def test_text_attention_dropout_applies_in_training_only(tiny):
+    """attention_probs_dropout_prob of the text config drops attention probabilities while training."""
+    model, _, _ = tiny
+    attention_dropping = _tiny_with(
+        model, "text_config", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.5
+    )
+    ids = mx.array([[0, 40, 41, 42, 2]], dtype=mx.int32)
+    mx.random.seed(0)
+    first, second = (np.array(attention_dropping.get_text_features(ids)) for _ in range(2))
+    assert not np.allclose(first, second, atol=1e-4)
+    attention_dropping.eval()
+    np.testing.assert_allclose(
+        np.array(attention_dropping.get_text_features(ids)), np.array(model.get_text_features(ids)), atol=1e-6
+    )
 
 
 def test_freeze_layer_helpers(tiny):
@@ -471,6 +575,9 @@ def test_token_ids_outside_the_vocabulary_give_nan_inside_mx_compile(tiny):
     ids = mx.concatenate([good, mx.array([[0, 40, vocab + 3, 2]], dtype=mx.int32)])
     out = np.array(mx.compile(model.get_text_features)(ids))
     assert np.isnan(out[1]).all()
+    # The first ids outside on either side: vocab_size itself (one row past the table) and -1.
+    edges = mx.array([[0, 40, vocab, 2], [0, -1, 41, 2]], dtype=mx.int32)
+    assert np.isnan(np.array(mx.compile(model.get_text_features)(edges))).all()
     np.testing.assert_allclose(out[0], np.array(model.get_text_features(good))[0], rtol=1e-5, atol=1e-6)
 
 
