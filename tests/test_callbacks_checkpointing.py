@@ -6,6 +6,7 @@ import warnings
 
 from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+from audiotrain.train.checkpoint import NameTakenError
 
 import mlx.core as mx
 import numpy as np
@@ -264,6 +265,17 @@ def test_restored_paths_outside_dirpath_are_never_deleted(tmp_path):
     assert cb.best_k_models == {}
     fit(tmp_path, [cb], val=False, max_epochs=2)
     assert outside.is_dir() and names(tmp_path / "ck") == ["epoch=1-step=6"]
+    # Nor tracked: a monitored callback (whose best_k_models shows what it tracks) ranks none of them.
+    ranked = ModelCheckpoint(dirpath=tmp_path / "ranked", monitor="val_loss")
+    ranked.load_state_dict(
+        {
+            "dirpath": str(tmp_path / "ranked"),
+            "best_k_models": {str(outside): 0.1},
+            "best_model_path": str(outside),
+            "best_model_score": 0.1,
+        }
+    )
+    assert ranked.best_k_models == {} and ranked.best_model_path == "" and ranked.best_model_score is None
 
 
 def test_two_callbacks_whose_states_would_collide_are_refused(tmp_path):
@@ -793,6 +805,59 @@ def test_filename_templates_insert_metric_names_as_lightning(tmp_path, filename,
     fit(tmp_path, [cb], max_epochs=1)
     (saved,) = [p.name for p in (tmp_path / "ck").iterdir()]
     assert saved.startswith(first) and saved[len(first) :].replace(".", "").isdigit()
+
+
+def test_a_filename_field_never_logged_names_the_metrics_there_are(tmp_path):
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{epoch}-{nope}")
+    with pytest.raises(KeyError, match=r"uses 'nope', which was not logged; available: .*val_loss"):
+        fit(tmp_path, [cb], max_epochs=1)
+
+
+def test_a_doubled_brace_in_a_filename_stays_a_literal_brace(tmp_path):
+    # str.format's escape: "{{tag}}" is the text "{tag}", not a field to write as "tag={tag}"
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{{tag}}-{epoch}", save_top_k=-1)
+    fit(tmp_path, [cb], max_epochs=1)
+    assert names(tmp_path / "ck") == ["{tag}-epoch=0"]
+
+
+def test_a_users_file_named_last_is_refused_before_training(tmp_path):
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "last").write_text("mine")
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    with pytest.raises(NameTakenError, match=r"save_last=True"):
+        fit(tmp_path, [cb], max_epochs=1)
+    assert names(tmp_path / "ck") == ["last"] and (tmp_path / "ck" / "last").read_text() == "mine"
+
+
+def test_save_top_k_0_leaves_a_users_entry_of_its_filename_alone(tmp_path):
+    # nothing is ever saved under `filename` with save_top_k=0: a user's `best` there is no reason to refuse
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "best").write_text("mine")
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="best", save_top_k=0, save_last=True)
+    fit(tmp_path, [cb], max_epochs=1)
+    assert names(tmp_path / "ck") == ["best", "last"] and (tmp_path / "ck" / "best").read_text() == "mine"
+
+
+class SaveHearingLogger(RecordingLogger):
+    """Records the `last` and best paths of each `after_save_checkpoint` call (Lightning's logger hook)."""
+
+    def __init__(self):
+        super().__init__()
+        self.saves = []
+
+    def after_save_checkpoint(self, checkpoint_callback):
+        self.saves.append((checkpoint_callback.last_model_path, checkpoint_callback.best_model_path))
+
+
+@pytest.mark.parametrize("save_top_k", [0, 1])
+def test_loggers_hear_of_every_save_last_included(tmp_path, save_top_k):
+    """As Lightning's: after each save, `last` alone too (save_top_k=0), loggers' `after_save_checkpoint`."""
+    logger = SaveHearingLogger()
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=save_top_k, save_last=True)
+    fit(tmp_path, [cb], max_epochs=2, logger=logger, log_every_n_steps=1)
+    last = str(tmp_path / "ck" / "last")
+    assert [saved_last for saved_last, _ in logger.saves] == [last, last]
+    assert logger.saves[-1][1] == ("" if save_top_k == 0 else str(tmp_path / "ck" / "epoch=1-step=6"))
 
 
 # ------------------------------------------------------------------ a folder that cannot be written

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import warnings
+from pathlib import Path
 
 from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
@@ -390,9 +391,14 @@ def test_last_is_saved_at_step_saves_while_the_monitored_metric_is_not_logged_ye
                 raise RuntimeError("power cut")
 
     mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", every_n_train_steps=2, save_last=True)
-    with pytest.warns(UserWarning, match="not logged yet"), pytest.raises(RuntimeError, match="power cut"):
+    with (
+        pytest.warns(UserWarning, match="not logged yet") as caught,
+        pytest.raises(RuntimeError, match="power cut"),
+    ):
         fit(tmp_path, [Crash(), mc], [5, 3], max_epochs=4, check_val_every_n_epoch=2)
     assert names(tmp_path / "ck") == ["last"] and saved_step(tmp_path / "ck" / "last") == 4
+    # Steps 2 and 4 were both skipped: one warning for the fit, not one per skipped save.
+    assert sum("not logged yet" in str(w.message) for w in caught) == 1
     assert mc.best_k_models == {}
 
 
@@ -662,9 +668,21 @@ def test_save_weights_only_checkpoints_load_but_are_not_resumed(tmp_path):
     full = tmp_path / "full"
     t.save_checkpoint(full)
     assert (last / "optimizer.safetensors").stat().st_size < (full / "optimizer.safetensors").stat().st_size
+    # The top-k checkpoint (not only `last`) leaves the optimizer out too.
+    best = Path(mc.best_model_path)
+    assert best.parent == tmp_path / "ck" and best.name != "last"
+    assert (best / "optimizer.safetensors").stat().st_size < (full / "optimizer.safetensors").stat().st_size
     assert t.validate(model, make_batches(16, seed=1), ckpt_path=str(last))[0]["val_loss"] > 0
     with pytest.raises(CheckpointError, match=r"weights only \(saved with .*so fit cannot resume from it"):
         fit(tmp_path, [ModelCheckpoint(dirpath=tmp_path / "ck")], [5, 4, 3], ckpt_path=last)
+
+
+def test_a_validation_at_an_epoch_end_saves_that_step_once(tmp_path):
+    """An int val_check_interval equal to an epoch's batches validates at each epoch end: the save after
+    that validation and the epoch end's are one save, not a checkpoint and its `-v1` copy."""
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=-1)
+    fit(tmp_path, [mc], [5, 4], val_check_interval=3)
+    assert names(tmp_path / "ck") == ["epoch=0-step=3", "epoch=1-step=6"]
 
 
 @pytest.mark.parametrize(
