@@ -721,6 +721,14 @@ def test_a_yaml_merge_may_override_the_keys_it_brings_in(tmp_path):
     assert load_config_data(file)["inner"] == {"width": 3, "kind": "a"}
 
 
+@pytest.mark.parametrize("name", ["run.yaml", "run.yml", "run"])
+def test_a_yaml_config_of_comments_only_changes_nothing(name, tmp_path):
+    """A config whose settings are all commented out is an empty mapping, as an empty file is."""
+    file = tmp_path / name
+    file.write_text("# num_epochs: 5\n# learning_rate: 0.1\n")
+    assert load_config_data(file) == {}
+
+
 def test_preset_given_twice_with_different_names_is_refused(capsys):
     """--preset quick_test ... --preset production silently started two hours of feature computing."""
     with pytest.raises(SystemExit) as exit_info:

@@ -174,6 +174,16 @@ def test_yaml_nested_too_deeply_is_one_line_naming_the_file(tmp_path: Path, text
         load_config_data(tmp_path / "deep.yaml")
 
 
+def test_a_yaml_syntax_error_names_the_file_and_its_line(tmp_path: Path):
+    """The message starts with the file, and PyYAML's own mark names it too (not "<unicode string>")."""
+    path = tmp_path / "bad.yaml"
+    path.write_text("seed: 1\nlr: [1, 2\n")
+    with pytest.raises(ValueError) as raised:
+        load_config_data(path)
+    assert str(raised.value).startswith(f"{path}: not valid YAML: ")
+    assert f'in "{path}", line 2' in str(raised.value)
+
+
 def test_a_large_plain_yaml_config_is_read_fast_and_refused_for_its_size_not_for_aliases(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
