@@ -61,6 +61,7 @@ def test_checkers_see_every_lazy_name_from_the_module_it_comes_from(package):
     public = module._PUBLIC
     assert set(seen) == set(public), "the TYPE_CHECKING block and _PUBLIC name the same names"
     assert set(public) <= set(module.__all__)
+    assert set(module.__all__) <= set(dir(module))  # (tab completion offers `audiotrain.__version__` too)
     for name, origin in seen.items():
         # The object a checker reads is the one the lazy __getattr__ gives at run time.
         assert getattr(module, name) is getattr(importlib.import_module(origin), name), name

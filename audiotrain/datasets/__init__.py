@@ -5,8 +5,9 @@ Imported lazily so `import audiotrain.datasets.captions` does not load the chord
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from audiotrain._lazy import lazy_attributes
 
 _PUBLIC = {
     "scan_song_folder": "chord_songs",
@@ -47,11 +48,8 @@ __all__ = sorted(_PUBLIC)
 
 
 # Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
+# `lazy_attributes` also gives the `__dir__` that lists the lazy names before their first use (tab completion).
 if not TYPE_CHECKING:
-
-    def __getattr__(name: str):
-        if name in _PUBLIC:
-            value = getattr(importlib.import_module(f"audiotrain.datasets.{_PUBLIC[name]}"), name)
-            globals()[name] = value
-            return value
-        raise AttributeError(f"module 'audiotrain.datasets' has no attribute {name!r}")
+    __getattr__, __dir__ = lazy_attributes(
+        __name__, {name: f"{__name__}.{module}" for name, module in _PUBLIC.items()}
+    )
