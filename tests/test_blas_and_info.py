@@ -188,29 +188,27 @@ def test_float32_matmuls_stay_full_precision_unless_the_user_asks_for_tf32():
         "print(os.environ['MLX_ENABLE_TF32'], _precision.tf32_enabled(), _precision.describe())\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "MLX_ENABLE_TF32"}
-    default = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert default.returncode == 0, default.stderr
+
+    def run_probe(first: str = "", **chosen: str) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", first + probe],
+            env={**env, **chosen},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
+    default = run_probe()
     assert default.stdout.startswith("0 False full float32") and "audiotrain's default" in default.stdout
-    chosen = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**env, "MLX_ENABLE_TF32": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert chosen.returncode == 0, chosen.stderr
+    chosen = run_probe(MLX_ENABLE_TF32="1")
     assert chosen.stdout.startswith("1 True TF32") and "set by the user" in chosen.stdout
-    late = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", "import mlx.core\n" + probe],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert late.returncode == 0, late.stderr
+    late = run_probe("import mlx.core\n")
     assert late.stdout.startswith("0 False full float32") and "imported before audiotrain" in late.stdout
+    chosen_late = run_probe("import mlx.core\n", MLX_ENABLE_TF32="0")  # the user's 0 holds: no caveat
+    assert chosen_late.stdout.startswith("0 False full float32") and "set by the user" in chosen_late.stdout
+    assert "imported before audiotrain" not in chosen_late.stdout
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")

@@ -338,6 +338,7 @@ def test_a_modules_progress_bar_is_dropped_where_the_trainer_shows_none(tmp_path
     [
         ({"refresh_rate": 0}, r"refresh_rate=0\).*Trainer\(enable_progress_bar=False\)"),
         ({"refresh_rate": 1.5}, r"TQDMProgressBar\(refresh_rate=1.5\): expected an int >= 1"),
+        ({"refresh_rate": True}, r"TQDMProgressBar\(refresh_rate=True\): expected an int >= 1"),
         ({"process_position": -1}, r"TQDMProgressBar\(process_position=-1\): expected an int >= 0"),
         ({"leave": None}, r"TQDMProgressBar\(leave=None\): expected True or False"),
     ],

@@ -494,6 +494,33 @@ def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tm
     assert "DONE" in out
 
 
+def test_the_signals_warning_is_for_a_fit_in_another_thread_only_and_points_at_its_fit_call(
+    tmp_path, monkeypatch
+):
+    """A fit in the main thread says nothing of signals; one in a thread says it once, at the user's fit line."""
+    import threading
+
+    from audiotrain.train import threads
+
+    monkeypatch.setattr(threads, "_warned_of_signals", False)  # (said once a process: maybe said already)
+
+    def fit(folder: str) -> list[warnings.WarningMessage]:
+        model = TinyClassifier()
+        mx.eval(model.parameters())  # (built in this thread: MLX evaluates it here)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_trainer(tmp_path / folder, max_epochs=1).fit(model, make_batches(16))
+        return [w for w in caught if "outside the main thread" in str(w.message)]
+
+    assert fit("main") == []
+    in_the_thread = []
+    thread = threading.Thread(target=lambda: in_the_thread.extend(fit("thread")))
+    thread.start()
+    thread.join(timeout=240)
+    (warned,) = in_the_thread
+    assert warned.filename == __file__
+
+
 class CtrlCAtStep(Callback):
     def __init__(self, step: int):
         self.step = step

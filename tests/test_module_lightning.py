@@ -817,6 +817,29 @@ def test_reported_metrics_write_to_yaml_and_ints_answer_item_too(tmp_path):
     assert t.callback_metrics["x"].item() == 1.0
 
 
+def test_every_reported_metric_writes_to_yaml_as_a_plain_number_and_answers_item(tmp_path):
+    """callback_metrics holds ints (skipped_steps) too; yaml.dump (not only safe_dump) writes plain numbers,
+    and a callback's own `metrics = trainer.callback_metrics` keeps `.item()` for what it adds."""
+    import yaml
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    plain = {k: v.item() for k, v in t.callback_metrics.items()}
+    assert type(plain["skipped_steps"]) is int and type(plain["val_loss"]) is float
+    assert t.callback_metrics["val_loss"].tolist() == plain["val_loss"]
+    assert yaml.safe_load(yaml.safe_dump(t.callback_metrics)) == plain
+    (scores,) = t.test(t.module, make_batches(16, seed=1))
+    assert "!!python" not in yaml.dump(scores) and yaml.safe_load(yaml.dump(scores)) == dict(scores)
+    metrics = t.callback_metrics
+    metrics |= {"merged": 1.0}
+    copied = metrics.copy()
+    copied["copied"] = 2.0
+    assert metrics.setdefault("defaulted", 3).item() == 3
+    assert (metrics["merged"].item(), copied["copied"].item()) == (1.0, 2.0)
+    metrics["flag"] = True  # (a bool stays a bool: yaml writes true)
+    assert metrics["flag"] is True
+
+
 # ---------------------------------------------------------------- freeze() / unfreeze() as Lightning's
 def trainable(module):
     return sorted(name for name, _ in tree_flatten(module.trainable_parameters()))

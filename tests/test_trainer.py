@@ -662,6 +662,30 @@ def test_progress_numbers_never_wait_for_the_step_on_the_device(tmp_path, debug_
     assert watch.at_epoch_end == pytest.approx([watch.losses[per_epoch - 1], watch.losses[-1]])
 
 
+def test_a_callbacks_loss_reads_as_the_float_it_stands_for(tmp_path):
+    """`outputs["loss"]` (evaluated only when read) compares, formats, hashes and equals as its float does."""
+
+    class Watch(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            loss = outputs["loss"]
+            value = float(loss)
+            self.seen.append(
+                (
+                    f"{loss:.3f}" == f"{value:.3f}",
+                    loss <= value and loss >= value and loss == value and loss != "not a number",
+                    not (loss < value or loss > value) and loss < value + 1 and loss > value - 1,
+                    hash(loss) == hash(value),
+                )
+            )
+
+    watch = Watch()
+    fit(tmp_path, max_epochs=1, callbacks=[watch])
+    assert watch.seen and all(all(checks) for checks in watch.seen)
+
+
 @pytest.mark.parametrize("nonfinite_guard", [True, False])  # the guard off takes the update's other path
 def test_on_after_optimizer_step_runs_in_graph_after_each_update(tmp_path, nonfinite_guard):
     class Clamped(TinyClassifier):
