@@ -12,7 +12,7 @@ def test_fast_exp_is_within_a_float32_ulp_of_exp_over_its_range():
     x = mx.array(np.linspace(-87.0, 88.0, 200_001, dtype=np.float32))
     got, want = np.array(fast_exp(x), np.float64), np.exp(np.array(x, np.float64))
     # (9.6e-8 with the degree-7 term; 2.4e-7 without it)
-    assert np.max(np.abs(got - want) / want) < 1.5e-7
+    assert np.max(np.abs(got - want) / want) < 2e-7  # (a GPU may round its steps otherwise: some room)
     assert np.isnan(np.array(fast_exp(mx.array([float("nan")])))).all()
     assert 0.0 < float(fast_exp(mx.array(-1000.0))) < 2e-38  # clamped at exp(-87), not a subnormal
     assert np.array(fast_exp(mx.array([89.0, 1000.0]))).tolist() == [np.inf, np.inf]  # never wraps negative
