@@ -667,10 +667,12 @@ def _heard_attribute(label: str, x: np.ndarray, sr: int) -> str:
 
     if label in ("sine tone", "buzz"):  # 110-220 / 70-140 Hz against 880-1760 / 500-900 Hz
         return "low" if strongest(x) < 350 else "high"
-    if label == "noise burst":  # low-passed at 400 Hz against high-passed at 3 kHz
+    if label == "noise burst":  # low-passed at 400 Hz against high-passed at 3 kHz: most power on its side
         power = np.abs(np.fft.rfft(x)) ** 2
-        centroid = float((np.fft.rfftfreq(x.size, 1 / sr) * power).sum() / power.sum())
-        return "dark" if centroid < 1000 else "bright"
+        freqs = np.fft.rfftfreq(x.size, 1 / sr)
+        if power[freqs < 500].sum() > 0.5 * power.sum():
+            return "dark"
+        return "bright" if power[freqs > 2500].sum() > 0.5 * power.sum() else "neither dark nor bright"
     if label == "chirp":
         third = x.size // 3
         return "rising" if strongest(x[:third]) < strongest(x[-third:]) else "falling"
@@ -766,6 +768,76 @@ def test_demo_set_names_hold_the_generator_version_and_a_hash_of_every_parameter
     monkeypatch.setattr(caption_demo, "DEMO_VERSION", caption_demo.DEMO_VERSION + 1)
     other = caption_demo.demo_set_name(config)
     assert other != name and other.startswith(f"caption_demo-v{caption_demo.DEMO_VERSION}-n12-seed42-")
+
+
+def test_a_folder_with_a_demo_json_that_is_not_json_and_other_files_is_refused_not_replaced(tmp_path):
+    """A damaged demo set (its demo.json not JSON) is rendered again only when the folder holds nothing but a
+    set's files: a user's folder with such a demo.json beside their own files is refused and left as it was,
+    never moved aside and deleted."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "demo.json").write_text("{ my notes, not json")
+    (mine / "notes.txt").write_text("user data")
+    with pytest.raises(FileExistsError, match="other parameters"):
+        make_caption_demo(mine, CaptionDemoConfig(n_clips=4, min_seconds=0.2, max_seconds=0.3))
+    assert sorted(p.name for p in mine.iterdir()) == ["demo.json", "notes.txt"]
+    assert (mine / "notes.txt").read_text() == "user data"
+    assert (mine / "demo.json").read_text() == "{ my notes, not json"
+
+
+def test_another_seed_makes_another_demo_set(tmp_path):
+    """The seed draws the set: another seed gives other clips and captions (the same seed the same set)."""
+    sets = [
+        make_caption_demo(
+            tmp_path / f"seed{seed}",
+            CaptionDemoConfig(n_clips=6, min_seconds=0.2, max_seconds=0.3, seed=seed),
+        )
+        for seed in (5, 6)
+    ]
+    assert (sets[0] / "metadata.jsonl").read_text() != (sets[1] / "metadata.jsonl").read_text()
+    first = [sorted((s / "clips").iterdir())[0].read_bytes() for s in sets]
+    assert first[0] != first[1]
+
+
+def test_demo_set_mixes_sample_rates_channels_formats_lengths_and_caption_counts(tmp_path):
+    """What the demo promises to exercise: 16 and 22.05 kHz, mono and stereo, WAV and FLAC files, durations
+    spread over [min_seconds, max_seconds], and two or three distinct, grammatical captions per clip."""
+    config = CaptionDemoConfig(n_clips=40, min_seconds=0.3, max_seconds=0.6, seed=4)
+    folder = make_caption_demo(tmp_path / "demo", config)
+    infos = [sf.info(p) for p in sorted((folder / "clips").iterdir())]
+    assert {i.samplerate for i in infos} == {16000, 22050}
+    assert {i.channels for i in infos} == {1, 2}
+    assert {Path(i.name).suffix for i in infos} == {".wav", ".flac"}
+    durations = [i.frames / i.samplerate for i in infos]
+    assert all(0.3 - 1e-4 <= d <= 0.6 + 1e-4 for d in durations)
+    assert max(durations) - min(durations) > 0.15
+    rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    assert {len(r["caption"]) for r in rows} == {2, 3}
+    for row in rows:
+        assert len(set(row["caption"])) == len(row["caption"]), row
+        assert not any(re.search(r"\ba [aeiou]", c.lower()) for c in row["caption"]), row  # "an intense …"
+
+
+@pytest.mark.parametrize("eval_fraction", [0.1, 0.9])
+def test_a_two_clip_demo_set_holds_a_train_and_a_test_clip_whatever_the_fraction(tmp_path, eval_fraction):
+    config = CaptionDemoConfig(n_clips=2, eval_fraction=eval_fraction, min_seconds=0.2, max_seconds=0.3)
+    folder = make_caption_demo(tmp_path / "demo", config)
+    rows = [json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(r["split"] for r in rows) == ["test", "train"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"n_clips": 1}, "n_clips"),
+        ({"eval_fraction": 1.0}, "eval_fraction"),
+        ({"eval_fraction": 0.0}, "eval_fraction"),
+        ({"min_seconds": 2.0, "max_seconds": 1.0}, "min_seconds"),
+    ],
+)
+def test_demo_settings_that_cannot_make_a_set_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        CaptionDemoConfig(**settings)
 
 
 @pytest.mark.parametrize("name", ["metadata.csv", "metadata.jsonl"])
