@@ -8,7 +8,7 @@ from audiotrain._files import TMP_PREFIX
 from audiotrain.chords.harte import parse_harte
 from audiotrain.chords.lab import read_lab
 from audiotrain.chords.vocabulary import encode_label
-from audiotrain.datasets import chord_demo_studio
+from audiotrain.datasets import chord_demo_independent, chord_demo_studio
 from audiotrain.datasets.chord_demo import (
     BASS_PATTERNS,
     BASS_TIMBRES,
@@ -125,6 +125,38 @@ def test_labelled_bass_dominates_the_low_band(style):
             assert set(chord.pitch_classes) <= present, segment
             checked += 1
     assert checked >= 8 and hits >= 0.85 * checked, (hits, checked)
+
+
+@pytest.mark.parametrize("instrument", chord_demo_independent.TIMBRES + chord_demo_independent.BASS_TIMBRES)
+def test_each_independent_instrument_sounds_its_note_in_the_songs_tuning(instrument):
+    """Every timbre of the held-out style, not only those of the song the version fingerprint renders, plays
+    the written note: audible, its fundamental the lowest partial (not an octave off), a steady line (vibrato of a few
+    cents, not a wobble past the label) and in the song's tuning."""
+    from audiotrain.chords.lab import ChordSegment
+    from audiotrain.datasets.chord_demo import DemoSong, Note
+
+    sr, midi, cents = 22050, (45 if is_bass_instrument(instrument) else 57), 30.0
+    song = DemoSong(
+        segments=[ChordSegment(0.0, 2.0, "A:maj")],
+        notes=[Note(0.0, 1.5, midi, 0.8, instrument)],
+        duration=2.0,
+        tempo=120.0,
+        tuning_cents=cents,
+        noise_db=-80.0,
+        level=0.9,
+        percussion=False,
+        style="independent",
+    )
+    audio = render_demo_song(song, sr, seed=0)
+    note, after = audio[: int(1.5 * sr)], audio[int(1.8 * sr) :]
+    assert np.sqrt(np.mean(note**2)) > 5 * np.sqrt(np.mean(after**2))  # the note, not the noise floor
+    salience, midis = _salience(note, sr, cents)
+    assert midis[salience > 0.1 * salience.max()].min() == midi  # its lowest partial: no octave below
+    n_fft = max(len(note), 2**17)
+    power = np.abs(np.fft.rfft(note * np.hanning(len(note)), n_fft)) ** 2
+    off = 1200 * np.log2(np.maximum(np.fft.rfftfreq(n_fft, 1 / sr), 1e-9) / (440 * 2 ** ((midi - 69) / 12)))
+    assert power[np.abs(off - cents) < 20].sum() > 0.8 * power[np.abs(off - cents) < 100].sum()
+    assert _tuning_cents(note, sr) == pytest.approx(cents, abs=4.0)
 
 
 def _first_sound(audio, sr):
