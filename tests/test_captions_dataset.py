@@ -732,7 +732,7 @@ def test_demo_set_finished_first_by_another_process_is_used(tmp_path, monkeypatc
     assert len(scan_caption_folder(folder).clips) == 4
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "missing", "demo.json"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "longer", "missing", "demo.json"])
 def test_a_damaged_file_of_a_demo_set_is_rendered_again(tmp_path, capsys, damage):
     """A 0-byte or cut clip in a cached set was kept for good ("skipped 1: 1 unreadable audio" on every run):
     the set is generated, so a file of another size than demo.json records is rendered again, the same."""
@@ -746,6 +746,8 @@ def test_a_damaged_file_of_a_demo_set_is_rendered_again(tmp_path, capsys, damage
         clip = folder / "demo.json"
         whole = clip.read_bytes()
         clip.write_bytes(whole[:10])
+    elif damage == "longer":  # bytes appended (a copy gone wrong): another size is damage too
+        clip.write_bytes(whole + bytes(16))
     else:
         clip.write_bytes(whole[: 0 if damage == "empty" else len(whole) // 2])
     assert make_caption_demo(folder, config) == folder
@@ -753,6 +755,22 @@ def test_a_damaged_file_of_a_demo_set_is_rendered_again(tmp_path, capsys, damage
     assert f"note: the demo set {folder} is damaged ({clip}" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # the damaged set is gone
     assert make_caption_demo(folder, config) == folder and capsys.readouterr().out == ""  # whole: reused
+
+
+def test_a_demo_set_that_records_no_file_sizes_is_rendered_again(tmp_path, capsys):
+    """A set of an earlier audiotrain (its demo.json without file sizes) cannot be checked, so it is rendered
+    again rather than trusted: a cut clip in it is mended."""
+    config = CaptionDemoConfig(n_clips=4, min_seconds=0.2, max_seconds=0.3, seed=2)
+    folder = make_caption_demo(tmp_path / "set", config)
+    record = json.loads((folder / "demo.json").read_text())
+    del record["file_bytes"]
+    (folder / "demo.json").write_text(json.dumps(record))
+    clip = sorted((folder / "clips").iterdir())[0]
+    whole = clip.read_bytes()
+    clip.write_bytes(whole[: len(whole) // 2])
+    assert make_caption_demo(folder, config) == folder
+    assert "records no file sizes" in capsys.readouterr().out
+    assert clip.read_bytes() == whole and "file_bytes" in json.loads((folder / "demo.json").read_text())
 
 
 def test_demo_set_names_hold_the_generator_version_and_a_hash_of_every_parameter(monkeypatch):
@@ -1081,6 +1099,11 @@ def test_a_demo_sets_own_record_is_not_reported_as_unread_metadata(tmp_path):
     _wav(root / "a.wav")
     (root / "metadata.csv").write_text("file_name,caption\na.wav,a tone\n")
     (root / "demo.json").write_text(json.dumps([{"file_name": "a.wav", "caption": "a tone"}]))
+    report = scan_caption_folder(root).report()
+    assert "note: not read: demo.json (the captions come from metadata.csv only)" in report
+    (root / "demo.json").write_text(
+        json.dumps({"a.wav": "a tone", "version": 1})
+    )  # an object, not a set's record
     report = scan_caption_folder(root).report()
     assert "note: not read: demo.json (the captions come from metadata.csv only)" in report
 
