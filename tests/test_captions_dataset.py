@@ -935,7 +935,8 @@ def test_csv_metadata_with_cr_or_crlf_line_endings_reads_as_with_lf(tmp_path, na
 
 
 def test_csv_metadata_header_the_csv_reader_cannot_read_names_the_file_and_line(tmp_path):
-    """A header cell over `csv.field_size_limit()` (128 KB) was a raw `_csv.Error` from the delimiter guess."""
+    """A header cell over `csv.field_size_limit()` (128 KB) was a raw `_csv.Error` from the delimiter
+    guess."""
     root = tmp_path / "data"
     _wav(root / "a.wav")
     (root / "metadata.csv").write_text("file_name," + "x" * (csv.field_size_limit() + 1) + "\na.wav,a bell\n")
@@ -1035,7 +1036,8 @@ def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
 
 
 def test_rejected_audio_in_a_metadata_file_names_its_line(tmp_path):
-    """Absent files and escaping paths were named 'metadata.csv:LINE (x.wav)'; unreadable audio only 'x.wav'."""
+    """Absent files and escaping paths were named 'metadata.csv:LINE (x.wav)'; unreadable audio only
+    'x.wav'."""
     root = tmp_path / "data"
     _wav(root / "good.wav")
     _wav(root / "good2.wav")

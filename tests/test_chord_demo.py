@@ -130,8 +130,8 @@ def test_labelled_bass_dominates_the_low_band(style):
 @pytest.mark.parametrize("instrument", chord_demo_independent.TIMBRES + chord_demo_independent.BASS_TIMBRES)
 def test_each_independent_instrument_sounds_its_note_in_the_songs_tuning(instrument):
     """Every timbre of the held-out style, not only those of the song the version fingerprint renders, plays
-    the written note: audible, its fundamental the lowest partial (not an octave off), a steady line (vibrato of a few
-    cents, not a wobble past the label) and in the song's tuning."""
+    the written note: audible, its fundamental the lowest partial (not an octave off), a steady line
+    (vibrato of a few cents, not a wobble past the label) and in the song's tuning."""
     from audiotrain.chords.lab import ChordSegment
     from audiotrain.datasets.chord_demo import DemoSong, Note
 
@@ -863,8 +863,8 @@ def test_temporary_files_a_stopped_render_left_do_not_block_it(tmp_path):
 
 @needs_file_size_limit
 def test_a_full_disk_while_rendering_the_demo_is_one_line(tmp_path, capfd):
-    """On a full disk soundfile printed 'Exception ignored from cffi callback ... OSError: [Errno 28]' for each
-    song, then the run died on an AssertionError from inside soundfile, with a traceback."""
+    """On a full disk soundfile printed 'Exception ignored from cffi callback ... OSError: [Errno 28]' for
+    each song, then the run died on an AssertionError from inside soundfile, with a traceback."""
     from audiotrain.recipes.chords import cli as chords
 
     cache = tmp_path / "cache"
