@@ -162,8 +162,8 @@ def test_an_epoch_end_check_before_the_first_validation_names_the_real_cause(tmp
     with pytest.raises(
         KeyError,
         match=r"no validation has run yet: Trainer\(check_val_every_n_epoch=2\) validates in one epoch out "
-        r"of 2, the first time in epoch 1; EarlyStopping\(check_on_train_epoch_end=True\) acts at every epoch "
-        r"end: leave it out",
+        r"of 2, the first time in epoch 1; EarlyStopping\(check_on_train_epoch_end=True\) acts at every "
+        r"epoch end: leave it out",
     ):
         fit(tmp_path, [es], [5], max_epochs=2, check_val_every_n_epoch=2, enable_checkpointing=False)
 

@@ -402,7 +402,8 @@ def test_training_mode_uses_dropout_and_batch_statistics(tiny):
 
 
 def _tiny_with(model: ClapModel, section: str, **settings) -> ClapModel:
-    """A new (training-mode) model with the tiny fixture's weights and config, `settings` changed in `section`."""
+    """A new (training-mode) model with the tiny fixture's weights and config, `settings` changed in
+    `section`."""
     config_dict = json.loads((FIXTURE / "config.json").read_text())
     config_dict[section].update(settings)
     variant = ClapModel(ClapConfig.from_dict(config_dict))
@@ -411,7 +412,8 @@ def _tiny_with(model: ClapModel, section: str, **settings) -> ClapModel:
 
 
 def test_dropout_keeps_each_value_with_probability_1_minus_p_and_rescales_it():
-    """Inverted dropout, as torch's: the training-mode expectation equals the eval output, which is x itself."""
+    """Inverted dropout, as torch's: the training-mode expectation equals the eval output, which is x
+    itself."""
     dropout = Dropout(0.25)
     x = mx.ones((20000,))
     mx.random.seed(0)

@@ -64,7 +64,8 @@ def test_softmax_matches_mlx_rows_sum_to_one(compiled):
 
 @pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16])
 def test_softmax_and_logsumexp_of_half_precision_keep_its_dtype(dtype):
-    """fast_exp is float32 arithmetic: half-precision input takes MLX's own functions and stays in its dtype."""
+    """fast_exp is float32 arithmetic: half-precision input takes MLX's own functions and stays in its
+    dtype."""
     x = mx.array([[1.0, 2.0, 3.0], [-4.0, 0.0, 4.0]], dtype=dtype)
     assert softmax(x).dtype == dtype and logsumexp(x).dtype == dtype
     np.testing.assert_allclose(

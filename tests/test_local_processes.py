@@ -189,7 +189,8 @@ def test_a_rank_never_launches_again(auto, monkeypatch):
     assert local.launched_processes() == 2 and local.per_process_batch(16) == 8
     monkeypatch.delenv(local.PROCESSES_ENV)
     assert local.launched_processes() == 1 and local.per_process_batch(16) == 16
-    # A rank of the user's own mpirun, which sets its variables alone (none of mlx.launch's): no job inside it.
+    # A rank of the user's own mpirun, which sets its variables alone (none of mlx.launch's): no job inside
+    # it.
     for name in local.LAUNCHER_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")

@@ -497,7 +497,8 @@ def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tm
 def test_the_signals_warning_is_for_a_fit_in_another_thread_only_and_points_at_its_fit_call(
     tmp_path, monkeypatch
 ):
-    """A fit in the main thread says nothing of signals; one in a thread says it once, at the user's fit line."""
+    """A fit in the main thread says nothing of signals; one in a thread says it once, at the user's fit
+    line."""
     import threading
 
     from audiotrain.train import threads

@@ -48,7 +48,8 @@ __all__ = sorted(_PUBLIC)
 
 
 # Hidden from type checkers, which would take any name from a module `__getattr__` (a typo included).
-# `lazy_attributes` also gives the `__dir__` that lists the lazy names before their first use (tab completion).
+# `lazy_attributes` also gives the `__dir__` that lists the lazy names before their first use (tab
+# completion).
 if not TYPE_CHECKING:
     __getattr__, __dir__ = lazy_attributes(
         __name__, {name: f"{__name__}.{module}" for name, module in _PUBLIC.items()}

@@ -366,7 +366,8 @@ class Trainer:
             warnings.warn(
                 f"Trainer: config.processes is {self.config.processes} but this Trainer trains in the "
                 "processes its script runs in; start them with `python -m audiotrain launch -n "
-                f"{self.config.processes} -- python SCRIPT` (or the recipe's command line, which starts them)",
+                f"{self.config.processes} -- python SCRIPT` (or the recipe's command line, which starts "
+                "them)",
                 UserWarning,
                 stacklevel=2,
             )
