@@ -164,7 +164,8 @@ class CollectsValidationOutputs(TinyClassifier):
     "callbacks, module, named, instead",
     [
         ([EndsEpochsTheOldWay()], TinyClassifier(), "EndsEpochsTheOldWay.on_epoch_end", "on_train_epoch_end"),
-        ([], CollectsOutputs(), "CollectsOutputs.training_epoch_end", "on_train_epoch_end"),
+        # (the mean it computed: logged with on_epoch=True instead)
+        ([], CollectsOutputs(), "CollectsOutputs.training_epoch_end", "on_train_epoch_end.*on_epoch=True"),
         (
             [],
             CollectsValidationOutputs(),
@@ -238,6 +239,8 @@ def test_a_misspelled_hook_is_warned_about(tmp_path):
     class ModuleTypo(TinyClassifier):
         def on_validation_epoch_ned(self): ...
 
+        def on_trian_epoch_end(self): ...  # two letters swapped: still close enough to be a misspelling
+
         def on_helper_of_its_own(self): ...  # a module's own on_* method is no mistake
 
     class NearNoHook(Callback):  # a callback's every on_* method is meant as a hook, close to one or not
@@ -253,7 +256,19 @@ def test_a_misspelled_hook_is_warned_about(tmp_path):
     )
     assert any("NearNoHook.on_new_best is not a Callback hook" in m for m in messages)
     assert any("ModuleTypo.on_validation_epoch_ned is not a TrainModule hook" in m for m in messages)
+    assert any(
+        "ModuleTypo.on_trian_epoch_end is not a TrainModule hook" in m and "on_train_epoch_end?" in m
+        for m in messages
+    )
     assert not any("on_helper_of_its_own" in m for m in messages)
+
+
+def test_a_callbacks_on_attribute_that_is_no_method_is_not_warned_about(tmp_path, recwarn):
+    class Flagged(Callback):
+        on_gpu = False  # a setting, not a misspelled hook
+
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[Flagged()]).fit(TinyClassifier(), make_batches(16))
+    assert not [w for w in recwarn if "on_gpu" in str(w.message)]
 
 
 class TransformsBatches(TinyClassifier):
@@ -318,6 +333,16 @@ def test_a_datamodules_batch_hook_replaces_the_modules(tmp_path):
     quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=Batches())
     assert "after" not in seen and "datamodule after" in seen
     assert ("start", 0.0) not in seen  # the module's zeroing transform did not run
+
+
+def test_a_datamodule_without_batch_hooks_leaves_the_modules_running(tmp_path):
+    class OnlyLoaders(DataModule):  # DataModule's own batch hooks pass the batch on: not the user's
+        def train_dataloader(self):
+            return make_batches(16)
+
+    seen = []
+    quiet_trainer(tmp_path, max_epochs=1).fit(TransformsBatches(seen), datamodule=OnlyLoaders())
+    assert seen == ["before", ("transfer", True, 0), "after", ("start", 0.0)]
 
 
 def test_a_batch_hook_that_returns_nothing_is_named(tmp_path):
@@ -398,6 +423,12 @@ def test_a_lightning_hook_the_trainer_never_calls_is_warned_about(tmp_path):
 
     with pytest.warns(UserWarning, match="SwitchesModes.on_validation_model_eval is a Lightning hook the"):
         quiet_trainer(tmp_path, max_epochs=1).fit(SwitchesModes(), make_batches(16))
+
+    class Shards(TinyClassifier):  # a Lightning-only hook not named on_*
+        def configure_sharded_model(self): ...
+
+    with pytest.warns(UserWarning, match="Shards.configure_sharded_model is a Lightning hook the"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(Shards(), make_batches(16))
 
 
 def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tmp_path):

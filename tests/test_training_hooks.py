@@ -99,6 +99,27 @@ def test_every_seed_hook_is_called_in_order_and_the_sanity_check_is_not_an_evalu
     assert recorder.calls == [("evaluate_begin",), ("evaluate_end", ["test_accuracy", "test_loss"])]
 
 
+def test_seed_hooks_run_after_the_sanity_check_and_after_the_objects_lightning_hook(tmp_path):
+    calls = []
+
+    class Both(Callback):  # seed 003's hooks and Lightning's on one object
+        def on_sanity_check_end(self, trainer, module):
+            calls.append("sanity_check_end")
+
+        def on_train_begin(self, trainer, state):
+            calls.append("train_begin")
+
+        def on_train_epoch_end(self, trainer, module):
+            calls.append("train_epoch_end")
+
+        def on_epoch_end(self, trainer, state):
+            calls.append("epoch_end")
+
+    quick([Both()], tmp_path, num_epochs=1).train(batches(), batches(n=16, seed=1))
+    # on_train_begin: after the sanity check, before epoch 0; at every hook Lightning's first, then the seed's
+    assert calls == ["sanity_check_end", "train_begin", "train_epoch_end", "epoch_end"]
+
+
 def test_a_hook_stops_training_with_state_should_stop(tmp_path):
     class StopAfterFirstEpoch(Callback):
         def on_epoch_end(self, trainer, state):
@@ -142,6 +163,16 @@ def test_lightning_on_train_end_is_called_as_lightnings_and_plain_callbacks_are_
     assert lightning in trainer.trainer.callbacks  # nothing of seed 003's: given to the Trainer as it is
     trainer.train(batches(), batches(n=16, seed=1))
     assert calls == ["TinyNet"]
+
+
+def test_an_audiotrain_callback_without_seed_hooks_is_given_to_the_trainer_as_it_is(tmp_path):
+    class StartsFits(Callback):  # only Lightning's hooks; the base Callback's on_train_end is no seed hook
+        def on_fit_start(self, trainer, module): ...
+
+    user = StartsFits()
+    trainer = quick([user], tmp_path, num_epochs=1)
+    assert user in trainer.trainer.callbacks
+    assert not [cb for cb in trainer.trainer.callbacks if isinstance(cb, TrainingHookAdapter)]
 
 
 def test_a_seed_callbacks_lightning_setup_and_teardown_are_called(tmp_path):
