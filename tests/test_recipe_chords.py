@@ -1890,6 +1890,19 @@ def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys)
     assert chords.main(["evaluate", *argv, "--data", str(tmp_path / "songs")]) == 0
 
 
+def test_predict_takes_a_tta_as_far_as_the_checkpoints_max_pitch_shift(tiny_run):
+    """``--tta`` up to the checkpoint's features.max_pitch_shift (3 for `tiny_run`) is taken, that bound
+    included: only a larger one is refused (`test_bad_resume_and_checkpoint_fail_fast_without_a_traceback`)."""
+    import argparse
+
+    _, run_dir = tiny_run
+    parser = argparse.ArgumentParser()
+    chords._predictor_arguments(parser)
+    predictor = chords._load_predictor(parser.parse_args(["--checkpoint", str(run_dir), "--tta", "3"]))
+    assert predictor.features.max_pitch_shift == 3
+    assert predictor.tta_shifts == (-3, -2, -1, 0, 1, 2, 3)
+
+
 @pytest.mark.parametrize(
     ("setting", "values", "decode"),
     [
