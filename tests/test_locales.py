@@ -105,6 +105,25 @@ print("ulimit -d" not in what or 0 < limit < 64 * 2**30)
     assert done.stdout.split() == ["True", "True"], done.stderr
 
 
+
+def test_proc_files_are_read_past_a_name_with_parentheses_and_their_sizes_in_bytes(tmp_path: Path):
+    # A process's name may hold ")" and bytes that are not text: its stat fields start after the LAST ")"
+    # (the watchdog reads the state and ppid there), and a status size is in kB (of 1024 bytes).
+    from audiotrain._proc import own_status_bytes, stat_fields
+
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "stat").write_bytes(b"42 (a) b\xff) S 7 42 42 0")
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "status").write_bytes(
+        b"Name:\ta) b\xff\nVmRSS:\n" + b"VmRSS:\t  2048 kB\nVmSize:\t 10 kB\n"  # (a size-less line first)
+    )
+    assert stat_fields(42, tmp_path) == ["S", "7", "42", "42", "0"]
+    assert stat_fields(43, tmp_path) is None  # (the process is gone)
+    assert own_status_bytes("VmRSS", tmp_path) == 2048 * 1024
+    assert own_status_bytes("VmSize", tmp_path) == 10 * 1024
+    assert own_status_bytes("VmSwap", tmp_path) is None
+    assert own_status_bytes("VmRSS", tmp_path / "no_proc") is None  # (macOS: no /proc)
+
 SUBMISSION = """
 import os, sys
 from pathlib import Path
