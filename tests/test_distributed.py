@@ -903,24 +903,28 @@ def test_launch_runs_mlx_launch_with_its_log_lines_written_whole(monkeypatch):
     monkeypatch.setattr(failures, "_mlx_launch", lambda: "./mlx.launch")  # (a stand-in runs as it is)
     assert failures._mlx_launch_command() == ["./mlx.launch"]
 
-    class Recorder:
+    class Recorder:  # (stderr and its buffer in one: a flush of either is an event)
         def __init__(self):
             self.writes = []
+            self.events = []
             self.buffer = self
 
         def write(self, data):
             self.writes.append(bytes(data))
+            self.events.append("write")
 
         def flush(self):
-            pass
+            self.events.append("flush")
 
     for module in (mlx_common, mlx_launch):
         for name in ("log", "log_warning", "log_error"):
             if hasattr(module, name):
                 monkeypatch.setattr(module, name, getattr(module, name))  # (put back after the test)
-    monkeypatch.setattr(mlx_launch, "main", lambda: 7)
-    monkeypatch.setattr(sys, "argv", ["mlx.launch"])
+    started_as = []
+    monkeypatch.setattr(mlx_launch, "main", lambda: started_as.append(sys.argv[0]) or 7)
+    monkeypatch.setattr(sys, "argv", [whole_lines.__file__, "--help"])
     assert whole_lines.main() == 7
+    assert started_as == ["mlx.launch"]  # (its usage and errors name mlx.launch, not this script)
     recorder = Recorder()
     monkeypatch.setattr(sys, "stderr", recorder)
     mlx_launch.log_warning("Node with rank 1 exited with code 3")
@@ -932,6 +936,9 @@ def test_launch_runs_mlx_launch_with_its_log_lines_written_whole(monkeypatch):
         b"\x1b[32m[INFO] Running python x.py \x1b[0m\n",
         b"\x1b[31m[ERROR] No script is provided \x1b[0m\n",
     ]
+    # What went to stderr's text layer before a line goes first, and the line leaves the buffer at once
+    # (not later, behind a rank's output).
+    assert recorder.events == ["flush", "write", "flush"] * 3
 
 
 def test_every_interleaving_of_whole_log_lines_and_a_ranks_output_keeps_both_whole():
