@@ -188,6 +188,15 @@ def test_an_older_checkpoint_decoded_with_todays_defaults_says_so_once_with_the_
     every = [*some, "--decode.refine_boundaries", "false", "--decode.bass_onset_frames", "0"]
     assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", "-", *every]) == 0
     assert "note:" not in capsys.readouterr().err
+    # Every decoding flag but no --tta: its labels still come from today's test-time augmentation.
+    decoding = ["--decode.silence_db", "0", *every[4:]]
+    assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", "-", *decoding]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {best} was written by an older audiotrain, without settings added since; today's defaults "
+        "for test-time augmentation (--tta 2), so its labels may differ from those its version wrote (--tta 0 "
+        "decode as that version did; its windows overlapped by half, today's by a quarter)"
+    ], notes
     command = ["evaluate", "--checkpoint", str(old), "--data", str(annotated_song.parent), "--tta", "0"]
     assert chords.main(command) == 0
     assert f"note: {best} was written by an older audiotrain" in capsys.readouterr().err
