@@ -210,6 +210,25 @@ def test_an_older_checkpoint_decoded_with_todays_defaults_says_so_once_with_the_
     assert ChordPredictor.from_checkpoint(old, decode={"silence_db": 0}).decode_from_defaults == added[:2]
 
 
+@pytest.mark.parametrize("chord_head", [False, True])
+def test_an_older_checkpoints_note_names_the_chord_head_weight_only_for_a_model_with_a_chord_head(chord_head):
+    # decode.chord_head_weight weighs the joint chord head: a model without one decodes alike whatever it is,
+    # so the note on an older checkpoint lacking it does not send the user after that setting.
+    from types import SimpleNamespace
+
+    from audiotrain.recipes.chords.cli_predictor import older_decoding_note
+
+    predictor = SimpleNamespace(  # (what the note reads of a `ChordPredictor`)
+        decode_from_defaults=("chord_head_weight", "silence_db"),
+        model=SimpleNamespace(config=SimpleNamespace(chord_head=chord_head)),
+        tta_shifts=(-2, -1, 0, 1, 2),
+        checkpoint="old/checkpoints/best",
+    )
+    note = older_decoding_note(predictor, given=(), tta_given=False)
+    assert "decode.silence_db" in note
+    assert ("decode.chord_head_weight" in note) is chord_head, note
+
+
 def test_an_older_demo_run_evaluated_through_its_best_checkpoint_names_its_scores_and_its_sets_glob(
     run, tmp_path, annotated_song, capsys
 ):
