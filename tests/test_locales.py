@@ -378,6 +378,22 @@ def test_a_song_record_made_in_one_locale_resumes_and_evaluates_in_every_other(t
         # (songs_trained_on sorts the names as the evaluating process reads them)
 
 
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_a_stored_song_name_names_its_file_again_in_every_locale(locale: dict[str, str]):
+    # `chords cv --overwrite` removes the oof/<song>.lab files of the songs its record lists: the stored
+    # (UTF-8) name must turn back into this locale's name of the file, surrogate escapes in an ASCII one.
+    done = run_python(
+        """
+import os
+from audiotrain._file_names import local_name, portable_name
+on_disk = os.fsdecode(b"Caf\\xc3\\xa9")
+print(portable_name(on_disk) == "Caf\\u00e9", local_name("Caf\\u00e9") == on_disk)
+""",
+        locale=locale,
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr
+
 def test_a_song_record_written_in_an_ascii_locale_by_an_older_audiotrain_is_read_as_utf8_reads_it():
     # Records written before the names were portable hold the surrogate escapes of an ASCII locale: read as
     # the names they are, and their digests still match.
