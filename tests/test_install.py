@@ -349,6 +349,12 @@ def test_a_recipe_run_through_the_console_script_sees_the_argv_python_m_gives_it
     with pytest.raises(SystemExit):
         main()
     assert ran[0][2] == ["python", "-m", "audiotrain", "clap"]
+    # Where the variable was there before (a process the command started), it is left as it was.
+    monkeypatch.setenv("AUDIOTRAIN_RECIPE_THROUGH_COMMAND", "audiotrain")
+    monkeypatch.setattr(sys, "argv", [str(REPO / "audiotrain" / "__main__.py"), "clap"])
+    with pytest.raises(SystemExit):
+        main()
+    assert os.environ.get("AUDIOTRAIN_RECIPE_THROUGH_COMMAND") == "audiotrain"
 
 
 TINY_CHORD_RUN = [
