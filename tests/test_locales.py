@@ -105,7 +105,6 @@ print("ulimit -d" not in what or 0 < limit < 64 * 2**30)
     assert done.stdout.split() == ["True", "True"], done.stderr
 
 
-
 def test_proc_files_are_read_past_a_name_with_parentheses_and_their_sizes_in_bytes(tmp_path: Path):
     # A process's name may hold ")" and bytes that are not text: its stat fields start after the LAST ")"
     # (the watchdog reads the state and ppid there), and a status size is in kB (of 1024 bytes).
@@ -123,6 +122,7 @@ def test_proc_files_are_read_past_a_name_with_parentheses_and_their_sizes_in_byt
     assert own_status_bytes("VmSize", tmp_path) == 10 * 1024
     assert own_status_bytes("VmSwap", tmp_path) is None
     assert own_status_bytes("VmRSS", tmp_path / "no_proc") is None  # (macOS: no /proc)
+
 
 SUBMISSION = """
 import os, sys
@@ -378,7 +378,6 @@ def test_a_song_record_made_in_one_locale_resumes_and_evaluates_in_every_other(t
         # (songs_trained_on sorts the names as the evaluating process reads them)
 
 
-
 @pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
 def test_a_stored_song_name_names_its_file_again_in_every_locale(locale: dict[str, str]):
     # `chords cv --overwrite` removes the oof/<song>.lab files of the songs its record lists: the stored
@@ -393,6 +392,7 @@ print(portable_name(on_disk) == "Caf\\u00e9", local_name("Caf\\u00e9") == on_dis
         locale=locale,
     )
     assert done.stdout.split() == ["True", "True"], done.stderr
+
 
 def test_a_song_record_written_in_an_ascii_locale_by_an_older_audiotrain_is_read_as_utf8_reads_it():
     # Records written before the names were portable hold the surrogate escapes of an ASCII locale: read as
