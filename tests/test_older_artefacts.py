@@ -194,8 +194,8 @@ def test_an_older_checkpoint_decoded_with_todays_defaults_says_so_once_with_the_
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
     assert notes == [
         f"note: {best} was written by an older audiotrain, without settings added since; today's defaults "
-        "for test-time augmentation (--tta 2), so its labels may differ from those its version wrote (--tta 0 "
-        "decode as that version did; its windows overlapped by half, today's by a quarter)"
+        "for test-time augmentation (--tta 2), so its labels may differ from those its version wrote "
+        "(--tta 0 decode as that version did; its windows overlapped by half, today's by a quarter)"
     ], notes
     command = ["evaluate", "--checkpoint", str(old), "--data", str(annotated_song.parent), "--tta", "0"]
     assert chords.main(command) == 0

@@ -1892,7 +1892,8 @@ def test_predict_and_evaluate_take_decode_joint_bass(tiny_run, tmp_path, capsys)
 
 def test_predict_takes_a_tta_as_far_as_the_checkpoints_max_pitch_shift(tiny_run):
     """``--tta`` up to the checkpoint's features.max_pitch_shift (3 for `tiny_run`) is taken, that bound
-    included: only a larger one is refused (`test_bad_resume_and_checkpoint_fail_fast_without_a_traceback`)."""
+    included: only a larger one is refused
+    (`test_bad_resume_and_checkpoint_fail_fast_without_a_traceback`)."""
     import argparse
 
     _, run_dir = tiny_run
