@@ -97,6 +97,12 @@ def _edit_state(folder, **changes):
     (folder / "trainer_state.json").write_text(json.dumps({**state, **changes}))
 
 
+def _drop_format_version(folder):
+    state = json.loads((folder / "trainer_state.json").read_text())
+    del state["format_version"]
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [
@@ -128,6 +134,11 @@ def _edit_state(folder, **changes):
             r"trainer_state.json: 'format_version' must be an int \(this audiotrain writes 2\), got '2'",
         ),
         (lambda p: _edit_state(p, format_version=None), r"'format_version' must be an int .*got None"),
+        (lambda p: _edit_state(p, format_version=True), r"'format_version' must be an int .*got True"),
+        (  # (no format_version: written before there was one, not today's format)
+            _drop_format_version,
+            r"uses checkpoint format 0, written by an older audiotrain .* cannot resume training",
+        ),
         (
             lambda p: _edit_state(p, format_version=ckpt.FORMAT_VERSION + 1),
             rf"uses checkpoint format {ckpt.FORMAT_VERSION + 1}, newer than this audiotrain "
@@ -971,7 +982,9 @@ def _link_out(folder, name):
     return outside
 
 
-@pytest.mark.parametrize("name", ["model.safetensors", "optimizer.safetensors", "trainer_state.json"])
+@pytest.mark.parametrize(  # (step_state: a load of the weights alone, which never reads it, refuses it too)
+    "name", ["model.safetensors", "optimizer.safetensors", "trainer_state.json", "step_state.safetensors"]
+)
 def test_a_file_linked_from_outside_the_checkpoint_folder_is_refused_by_every_loader(tmp_path, name):
     """Loading reads nothing outside the folder it was given (as the CLAP loader): the error names the file
     and where it leads, and says how to copy it in."""

@@ -108,6 +108,47 @@ def test_a_save_never_replaces_a_file_or_folder_it_did_not_write(tmp_path):
     assert ckpt.is_checkpoint_folder(tmp_path / "mine")
 
 
+def test_a_save_over_a_users_folder_is_refused_before_any_weights_are_written(tmp_path, monkeypatch):
+    """The refusal comes first: a save that wrote the weights before finding the name taken costs their
+    time and room, and on a full disk said "no space left" where the cause is the user's folder."""
+    t = fit(tmp_path, [], max_epochs=1)
+    make_file(tmp_path / "export" / "config.json")
+    written = []
+    monkeypatch.setattr(mx, "save_safetensors", lambda file, arrays: written.append(file))
+    with pytest.raises(ckpt.NameTakenError, match=r"export: it is a folder that is not a checkpoint"):
+        t.save_checkpoint(tmp_path / "export")
+    assert written == []
+
+
+def test_a_users_folder_made_while_a_save_writes_is_kept_and_the_save_refused(tmp_path, monkeypatch):
+    """The name is checked again at the swap: a folder a user made there while the weights were written
+    stays where it is (not moved to a hidden name beside it), and the save leaves nothing behind."""
+    t = fit(tmp_path, [], max_epochs=1)
+    save_safetensors = mx.save_safetensors
+
+    def save_while_a_user_makes_export(file, arrays):
+        save_safetensors(file, arrays)
+        if not (tmp_path / "export").exists():
+            make_file(tmp_path / "export" / "config.json")
+
+    monkeypatch.setattr(mx, "save_safetensors", save_while_a_user_makes_export)
+    with pytest.raises(ckpt.NameTakenError, match=r"export: it is a folder that is not a checkpoint"):
+        t.save_checkpoint(tmp_path / "export")
+    assert names(tmp_path / "export") == ["config.json"] and names(tmp_path) == ["checkpoints", "export"]
+
+
+def test_a_users_link_to_a_checkpoint_folder_is_never_saved_over(tmp_path):
+    """A link is a user's, whatever it leads to: a save over ``ln -s ../kept best`` would replace the link
+    by a folder (and leave a ``.trash-*`` of it behind), so it is refused as a link and both stay."""
+    t = fit(tmp_path, [], max_epochs=1)
+    t.save_checkpoint(tmp_path / "kept")
+    (tmp_path / "best").symlink_to(tmp_path / "kept")
+    with pytest.raises(ckpt.NameTakenError, match=r"best: it is a link, which a save never replaces"):
+        t.save_checkpoint(tmp_path / "best")
+    assert (tmp_path / "best").is_symlink() and ckpt.is_checkpoint_folder(tmp_path / "kept")
+    assert names(tmp_path) == ["best", "checkpoints", "kept"]
+
+
 def test_a_users_backup_named_like_a_swap_leftover_survives_the_heal(tmp_path):
     """`cp -r ck/last ck/last.prev` before resuming: the heal at fit start removed it (the swap's own backup
     had that name). The Trainer's leftovers are hidden and marked now, so nothing else is taken for one."""

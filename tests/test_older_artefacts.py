@@ -875,6 +875,16 @@ def test_a_resumed_recipe_run_keeps_the_builds_that_trained_it(run, tmp_path):
     assert json.loads((old / "config.json").read_text())["builds"] == ["0.1.0", build_version()]
 
 
+def test_a_first_format_checkpoint_missing_a_count_is_refused_naming_it_where_its_model_is_read(tmp_path):
+    """Its counters are checked as today's are: a hand-edited file fails by the field's name, not later with
+    a TypeError of whatever used the count (a fine-tune from it, a chord record of its step)."""
+    old = _checkpoint(tmp_path / "old", format_version=1, epoch=1, batch_in_epoch=0, rng=[0, 1])
+    with pytest.raises(ckpt.CheckpointError, match=r"'progress.global_step' must be an int >= 0, got None"):
+        ckpt.read_model_state(old)
+    _edit_state(old, lambda state: state.update(global_step=2))
+    assert ckpt.read_model_state(old)["progress"]["global_step"] == 2
+
+
 def test_exporting_a_checkpoint_older_than_export_reads_says_so_in_exports_words(tmp_path, capsys):
     """The Trainer's refusal of such a checkpoint speaks of resuming ('it cannot resume training'): `clap
     export` says in its own words which formats it exports and where the run's export is."""
