@@ -3,11 +3,14 @@
 `tests/test_chord_demo.py` (the label rules, the labelled bass in the low band, the lowest note without a bass
 instrument, the share of inversions, determinism)."""
 
+import dataclasses
 from collections import Counter
 
-from audiotrain.chords.lab import read_lab
+from audiotrain.chords.lab import ChordSegment, read_lab
 from audiotrain.datasets.chord_demo import (
     DemoConfig,
+    DemoSong,
+    Note,
     generate_demo_songs,
     generator_version,
     is_bass_instrument,
@@ -17,13 +20,20 @@ from audiotrain.datasets.chord_demo import (
 )
 from audiotrain.datasets.chord_demo_studio import BASS_PATTERNS, STUDIO_VERSION, TIMBRES, VOICINGS, voicing
 from audiotrain.datasets.chord_demo_studio_harmony import GENRES
-from audiotrain.datasets.chord_demo_studio_sound import BASS_INSTRUMENTS, DRUM_PATTERNS
+from audiotrain.datasets.chord_demo_studio_sound import (
+    BASS_INSTRUMENTS,
+    CHORD_INSTRUMENTS,
+    DRUM_PATTERNS,
+    instrument_sound,
+)
 from audiotrain.recipes.chords.cli import _config_from_args, _training_parser
 from audiotrain.recipes.chords.config import ChordDataConfig
 from audiotrain.recipes.chords.data import assign_demo_styles, demo_splits
 
 import numpy as np
 import pytest
+
+from tests.test_chord_demo import _salience, _tuning_cents
 
 CONFIG = DemoConfig(n_songs=200, seed=3, song_seconds=12.0, style="studio")
 
@@ -91,6 +101,57 @@ def test_render_gives_finite_audio_in_range():
         audio = render_demo_song(song, 11025, [1, index])
         assert audio.dtype == np.float32 and len(audio) == round(song.duration * 11025)
         assert np.all(np.isfinite(audio)) and 0.2 < np.max(np.abs(audio)) <= 1.0
+
+
+def test_a_song_without_percussion_has_no_drums():
+    """`percussion=False` leaves the drums out of a studio song; every other draw stays the same."""
+    song = plan_demo_song(DemoConfig(n_songs=1, seed=2, song_seconds=5.0, style="studio"), 0)
+    assert song.percussion
+    quiet = dataclasses.replace(song, percussion=False)
+    assert not np.allclose(render_demo_song(quiet, 11025, [2, 0]), render_demo_song(song, 11025, [2, 0]))
+
+
+#: A mix that changes nothing: no reverb, tilt, saturation or hum (the drums are left out with percussion).
+_DRY_MIX = {"wet": 0.0, "rt60": 1.0, "predelay_s": 0.0, "split_hz": 500.0, "low_db": 0.0, "high_db": 0.0,
+            "drive": 0.0, "hum_hz": 0.0, "drums_level": 1.0}  # fmt: skip
+
+
+@pytest.mark.parametrize("instrument", CHORD_INSTRUMENTS + BASS_INSTRUMENTS)
+def test_each_instrument_sounds_its_note_in_the_songs_tuning(instrument):
+    """Every studio timbre, in two of its drawn versions, plays the written note: audible, its fundamental the
+    lowest partial (not an octave off), a steady line (its voices' detune and vibrato a few cents, not a
+    wobble past the label) and in the song's tuning. Only song 0's sound is pinned by the version
+    fingerprint."""
+    sr, midi, cents = 22050, (45 if is_bass_instrument(instrument) else 57), 30.0
+    for draw in range(2):
+        song = DemoSong(
+            segments=[ChordSegment(0.0, 2.0, "A:maj")],
+            notes=[Note(0.0, 1.5, midi, 0.8, instrument)],
+            duration=2.0,
+            tempo=120.0,
+            tuning_cents=cents,
+            noise_db=-80.0,
+            level=0.9,
+            percussion=False,
+            style="studio",
+            details={
+                "sounds": {instrument: instrument_sound(instrument, np.random.default_rng([7, draw]))},
+                "mix": _DRY_MIX,
+                "drums": "rock",
+                "swing": 0.0,
+            },
+        )
+        audio = render_demo_song(song, sr, seed=0)
+        note, after = audio[: int(1.5 * sr)], audio[int(1.8 * sr) :]
+        assert np.sqrt(np.mean(note**2)) > 5 * np.sqrt(np.mean(after**2))  # the note, not the noise floor
+        salience, midis = _salience(note, sr, cents)
+        assert midis[salience > 0.1 * salience.max()].min() == midi, draw  # its lowest partial
+        n_fft = max(len(note), 2**17)
+        power = np.abs(np.fft.rfft(note * np.hanning(len(note)), n_fft)) ** 2
+        freqs = np.maximum(np.fft.rfftfreq(n_fft, 1 / sr), 1e-9)
+        off = 1200 * np.log2(freqs / (440 * 2 ** ((midi - 69) / 12)))
+        assert power[np.abs(off - cents) < 20].sum() > 0.8 * power[np.abs(off - cents) < 100].sum(), draw
+        assert _tuning_cents(note, sr) == pytest.approx(cents, abs=4.0)
 
 
 def test_restricted_instruments_are_respected():
