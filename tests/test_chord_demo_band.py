@@ -44,6 +44,8 @@ import numpy as np
 import pytest
 import scipy.signal
 
+from tests.test_chord_demo import _salience, _tuning_cents
+
 SR = 22050
 CONFIG = DemoConfig(n_songs=36, seed=0, song_seconds=10.0, style="band")
 #: Songs of seed 5000 (10 s) whose audio is checked: the organ in each situation of the 16' rule (primary
@@ -232,6 +234,12 @@ def _lowest_pitch_heard(sound, note, tuning_cents):
     track's effects: its lowest spectral peak within 20 dB of its strongest (20-3000 Hz, 600 ms from 5 ms
     in, parabolic interpolation; a peak less than 10 dB proud, like a tremolo's sideband, is no pitch)."""
     y = sound.render_notes([note], note.onset - 0.005, note.onset + 0.605, mixed=False)[int(0.01 * SR) :]
+    return _lowest_peak(y, tuning_cents)
+
+
+def _lowest_peak(y, tuning_cents):
+    """The lowest spectral peak of `y` within 20 dB of its strongest (see `_lowest_pitch_heard`), as a
+    fractional MIDI less the song's tuning."""
     n_fft = 1 << 16
     power = 20 * np.log10(np.abs(np.fft.rfft(y * np.hanning(len(y)), n_fft)) + 1e-12)
     freqs = np.fft.rfftfreq(n_fft, 1 / SR)
@@ -363,6 +371,30 @@ def test_only_the_organ_sounds_below_its_written_notes():
                 assert flagged == (sub_octave(variant) > 0), (name, trial, below, off_grid[:3])
                 organ_with_16ft += sub_octave(variant) > 0
     assert organ_with_16ft >= 2
+
+
+@pytest.mark.parametrize("instrument", TIMBRES + BASS_TIMBRES)
+def test_each_instrument_sounds_its_note_in_the_songs_tuning(instrument):
+    """Every band timbre (its sub-octave drawbars pushed in), in two drawn versions, plays the written note:
+    its fundamental the lowest partial, heard so in its attack (0-100 ms) and after it (not an octave off), a
+    steady line (a piano's second string a few cents off, not a wobble) and in the song's tuning. Only song 0's
+    sound is pinned by the version fingerprint."""
+    midi, cents = (45 if is_bass_instrument(instrument) else 57), 30.0
+    for draw in range(2):
+        sound = without_sub_octave(draw_sound(instrument, np.random.default_rng([7, draw])))
+        y = Synth(sound, SR, cents).note(midi, 1.5, 0.8)
+        note = y[: int(1.5 * SR)]
+        salience, midis = _salience(note, SR, cents)
+        assert midis[salience > 0.1 * salience.max()].min() == midi, draw
+        for start, stop in ((0.0, 0.1), (0.005, 0.605)):
+            heard = _lowest_peak(y[int(start * SR) : int(stop * SR)], cents)
+            assert abs(heard - midi) < 0.3, (draw, start, heard)
+        n_fft = max(len(note), 2**17)
+        power = np.abs(np.fft.rfft(note * np.hanning(len(note)), n_fft)) ** 2
+        freqs = np.maximum(np.fft.rfftfreq(n_fft, 1 / SR), 1e-9)
+        off = 1200 * np.log2(freqs / (440 * 2 ** ((midi - 69) / 12)))
+        assert power[np.abs(off - cents) < 20].sum() > 0.8 * power[np.abs(off - cents) < 100].sum(), draw
+        assert _tuning_cents(note, SR) == pytest.approx(cents, abs=4.0)
 
 
 def test_a_set_has_every_genre_instrument_and_bass_style_and_a_fifth_of_its_chords_inverted(songs):
