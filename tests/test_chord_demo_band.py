@@ -31,11 +31,15 @@ from audiotrain.datasets.chord_demo_band import (
 )
 from audiotrain.datasets.chord_demo_band_harmony import GENRES, QUALITIES
 from audiotrain.datasets.chord_demo_band_sound import (
+    MixDraws,
     Synth,
     apply_effects,
     draw_effects,
     draw_sound,
+    drum_track,
     midi_hz,
+    mix_tracks,
+    render_track,
     sub_octave,
     without_sub_octave,
 )
@@ -395,6 +399,31 @@ def test_each_instrument_sounds_its_note_in_the_songs_tuning(instrument):
         off = 1200 * np.log2(freqs / (440 * 2 ** ((midi - 69) / 12)))
         assert power[np.abs(off - cents) < 20].sum() > 0.8 * power[np.abs(off - cents) < 100].sum(), draw
         assert _tuning_cents(note, SR) == pytest.approx(cents, abs=4.0)
+
+
+def test_a_notes_and_a_drum_hits_level_follow_their_velocity():
+    """The timbre follows the velocity in steps of 0.1, the level exactly: two velocities of one step give the
+    same note scaled by their ratio, on a track (`render_track`) as on a drum (`drum_track`)."""
+    synth = Synth(draw_sound("piano", np.random.default_rng(3)), SR, 0.0)
+    soft, loud = (render_track([(0.1, 0.6, 57, v)], synth, SR, SR) for v in (0.48, 0.52))
+    np.testing.assert_allclose(loud, soft * 0.52 / 0.48, rtol=1e-4, atol=1e-7)
+    kit = {"snare": np.hanning(100).astype(np.float32)}
+    soft, loud = (drum_track([(0.1, "snare", v)], kit, SR, SR) for v in (0.4, 0.8))
+    np.testing.assert_allclose(loud, 2 * soft, rtol=1e-6)
+
+
+def test_the_noise_floor_is_its_drawn_level_below_the_mix():
+    """`mix_tracks` adds the noise floor `noise_db` below the mix's RMS (here without reverb)."""
+    rng = np.random.default_rng(0)
+    tone = np.sin(2 * np.pi * 220 * np.arange(SR) / SR).astype(np.float32)
+
+    def mixed(noise_db):
+        draws = MixDraws(None, 1.0, 1.0, None, 1.0, 0.0, np.ones(1), rng.standard_normal(SR), noise_db)
+        return mix_tracks([(1.0, tone)], draws, SR).astype(np.float64)
+
+    with_floor, clean = mixed(-50.0), mixed(-300.0)
+    floor = with_floor - clean * (with_floor @ clean) / (clean @ clean)
+    assert 20 * np.log10(np.sqrt(np.mean(floor**2) / np.mean(with_floor**2))) == pytest.approx(-50.0, abs=1.0)
 
 
 def test_a_set_has_every_genre_instrument_and_bass_style_and_a_fifth_of_its_chords_inverted(songs):

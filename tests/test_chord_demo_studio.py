@@ -101,6 +101,7 @@ def test_render_gives_finite_audio_in_range():
         audio = render_demo_song(song, 11025, [1, index])
         assert audio.dtype == np.float32 and len(audio) == round(song.duration * 11025)
         assert np.all(np.isfinite(audio)) and 0.2 < np.max(np.abs(audio)) <= 1.0
+        assert np.max(np.abs(audio)) == pytest.approx(song.level, rel=1e-4)  # the song's drawn level
 
 
 def test_a_song_without_percussion_has_no_drums():
@@ -116,6 +117,34 @@ _DRY_MIX = {"wet": 0.0, "rt60": 1.0, "predelay_s": 0.0, "split_hz": 500.0, "low_
             "drive": 0.0, "hum_hz": 0.0, "drums_level": 1.0}  # fmt: skip
 
 
+def _one_note_song(instrument, midi, tuning_cents, draw, noise_db=-80.0):
+    """A 2 s studio song of one 1.5 s note of `instrument` (its `draw`-th drawn version), dry, no drums."""
+    return DemoSong(
+        segments=[ChordSegment(0.0, 2.0, "A:maj")],
+        notes=[Note(0.0, 1.5, midi, 0.8, instrument)],
+        duration=2.0,
+        tempo=120.0,
+        tuning_cents=tuning_cents,
+        noise_db=noise_db,
+        level=0.9,
+        percussion=False,
+        style="studio",
+        details={
+            "sounds": {instrument: instrument_sound(instrument, np.random.default_rng([7, draw]))},
+            "mix": _DRY_MIX,
+            "drums": "rock",
+            "swing": 0.0,
+        },
+    )
+
+
+def test_the_noise_floor_is_the_songs_noise_db_below_the_music():
+    """After the note has ended only the noise floor sounds, `noise_db` below the music's RMS."""
+    audio = render_demo_song(_one_note_song("epiano", 57, 0.0, 0, noise_db=-30.0), 22050, seed=0)
+    floor = np.sqrt(np.mean(audio[int(1.7 * 22050) :] ** 2)) / np.sqrt(np.mean(audio**2))
+    assert 20 * np.log10(floor) == pytest.approx(-30.0, abs=1.5)
+
+
 @pytest.mark.parametrize("instrument", CHORD_INSTRUMENTS + BASS_INSTRUMENTS)
 def test_each_instrument_sounds_its_note_in_the_songs_tuning(instrument):
     """Every studio timbre, in two of its drawn versions, plays the written note: audible, its fundamental the
@@ -124,24 +153,7 @@ def test_each_instrument_sounds_its_note_in_the_songs_tuning(instrument):
     fingerprint."""
     sr, midi, cents = 22050, (45 if is_bass_instrument(instrument) else 57), 30.0
     for draw in range(2):
-        song = DemoSong(
-            segments=[ChordSegment(0.0, 2.0, "A:maj")],
-            notes=[Note(0.0, 1.5, midi, 0.8, instrument)],
-            duration=2.0,
-            tempo=120.0,
-            tuning_cents=cents,
-            noise_db=-80.0,
-            level=0.9,
-            percussion=False,
-            style="studio",
-            details={
-                "sounds": {instrument: instrument_sound(instrument, np.random.default_rng([7, draw]))},
-                "mix": _DRY_MIX,
-                "drums": "rock",
-                "swing": 0.0,
-            },
-        )
-        audio = render_demo_song(song, sr, seed=0)
+        audio = render_demo_song(_one_note_song(instrument, midi, cents, draw), sr, seed=0)
         note, after = audio[: int(1.5 * sr)], audio[int(1.8 * sr) :]
         assert np.sqrt(np.mean(note**2)) > 5 * np.sqrt(np.mean(after**2))  # the note, not the noise floor
         salience, midis = _salience(note, sr, cents)
