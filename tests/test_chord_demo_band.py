@@ -381,8 +381,8 @@ def test_only_the_organ_sounds_below_its_written_notes():
 def test_each_instrument_sounds_its_note_in_the_songs_tuning(instrument):
     """Every band timbre (its sub-octave drawbars pushed in), in two drawn versions, plays the written note:
     its fundamental the lowest partial, heard so in its attack (0-100 ms) and after it (not an octave off), a
-    steady line (a piano's second string a few cents off, not a wobble) and in the song's tuning. Only song 0's
-    sound is pinned by the version fingerprint."""
+    steady line (a piano's second string a few cents off, not a wobble) and in the song's tuning. Only song
+    0's sound is pinned by the version fingerprint."""
     midi, cents = (45 if is_bass_instrument(instrument) else 57), 30.0
     for draw in range(2):
         sound = without_sub_octave(draw_sound(instrument, np.random.default_rng([7, draw])))
