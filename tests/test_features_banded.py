@@ -50,3 +50,29 @@ def test_shape_errors_are_explained():
         bands.product(np.ones((2, 299), np.float32))
     with pytest.raises(ValueError, match="2-D"):
         BandedMatrix.from_dense(np.ones(5))
+
+
+def _with_empty_blocks() -> np.ndarray:
+    """Whole blocks of empty columns at both ends and in the middle, as a filterbank's unused filters."""
+    matrix = np.zeros((300, 48), np.float32)
+    matrix[:, 16:32] = banded(cols=16)
+    return matrix
+
+
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        banded()[:, 20:21],  # one column
+        banded(cols=41),  # a last block of one column
+        banded()[150:151],  # one row
+        _with_empty_blocks(),
+        -banded(),  # negative entries are not zeros
+        banded() - banded(seed=1),  # entries of both signs
+    ],
+    ids=["one-column", "41-columns", "one-row", "empty-blocks", "negative", "both-signs"],
+)
+def test_any_banded_matrix_gives_the_dense_product(matrix):
+    x = np.random.default_rng(4).random((20, matrix.shape[0])).astype(np.float32)
+    product = BandedMatrix.from_dense(matrix, columns_per_block=8).product(x)
+    np.testing.assert_allclose(product, x @ matrix, rtol=1e-5, atol=1e-6)
+    assert np.all(product[:, ~np.any(matrix != 0, axis=0)] == 0)  # empty columns come out as zeros
