@@ -3,9 +3,15 @@ from random synthesizer patches that keep the labels true (nothing below a note'
 its harmonic series, nothing over Nyquist). Its label rules are checked note by note with the other styles'
 in `tests/test_chord_demo.py`."""
 
+import os
+import subprocess
+import sys
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
+from audiotrain.chords.lab import ChordSegment
+from audiotrain.datasets import chord_demo_patches_sound
 from audiotrain.datasets.chord_demo import (
     DemoConfig,
     Note,
@@ -20,10 +26,12 @@ from audiotrain.datasets.chord_demo_patches_sound import (
     BASS_FAMILIES,
     CHORD_FAMILIES,
     FM_RATIOS,
+    MAX_DETUNE_CENTS,
     draw_patch,
     highest_harmonic,
     patch_curves,
     render_note,
+    render_patches_song,
     table_bank,
 )
 from audiotrain.recipes.chords.config import ChordDataConfig
@@ -31,6 +39,7 @@ from audiotrain.recipes.chords.data import demo_splits
 
 import numpy as np
 import pytest
+from test_chord_demo import _salience
 
 CONFIG = DemoConfig(n_songs=40, seed=3, song_seconds=6.0, style="patches")
 FAMILIES = CHORD_FAMILIES + BASS_FAMILIES
@@ -65,6 +74,8 @@ def test_songs_are_deterministic_and_differ_by_index():
     a, b = plan_demo_song(CONFIG, 4), plan_demo_song(CONFIG, 4)
     assert a.notes == b.notes and a.segments == b.segments and a.details == b.details
     np.testing.assert_array_equal(render_demo_song(a, 8000, [3, 4]), render_demo_song(b, 8000, [3, 4]))
+    # the render seed drives the drums, the reverb and the noise
+    assert not np.array_equal(render_demo_song(a, 8000, [3, 4]), render_demo_song(a, 8000, [5, 4]))
     other = plan_demo_song(CONFIG, 5)
     assert other.details["patches"] != a.details["patches"] and other.notes != a.notes
 
@@ -97,8 +108,34 @@ def test_every_family_and_both_planners_are_drawn():
     for song in songs:
         for name, patch in song.details["patches"].items():
             assert is_bass_instrument(name) == (patch["family"] in BASS_FAMILIES), (name, patch["family"])
+        # no tape saturation or mains hum: they add tones of no note, some below the labelled bass
+        assert song.details["mix"]["drive"] == 0.0 and song.details["mix"]["hum_hz"] == 0.0
     assert {s.tuning_cents > 0 for s in songs} == {True, False}
     assert max(abs(s.tuning_cents) for s in songs) <= 45
+
+
+def test_the_patches_do_not_depend_on_the_process_hash_seed():
+    """A song's patches are a function of the config and the index, not of the process: processes with other
+    string hash seeds (the order of a set of instrument names) draw the same patch for each instrument."""
+    code = (
+        "from audiotrain.datasets.chord_demo import DemoConfig, plan_demo_song\n"
+        "config = DemoConfig(n_songs=4, seed=3, song_seconds=6.0, style='patches')\n"
+        "print([plan_demo_song(config, i).details['patches'] for i in range(4)])"
+    )
+    root = Path(__file__).resolve().parents[1]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        for hash_seed in ("1", "2", "3")
+    }
+    assert len(outputs) == 1
 
 
 def test_restricted_families_are_respected():
@@ -108,6 +145,114 @@ def test_restricted_families_are_respected():
         assert chord == {"fm"}
     with pytest.raises(ValueError, match="timbres"):
         DemoConfig(style="patches", timbres=("piano",))
+
+
+def _one_note_song(patches, notes, tuning_cents=0.0, duration=2.0):
+    """A quiet patches song (no drums, no noise) of the given notes and patches (instrument -> patch)."""
+    song = plan_demo_song(replace(CONFIG, noise_db=(-80.0, -80.0), percussion=False), 0)
+    return replace(
+        song,
+        segments=[ChordSegment(0.0, duration, "A:maj")],
+        notes=notes,
+        duration=duration,
+        tuning_cents=tuning_cents,
+        details={**song.details, "patches": patches},
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_patch_family_sounds_its_note_in_the_songs_tuning(family):
+    """Like the independent style's instruments (tests/test_chord_demo.py), every patch family plays the
+    written note: audible, its fundamental the lowest partial, a steady line and in the song's tuning, also
+    with its voices detuned as far as a patch may (all within MAX_DETUNE_CENTS / 2 of the note)."""
+    sr, cents = 22050, 30.0
+    midi = 45 if family in BASS_FAMILIES else 57
+    patches = _patches(family, 4)
+    patches.append({**patches[0], "voices": 3, "detune_cents": MAX_DETUNE_CENTS, "vibrato_cents": 0.0})
+    for patch in patches:
+        song = _one_note_song({"x": patch}, [Note(0.0, 1.5, midi, 0.8, "x")], cents)
+        audio = render_demo_song(song, sr, seed=0)
+        note, after = audio[: int(1.5 * sr)], audio[int(1.8 * sr) :]
+        assert np.sqrt(np.mean(note**2)) > 5 * np.sqrt(np.mean(after**2)), patch  # the note, not the noise
+        salience, midis = _salience(note, sr, cents)
+        assert midis[salience > 0.1 * salience.max()].min() == midi, patch  # no octave below
+        n_fft = max(len(note), 2**17)
+        power = np.abs(np.fft.rfft(note * np.hanning(len(note)), n_fft)) ** 2
+        off = 1200 * np.log2(np.maximum(np.fft.rfftfreq(n_fft, 1 / sr), 1e-9) / _hz(midi))
+        near = np.abs(off - cents) < 50
+        assert power[np.abs(off - cents) < 20].sum() > 0.8 * power[np.abs(off - cents) < 100].sum(), patch
+        # the fundamental's pitch: its power-weighted mean offset (the harmonics of a just-tuned series
+        # would pull an equal-tempered estimate off by several cents)
+        assert np.average(off[near], weights=power[near]) == pytest.approx(cents, abs=3.0), patch
+
+
+def test_each_instrument_sounds_its_own_patch(monkeypatch):
+    """Two instruments playing the same note sound their own patches: without the mix (reverb, noise,
+    normalisation) a song's audio is the sum of its instruments' audio."""
+    monkeypatch.setattr(chord_demo_patches_sound, "mixdown", lambda audio, song, sr, rng: audio)
+    patches = {"a": _patches("organ", 1)[0], "b": _patches("fm", 1)[0]}
+    first, second = Note(0.0, 0.5, 60, 0.8, "a"), Note(0.5, 1.0, 60, 0.8, "b")
+
+    def render(*notes):
+        return render_patches_song(_one_note_song(patches, list(notes)), 8000)
+
+    np.testing.assert_array_equal(render(first, second), render(first) + render(second))
+
+
+@pytest.mark.parametrize(
+    ("family", "dies_away"), [("plucked", True), ("bass_picked", True), ("organ", False)]
+)
+def test_plucked_notes_die_away_and_organ_notes_hold(family, dies_away):
+    """A plucked string fades (sustain at most 0.15) while an organ holds its note: the RMS of a 4 s note's
+    last 0.3 s before its release against its first 0.3 s (measured: 0.07-0.26 and 0.65-1.0)."""
+    sr, midi = 22050, (45 if family in BASS_FAMILIES else 57)
+    for patch in _patches(family, 8):
+        audio = _note_audio({**patch, "tremolo": 0.0}, midi, sr, seconds=4.0)
+        late, early = audio[int(3.3 * sr) : int(3.6 * sr)], audio[: int(0.3 * sr)]
+        ratio = np.sqrt(np.mean(late**2) / np.mean(early**2))
+        assert ratio < 0.4 if dies_away else ratio > 0.5, (family, ratio, patch)
+
+
+def test_chord_and_bass_patches_play_at_their_levels(monkeypatch):
+    """Without the mix, a held note at full velocity sounds at the studio style's level of its kind (chord
+    0.22, bass 0.5 of a sine's RMS) moved by its patch's ``gain_db``: never above it (its loudest table is at
+    a sine's RMS and voices share the level, a five-voice supersaw is not five notes loud), and not far
+    below (measured: 0.23-1.0 of it)."""
+    monkeypatch.setattr(chord_demo_patches_sound, "mixdown", lambda audio, song, sr, rng: audio)
+    sr = 8000
+    for family in FAMILIES:
+        bass = family in BASS_FAMILIES
+        for patch in _patches(family, 8):
+            patch = {**patch, "sustain": 1.0, "tremolo": 0.0}
+            assert -5.0 <= patch["gain_db"] <= (4.0 if bass else 3.0)
+            audio = render_patches_song(
+                _one_note_song({"x": patch}, [Note(0.0, 1.5, 45 if bass else 57, 1.0, "x")]), sr
+            )
+            level = np.sqrt(0.5) * (0.5 if bass else 0.22) * 10 ** (patch["gain_db"] / 20)
+            rms = np.sqrt(np.mean(audio[int(0.8 * sr) : int(1.2 * sr)] ** 2))
+            assert 0.2 * level < rms < 1.05 * level, (family, rms / level, patch)
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f not in ("organ", "bass_sub")])
+def test_a_patch_bank_goes_from_dull_to_bright(family):
+    """The timbre curve has somewhere to go: a bank's first table is duller (a lower spectral centroid) than
+    its last (a filter or index envelope, a string's upper harmonics dying sooner, a pad's swell). The organ's
+    percussion bank may be duller when struck on the 2nd harmonic, and the sub bass is a single table."""
+    for patch in _patches(family, 12):
+        power = np.abs(np.fft.rfft(table_bank(patch, _hz(45 if family in BASS_FAMILIES else 57), 22050))) ** 2
+        centroid = (power * np.arange(power.shape[1])).sum(axis=1) / power.sum(axis=1)
+        assert centroid[0] < centroid[-1], (family, centroid, patch)
+        if patch.get("wave") == "square":  # a square wave: odd harmonics only
+            assert power[:, 2::2].max() < 1e-9 * power.max(), patch
+
+
+def test_detuned_families_draw_their_voices():
+    """A supersaw is three to five detuned voices, a pad two or three, as documented."""
+    assert {p["voices"] for p in _patches("supersaw", 30)} == {3, 4, 5}
+    assert {p["voices"] for p in _patches("pad", 30)} == {2, 3}
+    assert all(
+        0 < p["detune_cents"] <= MAX_DETUNE_CENTS for p in _patches("supersaw", 30) + _patches("pad", 30)
+    )
 
 
 def _energy_shares(audio, f0, sr, vibrato_hz=0.0):
