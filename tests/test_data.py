@@ -727,6 +727,10 @@ def test_worker_exception_names_the_sample_and_carries_the_traceback(worker_type
     assert err.index == 7 and err.batch_index == 3 and err.worker_id == 1
     text = worker_traceback_text(err, worker_type)
     assert "raise_from_dataset" in text and "no sample 7 on disk" in text
+    if worker_type == "process":
+        # Uncaught, the error is all a user sees: its message carries the worker's traceback, which the main
+        # process's own traceback (ending in the loader) does not show.
+        assert str(err).endswith(f"\n\nTraceback in the DataLoader worker process:\n{text}")
     assert no_loader_workers_left()
 
 
@@ -1664,6 +1668,59 @@ def test_persistent_workers_see_the_dataset_epoch(worker_type):
     seen.append(np.concatenate([np.asarray(b) for b in loader]).tolist())
     assert seen == [[0.0] * 4, [1.0] * 4, [5.0] * 4]
     loader.close()
+
+
+class SetEpochCalls(Dataset):
+    """Every sample is how many times this process told this copy of the dataset its current epoch (a
+    process worker's copy comes pickled with the main process's calls, made in another process)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def set_epoch(self, epoch):
+        self.calls.append((os.getpid(), epoch))
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return np.float32(self.calls.count((os.getpid(), self.calls[-1][1])))
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_a_worker_tells_its_dataset_copy_the_epoch_once_per_epoch_not_per_batch(worker_type):
+    # dataset.set_epoch may reshuffle shards or rebuild a cache: a worker calls it on its own copy when the
+    # epoch changes, not again before each batch (each worker loads 4 batches of an epoch here).
+    loader = DataLoader(
+        SetEpochCalls(), batch_size=1, num_workers=2, worker_type=worker_type, persistent_workers=True
+    )
+    seen = [np.concatenate([np.asarray(b) for b in loader]).tolist() for _ in range(2)]
+    assert seen == [[1.0] * 8, [1.0] * 8]
+    loader.close()
+
+
+class SignalsItselfAt3(Squares):
+    """Sends a stop signal to its own worker process at sample 3, as a Ctrl-C or a SIGTERM to the
+    process group (`timeout`, `scancel`) reaches the workers too."""
+
+    def __init__(self, n, signum):
+        super().__init__(n)
+        self.signum = signum
+
+    def __getitem__(self, i):
+        if i == 3:
+            os.kill(os.getpid(), self.signum)
+            time.sleep(0.2)  # (a signal not ignored is delivered by now)
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1])
+def test_a_started_worker_process_ignores_the_stop_signals_the_main_process_handles(signum):
+    # The main process handles the stop and shuts its workers down; a worker that died of the signal
+    # (or raised KeyboardInterrupt) would turn a clean stop into a DataLoaderError.
+    loader = DataLoader(SignalsItselfAt3(6, signum), batch_size=2, num_workers=2, worker_type="process")
+    assert ys(loader) == [[0, 1], [2, 3], [4, 5]]
+    assert no_loader_workers_left()
 
 
 def test_int64_overflow_names_the_batch():
