@@ -253,6 +253,13 @@ def test_predict_returns_predict_step_outputs_per_batch_in_eval_mode(tmp_path):
     np.testing.assert_array_equal(np.array(outputs[0]["p"]), np.array(again[0]["p"]))  # dropout off
 
 
+def test_predict_with_return_predictions_none_returns_them_as_lightnings_default(tmp_path):
+    outputs = trainer(tmp_path, max_epochs=1).predict(
+        TinyClassifier(), make_batches(40, 16), return_predictions=None
+    )
+    assert isinstance(outputs, list) and len(outputs) == 3
+
+
 def dict_batches(n: int = 32):
     return [{"x": x, "y": y} for x, y in make_batches(n)]
 

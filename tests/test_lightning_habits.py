@@ -990,6 +990,27 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
     assert isinstance(shown.progress_bar_callback, ProgressBar)
 
 
+@pytest.mark.parametrize(
+    "flags, expected",
+    [({"num_sanity_val_steps": -1}, 3), ({"fast_dev_run": True, "num_sanity_val_steps": 2}, 0)],
+)
+def test_num_sanity_val_batches_is_every_batch_for_minus_one_and_none_under_fast_dev_run(
+    tmp_path, flags, expected
+):
+    from audiotrain.train.callbacks import Callback
+
+    seen = []
+
+    class Watch(Callback):
+        def on_fit_start(self, trainer, module):
+            seen.append(trainer.num_sanity_val_batches)
+
+    quiet_trainer(tmp_path, max_epochs=1, callbacks=[Watch()], **flags).fit(
+        TinyClassifier(), make_batches(96), make_batches(48)
+    )  # 3 validation batches
+    assert seen == [expected]
+
+
 def test_an_explicit_ckpt_path_is_what_a_stage_without_a_model_scores(tmp_path):
     """Only ckpt_path=None falls back to the best checkpoint of the last fit (with Lightning's warning):
     `validate(ckpt_path="last")` scores the last weights, silently."""

@@ -143,6 +143,24 @@ def test_limit_batches_and_fast_dev_run(tmp_path):
     assert logger.metrics == [] and not (tmp_path / "checkpoints").exists()
 
 
+def test_fast_dev_run_runs_its_batches_whatever_max_steps_says(tmp_path):
+    # As Lightning's fast_dev_run=n: n training batches, overriding max_steps and max_epochs.
+    t, _ = fit(tmp_path, max_epochs=5, max_steps=1, fast_dev_run=3)
+    assert t.global_step == 3 and t.current_epoch == 1
+
+
+def test_the_limit_properties_show_each_stages_own_limit():
+    t = Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0.5, limit_test_batches=3)
+    assert (t.limit_train_batches, t.limit_val_batches, t.limit_test_batches) == (2, 0.5, 3)
+    assert t.limit_predict_batches == 1.0  # (none given: every batch, as Lightning shows it)
+
+
+def test_limit_train_batches_zero_trains_nothing_and_says_so(tmp_path):
+    with pytest.warns(UserWarning, match="the training loader yields no batches"):
+        t, _ = fit(tmp_path, max_epochs=2, limit_train_batches=0)
+    assert t.global_step == 0 and t.current_epoch == 0
+
+
 def test_log_every_n_steps_and_loggers_list(tmp_path):
     a, b = RecordingLogger(), RecordingLogger()
     fit(tmp_path, max_epochs=2, log_every_n_steps=3, logger=[a, b])
@@ -152,6 +170,13 @@ def test_log_every_n_steps_and_loggers_list(tmp_path):
     assert "learning_rate" in a.keys()
     assert "skipped_steps" not in a.keys()  # no update was skipped: no series of zeros
     assert "grad_norm" not in a.keys()  # only with track_grad_norm=True or norm clipping
+
+
+def test_an_epoch_of_exactly_log_every_n_steps_batches_is_not_warned_as_short(tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(tmp_path, max_epochs=1, log_every_n_steps=6, logger=RecordingLogger())  # 6 batches an epoch
+    assert not [w for w in caught if "fewer than the logging interval" in str(w.message)]
 
 
 def test_each_metric_is_logged_once_per_step_and_epoch_means_carry_a_suffix(tmp_path):
@@ -924,6 +949,14 @@ def test_estimated_stepping_batches_counts_an_epochs_short_last_window_as_an_upd
     model = OneCycleUser()
     trainer.fit(model, make_batches(112, batch_size=16))
     assert model.estimated_steps == trainer.global_step == 3 * 4
+
+
+def test_estimated_stepping_batches_is_max_steps_where_it_ends_the_fit_first(tmp_path):
+    # Lightning's: the fewer of max_steps and the epochs' updates (60 here), so OneCycle ends with the fit.
+    trainer = quiet_trainer(tmp_path, max_epochs=10, max_steps=5)
+    model = OneCycleUser()
+    trainer.fit(model, make_batches())
+    assert model.estimated_steps == trainer.global_step == 5
 
 
 def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):

@@ -114,10 +114,11 @@ def test_a_monitoring_checkpoint_saves_at_each_validation_and_not_at_an_epoch_en
 
 
 # ---------------------------------------------------------------- limit_val_batches=0 (#11)
-def test_limit_val_batches_zero_turns_validation_off(tmp_path):
+@pytest.mark.parametrize("zero", [0, 0.0])  # Lightning's docs: 0.0 (a fraction) turns it off as 0 does
+def test_limit_val_batches_zero_turns_validation_off(tmp_path, zero):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        t, validations = fit(tmp_path, limit_val_batches=0, num_sanity_val_steps=2)
+        t, validations = fit(tmp_path, limit_val_batches=zero, num_sanity_val_steps=2)
     assert validations.hooks == [] and t.global_step == 10
     assert not [w for w in caught if "yielded no batches" in str(w.message)]
     assert not any(name.startswith("val_") for name in t.callback_metrics)
@@ -136,6 +137,19 @@ def test_a_max_steps_stop_in_mid_epoch_validates_there_once(tmp_path):
     t, between = fit(tmp_path / "b", batches=4, max_epochs=5, max_steps=3, val_check_interval=0.5)
     assert between.at == [(0, 2), (0, 3)]
     assert t.current_epoch == 0  # the epoch stopped in (Lightning counts it as ended: 1)
+
+
+def test_validates_after_this_batch_is_true_at_the_step_max_steps_ends_the_fit(tmp_path):
+    """A callback (ModelCheckpoint every N steps with a monitor) learns in on_train_batch_end that the
+    validation of a max_steps stop follows that batch, as it learns it for a scheduled one."""
+    seen = []
+
+    class Watch(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            seen.append(trainer.validates_after_this_batch)
+
+    _, validations = fit(tmp_path, batches=5, max_epochs=2, max_steps=3, callbacks=[Watch()])
+    assert seen == [False, False, True] and validations.at == [(0, 3)]
 
 
 # ---------------------------------------------------------------- a stop request or max_time (ptl3 C1, C2)
