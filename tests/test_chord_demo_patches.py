@@ -39,7 +39,7 @@ from audiotrain.recipes.chords.data import demo_splits
 
 import numpy as np
 import pytest
-from test_chord_demo import _salience
+from test_chord_demo import assert_sounds_the_note
 
 CONFIG = DemoConfig(n_songs=40, seed=3, song_seconds=6.0, style="patches")
 FAMILIES = CHORD_FAMILIES + BASS_FAMILIES
@@ -174,16 +174,7 @@ def test_each_patch_family_sounds_its_note_in_the_songs_tuning(family):
         audio = render_demo_song(song, sr, seed=0)
         note, after = audio[: int(1.5 * sr)], audio[int(1.8 * sr) :]
         assert np.sqrt(np.mean(note**2)) > 5 * np.sqrt(np.mean(after**2)), patch  # the note, not the noise
-        salience, midis = _salience(note, sr, cents)
-        assert midis[salience > 0.1 * salience.max()].min() == midi, patch  # no octave below
-        n_fft = max(len(note), 2**17)
-        power = np.abs(np.fft.rfft(note * np.hanning(len(note)), n_fft)) ** 2
-        off = 1200 * np.log2(np.maximum(np.fft.rfftfreq(n_fft, 1 / sr), 1e-9) / _hz(midi))
-        near = np.abs(off - cents) < 50
-        assert power[np.abs(off - cents) < 20].sum() > 0.8 * power[np.abs(off - cents) < 100].sum(), patch
-        # the fundamental's pitch: its power-weighted mean offset (the harmonics of a just-tuned series
-        # would pull an equal-tempered estimate off by several cents)
-        assert np.average(off[near], weights=power[near]) == pytest.approx(cents, abs=3.0), patch
+        assert_sounds_the_note(note, sr, midi, cents, by_fundamental=True)
 
 
 def test_each_instrument_sounds_its_own_patch(monkeypatch):
