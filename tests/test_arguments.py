@@ -49,6 +49,29 @@ CASES = {
         r"ModelCheckpoint\(filename='\{epoch'\): not a str.format template "
         r"\(expected '\}' before end of string\)",
     ),
+    # These passed the constructor and stopped the fit at its first save, after an epoch, with str.format's
+    # own error ("Replacement index 0 out of range", "Unknown conversion specifier z"), naming no argument.
+    "ModelCheckpoint filename positional field": (
+        lambda: ModelCheckpoint(filename="run-{}"),
+        ValueError,
+        r"ModelCheckpoint\(filename='run-\{\}'\): the field \{\} is positional; name what it writes",
+    ),
+    "ModelCheckpoint filename numbered field": (
+        lambda: ModelCheckpoint(filename="{0}-{epoch}"),
+        ValueError,
+        r"ModelCheckpoint\(filename='\{0\}-\{epoch\}'\): the field \{0\} is positional",
+    ),
+    "ModelCheckpoint filename conversion": (
+        lambda: ModelCheckpoint(filename="{epoch!z}"),
+        ValueError,
+        r"ModelCheckpoint\(filename='\{epoch!z\}'\): the field 'epoch' has the conversion '!z'; expected",
+    ),
+    "ModelCheckpoint filename epoch spec": (
+        lambda: ModelCheckpoint(filename="{epoch:s}-{val_loss:.3f}"),
+        ValueError,
+        r"ModelCheckpoint\(filename='\{epoch:s\}-\{val_loss:.3f\}'\): the field 'epoch' is an int \(0\), "
+        r"which the format spec 's' cannot write",
+    ),
     "ModelCheckpoint filename not a str": (
         lambda: ModelCheckpoint(filename=7),
         TypeError,

@@ -15,13 +15,13 @@ from tasks import RecordingLogger, TinyClassifier, make_batches, weights
 
 
 class Scores(Callback):
-    """Sets `score` for each epoch before the callbacks after it in the list see the epoch end."""
+    """Sets `name` (`score`) for each epoch before the callbacks after it in the list see the epoch end."""
 
-    def __init__(self, scores):
-        self.scores = scores
+    def __init__(self, scores, name="score"):
+        self.scores, self.name = scores, name
 
     def on_train_epoch_end(self, trainer, module):
-        trainer.callback_metrics["score"] = self.scores[trainer.current_epoch]
+        trainer.callback_metrics[self.name] = self.scores[trainer.current_epoch]
 
 
 def fit(tmp_path, callbacks, ckpt_path=None, val=True, n=48, **kw):
@@ -810,6 +810,25 @@ def test_filename_templates_insert_metric_names_as_lightning(tmp_path, filename,
 def test_a_filename_field_never_logged_names_the_metrics_there_are(tmp_path):
     cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{epoch}-{nope}")
     with pytest.raises(KeyError, match=r"uses 'nope', which was not logged; available: .*val_loss"):
+        fit(tmp_path, [cb], max_epochs=1)
+
+
+def test_a_filename_field_named_with_dots_is_that_metric_as_in_lightning(tmp_path):
+    # str.format read `{val.acc}` as the attribute `acc` of `val`: the fit stopped after its first epoch with
+    # "uses 'val', which was not logged", listing val.acc; Lightning's format_checkpoint_name supports dots.
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{epoch}-{val.acc:.2f}", save_top_k=-1)
+    fit(tmp_path, [Scores([0.5], name="val.acc"), cb], max_epochs=1)
+    assert names(tmp_path / "ck") == ["epoch=0-val.acc=0.50"]
+
+
+def test_a_filename_spec_a_metric_cannot_take_names_the_field_and_its_value(tmp_path):
+    # was str.format's "Unknown format code 'd' for object of type 'MetricValue'", naming no argument
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{epoch}-{val_loss:d}")
+    with pytest.raises(
+        ValueError,
+        match=r"ModelCheckpoint\(filename='\{epoch\}-\{val_loss:d\}'\): the field 'val_loss' is a float "
+        r"\([0-9.]+\), which the format spec 'd' cannot write",
+    ):
         fit(tmp_path, [cb], max_epochs=1)
 
 

@@ -108,7 +108,8 @@ class ModelCheckpoint(Callback):
             of the folder's run keeps the checkpoints saved after it (a name it reaches again is saved
             with a version suffix, `-v1`) and replaces `last`, with a warning.
         filename: a `str.format` template over `epoch`, `step` and any logged metric, e.g.
-            "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}".
+            "model-{epoch:02d}-{val_loss:.2f}". Default "epoch={epoch}-step={step}". A metric named with dots
+            (`{val.acc:.2f}`) is one field, as in Lightning; positional fields (`{}`) are refused here.
         auto_insert_metric_name: as in Lightning, each field is written with its name:
             "{epoch}-{val_loss:.3f}" gives "epoch=1-val_loss=0.798". A field already written so
             ("epoch={epoch}") is left as it is (Lightning would double the name). False: the plain template.
@@ -721,13 +722,15 @@ class ModelCheckpoint(Callback):
         """The folder name a checkpoint saved now gets (before any `-v1` suffix for a name already taken):
         `filename` (default: this callback's) filled in with `epoch`, `step` and `trainer.callback_metrics`,
         each field written `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes
-        `_`. A field that nothing logged raises KeyError, naming what is there. (Lightning's
+        `_`. A metric named with dots (`{val.acc:.2f}`) is one field, as in Lightning. A field that nothing
+        logged raises KeyError, naming what is there. (Lightning's
         `format_checkpoint_name`.)"""
         filename = self.filename if filename is None else filename
         fields = {"epoch": trainer.current_epoch, "step": trainer.global_step, **trainer.callback_metrics}
         template = _insert_metric_names(filename) if self.auto_insert_metric_name else filename
+        formatter = _FieldFormatter(filename)
         try:
-            name = template.format(**fields)
+            name = formatter.format(template, **fields)
         except KeyError as err:
             raise KeyError(
                 f"ModelCheckpoint filename {filename!r} uses {err.args[0]!r}, which was not logged; "
@@ -1105,8 +1108,43 @@ def _version_folders(default: Path) -> Iterator[Path]:
     yield from (default / f"version_{k}" for k in range(1, 100_000))
 
 
+class _FieldFormatter(string.Formatter):
+    """`str.format` for a checkpoint name: a field is looked up by its whole name first, so a metric named
+    with dots (`{val.acc:.2f}`, which `str.format` reads as the attribute `acc` of `val`) is written, as
+    Lightning's "support for dots" does; a field whose name is unknown raises KeyError with that whole name;
+    a value its format spec does not fit raises ValueError naming `filename`, the field and its value (not
+    after an epoch with str.format's bare "Unknown format code 'd' for object of type 'MetricValue'")."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.field = ""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        self.field = field_name
+        if field_name in kwargs:
+            return kwargs[field_name], field_name
+        try:
+            return super().get_field(field_name, args, kwargs)
+        except (KeyError, AttributeError, IndexError, TypeError):
+            raise KeyError(field_name) from None
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        try:
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError):
+            kind = (
+                "an int" if isinstance(value, int) else "a float" if isinstance(value, float) else "a value"
+            )
+            raise ValueError(
+                f"ModelCheckpoint(filename={self.filename!r}): the field {self.field!r} is {kind} "
+                f"({value!r}), which the format spec {format_spec!r} cannot write; use a number's spec "
+                "such as '.3f' for a metric or '02d' for epoch and step"
+            ) from None
+
+
 def _checked_filename(filename: object) -> str | None:
-    """`filename` as given, once it is None or a `str.format` template (a broken one failed at the first
+    """`filename` as given, once it is None or a `str.format` template whose fields are named, converted
+    by `!r`, `!s` or `!a`, and whose `epoch` / `step` specs fit an int (a broken one failed at the first
     save, after an epoch, with str.format's error, which names no argument)."""
     if filename is None:
         return None
@@ -1116,12 +1154,29 @@ def _checked_filename(filename: object) -> str | None:
             f"'{{epoch}}-{{val_loss:.3f}}', got {type(filename).__name__}"
         )
     try:
-        list(string.Formatter().parse(filename))
+        fields = [
+            (name, spec, conv)
+            for _, name, spec, conv in string.Formatter().parse(filename)
+            if name is not None
+        ]
     except ValueError as error:
         raise ValueError(
             f"ModelCheckpoint(filename={filename!r}): not a str.format template ({error}); fields are "
             "written in braces, e.g. 'epoch={epoch}-{val_loss:.3f}' (a literal brace doubled: '{{')"
         ) from None
+    for name, spec, conversion in fields:
+        if not name or name.isdigit():
+            raise ValueError(
+                f"ModelCheckpoint(filename={filename!r}): the field {{{name}}} is positional; name what it "
+                "writes: {epoch}, {step} or a logged metric such as {val_loss:.3f}"
+            )
+        if conversion not in (None, "r", "s", "a"):
+            raise ValueError(
+                f"ModelCheckpoint(filename={filename!r}): the field {name!r} has the conversion "
+                f"'!{conversion}'; expected '!r', '!s' or '!a' (or none)"
+            )
+        if name in ("epoch", "step") and conversion is None and "{" not in spec:
+            _FieldFormatter(filename).format(f"{{{name}:{spec}}}", **{name: 0})
     return filename
 
 
