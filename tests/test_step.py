@@ -339,7 +339,11 @@ class MetricObject:
 @pytest.mark.parametrize(
     ("returned", "message"),
     [
-        (None, r"must return \(loss, metrics_dict\).*got NoneType"),
+        (
+            None,
+            r"must return \(loss, metrics_dict\).*a bare mx.array loss; got NoneType\. Lightning's `return "
+            r"None` to skip a batch has no counterpart in a compiled step: leave such samples out",
+        ),
         ({"x": mx.array(1.0)}, r"returned a dict without a 'loss' key \(keys: \['x'\]\)"),
         (mx.array(1), "the loss must be floating point, got mlx.core.int32"),
     ],

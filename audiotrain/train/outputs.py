@@ -43,9 +43,18 @@ def check_loss_output(
         loss, metrics = out, {}
     else:
         nothing = " (or log its values with self.log and return nothing)" if allow_none else ""
+        # Lightning skips a batch whose training_step returns None; a compiled step is traced once and
+        # replayed, so it cannot leave out a batch by what the batch holds.
+        skip = (
+            ". Lightning's `return None` to skip a batch has no counterpart in a compiled step: leave such "
+            "samples out in the dataset or collate_fn, or weight the loss by a 0/1 mask computed in the step"
+            if out is None and not allow_none
+            else ""
+        )
         raise TypeError(
             f"{where} must return (loss, metrics_dict) with a scalar mx.array loss and a dict of scalar "
-            f"mx.array metrics{nothing}; got {type(out).__name__}"
+            f"mx.array metrics, a dict with 'loss' or a bare mx.array loss{nothing}; "
+            f"got {type(out).__name__}{skip}"
         )
     if not isinstance(loss, mx.array):
         raise TypeError(f"{where}: the loss must be an mx.array scalar, got {type(loss).__name__}")
