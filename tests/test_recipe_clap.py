@@ -3080,6 +3080,46 @@ def test_a_split_that_leaves_one_training_clip_is_refused_before_the_run_folder(
     assert not out.exists()
 
 
+def test_clips_without_a_label_are_left_out_of_zero_shot_and_counted(tmp_path, capsys, monkeypatch):
+    """A folder's `label` column with one evaluation clip left empty: zero-shot classification was skipped
+    without a word (it was scored only when every clip had a label); with a training clip left empty too,
+    the classes offered shrank to the evaluation clips' own. Now the labelled clips are scored against
+    every class of the folder, as with --dataset.zero_shot_labels, and the unlabelled ones counted."""
+    from audiotrain.recipes.clap import main
+
+    import soundfile as sf
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = ["file_name,caption,label,split"]
+    t = np.arange(16000) / 16000
+    plan = [("dog", "train"), ("cat", "train"), ("", "train"), ("rain", "train"),
+            ("dog", "validation"), ("cat", "validation"), ("", "validation")]  # fmt: skip
+    for i, (label, split) in enumerate(plan):
+        sf.write(
+            data / f"c{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32), 16000
+        )
+        rows.append(f"c{i}.wav,a sine tone number {i},{label},{split}")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    offered = []
+    real_evaluate = clap_train.evaluate_clap
+
+    def recording(model, dataset, *args, **kwargs):
+        offered.append(kwargs["labels"])
+        return real_evaluate(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(clap_train, "evaluate_clap", recording)
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--data", str(data), "--out", str(run_dir), "--train.epochs", "1"]
+    assert main(argv) == 0
+    assert "note: 1 evaluation clip without a 'label' left out of zero-shot classification" in (
+        capsys.readouterr().err
+    )
+    assert offered and all(labels == ["cat", "dog", "rain"] for labels in offered)
+    scores = json.loads((run_dir / "retrieval.json").read_text())
+    assert 0.0 <= scores["after"]["zero_shot_top1_accuracy"] <= 1.0
+
+
 def test_a_test_split_gets_the_after_scores_and_the_evaluation_split_only_chooses_the_checkpoint(
     tmp_path, capsys, monkeypatch
 ):

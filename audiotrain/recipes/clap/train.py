@@ -760,13 +760,24 @@ def _loaders(
 
 def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:
     """The classes zero-shot classification chooses from: the given ones, else every class of the folder
-    (not only the held-out ones) when every clip has a label. Given ones that miss a label of the clips
-    scored (`eval_clips`) are refused now, not at the first evaluation after the run folder is written."""
-    if labels is None and all(c.label is not None for c in folder.clips):
-        labels = sorted({c.label for c in folder.clips})
+    (not only the held-out ones). Clips without a label are left out of it, as with a given list, and
+    counted: taking the folder's classes only when every clip had one skipped zero-shot without a word
+    where an evaluation clip had none, and offered fewer classes (an easier choice) where a training clip
+    had none. Given ones that miss a label of the clips scored (`eval_clips`) are refused now, not at the
+    first evaluation after the run folder is written."""
+    if labels is None and any(c.label is not None for c in folder.clips):
+        labels = sorted({c.label for c in folder.clips if c.label is not None})
+    unlabelled = {c.name for c in eval_clips if c.label is None}  # (a set: without a test split the
+    # evaluation clips come twice, as the clips that choose the checkpoint and as the ones scored after)
     if labels is not None and not any(c.label is not None for c in eval_clips):
         print(
             "note: no evaluation clip has a 'label', so zero-shot classification is not scored",
+            file=sys.stderr,
+        )
+    elif labels is not None and unlabelled:
+        print(
+            f"note: {plural(len(unlabelled), 'evaluation clip')} without a 'label' left out of zero-shot "
+            "classification",
             file=sys.stderr,
         )
     missing = sorted({c.label for c in eval_clips if c.label is not None} - set(labels or ()))
