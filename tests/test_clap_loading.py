@@ -577,7 +577,18 @@ _ODD_BIN_FILES = {
         "expected one data.pkl in the archive, found 2",
     ),
     "no file": (lambda folder, _: folder / "missing.bin", "no such file"),
+    # (these two were "not a zip archive. Only the zip format torch.save has written since torch 1.6 ...")
+    "cut short": (
+        lambda folder, _: _written(folder / "cut.bin", (FIXTURE / "pytorch_model.bin").read_bytes()[:-100]),
+        "the file is damaged: it starts as a zip archive",
+    ),
+    "empty": (lambda folder, _: _written(folder / "empty.bin", b""), "the file is empty (0 bytes)"),
 }
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 @pytest.mark.parametrize("case", list(_ODD_BIN_FILES))

@@ -248,7 +248,7 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
     UnsafeCheckpointError
         The pickle references anything besides tensors, storages and ordered dicts.
     TorchCheckpointError
-        Not a zip archive (legacy pre-1.6 format), a missing storage or one of another size than the pickle
+        An empty file, a zip archive cut short, not a zip archive (legacy pre-1.6 format), a missing storage or one of another size than the pickle
         says, an oversized ``data.pkl`` or ``byteorder``, storages or tensors larger in all than
         `MAX_EXPANSION` times the file, or not a flat dict of tensors.
     """
@@ -256,6 +256,17 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
     if not path.is_file():
         raise TorchCheckpointError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):
+        # An empty file, or a zip cut short (an interrupted download: its directory is at the end), is not
+        # the legacy format: re-saving with a recent torch would not help.
+        with path.open("rb") as handle:
+            start = handle.read(4)
+        if not start:
+            raise TorchCheckpointError(f"{path}: the file is empty (0 bytes); copy or download it again")
+        if start == b"PK\x03\x04":
+            raise TorchCheckpointError(
+                f"{path}: the file is damaged: it starts as a zip archive (torch.save's format) but cannot be "
+                "read as one (truncated, say by an interrupted download?); copy or download it again"
+            )
         raise TorchCheckpointError(
             f"{path}: not a zip archive. Only the zip format torch.save has written since torch 1.6 is supported; "
             "re-save the state dict with a recent torch, or convert it to model.safetensors."
