@@ -248,9 +248,10 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
     UnsafeCheckpointError
         The pickle references anything besides tensors, storages and ordered dicts.
     TorchCheckpointError
-        An empty file, a zip archive cut short, not a zip archive (legacy pre-1.6 format), a missing storage or one of another size than the pickle
-        says, an oversized ``data.pkl`` or ``byteorder``, storages or tensors larger in all than
-        `MAX_EXPANSION` times the file, or not a flat dict of tensors.
+        An empty file, a zip archive cut short, not a zip archive (legacy pre-1.6 format), a missing
+        storage or one of another size than the pickle says, an oversized ``data.pkl`` or ``byteorder``,
+        storages or tensors larger in all than `MAX_EXPANSION` times the file, or not a flat dict of
+        tensors.
     """
     path = Path(path)
     if not path.is_file():
@@ -264,8 +265,9 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
             raise TorchCheckpointError(f"{path}: the file is empty (0 bytes); copy or download it again")
         if start == b"PK\x03\x04":
             raise TorchCheckpointError(
-                f"{path}: the file is damaged: it starts as a zip archive (torch.save's format) but cannot be "
-                "read as one (truncated, say by an interrupted download?); copy or download it again"
+                f"{path}: the file is damaged: it starts as a zip archive (torch.save's format) but "
+                "cannot be read as one (truncated, say by an interrupted download?); copy or download it "
+                "again"
             )
         raise TorchCheckpointError(
             f"{path}: not a zip archive. Only the zip format torch.save has written since torch 1.6 is supported; "
