@@ -133,13 +133,28 @@ def test_zero_shot_uses_the_prompt_template_given():
     assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
 
 
-def test_zero_shot_is_skipped_without_a_label_list_when_some_clips_have_no_label():
-    """Without --dataset.zero_shot_labels the classes are the clips' labels, which a clip without one cannot
-    give: zero-shot is left out, retrieval scored as usual."""
+def test_without_a_label_list_zero_shot_scores_the_labelled_clips_among_their_labels():
+    """Without a label list the classes are the labelled clips' labels, and a clip without one is left out
+    of zero-shot (as the recipe does): skipping zero-shot for one unlabelled clip hid the score. Retrieval
+    still scores every clip."""
+    prompts = {label: TEXTS.index(p) for label, p in zip("az", class_prompts(["a", "z"]))}
     text_table = np.eye(len(TEXTS))
+    # The unlabelled clip sounds like class "a": counted, it would add a target that does not exist.
+    audio_table = text_table[[prompts["a"], prompts["a"], prompts["z"]]]
     clips = [clip("0.wav", "dog", label="a"), clip("1.wav", "rain"), clip("2.wav", "siren", label="z")]
     scores = evaluate_clap(
-        TableModel(text_table), dataset(clips), table_front_end(text_table[:3]), table_tokenizer
+        TableModel(text_table), dataset(clips), table_front_end(audio_table), table_tokenizer
+    )
+    assert scores["n_classes"] == 2
+    assert scores["zero_shot_top1_accuracy"] == 1.0 and scores["zero_shot_mAP@10"] == 1.0
+    assert set(scores) >= {"text_to_audio_R@1", "audio_to_text_R@1"}
+
+
+def test_zero_shot_is_skipped_when_no_clip_has_a_label():
+    text_table = np.eye(len(TEXTS))
+    clips = [clip("0.wav", "dog"), clip("1.wav", "rain")]
+    scores = evaluate_clap(
+        TableModel(text_table), dataset(clips), table_front_end(text_table[:2]), table_tokenizer
     )
     assert scores["text_to_audio_R@1"] == 1.0
     assert "n_classes" not in scores and not [key for key in scores if key.startswith("zero_shot")]

@@ -110,7 +110,8 @@ def evaluate_clap(
         The tokenizer, for the zero-shot prompts.
     labels : sequence of str, optional
         Class names for zero-shot classification, in order. Default: the sorted distinct ``label`` of the
-        clips when every clip has one; zero-shot is skipped when no clip has a label.
+        clips. Clips without a label are left out of zero-shot (as the recipe does); it is skipped when no
+        clip has one.
     prompt_template : str
         Zero-shot prompt with one ``{}`` for the class name.
     batch_size : int
@@ -126,8 +127,8 @@ def evaluate_clap(
     metrics = retrieval_metrics(audio, text, dataset.caption_to_clip)
     metrics["mAP@10"] = (metrics["text_to_audio_mAP@10"] + metrics["audio_to_text_mAP@10"]) / 2
     clip_labels = [c.label for c in dataset.clips]
-    if labels is None and all(lab is not None for lab in clip_labels):
-        labels = sorted(set(clip_labels))
+    if labels is None:
+        labels = sorted({lab for lab in clip_labels if lab is not None}) or None
     if labels is not None and any(lab is not None for lab in clip_labels):
         labels = list(labels)
         missing = sorted({lab for lab in clip_labels if lab is not None and lab not in labels})
