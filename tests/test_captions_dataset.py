@@ -201,11 +201,14 @@ def test_a_row_with_too_many_cells_names_its_file_which_is_not_called_unlisted(t
     (root / "metadata.csv").write_text("file_name,caption\na.wav,a bell\ndog.wav,a dog, barking\n")
     folder = scan_caption_folder(root)
     assert [str(s) for s in folder.skipped] == [
-        "metadata.csv:3 (dog.wav): 3 cells but 2 columns; a cell holding the delimiter ',' must be in double "
-        "quotes"
+        "metadata.csv:3 (dog.wav): more cells than columns: 3 cells but 2 columns; a cell holding the "
+        "delimiter ',' must be in double quotes"
     ]
     assert folder.unlisted_audio == []
-    assert "not named in the metadata" not in folder.report()
+    report = folder.report()
+    assert "not named in the metadata" not in report
+    # The count line names the cause once (it read "skipped 1: 1 3 cells but 2 columns; a cell ...").
+    assert "  skipped 1: 1 more cells than columns\n" in report
 
 
 @pytest.mark.parametrize(
@@ -1016,6 +1019,26 @@ def test_names_in_another_unicode_form_than_on_disk_are_found(tmp_path):
     assert not folder.skipped
 
 
+def test_a_name_listed_in_another_letter_case_than_on_disk_is_named_in_its_skip(tmp_path):
+    """metadata.csv written on macOS or Windows (file systems that ignore case) lists car.WAV for car.wav:
+    on Linux the row is skipped, and the skip names the file the user meant."""
+    root = tmp_path / "data"
+    _wav(root / "sounds" / "car.wav")
+    _wav(root / "bell.wav")
+    (root / "metadata.csv").write_text(
+        "file_name,caption\nSounds/car.WAV,a car\nbell.wav,a bell\ndog.wav,x\n"
+    )
+    if (root / "Sounds" / "car.WAV").exists():
+        pytest.skip("this file system ignores letter case (macOS, Windows): the row finds its file")
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["bell.wav"]
+    assert [str(s) for s in folder.skipped] == [
+        "metadata.csv:2 (Sounds/car.WAV): file listed but absent; the folder has sounds/car.wav: names are "
+        "case-sensitive here",
+        "metadata.csv:4 (dog.wav): file listed but absent",
+    ]
+
+
 def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
     """A 1-sample and a 5 ms clip trained as 10 s of DC or buzz against their captions, without a word."""
     root = tmp_path / "data"
@@ -1327,7 +1350,11 @@ def test_a_csv_header_repeating_a_column_in_another_case_is_refused(tmp_path):
     _wav(root / "a.wav")
     (root / "metadata.csv").write_text("file_name,Caption,caption\na.wav,first,second\n")
     with pytest.raises(
-        CaptionFolderError, match=re.escape("line 1: columns ['caption'] appear more than once")
+        CaptionFolderError,
+        match=re.escape(
+            "line 1: columns ['Caption', 'caption'] name the same column (names are case-insensitive); "
+            "found columns ['file_name', 'Caption', 'caption']"
+        ),
     ):
         scan_caption_folder(root)
 

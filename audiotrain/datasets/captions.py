@@ -711,13 +711,15 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
     # strict: a stray quote is an error, and so is the end of the file inside a quoted cell (which the default
     # reader takes as the rest of the file, every later row swallowed into one caption).
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    header = [_column(h) for h in (reader.fieldnames or [])]
+    as_written = list(reader.fieldnames or [])
+    header = [_column(h) for h in as_written]
     reader.fieldnames = header
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
+        repeated = [name for name, h in zip(as_written, header) if h in duplicates]
         raise CaptionFolderError(
-            f"{path}: line 1: columns {duplicates} appear more than once (names are case-insensitive); "
-            f"found columns {header}"
+            f"{path}: line 1: columns {repeated} name the same column (names are case-insensitive); "
+            f"found columns {as_written}"
         )
     caption_columns = sorted((h for h in header if _CAPTION_COLUMN.match(h)), key=_caption_column_order)
     if not caption_columns and TEXT_COLUMN in header:
@@ -740,7 +742,10 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         if reader.line_num > first_line:
             _check_row_span(record, path, first_line, reader.line_num, delimiter, extensions)
         if None in record:  # more cells than header columns
-            cells = f"{len(header) + len(record[None])} cells but {len(header)} columns"
+            # (the cause first: the report's count line groups skips by the text before a ':')
+            cells = (
+                f"more cells than columns: {len(header) + len(record[None])} cells but {len(header)} columns"
+            )
             named = record.get("file_name") or None
             if named:  # (the usual cause: a caption with a comma, unquoted)
                 cells += f"; a cell holding the delimiter {delimiter!r} must be in double quotes"
@@ -829,6 +834,8 @@ def _clips_from_rows(
             why = "file listed but absent"
             if spaces == "absent":
                 why += f" (with or without the spaces around {row.file_name!r} in the metadata)"
+            if others := on_disk.in_another_case(name):
+                why += f"; the folder has {', '.join(others)}: names are case-sensitive here"
             skipped.append(Skip(f"{row.where} ({row.file_name})", why))
             continue
         if not path.is_file():
@@ -937,16 +944,29 @@ class _NamesOnDisk:
     def __init__(self, root: Path):
         self.root = root
         self._by_name: dict[str, str] | None = None
+        self._by_folded: dict[str, list[str]] = {}
 
     def find(self, relative: str) -> str | None:
         """The path as spelled on disk (relative, ``/``-separated) of `relative` in any Unicode form."""
+        return self._names().get(nfc(relative))
+
+    def in_another_case(self, relative: str) -> list[str]:
+        """The paths on disk that differ from `relative` only in letter case (``car.WAV`` for ``car.wav``):
+        named in the skip, since a folder written on macOS or Windows, whose file systems ignore case,
+        finds them there and not on Linux."""
+        if not self._by_folded:
+            for spelled in self._names().values():
+                self._by_folded.setdefault(nfc(spelled).casefold(), []).append(spelled)
+        return sorted(self._by_folded.get(nfc(relative).casefold(), []))
+
+    def _names(self) -> dict[str, str]:
         if self._by_name is None:
             self._by_name = {}
             for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
                 for name in dirnames + filenames:
                     spelled = (Path(dirpath) / name).relative_to(self.root).as_posix()
                     self._by_name.setdefault(nfc(spelled), spelled)
-        return self._by_name.get(nfc(relative))
+        return self._by_name
 
 
 def holdout_split(
