@@ -463,7 +463,8 @@ class ConfiguredTrainer:
 
         A run folder that already holds files (an earlier run's) is refused unless ``overwrite=True``, which
         removes only what a run writes there (`RUN_OUTPUTS`), or ``ckpt_path`` is a checkpoint inside it
-        (resuming that run, which goes on there). Without ``ckpt_path``, a checkpoint given to
+        (resuming that run, which goes on there; one refused before it saved a checkpoint leaves the run's
+        config.yaml as it was). Without ``ckpt_path``, a checkpoint given to
         `load_checkpoint` is resumed. With ``training.eval_strategy: no`` ``val_loader`` is not used.
         """
         if ckpt_path is None:
@@ -510,8 +511,15 @@ class ConfiguredTrainer:
         if resumed is not None:
             self._resume_as_trained(resumed)
         recorded = self._config_as_trained(train_loader)
+        record = self.run_dir / "config.yaml"
+        # A resume writes its settings over the run's record; kept to put back if the resume is refused.
+        earlier = (
+            (record.read_bytes(), _saved_checkpoints(self.run_dir))
+            if resuming and _main() and record.is_file()
+            else None
+        )
         if _main():
-            write_config(recorded, self.run_dir / "config.yaml", self._builds(resumed, bool(resuming)))
+            write_config(recorded, record, self._builds(resumed, bool(resuming)))
         self._trained = True
         self._resume_from = None  # (kept until now: a refused run folder leaves it for the next train)
         try:
@@ -521,6 +529,10 @@ class ConfiguredTrainer:
             # nothing behind: its config.yaml alone would make the fixed re-run refuse the folder.
             if _main() and not resuming:
                 _remove_untrained_run(self.run_dir, created=not folder_existed)
+            elif _main() and earlier is not None and _saved_checkpoints(self.run_dir) == earlier[1]:
+                # Refused before it saved a checkpoint (one of another optimizer or model): the run was not
+                # trained with these settings, so its config.yaml goes back to the settings it was.
+                record.write_bytes(earlier[0])
             unlogged = MonitorCheck(self.config.training.monitor, self._source("training.monitor"))
             named = unlogged.as_setting(error)
             if named is not None:
@@ -1039,6 +1051,12 @@ def _fold_own_entries(folder: Path) -> dict[str, OwnEntries]:
 
 def _main() -> bool:
     return collectives.is_main_process()
+
+
+def _saved_checkpoints(run_dir: Path) -> dict[Path, int]:
+    """The files of the checkpoints in `run_dir` with their modification times: whether a run saved one."""
+    folder = run_dir / "checkpoints"
+    return {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
 
 
 def _remove_untrained_run(folder: Path, created: bool, written: tuple[str, ...] = ("config.yaml",)) -> None:

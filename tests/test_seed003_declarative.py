@@ -646,6 +646,26 @@ def test_a_train_that_failed_before_saving_leaves_nothing_and_the_fixed_rerun_us
     assert (fixed.run_dir / "history.json").is_file() and (fixed.run_dir / "config.yaml").is_file()
 
 
+def test_a_refused_resume_leaves_the_runs_config_yaml_as_the_run_trained(tmp_path):
+    from audiotrain import create_trainer
+    from audiotrain.train.checkpoint import CheckpointError
+
+    run = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "run").train(batches(), batches(seed=1))
+    record = run.run_dir / "config.yaml"
+    trained = record.read_text()
+    # A resume whose optimizer the checkpoint cannot fill (AdamW's moments for SGD) is refused...
+    sgd = create_trainer(TinyNet(), config=record, num_epochs=2, optimizer={"type": "sgd"})
+    with pytest.raises(CheckpointError, match="SGD optimizer state"):
+        sgd.train(batches(), batches(seed=1), ckpt_path=run.last_checkpoint)
+    # ...and the run's record still says how it trained, so the plain resume from it goes on.
+    assert record.read_text() == trained
+    resumed = create_trainer(TinyNet(), config=record, num_epochs=2).train(
+        batches(), batches(seed=1), ckpt_path=run.last_checkpoint
+    )
+    assert len(resumed.history["val_loss"]) == 2
+    assert yaml.safe_load(record.read_text())["training"]["num_epochs"] == 2
+
+
 class PlainPoints:
     """A map-style dataset as torch users write one: ``__len__`` and ``__getitem__``, no audiotrain base."""
 
