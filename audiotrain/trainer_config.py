@@ -453,7 +453,9 @@ def _section_of(config: TrainerConfig, key: str, source: str) -> str:
             f"{' or '.join(owners)} (in Python: {section}={{{key!r}: ...}})"
         )
     hint = ""
-    close = difflib.get_close_matches(key, sorted({name.split(".")[1] for name in every}), n=1)
+    # A section's name too: a misspelt one (`trainig={...}`) is a key here, as a misspelt setting is.
+    sections = [f.name for f in dataclasses.fields(config)]
+    close = difflib.get_close_matches(key, sorted({name.split(".")[1] for name in every}) + sections, n=1)
     if close:  # the plain name, or the dotted ones where it is ambiguous
         matches = [name for name in every if name.split(".")[1] == close[0]]
         hint = f"; did you mean {' or '.join(map(repr, matches)) if len(matches) > 1 else repr(close[0])}?"

@@ -224,6 +224,11 @@ def test_an_ambiguous_plain_override_names_the_sections_that_have_it():
     )
     with pytest.raises(ValueError, match="did you mean 'optimizer.type' or 'scheduler.type'"):
         resolve_config(overrides={"typ": "sgd"})
+    # A misspelt section, as a section override: that section is suggested, as a file's misspelt one is.
+    with pytest.raises(ValueError, match=r"unknown setting 'trainig'; did you mean 'training'\?"):
+        resolve_config(overrides={"trainig": {"num_epochs": 2}})
+    with pytest.raises(ValueError, match=r"unknown setting 'optimiser'; did you mean 'optimizer'\?"):
+        resolve_config(overrides={"optimiser": {"type": "sgd"}})
     # the Python spellings of a section's setting
     config = resolve_config(overrides={"optimizer": {"type": "sgd"}, "scheduler.type": "linear"})
     assert (config.optimizer.type, config.scheduler.type) == ("sgd", "linear")
