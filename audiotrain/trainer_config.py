@@ -567,6 +567,18 @@ def resolve_config(
     """Preset < file < overrides. ``config`` is a preset name, a YAML/JSON file, a dict laid out as that
     file, a `TrainerConfig` (checked again: see `checked_config`), or None for `TrainerConfig()`'s own
     defaults. `caller` names the function in the error for a ``config`` of another type."""
+    if file is not None and not isinstance(file, (str, os.PathLike)):
+        raise TypeError(
+            f"{caller}(config_file=...): expected a YAML/JSON path, got {type(file).__name__} (settings as a "
+            "dict go in config= or as overrides)"
+        )
+    for name, given in (("config", config), ("config_file", file)):
+        # (an empty name is the path "", which Path reads as the working folder: "config file . is a folder")
+        if isinstance(given, str) and not given.strip():
+            raise ValueError(
+                f"{caller}({name}=...): expected a preset name ({', '.join(PRESETS)}) or a YAML/JSON path, "
+                f"got {given!r}"
+            )
     label_source = "config"  # the last place that changed the run folder's label, for its error
     sources: dict[str, str] = {}  # dotted setting -> where it was last set (`setting_source`)
     if isinstance(config, TrainerConfig):

@@ -1225,6 +1225,12 @@ def test_create_trainer_takes_a_dict_config_and_refuses_other_types(tmp_path):
         TypeError, match=r"^create_trainer\(config=\.\.\.\): expected a preset name, .* got int"
     ):
         audiotrain.create_trainer(TinyNet(), config=3)
+    # A dict as config_file (which takes a path), or an empty name, is named as the argument it was.
+    with pytest.raises(TypeError, match=r"^create_trainer\(config_file=\.\.\.\): expected a YAML/JSON path"):
+        audiotrain.create_trainer(TinyNet(), config="quick_test", config_file={"training": {}})
+    for blank in ({"config": ""}, {"config_file": " "}):
+        with pytest.raises(ValueError, match=r"^create_trainer\(config(_file)?=\.\.\.\): expected a preset"):
+            audiotrain.create_trainer(TinyNet(), **blank)
     with pytest.raises(ValueError, match="training.monitor must name a metric"):
         audiotrain.create_trainer(TinyNet(), config="quick_test", monitor="")
 
