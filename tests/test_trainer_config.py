@@ -296,6 +296,20 @@ def test_a_misspelt_nested_field_is_suggested_with_its_section(tmp_path):
         ValueError, match=r"unknown field 'training.epochs'; did you mean 'training.num_epochs'\?"
     ):
         resolve_config(write(tmp_path, "typo.yaml", "training:\n  epochs: 3\n"))
+    # A misspelt or empty section: named with its line, as a misspelt setting is.
+    with pytest.raises(
+        ValueError, match=r"section.yaml line 3: unknown field 'trainig'; did you mean 'training'"
+    ):
+        resolve_config(
+            write(tmp_path, "section.yaml", "optimizer:\n  type: sgd\ntrainig:\n  num_epochs: 3\n")
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"empty.yaml line 3: field 'training' must be a mapping of fields, got nothing \(an empty",
+    ):
+        resolve_config(
+            write(tmp_path, "empty.yaml", "optimizer:\n  type: sgd\ntraining:\n#  num_epochs: 3\n")
+        )
 
 
 SEED003_YAML = """# trainer_config.yaml

@@ -261,7 +261,13 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
     """
     if not isinstance(data, dict):
         where = f"field {path.rstrip('.')!r}" if path else "the config"
-        raise ValueError(f"{source}: {where} must be a mapping of fields, got {type(data).__name__}")
+        # (YAML reads a section whose lines are all commented out as null)
+        got = (
+            "nothing (an empty section: give it settings, or remove it)"
+            if data is None
+            else type(data).__name__
+        )
+        raise ValueError(f"{source}: {where} must be a mapping of fields, got {got}")
     names = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
     for key, value in data.items():
@@ -684,6 +690,10 @@ def with_key_line(error: ValueError, path: str | Path) -> ValueError:
     rest = message[len(prefix) :]
     lines = key_lines(path)
     for name in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", rest):
+        if name in lines:
+            return ValueError(f"{path} line {lines[name]}: {rest}")
+    # A section's own name, quoted (``unknown field 'trainig'``, ``field 'training' must be a mapping``).
+    for name in re.findall(r"'([A-Za-z_]\w*)'", rest):
         if name in lines:
             return ValueError(f"{path} line {lines[name]}: {rest}")
     return error
