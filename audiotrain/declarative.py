@@ -243,7 +243,10 @@ class ConfiguredTrainer:
         self.config = config = checked_config(config, f"{type(self).__name__}(config=...)")
         if hasattr(given, "_sources"):  # where each setting came from (`setting_source`)
             config._sources = given._sources
-        self.extra_callbacks = list(callbacks or [])
+        # One callback alone is taken, as the shared Trainer (and Lightning's callbacks=) takes it; a seed 003
+        # callback need not subclass Callback, so anything that is not a collection of them is one.
+        single = isinstance(callbacks, Callback) or not (callbacks is None or isinstance(callbacks, Iterable))
+        self.extra_callbacks = [callbacks] if single else list(callbacks or [])
         self._trained = False  # set by `train`: the module's weights have then seen the training data
         self._resume_from: str | None = None  # set by `load_checkpoint`: the next `train` resumes there
         self.run_dir = Path(config.run.run_dir) if config.run.run_dir else self._default_run_dir()
@@ -1221,8 +1224,8 @@ def create_trainer(
             field is refused by name); None starts from `TrainerConfig()`'s own defaults, which are no preset
             (10 epochs and patience 5, where the default ``development`` has 5 and 2).
         config_file: a YAML/JSON file applied over the preset.
-        callbacks: extra callbacks for the shared Trainer (audiotrain Callbacks, or seed 003 callbacks:
-            see `audiotrain.training_hooks`).
+        callbacks: extra callbacks for the shared Trainer, a list or one (audiotrain Callbacks, or seed 003
+            callbacks: see `audiotrain.training_hooks`).
         trainer_type: the class to build, by its `register_trainer` name (``default``: `ConfiguredTrainer`).
         overrides: settings by name (``learning_rate=1e-5``, ``num_epochs=20``, ``batch_size=64``).
     """

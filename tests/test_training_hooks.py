@@ -175,6 +175,21 @@ def test_an_audiotrain_callback_without_seed_hooks_is_given_to_the_trainer_as_it
     assert not [cb for cb in trainer.trainer.callbacks if isinstance(cb, TrainingHookAdapter)]
 
 
+def test_one_callback_alone_is_taken_as_the_trainer_takes_it(tmp_path, capsys):
+    class PlainSeedCallback:  # seed 003's callbacks need not subclass Callback
+        def on_epoch_end(self, trainer, state):
+            print(f"Epoch {state.epoch} completed!")
+
+    class StartsFits(Callback):
+        def on_fit_start(self, trainer, module): ...
+
+    # Lightning's (and the shared Trainer's) callbacks= is a list or one callback.
+    quick(PlainSeedCallback(), tmp_path).train(batches(), batches(n=16, seed=1))
+    assert "Epoch 1 completed!\n" in capsys.readouterr().out
+    user = StartsFits()
+    assert user in quick(user, tmp_path / "b", num_epochs=1).trainer.callbacks
+
+
 def test_a_seed_callbacks_lightning_setup_and_teardown_are_called(tmp_path):
     # The adapter forwards the Lightning hooks the same object defines: a seed callback that opens a file in
     # setup and closes it in teardown gets both, around its seed hooks.
