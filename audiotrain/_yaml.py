@@ -36,7 +36,7 @@ def parse_yaml(
     except yaml.YAMLError as err:
         if "exceeded maximum nesting depth" in str(err):  # (libyaml's limit, 1000 levels)
             raise error(f"{source}: not valid YAML (nested too deeply)") from None
-        raise error(f"{source}: not valid YAML: {err}") from None
+        raise error(f"{source}: not valid YAML: {err}{_tab_hint(err, text)}") from None
     except RecursionError:
         raise error(f"{source}: not valid YAML (nested too deeply)") from None
     if root is None:
@@ -53,6 +53,20 @@ def parse_yaml(
         raise error(f"{source}: not valid YAML ({value_error_text(err)})") from None
     check_value_count(data, source, error)
     return data
+
+
+def _tab_hint(err: Exception, text: str) -> str:
+    """A hint where the syntax error is at a tab: libyaml's message ("found character that cannot start any
+    token") does not name the character, and a tab indenting a line is the commonest slip."""
+    mark = getattr(err, "problem_mark", None)
+    lines = text.splitlines()
+    if (
+        mark is None
+        or not 0 <= mark.line < len(lines)
+        or lines[mark.line][mark.column : mark.column + 1] != "\t"
+    ):
+        return ""
+    return f"\n(line {mark.line + 1} has a tab there: YAML indents with spaces only)"
 
 
 def check_value_count(data: Any, source: Path | str, error: type[Exception] = ValueError) -> None:

@@ -282,6 +282,12 @@ def test_a_yaml_error_names_the_file_and_line(tmp_path):
     file = write(tmp_path, "bad.yaml", "training:\n  num_epochs: 2\n  mode: max\n   seed: 3\n")
     with pytest.raises(ValueError, match=f'in "{file}", line 4'):
         resolve_config(file)
+    # A tab where YAML wants spaces is named (libyaml's message names no character).
+    tabbed = write(tmp_path, "tabs.yaml", "training:\n\tnum_epochs: 2\n")
+    with pytest.raises(
+        ValueError, match=r"(?s)tabs.yaml: not valid YAML: .*line 2 has a tab there: YAML indents with spaces"
+    ):
+        resolve_config(tabbed)
 
 
 def test_a_file_preset_must_be_a_preset_name(tmp_path):
