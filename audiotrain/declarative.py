@@ -472,6 +472,12 @@ class ConfiguredTrainer:
         """
         if ckpt_path is None:
             ckpt_path = self._resume_from
+        if train_loader is None and not callable(getattr(self.module, "train_dataloader", None)):
+            # (checked first: the missing validation data would otherwise be named instead)
+            raise TypeError(
+                "train: no training data: pass train_loader (a DataLoader, a Dataset or a list of batches), "
+                "or define train_dataloader on the module"
+            )
         train = self._loader(train_loader, shuffle=True)
         self._check_schedule_length(train)
         self._check_eval_steps(train)

@@ -542,6 +542,10 @@ def test_train_without_a_val_loader_for_a_val_monitor_is_refused_before_training
     with pytest.raises(ValueError, match=r"train: no val_loader, but training.monitor is 'val_loss'; pass"):
         trainer.train(batches())
     assert trainer.trainer.global_step == 0 and not (tmp_path / "run").exists()
+    # No training data at all is named as such, not as the validation data it also lacks.
+    with pytest.raises(TypeError, match=r"^train: no training data: pass train_loader"):
+        trainer.train(None)
+    assert not (tmp_path / "run").exists()
 
 
 def test_seed003_save_checkpoint_and_load_checkpoint(tmp_path, monkeypatch):
