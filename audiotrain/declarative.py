@@ -662,6 +662,12 @@ class ConfiguredTrainer:
             self.config, data=dataclasses.replace(self.config.data, batch_size=loader_batch)
         )
 
+    def export_history(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """The run's history (as in its history.json) as JSON at ``path``: the shared Trainer's
+        `export_history`, as seed 002's Trainer and the core Trainer give it (another file there is replaced
+        only with ``overwrite``)."""
+        return self.trainer.export_history(path, overwrite=overwrite)
+
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write a resumable checkpoint folder at ``path`` (the shared Trainer's: safetensors + JSON, with the
         resolved config under ``run_config``), as trained so far; returns it. A checkpoint already there is

@@ -94,6 +94,21 @@ def test_seed003_basic_training_and_configuration_override(tmp_path, monkeypatch
     assert len(outputs) == 2 and outputs[0].shape == (16, 3)
 
 
+def test_export_history_writes_the_runs_history_where_the_user_asks(tmp_path):
+    from audiotrain import create_trainer
+
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "run", num_epochs=2)
+    result = trainer.train(batches(), batches(seed=1))
+    # As seed 002's Trainer and the core Trainer: the history as JSON; another file is not replaced.
+    exported = trainer.export_history(tmp_path / "history.json")
+    assert json.loads(exported.read_text()) == json.loads((result.run_dir / "history.json").read_text())
+    assert len(json.loads(exported.read_text())["val_loss"]) == 2
+    (tmp_path / "mine.json").write_text("mine")
+    with pytest.raises(FileExistsError):
+        trainer.export_history(tmp_path / "mine.json")
+    assert (tmp_path / "mine.json").read_text() == "mine"
+
+
 def test_a_batch_size_override_that_a_loader_does_not_take_is_said_and_config_yaml_records_the_loaders(
     tmp_path,
 ):
