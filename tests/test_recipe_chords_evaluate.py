@@ -144,6 +144,33 @@ def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpo
     assert low <= scores["pooled"]["root"] <= high
 
 
+def test_a_song_whose_annotation_is_named_nearly_like_its_audio_is_one_song_skipped(
+    checkpoint, songs, tmp_path, capsys
+):
+    """`Song_001.wav` beside `song_001.lab` is one song, named with a "did you mean": it was counted twice,
+    as the audio without an annotation and as "an annotation without an audio file" (2 of 4 songs scored,
+    for a folder of 3 recordings). An annotation no audio file names is still a song skipped."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(songs[0].audio_path, data)
+    shutil.copy(songs[0].annotation_path, data)
+    shutil.copy(songs[1].audio_path, data / "Song_001.wav")
+    shutil.copy(songs[1].annotation_path, data / "song_001.lab")
+    shutil.copy(songs[1].annotation_path, data / "orphan.lab")
+    capsys.readouterr()
+    out = tmp_path / "eval"
+    assert (
+        chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)]) == 1
+    )
+    assert "2 songs skipped (the scores above cover only the 1 of 3 songs scored)" in capsys.readouterr().out
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["songs_skipped"] == 2
+    reasons = {entry["song"]: entry["reason"] for entry in scores["skipped"]}
+    assert sorted(reasons) == ["Song_001", "orphan"]
+    assert "did you mean song_001.lab?" in reasons["Song_001"]
+    assert reasons["orphan"].endswith("orphan.lab: an annotation without an audio file")
+
+
 def test_evaluate_with_no_decodable_song_is_a_clear_error(checkpoint, songs, tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()

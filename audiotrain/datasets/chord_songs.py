@@ -282,14 +282,19 @@ class SongIndex:
         audio, an annotation with errors (a gap, without ``allow_gaps``), audio that cannot be read, is too
         short or in a format the loader does not read, an annotation far longer than its audio. Named like
         `SongEntry.name` (the path relative to the folder, without suffix). Ignored duplicates are not
-        songs skipped: another file of the same song is used."""
+        songs skipped: another file of the same song is used; nor is an annotation that an audio file's
+        "did you mean" names (`Four.wav` beside `four.lab`): that is the audio's song, listed once."""
         hints = {audio: f"; {self._did_you_mean(audio, near)}" for audio, near in self.near_misses}
         found = [
             (path, f"{path}: no annotation ({self._sought()}){hints.get(path, '')}")
             for path in self.unpaired_audio
         ]
+        # An annotation a "did you mean" names is that audio's song, already listed with the hint: one song.
+        hinted = {near for _, near in self.near_misses}
         found += [
-            (path, f"{path}: an annotation without an audio file") for path in self.unpaired_annotations
+            (path, f"{path}: an annotation without an audio file")
+            for path in self.unpaired_annotations
+            if path not in hinted
         ]
         found += (
             self.invalid
