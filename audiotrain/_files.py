@@ -455,3 +455,17 @@ def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False
     except UnicodeDecodeError as err:
         raise error(f"{path}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
     return parse_json(text, path, error, unique_keys)
+
+
+#: The bytes of the longest path Linux takes, with the terminating NUL (``PATH_MAX``): what is assumed where
+#: the system cannot say (`path_limit`).
+COMMON_PATH_MAX = 4096
+
+
+def path_limit(folder: str | Path, name: str, assumed: int) -> int:
+    """``os.pathconf(folder, name)``, or `assumed` where the system cannot say (Windows has no pathconf)."""
+    try:
+        limit = os.pathconf(folder, name)
+    except (AttributeError, OSError, ValueError):
+        return assumed
+    return limit if limit > 0 else assumed

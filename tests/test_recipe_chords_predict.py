@@ -4,6 +4,7 @@ in case. A tiny untrained model is written as a checkpoint: the chords need not 
 
 import errno
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -400,6 +401,42 @@ def test_outputs_whose_path_would_be_too_long_are_skipped_and_listed_and_the_oth
     assert "; this system takes 4095 at most" in err
     assert "skipped 1 audio file whose output name or path is too long for the file system" in err
     assert [p.name for p in Path(out).iterdir() if p.is_file()] == ["top.lab"]
+
+
+def test_folders_nested_past_the_path_limit_are_an_error_naming_them_not_a_traceback(
+    checkpoint, tmp_path, monkeypatch, capsys
+):
+    """Sub-folders nested past PATH_MAX (4096 bytes): predict, evaluate and train on the folder ended in a
+    raw "OSError: File name too long" from the folder walk."""
+    monkeypatch.chdir(tmp_path)  # (paths as given: the system counts a relative path from here)
+    _tone(Path("in") / "top.wav")
+    deep, folder = Path("in"), os.open("in", os.O_RDONLY)
+    while len(os.fsencode(str(deep))) < 4200:  # (made a folder at a time: no call takes the whole path)
+        os.mkdir("d" * 200, dir_fd=folder)
+        inner = os.open("d" * 200, os.O_RDONLY, dir_fd=folder)
+        os.close(folder)
+        deep, folder = deep / ("d" * 200), inner
+    os.close(folder)
+    for command in (
+        ["predict", "--checkpoint", str(checkpoint), "in"],
+        ["evaluate", "--checkpoint", str(checkpoint), "--data", "in"],
+        ["train", "--data", "in", "--run_dir", "run", "--processes", "1"],
+    ):
+        capsys.readouterr()
+        assert chords.main(command) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        # (train names the folder absolute, as it records it: its walk meets the limit a folder higher)
+        named = re.search(
+            r"error: (\S+): its path is (\d+) bytes, and this system reads paths of 4095 at most: folders "
+            r"nested this deep in (\S+) cannot be read",
+            err,
+        )
+        assert named, err
+        path, size, folder = named.groups()
+        assert Path(path).name == "d" * 200 and Path(path).is_relative_to(folder) and folder.endswith("in")
+        assert int(size) == len(os.fsencode(path)) >= 4096 > len(os.fsencode(str(Path(path).parent)))
+    assert not Path("in-chords").exists() and not Path("run").exists()
 
 
 def test_a_name_the_file_system_refuses_only_when_written_is_skipped_and_the_others_written(

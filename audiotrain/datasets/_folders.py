@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
+from audiotrain._files import COMMON_PATH_MAX, path_limit
 from audiotrain.audio import AUDIO_SUFFIXES
 
 #: The suffixes a folder scan takes as audio (the chord recipe's train, evaluate, cv and predict on a folder):
@@ -66,10 +67,15 @@ def walk_visible_following_links(
     data folder, of which nothing outside is read).
 
     The folders under `root` itself are walked first, then those behind its links, then those behind the
-    links found there, and so on: a folder reached both ways is walked under its own name."""
+    links found there, and so on: a folder reached both ways is walked under its own name.
+
+    An entry whose path is longer than the system takes (``PATH_MAX``, 4096 bytes on Linux, with its NUL:
+    folders nested that deep) is a ValueError naming it: no call can read it by that path, and each raised a
+    raw "OSError: File name too long" (os.walk itself passed over such a folder without a word)."""
     visible, hidden, not_entered = [], [], []
     walked: set[str] = set()
     real_root = Path(os.path.realpath(root))
+    path_max = path_limit(root, "PC_PATH_MAX", COMMON_PATH_MAX)
     tops = [Path(root)]
     for top in tops:  # (grows as links are found)
         for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
@@ -81,6 +87,7 @@ def walk_visible_following_links(
                 continue
             walked.add(real)
             for name in dirnames + filenames:
+                _refuse_a_path_too_long(here / name, path_max, root)
                 (hidden if is_hidden(name) else visible).append(here / name)
             dirnames[:] = sorted(name for name in dirnames if not is_hidden(name))
             # os.walk lists a symlinked folder among the folders but does not enter it: it is walked later.
@@ -88,6 +95,18 @@ def walk_visible_following_links(
                 inside = Path(os.path.realpath(link)).is_relative_to(real_root)
                 (tops if inside or not only_within else not_entered).append(link)
     return sorted(visible), sorted(hidden), sorted(not_entered)
+
+
+def _refuse_a_path_too_long(path: Path, path_max: int, root: str | Path) -> None:
+    """Raise a ValueError naming `path` where the system cannot take it (the path as given: a relative one
+    is counted without the working folder, as the system counts it)."""
+    size = len(os.fsencode(str(path)))
+    if size >= path_max:  # (PATH_MAX counts the terminating NUL)
+        raise ValueError(
+            f"{path}: its path is {size} bytes, and this system reads paths of {path_max - 1} at most: "
+            f"folders nested this deep in {root} cannot be read; move them nearer the top or shorten "
+            "their names"
+        )
 
 
 def hidden_note(hidden: list[Path], root: Path) -> str:

@@ -42,10 +42,12 @@ from typing import Any
 
 from audiotrain._build import build_version
 from audiotrain._files import (
+    COMMON_PATH_MAX,
     TMP_PREFIX,
     create_atomically,
     json_text,
     parse_json,
+    path_limit,
     probe_writable,
     remove_killed_writes,
     write_atomically,
@@ -115,9 +117,6 @@ def check_can_write(folder: Path, name: str) -> None:
 #: The longest file name, in bytes, most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units): what
 #: `name_too_long` assumes where the system cannot say (no ``os.pathconf``).
 COMMON_NAME_MAX = 255
-#: The bytes of the longest path Linux takes, with the terminating NUL (``PATH_MAX``): what `name_too_long`
-#: assumes where the system cannot say.
-COMMON_PATH_MAX = 4096
 
 
 def name_too_long(path: Path) -> str | None:
@@ -131,7 +130,7 @@ def name_too_long(path: Path) -> str | None:
     folder = path.parent
     while not os.path.isdir(folder) and folder != folder.parent:  # (isdir: False for a name too long, too)
         folder = folder.parent
-    name_max = _path_limit(folder, "PC_NAME_MAX", COMMON_NAME_MAX)
+    name_max = path_limit(folder, "PC_NAME_MAX", COMMON_NAME_MAX)
     size = len(os.fsencode(path.name))
     if size > name_max:
         return f"its name would be {size} bytes; this file system takes {name_max} at most"
@@ -143,20 +142,11 @@ def name_too_long(path: Path) -> str | None:
             )
     temporary = len(TMP_PREFIX) + 32 + len(os.fsencode(path.suffix))
     whole = len(os.fsencode(str(path))) + max(0, temporary - size)
-    path_max = _path_limit(folder, "PC_PATH_MAX", COMMON_PATH_MAX)
+    path_max = path_limit(folder, "PC_PATH_MAX", COMMON_PATH_MAX)
     if whole >= path_max:  # (PATH_MAX counts the terminating NUL)
         through = " under the temporary name it is written to first" if temporary > size else ""
         return f"its path would be {whole} bytes{through}; this system takes {path_max - 1} at most"
     return None
-
-
-def _path_limit(folder: Path, name: str, assumed: int) -> int:
-    """``os.pathconf(folder, name)``, or `assumed` where the system cannot say (Windows has no pathconf)."""
-    try:
-        limit = os.pathconf(folder, name)
-    except (AttributeError, OSError, ValueError):
-        return assumed
-    return limit if limit > 0 else assumed
 
 
 #: How long a first run waits for its kernels, as `check_kernel_cache` says it: training's (50-75 s measured on
