@@ -155,6 +155,19 @@ def test_lab_errors_name_file_and_line(tmp_path, text, fragment):
     assert fragment in str(info.value)
 
 
+def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
+    """One Latin-1 'é' in a comment (an editor's Windows-1252 save) was "can't decode byte 0xe9 in position
+    11": a byte offset, where every other error names the line. Counted after a BOM too."""
+    path = tmp_path / "song.lab"
+    path.write_bytes(b"\xef\xbb\xbf0 1 C\n# caf\xe9\n1 2 G\n")
+    with pytest.raises(AnnotationError) as info:
+        read_lab(path)
+    assert str(info.value) == (
+        f"{path}, line 2: not a UTF-8 text file (byte 0xe9 is not UTF-8; saved as Latin-1 or Windows-1252? "
+        "save it as UTF-8)"
+    )
+
+
 def test_a_gap_error_names_the_flags_that_read_gaps_as_no_chord(tmp_path):
     """It said "pass allow_gaps", which is no flag of any command."""
     with pytest.raises(AnnotationError, match="gap") as info:

@@ -305,7 +305,13 @@ def read_lab(
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: tolerate a BOM
     except UnicodeDecodeError as err:
-        raise AnnotationError(f"{path}: not a UTF-8 text file ({err})") from None
+        # The line, as every other error here names one: a single accented name in a comment, from an
+        # editor that saved Latin-1 or Windows-1252, is the usual cause, not a file that is not text.
+        line = err.object[: err.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"{path}, line {line}: not a UTF-8 text file (byte 0x{err.object[err.start]:02x} is not UTF-8; "
+            "saved as Latin-1 or Windows-1252? save it as UTF-8)"
+        ) from None
     if is_salami_chords(lines):
         raise AnnotationError(
             f"{path}: McGill Billboard's salami_chords.txt format (a '# title:' header, then a time and "
