@@ -321,6 +321,22 @@ def test_format_and_an_output_file_suffix_that_disagree_are_refused(checkpoint, 
     assert (tmp_path / "Z.JAMS").read_text().startswith("{")
 
 
+def test_a_folder_with_an_output_named_like_one_annotation_file_is_refused(checkpoint, tmp_path, capsys):
+    """A file's command given a folder (`-o songs.lab`) made a folder named songs.lab of the songs' files,
+    exit 0. A folder of that name already there is still the output folder."""
+    songs = _songs(tmp_path / "songs")
+    capsys.readouterr()
+    for name in ("songs.lab", "songs.JAMS"):
+        assert _predict(checkpoint, songs, "-o", tmp_path / name) == 2
+        err = capsys.readouterr().err
+        assert f"error: -o {tmp_path / name} is named like one {Path(name).suffix} file, but a folder " in err
+        assert "needs an output folder, where one file per song is written (e.g. -o songs-chords)" in err
+        assert not (tmp_path / name).exists()
+    (tmp_path / "kept.lab").mkdir()
+    assert _predict(checkpoint, songs, "-o", tmp_path / "kept.lab") == 0
+    assert sorted(p.name for p in (tmp_path / "kept.lab").iterdir()) == ["a.lab", "b.lab", "c.lab"]
+
+
 def test_names_that_differ_only_in_case_are_each_written_where_the_file_system_tells_them_apart(
     checkpoint, tmp_path, monkeypatch, capsys
 ):

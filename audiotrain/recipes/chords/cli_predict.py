@@ -239,6 +239,12 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "
             "per song is written"
         )
+    if not out_dir.is_dir() and out_dir.suffix.lower() in (".lab", ".jams", ".jamz"):
+        # A file's command (-o song.lab) given a folder made a folder named song.lab of its songs' files.
+        raise ValueError(
+            f"-o {out_dir} is named like one {out_dir.suffix} file, but a folder input ({args.input}) needs an "
+            f"output folder, where one file per song is written (e.g. -o {source.name}-chords)"
+        )
     check_can_write(
         out_dir, f"-o {out_dir}" if args.output else f"the output folder {out_dir} (choose one with -o)"
     )
