@@ -496,6 +496,25 @@ def test_a_subclasss_keyword_arguments_are_recorded_and_given_back(tmp_path):
     assert loaded.dropout == 0.3 and loaded.fc.weight.shape == (5, 8)
 
 
+class Shaped(Base):
+    """Lightning's habit of tuple arguments (a kernel size), and a dict of them."""
+
+    def __init__(self, hidden: int = 8, kernel: tuple = (3, 3), groups: dict | None = None):
+        super().__init__(hidden)
+
+
+def test_tuple_hyperparameters_come_back_as_tuples_and_non_string_keys_are_refused(tmp_path):
+    # A checkpoint is JSON: tuples were given back to __init__ as lists and {1: ...} as {"1": ...}.
+    module = Shaped(kernel=(1, 2), groups={"a": [(3, 4), 5]})
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = Shaped.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.hparams == module.hparams  # ((1, 2) == [1, 2] is False)
+    assert type(loaded.hparams.kernel) is tuple and type(loaded.hparams.groups["a"][0]) is tuple
+    with pytest.raises(TypeError, match=r"groups\['a'\] has the key 1 \(int\).*come back as '1'"):
+        Shaped(groups={"a": {1: "x"}})
+
+
 def test_save_hyperparameters_outside_init_says_where_to_call_it():
     module = Child()
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):

@@ -891,7 +891,9 @@ def check_callback_state(state: dict[str, Any], added_by: dict[str, str]) -> Non
         check_keeps(state[key], f"{callback}.on_save_checkpoint: checkpoint", f"[{key!r}]")
 
 
-def check_keeps(value: Any, owner: str, field: str) -> None:
+def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> None:
+    """Refuse what a checkpoint (JSON) would not give back as `value` held it, naming `owner` and `field`;
+    `tuples`: a tuple is taken (the caller records where they are: hyperparameters)."""
     if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
         return
     if isinstance(value, dict):
@@ -902,11 +904,11 @@ def check_keeps(value: Any, owner: str, field: str) -> None:
                     f"keys are strings, so it would come back as {str(key)!r}; store {{str(key): ...}} and "
                     "convert the keys back where the state is loaded"
                 )
-            check_keeps(item, owner, f"{field}[{key!r}]")
+            check_keeps(item, owner, f"{field}[{key!r}]", tuples)
         return
-    if isinstance(value, list):
+    if isinstance(value, list) or (tuples and isinstance(value, tuple)):
         for i, item in enumerate(value):
-            check_keeps(item, owner, f"{field}[{i}]")
+            check_keeps(item, owner, f"{field}[{i}]", tuples)
         return
     if isinstance(value, tuple):
         problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
@@ -1193,6 +1195,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         ("callbacks", dict, "an object"),
         ("loggers", list, "a list"),
         ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
+        ("hyper_parameter_tuples", list, "a list (the paths of the tuples among hyper_parameters)"),
         ("module_state", dict, "an object"),
         ("module_state_run", dict, "an object (the epoch and global_step the module's hook saw)"),
         ("datamodule", dict, "an object (the datamodule's state_dict())"),

@@ -929,7 +929,8 @@ class TrainModule(nn.Module):
         """Record the arguments of the `__init__` that calls this (all, or only `names`): they go into
         `hparams`, every checkpoint's trainer_state.json and the loggers' hyperparameters, and
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
-        (numbers, strings, lists, dicts); leave others out with `ignore=`.
+        (numbers, strings, lists, tuples, dicts with string keys); leave others out with `ignore=`.
+        Tuples are given back to `__init__` as tuples (the checkpoint records where they were).
 
         As in Lightning, called in a base class's `__init__` it records the arguments of every `__init__`
         of the chain running for this module (the subclass's added arguments too; a subclass's value wins),
@@ -1029,11 +1030,14 @@ class TrainModule(nn.Module):
 
         def load(folder: Path) -> Self:
             state = ckpt.read_model_state(folder)  # (an older format too: nothing resumes)
-            hparams = {**state.get("hyper_parameters", {}), **overrides}
+            saved_hparams = with_hyperparameter_tuples(
+                state.get("hyper_parameters", {}), state.get("hyper_parameter_tuples")
+            )
+            hparams = {**saved_hparams, **overrides}
             argument = state.get("hparams_name")
             if argument:  # saved from one dict or Namespace argument: given back as that argument
                 arguments = inspect.signature(cls.__init__).parameters
-                config = dict(state.get("hyper_parameters", {}))
+                config = dict(saved_hparams)
                 config.update({k: v for k, v in overrides.items() if k not in arguments})  # its entries
                 if state.get("hparams_type") == "Namespace":
                     config = argparse.Namespace(**config)
@@ -1198,6 +1202,8 @@ def chosen_hyperparameters(
             f"{owner}.save_hyperparameters: {', '.join(unknown)} is not an argument of {owner}.__init__ "
             f"or of a base class's __init__ it calls (arguments: {', '.join(init_arguments) or 'none'})"
         )
+    from audiotrain.train.checkpoint import check_keeps  # (imported where used, as load_from_checkpoint does)
+
     hparams = {n: init_arguments[n] for n in wanted if n not in ignored}
     for n, value in hparams.items():
         try:
@@ -1207,7 +1213,36 @@ def chosen_hyperparameters(
                 f"{owner}.save_hyperparameters: {n}={type(value).__name__} is not JSON-serialisable, so no "
                 f"checkpoint could hold it; pass ignore=[{n!r}] (and give it again where it is rebuilt)"
             ) from None
+        # (a key that is not a string would reach __init__ from load_from_checkpoint as a string)
+        check_keeps(value, f"{owner}.save_hyperparameters: ", n, tuples=True)
     return hparams
+
+
+def hyperparameter_tuples(value: Any, here: tuple = ()) -> list[list]:
+    """The paths (keys and indices) of the tuples among `value`, which a checkpoint (JSON) holds as lists:
+    saved beside the hyperparameters so that `load_from_checkpoint` gives `__init__` the tuples it got
+    (as Lightning's pickled hparams do), not lists."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return []
+    found = [list(here)] if isinstance(value, tuple) else []
+    for key, item in items:
+        found += hyperparameter_tuples(item, (*here, key))
+    return found
+
+
+def with_hyperparameter_tuples(value: Any, paths: Any, here: tuple = ()) -> Any:
+    """`value` read from a checkpoint with the lists at `paths` (`hyperparameter_tuples`) made tuples again."""
+    wanted = paths if isinstance(paths, set) else {tuple(p) for p in paths or () if isinstance(p, list)}
+    if isinstance(value, dict):
+        return {k: with_hyperparameter_tuples(v, wanted, (*here, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [with_hyperparameter_tuples(v, wanted, (*here, i)) for i, v in enumerate(value)]
+        return tuple(items) if here in wanted else items
+    return value
 
 
 def _caller_frame(frame: Any, owner: str, caller: Any) -> Any:

@@ -27,6 +27,7 @@ from audiotrain.train import hook_logs, resume
 from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.metric_values import Metrics
+from audiotrain.train.module import hyperparameter_tuples
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import set_trainable
@@ -100,6 +101,8 @@ class RunState:
             "global_batch": resume.global_batch(trainer.world_size, loader),
             "config": run_config(trainer),
             "hyper_parameters": dict(module.hparams),
+            # (JSON holds a tuple as a list: their paths let load_from_checkpoint give them back as tuples)
+            **({"hyper_parameter_tuples": paths} if (paths := hyperparameter_tuples(module.hparams)) else {}),
             **module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
             "versions": versions(),
             "module_state": {},
