@@ -2,6 +2,7 @@
 arguments (refused by name with what to use instead where there is no counterpart), and warnings on the
 recipes' command line."""
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from audiotrain import Trainer
+from audiotrain.train.callback import Callback
 from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 
 import pytest
@@ -19,7 +21,7 @@ from tasks import TinyClassifier, make_batches
 # ------------------------------------------------------------------ a fresh fit and a used version folder
 
 
-def fit(tmp_path, logger, epochs=1, **fit_kwargs):
+def fit(tmp_path, logger, epochs=1, callbacks=None, **fit_kwargs):
     trainer = Trainer(
         max_epochs=epochs,
         default_root_dir=tmp_path,
@@ -27,6 +29,7 @@ def fit(tmp_path, logger, epochs=1, **fit_kwargs):
         log_every_n_steps=2,
         enable_progress_bar=False,
         compile=False,
+        callbacks=callbacks,
     )
     trainer.fit(TinyClassifier(), make_batches(32), **fit_kwargs)  # 2 steps per epoch
     return trainer
@@ -193,6 +196,23 @@ def test_lightnings_logger_spellings_work_or_say_what_to_use_instead(tmp_path):
         CSVLogger(tmp_path, nmae="x")
     with pytest.raises(ValueError, match=r"MLflowLogger\(run_id='abc'\): .*ckpt_path="):
         MLflowLogger("e", run_id="abc")
+
+
+def test_lightnings_logger_calls_from_a_callback_log(tmp_path):
+    """log_metrics without a step, log_hyperparams with a Namespace and TensorBoardLogger's metrics=, and
+    save() raised a bare TypeError / AttributeError where Lightning's Logger takes them."""
+
+    class LogsByHand(Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            trainer.logger.log_metrics({"custom": 1.5})  # at the step the Trainer logged last: 2
+            trainer.logger.log_hyperparams(argparse.Namespace(width=3), metrics={"hp_metric": 0.25})
+            trainer.logger.save()
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    fit(tmp_path, logger, callbacks=[LogsByHand()])  # 2 steps, logged at step 2
+    scalars = read_scalars(logger.log_dir)
+    assert scalars["custom"] == [(2, 1.5)] and scalars["hp_metric"] == [(2, 0.25)]
+    assert "width: 3" in (logger.log_dir / "hparams.yaml").read_text()
 
 
 def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):

@@ -32,6 +32,7 @@ values that every backend stores.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import numbers
 import os
@@ -157,6 +158,7 @@ class Logger:
         self._collisions: set[tuple[str, str]] = set()
         self._warned_params: set[tuple[str, str]] = set()  # (key, repr of a new value) already warned about
         self._pending_hparams: dict[str, Any] = {}  # logged before the run existed (module docstring)
+        self._latest_step = 0  # the step of the last metrics logged: log_metrics' step=None
         self._ever_started = False  # after a finalize the run is known: later calls reopen it at once
         self.log_model: bool | str = False
         self._checkpoint_callbacks: list[Any] = []  # the ModelCheckpoints that saved, in order
@@ -193,15 +195,28 @@ class Logger:
         return None if self._disabled else self._experiment()
 
     # -- logging -------------------------------------------------------------------------------------
-    def log_hyperparams(self, params: Mapping[str, Any]) -> None:
-        """Record hyperparameters (nested dicts, dataclasses and schedulers are flattened)."""
+    def log_hyperparams(
+        self,
+        params: Mapping[str, Any] | argparse.Namespace,
+        metrics: Mapping[str, Any] | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Record hyperparameters (nested dicts, dataclasses and schedulers are flattened), a dict or an
+        `argparse.Namespace` as Lightning's take. `metrics` (Lightning's TensorBoardLogger argument, e.g.
+        ``{"hp_metric": 0.8}``) are logged beside them with `log_metrics(metrics, step)`."""
+        if isinstance(params, argparse.Namespace):
+            params = vars(params)
         if not isinstance(params, Mapping):
-            raise TypeError(f"log_hyperparams expects a dict, got {type(params).__name__}")
+            raise TypeError(
+                f"log_hyperparams expects a dict or an argparse.Namespace, got {type(params).__name__}"
+            )
         flat = flatten_params(params)
         if not self._ever_started and not self._disabled:
             self._pending_hparams.update(flat)  # written when the run starts (module docstring)
-            return
-        self._call("log_hyperparams", self._log_hyperparams, flat)
+        else:
+            self._call("log_hyperparams", self._log_hyperparams, flat)
+        if metrics:
+            self.log_metrics(metrics, step)
 
     @property
     def started(self) -> bool:
@@ -219,12 +234,17 @@ class Logger:
         so far. Idempotent; a backend failure warns and disables the logger, as everywhere else."""
         self._call("start", None)
 
-    def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
-        """Record scalar metrics at optimizer step ``step``."""
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Record scalar metrics at optimizer step ``step``. Without one (Lightning's ``step=None``, a
+        callback's ``trainer.logger.log_metrics({...})``) they go at the step of the metrics this logger
+        recorded last (the Trainer logs at every logging step), 0 before any."""
+        if step is None:
+            step = self._latest_step
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"log_metrics step must be an int >= 0, got {step!r}")
         values = {str(k): _metric_value(k, v) for k, v in metrics.items()}
         if values:
+            self._latest_step = int(step)
             self._call("log_metrics", self._log_metrics, values, int(step))
 
     def flush(self) -> None:
@@ -232,6 +252,10 @@ class Logger:
         a crash after the save loses nothing the checkpoint covers)."""
         if self._started:
             self._call("flush", self._flush)
+
+    def save(self) -> None:
+        """Lightning's name for `flush`: write what the backend still buffers."""
+        self.flush()
 
     def finalize(self, status: str = "success") -> None:
         """Close the run with ``status`` ("success", "failed" or "interrupted")."""
