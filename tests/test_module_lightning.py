@@ -515,6 +515,15 @@ def test_tuple_hyperparameters_come_back_as_tuples_and_non_string_keys_are_refus
         Shaped(groups={"a": {1: "x"}})
 
 
+def test_assigning_hparams_says_how_to_record_them():
+    # MLX's Module.__setattr__ answered "property 'hparams' of 'Base' object has no deleter".
+    module = Base()
+    with pytest.raises(AttributeError, match=r"Base.hparams cannot be assigned.*save_hyperparameters\(\)"):
+        module.hparams = {"hidden": 4}
+    module.hparams.lr = 0.5  # one entry changes, as in Lightning
+    assert module.hparams == {"hidden": 8, "lr": 0.5}
+
+
 def test_save_hyperparameters_outside_init_says_where_to_call_it():
     module = Child()
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):

@@ -431,6 +431,13 @@ class TrainModule(nn.Module):
         if key == "float32_batch_fields":
             # A setting, not a child: nn.Module would keep a tuple or list among the module's arrays.
             object.__setattr__(self, key, (value,) if isinstance(value, (str, int)) else tuple(value))
+        elif key == "hparams":
+            # (MLX's Module.__setattr__ would try to delete the property first: "has no deleter")
+            raise AttributeError(
+                f"{type(self).__name__}.hparams cannot be assigned, as in Lightning 2: record them with "
+                "self.save_hyperparameters() in __init__ (or save_hyperparameters(config) for a dict or "
+                "Namespace), or change one with self.hparams.lr = ..."
+            )
         else:
             super().__setattr__(key, value)
 
