@@ -573,6 +573,10 @@ def test_an_unknown_keyword_of_load_from_checkpoint_is_named_without_wrong_advic
     with pytest.raises(TypeError, match=r"Base.__init__ takes no argument map_locaton") as err:
         Base.load_from_checkpoint(path, map_locaton="cpu")
     assert "save_hyperparameters" not in str(err.value)
+    with pytest.raises(
+        TypeError, match=r"Lightning's hparams_file has no counterpart here: the checkpoint holds"
+    ):
+        Base.load_from_checkpoint(path, hparams_file="hparams.yaml")
 
 
 class BuildsLate(Base):

@@ -1153,6 +1153,11 @@ def _arguments_mismatch(
                 f"{name}.__init__ takes no argument {', '.join(given)} (its arguments: {takes}); the keywords of "
                 "load_from_checkpoint other than map_location and strict go to __init__"
             )
+        if "hparams_file" in given:
+            reasons.append(
+                "Lightning's hparams_file has no counterpart here: the checkpoint holds the hyperparameters "
+                "(its trainer_state.json); give the ones to change as keywords (load_from_checkpoint(path, lr=...))"
+            )
         if len(given) < len(unexpected):
             stale = ", ".join(k for k in unexpected if k not in keywords)
             reasons.append(
