@@ -1156,7 +1156,8 @@ def _arguments_mismatch(
         if "hparams_file" in given:
             reasons.append(
                 "Lightning's hparams_file has no counterpart here: the checkpoint holds the hyperparameters "
-                "(its trainer_state.json); give the ones to change as keywords (load_from_checkpoint(path, lr=...))"
+                "(its trainer_state.json); give the ones to change as keywords "
+                "(load_from_checkpoint(path, lr=...))"
             )
         if len(given) < len(unexpected):
             stale = ", ".join(k for k in unexpected if k not in keywords)
@@ -1247,7 +1248,8 @@ def hyperparameter_tuples(value: Any, here: tuple = ()) -> list[list]:
 
 
 def with_hyperparameter_tuples(value: Any, paths: Any, here: tuple = ()) -> Any:
-    """`value` read from a checkpoint with the lists at `paths` (`hyperparameter_tuples`) made tuples again."""
+    """`value` read from a checkpoint with the lists at `paths` (`hyperparameter_tuples`) made tuples
+    again."""
     wanted = paths if isinstance(paths, set) else {tuple(p) for p in paths or () if isinstance(p, list)}
     if isinstance(value, dict):
         return {k: with_hyperparameter_tuples(v, wanted, (*here, k)) for k, v in value.items()}
