@@ -524,6 +524,35 @@ def test_assigning_hparams_says_how_to_record_them():
     assert module.hparams == {"hidden": 8, "lr": 0.5}
 
 
+def test_hparams_initial_keeps_what_save_hyperparameters_recorded(tmp_path):
+    """Lightning's read-only hparams_initial: a later change to hparams (or to what it returns) does not
+    reach it; a module loaded from a checkpoint has the saved values there."""
+    from audiotrain import DataModule
+
+    module = Shaped(groups={"a": [1]})
+    module.hparams.kernel = (1, 1)
+    module.hparams.groups["a"].append(2)
+    initial = module.hparams_initial
+    assert initial == {"hidden": 8, "lr": 0.1, "kernel": (3, 3), "groups": {"a": [1]}}
+    assert initial.hidden == 8  # (attribute reads, as hparams)
+    initial.kernel = (5, 5)
+    assert module.hparams_initial.kernel == (3, 3)
+    assert Base().hparams_initial == {"hidden": 8, "lr": 0.1}
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = Shaped.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.hparams_initial == {"hidden": 8, "lr": 0.1, "kernel": (1, 1), "groups": {"a": [1, 2]}}
+
+    class Data(DataModule):
+        def __init__(self, batch_size: int = 4):
+            super().__init__()
+            self.save_hyperparameters()
+
+    data = Data()
+    data.hparams.batch_size = 8
+    assert data.hparams_initial == {"batch_size": 4} and DataModule().hparams_initial == {}
+
+
 def test_save_hyperparameters_outside_init_says_where_to_call_it():
     module = Child()
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):

@@ -18,6 +18,7 @@ need theirs.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 
@@ -49,6 +50,13 @@ class DataModule:
         if "_hparams" not in self.__dict__:
             self._hparams = AttributeDict()
         return self._hparams
+
+    @property
+    def hparams_initial(self) -> Any:
+        """Lightning's read-only copy of `hparams` as `save_hyperparameters` recorded them."""
+        from audiotrain.train.module import AttributeDict
+
+        return copy.deepcopy(self.__dict__.get("_hparams_initial", AttributeDict()))
 
     @hparams.setter
     def hparams(self, value: Any) -> None:
@@ -101,6 +109,7 @@ class DataModule:
         # (a data folder is the usual argument; a DataModule is not rebuilt from these values)
         plain = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in init_arguments.items()}
         self.hparams.update(chosen_hyperparameters(owner, plain, names, ignored))
+        self._hparams_initial = copy.deepcopy(self.hparams)
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Change a batch as it comes from the loader (overriding the module's hook of this name)."""

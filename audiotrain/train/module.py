@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import inspect
 import json
 import math
@@ -423,6 +424,7 @@ class TrainModule(nn.Module):
         object.__setattr__(self, "_logged", {})
         object.__setattr__(self, "_step_logs", None)  # self.log inside a step (see outputs.StepLogs)
         object.__setattr__(self, "_hparams", AttributeDict())
+        object.__setattr__(self, "_hparams_initial", AttributeDict())  # as save_hyperparameters left them
         # The __init__ argument `save_hyperparameters(config)` was given, and its type, so that
         # load_from_checkpoint passes the saved values back as that argument (as Lightning's hparams_name).
         object.__setattr__(self, "_hparams_origin", {})
@@ -926,6 +928,12 @@ class TrainModule(nn.Module):
         Lightning a dict whose keys read as attributes too (`self.hparams.lr`)."""
         return self._hparams
 
+    @property
+    def hparams_initial(self) -> AttributeDict:
+        """Lightning's read-only copy of `hparams` as `save_hyperparameters` recorded them: later changes
+        (`self.hparams.lr = ...`) do not reach it, nor do changes to what it returns."""
+        return copy.deepcopy(self._hparams_initial)
+
     def save_hyperparameters(
         self,
         *names: Any,
@@ -972,6 +980,7 @@ class TrainModule(nn.Module):
         else:
             hparams = chosen_hyperparameters(name, init_arguments, names, ignored)
         self._hparams.update(hparams)
+        object.__setattr__(self, "_hparams_initial", copy.deepcopy(self._hparams))
 
     def _hparams_from_object(self, given: tuple, init_arguments: dict[str, Any]) -> dict[str, Any]:
         """`save_hyperparameters(config)` with a dict or a Namespace: its entries, and which `__init__`
