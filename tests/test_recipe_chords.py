@@ -2176,6 +2176,28 @@ def test_outputs_never_replace_the_annotations_they_are_scored_against(tiny_run,
     assert read_lab(songs[0].annotation_path)  # a transcription now
 
 
+def test_evaluate_never_replaces_annotations_kept_in_another_folder(tiny_run, tmp_path, capsys):
+    """`evaluate --annotations LABS -o LABS --overwrite` (and the same with --pairs) wrote each song's
+    prediction over its reference annotation (exit 0): --overwrite replaces only what an earlier evaluation
+    wrote, and the next evaluation would have scored the model against itself. Refused as -o DATA is."""
+    _, run_dir = tiny_run
+    audio, labs = tmp_path / "audio", tmp_path / "labs"
+    songs = generate_demo_songs(audio, n_songs=2, seed=5, song_seconds=4)
+    labs.mkdir()
+    for song in songs:
+        song.annotation_path.rename(labs / song.annotation_path.name)
+    (tmp_path / "pairs.csv").write_text(
+        "audio,annotation\n" + "".join(f"audio/{s.audio_path.name},labs/{s.name}.lab\n" for s in songs)
+    )
+    before = {p: p.read_bytes() for p in labs.iterdir()}
+    capsys.readouterr()
+    for pairing in (["--annotations", str(labs)], ["--pairs", str(tmp_path / "pairs.csv")]):
+        argv = ["evaluate", "--checkpoint", str(run_dir), "--data", str(audio), *pairing, "-o", str(labs)]
+        assert chords.main([*argv, "--overwrite"]) == 2
+        _one_error_line(capsys, "the annotation it is scored against", "outside the annotations folder")
+        assert {p: p.read_bytes() for p in labs.iterdir()} == before
+
+
 def test_predict_refuses_an_annotation_named_in_another_case(tmp_path, capsys):
     """On a case-insensitive filesystem (macOS's default) SONG.lab is song.lab: writing it would replace the
     reference. Built here on Linux: the guard compares the folder's names casefolded, before any model

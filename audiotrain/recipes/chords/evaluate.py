@@ -1080,9 +1080,17 @@ def _is_demo_test_set(folder: Path) -> bool:
 
 def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:
     """Refuse an output folder that puts a song's predicted ``.lab`` beside its audio: there it would
-    replace the reference annotation being scored, or be read as the annotation from then on."""
+    replace the reference annotation being scored, or be read as the annotation from then on. So is one
+    where it would replace the annotation kept apart (``--annotations`` or ``--pairs``), with or without
+    ``--overwrite``, which replaces only what an earlier evaluation wrote."""
     for song in songs:
         target = (out / f"{song.name}.lab").resolve()
+        if target == song.annotation_path.resolve() and target.parent != song.audio_path.parent.resolve():
+            raise ValueError(
+                f"output folder {out}: the prediction for {song.name} would be written to {target}, the "
+                "annotation it is scored against, and overwrite it; choose an output folder outside the "
+                "annotations folder"
+            )
         if target.parent == song.audio_path.parent.resolve():
             harm = (
                 "overwrite the annotation it is scored against"
