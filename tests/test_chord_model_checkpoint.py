@@ -521,6 +521,14 @@ def test_predict_and_evaluate_of_a_run_folder_say_which_checkpoint_and_when_best
         f"using {last} (after 3 epochs, 12 steps), not the run's best: {pruned / 'checkpoints' / 'best'}, "
         "which its validation chose, is missing\n"
     )
+    # A best there but damaged (emptied, its record gone) is passed over for last too, and said so: the
+    # note named last alone, as if the run had kept no best.
+    (pruned / "checkpoints" / "best").mkdir()
+    assert chords.main([*command, "--tta", "0", "--overwrite"]) == 0
+    assert capsys.readouterr().err == (
+        f"using {last} (after 3 epochs, 12 steps), not the run's best: {pruned / 'checkpoints' / 'best'}, "
+        "which its validation chose, cannot be loaded (it holds no trainer_state.json)\n"
+    )
     # A run that kept no best (it did not validate) uses its last one as it should: named, no more; also
     # where its --save_every checkpoints (a ModelCheckpoint without a monitor) record their newest as best.
     _write_checkpoint(last)

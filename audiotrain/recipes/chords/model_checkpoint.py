@@ -86,8 +86,8 @@ def refuse_cv_run(path: Path) -> None:
 
 def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
     """One line naming the checkpoint `folder` that run folder `given` was loaded from, with how far its run
-    had trained, and saying so where the run's best checkpoint (chosen on validation) is missing and its
-    last one stands in for it; None where `given` is the checkpoint itself."""
+    had trained, and saying so where the run's best checkpoint (chosen on validation) is missing, or cannot
+    be loaded, and its last one stands in for it; None where `given` is the checkpoint itself."""
     if folder.resolve() == given.resolve():
         return None
     try:
@@ -101,8 +101,10 @@ def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
         trained = f" (after {plural(epochs, 'epoch')}, {plural(steps, 'step')})"
     note = f"using {folder}{trained}"
     best = folder.with_name("best")
-    if folder.name == "last" and not best.exists() and _had_best(state):
-        note += f", not the run's best: {best}, which its validation chose, is missing"
+    # A best without its record (emptied, a copy cut short) is passed over for last as a missing one is.
+    if folder.name == "last" and not (best / ckpt.STATE_FILE).exists() and _had_best(state):
+        gone = "is missing" if not best.exists() else f"cannot be loaded (it holds no {ckpt.STATE_FILE})"
+        note += f", not the run's best: {best}, which its validation chose, {gone}"
     return note
 
 
