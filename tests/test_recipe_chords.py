@@ -982,6 +982,28 @@ def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     assert "Traceback" not in err and not again.exists()
 
 
+def test_a_run_folder_inside_the_data_folder_is_left_out_of_its_scan_and_named(tiny_run, tmp_path, capsys):
+    """A --run_dir inside --data: its resume listed the run's own evaluation/*.lab predictions as the user's
+    "annotations without an audio file". The run folder is left out of the scan (fresh run and resume alike,
+    so both take the same songs) and named once in the scan report, on the screen and in data_report.txt."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    run_dir = data / "run"
+    flags = [*_folder_run_flags(tiny_run, data), "--run_dir", str(run_dir)]
+    capsys.readouterr()
+    assert chords.main(flags) == 0
+    fresh = capsys.readouterr().err
+    assert sorted((run_dir / "evaluation").glob("*.lab")), "the run wrote no predictions to be scanned"
+    assert chords.main([*flags, "--num_epochs", "3", "--resume", str(run_dir / "checkpoints" / "last")]) == 0
+    resumed = capsys.readouterr().err
+    left_out = f"{run_dir}: this command's own output folder, left out of the scan"
+    for err in (resumed, fresh):
+        assert "without an audio file" not in err and "4 annotated songs" in err, err
+        assert err.count(left_out) == 1, err
+    assert left_out in (run_dir / "data_report.txt").read_text()
+    assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0, 1, 2]
+
+
 def _folder_run_flags(tiny_run, data: Path) -> list[str]:
     root, _ = tiny_run
     return [

@@ -365,6 +365,23 @@ def _data_folder(songs, tmp_path):
     return data
 
 
+def test_an_output_folder_inside_the_data_folder_is_left_out_of_its_scan(checkpoint, songs, tmp_path, capsys):
+    """`evaluate --data songs -o songs/scores --overwrite` again: the scan took the earlier evaluation's .lab
+    predictions for the user's "annotations without an audio file", each a song skipped. The command's own
+    output folder is left out of the scan, and named in its report."""
+    data = _data_folder(songs, tmp_path)
+    out = data / "scores"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out), "--overwrite"]
+    assert chords.main(argv) == 0
+    assert sorted(out.glob("*.lab"))
+    capsys.readouterr()
+    assert chords.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "without an audio file" not in captured.err + captured.out, captured.err
+    assert f"{out}: this command's own output folder, left out of the scan" in captured.err
+    assert json.loads((out / "scores.json").read_text())["songs_skipped"] == 0
+
+
 def test_evaluate_against_another_checkpoint_prints_and_writes_paired_differences(
     checkpoint, other_checkpoint, songs, tmp_path, capsys
 ):

@@ -168,6 +168,9 @@ class SongIndex:
     annotations_dir: Path | None = None
     #: The pairs file that paired songs (`scan_song_folder`).
     pairs_file: Path | None = None
+    #: The folder the command writes to (its run folder) where it lies inside `root`: left out of the scan,
+    #: so that a run's own predictions are never taken for the user's annotations (`scan_song_folder`).
+    left_out_folder: Path | None = None
     #: Files in a chord annotation format no reader here reads (``.csv``): those of the annotations folder,
     #: and those named like audio without an annotation. Not used; named with how to convert them.
     unread_annotations: list[Path] = field(default_factory=list)
@@ -349,6 +352,8 @@ class SongIndex:
         one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line that counts
         the files left out."""
         lines = [f"{self.root}: {plural(len(self.songs), 'annotated song')}"]
+        if self.left_out_folder is not None:
+            lines.append(f"  {self.left_out_folder}: this command's own output folder, left out of the scan")
         if self.hidden:
             lines.append(f"  {hidden_note(self.hidden, self.root)}")
         if self.other_files_apart:
@@ -469,6 +474,7 @@ def scan_song_folder(
     jams_annotation: int = 0,
     annotations_dir: str | Path | None = None,
     pairs_file: str | Path | None = None,
+    leave_out: str | Path | None = None,
 ) -> SongIndex:
     """Pair audio files with ``.lab`` / ``.jams`` / ``.jamz`` annotations of the same stem, recursively.
     Two audio files of one stem beside one annotation (``x.wav`` and ``x.flac``) pair neither, listed in
@@ -509,6 +515,10 @@ def scan_song_folder(
         pairs an audio file under `root` with its annotation, before any rule above. Where it has a
         ``split`` column (`SongIndex.parts`), a song it does not list, paired by the rules above, is in no
         part: not used, listed in `SongIndex.not_in_a_part`.
+    leave_out : str or Path, optional
+        The folder the command writes to (train's and cv's ``--run_dir``, evaluate's ``-o``): where it lies
+        inside `root`, nothing in it is scanned (a run's own ``evaluation/*.lab`` predictions are not the
+        user's annotations), and it is named in the report (`SongIndex.left_out_folder`).
 
     Raises
     ------
@@ -537,6 +547,15 @@ def scan_song_folder(
     # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
     # another disk are songs like any other. Each real folder is scanned once, so a loop of links ends.
     entries, index.hidden, index.links_not_entered = walk_visible_following_links(root)
+    if leave_out is not None and _strictly_inside(leave_out, root):
+        # The command's own outputs: a resumed run would list its evaluation/*.lab predictions as the
+        # user's "annotations without an audio file", and a fresh run in it would scan other songs than its
+        # resume. Compared by real path, as a link may lead into it.
+        own = os.path.realpath(leave_out)
+        entries, index.hidden = (
+            [p for p in paths if not _is_in(p, own)] for paths in (entries, index.hidden)
+        )
+        index.left_out_folder = Path(leave_out)
     not_entered = set(index.links_not_entered)
     index.linked_folders = [p for p in entries if p.is_symlink() and p.is_dir() and p not in not_entered]
     not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
@@ -698,6 +717,17 @@ def scan_song_folder(
     index.unsupported_audio.sort()
     _find_near_misses(index, other_labs, other_files, other_apart)
     return index
+
+
+def _strictly_inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether `path` lies below `folder` (real paths), and is not `folder` itself."""
+    real_path, real_folder = os.path.realpath(path), os.path.realpath(folder)
+    return real_path != real_folder and _is_in(real_path, real_folder)
+
+
+def _is_in(path: str | Path, real_folder: str) -> bool:
+    """Whether the real path of `path` is `real_folder` or below it."""
+    return os.path.commonpath([os.path.realpath(path), real_folder]) == real_folder
 
 
 def _in_no_part(audio: Path, annotation: Path, index: SongIndex) -> str:

@@ -454,7 +454,12 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         elif args.init_from:  # (a resume does not read it)
             check_init_from(config, args.init_from, Path(args.run_dir) if args.run_dir else None)
         if config.data.data_dir:  # so is a data folder with too few usable songs (its headers are read twice)
-            folder_splits(config.data, config.seed, min_seconds=config.features.min_seconds)
+            folder_splits(
+                config.data,
+                config.seed,
+                min_seconds=config.features.min_seconds,
+                run_dir=args.run_dir or None,
+            )
         check_cache_writable(config.data)  # (each rank would meet it, after starting MPI)
         return run_local_job(
             plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, log=to_stderr

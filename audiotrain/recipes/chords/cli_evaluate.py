@@ -175,6 +175,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         jams_annotation=args.jams_annotation,
         annotations_dir=args.annotations,
         pairs_file=args.pairs,
+        leave_out=args.output,  # (an -o inside the data folder: its earlier .lab files are not songs)
     )
     # (Linked folders too: which folders were scanned is part of what was scored.)
     noted = (
@@ -185,6 +186,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         index.links_not_entered,
         index.links_not_used,
         index.unused_annotations,
+        index.left_out_folder,
     )
     if index.problems or any(noted):
         print(index.report(), file=sys.stderr)

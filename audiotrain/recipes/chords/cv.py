@@ -90,16 +90,16 @@ class CrossValidationInterrupted(KeyboardInterrupt):
         self.run_dir, self.fold, self.checkpoint = run_dir, fold, checkpoint
 
 
-def all_songs(config: TrainingConfig) -> tuple[list, str, tuple[str, str]]:
+def all_songs(config: TrainingConfig, run_dir: Path | None = None) -> tuple[list, str, tuple[str, str]]:
     """Every song of the data folder (or the demo training set, ``data.demo_songs`` songs), its source, and
     the folder scan's report: for the screen, and with every file left out for `DATA_REPORT` ("" for the
-    demo).
+    demo). The cv run folder `run_dir` is left out of a data folder it lies in (`folder_splits`).
 
     Out-of-fold predictions are named after the songs, so two songs of the same name are an error.
     """
     if config.data.data_dir:
         splits, screen = folder_splits(
-            config.data, config.seed, min_seconds=config.features.min_seconds, folds=True
+            config.data, config.seed, min_seconds=config.features.min_seconds, folds=True, run_dir=run_dir
         )
         songs = [*splits.train, *splits.val, *splits.test]
         reports = (screen, splits.data_report)
@@ -200,7 +200,7 @@ def _run_cross_validation(
     )
     if not resume:
         _check_fold_checkpoint_folders(config, run_dir, folds)
-    songs, source, (screen_report, data_report) = all_songs(config)
+    songs, source, (screen_report, data_report) = all_songs(config, run_dir)
     if screen_report:
         log(screen_report)
     progress_path = run_dir / PROGRESS_FILE

@@ -208,14 +208,19 @@ def assign_demo_styles(n_songs: int, weights: Sequence[float]) -> list[int]:
 
 
 def folder_splits(
-    data: ChordDataConfig, seed: int, min_seconds: float = 0.0, folds: bool = False
+    data: ChordDataConfig,
+    seed: int,
+    min_seconds: float = 0.0,
+    folds: bool = False,
+    run_dir: str | Path | None = None,
 ) -> tuple[SongSplits, str]:
     """Scan `data.data_dir` and split its songs by song (or by folder: `data.split_by`; see `split_songs`);
     returns the splits, whose `data_report` lists every file left out, and the scan report for the screen
     (up to 20 files of a kind, then a count that points at the run folder's `DATA_REPORT`).
     Songs shorter than `min_seconds` (what the features need) are skipped and reported. A pairs file's
     ``split`` column gives the parts instead (`split_songs_as_given`); `folds` (cross-validation, which makes
-    its own) refuses one."""
+    its own) refuses one. A `run_dir` inside the data folder is left out of the scan, and named in its report
+    (`scan_song_folder`'s `leave_out`): a fresh run and its resume scan the same songs."""
     if not data.data_dir:
         raise ValueError(
             "data.data_dir is empty: pass --data DIR (a folder of audio files with .lab/.jams beside them)"
@@ -227,6 +232,7 @@ def folder_splits(
         jams_annotation=data.jams_annotation,
         annotations_dir=data.annotations,
         pairs_file=data.pairs,
+        leave_out=run_dir,
     )
     needed = 2 if data.val_fraction > 0 else 1
     if len(index) < needed:

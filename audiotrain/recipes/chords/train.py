@@ -571,7 +571,7 @@ def _run_training(
         with stop_at_once(same_run=True):
             held.stop_if_heard()
             resumed = (resume_folder, recorded) if recorded is not None else None
-            splits, feature_fn, cache, others_replaced = _prepare_songs(config, splits, log, resumed)
+            splits, feature_fn, cache, others_replaced = _prepare_songs(config, splits, log, resumed, run_dir)
     except KeyboardInterrupt as stop:  # one line, not a traceback (the command exits 130, or 143)
         if main:
             print(stopped_before_training(stop, stopped_by(), again), file=sys.stderr, flush=True)
@@ -765,7 +765,7 @@ def evaluate_trained_run(
     try:
         with stop_at_once(same_run=True):
             # The songs as the run had them (without those whose audio does not decode; every rank joins).
-            splits, *_ = _prepare_songs(config, splits, log, resumed)
+            splits, *_ = _prepare_songs(config, splits, log, resumed, run_dir)
             history = _trained_history(run_dir, checkpoint) if main else {}
             evaluation = (
                 _evaluate_held_out(checkpoint, splits, run_dir, config, log, results) if main else None
@@ -1216,19 +1216,28 @@ def _is_number(value: Any) -> bool:
 
 
 def _prepare_songs(
-    config: TrainingConfig, splits: SongSplits | None, log, resumed: tuple[Path, dict] | None = None
+    config: TrainingConfig,
+    splits: SongSplits | None,
+    log,
+    resumed: tuple[Path, dict] | None = None,
+    run_dir: Path | None = None,
 ):
     """(the songs split into train/val/test without those whose audio does not decode, the feature
     function, its cache, the wrong entries in it the other ranks computed again): the data folder's songs, or the demo's (synthesised once, shared between the ranks).
     `resumed`: (the checkpoint folder, the song names per part its run recorded) of a resumed run on a data
-    folder, which goes on with those songs (`resumed_run_songs`)."""
+    folder, which goes on with those songs (`resumed_run_songs`). `run_dir`: the run folder, left out of a
+    data folder it lies in (`folder_splits`)."""
     # Every rank meets the others in collectives here: a stop signal stops them together (`stop_point`).
     with stopping_together(same_run=True):
-        return _prepare_songs_together(config, splits, log, resumed)
+        return _prepare_songs_together(config, splits, log, resumed, run_dir)
 
 
 def _prepare_songs_together(
-    config: TrainingConfig, splits: SongSplits | None, log, resumed: tuple[Path, dict] | None
+    config: TrainingConfig,
+    splits: SongSplits | None,
+    log,
+    resumed: tuple[Path, dict] | None,
+    run_dir: Path | None,
 ):
     data = config.data
     if not data.cache_dir:  # the default cache: say where an earlier version's is, before this one fills
@@ -1237,7 +1246,9 @@ def _prepare_songs_together(
             log(note)
     if splits is None:
         if data.data_dir:
-            splits, report = folder_splits(data, config.seed, min_seconds=config.features.min_seconds)
+            splits, report = folder_splits(
+                data, config.seed, min_seconds=config.features.min_seconds, run_dir=run_dir
+            )
             log(report)
             if resumed is not None:  # (before the feature pass: songs added since are not computed)
                 splits, said = resumed_run_songs(splits, resumed[1], resumed[0], data.data_dir)
