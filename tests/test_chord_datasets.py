@@ -1565,6 +1565,9 @@ def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
         # A fourth cell in the first row is no file format of its own: it is refused as in a later row.
         ("a.wav,a.lab,train,x\n", 1, "expected two columns, audio,annotation; got"),
         (",a.lab\n", 1, "expected two columns, audio,annotation; got ['', 'a.lab']"),
+        # A spreadsheet saved in a German or French locale separates by ';': the separator is named.
+        ("audio;annotation\na.wav;a.lab\n", 1, "got ['audio;annotation'] (its columns look separated by ';'"),
+        ("a.wav\ta.lab\n", 1, "(its columns look separated by '\\t': a pairs file is comma-separated"),
         ("a.wav,pairs.csv\n", 1, "pairs.csv is not one of .lab, .jams"),
         # A '#' that starts a line inside a quoted cell is part of the name, not a comment.
         ('a.wav,"a\n#x.lab"\n', 1, "a\n#x.lab does not exist"),

@@ -136,6 +136,15 @@ def test_rounding_can_keep_the_starts_as_written_as_mir_eval_scores_them(tmp_pat
     [
         ("0.0 1.0 C\n1.0 2.0\n", "line 2: expected 'start end label'"),
         ("0.0 1.0 C\nabc 2.0 C\n", "line 2: start and end must be numbers"),
+        # A German or French spreadsheet's export: the comma is named, not only "must be numbers".
+        (
+            "0,0 1,5 C\n",
+            "line 1: start and end must be numbers in seconds, got '0,0 1,5 C' (a decimal comma found",
+        ),
+        (
+            "0 1 C\n1 2,5 G\n",
+            "line 2: start and end must be numbers in seconds, got '1 2,5 G' (a decimal comma",
+        ),
         ("0.0 1.0 C\n\n1.0 2.0 C:mja\n", "line 3: invalid chord label 'C:mja'"),
         ("-0.5 1.0 C\n", "line 1: negative time"),
         ("0.0 1.0 C\n1.0 0.5 G\n", "line 2: end time 0.5 is before start time 1.0"),

@@ -28,6 +28,7 @@ import gzip
 import io
 import json
 import math
+import re
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -280,6 +281,17 @@ def validate_segments(
     return result
 
 
+def _decimal_comma_hint(times: list[str]) -> str:
+    """Said where a start or end is a number with a decimal comma (``1,5``: a German or French spreadsheet's
+    export), which float() does not read."""
+    if not any(_DECIMAL_COMMA.fullmatch(time) for time in times):
+        return ""
+    return " (a decimal comma found: seconds are written with a decimal point, 1.5 not 1,5)"
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
 def read_lab(
     path: str | Path,
     *,
@@ -338,6 +350,7 @@ def read_lab(
         except ValueError:
             raise AnnotationError(
                 f"{path}, line {number}: start and end must be numbers in seconds, got {quoted(text)}"
+                f"{_decimal_comma_hint(fields[:2])}"
             ) from None
         segments.append(ChordSegment(start, end, label))
         locations.append(f"line {number}")

@@ -365,12 +365,27 @@ def _check_columns(cells: list[str], row: list[str], columns: int, where: str) -
         quote = _QUOTE_HINT if len(cells) > columns else ""
         if columns == 3 and len(cells) == 2:
             quote = " (the first row names a split, so every row must: train, val or test)"
+        if len(cells) == 1:
+            quote = _separator_hint(cells[0])
         raise ValueError(f"{where}: expected {expected}; got {row}{quote}")
     if columns == 3 and _part(cells[2]) not in PAIR_PARTS:
         raise ValueError(
             f"{where}: the split {cells[2]!r} is not one of {', '.join(PAIR_PARTS)} (or "
             f"{', '.join(PART_ALIASES)}){_QUOTE_HINT if '.' in cells[2] else ''}"
         )
+
+
+def _separator_hint(cell: str) -> str:
+    """Said where a row is one cell that holds a ';' or a tab: a spreadsheet saved in a German or French
+    locale separates columns by ';'. Refused, not read so, as the header is optional and a file name may hold
+    a ';': which separator a file uses is not guessed."""
+    separator = next((s for s in (";", "\t") if s in cell), None)
+    if separator is None:
+        return ""
+    return (
+        f" (its columns look separated by {separator!r}: a pairs file is comma-separated; save it as 'CSV "
+        "(comma delimited)', or replace the separators by commas)"
+    )
 
 
 def _part(cell: str) -> str:
