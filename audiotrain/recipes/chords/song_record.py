@@ -366,7 +366,8 @@ def resumed_run_songs(
     if missing:
         total = sum(len(recorded[part]) for part in SPLITS)
         raise ValueError(
-            f"cannot resume from {folder}: {missing} of the {total} songs it trained on "
+            # (its songs of every part: one gone may have been a validation or test song, not trained on)
+            f"cannot resume from {folder}: {missing} of the {total} songs of its run "
             f"{'is' if missing == 1 else 'are'} not among the songs of the data folder {data_dir} now"
             f"{describe_difference(recorded, split_names(splits), 'songs')} (a song the scan left out is "
             f"listed above). {_songs_remedy(folder)}"
