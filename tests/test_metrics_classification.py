@@ -145,15 +145,28 @@ def test_the_matrix_from_scores_is_as_wide_as_the_scores_when_the_last_classes_n
 
 def test_a_class_outside_num_classes_is_refused_not_counted_in_another_row():
     """The flattened count would put prediction 3 of target 0 (num_classes=3) in cell [1, 0]."""
-    outside = r"classes outside 0\.\.2 in targets or predictions"
-    with pytest.raises(ValueError, match=outside):
+    predicted_outside = r"compute_confusion_matrix: predictions outside 0\.\.2 \(num_classes=3\): \[3\]"
+    with pytest.raises(ValueError, match=predicted_outside):
         compute_confusion_matrix(np.array([3, 0]), np.array([0, 1]), num_classes=3)
-    with pytest.raises(ValueError, match=outside):  # scores 4 wide, argmax 3
+    with pytest.raises(ValueError, match=predicted_outside):  # scores 4 wide, argmax 3
         compute_confusion_matrix(np.array([[0.0, 0.0, 0.0, 9.0]]), np.array([0]), num_classes=3)
-    with pytest.raises(ValueError, match=outside):
+    with pytest.raises(
+        ValueError, match=r"compute_confusion_matrix: targets outside 0\.\.2 \(num_classes=3\): \[3\]"
+    ):
         compute_confusion_matrix(np.array([0, 0]), np.array([0, 3]), num_classes=3)
-    with pytest.raises(ValueError, match=outside):
+    with pytest.raises(ValueError, match=r"compute_per_class_metrics: predictions outside 0\.\.2"):
         compute_per_class_metrics(np.array([3, 0]), np.array([0, 1]), num_classes=3)
+
+
+def test_a_target_outside_the_scores_classes_is_named_with_its_value_by_every_metric():
+    """The confusion matrix said only "classes outside 0..2 in targets or predictions": neither which
+    argument nor which value."""
+    targets = np.array([0, 2, 5, 0, -1])
+    for metric in (compute_confusion_matrix, compute_per_class_metrics):
+        with pytest.raises(
+            ValueError, match=rf"{metric.__name__}: targets outside 0\.\.2 \(the scores' classes\): \[5\]"
+        ):
+            metric(LOGITS, targets)
 
 
 def test_shape_mismatch_is_reported():
@@ -201,6 +214,16 @@ def test_k_outside_1_to_the_classes_and_empty_targets_are_refused():
     assert compute_topk_accuracy(LOGITS, TARGETS, k=3) == 100.0
     with pytest.raises(ValueError, match="targets is empty"):
         compute_topk_accuracy(np.zeros((0, 3)), np.zeros(0, int))
+
+
+def test_an_empty_input_is_refused_by_name_by_every_metric():
+    """The confusion matrix and per-class metrics of an empty loader failed in numpy's reshape ("cannot
+    reshape array of size 0 into shape (0,newaxis)"), naming nothing, where top-k accuracy named it."""
+    for metric in (compute_topk_accuracy, compute_confusion_matrix, compute_per_class_metrics):
+        with pytest.raises(ValueError, match=rf"{metric.__name__}: targets is empty \(scores \(0, 3\)"):
+            metric(np.zeros((0, 3)), np.zeros(0, int))
+    with pytest.raises(ValueError, match="compute_confusion_matrix: targets is empty"):
+        compute_confusion_matrix(np.zeros(0, int), np.zeros(0, int))  # predictions: a 0 x 0 matrix before
 
 
 def test_float_targets_and_max_scores_as_predictions_are_refused_not_truncated():

@@ -71,6 +71,17 @@ def _refuse_one_hot(scores: np.ndarray, targets: np.ndarray, where: str) -> None
         )
 
 
+def _refuse_empty(scores, targets, where: str) -> None:
+    # (numpy's reshape error named no argument.) An empty input is a mistake (an empty loader or slice),
+    # where targets that are all ignore_index are data: those give NaN.
+    scores, targets = as_numpy(scores), as_numpy(targets)
+    if targets.size == 0:
+        raise ValueError(
+            f"{where}: targets is empty (scores {scores.shape}, targets {targets.shape}); "
+            "expected at least one target"
+        )
+
+
 def _flatten(scores, targets, ignore_index: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Scores [n, classes] (or predictions [n]) and targets [n], ignored targets removed."""
     scores, targets = as_numpy(scores), as_numpy(targets)
@@ -167,13 +178,7 @@ def compute_topk_accuracy(
         raise ValueError(
             f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
         )
-    if targets.size == 0:
-        # (numpy's reshape error named no argument.) An empty input is a mistake (an empty loader or
-        # slice), where targets that are all ignore_index are data: those give NaN.
-        raise ValueError(
-            f"compute_topk_accuracy: targets is empty (scores {scores.shape}, targets {targets.shape}); "
-            "expected at least one target"
-        )
+    _refuse_empty(scores, targets, "compute_topk_accuracy")
     if not 1 <= k <= scores.shape[-1]:
         raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index, "compute_topk_accuracy")
@@ -191,17 +196,25 @@ def compute_confusion_matrix(
     """Counts ``matrix[true, predicted]``, int64 [classes, classes].
 
     ``num_classes`` defaults to the score width, or for predictions to one more than the largest class seen.
-    Targets equal to ``ignore_index`` (default -1; None: none) are left out, with their predictions.
+    Targets equal to ``ignore_index`` (default -1; None: none) are left out, with their predictions. Raises
+    ValueError naming an empty input (an empty loader or slice) and a class outside ``0 .. num_classes - 1``.
     """
-    predicted, true, width = _predictions(scores, targets, ignore_index, "compute_confusion_matrix")
-    if num_classes is None:
-        num_classes = (
-            width if width is not None else int(max(predicted.max(initial=-1), true.max(initial=-1)) + 1)
-        )
-    if len(true) and (
-        true.min() < 0 or true.max() >= num_classes or predicted.min() < 0 or predicted.max() >= num_classes
-    ):
-        raise ValueError(f"classes outside 0..{num_classes - 1} in targets or predictions")
+    return _confusion(scores, targets, num_classes, ignore_index, "compute_confusion_matrix")
+
+
+def _confusion(scores, targets, num_classes: int | None, ignore_index: int | None, where: str) -> np.ndarray:
+    """`compute_confusion_matrix`, its errors naming ``where`` (the function the user called)."""
+    _refuse_empty(scores, targets, where)
+    predicted, true, width = _predictions(scores, targets, ignore_index, where)
+    if num_classes is not None:
+        whose = f" (num_classes={num_classes})"
+    elif width is not None:
+        num_classes, whose = width, " (the scores' classes)"
+    else:  # predictions: only a negative class can fall outside
+        num_classes, whose = int(max(predicted.max(initial=-1), true.max(initial=-1)) + 1), ""
+    # Unchecked, the flattened index of a class outside would be counted in another row.
+    check_class_range(true, num_classes, f"{where}: targets", whose)
+    check_class_range(predicted, num_classes, f"{where}: predictions", whose)
     return np.bincount(true * num_classes + predicted, minlength=num_classes * num_classes).reshape(
         num_classes, num_classes
     )
@@ -257,5 +270,5 @@ def compute_per_class_metrics(
     ``zero_division=0``; see `per_class_metrics_from_confusion` for the summary keys. ``num_classes`` and
     ``ignore_index`` as in `compute_confusion_matrix`."""
     return per_class_metrics_from_confusion(
-        compute_confusion_matrix(scores, targets, num_classes, ignore_index)
+        _confusion(scores, targets, num_classes, ignore_index, "compute_per_class_metrics")
     )
