@@ -374,3 +374,26 @@ def test_a_json_chord_type_name_with_spaces_around_it_is_read(folder):
         _jsonl([{"file_name": "a.wav", "chord_type": " min ", "root": "A", "bass_note": "A"}])
     )
     assert _targets(read_clip_metadata(folder)) == [(3, 9, 9)]
+
+
+@pytest.mark.parametrize(
+    "arguments, named",
+    [
+        ({"sr": 0}, r"sr=0\)"),
+        ({"sr": -8000}, r"sr=-8000\)"),
+        ({"sr": 8000.5}, r"sr=8000\.5\)"),
+        ({"sr": float("inf")}, r"sr=inf\)"),
+        ({"sr": 8000, "clip_seconds": 0}, r"clip_seconds=0\)"),
+        ({"sr": 8000, "clip_seconds": -1.0}, r"clip_seconds=-1\.0\)"),
+        ({"sr": 8000, "clip_seconds": 1e-5}, r"clip_seconds=1e-05\).*one sample at sr=8000"),
+        ({"sr": 8000, "clip_seconds": float("nan")}, r"clip_seconds=nan\)"),
+    ],
+)
+def test_a_bad_sample_rate_or_clip_length_is_named_when_the_dataset_is_built(folder, arguments, named):
+    """They were taken as given and failed at the first item, in a loader worker: sr=0 as a bare
+    ZeroDivisionError, clip_seconds=0 as "duration must be a positive number of seconds", an argument the
+    user never passed, clip_seconds=NaN as "cannot convert float NaN to integer"."""
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,0,0\n")
+    with pytest.raises(ValueError, match=rf"ChordClipDataset\({named}"):
+        ChordClipDataset(folder, **arguments)
+    assert ChordClipDataset(folder, sr=8000, clip_seconds=0.05)[0]["audio"].shape == (400,)

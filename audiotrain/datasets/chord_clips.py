@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,9 +334,10 @@ class ChordClipDataset(Dataset):
     root : str or Path
         The clip folder.
     sr : int
-        Sample rate the audio is resampled to.
+        Sample rate the audio is resampled to (a positive whole number).
     clip_seconds : float, optional
-        Every clip is padded or cut to this length; default: the longest clip.
+        Every clip is padded or cut to this length (at least one sample); default: the longest clip.
+        A bad ``sr`` or ``clip_seconds`` is a ``ValueError`` naming it, before the folder is read.
     feature_fn : callable, optional
         ``feature_fn(audio [samples], sr) -> np.ndarray``, stored as ``features``.
     """
@@ -346,6 +349,25 @@ class ChordClipDataset(Dataset):
         clip_seconds: float | None = None,
         feature_fn: Callable[[np.ndarray, int], np.ndarray] | None = None,
     ):
+        # Checked here, not at the first item in a loader worker: there sr=0 was a ZeroDivisionError and
+        # clip_seconds=0 a complaint about a `duration` the user never passed.
+        if (
+            isinstance(sr, bool)
+            or not isinstance(sr, numbers.Real)
+            or not (math.isfinite(sr) and sr > 0 and int(sr) == sr)
+        ):
+            raise ValueError(
+                f"ChordClipDataset(sr={sr!r}): expected a positive whole number of samples per second"
+            )
+        if clip_seconds is not None and (
+            isinstance(clip_seconds, bool)
+            or not isinstance(clip_seconds, numbers.Real)
+            or not (math.isfinite(clip_seconds) and round(clip_seconds * sr) >= 1)
+        ):
+            raise ValueError(
+                f"ChordClipDataset(clip_seconds={clip_seconds!r}): expected a positive number of seconds (at "
+                f"least one sample at sr={sr}), or None for the longest clip"
+            )
         self.root = Path(root)
         self.clips = read_clip_metadata(self.root)
         self.sr = sr
