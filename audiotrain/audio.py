@@ -15,6 +15,7 @@ import functools
 import io
 import math
 import mimetypes
+import numbers
 import os
 import re
 import sys
@@ -490,8 +491,14 @@ def load(
         raise ValueError(f"offset must be a finite number of seconds >= 0, got {offset}")
     if duration is not None and (duration <= 0 or not math.isfinite(duration)):
         raise ValueError(f"duration must be a positive number of seconds or None, got {duration}")
-    if sr is not None and (int(sr) != sr or sr <= 0):
-        raise ValueError(f"sr must be a positive integer or None, got {sr}")
+    # Checked before int(sr), which raised its own errors naming no argument (OverflowError for inf); and
+    # with repr, so the text "16000" does not read as the number refused.
+    if sr is not None and (
+        isinstance(sr, bool)
+        or not isinstance(sr, numbers.Real)
+        or not (math.isfinite(sr) and sr > 0 and int(sr) == sr)
+    ):
+        raise ValueError(f"sr must be a positive integer or None, got {sr!r}")
     with _open(path) as handle:
         file_sr = handle.samplerate
         if handle.frames <= 0:

@@ -212,6 +212,12 @@ def test_offset_past_the_end_and_bad_arguments(tmp_path, stereo):
     for kwargs in ({"offset": float("inf")}, {"offset": float("nan")}, {"duration": float("inf")}):
         with pytest.raises(ValueError, match="offset must be a finite|duration must be a positive"):
             load(path, **kwargs)
+    # A sample rate that is no positive whole number is named, with its type: int(sr) raised its own
+    # errors ("cannot convert float NaN to integer", OverflowError for inf), sr=True loaded at 1 Hz, and
+    # the text "16000" read as "got 16000".
+    for sr, shown in ((float("nan"), "nan"), (float("inf"), "inf"), (True, "True"), ("16000", "'16000'")):
+        with pytest.raises(ValueError, match=f"sr must be a positive integer or None, got {shown}$"):
+            load(path, sr=sr)
 
 
 def test_skip_counter_counts_and_reports_by_cause(tmp_path, stereo):
