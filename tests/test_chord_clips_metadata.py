@@ -344,6 +344,37 @@ def test_a_folder_listed_as_a_clip_is_a_bad_row_named_by_its_line(folder):
         read_clip_metadata(folder)
 
 
+def test_a_clip_outside_the_folder_is_a_bad_row_and_never_read(tmp_path):
+    """An absolute path, a '..' or a link leading out of the clip folder named a file elsewhere (a row
+    /etc/passwd was opened as audio): nothing outside the folder given is read."""
+    outside = tmp_path / "elsewhere.wav"
+    sf.write(outside, np.zeros(800, np.float32), 8000)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    sf.write(folder / "a.wav", np.zeros(800, np.float32), 8000)
+    (folder / "link.wav").symlink_to(outside)
+    (folder / "inner.wav").symlink_to(folder / "a.wav")  # (a link inside the folder is a clip)
+    rows = [f"{outside},maj,C,C", "../elsewhere.wav,maj,C,C", "link.wav,maj,C,C", "inner.wav,maj,C,C"]
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as refused:
+        read_clip_metadata(folder)
+    message = str(refused.value)
+    assert message.startswith("3 bad rows in the clip metadata:")
+    assert (
+        f"line 3: the audio path {outside} cannot be used (absolute path; file_name must be relative to "
+        "the clip folder)" in message
+    )
+    assert (
+        "line 4: the audio path ../elsewhere.wav cannot be used (it leads out of the clip folder, to "
+        f"{outside})" in message
+    )
+    assert (
+        f"line 5: the audio path link.wav cannot be used (it leads out of the clip folder, to {outside})"
+        in message
+    )
+    assert "line 6" not in message
+
+
 @pytest.mark.parametrize("column", ["file_name", "audio", "path"])
 def test_each_documented_path_column_names_the_clip(folder, column):
     (folder / "metadata.csv").write_text(f"{column},chord_type,root,bass_note\nb.wav,min,A,A\n")

@@ -2,7 +2,8 @@
 
 A folder holds audio clips and ``metadata.csv`` or ``metadata.jsonl``, one row per clip:
 
-- ``file_name`` (or ``audio`` / ``path``): the clip, relative to the folder;
+- ``file_name`` (or ``audio`` / ``path``): the clip, relative to the folder (an absolute path, or one that
+  ``..`` or a symlink leads out of it, is a bad row: nothing outside the folder is read);
 - either ``chord_type``, ``root`` and ``bass_note`` (``bass`` is accepted too; a row filling in both must
   have them agree): class indices, or names (``chord_type`` a vocabulary type such as ``min7``; ``root`` /
   ``bass_note`` note names such as ``F#``);
@@ -30,9 +31,10 @@ import csv
 import io
 import math
 import numbers
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from audiotrain import audio as audio_io
 from audiotrain._files import parse_json, unusable_path
@@ -281,6 +283,7 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
         ``file, line N: problem``. A row whose ``label`` disagrees with its target columns is a bad row.
     """
     root = Path(root)
+    real_root = Path(os.path.realpath(root))
     metadata = _metadata_file(root)
     clips, problems = [], []
     first_seen: dict[Path, tuple[int, ChordClip]] = {}  # resolved clip path → (line, clip)
@@ -296,6 +299,10 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             problems.append(f"{where}: no clip path (one of {', '.join(_PATH_KEYS)})")
             continue
         audio_path = root / str(row[path_key])
+        outside = _outside(real_root, str(row[path_key]), path_key)
+        if outside:  # (nothing outside the clip folder is read)
+            problems.append(f"{where}: the audio path {row[path_key]} cannot be used ({outside})")
+            continue
         problem = unusable_path(audio_path)
         if problem:
             problems.append(f"{where}: the audio path {audio_path} cannot be used ({problem})")
@@ -324,6 +331,17 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
     if not clips:
         raise ValueError(f"{metadata}: no clips")
     return clips
+
+
+def _outside(real_root: Path, relative: str, field: str) -> str | None:
+    """Why the clip path `relative` (a row's `field`) leads out of the folder `real_root` (a real path): an
+    absolute path, or one that a ``..`` or a symlink takes outside; None when it stays inside."""
+    if PurePosixPath(relative).is_absolute() or PureWindowsPath(relative).is_absolute():
+        return f"absolute path; {field} must be relative to the clip folder"
+    resolved = Path(os.path.realpath(real_root / relative))
+    if not resolved.is_relative_to(real_root):
+        return f"it leads out of the clip folder, to {resolved}"
+    return None
 
 
 class ChordClipDataset(Dataset):
