@@ -348,6 +348,21 @@ def test_every_way_a_collective_says_its_peer_went_away_points_to_another_rank(l
     assert failure_message(lost, 1).endswith("(another rank probably failed first: look for its message)")
 
 
+def test_a_value_that_never_came_from_a_failed_peer_is_said_as_a_lost_peer(monkeypatch):
+    # Rank 0 failed: the ring "fails" the collective in flight and hands rank 1 its own zeros back, which
+    # rank 1 reported as a JSONDecodeError, listed by the launcher as a failure of its own.
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    monkeypatch.setattr(mx.distributed, "all_sum", lambda x, group=None: x)  # (only this rank's values)
+    for collective in (dist.broadcast_from_main, dist.all_gather_object):
+        with pytest.raises(RuntimeError, match="rank 0's value never came") as lost:
+            collective({"run": "version_0"})
+        assert failure_message(lost.value, 1).endswith(
+            "(another rank probably failed first: look for its message)"
+        )
+
+
 def test_a_failure_line_of_an_error_without_a_message_ends_with_its_type():
     assert failure_message(RuntimeError(), 1) == "audiotrain: rank 1 failed: RuntimeError"
     assert failure_message(RuntimeError("boom"), 1) == "audiotrain: rank 1 failed: RuntimeError: boom"

@@ -328,7 +328,7 @@ def broadcast_from_main(value: Any) -> Any:
         return value
     payload = json.dumps(value).encode() if is_main_process() else b""
     sent = _exchange(payload)[0]  # every rank takes part, rank 0 too
-    return value if is_main_process() else json.loads(sent.decode())
+    return value if is_main_process() else _decoded(sent, 0)
 
 
 def broadcast_parameters(module: Any) -> None:
@@ -404,7 +404,20 @@ def all_gather_object(value: Any) -> list[Any]:
     in one process. As ``torch.distributed.all_gather_object``: two ``all_sum`` calls."""
     if world_size() == 1:
         return [value]
-    return [json.loads(raw.decode()) for raw in _exchange(json.dumps(value).encode())]
+    return [_decoded(raw, sender) for sender, raw in enumerate(_exchange(json.dumps(value).encode()))]
+
+
+def _decoded(raw: bytes, sender: int) -> Any:
+    """The value rank `sender` sent, from its JSON bytes. A value always has some: none (or zeros) means its
+    bytes never came, as where the ring "fails" the collective of a peer that died and hands this rank its
+    own zeros back; that is said as a lost peer (which the failure line and the launcher then name as a
+    consequence of the peer's failure), not as the JSONDecodeError of the empty bytes."""
+    try:
+        return json.loads(raw.decode())
+    except ValueError:  # (JSONDecodeError and UnicodeDecodeError)
+        raise RuntimeError(
+            f"rank {sender}'s value never came: the connection to that peer was lost"
+        ) from None
 
 
 def _exchange(payload: bytes) -> list[bytes]:
