@@ -368,6 +368,18 @@ def test_a_failure_line_of_an_error_without_a_message_ends_with_its_type():
     assert failure_message(RuntimeError("boom"), 1) == "audiotrain: rank 1 failed: RuntimeError: boom"
 
 
+def test_the_rank_that_failed_is_named_before_the_one_the_peer_watch_then_ended():
+    # rank 1 raised; rank 0, waiting for it in a collective, was ended by its peer watch 10 s later: the
+    # launcher's first line named rank 0 (the lower rank) and its wait, not rank 1's error.
+    waited = (
+        "ended 10 s after rank 1 failed, as it may wait forever for rank 1 in a collective that rank left "
+        "half done (look for rank 1's message)"
+    )
+    lines = summarize({0: 1, 1: 1}, {0: waited, 1: "RuntimeError: boom in epoch 1"})
+    assert lines[0] == "audiotrain launch: rank 1 failed: RuntimeError: boom in epoch 1"
+    assert lines[1] == f"audiotrain launch: rank 0 failed: {waited}"
+
+
 def test_a_peer_lost_failure_points_to_the_rank_that_failed_first():
     lost = failure_message(RuntimeError("[ring] connection to a peer was lost"), 0)
     assert lost.startswith("audiotrain: rank 0 failed: RuntimeError: [ring] connection to a peer was lost")

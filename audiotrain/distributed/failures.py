@@ -36,6 +36,8 @@ FAILED_TAG = "audiotrain: rank"
 # What a rank's collective raises when a peer died first (ring: "[ring] connection to a peer was lost").
 _PEER_LOST = re.compile(r"peer was lost|closed by the peer|connection reset", re.IGNORECASE)
 _SECONDARY = "(another rank probably failed first: look for its message)"
+# How a rank the peer watch ended points to the peer that failed (`peer_watch._PeerWatch.end_this_rank`).
+_LOOK_FOR = re.compile(r"\(look for rank \d+'s message\)$")
 
 
 def peer_was_lost(exc: BaseException) -> bool:
@@ -566,7 +568,11 @@ def summarize(
             then = f"then {then}" if later else "the other ranks then lost it"
             ended_how = f"ended{' first,' if later else ''} with exit status {c} {why}"
             lines.append(f"audiotrain launch: rank {r} {ended_how}; {then}")
-    first = sorted(failures, key=lambda r: (_SECONDARY in failures[r], r))
+    # A rank the peer watch ended names the peer it waited for ("(look for rank 1's message)"): a consequence,
+    # as a lost peer is, so the rank that failed of its own error comes first.
+    first = sorted(
+        failures, key=lambda r: (_SECONDARY in failures[r] or bool(_LOOK_FOR.search(failures[r])), r)
+    )
     # Ranks that failed alike (every rank refusing one checkpoint) share one line: the error said once.
     alike: dict[str, list[int]] = {}
     for r in first:
