@@ -657,6 +657,26 @@ def test_the_launcher_names_the_exception_of_ranks_that_died_before_audiotrain_c
     ), proc.stderr
 
 
+def test_the_launcher_names_a_usage_error_the_ranks_printed_as_their_error(tmp_path):
+    # A recipe's misspelt flag under the launcher: argparse printed "python -m ...: error: unrecognized
+    # arguments" and exited 2, and the launcher said the rank ended "with no error of its own (sys.exit(2)".
+    proc = run_launcher(
+        """
+        import argparse
+        parser = argparse.ArgumentParser(prog="python -m mytool")
+        parser.add_argument("--batch_size")
+        parser.parse_args(["--batchsize", "2"])
+        """,
+        tmp=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "python -m mytool: error: unrecognized arguments: --batchsize 2" in proc.stderr
+    assert re.search(r"audiotrain launch: rank [01] ended.* with exit status 2 after ", proc.stderr), (
+        proc.stderr
+    )
+    assert "no error of its own" not in proc.stderr
+
+
 def test_the_launcher_exits_0_when_every_rank_succeeds(tmp_path):
     proc = run_launcher(
         "import audiotrain.distributed as dist\ndist.barrier()\nprint('done', dist.rank())\n", tmp=tmp_path

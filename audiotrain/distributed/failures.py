@@ -199,6 +199,9 @@ _NODE = re.compile(r"Node with rank (\d+) (?:exited with code (-?\d+)|was killed
 _FAILED = re.compile(re.escape(FAILED_TAG) + r" (\d+) failed: (.*)")
 #: A traceback's last line ("ModuleNotFoundError: No module named 'x'"), looked for after "Traceback".
 _EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)(?::.*)?")
+# argparse's error line, "PROG: error: ...", where PROG is "python -m module" (the recipes) or "script.py":
+# a user error the rank printed before it exited 2, as a recipe's own "error: ..." lines.
+_USAGE_ERROR = re.compile(r"(?:\S+ -m \S+|\S+\.py): error: ")
 _MISSING_AUDIOTRAIN = re.compile(r"ModuleNotFoundError: No module named 'audiotrain[.']")
 
 
@@ -503,7 +506,8 @@ def summarize(
 
     ``exit_codes`` maps a rank to its status (None: killed by mlx.launch); ``failures`` a rank to the
     text after ``failed:`` in its own failure line; ``error_lines`` the ``error: ...`` lines the ranks
-    printed (a recipe's way to report a user error before it exits 2; mlx.launch does not say whose);
+    printed (a recipe's way to report a user error before it exits 2, and argparse's ``PROG: error: ...``;
+    mlx.launch does not say whose);
     ``exception_lines`` the last lines of the tracebacks they printed (an uncaught exception outside
     `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported); ``killed``
     the ranks the launcher itself killed (`_EndingWatch`), which ended of no error of their own either;
@@ -994,7 +998,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                 sys.stderr.buffer.flush()
                 if m := _FAILED.search(line):
                     failures.setdefault(int(m.group(1)), m.group(2).strip())
-                elif line.startswith("error: "):
+                elif line.startswith("error: ") or _USAGE_ERROR.match(line):
                     error_lines.append(line.strip())
                 elif line.startswith("Traceback (most recent call last):"):
                     in_traceback = True
