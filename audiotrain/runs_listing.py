@@ -12,6 +12,9 @@ A run is recognised by the files it writes:
 - the Trainer (``create_trainer``): ``config.yaml`` (``history.json`` once ``train`` ended), or only
   checkpoints (``checkpoints/<name>/trainer_state.json``).
 
+A recipe run whose ``config.json`` was deleted is unreadable (not a Trainer's run); a checkpoint lacking a
+file loading reads (`damaged_checkpoints`) is noted. ``compare`` leaves out, naming why, a run it cannot read.
+
 Status: ``running`` while a live process holds the run's lock (`audiotrain.train.checkpoint.live_claim_owner`:
 a lock left by a dead process does not count), ``finished`` when its results are there, ``interrupted`` when a
 stop signal saved an ``interrupted`` checkpoint (or training ended and its scoring did not), ``failed``
@@ -85,6 +88,7 @@ class RunSummary:
     build: str | None = None  # versions.audiotrain of the run record
     size_bytes: int = 0
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # flattened config, for `compare`
+    init_from: str | None = None  # the checkpoint a chords run started from (--init_from), for `compare`
 
     @property
     def score(self) -> float | None:
@@ -185,6 +189,36 @@ def stopped_by_signal(checkpoints: Path) -> dict | None:
     last = progress_of(checkpoints / "last") or {}
     went_on = (last.get("global_step") or 0) > (stopped.get("global_step") or 0)
     return None if went_on else stopped
+
+
+#: The checkpoint folders a listing checks, and the files loading a model from one reads.
+CHECKED_CHECKPOINTS = ("best", "last", "interrupted")
+# (`audiotrain.train.checkpoint.MODEL_FILES`, not imported: the listing imports no MLX)
+MODEL_FILES = ("model.safetensors", "trainer_state.json")
+
+
+def damaged_checkpoints(checkpoints: Path) -> str | None:
+    """Which of the run's checkpoint folders lack a file loading a model reads (deleted, a copy cut short), in
+    words; None where each one there is whole. A checkpoint being saved (the Trainer's temporary folders
+    beside it) is not looked at: only folders under their final names."""
+    damaged = []
+    for name in CHECKED_CHECKPOINTS:
+        folder = checkpoints / name
+        if folder.is_dir():
+            missing = [file for file in MODEL_FILES if not (folder / file).is_file()]
+            if missing:
+                damaged.append(f"{checkpoints.name}/{name} lacks {' and '.join(missing)}")
+    if not damaged:
+        return None
+    return f"{'; '.join(damaged)} (deleted, or a copy cut short): it cannot be loaded"
+
+
+def note_damaged_checkpoints(summary: RunSummary, checkpoints: Path) -> None:
+    """Add `damaged_checkpoints` to the run's note: its status says how its training ended, not that the
+    model it left can still be loaded."""
+    damaged = damaged_checkpoints(checkpoints)
+    if damaged is not None and summary.status != "running":
+        summary.reason = f"{summary.reason}; {damaged}" if summary.reason else damaged
 
 
 def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> float | None:
@@ -309,6 +343,7 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     summary.when = newest_time(
         [run / "config.json", run / "trained.json", run / "history.json", run / "evaluation" / "scores.json"]
     )
+    note_damaged_checkpoints(summary, checkpoints)
 
 
 def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
@@ -327,6 +362,7 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
         failed_why="no retrieval.json: the run ended before its scores (an error or a kill stopped it)",
     )
     summary.when = newest_time([run / "config.json", run / "history.json", run / "retrieval.json"])
+    note_damaged_checkpoints(summary, checkpoints)
 
 
 def read_trainer_run(run: Path, summary: RunSummary) -> None:
@@ -362,6 +398,7 @@ def read_trainer_run(run: Path, summary: RunSummary) -> None:
         summary.status = "unknown"  # a bare Trainer root: the Trainer alone writes no record of its end
         summary.reason = "Trainer checkpoints without create_trainer's config.yaml: its end is not recorded"
     summary.when = newest_time([run / "config.yaml", run / "history.json", checkpoints / "last"])
+    note_damaged_checkpoints(summary, checkpoints)
 
 
 def planned_folds(record: Any) -> int | None:
@@ -413,6 +450,10 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
     summary.when = newest_time([run / "cv_progress.json", run / "folds.json", run / "cv_scores.json"])
 
 
+#: Files only a recipe run (chords, CLAP) writes beside its config.json; a `create_trainer` run writes none.
+RECIPE_RECORDS = ("trained.json", "evaluation", "retrieval.json")
+
+
 def read_run(run: Path) -> RunSummary:
     """What `run` holds, as one `RunSummary`; an unreadable or unknown folder says why (never raises)."""
     summary = RunSummary(run)
@@ -426,6 +467,9 @@ def read_run(run: Path) -> RunSummary:
                 raise RunReadError(f'{run / "config.json"}: holds no "config" object (not a run record)')
             summary.settings = flattened(record["config"])
             summary.build = (record.get("versions") or {}).get("audiotrain")
+            started = record.get("init_from")
+            if isinstance(started, dict) and started.get("checkpoint"):
+                summary.init_from = str(started["checkpoint"])
             if "songs" in record:
                 summary.recipe = "chords"
                 read_chords_run(run, record, summary)
@@ -436,6 +480,13 @@ def read_run(run: Path) -> RunSummary:
                 summary.reason = (
                     "config.json is no chords or CLAP run record (neither songs nor model_source)"
                 )
+        elif not (run / "config.yaml").is_file() and any((run / name).exists() for name in RECIPE_RECORDS):
+            # (a recipe run whose config.json was deleted: its checkpoints alone read as a Trainer's)
+            found = ", ".join(name for name in RECIPE_RECORDS if (run / name).exists())
+            raise RunReadError(
+                f"{run / 'config.json'}: missing, though the folder holds a recipe run's records ({found}): "
+                "its kind and settings are not known"
+            )
         elif (run / "config.yaml").is_file() or any((run / "checkpoints").glob("*/trainer_state.json")):
             summary.recipe = "trainer"
             read_trainer_run(run, summary)
@@ -569,18 +620,26 @@ def comparison(runs: list[RunSummary]) -> dict[str, Any]:
         "scores": {name: [run.scores.get(name) for run in runs] for name in score_names},
         "status": [run.status for run in runs],
         "build": [run.build for run in runs],
+        "init_from": [run.init_from for run in runs],
+        "not_compared": {},
     }
 
 
 def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
     header = ["", *(run.path.name for run in runs)]
     rows = [header, ["status", *compared["status"]], ["build", *(cell(b) for b in compared["build"])]]
+    if any(compared["init_from"]):  # (a fine-tuned run and one from random weights differ most in this)
+        rows.append(["init_from", *map(cell, compared["init_from"])])
     rows += [[f"score {name}", *map(cell, values)] for name, values in compared["scores"].items()]
     if compared["settings"]:
         rows += [[key, *map(cell, values)] for key, values in compared["settings"].items()]
     text = format_table(rows)
     if not compared["settings"]:
         text += "\nsettings: the same in every run"
+    if compared["not_compared"]:
+        text += "\nnot compared:\n" + "\n".join(
+            f"  {path}: {reason}" for path, reason in compared["not_compared"].items()
+        )
     return text
 
 
@@ -611,7 +670,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def build_compare_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{prog} compare",
-        description="The settings (config, flattened keys) that differ between runs, and their scores.",
+        description="The settings (config, flattened keys) that differ between runs, the checkpoint a run "
+        "started from (init_from), and their scores; a run that cannot be read is named and left out.",
         allow_abbrev=False,
     )
     parser.add_argument("runs", nargs="+", type=Path, metavar="RUN")
@@ -649,15 +709,21 @@ def compare_main(argv: list[str], prog: str, out: Callable[[str], None]) -> int:
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("give two runs or more to compare")
-    runs = []
+    runs, not_compared = [], {}
     for path in args.runs:
         if not path.is_dir():
             parser.error(f"{path} {'is a file, not a folder' if path.exists() else 'does not exist'}")
         run = read_run(path)
         if run.recipe is None or run.status == "unreadable":
-            parser.error(f"{path}: not a run to compare: {run.reason}")
-        runs.append(run)
+            # (the others are compared, as `runs` lists the rest beside an unreadable run)
+            not_compared[str(path)] = run.reason
+        else:
+            runs.append(run)
+    if len(runs) < 2:
+        why = "; ".join(f"{path}: not a run to compare: {reason}" for path, reason in not_compared.items())
+        parser.error(f"{why}; give two runs or more to compare")
     compared = comparison(runs)
+    compared["not_compared"] = not_compared
     out(json.dumps(compared, indent=1, default=repr) if args.json else comparison_text(runs, compared))
     return 0
 

@@ -677,3 +677,48 @@ def test_a_cv_whose_mean_score_is_nan_is_headlined_by_a_number(runs, capsys):
     )
     (cv5,) = json.loads(listing(capsys, "--json", "runs/cv5"))
     assert (cv5["score_name"], cv5["score"], cv5["scores"]) == ("root", 0.5, {"root": 0.5})
+
+
+def test_compare_compares_the_readable_runs_and_names_the_unreadable_one(runs, capsys):
+    """One damaged run among those given does not stop the comparison: it is named with why, as `runs`
+    lists the others beside it."""
+    assert main(["runs", "compare", "runs/good", "runs/damaged", "runs/better"]) == 0
+    text = capsys.readouterr().out
+    assert row(text, "learning_rate") == ["learning_rate", "0.002", "0.001"]
+    assert "not compared:\n  runs/damaged: runs/damaged/config.json" in text
+    assert main(["runs", "compare", "--json", "runs/good", "runs/damaged", "runs/better"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    assert compared["runs"] == ["runs/good", "runs/better"] and list(compared["not_compared"]) == [
+        "runs/damaged"
+    ]
+
+
+def test_compare_shows_the_checkpoint_a_fine_tuned_run_started_from(runs, capsys):
+    """`init_from` lies beside `config` in config.json: a run from random weights and one fine-tuned from
+    another run's checkpoint differed in no row."""
+    record = json.loads((runs / "better" / "config.json").read_text())
+    record["init_from"] = {"checkpoint": "runs/good/checkpoints/best", "epoch": 2, "global_step": 4}
+    write_json(runs / "better" / "config.json", record)
+    assert main(["runs", "compare", "runs/good", "runs/better"]) == 0
+    assert row(capsys.readouterr().out, "init_from") == ["init_from", "-", "runs/good/checkpoints/best"]
+    assert main(["runs", "compare", "runs/good", "runs/resumed"]) == 0
+    assert "init_from" not in capsys.readouterr().out  # (neither has one)
+
+
+def test_a_chords_run_whose_config_json_was_deleted_is_not_listed_as_a_trainer_run(runs, capsys):
+    (runs / "good" / "config.json").unlink()
+    text = listing(capsys)
+    assert row(text, "good")[1:3] == ["-", "unreadable"]
+    assert "good: runs/good/config.json: missing, though the folder holds a recipe run's records" in text
+
+
+@pytest.mark.parametrize(
+    "checkpoint_name, deleted", [("best", "model.safetensors"), ("last", "trainer_state.json")]
+)
+def test_a_run_whose_checkpoint_files_were_deleted_says_so(runs, capsys, checkpoint_name, deleted):
+    """A finished run stays finished (its training ended), with a note: predict or export of it fails."""
+    (runs / "good" / "checkpoints" / checkpoint_name / deleted).unlink()
+    text = listing(capsys)
+    assert row(text, "good")[2] == "finished"
+    assert f"good: checkpoints/{checkpoint_name} lacks {deleted} (deleted, or a copy cut short)" in text
+    assert "better:" not in text  # (whole checkpoints: no note)
