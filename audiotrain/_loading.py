@@ -85,12 +85,23 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
     Refuses, as `error` naming `path` and the tensor, a header the safetensors library would refuse:
     duplicate names (the last copy would win silently), or tensors whose bytes overlap, leave gaps, lie
     outside the data section or do not match their dtype and shape (MLX's reader checks only that each lies
-    inside the file, so two tensors could share bytes)."""
+    inside the file, so two tensors could share bytes). An empty file and one cut short (shorter than its
+    header or its tensors: an interrupted copy or download) are said as such, with the fix."""
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
             prefix = handle.read(8)
             length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            # An empty file or one cut short (an interrupted copy or download) is said as such: the user's fix
+            # is to copy it again, not to look for another format.
+            if size == 0:
+                raise error(f"{path}: the file is empty (0 bytes); copy or download it again")
+            if len(prefix) < 8 or size - 8 < length <= MAX_SAFETENSORS_HEADER_BYTES:
+                header = "its safetensors header" if len(prefix) < 8 else f"its {length}-byte header"
+                raise error(
+                    f"{path} is cut short ({size} bytes, less than {header}): an interrupted copy or "
+                    "download? copy or download it again"
+                )
             if not 0 < length <= min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
                 raise error(
                     f"{path} is not a readable safetensors file: its header length is missing or invalid"
@@ -154,10 +165,15 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
                 f"{path}: tensor {name!r} (bytes {begin}-{end} of the data) {where}; the file is damaged"
             )
         position, previous = end, name
+    if position > data_bytes:  # (the header is whole, the tensors' bytes are not)
+        raise error(
+            f"{path} is cut short: its tensors take {position} bytes, but the data section holds {data_bytes} "
+            "(an interrupted copy or download); copy or download it again"
+        )
     if position != data_bytes:
         raise error(
             f"{path}: its tensors take {position} bytes, but the data section holds {data_bytes}; the file is "
-            "damaged (truncated, or with bytes no tensor covers)"
+            "damaged (bytes no tensor covers)"
         )
     return entries
 

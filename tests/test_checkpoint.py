@@ -284,7 +284,7 @@ def _last_moved_on(text: str) -> str:
         (
             lambda text: text,  # (the 8 bytes after the last tensor)
             r"model.safetensors: its tensors take \d+ bytes, but the data section holds \d+; the file is "
-            r"damaged \(truncated, or with bytes no tensor covers\)",
+            r"damaged \(bytes no tensor covers\)",
         ),
     ],
 )

@@ -596,3 +596,23 @@ def test_a_cross_validation_run_folder_is_named_as_one_with_its_folds(run, tmp_p
     err = capsys.readouterr().err
     assert f"{cv_run} is a cross-validation run" in err
     assert f"use one fold's run folder, e.g. {cv_run / 'fold0'} (its folds: fold0, fold2, fold10)" in err
+
+
+@pytest.mark.parametrize(
+    "keep, message",
+    [
+        (0, r"model\.safetensors: the file is empty \(0 bytes\); copy or download it again"),
+        (4, r"model\.safetensors is cut short \(4 bytes, less than its safetensors header\)"),
+        (1000, r"model\.safetensors is cut short \(1000 bytes, less than its \d+-byte header\)"),
+        (-8, r"model\.safetensors is cut short: its tensors take \d+ bytes, .*copy or download it again"),
+    ],
+)
+def test_a_weights_file_empty_or_cut_short_is_named_as_such(run, tmp_path, keep, message):
+    """An interrupted copy or download of a shared model: both said 'its header length is missing or
+    invalid', which reads as a file of another format."""
+    share = tmp_path / "share"
+    shutil.copytree(run / "checkpoints" / "best", share)
+    weights = (share / ckpt.MODEL_FILE).read_bytes()
+    (share / ckpt.MODEL_FILE).write_bytes(weights[:keep])
+    with pytest.raises(ckpt.CheckpointError, match=message):
+        ChordPredictor.from_checkpoint(share)

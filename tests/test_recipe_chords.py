@@ -1801,7 +1801,7 @@ def test_a_refused_resume_or_checkpoint_dir_writes_nothing(tiny_run, tmp_path, m
     for damaged in (ckpt.MODEL_FILE, ckpt.OPTIMIZER_FILE):
         (own / "checkpoints" / "last" / damaged).write_bytes(b"")
         assert chords.main([*base, "--run_dir", str(own), "--resume", str(own / "checkpoints" / "last")]) == 2
-        _one_error_line(capsys, f"{damaged} is not a readable safetensors file")
+        _one_error_line(capsys, f"{damaged}: the file is empty (0 bytes); copy or download it again")
         assert (own / "config.json").read_bytes() == record
         shutil.copy(run_dir / "checkpoints" / "last" / damaged, own / "checkpoints" / "last" / damaged)
 
