@@ -6,6 +6,7 @@ what is checked is which settings and weights come along, not how well it transc
 
 import json
 import shutil
+import warnings
 from dataclasses import replace
 
 from audiotrain.chords.decode import DecodeConfig
@@ -14,7 +15,11 @@ from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionMode
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
-from audiotrain.recipes.chords.model_checkpoint import loaded_checkpoint_note, resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import (
+    StandInCheckpointWarning,
+    loaded_checkpoint_note,
+    resolve_model_checkpoint,
+)
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
 from audiotrain.recipes.chords.train import check_resume_settings
@@ -616,3 +621,32 @@ def test_a_weights_file_empty_or_cut_short_is_named_as_such(run, tmp_path, keep,
     (share / ckpt.MODEL_FILE).write_bytes(weights[:keep])
     with pytest.raises(ckpt.CheckpointError, match=message):
         ChordPredictor.from_checkpoint(share)
+
+
+def test_export_and_from_checkpoint_of_a_run_folder_say_which_checkpoint_and_when_best_is_missing(
+    run, tmp_path, capsys
+):
+    """export named the run folder alone, and ChordPredictor.from_checkpoint said nothing, where a run's last
+    checkpoint (another model) stood in for the best its validation chose."""
+    best = run / "checkpoints" / "best"
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "of_best")]) == 0
+    assert capsys.readouterr().err == f"using {best} (after 3 epochs, 12 steps)\n"
+    pruned = tmp_path / "pruned"
+    last = pruned / "checkpoints" / "last"
+    tracked = {
+        "ModelCheckpoint{'monitor': 'val_loss'}": {"best_model_path": str(pruned / "checkpoints" / "best")}
+    }
+    _write_checkpoint(last, callbacks=tracked)
+    assert chords.main(["export", "--checkpoint", str(pruned), "--out", str(tmp_path / "of_last")]) == 0
+    stand_in = (
+        f"using {last} (after 3 epochs, 12 steps), not the run's best: {pruned / 'checkpoints' / 'best'}, "
+        "which its validation chose, is missing"
+    )
+    assert capsys.readouterr().err == stand_in + "\n"
+    with pytest.warns(StandInCheckpointWarning) as warned:
+        assert ChordPredictor.from_checkpoint(pruned).checkpoint == last
+    assert [str(w.message) for w in warned] == [stand_in]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (the run's best itself, or a checkpoint named: nothing to say)
+        ChordPredictor.from_checkpoint(run)
+        ChordPredictor.from_checkpoint(last)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Collection
 from pathlib import Path
 
 from audiotrain.chords.decode import DECODING_BEFORE_ADDED
 from audiotrain.recipes._run import path_flag
-from audiotrain.recipes.chords.model_checkpoint import loaded_checkpoint_note
+from audiotrain.recipes.chords.model_checkpoint import StandInCheckpointWarning, loaded_checkpoint_note
 from audiotrain.recipes.chords.predict import ADDED_AFTER_DEFAULT_TTA, DEFAULT_TTA_SEMITONES, ChordPredictor
 from audiotrain.recipes.config_cli import merge_config, older_record_note, parse_bool
 
@@ -70,7 +71,9 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
     checkpoint = checkpoint if checkpoint is not None else args.checkpoint
     if args.tta is not None and args.tta < 0:  # (the upper bound is the checkpoint's, checked below)
         raise ValueError(f"--tta must be 0 semitones (off) or more, got {args.tta}")
-    predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
+    with warnings.catch_warnings():  # (the note below says it, on one line)
+        warnings.simplefilter("ignore", StandInCheckpointWarning)
+        predictor = ChordPredictor.from_checkpoint(checkpoint)  # the default shifts always fit its features
     # Given a run folder, which of its checkpoints: its best one may have been deleted, and the last one,
     # which then stands in, is another model.
     note = loaded_checkpoint_note(Path(checkpoint), predictor.checkpoint)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from audiotrain._text import listed
 from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, shell_command
 from audiotrain.recipes.chords.model_checkpoint import (
     CHECKPOINTS_SUBDIR,
+    loaded_checkpoint_note,
     resolve_model_checkpoint,
     run_checkpoints,
 )
@@ -170,6 +172,11 @@ def main(argv: list[str]) -> int:
     """The ``export`` command (its errors are printed by the recipe's `cli.main`, as every command's)."""
     args = build_parser().parse_args(argv)
     out = export_model(args.checkpoint, args.out, args.overwrite)
+    # Given a run folder, which of its checkpoints was exported (best, or last where best is missing), as
+    # predict and evaluate say which they use.
+    note = loaded_checkpoint_note(Path(args.checkpoint), resolve_model_checkpoint(args.checkpoint))
+    if note:
+        print(note, file=sys.stderr)
     size = (out / ckpt.MODEL_FILE).stat().st_size
     use = [shell_command(command, flag, out) for command, flag in USES]  # (quoted, so a use can be pasted)
     print(

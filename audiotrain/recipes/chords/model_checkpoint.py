@@ -30,6 +30,14 @@ EXPORT_HINT = (
 )
 
 
+#: How `stand_in_for_best` begins (`loaded_checkpoint_note` holds it where last stands in for best).
+NOT_BEST = "not the run's best"
+
+
+class StandInCheckpointWarning(UserWarning):
+    """A run folder's ``last`` checkpoint was loaded in place of its ``best`` (missing, or damaged)."""
+
+
 def resolve_model_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from `path`: a checkpoint itself, or a run folder (its ``checkpoints/best``, else
     ``checkpoints/last``; ``checkpoints`` being the relative ``checkpoint_dir`` its config.json records),
@@ -99,13 +107,19 @@ def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
     trained = ""
     if isinstance(epochs, int) and isinstance(steps, int):
         trained = f" (after {plural(epochs, 'epoch')}, {plural(steps, 'step')})"
-    note = f"using {folder}{trained}"
+    stand_in = stand_in_for_best(folder, state)
+    return f"using {folder}{trained}" + (f", {stand_in}" if stand_in else "")
+
+
+def stand_in_for_best(folder: Path, state: dict) -> str | None:
+    """Where `folder` is a run's ``last`` checkpoint (trainer state `state`) loaded because the run's ``best``,
+    which its validation chose, is missing or cannot be loaded: that, in words; else None."""
     best = folder.with_name("best")
     # A best without its record (emptied, a copy cut short) is passed over for last as a missing one is.
     if folder.name == "last" and not (best / ckpt.STATE_FILE).exists() and _had_best(state):
         gone = "is missing" if not best.exists() else f"cannot be loaded (it holds no {ckpt.STATE_FILE})"
-        note += f", not the run's best: {best}, which its validation chose, {gone}"
-    return note
+        return f"{NOT_BEST}: {best}, which its validation chose, {gone}"
+    return None
 
 
 def _had_best(state: dict) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import unicodedata
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -41,7 +42,12 @@ from audiotrain.recipes.chords.config import (
     is_digital_silence,
     older_record_meanings,
 )
-from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import (
+    NOT_BEST,
+    StandInCheckpointWarning,
+    loaded_checkpoint_note,
+    resolve_model_checkpoint,
+)
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import load_config_file, merge_config, read_older_record
 from audiotrain.train import checkpoint as ckpt
@@ -389,15 +395,24 @@ class ChordPredictor:
         fit's save tore (it replaced the folder meanwhile) is made again (`ckpt.read_unreplaced`).
 
         `decode` replaces the checkpoint's decoding settings; a dict (``{"silence_db": 0}``) changes only
-        the fields it names, as ``predict --decode.silence_db 0`` does."""
+        the fields it names, as ``predict --decode.silence_db 0`` does.
+
+        Given a run folder, the checkpoint it loads (``checkpoints/best``, else ``checkpoints/last``) is its
+        `checkpoint`; where ``last`` stands in for a ``best`` the run's validation chose (deleted, or
+        damaged), a `StandInCheckpointWarning` says so, as ``predict``'s ``using ...`` line does."""
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(
                 f"ChordPredictor.from_checkpoint(path=...): expected a checkpoint, run or export folder "
                 f"(str or Path), got {type(path).__name__}"
             )
-        return ckpt.read_unreplaced(
+        predictor = ckpt.read_unreplaced(
             path, resolve_model_checkpoint, lambda folder: cls._from_folder(folder, decode, **kwargs)
         )
+        if predictor.checkpoint.name == "last":  # (a best loaded reads nothing more)
+            note = loaded_checkpoint_note(Path(path), predictor.checkpoint)
+            if note is not None and NOT_BEST in note:  # (another model than the user expects)
+                warnings.warn(note, StandInCheckpointWarning, stacklevel=2)
+        return predictor
 
     @classmethod
     def _from_folder(cls, folder: Path, decode: Any, **kwargs: Any) -> ChordPredictor:
