@@ -120,7 +120,14 @@ def test_a_frames_level_is_measured_where_its_features_are_centred():
         (("song.wav",), {"sample_rate": SR}, TypeError, r"sample_rate is for a waveform given as an array"),
         ((np.zeros(SR, np.int16),), {"sample_rate": SR}, TypeError, r"audio holds integer samples"),
         ((np.zeros((SR, 2), np.float32),), {"sample_rate": SR}, ValueError, r"channels-last audio\?"),
-        ((np.zeros(SR, np.float32),), {"sample_rate": 0}, ValueError, r"sr must be a positive sampling rate"),
+        # (named by the keyword the user gave, not by librosa's `sr` the check was written for)
+        (
+            (np.zeros(SR, np.float32),),
+            {"sample_rate": 0},
+            ValueError,
+            r"^sample_rate must be a positive .* 0$",
+        ),
+        ((np.zeros(SR, np.float32),), {"sample_rate": "48000"}, ValueError, r"^sample_rate must .* '48000'$"),
         ((np.zeros(10, np.float32),), {"sample_rate": SR}, ValueError, r"audio is too short: 10 samples"),
     ],
 )

@@ -46,13 +46,14 @@ CHANNELS_HINT_MAX = 8
 CHANNELS_HINT_MIN_SAMPLES = 1024
 
 
-def check_sample_rate(sr: float) -> float:
-    """`sr` as a float, or ValueError naming it when it is not a positive number of Hz."""
+def check_sample_rate(sr: float, name: str = "sr") -> float:
+    """`sr` as a float, or ValueError naming it (as `name`: the keyword the caller took it by) when it is not
+    a positive number of Hz."""
     # (A str such as "16000", from a config or the command line, would reach numpy's isfinite and fail
     # with a ufunc TypeError that names neither sr nor what it takes.)
     if isinstance(sr, bool) or not isinstance(sr, numbers.Real) or not np.isfinite(sr) or sr <= 0:
         shown = repr(sr) if isinstance(sr, str) else sr
-        raise ValueError(f"sr must be a positive sampling rate in Hz, got {shown}")
+        raise ValueError(f"{name} must be a positive sampling rate in Hz, got {shown}")
     return float(sr)
 
 

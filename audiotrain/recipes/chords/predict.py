@@ -560,7 +560,7 @@ class ChordPredictor:
             raise TypeError(
                 "audio is an array: give its sample_rate= in Hz (e.g. the rate librosa.load returned)"
             )
-        rate = check_sample_rate(sample_rate)  # (a ValueError naming sr for anything but a positive rate)
+        rate = check_sample_rate(sample_rate, "sample_rate")  # (its keyword here: not librosa's sr)
         y = as_float_signal(audio, "numpy", name="audio")  # integer PCM, NaN, channels-last: refused, named
         if y.ndim > 2:
             raise ValueError(f"audio must be [samples] or [channels, samples], got shape {y.shape}")
