@@ -167,7 +167,8 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
         position, previous = end, name
     if position > data_bytes:  # (the header is whole, the tensors' bytes are not)
         raise error(
-            f"{path} is cut short: its tensors take {position} bytes, but the data section holds {data_bytes} "
+            f"{path} is cut short: its tensors take {position} bytes, but the data section holds "
+            f"{data_bytes} "
             "(an interrupted copy or download); copy or download it again"
         )
     if position != data_bytes:

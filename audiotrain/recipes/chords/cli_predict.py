@@ -242,7 +242,8 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     if not out_dir.is_dir() and out_dir.suffix.lower() in (".lab", ".jams", ".jamz"):
         # A file's command (-o song.lab) given a folder made a folder named song.lab of its songs' files.
         raise ValueError(
-            f"-o {out_dir} is named like one {out_dir.suffix} file, but a folder input ({args.input}) needs an "
+            f"-o {out_dir} is named like one {out_dir.suffix} file, but a folder input ({args.input}) "
+            "needs an "
             f"output folder, where one file per song is written (e.g. -o {source.name}-chords)"
         )
     check_can_write(

@@ -112,8 +112,8 @@ def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
 
 
 def stand_in_for_best(folder: Path, state: dict) -> str | None:
-    """Where `folder` is a run's ``last`` checkpoint (trainer state `state`) loaded because the run's ``best``,
-    which its validation chose, is missing or cannot be loaded: that, in words; else None."""
+    """Where `folder` is a run's ``last`` checkpoint (trainer state `state`) loaded because the run's
+    ``best``, which its validation chose, is missing or cannot be loaded: that, in words; else None."""
     best = folder.with_name("best")
     # A best without its record (emptied, a copy cut short) is passed over for last as a missing one is.
     if folder.name == "last" and not (best / ckpt.STATE_FILE).exists() and _had_best(state):
