@@ -35,7 +35,7 @@ def test_topk_ignores_and_flattens_frames():
     assert np.isnan(compute_topk_accuracy(LOGITS[:1], np.array([-1])))
     empty = per_class_metrics_from_confusion(np.zeros((3, 3)))
     assert all(np.isnan(empty[key]) for key in ("accuracy", "macro_f1", "weighted_f1"))
-    with pytest.raises(ValueError, match="k must be in 1..3"):
+    with pytest.raises(ValueError, match="k must be a whole number in 1..3"):
         compute_topk_accuracy(LOGITS, TARGETS, k=4)
 
 
@@ -206,12 +206,17 @@ def test_topk_target_outside_the_classes_is_an_error_not_a_wrapped_index():
 
 
 def test_k_outside_1_to_the_classes_and_empty_targets_are_refused():
-    """k=0 would read 0% and an empty batch fail in numpy's reshape, naming nothing."""
-    with pytest.raises(ValueError, match=r"k must be in 1\.\.3, got 0"):
+    """k=0 would read 0%, k=1.5 the top-2 accuracy, and an empty batch fail in numpy's reshape, naming
+    nothing."""
+    with pytest.raises(ValueError, match=r"k must be a whole number in 1\.\.3, got 0"):
         compute_topk_accuracy(LOGITS, TARGETS, k=0)
-    with pytest.raises(ValueError, match=r"k must be in 1\.\.3, got 4"):
+    with pytest.raises(ValueError, match=r"k must be a whole number in 1\.\.3, got 4"):
         compute_topk_accuracy(LOGITS, TARGETS, k=4)
     assert compute_topk_accuracy(LOGITS, TARGETS, k=3) == 100.0
+    # k=1.5 read the top-2 accuracy (rank 1 < 1.5); a whole-valued 2.0 is k=2
+    with pytest.raises(ValueError, match=r"k must be a whole number in 1\.\.3, got 1\.5"):
+        compute_topk_accuracy(LOGITS, TARGETS, k=1.5)
+    assert compute_topk_accuracy(LOGITS, TARGETS, k=2.0) == compute_topk_accuracy(LOGITS, TARGETS, k=2)
     with pytest.raises(ValueError, match="targets is empty"):
         compute_topk_accuracy(np.zeros((0, 3)), np.zeros(0, int))
 

@@ -197,15 +197,24 @@ def test_topk_of_more_classes_than_the_head_has_is_refused_as_compute_topk_accur
     """A mistyped topk={"root": (13,)} on a 12-class head read a perfect root_top13_acc."""
     tracker = MetricsTracker(topk={"h": (7,)})
     with pytest.raises(
-        ValueError, match=r"MetricsTracker\(topk=\{'h': \(7,\)\}\): k must be in 1\.\.5 .*got 7"
+        ValueError,
+        match=r"MetricsTracker\(topk=\{'h': \(7,\)\}\): k must be a whole number in 1\.\.5 .*got 7",
     ):
         tracker.update({}, {"h": np.zeros((4, 5))}, {"h": np.array([0, 1, 2, 3])})
     # the bounds themselves: k = classes is every target (100%), one more is refused
     tracker = MetricsTracker(topk={"h": (5,)})
     tracker.update({}, {"h": np.zeros((4, 5))}, {"h": np.array([0, 1, 2, 4])})
     assert tracker.get_metrics()["h_top5_acc"] == 100.0
-    with pytest.raises(ValueError, match=r"k must be in 1\.\.4 .*got 5"):
+    with pytest.raises(ValueError, match=r"k must be a whole number in 1\.\.4 .*got 5"):
         tracker.update({}, {"h": np.zeros((4, 4))}, {"h": np.array([0, 1, 2, 3])})
+
+
+def test_a_fractional_topk_is_refused_not_counted_as_the_next_whole_k():
+    """topk={"h": (1.5,)} logged h_top1.5_acc with the top-2 accuracy (rank 1 < 1.5 counted as a hit)."""
+    tracker = MetricsTracker(topk={"h": (1.5,)})
+    with pytest.raises(ValueError, match=r"k must be a whole number in 1\.\.3 .*got 1\.5"):
+        tracker.update({}, {"h": np.array([[0.9, 0.1, 0.0]])}, {"h": np.array([1])})
+    assert "h_top1.5_acc" not in tracker.get_metrics()
 
 
 def test_bfloat16_mlx_outputs_and_losses_are_read_as_float32():

@@ -9,6 +9,7 @@ are refused); leading dimensions (batch, frames) are flattened. Targets equal to
 
 from __future__ import annotations
 
+import numbers
 from typing import TypedDict
 
 import mlx.core as mx
@@ -54,6 +55,15 @@ def class_indices(values: np.ndarray, what: str, instead: str = "") -> np.ndarra
     else:
         found = f"dtype {values.dtype}"
     raise ValueError(f"{what} must be class indices (whole numbers), got {found}{instead}")
+
+
+def is_whole_number(value: object) -> bool:
+    """Whether `value` is a whole number (an int, numpy's too, or a whole-valued float such as 2.0).
+
+    A cut-off k of top-k or recall@k is compared with 0-based ranks as ``rank < k``: a fractional 1.5 would
+    count rank 1 too, reporting top-2 under the name top-1.5.
+    """
+    return isinstance(value, numbers.Real) and float(value).is_integer()
 
 
 def _refuse_one_hot(scores: np.ndarray, targets: np.ndarray, where: str) -> None:
@@ -179,8 +189,8 @@ def compute_topk_accuracy(
             f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
         )
     _refuse_empty(scores, targets, "compute_topk_accuracy")
-    if not 1 <= k <= scores.shape[-1]:
-        raise ValueError(f"k must be in 1..{scores.shape[-1]}, got {k}")
+    if not (is_whole_number(k) and 1 <= k <= scores.shape[-1]):
+        raise ValueError(f"k must be a whole number in 1..{scores.shape[-1]}, got {k}")
     flat_scores, flat_targets = _flatten(scores, targets, ignore_index, "compute_topk_accuracy")
     check_class_range(
         flat_targets, scores.shape[-1], "compute_topk_accuracy: targets", " (the scores' classes)"

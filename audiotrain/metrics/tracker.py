@@ -27,6 +27,7 @@ from audiotrain.metrics.classification import (
     as_numpy,
     check_class_range,
     class_indices,
+    is_whole_number,
     per_class_metrics_from_confusion,
     target_ranks,
     top_classes,
@@ -51,8 +52,9 @@ class MetricsTracker:
         Target value that is not counted.
     topk : mapping of head name to tuple of k, optional
         Also track top-k accuracy, reported as ``<head>_top<k>_acc``; e.g. ``{"chord_type": (3,)}``. Ties
-        are broken by class index, as `compute_topk_accuracy` does (`target_ranks`). Each k must be in
-        1..classes of its head, as in `compute_topk_accuracy` (a mistyped 13 of 12 would read 100%).
+        are broken by class index, as `compute_topk_accuracy` does (`target_ranks`). Each k must be a
+        whole number in 1..classes of its head, as in `compute_topk_accuracy` (a mistyped 13 of 12 would read
+        100%, a fractional 1.5 the top-2 accuracy).
     """
 
     def __init__(
@@ -128,10 +130,12 @@ class MetricsTracker:
                 raise ValueError(f"head {head!r}: scores {scores.shape} do not match targets {target.shape}")
             width = scores.shape[-1]
             for k in self.topk.get(head, ()):
-                if not 1 <= k <= width:  # as compute_topk_accuracy: a mistyped k would read a perfect score
+                # as compute_topk_accuracy: a mistyped k would read a perfect score, a fractional one the
+                # next whole k's
+                if not (is_whole_number(k) and 1 <= k <= width):
                     raise ValueError(
-                        f"MetricsTracker(topk={{{head!r}: {self.topk[head]}}}): k must be in 1..{width} (the "
-                        f"head's {width} classes), got {k}"
+                        f"MetricsTracker(topk={{{head!r}: {self.topk[head]}}}): k must be a whole number in "
+                        f"1..{width} (the head's {width} classes), got {k}"
                     )
             flat_scores = scores.reshape(-1, width)
             flat_target = target.reshape(-1)
