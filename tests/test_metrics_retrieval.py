@@ -251,6 +251,34 @@ def test_zero_shot_input_errors_name_the_problem():
         zero_shot_classification(audio, np.eye(3), [0, 1, 3])
 
 
+def test_zero_shot_prompts_that_embed_a_few_1e_8_apart_still_tie():
+    """A label given twice embeds its two prompts a few 1e-8 apart; ranked with exact equality, float noise
+    chose the winning class (top-1 2/3 where identical prompts give 1/3), where retrieval_metrics ties
+    them, as the module promises for every score."""
+    clips = np.array([[1, 0, 0], [1, 0, 0], [0, 0, 1]], dtype=np.float32)
+    prompts = clips.copy()  # classes 0 and 1 have the same prompt
+    exact = zero_shot_classification(clips, prompts, [0, 1, 2], normalize=False)
+    assert exact["zero_shot_top1_accuracy"] == pytest.approx(1 / 3)  # the twins tie, against the clip
+    prompts[1, 0] = np.nextafter(np.float32(1), np.float32(2))
+    assert zero_shot_classification(clips, prompts, [0, 1, 2], normalize=False) == exact
+
+
+def test_zero_shot_input_errors_name_the_problem_not_a_truncated_score():
+    """Float targets were truncated (0.7 read as class 0), a top-0 accuracy read 0 and a top-1.5 read the
+    top-2 accuracy, and no clip gave NaN with numpy's "Mean of empty slice" warnings."""
+    clips, prompts = np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"zero_shot_classification: targets must be class indices .*\[0\.7"):
+        zero_shot_classification(clips, prompts, [0.7, 1.0, 2.0])
+    for ks in ((0,), (1.5,)):
+        with pytest.raises(ValueError, match=r"top-k cut-offs must be whole numbers >= 1"):
+            zero_shot_classification(clips, prompts, [0, 1, 2], ks=ks)
+    assert "zero_shot_top1_accuracy" in zero_shot_classification(clips, prompts, [0.0, 1.0, 2.0], ks=(1.0,))
+    with pytest.raises(ValueError, match="needs at least one clip"):
+        zero_shot_classification(np.zeros((0, 3)), prompts, [])
+    with pytest.raises(ValueError, match="recall cut-offs must be >= 1 and whole numbers"):
+        retrieval_metrics(clips, prompts, [0, 1, 2], ks=(1.5,))  # was reported as R@1
+
+
 def test_prompt_errors():
     with pytest.raises(ValueError, match="exactly one"):
         class_prompts(["a"], "no slot")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from audiotrain.metrics.classification import as_numpy
+from audiotrain.metrics.classification import as_numpy, class_indices, is_whole_number
 
 import numpy as np
 
@@ -80,6 +80,17 @@ def _check_caption_owner(caption_to_audio, n_audio: int, n_text: int) -> np.ndar
 #: evaluation batch size: text->audio mAP@10 0.49 in batches of 8, 0.56 in one batch of 16, for the same
 #: weights. float32: 9.5e-7; float64 inputs keep float64's resolution.
 TIE_STEPS = 8
+
+
+def _coarsest_float(*inputs) -> np.dtype:
+    """The float type of `inputs` with the coarsest resolution (float64 where none is a float): it sets how
+    close two scores must be to tie (`tie_tolerance`)."""
+    given = [as_numpy(x).dtype for x in inputs]
+    return max(
+        (t for t in given if np.issubdtype(t, np.floating)),
+        key=lambda t: np.finfo(t).eps,
+        default=np.dtype(np.float64),
+    )
 
 
 def tie_tolerance(similarity: np.ndarray, dtype: np.dtype) -> float:
@@ -173,13 +184,7 @@ def retrieval_metrics(
     ``text_to_audio_median_rank`` (1-based ranks), the same for ``audio_to_text_``, and ``n_audio``,
     ``n_text``. Recall and mAP are fractions in [0, 1].
     """
-    # (the coarser of the two inputs' float types sets how close two scores must be to tie)
-    given = [as_numpy(x).dtype for x in (audio_embeds, text_embeds)]
-    coarsest = max(
-        (t for t in given if np.issubdtype(t, np.floating)),
-        key=lambda t: np.finfo(t).eps,
-        default=np.dtype(np.float64),
-    )
+    coarsest = _coarsest_float(audio_embeds, text_embeds)
     audio = _as_matrix(audio_embeds, "audio_embeds")
     text = _as_matrix(text_embeds, "text_embeds")
     if audio.shape[1] != text.shape[1]:
@@ -189,9 +194,10 @@ def retrieval_metrics(
     if audio.shape[0] == 0:
         raise ValueError("retrieval_metrics needs at least one clip")
     owner = _check_caption_owner(caption_to_audio, audio.shape[0], text.shape[0])
+    # int() would take 1.5 as 1 and report it as R@1
+    if not all(is_whole_number(k) and k >= 1 for k in ks):
+        raise ValueError(f"recall cut-offs must be >= 1 and whole numbers, got {tuple(ks)}")
     ks = tuple(int(k) for k in ks)
-    if any(k < 1 for k in ks):
-        raise ValueError(f"recall cut-offs must be >= 1, got {ks}")
     if normalize:
         audio, text = _normalize(audio), _normalize(text)
     sim = audio @ text.T  # [n_audio, n_text]
@@ -289,18 +295,25 @@ def zero_shot_classification(
     class_text_embeds : array-like, shape [n_classes, dim]
         Embeddings of the class prompts (see `class_prompts`), in label order.
     targets : sequence of int, length n_audio
-        True class index of each clip.
+        True class index of each clip (whole numbers: 0.7 is refused, not truncated to class 0).
     ks : sequence of int
-        Top-k accuracies to report (k not smaller than the number of classes is trivially 1 and skipped).
+        Top-k accuracies to report, whole numbers >= 1 (k not smaller than the number of classes is
+        trivially 1 and skipped).
+
+    Ties go against the clip, and scores within float noise are ties, as in `retrieval_metrics`: two
+    prompts that embed alike (a label given twice) rank each class below the other's prompt.
 
     Returns
     -------
-    dict with ``zero_shot_top{k}_accuracy`` for each k, ``zero_shot_mAP`` (mean over clips of 1/(rank+1)
+    dict with ``zero_shot_top{k}_accuracy`` for each k, ``zero_shot_mAP@10`` (mean over clips of 1/(rank+1)
     of the true class, i.e. the mean reciprocal rank LAION reports as mAP for single-label data) and
     ``n_classes``.
     """
+    coarsest = _coarsest_float(audio_embeds, class_text_embeds)
     audio = _as_matrix(audio_embeds, "audio_embeds")
     classes = _as_matrix(class_text_embeds, "class_text_embeds")
+    if audio.shape[0] == 0:
+        raise ValueError("zero_shot_classification needs at least one clip")
     if audio.shape[1] != classes.shape[1]:
         raise ValueError(
             f"audio and class embeddings must have the same dimension, got {audio.shape[1]} and "
@@ -309,12 +322,20 @@ def zero_shot_classification(
     targets = as_numpy(targets)
     if targets.shape != (audio.shape[0],):
         raise ValueError(f"targets must have shape ({audio.shape[0]},), got {targets.shape}")
+    targets = class_indices(targets, "zero_shot_classification: targets")
+    if not all(is_whole_number(k) and k >= 1 for k in ks):
+        raise ValueError(
+            f"zero_shot_classification: top-k cut-offs must be whole numbers >= 1, got {tuple(ks)}"
+        )
+    ks = tuple(int(k) for k in ks)
     if targets.size and (targets.min() < 0 or targets.max() >= classes.shape[0]):
         raise ValueError(f"targets must be class indices in [0, {classes.shape[0]})")
     if normalize:
         audio, classes = _normalize(audio), _normalize(classes)
     sim = audio @ classes.T
-    ranks = text_to_audio_ranks(sim, targets.astype(np.int64))  # same "rank of the one true item" rule
+    # same "rank of the one true item" rule, with the same tolerance as retrieval_metrics: prompts that embed
+    # alike differ by float noise, which must not decide which class wins
+    ranks = text_to_audio_ranks(sim, targets, tie_tolerance(sim, coarsest))
     metrics = {"n_classes": float(classes.shape[0])}
     for k in ks:
         if k < classes.shape[0]:  # top-k over k or fewer classes is trivially 1
