@@ -225,6 +225,12 @@ def test_interval_needs_two_scored_songs_and_a_known_comparison():
         mixed.interval("root", confidence=95)
     with pytest.raises(ValueError, match="confidence must be between 0 and 1, got 1.0"):
         mixed.interval("root", confidence=1.0)  # would be the range of the draws, not an interval
+    # resamples=0 failed in np.quantile ("index -1 is out of bounds for axis 0 with size 0"), naming nothing
+    for resamples in (0, -5, 2.5):
+        with pytest.raises(ValueError, match=rf"resamples must be a whole number >= 1, got {resamples}"):
+            mixed.interval("root", resamples=resamples)
+        with pytest.raises(ValueError, match=rf"resamples must be a whole number >= 1, got {resamples}"):
+            difference_interval(mixed, mixed, "root", resamples=resamples)
 
 
 def test_difference_interval_pairs_the_songs():

@@ -26,6 +26,7 @@ of the recording.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -252,9 +253,10 @@ class ChordScores:
         says how much the score owes to which songs were picked: a test set of 16 songs whose errors sit in
         a few chords of a few songs can move by points with another 16 like them. It does not cover what
         the songs have in common (a style the model was trained on). Seeded: the same scores give the same
-        interval. NaN, NaN where fewer than two songs have time that the comparison scores.
+        interval. `resamples` must be a whole number >= 1, `confidence` between 0 and 1. NaN, NaN where
+        fewer than two songs have time that the comparison scores.
         """
-        _check_interval_request(self, metric, confidence)
+        _check_interval_request(self, metric, confidence, resamples)
         correct, seconds = _song_seconds(self, list(self.per_song), metric)
         covered = seconds > 0  # songs without time for the comparison would only thin the draws
         correct, seconds = correct[covered], seconds[covered]
@@ -350,7 +352,7 @@ def difference_interval(
             "difference_interval needs the same songs in both scores; only in one: "
             f"{sorted(set(songs) ^ set(baseline.per_song))}"
         )
-    _check_interval_request(scores, metric, confidence)
+    _check_interval_request(scores, metric, confidence, resamples)
     difference = scores.pooled[metric] - baseline.pooled[metric]
     correct, seconds = _song_seconds(scores, songs, metric)
     base_correct, base_seconds = _song_seconds(baseline, songs, metric)
@@ -370,11 +372,14 @@ def difference_interval(
     return (difference, *_central(drawn, confidence))
 
 
-def _check_interval_request(scores: ChordScores, metric: str, confidence: float) -> None:
+def _check_interval_request(scores: ChordScores, metric: str, confidence: float, resamples: int) -> None:
     if metric not in scores.pooled:
         raise ValueError(f"unknown chord comparison {metric!r}; expected one of {sorted(scores.pooled)}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    # 0 failed in np.quantile ("index -1 is out of bounds"), a negative count in numpy's draw, naming neither
+    if isinstance(resamples, bool) or not isinstance(resamples, numbers.Integral) or resamples < 1:
+        raise ValueError(f"resamples must be a whole number >= 1, got {resamples!r}")
 
 
 def _song_seconds(scores: ChordScores, songs: list[str], metric: str) -> tuple[np.ndarray, np.ndarray]:
