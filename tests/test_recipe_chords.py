@@ -925,6 +925,23 @@ def test_a_run_killed_in_its_evaluation_resumed_with_more_epochs_trains_on(tiny_
     assert json.loads((copy / "history.json").read_text())["epoch"] == [0, 1, 2]
 
 
+def test_a_resume_in_the_count_of_processes_it_was_trained_in_names_no_change_of_processes(
+    tiny_run, tmp_path, capsys
+):
+    """A run of `processes` 0 (one per core; under `audiotrain launch` the record holds the 0 its user never
+    set), resumed with --processes giving the count it trained in, said "processes 0 -> 1" among the changed
+    settings, though the processes did not change."""
+    root, run_dir = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(copy), "--processes", "1"]
+    capsys.readouterr()
+    assert chords.main([*flags, "--num_epochs", "3", "--resume", str(copy / "checkpoints" / "last")]) == 0
+    err = capsys.readouterr().err
+    changed = next(line for line in err.splitlines() if "settings changed since its run" in line)
+    assert "num_epochs 2 -> 3" in changed and "processes" not in changed, changed
+
+
 def test_train_on_a_folder_and_resume(tiny_run, tmp_path, capsys):
     root, _ = tiny_run
     data = tmp_path / "songs"

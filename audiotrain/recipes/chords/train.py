@@ -40,6 +40,7 @@ from audiotrain.recipes._run import (
     check_resume_folder,
     check_run_folder,
     check_run_record_readable,
+    checkpoint_processes,
     claim_run_folder,
     clear_checkpoints,
     clear_run_outputs,
@@ -1021,11 +1022,22 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
     """One line naming the settings a resume changes from its checkpoint's run, and, where they shape the
     learning-rate schedule, the rate before and after: the schedule is rebuilt from this run's settings
     (``--num_epochs`` raised to go on with a finished run spreads it anew), and the rate jumped 2.5x (25x
-    with another --learning_rate) without a word. "" when nothing changed."""
+    with another --learning_rate) without a word. "" when nothing changed. ``processes`` is said as the
+    counts of processes the checkpoint was trained in and this run trains in (its 0, one per core, resolves
+    to a count), and not at all where those are the same."""
     before = state.get(RUN_CONFIG_KEY)
     if not isinstance(before, dict):
         return ""
     changed = _changed_settings(before, config.to_dict())
+    if "processes" in changed:
+        # The setting's 0 (one per core), which a run under `audiotrain launch` also records though its user
+        # never gave it, said "processes 0 -> 1": the counts trained in and training in are what changed, if
+        # anything did.
+        trained, training = checkpoint_processes(folder), collectives.world_size()
+        if trained == training:
+            del changed["processes"]
+        elif trained is not None:
+            changed["processes"] = (trained, training)
     if not changed:
         return ""
     listed = ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items())
