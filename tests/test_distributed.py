@@ -677,6 +677,17 @@ def test_the_launcher_names_a_usage_error_the_ranks_printed_as_their_error(tmp_p
     assert "no error of its own" not in proc.stderr
 
 
+def test_the_launcher_names_pythons_cannot_open_file_as_the_ranks_error(tmp_path):
+    # A misspelt script: Python printed "can't open file ... No such file or directory" and exited 2, and
+    # the launcher said the rank ended "with no error of its own (sys.exit(2) or os._exit(2)?)".
+    proc = run_launcher(tmp_path / "nosuch.py", tmp=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert re.search(r"audiotrain launch: rank [01] ended.* with exit status 2 after ", proc.stderr), (
+        proc.stderr
+    )
+    assert "no error of its own" not in proc.stderr
+
+
 def test_the_launcher_exits_0_when_every_rank_succeeds(tmp_path):
     proc = run_launcher(
         "import audiotrain.distributed as dist\ndist.barrier()\nprint('done', dist.rank())\n", tmp=tmp_path

@@ -202,6 +202,12 @@ _EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)
 # argparse's error line, "PROG: error: ...", where PROG is "python -m module" (the recipes) or "script.py":
 # a user error the rank printed before it exited 2, as a recipe's own "error: ..." lines.
 _USAGE_ERROR = re.compile(r"(?:\S+ -m \S+|\S+\.py): error: ")
+# Python's own start-up errors, before any script runs ("python: can't open file 'nosuch.py': [Errno 2] ...",
+# exit 2; "python: No module named nosuch" for -m, exit 1): the rank's error too, not "no error of its own".
+# (The interpreter's name first: a traceback's "ModuleNotFoundError: No module named 'x'" is read as its own.)
+_INTERPRETER_ERROR = re.compile(
+    r"\S*python[\d.]*: (?:can't open file '.*': \[Errno \d+\]|No module named \S+$)"
+)
 _MISSING_AUDIOTRAIN = re.compile(r"ModuleNotFoundError: No module named 'audiotrain[.']")
 
 
@@ -506,7 +512,8 @@ def summarize(
 
     ``exit_codes`` maps a rank to its status (None: killed by mlx.launch); ``failures`` a rank to the
     text after ``failed:`` in its own failure line; ``error_lines`` the ``error: ...`` lines the ranks
-    printed (a recipe's way to report a user error before it exits 2, and argparse's ``PROG: error: ...``;
+    printed (a recipe's way to report a user error before it exits 2, argparse's ``PROG: error: ...``,
+    and Python's own start-up errors: ``python: can't open file ...``, ``python: No module named ...``;
     mlx.launch does not say whose);
     ``exception_lines`` the last lines of the tracebacks they printed (an uncaught exception outside
     `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported); ``killed``
@@ -998,7 +1005,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                 sys.stderr.buffer.flush()
                 if m := _FAILED.search(line):
                     failures.setdefault(int(m.group(1)), m.group(2).strip())
-                elif line.startswith("error: ") or _USAGE_ERROR.match(line):
+                elif line.startswith("error: ") or _USAGE_ERROR.match(line) or _INTERPRETER_ERROR.match(line):
                     error_lines.append(line.strip())
                 elif line.startswith("Traceback (most recent call last):"):
                     in_traceback = True
