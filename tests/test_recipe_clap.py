@@ -2981,6 +2981,21 @@ def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning
     assert "(the last checkpoint, with no best to choose: " in printed
 
 
+def test_a_misspelt_flag_under_the_launcher_is_said_once_by_rank_0(tmp_path, monkeypatch, capsys):
+    """Under `python -m audiotrain launch -n 2` each rank printed the usage error of a misspelt flag."""
+    from audiotrain.distributed import failures
+    from audiotrain.recipes.clap import main
+
+    monkeypatch.setattr(failures, "MAIN_REPORTS_GRACE_S", 0.0)
+    argv = ["--preset", "quick_test", "--out", str(tmp_path / "run"), "--bogus", "1"]
+    for rank, said in (("0", True), ("1", False)):
+        monkeypatch.setenv("MLX_RANK", rank)
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert ("unrecognized arguments: --bogus 1" in err) is said, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_chord_recipes_flag_names_and_a_mistyped_data_folder_get_a_pointed_error(tmp_path, capsys):
     """--run_dir (the chord recipe's name for --out) was refused without a hint; cv's errors pointed at the
     training command's help; a mistyped --data printed the 5-line demo banner first, and its error did not

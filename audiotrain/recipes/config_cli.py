@@ -1199,6 +1199,7 @@ class SettingsParser(argparse.ArgumentParser):
     ``<prog> --help``); the chord recipe's demo takes its flags without a command, but its bare ``--help`` is
     the overview of the commands, so its errors name ``... demo --help``. `other_names` maps a flag of
     another recipe to this parser's flag for the same thing (``{"--run_dir": "--out"}``): its "did you mean".
+    In a rank other than 0 of a launched job the error is left to rank 0, which meets the same one.
     """
 
     def __init__(
@@ -1303,6 +1304,14 @@ class SettingsParser(argparse.ArgumentParser):
             message += f"; unrecognized arguments: {' '.join(self._unknown_flags)}"
         if "unrecognized arguments" in message:
             message += self._suggestions()
+        from audiotrain.distributed.failures import wait_for_main_to_report
+        from audiotrain.distributed.local import launched_rank
+
+        if launched_rank() != 0:
+            # Under a launcher every rank parses the same command line: rank 0 prints the error for the job
+            # (it was printed once per rank), and this rank gives it the time to before its exit ends the job.
+            wait_for_main_to_report()
+            self.exit(2)
         self.exit(2, f"{self.prog}: error: {message}\n(see {self.help_command} for every setting)\n")
 
 
