@@ -242,6 +242,11 @@ def test_eval_mode_is_deterministic_and_generator_seedable():
         ({"truncation": "middle"}, "truncation"),
         ({"padding": "mirror"}, "padding"),
         ({"nb_max_samples": 441000}, "nb_max_samples"),
+        # Both derived settings in one message (a fix of the first was refused for the next).
+        (
+            {"nb_max_samples": 441000, "n_fft": 2048},
+            r"nb_max_samples=441000 contradicts .*; n_fft=2048 contradicts the other settings \(expected 1024\)",
+        ),
         ({"feature_extractor_type": "WhisperFeatureExtractor"}, "feature_extractor_type"),
         ({"mel_bins": 64}, "unknown keys"),
     ],

@@ -2460,6 +2460,11 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
     assert "1001 frames" in line and "at most 256 (audio_config.spec_size 64" in line
     assert "use max_length_s 2.55 or less" in line
+    # The file's nb_max_samples must follow (it is checked too): refused after that fix, it cost a run. (The
+    # value that check then expects: int(2.55 * 48000), in floats.)
+    assert (
+        "(and nb_max_samples, where the file holds it, max_length_s x sampling_rate: 122399 for 2.55)" in line
+    )
 
 
 @pytest.mark.parametrize("num_mel_bins", [32, 16, 8])
@@ -2526,6 +2531,11 @@ def as_transformers_5_folder(checkpoint: Path, **front_end) -> Path:
             "feature_extractor.max_length_s 10 at sampling_rate",
         ),
         ({"feature_size": 8}, "feature_extractor.feature_size 8 mel bands, but the audio model of"),
+        (  # every problem in one message: a fix of the first was refused for the next
+            {"feature_size": 8, "truncation": "fusion"},
+            "feature_extractor.feature_size 8 mel bands, but the audio model of {ckpt}/config.json expects "
+            "audio_config.num_mel_bins 16; and feature_extractor.truncation 'fusion' makes 4 views",
+        ),
     ],
 )
 def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it_is_in(

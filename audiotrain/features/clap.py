@@ -244,11 +244,14 @@ class ClapFeatureExtractor:
             "nb_max_samples": extractor.nb_max_samples,
             "n_fft": extractor.fft_window_size,
         }
-        for key, expected in derived.items():
-            if key in config and config[key] != expected:
-                raise ValueError(
-                    f"{source}: {key}={config[key]} contradicts the other settings (expected {expected})"
-                )
+        # Every contradiction in one message (a fix of the first was refused for the next).
+        contradicted = [
+            f"{key}={config[key]} contradicts the other settings (expected {expected})"
+            for key, expected in derived.items()
+            if key in config and config[key] != expected
+        ]
+        if contradicted:
+            raise ValueError(f"{source}: {'; '.join(contradicted)}")
         return extractor
 
     @classmethod

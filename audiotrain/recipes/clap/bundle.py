@@ -104,31 +104,38 @@ def check_tokenizer_fits(tokenizer, config, source: Path) -> None:
 def check_front_end_fits(extractor, config, source: Path) -> None:
     """Refuse a front end whose log-mels the audio model cannot take (more frames than it folds, other mel
     bands, 4 fusion views for an unfused model), naming the settings of both files, before any data is read
-    rather than at the first forward pass."""
+    rather than at the first forward pass: every such problem of the front end in one message."""
     audio = config.audio_config
     pre, cfg, field = extractor.settings_file or source, source / "config.json", extractor.field_name
+    # Every problem in one message: a folder refused for one field, then after its fix for the next, cost the
+    # user a run for each.
+    problems = []
     if extractor.n_frames > audio.spec_width:
         longest_s = (audio.spec_width - 1) * extractor.hop_length / extractor.sampling_rate
-        raise ValueError(
-            f"{pre}: {field('max_length_s')} {extractor.max_length_s:g} at sampling_rate "
+        problems.append(
+            f"{field('max_length_s')} {extractor.max_length_s:g} at sampling_rate "
             f"{extractor.sampling_rate} and hop_length {extractor.hop_length} makes {extractor.n_frames} "
             f"frames, but the audio model of {cfg} takes at most {audio.spec_width} (audio_config.spec_size "
             f"{audio.spec_size} x spec_size / num_mel_bins {audio.num_mel_bins}); use "
-            f"{field('max_length_s')} {longest_s:g} or less, or the front end the checkpoint was trained with"
+            f"{field('max_length_s')} {longest_s:g} or less (and {field('nb_max_samples')}, where the file "
+            f"holds it, max_length_s x sampling_rate: {int(float(f'{longest_s:g}') * extractor.sampling_rate)} for "
+            f"{longest_s:g}), or the front end the checkpoint was trained with"
         )
     if extractor.feature_size != audio.num_mel_bins:
-        raise ValueError(
-            f"{pre}: {field('feature_size')} {extractor.feature_size} mel bands, but the audio model of "
+        problems.append(
+            f"{field('feature_size')} {extractor.feature_size} mel bands, but the audio model of "
             f"{cfg} expects audio_config.num_mel_bins {audio.num_mel_bins}"
         )
     # transformers' ClapFeatureExtractor() defaults to "fusion", so a processor built without setting it
     # gets this; an unfused model refuses the 4 views at its first forward pass, naming neither file.
     if extractor.truncation == "fusion" and not audio.enable_fusion:
-        raise ValueError(
-            f"{pre}: {field('truncation')} 'fusion' makes 4 views of each clip (the whole clip and 3 crops), "
+        problems.append(
+            f"{field('truncation')} 'fusion' makes 4 views of each clip (the whole clip and 3 crops), "
             f"but the audio model of {cfg} takes 1 (audio_config.enable_fusion is false); use 'rand_trunc', "
             "the front end of unfused checkpoints"
         )
+    if problems:
+        raise ValueError(f"{pre}: " + "; and ".join(problems))
 
 
 def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
