@@ -61,6 +61,7 @@ _PUBLIC = {
     "MLXImportedFirstWarning": "audiotrain._blas",
     "BlasLoadWarning": "audiotrain._blas",
     "TokenizerError": "audiotrain.models.clap.tokenizer",
+    "StandInCheckpointWarning": "audiotrain.recipes.chords.model_checkpoint",
 }
 
 
@@ -86,6 +87,9 @@ if TYPE_CHECKING:
     from audiotrain.integrations import MLflowConfig as MLflowConfig
     from audiotrain.kaggle import create_kaggle_trainer as create_kaggle_trainer
     from audiotrain.models.clap.tokenizer import TokenizerError as TokenizerError
+    from audiotrain.recipes.chords.model_checkpoint import (
+        StandInCheckpointWarning as StandInCheckpointWarning,
+    )
     from audiotrain.train.callbacks import MetricNotLoggedError as MetricNotLoggedError
     from audiotrain.train.checkpoint import CheckpointError as CheckpointError
     from audiotrain.train.checkpoint import CheckpointWriteError as CheckpointWriteError
