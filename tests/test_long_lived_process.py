@@ -713,3 +713,58 @@ def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_
     # The thread's fit, ending last, put back what the main thread's found (and did not fail doing so).
     assert thread_errors == []
     assert draws() == expected
+
+
+@pytest.mark.parametrize(
+    "hook", ["on_sanity_check_start", "on_sanity_check_end", "on_train_end", "on_fit_end"]
+)
+def test_a_keyboard_interrupt_in_the_sanity_check_or_the_end_hooks_stops_and_saves(tmp_path, capsys, hook):
+    """A notebook's "interrupt kernel" arriving as a KeyboardInterrupt in `on_sanity_check_start`/`_end` ended
+    fit with a raw traceback (state failed, nothing saved), and one in `on_train_end`/`on_fit_end` said
+    "saving a checkpoint" and saved none (`interrupted_checkpoint` None, `interrupted` True). Both now stop as
+    one in any other hook does: fit returns, `interrupted` is saved and named."""
+
+    class InterruptThere(Callback):
+        pass
+
+    def interrupt(self, trainer, module):
+        raise KeyboardInterrupt
+
+    setattr(InterruptThere, hook, interrupt)
+    trainer = quiet_trainer(
+        tmp_path,
+        max_epochs=1,
+        num_sanity_val_steps=2,
+        callbacks=[InterruptThere()],
+        enable_checkpointing=True,
+    )
+    try:
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
+    except KeyboardInterrupt:  # (uncaught, it would end the whole test session)
+        pytest.fail(f"fit raised the KeyboardInterrupt of {hook}")
+    assert trainer.interrupted
+    assert trainer.interrupted_checkpoint == tmp_path / "checkpoints" / "interrupted"
+    assert (trainer.interrupted_checkpoint / "model.safetensors").is_file()
+    assert f"Saved {trainer.interrupted_checkpoint} at epoch" in capsys.readouterr().err
+
+
+def test_fitting_the_same_trainer_again_after_a_chdir_keeps_its_runs_folder(tmp_path, monkeypatch):
+    """With the default, relative default_root_dir, a cell that changed the working folder between two fits
+    of the same Trainer split its run: the second fit claimed a new `logs/checkpoints` under the new folder
+    (its own `last` and best there), leaving the first folder's stale `last` and best, so a `save_top_k=1`
+    run kept two "best" checkpoints in two places."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    checkpoint = ModelCheckpoint(monitor="val_loss", save_top_k=1, save_last=True)
+    trainer = quiet_trainer("logs", max_epochs=1, callbacks=[checkpoint], enable_checkpointing=True)
+    trainer.fit(TinyClassifier(lr=0.05), make_batches(), make_batches(32, seed=1))
+    folder = tmp_path / "first" / "logs" / "checkpoints"
+    monkeypatch.chdir(tmp_path / "second")
+    trainer.max_epochs = 3
+    trainer.fit(trainer.module, make_batches(), make_batches(32, seed=1))
+    assert list((tmp_path / "second").iterdir()) == []
+    assert checkpoint.dirpath == folder and Path(checkpoint.last_model_path) == folder / "last"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
+        ["last", Path(checkpoint.best_model_path).name]
+    )

@@ -244,9 +244,13 @@ class EvaluationLoop:
         iterator = iter(loader)
         try:
             with t._state_tracker.within("sanity_check"):  # (then "train" again, as in Lightning)
-                t.callbacks.call("on_sanity_check_start", t, module)  # (a Callback hook only, in Lightning)
+                # (Callback hooks only, in Lightning.) A KeyboardInterrupt raised in them stops the fit as
+                # one in any other hook of it does.
+                with t._stopping.taking_interrupts_in("on_sanity_check_start"):
+                    t.callbacks.call("on_sanity_check_start", t, module)
                 self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=False)
-                t.callbacks.call("on_sanity_check_end", t, module)
+                with t._stopping.taking_interrupts_in("on_sanity_check_end"):
+                    t.callbacks.call("on_sanity_check_end", t, module)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:

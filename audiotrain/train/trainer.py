@@ -882,6 +882,8 @@ class Trainer:
                     if not self.interrupted:
                         self._call_hooks("on_train_end")
                         self._call_hooks("on_fit_end")
+                        if self.interrupted:  # a Ctrl-C or KeyboardInterrupt in them: saved, as it says
+                            self._stopping.save_on_interrupt()
                 status = "interrupted" if self.interrupted else "success"
             except BaseException as err:
                 self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")

@@ -100,7 +100,8 @@ class ModelCheckpoint(Callback):
             `checkpoints/` itself, later ones the first free `checkpoints/version_<k>` (as Lightning versions
             its log folders). A fit that saved nothing there gives its empty folder back when it ends. A fit
             resumed from a checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint
-            saved to.
+            saved to, and the same Trainer's next fit in its own (a relative default_root_dir is not looked
+            up again after an `os.chdir`).
             A `dirpath` you give is not versioned: a fresh fit refuses one that already holds checkpoints
             this Trainer did not save (an earlier run's `last` and same-named checkpoints would be
             replaced), unless `overwrite=True`; so does a fit resumed from another run's checkpoint (one
@@ -267,6 +268,7 @@ class ModelCheckpoint(Callback):
         self.dirpath = _checkpoint_dir(dirpath) if dirpath is not None else None
         self._dirpath_given = dirpath is not None
         self._versions_of: Path | None = None  # the default folder whose version this fit picked
+        self._versions_root: str | Path | None = None  # the default_root_dir it was found from, as given
         self._created_above: list[
             Path
         ] = []  # folders above the default one its claim created (deepest first)
@@ -380,6 +382,11 @@ class ModelCheckpoint(Callback):
             if self._reused:
                 self._forget_run()
         default = _checkpoint_dir(Path(trainer.default_root_dir) / "checkpoints", check=False)
+        if self._versions_of is not None and self._versions_root == trainer.default_root_dir:
+            # The same Trainer fitting again goes on with its run, in its folder: a relative
+            # default_root_dir is not read again from a cwd a notebook cell changed since (as Lightning's
+            # ModelCheckpoint keeps the dirpath its first fit resolved).
+            default = self._versions_of
         if stage == "fit" and not self._dirpath_given and self._versions_of != default:
             _checkpoint_dir(default)  # a file in the way is named before versions are looked for
             sharing = [cb for cb in _checkpointers(trainer, self) if cb._versions_of == default]
@@ -394,7 +401,7 @@ class ModelCheckpoint(Callback):
                     self._created_above = [p for p in default.parents if not p.exists()]
                     chosen = str(claim_next_folder(_version_folders(default)))
                 self.dirpath = Path(collectives.broadcast_from_main(chosen))
-            self._versions_of = default
+            self._versions_of, self._versions_root = default, trainer.default_root_dir
         if self.dirpath is None:
             self.dirpath = default
         self._restored, self._restored_run, self._state_saved_for = False, False, None
