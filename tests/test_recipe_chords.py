@@ -4238,6 +4238,20 @@ def test_the_cache_is_free_once_a_run_from_python_returns(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+def test_a_run_from_python_shows_as_one_line_in_a_notebook(tmp_path):
+    """`run_training(...)`, a notebook cell's last value, showed an 8 kB repr over 36 lines: every confusion
+    matrix as a numpy array, every song's segments. It shows as one line, as the Trainer and the
+    ChordPredictor do (README)."""
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    result = chords_train.run_training(
+        _tiny_config(tmp_path / "cache"), tmp_path / "run", log=silent, results=silent
+    )
+    shown = repr(result)
+    assert "\n" not in shown and len(shown) < 400, shown
+    assert shown.startswith(f"RunResult(run_dir={str(tmp_path / 'run')!r}, checkpoint=")
+    assert "evaluation=EvaluationResult" in shown and "trained=True" in shown
+
+
 def test_main_returns_the_exit_status_of_every_command_line_error(capsys):
     """``main(["train"])`` (no --data) raised argparse's SystemExit, where ``main(["demo", "--data", "x"])``
     returned 2: a program calling it ended with the first. Both return it now, and --help returns 0."""

@@ -170,6 +170,13 @@ class RunResult:
     # which `evaluate_trained_run` does from the run folder.
     trained: bool = False
 
+    def __repr__(self) -> str:
+        """One line, as a notebook cell's last value: the history and the evaluation (its confusion matrices,
+        every song's segments) by their type, the rest in full."""
+        from audiotrain._arguments import settings_repr
+
+        return settings_repr("RunResult", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+
 
 @dataclass
 class _UnusedRunFolder:
