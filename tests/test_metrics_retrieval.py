@@ -295,6 +295,15 @@ def test_prompt_errors():
         class_prompts(["a", " "])
 
 
+def test_a_single_label_string_is_refused_not_split_into_letters():
+    # class_prompts("dog") made one class per letter: "This is a sound of d.", "... o.", "... g."
+    with pytest.raises(
+        TypeError, match=r"labels must be a list of class names, got the string 'dog': pass \['dog'\]"
+    ):
+        class_prompts("dog")
+    assert class_prompts(["dog"]) == ["This is a sound of dog."]
+
+
 def test_chance_scores_are_what_random_embeddings_score_on_average(rng):
     counts = [1, 3, 2, 1, 5, 2, 1, 1]  # unequal captions per clip
     owner = np.repeat(np.arange(len(counts)), counts)

@@ -252,12 +252,16 @@ def laion_audio_to_text_map10(
 def class_prompts(labels: Sequence[str], template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
     """Text prompts for zero-shot classification, e.g. "This is a sound of dog barking."
 
-    The template must contain exactly one ``{}`` where the label goes. A label goes in without its surrounding
+    `labels` is a list of class names (a lone string is refused, not split into letters). The template must
+    contain exactly one ``{}`` where the label goes. A label goes in without its surrounding
     spaces, so labels must be unique without them: "dog" and "dog " would get one prompt, tie, and each
     class's clips would be ranked below the other's prompt (ties go against the query).
     """
     if template.count("{}") != 1:
         raise ValueError(f"prompt template must contain exactly one '{{}}' for the label, got {template!r}")
+    if isinstance(labels, (str, bytes)):
+        # list("dog") is three classes, "d", "o" and "g": the scores would be for them, without a word
+        raise TypeError(f"labels must be a list of class names, got the string {labels!r}: pass [{labels!r}]")
     labels = list(labels)
     if not labels:
         raise ValueError("zero-shot classification needs at least one label")
