@@ -547,6 +547,20 @@ def test_the_tokenizers_and_feature_extractors_numpy_output_goes_straight_in(tin
         clap(audio=[[0.0]])
 
 
+def test_an_is_longer_of_another_length_than_the_batch_is_named():
+    """An is_longer of 2 flags for 3 clips ended in MLX's "[reshape] Cannot reshape array of size 2 into
+    shape (3).", naming neither argument."""
+    from audiotrain.models.clap import CLAP
+
+    fused = CLAP(FUSED_FIXTURE)
+    features = np.load(FUSED_FIXTURE / "reference.npz")["input_features"][:3]
+    with pytest.raises(ValueError, match=r"is_longer has shape \(2,\) for the 3 clips of input_features"):
+        fused.get_audio_features(features, np.array([True, False]))
+    with pytest.raises(ValueError, match=r"is_longer has shape \(1, 3\) for the 3 clips"):
+        fused(audio=features, is_longer=np.array([[True, False, True]]))
+    assert fused.get_audio_features(features, np.array([[True], [False], [True]])).shape[0] == 3
+
+
 def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
     """MLX does not bounds-check a gather: the id vocab_size read past the embedding table (another vector, no
     error) and larger ids ended the process with a segfault, where transformers raises IndexError."""

@@ -87,6 +87,15 @@ class ClapModel(nn.Module):
         """
         input_features = model_input(input_features, "input_features")
         is_longer = None if is_longer is None else model_input(is_longer, "is_longer")
+        if is_longer is not None and input_features.ndim >= 1:
+            batch = input_features.shape[0]
+            if tuple(is_longer.shape) not in ((batch,), (batch, 1)):
+                # (MLX's own error, deep in the fusion block, named neither argument: "[reshape] Cannot
+                # reshape array of size 2 into shape (3).")
+                raise ValueError(
+                    f"is_longer has shape {tuple(is_longer.shape)} for the {batch} clips of input_features; "
+                    f"expected ({batch},) or ({batch}, 1): one flag per clip, as the feature extractor returns"
+                )
         return l2_normalize(self.audio_projection(self.audio_model(input_features, is_longer)))
 
     def get_text_features(
