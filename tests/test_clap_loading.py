@@ -1191,6 +1191,20 @@ def test_a_long_caption_of_long_tokens_keeps_all_its_tokens_after_the_cut(tmp_pa
         assert rows["attention_mask"][0].sum() == 77
 
 
+def test_a_tokenizer_folder_that_is_not_there_is_named_so(tmp_path):
+    """A mistyped folder or a hub id said "no tokenizer.json (or vocab.json + merges.txt)", as if the
+    folder were there without them."""
+    with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path / 'typo'}: no such folder") + "$"):
+        ClapTokenizer.from_pretrained(tmp_path / "typo")
+    with pytest.raises(
+        TokenizerError,
+        match=r"^laion/clap-htsat-unfused: no such folder; .* not a hub id: CLAP\(id\).config.source",
+    ):
+        ClapTokenizer.from_pretrained("laion/clap-htsat-unfused")
+    with pytest.raises(TokenizerError, match=r"config.json: expected a checkpoint folder, got a file$"):
+        ClapTokenizer.from_pretrained(FIXTURE / "config.json")
+
+
 def test_tokenizer_errors(tmp_path):
     with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path}: no tokenizer.json")):
         ClapTokenizer.from_pretrained(tmp_path)

@@ -133,7 +133,7 @@ class ClapTokenizer:
         Parameters
         ----------
         folder : str or Path
-            A checkpoint folder. A file of it that is a link leading outside it is refused
+            A checkpoint folder (not a hub id: ``CLAP(id).config.source`` is its folder). A file of it that is a link leading outside it is refused
             (`CheckpointError`), as `load_pretrained` refuses it.
         max_length : int, optional
             Tokens per caption, ``<s>`` and ``</s>`` included. Given, it is used as transformers uses an
@@ -149,6 +149,20 @@ class ClapTokenizer:
         from tokenizers import Tokenizer
 
         folder = Path(folder)
+        if not folder.is_dir():
+            # (said "no tokenizer.json" for a mistyped folder or a hub id, as if the folder lacked the files)
+            text = str(folder)
+            hub_id = not folder.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))
+            raise TokenizerError(
+                f"{folder}: "
+                + ("expected a checkpoint folder, got a file" if folder.exists() else "no such folder")
+                + (
+                    "; from_pretrained takes a checkpoint folder, not a hub id: CLAP(id).config.source (or "
+                    "load_pretrained(id)[1].source) is the folder the model was loaded from"
+                    if hub_id
+                    else ""
+                )
+            )
         for name in (*TOKENIZER_FILES, "config.json"):  # every file read here (config.json: its length limit)
             if (folder / name).exists():
                 check_inside(folder, folder / name)
