@@ -1226,6 +1226,15 @@ def test_tokenizer_errors(tmp_path):
     tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
     with pytest.raises(TokenizerError, match=r"texts\[1\] is a int"):
         tokenizer(["fine", 3])
+    # None or a number met "'NoneType' object is not iterable"; bytes were read as ints ("texts[0] is a int")
+    for texts, said in ((None, "NoneType"), (42, "int")):
+        with pytest.raises(
+            TokenizerError, match=f"^texts must be a string or a list of strings, got {said}$"
+        ):
+            tokenizer(texts)
+    with pytest.raises(TokenizerError, match=r"^texts is bytes: decode it to a string first"):
+        tokenizer(b"dog")
+    assert tokenizer(("a dog", "rain"))["input_ids"].shape[0] == 2
     # transformers' other values ("do_not_pad", True) are not ours: refused, not taken for "longest"
     for padding in ("max", "do_not_pad", True):
         with pytest.raises(TokenizerError, match="padding"):

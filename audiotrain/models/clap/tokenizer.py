@@ -223,6 +223,7 @@ class ClapTokenizer:
         Parameters
         ----------
         texts : str or sequence of str
+            (anything else, bytes included, is a `TokenizerError` naming its type)
 
         Returns
         -------
@@ -231,6 +232,15 @@ class ClapTokenizer:
         """
         if isinstance(texts, str):
             texts = [texts]
+        # None or a number met "'NoneType' object is not iterable"; bytes were read as ints ("texts[0] is a int")
+        if isinstance(texts, (bytes, bytearray)):
+            raise TokenizerError("texts is bytes: decode it to a string first, e.g. texts.decode('utf-8')")
+        try:
+            texts = list(texts)
+        except TypeError:
+            raise TokenizerError(
+                f"texts must be a string or a list of strings, got {type(texts).__name__}"
+            ) from None
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TokenizerError(f"texts[{i}] is a {type(text).__name__}, expected a string")
