@@ -94,7 +94,8 @@ class ClapModel(nn.Module):
                 # reshape array of size 2 into shape (3).")
                 raise ValueError(
                     f"is_longer has shape {tuple(is_longer.shape)} for the {batch} clips of input_features; "
-                    f"expected ({batch},) or ({batch}, 1): one flag per clip, as the feature extractor returns"
+                    f"expected ({batch},) or ({batch}, 1): one flag per clip, as the feature extractor "
+                    "returns"
                 )
         return l2_normalize(self.audio_projection(self.audio_model(input_features, is_longer)))
 

@@ -133,8 +133,9 @@ class ClapTokenizer:
         Parameters
         ----------
         folder : str or Path
-            A checkpoint folder (not a hub id: ``CLAP(id).config.source`` is its folder). A file of it that is a link leading outside it is refused
-            (`CheckpointError`), as `load_pretrained` refuses it.
+            A checkpoint folder (not a hub id: ``CLAP(id).config.source`` is its folder). A file of it
+            that is a link leading outside it is refused (`CheckpointError`), as `load_pretrained` refuses
+            it.
         max_length : int, optional
             Tokens per caption, ``<s>`` and ``</s>`` included. Given, it is used as transformers uses an
             explicit ``max_length``: ``tokenizer_config.json``'s ``model_max_length`` does not lower it.
@@ -232,7 +233,8 @@ class ClapTokenizer:
         """
         if isinstance(texts, str):
             texts = [texts]
-        # None or a number met "'NoneType' object is not iterable"; bytes were read as ints ("texts[0] is a int")
+        # None or a number met "'NoneType' object is not iterable"; bytes were read as ints ("texts[0] is a
+        # int")
         if isinstance(texts, (bytes, bytearray)):
             raise TokenizerError("texts is bytes: decode it to a string first, e.g. texts.decode('utf-8')")
         try:
