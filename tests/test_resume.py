@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -921,3 +922,42 @@ def test_a_loader_given_another_seed_for_a_mid_epoch_resume_says_the_checkpoints
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         loader.load_state_dict(state)  # (once: it keeps seed 7 from then on)
+
+
+def test_a_fit_early_stopping_ended_trains_nothing_more_when_resumed(tmp_path):
+    """Resuming the `last` of a fit that EarlyStopping ended (a requeued job's `ckpt_path="last"`, or a run
+    split at the epoch it stopped in) trained one more epoch each time, without a word, so the split run
+    ended with other weights than the straight one. The stop the checkpoint records now ends the resumed fit
+    before its first step, saying so; a raised patience or a lower min_delta still trains on."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import EarlyStopping
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    def fit(root, max_epochs, patience=1, min_delta=10.0, ckpt_path=None):
+        seed_everything(0)
+        trainer = Trainer(
+            max_epochs=max_epochs, default_root_dir=root, enable_progress_bar=False, logger=False,
+            callbacks=[EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta)],
+        )  # fmt: skip
+        module = TinyClassifier()
+        trainer.fit(module, make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight, straight_module = fit(tmp_path / "a", max_epochs=4)
+    assert straight.current_epoch == 2  # no improvement by 10 after epoch 0: patience 1 ran out in epoch 1
+    first = fit(tmp_path / "b", max_epochs=2)[0]
+    last = first.checkpoint_callback.last_model_path
+    for _ in range(2):  # the split run, then the same command again
+        with pytest.warns(UserWarning, match="saved after this run stopped early"):
+            resumed, module = fit(tmp_path / "b", max_epochs=4, ckpt_path=last)
+        assert resumed.global_step == straight.global_step
+        for key in ("step", "val_loss", "train_loss"):
+            assert resumed.history[key] == straight.history[key], key
+        for name, value in weights(straight_module).items():
+            np.testing.assert_array_equal(value, weights(module)[name], err_msg=name)
+    shutil.copytree(tmp_path / "b", tmp_path / "c")  # (each of the two below resumes the stopped `last`)
+    assert fit(tmp_path / "b", max_epochs=4, patience=3, ckpt_path=last)[0].current_epoch == 4
+    copy = tmp_path / "c" / Path(last).relative_to(tmp_path / "b")
+    lower_delta = fit(tmp_path / "c", max_epochs=4, min_delta=0.0, ckpt_path=copy)[0]
+    assert lower_delta.global_step > straight.global_step

@@ -132,6 +132,7 @@ class EarlyStopping(Callback):
         self._best_score: MetricValue | None = None  # None: nothing yet (Lightning's +-inf)
         self.stopped_epoch = 0  # Lightning's: the epoch of the stop, 0 until one (`if es.stopped_epoch > 0:`)
         self.stop_reason = ""
+        self._resumed_a_stop = False  # a resumed checkpoint's patience had run out: its stop ends the fit
         self._warned_missing = False
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
 
@@ -163,11 +164,25 @@ class EarlyStopping(Callback):
 
     def setup(self, trainer, module, stage) -> None:
         self._warned_missing = False
+        self._resumed_a_stop = False  # (set by load_state_dict, which comes after setup in a resumed fit)
         if stage == "fit" and _fit_of_another_trainer(self, trainer):
             # Another Trainer's run: its best score and patience must not stop this one at its first check.
             self.wait_count, self.best_score, self.stopped_epoch, self.stop_reason = 0, None, 0, ""
 
     def on_fit_start(self, trainer, module) -> None:
+        if self._resumed_a_stop:
+            # The checkpoint was saved after this callback's patience ran out (the fit it ended, or a fit whose
+            # max_epochs came at that very check): the uninterrupted run stops there, so a resumed one trains
+            # nothing, as one past max_epochs or a Timer's duration (Lightning trains one more epoch: #8278).
+            self._resumed_a_stop = False
+            trainer.should_stop = True
+            warnings.warn(
+                f"EarlyStopping: the checkpoint resumed was saved after this run stopped early ({self.monitor} "
+                f"did not improve by more than {self.min_delta} for {self.wait_count} checks, patience "
+                f"{self.patience}); raise patience (or lower min_delta) to train further",
+                UserWarning,
+                stacklevel=2,
+            )
         # strict=False skips checks while the metric is missing; check_on_train_epoch_end=False checks only
         # after validations, so a fit without any checks nothing (the seed guide's train_epoch), as in Lightning.
         if self.strict and self.check_on_train_epoch_end is not False:
@@ -239,17 +254,36 @@ class EarlyStopping(Callback):
             trainer.print(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "wait_count": self.wait_count,
             "best_score": _plain(self.best_score),
             "stopped_epoch": self.stopped_epoch,
         }
+        if self._patience_ran_out():
+            state["min_delta"] = self.min_delta  # what that stop measured by: a lower one may train on
+        return state
+
+    def _patience_ran_out(self) -> bool:
+        return self.wait_count > 0 and self.wait_count >= self.patience
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _check_state("EarlyStopping", state, wait_count="count", best_score="score", stopped_epoch="epoch")
+        _check_state(
+            "EarlyStopping",
+            state,
+            wait_count="count",
+            best_score="score",
+            stopped_epoch="epoch",
+            min_delta="score",
+        )
         self.wait_count = state.get("wait_count", 0)
         self.best_score = state.get("best_score")
         self.stopped_epoch = state.get("stopped_epoch") or 0  # (null: a checkpoint from before it was 0)
+        # Patience ran out at the check before the save: the stop it asked for ends the resumed fit too,
+        # unless a lower min_delta than that stop's may count the epochs since the best as improvements.
+        stopped_with = state.get("min_delta")
+        self._resumed_a_stop = self._patience_ran_out() and not (
+            stopped_with is not None and self.min_delta < stopped_with
+        )
 
 
 # Lightning's EarlyStopping arguments without a counterpart here (as `flags.lightning_only`'s).
