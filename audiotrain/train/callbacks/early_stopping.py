@@ -171,13 +171,15 @@ class EarlyStopping(Callback):
 
     def on_fit_start(self, trainer, module) -> None:
         if self._resumed_a_stop:
-            # The checkpoint was saved after this callback's patience ran out (the fit it ended, or a fit whose
-            # max_epochs came at that very check): the uninterrupted run stops there, so a resumed one trains
-            # nothing, as one past max_epochs or a Timer's duration (Lightning trains one more epoch: #8278).
+            # The checkpoint was saved after this callback's patience ran out (the fit it ended, or a fit
+            # whose max_epochs came at that very check): the uninterrupted run stops there, so a resumed one
+            # trains nothing, as one past max_epochs or a Timer's duration (Lightning trains one more epoch:
+            # #8278).
             self._resumed_a_stop = False
             trainer.should_stop = True
             warnings.warn(
-                f"EarlyStopping: the checkpoint resumed was saved after this run stopped early ({self.monitor} "
+                "EarlyStopping: the checkpoint resumed was saved after this run stopped early "
+                f"({self.monitor} "
                 f"did not improve by more than {self.min_delta} for {self.wait_count} checks, patience "
                 f"{self.patience}); raise patience (or lower min_delta) to train further",
                 UserWarning,
