@@ -13,6 +13,7 @@ from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import vocabulary_dict
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords import cli as chords
+from audiotrain.recipes.chords import song_loaders
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
 from audiotrain.recipes.chords.model_checkpoint import (
@@ -135,6 +136,39 @@ def test_a_task_fine_tuned_from_python_writes_checkpoints_that_predict_and_init_
     config = with_checkpoint_model(TrainingConfig(), last)  # --init_from
     assert config.model == MODEL
     check_init_from(config, last, tmp_path / "new_run")
+
+
+def test_a_run_fine_tuned_on_a_song_folder_from_python_as_the_readme_does(run, song, tmp_path):
+    """README's fine-tuning from Python, end to end: the loaders of a folder of songs for the run's features
+    and windows (`song_loaders`), the task from the run, `Trainer.fit(task, train_loader, val_loader)`. The
+    loaders were only built inside the recipe, so the README's sequence stopped at the task."""
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for name in "abcd":
+        shutil.copy(song, songs / f"{name}.wav")
+        (songs / f"{name}.lab").write_text("0.0\t3.0\tC:maj\n")
+    cache = tmp_path / "cache"  # (not the user's cache)
+    train_loader, val_loader = song_loaders(run, songs, batch_size=2, test_fraction=0, cache_dir=cache)
+    batch = next(iter(train_loader))
+    assert batch["features"].shape == (2, WINDOW_FRAMES, MODEL.n_bins + 108)  # the run's windows and bins
+    assert len(val_loader) > 0 and any((cache / "features").rglob("*"))
+    task = ChordTask.load_from_checkpoint(
+        run, learning_rate=1e-3, num_epochs=1, steps_per_epoch=len(train_loader)
+    )
+    before = _weights(task)
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path / "tuned", enable_progress_bar=False)
+    trainer.fit(task, train_loader, val_loader)
+    assert trainer.global_step == len(train_loader) and "val_loss" in trainer.callback_metrics
+    assert any(not np.array_equal(before[k], v) for k, v in _weights(task).items())
+    assert (
+        ChordPredictor.from_checkpoint(trainer.checkpoint_callback.last_model_path).window_frames
+        == WINDOW_FRAMES
+    )
+    # The loaded task gives the same loaders; without validation songs there is no validation loader.
+    again, none = song_loaders(task, songs, batch_size=2, test_fraction=0, val_fraction=0, cache_dir=cache)
+    assert none is None and len(again.dataset) > len(train_loader.dataset)
+    with pytest.raises(ValueError, match="holds no chord feature settings.*load_from_checkpoint"):
+        song_loaders(ChordTask(MODEL), songs)  # (built by hand: which features it reads is unknown)
 
 
 def test_strict_false_loads_another_architecture_and_warns_with_the_weights_left_out(run):

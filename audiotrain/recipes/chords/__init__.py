@@ -2,7 +2,8 @@
 
 ``python -m audiotrain.recipes.chords --help`` lists the commands (`cli`). From Python,
 ``from audiotrain.recipes.chords import Trainer, TrainingConfig`` (the seed guide's Trainer, see `trainer`) or
-`run_training` (what the ``train`` and demo commands do).
+`run_training` (what the ``train`` and demo commands do); to fine-tune a run with the core Trainer,
+`ChordTask.load_from_checkpoint` and `song_loaders` (a song folder's loaders, as the recipe builds them).
 
 Modules: `config` (settings and presets), `data` (songs, splits, features, loaders), `task` (the
 `TrainModule`), `trainer` (the `Trainer` facade), `train` (`run_training`: one run, top to bottom),
@@ -22,6 +23,7 @@ _PUBLIC = {
     "ChordPredictor": "audiotrain.recipes.chords.predict",
     "RunResult": "audiotrain.recipes.chords.train",
     "run_training": "audiotrain.recipes.chords.train",
+    "song_loaders": "audiotrain.recipes.chords.train",
     "main": "audiotrain.recipes.chords.cli",
 }
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from audiotrain.recipes.chords.task import ChordTask as ChordTask
     from audiotrain.recipes.chords.train import RunResult as RunResult
     from audiotrain.recipes.chords.train import run_training as run_training
+    from audiotrain.recipes.chords.train import song_loaders as song_loaders
     from audiotrain.recipes.chords.trainer import Trainer as Trainer
 
 __all__ = list(_PUBLIC)

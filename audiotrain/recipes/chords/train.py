@@ -2,7 +2,8 @@
 run folder (config.json, checkpoints/, history.json, training_curves.png) → evaluation of the best checkpoint on
 the held-out songs (evaluation/: one ``.lab`` per song, scores.json, scores.md, confusion_matrix.png).
 
-`run_training(config, run_dir)` is what the ``train`` and demo commands of `audiotrain.recipes.chords.cli` do.
+`run_training(config, run_dir)` is what the ``train`` and demo commands of `audiotrain.recipes.chords.cli` do;
+`song_loaders(run, data_dir)` builds a song folder's loaders as it does (to fine-tune with the core Trainer).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from audiotrain._files import OutputWriteError, read_json_file, remove_killed_wr
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._text import listed, plural
 from audiotrain.audio import AudioError, get_duration
+from audiotrain.data import DataLoader
 from audiotrain.data.loader import position_ends_epoch
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
@@ -56,7 +58,12 @@ from audiotrain.recipes._run import (
     shell_command,
     write_run_record,
 )
-from audiotrain.recipes.chords.config import ChordDataConfig, TrainingConfig, derived_settings
+from audiotrain.recipes.chords.config import (
+    ChordDataConfig,
+    ChordFeatureConfig,
+    TrainingConfig,
+    derived_settings,
+)
 from audiotrain.recipes.chords.data import (
     DATA_REPORT,
     SongSplits,
@@ -91,6 +98,7 @@ from audiotrain.recipes.chords.init_from import (
     load_initial_weights,
     started_from,
 )
+from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import (
     check_resume_demo,
@@ -104,6 +112,7 @@ from audiotrain.recipes.chords.song_record import (
     split_names,
 )
 from audiotrain.recipes.chords.task import (
+    CHECKPOINT_KEY,
     ChordTask,
     check_stored_features,
     check_stored_model,
@@ -1635,6 +1644,66 @@ def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
             f"has {frames} frames ({frames / frame_rate:.1f} s at {frame_rate:.2f} frames per second); pass "
             f"--data.window_frames {max(8, frames)} or less"
         )
+
+
+def song_loaders(
+    run: str | os.PathLike | ChordTask,
+    data_dir: str | os.PathLike,
+    batch_size: int = 16,
+    seed: int = 0,
+    **data: Any,
+) -> tuple[DataLoader, DataLoader | None]:
+    """(training loader, validation loader) of the songs in `data_dir`, built as the ``train`` command
+    builds them for the run `run` (a run, checkpoint or export folder, or a `ChordTask` from
+    `ChordTask.load_from_checkpoint`): its features and ``data.window_frames``, the feature cache, the split
+    by `seed` (its test songs are left out of both), the songs whose audio does not decode left out, and
+    `batch_size` windows a batch (the ``train`` command's ``--batch_size`` and ``--seed``). The
+    validation loader is None with ``val_fraction=0``. `data` sets the other `ChordDataConfig` fields, with
+    the recipe's defaults (``val_fraction=0.15``, ``cache_dir=``, ``pitch_shift=``, ``window_frames=``...).
+
+    What fine-tuning from Python needs besides the task: ``trainer.fit(task, train_loader, val_loader)``,
+    with ``steps_per_epoch=len(train_loader)`` for the task's schedule."""
+    features, window_frames = _run_features(run)
+    data.setdefault("window_frames", window_frames)
+    config = TrainingConfig(
+        data=ChordDataConfig(data_dir=os.fspath(data_dir), **data),
+        features=features,
+        batch_size=batch_size,
+        seed=seed,
+    )
+    # As the recipe's `_prepare_songs`, without its lines on the screen: the split, a window longer than
+    # every song refused from the headers, then every song's features computed once into the cache.
+    splits, _ = folder_splits(config.data, config.seed, min_seconds=features.min_seconds)
+    _check_window_fits(splits, config)
+    cache_root = config.data.resolved_cache_dir() / "features"
+    feature_fn, cache = feature_function(features, cache_root, unwritable_cache_advice(config.data))
+    splits, _ = drop_undecodable(splits, feature_fn, features, cache)
+    train_loader, val_loader, _ = make_loaders(
+        splits, feature_fn, config.data, features, config.batch_size, config.seed
+    )
+    return train_loader, val_loader
+
+
+def _run_features(run: str | os.PathLike | ChordTask) -> tuple[ChordFeatureConfig, int]:
+    """The feature settings and window length `run` (a `ChordTask` or a folder of the recipe's) trained
+    with, as its checkpoint records them."""
+    if isinstance(run, ChordTask):
+        stored, where = run.extra_state, "the task's extra_state"
+    elif isinstance(run, (str, os.PathLike)):
+        folder = resolve_model_checkpoint(run)
+        stored = stored_settings(folder, ckpt.read_model_state(folder)) or {}
+        where = f"{folder} (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE})"
+    else:
+        raise TypeError(
+            "song_loaders(run=...): expected a run, checkpoint or export folder (str or Path) or a ChordTask, "
+            f"got {type(run).__name__}"
+        )
+    if not isinstance(stored.get("features"), dict):
+        raise ValueError(
+            f"{where} holds no chord feature settings; build the task with "
+            "ChordTask.load_from_checkpoint(CHECKPOINT), which keeps them"
+        )
+    return ChordFeatureConfig.from_stored(stored["features"]), int(stored.get("window_frames", 96))
 
 
 def _early_stop_line(early_stopping: EarlyStopping) -> str:
