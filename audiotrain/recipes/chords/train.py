@@ -1695,8 +1695,8 @@ def _run_features(run: str | os.PathLike | ChordTask) -> tuple[ChordFeatureConfi
         where = f"{folder} (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE})"
     else:
         raise TypeError(
-            "song_loaders(run=...): expected a run, checkpoint or export folder (str or Path) or a ChordTask, "
-            f"got {type(run).__name__}"
+            "song_loaders(run=...): expected a run, checkpoint or export folder (str or Path) or a "
+            f"ChordTask, got {type(run).__name__}"
         )
     if not isinstance(stored.get("features"), dict):
         raise ValueError(
