@@ -554,6 +554,30 @@ def test_folds_in_a_config_file_is_named_as_the_folds_flag(tmp_path, capsys):
     assert "the number of folds is the --folds flag of cv, not a --config setting" in err
 
 
+def test_a_cv_runs_record_repeats_its_settings_as_a_config_file(unstopped_cv, tmp_path, monkeypatch, capsys):
+    """A cv run folder holds no config.json: `cv --config CV/cv_progress.json` was refused as "does not look
+    like a config file ... (a run's settings are in its config.json)", and `--config CV` named no file."""
+    from types import SimpleNamespace
+
+    from audiotrain.recipes.chords import cv
+
+    run_dir, _ = unstopped_cv
+    recorded = json.loads((run_dir / PROGRESS_FILE).read_text())["config"]
+    settings = []
+
+    def recorded_cv(config, run_dir, folds, **options):  # (trains nothing)
+        settings.append(config)
+        return SimpleNamespace(run_dir=run_dir)
+
+    monkeypatch.setattr(cv, "run_cross_validation", recorded_cv)
+    repeat = ["cv", "--folds", "2", "--run_dir", str(tmp_path / "again")]
+    assert chords.main([*repeat, "--config", str(run_dir / PROGRESS_FILE)]) == 0, capsys.readouterr().err
+    assert [config.to_dict() for config in settings] == [recorded]
+    assert recorded["num_epochs"] == 2 and recorded["logger"]["names"] == "csv"  # (not the defaults)
+    assert chords.main([*repeat, "--config", str(run_dir)]) == 2
+    assert f"pass the file in it: {run_dir / PROGRESS_FILE}" in capsys.readouterr().err
+
+
 def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cache, tmp_path, capsys):
     """cv --resume put cv_progress.json's kept fold scores into cv_scores.json as they were: -5 for majmin
     as -500 %, a metric deleted from a fold as a row missing from the table, and a fold recorded as a number

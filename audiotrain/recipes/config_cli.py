@@ -595,7 +595,8 @@ def load_config_data(path: str | Path) -> Any:
     """
     path = Path(path)
     if path.is_dir():
-        inside = [n for n in ("config.yaml", "config.json", "trainer_state.json") if (path / n).is_file()]
+        records = ("config.yaml", "config.json", "cv_progress.json", "trainer_state.json")
+        inside = [n for n in records if (path / n).is_file()]
         hint = f"; pass the file in it: {path / inside[0]}" if inside else ""
         raise FileNotFoundError(f"config file {path} is a folder, not a file{hint}")
     if not path.is_file():
@@ -776,10 +777,14 @@ RUN_CONFIG_KEY = "run_config"
 def settings_of(data: Any) -> Any:
     """The settings in what a config file holds: a plain settings tree as is; a run folder's record or a
     checkpoint's trainer_state.json unwrapped, so ``--config RUN/config.json`` (or a checkpoint's
-    trainer_state.json) starts from exactly the settings that run resolved."""
+    trainer_state.json) starts from exactly the settings that run resolved. So is a cv run's record,
+    ``RUN/cv_progress.json`` (its folds, songs, settings and finished folds): a cv run folder holds no
+    config.json, and its record was refused as "not a config file"."""
     if isinstance(data, dict) and isinstance(data.get(RUN_CONFIG_KEY), dict) and "progress" in data:
         return data[RUN_CONFIG_KEY]
     if isinstance(data, dict) and isinstance(data.get("config"), dict) and "versions" in data:
+        return data["config"]
+    if isinstance(data, dict) and isinstance(data.get("config"), dict) and {"folds", "done"} <= data.keys():
         return data["config"]
     return data
 
@@ -1019,7 +1024,8 @@ def _check_looks_like_config(data: dict, config: Any, file: str | Path) -> None:
     raise ValueError(
         f"{file} does not look like a config file: {len(unknown)} of its {len(data)} top-level keys "
         f"({listed}) "
-        f"are no setting of this command (a run's settings are in its config.json); expected keys among "
+        f"are no setting of this command (a run's settings are in its config.json, a cv run's in its "
+        "cv_progress.json); expected keys among "
         f"{sorted(fields - {'preset'})}"
     )
 

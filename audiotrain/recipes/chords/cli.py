@@ -172,7 +172,8 @@ def _training_parser(
         "--config",
         type=path_flag,
         default=None,
-        help="YAML/JSON file with TrainingConfig fields (flags override it), or a run's config.json (repeats it)",
+        help="YAML/JSON file with TrainingConfig fields (flags override it), or a run's config.json (a cv "
+        "run's cv_progress.json): repeats it",
     )
     add_preset_argument(parser, PRESETS)
     parser.add_argument("--resume", type=path_flag, default=None, help=resume_help)
