@@ -285,6 +285,21 @@ def test_chords_benchmark_flag_starts_from_the_longer_config_and_flags_still_ove
         benchmark_config(num_epochs=0)
 
 
+def test_chords_benchmark_flag_that_a_preset_overrides_wholly_is_refused(tmp_path, monkeypatch, capsys):
+    """`--preset quick_test --benchmark` ran the quick_test run without a word: the preset sets every setting
+    the benchmark config does, as a --preset beside a run's whole record (refused) would change nothing."""
+    from audiotrain.recipes.chords import cli as chords
+
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran without its benchmark"))
+    run_dir = tmp_path / "run"
+    assert chords.main(["--preset", "quick_test", "--benchmark", "--run_dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "--benchmark changes nothing beside --preset quick_test" in err and "Traceback" not in err, err
+    assert not run_dir.exists()
+    # A preset that leaves some of it (development keeps the benchmark's 1024 songs) still starts from it.
+    assert chord_config(["--preset", "development", "--benchmark"]).data.demo_songs == 1024
+
+
 def test_a_file_of_three_keys_none_a_setting_is_no_config_file_and_two_get_a_did_you_mean(tmp_path):
     """Three keys that are no setting (``epoch``, ``val_loss``, ``lr`` of a run's history) are another kind of
     file; one or two are misspelt settings, each with its "did you mean"."""

@@ -192,7 +192,8 @@ def _training_parser(
     parser.add_argument(
         "--benchmark",
         action="store_true",
-        help="start from the longer benchmark config instead of the defaults",
+        help="start from the longer benchmark config instead of the defaults (a --preset, --config or flag "
+        "overrides it; one that overrides all of it is refused)",
     )
     add_dataclass_arguments(
         parser, TrainingConfig(), skip=DERIVED_FIELDS, help_texts=DECODE_HELP, choices=DECODE_CHOICES
@@ -211,14 +212,26 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     apply over them, and a change is refused when the run starts."""
     from dataclasses import replace
 
-    config = benchmark_config() if args.benchmark else TrainingConfig()
     # (Only train and demo fine-tune: cv's --resume names its run folder.)
     settings_from = (
         model_settings_checkpoint(args.resume, args.init_from) if hasattr(args, "init_from") else None
     )
-    if settings_from is not None:
-        config = with_checkpoint_model(config, settings_from)
-    config = resolve_settings(config, PRESETS, args.preset, args.config, args, derived=derived_settings)
+
+    def resolved(start: TrainingConfig) -> TrainingConfig:
+        if settings_from is not None:
+            start = with_checkpoint_model(start, settings_from)
+        return resolve_settings(start, PRESETS, args.preset, args.config, args, derived=derived_settings)
+
+    config = resolved(benchmark_config() if args.benchmark else TrainingConfig())
+    if args.benchmark and config == resolved(TrainingConfig()):
+        # As a --preset beside a whole run record: `--preset quick_test --benchmark` ran quick_test silently.
+        given = " and ".join(
+            f"--{name} {value}" for name, value in (("preset", args.preset), ("config", args.config)) if value
+        )
+        raise ValueError(
+            f"--benchmark changes nothing beside {given or 'these flags'}: every setting of the benchmark config "
+            "(num_epochs, patience, data.demo_songs, data.demo_test_songs) is set there too, and wins; give one"
+        )
     if args.config is not None:
         config = _with_older_record_meanings(config, args, model_from_checkpoint=settings_from is not None)
     check_model_fits_memory(config)
