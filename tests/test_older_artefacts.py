@@ -313,6 +313,9 @@ def test_a_demo_run_that_records_no_generator_versions_resumes_only_when_told(ru
     assert f"note: --resume_unrecorded_demo changes nothing here: {last} records the demo generator" in (
         capsys.readouterr().err
     )
+    # Without --resume it was accepted silently too.
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "fresh"), "--resume_unrecorded_demo"]) == 0
+    assert "note: --resume_unrecorded_demo changes nothing without --resume" in capsys.readouterr().err
 
 
 def test_every_setting_a_resume_must_repeat_is_named_in_one_refusal(run, tmp_path, capsys):

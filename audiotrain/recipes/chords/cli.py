@@ -443,6 +443,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             note = unrecorded_demo_note(args.resume, config.data, from_demo=not config.data.data_dir)
             if note:
                 to_stderr(note)
+        elif args.resume_unrecorded_demo:  # (it was accepted silently: a flag that did nothing)
+            to_stderr(
+                f"note: {UNRECORDED_DEMO_FLAG} changes nothing without --resume: it lets a resume go on from a "
+                "checkpoint that records no demo generator versions"
+            )
     if plan.processes > 1:
         try:  # (each process trains its own copy: checked once more for all of them, before any starts)
             check_model_fits_memory(config, plan.processes)
