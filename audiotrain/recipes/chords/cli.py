@@ -229,8 +229,9 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
             f"--{name} {value}" for name, value in (("preset", args.preset), ("config", args.config)) if value
         )
         raise ValueError(
-            f"--benchmark changes nothing beside {given or 'these flags'}: every setting of the benchmark config "
-            "(num_epochs, patience, data.demo_songs, data.demo_test_songs) is set there too, and wins; give one"
+            f"--benchmark changes nothing beside {given or 'these flags'}: every setting of the benchmark "
+            "config (num_epochs, patience, data.demo_songs, data.demo_test_songs) is set there too, and wins; "
+            "give one"
         )
     if args.config is not None:
         config = _with_older_record_meanings(config, args, model_from_checkpoint=settings_from is not None)
@@ -445,8 +446,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
                 to_stderr(note)
         elif args.resume_unrecorded_demo:  # (it was accepted silently: a flag that did nothing)
             to_stderr(
-                f"note: {UNRECORDED_DEMO_FLAG} changes nothing without --resume: it lets a resume go on from a "
-                "checkpoint that records no demo generator versions"
+                f"note: {UNRECORDED_DEMO_FLAG} changes nothing without --resume: it lets a resume go on from "
+                "a checkpoint that records no demo generator versions"
             )
     if plan.processes > 1:
         try:  # (each process trains its own copy: checked once more for all of them, before any starts)
