@@ -728,6 +728,44 @@ print(run.info.status, *sorted(run.data.metrics))
     assert "Creating initial MLflow database tables" not in done.stderr
 
 
+def test_an_mlflow_run_reopened_after_fit_or_never_finalized_is_finished_when_python_exits(tmp_path):
+    """A score logged after fit reopened the finished run, and a logger used without a Trainer never ended
+    its run: MLflow showed both as RUNNING after the process had exited. They end, FINISHED, when Python
+    exits, as runs of MLflow's own ``mlflow.start_run`` do."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from audiotrain.train.loggers import MLflowLogger
+
+fitted = MLflowLogger(experiment_name="fitted", tracking_uri={uri!r})
+quiet_trainer({str(tmp_path)!r}, max_epochs=1, logger=fitted).fit(TinyClassifier(), make_batches(32))
+fitted.log_metrics({{"final_score": 0.9}})
+bare = MLflowLogger(experiment_name="bare", tracking_uri={uri!r})
+bare.log_metrics({{"loss": 1.0}}, step=1)
+print(fitted.version, bare.version)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    fitted, bare = done.stdout.split()[-2:]
+    after_fit = read_mlflow_run_in_a_fresh_process(uri, fitted)
+    assert after_fit["status"] == "FINISHED" and after_fit["metrics"]["final_score"] == 0.9
+    assert read_mlflow_run_in_a_fresh_process(uri, bare)["status"] == "FINISHED"
+
+
+def test_mlflow_logger_names_its_run_and_experiment_as_lightnings_does(mlflow_store):
+    from mlflow.tracking import MlflowClient
+
+    logger = MLflowLogger(experiment_name="ids", tracking_uri=mlflow_store[1])
+    assert logger.run_id is None and logger.experiment_id is None  # (no run before the first call)
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("success")
+    client = MlflowClient(tracking_uri=mlflow_store[1])
+    assert logger.run_id == logger.version == client.search_runs([logger.experiment_id])[0].info.run_id
+    assert logger.experiment_id == client.get_experiment_by_name("ids").experiment_id
+
+
 # A guard against MLflow's 4-minute retries only: the check is the 15 s below. The test's 60 s also paid for
 # MLflowLogger's first `import mlflow` (50 s measured on a loaded 2-core machine with the test run alone).
 @pytest.mark.timeout(300)

@@ -3,6 +3,7 @@ and UI read (`resolve_tracking_uri` says which URI a setting means)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import importlib.util
@@ -23,6 +24,10 @@ from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
+# Loggers whose run is open: a run that a call after its stage ended reopened (a score logged after fit), or
+# that of a logger used without a Trainer. Nothing else ends those, and MLflow showed them as RUNNING forever.
+_OPEN_RUNS: set[MLflowLogger] = set()
+_exit_hook_registered = False
 _MLFLOW_NAMED_STORES = ("databricks", "databricks-uc", "uc")  # tracking URIs that are a name, not a path
 # MLflow's limits (mlflow.utils.validation): a key of a metric, param or tag, a param's and a tag's value, and
 # the entries of one log_batch call. One entry over them makes MLflow refuse the whole call.
@@ -86,7 +91,10 @@ class MLflowLogger(Logger):
       timestamp, are the resumed run's. The CSV and TensorBoard loggers drop those steps instead; with
       MLflow, start a new run (no ``load_state_dict``) to get a clean history.
 
-    ``test()`` or ``validate()`` after ``fit()`` log to the same run (reopened, then finished again).
+    ``test()`` or ``validate()`` after ``fit()`` log to the same run (reopened, then finished again). A run
+    still open when Python exits (reopened by a metric, param or ``experiment`` call after the stage ended,
+    or never finalized) is finished then, as MLflow's own ``mlflow.start_run`` runs are. ``run_id`` and
+    ``experiment_id`` (Lightning's names; ``version`` is the run id too) are known once the run exists.
 
     Names are stored with the characters MLflow does not accept replaced by ``_`` (and empty, ``.`` or ``..``
     path parts, which it refuses too, dropped or replaced); two names that become the same key (``top@1``,
@@ -158,6 +166,16 @@ class MLflowLogger(Logger):
         return self._run_id
 
     @property
+    def run_id(self) -> str | None:
+        """The MLflow run's id (Lightning's name for `version`), None until the run exists."""
+        return self._run_id
+
+    @property
+    def experiment_id(self) -> str | None:
+        """The id of the MLflow experiment the run is in, None until the run exists."""
+        return self._experiment_id
+
+    @property
     def save_dir(self) -> Path | None:
         """The local store's folder (the SQLite file's, or the file store's), None for a server."""
         path = _local_path(self.tracking_uri)
@@ -175,6 +193,8 @@ class MLflowLogger(Logger):
     def _start(self) -> None:
         with _quiet_store_start():
             self._start_run()
+        _OPEN_RUNS.add(self)
+        _finish_open_runs_at_exit()
 
     def _start_run(self) -> None:
         if self.tracking_uri.startswith("file:"):
@@ -288,6 +308,7 @@ class MLflowLogger(Logger):
         return key
 
     def _finalize(self, status: str) -> None:
+        _OPEN_RUNS.discard(self)
         self._client.set_terminated(self._run_id, _MLFLOW_STATUS[status])
 
     def _log_artifact(self, path: Path, name: str, artifact_type: str) -> None:
@@ -324,6 +345,20 @@ _STORE_MODULES = r"(mlflow|sqlalchemy|alembic)(\.|$)"
 #: The logger of MLflow's two INFO lines as it creates a local store's tables ("Creating initial MLflow
 #: database tables...", "Updating database tables").
 _STORE_CREATION_LOG = "mlflow.store.db.utils"
+
+
+def _finish_open_runs() -> None:
+    for logger in list(_OPEN_RUNS):
+        logger.finalize("success")
+
+
+def _finish_open_runs_at_exit() -> None:
+    """Register `_finish_open_runs` at exit, once, after MLflow is imported: exit hooks run newest first, so
+    it runs before MLflow's own (which ends only the runs of its fluent API, ``mlflow.start_run``)."""
+    global _exit_hook_registered
+    if not _exit_hook_registered:
+        atexit.register(_finish_open_runs)
+        _exit_hook_registered = True
 
 
 @contextlib.contextmanager
