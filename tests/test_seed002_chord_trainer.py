@@ -275,6 +275,18 @@ def test_seed002_complete_example(tmp_path, capsys):
         chords_example.main(["--out", str(tmp_path / "example")])  # not empty: refused
 
 
+def test_the_complete_examples_help_shows_its_example_commands_on_their_own_lines(capsys):
+    """--help reflowed the docstring: the two example commands ran into the prose and each other."""
+    from audiotrain.recipes.chords import example as chords_example
+
+    with pytest.raises(SystemExit) as stopped:
+        chords_example.main(["--help"])
+    assert stopped.value.code == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "python -m audiotrain.recipes.chords.example --clips 32 --epochs 1 --out /tmp/example" in lines
+    assert any(line.startswith("python -m audiotrain.recipes.chords.example  ") for line in lines)
+
+
 def test_the_complete_example_with_a_relative_out_keeps_every_checkpoint_in_out(tmp_path, monkeypatch):
     from audiotrain.recipes.chords import example as chords_example
 

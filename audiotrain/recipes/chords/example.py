@@ -139,7 +139,12 @@ def run_example(out: Path, clips: int = 200, epochs: int = 10, log=print) -> dic
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m audiotrain.recipes.chords.example", description=__doc__)
+    # Raw: the docstring's example commands keep their own lines (argparse reflowed them into the prose).
+    parser = argparse.ArgumentParser(
+        prog="python -m audiotrain.recipes.chords.example",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--clips", type=int, default=200, help="training clips (validation: a quarter)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: a new runs/ folder)")
