@@ -1125,3 +1125,36 @@ def test_no_rank_outlives_a_launching_process_killed_with_sigkill(tmp_path, plat
         os.kill(pid, signal.SIGKILL)
     assert not left, (f"ranks {left} outlived the launching process", proc.communicate(timeout=30))
     proc.communicate(timeout=30)  # (its output ends: nothing of the job's holds it open)
+
+
+def test_a_data_folder_run_with_a_read_only_cache_starts_its_ranks(tmp_path, monkeypatch, make_read_only):
+    """A read-only feature cache (a shared one, a read-only mount) refused every run of 2 processes, the
+    demo's check of its songs' folder ("cannot write the demo songs and features"), though a data folder's
+    run needs no disk: the features the cache lacks are computed in memory (README "The cache"), as one
+    process did."""
+    from audiotrain.recipes.chords import cli as chords
+
+    import soundfile as sf
+
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for i in range(4):
+        sf.write(songs / f"song_{i}.wav", 0.1 * np.sin(np.arange(3 * 22050) * 0.05 * (i + 1)), 22050)
+        (songs / f"song_{i}.lab").write_text("0.0\t3.0\tC:maj\n")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    make_read_only(cache)
+    started = []
+    monkeypatch.setattr(chords, "plan_local_processes", lambda *a, **k: LocalPlan(2, FAKE_MPI))
+    monkeypatch.setattr(chords, "run_local_job", lambda *args, **kwargs: started.append(args) or 0)
+    argv = [
+        "train",
+        "--data",
+        str(songs),
+        *TINY,
+        "--data.cache_dir",
+        str(cache),
+        "--run_dir",
+        str(tmp_path / "r"),
+    ]
+    assert chords.main(argv) == 0 and len(started) == 1

@@ -480,7 +480,10 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
                 min_seconds=config.features.min_seconds,
                 run_dir=args.run_dir or None,
             )
-        check_cache_writable(config.data)  # (each rank would meet it, after starting MPI)
+        # The demo songs need the disk (each rank met it after MPI had started); a data folder's run computes
+        # the features an unwritable cache lacks in memory, as one process does.
+        if not config.data.data_dir:
+            check_cache_writable(config.data)
         return run_local_job(
             plan, "audiotrain.recipes.chords", ([] if demo else ["train"]) + argv, log=to_stderr
         )

@@ -75,7 +75,8 @@ class SongSplits:
 
 def check_cache_writable(data: ChordDataConfig) -> None:
     """Refuse, before any process starts, a cache folder that cannot take the demo songs and the features
-    (a read-only mount, another user's folder): the same words as the error the writers themselves give."""
+    (a read-only mount, another user's folder): the same words as the error the writers themselves give. For
+    the demo only: a data folder's run serves what the cache holds and computes the rest in memory."""
     cache = data.resolved_cache_dir()
     probe_in, error = probe_writable(cache)
     if error is not None:
