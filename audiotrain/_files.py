@@ -334,10 +334,15 @@ def write_given_path(
 def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
     """Whether `folder` (or, while it does not exist, the nearest folder above it, where it will be created)
     takes a new file: (the folder tried, the error or None). Tried by writing one, as permission bits say
-    nothing for root or on a read-only mount; nothing is left behind."""
+    nothing for root or on a read-only mount; nothing is left behind. A link on the way to a folder that does
+    not exist (a cache linked to a drive not mounted) is the error, naming both: the folder above it took the
+    probe, then making the folder failed with only "File exists"."""
     probe_in = Path(folder)
-    while not probe_in.exists() and probe_in != probe_in.parent:
+    while not probe_in.exists() and not probe_in.is_symlink() and probe_in != probe_in.parent:
         probe_in = probe_in.parent
+    if probe_in.is_symlink() and not probe_in.exists():
+        why = f"{probe_in} is a link to {os.readlink(probe_in)}, which does not exist"
+        return probe_in, FileNotFoundError(errno.ENOENT, why)
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=probe_in)
         os.close(fd)

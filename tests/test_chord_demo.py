@@ -875,6 +875,23 @@ def test_temporary_files_a_stopped_render_left_do_not_block_it(tmp_path):
     assert generate_demo_songs(tmp_path, **settings) == entries
 
 
+def test_a_cache_folder_linked_to_a_folder_that_does_not_exist_is_named(tmp_path, capfd, monkeypatch):
+    """AUDIOTRAIN_CACHE_DIR linked to a drive not mounted: "cannot write the demo songs to
+    CACHE/demo/chords/... (File exists)", where nothing exists."""
+    from audiotrain.recipes.chords import cli as chords
+
+    cache = tmp_path / "cache"
+    cache.symlink_to(tmp_path / "unmounted")
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(cache))
+    flags = ["--data.demo_songs", "3", "--data.demo_test_songs", "1", "--data.demo_seconds", "6"]
+    status = chords.main([*flags, "--run_dir", str(tmp_path / "run")])
+    err = capfd.readouterr().err
+    assert status == 2, err
+    link = f"({cache} is a link to {tmp_path / 'unmounted'}, which does not exist): point --data.cache_dir"
+    assert f"error: cannot write the demo songs to {cache}/demo/chords/train-" in err and link in err, err
+    assert not (tmp_path / "unmounted").exists() and not (tmp_path / "run").exists()
+
+
 @needs_file_size_limit
 def test_a_full_disk_while_rendering_the_demo_is_one_line(tmp_path, capfd):
     """On a full disk soundfile printed 'Exception ignored from cffi callback ... OSError: [Errno 28]' for

@@ -667,6 +667,19 @@ def test_a_cache_that_cannot_be_written_says_so_before_features_are_computed(tmp
     assert len(caught) == 1 and cache.unwritable and cache.report()["unwritable"] == cache.unwritable
 
 
+def test_a_cache_linked_to_a_folder_that_does_not_exist_says_so(tmp_path, songs):
+    """A cache folder linked to a drive not mounted: the run said the features it computed were kept in the
+    cache for later runs, then warned that the cache cannot be written, "(File exists)"."""
+    root = tmp_path / "cache"
+    root.symlink_to(tmp_path / "unmounted")
+    cache = FeatureCache(root, CONFIG)
+    with pytest.warns(UserWarning, match="cannot be written") as caught:
+        assert not cache.can_keep_new_entries()
+    assert f"({root} is a link to {tmp_path / 'unmounted'}, which does not exist)" in str(caught[0].message)
+    assert cache.get_or_compute(songs[0], CountingExtractor()).shape  # computed in memory all the same
+    assert not (tmp_path / "unmounted").exists()
+
+
 @needs_file_size_limit
 def test_a_full_disk_is_named_in_the_warning(tmp_path, songs):
     """The warning said 'cannot be written (25740 requested and 21472 written)' (numpy's words for a short

@@ -132,8 +132,11 @@ def _demo_set_maker(data: ChordDataConfig, sr: int, together: bool) -> Callable[
                 barrier=collectives.barrier if together else None, overwrite=True,
             )  # fmt: skip
         except OSError as error:  # a read-only cache folder: the recipe's one-line error, naming the setting
+            # A link on the way to a folder that does not exist: mkdir says only "File exists".
+            cause = probe_writable(folder)[1] if isinstance(error, FileExistsError) else None
+            cause = cause or error
             raise ValueError(
-                f"cannot write the demo songs to {folder} ({error.strerror or error}): "
+                f"cannot write the demo songs to {folder} ({cause.strerror or cause}): "
                 f"{_cache_folder_advice(data)}"
             ) from error
 
