@@ -773,3 +773,39 @@ def test_the_device_setting_reaches_training_and_validation(clip_loaders, tmp_pa
     trainer.train()
     trainer.validate()
     assert asked == ["cpu", "cpu"]
+
+
+def test_the_guides_clip_folder_read_by_chord_clip_dataset_trains_at_the_datasets_rate(tmp_path, monkeypatch):
+    """The README names `ChordClipDataset(folder)` for the guide's clip folders: a DataLoader over it feeds
+    the guide's Trainer as the guide's Quick Start does (its items are dicts, not (audio, targets) pairs; they
+    stopped with "batches must be (audio ...); batch 0 is a dict"), the audio read at the dataset's rate
+    (recorded in the checkpoint), and a sample_rate that contradicts the dataset is refused."""
+    from audiotrain import DataLoader
+    from audiotrain.datasets import ChordClipDataset
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+    from audiotrain.recipes.chords.task import CHECKPOINT_KEY
+
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    seconds = np.arange(8000) / 16000
+    labels = ["C:maj", "G:7", "A:min", "F:maj"]
+    for i in range(len(labels)):
+        sf.write(clips / f"c{i}.wav", 0.2 * np.sin(2 * np.pi * (220 + 40 * i) * seconds), 16000)
+    (clips / "metadata.csv").write_text(
+        "file_name,label\n" + "".join(f"c{i}.wav,{x}\n" for i, x in enumerate(labels))
+    )
+    train_loader = DataLoader(ChordClipDataset(clips), batch_size=2)
+    val_loader = DataLoader(ChordClipDataset(clips), batch_size=2)
+    config = TrainingConfig(num_epochs=1, progress_bar=False, batch_size=2)
+
+    history = Trainer(ChordRecognitionModel(), train_loader, val_loader, config).train()
+
+    assert len(history["train_loss"]) == 1 and np.isfinite(history["val_loss"][-1])
+    state = json.loads((tmp_path / "checkpoints" / "last" / "trainer_state.json").read_text())
+    assert state["module_state"][CHECKPOINT_KEY]["clip_sample_rate"] == 22050  # ChordClipDataset's default sr
+    with pytest.raises(ValueError, match="sample_rate is 44100 Hz but train_loader reads a ChordClipDataset"):
+        Trainer(ChordRecognitionModel(), train_loader, val_loader, config, sample_rate=44100)

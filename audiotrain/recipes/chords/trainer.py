@@ -9,11 +9,12 @@
 >>> cv = trainer.train_with_cv(folds=5, data_dir="songs/")  # grouped by song; cv.histories, cv.table()
 
 Batches are the guide's: ``(audio [batch, samples], {"chord_type", "root", "bass_note"} each [batch])``, one
-chord per clip, audio at ``sample_rate`` (44100 Hz as in the guide). On the way to the model every clip is
-resampled to ``config.features.sr`` (22050 Hz) and turned into log-CQT frames with the recipe's feature
-settings (``config.features``: 216 bins from C1, 36 per octave, hop 2048 samples = 10.8 frames/s,
-``log(1 + 100 |CQT|)``), computed with numpy on the host. The model's frame logits are averaged over time into
-one prediction per clip, which the loss and the accuracies score.
+chord per clip, audio at ``sample_rate`` (44100 Hz as in the guide), or the dicts a loader over
+`audiotrain.datasets.ChordClipDataset` (the guide's clip folders) gives, at that dataset's ``sr``. On the way
+to the model every clip is resampled to ``config.features.sr`` (22050 Hz) and turned into log-CQT frames
+with the recipe's feature settings (``config.features``: 216 bins from C1, 36 per octave, hop 2048 samples =
+10.8 frames/s, ``log(1 + 100 |CQT|)``), computed with numpy on the host. The model's frame logits are averaged
+over time into one prediction per clip, which the loss and the accuracies score.
 
 What it maps onto the shared Trainer: ``num_epochs`` → ``max_epochs``, ``gradient_clip`` →
 ``gradient_clip_val``, ``log_every`` → ``log_every_n_steps``, ``learning_rate`` / ``weight_decay`` /
@@ -194,6 +195,10 @@ class ClipFeatureLoader:
             f"{self.name} batches must be (audio [batch, samples], {{'chord_type', 'root', 'bass_note'}} "
             "with one class index per clip)"
         )
+        if isinstance(batch, Mapping) and "audio" in batch:
+            # A `ChordClipDataset` item batched: the guide's clip folders, which the README names that class
+            # for, give {"audio", "chord_type", "root", "bass"}; the pair below is the same with audio apart.
+            batch = (batch["audio"], {key: value for key, value in batch.items() if key != "audio"})
         if not isinstance(batch, list | tuple) or len(batch) != 2 or not isinstance(batch[1], dict):
             raise TypeError(f"{expected}; batch {index} is a {type(batch).__name__}")
         audio, targets = np.asarray(batch[0], dtype=np.float32), batch[1]
@@ -305,6 +310,30 @@ def _training_config(config: Any) -> TrainingConfig:
     )
 
 
+def _clip_sample_rate(given: int | None, loaders: dict[str, Iterable | None]) -> int:
+    """The rate of the loaders' audio: `given`, else the ``sr`` of their `ChordClipDataset` (which resamples
+    every clip to it, 22050 Hz by default), else the guide's 44100 Hz. Audio read at another rate than its
+    own would reach the features pitched by the ratio (22050 Hz read as 44100: an octave up), unsaid."""
+    from audiotrain.datasets.chord_clips import ChordClipDataset
+
+    rates = {
+        name: dataset.sr
+        for name, loader in loaders.items()
+        if isinstance(dataset := getattr(loader, "dataset", None), ChordClipDataset)
+    }
+    for name, rate in rates.items():
+        if given is not None and rate != given:
+            raise ValueError(
+                f"Trainer: sample_rate is {given} Hz but {name} reads a ChordClipDataset resampled to "
+                f"sr={rate} Hz; pass sample_rate={rate} or build the dataset with sr={given}"
+            )
+    if given is None and len(set(rates.values())) > 1:
+        raise ValueError(
+            f"Trainer: the loaders' ChordClipDatasets have different rates ({rates}); build them with one sr"
+        )
+    return given if given is not None else next(iter(rates.values()), 44100)
+
+
 class Trainer:
     """The guide's chord Trainer: ``train``, ``train_epoch``, ``validate``, checkpoints and history.
 
@@ -315,7 +344,8 @@ class Trainer:
         config: a `TrainingConfig`, or a dict of its fields as a --config file holds them (default: the
             recipe's defaults).
         criterion: a `ChordRecognitionLoss` (default: the config's loss weights and label smoothing).
-        sample_rate: rate of the audio in the batches, Hz.
+        sample_rate: rate of the audio in the batches, Hz (default: the ``sr`` of the loaders'
+            `ChordClipDataset`, else the guide's 44100; one that differs from that ``sr`` is refused).
         run_dir: folder the relative ``config.checkpoint_dir`` and the shared Trainer's logs go in.
         overwrite: let the first `train` / `train_epoch` save over an earlier run's checkpoints in
             ``config.checkpoint_dir`` (refused otherwise; `load_checkpoint` first continues that run).
@@ -330,7 +360,7 @@ class Trainer:
         val_loader: Iterable | None = None,
         config: TrainingConfig | Mapping[str, Any] | None = None,
         criterion: ChordRecognitionLoss | None = None,
-        sample_rate: int = 44100,
+        sample_rate: int | None = None,
         run_dir: str | Path = ".",
         overwrite: bool = False,
     ):
@@ -356,6 +386,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.overwrite = overwrite
         features = self.config.features
+        sample_rate = _clip_sample_rate(sample_rate, {"train_loader": train_loader, "val_loader": val_loader})
         self.train_loader = ClipFeatureLoader(train_loader, features, sample_rate, "train_loader")
         self.val_loader = (
             None if val_loader is None else ClipFeatureLoader(val_loader, features, sample_rate, "val_loader")
