@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 from audiotrain import Trainer
@@ -2459,12 +2460,21 @@ def test_a_front_end_making_more_frames_than_the_model_takes_is_refused_at_load(
     line = _one_error_line(capsys.readouterr().err)
     assert f"{checkpoint / 'preprocessor_config.json'}: max_length_s 10" in line and "hop_length 480" in line
     assert "1001 frames" in line and "at most 256 (audio_config.spec_size 64" in line
-    assert "use max_length_s 2.55 or less" in line
-    # The file's nb_max_samples must follow (it is checked too): refused after that fix, it cost a run. (The
-    # value that check then expects: int(2.55 * 48000), in floats.)
-    assert (
-        "(and nb_max_samples, where the file holds it, max_length_s x sampling_rate: 122399 for 2.55)" in line
-    )
+    # Whole seconds: with the exact limit (2.55) every later command warned that transformers cannot read
+    # the model, a second fix.
+    assert "use max_length_s 2 or less (whole seconds, which transformers reads; at most 2.55)" in line
+    # The file's nb_max_samples must follow (it is checked too): refused after that fix, it cost a run.
+    assert "(and nb_max_samples, where the file holds it, max_length_s x sampling_rate: 96000 for 2)" in line
+
+    # Following the advice, the checkpoint loads, with no warning.
+    from audiotrain.recipes.clap.bundle import load_checkpoint
+
+    settings = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    settings.update(max_length_s=2, nb_max_samples=96000)
+    (checkpoint / "preprocessor_config.json").write_text(json.dumps(settings))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_checkpoint(str(checkpoint), None).extractor.max_length_s == 2
 
 
 @pytest.mark.parametrize("num_mel_bins", [32, 16, 8])
