@@ -8,6 +8,7 @@ import json
 import shutil
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import vocabulary_dict
@@ -684,3 +685,22 @@ def test_export_and_from_checkpoint_of_a_run_folder_say_which_checkpoint_and_whe
         warnings.simplefilter("error")  # (the run's best itself, or a checkpoint named: nothing to say)
         ChordPredictor.from_checkpoint(run)
         ChordPredictor.from_checkpoint(last)
+
+
+def test_a_folder_the_readmes_fine_tuning_saved_twice_in_is_refused_naming_both_runs(run, tmp_path):
+    """The README's fine-tuning script run twice with one default_root_dir saves the second model in
+    checkpoints/version_1/last; the folder given to predict loaded the first run's checkpoints/last, the older
+    model, with nothing said. It is refused naming both, and each checkpoint loads when named."""
+    tuned = tmp_path / "tuned"
+    for _ in range(2):
+        task = ChordTask.load_from_checkpoint(run, model_config=MODEL, learning_rate=1e-3, scheduler=None)
+        trainer = Trainer(max_epochs=1, default_root_dir=tuned, enable_progress_bar=False)
+        trainer.fit(task, _batches())
+    second = Path(trainer.checkpoint_callback.last_model_path)
+    assert second.parent.name == "version_1"
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"several Trainer runs .*checkpoints/last, .*version_1/last"
+    ):
+        ChordPredictor.from_checkpoint(tuned)
+    assert ChordPredictor.from_checkpoint(second).checkpoint == second
+    assert ChordPredictor.from_checkpoint(tuned / "checkpoints" / "last").window_frames == WINDOW_FRAMES

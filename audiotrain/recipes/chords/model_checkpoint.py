@@ -54,6 +54,7 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
                 or ckpt.left_by_interrupted_save(candidate)
             ):
                 _refuse_link_out_of(path, candidate)
+                _refuse_several_runs(path, candidate)
                 return _model_folder(candidate)
         refuse_cv_run(path)
     return _model_folder(path)
@@ -90,6 +91,26 @@ def refuse_cv_run(path: Path) -> None:
         f"{path} is a cross-validation run, with a model per fold and none of its own: use one fold's run "
         f"folder, e.g. {folds[0]} (its folds: {', '.join(p.name for p in folds)})"
     )
+
+
+def _refuse_several_runs(run_folder: Path, candidate: Path) -> None:
+    """Refuse a folder where the core Trainer saved several runs (a fine-tuning script run twice with one
+    ``default_root_dir``: ``checkpoints/last``, then ``checkpoints/version_1/last``): its ``checkpoints/last``
+    is the first run's, and loading it gave the older model with nothing said."""
+    later = sorted(
+        (
+            version / name
+            for version in candidate.parent.glob("version_*")
+            for name in ("best", "last")
+            if (version / name / ckpt.STATE_FILE).exists()
+        ),
+        key=lambda folder: int(folder.parent.name[8:]) if folder.parent.name[8:].isdigit() else 0,
+    )
+    if later:
+        raise ckpt.CheckpointError(
+            f"{run_folder} holds the checkpoints of several Trainer runs ({candidate}, "
+            f"{', '.join(str(folder) for folder in later)}): give the checkpoint folder you mean"
+        )
 
 
 def loaded_checkpoint_note(given: Path, folder: Path) -> str | None:
