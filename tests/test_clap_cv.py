@@ -53,6 +53,15 @@ def test_cv_command_on_demo_clips(tmp_path, capsys):
 
     assert main([*argv, "--out", str(out)]) == 2  # a used run folder is refused, before any work
     assert "already holds files" in capsys.readouterr().err
+    # --overwrite replaces it, keeping the user's notes; what it removed and kept was said on stdout, among
+    # the scores (`> results.txt` got it): it is a diagnostic, on stderr
+    (out / "notes.txt").write_text("mine")
+    assert main([*argv, "--out", str(out), "--overwrite"]) == 0
+    printed = capsys.readouterr()
+    assert "--overwrite: removed the previous run's fold0, fold1" in printed.err
+    assert f"--overwrite: kept what the previous run did not write in {out}: notes.txt" in printed.err
+    assert "--overwrite" not in printed.out and "| mAP@10 |" in printed.out
+    assert (out / "notes.txt").read_text() == "mine"
     assert main([*argv, "--dataset.eval_split", "test", "--out", str(tmp_path / "other")]) == 2
     assert "folds every clip of the folder, whatever its split" in capsys.readouterr().err
 

@@ -1614,7 +1614,8 @@ def test_overwrite_replaces_the_run_and_keeps_and_names_the_users_files_in_its_f
     demo_run, tmp_path, capsys
 ):
     """--overwrite removed checkpoints/, plots/ and the logger folders whole, with whatever the user had put
-    there (a checkpoint copied to keep, notes), without naming them."""
+    there (a checkpoint copied to keep, notes), without naming them. What it removed and kept was then said on
+    stdout, among the results (`> results.txt` got it); it is a diagnostic, on stderr as the chord recipe's."""
     import shutil
 
     from audiotrain.recipes.clap import cli as clap
@@ -1626,9 +1627,10 @@ def test_overwrite_replaces_the_run_and_keeps_and_names_the_users_files_in_its_f
     (copy / "plots" / "my_notes.txt").write_text("mine")
     argv = [*result["argv"], "--out", str(copy), "--overwrite", "--train.epochs", "1"]
     assert clap.main(argv) == 0
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr()
     kept = "checkpoints/keep_for_paper, plots/my_notes.txt"
-    assert f"--overwrite: kept what the previous run did not write in {copy}: {kept}" in printed
+    assert f"--overwrite: kept what the previous run did not write in {copy}: {kept}" in printed.err
+    assert "--overwrite: removed the previous run's" in printed.err and "--overwrite" not in printed.out
     assert (copy / "checkpoints" / "keep_for_paper" / "model.safetensors").is_file()
     assert (copy / "plots" / "my_notes.txt").read_text() == "mine" and (copy / "plots" / "loss.png").is_file()
     assert (copy / "checkpoints" / "last").is_dir()

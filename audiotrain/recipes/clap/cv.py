@@ -155,7 +155,8 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
         print(DEMO_BANNER, file=sys.stderr)
     if replace and main:
-        clear_run_outputs(out, cv_outputs(out))
+        # (on stderr, as every diagnostic of the recipe: stdout holds the results alone)
+        clear_run_outputs(out, cv_outputs(out), lambda line: print(line, file=sys.stderr))
     out = Path(
         collectives.broadcast_from_main(
             str(create_run_folder(out, "clap-demo-cv" if demo else "clap-cv")) if main else None

@@ -675,7 +675,10 @@ def _open_run_folder(out: Path | None, replace: bool, continuing: bool, demo: bo
 
     def open_folder() -> str:
         if replace:
-            clear_run_outputs(out, RUN_OUTPUTS, own_entries=RUN_OWN_ENTRIES)
+            # What it removed and kept is a diagnostic: stderr, so that `> results.txt` holds results alone.
+            clear_run_outputs(
+                out, RUN_OUTPUTS, functools.partial(print, file=sys.stderr), own_entries=RUN_OWN_ENTRIES
+            )
         folder = create_run_folder(out, "clap-demo" if demo else "clap", DEFAULT_PARENT)
         claim_run_folder(folder)  # until the command ends: its retrieval scores and export come after the fit
         _remove_killed_writes(folder)
