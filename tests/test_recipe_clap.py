@@ -1615,7 +1615,8 @@ def test_overwrite_replaces_the_run_and_keeps_and_names_the_users_files_in_its_f
 ):
     """--overwrite removed checkpoints/, plots/ and the logger folders whole, with whatever the user had put
     there (a checkpoint copied to keep, notes), without naming them. What it removed and kept was then said on
-    stdout, among the results (`> results.txt` got it); it is a diagnostic, on stderr as the chord recipe's."""
+    stdout, among the results (`> results.txt` got it); it is a diagnostic, on stderr as the chord
+    recipe's."""
     import shutil
 
     from audiotrain.recipes.clap import cli as clap
