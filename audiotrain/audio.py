@@ -446,6 +446,18 @@ def get_duration(path: str | Path) -> float:
     return frames / rate
 
 
+def is_sample_rate(sr: object) -> bool:
+    """Whether `sr` is a positive whole number of samples per second (an int, or a float such as 22050.0;
+    not a bool, NaN, inf or a string), checked before any int(sr), whose errors name no argument."""
+    return (
+        not isinstance(sr, bool)
+        and isinstance(sr, numbers.Real)
+        and math.isfinite(sr)
+        and sr > 0
+        and int(sr) == sr
+    )
+
+
 def load(
     path: str | Path,
     sr: int | None = None,
@@ -493,11 +505,7 @@ def load(
         raise ValueError(f"duration must be a positive number of seconds or None, got {duration}")
     # Checked before int(sr), which raised its own errors naming no argument (OverflowError for inf); and
     # with repr, so the text "16000" does not read as the number refused.
-    if sr is not None and (
-        isinstance(sr, bool)
-        or not isinstance(sr, numbers.Real)
-        or not (math.isfinite(sr) and sr > 0 and int(sr) == sr)
-    ):
+    if sr is not None and not is_sample_rate(sr):
         raise ValueError(f"sr must be a positive integer or None, got {sr!r}")
     with _open(path) as handle:
         file_sr = handle.samplerate

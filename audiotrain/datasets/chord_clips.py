@@ -369,11 +369,7 @@ class ChordClipDataset(Dataset):
     ):
         # Checked here, not at the first item in a loader worker: there sr=0 was a ZeroDivisionError and
         # clip_seconds=0 a complaint about a `duration` the user never passed.
-        if (
-            isinstance(sr, bool)
-            or not isinstance(sr, numbers.Real)
-            or not (math.isfinite(sr) and sr > 0 and int(sr) == sr)
-        ):
+        if not audio_io.is_sample_rate(sr):
             raise ValueError(
                 f"ChordClipDataset(sr={sr!r}): expected a positive whole number of samples per second"
             )
