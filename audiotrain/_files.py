@@ -474,3 +474,9 @@ def path_limit(folder: str | Path, name: str, assumed: int) -> int:
     except (AttributeError, OSError, ValueError):
         return assumed
     return limit if limit > 0 else assumed
+
+
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether `path` is `folder` or lies below it (symlinks resolved)."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents

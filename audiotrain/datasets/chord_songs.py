@@ -50,6 +50,7 @@ from typing import Any
 
 from audiotrain._config_args import config_argument
 from audiotrain._file_names import portable_name
+from audiotrain._files import is_inside
 from audiotrain._text import plural, seconds_text
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
 from audiotrain.chords.harte import UNKNOWN_CHORD
@@ -547,13 +548,12 @@ def scan_song_folder(
     # Symlinked folders are entered, as predict on a folder enters them: a library's albums linked in from
     # another disk are songs like any other. Each real folder is scanned once, so a loop of links ends.
     entries, index.hidden, index.links_not_entered = walk_visible_following_links(root)
-    if leave_out is not None and _strictly_inside(leave_out, root):
+    if leave_out is not None and is_inside(leave_out, root) and not is_inside(root, leave_out):
         # The command's own outputs: a resumed run would list its evaluation/*.lab predictions as the
         # user's "annotations without an audio file", and a fresh run in it would scan other songs than its
         # resume. Compared by real path, as a link may lead into it.
-        own = os.path.realpath(leave_out)
         entries, index.hidden = (
-            [p for p in paths if not _is_in(p, own)] for paths in (entries, index.hidden)
+            [p for p in paths if not is_inside(p, leave_out)] for paths in (entries, index.hidden)
         )
         index.left_out_folder = Path(leave_out)
     not_entered = set(index.links_not_entered)
@@ -717,17 +717,6 @@ def scan_song_folder(
     index.unsupported_audio.sort()
     _find_near_misses(index, other_labs, other_files, other_apart)
     return index
-
-
-def _strictly_inside(path: str | Path, folder: str | Path) -> bool:
-    """Whether `path` lies below `folder` (real paths), and is not `folder` itself."""
-    real_path, real_folder = os.path.realpath(path), os.path.realpath(folder)
-    return real_path != real_folder and _is_in(real_path, real_folder)
-
-
-def _is_in(path: str | Path, real_folder: str) -> bool:
-    """Whether the real path of `path` is `real_folder` or below it."""
-    return os.path.commonpath([os.path.realpath(path), real_folder]) == real_folder
 
 
 def _in_no_part(audio: Path, annotation: Path, index: SongIndex) -> str:

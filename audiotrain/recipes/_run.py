@@ -41,10 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._build import build_version
-from audiotrain._files import (
+from audiotrain._files import (  # (is_inside: the recipes import it from here)
     COMMON_PATH_MAX,
     TMP_PREFIX,
     create_atomically,
+    is_inside,
     json_text,
     parse_json,
     path_limit,
@@ -275,12 +276,6 @@ def stop_status_of_rank() -> int:
     mlx.launch end the whole job when a rank exits non-zero: a stop status from another rank had rank 0
     killed in its work after training (the evaluation, the plots, the export)."""
     return stop_exit_status() if collectives.is_main_process() else 0
-
-
-def is_inside(path: str | Path, folder: str | Path) -> bool:
-    """Whether `path` is `folder` or lies below it (symlinks resolved)."""
-    path, folder = Path(path).resolve(), Path(folder).resolve()
-    return path == folder or folder in path.parents
 
 
 def holds_files(folder: Path) -> bool:
