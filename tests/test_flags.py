@@ -318,6 +318,14 @@ def test_lightnings_zero_means_off_and_any_case_algorithm(tmp_path):
             Trainer(max_epochs=1, **bad)
 
 
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_a_nan_gradient_clip_val_is_refused_naming_it(tmp_path, algorithm):
+    """NaN passed the check (`nan < 0` is False): the clipped gradients were NaN, so updates were skipped as
+    non-finite, and the warning about them advised setting gradient_clip_val."""
+    with pytest.raises(ValueError, match=r"Trainer\(gradient_clip_val=nan\): expected a number > 0"):
+        trainer(tmp_path, max_epochs=1, gradient_clip_val=float("nan"), gradient_clip_algorithm=algorithm)
+
+
 @pytest.mark.parametrize("value", ["00:00:10:00", {"minutes": 10}, datetime.timedelta(minutes=10)])
 def test_a_time_based_val_check_interval_says_it_is_not_supported_and_what_to_use(value):
     """Lightning 2.6's time-based interval was refused as if it were a bad number."""

@@ -104,7 +104,9 @@ def clip(value: Any, algorithm: Any) -> tuple[float | None, str]:
     algorithm = algorithm.lower() if isinstance(algorithm, str) else algorithm
     if algorithm not in ("norm", "value"):
         _fail("gradient_clip_algorithm", algorithm, "'norm' or 'value'")
-    if isinstance(value, bool) or not (value is None or isinstance(value, numbers.Real)) or (value or 0) < 0:
+    # (`value >= 0` rather than `not value < 0`: NaN fails it; a NaN threshold makes every clipped gradient
+    # NaN, so each update would be skipped as non-finite)
+    if isinstance(value, bool) or not (value is None or (isinstance(value, numbers.Real) and value >= 0)):
         _fail("gradient_clip_val", value, "a number > 0, or None (or 0) to disable clipping")
     return (float(value) if value else None), algorithm
 
