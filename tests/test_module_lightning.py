@@ -247,6 +247,10 @@ def test_a_schedule_counted_in_steps_in_the_epoch_form_is_warned_about(tmp_path)
             {"scheduler": StepLRScheduler(0.1, 1), "frequency": True},
             r"'frequency': True: expected an int >= 1",
         ),
+        (  # a LearningRateMonitor failed on it in the first training step, with a raw TypeError
+            {"scheduler": StepLRScheduler(0.1, 1), "interval": "step", "name": 3},
+            r"lr_scheduler 'name': 3: expected a string",
+        ),
         (  # Lightning's plateau switch without a "monitor": still a metric-driven schedule
             {"scheduler": StepLRScheduler(0.1, 1), "reduce_on_plateau": True},
             r"'reduce_on_plateau': True is for a metric-driven schedule",

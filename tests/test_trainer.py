@@ -652,6 +652,9 @@ def test_configure_optimizers_must_return_an_optimizer(tmp_path):
         trainer(tmp_path, max_steps=1).fit(Bad(), make_batches())
     with pytest.raises(TypeError, match="mlx.optimizers.Optimizer"):
         OptimizerConfig(optimizer="adam")
+    # (a LearningRateMonitor failed on a name that is no string in the first training step, raw)
+    with pytest.raises(TypeError, match=r"OptimizerConfig.lr_log_name must be a string.*got 3"):
+        OptimizerConfig(optim.SGD(learning_rate=0.1), lr_log_name=3)
 
 
 def test_progress_bar_writes_to_stderr(tmp_path, capsys):

@@ -58,6 +58,11 @@ class OptimizerConfig:
                 + _TORCH_OPTIMIZER
                 * _from_torch(self.optimizer)
             )
+        if self.lr_log_name is not None and not isinstance(self.lr_log_name, str):
+            raise TypeError(
+                "OptimizerConfig.lr_log_name must be a string (the name a LearningRateMonitor logs the "
+                f"learning rate under) or None, got {self.lr_log_name!r}"
+            )
 
     @classmethod
     def from_module_output(cls, value: Any, where: str, trainer: Trainer | None = None) -> OptimizerConfig:
@@ -160,7 +165,14 @@ class OptimizerConfig:
                     f"{where}: lr_scheduler 'frequency': {frequency!r}: expected an int >= 1 (the schedule "
                     f"steps every `frequency` {interval}s)"
                 )
-            config.lr_log_name = scheduler.get("name")
+            name = scheduler.get("name")
+            if name is not None and not isinstance(name, str):
+                # (refused here: a LearningRateMonitor builds its series' names from it in the first step)
+                raise TypeError(
+                    f"{where}: lr_scheduler 'name': {name!r}: expected a string (the name a "
+                    "LearningRateMonitor logs the learning rate under) or None"
+                )
+            config.lr_log_name = name
             scheduler = scheduler["scheduler"]
         if not callable(scheduler):
             torch = (
