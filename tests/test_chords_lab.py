@@ -177,6 +177,24 @@ def test_a_byte_that_is_not_utf8_is_named_by_its_line(tmp_path):
     )
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_an_annotation_saved_as_utf16_is_named_so(tmp_path, encoding):
+    """Windows PowerShell 5's `>` writes UTF-16: its byte-order mark 0xff 0xfe was called "saved as Latin-1
+    or Windows-1252?" in a .lab and Python's "'utf-8' codec can't decode byte 0xff" in a JAMS file."""
+    bom = b"\xfe\xff" if encoding.endswith("be") else b""
+    lab = tmp_path / "song.lab"
+    lab.write_bytes(bom + "0\t1.5\tC:maj\r\n1.5\t3\tN\r\n".encode(encoding))
+    jams = tmp_path / "song.jams"
+    jams.write_bytes(bom + json.dumps({"annotations": []}).encode(encoding))
+    for path, read in ((lab, read_lab), (jams, read_jams), (lab, read_annotation)):
+        with pytest.raises(AnnotationError) as info:
+            read(path)
+        assert str(info.value) == (
+            f"{path}: a UTF-16 text file (its first bytes are UTF-16's byte-order mark), not UTF-8: Windows "
+            "PowerShell's > and Out-File and Notepad's 'Unicode' write UTF-16; save it as UTF-8"
+        )
+
+
 def test_a_gap_error_names_the_flags_that_read_gaps_as_no_chord(tmp_path):
     """It said "pass allow_gaps", which is no flag of any command."""
     with pytest.raises(AnnotationError, match="gap") as info:
