@@ -145,6 +145,14 @@ def test_rounding_can_keep_the_starts_as_written_as_mir_eval_scores_them(tmp_pat
             "0 1 C\n1 2,5 G\n",
             "line 2: start and end must be numbers in seconds, got '1 2,5 G' (a decimal comma",
         ),
+        # A spreadsheet's CSV export: the separator is named, as a pairs file's error names it.
+        (
+            "0.0,1.5,C:maj\n",
+            "line 1: expected 'start end label' (3 fields), got 1: '0.0,1.5,C:maj' (its fields look separated "
+            "by ',': a .lab separates them by tabs or spaces",
+        ),
+        ("0;1.5;C\n", "got 1: '0;1.5;C' (its fields look separated by ';'"),
+        ("0.0, 1.5, C\n", "must be numbers in seconds, got '0.0, 1.5, C' (its fields look separated by ','"),
         ("0.0 1.0 C\n\n1.0 2.0 C:mja\n", "line 3: invalid chord label 'C:mja'"),
         ("-0.5 1.0 C\n", "line 1: negative time"),
         ("0.0 1.0 C\n1.0 0.5 G\n", "line 2: end time 0.5 is before start time 1.0"),

@@ -293,6 +293,19 @@ def _decimal_comma_hint(times: list[str]) -> str:
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 
 
+def _separator_hint(text: str) -> str:
+    """Said where a line's fields are separated by commas or semicolons (``0.0,1.5,C:maj``: a spreadsheet's
+    CSV export), as a pairs file's error says of its separators."""
+    for separator in (",", ";"):
+        fields = text.split(separator, 2)
+        if len(fields) == 3 and _is_lab_line(" ".join(field.strip() or "?" for field in fields)):
+            return (
+                f" (its fields look separated by {separator!r}: a .lab separates them by tabs or spaces, "
+                "start end label)"
+            )
+    return ""
+
+
 def read_lab(
     path: str | Path,
     *,
@@ -342,7 +355,7 @@ def read_lab(
         if len(fields) != 3:
             raise AnnotationError(
                 f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: "
-                f"{quoted(text)}"
+                f"{quoted(text)}{_separator_hint(text)}"
             )
         label = fields[2].strip()
         more = _fields_after_label(label)
@@ -353,7 +366,7 @@ def read_lab(
         except ValueError:
             raise AnnotationError(
                 f"{path}, line {number}: start and end must be numbers in seconds, got {quoted(text)}"
-                f"{_decimal_comma_hint(fields[:2])}"
+                f"{_decimal_comma_hint(fields[:2]) or _separator_hint(text)}"
             ) from None
         segments.append(ChordSegment(start, end, label))
         locations.append(f"line {number}")
