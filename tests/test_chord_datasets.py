@@ -1536,6 +1536,23 @@ def test_an_annotation_ending_at_1e308_is_reported_in_a_short_number(tmp_path):
     assert "a.lab ends at 1e+308 s but a.wav lasts 2.0 s" in index.mismatched[0][1]
 
 
+def test_an_annotation_in_milliseconds_is_said_to_be_so(tmp_path):
+    """A .lab in milliseconds (`0 1500 C`) over 3 s of audio was skipped as "another version of the
+    recording?"; one that, read as milliseconds, still does not fit its audio keeps that guess."""
+    _wav(tmp_path / "ms.wav", 3.0)
+    (tmp_path / "ms.lab").write_text("0 1500 C:maj\n1500 3000 N\n")
+    _wav(tmp_path / "other.wav", 3.0)
+    (tmp_path / "other.lab").write_text("0 1.5 C:maj\n1.5 240 N\n")
+    skipped = scan_song_folder(tmp_path).skipped_songs()
+    assert skipped["ms"].endswith(
+        "ms.lab ends at 3000.0 s but ms.wav lasts 3.0 s (its times in milliseconds? A .lab's and a JAMS "
+        "file's times are seconds)"
+    )
+    assert skipped["other"].endswith(
+        "other.lab ends at 240.0 s but other.wav lasts 3.0 s (another version of the recording?)"
+    )
+
+
 @pytest.mark.parametrize(
     "rows, line, fragment",
     [

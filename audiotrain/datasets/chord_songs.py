@@ -689,8 +689,7 @@ def scan_song_folder(
                     (
                         annotation_path,
                         f"{annotation_path} ends at {seconds_text(annotated)} s but {audio_path.name} lasts "
-                        f"{seconds_text(duration)} s "
-                        "(another version of the recording?)",
+                        f"{seconds_text(duration)} s {_overhang_cause(annotated, duration)}",
                     )
                 )
                 continue
@@ -744,6 +743,15 @@ def _second_ways_to_a_file(
         used = min(zip(unpaired, (p.is_symlink() for p in paths), paths))[2]
         second_ways.update({path: used for path in paths if path != used})
     return second_ways
+
+
+def _overhang_cause(annotated: float, duration: float) -> str:
+    """Why an annotation may end far past its audio: times written in milliseconds where, read as such, it
+    ends within the audio (``0 1500 C`` over 3 s; the guess of another recording sent the user the wrong
+    way), else another version of the recording."""
+    if duration / 2 <= annotated / 1000 <= duration + MAX_ANNOTATION_OVERHANG_S:
+        return "(its times in milliseconds? A .lab's and a JAMS file's times are seconds)"
+    return "(another version of the recording?)"
 
 
 def _audio_sharing_a_name(
