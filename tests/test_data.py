@@ -452,6 +452,11 @@ def test_resume_refuses_a_different_batching():
         DataLoader(Squares(10)).load_state_dict({"seed": 1})
     with pytest.raises(ValueError, match=r"missing \['batches_yielded'\]"):
         DataLoader(Squares(10)).load_state_dict({"seed": 1, "epoch": 0})
+    # A checkpoint entry that is not there (None) is named as such, not "'NoneType' object is not iterable".
+    with pytest.raises(
+        TypeError, match="load_state_dict needs the dict that state_dict.. returned, got NoneType"
+    ):
+        DataLoader(Squares(10)).load_state_dict(None)
     # Mid-epoch, with the same number of batches: only the saved shuffle and dataset length tell that the
     # rest of the epoch would be another order, or other samples.
     loader = DataLoader(Squares(10), batch_size=5, shuffle=True, seed=3)
@@ -1076,6 +1081,9 @@ def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path,
         (dict(prefetch_factor=4), "prefetch_factor=4 needs num_workers > 0"),
         (dict(seed=-3), "seed must be an int >= 0"),
         (dict(timeout=-1), "timeout must be a number of seconds >= 0"),
+        # NaN passed the old `timeout < 0` check and then never timed out; a bool is no number of seconds.
+        (dict(timeout=float("nan"), num_workers=1), "timeout must be a number of seconds >= 0, got nan"),
+        (dict(timeout=True, num_workers=1), "timeout must be a number of seconds >= 0, got True"),
     ],
 )
 def test_bad_arguments_are_explained(kwargs, match):
@@ -1258,6 +1266,19 @@ def test_batch_sampler_gives_the_batches_and_len():
     assert ys(loader) == [[3, 1], [0], [5, 4, 2]]
     with pytest.raises(IndexError, match="batch_sampler list yielded index 9"):
         list(DataLoader(Squares(6), batch_sampler=[[9]]))
+
+
+@pytest.mark.parametrize("batch_sampler", [EpochOrder(6), [0, 1], ["a", "b"]])
+def test_a_sampler_of_single_indices_passed_as_batch_sampler_is_named(batch_sampler):
+    # torch's commonest mix-up of the two arguments (a sampler that yields one index at a time, as
+    # EpochOrder does): it used to fail with a bare "'int' object is not iterable" (or split each name key
+    # into its characters) that named neither argument.
+    with pytest.raises(
+        TypeError,
+        match=r"batch_sampler \w+ yielded .* as batch 0, but each batch must be a "
+        r"list of sample indices.*sampler=",
+    ):
+        list(DataLoader(Squares(6), batch_sampler=batch_sampler))
 
 
 def test_a_sampler_index_equal_to_the_datasets_length_is_refused_not_loaded():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
@@ -497,6 +497,11 @@ class DataLoader:
         An iterable dataset's epoch is resumed by reading its stream again and skipping the batches
         already yielded: exact when the dataset gives the same stream for the same epoch.
         """
+        if not isinstance(state, Mapping):  # (a checkpoint entry that is missing: None)
+            raise TypeError(
+                "DataLoader.load_state_dict needs the dict that state_dict() returned, got "
+                f"{type(state).__name__}"
+            )
         missing = {"seed", "epoch", "batches_yielded"} - set(state)
         if missing:
             raise ValueError(f"DataLoader state is missing {sorted(missing)}; got keys {sorted(state)}")

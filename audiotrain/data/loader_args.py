@@ -146,7 +146,8 @@ def check_loader_arguments(
     for name, fn in (("collate_fn", collate_fn), ("worker_init_fn", worker_init_fn)):
         if fn is not None and not callable(fn):
             raise TypeError(f"DataLoader {name} must be callable, got {type(fn).__name__}")
-    if not isinstance(timeout, numbers.Real) or timeout < 0:
+    # `not timeout >= 0` refuses NaN too, which `timeout < 0` let through to a wait that never timed out.
+    if not isinstance(timeout, numbers.Real) or isinstance(timeout, bool) or not timeout >= 0:
         raise ValueError(f"DataLoader timeout must be a number of seconds >= 0, got {timeout!r}")
     if multiprocessing_context is not None and worker_type == "thread" and num_workers > 0:
         # A PyTorch habit: there the workers are always processes, here threads unless asked.

@@ -189,7 +189,26 @@ def batch_sampler_batches(batch_sampler: Iterable[Iterable[int]], epoch: int, nu
     """Batches (index arrays) from a user batch sampler, after ``set_epoch(epoch)`` on it or its ``.sampler``."""
     _set_epoch(batch_sampler, epoch)
     source = f"batch_sampler {type(batch_sampler).__name__}"
-    return [_indices(batch, source, num_samples) for batch in batch_sampler]
+    batches = []
+    for position, batch in enumerate(batch_sampler):
+        # A sampler of single indices passed as batch_sampler (torch's commonest mix-up of the two) yields
+        # ints, which are not iterable, or name keys, which a string's characters would silently replace.
+        if isinstance(batch, (str, bytes)) or not _is_iterable(batch):
+            raise TypeError(
+                f"{source} yielded {batch!r} as batch {position}, but each batch must be a list of sample "
+                "indices (keys); a sampler that yields one index at a time goes in "
+                "DataLoader(sampler=..., batch_size=...)"
+            )
+        batches.append(_indices(batch, source, num_samples))
+    return batches
+
+
+def _is_iterable(value: Any) -> bool:
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
 
 
 def split_batches(order: np.ndarray, batch_size: int, drop_last: bool) -> list:
