@@ -205,6 +205,25 @@ def test_a_stop_request_waiting_for_min_epochs_does_not_validate_early(tmp_path)
     assert validations.at == [(0, 2), (0, 4), (1, 7), (1, 9)]  # it ends with epoch 1, as its checks
 
 
+@pytest.mark.parametrize("epoch, steps, validated", [(0, 0, []), (1, 5, [(0, 5)])])
+def test_a_stop_asked_for_at_an_epochs_start_trains_none_of_its_batches(tmp_path, epoch, steps, validated):
+    """As Lightning's epoch loop, which checks `should_stop` before each batch: a stop set in
+    `on_train_epoch_start` ends the fit there, that epoch's end hooks run, and nothing is trained or
+    validated after it. It trained (and validated) that epoch's first batch."""
+    epoch_ends = []
+
+    class StopsAtEpochStart(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == epoch:
+                trainer.should_stop = True
+
+        def on_train_epoch_end(self, trainer, module):
+            epoch_ends.append(trainer.current_epoch)
+
+    t, validations = fit(tmp_path, batches=5, max_epochs=5, callbacks=[StopsAtEpochStart()])
+    assert (t.global_step, validations.at, epoch_ends) == (steps, validated, list(range(epoch + 1)))
+
+
 # ---------------------------------------------------------------- train and eval modes (precision #1)
 class FreezesBatchNorm(TinyClassifier):
     def __init__(self, freeze_in: str | None = None):

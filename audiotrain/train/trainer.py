@@ -1098,7 +1098,10 @@ class Trainer:
             self._validation_schedule.record_validation(progress)
         progress.validation_pending = False
         exhausted = skipped = False
-        while not batches_done and (n_batches is None or progress.batch_in_epoch < n_batches):
+        # A stop asked for in `on_train_epoch_start` (or by the pending validation above) ends the fit
+        # before this epoch's first batch: Lightning's epoch loop checks `done` before each batch, too.
+        stop_asked = self._stop_request_ends_fit()
+        while not (stop_asked or batches_done) and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next_batch(iterator, self.profiler, "train")
             except StopIteration:

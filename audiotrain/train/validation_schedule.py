@@ -100,7 +100,7 @@ class ValidationSchedule:
         the fit there, or max_time) validates there under any interval, early or at its last batch, also
         with `check_val_every_n_epoch=None`, as Lightning validates wherever `should_stop` ends the loop;
         one that max_steps ends early too, under a float interval (Lightning does not: see the README).
-        Never where its last batch just did."""
+        Never where its last batch just did, nor where a stop ended it before its first batch."""
         if not self.this_epoch(progress.epoch) and not (
             stop_requested and self.check_val_every_n_epoch is None
         ):
@@ -108,7 +108,9 @@ class ValidationSchedule:
         if self.validated_after_batch == progress.total_batches:
             return False  # its last batch just validated (a stream's, whose last is known once it ended)
         if stop_requested:
-            return True
+            # (A stop asked for at the epoch's start trained none of its batches: nothing new to validate,
+            # and Lightning's epoch loop, which runs no batch then, runs no validation either.)
+            return progress.batch_in_epoch > 0
         if not isinstance(self.val_check_interval, float):
             return False
         if not progress.epoch_complete:
