@@ -2446,6 +2446,32 @@ def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(
     assert capsys.readouterr().out == "0.000000\t6.000000\tN\n"
 
 
+def test_songs_whose_channels_cancel_in_the_mono_mix_are_skipped_as_such_not_as_a_failed_export(
+    tiny_run, tmp_path, capsys
+):
+    """A stereo song with one channel in inverted polarity (each at -10 dBFS) is silence once mixed to mono:
+    train and evaluate skipped it as "digital silence ... (a failed export?)", sending the user after an
+    export that was fine, where predict named the channels that cancel."""
+    root, run_dir = tiny_run
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    antiphase = songs[1].audio_path
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(6 * 22050) / 22050)
+    sf.write(antiphase, np.stack([tone, -tone], axis=1), 22050)
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    said = (
+        f"song_001: {antiphase}: audio is digital silence once its 2 channels are mixed to mono, though its "
+    )
+    said += "loudest channel alone peaks at -10.5 dBFS (a channel in inverted polarity?)"
+    err = capsys.readouterr().err
+    assert said in err and "failed export" not in err, err
+    assert chords.main(["evaluate", "--checkpoint", str(run_dir), "--tta", "0", "--data", str(data)]) == 1
+    out = capsys.readouterr().out
+    assert said in out and "failed export" not in out, out
+
+
 def test_the_cqt_of_audio_at_the_silence_level_is_within_the_bound_features_are_checked_with():
     """`ChordFeatureConfig.may_be_silence` reads cached features: it must let every silent recording through
     (its audio is then checked), and it may let only very quiet ones through besides."""

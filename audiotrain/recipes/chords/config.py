@@ -25,7 +25,7 @@ from typing import Any
 from audiotrain._blas import one_blas_thread
 from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain._system import cache_dir as package_cache_dir
-from audiotrain.audio import AudioError, header_length
+from audiotrain.audio import AudioError, channel_peaks, header_length
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
@@ -93,8 +93,10 @@ SILENCE_PEAK_DBFS = -90.0
 #: How much louder than a signal's peak its CQT magnitude can be: 84 times for a sine at C1, the longest
 #: filters (tests/test_recipe_chords.py measures it); ten times that is a bound features can be checked with.
 _CQT_PEAK_GAIN_BOUND = 1000.0
+#: How every skip of a song whose mono mix is digital silence begins (`SILENT_SONG`, `silent_song_reason`).
+DIGITAL_SILENCE = "audio is digital silence"
 SILENT_SONG = (
-    f"audio is digital silence (no sample above {SILENCE_PEAK_DBFS:g} dBFS, about the smallest step of 16-bit "
+    f"{DIGITAL_SILENCE} (no sample above {SILENCE_PEAK_DBFS:g} dBFS, about the smallest step of 16-bit "
     "audio) though its annotation names chords (a failed export?)"
 )
 
@@ -102,6 +104,32 @@ SILENT_SONG = (
 def is_digital_silence(y: np.ndarray) -> bool:
     """Whether no sample of audio `y` reaches `SILENCE_PEAK_DBFS`."""
     return not np.any(np.abs(y) >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0))
+
+
+def cancelling_channels(audio_path: str | Path) -> tuple[int, float] | None:
+    """For a file whose mono mix is digital silence: (its channels, the peak in dBFS of the loudest) where
+    that channel alone is not silence (the channels cancel in the mix: one in inverted polarity, a miswired
+    microphone), else None (a silent file: a failed export)."""
+    peaks = channel_peaks(audio_path)
+    loudest = float(peaks.max())
+    if len(peaks) > 1 and loudest >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0):
+        return len(peaks), float(20 * np.log10(loudest))
+    return None
+
+
+def silent_song_reason(audio_path: str | Path) -> str:
+    """Why a song whose mono mix is digital silence under chords is skipped: `SILENT_SONG`, or, where its
+    channels cancel in the mix (`cancelling_channels`), that: "a failed export?" sent users looking for an
+    export that was fine."""
+    cancelling = cancelling_channels(audio_path)
+    if cancelling is None:
+        return SILENT_SONG
+    channels, peak_db = cancelling
+    return (
+        f"{DIGITAL_SILENCE} once its {channels} channels are mixed to mono, though its loudest channel alone "
+        f"peaks at {peak_db:.1f} dBFS (a channel in inverted polarity?), and its annotation names chords; to "
+        "use it, extract one channel first (e.g. sox IN.wav OUT.wav remix 1)"
+    )
 
 
 #: Most frames in a window (6.3 minutes at 10.8 fps): attention holds window² scores per head, so a

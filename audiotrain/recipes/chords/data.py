@@ -38,10 +38,10 @@ from audiotrain.datasets.chord_songs import (
 from audiotrain.distributed import collectives
 from audiotrain.features.cache import UNWRITABLE_ADVICE, FeatureCache, hold_cache_for_the_run
 from audiotrain.recipes.chords.config import (
-    SILENT_SONG,
     ChordDataConfig,
     ChordFeatureConfig,
     is_digital_silence,
+    silent_song_reason,
 )
 from audiotrain.train.interrupt import stop_point
 
@@ -418,8 +418,8 @@ def drop_undecodable(
 ) -> tuple[SongSplits, list[str]]:
     """Compute (or read from the cache) every song's features before training; returns the songs left out
     of the splits, with the reason: those whose audio fails to decode, and (given the `features` settings)
-    those whose audio is digital silence though their annotation names chords (`SILENT_SONG`: chords
-    learned from silence, and scored there). They are added to the splits' `data_report`.
+    those whose audio is digital silence though their annotation names chords (`silent_song_reason`:
+    chords learned from silence, and scored there). They are added to the splits' `data_report`.
 
     The folder scan reads headers only, so NaN samples or data truncated past the header surface
     when the audio is decoded: here, listed before training, rather than in a DataLoader worker in
@@ -625,7 +625,7 @@ def _unusable(
     if not is_digital_silence(features.load(song.audio_path)):
         return None
     labels = {segment.label for segment in song.read_segments(allow_gaps=True)}
-    return f"{song.audio_path}: {SILENT_SONG}" if labels - {NO_CHORD} else None
+    return f"{song.audio_path}: {silent_song_reason(song.audio_path)}" if labels - {NO_CHORD} else None
 
 
 #: The pitch shifts of `data.pitch_shift` where the spare bins reach them: each of the 12 keys once.

@@ -8,9 +8,9 @@ transcription speed. `compare_results` sets two checkpoints' results on the same
 each difference's bootstrap interval paired over songs (`evaluate --against`).
 
 A song whose audio does not decode (NaN/Inf samples, data truncated past the header: an `AudioError`),
-or is digital silence under an annotation with chords (`SILENT_SONG`), is skipped, named with the reason
-in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the others are scored; if no song is left,
-`evaluate_songs` raises `ValueError`. Songs that the folder scan left out before
+or is digital silence under an annotation with chords (`silent_song_reason`), is skipped, named with the
+reason in `ChordScores.skipped`, ``scores.json`` and ``scores.md``, and the others are scored; if no song is
+left, `evaluate_songs` raises `ValueError`. Songs that the folder scan left out before
 (`SongIndex.skipped_songs`) are passed in as `skipped` and listed the same way.
 
 Beside the ``mir_eval`` scores, ``scores.json`` holds frame-level figures (`FRAME_METRICS_DOC`): each
@@ -73,7 +73,7 @@ from audiotrain.metrics.plot_loading import load_plots
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside, name_too_long
-from audiotrain.recipes.chords.config import SILENT_SONG, default_cache_dir
+from audiotrain.recipes.chords.config import DIGITAL_SILENCE, default_cache_dir, silent_song_reason
 from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import (
     ChordPredictor,
@@ -462,7 +462,8 @@ def evaluate_songs(
                 skipped[song.name] = str(err)
                 continue
             if post.silent and any(segment.label != NO_CHORD for segment in reference):
-                skipped[song.name] = f"{song.audio_path}: {SILENT_SONG}"  # no score says anything of it
+                # No score says anything of it.
+                skipped[song.name] = f"{song.audio_path}: {silent_song_reason(song.audio_path)}"
                 continue
             reference_end = reference[-1].end
             reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
@@ -517,7 +518,9 @@ def evaluate_songs(
         failed = [(name, why) for name, why in skipped.items() if name not in left_out_before]
         which = "the one song" if len(songs) == 1 else f"all {len(songs)} songs"
         why = (
-            "fails to decode or is silent" if any(SILENT_SONG in r for _, r in failed) else "fails to decode"
+            "fails to decode or is silent"
+            if any(DIGITAL_SILENCE in r for _, r in failed)
+            else "fails to decode"
         )
         message = f"no song left to score: the audio of {which} {why}:{listed(failed)}"
         if left_out_before:

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from audiotrain.audio import AudioError, channel_peaks, resample
+from audiotrain.audio import AudioError, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
@@ -39,6 +39,7 @@ from audiotrain.recipes.chords.config import (
     SILENCE_PEAK_DBFS,
     ChordFeatureConfig,
     TrainingConfig,
+    cancelling_channels,
     is_digital_silence,
     older_record_meanings,
 )
@@ -232,12 +233,12 @@ def _rotated_back(head: str, probs: np.ndarray, shift: int) -> np.ndarray:
 def silence_note(audio_path: Path) -> str:
     """Why `audio_path`, which `ChordPredictor.posteriors` found to be digital silence, is transcribed as N: a
     silent file (a failed export), or channels that cancel when mixed to mono (one in inverted polarity)."""
-    peaks = channel_peaks(audio_path)
-    loudest = float(peaks.max())
-    if len(peaks) > 1 and loudest >= 10.0 ** (SILENCE_PEAK_DBFS / 20.0):
+    cancelling = cancelling_channels(audio_path)
+    if cancelling is not None:
+        channels, peak_db = cancelling
         return (
-            f"{audio_path} is digital silence once its {len(peaks)} channels are mixed to mono, though its "
-            f"loudest channel alone peaks at {20 * np.log10(loudest):.1f} dBFS (a channel in inverted "
+            f"{audio_path} is digital silence once its {channels} channels are mixed to mono, though its "
+            f"loudest channel alone peaks at {peak_db:.1f} dBFS (a channel in inverted "
             "polarity?): transcribed as N. To transcribe one channel, extract it first (e.g. sox IN.wav "
             "OUT.wav remix 1)"
         )
