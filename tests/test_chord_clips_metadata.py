@@ -336,12 +336,21 @@ def test_a_chord_type_of_minus_one_is_a_bad_row_not_an_ignored_target(folder, na
         read_clip_metadata(folder)
 
 
-def test_a_folder_listed_as_a_clip_is_a_bad_row_named_by_its_line(folder):
-    # Taken as a clip, it failed only when the audio was loaded, naming no line of the metadata.
-    (folder / "sub").mkdir()
-    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\nsub,min,A,A\n")
-    with pytest.raises(ValueError, match=r"metadata\.csv, line 3: audio file .*sub does not exist$"):
-        read_clip_metadata(folder)
+def test_a_folder_or_a_broken_link_listed_as_a_clip_is_a_bad_row_named_by_its_line_and_what_it_is(folder):
+    """Taken as a clip, a folder failed only when the audio was loaded, naming no line of the metadata. Then
+    a folder named like a clip (`x.wav/`) and a link whose target is gone were both said not to exist, though
+    the user sees them there; `audiotrain.audio.load` names both for what they are."""
+    (folder / "x.wav").mkdir()
+    (folder / "link.wav").symlink_to("gone.wav")
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,C,C\nx.wav,min,A,A\nlink.wav,min,A,A\n")
+    with pytest.raises(ValueError) as raised:
+        ChordClipDataset(folder)
+    assert str(raised.value).splitlines()[1:] == [
+        f"  {folder / 'metadata.csv'}, line 3: the audio path {folder / 'x.wav'} is a folder, not an audio "
+        "file",
+        f"  {folder / 'metadata.csv'}, line 4: audio file {folder / 'link.wav'} does not exist (a symlink to "
+        "gone.wav, which does not exist)",
+    ]
 
 
 def test_a_clip_outside_the_folder_is_a_bad_row_and_never_read(tmp_path):

@@ -308,7 +308,17 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             problems.append(f"{where}: the audio path {audio_path} cannot be used ({problem})")
             continue
         if not audio_path.is_file():
-            problems.append(f"{where}: audio file {audio_path} does not exist")
+            # Said as `audiotrain.audio.load` says it: "does not exist" of a folder the user sees, or of a
+            # link whose target is gone, sent them looking for a file that is there.
+            if audio_path.is_dir():
+                problems.append(f"{where}: the audio path {audio_path} is a folder, not an audio file")
+            elif audio_path.is_symlink():
+                problems.append(
+                    f"{where}: audio file {audio_path} does not exist (a symlink to "
+                    f"{os.readlink(audio_path)}, which does not exist)"
+                )
+            else:
+                problems.append(f"{where}: audio file {audio_path} does not exist")
             continue
         try:
             targets = _label_targets(row, reading) if row.get("label") else _column_targets(row, reading)
