@@ -315,6 +315,31 @@ def test_symlinked_sub_folders_are_entered_once_and_those_leading_out_are_skippe
     assert folder.unlisted_audio == ["c2.wav", "shown/h1.wav"]  # (c1_again.wav is c1.wav, which is listed)
 
 
+def test_hidden_files_left_out_are_counted_in_the_report_unless_a_clip_is_read_from_them(tmp_path):
+    """A clip named .intro.wav (with .intro.txt), an AppleDouble ._c1.wav and .DS_Store were passed over
+    without a word in the data report, where the chord recipe's scan counts hidden files in one line."""
+    root = tmp_path / "data"
+    for name in ("c1", "c2", ".intro"):
+        _wav(root / f"{name}.wav")
+        (root / f"{name}.txt").write_text(f"caption of {name}")
+    (root / "._c1.wav").write_bytes(b"\x00\x05\x16\x07" + bytes(80))
+    (root / ".DS_Store").write_bytes(bytes(64))
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["c1.wav", "c2.wav"]
+    assert (
+        "note: 4 hidden files and folders ignored (names starting with '.': .DS_Store, ._c1.wav, .intro.txt, "
+        "...)" in folder.report()
+    )
+    # A metadata row naming the hidden clip reads it: it is no longer counted as ignored.
+    (root / "metadata.csv").write_text("file_name,caption\nc1.wav,one\n.intro.wav,the intro\n")
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["c1.wav", ".intro.wav"]
+    assert (
+        "3 hidden files and folders ignored (names starting with '.': .DS_Store, ._c1.wav, .intro.txt)"
+        in (folder.report())
+    )
+
+
 def test_metadata_rows_naming_one_clip_by_two_paths_merge_with_a_note_naming_both(tmp_path):
     """Rows naming c1.wav and c1_again.wav (a link to it), or sub/c2.wav and sublink/c2.wav (a linked folder),
     merged their captions into one clip without a word in the data report."""

@@ -53,7 +53,7 @@ from typing import Any
 from audiotrain._files import parse_json
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
-from audiotrain.datasets._folders import is_hidden, nfc, walk_visible_following_links
+from audiotrain.datasets._folders import hidden_note, is_hidden, nfc, walk_visible_following_links
 from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
 from audiotrain.datasets.caption_demo import is_demo_record
 
@@ -399,7 +399,7 @@ def scan_caption_folder(
             f"{root}: both {' and '.join(present)} exist; keep one so it is clear which captions to use"
         )
     extensions = tuple(e.lower() for e in audio_extensions)
-    files, not_entered = _visible_files(root)
+    files, hidden, not_entered = _visible_files(root)
     if present:
         meta = root / present[0]
         resolved = Path(os.path.realpath(meta))
@@ -430,6 +430,7 @@ def scan_caption_folder(
     else:
         folder = _scan_side_by_side(root, files, extensions)
     _name_links_not_entered(folder, not_entered)
+    _note_hidden(folder, hidden)
     unread = _unread_metadata_like(root, present[0] if present else None)
     if unread and present:
         folder.notes.append(f"not read: {', '.join(unread)} (the captions come from {present[0]} only)")
@@ -459,16 +460,33 @@ def _nested_metadata(root: Path, files: list[Path]) -> list[str]:
     )
 
 
-def _visible_files(root: Path) -> tuple[list[Path], list[Path]]:
-    """(the files under `root` the scan reads, in folder order; the symlinked folders it did not enter).
+def _visible_files(root: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(the files under `root` the scan reads, in folder order; the hidden files and folders; the symlinked
+    folders it did not enter).
 
-    Hidden files and folders are left out. Symlinked sub-folders are entered, each real folder once, as the
-    chord recipe's scan enters them; one leading out of the folder is not (nothing outside it is read), nor
-    one whose real folder was read already (a second way to it, a link back up the tree)."""
-    entries, _, not_entered = walk_visible_following_links(root, only_within=True)
+    Hidden files and folders are left out (and returned, for the report to count). Symlinked sub-folders
+    are entered, each real folder once, as the chord recipe's scan enters them; one leading out of the folder
+    is not (nothing outside it is read), nor one whose real folder was read already (a second way to it, a
+    link back up the tree)."""
+    entries, hidden, not_entered = walk_visible_following_links(root, only_within=True)
     files = [path for path in entries if not path.is_dir()]  # (a broken link is listed: a caller names it)
     # Root's files first, then each folder's, depth first (os.walk's order, which the clip order followed).
-    return sorted(files, key=lambda path: (path.parent.parts, path.name)), not_entered
+    return sorted(files, key=lambda path: (path.parent.parts, path.name)), hidden, not_entered
+
+
+def _note_hidden(folder: CaptionFolder, hidden: list[Path]) -> None:
+    """Count the hidden files and folders the scan left out in one note, as the chord recipe's scan does: a
+    clip named `.intro.wav` (or `._c1.wav`, `.DS_Store`) was passed over without a word. Those a clip was
+    read from after all (a metadata row naming `.intro.wav`, a link to a hidden folder) are not counted."""
+    used = [clip.path for clip in folder.clips]
+    ignored = []
+    for path in hidden:
+        real = Path(os.path.realpath(path))
+        if not any(clip == real or clip.is_relative_to(real) for clip in used):
+            ignored.append(path)
+    note = hidden_note(ignored, folder.root)
+    if note:
+        folder.notes.append(note)
 
 
 def _name_links_not_entered(folder: CaptionFolder, not_entered: list[Path]) -> None:
