@@ -40,6 +40,7 @@ __all__ = [
     "resample",
     "get_duration",
     "header_length",
+    "too_short_detail",
     "AUDIO_SUFFIXES",
     "UNREADABLE_AUDIO_SUFFIXES",
 ]
@@ -435,6 +436,21 @@ def header_length(path: str | Path) -> tuple[int, int, bool]:
         if truncated:
             raise AudioError(path, "corrupt", f"truncated: {truncated}")
         return handle.frames, handle.samplerate, handle.format in _EXACT_LENGTH_CONTAINERS
+
+
+def too_short_detail(samples: int, sample_rate: float, min_seconds: float) -> str:
+    """Why `samples` at `sample_rate` (a file's own, or an array's as given) are too few where `min_seconds`
+    are needed, the detail of a ``too_short`` `AudioError`: ``"1 sample at 8000 Hz (0.125 ms); the features
+    need 2.9 ms"``. Under a second in milliseconds, as seconds at 3 decimals said a 10-sample file was
+    "0.000 s"."""
+
+    def duration(seconds: float) -> str:
+        return f"{1000 * seconds:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+    return (
+        f"{samples} sample{'s' * (samples != 1)} at {sample_rate:g} Hz ({duration(samples / sample_rate)}); "
+        f"the features need {duration(min_seconds)}"
+    )
 
 
 def get_duration(path: str | Path) -> float:

@@ -883,7 +883,17 @@ def test_a_song_shorter_than_the_features_need_is_skipped_by_the_scan_and_named(
     index = scan_song_folder(tmp_path, min_duration=1.0)
     assert [s.name for s in index.songs] == ["enough"]
     [(path, why)] = index.unreadable_audio
-    assert path == tmp_path / "short.wav" and "0.700 s, the features need 1.000 s" in why, why
+    assert path == tmp_path / "short.wav" and "(700 ms); the features need 1 s" in why, why
+
+
+def test_a_song_of_a_few_samples_is_named_by_its_samples_not_as_lasting_zero_seconds(tmp_path):
+    """A 10-sample file was "too short (0.000 s, the features need 0.003 s)" in the scan, where predict said
+    "10 samples at 22050 Hz (0.454 ms); the features need 2.9 ms"."""
+    _wav(tmp_path / "tiny.wav", seconds=10 / 22050, sr=22050)
+    (tmp_path / "tiny.lab").write_text("0.0 1.0 C\n")
+    index = scan_song_folder(tmp_path, min_duration=0.0029)
+    [(path, why)] = index.unreadable_audio
+    assert why == f"{path}: audio is too short (10 samples at 22050 Hz (0.454 ms); the features need 2.9 ms)"
 
 
 def test_clip_dataset_csv_with_indices_names_and_labels(tmp_path):

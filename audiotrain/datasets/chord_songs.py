@@ -52,7 +52,7 @@ from audiotrain._config_args import config_argument
 from audiotrain._file_names import portable_name
 from audiotrain._files import is_inside
 from audiotrain._text import plural, seconds_text
-from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, get_duration
+from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, header_length, too_short_detail
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import (
     AnnotationError,
@@ -673,14 +673,13 @@ def scan_song_folder(
             # A header read (no decoding), so a broken file is reported here rather than failing a
             # batch hours into training.
             try:
-                duration = get_duration(audio_path)
+                frames, rate, _ = header_length(audio_path)
             except AudioError as err:
                 index.unreadable_audio.append((audio_path, str(err)))
                 continue
+            duration = frames / rate
             if duration < min_duration:
-                short = AudioError(
-                    audio_path, "too_short", f"{duration:.3f} s, the features need {min_duration:.3f} s"
-                )
+                short = AudioError(audio_path, "too_short", too_short_detail(frames, rate, min_duration))
                 index.unreadable_audio.append((audio_path, str(short)))
                 continue
             annotated = segments[-1].end if segments else 0.0

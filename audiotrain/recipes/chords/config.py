@@ -25,7 +25,7 @@ from typing import Any
 from audiotrain._blas import one_blas_thread
 from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain._system import cache_dir as package_cache_dir
-from audiotrain.audio import AudioError, channel_peaks, header_length
+from audiotrain.audio import AudioError, channel_peaks, header_length, too_short_detail
 from audiotrain.audio import load as load_audio
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
@@ -443,11 +443,7 @@ class ChordFeatureConfig:
         """Why `samples` at `sample_rate` (a file's own, or an array's as given) are too few for the
         features: ``"1 sample at 8000 Hz (0.125 ms); the features need 2.9 ms"``. The count once resampled
         to `sr` would not be the file's."""
-        have = 1000 * samples / sample_rate
-        return (
-            f"{samples} sample{'s' * (samples != 1)} at {sample_rate:g} Hz ({have:.3g} ms); the features "
-            f"need {1000 * self.min_seconds:.3g} ms"
-        )
+        return too_short_detail(samples, sample_rate, self.min_seconds)
 
     def may_be_silence(self, features: np.ndarray) -> bool:
         """Whether `compute`'s `features` of a recording may be those of digital silence
