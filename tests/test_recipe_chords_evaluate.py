@@ -592,6 +592,35 @@ def test_evaluate_overwrite_removes_the_earlier_evaluations_files_only(checkpoin
     assert (tmp_path / "victim.lab").read_text() == "0\t1\tC:maj\n"
 
 
+def test_evaluate_overwrite_of_songs_in_sub_folders_keeps_only_what_it_did_not_write(
+    checkpoint, songs, tmp_path, capsys
+):
+    """Songs in sub-folders (artist/album/song): `--overwrite` named the earlier evaluation's own album folders
+    as "kept what the previous run did not write", sending the user after files of theirs that are not there,
+    and left the `.tmp-*.lab` of a write killed outright (SIGKILL, out of memory) in one for ever. Now the
+    temporary file goes with the earlier outputs, and only a file of the user's in such a folder is named."""
+    data = tmp_path / "data"
+    (data / "album").mkdir(parents=True)
+    for song in songs:
+        shutil.copy(song.audio_path, data / "album")
+        shutil.copy(song.annotation_path, data / "album")
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data), "-o", str(out)]
+    assert chords.main(argv) == 0
+    killed_write = out / "album" / f".tmp-{'0' * 32}.lab"  # (`write_atomically`'s temporary name)
+    killed_write.write_text("0\t1\tC")
+    capsys.readouterr()
+    assert chords.main([*argv, "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert "--overwrite: removed the previous run's" in err
+    assert "kept what the previous run did not write" not in err, err
+    assert not killed_write.exists()
+    assert sorted(p.name for p in (out / "album").iterdir()) == [f"{song.name}.lab" for song in songs]
+    (out / "album" / "notes.txt").write_text("mine")
+    assert chords.main([*argv, "--overwrite"]) == 0
+    assert f"kept what the previous run did not write in {out}: album/notes.txt" in capsys.readouterr().err
+
+
 def test_an_output_folder_beside_audio_annotated_by_jams_is_refused(checkpoint, songs, tmp_path, capsys):
     """-o the data folder of songs annotated by .jams: each prediction would be written as x.lab beside
     x.wav, and read as its annotation from then on (.lab wins); refused before any song is transcribed."""

@@ -637,8 +637,10 @@ def clear_run_outputs(
     training): `ckpt.FolderInUseError` naming that process."""
     outputs = list(outputs)
     refuse_outputs_in_use(folder, outputs, asked_by)
-    # A killed write of one of the run's files (a plot, a record) left its temporary file there.
-    remove_killed_writes(folder, KILLED_WRITE_SUFFIXES)
+    # A killed write of one of the run's files (a plot, a record, a song's .lab in a sub-folder: an
+    # evaluation of album/song) left its temporary file beside it.
+    for place in _output_folders(folder, outputs):
+        remove_killed_writes(place, KILLED_WRITE_SUFFIXES)
     own_entries = {**RUN_FOLDER_ENTRIES, **(own_entries or {})}
     kept = kept_entries(folder, outputs, own_entries)  # (before anything goes: said in one line after)
     removed = []
@@ -669,7 +671,8 @@ def kept_entries(
 ) -> list[Path]:
     """What `clear_run_outputs` leaves in `folder` (found without removing anything): the entries of the
     folders among `outputs` that are not the run's own (each entry the run never touched named whole: a
-    user's folder, not its files), and every entry of `folder` itself that is not among `outputs`."""
+    user's folder, not its files), and every entry of `folder` itself that is not among `outputs` (of one
+    holding some of them, ``album`` of ``album/song.lab``, only what is left in it)."""
     outputs = list(outputs)
     own_entries = {**RUN_FOLDER_ENTRIES, **(own_entries or {})}
     try:
@@ -681,7 +684,21 @@ def kept_entries(
         path = folder / name
         if name in own_entries and path.is_dir():  # (a link too, as `clear_run_outputs` clears it)
             kept += _left_beside(path, _existing_own(path, own_entries[name](path)))
-    return kept + [path for path in found if path.name not in outputs and path.name != ckpt.CLAIM_FILE]
+    # Outputs in sub-folders (an evaluation's album/song.lab): such a folder is the run's, and only what the
+    # run did not write in it stays (it was named whole, as a user's, though it held the run's files alone).
+    nested = _existing_own(folder, [folder / name for name in outputs if len(Path(name).parts) > 1])
+    for path in found:
+        if path.name in outputs or path.name == ckpt.CLAIM_FILE:
+            continue
+        inside = [own for own in nested if path in own.parents]
+        kept += _left_beside(path, inside) if inside and not path.is_symlink() else [path]
+    return kept
+
+
+def _output_folders(folder: Path, outputs: Iterable[str]) -> list[Path]:
+    """`folder` and the sub-folders of it that hold one of `outputs` (``album`` of ``album/song.lab``)."""
+    places = {(folder / name).parent for name in outputs}
+    return [folder, *sorted(place for place in places if place != folder and is_inside(place, folder))]
 
 
 def _existing_own(folder: Path, entries: Iterable[Path]) -> list[Path]:
