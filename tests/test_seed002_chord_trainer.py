@@ -809,3 +809,61 @@ def test_the_guides_clip_folder_read_by_chord_clip_dataset_trains_at_the_dataset
     assert state["module_state"][CHECKPOINT_KEY]["clip_sample_rate"] == 22050  # ChordClipDataset's default sr
     with pytest.raises(ValueError, match="sample_rate is 44100 Hz but train_loader reads a ChordClipDataset"):
         Trainer(ChordRecognitionModel(), train_loader, val_loader, config, sample_rate=44100)
+
+
+def test_integer_audio_is_refused_as_the_feature_functions_refuse_it(tmp_path, monkeypatch):
+    """PCM as scipy.io.wavfile.read returns it (int16) trained silently, cast to float 32768 times too
+    loud, where `cqt` itself refuses integer samples."""
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    pcm = (np.random.default_rng(0).standard_normal((2, 22050)) * 3000).astype(np.int16)
+    targets = {"chord_type": [2, 3], "root": [0, 1], "bass_note": [0, 1]}
+    config = TrainingConfig(num_epochs=1, batch_size=2, progress_bar=False)
+    trainer = Trainer(ChordRecognitionModel(), [(pcm, targets)], None, config)
+    with pytest.raises(
+        TypeError, match=r"train_loader batches .* batch 0 holds integer audio samples \(int16\)"
+    ):
+        trainer.train()
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_a_criterion_that_returns_the_loss_alone_is_named_with_what_it_must_return(tmp_path, monkeypatch):
+    """The guide's `criterion` "Loss function" written in torch's style (one loss back) failed inside MLX
+    with "iter() 0-dimensional array", naming neither the criterion nor what it must return."""
+    import mlx.nn as nn
+
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    def criterion(outputs, targets):
+        return mx.mean(nn.losses.cross_entropy(outputs["chord_type"], targets["chord_type"]))
+
+    batch = (np.zeros((2, 22050), np.float32), {"chord_type": [2, 3], "root": [0, 1], "bass_note": [0, 1]})
+    config = TrainingConfig(num_epochs=1, batch_size=2, progress_bar=False)
+    trainer = Trainer(ChordRecognitionModel(), [batch], None, config, criterion)
+    with pytest.raises(
+        TypeError, match=r"Trainer\(criterion=...\): the criterion must return \(total_loss, "
+    ):
+        trainer.train()
+
+
+def test_an_early_stop_is_announced_as_the_command_line_announces_it(clip_loaders, tmp_path, capsys):
+    """train() ended before num_epochs without a word where EarlyStopping stopped it; the command line says
+    so. Said once: a later train_epoch() that does not stop does not repeat it."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    config = TrainingConfig(num_epochs=4, batch_size=8, patience=1, min_delta=100.0, progress_bar=False)
+    trainer = Trainer(ChordRecognitionModel(), *clip_loaders, config, run_dir=tmp_path)
+    history = trainer.train()
+    assert len(history["train_loss"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "early stopping at epoch 1: val_loss did not improve by more than 100 for 1 epoch (patience 1" in err
+    )
+    with pytest.warns(UserWarning, match="saved after this run stopped early"):
+        trainer.train_epoch()  # (trains nothing: the patience has run out)
+    assert "early stopping" not in capsys.readouterr().err

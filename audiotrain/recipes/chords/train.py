@@ -120,13 +120,12 @@ from audiotrain.recipes.chords.task import (
     make_schedule,
     stored_settings,
 )
-from audiotrain.recipes.chords.trainer import Trainer, make_shared_trainer
+from audiotrain.recipes.chords.trainer import Trainer, early_stop_line, make_shared_trainer
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.runs_listing import scored_as_now
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
-from audiotrain.train.callbacks import EarlyStopping
 from audiotrain.train.callers_random import keeping_callers_random
 from audiotrain.train.interrupt import (
     SignalInterrupt,
@@ -679,7 +678,7 @@ def _run_training(
             unused.put_back()
         raise
     train_seconds = time.perf_counter() - start
-    early_stop = _early_stop_line(early_stopping)
+    early_stop = early_stop_line(early_stopping)
     if early_stop:
         log(early_stop)
     if not main:  # the other ranks' part ends with the fit
@@ -1704,18 +1703,3 @@ def _run_features(run: str | os.PathLike | ChordTask) -> tuple[ChordFeatureConfi
             "ChordTask.load_from_checkpoint(CHECKPOINT), which keeps them"
         )
     return ChordFeatureConfig.from_stored(stored["features"]), int(stored.get("window_frames", 96))
-
-
-def _early_stop_line(early_stopping: EarlyStopping) -> str:
-    """One line saying that (and why) EarlyStopping ended this fit; "" when it did not."""
-    if not early_stopping.stop_reason:  # set only when it stops in this process (not restored on resume)
-        return ""
-    best = "none" if early_stopping.best_score is None else f"{early_stopping.best_score:.6g}"
-    return (
-        f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.monitor} did not improve by "
-        f"more than {early_stopping.min_delta:g} for {plural(early_stopping.wait_count, 'epoch')} (patience "
-        f"{early_stopping.patience}; best {early_stopping.monitor} {best})"
-        if "not finite" not in early_stopping.stop_reason
-        else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "
-        f"(patience {early_stopping.patience}; best {early_stopping.monitor} {best})"
-    )

@@ -27,6 +27,7 @@ about). Checkpoints are the shared Trainer's folders (resumable, and readable by
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._text import plural
 from audiotrain.audio import resample
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, NUM_PITCH_CLASSES
 from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
@@ -159,6 +161,21 @@ def make_shared_trainer(
     return trainer, early_stopping
 
 
+def early_stop_line(early_stopping: EarlyStopping) -> str:
+    """One line saying that (and why) EarlyStopping ended this fit; "" when it did not."""
+    if not early_stopping.stop_reason:  # set only when it stops in this process (not restored on resume)
+        return ""
+    best = "none" if early_stopping.best_score is None else f"{early_stopping.best_score:.6g}"
+    return (
+        f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.monitor} did not improve by "
+        f"more than {early_stopping.min_delta:g} for {plural(early_stopping.wait_count, 'epoch')} (patience "
+        f"{early_stopping.patience}; best {early_stopping.monitor} {best})"
+        if "not finite" not in early_stopping.stop_reason
+        else f"early stopping at epoch {early_stopping.stopped_epoch}: {early_stopping.stop_reason} "
+        f"(patience {early_stopping.patience}; best {early_stopping.monitor} {best})"
+    )
+
+
 class ClipFeatureLoader:
     """Wraps a loader of ``(audio [B, samples], targets)`` clip batches into the model's feature batches.
 
@@ -201,7 +218,15 @@ class ClipFeatureLoader:
             batch = (batch["audio"], {key: value for key, value in batch.items() if key != "audio"})
         if not isinstance(batch, list | tuple) or len(batch) != 2 or not isinstance(batch[1], dict):
             raise TypeError(f"{expected}; batch {index} is a {type(batch).__name__}")
-        audio, targets = np.asarray(batch[0], dtype=np.float32), batch[1]
+        audio, targets = np.asarray(batch[0]), batch[1]
+        # Checked before the cast to float: PCM as scipy.io.wavfile.read gives it would otherwise train as
+        # samples 32768 times too loud, which the feature functions themselves refuse.
+        if audio.dtype.kind in "iub":
+            raise TypeError(
+                f"{expected}; batch {index} holds integer audio samples ({audio.dtype}), but the features "
+                "expect floating-point audio in [-1, 1]: scale it first, e.g. audio / 32768 for int16"
+            )
+        audio = audio.astype(np.float32, copy=False)
         if audio.ndim != 2:
             raise ValueError(f"{expected}; batch {index} has audio of shape {audio.shape}")
         bass_key = "bass" if "bass" in targets and "bass_note" not in targets else "bass_note"
@@ -252,7 +277,17 @@ class ClipChordTask(ChordTask):
 
     def compute_loss(self, batch: dict[str, mx.array]) -> tuple[mx.array, dict[str, mx.array]]:
         outputs = self.pooled_logits(batch["features"])
-        loss, parts = self.loss_fn(outputs, batch)
+        result = self.loss_fn(outputs, batch)
+        # A criterion in torch's style returns the loss alone; unpacking it failed inside MLX with
+        # "iter() 0-dimensional array", which named neither the criterion nor what it must return.
+        if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping)):
+            raise TypeError(
+                "Trainer(criterion=...): the criterion must return (total_loss, {name: loss}) as "
+                f"ChordRecognitionLoss does, got {type(result).__name__}; it is called as criterion(outputs, "
+                "targets) with the heads' clip logits (chord_type, root, bass, chord) and the targets "
+                "(chord_type, root, bass)"
+            )
+        loss, parts = result
         # In percent, as the guide reports them: the progress line, the history and validate() then show
         # the same numbers (the line showed fractions of the history's percentages).
         percent = {name: (100.0 * value, n) for name, (value, n) in head_accuracies(outputs, batch).items()}
@@ -343,7 +378,8 @@ class Trainer:
             docstring); ``val_loader`` may be None (then no validation, early stopping or best checkpoint).
         config: a `TrainingConfig`, or a dict of its fields as a --config file holds them (default: the
             recipe's defaults).
-        criterion: a `ChordRecognitionLoss` (default: the config's loss weights and label smoothing).
+        criterion: a `ChordRecognitionLoss` (default: the config's loss weights and label smoothing), or a
+            callable ``(outputs, targets) -> (total, {name: loss})`` as it is.
         sample_rate: rate of the audio in the batches, Hz (default: the ``sr`` of the loaders'
             `ChordClipDataset`, else the guide's 44100; one that differs from that ``sr`` is refused).
         run_dir: folder the relative ``config.checkpoint_dir`` and the shared Trainer's logs go in.
@@ -464,6 +500,7 @@ class Trainer:
             self.shared.resume_hint = RESUME_HINT
         trainer = self.shared
         trainer.max_epochs = max_epochs
+        epochs_before = self.epochs_done
         # As the guide's train loop (model.train() at each call): the shared Trainer keeps the modes it is
         # given, and the module may come back from an evaluation in eval mode (`example.py`).
         self.module.train()
@@ -484,6 +521,11 @@ class Trainer:
                 raise
         self._fitted, self._resume = True, None
         self._history = trainer.history
+        # As the command line announces it: a train() that ends before num_epochs says why. (stop_reason
+        # stays set after the stop; said once, by the fit that stopped.)
+        stop = early_stop_line(self.early_stopping)
+        if stop and self.early_stopping.stopped_epoch >= epochs_before:
+            trainer.print(stop, file=sys.stderr)
 
     def _refuse_an_earlier_run(self) -> None:
         folder = self.run_dir / Path(self.config.checkpoint_dir)
