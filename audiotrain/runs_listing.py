@@ -569,14 +569,23 @@ def format_table(rows: list[list[str]]) -> str:
     )
 
 
+def shown_names(runs: list[RunSummary]) -> list[str]:
+    """Each run's folder name, or its path as given where two of the runs shown share that name (`exp1/m1`
+    and `exp2/m1`, two cv runs' `fold0`): their rows and columns would otherwise be told apart by nothing."""
+    names = [run.path.name for run in runs]
+    repeated = {name for name in names if names.count(name) > 1}
+    return [str(run.path) if name in repeated else name for run, name in zip(runs, names)]
+
+
 def listing_text(runs: list[RunSummary]) -> str:
     rows = [["name", "recipe", "status", "when", "epochs", "score", "size"]]
-    for run in runs:
+    names = shown_names(runs)
+    for run, name in zip(runs, names):
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.when)) if run.when else "-"
         epochs = f"{run.folds} folds" if run.folds else ("-" if run.epochs is None else str(run.epochs))
         rows.append(
             [
-                run.path.name,
+                name,
                 run.recipe or "-",
                 run.status,
                 when,
@@ -585,8 +594,10 @@ def listing_text(runs: list[RunSummary]) -> str:
                 byte_size(run.size_bytes),
             ]
         )
-    notes = [f"  {run.path.name}: {run.reason}" for run in runs if run.reason and run.status != "running"]
-    running = [f"  {run.path.name}: {run.reason}" for run in runs if run.status == "running"]
+    notes = [
+        f"  {name}: {run.reason}" for run, name in zip(runs, names) if run.reason and run.status != "running"
+    ]
+    running = [f"  {name}: {run.reason}" for run, name in zip(runs, names) if run.status == "running"]
     text = format_table(rows)
     if running:
         text += "\nrunning:\n" + "\n".join(running)
@@ -626,7 +637,7 @@ def comparison(runs: list[RunSummary]) -> dict[str, Any]:
 
 
 def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
-    header = ["", *(run.path.name for run in runs)]
+    header = ["", *shown_names(runs)]
     rows = [header, ["status", *compared["status"]], ["build", *(cell(b) for b in compared["build"])]]
     if any(compared["init_from"]):  # (a fine-tuned run and one from random weights differ most in this)
         rows.append(["init_from", *map(cell, compared["init_from"])])

@@ -722,3 +722,18 @@ def test_a_run_whose_checkpoint_files_were_deleted_says_so(runs, capsys, checkpo
     assert row(text, "good")[2] == "finished"
     assert f"good: checkpoints/{checkpoint_name} lacks {deleted} (deleted, or a copy cut short)" in text
     assert "better:" not in text  # (whole checkpoints: no note)
+
+
+def test_runs_of_one_name_in_two_folders_are_shown_by_their_paths(runs, capsys):
+    """`exp1/m1` and `exp2/m1` (or two cv runs' `fold0`) were both headed `m1`: nothing said whose scores
+    were whose. Where two runs shown share a name, each is shown by its path; a name of its own stays."""
+    chords_run(runs.parent / "exp1" / "m1", majmin=0.6)
+    chords_run(runs.parent / "exp2" / "m1", majmin=0.7, lr=0.001)
+    chords_run(runs.parent / "exp2" / "m2", majmin=0.5)
+    text = listing(capsys, "exp1", "exp2")
+    assert row(text, "exp1/m1")[1:3] == ["chords", "finished"] and row(text, "exp1/m1")[7] == "0.600"
+    assert row(text, "exp2/m1")[7] == "0.700" and row(text, "m2")[7] == "0.500"
+    assert main(["runs", "compare", "exp1/m1", "exp2/m1", "runs/good"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split() == ["exp1/m1", "exp2/m1", "good"]
+    assert row(text, "learning_rate") == ["learning_rate", "0.002", "0.001", "0.002"]
