@@ -645,7 +645,15 @@ def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
     if compared["settings"]:
         rows += [[key, *map(cell, values)] for key, values in compared["settings"].items()]
     text = format_table(rows)
-    if not compared["settings"]:
+    # A folder of the Trainer's checkpoints alone records no settings: nothing of it was compared, which
+    # "the same in every run" would hide (its fit's max_epochs may well differ).
+    unrecorded = [name for run, name in zip(runs, header[1:]) if not run.settings]
+    if unrecorded:
+        text += (
+            f"\nsettings: not recorded in {', '.join(unrecorded)} (no config.json, cv_progress.json or "
+            "create_trainer's config.yaml there): not compared"
+        )
+    elif not compared["settings"]:
         text += "\nsettings: the same in every run"
     if compared["not_compared"]:
         text += "\nnot compared:\n" + "\n".join(

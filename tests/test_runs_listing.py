@@ -737,3 +737,18 @@ def test_runs_of_one_name_in_two_folders_are_shown_by_their_paths(runs, capsys):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split() == ["exp1/m1", "exp2/m1", "good"]
     assert row(text, "learning_rate") == ["learning_rate", "0.002", "0.001", "0.002"]
+
+
+def test_compare_of_runs_that_record_no_settings_does_not_call_them_the_same(runs, capsys):
+    """Two bare Trainer roots (checkpoints alone, fit with max_epochs 5 and 7) were said to have "settings:
+    the same in every run", though none was read: the line names the runs whose settings are not recorded."""
+    checkpoint(runs / "bare5" / "checkpoints" / "last", 5)
+    checkpoint(runs / "bare7" / "checkpoints" / "last", 7)
+    assert main(["runs", "compare", "runs/bare5", "runs/bare7"]) == 0
+    text = capsys.readouterr().out
+    assert "the same" not in text
+    assert text.splitlines()[-1].startswith("settings: not recorded in bare5, bare7 (no config.json")
+    assert main(["runs", "compare", "runs/good", "runs/bare5"]) == 0
+    text = capsys.readouterr().out
+    assert row(text, "learning_rate") == ["learning_rate", "0.002", "-"]
+    assert text.splitlines()[-1].startswith("settings: not recorded in bare5 (")
