@@ -1479,6 +1479,17 @@ def test_cli_rejects_invalid_training_settings_at_parsing(flag, value, field_nam
     assert "error:" in err and field_name in err and "Traceback" not in err
 
 
+def test_a_config_file_gives_precision_32_as_yaml_reads_it(tmp_path):
+    """`train.precision: 32` in a --config file, the README's value as one writes it, is an int to YAML: it
+    was refused as "field 'train.precision' must be str, got 32" (create_trainer's `training.precision: 32`
+    is taken). It is the setting "32", as the flag's, and config.json records it so."""
+    from audiotrain.recipes.clap import cli as clap
+
+    settings = tmp_path / "run.yaml"
+    settings.write_text("train:\n  precision: 32\n", encoding="utf-8")
+    assert clap.parse_config(["--config", str(settings)]).train.precision == "32"
+
+
 def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkeypatch):
     from audiotrain.recipes.clap import cli as clap
 

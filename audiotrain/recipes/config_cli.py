@@ -296,6 +296,8 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         if kind is str and metadata.get("path") and isinstance(value, (str, os.PathLike)):
             # A pathlib.Path from Python is kept as the text a YAML file would hold; ~ is the home folder.
             value = home_expanded(value)
+        elif kind is str and metadata.get("number_as_text") and type(value) is int:
+            value = str(value)  # YAML reads `precision: 32` as an int; the setting is the text its flag takes
         elif kind is str and metadata.get("comma_separated") and isinstance(value, (list, tuple)):
             if not all(isinstance(item, str) for item in value):
                 raise ValueError(f"{source}: field {where!r} must be a list of str, got {shown(value)}")

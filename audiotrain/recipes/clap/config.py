@@ -163,7 +163,9 @@ class ClapTrainConfig:
     )
     gradient_clip: float | None = _opt(None, "clip the global gradient norm to this value")
     accumulate_grad_batches: int = _opt(1, "average gradients over this many batches per step")
-    precision: str = _opt("32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)")
+    precision: str = _opt(
+        "32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)", number_as_text=True
+    )
     seed: int = _opt(42, "seed of the split, shuffling, crops, caption choice and initialisation")
     compile: bool = _opt(True, "compile the training step with mx.compile")
     retrieval_every_epoch: bool = _opt(
