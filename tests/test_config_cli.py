@@ -367,6 +367,28 @@ def test_a_yaml_key_that_is_not_a_name_is_named_with_its_place(recipe, text, fra
         assert fragment in err, err
 
 
+@pytest.mark.parametrize(
+    "recipe, text, message",
+    [
+        ("chords", "seed: 1\nmodel:\n  d_modle: 64\n", "run.yaml line 3: unknown field 'model.d_modle'"),
+        ("chords", "seed: 1\nnum_epochs: 3.0\n", "run.yaml line 2: field 'num_epochs' must be int"),
+        ("chords", "seed: 1\nnum_epochs: -1\n", "run.yaml line 2: num_epochs (--num_epochs) must be"),
+        ("chords", "seed: 1\nmodle:\n  d_model: 64\n", "run.yaml line 2: unknown field 'modle'"),
+        ("clap", "train:\n  seed: 1\n  epoch: 1\n", "run.yaml line 3: unknown field 'train.epoch'"),
+    ],
+)
+def test_a_recipe_config_file_mistake_is_named_by_its_line(recipe, text, message, tmp_path, capsys):
+    """The recipes' --config errors named the file and field but not the line (create_trainer's did, and so
+    did the recipes' own for a key given twice)."""
+    import importlib
+
+    file = tmp_path / "run.yaml"
+    file.write_text(text)
+    status = importlib.import_module(f"audiotrain.recipes.{recipe}").main(["--config", str(file)])
+    assert status == 2
+    assert message in capsys.readouterr().err
+
+
 def test_a_config_file_holds_derived_fields_only_with_the_values_they_follow(tmp_path):
     """model.num_chord_types 3 trained to the end, then failed to decode; model.n_bins 100 was replaced."""
     file = tmp_path / "run.yaml"
@@ -604,7 +626,7 @@ def test_absurdly_large_counts_are_refused_naming_the_flag(recipe, flag, value, 
 def test_a_huge_number_in_a_file_for_a_float_setting_names_the_field(tmp_path):
     file = tmp_path / "run.yaml"
     file.write_text(f"learning_rate: {10**400}\n")
-    with pytest.raises(ValueError, match=r"run.yaml: field 'learning_rate' must be a finite float"):
+    with pytest.raises(ValueError, match=r"run.yaml line 1: field 'learning_rate' must be a finite float"):
         chord_config(["--config", str(file)])
 
 
@@ -681,7 +703,7 @@ def test_the_chord_split_fractions_are_checked_with_the_config(name, value, tmp_
         chord_config([f"--data.{name}={value}"])
     file = tmp_path / "run.yaml"
     file.write_text(f"data: {{{name}: {'.nan' if value == 'nan' else value}}}\n")
-    with pytest.raises(ValueError, match=rf"run.yaml: data.{name} \(--data.{name}\) must be"):
+    with pytest.raises(ValueError, match=rf"run.yaml line 1: data.{name} \(--data.{name}\) must be"):
         chord_config(["--config", str(file)])
 
 
@@ -764,7 +786,9 @@ def test_an_empty_checkpoint_dir_is_refused_as_every_empty_path_is(value, tmp_pa
         chord_config([f"--checkpoint_dir={value}"])
     file = tmp_path / "run.yaml"
     file.write_text(f"checkpoint_dir: '{value}'\n")
-    with pytest.raises(ValueError, match=r"run.yaml: checkpoint_dir \(--checkpoint_dir\) must be a path"):
+    with pytest.raises(
+        ValueError, match=r"run.yaml line 1: checkpoint_dir \(--checkpoint_dir\) must be a path"
+    ):
         chord_config(["--config", str(file)])
 
 

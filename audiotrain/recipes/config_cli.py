@@ -695,8 +695,9 @@ def with_key_line(error: ValueError, path: str | Path) -> ValueError:
     for name in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", rest):
         if name in lines:
             return ValueError(f"{path} line {lines[name]}: {rest}")
-    # A section's own name, quoted (``unknown field 'trainig'``, ``field 'training' must be a mapping``).
-    for name in re.findall(r"'([A-Za-z_]\w*)'", rest):
+    # A section's own name, quoted (``unknown field 'trainig'``, ``field 'training' must be a mapping``), or a
+    # top-level setting named with its flag (``num_epochs (--num_epochs) must be ...``).
+    for name in re.findall(r"'([A-Za-z_]\w*)'", rest) + re.findall(r"^([A-Za-z_]\w*) \(--", rest):
         if name in lines:
             return ValueError(f"{path} line {lines[name]}: {rest}")
     return error
@@ -1088,7 +1089,10 @@ def resolve_settings(
     if preset is not None:
         config = merge_config(config, preset_settings(presets, preset), source=f"preset {preset!r}")
     if file is not None:
-        config = merge_config(config, data, source=str(file))
+        try:
+            config = merge_config(config, data, source=str(file))
+        except ValueError as error:  # (a file's mistake is named by its line, as create_trainer's are)
+            raise with_key_line(error, file) from None
         if derived is not None:
             _check_derived_fields(data, derived(config), file)
     return apply_arguments(config, namespace) if namespace is not None else config
