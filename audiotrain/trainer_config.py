@@ -606,7 +606,10 @@ def resolve_config(
         sources.update(dict.fromkeys(_dotted_settings(PRESETS[str(config)]), f"preset {str(config)!r}"))
     else:
         if file is not None:
-            raise ValueError(f"pass one config file: config={config!r} and file={file!r}")
+            raise ValueError(
+                f"{caller}(config=..., config_file=...): pass one config file, got config={config!r} and "
+                f"config_file={file!r}"
+            )
         resolved, file = TrainerConfig(), config
     whole = False  # the file is a run's record (config.yaml, a checkpoint's run_config)
     names_builds = False  # ... one that says which builds wrote it (none before all of today's settings)

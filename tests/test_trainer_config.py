@@ -585,8 +585,17 @@ def test_get_trainer_config_starts_from_the_development_preset_and_none_from_the
 def test_two_config_files_are_refused_rather_than_one_ignored(tmp_path):
     first = write(tmp_path, "a.yaml", "training:\n  num_epochs: 3\n")
     second = write(tmp_path, "b.yaml", "training:\n  num_epochs: 4\n")
-    with pytest.raises(ValueError, match="pass one config file: config=.*a.yaml.* and file=.*b.yaml"):
+    with pytest.raises(
+        ValueError, match="pass one config file, got config=.*a.yaml.* and config_file=.*b.yaml"
+    ):
         resolve_config(first, file=second)
+    # The message named a `file=` that neither function has, and no function.
+    from audiotrain import get_trainer_config
+
+    with pytest.raises(
+        ValueError, match=r"^get_trainer_config\(config=\.\.\., config_file=\.\.\.\): pass one"
+    ):
+        get_trainer_config(config=first, config_file=second)
 
 
 def test_setting_source_names_where_each_setting_was_last_set(tmp_path):
