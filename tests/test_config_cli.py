@@ -766,6 +766,22 @@ def test_a_yaml_config_of_comments_only_changes_nothing(name, tmp_path):
     assert load_config_data(file) == {}
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+@pytest.mark.parametrize("recipe", ["chords", "clap"])
+def test_a_config_file_saved_as_utf16_is_named_so(recipe, encoding, tmp_path, capsys):
+    """A config saved by Windows PowerShell 5's > (UTF-16) was "not UTF-8 text (byte 0xff at offset 0)",
+    which left the user to find out what wrote which byte."""
+    import importlib
+
+    file = tmp_path / "run.yaml"
+    text = "\ufeffseed: 1\n" if encoding == "utf-16-be" else "seed: 1\n"  # ("utf-16" writes its own mark)
+    file.write_bytes(text.encode(encoding))
+    status = importlib.import_module(f"audiotrain.recipes.{recipe}").main(["--config", str(file)])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert f"config file {file}: a UTF-16 text file" in err and "save it as UTF-8" in err, err
+
+
 def test_preset_given_twice_with_different_names_is_refused(capsys):
     """--preset quick_test ... --preset production silently started two hours of feature computing."""
     with pytest.raises(SystemExit) as exit_info:

@@ -9,6 +9,7 @@ field, ``--model.d_model 192`` for a field of a nested section. The help text is
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import difflib
 import functools
@@ -613,6 +614,13 @@ def load_config_data(path: str | Path) -> Any:
         # (utf-8-sig: a byte order mark, as Windows editors and PowerShell write one, is no part of the text)
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
+        if err.object[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            # Windows PowerShell 5's > and Out-File write UTF-16: "byte 0xff at offset 0" did not say so.
+            raise ValueError(
+                f"config file {path}: a UTF-16 text file (its first bytes are a UTF-16 byte-order mark), "
+                "not UTF-8: Windows PowerShell's > and Out-File and Notepad's 'Unicode' write UTF-16; "
+                "save it as UTF-8"
+            ) from None
         raise ValueError(
             f"config file {path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); save "
             "it as UTF-8 YAML or JSON"
