@@ -336,6 +336,12 @@ def test_a_recipe_config_file_may_list_its_loggers_and_a_typo_names_the_dotted_f
     file.write_text("logger:\n  nmes: csv\n")
     with pytest.raises(ValueError, match=r"unknown field 'logger.nmes'; did you mean 'logger.names'\?"):
         load_config_file(TrainingConfig(), file)
+    # `--logger csv` written as `logger: csv` got "must be a mapping of fields, got str" and no word on names.
+    file.write_text("logger: csv\n")
+    with pytest.raises(
+        ValueError, match=r"got str \('csv'; --logger csv is logger.names in a file: logger: "
+    ):
+        load_config_file(TrainingConfig(), file)
 
 
 @pytest.mark.parametrize(

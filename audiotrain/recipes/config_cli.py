@@ -268,6 +268,12 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             if data is None
             else type(data).__name__
         )
+        # A section that is also a flag (`--logger csv`) is written in a file with its field's name.
+        flagged = [f.name for f in dataclasses.fields(config) if f.metadata.get("section_flag")]
+        if path and flagged and isinstance(data, str):
+            section = path.rstrip(".")
+            name = f"{section}.{flagged[0]}"
+            got += f" ({data!r}; --{section} {data} is {name} in a file: {section}: {{{flagged[0]}: ...}})"
         raise ValueError(f"{source}: {where} must be a mapping of fields, got {got}")
     names = {f.name: f for f in dataclasses.fields(config)}
     changes: dict[str, Any] = {}
