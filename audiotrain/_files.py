@@ -438,13 +438,25 @@ def parse_json(
             "a word)"
         ) from None
     except json.JSONDecodeError as err:
-        raise error(f"{source}: not valid JSON at line {err.lineno}: {err.msg}") from None
+        raise error(f"{source}: not valid JSON at line {err.lineno}: {err.msg}{_json_mistake(err)}") from None
     except UnicodeDecodeError as err:
         raise error(f"{source}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
     except (_NestedTooDeeply, RecursionError):  # (RecursionError: past json's own limit)
         raise error(f"{source}: not valid JSON (nested too deeply)") from None
     except ValueError as err:  # an integer too long to convert
         raise error(f"{source}: not valid JSON ({value_error_text(err)})") from None
+
+
+def _json_mistake(err: json.JSONDecodeError) -> str:
+    """What a JSON file written by hand most often holds that JSON has not, where `err` stopped at it: a
+    comment, or a comma before a closing ``}`` or ``]`` (JSON5, JSONC and YAML take both; json's own words,
+    "Expecting property name enclosed in double quotes", name neither)."""
+    here = err.doc[err.pos : err.pos + 2]
+    if here in ("//", "/*") or here[:1] == "#":
+        return " (a comment? JSON has none)"
+    if here[:1] in ("}", "]") and err.doc[: err.pos].rstrip().endswith(","):
+        return f" (a comma before {here[:1]}? JSON allows none there)"
+    return ""
 
 
 def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False) -> Any:

@@ -772,6 +772,31 @@ def test_a_yaml_config_of_comments_only_changes_nothing(name, tmp_path):
     assert load_config_data(file) == {}
 
 
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '{"seed": 1,}\n',
+            "line 1: Expecting property name enclosed in double quotes (a comma before }? JSON",
+        ),
+        ('{"data": {"demo_styles": ["train",]}}\n', "line 1: Expecting value (a comma before ]? JSON allows"),
+        (
+            '{\n  // the seed\n  "seed": 1\n}\n',
+            "line 2: Expecting property name enclosed in double quotes (a comment?",
+        ),
+        ('{"seed": 1 # mine\n}\n', "line 1: Expecting ',' delimiter (a comment? JSON has none)"),
+    ],
+)
+def test_a_hand_written_json_configs_comment_or_trailing_comma_is_named(text, message, tmp_path, capsys):
+    """json's own words ("Expecting property name enclosed in double quotes") named neither mistake."""
+    from audiotrain.recipes.chords import main
+
+    file = tmp_path / "run.json"
+    file.write_text(text)
+    assert main(["--config", str(file)]) == 2
+    assert f"run.json: not valid JSON at {message}" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
 @pytest.mark.parametrize("recipe", ["chords", "clap"])
 def test_a_config_file_saved_as_utf16_is_named_so(recipe, encoding, tmp_path, capsys):
