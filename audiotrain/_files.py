@@ -4,6 +4,7 @@ process has."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import json
@@ -414,6 +415,20 @@ def value_error_text(err: ValueError) -> str:
     return str(err)
 
 
+#: What a text file saved as UTF-16 is told: Windows PowerShell 5's ``>`` and ``Out-File`` write UTF-16 by
+#: default, as Notepad's "Unicode" does, and the byte-order mark's 0xff or 0xfe read as "not UTF-8" (or a
+#: Latin-1 guess) sent users looking for an accented letter that is not there.
+UTF16_TEXT = (
+    "a UTF-16 text file (its first bytes are UTF-16's byte-order mark), not UTF-8: Windows PowerShell's > and "
+    "Out-File and Notepad's 'Unicode' write UTF-16; save it as UTF-8"
+)
+
+
+def is_utf16(raw: bytes) -> bool:
+    """Whether `raw` (a file's first bytes) starts with a UTF-16 byte-order mark (`UTF16_TEXT`)."""
+    return raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
 def parse_json(
     text: str | bytes,
     source: Path | str,
@@ -440,6 +455,8 @@ def parse_json(
     except json.JSONDecodeError as err:
         raise error(f"{source}: not valid JSON at line {err.lineno}: {err.msg}{_json_mistake(err)}") from None
     except UnicodeDecodeError as err:
+        if is_utf16(err.object):
+            raise error(f"{source}: {UTF16_TEXT}") from None
         raise error(f"{source}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
     except (_NestedTooDeeply, RecursionError):  # (RecursionError: past json's own limit)
         raise error(f"{source}: not valid JSON (nested too deeply)") from None
@@ -470,6 +487,8 @@ def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        if is_utf16(raw):
+            raise error(f"{path}: {UTF16_TEXT}") from None
         raise error(f"{path}: not UTF-8 text (byte {err.start}); JSON files are UTF-8") from None
     return parse_json(text, path, error, unique_keys)
 

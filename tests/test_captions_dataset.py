@@ -904,6 +904,20 @@ def test_metadata_that_is_not_utf8_names_the_file_and_line(tmp_path, name):
     # UTF-8 with a BOM (Excel's "CSV UTF-8") is fine.
     (root / name).write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert any("caf\xe9" in c for c in scan_caption_folder(root).clips[0].captions)
+    # Saved as UTF-16 (Windows PowerShell 5's `>`): said so, not "the byte 0xff ... is not UTF-8".
+    (root / name).write_bytes(text.encode("utf-16"))
+    with pytest.raises(CaptionFolderError, match=rf"{name}: a UTF-16 text file .* save it as UTF-8"):
+        scan_caption_folder(root)
+
+
+def test_a_caption_file_saved_as_utf16_is_skipped_saying_so(tmp_path):
+    root = tmp_path / "data"
+    for name in ("a", "b"):
+        _wav(root / f"{name}.wav")
+    (root / "a.txt").write_text("a tone")
+    (root / "b.txt").write_bytes("a bell".encode("utf-16"))
+    reasons = _reasons(scan_caption_folder(root, sampling_rate=SR))
+    assert "caption file is a UTF-16 text file" in reasons["b.txt"], reasons
 
 
 @pytest.mark.parametrize(

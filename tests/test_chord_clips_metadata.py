@@ -45,6 +45,17 @@ def test_a_file_that_is_not_utf8_is_named_with_its_line(folder):
         read_clip_metadata(folder)
 
 
+@pytest.mark.parametrize("name", ["metadata.csv", "metadata.jsonl"])
+def test_a_metadata_file_saved_as_utf16_is_named_so(folder, name):
+    """Windows PowerShell 5's `>` writes UTF-16: its byte-order mark was "the byte 0xff at offset 0 is not
+    UTF-8", which sent users looking for an accented letter; the clip tables say UTF-16, as the annotation
+    and config readers do."""
+    text = HEADER + "a.wav,maj,C,C\n" if name.endswith(".csv") else '{"file_name": "a.wav", "label": "C"}\n'
+    (folder / name).write_bytes(text.encode("utf-16"))
+    with pytest.raises(ValueError, match=r"metadata\.(csv|jsonl): a UTF-16 text file .* save it as UTF-8"):
+        read_clip_metadata(folder)
+
+
 def test_bad_json_lines_are_listed_with_the_other_bad_rows(folder):
     rows = [
         {"file_name": "a.wav", "chord_type": 40, "root": 0, "bass_note": 0},

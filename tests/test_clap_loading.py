@@ -1759,6 +1759,7 @@ def _edited_copy(tmp_path: Path, name: str, edit) -> Path:
     "edit, expected",
     [
         (b'{"model_type": "clap", "x": "caf\xe9"}', r"config.json: not UTF-8 text \(byte 32\)"),
+        ('{"model_type": "clap"}'.encode("utf-16"), r"config.json: a UTF-16 text file .* save it as UTF-8"),
         (None, r"config.json: is a folder; expected the model's config.json file"),
         (
             lambda d: d["text_config"].update(hidden_size=-4),

@@ -24,7 +24,6 @@ may decompress to at most `MAX_JAMZ_BYTES`: a 1.5 MB file can hold 1.5 GB of whi
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import io
 import json
@@ -36,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain._files import parse_json, write_given_path
+from audiotrain._files import UTF16_TEXT, is_utf16, parse_json, write_given_path
 from audiotrain._text import listed
 from audiotrain.chords.harte import (
     HARTE_GRAMMAR,
@@ -331,8 +330,8 @@ def read_lab(
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: tolerate a BOM
     except UnicodeDecodeError as err:
-        if _is_utf16(err.object):
-            raise _utf16_error(path) from None
+        if is_utf16(err.object):
+            raise AnnotationError(f"{path}: {UTF16_TEXT}") from None
         # The line, as every other error here names one: a single accented name in a comment, from an
         # editor that saved Latin-1 or Windows-1252, is the usual cause, not a file that is not text.
         line = err.object[: err.start].count(b"\n") + 1
@@ -380,22 +379,6 @@ def read_lab(
         tolerance=tolerance,
         keep_starts=keep_starts,
         filled_gaps=filled_gaps,
-    )
-
-
-def _is_utf16(raw: bytes) -> bool:
-    """Whether `raw` starts with a UTF-16 byte-order mark."""
-    return raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-
-
-def _utf16_error(path: Path) -> AnnotationError:
-    """The error of an annotation saved as UTF-16, which Windows PowerShell 5's ``>`` and ``Out-File`` write
-    by default, as Notepad's "Unicode" does: its first byte, 0xff or 0xfe, once led the message to guess
-    Latin-1 (a .lab) or show Python's codec text (a JAMS file), and the user to look for an accented letter
-    that is not there."""
-    return AnnotationError(
-        f"{path}: a UTF-16 text file (its first bytes are UTF-16's byte-order mark), not UTF-8: Windows "
-        "PowerShell's > and Out-File and Notepad's 'Unicode' write UTF-16; save it as UTF-8"
     )
 
 
@@ -642,8 +625,8 @@ def read_jams(
     try:
         text = raw.decode("utf-8-sig")  # -sig: tolerate a BOM
     except UnicodeDecodeError as err:
-        if _is_utf16(raw):
-            raise _utf16_error(path) from None
+        if is_utf16(raw):
+            raise AnnotationError(f"{path}: {UTF16_TEXT}") from None
         raise AnnotationError(f"{path}: not valid JSON ({err})") from None
     document = parse_json(text, path, AnnotationError)  # deep nesting, a 5000-digit number: a skip too
     annotations = document.get("annotations") if isinstance(document, dict) else None

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import UTF16_TEXT, is_utf16
+
 
 def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = "the metadata") -> str:
     """The file's text. A leading BOM (Excel's "CSV UTF-8", Notepad) is dropped; anything but UTF-8 raises
@@ -33,6 +35,8 @@ def read_utf8_text(path: Path, error: type[Exception] = ValueError, what: str = 
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        if is_utf16(data):
+            raise error(f"{path}: {UTF16_TEXT}") from None
         line = data.count(b"\n", 0, err.start) + 1
         raise error(
             f"{path}, line {line}: the byte 0x{data[err.start]:02x} at offset {err.start} is not UTF-8; "

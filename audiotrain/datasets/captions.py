@@ -50,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from audiotrain._files import parse_json
+from audiotrain._files import UTF16_TEXT, is_utf16, parse_json
 from audiotrain._text import listed, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import hidden_note, is_hidden, nfc, walk_visible_following_links
@@ -355,8 +355,8 @@ def _read_caption_file(path: Path, root: Path) -> tuple[list[str] | None, str | 
         return None, f"caption file is a symlink out of the data folder (to {resolved})"
     try:
         text = resolved.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        return None, "caption file is not UTF-8 text"
+    except UnicodeDecodeError as err:
+        return None, f"caption file is {UTF16_TEXT}" if is_utf16(err.object) else "caption file is not UTF-8 text"
     except OSError as error:
         return None, f"caption file unreadable ({error.strerror or error})"
     return [line.strip() for line in text.splitlines()], None

@@ -9,7 +9,6 @@ field, ``--model.d_model 192`` for a field of a nested section. The help text is
 from __future__ import annotations
 
 import argparse
-import codecs
 import dataclasses
 import difflib
 import functools
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain import _cgroup
-from audiotrain._files import OutputWriteError, parse_json
+from audiotrain._files import UTF16_TEXT, OutputWriteError, is_utf16, parse_json
 from audiotrain._invocation import as_started
 from audiotrain._proc import own_status_bytes
 from audiotrain._system import KernelCompileError
@@ -620,13 +619,8 @@ def load_config_data(path: str | Path) -> Any:
         # (utf-8-sig: a byte order mark, as Windows editors and PowerShell write one, is no part of the text)
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        if err.object[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            # Windows PowerShell 5's > and Out-File write UTF-16: "byte 0xff at offset 0" did not say so.
-            raise ValueError(
-                f"config file {path}: a UTF-16 text file (its first bytes are a UTF-16 byte-order mark), "
-                "not UTF-8: Windows PowerShell's > and Out-File and Notepad's 'Unicode' write UTF-16; "
-                "save it as UTF-8"
-            ) from None
+        if is_utf16(err.object):  # (PowerShell 5's >: "byte 0xff at offset 0" did not say so)
+            raise ValueError(f"config file {path}: {UTF16_TEXT}") from None
         raise ValueError(
             f"config file {path}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); save "
             "it as UTF-8 YAML or JSON"
