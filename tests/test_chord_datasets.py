@@ -1709,10 +1709,8 @@ def test_a_group_pattern_keeps_the_takes_of_a_player_in_one_part(tmp_path):
 def test_a_pairs_file_that_is_not_utf8_is_named_with_its_line_and_offset(tmp_path):
     """The message gave the decoder's position in the chunk it was reading ('position 2238' for a byte at
     offset 35006, on line 1001) and no line."""
-    (tmp_path / "pairs.csv").write_bytes("a.wav,Ä.lab\n".encode("utf-16"))
-    with pytest.raises(
-        ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}, line 1: the byte 0xff at offset 0")
-    ):
+    (tmp_path / "pairs.csv").write_bytes("a.wav,Ä.lab\n".encode("utf-16"))  # (PowerShell 5's >: said so)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'pairs.csv'}: a UTF-16 text file")):
         scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
     comments = b"# a comment line of the pairs file\n" * 1000  # 35,000 bytes: past the decoder's first chunk
     (tmp_path / "pairs.csv").write_bytes(comments + "a.wav,Ä.lab\n".encode("latin-1"))
