@@ -1437,6 +1437,24 @@ def test_a_resume_from_nan_weights_is_refused_before_the_run_folder(demo_run, tm
     assert not out.exists()
 
 
+@pytest.mark.parametrize("flag", [["--task.freeze_audio", "true"], ["--task.freeze_text_layers", "1"]])
+def test_a_resume_with_other_freezing_is_refused_before_the_run_folder(demo_run, tmp_path, capsys, flag):
+    """A resume trains what its run trained when it saved: --task.freeze_audio true on a resume of an unfrozen
+    run was said to change the setting ("task.freeze_audio False -> True"), recorded in config.json, and
+    counted in the trainable parameters, while every audio weight went on training."""
+    from audiotrain.recipes.clap import cli as clap
+
+    result, _ = demo_run
+    last = result["run_dir"] / "checkpoints" / "last"
+    out = tmp_path / "run"
+    resume = [*result["argv"], "--out", str(out), "--train.epochs", "3", "--resume", str(last), *flag]
+    assert clap.main(resume) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[0][2:]} " in err and "a resume trains the parameters its run trained" in err, err
+    assert f"export --checkpoint {last} --out DIR, then --pretrained DIR" in err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_zero_shot_labels_that_miss_the_clips_labels_are_refused_before_the_run_folder(tmp_path, capsys):
     from audiotrain.recipes.clap import cli as clap
 

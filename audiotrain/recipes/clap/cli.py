@@ -256,6 +256,17 @@ def parse_arguments(
 #: The settings the learning-rate schedule's length (task.total_steps, resolved in the record) follows.
 _SCHEDULE_LENGTH = ("train.epochs", "train.max_steps", "train.batch_size", "train.accumulate_grad_batches")
 
+#: The settings that choose what trains (`CLAPTrainModule.apply_freezing`). A resume trains what its checkpoint's
+#: run trained when it saved (the Trainer restores that set), so another value of one would be reported and
+#: recorded without taking effect: it is refused.
+_FREEZING = (
+    "task.freeze_audio",
+    "task.freeze_text",
+    "task.freeze_audio_stages",
+    "task.freeze_text_layers",
+    "task.train_logit_scale",
+)
+
 
 def _flat(settings: dict, prefix: str = "") -> dict:
     """Dotted name → value of each setting in a settings tree."""
@@ -298,7 +309,8 @@ def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record:
     """`cfg`, resolved from the resumed run's `record`, with where to write and whether to replace taken from
     this command line (the record's are that run's choices), and one line naming what flags change from the
     run's settings. A flag changing the run's length plans the learning-rate schedule again (the record
-    holds the length its run resolved) unless --task.total_steps is given too."""
+    holds the length its run resolved) unless --task.total_steps is given too. Another freezing flag is
+    refused (`_FREEZING`)."""
     given = vars(args)
     cfg = dataclasses.replace(
         cfg, out=given.get("out"), overwrite=given.get("overwrite", False), resume=given.get("resume")
@@ -314,6 +326,14 @@ def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record:
         for name, value in now.items()
         if name in before and name not in skipped and not _same_setting(before[name], value)
     }
+    refrozen = [name for name in _FREEZING if name in changed]
+    if refrozen:
+        listed = ", ".join(f"{name} {changed[name][0]!r} -> {changed[name][1]!r}" for name in refrozen)
+        raise ValueError(
+            f"--resume {cfg.resume}: {listed}: a resume trains the parameters its run trained when it saved "
+            "(freezing is part of the run); leave the flag out, or start a new run from its weights with other "
+            f"freezing: export --checkpoint {cfg.resume} --out DIR, then --pretrained DIR"
+        )
     replanned = any(name in changed for name in _SCHEDULE_LENGTH) and "task.total_steps" not in given
     if replanned:
         cfg = dataclasses.replace(cfg, task=dataclasses.replace(cfg.task, total_steps=None))
