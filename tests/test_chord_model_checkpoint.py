@@ -197,6 +197,24 @@ def test_strict_false_loads_another_architecture_and_warns_with_the_weights_left
         ChordTask(deeper).on_load_checkpoint({CHECKPOINT_KEY: {"model_config": MODEL.to_dict()}})
 
 
+def test_load_from_checkpoint_of_another_modules_checkpoint_says_it_is_not_the_chord_recipes(tmp_path):
+    """A checkpoint of another module (its own hyperparameters) or a CLAP run's (none) was refused as a
+    model_config missing from the hyperparameters, telling the user to pass it or to call
+    save_hyperparameters() in ChordTask.__init__: the library's class, not theirs. It is named as
+    ChordPredictor.from_checkpoint and --init_from name it."""
+    other = _write_checkpoint(tmp_path / "other", module_state={}, hyper_parameters={"hidden": 8})
+    clap_run = _write_checkpoint(tmp_path / "clap", module_state={})
+    for folder in (other, clap_run):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (nor a warning about hyperparameters no __init__ takes)
+            with pytest.raises(ckpt.CheckpointError) as refused:
+                ChordTask.load_from_checkpoint(folder)
+        assert str(refused.value) == (
+            f"{folder} holds no chord model settings (module_state.{CHECKPOINT_KEY} in trainer_state.json); "
+            "was it written by the chord recipe?"
+        )
+
+
 def test_a_fine_tune_resumes_with_its_checkpoints_settings_whatever_its_init_from_folder_holds(tmp_path):
     """Its model and features came from --init_from, not from flags, and its checkpoint holds them: its
     resume takes them from there, with or without that --init_from, also where the folder holds another

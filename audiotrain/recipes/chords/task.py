@@ -234,7 +234,8 @@ class ChordTask(TrainModule):
         (``learning_rate=``, ``num_epochs=``, ``model_config=`` for another architecture with
         ``strict=False``: the weights whose names match load, and a warning lists the others, as in
         Lightning). A checkpoint holding ``hyper_parameters`` (a subclass that saved them) is rebuilt from
-        those, as `TrainModule.load_from_checkpoint` does."""
+        those, as `TrainModule.load_from_checkpoint` does. A checkpoint with no chord model settings anywhere
+        (another module's, a CLAP run's) is refused as `ChordPredictor.from_checkpoint` refuses it."""
         if "model_config" in overrides:  # a bad one is the caller's keyword, not the checkpoint's record
             where = f"{cls.__name__}.load_from_checkpoint(model_config=...)"
             overrides["model_config"] = model_config_from(overrides["model_config"], where)
@@ -242,6 +243,14 @@ class ChordTask(TrainModule):
             folder = resolve_model_checkpoint(checkpoint_path)
             state = ckpt.read_model_state(folder)
             stored = stored_settings(folder, state) or {}
+            hyper_parameters = state.get("hyper_parameters") or {}
+            if not any("model_config" in where for where in (overrides, stored, hyper_parameters)):
+                # Not a chord checkpoint (another module's, a CLAP run's): said as predict and --init_from say
+                # it, not as a model_config to add to ChordTask.__init__'s saved hyperparameters.
+                raise ckpt.CheckpointError(
+                    f"{folder} holds no chord model settings (module_state.{CHECKPOINT_KEY} in "
+                    f"{ckpt.STATE_FILE}); was it written by the chord recipe?"
+                )
             if not state.get("hyper_parameters"):
                 if "model_config" in stored:
                     overrides.setdefault("model_config", stored["model_config"])
