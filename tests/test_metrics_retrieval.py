@@ -295,6 +295,30 @@ def test_prompt_errors():
         class_prompts(["a", " "])
 
 
+@pytest.mark.parametrize(
+    "template",
+    ["A sound of {0}.", "{:>5} noise", "{{}} is {}", "{}", "no slot", "{} or {}", "{0} or {0}", "a {kind}"],
+)
+def test_class_prompts_take_exactly_the_templates_the_prompt_template_flag_takes(template):
+    """`--dataset.prompt_template 'A sound of {0}.'` passed the flag's check, then the run loaded the model,
+    wrote config.json into --out and died at the zero-shot prompts ("must contain exactly one '{}'"), its
+    --out then refused to a corrected re-run. A template inserts the class once for both, or for neither."""
+    from audiotrain.recipes.clap.config import ClapDatasetConfig
+    from audiotrain.recipes.config_cli import SettingError
+
+    try:
+        ClapDatasetConfig(prompt_template=template)
+        flag_takes = True
+    except SettingError:
+        flag_takes = False
+    try:
+        prompts = class_prompts(["dog"], template)
+    except ValueError:
+        assert not flag_takes
+    else:
+        assert flag_takes and prompts == [template.format("dog")]
+
+
 def test_a_single_label_string_is_refused_not_split_into_letters():
     # class_prompts("dog") made one class per letter: "This is a sound of d.", "... o.", "... g."
     with pytest.raises(

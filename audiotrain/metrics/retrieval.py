@@ -249,16 +249,29 @@ def laion_audio_to_text_map10(
     return float(np.mean(ap))
 
 
+def inserts_the_label_once(template: object) -> bool:
+    """Whether `template` is a text whose ``str.format`` puts its one argument in exactly once: ``{}``,
+    ``{0}`` or ``{:>10}``, not ``{} or {}``, ``{label}`` or an unmatched brace. `class_prompts` and the CLAP
+    recipe's ``--dataset.prompt_template`` check share it: they disagreed about ``{0}``, which the flag took
+    and the zero-shot prompts then refused, after the run folder was written."""
+    try:
+        return isinstance(template, str) and template.format("\0").count("\0") == 1
+    except (IndexError, KeyError, ValueError):  # {1}, {name}, an unmatched brace
+        return False
+
+
 def class_prompts(labels: Sequence[str], template: str = DEFAULT_PROMPT_TEMPLATE) -> list[str]:
     """Text prompts for zero-shot classification, e.g. "This is a sound of dog barking."
 
     `labels` is a list of class names (a lone string is refused, not split into letters). The template must
-    contain exactly one ``{}`` where the label goes. A label goes in without its surrounding
-    spaces, so labels must be unique without them: "dog" and "dog " would get one prompt, tie, and each
-    class's clips would be ranked below the other's prompt (ties go against the query).
+    put the label in exactly once (`inserts_the_label_once`: ``{}``, or ``{0}``, ...). A label goes in
+    without its surrounding spaces, so labels must be unique without them: "dog" and "dog " would get one
+    prompt, tie, and each class's clips would be ranked below the other's prompt (ties go against the query).
     """
-    if template.count("{}") != 1:
-        raise ValueError(f"prompt template must contain exactly one '{{}}' for the label, got {template!r}")
+    if not inserts_the_label_once(template):
+        raise ValueError(
+            f"prompt template must contain exactly one '{{}}' (or '{{0}}') for the label, got {template!r}"
+        )
     if isinstance(labels, (str, bytes)):
         # list("dog") is three classes, "d", "o" and "g": the scores would be for them, without a word
         raise TypeError(f"labels must be a list of class names, got the string {labels!r}: pass [{labels!r}]")

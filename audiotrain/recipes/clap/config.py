@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audiotrain.datasets.captions import normalise_split
-from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE
+from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE, inserts_the_label_once
 from audiotrain.recipes.clap.task import CLAPTaskConfig
 from audiotrain.recipes.config_cli import (
     MAX_BATCH_SIZE,
@@ -102,7 +102,7 @@ class ClapDatasetConfig:
         )
         check_setting("num_workers", self.num_workers, integer=True, at_least=0, at_most=MAX_WORKERS)
         # Without its '{}' every class would get the same prompt, and zero-shot scores would be chance.
-        if not _inserts_the_class(self.prompt_template):
+        if not inserts_the_label_once(self.prompt_template):
             raise SettingError(
                 "prompt_template",
                 self.prompt_template,
@@ -137,13 +137,6 @@ def _check_paths(section: object, names: tuple[str, ...]) -> None:
         value = getattr(section, name)
         if isinstance(value, str) and not value.strip():
             raise SettingError(name, value, "a path, not empty (leave the setting out for its default)")
-
-
-def _inserts_the_class(template: object) -> bool:
-    try:
-        return isinstance(template, str) and template.format("\0").count("\0") == 1
-    except (IndexError, KeyError, ValueError):  # {1}, {name}, an unmatched brace
-        return False
 
 
 @dataclass
