@@ -134,7 +134,7 @@ def test_ties_count_against_the_query():
     assert m["text_to_audio_R@1"] == 0.0
     assert m["audio_to_text_R@1"] == 0.0
     assert m["text_to_audio_mean_rank"] == 5.0
-    # Exactly equal scores at tolerance 0 (as laion_audio_to_text_map10 ranks): the other caption is above.
+    # Exactly equal scores at tolerance 0 (audio_to_text_ranks' default): the other caption is above.
     assert audio_to_text_ranks(np.array([[0.5, 0.5], [0.1, 0.2]]), np.array([0, 1]))[0].tolist() == [1]
 
 
@@ -172,6 +172,22 @@ def test_identical_inputs_that_embed_a_few_1e_8_apart_still_tie(rng):
     audio = clips.copy()
     audio[1] = clips[0] + 1e-2 * rng.normal(size=16).astype(np.float32)
     assert retrieval_metrics(audio, captions, np.arange(6))["text_to_audio_R@1"] > exact["text_to_audio_R@1"]
+
+
+def test_laion_audio_to_text_map_ties_within_float_noise_as_the_other_scores_do():
+    """A caption shared by clips 0 and 1 embeds a few 1e-8 apart by its place in a batch: retrieval_metrics
+    calls that a tie, but laion_audio_to_text_map10 ranked exactly, so it read 1.0 or 0.8889 by that noise
+    (by --train.eval_batch_size), for the same model."""
+    clips = np.eye(3, dtype=np.float32)
+    captions = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0], [0.5, 0.5, 0]], dtype=np.float32)
+    owner = np.array([0, 1, 2, 0, 1])
+    exact = laion_audio_to_text_map10(clips, captions, owner)
+    assert exact == pytest.approx(8 / 9)  # each twin caption is ranked below the other clip's (a tie)
+    for noise in (3e-8, -3e-8):
+        moved = captions.copy()
+        moved[3, 0] += noise
+        assert laion_audio_to_text_map10(clips, moved, owner) == exact
+        assert retrieval_metrics(clips, moved, owner) == retrieval_metrics(clips, captions, owner)
 
 
 def test_small_scores_tie_within_the_float_noise_of_unit_vectors():

@@ -232,14 +232,18 @@ def laion_audio_to_text_map10(
     """audio→text mAP@10 as laion-clap's `evaluate_clotho_audiocaps` computes it (see the module docstring:
     the ranks of a clip's captions taken in caption order, unsorted, so not a true AP; divided by the
     number of the clip's captions). Only for comparing with laion-clap's logs: `retrieval_metrics` gives
-    the correct value. A clip's captions are in the order they appear in `caption_to_audio`."""
+    the correct value. A clip's captions are in the order they appear in `caption_to_audio`. Ties are
+    `retrieval_metrics`' (against the query, scores within float noise included)."""
+    coarsest = _coarsest_float(audio_embeds, text_embeds)
     audio, text = _as_matrix(audio_embeds, "audio_embeds"), _as_matrix(text_embeds, "text_embeds")
     owner = _check_caption_owner(caption_to_audio, audio.shape[0], text.shape[0])
     if normalize:
         audio, text = _normalize(audio), _normalize(text)
     sim = audio @ text.T
     ap = []
-    for a, sorted_ranks in enumerate(audio_to_text_ranks(sim, owner)):
+    # the same ties as `retrieval_metrics`: without its tolerance, float noise (the evaluation batch size)
+    # decided whether a caption shared by two clips ranked above or below the clip's own
+    for a, sorted_ranks in enumerate(audio_to_text_ranks(sim, owner, tie_tolerance(sim, coarsest))):
         # `audio_to_text_ranks` lists the ranks by descending score; put each back at its caption.
         by_score = np.argsort(-sim[a, owner == a], kind="stable")
         in_caption_order = np.empty_like(sorted_ranks)
