@@ -16,7 +16,7 @@ from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 import pytest
 from child_processes import child_env
 from logger_readers import read_scalars
-from tasks import TinyClassifier, make_batches
+from tasks import TinyClassifier, make_batches, quiet_trainer
 
 # ------------------------------------------------------------------ a fresh fit and a used version folder
 
@@ -213,6 +213,25 @@ def test_lightnings_logger_calls_from_a_callback_log(tmp_path):
     scalars = read_scalars(logger.log_dir)
     assert scalars["custom"] == [(2, 1.5)] and scalars["hp_metric"] == [(2, 0.25)]
     assert "width: 3" in (logger.log_dir / "hparams.yaml").read_text()
+
+
+def test_fast_dev_run_hands_code_that_logs_by_hand_a_dummy_logger_and_writes_nothing(tmp_path):
+    """Under fast_dev_run `self.logger` was None, so a module or callback that logs by hand, which trains in
+    a real fit, stopped the debugging run with an AttributeError; Lightning gives it a DummyLogger."""
+
+    class LogsByHand(Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            pl_module.logger.log_metrics({"custom": 1.5})
+            pl_module.logger.log_hyperparams({"width": 3})
+            pl_module.logger.experiment.add_scalar("custom", 1.5, 0)
+
+    logger = CSVLogger(tmp_path, name="csv")
+    trainer = quiet_trainer(
+        tmp_path, logger=logger, fast_dev_run=True, compile=False, callbacks=[LogsByHand()]
+    )
+    trainer.fit(TinyClassifier(), make_batches(32))
+    assert type(trainer.logger).__name__ == "DummyLogger" and trainer.log_dir == str(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):

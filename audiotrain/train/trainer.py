@@ -80,7 +80,7 @@ from audiotrain.train.loaders import (
     refuse_unequal_epochs,
     shown_type,
 )
-from audiotrain.train.loggers import Logger
+from audiotrain.train.loggers import DummyLogger, Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import (
@@ -177,7 +177,8 @@ class Trainer:
     are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
     starts, unlogged and leaving the random state as it was.
-    Debugging: `fast_dev_run` (n batches of train and val, no checkpoints or loggers),
+    Debugging: `fast_dev_run` (n batches of train and val, no checkpoints; a `DummyLogger` stands in for
+    the loggers, as in Lightning),
     `limit_train_batches` / `limit_val_batches` / `limit_test_batches` / `limit_predict_batches`,
     `overfit_batches` (Lightning 2's: an int N or a float fraction; every epoch trains on the same first
     N batches of the training loader, iterated unshuffled while `fit` runs, with a warning where it
@@ -325,9 +326,11 @@ class Trainer:
         # The same loggers on every rank, as in Lightning, so that `trainer.logger.log_metrics(...)` in a
         # callback runs under data parallel too; rank 0 alone writes (`_writing_loggers`, and a `Logger`'s
         # own methods do nothing on the other ranks).
-        self.loggers: list[Logger] = (
-            [] if self.fast_dev_run else trainer_loggers(logger, self.default_root_dir)
-        )
+        # fast_dev_run writes no logs; as in Lightning a DummyLogger stands in for the loggers given, so
+        # code that calls `self.logger.log_metrics(...)` runs as in a real fit (None would crash it).
+        self.loggers: list[Logger] = trainer_loggers(logger, self.default_root_dir)
+        if self.fast_dev_run:
+            self.loggers = [DummyLogger()] if self.loggers else []
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's
         # alone otherwise.
         self._reduce = collectives.reduce_weighted_means if self.world_size > 1 else None
@@ -567,7 +570,7 @@ class Trainer:
     def log_dir(self) -> str | None:
         """Lightning's: the first logger's run folder (`version_<k>` of a TensorBoard or CSV logger; else its
         `save_dir`, None where it writes nothing locally), or `default_root_dir` without loggers."""
-        if not self.loggers:
+        if not self.loggers or isinstance(self.loggers[0], DummyLogger):  # (fast_dev_run's: no folder)
             return str(self.default_root_dir)
         first = self.loggers[0]
         folder = getattr(first, "log_dir", None) or getattr(first, "save_dir", None)
@@ -985,6 +988,7 @@ class Trainer:
             n_batches is not None
             and n_batches < self.log_every_n_steps
             and self.loggers
+            and not self.fast_dev_run  # (Lightning's check leaves it out: its logger writes nothing)
             and self.is_global_zero
         ):
             # As Lightning warns: values logged per step (a LearningRateMonitor's, a hook's on_step) never

@@ -14,7 +14,14 @@
 Importing this package imports no backend: each logger imports its own when it is constructed.
 """
 
-from audiotrain.train.loggers.base import STATUSES, Logger, LoggerNotStarted, LoggerWarning, flatten_params
+from audiotrain.train.loggers.base import (
+    STATUSES,
+    DummyLogger,
+    Logger,
+    LoggerNotStarted,
+    LoggerWarning,
+    flatten_params,
+)
 from audiotrain.train.loggers.config import (
     LOGGER_NAMES,
     LoggerConfig,
@@ -33,6 +40,7 @@ MLFlowLogger = MLflowLogger  # Lightning's spelling of the name
 
 __all__ = [
     "Logger",
+    "DummyLogger",
     "LoggerWarning",
     "LoggerNotStarted",
     "STATUSES",

@@ -459,3 +459,22 @@ class Logger:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"
+
+
+class DummyLogger(Logger):
+    """Lightning's `DummyLogger`: what `Trainer(fast_dev_run=...)` puts in place of the loggers it was given,
+    so that a module or callback that logs through `self.logger` (`log_metrics`, `log_hyperparams`,
+    `experiment.<anything>(...)`) runs as it does in a real fit, and nothing is written."""
+
+    @property
+    def experiment(self) -> Any:
+        return _NoExperiment()
+
+    def _start(self) -> None:
+        pass
+
+    def _log_hyperparams(self, params: dict[str, Any]) -> None:
+        pass
+
+    def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
