@@ -318,6 +318,18 @@ def test_lightnings_zero_means_off_and_any_case_algorithm(tmp_path):
             Trainer(max_epochs=1, **bad)
 
 
+def test_track_grad_norm_takes_lightning_1s_off_and_l2_and_refuses_another_norm(tmp_path):
+    """Read as a bool, Lightning 1's track_grad_norm=-1 (its "no tracking") turned the tracking on, and 1 or
+    'inf' logged the L2 norm under grad_norm as if it were the norm asked for."""
+    for value, tracked in ((-1, False), (2, True), (True, True)):
+        t = trainer(tmp_path / str(value), max_epochs=1, track_grad_norm=value)
+        t.fit(TinyClassifier(), make_batches())
+        assert ("grad_norm" in t.callback_metrics) is tracked
+    for other_norm in (1, "inf", 0.5):
+        with pytest.raises(ValueError, match=rf"track_grad_norm={other_norm!r}\): expected True or False"):
+            Trainer(max_epochs=1, track_grad_norm=other_norm)
+
+
 @pytest.mark.parametrize("algorithm", ["norm", "value"])
 def test_a_nan_gradient_clip_val_is_refused_naming_it(tmp_path, algorithm):
     """NaN passed the check (`nan < 0` is False): the clipped gradients were NaN, so updates were skipped as

@@ -215,6 +215,22 @@ def deterministic(value: Any) -> bool | str:
     _fail("deterministic", value, "True, False, None or 'warn'")
 
 
+def track_grad_norm(value: Any) -> bool:
+    """Whether to log the L2 norm of the gradients (`grad_norm`). Lightning 1's p-norm values keep their
+    meaning: -1 (its default) is off and 2 is the L2 norm; another p is refused, since only the L2 norm is
+    computed (read as a bool, -1 turned the tracking on and 1 or 'inf' logged an L2 norm under their name)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, numbers.Real) and value in (-1, 0, 2):
+        return value == 2
+    _fail(
+        "track_grad_norm",
+        value,
+        "True or False (the gradients' L2 norm, logged as grad_norm); Lightning 1's -1 (off) and 2 (the L2 "
+        "norm) are taken too, another p-norm is not computed here",
+    )
+
+
 def fast_dev_run(value: Any) -> int:
     """Number of batches for a smoke run (0 = off, as False or None: Lightning's 0 too)."""
     if value is True:

@@ -149,7 +149,7 @@ class Trainer:
     against 0.96x). Where steps take well under a
     millisecond and the loss stays finite, `nonfinite_guard=False` wins that back
     (`max_consecutive_nonfinite` still stops on a non-finite loss, but such updates are applied).
-    `track_grad_norm=True` logs the gradient norm.
+    `track_grad_norm=True` logs the gradient norm (L2; Lightning 1's -1 is off, its 2 on).
     Device: `accelerator` "auto" | "cpu" | "gpu" (Metal or CUDA), `devices` 1 per process (data parallel
     is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true". "bf16-mixed" keeps
     float32 master weights and casts every float array of the batch to bfloat16 (unlike torch's autocast,
@@ -304,7 +304,7 @@ class Trainer:
             flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
         )
         self.enable_progress_bar = bool(enable_progress_bar)
-        self.track_grad_norm = bool(track_grad_norm)
+        self.track_grad_norm = flags.track_grad_norm(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
         self.enable_model_summary = flags.enable_model_summary(enable_model_summary)
