@@ -960,7 +960,7 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
 
     class Ranked(TinyClassifier):
         def on_train_start(self):
-            # flush=True, as Lightning code passes it: the Trainer's print (through tqdm) flushes anyway
+            # flush=True, as Lightning code passes it
             self.print("rank", self.global_rank, self.local_rank, sep=":", flush=True)
 
     class Watch(Callback):
@@ -982,7 +982,8 @@ def test_lightnings_rank_print_and_loop_members_on_the_module_and_trainer(tmp_pa
     t = quiet_trainer(tmp_path, max_epochs=2, callbacks=[watch], num_sanity_val_steps=5)
     assert t.progress_bar_callback is None and t.num_sanity_val_batches == 0 and not t.is_last_batch
     t.fit(model, make_batches(96), make_batches(48))  # 6 training and 3 validation batches
-    assert capsys.readouterr().out.splitlines() == ["before fit", "rank:0:0"]
+    t.print("after", "fit", flush=True)  # (print's keywords, as Lightning's Trainer.print passes them on)
+    assert capsys.readouterr().out.splitlines() == ["before fit", "rank:0:0", "after fit"]
     start = [("epoch start", False)]  # (not the previous epoch's last batch, as in Lightning)
     assert watch.last == (start + [False] * 5 + [True]) * 2 and watch.sanity == [3]
     assert t.num_sanity_val_batches == 3

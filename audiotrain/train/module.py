@@ -790,11 +790,10 @@ class TrainModule(nn.Module):
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """Lightning's `self.print`: print on global rank 0 only (as `trainer.print`, above the progress
-        bar); `sep`, `end`, `file` as ``print``'s. Without a Trainer, Python's `print`."""
+        bar); `sep`, `end`, `file`, `flush` as ``print``'s. Without a Trainer, Python's `print`."""
         if self._trainer is None:
             print(*args, **kwargs)
             return
-        kwargs.pop("flush", None)  # (the Trainer's print writes through tqdm, which flushes)
         self._trainer.print(*args, **kwargs)
 
     def _warn_of_a_count_read_in_a_compiled_step(self, name: str) -> None:

@@ -760,15 +760,20 @@ class Trainer:
             return None
         return f"{self._limit_flags['train']}={limit}"
 
-    def print(self, *args: Any, sep: str = " ", end: str = "\n", file: Any = None) -> None:
+    def print(
+        self, *args: Any, sep: str = " ", end: str = "\n", file: Any = None, flush: bool = False
+    ) -> None:
         """Print from rank 0 only under data parallel (as Lightning's), above any progress bar; `sep`,
-        `end` and `file` as ``print``'s (stdout by default)."""
+        `end`, `file` and `flush` as ``print``'s (stdout by default)."""
         if not self.is_global_zero:
             return
         from audiotrain._tqdm import tqdm
 
         try:
             tqdm.write(sep.join(str(a) for a in args), file=file, end=end)
+            stream = sys.stdout if file is None else file
+            if flush and stream is not None:  # (tqdm.write takes no flush; Lightning's passes it to print)
+                stream.flush()
         except BrokenPipeError:
             if file is None or file is not sys.stderr:  # (the user's own output: theirs to handle)
                 raise
