@@ -250,7 +250,8 @@ def _decoder_messages_named(path: Path):
         return
     with _STDERR_LOCK:
         try:
-            sys.stderr.flush()
+            if sys.stderr is not None:  # (None: a closed stderr, `2>&-`, where they cannot be shown)
+                sys.stderr.flush()
             saved = os.dup(2)
         except (OSError, ValueError):
             yield
@@ -264,6 +265,8 @@ def _decoder_messages_named(path: Path):
                 os.close(saved)
             caught.seek(0)
             text = caught.read().decode(errors="replace")
+    if sys.stderr is None:  # (`print` would put them on stdout, among a transcription printed there)
+        return
     for line in text.splitlines():
         if line.strip() and not any(message in line for message in _IGNORED_DECODER_MESSAGES):
             print(f"{path}: {line.strip()}", file=sys.stderr)

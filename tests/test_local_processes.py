@@ -561,6 +561,15 @@ def test_a_job_that_fails_without_a_word_from_its_ranks_is_never_silent(tmp_path
     assert len(said) == 1 and "error: no clips in data2" in capfd.readouterr().err
 
 
+def test_a_job_whose_stderr_is_closed_ends_with_the_ranks_status(tmp_path, monkeypatch):
+    """`2>&-` (cron, a daemon): Python's stderr is None. The launcher died passing the ranks' stderr on
+    (AttributeError, status 1, not a word said: the run lost its evaluation); their output goes nowhere."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # (the job folder)
+    monkeypatch.setattr(sys, "stderr", None)
+    job = fake_mpirun(tmp_path, "echo 'rank 0: epoch 1 of 1' >&2; exit 0")
+    assert local.run_local_job(job, "unused", [], log=lambda line: None) == 0
+
+
 def test_the_ranks_job_folder_is_there_while_they_run_and_gone_after(tmp_path, monkeypatch):
     """The ranks get the job folder (errors left to rank 0, stop signals); nothing of it is left after."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

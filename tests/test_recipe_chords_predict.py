@@ -277,6 +277,21 @@ def test_audio_silent_once_mixed_to_mono_is_said_to_be(checkpoint, tmp_path, cap
     assert "fine.wav" not in err and "2 of the files are digital silence" in err
 
 
+def test_a_closed_stdout_or_stderr_is_transcribed_to_as_an_open_one(checkpoint, tmp_path, monkeypatch):
+    """`>&-` and `2>&-` (cron, a daemon) are None in Python: a transcription printed to a closed stdout ended
+    in "AttributeError: 'NoneType' object has no attribute 'write'", and an MP3 read with a closed stderr
+    failed as it flushed stderr (status 1, nothing written, nothing said)."""
+    song = _tone(tmp_path / "song.wav")
+    sf.write(tmp_path / "song.mp3", sf.read(song)[0], SR, format="MP3")
+    with monkeypatch.context() as closed:
+        closed.setattr(sys, "stdout", None)
+        assert _predict(checkpoint, song) == 0
+        assert _predict(checkpoint, song, "--format", "jams") == 0
+    monkeypatch.setattr(sys, "stderr", None)
+    assert _predict(checkpoint, tmp_path / "song.mp3", "-o", tmp_path / "song.lab") == 0
+    assert read_lab(tmp_path / "song.lab")
+
+
 def test_a_chord_annotation_or_a_file_too_short_is_described_as_the_user_has_it(checkpoint, tmp_path, capsys):
     """`predict b_gap.lab` said "text, '0 1 C:maj', though named .lab", as if .lab were an audio suffix; a
     1-sample file at 8 kHz was "3 samples at 22050 Hz", the count once resampled, not the file's."""

@@ -248,6 +248,8 @@ def _stop_grace(who: str = "audiotrain launch") -> float:
 
 def _say(line: str) -> None:
     """One line of the launcher's on stderr, written whole (the ranks' output passes through there too)."""
+    if sys.stderr is None:  # a closed stderr (`2>&-`): nowhere to say it
+        return
     data = (line + "\n").encode(errors="replace")
     if hasattr(sys.stderr, "buffer"):
         sys.stderr.buffer.write(data)

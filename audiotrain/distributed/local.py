@@ -764,7 +764,7 @@ class _StartWatch:
 
 
 def _write_stderr(data: bytes) -> None:
-    if not data:
+    if not data or sys.stderr is None:  # (None: a closed stderr, `2>&-`; the ranks' output goes nowhere)
         return
     if hasattr(sys.stderr, "buffer"):
         sys.stderr.buffer.write(data)

@@ -150,10 +150,11 @@ def _predict_file(args: argparse.Namespace) -> int:
             segments = predictor.segments(post)
             if post.silent:
                 print(f"note: {silence_note(args.input)}", file=sys.stderr)
+            # `print`, which writes nothing to a closed stdout (`>&-`: None in Python), as the other commands.
             if target is None and file_format == "jams":
-                sys.stdout.write(jams_text(segments, duration=post.duration, title=args.input.stem) + "\n")
+                print(jams_text(segments, duration=post.duration, title=args.input.stem))
             elif target is None:
-                sys.stdout.write("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments))
+                print("".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments), end="")
             else:
                 _write_prediction(
                     target, file_format, segments, post.duration, args.input.stem, args.overwrite
