@@ -172,6 +172,21 @@ def test_a_run_fine_tuned_on_a_song_folder_from_python_as_the_readme_does(run, s
         song_loaders(ChordTask(MODEL), songs)  # (built by hand: which features it reads is unknown)
 
 
+def test_song_loaders_keywords_are_typed_as_a_config_files_data_settings(run, tmp_path):
+    """song_loaders(pitch_shift="false") trained with pitch shift (all 12 keys), as did pitch_shift=3, where a
+    --config file's `pitch_shift: "false"` is refused; a misspelt keyword now gets a "did you mean"."""
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for value in ("false", 3):
+        with pytest.raises(
+            ValueError, match=f"song_loaders: field 'pitch_shift' must be bool, got {value!r}"
+        ):
+            song_loaders(run, songs, pitch_shift=value, cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match="unknown field 'pitch_shifts'; did you mean 'pitch_shift'"):
+        song_loaders(run, songs, pitch_shifts=(-2, 2), cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
 def test_strict_false_loads_another_architecture_and_warns_with_the_weights_left_out(run):
     """One more block, or no joint chord head: the weights whose names match load and a warning lists the
     rest, as in Lightning (the task then refused the load it had just warned about, as a resume)."""

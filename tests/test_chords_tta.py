@@ -1,5 +1,6 @@
 """Test-time augmentation of chord prediction: posteriors averaged over pitch-shifted CQT crops."""
 
+from audiotrain.datasets.chord_songs import ChordSongConfig
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.predict import DEFAULT_TTA_SEMITONES, ChordPredictor
@@ -62,6 +63,18 @@ def test_fractional_tta_shifts_are_refused_naming_the_argument():
         with pytest.raises(ValueError, match=f"ChordPredictor tta_shifts must be whole semitones.*got {bad}"):
             ChordPredictor(model, ChordFeatureConfig(), tta_shifts=shifts)
     assert ChordPredictor(model, ChordFeatureConfig(), tta_shifts=(-1.0, 0, 1.0)).tta_shifts == (-1, 0, 1)
+
+
+def test_tta_shifts_given_as_one_number_or_a_string_are_refused_naming_the_argument():
+    """tta_shifts="12" averaged shifts 1 and 2 (the string read a character at a time), and tta_shifts=2 (as
+    --tta 2 is written) was a bare "'int' object is not iterable"; training's pitch_shifts alike."""
+    model = ChordRecognitionModel(ChordModelConfig(d_model=32, n_layers=1, n_heads=2, ff_dim=64))
+    for shifts in ("12", 2):
+        with pytest.raises(TypeError, match=r"ChordPredictor tta_shifts must be a sequence.*tuple\(range"):
+            ChordPredictor(model, ChordFeatureConfig(), tta_shifts=shifts)
+    with pytest.raises(TypeError, match="ChordSongConfig.pitch_shifts must be a sequence.*got '12'"):
+        ChordSongConfig(frame_rate=10.0, pitch_shifts="12")
+    assert ChordPredictor(model, ChordFeatureConfig(), tta_shifts=range(-1, 2)).tta_shifts == (-1, 0, 1)
 
 
 def test_views_batched_together_average_to_each_views_own_posteriors_rotated_back():

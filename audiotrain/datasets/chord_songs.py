@@ -43,7 +43,7 @@ import os
 import re
 import shlex
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1348,7 +1348,13 @@ def frame_targets(
 def whole_semitones(shifts: Sequence[float], name: str) -> tuple[int, ...]:
     """`shifts` as ints, refusing any that is not a whole number of semitones: `name` (the argument) and the
     value in the message. A shift moves the CQT crop by ``shift * bins_per_semitone`` bins, so a fraction
-    would be cut to a whole semitone (-0.5, 0, 0.5 would be three unshifted passes)."""
+    would be cut to a whole semitone (-0.5, 0, 0.5 would be three unshifted passes). One number (as ``--tta 2``
+    is written) or a string is refused too: a string was read a character at a time ("12" as shifts 1 and 2)."""
+    if isinstance(shifts, (str, bytes)) or not isinstance(shifts, Iterable):
+        raise TypeError(
+            f"{name} must be a sequence of whole semitones, e.g. (-2, -1, 0, 1, 2) = tuple(range(-2, 3)), "
+            f"got {shifts!r}"
+        )
     whole = []
     for shift in shifts:
         try:

@@ -319,7 +319,8 @@ class ChordPredictor:
             evaluation and the ``predict`` command give (`from_checkpoint` and `from_config` take it).
         batch_windows: most windows per forward pass (passes are made equal in size below it).
         tta_shifts: test-time augmentation: semitone shifts whose posteriors are averaged, e.g. (-1, 0, 1);
-            (0,) is none; default (None): `default_tta_shifts` of the features.
+            (0,) is none; default (None): `default_tta_shifts` of the features. A sequence: ``--tta k``'s
+            -k..k is ``tuple(range(-k, k + 1))`` (one number or a string is refused).
         window_hop: frames from one window's start to the next; default (None): three quarters of a window.
     """
 

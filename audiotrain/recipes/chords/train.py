@@ -121,7 +121,7 @@ from audiotrain.recipes.chords.task import (
     stored_settings,
 )
 from audiotrain.recipes.chords.trainer import Trainer, early_stop_line, make_shared_trainer
-from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded
+from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded, merge_config
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.runs_listing import scored_as_now
 from audiotrain.train import checkpoint as ckpt
@@ -1658,14 +1658,18 @@ def song_loaders(
     by `seed` (its test songs are left out of both), the songs whose audio does not decode left out, and
     `batch_size` windows a batch (the ``train`` command's ``--batch_size`` and ``--seed``). The
     validation loader is None with ``val_fraction=0``. `data` sets the other `ChordDataConfig` fields, with
-    the recipe's defaults (``val_fraction=0.15``, ``cache_dir=``, ``pitch_shift=``, ``window_frames=``...).
+    the recipe's defaults (``val_fraction=0.15``, ``cache_dir=``, ``pitch_shift=``, ``window_frames=``...),
+    typed as a ``--config`` file's ``data`` section (a wrong type or an unknown name is a ValueError naming it).
 
     What fine-tuning from Python needs besides the task: ``trainer.fit(task, train_loader, val_loader)``,
     with ``steps_per_epoch=len(train_loader)`` for the task's schedule."""
     features, window_frames = _run_features(run)
     data.setdefault("window_frames", window_frames)
+    # Typed as a --config file's data section is (merge_config): pitch_shift="false" or 3 was taken as true
+    # (all 12 keys), eq_db="12" a TypeError naming no setting, a misspelt keyword without a "did you mean".
+    data_config = merge_config(ChordDataConfig(data_dir=os.fspath(data_dir)), data, "song_loaders")
     config = TrainingConfig(
-        data=ChordDataConfig(data_dir=os.fspath(data_dir), **data),
+        data=data_config,
         features=features,
         batch_size=batch_size,
         seed=seed,
