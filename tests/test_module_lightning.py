@@ -660,16 +660,21 @@ def regression_batches():
     return [{"x": mx.array(x), "y": mx.full((8,), 1001.3)}]
 
 
-def test_bf16_mixed_leaves_the_fields_the_module_names_in_float32(tmp_path):
-    t = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+def test_bf16_casts_the_batch_but_the_fields_the_module_names(tmp_path, precision):
+    # bf16-true casts the batch too, as Lightning's does (HalfPrecision.convert_input): a float32 input
+    # would promote the bfloat16 weights' products, running the model in float32.
+    t = quiet_trainer(tmp_path, max_epochs=1, precision=precision)
     module = Regression(kept=("y",))
-    t.fit(module, regression_batches(), regression_batches())
+    t.fit(module, regression_batches(), regression_batches())  # (validation last: its batch is seen last)
     assert module.seen == {"x": mx.bfloat16, "y": mx.float32}
     assert t.history["train_loss"][-1] == pytest.approx(0.09, rel=1e-4)
     assert t.history["val_loss"][-1] == pytest.approx(0.09, rel=1e-4)
-    default = Regression()  # everything cast: 1001.3 rounds to 1000 in bfloat16
-    quiet_trainer(tmp_path, max_epochs=1, precision="bf16-mixed").fit(default, regression_batches())
+    default = Regression()  # everything cast: 1001.3 rounds to 1000 in bfloat16, in training and validation
+    t = quiet_trainer(tmp_path, max_epochs=1, precision=precision)
+    t.fit(default, regression_batches(), regression_batches())
     assert default.seen == {"x": mx.bfloat16, "y": mx.bfloat16}
+    assert t.history["train_loss"][-1] == t.history["val_loss"][-1] == 1.0  # (1001 - 1000)²
 
 
 @pytest.mark.parametrize("kept", [("target",), "target"], ids=["tuple", "one name"])

@@ -422,9 +422,10 @@ class TrainModule(nn.Module):
     #: refuses False, saying why and what to use instead.
     automatic_optimization: bool = True
 
-    #: Under `precision="bf16-mixed"` the Trainer casts every float array of a batch to bfloat16 before a
-    #: step (the model's inputs run in bf16); the fields named here (keys of a dict batch, positions of a
-    #: tuple batch) stay float32: regression targets, per-example weights, soft labels, e.g. ("target",).
+    #: Under `precision="bf16-mixed"` or `"bf16-true"` the Trainer casts every float array of a batch to
+    #: bfloat16 before a step (the model's inputs run in bf16); the fields named here (keys of a dict batch,
+    #: positions of a tuple batch) stay float32: regression targets, per-example weights, soft labels,
+    #: e.g. ("target",).
     #: Set in the class body or in `__init__`.
     float32_batch_fields: tuple[str | int, ...] = ()
 

@@ -125,8 +125,9 @@ def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
 
 
 def bf16_mixed_batch(batch: Any, module: TrainModule) -> Any:
-    """The batch as `precision="bf16-mixed"` gives it to a step: every float array cast to bfloat16, so the
-    model's inputs run in bf16 (a float32 input would promote the bf16 weights' products back to float32),
+    """The batch as `precision="bf16-mixed"` and `"bf16-true"` give it to a step (Lightning's bf16-true
+    casts its inputs too): every float array cast to bfloat16, so the model's inputs run in bf16 (a float32
+    input would promote the bf16 weights' products back to float32),
     except the top-level fields named in `module.float32_batch_fields` (keys of a dict batch, positions of
     a tuple or list batch), which stay as they are: targets and weights that bf16's 8 significant bits
     would round (Hz, seconds, per-example weights).
@@ -305,6 +306,9 @@ class TrainStep:
                     # cast, so they arrive in float32 for the float32 master weights.
                     module.update(_cast_floats(params, mx.bfloat16))
                     out = module._training_output(bf16_mixed_batch(batch, module), batch_idx)
+                elif precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
+                    module.update(params)
+                    out = module._training_output(bf16_mixed_batch(batch, module), batch_idx)
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
@@ -474,6 +478,8 @@ class EvalStep:
                     out = call_step(self.fn, bf16_mixed_batch(batch, self.module), batch_idx)
                 finally:
                     self.module.update(master)
+            elif self.precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
+                out = call_step(self.fn, bf16_mixed_batch(batch, self.module), batch_idx)
             else:
                 out = call_step(self.fn, batch, batch_idx)
         if self.stage == "predict":

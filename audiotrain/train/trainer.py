@@ -154,7 +154,8 @@ class Trainer:
     is several processes: mlx.launch), `precision` "32" | "bf16-mixed" | "bf16-true". "bf16-mixed" keeps
     float32 master weights and casts every float array of the batch to bfloat16 (unlike torch's autocast,
     which leaves batch tensors alone), targets too, unless the module names them in
-    `TrainModule.float32_batch_fields`.
+    `TrainModule.float32_batch_fields`. "bf16-true" casts the weights and, as Lightning's does, the batch
+    the same way (a float32 input would run the bf16 model in float32).
     Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
     no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps the loggers
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
