@@ -124,7 +124,7 @@ def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
     return tree_map(cast, tree)
 
 
-def bf16_mixed_batch(batch: Any, module: TrainModule) -> Any:
+def bf16_batch(batch: Any, module: TrainModule) -> Any:
     """The batch as `precision="bf16-mixed"` and `"bf16-true"` give it to a step (Lightning's bf16-true
     casts its inputs too): every float array cast to bfloat16, so the model's inputs run in bf16 (a float32
     input would promote the bf16 weights' products back to float32),
@@ -305,10 +305,10 @@ class TrainStep:
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
                     # cast, so they arrive in float32 for the float32 master weights.
                     module.update(_cast_floats(params, mx.bfloat16))
-                    out = module._training_output(bf16_mixed_batch(batch, module), batch_idx)
+                    out = module._training_output(bf16_batch(batch, module), batch_idx)
                 elif precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
                     module.update(params)
-                    out = module._training_output(bf16_mixed_batch(batch, module), batch_idx)
+                    out = module._training_output(bf16_batch(batch, module), batch_idx)
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
@@ -475,11 +475,11 @@ class EvalStep:
                 master = self.module.parameters()
                 self.module.update(_cast_floats(master, mx.bfloat16))
                 try:
-                    out = call_step(self.fn, bf16_mixed_batch(batch, self.module), batch_idx)
+                    out = call_step(self.fn, bf16_batch(batch, self.module), batch_idx)
                 finally:
                     self.module.update(master)
             elif self.precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
-                out = call_step(self.fn, bf16_mixed_batch(batch, self.module), batch_idx)
+                out = call_step(self.fn, bf16_batch(batch, self.module), batch_idx)
             else:
                 out = call_step(self.fn, batch, batch_idx)
         if self.stage == "predict":
