@@ -7,11 +7,12 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from audiotrain import Trainer
 from audiotrain.train.callback import Callback
-from audiotrain.train.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from audiotrain.train.loggers import CSVLogger, LoggerWarning, TensorBoardLogger, WandbLogger
 
 import pytest
 from child_processes import child_env
@@ -53,6 +54,28 @@ def test_a_fresh_fit_refuses_a_version_folder_that_another_run_wrote(tmp_path, c
     assert f"{cls.__name__}: {folder} already holds another run's logs (" in message
     assert "hparams.yaml" in message and "ckpt_path=" in message and "version=None" in message
     assert files_in(folder) == before
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_logger_reused_by_a_new_trainers_fresh_fit_warns_that_it_goes_on_in_the_first_run(tmp_path, cls):
+    """A sweep's logger made once before its loop: every trial's new Trainer wrote into the first one's
+    version folder (all trials' rows in one metrics.csv, steps starting over, or their event files in one
+    TensorBoard run; hparams.yaml the last trial's) without a word. One logger is one run, as in Lightning
+    (a second stage's new Trainer may go on in it on purpose), so it is said, not refused; the logger's own
+    Trainer fitted again is its run and says nothing."""
+    logger = cls(tmp_path, name="logs")
+    first = fit(tmp_path, logger)
+    folder = tmp_path / "logs" / "version_0"
+    first.max_epochs = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        first.fit(first.lightning_module, make_batches(32))  # (its own Trainer again: no word)
+    with pytest.warns(LoggerWarning, match="already logged another Trainer's fit") as caught:
+        fit(tmp_path / "second", logger)
+    message = str(caught[0].message)
+    assert f"{cls.__name__}: this logger already logged another Trainer's fit, in {folder}" in message
+    assert "a logger of its own" in message and caught[0].filename == __file__
+    assert logger.log_dir == folder and not (tmp_path / "logs" / "version_1").exists()
 
 
 @pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
@@ -127,10 +150,12 @@ def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(t
         assert steps == ["2", "4"]  # the second resume dropped what the first wrote after the checkpoint
     else:
         assert [step for step, _ in read_scalars(resumed.log_dir)["train_loss"]] == [2, 4]
-    # The same logger given to a second fit is its own run: it goes on in its folder.
+    # The same logger given to a second fit is its own run: it goes on in its folder (a new Trainer's fit,
+    # which is said: test_a_logger_reused_by_a_new_trainers_fresh_fit_warns_that_it_goes_on_in_the_first_run).
     own = cls(tmp_path / "own", name="logs", version=0)
     fit(tmp_path / "own", own)
-    fit(tmp_path / "own", own)
+    with pytest.warns(LoggerWarning, match="already logged another Trainer's fit"):
+        fit(tmp_path / "own", own)
     assert own.log_dir == tmp_path / "own" / "logs" / "version_0"
 
 

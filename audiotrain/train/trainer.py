@@ -1636,7 +1636,7 @@ class Trainer:
         try:
             for lg in self.loggers:
                 if callable(getattr(lg, "refuse_an_earlier_run", None)):
-                    folder = lg.refuse_an_earlier_run(held_by_this_fit=held)
+                    folder = lg.refuse_an_earlier_run(held_by_this_fit=held, trainer=self)
                     claimed.append(lg)
                     if folder is not None:
                         held.setdefault(folder.resolve(), type(lg).__name__)

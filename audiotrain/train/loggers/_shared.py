@@ -9,12 +9,16 @@ from __future__ import annotations
 import importlib
 import itertools
 import re
+import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain._files import claim_next_folder
 from audiotrain._text import listed
+from audiotrain.train.loggers.base import LoggerWarning
 
 
 def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
@@ -77,6 +81,7 @@ class _VersionedFolder:
     _ever_started: bool  # (Logger's) this logger has written to the folder
     _claimed: Path | None = None  # the given version's folder this run claimed (`refuse_an_earlier_run`)
     _made_folder: bool = False  # the claim created that folder
+    _fitted_in: weakref.ref | None = None  # the Trainer whose fresh fit this logger's run is
 
     @property
     def name(self) -> str:
@@ -119,7 +124,9 @@ class _VersionedFolder:
     def hparams_file(self) -> Path:
         return self.log_dir / "hparams.yaml"
 
-    def refuse_an_earlier_run(self, held_by_this_fit: Mapping[Path, str] | None = None) -> Path | None:
+    def refuse_an_earlier_run(
+        self, held_by_this_fit: Mapping[Path, str] | None = None, trainer: Any = None
+    ) -> Path | None:
         """Before a fresh fit (no checkpoint): a version folder given (``version=``) that already holds files
         is another run's, whose ``metrics.csv`` and event files this run would add to and whose
         ``hparams.yaml`` it would replace. Called by the Trainer before anything is written. A resumed fit
@@ -131,7 +138,29 @@ class _VersionedFolder:
         `held_by_this_fit` (resolved folder -> the class of the logger of the same Trainer that holds it:
         ``CSVLogger`` and ``TensorBoardLogger`` given one ``version``, which Lightning writes into one folder)
         is shared, not refused; unless that logger is of this one's class, whose files these would replace.
+        A logger that ran another `trainer`'s fresh fit (made once before a sweep's loop) gets a
+        `LoggerWarning`: this fit adds its rows to that run's and replaces its hparams.yaml.
         Returns the folder this logger holds for the fit (None where it claims none here)."""
+        fitted_in = self._fitted_in() if self._fitted_in is not None else None
+        if (
+            trainer is not None
+            and self._ever_started
+            and self._fitted_in is not None
+            and fitted_in is not trainer
+        ):
+            # Warned, not refused: one logger is one run (Lightning's too), and a second stage's new Trainer
+            # (fine-tuning after a frozen stage) may go on in it on purpose; a sweep's trials should not.
+            owner = type(self).__name__
+            warnings.warn(
+                f"{owner}: this logger already logged another Trainer's fit, in {self.log_dir}; this fit's "
+                "metrics go on in that run and its hparams.yaml is replaced. For a run of its own (a sweep's "
+                f"trial), give each Trainer a logger of its own ({owner}(...) made inside the loop takes the "
+                "next free version)",
+                LoggerWarning,
+                stacklevel=user_stacklevel(),
+            )
+        if trainer is not None:
+            self._fitted_in = weakref.ref(trainer)
         if self._resumed or self._ever_started or self._version is None:  # (None: a new folder is claimed)
             return None
         folder = self.log_dir
