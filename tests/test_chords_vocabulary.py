@@ -4,7 +4,7 @@ import itertools
 import json
 from pathlib import Path
 
-from audiotrain.chords.harte import parse_harte
+from audiotrain.chords.harte import parse_harte, transpose_label
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
     IGNORE_INDEX,
@@ -179,6 +179,22 @@ def test_transposition_of_indices_matches_transposition_of_labels():
         moved = transpose_index(ChordIndex(chord_type, int(root), int(bass)), shift)
         assert moved == ChordIndex(chord_type, (root + shift) % 12, (bass + shift) % 12)
     assert transpose_index(ChordIndex(0, -1, -1), 4) == ChordIndex(0, -1, -1)
+
+
+@pytest.mark.parametrize("semitones", [1.5, float("nan"), True, "2"])
+def test_transposing_by_no_whole_number_of_semitones_is_refused_naming_it(semitones):
+    # 1.5 gave ChordIndex(root=1.5, bass=5.5), no pitch class, and transpose_label a bare
+    # TypeError about tuple indices; True moved C to Db, "2" was a TypeError about int + str.
+    for transpose in (
+        lambda: transpose_index(ChordIndex(2, 0, 4), semitones),
+        lambda: transpose_label("C:maj/3", semitones),
+        lambda: transpose_label("N", semitones),
+    ):
+        with pytest.raises(ValueError, match="semitones must be a whole number"):
+            transpose()
+    # Whole numbers of any numeric type still transpose.
+    assert transpose_index(ChordIndex(2, 0, 4), np.int64(2)) == ChordIndex(2, 2, 6)
+    assert transpose_label("A:min/b3", 3.0) == "C:min/b3"
 
 
 def test_decode_rejects_out_of_range_indices():

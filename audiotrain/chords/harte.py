@@ -17,8 +17,10 @@ Pitch classes are integers ``C=0 ... B=11``. Intervals are semitones above the r
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 NO_CHORD = "N"
 UNKNOWN_CHORD = "X"
@@ -389,8 +391,25 @@ def format_harte(chord: HarteChord) -> str:
     return text
 
 
+def semitone_count(semitones: Any) -> int:
+    """`semitones` as an int, refusing what is no whole number of semitones, by name: a fraction (1.5 would
+    give a root of pitch class 1.5, or a bare TypeError about tuple indices), a bool or a string."""
+    exact = (
+        isinstance(semitones, numbers.Real)
+        and not isinstance(semitones, bool)
+        and float(semitones).is_integer()
+    )
+    if not exact:
+        raise ValueError(
+            f"semitones must be a whole number of semitones (..., -1, 0, 1, ...), got {semitones!r}"
+        )
+    return int(semitones)
+
+
 def transpose_chord(chord: HarteChord, semitones: int) -> HarteChord:
-    """Move a chord's root by ``semitones`` (any integer); ``N`` and ``X`` are unchanged."""
+    """Move a chord's root by ``semitones`` (any integer; a fraction is a ValueError); ``N`` and ``X`` are
+    unchanged."""
+    semitones = semitone_count(semitones)
     if not chord.is_chord:
         return chord
     root = (chord.root + semitones) % 12
@@ -398,5 +417,7 @@ def transpose_chord(chord: HarteChord, semitones: int) -> HarteChord:
 
 
 def transpose_label(label: str, semitones: int) -> str:
-    """Transpose a Harte label by ``semitones``: ``transpose_label("A:min/b3", 3) == "C:min/b3"``."""
+    """Transpose a Harte label by ``semitones``: ``transpose_label("A:min/b3", 3) == "C:min/b3"``.
+
+    A ``semitones`` that is not a whole number is a ValueError naming it."""
     return format_harte(transpose_chord(parse_harte(label), semitones))

@@ -45,6 +45,7 @@ from audiotrain.chords.harte import (
     format_harte,
     interval_name,
     parse_harte,
+    semitone_count,
 )
 
 #: Class index for targets that a loss must ignore (root and bass of N, and of X without a root).
@@ -207,7 +208,9 @@ def _decode_label(chord_type: int, root: int, bass: int) -> str:
 
 
 def transpose_index(index: ChordIndex, semitones: int) -> ChordIndex:
-    """Transpose vocabulary indices by ``semitones``; ignored roots and basses stay ignored."""
+    """Transpose vocabulary indices by ``semitones``; ignored roots and basses stay ignored. A ``semitones``
+    that is not a whole number is a ValueError naming it (no pitch class lies between two)."""
+    semitones = semitone_count(semitones)
     root = index.root if index.root < 0 else (index.root + semitones) % 12
     bass = index.bass if index.bass < 0 else (index.bass + semitones) % 12
     return ChordIndex(index.chord_type, root, bass)
