@@ -478,6 +478,22 @@ def test_frame_targets_at_frame_centres():
     assert moved["root"][10] == 3 and moved["bass"][10] == 7 and moved["root"][0] == -1
 
 
+@pytest.mark.parametrize(
+    "n_frames, frame_rate, name",
+    [(4, 0, "frame_rate"), (4, -2.0, "frame_rate"), (4, float("nan"), "frame_rate"), (-1, 2.0, "n_frames")],
+)
+def test_frame_targets_refuses_a_frame_rate_or_count_that_places_no_frames_naming_it(
+    n_frames, frame_rate, name
+):
+    # frame_rate=0 labelled every frame ignored (with numpy's divide-by-zero warnings), -2.0 labelled the
+    # frames at 0, -0.5, -1 and -1.5 s (the first as C:maj, the rest ignored), and n_frames=-1 was numpy's
+    # bare "negative dimensions are not allowed".
+    segments = [ChordSegment(0.0, 1.0, "C:maj"), ChordSegment(1.0, 2.0, "A:min")]
+    with pytest.raises(ValueError, match=f"frame_targets: {name} must be"):
+        frame_targets(segments, n_frames, frame_rate)
+    assert frame_targets(segments, np.int64(4), 2.0)["chord_type"].tolist() == [2, 2, 3, 3]
+
+
 def test_a_chord_change_between_frames_labels_each_frame_by_the_time_of_its_centre():
     # CQT frame i is centred at i / frame_rate (audiotrain.features.cqt), so its label is the chord there,
     # not the one half a frame later or earlier. (Changes on the frame grid cannot tell these apart.) G

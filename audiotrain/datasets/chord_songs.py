@@ -1324,7 +1324,26 @@ def frame_targets(
     dict with ``chord_type``, ``root``, ``bass``: int32 [n_frames]; root and bass are -1 on N and on X
     without a root (a label outside the chord types keeps its root and bass: `encode_chord`), all
     three are -1 outside the annotated span.
+
+    Raises
+    ------
+    ValueError
+        For ``n_frames`` that is not a whole number >= 0, or ``frame_rate`` that is not a finite number > 0
+        (0 put every frame at infinity, all ignored, and a negative rate labelled the frames at negative
+        times, both without an error).
     """
+    if isinstance(n_frames, bool) or not isinstance(n_frames, (int, np.integer)) or n_frames < 0:
+        raise ValueError(f"frame_targets: n_frames must be a whole number >= 0, got {n_frames!r}")
+    if (
+        isinstance(frame_rate, bool)
+        or not isinstance(frame_rate, (int, float, np.integer, np.floating))
+        or not math.isfinite(frame_rate)
+        or frame_rate <= 0
+    ):
+        raise ValueError(
+            f"frame_targets: frame_rate must be a finite number of frames per second > 0 (sample rate / hop "
+            f"length), got {frame_rate!r}"
+        )
     chord_type = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
     root = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
     bass = np.full(n_frames, IGNORE_INDEX, dtype=np.int32)
