@@ -94,9 +94,9 @@ class AudioError(Exception):
     path : pathlib.Path
         The offending file.
     cause : str
-        One of the keys of `CAUSES` ("missing", "empty", "zero_length", "corrupt", "not_audio",
-        "unsupported_format", "non_finite", "out_of_range", "too_short", "low_sample_rate", "too_long"), so
-        loaders can count skips by cause.
+        One of the keys of `CAUSES` ("missing", "not_a_file", "unreadable", "empty", "zero_length",
+        "corrupt", "not_audio", "unsupported_format", "non_finite", "out_of_range", "too_short",
+        "low_sample_rate", "too_long"), so loaders can count skips by cause.
     detail : str
         What the decoder said, or what was expected.
     """
@@ -485,7 +485,8 @@ def load(
     duration: float | None = None,
     res_type: str = "soxr_hq",
 ) -> tuple[np.ndarray, int]:
-    """Read an audio file as float32 in [-1, 1].
+    """Read an audio file as float32: integer formats (PCM) scaled to [-1, 1], float formats as stored
+    (a float WAV may hold samples beyond 1, as soundfile and librosa read it too).
 
     Parameters
     ----------
@@ -862,11 +863,13 @@ class SkipCounter:
     Examples
     --------
     >>> skips = SkipCounter()
-    >>> for path in paths:
-    ...     loaded = skips.try_load(path, sr=22050)
+    >>> for path in ["missing.wav"]:  # your audio files
+    ...     loaded = skips.try_load(path, sr=22050)  # (y, sr), or None for a file it skipped
     ...     if loaded is None:
     ...         continue
     >>> print(skips.report())
+    skipped 1 audio file:
+      1 missing: missing.wav: file does not exist
     """
 
     def __init__(self, max_examples: int = 3):

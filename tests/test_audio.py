@@ -258,6 +258,31 @@ def test_skip_counter_keeps_max_examples_per_cause_and_reports_the_commonest_cau
     assert lines[2] == f"  1 corrupt: {tmp_path / 'd.wav'}: file is corrupt or truncated"
 
 
+def test_skip_counter_docstring_example_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
+    """help(SkipCounter)'s example used an undefined `paths` and showed no report: a user copying it got a
+    NameError. Run it as doctest does, in a folder without the file it names."""
+    import doctest
+
+    import audiotrain.audio
+
+    monkeypatch.chdir(tmp_path)
+    tests = doctest.DocTestFinder().find(SkipCounter, globs=vars(audiotrain.audio).copy())
+    runner = doctest.DocTestRunner()
+    for test in tests:
+        runner.run(test)
+    assert runner.summarize(verbose=False) == doctest.TestResults(failed=0, attempted=3)
+
+
+def test_load_returns_a_float_files_samples_as_stored_and_scales_pcm_to_one(tmp_path):
+    """load's docstring said "float32 in [-1, 1]"; a float WAV beyond 1 comes back as stored (librosa's
+    reading too), only integer formats are scaled."""
+    samples = np.array([0.1, 3.0, -0.2] * 100, np.float32)
+    y, _ = load(_write(tmp_path / "float.wav", samples, subtype="FLOAT"))
+    assert y.max() == np.float32(3.0)
+    y, _ = load(_write(tmp_path / "pcm.wav", samples / 4, subtype="PCM_16"))
+    assert np.abs(y).max() <= 1.0
+
+
 def test_skip_counter_is_thread_safe(tmp_path):
     skips = SkipCounter()
     error = AudioError(tmp_path / "x.wav", "corrupt")
