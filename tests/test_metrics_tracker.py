@@ -209,6 +209,19 @@ def test_topk_of_more_classes_than_the_head_has_is_refused_as_compute_topk_accur
         tracker.update({}, {"h": np.zeros((4, 4))}, {"h": np.array([0, 1, 2, 3])})
 
 
+def test_a_topk_beyond_the_classes_num_classes_gives_is_refused_when_the_tracker_is_made():
+    """MetricsTracker(num_classes={"h": 3}, topk={"h": (4,)}) was accepted and refused at the first update,
+    mid-validation, with that batch's loss already counted."""
+    for ks in [(4,), (0,), (1.5,)]:
+        with pytest.raises(
+            ValueError, match=r"MetricsTracker\(topk=\{'h': .*\}\): k must be a whole number in 1\.\.3"
+        ):
+            MetricsTracker(num_classes={"h": 3}, topk={"h": ks})
+    tracker = MetricsTracker(num_classes={"h": 3}, topk={"h": (3,)})
+    tracker.update({"loss": 1.0}, {"h": np.eye(3)}, {"h": np.arange(3)})
+    assert tracker.get_metrics()["h_top3_acc"] == 100.0
+
+
 def test_a_fractional_topk_is_refused_not_counted_as_the_next_whole_k():
     """topk={"h": (1.5,)} logged h_top1.5_acc with the top-2 accuracy (rank 1 < 1.5 counted as a hit)."""
     tracker = MetricsTracker(topk={"h": (1.5,)})

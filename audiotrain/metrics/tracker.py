@@ -40,6 +40,17 @@ import numpy as np
 TARGET_ALIASES: dict[str, tuple[str, ...]] = {"bass": ("bass_note",)}
 
 
+def _check_topk(head: str, ks: tuple, width: int) -> None:
+    """Each k of a head's top-k a whole number in 1..width, as compute_topk_accuracy takes: a mistyped k
+    would read a perfect score, a fractional one the next whole k's."""
+    for k in ks:
+        if not (is_whole_number(k) and 1 <= k <= width):
+            raise ValueError(
+                f"MetricsTracker(topk={{{head!r}: {ks}}}): k must be a whole number in 1..{width} (the head's "
+                f"{width} classes), got {k}"
+            )
+
+
 class MetricsTracker:
     """Accumulates losses and per-head accuracy (and confusion matrices) over batches.
 
@@ -54,7 +65,8 @@ class MetricsTracker:
         Also track top-k accuracy, reported as ``<head>_top<k>_acc``; e.g. ``{"chord_type": (3,)}``. Ties
         are broken by class index, as `compute_topk_accuracy` does (`target_ranks`). Each k must be a
         whole number in 1..classes of its head, as in `compute_topk_accuracy` (a mistyped 13 of 12 would read
-        100%, a fractional 1.5 the top-2 accuracy).
+        100%, a fractional 1.5 the top-2 accuracy): refused here for a head ``num_classes`` lists, else at
+        the first `update` that brings the head's scores.
     """
 
     def __init__(
@@ -66,6 +78,11 @@ class MetricsTracker:
         self.num_classes = dict(num_classes or {})
         self.ignore_index = ignore_index
         self.topk = {head: tuple(ks) for head, ks in (topk or {}).items()}
+        for head, ks in self.topk.items():
+            # Where num_classes gives the head's width, a k outside it is refused here rather than at the
+            # first update (mid-validation, after that batch's losses were counted); others wait for it.
+            if head in self.num_classes:
+                _check_topk(head, ks, self.num_classes[head])
         self._said_untargeted: set[str] = set()  # output heads without targets, warned about once
         self.reset()
 
@@ -129,14 +146,7 @@ class MetricsTracker:
             if scores.ndim != target.ndim + 1 or scores.shape[:-1] != target.shape:
                 raise ValueError(f"head {head!r}: scores {scores.shape} do not match targets {target.shape}")
             width = scores.shape[-1]
-            for k in self.topk.get(head, ()):
-                # as compute_topk_accuracy: a mistyped k would read a perfect score, a fractional one the
-                # next whole k's
-                if not (is_whole_number(k) and 1 <= k <= width):
-                    raise ValueError(
-                        f"MetricsTracker(topk={{{head!r}: {self.topk[head]}}}): k must be a whole number in "
-                        f"1..{width} (the head's {width} classes), got {k}"
-                    )
+            _check_topk(head, self.topk.get(head, ()), width)
             flat_scores = scores.reshape(-1, width)
             flat_target = target.reshape(-1)
             keep = flat_target != self.ignore_index
