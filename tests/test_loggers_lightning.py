@@ -205,6 +205,10 @@ def test_lightnings_logger_spellings_work_or_say_what_to_use_instead(tmp_path):
     from audiotrain.train.loggers import MLFlowLogger, MLflowLogger
 
     assert MLFlowLogger is MLflowLogger and from_train is MLflowLogger
+    # Exported as audiotrain.train exports it: `import *` and help() of the package list it too.
+    star: dict = {}
+    exec("from audiotrain.train.loggers import *", star)
+    assert star["MLFlowLogger"] is MLflowLogger
     # Accepted where the value is what happens here.
     TensorBoardLogger(tmp_path, default_hp_metric=False, log_graph=False, prefix="", sub_dir=None)
     CSVLogger(tmp_path, flush_logs_every_n_steps=10, prefix="")

@@ -48,6 +48,7 @@ __all__ = [
     "WandbLogger",
     "TensorBoardLogger",
     "MLflowLogger",
+    "MLFlowLogger",
     "CSVLogger",
     "LoggerConfig",
     "LOGGER_NAMES",
