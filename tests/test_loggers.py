@@ -1118,6 +1118,8 @@ def test_flatten_params_expands_nested_dicts_dataclasses_and_schedules():
     assert flat["s/name"] == "warmup_cosine" and flat["s/warmup_steps"] == 1
     assert flat["opt/lr"] == 0.1 and flat["opt/betas"] == [0.9, 0.99] and "opt" not in flat
     assert flat["flag"] is True  # (a bool is an int too: every backend would show 1)
+    # A parent key joins as the nested ones do: prefix="hp" gave "hpa/b".
+    assert flatten_params({"a": {"b": 1}, "c": 2}, prefix="hp") == {"hp/a/b": 1, "hp/c": 2}
 
 
 @pytest.mark.parametrize(

@@ -79,17 +79,18 @@ def _plain(value: Any) -> Any:
 def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested hyperparameters as one flat dict with ``/``-joined keys and plain values.
 
-    Dataclasses and objects with ``to_dict()`` (e.g. the schedulers) are expanded like dicts.
+    Dataclasses and objects with ``to_dict()`` (e.g. the schedulers) are expanded like dicts. ``prefix``
+    is a parent key every key goes under (``prefix="hp"``: ``hp/a/b``), as Lightning's ``parent_key``.
     """
     out: dict[str, Any] = {}
     for key, value in params.items():
-        name = f"{prefix}{key}"
+        name = f"{prefix}/{key}" if prefix else f"{key}"
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             value = value.to_dict() if hasattr(value, "to_dict") else dataclasses.asdict(value)
         elif hasattr(value, "to_dict") and callable(value.to_dict):
             value = value.to_dict()
         if isinstance(value, Mapping):
-            out.update(flatten_params(value, f"{name}/"))
+            out.update(flatten_params(value, name))
         else:
             out[name] = _plain(value)
     return out
