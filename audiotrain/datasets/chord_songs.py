@@ -1092,7 +1092,9 @@ def split_group(name: str, by: str = "song", pattern: str | None = None) -> str:
     `pattern` (a regular expression searched in the name), what it matches (its first group where it has
     one): ``/(\\d\\d)_`` groups GuitarSet's takes by player. A name it does not match is a group alone."""
     if by not in SPLIT_BY:
-        raise ValueError(f"split_by must be one of {', '.join(SPLIT_BY)}, got {by!r}")
+        raise ValueError(
+            f"by must be one of {', '.join(SPLIT_BY)} (the recipes' --data.split_by), got {by!r}"
+        )
     if pattern is not None:
         match = re.search(pattern, name)
         if match is not None:
