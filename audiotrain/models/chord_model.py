@@ -105,6 +105,9 @@ class ChordModelConfig:
         bass_bins: lowest input bins the bass head also reads directly, normalised on their own (0: none;
             at most `n_bins` are read). 108 = three octaves from C1 at 36 bins per octave, the bass range.
         bass_dim: width of that bass branch.
+        bass_view_bins: bins of a second (bass) view the features carry after the `n_bins` (the lowest notes
+            computed with shorter filters); the model's input is ``n_bins + bass_view_bins`` wide, and only
+            the bass branch reads this view (0: none).
         chord_head: also a joint chord head over N, X and every (chord type, root) pair (362 classes), so
             that the model can say "C:maj7 or E:min" for an ambiguous set of notes, which the separate type
             and root heads cannot: their product would also give E:maj7 and C:min.

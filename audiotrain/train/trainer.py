@@ -192,6 +192,13 @@ class Trainer:
     `callbacks` replaces the default, e.g. `ModelSummary(max_depth=-1)` for every level).
     Profiling: `profiler` ("simple", "advanced" or a `Profiler`; None records nothing) times the loop's
     actions and each hook, and reports them when each stage ends (train/profilers.py).
+    Checkpoints and progress bar, as in Lightning: `enable_checkpointing` (True) adds a
+    `ModelCheckpoint(save_last=True, save_top_k=0)` where `callbacks` holds none (saving `last` under
+    `default_root_dir`/checkpoints); False saves nothing and `trainer.checkpoint_callback` is None.
+    `enable_progress_bar` (True) adds a progress bar, drawn by rank 0, where `callbacks` holds none. Either
+    set False beside such a callback in `callbacks` is refused as a contradiction.
+    `strategy`: "auto" (or "ddp"): data parallel runs whenever the script is launched on several processes
+    (mlx.launch, mpirun); sharded strategies (fsdp, deepspeed) are refused.
 
     Lightning's flags without a counterpart (`benchmark`, `num_nodes`, ...) are accepted at
     the value that describes what happens anyway (`num_nodes=1`) and refused otherwise, with what to use

@@ -722,6 +722,8 @@ def top_help() -> str:
 
 @returning_exit_status
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m audiotrain.recipes.chords COMMAND ...`` (demo, train, evaluate, predict, cv, export; no
+    command: demo); `argv` defaults to ``sys.argv[1:]``. Returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
         print(top_help())

@@ -148,6 +148,8 @@ Cross-validate, grouped by clip: each fold a run in RUN/fold<k>/, the scores' me
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The training command's parser: ``--config``, ``--preset``, ``--overwrite`` and a flag per field of
+    `ClapRecipeConfig` (``--train.batch_size``, ``--dataset.eval_split``, ...), as ``--help`` lists them."""
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap",
         description=help_text(HELP),
@@ -174,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_config(argv: list[str] | None = None) -> ClapRecipeConfig:
+    """The `ClapRecipeConfig` the command line `argv` (default: ``sys.argv[1:]``) sets, checked as the
+    command checks it (flags over a ``--config`` file over the preset); a bad flag exits with argparse's
+    usage message."""
     return parse_arguments(build_parser(), argv)[0]
 
 
@@ -357,6 +362,8 @@ def _is_run_record(file: str) -> bool:
 
 @returning_exit_status
 def main(argv: list[str] | None = None) -> int:
+    """``python -m audiotrain.recipes.clap``: train (flags only), or the ``export`` and ``cv`` commands;
+    `argv` defaults to ``sys.argv[1:]``. Returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":
         return export_main(argv[1:])
