@@ -4,7 +4,8 @@ step, and what they store comes back exactly or is refused at the first save, by
 
 import json
 
-from audiotrain import DataModule, Trainer
+from audiotrain import CheckpointError, DataModule, Trainer
+from audiotrain.train.callbacks import Callback
 
 import pytest
 from tasks import TinyClassifier, make_batches
@@ -79,12 +80,26 @@ class Vocabulary(DataModule):
 
     def __init__(self, state=None):
         self.vocab, self.state, self.loaded = 0, state, []
+        self.vocab_of_loaders = []  # the vocabulary each `*_dataloader` call was made with
+        self.torn_down = []
 
     def setup(self, stage):
         self.vocab += 1
 
+    def teardown(self, stage):
+        self.torn_down.append(stage)
+
+    def _batches(self, n, seed=0):
+        self.vocab_of_loaders.append(self.vocab)
+        return make_batches(n, seed=seed)
+
     def train_dataloader(self):
-        return make_batches(32)
+        return self._batches(32)
+
+    def val_dataloader(self):
+        return self._batches(16, seed=1)
+
+    test_dataloader = predict_dataloader = val_dataloader
 
     def state_dict(self):
         return self.state if self.state is not None else {"vocab": self.vocab}
@@ -104,6 +119,23 @@ def test_a_datamodules_state_is_saved_and_given_back_on_resume(tmp_path):
     resumed = Vocabulary()
     Trainer(max_epochs=2, **kw).fit(TinyClassifier(), datamodule=resumed, ckpt_path="last")
     assert resumed.loaded == [{"vocab": 42}] and resumed.vocab == 42
+    # As in Lightning, given back before the loaders are asked for: they are built with the resumed state.
+    assert resumed.vocab_of_loaders == [42, 42]
+
+
+@pytest.mark.parametrize("stage", ["validate", "test", "predict"])
+def test_a_stage_from_ckpt_path_gives_the_datamodule_its_state_before_its_loaders(tmp_path, stage):
+    # Lightning's restore_datamodule runs in every stage given a ckpt_path, after setup and before the
+    # *_dataloader call: a loader built from the state (a fold, a vocabulary) is the checkpoint's.
+    first = Vocabulary()
+    first.vocab = 41  # (setup makes it 42)
+    kw = {"enable_progress_bar": False, "num_sanity_val_steps": 0}
+    Trainer(max_epochs=1, default_root_dir=tmp_path, **kw).fit(TinyClassifier(), datamodule=first)
+    fresh = Vocabulary()
+    evaluator = Trainer(default_root_dir=tmp_path / "eval", logger=False, **kw)
+    path = tmp_path / "checkpoints" / "last"
+    getattr(evaluator, stage)(TinyClassifier(), datamodule=fresh, ckpt_path=path)
+    assert fresh.loaded == [{"vocab": 42}] and fresh.vocab_of_loaders == [42]
 
 
 def test_a_datamodule_without_state_of_its_own_stores_none(tmp_path):
@@ -122,3 +154,21 @@ def test_a_datamodule_state_json_would_change_is_refused_by_name(tmp_path):
         Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False).fit(
             TinyClassifier(), datamodule=Vocabulary({"shape": (1, 2)})
         )
+
+
+@pytest.mark.parametrize("stage", ["fit", "validate"])
+def test_a_ckpt_path_that_cannot_be_read_still_tears_the_datamodule_down(tmp_path, stage):
+    # The datamodule's state is read right after its setup: a refused checkpoint there gets on_exception and
+    # the teardown hooks, as one refused later in the stage does.
+    class Failures(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_exception(self, trainer, module, err):
+            self.seen.append(type(err).__name__)
+
+    failures, datamodule = Failures(), Vocabulary()
+    t = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[failures])
+    with pytest.raises(CheckpointError, match="does not exist"):
+        getattr(t, stage)(TinyClassifier(), datamodule=datamodule, ckpt_path=tmp_path / "missing")
+    assert failures.seen == ["CheckpointError"] and datamodule.torn_down == [stage]

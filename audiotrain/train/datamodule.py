@@ -148,7 +148,8 @@ class DataModule:
         return {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Take back what `state_dict` returned, when `fit` resumes from a checkpoint (after `setup`)."""
+        """Take back what `state_dict` returned, in a stage given a `ckpt_path` (a resumed `fit`, `validate`,
+        `test`, `predict`): after `setup`, before the `*_dataloader` methods, as in Lightning."""
 
 
 __all__ = ["DataModule"]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
-from audiotrain.train import flags, hook_logs, hooks
+from audiotrain.train import flags, hook_logs, hook_state, hooks
 from audiotrain.train.evaluation import EvalSums, eval_mode, evaluate, logged_name
 from audiotrain.train.loaders import (
     check_batch,
@@ -336,6 +336,11 @@ class EvaluationLoop:
         t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
         try:
             t._attach(model, method)
+            if datamodule is not None and ckpt_path:
+                # As Lightning's restore_datamodule: the checkpoint's datamodule state, before the loaders.
+                with t._stage_fails_on_error(model, method):
+                    ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
+                    hook_state.restore_datamodule_state(datamodule, ckpt_path)
             # Asked for once the datamodule and the module are set up, as in Lightning.
             loader = loaders_from(source, {stage: loader})[stage]
             if loader is None:

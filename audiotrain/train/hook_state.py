@@ -74,3 +74,12 @@ def load_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
     load = getattr(datamodule, "load_state_dict", None)
     if "datamodule" in state and callable(load):
         load(state["datamodule"])
+
+
+def restore_datamodule_state(datamodule: Any, path: Any) -> None:
+    """Lightning's `restore_datamodule`, in every stage given a `ckpt_path`: the datamodule's state from the
+    checkpoint at `path` (a folder; None: nothing to restore), given to it after its `setup` and before the
+    stage asks it for loaders, which may be built from that state."""
+    if path is None or not callable(getattr(datamodule, "load_state_dict", None)):
+        return
+    load_datamodule_state(datamodule, ckpt.read_state(ckpt.resolve_checkpoint(path)))

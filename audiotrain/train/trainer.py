@@ -31,7 +31,7 @@ import os
 import sys
 import warnings
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -845,6 +845,13 @@ class Trainer:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
+            if datamodule is not None and (ckpt_path or self._pending_ckpt):
+                # Lightning gives the datamodule its state back after `setup`, before it asks for the loaders:
+                # a loader built from that state (a curriculum's stage, a fold) is the resumed run's.
+                with self._stage_fails_on_error(model, "fit"):
+                    ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
+                    self._pending_ckpt = None
+                    hook_state.restore_datamodule_state(datamodule, ckpt_path)
             if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
                 loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(source, loaders["train"], loaders["val"])
@@ -869,7 +876,7 @@ class Trainer:
                 self._streak_in_flight = None
                 self.evaluation.reset()
                 if ckpt_path:
-                    self._restore(ckpt_path, full=True)
+                    self._restore(ckpt_path, full=True, datamodule=False)  # (its state: above)
                     resume.anchor_epoch_schedule(self.optimizer, self.progress, self.accumulate_grad_batches)
                 if not ckpt_path:  # a resumed run goes on in its folders
                     self.callbacks.refuse_earlier_runs(self)
@@ -1564,6 +1571,18 @@ class Trainer:
             module.setup(stage)
         module.configure_model()  # (after setup, before configure_optimizers, as in Lightning)
 
+    @contextlib.contextmanager
+    def _stage_fails_on_error(self, module: TrainModule, stage: str) -> Iterator[None]:
+        """For what a stage runs after `setup` but before its loaders (restoring the datamodule's state): an
+        error there gets `on_exception` and the teardown hooks, as an error later in the stage does."""
+        try:
+            yield
+        except BaseException as err:
+            self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
+            self.callbacks.call_quietly("on_exception", self, module, err)
+            self._teardown(module, stage, "failed")
+            raise
+
     def _teardown(self, module: TrainModule, stage: str, status: str, loaders: tuple = ()) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let every callback and
         the datamodule clean up, and stop the persistent workers of the stage's `loaders` (Lightning's
@@ -1776,7 +1795,9 @@ class Trainer:
             return
         self._restore(path, full=True)
 
-    def _restore(self, path: str | os.PathLike, full: bool) -> None:
+    def _restore(self, path: str | os.PathLike, full: bool, datamodule: bool = True) -> None:
+        """Load a checkpoint into the attached module (`full`: the optimizer and the run's state too, and the
+        datamodule's unless `datamodule=False`, where the stage restored it before asking for loaders)."""
         # Every file read before any is applied: a save of a running fit that replaces the folder meanwhile
         # makes the read again, so the weights and the state are of one save.
         contents = read_checkpoint(path, self.module, full)
@@ -1802,7 +1823,8 @@ class Trainer:
         hook_state.load_module_state(module, state)
         if not full:
             return
-        hook_state.load_datamodule_state(self.datamodule, state)
+        if datamodule:
+            hook_state.load_datamodule_state(self.datamodule, state)
         load_optimizer_state(contents, self.optimizer, fresh)
         load_step_state(contents, self._train_step)
         with ckpt.named_source(folder / ckpt.STATE_FILE):
