@@ -7,12 +7,12 @@ The expected validation steps are Lightning 2.6's for the same settings (5 or 4 
 
 import warnings
 
-from audiotrain import DataModule, Trainer
+from audiotrain import DataLoader, DataModule, Trainer
 from audiotrain.train.callbacks import Callback, ModelCheckpoint
 
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches
+from tasks import TinyClassifier, make_batches, make_data
 
 
 class Validations(Callback):
@@ -379,3 +379,33 @@ def test_minus_one_means_no_limit(tmp_path, flag):
         Trainer(max_epochs=-1, max_steps=-1).fit(TinyClassifier(), make_batches(32))
     with pytest.raises(ValueError, match=rf"Trainer\({flag}=-2\): expected a positive int, or None or -1"):
         Trainer(**{flag: -2})
+
+
+class GrowingData:
+    """A dataset whose `set_epoch` makes each epoch longer (a curriculum adding samples): 16 samples, then 32."""
+
+    def __init__(self):
+        self.x, self.y = make_data(64)
+        self.n = 16
+
+    def set_epoch(self, epoch):
+        self.n = 16 * (epoch + 1)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_a_training_loader_longer_than_when_fit_started_is_cut_there_with_a_warning(tmp_path):
+    # As Lightning without reload_dataloaders_every_n_epochs (refused here), an epoch has the batches the loader
+    # had when fit started; the samples past them are left out, which must not go unsaid.
+    t = Trainer(
+        max_epochs=3, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    with pytest.warns(
+        UserWarning, match=r"has 4 batches in epoch 1, but this fit's epochs are 2 batches long"
+    ) as caught:
+        t.fit(TinyClassifier(), DataLoader(GrowingData(), batch_size=8))
+    assert t.global_step == 6 and len([w for w in caught if "fit's epochs are" in str(w.message)]) == 1

@@ -324,7 +324,8 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
     "reload_dataloaders_every_n_epochs": (
         (0,),
         "the loaders are not rebuilt: each epoch iterates them afresh (a DataLoader reshuffles from its seed "
-        "and the epoch, and calls its dataset's set_epoch(epoch) where it has one)",
+        "and the epoch, and calls its dataset's set_epoch(epoch) where it has one), and an epoch has the "
+        "number of batches the training loader had when fit started",
     ),
     "plugins": (
         (None,),

@@ -973,6 +973,22 @@ class Trainer:
             stacklevel=3,
         )
 
+    def _warn_of_a_longer_epoch(self, loader: Any, n_batches: int | None) -> None:
+        """Once a fit: the loader has more batches this epoch (its dataset's `set_epoch` or an epoch-start hook
+        changed its length) than the fit's epochs, whose length is read when it starts, as Lightning's
+        without `reload_dataloaders_every_n_epochs` (no counterpart here): the batches past it are left out."""
+        now = self._training_batches(loader)
+        if n_batches is None or now is None or now <= n_batches or self._warned_of_a_longer_epoch:
+            return
+        self._warned_of_a_longer_epoch = True
+        warnings.warn(
+            f"Trainer.fit: the training loader has {now} batches in epoch {self.progress.epoch}, but this fit's "
+            f"epochs are {n_batches} batches long (the loader's length when fit started), so the rest of this "
+            "epoch is left out (as in Lightning without reload_dataloaders_every_n_epochs, which has no "
+            "counterpart here): keep the dataset's length the same every epoch",
+            stacklevel=user_stacklevel(),
+        )
+
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
         if self.interrupted:
             # Ctrl-C before the first step (in the sanity validation or a start hook): a checkpoint of the
@@ -997,6 +1013,7 @@ class Trainer:
         if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
             self.evaluation.limit("val", val_loader)
         n_batches = self._training_batches(train_loader)
+        self._warned_of_a_longer_epoch = False
         refuse_unequal_epochs(n_batches)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
@@ -1110,6 +1127,8 @@ class Trainer:
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
         iterator = iter(loader) if not batches_done else iter(())
+        # (after iter: a DataLoader calls its dataset's set_epoch there)
+        self._warn_of_a_longer_epoch(loader, n_batches)
         if resuming and not hasattr(loader, "load_state_dict"):
             # A plain iterable cannot seek: replay and discard the batches already trained on.
             for _ in range(progress.batch_in_epoch):
