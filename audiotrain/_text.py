@@ -55,3 +55,17 @@ def display_width(text: str, encoding: str | None = None, errors: str = "strict"
             continue
         width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
     return width
+
+
+def lone_surrogate(text: str) -> str | None:
+    """Where `text` holds a lone surrogate (half a UTF-16 pair, which a JSON ``\\ud800`` escape decodes to and
+    no UTF-8 text can hold), a message part naming it and its character index; None for text that encodes.
+    `tokenizers` refused such text with a bare TypeError naming nothing."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (
+            f"a lone surrogate ({text[error.start]!r} at character {error.start}: half of a UTF-16 pair, as a "
+            "JSON \\u escape writes it; write the whole character)"
+        )
+    return None

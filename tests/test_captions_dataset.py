@@ -1410,6 +1410,26 @@ def test_a_line_break_in_a_cell_other_than_a_caption_is_refused_naming_the_cell(
         scan_caption_folder(root)
 
 
+@pytest.mark.parametrize("layout", ["metadata.jsonl", "metadata.json"])
+def test_a_json_caption_holding_a_lone_surrogate_is_a_listed_skip(tmp_path, layout):
+    """A \\ud800 escape decodes to half a UTF-16 pair, which the tokenizer cannot encode: the CLAP run ended
+    in a raw TypeError from `tokenizers` naming neither file nor caption. It is skipped as the other bad
+    caption values are, naming its line and the character."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    _wav(root / "b.wav")
+    rows = [
+        {"file_name": "a.wav", "caption": "a bell"},
+        {"file_name": "b.wav", "caption": ["rain", "a \ud800 dog"]},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in rows) if layout.endswith("l") else json.dumps(rows)
+    (root / layout).write_text(text)
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["a.wav"]
+    where = f"{layout}:2 (b.wav)" if layout.endswith("l") else f"{layout} item 2 (b.wav)"
+    assert _reasons(folder)[where].startswith("caption[1] holds a lone surrogate ('\\ud800' at character 2: ")
+
+
 def test_a_jsonl_caption_holding_a_unicode_line_separator_stays_one_caption(tmp_path):
     """JSON Lines are split on newlines only: U+2028 inside a string, written raw, is part of the caption."""
     root = tmp_path / "data"

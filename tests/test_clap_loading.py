@@ -1234,6 +1234,11 @@ def test_tokenizer_errors(tmp_path):
             tokenizer(texts)
     with pytest.raises(TokenizerError, match=r"^texts is bytes: decode it to a string first"):
         tokenizer(b"dog")
+    # A lone surrogate (a JSON "\\ud800" escape) met a bare TypeError from `tokenizers` naming nothing.
+    with pytest.raises(
+        TokenizerError, match=r"^texts\[1\] holds a lone surrogate \('\\udcc3' at character 1: "
+    ):
+        tokenizer(["fine", "x\udcc3y"])
     assert tokenizer(("a dog", "rain"))["input_ids"].shape[0] == 2
     # transformers' other values ("do_not_pad", True) are not ours: refused, not taken for "longest"
     for padding in ("max", "do_not_pad", True):

@@ -51,7 +51,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from audiotrain._files import UTF16_TEXT, is_utf16, parse_json
-from audiotrain._text import listed, plural
+from audiotrain._text import listed, lone_surrogate, plural
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import hidden_note, is_hidden, nfc, walk_visible_following_links
 from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
@@ -650,6 +650,10 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(c, str) for c in values):
             return Skip(named_where, f"{key} must be a string or a list of strings", obj["file_name"])
+        for i, text in enumerate(values):  # (the tokenizer failed on it mid-run with a raw TypeError)
+            if (surrogate := lone_surrogate(text)) is not None:
+                field_name = f"{key}[{i}]" if isinstance(value, list) else key
+                return Skip(named_where, f"{field_name} holds {surrogate}", obj["file_name"])
         captions += values
         caption_names += [f"{key}[{i}]" for i in range(len(values))] if isinstance(value, list) else [key]
     split, lab = obj.get("split"), obj.get("label")

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from audiotrain._files import read_json_file, write_text_atomically
+from audiotrain._text import lone_surrogate
 
 import numpy as np
 
@@ -225,6 +226,7 @@ class ClapTokenizer:
         ----------
         texts : str or sequence of str
             (anything else, bytes included, is a `TokenizerError` naming its type)
+            A caption holding a lone surrogate (half of a UTF-16 pair) is a `TokenizerError` naming it.
 
         Returns
         -------
@@ -246,6 +248,9 @@ class ClapTokenizer:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TokenizerError(f"texts[{i}] is a {type(text).__name__}, expected a string")
+            # (`tokenizers` refused it with "TextEncodeInput must be Union[...]", naming nothing)
+            if (surrogate := lone_surrogate(text)) is not None:
+                raise TokenizerError(f"texts[{i}] holds {surrogate}")
         limit = self.max_length * CAPTION_CHARS_PER_TOKEN
         texts = [text[:limit] for text in texts]
         try:
