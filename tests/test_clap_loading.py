@@ -1141,6 +1141,25 @@ def test_a_folder_with_only_vocab_and_merges_tokenizes_as_roberta_does(tmp_path)
     assert slow_tokenizer.decode(slow["input_ids"][0]) == CAPTIONS[0]
 
 
+def test_a_vocab_and_merges_folder_keeps_the_tokens_its_added_tokens_json_adds(tmp_path):
+    """transformers' RobertaTokenizer reads the tokens a user added (add_tokens, then save_pretrained) from
+    added_tokens.json: "<laugh>" is its one id there. It was ignored here, the token split into byte-level
+    pieces, other ids than transformers' (checked against transformers 5.24 by hand), silently."""
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    next_id = len(json.loads((FIXTURE / "vocab.json").read_text()))
+    (tmp_path / "added_tokens.json").write_text(json.dumps({"<laugh>": next_id, "<mask>": 4}))
+    tokenizer = ClapTokenizer.from_pretrained(tmp_path, padding="longest")
+    plain = tokenizer(["a dog"])["input_ids"][0].tolist()
+    assert tokenizer(["a dog<laugh>"])["input_ids"][0].tolist() == [*plain[:-1], next_id, plain[-1]]
+    # An id `tokenizers` would not give it (it gives the next one) is named, not encoded as another id.
+    (tmp_path / "added_tokens.json").write_text(json.dumps({"<laugh>": next_id + 5}))
+    with pytest.raises(
+        TokenizerError, match=f"added_tokens.json: '<laugh>' has id {next_id + 5}, expected {next_id}"
+    ):
+        ClapTokenizer.from_pretrained(tmp_path)
+
+
 def test_a_tokenizer_config_without_add_prefix_space_reads_vocab_and_merges_as_roberta_does(tmp_path):
     """RobertaTokenizer's default (false) where tokenizer_config.json does not state add_prefix_space: with a
     prefix space the first word of every caption was another token ("a" 69 became "Ġa" 261)."""

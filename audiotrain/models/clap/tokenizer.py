@@ -129,7 +129,8 @@ class ClapTokenizer:
     def from_pretrained(
         cls, folder: str | Path, max_length: int | None = None, padding: str = "max_length"
     ) -> ClapTokenizer:
-        """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``.
+        """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``
+        (with the tokens ``added_tokens.json`` adds, as transformers reads them).
 
         Parameters
         ----------
@@ -354,6 +355,7 @@ def _roberta_from_vocab(folder: Path):
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens([t for t in _SPECIALS if bpe.token_to_id(t) is not None])
+    _add_saved_tokens(tokenizer, folder / "added_tokens.json")
     eos, bos = bpe.token_to_id("</s>"), bpe.token_to_id("<s>")
     if eos is None or bos is None:
         raise TokenizerError(f"{folder / 'vocab.json'}: no <s> / </s> tokens (not a RoBERTa vocabulary)")
@@ -361,6 +363,27 @@ def _roberta_from_vocab(folder: Path):
         ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
     )
     return tokenizer
+
+
+def _add_saved_tokens(tokenizer, path: Path) -> None:
+    """Add the tokens of `path` (``added_tokens.json``, {token: id}), as transformers' RobertaTokenizer does:
+    tokens added to a vocabulary (``add_tokens`` then ``save_pretrained``) are kept there, not in vocab.json.
+    Without them each was split into byte-level pieces: other ids than transformers', silently."""
+    if not path.is_file():
+        return
+    added = read_json_file(path, TokenizerError)
+    if not isinstance(added, dict) or not all(type(i) is int for i in added.values()):
+        raise TokenizerError(f"{path}: expected a JSON object of token: id (a whole number)")
+    for token, token_id in sorted(added.items(), key=lambda item: item[1]):
+        if tokenizer.token_to_id(token) == token_id:
+            continue  # already in vocab.json (RoBERTa's <mask> is listed in both by some exports)
+        # `tokenizers` gives an added token the next id: any other would encode as another id than the file's
+        following = tokenizer.get_vocab_size(with_added_tokens=True)
+        if token_id != following:
+            raise TokenizerError(
+                f"{path}: {token!r} has id {token_id}, expected {following} (the ids after vocab.json's, in order)"
+            )
+        tokenizer.add_tokens([token])
 
 
 def _folder_limits(folder: Path) -> tuple[int | None, int | None]:
