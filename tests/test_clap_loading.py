@@ -1171,6 +1171,32 @@ def test_a_tokenizer_config_without_add_prefix_space_reads_vocab_and_merges_as_r
     np.testing.assert_array_equal(slow["input_ids"], fast["input_ids"])
 
 
+def test_tokenizer_configs_add_prefix_space_rules_tokenizer_json_as_in_transformers(tmp_path):
+    """transformers' RobertaTokenizer sets tokenizer.json's ByteLevel add_prefix_space to
+    tokenizer_config.json's (false where unstated). It was read only beside vocab.json + merges.txt: with a
+    tokenizer.json the first word of every caption was another id than transformers' (checked against
+    transformers 5.24 by hand) where the two files disagree."""
+    vocab_files = tmp_path / "vocab_files"
+    vocab_files.mkdir()
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(FIXTURE / name, vocab_files / name)
+    with_json = tmp_path / "with_json"
+    with_json.mkdir()
+    shutil.copyfile(FIXTURE / "tokenizer.json", with_json / "tokenizer.json")
+    for add_prefix_space in (True, False):
+        for folder in (vocab_files, with_json):
+            (folder / "tokenizer_config.json").write_text(json.dumps({"add_prefix_space": add_prefix_space}))
+        want = ClapTokenizer.from_pretrained(vocab_files)(CAPTIONS)["input_ids"]
+        np.testing.assert_array_equal(ClapTokenizer.from_pretrained(with_json)(CAPTIONS)["input_ids"], want)
+    # A tokenizer.json saying true beside a config that does not say: false, as transformers reads it.
+    spec = json.loads((FIXTURE / "tokenizer.json").read_text())
+    spec["pre_tokenizer"]["add_prefix_space"] = True
+    (with_json / "tokenizer.json").write_text(json.dumps(spec))
+    (with_json / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "RobertaTokenizer"}))
+    got = ClapTokenizer.from_pretrained(with_json)(CAPTIONS)["input_ids"]
+    np.testing.assert_array_equal(got, ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)["input_ids"])
+
+
 def test_a_padding_saved_in_tokenizer_json_does_not_count_pads_as_caption_tokens(tmp_path):
     """A tokenizer.json saved with padding on (transformers writes it when padding was enabled): its pads are
     not real tokens, so the rows and attention masks are those of the same file without it."""

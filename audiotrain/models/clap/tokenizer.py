@@ -130,7 +130,9 @@ class ClapTokenizer:
         cls, folder: str | Path, max_length: int | None = None, padding: str = "max_length"
     ) -> ClapTokenizer:
         """Read a checkpoint folder's ``tokenizer.json``, or build the BPE from ``vocab.json`` + ``merges.txt``
-        (with the tokens ``added_tokens.json`` adds, as transformers reads them).
+        (with the tokens ``added_tokens.json`` adds, as transformers reads them). ``tokenizer_config.json``'s
+        ``add_prefix_space`` (false where unstated) is used with either, over tokenizer.json's, as transformers'
+        RobertaTokenizer uses it.
 
         Parameters
         ----------
@@ -149,7 +151,7 @@ class ClapTokenizer:
         from audiotrain.models.clap.loading import check_inside
 
         _check_tokenizers_api()
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer, pre_tokenizers
 
         folder = Path(folder)
         if not folder.is_dir():
@@ -179,6 +181,15 @@ class ClapTokenizer:
                 raise TokenizerError(
                     f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
                 ) from None
+            # transformers' RobertaTokenizer sets the ByteLevel pre-tokenizer's add_prefix_space to
+            # tokenizer_config.json's (false where unstated), whatever tokenizer.json says: the first word of
+            # every caption was another token than transformers' where the two files disagree.
+            pre = tokenizer.pre_tokenizer
+            add_prefix_space = _configured_add_prefix_space(folder)
+            if type(pre).__name__ == "ByteLevel" and pre.add_prefix_space != add_prefix_space:
+                tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
+                    add_prefix_space=add_prefix_space, trim_offsets=pre.trim_offsets, use_regex=pre.use_regex
+                )
         elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
             tokenizer = _roberta_from_vocab(folder)
         else:
@@ -340,17 +351,7 @@ def _roberta_from_vocab(folder: Path):
         bpe = models.BPE(vocab, merges)
     except Exception as error:
         raise TokenizerError(f"{folder}: vocab.json / merges.txt cannot be read ({error})") from None
-    add_prefix_space = False
-    config_path = folder / "tokenizer_config.json"
-    if config_path.is_file():
-        config = read_json_file(config_path, TokenizerError)
-        if not isinstance(config, dict):
-            raise TokenizerError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
-        add_prefix_space = config.get("add_prefix_space", False)
-        if not isinstance(add_prefix_space, bool):
-            raise TokenizerError(
-                f"{config_path}: add_prefix_space: expected true or false, got {add_prefix_space!r}"
-            )
+    add_prefix_space = _configured_add_prefix_space(folder)
     tokenizer = Tokenizer(bpe)
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space)
     tokenizer.decoder = decoders.ByteLevel()
@@ -363,6 +364,23 @@ def _roberta_from_vocab(folder: Path):
         ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
     )
     return tokenizer
+
+
+def _configured_add_prefix_space(folder: Path) -> bool:
+    """``tokenizer_config.json``'s ``add_prefix_space``: false where the file or the key is absent, as
+    transformers' RobertaTokenizer defaults it."""
+    config_path = folder / "tokenizer_config.json"
+    if not config_path.is_file():
+        return False
+    config = read_json_file(config_path, TokenizerError)
+    if not isinstance(config, dict):
+        raise TokenizerError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
+    add_prefix_space = config.get("add_prefix_space", False)
+    if not isinstance(add_prefix_space, bool):
+        raise TokenizerError(
+            f"{config_path}: add_prefix_space: expected true or false, got {add_prefix_space!r}"
+        )
+    return add_prefix_space
 
 
 def _add_saved_tokens(tokenizer, path: Path) -> None:
