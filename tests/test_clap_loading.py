@@ -1292,6 +1292,12 @@ def test_tokenizer_errors(tmp_path):
     # Two tokens hold only <s></s>: every caption would be the same row.
     with pytest.raises(TokenizerError, match="max_length must be at least 3"):
         ClapTokenizer.from_pretrained(FIXTURE, max_length=2)
+    # A string or a float (77.0 from a config) met a raw TypeError naming no parameter.
+    for max_length in ("77", 77.0, True):
+        with pytest.raises(
+            TokenizerError, match=f"max_length must be .* a whole number, got {max_length!r}$"
+        ):
+            ClapTokenizer.from_pretrained(FIXTURE, max_length=max_length)
     assert ClapTokenizer.from_pretrained(FIXTURE, max_length=3)(["rain falls"])["input_ids"].tolist() == [
         [0, 280, 2]
     ]

@@ -7,6 +7,7 @@ here; ``padding="longest"`` pads only to the longest caption of a call instead.
 from __future__ import annotations
 
 import json
+import numbers
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -101,8 +102,7 @@ class ClapTokenizer:
     ) -> None:
         if padding not in ("max_length", "longest"):
             raise TokenizerError(f"padding must be 'max_length' or 'longest', got {padding!r}")
-        if max_length < 3:
-            raise TokenizerError(f"max_length must be at least 3 (<s>, one token, </s>), got {max_length}")
+        max_length = _checked_max_length(max_length)
         self._tokenizer = tokenizer
         self.max_length = max_length
         self.padding = padding
@@ -199,6 +199,8 @@ class ClapTokenizer:
         tower, model_max_length = _folder_limits(folder)
         if max_length is None:
             max_length = min(DEFAULT_MAX_LENGTH, model_max_length or DEFAULT_MAX_LENGTH)
+        else:  # (checked before it is compared with the folder's limits)
+            max_length = _checked_max_length(max_length)
         if tower is not None:
             max_length = min(max_length, tower)
         made = cls(tokenizer, max_length=max_length, padding=padding, source=folder)
@@ -364,6 +366,16 @@ def _roberta_from_vocab(folder: Path):
         ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
     )
     return tokenizer
+
+
+def _checked_max_length(max_length) -> int:
+    """`max_length` as an int, or a `TokenizerError` naming it: a string or a float met a raw TypeError
+    naming no parameter ("'<' not supported between instances of 'str' and 'int'")."""
+    if isinstance(max_length, bool) or not isinstance(max_length, numbers.Integral) or max_length < 3:
+        raise TokenizerError(
+            f"max_length must be at least 3 (<s>, one token, </s>) and a whole number, got {max_length!r}"
+        )
+    return int(max_length)
 
 
 def _configured_add_prefix_space(folder: Path) -> bool:
