@@ -1197,6 +1197,23 @@ def test_tokenizer_configs_add_prefix_space_rules_tokenizer_json_as_in_transform
     np.testing.assert_array_equal(got, ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)["input_ids"])
 
 
+def test_a_tokenizer_config_asking_for_left_padding_or_truncation_is_warned_of(tmp_path):
+    """transformers follows tokenizer_config.json's padding_side / truncation_side "left"; audiotrain keeps
+    right (CLAP pools the first position), so its ids differed from transformers' without a word."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    config = json.loads((FIXTURE / "tokenizer_config.json").read_text())
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config, "padding_side": "left"}))
+    with pytest.warns(UserWarning, match="padding_side 'left' is not used: audiotrain truncates"):
+        tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    np.testing.assert_array_equal(
+        tokenizer(CAPTIONS)["input_ids"], ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)["input_ids"]
+    )
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({**config, "truncation_side": "left"}))
+    with pytest.warns(UserWarning, match="truncation_side 'left' is not used"):
+        ClapTokenizer.from_pretrained(tmp_path)
+
+
 def test_a_padding_saved_in_tokenizer_json_does_not_count_pads_as_caption_tokens(tmp_path):
     """A tokenizer.json saved with padding on (transformers writes it when padding was enabled): its pads are
     not real tokens, so the rows and attention masks are those of the same file without it."""

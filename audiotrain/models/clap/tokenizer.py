@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import numbers
 import shutil
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -196,6 +197,7 @@ class ClapTokenizer:
             raise TokenizerError(
                 f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships RoBERTa's tokenizer"
             )
+        _warn_of_left_sides(folder / "tokenizer_config.json")
         tower, model_max_length = _folder_limits(folder)
         if max_length is None:
             max_length = min(DEFAULT_MAX_LENGTH, model_max_length or DEFAULT_MAX_LENGTH)
@@ -376,6 +378,29 @@ def _checked_max_length(max_length) -> int:
             f"max_length must be at least 3 (<s>, one token, </s>) and a whole number, got {max_length!r}"
         )
     return int(max_length)
+
+
+def _warn_of_left_sides(config_path: Path) -> None:
+    """Warn where ``tokenizer_config.json`` asks transformers to pad or truncate on the left: audiotrain keeps
+    the head of a caption and pads on the right (CLAP's text tower pools the first position), so its ids
+    differ from transformers' there; they differed silently."""
+    try:
+        config = read_json_file(config_path, ValueError)
+    except ValueError:
+        return  # absent or unreadable: no side asked for (a bad file fails where it is read)
+    if not isinstance(config, dict):
+        return
+    sides = [
+        f"{key} {config[key]!r}" for key in ("padding_side", "truncation_side") if config.get(key) == "left"
+    ]
+    if sides:
+        warnings.warn(
+            f"{config_path}: {' and '.join(sides)} is not used: audiotrain truncates a caption's end and pads "
+            "on the right, as CLAP's text tower expects (it pools the first position); transformers would "
+            "follow the file, so the ids differ from its",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _configured_add_prefix_space(folder: Path) -> bool:
