@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -21,6 +22,17 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
     few and counts the others, staying one readable line however many there are."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
     return sep.join(str(item) for item in items[:shown]) + more
+
+
+# Control characters but the line break and the tab (C0, DEL and C1): a file name in a folder from someone else
+# that holds ESC or BEL would recolour or clear the terminal, or ring it, where a report lists the file.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def without_control_characters(text: str) -> str:
+    """`text` with its control characters but line breaks and tabs written as escapes, as ``repr`` writes
+    them (``s0\\x1b[31m.wav``): for a report that lists file names, which may hold any character but ``/``."""
+    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def seconds_text(seconds: float) -> str:

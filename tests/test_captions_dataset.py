@@ -237,6 +237,18 @@ def test_csv_quote_left_open_is_an_error_naming_its_line(tmp_path, rows, expecte
         scan_caption_folder(root)
 
 
+def test_the_data_report_shows_control_characters_in_file_names_escaped(tmp_path):
+    """A clip named with ESC or BEL (a folder from someone else) recoloured the terminal and rang it where the
+    data report listed it: it is shown escaped, as repr writes it."""
+    root = tmp_path / "data"
+    for name in ["a", "b\x1b[2J\x1b[31mRED\x07"]:
+        _wav(root / f"{name}.wav")
+    (root / "metadata.csv").write_text("file_name,caption\na.wav,a bell\n")
+    report = scan_caption_folder(root).report()
+    assert "\x1b" not in report and "\x07" not in report
+    assert "not named in the metadata (ignored): b\\x1b[2J\\x1b[31mRED\\x07.wav" in report
+
+
 def test_csv_caption_over_lines_and_unlisted_audio_named(tmp_path):
     """A quoted caption with a line break (no row inside it) is read; audio the metadata leaves out is
     named."""

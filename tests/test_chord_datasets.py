@@ -1142,6 +1142,17 @@ def test_a_broken_link_or_a_folder_beside_an_annotation_is_named_as_such(tmp_pat
     assert index.problems == 2
 
 
+def test_the_scan_report_shows_control_characters_in_file_names_escaped(tmp_path):
+    """A file name holding ESC or BEL (a folder from someone else) recoloured the terminal and rang it where
+    the scan report listed it: it is shown escaped, as repr writes it."""
+    _wav(tmp_path / "song.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "song.lab", SEGMENTS)
+    _wav(tmp_path / "s0\x1b[2J\x1b[31mRED\x07.wav")  # no annotation: listed
+    report = scan_song_folder(tmp_path).report()
+    assert "\x1b" not in report and "\x07" not in report
+    assert "s0\\x1b[2J\\x1b[31mRED\\x07.wav" in report
+
+
 def test_a_broken_link_beside_a_songs_audio_and_annotation_leaves_the_song_paired(tmp_path):
     """A leftover link of the song's stem (song.mp3 -> a file since moved) is not its audio: the song.wav
     beside it is, and the song is used."""

@@ -329,6 +329,16 @@ def test_the_skipped_songs_line_counts_one_song_in_the_singular():
     )
 
 
+def test_the_skipped_songs_are_listed_with_control_characters_in_their_names_escaped():
+    """`evaluate` printed a skipped song's name (its file's, from a folder of someone else's) with its ESC and
+    BEL as they are, recolouring the terminal and ringing it: they are shown escaped, as repr writes them."""
+    scores = score_songs({"kept": (REFERENCE, ESTIMATE)})
+    scores.skipped["s0\x1b[31mRED\x07"] = "s0\x1b[31mRED\x07.wav: no annotation"
+    table = scores.table()
+    assert "\x1b" not in table and "\x07" not in table
+    assert "- s0\\x1b[31mRED\\x07: s0\\x1b[31mRED\\x07.wav: no annotation" in table
+
+
 def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
     """(start, end, label) tuples (as mir_eval.io.load_labeled_intervals gives them) failed with
     "'tuple' object has no attribute 'start'"; an invalid label with mir_eval's InvalidChordException,

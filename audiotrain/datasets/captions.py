@@ -51,7 +51,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from audiotrain._files import UTF16_TEXT, is_utf16, parse_json
-from audiotrain._text import listed, lone_surrogate, plural
+from audiotrain._text import listed, lone_surrogate, plural, without_control_characters
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import hidden_note, is_hidden, nfc, walk_visible_following_links
 from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
@@ -296,7 +296,7 @@ class CaptionFolder:
             if len(self.skipped) > len(shown):
                 where = f" (every one is listed in {listed_in})" if listed_in else ""
                 lines.append(f"    ... and {len(self.skipped) - len(shown)} more{where}")
-        return "\n".join(lines)
+        return without_control_characters("\n".join(lines))  # (file names may hold ESC, BEL, ...)
 
 
 def _unreadable(clip: CaptionedClip, error: Exception) -> Skip:

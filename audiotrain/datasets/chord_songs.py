@@ -51,7 +51,7 @@ from typing import Any
 from audiotrain._config_args import config_argument
 from audiotrain._file_names import portable_name
 from audiotrain._files import is_inside
-from audiotrain._text import plural, seconds_text
+from audiotrain._text import plural, seconds_text, without_control_characters
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, header_length, too_short_detail
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import (
@@ -463,7 +463,7 @@ class SongIndex:
                 if len(items) > len(shown):
                     where = f" (every one is listed in {listed_in})" if listed_in else ""
                     lines.append(f"    ... and {len(items) - len(shown)} more{where}")
-        return "\n".join(lines)
+        return without_control_characters("\n".join(lines))  # (file names may hold ESC, BEL, ...)
 
 
 def scan_song_folder(

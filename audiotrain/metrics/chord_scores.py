@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from audiotrain._text import plural
+from audiotrain._text import plural, without_control_characters
 from audiotrain.chords.harte import HarteError, format_harte, parse_harte
 from audiotrain.chords.lab import ChordSegment
 
@@ -315,7 +315,7 @@ class ChordScores:
                 "of their audio (scored as they are; the overhang counts as wrong):"
             )
             lines += [f"- {name}: {seconds:.2f} s" for name, seconds in self.overhanging.items()]
-        return "\n".join(lines)
+        return without_control_characters("\n".join(lines))  # (the songs' names are their files')
 
 
 def percent_or_dash(score: float) -> str:
