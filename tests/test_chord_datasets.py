@@ -1142,6 +1142,20 @@ def test_a_broken_link_or_a_folder_beside_an_annotation_is_named_as_such(tmp_pat
     assert index.problems == 2
 
 
+def test_a_fifo_or_a_device_named_like_audio_beside_an_annotation_is_named_as_such(tmp_path):
+    """A FIFO (a read of it blocks) or a link to /dev/zero was left out before pairing, unnamed, so the user
+    read 'an annotation without an audio file' though the audio file is there; neither is opened."""
+    os.mkfifo(tmp_path / "pipe.wav")
+    write_lab(tmp_path / "pipe.lab", SEGMENTS)
+    (tmp_path / "zero.wav").symlink_to("/dev/zero")
+    write_lab(tmp_path / "zero.lab", SEGMENTS)
+    index = scan_song_folder(tmp_path)
+    assert index.songs == [] and index.unpaired_annotations == []
+    skipped = index.skipped_songs()
+    assert skipped["pipe"].endswith("pipe.wav: path is not a regular file")
+    assert skipped["zero"].endswith("zero.wav: path is not a regular file")
+
+
 def test_the_scan_report_shows_control_characters_in_file_names_escaped(tmp_path):
     """A file name holding ESC or BEL (a folder from someone else) recoloured the terminal and rang it where
     the scan report listed it: it is shown escaped, as repr writes it."""

@@ -558,14 +558,14 @@ def scan_song_folder(
         index.left_out_folder = Path(leave_out)
     not_entered = set(index.links_not_entered)
     index.linked_folders = [p for p in entries if p.is_symlink() and p.is_dir() and p not in not_entered]
-    not_files: dict[Path, Path] = {}  # stem -> a broken link or a folder named like audio
+    not_files: dict[Path, Path] = {}  # stem -> a broken link, a folder, a FIFO or a device named like audio
     same_stem: dict[Path, list[Path]] = {}  # stem -> the audio files after the first of it (x.flac, x.wav)
     extra_annotations: list[tuple[Path, Path]] = []  # (an annotation, the one of its stem kept instead)
     for path in entries:
         suffix = path.suffix.lower()
         key = pairing_key(path)
         if not path.is_file():
-            if suffix in AUDIO_FILE_SUFFIXES and (path.is_dir() or not path.exists()):
+            if suffix in AUDIO_FILE_SUFFIXES:  # (never opened: a FIFO would block the scan)
                 not_files.setdefault(key, path)
             continue
         if suffix in AUDIO_FILE_SUFFIXES:
@@ -590,7 +590,7 @@ def scan_song_folder(
             other_files.setdefault(key, []).append(path)
     for key, path in not_files.items():
         # Beside an annotation it is the song's audio, gone: the header read below names what it is (a link
-        # to a missing file, a folder), among the skipped songs, rather than "an annotation without audio".
+        # to a missing file, a folder, a FIFO or a device, none of them opened), among the skipped songs, rather than "an annotation without audio".
         if key in annotations and key not in audio:
             audio[key] = path
     paired, media_listed = (
