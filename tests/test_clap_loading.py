@@ -3,6 +3,7 @@
 import collections
 import io
 import json
+import os
 import pickle
 import re
 import shutil
@@ -1265,6 +1266,18 @@ def test_a_tokenizer_folder_that_is_not_there_is_named_so(tmp_path):
         ClapTokenizer.from_pretrained("laion/clap-htsat-unfused")
     with pytest.raises(TokenizerError, match=r"config.json: expected a checkpoint folder, got a file$"):
         ClapTokenizer.from_pretrained(FIXTURE / "config.json")
+
+
+def test_a_tokenizer_file_that_is_a_fifo_or_a_folder_is_named_so(tmp_path):
+    """A tokenizer.json that is a FIFO (a folder from someone else) or a folder said "no tokenizer.json (or
+    vocab.json + merges.txt)", as if the folder lacked it; neither is opened."""
+    os.mkfifo(tmp_path / "tokenizer.json")
+    with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path / 'tokenizer.json'}: not a regular file")):
+        ClapTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "tokenizer.json").unlink()
+    (tmp_path / "tokenizer.json").mkdir()
+    with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path / 'tokenizer.json'}: not a regular file")):
+        ClapTokenizer.from_pretrained(tmp_path)
 
 
 def test_tokenizer_errors(tmp_path):

@@ -172,6 +172,11 @@ class ClapTokenizer:
         for name in (*TOKENIZER_FILES, "config.json"):  # every file read here (config.json: its length limit)
             if (folder / name).exists():
                 check_inside(folder, folder / name)
+                if name != "config.json" and not (folder / name).is_file():
+                    # (a FIFO, which a read would wait on, or a folder: "no tokenizer.json" said it was missing)
+                    raise TokenizerError(
+                        f"{folder / name}: not a regular file (a FIFO, a device or a folder)"
+                    )
         if (folder / "tokenizer.json").is_file():
             try:
                 # (read by Python: the Rust library takes only a path that is valid UTF-8)
