@@ -590,7 +590,8 @@ def scan_song_folder(
             other_files.setdefault(key, []).append(path)
     for key, path in not_files.items():
         # Beside an annotation it is the song's audio, gone: the header read below names what it is (a link
-        # to a missing file, a folder, a FIFO or a device, none of them opened), among the skipped songs, rather than "an annotation without audio".
+        # to a missing file, a folder, a FIFO or a device, none of them opened), among the skipped songs,
+        # rather than "an annotation without audio".
         if key in annotations and key not in audio:
             audio[key] = path
     paired, media_listed = (
