@@ -24,8 +24,8 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
     return sep.join(str(item) for item in items[:shown]) + more
 
 
-# Control characters but the line break and the tab (C0, DEL and C1): a file name in a folder from someone else
-# that holds ESC or BEL would recolour or clear the terminal, or ring it, where a report lists the file.
+# Control characters but the line break and the tab (C0, DEL and C1): a file name in a folder from someone
+# else that holds ESC or BEL would recolour or clear the terminal, or ring it, where a report lists the file.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 

@@ -173,7 +173,7 @@ class ClapTokenizer:
             if (folder / name).exists():
                 check_inside(folder, folder / name)
                 if name != "config.json" and not (folder / name).is_file():
-                    # (a FIFO, which a read would wait on, or a folder: "no tokenizer.json" said it was missing)
+                    # (a FIFO, which a read would wait on, or a folder: "no tokenizer.json" called it missing)
                     raise TokenizerError(
                         f"{folder / name}: not a regular file (a FIFO, a device or a folder)"
                     )
