@@ -1546,7 +1546,8 @@ def test_a_bom_in_the_zero_shot_label_file_is_not_part_of_the_first_class(tmp_pa
     ):
         clap_data.read_labels(str(labels))
     labels.write_bytes("dog\nrain\n".encode("utf-16"))
-    with pytest.raises(ValueError, match=rf"^--dataset.zero_shot_labels {labels}: a UTF-16 text file .* UTF-8$"):
+    utf16 = rf"^--dataset.zero_shot_labels {labels}: a UTF-16 text file .* UTF-8$"
+    with pytest.raises(ValueError, match=utf16):
         clap_data.read_labels(str(labels))
 
 

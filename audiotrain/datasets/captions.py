@@ -356,7 +356,9 @@ def _read_caption_file(path: Path, root: Path) -> tuple[list[str] | None, str | 
     try:
         text = resolved.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        return None, f"caption file is {UTF16_TEXT}" if is_utf16(err.object) else "caption file is not UTF-8 text"
+        if is_utf16(err.object):
+            return None, f"caption file is {UTF16_TEXT}"
+        return None, "caption file is not UTF-8 text"
     except OSError as error:
         return None, f"caption file unreadable ({error.strerror or error})"
     return [line.strip() for line in text.splitlines()], None

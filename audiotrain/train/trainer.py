@@ -982,9 +982,9 @@ class Trainer:
             return
         self._warned_of_a_longer_epoch = True
         warnings.warn(
-            f"Trainer.fit: the training loader has {now} batches in epoch {self.progress.epoch}, but this fit's "
-            f"epochs are {n_batches} batches long (the loader's length when fit started), so the rest of this "
-            "epoch is left out (as in Lightning without reload_dataloaders_every_n_epochs, which has no "
+            f"Trainer.fit: the training loader has {now} batches in epoch {self.progress.epoch}, but this "
+            f"fit's epochs are {n_batches} batches long (the loader's length when fit started), so the rest of "
+            "this epoch is left out (as in Lightning without reload_dataloaders_every_n_epochs, which has no "
             "counterpart here): keep the dataset's length the same every epoch",
             stacklevel=user_stacklevel(),
         )

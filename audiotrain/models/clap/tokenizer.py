@@ -441,7 +441,8 @@ def _add_saved_tokens(tokenizer, path: Path) -> None:
         following = tokenizer.get_vocab_size(with_added_tokens=True)
         if token_id != following:
             raise TokenizerError(
-                f"{path}: {token!r} has id {token_id}, expected {following} (the ids after vocab.json's, in order)"
+                f"{path}: {token!r} has id {token_id}, expected {following} (the ids after vocab.json's, in "
+                "order)"
             )
         tokenizer.add_tokens([token])
 

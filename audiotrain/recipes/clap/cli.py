@@ -261,9 +261,9 @@ def parse_arguments(
 #: The settings the learning-rate schedule's length (task.total_steps, resolved in the record) follows.
 _SCHEDULE_LENGTH = ("train.epochs", "train.max_steps", "train.batch_size", "train.accumulate_grad_batches")
 
-#: The settings that choose what trains (`CLAPTrainModule.apply_freezing`). A resume trains what its checkpoint's
-#: run trained when it saved (the Trainer restores that set), so another value of one would be reported and
-#: recorded without taking effect: it is refused.
+#: The settings that choose what trains (`CLAPTrainModule.apply_freezing`). A resume trains what its
+#: checkpoint's run trained when it saved (the Trainer restores that set), so another value of one would be
+#: reported and recorded without taking effect: it is refused.
 _FREEZING = (
     "task.freeze_audio",
     "task.freeze_text",
