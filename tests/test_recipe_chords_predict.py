@@ -232,6 +232,11 @@ def test_a_missing_input_or_a_folder_without_audio_is_an_error_naming_it(checkpo
     assert _predict(checkpoint, notes) == 2
     assert capsys.readouterr().err.startswith("error: no audio files (.aif, ")
     assert not (tmp_path / "notes-chords").exists()
+    # A FIFO named like audio was searched as a folder ("no audio files in it"); reading it would block.
+    fifo = tmp_path / "fifo.wav"
+    os.mkfifo(fifo)
+    assert _predict(checkpoint, fifo) == 2
+    assert capsys.readouterr().err == f"error: {fifo} is not a regular file or a folder (a FIFO or a device)\n"
 
 
 # ---- what a folder holds ---------------------------------------------------------------------------------------

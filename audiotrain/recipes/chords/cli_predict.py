@@ -99,6 +99,10 @@ def _cmd_predict(argv: list[str]) -> int:
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=sys.stderr)
         return 2
+    if not (args.input.is_file() or args.input.is_dir()):
+        # A FIFO or a device (a link to /dev/zero) was searched as a folder: "no audio files in it".
+        print(f"error: {args.input} is not a regular file or a folder (a FIFO or a device)", file=sys.stderr)
+        return 2
     if args.overwrite and args.skip_existing:
         raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
     if args.output == "-":  # stdout, as many tools read it: where a file's transcription goes without -o
