@@ -1353,3 +1353,16 @@ def test_a_comparison_names_songs_only_the_checkpoint_compared_against_scored():
     comparison = compare_results(result({"a": song}), result({"a": song, "b": song}))
     assert comparison.left_out == ["b"] and list(comparison.scores.per_song) == ["a"]
     assert "left out, scored by only one of the two: b" in comparison.table()
+
+
+def test_the_notes_on_trimmed_and_gap_filled_songs_show_control_characters_in_names_escaped():
+    """A file name from someone else's folder may hold ESC or BEL, which printed raw recoloured the terminal
+    or rang it, where the scan's and the scores' reports already show them escaped."""
+    name = "s0\x1b[31mRED\x07"
+    trimmed = evaluate_module.trimmed_note(
+        {name: evaluate_module.TrimmedReference(f"{name}.lab", f"{name}.wav", 3.5, 3.0)}
+    )
+    gaps = evaluate_module.gap_filled_note({name: evaluate_module.GapFilledReference(f"{name}.lab", 2, 0.5)})
+    for note in (trimmed, gaps):
+        assert "\x1b" not in note and "\x07" not in note, note
+        assert "s0\\x1b[31mRED\\x07.lab" in note, note

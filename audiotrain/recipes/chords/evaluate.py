@@ -43,7 +43,7 @@ from audiotrain._file_names import portable_name, stored_name
 from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain._overlap import work_behind
 from audiotrain._system import versions
-from audiotrain._text import listed, plural
+from audiotrain._text import listed, plural, without_control_characters
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
@@ -153,7 +153,7 @@ def _songs_note(songs: Mapping[str, Any], headline: str, listed: int | None) -> 
     lines = [headline, *(f"- {name}: {song.describe()}" for name, song in shown)]
     if len(shown) < len(items):
         lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
-    return "\n".join(lines)
+    return without_control_characters("\n".join(lines))  # (the songs' names are their files': ESC, BEL, ...)
 
 
 def trimmed_note(trimmed: Mapping[str, TrimmedReference], listed: int | None = None) -> str:
