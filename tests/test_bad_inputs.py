@@ -231,6 +231,10 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "hop_length 30000": (chords_flag("--features.hop_length", "30000"), ("--features.hop_length", "at most sr = 22050", "30000")),
     "hop_length 0": (chords_flag("--features.hop_length", "0"), ("--features.hop_length", ">= 1", "got 0")),
     # The spare bins past Nyquist: named as the flag the user changed, not "fewer bins, a lower fmin or a higher sr".
+    # The model's own bins past Nyquist: named as flags, the one set among them (216 bins at 12 a octave span 18
+    # octaves: the CQT's own "fewer bins, a lower fmin or a higher sr" never named bins_per_octave).
+    "bins_per_octave 12 past Nyquist": (chords_flag("--features.bins_per_octave", "12", "--features.tuning_correction", "false"), ("--features.n_bins)", "more bins_per_octave", "you set --features.bins_per_octave 12", "features.n_bins is 216, the default")),
+    "fmin 5000 past Nyquist": (chords_flag("--features.fmin", "5000"), ("(--features.fmin)", "you set --features.fmin 5000", "Nyquist")),
     "max_pitch_shift 40": (chords_flag("--features.max_pitch_shift", "40"), ("--features.max_pitch_shift", "at most 28", "got 40")),
     "max_pitch_shift 1e9": (chords_flag("--features.max_pitch_shift", "1000000000"), ("--features.max_pitch_shift", "at most 28")),
     "bins_per_octave 0": (chords_flag("--features.bins_per_octave", "0"), ("--features.bins_per_octave", "multiple of 12", "got 0")),

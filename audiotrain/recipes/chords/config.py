@@ -305,7 +305,7 @@ class ChordFeatureConfig:
                 return False
             return True
 
-        self._cqt_config(0)  # the model's own bins past Nyquist: the CQT's error says what to change
+        self._refuse_model_bins_past_nyquist()
         fails = min(self.max_pitch_shift, self._shift_past_nyquist())
         if fails == 0 or fits(fails):
             return
@@ -319,6 +319,21 @@ class ChordFeatureConfig:
             f"{self.bins_per_semitone} spare bins a semitone on each side, and those above the model's would "
             f"reach past the Nyquist frequency {self.sr / 2:g} Hz (6 already covers all 12 keys)"
         )
+
+    def _refuse_model_bins_past_nyquist(self) -> None:
+        """Refuse model bins whose filters pass the Nyquist frequency, naming the four settings as flags: the
+        CQT's own error names none, and advised "fewer bins, a lower fmin or a higher sr" where the user had
+        changed bins_per_octave (216 bins at 12 a octave span 18 octaves)."""
+        try:
+            self._cqt_config(0)
+        except ValueError as err:  # (the other CQT settings are checked above: Nyquist is what is left)
+            raise ValueError(
+                f"features.n_bins (--features.n_bins) = {self.n_bins} at features.bins_per_octave "
+                f"(--features.bins_per_octave) = {self.bins_per_octave} span "
+                f"{self.n_bins / self.bins_per_octave:g} octaves from features.fmin (--features.fmin) = "
+                f"{self.fmin:g} Hz, past the Nyquist frequency of features.sr (--features.sr) = {self.sr} "
+                f"({str(err).partition(': use ')[0]}); use fewer n_bins, more bins_per_octave, a lower fmin or a higher sr"
+            ) from None
 
     def _shift_past_nyquist(self) -> int:
         """The smallest `max_pitch_shift` whose top spare bin's centre is past the Nyquist frequency (its
