@@ -235,6 +235,8 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     # octaves: the CQT's own "fewer bins, a lower fmin or a higher sr" never named bins_per_octave).
     "bins_per_octave 12 past Nyquist": (chords_flag("--features.bins_per_octave", "12", "--features.tuning_correction", "false"), ("--features.n_bins)", "more bins_per_octave", "you set --features.bins_per_octave 12", "features.n_bins is 216, the default")),
     "fmin 5000 past Nyquist": (chords_flag("--features.fmin", "5000"), ("(--features.fmin)", "you set --features.fmin 5000", "Nyquist")),
+    # A preset's d_model against the heads the user asked for: the flag given is named, and where d_model is from.
+    "n_heads 3 under quick_test": (chords_flag("--preset", "quick_test", "--model.n_heads", "3"), ("divisible by n_heads = 3", "you set --model.n_heads 3", "model.d_model is 32")),
     "max_pitch_shift 40": (chords_flag("--features.max_pitch_shift", "40"), ("--features.max_pitch_shift", "at most 28", "got 40")),
     "max_pitch_shift 1e9": (chords_flag("--features.max_pitch_shift", "1000000000"), ("--features.max_pitch_shift", "at most 28")),
     "bins_per_octave 0": (chords_flag("--features.bins_per_octave", "0"), ("--features.bins_per_octave", "multiple of 12", "got 0")),

@@ -169,7 +169,8 @@ class ChordModelConfig:
             )
         if self.d_model % self.n_heads:
             raise ValueError(
-                f"ChordModelConfig.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+                # ("n_heads = 3", not "n_heads (3)": the recipes' flag reader then names the flag that was set)
+                f"ChordModelConfig.d_model = {self.d_model} must be divisible by n_heads = {self.n_heads}"
             )
         if self.attention not in ATTENTION_NORMALIZATIONS:
             raise ValueError(
