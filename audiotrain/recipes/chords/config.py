@@ -332,7 +332,8 @@ class ChordFeatureConfig:
                 f"(--features.bins_per_octave) = {self.bins_per_octave} span "
                 f"{self.n_bins / self.bins_per_octave:g} octaves from features.fmin (--features.fmin) = "
                 f"{self.fmin:g} Hz, past the Nyquist frequency of features.sr (--features.sr) = {self.sr} "
-                f"({str(err).partition(': use ')[0]}); use fewer n_bins, more bins_per_octave, a lower fmin or a higher sr"
+                f"({str(err).partition(': use ')[0]}); use fewer n_bins, more bins_per_octave, a lower fmin or "
+                "a higher sr"
             ) from None
 
     def _shift_past_nyquist(self) -> int:
