@@ -184,6 +184,36 @@ def test_lightning_1_hooks_are_refused_with_their_lightning_2_names(
     assert t.global_step == 0
 
 
+class EndsBatchesWithTheLoaderIndex(Callback):  # Lightning 1.x's signature
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx): ...
+
+
+class EndsEpochsWithOutputs(Callback):  # Lightning 1.x's signature
+    def on_train_epoch_end(self, trainer, module, outputs): ...
+
+
+@pytest.mark.parametrize(
+    "callback, named, missing",
+    [
+        (
+            EndsBatchesWithTheLoaderIndex(),
+            "EndsBatchesWithTheLoaderIndex.on_train_batch_end",
+            "dataloader_idx",
+        ),
+        (EndsEpochsWithOutputs(), "EndsEpochsWithOutputs.on_train_epoch_end", "outputs"),
+    ],
+)
+def test_a_callback_hook_that_cannot_take_the_hooks_arguments_is_refused_before_training(
+    tmp_path, callback, named, missing
+):
+    # Called, it would raise a bare TypeError at its first call (the epoch hook after a whole epoch, with
+    # nothing saved); LambdaCallback refuses such a function when it is made.
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[callback])
+    with pytest.raises(TypeError, match=rf"{named}\(.*\) cannot take the hook's arguments.*'{missing}'"):
+        t.fit(TinyClassifier(), make_batches(16))
+    assert t.global_step == 0
+
+
 # Lightning's hooks the Trainer cannot call, written out (not read from hooks.UNSUPPORTED) so that an entry
 # dropped from the table fails here.
 _NEVER_CALLED = [

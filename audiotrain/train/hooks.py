@@ -4,7 +4,8 @@ Lightning code brings hooks audiotrain cannot call (they would run inside the co
 1.x removed them: `training_epoch_end`, `on_epoch_end`) and module hooks written with Lightning's
 signatures (`on_train_epoch_end(self)`, no arguments). The first are refused with what to use instead,
 rather than silently never called; the second are called as written. A callback method named like a hook
-that is none (a misspelling) gets a warning.
+that is none (a misspelling) gets a warning, and a callback hook that cannot take the arguments the Trainer
+passes (Lightning 1.x's `dataloader_idx`, `outputs`) is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from audiotrain._signatures import known_signature
 from audiotrain.train.datamodule import DataModule
 
 import mlx.core as mx
@@ -90,6 +92,32 @@ def refuse_unsupported(objects: list[Any]) -> None:
                     f"{type(obj).__name__}.{name} would never be called: {why}. Use instead: {instead} "
                     "(or remove it)"
                 )
+
+
+def refuse_uncallable_hooks(callbacks: list[Any], base: type) -> None:
+    """Raise for a callback hook that cannot take the arguments the Trainer passes it, such as Lightning 1.x's
+    `on_train_batch_end(..., batch_idx, dataloader_idx)` or `on_train_epoch_end(trainer, module, outputs)`:
+    called, it would raise a bare TypeError at its first call, after a whole epoch maybe, with nothing saved.
+    Checked as a LambdaCallback's functions are. `on_train_end` is left out: a callback given to
+    `create_trainer` may define seed 003's form of it."""
+    from audiotrain.train.callbacks.lambda_callback import hook_arguments, hook_names
+
+    for cb in callbacks:
+        for name in hook_names():
+            if name == "on_train_end" or getattr(type(cb), name, None) is getattr(base, name, None):
+                continue
+            signature = known_signature(getattr(cb, name))
+            arguments = hook_arguments(name)
+            try:
+                if signature is not None:
+                    signature.bind(*arguments)
+            except TypeError as err:
+                raise TypeError(
+                    f"{type(cb).__name__}.{name}{signature} cannot take the hook's arguments: the Trainer "
+                    f"calls it as {name}({', '.join(arguments)}) ({err}). Write it as "
+                    f"def {name}(self, {', '.join(arguments)}): ... (Lightning 2.0 removed dataloader_idx "
+                    "from the training batch hooks and outputs from on_train_epoch_end)"
+                ) from None
 
 
 def warn_unknown_hooks(callbacks: list[Any], callback_base: type, module: Any, module_base: type) -> None:
@@ -189,6 +217,7 @@ __all__ = [
     "UNSUPPORTED",
     "bare_module_hooks",
     "refuse_shared_states",
+    "refuse_uncallable_hooks",
     "refuse_unsupported",
     "transfer_batch",
     "warn_lightning_only_hooks",

@@ -1575,6 +1575,7 @@ class Trainer:
         if self.precision == "bf16-true":
             module.set_dtype(mx.bfloat16)
         self.callbacks.merge_module_callbacks(module)  # (before the setup hooks, as in Lightning)
+        hooks.refuse_uncallable_hooks(self.callbacks, Callback)  # (before any hook runs: setup's too)
         if self.datamodule is not None:
             self.datamodule.setup(stage)  # (first, as in Lightning: then the callbacks', the module's)
         self.callbacks.call("setup", self, module, stage)
