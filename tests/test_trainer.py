@@ -817,6 +817,28 @@ def test_reading_a_value_inside_compute_loss_says_what_to_do_instead():
     mx.eval(mx.random.normal((2,)))
 
 
+@pytest.mark.parametrize("nonfinite_guard", [True, False])
+@pytest.mark.parametrize("optimizer", [optim.AdamW, optim.SGD])  # (AdamW: the inlined guarded update)
+def test_reading_a_value_inside_on_after_optimizer_step_names_that_hook(nonfinite_guard, optimizer):
+    # It runs inside the compiled step too: the error used to name compute_loss, which read nothing.
+    class ReadsInConstraint(TinyClassifier):
+        def on_after_optimizer_step(self):
+            if float(mx.abs(self.fc1.weight).max()) > 1e9:  # Python control flow on an array
+                self.fc1.weight = mx.clip(self.fc1.weight, -1e9, 1e9)
+
+        def configure_optimizers(self):
+            return OptimizerConfig(optimizer=optimizer(learning_rate=1e-2))
+
+    trainer = Trainer(
+        max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, nonfinite_guard=nonfinite_guard
+    )
+    with pytest.raises(
+        RuntimeError, match=r"^ReadsInConstraint.on_after_optimizer_step read an array's value"
+    ):
+        trainer.fit(ReadsInConstraint(), make_batches())
+    mx.eval(mx.random.normal((2,)))
+
+
 def test_a_metric_named_loss_is_rejected():
     class ShadowsLoss(TinyClassifier):
         def compute_loss(self, batch):

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from audiotrain.train.module import TrainModule
+from audiotrain.train.trace_guard import call_traced_hook
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -79,13 +80,13 @@ def guarded_update(module: TrainModule, optimizer: optim.Optimizer, grads: Any, 
         if hook_overridden:
             # Constraints run on the (unchanged) weights too; selecting keeps a skip exact even
             # for a hook that is not idempotent. Parameters only: that select is cheap.
-            module.on_after_optimizer_step()
+            call_traced_hook(module, "on_after_optimizer_step")
             module.update(select_tree(finite, module.trainable_parameters(), params_before))
         return
     # A structural copy: optimizers mutate their nested per-parameter dicts in place.
     state_before = tree_map(lambda x: x, dict(optimizer.state))
     optimizer.update(module, grads)
-    module.on_after_optimizer_step()
+    call_traced_hook(module, "on_after_optimizer_step")
     module.update(select_tree(finite, module.trainable_parameters(), params_before))
     write_state_in_place(optimizer, select_tree(finite, dict(optimizer.state), state_before))
 

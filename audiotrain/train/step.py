@@ -25,7 +25,7 @@ from audiotrain.train.guarded_update import guarded_update
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
-from audiotrain.train.trace_guard import StateGuard
+from audiotrain.train.trace_guard import StateGuard, call_traced_hook
 from audiotrain.train.transforms import (
     all_finite,
     average_across_processes,
@@ -366,7 +366,7 @@ class TrainStep:
             count_skipped_update(self._skip_counters, mx.logical_not(finite))
         else:
             self.optimizer.update(self.module, grads)
-            self.module.on_after_optimizer_step()
+            call_traced_hook(self.module, "on_after_optimizer_step")
         nonfinite = mx.logical_not(finite).astype(mx.int32)
         streak = (arrays["nonfinite_streak"] + 1) * nonfinite
         arrays["nonfinite_streak"] = streak

@@ -64,6 +64,29 @@ def _restore_in_place(container: Any, saved: Any) -> None:
             container[key] = value
 
 
+class TracedReadError(RuntimeError):
+    """User code inside the compiled step read an array's value; the message names the function."""
+
+
+def _read_while_traced(where: str, err: BaseException) -> str:
+    return (
+        f"{where} read an array's value while being traced (.item(), float(), numpy conversion, or Python "
+        "if/while on an array). It runs under mx.grad and mx.compile, so it must stay pure MLX: use mx.where "
+        f"for branches and return values as metrics. ({err})"
+    )
+
+
+def call_traced_hook(module: Any, name: str) -> None:
+    """Call the module's hook `name` (`on_after_optimizer_step`), which runs inside the compiled step: a
+    value read there is named as that hook's, where StateGuard would name the step (`compute_loss`)."""
+    try:
+        getattr(module, name)()
+    except ValueError as err:
+        if _TRANSFORM_EVAL in str(err):
+            raise TracedReadError(_read_while_traced(f"{type(module).__name__}.{name}", err)) from err
+        raise
+
+
 class StateGuard:
     """Undo what a failed trace left in the step's state.
 
@@ -107,12 +130,8 @@ class StateGuard:
                     "1x1 matrix and of its transpose). Compute such a value once and use that array in both "
                     "(n = mx.sum(batch['w'])), or train with Trainer(compile=False)"
                 ) from err
-            if _TRANSFORM_EVAL in str(err):
-                raise RuntimeError(
-                    f"{self.where} read an array's value while being traced (.item(), float(), numpy "
-                    "conversion, or Python if/while on an array). It runs under mx.grad and mx.compile, "
-                    f"so it must stay pure MLX: use mx.where for branches and return values as metrics. ({err})"
-                ) from err
+            if _TRANSFORM_EVAL in str(err) and not isinstance(err, TracedReadError):
+                raise TracedReadError(_read_while_traced(self.where, err)) from err
             raise
         if saved is not None:
             self._traced[signature] = None
