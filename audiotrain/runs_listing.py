@@ -424,9 +424,17 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
         summary.settings = first.settings if first else {}
         # How many folds the cv planned: its scores' list, else folds.json's (a fold not begun has no folder).
         total = planned_folds(cv_scores)
-        total = planned_folds(optional_json(run / "folds.json")) if total is None else total
+        plan = optional_json(run / "folds.json")
+        total = planned_folds(plan) if total is None else total
         total = len(fold_runs) if total is None else total
         done = sum(1 for fold in folds if fold.status == "finished")
+        if isinstance(plan, dict) and plan.get("seed") is not None:
+            summary.settings = {**summary.settings, "cv.seed": plan["seed"]}  # (train_with_cv's own seed=)
+    # The fold count and the fold seed make the cv what it is, but no fold's config records them: two cvs
+    # that differ only there were compared as "the same in every run". (A cv whose folds record no settings
+    # stays unrecorded: `comparison_text` says it was not compared.)
+    if summary.settings:
+        summary.settings = {**summary.settings, "cv.folds": total}
     summary.folds = f"{done}/{total}"
     mean = (cv_scores or {}).get("mean") or {}
     scores = {k: v for k, v in mean.items() if isinstance(v, (int, float)) and math.isfinite(v)}

@@ -752,3 +752,22 @@ def test_compare_of_runs_that_record_no_settings_does_not_call_them_the_same(run
     text = capsys.readouterr().out
     assert row(text, "learning_rate") == ["learning_rate", "0.002", "-"]
     assert text.splitlines()[-1].startswith("settings: not recorded in bare5 (")
+
+
+def test_compare_of_cv_runs_shows_their_number_of_folds_and_fold_seed(runs, capsys):
+    """Two chords cvs of one config with 3 and 5 folds, and two `train_with_cv` runs whose folds another
+    ``seed=`` drew, were compared as "settings: the same in every run"."""
+    for name, folds in (("cv3", 3), ("cv5b", 5)):
+        write_json(
+            runs / name / "cv_progress.json",
+            {"folds": folds, "songs": ["a"], "config": {"num_epochs": 2}, "done": {}, "trained": {}},
+        )
+    assert main(["runs", "compare", "runs/cv3", "runs/cv5b"]) == 0
+    text = capsys.readouterr().out
+    assert row(text, "cv.folds") == ["cv.folds", "3", "5"]
+    assert "the same in every run" not in text
+    for name, seed in (("seed42", 42), ("seed7", 7)):
+        write_json(runs / name / "folds.json", {"seed": seed, "folds": [{}, {}]})
+        trainer_run(runs / name / "fold0", [0.9])
+    assert main(["runs", "compare", "--json", "runs/seed42", "runs/seed7"]) == 0
+    assert json.loads(capsys.readouterr().out)["settings"] == {"cv.seed": [42, 7]}
