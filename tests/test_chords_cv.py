@@ -26,8 +26,8 @@ def test_folds_partition_the_songs_and_never_share_one():
     for fold in folds:
         assert not set(fold.test) & set(fold.train + fold.val) and len(fold.val) >= 1
         assert sorted(fold.train + fold.val + fold.test) == songs
-    with pytest.raises(ValueError, match="3 songs cannot make 3 folds"):
-        song_folds(songs[:3], 3, 0.2, 0, "test")
+    with pytest.raises(ValueError, match="3 songs cannot make 4 folds"):
+        song_folds(songs[:3], 4, 0.2, 0, "test")
 
 
 def test_cv_command_on_demo_songs(tmp_path, capsys):
@@ -277,6 +277,28 @@ def test_cv_refuses_a_used_absolute_checkpoint_dir_before_writing_its_run_folder
     # The advised retry goes on in the same --run_dir.
     assert chords.main([*argv, "--checkpoint_dir", str(tmp_path / "fresh")]) == 0, capsys.readouterr().err
     assert all((tmp_path / "fresh" / f"fold{k}" / "last").is_dir() for k in range(2))
+
+
+def test_cv_leaves_one_song_out_in_as_many_folds_as_songs(cv_cache, tmp_path, capsys):
+    """`cv --folds 4` on 4 songs was refused ("4 songs cannot make 4 folds with training songs left"), though
+    each fold keeps 3 songs to train and validate on; CLAP's cv and train_with_cv leave one out."""
+    argv = ["cv", "--folds", "4", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "cv")]) == 0, capsys.readouterr().err
+    assert "4-fold cross-validation over 4 songs" in capsys.readouterr().out
+    held_out = [json.loads((tmp_path / "cv" / f"fold{k}" / "config.json").read_text()) for k in range(4)]
+    assert sorted(len(run["songs"]["test"]) for run in held_out) == [1, 1, 1, 1]
+    assert chords.main([*argv[:2], "5", *argv[3:], "--run_dir", str(tmp_path / "cv5")]) == 2
+    assert "4 songs cannot make 5 folds" in capsys.readouterr().err
+
+
+def test_cv_refuses_a_test_fraction_naming_it_and_the_folds(tmp_path, capsys):
+    """`cv --data.test_fraction 0.4` ran, each fold holding out a third of the songs, and recorded 0.4 in
+    cv_progress.json and every fold's config.json; a pairs file's split column is refused for that reason."""
+    argv = ["cv", "--folds", "3", *TINY_CV_FLAGS, "--data.test_fraction", "0.4"]
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "cv")]) == 2
+    err = capsys.readouterr().err
+    assert "--data.test_fraction 0.4: cv holds out each of its --folds 3 folds in turn" in err, err
+    assert not (tmp_path / "cv").exists()
 
 
 def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cache, tmp_path, capsys):

@@ -605,6 +605,15 @@ def _cmd_cv(argv: list[str]) -> int:
     )
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
     args = parser.parse_args(argv)
+    test_fraction = getattr(args, "data.test_fraction", None)  # (absent unless the flag was given)
+    if test_fraction is not None:
+        # Each fold's held-out part is the fold: the fraction would be recorded in cv_progress.json and every
+        # fold's config.json without having had any effect (as a pairs file's split column, refused too).
+        parser.error(
+            f"--data.test_fraction {test_fraction:g}: cv holds out each of its --folds {args.folds} folds in "
+            f"turn (1/{args.folds} of the songs each), so a test fraction would not be used; drop it, or "
+            "train with it on one split with train"
+        )
     try:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
