@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from audiotrain.chords.lab import read_annotation, read_lab, write_jams
@@ -4382,3 +4383,72 @@ def test_a_resume_over_an_unreadable_run_record_refuses_rather_than_replace_it(t
     assert f"{record}: the run's record cannot be read" in err and "Traceback" not in err, err
     assert {p: p.stat().st_mtime_ns for p in copied.rglob("*") if p.is_file()} == before
     assert record.read_bytes() == cut
+
+
+def test_a_mel_run_trains_and_its_checkpoint_predicts_on_mel_features(tmp_path, capsys):
+    """``--features.kind mel`` alone trains (its pitch shift, bass view and tuning correction default off),
+    fills its own cache folder, records mel in the checkpoint, and predict reads the checkpoint's kind."""
+    run_dir = tmp_path / "run"
+    argv = ["demo", "--preset", "quick_test", "--processes", "1", "--features.kind", "mel",
+            "--features.n_bins", "64", "--data.cache_dir", str(tmp_path / "cache"),
+            "--run_dir", str(run_dir)]  # fmt: skip
+    assert chords.main(argv) == 0
+    assert "data.pitch_shift: off, as features.kind mel" in capsys.readouterr().err
+    stored = ckpt.read_state(run_dir / "checkpoints" / "best")["module_state"][CHECKPOINT_KEY]["features"]
+    assert stored["kind"] == "mel" and stored["n_bins"] == 64 and stored["max_pitch_shift"] == 0
+    assert [p.name[:9] for p in (tmp_path / "cache" / "features").glob("chord*")] == ["chordmel-"]
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=6)
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed and all(len(line.split("\t")) == 3 for line in printed)
+    predictor = ChordPredictor.from_checkpoint(run_dir)
+    assert predictor.features.kind == "mel" and predictor.tta_shifts == (0,)
+    assert chords.main(["predict", "--checkpoint", str(run_dir), "--tta", "1", str(songs[0].audio_path)]) != 0
+    assert "--tta 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--features.kind", "mel", "--features.max_pitch_shift", "3"], "features.max_pitch_shift"),
+        (["--features.kind", "mel", "--features.bass_view_bins", "8"], "features.bass_view_bins"),
+        (["--features.kind", "mel", "--features.tuning_correction", "true"], "features.tuning_correction"),
+    ],
+)
+def test_mel_features_refuse_the_cqt_grid_settings_by_flag(tmp_path, capsys, flags, named):
+    argv = ["demo", "--preset", "quick_test", "--processes", "1", *flags, "--run_dir", str(tmp_path / "run")]
+    assert chords.main(argv) != 0
+    err = capsys.readouterr().err
+    assert f"{named} (--{named}) must be" in err and "with features.kind mel" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (
+            ["--features.kind", "mel", "--features.mel_fmax", "20000"],
+            "features.mel_fmax (--features.mel_fmax) must",
+        ),
+        (
+            ["--features.mel_fmax", "8000"],
+            "is for features.kind mel only",
+        ),  # with the CQT: refused, not ignored
+    ],
+)
+def test_mel_fmax_is_checked_and_refused_beside_the_cqt(tmp_path, capsys, flags, fragment):
+    argv = ["demo", "--preset", "quick_test", "--processes", "1", *flags, "--run_dir", str(tmp_path / "run")]
+    assert chords.main(argv) != 0
+    assert fragment in capsys.readouterr().err
+
+
+def test_stored_features_without_a_kind_read_as_the_cqt_with_its_cache_key():
+    """A checkpoint written before mel features existed stored no kind: its features are the CQT, and a
+    CQT's cache key is the one written before (no mel setting in it)."""
+    old = {k: v for k, v in asdict(ChordFeatureConfig()).items() if k not in ("kind", "mel_fmax")}
+    features = ChordFeatureConfig.from_stored(old)
+    assert features.kind == "cqt" and features.key() == ChordFeatureConfig().key()
+    assert "mel_fmax" not in features.to_dict() and features.to_dict()["kind"] == "chord_cqt"
+    mel = ChordFeatureConfig.from_stored({**old, "kind": "mel", "max_pitch_shift": 0, "bass_view_bins": 0,
+                                          "tuning_correction": False})  # fmt: skip
+    assert mel.key().startswith("chordmel-") and mel.feature_rows == mel.n_bins

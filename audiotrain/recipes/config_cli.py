@@ -323,6 +323,10 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             raise ValueError(f"{source}: field {where!r} must be {kind.__name__}, got {shown(value)}")
         else:
             changes[key] = value
+    # A section whose defaults follow one of its settings (`ChordFeatureConfig.settings_following`) adds them.
+    following = getattr(type(config), "settings_following", None)
+    if following is not None:
+        changes = following(config, changes)
     try:
         return dataclasses.replace(config, **changes)
     except SettingError as err:  # a section names its own fields; here its place in the tree is known

@@ -80,6 +80,11 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
     if note:
         _print_to_stderr(note)
     reach = predictor.features.max_pitch_shift
+    if args.tta and predictor.features.kind == "mel":
+        raise ValueError(
+            f"--tta {args.tta}: {checkpoint} was trained on features.kind mel, whose bands are not a "
+            "semitone grid to shift along; test-time pitch shifting is for CQT features only (use --tta 0)"
+        )
     if args.tta is not None and args.tta > reach:
         raise ValueError(
             f"--tta {args.tta}: {checkpoint} was trained with features.max_pitch_shift {reach}, so its "

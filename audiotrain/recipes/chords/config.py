@@ -33,6 +33,7 @@ from audiotrain.datasets.chord_demo import STYLES
 from audiotrain.datasets.chord_songs import SPLIT_BY, crop_views
 from audiotrain.features._config import key_settings
 from audiotrain.features.cqt import C1_HZ, CQTConfig, cqt_frequencies
+from audiotrain.features.mel import mel_filterbank, melspectrogram
 from audiotrain.features.tuning import estimate_tuning
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes.config_cli import (
@@ -77,6 +78,20 @@ DEVICES = ("auto", "cpu", "gpu", "cuda", "mps", "metal")
 #: in tests/test_chord_features_version.py. 2: computed on one BLAS thread (`one_blas_thread`), where version 1
 #: had the last bits of the computing process's thread count, so a cache filled by another run is not served.
 FEATURES_VERSION = 2
+
+#: `ChordFeatureConfig.kind` values.
+FEATURE_KINDS = ("cqt", "mel")
+
+#: The FFT length of ``kind="mel"`` features, in samples: 186 ms at 22050 Hz, so that FFT bins (5.4 Hz apart)
+#: are narrower than the lowest mel bands; not a setting, to keep the mel option small.
+MEL_N_FFT = 4096
+
+#: The settings that move along the CQT's semitone grid, with their values under each kind: a flag or file
+#: that sets `ChordFeatureConfig.kind` resets them to these (`ChordFeatureConfig.settings_following`).
+_GRID_SETTINGS = {
+    "cqt": {"max_pitch_shift": 6, "bass_view_bins": 108, "tuning_correction": True},
+    "mel": {"max_pitch_shift": 0, "bass_view_bins": 0, "tuning_correction": False},
+}
 
 #: Frames of a recording's CQT computed at a time (`ChordFeatureConfig.compute`). The whole-recording CQT
 #: held every frame's samples at once: a 60-minute recording peaked at 2.6 GB. 4096 frames are 6.3 minutes at
@@ -158,15 +173,39 @@ _BASS_VIEW_FILTER_SCALE = 0.5
 class ChordFeatureConfig:
     """Log-compressed CQT frames, with spare bins on both sides for pitch-shift augmentation; with
     `tuning_correction`, each recording's CQT is computed with its bins moved by its estimated tuning
-    (`audiotrain.features.tuning`), so that every song's notes sit on the bins' centres."""
+    (`audiotrain.features.tuning`), so that every song's notes sit on the bins' centres.
+
+    With ``kind="mel"``, log-compressed mel bands instead (`audiotrain.features.melspectrogram`): `n_bins`
+    bands from `fmin` to `mel_fmax`. Their bands are not a semitone grid, so what moves along one (pitch
+    shifting, the bass view, tuning correction) is off: `max_pitch_shift` and `bass_view_bins` must be 0 and
+    `tuning_correction` false, which a flag or file that sets ``kind`` makes the default
+    (`settings_following`)."""
+
+    kind: str = field(
+        default="cqt",
+        metadata=_help(
+            "cqt: constant-Q bins (a semitone grid); mel: mel bands (n_bins bands from fmin to mel_fmax, "
+            "no pitch shifting, bass view or tuning correction)",
+            choices=FEATURE_KINDS,
+        ),
+    )
 
     sr: int = field(default=22050, metadata=_help("sample rate the audio is resampled to, Hz"))
     hop_length: int = field(
         default=2048, metadata=_help("hop between frames in samples (2048 at 22050 Hz: 10.8 fps)")
     )
-    n_bins: int = field(default=216, metadata=_help("CQT bins the model sees per frame"))
+    n_bins: int = field(default=216, metadata=_help("CQT bins (mel: mel bands) the model sees per frame"))
     bins_per_octave: int = field(default=36, metadata=_help("CQT bins per octave (a multiple of 12)"))
-    fmin: float = field(default=C1_HZ, metadata=_help("centre frequency of the lowest model bin, Hz (C1)"))
+    fmin: float = field(
+        default=C1_HZ,
+        metadata=_help(
+            "centre frequency of the lowest model bin, Hz (C1); mel: the lowest band's lower edge"
+        ),
+    )
+    mel_fmax: float | None = field(
+        default=None,
+        metadata=_help("mel only: the highest band's upper edge, Hz (None: the Nyquist frequency sr / 2)"),
+    )
     max_pitch_shift: int = field(
         default=6,
         metadata=_help(
@@ -174,7 +213,9 @@ class ChordFeatureConfig:
             "shift (6: all 12 keys)"
         ),
     )
-    log_gain: float = field(default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|)"))
+    log_gain: float = field(
+        default=100.0, metadata=_help("features are log(1 + log_gain * |CQT|) (mel: * the mel magnitude)")
+    )
     # The CQT's filters are about 1.5 s long at C1 (0.4 s at C3): a bass note's first half second is heard
     # under the previous one's tail. The bass view computes the lowest three octaves again with half-length
     # filters, for the bass head only (the chord heads keep the sharper pitch of the long ones). Fifteenth
@@ -200,6 +241,10 @@ class ChordFeatureConfig:
     )
 
     def __post_init__(self):
+        if self.kind not in FEATURE_KINDS:
+            raise ValueError(
+                f"features.kind (--features.kind) must be one of {FEATURE_KINDS}, got {self.kind!r}"
+            )
         # Bounds on what a recording's features can be: a checkpoint holding hop_length 1e9 transcribed
         # every song as one frame of N. Named as flags; a checkpoint's loader names its file around them.
         if not isinstance(self.n_bins, int) or not 1 <= self.n_bins <= MAX_FEATURE_BINS:
@@ -231,6 +276,14 @@ class ChordFeatureConfig:
             raise ValueError(
                 f"features.log_gain (--features.log_gain) must be > 0 and at most {MAX_LOG_GAIN:g}, got "
                 f"{self.log_gain}"
+            )
+        if self.kind == "mel":
+            self._check_mel()
+            return
+        if self.mel_fmax is not None:
+            raise ValueError(
+                f"features.mel_fmax (--features.mel_fmax) is for features.kind mel only, got {self.mel_fmax} "
+                "with features.kind cqt"
             )
         if (
             not isinstance(self.bins_per_octave, int)
@@ -292,6 +345,30 @@ class ChordFeatureConfig:
                 f"the hop), from {step} to sr = {self.sr}; got {self.hop_length}"
                 + (f" (use {nearest})" if nearest else " (use fewer octaves: a higher fmin or fewer bins)")
             )
+
+    def _check_mel(self) -> None:
+        if self.mel_fmax is not None and not self.fmin < self.mel_fmax <= self.sr / 2:
+            raise ValueError(
+                f"features.mel_fmax (--features.mel_fmax) must be above features.fmin = {self.fmin:g} Hz "
+                f"and at most the Nyquist frequency sr / 2 = {self.sr / 2:g} Hz, got {self.mel_fmax}"
+            )
+        # Each of these moves along the CQT's semitone grid; mel bands are not one, so it would be wrong.
+        for name, off in _GRID_SETTINGS["mel"].items():
+            if getattr(self, name) != off:
+                raise ValueError(
+                    f"features.{name} (--features.{name}) must be {str(off).lower()} with features.kind mel, "
+                    f"got {getattr(self, name)!r}: mel bands are not a semitone grid (pitch shifting, the "
+                    "bass view and tuning correction are CQT only)"
+                )
+
+    @classmethod
+    def settings_following(cls, current: ChordFeatureConfig, changes: dict[str, Any]) -> dict[str, Any]:
+        """`changes` with, where they change `kind`, the new kind's values of the grid settings it does not
+        set itself: ``--features.kind mel`` alone must not be refused for the CQT's default pitch shift."""
+        kind = changes.get("kind", current.kind)
+        if kind == current.kind or kind not in _GRID_SETTINGS:
+            return changes
+        return {**_GRID_SETTINGS[kind], **changes}
 
     def _refuse_spare_bins_past_nyquist(self) -> None:
         """Refuse a `max_pitch_shift` whose spare bins above the model's pass the Nyquist frequency, naming the
@@ -379,7 +456,9 @@ class ChordFeatureConfig:
 
     @property
     def feature_rows(self) -> int:
-        """Rows of `compute`'s output: the CQT's and the bass view's, each with its spare bins."""
+        """Rows of `compute`'s output: the CQT's and the bass view's with their spare bins; mel: n_bins."""
+        if self.kind == "mel":
+            return self.n_bins
         view = self.bass_view_config()
         return self.cqt_config().total_bins + (view.total_bins if view else 0)
 
@@ -418,12 +497,17 @@ class ChordFeatureConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings and the code's version: what the feature cache's key hashes and its ``config.json``
         holds (`python -m audiotrain cache info` shows it). Checkpoints store ``asdict`` of the settings."""
-        return {"kind": "chord_cqt", "features_version": FEATURES_VERSION, **asdict(self)}
+        settings = asdict(self)
+        if settings.pop("kind") == "cqt":  # (the CQT's keys stay those written before mel existed)
+            del settings["mel_fmax"]
+            return {"kind": "chord_cqt", "features_version": FEATURES_VERSION, **settings}
+        return {"kind": "chord_mel", "features_version": FEATURES_VERSION, **settings}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> ChordFeatureConfig:
         """The settings a checkpoint stored, naming any unknown key. One written before tuning correction or
-        the bass view existed has no such key: its model was trained on features computed without it."""
+        the bass view existed has no such key: its model was trained on features computed without it; one
+        written before mel features existed has no ``kind``: its features are the CQT (the default)."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -440,17 +524,22 @@ class ChordFeatureConfig:
         if not self.bass_view_bins:  # (the default's value: keys written before this rule stay the same)
             settings["bass_view_filter_scale"] = _BASS_VIEW_FILTER_SCALE
         text = json.dumps(settings, sort_keys=True)
-        return "chordcqt-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        return f"chord{self.kind}-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def min_seconds(self) -> float:
         """The shortest audio the features can be computed for (a few milliseconds)."""
-        return self.cqt_config().min_samples / self.sr
+        return self.min_samples / self.sr
+
+    @property
+    def min_samples(self) -> int:
+        """The fewest samples at `sr` the features can be computed for (mel: one, zero-padded to a frame)."""
+        return 1 if self.kind == "mel" else self.cqt_config().min_samples
 
     def load(self, path: str | Path) -> np.ndarray:
         """Mono audio of `path` at `sr`; `AudioError` (naming the file) if unreadable or too short."""
         y, _ = load_audio(path, sr=self.sr)
-        if len(y) < self.cqt_config().min_samples:
+        if len(y) < self.min_samples:
             samples, rate, _ = header_length(path)  # the file's own, not the resampled count
             raise AudioError(path, "too_short", self.too_short(samples, rate))
         return y
@@ -465,8 +554,15 @@ class ChordFeatureConfig:
         """Whether `compute`'s `features` of a recording may be those of digital silence
         (`is_digital_silence`): no bin louder than the CQT of a signal at `SILENCE_PEAK_DBFS` can be. Cheap,
         for features read from the cache; a recording it lets through is decoded to tell for sure."""
-        loudest = self.log_gain * _CQT_PEAK_GAIN_BOUND * 10.0 ** (SILENCE_PEAK_DBFS / 20.0)
+        gain_bound = self._mel_peak_gain_bound() if self.kind == "mel" else _CQT_PEAK_GAIN_BOUND
+        loudest = self.log_gain * gain_bound * 10.0 ** (SILENCE_PEAK_DBFS / 20.0)
         return bool(np.max(features, initial=0.0) <= np.log1p(loudest))
+
+    def _mel_peak_gain_bound(self) -> float:
+        """The most a mel band's magnitude can be per unit of signal amplitude: each FFT bin's magnitude is at
+        most the Hann window's sum (n_fft / 2), weighted by the band's filter weights summed."""
+        bank = mel_filterbank(self.sr, MEL_N_FFT, self.n_bins, self.fmin, self.mel_fmax)
+        return MEL_N_FFT / 2 * float(bank.sum(axis=1).max())
 
     def frame_levels_db(self, y: np.ndarray, frames: int) -> np.ndarray:
         """[frames] level of mono audio `y` in dB: the RMS over the 2 * hop_length samples centred on each
@@ -505,6 +601,20 @@ class ChordFeatureConfig:
             return self._compute(y, backend, block_frames)
 
     def _compute(self, y: np.ndarray, backend: str, block_frames: int | None) -> np.ndarray:
+        if self.kind == "mel":
+            # Magnitude (power 1), compressed as the CQT's is; centred frames: frame t at t * hop_length.
+            bands = melspectrogram(
+                y,
+                sr=self.sr,
+                n_fft=MEL_N_FFT,
+                hop_length=self.hop_length,
+                power=1.0,
+                n_mels=self.n_bins,
+                fmin=self.fmin,
+                fmax=self.mel_fmax,
+                backend=backend,
+            )
+            return np.log1p(self.log_gain * np.asarray(bands, dtype=np.float32))
         cqt = self.cqt_config()
         view = self.bass_view_config()
         block_frames = FEATURE_BLOCK_FRAMES if block_frames is None else block_frames

@@ -648,6 +648,11 @@ def pitch_shift_note(data: ChordDataConfig, features: ChordFeatureConfig) -> str
     reach = features.max_pitch_shift
     if not data.pitch_shift or reach >= 6:
         return None
+    if features.kind == "mel":
+        return (
+            "data.pitch_shift: off, as features.kind mel has no semitone grid to shift along; pass "
+            "--data.pitch_shift false to say so"
+        )
     remedy = "pass --features.max_pitch_shift 6 for all 12, or --data.pitch_shift false"
     if reach == 0:
         return (

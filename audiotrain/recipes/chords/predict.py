@@ -569,7 +569,7 @@ class ChordPredictor:
         y = np.ascontiguousarray(y.mean(axis=0) if y.ndim == 2 else y, dtype=np.float32)
         given = len(y)
         y = resample(y, rate, self.features.sr)
-        if len(y) < self.features.cqt_config().min_samples:
+        if len(y) < self.features.min_samples:
             raise ValueError(f"audio is too short: {self.features.too_short(given, rate)}")
         return y
 
