@@ -102,16 +102,25 @@ def test_a_changed_file_or_config_is_recomputed(tmp_path, songs):
 NOT_IN_THE_KEY: dict[type, set[str]] = {ChordFeatureConfig: set(), CQTConfig: set(), MelConfig: set()}
 
 
+#: ChordFeatureConfig's settings that mean nothing for a kind: mel_fmax beside the CQT (refused there; left out
+#: of its key so that keys written before mel existed stay the same), the bass view's filter scale for mel
+#: (which has no bass view).
+_NOT_OF_THE_KIND = {("cqt", "mel_fmax"), ("mel", "bass_view_filter_scale")}
+
+
 def test_every_setting_of_a_feature_configuration_is_in_its_cache_key():
     """A setting missing from the key served a cache filled under another value of it: MelConfig without
     top_db would give top_db=60 the features computed with 80. Every field of every configuration a cache is
     keyed by changes the key, this one and any added later (or it is listed in NOT_IN_THE_KEY)."""
     configs = [ChordFeatureConfig, *FeatureConfigMixin.__subclasses__()]
     assert set(configs) == set(NOT_IN_THE_KEY), "a new feature configuration: list it in NOT_IN_THE_KEY"
-    for config_class in configs:
-        config = config_class()
+    mel = ChordFeatureConfig(kind="mel", max_pitch_shift=0, bass_view_bins=0, tuning_correction=False)
+    for config in [*(config_class() for config_class in configs), mel]:
+        config_class = type(config)
         for setting in dataclasses.fields(config_class):
             if setting.name in NOT_IN_THE_KEY[config_class]:
+                continue
+            if config_class is ChordFeatureConfig and (config.kind, setting.name) in _NOT_OF_THE_KIND:
                 continue
             changed = dataclasses.replace(config)
             # key() hashes the settings as they are: a value no config would accept does for this check.
