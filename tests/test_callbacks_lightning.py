@@ -527,6 +527,19 @@ def test_early_stopping_verbose_prints_each_improvement_as_lightning(tmp_path, c
     assert lines[2].startswith("EarlyStopping at epoch 3: val_m did not improve") and len(lines) == 3
 
 
+def test_model_checkpoint_verbose_says_which_saves_were_not_in_the_top_k_as_lightning(tmp_path, capsys):
+    mc = ModelCheckpoint(monitor="val_m", save_top_k=1, verbose=True)
+    fit(tmp_path, [mc], [5, 6, 4])
+    lines = capsys.readouterr().out.splitlines()
+    assert [
+        line.split(" (")[0].rsplit("/", 1)[-1] for line in lines if line.startswith("ModelCheckpoint")
+    ] == [
+        "epoch=0-step=3",
+        "epoch=2-step=9",
+    ]
+    assert "Epoch 1, global step 6: 'val_m' was not in top 1" in lines
+
+
 @pytest.mark.parametrize(
     "cls, arguments, error, match",
     [

@@ -145,7 +145,8 @@ class ModelCheckpoint(Callback):
             validation ran with, not the training weights (Lightning's holds the training weights: it
             skips callbacks' ``on_save_checkpoint`` there), so it scores what ranked it.
         overwrite: let a fresh fit save into a given `dirpath` that holds an earlier run's checkpoints.
-        verbose: print a line at each save, naming its path (and the monitored score), as Lightning's.
+        verbose: print a line at each save, naming its path (and the monitored score), and at each score
+            not in the top k, as Lightning's.
         save_on_exception, enable_version_counter: Lightning's, accepted at the values that describe what
             happens here (False, True).
 
@@ -761,6 +762,11 @@ class ModelCheckpoint(Callback):
             self.last_model_path = self.last_path  # (before the top-k save, which then records it too)
         saved = self.save_top_k != 0 and self._qualifies(score)
         path = self._save_top_k(trainer, score) if saved else None
+        if self.verbose and self.monitor and self.save_top_k != 0 and not saved:  # (Lightning's words)
+            trainer.print(
+                f"Epoch {trainer.current_epoch:d}, global step {trainer.global_step:d}: {self.monitor!r} was not "
+                f"in top {self.save_top_k}"
+            )
         if self.save_last == "link" and path is not None:
             self._link_last(trainer, path)
         elif self.save_last:
