@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
 from audiotrain.models.clap import (
+    CLAP,
     CheckpointError,
     ClapTokenizer,
     StateDictError,
@@ -91,6 +92,19 @@ def test_bfloat16_loading(tmp_path):
     ref = _reference()
     out = model.get_text_features(mx.array(ref["input_ids"]), mx.array(ref["attention_mask"]))
     assert _rel(np.array(out.astype(mx.float32)), ref["text_embeds"]) < 0.1
+
+
+def test_the_weights_type_is_taken_by_name_or_numpy_type_and_a_non_float_one_is_refused_naming_dtype():
+    # An integer type loaded the weights truncated (every audio embedding all zeros, no error); a name or a
+    # numpy type, which save_pretrained takes, failed in MLX's astype naming neither dtype nor what it takes.
+    for dtype in ("float16", np.float16):
+        model, _ = load_pretrained(FIXTURE, dtype=dtype)
+        assert {v.dtype for _, v in tree_flatten(model.parameters())} == {mx.float16}
+    for dtype in (mx.int32, "int8", np.int16, None):
+        with pytest.raises(ValueError, match=r"dtype .*: expected a floating-point type, one of float32"):
+            load_pretrained(FIXTURE, dtype=dtype)
+        with pytest.raises(ValueError, match=r"dtype .*: expected a floating-point type"):
+            CLAP(FIXTURE, dtype=dtype)
 
 
 def _sharded_copy(tmp_path: Path) -> Path:

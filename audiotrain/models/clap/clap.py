@@ -90,8 +90,9 @@ class CLAP(ClapModel):
         from the Hugging Face cache when offline or when the hub cannot be reached, downloaded otherwise.
     config : ClapConfig, optional
         Build with random weights from this config instead of loading a checkpoint (``pretrained`` unused).
-    dtype : mx.Dtype
-        Parameter type of loaded weights.
+    dtype : mx.Dtype, numpy dtype or its name
+        Parameter type of loaded weights: float32, float16, bfloat16 or float64 (anything else is refused
+        naming it, before the weights are read).
     revision : str, optional
         Hub branch, tag or commit.
 

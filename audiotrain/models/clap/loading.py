@@ -14,6 +14,7 @@ from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.torch_bin import load_torch_state_dict
 
 import mlx.core as mx
+import numpy as np
 from mlx.utils import tree_flatten
 
 # In order of preference: safetensors needs no unpickling and keeps bfloat16.
@@ -242,8 +243,9 @@ def load_pretrained(
         A folder with ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin`` (sharded variants too),
         e.g. a download of ``laion/clap-htsat-unfused``; or that hub id itself (downloaded with
         ``huggingface_hub``; offline, or when the hub cannot be reached, from the Hugging Face cache).
-    dtype : mx.Dtype
-        Parameter type (float32 for training on CPU; bfloat16 halves memory on GPU).
+    dtype : mx.Dtype, numpy dtype or its name
+        Parameter type (float32 for training on CPU; bfloat16 halves memory on GPU); float32, float16,
+        bfloat16 or float64, anything else is refused naming it.
     revision : str, optional
         Hub branch, tag or commit.
 
@@ -291,8 +293,36 @@ def check_finite(state: dict[str, mx.array], source: Path) -> None:
     _loading.check_finite(state, source, StateDictError)
 
 
+#: The types `model_dtype` takes (MLX computes float64 on the CPU only).
+_MODEL_DTYPES = ("float32", "float16", "bfloat16", "float64")
+
+
+def model_dtype(dtype) -> mx.Dtype:
+    """`dtype` as the MLX floating-point type the weights are loaded in: an MLX or numpy dtype, or its name
+    (``"float16"``, as `save_pretrained` and transformers' ``torch_dtype`` take it). Anything else is refused
+    naming it: an integer type loaded the weights truncated (every embedding all zeros), and a name or a numpy
+    type failed in MLX's ``astype`` naming neither ``dtype`` nor what it takes."""
+    if isinstance(dtype, mx.Dtype):
+        name = str(dtype).removeprefix("mlx.core.")  # (an MLX dtype prints as mlx.core.float16)
+    elif isinstance(dtype, str):
+        name = dtype
+    elif dtype is None:
+        name = None  # (numpy reads None as float64)
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+    if name not in _MODEL_DTYPES:
+        raise ValueError(
+            f"dtype {dtype!r}: expected a floating-point type, one of {', '.join(_MODEL_DTYPES)}"
+        )
+    return getattr(mx, name)
+
+
 def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -> None:
     """Fill ``model`` (built from the folder's config) with the folder's weights and put it in eval mode."""
+    dtype = model_dtype(dtype)  # (before the weights are read)
     # No tensor of the file may be larger than the largest the config describes (checked before allocating).
     largest = max(array.size for _, array in tree_flatten(model.parameters()))
     state, weights_path = read_state_dict(
