@@ -120,6 +120,18 @@ def test_a_frames_level_is_measured_where_its_features_are_centred():
         (("song.wav",), {"sample_rate": SR}, TypeError, r"sample_rate is for a waveform given as an array"),
         ((np.zeros(SR, np.int16),), {"sample_rate": SR}, TypeError, r"audio holds integer samples"),
         ((np.zeros((SR, 2), np.float32),), {"sample_rate": SR}, ValueError, r"channels-last audio\?"),
+        # More channels than the features' own check names (8): 16 were "too short: 16 samples", and 64 a
+        # song of 2.9 ms, transcribed without a word.
+        ((np.zeros((SR, 16), np.float32),), {"sample_rate": SR}, ValueError, r"\(22050, 16\): more channels"),
+        (
+            (np.ones((SR, 64), np.float32),),
+            {"sample_rate": SR},
+            ValueError,
+            r"channels-last audio\? .*audio.T",
+        ),
+        # A list of samples was told to "transcribe each file in turn"; an mx.array was "got array".
+        (([0.0] * SR,), {"sample_rate": SR}, TypeError, r"got list: a waveform is a numpy array, np.asarray"),
+        ((mx.zeros(SR),), {"sample_rate": SR}, TypeError, r"got mlx.core.array: pass np.array\(audio\)$"),
         # (named by the keyword the user gave, not by librosa's `sr` the check was written for)
         (
             (np.zeros(SR, np.float32),),

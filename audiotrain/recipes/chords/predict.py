@@ -216,6 +216,18 @@ def _folded_pairing_key(path: Path) -> str:
     return pairing_key(Path(path.name)).name.casefold()
 
 
+def _what_audio_is(audio: Any) -> str:
+    """What `audio` is, for the error that refuses it, with what to do where that is clear."""
+    if isinstance(audio, (list, tuple)) and audio and all(isinstance(a, (str, os.PathLike)) for a in audio):
+        return f"{type(audio).__name__}: transcribe each file in turn"
+    if isinstance(audio, (list, tuple)):
+        return f"{type(audio).__name__}: a waveform is a numpy array, np.asarray(audio, dtype=np.float32)"
+    kind = type(audio)
+    if kind.__module__.startswith("mlx"):  # (mx.array's __name__ is "array" alone)
+        return f"{kind.__module__}.{kind.__name__}: pass np.array(audio)"
+    return kind.__name__
+
+
 def _rotated_back(head: str, probs: np.ndarray, shift: int) -> np.ndarray:
     """A window's posteriors [frames, classes] of `head` for the song heard `shift` semitones up, as the song
     itself has them: a chord heard s semitones up has its root and bass s up (the chord head's 12 roots of
@@ -544,7 +556,8 @@ class ChordPredictor:
         """Mono audio at the features' rate, as the model hears it: `audio` is a file (read with
         `ChordFeatureConfig.load`) or a waveform already in memory, a numpy array [samples] or
         [channels, samples] (librosa's layout; channels are averaged) at `sample_rate` Hz, which it then
-        needs. An array goes the way a file's samples go after reading: mixed to mono, then resampled."""
+        needs. An array goes the way a file's samples go after reading: mixed to mono, then resampled. An
+        array of more channels than samples is refused as channels-last (soundfile's [samples, channels])."""
         if isinstance(audio, (str, os.PathLike)):
             if sample_rate is not None:
                 raise TypeError(
@@ -555,8 +568,7 @@ class ChordPredictor:
         if not isinstance(audio, np.ndarray):
             raise TypeError(
                 f"audio: expected an audio file (str or Path) or a numpy waveform with sample_rate=, got "
-                f"{type(audio).__name__}"
-                + (": transcribe each file in turn" if isinstance(audio, list) else "")
+                f"{_what_audio_is(audio)}"
             )
         if sample_rate is None:
             raise TypeError(
@@ -566,6 +578,14 @@ class ChordPredictor:
         y = as_float_signal(audio, "numpy", name="audio")  # integer PCM, NaN, channels-last: refused, named
         if y.ndim > 2:
             raise ValueError(f"audio must be [samples] or [channels, samples], got shape {y.shape}")
+        # One song never has more channels than samples. The features' own check names channels-last audio
+        # only up to 8 channels (a batch of clips is [batch, samples] there): 16 channels of soundfile's
+        # [samples, channels] were "too short: 16 samples", 64 a 2.9 ms song.
+        if y.ndim == 2 and y.shape[0] > y.shape[1]:
+            raise ValueError(
+                f"audio has shape {y.shape}: more channels than samples: channels-last audio? audio is "
+                f"[samples] or [channels, samples]; pass audio.T (soundfile.read gives [samples, channels])"
+            )
         y = np.ascontiguousarray(y.mean(axis=0) if y.ndim == 2 else y, dtype=np.float32)
         given = len(y)
         y = resample(y, rate, self.features.sr)
