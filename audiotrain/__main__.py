@@ -22,6 +22,7 @@ from audiotrain._system import (
     exit_unless_mlx_loads,
     flush_stdout,
     installed_versions,
+    stdout_write_error,
 )
 
 CORE_PACKAGES = (
@@ -135,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         # `cache info | head` closed the pipe: the reader has what it wanted (as with `git log | head`).
         discard_stdout()
         return 0
+    except OSError as error:  # `runs > /dev/full`: one line, not a traceback
+        said = stdout_write_error(error)
+        if said is None:
+            raise
+        print(said, file=sys.stderr)
+        return 1
 
 
 def _run_command(argv: list[str] | None) -> int:

@@ -422,6 +422,19 @@ def env_flag(name: str, default: bool = False) -> bool:
     return value not in _OFF_WORDS
 
 
+def stdout_write_error(error: OSError) -> str | None:
+    """The one line for `error` where it is a write to stdout failing for its storage (``> results.txt`` on
+    a full disk, ``> /dev/full``), else None. Told apart by its lack of a file name: the files a command
+    writes are named in their errors (`OutputWriteError`, a checkpoint's), stdout's writes name none. What is
+    still to print then goes nowhere, so that the exit does not fail the same way."""
+    from audiotrain._files import STORAGE_ERRNOS, storage_cause
+
+    if error.errno not in STORAGE_ERRNOS or error.filename is not None or sys.stdout is None:
+        return None
+    discard_stdout()
+    return f"error: cannot write to stdout: {storage_cause(error)}"
+
+
 def flush_stdout() -> None:
     """Flush stdout, where a command's output waits in a pipe's block buffer. A closed stdout (``>&-``, a
     daemon's or a cron job's) is None in Python: `print` writes nothing there, and nothing is to flush."""
@@ -481,6 +494,12 @@ def run_recipe_command(cli_module: str) -> None:
         # not done (evaluate writes its files before it prints its table).
         discard_stdout()
         status = 128 + SIGPIPE
+    except OSError as error:
+        said = stdout_write_error(error)
+        if said is None or env_flag(TRACEBACK_ENV):
+            raise
+        print(said, file=sys.stderr)
+        status = 1  # as for a full disk under the files the command writes
     except RuntimeError as error:
         # A kernel compile that TMPDIR's room or rights broke outside `Trainer.fit` (which says it itself):
         # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.

@@ -499,6 +499,25 @@ def test_help_into_a_reader_that_left_ends_quietly(tmp_path, module, status, buf
     assert done.stderr == "" and done.returncode == status
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device every write fills")
+@pytest.mark.parametrize(
+    "args",
+    [["audiotrain.recipes.chords", "--help"], ["audiotrain", "runs", "."]],
+    ids=["chords", "audiotrain"],
+)
+def test_stdout_on_a_full_disk_is_one_error_line(tmp_path, args):
+    """`evaluate ... > results.txt` on a full disk (here `> /dev/full`) ended in a 15-line OSError traceback,
+    for every command that prints its results, where the files they write are one line naming the cause."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, env=env,
+        )  # fmt: skip
+    assert done.stderr == "error: cannot write to stdout: no space left on device\n"
+    assert done.returncode == 1
+
+
 def test_the_chords_commands_start_without_scipy_signal_or_scipy_fft(tmp_path):
     """Every chords command, --help and a flag typo too, spent half its start (~0.5 s) importing scipy.signal
     for a Hann window, as building the default config at import designed the CQT kernels; and ~0.3 s on
