@@ -482,6 +482,17 @@ def test_a_rank_the_launcher_killed_is_not_named_where_the_job_broke(order):
     )
 
 
+def test_a_job_of_one_rank_names_no_other_ranks(tmp_path):
+    # `launch -n 1` whose one rank did sys.exit(3) said "...; the other ranks then lost it": there are none.
+    proc = run_launcher("import sys\nsys.exit(3)\n", n=1, tmp=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "audiotrain launch: rank 0 ended with exit status 3 and no error of its own (sys.exit(3) or "
+        "os._exit(3)?)\n" in proc.stderr
+    ), proc.stderr
+    assert "other ranks" not in proc.stderr
+
+
 def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):
     # mlx.launch wrote "\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m" into the log, before
     # the last line the rank printed.

@@ -578,9 +578,11 @@ def summarize(
             else:
                 why = f"and no error of its own (sys.exit({c}) or os._exit({c})?)"
             then = "; ".join(f"rank {r2} (exit status {c2})" for r2, c2 in later)
-            then = f"then {then}" if later else "the other ranks then lost it"
+            # Other ranks "lost it" only where some reported (a job of one rank, `launch -n 1`, has none).
+            others = (set(failures) | set(exit_codes)) - {r}
+            then = f"; then {then}" if later else "; the other ranks then lost it" if others else ""
             ended_how = f"ended{' first,' if later else ''} with exit status {c} {why}"
-            lines.append(f"audiotrain launch: rank {r} {ended_how}; {then}")
+            lines.append(f"audiotrain launch: rank {r} {ended_how}{then}")
     # A rank the peer watch ended names the peer it waited for ("(look for rank 1's message)"): a consequence,
     # as a lost peer is, so the rank that failed of its own error comes first.
     first = sorted(
