@@ -26,6 +26,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from clap_folders import tiny_checkpoint, tone_folder
 from exactness import same_values
 from mlx.utils import tree_flatten
 from reference import require
@@ -662,19 +663,13 @@ def test_cli_fine_tunes_a_hugging_face_checkpoint(tmp_path, capsys):
     """--pretrained with a local HF folder (the tiny random ClapModel fixture, .bin weights) on a side-by-side
     folder: pretrained weights are used, freezing holds, and the export keeps the checkpoint's files."""
     import shutil
-    from pathlib import Path
 
     from audiotrain.models.clap import load_pretrained
     from audiotrain.recipes.clap import main
 
     import soundfile as sf
 
-    fixture = Path(__file__).parent / "fixtures" / "clap_tiny"
-    if not (fixture / "config.json").is_file():
-        pytest.skip("tests/fixtures/clap_tiny (written by tests/fixtures/make_clap_fixture.py) is missing")
-    checkpoint = tmp_path / "ckpt"
-    shutil.copytree(fixture, checkpoint)
-    fit_front_end(checkpoint)
+    checkpoint = tiny_checkpoint(tmp_path)
     data = tmp_path / "data"
     data.mkdir()
     for i, freq in enumerate([220, 440, 880, 1760, 330, 660]):
@@ -1949,44 +1944,11 @@ def clap_load(folder):
 
 
 # ------------------------------------------------------------------ settings the checkpoint bounds
-def _tiny_checkpoint(tmp_path) -> Path:
-    import shutil
-
-    fixture = Path(__file__).parent / "fixtures" / "clap_tiny"
-    if not (fixture / "config.json").is_file():
-        pytest.skip("tests/fixtures/clap_tiny is missing")
-    checkpoint = tmp_path / "ckpt"
-    shutil.copytree(fixture, checkpoint)
-    fit_front_end(checkpoint)
-    return checkpoint
-
-
-def fit_front_end(checkpoint: Path) -> None:
-    """The tiny model folds at most 256 frames: 2.5 s windows (251 frames at hop 480) instead of 10 s."""
-    pre = json.loads((checkpoint / "preprocessor_config.json").read_text())
-    pre.update(max_length_s=2.5, nb_max_samples=120000)
-    (checkpoint / "preprocessor_config.json").write_text(json.dumps(pre))
-
-
-def tone_folder(root: Path, clips: int = 6) -> Path:
-    """`clips` one-second tones at 16 kHz, each with a one-line caption beside it."""
-    import soundfile as sf
-
-    root.mkdir()
-    t = np.arange(16000) / 16000
-    for i in range(clips):
-        sf.write(
-            root / f"tone{i}.wav", (0.3 * np.sin(2 * np.pi * (200 + 100 * i) * t)).astype(np.float32), 16000
-        )
-        (root / f"tone{i}.txt").write_text(f"a sine tone number {i}\n")
-    return root
-
-
 def test_a_tokenizer_larger_than_the_text_vocabulary_is_refused_at_load(tmp_path, capsys, monkeypatch):
 
     from tokenizers import Tokenizer
 
-    checkpoint = _tiny_checkpoint(tmp_path)
+    checkpoint = tiny_checkpoint(tmp_path)
     tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
     assert tokenizer.get_vocab_size(with_added_tokens=True) == 320  # == text_config.vocab_size
     tokenizer.add_tokens(["<new_sound_word>"])
@@ -2010,7 +1972,7 @@ def test_settings_beyond_the_checkpoint_name_their_flag_before_the_data_scan(
 ):
     from audiotrain.recipes.clap import cli as clap
 
-    checkpoint = _tiny_checkpoint(tmp_path)
+    checkpoint = tiny_checkpoint(tmp_path)
     assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint, flag, value) == 2
     assert expected in _one_error_line(capsys.readouterr().err)
     # The demo model too, before its data folder is generated.
@@ -2027,7 +1989,7 @@ def test_the_task_module_names_the_flag_for_freezing_beyond_the_model(tmp_path):
     """Library users building CLAPTrainModule themselves get the same message as the command line."""
     from audiotrain.models.clap import load_pretrained
 
-    model = load_pretrained(_tiny_checkpoint(tmp_path))[0]
+    model = load_pretrained(tiny_checkpoint(tmp_path))[0]
     with pytest.raises(ValueError, match="--task.freeze_text_layers 99: the model has 2 RoBERTa layers"):
         CLAPTrainModule(model, CLAPTaskConfig(freeze_text_layers=99))
     with pytest.raises(ValueError, match="--task.freeze_audio_stages 9: the model has"):
@@ -2388,7 +2350,7 @@ def test_an_error_in_rank_0s_own_work_ends_every_local_process_with_status_2(tmp
 
     from audiotrain.models.clap import save_pretrained
 
-    model, config = clap_load_with_config(_tiny_checkpoint(tmp_path))
+    model, config = clap_load_with_config(tiny_checkpoint(tmp_path))
     for layer in (model.audio_projection.linear1, model.audio_projection.linear2):
         layer.weight = layer.weight * 1e30  # finite, but the audio embeddings overflow
     overflow = tmp_path / "overflow"
@@ -2417,7 +2379,7 @@ def clap_load_with_config(folder):
 def test_out_may_not_be_the_pretrained_or_data_folder_even_with_overwrite(tmp_path, capsys, monkeypatch):
     from audiotrain.recipes.clap import cli as clap
 
-    checkpoint = _tiny_checkpoint(tmp_path)
+    checkpoint = tiny_checkpoint(tmp_path)
     data = tone_folder(tmp_path / "data")
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
     _forbid_expensive_work(monkeypatch)
@@ -2587,7 +2549,7 @@ def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it
     """In a transformers 5 folder the settings are processor_config.json's (the message named a
     preprocessor_config.json that was not there), and nothing is written: a rerun needs no --overwrite."""
 
-    checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path), **front_end)
+    checkpoint = as_transformers_5_folder(tiny_checkpoint(tmp_path), **front_end)
     assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint) == 2
     line = _one_error_line(capsys.readouterr().err)
     assert f"error: {checkpoint / 'processor_config.json'}: " + expected.format(ckpt=checkpoint) in line
@@ -2600,7 +2562,7 @@ def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_i
 
     from audiotrain.recipes.clap import cli as clap
 
-    checkpoint = as_transformers_5_folder(_tiny_checkpoint(tmp_path))
+    checkpoint = as_transformers_5_folder(tiny_checkpoint(tmp_path))
     run = tmp_path / "run"
     argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(checkpoint), "--out", str(run),
             "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
@@ -2640,7 +2602,7 @@ def test_a_lone_checkpoint_exports_from_the_model_its_own_record_names(tmp_path,
 
     from audiotrain.recipes.clap import cli as clap
 
-    model = _tiny_checkpoint(tmp_path)
+    model = tiny_checkpoint(tmp_path)
     run = tmp_path / "run"
     argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(model), "--out", str(run),
             "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
@@ -2725,7 +2687,7 @@ def test_the_caption_length_asked_for_is_used_and_printed(tmp_path, capsys, monk
     caption to 16 tokens without a word, while config.json recorded 40."""
     from audiotrain.recipes.clap import cli as clap
 
-    checkpoint = _tiny_checkpoint(tmp_path)
+    checkpoint = tiny_checkpoint(tmp_path)
     config = json.loads((checkpoint / "tokenizer_config.json").read_text())
     (checkpoint / "tokenizer_config.json").write_text(json.dumps({**config, "model_max_length": 16}))
     monkeypatch.setattr(
@@ -2746,7 +2708,7 @@ def _checkpoint_of_38_tokens(tmp_path) -> Path:
 
     from audiotrain.models.clap import load_pretrained, save_pretrained
 
-    model, config = load_pretrained(_tiny_checkpoint(tmp_path / "full"))
+    model, config = load_pretrained(tiny_checkpoint(tmp_path / "full"))
     short = dataclasses.replace(
         config, text_config=dataclasses.replace(config.text_config, max_position_embeddings=40)
     )
@@ -2789,7 +2751,7 @@ def test_resume_refuses_another_pretrained_model_or_front_end(tmp_path, capsys):
 
     from audiotrain.recipes.clap import cli as clap
 
-    checkpoint = _tiny_checkpoint(tmp_path)
+    checkpoint = tiny_checkpoint(tmp_path)
     run = tmp_path / "run"
     argv = ["--data", str(tone_folder(tmp_path / "data")), "--pretrained", str(checkpoint), "--out", str(run),
             "--train.epochs", "1", "--train.batch_size", "2", "--train.compile", "false",
@@ -3515,7 +3477,7 @@ def test_a_checkpoint_copied_into_another_runs_folder_is_not_exported_with_that_
     from audiotrain.recipes.clap import cli as clap
     from audiotrain.recipes.clap.train import export_command
 
-    own_model = _tiny_checkpoint(tmp_path)
+    own_model = tiny_checkpoint(tmp_path)
     other_model = tmp_path / "other_model"
     shutil.copytree(own_model, other_model)
     settings = other_model / "preprocessor_config.json"
@@ -3545,7 +3507,7 @@ def test_a_checkpoint_copied_into_a_run_of_another_tokenizer_is_not_exported_wit
 
     from audiotrain.recipes.clap import cli as clap
 
-    own_model = _tiny_checkpoint(tmp_path)
+    own_model = tiny_checkpoint(tmp_path)
     other_model = tmp_path / "other_model"
     shutil.copytree(own_model, other_model)
     spec = json.loads((other_model / "tokenizer.json").read_text())
@@ -3603,7 +3565,7 @@ def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_fiel
 
     record = tmp_path / "run" / "config.json"
     record.parent.mkdir()
-    present = {"pretrained": str(_tiny_checkpoint(tmp_path)), "data": str(tone_folder(tmp_path / "data"))}
+    present = {"pretrained": str(tiny_checkpoint(tmp_path)), "data": str(tone_folder(tmp_path / "data"))}
     gone = str(tmp_path / "moved_away")
     from audiotrain.recipes.clap.config import ClapRecipeConfig
 
