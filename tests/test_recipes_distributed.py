@@ -261,6 +261,17 @@ def test_clap_export_under_a_launcher_runs_on_rank_0_alone(tmp_path):
     assert "export runs in one process: rank 0 of the launcher's 2 does all of it" in ranks[0].stderr
     assert ranks[0].stdout.count("exported ") == 1, ranks[0].stdout
     assert (tmp_path / "ex" / "config.json").is_file()
+    # evaluate too: each rank scored the same clips and wrote the same --out file.
+    data = json.loads((tmp_path / "run" / "config.json").read_text())["data_folder"]
+    ranks = _launch(
+        "audiotrain.recipes.clap",
+        ["evaluate", "--model", "ex", "--data", data, "--out", "scores.json"],
+        tmp_path,
+    )
+    assert ranks[1].stdout == ranks[1].stderr == ""
+    assert "evaluate runs in one process: rank 0 of the launcher's 2 does all of it" in ranks[0].stderr
+    assert ranks[0].stdout.count("scores written to ") == 1, ranks[0].stdout
+    assert json.loads((tmp_path / "scores.json").read_text())["n_clips"] == 8
 
 
 @pytest.mark.slow

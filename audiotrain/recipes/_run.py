@@ -76,6 +76,23 @@ class OutputFolderError(ValueError):
     """An output folder that cannot be made or written to; the message names the flag that gave it."""
 
 
+def ends_on_other_ranks(command: str) -> bool:
+    """Whether this process is to end now, without writing anything: a rank other than 0 of a launcher's job
+    running `command`, which one process does whole (a recipe's predict, evaluate, export:
+    `collectives.leave_to_rank_0`; each rank doing all of it into the same outputs raced). Rank 0 says so
+    once and goes on as a job of one."""
+    rank, processes = collectives.leave_to_rank_0()
+    if rank:
+        return True
+    if processes > 1:
+        print(
+            f"{command} runs in one process: rank 0 of the launcher's {processes} does all of it, the others "
+            "end at once without writing anything",
+            file=sys.stderr,
+        )
+    return False
+
+
 def nonempty_path(text: str) -> str:
     """The argparse type of a path flag: an empty path (``--run_dir "$RUN"`` with RUN unset) is refused, not
     taken as the current folder (or, for an optional setting, as unset); a leading ``~`` is the home folder

@@ -48,6 +48,7 @@ from audiotrain.distributed.local import (
 from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
+    ends_on_other_ranks,
     leaves_notes_to_others,
     path_flag,
     refuse_existing_outputs,  # noqa: F401
@@ -753,16 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        if command in ("predict", "evaluate", "export"):
-            rank, processes = collectives.leave_to_rank_0()
-            if rank:
-                return 0
-            if processes > 1:
-                print(
-                    f"{command} runs in one process: rank 0 of the launcher's {processes} does all of it, the "
-                    "others end at once without writing anything",
-                    file=sys.stderr,
-                )
+        if command in ("predict", "evaluate", "export") and ends_on_other_ranks(command):
+            return 0
         with warnings.catch_warnings():
             # The folder scan lists these files once, in its report; each later read would warn again.
             warnings.simplefilter("ignore", SeveralAnnotationsWarning)

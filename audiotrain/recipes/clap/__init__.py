@@ -4,7 +4,7 @@
 presets), `data` (splits, loaders, zero-shot labels), `task` (the `TrainModule`), `bundle` (model load, the
 demo model, Hugging Face export), `train` (`run`: one run, top to bottom), `evaluate` (retrieval and
 zero-shot scores), `report` (the table and plots), `cv` (cross-validation grouped by clip), `cli` (the commands, ``export``
-and ``cv`` included).
+and ``cv`` included), `cli_evaluate` (the ``evaluate`` command: a model's scores without training).
 """
 
 from typing import TYPE_CHECKING

@@ -459,6 +459,46 @@ def has_model_files(folder: Path) -> bool:
     return tokenizer and front_end and (folder / "config.json").is_file()
 
 
+def model_folder_to_score(given: str) -> tuple[str, str | None]:
+    """(the model `load_checkpoint` is to load for ``evaluate --model given``, a note on stderr or None): a
+    Hugging Face CLAP folder as it is (a pretrained checkpoint, an ``export``, a run's hf_model/), a run
+    folder's hf_model/, or a hub id (a name of the form 'owner/name' that is no folder here). A trainer
+    checkpoint, a run without hf_model/, a file or anything else is refused, naming `given` and what was
+    expected (the load's own errors named neither the flag nor the export to run first)."""
+    expected = (
+        "expected a Hugging Face CLAP folder (config.json, model weights, the tokenizer and "
+        "preprocessor_config.json: a pretrained checkpoint, an export's folder, a run's hf_model/), a run "
+        "folder holding one, or a hub id"
+    )
+    path = Path(given).expanduser()
+    export = "python -m audiotrain.recipes.clap export --checkpoint CHECKPOINT --out DIR"
+    if path.is_dir():
+        if (path / ckpt.STATE_FILE).is_file():
+            export = export.replace("CHECKPOINT", str(path))
+            raise ValueError(
+                f"--model {given}: a trainer checkpoint folder (it holds {ckpt.STATE_FILE}), not a Hugging Face "
+                f"CLAP folder; a CLAP run's checkpoint is scored once exported: {export}, then --model DIR"
+            )
+        if has_model_files(path):
+            return str(path), None
+        own = path / "hf_model"
+        if (path / RUN_CONFIG).is_file() and has_model_files(own):
+            return str(own), f"--model {given}: a run folder; scoring its {own}"
+        if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
+            raise ValueError(
+                f"--model {given}: a run folder without hf_model/ (the run did not finish); export one of its "
+                f"checkpoints first: {export.replace('CHECKPOINT', str(path / 'checkpoints' / 'last'))}, "
+                "then --model DIR"
+            )
+        raise ValueError(f"--model {given}: not a Hugging Face CLAP folder; {expected}")
+    if path.exists():
+        raise ValueError(f"--model {given}: a file; {expected}")
+    first = Path(given).parts[0] if Path(given).parts else ""
+    if given.count("/") != 1 or given.startswith((".", "/", "~")) or Path(first).is_dir():
+        raise FileNotFoundError(f"--model {given}: no such folder; {expected}")
+    return given, None  # a hub id: `load_checkpoint` fetches it, or says why it cannot
+
+
 def bundle_of_run(run_dir: Path) -> Bundle:
     """The model (untrained weights), config, front end and tokenizer a run of the recipe started from."""
     from audiotrain.features.clap import ClapFeatureExtractor

@@ -1,4 +1,5 @@
-"""The CLAP recipe's command line: ``python -m audiotrain.recipes.clap`` (training), ``export`` and ``cv``.
+"""The CLAP recipe's command line: ``python -m audiotrain.recipes.clap`` (training), ``export``, ``cv`` and
+``evaluate`` (`audiotrain.recipes.clap.cli_evaluate`).
 
 `HELP` is what ``--help`` prints: what a run does, what its folder holds, the data layouts and splits.
 """
@@ -12,7 +13,6 @@ import sys
 from pathlib import Path
 
 from audiotrain._invocation import as_started
-from audiotrain.distributed import collectives
 from audiotrain.distributed.collectives import MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
@@ -26,6 +26,7 @@ from audiotrain.recipes._run import (
     check_kernel_cache,
     check_resume_folder,
     checkpoint_processes,
+    ends_on_other_ranks,
     leaves_notes_to_others,
     nonempty_path,
     resume_processes_note,
@@ -60,8 +61,8 @@ OLDER_RECORD_MEANINGS = {"train.processes": 1}
 #: The chord recipe's names for flags of this recipe: an error offers this one's ("did you mean --out?").
 OTHER_RECIPES_NAMES = {"--run_dir": "--out"}
 
-#: The commands before the flags: none (training), ``export`` and ``cv``.
-COMMANDS = ("export", "cv")
+#: The commands before the flags: none (training), ``export``, ``cv`` and ``evaluate``.
+COMMANDS = ("export", "cv", "evaluate")
 
 __all__ = ["build_export_parser", "build_parser", "export_main", "main", "parse_arguments", "parse_config"]
 
@@ -97,7 +98,8 @@ held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and w
 - plots/: loss.png, accuracy.png, retrieval.png (before/after), retrieval_per_epoch.png
 - retrieval.json: retrieval (R@1/5/10, mAP@10 both ways) and zero-shot scores before and after
 - hf_model/: the best checkpoint (by val_mAP@10; the last with one evaluation clip) as a Hugging Face folder
-  (transformers.ClapModel.from_pretrained); "after" scores these weights
+  (transformers.ClapModel.from_pretrained); "after" scores these weights (as evaluate --model RUN/hf_model
+  scores them again, on any folder)
 
 Settings: defaults < --preset (quick_test: seconds; development; production: real data) < --config FILE
 (YAML/JSON; it may name its own preset) < flags.
@@ -144,6 +146,11 @@ Cross-validate, grouped by clip: each fold a run in RUN/fold<k>/, the scores' me
 (see cv --help):
 
   python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained laion/clap-htsat-unfused
+
+Score a model without training (a checkpoint on your sounds before fine-tuning, a run's hf_model/ on new clips;
+see evaluate --help):
+
+  python -m audiotrain.recipes.clap evaluate --model RUN/hf_model --data new_sounds/ --out scores.json
 """
 
 
@@ -362,7 +369,7 @@ def _is_run_record(file: str) -> bool:
 
 @returning_exit_status
 def main(argv: list[str] | None = None) -> int:
-    """``python -m audiotrain.recipes.clap``: train (flags only), or the ``export`` and ``cv`` commands;
+    """``python -m audiotrain.recipes.clap``: train (flags only), or the ``export``, ``cv`` and ``evaluate`` commands;
     `argv` defaults to ``sys.argv[1:]``. Returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "export":
@@ -371,6 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         from audiotrain.recipes.clap.cv import main as cv_main
 
         return cv_main(argv[1:])
+    if argv and argv[0] == "evaluate":
+        from audiotrain.recipes.clap.cli_evaluate import evaluate_main
+
+        return evaluate_main(argv[1:])
     if argv and not argv[0].startswith("-"):  # the training command takes flags only
         print(f"error: {unknown_command_message(argv[0], COMMANDS, 'to train')}", file=sys.stderr)
         return 2
@@ -467,15 +478,8 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 def export_main(argv: list[str] | None = None) -> int:
     # Under a launcher each rank exported into the same --out and the swaps raced: rank 0 alone does it.
-    rank, processes = collectives.leave_to_rank_0()
-    if rank:
+    if ends_on_other_ranks("export"):
         return 0
-    if processes > 1:
-        print(
-            f"export runs in one process: rank 0 of the launcher's {processes} does all of it, the others "
-            "end at once without writing anything",
-            file=sys.stderr,
-        )
     args = build_export_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)

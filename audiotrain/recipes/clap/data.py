@@ -30,6 +30,7 @@ __all__ = [
     "check_data_folder",
     "check_data_given",
     "check_training_clips",
+    "describe_splits",
     "choose_splits",
     "default_eval_split",
     "make_loader",
@@ -54,14 +55,14 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
     if test_name is not None and test_name not in splits:
         raise CaptionFolderError(
             f"{folder.root}: --dataset.test_split {cfg.test_split!r} has no clips; splits present: "
-            f"{_describe_splits(folder) or 'none'}"
+            f"{describe_splits(folder) or 'none'}"
         )
     if cfg.eval_split is not None:
         eval_name = normalise_split(cfg.eval_split)
         if eval_name not in splits:
             raise CaptionFolderError(
                 f"{folder.root}: --dataset.eval_split {cfg.eval_split!r} has no clips; splits present: "
-                f"{_describe_splits(folder) or 'none'}"
+                f"{describe_splits(folder) or 'none'}"
             )
     else:
         eval_name = default_eval_split(folder, cfg)
@@ -96,7 +97,7 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
             advice.append(f"the folder holds only the evaluation split '{eval_name}': add training clips")
         raise CaptionFolderError(
             f"{folder.root}: --dataset.train_split {cfg.train_split!r} names none of the folder's splits "
-            f"({_describe_splits(folder)}); {', or '.join(advice)}. (Training on every clip would train on "
+            f"({describe_splits(folder)}); {', or '.join(advice)}. (Training on every clip would train on "
             "the evaluation clips too.)"
         )
     else:
@@ -172,7 +173,7 @@ def check_data_folder(cfg: ClapRecipeConfig) -> None:
         raise
 
 
-def _describe_splits(folder: CaptionFolder) -> str:
+def describe_splits(folder: CaptionFolder) -> str:
     """``"development (6 clips), test (2), validation (2)"``, plus the clips without a split, if any."""
     counts = Counter(c.split for c in folder.clips)
     parts = [

@@ -29,12 +29,22 @@ def _label(key: str) -> str:
 
 def format_table(before: dict, after: dict | None) -> str:
     """A fixed-width table of the retrieval and zero-shot scores, before (and after) fine-tuning."""
-    lines = [f"{'':28s}{'before':>10s}{'after':>10s}"]
+    return format_columns({"before": before, "after": after})
+
+
+def format_columns(columns: dict[str, dict | None]) -> str:
+    """A fixed-width table of the retrieval and zero-shot scores, a column per entry of `columns` (heading ->
+    scores; None, or a score it lacks, leaves the cell empty), a row per score the first column holds: the
+    training run's before/after table (`format_table`) and the ``evaluate`` command's one column."""
+    first = next(iter(columns.values())) or {}
+    lines = [f"{'':28s}" + "".join(f"{heading:>10s}" for heading in columns)]
     for key in _ROWS:
-        if key in before:
-            b = f"{before[key]:10.3f}"
-            a = f"{after[key]:10.3f}" if after and key in after else f"{'':10s}"
-            lines.append(f"{_label(key):28s}{b}{a}")
+        if key in first:
+            cells = (
+                f"{scores[key]:10.3f}" if scores and key in scores else f"{'':10s}"
+                for scores in columns.values()
+            )
+            lines.append(f"{_label(key):28s}" + "".join(cells))
     return "\n".join(lines)
 
 

@@ -244,10 +244,7 @@ def run_job(
 
     # The sampling rate comes from the front end, so the model side is set up first (except the demo
     # tokenizer, which is trained on the captions found below).
-    bundle = None if demo else load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
-    if bundle is not None:
-        check_settings_fit(cfg, bundle.config)
-        print(caption_length_line(bundle.tokenizer, cfg.dataset.max_tokens), file=sys.stderr)
+    bundle = None if demo else load_for_settings(cfg.pretrained, cfg)
     # The caption length in use from here on, and in config.json: an unset --dataset.max_tokens resolved.
     max_tokens = (
         bundle.tokenizer.max_length if bundle is not None else cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS
@@ -325,7 +322,7 @@ def run_job(
     if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
         check_resume_finite(resume)
-    labels = _zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
+    labels = zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
 
     # Every check has passed: the run folder now.
     continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
@@ -336,15 +333,7 @@ def run_job(
         save_demo(bundle, out)
 
     def scores_on(dataset: CaptionDataset) -> dict:
-        return evaluate_clap(
-            task.clap,
-            dataset,
-            bundle.extractor,
-            bundle.tokenizer,
-            labels=labels,
-            prompt_template=cfg.dataset.prompt_template,
-            batch_size=cfg.train.eval_batch_size,
-        )
+        return score_clips(task.clap, bundle, dataset, labels, cfg)
 
     evaluate = lambda: scores_on(eval_set)  # noqa: E731  (each validation: picks the best checkpoint)
     # before / after: = eval_set unless a cv fold or --dataset.test_split
@@ -736,13 +725,7 @@ def _loaders(
     """(train loader, validation loader, the validation and the held-out `CaptionDataset`: the same one
     unless ``test_clips`` are other clips, as in a cross-validation fold); says what validation leaves out."""
     extractor, tokenizer = bundle.extractor, bundle.tokenizer
-    crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
-    common = dict(
-        sampling_rate=sampling_rate,
-        crop_samples=crop,
-        seed=cfg.train.seed,
-        cache_audio=cfg.dataset.cache_audio,
-    )
+    common = dataset_settings(cfg, bundle, sampling_rate)
     train_set = CaptionDataset(train_clips, tokenizer, train=True, **common)
     eval_set = CaptionDataset(eval_clips, tokenizer, train=False, **common)
     test_set = (
@@ -761,7 +744,46 @@ def _loaders(
     return train_loader, val_loader, eval_set, test_set
 
 
-def _zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:
+def load_for_settings(source: str, cfg: ClapRecipeConfig) -> Bundle:
+    """`load_checkpoint` of `source` (the run's --pretrained, the ``evaluate`` command's --model) for the
+    settings `cfg`, which are checked against the model (`check_settings_fit`, naming their flags); the
+    caption length in use goes to stderr."""
+    bundle = load_checkpoint(source, cfg.dataset.max_tokens)
+    check_settings_fit(cfg, bundle.config)
+    print(caption_length_line(bundle.tokenizer, cfg.dataset.max_tokens), file=sys.stderr)
+    return bundle
+
+
+def dataset_settings(cfg: ClapRecipeConfig, bundle: Bundle, sampling_rate: int) -> dict:
+    """The `CaptionDataset` settings (but clips, tokenizer and train flag) of the run's datasets and of the
+    ``evaluate`` command's: clips cut to the front end's window (whole for "fusion", which cuts its own)."""
+    extractor = bundle.extractor
+    crop = None if extractor.truncation == "fusion" else extractor.nb_max_samples
+    return dict(
+        sampling_rate=sampling_rate,
+        crop_samples=crop,
+        seed=cfg.train.seed,
+        cache_audio=cfg.dataset.cache_audio,
+    )
+
+
+def score_clips(
+    model, bundle: Bundle, dataset: CaptionDataset, labels: list[str] | None, cfg: ClapRecipeConfig
+) -> dict[str, float]:
+    """`evaluate_clap` of `model` on `dataset` with the run's settings (zero-shot prompt, evaluation batch):
+    the "before" / "after" scores and the ``evaluate`` command's."""
+    return evaluate_clap(
+        model,
+        dataset,
+        bundle.extractor,
+        bundle.tokenizer,
+        labels=labels,
+        prompt_template=cfg.dataset.prompt_template,
+        batch_size=cfg.train.eval_batch_size,
+    )
+
+
+def zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:
     """The classes zero-shot classification chooses from: the given ones, else every class of the folder
     (not only the held-out ones). Clips without a label are left out of it, as with a given list, and
     counted: taking the folder's classes only when every clip had one skipped zero-shot without a word

@@ -1,0 +1,172 @@
+"""``python -m audiotrain.recipes.clap evaluate``: a model's retrieval scores on a folder, without training."""
+
+import errno
+import json
+import os
+
+from audiotrain.recipes.clap import main
+from audiotrain.recipes.clap.report import format_columns
+
+import pytest
+from clap_folders import tiny_checkpoint, tone_folder
+
+
+def _fine_tune(tmp, *flags: str):
+    """A tiny checkpoint fine-tuned on a folder of tones with a train and a validation split (the validation
+    clips give its "before" and "after"): (the checkpoint, the data folder, the run folder)."""
+    checkpoint = tiny_checkpoint(tmp)
+    data = tmp / "data"
+    data.mkdir()
+    tone_folder(data / "train", 6)
+    tone_folder(data / "validation", 4)
+    run = tmp / "run"
+    argv = ["--data", str(data), "--pretrained", str(checkpoint), "--out", str(run),
+            "--train.epochs", "2", "--train.batch_size", "2", "--task.learning_rate", "1e-3",
+            "--train.compile", "false", "--train.progress_bar", "false", "--dataset.num_workers", "0",
+            *flags]  # fmt: skip
+    assert main(argv) == 0
+    return checkpoint, data, run
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(tmp_path_factory):
+    return _fine_tune(tmp_path_factory.mktemp("clap_evaluate_command"))
+
+
+def _evaluate(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    status = main(["evaluate", *map(str, argv)])
+    printed = capsys.readouterr()
+    return status, printed.out, printed.err
+
+
+def test_a_runs_model_on_its_evaluation_clips_scores_its_after_and_its_checkpoint_its_before(
+    fine_tuned, tmp_path, capsys
+):
+    # The proof that evaluate scores as the run does: the run's hf_model/ (a run folder means it) on the
+    # run's evaluation split gives the run's "after" exactly, and the checkpoint it started from its "before".
+    checkpoint, data, run = fine_tuned
+    recorded = json.loads((run / "retrieval.json").read_text())
+    assert recorded["before"] != recorded["after"]  # (so that each equality below says which model scored)
+    for model, when in ((run, "after"), (run / "hf_model", "after"), (checkpoint, "before")):
+        out = tmp_path / f"{when}-{model.name}.json"
+        status, printed, _ = _evaluate(capsys, "--model", model, "--data", data, "--split", "validation",
+                                       "--out", out)  # fmt: skip
+        assert status == 0
+        scored = json.loads(out.read_text())
+        assert scored["scores"] == recorded[when], model
+        assert format_columns({"score": recorded[when]}) in printed
+        assert "(4 clips, 4 captions)" in printed and "split 'validation'" in printed
+        assert scored["n_clips"] == recorded["n_eval_clips"] and scored["split"] == "validation"
+        assert scored["n_captions"] == recorded["n_eval_captions"] == 4
+        assert scored["data_folder"] == str(data) and scored["model"] == str(model)
+        assert scored["versions"]["audiotrain"]
+
+
+def test_a_bf16_true_runs_after_is_scored_again_with_its_precision(tmp_path, capsys, monkeypatch):
+    # A bf16-true run scores its "after" with bfloat16 weights (the Trainer casts the model), its export
+    # holds them: --precision bf16-true scores them so again (the weights' type, seen by the scoring, says so
+    # where the 4 clips' ranks alone would not).
+    from audiotrain.recipes.clap import train as clap_train
+
+    import mlx.core as mx
+
+    _, data, run = _fine_tune(tmp_path, "--train.precision", "bf16-true", "--train.epochs", "1")
+    after = json.loads((run / "retrieval.json").read_text())["after"]
+    scoring, weight_types = clap_train.evaluate_clap, []
+
+    def noting_the_weights(model, *args, **kwargs):
+        weight_types.append(model.logit_scale_a.dtype)
+        return scoring(model, *args, **kwargs)
+
+    monkeypatch.setattr(clap_train, "evaluate_clap", noting_the_weights)
+    out = tmp_path / "scores.json"
+    status, _, _ = _evaluate(capsys, "--model", run, "--data", data, "--split", "validation",
+                             "--precision", "bf16-true", "--out", out)  # fmt: skip
+    assert status == 0 and weight_types == [mx.bfloat16]
+    scored = json.loads(out.read_text())
+    assert scored["scores"] == after and scored["settings"]["precision"] == "bf16-true"
+    status, _, _ = _evaluate(capsys, "--model", run, "--data", data, "--split", "validation")
+    assert status == 0 and weight_types == [mx.bfloat16, mx.float32]  # (the default: float32, '32')
+
+
+def test_without_split_every_clip_of_the_folder_is_scored(fine_tuned, tmp_path, capsys):
+    _, data, run = fine_tuned
+    out = tmp_path / "all.json"
+    status, printed, _ = _evaluate(capsys, "--model", run, "--data", data, "--out", out)
+    assert status == 0 and "(10 clips, 10 captions)" in printed
+    scored = json.loads(out.read_text())
+    assert scored["n_clips"] == 10 and scored["split"] is None and scored["scores"]["n_audio"] == 10
+    status, printed, _ = _evaluate(capsys, "--model", run, "--data", data, "--split", "train")
+    assert status == 0 and "(6 clips, 6 captions)" in printed
+
+
+def test_an_unknown_split_is_an_error_listing_the_folders_splits(fine_tuned, capsys):
+    _, data, run = fine_tuned
+    status, printed, err = _evaluate(capsys, "--model", run, "--data", data, "--split", "evaluation")
+    assert status == 2 and "score" not in printed
+    assert "error: --split evaluation: " in err and "splits present: train (6 clips), validation (4)" in err
+
+
+def test_an_existing_out_file_is_refused_without_overwrite_and_replaced_whole_with_it(
+    fine_tuned, tmp_path, capsys, monkeypatch
+):
+    _, data, run = fine_tuned
+    out = tmp_path / "scores.json"
+    out.write_text("earlier scores\n")
+    status, printed, err = _evaluate(capsys, "--model", run, "--data", data, "--out", out)
+    assert status == 2 and printed == ""
+    assert f"error: --out {out} exists; pass --overwrite" in err
+    assert out.read_text() == "earlier scores\n"
+    # A write that fails at its end (a full disk as the file is swapped in) leaves the earlier file whole,
+    # and nothing beside it.
+    replace = os.replace
+
+    def full_disk_at(target):
+        def replacing(source, destination):
+            if str(destination) == str(target):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return replace(source, destination)
+
+        return replacing
+
+    monkeypatch.setattr(os, "replace", full_disk_at(out))
+    status, _, err = _evaluate(capsys, "--model", run, "--data", data, "--out", out, "--overwrite")
+    assert status == 2 and str(out) in err
+    assert out.read_text() == "earlier scores\n" and [p.name for p in tmp_path.iterdir()] == ["scores.json"]
+    monkeypatch.setattr(os, "replace", replace)
+    status, printed, _ = _evaluate(capsys, "--model", run, "--data", data, "--out", out, "--overwrite")
+    assert status == 0 and f"scores written to {out}" in printed
+    assert json.loads(out.read_text())["n_clips"] == 10
+
+
+def test_a_trainer_checkpoint_is_refused_with_the_export_that_makes_it_a_model_folder(fine_tuned, capsys):
+    _, data, run = fine_tuned
+    last = run / "checkpoints" / "last"
+    status, printed, err = _evaluate(capsys, "--model", last, "--data", data)
+    assert status == 2 and printed == ""
+    assert f"error: --model {last}: a trainer checkpoint folder" in err
+    assert f"export --checkpoint {last} --out DIR, then --model DIR" in err
+
+
+def test_a_missing_model_folder_or_no_model_is_an_error_naming_what_is_expected(fine_tuned, tmp_path, capsys):
+    _, data, _ = fine_tuned
+    missing = tmp_path / "no_model"
+    status, _, err = _evaluate(capsys, "--model", missing, "--data", data)
+    assert (
+        status == 2
+        and f"error: --model {missing}: no such folder; expected a Hugging Face CLAP folder" in err
+    )
+    status, _, err = _evaluate(capsys, "--model", data, "--data", data)  # a folder, of something else
+    assert status == 2 and f"error: --model {data}: not a Hugging Face CLAP folder" in err
+    # Without --model (the training command's offline demo has no model to score): where to find one.
+    status, _, err = _evaluate(capsys, "--data", data)
+    assert status == 2 and "--model is required" in err and "RUN/hf_model" in err
+
+
+def test_evaluate_is_one_of_the_commands_the_training_help_names():
+    from audiotrain.recipes.clap import build_parser
+    from audiotrain.recipes.clap.cli import COMMANDS
+
+    assert "evaluate" in COMMANDS
+    assert "evaluate --model RUN/hf_model" in build_parser().format_help()
