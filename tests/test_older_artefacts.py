@@ -861,6 +861,40 @@ def test_a_clap_checkpoint_of_the_first_format_exports(tmp_path, capsys):
     load_pretrained(tmp_path / "exported")
 
 
+def test_a_first_format_checkpoint_of_ones_own_module_is_validated_tested_and_predicted_with(tmp_path):
+    """Trainer.validate / test / predict(ckpt_path=) of a TrainModule checkpoint written a week before (format
+    1) raised "it cannot resume training" though they resume nothing, and load_from_checkpoint loaded the same
+    weights: as Lightning's, they score its weights; fit(ckpt_path=) of it is still refused."""
+    from audiotrain import Trainer
+
+    import mlx.core as mx
+    import numpy as np
+    from tasks import TinyClassifier, make_batches
+
+    def trainer():
+        return Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, compile=False)
+
+    mx.random.seed(0)
+    module = TinyClassifier()
+    trainer().fit(module, make_batches())
+    last = tmp_path / "checkpoints" / "last"
+    _as_format_1(last)
+    batches = make_batches(32)
+    assert trainer().validate(TinyClassifier(), batches, ckpt_path=last) == trainer().validate(
+        module, batches
+    )
+    assert trainer().test(TinyClassifier(), batches, ckpt_path=last) == trainer().test(module, batches)
+    inputs = [x for x, _ in batches]
+    predicted = trainer().predict(TinyClassifier(), inputs, ckpt_path=last)
+    assert all(
+        np.array_equal(np.array(p), np.array(module(x))) for p, x in zip(predicted, inputs, strict=True)
+    )
+    with pytest.raises(ckpt.OlderFormatError, match="cannot resume training"):
+        Trainer(max_epochs=2, default_root_dir=tmp_path / "again", enable_progress_bar=False).fit(
+            TinyClassifier(), make_batches(), ckpt_path=last
+        )
+
+
 def test_a_resumed_recipe_run_keeps_the_builds_that_trained_it(run, tmp_path):
     """After a resume by another build, config.json's versions named only the last one: which build trained
     the earlier epochs was lost. Its builds list them, oldest first (a record of before: its versions')."""

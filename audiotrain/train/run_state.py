@@ -230,7 +230,9 @@ def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
     expected, what = ckpt.flat(module.parameters()), f"{type(module).__name__} model"
 
     def read(folder: Path) -> CheckpointContents:
-        state = ckpt.read_state(folder)
+        # An evaluation reads the weights alone, which a checkpoint of an older format holds as today's do
+        # (`read_model_state`): only a resume needs today's trainer state.
+        state = ckpt.read_state(folder) if full else ckpt.read_model_state(folder)
         model = ckpt.read_checked(folder / ckpt.MODEL_FILE, expected, what)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
