@@ -518,6 +518,23 @@ def test_a_run_of_the_first_checkpoint_format_is_transcribed_exported_and_fine_t
     assert folder == best and started["epoch"] == 1 and started["global_step"] == 2
 
 
+def test_the_flags_an_older_checkpoints_note_names_decode_it_as_its_version_did(
+    tmp_path, annotated_song, capsys
+):
+    """A checkpoint from before the joint (chord, bass) decoding (2026-11-23) was noted as decoded with
+    today's joint_bass, without the value its version decoded with ("the --decode.* flags set them"): with
+    the flags the note gave, its labels still differed from its version's on every song of an upgrade sweep.
+    The note names --decode.joint_bass false, and given every flag it names, predict has nothing to note."""
+    old = _format_1_run(tmp_path / "old1")
+    capsys.readouterr()
+    assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", "-"]) == 0
+    (note,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    flags = note.split("its version wrote (")[1].split(" decode as that version did")[0].split()
+    assert "--decode.joint_bass" in flags, note
+    assert chords.main(["predict", "--checkpoint", str(old), str(annotated_song), "-o", "-", *flags]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 @pytest.mark.slow  # (about 5 s on 2 cores, most of it the evaluation's first imports)
 def test_a_run_of_the_first_checkpoint_format_is_scored(tmp_path, annotated_song, capsys):
     """evaluate --checkpoint RUN of a format-1 run: "re-score my old run with today's evaluation"."""

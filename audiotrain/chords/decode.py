@@ -162,8 +162,14 @@ class DecodeConfig:
 #: The decoding settings added after checkpoints first stored their `DecodeConfig`, each with the value that
 #: decodes as the versions before it did (it turns off what it added). A checkpoint whose stored decoding
 #: lacks one decodes with today's default of it, and ``predict`` names these values (`cli_predictor`).
-#: (``chord_head_weight`` came with the joint chord head, so a checkpoint without it has no head to weigh.)
-DECODING_BEFORE_ADDED = {"refine_boundaries": False, "bass_onset_frames": 0, "silence_db": 0}
+#: (``chord_head_weight`` came with the joint chord head, so a checkpoint without it has no head to weigh.
+#: ``joint_bass`` came on 2026-11-23, on by default: before it the bass took a path of its own.)
+DECODING_BEFORE_ADDED = {
+    "joint_bass": False,
+    "refine_boundaries": False,
+    "bass_onset_frames": 0,
+    "silence_db": 0,
+}
 
 
 def median_smooth(probs: np.ndarray, width: int) -> np.ndarray:
