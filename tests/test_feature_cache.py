@@ -525,6 +525,26 @@ def test_copied_songs_are_computed_once_in_their_new_folder(tmp_path, songs):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_cache_from_before_the_marker_in_use_is_named_as_given_until_a_run_marks_it(
+    tmp_path, songs, monkeypatch, capsys
+):
+    """The cache an audiotrain of before the marker left in AUDIOTRAIN_CACHE_DIR: `cache info` said
+    "--root X is not a feature cache" though no --root was given, and told the user to pass the folder the
+    cache writes to, X itself. It names the variable, not --root; a run's next entry marks it, and then
+    `cache info` lists it."""
+    monkeypatch.setenv("AUDIOTRAIN_CACHE_DIR", str(tmp_path / "envcache"))
+    root = tmp_path / "envcache" / "features"
+    FeatureCache(root, CONFIG).get_or_compute(songs[0], CountingExtractor())
+    (root / MARKER).unlink()  # (as the cache was written before the marker)
+    for command in ("info", "prune", "clear"):
+        assert main([command]) == 2
+        err = capsys.readouterr().err
+        assert f"error: AUDIOTRAIN_CACHE_DIR {root} is not a feature cache" in err, err
+        assert "--root" not in err and "Pass the folder" not in err, err
+    FeatureCache(root, CONFIG).get_or_compute(songs[1], CountingExtractor())
+    assert main(["info"]) == 0 and "2 entries" in capsys.readouterr().out
+
+
 def test_cache_commands_refuse_a_folder_that_is_not_a_cache(tmp_path, songs, capsys):
     """`cache clear --root runs` (a folder of runs taken for the cache) once deleted every run's config.json:
     the cache marks its root, and both commands refuse a folder without the mark, changing nothing."""

@@ -1174,12 +1174,19 @@ def main(argv: list[str] | None = None, prog: str = "python -m audiotrain cache"
         return 2
     if root.is_dir() and not is_cache_root(root):
         # Refused whatever it holds: run folders have config.json files that looked like configurations.
+        # Named as the user gave it: without --root it is the cache folder in use, which no other folder
+        # passed would mend (one an audiotrain of before the marker wrote).
+        other = (
+            f"Pass the folder the cache writes to (default {default_cache_root()}), or the one given "
+            "--data.cache_dir or AUDIOTRAIN_CACHE_DIR (the cache is its features/). "
+            if args.root is not None
+            else ""
+        )
         print(
-            f"error: --root {root} is not a feature cache (the cache marks its root with a {MARKER} file, and "
-            f"there is none, nor a features/ folder that has it); nothing was {done}. Pass the folder the "
-            f"cache writes to (default {default_cache_root()}), or the one given --data.cache_dir or "
-            "AUDIOTRAIN_CACHE_DIR (the cache is its features/); a cache written before the marker existed is "
-            "marked again by its next use, or can be deleted by hand",
+            f"error: {named} {root} is not a feature cache (the cache marks its root with a {MARKER} file, "
+            f"and there is none, nor a features/ folder that has it); nothing was {done}. {other}A cache "
+            "written before the marker existed (before 2026-11-23) is marked again by its next use (a run), "
+            "or can be deleted by hand",
             file=sys.stderr,
         )
         return 2
