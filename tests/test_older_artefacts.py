@@ -535,6 +535,24 @@ def test_the_flags_an_older_checkpoints_note_names_decode_it_as_its_version_did(
     assert "note:" not in capsys.readouterr().err
 
 
+def test_a_data_folder_an_older_run_recorded_relative_is_not_called_gone_from_another_folder(
+    tmp_path, monkeypatch, capsys
+):
+    """A run of 2026-11-22 recorded `--data songs` as typed: `evaluate --checkpoint RUN` without --data from
+    another folder said the run's data folder "is gone", though it was where the run had started. It says that
+    the relative path is read from the folder the command runs in."""
+    old = _format_1_run(tmp_path / "old1")
+    record = json.loads((old / "config.json").read_text())
+    record["config"]["data"]["data_dir"] = "songs"
+    (old / "config.json").write_text(json.dumps(record))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert chords.main(["evaluate", "--checkpoint", str(old)]) == 2
+    err = capsys.readouterr().err
+    assert f"the run's data folder, songs (as {old / 'config.json'} records it), is not in " in err, err
+    assert "the folder the run started in" in err and "is gone" not in err, err
+
+
 @pytest.mark.slow  # (about 5 s on 2 cores, most of it the evaluation's first imports)
 def test_a_run_of_the_first_checkpoint_format_is_scored(tmp_path, annotated_song, capsys):
     """evaluate --checkpoint RUN of a format-1 run: "re-score my old run with today's evaluation"."""

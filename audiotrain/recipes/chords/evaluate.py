@@ -921,10 +921,16 @@ def held_out_data(checkpoint: Path) -> tuple[Path, bool]:
         )
     if not folder.is_dir():
         what = "data folder" if data_dir else "demo test set"
+        # (An older audiotrain recorded the folder as typed: relative to where the run started, not here.)
+        where = (
+            f"is not in {Path.cwd()} (a relative path, as an older audiotrain recorded it, is read from the "
+            "folder the command runs in: run it from the folder the run started in)"
+            if not folder.expanduser().is_absolute()
+            else "is gone" + ("" if data_dir else " (the cache cleared?)")
+        )
         raise ValueError(
-            f"evaluate: --data is needed: the run's {what}, {folder} (as {record} records it), is gone"
-            + ("" if data_dir else " (the cache cleared?)")
-            + "; give the folder of the songs to score as --data"
+            f"evaluate: --data is needed: the run's {what}, {folder} (as {record} records it), {where}; give "
+            "the folder of the songs to score as --data"
         )
     return folder, bool(data_dir)
 
