@@ -101,6 +101,22 @@ def test_an_older_run_record_is_read_as_its_version_ran_and_the_rest_is_named(ru
     assert capsys.readouterr().err == ""
 
 
+def test_an_older_run_record_without_the_feature_kind_repeats_the_cqt_without_a_note(run, tmp_path, capsys):
+    """A config.json of before mel features (2026-11-30) was noted as run with "today's defaults for
+    features.kind, features.mel_fmax, so this run may differ from that one": every run was the CQT then, which
+    is today's default, and the CQT reads no mel_fmax. Nothing differs, so nothing is noted."""
+    _, run_dir = run
+    record = json.loads((run_dir / "config.json").read_text())
+    del record["config"]["features"]["kind"], record["config"]["features"]["mel_fmax"]
+    old = tmp_path / "config.json"
+    old.write_text(json.dumps(record))
+    parser = chords._training_parser("chords", "", needs_data=False, init_from=True)
+    capsys.readouterr()
+    config = chords._config_from_args(parser.parse_args(["--config", str(old)]))
+    assert config.features == TrainingConfig().features
+    assert capsys.readouterr().err == ""
+
+
 def test_the_record_of_a_run_taken_further_with_other_settings_says_what_a_run_from_it_uses(
     run, tmp_path, capsys
 ):

@@ -72,6 +72,7 @@ from audiotrain.recipes.chords.config import (
     check_model_fits_memory,
     derived_settings,
     older_record_meanings,
+    older_record_readings_as_today,
 )
 from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
 from audiotrain.recipes.chords.export import main as export_main
@@ -258,7 +259,12 @@ def _with_older_record_meanings(
         meanings = {k: v for k, v in meanings.items() if not k.startswith(("model.", "features."))}
     resuming = getattr(args, "resume", None) is not None
     config, note = read_older_record(
-        config, args.config, vars(args), meanings, skip=DERIVED_FIELDS, resuming=resuming
+        config,
+        args.config,
+        vars(args),
+        meanings,
+        skip=DERIVED_FIELDS | older_record_readings_as_today(),
+        resuming=resuming,
     )
     if note and not leaves_notes_to_others():  # (said once per job, not by each process)
         to_stderr(note)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -1047,15 +1048,30 @@ def older_record_meanings() -> dict[str, Any]:
     recipe trained in this one). ``--config`` applies them; every other setting such a record lacks takes
     today's default, and the run says which."""
     meanings: dict[str, Any] = {"processes": 1, "data.demo_styles": tuple(DEMO_STYLES_BEFORE_MIXES)}
+    for name, then, today in _older_readings():
+        if then != today:
+            meanings[name] = then
+    return meanings
+
+
+def older_record_readings_as_today() -> frozenset[str]:
+    """The model and feature settings a run record of an older audiotrain may lack whose reading as that
+    version ran is today's default (``features.kind``: the CQT, the only kind before mel; ``mel_fmax``, which
+    the CQT does not use): the run is repeated as it ran, so ``--config`` does not name them as settings that
+    may differ."""
+    return frozenset(name for name, then, today in _older_readings() if then == today)
+
+
+def _older_readings() -> Iterator[tuple[str, Any, Any]]:
+    """(dotted name, the checkpoint loaders' reading of its absence, today's default) of every model and
+    feature setting."""
     readings = (
         ("features", ChordFeatureConfig(), ChordFeatureConfig.from_stored({})),
         ("model", ChordModelConfig(), ChordModelConfig.from_dict({})),
     )
     for section, today, then in readings:
         for f in fields(today):
-            if getattr(then, f.name) != getattr(today, f.name):
-                meanings[f"{section}.{f.name}"] = getattr(then, f.name)
-    return meanings
+            yield f"{section}.{f.name}", getattr(then, f.name), getattr(today, f.name)
 
 
 def check_model_fits_memory(config: TrainingConfig, processes: int = 1) -> None:
