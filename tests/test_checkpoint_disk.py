@@ -232,6 +232,60 @@ def test_a_second_fit_into_a_dirpath_in_use_is_refused_and_a_dead_ones_claim_is_
     assert names(ck) == ["epoch=2-step=9", "last", "step=9"]
 
 
+LIVE_DEFAULT_FIT = """
+import sys
+sys.path.insert(0, sys.argv[2])
+import audiotrain
+from audiotrain import Trainer
+from audiotrain.train.callbacks import Callback
+from tasks import TinyClassifier, make_batches
+
+class WaitAfterFirstEpoch(Callback):  # a long fit, still saving in its default folder
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:  # (the first epoch's `last` saved)
+            print("saved", flush=True)
+            sys.stdin.read()
+
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, compile=False, logger=False,
+                  default_root_dir=sys.argv[1], callbacks=[WaitAfterFirstEpoch()])
+trainer.fit(TinyClassifier(), make_batches(48))
+"""
+
+
+def test_a_resume_into_the_default_folder_of_a_fit_still_running_there_is_refused(tmp_path, capsys):
+    """`fit(ckpt_path="last")` from a second terminal went on in the default folder of the fit that was still
+    saving there: each replaced the other's `last`, and the second died in a save's swap with a raw
+    FileNotFoundError; `audiotrain runs` listed that fit as `unknown`. A fit holds its default folder (a
+    version of it) as it holds a dirpath you give."""
+    from audiotrain.__main__ import main
+
+    run = tmp_path / "mine"
+    other = subprocess.Popen(
+        [sys.executable, "-c", LIVE_DEFAULT_FIT, str(run), str(Path(__file__).parent)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    folder = run / "checkpoints"
+    try:
+        assert other.stdout.readline().strip() == "saved"
+        assert main(["runs", str(tmp_path)]) == 0
+        assert f"mine: the fit of process {other.pid}" in capsys.readouterr().out  # listed as running
+        before = (folder / "last" / ckpt.STATE_FILE).read_bytes()
+        with pytest.raises(
+            ckpt.FolderInUseError, match=rf"dirpath='{folder}'\) is in use: the fit of process {other.pid}"
+        ):
+            fit(run, [], ckpt_path="last")
+        assert (folder / "last" / ckpt.STATE_FILE).read_bytes() == before  # its `last` as it saved it
+        assert names(folder) == [ckpt.CLAIM_FILE, "last"]  # and no version folder of the refused fit left
+    finally:
+        other.stdin.close()  # the running fit trains its second epoch and ends
+        assert other.wait(timeout=120) == 0
+        other.stdout.close()
+    assert names(folder) == ["last"]  # its claim went with it: a resume now goes on there
+    assert fit(run, [], ckpt_path="last", max_epochs=3).checkpoint_callback.dirpath == folder
+
+
 def test_a_refused_fit_gives_back_the_dirpath_it_claimed(tmp_path):
     """An error at fit start (here a user's `last`) leaves no claim behind, nor a folder the claim made."""
     ck = tmp_path / "ck"

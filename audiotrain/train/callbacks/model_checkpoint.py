@@ -101,7 +101,8 @@ class ModelCheckpoint(Callback):
             its log folders). A fit that saved nothing there gives its empty folder back when it ends. A fit
             resumed from a checkpoint (`ckpt_path=`) goes on in the folder that checkpoint's ModelCheckpoint
             saved to, and the same Trainer's next fit in its own (a relative default_root_dir is not looked
-            up again after an `os.chdir`).
+            up again after an `os.chdir`); while a fit of another process still saves there (its lock,
+            `.audiotrain-fit.lock`, as in a dirpath you give), that resumed fit is refused.
             A `dirpath` you give is not versioned: a fresh fit refuses one that already holds checkpoints
             this Trainer did not save (an earlier run's `last` and same-named checkpoints would be
             replaced), unless `overwrite=True`; so does a fit resumed from another run's checkpoint (one
@@ -436,8 +437,10 @@ class ModelCheckpoint(Callback):
         where = f"ModelCheckpoint(dirpath={str(self.dirpath)!r})"
         _check_writable(self.dirpath, where)
         ckpt.check_locks(self.dirpath)  # (a file system without them: said before training, saves go on)
-        if self._dirpath_given and self._claimed is None:
-            # A folder you name is not versioned: a second fit saving there at the same time is refused.
+        if self._claimed is None:
+            # A second fit saving there at the same time is refused: a folder you name is not versioned, and
+            # a version of the default folder is where a fit resumed from one of its checkpoints goes on
+            # (`_continue_in`). The claim also shows the fit as running to `audiotrain runs`.
             ckpt.claim_folder(self.dirpath, where)
             self._claimed = self.dirpath
         try:
@@ -1063,6 +1066,17 @@ class ModelCheckpoint(Callback):
             saved = resumed.parent
         if saved == self.dirpath or not of_default(saved):
             return
+
+        def claim() -> None:
+            # That run's fit may still be saving there (a `ckpt_path="last"` from a second terminal): the
+            # two would replace each other's `last` mid-swap. Refused before the reserved folder is given up.
+            ckpt.claim_folder(
+                saved, f"the folder of the checkpoint resumed, ModelCheckpoint(dirpath={str(saved)!r})"
+            )
+            self._release_folder()
+            self._claimed = saved
+
+        collectives.on_main_process(claim)  # (rank 0 claims, as in `_prepare_folder`; every rank hears)
         with contextlib.suppress(OSError):
             self.dirpath.rmdir()  # the version folder reserved at setup, still empty
         self.dirpath = saved
