@@ -460,6 +460,30 @@ def test_resuming_an_older_checkpoint_keeps_the_checkpoints_saved_after_it(tmp_p
     assert saved_step(folder / "last") == 6 and saved_step(folder / "epoch=1-step=6-v1") == 6
 
 
+def test_resuming_last_says_nothing_of_a_checkpoint_saved_at_its_own_epoch_end(tmp_path):
+    """`last` and a second ModelCheckpoint's `epoch=002` in one folder (the chord recipe's `best`, `last` and
+    --save_every): `epoch=002` is saved at the same epoch end just after `last`, so `last` does not track it,
+    yet it is not after `last`: a fit resumed from `last` (after a kill -9, or with more epochs) never
+    reaches its name again. It warned "holds checkpoints saved after last ... (epoch=002) ... -v1", twice."""
+    folder = tmp_path / "ck"
+
+    def callbacks():
+        return [
+            ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", save_last=True),
+            ModelCheckpoint(dirpath=folder, filename="{epoch:03d}", every_n_epochs=1, save_top_k=-1),
+        ]
+
+    fit(tmp_path, callbacks(), max_epochs=3)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fit(tmp_path, callbacks(), ckpt_path=folder / "last", max_epochs=4)
+    assert [str(x.message) for x in w if "saved after" in str(x.message)] == []
+    assert names(folder) == ["best", "epoch=000", "epoch=001", "epoch=002", "epoch=003", "last"]
+    # One saved past the point resumed is still named, as before.
+    with pytest.warns(UserWarning, match=r"saved after epoch=001, the one resumed \(epoch=002, epoch=003\)"):
+        fit(tmp_path, callbacks(), ckpt_path=folder / "epoch=001", max_epochs=3)
+
+
 def test_a_given_dirpath_holding_other_files_is_not_refused(tmp_path):
     (tmp_path / "ckpts" / "notes").mkdir(parents=True)
     (tmp_path / "ckpts" / "README.txt").write_text("mine")

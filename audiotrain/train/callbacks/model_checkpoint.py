@@ -554,12 +554,15 @@ class ModelCheckpoint(Callback):
                 f"versioned), or pass ModelCheckpoint(..., overwrite=True) to save over it.{reused}"
             )
 
-    def _check_resumed_folder(self, trainer: Trainer, resumed: Path) -> None:
+    def _check_resumed_folder(self, trainer: Trainer, resumed: Path, progress: Any) -> None:
         """A resumed fit continues the run of this callback's folder only where the checkpoint resumed lies
         in it or tracked its checkpoints (its state restored here); otherwise the folder's checkpoints are
         another run's, refused as for a fresh fit. The run's own checkpoints that the resumed one does not
         track (saved after it) are kept: a name reached again is saved with a version suffix (`_free_path`),
-        as in Lightning; only `last` is replaced, being the newest of the run that goes on."""
+        as in Lightning; only `last` is replaced, being the newest of the run that goes on. One saved at the
+        resumed checkpoint's own point of training (`progress`: another ModelCheckpoint's save at the same
+        epoch end, just after `last`) is not after it: the resumed run goes on past that point and never
+        reaches its name again, so it is not warned about."""
         if not self._restored_run and resumed.parent != self.dirpath:
             self.refuse_an_earlier_run(trainer, resumed)
             return
@@ -573,6 +576,7 @@ class ModelCheckpoint(Callback):
             and str(p) not in tracked
             and p.name not in self.RESERVED_NAMES
             and not self._is_last_name(p.name)
+            and not _saved_at(p, progress)
         ]
         if not later:
             return
@@ -1024,7 +1028,7 @@ class ModelCheckpoint(Callback):
             self._continue_in(state.get("dirpath"), resumed)
             self._restore_tracked(state, resumed, _saved_home(trainer, resumed, saved))
         if resumed is not None and self.dirpath is not None:  # (before anything is saved or logged)
-            self._check_resumed_folder(trainer, resumed)
+            self._check_resumed_folder(trainer, resumed, checkpoint.get("progress"))
 
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
@@ -1221,3 +1225,15 @@ def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
                     )
                 break
     return path
+
+
+def _saved_at(folder: Path, progress: Any) -> bool:
+    """Whether the checkpoint in `folder` was saved at the point of training `progress` describes (a
+    checkpoint's ``progress``: epoch, step, position in the epoch, validation). One that cannot be read is
+    not: it is listed as the others are."""
+    if not isinstance(progress, dict):
+        return False
+    try:
+        return ckpt.read_state(folder).get("progress") == progress
+    except (ckpt.CheckpointError, OSError, ValueError):
+        return False
