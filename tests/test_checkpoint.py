@@ -1484,3 +1484,28 @@ def test_a_missing_last_says_save_last_keeps_one(tmp_path):
 
     with pytest.raises(CheckpointError, match=r"last does not exist \(a `last` checkpoint is kept only with"):
         resolve_checkpoint(tmp_path / "checkpoints" / "last")
+
+
+def test_resuming_a_fit_that_ended_before_its_first_save_says_its_folder_holds_none(tmp_path):
+    """A fit killed (kill -9) or failed before its first save leaves its claimed folder empty; resuming its
+    `last` said "a `last` checkpoint is kept only with ModelCheckpoint(..., save_last=True)", a setting the
+    run had (and the recipes' CLI users cannot change). It now says the folder holds no checkpoint."""
+    from audiotrain.train.callbacks import Callback
+
+    class FailsAtTheFirstStep(Callback):
+        def on_train_batch_end(self, *args):
+            raise RuntimeError("out of memory")
+
+    folder = tmp_path / "ck"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        trained(
+            tmp_path,
+            max_epochs=1,
+            callbacks=[ModelCheckpoint(dirpath=folder, save_last=True), FailsAtTheFirstStep()],
+        )
+    resume = make_trainer(tmp_path, max_epochs=1, callbacks=[ModelCheckpoint(dirpath=folder, save_last=True)])
+    with pytest.raises(
+        ckpt.CheckpointError, match=r"ck/last does not exist; .*ck holds no checkpoint"
+    ) as err:
+        resume.fit(TinyClassifier(), make_batches(), ckpt_path=folder / "last")
+    assert "save_last" not in str(err.value)

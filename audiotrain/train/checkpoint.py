@@ -935,14 +935,24 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
         if found is not None:
             warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
             return found
-        keep_last = (
-            " (a `last` checkpoint is kept only with ModelCheckpoint(..., save_last=True), as in Lightning)"
-            if folder.name == "last"
-            else ""
-        )
-        raise CheckpointError(
-            f"checkpoint folder {folder} does not exist{keep_last}{_checkpoints_near(folder)}"
-        )
+        near = _checkpoints_near(folder)
+        if not near and folder.parent.is_dir():
+            # (A fit's folder is made, and locked, as it starts: one killed or failed before its first save
+            # leaves it empty. The save_last hint would send the recipes' users, whose runs always keep a
+            # `last`, after a setting they cannot change.)
+            why = (
+                f"; {folder.parent} holds no checkpoint, as a fit killed (kill -9, out of memory) or ended "
+                "by an error before its first save leaves its folder: there is nothing to resume, start it "
+                "again"
+            )
+        elif folder.name == "last":
+            why = (
+                " (a `last` checkpoint is kept only with ModelCheckpoint(..., save_last=True), as in "
+                f"Lightning){near}"
+            )
+        else:
+            why = near
+        raise CheckpointError(f"checkpoint folder {folder} does not exist{why}")
     if not folder.is_dir():
         raise CheckpointError(
             f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(required)}"
