@@ -1005,7 +1005,8 @@ class Trainer:
                 "train further"
                 if limit
                 else f"a stop was asked before the first step, at {at} (max_time reached, or trainer."
-                "should_stop set by a callback such as a Timer past its duration)"
+                "should_stop set by a callback: an EarlyStopping whose patience had run out in the checkpoint "
+                "resumed, a Timer past its duration)"
             )
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
                 warnings.warn(f"Trainer.fit: nothing to train, {why}", stacklevel=3)
