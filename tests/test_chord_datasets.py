@@ -1625,6 +1625,10 @@ def test_an_annotation_in_milliseconds_is_said_to_be_so(tmp_path):
         # A cell over csv's 128 KB: a quote left open, or one long line (a raw _csv.Error before).
         ('a.wav,a.lab\n"b.wav,b.lab\n' + "c.wav,c.lab\n" * 20_000, 2, "field larger than field limit"),
         ("a.wav,a.lab\n" + "x" * 200_000 + ".wav,a.lab\n", 2, "a quote left open or stray in the row"),
+        # A quote left open near the end swallowed the rest into one cell with no error from a lax reader:
+        # "expected two columns; got ['b.wav,b.lab\\nc.wav,...']", or an annotation named with the next rows.
+        ('a.wav,a.lab\n"b.wav,b.lab\nc.wav,c.lab\n', 2, "the file ends inside a quoted cell"),
+        ('a.wav,"a.lab\nb.wav,b.lab\n', 1, "the file ends inside a quoted cell"),
         # A NUL byte (a damaged file) was "embedded null byte" from os.path, naming neither file nor line.
         ("audio,annotation\na.wav,a.lab\nb\x00.wav,a.lab\n", 3, "the audio cell 'b\\x00.wav' contains a NUL"),
         ('a.wav,"a\x00.lab"\n', 1, "the annotation cell 'a\\x00.lab' contains a NUL character"),

@@ -312,9 +312,11 @@ def _read_rows(
 
 
 def _csv_rows(lines: _RowLines, csv_path: Path) -> Iterator[list[str]]:
-    """`csv.reader`'s rows of `lines`; its error (a cell over 128 KB: a quote left open) names the file and
-    the line the row starts on."""
-    reader = csv.reader(lines)
+    """`csv.reader`'s rows of `lines`; its error (a quote left open, a cell over 128 KB) names the file and
+    the line the row starts on. Strict, as the CLAP recipe's metadata.csv: otherwise a quote left open in
+    the last rows swallows the rest of the file into one cell without an error, and the row was refused as
+    "expected two columns" (or its annotation as a file named with the next rows)."""
+    reader = csv.reader(lines, strict=True)
     while True:
         try:
             yield next(reader)
