@@ -380,6 +380,15 @@ def test_a_yaml_key_that_is_not_a_name_is_named_with_its_place(recipe, text, fra
         ("chords", "seed: 1\nnum_epochs: 3.0\n", "run.yaml line 2: field 'num_epochs' must be int"),
         ("chords", "seed: 1\nnum_epochs: -1\n", "run.yaml line 2: num_epochs (--num_epochs) must be"),
         ("chords", "seed: 1\nmodle:\n  d_model: 64\n", "run.yaml line 2: unknown field 'modle'"),
+        # A flag's dotted name as a key was "unknown field 'model.d_model'", as if no such setting existed.
+        (
+            "chords",
+            "seed: 1\nmodel.d_model: 64\n",
+            "run.yaml line 2: field 'model.d_model' is written nested",
+        ),
+        ("chords", "data.demo_songs: 8\n", "data: {demo_songs: 8}"),
+        ("chords", "model.d_modle: 64\n", "unknown field 'model.d_modle'; did you mean 'model.d_model'?"),
+        ("clap", "train.epochs: 1\n", "run.yaml line 1: field 'train.epochs' is written nested"),
         ("clap", "train:\n  seed: 1\n  epoch: 1\n", "run.yaml line 3: unknown field 'train.epoch'"),
     ],
 )

@@ -289,6 +289,17 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             )
         where = f"{path}{key}"
         if key not in names:
+            section, dot, field = key.partition(".")
+            if dot and section in names and dataclasses.is_dataclass(getattr(config, section)):
+                # A flag's dotted name (`model.d_model: 32`) is no key of a file, which nests it under its
+                # section: "unknown field 'model.d_model'" read as if the setting did not exist. (A misspelt
+                # one is refused nested first, with its "did you mean".)
+                merge_config(getattr(config, section), {field: value}, source, path=f"{path}{section}.")
+                raise ValueError(
+                    f"{source}: field {where!r} is written nested in a file, under its section: "
+                    f"{path}{section}: {{{field}: {value!r}}} ({section}: on one line, then {field}: ... "
+                    "indented below it); the dotted name is the command line's"
+                )
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {path + close[0]!r}?" if close else ""
             raise ValueError(f"{source}: unknown field {where!r}{hint} (expected one of {sorted(names)})")
