@@ -148,3 +148,20 @@ def test_every_docstring_of_the_package_is_text_help_can_print():
                 except UnicodeEncodeError:
                     unprintable.append(f"{source.relative_to(package)}:{getattr(node, 'lineno', 1)}")
     assert not unprintable
+
+
+def test_the_readme_trainer_example_runs_as_written(tmp_path, monkeypatch):
+    """ "The trainer in one example" fitted `train_loader` and `val_loader` without defining them: pasted as
+    written it stopped at a NameError, the first thing a newcomer runs."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    example = (
+        readme.split("## The trainer in one example", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    )
+    monkeypatch.chdir(tmp_path)  # (it writes logs/ and history.json where it runs)
+    namespace: dict = {}
+    with pytest.warns(UserWarning, match="nothing to train"):  # its second fit, as its comment says
+        exec(compile(example, "README.md", "exec"), namespace)
+    assert (tmp_path / "history.json").is_file()
+    assert namespace["trainer"].checkpoint_callback.last_model_path == str(tmp_path / "logs/checkpoints/last")
