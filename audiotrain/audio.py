@@ -18,6 +18,7 @@ import mimetypes
 import numbers
 import os
 import re
+import shlex
 import sys
 import tempfile
 import threading
@@ -131,8 +132,12 @@ def _decoder_said(path: Path, error: Exception) -> str:
 def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     suffix = path.suffix.lower()
     if suffix in UNREADABLE_AUDIO_SUFFIXES:
+        # (the command to convert it, as the chord recipe's scan gives it: predict named none)
+        convert = f"ffmpeg -i {shlex.quote(str(path))} {shlex.quote(str(path.with_suffix('.flac')))}"
         return AudioError(
-            path, "unsupported_format", f"{suffix} is not readable by libsndfile; convert it to WAV or FLAC"
+            path,
+            "unsupported_format",
+            f"{suffix} is not readable by libsndfile; convert it to WAV or FLAC, e.g. {convert}",
         )
     with open(path, "rb") as handle:
         head = handle.read(_SNIFFED_BYTES)

@@ -2424,6 +2424,8 @@ def test_predict_on_a_folder_reads_every_format_the_loader_reads_and_lists_the_o
     assert sorted(p.name for p in out.iterdir()) == ["logic export.lab", "old.lab", "take.lab"]
     err = capsys.readouterr().err
     assert "phone.m4a: unsupported audio format" in err and "skipped 1 audio file" in err
+    # How to convert it, as the scan of train and evaluate says (predict named no command).
+    assert f"ffmpeg -i {data / 'phone.m4a'} {data / 'phone.flac'}" in err
 
 
 def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(tiny_run, tmp_path, capsys):
