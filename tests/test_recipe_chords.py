@@ -677,6 +677,13 @@ def test_a_demo_run_is_evaluated_again_from_its_folder_alone(tiny_run, tmp_path,
     )
     again = json.loads((tmp_path / "again" / "scores.json").read_text())
     assert again["pooled"] == json.loads((run_dir / "evaluation" / "scores.json").read_text())["pooled"]
+    # A pairs file of other songs without --data was refused by row, "not an audio file the scan of <the
+    # demo test set> found", the missing --data said only in the line before.
+    shutil.copytree(test_set, tmp_path / "mine")
+    (tmp_path / "mine" / "pairs.csv").write_text("song_000.wav,song_000.lab\n")
+    argv = ["evaluate", "--checkpoint", str(run_dir), "--pairs", str(tmp_path / "mine" / "pairs.csv")]
+    assert chords.main(argv) == 2
+    _one_error_line(capsys, "pairs.csv, line 1: ", "--data not given", "give --data DIR")
     # A run of an earlier version, which did not record it: the error says which --data to give.
     old = tmp_path / "old"
     shutil.copytree(run_dir, old)

@@ -145,6 +145,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
                 f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"
             )
         check_can_write(args.output, f"-o {args.output}")
+    data_of_the_run = args.data is None
     if args.data is None:  # the run's held-out songs, as its own evaluation scored them
         args.data, test_songs_only = held_out_data(args.test_songs_of or args.checkpoint)
         if test_songs_only and args.test_songs_of is None:
@@ -168,15 +169,25 @@ def _cmd_evaluate(argv: list[str]) -> int:
                 "same settings: every difference is 0",
                 file=sys.stderr,
             )
-    index = cli.scan_song_folder(
-        args.data,
-        allow_gaps=args.allow_gaps,
-        min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
-        jams_annotation=args.jams_annotation,
-        annotations_dir=args.annotations,
-        pairs_file=args.pairs,
-        leave_out=args.output,  # (an -o inside the data folder: its earlier .lab files are not songs)
-    )
+    try:
+        index = cli.scan_song_folder(
+            args.data,
+            allow_gaps=args.allow_gaps,
+            min_duration=max(p.features.min_seconds for p in (predictor, against) if p is not None),
+            jams_annotation=args.jams_annotation,
+            annotations_dir=args.annotations,
+            pairs_file=args.pairs,
+            leave_out=args.output,  # (an -o inside the data folder: its earlier .lab files are not songs)
+        )
+    except ValueError as error:
+        if not (data_of_the_run and args.pairs is not None):
+            raise
+        # A pairs file of other songs was refused row by row ("not an audio file the scan of <the run's
+        # folder> found"), the missing --data said only in the line before.
+        raise ValueError(
+            f"{error} (--data not given: the folder scanned is the one {args.checkpoint} records; give "
+            "--data DIR, the folder of the pairs file's audio)"
+        ) from None
     # (Linked folders too: which folders were scanned is part of what was scored.)
     noted = (
         index.several_annotations,
