@@ -1810,3 +1810,21 @@ def test_process_workers_without_file_descriptors_left_say_so_and_how_to_go_on(t
     assert "error: DataLoader: cannot start 2 worker processes: too many open files" in done.stdout
     assert "ulimit -n" in done.stdout and "worker_type='thread'" in done.stdout
     assert "alive: 0" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "indices, match",
+    [
+        # A numpy boolean mask was read as indices 1 and 0: [1, 1, 1, 0, 0, ...] for the first three samples.
+        (np.arange(5) < 3, r"index 0 is np\.True_, a bool.*np\.flatnonzero\(mask\)"),
+        ([True, False], r"index 0 is True, a bool"),
+        # Floats were truncated (1.7 read sample 1), where torch's Subset raises TypeError.
+        ([0, 1.7], r"index 1 is 1\.7 \(float\), expected a whole number"),
+    ],
+)
+def test_subset_refuses_a_boolean_mask_and_float_indices(indices, match):
+    from audiotrain.data import Subset
+
+    with pytest.raises(TypeError, match=match):
+        Subset(list(range(5)), indices)
+    assert list(Subset(list(range(5)), np.array([3, 1]))) == [3, 1]  # numpy integers are indices

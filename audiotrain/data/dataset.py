@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 
 class Dataset:
@@ -102,13 +105,16 @@ def check_loader_dataset(dataset: Any) -> int | None:
 class Subset(Dataset):
     """The samples ``indices`` of ``dataset``, in that order (a cross-validation fold, a hold-out split).
 
+    ``indices`` are whole numbers in ``0 .. len(dataset) - 1``; a float or a bool is a TypeError (a boolean
+    mask: pass ``np.flatnonzero(mask)``).
+
     ``set_epoch`` is passed on to ``dataset`` when it has one (per-epoch crops and caption draws).
     """
 
     def __init__(self, dataset: Any, indices: Sequence[int]):
         n = check_dataset(dataset)
         self.dataset = dataset
-        self.indices = [int(i) for i in indices]
+        self.indices = [_subset_index(i, position) for position, i in enumerate(indices)]
         bad = [i for i in self.indices if not 0 <= i < n]
         if bad:
             raise IndexError(f"Subset: indices {bad[:5]} out of range for a dataset of {n} samples")
@@ -122,3 +128,20 @@ class Subset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
+
+
+def _subset_index(index: Any, position: int) -> int:
+    """``index`` (item ``position`` of a Subset's indices) as an int; a float or a bool is refused, as torch's
+    Subset refuses them when read: ``int()`` truncated 1.7 to 1 and read a boolean mask as indices 0 and 1."""
+    if isinstance(index, (bool, np.bool_)):
+        raise TypeError(
+            f"Subset: index {position} is {index!r}, a bool: indices are sample positions, not a mask; "
+            "for a boolean mask pass np.flatnonzero(mask)"
+        )
+    try:
+        return operator.index(index)
+    except TypeError:
+        raise TypeError(
+            f"Subset: index {position} is {index!r} ({type(index).__name__}), expected a whole number "
+            "(a sample position)"
+        ) from None
