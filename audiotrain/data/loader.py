@@ -136,7 +136,8 @@ class DataLoader:
         ``list of samples -> batch`` (``sample -> batch`` with ``batch_size=None``); runs in the workers.
         Default `default_collate` (`default_convert` with ``batch_size=None``).
     drop_last : bool
-        Drop the last batch when it is shorter than ``batch_size``.
+        Drop the last batch when it is shorter than ``batch_size``. A bool (numpy's too): anything else is a
+        ValueError, as in PyTorch (``"False"`` read from text would be true).
     prefetch_factor : int, optional
         Batches loaded ahead per worker (``num_workers * prefetch_factor`` in flight); None (default): 2.
         As in PyTorch, only with ``num_workers > 0`` (ValueError otherwise); the attribute is None without

@@ -90,6 +90,10 @@ def check_loader_arguments(
                     f"DataLoader with IterableDataset: expected unspecified {name} option, but got "
                     f"{name}={value}"
                 )
+    if not isinstance(drop_last, (bool, np.bool_)):
+        # PyTorch's rule and message: drop_last="False" (a value read from text) was read as true, and 0 or 1
+        # by their truthiness, dropping a short last batch without a word.
+        raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
     if batch_size is None and batch_sampler is None and drop_last:
         raise ValueError(
             "batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
