@@ -448,3 +448,14 @@ def test_a_bad_sample_rate_or_clip_length_is_named_when_the_dataset_is_built(fol
     with pytest.raises(ValueError, match=rf"ChordClipDataset\({named}"):
         ChordClipDataset(folder, **arguments)
     assert ChordClipDataset(folder, sr=8000, clip_seconds=0.05)[0]["audio"].shape == (400,)
+
+
+def test_an_index_past_the_clips_or_a_slice_is_named_as_such(folder):
+    """A bare "list index out of range", and for a slice "'list' object has no attribute 'audio_path'"."""
+    (folder / "metadata.csv").write_text(HEADER + "a.wav,maj,0,0\nb.wav,min,2,2\n")
+    dataset = ChordClipDataset(folder, sr=8000)
+    with pytest.raises(IndexError, match=r"index 2 out of range for 2 clips"):
+        dataset[2]
+    with pytest.raises(TypeError, match=r"ChordClipDataset index must be a whole number .*got slice"):
+        dataset[0:2]
+    assert int(dataset[-1]["root"]) == 2 and int(dataset[np.int64(0)]["root"]) == 0  # as a list's

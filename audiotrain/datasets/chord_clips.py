@@ -404,6 +404,14 @@ class ChordClipDataset(Dataset):
         return len(self.clips)
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        # Checked here: the list's own errors named neither the dataset nor the index ("list index out of
+        # range"), and a slice failed later as "'list' object has no attribute 'audio_path'".
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(
+                f"ChordClipDataset index must be a whole number (one clip), got {type(index).__name__}"
+            )
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} clips")
         clip = self.clips[index]
         samples, _ = audio_io.load(clip.audio_path, sr=self.sr, duration=self.clip_samples / self.sr)
         audio = np.zeros(self.clip_samples, np.float32)
