@@ -1758,7 +1758,7 @@ def test_int64_overflow_names_the_batch():
 
 
 def test_subset_reads_its_indices_in_order_and_passes_the_epoch_on():
-    from audiotrain.data import Subset
+    from audiotrain.data import IterableDataset, Subset
 
     class Epochs(Dataset):
         epoch = 0
@@ -1779,6 +1779,16 @@ def test_subset_reads_its_indices_in_order_and_passes_the_epoch_on():
     assert part[0] == 43
     with pytest.raises(IndexError, match=r"indices \[5\] out of range for a dataset of 5 samples"):
         Subset(base, [1, 5])
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(range(3))
+
+    # Its error named the DataLoader, which the user never made.
+    with pytest.raises(
+        TypeError, match=r"^Subset needs a map-style dataset .*got Stream, which is an iterable"
+    ):
+        Subset(Stream(), [0])
 
 
 def test_process_workers_without_file_descriptors_left_say_so_and_how_to_go_on(tmp_path):

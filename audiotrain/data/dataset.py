@@ -27,8 +27,9 @@ class Dataset:
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__(index) (one sample)")
 
 
-def check_dataset(dataset: Any) -> int:
-    """Return ``len(dataset)`` after checking that it is a map-style dataset, with an actionable error."""
+def check_dataset(dataset: Any, user: str = "DataLoader") -> int:
+    """Return ``len(dataset)`` after checking that it is a map-style dataset, with an actionable error
+    naming ``user``, what was given the dataset (a Subset's was blamed on a DataLoader never made)."""
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         kind = (
             "an iterable without __getitem__"
@@ -38,7 +39,7 @@ def check_dataset(dataset: Any) -> int:
             else "not a dataset"
         )
         raise TypeError(
-            f"DataLoader needs a map-style dataset (an object with __len__ and __getitem__(int)); got "
+            f"{user} needs a map-style dataset (an object with __len__ and __getitem__(int)); got "
             f"{type(dataset).__name__}, which is {kind}. Wrap iterable data in a list or a Dataset subclass."
         )
     try:
@@ -112,7 +113,7 @@ class Subset(Dataset):
     """
 
     def __init__(self, dataset: Any, indices: Sequence[int]):
-        n = check_dataset(dataset)
+        n = check_dataset(dataset, "Subset")
         self.dataset = dataset
         self.indices = [_subset_index(i, position) for position, i in enumerate(indices)]
         bad = [i for i in self.indices if not 0 <= i < n]
