@@ -730,6 +730,12 @@ def test_evaluation_chunks_cover_whole_songs(tmp_path):
         _check_item_is_consistent(item, config)
     with pytest.raises(IndexError, match="index -1 out of range for 8 items"):
         dataset[-1]
+    for wrong in (1.5, True, "0"):  # (numpy's and Python's own errors, naming neither)
+        with pytest.raises(
+            TypeError, match=rf"ChordSongDataset index must be a whole number .*{type(wrong).__name__}"
+        ):
+            dataset[wrong]
+    assert int(dataset[np.int64(7)]["song_index"]) == 1
 
 
 def test_evaluation_chunks_keep_a_songs_last_frame_alone_in_a_chunk(tmp_path):

@@ -39,6 +39,7 @@ import hashlib
 import math
 import mimetypes
 import mmap
+import numbers
 import os
 import re
 import shlex
@@ -1718,6 +1719,12 @@ class ChordSongDataset(Dataset):
         return item
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        # A float, a bool or a string got past the range check and failed deep in numpy with raw messages
+        # ("only integers, slices ... are valid indices", "'<=' not supported between 'int' and 'str'").
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(
+                f"ChordSongDataset index must be a whole number (one item), got {type(index).__name__}"
+            )
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
         if not self.train:
