@@ -2690,21 +2690,56 @@ def test_a_run_record_says_how_many_processes_trained_it_and_a_repeat_in_another
     record = json.loads((run_dir / "config.json").read_text())
     assert record["processes_used"] == 1 and record["config"]["processes"] == 0
     record["processes_used"] = 2  # as a run on a 2-core machine records it
+    out = _notes_of_a_replay(record, tmp_path, monkeypatch, capsys)
+    assert "trained in 2 processes, this one trains in 1" in out and "pass --processes 2" in out
+
+
+def _notes_of_a_replay(record, tmp_path, monkeypatch, capsys):
+    """What ``--config`` of the run record `record` says on stderr before it would train (it does not)."""
     (tmp_path / "config.json").write_text(json.dumps(record))
 
     class Stopped(Exception):
         pass
 
     def stop(*args, **kwargs):
-        raise Stopped  # once the note is out: only it is asked for
+        raise Stopped  # once the notes are out: only they are asked for
 
     monkeypatch.setattr(chords, "run_training", stop)
     monkeypatch.setattr(chords, "run_local_job", stop)
     capsys.readouterr()
     with pytest.raises(Stopped):
         chords.main(["--config", str(tmp_path / "config.json"), "--run_dir", str(tmp_path / "again")])
-    out = capsys.readouterr().err
-    assert "trained in 2 processes, this one trains in 1" in out and "pass --processes 2" in out
+    return capsys.readouterr().err
+
+
+def test_a_repeat_on_another_blas_thread_count_says_that_it_repeats_the_run_only_approximately(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A run's config.json records its BLAS threads per process (they change the weights' last bits, as the
+    process count does), but --config RUN/config.json on another count (another machine's cores,
+    OMP_NUM_THREADS=1) trained to other weights without a word, where another process count had a note."""
+    from audiotrain._blas import blas_threads
+    from audiotrain._system import usable_cores
+
+    threads = blas_threads()
+    if threads is None:
+        pytest.skip("no OpenBLAS loaded: MLX's own BLAS records no thread count")
+    _, run_dir = tiny_run
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["versions"]["blas_threads"] == str(threads)
+    assert "BLAS on" not in _notes_of_a_replay(record, tmp_path, monkeypatch, capsys)
+    record["versions"]["blas_threads"] = str(threads + 1)  # as a machine with more cores records it
+    out = _notes_of_a_replay(record, tmp_path, monkeypatch, capsys)
+    assert (
+        f"ran its BLAS on {threads + 1} threads per process, this one on {threads}: the same settings then "
+        "give other weights" in out
+    )
+    assert f"set OPENBLAS_NUM_THREADS={threads + 1} to repeat it exactly" in out
+    # A run in 2 processes gave each its share of the cores, as a repeat in 2 does: nothing to say there.
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    record["config"]["processes"] = record["processes_used"] = 2
+    record["versions"]["blas_threads"] = str(max(1, usable_cores() // 2))
+    assert "BLAS on" not in _notes_of_a_replay(record, tmp_path, monkeypatch, capsys)
 
 
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])  # Ctrl-C; `timeout`, a cluster's time limit

@@ -317,13 +317,31 @@ def _mpirun_command(mpi: Mpi, processes: int, env_names: Sequence[str]) -> list[
     return command
 
 
+def _rank_blas_threads(processes: int) -> int:
+    """The OpenBLAS threads each of `processes` ranks gets where the user set no ``OPENBLAS_NUM_THREADS``:
+    the cores shared out (more BLAS threads than that per rank made each step up to 10x slower here)."""
+    return max(1, usable_cores() // processes)
+
+
+def planned_blas_threads(processes: int) -> int | None:
+    """The BLAS thread count each process of a run in `processes` processes will train with, from the
+    process that plans it: its own (`audiotrain._blas.blas_threads`, None without an OpenBLAS) for one
+    process or where ``OPENBLAS_NUM_THREADS`` is set (the ranks inherit it), else the ranks' share of the
+    cores. A run records it (``versions.blas_threads``), as it changes the last bits of the weights."""
+    from audiotrain._blas import blas_threads
+
+    threads = blas_threads()
+    if threads is None or processes <= 1 or "OPENBLAS_NUM_THREADS" in os.environ:
+        return threads
+    return _rank_blas_threads(processes)
+
+
 def _rank_environment(mpi: Mpi, processes: int) -> dict[str, str]:
     env = {PROCESSES_ENV: str(processes), STOP_SIGNAL_ENV: "SIGUSR1"}
     if mpi.library:
         env["MLX_MPI_LIBNAME"] = mpi.library
     if "OPENBLAS_NUM_THREADS" not in os.environ:
-        # The cores shared out: more BLAS threads than that per rank made each step up to 10x slower here.
-        env["OPENBLAS_NUM_THREADS"] = str(max(1, usable_cores() // processes))
+        env["OPENBLAS_NUM_THREADS"] = str(_rank_blas_threads(processes))
     return env
 
 

@@ -43,6 +43,7 @@ from audiotrain.distributed.local import (
     in_launched_job,
     install_rank_stop_signal,
     plan_local_processes,
+    planned_blas_threads,
     run_local_job,
 )
 from audiotrain.recipes._run import (
@@ -432,6 +433,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if not in_launched_job():  # (said once, by the command the user ran)
         if args.config is not None:
             _note_another_process_count(args.config, plan.processes)
+            _note_another_blas_thread_count(args.config, plan.processes)
         # (None before a weights-only --resume: a line on how it was trained would precede its refusal)
         note = (
             resume_processes_note(
@@ -595,6 +597,24 @@ def _note_another_process_count(config_file: Path, processes: int) -> None:
             f"trains in {processes}: the same settings then give other weights (float rounding), so it "
             f"repeats that run only approximately; pass --processes {used} to repeat it exactly"
         )
+
+
+def _note_another_blas_thread_count(config_file: Path, processes: int) -> None:
+    """Say so when ``--config`` names the record of a run whose matrix products ran on another OpenBLAS
+    thread count per process (``versions.blas_threads``, in config.json and trainer_state.json) than this
+    one's will: OpenBLAS shares a product out by thread count, so the weights differ in their last bits, as
+    with another process count (the cores of another machine, ``OMP_NUM_THREADS``)."""
+    record = _run_record(config_file)
+    versions = record.get("versions") if record is not None else None
+    recorded = versions.get("blas_threads") if isinstance(versions, dict) else None
+    planned = planned_blas_threads(processes)
+    if not isinstance(recorded, str) or planned is None or recorded == str(planned):
+        return  # (none recorded: MLX's own BLAS or Accelerate, or a record from before the field)
+    to_stderr(
+        f"note: the run of {config_file} ran its BLAS on {recorded} thread{'s' * (recorded != '1')} per "
+        f"process, this one on {planned}: the same settings then give other weights (float rounding), so it "
+        f"repeats that run only approximately; set OPENBLAS_NUM_THREADS={recorded} to repeat it exactly"
+    )
 
 
 def _cmd_cv(argv: list[str]) -> int:
