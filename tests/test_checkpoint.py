@@ -1509,3 +1509,14 @@ def test_resuming_a_fit_that_ended_before_its_first_save_says_its_folder_holds_n
     ) as err:
         resume.fit(TinyClassifier(), make_batches(), ckpt_path=folder / "last")
     assert "save_last" not in str(err.value)
+
+
+def test_a_mistyped_checkpoint_path_is_not_called_a_fit_that_ended_before_its_first_save(tmp_path):
+    """validate(ckpt_path=) of a path that is not there, in a folder without checkpoints (a typo, the wrong
+    folder), was told "a fit killed (kill -9, out of memory) ... there is nothing to resume, start it again":
+    that is said of a `last` alone (the name a resume reads), as for the fit that failed before its save."""
+    (tmp_path / "runs").mkdir()
+    for typo in (tmp_path / "runs" / "bset", tmp_path / "model_final"):
+        with pytest.raises(ckpt.CheckpointError) as err:
+            make_trainer(tmp_path).validate(TinyClassifier(), make_batches(), ckpt_path=typo)
+        assert str(err.value) == f"checkpoint folder {typo} does not exist"

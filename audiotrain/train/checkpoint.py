@@ -936,10 +936,11 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
             warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
             return found
         near = _checkpoints_near(folder)
-        if not near and folder.parent.is_dir():
+        if folder.name == "last" and not near and folder.parent.is_dir():
             # (A fit's folder is made, and locked, as it starts: one killed or failed before its first save
             # leaves it empty. The save_last hint would send the recipes' users, whose runs always keep a
-            # `last`, after a setting they cannot change.)
+            # `last`, after a setting they cannot change. Only for `last`, the name a resume reads: another
+            # missing name is a mistyped path as often, where "nothing to resume" would send them astray.)
             why = (
                 f"; {folder.parent} holds no checkpoint, as a fit killed (kill -9, out of memory) or ended "
                 "by an error before its first save leaves its folder: there is nothing to resume, start it "
