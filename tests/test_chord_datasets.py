@@ -1369,6 +1369,18 @@ def test_a_pairs_file_reads_a_quoted_name_starting_with_a_hash_and_skips_comment
     assert index.problems == 0 and index.unused_annotations == []
 
 
+def test_a_pairs_file_reads_a_quoted_name_with_spaces_after_its_closing_quote(tmp_path):
+    """A space after a closing quote (``"Song, Live.wav" ,...``, aligned columns, or a line's trailing spaces)
+    was read as the name quoted (the cells are stripped) until the reader went strict, which refused the row
+    as "a quoted cell goes on after its closing quote". The last row may end without a line break."""
+    for name in ("Song, Live", "Other"):
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+        write_lab(tmp_path / f"{name}.lab", SEGMENTS)
+    (tmp_path / "pairs.csv").write_text('"Song, Live.wav" ,"Song, Live.lab"  \n"Other.wav",Other.lab')
+    index = scan_song_folder(tmp_path, pairs_file=tmp_path / "pairs.csv")
+    assert sorted(s.name for s in index.songs) == ["Other", "Song, Live"]
+
+
 def test_broadcast_wav_pairs_and_an_unreadable_format_beside_an_annotation_is_named(tmp_path):
     """A field recorder's take1.bwf (a WAV, which the loader reads) was invisible to the scan: its take1.lab
     was "an annotation without an audio file". Audio in a format the loader does not read, under a suffix

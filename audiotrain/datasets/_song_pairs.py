@@ -313,10 +313,12 @@ def _read_rows(
 
 def _csv_rows(lines: _RowLines, csv_path: Path) -> Iterator[list[str]]:
     """`csv.reader`'s rows of `lines`; its error (a quote left open, a cell over 128 KB) names the file and
-    the line the row starts on. Strict, as the CLAP recipe's metadata.csv: otherwise a quote left open in
-    the last rows swallows the rest of the file into one cell without an error, and the row was refused as
-    "expected two columns" (or its annotation as a file named with the next rows)."""
-    reader = csv.reader(lines, strict=True)
+    the line the row starts on. A quote left open in the last rows, which swallows the rest of the file
+    into one cell, is "unexpected end of data" (`_RowLines`), as a strict reader says: a lax one gave no
+    error, and the row was refused as "expected two columns" (or its annotation as a file named with the
+    next rows). Not strict itself: that also refuses a space after a closing quote (``"a.wav" ,a.lab``, or
+    at a line's end), which the cells' stripping reads as meant."""
+    reader = csv.reader(lines)
     while True:
         try:
             yield next(reader)
@@ -336,16 +338,25 @@ class _RowLines:
         self._handle = handle
         self.number = self.row_start = 0
         self.at_row_start = True
+        self._ended_line = False  # whether the last line read ended with a line break
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        line = next(self._handle)
+        try:
+            line = next(self._handle)
+        except StopIteration:
+            # The file ends in a row that spans lines or whose line ended: only a quoted cell goes on past a
+            # line's end. (A lax reader would return it whole, with the rest of the file in one cell.)
+            if not self.at_row_start and (self.number > self.row_start or self._ended_line):
+                raise csv.Error("unexpected end of data") from None
+            raise
         self.number += 1
         while self.at_row_start and line.lstrip().startswith("#"):
             line = next(self._handle)
             self.number += 1
+        self._ended_line = line.endswith(("\n", "\r"))
         if self.at_row_start:
             self.row_start, self.at_row_start = self.number, False
         return line
