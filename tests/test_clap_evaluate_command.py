@@ -140,6 +140,24 @@ def test_an_existing_out_file_is_refused_without_overwrite_and_replaced_whole_wi
     assert json.loads(out.read_text())["n_clips"] == 10
 
 
+def test_an_out_folder_or_fifo_is_refused_naming_it_and_an_out_in_a_new_folder_is_written(
+    fine_tuned, tmp_path, capsys
+):
+    # A folder was a raw IsADirectoryError traceback; a FIFO (a device: /dev/full) was replaced by the
+    # file; a folder not made yet failed once every clip was scored, naming a temporary file.
+    _, data, run = fine_tuned
+    fifo = tmp_path / "scores.fifo"
+    os.mkfifo(fifo)
+    for out, expected in ((tmp_path, "a folder"), (fifo, "not a regular file")):
+        status, printed, err = _evaluate(capsys, "--model", run, "--data", data, "--out", out, "--overwrite")
+        assert status == 2 and printed == "" and f"error: --out {out}: {expected}" in err
+    assert fifo.is_fifo()
+    out = tmp_path / "new" / "scores.json"
+    status, printed, _ = _evaluate(capsys, "--model", run, "--data", data, "--out", out)
+    assert status == 0 and f"scores written to {out}" in printed
+    assert json.loads(out.read_text())["n_clips"] == 10
+
+
 def test_a_trainer_checkpoint_is_refused_with_the_export_that_makes_it_a_model_folder(fine_tuned, capsys):
     _, data, run = fine_tuned
     last = run / "checkpoints" / "last"

@@ -163,13 +163,19 @@ def _settings(args: argparse.Namespace) -> ClapRecipeConfig:
 
 
 def check_out_file(out: str | None, overwrite: bool) -> Path | None:
-    """The --out file, refused before any work where it is a folder, exists (without `overwrite`) or cannot
-    be written."""
+    """The --out file, refused before any work where it is a folder, something else than a file (a device, a
+    FIFO: the file is written beside it and swapped in, which would replace the node itself), exists
+    (without `overwrite`) or cannot be written. Its folder may be missing: it is made as the file is
+    written."""
     if out is None:
         return None
     path = Path(out)
     if path.is_dir():
-        raise IsADirectoryError(f"--out {out}: a folder; evaluate writes one JSON file (--out FILE.json)")
+        raise ValueError(f"--out {out}: a folder; evaluate writes one JSON file (--out FILE.json)")
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"--out {out}: not a regular file (a device or a FIFO); give a file (--out FILE.json)"
+        )
     if path.exists() and not overwrite:
         raise FileExistsError(f"--out {out} exists; pass --overwrite to replace it, or choose another file")
     check_can_write(path.parent, f"--out {out}")
@@ -260,6 +266,7 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
             "versions": versions(),
             "command": [sys.executable, "-m", "audiotrain.recipes.clap", "evaluate", *argv],
         }
+        out.parent.mkdir(parents=True, exist_ok=True)  # (check_out_file found that it can be made)
         write_json_atomically(out, record, indent=2)
         print(f"scores written to {out}")
     return 0
