@@ -90,6 +90,24 @@ def test_a_bf16_true_runs_after_is_scored_again_with_its_precision(tmp_path, cap
     assert status == 0 and weight_types == [mx.bfloat16, mx.float32]  # (the default: float32, '32')
 
 
+def test_a_runs_after_is_scored_again_with_the_caption_length_the_run_cut_its_captions_to(tmp_path, capsys):
+    # A run's hf_model/ does not record its --dataset.max_tokens (a --preset quick_test run with --data: 24):
+    # evaluate scored the run's captions at 77 tokens, not its "after". The run folder and its hf_model/
+    # take the run's length where the flag is not given; a model folder elsewhere keeps the default.
+    _, data, run = _fine_tune(tmp_path, "--dataset.max_tokens", "4", "--train.epochs", "1")
+    after = json.loads((run / "retrieval.json").read_text())["after"]
+    for model in (run, run / "hf_model"):
+        out = tmp_path / f"{model.name}.json"
+        status, _, err = _evaluate(capsys, "--model", model, "--data", data, "--split", "validation",
+                                   "--out", out)  # fmt: skip
+        assert status == 0 and "--dataset.max_tokens unset: 4, as the run scored its captions" in err
+        scored = json.loads(out.read_text())
+        assert scored["scores"] == after and scored["settings"]["dataset.max_tokens"] == 4
+    status, _, err = _evaluate(capsys, "--model", run, "--data", data, "--split", "validation",
+                               "--dataset.max_tokens", "77")  # fmt: skip
+    assert status == 0 and "unset" not in err and "captions: 77 tokens each" in err
+
+
 def test_without_split_every_clip_of_the_folder_is_scored(fine_tuned, tmp_path, capsys):
     _, data, run = fine_tuned
     out = tmp_path / "all.json"

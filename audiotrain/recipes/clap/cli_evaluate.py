@@ -18,7 +18,7 @@ from audiotrain.datasets.captions import (
     scan_caption_folder,
 )
 from audiotrain.recipes._run import check_can_write, ends_on_other_ranks, nonempty_path
-from audiotrain.recipes.clap.bundle import model_folder_to_score
+from audiotrain.recipes.clap.bundle import RUN_CONFIG, model_folder_to_score, read_run_record
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig, ClapTrainConfig
 from audiotrain.recipes.clap.data import check_data_given, describe_splits, read_labels
 from audiotrain.recipes.clap.report import format_columns
@@ -109,7 +109,8 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
         type=int,
         default=dataset.max_tokens,
         metavar="N",
-        help="tokens per caption (default: as training, the most the text tower takes up to 77)",
+        help="tokens per caption (default: a run's hf_model/ or run folder, the run's; else as training, the "
+        "most the text tower takes up to 77)",
     )
     parser.add_argument(
         "--dataset.zero_shot_labels",
@@ -182,6 +183,28 @@ def check_out_file(out: str | None, overwrite: bool) -> Path | None:
     return path
 
 
+def runs_caption_length(model: str) -> int | None:
+    """The --dataset.max_tokens of the run whose hf_model/ `model` is (a run folder means it), None where
+    `model` is no run's or the run kept the default. Its hf_model/ does not record the length its "after" was
+    scored with (a --preset quick_test run with --data: 24 tokens), and a caption cut elsewhere scores
+    otherwise: without it a run's "after" was not scored again; a line on stderr says where it comes from."""
+    folder = Path(model)
+    if folder.name != "hf_model" or not (folder.parent / RUN_CONFIG).is_file():
+        return None
+    try:
+        tokens = (read_run_record(folder.parent)["config"].get("dataset") or {}).get("max_tokens")
+    except (OSError, ValueError):  # (not a CLAP run's record: the model folder is scored as it is)
+        return None
+    if not isinstance(tokens, int) or isinstance(tokens, bool):
+        return None
+    print(
+        f"--dataset.max_tokens unset: {tokens}, as the run scored its captions "
+        f"({folder.parent / RUN_CONFIG}); pass the flag to change it",
+        file=sys.stderr,
+    )
+    return tokens
+
+
 def evaluate_main(argv: list[str] | None = None) -> int:
     """``python -m audiotrain.recipes.clap evaluate``; returns the exit status (2 for a user's error)."""
     # As export: under a launcher every rank would score the same clips and write the same file.
@@ -213,6 +236,8 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
     model, note = model_folder_to_score(args.model)
     if note:
         print(note, file=sys.stderr)
+    if cfg.dataset.max_tokens is None:
+        cfg.dataset.max_tokens = runs_caption_length(model)
     bundle = load_for_settings(model, cfg)
     if cfg.train.precision == "bf16-true":  # (the Trainer casts so; bf16-mixed keeps float32 weights)
         bundle.model.set_dtype(mx.bfloat16)
