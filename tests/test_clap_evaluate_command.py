@@ -185,6 +185,27 @@ def test_a_trainer_checkpoint_is_refused_with_the_export_that_makes_it_a_model_f
     assert f"export --checkpoint {last} --out DIR, then --model DIR" in err
 
 
+def test_a_chord_recipe_run_or_checkpoint_is_refused_naming_the_chord_recipes_evaluate(tmp_path, capsys):
+    # They were told to run the CLAP export (of a run "that did not finish"), which fails on them.
+    from audiotrain.train.checkpoint import write_checkpoint
+
+    import mlx.core as mx
+
+    run = tmp_path / "chords_run"
+    checkpoint = run / "checkpoints" / "best"
+    progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "total_batches": 10, "micro_batches": 0}
+    state = {"progress": progress, "random": {"mlx": [0, 1]}, "module_state": {"chord_recognition": {}}}
+    write_checkpoint(checkpoint, {"w": mx.zeros((2,))}, {}, {}, state)
+    (run / "config.json").write_text(json.dumps({"config": {"num_epochs": 1}}))
+    data = tone_folder(tmp_path / "data", 2)
+    for model, what in ((run, "run"), (checkpoint, "checkpoint")):
+        status, printed, err = _evaluate(capsys, "--model", model, "--data", data)
+        assert status == 2 and printed == ""
+        assert f"error: --model {model}: a chord recipe {what}, not a CLAP model" in err
+        assert f"audiotrain.recipes.chords evaluate --checkpoint {model} --data DIR" in err
+        assert "clap export" not in err
+
+
 def test_a_missing_model_folder_or_no_model_is_an_error_naming_what_is_expected(fine_tuned, tmp_path, capsys):
     _, data, _ = fine_tuned
     missing = tmp_path / "no_model"

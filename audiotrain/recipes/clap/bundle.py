@@ -459,6 +459,20 @@ def has_model_files(folder: Path) -> bool:
     return tokenizer and front_end and (folder / "config.json").is_file()
 
 
+def is_chord_state(state: Any) -> bool:
+    """Whether `state` (a trainer_state.json's content) is a chord recipe checkpoint's: its task's key."""
+    module_state = state.get("module_state") if isinstance(state, dict) else None
+    return isinstance(module_state, dict) and "chord_recognition" in module_state  # (the chord recipe's key)
+
+
+def _holds_chord_checkpoint(folder: Path) -> bool:
+    """Whether `folder` is a chord recipe checkpoint (an unreadable one is left to the load to name)."""
+    try:
+        return is_chord_state(json.loads((folder / ckpt.STATE_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return False
+
+
 def model_folder_to_score(given: str) -> tuple[str, str | None]:
     """(the model `load_checkpoint` is to load for ``evaluate --model given``, a note on stderr or None): a
     Hugging Face CLAP folder as it is (a pretrained checkpoint, an ``export``, a run's hf_model/), a run
@@ -472,8 +486,13 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
     )
     path = Path(given).expanduser()
     export = "python -m audiotrain.recipes.clap export --checkpoint CHECKPOINT --out DIR"
+    # A chord recipe's run or checkpoint was told to run the CLAP export, which fails on it.
+    chords = f"--model {given}: a chord recipe {{}}, not a CLAP model; score it with python -m "
+    chords += f"audiotrain.recipes.chords evaluate --checkpoint {given} --data DIR"
     if path.is_dir():
         if (path / ckpt.STATE_FILE).is_file():
+            if _holds_chord_checkpoint(path):
+                raise ValueError(chords.format("checkpoint"))
             export = export.replace("CHECKPOINT", str(path))
             raise ValueError(
                 f"--model {given}: a trainer checkpoint folder (it holds {ckpt.STATE_FILE}), not a Hugging Face "
@@ -485,6 +504,8 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
         if (path / RUN_CONFIG).is_file() and has_model_files(own):
             return str(own), f"--model {given}: a run folder; scoring its {own}"
         if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
+            if any(_holds_chord_checkpoint(folder) for folder in (path / "checkpoints").iterdir()):
+                raise ValueError(chords.format("run"))
             raise ValueError(
                 f"--model {given}: a run folder without hf_model/ (the run did not finish); export one of its "
                 f"checkpoints first: {export.replace('CHECKPOINT', str(path / 'checkpoints' / 'last'))}, "
@@ -545,8 +566,7 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
     where = f"{folder / ckpt.STATE_FILE}"
     run_it = "pass --run RUN, the run folder it was trained in (the one holding config.json)"
     record, settings = checked_model_record(folder, state), state.get(RUN_CONFIG_KEY)
-    module_state = state.get("module_state")
-    if isinstance(module_state, dict) and "chord_recognition" in module_state:  # (the chord recipe's key)
+    if is_chord_state(state):
         raise ValueError(
             f"cannot export {folder}: it is a checkpoint (or export) of the chord recipe, not a CLAP model; "
             "export it with python -m audiotrain.recipes.chords export"
