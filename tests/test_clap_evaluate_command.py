@@ -119,6 +119,21 @@ def test_without_split_every_clip_of_the_folder_is_scored(fine_tuned, tmp_path, 
     assert status == 0 and "(6 clips, 6 captions)" in printed
 
 
+def test_the_scores_do_not_depend_on_the_batch_size_one_clip_a_batch_included(fine_tuned, tmp_path, capsys):
+    # --help: "the scores do not depend on it"; 1 was refused with training's reason ("contrastive learning
+    # needs negatives in the batch"), though scoring computes no loss.
+    _, data, run = fine_tuned
+    scores = []
+    for size in ("1", "3", "8"):
+        out = tmp_path / f"batch{size}.json"
+        status, _, _ = _evaluate(capsys, "--model", run, "--data", data, "--batch_size", size, "--out", out)
+        assert status == 0, size
+        scores.append(json.loads(out.read_text())["scores"])
+    assert scores[0] == scores[1] == scores[2]
+    status, _, err = _evaluate(capsys, "--model", run, "--data", data, "--batch_size", "0")
+    assert status == 2 and "error: --batch_size must be an integer >= 1" in err and "contrastive" not in err
+
+
 def test_an_unknown_split_is_an_error_listing_the_folders_splits(fine_tuned, capsys):
     _, data, run = fine_tuned
     status, printed, err = _evaluate(capsys, "--model", run, "--data", data, "--split", "evaluation")

@@ -30,10 +30,12 @@ from audiotrain.recipes.clap.train import (
     zero_shot_labels,
 )
 from audiotrain.recipes.config_cli import (
+    MAX_BATCH_SIZE,
     USER_ERRORS,
     SettingError,
     SettingsParser,
     add_overwrite_argument,
+    check_setting,
     help_text,
 )
 
@@ -156,10 +158,13 @@ def _settings(args: argparse.Namespace) -> ClapRecipeConfig:
     except SettingError as error:
         raise ValueError(error.within("dataset.")) from None
     try:
-        train = ClapTrainConfig(eval_batch_size=args.batch_size, precision=args.precision)
+        # Scoring embeds clips one batch at a time and computes no loss, so one clip a batch does: training's
+        # minimum of 2 (a contrastive loss needs negatives) is not this flag's.
+        check_setting("batch_size", args.batch_size, integer=True, at_least=1, at_most=MAX_BATCH_SIZE)
+        train = ClapTrainConfig(precision=args.precision)
     except SettingError as error:
-        flag = "--batch_size" if error.name == "eval_batch_size" else f"--{error.name}"
-        raise ValueError(f"{flag} must be {error.expected}, got {error.value!r}") from None
+        raise ValueError(f"--{error.name} must be {error.expected}, got {error.value!r}") from None
+    train.eval_batch_size = args.batch_size
     return ClapRecipeConfig(data=args.data, pretrained=args.model, dataset=dataset, train=train)
 
 
