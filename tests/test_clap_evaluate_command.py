@@ -234,6 +234,8 @@ def test_a_missing_model_folder_or_no_model_is_an_error_naming_what_is_expected(
     # Without --model (the training command's offline demo has no model to score): where to find one.
     status, _, err = _evaluate(capsys, "--data", data)
     assert status == 2 and "--model is required" in err and "RUN/hf_model" in err
+    status, _, err = _evaluate(capsys, "--model", "", "--data", data)  # (--model "$MODEL", MODEL unset)
+    assert status == 2 and "error: argument --model: an empty path" in err and "pretrained" not in err
 
 
 def test_evaluate_is_one_of_the_commands_the_training_help_names():

@@ -78,6 +78,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default=None,
+        type=nonempty_path,  # (an empty one was refused as "pretrained", a setting evaluate does not have)
         metavar="MODEL",
         help="Hugging Face CLAP folder (RUN/hf_model, an export, a pretrained checkpoint), a run folder, or a "
         "hub id",
