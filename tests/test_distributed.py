@@ -471,6 +471,21 @@ def test_the_launcher_says_a_signal_killed_a_rank_in_place_of_a_sys_exit_guess()
     assert "(killed by SIGSEGV)" in summarize({1: -11, 0: -15}, {})[0]
 
 
+@pytest.mark.parametrize("status, why", [(-9, "(killed by SIGKILL"), (5, "and no error of its own")])
+def test_a_rank_killed_or_exiting_silently_is_not_given_the_peer_lost_error_of_the_rank_that_lost_it(
+    status, why
+):
+    # Rank 1 was killed (kill -9, the OOM killer) or called os._exit(5) in training; rank 0 then printed the
+    # traceback of its lost peer and its failure line. The launcher said "rank 1 failed (exit status -9):
+    # RuntimeError: [ring] connection to a peer was lost", rank 0's error, as if rank 1 had raised it.
+    lost = failure_message(RuntimeError("[ring] connection to a peer was lost"), 0)
+    traceback_end = "RuntimeError: [ring] connection to a peer was lost"  # (the lines the launcher reads)
+    lines = summarize({1: status, 0: -15}, {0: lost.split("failed: ", 1)[1]}, exception_lines=[traceback_end])
+    assert lines[0].startswith(f"audiotrain launch: rank 1 ended with exit status {status} {why}")
+    assert lines[0].endswith("the other ranks then lost it")
+    assert not any(f"rank 1 failed (exit status {status})" in line for line in lines)
+
+
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)], ids=["its-exit-first", "killed-rank-first"])
 def test_a_rank_the_launcher_killed_is_not_named_where_the_job_broke(order):
     # Rank 1 stayed blocked in the ring after rank 0's sys.exit(3); the launcher killed it (SIGKILL).

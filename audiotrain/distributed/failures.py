@@ -518,7 +518,8 @@ def summarize(
     and Python's own start-up errors: ``python: can't open file ...``, ``python: No module named ...``;
     mlx.launch does not say whose);
     ``exception_lines`` the last lines of the tracebacks they printed (an uncaught exception outside
-    `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported); ``killed``
+    `install_failure_hook`'s reach: an import in the script, before ``audiotrain`` is imported; a line that
+    a rank's failure then repeats is that rank's traceback, not one of a rank that ended silently); ``killed``
     the ranks the launcher itself killed (`_EndingWatch`), which ended of no error of their own either;
     ``stop`` the first stop signal (SIGINT, SIGTERM) the launcher passed on to the ranks, if any: where no
     rank then reported an error of its own, one line says that they stopped on it.
@@ -531,6 +532,11 @@ def summarize(
             f"{_exit_codes_in_words(exit_codes, killed)}"
         ]
     lines = []
+    # A traceback whose last line a rank's own failure line then repeats (a peer lost after a kill -9) is
+    # that rank's: only the others are of ranks that died before audiotrain could report them.
+    exception_lines = [
+        line for line in exception_lines or () if not any(text.startswith(line) for text in failures.values())
+    ]
     stopped = {r for r, c in exit_codes.items() if c in (None, -15) or r in killed}  # by a launcher
     ended_alone = [
         (r, c) for r, c in sorted(exit_codes.items()) if c != 0 and r not in stopped and r not in failures
