@@ -1035,3 +1035,27 @@ def test_an_explicit_ckpt_path_is_what_a_stage_without_a_model_scores(tmp_path):
     with pytest.warns(UserWarning, match="the best model of the previous fit will be used"):
         (default,) = t.validate(dataloaders=val)
     assert default == t.validate(dataloaders=val, ckpt_path="best")[0] != last
+
+
+class CountsBatches(TinyClassifier):
+    """Keeps the batch indices it trained on in a list attribute, as Lightning code keeps lists."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        setattr(self, name, [])
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        getattr(self, self.name).append(int(batch_idx))
+
+
+def test_a_list_attribute_that_grows_while_training_is_named_with_the_way_out(tmp_path):
+    # MLX's nn.Module counts a list attribute as part of the parameter tree: its growth broke the next
+    # eager update with a bare IndexError inside mlx.utils.tree_map.
+    t = trainer(tmp_path, max_epochs=1, compile=False)
+    with pytest.raises(RuntimeError, match=r"CountsBatches\.seen grew or shrank.*self\._seen = \[\]"):
+        t.fit(CountsBatches("seen"), make_batches(48))
+    # The way the message gives: a name with a leading underscore is left out of the parameters.
+    module = CountsBatches("_seen")
+    trainer(tmp_path / "hidden", max_epochs=1, compile=False).fit(module, make_batches(48))
+    assert module._seen == [0, 1, 2]

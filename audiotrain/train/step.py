@@ -24,6 +24,7 @@ from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output
+from audiotrain.train.parameter_tree import explain_changed_parameter_tree
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
 from audiotrain.train.transforms import (
@@ -420,13 +421,16 @@ class TrainStep:
         self._guard.forget()
 
     def accumulate(self, batch: Any, batch_idx: mx.array):
-        return self._guard(self._accumulate, batch, batch_idx)
+        with explain_changed_parameter_tree(self.module, self.optimizer):
+            return self._guard(self._accumulate, batch, batch_idx)
 
     def update(self, batch: Any, batch_idx: mx.array, n_micro: mx.array):
-        return self._guard(self._update, batch, batch_idx, n_micro)
+        with explain_changed_parameter_tree(self.module, self.optimizer):
+            return self._guard(self._update, batch, batch_idx, n_micro)
 
     def close_window(self, n_micro: mx.array) -> None:
-        self._guard(self._close, n_micro)
+        with explain_changed_parameter_tree(self.module, self.optimizer):
+            self._guard(self._close, n_micro)
 
 
 STAGE_METHODS = {"val": "validation_step", "test": "test_step", "predict": "predict_step"}

@@ -1,0 +1,73 @@
+"""Why a training step failed when the model's parameter tree changed shape while it trained.
+
+MLX's `nn.Module` counts every list, dict and array attribute as part of the model: ``self.seen = []``
+appended to in a hook (Lightning code keeps such lists: ``self.validation_step_outputs``) grows the tree the
+gradients and the optimizer's state mirror, and the next update failed deep in `mlx.utils.tree_map` with a bare
+``IndexError: list index out of range`` (an array appended even became a weight the optimizer trains). The
+error is turned into one naming the attribute and the way out: a name starting with an underscore, which MLX
+leaves out of the parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+
+class ParameterTreeChangedError(RuntimeError):
+    """A list or dict attribute of the model grew or shrank after its optimizer started."""
+
+
+def changed_containers(parameters: Any, state: Any, path: str = "") -> list[str]:
+    """The dotted names of the lists and dicts of `parameters` (a module's ``trainable_parameters()``) whose
+    length or keys differ from `state` (the optimizer's state, which mirrors the tree it was started on)."""
+    if isinstance(parameters, dict):
+        if not isinstance(state, dict):
+            return [path.rstrip(".")] if path else []
+        changed = []
+        for key, value in parameters.items():
+            if key not in state:
+                if isinstance(value, (dict, list)):
+                    changed.append(f"{path}{key}")
+                continue
+            changed += changed_containers(value, state[key], f"{path}{key}.")
+        return changed
+    if isinstance(parameters, list):
+        if not isinstance(state, list) or len(state) != len(parameters):
+            return [path.rstrip(".")]
+        changed = []
+        for index, (value, slot) in enumerate(zip(parameters, state)):
+            changed += changed_containers(value, slot, f"{path}{index}.")
+        return changed
+    return []
+
+
+@contextlib.contextmanager
+def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer) -> Iterator[None]:
+    """Run a training step; where it fails as a changed tree fails (an IndexError, KeyError or ValueError of
+    a tree walk), name the attributes that changed, else let the error through as it was."""
+    try:
+        yield
+    except (IndexError, KeyError, ValueError) as error:
+        state = getattr(optimizer, "state", None)
+        if not getattr(optimizer, "_initialized", False) or not isinstance(state, dict):
+            raise
+        changed = changed_containers(module.trainable_parameters(), state)
+        if not changed:
+            raise
+        owner = type(module).__name__
+        names = ", ".join(f"{owner}.{name}" for name in changed)
+        first = changed[0].rsplit(".", 1)
+        hidden = ".".join([*first[:-1], "_" + first[-1]])
+        raise ParameterTreeChangedError(
+            f"the model's parameter tree changed while it trained: {names} grew or shrank after the optimizer "
+            "started. MLX's nn.Module counts every list, dict and array attribute as part of the model (an array "
+            "put in one becomes a weight the optimizer trains), so a list kept for bookkeeping (self.seen = [], "
+            f"Lightning's self.validation_step_outputs) must not be one of its attributes: name it with a "
+            f"leading underscore (self.{hidden} = []), which MLX leaves out of the parameters, or keep it "
+            f"outside the module ({type(error).__name__}: {error})"
+        ) from error
