@@ -552,6 +552,7 @@ def test_cli_offline_demo_end_to_end(demo_run):
     # Results on stdout, notes and diagnostics on stderr, as the chord recipe splits them.
     assert "OFFLINE DEMO" in said and "retrieval on the evaluation clips" in printed
     assert "retrieval before fine-tuning:" in printed and "run folder: " in printed
+    assert "(offline demo: a tiny model trained from scratch on synthetic sounds)" in printed
     n_eval = len(result["eval_set"].clips)
     assert f"note: only {n_eval} evaluation clips: text→audio R@k is k/{n_eval} by chance" in said
     for diagnostic in ("OFFLINE DEMO", "demo data: ", "\nmodel: ", "note: ", "training on "):
@@ -2970,6 +2971,22 @@ def test_ranked_by_val_loss_the_lowest_is_exported_and_an_accumulation_plans_eve
     planned = json.loads((run_dir / "config.json").read_text())["config"]["task"]["total_steps"]
     taken = json.loads((run_dir / "checkpoints" / "last" / "trainer_state.json").read_text())
     assert planned == taken["progress"]["global_step"] == 6
+
+
+def test_a_demo_model_trained_on_your_folder_does_not_say_it_trained_on_synthetic_sounds(tmp_path, capsys):
+    """Without --pretrained a run on --data trains the demo's tiny model on the user's clips, but its last
+    line said "(offline demo: a tiny model trained from scratch on synthetic sounds)"."""
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=5)
+    argv = ["--preset", "quick_test", "--data", str(data), "--out", str(tmp_path / "run"),
+            "--train.max_steps", "1"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "synthetic sounds" not in printed
+    assert printed.rstrip().endswith(
+        f"(offline demo: a tiny model trained from scratch on the clips of {data})"
+    )
 
 
 def test_with_one_evaluation_clip_the_last_checkpoint_is_exported_with_a_warning(tmp_path, capsys):

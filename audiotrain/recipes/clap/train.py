@@ -450,7 +450,7 @@ def run_job(
             }
             write_json_atomically(out / "retrieval.json", results, indent=2)
             write_plots(trainer.history, results, out / "plots")
-            export = _export(bundle, out, weights, demo)
+            export = _export(bundle, out, weights, demo, cfg.data)
             _report_to_loggers(loggers, trainer, out, results, export)
             return {
                 "run_dir": out,
@@ -905,15 +905,18 @@ def _kept_after_training(out: Path, best: ModelCheckpoint) -> str:
     )
 
 
-def _export(bundle: Bundle, out: Path, weights: str, demo: bool) -> Path:
-    """hf_model/, and what to run to export another checkpoint."""
+def _export(bundle: Bundle, out: Path, weights: str, demo: bool, data: Path | str | None) -> Path:
+    """hf_model/, and what to run to export another checkpoint; a demo model says what it trained on: the
+    generated sounds, or the clips of `data` (--data)."""
     export = replace_export(bundle, out / "hf_model")
     print(f"run folder: {out}\nexported Hugging Face model: {export} ({weights})")
     last = out.absolute() / "checkpoints" / "last"  # (absolute: the command works pasted in any folder)
     command = shell_command(*export_command(), "--checkpoint", last, "--out", "DIR")
     print(f"export another checkpoint with: {command}")
     if demo:
-        print("(offline demo: a tiny model trained from scratch on synthetic sounds)")
+        # (on --data the clips are the user's: "synthetic sounds" there misread the run)
+        trained_on = "synthetic sounds" if data is None else f"the clips of {data}"
+        print(f"(offline demo: a tiny model trained from scratch on {trained_on})")
     return export
 
 
