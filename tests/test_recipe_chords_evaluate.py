@@ -19,6 +19,7 @@ from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_index
 from audiotrain.recipes import chords
 from audiotrain.recipes.chords import cli_evaluate as cli_evaluate_module
+from audiotrain.recipes.chords import data as chords_data
 from audiotrain.recipes.chords import evaluate as evaluate_module
 from audiotrain.recipes.chords.config import SILENT_SONG, ChordFeatureConfig
 from audiotrain.recipes.chords.evaluate import (
@@ -142,6 +143,27 @@ def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpo
     assert "| metric | pooled | 95% interval over songs | median |" in (out / "scores.md").read_text()
     low, high = scores["pooled_interval"]["root"]
     assert low <= scores["pooled"]["root"] <= high
+
+
+def test_evaluate_says_how_far_its_transcription_is(checkpoint, songs, tmp_path, monkeypatch, capsys):
+    """evaluate on a folder of a thousand songs transcribed for minutes without a word before its scores: a
+    line every PROGRESS_LINE_SECONDS now says how many songs are done (the skipped ones too)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    _copy_with_nan(songs[0], data, "a_broken")  # (skipped, and counted as done)
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per song
+    capsys.readouterr()
+    assert chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)]) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("transcribed ")]
+    assert [line.split(" in ")[0] for line in lines] == [
+        "transcribed 1 of 3 songs",
+        "transcribed 2 of 3 songs",
+    ]
+    assert "transcribed " not in captured.out  # (stdout holds the scores alone)
 
 
 def test_a_song_whose_annotation_is_named_nearly_like_its_audio_is_one_song_skipped(

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from audiotrain.chords.lab import read_lab
 from audiotrain.recipes.chords import cli as chords
+from audiotrain.recipes.chords import data as chords_data
 from audiotrain.recipes.chords.predict import ChordPredictor, folds_case
 
 import mlx.core as mx
@@ -189,6 +190,19 @@ def test_sigterm_stops_after_the_current_file_with_status_143(checkpoint, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["a.lab"]
 
 
+def test_a_folder_being_transcribed_says_how_far_it_is(checkpoint, tmp_path, monkeypatch, capsys):
+    """A folder of a thousand songs took minutes without a word on stderr until "wrote 1000 .lab files":
+    a line every PROGRESS_LINE_SECONDS now says how many are done and about how long is left."""
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per file
+    assert _predict(checkpoint, _songs(tmp_path / "in"), "-o", tmp_path / "out") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("transcribed ")]
+    assert [line.split(" in ")[0] for line in lines] == [
+        "transcribed 1 of 3 files",
+        "transcribed 2 of 3 files",
+    ]
+    assert all(line.endswith(" left") for line in lines)
+
+
 def test_skip_existing_keeps_what_is_there_and_is_refused_where_it_means_nothing(
     checkpoint, tmp_path, capsys
 ):
@@ -236,7 +250,9 @@ def test_a_missing_input_or_a_folder_without_audio_is_an_error_naming_it(checkpo
     fifo = tmp_path / "fifo.wav"
     os.mkfifo(fifo)
     assert _predict(checkpoint, fifo) == 2
-    assert capsys.readouterr().err == f"error: {fifo} is not a regular file or a folder (a FIFO or a device)\n"
+    assert (
+        capsys.readouterr().err == f"error: {fifo} is not a regular file or a folder (a FIFO or a device)\n"
+    )
 
 
 # ---- what a folder holds ---------------------------------------------------------------------------------------

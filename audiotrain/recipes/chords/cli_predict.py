@@ -38,6 +38,7 @@ from audiotrain.recipes._run import (
 # the tests patch them.
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
+from audiotrain.recipes.chords.data import TranscriptionProgress
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
     annotations_in_the_way,
@@ -310,7 +311,9 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
 
             def transcribed() -> Iterator[tuple[Path, SongPosteriors]]:
                 nonlocal current
-                for path in files:
+                progress = TranscriptionProgress(len(files), "file")
+                for count, path in enumerate(files):
+                    progress.done(count)
                     if stopped_by_signal is not None:
                         break
                     current = path

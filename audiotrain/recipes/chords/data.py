@@ -604,6 +604,30 @@ def _header_seconds(song: SongEntry) -> float:
         return 0.0
 
 
+class TranscriptionProgress:
+    """What ``evaluate`` and ``predict`` show on stderr while they transcribe a folder: a line every
+    `PROGRESS_LINE_SECONDS` (done, elapsed, about how long is left). A folder of a thousand songs takes
+    minutes, which passed without a word before the scores."""
+
+    def __init__(self, total: int, unit: str = "song"):
+        self.total, self.unit = total, unit
+        self.started = self.last_line = time.monotonic()
+
+    def done(self, count: int) -> None:
+        """`count` of the `total` are transcribed (or skipped)."""
+        now = time.monotonic()
+        if 0 < count < self.total and now - self.last_line >= PROGRESS_LINE_SECONDS:
+            self.last_line = now
+            elapsed = now - self.started
+            left = _duration(elapsed * (self.total - count) / count)
+            print(
+                f"transcribed {count} of {plural(self.total, self.unit)} in {_duration(elapsed)}, "
+                f"about {left} left",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def _duration(seconds: float) -> str:
     """``"45 s"``, ``"3.5 min"``, ``"2.1 h"``."""
     if seconds < 90:

@@ -74,6 +74,7 @@ from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside, name_too_long
 from audiotrain.recipes.chords.config import DIGITAL_SILENCE, default_cache_dir, silent_song_reason
+from audiotrain.recipes.chords.data import TranscriptionProgress
 from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import (
     ChordPredictor,
@@ -455,7 +456,9 @@ def evaluate_songs(
 
     def transcribed() -> Iterator[tuple[SongEntry, list[ChordSegment], SongPosteriors]]:
         """Each song's posteriors, with its reference trimmed to its audio (songs left out: `skipped`)."""
-        for song, reference in zip(songs, references):
+        progress = TranscriptionProgress(len(songs))
+        for count, (song, reference) in enumerate(zip(songs, references)):
+            progress.done(count)
             try:
                 post = predictor.posteriors(song.audio_path)
             except AudioError as err:  # one song whose audio does not decode must not cost the others
