@@ -139,9 +139,9 @@ def _five_tones_and_a_model_without_dropout(tmp_path) -> list[str]:
     """5 captioned tones in split 'train' and the tiny CLAP checkpoint with its dropout off: the recipe's
     flags to train on them and evaluate on the same clips."""
     import soundfile as sf
-    from test_recipe_clap import _tiny_checkpoint
+    from clap_folders import tiny_checkpoint
 
-    checkpoint = _tiny_checkpoint(tmp_path)
+    checkpoint = tiny_checkpoint(tmp_path)
     config = (checkpoint / "config.json").read_text()
     (checkpoint / "config.json").write_text(config.replace('_dropout_prob": 0.1', '_dropout_prob": 0.0'))
     data = tmp_path / "data"
