@@ -4486,6 +4486,30 @@ def test_mel_fmax_is_checked_and_refused_beside_the_cqt(tmp_path, capsys, flags,
     assert fragment in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        # bins_per_semitone of the training windows came out 0: "ChordSongConfig.bins_per_semitone must be >= 1"
+        (
+            ["--features.bins_per_octave", "7"],
+            "features.bins_per_octave (--features.bins_per_octave) must be",
+        ),
+        # 208 of the 216 bands fall between the FFT's bins: trained on, with a warning naming n_fft and n_mels
+        (["--features.fmin", "11000"], "leave 208 of them between the 4096-sample FFT's bins"),
+        (["--features.n_bins", "2000"], "leave 282 of them between the 4096-sample FFT's bins"),
+    ],
+)
+def test_mel_settings_that_cannot_train_are_refused_by_flag_before_any_feature(
+    tmp_path, capsys, flags, fragment
+):
+    argv = ["demo", "--preset", "quick_test", "--processes", "1", "--features.kind", "mel", *flags,
+            "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run")]  # fmt: skip
+    assert chords.main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "ChordSongConfig" not in err and "n_mels" not in err, err
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
+
+
 def test_stored_features_without_a_kind_read_as_the_cqt_with_its_cache_key():
     """A checkpoint written before mel features existed stored no kind: its features are the CQT, and a
     CQT's cache key is the one written before (no mel setting in it)."""

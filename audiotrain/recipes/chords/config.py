@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -180,7 +181,8 @@ class ChordFeatureConfig:
     bands from `fmin` to `mel_fmax`. Their bands are not a semitone grid, so what moves along one (pitch
     shifting, the bass view, tuning correction) is off: `max_pitch_shift` and `bass_view_bins` must be 0 and
     `tuning_correction` false, which a flag or file that sets ``kind`` makes the default
-    (`settings_following`)."""
+    (`settings_following`). Bands that fall between the FFT's bins (always 0) are refused, and `bins_per_octave`
+    is still a multiple of 12: the training windows take their semitone step from it."""
 
     kind: str = field(
         default="cqt",
@@ -278,14 +280,8 @@ class ChordFeatureConfig:
                 f"features.log_gain (--features.log_gain) must be > 0 and at most {MAX_LOG_GAIN:g}, got "
                 f"{self.log_gain}"
             )
-        if self.kind == "mel":
-            self._check_mel()
-            return
-        if self.mel_fmax is not None:
-            raise ValueError(
-                f"features.mel_fmax (--features.mel_fmax) is for features.kind mel only, got {self.mel_fmax} "
-                "with features.kind cqt"
-            )
+        # Checked for mel too: its training windows still take bins_per_semitone from it (`song_config`), so
+        # `--features.kind mel --features.bins_per_octave 7` died after computing the features, naming no flag.
         if (
             not isinstance(self.bins_per_octave, int)
             or self.bins_per_octave < 12
@@ -294,6 +290,14 @@ class ChordFeatureConfig:
             raise ValueError(
                 "features.bins_per_octave (--features.bins_per_octave) must be a multiple of 12 (12, 24, 36, "
                 f"...), got {self.bins_per_octave!r}"
+            )
+        if self.kind == "mel":
+            self._check_mel()
+            return
+        if self.mel_fmax is not None:
+            raise ValueError(
+                f"features.mel_fmax (--features.mel_fmax) is for features.kind mel only, got {self.mel_fmax} "
+                "with features.kind cqt"
             )
         if self.tuning_correction and self.bins_per_octave < 36:
             # With b bins per semitone `estimate_tuning` reads the phase of the spectrum's period-b pattern;
@@ -352,6 +356,22 @@ class ChordFeatureConfig:
             raise ValueError(
                 f"features.mel_fmax (--features.mel_fmax) must be above features.fmin = {self.fmin:g} Hz "
                 f"and at most the Nyquist frequency sr / 2 = {self.sr / 2:g} Hz, got {self.mel_fmax}"
+            )
+        # A band narrower than the FFT's bin spacing can fall between two bins and stay 0 on every song: the
+        # library's warning named n_fft and n_mels, neither of them a flag here, and the run trained on
+        # (--features.fmin 11000: 208 of 216 bands always 0).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            bank = mel_filterbank(self.sr, MEL_N_FFT, self.n_bins, self.fmin, self.mel_fmax)
+        empty = int(np.sum(bank.max(axis=1) <= 0))
+        if empty:
+            fmax = self.sr / 2 if self.mel_fmax is None else self.mel_fmax
+            raise ValueError(
+                f"features.n_bins (--features.n_bins) = {self.n_bins} mel bands from features.fmin "
+                f"(--features.fmin) = {self.fmin:g} Hz to features.mel_fmax (--features.mel_fmax) = {fmax:g} "
+                f"Hz leave {empty} of them between the {MEL_N_FFT}-sample FFT's bins "
+                f"({self.sr / MEL_N_FFT:.2f} Hz apart), always 0; use fewer n_bins, a lower fmin or a higher "
+                "mel_fmax"
             )
         # Each of these moves along the CQT's semitone grid; mel bands are not one, so it would be wrong.
         for name, off in _GRID_SETTINGS["mel"].items():
