@@ -1090,3 +1090,20 @@ def test_a_resume_from_a_checkpoint_whose_training_state_is_damaged_is_refused_b
     os.truncate(last / name, (last / name).stat().st_size // 2)
     with pytest.raises(ckpt.CheckpointError, match=re.escape(str(last / name))):
         check_resume_folder(last)
+
+
+@pytest.mark.parametrize("recipe, flag", [("chords", "--run_dir"), ("clap", "--out")])
+def test_a_run_folder_name_longer_than_the_file_system_takes_is_one_error_line(
+    tmp_path, capsys, recipe, flag
+):
+    """A --run_dir or --out of a 256-byte name, or a path beyond PATH_MAX, ended the command in a raw
+    "OSError: [Errno 36] File name too long" traceback (pathlib's exists() raises on such a name)."""
+    from audiotrain.recipes import chords, clap
+
+    main = {"chords": chords.main, "clap": clap.main}[recipe]
+    too_deep = tmp_path.joinpath(*["d" * 200] * 22)
+    for folder, why in ((tmp_path / ("n" * 256), "256 bytes"), (too_deep, "its path would be")):
+        assert main(["--preset", "quick_test", flag, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {flag} {folder}: cannot be made: " in err and why in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

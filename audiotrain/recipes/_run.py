@@ -114,6 +114,7 @@ def check_can_write(folder: Path, name: str) -> None:
 
     Tried with a probe file, created and removed at once, in the folder or in the nearest parent that
     exists (where it would be made): permission bits say nothing for root, ACLs or a read-only mount."""
+    _refuse_a_name_too_long(folder, name)
     existing = folder
     while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
         existing = existing.parent
@@ -130,6 +131,15 @@ def check_can_write(folder: Path, name: str) -> None:
             f"{name}: cannot write in {existing} ({error.strerror or error}){made}; choose a folder you "
             "can write to"
         )
+
+
+def _refuse_a_name_too_long(folder: Path, name: str) -> None:
+    """Refuse an output `folder` whose name, or a folder's on the way to it, is longer than the file system
+    takes, or whose path leaves no room for the files written in it (``config.json``): pathlib's exists()
+    ended such a command in a raw "[Errno 36] File name too long" traceback."""
+    too_long = name_too_long(folder / "config.json")
+    if too_long is not None:
+        raise OutputFolderError(f"{name}: cannot be made: {too_long}; choose a shorter path")
 
 
 #: The longest file name, in bytes, most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units): what
@@ -423,6 +433,7 @@ def check_run_folder(
     folder): what is left is the user's, kept, and the new run writes beside it (returns False).
 
     The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
+    _refuse_a_name_too_long(folder, f"{flag} {folder}")
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a run folder (new, or empty)")
     check_can_write(folder, f"{flag} {folder}")
