@@ -180,3 +180,27 @@ def test_posteriors_of_a_song_longer_than_a_window_are_distributions_in_every_fr
         assert len(post.probs["root"]) > 2 * predictor.window_frames  # (several windows, overlapping)
         for head, probs in post.probs.items():
             np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4, err_msg=head)
+
+
+def test_a_song_that_does_not_fit_under_a_process_memory_limit_names_the_limit(tmp_path, monkeypatch):
+    """Under ulimit -v 1 GB the demo's 6 s test song failed with "audio is too long to load into memory
+    (...; cut it into shorter files)": a short song cannot be cut, the process's limit was the cause."""
+    import resource
+
+    from audiotrain.audio import AudioError
+
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    sf.write(tmp_path / "short.wav", _triad(), SR)
+
+    def out_of_memory(self, y):
+        raise MemoryError
+
+    as_limited = {resource.RLIMIT_AS: (10**9, resource.RLIM_INFINITY)}
+    real_getrlimit = resource.getrlimit
+    monkeypatch.setattr(resource, "getrlimit", lambda which: as_limited.get(which) or real_getrlimit(which))
+    monkeypatch.setattr(ChordFeatureConfig, "compute", out_of_memory)
+    with pytest.raises(
+        AudioError,
+        match=r"short.wav: .*did not fit in memory \(under this process's ulimit -v limit of 1.0 GB\); raise",
+    ):
+        predictor.posteriors(tmp_path / "short.wav")

@@ -50,7 +50,12 @@ from audiotrain.recipes.chords.model_checkpoint import (
     resolve_model_checkpoint,
 )
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
-from audiotrain.recipes.config_cli import load_config_file, merge_config, read_older_record
+from audiotrain.recipes.config_cli import (
+    load_config_file,
+    merge_config,
+    read_older_record,
+    training_memory_limit,
+)
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import eval_compiling_again
 
@@ -605,17 +610,28 @@ class ChordPredictor:
         """Frame posteriors of a song (a file, or an array at `sample_rate`: `waveform`); with `tta_shifts`
         (test-time augmentation), averaged over the song pitch-shifted by each number of semitones (the CQT
         crop moved by that many semitones, the root and bass posteriors rotated back). A file whose features
-        or posteriors do not fit in memory is an `AudioError` ("too_long") naming it, as a file whose samples
+        or posteriors do not fit in memory is an `AudioError` ("too_long") naming it and the memory limit that
+        applies (`training_memory_limit`: a ulimit -v or cgroup's, where lower), as a file whose samples
         do not is, so that `predict` skips it and goes on (a raw MemoryError ended it)."""
         try:
             return self._posteriors(audio, sample_rate)
         except MemoryError:
             if isinstance(audio, np.ndarray):
                 raise
+            # A process limit (ulimit -v, a cgroup's) fails a 6 s song too: "cut it into shorter files" alone
+            # sent the user to cut a song that was not long, so the limit that applies is named.
+            # (what an rlimit leaves, measured after the failure, says little: its size is named instead)
+            limit, what = training_memory_limit()
+            under = (
+                what.removeprefix("left under ")
+                if what.startswith("left under ")
+                else f"the {limit / 1e9:.1f} GB {what}"
+            )
             raise AudioError(
                 audio,
                 "too_long",
-                "its features and posteriors did not fit in memory; cut it into shorter files",
+                f"its features and posteriors did not fit in memory (under {under}); raise that limit, "
+                "or cut it into shorter files",
             ) from None
 
     def _posteriors(self, audio: str | Path | np.ndarray, sample_rate: float | None) -> SongPosteriors:
