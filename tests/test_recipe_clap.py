@@ -442,8 +442,23 @@ def test_without_total_steps_the_schedule_spans_the_trainers_max_steps(tmp_path)
     assert _scheduled_rates(task, [0, 1, 3, 4]) == pytest.approx([5e-3, 1e-2, 5e-3, 0.0], abs=1e-9)
 
 
+def test_an_epochs_only_fit_decays_over_its_epochs(tmp_path):
+    """Unset, total_steps is the whole run also where the Trainer is bounded by epochs alone (a library
+    user's Trainer(max_epochs=2), 2 batches an epoch): the rate the fit used at each epoch's last step is
+    the cosine's over its 4 steps (the peak after the warmup of 2, then half of it), not the peak held."""
+    task = CLAPTrainModule(
+        ClapModel(tiny_config()),
+        CLAPTaskConfig(learning_rate=1e-2, warmup_steps=2, freeze_audio=True, freeze_text=True),
+    )
+    trainer = Trainer(
+        max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+    )
+    trainer.fit(task, [tiny_batch(0)] * 2)
+    assert trainer.history["learning_rate"] == pytest.approx([1e-2, 5e-3], rel=1e-5)
+
+
 def test_a_warmup_without_a_known_length_then_holds_the_peak():
-    """An epochs-only fit (no total_steps, no max_steps): the rate warms up, then stays at the peak."""
+    """No total_steps and no Trainer to tell the run's length: the rate warms up, then stays at the peak."""
     model = ClapModel(tiny_config())
     task = CLAPTrainModule(model, CLAPTaskConfig(learning_rate=1e-3, warmup_steps=4))
     assert task.configure_optimizers().lr_schedule_name == "warmup_constant"

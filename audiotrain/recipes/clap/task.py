@@ -323,7 +323,7 @@ class CLAPTrainModule(TrainModule):
         cfg = self.config
         peak = cfg.learning_rate or DEFAULT_FINE_TUNING_LR
         cfg.check_min_learning_rate(peak, "the default learning rate" if cfg.learning_rate is None else "")
-        total = cfg.total_steps or (self.trainer.max_steps if self._trainer is not None else None)
+        total = cfg.total_steps or self._steps_of_the_fit()
         if total:
             lr = WarmupCosineScheduler(
                 peak_lr=peak,
@@ -352,6 +352,15 @@ class CLAPTrainModule(TrainModule):
             ),
             lr_schedule_name=name,
         )
+
+    def _steps_of_the_fit(self) -> int | None:
+        """The optimizer steps the Trainer's fit will take, None where unknown (no Trainer, or nothing bounds
+        the fit): `estimated_stepping_batches`, as a Lightning schedule gets it, so that an epochs-only
+        Trainer(max_epochs=N) decays over its N epochs too, not only a Trainer(max_steps=N)."""
+        if self._trainer is None:
+            return None
+        steps = self.trainer.estimated_stepping_batches
+        return int(steps) if steps != math.inf else None
 
     def clamp_logit_scales(self) -> None:
         """LAION's ``logit_scale.clamp_(0, ln 100)`` after an optimizer step (lazy; no host sync)."""
