@@ -286,6 +286,35 @@ def test_the_eval_mode_warning_names_three_modules_and_counts_the_rest(tmp_path)
         _fit_modes(tmp_path, module)
 
 
+class KeepsItsNormInEval(FreezesBatchNorm):
+    """Its own train() keeps the BatchNorm in eval mode, as CLAPTrainModule does under batchnorm_eval."""
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.norm.eval()
+        return self
+
+
+def test_modules_that_the_modules_own_train_keeps_in_eval_are_not_warned_of(tmp_path):
+    # "call model.train() before fit" would change nothing for them: the warning only misled.
+    module = KeepsItsNormInEval()
+    module.train()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = _fit_modes(tmp_path, module)
+    assert seen == [(True, False)] * 4
+    assert not any("in eval mode at the start of training" in str(w.message) for w in caught)
+    # Another module in eval is still named, alone; the modes fit was given are not changed by the check.
+    module = KeepsItsNormInEval()
+    module.train()
+    module.drop.eval()
+    with pytest.warns(
+        UserWarning, match=r"found 1 module\(s\) in eval mode at the start of training \(drop\)"
+    ):
+        seen = _fit_modes(tmp_path / "drop", module)
+    assert seen == [(True, False)] * 4 and not module.drop.training
+
+
 @pytest.mark.parametrize("hook, warned", [("on_fit_start", True), ("on_train_start", False)])
 def test_a_batchnorm_frozen_in_a_start_hook_stays_frozen(tmp_path, hook, warned):
     with warnings.catch_warnings(record=True) as caught:

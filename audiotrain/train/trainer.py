@@ -107,6 +107,7 @@ from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 
 if TYPE_CHECKING:
@@ -963,6 +964,11 @@ class Trainer:
         `on_train_start`, where some are in eval mode (a model loaded for inference often is)."""
         in_eval = [name or type(module).__name__ for name, m in module.named_modules() if not m.training]
         if not in_eval or not self.is_global_zero:
+            return
+        # Those the module's own `train()` keeps in eval are its design (CLAPTrainModule's BatchNorm under
+        # batchnorm_eval), not a slip: "call model.train()" would change nothing for them.
+        in_eval = [name for name in in_eval if name not in _kept_in_eval_by_train(module)]
+        if not in_eval:
             return
         warnings.warn(
             f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training "
@@ -1954,3 +1960,17 @@ def _shown_limit(limit: int | float | None) -> int | float:
 
 
 __all__ = ["Trainer"]
+
+
+def _kept_in_eval_by_train(module: TrainModule) -> set[str]:
+    """The submodules (named as `Trainer._warn_of_eval_mode` names them) that ``module.train()`` itself leaves
+    in eval mode, where the module overrides `train`; every module's mode is given back as it was."""
+    if type(module).train is nn.Module.train:
+        return set()
+    modes = [(m, m.training) for _, m in module.named_modules()]
+    try:
+        module.train()
+        return {name or type(module).__name__ for name, m in module.named_modules() if not m.training}
+    finally:
+        for m, training in modes:
+            m._set_training_mode(training)
