@@ -1215,6 +1215,32 @@ def test_one_name_spelt_in_both_unicode_forms_is_reported_so_that_the_two_can_be
     assert "Beyonc\\xe9.lab" in why and "Beyonce\\u0301.lab" in why
 
 
+def test_a_pairs_file_or_folder_typed_composed_finds_the_files_stored_decomposed(tmp_path):
+    """Files copied from a Mac are named decomposed (NFD); a pairs file, --data or --data.annotations typed
+    on Linux is composed (NFC). Each was "does not exist", naming a path that prints as the one on disk; on macOS,
+    whose file systems ignore the form, the same rows and folder are read."""
+    decomposed = tmp_path / unicodedata.normalize("NFD", "Dönerdata")
+    _wav(decomposed / unicodedata.normalize("NFD", "Café.wav"), SEGMENTS[-1].end)
+    write_lab(decomposed / unicodedata.normalize("NFD", "Café-chords.lab"), SEGMENTS)
+    pairs = decomposed / "pairs.csv"
+    pairs.write_text(unicodedata.normalize("NFC", "audio,annotation\nCafé.wav,Café-chords.lab\n"))
+    composed = tmp_path / unicodedata.normalize("NFC", "Dönerdata")
+    index = scan_song_folder(composed, pairs_file=composed / "pairs.csv")
+    assert [(s.audio_path, s.annotation_path) for s in index.songs] == [
+        (
+            decomposed / unicodedata.normalize("NFD", "Café.wav"),
+            decomposed / unicodedata.normalize("NFD", "Café-chords.lab"),
+        )
+    ]
+    # So is an annotations folder (--data.annotations) typed composed.
+    annotations = tmp_path / unicodedata.normalize("NFD", "Akkordö")
+    write_lab(annotations / unicodedata.normalize("NFD", "Café.lab"), SEGMENTS)
+    index = scan_song_folder(decomposed, annotations_dir=tmp_path / unicodedata.normalize("NFC", "Akkordö"))
+    assert [s.annotation_path for s in index.songs] == [
+        annotations / unicodedata.normalize("NFD", "Café.lab")
+    ]
+
+
 def test_a_pairs_file_pairs_the_file_it_names_of_two_whose_names_differ_only_in_unicode_form(tmp_path):
     """Beyoncé.wav composed and decomposed (two files on Linux): a pairs file naming the composed one was
     refused, "not an audio file the scan found", while one naming the other paired; which spelling worked

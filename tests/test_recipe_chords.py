@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 
@@ -4146,6 +4147,25 @@ def test_a_file_given_as_the_data_folder_is_called_a_file(tmp_path, monkeypatch,
             "expected a folder of audio files with .lab/.jams",
         )
     assert not (tmp_path / "run").exists()
+
+
+def test_a_data_folder_typed_composed_is_the_folder_a_mac_stored_decomposed(tmp_path, monkeypatch, capsys):
+    """A folder copied from a Mac is named decomposed (NFD); `--data Dönerdata` typed on Linux is composed
+    (NFC). It said "--data Dönerdata: no such folder" beside the folder `ls` shows; on macOS, whose file
+    systems ignore the form, the same command trains on it (recorded as stored, so a resume finds it)."""
+    stored = tmp_path / unicodedata.normalize("NFD", "Dönerdata")
+    stored.mkdir()
+    trained_on = []
+
+    def run_training(config, *args, **kwargs):
+        trained_on.append(config.data.data_dir)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(chords, "run_training", run_training)
+    typed = tmp_path / unicodedata.normalize("NFC", "Dönerdata")
+    argv = ["train", "--data", str(typed), "--run_dir", str(tmp_path / "run"), "--processes", "1"]
+    assert chords.main(argv) == 0, capsys.readouterr().err
+    assert trained_on == [str(stored)]
 
 
 @pytest.mark.parametrize(

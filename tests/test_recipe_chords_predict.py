@@ -255,6 +255,16 @@ def test_a_missing_input_or_a_folder_without_audio_is_an_error_naming_it(checkpo
     )
 
 
+def test_an_input_typed_composed_finds_the_file_stored_decomposed(checkpoint, tmp_path, capsys):
+    """A folder copied from a Mac holds `Café.wav` decomposed (NFD); the name typed or pasted on Linux is
+    composed (NFC). predict said "error: Café.wav does not exist", naming a file `ls` shows beside it; on
+    macOS, whose file systems ignore the form, the same command transcribes it."""
+    _tone(tmp_path / unicodedata.normalize("NFD", "Café.wav"))
+    output = tmp_path / "out.lab"
+    assert _predict(checkpoint, tmp_path / unicodedata.normalize("NFC", "Café.wav"), "-o", output) == 0
+    assert read_lab(output)
+
+
 # ---- what a folder holds ---------------------------------------------------------------------------------------
 
 

@@ -38,6 +38,27 @@ def nfc(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
+def as_stored(path: Path) -> Path:
+    """`path` as the disk spells it where it is missing as typed but each missing name is there in the other
+    Unicode form, one entry of its folder alike in composed form (`nfc`): ``Café.wav`` typed composed for
+    the decomposed file a Mac copied. macOS's file systems ignore the form, so a pairs file, ``--data`` or
+    ``predict FILE`` that works there names the file here too. Else `path` as it is, to be named missing."""
+    if os.path.lexists(path):
+        return path
+    stored = Path(path.anchor)
+    for name in path.parts[1:] if path.anchor else path.parts:
+        if not os.path.lexists(stored / name):
+            try:
+                alike = [entry for entry in os.listdir(stored) if nfc(entry) == nfc(name)]
+            except OSError:  # (not a folder, or not readable: missing as typed)
+                return path
+            if len(alike) != 1:
+                return path
+            name = alike[0]
+        stored /= name
+    return stored
+
+
 def one_file_kind(names: Sequence[str | Path]) -> str:
     """How names that would be one file (a group of predict's `sharing_one_file`) differ: ``"Unicode form"``
     where they are one name in composed form (`nfc`: one file on macOS whatever the case rules), else

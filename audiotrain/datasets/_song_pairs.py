@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PureWindowsPath
 
 from audiotrain._files import unusable_path
-from audiotrain.datasets._folders import nfc, walk_visible_following_links
+from audiotrain.datasets._folders import as_stored, nfc, walk_visible_following_links
 from audiotrain.datasets._text import csv_error_text, read_utf8_text
 
 #: Suffixes `read_song_pairs` accepts for an annotation (what `read_annotation` reads).
@@ -238,6 +238,7 @@ def read_song_pairs(
         file under `data_dir`, a missing annotation or one in a format not read, audio listed twice, a byte
         that is not UTF-8 (with its offset in the file).
     """
+    csv_path = as_stored(csv_path)  # (typed composed, a Mac's decomposed name on disk)
     if not csv_path.is_file():
         raise FileNotFoundError(f"pairs file {csv_path} does not exist or is not a file")
     try:
@@ -274,7 +275,8 @@ def _read_rows(
             first_row = False
             columns = columns or (3 if len(cells) == 3 else 2)
             _check_columns(cells, row, columns, where)
-            audio_path, annotation_path = (_row_path(base, cell) for cell in cells[:2])
+            # (a row typed composed names the decomposed files a Mac copied, as it does on the Mac)
+            audio_path, annotation_path = (as_stored(_row_path(base, cell)) for cell in cells[:2])
             for name, path in (("audio", audio_path), ("annotation", annotation_path)):
                 problem = unusable_path(path)
                 if problem:

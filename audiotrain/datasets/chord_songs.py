@@ -66,6 +66,7 @@ from audiotrain.chords.vocabulary import IGNORE_INDEX, NUM_CHORD_TYPES, X_INDEX,
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import (
     AUDIO_FILE_SUFFIXES,
+    as_stored,
     distinguishable,
     hidden_note,
     nfc,
@@ -527,7 +528,8 @@ def scan_song_folder(
     FileNotFoundError, NotADirectoryError
         If ``root`` does not exist, or is a file.
     """
-    root = Path(root)
+    # (a folder typed composed is the decomposed one a Mac copied, as it is on the Mac)
+    root = as_stored(Path(root))
     require_folder(
         root, "song folder", "the folder that holds the songs (audio files, .lab/.jams beside them)"
     )
@@ -535,7 +537,7 @@ def scan_song_folder(
     annotations: dict[Path, Path] = {}
     other_files: dict[Path, list[Path]] = {}  # stem -> files of no suffix above: a media file, perhaps
     other_labs: list[Path] = []  # .txt / .chords files: annotations, perhaps, under a suffix not paired
-    annotations_dir = Path(annotations_dir) if annotations_dir else None
+    annotations_dir = as_stored(Path(annotations_dir)) if annotations_dir else None
     index = SongIndex(root=root, annotations_dir=annotations_dir)
     kept_apart = annotations_under(annotations_dir, ANNOTATION_SUFFIXES) if annotations_dir else []
     # Files of the annotations folder in a .lab format not paired, or a format not read: named, not used.

@@ -36,6 +36,7 @@ from audiotrain._files import OutputWriteError
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag
 from audiotrain.chords.lab import SeveralAnnotationsWarning
+from audiotrain.datasets._folders import as_stored
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
 from audiotrain.distributed.failures import error_left_to_main
@@ -301,6 +302,7 @@ def _with_data_folder(
             "no data folder: pass --data DIR (or --data.data_dir DIR), or set data.data_dir in the file given "
             f"with --config{where}"
         )
+    folder = as_stored(folder)  # (typed composed, a Mac's decomposed name on disk: found as there)
     if not folder.is_dir():
         # A file given where the folder belongs (one song, a list) is not "missing": say what it is instead.
         problem = "a file, not a folder" if folder.exists() else "no such folder"

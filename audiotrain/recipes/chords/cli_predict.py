@@ -19,6 +19,7 @@ from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets._folders import (
     AUDIO_FILE_SUFFIXES,
+    as_stored,
     distinguishable,
     hidden_note,
     one_file_kind,
@@ -97,6 +98,7 @@ def _cmd_predict(argv: list[str]) -> int:
                 "once per file"
             )
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.input = as_stored(args.input)  # (typed composed, a Mac's decomposed name on disk: found as there)
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=sys.stderr)
         return 2
