@@ -339,6 +339,16 @@ def test_the_skipped_songs_are_listed_with_control_characters_in_their_names_esc
     assert "- s0\\x1b[31mRED\\x07: s0\\x1b[31mRED\\x07.wav: no annotation" in table
 
 
+def test_a_skipped_song_named_with_a_line_break_stays_one_entry_of_the_list():
+    """A file named `new<LF>line.wav` (a name may hold any character but "/") broke the list of songs skipped,
+    on screen and in scores.md, into lines that did not start with "- ": one song read as three entries."""
+    scores = score_songs({"kept": (REFERENCE, ESTIMATE)})
+    scores.skipped["new\nline"] = "new\nline.wav: no annotation"
+    scores.skipped["next"] = "next.wav: no annotation"
+    listed = scores.table().split("songs scored):\n", 1)[1].splitlines()
+    assert listed == ["- new", "  line: new", "  line.wav: no annotation", "- next: next.wav: no annotation"]
+
+
 def test_plain_tuples_are_scored_and_a_bad_label_or_item_is_named():
     """(start, end, label) tuples (as mir_eval.io.load_labeled_intervals gives them) failed with
     "'tuple' object has no attribute 'start'"; an invalid label with mir_eval's InvalidChordException,

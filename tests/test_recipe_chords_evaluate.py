@@ -1388,3 +1388,11 @@ def test_the_notes_on_trimmed_and_gap_filled_songs_show_control_characters_in_na
     for note in (trimmed, gaps):
         assert "\x1b" not in note and "\x07" not in note, note
         assert "s0\\x1b[31mRED\\x07.lab" in note, note
+
+
+def test_a_note_on_a_song_named_with_a_line_break_keeps_each_song_one_entry():
+    """A file named `new<LF>line` broke the notes' lists into lines that did not start with "- "."""
+    name = "new\nline"
+    note = evaluate_module.gap_filled_note({name: evaluate_module.GapFilledReference(f"{name}.lab", 2, 0.5)})
+    assert all(line.startswith(("- ", "  ")) for line in note.splitlines()[1:]), note
+    assert sum(line.startswith("- ") for line in note.splitlines()) == 1, note

@@ -307,7 +307,9 @@ class ChordScores:
                 f"{plural(scored, 'song')} scored; {plural(skipped, 'song')} skipped (the scores above cover "
                 f"only the {scored} of {scored + skipped} songs scored):"
             )
-            lines += [f"- {name}: {why}" for name, why in self.skipped.items()]
+            # A line break in an entry (a file named with one, a reason of several lines) continues it indented:
+            # each entry still starts a line with "- ", in the terminal and in scores.md's Markdown list.
+            lines += [f"- {name}: {why}".replace("\n", "\n  ") for name, why in self.skipped.items()]
         if self.overhanging:
             lines.append("")
             lines.append(

@@ -151,7 +151,8 @@ def _songs_note(songs: Mapping[str, Any], headline: str, listed: int | None) -> 
     """`headline`, then a line per song (`describe()` of each; the first `listed`, all by default)."""
     items = list(songs.items())
     shown = items if listed is None else items[:listed]
-    lines = [headline, *(f"- {name}: {song.describe()}" for name, song in shown)]
+    # (an entry of several lines, a file named with a line break, continues indented, as in the scores' list)
+    lines = [headline, *(f"- {name}: {song.describe()}".replace("\n", "\n  ") for name, song in shown)]
     if len(shown) < len(items):
         lines.append(f"- ... and {len(items) - len(shown)} more (scores.md and scores.json list them all)")
     return without_control_characters("\n".join(lines))  # (the songs' names are their files': ESC, BEL, ...)
