@@ -4530,6 +4530,29 @@ def test_mel_settings_that_cannot_train_are_refused_by_flag_before_any_feature(
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
 
 
+def test_a_mel_checkpoint_trained_with_bands_now_refused_still_predicts(tmp_path, capsys):
+    """A mel run trained before empty bands were refused (``--features.fmin 11000`` trained, exit 0) keeps a
+    checkpoint that predict reads: the check is for new settings, not for what a model was trained on."""
+    run_dir = tmp_path / "run"
+    argv = ["demo", "--preset", "quick_test", "--processes", "1", "--features.kind", "mel",
+            "--features.n_bins", "64", "--data.cache_dir", str(tmp_path / "cache"),
+            "--run_dir", str(run_dir)]  # fmt: skip
+    assert chords.main(argv) == 0
+    # (the settings such a run stored: 64 bands from 11000 Hz, 56 of them between the FFT's bins)
+    state_file = run_dir / "checkpoints" / "best" / ckpt.STATE_FILE
+    state = json.loads(state_file.read_text())
+    state["module_state"][CHECKPOINT_KEY]["features"]["fmin"] = 11000.0
+    state_file.write_text(json.dumps(state))
+    capsys.readouterr()
+    assert chords.main([*argv[:-4], "--features.fmin", "11000", *argv[-4:]]) == 2  # (a new run: refused)
+    assert "between the 4096-sample FFT's bins" in capsys.readouterr().err
+    songs = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=7, song_seconds=6)
+    assert chords.main(["predict", "--checkpoint", str(run_dir), str(songs[0].audio_path)]) == 0, (
+        capsys.readouterr().err
+    )
+    assert ChordPredictor.from_checkpoint(run_dir).features.fmin == 11000
+
+
 def test_stored_features_without_a_kind_read_as_the_cqt_with_its_cache_key():
     """A checkpoint written before mel features existed stored no kind: its features are the CQT, and a
     CQT's cache key is the one written before (no mel setting in it)."""

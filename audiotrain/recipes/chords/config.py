@@ -20,6 +20,7 @@ import math
 import re
 import warnings
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,10 @@ FEATURE_KINDS = ("cqt", "mel")
 #: The FFT length of ``kind="mel"`` features, in samples: 186 ms at 22050 Hz, so that FFT bins (5.4 Hz apart)
 #: are narrower than the lowest mel bands; not a setting, to keep the mel option small.
 MEL_N_FFT = 4096
+
+# Set while a checkpoint's settings are read (`ChordFeatureConfig.from_stored`): they are not refused for
+# empty mel bands, which a run trained before that check may have.
+_READING_STORED: ContextVar[bool] = ContextVar("reading_stored_feature_settings", default=False)
 
 #: The settings that move along the CQT's semitone grid, with their values under each kind: a flag or file
 #: that sets `ChordFeatureConfig.kind` resets them to these (`ChordFeatureConfig.settings_following`).
@@ -359,7 +364,10 @@ class ChordFeatureConfig:
             )
         # A band narrower than the FFT's bin spacing can fall between two bins and stay 0 on every song: the
         # library's warning named n_fft and n_mels, neither of them a flag here, and the run trained on
-        # (--features.fmin 11000: 208 of 216 bands always 0).
+        # (--features.fmin 11000: 208 of 216 bands always 0). Not for a checkpoint's settings: its model was
+        # trained on those bands (before this check), and predict, evaluate and a resume must still read it.
+        if _READING_STORED.get():
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             bank = mel_filterbank(self.sr, MEL_N_FFT, self.n_bins, self.fmin, self.mel_fmax)
@@ -534,7 +542,11 @@ class ChordFeatureConfig:
         if unknown:
             what = "setting" if len(unknown) == 1 else "settings"
             raise ValueError(f"unknown feature {what} {unknown}; expected a subset of {sorted(known)}")
-        return cls(**{"tuning_correction": False, "bass_view_bins": 0, **data})
+        reading = _READING_STORED.set(True)
+        try:
+            return cls(**{"tuning_correction": False, "bass_view_bins": 0, **data})
+        finally:
+            _READING_STORED.reset(reading)
 
     def key(self) -> str:
         """A stable hash of `to_dict` (the settings and `FEATURES_VERSION`): names this configuration's folder
