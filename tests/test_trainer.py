@@ -1430,3 +1430,32 @@ def test_an_epoch_shorter_than_the_logging_interval_warns_as_lightning_does(tmp_
     ) as seen:
         t.fit(TinyClassifier(), make_batches(32))
     assert seen[0].filename == __file__  # the caller's line (under create_trainer it named declarative.py)
+
+
+def test_a_model_whose_training_exceeds_the_memory_limit_is_refused_before_any_step(tmp_path, monkeypatch):
+    # Under `ulimit -v 4000000` a 400 M-parameter model segfaulted (exit 139) in its first step without a
+    # word. Here the limit is made small instead (no gigabytes allocated): the bound of a hidden layer of
+    # 1000 (12,003 float32 weights, their gradients, AdamW's two moments) is 192,060 bytes.
+    from audiotrain.train import memory
+
+    limit = (100_000, "left under this process's ulimit -v limit of 0.1 GB")
+    monkeypatch.setattr(memory, "training_memory_limit", lambda mapped_already=0: limit)
+    counter = Counter()
+    t = trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[counter])
+    with pytest.raises(MemoryError) as refused:
+        t.fit(TinyClassifier(hidden=1000), make_batches())
+    assert str(refused.value) == (
+        "Trainer.fit: training TinyClassifier needs at least 192.1 kB (its weights 48.0 kB, their gradients "
+        "48.0 kB and AdamW's state 96.0 kB; activations come on top), more than the 100.0 kB left under this "
+        "process's ulimit -v limit of 0.1 GB; choose a smaller model, train in precision='bf16-true' (half "
+        "the bytes of float32 weights, gradients and state), or raise that limit"
+    )
+    assert t.global_step == 0 and "on_train_batch_start" not in counter.calls
+    assert not (tmp_path / "checkpoints").exists()
+    # Within the limit (the bound exactly) nothing changes: it trains, and says nothing of memory.
+    monkeypatch.setattr(memory, "training_memory_limit", lambda mapped_already=0: (192_060, limit[1]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t, _ = fit(tmp_path / "fits", TinyClassifier(hidden=1000), max_epochs=1)
+    assert t.global_step == 6
+    assert not [w for w in caught if "memory" in str(w.message)]

@@ -27,10 +27,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from audiotrain import _cgroup
 from audiotrain._files import UTF16_TEXT, OutputWriteError, is_utf16, parse_json
 from audiotrain._invocation import as_started
-from audiotrain._proc import own_status_bytes
 from audiotrain._system import KernelCompileError
 from audiotrain._yaml import MAX_YAML_VALUES, parse_yaml
 from audiotrain.audio import AudioError
@@ -38,6 +36,7 @@ from audiotrain.distributed.collectives import LauncherEnvironmentError
 from audiotrain.models.clap.torch_bin import UnsafeCheckpointError
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
+from audiotrain.train.memory import training_memory_limit  # (the Trainer refuses by it too)
 from audiotrain.train.seeding import SEED_MAX  # (the largest seed a recipe takes, as the Trainer)
 
 _SCALARS = (bool, int, float, str)
@@ -561,40 +560,6 @@ def check_fits_memory(
         f"this machine (one copy each: {need / 1e9:.1f} GB), more than the {limit / 1e9:.1f} GB {what}; "
         f"{remedy}"
     )
-
-
-#: The process limits that also bound what MLX can allocate, the `/proc/self/status` field of what each
-#: already counts, and how a user sets each.
-_PROCESS_MEMORY_LIMITS = (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", "VmData", "ulimit -d"))
-
-
-def training_memory_limit() -> tuple[int, str]:
-    """The bytes training may allocate here, and a phrase saying what sets them: MLX's limit
-    (`mx.get_memory_limit`, from the device's memory), or less where the process's address-space or data
-    limit leaves less (``ulimit -v`` / ``ulimit -d``, which MLX does not know of: it segfaults at the limit),
-    or where its cgroup's memory limit is lower (`cgroup_memory_limit`: a container, Slurm job or systemd
-    unit; the OOM killer ends the process there). What an rlimit leaves is the limit less what the process
-    already maps, where Linux says; a cgroup limit counts whole, as what the cgroup holds includes page cache
-    the kernel gives back."""
-    import resource
-
-    import mlx.core as mx
-
-    limit, what = mx.get_memory_limit(), "MLX may use on this machine"
-    for name, in_use_field, flag in _PROCESS_MEMORY_LIMITS:
-        soft = resource.getrlimit(getattr(resource, name))[0]
-        if soft == resource.RLIM_INFINITY:
-            continue
-        left = max(0, soft - (own_status_bytes(in_use_field) or 0))  # (None: not Linux)
-        if left < limit:
-            limit, what = left, f"left under this process's {flag} limit of {soft / 1e9:.1f} GB"
-    cgroup = _cgroup.cgroup_memory_limit()
-    if cgroup is not None and cgroup[0] < limit:
-        limit, what = (
-            cgroup[0],
-            f"this process's cgroup allows ({cgroup[1]}: a container's, job's or unit's limit)",
-        )
-    return limit, what
 
 
 def _parses_as(kind: type, text: str) -> bool:

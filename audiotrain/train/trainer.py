@@ -82,6 +82,7 @@ from audiotrain.train.loaders import (
 )
 from audiotrain.train.loggers import DummyLogger, Logger
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
+from audiotrain.train.memory import refuse_training_beyond_memory
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import (
     LightningOptimizer,
@@ -865,6 +866,9 @@ class Trainer:
             status = "failed"
             try:
                 self._setup_optimizer(model)
+                # Before any step: MLX segfaults (or the OOM killer ends it) without a word where training
+                # alone exceeds the memory limit; its weights, gradients and optimizer state are known now.
+                refuse_training_beyond_memory(model, self.optimizer, self.precision)
                 self._stopping.start_fit()
                 self.progress.validation_pending = False
                 ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
