@@ -6,6 +6,7 @@ to fit is refused before the first step, from the arrays' sizes and dtypes (noth
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from audiotrain import _cgroup
@@ -20,6 +21,10 @@ __all__ = ["TrainingMemoryError", "refuse_training_beyond_memory", "training_mem
 #: The process limits that also bound what MLX can allocate, the `/proc/self/status` field of what each
 #: already counts, and how a user sets each.
 _PROCESS_MEMORY_LIMITS = (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", "VmData", "ulimit -d"))
+
+
+#: What `training_memory_limit` says of MLX's own limit (a soft one: `refuse_training_beyond_memory` warns).
+_MLX_LIMIT = "MLX may use on this machine"
 
 
 class TrainingMemoryError(MemoryError):
@@ -38,7 +43,7 @@ def training_memory_limit(mapped_already: int = 0) -> tuple[int, str]:
     already (a model's weights, evaluated before `fit`), not taken off what an rlimit leaves a second time."""
     import resource  # (Unix only: imported where a limit is read)
 
-    limit, what = mx.get_memory_limit(), "MLX may use on this machine"
+    limit, what = mx.get_memory_limit(), _MLX_LIMIT
     for name, in_use_field, flag in _PROCESS_MEMORY_LIMITS:
         soft = resource.getrlimit(getattr(resource, name))[0]
         if soft == resource.RLIM_INFINITY:
@@ -66,7 +71,8 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
     bound of what training needs exceeds `training_memory_limit`: every weight (frozen ones too), a gradient
     for each trainable one and the optimizer's state (Adam's two moments, SGD's momentum), in their dtypes.
     Activations and MLX's buffers come on top, so what this refuses could never train; what it lets through
-    may still not fit. Under data parallel each rank checks its own copy."""
+    may still not fit. Beyond MLX's own limit alone (soft: a Mac swaps) it is a warning, not a
+    refusal. Under data parallel each rank checks its own copy."""
     weights = _nbytes(module.parameters())
     gradients = _nbytes(module.trainable_parameters())
     state = _nbytes(getattr(optimizer, "state", {}))
@@ -79,9 +85,14 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
         if precision != "bf16-true"
         else ""
     )
-    raise TrainingMemoryError(
+    message = (
         f"Trainer.fit: training {type(module).__name__} needs at least {byte_size(need)} (its weights "
         f"{byte_size(weights)}, their gradients {byte_size(gradients)} and {type(optimizer).__name__}'s "
-        f"state {byte_size(state)}; activations come on top), more than the {byte_size(limit)} {what}; "
-        f"choose a smaller model{halves}, or raise that limit"
+        f"state {byte_size(state)}; activations come on top), more than the {byte_size(limit)} {what}"
     )
+    if what == _MLX_LIMIT:
+        # MLX's own limit is soft (past it MLX waits on its queue, then allocates anyway: a Mac swaps), so a
+        # fit beyond it may still run, slowly: said, not refused. A process or cgroup limit ends it.
+        warnings.warn(f"{message}: it may swap or fail; a smaller model{halves} fits", UserWarning, 2)
+        return
+    raise TrainingMemoryError(f"{message}; choose a smaller model{halves}, or raise that limit")
