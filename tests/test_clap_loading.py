@@ -1121,6 +1121,32 @@ def test_tokenizer_pads_to_77_and_truncates_with_end_token():
     np.testing.assert_array_equal(alone["attention_mask"], mask[:1])
 
 
+def test_the_tokenizer_takes_transformers_keywords():
+    """padding=, truncation= and return_tensors= as transformers' tokenizers take them (ClapProcessor passes
+    them on); each was a TypeError, and a value that would change the result is refused, not ignored."""
+    import mlx.core as mx
+
+    tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
+    plain = tokenizer(CAPTIONS)
+    longest = ClapTokenizer.from_pretrained(FIXTURE, padding="longest")(CAPTIONS[:2])
+    for padding in ("longest", True):
+        got = tokenizer(CAPTIONS[:2], padding=padding)
+        for name, value in longest.items():
+            np.testing.assert_array_equal(got[name], value)
+    as_mlx = tokenizer(CAPTIONS, padding="max_length", truncation=True, return_tensors="mlx")
+    as_numpy = tokenizer(CAPTIONS, truncation="longest_first", return_tensors="np")
+    for name, value in plain.items():
+        assert isinstance(as_mlx[name], mx.array)
+        np.testing.assert_array_equal(np.array(as_mlx[name]), value)
+        np.testing.assert_array_equal(as_numpy[name], value)
+    with pytest.raises(TokenizerError, match="padding=False is not available"):
+        tokenizer(CAPTIONS, padding=False)
+    with pytest.raises(TokenizerError, match=r"truncation=False is not available: .* cut to max_length \(77"):
+        tokenizer(CAPTIONS, truncation=False)
+    with pytest.raises(TokenizerError, match=r"return_tensors='pt' is not available"):
+        tokenizer(CAPTIONS, return_tensors="pt")
+
+
 @pytest.mark.parity
 def test_tokenizer_matches_transformers():
     require("torch")

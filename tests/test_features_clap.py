@@ -277,6 +277,45 @@ def test_bad_inputs_are_explained(tmp_path):
         unfused([])
 
 
+def test_the_extractor_takes_transformers_keywords_from_audiotrain_models_clap():
+    """As transformers' ClapFeatureExtractor is called (from ClapProcessor and its docs): it was not in
+    audiotrain.models.clap (ImportError), and return_tensors= was a TypeError."""
+    from audiotrain.models.clap import ClapFeatureExtractor as exported
+
+    import mlx.core as mx
+
+    assert exported is ClapFeatureExtractor
+    unfused = exported.from_dict(UNFUSED)
+    clip = [_signal(1.0)]
+    plain = unfused(clip, train=False)
+    as_numpy = unfused(clip, train=False, sampling_rate=SR, return_tensors="np")
+    as_mlx = unfused(clip, train=False, sampling_rate=SR, return_tensors="mlx")
+    assert isinstance(as_mlx["input_features"], mx.array) and isinstance(as_mlx["is_longer"], mx.array)
+    for name, value in plain.items():
+        np.testing.assert_array_equal(as_numpy[name], value)
+        np.testing.assert_array_equal(np.array(as_mlx[name]), value)
+    with pytest.raises(ValueError, match=r"return_tensors='pt' is not available: use None or 'np'.*'mlx'"):
+        unfused(clip, return_tensors="pt")
+    # This call's patterns, as transformers takes them: the same features as an extractor built with them.
+    for padding in ("repeat", "pad"):
+        np.testing.assert_array_equal(
+            unfused(clip, train=False, padding=padding)["input_features"],
+            ClapFeatureExtractor.from_dict({**UNFUSED, "padding": padding})(clip, train=False)[
+                "input_features"
+            ],
+        )
+    fused = ClapFeatureExtractor.from_dict({**UNFUSED, "truncation": "fusion"})
+    np.testing.assert_array_equal(
+        unfused(clip, train=False, truncation="fusion")["input_features"],
+        fused(clip, train=False)["input_features"],
+    )
+    np.testing.assert_array_equal(
+        unfused(clip, train=False, padding=True)["input_features"], plain["input_features"]
+    )
+    with pytest.raises(ValueError, match="padding must be one of"):
+        unfused(clip, padding=False)
+
+
 def _regenerate_fixture() -> None:
     import transformers
 

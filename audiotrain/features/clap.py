@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from audiotrain._files import read_json_file, write_json_atomically
@@ -56,6 +56,21 @@ def _read_json_object(path: Path) -> dict:
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(config).__name__}")
     return config
+
+
+def as_return_tensors(outputs: dict, return_tensors, who: str) -> dict:
+    """`outputs` (numpy arrays) as transformers' ``return_tensors`` asks: None or ``"np"`` numpy, ``"mlx"`` MLX
+    arrays. Another (``"pt"``) is refused naming those taken: audiotrain runs without torch."""
+    if return_tensors is None or return_tensors == "np":
+        return outputs
+    if return_tensors == "mlx":
+        import mlx.core as mx
+
+        return {name: mx.array(value) for name, value in outputs.items()}
+    raise ValueError(
+        f"{who}: return_tensors={return_tensors!r} is not available: use None or 'np' (numpy arrays) or "
+        "'mlx' (MLX arrays); audiotrain runs without torch"
+    )
 
 
 def _randint(rng, high: int) -> int:
@@ -382,8 +397,20 @@ class ClapFeatureExtractor:
         mel = self.log_mel(self._pad(waveform))
         return (np.stack([mel] * 4) if self.truncation == "fusion" else mel[None]), False
 
-    def __call__(self, waveforms, rng=None, train: bool = True, sampling_rate: int | None = None) -> dict:
+    def __call__(
+        self,
+        waveforms,
+        rng=None,
+        train: bool = True,
+        sampling_rate: int | None = None,
+        *,
+        return_tensors: str | None = None,
+        truncation: str | None = None,
+        padding: str | bool | None = None,
+    ) -> dict:
         """Features for a batch of mono waveforms.
+
+        The keywords transformers' ``ClapFeatureExtractor.__call__`` shares with this one mean the same here.
 
         Parameters
         ----------
@@ -399,6 +426,11 @@ class ClapFeatureExtractor:
             of each third (fusion), and ``is_longer`` left as measured.
         sampling_rate : int, optional
             Checked against ``self.sampling_rate`` when given.
+        return_tensors : {None, "np", "mlx"}
+            numpy arrays (None, "np") or MLX arrays ("mlx"); another ("pt") is a `ValueError`.
+        truncation, padding : str, optional
+            This call's patterns in place of ``self.truncation`` / ``self.padding`` (``padding=True``: the
+            extractor's), as in transformers; ``"fusion"`` or not also picks the mel filters, as there.
 
         Returns
         -------
@@ -406,6 +438,13 @@ class ClapFeatureExtractor:
             ``input_features``: float32 [batch, 1 or 4, frames (1001), feature_size];
             ``is_longer``: bool [batch].
         """
+        as_return_tensors({}, return_tensors, "ClapFeatureExtractor")  # refused before the work, not after
+        truncation = self.truncation if truncation is None else truncation
+        padding = self.padding if padding is None or padding is True else padding
+        if (truncation, padding) != (self.truncation, self.padding):
+            # An extractor with this call's patterns (checked there, its mel filters following truncation).
+            extractor = replace(self, truncation=truncation, padding=padding)
+            return extractor(waveforms, rng, train, sampling_rate, return_tensors=return_tensors)
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             raise ValueError(
                 f"waveforms are at {sampling_rate} Hz; this extractor expects {self.sampling_rate} Hz"
@@ -434,4 +473,5 @@ class ClapFeatureExtractor:
         is_longer = np.array(longer, dtype=bool)
         if self.truncation == "fusion" and train and not is_longer.any():
             is_longer[_randint(rngs[0], len(batch))] = True
-        return {"input_features": np.stack(mels).astype(np.float32), "is_longer": is_longer}
+        features = {"input_features": np.stack(mels).astype(np.float32), "is_longer": is_longer}
+        return as_return_tensors(features, return_tensors, "ClapFeatureExtractor")

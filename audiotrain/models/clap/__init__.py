@@ -1,10 +1,12 @@
 """CLAP (contrastive language-audio pretraining) in MLX: an exact port of transformers' ``ClapModel``.
 
 >>> import audiotrain, mlx.core as mx
->>> from audiotrain.models.clap import load_pretrained, ClapTokenizer, save_pretrained
+>>> from audiotrain.models.clap import load_pretrained, ClapFeatureExtractor, ClapTokenizer, save_pretrained
 >>> model, config = load_pretrained("path/to/clap-htsat-unfused")       # or a hub id, when online
 >>> tokens = ClapTokenizer.from_pretrained(config.source)(["a dog barks"])
 >>> text = model.get_text_features(mx.array(tokens["input_ids"]), mx.array(tokens["attention_mask"]))
+>>> front_end = ClapFeatureExtractor.from_pretrained(config.source)
+>>> audio = front_end(waves, sampling_rate=48000, return_tensors="mlx")["input_features"]
 >>> save_pretrained(model, config, "run/hf_export")   # loads with transformers.ClapModel.from_pretrained
 >>> clap = CLAP()   # the tutorial's class: laion/clap-htsat-unfused with audio_encoder, text_encoder, ...
 
@@ -12,6 +14,7 @@ Parity with transformers is checked by tests/test_clap_model.py against fixtures
 scripts/make_clap_fixture.py (tiny committed; fused and full-size built where torch + transformers are installed).
 """
 
+from audiotrain.features.clap import ClapFeatureExtractor
 from audiotrain.models.clap.clap import CLAP, DEFAULT_CHECKPOINT, mel_to_model_layout
 from audiotrain.models.clap.config import ClapAudioConfig, ClapConfig, ClapConfigError, ClapTextConfig
 from audiotrain.models.clap.convert import CONVERSION_TABLE, StateDictError
@@ -33,6 +36,7 @@ __all__ = [
     "ClapAudioConfig",
     "ClapConfig",
     "ClapConfigError",
+    "ClapFeatureExtractor",
     "ClapModel",
     "ClapTextConfig",
     "ClapTokenizer",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from audiotrain._files import read_json_file, write_text_atomically
 from audiotrain._text import lone_surrogate
+from audiotrain.features.clap import as_return_tensors
 
 import numpy as np
 
@@ -240,7 +241,14 @@ class ClapTokenizer:
         )
         return cls(tokenizer, max_length=max_length)
 
-    def __call__(self, texts: str | Sequence[str]) -> dict[str, np.ndarray]:
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        *,
+        padding: str | bool | None = None,
+        truncation: str | bool | None = None,
+        return_tensors: str | None = None,
+    ) -> dict[str, np.ndarray]:
         """Tokenize captions.
 
         Parameters
@@ -248,12 +256,30 @@ class ClapTokenizer:
         texts : str or sequence of str
             (anything else, bytes included, is a `TokenizerError` naming its type)
             A caption holding a lone surrogate (half of a UTF-16 pair) is a `TokenizerError` naming it.
+        padding : {None, "max_length", "longest", True}
+            This call's padding in place of ``self.padding`` (None); True is "longest", as in transformers.
+            False ("do_not_pad") is a `TokenizerError`: the rows of an array have one width.
+        truncation : {None, True, "longest_first", "only_first"}
+            Captions are always cut to ``max_length`` tokens (what the text tower takes): False
+            ("do_not_truncate") is a `TokenizerError`.
+        return_tensors : {None, "np", "mlx"}
+            numpy arrays (None, "np") or MLX arrays ("mlx"); another ("pt") is a `TokenizerError`.
 
         Returns
         -------
         dict with ``input_ids`` and ``attention_mask``, both ``np.int32`` of shape ``(len(texts), L)`` where
         ``L = max_length`` (or the longest caption with ``padding="longest"``).
         """
+        padding = _call_padding(padding, self.padding)
+        if truncation not in (None, True, "longest_first", "only_first"):
+            raise TokenizerError(
+                f"truncation={truncation!r} is not available: captions are always cut to max_length "
+                f"({self.max_length} tokens), what CLAP's text tower takes (None, True, 'longest_first')"
+            )
+        try:
+            as_return_tensors({}, return_tensors, "ClapTokenizer")  # refused before the work, not after
+        except ValueError as error:
+            raise TokenizerError(str(error)) from None
         if isinstance(texts, str):
             texts = [texts]
         # None or a number met "'NoneType' object is not iterable"; bytes were read as ints ("texts[0] is a
@@ -283,16 +309,14 @@ class ClapTokenizer:
                 raise
             raise self._failed(texts, error) from None
         width = (
-            self.max_length
-            if self.padding == "max_length"
-            else max((len(e.ids) for e in encodings), default=0)
+            self.max_length if padding == "max_length" else max((len(e.ids) for e in encodings), default=0)
         )
         ids = np.full((len(encodings), width), self.pad_token_id, dtype=np.int32)
         mask = np.zeros((len(encodings), width), dtype=np.int32)
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
-        return {"input_ids": ids, "attention_mask": mask}
+        return as_return_tensors({"input_ids": ids, "attention_mask": mask}, return_tensors, "ClapTokenizer")
 
     def _failed(self, texts: list[str], error: BaseException) -> TokenizerError:
         """The error for a batch `encode_batch` panicked on: the tokenizer file and the first caption it
@@ -373,6 +397,20 @@ def _roberta_from_vocab(folder: Path):
         ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
     )
     return tokenizer
+
+
+def _call_padding(padding, default: str) -> str:
+    """A call's `padding` (transformers' values) as "max_length" or "longest"; None is `default`."""
+    if padding is None:
+        return default
+    if padding is True or padding == "longest":
+        return "longest"
+    if padding == "max_length":
+        return "max_length"
+    raise TokenizerError(
+        f"padding={padding!r} is not available: the ids come back as one array, each row padded to "
+        "max_length ('max_length') or to the longest caption ('longest' or True)"
+    )
 
 
 def _checked_max_length(max_length) -> int:
