@@ -26,13 +26,25 @@ def listed(items: Sequence[object], shown: int = 3, sep: str = ", ") -> str:
 
 # Control characters but the line break and the tab (C0, DEL and C1): a file name in a folder from someone
 # else that holds ESC or BEL would recolour or clear the terminal, or ring it, where a report lists the file.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Also the characters that change how the text around them shows without showing themselves: the bidi
+# controls (a right-to-left override displayed the rest of the line reversed, "Trojan source") and the
+# invisible spaces (a zero-width space made "t\u200b.lab" look like "t.lab"). The joiners (U+200C, U+200D)
+# are left as they are: Persian words and emoji sequences need them.
+_CONTROL_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+)
 
 
 def without_control_characters(text: str) -> str:
-    """`text` with its control characters but line breaks and tabs written as escapes, as ``repr`` writes
-    them (``s0\\x1b[31m.wav``): for a report that lists file names, which may hold any character but ``/``."""
-    return _CONTROL_CHARACTERS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    """`text` with its control characters but line breaks and tabs, and its bidi controls and invisible
+    spaces, written as escapes, as ``repr`` writes them (``s0\\x1b[31m.wav``, ``t\\u200b.lab``): for a report
+    that lists file names, which may hold any character but ``/``."""
+    return _CONTROL_CHARACTERS.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def seconds_text(seconds: float) -> str:

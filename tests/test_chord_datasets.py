@@ -1173,6 +1173,20 @@ def test_the_scan_report_shows_control_characters_in_file_names_escaped(tmp_path
     assert "s0\\x1b[2J\\x1b[31mRED\\x07.wav" in report
 
 
+def test_the_scan_report_shows_invisible_and_bidi_characters_in_file_names_escaped(tmp_path):
+    """A zero-width space made "t\u200b.lab" look like "t.lab" in the report's "did you mean", and a
+    right-to-left override showed the rest of the line reversed: both are shown escaped; an emoji's joiner is
+    kept."""
+    _wav(tmp_path / "t.wav", SEGMENTS[-1].end)
+    write_lab(tmp_path / "t\u200b.lab", SEGMENTS)
+    _wav(tmp_path / "a\u202ebal.wav")
+    _wav(tmp_path / "\U0001f468\u200d\U0001f469.wav")
+    report = scan_song_folder(tmp_path).report()
+    assert "\u200b" not in report and "\u202e" not in report
+    assert "t\\u200b.lab" in report and "a\\u202ebal.wav" in report
+    assert "\U0001f468\u200d\U0001f469.wav" in report
+
+
 def test_a_broken_link_beside_a_songs_audio_and_annotation_leaves_the_song_paired(tmp_path):
     """A leftover link of the song's stem (song.mp3 -> a file since moved) is not its audio: the song.wav
     beside it is, and the song is used."""
