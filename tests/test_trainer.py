@@ -1468,3 +1468,21 @@ def test_a_model_whose_training_exceeds_the_memory_limit_is_refused_before_any_s
     ):
         t, _ = fit(tmp_path / "soft", TinyClassifier(hidden=1000), max_epochs=1)
     assert t.global_step == 6
+
+
+def test_a_fit_past_a_cgroup_limit_above_mlxs_own_is_refused_not_only_warned_of(tmp_path, monkeypatch):
+    # MLX's own limit is soft (a warning), a cgroup's is not (the OOM killer): a need past both, where the
+    # cgroup allows more than MLX's limit, was only warned of, then the fit ran into the OOM killer.
+    from pathlib import Path
+
+    from audiotrain.train import memory
+
+    monkeypatch.setattr(memory.mx, "get_memory_limit", lambda: 100_000)
+    cgroup = (150_000, Path("/sys/fs/cgroup/job/memory.max"))
+    monkeypatch.setattr(memory._cgroup, "cgroup_memory_limit", lambda: cgroup)
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        MemoryError, match=r"needs at least 192.1 kB .* more than the 150.0 kB this process's cgroup"
+    ):
+        t.fit(TinyClassifier(hidden=1000), make_batches())
+    assert t.global_step == 0

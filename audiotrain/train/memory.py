@@ -6,6 +6,7 @@ to fit is refused before the first step, from the arrays' sizes and dtypes (noth
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -41,9 +42,16 @@ def training_memory_limit(mapped_already: int = 0) -> tuple[int, str]:
     already maps, where Linux says; a cgroup limit counts whole, as what the cgroup holds includes page cache
     the kernel gives back. `mapped_already`: bytes of the need being measured that the process may map
     already (a model's weights, evaluated before `fit`), not taken off what an rlimit leaves a second time."""
+    hard = _hard_memory_limit(mapped_already)
+    return hard if hard[0] < mx.get_memory_limit() else (mx.get_memory_limit(), _MLX_LIMIT)
+
+
+def _hard_memory_limit(mapped_already: int = 0) -> tuple[int | float, str]:
+    """`training_memory_limit` without MLX's own (soft) limit: the least a process rlimit leaves or the
+    cgroup allows, past which the process ends (a segfault, the OOM killer); inf where none is set."""
     import resource  # (Unix only: imported where a limit is read)
 
-    limit, what = mx.get_memory_limit(), _MLX_LIMIT
+    limit, what = math.inf, "no process or cgroup limit"
     for name, in_use_field, flag in _PROCESS_MEMORY_LIMITS:
         soft = resource.getrlimit(getattr(resource, name))[0]
         if soft == resource.RLIM_INFINITY:
@@ -80,6 +88,13 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
     limit, what = training_memory_limit(mapped_already=weights)
     if need <= limit:
         return
+    # MLX's own limit is soft (past it MLX waits on its queue, then allocates anyway: a Mac swaps), so a fit
+    # beyond it may still run, slowly: said, not refused. A process or cgroup limit ends it, also where it is
+    # above MLX's: a need past both is refused under that one.
+    if what == _MLX_LIMIT:
+        hard_limit, hard_what = _hard_memory_limit(mapped_already=weights)
+        if need > hard_limit:
+            limit, what = hard_limit, hard_what
     halves = (
         ", train in precision='bf16-true' (half the bytes of float32 weights, gradients and state)"
         if precision != "bf16-true"
@@ -91,8 +106,6 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
         f"state {byte_size(state)}; activations come on top), more than the {byte_size(limit)} {what}"
     )
     if what == _MLX_LIMIT:
-        # MLX's own limit is soft (past it MLX waits on its queue, then allocates anyway: a Mac swaps), so a
-        # fit beyond it may still run, slowly: said, not refused. A process or cgroup limit ends it.
         warnings.warn(f"{message}: it may swap or fail; a smaller model{halves} fits", UserWarning, 2)
         return
     raise TrainingMemoryError(f"{message}; choose a smaller model{halves}, or raise that limit")
