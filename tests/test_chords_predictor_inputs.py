@@ -204,3 +204,13 @@ def test_a_song_that_does_not_fit_under_a_process_memory_limit_names_the_limit(t
         match=r"short.wav: .*did not fit in memory \(under this process's ulimit -v limit of 1.0 GB\); raise",
     ):
         predictor.posteriors(tmp_path / "short.wav")
+    # With no process limit below the machine's memory the song is what is long: MLX's limit (the device's
+    # memory) is no limit a user raises, so the message does not send them to raise it.
+    from audiotrain import _cgroup
+
+    no_limit = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+    monkeypatch.setattr(resource, "getrlimit", lambda which: no_limit)
+    monkeypatch.setattr(_cgroup, "cgroup_memory_limit", lambda: None)
+    with pytest.raises(AudioError) as too_long:
+        predictor.posteriors(tmp_path / "short.wav")
+    assert str(too_long.value).endswith("did not fit in memory; cut it into shorter files)")

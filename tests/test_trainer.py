@@ -1461,7 +1461,7 @@ def test_a_model_whose_training_exceeds_the_memory_limit_is_refused_before_any_s
     assert not [w for w in caught if "memory" in str(w.message)]
     # Past MLX's own limit alone (soft: MLX allocates anyway, a Mac swaps) it is said, and the fit trains.
     monkeypatch.setattr(
-        memory, "training_memory_limit", lambda mapped_already=0: (100_000, memory._MLX_LIMIT)
+        memory, "training_memory_limit", lambda mapped_already=0: (100_000, memory.MLX_MEMORY_LIMIT)
     )
     with pytest.warns(
         UserWarning, match=r"needs at least 192.1 kB .* MLX may use on this machine: it may swap"

@@ -17,7 +17,12 @@ from audiotrain._text import byte_size
 import mlx.core as mx
 from mlx.utils import tree_flatten
 
-__all__ = ["TrainingMemoryError", "refuse_training_beyond_memory", "training_memory_limit"]
+__all__ = [
+    "MLX_MEMORY_LIMIT",
+    "TrainingMemoryError",
+    "refuse_training_beyond_memory",
+    "training_memory_limit",
+]
 
 #: The process limits that also bound what MLX can allocate, the `/proc/self/status` field of what each
 #: already counts, and how a user sets each.
@@ -25,7 +30,7 @@ _PROCESS_MEMORY_LIMITS = (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", 
 
 
 #: What `training_memory_limit` says of MLX's own limit (a soft one: `refuse_training_beyond_memory` warns).
-_MLX_LIMIT = "MLX may use on this machine"
+MLX_MEMORY_LIMIT = "MLX may use on this machine"
 
 
 class TrainingMemoryError(MemoryError):
@@ -43,7 +48,7 @@ def training_memory_limit(mapped_already: int = 0) -> tuple[int, str]:
     the kernel gives back. `mapped_already`: bytes of the need being measured that the process may map
     already (a model's weights, evaluated before `fit`), not taken off what an rlimit leaves a second time."""
     hard = _hard_memory_limit(mapped_already)
-    return hard if hard[0] < mx.get_memory_limit() else (mx.get_memory_limit(), _MLX_LIMIT)
+    return hard if hard[0] < mx.get_memory_limit() else (mx.get_memory_limit(), MLX_MEMORY_LIMIT)
 
 
 def _hard_memory_limit(mapped_already: int = 0) -> tuple[int | float, str]:
@@ -91,7 +96,7 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
     # MLX's own limit is soft (past it MLX waits on its queue, then allocates anyway: a Mac swaps), so a fit
     # beyond it may still run, slowly: said, not refused. A process or cgroup limit ends it, also where it is
     # above MLX's: a need past both is refused under that one.
-    if what == _MLX_LIMIT:
+    if what == MLX_MEMORY_LIMIT:
         hard_limit, hard_what = _hard_memory_limit(mapped_already=weights)
         if need > hard_limit:
             limit, what = hard_limit, hard_what
@@ -105,7 +110,7 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
         f"{byte_size(weights)}, their gradients {byte_size(gradients)} and {type(optimizer).__name__}'s "
         f"state {byte_size(state)}; activations come on top), more than the {byte_size(limit)} {what}"
     )
-    if what == _MLX_LIMIT:
+    if what == MLX_MEMORY_LIMIT:
         warnings.warn(f"{message}: it may swap or fail; a smaller model{halves} fits", UserWarning, 2)
         return
     raise TrainingMemoryError(f"{message}; choose a smaller model{halves}, or raise that limit")

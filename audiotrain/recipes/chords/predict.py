@@ -58,6 +58,7 @@ from audiotrain.recipes.config_cli import (
 )
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import eval_compiling_again
+from audiotrain.train.memory import MLX_MEMORY_LIMIT
 
 import mlx.core as mx
 import numpy as np
@@ -610,9 +611,10 @@ class ChordPredictor:
         """Frame posteriors of a song (a file, or an array at `sample_rate`: `waveform`); with `tta_shifts`
         (test-time augmentation), averaged over the song pitch-shifted by each number of semitones (the CQT
         crop moved by that many semitones, the root and bass posteriors rotated back). A file whose features
-        or posteriors do not fit in memory is an `AudioError` ("too_long") naming it and the memory limit that
-        applies (`training_memory_limit`: a ulimit -v or cgroup's, where lower), as a file whose samples
-        do not is, so that `predict` skips it and goes on (a raw MemoryError ended it)."""
+        or posteriors do not fit in memory is an `AudioError` ("too_long") naming it, and the limit that
+        applies where a process's is lower than the machine's (`training_memory_limit`: a ulimit -v or
+        cgroup's), as a file whose samples do not is, so that `predict` skips it and goes on (a raw
+        MemoryError ended it)."""
         try:
             return self._posteriors(audio, sample_rate)
         except MemoryError:
@@ -622,16 +624,18 @@ class ChordPredictor:
             # sent the user to cut a song that was not long, so the limit that applies is named.
             # (what an rlimit leaves, measured after the failure, says little: its size is named instead)
             limit, what = training_memory_limit()
+            detail = "its features and posteriors did not fit in memory"
+            if what == MLX_MEMORY_LIMIT:
+                # No process limit below the machine's memory: the song is long, and MLX's limit (the
+                # device's memory) is none a user raises.
+                raise AudioError(audio, "too_long", f"{detail}; cut it into shorter files") from None
             under = (
                 what.removeprefix("left under ")
                 if what.startswith("left under ")
                 else f"the {limit / 1e9:.1f} GB {what}"
             )
             raise AudioError(
-                audio,
-                "too_long",
-                f"its features and posteriors did not fit in memory (under {under}); raise that limit, "
-                "or cut it into shorter files",
+                audio, "too_long", f"{detail} (under {under}); raise that limit, or cut it into shorter files"
             ) from None
 
     def _posteriors(self, audio: str | Path | np.ndarray, sample_rate: float | None) -> SongPosteriors:
