@@ -315,6 +315,25 @@ def test_modules_that_the_modules_own_train_keeps_in_eval_are_not_warned_of(tmp_
     assert seen == [(True, False)] * 4 and not module.drop.training
 
 
+class TrainNeedsItsMode(FreezesBatchNorm):
+    """An override of train() whose mode has no default (MLX's has one)."""
+
+    def train(self, mode):
+        return super().train(mode)
+
+
+def test_a_train_override_that_needs_its_mode_still_fits_and_warns(tmp_path):
+    # The eval-mode warning asks the module's own train() what it keeps in eval: one that cannot be called
+    # without its mode must not end fit.
+    module = TrainNeedsItsMode()
+    module.norm.eval()
+    with pytest.warns(
+        UserWarning, match=r"found 1 module\(s\) in eval mode at the start of training \(norm\)"
+    ):
+        seen = _fit_modes(tmp_path, module)
+    assert seen == [(True, False)] * 4
+
+
 @pytest.mark.parametrize("hook, warned", [("on_fit_start", True), ("on_train_start", False)])
 def test_a_batchnorm_frozen_in_a_start_hook_stays_frozen(tmp_path, hook, warned):
     with warnings.catch_warnings(record=True) as caught:

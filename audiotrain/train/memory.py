@@ -111,6 +111,11 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
         f"state {byte_size(state)}; activations come on top), more than the {byte_size(limit)} {what}"
     )
     if what == MLX_MEMORY_LIMIT:
-        warnings.warn(f"{message}: it may swap or fail; a smaller model{halves} fits", UserWarning, 2)
+        smaller = " or train in precision='bf16-true' (half the bytes)" if precision != "bf16-true" else ""
+        warnings.warn(
+            f"{message}: it may swap or fail; choose a smaller model{smaller} to stay within it",
+            UserWarning,
+            2,
+        )
         return
     raise TrainingMemoryError(f"{message}; choose a smaller model{halves}, or raise that limit")

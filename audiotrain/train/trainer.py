@@ -1975,6 +1975,8 @@ def _kept_in_eval_by_train(module: TrainModule) -> set[str]:
     try:
         module.train()
         return {name or type(module).__name__ for name, m in module.named_modules() if not m.training}
+    except Exception:  # (an override that needs its mode given, or fails: nothing known, all are named)
+        return set()
     finally:
         for m, training in modes:
             m._set_training_mode(training)
