@@ -4530,6 +4530,39 @@ def test_mel_settings_that_cannot_train_are_refused_by_flag_before_any_feature(
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()
 
 
+def test_a_resume_or_init_from_across_feature_kinds_names_the_kind_flag_alone(tmp_path, capsys):
+    """Resuming a mel run without ``--features.kind mel`` was refused naming four settings, three of which
+    (bass_view_bins, max_pitch_shift, tuning_correction) the user never set: they follow the kind. The
+    refusal names the one flag to give, and only a setting that differs beyond what the kind sets."""
+    run_dir = tmp_path / "mel"
+    argv = ["demo", "--preset", "quick_test", "--processes", "1", "--data.cache_dir", str(tmp_path / "cache")]
+    assert chords.main([*argv, "--features.kind", "mel", "--run_dir", str(run_dir)]) == 0
+    kind = (
+        "features.kind ('mel' there, 'cqt' here: --features.kind mel gives the checkpoint's, and with it its "
+    )
+    capsys.readouterr()
+    resume = [
+        "--num_epochs",
+        "9",
+        "--run_dir",
+        str(run_dir),
+        "--resume",
+        str(run_dir / "checkpoints" / "last"),
+    ]
+    assert chords.main([*argv, *resume]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"in {kind}features.bass_view_bins, features.max_pitch_shift and features.tuning_correction);" in err
+    ), err
+    assert "features.max_pitch_shift (" not in err and "features.bass_view_bins (" not in err, err
+    init_from = ["--run_dir", str(tmp_path / "cqt"), "--init_from", str(run_dir), "--features.kind", "cqt"]
+    assert chords.main([*argv, *init_from, "--features.max_pitch_shift", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"{kind}features.bass_view_bins and features.tuning_correction), " in err, err
+    assert "features.max_pitch_shift (0 there, 3 here)" in err and "tuning_correction (" not in err, err
+    assert not (tmp_path / "cqt").exists()
+
+
 def test_a_mel_checkpoint_trained_with_bands_now_refused_still_predicts(tmp_path, capsys):
     """A mel run trained before empty bands were refused (``--features.fmin 11000`` trained, exit 0) keeps a
     checkpoint that predict reads: the check is for new settings, not for what a model was trained on."""

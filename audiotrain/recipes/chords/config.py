@@ -399,6 +399,31 @@ class ChordFeatureConfig:
             return changes
         return {**_GRID_SETTINGS[kind], **changes}
 
+    @staticmethod
+    def differences(there: dict[str, Any], here: dict[str, Any]) -> tuple[list[str], str]:
+        """The feature settings that differ between `there` and `here` (each as `asdict` gives it), sorted,
+        less the grid settings that only follow a different `kind` (each at its kind's value, which
+        ``--features.kind`` sets with it: `settings_following`), and what to say of a different kind: the one
+        flag that gives `there`'s ("" where the kind is the same). A refused resume listed four settings for a
+        mel checkpoint resumed without ``--features.kind mel``, three of them never set by the user."""
+        changed = sorted(k for k in set(there) | set(here) if there.get(k) != here.get(k))
+        kind_there, kind_here = there.get("kind"), here.get("kind")
+        if kind_there == kind_here or kind_there not in _GRID_SETTINGS or kind_here not in _GRID_SETTINGS:
+            return changed, ""
+        grid_there, grid_here = _GRID_SETTINGS[kind_there], _GRID_SETTINGS[kind_here]
+        following = [
+            name
+            for name in changed
+            if name in grid_there
+            and there.get(name) == grid_there[name]
+            and here.get(name) == grid_here[name]
+        ]
+        hint = f"--features.kind {kind_there} gives the checkpoint's"
+        if following:
+            *rest, last = [f"features.{name}" for name in following]
+            hint += ", and with it its " + (f"{', '.join(rest)} and {last}" if rest else last)
+        return [k for k in changed if k not in following], hint
+
     def _refuse_spare_bins_past_nyquist(self) -> None:
         """Refuse a `max_pitch_shift` whose spare bins above the model's pass the Nyquist frequency, naming the
         flag and its largest value that fits: the CQT's own error advises fewer bins, a lower fmin or a higher

@@ -16,7 +16,7 @@ holds that model, holds another one since, or is gone.
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 from audiotrain.models.chord_model import ChordModelConfig
@@ -139,10 +139,11 @@ def check_init_from(
             "weights gets a folder of its own (pass another --run_dir); to go on with that checkpoint's own "
             "run, use --resume instead"
         )
+    there, here = asdict(features), asdict(config.features)
+    feature_changes, kind_hint = ChordFeatureConfig.differences(there, here)
     changed = [
-        f"features.{f.name} ({getattr(features, f.name)!r} there, {getattr(config.features, f.name)!r} here)"
-        for f in fields(ChordFeatureConfig)
-        if getattr(features, f.name) != getattr(config.features, f.name)
+        f"features.{k} ({there[k]!r} there, {here[k]!r} here" + (f": {kind_hint})" if k == "kind" else ")")
+        for k in feature_changes
     ] + [
         f"model.{f.name} ({getattr(model, f.name)!r} there, {getattr(config.model, f.name)!r} here)"
         for f in fields(ChordModelConfig)

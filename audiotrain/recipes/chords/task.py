@@ -340,11 +340,15 @@ def check_stored_features(
     if stored is None or features is None:
         return
     stored = asdict(ChordFeatureConfig.from_stored(stored))
-    changed = sorted(k for k in set(stored) | set(features) if stored.get(k) != features.get(k))
+    changed, kind_hint = ChordFeatureConfig.differences(stored, features)
     if changed:
         raise ValueError(
             "the checkpoint's features differ from this run's in "
-            + ", ".join(f"features.{k} ({stored.get(k)!r} there, {features.get(k)!r} here)" for k in changed)
+            + ", ".join(
+                f"features.{k} ({stored.get(k)!r} there, {features.get(k)!r} here"
+                + (f": {kind_hint})" if k == "kind" else ")")
+                for k in changed
+            )
             + f"; {remedy}"
         )
 
