@@ -104,7 +104,7 @@ NOT_IN_THE_KEY: dict[type, set[str]] = {ChordFeatureConfig: set(), CQTConfig: se
 
 #: ChordFeatureConfig's settings that mean nothing for a kind: mel_fmax beside the CQT (refused there; left out
 #: of its key so that keys written before mel existed stay the same), the bass view's filter scale for mel
-#: (which has no bass view).
+#: (which has no bass view; refused beside mel at another value than its default, as bins_per_octave is).
 _NOT_OF_THE_KIND = {("cqt", "mel_fmax"), ("mel", "bass_view_filter_scale")}
 
 

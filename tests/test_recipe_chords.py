@@ -4517,6 +4517,15 @@ def test_mel_fmax_is_checked_and_refused_beside_the_cqt(tmp_path, capsys, flags,
         # 208 of the 216 bands fall between the FFT's bins: trained on, with a warning naming n_fft and n_mels
         (["--features.fmin", "11000"], "leave 208 of them between the 4096-sample FFT's bins"),
         (["--features.n_bins", "2000"], "leave 282 of them between the 4096-sample FFT's bins"),
+        # CQT-only: the same mel features were cached a second time, and --init_from between the two refused
+        (
+            ["--features.bins_per_octave", "24"],
+            "features.bins_per_octave (--features.bins_per_octave) is for",
+        ),
+        (
+            ["--features.bass_view_filter_scale", "0.9"],
+            "features.bass_view_filter_scale (--features.bass_view_filter_scale) is for features.kind cqt",
+        ),
     ],
 )
 def test_mel_settings_that_cannot_train_are_refused_by_flag_before_any_feature(

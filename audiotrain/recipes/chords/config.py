@@ -389,6 +389,16 @@ class ChordFeatureConfig:
                     f"got {getattr(self, name)!r}: mel bands are not a semitone grid (pitch shifting, the "
                     "bass view and tuning correction are CQT only)"
                 )
+        # CQT-only settings, refused beside mel as mel_fmax is beside the CQT: they computed the same mel
+        # features in a second cache folder, and refused --init_from between two such runs. bins_per_octave
+        # is not left out of the key instead: the training windows' random EQ reads octaves from it.
+        for setting in fields(self):
+            value = getattr(self, setting.name)
+            if setting.name in ("bins_per_octave", "bass_view_filter_scale") and value != setting.default:
+                raise ValueError(
+                    f"features.{setting.name} (--features.{setting.name}) is for features.kind cqt only, got "
+                    f"{value!r} with features.kind mel (leave it at its default, {setting.default})"
+                )
 
     @classmethod
     def settings_following(cls, current: ChordFeatureConfig, changes: dict[str, Any]) -> dict[str, Any]:
