@@ -169,6 +169,44 @@ def make_read_only(monkeypatch):
         path.chmod(0o755)  # so that pytest can delete tmp_path
 
 
+@pytest.fixture
+def make_unreadable(monkeypatch):
+    """``make_unreadable(folder)``: ``folder`` is as another user's folder made under umask 077 (a shared
+    cache): it can be stat'ed, but not listed, nor anything in it stat'ed, opened or created. By chmod; where
+    that does not stop reads (root), the system calls fail with EACCES as they would, so the test runs either
+    way."""
+    made = []
+
+    def make(folder: Path) -> None:
+        folder.chmod(0o000)
+        made.append(folder)
+        try:
+            os.listdir(folder)
+        except PermissionError:
+            return
+
+        def inside(path) -> bool:
+            return isinstance(path, (str, os.PathLike)) and Path(path).absolute().is_relative_to(folder)
+
+        def refuse(real, listing=False):
+            def call(*args, **kwargs):
+                path = args[0] if args else kwargs.get("path", ".")
+                if inside(path) and (listing or Path(path).absolute() != folder):
+                    raise PermissionError(13, "Permission denied", str(path))
+                return real(*args, **kwargs)
+
+            return call
+
+        for name in ("stat", "lstat", "open", "unlink", "mkdir"):
+            monkeypatch.setattr(os, name, refuse(getattr(os, name)))
+        for name in ("listdir", "scandir"):
+            monkeypatch.setattr(os, name, refuse(getattr(os, name), listing=True))
+
+    yield make
+    for path in made:
+        path.chmod(0o755)  # so that pytest can delete tmp_path
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep the parity tests honest (see tests/reference.py).

@@ -1231,3 +1231,46 @@ def test_configs_that_compare_equal_share_one_cache_key():
     assert CQTConfig().key() == "9cfd1b7d6a79185c"
     assert ChordFeatureConfig().key() == "chordcqt-d2ab05874144"
     assert ChordFeatureConfig(tuning_correction=False).key() == "chordcqt-4f9a490d8a3b"
+
+
+def test_a_configuration_folder_another_user_cannot_read_is_computed_in_memory(
+    tmp_path, songs, make_unreadable
+):
+    """In a cache shared between users, a configuration folder another user made under umask 077 cannot be
+    read: a run with those settings ended in a raw PermissionError at its first lookup. It is now as a cache
+    that cannot be written: the features are computed in memory, with the warning that names the folder."""
+    root = tmp_path / "cache"
+    theirs = FeatureCache(root, CONFIG)
+    theirs.get_or_compute(songs[0], CountingExtractor())
+    make_unreadable(theirs.folder)
+    extract = CountingExtractor()
+    cache = FeatureCache(root, CONFIG)
+    with pytest.warns(UserWarning, match="Permission denied") as caught:
+        served = [cache.get_or_compute(path, extract) for path in songs]
+    assert len(caught) == 1 and str(cache.folder) in str(caught[0].message)
+    assert extract.computed == len(songs) and cache.report()["unwritable"] == "Permission denied"
+    for value, path in zip(served, songs):
+        np.testing.assert_array_equal(value, CountingExtractor()(path))
+
+
+@pytest.mark.parametrize("unreadable", ["a configuration", "the cache"])
+@pytest.mark.parametrize("command", ["info", "prune", "clear"])
+def test_cache_commands_name_a_folder_they_cannot_read(
+    tmp_path, songs, make_unreadable, capsys, command, unreadable
+):
+    """`cache info|prune|clear` on a shared cache holding another user's folder made under umask 077 (or on
+    another user's whole cache) ended in a raw PermissionError traceback: now one line naming the folder and
+    the permission, exit 1, and nothing deleted."""
+    root = tmp_path / "cache"
+    ours = FeatureCache(root, CONFIG)
+    ours.get_or_compute(songs[0], CountingExtractor())
+    theirs = FeatureCache(root, "other")
+    theirs.get_or_compute(songs[1], lambda: np.zeros(10))
+    folder = theirs.folder if unreadable == "a configuration" else root
+    make_unreadable(folder)
+    assert main([command, "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert f"cannot read {folder}" in err and "(Permission denied)" in err
+    if unreadable == "a configuration":
+        assert ours.path_for(songs[0]).exists()

@@ -696,11 +696,17 @@ class FeatureCache:
     def _stored(self, path: Path, target: Path) -> tuple[np.ndarray | None, str]:
         """(the entry `target` of ``path``, memory-mapped, ""), or (None, what is wrong with it: "" where
         there is none, "link", "damaged" or "not these features")."""
-        if target.is_symlink():
-            # Not read: the cache writes no links, so one is another's file (a planted one, another song's
-            # features); computed again, and the link replaced by an entry of its own, its target untouched.
-            return None, "link"
-        if not target.exists():
+        try:
+            if target.is_symlink():
+                # Not read: the cache writes no links, so one is another's file (a planted one, another
+                # song's features); computed again, and the link replaced by an entry of its own, its target
+                # untouched.
+                return None, "link"
+            if not target.exists():
+                return None, ""
+        except PermissionError:
+            # A configuration folder another user made under umask 077 in a shared cache: a miss, computed
+            # in memory (its write fails too, with the warning that says so), not a failed run.
             return None, ""
         try:
             array = np.load(target, mmap_mode="r")
@@ -757,7 +763,10 @@ class FeatureCache:
         this configuration, and a ``"note"`` once the cache was copied (pickled for DataLoader process
         workers): ``entries`` and ``bytes`` count the folder, the others this object's lookups only;
         ``unwritable`` is why an entry could not be written (its features were computed in memory), or None."""
-        entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
+        try:
+            entries, size = _dir_stats(self.folder) if self.folder.is_dir() else (0, 0)
+        except PermissionError:  # (another user's folder that cannot be listed: it holds none of ours)
+            entries, size = 0, 0
         report = {
             "root": str(self.root),
             "config_key": self.config_key,
@@ -1155,48 +1164,60 @@ def main(argv: list[str] | None = None, prog: str = "python -m audiotrain cache"
     except NoHomeFolderError as error:
         print(f"error: {error}, or give --root", file=sys.stderr)
         return 2
-    if args.root is not None and not is_cache_root(root) and is_cache_root(root / "features"):
-        root = root / "features"  # the recipes' cache folder (--data.cache_dir): its feature cache
     done = "listed" if args.command == "info" else "deleted"
     # A --root typo must not read as an empty cache (the default root is missing until the first entry), nor
     # may a file where a folder of the path should be (AUDIOTRAIN_CACHE_DIR naming a file): no cache can be.
     named = "--root" if args.root is not None else "the default cache folder"
     if args.root is None and os.environ.get(CACHE_DIR_ENV, "").strip():
         named = CACHE_DIR_ENV
-    in_the_way = next((p for p in (root, *root.parents) if p.exists()), None)
-    problem = None
-    if in_the_way is not None and not in_the_way.is_dir():
-        root, problem = in_the_way, "is a file, not a folder"  # (the variable's folder, or --root)
-    elif args.root is not None and not root.exists():
-        problem = "does not exist"
-    if problem:
-        print(f"error: {named} {root} {problem}; nothing was {done}", file=sys.stderr)
-        return 2
-    if root.is_dir() and not is_cache_root(root):
-        # Refused whatever it holds: run folders have config.json files that looked like configurations.
-        # Named as the user gave it: without --root it is the cache folder in use, which no other folder
-        # passed would mend (one an audiotrain of before the marker wrote).
-        other = (
-            f"Pass the folder the cache writes to (default {default_cache_root()}), or the one given "
-            "--data.cache_dir or AUDIOTRAIN_CACHE_DIR (the cache is its features/). "
-            if args.root is not None
-            else ""
-        )
+    try:
+        if args.root is not None and not is_cache_root(root) and is_cache_root(root / "features"):
+            root = root / "features"  # the recipes' cache folder (--data.cache_dir): its feature cache
+        in_the_way = next((p for p in (root, *root.parents) if p.exists()), None)
+        problem = None
+        if in_the_way is not None and not in_the_way.is_dir():
+            root, problem = in_the_way, "is a file, not a folder"  # (the variable's folder, or --root)
+        elif args.root is not None and not root.exists():
+            problem = "does not exist"
+        if problem:
+            print(f"error: {named} {root} {problem}; nothing was {done}", file=sys.stderr)
+            return 2
+        if root.is_dir() and not is_cache_root(root):
+            # Refused whatever it holds: run folders have config.json files that looked like configurations.
+            # Named as the user gave it: without --root it is the cache folder in use, which no other folder
+            # passed would mend (one an audiotrain of before the marker wrote).
+            other = (
+                f"Pass the folder the cache writes to (default {default_cache_root()}), or the one given "
+                "--data.cache_dir or AUDIOTRAIN_CACHE_DIR (the cache is its features/). "
+                if args.root is not None
+                else ""
+            )
+            print(
+                f"error: {named} {root} is not a feature cache (the cache marks its root with a {MARKER} file, "
+                f"and there is none, nor a features/ folder that has it); nothing was {done}. {other}A cache "
+                "written before the marker existed (before 2026-11-23) is marked again by its next use (a run), "
+                "or can be deleted by hand",
+                file=sys.stderr,
+            )
+            return 2
+        if args.command == "info":
+            return _info(root, default_root=args.root is None)
+        status = _prune(root, args.force) if args.command == "prune" else _clear(root, args.key, args.force)
+        note = earlier_cache_note() if args.root is None else None
+        if note:  # (this command never reaches it)
+            print(note)
+        return status
+    except PermissionError as error:
+        # A cache shared between users: a folder another user made under umask 077 (or the whole cache of
+        # one) cannot be read; one line naming it, as a run says, rather than a traceback.
         print(
-            f"error: {named} {root} is not a feature cache (the cache marks its root with a {MARKER} file, "
-            f"and there is none, nor a features/ folder that has it); nothing was {done}. {other}A cache "
-            "written before the marker existed (before 2026-11-23) is marked again by its next use (a run), "
-            "or can be deleted by hand",
+            f"error: cannot read {error.filename} ({error.strerror}), in {named} {root}: another user's "
+            f"folder, made under a umask such as 077? Nothing more was {done}. Its owner can delete it or "
+            "share it (chmod -R g+rwX, and umask 002 for what runs write next), or pass --root for another "
+            "cache",
             file=sys.stderr,
         )
-        return 2
-    if args.command == "info":
-        return _info(root, default_root=args.root is None)
-    status = _prune(root, args.force) if args.command == "prune" else _clear(root, args.key, args.force)
-    note = earlier_cache_note() if args.root is None else None
-    if note:  # (this command never reaches it)
-        print(note)
-    return status
+        return 1
 
 
 if __name__ == "__main__":
