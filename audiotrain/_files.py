@@ -339,11 +339,14 @@ def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
     not exist (a cache linked to a drive not mounted) is the error, naming both: the folder above it took the
     probe, then making the folder failed with only "File exists"."""
     probe_in = Path(folder)
-    while not probe_in.exists() and not probe_in.is_symlink() and probe_in != probe_in.parent:
-        probe_in = probe_in.parent
-    if probe_in.is_symlink() and not probe_in.exists():
-        why = f"{probe_in} is a link to {os.readlink(probe_in)}, which does not exist"
-        return probe_in, FileNotFoundError(errno.ENOENT, why)
+    try:
+        while not probe_in.exists() and not probe_in.is_symlink() and probe_in != probe_in.parent:
+            probe_in = probe_in.parent
+        if probe_in.is_symlink() and not probe_in.exists():
+            why = f"{probe_in} is a link to {os.readlink(probe_in)}, which does not exist"
+            return probe_in, FileNotFoundError(errno.ENOENT, why)
+    except PermissionError as error:
+        return probe_in, error  # a folder on the way that cannot be searched (another user's, umask 077)
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=probe_in)
         os.close(fd)

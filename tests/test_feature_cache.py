@@ -1233,19 +1233,22 @@ def test_configs_that_compare_equal_share_one_cache_key():
     assert ChordFeatureConfig(tuning_correction=False).key() == "chordcqt-4f9a490d8a3b"
 
 
-def test_a_configuration_folder_another_user_cannot_read_is_computed_in_memory(
-    tmp_path, songs, make_unreadable
+@pytest.mark.parametrize("unreadable", ["its configuration", "the cache"])
+def test_a_folder_another_user_cannot_read_is_computed_in_memory(
+    tmp_path, songs, make_unreadable, unreadable
 ):
-    """In a cache shared between users, a configuration folder another user made under umask 077 cannot be
-    read: a run with those settings ended in a raw PermissionError at its first lookup. It is now as a cache
-    that cannot be written: the features are computed in memory, with the warning that names the folder."""
+    """In a cache shared between users, a configuration folder (or the whole cache) another user made under
+    umask 077 cannot be read: a run with those settings ended in a raw PermissionError at its first lookup. It
+    is now as a cache that cannot be written: the features are computed in memory, with the warning that names
+    the folder."""
     root = tmp_path / "cache"
     theirs = FeatureCache(root, CONFIG)
     theirs.get_or_compute(songs[0], CountingExtractor())
-    make_unreadable(theirs.folder)
+    make_unreadable(theirs.folder if unreadable == "its configuration" else root)
     extract = CountingExtractor()
     cache = FeatureCache(root, CONFIG)
     with pytest.warns(UserWarning, match="Permission denied") as caught:
+        assert not cache.can_keep_new_entries()
         served = [cache.get_or_compute(path, extract) for path in songs]
     assert len(caught) == 1 and str(cache.folder) in str(caught[0].message)
     assert extract.computed == len(songs) and cache.report()["unwritable"] == "Permission denied"
