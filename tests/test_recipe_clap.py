@@ -427,17 +427,24 @@ def test_the_cosine_schedule_ends_at_min_learning_rate_and_holds_it():
     assert _scheduled_rates(task, [0, 5, 10, 20]) == pytest.approx([1e-3, 5.5e-4, 1e-4, 1e-4], rel=1e-5)
 
 
-def test_without_total_steps_the_schedule_spans_the_trainers_max_steps(tmp_path):
-    """Unset, total_steps is the whole run (its help says): a library user's Trainer(max_steps=4) with a
-    warmup of 2 gets a cosine that reaches 0 at step 4, not a warmup held at its peak."""
+def _fit_with_a_warmup_of_2(tmp_path, batches: int, **bounds) -> tuple[CLAPTrainModule, Trainer]:
+    """A frozen tiny task with a peak rate of 1e-2 and no total_steps, fitted on `batches` batches an epoch
+    by a Trainer bounded by `bounds` (max_steps or max_epochs)."""
     task = CLAPTrainModule(
         ClapModel(tiny_config()),
         CLAPTaskConfig(learning_rate=1e-2, warmup_steps=2, freeze_audio=True, freeze_text=True),
     )
     trainer = Trainer(
-        max_steps=4, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
+        default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False, **bounds
     )
-    trainer.fit(task, [tiny_batch(0)] * 4)
+    trainer.fit(task, [tiny_batch(0)] * batches)
+    return task, trainer
+
+
+def test_without_total_steps_the_schedule_spans_the_trainers_max_steps(tmp_path):
+    """Unset, total_steps is the whole run (its help says): a library user's Trainer(max_steps=4) with a
+    warmup of 2 gets a cosine that reaches 0 at step 4, not a warmup held at its peak."""
+    task, _ = _fit_with_a_warmup_of_2(tmp_path, batches=4, max_steps=4)
     assert task.configure_optimizers().lr_schedule_name == "warmup_cosine"
     assert _scheduled_rates(task, [0, 1, 3, 4]) == pytest.approx([5e-3, 1e-2, 5e-3, 0.0], abs=1e-9)
 
@@ -446,14 +453,7 @@ def test_an_epochs_only_fit_decays_over_its_epochs(tmp_path):
     """Unset, total_steps is the whole run also where the Trainer is bounded by epochs alone (a library
     user's Trainer(max_epochs=2), 2 batches an epoch): the rate the fit used at each epoch's last step is
     the cosine's over its 4 steps (the peak after the warmup of 2, then half of it), not the peak held."""
-    task = CLAPTrainModule(
-        ClapModel(tiny_config()),
-        CLAPTaskConfig(learning_rate=1e-2, warmup_steps=2, freeze_audio=True, freeze_text=True),
-    )
-    trainer = Trainer(
-        max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, enable_checkpointing=False
-    )
-    trainer.fit(task, [tiny_batch(0)] * 2)
+    _, trainer = _fit_with_a_warmup_of_2(tmp_path, batches=2, max_epochs=2)
     assert trainer.history["learning_rate"] == pytest.approx([1e-2, 5e-3], rel=1e-5)
 
 
