@@ -446,3 +446,22 @@ def test_a_value_logged_on_step_is_the_logging_steps_value_not_the_interval_mean
     assert t.history["tenfold"] == [pytest.approx(35.0)]  # on_epoch: the epoch's mean
     assert t.history["train_loss"] == [pytest.approx(3.5)]
     assert [m["train_loss"] for _, m in rows] == [pytest.approx(1.5), pytest.approx(5.5)]  # returned: means
+
+
+# ------------------------------------------------------------------ each stage reports its own numbers
+def test_validate_and_test_after_fit_report_only_their_own_metrics(tmp_path):
+    """`trainer.callback_metrics` after `validate` still held fit's training values (`train_loss`, `b_both`,
+    `learning_rate`), and after `test` the `val_loss` of the validation before it; Lightning's
+    `_run` resets callback_metrics and logged_metrics when each stage starts."""
+
+    class AlsoTests(LogsBoth):
+        def test_step(self, batch, batch_idx):
+            return self.compute_loss(batch)
+
+    t = fit(tmp_path, build(AlsoTests), max_epochs=1)
+    assert "train_loss" in t.callback_metrics and "val_loss" in t.callback_metrics
+    [returned] = t.validate(t.module, make_batches(32, seed=1))
+    assert set(t.callback_metrics) == {"val_loss", "val_accuracy"} == set(returned)
+    assert "train_loss" not in t.logged_metrics and "b_both_step" not in t.logged_metrics
+    t.test(t.module, make_batches(32, seed=2))
+    assert set(t.callback_metrics) == {"test_loss", "test_accuracy"}

@@ -362,6 +362,7 @@ class EvaluationLoop:
         try:
             if ckpt_path:
                 t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
+            t._forget_reported_metrics()
             with t._on_device():
                 if stage != "predict" and t._turned_off(stage):
                     out = []  # Lightning's empty result (the setup and teardown hooks still run)

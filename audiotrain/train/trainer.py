@@ -467,6 +467,13 @@ class Trainer:
     def logged_metrics(self, value: dict[str, float]) -> None:
         self._step_logging.logged_metrics = Metrics(value)
 
+    def _forget_reported_metrics(self) -> None:
+        """As Lightning's `_run` when a stage starts (`reset_metrics`): `callback_metrics` and
+        `logged_metrics` hold only what this stage reports, so a `validate` or `test` after `fit` does not
+        show fit's training values, nor a `test` the `val_loss` of the validation before it."""
+        self.callback_metrics = {}
+        self.logged_metrics = {}
+
     @property
     def current_epoch(self) -> int:
         return self.progress.epoch
@@ -880,6 +887,7 @@ class Trainer:
                 self._train_step = TrainStep(model, self.optimizer, self._step_config())
                 self._streak_in_flight = None
                 self.evaluation.reset()
+                self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
                 if ckpt_path:
                     self._restore(ckpt_path, full=True, datamodule=False)  # (its state: above)
                     resume.anchor_epoch_schedule(self.optimizer, self.progress, self.accumulate_grad_batches)
