@@ -1059,3 +1059,60 @@ def test_a_list_attribute_that_grows_while_training_is_named_with_the_way_out(tm
     module = CountsBatches("_seen")
     trainer(tmp_path / "hidden", max_epochs=1, compile=False).fit(module, make_batches(48))
     assert module._seen == [0, 1, 2]
+
+
+class KeepsBatchArrays(TinyClassifier):
+    """Appends an array to a list attribute after each batch; with `two_optimizers`, Lightning's parameter
+    groups as one MultiOptimizer."""
+
+    def __init__(self, two_optimizers):
+        super().__init__()
+        self.two_optimizers = two_optimizers
+        self.seen = []
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.seen.append(mx.array(float(batch_idx)))
+
+    def configure_optimizers(self):
+        if not self.two_optimizers:
+            return super().configure_optimizers()
+        first_layer = lambda path, _: path.startswith("fc1.")  # noqa: E731
+        return optim.MultiOptimizer(
+            [optim.Adam(learning_rate=1e-3), optim.SGD(learning_rate=1e-2)], [first_layer]
+        )
+
+
+@pytest.mark.parametrize("two_optimizers", [False, True])
+@pytest.mark.parametrize("compile", [True, False])
+def test_an_array_appended_to_a_list_attribute_is_named_and_the_weights_survive(
+    tmp_path, compile, two_optimizers
+):
+    # Compiled, the second step traced again for the grown tree without a snapshot of the state: the
+    # explanation was lost under a raw "Attempting to eval an array without a primitive" from fit's end, and
+    # the module's weights were left as placeholders. Under MLX's MultiOptimizer (whose own state is only
+    # {"states": [...]}) the eager step ended in a bare KeyError: 'seen'.
+    module = KeepsBatchArrays(two_optimizers)
+    t = trainer(tmp_path, max_epochs=1, compile=compile)
+    with pytest.raises(RuntimeError, match=r"KeepsBatchArrays\.seen grew or shrank"):
+        t.fit(module, make_batches(48))
+    assert np.isfinite(np.array(module.fc1.weight)).all()  # (the weights can still be read and saved)
+
+
+class KeepsStepOutputs(TinyClassifier):
+    """Lightning 2's replacement for training_epoch_end: the step's losses kept in a list attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.training_step_outputs = []
+
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.training_step_outputs.append(loss)
+        return loss
+
+
+def test_lightnings_training_step_outputs_list_is_named_and_the_weights_survive(tmp_path):
+    module = KeepsStepOutputs()
+    with pytest.raises(RuntimeError, match=r"KeepsStepOutputs\.training_step_outputs grew or shrank"):
+        trainer(tmp_path, max_epochs=1).fit(module, make_batches(48))
+    assert np.isfinite(np.array(module.fc2.weight)).all()

@@ -16,6 +16,7 @@ from typing import Any
 
 import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten, tree_unflatten
 
 
 class ParameterTreeChangedError(RuntimeError):
@@ -46,6 +47,26 @@ def changed_containers(parameters: Any, state: Any, path: str = "") -> list[str]
     return []
 
 
+def _mirrored_by_state(parameters: Any, optimizer: optim.Optimizer) -> list[tuple[Any, dict]]:
+    """(part of `parameters`, the state of the optimizer that started on it) pairs. MLX's MultiOptimizer has
+    no state of its own ({"states": [...]}): each of its optimizers mirrors the part its filter picks (the
+    first filter that takes a weight's path; the last optimizer takes the rest)."""
+    if isinstance(optimizer, optim.MultiOptimizer):
+        parts: list[list] = [[] for _ in optimizer.optimizers]
+        for path, value in tree_flatten(parameters):
+            picks = (i for i, keep in enumerate(optimizer.filters) if keep(path, value))
+            parts[next(picks, len(parts) - 1)].append((path, value))
+        return [
+            pair
+            for inner, part in zip(optimizer.optimizers, parts)
+            for pair in _mirrored_by_state(tree_unflatten(part) if part else {}, inner)
+        ]
+    state = getattr(optimizer, "state", None)
+    if not getattr(optimizer, "_initialized", False) or not isinstance(state, dict):
+        return []
+    return [(parameters, state)]
+
+
 @contextlib.contextmanager
 def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer) -> Iterator[None]:
     """Run a training step; where it fails as a changed tree fails (an IndexError, KeyError or ValueError of
@@ -53,10 +74,11 @@ def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer
     try:
         yield
     except (IndexError, KeyError, ValueError) as error:
-        state = getattr(optimizer, "state", None)
-        if not getattr(optimizer, "_initialized", False) or not isinstance(state, dict):
-            raise
-        changed = changed_containers(module.trainable_parameters(), state)
+        changed = [
+            name
+            for parameters, state in _mirrored_by_state(module.trainable_parameters(), optimizer)
+            for name in changed_containers(parameters, state)
+        ]
         if not changed:
             raise
         owner = type(module).__name__

@@ -94,13 +94,16 @@ class StateGuard:
     RNG state while tracing; when user code raises mid-trace (or Ctrl-C interrupts it) they stay there,
     and every later use of those arrays in the process fails ("Attempting to eval an array without a
     primitive"), the trained weights included. Tracing happens on a call with a batch structure not seen
-    before, so only such calls pay for a snapshot (a Python walk over the state); the rest cost one
-    signature.
+    before, or after the module's tree changed (a hook, or the step itself, appended an array to a list
+    attribute: Lightning's ``self.training_step_outputs.append(loss)``), so only such calls pay for a
+    snapshot (a Python walk over the state); the rest cost one signature and a look at the lengths of the
+    module's dicts and lists (`state[0]` is the module's).
     """
 
     def __init__(self, state: list, where: str, compiled: bool):
         self.state, self.where, self.compiled = state, where, compiled
         self._traced: dict[tuple, None] = {}  # the signatures traced, in order (a set that keeps order)
+        self._module_containers: list[tuple[Any, int]] = []  # (dict or list, its length) at the last snapshot
 
     def forget(self) -> None:
         """The step's functions will be traced again (`TrainStep.trace_again`): snapshot before each."""
@@ -108,10 +111,13 @@ class StateGuard:
 
     def __call__(self, fn: Callable, *args: Any):
         saved = signature = None
+        watched: list[tuple[Any, int]] = []
         if self.compiled:  # uncompiled steps undo value_and_grad's swap themselves (try/finally)
             signature = _signature(args)
-            if signature not in self._traced:
+            if signature not in self._traced or _grown(self._module_containers):
                 saved = [_structure_copy(s) for s in self.state]
+                # (as the trace sees the tree: a step that appends to a list while traced is traced again)
+                watched = _containers(self.state[0])
         try:
             out = fn(*args)
         except BaseException as err:
@@ -134,10 +140,28 @@ class StateGuard:
                 raise TracedReadError(_read_while_traced(self.where, err)) from err
             raise
         if saved is not None:
+            self._module_containers = watched
             self._traced[signature] = None
             if len(self._traced) == RETRACE_WARNING_LIMIT + 1:
                 warnings.warn(_retrace_message(self.where, self._traced), RetraceWarning, stacklevel=3)
         return out
+
+
+def _containers(tree: Any) -> list[tuple[Any, int]]:
+    """Every dict and list of `tree` (itself included), each with its length now."""
+    found, pending = [], [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict | list):
+            found.append((node, len(node)))
+            pending.extend(node.values() if isinstance(node, dict) else node)
+    return found
+
+
+def _grown(containers: list[tuple[Any, int]]) -> bool:
+    """Whether one of `containers` (as `_containers` listed them) has another length now: MLX traces a
+    compiled function again when the tree it captures changed."""
+    return any(len(container) != length for container, length in containers)
 
 
 def _retrace_message(where: str, signatures: Iterable[tuple]) -> str:
