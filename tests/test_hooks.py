@@ -461,8 +461,11 @@ def test_a_lightning_hook_the_trainer_never_calls_is_warned_about(tmp_path):
         quiet_trainer(tmp_path, max_epochs=1).fit(Shards(), make_batches(16))
 
 
-def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tmp_path):
-    started = []
+@pytest.mark.parametrize("val_check_interval", [1.0, 2])
+def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tmp_path, val_check_interval):
+    # Lightning validates after a trained batch (its epoch loop's on_advance_end, which the -1's StopIteration
+    # skips): the epoch's own validation at its end does not run, one due inside it before the -1 does.
+    started, validated_after = [], []
 
     class StopsEpochsEarly(TinyClassifier):
         def on_train_batch_start(self, batch, batch_idx):
@@ -470,10 +473,15 @@ def test_on_train_batch_start_returning_minus_one_skips_the_rest_of_the_epoch(tm
             if batch_idx >= 2:
                 return -1
 
-    t = quiet_trainer(tmp_path, max_epochs=2)
+        def on_validation_start(self):
+            if not self.trainer.sanity_checking:
+                validated_after.append(self.trainer.global_step)
+
+    t = quiet_trainer(tmp_path, max_epochs=2, val_check_interval=val_check_interval)
     t.fit(StopsEpochsEarly(), make_batches(96), make_batches(16))  # 6 batches an epoch
     assert started == [0, 1, 2, 0, 1, 2]
-    assert t.global_step == 4 and t.current_epoch == 2 and len(t.history["val_loss"]) == 2
+    assert t.global_step == 4 and t.current_epoch == 2 and len(t.history["train_loss"]) == 2
+    assert validated_after == ([] if val_check_interval == 1.0 else [2, 4])
 
 
 def test_an_epoch_ended_by_minus_one_inside_an_accumulation_window_still_applies_the_window(tmp_path):

@@ -1071,14 +1071,17 @@ class Trainer:
         epoch_batches = None if whole_stream else n_batches
         while not self._done():
             with self.profiler.profile("run_training_epoch"):
-                self._train_epoch(module, train_loader, val_loader, epoch_batches, val_every)
+                cut_by_hook = self._train_epoch(module, train_loader, val_loader, epoch_batches, val_every)
                 if self.interrupted:
                     # Noticed in the epoch: after a step or in a validation, but also after its last step (in
                     # the stream's final `next`, closing a window, while its workers shut down). Its end has
                     # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
                     self.progress.epoch_complete = False
                     break
-                self._end_epoch(module, val_loader, val_every)
+                # An epoch the module's on_train_batch_start ended (-1) does not validate at its end:
+                # Lightning validates after a trained batch (its epoch loop's on_advance_end, which the -1
+                # skips).
+                self._end_epoch(module, None if cut_by_hook else val_loader, val_every)
         if self.interrupted:
             # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
@@ -1118,7 +1121,9 @@ class Trainer:
             return False
         return bool(collectives.all_reduce_sum(mx.array(float(late))).item())
 
-    def _train_epoch(self, module, loader, val_loader, n_batches, val_every) -> None:
+    def _train_epoch(self, module, loader, val_loader, n_batches, val_every) -> bool:
+        """The epoch's batches and the validations inside it. True where the module's on_train_batch_start
+        ended it (-1)."""
         progress = self.progress
         resuming = progress.start_epoch()
         self._is_last_batch = False  # (as Lightning's: the previous epoch's last batch is not this epoch's)
@@ -1156,7 +1161,7 @@ class Trainer:
             self._step_logging.hold_epoch_means_so_far()
             self.evaluation.validate_in_fit(module, val_loader)
             if self.interrupted:
-                return  # still pending: saved by the fit loop, rerun on resume
+                return False  # still pending: saved by the fit loop, rerun on resume
             self._validation_schedule.record_validation(progress)
         progress.validation_pending = False
         exhausted = skipped = False
@@ -1171,7 +1176,7 @@ class Trainer:
                 break
             except DataLoaderError as err:
                 if self.interrupted and err.killed_by_stop_signal:
-                    return  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, not a failure
+                    return False  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, no failure
                 raise
             with self.profiler.profile("run_training_batch"):
                 ended = self._train_batch(module, batch, n_batches, val_loader, val_every)
@@ -1179,7 +1184,7 @@ class Trainer:
                 skipped = True
                 break
             if self.interrupted:
-                return  # saved by the fit loop, right after the step it stopped at
+                return False  # saved by the fit loop, right after the step it stopped at
             if self._done():
                 break
         self._step_logging.settled_outputs = {}  # the epoch's end shows its last step's numbers
@@ -1195,6 +1200,7 @@ class Trainer:
             or batches_done
             or (n_batches is not None and progress.batch_in_epoch >= n_batches)
         )
+        return skipped
 
     def _train_batch(self, module, batch, n_batches, val_loader, val_every) -> object | None:
         """One batch: hooks, step, logging, a validation that is due. Returns `_SKIP_REST_OF_EPOCH` where
