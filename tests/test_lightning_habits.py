@@ -8,6 +8,7 @@ from audiotrain import DataModule
 from audiotrain.train.schedulers import WarmupCosineScheduler
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
@@ -1116,3 +1117,35 @@ def test_lightnings_training_step_outputs_list_is_named_and_the_weights_survive(
     with pytest.raises(RuntimeError, match=r"KeepsStepOutputs\.training_step_outputs grew or shrank"):
         trainer(tmp_path, max_epochs=1).fit(module, make_batches(48))
     assert np.isfinite(np.array(module.fc2.weight)).all()
+
+
+class SequentialWithGroups(TinyClassifier):
+    """Lightning's two parameter groups over an nn.Sequential: the first layer trains, the rest is held."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+        del self.fc1, self.fc2, self.norm, self.drop
+
+    def __call__(self, x):
+        return self.net(x)
+
+    def configure_optimizers(self):
+        first_layer = lambda path, _: path.startswith("net.layers.0.")  # noqa: E731
+        return optim.MultiOptimizer(
+            [optim.Adam(learning_rate=1e-2), optim.SGD(learning_rate=0.0)], [first_layer]
+        )
+
+
+@pytest.mark.parametrize(("compile", "nonfinite_guard"), [(True, True), (False, True), (True, False)])
+def test_a_multi_optimizer_may_split_the_layers_of_a_sequential(tmp_path, compile, nonfinite_guard):
+    # MLX's MultiOptimizer joins its optimizers' new weights with tree_merge, which failed on the list of
+    # layers split between them (the ReLU at index 1 has none): a raw "Trees contain elements at the same
+    # locations but no merge function was provided" at the first step.
+    module = SequentialWithGroups()
+    before = weights(module)
+    t = trainer(tmp_path, max_epochs=1, compile=compile, nonfinite_guard=nonfinite_guard)
+    t.fit(module, make_batches(48))
+    after = weights(module)
+    assert not np.allclose(after["net.layers.0.weight"], before["net.layers.0.weight"])  # Adam's group
+    np.testing.assert_array_equal(after["net.layers.2.weight"], before["net.layers.2.weight"])  # lr 0

@@ -27,11 +27,12 @@ from __future__ import annotations
 from typing import Any
 
 from audiotrain.train.module import TrainModule
+from audiotrain.train.parameter_tree import multi_optimizer_parts
 from audiotrain.train.trace_guard import call_traced_hook
 
 import mlx.core as mx
 import mlx.optimizers as optim
-from mlx.utils import tree_map
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
 
 
 def select_tree(keep_new: mx.array, new: Any, old: Any) -> Any:
@@ -85,10 +86,34 @@ def guarded_update(module: TrainModule, optimizer: optim.Optimizer, grads: Any, 
         return
     # A structural copy: optimizers mutate their nested per-parameter dicts in place.
     state_before = tree_map(lambda x: x, dict(optimizer.state))
-    optimizer.update(module, grads)
+    update_weights(module, optimizer, grads)
     call_traced_hook(module, "on_after_optimizer_step")
     module.update(select_tree(finite, module.trainable_parameters(), params_before))
     write_state_in_place(optimizer, select_tree(finite, dict(optimizer.state), state_before))
+
+
+def update_weights(module: TrainModule, optimizer: optim.Optimizer, grads: Any) -> None:
+    """`optimizer.update(module, grads)`, where a MultiOptimizer's new weights are joined by their paths:
+    MLX's own join (`tree_merge`, MLX 0.32) fails with "Trees contain elements at the same locations but no
+    merge function was provided" where its filters split a list between its optimizers (nn.Sequential's
+    `layers`, a layer without weights such as ReLU among them: `path.startswith("net.layers.0")`)."""
+    if not isinstance(optimizer, optim.MultiOptimizer):
+        optimizer.update(module, grads)
+        return
+    module.update(tree_unflatten(_new_weights(optimizer, grads, module.trainable_parameters())))
+
+
+def _new_weights(optimizer: optim.Optimizer, grads: Any, parameters: Any) -> list[tuple[str, Any]]:
+    """(path, new weight) for each weight `grads` has, as `optimizer.apply_gradients` computes them (each
+    optimizer of a MultiOptimizer on its part, every one of them called, as MLX calls them)."""
+    if not isinstance(optimizer, optim.MultiOptimizer):
+        return tree_flatten(optimizer.apply_gradients(grads, parameters))
+    parts = multi_optimizer_parts(optimizer, grads)
+    return [
+        pair
+        for inner, part in zip(optimizer.optimizers, parts)
+        for pair in _new_weights(inner, part, parameters)
+    ]
 
 
 def _inlined_adam_update(module: TrainModule, optimizer: optim.Adam, grads: Any, finite: mx.array) -> None:

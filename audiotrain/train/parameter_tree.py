@@ -47,19 +47,27 @@ def changed_containers(parameters: Any, state: Any, path: str = "") -> list[str]
     return []
 
 
+def multi_optimizer_parts(optimizer: optim.MultiOptimizer, tree: Any) -> list[Any]:
+    """`tree` (parameters or gradients) split as MLX's MultiOptimizer splits it: each leaf goes to the first
+    of its optimizers whose filter takes the leaf's path, the last optimizer takes the rest; one tree per
+    optimizer, {} for one that gets nothing."""
+    parts: list[list] = [[] for _ in optimizer.optimizers]
+    for path, value in tree_flatten(tree):
+        picks = (i for i, keep in enumerate(optimizer.filters) if keep(path, value))
+        parts[next(picks, len(parts) - 1)].append((path, value))
+    return [tree_unflatten(part) if part else {} for part in parts]
+
+
 def _mirrored_by_state(parameters: Any, optimizer: optim.Optimizer) -> list[tuple[Any, dict]]:
     """(part of `parameters`, the state of the optimizer that started on it) pairs. MLX's MultiOptimizer has
     no state of its own ({"states": [...]}): each of its optimizers mirrors the part its filter picks (the
     first filter that takes a weight's path; the last optimizer takes the rest)."""
     if isinstance(optimizer, optim.MultiOptimizer):
-        parts: list[list] = [[] for _ in optimizer.optimizers]
-        for path, value in tree_flatten(parameters):
-            picks = (i for i, keep in enumerate(optimizer.filters) if keep(path, value))
-            parts[next(picks, len(parts) - 1)].append((path, value))
+        parts = multi_optimizer_parts(optimizer, parameters)
         return [
             pair
             for inner, part in zip(optimizer.optimizers, parts)
-            for pair in _mirrored_by_state(tree_unflatten(part) if part else {}, inner)
+            for pair in _mirrored_by_state(part, inner)
         ]
     state = getattr(optimizer, "state", None)
     if not getattr(optimizer, "_initialized", False) or not isinstance(state, dict):

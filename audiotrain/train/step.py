@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from audiotrain.distributed import collectives
-from audiotrain.train.guarded_update import guarded_update
+from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree
@@ -366,7 +366,7 @@ class TrainStep:
             arrays["skipped_total"] = arrays["skipped_total"] + mx.logical_not(finite).astype(mx.int32)
             count_skipped_update(self._skip_counters, mx.logical_not(finite))
         else:
-            self.optimizer.update(self.module, grads)
+            update_weights(self.module, self.optimizer, grads)
             call_traced_hook(self.module, "on_after_optimizer_step")
         nonfinite = mx.logical_not(finite).astype(mx.int32)
         streak = (arrays["nonfinite_streak"] + 1) * nonfinite
