@@ -885,6 +885,20 @@ def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
         TinyClassifier().optimizers()
 
 
+class LogsTheRateInTheStep(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        self.log("lr", self.optimizers().param_groups[0]["lr"])  # a Lightning habit
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_the_rate_read_from_param_groups_can_be_logged_in_the_training_step(tmp_path, compile):
+    # Compiled, param_groups' float() read the rate being traced: a TracedReadError at the first step.
+    t = trainer(tmp_path, max_epochs=1, compile=compile, log_every_n_steps=1)
+    t.fit(LogsTheRateInTheStep(lr=0.05), make_batches())
+    assert t.logged_metrics["lr"] == pytest.approx(0.05)
+
+
 def test_lightnings_trainer_names_give_what_lightning_gives(tmp_path, monkeypatch):
     """Lightning 2.6's values for the same calls (checked with its Trainer): before fit no module, no
     optimizers, no loaders, the first EarlyStopping, the limits given and 1.0 for the others; after fit the

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
+from audiotrain.train.trace_guard import TRANSFORM_EVAL
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -375,7 +376,19 @@ class LightningOptimizer:
     def param_groups(self) -> list[dict[str, float]]:
         """The current learning rate of each optimizer, as torch's groups hold it (read only: set
         `learning_rate` to change it)."""
-        return [_ParamGroup(lr=float(part.learning_rate)) for part in _optimizers_in(self.optimizer)]
+        return [_ParamGroup(lr=_rate_as_read(part.learning_rate)) for part in _optimizers_in(self.optimizer)]
+
+
+def _rate_as_read(rate: Any) -> Any:
+    """A float, as torch's groups hold the rate; inside the compiled step (Lightning's
+    ``self.log("lr", self.optimizers().param_groups[0]["lr"])`` in `training_step`) the traced array itself,
+    which `self.log` takes there, where `float` would have to read the value of an array being traced."""
+    try:
+        return float(rate)
+    except ValueError as err:
+        if TRANSFORM_EVAL not in str(err):
+            raise
+        return rate
 
 
 class _ParamGroup(dict):

@@ -17,7 +17,7 @@ from typing import Any
 import mlx.core as mx
 from mlx.utils import tree_flatten
 
-_TRANSFORM_EVAL = "during function transformations"
+TRANSFORM_EVAL = "during function transformations"
 # What MLX's compiler raises (a C++ std::unordered_map::at) for some graphs that use one expression twice:
 # a batch-only one in the loss (under value_and_grad) and as an output of the compiled function, or two
 # outputs that are the same expression (MLX 0.32.4: `mx.compile(mx.value_and_grad(f))` whose f returns
@@ -82,7 +82,7 @@ def call_traced_hook(module: Any, name: str) -> None:
     try:
         getattr(module, name)()
     except ValueError as err:
-        if _TRANSFORM_EVAL in str(err):
+        if TRANSFORM_EVAL in str(err):
             raise TracedReadError(_read_while_traced(f"{type(module).__name__}.{name}", err)) from err
         raise
 
@@ -136,7 +136,7 @@ class StateGuard:
                     "1x1 matrix and of its transpose). Compute such a value once and use that array in both "
                     "(n = mx.sum(batch['w'])), or train with Trainer(compile=False)"
                 ) from err
-            if _TRANSFORM_EVAL in str(err) and not isinstance(err, TracedReadError):
+            if TRANSFORM_EVAL in str(err) and not isinstance(err, TracedReadError):
                 raise TracedReadError(_read_while_traced(self.where, err)) from err
             raise
         if saved is not None:
