@@ -183,7 +183,9 @@ def test_a_stream_is_validated_to_its_end_not_to_its_estimated_length(tmp_path):
 
 
 def test_a_too_small_test_fraction_names_limit_test_batches(tmp_path):
-    with pytest.raises(ValueError, match=r"Trainer\(limit_test_batches=0.1\): 0.1 x 4 batches"):
+    with pytest.raises(
+        ValueError, match=r"Trainer\(limit_test_batches=0.1\): 0.1 x the test loader's 4 batches"
+    ):
         trainer(tmp_path, max_epochs=1, limit_test_batches=0.1).test(TinyClassifier(), make_batches(64))
 
 

@@ -281,7 +281,9 @@ def test_a_trainer_without_a_training_length_validates_tests_and_predicts(tmp_pa
 def test_a_validation_fraction_of_under_one_batch_is_refused_before_training(tmp_path):
     """It was refused at the first validation, after a whole epoch of training (Lightning refuses it first)."""
     t = trainer(tmp_path, max_epochs=2, limit_val_batches=0.1)  # (no sanity check: quiet_trainer's 0)
-    with pytest.raises(ValueError, match=r"limit_val_batches=0.1\): 0.1 x 2 batches is less than one batch"):
+    with pytest.raises(
+        ValueError, match=r"limit_val_batches=0.1\): 0.1 x the validation loader's 2 batches is less"
+    ):
         t.fit(TinyClassifier(), make_batches(64, 16), make_batches(32, 16, seed=1))
     assert t.global_step == 0
 

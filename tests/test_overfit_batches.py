@@ -108,10 +108,17 @@ def test_with_fast_dev_run_it_is_refused():
         quiet_trainer(".", max_epochs=1, overfit_batches=2, fast_dev_run=True)
 
 
-def test_a_fraction_of_less_than_one_batch_is_refused_naming_overfit_batches(tmp_path):
+def test_a_fraction_of_less_than_one_batch_is_refused_naming_overfit_batches_and_the_loader(tmp_path):
     loader = DataLoader(numbered_samples(24), batch_size=4)
-    with pytest.raises(ValueError, match=r"Trainer\(overfit_batches=0.1\): 0.1 x 6 batches is less than one"):
+    with pytest.raises(
+        ValueError, match=r"overfit_batches=0.1\): 0.1 x the training loader's 6 batches is less"
+    ):
         fit_overfitting(tmp_path, 0.1, loader)
+    # The validation loader is cut by the same fraction: "0.25 x 3 batches" left the user looking for a
+    # loader of 3 batches while the training loader had 8.
+    val_loader = DataLoader(numbered_samples(12), batch_size=4)  # 3 batches
+    with pytest.raises(ValueError, match=r"0.25 x the validation loader's 3 batches is less than one batch"):
+        fit_overfitting(tmp_path, 0.25, DataLoader(numbered_samples(32), batch_size=4), val_loader)
 
 
 def test_a_run_resumed_from_its_checkpoint_goes_on_with_the_same_batches(tmp_path):

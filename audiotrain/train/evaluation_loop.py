@@ -83,7 +83,7 @@ class EvaluationLoop:
         if t._reads_whole_stream(loader, stage):
             return None
         return t.fast_dev_run or flags.resolve_limit(
-            t.limits[stage], loader_len(loader), t._limit_flags[stage]
+            t.limits[stage], loader_len(loader), t._limit_flags[stage], stage
         )
 
     # ---- validation and test ---------------------------------------------------------------------------

@@ -263,8 +263,12 @@ def enable_model_summary(value: Any) -> bool:
     return value
 
 
-def resolve_limit(limit_value: int | float | None, total: int | None, name: str) -> int | None:
-    """The number of batches a loader of `total` batches contributes under `limit_value`."""
+_LOADER_NAMES = {"train": "training", "val": "validation", "test": "test", "predict": "predict"}
+
+
+def resolve_limit(limit_value: int | float | None, total: int | None, name: str, stage: str) -> int | None:
+    """The number of batches the `stage` loader ("train", "val", ...) of `total` batches contributes under
+    `limit_value`, which the Trainer's flag `name` set."""
     if limit_value is None:
         return total
     if isinstance(limit_value, int):
@@ -277,8 +281,9 @@ def resolve_limit(limit_value: int | float | None, total: int | None, name: str)
     if count == 0 and limit_value > 0 and total > 0:
         # As Lightning: a fraction that rounds to no batch is a mistake, not a request to skip.
         raise ValueError(
-            f"Trainer({name}={limit_value}): {limit_value} x {total} batches is less than one batch; "
-            "use a larger fraction, an int number of batches, or 0 to turn it off"
+            f"Trainer({name}={limit_value}): {limit_value} x the {_LOADER_NAMES[stage]} loader's {total} "
+            "batches is less than one batch; use a larger fraction, an int number of batches, or 0 to turn "
+            "it off"
         )
     return count
 

@@ -742,7 +742,7 @@ class Trainer:
         loader without a length. Known from the start of `fit`, before configure_optimizers."""
         total = loader_len(self._train_loader) if self._train_loader is not None else None
         return self.fast_dev_run or flags.resolve_limit(
-            self.limits["train"], total, self._limit_flags["train"]
+            self.limits["train"], total, self._limit_flags["train"], "train"
         )
 
     def _turned_off(self, stage: str) -> bool:
@@ -752,7 +752,7 @@ class Trainer:
     def _training_batches(self, loader: Any) -> int | None:
         """Batches an epoch of `loader` trains on (fast_dev_run, limit_train_batches); None: no length."""
         return self.fast_dev_run or flags.resolve_limit(
-            self.limits["train"], loader_len(loader), self._limit_flags["train"]
+            self.limits["train"], loader_len(loader), self._limit_flags["train"], "train"
         )
 
     def _reads_whole_stream(self, loader: Any, stage: str = "train") -> bool:
