@@ -1114,23 +1114,38 @@ def test_an_array_appended_to_a_list_attribute_is_named_and_the_weights_survive(
 
 
 class KeepsStepOutputs(TinyClassifier):
-    """Lightning 2's replacement for training_epoch_end: the step's losses kept in a list attribute."""
+    """Lightning 2's replacement for training_epoch_end: the step's losses kept in a list attribute, their
+    mean logged at the epoch's end."""
 
-    def __init__(self):
+    def __init__(self, name):
         super().__init__()
-        self.training_step_outputs = []
+        self.name = name
+        setattr(self, name, [])
 
     def training_step(self, batch, batch_idx):
         loss, _ = self.compute_loss(batch)
-        self.training_step_outputs.append(loss)
+        getattr(self, self.name).append(loss)
         return loss
 
+    def on_train_epoch_end(self):
+        kept = getattr(self, self.name)
+        self.log("kept_mean", mx.stack(kept).mean())
+        kept.clear()
 
-def test_lightnings_training_step_outputs_list_is_named_and_the_weights_survive(tmp_path):
-    module = KeepsStepOutputs()
-    with pytest.raises(RuntimeError, match=r"KeepsStepOutputs\.training_step_outputs grew or shrank"):
-        trainer(tmp_path, max_epochs=1).fit(module, make_batches(48))
-    assert np.isfinite(np.array(module.fc2.weight)).all()
+
+@pytest.mark.parametrize("name", ["training_step_outputs", "_training_step_outputs"])
+def test_lightnings_training_step_outputs_are_explained_when_compiled_and_work_eager(tmp_path, name):
+    # Compiled, the list named as Lightning's ended the second step in a raw '[eval] Attempting to eval an
+    # array without a primitive' with the weights lost; with a leading underscore (the way the old message
+    # gave) the next epoch failed in a raw broadcast ValueError, the weights lost too.
+    module = KeepsStepOutputs(name)
+    with pytest.raises(RuntimeError, match=rf"KeepsStepOutputs\.training_step added to self\.{name} while"):
+        trainer(tmp_path, max_epochs=2).fit(module, make_batches(48))
+    assert np.isfinite(np.array(module.fc2.weight)).all()  # (the weights can still be read and saved)
+    if name.startswith("_"):  # as the message says, without compile the idiom works
+        t = trainer(tmp_path / "eager", max_epochs=1, compile=False)
+        t.fit(KeepsStepOutputs(name), make_batches(48))
+        assert t.callback_metrics["kept_mean"] == pytest.approx(t.history["train_loss"][-1], rel=1e-5)
 
 
 class SequentialWithGroups(TinyClassifier):

@@ -285,7 +285,10 @@ class TrainStep:
         self._update = per_mode(self._update_impl)
         self._close = per_mode(self._close_impl)
         self._guard = StateGuard(
-            self._graph_state, f"{type(module).__name__}.{module.training_step_name}", config.compile
+            self._graph_state,
+            f"{type(module).__name__}.{module.training_step_name}",
+            config.compile,
+            refuse_module_writes=True,
         )
 
     @property

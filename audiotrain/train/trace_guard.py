@@ -100,8 +100,10 @@ class StateGuard:
     module's dicts and lists (`state[0]` is the module's).
     """
 
-    def __init__(self, state: list, where: str, compiled: bool):
+    def __init__(self, state: list, where: str, compiled: bool, refuse_module_writes: bool = False):
         self.state, self.where, self.compiled = state, where, compiled
+        # (The training step: an evaluation step's kept values are explained where a hook reads them.)
+        self.refuse_module_writes = refuse_module_writes
         self._traced: dict[tuple, None] = {}  # the signatures traced, in order (a set that keeps order)
         self._module_containers: list[tuple[Any, int]] = []  # (dict or list, its length) at the last snapshot
 
@@ -111,7 +113,7 @@ class StateGuard:
 
     def __call__(self, fn: Callable, *args: Any):
         saved = signature = None
-        watched: list[tuple[Any, int]] = []
+        watched: list[tuple[Any, int, str]] = []
         if self.compiled:  # uncompiled steps undo value_and_grad's swap themselves (try/finally)
             signature = _signature(args)
             if signature not in self._traced or _grown(self._module_containers):
@@ -140,6 +142,14 @@ class StateGuard:
                 raise TracedReadError(_read_while_traced(self.where, err)) from err
             raise
         if saved is not None:
+            grown = [path for container, length, path in watched if len(container) != length]
+            if grown and self.refuse_module_writes:
+                # The step's own Python appended to the module while traced (Lightning's
+                # self.training_step_outputs.append(loss)): what it kept are placeholders of the trace, and
+                # the grown tree is traced again at every later call.
+                for container, snapshot in zip(self.state, saved):
+                    _restore_in_place(container, snapshot)
+                raise TracedWriteError(_written_while_traced(self.where, grown))
             self._module_containers = watched
             self._traced[signature] = None
             if len(self._traced) == RETRACE_WARNING_LIMIT + 1:
@@ -147,21 +157,39 @@ class StateGuard:
         return out
 
 
-def _containers(tree: Any) -> list[tuple[Any, int]]:
-    """Every dict and list of `tree` (itself included), each with its length now."""
-    found, pending = [], [tree]
+def _containers(tree: Any, path: str = "") -> list[tuple[Any, int, str]]:
+    """Every dict and list of `tree` (itself included), each with its length now and its dotted path."""
+    found, pending = [], [(tree, path)]
     while pending:
-        node = pending.pop()
+        node, where = pending.pop()
         if isinstance(node, dict | list):
-            found.append((node, len(node)))
-            pending.extend(node.values() if isinstance(node, dict) else node)
+            found.append((node, len(node), where))
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            pending.extend((value, f"{where}.{key}" if where else str(key)) for key, value in items)
     return found
 
 
-def _grown(containers: list[tuple[Any, int]]) -> bool:
+def _grown(containers: list[tuple[Any, int, str]]) -> bool:
     """Whether one of `containers` (as `_containers` listed them) has another length now: MLX traces a
     compiled function again when the tree it captures changed."""
-    return any(len(container) != length for container, length in containers)
+    return any(len(container) != length for container, length, _ in containers)
+
+
+class TracedWriteError(RuntimeError):
+    """User code inside the compiled step added to a list or dict attribute of the module."""
+
+
+def _written_while_traced(where: str, paths: list[str]) -> str:
+    names = ", ".join(f"self.{path}" for path in paths)
+    return (
+        f"{where} added to {names} while the compiled step was traced (Lightning's "
+        "self.training_step_outputs.append(loss)): the step's Python runs only when it is traced, so what it "
+        "keeps there are placeholders of the trace, not each step's values, and the grown module is traced "
+        "again at every step. Log the value with self.log(name, value, on_epoch=True) and read its epoch mean "
+        f"from self.trainer.callback_metrics in on_train_epoch_end, return it as a metric, or pass "
+        "Trainer(compile=False), where the module may keep the step's arrays (the weights are those before "
+        "this step)"
+    )
 
 
 def _retrace_message(where: str, signatures: Iterable[tuple]) -> str:
