@@ -185,8 +185,8 @@ def _written_while_traced(where: str, paths: list[str]) -> str:
         f"{where} added to {names} while the compiled step was traced (Lightning's "
         "self.training_step_outputs.append(loss)): the step's Python runs only when it is traced, so what it "
         "keeps there are placeholders of the trace, not each step's values, and the grown module is traced "
-        "again at every step. Log the value with self.log(name, value, on_epoch=True) and read its epoch mean "
-        f"from self.trainer.callback_metrics in on_train_epoch_end, return it as a metric, or pass "
+        "again at every step. Log the value with self.log(name, value, on_epoch=True) and read its epoch "
+        "mean from self.trainer.callback_metrics in on_train_epoch_end, return it as a metric, or pass "
         "Trainer(compile=False), where the module may keep the step's arrays (the weights are those before "
         "this step)"
     )
