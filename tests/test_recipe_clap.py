@@ -3879,3 +3879,37 @@ def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_th
     run(cfg)
     assert draws() == expected
     assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED
+
+
+def test_a_run_folder_or_trainer_checkpoint_as_pretrained_is_refused_naming_what_to_pass(tmp_path, capsys):
+    """--pretrained RUN (to fine-tune a run's result further) said "no weights file" as if the run folder
+    were a damaged model, and --pretrained RUN/checkpoints/last "config.json: no such file": each now names
+    what --pretrained takes instead, before anything is written."""
+    import shutil
+
+    from audiotrain.recipes.clap import cli as clap
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_checkpoint(tmp_path), run / "hf_model")
+    (run / "config.json").write_text(json.dumps({"model_source": "x", "demo": False, "config": {}}))
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "checkpoints" / "last" / "trainer_state.json").write_text("{}")
+    data = tone_folder(tmp_path / "data")
+    for given, expected in [
+        (
+            run,
+            f"a run folder, not a Hugging Face CLAP folder; to fine-tune its result pass --pretrained "
+            f"{run / 'hf_model'}",
+        ),
+        (
+            run / "checkpoints" / "last",
+            "a trainer checkpoint folder (it holds trainer_state.json), not a "
+            "Hugging Face CLAP folder; export it first: python -m "
+            "audiotrain.recipes.clap export --checkpoint",
+        ),
+    ]:
+        argv = ["--data", str(data), "--pretrained", str(given), "--out", str(tmp_path / "new")]
+        assert clap.main(argv) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert line.startswith(f"error: --pretrained {given}: {expected}"), line
+        assert not (tmp_path / "new").exists()

@@ -520,6 +520,32 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
     return given, None  # a hub id: `load_checkpoint` fetches it, or says why it cannot
 
 
+def check_pretrained_folder(given: str) -> None:
+    """Refuse a --pretrained that is a run folder or a trainer checkpoint, naming what to pass instead: the
+    load named neither (a run folder was "no weights file", a checkpoint "config.json: no such file"). A
+    Hugging Face CLAP folder, a hub id or a missing path is left to the load."""
+    path = Path(given).expanduser()
+    if not path.is_dir() or has_model_files(path):
+        return
+    what = "not a Hugging Face CLAP folder"
+    if (path / ckpt.STATE_FILE).is_file():
+        raise ValueError(
+            f"--pretrained {given}: a trainer checkpoint folder (it holds {ckpt.STATE_FILE}), {what}; export it "
+            f"first: python -m audiotrain.recipes.clap export --checkpoint {given} --out DIR, then --pretrained DIR"
+        )
+    if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
+        own = path / "hf_model"
+        if has_model_files(own):
+            raise ValueError(
+                f"--pretrained {given}: a run folder, {what}; to fine-tune its result pass --pretrained {own}"
+            )
+        raise ValueError(
+            f"--pretrained {given}: a run folder without hf_model/ (the run did not finish), {what}; export "
+            f"one of its checkpoints first: python -m audiotrain.recipes.clap export --checkpoint "
+            f"{path / 'checkpoints' / 'last'} --out DIR, then --pretrained DIR"
+        )
+
+
 def bundle_of_run(run_dir: Path) -> Bundle:
     """The model (untrained weights), config, front end and tokenizer a run of the recipe started from."""
     from audiotrain.features.clap import ClapFeatureExtractor

@@ -58,6 +58,7 @@ from audiotrain.recipes.clap.bundle import (
     build_demo,
     caption_length_line,
     check_demo_settings,
+    check_pretrained_folder,
     check_resume_matches,
     check_resume_model,
     check_settings_fit,
@@ -479,6 +480,8 @@ def _check_settings(
     The demo's `banner` follows them."""
     if not demo and cfg.data is None:
         raise ValueError(DATA_REQUIRED)
+    if not demo:
+        check_pretrained_folder(cfg.pretrained)
     check_data_given(cfg.data)
     if cfg.task.learning_rate is None:
         cfg.task.check_min_learning_rate(*default_learning_rate(demo))
