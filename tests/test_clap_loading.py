@@ -18,6 +18,7 @@ import audiotrain  # noqa: F401  (loads the optimized BLAS; must precede mlx)
 from audiotrain.models.clap import (
     CLAP,
     CheckpointError,
+    ClapConfigError,
     ClapTokenizer,
     StateDictError,
     TokenizerError,
@@ -1927,6 +1928,56 @@ def test_config_json_errors_name_the_file_and_field(tmp_path, edit, expected):
 
     folder = _edited_copy(tmp_path, "config.json", edit)
     with pytest.raises(ClapConfigError, match=expected):
+        load_pretrained(folder)
+
+
+@pytest.mark.parametrize(
+    "section, field, error, expected",
+    [
+        # Only tensors were listed ("word_embeddings.weight: checkpoint (320, 24), model (50265, 24)").
+        (
+            "text_config",
+            "vocab_size",
+            StateDictError,
+            r"does not set text_config.vocab_size \(default 50265\)",
+        ),
+        (
+            "text_config",
+            "max_position_embeddings",
+            StateDictError,
+            r"does not set text_config.max_position_embeddings \(default 514\)",
+        ),
+        (
+            "audio_config",
+            None,
+            StateDictError,
+            r"does not set audio_config \(the whole block: each field its",
+        ),
+        # A setting was named with a value the file does not hold ("window_size 8").
+        (
+            "audio_config",
+            "window_size",
+            ClapConfigError,
+            r"does not set audio_config.window_size \(default 8\)",
+        ),
+        (
+            "audio_config",
+            "depths",
+            ClapConfigError,
+            r"does not set audio_config.depths \(default \[2, 2, 6, 2\]",
+        ),
+    ],
+)
+def test_a_field_config_json_leaves_out_is_named_where_its_default_does_not_fit(
+    tmp_path, section, field, error, expected
+):
+    """A config.json missing a field takes transformers' default for it (laion/clap-htsat-fused's), as
+    transformers does; where the default does not fit the weights or the other settings, the error names
+    the field the file leaves out and the default taken, not only the tensors or a value the file lacks."""
+    folder = _edited_copy(
+        tmp_path, "config.json", lambda d: d[section].pop(field) if field else d.pop(section)
+    )
+    with pytest.raises(error, match=f"{folder / 'config.json'} " + expected):
         load_pretrained(folder)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,8 @@ class ClapConfig:
     source: Path | None = field(default=None, repr=False, compare=False)
     # BatchNorm ``num_batches_tracked`` counters of the checkpoint: unused by the model, written back on export.
     num_batches_tracked: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    # The fields ("text_config.vocab_size") the file left out, which took their defaults: named in errors.
+    defaulted: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # As in transformers' ClapConfig: the top-level projection settings win over the towers' own.
@@ -149,10 +152,15 @@ class ClapConfig:
             if name in data:
                 top[name] = check_json_field(ClapConfig, name, data[name], f"{source}: {name}")
                 _check_positive(name, top[name], f"{source}: {name}")
+        defaulted = _left_out(data)
         try:
-            return cls(text_config=text, audio_config=audio, raw=copy.deepcopy(data), **top)
+            config = cls(text_config=text, audio_config=audio, raw=copy.deepcopy(data), **top)
         except ClapConfigError as error:
-            raise ClapConfigError(f"{source}: {error}") from None
+            # (a value the message names may be a default the file does not hold: "window_size 8")
+            note = defaults_note([name for name in defaulted if _named_in(name, str(error))], source)
+            raise ClapConfigError(f"{source}: {error}" + (f"; {note}" if note else "")) from None
+        config.defaulted = defaulted
+        return config
 
     @classmethod
     def from_json(cls, path: str | Path) -> ClapConfig:
@@ -190,6 +198,66 @@ class ClapConfig:
     def save(self, path: str | Path) -> None:
         """Write ``to_dict()`` as JSON."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+#: The fields that size or add tensors: one left out takes a default that may not fit the weights.
+_SHAPE_FIELDS = {
+    "vocab_size", "hidden_size", "num_hidden_layers", "intermediate_size", "max_position_embeddings",
+    "type_vocab_size", "projection_dim", "window_size", "num_mel_bins", "patch_size", "patch_stride",
+    "patch_embeds_hidden_size", "depths", "num_attention_heads", "enable_fusion", "mlp_ratio", "qkv_bias",
+    "enable_patch_layer_norm", "aff_block_r", "num_classes",
+}  # fmt: skip
+_TOP_FIELDS = ("logit_scale_init_value", "projection_dim", "projection_hidden_act")
+_BLOCKS = ("text_config", "audio_config")
+
+
+def _left_out(data: dict[str, Any]) -> tuple[str, ...]:
+    """The fields ("audio_config.depths") a config.json's object leaves out ("audio_config": the block)."""
+    left = [name for name in _TOP_FIELDS if name not in data]
+    for key, owner in (("text_config", ClapTextConfig), ("audio_config", ClapAudioConfig)):
+        if key not in data:
+            left.append(key)
+            continue
+        section = data[key] if isinstance(data[key], dict) else {}
+        # (a tower's projection settings are the top level's, whatever it holds)
+        names = [f.name for f in dataclasses.fields(owner) if not f.name.startswith("projection_")]
+        left += [f"{key}.{name}" for name in names if name not in section]
+    return tuple(left)
+
+
+def _named_in(field_name: str, message: str) -> bool:
+    """Whether `message` names `field_name` ("audio_config.depths": the block, then the field)."""
+    pattern = r"\b.*\b".join(re.escape(part) for part in field_name.split("."))
+    return re.search(rf"\b{pattern}\b", message) is not None
+
+
+def _default_of(name: str) -> Any:
+    owner = {"text_config": ClapTextConfig(), "audio_config": ClapAudioConfig()}.get(name.split(".")[0])
+    value = getattr(owner, name.split(".")[-1]) if owner is not None else getattr(ClapConfig, name)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def defaults_note(fields, source: str | Path) -> str:
+    """'SOURCE does not set F (default V), ...: ...' for `fields` a config.json left out, '' for none."""
+    if not fields:
+        return ""
+    shown = ", ".join(
+        f"{name} (the whole block: each field its default)"
+        if name in _BLOCKS
+        else f"{name} (default {_default_of(name)!r})"
+        for name in fields
+    )
+    return (
+        f"{source} does not set {shown}: transformers' ClapConfig defaults were taken, as transformers takes "
+        "them; set the checkpoint's own values there"
+    )
+
+
+def shape_defaults_note(config: ClapConfig) -> str:
+    """`defaults_note` of the left-out fields that size tensors, for a checkpoint whose weights do not fit."""
+    fields = [name for name in config.defaulted if name in _BLOCKS or name.split(".")[-1] in _SHAPE_FIELDS]
+    source = config.source / "config.json" if config.source is not None else "config.json"
+    return defaults_note(fields, source)
 
 
 def check_json_field(owner: type, name: str, value: Any, where: str) -> Any:

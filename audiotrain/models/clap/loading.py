@@ -8,7 +8,7 @@ from pathlib import Path
 from audiotrain import _loading
 from audiotrain._arguments import path_argument
 from audiotrain._files import read_json_file
-from audiotrain.models.clap.config import ClapConfig
+from audiotrain.models.clap.config import ClapConfig, shape_defaults_note
 from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.torch_bin import load_torch_state_dict
@@ -330,7 +330,11 @@ def load_weights(model: ClapModel, folder: Path, dtype: mx.Dtype = mx.float32) -
     )
     # Names and shapes first: a safetensors file's tensors are read only when evaluated (`_read_one`), so a
     # file with an extra tensor, or of another shape, is refused before its data is read.
-    params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
+    try:
+        params, counters = hf_to_mlx(model, state, dtype=dtype, source=str(weights_path))
+    except StateDictError as error:
+        note = shape_defaults_note(model.config)  # (a field config.json left out may be why)
+        raise StateDictError(f"{error}\n{note}" if note else str(error)) from None
     check_finite(state, weights_path)  # (each tensor is one `params` is made of: the file's, read once)
     model.update(params)
     model.config.num_batches_tracked = counters
