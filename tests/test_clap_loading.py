@@ -1295,6 +1295,22 @@ def test_a_long_caption_of_long_tokens_keeps_all_its_tokens_after_the_cut(tmp_pa
         assert rows["attention_mask"][0].sum() == 77
 
 
+def test_a_folder_given_with_a_tilde_loads_its_tokenizer_and_front_end_as_clap_loads_its_model(
+    tmp_path, monkeypatch
+):
+    """CLAP("~/ckpt") loaded the model, but ClapTokenizer.from_pretrained("~/ckpt") said "~/ckpt: no such
+    folder" and ClapFeatureExtractor.from_pretrained "no such file", for the same folder."""
+    from audiotrain.models.clap import ClapFeatureExtractor
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(FIXTURE, tmp_path / "ckpt")
+    CLAP("~/ckpt")
+    tokenizer = ClapTokenizer.from_pretrained("~/ckpt")
+    assert tokenizer(["a dog barks"])["input_ids"].shape == (1, 77)
+    for given in ("~/ckpt", "~/ckpt/preprocessor_config.json"):
+        assert ClapFeatureExtractor.from_pretrained(given).sampling_rate == 48000
+
+
 def test_a_tokenizer_folder_that_is_not_there_is_named_so(tmp_path):
     """A mistyped folder or a hub id said "no tokenizer.json (or vocab.json + merges.txt)", as if the
     folder were there without them."""

@@ -279,7 +279,7 @@ class ClapFeatureExtractor:
         the folder that is a link leading outside it is refused, as `load_pretrained` refuses it.
         The extractor remembers where its settings came from (`settings_file`, `field_name`) for messages.
         """
-        path = Path(folder)
+        path = Path(folder).expanduser()  # ("~/ckpt", which CLAP() and load_pretrained take)
         if path.is_dir():
             from audiotrain.models.clap.loading import check_inside
 

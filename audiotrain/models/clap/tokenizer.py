@@ -155,10 +155,10 @@ class ClapTokenizer:
         _check_tokenizers_api()
         from tokenizers import Tokenizer, pre_tokenizers
 
-        folder = Path(folder)
+        text = str(folder)
+        folder = Path(folder).expanduser()  # ("~/ckpt", which CLAP() and load_pretrained take)
         if not folder.is_dir():
             # (said "no tokenizer.json" for a mistyped folder or a hub id, as if the folder lacked the files)
-            text = str(folder)
             hub_id = not folder.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))
             raise TokenizerError(
                 f"{folder}: "
