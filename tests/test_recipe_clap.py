@@ -2572,6 +2572,39 @@ def test_a_front_end_the_model_cannot_take_is_refused_at_load_naming_the_file_it
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    "left_out, expected",
+    [
+        # Named as if the file held 64 (its own bands are the model's 16): the default was taken.
+        (("feature_size",), "feature_size 64 mel bands, but the audio model of"),
+        (("truncation",), "truncation 'fusion' makes 4 views of each clip"),
+        (("max_length_s", "nb_max_samples"), "max_length_s 10 at sampling_rate 48000 and hop_length 480"),
+        # "(expected 480000)" named neither the setting it follows from nor that the file lacks it.
+        (
+            ("max_length_s",),
+            "nb_max_samples=120000 contradicts the other settings (expected 480000), max_length_s x "
+            "sampling_rate: 10 x 48000",
+        ),
+    ],
+)
+def test_a_front_end_setting_the_file_leaves_out_is_named_with_the_default_it_took(
+    tmp_path, capsys, monkeypatch, left_out, expected
+):
+    checkpoint = tiny_checkpoint(tmp_path)
+    file = checkpoint / "preprocessor_config.json"
+    settings = json.loads(file.read_text())
+    file.write_text(json.dumps({k: v for k, v in settings.items() if k not in left_out}))
+    assert _run_to_the_model_load(monkeypatch, tmp_path, checkpoint) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    default = {"feature_size": "64", "truncation": "'fusion'", "max_length_s": "10"}[left_out[0]]
+    assert line.startswith(f"error: {file}: ") and expected in line, line
+    assert line.endswith(
+        f"; {file} does not set {left_out[0]} (default {default}): transformers' ClapFeatureExtractor defaults "
+        "were taken, as transformers takes them; set the checkpoint's own values there"
+    ), line
+    assert not (tmp_path / "run").exists()
+
+
 def test_export_falls_back_to_hf_model_when_a_transformers_5_pretrained_folder_is_gone(tmp_path, capsys):
     """hf_model/ holds the front end as processor_config.json, which the fallback did not count."""
     import shutil

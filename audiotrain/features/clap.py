@@ -212,6 +212,8 @@ class ClapFeatureExtractor:
         # Where the settings were read from (`from_pretrained` sets them); not settings themselves.
         self.settings_file: Path | None = None
         self.settings_block: str | None = None
+        # The settings the file left out, which took their defaults (`from_dict` sets them): for messages.
+        self.left_out: tuple[str, ...] = ()
         mel_args = dict(
             sr=self.sampling_rate,
             n_fft=self.fft_window_size,
@@ -254,20 +256,41 @@ class ClapFeatureExtractor:
             if name in settings and settings[name] not in allowed:
                 raise ValueError(f"{source}: {name}: must be one of {allowed}, got {settings[name]!r}")
         extractor = cls(**settings)
-        derived = {
-            "nb_frequency_bins": extractor.fft_window_size // 2 + 1,
-            "nb_max_samples": extractor.nb_max_samples,
-            "n_fft": extractor.fft_window_size,
+        extractor.left_out = tuple(name for name in known if name not in config)
+        e = extractor
+        window = f"fft_window_size: {e.fft_window_size}"
+        derived = {  # (each with the settings it follows from)
+            "nb_frequency_bins": (e.fft_window_size // 2 + 1, f"{window} // 2 + 1", ("fft_window_size",)),
+            "nb_max_samples": (
+                e.nb_max_samples,
+                f"max_length_s x sampling_rate: {e.max_length_s:g} x {e.sampling_rate}",
+                ("max_length_s", "sampling_rate"),
+            ),
+            "n_fft": (e.fft_window_size, window, ("fft_window_size",)),
         }
         # Every contradiction in one message (a fix of the first was refused for the next).
         contradicted = [
-            f"{key}={config[key]} contradicts the other settings (expected {expected})"
-            for key, expected in derived.items()
+            f"{key}={config[key]} contradicts the other settings (expected {expected}), {rule}"
+            for key, (expected, rule, _) in derived.items()
             if key in config and config[key] != expected
         ]
         if contradicted:
-            raise ValueError(f"{source}: {'; '.join(contradicted)}")
+            used = [name for key, (_, _, names) in derived.items() if key in config for name in names]
+            note = extractor.defaults_note(used, source)
+            raise ValueError(f"{source}: {'; '.join(contradicted)}" + (f"; {note}" if note else ""))
         return extractor
+
+    def defaults_note(self, names, source: str | Path | None = None) -> str:
+        """'SOURCE does not set NAME (default V), ...: ...' for those of `names` the settings file left out
+        (a value a message gives that the file does not hold: the file's own fix is to add it), else ''."""
+        left = [name for name in dict.fromkeys(names) if name in self.left_out]
+        if not left:
+            return ""
+        shown = ", ".join(f"{self.field_name(name)} (default {getattr(self, name)!r})" for name in left)
+        return (
+            f"{source or self.settings_file} does not set {shown}: transformers' ClapFeatureExtractor "
+            "defaults were taken, as transformers takes them; set the checkpoint's own values there"
+        )
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> ClapFeatureExtractor:

@@ -109,8 +109,9 @@ def check_front_end_fits(extractor, config, source: Path) -> None:
     pre, cfg, field = extractor.settings_file or source, source / "config.json", extractor.field_name
     # Every problem in one message: a folder refused for one field, then after its fix for the next, cost the
     # user a run for each.
-    problems = []
+    problems, used = [], []  # (used: the settings the problems name)
     if extractor.n_frames > audio.spec_width:
+        used += ["max_length_s", "sampling_rate", "hop_length"]
         longest_s = (audio.spec_width - 1) * extractor.hop_length / extractor.sampling_rate
         # Whole seconds where a second fits: the extractor warns at every later command that transformers
         # cannot read a model with a fraction (2.55 s, this limit for the tiny test model), so advice of the
@@ -129,6 +130,7 @@ def check_front_end_fits(extractor, config, source: Path) -> None:
             f"{advised_s:g}), or the front end the checkpoint was trained with"
         )
     if extractor.feature_size != audio.num_mel_bins:
+        used.append("feature_size")
         problems.append(
             f"{field('feature_size')} {extractor.feature_size} mel bands, but the audio model of "
             f"{cfg} expects audio_config.num_mel_bins {audio.num_mel_bins}"
@@ -136,13 +138,15 @@ def check_front_end_fits(extractor, config, source: Path) -> None:
     # transformers' ClapFeatureExtractor() defaults to "fusion", so a processor built without setting it
     # gets this; an unfused model refuses the 4 views at its first forward pass, naming neither file.
     if extractor.truncation == "fusion" and not audio.enable_fusion:
+        used.append("truncation")
         problems.append(
             f"{field('truncation')} 'fusion' makes 4 views of each clip (the whole clip and 3 crops), "
             f"but the audio model of {cfg} takes 1 (audio_config.enable_fusion is false); use 'rand_trunc', "
             "the front end of unfused checkpoints"
         )
     if problems:
-        raise ValueError(f"{pre}: " + "; and ".join(problems))
+        note = extractor.defaults_note(used)  # (a default the file leaves out may be the one to set)
+        raise ValueError(f"{pre}: " + "; and ".join(problems) + (f"; {note}" if note else ""))
 
 
 def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
