@@ -168,7 +168,10 @@ def test_folds_are_balanced_by_captions_and_drawn_with_the_runs_seed(tmp_path, c
     captions_of = dict(zip((f"c{i:02d}.wav" for i in range(len(counts))), counts))
 
     monkeypatch.setattr(cv, "run", _no_training)  # folds.json is written before the first fold's run
-    pretrained = Path(__file__).parent / "fixtures" / "clap_tiny"
+    # (a folder the tiny model can take: cv loads it before folds.json is written)
+    from clap_folders import tiny_checkpoint
+
+    pretrained = tiny_checkpoint(tmp_path)
     clips = scan_caption_folder(data).clips
     held_out = {}
     for seed in (0, 1, 2):
@@ -222,3 +225,25 @@ def test_cv_refuses_what_it_cannot_honour_before_anything_is_written(
     err = capsys.readouterr().err
     assert said in err and "not training in this test" not in err, err
     assert not (tmp_path / "cv").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("edit", ["whisper", "vocab_size"])
+def test_a_pretrained_folder_that_cannot_load_is_refused_before_folds_json_is_written(tmp_path, capsys, edit):
+    """cv wrote folds.json, then the first fold's run failed to load the model: the cv folder looked like an
+    interrupted cv run and the corrected command was refused ("--out ... already holds files")."""
+    from clap_folders import tiny_checkpoint, tone_folder
+
+    checkpoint = tiny_checkpoint(tmp_path)
+    config = json.loads((checkpoint / "config.json").read_text())
+    if edit == "whisper":
+        config["model_type"] = "whisper"
+    else:
+        config["text_config"]["vocab_size"] = 50265  # (not the weights' 320)
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    data = tone_folder(tmp_path / "data")
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", "--data", str(data), "--pretrained", str(checkpoint), "--out", str(out)]
+    assert main([*argv, "--train.processes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {checkpoint}" in err and "Traceback" not in err and "=== fold" not in err
+    assert not out.exists()

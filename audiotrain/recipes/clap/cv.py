@@ -24,6 +24,7 @@ from audiotrain.recipes._run import (
     quiet_unless_main,
     stop_status_of_rank,
 )
+from audiotrain.recipes.clap.bundle import check_pretrained_folder, check_settings_fit, load_checkpoint
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import DATA_REQUIRED, check_data_given
@@ -152,6 +153,11 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
             "needs at least 2: use more --folds (each holds out fewer clips) or a smaller "
             "--dataset.eval_fraction, or add clips"
         )
+    if not demo:
+        # The model is loaded once now: one that cannot load failed in the first fold's run, once folds.json
+        # was written, and the corrected command was then refused as another run's folder.
+        check_pretrained_folder(cfg.pretrained)
+        check_settings_fit(cfg, load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens).config)
     if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
         print(DEMO_BANNER, file=sys.stderr)
     if replace and main:
