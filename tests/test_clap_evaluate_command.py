@@ -244,3 +244,15 @@ def test_evaluate_is_one_of_the_commands_the_training_help_names():
 
     assert "evaluate" in COMMANDS
     assert "evaluate --model RUN/hf_model" in build_parser().format_help()
+
+
+def test_a_hub_id_with_a_trailing_slash_is_named_with_the_id_it_may_mean(tmp_path, capsys, monkeypatch):
+    """--model laion/clap-htsat-unfused/ (copied with the hub page's slash) was only "no such folder"."""
+    monkeypatch.chdir(tmp_path)
+    data = tone_folder(tmp_path / "data", 2)
+    status, _, err = _evaluate(capsys, "--model", "laion/clap-htsat-unfused/", "--data", data)
+    assert status == 2
+    assert (
+        "error: --model laion/clap-htsat-unfused/: no such folder (a hub id without the trailing slash: "
+        "laion/clap-htsat-unfused); expected a Hugging Face CLAP folder" in err
+    )

@@ -464,6 +464,19 @@ def test_hub_id_offline_and_not_cached_is_explained(tmp_path, monkeypatch, offli
         load_pretrained(HUB_ID)
 
 
+def test_a_hub_id_with_a_trailing_slash_is_named_with_the_id_it_may_mean(tmp_path, monkeypatch):
+    """A hub id copied with the hub page's trailing slash said only "not a hub id of the form 'owner/name'";
+    huggingface_hub refuses the slash too, so it is refused, naming the id without it."""
+    monkeypatch.chdir(tmp_path)
+    for load in (load_pretrained, CLAP):
+        with pytest.raises(
+            CheckpointError,
+            match=r"laion/clap-htsat-unfused/: no such folder, and not a hub id .* \(without the trailing "
+            r"slash: laion/clap-htsat-unfused\)",
+        ):
+            load("laion/clap-htsat-unfused/")
+
+
 # --------------------------------------------------------------------------------------- torch .bin
 def _torch_zip(
     folder: Path, pickle_bytes: bytes, storages: dict[str, bytes] | None = None, byteorder: str | None = None

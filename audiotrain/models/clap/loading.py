@@ -51,7 +51,10 @@ def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) 
         return path
     text = str(path_or_hub_id)
     if text.count("/") != 1 or text.startswith((".", "/", "~")):
-        raise CheckpointError(f"{text}: no such folder, and not a hub id of the form 'owner/name'")
+        # (a hub page's address copied with its slash: huggingface_hub refuses it too)
+        bare = text.rstrip("/")
+        hint = f" (without the trailing slash: {bare})" if bare != text and bare.count("/") == 1 else ""
+        raise CheckpointError(f"{text}: no such folder, and not a hub id of the form 'owner/name'{hint}")
     try:
         import huggingface_hub
     except ImportError:

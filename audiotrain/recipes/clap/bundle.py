@@ -520,7 +520,13 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
         raise ValueError(f"--model {given}: a file; {expected}")
     first = Path(given).parts[0] if Path(given).parts else ""
     if given.count("/") != 1 or given.startswith((".", "/", "~")) or Path(first).is_dir():
-        raise FileNotFoundError(f"--model {given}: no such folder; {expected}")
+        bare = given.rstrip("/")  # (a hub page's address copied with its slash)
+        hint = (
+            f" (a hub id without the trailing slash: {bare})"
+            if bare != given and bare.count("/") == 1
+            else ""
+        )
+        raise FileNotFoundError(f"--model {given}: no such folder{hint}; {expected}")
     return given, None  # a hub id: `load_checkpoint` fetches it, or says why it cannot
 
 
