@@ -129,18 +129,45 @@ def _decoder_said(path: Path, error: Exception) -> str:
     return text
 
 
+def _conversion(path: Path) -> str:
+    """The ffmpeg command that converts `path` to FLAC beside it (WAV for a file named .flac: never onto
+    itself), as the chord recipe's scan gives it; ffmpeg reads the file by its content, whatever its name."""
+    output = path.with_suffix(".wav" if path.suffix.lower() == ".flac" else ".flac")
+    return f"convert it to WAV or FLAC, e.g. ffmpeg -i {shlex.quote(str(path))} {shlex.quote(str(output))}"
+
+
+def _unread_container(head: bytes) -> str:
+    """The format libsndfile does not read that a file starting with `head` is in, or "": a renamed iTunes
+    rip (``.m4a`` saved as ``.mp3``), a WMA as ``.wav``, a video site's download as ``.ogg``."""
+    if head[4:8] == b"ftyp":
+        return "an M4A/MP4 file"
+    if head.startswith(_ASF):
+        return "a Windows Media (WMA) file"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "a WebM or Matroska file"
+    # ADTS frames: the MPEG sync word with layer bits 00, which MPEG audio (MP3) never has.
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
+        return "raw AAC audio"
+    return ""
+
+
+#: The first bytes of an ASF (Windows Media) file: its header object's GUID.
+_ASF = bytes.fromhex("3026B2758E66CF11A6D900AA0062CE6C")
+
+
 def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     suffix = path.suffix.lower()
     if suffix in UNREADABLE_AUDIO_SUFFIXES:
-        # (the command to convert it, as the chord recipe's scan gives it: predict named none)
-        convert = f"ffmpeg -i {shlex.quote(str(path))} {shlex.quote(str(path.with_suffix('.flac')))}"
         return AudioError(
-            path,
-            "unsupported_format",
-            f"{suffix} is not readable by libsndfile; convert it to WAV or FLAC, e.g. {convert}",
+            path, "unsupported_format", f"{suffix} is not readable by libsndfile; {_conversion(path)}"
         )
     with open(path, "rb") as handle:
         head = handle.read(_SNIFFED_BYTES)
+    container = _unread_container(head)
+    if container:
+        # Not corrupt: a sound file of another format under an audio suffix, which the user would otherwise
+        # download again or throw away.
+        return AudioError(path, "unsupported_format", f"{_named(container, suffix)}; {_conversion(path)}")
     looks_like_audio = head.startswith(_MAGICS) or (len(head) > 1 and head[0] == 0xFF and head[1] >= 0xE0)
     if looks_like_audio:
         return AudioError(path, "corrupt", _decoder_said(path, error))

@@ -510,6 +510,37 @@ def test_text_or_mac_metadata_named_like_audio_is_not_audio_rather_than_corrupt(
             assert info.value.cause == "not_audio" and fragment in str(info.value)
 
 
+#: The first bytes of formats libsndfile does not read, as such files start: an iTunes M4A, a Windows Media
+#: file, a WebM from a video site, raw AAC (ADTS frames).
+_UNREAD_CONTAINERS = {
+    "M4A/MP4": b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(3000),
+    "Windows Media": bytes.fromhex("3026B2758E66CF11A6D900AA0062CE6C") + bytes(3000),
+    "WebM or Matroska": bytes.fromhex("1A45DFA3A3428681") + bytes(3000),
+    "raw AAC": bytes([0xFF, 0xF1, 0x50, 0x80, 0x2E, 0x7F, 0xFC]) * 400,
+}
+
+
+@pytest.mark.parametrize("container", sorted(_UNREAD_CONTAINERS))
+@pytest.mark.parametrize("suffix", [".mp3", ".wav", ".ogg", ".flac"])
+def test_a_format_not_read_under_an_audio_suffix_is_named_with_its_conversion_not_called_corrupt(
+    tmp_path, container, suffix
+):
+    """An iTunes rip renamed .mp3, a WMA renamed .wav, a video site's WebM saved as .ogg were 'corrupt or
+    truncated' (the decoder's 'Format not recognised'): a sound file of a format the loader does not read,
+    which ffmpeg converts, as the same file named .m4a is said to be."""
+    path = tmp_path / f"song{suffix}"
+    path.write_bytes(_UNREAD_CONTAINERS[container])
+    for read in (load, get_duration):
+        with pytest.raises(AudioError) as info:
+            read(path)
+        assert info.value.cause == "unsupported_format", (container, suffix, str(info.value))
+        message = str(info.value)
+        assert f"{container}" in message and f"though named {suffix}" in message
+        # ffmpeg reads by content: the command converts the file as named, never onto itself.
+        output = path.with_suffix(".wav" if suffix == ".flac" else ".flac")
+        assert f"ffmpeg -i {path} {output}" in message
+
+
 def test_the_mp3_decoders_own_warning_is_not_printed_without_a_file_name(tmp_path, stereo, capfd):
     """libmpg123 printed 'Warning: Xing stream size off by more than 1%, fuzzy seeking may be even more fuzzy
     than by design!' straight to stderr for a truncated MP3, naming no file; the AudioError says it all."""

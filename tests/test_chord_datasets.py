@@ -1035,6 +1035,23 @@ def test_annotated_audio_in_an_unsupported_format_is_named_with_the_supported_ex
     assert "annotation without" not in line
 
 
+def test_an_itunes_rip_renamed_mp3_is_skipped_as_a_format_not_read_not_as_corrupt(tmp_path):
+    """An M4A renamed .mp3 beside its annotation was listed as 'file is corrupt or truncated (... Format not
+    recognised.)': the user would download it again, or discard it; it is a format the loader does not read,
+    with the ffmpeg command that converts it."""
+    write_lab(tmp_path / "itunes.lab", SEGMENTS)
+    (tmp_path / "itunes.mp3").write_bytes(
+        b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(3000)
+    )
+    index = scan_song_folder(tmp_path)
+    assert index.songs == []
+    line = next(line for line in index.report().splitlines() if "itunes.mp3" in line)
+    assert "corrupt" not in line, line
+    assert "M4A/MP4" in line and f"ffmpeg -i {tmp_path / 'itunes.mp3'} {tmp_path / 'itunes.flac'}" in line, (
+        line
+    )
+
+
 @pytest.mark.parametrize(
     "name, container",
     [("logic export.caf", "CAF"), ("x.aifc", "AIFF"), ("x.w64", "W64"), ("x.rf64", "RF64"), ("x.au", "AU")],
