@@ -643,3 +643,25 @@ def test_billboards_salami_chords_txt_is_named_as_such_and_not_taken_for_a_lab(t
     titled = _lab(tmp_path, "# title: My song\n0.0 1.0 C\n1.0 2.0 G\n", "titled.lab")
     assert looks_like_lab(titled) and [s.label for s in read_annotation(titled)] == ["C:maj", "G:maj"]
     assert looks_like_lab(_lab(tmp_path, "# a comment\n0.0 1.0 Am\n", "lead.txt"))  # (its labels: read_lab's)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Chordino's chords from Sonic Annotator's lab writer
+        "0.000000000\tN\n0.371519274\tC\n2.414965986\tAm\n",
+        "0.000000000 N\n0.371519274 C\n",
+        '0.000000000,"N"\n0.371519274,"C"\n',  # Sonic Visualiser's CSV export of a time-instant layer
+        "0.0;N\n0.37;C:maj\n",
+    ],
+)
+def test_chordinos_time_label_instants_are_named_with_how_to_write_them_as_a_lab(tmp_path, text):
+    """Chordino's chords as Sonic Visualiser or Sonic Annotator export them (a time and a label a line, each
+    chord lasting until the next) were "line 1: expected 'start end label' (3 fields), got 2" (or got 1),
+    which said neither what the file is nor what to do."""
+    with pytest.raises(AnnotationError) as info:
+        read_lab(_lab(tmp_path, text, "song.lab"))
+    message = str(info.value)
+    assert "song.lab, line 1: expected 'start end label' (3 fields)" in message, message
+    assert "a 'time label' instant" in message and "Chordino" in message, message
+    assert "each chord lasting until the next one starts" in message, message

@@ -305,6 +305,33 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+def _instant_hint(text: str) -> str:
+    """Said where a line is a time and a label (``0.371519274<TAB>Am``, ``0.37,"Am"``): Chordino's chords as
+    Sonic Visualiser or Sonic Annotator export a time-instant layer, each chord lasting until the next."""
+    for separator in (None, ",", ";"):
+        fields = [field.strip().strip('"') for field in text.split(separator)]
+        if len(fields) != 2 or not fields[1] or any(c.isspace() for c in fields[1]):
+            continue
+        try:
+            if math.isfinite(float(fields[0])) and not _is_number(fields[1]):
+                return (
+                    " (a 'time label' instant, as Sonic Visualiser and Sonic Annotator export Chordino's "
+                    "chords: a .lab line is a segment, 'start end label', each chord lasting until the next "
+                    "one starts, its label in Harte syntax, e.g. '0.37 2.41 A:min')"
+                )
+        except ValueError:
+            continue
+    return ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_lab(
     path: str | Path,
     *,
@@ -354,7 +381,7 @@ def read_lab(
         if len(fields) != 3:
             raise AnnotationError(
                 f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: "
-                f"{quoted(text)}{_separator_hint(text)}"
+                f"{quoted(text)}{_separator_hint(text) or _instant_hint(text)}"
             )
         label = fields[2].strip()
         more = _fields_after_label(label)
