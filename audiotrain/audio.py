@@ -25,6 +25,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from audiotrain._mp3_frames import mp3_samples
 from audiotrain._system import usable_cores
 
 import numpy as np
@@ -247,7 +248,31 @@ def _open(path: Path) -> sf.SoundFile:
         raise AudioError(
             path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
         )
+    cut_short = _mp3_decoded_short(path, handle) if handle.format == "MP3" else ""
+    if cut_short:
+        handle.close()
+        raise AudioError(path, "corrupt", cut_short)
     return handle
+
+
+#: Seconds an MP3's frames may hold beyond what its decoder gives (a Xing frame, the encoder's padding).
+_MP3_SLACK_S = 1.0
+
+
+def _mp3_decoded_short(path: Path, handle: sf.SoundFile) -> str:
+    """Why the MP3 `handle` decodes only part of the file's audio, else "": libmpg123 stops at the length its
+    first frame gives, silently (its only word, "Xing stream size off", was printed for a truncated file)."""
+    held = mp3_samples(path)
+    if held is None or held[1] != handle.samplerate:
+        return ""
+    held_s, decoded_s = held[0] / held[1], handle.frames / handle.samplerate
+    if held_s - decoded_s <= _MP3_SLACK_S:
+        return ""
+    return (
+        f"its frames hold {held_s:.1f} s of audio, but the decoder stops at {decoded_s:.1f} s, the length "
+        f"its first frame gives (MP3 files joined into one, or a VBR file without a Xing header); "
+        f"{_conversion(path)}, which reads every frame"
+    )
 
 
 def _soundfile_name(path: Path) -> str | bytes:
@@ -265,7 +290,8 @@ def _soundfile_name(path: Path) -> str | bytes:
 
 
 #: What libmpg123 prints on its own while an MP3 opens that says nothing `load` does not check itself:
-#: the Xing header's length is off (a truncated or re-cut file; `load` reports the truncation).
+#: the Xing header's length is off (a truncated or re-cut file; `load` reports the truncation, and frames
+#: beyond that length: `_mp3_decoded_short`).
 _IGNORED_DECODER_MESSAGES = ("Xing stream size off",)
 #: One redirection of the process's stderr at a time (threads of a loader open files together).
 _STDERR_LOCK = threading.Lock()

@@ -572,6 +572,48 @@ def test_an_mp3_that_lost_its_last_few_percent_is_truncated_and_one_that_lost_a_
     assert abs(len(load(cut)[0]) - len(t)) <= 2304
 
 
+def _joined_mp3(tmp_path):
+    """Two MP3s of 2 and 8 s written one after the other into one file, as `cat a.mp3 b.mp3` joins them."""
+    t = np.arange(10 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    first = _write(tmp_path / "first.mp3", tone[: 2 * SR]).read_bytes()
+    rest = _write(tmp_path / "rest.mp3", tone[2 * SR :]).read_bytes()
+    (tmp_path / "joined.mp3").write_bytes(first + rest)
+    return tmp_path / "joined.mp3"
+
+
+def _vbr_mp3_without_its_xing_frame(tmp_path):
+    """A 10 s VBR MP3 whose first frame, the Xing header, is cut off; its first 2 s are quiet, so its next
+    frame's low bitrate makes the decoder's estimate of the length short."""
+    t = np.arange(10 * SR) / SR
+    noise = np.random.default_rng(0).standard_normal(len(t)) * (t >= 2)
+    signal = (0.01 * np.sin(2 * np.pi * 220 * t) + 0.3 * noise).astype(np.float32)
+    data = _write(tmp_path / "vbr.mp3", signal).read_bytes()
+    xing = data.find(b"Xing")
+    assert xing > 0
+    path = tmp_path / "no_xing.mp3"
+    path.write_bytes(data[data.find(b"\xff", xing) :])  # from the next frame's sync on
+    return path
+
+
+@pytest.mark.parametrize("make", [_joined_mp3, _vbr_mp3_without_its_xing_frame])
+def test_an_mp3_whose_decoder_would_stop_before_its_last_frame_is_refused_not_loaded_short(tmp_path, make):
+    """MP3s joined into one (the first's Xing header counts only its own frames) loaded as the first file
+    alone, and a VBR MP3 without a Xing header as far as its first frame's bitrate estimates: 2 of 10 s,
+    without a word (the scan said the annotation ran past the audio, predict transcribed the first part)."""
+    path = make(tmp_path)
+    for read in (load, get_duration, decoded_length):
+        with pytest.raises(AudioError) as info:
+            read(path)
+        assert info.value.cause == "corrupt", read.__name__
+        message = str(info.value)
+        assert re.search(r"its frames hold 10\.\d s of audio, but the decoder stops at [0-9]\.\d s", message)
+        assert f"ffmpeg -i {path} {path.with_suffix('.flac')}" in message, message
+    for whole in tmp_path.glob("*.mp3"):  # the MP3s as written load: no false alarm
+        if whole != path:
+            assert len(load(whole)[0]) == round(get_duration(whole) * SR)
+
+
 def _in_a_non_utf8_locale(code: str, cwd: Path) -> subprocess.CompletedProcess:
     """`code` run by a Python whose file-system encoding is ASCII (``LC_ALL=C`` with UTF-8 mode off): it finds
     the non-ASCII names it is given by listing `cwd`, as Python decodes them there (surrogate escapes)."""

@@ -1052,6 +1052,25 @@ def test_an_itunes_rip_renamed_mp3_is_skipped_as_a_format_not_read_not_as_corrup
     )
 
 
+def test_mp3s_joined_into_one_are_skipped_saying_the_decoder_stops_early_not_that_the_annotation_overruns(
+    tmp_path,
+):
+    """Two MP3s joined into one (`cat`) decode as the first alone: the song was skipped as an annotation
+    running 8 s past its audio ('another version of the recording?'), and `predict` transcribed its first 2 s."""
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(10 * 8000) / 8000)).astype(np.float32)
+    sf.write(tmp_path / "a.mp3", tone[:16000], 8000, format="MP3")
+    sf.write(tmp_path / "b.mp3", tone[16000:], 8000, format="MP3")
+    joined = (tmp_path / "a.mp3").read_bytes() + (tmp_path / "b.mp3").read_bytes()
+    for part in ("a.mp3", "b.mp3"):
+        (tmp_path / part).unlink()
+    (tmp_path / "set.mp3").write_bytes(joined)
+    write_lab(tmp_path / "set.lab", [ChordSegment(0.0, 5.0, "C:maj"), ChordSegment(5.0, 10.0, "G:maj")])
+    index = scan_song_folder(tmp_path)
+    assert index.songs == [] and index.mismatched == []
+    line = next(line for line in index.report().splitlines() if "set.mp3" in line)
+    assert "but the decoder stops at 2.0 s" in line and "ffmpeg -i" in line, line
+
+
 @pytest.mark.parametrize(
     "name, container",
     [("logic export.caf", "CAF"), ("x.aifc", "AIFF"), ("x.w64", "W64"), ("x.rf64", "RF64"), ("x.au", "AU")],
