@@ -178,3 +178,21 @@ def test_a_suffix_without_a_colon_that_is_no_lead_sheet_name_gets_no_hint():
     """'C(9)' on a lead sheet is C major with a ninth: read as the Harte degree list 'C:(9)' it would be a
     root and a ninth alone, so no spelling is offered."""
     assert harte_spellings("C(9)") == ()
+
+
+@pytest.mark.parametrize(
+    "label, spelling",
+    [
+        ("C:Maj", "C:maj"),
+        ("C:MAJ", "C:maj"),
+        ("A:Min7", "A:min7"),
+        ("F#:DIM7", "F#:dim7"),
+        ("B:Hdim7/b7", "B:hdim7/b7"),
+    ],
+)
+def test_a_harte_shorthand_in_other_case_gets_its_spelling(label, spelling):
+    """'C:m' got "did you mean 'C:min'?", but 'C:Maj', 'C:MAJ' or 'A:Min7' (a shorthand typed capitalised, as
+    a spreadsheet's autocorrect does) only the list of shorthands, which the user had to compare letter by
+    letter with theirs."""
+    with pytest.raises(HarteError, match=re.escape(f"did you mean {spelling!r}?")):
+        parse_harte(label)

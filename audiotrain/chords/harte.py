@@ -152,6 +152,11 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     quality = LEAD_SHEET_SUFFIXES.get(suffix)
     if quality is None and match["colon"]:  # 'C:maj7(9)' with a lower-case root, say
         quality = suffix
+        # A Harte shorthand typed in another case ('C:Maj', 'A:MIN7'); one letter ('C:M') is a lead sheet's
+        # major or minor, which case tells apart, and is read as such above.
+        shorthand = suffix.split("(")[0]
+        if len(shorthand) > 1 and shorthand.lower() in SHORTHAND_DEGREES:
+            quality = shorthand.lower() + suffix[len(shorthand) :]
     jazz = _spelled(f"{root}:{quality}{bass}", label) if quality is not None else None
     if not suffix.startswith("-") or match["colon"] or len(root) > 1:
         return (jazz,) if jazz else ()  # ('Bb-7': music21 writes no 'b', so the '-' is a minus)
