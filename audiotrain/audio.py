@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from audiotrain._mp3_frames import mp3_samples
+from audiotrain._ogg_pages import chained_streams
 from audiotrain._system import usable_cores
 
 import numpy as np
@@ -249,6 +250,12 @@ def _open(path: Path) -> sf.SoundFile:
             path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
         )
     cut_short = _mp3_decoded_short(path, handle) if handle.format == "MP3" else ""
+    streams = chained_streams(path) if handle.format == "OGG" else 1
+    if streams > 1:
+        cut_short = (
+            f"{streams} Ogg streams one after another (Ogg files joined into one, or a recorded radio "
+            f"stream), of which the decoder reads the first alone; {_conversion(path)}, which reads them all"
+        )
     if cut_short:
         handle.close()
         raise AudioError(path, "corrupt", cut_short)

@@ -792,3 +792,24 @@ def test_a_file_that_decodes_to_more_than_its_bytes_suggest_loads_whole(tmp_path
     expected = whole.mean(axis=1) if mono and channels > 1 else (whole[:, 0] if mono else whole.T)
     expected = resample(np.ascontiguousarray(expected), 8000, sr) if sr else expected
     assert rate == (sr or 8000) and np.array_equal(y, expected)
+
+
+def test_ogg_files_joined_into_one_are_refused_naming_the_join_not_an_absurd_length(tmp_path):
+    """Two Ogg Vorbis files joined into one (a chained stream, as `cat` or a recorded radio stream makes)
+    decode as the first alone: these two (one serial number) loaded as 3 of their 6 s without a word, and
+    `predict` transcribed those; two of other lengths had the length 2^63 - 1 frames (get_duration 2.1e14 s,
+    'computing the features of 4 songs (58096320657.6 h of audio)') and were refused as 'truncated: header
+    announces 9223372036854775807 samples, decoded 441000'."""
+    t = np.arange(3 * SR) / SR
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    parts = [_write(tmp_path / f"part{i}.ogg", tone).read_bytes() for i in range(2)]
+    path = tmp_path / "joined.ogg"
+    path.write_bytes(b"".join(parts))
+    for read in (load, get_duration, decoded_length):
+        with pytest.raises(AudioError) as info:
+            read(path)
+        message = str(info.value)
+        assert info.value.cause == "corrupt" and "9223372036854775807" not in message, message
+        assert "2 Ogg streams one after another (Ogg files joined into one" in message, message
+        assert f"ffmpeg -i {path} {path.with_suffix('.flac')}" in message, message
+    assert get_duration(tmp_path / "part0.ogg") == pytest.approx(3.0)
