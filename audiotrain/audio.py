@@ -249,13 +249,13 @@ def _open(path: Path) -> sf.SoundFile:
         raise AudioError(
             path, "low_sample_rate", f"{handle.samplerate} Hz; expected at least {MIN_SAMPLE_RATE} Hz"
         )
-    cut_short = _mp3_decoded_short(path, handle) if handle.format == "MP3" else ""
-    streams = chained_streams(path) if handle.format == "OGG" else 1
-    if streams > 1:
-        cut_short = (
-            f"{streams} Ogg streams one after another (Ogg files joined into one, or a recorded radio "
-            f"stream), of which the decoder reads the first alone; {_conversion(path)}, which reads them all"
+    if handle.format in ("MP3", "OGG"):  # (formats whose decoder may stop before the file's end)
+        stat = path.stat()
+        cut_short = _read_short(
+            str(path), stat.st_size, stat.st_mtime_ns, handle.format, handle.samplerate, handle.frames
         )
+    else:
+        cut_short = ""
     if cut_short:
         handle.close()
         raise AudioError(path, "corrupt", cut_short)
@@ -266,13 +266,31 @@ def _open(path: Path) -> sf.SoundFile:
 _MP3_SLACK_S = 1.0
 
 
-def _mp3_decoded_short(path: Path, handle: sf.SoundFile) -> str:
-    """Why the MP3 `handle` decodes only part of the file's audio, else "": libmpg123 stops at the length its
-    first frame gives, silently (its only word, "Xing stream size off", was printed for a truncated file)."""
+@functools.lru_cache(maxsize=4096)
+def _read_short(name: str, size: int, mtime_ns: int, kind: str, sample_rate: int, frames: int) -> str:
+    """Why the decoder reads only part of the MP3 or Ogg file `name`, else "". Walking the file's frames
+    or pages reads all of it, so the answer is kept for the file as it is (its size and modification
+    time): a CLAP run crops its clips from the same files every epoch."""
+    path = Path(name)
+    if kind == "MP3":
+        return _mp3_decoded_short(path, sample_rate, frames)
+    streams = chained_streams(path) if kind == "OGG" else 1
+    if streams > 1:
+        return (
+            f"{streams} Ogg streams one after another (Ogg files joined into one, or a recorded radio "
+            f"stream), of which the decoder reads the first alone; {_conversion(path)}, which reads them all"
+        )
+    return ""
+
+
+def _mp3_decoded_short(path: Path, sample_rate: int, frames: int) -> str:
+    """Why the MP3 at `path`, opened as `frames` at `sample_rate`, decodes only part of the file's audio,
+    else "": libmpg123 stops at the length its first frame gives, silently (its only word, "Xing stream
+    size off", was printed for a truncated file)."""
     held = mp3_samples(path)
-    if held is None or held[1] != handle.samplerate:
+    if held is None or held[1] != sample_rate:
         return ""
-    held_s, decoded_s = held[0] / held[1], handle.frames / handle.samplerate
+    held_s, decoded_s = held[0] / held[1], frames / sample_rate
     if held_s - decoded_s <= _MP3_SLACK_S:
         return ""
     return (

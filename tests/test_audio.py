@@ -614,6 +614,27 @@ def test_an_mp3_whose_decoder_would_stop_before_its_last_frame_is_refused_not_lo
             assert len(load(whole)[0]) == round(get_duration(whole) * SR)
 
 
+def test_an_mp3_is_walked_once_for_its_frames_and_again_when_it_changes(tmp_path, monkeypatch):
+    """The frame walk that catches an MP3 read short reads the whole file: a CLAP run crops its clips from
+    the same files every epoch, and the scan asks each file's length more than once. It is done once for a
+    file as it is, and again where the file was replaced (here by the joined MP3 that it refuses)."""
+    import audiotrain.audio as audio
+
+    walked, walk = [], audio.mp3_samples
+    monkeypatch.setattr(audio, "mp3_samples", lambda path: walked.append(path) or walk(path))
+    joined = _joined_mp3(tmp_path)
+    whole = tmp_path / "first.mp3"
+    for _ in range(3):
+        load(whole)
+        get_duration(whole)
+        load_span(whole, SR, 0, SR)
+    assert walked == [whole]
+    os.replace(joined, whole)  # (another file under the same name: its size differs)
+    with pytest.raises(AudioError, match="its frames hold"):
+        load(whole)
+    assert walked == [whole, whole]
+
+
 def _in_a_non_utf8_locale(code: str, cwd: Path) -> subprocess.CompletedProcess:
     """`code` run by a Python whose file-system encoding is ASCII (``LC_ALL=C`` with UTF-8 mode off): it finds
     the non-ASCII names it is given by listing `cwd`, as Python decodes them there (surrogate escapes)."""
