@@ -15,6 +15,7 @@ from audiotrain.train import Callback, EarlyStopping, ModelCheckpoint, seeding
 from audiotrain.train.callers_random import keeping_callers_random
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from child_processes import child_env
@@ -768,3 +769,36 @@ def test_fitting_the_same_trainer_again_after_a_chdir_keeps_its_runs_folder(tmp_
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
         ["last", Path(checkpoint.best_model_path).name]
     )
+
+
+class Calibrated(TinyClassifier):
+    """Logits divided by a temperature that a notebook cell sets between calls (calibration)."""
+
+    temperature = 1.0
+
+    def __call__(self, x):
+        return super().__call__(x) / self.temperature
+
+    def predict_step(self, batch, batch_idx=0):
+        return mx.softmax(self(batch[0]), axis=-1)
+
+
+def test_validate_test_and_predict_see_an_attribute_changed_between_calls(tmp_path):
+    """Trainer.validate / test / predict kept the step each compiled at its first call on that module, with
+    the Python values it read then: after `model.temperature = 5.0` in the next cell, the second call of each
+    returned the first's numbers unchanged (stale val_loss, uncalibrated probabilities), silently."""
+    model = Calibrated()
+    trainer = quiet_trainer(tmp_path, max_epochs=1, compile=True, enable_model_summary=False)
+    trainer.fit(model, make_batches(), make_batches(32))
+    val = make_batches(32)
+    before = (trainer.validate(model, val), trainer.test(model, val), trainer.predict(model, val))
+    model.temperature = 5.0
+    after = (trainer.validate(model, val), trainer.test(model, val), trainer.predict(model, val))
+    x, _ = val[0]
+    eager = mx.softmax(model(x), axis=-1)  # what the model now gives, outside the Trainer
+    np.testing.assert_allclose(np.array(after[2][0]), np.array(eager), rtol=1e-5)
+    # (two batches of 16: the weighted mean is the mean of the two)
+    loss = np.mean([float(mx.mean(nn.losses.cross_entropy(model(a), b))) for a, b in val])
+    assert after[0][0]["val_loss"] == pytest.approx(loss, rel=1e-5) != before[0][0]["val_loss"]
+    assert after[1][0]["test_loss"] == pytest.approx(loss, rel=1e-5) != before[1][0]["test_loss"]
+

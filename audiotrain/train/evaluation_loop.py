@@ -2,10 +2,10 @@
 `predict` and the sanity check), around the one `evaluate` function of `evaluation.py`; `standalone` runs
 `Trainer.validate` / `test` / `predict` from their arguments to their `teardown` hooks.
 
-It owns the compiled evaluation steps (one per stage, rebuilt for a new module) and reads the rest from
-its Trainer: the callbacks, loggers, limits and progress. Split out of `trainer.py` as Lightning splits
-`_EvaluationLoop` and `_PredictionLoop` from its fit loop, so that `trainer.py` reads fit → train epoch →
-train batch and this file reads stage → batches → reported means.
+It owns the compiled evaluation steps (one per stage, traced anew for each fit and each standalone call)
+and reads the rest from its Trainer: the callbacks, loggers, limits and progress. Split out of `trainer.py`
+as Lightning splits `_EvaluationLoop` and `_PredictionLoop` from its fit loop, so that `trainer.py` reads
+fit → train epoch → train batch and this file reads stage → batches → reported means.
 """
 
 from __future__ import annotations
@@ -330,8 +330,10 @@ class EvaluationLoop:
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
         prepare_data(t, datamodule, model)
-        if t.module is not model:
-            self.reset()
+        # Traced again at each call, as `fit` traces its steps: a trace holds the Python values the module
+        # read then, and a notebook changes them between calls (`model.temperature = 5.0`); a kept one gave
+        # the earlier call's numbers.
+        self.reset()
         t.datamodule = datamodule
         t._state_tracker.begin(method, method)  # (before setup, as in Lightning)
         try:
