@@ -802,3 +802,30 @@ def test_validate_test_and_predict_see_an_attribute_changed_between_calls(tmp_pa
     assert after[0][0]["val_loss"] == pytest.approx(loss, rel=1e-5) != before[0][0]["val_loss"]
     assert after[1][0]["test_loss"] == pytest.approx(loss, rel=1e-5) != before[1][0]["test_loss"]
 
+
+@pytest.mark.parametrize(
+    "raise_limits",
+    [
+        lambda t: (setattr(t, "max_epochs", 2), setattr(t, "max_steps", -1)),  # -1: no limit, as in Trainer()
+        lambda t: (setattr(t.fit_loop, "max_epochs", 2), setattr(t.fit_loop, "max_steps", -1)),  # Lightning's
+    ],
+    ids=["trainer", "fit_loop"],
+)
+def test_a_notebook_raises_the_limits_of_a_finished_trainer_and_fits_on(tmp_path, raise_limits):
+    """`trainer.max_steps = -1` after a fit (Lightning's "no limit", which Trainer(max_steps=-1) takes) was
+    kept as -1: the next fit said "nothing to train, already at ... step 6 (max_steps=-1)"; Lightning's own
+    idiom, `trainer.fit_loop.max_epochs = 2`, was an AttributeError; and the Trainer's repr still showed the
+    max_epochs it was built with."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=1, max_steps=3, enable_model_summary=False)
+    trainer.fit(model, make_batches())
+    assert trainer.global_step == 3
+    raise_limits(trainer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a new optimizer for the second fit: warned, as it should be)
+        trainer.fit(model, make_batches())
+    assert (trainer.current_epoch, trainer.global_step) == (2, 12)
+    assert trainer.max_steps is None and trainer.fit_loop.max_steps is None
+    assert "max_epochs=2" in repr(trainer)
+    with pytest.raises(ValueError, match=r"max_epochs = 0: expected a positive int, or None or -1"):
+        trainer.max_epochs = 0

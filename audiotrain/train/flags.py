@@ -32,12 +32,16 @@ def require_training_length(max_epochs: int | None, max_steps: int | None, max_t
         )
 
 
-def training_length(name: str, value: Any) -> int | None:
-    """`max_epochs` / `max_steps`: a positive int, or None or Lightning's -1 for no limit."""
+def training_length(name: str, value: Any, assigned: bool = False) -> int | None:
+    """`max_epochs` / `max_steps`: a positive int, or None or Lightning's -1 for no limit. `assigned`: set
+    on a built Trainer (`trainer.max_epochs = 10` between two fits in a notebook), named so."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value == 0 or value < -1:
-        _fail(name, value, "a positive int, or None or -1 for no limit")
+        expected = "a positive int, or None or -1 for no limit"
+        if assigned:
+            raise ValueError(f"trainer.{name} = {value!r}: expected {expected}")
+        _fail(name, value, expected)
     return None if value == -1 else int(value)
 
 

@@ -61,6 +61,7 @@ from audiotrain.train.callbacks._averaging import average_validated_with
 from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
+from audiotrain.train.fit_loop_view import FitLoopLimits
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import (
@@ -258,13 +259,13 @@ class Trainer:
         known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
         flags.lightning_only(lightning_flags, known[:-1])  # (less **lightning_flags)
         self.fast_dev_run = flags.fast_dev_run(fast_dev_run)
-        self.max_epochs = flags.training_length("max_epochs", max_epochs)
-        self.max_steps = flags.training_length("max_steps", max_steps)
+        self._max_epochs = flags.training_length("max_epochs", max_epochs)
+        self._max_steps = flags.training_length("max_steps", max_steps)
         self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
         self.min_steps = flags.non_negative_int_or_none("min_steps", min_steps) or 0
         self.max_time = flags.max_time(max_time)
         if self.fast_dev_run:
-            self.max_epochs, self.max_steps, self.max_time = 1, None, None
+            self._max_epochs, self._max_steps, self.max_time = 1, None, None
         self._validation_schedule = ValidationSchedule(
             flags.val_check_interval(val_check_interval),
             flags.check_val_every_n_epoch(check_val_every_n_epoch),
@@ -391,6 +392,32 @@ class Trainer:
             where = {"current_epoch": self.current_epoch, "global_step": self.global_step}
             where["state"] = self.state.status
         return settings_repr("Trainer", {**self._settings, **where})
+
+    # ---- the limits a notebook raises between two fits ---------------------------------------------------
+    @property
+    def max_epochs(self) -> int | None:
+        return self._max_epochs
+
+    @max_epochs.setter
+    def max_epochs(self, value: int | None) -> None:
+        # Checked and -1 read as no limit, as Trainer(max_epochs=...) does; the repr shows the new value.
+        self._max_epochs = flags.training_length("max_epochs", value, assigned=True)
+        self._settings["max_epochs"] = value
+
+    @property
+    def max_steps(self) -> int | None:
+        return self._max_steps
+
+    @max_steps.setter
+    def max_steps(self, value: int | None) -> None:
+        self._max_steps = flags.training_length("max_steps", value, assigned=True)
+        self._settings["max_steps"] = value
+
+    @property
+    def fit_loop(self) -> FitLoopLimits:
+        """Lightning's `trainer.fit_loop.max_epochs = N` (and max_steps, min_epochs, min_steps): the same
+        limits as the Trainer's own attributes."""
+        return FitLoopLimits(self)
 
     # ---- the view callbacks read ---------------------------------------------------------------------
     # The run's named state, held by `RunState` (train/run_state.py).
