@@ -338,3 +338,18 @@ def test_the_recipes_commands_print_a_warning_on_one_line(tmp_path, recipe):
     )
     from_python = stderr_of("python")
     assert re.match(r"<string>:\d+: LoggerWarning: CSVLogger could not start its run \(", from_python)
+
+
+@pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
+def test_a_notebook_reads_the_logs_back_as_lightnings_tutorials_do(tmp_path, cls):
+    """Lightning's log_dir is a str, and its tutorials read a run back with `pd.read_csv(logger.log_dir +
+    "/metrics.csv")`: here log_dir was a pathlib.Path, so the same line was "TypeError: unsupported operand
+    type(s) for +: 'PosixPath' and 'str'". It stays a Path (`log_dir / "metrics.csv"`) that also joins a str."""
+    logger = cls(tmp_path, name="nb")
+    fit(tmp_path, logger)
+    folder = tmp_path / "nb" / "version_0"
+    joined = logger.log_dir + "/hparams.yaml"  # (both write it; CSV's metrics.csv beside it)
+    assert isinstance(joined, str) and Path(joined).is_file() and Path(joined).parent == folder
+    assert "x/" + logger.save_dir == f"x/{tmp_path}"
+    assert logger.root_dir + "/version_0" == str(folder)
+    assert logger.log_dir == folder and isinstance(logger.log_dir / "hparams.yaml", Path)

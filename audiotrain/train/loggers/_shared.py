@@ -19,6 +19,7 @@ from audiotrain._caller import user_stacklevel
 from audiotrain._files import claim_next_folder
 from audiotrain._text import listed
 from audiotrain.train.loggers.base import LoggerWarning
+from audiotrain.train.loggers.run_folder import RunFolder
 
 
 def _require(module: str, pip_name: str, logger: str, install: str) -> Any:
@@ -88,9 +89,9 @@ class _VersionedFolder:
         return self._name
 
     @property
-    def root_dir(self) -> Path:
+    def root_dir(self) -> RunFolder:
         """The folder holding the ``version_<k>`` folders."""
-        return self._root / self._name if self._name else self._root
+        return RunFolder(self._root / self._name if self._name else self._root)
 
     @property
     def version(self) -> int | str:
@@ -112,11 +113,11 @@ class _VersionedFolder:
             self.log_dir.mkdir(parents=True, exist_ok=True)
 
     @property
-    def save_dir(self) -> Path:
-        return self._root
+    def save_dir(self) -> RunFolder:
+        return RunFolder(self._root)
 
     @property
-    def log_dir(self) -> Path:
+    def log_dir(self) -> RunFolder:
         v = self.version
         return self.root_dir / (f"version_{v}" if isinstance(v, int) else str(v))
 

@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlparse
 from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
+from audiotrain.train.loggers.run_folder import RunFolder, run_folder
 
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 # Loggers whose run is open: a run that a call after its stage ended reopened (a score logged after fit), or
@@ -176,19 +177,19 @@ class MLflowLogger(Logger):
         return self._experiment_id
 
     @property
-    def save_dir(self) -> Path | None:
+    def save_dir(self) -> RunFolder | None:
         """The local store's folder (the SQLite file's, or the file store's), None for a server."""
         path = _local_path(self.tracking_uri)
         if path is None:
             return None
-        return path.parent if self.tracking_uri.startswith("sqlite:") else path
+        return run_folder(path.parent if self.tracking_uri.startswith("sqlite:") else path)
 
     @property
-    def log_dir(self) -> Path | None:
+    def log_dir(self) -> RunFolder | None:
         """This run's artifact folder, where the artifacts are stored on this machine (None otherwise)."""
         if self._artifact_uri is None or not self._artifact_uri.startswith(("file:", "/")):
             return None
-        return _local_path(self._artifact_uri)
+        return run_folder(_local_path(self._artifact_uri))
 
     def _start(self) -> None:
         with _quiet_store_start():

@@ -14,6 +14,7 @@ from typing import Any
 from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model, flatten_params
+from audiotrain.train.loggers.run_folder import RunFolder, run_folder
 
 # Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
 # Held strongly until their run is finished: a logger collected with its run open (a sweep rebinding its
@@ -149,12 +150,12 @@ class WandbLogger(Logger):
         return self._run_id
 
     @property
-    def save_dir(self) -> Path | None:
-        return self._save_dir
+    def save_dir(self) -> RunFolder | None:
+        return run_folder(self._save_dir)
 
     @property
-    def log_dir(self) -> Path | None:
-        return self._run_dir
+    def log_dir(self) -> RunFolder | None:
+        return run_folder(self._run_dir)
 
     @property
     def offline_dirs(self) -> list[Path]:
