@@ -1,5 +1,6 @@
 """The chord recipe from the user's side: config and flags, the task on the Trainer, and the CLI end to end."""
 
+import io
 import json
 import os
 import re
@@ -4341,6 +4342,19 @@ def test_a_run_from_python_shows_as_one_line_in_a_notebook(tmp_path):
     assert "\n" not in shown and len(shown) < 400, shown
     assert shown.startswith(f"RunResult(run_dir={str(tmp_path / 'run')!r}, checkpoint=")
     assert "evaluation=EvaluationResult" in shown and "trained=True" in shown
+
+
+def test_a_run_from_python_writes_its_lines_into_the_files_given_as_log_and_results(tmp_path):
+    """run_training's docstring says `log` takes the progress lines (default: stderr) and `results` the scores
+    (default: stdout); given a file as those defaults are (log=sys.stdout, an open file, a StringIO), the run
+    ended in "TypeError: '_io.StringIO' object is not callable" from deep in its feature pass."""
+    log, results = io.StringIO(), io.StringIO()
+    chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "run", log=log, results=results)
+    assert "demo songs in" in log.getvalue() and "majmin" not in log.getvalue()
+    assert "majmin" in results.getvalue()
+    with pytest.raises(TypeError, match=r"run_training\(log=3\): expected a function taking a line"):
+        chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "other", log=3)
+    assert not (tmp_path / "other").exists()
 
 
 def test_main_returns_the_exit_status_of_every_command_line_error(capsys):

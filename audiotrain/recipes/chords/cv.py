@@ -62,6 +62,7 @@ from audiotrain.recipes.chords.evaluate import CV_PROGRESS_FILE, shared_lab_note
 from audiotrain.recipes.chords.train import (
     _checkpoint_folder,
     evaluate_trained_run,
+    line_sink,
     run_own_paths,
     run_training,
     to_stderr,
@@ -161,12 +162,14 @@ def run_cross_validation(
 ) -> CVResult:
     """Train and evaluate ``folds`` folds grouped by song; see the module docstring for what is written.
     `log` takes the diagnostics and progress (default: stderr), `results` each fold's header and scores and
-    the cv table (default: stdout).
+    the cv table (default: stdout): each a function taking a line, or a file (as `run_training`'s).
 
     The run folder is this process's (`claim_run_folder`) from its opening until the last fold is scored:
     ``--overwrite`` of another process is refused meanwhile, also while a fold is being scored."""
+    log = line_sink("log", log, to_stderr, "run_cross_validation")
+    results = line_sink("results", results, print, "run_cross_validation")
     with releasing_the_runs_holds(), holding_run_folders():  # (the cache holds of its demo songs too)
-        return _run_cross_validation(config, run_dir, folds, log or to_stderr, overwrite, resume, results)
+        return _run_cross_validation(config, run_dir, folds, log, overwrite, resume, results)
 
 
 def _run_cross_validation(

@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -478,11 +479,14 @@ def run_training(
     audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``).
 
     `log` takes the diagnostics and progress lines (default: stderr), `results` the held-out scores (default:
-    stdout): ``train > results.txt`` keeps the scores apart from the rest.
+    stdout): ``train > results.txt`` keeps the scores apart from the rest. Each is a function taking a line
+    (print) or a file the lines are written to (sys.stdout, an open file, a StringIO).
 
     A stop signal (Ctrl-C, SIGTERM) stops the run wherever it comes: before training it leaves no run folder
     (or a resumed run's as it was), during training it saves a checkpoint, after it the run folder is whole
     but for the evaluation; each time one line says what is left and how to go on."""
+    log = line_sink("log", log, to_stderr)
+    results = line_sink("results", results, print)
     held = HeldStop()
     # The run seeds the global generators (`_seeded_task`); the caller's, and its seed, are put back after.
     # The demo songs' cache is in use until it ends (`releasing_the_runs_holds`), and no longer.
@@ -1613,6 +1617,23 @@ def _cache_line(cache: FeatureCache, splits: SongSplits, others_replaced: int = 
 
 def _silent(*args, **kwargs) -> None:
     """The log of the ranks other than 0 under data parallel (rank 0 prints for the job)."""
+
+
+def line_sink(
+    name: str, given: Any, default: Callable[[str], None], owner: str = "run_training"
+) -> Callable[[str], None]:
+    """`owner`'s `log` / `results`: a function taking a line, or a file (what the defaults, stderr and
+    stdout, are: `log=sys.stdout`, an open file, a notebook's StringIO), each line written to it."""
+    if given is None:
+        return default
+    if callable(given):
+        return given
+    if callable(getattr(given, "write", None)):
+        return lambda line, *_, **__: print(line, file=given, flush=True)
+    raise TypeError(
+        f"{owner}({name}={given!r}): expected a function taking a line (print) or a file to write the "
+        "lines to (sys.stdout, open(...)); None for the default"
+    )
 
 
 def to_stderr(message: str) -> None:
