@@ -829,3 +829,38 @@ def test_a_notebook_raises_the_limits_of_a_finished_trainer_and_fits_on(tmp_path
     assert "max_epochs=2" in repr(trainer)
     with pytest.raises(ValueError, match=r"max_epochs = 0: expected a positive int, or None or -1"):
         trainer.max_epochs = 0
+
+
+class Curriculum(TinyClassifier):
+    """A curriculum set in a hook: the loss's weight grows each epoch. `epochs_seen` is bookkeeping that the
+    step never reads."""
+
+    weight = 0.0
+    epochs_seen = 0
+
+    def on_train_epoch_start(self, epoch):
+        self.weight = float(epoch)
+        self.epochs_seen += 1
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss * (1.0 + self.weight), metrics
+
+
+def test_a_hooks_new_value_for_what_the_compiled_step_reads_is_warned_of(tmp_path):
+    """`self.weight = float(epoch)` in on_train_epoch_start, read by compute_loss: compiled, the step kept the
+    first epoch's 0.0 for the whole fit (the eager fit's loss grew 1x, 2x, 3x; the compiled one's did not)
+    and nothing said so. Now a warning names the attribute, the value the step keeps and what to do; the
+    bookkeeping attribute the step does not read is not named."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = quiet_trainer(tmp_path, max_epochs=3, compile=True, enable_model_summary=False)
+        trainer.fit(Curriculum(), make_batches())
+    said = [str(w.message) for w in caught if "since the compiled training step was traced" in str(w.message)]
+    assert len(said) == 1, said  # once, though it changes again at epoch 2
+    assert said[0].startswith("Curriculum.weight changed from 0.0 to 1.0") and "still uses 0.0" in said[0]
+    assert "Trainer(compile=False)" in said[0] and "epochs_seen" not in said[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path, max_epochs=3, compile=False).fit(Curriculum(), make_batches())
+    assert not [w for w in caught if "since the compiled training step was traced" in str(w.message)]

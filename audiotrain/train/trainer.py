@@ -101,6 +101,7 @@ from audiotrain.train.run_state import (
     run_config,
 )
 from audiotrain.train.seeding import check_seed, default_seed, seed_generators
+from audiotrain.train.stale_attributes import StaleStepAttributes
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
 from audiotrain.train.step_logging import StepLogging
@@ -912,6 +913,7 @@ class Trainer:
                 self._run.saved_log_options = {}
                 self._run.trainable.start(names_to_train(model))
                 self._train_step = TrainStep(model, self.optimizer, self._step_config())
+                self._stale_step_attributes = StaleStepAttributes()
                 self._streak_in_flight = None
                 self.evaluation.reset()
                 self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
@@ -1177,6 +1179,8 @@ class Trainer:
             self.running.reset_epoch()
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
+        if self.compile and self.is_global_zero:  # (a hook's new value for what the traced step read: warned)
+            self._stale_step_attributes.check(module, self._train_step)
         iterator = iter(loader) if not batches_done else iter(())
         # (after iter: a DataLoader calls its dataset's set_epoch there)
         self._warn_of_a_longer_epoch(loader, n_batches)
