@@ -673,6 +673,21 @@ def test_mlflow_one_over_long_or_refused_name_loses_nothing_else(mlflow_store):
     assert logger.failures == 0
 
 
+def test_a_param_a_second_fit_changes_is_warned_of_at_the_users_fit_line(mlflow_store, tmp_path):
+    """A notebook reusing one MLflowLogger in a second Trainer (max_epochs 1, then 2) was told "params changed"
+    from audiotrain/train/trainer.py, not from the cell's `fit` line, as the package's other warnings are."""
+    from tasks import make_batches, quiet_trainer
+
+    logger = MLflowLogger(experiment_name="refit", tracking_uri=mlflow_store[1])
+    quiet_trainer(tmp_path / "a", max_epochs=1, logger=logger).fit(TinyClassifier(), make_batches(32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path / "b", max_epochs=2, logger=logger).fit(TinyClassifier(), make_batches(32))
+    (warned,) = [w for w in caught if "params changed" in str(w.message)]
+    assert "trainer/max_epochs (old '1', new '2')" in str(warned.message)
+    assert warned.filename == __file__
+
+
 def test_mlflow_param_logged_again_with_a_new_value_in_one_run_warns_that_it_keeps_the_old(mlflow_store):
     logger = MLflowLogger(experiment_name="params-again", tracking_uri=mlflow_store[1])
     logger.log_hyperparams({"a": 1, "b": 2})

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
+
 STATUSES = ("success", "failed", "interrupted")
 
 
@@ -431,7 +433,7 @@ class Logger:
         warnings.warn(
             f"{type(self).__name__}: params changed in {where}: {listed}. {why}; logging goes on.",
             LoggerWarning,
-            stacklevel=5,  # the caller of log_hyperparams
+            stacklevel=user_stacklevel(),  # (the user's log_hyperparams, or the fit that logs the config)
         )
 
     def _start(self) -> None:
