@@ -5,10 +5,13 @@ joins a str with `+`, as Lightning's str does: its tutorials and notebooks read 
 from __future__ import annotations
 
 import os
-from pathlib import Path, PosixPath
+from pathlib import Path
+
+# (Path itself is subclassable from Python 3.12 only: its concrete class here, PosixPath or WindowsPath)
+_CONCRETE_PATH = type(Path())
 
 
-class RunFolder(PosixPath):  # (MLX runs on Linux and macOS only; Path itself is subclassable from 3.12)
+class RunFolder(_CONCRETE_PATH):
     """A Path (`/`, `.exists()`, `open`) whose `+` with a str gives the str Lightning's `log_dir + "..."`
     gives."""
 
