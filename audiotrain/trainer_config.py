@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -558,6 +559,32 @@ def _dict_config(data: Mapping[str, Any], source: str = "config dict") -> Traine
     return merge_config(preset(name) if name is not None else TrainerConfig(), data, source=source)
 
 
+# Words of a metric's name that say it rises as the model improves, and words that say it falls (a loss or an
+# error rate wins: `val_accuracy_loss` falls). Hugging Face's Trainer takes every name that does not end in
+# "loss" as greater-is-better; here only a name that says so needs `mode: max`, so `val_wer` keeps 'min'.
+_RISING_WORDS = frozenset(
+    "acc accuracy f1 auc auroc precision recall iou miou dice r2 map ap score top1 top5 sdr snr psnr ssim "
+    "bleu".split()
+)
+_FALLING_WORDS = frozenset("loss error err wer cer mae mse rmse eer perplexity ppl".split())
+
+
+def _check_monitor_direction(config: TrainerConfig, sources: Mapping[str, str]) -> None:
+    """Refuse a monitor named as a score that rises (``val_accuracy``) where nothing set `training.mode`: its
+    default 'min' would keep the worst epoch's checkpoint as the best and stop early while the score rises,
+    without a word. A mode set anywhere (file, overrides, preset, a run's record) is taken as meant."""
+    monitor = config.training.monitor
+    words = set(re.split(r"[^a-z0-9]+", monitor.lower()))
+    if "training.mode" in sources or not words & _RISING_WORDS or words & _FALLING_WORDS:
+        return
+    raise ValueError(
+        f"{sources.get('training.monitor', 'config')}: training.monitor is {monitor!r}, a score that rises "
+        "as the model improves, but training.mode is 'min', the default: the best checkpoint would be the "
+        f"epoch of the lowest {monitor} and early stopping would stop while it rises. Set training.mode: max "
+        "(mode='max'), or training.mode: min where lower is better"
+    )
+
+
 def resolve_config(
     config: str | Path | Mapping[str, Any] | TrainerConfig | None = None,
     file: str | Path | None = None,
@@ -647,6 +674,10 @@ def resolve_config(
             if collectives.is_main_process():  # (said once for a data-parallel job)
                 print(note, file=sys.stderr)
     _check_run_folder_label(resolved, label_source)
+    try:
+        _check_monitor_direction(resolved, sources)
+    except ValueError as error:
+        raise (with_key_line(error, file) if file is not None else error) from None
     resolved._sources = sources  # (not a field: to_dict and config.yaml leave it out)
     return resolved
 

@@ -1606,3 +1606,26 @@ def test_the_production_preset_and_the_training_settings_reach_the_trainer_and_i
     assert (trainer.accumulate_grad_batches, trainer.limit_val_batches) == (2, 3)
     callbacks = [cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping | ModelCheckpoint)]
     assert len(callbacks) == 2 and {(cb.monitor, cb.mode) for cb in callbacks} == {("val_accuracy", "max")}
+
+
+def test_a_monitor_that_rises_with_the_default_mode_min_is_refused_naming_its_line(tmp_path):
+    """`monitor: val_accuracy` without `mode:` kept mode 'min': the best checkpoint was the least accurate
+    epoch and early stopping stopped while accuracy rose, without a word (Hugging Face's Trainer takes such a
+    name as greater-is-better). Such a monitor now needs its mode; a loss or an error rate keeps 'min'."""
+    from audiotrain import create_trainer, get_trainer_config
+
+    file = tmp_path / "run.yaml"
+    file.write_text("optimizer:\n  learning_rate: 0.01\ntraining:\n  monitor: val_accuracy\n")
+    with pytest.raises(ValueError) as caught:
+        create_trainer(TinyNet(), config=str(file), run_dir=tmp_path / "run")
+    message = str(caught.value)
+    assert message.startswith(f"{file} line 4: training.monitor is 'val_accuracy'")
+    assert "training.mode is 'min', the default" in message and "training.mode: max" in message
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match=r"^overrides: training.monitor is 'val_f1_macro'"):
+        get_trainer_config("quick_test", monitor="val_f1_macro")
+    file.write_text("training:\n  monitor: val_accuracy\n  mode: max\n")
+    assert get_trainer_config(str(file)).training.mode == "max"
+    assert get_trainer_config("quick_test", monitor="val_accuracy", mode="min").training.mode == "min"
+    for falling in ("val_loss", "val_wer", "val_error_rate", "train_loss"):
+        assert get_trainer_config("quick_test", monitor=falling).training.mode == "min"
