@@ -239,6 +239,22 @@ def test_a_cv_resume_on_other_songs_is_refused(tmp_path):
         _finished_folds(path, {"folds": 2, "songs": ["a", "b"], "config": config})
 
 
+def test_a_cv_resume_without_the_runs_config_names_the_settings_not_only_the_songs(tmp_path):
+    """`cv --resume RUN --folds 3` without the `--config` the run was started with read the default demo set
+    and was refused with "its folds were made of other songs (...; new: 'patches-song_002', ... and 213
+    more); restore the data": the data was there, the settings that chose it were not. Those settings are
+    now named first, with the way out (the run's flags and --config, as the command it printed)."""
+    before = TrainingConfig(data=ChordDataConfig(demo_songs=6)).to_dict()
+    path = _cv_progress(tmp_path / "cv", before, ["a", "b", "c"])
+    now = TrainingConfig().to_dict()
+    with pytest.raises(ValueError) as caught:
+        _finished_folds(path, {"folds": 2, "songs": ["a", "b", "c", "d"], "config": now})
+    message = str(caught.value)
+    assert "its folds were made of other songs" in message
+    assert "with other settings: data.demo_songs (6 there, 224 here)" in message
+    assert "resume with the same flags and --config as that run" in message
+
+
 def test_cv_with_an_absolute_checkpoint_dir_gives_each_fold_its_own_subfolder_and_resumes(
     cv_cache, tmp_path, monkeypatch, capsys
 ):

@@ -470,19 +470,26 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
     songs_before = before.get("songs")
     if isinstance(songs_before, list):  # (a record written in an ASCII locale: `_file_names.stored_name`)
         songs_before = [stored_name(name) if isinstance(name, str) else name for name in songs_before]
+    changed = _changed_settings(before.get("config") or {}, now["config"])
+    settings = ", ".join(f"{key} ({a!r} there, {b!r} here)" for key, a, b in changed[:5])
+    anew = f"start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
     if songs_before != now["songs"]:
         difference = describe_difference({"all": songs_before or []}, {"all": now["songs"]}, "songs")
+        # Other settings (a resume without the run's --config: the default demo set) choose other songs;
+        # they, not the data, are then what to restore.
         raise ValueError(
-            f"--resume {run_dir}: its folds were made of other songs{difference}; restore the data, or "
-            f"start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
+            f"--resume {run_dir}: its folds were made of other songs{difference}"
+            + (
+                f", with other settings: {settings}; resume with the same flags and --config as that run "
+                f"(the command it printed when it stopped), or {anew}"
+                if changed
+                else f"; restore the data, or {anew}"
+            )
         )
-    changed = _changed_settings(before.get("config") or {}, now["config"])
     if changed:
         raise ValueError(
-            f"--resume {run_dir}: its finished folds were trained with other settings: "
-            + ", ".join(f"{key} ({a!r} there, {b!r} here)" for key, a, b in changed[:5])
-            + f"; resume with the same flags as that run, or start a new cv run there with --run_dir {run_dir} "
-            "--overwrite in place of --resume"
+            f"--resume {run_dir}: its finished folds were trained with other settings: {settings}; resume "
+            f"with the same flags and --config as that run, or {anew}"
         )
     done = _checked_done(before.get("done"), path, now["folds"])
     return done, _checked_trained(before.get("trained"), path)
