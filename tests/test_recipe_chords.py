@@ -4619,3 +4619,25 @@ def test_stored_features_without_a_kind_read_as_the_cqt_with_its_cache_key():
     mel = ChordFeatureConfig.from_stored({**old, "kind": "mel", "max_pitch_shift": 0, "bass_view_bins": 0,
                                           "tuning_correction": False})  # fmt: skip
     assert mel.key().startswith("chordmel-") and mel.feature_rows == mel.n_bins
+
+
+def test_a_relative_data_dir_of_a_config_found_beside_the_file_says_where_paths_are_read_from(
+    tmp_path, monkeypatch, capsys
+):
+    """`train --config ../proj/run.yaml` with `data.data_dir: songs` (the folder beside run.yaml) from another
+    working folder said only "data.data_dir .../elsewhere/songs (in ../proj/run.yaml): no such folder": a
+    relative path in a file is read from the working folder, which the message now says, naming the folder
+    the user meant."""
+    (tmp_path / "proj" / "songs").mkdir(parents=True)
+    (tmp_path / "proj" / "run.yaml").write_text("data:\n  data_dir: songs\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained without its songs"))
+    assert chords.main(["train", "--config", "../proj/run.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err
+    assert (
+        f"a relative path in a --config file is read from the working folder ({tmp_path / 'elsewhere'})"
+        in err
+    )
+    assert f"--data {Path('../proj/songs')}" in err

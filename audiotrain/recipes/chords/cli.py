@@ -25,6 +25,7 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import textwrap
@@ -308,6 +309,7 @@ def _with_data_folder(
         problem = "a file, not a folder" if folder.exists() else "no such folder"
         parser.error(
             f"{source}: {problem} (expected a folder of audio files with .lab/.jams beside them, same stem)"
+            + (_beside_the_config(folder, args.config) if source.startswith("data.data_dir") else "")
         )
     if args.config is not None:  # a run's config.json names where its annotations were; they may have moved
         for name, kind, exists in (("annotations", "folder", Path.is_dir), ("pairs", "file", Path.is_file)):
@@ -319,6 +321,22 @@ def _with_data_folder(
                 )
     # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
+
+
+def _beside_the_config(folder: Path, config: str | Path) -> str:
+    """Where the file's relative ``data.data_dir`` (read from the working folder, as a flag's, and made
+    absolute there) names a folder beside the file instead: the one the user most likely meant."""
+    try:
+        relative = folder.relative_to(Path.cwd())
+    except ValueError:  # (written absolute)
+        return ""
+    beside = Path(os.path.relpath(Path(config).parent / relative))
+    if not beside.is_dir():
+        return ""
+    return (
+        f"; a relative path in a --config file is read from the working folder ({Path.cwd()}), not the "
+        f"file's: for the folder beside it, pass --data {beside}"
+    )
 
 
 def _weights_only(resume: Path | None) -> bool:
