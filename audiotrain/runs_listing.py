@@ -453,7 +453,13 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
         unfinished = [fold for fold in folds if fold.status != "finished"]
         summary.status = unfinished[0].status if unfinished else "interrupted"
         summary.status = "interrupted" if summary.status == "finished" else summary.status
-        go_on = ": the recipe's cv --resume RUN goes on" if progress is not None else ""  # (chords' alone)
+        # (chords' alone; its folds are --folds, not read from the run, its settings the run's command line)
+        go_on = (
+            f": chords cv --resume {run} --folds {total} goes on, with the flags and --config the run was "
+            "started with"
+            if progress is not None
+            else ""
+        )
         summary.reason = f"{done} of {total} folds finished, no cv_scores.json{go_on}"
     summary.when = newest_time([run / "cv_progress.json", run / "folds.json", run / "cv_scores.json"])
 

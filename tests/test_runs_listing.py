@@ -771,3 +771,18 @@ def test_compare_of_cv_runs_shows_their_number_of_folds_and_fold_seed(runs, caps
         trainer_run(runs / name / "fold0", [0.9])
     assert main(["runs", "compare", "--json", "runs/seed42", "runs/seed7"]) == 0
     assert json.loads(capsys.readouterr().out)["settings"] == {"cv.seed": [42, 7]}
+
+
+def test_an_interrupted_chords_cv_names_the_resume_that_goes_on(runs, capsys):
+    """The note said "the recipe's cv --resume RUN goes on", but `cv --resume RUN` alone was refused: the
+    folds are --folds (5 by default: "that cv run has 3 folds, not 5") and the settings the run's flags and
+    --config. The note now gives the folds and says the rest is the run's own command line."""
+    cv = runs / "stopped_cv"
+    progress = {"folds": 3, "songs": ["a", "b", "c"], "config": {"num_epochs": 2}, "done": {"0": {}}}
+    write_json(cv / "cv_progress.json", progress | {"trained": {}})
+    chords_run(cv / "fold0", majmin=0.5)
+    text = listing(capsys)
+    assert (
+        "stopped_cv: 1 of 3 folds finished, no cv_scores.json: chords cv --resume runs/stopped_cv --folds 3 "
+        "goes on, with the flags and --config the run was started with" in text
+    ), text
