@@ -479,6 +479,12 @@ def apply_overrides(
                 value = {name: _plain_value(v) for name, v in value.items()}
             nested[key] = {**nested.get(key, {}), **value} if isinstance(value, dict) else value
             continue
+        if key == "preset":  # (the recipes' --preset, a file's `preset:`): not a setting, the starting point
+            raise ValueError(
+                f"{source}: 'preset' is no setting: a preset is named as config= (create_trainer(module, "
+                f"config={value!r}), or a `preset:` line in the config file); the presets are "
+                f"{', '.join(PRESETS)}"
+            )
         section, _, name = _section_of(config, key, source).partition(".")
         nested.setdefault(section, {})[name] = value
     return merge_config(config, nested, source=source)

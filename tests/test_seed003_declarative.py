@@ -1629,3 +1629,17 @@ def test_a_monitor_that_rises_with_the_default_mode_min_is_refused_naming_its_li
     assert get_trainer_config("quick_test", monitor="val_accuracy", mode="min").training.mode == "min"
     for falling in ("val_loss", "val_wer", "val_error_rate", "train_loss"):
         assert get_trainer_config("quick_test", monitor=falling).training.mode == "min"
+
+
+def test_a_preset_given_as_a_keyword_is_pointed_to_config(tmp_path):
+    """`create_trainer(model, preset="production")` (the recipes' --preset, a file's `preset:`) was refused as
+    "unknown setting 'preset'" followed by the list of every setting, none of which is the way to name one."""
+    from audiotrain import create_trainer, get_trainer_config
+
+    for make in (create_trainer, lambda *a, **k: get_trainer_config(**k)):
+        with pytest.raises(ValueError) as caught:
+            make(TinyNet(), preset="production", run_dir=tmp_path / "run")
+        message = str(caught.value)
+        assert message.startswith("overrides: 'preset' is no setting: a preset is named as config=")
+        assert "config='production'" in message and "quick_test, development, production, kaggle" in message
+        assert "(settings:" not in message
