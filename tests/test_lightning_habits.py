@@ -1113,6 +1113,37 @@ def test_an_array_appended_to_a_list_attribute_is_named_and_the_weights_survive(
     assert np.isfinite(np.array(module.fc1.weight)).all()  # (the weights can still be read and saved)
 
 
+class KeepsPlainLosses(TinyClassifier):
+    """A Lightning habit: each batch's loss kept as a number in a list attribute by a hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_a_hook_keeping_numbers_in_a_list_attribute_does_not_snapshot_the_state_at_every_step(
+    tmp_path, monkeypatch
+):
+    # The list grows at every batch, but by numbers, not arrays: MLX's trace is unchanged. The compiled step
+    # still copied the model's and optimizer's whole structure at every step (a walk of thousands of
+    # containers in a big model: +40% a step for a 50-block MLP), as if the tree might have new arrays.
+    import audiotrain.train.trace_guard as trace_guard
+
+    snapshots = []  # (one walk of the module's containers per snapshot)
+    walk = trace_guard._containers
+    monkeypatch.setattr(trace_guard, "_containers", lambda tree: snapshots.append(1) or walk(tree))
+    module = KeepsPlainLosses()
+    trainer(tmp_path, max_epochs=1).fit(module, make_batches(96))  # 6 steps
+    assert len(module.losses) == 6
+    snapshots_with_the_hook = len(snapshots)
+    snapshots.clear()
+    trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), make_batches(96))
+    assert snapshots_with_the_hook == len(snapshots)  # (those of the first traces only)
+
+
 class KeepsStepOutputs(TinyClassifier):
     """Lightning 2's replacement for training_epoch_end: the step's losses kept in a list attribute, their
     mean logged at the epoch's end."""

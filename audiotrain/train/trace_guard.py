@@ -111,12 +111,29 @@ class StateGuard:
         """The step's functions will be traced again (`TrainStep.trace_again`): snapshot before each."""
         self._traced.clear()
 
+    def _may_hold_other_arrays(self) -> bool:
+        """Whether the module's tree may hold other arrays than at the last snapshot (MLX then traces the step
+        again). A list or dict that only gained plain values (a hook's ``self.losses.append(float(loss))`` at
+        every batch) holds none more: its new length is noted without the snapshot that would otherwise be
+        taken at every step."""
+        if not _grown(self._module_containers):
+            return False
+        noted = []
+        for container, length, path in self._module_containers:
+            if len(container) != length:
+                if not _only_plain_values_added(container, length):
+                    return True
+                length = len(container)
+            noted.append((container, length, path))
+        self._module_containers = noted
+        return False
+
     def __call__(self, fn: Callable, *args: Any):
         saved = signature = None
         watched: list[tuple[Any, int, str]] = []
         if self.compiled:  # uncompiled steps undo value_and_grad's swap themselves (try/finally)
             signature = _signature(args)
-            if signature not in self._traced or _grown(self._module_containers):
+            if signature not in self._traced or self._may_hold_other_arrays():
                 saved = [_structure_copy(s) for s in self.state]
                 # (as the trace sees the tree: a step that appends to a list while traced is traced again)
                 watched = _containers(self.state[0])
@@ -173,6 +190,15 @@ def _grown(containers: list[tuple[Any, int, str]]) -> bool:
     """Whether one of `containers` (as `_containers` listed them) has another length now: MLX traces a
     compiled function again when the tree it captures changed."""
     return any(len(container) != length for container, length, _ in containers)
+
+
+def _only_plain_values_added(container: Any, length: int) -> bool:
+    """Whether `container`, `length` long at the last snapshot, only gained values that are neither arrays nor
+    containers (which may hold arrays). One that shrank may have lost arrays."""
+    if len(container) < length:
+        return False
+    added = container[length:] if isinstance(container, list) else container.values()
+    return not any(isinstance(value, mx.array | dict | list | tuple) for value in added)
 
 
 class TracedWriteError(RuntimeError):
