@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._file_names import stored_name
-from audiotrain._files import parse_json
+from audiotrain._files import check_regular_file, parse_json
 from audiotrain._text import byte_size, display_width
 from audiotrain._yaml import parse_yaml
 
@@ -107,7 +107,9 @@ class RunSummary:
 
 
 def read_json(path: Path) -> Any:
-    """The JSON in `path`, or `RunReadError` naming it (nesting too deep and huge numbers included)."""
+    """The JSON in `path`, or `RunReadError` naming it (nesting too deep and huge numbers included; a FIFO, which
+    a read would wait on for a writer forever, a device or a folder in its place too)."""
+    check_regular_file(path, RunReadError)
     try:
         text = path.read_bytes()
     except OSError as error:
@@ -475,7 +477,7 @@ def read_run(run: Path) -> RunSummary:
         summary.size_bytes = folder_size(run)
         if (run / "cv_progress.json").is_file() or (run / "folds.json").is_file():
             read_cv_run(run, summary)
-        elif (run / "config.json").is_file():
+        elif (run / "config.json").exists():  # (a FIFO or folder in its place is named by `read_json`)
             record = read_json(run / "config.json")
             if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
                 raise RunReadError(f'{run / "config.json"}: holds no "config" object (not a run record)')

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 
 from audiotrain.__main__ import main
 from audiotrain.train.checkpoint import CLAIM_FILE
@@ -786,3 +787,33 @@ def test_an_interrupted_chords_cv_names_the_resume_that_goes_on(runs, capsys):
         "stopped_cv: 1 of 3 folds finished, no cv_scores.json: chords cv --resume runs/stopped_cv --folds 3 "
         "goes on, with the flags and --config the run was started with" in text
     ), text
+
+
+@pytest.mark.parametrize("name", ["last", "best"])
+def test_a_checkpoint_whose_trainer_state_is_a_fifo_does_not_stop_the_listing(runs, capsys, name):
+    """A downloaded run whose checkpoints/last/trainer_state.json was a FIFO kept `runs` waiting for a writer
+    forever (the epochs it reached are read from it): no run was listed."""
+    state = runs / "good" / "checkpoints" / name / "trainer_state.json"
+    state.unlink()
+    os.mkfifo(state)
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(main(["runs"])), daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        os.close(os.open(state, os.O_WRONLY | os.O_NONBLOCK))  # the reader sees an empty file; the test ends
+        thread.join(30)
+        pytest.fail(f"runs waited for a writer of the FIFO {state}")
+    text = capsys.readouterr().out
+    assert outcome == [0] and row(text, "better")[1:3] == ["chords", "finished"]
+    assert row(text, "good")[1:3] == ["chords", "finished"]
+    assert f"checkpoints/{name} lacks trainer_state.json" in text
+
+
+def test_a_run_whose_config_json_is_a_fifo_is_unreadable_saying_so(runs, capsys):
+    """A run whose config.json was a FIFO was called 'config.json: missing', though it is there."""
+    (runs / "good" / "config.json").unlink()
+    os.mkfifo(runs / "good" / "config.json")
+    text = listing(capsys)
+    assert row(text, "good")[1:3] == ["-", "unreadable"]
+    assert "good: runs/good/config.json: is a FIFO, not a regular file" in text
