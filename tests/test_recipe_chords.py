@@ -4641,3 +4641,23 @@ def test_a_relative_data_dir_of_a_config_found_beside_the_file_says_where_paths_
         in err
     )
     assert f"--data {Path('../proj/songs')}" in err
+
+
+def test_a_resume_whose_run_record_is_a_fifo_names_the_reason_once(tiny_run, tmp_path):
+    """A downloaded run whose config.json was a FIFO was refused 'for 2 reasons: (1) config.json: is a FIFO, not
+    a regular file; (2)' the same again: two checks read the run record."""
+    _, run_dir = tiny_run
+    copy = tmp_path / "downloaded"
+    shutil.copytree(run_dir, copy)
+    (copy / "config.json").unlink()
+    os.mkfifo(copy / "config.json")
+    last = copy / "checkpoints" / "last"
+    args = chords._training_parser("chords", "", needs_data=False).parse_args(
+        [*TINY_FLAGS, "--num_epochs", "3", "--resume", str(last)]
+    )
+    with pytest.raises(ValueError) as refused:
+        chords_train.check_resume_settings(chords._config_from_args(args), last)
+    assert (
+        str(refused.value)
+        == f"cannot resume from {last}: {copy / 'config.json'}: is a FIFO, not a regular file"
+    )

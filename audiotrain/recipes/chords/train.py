@@ -978,6 +978,8 @@ def check_resume_settings(
             check()
         except ValueError as error:  # (said once, below, however many there are)
             problems.append(str(error).removeprefix(f"cannot resume from {folder}: "))
+    # (several checks read the run's config.json: a damaged one was one reason said twice)
+    problems = list(dict.fromkeys(problems))
     if len(problems) == 1:
         raise ValueError(f"cannot resume from {folder}: {problems[0]}")
     if problems:
