@@ -1875,6 +1875,21 @@ def test_a_file_of_another_model_is_refused_before_its_tensors_are_read(tmp_path
         load_pretrained(_safetensors_copy(tmp_path / "misshaped", misshaped))
 
 
+def test_integer_weights_are_refused_naming_the_tensor_and_file(tmp_path):
+    """A model.safetensors whose projection weight was int32 (a float's bytes read as whole numbers, 1e9 and
+    more) loaded, cast to float, and scored without a word; a chords checkpoint refuses integer weights."""
+
+    def as_integers(state):
+        state["text_projection.linear1.weight"] = state["text_projection.linear1.weight"].view(np.int32)
+
+    folder = _safetensors_copy(tmp_path, as_integers)
+    with pytest.raises(
+        StateDictError,
+        match=r"(?s)model.safetensors does not match.*linear1.weight: checkpoint int32, model float",
+    ):
+        load_pretrained(folder)
+
+
 def test_a_safetensors_file_whose_tensors_share_bytes_is_refused_naming_both(tmp_path):
     """A damaged model.safetensors whose header gives two tensors the same bytes: loaded, the two would hold
     the same values without a word."""

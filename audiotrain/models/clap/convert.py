@@ -126,7 +126,7 @@ def hf_to_mlx(
         Listing every missing, unexpected and mis-shaped tensor (and any derived buffer with a wrong value).
     """
     expected = dict(tree_flatten(model.parameters()))
-    unexpected, misshaped, wrong_value = [], [], []
+    unexpected, misshaped, wrong_value, not_float = [], [], [], []
     params: dict[str, mx.array] = {}
     counters: dict[str, int] = {}
     buffer_names = set(_buffer_names(model))
@@ -164,14 +164,22 @@ def hf_to_mlx(
         if tuple(tensor.shape) != want_shape:
             misshaped.append(f"{raw_name}: checkpoint {tuple(tensor.shape)}, model {want_shape}")
             continue
+        if not mx.issubdtype(tensor.dtype, mx.floating):
+            # (a float's bytes read as whole numbers, cast to float, scored without a word)
+            not_float.append(
+                f"{raw_name}: checkpoint {str(tensor.dtype).removeprefix('mlx.core.')}, model float"
+            )
+            continue
         params[name] = tensor.astype(dtype)
-    missing = sorted(set(expected) - set(params) - {n for n in expected if _was_misshaped(n, misshaped)})
+    refused = misshaped + not_float
+    missing = sorted(set(expected) - set(params) - {n for n in expected if _was_misshaped(n, refused)})
     problems = []
     for title, names in (
         ("missing", missing),
         ("unexpected", sorted(unexpected)),
         ("mis-shaped", misshaped),
         ("with values that do not follow from config.json", sorted(wrong_value)),
+        ("integer or bool", not_float),
     ):
         if names:
             shown = "\n  ".join(names[:50]) + (
