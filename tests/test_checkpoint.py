@@ -121,6 +121,14 @@ def _drop_format_version(folder):
             lambda p: (p / "step_state.safetensors").unlink(),
             "missing step_state.safetensors .* resume exactly",
         ),
+        (  # (it said "missing step_state.safetensors"; a FIFO read as no file either)
+            lambda p: ((p / "step_state.safetensors").unlink(), (p / "step_state.safetensors").mkdir()),
+            r"step_state\.safetensors: is a folder, not a regular file",
+        ),
+        (
+            lambda p: ((p / "step_state.safetensors").unlink(), os.mkfifo(p / "step_state.safetensors")),
+            r"step_state\.safetensors: is a FIFO, not a regular file",
+        ),
         (
             lambda p: _edit_state(p, callbacks=[1]),
             r"trainer_state.json: 'callbacks' must be an object, got list",

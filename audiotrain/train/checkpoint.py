@@ -67,7 +67,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from audiotrain import _loading
-from audiotrain._files import finite_or_null, read_json_file, restore_non_finite, sync_to_disk
+from audiotrain._files import (
+    check_regular_file,
+    finite_or_null,
+    read_json_file,
+    restore_non_finite,
+    sync_to_disk,
+)
 from audiotrain._text import byte_size, listed, plural
 
 import mlx.core as mx
@@ -1373,10 +1379,13 @@ def named_source(path: Path):
 
 def read_header(file: Path) -> dict[str, _loading.SafetensorsEntry]:
     """The tensors of a checkpoint's safetensors `file` by name, from its header alone ({} when the file is
-    missing): names, shapes and dtypes to compare with a model before any tensor data is read."""
-    if not file.is_file():
+    missing): names, shapes and dtypes to compare with a model before any tensor data is read. A folder or FIFO
+    in its place is refused naming what it is (it was called missing)."""
+    if not os.path.lexists(file):
         return {}
-    return _loading.check_safetensors_header(_inside(file), CheckpointError)
+    return _loading.check_safetensors_header(
+        check_regular_file(_inside(file), CheckpointError), CheckpointError
+    )
 
 
 def read_arrays(

@@ -14,6 +14,7 @@ step's state) are read at once with the state by `read_checkpoint` and put back 
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -242,7 +243,7 @@ def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
             step_file = folder / ckpt.STEP_STATE_FILE
             # Not checked for NaN: a non-finite gradient accumulated in the open window is the guard's to
             # skip.
-            step = ckpt.read_arrays(step_file, finite=False) if step_file.is_file() else None
+            step = ckpt.read_arrays(step_file, finite=False) if os.path.lexists(step_file) else None
             callbacks = ckpt.read_callback_arrays(folder)
         # (MLX reads lazily: read here, before the check)
         mx.eval(model, optimizer, step or {}, callbacks, validated)
