@@ -256,3 +256,46 @@ def test_a_hub_id_with_a_trailing_slash_is_named_with_the_id_it_may_mean(tmp_pat
         "error: --model laion/clap-htsat-unfused/: no such folder (a hub id without the trailing slash: "
         "laion/clap-htsat-unfused); expected a Hugging Face CLAP folder" in err
     )
+
+
+def test_a_run_folders_checkpoint_holding_a_fifo_is_refused_without_waiting(tmp_path, capsys):
+    """A downloaded CLAP run without hf_model/ whose checkpoints/last/trainer_state.json was a FIFO kept
+    evaluate --model RUN waiting for a writer forever (each checkpoint is read to tell a chord recipe's)."""
+    import threading
+
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": {}, "model_source": "laion/clap-htsat-unfused"}))
+    fifo = run / "checkpoints" / "last" / "trainer_state.json"
+    os.mkfifo(fifo)
+    data = tone_folder(tmp_path / "data", 2)
+    outcome = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(_evaluate(capsys, "--model", run, "--data", data))
+    )
+    thread.daemon = True
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the reader sees an empty file; the test ends
+        thread.join(30)
+        pytest.fail(f"evaluate waited for a writer of the FIFO {fifo}")
+    status, printed, err = outcome[0]
+    assert status == 2 and f"error: --model {run}: a run folder without hf_model/" in err
+
+
+def test_a_run_folders_hf_model_linked_from_elsewhere_is_refused_naming_the_link(tmp_path, capsys):
+    """--model RUN scored RUN/hf_model when it was a link to a model folder elsewhere: loading reads nothing
+    outside the folder it was given (a chords run's checkpoints/best linked out is refused so)."""
+    elsewhere = tiny_checkpoint(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": {}, "model_source": str(elsewhere)}))
+    os.symlink(elsewhere, run / "hf_model")
+    data = tone_folder(tmp_path / "data", 2)
+    status, printed, err = _evaluate(capsys, "--model", run, "--data", data)
+    assert status == 2 and printed == ""
+    assert (
+        f"error: {run / 'hf_model'} leads outside the run folder {run} (a link to {elsewhere.resolve()})"
+        in err
+    )

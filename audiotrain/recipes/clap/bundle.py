@@ -469,11 +469,23 @@ def is_chord_state(state: Any) -> bool:
     return isinstance(module_state, dict) and "chord_recognition" in module_state  # (the chord recipe's key)
 
 
+def _refuse_link_out_of(run_folder: Path, model: Path) -> None:
+    """Refuse the run's `model` folder (hf_model/) when it is a link leading outside `run_folder`: given a run
+    folder, the model scored must be that run's (as a chords run's checkpoints/best linked out is refused)."""
+    target = model.resolve()
+    if not target.is_relative_to(run_folder.resolve()):
+        raise ValueError(
+            f"{model} leads outside the run folder {run_folder} (a link to {target}); loading reads nothing "
+            f"outside the folder it was given: name that folder itself (--model {target}), or copy it into "
+            "the run folder (cp -rL) instead of linking it"
+        )
+
+
 def _holds_chord_checkpoint(folder: Path) -> bool:
     """Whether `folder` is a chord recipe checkpoint (an unreadable one is left to the load to name)."""
-    try:
-        return is_chord_state(json.loads((folder / ckpt.STATE_FILE).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+    try:  # (a FIFO in its place is refused unread: a read waited for a writer forever)
+        return is_chord_state(read_json_file(folder / ckpt.STATE_FILE, ValueError))
+    except ValueError:
         return False
 
 
@@ -506,6 +518,7 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
             return str(path), None
         own = path / "hf_model"
         if (path / RUN_CONFIG).is_file() and has_model_files(own):
+            _refuse_link_out_of(path, own)
             return str(own), f"--model {given}: a run folder; scoring its {own}"
         if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
             if any(_holds_chord_checkpoint(folder) for folder in (path / "checkpoints").iterdir()):
