@@ -137,6 +137,7 @@ class StateGuard:
                 saved = [_structure_copy(s) for s in self.state]
                 # (as the trace sees the tree: a step that appends to a list while traced is traced again)
                 watched = _containers(self.state[0])
+                keys_before = {id(node): set(node) for node, _, _ in watched if isinstance(node, dict)}
         try:
             out = fn(*args)
         except BaseException as err:
@@ -159,7 +160,14 @@ class StateGuard:
                 raise TracedReadError(_read_while_traced(self.where, err)) from err
             raise
         if saved is not None:
-            grown = [path for container, length, path in watched if len(container) != length]
+            # Only arrays added are refused: a step noting plain values at its trace (the dtypes of the batch it
+            # was traced with, a shape) keeps them rightly, and MLX traces the step again for arrays alone.
+            grown = [
+                path
+                for container, length, path in watched
+                if len(container) > length
+                and _holds_arrays(_added(container, length, keys_before.get(id(container))))
+            ]
             if grown and self.refuse_module_writes:
                 # The step's own Python appended to the module while traced (Lightning's
                 # self.training_step_outputs.append(loss)): what it kept are placeholders of the trace, and
@@ -199,6 +207,27 @@ def _only_plain_values_added(container: Any, length: int) -> bool:
         return False
     added = container[length:] if isinstance(container, list) else container.values()
     return not any(isinstance(value, mx.array | dict | list | tuple) for value in added)
+
+
+def _added(container: Any, length: int, keys_before: set | None) -> list:
+    """The values `container` (a list `length` long before, or a dict with `keys_before`) gained."""
+    if isinstance(container, list):
+        return container[length:]
+    return [value for key, value in container.items() if key not in (keys_before or ())]
+
+
+def _holds_arrays(values: Any) -> bool:
+    """Whether `values` holds an mx.array, in containers too."""
+    pending = [values]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, mx.array):
+            return True
+        if isinstance(node, dict):
+            pending.extend(node.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(node)
+    return False
 
 
 class TracedWriteError(RuntimeError):
