@@ -10,7 +10,9 @@ progressions, voicings, timbres, bass lines, drums and tunings) and, since the n
 style (`audiotrain.datasets.chord_demo_band`: six genres of a small band, written without reading any other
 style, whose labelled bass is the lowest note sounding at the chord's start). Prints the ``mir_eval.chord`` scores (pooled
 over time, %) of the model with joint (chord, bass) decoding, of the same posteriors decoded with separate
-chord and bass paths, and of the baseline measured in the same run, and the transcription speed of `predict`
+chord and bass paths, and of the baseline measured in the same run (for a style of more than 16 songs,
+also the model's on its first 16, the yardstick's songs, and on the rest apart), and the transcription
+speed of `predict`
 (seconds of audio per second: audio loading + CQT + model + Viterbi). Since the eleventh round the model's
 posteriors are averaged over the song shifted by -2..+2 semitones (`predict`'s default; `--tta 0` scores as
 the rounds before did) and its decoding places each segment's bass at its onset and its boundaries between
@@ -214,6 +216,22 @@ def score_notes_oracle(songs) -> ChordScores:
             named.append(ChordSegment(segment.start, segment.end, label))
         pairs[song.name] = (reference, named)
     return score_songs(pairs)
+
+
+#: The held-out songs of a style that the rounds' figures are first given on (`benchmarks/chords_rounds.md`):
+#: the first 16; a longer set's other songs are "the next N" of that style.
+YARDSTICK_SONGS = 16
+
+
+def yardstick_and_rest(pairs: dict, songs) -> dict[str, ChordScores]:
+    """The model's scores on the first `YARDSTICK_SONGS` of `songs` and on the others, apart (`pairs`: the
+    (reference, estimate) of each song by name, as `decode_songs` gives one decoding's)."""
+    names = [song.name for song in songs]
+    first, rest = names[:YARDSTICK_SONGS], names[YARDSTICK_SONGS:]
+    return {
+        f"model, first {len(first)}": score_songs({name: pairs[name] for name in first}),
+        f"model, next {len(rest)}": score_songs({name: pairs[name] for name in rest}),
+    }
 
 
 def decode_songs(
@@ -470,6 +488,8 @@ def main(argv: list[str] | None = None) -> None:
             "notes oracle": score_notes_oracle(songs),
         }
         print(format_table(columns, BENCHMARK_METRICS))
+        if len(songs) > YARDSTICK_SONGS:  # (the rounds report the yardstick's songs and the rest apart)
+            print(format_table(yardstick_and_rest(decoded["joint"], songs), BENCHMARK_METRICS))
         print(
             f"{round(100 * INTERVAL_CONFIDENCE)}% intervals over songs (bootstrap), in the table's metric order:"
         )

@@ -155,3 +155,23 @@ def test_weight_averaging_refuses_no_steps_before_training(monkeypatch, capsys):
     monkeypatch.setattr(weight_averaging, "seconds_per_step", lambda *a: pytest.fail("trained"))
     line = refused(weight_averaging.main, ["--steps", "0"], capsys)
     assert "--steps must be 1 or more, got 0" in line
+
+
+def test_chords_scores_the_yardsticks_songs_and_the_rest_of_a_longer_set_apart():
+    """The rounds give the independent style's figures on its first 16 songs and on the next 48 apart; the
+    script pooled all 64, and each round re-scored its songs by hand to split them."""
+    from types import SimpleNamespace
+
+    from audiotrain.chords.lab import ChordSegment
+    from audiotrain.metrics.chord_scores import score_songs
+
+    chords = benchmark("chords")
+    songs = [SimpleNamespace(name=f"song_{i:03d}") for i in range(20)]
+    reference = [ChordSegment(0.0, 2.0, "C:maj"), ChordSegment(2.0, 4.0, "A:min/b3")]
+    right, wrong = reference, [ChordSegment(0.0, 4.0, "C:maj")]
+    pairs = {song.name: (reference, right if i < 16 else wrong) for i, song in enumerate(songs)}
+    split = chords.yardstick_and_rest(pairs, songs)
+    assert list(split) == ["model, first 16", "model, next 4"]
+    assert split["model, first 16"].pooled["majmin"] == 1.0
+    assert split["model, next 4"].pooled["majmin"] == pytest.approx(0.5)
+    assert split["model, next 4"].pooled == score_songs({n: pairs[n] for n in list(pairs)[16:]}).pooled
