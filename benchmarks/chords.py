@@ -12,8 +12,7 @@ style, whose labelled bass is the lowest note sounding at the chord's start). Pr
 over time, %) of the model with joint (chord, bass) decoding, of the same posteriors decoded with separate
 chord and bass paths, and of the baseline measured in the same run (for a style of more than 16 songs,
 also the model's on its first 16, the yardstick's songs, and on the rest apart), and the transcription
-speed of `predict`
-(seconds of audio per second: audio loading + CQT + model + Viterbi). Since the eleventh round the model's
+speed of `predict` (seconds of audio per second: audio loading + CQT + model + Viterbi). Since the eleventh round the model's
 posteriors are averaged over the song shifted by -2..+2 semitones (`predict`'s default; `--tta 0` scores as
 the rounds before did) and its decoding places each segment's bass at its onset and its boundaries between
 frames (`DecodeConfig`'s defaults); since the sixteenth round, frames more than 15 dB under the song's median
