@@ -93,3 +93,12 @@ def lone_surrogate(text: str) -> str | None:
             "JSON \\u escape writes it; write the whole character)"
         )
     return None
+
+
+def is_number(text: str) -> bool:
+    """Whether `text` reads as a float (``"2.5"``, ``"1e3"``, ``"nan"``): a cell of numbers told from a name."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

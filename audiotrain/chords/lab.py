@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import UTF16_TEXT, is_utf16, parse_json, write_given_path
-from audiotrain._text import listed
+from audiotrain._text import is_number, listed
 from audiotrain.chords.harte import (
     HARTE_GRAMMAR,
     NO_CHORD,
@@ -313,7 +313,7 @@ def _instant_hint(text: str) -> str:
         if len(fields) != 2 or not fields[1] or any(c.isspace() for c in fields[1]):
             continue
         try:
-            if math.isfinite(float(fields[0])) and not _is_number(fields[1]):
+            if math.isfinite(float(fields[0])) and not is_number(fields[1]):
                 return (
                     " (a 'time label' instant, as Sonic Visualiser and Sonic Annotator export Chordino's "
                     "chords: a .lab line is a segment, 'start end label', each chord lasting until the next "
@@ -322,14 +322,6 @@ def _instant_hint(text: str) -> str:
         except ValueError:
             continue
     return ""
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def read_lab(

@@ -38,6 +38,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from audiotrain import audio as audio_io
 from audiotrain._files import parse_json, unusable_path
+from audiotrain._text import is_number
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
@@ -68,14 +69,6 @@ JSON_TYPES, CSV_INDICES, CSV_NAMES = "json", "csv indices", "csv names"
 _NUMERAL_NAMES = tuple(t for t in CHORD_TYPES if t.isdigit())  # ("5", "1", "7", "9", "11", "13")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _chord_type_reading(path: Path, rows: list[tuple[int, dict | str]]) -> str:
     """How ``path`` spells its chord types: decided for the whole file, since "7" is both index 7 and a name.
 
@@ -87,7 +80,7 @@ def _chord_type_reading(path: Path, rows: list[tuple[int, dict | str]]) -> str:
     if path.suffix == ".jsonl":
         return JSON_TYPES
     cells = [r["chord_type"] for _, r in rows if isinstance(r, dict) and (r.get("chord_type") or "").strip()]
-    if not cells or not all(_is_number(c) for c in cells):
+    if not cells or not all(is_number(c) for c in cells):
         return CSV_NAMES
     if all(c in _NUMERAL_NAMES for c in cells):
         raise ValueError(
@@ -105,7 +98,7 @@ def _chord_type_index(value, reading: str) -> int:
         if text in CHORD_TYPES:
             return CHORD_TYPES.index(text)
         hint = ""
-        if _is_number(text):
+        if is_number(text):
             hint = (
                 f"; a class index is a JSON number ({text}), not a string"
                 if reading == JSON_TYPES
