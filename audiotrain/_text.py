@@ -96,7 +96,7 @@ def lone_surrogate(text: str) -> str | None:
 
 
 def is_number(text: str) -> bool:
-    """Whether `text` reads as a float (``"2.5"``, ``"1e3"``, ``"nan"``): a cell of numbers told from a name."""
+    """Whether `text` reads as a float (``"2.5"``, ``"1e3"``, ``"nan"``): numbers told from names."""
     try:
         float(text)
     except ValueError:
