@@ -4,19 +4,19 @@ Trains the recipe's benchmark config (`audiotrain.recipes.chords.config.benchmar
 training songs (`data.demo_styles`: a third each of the training, studio and patches styles since the ninth
 round; two parts training style to one part studio in the eighth; before it, the training style alone) and
 scores three held-out sets made with another seed (other keys, tempi, progressions, voicings): one in the
-training style, and two in styles written separately and never trained on, which measure generalisation
-beyond the generators: the independent style (`audiotrain.datasets.chord_demo_independent`: other
-progressions, voicings, timbres, bass lines, drums and tunings) and, since the nineteenth round, the band
-style (`audiotrain.datasets.chord_demo_band`: six genres of a small band, written without reading any other
-style, whose labelled bass is the lowest note sounding at the chord's start). Prints the ``mir_eval.chord`` scores (pooled
-over time, %) of the model with joint (chord, bass) decoding, of the same posteriors decoded with separate
-chord and bass paths, and of the baseline measured in the same run (for a style of more than 16 songs,
-also the model's on its first 16, the yardstick's songs, and on the rest apart), and the transcription
-speed of `predict` (seconds of audio per second: audio loading + CQT + model + Viterbi). Since the eleventh round the model's
-posteriors are averaged over the song shifted by -2..+2 semitones (`predict`'s default; `--tta 0` scores as
-the rounds before did) and its decoding places each segment's bass at its onset and its boundaries between
-frames (`DecodeConfig`'s defaults); since the sixteenth round, frames more than 15 dB under the song's median
-frame level are N (`silence_db`).
+training style, and two in styles written separately and never trained on, which measure generalisation beyond
+the generators: the independent style (`audiotrain.datasets.chord_demo_independent`: other progressions,
+voicings, timbres, bass lines, drums and tunings) and, since the nineteenth round, the band style
+(`audiotrain.datasets.chord_demo_band`: six genres of a small band, written without reading any other style,
+whose labelled bass is the lowest note sounding at the chord's start). Prints the ``mir_eval.chord`` scores
+(pooled over time, %) of the model with joint (chord, bass) decoding, of the same posteriors decoded with
+separate chord and bass paths, and of the baseline measured in the same run (for a style of more than 16
+songs, also the model's on its first 16, the yardstick's songs, and on the rest apart), and the transcription
+speed of `predict` (seconds of audio per second: audio loading + CQT + model + Viterbi). Since the eleventh
+round the model's posteriors are averaged over the song shifted by -2..+2 semitones (`predict`'s default;
+`--tta 0` scores as the rounds before did) and its decoding places each segment's bass at its onset and its
+boundaries between frames (`DecodeConfig`'s defaults); since the sixteenth round, frames more than 15 dB under
+the song's median frame level are N (`silence_db`).
 
 Baseline: ``librosa.feature.chroma_cqt`` + the 24 major/minor triad templates (cosine similarity) + a
 no-chord decision on frame energy + a median filter over the template scores (the classic template

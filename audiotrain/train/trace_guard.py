@@ -160,8 +160,8 @@ class StateGuard:
                 raise TracedReadError(_read_while_traced(self.where, err)) from err
             raise
         if saved is not None:
-            # Only arrays added are refused: a step noting plain values at its trace (the dtypes of the batch it
-            # was traced with, a shape) keeps them rightly, and MLX traces the step again for arrays alone.
+            # Only arrays added are refused: a step noting plain values at its trace (the dtypes of the
+            # batch it was traced with, a shape) keeps them rightly; MLX traces again for arrays alone.
             grown = [
                 path
                 for container, length, path in watched
