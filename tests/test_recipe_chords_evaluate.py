@@ -125,7 +125,8 @@ def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpo
     code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)])
     captured = capsys.readouterr()
     assert code == 1, captured.err
-    assert "4 songs skipped (listed above and in scores.json): exit status 1" in captured.err
+    where = f"listed on standard output, below the scores, and in {out / 'scores.json'}"
+    assert f"4 songs skipped ({where}): exit status 1" in captured.err
     tail = captured.out[captured.out.index("| metric |") :]  # listed at the end, after the scores
     assert "4 songs skipped (the scores above cover only the 2 of 6 songs scored)" in tail
     assert "a_broken" in tail and "NaN or Inf" in tail
@@ -143,6 +144,34 @@ def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpo
     assert "| metric | pooled | 95% interval over songs | median |" in (out / "scores.md").read_text()
     low, high = scores["pooled_interval"]["root"]
     assert low <= scores["pooled"]["root"] <= high
+
+
+def test_the_count_of_songs_skipped_says_where_they_are_listed_when_stdout_goes_to_a_file(
+    checkpoint, songs, tmp_path, capsys
+):
+    """A song skipped while transcribing (NaN samples) is listed on stdout, below the table: with
+    `> results.txt` the stderr line used to say "listed above and in scores.json", with nothing above it on
+    the terminal, and no scores.json written without -o."""
+    data = tmp_path / "data"
+    data.mkdir()
+    _copy_with_nan(songs[0], data, "a_broken")
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    capsys.readouterr()
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "a_broken" not in captured.err  # found while transcribing: listed on stdout alone
+    tail = captured.out[captured.out.index("| metric |") :]
+    assert "a_broken" in tail and "NaN or Inf" in tail
+    assert "1 song skipped (listed on standard output, below the scores): exit status 1" in captured.err
+    assert "scores.json" not in captured.err
+    out = tmp_path / "eval"
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)])
+    err = capsys.readouterr().err
+    where = f"listed on standard output, below the scores, and in {out / 'scores.json'}"
+    assert f"1 song skipped ({where}): exit status 1" in err
 
 
 def test_evaluate_says_how_far_its_transcription_is(checkpoint, songs, tmp_path, monkeypatch, capsys):

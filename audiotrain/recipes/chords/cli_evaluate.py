@@ -286,9 +286,12 @@ def _cmd_evaluate(argv: list[str]) -> int:
             file=sys.stderr,
         )
     if result.scores.skipped:  # as predict on a folder: the scores do not cover every song given
+        # Where the list is, not "above": stdout may go to a file (`> results.txt`), and the songs skipped
+        # while transcribing are listed there alone; scores.json only with -o.
+        scores_json = f", and in {args.output / 'scores.json'}" if args.output is not None else ""
         print(
-            f"{plural(len(result.scores.skipped), 'song')} skipped (listed above and in scores.json): "
-            "exit status 1",
+            f"{plural(len(result.scores.skipped), 'song')} skipped (listed on standard output, below the "
+            f"scores{scores_json}): exit status 1",
             file=sys.stderr,
         )
     return 1 if result.scores.skipped or not_replaced else 0
