@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+import warnings
 from pathlib import Path
 
 from audiotrain.chords.harte import parse_harte
@@ -2160,3 +2161,24 @@ def test_an_annotations_folder_index_or_readme_is_not_advised_to_become_a_lab(tm
         in (report)
     )
     assert "index.csv" not in report.split("named like no audio")[0] and index.problems == 1
+
+
+def test_zero_length_segments_are_listed_by_the_scan_and_a_file_of_them_alone_is_a_song_skipped(tmp_path):
+    """Audacity's point labels after region labels (`4.0 4.0 G:maj`) label no time: they were dropped without
+    a word. The scan report now lists the file with each such line and label, once (not warned as well at
+    every read); a file of point labels alone is a song skipped, the file named."""
+    from audiotrain.chords import AnnotationWarning
+
+    _wav(tmp_path / "regions.wav", 5.0)
+    (tmp_path / "regions.lab").write_text("0.0\t4.0\tC:maj\n4.0\t4.0\tG:maj\n4.0\t5.0\tN\n")
+    _wav(tmp_path / "points.wav", 5.0)
+    (tmp_path / "points.lab").write_text("1.0\t1.0\tC:maj\n3.0\t3.0\tG:maj\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = scan_song_folder(tmp_path)
+    assert not [w for w in caught if issubclass(w.category, AnnotationWarning)]
+    assert [song.name for song in index.songs] == ["regions"]
+    report = index.report()
+    assert "1 annotation with zero-length segments, dropped" in report
+    assert f"{tmp_path / 'regions.lab'}: line 2 (G:maj)" in report
+    assert f"{tmp_path / 'points.lab'}: no chord segments (all 2 segments are zero-length)" in report

@@ -70,7 +70,8 @@ def test_what_write_lab_writes_reads_back_or_it_is_refused_before_writing(tmp_pa
         write_lab(tmp_path / "b.lab", overlap)
     assert list(tmp_path.iterdir()) == []
     # A label with whitespace (a line break in a degree list), or a bass written as a note, is written in the
-    # spelling read_lab returns, which mir_eval reads too; a sub-microsecond segment reads back as nothing.
+    # spelling read_lab returns, which mir_eval reads too; a sub-microsecond segment reads back as nothing,
+    # warned of.
     spelled = [
         ChordSegment(0.0, 1.0, "C:(3,\n5)"),
         ChordSegment(1.0, 1.0000002, "N"),
@@ -81,7 +82,8 @@ def test_what_write_lab_writes_reads_back_or_it_is_refused_before_writing(tmp_pa
         path.read_text()
         == "0.000000\t1.000000\tC:(3,5)\n1.000000\t1.000000\tN\n1.000000\t2.500000\tA:min/b3\n"
     )
-    assert read_lab(path) == [ChordSegment(0.0, 1.0, "C:(3,5)"), ChordSegment(1.0, 2.5, "A:min/b3")]
+    with pytest.warns(UserWarning, match=r"c\.lab: 1 zero-length segment dropped \(line 2 \(N\)\)"):
+        assert read_lab(path) == [ChordSegment(0.0, 1.0, "C:(3,5)"), ChordSegment(1.0, 2.5, "A:min/b3")]
 
 
 def test_writing_over_an_existing_annotation_is_refused_unless_replace(tmp_path):
@@ -358,11 +360,15 @@ def test_lab_rejects_nan_and_infinite_times_naming_the_line(tmp_path, bad):
 
 
 def test_zero_length_segments_are_dropped(tmp_path):
+    from audiotrain.chords import AnnotationWarning
+
     path = _lab(tmp_path, "0 1 C\n1.0 1.0 N\n1 2 G\n")
-    assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
+    with pytest.warns(AnnotationWarning, match=r"1 zero-length segment dropped \(line 2 \(N\)\)"):
+        assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
     # The start after one, rounded to just before it, is not out of order.
     path = _lab(tmp_path, "0 1 C\n1.0 1.0 N\n0.9996 2 G\n")
-    assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
+    with pytest.warns(AnnotationWarning, match=r"1 zero-length segment dropped \(line 2 \(N\)\)"):
+        assert [(s.start, s.end, s.label) for s in read_lab(path)] == [(0, 1, "C:maj"), (1, 2, "G:maj")]
 
 
 def test_an_annotation_whose_every_segment_is_zero_length_is_an_error_naming_the_file(tmp_path):
@@ -665,3 +671,18 @@ def test_chordinos_time_label_instants_are_named_with_how_to_write_them_as_a_lab
     assert "song.lab, line 1: expected 'start end label' (3 fields)" in message, message
     assert "a 'time label' instant" in message and "Chordino" in message, message
     assert "each chord lasting until the next one starts" in message, message
+
+
+def test_a_zero_length_segment_is_dropped_with_a_warning_naming_its_line_and_label(tmp_path):
+    """Audacity's point label after region labels (`4.0 4.0 G:maj`) labels no time: it was dropped without a
+    word, the G:maj lost."""
+    from audiotrain.chords import AnnotationWarning, read_annotation
+
+    path = tmp_path / "audacity.lab"
+    path.write_text("0.0\t4.0\tC:maj\n4.0\t4.0\tG:maj\n4.0\t6.0\tA:min\n6.0\t6.0\tF:maj\n")
+    with pytest.warns(AnnotationWarning) as caught:
+        segments = read_annotation(path)
+    assert segments == [ChordSegment(0.0, 4.0, "C:maj"), ChordSegment(4.0, 6.0, "A:min")]
+    message = str(caught[0].message)
+    assert f"{path}: 2 zero-length segments dropped (line 2 (G:maj), line 4 (F:maj))" in message
+    assert "give it an end time" in message

@@ -174,6 +174,27 @@ def test_the_count_of_songs_skipped_says_where_they_are_listed_when_stdout_goes_
     assert f"1 song skipped ({where}): exit status 1" in err
 
 
+def test_evaluate_lists_the_zero_length_segments_it_dropped_from_a_reference(
+    checkpoint, songs, tmp_path, capsys
+):
+    """A point label at the end of a reference (Audacity's, `9.0 9.0 G:maj`) labels no time: evaluate
+    dropped it without a word, as no other file was left out. The scan report now names it."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    lab = data / songs[0].annotation_path.name
+    end = read_lab(lab)[-1].end
+    lab.write_text(lab.read_text() + f"{end}\t{end}\tG:maj\n")
+    capsys.readouterr()
+    code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "1 annotation with zero-length segments, dropped" in captured.err
+    assert f"{lab}: line {len(read_lab(songs[0].annotation_path)) + 1} (G:maj)" in captured.err
+
+
 def test_evaluate_says_how_far_its_transcription_is(checkpoint, songs, tmp_path, monkeypatch, capsys):
     """evaluate on a folder of a thousand songs transcribed for minutes without a word before its scores: a
     line every PROGRESS_LINE_SECONDS now says how many songs are done (the skipped ones too)."""

@@ -5,7 +5,7 @@ malformed line, a label that is not Harte syntax, a time that is negative, NaN o
 segment, a segment that starts before the one above it (out of order: both lines are named), two
 segments that overlap, or a gap between segments. Real annotations are written with rounded
 times, so overlaps and gaps smaller than ``tolerance`` seconds are snapped shut instead of reported, and
-zero-length segments (common in published sets, and accepted by ``mir_eval``) are dropped.
+zero-length segments (common in published sets) are dropped, with a `ZeroLengthSegmentsWarning` naming them.
 
 Labels come back in the canonical spelling `format_harte` writes, which ``mir_eval`` parses: a bass
 written as a note (``C/E``, ``E:min/G``) becomes an interval (``C:maj/3``, ``E:min/b3``), spaces inside
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import UTF16_TEXT, is_utf16, parse_json, write_given_path
-from audiotrain._text import is_number, listed
+from audiotrain._text import is_number, listed, plural
 from audiotrain.chords.harte import (
     HARTE_GRAMMAR,
     NO_CHORD,
@@ -107,6 +107,15 @@ class SeveralAnnotationsWarning(AnnotationWarning):
     def __init__(self, message: str, path: Path, annotators: list[str], used: int = 0):
         super().__init__(message)
         self.path, self.annotators, self.used = path, annotators, used
+
+
+class ZeroLengthSegmentsWarning(AnnotationWarning):
+    """An annotation with segments that label no time (start = end: Audacity's point labels), dropped:
+    `path` and `dropped` (``(location, label)`` of each), for a caller that lists such files itself."""
+
+    def __init__(self, message: str, path: str, dropped: list[tuple[str, str]]):
+        super().__init__(message)
+        self.path, self.dropped = path, dropped
 
 
 @dataclass(frozen=True)
@@ -211,7 +220,8 @@ def validate_segments(
     Returns
     -------
     list of ChordSegment
-        Labels in canonical Harte spelling (`format_harte`); zero-length segments dropped.
+        Labels in canonical Harte spelling (`format_harte`); zero-length segments dropped, named in a
+        `ZeroLengthSegmentsWarning`.
 
     Raises
     ------
@@ -223,6 +233,7 @@ def validate_segments(
     _check_order(segments, source, locations, tolerance)
     labels = _canonical_labels(segments, source, locations)
     result: list[ChordSegment] = []
+    dropped: list[tuple[str, str]] = []  # (location, label) of each zero-length segment
     for segment, where, label in zip(segments, locations, labels):
         # NaN compares False with everything, so without this check it would pass every test below.
         if not (math.isfinite(segment.start) and math.isfinite(segment.end)):
@@ -236,7 +247,8 @@ def validate_segments(
                 f"{source}, {where}: end time {segment.end} is before start time {segment.start}"
             )
         if segment.end == segment.start:
-            continue  # covers no time
+            dropped.append((where, label))  # covers no time
+            continue
         segment = ChordSegment(segment.start, segment.end, label)
         if result:
             previous = result[-1]
@@ -278,6 +290,14 @@ def validate_segments(
             len(segments), f" (all {len(segments)} segments are zero-length)"
         )
         raise AnnotationError(f"{source}: no chord segments{why}")
+    if dropped:  # said, not silent: a point label among regions loses its chord (mir_eval refuses the file)
+        what = plural(len(dropped), "zero-length segment")
+        lines = listed([f"{where} ({label})" for where, label in dropped])
+        message = (
+            f"{source}: {what} dropped ({lines}): start = end labels no time (a point label, as Audacity "
+            "writes one); give it an end time to keep its chord"
+        )
+        warnings.warn(ZeroLengthSegmentsWarning(message, source, dropped), stacklevel=2)
     return result
 
 
@@ -490,7 +510,15 @@ def _refuse_unreadable(path: Path, segments: Sequence[ChordSegment]) -> None:
     recipe reads the file, the mistake would be far from where it was made. Gaps pass (``allow_gaps``
     reads them as N), and so does an empty list (an empty transcription)."""
     if segments:
-        validate_segments(segments, f"{path} (not written)", allow_gaps=True)
+        _check_for_writing(segments, f"{path} (not written)")
+
+
+def _check_for_writing(segments: Sequence[ChordSegment], source: str) -> None:
+    """`validate_segments` of what is about to be written, without its `ZeroLengthSegmentsWarning`: the file
+    is written with its zero-length lines, and whoever reads it is told of them then."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ZeroLengthSegmentsWarning)
+        validate_segments(segments, source, allow_gaps=True)
 
 
 def lab_text(segments: Iterable[ChordSegment]) -> str:
@@ -507,9 +535,7 @@ def _as_written(path: Path, segments: Sequence[ChordSegment]) -> list[ChordSegme
     _refuse_unreadable(path, segments)  # (the times as given: a negative or reversed one is named as such)
     rounded = [ChordSegment(float(f"{s.start:.6f}"), float(f"{s.end:.6f}"), s.label) for s in segments]
     if rounded:
-        validate_segments(
-            rounded, f"{path} (not written; times rounded to a .lab's 6 decimals)", allow_gaps=True
-        )
+        _check_for_writing(rounded, f"{path} (not written; times rounded to a .lab's 6 decimals)")
     return [ChordSegment(s.start, s.end, format_harte(parse_harte(s.label))) for s in rounded]
 
 

@@ -52,13 +52,14 @@ from typing import Any
 from audiotrain._config_args import config_argument
 from audiotrain._file_names import portable_name
 from audiotrain._files import is_inside
-from audiotrain._text import plural, seconds_text, without_control_characters
+from audiotrain._text import listed, plural, seconds_text, without_control_characters
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, header_length, too_short_detail
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import (
     AnnotationError,
     ChordSegment,
     SeveralAnnotationsWarning,
+    ZeroLengthSegmentsWarning,
     looks_like_lab,
     read_annotation,
 )
@@ -144,6 +145,9 @@ class SongIndex:
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
+    #: Annotations used with segments dropped as labelling no time (start = end: Audacity's point labels):
+    #: ``(annotation, "line 2 (G:maj), ...")``. Used: not a problem, but each such chord is lost.
+    zero_length: list[tuple[Path, str]] = field(default_factory=list)
     hidden: list[Path] = field(default_factory=list)  # .DS_Store, ._x.wav, .Trashes/...: ignored, counted
     #: Symlinked folders whose songs were scanned (albums linked in from another disk), and those not entered
     #: because their real folder was scanned already (a link to a folder above, or a second link to one).
@@ -446,6 +450,13 @@ class SongIndex:
                 [f"{p}: {who}" for p, who in self.several_annotations],
             ),
             (
+                "annotation with zero-length segments, dropped (start = end labels no time: a point label, "
+                "as Audacity writes one; give it an end time to keep its chord)",
+                "annotations with zero-length segments, dropped (start = end labels no time: point labels, "
+                "as Audacity writes them; give each an end time to keep its chord)",
+                [f"{p}: {where}" for p, where in self.zero_length],
+            ),
+            (
                 "audio file with an annotation named nearly like it (rename the annotation to pair them)",
                 "audio files with an annotation named nearly like them (rename it to pair them)",
                 [f"{a}: {self._did_you_mean(a, n)}" for a, n in self.near_misses],
@@ -661,6 +672,7 @@ def scan_song_folder(
             try:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", SeveralAnnotationsWarning)
+                    warnings.simplefilter("always", ZeroLengthSegmentsWarning)
                     segments = read_annotation(
                         annotation_path, allow_gaps=allow_gaps, jams_annotation=jams_annotation
                     )
@@ -670,6 +682,10 @@ def scan_song_folder(
             for warning in caught:  # listed in the report, once, rather than warned at every read
                 if isinstance(warning.message, SeveralAnnotationsWarning):
                     index.several_annotations.append((annotation_path, _annotations_held(warning.message)))
+                elif isinstance(warning.message, ZeroLengthSegmentsWarning):
+                    dropped = warning.message.dropped
+                    where = listed([f"{line} ({label})" for line, label in dropped], shown=5)
+                    index.zero_length.append((annotation_path, where))
                 else:
                     warnings.warn_explicit(
                         warning.message, warning.category, warning.filename, warning.lineno

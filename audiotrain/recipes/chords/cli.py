@@ -36,7 +36,7 @@ from pathlib import Path
 from audiotrain._files import OutputWriteError
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag
-from audiotrain.chords.lab import SeveralAnnotationsWarning
+from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
 from audiotrain.datasets._folders import as_stored
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
@@ -805,6 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings():
             # The folder scan lists these files once, in its report; each later read would warn again.
             warnings.simplefilter("ignore", SeveralAnnotationsWarning)
+            warnings.simplefilter("ignore", ZeroLengthSegmentsWarning)
             if command in ("demo", "train"):
                 return _cmd_train(argv, demo=command == "demo")
             if command == "cv":

@@ -191,6 +191,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     # (Linked folders too: which folders were scanned is part of what was scored.)
     noted = (
         index.several_annotations,
+        index.zero_length,
         index.outside_vocabulary,
         index.reduced_labels,
         index.linked_folders,
