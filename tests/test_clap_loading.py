@@ -174,6 +174,32 @@ def test_a_shard_in_a_subfolder_is_read_from_there(tmp_path):
         load_pretrained(folder)
 
 
+def test_a_weights_file_or_shard_that_is_a_fifo_or_a_folder_is_named_so(tmp_path):
+    """A pytorch_model.bin that was a FIFO said "no weights file (one of ..., pytorch_model.bin); the folder
+    holds ... pytorch_model.bin", and a shard that was a folder "lists shard X, which is not in FOLDER": both
+    as if the file were missing. Neither is opened (a read of a FIFO waits for a writer forever)."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, folder)
+    (folder / "pytorch_model.bin").unlink()
+    os.mkfifo(folder / "pytorch_model.bin")
+    with pytest.raises(
+        CheckpointError, match=re.escape(f"{folder / 'pytorch_model.bin'}: is a FIFO, not a regular file")
+    ):
+        load_pretrained(folder)
+    sharded = _sharded_copy(tmp_path / "sharded")
+    shard = sharded / "model-00002-of-00002.safetensors"
+    shard.unlink()
+    shard.mkdir()
+    with pytest.raises(CheckpointError, match=re.escape(f"{shard}: is a folder, not a regular file")):
+        load_pretrained(sharded)
+    index = sharded / "model.safetensors.index.json"  # (an index naming itself was "not a zip archive")
+    record = json.loads(index.read_text())
+    record["weight_map"] = dict.fromkeys(record["weight_map"], index.name)
+    index.write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match=re.escape(f"{index}: lists itself as shard {index.name}")):
+        load_pretrained(sharded)
+
+
 STRAY_INDEX = "audio_model.audio_encoder.layers.7.blocks.3.attention.self.relative_position_index"
 STRAY_COUNTER = "audio_model.audio_encoder.norm_extra.num_batches_tracked"
 PATCH_KERNEL = "audio_model.audio_encoder.patch_embed.proj.weight"

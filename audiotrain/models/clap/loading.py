@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audiotrain import _loading
 from audiotrain._arguments import path_argument
-from audiotrain._files import read_json_file
+from audiotrain._files import check_regular_file, read_json_file
 from audiotrain.models.clap.config import ClapConfig, shape_defaults_note
 from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
 from audiotrain.models.clap.model import ClapModel
@@ -198,8 +198,10 @@ def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict
     """
     for name in WEIGHT_FILES:
         path = folder / name
-        if not path.is_file():
+        if not os.path.lexists(path):
             continue
+        # (a FIFO or a folder in its place was "no weights file" while the message listed that very name)
+        check_regular_file(path, CheckpointError)
         if name.endswith(".index.json"):
             index = read_json_file(path, CheckpointError)
             try:
@@ -212,9 +214,12 @@ def read_state_dict(folder: Path, max_elements: int | None = None) -> tuple[dict
             shards = [path]
         state: dict[str, mx.array] = {}
         for shard_path in shards:
-            if not shard_path.is_file():
-                shard = shard_path.relative_to(folder).as_posix()
+            shard = shard_path.relative_to(folder).as_posix()
+            if not os.path.lexists(shard_path):
                 raise CheckpointError(f"{path}: lists shard {shard}, which is not in {folder}")
+            if shard_path == path and name.endswith(".index.json"):  # (read as a pickle: "not a zip archive")
+                raise CheckpointError(f"{path}: lists itself as shard {shard}; shards are weights files")
+            check_regular_file(shard_path, CheckpointError)
             state.update(_read_one(shard_path, max_elements))
         return state, path
     present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
