@@ -299,3 +299,25 @@ def test_a_run_folders_hf_model_linked_from_elsewhere_is_refused_naming_the_link
         f"error: {run / 'hf_model'} leads outside the run folder {run} (a link to {elsewhere.resolve()})"
         in err
     )
+
+
+@pytest.mark.parametrize("name", ["config.json", "preprocessor_config.json", "merges.txt"])
+def test_a_model_folder_whose_file_is_a_fifo_or_a_folder_is_refused_naming_that_file(tmp_path, capsys, name):
+    """A downloaded CLAP folder whose config.json or preprocessor_config.json was a FIFO (or whose merges.txt
+    was, with no tokenizer.json) was "not a Hugging Face CLAP folder", naming no file; none is opened."""
+    model = tiny_checkpoint(tmp_path)
+    if name == "merges.txt":
+        (model / "tokenizer.json").unlink()
+    (model / name).unlink()
+    os.mkfifo(model / name)
+    data = tone_folder(tmp_path / "data", 2)
+    status, printed, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 2 and printed == ""
+    assert (
+        f"error: --model {model}: {model / name}: is a FIFO, not a regular file; expected a Hugging Face CLAP "
+        "folder" in err
+    )
+    (model / name).unlink()
+    (model / name).mkdir()
+    status, printed, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 2 and f"error: --model {model}: {model / name}: is a folder, not a regular file" in err

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import STORAGE_ERRNOS, OutputWriteError, read_json_file
+from audiotrain._files import STORAGE_ERRNOS, OutputWriteError, check_regular_file, read_json_file
 from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
@@ -463,6 +463,23 @@ def has_model_files(folder: Path) -> bool:
     return tokenizer and front_end and (folder / "config.json").is_file()
 
 
+def not_regular_model_files(folder: Path) -> list[str]:
+    """What is wrong with each file of a CLAP folder (config, tokenizer, front end, weights) that is there but
+    is no regular file (a FIFO, a folder, a device), as `check_regular_file` says it; none is opened."""
+    from audiotrain.features.clap import FRONT_END_FILES
+    from audiotrain.models.clap.loading import WEIGHT_FILES
+    from audiotrain.models.clap.tokenizer import TOKENIZER_FILES
+
+    found = []
+    for name in ("config.json", *TOKENIZER_FILES, *FRONT_END_FILES, *WEIGHT_FILES):
+        if os.path.lexists(folder / name) and not (folder / name).is_file():
+            try:
+                check_regular_file(folder / name, ValueError)
+            except ValueError as error:
+                found.append(str(error))
+    return found
+
+
 def is_chord_state(state: Any) -> bool:
     """Whether `state` (a trainer_state.json's content) is a chord recipe checkpoint's: its task's key."""
     module_state = state.get("module_state") if isinstance(state, dict) else None
@@ -528,7 +545,9 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
                 f"checkpoints first: {export.replace('CHECKPOINT', str(path / 'checkpoints' / 'last'))}, "
                 "then --model DIR"
             )
-        raise ValueError(f"--model {given}: not a Hugging Face CLAP folder; {expected}")
+        # (a FIFO config.json was "not a Hugging Face CLAP folder", naming no file)
+        what = "; ".join(not_regular_model_files(path)) or "not a Hugging Face CLAP folder"
+        raise ValueError(f"--model {given}: {what}; {expected}")
     if path.exists():
         raise ValueError(f"--model {given}: a file; {expected}")
     first = Path(given).parts[0] if Path(given).parts else ""
