@@ -6,6 +6,8 @@ Regenerate it with ``python tests/test_features_clap.py``.
 """
 
 import json
+import os
+import re
 import warnings
 from pathlib import Path
 
@@ -93,6 +95,20 @@ def test_settings_are_read_from_a_transformers_5_processor_config(tmp_path):
     assert ClapFeatureExtractor.from_pretrained(folder).truncation == "rand_trunc"
     (folder / "processor_config.json").write_text(json.dumps({"processor_class": "ClapProcessor"}))
     assert ClapFeatureExtractor.from_pretrained(folder).truncation == "fusion"
+
+
+@pytest.mark.parametrize("name", ["processor_config.json", "preprocessor_config.json"])
+def test_a_front_end_file_that_is_a_fifo_beside_the_other_is_refused_naming_it(tmp_path, name):
+    """A processor_config.json that was a FIFO beside a preprocessor_config.json was passed over without a
+    word (the front end came from the other file), and a FIFO preprocessor_config.json beside a
+    processor_config.json without a block was that file's "no 'feature_extractor' object". Neither is
+    opened."""
+    _write_config(tmp_path, FUSED)
+    (tmp_path / "processor_config.json").write_text(json.dumps({"processor_class": "ClapProcessor"}))
+    (tmp_path / name).unlink()
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / name}: is a FIFO, not a regular file")):
+        ClapFeatureExtractor.from_pretrained(tmp_path)
 
 
 def test_processor_config_without_a_feature_extractor_block_is_explained(tmp_path):

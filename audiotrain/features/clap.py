@@ -15,6 +15,7 @@ Computation runs in float64 numpy (as transformers does), so it is safe in data-
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -307,11 +308,13 @@ class ClapFeatureExtractor:
             from audiotrain.models.clap.loading import check_inside
 
             processor, preprocessor = path / PROCESSOR_FILE, path / PREPROCESSOR_FILE
-            if processor.is_file():
+            # A FIFO or a folder under either name is read, so refused naming it (`read_json_file`): taken as
+            # missing, it was passed over without a word, or blamed on the other file.
+            if os.path.lexists(processor):
                 config = _read_json_object(check_inside(path, processor))
-                if _PROCESSOR_BLOCK in config or not preprocessor.is_file():
+                if _PROCESSOR_BLOCK in config or not os.path.lexists(preprocessor):
                     return cls._from_file(config, processor)
-            if preprocessor.is_file():
+            if os.path.lexists(preprocessor):
                 return cls._from_file(_read_json_object(check_inside(path, preprocessor)), preprocessor)
             raise FileNotFoundError(
                 f"{folder}: neither {' nor '.join(FRONT_END_FILES)} (a CLAP checkpoint folder was expected)"
