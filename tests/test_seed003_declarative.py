@@ -548,6 +548,21 @@ def test_eval_strategy_no_never_validates_and_says_the_val_loader_is_unused(tmp_
     assert counter.steps == [] and "val_loss" not in result.history and result.best_checkpoint.is_dir()
 
 
+@pytest.mark.parametrize("typed", ["no", "off"])
+def test_an_unquoted_no_refused_without_a_train_monitor_is_shown_as_typed(tmp_path, typed):
+    """``eval_strategy: no`` without a train_ monitor was refused "(you set training.eval_strategy: False in
+    FILE; ...)": YAML 1.1's reading of the word, which the user never wrote."""
+    from audiotrain import get_trainer_config
+
+    path = tmp_path / "run.yaml"
+    path.write_text(f"training:\n  eval_strategy: {typed}\n")
+    with pytest.raises(ValueError) as refused:
+        get_trainer_config(config_file=path)
+    message = str(refused.value)
+    assert f"{path} line 2: training.eval_strategy 'no' never validates" in message
+    assert f"(you set training.eval_strategy: {typed} (YAML reads it as False) in {path};" in message
+
+
 def test_train_without_a_val_loader_for_a_val_monitor_is_refused_before_training(tmp_path):
     # Refused up front, naming what to do: without the check a whole epoch trained before ModelCheckpoint
     # found no val_loss.

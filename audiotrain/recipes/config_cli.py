@@ -652,23 +652,44 @@ def _check_unique_keys(root: Any, path: Path) -> None:
 def key_lines(path: str | Path) -> dict[str, int]:
     """The line of each key of the YAML (or JSON) config file `path`, by its dotted name
     (``training.patience``); empty where the file cannot be read so."""
+    return {name: line for name, (line, _) in _keyed_nodes(path).items()}
+
+
+def _keyed_nodes(path: str | Path) -> dict[str, tuple[int, Any]]:
+    """(the key's line, the value's YAML node) of each key of the config file `path`, by its dotted name;
+    empty where the file cannot be read so."""
     import yaml
 
     try:
         root = yaml.compose(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
     except (OSError, ValueError, yaml.YAMLError):
         return {}
-    lines: dict[str, int] = {}
+    found: dict[str, tuple[int, Any]] = {}
     pending = [(root, "")]
     while pending:
         node, section = pending.pop()
-        if not isinstance(node, yaml.MappingNode) or len(lines) > MAX_CONFIG_VALUES:
+        if not isinstance(node, yaml.MappingNode) or len(found) > MAX_CONFIG_VALUES:
             continue
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
-                lines.setdefault(f"{section}{key.value}", key.start_mark.line + 1)
+                found.setdefault(f"{section}{key.value}", (key.start_mark.line + 1, value))
                 pending.append((value, f"{section}{key.value}."))
-    return lines
+    return found
+
+
+def _as_typed(message: str, nodes: dict[str, tuple[int, Any]]) -> str:
+    """`message` with each ``name: False`` (or True) it quotes from a file shown as the file has it, where
+    that was a word YAML 1.1 reads as a bool (``eval_strategy: no`` is False): the user never wrote False."""
+    for name, (_, node) in nodes.items():
+        if node.tag != "tag:yaml.org,2002:bool" or node.value.lower() in ("true", "false"):
+            continue
+        read = "True" if node.value.lower() in ("yes", "on", "y") else "False"
+        message = re.sub(
+            rf"(?<![\w.]){re.escape(name)}: {read}(?![\w])",
+            f"{name}: {node.value} (YAML reads it as {read})",
+            message,
+        )
+    return message
 
 
 def with_key_line(error: ValueError, path: str | Path) -> ValueError:
@@ -678,8 +699,9 @@ def with_key_line(error: ValueError, path: str | Path) -> ValueError:
     message, prefix = str(error), f"{path}: "
     if not message.startswith(prefix):
         return error
-    rest = message[len(prefix) :]
-    lines = key_lines(path)
+    nodes = _keyed_nodes(path)
+    rest = _as_typed(message[len(prefix) :], nodes)
+    lines = {name: line for name, (line, _) in nodes.items()}
     for name in re.findall(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", rest):
         if name in lines:
             return ValueError(f"{path} line {lines[name]}: {rest}")
@@ -688,7 +710,7 @@ def with_key_line(error: ValueError, path: str | Path) -> ValueError:
     for name in re.findall(r"'([A-Za-z_]\w*)'", rest) + re.findall(r"^([A-Za-z_]\w*) \(--", rest):
         if name in lines:
             return ValueError(f"{path} line {lines[name]}: {rest}")
-    return error
+    return error if rest == message[len(prefix) :] else ValueError(f"{prefix}{rest}")
 
 
 def _check_yaml11_number(node: Any, name: str, path: Path) -> None:
