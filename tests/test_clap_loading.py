@@ -1368,12 +1368,26 @@ def test_a_tokenizer_file_that_is_a_fifo_or_a_folder_is_named_so(tmp_path):
     """A tokenizer.json that is a FIFO (a folder from someone else) or a folder said "no tokenizer.json (or
     vocab.json + merges.txt)", as if the folder lacked it; neither is opened."""
     os.mkfifo(tmp_path / "tokenizer.json")
-    with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path / 'tokenizer.json'}: not a regular file")):
+    fifo = f"{tmp_path / 'tokenizer.json'}: is a FIFO, not a regular file"  # (not "a FIFO, a device or ...")
+    with pytest.raises(TokenizerError, match=re.escape(fifo)):
         ClapTokenizer.from_pretrained(tmp_path)
     (tmp_path / "tokenizer.json").unlink()
     (tmp_path / "tokenizer.json").mkdir()
-    with pytest.raises(TokenizerError, match=re.escape(f"{tmp_path / 'tokenizer.json'}: not a regular file")):
+    folder = f"{tmp_path / 'tokenizer.json'}: is a folder, not a regular file"
+    with pytest.raises(TokenizerError, match=re.escape(folder)):
         ClapTokenizer.from_pretrained(tmp_path)
+
+
+def test_a_torch_weights_file_that_is_a_fifo_is_named_so_not_called_missing(tmp_path):
+    """load_torch_state_dict said "no such file" of a pytorch_model.bin that was a FIFO; it is not opened."""
+    os.mkfifo(tmp_path / "pytorch_model.bin")
+    with pytest.raises(
+        TorchCheckpointError,
+        match=re.escape(f"{tmp_path / 'pytorch_model.bin'}: is a FIFO, not a regular file"),
+    ):
+        load_torch_state_dict(tmp_path / "pytorch_model.bin")
+    with pytest.raises(TorchCheckpointError, match=re.escape(f"{tmp_path / 'missing.bin'}: no such file")):
+        load_torch_state_dict(tmp_path / "missing.bin")
 
 
 def test_tokenizer_errors(tmp_path):

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from audiotrain._files import read_json_file, write_text_atomically
+from audiotrain._files import check_regular_file, read_json_file, write_text_atomically
 from audiotrain._text import lone_surrogate
 from audiotrain.features.clap import as_return_tensors
 
@@ -173,11 +173,9 @@ class ClapTokenizer:
         for name in (*TOKENIZER_FILES, "config.json"):  # every file read here (config.json: its length limit)
             if (folder / name).exists():
                 check_inside(folder, folder / name)
-                if name != "config.json" and not (folder / name).is_file():
+                if name != "config.json":
                     # (a FIFO, which a read would wait on, or a folder: "no tokenizer.json" called it missing)
-                    raise TokenizerError(
-                        f"{folder / name}: not a regular file (a FIFO, a device or a folder)"
-                    )
+                    check_regular_file(folder / name, TokenizerError)
         if (folder / "tokenizer.json").is_file():
             try:
                 # (read by Python: the Rust library takes only a path that is valid UTF-8)

@@ -27,6 +27,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain._files import check_regular_file
+
 import numpy as np
 
 # Storage class name in the pickle -> numpy dtype of its raw bytes ("bfloat16": read as uint16, widened below).
@@ -254,8 +256,9 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
         tensors.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TorchCheckpointError(f"{path}: no such file")
+    check_regular_file(path, TorchCheckpointError)  # (a FIFO was "no such file"; a read would wait on it)
     if not zipfile.is_zipfile(path):
         # An empty file, or a zip cut short (an interrupted download: its directory is at the end), is not
         # the legacy format: re-saving with a recent torch would not help.
