@@ -103,17 +103,23 @@ def _copy_with_nan(song: SongEntry, folder, name: str) -> None:
     (folder / f"{name}.lab").write_text(song.annotation_path.read_text())
 
 
-def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpoint, songs, tmp_path, capsys):
-    """Every song left out is listed with its reason and counted, whether the folder scan dropped it (it
-    used to go to stderr only, with songs_skipped 0) or its audio failed to decode; the exit status is
-    then 1, as predict's on a folder with files skipped."""
+def _songs_and_one_with_nan(songs, tmp_path):
+    """TMP/data holding `songs` and "a_broken", a copy of the first with NaN samples (sorted first: it must
+    not stop the evaluation before the others are written)."""
     data = tmp_path / "data"
     data.mkdir()
-    # "a_broken" sorts first: it must not stop the evaluation before the others are written.
     _copy_with_nan(songs[0], data, "a_broken")
     for song in songs:
         shutil.copy(song.audio_path, data)
         shutil.copy(song.annotation_path, data)
+    return data
+
+
+def test_evaluate_skips_songs_whose_audio_does_not_decode_and_lists_them(checkpoint, songs, tmp_path, capsys):
+    """Every song left out is listed with its reason and counted, whether the folder scan dropped it (it
+    used to go to stderr only, with songs_skipped 0) or its audio failed to decode; the exit status is
+    then 1, as predict's on a folder with files skipped."""
+    data = _songs_and_one_with_nan(songs, tmp_path)
     audio = songs[0].audio_path.read_bytes()
     (data / "cut.wav").write_bytes(audio[: len(audio) // 3])  # truncated: the header promises more
     shutil.copy(songs[0].annotation_path, data / "cut.lab")
@@ -152,12 +158,7 @@ def test_the_count_of_songs_skipped_says_where_they_are_listed_when_stdout_goes_
     """A song skipped while transcribing (NaN samples) is listed on stdout, below the table: with
     `> results.txt` the stderr line used to say "listed above and in scores.json", with nothing above it on
     the terminal, and no scores.json written without -o."""
-    data = tmp_path / "data"
-    data.mkdir()
-    _copy_with_nan(songs[0], data, "a_broken")
-    for song in songs:
-        shutil.copy(song.audio_path, data)
-        shutil.copy(song.annotation_path, data)
+    data = _songs_and_one_with_nan(songs, tmp_path)
     capsys.readouterr()
     code = chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
     captured = capsys.readouterr()
