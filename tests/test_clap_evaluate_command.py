@@ -9,6 +9,7 @@ from audiotrain.recipes.clap.report import format_columns
 
 import pytest
 from clap_folders import tiny_checkpoint, tone_folder
+from fifo_waits import returns_without_waiting
 
 
 def _fine_tune(tmp, *flags: str):
@@ -261,26 +262,15 @@ def test_a_hub_id_with_a_trailing_slash_is_named_with_the_id_it_may_mean(tmp_pat
 def test_a_run_folders_checkpoint_holding_a_fifo_is_refused_without_waiting(tmp_path, capsys):
     """A downloaded CLAP run without hf_model/ whose checkpoints/last/trainer_state.json was a FIFO kept
     evaluate --model RUN waiting for a writer forever (each checkpoint is read to tell a chord recipe's)."""
-    import threading
-
     run = tmp_path / "run"
     (run / "checkpoints" / "last").mkdir(parents=True)
     (run / "config.json").write_text(json.dumps({"config": {}, "model_source": "laion/clap-htsat-unfused"}))
     fifo = run / "checkpoints" / "last" / "trainer_state.json"
     os.mkfifo(fifo)
     data = tone_folder(tmp_path / "data", 2)
-    outcome = []
-    thread = threading.Thread(
-        target=lambda: outcome.append(_evaluate(capsys, "--model", run, "--data", data))
+    status, printed, err = returns_without_waiting(
+        lambda: _evaluate(capsys, "--model", run, "--data", data), fifo
     )
-    thread.daemon = True
-    thread.start()
-    thread.join(30)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the reader sees an empty file; the test ends
-        thread.join(30)
-        pytest.fail(f"evaluate waited for a writer of the FIFO {fifo}")
-    status, printed, err = outcome[0]
     assert status == 2 and f"error: --model {run}: a run folder without hf_model/" in err
 
 

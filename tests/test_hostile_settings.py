@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from audiotrain.train.checkpoint import CheckpointError, read_state
 from audiotrain.trainer_config import recorded_builds
 
 import pytest
+from fifo_waits import returns_without_waiting
 
 DEEP = "[" * 5000 + "]" * 5000
 HUGE_INT = "1" * 5000
@@ -87,28 +87,6 @@ def test_a_run_record_that_is_not_json_is_still_no_record(tmp_path: Path):
     assert run_record_of(checkpoint) == {"seed": 1}
 
 
-def _returns_without_waiting(call, fifo: Path) -> None:
-    """`call()` returns or raises at once; it used to open `fifo` and wait for a writer forever (then a
-    writer is opened here and closed, so that the test ends either way)."""
-    outcome = []
-    thread = threading.Thread(target=lambda: outcome.append(_outcome(call)), daemon=True)
-    thread.start()
-    thread.join(10)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # the reader then sees an empty file
-        thread.join(10)
-        pytest.fail(f"waited for a writer of the FIFO {fifo}")
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-
-
-def _outcome(call):
-    try:
-        return call()
-    except BaseException as error:
-        return error
-
-
 def test_run_records_a_recipe_reads_again_are_read_as_settings_files(tmp_path: Path):
     """`evaluate --test_songs_of RUN`, `evaluate --overwrite` and `cv --resume RUN` read a JSON file the
     user points at: a deeply nested one gave a raw RecursionError traceback, a FIFO hung the command."""
@@ -128,10 +106,10 @@ def test_run_records_a_recipe_reads_again_are_read_as_settings_files(tmp_path: P
         (run / name).unlink()
         os.mkfifo(run / name)
     with pytest.raises(ValueError, match=no_record):
-        _returns_without_waiting(lambda: run_test_songs(run, tmp_path, [], {}), run / "config.json")
-    _returns_without_waiting(lambda: evaluation_outputs(run), run / "scores.json")
+        returns_without_waiting(lambda: run_test_songs(run, tmp_path, [], {}), run / "config.json", 10)
+    returns_without_waiting(lambda: evaluation_outputs(run), run / "scores.json", 10)
     with pytest.raises(ValueError, match="not a cv run folder"):
-        _returns_without_waiting(lambda: _finished_folds(run / PROGRESS_FILE, {}), run / PROGRESS_FILE)
+        returns_without_waiting(lambda: _finished_folds(run / PROGRESS_FILE, {}), run / PROGRESS_FILE, 10)
 
 
 def _alias_tree(levels: int) -> str:
