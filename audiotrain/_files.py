@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from audiotrain._lfs import MAX_POINTER_BYTES, pointer_text
+
 try:
     import fcntl
 except ImportError:  # Windows
@@ -487,6 +489,9 @@ def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False
         raw = path.read_bytes()
     except OSError as err:
         raise error(f"{path}: cannot be read ({err.strerror or err})") from None
+    pointer = pointer_text(raw[:MAX_POINTER_BYTES])  # (a tokenizer.json of a repository cloned without Git LFS)
+    if pointer:
+        raise error(f"{path}: {pointer}")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain._lfs import file_pointer_text
 from audiotrain._text import listed
 
 import mlx.core as mx
@@ -91,24 +92,29 @@ def check_safetensors_header(path: Path, error: type[Exception]) -> dict[str, Sa
         size = path.stat().st_size
         with open(path, "rb") as handle:
             prefix = handle.read(8)
+            header_bytes = b""
             length = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
-            # An empty file or one cut short (an interrupted copy or download) is said as such: the user's fix
-            # is to copy it again, not to look for another format.
-            if size == 0:
-                raise error(f"{path}: the file is empty (0 bytes); copy or download it again")
-            if len(prefix) < 8 or size - 8 < length <= MAX_SAFETENSORS_HEADER_BYTES:
-                header = "its safetensors header" if len(prefix) < 8 else f"its {length}-byte header"
-                raise error(
-                    f"{path} is cut short ({size} bytes, less than {header}): an interrupted copy or "
-                    "download? copy or download it again"
-                )
-            if not 0 < length <= min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
-                raise error(
-                    f"{path} is not a readable safetensors file: its header length is missing or invalid"
-                )
-            header_bytes = handle.read(length)
+            if 0 < length <= min(MAX_SAFETENSORS_HEADER_BYTES, size - 8):
+                header_bytes = handle.read(length)
     except OSError as err:
         raise error(f"{path}: cannot be read ({err})") from None
+    # Raised outside the try: `error` may be an OSError itself (CLAP's CheckpointError), which the except
+    # above would wrap in a second copy of the path.
+    # An empty file or one cut short (an interrupted copy or download) is said as such: the user's fix is to
+    # copy it again, not to look for another format.
+    if size == 0:
+        raise error(f"{path}: the file is empty (0 bytes); copy or download it again")
+    pointer = file_pointer_text(path)  # (a model repository cloned without Git LFS)
+    if pointer:
+        raise error(f"{path}: {pointer}")
+    if len(prefix) < 8 or size - 8 < length <= MAX_SAFETENSORS_HEADER_BYTES:
+        header = "its safetensors header" if len(prefix) < 8 else f"its {length}-byte header"
+        raise error(
+            f"{path} is cut short ({size} bytes, less than {header}): an interrupted copy or "
+            "download? copy or download it again"
+        )
+    if not header_bytes:
+        raise error(f"{path} is not a readable safetensors file: its header length is missing or invalid")
 
     def no_duplicates(pairs: list[tuple[str, object]]) -> dict:
         seen: set[str] = set()

@@ -25,6 +25,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from audiotrain._lfs import file_pointer_text
 from audiotrain._mp3_frames import mp3_samples
 from audiotrain._ogg_pages import chained_streams
 from audiotrain._system import usable_cores
@@ -174,6 +175,9 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     if looks_like_audio:
         return AudioError(path, "corrupt", _decoder_said(path, error))
     # Named like audio but plainly something else: a text file renamed .wav, a macOS AppleDouble twin.
+    pointer = file_pointer_text(path)  # (a dataset cloned without Git LFS: the fix is a command, not a new copy)
+    if pointer:
+        return AudioError(path, "not_audio", pointer)
     kind = "a macOS AppleDouble file, the metadata of another" if head.startswith(_APPLEDOUBLE) else ""
     kind = kind or _text_kind(head)
     if kind:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import UTF16_TEXT, is_utf16, parse_json, write_given_path
+from audiotrain._lfs import MAX_POINTER_BYTES, file_pointer_text, pointer_text
 from audiotrain._text import is_number, listed, plural
 from audiotrain.chords.harte import (
     HARTE_GRAMMAR,
@@ -366,6 +367,7 @@ def read_lab(
         In time order, tiling the annotated span without gaps.
     """
     path = Path(path)
+    _refuse_lfs_pointer(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: tolerate a BOM
     except UnicodeDecodeError as err:
@@ -419,6 +421,14 @@ def read_lab(
         keep_starts=keep_starts,
         filled_gaps=filled_gaps,
     )
+
+
+def _refuse_lfs_pointer(path: Path) -> None:
+    """A .lab left as a Git LFS pointer (a dataset cloned without Git LFS) is refused as one: read as a .lab,
+    its first line was "expected 'start end label' (3 fields), got 2"."""
+    pointer = file_pointer_text(path)
+    if pointer:
+        raise AnnotationError(f"{path}: {pointer}")
 
 
 def is_salami_chords(lines: Sequence[str]) -> bool:
@@ -653,6 +663,9 @@ def read_jams(
     """
     path = Path(path)
     raw = path.read_bytes()
+    pointer = pointer_text(raw[:MAX_POINTER_BYTES])  # (a dataset cloned without Git LFS)
+    if pointer:
+        raise AnnotationError(f"{path}: {pointer}")
     if raw[:2] == _GZIP_MAGIC:
         try:
             # Read one byte past the limit: only a larger file has it, and no more is ever decompressed.

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from audiotrain._files import check_regular_file, read_json_file, write_text_atomically
+from audiotrain._lfs import file_pointer_text
 from audiotrain._text import lone_surrogate
 from audiotrain.features.clap import as_return_tensors
 
@@ -176,6 +177,9 @@ class ClapTokenizer:
                 if name != "config.json":
                     # (a FIFO, which a read would wait on, or a folder: "no tokenizer.json" called it missing)
                     check_regular_file(folder / name, TokenizerError)
+                    pointer = file_pointer_text(folder / name)  # (a repository cloned without Git LFS)
+                    if pointer:
+                        raise TokenizerError(f"{folder / name}: {pointer}")
         if (folder / "tokenizer.json").is_file():
             try:
                 # (read by Python: the Rust library takes only a path that is valid UTF-8)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import check_regular_file
+from audiotrain._lfs import file_pointer_text
 
 import numpy as np
 
@@ -266,6 +267,9 @@ def load_torch_state_dict(path: str | Path, max_elements: int | None = None) -> 
             start = handle.read(4)
         if not start:
             raise TorchCheckpointError(f"{path}: the file is empty (0 bytes); copy or download it again")
+        pointer = file_pointer_text(path)  # (a model repository cloned without Git LFS)
+        if pointer:
+            raise TorchCheckpointError(f"{path}: {pointer}")
         if start == b"PK\x03\x04":
             raise TorchCheckpointError(
                 f"{path}: the file is damaged: it starts as a zip archive (torch.save's format) but "
