@@ -489,7 +489,7 @@ def read_json_file(path: Path, error: type[Exception], unique_keys: bool = False
         raw = path.read_bytes()
     except OSError as err:
         raise error(f"{path}: cannot be read ({err.strerror or err})") from None
-    pointer = pointer_text(raw[:MAX_POINTER_BYTES])  # (a tokenizer.json of a repository cloned without Git LFS)
+    pointer = pointer_text(raw[:MAX_POINTER_BYTES])  # (a repository cloned without Git LFS)
     if pointer:
         raise error(f"{path}: {pointer}")
     try:

@@ -1,15 +1,15 @@
 """Git LFS pointers: what a repository cloned without Git LFS holds in place of each large file.
 
-A Hugging Face model repository or a dataset on GitHub cloned with plain ``git clone`` (Git LFS not installed, or
-``GIT_LFS_SKIP_SMUDGE=1``) has, instead of ``model.safetensors`` or ``song.wav``, a small text file::
+A Hugging Face model repository or a dataset on GitHub cloned with plain ``git clone`` (Git LFS not installed,
+or ``GIT_LFS_SKIP_SMUDGE=1``) has, instead of ``model.safetensors`` or ``song.wav``, a small text file::
 
     version https://git-lfs.github.com/spec/v1
     oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393
     size 614420368
 
-Read as the format its name promises, it is a damaged file (a safetensors header length of eight ASCII bytes, a
-wav without its RIFF header, a .lab line of two fields), and the user would fetch it again the same way. Said as
-what it is, the fix is one command.
+Read as the format its name promises, it is a damaged file (a safetensors header length of eight ASCII bytes,
+a wav without its RIFF header, a .lab line of two fields), and the user would fetch it again the same way. Said
+as what it is, the fix is one command.
 """
 
 from __future__ import annotations

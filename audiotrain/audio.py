@@ -175,7 +175,7 @@ def _classify_decode_failure(path: Path, error: Exception) -> AudioError:
     if looks_like_audio:
         return AudioError(path, "corrupt", _decoder_said(path, error))
     # Named like audio but plainly something else: a text file renamed .wav, a macOS AppleDouble twin.
-    pointer = file_pointer_text(path)  # (a dataset cloned without Git LFS: the fix is a command, not a new copy)
+    pointer = file_pointer_text(path)  # (a dataset cloned without Git LFS: the fix is a command)
     if pointer:
         return AudioError(path, "not_audio", pointer)
     kind = "a macOS AppleDouble file, the metadata of another" if head.startswith(_APPLEDOUBLE) else ""
