@@ -38,7 +38,7 @@ from typing import Any
 
 from audiotrain._file_names import stored_name
 from audiotrain._files import check_regular_file, parse_json
-from audiotrain._text import byte_size, display_width
+from audiotrain._text import byte_size, display_width, plural
 from audiotrain._yaml import parse_yaml
 
 STATUSES = ("finished", "interrupted", "running", "failed", "unknown", "unreadable")
@@ -289,7 +289,10 @@ def stale_scores(scores: Any, evaluates: str | None, checkpoints: Path) -> str |
         current = current and scored_as_now(scores, checkpoints / name)
     if current:
         return None
-    what = f"{checkpoints.name}/{name} at epoch {scored.get('epoch')}" if name else "no checkpoint of it"
+    # scored["epoch"] counts the epochs done: "at epoch 2" read in history.json (from 0) was the next one.
+    epochs = scored.get("epoch")
+    trained = plural(epochs, "epoch") if isinstance(epochs, int) else f"{epochs} epochs"
+    what = f"{checkpoints.name}/{name} saved after {trained}" if name else "no checkpoint of it"
     return f"evaluation/scores.json scored {what}, before this run trained on"
 
 

@@ -44,10 +44,11 @@ from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 SONG_SECONDS = 4
 
 
-def _tiny_checkpoint(folder, seed, always=None, songs=None):
+def _tiny_checkpoint(folder, seed, always=None, songs=None, epochs=0, steps=0):
     """A checkpoint folder of a tiny, untrained chord model, as `ChordPredictor.from_checkpoint` reads it;
     with `always` (a chord type and root), its joint chord head hears that chord everywhere; with `songs`,
-    the song record a run stores (`song_record`)."""
+    the song record a run stores (`song_record`); saved, as its record says, after `epochs` epochs of
+    `steps` optimizer steps in all."""
     mx.random.seed(seed)
     config = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
     model = ChordRecognitionModel(config)
@@ -58,10 +59,10 @@ def _tiny_checkpoint(folder, seed, always=None, songs=None):
     entries = checkpoint_entries(ChordFeatureConfig(), DecodeConfig(), window_frames=32)
     state = {
         "progress": {
-            "epoch": 0,
+            "epoch": epochs,
             "batch_in_epoch": 0,
-            "global_step": 0,
-            "total_batches": 0,
+            "global_step": steps,
+            "total_batches": steps,
             "micro_batches": 0,
         },
         "random": {"mlx": [0, 0]},
@@ -502,6 +503,19 @@ def test_evaluate_against_another_checkpoint_prints_and_writes_paired_difference
     assert (out / "comparison.md").read_text() == "my notes"
     assert chords.main([*argv, "--against", str(other_checkpoint), "--overwrite"]) == 0
     assert (out / "comparison.md").read_text() != "my notes"
+
+
+def test_the_scored_line_counts_the_epochs_trained_not_history_json_epoch_numbers(songs, tmp_path):
+    """scores.md and comparison.md said "(epoch 2, step 24)" of a best checkpoint saved at the end of the
+    second epoch, which history.json (epochs from 0) and its `epoch=001` folder call epoch 1: a reader looking
+    up epoch 2 in the history found another epoch's val_loss. The line now says how many epochs it trained."""
+    checkpoint = _tiny_checkpoint(tmp_path / "best", seed=0, epochs=2, steps=24)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(_data_folder(songs, tmp_path))]
+    assert chords.main([*argv, "--against", str(checkpoint), "-o", str(tmp_path / "out")]) == 0
+    for report in ("scores.md", "comparison.md"):
+        text = (tmp_path / "out" / report).read_text()
+        assert f"{checkpoint.absolute()} (after 2 epochs, step 24) on " in text, report
+        assert "epoch 2" not in text, report
 
 
 def test_evaluate_against_itself_differs_by_nothing(checkpoint, songs, tmp_path, capsys):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from audiotrain._text import plural
 from audiotrain.recipes.chords import cli as chords
 
 import pytest
@@ -194,7 +195,8 @@ def test_a_resume_killed_in_its_evaluation_scores_it_though_an_earlier_evaluatio
     listed = capsys.readouterr().out
     assert listed.splitlines()[1].split()[:3] == ["run", "chords", "interrupted"], listed
     assert "majmin" not in listed
-    assert f"scored checkpoints/last at epoch {earlier['epoch']}, before this run trained on" in listed
+    trained_before = plural(earlier["epoch"], "epoch")
+    assert f"scored checkpoints/last saved after {trained_before}, before this run trained on" in listed
     assert chords.main(resume) == 0
     assert "its held-out songs are scored now" in capsys.readouterr().err
     scored = json.loads((run_dir / "evaluation" / "scores.json").read_text())["scored"]

@@ -281,7 +281,8 @@ def test_a_stopped_run_resumed_and_killed_in_training_is_failed_without_the_stop
     assert row(text, "int5")[2] == "failed"
     assert row(text, "int5")[6] == "-"
     assert "int5: no trained.json" in text
-    assert "evaluation/scores.json scored checkpoints/best at epoch 1, before this run trained on" in text
+    stale = "evaluation/scores.json scored checkpoints/best saved after 1 epoch, before this run trained on"
+    assert stale in text
     checkpoint(runs / "int5" / "checkpoints" / "best", 3)  # (a better validation moved best too: the same)
     assert row(listing(capsys), "int5")[2] == "failed"
     assert main(["runs", "compare", "--json", "runs/int5", "runs/good"]) == 0
@@ -297,7 +298,9 @@ def test_a_resumed_run_stopped_in_its_evaluation_is_interrupted_until_its_own_sc
     text = listing(capsys)  # ... and Ctrl-C landed in its held-out evaluation: the stop's scores are left
     assert row(text, "int")[2] == "interrupted"
     assert row(text, "int")[6] == "-"
-    assert "int: trained, not scored (evaluation/scores.json scored checkpoints/best at epoch 1" in text
+    assert "int: trained, not scored (evaluation/scores.json scored checkpoints/best saved after 1 epoch," in (
+        text
+    )
     scored_by_the_recipe(run, "best", majmin=0.62)  # its --resume scored it
     text = listing(capsys)
     assert row(text, "int")[2] == "finished" and row(text, "int")[6:8] == ["majmin", "0.620"]

@@ -331,7 +331,8 @@ class EvaluationResult:
 def scored_record(predictor: ChordPredictor, data: str | Path | None) -> dict[str, Any]:
     """What an evaluation scores, as scores.json and comparison.json record it (``scored``): so that scores
     re-made over weeks, with other builds, checkpoints or decoding, say which is which. The checkpoint
-    (absolute; None for a model not loaded from one), the epoch and step it was saved at, the data folder,
+    (absolute; None for a model not loaded from one), the epochs it had trained when saved (``epoch``: a
+    count, so 1 more than history.json's number of the epoch it was saved at) and its step, the data folder,
     the audiotrain build, the decoding and test-time pitch shifts, and the date (UTC, ISO 8601)."""
     checkpoint = predictor.checkpoint
     progress: dict[str, Any] = {}
@@ -350,9 +351,18 @@ def scored_record(predictor: ChordPredictor, data: str | Path | None) -> dict[st
     }
 
 
+def trained_for(scored: dict[str, Any]) -> str:
+    """How far the scored checkpoint had trained, "after 2 epochs, step 24". ``scored["epoch"]`` counts the
+    epochs done, where history.json and the ``epoch=NNN`` folders number them from 0: "epoch 2" read
+    there names the epoch after the one this checkpoint was saved at."""
+    epochs = scored["epoch"]
+    done = plural(epochs, "epoch") if isinstance(epochs, int) else f"{epochs} epochs"
+    return f"after {done}, step {scored.get('step')}"
+
+
 def scored_line(scored: dict[str, Any]) -> str:
     """scores.md's first line: what was scored (`scored_record`)."""
-    where = "" if scored.get("epoch") is None else f" (epoch {scored['epoch']}, step {scored['step']})"
+    where = "" if scored.get("epoch") is None else f" ({trained_for(scored)})"
     decode = ", ".join(f"{name} {value}" for name, value in (scored.get("decode") or {}).items())
     return (
         f"Scored: {scored.get('checkpoint') or 'a model not loaded from a checkpoint'}{where} on "
