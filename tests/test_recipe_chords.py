@@ -181,6 +181,17 @@ def test_predict_help_shows_its_defaults_and_names_its_values(capsys):
     assert "--decode.self_transition P " in text and "--decode.median_frames FRAMES " in text
 
 
+def test_label_smoothing_help_names_every_loss_it_smooths(capsys):
+    """--help said "label smoothing of the three cross-entropies" where a model with the joint chord head
+    (the recipe's default) has four, and the chord head's is smoothed too."""
+    assert chords.main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    smoothed = (
+        "label smoothing of the heads' cross-entropies (chord type, root, bass and the joint chord head's)"
+    )
+    assert smoothed in text
+
+
 def test_adamw_keeps_mlxs_rule_by_default_and_bias_correction_gives_torchs(capsys):
     # The default learning rate was tuned with MLX's AdamW (no bias correction): kept, and documented.
     parser = chords._training_parser("prog", "test", needs_data=False)

@@ -996,7 +996,10 @@ class TrainingConfig:
         default=1.0, metadata=_help("max global gradient norm; 0 turns clipping off")
     )
     label_smoothing: float = field(
-        default=0.1, metadata=_help("label smoothing of the three cross-entropies")
+        default=0.1,
+        metadata=_help(
+            "label smoothing of the heads' cross-entropies (chord type, root, bass and the joint chord head's)"
+        ),
     )
     checkpoint_dir: str = field(
         default="checkpoints",
