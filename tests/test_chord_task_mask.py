@@ -103,3 +103,37 @@ def test_validation_means_weigh_each_batch_by_its_real_frames(tmp_path, masked):
     trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
     val_loss = trainer.validate(task, [full, short])[0]["val_loss"]
     assert val_loss == pytest.approx((FRAMES * losses[0] + 2 * losses[1]) / (FRAMES + 2), rel=1e-5)
+
+
+def test_validation_head_losses_and_val_loss_do_not_depend_on_how_windows_fall_into_batches(tmp_path):
+    """Each head's validation loss was weighted by its batch's frames: a window of N with one chord counted
+    its root loss (a mean over that one frame) as much as a window of chords, so val_root_loss, and val_loss
+    (what best and early stopping monitor), changed with the validation batch size, weights unchanged. Now
+    each head's is its mean over the frames it counts, and val_loss the loss's weighted sum of those."""
+    from audiotrain.train.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    task = tiny_eval_task()
+    windows = []
+    for w in range(4):
+        chord_type, root, bass = (rng.integers(2, NUM_CHORD_TYPES, FRAMES), *rng.integers(0, 12, (2, FRAMES)))
+        if w < 2:  # an intro: N but for its first frame
+            chord_type[1:], root[1:], bass[1:] = 0, -1, -1
+        features = rng.normal(size=(FRAMES, 24)).astype(np.float32)
+        windows.append({"features": features, "chord_type": chord_type, "root": root, "bass": bass})
+
+    def validated(batch_size):
+        batches = [
+            {k: mx.array(np.stack([w[k] for w in windows[i : i + batch_size]])) for k in windows[0]}
+            for i in range(0, len(windows), batch_size)
+        ]
+        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False)
+        return trainer.validate(task, batches, verbose=False)[0]
+
+    one_batch, in_pairs = validated(4), validated(2)
+    for name in ("val_loss", "val_chord_type_loss", "val_root_loss", "val_bass_note_loss", "val_chord_loss"):
+        assert in_pairs[name] == pytest.approx(one_batch[name], rel=1e-5), name
+    parts = {k: one_batch[f"val_{k}_loss"] for k in ("chord_type", "root", "bass_note", "chord")}
+    total = parts["chord_type"] + parts["root"] + 0.5 * parts["bass_note"] + parts["chord"]  # default weights
+    assert one_batch["val_loss"] == pytest.approx(total, rel=1e-5)

@@ -10,7 +10,8 @@ Everything here is pure MLX so it runs inside the Trainer's compiled step.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 from audiotrain.distributed import collectives
 from audiotrain.models import fast_math
@@ -247,6 +248,26 @@ class ChordRecognitionLoss:
             parts["chord_loss"] = masked_mean(losses, weights, across_ranks=True)
             total = total + self.weights["chord"] * parts["chord_loss"]
         return total, parts
+
+    def class_weighted_frames(self, targets: dict[str, mx.array], mask: mx.array | None = None) -> mx.array:
+        """What the chord-type part of `__call__` is a mean over where `class_weights` are given: the sum of
+        the counted frames' target weights (without them, the frames `head_accuracies` counts)."""
+        # Summed with where, not as __call__'s product of float weights: a compiled step returning an
+        # expression of the batch alone that the loss computes too fails in MLX's compiler ("_Map_base::at",
+        # see train/trace_guard.py).
+        target = targets["chord_type"]
+        counted = (target >= 0) if mask is None else (mask > 0) & (target >= 0)
+        weights = self.class_weights[mx.clip(target, 0, self.class_weights.shape[0] - 1)]
+        return mx.sum(mx.where(counted, weights, 0.0))
+
+    def total_of(self, parts: Mapping[str, float]) -> float:
+        """The total loss of `parts` (``{"root_loss": ..., ...}``, as `__call__` returns them or their means
+        over an epoch): the weighted sum `__call__` computes. A part that is NaN, a mean over no frame (the
+        root of songs all N), adds nothing, as `__call__`'s `masked_mean` gives 0 for it."""
+        terms = [(self.weights[out_key], parts[f"{name}_loss"]) for out_key, _, name in HEADS]
+        if "chord_loss" in parts:
+            terms.append((self.weights["chord"], parts["chord_loss"]))
+        return float(sum(weight * value for weight, value in terms if not math.isnan(value)))
 
     def _class_weighted_loss(
         self, logits: mx.array, target: mx.array, valid: mx.array, losses: mx.array | None

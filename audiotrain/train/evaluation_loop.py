@@ -198,7 +198,7 @@ class EvaluationLoop:
         if result.batches == 0:
             warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
             return {}
-        return self._means(result)
+        return module.evaluation_means(stage, self._means(result))
 
     def _means(self, result: EvalSums) -> dict[str, float]:
         return (self.trainer._reduce or local_means)(result.sums, result.weights)

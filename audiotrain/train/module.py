@@ -586,6 +586,14 @@ class TrainModule(nn.Module):
         leaves = [x for x in _leaves(batch) if isinstance(x, mx.array) and x.ndim > 0]
         return int(leaves[0].shape[0]) if leaves else 1
 
+    def evaluation_means(self, stage: str, means: dict[str, float]) -> dict[str, float]:
+        """The means a validation or test reports (`stage` "val" or "test"; names prefixed by it), given
+        those the Trainer computed over the loader (reduced across processes), before the history, the
+        loggers and the monitoring callbacks see them. Default: as they are. Override to derive an epoch
+        figure from the epoch's means where it is not a weighted mean of per-batch values: the chord
+        task's loss is a weighted sum of head losses, each a mean over its own frames."""
+        return means
+
     # ---- lifecycle hooks (called by the Trainer, outside the compiled step) ----------------------
     # After the callbacks' hook of the same name, as in Lightning. The hooks with arguments Lightning's
     # lack (epoch, metrics) may also be written as Lightning's, without them: the Trainer calls a hook

@@ -12,7 +12,8 @@ A batch is a dict of `mx.array`:
 `bass_note_acc`); the Trainer prefixes them with `train_` / `val_` in the history. Each accuracy comes
 with the frames it counts (`head_accuracies`), so its epoch mean is over those frames: the root and bass
 accuracies leave out the frames without a root (N, a bare X) however they fall into batches, as
-`scores.json` does.
+`scores.json` does. In validation and test the head losses come with their frames too, and the stage's
+loss is their weighted sum (`evaluation_means`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import check_vocabulary_dict
 from audiotrain.distributed import collectives
-from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
+from audiotrain.models.chord_loss import HEADS, ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import MAX_WINDOW_FRAMES, ChordFeatureConfig
 from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
@@ -185,6 +186,9 @@ class ChordTask(TrainModule):
         mask = batch.get("mask")
         outputs = self.model(batch["features"], mask)
         loss, parts = self.loss_fn(outputs, batch, mask)
+        accuracies = head_accuracies(outputs, batch, mask)
+        if not self.training:
+            parts = self._parts_over_their_frames(parts, accuracies, batch, mask)
         if not self.training and collectives.world_size() > 1:
             # Evaluation under data parallel: each rank's loss is its sum over the ranks' mean frame count
             # (what averaging the ranks' gradients needs), while the Trainer weighs each rank's values by
@@ -192,8 +196,39 @@ class ChordTask(TrainModule):
             # every rank's frames, as one process computes it (ranks hold unequal validation frames).
             frames = mx.sum(mx.ones(batch["chord_type"].shape) if mask is None else mask.astype(mx.float32))
             scale = collectives.mean_across_ranks(frames) / mx.maximum(frames, 1e-12)
-            loss, parts = loss * scale, {name: value * scale for name, value in parts.items()}
-        return loss, {**parts, **head_accuracies(outputs, batch, mask)}
+            loss = loss * scale
+        return loss, {**parts, **accuracies}
+
+    def _parts_over_their_frames(
+        self, parts: dict[str, mx.array], accuracies: dict[str, tuple], batch: dict[str, mx.array], mask
+    ) -> dict[str, tuple[mx.array, mx.array]]:
+        """Evaluation: each head's loss with the frames it is a mean over (those its accuracy counts; for a
+        class-weighted chord type, their target weights), so that its epoch mean is over those frames:
+        weighted by the batch's frames, the root loss of a window of N with one chord weighed as much as a
+        window of chords, and val_root_loss (and val_loss) changed with how windows fell into batches.
+        Under data parallel a part is its sum over the ranks' mean count (`masked_mean`): made this rank's
+        own mean, which the Trainer weighs by its count."""
+        # (The counts' very arrays: MLX's compiler fails on one expression of the batch returned twice.)
+        weights = {f"{name}_loss": accuracies[f"{name}_acc"][1] for *_, name in HEADS}
+        weights["chord_loss"] = weights["chord_type_loss"]
+        if self.loss_fn.class_weights is not None:
+            weights["chord_type_loss"] = self.loss_fn.class_weighted_frames(batch, mask)
+        per_frames = {}
+        for name, value in parts.items():
+            count = weights[name]
+            if collectives.world_size() > 1:
+                value = value * collectives.mean_across_ranks(count) / mx.maximum(count, 1e-12)
+            per_frames[name] = (value, count)
+        return per_frames
+
+    def evaluation_means(self, stage: str, means: dict[str, float]) -> dict[str, float]:
+        """The loss of a validation or test as the loss function sums its heads' epoch means (each over its
+        own frames): the mean of the per-batch totals would weigh a batch's root loss by all its frames."""
+        prefix = f"{stage}_"
+        parts = {name[len(prefix) :]: value for name, value in means.items() if name.startswith(prefix)}
+        if f"{prefix}loss" in means and all(f"{name}_loss" in parts for *_, name in HEADS):
+            means = {**means, f"{prefix}loss": self.loss_fn.total_of(parts)}
+        return means
 
     def batch_size(self, batch: dict[str, mx.array]) -> int | mx.array:
         """Frames in the batch (real frames when masked): validation means are per frame, not per window.
