@@ -785,3 +785,16 @@ def test_overwrite_takes_an_optional_true_or_false_as_in_the_clap_recipe(checkpo
         assert status == 2
         err = capsys.readouterr().err
         assert "unrecognized arguments: --nope" in err and "false" not in err
+
+
+def test_a_misspelt_flag_of_predict_gets_a_did_you_mean_as_other_commands_do(checkpoint, tmp_path, capsys):
+    """`predict ... --skip-existing` said only "unrecognized arguments: --skip-existing", and a misspelt
+    `--checkpont` only that --checkpoint was required, where evaluate and export name the flag meant."""
+    songs = _songs(tmp_path / "in", names=("a.wav",))
+    assert _predict(checkpoint, songs, "--skip-existing") == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --skip-existing; did you mean --skip_existing?" in err
+    assert not (tmp_path / "in-chords").exists()
+    assert chords.main(["predict", "--checkpont", str(checkpoint), str(songs)]) == 2
+    err = capsys.readouterr().err
+    assert "required: --checkpoint; unrecognized arguments: --checkpont; did you mean --checkpoint?" in err

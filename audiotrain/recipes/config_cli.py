@@ -1266,19 +1266,20 @@ class SettingsParser(argparse.ArgumentParser):
             following = argv[i + 1]
             if arg in optional_bools and not following.startswith("-") and not _is_bool_word(following):
                 argv[i] = f"{arg}=true"
-        return super().parse_known_args(argv, namespace)
-
-    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
-        """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
-        also when a required argument is missing: ``--checkpont x`` is then why ``--checkpoint`` is."""
-        argv = list(sys.argv[1:] if args is None else args)
+        # Noted here, not in parse_args alone: a command that parses known arguments itself (predict, to
+        # name extra audio files) gives its errors the same "did you mean".
         given = argv[: argv.index("--")] if "--" in argv else argv
         self._unknown_flags = [
             flag
             for text in given
             if (flag := text.partition("=")[0]).startswith("--") and flag not in self._option_string_actions
         ]
-        parsed, unknown = self.parse_known_args(argv, namespace)
+        return super().parse_known_args(argv, namespace)
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> argparse.Namespace:
+        """As argparse's, with a "did you mean" for each unknown flag (as a --config file's unknown key gets),
+        also when a required argument is missing: ``--checkpont x`` is then why ``--checkpoint`` is."""
+        parsed, unknown = self.parse_known_args(args, namespace)
         if unknown:
             self.error(f"unrecognized arguments: {' '.join(unknown)}")
         return parsed
