@@ -798,3 +798,26 @@ def test_a_misspelt_flag_of_predict_gets_a_did_you_mean_as_other_commands_do(che
     assert chords.main(["predict", "--checkpont", str(checkpoint), str(songs)]) == 2
     err = capsys.readouterr().err
     assert "required: --checkpoint; unrecognized arguments: --checkpont; did you mean --checkpoint?" in err
+
+
+def test_files_of_one_stem_predicted_one_at_a_time_into_a_folder_get_outputs_of_their_own(
+    checkpoint, tmp_path, capsys
+):
+    """`predict song.wav -o labs/` then `predict song.mp3 -o labs/` both wrote labs/song.lab: the second was
+    refused as "written earlier (or by hand)", and with --skip_existing it "kept" song.wav's transcription as
+    song.mp3's. Each now keeps its audio suffix (song.wav.lab, song.mp3.lab), as predict on their folder
+    names them; a file with no such neighbour still writes <stem>.lab."""
+    songs, labs = tmp_path / "songs", tmp_path / "labs"
+    labs.mkdir()
+    _tone(songs / "song.wav", seconds=1.0)
+    _tone(songs / "song.flac", seconds=2.0)
+    _tone(songs / "other.wav", seconds=1.0)
+    for name in ("song.wav", "song.flac", "other.wav"):
+        assert _predict(checkpoint, songs / name, "-o", f"{labs}/", "--skip_existing") == 0
+    assert "its output keeps the audio suffix" in capsys.readouterr().err
+    assert sorted(p.name for p in labs.iterdir()) == ["other.lab", "song.flac.lab", "song.wav.lab"]
+    assert read_lab(labs / "song.flac.lab")[-1].end == pytest.approx(2.0)
+    assert read_lab(labs / "song.wav.lab")[-1].end == pytest.approx(1.0)
+    # The folder's own run finds them there.
+    assert _predict(checkpoint, songs, "-o", labs, "--skip_existing") == 0
+    assert "kept 3 there already" in capsys.readouterr().out

@@ -67,8 +67,9 @@ def _cmd_predict(argv: list[str]) -> int:
     parser.add_argument("input", type=path_flag, help="an audio file, or a folder (searched recursively)")
     parser.add_argument(
         "-o", "--output", default=None, type=nonempty_path,
-        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into (default, and "
-        "-o -: print to stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
+        help="for a file: the .lab (or .jams) to write, or a folder to write <stem>.lab into "
+        "(<name>.lab where audio of the same stem is beside it: song.mp3.lab; default, and -o -: print to "
+        "stdout); for a folder: the output folder (default: <input>-chords next to it), mirroring the "
         "input's sub-folders",
     )  # fmt: skip
     parser.add_argument(
@@ -130,7 +131,7 @@ def _predict_file(args: argparse.Namespace) -> int:
         target = Path(args.output)
         _refuse_name_too_long(target, args.output)  # (is_dir itself fails on such a name)
         if target.is_dir() or args.output.endswith(("/", os.sep)):
-            target = target / f"{args.input.stem}.{file_format}"
+            target = _output_in_folder(args.input, target, f".{file_format}")
             _refuse_name_too_long(target, args.output)
         file_format = _output_file_format(target, args.format)
         _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
@@ -180,6 +181,35 @@ def _predict_file(args: argparse.Namespace) -> int:
                 "elsewhere with -o"
             ) from None
     return 0
+
+
+def _output_in_folder(audio: Path, folder: Path, suffix: str) -> Path:
+    """The file ``predict FILE -o FOLDER/`` writes: ``<stem><suffix>``, or, where audio of the same stem lies
+    beside `audio` (``song.wav`` and ``song.mp3``), ``<name><suffix>`` (``song.mp3.lab``), as ``predict`` on
+    their folder names it: one at a time into one folder, each wrote ``song.lab``, and --skip_existing kept
+    the first's transcription as the second's."""
+    try:
+        siblings = [
+            path
+            for path in audio.parent.iterdir()
+            if path.suffix.lower() in PREDICTED_SUFFIXES and path.stem.casefold() == audio.stem.casefold()
+        ]
+    except OSError:  # (a folder that cannot be listed: no sibling known)
+        siblings = []
+    if audio not in siblings:
+        siblings.append(audio)
+    targets, renamed, _ = output_paths(
+        siblings, audio.parent, folder, suffix, fold_case=cli.folds_case(folder)
+    )
+    target = targets.get(audio, folder / f"{audio.name}{suffix}")  # (X.wav beside x.wav on macOS: its own)
+    if audio in renamed:
+        others = ", ".join(sorted(path.name for path in siblings if path != audio))
+        print(
+            f"note: {audio.name} shares its stem with {others} beside it; its output keeps the audio suffix: "
+            f"{target}",
+            file=sys.stderr,
+        )
+    return target
 
 
 class OutputAppeared(FileExistsError):
