@@ -821,3 +821,20 @@ def test_files_of_one_stem_predicted_one_at_a_time_into_a_folder_get_outputs_of_
     # The folder's own run finds them there.
     assert _predict(checkpoint, songs, "-o", labs, "--skip_existing") == 0
     assert "kept 3 there already" in capsys.readouterr().out
+
+
+def test_a_file_written_with_dash_o_is_named_on_stdout_as_a_folder_s_outputs_are(
+    checkpoint, tmp_path, capsys
+):
+    """`predict song.wav -o song.lab` printed nothing on stdout (stderr: only the checkpoint used), where
+    `predict FOLDER` ends with "wrote N .lab files to DIR (S s of audio per second)": a script's log held no
+    line of what was written where."""
+    song = _tone(tmp_path / "song.wav")
+    capsys.readouterr()
+    assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(
+        rf"wrote {re.escape(str(tmp_path / 'song.lab'))} \(\d+ s of audio per second\)\n", out
+    )
+    assert _predict(checkpoint, song) == 0  # printed: the transcription alone, as before
+    assert not capsys.readouterr().out.startswith("wrote")

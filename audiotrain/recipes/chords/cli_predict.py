@@ -153,6 +153,7 @@ def _predict_file(args: argparse.Namespace) -> int:
 
     with stop_on_signals(stop_at_once):
         try:
+            start = time.perf_counter()
             predictor = _load_predictor(args)
             post = predictor.posteriors(args.input)
             segments = predictor.segments(post)
@@ -167,6 +168,9 @@ def _predict_file(args: argparse.Namespace) -> int:
                 _write_prediction(
                     target, file_format, segments, post.duration, args.input.stem, args.overwrite
                 )
+                # What was written where, as predict FOLDER says it (stdout is free: the output is a file).
+                speed = post.duration / (time.perf_counter() - start)
+                print(f"wrote {target} ({speed:.0f} s of audio per second)")
         except KeyboardInterrupt:
             signum = heard[0] if heard else signal.SIGINT
             print(
