@@ -838,3 +838,26 @@ def test_a_file_written_with_dash_o_is_named_on_stdout_as_a_folder_s_outputs_are
     )
     assert _predict(checkpoint, song) == 0  # printed: the transcription alone, as before
     assert not capsys.readouterr().out.startswith("wrote")
+
+
+def test_skip_existing_names_the_outputs_it_keeps_that_are_older_than_their_audio(
+    checkpoint, tmp_path, capsys
+):
+    """A library transcribed again with --skip_existing after a song was exported anew kept that song's old
+    transcription without a word: "wrote 0 .lab files; kept 2 there already". The outputs kept that are
+    older than their audio are named now, with how to redo them; the others are kept as before."""
+    songs, out = _songs(tmp_path / "songs", names=("a.wav", "b.wav")), tmp_path / "out"
+    assert _predict(checkpoint, songs, "-o", out) == 0
+    assert _predict(checkpoint, songs / "a.wav", "-o", tmp_path / "a.lab") == 0
+    capsys.readouterr()
+    later = (tmp_path / "a.lab").stat().st_mtime + 60
+    _tone(songs / "a.wav", seconds=2.0)  # a.wav exported again
+    os.utime(songs / "a.wav", (later, later))
+    assert _predict(checkpoint, songs, "-o", out, "--skip_existing") == 0
+    captured = capsys.readouterr()
+    assert "note: 1 of the outputs kept (--skip_existing) is older than the audio, changed since: a.wav;" in (
+        captured.err
+    )
+    assert "kept 2 there already" in captured.out
+    assert _predict(checkpoint, songs / "a.wav", "-o", tmp_path / "a.lab", "--skip_existing") == 0
+    assert f"older than {songs / 'a.wav'}, changed since: pass --overwrite" in capsys.readouterr().out

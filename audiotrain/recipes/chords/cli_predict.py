@@ -136,7 +136,10 @@ def _predict_file(args: argparse.Namespace) -> int:
         file_format = _output_file_format(target, args.format)
         _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
         if args.skip_existing and (target.exists() or target.is_symlink()):
-            print(f"kept {target}, there already (--skip_existing)")
+            older = ""
+            if _changed_since(args.input, target):
+                older = f"; older than {args.input}, changed since: pass --overwrite to redo it"
+            print(f"kept {target}, there already (--skip_existing){older}")
             return 0
         _refuse_to_replace_annotations([target], args.overwrite)
         cli.refuse_existing_outputs([target], args.overwrite, can_skip=True)
@@ -185,6 +188,15 @@ def _predict_file(args: argparse.Namespace) -> int:
                 "elsewhere with -o"
             ) from None
     return 0
+
+
+def _changed_since(audio: Path, output: Path) -> bool:
+    """Whether `audio` was modified after `output` (its transcription) was written; False where either
+    cannot be read."""
+    try:
+        return os.stat(audio).st_mtime > os.stat(output).st_mtime
+    except OSError:
+        return False
 
 
 def _output_in_folder(audio: Path, folder: Path, suffix: str) -> Path:
@@ -318,6 +330,16 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     kept = [path for path in files if targets[path].exists() or targets[path].is_symlink()]
     if args.skip_existing:
         files = [path for path in files if path not in kept]
+        older = [path for path in kept if _changed_since(path, targets[path])]
+        if older:  # (a mix exported again since: its transcription is of the audio that was there)
+            names = listed([path.relative_to(args.input) for path in older])
+            verb = "are" if len(older) > 1 else "is"
+            print(
+                f"note: {len(older)} of the outputs kept (--skip_existing) {verb} older than the audio, "
+                f"changed since: {names}; remove those outputs to transcribe them again, or pass --overwrite "
+                "instead to transcribe all",
+                file=sys.stderr,
+            )
     _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
     cli.refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
     start, audio_seconds = time.perf_counter(), 0.0
