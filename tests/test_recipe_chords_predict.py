@@ -861,3 +861,16 @@ def test_skip_existing_names_the_outputs_it_keeps_that_are_older_than_their_audi
     assert "kept 2 there already" in captured.out
     assert _predict(checkpoint, songs / "a.wav", "-o", tmp_path / "a.lab", "--skip_existing") == 0
     assert f"older than {songs / 'a.wav'}, changed since: pass --overwrite" in capsys.readouterr().out
+
+
+def test_a_broken_link_given_alone_is_named_a_link_as_in_a_folder(checkpoint, tmp_path, capsys):
+    """`predict dangling.wav` said "dangling.wav does not exist" of a name `ls` shows, where predict on its
+    folder says "a symlink to nowhere.wav, which does not exist"."""
+    (tmp_path / "dangling.wav").symlink_to("nowhere.wav")
+    assert _predict(checkpoint, tmp_path / "dangling.wav") == 2
+    err = capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'dangling.wav'} does not exist (a symlink to nowhere.wav, which does not exist)" in err
+    )
+    assert _predict(checkpoint, tmp_path / "missing.wav") == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing.wav'} does not exist\n"

@@ -101,7 +101,11 @@ def _cmd_predict(argv: list[str]) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.input = as_stored(args.input)  # (typed composed, a Mac's decomposed name on disk: found as there)
     if not args.input.exists():
-        print(f"error: {args.input} does not exist", file=sys.stderr)
+        # A broken link shows in `ls`: "does not exist" alone sent the user looking for a typo.
+        broken = ""
+        if args.input.is_symlink():
+            broken = f" (a symlink to {os.readlink(args.input)}, which does not exist)"
+        print(f"error: {args.input} does not exist{broken}", file=sys.stderr)
         return 2
     if not (args.input.is_file() or args.input.is_dir()):
         # A FIFO or a device (a link to /dev/zero) was searched as a folder: "no audio files in it".
