@@ -874,3 +874,13 @@ def test_a_broken_link_given_alone_is_named_a_link_as_in_a_folder(checkpoint, tm
     )
     assert _predict(checkpoint, tmp_path / "missing.wav") == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'missing.wav'} does not exist\n"
+
+
+def test_a_checkpoint_s_own_file_given_as_the_checkpoint_names_its_folder(checkpoint, tmp_path, capsys):
+    """`--checkpoint RUN/checkpoints/best/model.safetensors` said only "is a file, but an audiotrain
+    checkpoint is a folder holding model.safetensors, ...", leaving the user to work out which folder."""
+    song = _tone(tmp_path / "song.wav")
+    capsys.readouterr()
+    status = chords.main(["predict", "--checkpoint", str(checkpoint / "model.safetensors"), str(song)])
+    assert status == 2
+    assert f"give the folder it is in: {checkpoint}" in capsys.readouterr().err

@@ -961,8 +961,11 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
             why = near
         raise CheckpointError(f"checkpoint folder {folder} does not exist{why}")
     if not folder.is_dir():
+        # (A checkpoint's own file, dragged in from a file manager: the folder it is in is meant.)
+        meant = f"; give the folder it is in: {folder.parent}" if folder.name in CHECKPOINT_FILES else ""
         raise CheckpointError(
             f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(required)}"
+            + meant
         )
     missing = [name for name in required if not (folder / name).is_file()]
     if len(missing) == len(required):
