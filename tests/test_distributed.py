@@ -1058,3 +1058,69 @@ def test_every_interleaving_of_whole_log_lines_and_a_ranks_output_keeps_both_who
             assert [
                 line for line in lines if _FAILED.search(line.decode()) and not _NODE.search(line.decode())
             ]
+
+
+@pytest.mark.parametrize(
+    "address, said",
+    [
+        (
+            "127.0.0.1:{held}",
+            "the address is in use (by another program, or another job started with the same ports",
+        ),
+        (
+            "192.0.2.1:{held}",
+            "the address is none of this machine's (the hostfile's `ips` of each host must be",
+        ),
+    ],
+)
+def test_a_ring_address_this_rank_cannot_listen_on_is_named_with_what_to_do(tmp_path, address, said):
+    """A port another program held (or an IP of another machine in the hostfile) was MLX's bare
+    "RuntimeError: [ring] Couldn't bind socket (error: 98)" from the Trainer's first look at the job, naming
+    neither the address nor --starting-port."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as held:  # (listening: the ring cannot bind its port)
+        address = address.format(held=held.getsockname()[1])
+        hostfile = tmp_path / "hosts.json"
+        hostfile.write_text(json.dumps([[address], ["127.0.0.1:1"]]))
+        script = tmp_path / "train.py"
+        script.write_text("import audiotrain\nfrom audiotrain import Trainer\nTrainer(max_epochs=1)\n")
+        env = child_env({"MLX_RANK": "0", "MLX_HOSTFILE": str(hostfile)})
+        proc = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+        )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1, proc.stderr
+    assert last.startswith(
+        "audiotrain.distributed.collectives.LauncherEnvironmentError: rank 0 of the ring job cannot listen on "
+        f"{address} (this rank's address in MLX_HOSTFILE {hostfile}): {said}"
+    ), proc.stderr
+    assert "--starting-port PORT" in last or "192.0.2.1" in address, last
+
+
+def test_a_recipe_rank_whose_ring_port_is_in_use_says_so_in_one_error_line(tmp_path):
+    """The chord recipe printed that RuntimeError as a traceback (from its check of a launched job)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        hostfile = tmp_path / "hosts.json"
+        hostfile.write_text(json.dumps([[f"127.0.0.1:{port}"], ["127.0.0.1:1"]]))
+        env = child_env({"MLX_RANK": "0", "MLX_HOSTFILE": str(hostfile)})
+        command = [
+            "-m",
+            "audiotrain.recipes.chords",
+            "--preset",
+            "quick_test",
+            "--run_dir",
+            str(tmp_path / "run"),
+        ]
+        proc = subprocess.run(
+            [sys.executable, *command], capture_output=True, text=True, env=env, timeout=120
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith(
+        f"error: rank 0 of the ring job cannot listen on 127.0.0.1:{port} (this rank's address in MLX_HOSTFILE "
+        f"{hostfile}): the address is in use"
+    ), proc.stderr

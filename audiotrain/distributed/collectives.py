@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,8 @@ T = TypeVar("T")
 
 class LauncherEnvironmentError(RuntimeError):
     """A launcher's variables in the environment that start no job: a hostfile that is gone, or a job size
-    MLX did not join (left over from an earlier job, or ``mpirun`` without ``MLX_MPI_LIBNAME``)."""
+    MLX did not join (left over from an earlier job, or ``mpirun`` without ``MLX_MPI_LIBNAME``), or a ring
+    address in the hostfile this rank cannot listen on (its port in use, an IP of another machine)."""
 
 
 def group() -> Any:
@@ -42,7 +44,10 @@ def group() -> Any:
     global _GROUP
     if _GROUP is None and mx.distributed.is_available():
         _refuse_a_missing_hostfile()
-        joined = mx.distributed.init()
+        try:
+            joined = mx.distributed.init()
+        except RuntimeError as error:
+            raise _ring_bind_error(error) or error from None
         if joined.size() == 1:
             _refuse_a_lone_rank()
         _GROUP = joined
@@ -77,6 +82,36 @@ def _refuse_a_missing_hostfile() -> None:
             f"MLX_HOSTFILE names {hostfile}, which does not exist (mlx.launch deletes its hostfile when its job "
             f"ends); {_left_over()}"
         )
+
+
+#: What ring's "Couldn't bind socket (error: N)" means for this rank's address in the hostfile, by errno.
+_BIND_ERRORS = {
+    98: "is in use (by another program, or another job started with the same ports: give each job on a "
+    "machine its own, mlx.launch --starting-port PORT or python -m audiotrain launch --starting-port PORT; "
+    "`ss -ltnp` names what holds it)",
+    99: "is none of this machine's (the hostfile's `ips` of each host must be that host's own "
+    "addresses, as `ip -brief address` lists them)",
+}
+
+
+def _ring_bind_error(error: RuntimeError) -> LauncherEnvironmentError | None:
+    """MLX's ``[ring] Couldn't bind socket (error: 98)`` in words, naming this rank's address in the hostfile
+    and what to do; None for any other error. MLX names neither the address nor the port, and the user has
+    to guess which of the job's ports (or which host's ``ips``) is wrong."""
+    found = re.search(r"Couldn't bind socket \(error: (\d+)\)", str(error))
+    if found is None or int(found.group(1)) not in _BIND_ERRORS:
+        return None
+    hostfile = os.environ.get("MLX_HOSTFILE", "")
+    try:
+        addresses = json.loads(Path(hostfile).read_text())[int(os.environ["MLX_RANK"])]
+        where = " and ".join(str(a) for a in addresses)
+    except (KeyError, OSError, ValueError, TypeError, IndexError):
+        where = "its address"
+    rank_name = f"rank {os.environ.get('MLX_RANK', '?')}"
+    return LauncherEnvironmentError(
+        f"{rank_name} of the ring job cannot listen on {where} (this rank's address in MLX_HOSTFILE "
+        f"{hostfile}): the address {_BIND_ERRORS[int(found.group(1))]}; MLX said: {error}"
+    )
 
 
 def _refuse_a_lone_rank() -> None:
