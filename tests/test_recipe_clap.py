@@ -3946,3 +3946,27 @@ def test_a_run_folder_or_trainer_checkpoint_as_pretrained_is_refused_naming_what
         line = _one_error_line(capsys.readouterr().err)
         assert line.startswith(f"error: --pretrained {given}: {expected}"), line
         assert not (tmp_path / "new").exists()
+
+
+def test_launcher_variables_left_over_from_an_earlier_job_are_one_error_line(tmp_path, monkeypatch, capsys):
+    """MLX_HOSTFILE and MLX_RANK left in a shell by an earlier job: the chord recipe said what they are and
+    to unset them in one error line; CLAP's training, export and evaluate commands raised it as a
+    traceback."""
+    from audiotrain.distributed import collectives
+    from audiotrain.recipes.clap import main
+
+    monkeypatch.setenv("MLX_RANK", "0")
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "gone.json"))
+    (tmp_path / "checkpoint").mkdir()
+    for argv in (
+        ["--preset", "quick_test", "--out", str(tmp_path / "run")],
+        ["export", "--checkpoint", str(tmp_path / "checkpoint"), "--out", str(tmp_path / "export")],
+        ["evaluate", "--model", str(tmp_path / "checkpoint"), "--data", str(tmp_path)],
+    ):
+        monkeypatch.setattr(collectives, "_GROUP", None)
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        gone = tmp_path / "gone.json"
+        assert err.startswith(f"error: MLX_HOSTFILE names {gone}, which does not exist"), err
+        assert "unset them to train in one process" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "export").exists()

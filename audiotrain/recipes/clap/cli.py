@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from audiotrain._invocation import as_started
-from audiotrain.distributed.collectives import MainProcessFailed
+from audiotrain.distributed.collectives import LauncherEnvironmentError, MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
     in_launched_job,
@@ -371,7 +371,18 @@ def _is_run_record(file: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """``python -m audiotrain.recipes.clap``: train (flags only), or the ``export``, ``cv`` and ``evaluate`` commands;
     `argv` defaults to ``sys.argv[1:]``. Returns the exit status (0 on success)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _command(list(sys.argv[1:] if argv is None else argv))
+    except LauncherEnvironmentError as error:
+        # Raised where a command first asks for the job (training's plan, export's and evaluate's rank 0
+        # check): a launcher's variables left over from an earlier job, a ring port in use. One line, as
+        # the chord recipe and `clap cv` say it.
+        print(f"error: {as_started(str(error))}", file=sys.stderr)
+        return 2
+
+
+def _command(argv: list[str]) -> int:
+    """`main` once `argv` is a list."""
     if argv and argv[0] == "export":
         return export_main(argv[1:])
     if argv and argv[0] == "cv":
