@@ -1124,3 +1124,42 @@ def test_a_recipe_rank_whose_ring_port_is_in_use_says_so_in_one_error_line(tmp_p
         f"error: rank 0 of the ring job cannot listen on 127.0.0.1:{port} (this rank's address in MLX_HOSTFILE "
         f"{hostfile}): the address is in use"
     ), proc.stderr
+
+
+def test_a_ctrl_c_while_the_ranks_start_is_said_as_a_stop_not_as_their_failure(tmp_path):
+    """Ctrl-C pressed while the ranks were still importing ended the job with "ranks 0, 1 failed (exit status
+    -2): KeyboardInterrupt" and "2 ranks ended with an error": the KeyboardInterrupt was the Ctrl-C's own."""
+    import signal
+    import time
+
+    from tests.distributed import free_starting_port
+
+    (tmp_path / "train.py").write_text(
+        "import os\n"
+        "open(f\"up{os.environ['MLX_RANK']}\", 'w').close()\n"  # (before the import: the stop comes first)
+        "import audiotrain\n"
+        "from audiotrain import Trainer\n"
+        "Trainer(max_epochs=1)\n"
+    )
+    command = [sys.executable, "-m", "audiotrain", "launch", "-n", "2", "--starting-port"]
+    command += [str(free_starting_port(2)), "--", sys.executable, "train.py"]
+    proc = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=child_env(),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        while not ((tmp_path / "up0").exists() and (tmp_path / "up1").exists()) and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert (
+        "audiotrain launch: the ranks stopped on the Ctrl-C passed on to them; exit statuses rank 0:" in err
+    ), err
+    assert "failed" not in err and "ended with an error" not in err, err

@@ -525,6 +525,10 @@ def summarize(
     rank then reported an error of its own, one line says that they stopped on it.
     """
     own_failure = any(_SECONDARY not in text for text in failures.values())
+    if stop is not None:
+        # A rank the stop reached before it could save (importing, joining the job) ends with a bare
+        # KeyboardInterrupt, the stop's own (`install_rank_stop_signal` raises it there): not its failure.
+        exception_lines = [line for line in exception_lines or () if line != "KeyboardInterrupt"]
     if stop is not None and not (own_failure or error_lines or exception_lines):
         name = "Ctrl-C" if stop == signal.SIGINT else signal.Signals(stop).name
         return [
