@@ -1163,3 +1163,38 @@ def test_a_ctrl_c_while_the_ranks_start_is_said_as_a_stop_not_as_their_failure(t
         "audiotrain launch: the ranks stopped on the Ctrl-C passed on to them; exit statuses rank 0:" in err
     ), err
     assert "failed" not in err and "ended with an error" not in err, err
+
+
+@pytest.mark.parametrize("stops", ["SystemExit(143)", "Stopped('SIGTERM')"])
+def test_a_stop_signal_while_a_failed_rank_ends_does_not_print_its_traceback_again(stops):
+    """A rank that failed waits half a second for its last words to be forwarded; mlx.launch's SIGTERM (sent
+    as a peer died) landing then in a SIGTERM handler that raises (the recipes' own) printed "Error in
+    sys.excepthook:", that handler's traceback and the rank's whole traceback a second time; a handler that
+    raised SystemExit(143) ended the failed rank with 143, a stop's status."""
+    code = f"""
+    import os, signal, sys, threading
+
+    class Stopped(Exception):
+        pass
+
+    def on_sigterm(signum, frame):
+        raise {stops}
+
+    def first_hook(*exc_info):  # (called first by audiotrain's hook, which then waits to end the rank)
+        sys.__excepthook__(*exc_info)
+        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    sys.excepthook = first_hook
+    import audiotrain.distributed as dist
+
+    dist.barrier()
+    if dist.rank() == 1:
+        raise RuntimeError("boom")
+    """
+    results = run_ranks(code, timeout=120)
+    failed = results[1]
+    assert failed.returncode == 1, describe(results)
+    assert "audiotrain: rank 1 failed: RuntimeError: boom" in failed.stderr, describe(results)
+    assert "Error in sys.excepthook" not in failed.stderr, describe(results)
+    assert failed.stderr.count("Traceback (most recent call last)") == 1, describe(results)

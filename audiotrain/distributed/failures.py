@@ -93,8 +93,22 @@ def _end_if_in_job(status: int) -> None:
         _flush()
         # mpirun ends the job as soon as it sees this exit, and Open MPI's output forwarding can then drop
         # what this rank wrote last, its one error line (seen once in a CI run under load): give it a moment.
+        # A stop signal is ignored in that moment: the rank is ending with its status, and mlx.launch's
+        # SIGTERM (sent as a peer died) raising from a handler here (the recipes') would print this rank's
+        # traceback again after "Error in sys.excepthook", or end it with the stop's status, not its own.
+        _ignore_stop_signals()
         time.sleep(EXIT_FORWARDING_GRACE_S)
         os._exit(status)
+
+
+def _ignore_stop_signals() -> None:
+    """Ignore SIGTERM, SIGINT and the launcher's stand-in for Ctrl-C from here on. Only the main thread can
+    change a handler; a rank ending from another thread leaves them (they run in the main thread, not in
+    the one that waits here)."""
+    for name in ("SIGTERM", "SIGINT", "SIGUSR1"):
+        if hasattr(signal, name):
+            with contextlib.suppress(ValueError):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 #: Seconds a rank ending with an error waits after flushing, for mpirun to forward its last output.
