@@ -1198,3 +1198,25 @@ def test_a_stop_signal_while_a_failed_rank_ends_does_not_print_its_traceback_aga
     assert "audiotrain: rank 1 failed: RuntimeError: boom" in failed.stderr, describe(results)
     assert "Error in sys.excepthook" not in failed.stderr, describe(results)
     assert failed.stderr.count("Traceback (most recent call last)") == 1, describe(results)
+
+
+def test_a_rank_killed_by_a_signal_is_named_without_a_guess_at_what_ended_it(tmp_path):
+    """After naming the rank a SIGKILL ended ("killed by SIGKILL: the kernel's OOM killer, or a kill -9?"),
+    the launcher added that no rank reported an error, "one probably ended without an exception (sys.exit,
+    os._exit, a signal)", and to end the script with exit_rank to have its status reported: it was."""
+    code = """
+    import os, signal
+    import audiotrain.distributed as dist
+
+    dist.barrier()
+    if dist.rank() == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    dist.barrier()
+    """
+    proc = run_launcher(code, tmp=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "audiotrain launch: rank 1 ended with exit status -9 (killed by SIGKILL: the kernel's OOM killer, or a "
+        "kill -9?); the other ranks then lost it" in proc.stderr
+    ), proc.stderr
+    assert "no rank reported an error of its own" not in proc.stderr, proc.stderr

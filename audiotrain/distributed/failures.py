@@ -580,6 +580,7 @@ def summarize(
                 f"(-- {sys.executable} ...) or activate its environment"
             )
         failures = {**failures, **{r: "" for r, _ in ended_alone}}
+    ended: list[tuple[int, int | None]] = []  # (the rank named as where the job broke, and those after it)
     if all(_SECONDARY in text for text in failures.values()):
         # A rank that ended non-zero and printed no failure of its own (sys.exit(n) in a callback, os._exit)
         # is where the job broke: named first, before the ranks that then lost it.
@@ -625,7 +626,9 @@ def summarize(
         lines.append(
             f"audiotrain launch: {plural(len(exit_codes), 'rank')} ended with an error; exit codes {codes}"
         )
-    if failures and all(_SECONDARY in text for text in failures.values()) and not error_lines:
+    # (a guess at what ended a rank, where none was named: a rank named with its status, killed by a signal
+    # or with sys.exit(3), needs no guess, nor exit_rank to have that status reported)
+    if failures and all(_SECONDARY in text for text in failures.values()) and not error_lines and not ended:
         lines.append(
             "audiotrain launch: no rank reported an error of its own: one probably ended without an exception "
             "(sys.exit, os._exit, a signal) or finished while the others still waited for it in a collective "
