@@ -1092,7 +1092,8 @@ def test_a_ring_address_this_rank_cannot_listen_on_is_named_with_what_to_do(tmp_
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, proc.stderr
     assert last.startswith(
-        "audiotrain.distributed.collectives.LauncherEnvironmentError: rank 0 of the ring job cannot listen on "
+        "audiotrain.distributed.collectives.LauncherEnvironmentError: "
+        "rank 0 of the ring job cannot listen on "
         f"{address} (this rank's address in MLX_HOSTFILE {hostfile}): {said}"
     ), proc.stderr
     assert "--starting-port PORT" in last or "192.0.2.1" in address, last
@@ -1121,7 +1122,8 @@ def test_a_recipe_rank_whose_ring_port_is_in_use_says_so_in_one_error_line(tmp_p
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith(
-        f"error: rank 0 of the ring job cannot listen on 127.0.0.1:{port} (this rank's address in MLX_HOSTFILE "
+        f"error: rank 0 of the ring job cannot listen on 127.0.0.1:{port} "
+        "(this rank's address in MLX_HOSTFILE "
         f"{hostfile}): the address is in use"
     ), proc.stderr
 
@@ -1216,7 +1218,7 @@ def test_a_rank_killed_by_a_signal_is_named_without_a_guess_at_what_ended_it(tmp
     proc = run_launcher(code, tmp=tmp_path, timeout=120)
     assert proc.returncode == 1, proc.stderr
     assert (
-        "audiotrain launch: rank 1 ended with exit status -9 (killed by SIGKILL: the kernel's OOM killer, or a "
-        "kill -9?); the other ranks then lost it" in proc.stderr
+        "audiotrain launch: rank 1 ended with exit status -9 (killed by SIGKILL: the kernel's OOM killer, "
+        "or a kill -9?); the other ranks then lost it" in proc.stderr
     ), proc.stderr
     assert "no rank reported an error of its own" not in proc.stderr, proc.stderr
