@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._cgroup import cgroup_cpu_limit
-from audiotrain._stop_signals import STOP_SIGNALS
+from audiotrain._stop_signals import STOP_SIGNALS, usr1_is_a_stand_in
 
 #: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
 BACKEND_EXTRAS = "pip install 'audiotrain[cpu]' (or [cuda] for CUDA 12, [cuda13] for CUDA 13; only one)"
@@ -474,9 +474,13 @@ def run_recipe_command(cli_module: str) -> None:
 
     A stop signal that no command handles (as the modules load, the first half second or so) is one line,
     ``interrupted (Ctrl-C)`` or ``interrupted (SIGTERM)``, and status 130 or 143, as in the commands."""
+    # SIGUSR1 too (``sbatch --signal=USR1@120``), whose default action ended the command without a word;
+    # not in a launched rank, where it stands for Ctrl-C and `install_rank_stop_signal` takes it.
+    taken = [signal.SIGTERM] + ([] if usr1_is_a_stand_in() else [getattr(signal, "SIGUSR1", None)])
     with contextlib.suppress(ValueError):  # (not the main thread: only it can)
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # (a program's own handler stays)
-            signal.signal(signal.SIGTERM, _sigterm_stops)
+        for signum in taken:
+            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:  # (a program's own stays)
+                signal.signal(signum, _sigterm_stops)
     try:
         try:
             exit_unless_mlx_loads()  # before the imports below load mlx.core: one line naming the extra

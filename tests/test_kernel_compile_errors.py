@@ -67,17 +67,20 @@ def test_a_save_that_a_second_stop_signal_aborted_keeps_its_exit_status_and_says
     assert "interrupted" not in done.stderr
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGUSR1], ids=["SIGINT", "SIGTERM", "SIGUSR1"]
+)
 def test_a_stop_signal_as_the_command_sets_up_is_one_line_and_its_status(tmp_path, signum):
     """Ctrl-C in the first half second of a recipe's command, as mlx and the modules it needs loaded before
     the command's own handling, printed a KeyboardInterrupt traceback (status -2); SIGTERM there ended it
-    without a word (-15)."""
+    without a word (-15), and so did SIGUSR1 (``sbatch --signal=USR1@120`` as a job starts: -10, an empty
+    log), which stops a fit as SIGTERM does."""
     loading = (  # in mlx's import, the first thing the command does
         "import signal, audiotrain._system as s\n"
         f"s.exit_unless_mlx_loads = lambda: signal.raise_signal({signum})"
     )
     done = run_command(tmp_path, "return 0", before=loading)
-    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
     assert done.returncode == 128 + signum and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip() == f"interrupted ({name})"
 

@@ -53,13 +53,12 @@ from typing import Any
 
 from audiotrain._invocation import recipe_command
 from audiotrain._proc import PROC, stat_fields
+from audiotrain._stop_signals import STOP_SIGNAL_ENV
 from audiotrain._system import usable_cores
 from audiotrain.distributed.launcher_watch import LauncherWatch, watch_over
 
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
 PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
-#: Set in each rank of such a job: the signal (``SIGUSR1``) that stands for the user's Ctrl-C there.
-STOP_SIGNAL_ENV = "AUDIOTRAIN_STOP_SIGNAL"
 #: Set by ``python -m audiotrain launch`` in each rank: its own options (JSON), to print a command that
 #: starts the job again (`relaunch_prefix`).
 LAUNCH_OPTIONS_ENV = "AUDIOTRAIN_LAUNCH_OPTIONS"
