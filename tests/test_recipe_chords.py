@@ -3954,6 +3954,48 @@ def test_a_full_disk_after_training_is_one_line_and_the_printed_resume_writes_wh
     assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
 
 
+def test_a_full_disk_as_training_saves_names_the_command_that_goes_on_from_the_newest_checkpoint(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A disk that filled as `last` was saved (a run folder on a small laptop disk) was one line naming the
+    file and the free space, but not how to go on: the command that continues the run was printed only
+    after Ctrl-C or a full disk in the evaluation."""
+    import errno
+    import re
+
+    saves_of_last = []
+    real_save = ckpt._save_arrays
+
+    def full_at_the_second_last(path, arrays):  # epoch 0's saves are written; epoch 1's `last` is not
+        if path.parent.name.startswith(".last.tmp-") and path.name == "model.safetensors":
+            saves_of_last.append(path)
+            if len(saves_of_last) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, arrays)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    monkeypatch.setattr(ckpt, "_save_arrays", full_at_the_second_last)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "no space left" in err, err
+    assert "; once there is room, continue the run with:" in err, err
+    (resume,) = re.findall(r"--resume (\S+)", err)
+    newest = json.loads((Path(resume) / "trainer_state.json").read_text())["progress"]["global_step"]
+    for folder in (run_dir / "checkpoints").iterdir():
+        if not folder.name.startswith("."):
+            steps = json.loads((folder / "trainer_state.json").read_text())["progress"]["global_step"]
+            assert steps <= newest, (folder, resume)
+    # With room again, the printed command trains the run to its end in its folder.
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert chords.main([*flags, "--resume", resume]) == 0
+    assert json.loads((run_dir / "history.json").read_text())["epoch"][-1] == 1  # (the second, from 0)
+    assert (run_dir / "evaluation" / "scores.json").is_file()
+
+
 def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
     tiny_run, tmp_path, monkeypatch, capsys
 ):

@@ -529,6 +529,16 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             **unrecorded_demo,
         )
     except ckpt.CheckpointError as error:
+        continue_from = getattr(error, "continue_from", None)
+        if continue_from is not None:  # (a full disk as training saved: the command that goes on, once freed)
+            command = resume_command(
+                "audiotrain.recipes.chords",
+                ([] if demo else ["train"]) + argv,
+                continue_from,
+                run_dir=error.run_dir,  # type: ignore[attr-defined]
+                path_flags=RESUME_PATH_FLAGS,
+            )
+            raise type(error)(f"{error}; once there is room, continue the run with:\n  {command}") from None
         better = _with_command_line_remedy(error, args.resume)
         if better is error:
             raise

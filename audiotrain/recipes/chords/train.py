@@ -52,6 +52,7 @@ from audiotrain.recipes._run import (
     is_inside,
     is_run_record,
     kept_entries,
+    newest_checkpoint,
     recipe_checkpoints,
     recorded_command,
     release_run_folder,
@@ -676,10 +677,12 @@ def _run_training(
     # restores as the epoch starts, does not fit this run; a required logger that could not start; a full
     # TMPDIR as the first step compiles): the run folder is left as it was found, for the same command to
     # run again there. A resumed run's config.json had named settings no epoch trained with ("earlier").
-    except Exception:
+    except Exception as error:
         if unused is not None and trainer.global_step == first_step:
             held.unused_run_folder = None  # (put back here, not again by `run_training`)
             unused.put_back()
+        elif isinstance(error, ckpt.CheckpointWriteError):  # a full disk as it saved: the way on, once freed
+            error.continue_from, error.run_dir = newest_checkpoint(checkpoint_dir), run_dir
         raise
     train_seconds = time.perf_counter() - start
     early_stop = early_stop_line(early_stopping)
