@@ -41,6 +41,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from exactness import assert_same_numbers
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
 TINY_FLAGS = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
@@ -3994,6 +3995,24 @@ def test_a_full_disk_as_training_saves_names_the_command_that_goes_on_from_the_n
     assert chords.main([*flags, "--resume", resume]) == 0
     assert json.loads((run_dir / "history.json").read_text())["epoch"][-1] == 1  # (the second, from 0)
     assert (run_dir / "evaluation" / "scores.json").is_file()
+
+
+@needs_file_size_limit
+def test_a_run_folder_on_a_full_disk_is_one_line_naming_the_file_not_stdout(tiny_run, tmp_path, capsys):
+    """A --run_dir on a disk with no room left: the note in the folder's lock file (which process holds it)
+    was the first write, and its bare "[Errno 28]" named no file, so the command said "cannot write to
+    stdout: no space left on device" (exit status 1) of a log that was fine."""
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    assert chords.main(flags[:-2] + ["--run_dir", str(tmp_path / "warm")]) == 0  # (kernels compiled)
+    capsys.readouterr()
+    with files_cannot_grow_past(0):  # (EFBIG, "File too large": the error a full disk's ENOSPC is)
+        status = chords.main(flags)
+    err = capsys.readouterr().err
+    assert status == 2 and "stdout" not in err, err
+    assert f"cannot write {run_dir / ckpt.CLAIM_FILE}: File too large" in err, err
+    assert chords.main(flags) == 0  # the same command, once there is room
 
 
 def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(

@@ -70,6 +70,7 @@ from audiotrain import _loading
 from audiotrain._files import (
     check_regular_file,
     finite_or_null,
+    naming_failed_write,
     read_json_file,
     restore_non_finite,
     sync_to_disk,
@@ -269,12 +270,19 @@ def claim_folder(folder: str | os.PathLike, what: str, holder: str = "fit") -> N
     os.ftruncate(fd, 0)
     # (with its UTC offset: the message may be read on another host, or after a change of time zone)
     started = time.strftime("%Y-%m-%d %H:%M:%S %z")
-    os.write(
-        fd,
-        json.dumps(
-            {"pid": os.getpid(), "host": socket.gethostname(), "since": started, "holder": holder}
-        ).encode(),
-    )
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": started, "holder": holder}
+    try:
+        # A full disk: an error naming this file (a bare "[Errno 28]" read as stdout's in the recipes).
+        with naming_failed_write(lock):
+            os.write(fd, json.dumps(owner).encode())
+    except OSError:  # nothing is claimed: the folder is left as it was found, as `release_folder` leaves it
+        with contextlib.suppress(OSError):
+            lock.unlink()  # (while still locked, as there)
+        os.close(fd)
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     _claims[folder] = [fd, 1, created]
 
 
