@@ -460,6 +460,18 @@ def test_resuming_an_older_checkpoint_keeps_the_checkpoints_saved_after_it(tmp_p
     assert saved_step(folder / "last") == 6 and saved_step(folder / "epoch=1-step=6-v1") == 6
 
 
+def test_resuming_an_older_checkpoint_names_the_newest_to_go_on_from(tmp_path):
+    """A requeued Slurm job that reran the command its first stop printed (`--resume .../interrupted`) after
+    a later part had trained past it went back and trained those epochs again, piling up -v1, -v2 ... copies
+    of the checkpoints: the warning listed them but not how to go on from where the run got to."""
+    folder = tmp_path / "ck"
+    fit(tmp_path, [every_epoch(folder)], max_epochs=3)
+    with pytest.warns(UserWarning, match="saved after epoch=0-step=3") as w:
+        fit(tmp_path, [every_epoch(folder)], ckpt_path=folder / "epoch=0-step=3", max_epochs=1)
+    (said,) = [str(x.message) for x in w if "saved after" in str(x.message)]
+    assert f"to go on from the newest instead, resume {folder / 'last'} (global step 9)" in said, said
+
+
 def test_resuming_last_says_nothing_of_a_checkpoint_saved_at_its_own_epoch_end(tmp_path):
     """`last` and a second ModelCheckpoint's `epoch=002` in one folder (the chord recipe's `best`, `last` and
     --save_every): `epoch=002` is saved at the same epoch end just after `last`, so `last` does not track it,

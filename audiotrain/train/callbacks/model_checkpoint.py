@@ -585,6 +585,11 @@ class ModelCheckpoint(Callback):
             if self.save_last and ckpt.is_checkpoint_folder(self.last_path)
             else ""
         )
+        # A requeued job that resumes the checkpoint its first stop printed (`interrupted`), after a later part
+        # trained past it, would train those epochs again: the way to go on from where the run got to.
+        newest = _global_step(self.last_path) if last else None
+        if newest is not None and newest > (progress or {}).get("global_step", newest):
+            last += f"; to go on from the newest instead, resume {self.last_path} (global step {newest})"
         warnings.warn(
             f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the one resumed "
             f"({listed(later, 5)}); they are kept: where this run reaches one of their names it saves beside "
@@ -1225,6 +1230,15 @@ def _checkpoint_dir(dirpath: str | Path, check: bool = True) -> Path:
                     )
                 break
     return path
+
+
+def _global_step(folder: str | Path) -> int | None:
+    """The global step the checkpoint in `folder` was saved at, or None where it cannot be read."""
+    try:
+        step = ckpt.read_state(Path(folder))["progress"]["global_step"]
+    except (ckpt.CheckpointError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return step if isinstance(step, int) else None
 
 
 def _saved_at(folder: Path, progress: Any) -> bool:
