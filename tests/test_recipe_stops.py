@@ -128,6 +128,39 @@ def test_a_stop_before_a_resumed_run_goes_on_leaves_its_folder_as_it_was(
     assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
 
 
+def test_a_second_sigterm_that_aborts_the_save_prints_the_command_that_goes_on(
+    cache, tmp_path, monkeypatch, capsys
+):
+    """`scancel` twice (or SIGTERM, then another as the save runs): fit aborts the save of `interrupted`
+    and names the newest intact checkpoint, and the command exited 143 without the command that continues
+    the run from it, which every other stop prints."""
+    from pathlib import Path
+
+    from audiotrain.train import checkpoint as ckpt
+
+    write_checkpoint = ckpt.write_checkpoint
+
+    def stopped_twice(path, *args, **kwargs):
+        if Path(path).name == "interrupted":
+            _raise("SIGTERM")  # the second, as the save begins
+        written = write_checkpoint(path, *args, **kwargs)
+        if Path(path).name == "epoch=000":
+            _raise("SIGTERM")  # the first: stop after the next step and save
+        return written
+
+    monkeypatch.setattr(ckpt, "write_checkpoint", stopped_twice)
+    run_dir = tmp_path / "run"
+    assert _main(_argv(cache, run_dir)) == "a KeyboardInterrupt traceback"  # (SaveAborted: status 143)
+    err = capsys.readouterr().err
+    assert "Save aborted" in err, err
+    newest = run_dir / "checkpoints" / "last"  # (saved at epoch 0's end, beside best and epoch=000)
+    lines = err.splitlines()
+    assert lines[-2] == "continue the run with:", err
+    assert lines[-1].endswith(f"--run_dir {run_dir} --resume {newest}"), err
+    monkeypatch.setattr(ckpt, "write_checkpoint", write_checkpoint)
+    assert _main([*_argv(cache, run_dir), "--resume", str(newest)]) == 0
+
+
 def test_a_stop_as_fit_sets_up_is_not_lost_it_stops_training_after_a_step(
     cache, tmp_path, monkeypatch, capsys
 ):

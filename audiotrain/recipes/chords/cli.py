@@ -109,7 +109,7 @@ from audiotrain.recipes.config_cli import (
     without_overwrite,
 )
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train.interrupt import stop_exit_status, stopped_by
+from audiotrain.train.interrupt import SaveAborted, stop_exit_status, stopped_by
 
 # The imports marked noqa: F401 are names of this module that the evaluate and predict commands look up
 # here (`cli.folds_case(...)`), where the tests patch them; the tests call the predictor's flags and
@@ -528,6 +528,18 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             init_from=args.init_from,
             **unrecorded_demo,
         )
+    except SaveAborted as stop:  # fit named the newest intact checkpoint: the command that goes on from it
+        continue_from = getattr(stop, "continue_from", None)
+        if continue_from is not None and collectives.is_main_process():
+            command = resume_command(
+                "audiotrain.recipes.chords",
+                ([] if demo else ["train"]) + argv,
+                continue_from,
+                run_dir=stop.run_dir,  # type: ignore[attr-defined]
+                path_flags=RESUME_PATH_FLAGS,
+            )
+            to_stderr(f"continue the run with:\n  {command}")
+        raise
     except ckpt.CheckpointError as error:
         continue_from = getattr(error, "continue_from", None)
         if continue_from is not None:  # (a full disk as training saved: the command that goes on, once freed)

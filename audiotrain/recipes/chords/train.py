@@ -130,6 +130,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callers_random import keeping_callers_random
 from audiotrain.train.interrupt import (
+    SaveAborted,
     SignalInterrupt,
     signal_meant,
     signal_of,
@@ -683,6 +684,10 @@ def _run_training(
             unused.put_back()
         elif isinstance(error, ckpt.CheckpointWriteError):  # a full disk as it saved: the way on, once freed
             error.continue_from, error.run_dir = newest_checkpoint(checkpoint_dir), run_dir
+        raise
+    except SaveAborted as stop:  # a second stop signal (scancel twice) aborted the save: the way on
+        stop.continue_from = newest_checkpoint(checkpoint_dir)  # type: ignore[attr-defined]
+        stop.run_dir = run_dir  # type: ignore[attr-defined]
         raise
     train_seconds = time.perf_counter() - start
     early_stop = early_stop_line(early_stopping)
