@@ -1,6 +1,3 @@
-"""`python -m audiotrain info | cache ... | launch ... | runs ... | chords ... | clap ...`: this
-installation, the feature cache, data-parallel launch, the run folders, and the two recipes."""
-
 from __future__ import annotations
 
 import argparse
@@ -24,6 +21,12 @@ from audiotrain._system import (
     installed_versions,
     stdout_write_error,
 )
+
+#: The module's docstring and `--help`'s description: a string of its own, which `python -OO` (it strips
+#: docstrings) keeps.
+DESCRIPTION = """`python -m audiotrain info | cache ... | launch ... | runs ... | chords ... | clap ...`: this
+installation, the feature cache, data-parallel launch, the run folders, and the two recipes."""
+__doc__ = DESCRIPTION
 
 CORE_PACKAGES = (
     "audiotrain",
@@ -187,7 +190,7 @@ def run_recipe(package: str, argv: list[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations (as the recipes): `info --bench` silently meaning --benchmark hides typos.
-    parser = argparse.ArgumentParser(prog=program_name(), description=__doc__, allow_abbrev=False)
+    parser = argparse.ArgumentParser(prog=program_name(), description=DESCRIPTION, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {build_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser(

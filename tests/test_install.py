@@ -555,3 +555,23 @@ def test_the_tests_run_from_outside_the_clone(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "No module named 'tests'" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audiotrain", "--help"],
+        ["audiotrain", "launch", "--help"],
+        ["audiotrain.recipes.chords.example", "--help"],
+    ],
+    ids=["audiotrain", "launch", "chords-example"],
+)  # fmt: skip
+def test_help_under_python_OO_says_what_it_says_without(tmp_path, args):
+    """`python -OO` (PYTHONOPTIMIZE=2, set in some container images) strips docstrings, and three --help
+    texts were their module's or function's docstring: `audiotrain --help` lost its description, `launch
+    --help` everything it says of exit statuses, Ctrl-C and the waits (its usage line and mlx.launch's
+    options alone), and the chord example's help its commands."""
+    plain = run(["-m", *args], tmp_path)
+    optimized = run(["-OO", "-m", *args], tmp_path)
+    assert plain.returncode == optimized.returncode == 0, optimized.stderr
+    assert optimized.stdout == plain.stdout

@@ -726,7 +726,7 @@ LAUNCH_PROG = "python -m audiotrain launch"
 def launch_help(prog: str = LAUNCH_PROG) -> str:
     """``launch --help``: a usage line, what the launcher does, and the options of ``mlx.launch`` it passes
     on (from ``mlx.launch --help``, so they are those of the mlx installed)."""
-    summary, _, body = inspect.cleandoc(launch.__doc__ or "").partition("\n")
+    summary, _, body = inspect.cleandoc(LAUNCH_DOC).partition("\n")
     summary = summary.partition("``: ")[2]  # (the first line names the command, as the usage line does)
     # The docstring's names of the code's constants, as a user reads them: their values, and the variable.
     for name, value in (
@@ -898,28 +898,33 @@ def _launched_job_variables() -> list[str]:
     return found
 
 
+#: `launch`'s docstring and the body of `launch --help`: a string of its own, which `python -OO` (it
+#: strips docstrings) keeps.
+LAUNCH_DOC = """\
+``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
+
+Runs ``mlx.launch`` with the same arguments (``-n``, ``--hosts``, ``--hostfile``, ``--backend``, ...),
+passes its output through, and reads its per-rank reports on stderr (shown after the ranks' output,
+without colour codes where stderr is not a terminal or NO_COLOR is set). Returns mlx.launch's status if
+it failed itself, else 1 when any rank exited non-zero or was killed, else 0; before returning non-zero
+it prints which rank failed first (from the ``audiotrain: rank N failed`` lines, else the order the ranks
+ended) and every rank's status.
+With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
+non-zero when a rank fails.
+
+Ctrl-C (SIGINT) and SIGTERM reach the ranks on this machine as Ctrl-C would reach a script run alone: the
+first asks them to stop together and save, the second aborts them, a third ends the job. The launcher
+then waits for the ranks, passes on what they print, and returns 128 + the first signal (130 for Ctrl-C,
+143 for SIGTERM). The wait is bounded (`_EndingWatch`): ranks that have not stopped `STOP_GRACE_S` after
+the first signal are aborted, and ranks still running `ABORT_GRACE_S` after an abort, or
+`RANK_ENDED_GRACE_S` after another rank ended with an error, are killed.
+
+Without a command (nothing after ``--``) it prints its usage and exits 2; mlx.launch's own usage and
+error lines (a bad option value) are shown under the launcher's name.
+"""
+
+
 def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
-    """``python -m audiotrain launch [mlx.launch options] -- command ...``: mlx.launch with a real exit code.
-
-    Runs ``mlx.launch`` with the same arguments (``-n``, ``--hosts``, ``--hostfile``, ``--backend``, ...),
-    passes its output through, and reads its per-rank reports on stderr (shown after the ranks' output,
-    without colour codes where stderr is not a terminal or NO_COLOR is set). Returns mlx.launch's status if
-    it failed itself, else 1 when any rank exited non-zero or was killed, else 0; before returning non-zero
-    it prints which rank failed first (from the ``audiotrain: rank N failed`` lines, else the order the ranks
-    ended) and every rank's status.
-    With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
-    non-zero when a rank fails.
-
-    Ctrl-C (SIGINT) and SIGTERM reach the ranks on this machine as Ctrl-C would reach a script run alone: the
-    first asks them to stop together and save, the second aborts them, a third ends the job. The launcher
-    then waits for the ranks, passes on what they print, and returns 128 + the first signal (130 for Ctrl-C,
-    143 for SIGTERM). The wait is bounded (`_EndingWatch`): ranks that have not stopped `STOP_GRACE_S` after
-    the first signal are aborted, and ranks still running `ABORT_GRACE_S` after an abort, or
-    `RANK_ENDED_GRACE_S` after another rank ended with an error, are killed.
-
-    Without a command (nothing after ``--``) it prints its usage and exits 2; mlx.launch's own usage and
-    error lines (a bad option value) are shown under the launcher's name.
-    """
     if argv in (["-h"], ["--help"]):
         print(launch_help(prog))
         return 0
@@ -1073,6 +1078,9 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     if status == 0 and not exit_codes and not failures:
         return 0
     return status or 1
+
+
+launch.__doc__ = LAUNCH_DOC
 
 
 def _children(pid: int) -> list[int]:

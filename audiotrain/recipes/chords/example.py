@@ -1,15 +1,3 @@
-"""The chord training guide's Complete Example, on MLX with synthetic one-chord clips.
-
-    python -m audiotrain.recipes.chords.example                      # 200 clips, 10 epochs, a few minutes
-    python -m audiotrain.recipes.chords.example --clips 32 --epochs 1 --out /tmp/example
-
-It builds clip datasets in the guide's format (audio [samples] at 44.1 kHz; ``chord_type``, ``root``,
-``bass_note`` class indices), trains `ChordRecognitionModel` with the guide's `Trainer`, reports the guide's
-metrics (`MetricsTracker`, top-k accuracy, confusion matrix, per-class metrics) on the validation clips,
-saves and reloads a checkpoint, and exports the history. Everything goes into ``--out`` (default: a new
-``runs/chords-example-<date>-<time>`` folder).
-"""
-
 from __future__ import annotations
 
 import argparse
@@ -33,6 +21,22 @@ from audiotrain.recipes.chords.trainer import Trainer
 
 import mlx.core as mx
 import numpy as np
+
+#: The module's docstring and `--help`'s description: a string of its own, which `python -OO` (it strips
+#: docstrings) keeps.
+DESCRIPTION = """The chord training guide's Complete Example, on MLX with synthetic one-chord clips.
+
+    python -m audiotrain.recipes.chords.example                      # 200 clips, 10 epochs, a few minutes
+    python -m audiotrain.recipes.chords.example --clips 32 --epochs 1 --out /tmp/example
+
+It builds clip datasets in the guide's format (audio [samples] at 44.1 kHz; ``chord_type``, ``root``,
+``bass_note`` class indices), trains `ChordRecognitionModel` with the guide's `Trainer`, reports the guide's
+metrics (`MetricsTracker`, top-k accuracy, confusion matrix, per-class metrics) on the validation clips,
+saves and reloads a checkpoint, and exports the history. Everything goes into ``--out`` (default: a new
+``runs/chords-example-<date>-<time>`` folder).
+"""
+__doc__ = DESCRIPTION
+
 
 SAMPLE_RATE = 44100
 #: Intervals above the root, in semitones, of the chord types the dummy clips use.
@@ -142,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Raw: the docstring's example commands keep their own lines (argparse reflowed them into the prose).
     parser = argparse.ArgumentParser(
         prog="python -m audiotrain.recipes.chords.example",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--clips", type=int, default=200, help="training clips (validation: a quarter)")
