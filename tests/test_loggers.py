@@ -1,5 +1,6 @@
 """Loggers: real backends written locally and read back, resume, and failures that never stop training."""
 
+import argparse
 import csv
 import dataclasses
 import json
@@ -135,6 +136,39 @@ def test_wandb_hyperparameter_logged_again_with_a_new_value_takes_it(tmp_path, q
     (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
     config = wandb_config(wait_for_exit_record(path))
     assert config["lr"] == 0.2 and config["batch_size"] == 8
+
+
+@dataclasses.dataclass
+class _Augment:
+    p: float = 0.5
+
+
+@dataclasses.dataclass
+class _RunSettings:
+    lr: float = 0.1
+    augment: _Augment = dataclasses.field(default_factory=_Augment)
+
+
+@pytest.mark.parametrize(
+    "config", [argparse.Namespace(lr=0.1, augment={"p": 0.5}), _RunSettings()], ids=["namespace", "dataclass"]
+)
+def test_wandb_config_given_as_a_namespace_or_a_dataclass_reaches_the_run(tmp_path, quiet_wandb, config):
+    """`WandbLogger(config=args)` with argparse's Namespace (as Lightning passes it to wandb.init, which takes
+    it) or a config dataclass: the run's config holds its settings, flattened as log_hyperparams' are. It was
+    a raw TypeError ('Namespace' object is not iterable) where the logger was made."""
+    logger = WandbLogger(
+        project="audiotrain-tests", save_dir=tmp_path, offline=True, config=config, settings=quiet_wandb
+    )
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("interrupted")
+    (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
+    config = wandb_config(wait_for_exit_record(path))
+    assert config["lr"] == 0.1 and config["augment/p"] == 0.5
+
+
+def test_wandb_config_of_another_kind_is_refused_naming_the_argument(tmp_path):
+    with pytest.raises(TypeError, match=r"WandbLogger\(config=\.\.\.\): expected a dict.*got list"):
+        WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, config=[("lr", 0.1)])
 
 
 def test_wandb_offline_setting_alone_keeps_the_run_local(tmp_path, quiet_wandb, monkeypatch):

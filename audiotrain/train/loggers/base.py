@@ -98,6 +98,22 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any
     return out
 
 
+def params_mapping(params: Any, where: str) -> Mapping[str, Any]:
+    """Hyperparameters given as Lightning's loggers and ``wandb.init(config=...)`` take them (a dict or an
+    `argparse.Namespace`), or as a config dataclass, as a mapping for `flatten_params`; `where` names the
+    call in the error for anything else."""
+    if isinstance(params, argparse.Namespace):
+        return vars(params)
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
+        return params.to_dict() if hasattr(params, "to_dict") else dataclasses.asdict(params)
+    if not isinstance(params, Mapping):
+        raise TypeError(
+            f"{where}: expected a dict, an argparse.Namespace or a dataclass instance of hyperparameters, "
+            f"got {type(params).__name__}"
+        )
+    return params
+
+
 def _metric_value(name: str, value: Any) -> float:
     try:
         return float(value)
@@ -205,15 +221,9 @@ class Logger:
         step: int | None = None,
     ) -> None:
         """Record hyperparameters (nested dicts, dataclasses and schedulers are flattened), a dict or an
-        `argparse.Namespace` as Lightning's take. `metrics` (Lightning's TensorBoardLogger argument, e.g.
+        `argparse.Namespace` as Lightning's take, or a config dataclass. `metrics` (Lightning's TensorBoardLogger argument, e.g.
         ``{"hp_metric": 0.8}``) are logged beside them with `log_metrics(metrics, step)`."""
-        if isinstance(params, argparse.Namespace):
-            params = vars(params)
-        if not isinstance(params, Mapping):
-            raise TypeError(
-                f"log_hyperparams expects a dict or an argparse.Namespace, got {type(params).__name__}"
-            )
-        flat = flatten_params(params)
+        flat = flatten_params(params_mapping(params, "log_hyperparams"))
         if not self._ever_started and not self._disabled:
             self._pending_hparams.update(flat)  # written when the run starts (module docstring)
         else:

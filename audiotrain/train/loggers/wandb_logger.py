@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import inspect
 import os
@@ -13,7 +14,13 @@ from typing import Any
 
 from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
-from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model, flatten_params
+from audiotrain.train.loggers.base import (
+    Logger,
+    LoggerWarning,
+    check_log_model,
+    flatten_params,
+    params_mapping,
+)
 from audiotrain.train.loggers.run_folder import RunFolder, run_folder
 
 # Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
@@ -79,8 +86,8 @@ class WandbLogger(Logger):
     ----------
     project, name : str, optional
         W&B project and run name.
-    config : dict, optional
-        Hyperparameters recorded at start.
+    config : dict, argparse.Namespace or dataclass instance, optional
+        Hyperparameters recorded at start (flattened as `log_hyperparams` flattens them).
     save_dir : str or Path, optional
         Folder for W&B's local files (``<save_dir>/wandb/...``); default W&B's (``./wandb``).
     offline : bool
@@ -100,7 +107,7 @@ class WandbLogger(Logger):
         self,
         project: str | None = None,
         name: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | argparse.Namespace | Any = None,
         save_dir: str | os.PathLike | None = None,
         offline: bool = False,
         log_model: bool | str = False,
@@ -111,7 +118,7 @@ class WandbLogger(Logger):
         self._wandb = _require("wandb", "wandb", "WandbLogger", "pip install wandb")
         self.project = project
         self._name = name
-        self.config = dict(config) if config is not None else None
+        self.config = dict(params_mapping(config, "WandbLogger(config=...)")) if config is not None else None
         self._save_dir = (
             folder_argument(save_dir, "WandbLogger", "save_dir") if save_dir is not None else None
         )
