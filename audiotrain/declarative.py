@@ -401,6 +401,9 @@ class ConfiguredTrainer:
                 log_model="true",
             )
             logger = build_loggers(settings, self.run_dir, setting="run.mlflow")
+        # The run's settings (config.yaml's) beside the Trainer's own flags, as the recipes log theirs.
+        for lg in [] if logger is None else logger if isinstance(logger, list) else [logger]:
+            lg.log_hyperparams(self.config.to_dict())
         # eval_strategy "steps": every eval_steps batches, counted across epoch ends (not only within one).
         steps = t.eval_strategy == "steps"
         trainer = Trainer(

@@ -237,6 +237,33 @@ def test_seed003_mlflow_run_holds_the_names_the_metrics_and_the_best_checkpoint(
     assert stored == {f"checkpoints/{best.name}/{p.name}" for p in best.iterdir()}
 
 
+@pytest.mark.parametrize("tracking", ["run.mlflow", "MLflowCallback"])
+def test_the_settings_a_declarative_run_trained_with_are_its_mlflow_params(tmp_path, monkeypatch, tracking):
+    """The run's settings (config.yaml's: the learning rate, the schedule, patience, batch size) are params
+    of its MLflow run, as the recipes' settings are of theirs: MLflow had only the Trainer's flags, so two
+    runs of other learning rates looked the same there."""
+    from audiotrain import MLflowCallback, MLflowConfig, create_trainer
+
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run_dir = tmp_path / "run"
+    settings = dict(learning_rate=3e-4, warmup_ratio=0.25, patience=7, run_dir=str(run_dir))
+    if tracking == "run.mlflow":
+        trainer = create_trainer(TinyNet(), "quick_test", mlflow=True, experiment_name="cfg", **settings)
+    else:
+        callback = MLflowCallback(MLflowConfig(experiment_name="cfg", log_models=False))
+        trainer = create_trainer(TinyNet(), "quick_test", callbacks=[callback], **settings)
+    trainer.train(batches(), batches(seed=1))
+    client = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("cfg").experiment_id])
+    params = run.data.params
+    assert params["optimizer/learning_rate"] == "0.0003" and params["scheduler/warmup_ratio"] == "0.25"
+    assert params["training/patience"] == "7"
+    assert params["data/batch_size"] == str(trainer.config.data.batch_size)
+    assert params["optimizer"] == "AdamW"  # the Trainer's own params stay beside them
+
+
 def test_an_overwritten_run_replaces_the_mlflow_run_of_the_run_it_replaces(tmp_path, monkeypatch):
     # train(overwrite=True) removes the run folder's mlflow.db with the rest of the earlier run: left there,
     # the new run's store would still list the replaced run, whose mlruns/ artifacts are gone.
