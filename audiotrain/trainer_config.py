@@ -475,9 +475,10 @@ def apply_overrides(
         if key in sections:  # optimizer={"type": "sgd"}: a section's settings (checked by merge_config)
             if isinstance(value, type(getattr(config, key))):  # scheduler=SchedulerConfig(type="linear")
                 value = dataclasses.asdict(value)
-            if isinstance(value, dict):
-                value = {name: _plain_value(v) for name, v in value.items()}
-            nested[key] = {**nested.get(key, {}), **value} if isinstance(value, dict) else value
+            if not isinstance(value, dict):  # scheduler="cosine": the section's type, given as the section
+                raise ValueError(_section_given_a_value(config, key, value, source))
+            value = {name: _plain_value(v) for name, v in value.items()}
+            nested[key] = {**nested.get(key, {}), **value}
             continue
         if key == "preset":  # (the recipes' --preset, a file's `preset:`): not a setting, the starting point
             raise ValueError(
@@ -488,6 +489,17 @@ def apply_overrides(
         section, _, name = _section_of(config, key, source).partition(".")
         nested.setdefault(section, {})[name] = value
     return merge_config(config, nested, source=source)
+
+
+def _section_given_a_value(config: TrainerConfig, section: str, value: Any, source: str) -> str:
+    """The error for an override that gives a section (``scheduler="cosine"``) one value: the dict that sets
+    what was meant (the section's ``type`` where it has one) and the section's settings."""
+    fields = [f.name for f in dataclasses.fields(getattr(config, section))]
+    meant = f"{section}={{'type': {value!r}}}" if "type" in fields else f"{section}={{'{fields[0]}': ...}}"
+    return (
+        f"{source}: {section}={value!r} gives a whole section one value; give its settings as a dict: "
+        f"{meant} ({section}'s settings: {', '.join(fields)})"
+    )
 
 
 def _plain_value(value: Any) -> Any:

@@ -77,6 +77,26 @@ def test_a_bad_override_names_the_field():
 
 
 @pytest.mark.parametrize(
+    "overrides",
+    [
+        {"scheduler": "cosine", "warmup_ratio": 0.1},  # (a raw TypeError: 'str' object does not support ...)
+        {"optimizer": "sgd", "learning_rate": 0.1},
+        {"scheduler": "cosine"},  # (said only "field 'scheduler' must be a mapping of fields, got str")
+    ],
+)
+def test_a_section_given_one_value_as_an_override_says_how_to_give_it(overrides):
+    """create_trainer(model, scheduler="cosine", warmup_ratio=0.1): the section's name given the value of its
+    `type` is refused naming the dict that sets it, whatever other overrides go into that section."""
+    (section, value), *_ = overrides.items()
+    with pytest.raises(
+        ValueError, match=rf"overrides: {section}={value!r} .*{section}={{'type': {value!r}}}"
+    ):
+        resolve_config("quick_test", overrides=overrides)
+    given_so = {section: {"type": value}, **{k: v for k, v in overrides.items() if k != section}}
+    assert getattr(resolve_config("quick_test", overrides=given_so), section).type == value
+
+
+@pytest.mark.parametrize(
     "line, message",
     [
         # 10**9 workers were accepted, and train() hung making a queue for each.
