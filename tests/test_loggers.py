@@ -1838,3 +1838,28 @@ def test_a_finished_tensorboard_logger_lets_go_of_its_event_writer(tmp_path):
     gc.collect()
     assert sum(type(o) is event_file_writer for o in gc.get_objects()) == before
     assert len(list(tmp_path.rglob("events.out.tfevents.*"))) == 6  # (each stage wrote its file)
+
+
+class _Scored(TinyClassifier):
+    """TinyClassifier whose arguments are its hyperparameters, as a model loaded for scoring has them."""
+
+    def __init__(self, hidden: int = 16, lr: float = 1e-2):
+        super().__init__(hidden=hidden, lr=lr)
+        self.save_hyperparameters()
+
+
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_a_model_scored_without_fit_has_its_hyperparameters_in_the_loggers(tmp_path, stage):
+    """As Lightning logs the module's hyperparameters at every stage: `trainer.test(model)` of a model loaded
+    from a checkpoint names its hparams in the logger's run. The run had the metrics only (no hparams.yaml, no
+    MLflow param), so an evaluation could not be told from another model's."""
+    from tasks import make_batches, quiet_trainer
+
+    csv_logger = CSVLogger(save_dir=tmp_path / "csv")
+    mlflow_logger = MLflowLogger(experiment_name="scored", tracking_uri=f"sqlite:///{tmp_path / 'ml.db'}")
+    trainer = quiet_trainer(tmp_path, logger=[csv_logger, mlflow_logger])
+    getattr(trainer, stage)(_Scored(hidden=12, lr=0.5), make_batches(32))
+    hparams = yaml.safe_load((csv_logger.log_dir / "hparams.yaml").read_text())
+    assert hparams == {"hparams/hidden": 12, "hparams/lr": 0.5}
+    params = read_mlflow_run_in_a_fresh_process(mlflow_logger.tracking_uri, mlflow_logger.run_id)["params"]
+    assert params == {"hparams/hidden": "12", "hparams/lr": "0.5"}

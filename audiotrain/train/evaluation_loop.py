@@ -365,6 +365,8 @@ class EvaluationLoop:
             if ckpt_path:
                 t._restore(t.callbacks.checkpoint_path(ckpt_path), full=False)
             t._forget_reported_metrics()
+            if stage != "predict":
+                t._log_scored_hyperparameters(model)
             with t._on_device():
                 if stage != "predict" and t._turned_off(stage):
                     out = []  # Lightning's empty result (the setup and teardown hooks still run)

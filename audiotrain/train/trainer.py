@@ -1748,13 +1748,28 @@ class Trainer:
                     lg.release_claim()
             raise
 
-    def _start_loggers(self, module: TrainModule) -> None:
+    def _logged_config(self, module: TrainModule) -> dict[str, Any]:
+        """`run_config` less what save_hyperparameters(logger=False) keeps out of the loggers (checkpoints
+        still hold it)."""
         config = run_config(self)
-        # What save_hyperparameters(logger=False) keeps out of the loggers (checkpoints still hold it).
         if getattr(module, "_log_hyperparams", True) is False:
             config.pop("hparams", None)
         if getattr(self.datamodule, "_log_hyperparams", True) is False:
             config.pop("datamodule_hparams", None)
+        return config
+
+    def _log_scored_hyperparameters(self, module: TrainModule) -> None:
+        """`validate` / `test`: the module's and the datamodule's hyperparameters to the loggers, as Lightning
+        logs them at every stage (the Trainer's flags and optimizer are a fit's: a `test` after `fit` keeps
+        the fit's values of those)."""
+        config = self._logged_config(module)
+        scored = {k: config[k] for k in ("hparams", "datamodule_hparams") if config.get(k)}
+        for lg in self._writing_loggers if scored else ():
+            if hasattr(lg, "log_hyperparams"):
+                lg.log_hyperparams(scored)
+
+    def _start_loggers(self, module: TrainModule) -> None:
+        config = self._logged_config(module)
         for lg in self._writing_loggers:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(config)
