@@ -1863,3 +1863,33 @@ def test_a_model_scored_without_fit_has_its_hyperparameters_in_the_loggers(tmp_p
     assert hparams == {"hparams/hidden": 12, "hparams/lr": 0.5}
     params = read_mlflow_run_in_a_fresh_process(mlflow_logger.tracking_uri, mlflow_logger.run_id)["params"]
     assert params == {"hparams/hidden": "12", "hparams/lr": "0.5"}
+
+
+class _LogsStep(TinyClassifier):
+    def __init__(self, where: str):
+        super().__init__()
+        self.where = where
+
+    def compute_loss(self, batch):
+        if self.where == "step":
+            self.log("step", mx.array(7.0))
+        return super().compute_loss(batch)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.where == "hook":
+            self.log("step", 100.0 + batch_idx)
+
+
+@pytest.mark.parametrize("where", ["step", "hook"])
+def test_a_metric_logged_as_step_is_refused_not_written_into_the_csv_step_column(tmp_path, where):
+    """Lightning takes a logged "step" as the x axis of the other values; here the x axis is the global step.
+    `self.log("step", 100.0)` was written into metrics.csv's step column: the CSV had rows at steps 100.0,
+    101.0, ... between the real ones, where MLflow and TensorBoard had a metric named "step" at steps 1, 2."""
+    from tasks import make_batches, quiet_trainer
+
+    logger = CSVLogger(save_dir=tmp_path)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1)
+    with pytest.raises(ValueError, match=r"self\.log\('step', \.\.\.\): .*global step.*another name"):
+        trainer.fit(_LogsStep(where), make_batches(32))
+    rows = list(csv.DictReader(logger.metrics_file.open())) if logger.metrics_file.exists() else []
+    assert all(float(r["step"]).is_integer() and float(r["step"]) < 100 for r in rows)
