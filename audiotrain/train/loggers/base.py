@@ -351,7 +351,7 @@ class Logger:
                 f"was loaded), so the resumed run logs to {current!r}. Create the logger and pass it to the "
                 "Trainer without touching it before fit(ckpt_path=...) to continue the checkpoint's run.",
                 LoggerWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
     # -- failure handling ----------------------------------------------------------------------------
@@ -400,7 +400,7 @@ class Logger:
                     f"{type(self).__name__} {what} ({type(exc).__name__}: {exc}){unlogged}; training goes on, "
                     f"{after}.",
                     LoggerWarning,
-                    stacklevel=3,
+                    stacklevel=user_stacklevel(),  # (the user's fit, or their own logger call)
                 )
 
     def _backend_keys(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._arguments import folder_argument
+from audiotrain._caller import user_stacklevel
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning
 
@@ -110,7 +111,7 @@ class CSVLogger(_VersionedFolder, Logger):
             f"it (and values its last row got later) leave {self.metrics_file}; the file as it was is kept as "
             f"{kept.name}",
             LoggerWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),  # (the user's fit(ckpt_path=...))
         )
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._arguments import folder_argument
+from audiotrain._caller import user_stacklevel
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import (
     Logger,
@@ -198,7 +199,7 @@ class WandbLogger(Logger):
                 "and this logger logs to it, without its own name or config; call wandb.finish() first for a "
                 "new run.",
                 LoggerWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         _finish_open_runs_before_wandb_exits()
         run.define_metric("trainer/global_step")
