@@ -221,8 +221,9 @@ class Logger:
         step: int | None = None,
     ) -> None:
         """Record hyperparameters (nested dicts, dataclasses and schedulers are flattened), a dict or an
-        `argparse.Namespace` as Lightning's take, or a config dataclass. `metrics` (Lightning's TensorBoardLogger argument, e.g.
-        ``{"hp_metric": 0.8}``) are logged beside them with `log_metrics(metrics, step)`."""
+        `argparse.Namespace` as Lightning's take, or a config dataclass. `metrics` (Lightning's
+        TensorBoardLogger argument, e.g. ``{"hp_metric": 0.8}``) are logged beside them with
+        `log_metrics(metrics, step)`."""
         flat = flatten_params(params_mapping(params, "log_hyperparams"))
         if not self._ever_started and not self._disabled:
             self._pending_hparams.update(flat)  # written when the run starts (module docstring)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import inspect
 import os
@@ -108,7 +107,7 @@ class WandbLogger(Logger):
         self,
         project: str | None = None,
         name: str | None = None,
-        config: Mapping[str, Any] | argparse.Namespace | Any = None,
+        config: Any = None,  # a dict, an argparse.Namespace or a dataclass instance
         save_dir: str | os.PathLike | None = None,
         offline: bool = False,
         log_model: bool | str = False,
