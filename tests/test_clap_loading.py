@@ -19,6 +19,7 @@ from audiotrain.models.clap import (
     CLAP,
     CheckpointError,
     ClapConfigError,
+    ClapFeatureExtractor,
     ClapTokenizer,
     StateDictError,
     TokenizerError,
@@ -2219,3 +2220,42 @@ def test_a_view_beyond_its_storage_is_refused_naming_the_storage(
     path = _bin_without_torch(tmp_path, "FloatStorage", {"w": (data, 6, size, stride, offset)}, monkeypatch)
     with pytest.raises(TorchCheckpointError, match=re.escape(f"storage 0: {refused}")):
         load_torch_state_dict(path)
+
+
+def _fine_tuning_run(tmp_path: Path) -> Path:
+    """What a CLAP recipe run leaves (its config.json, checkpoints/last, hf_model/); the model is a copy of
+    the fixture."""
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run / "hf_model")
+    (run / "config.json").write_text(json.dumps({"recipe": "clap", "model_source": str(FIXTURE)}))
+    last = run / "checkpoints" / "last"
+    last.mkdir(parents=True)
+    (last / "model.safetensors").write_bytes(b"")  # (the trainer's weights; not read)
+    (last / "trainer_state.json").write_text("{}")
+    return run
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        load_pretrained,
+        CLAP.from_pretrained,
+        ClapTokenizer.from_pretrained,
+        ClapFeatureExtractor.from_pretrained,
+    ],
+    ids=["load_pretrained", "CLAP", "ClapTokenizer", "ClapFeatureExtractor"],
+)
+def test_loaders_given_a_run_folder_or_a_trainer_checkpoint_name_what_to_load(tmp_path, load):
+    # After fine-tuning, a user's script loads the run folder, or its checkpoints/last, as the model. The
+    # errors said "no weights file", "config.json: no such file" or "no tokenizer.json", naming neither
+    # hf_model/ nor the export a checkpoint needs.
+    run = _fine_tuning_run(tmp_path)
+    with pytest.raises((CheckpointError, TokenizerError, FileNotFoundError)) as raised:
+        load(run)
+    assert f"its fine-tuned model is {run / 'hf_model'}" in str(raised.value)
+    with pytest.raises((CheckpointError, ClapConfigError, TokenizerError, FileNotFoundError)) as raised:
+        load(run / "checkpoints" / "last")
+    message = str(raised.value)
+    assert "a trainer checkpoint" in message
+    assert f"python -m audiotrain.recipes.clap export --checkpoint {run / 'checkpoints' / 'last'}" in message
+    load(run / "hf_model")  # the run's model loads

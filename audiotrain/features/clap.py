@@ -316,8 +316,12 @@ class ClapFeatureExtractor:
                     return cls._from_file(config, processor)
             if os.path.lexists(preprocessor):
                 return cls._from_file(_read_json_object(check_inside(path, preprocessor)), preprocessor)
+            from audiotrain.models.clap.training_outputs import training_output_note
+
             raise FileNotFoundError(
-                f"{folder}: neither {' nor '.join(FRONT_END_FILES)} (a CLAP checkpoint folder was expected)"
+                training_output_note(path)
+                or f"{folder}: neither {' nor '.join(FRONT_END_FILES)} (a CLAP checkpoint folder was "
+                "expected)"
             )
         if not path.is_file():
             raise FileNotFoundError(

@@ -12,6 +12,7 @@ from audiotrain.models.clap.config import ClapConfig, shape_defaults_note
 from audiotrain.models.clap.convert import StateDictError, hf_to_mlx
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.torch_bin import load_torch_state_dict
+from audiotrain.models.clap.training_outputs import training_output_note
 
 import mlx.core as mx
 import numpy as np
@@ -48,6 +49,8 @@ def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) 
     if path.exists():
         if not path.is_dir():
             raise CheckpointError(f"{path}: expected a checkpoint folder (config.json + weights), got a file")
+        if not _holds_weights(path) and (note := training_output_note(path)):
+            raise CheckpointError(note)
         return path
     text = str(path_or_hub_id)
     if text.count("/") != 1 or text.startswith((".", "/", "~")):
@@ -83,6 +86,11 @@ def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) 
             "Offline? Pass the path of a downloaded checkpoint folder, or download it once with network access."
         )
     return folder
+
+
+def _holds_weights(folder: Path) -> bool:
+    """Whether `folder` has config.json and a weights file: a model, whatever else it holds."""
+    return (folder / "config.json").is_file() and any(os.path.lexists(folder / name) for name in WEIGHT_FILES)
 
 
 def _hub_offline() -> bool:

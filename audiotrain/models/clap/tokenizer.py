@@ -17,6 +17,7 @@ from audiotrain._files import check_regular_file, read_json_file, write_text_ato
 from audiotrain._lfs import file_pointer_text
 from audiotrain._text import lone_surrogate
 from audiotrain.features.clap import as_return_tensors
+from audiotrain.models.clap.training_outputs import training_output_note
 
 import numpy as np
 
@@ -203,7 +204,9 @@ class ClapTokenizer:
             tokenizer = _roberta_from_vocab(folder)
         else:
             raise TokenizerError(
-                f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships RoBERTa's tokenizer"
+                training_output_note(folder)
+                or f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships "
+                "RoBERTa's tokenizer"
             )
         _warn_of_left_sides(folder / "tokenizer_config.json")
         tower, model_max_length = _folder_limits(folder)
