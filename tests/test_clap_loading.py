@@ -2259,3 +2259,20 @@ def test_loaders_given_a_run_folder_or_a_trainer_checkpoint_name_what_to_load(tm
     assert "a trainer checkpoint" in message
     assert f"python -m audiotrain.recipes.clap export --checkpoint {run / 'checkpoints' / 'last'}" in message
     load(run / "hf_model")  # the run's model loads
+
+
+def test_a_tokenizer_call_takes_max_length_as_transformers_tokenizers_do():
+    # tok(captions, padding=True, truncation=True, max_length=16), as a transformers user writes it, was a raw
+    # TypeError ("unexpected keyword argument 'max_length'").
+    tok = ClapTokenizer.from_pretrained(FIXTURE)
+    captions = ["a heavy wooden door slams shut in a large echoing hall " * 3, "a drip"]
+    short = tok(captions, padding="max_length", truncation=True, max_length=8)
+    assert short["input_ids"].shape == (2, 8)
+    made_short = ClapTokenizer.from_pretrained(FIXTURE, max_length=8)(captions)
+    np.testing.assert_array_equal(short["input_ids"], made_short["input_ids"])
+    np.testing.assert_array_equal(short["attention_mask"], made_short["attention_mask"])
+    assert tok(captions)["input_ids"].shape == (2, tok.max_length)  # the next call is the tokenizer's own
+    with pytest.raises(TokenizerError, match=f"from_pretrained.*max_length={tok.max_length + 1}"):
+        tok(captions, max_length=tok.max_length + 1)
+    with pytest.raises(TokenizerError, match="max_length must be at least 3"):
+        tok(captions, max_length=2)

@@ -124,6 +124,7 @@ class ClapTokenizer:
         self.eos_token_id = tokenizer.token_to_id("</s>")
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length)
+        self._cutting_at: dict[int, object] = {max_length: tokenizer}  # a call's max_length: its own copy
 
     @property
     def vocab_size(self) -> int:
@@ -253,6 +254,7 @@ class ClapTokenizer:
         padding: str | bool | None = None,
         truncation: str | bool | None = None,
         return_tensors: str | None = None,
+        max_length: int | None = None,
     ) -> dict[str, np.ndarray]:
         """Tokenize captions.
 
@@ -269,6 +271,10 @@ class ClapTokenizer:
             ("do_not_truncate") is a `TokenizerError`.
         return_tensors : {None, "np", "mlx"}
             numpy arrays (None, "np") or MLX arrays ("mlx"); another ("pt") is a `TokenizerError`.
+        max_length : int, optional
+            This call's length in place of ``self.max_length`` (None), as in transformers: captions are cut
+            to it and ``padding="max_length"`` pads to it. More than ``self.max_length`` is a
+            `TokenizerError` (``from_pretrained(folder, max_length=N)`` makes a tokenizer for longer ones).
 
         Returns
         -------
@@ -276,6 +282,7 @@ class ClapTokenizer:
         ``L = max_length`` (or the longest caption with ``padding="longest"``).
         """
         padding = _call_padding(padding, self.padding)
+        length, encoder = self._cutting(max_length)
         if truncation not in (None, True, "longest_first", "only_first"):
             raise TokenizerError(
                 f"truncation={truncation!r} is not available: captions are always cut to max_length "
@@ -303,25 +310,42 @@ class ClapTokenizer:
             # (`tokenizers` refused it with "TextEncodeInput must be Union[...]", naming nothing)
             if (surrogate := lone_surrogate(text)) is not None:
                 raise TokenizerError(f"texts[{i}] holds {surrogate}")
-        limit = self.max_length * CAPTION_CHARS_PER_TOKEN
+        limit = length * CAPTION_CHARS_PER_TOKEN
         texts = [text[:limit] for text in texts]
         try:
-            encodings = self._tokenizer.encode_batch(texts)
+            encodings = encoder.encode_batch(texts)
         except BaseException as error:
             # A Rust panic (pyo3's PanicException, a BaseException so that no `except Exception` takes it),
             # such as a tokenizer.json regex that backtracks past onig's retry limit.
             if type(error).__name__ != "PanicException":
                 raise
             raise self._failed(texts, error) from None
-        width = (
-            self.max_length if padding == "max_length" else max((len(e.ids) for e in encodings), default=0)
-        )
+        width = length if padding == "max_length" else max((len(e.ids) for e in encodings), default=0)
         ids = np.full((len(encodings), width), self.pad_token_id, dtype=np.int32)
         mask = np.zeros((len(encodings), width), dtype=np.int32)
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         return as_return_tensors({"input_ids": ids, "attention_mask": mask}, return_tensors, "ClapTokenizer")
+
+    def _cutting(self, max_length) -> tuple[int, object]:
+        """A call's length (`self.max_length` for None) and the `tokenizers` tokenizer that cuts captions to
+        it (a copy of this one's, kept: `enable_truncation` on this one would change every other call)."""
+        if max_length is None:
+            return self.max_length, self._tokenizer
+        length = _checked_max_length(max_length)
+        if length > self.max_length:
+            raise TokenizerError(
+                f"max_length={length} is more than this tokenizer's {self.max_length} tokens (the length it "
+                f"was made with); ClapTokenizer.from_pretrained(folder, max_length={length}) makes one for "
+                "longer captions, up to what the checkpoint's text tower takes"
+            )
+        if length not in self._cutting_at:
+            cutter = type(self._tokenizer).from_str(self._tokenizer.to_str())
+            cutter.no_padding()
+            cutter.enable_truncation(length)
+            self._cutting_at[length] = cutter
+        return length, self._cutting_at[length]
 
     def _failed(self, texts: list[str], error: BaseException) -> TokenizerError:
         """The error for a batch `encode_batch` panicked on: the tokenizer file and the first caption it
