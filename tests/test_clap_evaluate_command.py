@@ -311,3 +311,20 @@ def test_a_model_folder_whose_file_is_a_fifo_or_a_folder_is_refused_naming_that_
     (model / name).mkdir()
     status, printed, err = _evaluate(capsys, "--model", model, "--data", data)
     assert status == 2 and f"error: --model {model}: {model / name}: is a folder, not a regular file" in err
+
+
+def test_captions_shared_by_several_clips_are_named_with_the_scores_they_cap(tmp_path, capsys):
+    # A sound-effects library captions many clips alike ("a door slam"). Identical captions tie, and ties
+    # count against the query, so a perfect model's audio→text R@1 is 0 on those clips: nothing said so.
+    model = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data", 6)
+    for i in range(3):
+        (data / f"tone{i}.txt").write_text("a door slam\n")
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 0
+    assert "note: 1 caption is shared by more than one clip ('a door slam': 3 clips)" in err
+    assert "audio→text rank of such a clip is at least the number of other clips sharing it" in err
+    (data / "tone0.txt").write_text("a door slam, close\n")
+    (data / "tone1.txt").write_text("a door slam, far\n")
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 0 and "shared by more than one clip" not in err

@@ -27,6 +27,7 @@ from audiotrain.recipes.clap.train import (
     few_clips_note,
     load_for_settings,
     score_clips,
+    shared_captions_note,
     zero_shot_labels,
 )
 from audiotrain.recipes.config_cli import (
@@ -268,9 +269,9 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
         clips, bundle.tokenizer, train=False, **dataset_settings(cfg, bundle, sampling_rate)
     )
     scores = score_clips(bundle.model, bundle, dataset, labels, cfg)
-    few = few_clips_note(len(clips))
-    if few:
-        print(few, file=sys.stderr)
+    for note in (few_clips_note(len(clips)), shared_captions_note(clips)):
+        if note:
+            print(note, file=sys.stderr)
     scored = f"{plural(len(dataset), 'clip')}, {plural(len(dataset.captions), 'caption')}"
     where = f"split '{split}' of {folder.root}" if split else f"{folder.root}"
     print(f"retrieval of {model} on {where} ({scored}):\n" + format_columns({"score": scores}))

@@ -12,7 +12,7 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -362,9 +362,9 @@ def run_job(
 
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
-    note = few_clips_note(len(test_clips))
-    if note:
-        print(note, file=sys.stderr)
+    for note in (few_clips_note(len(test_clips)), shared_captions_note(test_clips)):
+        if note:
+            print(note, file=sys.stderr)
 
     best = _best_checkpoint(cfg, out, len(eval_clips), "validation" if fold is not None else "evaluation")
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
@@ -831,6 +831,28 @@ def few_clips_note(n_clips: int) -> str | None:
     return (
         f"note: only {n_clips} evaluation clips: text→audio R@k is k/{n_clips} by chance (R@10 is 1.0 for any "
         f"model with 10 or fewer); {advice}"
+    )
+
+
+def shared_captions_note(clips: Sequence, shown: int = 3) -> str | None:
+    """The captions of `clips` (scored clips, `CaptionedClip`s) that more than one clip has, and what that
+    does to the scores (None where every caption is one clip's). Identical captions embed alike and ties count
+    against the query (`audiotrain.metrics.retrieval`), so a clip whose caption other clips share ranks below
+    them all in audio→text: a sound library's many "a door slam" made its R@1 0 with any model, unsaid."""
+    owners: dict[str, set[str]] = {}
+    for clip in clips:
+        for caption in clip.captions:
+            owners.setdefault(caption, set()).add(clip.name)
+    shared = sorted(((c, len(n)) for c, n in owners.items() if len(n) > 1), key=lambda item: -item[1])
+    if not shared:
+        return None
+    named = ", ".join(f"{caption!r}: {n} clips" for caption, n in shared[:shown])
+    more = f", {len(shared) - shown} more" if len(shared) > shown else ""
+    return (
+        f"note: {plural(len(shared), 'caption')} {'is' if len(shared) == 1 else 'are'} shared by more than "
+        f"one clip ({named}{more}); identical captions score alike and ties count against the query, so the "
+        "audio→text rank of such a clip is at least the number of other clips sharing it (its R@1 is 0 "
+        "with any model), and text→audio counts only the caption's own clip as right"
     )
 
 
