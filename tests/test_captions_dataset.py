@@ -1518,3 +1518,28 @@ def test_the_report_counts_the_caption_notes_of_kept_clips_only(tmp_path):
     report = scan_caption_folder(root, sampling_rate=16000).report()
     assert "  captions: 1 empty left out\n    metadata.csv:2 (a.wav): caption_2 empty (left out)\n" in report
     assert "(c.wav): caption_2 empty" not in report and "... and" not in report
+
+
+def test_a_jsonl_caption_that_is_no_string_is_skipped_naming_the_value(tmp_path):
+    # A caption list holding a number was skipped as "caption must be a string or a list of strings", naming
+    # neither which item nor what it held.
+    import soundfile as sf
+
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    for name in ("a.wav", "b.wav", "c.wav"):
+        sf.write(folder / name, np.zeros(16000, np.float32), 16000)
+    rows = [
+        {"file_name": "a.wav", "caption": ["a door slam", 7]},
+        {"file_name": "b.wav", "caption": {"en": "a drip"}},
+        {"file_name": "c.wav", "caption": "wind"},
+    ]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    reasons = _reasons(scan_caption_folder(folder))
+    assert (
+        reasons["metadata.jsonl:1 (a.wav)"]
+        == "caption must be a string or a list of strings (caption[1] is 7)"
+    )
+    assert reasons["metadata.jsonl:2 (b.wav)"] == (
+        'caption must be a string or a list of strings (got {"en": "a drip"})'
+    )

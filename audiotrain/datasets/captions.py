@@ -651,7 +651,13 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
         value = "" if obj[key] is None else obj[key]
         values = value if isinstance(value, list) else [value]
         if not all(isinstance(c, str) for c in values):
-            return Skip(named_where, f"{key} must be a string or a list of strings", obj["file_name"])
+            # (which item, and what it held: a list's number or a dict of languages was not named)
+            bad = next(i for i, c in enumerate(values) if not isinstance(c, str))
+            got = json.dumps(values[bad], ensure_ascii=False)[:80]
+            what = f"{key}[{bad}] is {got}" if isinstance(value, list) else f"got {got}"
+            return Skip(
+                named_where, f"{key} must be a string or a list of strings ({what})", obj["file_name"]
+            )
         for i, text in enumerate(values):  # (the tokenizer failed on it mid-run with a raw TypeError)
             if (surrogate := lone_surrogate(text)) is not None:
                 field_name = f"{key}[{i}]" if isinstance(value, list) else key
