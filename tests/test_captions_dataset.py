@@ -1543,3 +1543,19 @@ def test_a_jsonl_caption_that_is_no_string_is_skipped_naming_the_value(tmp_path)
     assert reasons["metadata.jsonl:2 (b.wav)"] == (
         'caption must be a string or a list of strings (got {"en": "a drip"})'
     )
+
+
+def test_a_listed_file_found_only_in_a_sub_folder_is_named_in_the_skip(tmp_path):
+    # Metadata written with bare names ("drip.wav") for a library sorted into sub-folders (water/drip.wav) was
+    # "file listed but absent", with no word of where the file is.
+    import soundfile as sf
+
+    folder = tmp_path / "sounds"
+    (folder / "water").mkdir(parents=True)
+    for name in ("water/drip.wav", "door.wav"):
+        sf.write(folder / name, np.zeros(16000, np.float32), 16000)
+    (folder / "metadata.csv").write_text("file_name,caption\ndrip.wav,a drip\ndoor.wav,a door\n")
+    reasons = _reasons(scan_caption_folder(folder))
+    assert reasons["metadata.csv:2 (drip.wav)"] == (
+        "file listed but absent; the folder has water/drip.wav: a file_name is the path from the data folder"
+    )

@@ -866,6 +866,9 @@ def _clips_from_rows(
                 why += f" (with or without the spaces around {row.file_name!r} in the metadata)"
             if others := on_disk.in_another_case(name):
                 why += f"; the folder has {', '.join(others)}: names are case-sensitive here"
+            elif others := on_disk.in_other_folders(name):
+                shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+                why += f"; the folder has {shown}: a file_name is the path from the data folder"
             skipped.append(Skip(f"{row.where} ({row.file_name})", why))
             continue
         if not path.is_file():
@@ -975,6 +978,7 @@ class _NamesOnDisk:
         self.root = root
         self._by_name: dict[str, str] | None = None
         self._by_folded: dict[str, list[str]] = {}
+        self._by_basename: dict[str, list[str]] = {}
 
     def find(self, relative: str) -> str | None:
         """The path as spelled on disk (relative, ``/``-separated) of `relative` in any Unicode form."""
@@ -988,6 +992,15 @@ class _NamesOnDisk:
             for spelled in self._names().values():
                 self._by_folded.setdefault(nfc(spelled).casefold(), []).append(spelled)
         return sorted(self._by_folded.get(nfc(relative).casefold(), []))
+
+    def in_other_folders(self, relative: str) -> list[str]:
+        """The paths on disk with the file name of `relative` in another folder (``water/drip.wav`` for
+        ``drip.wav``): metadata written with bare names for a folder sorted into sub-folders found none."""
+        if not self._by_basename:
+            for spelled in self._names().values():
+                self._by_basename.setdefault(nfc(spelled).rsplit("/", 1)[-1], []).append(spelled)
+        found = self._by_basename.get(nfc(relative).rsplit("/", 1)[-1], [])
+        return sorted(path for path in found if nfc(path) != nfc(relative))
 
     def _names(self) -> dict[str, str]:
         if self._by_name is None:
