@@ -837,8 +837,8 @@ def few_clips_note(n_clips: int) -> str | None:
 def shared_captions_note(clips: Sequence, shown: int = 3) -> str | None:
     """The captions of `clips` (scored clips, `CaptionedClip`s) that more than one clip has, and what that
     does to the scores (None where every caption is one clip's). Identical captions embed alike and ties count
-    against the query (`audiotrain.metrics.retrieval`), so a clip whose caption other clips share ranks below
-    them all in audio→text: a sound library's many "a door slam" made its R@1 0 with any model, unsaid."""
+    against the query (`audiotrain.metrics.retrieval`), so in audio→text a shared caption ranks below the
+    other clips' copies: a sound library's many "a door slam" made those clips' R@1 0 with any model."""
     owners: dict[str, set[str]] = {}
     for clip in clips:
         for caption in clip.captions:
@@ -850,9 +850,9 @@ def shared_captions_note(clips: Sequence, shown: int = 3) -> str | None:
     more = f", {len(shared) - shown} more" if len(shared) > shown else ""
     return (
         f"note: {plural(len(shared), 'caption')} {'is' if len(shared) == 1 else 'are'} shared by more than "
-        f"one clip ({named}{more}); identical captions score alike and ties count against the query, so the "
-        "audio→text rank of such a clip is at least the number of other clips sharing it (its R@1 is 0 "
-        "with any model), and text→audio counts only the caption's own clip as right"
+        f"one clip ({named}{more}); identical captions score alike and ties count against the query, so in "
+        "audio→text a shared caption ranks below the other clips' copies of it (a clip whose every caption "
+        "is shared scores R@1 0 with any model), and text→audio counts only the caption's own clip as right"
     )
 
 
