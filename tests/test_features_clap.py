@@ -646,3 +646,17 @@ def test_a_short_clip_is_padded_with_padding_value(padding):
     filled = np.pad(filled, (0, window - len(filled)), constant_values=0.5)
     got = extractor([wave], train=False)["input_features"][0, 0]
     np.testing.assert_array_equal(got, extractor.log_mel(filled).astype(np.float32))
+
+
+def test_features_without_a_sampling_rate_warn_as_transformers_does():
+    # transformers' ClapFeatureExtractor warns when sampling_rate is left out ("strongly recommended ...
+    # silent errors"); here a 44.1 kHz file read with soundfile and passed without it was taken as 48 kHz,
+    # unsaid.
+    extractor = ClapFeatureExtractor.from_dict(UNFUSED)
+    wave = np.zeros(44100, np.float32)
+    with pytest.warns(UserWarning, match=f"no sampling_rate given: the waveforms are taken to be at {SR} Hz"):
+        extractor([wave], train=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        extractor([wave], train=False, sampling_rate=SR)
+        extractor([wave], train=False, sampling_rate=SR, truncation="fusion")

@@ -455,7 +455,8 @@ class ClapFeatureExtractor:
             when none is). ``False``: deterministic crops from the start (rand_trunc) or from the middle
             of each third (fusion), and ``is_longer`` left as measured.
         sampling_rate : int, optional
-            Checked against ``self.sampling_rate`` when given.
+            Checked against ``self.sampling_rate``; left out, a `UserWarning` says the waveforms are taken to
+            be at that rate (as transformers warns).
         return_tensors : {None, "np", "mlx"}
             numpy arrays (None, "np") or MLX arrays ("mlx"); another ("pt") is a `ValueError`.
         truncation, padding : str, optional
@@ -469,6 +470,17 @@ class ClapFeatureExtractor:
             ``is_longer``: bool [batch].
         """
         as_return_tensors({}, return_tensors, "ClapFeatureExtractor")  # refused before the work, not after
+        if sampling_rate is None:
+            # (as transformers' ClapFeatureExtractor warns: audio at another rate gives other features,
+            # unsaid)
+            warnings.warn(
+                f"ClapFeatureExtractor: no sampling_rate given: the waveforms are taken to be at "
+                f"{self.sampling_rate} Hz; pass sampling_rate= (the rate they were read at; resample audio "
+                f"at another rate first, e.g. audiotrain.audio.load(path, sr={self.sampling_rate}))",
+                UserWarning,
+                stacklevel=2,
+            )
+            sampling_rate = self.sampling_rate
         truncation = self.truncation if truncation is None else truncation
         padding = self.padding if padding is None or padding is True else padding
         if (truncation, padding) != (self.truncation, self.padding):

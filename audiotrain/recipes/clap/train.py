@@ -727,7 +727,9 @@ def _loaders(
 ):
     """(train loader, validation loader, the validation and the held-out `CaptionDataset`: the same one
     unless ``test_clips`` are other clips, as in a cross-validation fold); says what validation leaves out."""
-    extractor, tokenizer = bundle.extractor, bundle.tokenizer
+    # (the datasets read every clip at `sampling_rate`: said, as the front end asks)
+    extractor = functools.partial(bundle.extractor, sampling_rate=sampling_rate)
+    tokenizer = bundle.tokenizer
     common = dataset_settings(cfg, bundle, sampling_rate)
     train_set = CaptionDataset(train_clips, tokenizer, train=True, **common)
     eval_set = CaptionDataset(eval_clips, tokenizer, train=False, **common)
@@ -778,7 +780,8 @@ def score_clips(
     return evaluate_clap(
         model,
         dataset,
-        bundle.extractor,
+        # (the dataset reads every clip at the front end's rate: said, as the front end asks)
+        functools.partial(bundle.extractor, sampling_rate=bundle.extractor.sampling_rate),
         bundle.tokenizer,
         labels=labels,
         prompt_template=cfg.dataset.prompt_template,
