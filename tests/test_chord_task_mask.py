@@ -137,3 +137,83 @@ def test_validation_head_losses_and_val_loss_do_not_depend_on_how_windows_fall_i
     parts = {k: one_batch[f"val_{k}_loss"] for k in ("chord_type", "root", "bass_note", "chord")}
     total = parts["chord_type"] + parts["root"] + 0.5 * parts["bass_note"] + parts["chord"]  # default weights
     assert one_batch["val_loss"] == pytest.approx(total, rel=1e-5)
+
+
+@pytest.mark.parametrize("where", ["task", "loss"])
+def test_a_subclass_that_adds_to_the_loss_keeps_its_term_in_val_loss(tmp_path, where):
+    """A ChordTask (or ChordRecognitionLoss) subclass adding a term of its own to the loss (a regulariser)
+    validated without it once val_loss became the loss function's sum of the head means: best and early
+    stopping monitored a loss the module does not compute. Its val_loss is the mean of its totals again."""
+    from audiotrain.models.chord_loss import ChordRecognitionLoss
+    from audiotrain.train.trainer import Trainer
+
+    class RegularisedTask(ChordTask):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss + 100.0, metrics
+
+    class RegularisedLoss(ChordRecognitionLoss):
+        def __call__(self, outputs, targets, mask=None):
+            total, parts = super().__call__(outputs, targets, mask)
+            return total + 100.0, parts
+
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    plain = tiny_eval_task()
+    if where == "task":
+        task = RegularisedTask(plain.model.config, scheduler=None)
+    else:
+        task = ChordTask(plain.model.config, RegularisedLoss(), scheduler=None)
+    task.update(plain.parameters())
+    task.eval()
+    batch = {
+        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
+        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
+        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+    }
+
+    def val_loss(module):
+        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
+        return trainer.validate(module, [batch], verbose=False)[0]["val_loss"]
+
+    assert val_loss(task) == pytest.approx(val_loss(plain) + 100.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["a part of its own", "a plain function"])
+def test_a_loss_of_the_callers_with_other_parts_still_validates(tmp_path, loss):
+    """ChordTask(loss=...) given a ChordRecognitionLoss subclass returning a part of its own, or a function
+    of the loss's signature, trained but failed its first validation ('KeyError: entropy_loss', 'function'
+    object has no attribute 'class_weights') once the head losses came with their frames in evaluation."""
+    from audiotrain.models.chord_loss import ChordRecognitionLoss
+    from audiotrain.train.trainer import Trainer
+
+    class WithEntropy(ChordRecognitionLoss):
+        def __call__(self, outputs, targets, mask=None):
+            total, parts = super().__call__(outputs, targets, mask)
+            return total, {**parts, "entropy_loss": mx.mean(mx.logsumexp(outputs["chord_type"], axis=-1))}
+
+    def plain_function(outputs, targets, mask=None):
+        return ChordRecognitionLoss()(outputs, targets, mask)
+
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    plain = tiny_eval_task()
+    task = ChordTask(plain.model.config, WithEntropy() if loss == "a part of its own" else plain_function)
+    task.update(plain.parameters())
+    task.eval()
+    batch = {
+        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
+        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
+        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+    }
+
+    def validated(module):
+        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
+        return trainer.validate(module, [batch], verbose=False)[0]
+
+    ours, theirs = validated(plain), validated(task)
+    for name in ("val_loss", "val_root_loss", "val_chord_type_acc"):
+        assert theirs[name] == pytest.approx(ours[name], rel=1e-5), name
+    assert ("val_entropy_loss" in theirs) == (loss == "a part of its own")

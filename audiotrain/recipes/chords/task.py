@@ -188,26 +188,38 @@ class ChordTask(TrainModule):
         loss, parts = self.loss_fn(outputs, batch, mask)
         accuracies = head_accuracies(outputs, batch, mask)
         if not self.training:
-            parts = self._parts_over_their_frames(parts, accuracies, batch, mask)
-        if not self.training and collectives.world_size() > 1:
-            # Evaluation under data parallel: each rank's loss is its sum over the ranks' mean frame count
-            # (what averaging the ranks' gradients needs), while the Trainer weighs each rank's values by
-            # its own frames (`batch_size`); scaled by mean(frames) / frames they average to the loss over
-            # every rank's frames, as one process computes it (ranks hold unequal validation frames).
-            frames = mx.sum(mx.ones(batch["chord_type"].shape) if mask is None else mask.astype(mx.float32))
-            scale = collectives.mean_across_ranks(frames) / mx.maximum(frames, 1e-12)
-            loss = loss * scale
+            scale = None
+            if collectives.world_size() > 1:
+                # Evaluation under data parallel: each rank's loss is its sum over the ranks' mean frame count
+                # (what averaging the ranks' gradients needs), while the Trainer weighs each rank's values by
+                # its own frames (`batch_size`); scaled by mean(frames) / frames they average to the loss over
+                # every rank's frames, as one process computes it (ranks hold unequal validation frames).
+                frames = mx.sum(
+                    mx.ones(batch["chord_type"].shape) if mask is None else mask.astype(mx.float32)
+                )
+                scale = collectives.mean_across_ranks(frames) / mx.maximum(frames, 1e-12)
+                loss = loss * scale
+            parts = self._parts_over_their_frames(parts, accuracies, batch, mask, scale)
         return loss, {**parts, **accuracies}
 
     def _parts_over_their_frames(
-        self, parts: dict[str, mx.array], accuracies: dict[str, tuple], batch: dict[str, mx.array], mask
-    ) -> dict[str, tuple[mx.array, mx.array]]:
+        self,
+        parts: dict[str, mx.array],
+        accuracies: dict[str, tuple],
+        batch: dict[str, mx.array],
+        mask: mx.array | None,
+        scale: mx.array | None,
+    ) -> dict[str, tuple[mx.array, mx.array] | mx.array]:
         """Evaluation: each head's loss with the frames it is a mean over (those its accuracy counts; for a
         class-weighted chord type, their target weights), so that its epoch mean is over those frames:
         weighted by the batch's frames, the root loss of a window of N with one chord weighed as much as a
         window of chords, and val_root_loss (and val_loss) changed with how windows fell into batches.
         Under data parallel a part is its sum over the ranks' mean count (`masked_mean`): made this rank's
-        own mean, which the Trainer weighs by its count."""
+        own mean, which the Trainer weighs by its count. A part of the caller's loss function (a plain
+        function, or a part `ChordRecognitionLoss` does not return) stays weighted by the batch's frames
+        (`scale`d as the loss is): nothing says what it is a mean over (it failed, 'KeyError')."""
+        if not isinstance(self.loss_fn, ChordRecognitionLoss):
+            return parts if scale is None else {name: value * scale for name, value in parts.items()}
         # (The counts' very arrays: MLX's compiler fails on one expression of the batch returned twice.)
         weights = {f"{name}_loss": accuracies[f"{name}_acc"][1] for *_, name in HEADS}
         weights["chord_loss"] = weights["chord_type_loss"]
@@ -215,8 +227,11 @@ class ChordTask(TrainModule):
             weights["chord_type_loss"] = self.loss_fn.class_weighted_frames(batch, mask)
         per_frames = {}
         for name, value in parts.items():
-            count = weights[name]
-            if collectives.world_size() > 1:
+            count = weights.get(name)
+            if count is None:
+                per_frames[name] = value if scale is None else value * scale
+                continue
+            if scale is not None:
                 value = value * collectives.mean_across_ranks(count) / mx.maximum(count, 1e-12)
             per_frames[name] = (value, count)
         return per_frames
@@ -224,11 +239,24 @@ class ChordTask(TrainModule):
     def evaluation_means(self, stage: str, means: dict[str, float]) -> dict[str, float]:
         """The loss of a validation or test as the loss function sums its heads' epoch means (each over its
         own frames): the mean of the per-batch totals would weigh a batch's root loss by all its frames."""
+        if not self._loss_is_the_loss_functions_total():
+            return means  # (a subclass's own term would be left out: the mean of its totals is the figure)
         prefix = f"{stage}_"
         parts = {name[len(prefix) :]: value for name, value in means.items() if name.startswith(prefix)}
         if f"{prefix}loss" in means and all(f"{name}_loss" in parts for *_, name in HEADS):
             means = {**means, f"{prefix}loss": self.loss_fn.total_of(parts)}
         return means
+
+    def _loss_is_the_loss_functions_total(self) -> bool:
+        """Whether `compute_loss`'s loss is the total `ChordRecognitionLoss.total_of` sums: not where a
+        subclass computes the loss its own way (adds a regulariser to it) or its loss function's `__call__`
+        does (without a `total_of` of its own): their val_loss left that out."""
+        loss_type = type(self.loss_fn)
+        own_total = isinstance(self.loss_fn, ChordRecognitionLoss) and (
+            loss_type.__call__ is ChordRecognitionLoss.__call__
+            or loss_type.total_of is not ChordRecognitionLoss.total_of
+        )
+        return type(self).compute_loss is ChordTask.compute_loss and own_total
 
     def batch_size(self, batch: dict[str, mx.array]) -> int | mx.array:
         """Frames in the batch (real frames when masked): validation means are per frame, not per window.
