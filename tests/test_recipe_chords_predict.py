@@ -823,6 +823,27 @@ def test_files_of_one_stem_predicted_one_at_a_time_into_a_folder_get_outputs_of_
     assert "kept 3 there already" in capsys.readouterr().out
 
 
+def test_a_file_whose_plain_output_is_a_neighbour_s_kept_name_gets_its_own_as_in_its_folder(
+    checkpoint, tmp_path, capsys
+):
+    """Beside song.wav and song.flac (outputs song.wav.lab, song.flac.lab), `predict song.wav.flac -o
+    labs/` wrote labs/song.wav.lab, song.wav's output: refused as written earlier, and with --skip_existing
+    song.wav's chords kept as its transcription, 2 s short. Its folder names it song.wav.flac.lab; one at a
+    time now too."""
+    songs, labs = tmp_path / "songs", tmp_path / "labs"
+    labs.mkdir()
+    names = {"song.wav": 1.0, "song.flac": 2.0, "song.wav.flac": 3.0}
+    for name, seconds in names.items():
+        _tone(songs / name, seconds=seconds)
+    for name in names:
+        assert _predict(checkpoint, songs / name, "-o", f"{labs}/", "--skip_existing") == 0
+    assert sorted(p.name for p in labs.iterdir()) == ["song.flac.lab", "song.wav.flac.lab", "song.wav.lab"]
+    assert read_lab(labs / "song.wav.flac.lab")[-1].end == pytest.approx(3.0)
+    capsys.readouterr()
+    assert _predict(checkpoint, songs, "-o", labs, "--skip_existing") == 0
+    assert "kept 3 there already" in capsys.readouterr().out
+
+
 def test_a_file_written_with_dash_o_is_named_on_stdout_as_a_folder_s_outputs_are(
     checkpoint, tmp_path, capsys
 ):

@@ -22,6 +22,7 @@ from audiotrain.datasets._folders import (
     as_stored,
     distinguishable,
     hidden_note,
+    is_hidden,
     one_file_kind,
     walk_visible_following_links,
 )
@@ -207,12 +208,14 @@ def _output_in_folder(audio: Path, folder: Path, suffix: str) -> Path:
     """The file ``predict FILE -o FOLDER/`` writes: ``<stem><suffix>``, or, where audio of the same stem lies
     beside `audio` (``song.wav`` and ``song.mp3``), ``<name><suffix>`` (``song.mp3.lab``), as ``predict`` on
     their folder names it: one at a time into one folder, each wrote ``song.lab``, and --skip_existing kept
-    the first's transcription as the second's."""
+    the first's transcription as the second's. Every visible audio file of the folder is named, not only
+    those of the stem: ``song.wav.flac`` beside those two gets ``song.wav.flac.lab``, ``song.wav``'s being
+    ``song.wav.lab``."""
     try:
         siblings = [
             path
             for path in audio.parent.iterdir()
-            if path.suffix.lower() in PREDICTED_SUFFIXES and path.stem.casefold() == audio.stem.casefold()
+            if path.suffix.lower() in PREDICTED_SUFFIXES and not is_hidden(path.name)
         ]
     except OSError:  # (a folder that cannot be listed: no sibling known)
         siblings = []
@@ -223,10 +226,22 @@ def _output_in_folder(audio: Path, folder: Path, suffix: str) -> Path:
     )
     target = targets.get(audio, folder / f"{audio.name}{suffix}")  # (X.wav beside x.wav on macOS: its own)
     if audio in renamed:
-        others = ", ".join(sorted(path.name for path in siblings if path != audio))
+        # (the neighbours whose output its plain name would be: of its stem, or one keeping its suffix)
+        plain = f"{audio.stem}{suffix}"
+        others = ", ".join(
+            sorted(
+                path.name
+                for path in siblings
+                if path != audio
+                and (
+                    path.stem.casefold() == audio.stem.casefold()
+                    or targets.get(path, folder).name.casefold() == plain.casefold()
+                )
+            )
+        )
         print(
-            f"note: {audio.name} shares its stem with {others} beside it; its output keeps the audio suffix: "
-            f"{target}",
+            f"note: {audio.name}'s output would be named {plain}, as {others}'s would; its output keeps the "
+            f"audio suffix: {target}",
             file=sys.stderr,
         )
     return target
