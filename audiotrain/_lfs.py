@@ -19,7 +19,8 @@ from pathlib import Path
 
 #: How a pointer starts (the second: the spec's name before Git LFS 1.0).
 _POINTER_STARTS = (b"version https://git-lfs.github.com/spec/", b"version https://hawser.github.com/spec/")
-#: The spec: a pointer file is smaller than this.
+#: Git LFS reads only a file smaller than this as a pointer (`blobSizeCutoff`, lfs/scanner.go); its spec
+#: (docs/spec.md) sets no limit.
 MAX_POINTER_BYTES = 1024
 _SIZE_LINE = re.compile(rb"^size (\d+)\s*$", re.MULTILINE)
 
