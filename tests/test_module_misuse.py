@@ -133,3 +133,21 @@ def test_resuming_says_when_the_checkpoint_s_learning_rate_replaces_the_one_conf
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*learning_rate")
         same.fit(TinyClassifier(lr=1e-3), make_batches(), ckpt_path=checkpoint)
+
+
+def test_an_evaluation_means_override_without_a_return_is_named(tmp_path):
+    """An `evaluation_means` override that changes the means in place and forgets `return means` returned
+    None, a Ctrl-C's "stopped": fit printed "Interrupted by SIGTERM" and ended after one epoch, with no
+    signal sent, and validate failed with "'NoneType' object has no attribute 'items'"."""
+
+    class Forgets(TinyClassifier):
+        def evaluation_means(self, stage, means):
+            means[f"{stage}_twice"] = 2 * means[f"{stage}_loss"]  # (no return)
+
+    message = (
+        r"Forgets.evaluation_means\(stage, means\) must return the dict of the val means .* got NoneType"
+    )
+    with pytest.raises(TypeError, match=message):
+        quiet_trainer(tmp_path, max_epochs=2).fit(Forgets(), make_batches(), make_batches())
+    with pytest.raises(TypeError, match=message):
+        quiet_trainer(tmp_path).validate(Forgets(), make_batches())

@@ -198,7 +198,15 @@ class EvaluationLoop:
         if result.batches == 0:
             warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
             return {}
-        return module.evaluation_means(stage, self._means(result))
+        means = module.evaluation_means(stage, self._means(result))
+        if not isinstance(means, dict):
+            # (None, an override without `return`, was the "None: stopped" of a Ctrl-C: fit said "Interrupted
+            # by SIGTERM" and ended, validate failed on 'NoneType' object has no attribute 'items')
+            raise TypeError(
+                f"{type(module).__name__}.evaluation_means(stage, means) must return the dict of the {stage} "
+                f"means (`return means`, changed or not), got {type(means).__name__}"
+            )
+        return means
 
     def _means(self, result: EvalSums) -> dict[str, float]:
         return (self.trainer._reduce or local_means)(result.sums, result.weights)
