@@ -225,6 +225,12 @@ class ChordTask(TrainModule):
         weights["chord_loss"] = weights["chord_type_loss"]
         if self.loss_fn.class_weights is not None:
             weights["chord_type_loss"] = self.loss_fn.class_weighted_frames(batch, mask)
+        counted = [name for name in parts if name in weights]
+        ranks_mean = {}
+        if scale is not None and counted:
+            # One collective for every count (one per part made a validation batch's 5 all_sums 9).
+            means = collectives.mean_across_ranks(mx.stack([weights[n].astype(mx.float32) for n in counted]))
+            ranks_mean = {name: means[i] for i, name in enumerate(counted)}
         per_frames = {}
         for name, value in parts.items():
             count = weights.get(name)
@@ -232,7 +238,7 @@ class ChordTask(TrainModule):
                 per_frames[name] = value if scale is None else value * scale
                 continue
             if scale is not None:
-                value = value * collectives.mean_across_ranks(count) / mx.maximum(count, 1e-12)
+                value = value * ranks_mean[name] / mx.maximum(count, 1e-12)
             per_frames[name] = (value, count)
         return per_frames
 
