@@ -175,3 +175,26 @@ def test_chords_scores_the_yardsticks_songs_and_the_rest_of_a_longer_set_apart()
     assert split["model, first 16"].pooled["majmin"] == 1.0
     assert split["model, next 4"].pooled["majmin"] == pytest.approx(0.5)
     assert split["model, next 4"].pooled == score_songs({n: pairs[n] for n in list(pairs)[16:]}).pooled
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--batch-size", "--repeats", "--hidden", "--d-in"])
+def test_trainer_overhead_refuses_a_setting_below_one_before_training(flag, monkeypatch, capsys):
+    trainer_overhead = benchmark("trainer_overhead")
+    monkeypatch.setattr(trainer_overhead, "hand_written", lambda *a: pytest.fail("trained"))
+    monkeypatch.setattr(trainer_overhead, "with_trainer", lambda *a, **k: pytest.fail("trained"))
+    line = refused(trainer_overhead.main, [flag, "0"], capsys)
+    assert f"{flag} must be 1 or more, got 0" in line
+
+
+def test_trainer_overhead_measures_the_mlp_asked_for_without_a_summary_table_per_fit(monkeypatch, capsys):
+    trainer_overhead = benchmark("trainer_overhead")
+    monkeypatch.setattr(trainer_overhead, "bundled_gflops", lambda: 1.0)  # (a subprocess: not tested here)
+    monkeypatch.setattr(trainer_overhead, "matmul_gflops", lambda: 1.0)
+    trainer_overhead.main(
+        ["--steps", "2", "--repeats", "1", "--batch-size", "4", "--hidden", "8", "--d-in", "6"]
+    )
+    out = capsys.readouterr().out
+    assert "model: MLP 6-8-8-10, batch 4" in out
+    assert (
+        "Trainable params" not in out
+    )  # (a model summary for each of the 2 × repeats fits buried the table)
