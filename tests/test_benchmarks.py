@@ -195,6 +195,7 @@ def test_trainer_overhead_measures_the_mlp_asked_for_without_a_summary_table_per
     )
     out = capsys.readouterr().out
     assert "model: MLP 6-8-8-10, batch 4" in out
+    assert "target (the default 256-1024-1024 MLP): ratio >= 0.97" in out  # (not a target for this one)
     assert (
         "Trainable params" not in out
     )  # (a model summary for each of the 2 × repeats fits buried the table)
