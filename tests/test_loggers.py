@@ -1865,61 +1865,162 @@ def test_a_model_scored_without_fit_has_its_hyperparameters_in_the_loggers(tmp_p
     assert params == {"hparams/hidden": "12", "hparams/lr": "0.5"}
 
 
-class _LogsStep(TinyClassifier):
-    def __init__(self, where: str):
+class _LogsEpochAsStep(TinyClassifier):
+    """Lightning's idiom for an epoch x axis, `self.log("step", self.current_epoch)`: in the step (run for
+    validation too; eager, as a compiled step would keep the traced epoch) or, compiled, in the hooks."""
+
+    def __init__(self, where: str = "hooks", first_step: float = 0.0):
         super().__init__()
-        self.where = where
+        self.where, self.first_step = where, first_step
+
+    def log_epoch_as_step(self, where: str):
+        if where == self.where:
+            self.log("step", self.first_step + self.current_epoch)
 
     def compute_loss(self, batch):
-        if self.where == "step":
-            self.log("step", mx.array(7.0))
+        self.log_epoch_as_step("step")
         return super().compute_loss(batch)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        if self.where == "hook":
-            self.log("step", 100.0 + batch_idx)
+        self.log_epoch_as_step("hooks")
+
+    def on_validation_epoch_end(self):
+        self.log_epoch_as_step("hooks")
+
+    def on_train_epoch_end(self):
+        self.log("step", self.first_step + self.current_epoch)
+        self.log("epoch_hook", 10.0 + self.current_epoch)
 
 
-@pytest.mark.parametrize("where", ["step", "hook"])
-def test_a_metric_logged_as_step_is_refused_not_written_into_the_csv_step_column(tmp_path, where):
-    """Lightning takes a logged "step" as the x axis of the other values; here the x axis is the global step.
-    `self.log("step", 100.0)` was written into metrics.csv's step column: the CSV had rows at steps 100.0,
-    101.0, ... between the real ones, where MLflow and TensorBoard had a metric named "step" at steps 1, 2."""
+def _fit_logging_epoch_as_step(tmp_path, module, max_epochs=3, ckpt_path=None, **flags):
     from tasks import make_batches, quiet_trainer
 
-    logger = CSVLogger(save_dir=tmp_path)
-    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1)
-    with pytest.raises(ValueError, match=r"self\.log\('step', \.\.\.\): .*global step.*another name"):
-        trainer.fit(_LogsStep(where), make_batches(32))
-    rows = list(csv.DictReader(logger.metrics_file.open())) if logger.metrics_file.exists() else []
-    assert all(float(r["step"]).is_integer() and float(r["step"]) < 100 for r in rows)
+    csv_logger = CSVLogger(save_dir=tmp_path, version=0)
+    tb_logger = TensorBoardLogger(save_dir=tmp_path, name="tb", version=0)
+    trainer = quiet_trainer(
+        tmp_path,
+        max_epochs=max_epochs,
+        logger=[csv_logger, tb_logger],
+        log_every_n_steps=2,
+        compile=module.where == "hooks",
+        **flags,
+    )
+    trainer.fit(module, make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+    return trainer, csv_logger, tb_logger
 
 
-def test_a_logger_warning_points_at_the_users_fit_not_at_the_trainers_code(tmp_path):
-    """A tracker out of reach (here an MLflow store under a file) and a CSV run resumed from an older
-    checkpoint are said by LoggerWarnings located at the user's `fit` line: they named
-    audiotrain/train/trainer.py's `lg.start()` and loggers/base.py's `self._call("start", None)`."""
+@pytest.mark.parametrize("where", ["step", "hooks"])
+def test_a_value_logged_as_step_is_the_loggers_x_axis_as_in_lightning(tmp_path, where):
+    """Lightning's logger connector pops a logged "step" and uses int(it) as every logger's step for the
+    values logged with it (a training logging step's, with what on_train_batch_end logs; an epoch's end,
+    with on_train_epoch_end's; an evaluation's end). It raised a ValueError here, and before that
+    metrics.csv's step column took the value."""
+    trainer, csv_logger, tb_logger = _fit_logging_epoch_as_step(tmp_path, _LogsEpochAsStep(where))
+    header, rows = read_csv(csv_logger.metrics_file)
+    assert header.count("step") == 1
+    at = lambda key: [int(r["step"]) for r in rows if r[key]]  # noqa: E731
+    assert at("train_loss") == [0, 0, 1, 1, 2, 2]  # 4 steps an epoch, logged every 2
+    assert at("val_loss") == [0, 1, 2] and at("epoch_hook") == [0, 1, 2]
+    assert at("train_loss_epoch") == [0, 1, 2]  # (with on_train_epoch_end's "step", as in Lightning)
+    scalars = read_scalars(tb_logger.log_dir)
+    assert "step" not in scalars
+    assert [s for s, _ in scalars["train_loss"]] == [0, 0, 1, 1, 2, 2]
+    assert [s for s, _ in scalars["val_loss"]] == [0, 1, 2] and [s for s, _ in scalars["epoch_hook"]] == [
+        0,
+        1,
+        2,
+    ]
+    assert [s for s, _ in scalars["train_loss_epoch"]] == [0, 1, 2]
+    # As Lightning's: callback_metrics and logged_metrics hold it; the history's step stays the global step.
+    assert trainer.callback_metrics["step"] == 2.0 and trainer.logged_metrics["step"] == 2.0
+    assert trainer.history["step"] == [4, 8, 12]
+
+
+def test_a_run_resumed_with_a_logged_step_keeps_what_its_checkpoint_had_in_csv_and_tensorboard(tmp_path):
+    """A resumed CSVLogger keeps the rows its checkpoint had (their count), not those at steps up to the
+    global step: with "step" = epoch + 100 every row is past the global step, and a trim by step would drop
+    them all. TensorBoard purges from the checkpoint's last logged step, right for an axis that grows."""
     from audiotrain.train.callbacks import ModelCheckpoint
 
-    from tasks import make_batches, quiet_trainer
-
-    (tmp_path / "afile").write_text("")
-    unreachable = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path / 'afile' / 'ml.db'}")
-    with pytest.warns(LoggerWarning, match="could not start its run") as caught:
-        quiet_trainer(tmp_path, max_epochs=1, logger=unreachable).fit(TinyClassifier(), make_batches(32))
-    assert {w.filename for w in caught if issubclass(w.category, LoggerWarning)} == {__file__}
-
-    def fit(max_epochs, ckpt_path=None):
+    def fit(folder, ckpt_path=None):
         saves = ModelCheckpoint(
             dirpath=tmp_path / "ckpts", save_top_k=-1, every_n_epochs=1, filename="{epoch}"
         )
-        logger = CSVLogger(save_dir=tmp_path, version=0)
-        trainer = quiet_trainer(
-            tmp_path, max_epochs=max_epochs, logger=logger, callbacks=[saves], enable_checkpointing=True
-        )
-        trainer.fit(TinyClassifier(), make_batches(32), ckpt_path=ckpt_path)
+        flags = dict(callbacks=[saves], enable_checkpointing=True) if folder == "run" else {}
+        module = _LogsEpochAsStep("hooks", 100.0)
+        return _fit_logging_epoch_as_step(tmp_path / folder, module, ckpt_path=ckpt_path, **flags)[1:]
 
-    fit(2)
-    with pytest.warns(LoggerWarning, match="the resumed run goes on from its checkpoint's step") as caught:
-        fit(2, ckpt_path=tmp_path / "ckpts" / "epoch=0")
-    assert {w.filename for w in caught if issubclass(w.category, LoggerWarning)} == {__file__}
+    def steps(csv_logger, tb_logger):
+        rows = [
+            (r["step"], sorted(k for k, v in r.items() if v)) for r in read_csv(csv_logger.metrics_file)[1]
+        ]
+        return rows, {tag: [s for s, _ in points] for tag, points in read_scalars(tb_logger.log_dir).items()}
+
+    straight = steps(*fit("straight"))
+    fit("run")
+    with pytest.warns(LoggerWarning, match="the resumed run goes on from its checkpoint's step"):
+        resumed = steps(*fit("run", ckpt_path=tmp_path / "ckpts" / "epoch=0"))
+    assert resumed == straight
+    assert [step for step, filled in resumed[0] if "train_loss" in filled] == [
+        "100",
+        "100",
+        "101",
+        "101",
+        "102",
+        "102",
+    ]
+    assert resumed[1]["val_loss"] == [100, 101, 102]
+
+
+def test_wandb_takes_a_logged_step_below_the_global_step_as_trainer_global_step(tmp_path, quiet_wandb):
+    """W&B refuses a `step=` below one it had; trainer/global_step is a value of each record (as Lightning's
+    WandbLogger sends it), so the epoch-end values at "step" = epoch, logged after the training values at
+    steps 2 and 4, reach the run at 0, 1, 2."""
+    from tasks import make_batches, quiet_trainer
+
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, logger=logger, log_every_n_steps=2)
+    trainer.fit(_LogsEpochAsStep(where="epoch end only"), make_batches(64))
+    logger.finish()
+    (path,) = wandb_glob(f"{logger.log_dir}/run-*.wandb")
+    history = [
+        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in r.history.item}
+        for r in wait_for_exit_record(path)
+        if r.WhichOneof("record_type") == "history"
+    ]
+    at = lambda key: [h["trainer/global_step"] for h in history if key in h]  # noqa: E731
+    assert at("train_loss") == [2, 4, 6, 8, 10, 12] and at("train_loss_epoch") == [0, 1, 2]
+    assert at("epoch_hook") == [0, 1, 2] and not any("step" in h for h in history)
+    assert logger.failures == 0
+
+
+def test_a_logging_steps_values_reach_the_csv_when_its_batch_end_hook_fails(tmp_path):
+    """A logging step's values wait for on_train_batch_end (a "step" it logs is their x axis): a hook that
+    raises there must not take the step's row out of metrics.csv."""
+    from tasks import make_batches, quiet_trainer
+
+    class FailsAtStep2(TinyClassifier):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            if self.trainer.global_step == 2:
+                raise RuntimeError("the hook failed")
+
+    logger = CSVLogger(save_dir=tmp_path)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, log_every_n_steps=1)
+    with pytest.raises(RuntimeError, match="the hook failed"):
+        trainer.fit(FailsAtStep2(), make_batches(64))
+    assert [r["step"] for r in read_csv(logger.metrics_file)[1] if r["train_loss"]] == ["1", "2"]
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan")])
+def test_a_logged_step_no_logger_can_take_is_refused_naming_the_call(tmp_path, value):
+    from tasks import make_batches, quiet_trainer
+
+    class LogsBadStep(TinyClassifier):
+        def on_train_epoch_end(self):
+            self.log("step", value)
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=CSVLogger(save_dir=tmp_path))
+    with pytest.raises(
+        ValueError, match=r"self\.log\('step', .*\): .*every logger's step .*expected a number >= 0"
+    ):
+        trainer.fit(LogsBadStep(), make_batches(32))

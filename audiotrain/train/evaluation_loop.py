@@ -155,7 +155,7 @@ class EvaluationLoop:
                 metrics.update(late)
                 t.callback_metrics.update(late)
                 if to_loggers:
-                    t.log_metrics(to_loggers, step=t.global_step)
+                    t._step_logging.log_at_logged_step(to_loggers)
 
         t._call_end_hooks(f"on_{name}_end", (metrics,), take)
         return metrics
@@ -227,7 +227,13 @@ class EvaluationLoop:
             for k, v in metrics.items()
             if k not in hook_values and (k not in options or options[k].logger)
         }
-        t.log_metrics({**logged, **hook_loggers}, step=t.global_step)
+        # A value the step logged as "step" is reported as the default step's "val_step": still the
+        # loggers' step for this report, as Lightning's logged "step" is (log_at_logged_step).
+        sent = {**logged, **hook_loggers}
+        as_step = logged_name(step, f"{stage}_", "step") if step and "step" in step.log_options else None
+        if as_step in logged:
+            sent["step"] = sent.pop(as_step)
+        t._step_logging.log_at_logged_step(sent)
         # (what `validate`/`test` return leaves them out, as Lightning's: logger=False)
         self.unlogged[stage] = set(metrics) - set(logged) - set(hook_loggers)
 

@@ -903,15 +903,16 @@ class TrainModule(nn.Module):
         default, logged), `enable_graph` (an MLX value holds no graph to keep), `add_dataloader_idx` (a stage
         has one loader, so no index is added), `sync_dist_group=None` and `metric_attribute=None`. A process
         group or a metric attribute (a torchmetrics object) is refused, as is a keyword Lightning has not.
-        So is the name "step", which Lightning takes as the x axis of the values logged with it.
+
+        A value logged as "step" (`self.log("step", self.current_epoch)`) is, as in Lightning, every
+        logger's step (x axis, `int(value)`) for the values sent to the loggers with it (those of the same
+        logging step, epoch end or evaluation end) and no series of its own; the others keep the global
+        step. Logged with both `on_step` and `on_epoch` it becomes `step_step` / `step_epoch`, plain
+        metrics, as in Lightning. `callback_metrics` and `logged_metrics` hold it; `history.json`'s
+        `step` column stays the global step.
         """
         if not isinstance(name, str) or not name:
             raise ValueError(f"log() needs a non-empty metric name, got {name!r}")
-        if name == "step":  # (the CSV logger's step column would take it: rows at steps that never were)
-            raise ValueError(
-                "self.log('step', ...): every logger's x axis is the Trainer's global step; Lightning's "
-                "logged 'step' that replaces it is not supported: log the value under another name"
-            )
         refuse_log_keywords(name, unknown, sync_dist_group, metric_attribute)
         if logger is None:  # (Lightning's default: log it)
             logger = True

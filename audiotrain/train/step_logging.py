@@ -12,6 +12,7 @@ checkpoint need not: the last steps' outputs and what the bar and the loggers we
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.train import hook_logs, reporting
@@ -41,6 +42,9 @@ class StepLogging:
         # The last epoch's means as the history has them; the open epoch's so far at a validation inside it.
         self.epoch_train_means: dict[str, float] = {}
         self.hook_bar: dict[str, float] = {}  # the last values hooks logged with prog_bar=True
+        # A logging step's or an epoch's values for the loggers, sent once the module's end hook has run
+        # (`send_with_hook_values`): one call, as Lightning's, so a "step" that hook logs is their x axis.
+        self.held_for_hooks: dict[str, float] = {}
 
     def record_step(
         self, returned: dict[str, mx.array], logged: dict[str, mx.array], metric_weights: dict[str, Any]
@@ -78,6 +82,19 @@ class StepLogging:
         self.logged_metrics.update(metrics)
         for lg in self._trainer._writing_loggers:
             lg.log_metrics(metrics, step)
+
+    def log_at_logged_step(self, metrics: dict[str, float]) -> None:
+        """`log_metrics` for what `self.log` gave at a training logging step, a training epoch's end or an
+        evaluation's end, by Lightning's rule (`_LoggerConnector.log_metrics` with step=None): a value
+        logged as "step" (`self.log("step", self.current_epoch)`) is every logger's step for the values
+        sent with it, as `int(value)`, and no series of its own; without one, the global step.
+        `logged_metrics` keeps it, as Lightning's does."""
+        values = dict(metrics)
+        logged = values.pop("step", None)
+        step = self._trainer.global_step if logged is None else _logged_step(logged)
+        self.logged_metrics.update(metrics)
+        for lg in self._trainer._writing_loggers:
+            lg.log_metrics(values, step)
 
     def progress_metrics(self) -> dict[str, float]:
         """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an
@@ -164,7 +181,11 @@ class StepLogging:
         )
         if not values.get("skipped_steps"):
             unlogged.add("skipped_steps")
-        self.log_metrics({k: v for k, v in values.items() if k not in unlogged}, step=t.global_step)
+        values = {k: v for k, v in values.items() if k not in unlogged}
+        if hook_logs:
+            self.log_at_logged_step(values)
+        else:  # (sent with what on_train_batch_end logs: `log_hook_steps`)
+            self.hold_for_hooks(values)
         return True
 
     def with_step_values(self, means: dict[str, float]) -> dict[str, float]:
@@ -189,10 +210,23 @@ class StepLogging:
 
     def log_hook_steps(self) -> None:
         """The step values the training hooks logged (`on_step`), to `callback_metrics` and the loggers at
-        this logging step."""
-        values = self.hook_step_values()
+        this logging step, with the interval's values held for them."""
+        self.send_with_hook_values(self.hook_step_values())
+
+    def hold_for_hooks(self, values: dict[str, float]) -> None:
+        """Keep `values` for the loggers until the module's end hook has run (`send_with_hook_values`);
+        `logged_metrics` has them now, as it had when they were sent before the hooks."""
+        self.logged_metrics.update(values)
+        self.held_for_hooks = values
+
+    def send_with_hook_values(self, hook_values: dict[str, float]) -> None:
+        """The values held for the hooks and what the hooks logged, to the loggers in one call, as
+        Lightning logs a step's or an epoch's results after its end hooks: a "step" logged in
+        `on_train_batch_end` or `on_train_epoch_end` is the step of them all (`log_at_logged_step`). Also
+        called when the fit fails, so that a failing hook loses none of them."""
+        values, self.held_for_hooks = {**self.held_for_hooks, **hook_values}, {}
         if values:
-            self.log_metrics(values, step=self._trainer.global_step)
+            self.log_at_logged_step(values)
 
     def hook_step_values(self) -> dict[str, float]:
         """The step values training hooks logged with `self.log` since the last logging step
@@ -219,3 +253,14 @@ class StepLogging:
         if not t.sanity_checking:
             self.hook_bar.update(bar)
         return to_loggers, to_callbacks
+
+
+def _logged_step(value: float) -> int:
+    """A value logged as "step", as the loggers' step (Lightning's `int(value)`): refused where no logger
+    could take it (negative, NaN or infinite), naming the call."""
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"self.log('step', {value!r}): a value logged as 'step' is every logger's step (x axis) for the "
+            "values logged with it, as in Lightning: expected a number >= 0 (e.g. self.current_epoch)"
+        )
+    return int(value)

@@ -1317,10 +1317,11 @@ class Trainer:
         # batch's validation records it as pending, so resuming from it runs it first.
         val_due = val_loader is not None and self._validation_schedule.due(progress, val_every, n_batches)
         progress.validation_pending = val_due
-        # Logged before the hooks, so that they read this step's means in callback_metrics. What the hooks
-        # log with self.log goes to the loggers at this same step (Lightning's row for it) once the module's
-        # hook has run, and before ModelCheckpoint saves: a checkpoint it takes now (every_n_train_steps)
-        # records the loggers past all of this step, so resuming from it neither drops nor repeats a value.
+        # Taken before the hooks, so that they read this step's means in callback_metrics; the loggers get
+        # them with what the hooks log with self.log, in one call at this same step (Lightning's row for
+        # it, whose x axis a logged "step" sets), once the module's hook has run, and before ModelCheckpoint
+        # saves: a checkpoint it takes now (every_n_train_steps) records the loggers past all of this step,
+        # so resuming from it neither drops nor repeats a value.
         logging_step = stepped and self.is_logging_step()
         if logging_step:
             self._log_train_interval(hook_logs=False)
@@ -1385,6 +1386,9 @@ class Trainer:
         }
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
             row.update(self._step_logging.epoch_validation_metrics())
+        # The history's step is the global step, also where `self.log("step", ...)` set the loggers' x axis
+        # (callback_metrics holds that value).
+        row["step"] = progress.global_step
         # An epoch that a stop cut short (max_steps, or EarlyStopping inside it) already has a row, and its
         # end went to the loggers then, as Lightning logs an epoch that max_steps ends. Resumed and now
         # complete, its row becomes the whole epoch's; the loggers, which cannot take a value back, get
@@ -1393,7 +1397,8 @@ class Trainer:
         self._run.history.record(row)
         if not ended_before:
             epoch_logs = reporting.epoch_log_values(epoch_means, train_options)
-            self.log_metrics({**epoch_logs, "epoch": progress.epoch}, step=progress.global_step)
+            # Sent with what on_train_epoch_end logs (`take`): a "step" it logs is their x axis too.
+            self._step_logging.hold_for_hooks({**epoch_logs, "epoch": progress.epoch})
 
         def take() -> None:
             # What hooks logged per epoch in this epoch (on_epoch, by Lightning's rules: hook_logs): part of
@@ -1401,10 +1406,10 @@ class Trainer:
             # keeps its sums, so a run resumed from it ends it with the means of the whole epoch.
             to_loggers, late = self._step_logging.hook_epoch_values("train", clear=progress.epoch_complete)
             if late:
-                row.update(late)
+                row.update(late, step=progress.global_step)
                 self.callback_metrics.update(late)
-                if not ended_before and to_loggers:
-                    self.log_metrics(to_loggers, step=progress.global_step)
+            if not ended_before:
+                self._step_logging.send_with_hook_values(to_loggers)
 
         # What the batch and epoch-start hooks logged per epoch: the epoch-end hooks see this epoch's means, as
         # Lightning's do (those hooks' own logs join them in `take`).
@@ -1671,6 +1676,9 @@ class Trainer:
 
     def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
         failed = status == "failed"
+        # Values held for an end hook that failed (or a stop cut short) were logged: they are written.
+        with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+            self._step_logging.send_with_hook_values({})
         for lg in self._writing_loggers:
             if failed and isinstance(lg, Logger) and not lg.started:
                 # Failed before its run started (a refused fit, a bad ckpt_path): open no run; what was
