@@ -185,6 +185,41 @@ print(json.dumps(rank))
     assert [p.name for p in (tmp_path / "saved").iterdir()] == ["by-rank-0"]
 
 
+def test_a_logged_step_is_the_x_axis_rank_0_writes_under_data_parallel(tmp_path):
+    """`self.log("step", self.current_epoch)` in the training hooks (Lightning's epoch x axis) sets the step
+    of the values rank 0 writes, as in one process; the other rank writes nothing and takes the same path."""
+    body = """
+from audiotrain import Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_batches
+
+rank = collectives.rank()
+
+class Duck:
+    def log_metrics(self, metrics, step):
+        with open(f"logged-by-rank-{rank}.txt", "a") as f:
+            f.write(json.dumps([step, sorted(metrics)]) + "\\n")
+
+class EpochAsStep(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.log("step", 100.0 + self.current_epoch)
+
+    def on_train_epoch_end(self):
+        self.log("step", 100.0 + self.current_epoch)
+
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, num_sanity_val_steps=0, logger=Duck(),
+                  log_every_n_steps=1, enable_checkpointing=False, default_root_dir="root")
+trainer.fit(EpochAsStep(), make_batches(32, batch_size=8))
+print(json.dumps(trainer.logged_metrics["step"]))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [101.0, 101.0]
+    assert sorted(p.name for p in tmp_path.glob("logged-by-rank-*")) == ["logged-by-rank-0.txt"]
+    logged = [json.loads(line) for line in (tmp_path / "logged-by-rank-0.txt").read_text().splitlines()]
+    assert [step for step, names in logged if "train_loss" in names] == [100] * 4 + [101] * 4  # 4 steps each
+    assert [step for step, names in logged if "train_loss_epoch" in names] == [100, 101]
+    assert not any("step" in names for _, names in logged)
+
+
 def test_a_value_logged_in_a_hook_is_averaged_over_ranks_so_every_rank_decides_alike(tmp_path):
     # Each rank logs a number of its own (an F1 over its predictions, say). On rank 0 alone val_f1 never
     # improves (EarlyStopping would stop it after epoch 1, its best checkpoint would stay the first); the
