@@ -418,20 +418,26 @@ TORCH_STUB = {
 
 
 @pytest.fixture
-def torch_docs_stream(tmp_path, monkeypatch):
-    """The class `TorchDocsStream`, over the stub of torch where torch is not imported yet."""
+def torch_stub(tmp_path, monkeypatch):
+    """A folder on sys.path with the stub of torch and the modules of `TORCH_STUB`, none imported yet."""
     import sys
 
     for name, text in TORCH_STUB.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     monkeypatch.syspath_prepend(str(tmp_path))  # (spawned workers start with this sys.path too)
-    import torch_docs_stream
-
-    yield torch_docs_stream.TorchDocsStream
+    yield tmp_path
     for name, module in list(sys.modules.items()):  # only the stub's: a real torch cannot be imported twice
         if str(getattr(module, "__file__", "")).startswith(str(tmp_path)):
             del sys.modules[name]
+
+
+@pytest.fixture
+def torch_docs_stream(torch_stub):
+    """The class `TorchDocsStream`, over the stub of torch where torch is not imported yet."""
+    import torch_docs_stream
+
+    return torch_docs_stream.TorchDocsStream
 
 
 def check_torch_get_worker_info(stream_class):
@@ -450,6 +456,40 @@ def check_torch_get_worker_info(stream_class):
 
 def test_torchs_get_worker_info_answers_in_process_workers_and_is_refused_in_threads(torch_docs_stream):
     check_torch_get_worker_info(torch_docs_stream)
+
+
+LATE_TORCH_STREAM = """\
+class LateTorchStream:
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        from torch.utils.data import get_worker_info  # torch imported here, in the worker, first
+
+        info = get_worker_info()
+        return iter(range(self.n) if info is None else range(info.id, self.n, info.num_workers))
+"""
+
+
+def test_torchs_get_worker_info_imported_inside_iter_answers_in_processes_and_is_refused_in_threads(
+    torch_stub,
+):
+    # A stream that imports torch's get_worker_info inside __iter__ found it None in process workers (torch
+    # was not imported when the worker set it) and was let through in threads: every item came twice.
+    import sys
+
+    (torch_stub / "late_torch_stream.py").write_text(LATE_TORCH_STREAM)
+    import late_torch_stream
+
+    assert "torch" not in sys.modules  # (threads share this process's modules: the threads' case first)
+    with pytest.raises(
+        DataLoaderError, match=r"get_worker_info\(\) was called in DataLoader worker \d, a thread"
+    ):
+        list(DataLoader(late_torch_stream.LateTorchStream(8), batch_size=2, num_workers=2))
+    process = DataLoader(
+        late_torch_stream.LateTorchStream(8), batch_size=2, num_workers=2, worker_type="process"
+    )
+    assert sorted(int(v) for b in process for v in np.asarray(b)) == list(range(8))
 
 
 TORCH_INFO_STREAM = """\

@@ -404,38 +404,55 @@ def _publish_to_torch(info: WorkerInfo) -> None:
 
 
 @contextlib.contextmanager
-def _no_torch_worker_info_in_threads(worker_id: int):
-    """In a thread worker: raise `DataLoaderError` if the code run here called torch's ``get_worker_info``.
-
-    torch keeps one worker info per process, so in a thread it answers None, "the main process": a torch
-    ``IterableDataset`` that splits its stream by it would have every worker yield the whole stream, every
-    sample ``num_workers`` times. Watched (with a profile hook, in this thread only) while a worker starts
-    and while it loads the first batch of each epoch, where datasets ask; only when torch is imported.
-    """
-    module = sys.modules.get(_TORCH_WORKER_MODULE)
-    code = getattr(getattr(module, "get_worker_info", None), "__code__", None)
-    if code is None:
-        yield
-        return
-    called = False
+def _watch_torch_worker_info(on_call: Callable[[], None]):
+    """Call ``on_call()`` (in this thread only, with a profile hook) when the code run here calls
+    ``torch.utils.data.get_worker_info``, before its body runs. Known by its name and module, not by a
+    function looked up now: a dataset that imports torch while it loads (inside ``__iter__``) is seen too."""
     previous = sys.getprofile()
 
     def profile(frame: Any, event: str, arg: Any) -> None:
-        nonlocal called
-        if event == "call" and frame.f_code is code:
-            called = True
+        if (
+            event == "call"
+            and frame.f_code.co_name == "get_worker_info"
+            and frame.f_globals.get("__name__") == _TORCH_WORKER_MODULE
+        ):
+            on_call()
         if previous is not None:
             previous(frame, event, arg)
 
     sys.setprofile(profile)
     try:
         yield
+    finally:
+        sys.setprofile(previous)
+
+
+def _publish_to_torch_when_asked():
+    """In a process worker where torch is not imported yet: set torch's worker info when the dataset first
+    asks for it, having imported torch late (``from torch.utils.data import get_worker_info`` in
+    ``__iter__``); otherwise it would answer None there and every worker would read the whole stream."""
+    if _TORCH_WORKER_MODULE in sys.modules:
+        return contextlib.nullcontext()  # published already, and again before each batch
+    return _watch_torch_worker_info(lambda: _publish_to_torch(_local.worker_info))
+
+
+@contextlib.contextmanager
+def _no_torch_worker_info_in_threads(worker_id: int):
+    """In a thread worker: raise `DataLoaderError` if the code run here called torch's ``get_worker_info``.
+
+    torch keeps one worker info per process, so in a thread it answers None, "the main process": a torch
+    ``IterableDataset`` that splits its stream by it would have every worker yield the whole stream, every
+    sample ``num_workers`` times. Watched while a worker starts and while it loads the first batch of each
+    epoch, where datasets ask, whether torch was imported before or is imported there.
+    """
+    called = []
+    try:
+        with _watch_torch_worker_info(lambda: called.append(True)):
+            yield
     except Exception as exc:
         if called:
             raise _torch_worker_info_error(worker_id) from exc
         raise
-    finally:
-        sys.setprofile(previous)
     if called:
         raise _torch_worker_info_error(worker_id)
 
@@ -727,8 +744,12 @@ def _worker_loop(
     info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
     _set_worker_info(info, is_process)
     before_init = _generator_states() if is_process or job.worker_init_fn is not None else {}
-    # Thread workers watch for torch's get_worker_info while they start and load each epoch's first batch.
-    watch = contextlib.nullcontext if is_process else lambda: _no_torch_worker_info_in_threads(worker_id)
+    # Workers watch for torch's get_worker_info while they start and load each epoch's first batch: a thread
+    # refuses it, a process answers it (setting it there if the dataset imported torch only then).
+    if is_process:
+        watch = _publish_to_torch_when_asked
+    else:
+        watch = lambda: _no_torch_worker_info_in_threads(worker_id)  # noqa: E731
     watched_key = None
     try:
         with watch():
