@@ -1085,7 +1085,10 @@ def test_a_failed_fit_stops_its_epochs_workers_while_the_error_is_kept(tmp_path,
         (dict(timeout=float("nan"), num_workers=1), "timeout must be a number of seconds >= 0, got nan"),
         (dict(timeout=True, num_workers=1), "timeout must be a number of seconds >= 0, got True"),
         # PyTorch's rule: "False" (read from text) dropped the last batch, as 1 did; 0 kept it.
-        (dict(drop_last="False"), "drop_last should be a boolean value, but got drop_last=False"),
+        # PyTorch's rule and words, with the value as it is: drop_last=False would have read as a bool.
+        (dict(drop_last="False"), "drop_last should be a boolean value, but got drop_last='False'"),
+        # Stricter than PyTorch, which shuffles: "False" read from a config shuffled a prediction loader.
+        (dict(shuffle="False"), "shuffle should be a boolean value, but got shuffle='False'"),
         (dict(drop_last=1), "drop_last should be a boolean value, but got drop_last=1"),
         (dict(drop_last=0), "drop_last should be a boolean value, but got drop_last=0"),
     ],

@@ -129,7 +129,8 @@ class DataLoader:
         `default_convert`, keeps it as it is; its numpy arrays become ``mx.array`` as batches' do), and
         ``len(loader)`` counts samples. Exclusive with ``drop_last``.
     shuffle : bool
-        Visit samples in a new random order each epoch.
+        Visit samples in a new random order each epoch. Text (``"False"`` read from a config) is a
+        ValueError, where PyTorch would shuffle.
     num_workers : int
         Worker threads or processes; 0 loads in the main thread.
     collate_fn : callable, optional

@@ -77,6 +77,12 @@ def check_loader_arguments(
     stores normalised. Raises ValueError or TypeError naming the argument: PyTorch's rules, in its words
     where it has them, and this loader's own. The checks run in a fixed order, so that of several wrong
     arguments the same one is named first."""
+    if isinstance(shuffle, (str, bytes)):
+        # Stricter than PyTorch, which shuffles for any true value: shuffle="False" read from a config
+        # shuffled a prediction loader, whose outputs then no longer lined up with the files.
+        raise ValueError(
+            f"shuffle should be a boolean value, but got shuffle={shuffle!r} (text, true whatever it says)"
+        )
     if iterable:
         # PyTorch's rules and messages: a stream has no indices to shuffle or sample.
         if shuffle:
@@ -93,7 +99,7 @@ def check_loader_arguments(
     if not isinstance(drop_last, (bool, np.bool_)):
         # PyTorch's rule and message: drop_last="False" (a value read from text) was read as true, and 0 or 1
         # by their truthiness, dropping a short last batch without a word.
-        raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
+        raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last!r}")
     if batch_size is None and batch_sampler is None and drop_last:
         raise ValueError(
             "batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
