@@ -188,3 +188,17 @@ def test_sampler_and_batch_sampler_are_there_without_being_passed_as_in_torch():
     given = DataLoader(data, batch_size=2, sampler=mine)
     assert given.sampler is mine and list(given.batch_sampler) == [[9, 8], [7]]
     assert DataLoader(SplitStream(4), batch_size=2).sampler is None  # (a stream has no indices)
+
+
+def test_every_argument_of_torchs_loader_reads_back_as_an_attribute():
+    # Code that builds a second loader from the first's attributes (as Lightning re-creates loaders) met an
+    # AttributeError for `generator` and `in_order`, which torch's DataLoader keeps as it was given.
+    generator = np.random.default_rng(0)
+    loader = DataLoader(list(range(4)), batch_size=2, shuffle=True, generator=generator, num_workers=1)
+    again = DataLoader(
+        loader.dataset, batch_size=loader.batch_size, shuffle=True, num_workers=loader.num_workers,
+        generator=loader.generator, in_order=loader.in_order, pin_memory=loader.pin_memory,
+        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn, prefetch_factor=loader.prefetch_factor,
+        persistent_workers=loader.persistent_workers, collate_fn=loader.collate_fn, drop_last=loader.drop_last,
+    )  # fmt: skip
+    assert loader.generator is generator and again.generator is generator and again.in_order is True

@@ -302,6 +302,9 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.pin_memory = bool(pin_memory)  # no-op, see the class docstring
         self.pin_memory_device = pin_memory_device
+        # As PyTorch's attributes, so code that reads a loader's arguments back (to build another) finds them.
+        self.generator = generator
+        self.in_order = bool(in_order)
         self.cpu_transforms = _as_callables("cpu_transforms", cpu_transforms)
         self.mlx_transforms = _as_callables("mlx_transforms", mlx_transforms)
         self._seed: int | None = None
