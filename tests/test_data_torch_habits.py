@@ -202,3 +202,37 @@ def test_every_argument_of_torchs_loader_reads_back_as_an_attribute():
         persistent_workers=loader.persistent_workers, collate_fn=loader.collate_fn, drop_last=loader.drop_last,
     )  # fmt: skip
     assert loader.generator is generator and again.generator is generator and again.in_order is True
+
+
+class EpochSeededSampler:
+    """As torch's DistributedSampler (one replica): the order of epoch `epoch`, set by set_epoch."""
+
+    def __init__(self, n):
+        self.n, self.epoch = n, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng(self.epoch).permutation(self.n).tolist())
+
+
+def test_a_sampler_set_epoch_called_by_the_user_chooses_the_epoch_as_in_torch():
+    # torch code resumed at epoch 5 calls sampler.set_epoch(epoch) before each epoch; the loader then set
+    # the sampler's epoch again with its own count (0, 1, ...), giving epoch 0's order where 5's was asked.
+    def order(epoch):
+        return np.random.default_rng(epoch).permutation(6).tolist()
+
+    sampler = EpochSeededSampler(6)
+    loader = DataLoader(list(range(6)), batch_size=6, sampler=sampler)
+    seen = []
+    for epoch in (5, 6):
+        sampler.set_epoch(epoch)
+        seen += [np.asarray(b).tolist() for b in loader]
+    assert seen == [order(5), order(6)] and loader.epoch == 6
+    assert [np.asarray(b).tolist() for b in loader] == [order(7)]  # (uncalled, the loader counts on)
+    loader.set_epoch(2)  # (the loader's own set_epoch still chooses too)
+    assert [np.asarray(b).tolist() for b in loader] == [order(2)] and sampler.epoch == 2

@@ -20,6 +20,7 @@ from audiotrain.data.sampler import (
     epoch_order,
     num_batches,
     order_digest,
+    sampler_epoch,
     sampler_order,
     shard_batches_unpadded,
     shard_length,
@@ -173,7 +174,8 @@ class DataLoader:
         differs).
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
-        ``set_epoch``, it is called with the epoch. Its keys are usually indices (checked against
+        ``set_epoch``, it is called with the epoch; where its ``epoch`` changed since (the user's own
+        ``sampler.set_epoch(e)``, as torch code does each epoch), the loader's epoch becomes ``e``. Its keys are usually indices (checked against
         ``len(dataset)``); other keys, such as ``(index, crop_length)`` tuples or names, reach
         ``dataset[key]`` as they are, as in PyTorch.
     batch_sampler : iterable of lists of int, optional
@@ -291,6 +293,7 @@ class DataLoader:
         self.persistent_workers = bool(persistent_workers)
         self._sampler = sampler  # the user's (None: the loader's own order, `sampler` shows it)
         self._batch_sampler = batch_sampler
+        self._sampler_epoch_seen = sampler_epoch(self._user_sampler)  # (see __iter__)
         self.distributed = distributed
         self.pad_shards = pad_shards
         self._padding_batches: frozenset[int] = frozenset()
@@ -419,6 +422,10 @@ class DataLoader:
         return self._sampler is not None or self._batch_sampler is not None
 
     @property
+    def _user_sampler(self) -> Any:
+        return self._batch_sampler if self._batch_sampler is not None else self._sampler
+
+    @property
     def padding_batches(self) -> frozenset[int]:
         """Batches of this rank's current epoch that hold padding alone (``pad_shards=False``): the Trainer's
         evaluation weighs them 0."""
@@ -437,9 +444,12 @@ class DataLoader:
         self._padding_batches = frozenset()
         n = len(self.dataset)
         if self._batch_sampler is not None:
-            return batch_sampler_batches(self._batch_sampler, epoch, n)
+            batches = batch_sampler_batches(self._batch_sampler, epoch, n)
+            self._sampler_epoch_seen = sampler_epoch(self._batch_sampler)
+            return batches
         if self._sampler is not None:
             order = sampler_order(self._sampler, epoch, n)
+            self._sampler_epoch_seen = sampler_epoch(self._sampler)
         else:
             order = epoch_order(n, shuffle=self.shuffle, seed=self._seed, epoch=epoch)
             shard = self._shard()
@@ -588,6 +598,12 @@ class DataLoader:
         self._started, self._token = True, self._token + 1
         start, self._resume_at = self._resume_at, 0
         resumed, self._restored = self._restored, False
+        if self._user_order and not resumed:
+            # PyTorch's habit, sampler.set_epoch(epoch) before each epoch (a DistributedSampler's, from a
+            # start epoch of the user's): that epoch it is, not the loader's count, which would overwrite it.
+            chosen = sampler_epoch(self._user_sampler)
+            if chosen is not None and chosen != self._sampler_epoch_seen:
+                self._epoch = chosen
         # Where a worker_init_fn seeds global generators, a resumed run cannot draw what an uninterrupted one
         # drew from them: after batches it skipped, or in persistent workers started epochs before.
         check = resumed and (self.persistent_workers and self._epoch > 0 or start > 0 and not self._iterable)

@@ -158,6 +158,16 @@ def _set_epoch(sampler: object, epoch: int) -> None:
             return
 
 
+def sampler_epoch(sampler: object) -> int | None:
+    """The ``epoch`` attribute of the sampler whose ``set_epoch`` the loader calls (a ``DistributedSampler``
+    keeps it), so the loader can see a ``sampler.set_epoch(e)`` of the user's; None where it keeps none."""
+    for obj in (sampler, getattr(sampler, "sampler", None)):
+        if hasattr(obj, "set_epoch"):
+            epoch = getattr(obj, "epoch", None)
+            return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else None
+    return None
+
+
 def _indices(values: Iterable[Any], source: str, num_samples: int) -> np.ndarray:
     """The keys a user sampler yields: int64 indices, checked against the dataset's length; or, where it
     yields other keys (a bucketing sampler's ``(index, crop_length)``, names), an object array of the keys
