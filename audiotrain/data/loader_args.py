@@ -111,7 +111,12 @@ def check_loader_arguments(
                 "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last"
             )
         if not hasattr(batch_sampler, "__len__"):
-            raise TypeError(f"DataLoader batch_sampler must have __len__, got {type(batch_sampler).__name__}")
+            raise TypeError(
+                f"DataLoader batch_sampler must have __len__ (len(loader) is its length, and each epoch's "
+                f"batches are drawn when the epoch starts), got {type(batch_sampler).__name__}; pass a list "
+                f"of batches or a class with __iter__ and __len__ (a generator is read once: a second epoch "
+                f"would have no batches)"
+            )
     if batch_sampler is not None or batch_size is None:
         checked_batch_size = None
     else:
