@@ -199,7 +199,8 @@ def test_every_argument_of_torchs_loader_reads_back_as_an_attribute():
         loader.dataset, batch_size=loader.batch_size, shuffle=True, num_workers=loader.num_workers,
         generator=loader.generator, in_order=loader.in_order, pin_memory=loader.pin_memory,
         timeout=loader.timeout, worker_init_fn=loader.worker_init_fn, prefetch_factor=loader.prefetch_factor,
-        persistent_workers=loader.persistent_workers, collate_fn=loader.collate_fn, drop_last=loader.drop_last,
+        persistent_workers=loader.persistent_workers, collate_fn=loader.collate_fn,
+        drop_last=loader.drop_last,
     )  # fmt: skip
     assert loader.generator is generator and again.generator is generator and again.in_order is True
 

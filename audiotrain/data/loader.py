@@ -175,9 +175,9 @@ class DataLoader:
     sampler : iterable of int, optional
         Custom order (a ``torch.utils.data.Sampler`` works); exclusive with ``shuffle``. If it has
         ``set_epoch``, it is called with the epoch; where its ``epoch`` changed since (the user's own
-        ``sampler.set_epoch(e)``, as torch code does each epoch), the loader's epoch becomes ``e``. Its keys are usually indices (checked against
-        ``len(dataset)``); other keys, such as ``(index, crop_length)`` tuples or names, reach
-        ``dataset[key]`` as they are, as in PyTorch.
+        ``sampler.set_epoch(e)``, as torch code does each epoch), the loader's epoch becomes ``e``. Its
+        keys are usually indices (checked against ``len(dataset)``); other keys, such as
+        ``(index, crop_length)`` tuples or names, reach ``dataset[key]`` as they are, as in PyTorch.
     batch_sampler : iterable of lists of int, optional
         Custom batches (a ``torch.utils.data.BatchSampler``, a bucketing sampler, a list of index lists;
         keys as for ``sampler``);
