@@ -217,3 +217,37 @@ def test_a_loss_of_the_callers_with_other_parts_still_validates(tmp_path, loss):
     for name in ("val_loss", "val_root_loss", "val_chord_type_acc"):
         assert theirs[name] == pytest.approx(ours[name], rel=1e-5), name
     assert ("val_entropy_loss" in theirs) == (loss == "a part of its own")
+
+
+def test_a_subclass_whose_loss_reads_a_head_loss_still_validates(tmp_path):
+    """A ChordTask subclass weighing a head once more (`loss + 0.1 * metrics["root_loss"]`) trained and
+    validated before the head losses came with their frames in evaluation; since then its first validation
+    failed ("unsupported operand type(s) for *: 'float' and 'tuple'"). What super() returns to an override is
+    its arrays, as in training: val_loss is the mean of its totals, the extra term in it."""
+    from audiotrain.train.trainer import Trainer
+
+    class RootTwice(ChordTask):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            return loss + 0.1 * metrics["root_loss"], metrics
+
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    plain = tiny_eval_task()
+    task = RootTwice(plain.model.config, scheduler=None)
+    task.update(plain.parameters())
+    task.eval()
+    batch = {  # (every frame a chord with a root: each head's frames are the batch's)
+        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
+        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
+        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+    }
+
+    def validated(module):
+        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
+        return trainer.validate(module, [batch], verbose=False)[0]
+
+    ours, theirs = validated(plain), validated(task)
+    assert theirs["val_loss"] == pytest.approx(ours["val_loss"] + 0.1 * ours["val_root_loss"], rel=1e-5)
+    assert theirs["val_root_loss"] == pytest.approx(ours["val_root_loss"], rel=1e-5)

@@ -199,8 +199,17 @@ class ChordTask(TrainModule):
                 )
                 scale = collectives.mean_across_ranks(frames) / mx.maximum(frames, 1e-12)
                 loss = loss * scale
-            parts = self._parts_over_their_frames(parts, accuracies, batch, mask, scale)
+            if self._steps_are_chord_tasks():
+                parts = self._parts_over_their_frames(parts, accuracies, batch, mask, scale)
+            elif scale is not None:  # an override reads super()'s parts: arrays, as in training
+                parts = {name: value * scale for name, value in parts.items()}
         return loss, {**parts, **accuracies}
+
+    def _steps_are_chord_tasks(self) -> bool:
+        """Whether no subclass step reads `compute_loss`'s parts: an override (`loss + 0.1 *
+        metrics["root_loss"]`) gets arrays, as in training; a head's (loss, frames) failed its validation."""
+        steps = ("compute_loss", "training_step", "validation_step", "test_step")
+        return all(getattr(type(self), step) is getattr(ChordTask, step) for step in steps)
 
     def _parts_over_their_frames(
         self,
@@ -262,7 +271,7 @@ class ChordTask(TrainModule):
             loss_type.__call__ is ChordRecognitionLoss.__call__
             or loss_type.total_of is not ChordRecognitionLoss.total_of
         )
-        return type(self).compute_loss is ChordTask.compute_loss and own_total
+        return self._steps_are_chord_tasks() and own_total
 
     def batch_size(self, batch: dict[str, mx.array]) -> int | mx.array:
         """Frames in the batch (real frames when masked): validation means are per frame, not per window.
