@@ -59,6 +59,17 @@ def storage_cause(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def once_writable(error: BaseException | None) -> str:
+    """When the command that goes on after a failed write can run, in the words of its cause: "once there is
+    room" fits a full disk or a quota, not a file system that turned read-only (EROFS) or an I/O error."""
+    code = getattr(error, "errno", None)
+    if code == errno.EROFS:
+        return "once the file system can be written again"
+    if code == errno.EIO:
+        return "once the disk's I/O error is dealt with"
+    return "once there is room"
+
+
 def unusable_path(path: str | Path) -> str | None:
     """Why `path` named in a list (a pairs CSV, clip metadata) cannot be used at all, where the file system
     refuses the name itself (``File name too long``: a part over 255 bytes), else None. `Path.exists` and

@@ -4015,6 +4015,34 @@ def test_a_run_folder_on_a_full_disk_is_one_line_naming_the_file_not_stdout(tiny
     assert chords.main(flags) == 0  # the same command, once there is room
 
 
+def test_a_read_only_disk_as_training_saves_is_not_said_to_want_room(tiny_run, tmp_path, monkeypatch, capsys):
+    """A file system that turned read-only as `last` was saved (an I/O error's remount, EROFS) was told
+    'once there is room, continue the run with:' after 'Read-only file system': room was not what it lacked."""
+    import errno
+
+    saves_of_last = []
+    real_save = ckpt._save_arrays
+
+    def read_only_at_the_second_last(path, arrays):  # epoch 0's saves are written; epoch 1's `last` is not
+        if path.parent.name.startswith(".last.tmp-") and path.name == "model.safetensors":
+            saves_of_last.append(path)
+            if len(saves_of_last) == 2:
+                raise OSError(errno.EROFS, "Read-only file system")
+        real_save(path, arrays)
+
+    root, _ = tiny_run
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "r")]
+    monkeypatch.setattr(ckpt, "_save_arrays", read_only_at_the_second_last)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Read-only file system" in err, err
+    assert "once there is room" not in err, err
+    assert "; once the file system can be written again, continue the run with:\n" in err, err
+    assert "--resume " in err, err
+
+
 def test_predict_on_a_full_disk_says_what_it_wrote_and_the_command_that_goes_on(
     tiny_run, tmp_path, monkeypatch, capsys
 ):

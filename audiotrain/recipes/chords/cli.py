@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from audiotrain._files import OutputWriteError
+from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag
 from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
@@ -550,7 +550,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
                 run_dir=error.run_dir,  # type: ignore[attr-defined]
                 path_flags=RESUME_PATH_FLAGS,
             )
-            raise type(error)(f"{error}; once there is room, continue the run with:\n  {command}") from None
+            when = once_writable(error.__cause__)  # (the OSError the save raised it from)
+            raise type(error)(f"{error}; {when}, continue the run with:\n  {command}") from None
         better = _with_command_line_remedy(error, args.resume)
         if better is error:
             raise
@@ -565,7 +566,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
                 run_dir=error.run_dir,
                 path_flags=RESUME_PATH_FLAGS,
             )
-            error.note += f"; once there is room, finish the run with:\n  {command}"
+            error.note += f"; {once_writable(error)}, finish the run with:\n  {command}"
         raise
     if not collectives.is_main_process():
         return 0  # rank 0 reports for a data-parallel job (`stop_status_of_rank`)
