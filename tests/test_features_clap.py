@@ -19,8 +19,9 @@ import pytest
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 from reference import require
 
-# Most tests here call the front end on arrays made at its own rate without saying so: its warning of a left-out
-# sampling_rate (test_features_without_a_sampling_rate_warn_as_transformers_does) would be noise in each.
+# Most tests here call the front end on arrays made at its own rate without saying so: its warning of a
+# left-out sampling_rate (test_features_without_a_sampling_rate_warn_as_transformers_does) would be noise
+# in each.
 pytestmark = pytest.mark.filterwarnings("ignore:ClapFeatureExtractor. no sampling_rate given:UserWarning")
 
 SR = 48000

@@ -4017,7 +4017,7 @@ def test_a_run_folder_on_a_full_disk_is_one_line_naming_the_file_not_stdout(tiny
 
 def test_a_read_only_disk_as_training_saves_is_not_said_to_want_room(tiny_run, tmp_path, monkeypatch, capsys):
     """A file system that turned read-only as `last` was saved (an I/O error's remount, EROFS) was told
-    'once there is room, continue the run with:' after 'Read-only file system': room was not what it lacked."""
+    'once there is room, continue the run with:' after 'Read-only file system': room was not its lack."""
     import errno
 
     saves_of_last = []

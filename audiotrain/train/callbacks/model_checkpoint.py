@@ -585,8 +585,8 @@ class ModelCheckpoint(Callback):
             if self.save_last and ckpt.is_checkpoint_folder(self.last_path)
             else ""
         )
-        # A requeued job that resumes the checkpoint its first stop printed (`interrupted`), after a later part
-        # trained past it, would train those epochs again: the way to go on from where the run got to.
+        # A requeued job that resumes the checkpoint its first stop printed (`interrupted`), after a later
+        # part trained past it, would train those epochs again: the way to go on from where the run got to.
         newest = _global_step(self.last_path) if last else None
         if newest is not None and newest > (progress or {}).get("global_step", newest):
             last += f"; to go on from the newest instead, resume {self.last_path} (global step {newest})"
