@@ -2276,3 +2276,13 @@ def test_a_tokenizer_call_takes_max_length_as_transformers_tokenizers_do():
         tok(captions, max_length=tok.max_length + 1)
     with pytest.raises(TokenizerError, match="max_length must be at least 3"):
         tok(captions, max_length=2)
+
+
+def test_truncation_false_with_a_call_s_max_length_names_that_length():
+    # tok(captions, truncation=False, max_length=8) was refused as 'captions are always cut to max_length
+    # (77 tokens)': the tokenizer's own length, not the one this call cuts to.
+    tok = ClapTokenizer.from_pretrained(FIXTURE)
+    with pytest.raises(TokenizerError, match=r"cut to max_length \(8 tokens\)"):
+        tok(["a drip"], truncation=False, max_length=8)
+    with pytest.raises(TokenizerError, match=rf"cut to max_length \({tok.max_length} tokens\)"):
+        tok(["a drip"], truncation=False)

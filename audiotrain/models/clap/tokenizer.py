@@ -286,7 +286,7 @@ class ClapTokenizer:
         if truncation not in (None, True, "longest_first", "only_first"):
             raise TokenizerError(
                 f"truncation={truncation!r} is not available: captions are always cut to max_length "
-                f"({self.max_length} tokens), what CLAP's text tower takes (None, True, 'longest_first')"
+                f"({length} tokens), what CLAP's text tower takes (None, True, 'longest_first')"
             )
         try:
             as_return_tensors({}, return_tensors, "ClapTokenizer")  # refused before the work, not after
