@@ -2286,3 +2286,17 @@ def test_truncation_false_with_a_call_s_max_length_names_that_length():
         tok(["a drip"], truncation=False, max_length=8)
     with pytest.raises(TokenizerError, match=rf"cut to max_length \({tok.max_length} tokens\)"):
         tok(["a drip"], truncation=False)
+
+
+def test_the_export_command_named_for_a_trainer_checkpoint_is_one_a_shell_takes(tmp_path):
+    # A trainer checkpoint under a folder with a space ("My Runs") was named in "export --checkpoint
+    # /.../My Runs/last --out DIR", which a shell splits in two: the pasted command exported nothing.
+    import shlex
+
+    checkpoint = tmp_path / "My Runs" / "last"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    with pytest.raises(CheckpointError) as refused:
+        load_pretrained(checkpoint)
+    command = re.search(r"export it first: (.*), then load DIR", str(refused.value)).group(1)
+    assert shlex.split(command)[-3:] == [str(checkpoint), "--out", "DIR"], command
