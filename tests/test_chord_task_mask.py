@@ -33,6 +33,32 @@ def tiny_eval_task() -> ChordTask:
     return task
 
 
+def validated_beside_plain(tmp_path, make_variant) -> tuple[dict, dict]:
+    """`trainer.validate`'s metrics of `tiny_eval_task()` and of `make_variant(its config)` given the same
+    weights, on one random batch whose every frame is a chord with a root (each head's frames are the
+    batch's): what a ChordTask or loss subclass changes in validation."""
+    from audiotrain.train.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    mx.random.seed(0)
+    plain = tiny_eval_task()
+    variant = make_variant(plain.model.config)
+    variant.update(plain.parameters())
+    variant.eval()
+    batch = {
+        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
+        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
+        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
+    }
+
+    def validated(module):
+        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
+        return trainer.validate(module, [batch], verbose=False)[0]
+
+    return validated(plain), validated(variant)
+
+
 def test_padded_frames_enter_neither_the_model_the_loss_nor_the_accuracies():
     rng = np.random.default_rng(0)
     mx.random.seed(0)
@@ -145,7 +171,6 @@ def test_a_subclass_that_adds_to_the_loss_keeps_its_term_in_val_loss(tmp_path, w
     validated without it once val_loss became the loss function's sum of the head means: best and early
     stopping monitored a loss the module does not compute. Its val_loss is the mean of its totals again."""
     from audiotrain.models.chord_loss import ChordRecognitionLoss
-    from audiotrain.train.trainer import Trainer
 
     class RegularisedTask(ChordTask):
         def compute_loss(self, batch):
@@ -157,27 +182,13 @@ def test_a_subclass_that_adds_to_the_loss_keeps_its_term_in_val_loss(tmp_path, w
             total, parts = super().__call__(outputs, targets, mask)
             return total + 100.0, parts
 
-    rng = np.random.default_rng(0)
-    mx.random.seed(0)
-    plain = tiny_eval_task()
-    if where == "task":
-        task = RegularisedTask(plain.model.config, scheduler=None)
-    else:
-        task = ChordTask(plain.model.config, RegularisedLoss(), scheduler=None)
-    task.update(plain.parameters())
-    task.eval()
-    batch = {
-        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
-        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
-        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
-        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
-    }
+    def variant(config):
+        if where == "task":
+            return RegularisedTask(config, scheduler=None)
+        return ChordTask(config, RegularisedLoss(), scheduler=None)
 
-    def val_loss(module):
-        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
-        return trainer.validate(module, [batch], verbose=False)[0]["val_loss"]
-
-    assert val_loss(task) == pytest.approx(val_loss(plain) + 100.0, rel=1e-5)
+    ours, theirs = validated_beside_plain(tmp_path, variant)
+    assert theirs["val_loss"] == pytest.approx(ours["val_loss"] + 100.0, rel=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["a part of its own", "a plain function"])
@@ -186,7 +197,6 @@ def test_a_loss_of_the_callers_with_other_parts_still_validates(tmp_path, loss):
     of the loss's signature, trained but failed its first validation ('KeyError: entropy_loss', 'function'
     object has no attribute 'class_weights') once the head losses came with their frames in evaluation."""
     from audiotrain.models.chord_loss import ChordRecognitionLoss
-    from audiotrain.train.trainer import Trainer
 
     class WithEntropy(ChordRecognitionLoss):
         def __call__(self, outputs, targets, mask=None):
@@ -196,24 +206,10 @@ def test_a_loss_of_the_callers_with_other_parts_still_validates(tmp_path, loss):
     def plain_function(outputs, targets, mask=None):
         return ChordRecognitionLoss()(outputs, targets, mask)
 
-    rng = np.random.default_rng(0)
-    mx.random.seed(0)
-    plain = tiny_eval_task()
-    task = ChordTask(plain.model.config, WithEntropy() if loss == "a part of its own" else plain_function)
-    task.update(plain.parameters())
-    task.eval()
-    batch = {
-        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
-        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
-        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
-        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
-    }
+    def variant(config):
+        return ChordTask(config, WithEntropy() if loss == "a part of its own" else plain_function)
 
-    def validated(module):
-        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
-        return trainer.validate(module, [batch], verbose=False)[0]
-
-    ours, theirs = validated(plain), validated(task)
+    ours, theirs = validated_beside_plain(tmp_path, variant)
     for name in ("val_loss", "val_root_loss", "val_chord_type_acc"):
         assert theirs[name] == pytest.approx(ours[name], rel=1e-5), name
     assert ("val_entropy_loss" in theirs) == (loss == "a part of its own")
@@ -224,30 +220,12 @@ def test_a_subclass_whose_loss_reads_a_head_loss_still_validates(tmp_path):
     validated before the head losses came with their frames in evaluation; since then its first validation
     failed ("unsupported operand type(s) for *: 'float' and 'tuple'"). What super() returns to an override is
     its arrays, as in training: val_loss is the mean of its totals, the extra term in it."""
-    from audiotrain.train.trainer import Trainer
 
     class RootTwice(ChordTask):
         def compute_loss(self, batch):
             loss, metrics = super().compute_loss(batch)
             return loss + 0.1 * metrics["root_loss"], metrics
 
-    rng = np.random.default_rng(0)
-    mx.random.seed(0)
-    plain = tiny_eval_task()
-    task = RootTwice(plain.model.config, scheduler=None)
-    task.update(plain.parameters())
-    task.eval()
-    batch = {  # (every frame a chord with a root: each head's frames are the batch's)
-        "features": mx.array(rng.normal(size=(2, FRAMES, 24)).astype(np.float32)),
-        "chord_type": mx.array(rng.integers(2, NUM_CHORD_TYPES, (2, FRAMES))),
-        "root": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
-        "bass": mx.array(rng.integers(0, NUM_PITCH_CLASSES, (2, FRAMES))),
-    }
-
-    def validated(module):
-        trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, compile=False)
-        return trainer.validate(module, [batch], verbose=False)[0]
-
-    ours, theirs = validated(plain), validated(task)
+    ours, theirs = validated_beside_plain(tmp_path, lambda config: RootTwice(config, scheduler=None))
     assert theirs["val_loss"] == pytest.approx(ours["val_loss"] + 0.1 * ours["val_root_loss"], rel=1e-5)
     assert theirs["val_root_loss"] == pytest.approx(ours["val_root_loss"], rel=1e-5)
