@@ -519,6 +519,14 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     if plan.note:
         to_stderr(plan.note)
     unrecorded_demo = {"resume_unrecorded_demo": True} if args.resume_unrecorded_demo else {}
+
+    def going_on(checkpoint, run_dir) -> str:
+        """The command that resumes this one from `checkpoint` in `run_dir` (a stop, a full disk)."""
+        argv_again = ([] if demo else ["train"]) + argv
+        return resume_command(
+            "audiotrain.recipes.chords", argv_again, checkpoint, run_dir=run_dir, path_flags=RESUME_PATH_FLAGS
+        )
+
     try:
         result = run_training(
             config,
@@ -531,25 +539,13 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     except SaveAborted as stop:  # fit named the newest intact checkpoint: the command that goes on from it
         continue_from = getattr(stop, "continue_from", None)
         if continue_from is not None and collectives.is_main_process():
-            command = resume_command(
-                "audiotrain.recipes.chords",
-                ([] if demo else ["train"]) + argv,
-                continue_from,
-                run_dir=stop.run_dir,  # type: ignore[attr-defined]
-                path_flags=RESUME_PATH_FLAGS,
-            )
+            command = going_on(continue_from, stop.run_dir)  # type: ignore[attr-defined]
             to_stderr(f"continue the run with:\n  {command}")
         raise
     except ckpt.CheckpointError as error:
         continue_from = getattr(error, "continue_from", None)
         if continue_from is not None:  # (a full disk as training saved: the command that goes on, once freed)
-            command = resume_command(
-                "audiotrain.recipes.chords",
-                ([] if demo else ["train"]) + argv,
-                continue_from,
-                run_dir=error.run_dir,  # type: ignore[attr-defined]
-                path_flags=RESUME_PATH_FLAGS,
-            )
+            command = going_on(continue_from, error.run_dir)  # type: ignore[attr-defined]
             when = once_writable(error.__cause__)  # (the OSError the save raised it from)
             raise type(error)(f"{error}; {when}, continue the run with:\n  {command}") from None
         better = _with_command_line_remedy(error, args.resume)
@@ -559,13 +555,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     except OutputWriteError as error:  # (a full disk after training: the command that finishes the run)
         finish_from = getattr(error, "finish_from", None)
         if finish_from is not None:
-            command = resume_command(
-                "audiotrain.recipes.chords",
-                ([] if demo else ["train"]) + argv,
-                finish_from,
-                run_dir=error.run_dir,
-                path_flags=RESUME_PATH_FLAGS,
-            )
+            command = going_on(finish_from, error.run_dir)
             error.note += f"; {once_writable(error)}, finish the run with:\n  {command}"
         raise
     if not collectives.is_main_process():
