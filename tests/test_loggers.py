@@ -2024,3 +2024,33 @@ def test_a_logged_step_no_logger_can_take_is_refused_naming_the_call(tmp_path, v
         ValueError, match=r"self\.log\('step', .*\): .*every logger's step .*expected a number >= 0"
     ):
         trainer.fit(LogsBadStep(), make_batches(32))
+
+
+def test_a_logger_warning_points_at_the_users_fit_not_at_the_trainers_code(tmp_path):
+    """A tracker out of reach (here an MLflow store under a file) and a CSV run resumed from an older checkpoint
+    are said by LoggerWarnings located at the user's `fit` line: they named audiotrain/train/trainer.py's
+    `lg.start()` and loggers/base.py's `self._call("start", None)`."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    from tasks import make_batches, quiet_trainer
+
+    (tmp_path / "afile").write_text("")
+    unreachable = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path / 'afile' / 'ml.db'}")
+    with pytest.warns(LoggerWarning, match="could not start its run") as caught:
+        quiet_trainer(tmp_path, max_epochs=1, logger=unreachable).fit(TinyClassifier(), make_batches(32))
+    assert {w.filename for w in caught if issubclass(w.category, LoggerWarning)} == {__file__}
+
+    def fit(max_epochs, ckpt_path=None):
+        saves = ModelCheckpoint(
+            dirpath=tmp_path / "ckpts", save_top_k=-1, every_n_epochs=1, filename="{epoch}"
+        )
+        logger = CSVLogger(save_dir=tmp_path, version=0)
+        trainer = quiet_trainer(
+            tmp_path, max_epochs=max_epochs, logger=logger, callbacks=[saves], enable_checkpointing=True
+        )
+        trainer.fit(TinyClassifier(), make_batches(32), ckpt_path=ckpt_path)
+
+    fit(2)
+    with pytest.warns(LoggerWarning, match="the resumed run goes on from its checkpoint's step") as caught:
+        fit(2, ckpt_path=tmp_path / "ckpts" / "epoch=0")
+    assert {w.filename for w in caught if issubclass(w.category, LoggerWarning)} == {__file__}
