@@ -950,3 +950,20 @@ def test_a_checkpoint_folder_that_cannot_be_written_is_refused_when_the_fit_star
     with pytest.raises(PermissionError, match=expected):
         fit(root, callbacks)
     assert steps == [] and names(read_only) == []  # refused before training and before writing
+
+
+class _LogsEpochAsStep(TinyClassifier):
+    """Lightning's idiom for an epoch x axis: `self.log("step", self.current_epoch)`."""
+
+    def on_train_epoch_end(self):
+        self.log("step", self.current_epoch)
+
+
+def test_a_logged_step_names_checkpoints_as_a_whole_number_as_in_lightning(tmp_path):
+    # callback_metrics' "step" (a float, as every logged value) filled `{step}`: "epoch=0-step=0.0".
+    # Lightning's ModelCheckpoint._monitor_candidates takes a logged "step" or "epoch" as int(it).
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", filename="{epoch}-{step}", save_top_k=-1)
+    flags = dict(default_root_dir=tmp_path, enable_progress_bar=False, compile=False, max_epochs=2)
+    t = Trainer(callbacks=[cb], **flags)
+    t.fit(_LogsEpochAsStep(), make_batches(48))
+    assert names(tmp_path / "ck") == ["epoch=0-step=0", "epoch=1-step=1"]

@@ -746,7 +746,12 @@ class ModelCheckpoint(Callback):
         logged raises KeyError, naming what is there. (Lightning's
         `format_checkpoint_name`.)"""
         filename = self.filename if filename is None else filename
-        fields = {"epoch": trainer.current_epoch, "step": trainer.global_step, **trainer.callback_metrics}
+        fields = {**trainer.callback_metrics}
+        # A logged "epoch" or "step" (`self.log("step", self.current_epoch)`) fills its field as a whole
+        # number, as Lightning's `_monitor_candidates` casts it: "step=1", not the float "step=1.0".
+        for key, own in (("epoch", trainer.current_epoch), ("step", trainer.global_step)):
+            logged = fields.get(key)
+            fields[key] = int(logged) if isinstance(logged, (int, float)) and math.isfinite(logged) else own
         template = _insert_metric_names(filename) if self.auto_insert_metric_name else filename
         formatter = _FieldFormatter(filename)
         try:
