@@ -2027,9 +2027,9 @@ def test_a_logged_step_no_logger_can_take_is_refused_naming_the_call(tmp_path, v
 
 
 def test_a_logger_warning_points_at_the_users_fit_not_at_the_trainers_code(tmp_path):
-    """A tracker out of reach (here an MLflow store under a file) and a CSV run resumed from an older checkpoint
-    are said by LoggerWarnings located at the user's `fit` line: they named audiotrain/train/trainer.py's
-    `lg.start()` and loggers/base.py's `self._call("start", None)`."""
+    """A tracker out of reach (here an MLflow store under a file) and a CSV run resumed from an older
+    checkpoint are said by LoggerWarnings located at the user's `fit` line: they named
+    audiotrain/train/trainer.py's `lg.start()` and loggers/base.py's `self._call("start", None)`."""
     from audiotrain.train.callbacks import ModelCheckpoint
 
     from tasks import make_batches, quiet_trainer
