@@ -2054,3 +2054,38 @@ def test_a_logger_warning_points_at_the_users_fit_not_at_the_trainers_code(tmp_p
     with pytest.warns(LoggerWarning, match="the resumed run goes on from its checkpoint's step") as caught:
         fit(2, ckpt_path=tmp_path / "ckpts" / "epoch=0")
     assert {w.filename for w in caught if issubclass(w.category, LoggerWarning)} == {__file__}
+
+
+@pytest.mark.parametrize("hook", ["on_train_batch_end", "on_train_epoch_end"])
+def test_a_checkpoint_a_callback_saves_in_an_end_hook_resumes_with_every_csv_value(tmp_path, hook):
+    """A callback's own trainer.save_checkpoint in on_train_batch_end (step 2) or on_train_epoch_end (step 4)
+    runs before the module's hook: the step's interval means or the epoch's means, held for that hook's
+    values (a logged "step"), were not in the CSV yet, so the resumed run dropped them as logged after its
+    checkpoint and, past that step, never logged them again."""
+    from tasks import make_batches, quiet_trainer
+
+    at = 2 if hook == "on_train_batch_end" else 4
+
+    class SavesItself(Callback):
+        pass
+
+    def save(self, trainer, module, *args):
+        if trainer.global_step == at:
+            trainer.save_checkpoint(tmp_path / "mine")
+
+    setattr(SavesItself, hook, save)
+
+    def fit(ckpt_path=None):
+        logger = CSVLogger(save_dir=tmp_path, version=0)
+        callbacks = [SavesItself()] if ckpt_path is None else []
+        flags = dict(max_epochs=2, logger=logger, callbacks=callbacks, log_every_n_steps=1)
+        trainer = quiet_trainer(tmp_path, **flags)
+        trainer.fit(TinyClassifier(), make_batches(64), ckpt_path=ckpt_path)
+        _, rows = read_csv(logger.metrics_file)
+        return {(r["step"], k) for r in rows for k, v in r.items() if v and k != "step"}
+
+    uninterrupted = fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LoggerWarning)  # (the rows after the checkpoint are dropped)
+        resumed = fit(ckpt_path=tmp_path / "mine")
+    assert sorted(uninterrupted - resumed) == []

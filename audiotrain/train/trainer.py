@@ -1843,6 +1843,10 @@ class Trainer:
             return self._save_checkpoint(path, weights_only)
 
     def _save_checkpoint(self, path: str | os.PathLike, weights_only: bool) -> Path:
+        # Values held for an end hook's logs (a callback saving in on_train_batch_end/on_train_epoch_end runs
+        # before the module's hook) go to the loggers first: the checkpoint's logger state must cover them,
+        # or a run resumed from it drops them as logged after it and, past that step, never logs them again.
+        self._step_logging.send_with_hook_values({})
         running = self.running.state_dict()
         # What hooks logged with self.log that waits for the next logging point, and the epoch's sums of
         # what they log per epoch: a resumed run reports them as an uninterrupted one would (under data
