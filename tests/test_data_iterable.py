@@ -829,3 +829,21 @@ def test_a_stream_resumed_at_or_past_its_estimated_len_trains_the_rest_of_the_ep
     assert resumed[0].global_step == straight[0].global_step
     for name, value in weights(straight[1]).items():
         np.testing.assert_array_equal(value, weights(resumed[1])[name], err_msg=name)
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_a_loader_run_under_cprofile_reads_its_stream(worker_type):
+    # Under `python -m cProfile` (a C profiler, which forked process workers inherit), every process worker
+    # died at its start with "TypeError: 'Profile' object is not callable": the watch for torch's
+    # get_worker_info chained the profiler it found as a Python function.
+    import cProfile
+
+    context = {"multiprocessing_context": "fork"} if worker_type == "process" else {}
+    loader = DataLoader(CountLen(8), batch_size=2, num_workers=2, worker_type=worker_type, **context)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        read = sorted(int(v) for b in loader for v in np.asarray(b["y"]))
+    finally:
+        profiler.disable()
+    assert read == sorted(list(range(8)) * 2)  # (each worker yields all of it: no split, as in PyTorch)

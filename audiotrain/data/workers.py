@@ -409,6 +409,11 @@ def _watch_torch_worker_info(on_call: Callable[[], None]):
     ``torch.utils.data.get_worker_info``, before its body runs. Known by its name and module, not by a
     function looked up now: a dataset that imports torch while it loads (inside ``__iter__``) is seen too."""
     previous = sys.getprofile()
+    if previous is not None and not callable(previous):
+        # A C profiler (cProfile, which forked process workers inherit) can be neither chained from a Python
+        # hook nor set back by sys.setprofile: the worker is left unwatched rather than made to fail.
+        yield
+        return
 
     def profile(frame: Any, event: str, arg: Any) -> None:
         if (
