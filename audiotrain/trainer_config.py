@@ -495,6 +495,11 @@ def _section_given_a_value(config: TrainerConfig, section: str, value: Any, sour
     """The error for an override that gives a section (``scheduler="cosine"``) one value: the dict that sets
     what was meant (the section's ``type`` where it has one) and the section's settings."""
     fields = [f.name for f in dataclasses.fields(getattr(config, section))]
+    if value is None:  # (no "off" value for a section: its defaults apply where it is not given)
+        return (
+            f"{source}: {section}=None gives the section no settings; leave {section} out for its defaults, "
+            f"or give its settings as a dict ({section}'s settings: {', '.join(fields)})"
+        )
     meant = f"{section}={{'type': {value!r}}}" if "type" in fields else f"{section}={{'{fields[0]}': ...}}"
     return (
         f"{source}: {section}={value!r} gives a whole section one value; give its settings as a dict: "

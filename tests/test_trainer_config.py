@@ -96,6 +96,15 @@ def test_a_section_given_one_value_as_an_override_says_how_to_give_it(overrides)
     assert getattr(resolve_config("quick_test", overrides=given_so), section).type == value
 
 
+
+@pytest.mark.parametrize("section", ["scheduler", "optimizer"])
+def test_a_section_given_none_as_an_override_is_told_to_leave_it_out(section):
+    # scheduler=None (a user turning the scheduler off) was told to give scheduler={'type': None}, which is
+    # refused in turn; before 8dd8b22d it was "an empty section: give it settings, or remove it".
+    with pytest.raises(ValueError, match=rf"overrides: {section}=None .*leave {section} out") as caught:
+        resolve_config("quick_test", overrides={section: None})
+    assert "'type': None" not in str(caught.value)
+
 @pytest.mark.parametrize(
     "line, message",
     [
