@@ -831,6 +831,23 @@ def test_a_stream_resumed_at_or_past_its_estimated_len_trains_the_rest_of_the_ep
         np.testing.assert_array_equal(value, weights(resumed[1])[name], err_msg=name)
 
 
+class ProfilerSeen(IterableDataset):
+    """Yields 1 where its first item is read under a profile hook (`sys.getprofile()`), else 0."""
+
+    def __iter__(self):
+        import sys
+
+        yield {"y": int(sys.getprofile() is not None)}
+
+
+def test_a_process_workers_first_batch_runs_under_no_profile_hook():
+    # Since 0d05b4b2 every process worker (torch imported or not) loaded each epoch's first batch under a
+    # profile hook watching for torch's get_worker_info: a Python call took about twice as long there.
+    # Its import of torch is watched instead, which costs a call nothing.
+    loader = DataLoader(ProfilerSeen(), batch_size=1, num_workers=2, worker_type="process")
+    for epoch in range(2):
+        assert [int(np.asarray(b["y"])[0]) for b in loader] == [0, 0], epoch
+
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_a_loader_run_under_cprofile_reads_its_stream(worker_type):
     # Under `python -m cProfile` (a C profiler, which forked process workers inherit), every process worker

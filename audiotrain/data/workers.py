@@ -432,13 +432,38 @@ def _watch_torch_worker_info(on_call: Callable[[], None]):
         sys.setprofile(previous)
 
 
+class _PublishWhenTorchLoads:
+    """A `sys.meta_path` finder, in a process worker where torch is not imported yet: once the dataset
+    imports torch (``from torch.utils.data import get_worker_info`` in ``__iter__``), torch's worker info is
+    set before the import returns; otherwise it would answer None there and every worker would read the
+    whole stream. Watching the import, not the calls (a profile hook), costs the worker's Python nothing."""
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != _TORCH_WORKER_MODULE:
+            return None
+        others = (f for f in sys.meta_path if f is not self and hasattr(f, "find_spec"))
+        spec = next((s for f in others if (s := f.find_spec(name, path, target)) is not None), None)
+        run = getattr(getattr(spec, "loader", None), "exec_module", None)
+        if run is not None:
+
+            def exec_then_publish(module: Any) -> None:
+                run(module)
+                if (info := getattr(_local, "worker_info", None)) is not None:
+                    _publish_to_torch(info)
+
+            spec.loader.exec_module = exec_then_publish  # (this module's loader alone)
+        return spec
+
+
 def _publish_to_torch_when_asked():
-    """In a process worker where torch is not imported yet: set torch's worker info when the dataset first
-    asks for it, having imported torch late (``from torch.utils.data import get_worker_info`` in
-    ``__iter__``); otherwise it would answer None there and every worker would read the whole stream."""
-    if _TORCH_WORKER_MODULE in sys.modules:
-        return contextlib.nullcontext()  # published already, and again before each batch
-    return _watch_torch_worker_info(lambda: _publish_to_torch(_local.worker_info))
+    """In a process worker: set torch's worker info when the dataset imports torch late
+    (`_PublishWhenTorchLoads`, installed once); where it is imported already, it is published before each
+    batch."""
+    if _TORCH_WORKER_MODULE not in sys.modules and not any(
+        isinstance(f, _PublishWhenTorchLoads) for f in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _PublishWhenTorchLoads())
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
