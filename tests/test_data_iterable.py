@@ -492,6 +492,21 @@ def test_torchs_get_worker_info_imported_inside_iter_answers_in_processes_and_is
     assert sorted(int(v) for b in process for v in np.asarray(b)) == list(range(8))
 
 
+
+def test_a_lone_thread_worker_that_imports_torch_late_is_refused(torch_stub):
+    # One worker, so no other thread starts its watch after torch is imported: the refusal comes from the
+    # watch the import itself starts (_OnTorchLoad), the only one a thread worker has where torch was not
+    # imported.
+    import sys
+
+    (torch_stub / "late_torch_stream.py").write_text(LATE_TORCH_STREAM)
+    import late_torch_stream
+
+    assert "torch" not in sys.modules
+    refused = r"get_worker_info\(\) was called in DataLoader worker 0, a thread"
+    with pytest.raises(DataLoaderError, match=refused):
+        list(DataLoader(late_torch_stream.LateTorchStream(8), batch_size=2, num_workers=1))
+
 TORCH_INFO_STREAM = """\
 import torch.utils.data
 
@@ -840,11 +855,15 @@ class ProfilerSeen(IterableDataset):
         yield {"y": int(sys.getprofile() is not None)}
 
 
-def test_a_process_workers_first_batch_runs_under_no_profile_hook():
-    # Since 0d05b4b2 every process worker (torch imported or not) loaded each epoch's first batch under a
-    # profile hook watching for torch's get_worker_info: a Python call took about twice as long there.
-    # Its import of torch is watched instead, which costs a call nothing.
-    loader = DataLoader(ProfilerSeen(), batch_size=1, num_workers=2, worker_type="process")
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_a_workers_first_batch_runs_under_no_profile_hook_where_torch_is_not_imported(worker_type):
+    # Since 0d05b4b2 every worker (torch imported or not) loaded each epoch's first batch under a profile
+    # hook watching for torch's get_worker_info: a Python call took about twice as long there. Torch's
+    # import is watched instead, which costs a call nothing (a thread watches the calls once torch loads).
+    import sys
+
+    assert "torch" not in sys.modules
+    loader = DataLoader(ProfilerSeen(), batch_size=1, num_workers=2, worker_type=worker_type)
     for epoch in range(2):
         assert [int(np.asarray(b["y"])[0]) for b in loader] == [0, 0], epoch
 

@@ -432,11 +432,11 @@ def _watch_torch_worker_info(on_call: Callable[[], None]):
         sys.setprofile(previous)
 
 
-class _PublishWhenTorchLoads:
-    """A `sys.meta_path` finder, in a process worker where torch is not imported yet: once the dataset
-    imports torch (``from torch.utils.data import get_worker_info`` in ``__iter__``), torch's worker info is
-    set before the import returns; otherwise it would answer None there and every worker would read the
-    whole stream. Watching the import, not the calls (a profile hook), costs the worker's Python nothing."""
+class _OnTorchLoad:
+    """A `sys.meta_path` finder: once ``torch.utils.data._utils.worker`` has loaded (a dataset importing
+    torch late, ``from torch.utils.data import get_worker_info`` in ``__iter__``), it calls the importing
+    thread's ``_local.on_torch_load``, before the import returns. Watching the import, where torch is not
+    imported yet, costs the worker's Python nothing, where a profile hook doubles the time of each call."""
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
         if name != _TORCH_WORKER_MODULE:
@@ -446,24 +446,44 @@ class _PublishWhenTorchLoads:
         run = getattr(getattr(spec, "loader", None), "exec_module", None)
         if run is not None:
 
-            def exec_then_publish(module: Any) -> None:
+            def exec_then_tell(module: Any) -> None:
                 run(module)
-                if (info := getattr(_local, "worker_info", None)) is not None:
-                    _publish_to_torch(info)
+                if (on_load := getattr(_local, "on_torch_load", None)) is not None:
+                    on_load()
 
-            spec.loader.exec_module = exec_then_publish  # (this module's loader alone)
+            spec.loader.exec_module = exec_then_tell  # (this module's loader alone)
         return spec
 
 
+def _watch_torch_load() -> None:
+    if not any(isinstance(f, _OnTorchLoad) for f in sys.meta_path):
+        sys.meta_path.insert(0, _OnTorchLoad())
+
+
 def _publish_to_torch_when_asked():
-    """In a process worker: set torch's worker info when the dataset imports torch late
-    (`_PublishWhenTorchLoads`, installed once); where it is imported already, it is published before each
-    batch."""
-    if _TORCH_WORKER_MODULE not in sys.modules and not any(
-        isinstance(f, _PublishWhenTorchLoads) for f in sys.meta_path
-    ):
-        sys.meta_path.insert(0, _PublishWhenTorchLoads())
+    """In a process worker: set torch's worker info as soon as the dataset imports torch late
+    (`_OnTorchLoad`); where it is imported already, it is published before each batch."""
+    if _TORCH_WORKER_MODULE not in sys.modules:
+        _local.on_torch_load = lambda: _publish_to_torch(_local.worker_info)
+        _watch_torch_load()
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _watch_torch_worker_info_once_loaded(on_call: Callable[[], None]):
+    """`_watch_torch_worker_info` here, from now on if torch is imported, else from the moment this thread
+    imports it (`_OnTorchLoad`): a thread worker of a dataset that never imports torch runs unwatched."""
+    if _TORCH_WORKER_MODULE in sys.modules:
+        with _watch_torch_worker_info(on_call):
+            yield
+        return
+    with contextlib.ExitStack() as watching:
+        _local.on_torch_load = lambda: watching.enter_context(_watch_torch_worker_info(on_call))
+        _watch_torch_load()
+        try:
+            yield
+        finally:
+            _local.on_torch_load = None
 
 
 @contextlib.contextmanager
@@ -477,7 +497,7 @@ def _no_torch_worker_info_in_threads(worker_id: int):
     """
     called = []
     try:
-        with _watch_torch_worker_info(lambda: called.append(True)):
+        with _watch_torch_worker_info_once_loaded(lambda: called.append(True)):
             yield
     except Exception as exc:
         if called:
