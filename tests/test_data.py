@@ -1667,10 +1667,20 @@ def test_pytorch_2_calls_start_or_fail_plainly():
     assert ys(DataLoader(Squares(4), 2, False, in_order=True)) == [[0, 1], [2, 3]]
     with pytest.raises(ValueError, match="in_order=False: batches always come in order"):
         DataLoader(Squares(4), in_order=False)
-    # PyTorch's positional order (sampler, batch_sampler, num_workers, ...) is not this one's: refused, not
-    # landed in the wrong parameters (sampler=None used to be read as num_workers=None).
+
+
+def test_pytorchs_positional_arguments_land_where_pytorch_puts_them():
+    # DataLoader(ds, 4, False, sampler) got Python's bare "takes from 2 to 4 positional arguments": the
+    # parameters after shuffle were keyword-only. They now follow torch's order, up to generator.
+    assert ys(DataLoader(Squares(6), 4, False, [5, 4, 3, 2, 1, 0])) == [[5, 4, 3, 2], [1, 0]]
+    loader = DataLoader(Squares(5), 1, False, None, [[0, 1], [4]], 0, None, False, False, 0, None, None, 7)
+    assert ys(loader) == [[0, 1], [4]] and loader.batch_size is None and loader.seed == 7
+    loader = DataLoader(Squares(5), 2, False, None, None, 1, None, False, True, 5.0, None, None, None)
+    assert (loader.num_workers, loader.drop_last, loader.timeout) == (1, True, 5.0)
+    assert ys(loader) == [[0, 1], [2, 3]]
+    # Past generator, keyword-only as in torch (prefetch_factor, persistent_workers, ...).
     with pytest.raises(TypeError, match="positional arguments"):
-        DataLoader(Squares(4), 2, False, None, None, 0, None)
+        DataLoader(Squares(4), 2, False, None, None, 1, None, False, False, 0, None, None, None, 2)
 
 
 class EpochValued(Dataset):

@@ -117,8 +117,9 @@ class DataLoader:
     loop still catches it, as in PyTorch, which re-raises the original type); see
     `DataLoaderError.original_type`.
 
-    ``dataset``, ``batch_size`` and ``shuffle`` may be given by position (PyTorch's first three), the other
-    arguments by keyword only.
+    The arguments from ``dataset`` to ``generator`` may be given by position, in PyTorch's order (``dataset,
+    batch_size, shuffle, sampler, batch_sampler, num_workers, collate_fn, pin_memory, drop_last, timeout,
+    worker_init_fn, multiprocessing_context, generator``); the others by keyword only.
 
     Parameters
     ----------
@@ -235,28 +236,27 @@ class DataLoader:
         dataset: Any,
         batch_size: int | None = 1,
         shuffle: bool = False,
-        # Keyword-only from here: PyTorch's positional order differs (sampler, batch_sampler, num_workers,
-        # ...), so a call written in it fails with "takes from 2 to 4 positional arguments" instead of
-        # landing its arguments in the wrong parameters.
-        *,
+        # PyTorch's positional order up to generator (torch's own keyword-only ones follow the `*`), so
+        # DataLoader(ds, 4, False, sampler) lands its sampler where torch does.
+        sampler: Iterable[int] | None = None,
+        batch_sampler: Iterable[Sequence[int]] | None = None,
         num_workers: int = 0,
         collate_fn: Callable[[list], Any] | None = None,
+        pin_memory: bool = False,
         drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Callable[[int], Any] | None = None,
+        multiprocessing_context: Any = None,
+        generator: Any = None,
+        *,
         prefetch_factor: int | None = None,
-        worker_type: str = "thread",
         persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+        worker_type: str = "thread",
         cpu_transforms: Callable | Sequence[Callable] | None = None,
         mlx_transforms: Callable | Sequence[Callable] | None = None,
         seed: int | None = None,
-        sampler: Iterable[int] | None = None,
-        timeout: float = 0,
-        multiprocessing_context: Any = None,
-        batch_sampler: Iterable[Sequence[int]] | None = None,
-        worker_init_fn: Callable[[int], Any] | None = None,
-        generator: Any = None,
-        pin_memory: bool = False,
-        pin_memory_device: str = "",
-        in_order: bool = True,
         distributed: bool | None = None,
         pad_shards: bool | None = None,
     ) -> None:
