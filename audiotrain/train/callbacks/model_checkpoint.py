@@ -568,6 +568,15 @@ class ModelCheckpoint(Callback):
             return
         if not collectives.is_main_process() or self.overwrite or not self.dirpath.is_dir():
             return  # (one warning for the job; overwrite=True: the user lets saves replace them)
+        # One warning per folder: the recipe's `best`/`last` and --save_every callbacks share one, and each
+        # said it, nearly word for word. The first callback saving there speaks for all of them.
+        on_folder = [
+            cb
+            for cb in trainer.callbacks
+            if isinstance(cb, ModelCheckpoint) and cb.dirpath == self.dirpath and not cb.overwrite
+        ]
+        if on_folder[0] is not self:
+            return
         tracked = set(self._kept) | self._held_by_others(trainer) | {str(resumed)}
         later = [
             p.name
@@ -580,16 +589,18 @@ class ModelCheckpoint(Callback):
         ]
         if not later:
             return
+        saving_last = [cb for cb in on_folder if cb.save_last and ckpt.is_checkpoint_folder(cb.last_path)]
         last = (
             "; `last` is replaced by this run's (it is the newest checkpoint of the run that goes on)"
-            if self.save_last and ckpt.is_checkpoint_folder(self.last_path)
+            if saving_last
             else ""
         )
         # A requeued job that resumes the checkpoint its first stop printed (`interrupted`), after a later
         # part trained past it, would train those epochs again: the way to go on from where the run got to.
-        newest = _global_step(self.last_path) if last else None
+        last_path = saving_last[0].last_path if saving_last else None
+        newest = _global_step(last_path) if last_path else None
         if newest is not None and newest > (progress or {}).get("global_step", newest):
-            last += f"; to go on from the newest instead, resume {self.last_path} (global step {newest})"
+            last += f"; to go on from the newest instead, resume {last_path} (global step {newest})"
         warnings.warn(
             f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the one resumed "
             f"({listed(later, 5)}); they are kept: where this run reaches one of their names it saves beside "
