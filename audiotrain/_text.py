@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -51,6 +52,18 @@ def seconds_text(seconds: float) -> str:
     """`seconds` to a tenth, as a message gives a time; a time beyond a year (a damaged annotation's 1e308)
     in six significant digits, not the hundreds that ``:.1f`` writes."""
     return f"{seconds:.1f}" if abs(seconds) < 3.2e7 else f"{seconds:.6g}"
+
+
+def audio_speed(audio_seconds: float, wall_seconds: float) -> str:
+    """Seconds of audio transcribed per second of wall time ("115 s of audio per second"), whole from 10 up,
+    below that to two significant digits, so a run of a few milliseconds of audio (model loading dominates)
+    is not said to go at 0 s per second."""
+    speed = audio_seconds / max(wall_seconds, 1e-9)
+    if speed >= 9.5 or speed <= 0:
+        return f"{speed:.0f} s of audio per second"
+    speed = float(f"{speed:.2g}")  # (0.999 -> 1.0, not 1.00)
+    decimals = max(1, 1 - math.floor(math.log10(speed)))  # (0.00045 -> 5 decimals: no "4.5e-04")
+    return f"{speed:.{decimals}f} s of audio per second"
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

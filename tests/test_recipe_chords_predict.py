@@ -861,6 +861,23 @@ def test_a_file_written_with_dash_o_is_named_on_stdout_as_a_folder_s_outputs_are
     assert not capsys.readouterr().out.startswith("wrote")
 
 
+def test_the_speed_of_a_run_that_wrote_only_a_few_milliseconds_of_audio_is_not_zero(
+    checkpoint, tmp_path, capsys
+):
+    """A run whose only file written was a few samples long said "(0 s of audio per second)", the speed
+    rounded to whole seconds: below 10 it now keeps two significant digits."""
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    blip = 0.3 * np.sin(2 * np.pi * 220 * np.arange(100) / SR)  # (4.5 ms: the features need 2.9)
+    sf.write(songs / "blip.wav", blip.astype(np.float32), SR)
+    capsys.readouterr()
+    assert _predict(checkpoint, songs / "blip.wav", "-o", tmp_path / "blip.lab") == 0
+    assert _predict(checkpoint, songs, "-o", tmp_path / "labs") == 0
+    out = capsys.readouterr().out
+    speeds = re.findall(r"\(([0-9.]+) s of audio per second\)", out)
+    assert len(speeds) == 2 and all(float(speed) > 0 for speed in speeds), out
+
+
 def test_skip_existing_names_the_outputs_it_keeps_that_are_older_than_their_audio(
     checkpoint, tmp_path, capsys
 ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audiotrain._text import listed, plural
+from audiotrain._text import audio_speed, listed, plural
 from audiotrain.recipes._run import (
     TRANSCRIPTION_COMPILE_WAIT,
     check_can_write,
@@ -262,7 +262,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         print(gap_filled_note(result.gap_filled, listed=TRIMMED_LISTED))
     if result.frames_note:
         print(f"note: {result.frames_note}")
-    print(f"transcription speed: {result.realtime_factor:.0f} s of audio per second")
+    print(f"transcription speed: {audio_speed(result.audio_seconds, result.wall_seconds)}")
     trained_on = trained_on_note(
         result.trained_on, predictor.checkpoint, len(result.scores.per_song), written=args.output is not None
     )

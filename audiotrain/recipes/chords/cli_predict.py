@@ -14,7 +14,7 @@ from pathlib import Path
 from audiotrain._files import OutputWriteError
 from audiotrain._invocation import recipe_command
 from audiotrain._overlap import work_behind
-from audiotrain._text import listed, plural
+from audiotrain._text import audio_speed, listed, plural
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, SkipCounter
 from audiotrain.chords.lab import jams_text, write_jams, write_lab
 from audiotrain.datasets._folders import (
@@ -177,8 +177,7 @@ def _predict_file(args: argparse.Namespace) -> int:
                     target, file_format, segments, post.duration, args.input.stem, args.overwrite
                 )
                 # What was written where, as predict FOLDER says it (stdout is free: the output is a file).
-                speed = post.duration / (time.perf_counter() - start)
-                print(f"wrote {target} ({speed:.0f} s of audio per second)")
+                print(f"wrote {target} ({audio_speed(post.duration, time.perf_counter() - start)})")
         except KeyboardInterrupt:
             signum = heard[0] if heard else signal.SIGINT
             print(
@@ -486,7 +485,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
         )  # fmt: skip
         return 1 if write_failed else stop_status(stopped_by_signal)
-    speed = f" ({audio_seconds / elapsed:.0f} s of audio per second)" if audio_seconds else ""
+    speed = f" ({audio_speed(audio_seconds, elapsed)})" if audio_seconds else ""
     print(f"wrote {plural(written, f'.{file_format} file')} to {out_dir}{speed}{kept_note}")
     return 1 if skipped.total or unwritable or clashing or appeared else 0
 

@@ -24,7 +24,7 @@ from typing import Any
 from audiotrain._file_names import stored_name
 from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._invocation import as_started, recipe_command
-from audiotrain._text import listed, plural
+from audiotrain._text import audio_speed, listed, plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data import DataLoader
 from audiotrain.data.loader import position_ends_epoch
@@ -1499,7 +1499,7 @@ def _evaluate_held_out(
         results(gap_filled_note(evaluation.gap_filled, listed=TRIMMED_LISTED))
     if evaluation.frames_note:
         results(f"note: {evaluation.frames_note}")
-    results(f"transcription speed: {evaluation.realtime_factor:.0f} s of audio per second")
+    results(f"transcription speed: {audio_speed(evaluation.audio_seconds, evaluation.wall_seconds)}")
     return evaluation
 
 
