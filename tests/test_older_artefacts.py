@@ -387,7 +387,7 @@ def _checkpoint(folder: Path, **state) -> Path:
 @pytest.mark.parametrize(
     "state, recorded",
     [
-        ({"global_batch": {"world_size": 1, "batch_size": 4}}, 1),  # --train.processes 1, this version
+        ({"global_batch": {"world_size": 1, "batch_size": 8}}, 1),  # --train.processes 1, this version
         ({"run_config": {"train": {"epochs": 3}}}, 1),  # before the CLAP recipe had processes
         ({"run_config": {"train": {"processes": 2}}}, 2),
         ({"run_config": {"train": {"processes": 0}}}, None),  # one per core, and no record of how many
@@ -419,6 +419,50 @@ def test_a_clap_resume_keeps_the_processes_its_checkpoint_was_trained_in(
     else:
         plural = "es" * (recorded > 1)
         assert f"resuming in {recorded} process{plural}, as {checkpoint} was trained" in out, out
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        # Resumed without its launcher: the recipe's own 2 processes split a batch of 4 (the recorded one,
+        # per process under the launcher), where the note said it resumed "as it was trained".
+        (
+            [],
+            "with a global batch of 8 (2 processes x 4); this resume trains with 4 in 2, so it does not "
+            "continue that run exactly. Resume it as it was trained (under a launcher the batch size is per "
+            "process), or pass --train.batch_size 8",
+        ),
+        (
+            ["--train.processes", "1"],
+            "this resume trains with 4 in 1, so it does not continue that run "
+            "exactly. Resume it as it was trained (under a launcher the batch size is per process), or pass "
+            "--train.batch_size 8 --train.processes 2",
+        ),
+        # The same global batch in one process: said so, not "the batch is split otherwise".
+        (
+            ["--train.processes", "1", "--train.batch_size", "8"],
+            "was trained in 2 processes; this resume trains in 1 (--train.processes 1), so it does not "
+            "continue that run exactly (the same global batch of 8, split in 1 process instead of 2); leave "
+            "--train.processes out to resume in 2",
+        ),
+    ],
+)
+def test_a_launcher_trained_clap_checkpoint_resumed_without_it_says_what_changes(
+    flags, said, tmp_path, monkeypatch, capsys
+):
+    """A CLAP run trained under ``audiotrain launch -n 2`` (--train.batch_size 4 per process, 8 in all)
+    resumed without the launcher."""
+    state = {"global_batch": {"world_size": 2, "batch_size": 4}, "run_config": {"train": {"batch_size": 4}}}
+    checkpoint = _checkpoint(tmp_path / "run" / "checkpoints" / "last", **state)
+    monkeypatch.setattr(clap, "plan_local_processes", lambda n, b, f, resumed_processes: LocalPlan(n or 2))
+    monkeypatch.setattr(clap, "run_local_job", _stop)
+    monkeypatch.setattr(clap, "run", _stop)
+    monkeypatch.setattr(clap, "training_on_cpu", lambda: True)
+    capsys.readouterr()
+    with pytest.raises(Stopped):
+        clap.main(["--demo.clips", "8", "--resume", str(checkpoint), "--out", str(tmp_path / "out"), *flags])
+    out = capsys.readouterr().err
+    assert said in out, out
 
 
 def test_a_resume_in_another_process_count_than_asked_says_it_does_not_continue_exactly(tmp_path):

@@ -1141,15 +1141,20 @@ def resume_processes_note(
     flag: str,
     *,
     on_cpu: bool = True,
+    batch: tuple[int, str] | None = None,
 ) -> str | None:
     """The line a resume prints about its processes: that it keeps the count its checkpoint was trained in
     (`recorded`), that it trains in another one asked for with `flag` (`requested`, `planned`), or that the
-    checkpoint does not say. The count changes the result (the batch is split otherwise: float rounding in the
-    chord recipe, the contrastive loss's batches in CLAP's): none where no resume or nothing to say. `on_cpu`:
+    checkpoint does not say. The count changes the result (the batch is split otherwise: float rounding, and
+    each process's own dropout draws in CLAP's): none where no resume or nothing to say. `on_cpu`:
     whether training runs on the CPU, where leaving `flag` out would resume in the recorded count (on a GPU
-    several processes are refused)."""
+    several processes are refused). `batch`: this run's batch (split between its processes) and its flag;
+    where the checkpoint's global batch (processes x batch per process) differs, the line says so instead."""
     if not resume:
         return None
+    saved = _checkpoint_global_batch(resume) if batch is not None else None
+    if saved and batch and saved[0] * saved[1] != batch[0] and not (requested and planned == recorded):
+        return _another_global_batch_note(resume, saved, planned, batch, flag, on_cpu)
     if recorded is None:
         try:
             ckpt.read_state(ckpt.resolve_checkpoint(resume))
@@ -1166,8 +1171,43 @@ def resume_processes_note(
             return None  # asked for, and the same
         return f"resuming in {recorded} process{plural}, as {resume} was trained ({flag} N to choose)"
     asked = f" ({flag} {requested})" if requested else ""
+    split_otherwise = "the batch is split otherwise"
+    if saved:  # (the same global batch: a launcher's, or the recipe's own processes')
+        split_otherwise = (
+            f"the same global batch of {saved[0] * saved[1]}, split in {planned} process"
+            f"{'es' * (planned > 1)} instead of {recorded}"
+        )
     return (
         f"note: {resume} was trained in {recorded} process{plural}; this resume trains in {planned}{asked}, so "
-        "it does not continue that run exactly (the batch is split otherwise)"
+        f"it does not continue that run exactly ({split_otherwise})"
         + (f"; leave {flag} out to resume in {recorded}" if requested and on_cpu else "")
+    )
+
+
+def _checkpoint_global_batch(resume: str | Path) -> tuple[int, int] | None:
+    """(processes, batch size per process) of `resume`'s checkpoint, or None where it does not record them (a
+    checkpoint from before ``global_batch``) or cannot be read (the resume checks say why)."""
+    try:
+        saved = ckpt.read_state(ckpt.resolve_checkpoint(resume)).get("global_batch")
+    except Exception:  # noqa: BLE001 - reported by the resume checks
+        return None
+    ranks, size = (saved.get("world_size"), saved.get("batch_size")) if isinstance(saved, dict) else (0, 0)
+    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (ranks, size)):
+        return ranks, size
+    return None
+
+
+def _another_global_batch_note(
+    resume: str | Path, saved: tuple[int, int], planned: int, batch: tuple[int, str], flag: str, on_cpu: bool
+) -> str:
+    """The resume note where `resume`'s checkpoint (`saved`: processes, batch per process) trained with
+    another global batch than this run's `batch` (split between `planned` processes): typically one trained
+    under a launcher (batch size per process there) resumed without it."""
+    (ranks, size), (now, batch_flag) = saved, batch
+    keep = f"{batch_flag} {ranks * size}" + (f" {flag} {ranks}" if planned != ranks and on_cpu else "")
+    return (
+        f"note: {resume} was trained with a global batch of {ranks * size} ({ranks} "
+        f"process{'es' * (ranks > 1)} x {size}); this resume trains with {now} in {planned}, so it does not "
+        "continue that run exactly. "
+        f"Resume it as it was trained (under a launcher the batch size is per process), or pass {keep}"
     )

@@ -463,6 +463,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
                 plan.processes,
                 "--processes",
                 on_cpu=config.training_device() == "cpu",
+                batch=(config.batch_size, "--batch_size"),
             )
             if not _weights_only(args.resume)
             else None

@@ -425,6 +425,7 @@ def _command(argv: list[str]) -> int:
             plan.processes,
             "--train.processes",
             on_cpu=training_on_cpu(),
+            batch=(cfg.train.batch_size, "--train.batch_size"),
         )
         if note:
             print(note, file=sys.stderr)
