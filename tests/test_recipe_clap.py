@@ -3970,3 +3970,22 @@ def test_launcher_variables_left_over_from_an_earlier_job_are_one_error_line(tmp
         assert err.startswith(f"error: MLX_HOSTFILE names {gone}, which does not exist"), err
         assert "unset them to train in one process" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists() and not (tmp_path / "export").exists()
+
+
+def test_launcher_variables_left_over_raise_where_audiotrain_traceback_asks_for_it(tmp_path, monkeypatch):
+    """AUDIOTRAIN_TRACEBACK=1 turns the recipes' one-line errors back into the exception raised (where it was
+    raised), as the chord recipe's launcher error does; CLAP's printed its one line all the same."""
+    from audiotrain.distributed import collectives
+    from audiotrain.recipes.clap import main
+
+    monkeypatch.setenv("AUDIOTRAIN_TRACEBACK", "1")
+    monkeypatch.setenv("MLX_RANK", "0")
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "gone.json"))
+    (tmp_path / "checkpoint").mkdir()
+    for argv in (
+        ["--preset", "quick_test", "--out", str(tmp_path / "run")],
+        ["export", "--checkpoint", str(tmp_path / "checkpoint"), "--out", str(tmp_path / "export")],
+    ):
+        monkeypatch.setattr(collectives, "_GROUP", None)
+        with pytest.raises(collectives.LauncherEnvironmentError, match="MLX_HOSTFILE names"):
+            main(argv)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from audiotrain._invocation import as_started
+from audiotrain._system import TRACEBACK_ENV, env_flag
 from audiotrain.distributed.collectives import LauncherEnvironmentError, MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
@@ -376,7 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     except LauncherEnvironmentError as error:
         # Raised where a command first asks for the job (training's plan, export's and evaluate's rank 0
         # check): a launcher's variables left over from an earlier job, a ring port in use. One line, as
-        # the chord recipe and `clap cv` say it.
+        # the chord recipe and `clap cv` say it, and raised as they raise it where AUDIOTRAIN_TRACEBACK asks.
+        if env_flag(TRACEBACK_ENV):
+            raise
         print(f"error: {as_started(str(error))}", file=sys.stderr)
         return 2
 
