@@ -17,6 +17,7 @@ from audiotrain.train.callbacks import Callback, ModelCheckpoint
 import mlx.core as mx
 import numpy as np
 import pytest
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches
 
@@ -238,6 +239,7 @@ sys.path.insert(0, sys.argv[2])
 import audiotrain
 from audiotrain import Trainer
 from audiotrain.train.callbacks import Callback
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 from tasks import TinyClassifier, make_batches
 
 class WaitAfterFirstEpoch(Callback):  # a long fit, still saving in its default folder
@@ -322,6 +324,7 @@ from audiotrain import DataLoader, Trainer, seed_everything
 from audiotrain.distributed import collectives
 from audiotrain.train.callbacks import ModelCheckpoint
 sys.path.insert(0, sys.argv[3])
+from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 from tasks import TinyClassifier, make_batches
 
 seed_everything(0)
@@ -670,3 +673,16 @@ def test_a_full_disk_with_room_once_the_failed_save_is_removed_says_how_far_the_
 def test_free_space_and_the_size_a_save_needs_never_read_the_same_when_they_differ():
     assert ckpt._distinct_sizes(1_560_576, 1_571_590) == ("1,560,576 bytes", "1,571,590 bytes")
     assert ckpt._distinct_sizes(4000, 56_130) == ("4.0 kB", "56.1 kB")
+
+
+@needs_file_size_limit
+def test_a_claim_failed_on_a_full_disk_removes_the_parent_folders_it_made_and_no_others(tmp_path):
+    """ModelCheckpoint(dirpath="runs/a/ckpt") on a full disk: the failed claim removed `ckpt` alone and left
+    `runs/a`, made by that claim, behind. A folder the user made is kept, as is one that is not empty."""
+    made_before = tmp_path / "mine"
+    made_before.mkdir()
+    for dirpath in (made_before / "runs" / "a" / "ckpt", tmp_path / "runs" / "a" / "ckpt"):
+        with files_cannot_grow_past(0), pytest.raises(OSError, match="audiotrain-fit.lock"):
+            fit(tmp_path, [ModelCheckpoint(dirpath=dirpath)], logger=False)
+        assert not ckpt._claims
+    assert names(tmp_path) == ["mine"] and names(made_before) == []

@@ -241,7 +241,8 @@ def claim_folder(folder: str | os.PathLike, what: str, holder: str = "fit") -> N
     if folder in _claims:
         _claims[folder][1] += 1
         return
-    created = not folder.exists()
+    # (innermost first: a failed claim removes them in that order, each only while empty)
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     lock = folder / CLAIM_FILE
     while True:
@@ -279,11 +280,19 @@ def claim_folder(folder: str | os.PathLike, what: str, holder: str = "fit") -> N
         with contextlib.suppress(OSError):
             lock.unlink()  # (while still locked, as there)
         os.close(fd)
-        if created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        _remove_empty_folders(made)
         raise
-    _claims[folder] = [fd, 1, created]
+    _claims[folder] = [fd, 1, bool(made)]
+
+
+def _remove_empty_folders(made: list[Path]) -> None:
+    """Remove the folders a failed claim made (`made`, innermost first), up to the first that is not empty: a
+    folder that holds something now, and those above it, are someone's."""
+    for path in made:
+        try:
+            path.rmdir()
+        except OSError:
+            return
 
 
 def live_claim_owner(folder: str | os.PathLike) -> str | None:
