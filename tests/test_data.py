@@ -1489,6 +1489,26 @@ def test_worker_init_fn_failure_names_the_worker_and_carries_the_traceback(worke
     assert no_loader_workers_left()
 
 
+def runtime_error_in_worker_0(worker_id):
+    raise RuntimeError("CUDA not available in worker")
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_a_runtime_error_in_worker_init_fn_keeps_its_type(worker_type):
+    # DataLoaderError is a RuntimeError already: original_type still says what the user's code raised.
+    loader = DataLoader(
+        Squares(4),
+        batch_size=2,
+        num_workers=1,
+        worker_type=worker_type,
+        worker_init_fn=runtime_error_in_worker_0,
+    )
+    with pytest.raises(DataLoaderError) as info:
+        list(loader)
+    assert info.value.original_type is RuntimeError
+    assert pickle.loads(pickle.dumps(info.value)).original_type is RuntimeError
+
+
 def draws(loader):
     return [np.array(b).ravel().round(6).tolist() for b in loader]
 
@@ -1858,3 +1878,4 @@ def test_subset_refuses_a_boolean_mask_and_float_indices(indices, match):
     with pytest.raises(TypeError, match=match):
         Subset(list(range(5)), indices)
     assert list(Subset(list(range(5)), np.array([3, 1]))) == [3, 1]  # numpy integers are indices
+

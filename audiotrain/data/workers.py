@@ -96,8 +96,9 @@ class DataLoaderError(RuntimeError):
         The type of the exception raised by the dataset, transform, collate_fn or worker_init_fn. The error
         is an instance of that type too (a class made for it, named ``DataLoaderError[KeyError]``), so code
         that catches the dataset's own errors (``except KeyError``) still does, as with PyTorch, which
-        re-raises the original type. None where there is no such exception (a dead worker, a timeout), or
-        where no class can derive from both (``StopIteration``, which would end the epoch in silence).
+        re-raises the original type (a ``RuntimeError`` or ``Exception`` is kept here too: the error already
+        is one). None where there is no such exception (a dead worker, a timeout), or where no class can
+        derive from both (``StopIteration``, which would end the epoch in silence).
     """
 
     original_type: type[Exception] | None = None
@@ -166,7 +167,12 @@ def error_type(original: type | None) -> type[DataLoaderError]:
 
 def loader_error(message: str, original: type | None = None, **fields: Any) -> DataLoaderError:
     """A `DataLoaderError` that is also an ``original`` (see `DataLoaderError.original_type`)."""
-    return error_type(original)(message, **fields)
+    err = error_type(original)(message, **fields)
+    if isinstance(original, type) and issubclass(DataLoaderError, original):
+        # RuntimeError, Exception: no class is made for them (the error already is one), but the type
+        # the user's code raised is still worth keeping.
+        err.original_type = original
+    return err
 
 
 def _unpickle_error(original: type | None, args: tuple) -> DataLoaderError:
