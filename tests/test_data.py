@@ -1654,7 +1654,7 @@ def test_torch_loader_arguments_are_accepted():
     assert ctx.started == 2 and isinstance(batches[0]["x"], mx.array)
     # PyTorch's defaults where they are not given, and its timeout in seconds as a float.
     defaults = DataLoader(Squares(6), num_workers=2, timeout=2.5)
-    assert (defaults.prefetch_factor, defaults.multiprocessing_context, defaults.timeout) == (2, "spawn", 2.5)
+    assert (defaults.prefetch_factor, defaults.multiprocessing_context, defaults.timeout) == (2, None, 2.5)
     assert DataLoader(Squares(6)).prefetch_factor is None
     assert ys(
         DataLoader(
@@ -1879,3 +1879,18 @@ def test_subset_refuses_a_boolean_mask_and_float_indices(indices, match):
         Subset(list(range(5)), indices)
     assert list(Subset(list(range(5)), np.array([3, 1]))) == [3, 1]  # numpy integers are indices
 
+
+def test_a_thread_loader_rebuilt_from_its_attributes_does_not_warn():
+    # Lightning rebuilds a loader from its attributes: a multiprocessing_context never given reads None, as
+    # PyTorch's does, and passing it back is not an unused one; a process loader still starts with spawn.
+    loader = DataLoader(Squares(4), batch_size=2, num_workers=2)
+    assert loader.multiprocessing_context is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rebuilt = DataLoader(
+            Squares(4), batch_size=2, num_workers=2, multiprocessing_context=loader.multiprocessing_context
+        )
+    assert ys(rebuilt) == ys(loader)
+    ctx = CountingContext()
+    given = DataLoader(Squares(4), num_workers=1, worker_type="process", multiprocessing_context=ctx)
+    assert given.multiprocessing_context is ctx

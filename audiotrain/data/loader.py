@@ -14,7 +14,13 @@ from audiotrain.data.iterators import _EpochIterator, _live, _StreamIterator
 from audiotrain.data.iterators import (  # re-exported: the Trainer imports it from here
     close_epoch_iterators as close_epoch_iterators,
 )
-from audiotrain.data.loader_args import _as_callables, _check_int, _generator_seed, check_loader_arguments
+from audiotrain.data.loader_args import (
+    DEFAULT_START_METHOD,
+    _as_callables,
+    _check_int,
+    _generator_seed,
+    check_loader_arguments,
+)
 from audiotrain.data.sampler import (
     batch_sampler_batches,
     epoch_order,
@@ -189,11 +195,11 @@ class DataLoader:
         Seconds to wait for one batch from the workers before raising `DataLoaderError`; 0 waits forever.
         With ``num_workers=0`` batches load in the calling thread and there is nothing to time out.
     multiprocessing_context : str or multiprocessing context, optional
-        Start method for process workers: ``"spawn"`` (default, also for None: forking a process that
-        runs MLX and BLAS threads can deadlock), ``"forkserver"``, ``"fork"``, or a context object
-        (``multiprocessing.get_context(...)``). Thread workers start no process: one given with them
-        warns that it is unused (PyTorch's loader always starts processes; here ``worker_type="process"``
-        does).
+        Start method for process workers: ``"spawn"`` (for None, the default, which the attribute keeps:
+        forking a process that runs MLX and BLAS threads can deadlock), ``"forkserver"``, ``"fork"``, or a
+        context object (``multiprocessing.get_context(...)``). Thread workers start no process: one given
+        with them warns that it is unused (PyTorch's loader always starts processes; here
+        ``worker_type="process"`` does).
     worker_init_fn : callable, optional
         ``worker_init_fn(worker_id)`` runs once at the start of each worker (thread or process, ids
         ``0 .. num_workers-1``), as in PyTorch, with `get_worker_info` available; not called with
@@ -298,7 +304,9 @@ class DataLoader:
         self.pad_shards = pad_shards
         self._padding_batches: frozenset[int] = frozenset()
         self.timeout = float(timeout)
-        self.multiprocessing_context = checked.multiprocessing_context
+        # As given (None where it was not), as PyTorch keeps it: a loader rebuilt from its attributes
+        # (Lightning's way) then gets what this one got, not a "spawn" that warns with thread workers.
+        self.multiprocessing_context = multiprocessing_context
         if collate_fn is None:
             collate_fn = default_collate if self._auto_collation else default_convert
         self.collate_fn = collate_fn
@@ -651,7 +659,7 @@ class DataLoader:
             if self.worker_type == "process":
                 self._process_pools_started += 1
                 if self._process_pools_started == 2:
-                    _hint_persistent_workers(self.num_workers, self.multiprocessing_context)
+                    _hint_persistent_workers(self.num_workers, self._start_method())
             return self._new_pool(), True
         if self._pool is None or not self._pool.healthy():
             self.close()
@@ -691,12 +699,17 @@ class DataLoader:
             drop_last=self.drop_last,
         )
 
+    def _start_method(self) -> Any:
+        """What process workers start with: ``multiprocessing_context``, or "spawn" where it is None."""
+        given = self.multiprocessing_context
+        return DEFAULT_START_METHOD if given is None else given
+
     def _new_pool(self) -> WorkerPool:
         return WorkerPool(
             self._job(),
             self.num_workers,
             self.worker_type,
-            self.multiprocessing_context,
+            self._start_method(),
             seed=self._augmentation_seed(),
             epoch=self._epoch,
         )

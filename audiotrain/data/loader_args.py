@@ -11,6 +11,9 @@ import numpy as np
 
 _WORKER_TYPES = ("thread", "process")
 _START_METHODS = ("spawn", "forkserver", "fork")
+# What multiprocessing_context=None starts process workers with: forking a process that runs MLX and BLAS
+# threads can deadlock.
+DEFAULT_START_METHOD = "spawn"
 
 
 def _as_callables(name: str, value: Any) -> tuple[Callable, ...]:
@@ -49,7 +52,6 @@ class CheckedLoaderArguments(NamedTuple):
     batch_size: int | None  # None: a batch_sampler gives the batches, or automatic batching is off
     num_workers: int
     prefetch_factor: int | None  # None without workers
-    multiprocessing_context: Any  # (None given becomes "spawn")
 
 
 def check_loader_arguments(
@@ -173,8 +175,8 @@ def check_loader_arguments(
             UserWarning,
             stacklevel=3,
         )
-    if multiprocessing_context is None:
-        multiprocessing_context = "spawn"
+    if multiprocessing_context is None:  # (the loader keeps None, and starts processes with the default)
+        multiprocessing_context = DEFAULT_START_METHOD
     is_context = hasattr(multiprocessing_context, "Process") and hasattr(multiprocessing_context, "Queue")
     if multiprocessing_context not in _START_METHODS and not is_context:
         raise ValueError(
@@ -191,6 +193,4 @@ def check_loader_arguments(
         )
     if seed is not None and generator is not None:
         raise ValueError("DataLoader seed and generator both give the shuffle seed; pass only one")
-    return CheckedLoaderArguments(
-        checked_batch_size, num_workers, checked_prefetch_factor, multiprocessing_context
-    )
+    return CheckedLoaderArguments(checked_batch_size, num_workers, checked_prefetch_factor)
