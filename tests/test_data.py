@@ -158,6 +158,19 @@ def test_default_collate_names_the_bad_field():
         default_collate([(1, 2), (3, 4, 5)])
 
 
+def test_lists_of_different_lengths_name_the_lengths_and_the_fix():
+    # Token ids or labels of varying length: the message names the field, the lengths and what to do.
+    with pytest.raises(ValueError) as info:
+        default_collate([{"tokens": [1, 2]}, {"tokens": [3, 4, 5]}, {"tokens": [6]}])
+    message = str(info.value)
+    assert "batch['tokens']" in message and "lengths [2, 3, 1]" in message
+    assert "pad" in message and "collate_fn" in message
+    with pytest.raises(
+        ValueError, match=r"sample 1 of batch is a dict, expected a tuple of 2 fields like sample 0"
+    ):
+        default_collate([(1, 2), {"x": 1}])
+
+
 def test_an_empty_batch_is_refused_by_name_not_with_an_index_error():
     # A custom batch_sampler that yields an empty list (a bucket left empty) gets a message that says so.
     with pytest.raises(ValueError, match="default_collate got an empty batch"):

@@ -101,14 +101,32 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     if isinstance(first, (tuple, list)):
         n = len(first)
         for i, item in enumerate(items):
-            if not isinstance(item, (tuple, list)) or len(item) != n:
-                got = len(item) if isinstance(item, (tuple, list)) else type(item).__name__
-                raise ValueError(f"sample {i} of {_path} has {got} fields, expected {n} like sample 0")
+            if not isinstance(item, (tuple, list)):
+                raise ValueError(
+                    f"sample {i} of {_path} is a {type(item).__name__}, expected a "
+                    f"{type(first).__name__} of {n} fields like sample 0"
+                )
+            if len(item) != n:
+                raise ValueError(_lengths_differ(items, i, _path))
         fields = [default_collate([item[j] for item in items], f"{_path}[{j}]") for j in range(n)]
         if hasattr(first, "_fields"):  # namedtuple
             return type(first)(*fields)
         return type(first)(fields) if isinstance(first, tuple) else fields
     return list(items)
+
+
+def _lengths_differ(items: Sequence[Any], i: int, path: str) -> str:
+    """The message for lists or tuples of different lengths in one batch: which, how long, and the fix."""
+    lengths = [len(item) if isinstance(item, (tuple, list)) else None for item in items]
+    shown = str(lengths) if len(lengths) <= 16 else f"{str(lengths[:16])[:-1]}, ...]"
+    what = "items" if isinstance(items[0], list) else "fields"
+    return (
+        f"sample {i} of {path} has {lengths[i]} {what}, expected {len(items[0])} like sample 0 (lengths "
+        f"{shown} in this batch): default_collate stacks lists and tuples position by position, so they "
+        f"must have one length. For sequences of varying length (token ids, labels), pad them to one length "
+        f"in the dataset or cpu_transforms (an array then), or pass a collate_fn that pads them or keeps "
+        f"them as lists"
+    )
 
 
 def _is_stacked(x: Any) -> bool:
