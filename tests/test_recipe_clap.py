@@ -2052,6 +2052,19 @@ def test_the_printed_table_shows_before_and_after_in_their_columns():
     assert [row.split()[-2:] for row in rows] == [[f"{v:.3f}", f"{v + 0.5:.3f}"] for v in every.values()]
 
 
+def test_a_top_5_left_out_for_fewer_than_5_classes_is_explained_under_the_table():
+    from audiotrain.recipes.clap.report import format_columns, format_table
+
+    # zero_shot_classification leaves top-5 out with 3 classes (every clip's class is in its top 5).
+    three = {"text_to_audio_R@1": 0.5, "zero_shot_top1_accuracy": 0.6, "n_classes": 3.0}
+    note = "(zero shot top5 accuracy left out: with 3 classes, every clip's class is in its top 5)"
+    assert format_columns({"score": three}).splitlines()[-1] == note
+    assert format_table(three, {**three, "zero_shot_top1_accuracy": 0.9}).splitlines()[-1] == note
+    ten = {**three, "zero_shot_top5_accuracy": 0.8, "n_classes": 10.0}
+    assert "left out" not in format_columns({"score": ten})
+    assert "left out" not in format_columns({"score": {"text_to_audio_R@1": 0.5}})  # no zero-shot scores
+
+
 def test_report_plots_show_scores_beside_their_chance_level(tmp_path):
     from audiotrain.metrics.retrieval import chance_scores
     from audiotrain.recipes.clap.report import chance_levels, write_plots

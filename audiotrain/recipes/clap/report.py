@@ -45,7 +45,25 @@ def format_columns(columns: dict[str, dict | None]) -> str:
                 for scores in columns.values()
             )
             lines.append(f"{_label(key):28s}" + "".join(cells))
-    return "\n".join(lines)
+    return "\n".join(lines + _left_out_top_k(first))
+
+
+def _left_out_top_k(scores: dict) -> list[str]:
+    """A line for each zero-shot top-k row left out because k is not below the number of classes
+    (`zero_shot_classification` skips it: every clip's class is in its top k), so that its absence is
+    explained where the scores are read."""
+    n_classes = scores.get("n_classes")  # (there only where zero-shot classification was scored)
+    if not n_classes:
+        return []
+    notes = []
+    for key in _ROWS:
+        k = key.removeprefix("zero_shot_top").removesuffix("_accuracy")
+        if k != key and k.isdigit() and key not in scores and int(k) >= n_classes:
+            notes.append(
+                f"({_label(key)} left out: with {plural(int(n_classes), 'class', 'classes')}, every clip's "
+                f"class is in its top {k})"
+            )
+    return notes
 
 
 def chance_levels(results: dict) -> dict[str, float]:
