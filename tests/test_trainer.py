@@ -91,7 +91,7 @@ def test_max_epochs_or_steps_required_by_fit(tmp_path):
         ({"max_epochs": 1, "precision": "fp8"}, "precision"),
         ({"max_epochs": 1, "accumulate_grad_batches": 0}, "accumulate_grad_batches"),
         ({"max_epochs": 1, "limit_train_batches": 2.5}, "limit_train_batches"),
-        ({"max_epochs": 1, "log_every_n_steps": 0}, "log_every_n_steps"),
+        ({"max_epochs": 1, "log_every_n_steps": -1}, "log_every_n_steps"),
         ({"max_epochs": 1, "fast_dev_run": -1}, "fast_dev_run"),
         ({"max_epochs": 1, "seed": "x"}, "seed"),
     ],
@@ -141,6 +141,18 @@ def test_limit_batches_and_fast_dev_run(tmp_path):
     )
     assert t.global_step == 1 and t.num_val_batches == 1
     assert logger.metrics == [] and not (tmp_path / "checkpoints").exists()
+
+
+def test_log_every_n_steps_zero_logs_no_step_but_the_epoch_and_validation_values(tmp_path):
+    # Lightning's log_every_n_steps=0 (_LoggerConnector.should_update_logs): no per-step row, epoch means
+    # and validation values still written.
+    logger = RecordingLogger()
+    t, _ = fit(tmp_path, max_epochs=2, log_every_n_steps=0, val=make_batches(32), logger=logger)
+    assert t.log_every_n_steps == 0 and t.global_step == 12
+    assert [step for step, _ in logger.metrics if "train_loss" in _] == []  # (a step's interval mean)
+    epoch_rows = [step for step, m in logger.metrics if "train_loss_epoch" in m]
+    val_rows = [step for step, m in logger.metrics if "val_loss" in m]
+    assert epoch_rows == [6, 12] and val_rows == [6, 12]
 
 
 def test_fast_dev_run_runs_its_batches_whatever_max_steps_says(tmp_path):

@@ -51,6 +51,14 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def log_every_n_steps(value: Any) -> int:
+    """Optimizer steps between the loggers' per-step rows; 0 for none (Lightning's: the epoch's means and
+    the validation values are still logged)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        _fail("log_every_n_steps", value, "an int >= 0 (0: no per-step logging, epoch values only)")
+    return int(value)
+
+
 def sanity_steps(value: Any) -> int:
     """`num_sanity_val_steps`: batches checked before training, -1 for the whole loader."""
     if isinstance(value, bool) or not isinstance(value, int) or value < -1:

@@ -71,9 +71,9 @@ class StepLogging:
 
     def is_logging_step(self) -> bool:
         """Whether the current global step is one the loggers get the interval means at (every
-        `log_every_n_steps`)."""
+        `log_every_n_steps`; never at 0, Lightning's "no per-step logging")."""
         t = self._trainer
-        return t.global_step % t.log_every_n_steps == 0
+        return t.log_every_n_steps > 0 and t.global_step % t.log_every_n_steps == 0
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         """Write `metrics` (name → number) to every logger at `step` (rank 0 alone under data parallel),

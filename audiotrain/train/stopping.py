@@ -35,6 +35,16 @@ if TYPE_CHECKING:
 _CTRL_C_HEARD, _SHOULD_STOP = "\0ctrl-c heard", "\0should_stop"
 
 
+#: Under data parallel the ranks meet at logging steps to agree on a stop; with log_every_n_steps=0 (no
+#: logging step) every this many optimizer steps, the Trainer's default logging interval.
+RANKS_MEET_EVERY_WITHOUT_LOGGING = 50
+
+
+def ranks_meet_every(trainer: Trainer) -> int:
+    """Optimizer steps between the ranks' meetings on a stop (`Trainer._ranks_meet`)."""
+    return trainer.log_every_n_steps or RANKS_MEET_EVERY_WITHOUT_LOGGING
+
+
 class StopRequests:
     """The stop requests of the Trainer's current (or last) fit and the `interrupted` checkpoint it saved.
 
@@ -127,7 +137,8 @@ class StopRequests:
             self.signal_heard = True
             t._note(
                 f"\n{heard}: the {t.world_size} processes stop together within "
-                f"{plural(t.log_every_n_steps, 'training step')} (or at the epoch's end){save} ({again} to {abort})"
+                f"{plural(ranks_meet_every(t), 'training step')} (or at the epoch's end){save} "
+                f"({again} to {abort})"
             )
             return False
         self.interrupted = True

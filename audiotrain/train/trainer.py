@@ -105,7 +105,7 @@ from audiotrain.train.stale_attributes import StaleStepAttributes
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
 from audiotrain.train.step_logging import StepLogging
-from audiotrain.train.stopping import StopRequests
+from audiotrain.train.stopping import StopRequests, ranks_meet_every
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 
@@ -161,7 +161,8 @@ class Trainer:
     `TrainModule.float32_batch_fields`. "bf16-true" casts the weights and, as Lightning's does, the batch
     the same way (a float32 input would run the bf16 model in float32).
     Loggers: `logger` is one, a list, or True for a TensorBoard logger in `default_root_dir` (CSV where
-    no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps the loggers
+    no SummaryWriter is installed), as in Lightning. Every `log_every_n_steps` optimizer steps (0: never,
+    as Lightning's 0; the epoch means and validation values are still logged) the loggers
     get the interval means (`train_loss`, `train_<metric>`, values logged with `self.log`), the learning
     rate as `learning_rate` (unless a `LearningRateMonitor` logs it, as `lr-<Optimizer>`: one series, the
     name a Lightning user added), and `skipped_steps` (the non-finite updates skipped so far) once there
@@ -310,7 +311,7 @@ class Trainer:
         self._limit_flags = {stage: f"limit_{stage}_batches" for stage in self.limits}
         if self.overfit_batches:
             self._limit_flags.update(train="overfit_batches", val="overfit_batches")
-        self.log_every_n_steps = flags.positive_int("log_every_n_steps", log_every_n_steps)
+        self.log_every_n_steps = flags.log_every_n_steps(log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
         self._nonfinite = NonFiniteWatch(
             flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
@@ -1146,7 +1147,7 @@ class Trainer:
         late = self.elapsed() >= self.max_time
         if self.world_size == 1:
             return late
-        if not self.is_logging_step():
+        if not self._ranks_meet():
             return False
         return bool(collectives.all_reduce_sum(mx.array(float(late))).item())
 
@@ -1327,7 +1328,7 @@ class Trainer:
             self._log_train_interval(hook_logs=False)
         if streak_limit_reached:
             self._check_nonfinite()  # raises: the streak up to this step is at least the one just read
-        if stepped and (self.is_logging_step() or last_of_epoch):
+        if stepped and (self._ranks_meet() or last_of_epoch):
             self._agree_across_ranks()
         batch_args = (outputs, batch, batch_idx)
         self._call_end_hooks(
@@ -1360,8 +1361,10 @@ class Trainer:
         train_options = self._step_logging.train_options()
         train_metrics = reporting.epoch_values(epoch_means, train_options)
         self._step_logging.epoch_train_means = train_metrics
-        if self.running.has_interval_steps:
+        if self.running.has_interval_steps and self.log_every_n_steps:
             self._log_train_interval()
+        elif self.running.has_interval_steps:  # (log_every_n_steps=0: no step row; the epoch's means follow)
+            self.running.pop_interval()
         self._check_nonfinite()
         self._nonfinite.warn_of_skipped_updates(
             self._train_step.state.arrays, progress.epoch, progress.global_step
@@ -1796,6 +1799,11 @@ class Trainer:
     def _on_device(self):
         """MLX's default stream on the chosen accelerator while the Trainer runs."""
         return mx.stream(self.device)
+
+    def _ranks_meet(self) -> bool:
+        """Whether the ranks meet after this step to agree on a stop (data parallel): at each logging step,
+        or every `stopping.RANKS_MEET_EVERY_WITHOUT_LOGGING` steps where log_every_n_steps=0 has none."""
+        return self.global_step % ranks_meet_every(self) == 0
 
     def _agree_across_ranks(self) -> None:
         """Data parallel, where every rank is at the same step: the ranks agree on the stop requests and

@@ -145,7 +145,7 @@ class DeviceStatsMonitor(Callback):
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         # The step about to run is a logging step: logged at its number, as its end is (the loggers' step
         # is the global step after the update).
-        if (trainer.global_step + 1) % trainer.log_every_n_steps == 0:
+        if _is_logged_count(trainer, trainer.global_step + 1):
             self._log(trainer, "on_train_batch_start", step=trainer.global_step + 1)
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
@@ -153,7 +153,7 @@ class DeviceStatsMonitor(Callback):
             self._log(trainer, "on_train_batch_end")
 
     def _evaluating(self, trainer: Trainer, batch_idx: int, hook: str) -> None:
-        if (batch_idx + 1) % trainer.log_every_n_steps == 0 and not trainer.sanity_checking:
+        if _is_logged_count(trainer, batch_idx + 1) and not trainer.sanity_checking:
             self._log(trainer, hook)
 
     def on_validation_batch_start(self, trainer, module, batch, batch_idx) -> None:
@@ -177,3 +177,8 @@ def _rss_bytes() -> int:
     import psutil  # (checked in setup)
 
     return int(psutil.Process().memory_info().rss)
+
+
+def _is_logged_count(trainer: Trainer, count: int) -> bool:
+    """Every `log_every_n_steps`-th step or batch; none at 0 (Lightning's `should_update_logs`)."""
+    return trainer.log_every_n_steps > 0 and count % trainer.log_every_n_steps == 0

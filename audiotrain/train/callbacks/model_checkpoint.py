@@ -637,7 +637,7 @@ class ModelCheckpoint(Callback):
         if self.train_time_interval is None:
             return False
         # Under data parallel the ranks must agree: rank 0's clock decides, where the ranks meet anyway.
-        if collectives.world_size() > 1 and not trainer.is_logging_step():
+        if collectives.world_size() > 1 and not trainer._ranks_meet():
             return False
         now = time.monotonic()
         due = collectives.broadcast_from_main(

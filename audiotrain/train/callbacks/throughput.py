@@ -221,7 +221,7 @@ class ThroughputMonitor(Callback):
         # Counted on across a fit's validations, as Lightning's step for them (the rates start afresh in each)
         self._stage_batches[stage] += 1
         batches = self._stage_batches[stage]
-        if batches % trainer.log_every_n_steps == 0:
+        if trainer.log_every_n_steps > 0 and batches % trainer.log_every_n_steps == 0:
             self._log(trainer, stage, batches)
 
     def on_validation_start(self, trainer, module) -> None:
