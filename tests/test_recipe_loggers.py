@@ -202,3 +202,19 @@ def test_a_required_logger_that_cannot_start_stops_either_recipe_before_training
     (clap_run / "notes.txt").write_text("mine")  # a folder of the user's: what is there stays
     assert clap.main(argv) == 2
     assert sorted(p.name for p in clap_run.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(
+    "main, folder_flag", [(chords.main, "--run_dir"), (clap.main, "--out")], ids=["chords", "clap"]
+)
+def test_a_wandb_setting_without_wandb_among_the_loggers_is_refused_by_its_flag(
+    tmp_path, capsys, main, folder_flag
+):
+    # --logger.offline is W&B's alone: with only csv it did nothing, without a word.
+    status = main(["--logger", "csv", "--logger.offline", "true", folder_flag, str(tmp_path / "r")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: logger.offline (--logger.offline) is a W&B setting")
+    assert "Traceback" not in err
+    assert "add wandb to --logger" in err
+    assert not (tmp_path / "r").exists()

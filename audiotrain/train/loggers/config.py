@@ -107,7 +107,7 @@ class LoggerConfig:
         },
     )
     offline: bool = field(
-        default=False, metadata={"help": "W&B: write the run locally (wandb sync uploads it later)"}
+        default=False, metadata={"help": "W&B: write the run locally (wandb sync uploads it later); only with wandb in --logger"}
     )
     required: bool = field(
         default=False,
@@ -154,7 +154,16 @@ class LoggerConfig:
         installed (the loggers are made and dropped: none writes anything before its run starts).
 
         `run_dir`: the run's folder, where known, so that a message naming a store (MLflow's local
-        ``mlflow.db``) names the run's; None for a default folder not yet named."""
+        ``mlflow.db``) names the run's; None for a default folder not yet named.
+
+        A W&B-only setting without wandb among the loggers is refused too: it would change nothing. Checked
+        here, where a run starts, not when a config is read (a recorded run's config still loads)."""
+        if self.offline and "wandb" not in self.selected():
+            raise ValueError(
+                "logger.offline (--logger.offline) is a W&B setting and changes nothing here: logger.names "
+                f"(--logger) is {self.names!r}, without wandb; add wandb to --logger, or leave out "
+                "--logger.offline"
+            )
         build_loggers(self, run_dir if run_dir is not None else Path("runs") / "<the new run folder>")
 
     @property
