@@ -1461,3 +1461,22 @@ def test_a_note_on_a_song_named_with_a_line_break_keeps_each_song_one_entry():
     note = evaluate_module.gap_filled_note({name: evaluate_module.GapFilledReference(f"{name}.lab", 2, 0.5)})
     assert all(line.startswith(("- ", "  ")) for line in note.splitlines()[1:]), note
     assert sum(line.startswith("- ") for line in note.splitlines()) == 1, note
+
+
+def test_the_tables_of_a_chord_run_and_of_against_say_where_the_scores_they_leave_out_are(
+    checkpoint, other_checkpoint, songs, tmp_path, capsys
+):
+    # They show 8 of the 12 scores; nothing said the other 4 were in the written files.
+    data = _data_folder(songs, tmp_path)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--tta", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "--against", str(other_checkpoint)]) == 0
+    against_table = capsys.readouterr().out.split("\nagainst ", 1)[1]
+    rest = "the other scores (thirds, thirds_inv, triads_inv, tetrads_inv) are in "
+    assert rest + "comparison.json" in against_table
+    # The table a chord run prints at its end (train.py passes its evaluation folder).
+    scores = score_songs({"a": ([ChordSegment(0, 10, "C:maj")], [ChordSegment(0, 10, "C:maj")])})
+    run_table = format_table(
+        {"model": scores}, intervals=True, others_in="RUN/evaluation/scores.md and scores.json"
+    )
+    assert run_table.splitlines()[-1] == rest + "RUN/evaluation/scores.md and scores.json"

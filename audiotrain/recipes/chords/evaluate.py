@@ -98,6 +98,14 @@ COMPARISON_FILES = ("comparison.json", "comparison.md")
 
 #: Comparisons printed in the summary table (all of `CHORD_METRICS` go to scores.json).
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
+
+
+def not_shown_note(metrics: Sequence[str], where: str) -> str | None:
+    """One line naming the scores of `CHORD_METRICS` a table leaves out and `where` they are; None if none."""
+    others = [metric for metric in CHORD_METRICS if metric not in metrics]
+    return f"the other scores ({', '.join(others)}) are in {where}" if others else None
+
+
 #: How many of the costliest errors scores.json and scores.md list, per kind.
 ERRORS_LISTED = 10
 #: How many references trimmed to their audio's end the printed output lists (scores.md lists every one).
@@ -739,6 +747,9 @@ class Comparison:
             lines += ["", uncovered_note(uncovered)]
         if self.left_out:
             lines += ["", f"left out, scored by only one of the two: {', '.join(self.left_out)}"]
+        rest = not_shown_note(metrics, "comparison.json and scores.md / scores.json (written with -o)")
+        if rest:
+            lines += ["", rest]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -1127,10 +1138,14 @@ def check_output_folder(songs: Sequence[SongEntry], out: Path) -> None:
 
 
 def format_table(
-    columns: dict[str, ChordScores], metrics: Sequence[str] = SUMMARY_METRICS, intervals: bool = False
+    columns: dict[str, ChordScores],
+    metrics: Sequence[str] = SUMMARY_METRICS,
+    intervals: bool = False,
+    others_in: str | None = None,
 ) -> str:
     """A text table of pooled scores in percent, one column per system (e.g. model and baseline); with
-    `intervals`, each followed by its bootstrap interval over songs (`ChordScores.interval`)."""
+    `intervals`, each followed by its bootstrap interval over songs (`ChordScores.interval`); with
+    `others_in` (where the rest are written), a line naming the scores of `CHORD_METRICS` it leaves out."""
     names = list(columns)
     width = max(12, *(len(n) + 2 for n in names))
     interval_title = f"{round(100 * INTERVAL_CONFIDENCE)}% over songs"
@@ -1147,4 +1162,7 @@ def format_table(
     uncovered = [m for m in metrics if all(np.isnan(columns[n].pooled[m]) for n in names)]
     if uncovered:
         lines.append(uncovered_note(uncovered))
+    rest = not_shown_note(metrics, others_in) if others_in else None
+    if rest:
+        lines.append(rest)
     return "\n".join(lines)

@@ -1492,7 +1492,8 @@ def _evaluate_held_out(
         f"\nheld-out songs ({len(splits.test)}), mir_eval.chord scores in % (pooled over time; beside them, "
         "the range another draw of as many songs like these would give):"
     )
-    results(format_table({"model": evaluation.scores}, intervals=True))
+    scores_files = f"{run_dir / 'evaluation'}/scores.md and scores.json"
+    results(format_table({"model": evaluation.scores}, intervals=True, others_in=scores_files))
     if evaluation.trimmed:
         results(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
     if evaluation.gap_filled:
