@@ -108,7 +108,9 @@ class LoggerConfig:
     )
     offline: bool = field(
         default=False,
-        metadata={"help": "W&B: write the run locally (wandb sync uploads it later); only with wandb in --logger"},
+        metadata={
+            "help": "W&B: write the run locally (wandb sync uploads it later); only with wandb in --logger"
+        },
     )
     required: bool = field(
         default=False,
