@@ -99,6 +99,10 @@ def test_seeding_the_global_generator_in_thread_workers_says_it_repeats(monkeypa
     # Said once a process: as if no test before this one in the process had a worker_init_fn seed them.
     monkeypatch.setattr(workers, "_said_thread_seeding", False)
     monkeypatch.setattr(workers, "_states_after_thread_init", set())
+    # And from a state other than seed_worker's: a test before this one in the process may have left numpy's
+    # generator seeded with 1234 and not drawn since, so that the first epoch's seeding changed nothing (CI
+    # failed so, in a worker process that ran another test first).
+    np.random.seed(4321)
     loader = DataLoader(Noisy(), batch_size=2, num_workers=2, worker_init_fn=seed_worker)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

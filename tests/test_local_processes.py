@@ -114,7 +114,13 @@ def test_clap_splits_its_training_and_evaluation_batch_between_the_processes(mon
     )
     cfg = ClapRecipeConfig()
     cfg.train.batch_size, cfg.train.eval_batch_size = 8, 6
-    bundle = SimpleNamespace(extractor=SimpleNamespace(truncation="fusion"), tokenizer=None)
+    class FrontEnd:  # (called by no loader here: make_loader is replaced; bound to the clips' rate)
+        truncation = "fusion"
+
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("the front end is not called in this test")
+
+    bundle = SimpleNamespace(extractor=FrontEnd(), tokenizer=None)
     clap_train._loaders(cfg, bundle, ["train"] * 16, ["eval"] * 12, ["eval"] * 12, 48000)
     assert loaded == {"train": 4, "eval": 3}
 
