@@ -60,7 +60,8 @@ def _left_out_top_k(scores: dict) -> list[str]:
         k = key.removeprefix("zero_shot_top").removesuffix("_accuracy")
         if k != key and k.isdigit() and key not in scores and int(k) >= n_classes:
             notes.append(
-                f"({_label(key)} left out: with {plural(int(n_classes), 'class', 'classes')}, every clip's "
+                # (not "left out: ", the words of the note on clips a split leaves out)
+                f"(no {_label(key)}: with {plural(int(n_classes), 'class', 'classes')}, every clip's "
                 f"class is in its top {k})"
             )
     return notes
