@@ -472,22 +472,25 @@ def test_resuming_an_older_checkpoint_names_the_newest_to_go_on_from(tmp_path):
     assert f"to go on from the newest instead, resume {folder / 'last'} (global step 9)" in said, said
 
 
+def recipe_checkpoints(folder):
+    """The chord recipe's two ModelCheckpoints in one folder: `best` and `last`, and --save_every's
+    `epoch=...`."""
+    return [
+        ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", save_last=True),
+        ModelCheckpoint(dirpath=folder, filename="{epoch:03d}", every_n_epochs=1, save_top_k=-1),
+    ]
+
+
 def test_resuming_an_older_checkpoint_warns_once_per_folder_however_many_callbacks_save_there(tmp_path):
     """The chord recipe saves `best`, `last` and --save_every's `epoch=...` in one folder with two
     ModelCheckpoints: resuming an older checkpoint printed the "saved after" warning twice, once per callback
     and nearly word for word."""
     folder = tmp_path / "ck"
 
-    def callbacks():
-        return [
-            ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", save_last=True),
-            ModelCheckpoint(dirpath=folder, filename="{epoch:03d}", every_n_epochs=1, save_top_k=-1),
-        ]
-
-    fit(tmp_path, callbacks(), max_epochs=3)
+    fit(tmp_path, recipe_checkpoints(folder), max_epochs=3)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        fit(tmp_path, callbacks(), ckpt_path=folder / "epoch=000", max_epochs=1)
+        fit(tmp_path, recipe_checkpoints(folder), ckpt_path=folder / "epoch=000", max_epochs=1)
     (said,) = [str(x.message) for x in w if "saved after" in str(x.message)]
     assert "(epoch=001, epoch=002)" in said, said
     assert f"to go on from the newest instead, resume {folder / 'last'} (global step 9)" in said, said
@@ -500,21 +503,15 @@ def test_resuming_last_says_nothing_of_a_checkpoint_saved_at_its_own_epoch_end(t
     reaches its name again. It warned "holds checkpoints saved after last ... (epoch=002) ... -v1", twice."""
     folder = tmp_path / "ck"
 
-    def callbacks():
-        return [
-            ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", save_last=True),
-            ModelCheckpoint(dirpath=folder, filename="{epoch:03d}", every_n_epochs=1, save_top_k=-1),
-        ]
-
-    fit(tmp_path, callbacks(), max_epochs=3)
+    fit(tmp_path, recipe_checkpoints(folder), max_epochs=3)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        fit(tmp_path, callbacks(), ckpt_path=folder / "last", max_epochs=4)
+        fit(tmp_path, recipe_checkpoints(folder), ckpt_path=folder / "last", max_epochs=4)
     assert [str(x.message) for x in w if "saved after" in str(x.message)] == []
     assert names(folder) == ["best", "epoch=000", "epoch=001", "epoch=002", "epoch=003", "last"]
     # One saved past the point resumed is still named, as before.
     with pytest.warns(UserWarning, match=r"saved after epoch=001, the one resumed \(epoch=002, epoch=003\)"):
-        fit(tmp_path, callbacks(), ckpt_path=folder / "epoch=001", max_epochs=3)
+        fit(tmp_path, recipe_checkpoints(folder), ckpt_path=folder / "epoch=001", max_epochs=3)
 
 
 def test_a_given_dirpath_holding_other_files_is_not_refused(tmp_path):

@@ -3961,6 +3961,13 @@ def test_a_run_folder_or_trainer_checkpoint_as_pretrained_is_refused_naming_what
         assert not (tmp_path / "new").exists()
 
 
+def _leave_launcher_variables(tmp_path, monkeypatch):
+    """MLX_RANK and an MLX_HOSTFILE naming a file gone, as an earlier job leaves them; a checkpoint folder."""
+    monkeypatch.setenv("MLX_RANK", "0")
+    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "gone.json"))
+    (tmp_path / "checkpoint").mkdir()
+
+
 def test_launcher_variables_left_over_from_an_earlier_job_are_one_error_line(tmp_path, monkeypatch, capsys):
     """MLX_HOSTFILE and MLX_RANK left in a shell by an earlier job: the chord recipe said what they are and
     to unset them in one error line; CLAP's training, export and evaluate commands raised it as a
@@ -3968,9 +3975,7 @@ def test_launcher_variables_left_over_from_an_earlier_job_are_one_error_line(tmp
     from audiotrain.distributed import collectives
     from audiotrain.recipes.clap import main
 
-    monkeypatch.setenv("MLX_RANK", "0")
-    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "gone.json"))
-    (tmp_path / "checkpoint").mkdir()
+    _leave_launcher_variables(tmp_path, monkeypatch)
     for argv in (
         ["--preset", "quick_test", "--out", str(tmp_path / "run")],
         ["export", "--checkpoint", str(tmp_path / "checkpoint"), "--out", str(tmp_path / "export")],
@@ -3992,9 +3997,7 @@ def test_launcher_variables_left_over_raise_where_audiotrain_traceback_asks_for_
     from audiotrain.recipes.clap import main
 
     monkeypatch.setenv("AUDIOTRAIN_TRACEBACK", "1")
-    monkeypatch.setenv("MLX_RANK", "0")
-    monkeypatch.setenv("MLX_HOSTFILE", str(tmp_path / "gone.json"))
-    (tmp_path / "checkpoint").mkdir()
+    _leave_launcher_variables(tmp_path, monkeypatch)
     for argv in (
         ["--preset", "quick_test", "--out", str(tmp_path / "run")],
         ["export", "--checkpoint", str(tmp_path / "checkpoint"), "--out", str(tmp_path / "export")],
