@@ -4005,3 +4005,41 @@ def test_launcher_variables_left_over_raise_where_audiotrain_traceback_asks_for_
         monkeypatch.setattr(collectives, "_GROUP", None)
         with pytest.raises(collectives.LauncherEnvironmentError, match="MLX_HOSTFILE names"):
             main(argv)
+
+
+def _chord_recipe_run(folder: Path) -> Path:
+    """A run folder as the chord recipe leaves it: config.json beside checkpoints/best, whose state holds the
+    chord task's record (no hf_model/, no model_source)."""
+    from audiotrain.train.checkpoint import write_checkpoint
+
+    progress = {"epoch": 1, "batch_in_epoch": 0, "global_step": 10, "total_batches": 10, "micro_batches": 0}
+    state = {"progress": progress, "random": {"mlx": [0, 1]}, "module_state": {"chord_recognition": {}}}
+    write_checkpoint(folder / "checkpoints" / "best", {"w": mx.zeros((2,))}, {}, {}, state)
+    (folder / "config.json").write_text(json.dumps({"config": {"num_epochs": 1}, "command": []}))
+    return folder
+
+
+def test_a_chord_recipe_run_given_to_the_clap_loaders_is_named_as_one(tmp_path, capsys):
+    """A finished chord run given as --pretrained, or to `CLAP(...)`, was "a run folder without hf_model/ (the
+    run did not finish)", with a `clap export` command to run first, which failed on it ("field
+    'model_source' missing"); exporting its checkpoint inside the run failed with those words too."""
+    from audiotrain.models.clap import CLAP, CheckpointError
+    from audiotrain.recipes.clap import main
+
+    run = _chord_recipe_run(tmp_path / "chords_run")
+    best = run / "checkpoints" / "best"
+    data = tone_folder(tmp_path / "data", 2)
+    for given, what in ((run, "run"), (best, "checkpoint")):
+        status = main(["--pretrained", str(given), "--data", str(data), "--out", str(tmp_path / "new")])
+        err = capsys.readouterr().err
+        assert status == 2 and f"--pretrained {given}: a chord recipe {what}, not a CLAP model" in err, err
+        assert f"audiotrain.recipes.chords train --data DIR --init_from {given}" in err, err
+        assert "did not finish" not in err and "clap export" not in err
+        with pytest.raises(CheckpointError, match=f"a chord recipe {what}, not a CLAP model") as raised:
+            CLAP(str(given))
+        assert "did not finish" not in str(raised.value) and "clap export" not in str(raised.value)
+    assert not (tmp_path / "new").exists()
+    assert main(["export", "--checkpoint", str(best), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot export {best}: it is a checkpoint (or export) of the chord recipe" in err, err
+    assert "model_source" not in err and not (tmp_path / "out").exists()

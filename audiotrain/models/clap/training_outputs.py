@@ -5,6 +5,7 @@ instead ("no weights file", "config.json: no such file")."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -13,6 +14,37 @@ TRAINER_STATE_FILE = "trainer_state.json"
 #: ({} is the checkpoint, quoted for a shell: a path with a space is pasted whole)
 EXPORT_COMMAND = "python -m audiotrain.recipes.clap export --checkpoint {} --out DIR"
 NOT_A_MODEL = "not a Hugging Face CLAP folder"
+#: The chord recipe's key in a checkpoint's module_state (audiotrain.recipes.chords.task.CHECKPOINT_KEY).
+CHORD_TASK_KEY = "chord_recognition"
+
+
+def holds_chord_state(state: object) -> bool:
+    """Whether `state` (a trainer_state.json's content) is a chord recipe checkpoint's: its task's key."""
+    module_state = state.get("module_state") if isinstance(state, dict) else None
+    return isinstance(module_state, dict) and CHORD_TASK_KEY in module_state
+
+
+def _is_chord_checkpoint(folder: Path) -> bool:
+    state_file = folder / TRAINER_STATE_FILE
+    if not state_file.is_file():  # (a FIFO in its place is not opened: a read waited for a writer forever)
+        return False
+    try:
+        return holds_chord_state(json.loads(state_file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError):  # an unreadable one is left to the load to name
+        return False
+
+
+def chord_recipe_output(folder: Path) -> str | None:
+    """Which chord recipe output `folder` is: "checkpoint" (an export too), "run", or None for neither.
+    A chord run looks like a CLAP run (config.json beside checkpoints/) but holds no CLAP model: the
+    loaders' advice for a CLAP run "that did not finish" (a CLAP export) fails on it."""
+    if _is_chord_checkpoint(folder):
+        return "checkpoint"
+    checkpoints = folder / "checkpoints"
+    if (folder / "config.json").is_file() and checkpoints.is_dir():
+        if any(_is_chord_checkpoint(inside) for inside in checkpoints.iterdir() if inside.is_dir()):
+            return "run"
+    return None
 
 
 def training_output_note(folder: Path) -> str | None:
@@ -20,8 +52,14 @@ def training_output_note(folder: Path) -> str | None:
 
     A trainer checkpoint (it holds ``trainer_state.json``) is exported first; a run folder (its
     ``config.json`` beside ``checkpoints/``) holds its fine-tuned model in ``hf_model/``, or, where the run
-    did not finish, exports one of its checkpoints.
+    did not finish, exports one of its checkpoints. A chord recipe's run or checkpoint is named as one.
     """
+    chords = chord_recipe_output(folder)
+    if chords:
+        return (
+            f"{folder} is a chord recipe {chords}, not a CLAP model; load it with the chord recipe "
+            "(audiotrain.recipes.chords: ChordPredictor.from_checkpoint, ChordTask.load_from_checkpoint)"
+        )
     if (folder / TRAINER_STATE_FILE).is_file():
         return (
             f"{folder} is a trainer checkpoint (it holds {TRAINER_STATE_FILE}), {NOT_A_MODEL}; export it "

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import STORAGE_ERRNOS, OutputWriteError, check_regular_file, read_json_file
+from audiotrain.models.clap.training_outputs import chord_recipe_output, holds_chord_state
 from audiotrain.recipes._run import check_can_write, is_inside
 from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
@@ -480,12 +481,6 @@ def not_regular_model_files(folder: Path) -> list[str]:
     return found
 
 
-def is_chord_state(state: Any) -> bool:
-    """Whether `state` (a trainer_state.json's content) is a chord recipe checkpoint's: its task's key."""
-    module_state = state.get("module_state") if isinstance(state, dict) else None
-    return isinstance(module_state, dict) and "chord_recognition" in module_state  # (the chord recipe's key)
-
-
 def _refuse_link_out_of(run_folder: Path, model: Path) -> None:
     """Refuse the run's `model` folder (hf_model/) when it is a link leading outside `run_folder`: given a run
     folder, the model scored must be that run's (as a chords run's checkpoints/best linked out is refused)."""
@@ -496,14 +491,6 @@ def _refuse_link_out_of(run_folder: Path, model: Path) -> None:
             f"outside the folder it was given: name that folder itself (--model {target}), or copy it into "
             "the run folder (cp -rL) instead of linking it"
         )
-
-
-def _holds_chord_checkpoint(folder: Path) -> bool:
-    """Whether `folder` is a chord recipe checkpoint (an unreadable one is left to the load to name)."""
-    try:  # (a FIFO in its place is refused unread: a read waited for a writer forever)
-        return is_chord_state(read_json_file(folder / ckpt.STATE_FILE, ValueError))
-    except ValueError:
-        return False
 
 
 def model_folder_to_score(given: str) -> tuple[str, str | None]:
@@ -523,9 +510,10 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
     chords = f"--model {given}: a chord recipe {{}}, not a CLAP model; score it with python -m "
     chords += f"audiotrain.recipes.chords evaluate --checkpoint {given} --data DIR"
     if path.is_dir():
+        chord_output = chord_recipe_output(path)
+        if chord_output:
+            raise ValueError(chords.format(chord_output))
         if (path / ckpt.STATE_FILE).is_file():
-            if _holds_chord_checkpoint(path):
-                raise ValueError(chords.format("checkpoint"))
             export = export.replace("CHECKPOINT", str(path))
             raise ValueError(
                 f"--model {given}: a trainer checkpoint folder (it holds {ckpt.STATE_FILE}), not a Hugging Face "
@@ -538,8 +526,6 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
             _refuse_link_out_of(path, own)
             return str(own), f"--model {given}: a run folder; scoring its {own}"
         if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
-            if any(_holds_chord_checkpoint(folder) for folder in (path / "checkpoints").iterdir()):
-                raise ValueError(chords.format("run"))
             raise ValueError(
                 f"--model {given}: a run folder without hf_model/ (the run did not finish); export one of its "
                 f"checkpoints first: {export.replace('CHECKPOINT', str(path / 'checkpoints' / 'last'))}, "
@@ -570,6 +556,13 @@ def check_pretrained_folder(given: str) -> None:
     if not path.is_dir() or has_model_files(path):
         return
     what = "not a Hugging Face CLAP folder"
+    chord_output = chord_recipe_output(path)
+    if chord_output:  # (its "did not finish" and CLAP export below failed on it)
+        raise ValueError(
+            f"--pretrained {given}: a chord recipe {chord_output}, not a CLAP model; the CLAP recipe "
+            "fine-tunes a Hugging Face CLAP folder or hub id. To fine-tune the chord model on your songs: "
+            f"python -m audiotrain.recipes.chords train --data DIR --init_from {given}"
+        )
     if (path / ckpt.STATE_FILE).is_file():
         raise ValueError(
             f"--pretrained {given}: a trainer checkpoint folder (it holds {ckpt.STATE_FILE}), {what}; export it "
@@ -634,7 +627,7 @@ def bundle_of_checkpoint(folder: Path, state: dict[str, Any]) -> Bundle:
     where = f"{folder / ckpt.STATE_FILE}"
     run_it = "pass --run RUN, the run folder it was trained in (the one holding config.json)"
     record, settings = checked_model_record(folder, state), state.get(RUN_CONFIG_KEY)
-    if is_chord_state(state):
+    if holds_chord_state(state):
         raise ValueError(
             f"cannot export {folder}: it is a checkpoint (or export) of the chord recipe, not a CLAP model; "
             "export it with python -m audiotrain.recipes.chords export"
@@ -755,7 +748,7 @@ def export_checkpoint(
         import mlx.core as mx
 
         state = ckpt.read_model_state(folder)
-        if run is None:
+        if run is None or holds_chord_state(state):  # (a chord run holds no CLAP run record: named there)
             bundle = bundle_of_checkpoint(folder, state)
         else:
             bundle = bundle_of_run(run)
