@@ -230,6 +230,40 @@ def test_load_from_checkpoint_of_another_modules_checkpoint_says_it_is_not_the_c
         )
 
 
+def test_a_clap_checkpoint_or_model_folder_given_to_the_chord_recipe_is_named_as_clap(tmp_path, capsys):
+    """A CLAP run's checkpoint was "no chord model settings ...; was it written by the chord recipe?", and a
+    Hugging Face CLAP folder (a CLAP run's hf_model/) "missing trainer_state.json ...; to share a model,
+    python -m audiotrain.recipes.chords export ... writes a folder": neither said it is a CLAP model."""
+    clap_record = {"source": None, "front_end": {"sampling_rate": 48000}}
+    clap_checkpoint = _write_checkpoint(
+        tmp_path / "clap" / "checkpoints" / "last", module_state={}, model=clap_record
+    )
+    hf_model = tmp_path / "clap" / "hf_model"
+    hf_model.mkdir()
+    (hf_model / "config.json").write_text(json.dumps({"model_type": "clap"}))
+    mx.save_safetensors(str(hf_model / "model.safetensors"), {"w": mx.zeros((2,))})
+    for folder, what in (
+        (clap_checkpoint, "a CLAP recipe checkpoint"),
+        (hf_model, "a Hugging Face CLAP model"),
+    ):
+        for load in (ChordPredictor.from_checkpoint, ChordTask.load_from_checkpoint):
+            with pytest.raises(ckpt.CheckpointError) as refused:
+                load(folder)
+            assert f"{folder} is {what}, not a chord model" in str(refused.value), str(refused.value)
+            assert "chords export" not in str(refused.value)
+        argv = [
+            "train",
+            "--data",
+            str(tmp_path),
+            "--init_from",
+            str(folder),
+            "--run_dir",
+            str(tmp_path / "r"),
+        ]
+        assert chords.main(argv) == 2
+        assert f"{folder} is {what}, not a chord model" in capsys.readouterr().err
+
+
 def test_a_fine_tune_resumes_with_its_checkpoints_settings_whatever_its_init_from_folder_holds(tmp_path):
     """Its model and features came from --init_from, not from flags, and its checkpoint holds them: its
     resume takes them from there, with or without that --init_from, also where the folder holds another

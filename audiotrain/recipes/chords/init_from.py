@@ -22,7 +22,7 @@ from pathlib import Path
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, stored_settings
 from audiotrain.train import checkpoint as ckpt
 
@@ -51,10 +51,8 @@ def _init_settings(init_from: str | Path) -> tuple[Path, dict, ChordModelConfig,
     state = ckpt.read_model_state(folder)
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
     if "model_config" not in stored or "features" not in stored:
-        raise ckpt.CheckpointError(
-            f"--init_from {init_from}: {folder} holds no chord model and feature settings (module_state."
-            f"{CHECKPOINT_KEY} in {ckpt.STATE_FILE}); was it written by the chord recipe?"
-        )
+        error = not_a_chord_checkpoint(folder, state, "no chord model and feature settings", CHECKPOINT_KEY)
+        raise ckpt.CheckpointError(f"--init_from {init_from}: {error}")
     model = ChordModelConfig.from_dict(stored["model_config"])
     return folder, state, model, ChordFeatureConfig.from_stored(stored["features"])
 

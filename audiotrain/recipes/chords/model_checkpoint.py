@@ -15,6 +15,7 @@ is refused naming them.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -28,6 +29,37 @@ EXPORT_HINT = (
     "to share a model, python -m audiotrain.recipes.chords export --checkpoint RUN --out DIR writes a folder "
     "with its weights and the settings predict needs"
 )
+
+
+#: What the chord recipe loads, said where it was given a CLAP model instead.
+CHORD_MODELS = (
+    "the chord recipe loads a chord recipe run, checkpoint or export (a CLAP model is the CLAP recipe's: "
+    "python -m audiotrain.recipes.clap)"
+)
+
+
+def not_a_chord_checkpoint(folder: Path, state: dict, missing: str, key: str) -> ckpt.CheckpointError:
+    """The error for checkpoint `folder` (trainer state `state`) whose record lacks `missing` (the chord
+    task's, under module_state.`key`): a CLAP recipe checkpoint is named as one (its record of the model
+    it trained from, with the front end), any other asked about."""
+    record = state.get("model")
+    if isinstance(record, dict) and "front_end" in record:
+        return ckpt.CheckpointError(
+            f"{folder} is a CLAP recipe checkpoint, not a chord model; {CHORD_MODELS}"
+        )
+    return ckpt.CheckpointError(
+        f"{folder} holds {missing} (module_state.{key} in {ckpt.STATE_FILE}); was it written by the chord "
+        "recipe?"
+    )
+
+
+def _is_hugging_face_clap(folder: Path) -> bool:
+    """Whether `folder` holds a Hugging Face CLAP config.json (a CLAP export, a CLAP run's hf_model/)."""
+    config = folder / "config.json"
+    try:  # (is_file first: a FIFO in its place is not opened)
+        return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("model_type") == "clap"
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return False
 
 
 #: How `stand_in_for_best` begins (`loaded_checkpoint_note` holds it where last stands in for best).
@@ -156,6 +188,10 @@ def _model_folder(path: Path) -> Path:
     try:
         return ckpt.resolve_checkpoint(path, required=ckpt.MODEL_FILES)
     except ckpt.CheckpointError as error:
+        if _is_hugging_face_clap(path):  # (the export hint below would not make it one)
+            raise ckpt.CheckpointError(
+                f"{path} is a Hugging Face CLAP model, not a chord model; {CHORD_MODELS}"
+            ) from None
         if (path / ckpt.MODEL_FILE).is_file() and not (path / ckpt.STATE_FILE).exists():  # (their record)
             raise ckpt.CheckpointError(f"{error}; {EXPORT_HINT}") from None
         raise

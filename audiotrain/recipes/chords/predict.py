@@ -47,6 +47,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     NOT_BEST,
     StandInCheckpointWarning,
     loaded_checkpoint_note,
+    not_a_chord_checkpoint,
     resolve_model_checkpoint,
 )
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
@@ -440,10 +441,7 @@ class ChordPredictor:
         stored = stored_settings(folder, state)  # each part checked, a bad one named with its file
         if stored is None or "vocabulary" not in stored:
             what = "no chord model settings" if stored is None else "no chord vocabulary"
-            raise ckpt.CheckpointError(
-                f"{folder} holds {what} (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE}); "
-                "was it written by the chord recipe?"
-            )
+            raise not_a_chord_checkpoint(folder, state, what, CHECKPOINT_KEY)
         try:
             model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
             features = ChordFeatureConfig.from_stored(stored["features"])

@@ -32,7 +32,7 @@ from audiotrain.distributed import collectives
 from audiotrain.models.chord_loss import HEADS, ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import MAX_WINDOW_FRAMES, ChordFeatureConfig
-from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
 from audiotrain.recipes.config_cli import SettingError, check_setting, shown
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.module import OptimizerConfig, TrainModule
@@ -325,10 +325,7 @@ class ChordTask(TrainModule):
             if not any("model_config" in where for where in (overrides, stored, hyper_parameters)):
                 # Not a chord checkpoint (another module's, a CLAP run's): said as predict and --init_from say
                 # it, not as a model_config to add to ChordTask.__init__'s saved hyperparameters.
-                raise ckpt.CheckpointError(
-                    f"{folder} holds no chord model settings (module_state.{CHECKPOINT_KEY} in "
-                    f"{ckpt.STATE_FILE}); was it written by the chord recipe?"
-                )
+                raise not_a_chord_checkpoint(folder, state, "no chord model settings", CHECKPOINT_KEY)
             if not state.get("hyper_parameters"):
                 if "model_config" in stored:
                     overrides.setdefault("model_config", stored["model_config"])
