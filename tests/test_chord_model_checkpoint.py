@@ -264,6 +264,29 @@ def test_a_clap_checkpoint_or_model_folder_given_to_the_chord_recipe_is_named_as
         assert f"{folder} is {what}, not a chord model" in capsys.readouterr().err
 
 
+def test_strict_false_with_a_resized_head_says_what_it_leaves_out_and_how_to_start_the_head_afresh(run):
+    """A changed head size with strict=False (README: "the matching weights load") was refused with
+    strict=True's words alone ("does not match this ChordTask model: ... 4 mis-shaped"): nothing said that
+    strict=False leaves out only weights one side lacks, nor how to keep the trunk's weights under a new
+    head."""
+    wider = replace(MODEL, num_chord_types=40)
+    with pytest.raises(ckpt.CheckpointError) as refused:
+        ChordTask.load_from_checkpoint(run, model_config=wider, strict=False)
+    message = str(refused.value)
+    assert "strict=False leaves out only the weights that one side lacks" in message, message
+    assert "model.chord_type_head.bias: checkpoint (32,) vs model (40,)" in message
+    assert "load_weights" in message and "shape" in message
+    # The way it names works: the trunk's weights under a new head.
+    old = ChordTask.load_from_checkpoint(run)
+    new = ChordTask(wider)
+    shapes = {k: v.shape for k, v in ckpt.flat(new.parameters()).items()}
+    new.load_weights(
+        [(k, v) for k, v in ckpt.flat(old.parameters()).items() if v.shape == shapes[k]], strict=False
+    )
+    assert np.array_equal(np.array(new.model.front.weight), np.array(old.model.front.weight))
+    assert new.model.chord_type_head.weight.shape == (40, MODEL.d_model)
+
+
 def test_a_fine_tune_resumes_with_its_checkpoints_settings_whatever_its_init_from_folder_holds(tmp_path):
     """Its model and features came from --init_from, not from flags, and its checkpoint holds them: its
     resume takes them from there, with or without that --init_from, also where the folder holds another

@@ -1238,6 +1238,26 @@ def _matching_weights(loaded: dict[str, Any], expected: dict[str, mx.array], whe
     what was left out on either side."""
     missing = sorted(set(expected) - set(loaded))
     unexpected = sorted(set(loaded) - set(expected))
+    resized = [
+        f"{k}: checkpoint {tuple(loaded[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in sorted(expected.items())
+        if k in loaded and tuple(loaded[k].shape) != tuple(v.shape)
+    ]
+    if resized:
+        # As torch's load_state_dict(strict=False) (and so Lightning's) refuses a size mismatch; MLX's own
+        # load_weights(strict=False) would take the wrong shape without a word, so the way is spelled out.
+        from audiotrain.train import checkpoint as ckpt  # (imported where used, as load_from_checkpoint does)
+
+        shown = "; ".join(resized[:3]) + ("; ..." if len(resized) > 3 else "")
+        raise ckpt.CheckpointError(
+            f"{where} with strict=False: {len(resized)} of the checkpoint's weights have another shape in "
+            f"this model ({shown}); strict=False leaves out only the weights that one side lacks, as torch's "
+            "load_state_dict does. To keep the others and start those layers afresh, load the checkpoint as "
+            "it was trained (old), build the new model (new), and copy the weights whose shape matches: "
+            "shapes = {k: v.shape for k, v in tree_flatten(new.parameters())}; "
+            "new.load_weights([(k, v) for k, v in tree_flatten(old.parameters()) "
+            "if v.shape == shapes.get(k)], strict=False)"
+        )
     if missing or unexpected:
 
         def listed(names: list[str]) -> str:
