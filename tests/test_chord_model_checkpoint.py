@@ -287,6 +287,26 @@ def test_strict_false_with_a_resized_head_says_what_it_leaves_out_and_how_to_sta
     assert new.model.chord_type_head.weight.shape == (40, MODEL.d_model)
 
 
+def test_a_model_of_another_chord_type_count_is_refused_where_it_loads_for_transcribing(tmp_path, capsys):
+    """A fine-tune with a resized chord-type head (num_chord_types 40, the trunk's weights kept) saved,
+    reloaded and loaded into ChordPredictor, and failed only in the decoder on the first song ("type_probs
+    must be [frames, 32], got (83, 40)"), in predict and evaluate too, naming neither the setting nor the
+    checkpoint."""
+    folder = _write_checkpoint(
+        tmp_path / "wider" / "checkpoints" / "best", model_config=replace(MODEL, num_chord_types=40)
+    )
+    expected = "model.num_chord_types is 40, but the decoding reads the 32 chord types of the vocabulary"
+    with pytest.raises(ValueError, match=expected):
+        ChordPredictor.from_checkpoint(folder)
+    song = tmp_path / "song.wav"
+    sf.write(song, np.zeros(22050, dtype=np.float32), 22050)
+    assert (
+        chords.main(["predict", "--checkpoint", str(folder), str(song), "-o", str(tmp_path / "s.lab")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert expected in err and str(folder) in err and not (tmp_path / "s.lab").exists()
+
+
 def test_a_fine_tune_resumes_with_its_checkpoints_settings_whatever_its_init_from_folder_holds(tmp_path):
     """Its model and features came from --init_from, not from flags, and its checkpoint holds them: its
     resume takes them from there, with or without that --init_from, also where the folder holds another

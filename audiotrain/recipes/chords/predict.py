@@ -29,7 +29,7 @@ from typing import Any
 from audiotrain.audio import AudioError, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
-from audiotrain.chords.vocabulary import N_INDEX, vocabulary_dict
+from audiotrain.chords.vocabulary import N_INDEX, NUM_CHORD_TYPES, vocabulary_dict
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES, one_file_kind
 from audiotrain.datasets.chord_songs import ANNOTATION_SUFFIXES, pairing_key, whole_semitones
 from audiotrain.features._backend import as_float_signal, check_sample_rate
@@ -327,6 +327,17 @@ def decode_setting(decode: Any, base: DecodeConfig, source: str) -> DecodeConfig
     )
 
 
+def check_decodable(config: ChordModelConfig, where: str) -> None:
+    """Refuse a model whose chord-type head is not the vocabulary's size: it trains (the targets are the
+    vocabulary's), but the decoding reads the vocabulary's types, and failed on the first song."""
+    if config.num_chord_types != NUM_CHORD_TYPES:
+        raise ValueError(
+            f"{where}: model.num_chord_types is {config.num_chord_types}, but the decoding reads the "
+            f"{NUM_CHORD_TYPES} chord types of the vocabulary (audiotrain.chords.CHORD_TYPES); a model with "
+            "another chord-type head can be trained, not transcribed with"
+        )
+
+
 class ChordPredictor:
     """A trained chord model with its feature extractor and decoder.
 
@@ -366,6 +377,7 @@ class ChordPredictor:
                 f"{model.config.bass_view_bins} but "
                 f"the features have {features.n_bins} and {features.bass_view_bins}"
             )
+        check_decodable(model.config, "ChordPredictor(model=...)")
         self.model = model
         self.model.eval()
         #: The checkpoint folder this predictor was loaded from (`from_checkpoint`), else None: what it was
@@ -454,6 +466,7 @@ class ChordPredictor:
                 f"{folder / ckpt.STATE_FILE}: the stored chord model/feature/decoding settings are incomplete or "
                 f"do not fit this version of audiotrain ({type(err).__name__}: {err})"
             ) from None
+        check_decodable(model.config, str(folder))
         decoding = decode_setting(decode, stored_decode, "ChordPredictor.from_checkpoint(decode=...)")
         _load_weights(model, folder / ckpt.MODEL_FILE)
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
