@@ -89,6 +89,9 @@ class RunSummary:
     size_bytes: int = 0
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # flattened config, for `compare`
     init_from: str | None = None  # the checkpoint a chords run started from (--init_from), for `compare`
+    held_out: str | None = (
+        None  # which songs a chords run was scored on (its data and test songs), for `compare`
+    )
 
     @property
     def score(self) -> float | None:
@@ -319,6 +322,11 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     if stale is not None:  # (scores of other weights: as if there were none)
         scores = None
     pooled = (scores or {}).get("pooled") or {}
+    # The demo's songs are named alike (song_000) whatever their settings: those settings tell them apart.
+    source = config.get("data") or {}
+    source = source.get("data_dir") or {k: v for k, v in source.items() if k.startswith("demo_")}
+    test_songs = sorted((record.get("songs") or {}).get("test") or [])
+    summary.held_out = json.dumps([source, test_songs], sort_keys=True, default=repr)
     summary.scores = {k: pooled[k] for k in ("majmin", "root") if isinstance(pooled.get(k), (int, float))}
     val_loss = best_of_history(history, "val_loss")
     if val_loss is not None:
@@ -664,6 +672,13 @@ def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
     if compared["settings"]:
         rows += [[key, *map(cell, values)] for key, values in compared["settings"].items()]
     text = format_table(rows)
+    held_out = {run.held_out for run in runs if run.held_out is not None and run.scores}
+    if len(held_out) > 1:  # (side by side, the scores of other songs read as the change one run made)
+        text += (
+            "\nscores: each run's own held-out songs, not the same songs in these runs; to score two on the "
+            "same songs: python -m audiotrain.recipes.chords evaluate --checkpoint RUN --data SONGS "
+            "--against OTHER_RUN"
+        )
     # A folder of the Trainer's checkpoints alone records no settings: nothing of it was compared, which
     # "the same in every run" would hide (its fit's max_epochs may well differ).
     unrecorded = [name for run, name in zip(runs, header[1:]) if not run.settings]
