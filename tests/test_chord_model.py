@@ -37,6 +37,19 @@ def test_outputs_are_per_frame_logits_of_each_head():
     assert all(bool(mx.all(mx.isfinite(v)).item()) for v in out.values())
 
 
+def test_embed_gives_the_frames_the_heads_read_so_the_trunk_serves_as_a_feature_extractor():
+    """A trained model's trunk as a feature extractor (or under a new head) had no way in but copying
+    `__call__`'s body: its output is what the chord type, root and chord heads read, masked frames too."""
+    model = ChordRecognitionModel(tiny_config(bass_bins=8))
+    features = mx.random.normal((2, 11, 24))
+    mask = mx.array([[1] * 11, [1] * 7 + [0] * 4])
+    embedded = model.embed(features, mask)
+    assert embedded.shape == (2, 11, 32)
+    out = model(features, mask)
+    for head in ("chord_type", "root", "chord"):
+        np.testing.assert_array_equal(np.array(getattr(model, f"{head}_head")(embedded)), np.array(out[head]))
+
+
 def test_default_config_builds_and_runs():
     model = ChordRecognitionModel()
     config = ChordModelConfig()

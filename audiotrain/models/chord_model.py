@@ -387,6 +387,25 @@ class ChordRecognitionModel(nn.Module):
         return mx.addmm(bias, stacked, weight.T)
 
     def __call__(self, features: mx.array, mask: mx.array | None = None) -> dict[str, mx.array]:
+        x, low = self._encode(features, mask)
+        outputs = {
+            "chord_type": self.chord_type_head(x),
+            "root": self.root_head(x),
+            "bass": self.bass_head(x if low is None else mx.concatenate([x, low], axis=-1)),
+        }
+        if self.config.chord_head:
+            outputs["chord"] = self.chord_head(x)
+        return outputs
+
+    def embed(self, features: mx.array, mask: mx.array | None = None) -> mx.array:
+        """The trunk's output [B, T, d_model]: the frames as the chord type, root and chord heads read them
+        (after the front end, the transformer blocks and the final norm), e.g. to use the trained model as
+        a feature extractor or to train another head on it. Takes what `__call__` takes. (The bass head
+        also reads the bass branch's [B, T, bass_dim], which this leaves out.)"""
+        return self._encode(features, mask)[0]
+
+    def _encode(self, features: mx.array, mask: mx.array | None) -> tuple[mx.array, mx.array | None]:
+        """(the trunk's output, the bass branch's or None): what the heads read."""
         width = self.config.n_bins + self.config.bass_view_bins
         if features.ndim != 3 or features.shape[-1] != width:
             raise ValueError(
@@ -422,15 +441,7 @@ class ChordRecognitionModel(nn.Module):
             key_bias = ((mask.astype(mx.float32) - 1.0) * 1e9)[:, None, None, :]
         for block in self.blocks:
             x = block(x, key_bias)
-        x = self.final_norm(x)
-        outputs = {
-            "chord_type": self.chord_type_head(x),
-            "root": self.root_head(x),
-            "bass": self.bass_head(x if low is None else mx.concatenate([x, low], axis=-1)),
-        }
-        if self.config.chord_head:
-            outputs["chord"] = self.chord_head(x)
-        return outputs
+        return self.final_norm(x), low
 
     def num_parameters(self) -> int:
         from mlx.utils import tree_flatten
