@@ -1355,6 +1355,30 @@ def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_pa
     assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
+def test_init_from_a_run_whose_best_cannot_be_loaded_says_its_last_stands_in(tiny_run, tmp_path, capsys):
+    """A run folder whose best checkpoint lost its trainer_state.json (a copy cut short) gave --init_from its
+    last checkpoint with no word, where predict, evaluate and export say that last stands in for the best
+    that validation chose: a fine-tune started from other weights than the user meant."""
+    import shutil
+
+    root, demo_run = tiny_run
+    run = tmp_path / "demo"
+    shutil.copytree(demo_run, run)
+    (run / "checkpoints" / "best" / "trainer_state.json").unlink()
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    flags = [
+        "train", "--data", str(data), "--data.cache_dir", str(root / "cache"), "--batch_size", "4",
+        "--data.window_frames", "32", "--num_epochs", "1", "--save_every", "0", "--progress_bar", "false",
+    ]  # fmt: skip
+    capsys.readouterr()
+    assert chords.main([*flags, "--init_from", str(run), "--run_dir", str(tmp_path / "mine")]) == 0
+    err = capsys.readouterr().err
+    last, best = run / "checkpoints" / "last", run / "checkpoints" / "best"
+    assert f"model: weights from {last}" in err, err
+    assert f"not the run's best: {best}, which its validation chose, cannot be loaded" in err, err
+
+
 def test_init_from_fine_tunes_a_trained_model_on_other_songs(tiny_run, tmp_path, capsys):
     """The demo model -> my own songs: --resume refuses other songs and points at --init_from, which starts
     a new run from the checkpoint's weights alone (its model and feature settings taken from it, a fresh

@@ -22,7 +22,11 @@ from pathlib import Path
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import (
+    not_a_chord_checkpoint,
+    resolve_model_checkpoint,
+    stand_in_for_best,
+)
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, stored_settings
 from audiotrain.train import checkpoint as ckpt
 
@@ -172,7 +176,9 @@ def load_initial_weights(task: ChordTask, folder: Path, record: dict, log) -> No
     mx.eval(task.parameters())
     epochs = record.get("epoch")
     after = f" (after {epochs} epoch{'s' * (epochs != 1)} of its run)" if epochs is not None else ""
+    # As predict says it: a run folder's last standing in for its best is other weights than those meant.
+    stand_in = stand_in_for_best(folder, ckpt.read_model_state(folder))
     log(
-        f"model: weights from {folder}{after}; a new optimizer and learning-rate schedule, epochs counted "
-        "from 0"
+        f"model: weights from {folder}{after}{f', {stand_in}' if stand_in else ''}; a new optimizer and "
+        "learning-rate schedule, epochs counted from 0"
     )
