@@ -246,9 +246,9 @@ def test_a_clap_checkpoint_or_model_folder_given_to_the_chord_recipe_is_named_as
         (clap_checkpoint, "a CLAP recipe checkpoint"),
         (hf_model, "a Hugging Face CLAP model"),
     ):
-        for load in (ChordPredictor.from_checkpoint, ChordTask.load_from_checkpoint):
+        for load in (ChordPredictor.from_checkpoint, ChordTask.load_from_checkpoint, song_loaders):
             with pytest.raises(ckpt.CheckpointError) as refused:
-                load(folder)
+                load(folder, *([tmp_path] if load is song_loaders else []))
             assert f"{folder} is {what}, not a chord model" in str(refused.value), str(refused.value)
             assert "chords export" not in str(refused.value)
         argv = [

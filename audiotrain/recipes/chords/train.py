@@ -100,7 +100,7 @@ from audiotrain.recipes.chords.init_from import (
     load_initial_weights,
     started_from,
 )
-from audiotrain.recipes.chords.model_checkpoint import resolve_model_checkpoint
+from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.song_record import (
     check_resume_demo,
@@ -1726,7 +1726,10 @@ def _run_features(run: str | os.PathLike | ChordTask) -> tuple[ChordFeatureConfi
         stored, where = run.extra_state, "the task's extra_state"
     elif isinstance(run, (str, os.PathLike)):
         folder = resolve_model_checkpoint(run)
-        stored = stored_settings(folder, ckpt.read_model_state(folder)) or {}
+        state = ckpt.read_model_state(folder)
+        stored = stored_settings(folder, state) or {}
+        if "model_config" not in stored:  # (no chord checkpoint at all: a CLAP run's is named as one)
+            raise not_a_chord_checkpoint(folder, state, "no chord model settings", CHECKPOINT_KEY)
         where = f"{folder} (module_state.{CHECKPOINT_KEY} in {ckpt.STATE_FILE})"
     else:
         raise TypeError(
