@@ -307,6 +307,16 @@ def test_a_model_of_another_chord_type_count_is_refused_where_it_loads_for_trans
     assert expected in err and str(folder) in err and not (tmp_path / "s.lab").exists()
 
 
+def test_a_bad_keyword_to_load_from_checkpoint_is_shown_among_the_arguments(run):
+    """ChordTask.load_from_checkpoint(RUN, learning_rate=-1) listed the arguments it built the task with,
+    cut at 300 characters: the checkpoint's feature and vocabulary record filled them, and learning_rate=-1,
+    the one to correct, was cut off."""
+    with pytest.raises(ValueError) as refused:
+        ChordTask.load_from_checkpoint(run, learning_rate=-1)
+    message = str(refused.value)
+    assert "learning_rate=-1," in message and "got -1" in message, message
+
+
 def test_a_fine_tune_resumes_with_its_checkpoints_settings_whatever_its_init_from_folder_holds(tmp_path):
     """Its model and features came from --init_from, not from flags, and its checkpoint holds them: its
     resume takes them from there, with or without that --init_from, also where the folder holds another

@@ -1111,7 +1111,8 @@ class TrainModule(nn.Module):
                 module = cls(**hparams)
             except Exception as err:  # the arguments fit the signature; their values did not
                 first_line = (str(err).splitlines() or [""])[0]
-                shown = ", ".join(f"{k}={v!r}" for k, v in sorted(hparams.items()))
+                # Each value cut short: one long dict (a record of settings) hid the others, the bad one too.
+                shown = ", ".join(f"{k}={_cut(repr(v), 60)}" for k, v in sorted(hparams.items()))
                 if len(shown) > 300:
                     shown = shown[:300] + " ..."
                 raise (TypeError if isinstance(err, TypeError) else ValueError)(
@@ -1231,6 +1232,10 @@ def _arguments_mismatch(
                 f"self.save_hyperparameters() in {name}.__init__ so that checkpoints hold them"
             )
     return "; ".join(reasons) or f"{name}(**{sorted(hparams)}) does not fit {name}.__init__ ({err})"
+
+
+def _cut(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 4] + " ..."
 
 
 def _matching_weights(loaded: dict[str, Any], expected: dict[str, mx.array], where: str) -> dict[str, Any]:
