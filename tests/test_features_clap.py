@@ -432,6 +432,17 @@ def test_an_extractor_made_in_python_refuses_a_window_of_one_sample():
             ClapFeatureExtractor(**bad)
 
 
+def test_a_bfloat16_mlx_clip_gives_the_features_of_its_float32_values():
+    """An mx.array of bfloat16 stopped the front end with numpy's "'bfloat16' is not a valid PEP 3118 buffer
+    format string"; float32 holds its values exactly."""
+    import mlx.core as mx
+
+    clip = mx.array(_signal(2.0)).astype(mx.bfloat16)
+    extractor = ClapFeatureExtractor.from_dict(UNFUSED)
+    expected = extractor(clip.astype(mx.float32), train=False)["input_features"]
+    np.testing.assert_array_equal(extractor(clip, train=False)["input_features"], expected)
+
+
 @pytest.mark.parametrize(
     "waveforms, error, match",
     [

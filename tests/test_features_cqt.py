@@ -379,3 +379,23 @@ def test_decimation_reaches_no_further_than_the_blocks_context_allows(factor):
     touched = np.flatnonzero(_halve(impulse, factor)) * factor  # output samples' times, in input samples
     assert len(touched) > 0
     assert max(centre - touched[0], touched[-1] - centre) <= _DECIMATION_REACH_PER_FACTOR * factor
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [
+        lambda y: cqt(y, sr=SR),
+        lambda y: cqt(y, sr=SR, backend="numpy"),
+        lambda y: chroma_cqt(y, sr=SR),
+        lambda y: hcqt(y, sr=SR, n_bins=36, fmin=110.0),
+        lambda y: CQTConfig().compute(y),
+    ],
+    ids=["cqt", "cqt-numpy", "chroma_cqt", "hcqt", "CQTConfig.compute"],
+)
+def test_bfloat16_mlx_audio_gives_the_features_of_its_float32_values(feature):
+    """An mx.array of bfloat16 (a model's output under bf16-mixed) stopped every CQT with numpy's
+    "'bfloat16' is not a valid PEP 3118 buffer format string" as it went to the host, while float16 and
+    the STFT and mel features took it: its values are read as float32, which holds them exactly."""
+    audio = mx.array(SIGNALS["chord"]).astype(mx.bfloat16)
+    expected = np.asarray(feature(audio.astype(mx.float32)))
+    np.testing.assert_array_equal(np.asarray(feature(audio)), expected)

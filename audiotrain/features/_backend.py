@@ -120,6 +120,9 @@ _TRACED_EVAL = "during function transformations"
 
 
 def _host_copy(y: mx.array, name: str, caller: str | None) -> np.ndarray:
+    if y.dtype == mx.bfloat16:
+        # numpy has no bfloat16 (np.array raises a PEP 3118 format error); float32 holds its values exactly.
+        y = y.astype(mx.float32)
     try:
         return np.array(y)
     except ValueError as err:
