@@ -399,3 +399,25 @@ def test_bfloat16_mlx_audio_gives_the_features_of_its_float32_values(feature):
     audio = mx.array(SIGNALS["chord"]).astype(mx.bfloat16)
     expected = np.asarray(feature(audio.astype(mx.float32)))
     np.testing.assert_array_equal(np.asarray(feature(audio)), expected)
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [
+        lambda tuning: cqt(SIGNALS["chord"], sr=SR, tuning=tuning),
+        lambda tuning: chroma_cqt(SIGNALS["chord"], sr=SR, tuning=tuning),
+        lambda tuning: hcqt(SIGNALS["chord"], sr=SR, n_bins=36, fmin=110.0, tuning=tuning),
+        lambda tuning: CQTConfig().compute(SIGNALS["chord"], tuning=tuning),
+        lambda tuning: CQTConfig().compute(SIGNALS["chord"], tuning=tuning, block_frames=64),
+    ],
+    ids=["cqt", "chroma_cqt", "hcqt", "CQTConfig.compute", "CQTConfig.compute-blocks"],
+)
+def test_a_tuning_that_is_not_a_number_is_refused_naming_it(feature):
+    """librosa's tuning=None (estimate it) stopped with float()'s or a division's bare TypeError, a NaN
+    with "cannot convert float NaN to integer", and the string "0.1" was read as 0.1."""
+    with pytest.raises(ValueError, match=r"tuning must be a finite number of bins, got None: librosa's"):
+        feature(None)
+    with pytest.raises(ValueError, match=r"tuning must be a finite number of bins, got nan$"):
+        feature(float("nan"))
+    with pytest.raises(ValueError, match=r"tuning must be a finite number of bins, got '0\.1'$"):
+        feature("0.1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, overload
 
-from audiotrain.features.cqt import C1_HZ, cqt
+from audiotrain.features.cqt import C1_HZ, check_tuning, cqt
 
 import mlx.core as mx
 import numpy as np
@@ -156,6 +156,7 @@ def chroma_cqt(
     array float32, shape [..., n_chroma, frames]
     """
     fmin = C1_HZ if fmin is None else float(fmin)
+    tuning = check_tuning(tuning)
     # The fold first: it checks n_chroma and bins_per_octave before a CQT is computed for nothing.
     n_input = n_octaves * bins_per_octave if C is None else C.shape[-2]
     fold = cq_to_chroma(n_input, bins_per_octave, n_chroma, fmin * 2.0 ** (tuning / bins_per_octave))

@@ -141,6 +141,20 @@ def check_settings(
             raise ValueError(f"{where}{name} must be {expected}, got {value!r}")
 
 
+def check_tuning(tuning, where: str = "") -> float:
+    """`tuning` as a float, or ValueError naming it: a NaN reached the kernels' design as "cannot convert
+    float NaN to integer", and None (librosa's "estimate it") a bare TypeError of float() or of a division."""
+    if _number(tuning):
+        return float(tuning)
+    advice = (
+        ": librosa's tuning=None (estimate it) is not done here; pass 0.0 (librosa.cqt's default) or an "
+        "estimate (audiotrain.features.tuning.estimate_tuning gives one from a CQT)"
+        if tuning is None
+        else ""
+    )
+    raise ValueError(f"{where}tuning must be a finite number of bins, got {tuning!r}{advice}")
+
+
 def _number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -355,6 +369,7 @@ def cqt(
     check_backend(backend)
     fmin = C1_HZ if fmin is None else fmin
     check_settings("", sr, hop_length, fmin, n_bins, bins_per_octave, filter_scale, sparsity)
+    tuning = check_tuning(tuning)
     plan = _plan(
         float(sr),
         int(hop_length),
@@ -523,9 +538,8 @@ def hcqt(
     fmin = C1_HZ if fmin is None else float(fmin)
     if not harmonics or any(h <= 0 for h in harmonics):
         raise ValueError(f"harmonics must be positive numbers, got {harmonics}")
-    check_harmonics_fit(
-        "hcqt", sr, fmin, harmonics, n_bins, bins_per_octave, filter_scale, kwargs.get("tuning", 0.0)
-    )
+    tuning = check_tuning(kwargs.get("tuning", 0.0))
+    check_harmonics_fit("hcqt", sr, fmin, harmonics, n_bins, bins_per_octave, filter_scale, tuning)
     outs = [
         cqt(y, sr, hop_length, fmin * h, n_bins, bins_per_octave, filter_scale, backend=backend, **kwargs)
         for h in harmonics
@@ -699,6 +713,7 @@ class CQTConfig(FeatureConfigMixin):
         frames equal the whole signal's to float32 rounding; a signal within one block and its context is
         computed whole.
         """
+        tuning = check_tuning(tuning, "CQTConfig.compute's ")
         if block_frames is not None:
             signal = as_float_signal(
                 y, "numpy"
