@@ -421,3 +421,15 @@ def test_a_tuning_that_is_not_a_number_is_refused_naming_it(feature):
         feature(float("nan"))
     with pytest.raises(ValueError, match=r"tuning must be a finite number of bins, got '0\.1'$"):
         feature("0.1")
+
+
+def test_chroma_of_a_given_cqt_needs_no_audio_as_librosas_does():
+    """chroma_cqt(C=C), as librosa.feature.chroma_cqt is called, stopped with "missing 1 required
+    positional argument: 'y'" though y is ignored when C is given; with neither, the error names both."""
+    C = np.abs(librosa.cqt(SIGNALS["chord"], sr=SR, n_bins=84, bins_per_octave=12)).astype(np.float32)
+    ref = librosa.feature.chroma_cqt(C=C, bins_per_octave=12)
+    assert rel_err(chroma_cqt(C=C, bins_per_octave=12), ref) <= 1e-5
+    with pytest.raises(
+        ValueError, match=r"chroma_cqt needs audio y \[\.\.\., samples\] or a CQT magnitude C"
+    ):
+        chroma_cqt()

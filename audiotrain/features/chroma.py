@@ -40,7 +40,7 @@ def cq_to_chroma(
 
 @overload
 def chroma_cqt(
-    y,
+    y=None,
     sr: float = 22050,
     hop_length: int = 512,
     fmin: float | None = None,
@@ -55,7 +55,7 @@ def chroma_cqt(
 ) -> mx.array: ...
 @overload
 def chroma_cqt(
-    y,
+    y=None,
     sr: float = 22050,
     hop_length: int = 512,
     fmin: float | None = None,
@@ -71,7 +71,7 @@ def chroma_cqt(
 ) -> np.ndarray: ...
 @overload
 def chroma_cqt(
-    y,
+    y=None,
     sr: float = 22050,
     hop_length: int = 512,
     fmin: float | None = None,
@@ -87,7 +87,7 @@ def chroma_cqt(
 ) -> mx.array: ...
 @overload
 def chroma_cqt(
-    y,
+    y=None,
     sr: float = 22050,
     hop_length: int = 512,
     fmin: float | None = None,
@@ -103,7 +103,7 @@ def chroma_cqt(
 ) -> np.ndarray: ...
 @overload
 def chroma_cqt(
-    y,
+    y=None,
     sr: float = 22050,
     hop_length: int = 512,
     fmin: float | None = None,
@@ -117,7 +117,7 @@ def chroma_cqt(
     C: mx.array | np.ndarray | None = None,
 ) -> mx.array | np.ndarray: ...
 def chroma_cqt(
-    y,
+    y=None,
     sr: float = 22050,
     hop_length: int = 512,
     fmin: float | None = None,
@@ -134,11 +134,12 @@ def chroma_cqt(
 
     Parameters
     ----------
-    y : array [..., samples]
-        Audio (ignored when ``C`` is given).
+    y : array [..., samples], optional
+        Audio (ignored when ``C`` is given: ``chroma_cqt(C=C)``, as librosa's).
     sr, hop_length, fmin, n_octaves, bins_per_octave, tuning :
-        CQT settings (``n_bins = n_octaves * bins_per_octave``). librosa estimates ``tuning`` when it is
-        None; we use 0.0, so compare with ``librosa.feature.chroma_cqt(..., tuning=0.0)``.
+        CQT settings (``n_bins = n_octaves * bins_per_octave``). librosa's default ``tuning=None``
+        estimates it; here it is a number, 0.0 by default: compare with ``librosa.feature.chroma_cqt(...,
+        tuning=0.0)``.
     n_chroma : int
         Pitch classes.
     norm : float or None
@@ -157,6 +158,8 @@ def chroma_cqt(
     """
     fmin = C1_HZ if fmin is None else float(fmin)
     tuning = check_tuning(tuning)
+    if y is None and C is None:
+        raise ValueError("chroma_cqt needs audio y [..., samples] or a CQT magnitude C [..., n_bins, frames]")
     # The fold first: it checks n_chroma and bins_per_octave before a CQT is computed for nothing.
     n_input = n_octaves * bins_per_octave if C is None else C.shape[-2]
     fold = cq_to_chroma(n_input, bins_per_octave, n_chroma, fmin * 2.0 ** (tuning / bins_per_octave))

@@ -26,6 +26,8 @@ assert_type(features.chroma_cqt(y), mx.array)
 assert_type(features.chroma_cqt(y, backend="numpy"), np.ndarray)
 assert_type(features.chroma_cqt(None, C=np.ones((84, 10))), np.ndarray)
 assert_type(features.chroma_cqt(None, C=mx.ones((84, 10))), mx.array)
+assert_type(features.chroma_cqt(C=np.ones((84, 10))), np.ndarray)
+assert_type(features.chroma_cqt(C=mx.ones((84, 10))), mx.array)
 assert_type(features.power_to_db(features.melspectrogram(y)), mx.array)
 assert_type(features.power_to_db(features.melspectrogram(y, backend="numpy")), np.ndarray)
 
