@@ -347,3 +347,30 @@ def test_block_processing_does_not_change_results(monkeypatch, backend):
         monkeypatch.setattr(stft_module, "CHUNK_FRAMES", frames_per_block)
         blocked = np.asarray(melspectrogram(batch, sr=SR, backend=backend))
         np.testing.assert_allclose(blocked, whole, rtol=1e-5, atol=1e-7 * whole.max())  # BLAS rounding only
+
+
+@pytest.mark.parametrize(
+    "window",
+    [("kaiser", 8.0), ("gaussian", 400.0), 8.0, np.hamming],
+    ids=["tuple", "tuple2", "beta", "callable"],
+)
+@pytest.mark.parametrize("backend", ["mlx", "numpy"])
+def test_windows_given_as_librosa_takes_them_match_librosa(window, backend):
+    """librosa (through scipy.signal.get_window) takes a window as a (name, parameter) tuple, a Kaiser
+    beta or a function of the length; each stopped stft and melspectrogram with "could not convert string
+    to float: 'kaiser'" or a float() TypeError, naming neither the window nor what it takes."""
+    y = SIGNALS["chord"]
+    ref = librosa.feature.melspectrogram(y=y, sr=SR, window=window)
+    assert rel_err(melspectrogram(y, sr=SR, window=window, backend=backend), ref) <= 1e-5
+    ref = librosa.stft(y, n_fft=1024, win_length=800, window=window)
+    assert rel_err(stft(y, n_fft=1024, win_length=800, window=window, backend=backend), ref) <= 1e-5
+
+
+def test_a_mel_config_with_a_parametrised_window_round_trips_through_its_dict():
+    """A config file holds a (name, parameter) window as a list: from_dict's config computes as the
+    tuple's."""
+    config = MelConfig(window=("kaiser", 8.0))
+    again = MelConfig.from_dict(config.to_dict())
+    assert again.key() == config.key()
+    y = SIGNALS["chord"]
+    np.testing.assert_array_equal(again.compute(y, backend="numpy"), config.compute(y, backend="numpy"))

@@ -14,7 +14,7 @@ from typing import Literal, overload
 from audiotrain.features._backend import check_backend, check_sample_rate, is_mlx
 from audiotrain.features._banded import BandedMatrix
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import PAD_MODES, check_stft_args, fft_frequencies, power_frames
+from audiotrain.features.stft import PAD_MODES, Window, check_stft_args, fft_frequencies, power_frames
 
 import mlx.core as mx
 import numpy as np
@@ -152,7 +152,7 @@ def melspectrogram(
     n_fft: int = 2048,
     hop_length: int = 512,
     win_length: int | None = None,
-    window: str = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -170,7 +170,7 @@ def melspectrogram(
     n_fft: int = 2048,
     hop_length: int = 512,
     win_length: int | None = None,
-    window: str = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -189,7 +189,7 @@ def melspectrogram(
     n_fft: int = 2048,
     hop_length: int = 512,
     win_length: int | None = None,
-    window: str = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -206,7 +206,7 @@ def melspectrogram(
     n_fft: int = 2048,
     hop_length: int = 512,
     win_length: int | None = None,
-    window: str = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -352,7 +352,7 @@ class MelConfig(FeatureConfigMixin):
     n_fft: int = 2048
     hop_length: int = 512
     win_length: int | None = None
-    window: str = "hann"
+    window: Window = "hann"
     center: bool = True
     pad_mode: str = "constant"
     power: float = 2.0

@@ -7,6 +7,8 @@ torch and transformers), so there are ``1 + len(y) // hop_length`` frames.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Literal, overload
 
@@ -20,6 +22,10 @@ __all__ = ["get_window", "stft", "spectrogram", "n_frames", "fft_frequencies"]
 
 PAD_MODES = ("constant", "reflect")
 
+#: A window as librosa takes one: a scipy name ("hann"), a (name, parameter) tuple (("kaiser", 8.0); a
+#: config file's list), a Kaiser beta, a function of the length (np.hamming), or the samples.
+Window = str | tuple | list | float | Callable[[int], np.ndarray] | np.ndarray
+
 
 def hann_window(length: int) -> np.ndarray:
     """The periodic Hann window of `length` samples, float64: ``scipy.signal.get_window("hann", length)``
@@ -32,7 +38,7 @@ def hann_window(length: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _window_cached(window: str, win_length: int, n_fft: int) -> np.ndarray:
+def _window_cached(window: str | tuple | float, win_length: int, n_fft: int) -> np.ndarray:
     if window == "hann":
         w = hann_window(win_length)
     else:
@@ -43,13 +49,15 @@ def _window_cached(window: str, win_length: int, n_fft: int) -> np.ndarray:
     return np.pad(w, (left, n_fft - win_length - left))
 
 
-def get_window(window: str | np.ndarray, n_fft: int, win_length: int | None = None) -> np.ndarray:
+def get_window(window: Window, n_fft: int, win_length: int | None = None) -> np.ndarray:
     """The analysis window, periodic (``fftbins=True``) and centred in ``n_fft`` like librosa.
 
     Parameters
     ----------
-    window : str or np.ndarray
-        A scipy window name ("hann", "hamming", ...) or the window samples [win_length].
+    window : str, tuple, float, callable or np.ndarray
+        As librosa: a scipy window name ("hann", "hamming", ...), a name with its parameter
+        (``("kaiser", 8.0)``; a list too, as a config file holds it), a Kaiser beta, a function of the
+        length (``np.hamming``), or the window samples [win_length].
     n_fft : int
         FFT size; the window is zero-padded on both sides to this length.
     win_length : int, optional
@@ -62,9 +70,13 @@ def get_window(window: str | np.ndarray, n_fft: int, win_length: int | None = No
     win_length = n_fft if win_length is None else int(win_length)
     if not 0 < win_length <= n_fft:
         raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")
-    if isinstance(window, str):
+    if isinstance(window, list) and window and isinstance(window[0], str):
+        window = tuple(window)
+    if isinstance(window, (str, tuple)) or (
+        isinstance(window, numbers.Real) and not isinstance(window, bool)
+    ):
         return _window_cached(window, win_length, n_fft)
-    w = np.asarray(window, dtype=np.float64)
+    w = np.asarray(window(win_length) if callable(window) else window, dtype=np.float64)
     if w.shape != (win_length,):
         raise ValueError(f"window array must have shape ({win_length},), got {w.shape}")
     left = (n_fft - win_length) // 2
@@ -192,7 +204,7 @@ def power_frames(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -328,7 +340,7 @@ def stft(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     backend: Literal["mlx"] = "mlx",
@@ -339,7 +351,7 @@ def stft(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     *,
@@ -351,7 +363,7 @@ def stft(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     backend: str = "mlx",
@@ -361,7 +373,7 @@ def stft(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     backend: str = "mlx",
@@ -406,7 +418,7 @@ def spectrogram(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -418,7 +430,7 @@ def spectrogram(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -431,7 +443,7 @@ def spectrogram(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
@@ -442,7 +454,7 @@ def spectrogram(
     n_fft: int = 2048,
     hop_length: int | None = None,
     win_length: int | None = None,
-    window: str | np.ndarray = "hann",
+    window: Window = "hann",
     center: bool = True,
     pad_mode: str = "constant",
     power: float = 2.0,
