@@ -1277,3 +1277,15 @@ def test_cache_commands_name_a_folder_they_cannot_read(
     assert f"cannot read {folder}" in err and "(Permission denied)" in err
     if unreadable == "a configuration":
         assert ours.path_for(songs[0]).exists()
+
+
+@pytest.mark.parametrize(
+    "returned", [None, {"cqt": np.ones(3)}, [np.ones(3), np.ones(2)]], ids=["None", "dict", "ragged"]
+)
+def test_a_compute_fn_that_returns_no_array_is_named_and_nothing_is_stored(tmp_path, songs, returned):
+    """A compute_fn that forgot its `return` (or returned a dict, or ragged lists) stopped with numpy's
+    "Object arrays cannot be saved when allow_pickle=False", naming neither it nor the file."""
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    with pytest.raises(TypeError, match=rf"compute_fn returned {type(returned).__name__} for .*song0\.wav"):
+        cache.get_or_compute(songs[0], lambda path: returned)
+    assert cache.report()["entries"] == 0

@@ -655,9 +655,20 @@ class FeatureCache:
             for p in inspect.signature(compute_fn).parameters.values()
         )
         value = compute_fn(path) if wants_path else compute_fn()
+        returned = type(value).__name__
         if isinstance(value, mx.array) and value.dtype == mx.bfloat16:
             value = value.astype(mx.float32)  # numpy (and .npy) has no bfloat16; float32 holds it exactly
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except ValueError:  # ragged lists: "setting an array element with a sequence"
+            value = np.empty(0, dtype=object)
+        if value.dtype == object:
+            # None (a compute_fn without `return`) or a dict met np.save's "Object arrays cannot be saved
+            # when allow_pickle=False", naming neither compute_fn nor the file.
+            raise TypeError(
+                f"compute_fn returned {returned} for {path}; it must return the features as an array "
+                "(numpy or mlx)"
+            )
         try:
             self._write(target, value)
         except OSError as error:
