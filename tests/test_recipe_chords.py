@@ -2494,6 +2494,22 @@ def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(
     assert capsys.readouterr().out == "0.000000\t6.000000\tN\n"
 
 
+def test_a_left_out_songs_entry_is_not_counted_as_another_runs_in_the_cache_line(tmp_path, capsys):
+    """The first run on a fresh cache, over 4 songs of which one is digital silence, ended with "feature
+    cache: this run's 3 songs in ... (4 songs there in all, other runs' too)": no other run had used it; the
+    4th entry is the features of its own left-out song."""
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    sf.write(songs[1].audio_path, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--num_epochs", "1", "--data.test_fraction", "0"]
+    assert (
+        chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run")])
+        == 0
+    )
+    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("feature cache:")]
+    assert re.fullmatch(r"feature cache: this run's 3 songs in \S+/chordcqt-\w+", line), line
+
+
 def test_songs_whose_channels_cancel_in_the_mono_mix_are_skipped_as_such_not_as_a_failed_export(
     tiny_run, tmp_path, capsys
 ):

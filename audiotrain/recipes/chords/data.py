@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from audiotrain._files import probe_writable, write_atomically
@@ -68,6 +68,8 @@ class SongSplits:
     data_report: str = ""
     #: Whether the parts are a pairs file's ``split`` column (a dataset's published split), not the recipe's.
     parts_given: bool = False
+    #: The songs `drop_undecodable` left out: a silent one's features are in the cache, as this run's.
+    left_out: list[SongEntry] = field(default_factory=list)
 
     def describe(self) -> str:
         return f"{self.source}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test songs"
@@ -478,8 +480,9 @@ def drop_undecodable(
         whose = "whose audio does not decode or is silent under chords"
         report += f"\n  {plural(len(dropped), 'song')} {whose}:\n    "
         report += "\n    ".join(dropped)
+    left_out = [*splits.left_out, *(song for song in songs if id(song) in bad)]
     kept = SongSplits(
-        keep(splits.train), keep(splits.val), keep(splits.test), source, report, splits.parts_given
+        keep(splits.train), keep(splits.val), keep(splits.test), source, report, splits.parts_given, left_out
     )
     if dropped and (not kept.train or (splits.val and not kept.val)):
         raise ValueError(

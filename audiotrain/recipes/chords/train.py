@@ -69,6 +69,7 @@ from audiotrain.recipes.chords.config import (
 from audiotrain.recipes.chords.data import (
     DATA_REPORT,
     SongSplits,
+    _in_cache,
     balanced_class_weights,
     chord_type_frequencies,
     demo_splits,
@@ -1616,8 +1617,10 @@ def _cache_line(cache: FeatureCache, splits: SongSplits, others_replaced: int = 
             f"run's {songs} songs that it lacked were computed in memory and not kept"
         )
     entries = cache.report()["entries"]
+    # (a song left out as silent had its features computed and kept: an entry of this run's, not another's)
+    own = songs + sum(_in_cache(cache, song) for song in splits.left_out)
     there = ""
-    if entries > songs:
+    if entries > own:
         there = f" ({entries} songs there in all, other runs' too)"
     elif entries < songs:
         there = f" (only {entries} of them there now: the others' were deleted during the run)"
