@@ -433,3 +433,14 @@ def test_chroma_of_a_given_cqt_needs_no_audio_as_librosas_does():
         ValueError, match=r"chroma_cqt needs audio y \[\.\.\., samples\] or a CQT magnitude C"
     ):
         chroma_cqt()
+
+
+def test_a_signal_too_short_for_the_cqt_is_told_the_fewest_samples_it_takes():
+    """The error "signal of 10 samples is too short for a 7-octave CQT" left the user to work out the least
+    length (librosa gives frames, with warnings, for as little as one sample)."""
+    with pytest.raises(
+        ValueError, match=r"^signal of 10 samples is too short for a 7-octave CQT: it takes 64 or more"
+    ):
+        cqt(np.zeros(10, np.float32), sr=SR)
+    with pytest.raises(ValueError, match=r"it takes 8 or more \(each octave halves the signal"):
+        cqt(np.zeros(7, np.float32), sr=SR, hop_length=256, fmin=220.0, n_bins=36)

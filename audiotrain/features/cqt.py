@@ -385,8 +385,12 @@ def cqt(
     lead, n_samples = signal.shape[:-1], signal.shape[-1]
     signal = signal.reshape(-1, n_samples)
     n_octaves = len(plan.hops)
-    if n_samples < plan.early_factor * 2 ** (n_octaves - 1):
-        raise ValueError(f"signal of {n_samples} samples is too short for a {n_octaves}-octave CQT")
+    fewest = plan.early_factor * 2 ** (n_octaves - 1)
+    if n_samples < fewest:
+        raise ValueError(
+            f"signal of {n_samples} samples is too short for a {n_octaves}-octave CQT: it takes {fewest} or "
+            "more (each octave halves the signal and the last must keep a sample: CQTConfig.min_samples)"
+        )
     # Decimation (soxr, exactly librosa's) runs on the host: one signal per octave, each at half the rate
     # of the one before. Frame t of an octave is centred at t * hop and cut to the rows the kernels use.
     if plan.early_factor > 1:
