@@ -1289,3 +1289,10 @@ def test_a_compute_fn_that_returns_no_array_is_named_and_nothing_is_stored(tmp_p
     with pytest.raises(TypeError, match=rf"compute_fn returned {type(returned).__name__} for .*song0\.wav"):
         cache.get_or_compute(songs[0], lambda path: returned)
     assert cache.report()["entries"] == 0
+
+
+def test_a_config_key_of_none_is_refused_rather_than_shared_by_every_configuration(tmp_path):
+    """FeatureCache(root, None) (a config_key left unset) stored its entries in a folder named "None", which
+    every other configuration left unset shares: a second feature setting was served the first one's."""
+    with pytest.raises(ValueError, match=r"config_key is None: name the feature configuration"):
+        FeatureCache(tmp_path / "cache", None)

@@ -541,6 +541,11 @@ class FeatureCache:
     ):
         if identity not in ("stat", "content"):
             raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
+        if config_key is None:
+            raise ValueError(
+                "config_key is None: name the feature configuration (a str, or a config with key() such as "
+                "CQTConfig(...)); every configuration named None would share one folder of entries"
+            )
         self.config = config_key.to_dict() if hasattr(config_key, "to_dict") else None
         key = config_key.key() if hasattr(config_key, "key") else str(config_key)
         if not key or "/" in key or key.startswith("."):
