@@ -235,6 +235,20 @@ def test_schedules_keep_a_warmup_longer_than_the_run_and_onecycle_anneals_within
         make_schedule("onecycle", 1e-3, num_epochs=1, warmup_epochs=0, steps_per_epoch=2)
 
 
+def test_the_constant_schedule_warms_up_over_warmup_epochs_as_the_flag_says():
+    """``--scheduler constant --warmup_epochs 2`` trained at the full rate from the first step: the warmup was
+    dropped without a word (config.json still said 2.0). It rises over the warmup's steps, then stays at the
+    peak, as the CLAP recipe's and create_trainer's constant schedules do; ``--warmup_epochs 0`` keeps none."""
+    parser = chords._training_parser("prog", "test", needs_data=False)
+    flags = ["--scheduler", "constant", "--learning_rate", "0.004", "--num_epochs", "4"]
+    for warmup, expected in (("2", [1e-3, 2e-3, 3e-3, 4e-3, 4e-3, 4e-3]), ("0", [4e-3] * 6)):
+        config = chords._config_from_args(parser.parse_args([*flags, "--warmup_epochs", warmup]))
+        optimizer = chords_train.build_task(config, [], 2).configure_optimizers().optimizer
+        schedule = optimizer._schedulers.get("learning_rate")  # (none: the rate is a number)
+        rates = [(schedule(step) if schedule else optimizer.learning_rate).item() for step in range(6)]
+        assert rates == pytest.approx(expected)
+
+
 def test_chord_tasks_weight_decay_warmup_and_schedule_name_reach_the_optimizer():
     """The keywords a Python user gives ChordTask reach AdamW and the schedule: the weight decay, a warmup
     of half an epoch (5 steps, not truncated to none), and the schedule's name the run state records."""

@@ -739,7 +739,7 @@ def test_processes_which_only_the_command_line_applies_is_warned_about(clip_load
 
 def test_the_constant_schedule_trains_at_the_learning_rate(tmp_path):
     """TrainingConfig(scheduler="constant"), the third schedule the config offers, trains at learning_rate
-    from the first step to the last (the shared task takes it as no schedule)."""
+    from the end of its warmup (warmup_epochs, 1 by default) to the last step."""
     from audiotrain import DataLoader
     from audiotrain.models import ChordRecognitionModel
     from audiotrain.recipes.chords import Trainer, TrainingConfig

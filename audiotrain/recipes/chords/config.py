@@ -990,7 +990,12 @@ class TrainingConfig:
     )
     warmup_epochs: float = field(default=1.0, metadata=_help("epochs of learning-rate warmup"))
     scheduler: str = field(
-        default="cosine", metadata=_help("learning-rate schedule", choices=("cosine", "onecycle", "constant"))
+        default="cosine",
+        metadata=_help(
+            "learning-rate schedule after the --warmup_epochs warmup: cosine decay to learning_rate / 100, "
+            "1cycle, or constant",
+            choices=("cosine", "onecycle", "constant"),
+        ),
     )
     gradient_clip: float = field(
         default=1.0, metadata=_help("max global gradient norm; 0 turns clipping off")

@@ -70,6 +70,8 @@ def make_schedule(
     warmup longer than the run ends with the run, below the peak (as torch's linear warmup would).
     "onecycle": 1cycle from `learning_rate / 25` up to `learning_rate` over `warmup_epochs` (at least one
     step, at most 90% of training), then annealed down.
+    "constant": the cosine's linear warmup, then `learning_rate` to the end (as the CLAP recipe's and
+    `create_trainer`'s constant); without warmup steps the number `learning_rate` itself.
     """
     total = max(1, num_epochs * steps_per_epoch)
     warmup = int(round(warmup_epochs * steps_per_epoch))
@@ -80,13 +82,17 @@ def make_schedule(
         return WarmupCosineScheduler(
             learning_rate, warmup, max(total, warmup), min_lr=learning_rate * 1e-2
         ), "warmup_cosine"
+    if scheduler == "constant":
+        if warmup == 0:
+            return learning_rate, "constant"
+        return WarmupCosineScheduler(learning_rate, warmup, warmup, min_lr=learning_rate), "warmup_constant"
     warmup = min(total, warmup)
     if scheduler == "onecycle":
         if total < 3:
             raise ValueError(f"scheduler 'onecycle' needs at least 3 optimizer steps, training has {total}")
         pct = min(max(warmup / total, 2.0 / total), 0.9)
         return OneCycleScheduler(max_lr=learning_rate, total_steps=total, pct_start=pct), "one_cycle"
-    raise ValueError(f"scheduler must be 'cosine' or 'onecycle', got {scheduler!r}")
+    raise ValueError(f"scheduler must be 'cosine', 'onecycle' or 'constant', got {scheduler!r}")
 
 
 def _check_optim_settings(
@@ -132,7 +138,8 @@ class ChordTask(TrainModule):
         learning_rate, weight_decay: AdamW settings (peak rate of the schedule).
         bias_correction: AdamW's bias correction, as torch.optim.AdamW (off: MLX's default, which the
             recipe's learning rate was tuned with; its early updates are larger, 3.2x at the first step).
-        scheduler: "cosine" or "onecycle" (see `make_schedule`); None for a constant rate.
+        scheduler: "cosine" or "onecycle" (see `make_schedule`); None for a constant rate (after the warmup
+            of `warmup_epochs`, if any).
         num_epochs, warmup_epochs, steps_per_epoch: length of the schedule in optimizer steps.
         extra_state: JSON-serialisable entries stored with every checkpoint under `CHECKPOINT_KEY`
             (feature config, vocabulary, decoding settings: what `predict` needs besides the weights).
@@ -284,12 +291,13 @@ class ChordTask(TrainModule):
 
     def configure_optimizers(self) -> OptimizerConfig:
         s = self.optim_settings
-        if s["scheduler"] is None:
-            lr, name = s["learning_rate"], "constant"
-        else:
-            lr, name = make_schedule(
-                s["scheduler"], s["learning_rate"], s["num_epochs"], s["warmup_epochs"], s["steps_per_epoch"]
-            )
+        lr, name = make_schedule(
+            s["scheduler"] or "constant",
+            s["learning_rate"],
+            s["num_epochs"],
+            s["warmup_epochs"],
+            s["steps_per_epoch"],
+        )
         return OptimizerConfig(
             optim.AdamW(
                 learning_rate=lr, weight_decay=s["weight_decay"], bias_correction=s["bias_correction"]

@@ -1095,8 +1095,6 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
 
 def _rate(settings: dict, steps_per_epoch: int, step: int) -> float:
     """The learning rate at optimizer step `step` of the recipe's schedule for `settings` (a run config)."""
-    if settings["scheduler"] == "constant":
-        return float(settings["learning_rate"])
     schedule, _ = make_schedule(
         settings["scheduler"],
         float(settings["learning_rate"]),
@@ -1104,7 +1102,7 @@ def _rate(settings: dict, steps_per_epoch: int, step: int) -> float:
         float(settings["warmup_epochs"]),
         steps_per_epoch,
     )
-    return float(schedule(mx.array(step)))
+    return float(schedule(mx.array(step))) if callable(schedule) else float(schedule)
 
 
 #: The settings that make an epoch's batches (how many windows, and which): a checkpoint saved in the middle
