@@ -1209,3 +1209,32 @@ def test_a_multi_optimizer_may_split_the_layers_of_a_sequential(tmp_path, compil
     after = weights(module)
     assert not np.allclose(after["net.layers.0.weight"], before["net.layers.0.weight"])  # Adam's group
     np.testing.assert_array_equal(after["net.layers.2.weight"], before["net.layers.2.weight"])  # lr 0
+
+
+@pytest.mark.parametrize("name", ["lr_scheduler_configs", "lr_schedulers"])
+def test_a_callback_reading_lightnings_list_of_schedulers_is_told_where_the_rate_is(tmp_path, name):
+    """A Lightning callback that reads `trainer.lr_scheduler_configs[0].scheduler` (Lightning 1's
+    `trainer.lr_schedulers`) to log or adjust the rate got "'Trainer' object has no attribute ...", which says
+    nothing of where the schedule went. The AttributeError (hasattr stays False) now says it."""
+    from audiotrain.train import Callback
+
+    said = []
+
+    class ReadsSchedulers(Callback):
+        def on_train_start(self, trainer, module):
+            with pytest.raises(AttributeError) as error:
+                getattr(trainer, name)
+            said.append(str(error.value))
+            assert not hasattr(trainer, name)
+
+    schedule = WarmupCosineScheduler(peak_lr=0.1, warmup_steps=2, total_steps=6)
+    returned = {
+        "optimizer": optim.SGD(learning_rate=0.0),
+        "lr_scheduler": {"scheduler": schedule, "interval": "step"},
+    }
+    trainer(tmp_path, max_epochs=1, callbacks=[ReadsSchedulers()]).fit(
+        Returns(lambda m: returned), make_batches()
+    )
+    [message] = said
+    assert f"Trainer.{name}" in message and "trainer.learning_rate()" in message
+    assert "LearningRateMonitor" in message and "optimizer_config" in message

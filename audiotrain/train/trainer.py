@@ -639,6 +639,16 @@ class Trainer:
         reads the rate; attributes read and set through to the MLX optimizer, `.optimizer` is that one)."""
         return [LightningOptimizer(self.optimizer)] if self.optimizer is not None else []
 
+    @property
+    def lr_scheduler_configs(self) -> list:
+        """Lightning's list of the schedulers it steps: none here (`_no_scheduler_list`)."""
+        raise _no_scheduler_list("lr_scheduler_configs")
+
+    @property
+    def lr_schedulers(self) -> list:
+        """Lightning 1's name for `lr_scheduler_configs`: none here either."""
+        raise _no_scheduler_list("lr_schedulers")
+
     # The limits as Lightning's properties show them: 1.0 (every batch) where none was given.
     @property
     def limit_train_batches(self) -> int | float:
@@ -2037,6 +2047,17 @@ class Trainer:
 
 # What `_train_batch` returns where the module's `on_train_batch_start` returned -1.
 _SKIP_REST_OF_EPOCH = object()
+
+
+def _no_scheduler_list(name: str) -> AttributeError:
+    """What a Lightning callback reading `trainer.<name>` (to log or adjust the rate) is told: an
+    AttributeError, so that `hasattr` stays False, saying where the schedule is."""
+    return AttributeError(
+        f"Trainer.{name}: Lightning's list of torch schedulers that the loop steps has no counterpart here: "
+        "a schedule is the optimizer's learning rate, a function of its step evaluated inside the compiled "
+        "update (trainer.optimizer_config.optimizer holds it, and nothing steps it by hand). Read the rate "
+        "the last update used with trainer.learning_rate(), or log it with a LearningRateMonitor"
+    )
 
 
 def _shown_limit(limit: int | float | None) -> int | float:
