@@ -536,6 +536,21 @@ def test_the_optimizer_schedule_loss_and_seed_flags_reach_the_runs_task_and_load
     assert loader_args[-2:] == (3, 5)  # the batch size, the seed of the windows, shifts and order
 
 
+def test_a_warmup_longer_than_the_run_is_said_at_its_start(tiny_run, tmp_path, capsys):
+    """``--warmup_epochs 4`` in a 2-epoch run was taken without a word: the cosine run trained at at most
+    half of ``--learning_rate`` to its end. The run's start says so, and the history shows it."""
+    argv = [*tiny_run_argv(tiny_run, tmp_path / "run"), "--warmup_epochs", "4"]
+    assert chords.main(argv) == 0
+    printed = capsys.readouterr()
+    out = " ".join((printed.out + printed.err).split())
+    assert (
+        "note: --warmup_epochs 4 is longer than the run's 2 epochs: the learning rate rises to about 50% of "
+        "--learning_rate 0.002 at the last step and never reaches it" in out
+    )
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["learning_rate"][-1] == pytest.approx(0.001, rel=0.05)
+
+
 def test_the_checkpoint_holds_the_resolved_config_and_the_run_config_repeats_the_run(tiny_run):
     root, run_dir = tiny_run
     written = json.loads((run_dir / "config.json").read_text())["config"]

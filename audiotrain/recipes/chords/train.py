@@ -1411,7 +1411,29 @@ def _seeded_task(
         f"{config.data.window_frames} frames per epoch "
         f"({plural(steps_per_epoch, 'step')} of {_batch_words(config.batch_size)})"
     )
+    if note := _warmup_note(config):
+        log(note)
     return task
+
+
+def _warmup_note(config: TrainingConfig) -> str:
+    """A line for the run's start where ``--warmup_epochs`` does not fit in the run, or "": it was taken
+    without a word, and a cosine or constant run trained at a fraction of ``--learning_rate`` to its end
+    (`make_schedule` keeps the warmup's slope), a 1cycle run with its rise cut at 90% of the run."""
+    warmup, epochs, rate = config.warmup_epochs, config.num_epochs, config.learning_rate
+    if config.scheduler in ("cosine", "constant") and warmup > epochs:
+        return (
+            f"note: --warmup_epochs {warmup:g} is longer than the run's {plural(epochs, 'epoch')}: the "
+            f"learning rate rises to about {epochs / warmup:.0%} of --learning_rate {rate:g} at the last step "
+            "and never reaches it (lower --warmup_epochs, or raise --num_epochs)"
+        )
+    if config.scheduler == "onecycle" and warmup > 0.9 * epochs:
+        return (
+            f"note: --warmup_epochs {warmup:g} is longer than 90% of the run's {plural(epochs, 'epoch')}: "
+            f"1cycle's rise to --learning_rate {rate:g} ends at {0.9 * epochs:g} epochs, leaving the rest of "
+            "the run to its descent"
+        )
+    return ""
 
 
 def _batch_words(batch_size: int) -> str:
