@@ -238,7 +238,7 @@ def test_schedules_keep_a_warmup_longer_than_the_run_and_onecycle_anneals_within
 def test_the_constant_schedule_warms_up_over_warmup_epochs_as_the_flag_says():
     """``--scheduler constant --warmup_epochs 2`` trained at the full rate from the first step: the warmup was
     dropped without a word (config.json still said 2.0). It rises over the warmup's steps, then stays at the
-    peak, as the CLAP recipe's and create_trainer's constant schedules do; ``--warmup_epochs 0`` keeps none."""
+    peak, as the CLAP recipe's and create_trainer's constant schedules do; ``--warmup_epochs 0``: none."""
     parser = chords._training_parser("prog", "test", needs_data=False)
     flags = ["--scheduler", "constant", "--learning_rate", "0.004", "--num_epochs", "4"]
     for warmup, expected in (("2", [1e-3, 2e-3, 3e-3, 4e-3, 4e-3, 4e-3]), ("0", [4e-3] * 6)):

@@ -1424,8 +1424,8 @@ def _warmup_note(config: TrainingConfig) -> str:
     if config.scheduler in ("cosine", "constant") and warmup > epochs:
         return (
             f"note: --warmup_epochs {warmup:g} is longer than the run's {plural(epochs, 'epoch')}: the "
-            f"learning rate rises to about {epochs / warmup:.0%} of --learning_rate {rate:g} at the last step "
-            "and never reaches it (lower --warmup_epochs, or raise --num_epochs)"
+            f"learning rate rises to about {epochs / warmup:.0%} of --learning_rate {rate:g} at the last "
+            "step and never reaches it (lower --warmup_epochs, or raise --num_epochs)"
         )
     if config.scheduler == "onecycle" and warmup > 0.9 * epochs:
         return (
