@@ -3136,6 +3136,40 @@ def test_split_by_folder_keeps_each_albums_songs_in_one_part(tmp_path):
         ChordDataConfig(split_by="album")
 
 
+def test_a_grouping_into_two_folders_says_why_the_run_holds_out_no_test_songs(tiny_run, tmp_path, capsys):
+    """Two artists split by top folder fill training and validation, so the run held out no test song and
+    scored nothing; its last line advised data.test_fraction (0.15 already) or more songs, not the grouping.
+    """
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    for seed, artist in enumerate(("Queen", "Zweieck")):
+        generate_demo_songs(data / artist, n_songs=2, seed=seed, song_seconds=6)
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.split_by", "top_folder"]) == 0
+    err = capsys.readouterr().err
+    assert "2 train / 2 val / 0 test songs" in err
+    reason = "--data.split_by top_folder makes 2 groups of the 4 songs, each kept whole in one part"
+    assert err.count(reason) == 2, err  # before training, and where no evaluation follows
+    assert "data.test_fraction, or more songs" not in err
+
+
+def test_a_pairs_files_split_column_without_test_rows_is_named_as_why_no_song_is_tested(tmp_path):
+    """A published split without a test part (or whose test songs the scan all skipped) trained without a
+    final evaluation, and the run's line blamed data.test_fraction, which a split column does not use."""
+    from audiotrain.recipes.chords.data import folder_splits, no_test_songs_reason
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=4, song_seconds=4)
+    pairs = _pairs_with_split(data, {"song_000": "train", "song_001": "train", "song_002": "val"})
+    config = ChordDataConfig(data_dir=str(data), pairs=str(pairs))
+    splits, screen = folder_splits(config, seed=0)
+    assert not splits.test
+    reason = no_test_songs_reason(splits, config)
+    assert reason.startswith(f"{pairs}'s split column names no test song that the scan kept"), reason
+    assert f"note: no test songs, so no final evaluation: {reason}" in screen
+
+
 def _pairs_with_split(data: Path, parts: dict[str, str]) -> Path:
     """A pairs file beside `data`'s songs (demo songs: song_NNN.wav + .lab), naming each song's part."""
     rows = "".join(f"{name}.wav,{name}.lab,{part}\n" for name, part in parts.items())

@@ -28,6 +28,7 @@ from audiotrain.datasets.chord_songs import (
     ChordSongDataset,
     SongEntry,
     SongIndex,
+    merged_groups,
     scan_song_folder,
     shared_annotations,
     split_groups,
@@ -272,7 +273,43 @@ def folder_splits(
     source = f"{len(index)} songs in {data.data_dir}{_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     kept = _kept_together_note(index.songs, data, "fold" if folds else "part")
-    return SongSplits(train, val, test, source, index.report(max_listed=None)), screen + kept
+    splits = SongSplits(train, val, test, source, index.report(max_listed=None))
+    return splits, screen + kept + _no_test_songs_note(splits, data, folds)
+
+
+def no_test_songs_reason(splits: SongSplits, data: ChordDataConfig) -> str:
+    """Why a data folder's `splits` hold out no test song, and what gives some: said before training and
+    again where the run ends without an evaluation. A grouping (`--data.split_by`, `--data.group_pattern`)
+    into fewer than three groups fills training and validation first, which no test_fraction changes, and a
+    pairs file's split column is the split whatever the fractions say."""
+    if splits.parts_given:
+        return f"{data.pairs}'s split column names no test song that the scan kept: mark some rows test"
+    if data.test_fraction == 0:
+        return "--data.test_fraction is 0"
+    songs = [*splits.train, *splits.val, *splits.test]
+    if data.group_pattern is not None:
+        grouping = f"--data.group_pattern '{data.group_pattern}'"
+    elif data.split_by != "song":
+        grouping = f"--data.split_by {data.split_by}"
+    else:
+        grouping = None
+    named = split_groups([song.name for song in songs], data.split_by, data.group_pattern)
+    groups = len(set(merged_groups([song.annotation_path for song in songs], named)))
+    if grouping is not None and groups < 3:
+        return (
+            f"{grouping} makes {plural(groups, 'group')} of the {plural(len(songs), 'song')}, each kept "
+            "whole in one part, and training and validation take them: a test part needs a third group "
+            "(more folders, or a finer grouping)"
+        )
+    return "data.test_fraction, or more songs, gives some"
+
+
+def _no_test_songs_note(splits: SongSplits, data: ChordDataConfig, folds: bool = False) -> str:
+    """A line for the screen, before training, where `splits` hold out no test song though one was asked for
+    (a test_fraction, or a split column): `no_test_songs_reason`; "" otherwise, and in cv (its folds test)."""
+    if splits.test or folds or (data.test_fraction == 0 and not splits.parts_given):
+        return ""
+    return f"\nnote: no test songs, so no final evaluation: {no_test_songs_reason(splits, data)}"
 
 
 def _grouped(data: ChordDataConfig) -> str:
@@ -346,8 +383,8 @@ def _given_splits(index: SongIndex, data: ChordDataConfig) -> tuple[SongSplits, 
     source = f"{len(index)} songs in {data.data_dir} (the split {data.pairs} gives){_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     screen += _shared_across_parts_warning(index, where)
-    report = index.report(max_listed=None)
-    return SongSplits(train, val, test, source, report, parts_given=True), screen
+    splits = SongSplits(train, val, test, source, index.report(max_listed=None), parts_given=True)
+    return splits, screen + _no_test_songs_note(splits, data)
 
 
 def write_data_report(folder: Path, report: str) -> None:

@@ -77,6 +77,7 @@ from audiotrain.recipes.chords.data import (
     feature_function,
     folder_splits,
     make_loaders,
+    no_test_songs_reason,
     pitch_shift_note,
     stopped_before_training,
     training_pitch_shifts,
@@ -1496,7 +1497,10 @@ def _evaluate_held_out(
     """Transcribe and score the test songs with checkpoint `best` into ``run_dir/evaluation``; the scores,
     with their notes, go to `results` (as ``evaluate`` prints them on stdout)."""
     if not splits.test:
-        log("no held-out test songs, so no evaluation (data.test_fraction, or more songs, gives some)")
+        reason = "data.test_fraction, or more songs, gives some"
+        if config.data.data_dir:  # (why, where a grouping or a split column, not the fraction, left none)
+            reason = no_test_songs_reason(splits, config.data)
+        log(f"no held-out test songs, so no evaluation ({reason})")
         return None
     predictor = ChordPredictor.from_checkpoint(best)
     shared = unwritable_lab_files([song.name for song in splits.test], run_dir / "evaluation")
