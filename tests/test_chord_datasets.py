@@ -1115,6 +1115,28 @@ def test_a_jams_with_several_chord_annotations_is_listed_once_not_warned(tmp_pat
     assert "read_jams(" not in report  # no Python API a command-line user cannot reach
 
 
+def test_a_jams_annotation_number_that_is_another_annotators_in_another_file_is_warned_of(tmp_path):
+    """--data.jams_annotation N picks by position in each file: where two annotators' chords are stored in
+    another order in some files, the run trained on a mix of both, each file listed apart and nothing said."""
+    for name, annotators in (("a", ("Alice", "Bob")), ("b", ("Bob", "Alice")), ("c", ("Alice", "Bob"))):
+        write_jams(tmp_path / f"{name}.jams", SEGMENTS)
+        document = json.loads((tmp_path / f"{name}.jams").read_text())
+        first = document["annotations"][0]
+        document["annotations"] = [
+            dict(first, annotation_metadata={**first["annotation_metadata"], "annotator": {"name": who}})
+            for who in annotators
+        ]
+        (tmp_path / f"{name}.jams").write_text(json.dumps(document))
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+    report = scan_song_folder(tmp_path, jams_annotation=1).report()
+    assert "2 annotators' chords used as chord annotation 1, which is not the same annotator's" in report
+    assert f"chord by Alice: {tmp_path / 'b.jams'}\n" in report, report
+    assert f"chord by Bob: {tmp_path / 'a.jams'}, {tmp_path / 'c.jams'}" in report, report
+    # One annotator's in every file: nothing more to say than the files' list.
+    (tmp_path / "b.jams").write_text((tmp_path / "a.jams").read_text())
+    assert "not the same annotator's" not in scan_song_folder(tmp_path, jams_annotation=1).report()
+
+
 def test_nearly_paired_files_get_a_did_you_mean_hint(tmp_path):
     for audio, annotation in (
         ("Song0.wav", "song0.lab"),  # case

@@ -145,6 +145,9 @@ class SongIndex:
     duplicates: list[tuple[Path, str]] = field(default_factory=list)
     unsupported_audio: list[tuple[Path, str]] = field(default_factory=list)
     several_annotations: list[tuple[Path, str]] = field(default_factory=list)  # used: not a problem
+    #: Of each of those files, the number of the chord annotation used and its description ("chord by Bob"):
+    #: a number picks by position in each file, so another order of the annotators mixes their chords.
+    annotations_used: list[tuple[Path, int, str]] = field(default_factory=list)
     #: Annotations used with segments dropped as labelling no time (start = end: Audacity's point labels):
     #: ``(annotation, "line 2 (G:maj), ...")``. Used: not a problem, but each such chord is lost.
     zero_length: list[tuple[Path, str]] = field(default_factory=list)
@@ -450,6 +453,11 @@ class SongIndex:
                 [f"{p}: {who}" for p, who in self.several_annotations],
             ),
             (
+                f"annotator's chords {self._mixed_annotators_heading()}",
+                f"annotators' chords {self._mixed_annotators_heading()}",
+                self._mixed_annotators(),
+            ),
+            (
                 "annotation with zero-length segments, dropped (start = end labels no time: a point label, "
                 "as Audacity writes one; give it an end time to keep its chord)",
                 "annotations with zero-length segments, dropped (start = end labels no time: point labels, "
@@ -477,6 +485,27 @@ class SongIndex:
                     where = f" (every one is listed in {listed_in})" if listed_in else ""
                     lines.append(f"    ... and {len(items) - len(shown)} more{where}")
         return without_control_characters("\n".join(lines))  # (file names may hold ESC, BEL, ...)
+
+    def _mixed_annotators(self) -> list[str]:
+        """Where the chord annotation used (a number: a position in each file) is another annotator's in
+        some JAMS files than in others, one item per annotator, ``"chord by Bob: a.jams, c.jams"``; none
+        where every such file gives one annotator's, or where none names who ("chord #1")."""
+        files_of: dict[str, list[str]] = {}
+        for path, _, who in self.annotations_used:
+            if not re.search(r" #\d+$", who):  # (no annotator, source or version named: nothing to compare)
+                files_of.setdefault(who, []).append(str(path))
+        if len(files_of) < 2:
+            return []
+        return [f"{who}: {listed(paths, 5)}" for who, paths in sorted(files_of.items())]
+
+    def _mixed_annotators_heading(self) -> str:
+        used = self.annotations_used[0][1] if self.annotations_used else 0
+        return (
+            f"used as chord annotation {used}, which is not the same annotator's in every file: "
+            "--data.jams_annotation N (evaluate's --jams_annotation N) counts in each file, so the songs "
+            "train and score on a mix of annotators (to use one annotator's, store theirs at one position in "
+            "every file)"
+        )
 
 
 def scan_song_folder(
@@ -681,7 +710,10 @@ def scan_song_folder(
                 continue
             for warning in caught:  # listed in the report, once, rather than warned at every read
                 if isinstance(warning.message, SeveralAnnotationsWarning):
-                    index.several_annotations.append((annotation_path, _annotations_held(warning.message)))
+                    several = warning.message
+                    index.several_annotations.append((annotation_path, _annotations_held(several)))
+                    used = (annotation_path, several.used, several.annotators[several.used])
+                    index.annotations_used.append(used)
                 elif isinstance(warning.message, ZeroLengthSegmentsWarning):
                     dropped = warning.message.dropped
                     where = listed([f"{line} ({label})" for line, label in dropped], shown=5)
