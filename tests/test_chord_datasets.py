@@ -1754,7 +1754,9 @@ def test_an_annotation_in_milliseconds_is_said_to_be_so(tmp_path):
         ("a.wav," + "x" * 300 + ".lab\n", 1, "the annotation path"),
         # A fourth cell in the first row is no file format of its own: it is refused as in a later row.
         ("a.wav,a.lab,train,x\n", 1, "expected two columns, audio,annotation; got"),
-        (",a.lab\n", 1, "expected two columns, audio,annotation; got ['', 'a.lab']"),
+        # An empty cell: the row had its columns, yet 'expected three columns' was said of it.
+        (",a.lab\n", 1, "the audio cell is empty; expected a path; got ['', 'a.lab']"),
+        ("audio,annotation,split\na.wav,a.lab,\n", 2, "the split cell is empty; expected train, val or test"),
         # A spreadsheet saved in a German or French locale separates by ';': the separator is named.
         ("audio;annotation\na.wav;a.lab\n", 1, "got ['audio;annotation'] (its columns look separated by ';'"),
         ("a.wav\ta.lab\n", 1, "(its columns look separated by '\\t': a pairs file is comma-separated"),

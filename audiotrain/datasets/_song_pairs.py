@@ -376,6 +376,10 @@ def _check_columns(cells: list[str], row: list[str], columns: int, where: str) -
     for name, cell in zip(("audio", "annotation", "split"), cells):
         if "\x00" in cell:  # (no path holds one: os.path would raise a bare "embedded null byte")
             raise ValueError(f"{where}: the {name} cell {cell!r} contains a NUL character (a damaged file?)")
+    if len(cells) == columns and not all(cells):  # (the columns are there: say which cell is empty)
+        name = ("audio", "annotation", "split")[cells.index("")]
+        what = "train, val or test (a song in no part: remove its row)" if name == "split" else "a path"
+        raise ValueError(f"{where}: the {name} cell is empty; expected {what}; got {row}")
     if len(cells) != columns or not all(cells):
         quote = _QUOTE_HINT if len(cells) > columns else ""
         if columns == 3 and len(cells) == 2:
