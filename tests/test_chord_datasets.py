@@ -1137,6 +1137,23 @@ def test_a_jams_annotation_number_that_is_another_annotators_in_another_file_is_
     assert "not the same annotator's" not in scan_song_folder(tmp_path, jams_annotation=1).report()
 
 
+def test_an_annotations_folders_file_that_a_file_beside_the_audio_overrides_is_named_as_such(tmp_path):
+    """A stray .lab beside the audio paired it, and the annotations folder's one of the same song was listed
+    as "matched by no audio file (another album's, perhaps)": it was matched, and passed over for the other.
+    """
+    audio, labs = tmp_path / "audio", tmp_path / "chordlab"
+    _wav(audio / "Queen" / "01 - Intro.wav", SEGMENTS[-1].end)
+    write_lab(audio / "Queen" / "01 - Intro.lab", SEGMENTS)
+    (labs / "Queen").mkdir(parents=True)
+    write_lab(labs / "Queen" / "01_-_Intro.lab", SEGMENTS)
+    write_lab(labs / "Queen" / "02_-_Other_Album.lab", SEGMENTS)
+    index = scan_song_folder(audio, annotations_dir=labs)
+    assert [song.annotation_path for song in index.songs] == [audio / "Queen" / "01 - Intro.lab"]
+    assert index.unused_annotations == [labs / "Queen" / "02_-_Other_Album.lab"], index.report()
+    why = dict(index.duplicates)[labs / "Queen" / "01_-_Intro.lab"]
+    assert why == "an annotation beside its audio (01 - Intro.wav) is used: 01 - Intro.lab", why
+
+
 def test_nearly_paired_files_get_a_did_you_mean_hint(tmp_path):
     for audio, annotation in (
         ("Song0.wav", "song0.lab"),  # case

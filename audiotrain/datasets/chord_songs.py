@@ -666,6 +666,19 @@ def scan_song_folder(
         media_apart, _, unmatched = match_in_annotation_folder(
             media_alone, root, unmatched, annotations_dir, _ANNOTATION_PRIORITY
         )
+        # The folder's annotation of audio paired beside it is passed over, not another album's: say which.
+        beside = {path: annotations[key] for key, path in audio.items() if key in annotations}
+        overridden, _, unmatched = match_in_annotation_folder(
+            [path for path in beside if path not in paired],
+            root,
+            unmatched,
+            annotations_dir,
+            _ANNOTATION_PRIORITY,
+        )
+        index.duplicates += [
+            (apart, f"an annotation beside its audio ({path.name}) is used: {beside[path].name}")
+            for path, apart in overridden.items()
+        ]
         annotations.update({Path(real(path)): path for path in unmatched})  # (listed as not used below)
     # A pairs file names the songs, an annotations folder may hold other albums': what they leave is not used
     # rather than a song without its audio.
