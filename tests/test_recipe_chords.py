@@ -3170,6 +3170,21 @@ def test_a_pairs_files_split_column_without_test_rows_is_named_as_why_no_song_is
     assert f"note: no test songs, so no final evaluation: {reason}" in screen
 
 
+def test_a_split_by_song_that_tests_on_an_albums_other_songs_says_so_and_names_split_by_folder(tmp_path):
+    """An Isophonics-like tree (artist/album/song) split by song, the default, put an album's songs in train
+    and in test alike without a word, and its production's sound flattered the test scores."""
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "songs"
+    for album in range(3):
+        generate_demo_songs(data / "artist" / f"album{album}", n_songs=4, seed=album, song_seconds=4)
+    _, screen = folder_splits(ChordDataConfig(data_dir=str(data), test_fraction=0.3), seed=0)
+    assert "test songs share a folder with training songs (artist/album" in screen, screen
+    assert "--data.split_by folder keeps each folder's songs in one part" in screen
+    _, screen = folder_splits(ChordDataConfig(data_dir=str(data), split_by="folder"), seed=0)
+    assert "share a folder with training songs" not in screen
+
+
 def _pairs_with_split(data: Path, parts: dict[str, str]) -> Path:
     """A pairs file beside `data`'s songs (demo songs: song_NNN.wav + .lab), naming each song's part."""
     rows = "".join(f"{name}.wav,{name}.lab,{part}\n" for name, part in parts.items())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from audiotrain._files import probe_writable, write_atomically
 from audiotrain._system import CACHE_DIR_ENV
-from audiotrain._text import plural
+from audiotrain._text import listed, plural
 from audiotrain._tqdm import tqdm
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
@@ -274,7 +274,8 @@ def folder_splits(
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     kept = _kept_together_note(index.songs, data, "fold" if folds else "part")
     splits = SongSplits(train, val, test, source, index.report(max_listed=None))
-    return splits, screen + kept + _no_test_songs_note(splits, data, folds)
+    shared = "" if folds else _shared_folders_note(splits, data)
+    return splits, screen + kept + _no_test_songs_note(splits, data, folds) + shared
 
 
 def no_test_songs_reason(splits: SongSplits, data: ChordDataConfig) -> str:
@@ -302,6 +303,25 @@ def no_test_songs_reason(splits: SongSplits, data: ChordDataConfig) -> str:
             "(more folders, or a finer grouping)"
         )
     return "data.test_fraction, or more songs, gives some"
+
+
+def _shared_folders_note(splits: SongSplits, data: ChordDataConfig) -> str:
+    """A line for the screen where a split by song (the default) put test songs in a folder that training
+    songs share (an album of artist/album/song): its production's sound then flatters the test scores, and
+    --data.split_by folder keeps a folder whole. "" for a grouping, or where no folder is shared."""
+    if data.split_by != "song" or data.group_pattern is not None:
+        return ""
+    trained = {song.name.rpartition("/")[0] for song in splits.train}
+    shared = sorted({song.name.rpartition("/")[0] for song in splits.test} & trained - {""})
+    if not shared:
+        return ""
+    tested = sum(song.name.rpartition("/")[0] in shared for song in splits.test)
+    return (
+        f"\nnote: {plural(tested, 'test song')} {'shares' if tested == 1 else 'share'} a folder with "
+        f"training songs ({listed(shared, 2)}): "
+        "split by song, an album's sound is in both and flatters the test scores; --data.split_by folder "
+        "keeps each folder's songs in one part (top_folder: each artist's)"
+    )
 
 
 def _no_test_songs_note(splits: SongSplits, data: ChordDataConfig, folds: bool = False) -> str:
