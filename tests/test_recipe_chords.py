@@ -3154,6 +3154,22 @@ def test_a_grouping_into_two_folders_says_why_the_run_holds_out_no_test_songs(ti
     assert "data.test_fraction, or more songs" not in err
 
 
+def test_a_data_folder_runs_summary_names_its_data_report(tiny_run, tmp_path, capsys):
+    """The run folder's summary named the checkpoint, history and predictions but not data_report.txt, the one
+    file listing every file the scan skipped and why (the screen lists 20 of a kind)."""
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=3, seed=3, song_seconds=6)
+    (data / "lost.wav").write_bytes((data / "song_000.wav").read_bytes())  # audio without an annotation
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    report = tmp_path / "run" / "data_report.txt"
+    assert f"  data report: {report} (what the scan found, and every file it left out with the reason)" in out
+    assert "lost.wav" in report.read_text()
+
+
 def test_a_pairs_files_split_column_without_test_rows_is_named_as_why_no_song_is_tested(tmp_path):
     """A published split without a test part (or whose test songs the scan all skipped) trained without a
     final evaluation, and the run's line blamed data.test_fraction, which a split column does not use."""

@@ -77,7 +77,7 @@ from audiotrain.recipes.chords.config import (
     older_record_meanings,
     older_record_readings_as_today,
 )
-from audiotrain.recipes.chords.data import check_cache_writable, folder_splits
+from audiotrain.recipes.chords.data import DATA_REPORT, check_cache_writable, folder_splits
 from audiotrain.recipes.chords.export import main as export_main
 from audiotrain.recipes.chords.init_from import (
     check_init_from,
@@ -571,6 +571,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         # No confusion matrix where no frame was scored (the evaluation's note said why).
         plot = "" if result.evaluation.frames_note else ", confusion_matrix.png"
         print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md{plot})")
+    report = result.run_dir / DATA_REPORT
+    if report.is_file():  # (a data folder's run: the one place every file its scan left out is listed)
+        print(f"  data report: {report} (what the scan found, and every file it left out with the reason)")
     predict = shell_command(
         *recipe_command("audiotrain.recipes.chords", "predict"), "--checkpoint", result.checkpoint,
         "SONG.wav", "-o", "SONG.lab",
