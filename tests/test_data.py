@@ -904,7 +904,7 @@ def test_a_loader_collected_in_its_process_workers_feeder_thread_does_not_hang_t
 
     collect_in_feeder: list[bool] = []
     collected = threading.Event()
-    feeder_lock = threading.Lock()
+    feeder_locks: list[threading.Lock] = []  # (each queue's own: one shared by several is no real queue's)
 
     class CollectingCondition(threading.Condition):
         def wait(self, timeout=None):  # (the feeder calls it with the lock held, when no task is left)
@@ -922,7 +922,8 @@ def test_a_loader_collected_in_its_process_workers_feeder_thread_does_not_hang_t
 
         def Queue(self):
             q = self.ctx.Queue()
-            q._notempty = CollectingCondition(feeder_lock)  # (made before the feeder's start)
+            feeder_locks.append(threading.Lock())
+            q._notempty = CollectingCondition(feeder_locks[-1])  # (made before the feeder's start)
             return q
 
     monkeypatch.setattr(workers, "_JOIN_TIMEOUT_S", 0.5)  # (the worker is killed after it: no None task)
@@ -941,7 +942,9 @@ def test_a_loader_collected_in_its_process_workers_feeder_thread_does_not_hang_t
         assert collected.wait(timeout=60), "the feeder thread waited for ever for the lock of its own queue"
     finally:
         if not collected.is_set():  # (let it go on: the exit would wait for that lock too, for ever)
-            feeder_lock.release()
+            for lock in feeder_locks:
+                if lock.locked():
+                    lock.release()
     worker.join(timeout=60)
     assert not worker.is_alive() and pool.closed
 
@@ -1158,6 +1161,28 @@ def test_worker_processes_exit_when_the_main_process_dies(tmp_path):
     while not all(process_gone(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(process_gone(p) for p in pids)
+
+
+UNGUARDED_SCRIPT = """
+import numpy as np
+import audiotrain
+from audiotrain import DataLoader
+
+# A dataset of 256 KiB: larger than a pipe's buffer, and no `if __name__ == "__main__":` guard
+clips = [np.zeros(16000, np.float32) for _ in range(4)]
+list(DataLoader(clips, batch_size=2, num_workers=2, worker_type="process"))
+"""
+
+
+def test_an_unguarded_script_with_a_large_dataset_gets_the_error_not_a_hang(tmp_path):
+    # Each worker re-ran the script and died while reading the spawn message, in which the dataset was: the
+    # main process then waited for ever writing the rest of it (timed out here) instead of raising.
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=90)
+    assert out.returncode == 1
+    assert "DataLoaderError: DataLoader worker" in out.stderr
+    assert "it needs an `if __name__ == '__main__':` guard" in out.stderr
 
 
 def test_a_dataset_workers_cannot_import_is_explained(monkeypatch):

@@ -778,11 +778,13 @@ def _worker_loop(
             signal.signal(signum, signal.SIG_IGN)
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
+        parent = mp.parent_process()
         try:
-            # The payload comes in a one-item list (`WorkerPool._start`): emptied here, the pickled bytes
-            # are freed once loaded. As the argument itself they would stay alive beside the dataset for
-            # the worker's life (`Process.run` holds the argument tuple, `current_process()._args`).
-            job = pickle.loads(job.pop())
+            # ``job`` is the queue the pickled payload comes on (`WorkerPool._start`): a local, so the bytes
+            # are freed once loaded, and no part of the spawn pipe's message (see `_start`).
+            job = _receive_payload(job, parent)
+            if job is None:
+                return  # the main process ended before sending it
         except Exception as exc:
             # Typically a class defined in a notebook or in an unguarded script: report it, do not just die.
             err = DataLoaderError(
@@ -795,7 +797,6 @@ def _worker_loop(
             err.__cause__ = exc
             _send_fatal(result_q, err, is_process)
             return
-        parent = mp.parent_process()
     info_key = seed_epoch
     info = WorkerInfo(worker_id, num_workers, worker_seed(*seed_epoch, worker_id), job.dataset)
     _set_worker_info(info, is_process)
@@ -897,6 +898,16 @@ def _worker_loop(
     if is_process:
         # Do not block this process's exit on flushing results nobody will read.
         result_q.cancel_join_thread()
+
+
+def _receive_payload(payload_q: Any, parent: Any) -> Any:
+    """The worker's job, unpickled from its payload on ``payload_q``; None if the main process has died."""
+    while True:
+        try:
+            return pickle.loads(payload_q.get(timeout=_WORKER_POLL_S))
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                return None
 
 
 @contextlib.contextmanager
@@ -1003,13 +1014,13 @@ class WorkerPool:
             with _stop_signals_held():
                 self._task_qs = [ctx.Queue() for _ in range(num_workers)]
                 self._result_q = ctx.Queue()
+                self._payload_q = ctx.Queue()
             self._stop = None
             _process_pools.add(self)
             self._workers = [
                 ctx.Process(
                     target=_worker_loop,
-                    # ([payload]: a list the worker empties, so that it keeps one copy of the dataset)
-                    args=([payload], q, self._result_q, None, True, i, num_workers, (seed, epoch)),
+                    args=(self._payload_q, q, self._result_q, None, True, i, num_workers, (seed, epoch)),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
@@ -1039,6 +1050,14 @@ class WorkerPool:
                 w.start()
                 if not self.is_process:
                     _worker_threads.add(w)
+        if self.is_process:
+            # The dataset goes on a queue, written by its feeder thread, not in the spawn pipe's message:
+            # `Process.start` writes that message whole before it returns, and a worker that dies reading it
+            # (an unguarded main script, re-run as the worker imports it) left a dataset larger than the
+            # pipe's buffer (64 KiB) blocking the main process for ever, where the loader is to report the
+            # dead worker (`get`).
+            for _ in self._workers:
+                self._payload_q.put(payload)
 
     def _abandon_start(self) -> None:
         """End what a start that failed midway made: the workers started, and the queues (their pipes)."""
@@ -1047,9 +1066,10 @@ class WorkerPool:
             if self.is_process and w.pid is not None and w.is_alive():
                 w.kill()  # (a worker ignores SIGTERM, and holds it back while it starts)
                 w.join(_JOIN_TIMEOUT_S)
-        for q in [*self._task_qs, getattr(self, "_result_q", None)]:
+        for q in [*self._task_qs, getattr(self, "_result_q", None), getattr(self, "_payload_q", None)]:
             if self.is_process and q is not None:
                 with contextlib.suppress(OSError, ValueError):
+                    q.cancel_join_thread()
                     q.close()
 
     @property
@@ -1203,9 +1223,9 @@ class WorkerPool:
                 if w.is_alive():
                     w.kill()  # (a worker ignores SIGTERM: `terminate` would not end it)
                     w.join(1.0)
-            for q in [*self._task_qs, self._result_q]:
+            for q in [*self._task_qs, self._result_q, self._payload_q]:
                 q.cancel_join_thread()
-                if q is self._result_q or q in queues:  # (`close` takes the lock a put takes)
+                if q in (self._result_q, self._payload_q) or q in queues:  # (`close` takes a put's lock)
                     q.close()
             if stop is not None:
                 self._buffer.clear()
