@@ -1,5 +1,6 @@
 """Trainer flags and loops, from the user's side (one test per flag at least)."""
 
+import inspect
 import json
 import warnings
 
@@ -802,6 +803,23 @@ class RefusesHalfPrecisionBatches(TinyClassifier):
         if batch[0].dtype == mx.float16:
             raise ValueError("float16 batches are refused")
         return super().compute_loss(batch)
+
+
+def test_reading_a_value_in_a_step_names_the_file_and_line_that_read_it():
+    # (the message named the step alone: in a long training_step, or a notebook's last line, the read was
+    # left to find in the chained traceback)
+    class BranchesOnTheLoss(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            if loss > 1e9:  # Python control flow on an array
+                loss = loss * 0
+            return loss, metrics
+
+    line = inspect.getsourcelines(BranchesOnTheLoss.compute_loss)[1] + 2  # (the `if`)
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(RuntimeError, match="read an array's value") as info:
+        trainer.fit(BranchesOnTheLoss(), make_batches())
+    assert f"test_trainer.py:{line}: `if loss > 1e9:" in str(info.value)
 
 
 def test_a_failed_trace_for_a_batch_of_a_new_dtype_leaves_the_weights_usable():

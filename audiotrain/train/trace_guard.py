@@ -10,6 +10,10 @@ on any exception, KeyboardInterrupt included.
 
 from __future__ import annotations
 
+import linecache
+import os
+import sysconfig
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -71,9 +75,25 @@ class TracedReadError(RuntimeError):
 def _read_while_traced(where: str, err: BaseException) -> str:
     return (
         f"{where} read an array's value while being traced (.item(), float(), numpy conversion, or Python "
-        "if/while on an array). It runs under mx.grad and mx.compile, so it must stay pure MLX: use mx.where "
-        f"for branches and return values as metrics. ({err})"
+        f"if/while on an array){_users_line(err)}. It runs under mx.compile (and mx.grad when training), so "
+        f"it must stay pure MLX: use mx.where for branches and return values as metrics. ({err})"
     )
+
+
+def _users_line(err: BaseException) -> str:
+    """' at FILE:LINE: `code`' for the innermost frame of `err`'s traceback outside audiotrain, Python's own
+    library and installed packages (MLX, numpy): the user's line that read the value (in a long step, or a
+    notebook that shows the last line alone, the chained traceback was the only place that named it)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    libraries = {sysconfig.get_path(name) for name in ("stdlib", "purelib", "platlib")}
+    found = ""
+    for frame, line in traceback.walk_tb(err.__traceback__):
+        path = os.path.abspath(frame.f_code.co_filename)
+        if any(path.startswith(os.path.abspath(root) + os.sep) for root in (package, *libraries) if root):
+            continue
+        code = linecache.getline(frame.f_code.co_filename, line).strip()
+        found = f" at {os.path.basename(path)}:{line}" + (f": `{code}`" if code else "")
+    return found
 
 
 def call_traced_hook(module: Any, name: str) -> None:
