@@ -822,6 +822,20 @@ def test_reading_a_value_in_a_step_names_the_file_and_line_that_read_it():
     assert f"test_trainer.py:{line}: `if loss > 1e9:" in str(info.value)
 
 
+def test_test_without_a_test_step_says_to_define_one_when_the_training_step_logs_per_step():
+    # (Lightning's habit self.log(..., on_step=True, on_epoch=True) in training_step: run by the default
+    # test_step, it was refused with no word of the missing test_step, the user's fix)
+    class LogsEachStep(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            self.log("acc", metrics["accuracy"], on_step=True, on_epoch=True)
+            return loss, metrics
+
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match=r"no test_step of its own.*define test_step"):
+        trainer.test(LogsEachStep(), make_batches())
+
+
 def test_a_failed_trace_for_a_batch_of_a_new_dtype_leaves_the_weights_usable():
     """MLX traces a compiled step again for a batch whose dtypes are new, not only for new shapes: a
     failure in that trace must not leave tracer placeholders in the trained weights."""

@@ -144,9 +144,19 @@ class StepLogs:
         on_step = training if options["on_step"] is None else bool(options["on_step"])
         on_epoch = (not training) if options["on_epoch"] is None else bool(options["on_epoch"])
         if not training and on_step:
+            # (`_user_method`'s words: a module without this stage's step gets the training step run for it,
+            # whose training-style logging is no mistake of its own; the user's fix is the missing step)
+            default_step = " (run by the default " in self.where
+            method = "validation_step" if self.stage == "val" else f"{self.stage}_step"
             raise ValueError(
                 f"{self.where}: self.log({name!r}, ..., on_step=True): in {self.stage} a logged value is its "
                 "mean over the loader (on_epoch); per-batch values would need a host sync every batch"
+                + (
+                    f". The module has no {method} of its own, so the training step runs for it: define "
+                    f"{method} (computing and logging what {self.stage} should report)"
+                    if default_step
+                    else ""
+                )
             )
         if not (on_step or on_epoch):
             raise ValueError(
