@@ -256,6 +256,19 @@ def test_float_targets_and_max_scores_as_predictions_are_refused_not_truncated()
     assert compute_confusion_matrix(frames, frames).tolist() == [[20, 0], [0, 4]]
 
 
+def test_multi_hot_tags_beside_scores_are_named_with_the_per_tag_way_to_score_them():
+    """A multi-label tagger's 0/1 tags (several 1s a row) met "scores ... are read as predicted classes,
+    which must be class indices": no word of the targets, nor of a way to score tags."""
+    sigmoid = np.array([[0.9, 0.8, 0.1], [0.2, 0.7, 0.6], [0.6, 0.1, 0.4], [0.1, 0.3, 0.9]])
+    tags = np.array([[1, 1, 0], [0, 1, 1], [0, 0, 0], [0, 1, 1]])
+    for metric in (compute_topk_accuracy, compute_confusion_matrix, compute_per_class_metrics):
+        with pytest.raises(ValueError, match=r"targets \(4, 3\) look multi-hot .*scores\[\.\.\., c\] > 0\.5"):
+            metric(sigmoid, tags)
+    # The way it names, for tag 0: predicted 1, 0, 1, 0 against 1, 0, 0, 0
+    tag_0 = compute_per_class_metrics((sigmoid[..., 0] > 0.5).astype(int), tags[..., 0])
+    assert tag_0["precision"].tolist() == [1.0, 0.5] and tag_0["recall"].tolist() == [2 / 3, 1.0]
+
+
 def test_another_ignore_index_leaves_out_that_class_and_none_leaves_out_nothing():
     """With ignore_index=0 (a background class left out of the score) class 0's frames are not counted."""
     scores = np.array([[0.9, 0.1, 0.0], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])

@@ -79,6 +79,14 @@ def _refuse_one_hot(scores: np.ndarray, targets: np.ndarray, where: str) -> None
             f"{where}: targets {targets.shape} look one-hot (rows of 0 and one 1 over the classes), where "
             "class indices [...] are expected: pass targets.argmax(axis=-1)"
         )
+    if np.isin(targets, (0, 1)).all() and (targets.sum(axis=-1) > 1).any():
+        # (read as class indices, the 0/1 tags met a message about the scores being no whole numbers)
+        raise ValueError(
+            f"{where}: targets {targets.shape} look multi-hot (rows of 0 and 1 with several 1s: multi-label "
+            "tags), where class indices [...] are expected: this scores one class per item; score each tag "
+            "as a binary task, e.g. compute_per_class_metrics((scores[..., c] > 0.5).astype(int), "
+            "targets[..., c]) for tag c"
+        )
 
 
 def _refuse_empty(scores, targets, where: str) -> None:
