@@ -1749,6 +1749,33 @@ def test_each_wandb_logger_of_a_sweep_gets_its_own_run_and_config(tmp_path, quie
     assert len(wandb_glob(str(tmp_path / "wandb" / "offline-run-*"))) == 3  # no empty folders beside them
 
 
+def test_a_score_logged_after_each_trials_fit_keeps_every_trial_in_a_run_of_its_own(tmp_path, quiet_wandb):
+    # A sweep that logs each trial's final score after its fit (`logger.log_metrics(...)` or
+    # `logger.experiment.summary[...]`): that reopened the trial's run outside any stage, and the next trial's
+    # logger no longer finished it, so wandb.init handed it back: every trial logged into the first one's run.
+    import warnings
+
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    runs = []
+    for trial, lr in enumerate((0.1, 0.2, 0.3)):
+        logger = WandbLogger(
+            project="audiotrain-tests", name=f"trial{trial}", save_dir=tmp_path, offline=True,
+            settings=quiet_wandb, config={"lr": lr},
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", LoggerWarning)  # "was already active, so wandb.init returned it"
+            quiet_trainer(tmp_path / f"trial{trial}", max_epochs=1, logger=logger).fit(
+                TinyClassifier(), make_batches(32)
+            )
+        logger.log_metrics({"final_score": lr})
+        logger.experiment.summary["best"] = lr
+        runs.append((logger.version, logger.name))
+    logger.finish()
+    assert len({version for version, _ in runs}) == 3
+    assert [name for _, name in runs] == ["trial0", "trial1", "trial2"]
+
+
 def test_a_wandb_logger_started_inside_the_users_own_run_says_so(tmp_path, quiet_wandb):
     import wandb
 

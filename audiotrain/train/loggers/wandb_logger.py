@@ -174,9 +174,12 @@ class WandbLogger(Logger):
         return sorted(parts, key=lambda p: p.name)  # (named by their start time: in the order they ran)
 
     def _start(self) -> None:
-        _OPEN_RUNS.discard(self)
         if self._run is not None and not getattr(self._run, "_is_finished", False):
-            return  # left open by the last stage: go on in it
+            # Left open by the last stage: go on in it. It stays among the open runs, for the next logger to
+            # finish: reopened by a score logged after `fit` (no stage's finalize follows), it would otherwise
+            # stay `wandb.run`, which the next trial's wandb.init hands back.
+            return
+        _OPEN_RUNS.discard(self)
         for other in list(_OPEN_RUNS):  # else wandb.init would hand back that run
             other.finish()
         kwargs: dict[str, Any] = dict(project=self.project, name=self._name, **self.kwargs)
