@@ -1,5 +1,6 @@
 """The chord recipe from the user's side: config and flags, the task on the Trainer, and the CLI end to end."""
 
+import dataclasses
 import io
 import json
 import os
@@ -4576,6 +4577,23 @@ def test_a_run_from_python_shows_as_one_line_in_a_notebook(tmp_path):
     assert "\n" not in shown and len(shown) < 400, shown
     assert shown.startswith(f"RunResult(run_dir={str(tmp_path / 'run')!r}, checkpoint=")
     assert "evaluation=EvaluationResult" in shown and "trained=True" in shown
+
+
+def test_a_diverged_trial_of_a_sweep_says_its_model_diverged_and_the_next_trial_runs(tmp_path):
+    """A sweep's trial at too high a learning rate trained to weights that overflow, and its evaluation ended
+    the run with "type_probs holds 2784 non-finite values (NaN or inf)": nothing said which model, which song,
+    or that the training had diverged. The error names the checkpoint and the song, and what to change."""
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    diverging = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
+    with pytest.raises(ValueError) as raised:
+        chords_train.run_training(diverging, tmp_path / "diverged", log=silent, results=silent)
+    message = str(raised.value)
+    assert str(tmp_path / "diverged" / "checkpoints") in message and ".wav" in message
+    assert "diverged" in message and "learning_rate" in message
+    result = chords_train.run_training(
+        _tiny_config(tmp_path / "cache"), tmp_path / "next", log=silent, results=silent
+    )
+    assert result.evaluation is not None
 
 
 def test_a_run_from_python_writes_its_lines_into_the_files_given_as_log_and_results(tmp_path):

@@ -661,8 +661,25 @@ class ChordPredictor:
             )
         views = [self.features.crop(full, shift) for shift in self.tta_shifts]
         probs = self._windowed_posteriors(views, self.tta_shifts)
+        self._check_finite(probs, audio)
         level_db = self.features.frame_levels_db(y, len(probs["chord_type"]))
         return SongPosteriors(probs, self.features.frame_rate, len(y) / self.features.sr, level_db)
+
+    def _check_finite(self, probs: Mapping[str, np.ndarray], audio: str | Path | np.ndarray) -> None:
+        """Refuse posteriors holding NaN or inf, naming the song and the model. Its features are finite (the
+        audio was checked), so the weights overflow: a training that diverged (a sweep's trial at too high a
+        learning rate) leaves such weights, finite each, as the non-finite guard skips only NaN updates.
+        Decoded, they had ended in "type_probs holds 2784 non-finite values", naming neither."""
+        bad = sum(int(np.sum(~np.isfinite(p))) for p in probs.values())
+        if not bad:
+            return
+        song = str(audio) if isinstance(audio, (str, os.PathLike)) else "the waveform given"
+        model = f"the model of {self.checkpoint}" if self.checkpoint else "this model"
+        raise ValueError(
+            f"{model} gives {bad} NaN or infinite posteriors for {song}: its weights overflow, as those of a "
+            "training that diverged do (its history.json's train_loss null, NaN); train it again with a lower "
+            "learning_rate (--learning_rate)"
+        )
 
     def _silence(self, frames: int) -> dict[str, np.ndarray]:
         """Posteriors of `frames` frames of silence: N with certainty (root and bass, which N has none of,
