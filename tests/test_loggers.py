@@ -1753,7 +1753,6 @@ def test_a_score_logged_after_each_trials_fit_keeps_every_trial_in_a_run_of_its_
     # A sweep that logs each trial's final score after its fit (`logger.log_metrics(...)` or
     # `logger.experiment.summary[...]`): that reopened the trial's run outside any stage, and the next trial's
     # logger no longer finished it, so wandb.init handed it back: every trial logged into the first one's run.
-    import warnings
 
     from tasks import TinyClassifier, make_batches, quiet_trainer
 
@@ -1774,6 +1773,27 @@ def test_a_score_logged_after_each_trials_fit_keeps_every_trial_in_a_run_of_its_
     logger.finish()
     assert len({version for version, _ in runs}) == 3
     assert [name for _, name in runs] == ["trial0", "trial1", "trial2"]
+
+
+def test_a_wandb_sweep_agents_trial_logs_into_the_agents_run_without_a_warning(tmp_path, quiet_wandb):
+    # In a W&B sweep the agent's function starts each trial's run with wandb.init() and trains with a
+    # WandbLogger, which logs into that run. Every trial warned to call wandb.finish() first, which would end
+    # the run the agent made for the trial.
+    import wandb
+    from tasks import TinyClassifier, make_batches, quiet_trainer
+
+    quiet = wandb.Settings(console="off", silent=True, sweep_id="sweep123")  # as wandb.agent's runs have
+    for trial in range(2):
+        run = wandb.init(project="audiotrain-tests", dir=tmp_path, mode="offline", settings=quiet)
+        assert run.sweep_id == "sweep123"
+        logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", LoggerWarning)
+            quiet_trainer(tmp_path / f"trial{trial}", max_epochs=1, logger=logger).fit(
+                TinyClassifier(), make_batches(32)
+            )
+        assert logger.version == run.id and not logger.disabled
+        wandb.finish()
 
 
 def test_a_wandb_logger_started_inside_the_users_own_run_says_so(tmp_path, quiet_wandb):

@@ -74,7 +74,8 @@ class WandbLogger(Logger):
     the same folder). The run is finished by `finish` (or ``wandb.finish()``), when another WandbLogger
     starts its run, or when Python exits; a failed or interrupted stage finishes it at once, with that
     exit status. So each logger of a sweep gets its own run. A run of your own ``wandb.init`` still active
-    when the logger starts is the one wandb.init returns: the logger logs to it, and warns.
+    when the logger starts is the one wandb.init returns: the logger logs to it, and warns, except in a W&B
+    sweep agent's run (``wandb.agent``), which a trial's logger is meant to log to.
 
     Resuming (``load_state_dict``) continues the same run id. W&B cannot delete points: resumed from a
     checkpoint older than the run's last step, the steps after it are logged again. Offline, the resumed
@@ -195,7 +196,10 @@ class WandbLogger(Logger):
         # Still active here: the user's own wandb.init, or a logger of ours that was never finalized.
         active = getattr(self._wandb, "run", None)
         run = self._wandb.init(**kwargs)
-        if active is not None and run is active:
+        # A W&B sweep agent's trial (`wandb.agent` calls a function that starts with wandb.init) is such a
+        # run, on purpose: logging into it is the sweep's way, and a warning every trial that tells the user
+        # to finish it would break the sweep.
+        if active is not None and run is active and not getattr(run, "sweep_id", None):
             warnings.warn(
                 f"WandbLogger: W&B run {run.id!r} ({run.name}) was already active, so wandb.init returned it "
                 "and this logger logs to it, without its own name or config; call wandb.finish() first for a "
