@@ -218,3 +218,21 @@ def test_a_wandb_setting_without_wandb_among_the_loggers_is_refused_by_its_flag(
     assert "Traceback" not in err
     assert "add wandb to --logger" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(tmp_path, logger_env, capsys):
+    """A sweep's trial that diverged trained to the end and then failed in its held-out evaluation: its MLflow
+    run stayed FINISHED (as `fit` had closed it) and its W&B run was finished with exit code 0, so a sweep
+    that filters runs by status counted the failed trial as a complete one, without its test scores."""
+    from logger_readers import wait_for_exit_record
+
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(tmp_path / "cache"),
+            "--run_dir", str(run_dir), "--logger", "csv,tensorboard,mlflow,wandb", "--logger.offline", "true",
+            "--logger.project", "chords-failed", "--learning_rate", "1e30", "--processes", "1"]  # fmt: skip
+    assert chords.main(argv) != 0
+    assert "NaN or infinite posteriors" in capsys.readouterr().err
+    assert mlflow_run_of(run_dir, "chords-failed")["status"] == "FAILED"
+    (records,) = wandb_glob(run_dir / "wandb" / "offline-run-*" / "run-*.wandb")
+    (exit_record,) = [r.exit for r in wait_for_exit_record(records) if r.WhichOneof("record_type") == "exit"]
+    assert exit_record.exit_code == 1

@@ -147,6 +147,7 @@ from audiotrain.train.loggers.config import (
     LoggerConfig,
     build_loggers,
     describe_loggers,
+    fail_loggers,
     finish_loggers,
     log_artifacts,
 )
@@ -734,6 +735,7 @@ def _run_training(
                 loggers, run_dir, evaluation, trainer.global_step, results, trainer.interrupted
             )
     except OutputWriteError as error:  # a full disk after training: one line, what is kept, the way on
+        fail_loggers(loggers)
         raise _with_what_is_kept(error, run_dir, checkpoint_dir) from None
     except KeyboardInterrupt as stop:
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
@@ -752,6 +754,9 @@ def _run_training(
             interrupted=True,
             trained=not trainer.interrupted,
         )
+    except Exception:
+        fail_loggers(loggers)  # (a diverged model's evaluation, say: not the success `fit` recorded)
+        raise
     return RunResult(
         run_dir,
         best,

@@ -261,6 +261,16 @@ def finish_loggers(loggers: Iterable[Any]) -> None:
             lg.finish()
 
 
+def fail_loggers(loggers: Iterable[Any]) -> None:
+    """Mark the loggers' runs failed, for good: a recipe's run that raised once `fit` had ended (its held-out
+    evaluation) had left them as `fit` closed them, a success (MLflow FINISHED, a W&B run later finished with
+    exit code 0), and a sweep filtering runs by status counted the failed run as complete."""
+    for lg in loggers:
+        if callable(getattr(lg, "finalize", None)) and not getattr(lg, "disabled", False):
+            lg.start()  # (reopens the run `fit` closed, where it is closed)
+            lg.finalize("failed")
+
+
 def describe_loggers(loggers: Iterable[Any]) -> list[str]:
     """One line per logger saying where its run is and how to open it (for a recipe's closing report)."""
     from audiotrain.train.loggers.csv_logger import CSVLogger
