@@ -4596,6 +4596,19 @@ def test_a_diverged_trial_of_a_sweep_says_its_model_diverged_and_the_next_trial_
     assert result.evaluation is not None
 
 
+def test_a_diverged_run_records_its_validation_loss_as_nan_not_as_a_perfect_zero(tmp_path):
+    """A trial whose model diverged (every head's validation loss NaN) recorded val_loss 0.0 in history.json,
+    the callbacks and `runs`: the sum of the heads' means left each NaN head out, so a sweep minimising
+    val_loss picked the diverged trial as its best, and ModelCheckpoint(monitor="val_loss") its epochs."""
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    diverging = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
+    with pytest.raises(ValueError):
+        chords_train.run_training(diverging, tmp_path / "diverged", log=silent, results=silent)
+    history = json.loads((tmp_path / "diverged" / "history.json").read_text())
+    assert history["val_chord_type_loss"][0] is None
+    assert history["val_loss"] == [None] * len(history["epoch"])  # NaN, written as null
+
+
 def test_a_run_from_python_writes_its_lines_into_the_files_given_as_log_and_results(tmp_path):
     """run_training's docstring says `log` takes the progress lines (default: stderr) and `results` the scores
     (default: stdout); given a file as those defaults are (log=sys.stdout, an open file, a StringIO), the run
