@@ -236,3 +236,19 @@ def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(tmp
     (records,) = wandb_glob(run_dir / "wandb" / "offline-run-*" / "run-*.wandb")
     (exit_record,) = [r.exit for r in wait_for_exit_record(records) if r.WhichOneof("record_type") == "exit"]
     assert exit_record.exit_code == 1
+
+
+def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(tmp_path, logger_env, monkeypatch):
+    """As a chord run's: an error once training had ended (here its export) left the MLflow run FINISHED."""
+    from audiotrain.recipes.clap import train as clap_train
+
+    def export_fails(*args, **kwargs):
+        raise RuntimeError("the export failed")
+
+    monkeypatch.setattr(clap_train, "_export", export_fails)
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
+            "--logger", "mlflow", "--logger.experiment", "clap-failed"]  # fmt: skip
+    with pytest.raises(RuntimeError, match="the export failed"):  # (not an error main knows: it goes on)
+        clap.main(argv)
+    assert mlflow_run_of(out, "clap-failed")["status"] == "FAILED"

@@ -107,6 +107,7 @@ from audiotrain.train.loggers.config import (
     LOGGER_OUTPUTS,
     build_loggers,
     describe_loggers,
+    fail_loggers,
     finish_loggers,
     log_artifacts,
 )
@@ -466,10 +467,14 @@ def run_job(
             }
     except OutputWriteError as error:  # a full disk after training: one line, what is kept, how to export
         error.note = "; ".join(filter(None, [error.note, _kept_after_training(out, best)]))
+        fail_loggers(loggers)
         raise
     except KeyboardInterrupt as stop:
         print(_stopped_after_training(out, best, stop_signal_name(signal_of(stop))), file=sys.stderr)
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
+    except Exception:
+        fail_loggers(loggers)  # (not the success `fit` recorded: a sweep filters runs by status)
+        raise
 
 
 def _check_settings(
