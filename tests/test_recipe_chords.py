@@ -250,6 +250,17 @@ def test_the_constant_schedule_warms_up_over_warmup_epochs_as_the_flag_says():
         assert rates == pytest.approx(expected)
 
 
+def test_a_task_at_learning_rate_0_with_a_warmup_still_builds_its_constant_optimizer():
+    """ChordTask(learning_rate=0, scheduler=None), a task that must not move its weights (ChordTask keeps 0
+    for it), built its optimizer whatever warmup_epochs said; once the constant schedule warmed up it stopped
+    in configure_optimizers with 'WarmupCosineScheduler peak_lr must be ... > 0.0': a warmup to 0 is 0."""
+    task = ChordTask(
+        ChordModelConfig(), learning_rate=0, scheduler=None, warmup_epochs=1, num_epochs=2, steps_per_epoch=3
+    )
+    optimizer = task.configure_optimizers().optimizer
+    assert optimizer.learning_rate.item() == 0.0
+
+
 def test_chord_tasks_weight_decay_warmup_and_schedule_name_reach_the_optimizer():
     """The keywords a Python user gives ChordTask reach AdamW and the schedule: the weight decay, a warmup
     of half an epoch (5 steps, not truncated to none), and the schedule's name the run state records."""

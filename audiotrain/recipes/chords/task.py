@@ -71,7 +71,7 @@ def make_schedule(
     "onecycle": 1cycle from `learning_rate / 25` up to `learning_rate` over `warmup_epochs` (at least one
     step, at most 90% of training), then annealed down.
     "constant": the cosine's linear warmup, then `learning_rate` to the end (as the CLAP recipe's and
-    `create_trainer`'s constant); without warmup steps the number `learning_rate` itself.
+    `create_trainer`'s constant); without warmup steps (or at a rate of 0) the number `learning_rate` itself.
     """
     total = max(1, num_epochs * steps_per_epoch)
     warmup = int(round(warmup_epochs * steps_per_epoch))
@@ -83,7 +83,9 @@ def make_schedule(
             learning_rate, warmup, max(total, warmup), min_lr=learning_rate * 1e-2
         ), "warmup_cosine"
     if scheduler == "constant":
-        if warmup == 0:
+        # (a rate of 0, which ChordTask keeps for a task that must not move its weights, warms up to 0: the
+        # number itself, as the schedules refuse a peak of 0)
+        if warmup == 0 or learning_rate == 0:
             return learning_rate, "constant"
         return WarmupCosineScheduler(learning_rate, warmup, warmup, min_lr=learning_rate), "warmup_constant"
     warmup = min(total, warmup)
