@@ -374,3 +374,22 @@ def test_a_mel_config_with_a_parametrised_window_round_trips_through_its_dict():
     assert again.key() == config.key()
     y = SIGNALS["chord"]
     np.testing.assert_array_equal(again.compute(y, backend="numpy"), config.compute(y, backend="numpy"))
+
+
+def test_a_mel_config_read_back_from_json_equals_itself_and_refuses_windows_it_cannot_record():
+    """MelConfig(window=("kaiser", 8.0)) read back from its JSON (a config file, a checkpoint) held a list:
+    a config unequal to the one written and unhashable. A window function or the samples, which the Window
+    type offered MelConfig, computed but stopped key() and to_dict()'s JSON with "Object of type function is
+    not JSON serializable": the key names its feature cache. Both are refused where the config is made."""
+    import json
+
+    config = MelConfig(window=("kaiser", 8.0))
+    again = MelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and hash(again) == hash(config) and again.key() == config.key()
+    beta, same_beta = MelConfig(window=8), MelConfig(window=8.0)
+    assert beta == same_beta and beta.key() == same_beta.key()
+    for window, named in ((np.hamming, "function"), (np.hamming(2048), "ndarray")):
+        expected = rf"MelConfig.window .*got {named}.*melspectrogram\(window="
+        with pytest.raises(ValueError, match=expected) as error:
+            MelConfig(window=window)
+        assert "key" in str(error.value)

@@ -6,6 +6,7 @@ The filterbank is built in float64 with librosa's formulas and operation order, 
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -341,6 +342,29 @@ def _reference_power(ref, S, axis):
         return mx.array(ref(np.asarray(S), **kwargs))
 
 
+#: The windows a `MelConfig` takes: those its key and a checkpoint's JSON can record (a name, a
+#: (name, parameter) tuple, a Kaiser beta); a window function or the samples go to `melspectrogram` itself.
+RecordedWindow = str | tuple | float
+
+
+def _recorded_window(window: Window) -> RecordedWindow:
+    """`window` as a MelConfig holds it: a list (JSON's form of a tuple: a config file, a checkpoint) as the
+    tuple, so the config read back equals and hashes as the one written; a Kaiser beta as a float, so 8 and
+    8.0 share a key as they compare equal."""
+    if isinstance(window, list):
+        return tuple(window)
+    if isinstance(window, (str, tuple)):
+        return window
+    if isinstance(window, numbers.Real) and not isinstance(window, bool):
+        return float(window)
+    raise ValueError(
+        "MelConfig.window must be a window name ('hann'), a (name, parameter) tuple such as "
+        "('kaiser', 8.0), or a Kaiser beta, which its key (the feature cache's name) and a checkpoint "
+        f"record; got {type(window).__name__}: pass a window function or the samples to "
+        "melspectrogram(window=...) itself"
+    )
+
+
 @dataclass(frozen=True)
 class MelConfig(FeatureConfigMixin):
     """Settings of a (log-)mel spectrogram; its `key` names a feature cache and goes into checkpoints.
@@ -352,7 +376,7 @@ class MelConfig(FeatureConfigMixin):
     n_fft: int = 2048
     hop_length: int = 512
     win_length: int | None = None
-    window: Window = "hann"
+    window: RecordedWindow = "hann"
     center: bool = True
     pad_mode: str = "constant"
     power: float = 2.0
@@ -366,6 +390,7 @@ class MelConfig(FeatureConfigMixin):
     top_db: float | None = 80.0
 
     def __post_init__(self):
+        object.__setattr__(self, "window", _recorded_window(self.window))
         if self.pad_mode not in PAD_MODES:
             raise ValueError(f"MelConfig.pad_mode must be one of {PAD_MODES}, got {self.pad_mode!r}")
         if self.hop_length < 1 or self.n_fft < 2:
