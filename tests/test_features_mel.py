@@ -393,3 +393,17 @@ def test_a_mel_config_read_back_from_json_equals_itself_and_refuses_windows_it_c
         with pytest.raises(ValueError, match=expected) as error:
             MelConfig(window=window)
         assert "key" in str(error.value)
+
+
+def test_a_window_parameter_given_as_a_list_computes_as_librosas_and_its_mel_config_hashes():
+    """scipy's ("general_cosine", [0.5, 0.5]), which librosa takes, stopped get_window's cache with a bare
+    "unhashable type: 'list'" (and its MelConfig's hash with the same)."""
+    from audiotrain.features.stft import get_window
+
+    window = ("general_cosine", [0.5, 0.5])
+    np.testing.assert_allclose(get_window(window, 16), librosa.filters.get_window(window, 16))
+    import json
+
+    config = MelConfig(window=window)
+    again = MelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and hash(again) == hash(config) and again.key() == config.key()

@@ -15,7 +15,14 @@ from typing import Literal, overload
 from audiotrain.features._backend import check_backend, check_sample_rate, is_mlx
 from audiotrain.features._banded import BandedMatrix
 from audiotrain.features._config import FeatureConfigMixin
-from audiotrain.features.stft import PAD_MODES, Window, check_stft_args, fft_frequencies, power_frames
+from audiotrain.features.stft import (
+    PAD_MODES,
+    Window,
+    check_stft_args,
+    fft_frequencies,
+    power_frames,
+    window_setting,
+)
 
 import mlx.core as mx
 import numpy as np
@@ -349,10 +356,11 @@ RecordedWindow = str | tuple | float
 
 def _recorded_window(window: Window) -> RecordedWindow:
     """`window` as a MelConfig holds it: a list (JSON's form of a tuple: a config file, a checkpoint) as the
-    tuple, so the config read back equals and hashes as the one written; a Kaiser beta as a float, so 8 and
-    8.0 share a key as they compare equal."""
-    if isinstance(window, list):
-        return tuple(window)
+    tuple (`window_setting`), so the config read back equals and hashes as the one written; a Kaiser beta
+    as a float, so 8 and 8.0 share a key as they compare equal."""
+    window = window_setting(window)
+    if isinstance(window, list):  # (one whose first item names no window: the samples, refused below)
+        window = np.asarray(window)
     if isinstance(window, (str, tuple)):
         return window
     if isinstance(window, numbers.Real) and not isinstance(window, bool):

@@ -49,6 +49,17 @@ def _window_cached(window: str | tuple | float, win_length: int, n_fft: int) -> 
     return np.pad(w, (left, n_fft - win_length - left))
 
 
+def window_setting(window: Window) -> Window:
+    """`window` with a (name, parameter...) list as the tuple, and a list among its parameters (scipy's
+    ``("general_cosine", [0.5, 0.5])``, as JSON gives it back) as a tuple: hashable, for the window cache and
+    a frozen config. Other windows as they are."""
+    if isinstance(window, list) and window and isinstance(window[0], str):
+        window = tuple(window)
+    if isinstance(window, tuple):
+        return tuple(tuple(value) if isinstance(value, list) else value for value in window)
+    return window
+
+
 def get_window(window: Window, n_fft: int, win_length: int | None = None) -> np.ndarray:
     """The analysis window, periodic (``fftbins=True``) and centred in ``n_fft`` like librosa.
 
@@ -70,8 +81,7 @@ def get_window(window: Window, n_fft: int, win_length: int | None = None) -> np.
     win_length = n_fft if win_length is None else int(win_length)
     if not 0 < win_length <= n_fft:
         raise ValueError(f"win_length must be in [1, n_fft={n_fft}], got {win_length}")
-    if isinstance(window, list) and window and isinstance(window[0], str):
-        window = tuple(window)
+    window = window_setting(window)
     if isinstance(window, (str, tuple)) or (
         isinstance(window, numbers.Real) and not isinstance(window, bool)
     ):
