@@ -2551,6 +2551,28 @@ def test_a_left_out_songs_entry_is_not_counted_as_another_runs_in_the_cache_line
     assert re.fullmatch(r"feature cache: this run's 3 songs in \S+/chordcqt-\w+", line), line
 
 
+def test_a_resume_does_not_call_its_runs_left_out_silent_song_added_nor_its_cache_entry_another_runs(
+    tmp_path, capsys
+):
+    """A run that left out a silent song, resumed, said '1 song added to DATA since is not used' of it (it was
+    there from the start) and ended with 'feature cache: ... (4 songs there in all, other runs' too)': its
+    entry is the resumed run's own left-out song, as the first run's cache line now counts it."""
+    data = tmp_path / "songs"
+    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    sf.write(songs[1].audio_path, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
+    flags = [
+        "train", "--data", str(data), *TINY_FLAGS, "--data.test_fraction", "0",
+        "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run"),
+    ]  # fmt: skip
+    assert chords.main([*flags, "--num_epochs", "1"]) == 0
+    capsys.readouterr()
+    assert chords.main([*flags, "--num_epochs", "2", "--resume", str(tmp_path / "run/checkpoints/last")]) == 0
+    err = capsys.readouterr().err
+    assert "added" not in err, err
+    [line] = [line for line in err.splitlines() if line.startswith("feature cache:")]
+    assert re.fullmatch(r"feature cache: this run's 3 songs in \S+/chordcqt-\w+", line), line
+
+
 def test_songs_whose_channels_cancel_in_the_mono_mix_are_skipped_as_such_not_as_a_failed_export(
     tiny_run, tmp_path, capsys
 ):

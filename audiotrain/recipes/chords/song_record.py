@@ -86,7 +86,22 @@ def song_record(splits: SongSplits, data: ChordDataConfig | None) -> dict[str, A
     record["names"] = names  # (the checkpoint resumes on them away from its run folder too)
     record["names_sha256"] = {part: names_digest(names[part]) for part in SPLITS}
     record["demo"] = demo_settings(data) if data is not None else None
+    # (the songs the decode pass left out, silent or undecodable: a resume finds them in the folder, and they
+    # were there from the start, not added since)
+    record["left_out"] = [portable_name(song.name) for song in splits.left_out]
     return record
+
+
+def _recorded_left_out(folder: Path) -> set[str]:
+    """The song names checkpoint `folder`'s run left out as silent or undecodable (`song_record`); none for
+    a checkpoint written before they were recorded, or a record edited into another form (or unreadable: the
+    resume that reads it has read its state already, and says what is wrong with it)."""
+    try:
+        stored = (stored_settings(folder, ckpt.read_state(folder)) or {}).get("songs")
+    except ckpt.CheckpointError:
+        return set()
+    names = stored.get("left_out") if isinstance(stored, dict) else None
+    return {name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
 
 def _checkpoint_song_names(folder: Path, stored: dict[str, Any]) -> dict[str, list[str]] | None:
@@ -373,7 +388,8 @@ def resumed_run_songs(
             f"listed above). {_songs_remedy(folder)}"
         )
     ours = {name for part in SPLITS for name in recorded[part]}
-    added = sorted(name for name in found if name not in ours)
+    left_out = _recorded_left_out(folder)
+    added = sorted(name for name in found if name not in ours and name not in left_out)
     now = {part: set(names) & ours for part, names in split_names(splits).items()}
     resplit = any(now[part] != set(recorded[part]) for part in SPLITS)
     report = splits.data_report
@@ -396,6 +412,7 @@ def resumed_run_songs(
         source=source,
         data_report=report,
         parts_given=splits.parts_given,
+        left_out=[song for name, song in found.items() if name in left_out],
     )
     if not (resplit or added):
         return resumed, ""
