@@ -2569,6 +2569,7 @@ def test_a_resume_does_not_call_its_runs_left_out_silent_song_added_nor_its_cach
     assert chords.main([*flags, "--num_epochs", "2", "--resume", str(tmp_path / "run/checkpoints/last")]) == 0
     err = capsys.readouterr().err
     assert "added" not in err, err
+    assert "4 songs in " in err and "(1 left out by its run as silent or undecodable): 2 train / 1 val" in err
     [line] = [line for line in err.splitlines() if line.startswith("feature cache:")]
     assert re.fullmatch(r"feature cache: this run's 3 songs in \S+/chordcqt-\w+", line), line
 

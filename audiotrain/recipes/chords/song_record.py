@@ -400,6 +400,8 @@ def resumed_run_songs(
             "--init_from trains on them):\n    " + "\n    ".join(added)
         )
     source = f"{len(ours)} of the {splits.source}" if added else splits.source
+    if left_out & set(found):  # (so that the split adds up, as the run's first line said it)
+        source += f" ({len(left_out & set(found))} left out by its run as silent or undecodable)"
     if resplit and splits.parts_given:  # (a split the user wrote is theirs to keep, not ours to override)
         raise ValueError(
             f"cannot resume from {folder}: the split column of the pairs file puts songs in other parts "
