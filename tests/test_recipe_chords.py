@@ -261,6 +261,35 @@ def test_a_task_at_learning_rate_0_with_a_warmup_still_builds_its_constant_optim
     assert optimizer.learning_rate.item() == 0.0
 
 
+def test_resuming_a_constant_run_that_trained_without_its_warmup_says_the_rate_drops_and_rises(
+    tmp_path, capsys
+):
+    """A --scheduler constant run from before the constant schedule warmed up trained at the full rate from
+    its first step (its checkpoint names the schedule 'constant') while config.json recorded warmup_epochs.
+    Resumed inside that warmup, the rebuilt schedule dropped the rate and ramped it again without a word,
+    and the changed-settings line gave the old run a warmup rate it never trained at."""
+    run = tmp_path / "run"
+    flags = [
+        "demo", *TINY_FLAGS, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(run),
+        "--scheduler", "constant", "--warmup_epochs", "3", "--learning_rate", "0.002",
+    ]  # fmt: skip
+    assert chords.main([*flags, "--num_epochs", "1"]) == 0
+    state_file = run / "checkpoints/last" / ckpt.STATE_FILE
+    state = json.loads(state_file.read_text())
+    assert state["config"]["lr_schedule_name"] == "warmup_constant"
+    state["config"]["lr_schedule_name"] = "constant"  # as the run of an older build recorded it
+    state_file.write_text(json.dumps(state))
+    capsys.readouterr()
+    assert chords.main([*flags, "--num_epochs", "2", "--resume", str(run / "checkpoints/last")]) == 0
+    err = capsys.readouterr().err
+    assert "the rate goes from 0.002 at its last step" in err, err
+    assert re.search(
+        r"note: \S+ trained at a constant --learning_rate 0.002 from its first step; .* the rate "
+        r"goes to [\d.e-]+ at the next step and rises again over the rest of the warmup",
+        err,
+    ), err
+
+
 def test_chord_tasks_weight_decay_warmup_and_schedule_name_reach_the_optimizer():
     """The keywords a Python user gives ChordTask reach AdamW and the schedule: the weight decay, a warmup
     of half an epoch (5 steps, not truncated to none), and the schedule's name the run state records."""

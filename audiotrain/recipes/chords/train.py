@@ -629,6 +629,8 @@ def _run_training(
         changed = _changed_settings_line(resume_folder, state, config, len(train_loader))
         if changed:
             log(changed)
+        if note := _constant_run_warms_up_note(resume_folder, state, config, len(train_loader)):
+            log(note)
     if init_record is not None:
         task.extra_state["init_from"] = init_record  # in every checkpoint, as in config.json
     if init_folder is not None:  # (a resumed run's weights are its checkpoint's)
@@ -1087,6 +1089,8 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
             old_rate = _rate(before, steps_then, step - 1) if step else None
         except (KeyError, TypeError, ValueError):  # (a hand-edited record: the change alone is said)
             old_rate = None
+        if step and _trained_without_warmup(state):
+            old_rate = float(before["learning_rate"])
         new_rate = _rate(config.to_dict(), steps_per_epoch, step)
         came_from = f" from {old_rate:.3g} at its last step" if old_rate is not None else ""
         line += (
@@ -1097,6 +1101,33 @@ def _changed_settings_line(folder: Path, state: dict, config: TrainingConfig, st
             f"{new_rate:.3g} at the next"
         )
     return line + '; config.json keeps the earlier values ("earlier")'
+
+
+def _trained_without_warmup(state: dict) -> bool:
+    """Whether the checkpoint's run trained at a constant rate from its first step: the recipe's constant
+    schedule did so whatever --warmup_epochs said until it warmed up too, and its config records the
+    warmup all the same; the schedule's name in the checkpoint tells ("constant", not "warmup_constant")."""
+    return (state.get("config") or {}).get("lr_schedule_name") == "constant"
+
+
+def _constant_run_warms_up_note(
+    folder: Path, state: dict, config: TrainingConfig, steps_per_epoch: int
+) -> str:
+    """A line where a resume of a run that trained at a constant rate from its first step rebuilds the
+    constant schedule with a warmup that is not over at the step it resumes at: the rate drops below the
+    one the run trained at, then rises again. "" otherwise."""
+    step = (state.get("progress") or {}).get("global_step", 0)
+    if config.scheduler != "constant" or not _trained_without_warmup(state) or not isinstance(step, int):
+        return ""
+    rate = _rate(config.to_dict(), steps_per_epoch, step)
+    if rate >= config.learning_rate:
+        return ""
+    return (
+        f"note: {folder} trained at a constant --learning_rate {config.learning_rate:g} from its first step; "
+        f"the constant schedule now warms up over --warmup_epochs {config.warmup_epochs:g} first, so the "
+        f"rate goes to {rate:.3g} at the next step and rises again over the rest of the warmup "
+        "(--warmup_epochs 0 keeps it constant)"
+    )
 
 
 def _rate(settings: dict, steps_per_epoch: int, step: int) -> float:
