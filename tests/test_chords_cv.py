@@ -2,6 +2,7 @@
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 from audiotrain.recipes import chords
@@ -431,6 +432,20 @@ def test_folds_hold_out_two_recordings_sharing_one_annotation_file_together(tmp_
             parted.append(seed)
         assert parts(song_folds(unshared, 4, 0.25, seed, "test", by=by)) == by_name
     assert 0 in parted  # (by name, seed 0 held them out in two folds; 9 or 10 of these 10 did)
+
+
+def test_the_advice_to_start_a_cv_run_anew_pastes_a_folder_with_a_space_as_one_path(
+    cv_cache, tmp_path, capsys
+):
+    """`cv --resume "my notes"` advised `--run_dir my notes --overwrite`: pasted, `notes` became an input."""
+    folder = tmp_path / "my notes"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    assert chords.main([*argv, "--resume", str(folder)]) == 2
+    err = capsys.readouterr().err
+    advice = err[err.index("pass --run_dir ") + len("pass ") : err.index(" in place of --resume")]
+    assert shlex.split(advice) == ["--run_dir", str(folder), "--overwrite"], err
 
 
 def test_a_resume_that_cannot_continue_advises_what_the_cv_command_accepts(cv_cache, tmp_path, capsys):

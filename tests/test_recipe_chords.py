@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -1711,6 +1712,24 @@ def test_resume_accepts_the_same_mix_spelled_otherwise(tiny_run, tmp_path):
     )
     assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 0
     assert json.loads((resumed / "history.json").read_text())["epoch"] == [0, 1, 2]
+
+
+def test_the_evaluate_advised_for_a_finished_run_in_a_folder_with_a_space_pastes_as_one_path(
+    tiny_run, tmp_path, capsys
+):
+    """A resume with no epoch left advised `evaluate --checkpoint my run/checkpoints/last ...`: pasted, the
+    shell split the path at its space. The advice now quotes it as the printed commands do."""
+    root, run_dir = tiny_run
+    last = tmp_path / "my run" / "checkpoints" / "last"
+    shutil.copytree(run_dir / "checkpoints" / "last", last)
+    capsys.readouterr()
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "again")]
+    assert chords.main([*argv, "--resume", str(last)]) == 2
+    err = capsys.readouterr().err
+    advice = err[err.index("(evaluate ") + 1 : err.index(" -o OUT)")]
+    words = shlex.split(advice)
+    assert words[words.index("--checkpoint") + 1] == str(last), err
+    assert words[words.index("--test_songs_of") + 1] == str(last), err
 
 
 def test_a_run_from_before_the_demo_mix_resumes_only_with_its_own_style(tiny_run, tmp_path, capsys):

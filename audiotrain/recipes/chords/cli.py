@@ -357,7 +357,7 @@ def _with_command_line_remedy(error: ckpt.CheckpointError, resume: Path | None) 
     message = str(error)
     if not resume or not message.endswith(_PYTHON_WEIGHTS_REMEDY):
         return error
-    remedy = f"start a new run from its weights with --init_from {resume}"
+    remedy = f"start a new run from its weights with {shell_command('--init_from', resume)}"
     return ckpt.CheckpointError(f"--resume {resume}: {message.removesuffix(_PYTHON_WEIGHTS_REMEDY)}{remedy}")
 
 
@@ -856,7 +856,8 @@ def _older_format_message(error: ckpt.OlderFormatError) -> str:
         f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one reads "
         f"format {ckpt.FORMAT_VERSION}): this version cannot resume training from it (a resume restores the "
         "trainer state, whose layout changed since), but its model still loads: predict and evaluate "
-        f"--checkpoint, export, and a new run from its weights with --init_from {error.folder}"
+        "--checkpoint, export, and a new run from its weights with "
+        + shell_command("--init_from", error.folder)
     )
 
 

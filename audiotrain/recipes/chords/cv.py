@@ -243,9 +243,10 @@ def _run_cross_validation(
             try:
                 histories.append(read_history(fold_dir / "history.json"))
             except ValueError as err:
+                anew_flags = shell_command("--run_dir", run_dir, "--overwrite")
                 raise ValueError(
                     f"--resume {run_dir}: {fold_name(k, folds)} finished earlier, but its history is unreadable "
-                    f"({err}); start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
+                    f"({err}); start a new cv run there with {anew_flags} in place of --resume"
                 ) from None
             continue
         trained = progress["trained"].get(str(k))
@@ -454,8 +455,9 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
                 # (--overwrite would leave the train run's files beside the cv run's: a new folder is clearer)
                 f"; it holds {other}: choose a new --run_dir for the cv run"
                 if (other := _other_run(run_dir))
-                else f"; to start a new cv run there, pass --run_dir {run_dir} --overwrite in place of "
-                "--resume"
+                else "; to start a new cv run there, pass "
+                + shell_command("--run_dir", run_dir, "--overwrite")
+                + " in place of --resume"
             )
         ) from None
     recorded_folds = before.get("folds")
@@ -472,7 +474,8 @@ def _finished_folds(path: Path, now: dict) -> tuple[dict[str, dict[str, float]],
         songs_before = [stored_name(name) if isinstance(name, str) else name for name in songs_before]
     changed = _changed_settings(before.get("config") or {}, now["config"])
     settings = ", ".join(f"{key} ({a!r} there, {b!r} here)" for key, a, b in changed[:5])
-    anew = f"start a new cv run there with --run_dir {run_dir} --overwrite in place of --resume"
+    anew_flags = shell_command("--run_dir", run_dir, "--overwrite")
+    anew = f"start a new cv run there with {anew_flags} in place of --resume"
     if songs_before != now["songs"]:
         difference = describe_difference({"all": songs_before or []}, {"all": now["songs"]}, "songs")
         # Other settings (a resume without the run's --config: the default demo set) choose other songs;

@@ -1229,11 +1229,15 @@ def _check_epochs_left(folder: Path, state: dict, num_epochs: int) -> None:
     to evaluate."""
     done = (state.get("progress") or {}).get("epoch")
     if isinstance(done, int) and done >= num_epochs:
+        # (quoted: a run folder with a space pastes as one path; SONGS and OUT are the user's to fill in)
+        evaluate = shell_command("evaluate", "--checkpoint", folder, "--data", "SONGS")
+        evaluate += " " + shell_command("--test_songs_of", folder)
+        evaluate += " -o OUT"
         raise ValueError(
             f"cannot resume from {folder}: it has trained {plural(done, 'epoch')}, and "
             f"--num_epochs {num_epochs} leaves none to train; raise --num_epochs to train further, score it "
-            f"on the songs its run held out (evaluate --checkpoint {folder} --data SONGS --test_songs_of "
-            f"{folder} -o OUT), or transcribe with it as it is (predict --checkpoint)"
+            f"on the songs its run held out ({evaluate}), or transcribe with it as it is "
+            "(predict --checkpoint)"
         )
 
 
