@@ -11,6 +11,7 @@ from pathlib import Path
 import audiotrain  # noqa: F401  (loads the BLAS before mlx.core)
 from audiotrain import _blas, _precision
 from audiotrain._build import build_version
+from audiotrain._suggesting_parser import SuggestingParser
 from audiotrain._system import (
     MLXNotLoadable,
     check_mlx_loads,
@@ -190,7 +191,7 @@ def run_recipe(package: str, argv: list[str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     # No abbreviations (as the recipes): `info --bench` silently meaning --benchmark hides typos.
-    parser = argparse.ArgumentParser(prog=program_name(), description=DESCRIPTION, allow_abbrev=False)
+    parser = SuggestingParser(prog=program_name(), description=DESCRIPTION, allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"%(prog)s {build_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_info = sub.add_parser(

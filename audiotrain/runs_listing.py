@@ -38,6 +38,7 @@ from typing import Any
 
 from audiotrain._file_names import stored_name
 from audiotrain._files import check_regular_file, parse_json
+from audiotrain._suggesting_parser import SuggestingParser
 from audiotrain._text import byte_size, display_width, plural
 from audiotrain._yaml import parse_yaml
 
@@ -700,7 +701,7 @@ def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog=prog,
         description="List the run folders in FOLDER (default runs/): recipe, status, when, epochs, headline "
         "score and size. `compare RUN RUN ...` shows the settings that differ and the scores side by side. "
@@ -721,7 +722,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def build_compare_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog=f"{prog} compare",
         description="The settings (config, flattened keys) that differ between runs, the checkpoint a run "
         "started from (init_from), and their scores; a run that cannot be read is named and left out.",

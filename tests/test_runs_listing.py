@@ -830,3 +830,23 @@ def test_a_run_whose_config_json_is_a_fifo_is_unreadable_saying_so(runs, capsys)
     text = listing(capsys)
     assert row(text, "good")[1:3] == ["-", "unreadable"]
     assert "good: runs/good/config.json: is a FIFO, not a regular file" in text
+
+
+@pytest.mark.parametrize(
+    "argv, suggestion",
+    [
+        (["runs", "--jsn"], "did you mean --json?"),
+        (["runs", "--sortt", "name"], "did you mean --sort?"),
+        (["runs", "compare", "--jsn", "a", "b"], "did you mean --json?"),
+        (["cache", "info", "--roott", "x"], "did you mean --root?"),
+        (["info", "--frobnicate"], None),  # (nothing close: said as before, without a guess)
+    ],
+)
+def test_a_misspelt_flag_of_runs_or_cache_gets_a_did_you_mean_as_the_recipes_do(argv, suggestion, capsys):
+    """`runs --jsn` said only "unrecognized arguments: --jsn", where `chords train --num_epoch` names
+    --num_epochs: a script's author looked the flag up in --help."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "unrecognized arguments" in err, err
+    assert (suggestion in err) if suggestion else "did you mean" not in err, err

@@ -36,7 +36,6 @@ holds one, unless ``--force``.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import contextvars
 import dataclasses
@@ -60,6 +59,7 @@ from functools import partial
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, probe_writable, write_atomically
+from audiotrain._suggesting_parser import SuggestingParser
 from audiotrain._system import CACHE_DIR_ENV, NoHomeFolderError, cache_dir, home_folder
 from audiotrain._text import byte_size
 from audiotrain.audio import AudioError
@@ -1140,7 +1140,7 @@ def _write_text(handle, text: str) -> None:
 def main(argv: list[str] | None = None, prog: str = "python -m audiotrain cache") -> int:
     """``audiotrain cache info|clear|prune [--root DIR] [--key KEY] [--force]``; `prog`: the command as the
     user started it, for its usage and help."""
-    parser = argparse.ArgumentParser(
+    parser = SuggestingParser(
         prog=prog,
         description="Inspect or clear the feature cache, and the recipes' demo sets beside it.",
         allow_abbrev=False,  # as the recipes: --ro silently meaning --root hides typos

@@ -1,0 +1,42 @@
+"""An `argparse.ArgumentParser` for the light commands (`runs`, `cache`, `info`) whose "unrecognized
+arguments" error names the flag meant (``--jsn``: did you mean --json?), as the recipes' settings parser does
+(`recipes.config_cli.SettingsParser`, which loads the recipes and MLX, too heavy for a listing)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+
+#: How close a misspelt flag must be to a known one (difflib's default 0.6 offers --logger for --lr).
+CUTOFF = 0.75
+
+
+class SuggestingParser(argparse.ArgumentParser):
+    """Its sub-parsers (`add_subparsers`) are SuggestingParsers too: argparse makes them of the parent's type."""
+
+    def error(self, message: str):
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            flags = [
+                word.partition("=")[0] for word in message[len(prefix) :].split() if word.startswith("--")
+            ]
+            close = {flag: match[0] for flag in flags if (match := self._close_flags(flag))}
+            if len(close) == 1:
+                message += f"; did you mean {next(iter(close.values()))}?"
+            elif close:
+                message += (
+                    f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
+                )
+        super().error(message)
+
+    def _close_flags(self, flag: str) -> list[str]:
+        # A sub-command's unknown flags are reported by its parent parser (`cache info --roott`): its
+        # sub-commands' flags are known too.
+        parsers = [self]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+        known = sorted(
+            {opt for parser in parsers for opt in parser._option_string_actions if opt[:2] == "--"}
+        )
+        return difflib.get_close_matches(flag, known, n=1, cutoff=CUTOFF)
