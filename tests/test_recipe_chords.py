@@ -5008,3 +5008,23 @@ def test_a_resume_whose_run_record_is_a_fifo_names_the_reason_once(tiny_run, tmp
         str(refused.value)
         == f"cannot resume from {last}: {copy / 'config.json'}: is a FIFO, not a regular file"
     )
+
+
+def test_print_config_prints_the_settings_a_run_would_use_as_a_file_that_repeats_them(
+    tmp_path, capsys, monkeypatch
+):
+    """A script could not see the settings a preset, a --config file and flags resolve to without starting a
+    run (config.json is written once it has started). --print_config prints them on stdout, as JSON that
+    --config takes back, and starts nothing."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text("num_epochs: 7\nmodel:\n  d_model: 48\n")
+    argv = ["--preset", "quick_test", "--config", "mine.yaml", "--num_epochs", "3"]
+    assert chords.main([*argv, "--print_config"]) == 0
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
+    assert printed["num_epochs"] == 3 and printed["model"]["d_model"] == 48, out  # (flags > file > preset)
+    assert printed["model"]["n_layers"] == 1 and err == "", err  # (quick_test's one block)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yaml"]  # (no run folder, no runs/)
+    (tmp_path / "printed.json").write_text(out)
+    assert chords.main(["--config", "printed.json", "--print_config"]) == 0
+    assert json.loads(capsys.readouterr().out) == printed

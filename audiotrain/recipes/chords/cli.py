@@ -25,6 +25,7 @@ commands do, and ``Trainer(...).train_with_cv(folds=5, data_dir=DIR)`` what ``cv
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -194,6 +195,12 @@ def _training_parser(
             "would make them other songs",
         )
     add_overwrite_argument(parser, overwrite_help)
+    parser.add_argument(
+        "--print_config",
+        action="store_true",
+        help="print the settings the preset, --config file and flags resolve to, as the JSON that --config "
+        "takes (a run's config.json records them under config), on stdout, and exit without starting a run",
+    )
     parser.add_argument(
         "--benchmark",
         action="store_true",
@@ -436,6 +443,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_data_folder(parser, args, config)
         config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
+    if args.print_config:
+        return _print_config(config)
     check_kernel_cache(
         on_cpu=config.training_device() == "cpu", log=to_stderr
     )  # (MLX's folder, as the run's)
@@ -592,6 +601,14 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     return stop_exit_status() if result.interrupted else 0  # (Ctrl-C after training: plots, evaluation)
 
 
+def _print_config(config: TrainingConfig) -> int:
+    """`--print_config`: the resolved settings on stdout, for a script to read or to pass back with --config
+    (every field, as config.json's ``config``: a file with all of them repeats the run whatever the defaults
+    become)."""
+    print(json.dumps(config.to_dict(), indent=2))
+    return 0
+
+
 def _run_record(config_file: Path) -> dict | None:
     """The ``--config`` file's settings as a dict, or None where it is not one (resolve_settings read it
     already: its errors are said there)."""
@@ -688,6 +705,8 @@ def _cmd_cv(argv: list[str]) -> int:
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
+    if args.print_config:  # (--folds is the command's, not a setting: not printed)
+        return _print_config(config)
     if config.processes > 1:
         parser.error(
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
