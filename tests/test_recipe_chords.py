@@ -5028,3 +5028,16 @@ def test_print_config_prints_the_settings_a_run_would_use_as_a_file_that_repeats
     (tmp_path / "printed.json").write_text(out)
     assert chords.main(["--config", "printed.json", "--print_config"]) == 0
     assert json.loads(capsys.readouterr().out) == printed
+
+
+@pytest.mark.parametrize("recipe", ["chords", "clap"])
+def test_each_recipe_says_its_version_as_the_audiotrain_command_does(recipe, capsys):
+    """`audiotrain --version` answered, but `audiotrain chords --version` (and python -m
+    audiotrain.recipes.chords --version) was an unrecognized argument, exit 2: a CI job that logs the
+    version of the command it runs got an error."""
+    from audiotrain._build import build_version
+    from audiotrain.recipes.clap import cli as clap
+
+    assert {"chords": chords, "clap": clap}[recipe].main(["--version"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"python -m audiotrain.recipes.{recipe} {build_version()}\n" and err == "", (out, err)

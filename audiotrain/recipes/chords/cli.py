@@ -34,6 +34,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from audiotrain._build import build_version
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag
@@ -819,6 +820,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
         print(top_help())
+        return 0
+    if argv == ["--version"]:  # (as `audiotrain --version`: a CI log names the build it ran)
+        print(f"{as_started('python -m audiotrain.recipes.chords')} {build_version()}")
         return 0
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     command = argv.pop(0) if argv and argv[0] in COMMANDS else "demo"

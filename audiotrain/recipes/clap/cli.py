@@ -12,6 +12,7 @@ import functools
 import sys
 from pathlib import Path
 
+from audiotrain._build import build_version
 from audiotrain._invocation import as_started
 from audiotrain._system import TRACEBACK_ENV, env_flag
 from audiotrain.distributed.collectives import LauncherEnvironmentError, MainProcessFailed
@@ -386,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(argv: list[str]) -> int:
     """`main` once `argv` is a list."""
+    if argv == ["--version"]:  # (as `audiotrain --version`: a CI log names the build it ran)
+        print(f"{as_started('python -m audiotrain.recipes.clap')} {build_version()}")
+        return 0
     if argv and argv[0] == "export":
         return export_main(argv[1:])
     if argv and argv[0] == "cv":
