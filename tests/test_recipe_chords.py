@@ -5041,3 +5041,25 @@ def test_each_recipe_says_its_version_as_the_audiotrain_command_does(recipe, cap
     assert {"chords": chords, "clap": clap}[recipe].main(["--version"]) == 0
     out, err = capsys.readouterr()
     assert out == f"python -m audiotrain.recipes.{recipe} {build_version()}\n" and err == "", (out, err)
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        # (a section's setting at the top level: the close match was the section's name, 'data')
+        ("data_dir: songs\n", "did you mean 'data.data_dir'?"),
+        ("d_model: 48\n", "did you mean 'model.d_model'?"),
+        # (a flag of the command, not a setting: named as the flag to pass)
+        ("run_dir: runs/mine\n", "run_dir is the command's --run_dir flag, not a --config setting"),
+        ("resume: runs/mine/checkpoints/last\n", "resume is the command's --resume flag"),
+    ],
+)
+def test_a_config_key_that_belongs_elsewhere_is_named_where_it_belongs(
+    text, hint, tmp_path, capsys, monkeypatch
+):
+    """A file's `data_dir: songs` got "did you mean 'data'?", and `run_dir: runs/mine` a list of the fields
+    with no word on where a run folder is given."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text(text)
+    assert chords.main(["train", "--config", "mine.yaml", "--print_config"]) == 2
+    _one_error_line(capsys, "mine.yaml line 1: unknown field", hint)

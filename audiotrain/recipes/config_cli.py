@@ -301,6 +301,15 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
                 )
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean {path + close[0]!r}?" if close else ""
+            # A section's setting at this level (`data_dir: songs`): its section's name was the close match.
+            nested = [
+                f"{path}{name}.{key}"
+                for name in sorted(names)
+                if dataclasses.is_dataclass(section := getattr(config, name))
+                and key in {inner.name for inner in dataclasses.fields(section)}
+            ]
+            if nested:
+                hint = f"; did you mean {' or '.join(map(repr, nested))}? (a file nests it under its section)"
             raise ValueError(f"{source}: unknown field {where!r}{hint} (expected one of {sorted(names)})")
         current = getattr(config, key)
         if dataclasses.is_dataclass(current):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import textwrap
@@ -212,6 +213,16 @@ def _training_parser(
         parser, TrainingConfig(), skip=DERIVED_FIELDS, help_texts=DECODE_HELP, choices=DECODE_CHOICES
     )
     return parser
+
+
+def _with_flag_hint(message: str, parser: argparse.ArgumentParser) -> str:
+    """`message`, where it refuses a --config file's top-level key that is a flag of the command, not a
+    setting (`run_dir: runs/mine`, `resume: ...`), with where it is given: the fields listed did not say."""
+    unknown = re.search(r": unknown field '(\w+)'", message)
+    name = unknown and unknown.group(1)
+    if not name or name == "folds" or f"--{name}" not in parser._option_string_actions:
+        return message
+    return f"{message}; {name} is the command's --{name} flag, not a --config setting"
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
@@ -437,7 +448,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     try:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
+        parser.error(_with_flag_hint(str(error), parser))
     if args.config is not None and args.init_from is None and args.resume is None:
         _note_a_run_started_from_weights(args.config)  # (a resume goes on with its checkpoint's weights)
     if not demo:
@@ -702,7 +713,7 @@ def _cmd_cv(argv: list[str]) -> int:
         message = str(error)
         if "unknown field 'folds'" in message:  # (the fold count is the command's, not a run setting)
             message += "; the number of folds is the --folds flag of cv, not a --config setting"
-        parser.error(message)
+        parser.error(_with_flag_hint(message, parser))
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
