@@ -250,8 +250,9 @@ def test_a_missing_input_or_a_folder_without_audio_is_an_error_naming_it(checkpo
     fifo = tmp_path / "fifo.wav"
     os.mkfifo(fifo)
     assert _predict(checkpoint, fifo) == 2
-    assert (
-        capsys.readouterr().err == f"error: {fifo} is not a regular file or a folder (a FIFO or a device)\n"
+    assert capsys.readouterr().err == (
+        f"error: {fifo} is not a regular file or a folder (a FIFO or a device); predict reads audio from a "
+        "file or a folder, not from stdin or a pipe: save the audio to a file\n"
     )
 
 
@@ -922,3 +923,17 @@ def test_a_checkpoint_s_own_file_given_as_the_checkpoint_names_its_folder(checkp
     status = chords.main(["predict", "--checkpoint", str(checkpoint / "model.safetensors"), str(song)])
     assert status == 2
     assert f"give the folder it is in: {checkpoint}" in capsys.readouterr().err
+
+
+def test_audio_piped_in_is_refused_saying_predict_reads_a_file(tmp_path, capsys, monkeypatch):
+    """`cat song.wav | predict --checkpoint RUN -` said "error: - does not exist", and `/dev/stdin` "is not
+    a regular file or a folder (a FIFO or a device)": neither said that audio cannot come from stdin. Both
+    now do, with what to do instead (refused before the checkpoint is read: none is needed here)."""
+    monkeypatch.chdir(tmp_path)
+    read, write = os.pipe()
+    os.close(write)
+    for given in ("-", f"/dev/fd/{read}"):
+        assert chords.main(["predict", "--checkpoint", "no_run", given]) == 2
+        err = capsys.readouterr().err
+        assert "not from stdin" in err and "save the audio to a file" in err and err.count("\n") == 1, err
+    os.close(read)

@@ -6,6 +6,7 @@ import argparse
 import errno
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -100,6 +101,13 @@ def _cmd_predict(argv: list[str]) -> int:
                 "once per file"
             )
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    # Audio is read from a file, by seeking in it (a WAV's chunks, an MP3's frames): a pipe cannot serve.
+    from_stdin = (
+        "predict reads audio from a file or a folder, not from stdin or a pipe: save the audio to a file"
+    )
+    if str(args.input) == "-":  # (as -o - writes stdout, many tools read stdin for an input of -)
+        print(f"error: input -: {from_stdin}", file=sys.stderr)
+        return 2
     args.input = as_stored(args.input)  # (typed composed, a Mac's decomposed name on disk: found as there)
     if not args.input.exists():
         # A broken link shows in `ls`: "does not exist" alone sent the user looking for a typo.
@@ -110,7 +118,11 @@ def _cmd_predict(argv: list[str]) -> int:
         return 2
     if not (args.input.is_file() or args.input.is_dir()):
         # A FIFO or a device (a link to /dev/zero) was searched as a folder: "no audio files in it".
-        print(f"error: {args.input} is not a regular file or a folder (a FIFO or a device)", file=sys.stderr)
+        pipe = f"; {from_stdin}" if stat.S_ISFIFO(args.input.stat().st_mode) else ""
+        print(
+            f"error: {args.input} is not a regular file or a folder (a FIFO or a device){pipe}",
+            file=sys.stderr,
+        )
         return 2
     if args.overwrite and args.skip_existing:
         raise ValueError("--overwrite replaces earlier outputs and --skip_existing keeps them; give one")
