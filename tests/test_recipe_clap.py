@@ -4043,3 +4043,24 @@ def test_a_chord_recipe_run_given_to_the_clap_loaders_is_named_as_one(tmp_path, 
     err = capsys.readouterr().err
     assert f"cannot export {best}: it is a checkpoint (or export) of the chord recipe" in err, err
     assert "model_source" not in err and not (tmp_path / "out").exists()
+
+
+def test_the_commands_advised_for_a_pretrained_folder_with_a_space_paste_as_one_path(tmp_path, capsys):
+    """--pretrained of a trainer checkpoint under "My Runs" advised "export --checkpoint /.../My Runs/last
+    --out DIR", and of a chord run "train --data DIR --init_from /.../My Runs/chords": a shell splits each
+    path in two. Both are quoted now, as the loader's advice (`load_pretrained`) already was."""
+    import shlex
+
+    from audiotrain.recipes.clap import main
+
+    checkpoint = tmp_path / "My Runs" / "last"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}")
+    chord_run = _chord_recipe_run(tmp_path / "My Runs" / "chords")
+    data = tone_folder(tmp_path / "data", 2)
+    for given, flag in ((checkpoint, "--checkpoint"), (chord_run, "--init_from")):
+        assert main(["--pretrained", str(given), "--data", str(data), "--out", str(tmp_path / "new")]) == 2
+        err = capsys.readouterr().err
+        command = err[err.index("python -m audiotrain.recipes.") :].splitlines()[0]
+        words = shlex.split(command.removesuffix(", then --pretrained DIR"))
+        assert words[words.index(flag) + 1] == str(given), err

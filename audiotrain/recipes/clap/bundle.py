@@ -25,7 +25,7 @@ from typing import Any
 
 from audiotrain._files import STORAGE_ERRNOS, OutputWriteError, check_regular_file, read_json_file
 from audiotrain.models.clap.training_outputs import chord_recipe_output, holds_chord_state
-from audiotrain.recipes._run import check_can_write, is_inside
+from audiotrain.recipes._run import check_can_write, is_inside, shell_command
 from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
 from audiotrain.recipes.config_cli import check_fits_memory
@@ -508,7 +508,7 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
     export = "python -m audiotrain.recipes.clap export --checkpoint CHECKPOINT --out DIR"
     # A chord recipe's run or checkpoint was told to run the CLAP export, which fails on it.
     chords = f"--model {given}: a chord recipe {{}}, not a CLAP model; score it with python -m "
-    chords += f"audiotrain.recipes.chords evaluate --checkpoint {given} --data DIR"
+    chords += f"audiotrain.recipes.chords evaluate {shell_command('--checkpoint', given)} --data DIR"
     if path.is_dir():
         chord_output = chord_recipe_output(path)
         if chord_output:
@@ -561,12 +561,13 @@ def check_pretrained_folder(given: str) -> None:
         raise ValueError(
             f"--pretrained {given}: a chord recipe {chord_output}, not a CLAP model; the CLAP recipe "
             "fine-tunes a Hugging Face CLAP folder or hub id. To fine-tune the chord model on your songs: "
-            f"python -m audiotrain.recipes.chords train --data DIR --init_from {given}"
+            f"python -m audiotrain.recipes.chords train --data DIR {shell_command('--init_from', given)}"
         )
     if (path / ckpt.STATE_FILE).is_file():
         raise ValueError(
             f"--pretrained {given}: a trainer checkpoint folder (it holds {ckpt.STATE_FILE}), {what}; export it "
-            f"first: python -m audiotrain.recipes.clap export --checkpoint {given} --out DIR, then --pretrained DIR"
+            "first: python -m audiotrain.recipes.clap export "
+            f"{shell_command('--checkpoint', given)} --out DIR, then --pretrained DIR"
         )
     if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
         own = path / "hf_model"

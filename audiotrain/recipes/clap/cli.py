@@ -32,6 +32,7 @@ from audiotrain.recipes._run import (
     leaves_notes_to_others,
     nonempty_path,
     resume_processes_note,
+    shell_command,
     stop_status_of_rank,
 )
 from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
@@ -346,7 +347,7 @@ def _resumed_with_flags(cfg: ClapRecipeConfig, args: argparse.Namespace, record:
         raise ValueError(
             f"--resume {cfg.resume}: {listed}: a resume trains the parameters its run trained when it saved "
             "(freezing is part of the run); leave the flag out, or start a new run from its weights with other "
-            f"freezing: export --checkpoint {cfg.resume} --out DIR, then --pretrained DIR"
+            f"freezing: export {shell_command('--checkpoint', cfg.resume)} --out DIR, then --pretrained DIR"
         )
     replanned = any(name in changed for name in _SCHEDULE_LENGTH) and "task.total_steps" not in given
     if replanned:

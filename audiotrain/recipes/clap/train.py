@@ -583,7 +583,8 @@ def check_training_left(cfg: ClapRecipeConfig, resume: str | Path, out: Path) ->
         f"cannot resume from {folder}: its run in {out} is finished ({plural(epoch, 'epoch')}, "
         f"{plural(step, 'step')}; {limit} nothing to train) and its results are written; the resume "
         f"would only write them again. To train further, resume with {further}; to score it again, resume "
-        f"it into a new --out (or export it: python -m audiotrain.recipes.clap export --checkpoint {folder})"
+        f"it into a new --out (or export it: python -m audiotrain.recipes.clap export "
+        f"{shell_command('--checkpoint', folder)})"
     )
 
 
