@@ -5063,3 +5063,13 @@ def test_a_config_key_that_belongs_elsewhere_is_named_where_it_belongs(
     (tmp_path / "mine.yaml").write_text(text)
     assert chords.main(["train", "--config", "mine.yaml", "--print_config"]) == 2
     _one_error_line(capsys, "mine.yaml line 1: unknown field", hint)
+
+
+def test_the_recipes_help_says_what_each_exit_status_means(capsys):
+    """A CI script branches on the exit status, but only evaluate's and predict's own --help named one (1,
+    for songs skipped); which status meant a refusal and which an interruption was not said anywhere."""
+    assert chords.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    statuses = out[out.index("exit status:") :]
+    for status in ("0 ", "1 ", "2 ", "130 ", "143 "):
+        assert f"\n  {status}" in statuses, out

@@ -789,6 +789,19 @@ _TOP_AFTER = """\
 Each command has its own --help; `demo --help` and `train --help` list every training setting (learning
 rate, epochs, model size, features, decoding, ...)."""
 
+#: What a script that runs a command can branch on (the same under `audiotrain chords`).
+_TOP_EXIT_STATUSES = (
+    ("0", "done"),
+    (
+        "1",
+        "done, but songs were skipped or outputs not written (evaluate, predict on a folder: each one listed), "
+        "or stdout could not be written (a full disk)",
+    ),
+    ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint)"),
+    ("130", "stopped by Ctrl-C: what was saved, and the command that goes on, are said"),
+    ("143", "stopped by SIGTERM (a job scheduler's end of time), as by Ctrl-C"),
+)
+
 _TOP_EXAMPLES = """\
   python -m audiotrain.recipes.chords
   python -m audiotrain.recipes.chords --num_epochs 10 --model.d_model 96
@@ -813,12 +826,19 @@ def top_help() -> str:
         )
         for name, text in _TOP_COMMANDS
     )
+    statuses = "\n".join(
+        textwrap.fill(
+            text, width, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7, break_long_words=False
+        )
+        for code, text in _TOP_EXIT_STATUSES
+    )
     return "\n\n".join(
         [
             as_started("usage: python -m audiotrain.recipes.chords [COMMAND] [options]"),
             help_text(_TOP_ABOUT),
             f"commands:\n{commands}",
             help_text(_TOP_AFTER),
+            f"exit status:\n{statuses}",
             f"examples:\n{help_text(as_started(_TOP_EXAMPLES))}",
         ]
     )
