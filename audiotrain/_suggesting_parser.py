@@ -12,7 +12,7 @@ CUTOFF = 0.75
 
 
 class SuggestingParser(argparse.ArgumentParser):
-    """Its sub-parsers (`add_subparsers`) are SuggestingParsers too: argparse makes them of the parent's type."""
+    """Its sub-parsers (`add_subparsers`) are SuggestingParsers too: argparse makes them of its type."""
 
     def error(self, message: str):
         prefix = "unrecognized arguments: "

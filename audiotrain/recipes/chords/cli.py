@@ -794,8 +794,8 @@ _TOP_EXIT_STATUSES = (
     ("0", "done"),
     (
         "1",
-        "done, but songs were skipped or outputs not written (evaluate, predict on a folder: each one listed), "
-        "or stdout could not be written (a full disk)",
+        "done, but songs were skipped or outputs not written (evaluate, predict on a folder: each one "
+        "listed), or stdout could not be written (a full disk)",
     ),
     ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint)"),
     ("130", "stopped by Ctrl-C: what was saved, and the command that goes on, are said"),
