@@ -11,6 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+try:  # (Unix only) imported here, as the process starts: under a tight `ulimit -v` it may not load later
+    import resource
+except ImportError:
+    resource = None  # type: ignore[assignment]
+
 from audiotrain._cgroup import cgroup_cpu_limit
 from audiotrain._stop_signals import STOP_SIGNALS, usr1_is_a_stand_in
 
@@ -469,6 +474,46 @@ def ignore_stop_signals_until_exit() -> None:
             signal.signal(signum, signal.SIG_IGN)
 
 
+# What the loader says where a process's address-space limit leaves no room to map a compiled library.
+_NO_ROOM_TO_MAP = ("failed to map segment from shared object", "cannot allocate memory")
+#: What MLX raises, whole, where a thread it starts finds no room for its stack under such a limit.
+_MLX_NO_ROOM = ("resource temporarily unavailable", "cannot allocate memory")
+
+
+def memory_limit_error(error: BaseException) -> str | None:
+    """The one line for `error` where a process memory limit (``ulimit -v`` / ``ulimit -d``) left no room to
+    load a module (an ImportError "failed to map segment from shared object") or to allocate (MemoryError),
+    naming the limit and what to do; None for anything else, and where no such limit is set."""
+    if resource is None:
+        return None
+    text = str(error).lower()
+    no_room = (
+        isinstance(error, MemoryError)
+        or (isinstance(error, ImportError) and any(cause in text for cause in _NO_ROOM_TO_MAP))
+        # MLX's words where a thread or a buffer found no room: EAGAIN, or its allocator's
+        or (isinstance(error, RuntimeError) and text in _MLX_NO_ROOM)
+        or (isinstance(error, RuntimeError) and text.startswith("[malloc") and "unable to allocate" in text)
+    )
+    if not no_room:
+        return None
+    if isinstance(error, MemoryError) and str(error):  # one that says its own (`TrainingMemoryError`)
+        return f"error: {error}"
+    limits = [
+        f"{flag} {soft / 1e9:.2f} GB"
+        for name, flag in (("RLIMIT_AS", "ulimit -v"), ("RLIMIT_DATA", "ulimit -d"))
+        if (soft := resource.getrlimit(getattr(resource, name))[0]) != resource.RLIM_INFINITY
+    ]
+    if not limits:
+        return None
+    what = f"loading {error.name or 'a module'}" if isinstance(error, ImportError) else "in MLX"
+    what = "allocating memory" if isinstance(error, MemoryError) else what
+    return (
+        f"error: out of memory {what}: this process's {' and '.join(limits)} leaves too little "
+        "(raise it, 'ulimit -v unlimited', or cap memory with a cgroup instead: a container's --memory, "
+        "systemd-run -p MemoryMax=)"
+    )
+
+
 def run_recipe_command(cli_module: str) -> None:
     """The body of a recipe's ``__main__``: `cli_module`'s ``main()`` as a command, and its exit.
 
@@ -504,14 +549,23 @@ def run_recipe_command(cli_module: str) -> None:
             raise
         print(said, file=sys.stderr)
         status = 1  # as for a full disk under the files the command writes
+    except (ImportError, MemoryError) as error:
+        # Under a `ulimit -v` the loader fails to map a library (scipy's, matplotlib's) as the modules
+        # load, or an allocation fails: one line naming the limit, not 30 lines ending in the loader's words.
+        said = memory_limit_error(error)
+        if said is None or env_flag(TRACEBACK_ENV):
+            raise
+        print(said, file=sys.stderr)
+        status = 1
     except RuntimeError as error:
         # A kernel compile that TMPDIR's room or rights broke outside `Trainer.fit` (which says it itself):
         # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.
         compile_error = kernel_compile_error(error)
-        if compile_error is None:
+        said = f"error: {compile_error}" if compile_error is not None else memory_limit_error(error)
+        if said is None:
             raise
-        print(f"error: {compile_error}", file=sys.stderr)
-        status = 2
+        print(said, file=sys.stderr)
+        status = 2 if compile_error is not None else 1
     except KeyboardInterrupt as stop:
         ignore_stop_signals_until_exit()  # (also while the modules `_interrupted` names load)
         if isinstance(stop, SystemExit):  # `SaveAborted`: fit said what was left

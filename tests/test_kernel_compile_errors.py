@@ -151,3 +151,36 @@ def test_a_step_whose_kernel_mlx_could_not_load_is_evaluated_again_and_a_full_tm
     with pytest.raises(KernelCompileError, match="TMPDIR") as raised:
         eval_compiling_again(full_tmpdir, "step")
     assert raised.value.__suppress_context__
+
+
+# A `ulimit -v` high enough for the test process, set in the command before its error.
+UNDER_ULIMIT_V = "import resource; resource.setrlimit(resource.RLIMIT_AS, (64 << 30, resource.RLIM_INFINITY))"
+
+
+@pytest.mark.parametrize(
+    "raised, what",
+    [
+        (
+            "ImportError('/venv/scipy/linalg/_x.so: failed to map segment from shared object', "
+            "name='scipy.linalg._x')",
+            "loading scipy.linalg._x",
+        ),
+        ("RuntimeError('Resource temporarily unavailable')", "in MLX"),
+        ("MemoryError()", "allocating memory"),
+    ],
+)
+def test_a_memory_limit_hit_as_a_command_loads_is_one_line_naming_ulimit_v(tmp_path, raised, what):
+    """Under `ulimit -v 300000` `python -m audiotrain.recipes.chords --preset quick_test` ended in a 30-line
+    traceback, scipy's ImportError 'failed to map segment from shared object' (at 400 MB MLX's RuntimeError
+    'Resource temporarily unavailable'), which named neither the limit nor what to do."""
+    done = run_command(tmp_path, f"raise {raised}", before=UNDER_ULIMIT_V)
+    assert "Traceback" not in done.stderr and done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    said = f"error: out of memory {what}: this process's ulimit -v 68.72 GB leaves too little"
+    assert line.startswith(said)
+    assert "ulimit -v unlimited" in line and "cgroup" in line
+
+
+def test_the_same_errors_without_a_memory_limit_keep_their_traceback(tmp_path):
+    done = run_command(tmp_path, "raise ImportError('x.so: failed to map segment from shared object')")
+    assert "Traceback" in done.stderr and done.returncode == 1
