@@ -184,3 +184,16 @@ def test_a_memory_limit_hit_as_a_command_loads_is_one_line_naming_ulimit_v(tmp_p
 def test_the_same_errors_without_a_memory_limit_keep_their_traceback(tmp_path):
     done = run_command(tmp_path, "raise ImportError('x.so: failed to map segment from shared object')")
     assert "Traceback" in done.stderr and done.returncode == 1
+
+
+def test_a_model_too_big_for_the_memory_limit_is_refused_in_one_line(tmp_path):
+    """`--model.d_model 1024 --model.ff_dim 8192 --model.n_layers 8` under `ulimit -v 3000000` ended in a
+    traceback above fit's own refusal (TrainingMemoryError), which README promises as a refusal."""
+    refusal = "Trainer.fit: training ChordTask needs at least 2.7 GB, more than the 2.6 GB left"
+    done = run_command(
+        tmp_path,
+        f"from audiotrain.train.memory import TrainingMemoryError; raise TrainingMemoryError({refusal!r})",
+        before=UNDER_ULIMIT_V,
+    )
+    assert "Traceback" not in done.stderr and done.returncode == 1
+    assert done.stderr.strip() == f"error: {refusal}"
