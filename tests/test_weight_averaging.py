@@ -25,6 +25,7 @@ import mlx.optimizers as optim
 import numpy as np
 import pytest
 from exactness import assert_same_numbers
+from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
 
@@ -761,3 +762,32 @@ def test_evaluating_a_checkpoint_whose_average_is_damaged_or_missing_names_the_f
     file.unlink()
     with pytest.raises(CheckpointError, match=r"callbacks.safetensors is missing"):
         TinyClassifier.load_from_checkpoint(best.best_model_path)
+
+
+class RecordBfloat16Steps(RecordSteps):
+    """RecordSteps for bfloat16 weights (numpy has no bfloat16): float64 copies."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step > (self.steps[-1] if self.steps else 0):
+            self.steps.append(trainer.global_step)
+            self.weights.append(_as_float64(module))
+
+
+def _as_float64(module) -> dict:
+    return {k: np.array(v.astype(mx.float32), dtype=np.float64) for k, v in tree_flatten(module.parameters())}
+
+
+def test_a_bf16_true_fits_ema_is_the_ema_of_its_weights_not_one_rounded_to_bfloat16_each_step(tmp_path):
+    # bfloat16 keeps 8 significant bits: an average stored in it rounds away each step's (1 - decay) share
+    # of the change, so it lagged the EMA of the very weights it averaged by several percent of them.
+    record = RecordBfloat16Steps()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=4, precision="bf16-true", callbacks=[record, EMAWeightAveraging(decay=0.99)]
+    )
+    module = TinyClassifier(lr=1e-2)
+    trainer.fit(module, make_batches(48))
+    expected = _numpy_average(record.weights, decay=0.99)
+    assert {v.dtype for _, v in tree_flatten(module.parameters())} == {mx.bfloat16}
+    for name, value in _as_float64(module).items():
+        # the float64 EMA rounded once to bfloat16: within one bfloat16 step of it
+        np.testing.assert_allclose(value, expected[name], rtol=2**-8, atol=1e-6, err_msg=name)

@@ -1896,7 +1896,8 @@ class Trainer:
             state["weights_only"] = True  # (its optimizer and step files are there, empty: a complete folder)
             optimizer_arrays, step_arrays, callback_arrays = {}, {}, {}
             # No callbacks.safetensors: the weights an EMA's validation ranked it by go in the model file.
-            model_arrays.update(average_validated_with(self.callbacks))
+            average = average_validated_with(self.callbacks)  # (float32 beside bfloat16 weights: theirs)
+            model_arrays.update({k: a.astype(model_arrays[k].dtype) for k, a in average.items()})
         return ckpt.write_checkpoint(
             path,
             model_arrays,

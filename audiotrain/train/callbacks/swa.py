@@ -21,6 +21,7 @@ from audiotrain.train.callbacks._averaging import (
     floating,
     function_name,
     put_into,
+    widened,
 )
 from audiotrain.train.callbacks.lr_plateau import _groups
 
@@ -286,7 +287,8 @@ class StochasticWeightAveraging(AveragingCallback):
     def _update_average(self, module: TrainModule) -> None:
         current = floating(module)
         if self.n_averaged == 0:
-            self._average = dict(current)  # (MLX arrays are values: a later update makes new ones)
+            # (MLX arrays are values: a later update makes new ones; bfloat16 ones are kept as float32)
+            self._average = {k: widened(v) for k, v in current.items()}
         else:
             n = mx.array(self.n_averaged, mx.int32)
             average_fn = self._avg_fn or _mean
@@ -307,7 +309,8 @@ class StochasticWeightAveraging(AveragingCallback):
                         f"StochasticWeightAveraging: avg_fn returned a {got} for {name!r}, whose average is "
                         f"an mx.array of shape {tuple(value.shape)}"
                     )
-                updated[name] = new.astype(value.dtype) if new.dtype != value.dtype else new
+                kept = self._average[name].dtype
+                updated[name] = new.astype(kept) if new.dtype != kept else new
             self._average = updated
         # Each process averages its own copy: under data parallel the parameters are the same on every
         # rank after each update (averaged gradients), so no communication is needed.

@@ -22,6 +22,7 @@ from audiotrain.train.callbacks._averaging import (
     floating,
     function_name,
     put_into,
+    widened,
 )
 
 import mlx.core as mx
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 def _ema_tree(average: dict, current: dict, decay: mx.array) -> dict:
     """torch's ``get_ema_multi_avg_fn``: ``average + (current - average) * (1 - decay)`` (its lerp), in
-    float32 at least, in each array's dtype."""
+    float32 at least, in each array's dtype (an average of bfloat16 weights is kept in float32)."""
     weight = 1 - decay
     return {k: (a + (current[k] - a) * weight).astype(a.dtype) for k, a in average.items()}
 
@@ -276,7 +277,8 @@ class WeightAveraging(AveragingCallback):
     def _update(self, module: TrainModule) -> None:
         current = self._averaged_arrays(module)
         if self.n_averaged == 0:
-            self._average = dict(current)  # (MLX arrays are values: a later update makes new ones)
+            # (MLX arrays are values: a later update makes new ones; bfloat16 ones are kept as float32)
+            self._average = {k: widened(v) for k, v in current.items()}
             return self._updated()
         if current.keys() != self._average.keys():
             missing, added = (
@@ -327,8 +329,8 @@ class WeightAveraging(AveragingCallback):
                     f"{owner}: avg_fn returned a {what} for {name!r}, whose average is an mx.array of shape "
                     f"{tuple(value.shape)}"
                 )
-            if got.dtype != value.dtype:
-                new[name] = got.astype(value.dtype)
+            if got.dtype != self._average[name].dtype:
+                new[name] = got.astype(self._average[name].dtype)
         return new
 
     def _resolved_settings(self) -> dict[str, Any]:
