@@ -62,6 +62,7 @@ from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.fit_loop_view import FitLoopLimits
+from audiotrain.train.float16_weights import refuse_float16_weights_with_vanishing_eps
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import (
@@ -915,6 +916,8 @@ class Trainer:
                 # Before any step: MLX segfaults (or the OOM killer ends it) without a word where training
                 # alone exceeds the memory limit; its weights, gradients and optimizer state are known now.
                 refuse_training_beyond_memory(model, self.optimizer, self.precision)
+                if self.precision != "bf16-mixed":  # (there the gradients and the update are float32)
+                    refuse_float16_weights_with_vanishing_eps(model.trainable_parameters(), self.optimizer)
                 self._stopping.start_fit()
                 self.progress.validation_pending = False
                 ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
