@@ -1519,6 +1519,16 @@ def test_a_config_file_gives_precision_32_as_yaml_reads_it(tmp_path):
     assert clap.parse_config(["--config", str(settings)]).train.precision == "32"
 
 
+@pytest.mark.parametrize("typed, setting", [("bf16", "bf16-mixed"), ("32-true", "32"), ("fp32", "32")])
+def test_a_precision_alias_is_recorded_as_the_setting_it_names(typed, setting):
+    """`--train.precision bf16` trains as bf16-mixed (the Trainer's alias, Lightning's): config.json recorded
+    'bf16', so `runs compare` listed train.precision as differing between two runs that trained alike (and
+    --precision of `evaluate`, which defaults to it, showed 'bf16')."""
+    from audiotrain.recipes.clap import cli as clap
+
+    assert clap.parse_config(["--train.precision", typed]).train.precision == setting
+
+
 def test_cli_mistyped_zero_shot_labels_file_is_an_error(tmp_path, capsys, monkeypatch):
     from audiotrain.recipes.clap import cli as clap
 

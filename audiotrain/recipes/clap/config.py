@@ -196,8 +196,8 @@ class ClapTrainConfig:
         check_setting("gradient_clip", self.gradient_clip, above=0, optional=True)
         check_setting("seed", self.seed, integer=True, at_least=0, at_most=SEED_MAX)
         check_setting("processes", self.processes, integer=True, at_least=0)
-        try:
-            flags.precision(str(self.precision))
+        try:  # (recorded as the setting it names: 'bf16' is bf16-mixed, or `runs compare` sees two)
+            self.precision = flags.precision(str(self.precision))
         except ValueError:
             raise SettingError("precision", self.precision, "'32', 'bf16-mixed' or 'bf16-true'") from None
 
