@@ -62,7 +62,6 @@ from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.fit_loop_view import FitLoopLimits
-from audiotrain.train.float16_weights import refuse_float16_weights_with_vanishing_eps
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import (
@@ -109,6 +108,10 @@ from audiotrain.train.step_logging import StepLogging
 from audiotrain.train.stopping import StopRequests, ranks_meet_every
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
+from audiotrain.train.weight_dtypes import (
+    refuse_float16_weights_with_vanishing_eps,
+    warn_bfloat16_weights_under_bf16_mixed,
+)
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -918,6 +921,8 @@ class Trainer:
                 refuse_training_beyond_memory(model, self.optimizer, self.precision)
                 if self.precision != "bf16-mixed":  # (there the gradients and the update are float32)
                     refuse_float16_weights_with_vanishing_eps(model.trainable_parameters(), self.optimizer)
+                elif self.is_global_zero:
+                    warn_bfloat16_weights_under_bf16_mixed(model.trainable_parameters(), type(model).__name__)
                 self._stopping.start_fit()
                 self.progress.validation_pending = False
                 ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)

@@ -1,6 +1,8 @@
 """A model of float16 weights trained as it is (precision '32'): MLX has no loss scaling, and an optimizer's
 eps of 1e-8 is 0 in float16."""
 
+import warnings
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import OptimizerConfig
 
@@ -48,3 +50,19 @@ def test_float16_weights_train_with_an_optimizer_without_eps_or_under_bf16_true(
     trainer.fit(module, make_batches(48))
     assert trainer.global_step == 3
     assert all(bool(mx.all(mx.isfinite(v))) for _, v in tree_flatten(module.parameters()))
+
+
+def test_bfloat16_weights_under_bf16_mixed_are_warned_that_they_become_float32(tmp_path):
+    # Before: the first update made them float32 (bf16-mixed's float32 master weights), twice their memory,
+    # without a word.
+    module = TinyClassifier()
+    module.set_dtype(mx.bfloat16)
+    trainer = quiet_trainer(tmp_path / "bf16", max_epochs=1, precision="bf16-mixed")
+    with pytest.warns(UserWarning, match=r"are bfloat16 \('fc1.weight'.*makes them float32.*'bf16-true'"):
+        trainer.fit(module, make_batches(48))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path / "f32", max_epochs=1, precision="bf16-mixed").fit(
+            TinyClassifier(), make_batches(48)
+        )
+    assert not [w for w in caught if "master weights" in str(w.message)]

@@ -1,5 +1,6 @@
-"""`Trainer.fit`'s refusal of float16 weights that their optimizer's eps cannot train.
+"""`Trainer.fit`'s checks of the weights' dtypes against its precision, before the first step.
 
+Float16 weights that their optimizer's eps cannot train are refused.
 A model the user cast to float16 trains in float16 under precision '32' (Lightning's '16-true', which MLX has
 no loss scaling for). Adam-like optimizers divide by ``sqrt(v) + eps``: their eps (1e-8 by default) is 0 in
 float16, and a squared gradient below 6e-8 (|g| < 2.4e-4) is 0 too, so the first update makes the weights
@@ -9,6 +10,7 @@ ended later on "non-finite loss or gradients", with advice that could not help a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from audiotrain.train.parameter_tree import multi_optimizer_parts
@@ -44,4 +46,27 @@ def refuse_float16_weights_with_vanishing_eps(trainable: Any, optimizer: Any) ->
             f"{FLOAT16_TINY:g}: its update divides by sqrt(v) + eps, so the first step would make the weights "
             "inf (MLX has no loss scaling for float16). Train them as bfloat16 with precision='bf16-true', or "
             "cast the model to float32 (model.set_dtype(mx.float32)) and use precision='bf16-mixed'"
+        )
+
+
+def warn_bfloat16_weights_under_bf16_mixed(trainable: Any, owner: str) -> None:
+    """Warn where `precision="bf16-mixed"` gets weights that are already bfloat16 or float16: it keeps
+    float32 master weights (its gradients are float32), so the first update made them float32, twice their
+    memory, without a word (torch's autocast leaves such weights in their dtype)."""
+    low = {
+        name: value.dtype
+        for name, value in tree_flatten(trainable)
+        if value.dtype in (mx.bfloat16, mx.float16)
+    }
+    if low:
+        shown = ", ".join(repr(n) for n in list(low)[:3]) + (", ..." if len(low) > 3 else "")
+        dtypes = " and ".join(sorted({str(d).removeprefix("mlx.core.") for d in low.values()}))
+        warnings.warn(
+            f"Trainer(precision='bf16-mixed'): {len(low)} trainable weight(s) of {owner} are {dtypes} "
+            f"({shown}); "
+            "bf16-mixed keeps float32 master weights, so the first update makes them float32 (twice the "
+            "memory). For bfloat16 weights use precision='bf16-true'; to train float32 ones, "
+            "model.set_dtype(mx.float32) first silences this",
+            UserWarning,
+            stacklevel=3,
         )
