@@ -1,11 +1,12 @@
 """`Trainer.fit`'s checks of the weights' dtypes against its precision, before the first step.
 
-Float16 weights that their optimizer's eps cannot train are refused.
-A model the user cast to float16 trains in float16 under precision '32' (Lightning's '16-true', which MLX has
-no loss scaling for). Adam-like optimizers divide by ``sqrt(v) + eps``: their eps (1e-8 by default) is 0 in
-float16, and a squared gradient below 6e-8 (|g| < 2.4e-4) is 0 too, so the first update makes the weights
-inf. The non-finite guard checks the loss and gradients, which are finite, so nothing stopped it: the fit
-ended later on "non-finite loss or gradients", with advice that could not help and infinite weights.
+Float16 weights that their optimizer's eps cannot train are refused. A model the user cast to float16
+trains in float16 under precision '32' (Lightning's '16-true', which MLX has no loss scaling for). Adam-like
+optimizers divide by ``sqrt(v) + eps``: their eps (1e-8 by default) is 0 in float16, and a squared gradient
+below 6e-8 (|g| < 2.4e-4) is 0 too, so the first update makes the weights inf. The non-finite guard checks
+the loss and gradients, which are finite, so nothing stopped it: the fit ended later on "non-finite loss or
+gradients", with advice that could not help and infinite weights. Weights already bfloat16 under
+bf16-mixed are warned about: its float32 master weights make them float32.
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def refuse_float16_weights_with_vanishing_eps(trainable: Any, optimizer: Any) ->
         raise ValueError(
             f"Trainer.fit: {len(names)} trainable weight(s) are float16 ({shown}), and "
             f"{type(part_optimizer).__name__}'s eps={eps!r} is below float16's smallest normal "
-            f"{FLOAT16_TINY:g}: its update divides by sqrt(v) + eps, so the first step would make the weights "
-            "inf (MLX has no loss scaling for float16). Train them as bfloat16 with precision='bf16-true', or "
-            "cast the model to float32 (model.set_dtype(mx.float32)) and use precision='bf16-mixed'"
+            f"{FLOAT16_TINY:g}: its update divides by sqrt(v) + eps, so the first step would make the "
+            "weights inf (MLX has no loss scaling for float16). Train them as bfloat16 with "
+            "precision='bf16-true', or cast the model to float32 (model.set_dtype(mx.float32)) and use "
+            "precision='bf16-mixed'"
         )
 
 

@@ -138,7 +138,8 @@ def put_into(module: TrainModule, arrays: dict[str, mx.array]) -> None:
     """Put `arrays` (dotted name -> array) into the module, keeping its tree's structure and dtypes exactly
     (a float32 average goes into bfloat16 weights as bfloat16)."""
     now = ckpt.flat(module.parameters())
-    arrays = {k: a.astype(now[k].dtype) if k in now else a for k, a in arrays.items()}  # (a no-op where they agree)
+    # (astype is a no-op where the dtypes agree)
+    arrays = {k: a.astype(now[k].dtype) if k in now else a for k, a in arrays.items()}
     module.update(ckpt.merge_flat(module.parameters(), arrays))
 
 
