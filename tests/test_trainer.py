@@ -520,6 +520,16 @@ def test_a_bfloat16_loss_under_bf16_mixed_is_warned_once_with_the_float32_way(tm
     assert t.history["train_loss"][-1] != round_to_bfloat16(t.history["train_loss"][-1])
 
 
+def test_a_bfloat16_loss_under_bf16_true_is_warned_as_under_bf16_mixed(tmp_path):
+    # Before: only bf16-mixed warned; a bf16-true run's val_loss moved on bfloat16's grid (2.265625,
+    # 2.2890625, 2.34375) without a word, EarlyStopping seeing ties where the loss still changed.
+    from audiotrain import LowPrecisionLossWarning
+
+    with pytest.warns(LowPrecisionLossWarning, match=r"precision='bf16-true'.*astype\(mx.float32\)") as seen:
+        fit(tmp_path, max_epochs=2, precision="bf16-true")
+    assert len([w for w in seen if w.category is LowPrecisionLossWarning]) == 1
+
+
 def round_to_bfloat16(value: float) -> float:
     return mx.array(value, dtype=mx.bfloat16).item()
 

@@ -44,16 +44,16 @@ PRECISIONS = ("32", "bf16-mixed", "bf16-true")
 
 
 class LowPrecisionLossWarning(UserWarning):
-    """`precision="bf16-mixed"` and a training loss computed in bfloat16."""
+    """`precision="bf16-mixed"` or `"bf16-true"` and a training loss computed in bfloat16."""
 
 
-def warn_low_precision_loss(where: str) -> None:
-    """MLX has no autocast: under bf16-mixed the model's outputs are bfloat16, and a loss computed on them
-    is too (torch's autocast computes losses in float32). Its logged values then move on bfloat16's grid
-    (steps of 0.03 near 4), and EarlyStopping or a monitored checkpoint sees ties where the loss still
-    falls."""
+def warn_low_precision_loss(where: str, precision: str) -> None:
+    """MLX has no autocast: under bf16-mixed (and bf16-true) the model's outputs are bfloat16, and a loss
+    computed on them is too (torch's autocast computes losses in float32). Its logged values then move on
+    bfloat16's grid (steps of 0.03 near 4), and EarlyStopping or a monitored checkpoint sees ties where the
+    loss still falls."""
     warnings.warn(
-        f"{where} returned a bfloat16 loss under precision='bf16-mixed': its logged values (and what "
+        f"{where} returned a bfloat16 loss under precision={precision!r}: its logged values (and what "
         "EarlyStopping and ModelCheckpoint compare) have bfloat16's 3 significant digits. Compute the loss on "
         "float32 outputs, e.g. nn.losses.cross_entropy(self(x).astype(mx.float32), y), as torch's autocast "
         "does for losses; the model still runs in bfloat16",
@@ -317,12 +317,12 @@ class TrainStep:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
             if (
-                precision == "bf16-mixed"
+                precision in ("bf16-mixed", "bf16-true")
                 and _returned_loss_dtype(out) == mx.bfloat16
                 and not self._warned_precision
             ):
                 self._warned_precision = True  # (read at trace time: free in a compiled step)
-                warn_low_precision_loss(where)
+                warn_low_precision_loss(where, precision)
             loss, metrics, metric_weights = check_loss_output(out, where)  # (the loss cast to float32)
             # Kept across calls: a value an eager step logs on some batches only is still named by its
             # options (`odd_step` at the interval) after a batch that did not log it.
