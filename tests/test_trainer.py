@@ -530,6 +530,30 @@ def test_a_bfloat16_loss_under_bf16_true_is_warned_as_under_bf16_mixed(tmp_path)
     assert len([w for w in seen if w.category is LowPrecisionLossWarning]) == 1
 
 
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_frozen_layer_runs_in_bfloat16_under_bf16_mixed_and_keeps_its_float32_weights(tmp_path, compile):
+    # Before: only the trainable weights got their bfloat16 copy, so a frozen backbone (the CLAP recipe's
+    # --task.freeze_audio_stages with --train.precision bf16-mixed) trained in float32, promoting the
+    # layers after it too, and validation ran it in bfloat16.
+    seen = {}
+
+    class FrozenFirst(TinyClassifier):
+        def on_fit_start(self):
+            self.fc1.freeze()
+
+        def compute_loss(self, batch):
+            seen["train" if self.training else "val"] = self.fc1(batch[0]).dtype
+            return super().compute_loss(batch)
+
+    mx.random.seed(0)
+    module = FrozenFirst()
+    before = np.array(module.fc1.weight)
+    fit(tmp_path, module=module, max_epochs=1, precision="bf16-mixed", compile=compile, val=make_batches(32))
+    assert seen == {"train": mx.bfloat16, "val": mx.bfloat16}
+    assert module.fc1.weight.dtype == mx.float32 and module.fc2.weight.dtype == mx.float32
+    np.testing.assert_array_equal(np.array(module.fc1.weight), before)
+
+
 def round_to_bfloat16(value: float) -> float:
     return mx.array(value, dtype=mx.bfloat16).item()
 

@@ -38,7 +38,7 @@ from audiotrain.train.transforms import (
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
 
 PRECISIONS = ("32", "bf16-mixed", "bf16-true")
 
@@ -123,6 +123,25 @@ def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
         return x
 
     return tree_map(cast, tree)
+
+
+def frozen_weights(module: TrainModule) -> dict[str, mx.array]:
+    """The module's frozen floating weights by dotted name, BatchNorm's running statistics left out (a
+    training forward updates those itself, in their float32). Under bf16-mixed they get a bfloat16 copy for
+    the step as the trainable ones do: left float32, a frozen backbone ran in float32 and promoted the
+    layers after it, where validation ran it in bfloat16."""
+    trainable = {name for name, _ in tree_flatten(module.trainable_parameters())}
+    statistics = {
+        f"{prefix}.{name}" if prefix else name
+        for prefix, layer in module.named_modules()
+        if isinstance(layer, nn.BatchNorm)
+        for name in ("running_mean", "running_var")
+    }
+    return {
+        name: value
+        for name, value in tree_flatten(module.parameters())
+        if name not in trainable and name not in statistics and mx.issubdtype(value.dtype, mx.floating)
+    }
 
 
 def bf16_batch(batch: Any, module: TrainModule) -> Any:
@@ -300,6 +319,8 @@ class TrainStep:
     def _loss_and_grads(self, batch: Any, batch_idx: mx.array) -> tuple[mx.array, dict, dict, dict, Any]:
         module, precision = self.module, self.config.precision
         master = module.trainable_parameters()
+        frozen_flat = frozen_weights(module) if precision == "bf16-mixed" else {}
+        frozen = tree_unflatten(list(frozen_flat.items())) if frozen_flat else {}  # (a tree, as update takes)
         where = f"{type(module).__name__}.{module.training_step_name}"
 
         def loss_fn(params):
@@ -308,6 +329,8 @@ class TrainStep:
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
                     # cast, so they arrive in float32 for the float32 master weights.
+                    if frozen:  # (frozen layers too: `frozen_weights`)
+                        module.update(_cast_floats(frozen, mx.bfloat16))
                     module.update(_cast_floats(params, mx.bfloat16))
                     out = module._training_output(bf16_batch(batch, module), batch_idx)
                 elif precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
@@ -335,6 +358,8 @@ class TrainStep:
             (loss, (metrics, logged, metric_weights)), grads = mx.value_and_grad(loss_fn)(master)
         finally:
             module.update(master)  # the master weights, not value_and_grad's tracers (also on error)
+            if frozen:
+                module.update(frozen)
         if precision == "bf16-mixed":
             grads = _cast_floats(grads, mx.float32)
         return loss, metrics, logged, metric_weights, grads
