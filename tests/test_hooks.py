@@ -604,3 +604,24 @@ def test_a_gradient_clipper_from_configure_callbacks_is_refused_with_where_it_go
         TypeError, match=r"ClipsItself.configure_callbacks\(\): a GradientClipper .*gradient_clip_val"
     ):
         t.fit(ClipsItself(), make_batches(16))
+
+
+class RecordsEpochEndMetrics(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[list[str]] = []
+
+    def on_train_epoch_end(self, epoch, metrics):  # seed 000's signature
+        self.seen.append(sorted(metrics))
+
+
+@pytest.mark.parametrize("val_check_interval", [1.0, 3, 6])
+def test_on_train_epoch_end_gets_the_validation_that_ended_the_epoch_whatever_its_interval(
+    tmp_path, val_check_interval
+):
+    # 6 batches an epoch: 1.0, every 3 steps and every 6 steps all validate after the epoch's last batch, so
+    # `metrics` holds val_loss in each (an int interval had given the training means alone).
+    module = RecordsEpochEndMetrics()
+    trainer = quiet_trainer(tmp_path, max_epochs=2, val_check_interval=val_check_interval)
+    trainer.fit(module, make_batches(96), make_batches(32, seed=1))
+    assert module.seen == [["train_accuracy", "train_loss", "val_accuracy", "val_loss"]] * 2

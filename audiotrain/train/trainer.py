@@ -1406,7 +1406,11 @@ class Trainer:
             **train_metrics,
         }
         if progress.validated_epoch == progress.epoch:  # not the values of an earlier epoch's validation
-            row.update(self._step_logging.epoch_validation_metrics())
+            # (Also a validation inside the loop, as an int val_check_interval's after the epoch's last batch:
+            # the epoch-end hooks get what the history row gets.)
+            epoch_validation = self._step_logging.epoch_validation_metrics()
+            row.update(epoch_validation)
+            val_metrics = {**epoch_validation, **val_metrics}
         # The history's step is the global step, also where `self.log("step", ...)` set the loggers' x axis
         # (callback_metrics holds that value).
         row["step"] = progress.global_step
