@@ -864,6 +864,18 @@ def test_csv_grows_columns_and_writes_hparams(tmp_path):
     assert hparams["batch_size"] == 8 and hparams["schedule/peak_lr"] == 1e-3
 
 
+def test_csv_takes_the_folder_as_log_dir_as_the_seeds_tensorboard_logger_does(tmp_path):
+    # Seed 000 writes TensorBoardLogger(log_dir="./tb_logs", name=...); swapped for a CSVLogger with the same
+    # keyword, it had said "missing 1 required positional argument: 'save_dir'".
+    logger = CSVLogger(log_dir=tmp_path / "csv_logs", name="experiment-1")
+    logger.log_metrics({"train_loss": 1.5}, step=0)
+    assert logger.metrics_file == tmp_path / "csv_logs" / "experiment-1" / "version_0" / "metrics.csv"
+    with pytest.raises(TypeError, match="save_dir or log_dir"):
+        CSVLogger(tmp_path, log_dir=tmp_path)
+    with pytest.raises(TypeError, match="save_dir"):
+        CSVLogger()
+
+
 def test_csv_metrics_of_one_step_share_a_row(tmp_path):
     logger = CSVLogger(tmp_path)
     logger.log_metrics({"lr": 0.1}, step=5)

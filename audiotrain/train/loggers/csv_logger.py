@@ -32,24 +32,37 @@ class CSVLogger(_VersionedFolder, Logger):
 
     Lightning's ``flush_logs_every_n_steps`` is accepted (a positive int): every row is on disk as soon as
     it is logged, which is what any value asks for at most. Its ``prefix`` is refused with what to use.
+    ``log_dir=`` names ``save_dir`` as `TensorBoardLogger`'s does (seed 000's keyword), so one logger
+    swaps for the other; the ``log_dir`` property is the run's own folder.
     """
 
     def __init__(
         self,
-        save_dir: str | os.PathLike,
+        save_dir: str | os.PathLike | None = None,
         name: str | None = "default",
         version: int | str | None = None,
         *,
         flush_logs_every_n_steps: int = 100,
+        log_dir: str | os.PathLike | None = None,
         **lightning_args: Any,
     ):
         super().__init__()
-        known = ["save_dir", "name", "version", "flush_logs_every_n_steps"]
+        known = ["save_dir", "name", "version", "flush_logs_every_n_steps", "log_dir"]
         refuse_lightning_only("CSVLogger", lightning_args, known, {"prefix": LIGHTNING_PREFIX})
+        if save_dir is not None and log_dir is not None:
+            raise TypeError("CSVLogger: give save_dir or log_dir (the same folder), not both")
+        if save_dir is None and log_dir is None:
+            raise TypeError(
+                "CSVLogger: name its folder, CSVLogger(save_dir) (or log_dir=, as TensorBoardLogger)"
+            )
         n = flush_logs_every_n_steps
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"CSVLogger(flush_logs_every_n_steps={n!r}): expected a positive int")
-        self._root = folder_argument(save_dir, "CSVLogger", "save_dir")
+        self._root = (
+            folder_argument(save_dir, "CSVLogger", "save_dir")
+            if save_dir is not None
+            else folder_argument(log_dir, "CSVLogger", "log_dir")
+        )
         self._name = name or ""
         self._version = version
         self._columns: list[str] = []
