@@ -39,6 +39,7 @@ from audiotrain.recipes.config_cli import (
     MAX_EPOCHS,
     MAX_STEPS,
     MAX_WORKERS,
+    OTHER_LIBRARIES_NAMES,
     SEED_MAX,
     SettingError,
     check_setting,
@@ -457,6 +458,8 @@ def _section_of(config: TrainerConfig, key: str, source: str) -> str:
     # A section's name too: a misspelt one (`trainig={...}`) is a key here, as a misspelt setting is.
     sections = [f.name for f in dataclasses.fields(config)]
     close = difflib.get_close_matches(key, sorted({name.split(".")[1] for name in every}) + sections, n=1)
+    if key in OTHER_LIBRARIES_NAMES:
+        close = [OTHER_LIBRARIES_NAMES[key]]
     if close:  # the plain name, or the dotted ones where it is ambiguous
         matches = [name for name in every if name.split(".")[1] == close[0]]
         hint = f"; did you mean {' or '.join(map(repr, matches)) if len(matches) > 1 else repr(close[0])}?"

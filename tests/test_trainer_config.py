@@ -96,7 +96,6 @@ def test_a_section_given_one_value_as_an_override_says_how_to_give_it(overrides)
     assert getattr(resolve_config("quick_test", overrides=given_so), section).type == value
 
 
-
 @pytest.mark.parametrize("section", ["scheduler", "optimizer"])
 def test_a_section_given_none_as_an_override_is_told_to_leave_it_out(section):
     # scheduler=None (a user turning the scheduler off) was told to give scheduler={'type': None}, which is
@@ -104,6 +103,7 @@ def test_a_section_given_none_as_an_override_is_told_to_leave_it_out(section):
     with pytest.raises(ValueError, match=rf"overrides: {section}=None .*leave {section} out") as caught:
         resolve_config("quick_test", overrides={section: None})
     assert "'type': None" not in str(caught.value)
+
 
 @pytest.mark.parametrize(
     "line, message",
@@ -243,6 +243,28 @@ def test_precision_may_be_written_as_the_number_32(tmp_path):
     config = resolve_config(write(tmp_path, "run.yaml", "training:\n  precision: 32\n"))
     assert config.training.precision == "32"
     assert resolve_config(overrides={"precision": "bf16"}).training.precision == "bf16-mixed"
+
+
+@pytest.mark.parametrize(
+    ("name", "ours"),
+    [
+        ("gradient_accumulation_steps", "accumulate_grad_batches"),  # had suggested 'gradient_clip'
+        ("max_grad_norm", "gradient_clip"),
+        ("lr", "learning_rate"),
+        ("fp16", "precision"),
+        ("per_device_train_batch_size", "batch_size"),  # had suggested 'limit_train_batches'
+    ],
+)
+def test_an_override_by_another_librarys_name_suggests_the_setting_of_that_name(name, ours):
+    # Seed 003 promises gradient accumulation without naming its key; a user tries Hugging Face's name.
+    with pytest.raises(ValueError, match=rf"unknown setting {name!r}; did you mean {ours!r}\?"):
+        resolve_config(overrides={name: 4})
+
+
+def test_a_config_file_setting_by_another_librarys_name_suggests_the_setting_of_that_name(tmp_path):
+    path = write(tmp_path, "run.yaml", "training:\n  gradient_accumulation_steps: 4\n")
+    with pytest.raises(ValueError, match=r"did you mean 'training.accumulate_grad_batches'\?"):
+        resolve_config(path)  # (it had suggested 'training.gradient_clip')
 
 
 def test_an_ambiguous_plain_override_names_the_sections_that_have_it():

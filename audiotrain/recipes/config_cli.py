@@ -300,6 +300,8 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
                     "indented below it); the dotted name is the command line's"
                 )
             close = difflib.get_close_matches(key, names, n=1)
+            if OTHER_LIBRARIES_NAMES.get(key) in names:
+                close = [OTHER_LIBRARIES_NAMES[key]]
             hint = f"; did you mean {path + close[0]!r}?" if close else ""
             # A section's setting at this level (`data_dir: songs`): its section's name was the close match.
             nested = [
@@ -361,6 +363,26 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             f"{source}: a setting{section} is too large to build ({type(err).__name__}: {err}); "
             f"it was given {shown(changes)}"
         ) from None
+
+
+#: Other libraries' names of a setting (Hugging Face's TrainingArguments, Lightning's Trainer, PyTorch), which
+#: a user adapting their script tries first and which difflib matches to the wrong setting
+#: (`gradient_accumulation_steps` to `gradient_clip`) or to none (`lr`).
+OTHER_LIBRARIES_NAMES = {
+    "gradient_accumulation_steps": "accumulate_grad_batches",
+    "grad_accum_steps": "accumulate_grad_batches",
+    "accumulation_steps": "accumulate_grad_batches",
+    "max_grad_norm": "gradient_clip",
+    "gradient_clip_val": "gradient_clip",
+    "clip_grad_norm": "gradient_clip",
+    "lr": "learning_rate",
+    "fp16": "precision",
+    "bf16": "precision",
+    "per_device_train_batch_size": "batch_size",
+    "train_batch_size": "batch_size",
+    "max_epochs": "num_epochs",
+    "num_train_epochs": "num_epochs",
+}
 
 
 def settle_fields(config: Any) -> None:
