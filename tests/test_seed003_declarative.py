@@ -1685,3 +1685,28 @@ def test_a_preset_given_as_a_keyword_is_pointed_to_config(tmp_path):
         assert message.startswith("overrides: 'preset' is no setting: a preset is named as config=")
         assert "config='production'" in message and "quick_test, development, production, kaggle" in message
         assert "(settings:" not in message
+
+
+def test_seed003_custom_callback_imports_from_audiotrain_callbacks(tmp_path, capsys):
+    # Seed 003's `from training.callbacks import Callback`, read with training -> audiotrain, as its
+    # `training.integrations` is `audiotrain.integrations` (it had been a ModuleNotFoundError).
+    from audiotrain import create_trainer
+    from audiotrain.callbacks import Callback, EarlyStopping, ModelCheckpoint, ProgressBar
+    from audiotrain.train import callbacks
+
+    assert (Callback, EarlyStopping, ModelCheckpoint, ProgressBar) == (
+        callbacks.Callback,
+        callbacks.EarlyStopping,
+        callbacks.ModelCheckpoint,
+        callbacks.ProgressBar,
+    )
+
+    class CustomCallback(Callback):
+        def on_epoch_end(self, trainer, state):
+            print(f"Epoch {state.epoch} completed!")
+
+    trainer = create_trainer(
+        TinyNet(), "quick_test", callbacks=[CustomCallback()], num_epochs=2, run_dir=tmp_path / "run"
+    )
+    trainer.train(Points(), Points(8))
+    assert "Epoch 0 completed!\n" in capsys.readouterr().out
