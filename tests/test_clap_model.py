@@ -936,3 +936,11 @@ def test_a_settings_block_that_is_not_an_object_is_refused(tmp_path, block, valu
         ClapConfigError, match=rf"config.json: {block}: expected an object of settings, got {got}$"
     ):
         ClapConfig.from_json(path)
+
+
+def test_too_many_frames_names_the_config_fields_that_set_the_limit():
+    # Seed 001's mels are 256 frames; a small config of spec_size 64 and 64 mel bins takes 64. The message had
+    # said "accepts at most 64" without naming what to change in the config.
+    model = ClapModel(folding_config(64, 64))
+    with pytest.raises(ValueError, match=r"at most 64 \(audio_config.spec_size 64 x freq_ratio 1, "):
+        model.get_audio_features(mx.zeros((1, 1, 256, 64)))

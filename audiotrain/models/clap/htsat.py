@@ -437,7 +437,10 @@ class ClapAudioEncoder(nn.Module):
                 f"input_features has {f} mel bins; the model expects num_mel_bins={cfg.num_mel_bins}"
             )
         if t > cfg.spec_width:
-            raise ValueError(f"input_features has {t} frames; the model accepts at most {cfg.spec_width}")
+            raise ValueError(
+                f"input_features has {t} frames; the model accepts at most {cfg.spec_width} (audio_config."
+                f"spec_size {cfg.spec_size} x freq_ratio {cfg.freq_ratio}, spec_size // num_mel_bins)"
+            )
         x = self.batch_norm(features)  # the mel axis is last: BatchNorm over mel bins, as HF's transpose does
         x = self._resize_time(x)
         r, s = cfg.freq_ratio, cfg.spec_size
