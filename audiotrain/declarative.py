@@ -502,7 +502,7 @@ class ConfiguredTrainer:
         folder_existed = self.run_dir.exists()
         _open_run_folder(
             self.run_dir,
-            lambda folder: RUN_OUTPUTS,
+            _run_outputs_of_this_kind,
             overwrite,
             "train",
             "pass another run_dir to create_trainer (a run's config.yaml names that run's folder: add "
@@ -1046,6 +1046,33 @@ class ConfiguredTrainer:
 #: What `ConfiguredTrainer.train` writes in its run folder: what ``overwrite=True`` removes (other files
 #: stay).
 RUN_OUTPUTS = ("config.yaml", "history.json", "checkpoints", "mlflow.db", "mlruns")
+
+
+def _run_outputs_of_this_kind(run_dir: Path) -> tuple[str, ...]:
+    """`RUN_OUTPUTS`, for an overwrite; refused (FileExistsError) where ``checkpoints/`` holds a checkpoint of
+    another Trainer under a run's name (seed 001's ``ModelCheckpoint(dirpath="./checkpoints")`` with
+    ``run_dir="."``): its ``trainer_state.json`` has no run config, so no `create_trainer` run saved it, and
+    overwrite would have deleted it as the previous run's."""
+    folder = run_dir / "checkpoints"
+    if folder.is_dir():
+        others = [path.name for path in RUN_FOLDER_ENTRIES["checkpoints"](folder) if _saved_elsewhere(path)]
+        if others:
+            raise FileExistsError(
+                f"train(overwrite=True): {folder} holds checkpoints that no create_trainer run saved "
+                f"({', '.join(sorted(others))}: another Trainer's); nothing was removed. Move them, or pass "
+                "another run_dir to create_trainer"
+            )
+    return RUN_OUTPUTS
+
+
+def _saved_elsewhere(checkpoint: Path) -> bool:
+    """A checkpoint folder whose trainer_state.json is a whole record without a run config (the core
+    Trainer's); anything unreadable stays the run's own, as before."""
+    try:
+        state = json.loads((checkpoint / ckpt.STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "progress" in state and RUN_CONFIG_KEY not in state
 
 
 def run_own_paths(run_dir: Path) -> list[Path]:

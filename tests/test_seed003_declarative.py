@@ -681,6 +681,39 @@ def test_train_refuses_a_run_folder_that_holds_an_earlier_run(tmp_path):
     assert len(replaced.history["val_loss"]) == 2 and (first.run_dir / "notes.txt").read_text() == "mine"
 
 
+class SteppedNet(TinyNet):
+    def configure_optimizers(self):
+        from audiotrain import OptimizerConfig
+
+        import mlx.optimizers as optim
+
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+def test_train_overwrite_refuses_to_delete_another_trainers_checkpoints_of_the_same_names(tmp_path):
+    # Seed 001 saves in ./checkpoints (ModelCheckpoint(dirpath="./checkpoints"), `last` with save_last); a
+    # create_trainer run then given that folder as run_dir, overwrite=True, had deleted them as "the previous
+    # run's checkpoints" though no create_trainer run wrote them.
+    from audiotrain import Trainer, create_trainer
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    folder = tmp_path / "project"
+    checkpoint = ModelCheckpoint(dirpath=folder / "checkpoints", save_last=True)
+    Trainer(max_epochs=1, callbacks=[checkpoint], logger=False, enable_progress_bar=False).fit(
+        SteppedNet(), batches(), batches(seed=1)
+    )
+    theirs = sorted(p.name for p in (folder / "checkpoints").iterdir())
+    assert "last" in theirs
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=folder)
+    with pytest.raises(FileExistsError, match=r"no create_trainer run saved \(epoch=0-step=2, last: another"):
+        trainer.train(batches(), batches(seed=1), overwrite=True)
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == theirs
+    # A create_trainer run's own checkpoints there are still replaced by overwrite=True.
+    again = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "run")
+    again.train(batches(), batches(seed=1))
+    assert again.train(batches(), batches(seed=1), overwrite=True).history["epoch"] == [0]
+
+
 class BrokenNet(TinyNet):
     def compute_loss(self, batch):
         raise KeyError("typo in compute_loss")
