@@ -1559,3 +1559,25 @@ def test_a_listed_file_found_only_in_a_sub_folder_is_named_in_the_skip(tmp_path)
     assert reasons["metadata.csv:2 (drip.wav)"] == (
         "file listed but absent; the folder has water/drip.wav: a file_name is the path from the data folder"
     )
+
+
+def test_audiofolder_metadata_at_the_top_takes_each_clips_split_from_its_train_or_test_folder(tmp_path):
+    """Hugging Face AudioFolder's layout with one metadata file at the top (file_name train/a.wav, no split
+    column) read every clip as "without a split": a run held out clips at random and trained on test/'s
+    clips. A split folder sets the split as in the side-by-side layout; a split cell still wins."""
+    root = tmp_path / "data"
+    for name in ("train/a.wav", "train/b.wav", "Test/c.wav", "validation/d.wav", "other/e.wav"):
+        _wav(root / name)
+    rows = [("train/a.wav", ""), ("train/b.wav", "test"), ("Test/c.wav", ""), ("validation/d.wav", "")]
+    with open(root / "metadata.jsonl", "w") as f:
+        for name, split in rows + [("other/e.wav", "")]:
+            f.write(json.dumps({"file_name": name, "text": "a bell", **({"split": split} if split else {})}))
+            f.write("\n")
+    folder = scan_caption_folder(root)
+    assert {c.name: c.split for c in folder.clips} == {
+        "train/a.wav": "train",
+        "train/b.wav": "test",
+        "Test/c.wav": "test",
+        "validation/d.wav": "validation",
+        "other/e.wav": None,
+    }

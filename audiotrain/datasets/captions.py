@@ -14,6 +14,8 @@ Accepted layouts (the first that applies wins):
      ``caption_1``, ``caption_2``, ... (the Clotho layout), or ``text`` (Hugging Face AudioFolder's name),
      optionally ``split`` and ``label``.
 
+   A row without a split cell takes its file's top-level folder as the split, as in layout 2
+   (``train/a.wav``; Hugging Face AudioFolder's layout with one metadata file at the top).
    Column and field names are case-insensitive (``File_Name``, ``Caption``), and one given twice is an
    error. The file must be UTF-8 (a BOM is allowed).
 2. Side by side: every audio file ``clip.wav`` with ``clip.txt`` next to it, one caption per non-empty line.
@@ -324,6 +326,13 @@ def normalise_split(name: str) -> str:
     return _SPLIT_ALIASES.get(key, key)
 
 
+def _folder_split(name: str) -> str | None:
+    """The split a clip's top-level folder names (``train/a.wav`` → ``"train"``, ``Val/b.wav`` →
+    ``"validation"``), or None: the side-by-side layout's split, and a metadata row's without a split cell."""
+    parts = PurePosixPath(name).parts
+    return _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
+
+
 def _audio_load() -> Callable:
     from audiotrain.audio import load
 
@@ -446,7 +455,8 @@ def scan_caption_folder(
     if nested:  # (Hugging Face AudioFolder's per-split layout: train/metadata.csv, test/metadata.csv)
         folder.notes.append(
             f"not read: {', '.join(nested[:5])}{f' and {len(nested) - 5} more' if len(nested) > 5 else ''}: only a metadata file at the top of the data folder is read (for "
-            "splits, one file with a split column, e.g. file_name,caption,split with train/a.wav,...,train)"
+            "splits, one file at the top naming train/a.wav, test/b.wav: the folder sets a row's split, "
+            "as a split column does)"
         )
     if sampling_rate is not None:
         folder.check_audio(sampling_rate)
@@ -560,9 +570,7 @@ def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...
         if not captions:
             skipped.append(Skip(name, f"empty caption ({caption_path.name} has no text)"))
             continue
-        parts = PurePosixPath(name).parts
-        split = _SPLIT_ALIASES.get(parts[0].lower()) if len(parts) > 1 else None
-        clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=split))
+        clips.append(CaptionedClip(path=resolved, name=name, captions=captions, split=_folder_split(name)))
     clips = _one_clip_per_file(root, clips, skipped)
     # Caption files without audio are reported: usually a typo in a file name or a missing download.
     stems = {nfc(str(stem)) for stem in by_stem}
@@ -879,7 +887,8 @@ def _clips_from_rows(
         if not captions:
             skipped.append(Skip(f"{row.where} ({row.file_name})", "empty caption"))
             continue
-        split = normalise_split(row.split) if row.split else None
+        # No split cell: the clip's top folder (train/, test/) says, as Hugging Face AudioFolder reads it.
+        split = normalise_split(row.split) if row.split else _folder_split(name)
         entry = merged.setdefault(
             path,
             {
