@@ -1581,3 +1581,17 @@ def test_audiofolder_metadata_at_the_top_takes_each_clips_split_from_its_train_o
         "validation/d.wav": "validation",
         "other/e.wav": None,
     }
+
+
+def test_a_caption_column_whose_name_is_misspelt_is_named_in_the_report_not_dropped_unsaid(tmp_path):
+    """A Clotho header with `caption5` (no underscore) or `captions_2` lost those columns' captions without a
+    word: the report said "1 clips, 2 captions" and every score counted fewer captions than the file holds."""
+    root = tmp_path / "data"
+    _wav(root / "a.wav")
+    (root / "metadata.csv").write_text(
+        "file_name,caption_1,captions_2,caption_3,caption5,text,source\na.wav,one,two,three,five,six,web\n"
+    )
+    folder = scan_caption_folder(root)
+    assert folder.clips[0].captions == ("one", "three")
+    assert "columns not read as captions: captions_2, caption5, text" in folder.report()
+    assert "source" not in folder.report()

@@ -607,6 +607,8 @@ class _Row:
     split: str | None
     label: str | None
     caption_names: list[str]  # where each caption is in the row, for messages: "caption_2", "captions[1]"
+    # Header columns that look like captions but are not read (`caption5`, `captions_2`), for the report.
+    unread_columns: tuple[str, ...] = ()
 
 
 def _column(name: str) -> str:
@@ -771,6 +773,12 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
             f"text); found columns {header} ({how})"
         )
     extensions = tuple(e.lower() for e in AUDIO_EXTENSIONS)
+    # A misspelt caption column would otherwise lose its captions without a word (and change every score).
+    unread = tuple(
+        name
+        for name, h in zip(as_written, header)
+        if h not in caption_columns and ("caption" in h or h == TEXT_COLUMN)
+    )
 
     def unreadable(line: int, problem: str) -> CaptionFolderError:
         return CaptionFolderError(f"{path}:{line}: {problem}")
@@ -793,7 +801,7 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         captions = [record.get(c) or "" for c in caption_columns]
         split = (record.get("split") or "").strip() or None
         lab = (record.get("label") or "").strip() or None
-        rows.append(_Row(where, file_name, captions, split, lab, caption_columns))
+        rows.append(_Row(where, file_name, captions, split, lab, caption_columns, unread))
     return rows, skipped
 
 
@@ -935,6 +943,11 @@ def _clips_from_rows(
                 caption_notes.append(CaptionNote(name, text, "repeat"))
             entry["captions"].append(caption)
     notes = []
+    if unread := next((row.unread_columns for row in rows if row.unread_columns), ()):
+        notes.append(
+            f"{layout} columns not read as captions: {', '.join(unread)} (caption columns are named caption, "
+            "caption_1, caption_2, ..., else text; rename a column to use it)"
+        )
     if spaced_names:
         notes.append(
             "file_name with spaces around it matched the file without them: " + ", ".join(spaced_names)
