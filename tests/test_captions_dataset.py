@@ -1315,17 +1315,18 @@ def test_jsonl_rows_repeating_a_caption_and_empty_list_items_are_named(tmp_path)
     assert "  captions: 1 empty left out\n" in scan_caption_folder(root).report() + "\n"
 
 
-def test_per_split_metadata_files_below_the_top_are_named_as_not_read(tmp_path):
-    """Hugging Face AudioFolder's per-split layout (train/metadata.csv, test/metadata.csv) ended with "no
-    usable captioned clips found" and a missing caption per clip, never naming the files it did not read."""
+def test_metadata_files_below_the_top_outside_split_folders_are_named_as_not_read(tmp_path):
+    """Metadata files in folders that are no split (AudioFolder's train/ and test/ are read: see
+    test_audiofolder_per_split_metadata_files_are_read_each_for_its_split) ended with "no usable captioned
+    clips found" and a missing caption per clip, never naming the files it did not read."""
     root = tmp_path / "data"
-    for split in ("train", "test"):
+    for split in ("birds", "cars"):
         _wav(root / split / "a.wav")
         (root / split / "metadata.csv").write_text("file_name,text\na.wav,a bell\n")
     with pytest.raises(CaptionFolderError) as caught:
         scan_caption_folder(root)
     message = str(caught.value)
-    assert "not read: test/metadata.csv, train/metadata.csv: only a metadata file at the top" in message
+    assert "not read: birds/metadata.csv, cars/metadata.csv: only a metadata file at the top" in message
     assert "split column" in message
 
 
@@ -1595,3 +1596,39 @@ def test_a_caption_column_whose_name_is_misspelt_is_named_in_the_report_not_drop
     assert folder.clips[0].captions == ("one", "three")
     assert "columns not read as captions: captions_2, caption5, text" in folder.report()
     assert "source" not in folder.report()
+
+
+def test_audiofolder_per_split_metadata_files_are_read_each_for_its_split(tmp_path):
+    """Hugging Face AudioFolder's per-split layout (train/metadata.jsonl, test/metadata.csv, each naming the
+    files beside it) ended with "no usable captioned clips found": only a metadata file at the top was read.
+    Each split folder's file is read now, its rows' paths taken from that folder and its name the split."""
+    root = tmp_path / "data"
+    for name in ("train/a.wav", "train/b.wav", "test/c.wav", "clips/d.wav"):
+        _wav(root / name)
+    (root / "train" / "metadata.jsonl").write_text(
+        "".join(
+            json.dumps(row) + "\n"
+            for row in (
+                {"file_name": "a.wav", "text": "a bell"},
+                {"file_name": "gone.wav", "text": "x"},
+                {"file_name": "b.wav", "text": "a drum", "split": "validation"},
+            )
+        )
+    )
+    (root / "test" / "metadata.csv").write_text("file_name,text\nc.wav,a horn\n")
+    (root / "clips" / "metadata.csv").write_text("file_name,text\nd.wav,a gong\n")
+    folder = scan_caption_folder(root)
+    assert {c.name: (c.split, c.captions) for c in folder.clips} == {
+        "train/a.wav": ("train", ("a bell",)),
+        "train/b.wav": ("validation", ("a drum",)),
+        "test/c.wav": ("test", ("a horn",)),
+    }
+    report = folder.report()
+    assert "train/metadata.jsonl:2 (train/gone.wav): file listed but absent" in report
+    assert "not read: clips/metadata.csv" in report
+    assert "clips/d.wav" in folder.unlisted_audio
+    assert sorted(c.listed_at for c in folder.clips) == [
+        "test/metadata.csv:2",
+        "train/metadata.jsonl:1",
+        "train/metadata.jsonl:3",
+    ]

@@ -15,7 +15,9 @@ Accepted layouts (the first that applies wins):
      optionally ``split`` and ``label``.
 
    A row without a split cell takes its file's top-level folder as the split, as in layout 2
-   (``train/a.wav``; Hugging Face AudioFolder's layout with one metadata file at the top).
+   (``train/a.wav``; Hugging Face AudioFolder's layout with one metadata file at the top). Where the top holds
+   none, one in each top-level split folder is read (AudioFolder's per-split layout: ``train/metadata.csv``
+   naming ``a.wav`` beside it, the clip ``train/a.wav`` of split ``train``).
    Column and field names are case-insensitive (``File_Name``, ``Caption``), and one given twice is an
    error. The file must be UTF-8 (a BOM is allowed).
 2. Side by side: every audio file ``clip.wav`` with ``clip.txt`` next to it, one caption per non-empty line.
@@ -411,26 +413,16 @@ def scan_caption_folder(
         )
     extensions = tuple(e.lower() for e in audio_extensions)
     files, hidden, not_entered = _visible_files(root)
-    if present:
-        meta = root / present[0]
-        resolved = Path(os.path.realpath(meta))
-        if meta.is_symlink():
-            try:
-                os.stat(meta)
-            except FileNotFoundError:
-                raise CaptionFolderError(
-                    f"{meta}: a symlink to {os.readlink(meta)}, which does not exist"
-                ) from None
-            except OSError as error:  # a loop of links
-                raise CaptionFolderError(
-                    f"{meta}: a symlink to {os.readlink(meta)}, which cannot be followed ({error.strerror})"
-                ) from None
-        if not resolved.is_relative_to(root):
-            raise CaptionFolderError(
-                f"{meta}: is a symlink out of the data folder (to {resolved}); refusing to read it"
-            )
-        rows, skipped = _METADATA_READERS[present[0]](resolved, present[0])
-        folder, listed = _clips_from_rows(root, present[0], rows, skipped)
+    # Hugging Face AudioFolder's per-split layout, read where the top holds no metadata file.
+    split_metadata = [] if present else _split_metadata(root, files)
+    if present or split_metadata:
+        if present:
+            used = present[0]
+            rows, skipped = _METADATA_READERS[used](_metadata_path(root / used, root), used)
+        else:
+            used = ", ".join(p.relative_to(root).as_posix() for p in split_metadata)
+            rows, skipped = _read_split_metadata(root, split_metadata)
+        folder, listed = _clips_from_rows(root, used, rows, skipped)
         # A file its skipped row names is listed too: the skip says why it is left out.
         listed |= {os.path.normpath(s.names.replace("\\", "/").strip()) for s in skipped if s.names}
         folder.unlisted_audio = sorted(
@@ -443,26 +435,83 @@ def scan_caption_folder(
     _name_links_not_entered(folder, not_entered)
     _note_hidden(folder, hidden)
     unread = _unread_metadata_like(root, present[0] if present else None)
-    if unread and present:
-        folder.notes.append(f"not read: {', '.join(unread)} (the captions come from {present[0]} only)")
+    if unread and (present or split_metadata):
+        folder.notes.append(f"not read: {', '.join(unread)} (the captions come from {used} only)")
     elif unread:
         folder.notes.append(
             f"not read: {', '.join(unread)}. Captions come from .txt files beside the audio because the folder "
             f"has none of {', '.join(METADATA_FILES)}; to use a metadata file, give it one of these names "
             "(columns file_name and caption)"
         )
-    nested = _nested_metadata(root, files)
+    nested = [name for name in _nested_metadata(root, files) if root / name not in split_metadata]
     if nested:  # (Hugging Face AudioFolder's per-split layout: train/metadata.csv, test/metadata.csv)
+        more = f" and {len(nested) - 5} more" if len(nested) > 5 else ""
         folder.notes.append(
-            f"not read: {', '.join(nested[:5])}{f' and {len(nested) - 5} more' if len(nested) > 5 else ''}: only a metadata file at the top of the data folder is read (for "
-            "splits, one file at the top naming train/a.wav, test/b.wav: the folder sets a row's split, "
-            "as a split column does)"
+            f"not read: {', '.join(nested[:5])}{more}: only a metadata file at the top of the data folder is "
+            "read, or where it has none, those of its split folders (train/, test/: AudioFolder's layout); "
+            "for other folders, one file at the top naming train/a.wav, test/b.wav, with a split column)"
         )
     if sampling_rate is not None:
         folder.check_audio(sampling_rate)
     if not folder.clips:
         raise CaptionFolderError(f"no usable captioned clips found.\n{folder.report()}")
     return folder
+
+
+def _metadata_path(meta: Path, root: Path) -> Path:
+    """The metadata file `meta` resolved; a link that dangles, loops or leads out of `root` is refused."""
+    resolved = Path(os.path.realpath(meta))
+    if meta.is_symlink():
+        try:
+            os.stat(meta)
+        except FileNotFoundError:
+            raise CaptionFolderError(
+                f"{meta}: a symlink to {os.readlink(meta)}, which does not exist"
+            ) from None
+        except OSError as error:  # a loop of links
+            raise CaptionFolderError(
+                f"{meta}: a symlink to {os.readlink(meta)}, which cannot be followed ({error.strerror})"
+            ) from None
+    if not resolved.is_relative_to(root):
+        raise CaptionFolderError(
+            f"{meta}: is a symlink out of the data folder (to {resolved}); refusing to read it"
+        )
+    return resolved
+
+
+def _split_metadata(root: Path, files: list[Path]) -> list[Path]:
+    """Metadata files in top-level split folders (``train/metadata.jsonl``, ``test/metadata.csv``): Hugging
+    Face AudioFolder's per-split layout. Two in one folder are an error, as two at the top are."""
+    found = sorted(
+        p
+        for p in files
+        if p.parent.parent == root and p.name in METADATA_FILES and p.parent.name.lower() in _SPLIT_ALIASES
+    )
+    for folder in sorted({p.parent for p in found}):
+        if len(names := [p.name for p in found if p.parent == folder]) > 1:
+            raise CaptionFolderError(
+                f"{folder}: both {' and '.join(names)} exist; keep one so it is clear which captions to use"
+            )
+    return found
+
+
+def _read_split_metadata(root: Path, metadata: list[Path]) -> tuple[list[_Row], list[Skip]]:
+    """The rows of every per-split metadata file, each file_name made a path from `root` (AudioFolder's
+    names are relative to the metadata file's folder); the rows' split is that folder's unless a cell says."""
+    rows, skipped = [], []
+    for meta in metadata:
+        folder = meta.parent.name
+
+        def from_root(name: str) -> str:
+            bare = name.strip()
+            absolute = PurePosixPath(bare).is_absolute() or PureWindowsPath(bare).is_absolute()
+            return name if absolute or not name.strip() else f"{folder}/{name.strip()}"
+
+        label = f"{folder}/{meta.name}"
+        read, left = _METADATA_READERS[meta.name](_metadata_path(meta, root), label)
+        rows += [replace(row, file_name=from_root(row.file_name)) for row in read]
+        skipped += [replace(skip, names=from_root(skip.names)) if skip.names else skip for skip in left]
+    return rows, skipped
 
 
 def _nested_metadata(root: Path, files: list[Path]) -> list[str]:
@@ -944,8 +993,9 @@ def _clips_from_rows(
             entry["captions"].append(caption)
     notes = []
     if unread := next((row.unread_columns for row in rows if row.unread_columns), ()):
+        row_file = next(row.where for row in rows if row.unread_columns).rsplit(":", 1)[0]
         notes.append(
-            f"{layout} columns not read as captions: {', '.join(unread)} (caption columns are named caption, "
+            f"{row_file} columns not read as captions: {', '.join(unread)} (caption columns are named caption, "
             "caption_1, caption_2, ..., else text; rename a column to use it)"
         )
     if spaced_names:
