@@ -95,7 +95,9 @@ def test_folds_too_few_for_two_training_clips_are_refused_before_anything_is_wri
         )
         (data / f"tone{i}.txt").write_text(f"a tone number {i}\n")
     out = tmp_path / "cv"
-    pretrained = Path(__file__).parent / "fixtures" / "clap_tiny"
+    from clap_folders import tiny_checkpoint  # (loaded first: the folds are drawn over clips checked at its rate)
+
+    pretrained = tiny_checkpoint(tmp_path)
     argv = ["cv", "--folds", "2", "--data", str(data), "--pretrained", str(pretrained), "--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -247,3 +249,26 @@ def test_a_pretrained_folder_that_cannot_load_is_refused_before_folds_json_is_wr
     err = capsys.readouterr().err
     assert f"error: {checkpoint}" in err and "Traceback" not in err and "=== fold" not in err
     assert not out.exists()
+
+
+def test_cv_folds_and_counts_hold_only_the_clips_it_can_score(tmp_path, capsys):
+    """A folder with clips too short to use (Clotho and AudioCaps exports hold a few) folded them with the
+    rest: folds.json listed them among a fold's held-out clips though no run scored them (fold 0 scored 6
+    of its 11), and the summary said 'over 22 clips (62 captions)' where 17 clips and 49 captions counted."""
+    import soundfile as sf
+
+    from clap_folders import tiny_checkpoint, tone_folder
+
+    data = tone_folder(tmp_path / "clips", clips=8)
+    for i in range(3):
+        sf.write(data / f"click{i}.wav", np.full(160, 0.1, np.float32), 16000)  # 10 ms
+        (data / f"click{i}.txt").write_text(f"a click {i}\nanother click {i}\n")
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path))]
+    assert main([*argv, "--out", str(out), "--train.max_steps", "1", "--train.processes", "1"]) == 0
+    assert "2-fold cross-validation over 8 clips (8 captions, grouped by clip)" in capsys.readouterr().out
+    folds = json.loads((out / "folds.json").read_text())["folds"]
+    assert not any("click" in name for fold in folds for name in fold["train"] + fold["val"] + fold["test"])
+    for k, fold in enumerate(folds):
+        retrieval = json.loads((out / f"fold{k}" / "retrieval.json").read_text())
+        assert retrieval["n_eval_clips"] == len(fold["test"])

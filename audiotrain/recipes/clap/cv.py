@@ -24,7 +24,12 @@ from audiotrain.recipes._run import (
     quiet_unless_main,
     stop_status_of_rank,
 )
-from audiotrain.recipes.clap.bundle import check_pretrained_folder, check_settings_fit, load_checkpoint
+from audiotrain.recipes.clap.bundle import (
+    check_pretrained_folder,
+    check_settings_fit,
+    demo_extractor_settings,
+    load_checkpoint,
+)
 from audiotrain.recipes.clap.cli import build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import DATA_REQUIRED, check_data_given
@@ -140,7 +145,19 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         out, "--out", cfg.overwrite, holds_run=cv_record, outputs=cv_outputs(out) if out.is_dir() else None
     )
     data = Path(cfg.data) if cfg.data is not None else demo_data_folder(cfg)
-    folder = scan_caption_folder(data)  # the clips (each run decodes and checks their audio again)
+    if demo:
+        sampling_rate = demo_extractor_settings()["sampling_rate"]
+    else:
+        # The model is loaded once now: one that cannot load failed in the first fold's run, once folds.json
+        # was written, and the corrected command was then refused as another run's folder.
+        check_pretrained_folder(cfg.pretrained)
+        bundle = load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens)
+        check_settings_fit(cfg, bundle.config)
+        sampling_rate = bundle.extractor.sampling_rate
+    # The audio is checked before the folds are drawn (each run checks it again): a clip too short or
+    # unreadable, folded with the rest, was listed in folds.json and counted but scored by no fold, and could
+    # leave a fold without validation clips.
+    folder = scan_caption_folder(data, sampling_rate=sampling_rate)
     plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
     # Each fold's run needs 2 training clips (`check_training_clips`): found now, before folds.json is written
     # (a fold that failed on it left a cv folder that looked interrupted).
@@ -153,11 +170,6 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
             "needs at least 2: use more --folds (each holds out fewer clips) or a smaller "
             "--dataset.eval_fraction, or add clips"
         )
-    if not demo:
-        # The model is loaded once now: one that cannot load failed in the first fold's run, once folds.json
-        # was written, and the corrected command was then refused as another run's folder.
-        check_pretrained_folder(cfg.pretrained)
-        check_settings_fit(cfg, load_checkpoint(cfg.pretrained, cfg.dataset.max_tokens).config)
     if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
         print(DEMO_BANNER, file=sys.stderr)
     if replace and main:
