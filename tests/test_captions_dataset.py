@@ -1632,3 +1632,17 @@ def test_audiofolder_per_split_metadata_files_are_read_each_for_its_split(tmp_pa
         "train/metadata.jsonl:1",
         "train/metadata.jsonl:3",
     ]
+
+
+def test_the_skip_count_line_groups_absent_files_however_each_names_its_look_alike(tmp_path):
+    """Clotho's CSV beside development/ (file_name without the folder) skipped every row as absent, and the
+    count line gave each its own group: 'skipped 3: 1 file listed but absent; the folder has
+    development/a0.wav, 1 file listed but absent; ...', one group per clip (3839 for Clotho's development)."""
+    root = tmp_path / "data"
+    for i in range(3):
+        _wav(root / "development" / f"a{i}.wav")
+    _wav(root / "b.wav")
+    (root / "metadata.csv").write_text("file_name,caption_1\na0.wav,x\na1.wav,y\na2.wav,z\nb.wav,w\n")
+    report = scan_caption_folder(root).report()
+    assert "  skipped 3: 3 file listed but absent\n" in report
+    assert "metadata.csv:2 (a0.wav): file listed but absent; the folder has development/a0.wav" in report

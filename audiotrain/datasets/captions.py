@@ -319,7 +319,8 @@ def _too_short(clip: CaptionedClip, seconds: float) -> Skip:
 
 
 def _cause(reason: str) -> str:
-    return reason.split(" (")[0].split(":")[0]
+    # (the text after a ';' names this file's look-alikes: grouping by it gave every absent file its own group)
+    return reason.split(" (")[0].split(":")[0].split(";")[0]
 
 
 def normalise_split(name: str) -> str:
