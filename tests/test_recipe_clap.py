@@ -4074,3 +4074,28 @@ def test_the_commands_advised_for_a_pretrained_folder_with_a_space_paste_as_one_
         command = err[err.index("python -m audiotrain.recipes.") :].splitlines()[0]
         words = shlex.split(command.removesuffix(", then --pretrained DIR"))
         assert words[words.index(flag) + 1] == str(given), err
+
+
+def test_a_missing_training_split_is_not_answered_with_the_test_split_to_train_on(tmp_path):
+    """Clotho's folders without a split column (validation/, evaluation/ are splits, development/ is not) and
+    Clotho's flags: the error advised '--dataset.train_split test', training on the clips --dataset.test_split
+    scores."""
+    from audiotrain.datasets.captions import CaptionFolderError, scan_caption_folder
+    from audiotrain.recipes.clap import ClapDatasetConfig
+    from audiotrain.recipes.clap.data import choose_splits
+
+    import soundfile as sf
+
+    data = tmp_path / "clotho"
+    rows = ["file_name,caption_1"]
+    for i, folder in enumerate(["development"] * 4 + ["validation"] * 2 + ["evaluation"] * 2):
+        (data / folder).mkdir(parents=True, exist_ok=True)
+        sf.write(data / folder / f"c{i}.wav", np.zeros(1600, np.float32), 16000)
+        rows.append(f"{folder}/c{i}.wav,a sound number {i}")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    cfg = ClapDatasetConfig(train_split="development", eval_split="validation", test_split="evaluation")
+    with pytest.raises(CaptionFolderError) as caught:
+        choose_splits(scan_caption_folder(data), cfg, seed=0)
+    message = str(caught.value)
+    assert "--dataset.train_split test" not in message
+    assert "leave --dataset.train_split at 'train' to train on the clips without a split" in message

@@ -81,7 +81,8 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         train, held = unsplit, folder.split(eval_name)
         how = f"clips without a split / split '{eval_name}'"
     elif splits and train_name not in splits:
-        others = [s for s in splits if s != eval_name]
+        # (not the split --dataset.test_split scores: training on it was the advice where it was the only other)
+        others = [s for s in splits if s not in (eval_name, test_name)]
         advice = []
         if others:
             advice.append(f"pass the training split's name, e.g. --dataset.train_split {others[0]}")
@@ -91,7 +92,7 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
             advice.append(
                 f"leave --dataset.train_split at '{default_train}' to train on the clips without a split"
             )
-        elif unsplit:
+        elif unsplit and others:
             advice.append(f"pass --dataset.eval_split {others[0]} to train on the clips without a split")
         if not advice:
             advice.append(f"the folder holds only the evaluation split '{eval_name}': add training clips")
