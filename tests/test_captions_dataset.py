@@ -1646,3 +1646,27 @@ def test_the_skip_count_line_groups_absent_files_however_each_names_its_look_ali
     report = scan_caption_folder(root).report()
     assert "  skipped 3: 3 file listed but absent\n" in report
     assert "metadata.csv:2 (a0.wav): file listed but absent; the folder has development/a0.wav" in report
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "metadata.csv: the file is empty; expected a header line with file_name and caption"),
+        ("\n\n", "metadata.csv: the file is empty; expected a header line with file_name and caption"),
+        (
+            "audiocap_id,youtube_id,start_time,caption\n1,yt0,30,a dog\n",
+            "AudioCaps' CSV names no audio file: add a file_name column naming each clip's file from the "
+            "data folder, e.g. train/<youtube_id>.wav",
+        ),
+    ],
+)
+def test_an_empty_or_audiocaps_csv_says_what_the_header_needs(tmp_path, text, expected):
+    """An empty metadata.csv said "found columns [] (...no delimiter among comma, semicolon and tab gives
+    a 'file_name' column)", and AudioCaps' own CSV (youtube_id, no file_name) did not say how to name its
+    clips."""
+    root = tmp_path / "data"
+    _wav(root / "train" / "yt0.wav")
+    (root / "metadata.csv").write_text(text)
+    with pytest.raises(CaptionFolderError) as caught:
+        scan_caption_folder(root)
+    assert expected in str(caught.value)

@@ -797,6 +797,11 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
     # Universal newlines, as open() reads text: Excel for Mac's "CSV (Macintosh)" and older Mac tools end
     # lines with a lone CR, and a CRLF file's line breaks inside quoted captions read as the LF ones do.
     text = read_utf8_text(path, CaptionFolderError).replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise CaptionFolderError(
+            f"{path}: the file is empty; expected a header line with file_name and caption (or caption_1, "
+            "caption_2, ..., or text), then a row per clip"
+        )
     delimiter = _delimiter(text.split("\n", 1)[0], preferred, path)
     # strict: a stray quote is an error, and so is the end of the file inside a quoted cell (which the default
     # reader takes as the rest of the file, every later row swallowed into one caption).
@@ -818,6 +823,11 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         how = {",": "comma", ";": "semicolon", "\t": "tab"}[delimiter] + "-separated"
         if "file_name" not in header:
             how += "; no delimiter among comma, semicolon and tab gives a 'file_name' column"
+        if "file_name" not in header and "youtube_id" in header:
+            how += (
+                "; AudioCaps' CSV names no audio file: add a file_name column naming each clip's file "
+                "from the data folder, e.g. train/<youtube_id>.wav"
+            )
         raise CaptionFolderError(
             f"{path}: line 1: the header needs 'file_name' and 'caption' (or caption_1, caption_2, ..., or "
             f"text); found columns {header} ({how})"
