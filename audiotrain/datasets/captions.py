@@ -450,7 +450,7 @@ def scan_caption_folder(
         folder.notes.append(
             f"not read: {', '.join(nested[:5])}{more}: only a metadata file at the top of the data folder is "
             "read, or where it has none, those of its split folders (train/, test/: AudioFolder's layout); "
-            "for other folders, one file at the top naming train/a.wav, test/b.wav, with a split column)"
+            "for other folders, one file at the top naming train/a.wav, test/b.wav, with a split column"
         )
     if sampling_rate is not None:
         folder.check_audio(sampling_rate)
