@@ -556,6 +556,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
             resume=args.resume,
             overwrite=args.overwrite,
             init_from=args.init_from,
+            replay_of=args.config,  # (a resume goes on with its own songs, checked against its checkpoint)
             **unrecorded_demo,
         )
     except SaveAborted as stop:  # fit named the newest intact checkpoint: the command that goes on from it

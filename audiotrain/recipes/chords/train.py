@@ -104,6 +104,7 @@ from audiotrain.recipes.chords.init_from import (
 )
 from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.replay import replay_songs_note
 from audiotrain.recipes.chords.song_record import (
     check_resume_demo,
     check_resume_demo_generators,
@@ -460,6 +461,7 @@ def run_training(
     results=print,
     cleared: bool = False,
     evaluate_stopped: bool = True,
+    replay_of: str | Path | None = None,
 ) -> RunResult:
     """Train on `splits` (default: demo songs, or `config.data.data_dir`), then evaluate the best checkpoint
     on the held-out songs. Everything is written into `run_dir` (default: a new ``runs/chords-<date>-<time>``).
@@ -482,6 +484,9 @@ def run_training(
 
     `resume_unrecorded_demo` resumes a demo run whose checkpoint records no demo generator versions (an older
     audiotrain's) on the demo songs as this version renders them (``--resume_unrecorded_demo``).
+
+    `replay_of` is the run record (a run's config.json, a checkpoint's trainer_state.json) whose settings
+    this run repeats (``--config``): a note says where its songs are not the ones that run trained on.
 
     `log` takes the diagnostics and progress lines (default: stderr), `results` the held-out scores (default:
     stdout): ``train > results.txt`` keeps the scores apart from the rest. Each is a function taking a line
@@ -515,6 +520,7 @@ def run_training(
                 results,
                 cleared,
                 evaluate_stopped,
+                replay_of,
             )
         except KeyboardInterrupt as stop:  # a second stop signal, while the first was held
             if held.unused_run_folder is None:
@@ -542,6 +548,7 @@ def _run_training(
     results,
     cleared: bool = False,
     evaluate_stopped: bool = True,
+    replay_of: str | Path | None = None,
 ) -> RunResult:
     # Under data parallel (mlx.launch) every rank trains; rank 0 alone prints, writes the run folder and
     # evaluates (--batch_size is per process: 2 ranks of 16 train as one process of 32).
@@ -603,6 +610,10 @@ def _run_training(
         return RunResult(run_dir, None, {}, None, 0.0, interrupted=True)
     if resume:  # before the run folder, the model and the Trainer
         check_resume_songs(resume_folder, state, splits, config.data, from_demo)
+    elif replay_of is not None:  # (before training: a repeat on a folder changed since is another run)
+        replayed = replay_songs_note(replay_of, splits)
+        if replayed:
+            log(replayed)
     earlier = earlier_settings(resume_folder, state, config) if resume else None
     # From here to the fit a stop signal is held (the ranks open the run folder and build the loaders
     # together): the run stops before training, and leaves the run folder as it found it.

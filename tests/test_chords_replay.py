@@ -1,0 +1,39 @@
+"""A repeat of a chord run from its record (``--config RUN/config.json``) on a data folder that changed since."""
+
+import json
+import shutil
+
+from audiotrain.datasets.chord_demo import generate_demo_songs
+from audiotrain.recipes.chords import cli as chords
+
+TINY = [
+    "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--save_every", "0",
+    "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
+    "--progress_bar", "false", "--processes", "1",
+]  # fmt: skip
+
+
+def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the_runs_songs(tmp_path, capsys):
+    """README: `--config RUN/config.json` repeats the run. On a data folder that had gained a song since, the
+    repeat trained on other songs than the run it repeated, to other weights, without a word (config.json
+    lists the songs of each part, so the difference was there to be seen)."""
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=5, seed=3, song_seconds=6)
+    cache = ["--data.cache_dir", str(tmp_path / "cache")]
+    assert chords.main(["train", "--data", str(songs), *TINY, *cache, "--run_dir", str(tmp_path / "a")]) == 0
+    record = tmp_path / "a" / "config.json"
+    capsys.readouterr()
+    # The same folder: the same songs, nothing to say.
+    assert chords.main(["train", "--config", str(record), "--run_dir", str(tmp_path / "b")]) == 0
+    assert "not those of the run" not in capsys.readouterr().err
+    for suffix in (".wav", ".lab"):  # a song added since (a copy of one under a new name)
+        shutil.copy(songs / f"song_000{suffix}", songs / f"late_song{suffix}")
+    assert chords.main(["train", "--config", str(record), "--run_dir", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    part = next(p for p, names in json.loads((tmp_path / "c" / "config.json").read_text())["songs"].items()
+                if "late_song" in names)  # fmt: skip
+    assert (
+        f"note: this run's songs are not those of the run of {record}: 1 song it did not have: late_song ({part})"
+        in err
+    ), err
+    assert "so this is another run" in err
