@@ -407,7 +407,7 @@ def _command(argv: list[str]) -> int:
         return 2
     install_rank_stop_signal()  # in a rank of a job of local processes: the launcher's Ctrl-C
     parser = build_parser()
-    cfg, _ = parse_arguments(parser, argv)
+    cfg, args = parse_arguments(parser, argv)
     try:  # before the processes start: one line from here, not an error (and MPI's banner) from every rank
         check_kernel_cache()
         cfg.logger.check_packages(cfg.out)
@@ -450,7 +450,7 @@ def _command(argv: list[str]) -> int:
     if plan.note:
         print(plan.note, file=sys.stderr)
     try:
-        result = run(cfg, argv)
+        result = run(cfg, argv, replay_of=None if cfg.resume else args.config)  # (a resume checks its own)
     except USER_ERRORS as error:
         if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
             return 2

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._file_names import portable_name
+from audiotrain._files import read_json_file
 from audiotrain._text import plural
 from audiotrain.datasets.captions import CaptionedClip
 from audiotrain.recipes.split_record import (
@@ -159,3 +160,25 @@ def check_resume_clips(
                 f"cannot resume from {folder}: the captions of its {part} clips have changed in {where} since "
                 f"(the same {plural(len(splits[part]), 'clip')}, other captions). {remedy}"
             )
+
+
+def replay_clips_note(record_file: str | Path, splits: dict[str, list[CaptionedClip]]) -> str | None:
+    """A ``note:`` line where a repeat of the run recorded in `record_file` (``--config RUN/config.json``)
+    trains or validates on other clips than that run did: the folder changed since (a random hold-out then
+    draws its clips anew), or a split setting differs. None where they are the same or none are recorded."""
+    try:
+        record = read_json_file(Path(record_file), ValueError)
+    except (OSError, ValueError):
+        return None  # (the settings reader said what is wrong with it)
+    recorded = record.get(CLIPS_KEY) if isinstance(record, dict) else None
+    if not isinstance(recorded, dict) or not all(isinstance(names, list) for names in recorded.values()):
+        return None  # a settings file of your own, or a record from before the clips were listed
+    now = clip_names(splits)
+    if all(sorted(recorded.get(part, [])) == sorted(now[part]) for part in now):
+        return None
+    difference = describe_difference(recorded, now, "clips", RESPLIT_HINT)
+    return (
+        f"note: this run's clips are not those of the run of {record_file}{difference}: the settings are "
+        "repeated, the clips are the data folder's as it is now, so this is another run (its own config.json "
+        "lists its clips)"
+    )

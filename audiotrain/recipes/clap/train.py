@@ -75,6 +75,7 @@ from audiotrain.recipes.clap.clip_record import (
     check_resume_clips,
     clip_names,
     clip_record,
+    replay_clips_note,
     run_folder_clips_note,
 )
 from audiotrain.recipes.clap.config import (
@@ -201,8 +202,14 @@ class ClapRunResult(_ClapRunAlways, total=False):
     eval_set: CaptionDataset
 
 
-def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None) -> ClapRunResult:
+def run(
+    cfg: ClapRecipeConfig,
+    argv: list[str] | None = None,
+    fold: ClipFold | None = None,
+    replay_of: str | Path | None = None,
+) -> ClapRunResult:
     """One CLAP run, as the command line's (``argv``: its arguments, for the resume command it prints).
+    `replay_of` is the run record ``--config`` named: a note says where this run's clips are not its.
 
     `run_job` on every rank of a data-parallel job (mlx.launch): rank 0 alone prints and writes; the
     other ranks train with it (--train.batch_size is per process, or the whole job's in the recipe's own
@@ -215,15 +222,18 @@ def run(cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | N
     """
     if collectives.is_main_process():
         with holding_run_folders():  # (the run folder's claim, `claim_run_folder`, ends with the command)
-            return run_job(cfg, argv, fold)
+            return run_job(cfg, argv, fold, replay_of)
     with quiet_unless_main():  # (its diagnostics are on stderr, its results on stdout: both, once, by rank 0)
-        return run_job(cfg, argv, fold)
+        return run_job(cfg, argv, fold, replay_of)
 
 
 @holding_the_demo_cache
 @keeping_callers_random()  # (it seeds the global generators: the caller's, and its seed, are put back)
 def run_job(
-    cfg: ClapRecipeConfig, argv: list[str] | None = None, fold: ClipFold | None = None
+    cfg: ClapRecipeConfig,
+    argv: list[str] | None = None,
+    fold: ClipFold | None = None,
+    replay_of: str | Path | None = None,
 ) -> ClapRunResult:
     """Everything the command does.
 
@@ -301,6 +311,10 @@ def run_job(
             print(clips_note, file=sys.stderr)
         if bundle is not None:
             check_resume_model(resume, state, bundle)
+    elif replay_of is not None:  # (before training: a repeat on a folder changed since is another run)
+        replayed = replay_clips_note(replay_of, splits)
+        if replayed:
+            print(replayed, file=sys.stderr)
     if bundle is None:
         # Every rank builds the same demo tokenizer and front end (rank 0's weights reach the others at fit);
         # rank 0 saves them in the run folder once it is open.

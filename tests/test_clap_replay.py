@@ -1,0 +1,34 @@
+"""A repeat of a CLAP run from its record (``--config RUN/config.json``) on a data folder that changed since."""
+
+import shutil
+
+from audiotrain.recipes.clap import main
+
+from clap_folders import tiny_checkpoint, tone_folder
+
+
+def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the_runs_clips(tmp_path, capsys):
+    """README: a run's `config.json` repeats it from any folder. On a folder that had gained a clip since, the
+    repeat drew its held-out clips anew and trained on other clips than the run it repeated, without a word,
+    though config.json lists the clips of each part."""
+    checkpoint = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data", clips=6)
+    flags = ["--train.epochs", "1", "--train.batch_size", "2", "--train.progress_bar", "false",
+             "--train.processes", "1"]  # fmt: skip
+    assert (
+        main(["--data", str(data), "--pretrained", str(checkpoint), *flags, "--out", str(tmp_path / "a")])
+        == 0
+    )
+    record = tmp_path / "a" / "config.json"
+    capsys.readouterr()
+    assert main(["--config", str(record), "--out", str(tmp_path / "b")]) == 0  # the same folder: no note
+    assert "not those of the run" not in capsys.readouterr().err
+    shutil.copy(data / "tone0.wav", data / "late.wav")  # a clip added since
+    (data / "late.txt").write_text("a late tone\n")
+    assert main(["--config", str(record), "--out", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"note: this run's clips are not those of the run of {record} (gone since: none; new: 'late.wav')"
+        in err
+    )
+    assert "so this is another run" in err
