@@ -78,6 +78,25 @@ def versions() -> dict[str, str | None]:
     }
 
 
+def device_record(accelerator: str) -> dict[str, str | None]:
+    """Where a run trained, for its ``config.json`` (``device_used``): ``kind`` "cpu" or "gpu" (what a
+    ``device`` of "auto" resolved to on that machine) and the device's name and architecture as MLX reports
+    them (``mx.device_info``: the CPU's model, or the GPU's), None where MLX does not say. A GPU's float
+    rounding is not the CPU's, so a repeat on the other kind gives other weights."""
+    import mlx.core as mx
+
+    try:
+        info = mx.device_info(mx.gpu if accelerator == "gpu" else mx.cpu)
+    except (RuntimeError, ValueError, AttributeError):  # (an MLX without it, or a backend that cannot say)
+        info = {}
+    name, architecture = info.get("device_name"), info.get("architecture")
+    return {
+        "kind": accelerator,
+        "name": None if name is None else str(name),
+        "architecture": None if architecture is None else str(architecture),
+    }
+
+
 def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
     """Each named distribution's installed version (package metadata), None where it is not installed."""
     from importlib import metadata

@@ -6,6 +6,8 @@ import shutil
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.recipes.chords import cli as chords
 
+import mlx.core as mx
+
 TINY = [
     "--data.window_frames", "32", "--batch_size", "4", "--num_epochs", "1", "--save_every", "0",
     "--model.d_model", "32", "--model.n_layers", "1", "--model.n_heads", "2", "--model.ff_dim", "64",
@@ -37,3 +39,18 @@ def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the
         in err
     ), err
     assert "so this is another run" in err
+
+
+def test_config_json_records_the_device_the_run_trained_on(tmp_path):
+    """config.json recorded `"device": "auto"` alone: which device a run trained on (the CPU or a GPU,
+    whose float rounding differs), and which one, was not in the run folder's record."""
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=4, seed=3, song_seconds=6)
+    argv = ["train", "--data", str(songs), *TINY, "--data.cache_dir", str(tmp_path / "cache")]
+    assert chords.main([*argv, "--device", "cpu", "--run_dir", str(tmp_path / "a")]) == 0
+    record = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert record["config"]["device"] == "cpu"
+    cpu = mx.device_info(mx.cpu)
+    assert record["device_used"] == {
+        "kind": "cpu", "name": cpu.get("device_name"), "architecture": cpu.get("architecture")
+    }  # fmt: skip

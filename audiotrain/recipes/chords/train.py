@@ -24,6 +24,7 @@ from typing import Any
 from audiotrain._file_names import stored_name
 from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
 from audiotrain._invocation import as_started, recipe_command
+from audiotrain._system import device_record
 from audiotrain._text import audio_speed, listed, plural
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data import DataLoader
@@ -1437,6 +1438,7 @@ def _open_run_folder(
             # The count `processes` 0 (one per core) resolved to on this machine: the weights depend on it
             # (float rounding), and --config RUN/config.json says when a repeat trains in another count.
             processes_used=collectives.world_size(),
+            device_used=device_record(config.training_device()),  # ("auto" as resolved here)
             # What data.pitch_shift drew from: fewer than its 12 keys where features.max_pitch_shift < 6.
             pitch_shifts=list(training_pitch_shifts(config.data, config.features)),
             **({"demo_test_set": str(held_out)} if demo_test_set else {}),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
 from audiotrain._invocation import as_started, recipe_command
-from audiotrain._system import CACHE_DIR_ENV, cache_dir
+from audiotrain._system import CACHE_DIR_ENV, cache_dir, device_record
 from audiotrain._text import plural
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, make_caption_demo
@@ -29,7 +29,7 @@ from audiotrain.datasets.captions import (
     scan_caption_folder,
 )
 from audiotrain.distributed import collectives
-from audiotrain.distributed.local import per_process_batch
+from audiotrain.distributed.local import per_process_batch, training_on_cpu
 from audiotrain.features.cache import earlier_cache_note, hold_cache_for_the_run, releasing_the_runs_holds
 from audiotrain.recipes._run import (
     KILLED_WRITE_SUFFIXES,
@@ -1071,5 +1071,6 @@ def write_run_config(
         # The count `train.processes` 0 (one per core) resolved to here, or the launcher's: the contrastive
         # loss's batches and the weights depend on it (as the chord recipe records it).
         processes_used=collectives.world_size(),
+        device_used=device_record("cpu" if training_on_cpu() else "gpu"),  # (MLX's default device: its own)
         **{CLIPS_KEY: clips},
     )
