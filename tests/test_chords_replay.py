@@ -1,4 +1,5 @@
-"""A repeat of a chord run from its record (``--config RUN/config.json``) on a data folder that changed since."""
+"""A chord run repeated from its record (``--config RUN/config.json``) on a data folder that changed since,
+and resumed with the settings that record holds."""
 
 import json
 import shutil
@@ -35,8 +36,8 @@ def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the
     part = next(p for p, names in json.loads((tmp_path / "c" / "config.json").read_text())["songs"].items()
                 if "late_song" in names)  # fmt: skip
     assert (
-        f"note: this run's songs are not those of the run of {record}: 1 song it did not have: late_song ({part})"
-        in err
+        f"note: this run's songs are not those of the run of {record}: "
+        f"1 song it did not have: late_song ({part})" in err
     ), err
     assert "so this is another run" in err
 
@@ -54,3 +55,27 @@ def test_config_json_records_the_device_the_run_trained_on(tmp_path):
     assert record["device_used"] == {
         "kind": "cpu", "name": cpu.get("device_name"), "architecture": cpu.get("architecture")
     }  # fmt: skip
+
+
+def test_a_resume_refused_for_its_settings_names_the_record_that_holds_them_all(tmp_path, capsys):
+    """`--resume RUN/checkpoints/epoch=000` without the run's flags was refused naming each setting that
+    differs (model, demo songs, over several lines' worth), but not that RUN/config.json holds every one of
+    them and `--config` repeats them; with it the resume goes on and ends on the unbroken run's weights."""
+    argv = [*TINY, "--num_epochs", "2", "--save_every", "1", "--data.demo_songs", "4",
+            "--data.demo_test_songs", "1", "--data.demo_seconds", "6",
+            "--data.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "a")]) == 0
+    first = tmp_path / "a" / "checkpoints" / "epoch=000"
+    capsys.readouterr()
+    assert chords.main(["--resume", str(first), "--run_dir", str(tmp_path / "b")]) != 0
+    record = tmp_path / "a" / "config.json"
+    err = capsys.readouterr().err
+    assert (
+        f"Every setting of its run is in {record}: --config {record} --resume {first} resumes with them"
+        in err
+    )
+    assert (
+        chords.main(["--config", str(record), "--resume", str(first), "--run_dir", str(tmp_path / "b")]) == 0
+    )
+    weights = "checkpoints/last/model.safetensors"
+    assert (tmp_path / "b" / weights).read_bytes() == (tmp_path / "a" / weights).read_bytes()

@@ -1,4 +1,4 @@
-"""A repeat of a CLAP run from its record (``--config RUN/config.json``) on a data folder that changed since."""
+"""A CLAP run repeated from its record (``--config RUN/config.json``) on a data folder that changed since."""
 
 import shutil
 

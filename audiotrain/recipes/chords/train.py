@@ -974,6 +974,7 @@ def check_resume_settings(
     from_demo = not config.data.data_dir if from_demo is None else from_demo
     splits_folder = bool(config.data.data_dir) if splits_folder is None else splits_folder
     problems = []
+    settings_differ = False  # (the model, feature or demo settings: the run's record holds them all)
     try:
         check_stored_features(
             stored.get("features"),
@@ -983,15 +984,19 @@ def check_resume_settings(
         model = config.model
     except ValueError as error:
         problems.append(str(error))
+        settings_differ = True
         # The model's input width follows the features and has no flag of its own: named there, not here.
         saved = ChordModelConfig.from_dict(stored.get("model_config") or asdict(model))
         derived = {name.partition(".")[2] for name in derived_settings(config) if name.startswith("model.")}
         model = dataclasses.replace(config.model, **{name: getattr(saved, name) for name in derived})
-    for check in (
+    settings_checks = (
         lambda: check_stored_model(
             stored.get("model_config"), model, command_line_resume_remedy(stored, "--model.*")
         ),
         lambda: check_resume_demo(folder, state, config.data, from_demo),
+    )
+    for check in (
+        *settings_checks,
         lambda: check_resume_demo_generators(folder, state, config.data, from_demo, resume_unrecorded_demo),
         lambda: check_resume_split(folder, state, config.data) if splits_folder else None,
         lambda: (
@@ -1007,13 +1012,22 @@ def check_resume_settings(
             check()
         except ValueError as error:  # (said once, below, however many there are)
             problems.append(str(error).removeprefix(f"cannot resume from {folder}: "))
+            settings_differ |= check in settings_checks
     # (several checks read the run's config.json: a damaged one was one reason said twice)
     problems = list(dict.fromkeys(problems))
+    record = _run_folder_of(folder) if settings_differ else None
+    # A resume takes its command line's settings, not its checkpoint's: the record names them all at once.
+    hint = (
+        f". Every setting of its run is in {record / 'config.json'}: --config {record / 'config.json'} "
+        f"--resume {resume} resumes with them"
+        if record is not None
+        else ""
+    )
     if len(problems) == 1:
-        raise ValueError(f"cannot resume from {folder}: {problems[0]}")
+        raise ValueError(f"cannot resume from {folder}: {problems[0]}{hint}")
     if problems:
         listed = "; ".join(f"({n}) {problem}" for n, problem in enumerate(problems, 1))
-        raise ValueError(f"cannot resume from {folder}, for {len(problems)} reasons: {listed}")
+        raise ValueError(f"cannot resume from {folder}, for {len(problems)} reasons: {listed}{hint}")
     # The arrays' names and shapes, as the fit checks them when it loads: another recipe's checkpoint, or a
     # damaged file, is refused now rather than after config.json is written. (The weights drawn here are
     # thrown away: the task is seeded again when it is built.)
