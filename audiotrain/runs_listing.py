@@ -90,6 +90,9 @@ class RunSummary:
     size_bytes: int = 0
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)  # flattened config, for `compare`
     init_from: str | None = None  # the checkpoint a chords run started from (--init_from), for `compare`
+    # What a recipe run trained on and with, beside its settings (the process count, device, BLAS threads and
+    # package versions it resolved to): the weights follow them too, so `compare` shows where they differ.
+    ran_on: dict[str, Any] = dataclasses.field(default_factory=dict)
     held_out: str | None = (
         None  # which songs a chords run was scored on (its data and test songs), for `compare`
     )
@@ -495,6 +498,7 @@ def read_run(run: Path) -> RunSummary:
                 raise RunReadError(f'{run / "config.json"}: holds no "config" object (not a run record)')
             summary.settings = flattened(record["config"])
             summary.build = (record.get("versions") or {}).get("audiotrain")
+            summary.ran_on = ran_on(record)
             started = record.get("init_from")
             if isinstance(started, dict) and started.get("checkpoint"):
                 summary.init_from = str(started["checkpoint"])
@@ -644,14 +648,24 @@ def cell(value: Any) -> str:
     return json.dumps(value) if isinstance(value, (list, dict, bool)) else str(value)
 
 
+#: The facts of a run record (config.json) beside its settings that change its numbers, as `ran_on` flattens
+#: them: the build is a row of its own (``build``).
+RAN_ON_KEYS = ("processes_used", "device_used", "versions")
+
+
+def ran_on(record: dict[str, Any]) -> dict[str, Any]:
+    """What the run of `record` (a recipe's config.json) trained in, on and with, flattened with dots
+    (``processes_used``, ``device_used.kind``, ``versions.mlx``, ``versions.blas_threads``)."""
+    facts = {key: record[key] for key in RAN_ON_KEYS if key in record}
+    flat = flattened(facts)
+    flat.pop("versions.audiotrain", None)  # (the build row)
+    flat.pop("versions.platform", None)  # (the kernel's build string: it changes with every update)
+    return flat
+
+
 def comparison(runs: list[RunSummary]) -> dict[str, Any]:
     """The settings whose values differ between `runs` (flattened keys; absent as None) and their scores."""
-    keys = sorted(set().union(*(run.settings for run in runs)))
-    differing = {  # (a setting a run lacks reads as null, as a newer setting's absence in an older record)
-        key: [run.settings.get(key) for run in runs]
-        for key in keys
-        if len({json.dumps(run.settings.get(key), default=repr, sort_keys=True) for run in runs}) > 1
-    }
+    differing = _differing([run.settings for run in runs])
     score_names = sorted(set().union(*(run.scores for run in runs)))
     return {
         "runs": [str(run.path) for run in runs],
@@ -660,7 +674,19 @@ def comparison(runs: list[RunSummary]) -> dict[str, Any]:
         "status": [run.status for run in runs],
         "build": [run.build for run in runs],
         "init_from": [run.init_from for run in runs],
+        "ran_on": _differing([run.ran_on for run in runs]),
         "not_compared": {},
+    }
+
+
+def _differing(values: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The keys whose values differ between the flattened dicts `values`, each with its value in each (a key
+    one lacks reads as null, as a newer setting's absence in an older record)."""
+    keys = sorted(set().union(*values))
+    return {
+        key: [each.get(key) for each in values]
+        for key in keys
+        if len({json.dumps(each.get(key), default=repr, sort_keys=True) for each in values}) > 1
     }
 
 
@@ -672,6 +698,8 @@ def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
     rows += [[f"score {name}", *map(cell, values)] for name, values in compared["scores"].items()]
     if compared["settings"]:
         rows += [[key, *map(cell, values)] for key, values in compared["settings"].items()]
+    # (not settings, but the weights follow them: the same settings in another count or device differ)
+    rows += [[f"ran on {key}", *map(cell, values)] for key, values in compared["ran_on"].items()]
     text = format_table(rows)
     held_out = {run.held_out for run in runs if run.held_out is not None and run.scores}
     if len(held_out) > 1:  # (side by side, the scores of other songs read as the change one run made)

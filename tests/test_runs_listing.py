@@ -708,6 +708,25 @@ def test_compare_shows_the_checkpoint_a_fine_tuned_run_started_from(runs, capsys
     assert "init_from" not in capsys.readouterr().out  # (neither has one)
 
 
+def test_compare_shows_where_runs_of_the_same_settings_trained_in_another_process_count_or_blas(runs, capsys):
+    """Two runs of one config.json (`processes` 0: one per core) on a 2-core and a 4-core machine train in
+    2 and 4 processes, to other weights, yet `runs compare` said "settings: the same in every run" and showed
+    nothing of what config.json records beside the settings (processes_used, versions.blas_threads)."""
+    for name, processes in (("good", 2), ("better", 4)):
+        record = json.loads((runs / name / "config.json").read_text())
+        record["config"] = {"processes": 0}
+        record["processes_used"] = processes
+        record["versions"] |= {"mlx": "0.32.4", "blas_threads": "1"}
+        write_json(runs / name / "config.json", record)
+    assert main(["runs", "compare", "runs/good", "runs/better"]) == 0
+    out = capsys.readouterr().out
+    assert "ran on processes_used" in out, out
+    assert row(out, "ran") == ["ran", "on", "processes_used", "2", "4"]
+    assert "blas_threads" not in out and "versions.mlx" not in out  # (the same in both)
+    assert main(["runs", "compare", "--json", "runs/good", "runs/better"]) == 0
+    assert json.loads(capsys.readouterr().out)["ran_on"] == {"processes_used": [2, 4]}
+
+
 def test_compare_says_where_runs_scores_come_from_other_held_out_songs(runs, capsys):
     """A fine-tune on your own songs compared with the demo run it started from showed their held-out
     scores side by side (majmin 0.228 and 0.2043) as if fine-tuning had lowered it: each was scored on its
