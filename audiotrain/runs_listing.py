@@ -650,7 +650,7 @@ def cell(value: Any) -> str:
 
 #: The facts of a run record (config.json) beside its settings that change its numbers, as `ran_on` flattens
 #: them: the build is a row of its own (``build``).
-RAN_ON_KEYS = ("processes_used", "device_used", "versions")
+RAN_ON_KEYS = ("processes_used", "device_used", "versions", "packages")
 
 
 def ran_on(record: dict[str, Any]) -> dict[str, Any]:

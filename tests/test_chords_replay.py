@@ -3,6 +3,7 @@ and resumed with the settings that record holds."""
 
 import json
 import shutil
+from importlib import metadata
 
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.recipes.chords import cli as chords
@@ -42,9 +43,10 @@ def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the
     assert "so this is another run" in err
 
 
-def test_config_json_records_the_device_the_run_trained_on(tmp_path):
+def test_config_json_records_the_device_and_the_packages_the_run_trained_with(tmp_path):
     """config.json recorded `"device": "auto"` alone: which device a run trained on (the CPU or a GPU,
-    whose float rounding differs), and which one, was not in the run folder's record."""
+    whose float rounding differs), and which one, was not in the run folder's record; nor were the versions
+    of the packages beside MLX and numpy that compute its numbers (soxr resamples, mir_eval scores)."""
     songs = tmp_path / "songs"
     generate_demo_songs(songs, n_songs=4, seed=3, song_seconds=6)
     argv = ["train", "--data", str(songs), *TINY, "--data.cache_dir", str(tmp_path / "cache")]
@@ -55,6 +57,8 @@ def test_config_json_records_the_device_the_run_trained_on(tmp_path):
     assert record["device_used"] == {
         "kind": "cpu", "name": cpu.get("device_name"), "architecture": cpu.get("architecture")
     }  # fmt: skip
+    assert record["packages"]["mir_eval"] == metadata.version("mir_eval")
+    assert record["packages"]["soxr"] == metadata.version("soxr")
 
 
 def test_a_resume_refused_for_its_settings_names_the_record_that_holds_them_all(tmp_path, capsys):

@@ -56,6 +56,7 @@ from audiotrain._files import (  # (is_inside: the recipes import it from here)
 from audiotrain._invocation import recipe_command
 from audiotrain._system import (
     KERNEL_SPACE_NEEDED,
+    installed_versions,
     mlx_kernel_cache,
     mlx_temp_dir,
     remove_broken_kernels,
@@ -903,6 +904,13 @@ def _exists(path: Path) -> bool:
         raise
 
 
+#: The distributions a run folder's config.json records the versions of (``packages``; None: not installed).
+RECORDED_PACKAGES = (
+    "mlx-cpu", "mlx-metal", "mlx-cuda-12", "mlx-cuda-13",
+    "scipy", "librosa", "soundfile", "soxr", "mir_eval", "tokenizers", "safetensors",
+)  # fmt: skip
+
+
 def write_run_record(
     path: Path,
     config: dict[str, Any],
@@ -921,7 +929,16 @@ def write_run_record(
     builds = _recorded_builds(path) if continues else []
     if builds[-1:] != [build_version()]:
         builds.append(build_version())
-    record = {"config": config, "versions": versions(), "builds": builds, "command": list(command), **facts}
+    record = {
+        "config": config,
+        "versions": versions(),
+        # The other packages whose code computes a recipe's numbers (MLX's backend wheel, audio reading and
+        # resampling, features, tokenizer, scores): `versions` names the core alone, as every checkpoint does.
+        "packages": installed_versions(RECORDED_PACKAGES),
+        "builds": builds,
+        "command": list(command),
+        **facts,
+    }
     write_first_file(path, json_text(record, indent=2) + "\n", claim)
 
 
