@@ -1185,6 +1185,39 @@ def test_an_unguarded_script_with_a_large_dataset_gets_the_error_not_a_hang(tmp_
     assert "it needs an `if __name__ == '__main__':` guard" in out.stderr
 
 
+PEAK_MEMORY_SCRIPT = """
+import resource, sys
+import numpy as np
+from audiotrain import DataLoader
+
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+if __name__ == "__main__":
+    clips = [np.ones(160_000, np.float32) for _ in range(100)]  # 64 MB
+    list(DataLoader(clips[:4], batch_size=2, num_workers=2, worker_type="process"))  # (its imports)
+    before = peak_mb()
+    context = sys.argv[1]
+    loader = DataLoader(clips, batch_size=2, num_workers=4, worker_type="process",
+                        multiprocessing_context=context)
+    list(loader)
+    print(peak_mb() - before)
+"""
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_process_workers_start_without_a_second_copy_of_the_dataset_in_the_main_process(tmp_path, context):
+    # The dataset pickled once for the workers is the one copy they need. A queue's feeder thread pickled it
+    # again as it wrote it to each worker (64 MB more at the main process's peak, and a forked worker, which
+    # has it already, was sent it through a pipe).
+    script = tmp_path / "peak_memory.py"
+    script.write_text(PEAK_MEMORY_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), context], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    grew_mb = float(out.stdout.split()[-1])
+    assert grew_mb < 64 * 1.5, f"the main process's peak grew {grew_mb:.0f} MB for a dataset of 64 MB"
+
+
 def test_a_dataset_workers_cannot_import_is_explained(monkeypatch):
     """As with a class defined in a notebook: the parent can pickle it, spawned workers cannot import it."""
     monkeypatch.setattr(Squares, "__module__", "module_only_the_parent_has")

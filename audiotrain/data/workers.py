@@ -780,8 +780,8 @@ def _worker_loop(
             signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
         parent = mp.parent_process()
         try:
-            # ``job`` is the queue the pickled payload comes on (`WorkerPool._start`): a local, so the bytes
-            # are freed once loaded, and no part of the spawn pipe's message (see `_start`).
+            # ``job`` is where the pickled payload comes from (`WorkerPool._start`): emptied or closed here,
+            # the bytes are freed once loaded, and no part of the spawn pipe's message (see `_start`).
             job = _receive_payload(job, parent)
             if job is None:
                 return  # the main process ended before sending it
@@ -900,14 +900,30 @@ def _worker_loop(
         result_q.cancel_join_thread()
 
 
-def _receive_payload(payload_q: Any, parent: Any) -> Any:
-    """The worker's job, unpickled from its payload on ``payload_q``; None if the main process has died."""
-    while True:
-        try:
-            return pickle.loads(payload_q.get(timeout=_WORKER_POLL_S))
-        except queue.Empty:
+def _receive_payload(source: Any, parent: Any) -> Any:
+    """The worker's job, unpickled from its payload: ``source`` is a one-item list a forked worker empties
+    (so that it keeps one copy of the dataset), or the read end of the pipe a spawned one gets it on
+    (`_send_payload`); None if the main process died or closed the pool before sending it."""
+    if isinstance(source, list):
+        return pickle.loads(source.pop())
+    with source:
+        while not source.poll(_WORKER_POLL_S):
             if parent is not None and not parent.is_alive():
                 return None
+        try:
+            payload = source.recv_bytes()
+        except EOFError:
+            return None
+    return pickle.loads(payload)
+
+
+def _send_payload(conn: Any, payload: bytes) -> None:
+    """Write ``payload`` to a spawned worker's pipe, from a thread of its own: the bytes themselves, not a
+    copy (a queue's feeder pickles each item again, one more dataset in the main process per worker
+    while it writes). A worker that died before reading it all has closed its end: the write fails, and the
+    loader reports the dead worker (`get`)."""
+    with contextlib.suppress(OSError), conn:
+        conn.send_bytes(payload)
 
 
 @contextlib.contextmanager
@@ -985,6 +1001,7 @@ class WorkerPool:
         self._closed = False
         self._task_qs: list = []
         self._workers: list = []
+        self._payload_pipes: list = []  # (a spawned worker's: `_start`)
         try:
             self._start(job, num_workers, mp_context, seed, epoch)
         except OSError as error:
@@ -1014,13 +1031,18 @@ class WorkerPool:
             with _stop_signals_held():
                 self._task_qs = [ctx.Queue() for _ in range(num_workers)]
                 self._result_q = ctx.Queue()
-                self._payload_q = ctx.Queue()
+            # A forked worker has the payload already (its memory is the main process's): no copy is written.
+            forked = getattr(ctx, "get_start_method", lambda: None)() == "fork"
+            self._payload_pipes = [] if forked else [mp.Pipe(duplex=False) for _ in range(num_workers)]
+            sources = (  # ([payload]: a list the forked worker empties, so that it keeps one copy of the dataset)
+                [[payload] for _ in range(num_workers)] if forked else [r for r, _ in self._payload_pipes]
+            )
             self._stop = None
             _process_pools.add(self)
             self._workers = [
                 ctx.Process(
                     target=_worker_loop,
-                    args=(self._payload_q, q, self._result_q, None, True, i, num_workers, (seed, epoch)),
+                    args=(sources[i], q, self._result_q, None, True, i, num_workers, (seed, epoch)),
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
@@ -1050,14 +1072,15 @@ class WorkerPool:
                 w.start()
                 if not self.is_process:
                     _worker_threads.add(w)
-        if self.is_process:
-            # The dataset goes on a queue, written by its feeder thread, not in the spawn pipe's message:
-            # `Process.start` writes that message whole before it returns, and a worker that dies reading it
-            # (an unguarded main script, re-run as the worker imports it) left a dataset larger than the
-            # pipe's buffer (64 KiB) blocking the main process for ever, where the loader is to report the
-            # dead worker (`get`).
-            for _ in self._workers:
-                self._payload_q.put(payload)
+        # The dataset goes to a spawned worker on a pipe of its own, written by a thread, not in the spawn
+        # pipe's message: `Process.start` writes that message whole before it returns, and a worker that dies
+        # reading it (an unguarded main script, re-run as the worker imports it) left a dataset larger than
+        # the pipe's buffer (64 KiB) blocking the main process for ever, where the loader is to report the
+        # dead worker (`get`). The main process closes its read ends (the workers have theirs), so that
+        # such a worker's death ends the write.
+        for reader, writer in self._payload_pipes:
+            reader.close()
+            threading.Thread(target=_send_payload, args=(writer, payload), daemon=True).start()
 
     def _abandon_start(self) -> None:
         """End what a start that failed midway made: the workers started, and the queues (their pipes)."""
@@ -1066,11 +1089,12 @@ class WorkerPool:
             if self.is_process and w.pid is not None and w.is_alive():
                 w.kill()  # (a worker ignores SIGTERM, and holds it back while it starts)
                 w.join(_JOIN_TIMEOUT_S)
-        for q in [*self._task_qs, getattr(self, "_result_q", None), getattr(self, "_payload_q", None)]:
+        for q in [*self._task_qs, getattr(self, "_result_q", None)]:
             if self.is_process and q is not None:
                 with contextlib.suppress(OSError, ValueError):
-                    q.cancel_join_thread()
                     q.close()
+        for conn in [c for pipe in self._payload_pipes for c in pipe]:
+            conn.close()  # (no thread writes yet: they start once every worker has)
 
     @property
     def closed(self) -> bool:
@@ -1223,9 +1247,9 @@ class WorkerPool:
                 if w.is_alive():
                     w.kill()  # (a worker ignores SIGTERM: `terminate` would not end it)
                     w.join(1.0)
-            for q in [*self._task_qs, self._result_q, self._payload_q]:
+            for q in [*self._task_qs, self._result_q]:
                 q.cancel_join_thread()
-                if q in (self._result_q, self._payload_q) or q in queues:  # (`close` takes a put's lock)
+                if q is self._result_q or q in queues:  # (`close` takes the lock a put takes)
                     q.close()
             if stop is not None:
                 self._buffer.clear()
