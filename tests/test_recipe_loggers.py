@@ -252,3 +252,35 @@ def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(tmp_p
     with pytest.raises(RuntimeError, match="the export failed"):  # (not an error main knows: it goes on)
         clap.main(argv)
     assert mlflow_run_of(out, "clap-failed")["status"] == "FAILED"
+
+
+def test_a_chord_run_stopped_after_training_leaves_its_mlflow_run_killed(tmp_path, logger_env, monkeypatch):
+    """Ctrl-C in the held-out evaluation, once training had ended: the run is no failure, but neither is it
+    complete (no test scores); it stayed FINISHED, as `fit` had closed it, and a sweep counted it complete."""
+    from audiotrain.recipes.chords import train as chords_train
+
+    def evaluation_stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chords_train, "_evaluate_held_out", evaluation_stopped)
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(tmp_path / "cache"),
+            "--run_dir", str(run_dir), "--logger", "mlflow",
+            "--logger.project", "chords-stopped"]  # fmt: skip
+    assert chords.main(argv) != 0
+    assert mlflow_run_of(run_dir, "chords-stopped")["status"] == "KILLED"
+
+
+def test_a_clap_run_stopped_after_training_leaves_its_mlflow_run_killed(tmp_path, logger_env, monkeypatch):
+    """As a chord run's: Ctrl-C in the export, once training had ended, left the MLflow run FINISHED."""
+    from audiotrain.recipes.clap import train as clap_train
+
+    def export_stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clap_train, "_export", export_stopped)
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
+            "--logger", "mlflow", "--logger.experiment", "clap-stopped"]  # fmt: skip
+    clap.main(argv)
+    assert mlflow_run_of(out, "clap-stopped")["status"] == "KILLED"

@@ -754,6 +754,8 @@ def _run_training(
     except KeyboardInterrupt as stop:
         # Training is over and saved; a stop signal stopped the plots or the held-out evaluation: say what
         # is there and how to score it, not a traceback (the command exits with status 130, or 143).
+        if not trainer.interrupted:  # (a stopped fit recorded its stop itself)
+            fail_loggers(loggers, "interrupted")  # (no test scores: not the success `fit` recorded)
         name = stop_signal_name(signal_of(stop))
         kept = _stopped_after_training(
             trainer.interrupted_checkpoint, run_dir, chosen, splits, config.data, name, evaluated

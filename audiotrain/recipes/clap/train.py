@@ -484,6 +484,8 @@ def run_job(
         fail_loggers(loggers)
         raise
     except KeyboardInterrupt as stop:
+        if not trainer.interrupted:  # (a stopped fit recorded its stop itself)
+            fail_loggers(loggers, "interrupted")  # (no test scores: not the success `fit` recorded)
         print(_stopped_after_training(out, best, stop_signal_name(signal_of(stop))), file=sys.stderr)
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
     except Exception:

@@ -261,14 +261,16 @@ def finish_loggers(loggers: Iterable[Any]) -> None:
             lg.finish()
 
 
-def fail_loggers(loggers: Iterable[Any]) -> None:
-    """Mark the loggers' runs failed, for good: a recipe's run that raised once `fit` had ended (its held-out
-    evaluation) had left them as `fit` closed them, a success (MLflow FINISHED, a W&B run later finished with
-    exit code 0), and a sweep filtering runs by status counted the failed run as complete."""
+def fail_loggers(loggers: Iterable[Any], status: str = "failed") -> None:
+    """Mark the loggers' runs failed (or "interrupted"), for good: a recipe's run that raised, or was stopped,
+    once `fit` had ended (its held-out evaluation) had left them as `fit` closed them, a success (MLflow
+    FINISHED, a W&B run later finished with exit code 0), and a sweep filtering runs by status counted the
+    failed run as complete. A stop there is no failure, but the run lacks its test scores all the same: it is
+    recorded as a stop (MLflow KILLED, W&B exit code 130), as a stop during `fit` is."""
     for lg in loggers:
         if callable(getattr(lg, "finalize", None)) and not getattr(lg, "disabled", False):
             lg.start()  # (reopens the run `fit` closed, where it is closed)
-            lg.finalize("failed")
+            lg.finalize(status)
 
 
 def describe_loggers(loggers: Iterable[Any]) -> list[str]:
