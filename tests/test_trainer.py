@@ -1,6 +1,7 @@
 """Trainer flags and loops, from the user's side (one test per flag at least)."""
 
 import inspect
+import site
 import json
 import warnings
 
@@ -854,6 +855,30 @@ def test_reading_a_value_in_a_step_names_the_file_and_line_that_read_it():
     with pytest.raises(RuntimeError, match="read an array's value") as info:
         trainer.fit(BranchesOnTheLoss(), make_batches())
     assert f"test_trainer.py:{line}: `if loss > 1e9:" in str(info.value)
+
+
+def test_a_read_inside_a_package_installed_with_pip_user_names_the_users_line(tmp_path, monkeypatch):
+    # (a package in the user's site-packages, or a Debian system Python's dist-packages, is no sysconfig
+    # path: its line was named as the one that read the value, not the user's call into it)
+    user_site = tmp_path / "user_site"
+    user_site.mkdir()
+    (user_site / "threshold_helper.py").write_text("def above(x, limit):\n    return bool(x > limit)\n")
+    monkeypatch.setattr(site, "getusersitepackages", lambda: str(user_site))
+    monkeypatch.syspath_prepend(str(user_site))
+    import threshold_helper
+
+    class AsksAHelper(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, metrics = super().compute_loss(batch)
+            if threshold_helper.above(loss, 1e9):  # the helper reads the value
+                loss = loss * 0
+            return loss, metrics
+
+    line = inspect.getsourcelines(AsksAHelper.compute_loss)[1] + 2
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(RuntimeError, match="read an array's value") as info:
+        trainer.fit(AsksAHelper(), make_batches())
+    assert f"test_trainer.py:{line}: `if threshold_helper.above(loss, 1e9):" in str(info.value)
 
 
 def test_test_without_a_test_step_says_to_define_one_when_the_training_step_logs_per_step():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import site
 import sysconfig
 import traceback
 import warnings
@@ -86,6 +87,8 @@ def _users_line(err: BaseException) -> str:
     notebook that shows the last line alone, the chained traceback was the only place that named it)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     libraries = {sysconfig.get_path(name) for name in ("stdlib", "purelib", "platlib")}
+    # (and the folders sysconfig does not name: `pip install --user`'s, a Debian Python's dist-packages)
+    libraries |= {*getattr(site, "getsitepackages", list)(), site.getusersitepackages()}
     found = ""
     for frame, line in traceback.walk_tb(err.__traceback__):
         path = os.path.abspath(frame.f_code.co_filename)
