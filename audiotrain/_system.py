@@ -499,6 +499,14 @@ _NO_ROOM_TO_MAP = ("failed to map segment from shared object", "cannot allocate 
 _MLX_NO_ROOM = ("resource temporarily unavailable", "cannot allocate memory")
 
 
+def _is_fits_refusal(error: BaseException) -> bool:
+    """Whether `error` is `Trainer.fit`'s `TrainingMemoryError`. Any other MemoryError (numpy's 'Unable to
+    allocate 728. TiB' from a shape gone wrong, a user's own) is a bug's: its traceback is kept where no
+    limit explains it. (Looked up, not imported: where it was raised its module is loaded.)"""
+    memory = sys.modules.get("audiotrain.train.memory")
+    return memory is not None and isinstance(error, memory.TrainingMemoryError)
+
+
 def memory_limit_error(error: BaseException) -> str | None:
     """The one line for `error` where a process memory limit (``ulimit -v`` / ``ulimit -d``) left no room to
     load a module (an ImportError "failed to map segment from shared object") or to allocate (MemoryError),
@@ -515,7 +523,7 @@ def memory_limit_error(error: BaseException) -> str | None:
     )
     if not no_room:
         return None
-    if isinstance(error, MemoryError) and str(error):  # one that says its own (`TrainingMemoryError`)
+    if _is_fits_refusal(error):  # says its own words, the need and what is left (also under a cgroup)
         return f"error: {error}"
     limits = [
         f"{flag} {soft / 1e9:.2f} GB"
@@ -525,7 +533,8 @@ def memory_limit_error(error: BaseException) -> str | None:
     if not limits:
         return None
     what = f"loading {error.name or 'a module'}" if isinstance(error, ImportError) else "in MLX"
-    what = "allocating memory" if isinstance(error, MemoryError) else what
+    if isinstance(error, MemoryError):  # (numpy's words name the size and shape asked for)
+        what = f"allocating memory ({error})" if str(error) else "allocating memory"
     return (
         f"error: out of memory {what}: this process's {' and '.join(limits)} leaves too little "
         "(raise it, 'ulimit -v unlimited', or cap memory with a cgroup instead: a container's --memory, "

@@ -197,3 +197,23 @@ def test_a_model_too_big_for_the_memory_limit_is_refused_in_one_line(tmp_path):
     )
     assert "Traceback" not in done.stderr and done.returncode == 1
     assert done.stderr.strip() == f"error: {refusal}"
+
+
+@pytest.mark.parametrize(
+    "raised",
+    ["MemoryError('my cache is over budget')", "__import__('numpy').empty((10**7, 10**7))"],
+)
+def test_a_memory_error_of_a_bug_without_a_memory_limit_keeps_its_traceback(tmp_path, raised):
+    """Any MemoryError with words of its own, numpy's 'Unable to allocate 728. TiB for an array with shape
+    (10000000, 10000000)' from a shape gone wrong or a user's own, was said as one 'error: ...' line with no
+    traceback and no limit set: the line that made it was lost. Only fit's refusal says its own words."""
+    done = run_command(tmp_path, raised if raised.startswith("__") else f"raise {raised}")
+    assert "Traceback" in done.stderr and done.returncode == 1
+
+
+def test_a_memory_error_under_a_limit_keeps_its_own_words_beside_the_limit(tmp_path):
+    done = run_command(tmp_path, "__import__('numpy').empty((10**7, 10**7))", before=UNDER_ULIMIT_V)
+    assert "Traceback" not in done.stderr and done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: out of memory allocating memory (Unable to allocate 728. TiB for an array")
+    assert "this process's ulimit -v 68.72 GB leaves too little" in line
