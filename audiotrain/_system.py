@@ -590,7 +590,7 @@ def run_recipe_command(cli_module: str) -> None:
         # in predict, evaluate or a score before training. One line naming TMPDIR, not MLX's 25-50.
         compile_error = kernel_compile_error(error)
         said = f"error: {compile_error}" if compile_error is not None else memory_limit_error(error)
-        if said is None:
+        if said is None or (compile_error is None and env_flag(TRACEBACK_ENV)):  # (as for a MemoryError)
             raise
         print(said, file=sys.stderr)
         status = 2 if compile_error is not None else 1

@@ -217,3 +217,11 @@ def test_a_memory_error_under_a_limit_keeps_its_own_words_beside_the_limit(tmp_p
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("error: out of memory allocating memory (Unable to allocate 728. TiB for an array")
     assert "this process's ulimit -v 68.72 GB leaves too little" in line
+
+
+def test_audiotrain_traceback_keeps_the_traceback_of_mlx_out_of_memory_under_a_limit(tmp_path):
+    """AUDIOTRAIN_TRACEBACK=1 showed the traceback of a loader's or an allocation's MemoryError under a
+    ulimit -v, but MLX's RuntimeError 'Resource temporarily unavailable' was still said in one line."""
+    before = f"import os; os.environ['AUDIOTRAIN_TRACEBACK'] = '1'; {UNDER_ULIMIT_V}"
+    done = run_command(tmp_path, "raise RuntimeError('Resource temporarily unavailable')", before=before)
+    assert "Traceback" in done.stderr and done.returncode == 1
