@@ -5073,3 +5073,20 @@ def test_the_recipes_help_says_what_each_exit_status_means(capsys):
     statuses = out[out.index("exit status:") :]
     for status in ("0 ", "1 ", "2 ", "130 ", "143 "):
         assert f"\n  {status}" in statuses, out
+
+
+@pytest.mark.parametrize(
+    "argv, refusal",
+    [
+        (["--processes", "3", "--batch_size", "4"], "--processes 3: the batch (4) is split between"),
+        (["cv", "--processes", "2"], "--processes 2: cv trains its folds in this process"),
+    ],
+)
+def test_print_config_refuses_the_settings_a_run_refuses(argv, refusal, tmp_path, capsys, monkeypatch):
+    """--print_config printed the settings and exited 0 for a process count the run then refused (the demo's
+    --processes 3 with a batch of 4, cv's --processes 2): a script that checked the settings with it was told
+    they were good."""
+    monkeypatch.chdir(tmp_path)
+    status = chords.main([*argv, "--preset", "quick_test", "--print_config"])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == "" and refusal in err, (out, err)

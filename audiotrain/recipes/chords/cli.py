@@ -455,11 +455,6 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_data_folder(parser, args, config)
         config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
-    if args.print_config:
-        return _print_config(config)
-    check_kernel_cache(
-        on_cpu=config.training_device() == "cpu", log=to_stderr
-    )  # (MLX's folder, as the run's)
     resumed_processes = checkpoint_processes(args.resume)
     try:
         plan = plan_local_processes(
@@ -471,6 +466,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
+    if args.print_config:  # (after the run's refusals of the settings: a process count the batch refuses)
+        return _print_config(config)
+    check_kernel_cache(
+        on_cpu=config.training_device() == "cpu", log=to_stderr
+    )  # (MLX's folder, as the run's)
     if not in_launched_job():  # (said once, by the command the user ran)
         if args.config is not None:
             _note_another_process_count(args.config, plan.processes)
@@ -718,14 +718,14 @@ def _cmd_cv(argv: list[str]) -> int:
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
-    if args.print_config:  # (--folds is the command's, not a setting: not printed)
-        return _print_config(config)
     if config.processes > 1:
         parser.error(
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
             "start one process per core); under python -m audiotrain launch -n N -- (or mlx.launch, mpirun) every "
             "fold trains data parallel"
         )
+    if args.print_config:  # (--folds is the command's, not a setting: not printed)
+        return _print_config(config)
     refused = resume_or_overwrite(args.resume, args.overwrite, "the cv run")
     if refused:
         parser.error(refused)
