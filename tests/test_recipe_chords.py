@@ -5090,3 +5090,15 @@ def test_print_config_refuses_the_settings_a_run_refuses(argv, refusal, tmp_path
     status = chords.main([*argv, "--preset", "quick_test", "--print_config"])
     out, err = capsys.readouterr()
     assert status == 2 and out == "" and refusal in err, (out, err)
+
+
+def test_the_help_says_that_status_1_is_also_a_run_stopped_by_a_full_disk_or_too_little_memory(capsys):
+    """The help said 1 meant 'done, but songs were skipped ... or stdout could not be written', while a run
+    that a full disk stopped, Trainer.fit's refusal of a model too big for the memory left (53bb560d) and a
+    ulimit -v hit as the modules load are 1 too: a CI script trusting the help took them for done. A reader
+    that quit early (141) was not listed."""
+    assert chords.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    status_1 = " ".join(out[out.index("\n  1 ") : out.index("\n  2 ")].split())
+    assert "full disk" in status_1 and "memory" in status_1 and "ulimit -v" in status_1, status_1
+    assert "\n  141 " in out, out

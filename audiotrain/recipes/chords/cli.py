@@ -796,10 +796,12 @@ _TOP_EXIT_STATUSES = (
     (
         "1",
         "done, but songs were skipped or outputs not written (evaluate, predict on a folder: each one "
-        "listed), or stdout could not be written (a full disk)",
+        "listed); or stopped, not done: by a full disk, by too little memory (a model too big for what is "
+        "left, a ulimit -v), or by an unforeseen error (its traceback)",
     ),
     ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint)"),
     ("130", "stopped by Ctrl-C: what was saved, and the command that goes on, are said"),
+    ("141", "its output's reader quit early (`| head`): what came after is not done"),
     ("143", "stopped by SIGTERM (a job scheduler's end of time), as by Ctrl-C"),
 )
 
