@@ -14,6 +14,11 @@ CUTOFF = 0.75
 class SuggestingParser(argparse.ArgumentParser):
     """Its sub-parsers (`add_subparsers`) are SuggestingParsers too: argparse makes them of its type."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        # Kept for `error`: which sub-command was given, whose flags alone may be the one meant.
+        self._parsed, extras = super().parse_known_args(args, namespace)
+        return self._parsed, extras
+
     def error(self, message: str):
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):
@@ -30,12 +35,15 @@ class SuggestingParser(argparse.ArgumentParser):
         super().error(message)
 
     def _close_flags(self, flag: str) -> list[str]:
-        # A sub-command's unknown flags are reported by its parent parser (`cache info --roott`): its
-        # sub-commands' flags are known too.
+        # A sub-command's unknown flags are reported by its parent parser (`cache info --roott`): the flags
+        # of the sub-command given are known too, not another's (`cache info --force`: prune's).
         parsers = [self]
+        parsed = getattr(self, "_parsed", None)
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.values())
+                given = getattr(parsed, action.dest, None) if action.dest != argparse.SUPPRESS else None
+                chosen = [action.choices[given]] if given in action.choices else action.choices.values()
+                parsers.extend(chosen)
         known = sorted(
             {opt for parser in parsers for opt in parser._option_string_actions if opt[:2] == "--"}
         )

@@ -869,3 +869,20 @@ def test_a_misspelt_flag_of_runs_or_cache_gets_a_did_you_mean_as_the_recipes_do(
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "unrecognized arguments" in err, err
     assert (suggestion in err) if suggestion else "did you mean" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (["cache", "info", "--force"], "unrecognized arguments: --force\n"),  # (prune's and clear's flag)
+        (["cache", "info", "--forc"], "unrecognized arguments: --forc\n"),
+        (["cache", "prune", "--forc"], "unrecognized arguments: --forc; did you mean --force?\n"),
+    ],
+)
+def test_a_flag_of_another_cache_command_is_not_offered_as_the_one_meant(argv, said, capsys):
+    """`cache info --force` said 'unrecognized arguments: --force; did you mean --force?': the hint counted
+    the flags of every cache command, not of the one given, and offered the very flag refused."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.endswith(said), err
