@@ -762,3 +762,15 @@ def test_train_with_cv_cross_validates_the_songs_of_the_data_dir_it_is_given(tmp
     ):
         trainer.train_with_cv(folds=2, data_dir=tmp_path / "missing", run_dir=tmp_path / "cv2")
     assert len(asked) == 1
+
+
+def test_the_advice_to_start_a_cv_run_anew_in_a_folder_named_with_a_dash_pastes_back(
+    tmp_path, capsys, monkeypatch
+):
+    """A cv --resume of a folder named '-notes' (given as --resume=-notes) advised '--run_dir -notes
+    --overwrite', which pasted back said 'argument --run_dir: expected one argument'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-notes").mkdir()
+    assert chords.main(["cv", "--preset", "quick_test", "--resume=-notes"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --run_dir ./-notes --overwrite in place of --resume" in err, err

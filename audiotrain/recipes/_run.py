@@ -1003,8 +1003,15 @@ def write_first_file(path: Path, text: str, claim: str | None) -> None:
 
 def shell_command(*words: str | os.PathLike) -> str:
     """A command line printed for the user to copy: every word shell-quoted (a run folder with a space or a
-    quote stays one argument); placeholders such as ``SONG.wav`` or ``DIR`` need no quotes and get none."""
-    return " ".join(_shell_word(str(word)) for word in words)
+    quote stays one argument); placeholders such as ``SONG.wav`` or ``DIR`` need no quotes and get none. A
+    relative path (a `Path`, not a flag) that starts with a dash is written ``./-notes``: quotes do not keep
+    argparse from reading ``--run_dir -notes`` as a flag with no value."""
+    return " ".join(_shell_word(_path_word(word)) for word in words)
+
+
+def _path_word(word: str | os.PathLike) -> str:
+    text = str(word)
+    return f".{os.sep}{text}" if not isinstance(word, str) and text.startswith("-") else text
 
 
 def _shell_word(word: str) -> str:
