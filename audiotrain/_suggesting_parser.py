@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 
 #: How close a misspelt flag must be to a known one (difflib's default 0.6 offers --logger for --lr).
 CUTOFF = 0.75
@@ -15,7 +16,8 @@ class SuggestingParser(argparse.ArgumentParser):
     """Its sub-parsers (`add_subparsers`) are SuggestingParsers too: argparse makes them of its type."""
 
     def parse_known_args(self, args=None, namespace=None):
-        # Kept for `error`: which sub-command was given, whose flags alone may be the one meant.
+        # Kept for `error`: the words given, and which sub-command, whose flags alone may be the one meant.
+        self._given = list(sys.argv[1:] if args is None else args)
         self._parsed, extras = super().parse_known_args(args, namespace)
         return self._parsed, extras
 
@@ -32,7 +34,20 @@ class SuggestingParser(argparse.ArgumentParser):
                 message += (
                     f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
                 )
+        elif message.startswith("the following arguments are required"):
+            # With no command (`audiotrain --verison`), argparse names it missing before the unknown flag.
+            unknown = [
+                flag
+                for flag in (word.partition("=")[0] for word in getattr(self, "_given", []))
+                if flag.startswith("--") and flag not in self._option_string_actions
+            ]
+            close = [match[0] for flag in unknown[:1] if (match := self._own_close_flags(flag))]
+            message += f"; did you mean {close[0]}?" if close else ""
         super().error(message)
+
+    def _own_close_flags(self, flag: str) -> list[str]:
+        known = [opt for opt in self._option_string_actions if opt[:2] == "--"]
+        return difflib.get_close_matches(flag, known, n=1, cutoff=CUTOFF)
 
     def _close_flags(self, flag: str) -> list[str]:
         # A sub-command's unknown flags are reported by its parent parser (`cache info --roott`): the flags

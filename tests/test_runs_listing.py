@@ -886,3 +886,13 @@ def test_a_flag_of_another_cache_command_is_not_offered_as_the_one_meant(argv, s
         main(argv)
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.endswith(said), err
+
+
+@pytest.mark.parametrize("argv", [["--verison"], ["--versio"]])
+def test_a_misspelt_version_flag_of_the_audiotrain_command_gets_a_did_you_mean(argv, capsys):
+    """`audiotrain --verison` said only 'the following arguments are required: command': with no command
+    given, argparse names the missing command before the unknown flag, so the hint never came."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.endswith("; did you mean --version?\n"), err
