@@ -937,3 +937,15 @@ def test_audio_piped_in_is_refused_saying_predict_reads_a_file(tmp_path, capsys,
         err = capsys.readouterr().err
         assert "not from stdin" in err and "save the audio to a file" in err and err.count("\n") == 1, err
     os.close(read)
+
+
+def test_a_file_named_dash_is_read_as_the_file_it_is_not_refused_as_stdin(tmp_path, capsys, monkeypatch):
+    """A song saved as '-' (and `./-`, which pathlib writes as '-') was refused as audio piped in ('predict
+    reads audio from a file or a folder, not from stdin': the user had saved it to a file), where before
+    8a0ed873 it was transcribed. Only a '-' that names no file is stdin now."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_bytes(b"RIFF")
+    for given in ("-", "./-"):
+        chords.main(["predict", "--checkpoint", "no_run", given])
+        err = capsys.readouterr().err
+        assert "not from stdin" not in err and "no_run" in err, err

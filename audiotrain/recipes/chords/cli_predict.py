@@ -105,7 +105,7 @@ def _cmd_predict(argv: list[str]) -> int:
     from_stdin = (
         "predict reads audio from a file or a folder, not from stdin or a pipe: save the audio to a file"
     )
-    if str(args.input) == "-":  # (as -o - writes stdout, many tools read stdin for an input of -)
+    if str(args.input) == "-" and not args.input.exists():  # (as -o - is stdout; a file named - is a file)
         print(f"error: input -: {from_stdin}", file=sys.stderr)
         return 2
     args.input = as_stored(args.input)  # (typed composed, a Mac's decomposed name on disk: found as there)
