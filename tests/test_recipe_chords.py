@@ -5080,6 +5080,7 @@ def test_the_recipes_help_says_what_each_exit_status_means(capsys):
     [
         (["--processes", "3", "--batch_size", "4"], "--processes 3: the batch (4) is split between"),
         (["cv", "--processes", "2"], "--processes 2: cv trains its folds in this process"),
+        (["--resume", "nowhere"], "checkpoint folder nowhere does not exist"),  # (its settings are the run's)
     ],
 )
 def test_print_config_refuses_the_settings_a_run_refuses(argv, refusal, tmp_path, capsys, monkeypatch):

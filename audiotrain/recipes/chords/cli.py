@@ -467,6 +467,11 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     except ValueError as error:
         parser.error(str(error))
     if args.print_config:  # (after the run's refusals of the settings: a process count the batch refuses)
+        if args.resume is not None:  # (a checkpoint that is not one: the run refuses it, and its settings)
+            try:
+                ckpt.resolve_checkpoint(args.resume)
+            except ckpt.CheckpointError as error:
+                parser.error(str(error))
         return _print_config(config)
     check_kernel_cache(
         on_cpu=config.training_device() == "cpu", log=to_stderr
