@@ -273,6 +273,20 @@ def mlx_kernel_cache() -> Path:
     return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "cpu"
 
 
+def mlx_cuda_kernel_cache() -> Path | None:
+    """Where MLX's CUDA backend keeps the kernels it compiles with NVRTC on their first use (a ``.ptx`` or
+    cubin, a ``.txt`` of kernel names and the ``.cu`` source for each; ``ptx_cache_dir`` in MLX's
+    mlx/backend/cuda/jit_module.cpp): ``MLX_PTX_CACHE_DIR`` where set, else
+    ``<temporary folder>/mlx/<MLX version>/ptx``. None where ``MLX_PTX_CACHE_DIR`` is set but empty: MLX then
+    cannot make that folder and keeps no kernel, so every run compiles them again."""
+    import mlx.core as mx
+
+    if "MLX_PTX_CACHE_DIR" in os.environ:
+        folder = os.environ["MLX_PTX_CACHE_DIR"]
+        return Path(folder) if folder else None
+    return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "ptx"
+
+
 #: Free space in the temporary folder below which a first run (no compiled kernels there yet) is refused
 #: before it writes anything: MLX's CPU backend then compiles its kernels there (122 files, 1.3 MB, for the
 #: chord recipe's quick_test preset; more for larger models), with the compiler's own temporary files beside

@@ -758,6 +758,41 @@ def test_an_empty_kernel_cache_says_the_first_steps_compile_for_a_minute(tmp_pat
     assert len(said) == 1
 
 
+def test_an_empty_cuda_kernel_cache_says_the_first_steps_wait_minutes_and_names_the_folder(
+    tmp_path, tmpdir_env, monkeypatch
+):
+    """On a fresh CUDA machine the first step took 137 s (170 s for quick_test) while MLX compiled its CUDA
+    kernels with NVRTC, in silence: the check said the first-run wait on the CPU only. MLX's device calls are
+    faked, as this machine has no CUDA."""
+    from audiotrain.recipes._run import TRANSCRIPTION_COMPILE_WAIT, check_kernel_cache
+
+    import mlx.core as mx
+
+    monkeypatch.setattr(mx.metal, "is_available", lambda: False)
+    monkeypatch.setattr(mx.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("MLX_PTX_CACHE_DIR", raising=False)
+    tmpdir_env(tmp_path)
+    said: list[str] = []
+    check_kernel_cache(on_cpu=False, log=said.append)
+    cache = tmp_path / "mlx" / mx.__version__ / "ptx"  # (ptx_cache_dir in MLX's cuda/jit_module.cpp)
+    (line,) = said
+    assert line.startswith(f"first run of MLX {mx.__version__} on this machine's GPU (no compiled CUDA")
+    assert f"kept in {cache})" in line and "the first steps wait a few minutes" in line
+    cache.mkdir(parents=True)
+    (cache / "binary_ops.cu").write_text("// source")  # (a compile cut short: no .ptx kept yet)
+    check_kernel_cache(on_cpu=False, log=said.append, wait=TRANSCRIPTION_COMPILE_WAIT)
+    assert len(said) == 2 and "the first song waits a few minutes" in said[1]
+    (cache / "binary_ops.ptx").write_bytes(b"ptx")  # what a run leaves there
+    check_kernel_cache(on_cpu=False, log=said.append)
+    assert len(said) == 2
+    monkeypatch.setenv("MLX_PTX_CACHE_DIR", str(tmp_path / "kept"))  # MLX's own setting of the folder
+    check_kernel_cache(on_cpu=False, log=said.append)
+    assert len(said) == 3 and f"kept in {tmp_path / 'kept'})" in said[2]
+    monkeypatch.setenv("MLX_PTX_CACHE_DIR", "")
+    check_kernel_cache(on_cpu=False, log=said.append)
+    assert said[3].startswith("MLX_PTX_CACHE_DIR is set but empty, so MLX keeps none of the CUDA kernels")
+
+
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
 def test_a_first_predict_or_evaluate_says_how_long_its_compile_takes(tmp_path, tmpdir_env, capsys, command):
     """The first `predict` after an install compiled for ~24 s and said "about a minute before the first

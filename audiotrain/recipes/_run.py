@@ -57,6 +57,7 @@ from audiotrain._invocation import recipe_command
 from audiotrain._system import (
     KERNEL_SPACE_NEEDED,
     installed_versions,
+    mlx_cuda_kernel_cache,
     mlx_kernel_cache,
     mlx_temp_dir,
     remove_broken_kernels,
@@ -182,6 +183,12 @@ def name_too_long(path: Path) -> str | None:
 #: a 2-core CPU), and predict's or evaluate's (~25 s: a model's forward pass only).
 TRAINING_COMPILE_WAIT = "about a minute before the first steps"
 TRANSCRIPTION_COMPILE_WAIT = "up to a minute before the first song is transcribed"
+#: The same waits on a CUDA GPU, where NVRTC compiles on one CPU thread: on one H200 the chord recipe's first
+#: training step took 137 s cold (its quick_test preset 170 s), and 1 s once the kernels were kept.
+_CUDA_COMPILE_WAIT = {
+    TRAINING_COMPILE_WAIT: "the first steps wait a few minutes",
+    TRANSCRIPTION_COMPILE_WAIT: "the first song waits a few minutes",
+}
 
 
 def check_kernel_cache(
@@ -193,7 +200,8 @@ def check_kernel_cache(
     the kernels it compiles, and say when it has none yet (the first run on this machine).
 
     MLX's C++ code reads TMPDIR (then TMP, TEMP, TEMPDIR; /tmp when none is set) even when it is empty.
-    On a GPU it only needs that folder to exist (the CUDA backend caches where it can); on the CPU
+    On a GPU it only needs that folder to exist (the CUDA backend caches where it can, and an empty cache
+    there is said: `_say_a_first_cuda_compile`); on the CPU
     (`on_cpu`, default: MLX's default device) it compiles every fused kernel with the system's C++ compiler
     into ``<tmp>/mlx/<version>/cpu``: one that cannot be written there (read-only, or another user's
     ``/tmp/mlx``) fails the first step with a raw RuntimeError, after the run folder was made.
@@ -223,6 +231,9 @@ def check_kernel_cache(
     if on_cpu is None:
         on_cpu = mx.default_device() == mx.cpu
     if not on_cpu:
+        cuda = getattr(mx, "cuda", None)  # (an MLX without a CUDA module has no CUDA backend)
+        if cuda is not None and cuda.is_available() and log is not None and not leaves_notes_to_others():
+            _say_a_first_cuda_compile(log, _CUDA_COMPILE_WAIT.get(wait, "the first steps wait a few minutes"))
         return
     cache = mlx_kernel_cache()
     try:  # made now as MLX would make it, then a probe file written in it
@@ -261,6 +272,26 @@ def check_kernel_cache(
         log(
             f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
             f"kernels now, {wait}; later runs reuse them"
+        )
+
+
+def _say_a_first_cuda_compile(log: Callable[[str], None], wait: str) -> None:
+    """Say, through `log`, that MLX's CUDA backend has no compiled kernels kept yet (`mlx_cuda_kernel_cache`
+    holds no ``.ptx``): the first steps then wait minutes on NVRTC, in silence, counted as training, and a
+    Ctrl-C or SIGTERM is only acted on once the compile in progress ends."""
+    import mlx.core as mx
+
+    cache = mlx_cuda_kernel_cache()
+    if cache is None:
+        log(
+            "MLX_PTX_CACHE_DIR is set but empty, so MLX keeps none of the CUDA kernels it compiles: "
+            f"{wait} on every run; unset it, or set it to a folder you can write to"
+        )
+    elif not (cache.is_dir() and any(cache.glob("*.ptx"))):
+        log(
+            f"first run of MLX {mx.__version__} on this machine's GPU (no compiled CUDA kernels in {cache} "
+            f"yet): {wait} while MLX compiles its CUDA kernels (once per machine, kept in {cache}); later "
+            "runs reuse them"
         )
 
 
