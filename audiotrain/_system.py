@@ -118,6 +118,15 @@ def check_mlx_loads() -> None:
         import mlx.core  # noqa: F401
     except ImportError as error:
         detail = str(error)
+        given = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if "no CUDA-capable device is detected" in detail and given is not None:
+            # MLX is installed; the process was handed a GPU that is not there (mlx.launch's NCCL backend
+            # gives rank r the GPU r, so -n 2 on a one-GPU machine leaves rank 1 without one).
+            raise MLXNotLoadable(
+                f'MLX cannot be loaded: this process was given GPU "{given}" (CUDA_VISIBLE_DEVICES), which '
+                f"this machine does not have (import mlx.core: {detail}); mlx.launch gives each rank its own "
+                "GPU: use -n no more than the GPUs, or --backend ring to share them"
+            ) from error
         if isinstance(error, ModuleNotFoundError) and (error.name or "").partition(".")[0] == "mlx":
             what = "MLX is not installed"
         elif "libmlx" in detail:

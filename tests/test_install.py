@@ -279,6 +279,32 @@ def test_an_mlx_without_its_core_module_is_said_to_be_not_installed(monkeypatch)
         check_mlx_loads()
 
 
+def test_a_rank_given_a_gpu_the_machine_lacks_is_told_so_not_to_install_mlx(monkeypatch):
+    """``audiotrain launch -n 2`` on a one-GPU machine: mlx.launch gave rank 1 CUDA_VISIBLE_DEVICES=1, its
+    import of mlx.core failed with "no CUDA-capable device is detected", and it was told to pip install
+    'audiotrain[cpu]' though MLX was installed. The import error is faked, as this machine has no CUDA."""
+    import builtins
+
+    from audiotrain._system import MLXNotLoadable, check_mlx_loads
+
+    cuda_error = "cudaMallocManaged(&data, size) failed: no CUDA-capable device is detected"
+    real_import = builtins.__import__
+
+    def import_without_a_gpu(name, *args, **kwargs):
+        if name == "mlx.core":
+            raise ImportError(cuda_error)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_without_a_gpu)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    with pytest.raises(MLXNotLoadable) as refused:
+        check_mlx_loads()
+    message = str(refused.value)
+    assert message.startswith('MLX cannot be loaded: this process was given GPU "1" (CUDA_VISIBLE_DEVICES)')
+    assert cuda_error in message and "pip install" not in message
+    assert message.endswith("use -n no more than the GPUs, or --backend ring to share them")
+
+
 def test_version_and_the_name_the_command_was_called_by(monkeypatch, capsys):
     """``audiotrain --version`` said "the following arguments are required: command", and the console script
     called itself ``python -m audiotrain``."""
