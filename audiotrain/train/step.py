@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -125,11 +125,11 @@ def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
     return tree_map(cast, tree)
 
 
-def frozen_weights(module: TrainModule) -> dict[str, mx.array]:
-    """The module's frozen floating weights by dotted name, BatchNorm's running statistics left out (a
-    training forward updates those itself, in their float32). Under bf16-mixed they get a bfloat16 copy for
-    the step as the trainable ones do: left float32, a frozen backbone ran in float32 and promoted the
-    layers after it, where validation ran it in bfloat16."""
+def frozen_weights(module: TrainModule, leave: Collection[str] = ()) -> dict[str, mx.array]:
+    """The module's frozen floating weights by dotted name, BatchNorm's running statistics and the names in
+    `leave` left out (a training forward updates those itself, in their float32). Under bf16-mixed they get a
+    bfloat16 copy for the step as the trainable ones do: left float32, a frozen backbone ran in float32 and
+    promoted the layers after it, where validation ran it in bfloat16."""
     trainable = {name for name, _ in tree_flatten(module.trainable_parameters())}
     statistics = {
         f"{prefix}.{name}" if prefix else name
@@ -140,7 +140,10 @@ def frozen_weights(module: TrainModule) -> dict[str, mx.array]:
     return {
         name: value
         for name, value in tree_flatten(module.parameters())
-        if name not in trainable and name not in statistics and mx.issubdtype(value.dtype, mx.floating)
+        if name not in trainable
+        and name not in statistics
+        and name not in leave
+        and mx.issubdtype(value.dtype, mx.floating)
     }
 
 
@@ -286,6 +289,8 @@ class TrainStep:
         self.traces = 0  # how many times Python traced a step (tests use it to prove no retracing)
         self.log_options: dict = {}
         self._warned_precision = False  # LowPrecisionLossWarning, once a fit
+        self._frozen_written: set[str] = set()  # frozen arrays the step assigns: not cast under bf16-mixed
+        self._trace_again_after_call = False
         self._data_parallel = collectives.world_size() > 1
         # An epoch-stepped schedule's count of skipped updates (it places the update in its epoch).
         self._skip_counters = skip_counters(optimizer)
@@ -319,8 +324,9 @@ class TrainStep:
     def _loss_and_grads(self, batch: Any, batch_idx: mx.array) -> tuple[mx.array, dict, dict, dict, Any]:
         module, precision = self.module, self.config.precision
         master = module.trainable_parameters()
-        frozen_flat = frozen_weights(module) if precision == "bf16-mixed" else {}
-        frozen = tree_unflatten(list(frozen_flat.items())) if frozen_flat else {}  # (a tree, as update takes)
+        frozen = frozen_weights(module, self._frozen_written) if precision == "bf16-mixed" else {}
+        copies = _cast_floats(frozen, mx.bfloat16)  # (flat: dotted name -> its bfloat16 copy)
+        written: dict[str, mx.array] = {}  # frozen arrays the step itself assigned (a buffer it updates)
         where = f"{type(module).__name__}.{module.training_step_name}"
 
         def loss_fn(params):
@@ -329,10 +335,13 @@ class TrainStep:
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
                     # cast, so they arrive in float32 for the float32 master weights.
-                    if frozen:  # (frozen layers too: `frozen_weights`)
-                        module.update(_cast_floats(frozen, mx.bfloat16))
+                    if copies:  # (frozen layers too: `frozen_weights`)
+                        module.update(tree_unflatten(list(copies.items())))
                     module.update(_cast_floats(params, mx.bfloat16))
                     out = module._training_output(bf16_batch(batch, module), batch_idx)
+                    if copies:  # (a step that assigns a frozen array keeps what it wrote, as before)
+                        now = dict(tree_flatten(module.parameters()))
+                        written.update({n: now[n] for n, copy in copies.items() if now.get(n) is not copy})
                 elif precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
                     module.update(params)
                     out = module._training_output(bf16_batch(batch, module), batch_idx)
@@ -358,8 +367,15 @@ class TrainStep:
             (loss, (metrics, logged, metric_weights)), grads = mx.value_and_grad(loss_fn)(master)
         finally:
             module.update(master)  # the master weights, not value_and_grad's tracers (also on error)
-            if frozen:
-                module.update(frozen)
+            if frozen:  # the float32 frozen weights back; what the step wrote stays, in its dtype as before
+                kept = {n: written[n].astype(a.dtype) if n in written else a for n, a in frozen.items()}
+                module.update(tree_unflatten(list(kept.items())))
+        if written.keys() - self._frozen_written:
+            # Such an array (a step counter, a queue, a custom layer's running statistics) ran on its
+            # bfloat16 copy this step, and updating it there rounds each step's change away: later steps,
+            # traced again, leave it float32 (as BatchNorm's statistics are).
+            self._frozen_written |= written.keys()
+            self._trace_again_after_call = True
         if precision == "bf16-mixed":
             grads = _cast_floats(grads, mx.float32)
         return loss, metrics, logged, metric_weights, grads
@@ -448,13 +464,22 @@ class TrainStep:
             per_mode.forget()
         self._guard.forget()
 
+    def _trace_again_if_asked(self) -> None:
+        if self._trace_again_after_call:  # (`_loss_and_grads` found a frozen array the step writes)
+            self._trace_again_after_call = False
+            self.trace_again()
+
     def accumulate(self, batch: Any, batch_idx: mx.array):
         with explain_changed_parameter_tree(self.module, self.optimizer):
-            return self._guard(self._accumulate, batch, batch_idx)
+            out = self._guard(self._accumulate, batch, batch_idx)
+        self._trace_again_if_asked()
+        return out
 
     def update(self, batch: Any, batch_idx: mx.array, n_micro: mx.array):
         with explain_changed_parameter_tree(self.module, self.optimizer):
-            return self._guard(self._update, batch, batch_idx, n_micro)
+            out = self._guard(self._update, batch, batch_idx, n_micro)
+        self._trace_again_if_asked()
+        return out
 
     def close_window(self, n_micro: mx.array) -> None:
         with explain_changed_parameter_tree(self.module, self.optimizer):
