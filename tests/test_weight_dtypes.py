@@ -52,6 +52,29 @@ def test_float16_weights_train_with_an_optimizer_without_eps_or_under_bf16_true(
     assert all(bool(mx.all(mx.isfinite(v))) for _, v in tree_flatten(module.parameters()))
 
 
+class Float16AdaDelta(TinyClassifier):
+    eps = 1e-6  # AdaDelta's default
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.AdaDelta(learning_rate=1.0, eps=self.eps))
+
+
+def test_float16_weights_train_with_adadelta_whose_eps_is_inside_its_roots(tmp_path):
+    # Before: refused as AdamW's ("divides by sqrt(v) + eps, so the first step would make the weights inf"),
+    # though AdaDelta's sqrt(u + eps) / sqrt(v + eps) keeps its default eps of 1e-6, a float16 subnormal, and
+    # trained float16 weights to finite values before the check came.
+    module = _float16(Float16AdaDelta())
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    trainer.fit(module, make_batches(48))
+    assert trainer.global_step == 6 and module.fc1.weight.dtype == mx.float16
+    assert all(bool(mx.all(mx.isfinite(v))) for _, v in tree_flatten(module.parameters()))
+    # An eps that float16 rounds to 0 makes 0 / 0 of a zero gradient: still refused.
+    small = _float16(Float16AdaDelta())
+    small.eps = 1e-8
+    with pytest.raises(ValueError, match="AdaDelta's eps=1e-08"):
+        quiet_trainer(tmp_path / "small", max_epochs=1).fit(small, make_batches(48))
+
+
 def test_bfloat16_weights_under_bf16_mixed_are_warned_that_they_become_float32(tmp_path):
     # Before: the first update made them float32 (bf16-mixed's float32 master weights), twice their memory,
     # without a word.

@@ -30,12 +30,22 @@ def _optimizers_and_parameters(optimizer: Any, parameters: Any) -> list[tuple[An
     return [(optimizer, parameters)]
 
 
+def _eps_vanishes(optimizer: Any, eps: float) -> bool:
+    """Whether float16 weights cannot be trained by `optimizer` for its `eps`. AdaDelta adds eps inside its
+    roots, sqrt(u + eps) / sqrt(v + eps): any eps float16 holds at all (a subnormal, down to 6e-8; its
+    default 1e-6 is one) keeps both away from 0, as it trained before this check; the others divide by
+    sqrt(v) + eps (Adamax by v + eps), which float16 makes 0 for an eps below its smallest normal."""
+    if isinstance(optimizer, optim.AdaDelta):
+        return mx.array(eps, mx.float16).item() == 0
+    return eps < FLOAT16_TINY
+
+
 def refuse_float16_weights_with_vanishing_eps(trainable: Any, optimizer: Any) -> None:
     """Raise ValueError where trainable float16 weights go to an optimizer whose eps float16 cannot hold."""
     for part_optimizer, part in _optimizers_and_parameters(optimizer, trainable):
         eps = getattr(part_optimizer, "eps", None)
         smallest = min(eps) if isinstance(eps, (tuple, list)) else eps
-        if not isinstance(smallest, (int, float)) or smallest >= FLOAT16_TINY:
+        if not isinstance(smallest, (int, float)) or not _eps_vanishes(part_optimizer, smallest):
             continue
         names = [name for name, value in tree_flatten(part) if value.dtype == mx.float16]
         if not names:
