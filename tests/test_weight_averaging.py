@@ -791,3 +791,32 @@ def test_a_bf16_true_fits_ema_is_the_ema_of_its_weights_not_one_rounded_to_bfloa
     for name, value in _as_float64(module).items():
         # the float64 EMA rounded once to bfloat16: within one bfloat16 step of it
         np.testing.assert_allclose(value, expected[name], rtol=2**-8, atol=1e-6, err_msg=name)
+
+
+def test_a_bf16_true_checkpoint_saved_with_a_bfloat16_average_validates_on_a_model_built_anew(tmp_path):
+    # Before: a checkpoint of a bf16-true fit saved before averages were kept in float32 (its
+    # callbacks.safetensors average in bfloat16) was refused by validate(ckpt_path=...) on a model built anew
+    # ("'fc1.weight' in bfloat16, the parameter in float32"), though that run's model file, bfloat16 too, is
+    # taken, and a checkpoint saved now (a float32 average) validates.
+    folder = tmp_path / "ck"
+    callbacks = [
+        EMAWeightAveraging(decay=0.99),
+        ModelCheckpoint(dirpath=folder, save_last=True, monitor=None),
+    ]
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, precision="bf16-true", enable_checkpointing=True, callbacks=callbacks
+    )
+    trainer.fit(TinyClassifier(lr=1e-2), make_batches(48), make_batches(16))
+    now = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-true").validate(
+        TinyClassifier(), make_batches(16), ckpt_path=str(folder / "last")
+    )
+    saved = mx.load(str(folder / "last" / CALLBACKS_FILE))
+    mx.save_safetensors(
+        str(folder / "last" / CALLBACKS_FILE), {k: a.astype(mx.bfloat16) for k, a in saved.items()}
+    )
+    before = quiet_trainer(tmp_path, max_epochs=1, precision="bf16-true").validate(
+        TinyClassifier(), make_batches(16), ckpt_path=str(folder / "last")
+    )
+    assert before == now  # (its average, rounded to the bfloat16 weights it is validated in, is the same)
+    loaded = TinyClassifier.load_from_checkpoint(str(folder / "last"))
+    assert loaded.fc1.weight.dtype == mx.float32

@@ -178,6 +178,14 @@ def dtype_name(array: mx.array) -> str:
     return str(array.dtype).removeprefix("mlx.core.")
 
 
+def _average_dtype_fits(saved: mx.Dtype, now: mx.Dtype) -> bool:
+    """Whether an average saved in `saved` goes into weights of `now`: their own dtype; float32 for bfloat16
+    or float16 weights (`widened`); or, from a bf16-true checkpoint saved before averages were widened, a
+    bfloat16 average for the float32 weights of a model built anew to evaluate it (`validate(ckpt_path=...)`,
+    `load_from_checkpoint`), which takes that checkpoint's bfloat16 model file too."""
+    return saved in (now, widened(mx.zeros((), now)).dtype) or (saved == mx.bfloat16 and now == mx.float32)
+
+
 def check_average_fits(
     owner: str, what: str, arrays: dict[str, mx.array], expected: dict[str, mx.array], module: TrainModule
 ) -> None:
@@ -189,7 +197,7 @@ def check_average_fits(
         saved, now = arrays[name], expected[name]
         if tuple(saved.shape) != tuple(now.shape):
             problems.append(f"{name!r} of shape {tuple(saved.shape)}, the parameter's {tuple(now.shape)}")
-        elif saved.dtype not in (now.dtype, widened(now).dtype):  # (bfloat16 weights: a float32 average)
+        elif not _average_dtype_fits(saved.dtype, now.dtype):
             problems.append(f"{name!r} in {dtype_name(saved)}, the parameter in {dtype_name(now)}")
     if problems:
         shown = "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
