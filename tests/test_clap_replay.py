@@ -4,6 +4,7 @@ import shutil
 
 from audiotrain.recipes.clap import main
 
+import pytest
 from clap_folders import tiny_checkpoint, tone_folder
 
 
@@ -32,3 +33,24 @@ def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the
         in err
     )
     assert "so this is another run" in err
+
+
+def test_a_resume_refused_because_split_folders_now_split_the_clips_says_so(tmp_path):
+    # A run made before a top-level metadata file's train/, test/ folders set the clips' splits (30f588bc,
+    # Hugging Face AudioFolder's reading) held 2 clips out at random; resumed now on the very same folder,
+    # the same clips come split otherwise. The refusal said only 'restore the data', though it was unchanged.
+    from audiotrain.datasets.captions import CaptionedClip
+    from audiotrain.recipes.clap.clip_record import CLIPS_KEY, check_resume_clips, clip_record
+
+    def clip(name, split=None):
+        return CaptionedClip(path=tmp_path / name, name=name, captions=(f"a {name}",), split=split)
+
+    names = ["train/a.wav", "train/b.wav", "test/c.wav", "test/d.wav"]
+    then = {"train": [clip(n) for n in names[1:]], "eval": [clip(names[0])]}
+    now = {"train": [clip(n, "train") for n in names[:2]], "eval": [clip(n, "test") for n in names[2:]]}
+    folder = tmp_path / "run" / "checkpoints" / "last"
+    with pytest.raises(ValueError) as refused:
+        check_resume_clips(folder, {CLIPS_KEY: clip_record(then)}, now, "the data folder DIR")
+    message = str(refused.value)
+    assert "the same clips, split otherwise" in message
+    assert "AudioFolder reads them: that audiotrain held clips out at random" in message

@@ -37,7 +37,11 @@ from audiotrain.train.callback import Callback
 
 #: trainer_state.json key of the record; config.json key of the names.
 CLIPS_KEY = "clips"
-RESPLIT_HINT = "another --train.seed or --dataset.eval_fraction, or other split folders?"
+RESPLIT_HINT = (
+    "another --train.seed or --dataset.eval_fraction, or other split folders? Or a run from before the "
+    "train/, test/ folders in the names of a metadata file at the top (train/a.wav) set the clips' splits, "
+    "as Hugging Face AudioFolder reads them: that audiotrain held clips out at random"
+)
 
 
 def clip_names(splits: dict[str, list[CaptionedClip]]) -> dict[str, list[str]]:
@@ -140,7 +144,11 @@ def check_resume_clips(
     recorded = own if own is not None else listed
     if before["counts"] != now["counts"]:
         # (Which clips, where the checkpoint or its run lists them: a count alone sends the user searching.)
-        difference = "" if recorded is None else describe_difference(recorded, clip_names(splits), "clips")
+        difference = (
+            ""
+            if recorded is None
+            else describe_difference(recorded, clip_names(splits), "clips", RESPLIT_HINT)
+        )
         raise ValueError(
             f"cannot resume from {folder}: it was trained on {describe_counts(before['counts'], 'clips')}, but "
             f"{where} now gives {describe_counts(now['counts'], 'clips')}{difference}. {remedy}"
