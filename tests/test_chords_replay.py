@@ -83,3 +83,23 @@ def test_a_resume_refused_for_its_settings_names_the_record_that_holds_them_all(
     )
     weights = "checkpoints/last/model.safetensors"
     assert (tmp_path / "b" / weights).read_bytes() == (tmp_path / "a" / weights).read_bytes()
+
+
+def test_the_resume_command_a_refusal_names_is_one_a_shell_reads_back(tmp_path, capsys):
+    """The '--config RUN/config.json --resume RUN/checkpoints/epoch=000' a refused resume suggests (78ee3d87)
+    was its paths pasted bare: in a run folder named 'my runs/a' the shell split them, and the copied
+    command failed on 'my'."""
+    import shlex
+
+    argv = [*TINY, "--save_every", "1", "--data.demo_songs", "4", "--data.demo_test_songs", "1",
+            "--data.demo_seconds", "6", "--data.cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    run = tmp_path / "my runs" / "a"
+    assert chords.main([*argv, "--run_dir", str(run)]) == 0
+    first = run / "checkpoints" / "epoch=000"
+    capsys.readouterr()
+    assert chords.main(["--resume", str(first), "--run_dir", str(tmp_path / "b")]) != 0
+    err = capsys.readouterr().err
+    suggested = err.partition(f"Every setting of its run is in {run / 'config.json'}: ")[2]
+    assert shlex.split(suggested.partition(" resumes with them")[0]) == [
+        "--config", str(run / "config.json"), "--resume", str(first)
+    ]  # fmt: skip

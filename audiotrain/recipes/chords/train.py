@@ -1020,8 +1020,8 @@ def check_resume_settings(
     record = _run_folder_of(folder) if settings_differ else None
     # A resume takes its command line's settings, not its checkpoint's: the record names them all at once.
     hint = (
-        f". Every setting of its run is in {record / 'config.json'}: --config {record / 'config.json'} "
-        f"--resume {resume} resumes with them"
+        f". Every setting of its run is in {record / 'config.json'}: "
+        f"{shell_command('--config', record / 'config.json', '--resume', resume)} resumes with them"
         if record is not None
         else ""
     )
