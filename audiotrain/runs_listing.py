@@ -371,6 +371,10 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
     keys = ("text_to_audio_R@1", "audio_to_text_R@1", "mAP@10")
     summary.scores = {k: after[k] for k in keys if isinstance(after.get(k), (int, float))}
     summary.score_name = "text_to_audio_R@1" if summary.scores else None
+    # The clips its scores were taken over (its evaluation clips): compared runs scored on others say so.
+    scored = (record.get("clips") or {}).get("eval") if isinstance(record.get("clips"), dict) else None
+    if isinstance(scored, list):
+        summary.held_out = json.dumps(["clap", record.get("data_folder"), sorted(map(str, scored))])
     summary.epochs = trained_epochs(checkpoints) or (len(history.get("epoch") or []) if history else None)
     summary.status, summary.reason = status_of(
         run,
@@ -702,7 +706,13 @@ def comparison_text(runs: list[RunSummary], compared: dict[str, Any]) -> str:
     rows += [[f"ran on {key}", *map(cell, values)] for key, values in compared["ran_on"].items()]
     text = format_table(rows)
     held_out = {run.held_out for run in runs if run.held_out is not None and run.scores}
-    if len(held_out) > 1:  # (side by side, the scores of other songs read as the change one run made)
+    if len(held_out) > 1 and all(run.recipe == "clap" for run in runs if run.held_out is not None):
+        text += (  # (a CLAP run's evaluation clips: a random hold-out, or a split folder since 30f588bc)
+            "\nscores: each run's own evaluation clips, not the same clips in these runs; to score each on "
+            "the same clips: python -m audiotrain.recipes.clap evaluate --model RUN/hf_model --data FOLDER "
+            "(--split NAME for one split)"
+        )
+    elif len(held_out) > 1:  # (side by side, the scores of other songs read as the change one run made)
         text += (
             "\nscores: each run's own held-out songs, not the same songs in these runs; to score two on the "
             "same songs: python -m audiotrain.recipes.chords evaluate --checkpoint RUN --data SONGS "

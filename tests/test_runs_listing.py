@@ -745,6 +745,27 @@ def test_compare_says_where_runs_scores_come_from_other_held_out_songs(runs, cap
     assert "not the same songs" not in capsys.readouterr().out
 
 
+def test_compare_says_where_clap_runs_scores_come_from_other_evaluation_clips(tmp_path, capsys, monkeypatch):
+    """Two CLAP runs of the same settings on the same folder, one held out 2 clips at random and one (after
+    30f588bc read its train/, test/ folders as splits) scored on test/: compare put their R@1 side by side
+    with no word that each was scored on other clips, where the chord runs' table says so."""
+    monkeypatch.chdir(tmp_path)
+    for name, scored in (
+        ("before", ["train/c3.wav", "test/c0.wav"]),
+        ("after", ["test/c0.wav", "test/c1.wav"]),
+    ):
+        clap_run(tmp_path / "runs" / name, 0.5)
+        record = json.loads((tmp_path / "runs" / name / "config.json").read_text())
+        record["clips"] = {"train": ["train/c1.wav"], "eval": scored}
+        write_json(tmp_path / "runs" / name / "config.json", record)
+    assert main(["runs", "compare", "runs/before", "runs/after"]) == 0
+    text = capsys.readouterr().out
+    assert "scores: each run's own evaluation clips, not the same clips in these runs" in text, text
+    assert "clap evaluate --model RUN/hf_model --data FOLDER" in text
+    assert main(["runs", "compare", "runs/after", "runs/after"]) == 0
+    assert "not the same clips" not in capsys.readouterr().out
+
+
 def test_a_chords_run_whose_config_json_was_deleted_is_not_listed_as_a_trainer_run(runs, capsys):
     (runs / "good" / "config.json").unlink()
     text = listing(capsys)
