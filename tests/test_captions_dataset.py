@@ -1634,6 +1634,21 @@ def test_audiofolder_per_split_metadata_files_are_read_each_for_its_split(tmp_pa
     ]
 
 
+def test_a_split_folder_without_its_metadata_file_is_refused_not_left_out(tmp_path):
+    """.txt captions beside the audio in train/ and test/, with one stray train/metadata.csv, read as two
+    splits of 4 clips before 36198f16; then train/metadata.csv alone was read: test/'s clips and every .txt
+    caption were left out without a note, and a run held its evaluation clips out of train/ instead."""
+    root = tmp_path / "data"
+    for name in ("train/a", "train/b", "test/c", "test/d"):
+        _wav(root / f"{name}.wav")
+        (root / f"{name}.txt").write_text(f"caption of {name}")
+    (root / "train" / "metadata.csv").write_text("file_name,caption\na.wav,x\nb.wav,y\n")
+    with pytest.raises(CaptionFolderError) as refused:
+        scan_caption_folder(root)
+    assert "but test/ (2 audio files) has no metadata file: add one there" in str(refused.value)
+    assert "move train/metadata.csv out of the data folder" in str(refused.value)
+
+
 def test_the_skip_count_line_groups_absent_files_however_each_names_its_look_alike(tmp_path):
     """Clotho's CSV beside development/ (file_name without the folder) skipped every row as absent, and the
     count line gave each its own group: 'skipped 3: 1 file listed but absent; the folder has

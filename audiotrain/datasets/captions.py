@@ -416,6 +416,8 @@ def scan_caption_folder(
     files, hidden, not_entered = _visible_files(root)
     # Hugging Face AudioFolder's per-split layout, read where the top holds no metadata file.
     split_metadata = [] if present else _split_metadata(root, files)
+    if split_metadata:
+        _refuse_split_folders_without_metadata(root, _audio_files(files, extensions), split_metadata)
     if present or split_metadata:
         if present:
             used = present[0]
@@ -494,6 +496,28 @@ def _split_metadata(root: Path, files: list[Path]) -> list[Path]:
                 f"{folder}: both {' and '.join(names)} exist; keep one so it is clear which captions to use"
             )
     return found
+
+
+def _refuse_split_folders_without_metadata(root: Path, audio: list[Path], metadata: list[Path]) -> None:
+    """Refuse a per-split layout where a split folder holding audio has no metadata file: its clips would be
+    left out without a word, and a folder of .txt captions beside the audio (read as such before the per-split
+    files were) with one stray train/metadata.csv would lose its other splits and their captions."""
+    read = {p.parent.name for p in metadata}
+    left: dict[str, int] = {}
+    for path in audio:
+        parts = path.relative_to(root).parts
+        if len(parts) > 1 and parts[0].lower() in _SPLIT_ALIASES and parts[0] not in read:
+            left[parts[0]] = left.get(parts[0], 0) + 1
+    if left:
+        folders = ", ".join(f"{name}/ ({plural(n, 'audio file')})" for name, n in sorted(left.items()))
+        used = ", ".join(p.relative_to(root).as_posix() for p in metadata)
+        gives = "gives its split folder's captions" if len(metadata) == 1 else "give their folders' captions"
+        has = "has" if len(left) == 1 else "have"
+        raise CaptionFolderError(
+            f"{root}: {used} {gives} (Hugging Face AudioFolder's layout), but {folders} {has} no "
+            "metadata file: add one there (file_name naming the files beside it, and caption), or, for the "
+            f".txt captions beside the audio, move {used} out of the data folder"
+        )
 
 
 def _read_split_metadata(root: Path, metadata: list[Path]) -> tuple[list[_Row], list[Skip]]:
