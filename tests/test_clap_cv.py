@@ -95,7 +95,9 @@ def test_folds_too_few_for_two_training_clips_are_refused_before_anything_is_wri
         )
         (data / f"tone{i}.txt").write_text(f"a tone number {i}\n")
     out = tmp_path / "cv"
-    from clap_folders import tiny_checkpoint  # (loaded first: the folds are drawn over clips checked at its rate)
+    from clap_folders import (
+        tiny_checkpoint,  # (loaded first: the folds are drawn over clips checked at its rate)
+    )
 
     pretrained = tiny_checkpoint(tmp_path)
     argv = ["cv", "--folds", "2", "--data", str(data), "--pretrained", str(pretrained), "--out", str(out)]
@@ -256,7 +258,6 @@ def test_cv_folds_and_counts_hold_only_the_clips_it_can_score(tmp_path, capsys):
     rest: folds.json listed them among a fold's held-out clips though no run scored them (fold 0 scored 6
     of its 11), and the summary said 'over 22 clips (62 captions)' where 17 clips and 49 captions counted."""
     import soundfile as sf
-
     from clap_folders import tiny_checkpoint, tone_folder
 
     data = tone_folder(tmp_path / "clips", clips=8)

@@ -1,8 +1,8 @@
 """Trainer flags and loops, from the user's side (one test per flag at least)."""
 
 import inspect
-import site
 import json
+import site
 import warnings
 
 from audiotrain import OptimizerConfig, Trainer, TrainModule

@@ -1034,7 +1034,8 @@ class WorkerPool:
             # A forked worker has the payload already (its memory is the main process's): no copy is written.
             forked = getattr(ctx, "get_start_method", lambda: None)() == "fork"
             self._payload_pipes = [] if forked else [mp.Pipe(duplex=False) for _ in range(num_workers)]
-            sources = (  # ([payload]: a list the forked worker empties, so that it keeps one copy of the dataset)
+            # ([payload]: a list the forked worker empties, so that it keeps one copy of the dataset)
+            sources = (
                 [[payload] for _ in range(num_workers)] if forked else [r for r, _ in self._payload_pipes]
             )
             self._stop = None

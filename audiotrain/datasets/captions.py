@@ -319,7 +319,8 @@ def _too_short(clip: CaptionedClip, seconds: float) -> Skip:
 
 
 def _cause(reason: str) -> str:
-    # (the text after a ';' names this file's look-alikes: grouping by it gave every absent file its own group)
+    # (the text after a ';' names this file's look-alikes: grouping by it gave every absent file its own
+    # group)
     return reason.split(" (")[0].split(":")[0].split(";")[0]
 
 
@@ -527,7 +528,7 @@ def _read_split_metadata(root: Path, metadata: list[Path]) -> tuple[list[_Row], 
     for meta in metadata:
         folder = meta.parent.name
 
-        def from_root(name: str) -> str:
+        def from_root(name: str, folder: str = folder) -> str:  # (bound: the loop goes on)
             bare = name.strip()
             absolute = PurePosixPath(bare).is_absolute() or PureWindowsPath(bare).is_absolute()
             return name if absolute or not name.strip() else f"{folder}/{name.strip()}"
@@ -1030,8 +1031,8 @@ def _clips_from_rows(
     if unread := next((row.unread_columns for row in rows if row.unread_columns), ()):
         row_file = next(row.where for row in rows if row.unread_columns).rsplit(":", 1)[0]
         notes.append(
-            f"{row_file} columns not read as captions: {', '.join(unread)} (caption columns are named caption, "
-            "caption_1, caption_2, ..., else text; rename a column to use it)"
+            f"{row_file} columns not read as captions: {', '.join(unread)} (caption columns are named "
+            "caption, caption_1, caption_2, ..., else text; rename a column to use it)"
         )
     if spaced_names:
         notes.append(

@@ -264,9 +264,9 @@ class ChordRecognitionLoss:
         """The total loss of `parts` (``{"root_loss": ..., ...}``, as `__call__` returns them or their means
         over an epoch): the weighted sum `__call__` computes. A part that is NaN, a mean over no frame (the
         root of songs all N), adds nothing, as `__call__`'s `masked_mean` gives 0 for it. But the chord-type
-        head counts every real frame: NaN there is a model whose outputs are not finite (a diverged run), or no
-        frame at all, and the total is NaN, as `__call__`'s is then; leaving every NaN head out had made it 0.0,
-        the best loss a sweep or a ModelCheckpoint could see."""
+        head counts every real frame: NaN there is a model whose outputs are not finite (a diverged run), or
+        no frame at all, and the total is NaN, as `__call__`'s is then; leaving every NaN head out had made it
+        0.0, the best loss a sweep or a ModelCheckpoint could see."""
         if math.isnan(parts["chord_type_loss"]):
             return math.nan
         terms = [(self.weights[out_key], parts[f"{name}_loss"]) for out_key, _, name in HEADS]

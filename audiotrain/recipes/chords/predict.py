@@ -677,8 +677,8 @@ class ChordPredictor:
         model = f"the model of {self.checkpoint}" if self.checkpoint else "this model"
         raise ValueError(
             f"{model} gives {bad} NaN or infinite posteriors for {song}: its weights overflow, as those of a "
-            "training that diverged do (its history.json's train_loss null, NaN); train it again with a lower "
-            "learning_rate (--learning_rate)"
+            "training that diverged do (its history.json's train_loss null, NaN); train it again with a "
+            "lower learning_rate (--learning_rate)"
         )
 
     def _silence(self, frames: int) -> dict[str, np.ndarray]:

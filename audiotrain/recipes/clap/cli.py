@@ -115,7 +115,8 @@ Data: clip.wav + clip.txt (one caption per line) side by side, or one metadata f
 metadata.json, metadata.csv or metadata.tsv, UTF-8) with file_name and caption (a list in JSON; caption_1,
 caption_2, ... or text columns in CSV, which may be comma-, semicolon- or tab-separated; names are
 case-insensitive) and optional split and label (zero-shot class); where the top holds none, one in each split
-folder (train/metadata.csv, test/metadata.csv, naming the files beside it: AudioFolder's layout). Any sample rate, mono or stereo. Missing or
+folder (train/metadata.csv, test/metadata.csv, naming the files beside it: AudioFolder's layout). Any sample
+rate, mono or stereo. Missing or
 empty captions, absent files, paths and symlinked folders leading outside the folder, a second path to one
 clip (a link to it), unreadable audio and clips shorter than 0.1 s are skipped and listed, with their cause,
 in data_report.txt. Symlinked folders inside the data folder are entered, each real folder once.

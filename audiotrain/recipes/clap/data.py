@@ -81,7 +81,8 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
         train, held = unsplit, folder.split(eval_name)
         how = f"clips without a split / split '{eval_name}'"
     elif splits and train_name not in splits:
-        # (not the split --dataset.test_split scores: training on it was the advice where it was the only other)
+        # (not the split --dataset.test_split scores: training on it was the advice where it was the only
+        # other)
         others = [s for s in splits if s not in (eval_name, test_name)]
         advice = []
         if others:
