@@ -18,7 +18,8 @@ file loading reads (`damaged_checkpoints`) is noted. ``compare`` leaves out, nam
 Status: ``running`` while a live process holds the run's lock (`audiotrain.train.checkpoint.live_claim_owner`:
 a lock left by a dead process does not count), ``finished`` when its results are there, ``interrupted`` when a
 stop signal saved an ``interrupted`` checkpoint (or training ended and its scoring did not), ``failed``
-otherwise (an error or a kill ended it; nothing in the folder says which).
+otherwise (an error or a kill ended it; nothing in the folder says which, but for a held-out evaluation that
+raised: its trained.json's ``evaluation_failed`` gives the error).
 """
 
 from __future__ import annotations
@@ -349,7 +350,15 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
         finished=ended and (scores is not None or not has_test_songs),
         failed_why="no trained.json: its training did not end (an error or a kill stopped it)",
     )
-    if summary.status == "failed" and ended:  # killed after training, before its scores
+    failed_evaluation = trained.get("evaluation_failed") if isinstance(trained, dict) else None
+    if summary.status == "failed" and ended and stale is None and isinstance(failed_evaluation, str):
+        # (its resume evaluates the same weights: a model that diverged fails it the same way)
+        summary.reason = (
+            f"trained, its held-out evaluation failed: {failed_evaluation.strip()} (where the cause lies outside "
+            f"the model, its songs or a disk, --resume {checkpoints / 'last'} with the same flags scores it "
+            "once that is fixed)"
+        )
+    elif summary.status == "failed" and ended:  # killed after training, before its scores
         summary.status = "interrupted"
         summary.reason = (
             f"trained, not scored ({stale or 'no evaluation/scores.json'}): --resume {checkpoints / 'last'} "

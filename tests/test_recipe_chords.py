@@ -5103,3 +5103,20 @@ def test_the_help_says_that_status_1_is_also_a_run_stopped_by_a_full_disk_or_too
     status_1 = " ".join(out[out.index("\n  1 ") : out.index("\n  2 ")].split())
     assert "full disk" in status_1 and "memory" in status_1 and "ulimit -v" in status_1, status_1
     assert "\n  141 " in out, out
+
+
+def test_runs_lists_a_run_whose_evaluation_failed_as_failed_with_its_error(tmp_path, capsys):
+    """A trial that diverged trained to its end and its held-out evaluation raised; `python -m audiotrain runs`
+    listed it as "interrupted" with "--resume RUN/checkpoints/last with the same flags scores it", a resume
+    that fails the same way. It is "failed", with the evaluation's error (which says what to change)."""
+    from audiotrain.__main__ import main as audiotrain_main
+
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    diverging = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
+    with pytest.raises(ValueError):
+        chords_train.run_training(diverging, tmp_path / "diverged", log=silent, results=silent)
+    capsys.readouterr()
+    assert audiotrain_main(["runs", str(tmp_path / "diverged")]) == 0
+    text = capsys.readouterr().out
+    assert "interrupted" not in text and " failed " in text
+    assert "its held-out evaluation failed: " in text and "lower learning_rate" in text

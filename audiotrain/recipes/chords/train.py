@@ -770,8 +770,10 @@ def _run_training(
             interrupted=True,
             trained=not trainer.interrupted,
         )
-    except Exception:
+    except Exception as error:
         fail_loggers(loggers)  # (a diverged model's evaluation, say: not the success `fit` recorded)
+        if not trainer.interrupted:
+            _record_failed_evaluation(run_dir, error)
         raise
     return RunResult(
         run_dir,
@@ -833,7 +835,28 @@ def evaluate_trained_run(
             name = stop_signal_name(signal_of(stop))
             _stopped_after_training(None, run_dir, checkpoint, splits, config.data, name, evaluated)
         return RunResult(run_dir, checkpoint, {}, None, 0.0, interrupted=True, trained=True)
+    except Exception as error:
+        if main:
+            _record_failed_evaluation(run_dir, error)
+        raise
     return RunResult(run_dir, checkpoint, history, evaluation, 0.0, trained=True)
+
+
+#: The key of `TRAINED_FILE` that says why the run's held-out evaluation failed (`python -m audiotrain runs`
+#: lists it as failed with that reason, not as a stop that a resume scores).
+EVALUATION_FAILED_KEY = "evaluation_failed"
+
+
+def _record_failed_evaluation(run_dir: Path, error: Exception) -> None:
+    """Add why the held-out evaluation failed (`error`'s message) to the run's `TRAINED_FILE`. Without it the
+    folder of a run trained to its end and left unscored looks like one killed after training, whose resume
+    scores it; a model that diverged fails that resume the same way. Best effort: the error goes on as it is."""
+    record_file = run_dir / TRAINED_FILE
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        record = read_json_file(record_file, ValueError)
+        record[EVALUATION_FAILED_KEY] = str(error) or type(error).__name__
+        text = json.dumps(record, indent=1) + "\n"
+        write_atomically(record_file, lambda handle: handle.write(text.encode()))
 
 
 def _with_what_is_kept(error: OutputWriteError, run_dir: Path, checkpoint_dir: Path) -> OutputWriteError:
