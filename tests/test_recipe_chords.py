@@ -5120,3 +5120,22 @@ def test_runs_lists_a_run_whose_evaluation_failed_as_failed_with_its_error(tmp_p
     text = capsys.readouterr().out
     assert "interrupted" not in text and " failed " in text
     assert "its held-out evaluation failed: " in text and "lower learning_rate" in text
+
+
+def test_a_chord_run_too_big_for_memory_names_the_recipes_flags_not_precision(tmp_path, monkeypatch):
+    """Trainer.fit's refusal of a model too big for the memory left told a chord run's user to "train in
+    precision='bf16-true'", a setting the chord recipe (command line or run_training) does not have. It names
+    the recipe's model flags and says that it trains in float32."""
+    from audiotrain.train import memory
+
+    limit = (1000, "left under this process's ulimit -v limit of 0.0 GB")
+    monkeypatch.setattr(memory, "training_memory_limit", lambda mapped_already=0: limit)
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    with pytest.raises(memory.TrainingMemoryError) as refused:
+        chords_train.run_training(
+            _tiny_config(tmp_path / "cache"), tmp_path / "run", log=silent, results=silent
+        )
+    message = str(refused.value)
+    assert "precision=" not in message and "bf16" not in message
+    assert "choose a smaller model (--model.d_model, --model.n_layers or --model.ff_dim" in message
+    assert "trains in float32" in message and message.endswith(", or raise that limit")

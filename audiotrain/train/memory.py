@@ -6,8 +6,11 @@ to fit is refused before the first step, from the arrays' sizes and dtypes (noth
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from audiotrain import _cgroup
@@ -21,12 +24,32 @@ __all__ = [
     "MLX_MEMORY_LIMIT",
     "TrainingMemoryError",
     "refuse_training_beyond_memory",
+    "smaller_model_advice",
     "training_memory_limit",
 ]
 
 #: The process limits that also bound what MLX can allocate, the `/proc/self/status` field of what each
 #: already counts, and how a user sets each.
 _PROCESS_MEMORY_LIMITS = (("RLIMIT_AS", "VmSize", "ulimit -v"), ("RLIMIT_DATA", "VmData", "ulimit -d"))
+
+
+#: What a recipe that trains through the Trainer says in its refusal in place of "train in precision=...":
+#: the Trainer's setting is no flag or field of a recipe that has none (`smaller_model_advice`).
+_RECIPE_ADVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "recipe_memory_advice", default=None
+)
+
+
+@contextlib.contextmanager
+def smaller_model_advice(advice: str) -> Iterator[None]:
+    """Within it, `refuse_training_beyond_memory` ends its refusal (and its warning) with ``choose a smaller
+    model`` and `advice` (what the recipe's own flags can do, as "(--model.d_model, ...)"), not with the
+    Trainer's ``precision='bf16-true'``, a setting the recipe's users cannot reach."""
+    token = _RECIPE_ADVICE.set(advice)
+    try:
+        yield
+    finally:
+        _RECIPE_ADVICE.reset(token)
 
 
 #: What `training_memory_limit` says of MLX's own limit (a soft one: `refuse_training_beyond_memory` warns).
@@ -100,11 +123,13 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
         hard_limit, hard_what = _hard_memory_limit(mapped_already=weights)
         if need > hard_limit:
             limit, what = hard_limit, hard_what
+    recipe_advice = _RECIPE_ADVICE.get()
     halves = (
         ", train in precision='bf16-true' (half the bytes of float32 weights, gradients and state)"
         if precision != "bf16-true"
         else ""
     )
+    halves = halves if recipe_advice is None else f" {recipe_advice}"
     message = (
         f"Trainer.fit: training {type(module).__name__} needs at least {byte_size(need)} (its weights "
         f"{byte_size(weights)}, their gradients {byte_size(gradients)} and {type(optimizer).__name__}'s "
@@ -112,8 +137,9 @@ def refuse_training_beyond_memory(module: Any, optimizer: Any, precision: str) -
     )
     if what == MLX_MEMORY_LIMIT:
         smaller = " or train in precision='bf16-true' (half the bytes)" if precision != "bf16-true" else ""
+        smaller = smaller if recipe_advice is None else f" {recipe_advice}"
         warnings.warn(
-            f"{message}: it may swap or fail; choose a smaller model{smaller} to stay within it",
+            f"{message}: it may swap or fail; to stay within it, choose a smaller model{smaller}",
             UserWarning,
             2,
         )

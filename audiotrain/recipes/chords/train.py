@@ -126,7 +126,12 @@ from audiotrain.recipes.chords.task import (
     make_schedule,
     stored_settings,
 )
-from audiotrain.recipes.chords.trainer import Trainer, early_stop_line, make_shared_trainer
+from audiotrain.recipes.chords.trainer import (
+    CHORD_MEMORY_ADVICE,
+    Trainer,
+    early_stop_line,
+    make_shared_trainer,
+)
 from audiotrain.recipes.config_cli import RUN_CONFIG_KEY, home_expanded, merge_config
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.runs_listing import scored_as_now
@@ -153,6 +158,7 @@ from audiotrain.train.loggers.config import (
     finish_loggers,
     log_artifacts,
 )
+from audiotrain.train.memory import smaller_model_advice
 from audiotrain.train.reporting import read_history, write_history
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.state import History
@@ -690,7 +696,8 @@ def _run_training(
                 )
             # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
             warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
-            trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+            with smaller_model_advice(CHORD_MEMORY_ADVICE):  # (its Trainer's precision: no flag of it)
+                trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     # Failed before it trained a step (the resumed checkpoint's saved data position, which the loader
     # restores as the epoch starts, does not fit this run; a required logger that could not start; a full
     # TMPDIR as the first step compiles): the run folder is left as it was found, for the same command to

@@ -50,11 +50,19 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_state, reporting
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
 from audiotrain.train.loggers.config import build_loggers
+from audiotrain.train.memory import smaller_model_advice
 from audiotrain.train.state import History
 from audiotrain.train.trainer import Trainer as SharedTrainer
 
 import mlx.core as mx
 import numpy as np
+
+#: How a chord run too big for this process's memory is made smaller, said by `Trainer.fit`'s refusal in place
+#: of its precision='bf16-true': the recipe trains in float32 and has no precision flag or field.
+CHORD_MEMORY_ADVICE = (
+    "(--model.d_model, --model.n_layers or --model.ff_dim; from Python, those fields of "
+    "TrainingConfig.model; the chord recipe trains in float32 and has no precision setting)"
+)
 
 if TYPE_CHECKING:
     from audiotrain.recipes.chords.cv import CVResult
@@ -517,9 +525,13 @@ class Trainer:
             if resume is None and self._fitted:
                 resume = str(trainer.save_checkpoint(Path(scratch) / "continue"))
             try:
-                trainer.fit(
-                    self.module, self.train_loader, self.val_loader if validate else None, ckpt_path=resume
-                )
+                with smaller_model_advice(CHORD_MEMORY_ADVICE):
+                    trainer.fit(
+                        self.module,
+                        self.train_loader,
+                        self.val_loader if validate else None,
+                        ckpt_path=resume,
+                    )
             except BaseException:
                 if not self._fitted:
                     self.shared = None  # a first fit that failed: the next call starts afresh
