@@ -4601,6 +4601,26 @@ def test_the_clap_recipes_name_for_the_run_folder_gets_a_did_you_mean(command, t
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--precision", "bf16-mixed"],
+        ["--train.precision=bf16-true"],
+        ["--precision", "bf16-mixed", "--num_epoch", "2"],
+    ],
+)
+def test_a_precision_flag_says_the_chord_recipe_trains_in_float32(flags, tmp_path, capsys):
+    """``chords train --precision bf16-mixed`` (the Trainer's setting; CLAP's --train.precision) got only
+    argparse's "unrecognized arguments", with no word that the chord recipe trains in float32."""
+    assert chords.main(["train", "--data", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err
+    flag = flags[0].partition("=")[0]
+    assert f"; {flag}: the chord recipe has no precision setting: it trains in float32" in err, err
+    assert "audiotrain.Trainer(precision='bf16-mixed'" in err and "song_loaders" in err, err
+    if "--lr" in flags:  # (another unknown flag keeps its own "did you mean")
+        assert "did you mean" in err, err
+
+
 def _draws() -> tuple:
     """One number from each global generator a run seeds: numpy's, Python's and MLX's."""
     import random

@@ -1252,6 +1252,8 @@ class SettingsParser(argparse.ArgumentParser):
     ``<prog> --help``); the chord recipe's demo takes its flags without a command, but its bare ``--help`` is
     the overview of the commands, so its errors name ``... demo --help``. `other_names` maps a flag of
     another recipe to this parser's flag for the same thing (``{"--run_dir": "--out"}``): its "did you mean".
+    `absent_flags` maps a flag this command does not have, but a user may look for (another recipe's, the
+    Trainer's), to why not and what to use instead, said after argparse's "unrecognized arguments".
     In a rank other than 0 of a launched job the error is left to rank 0, which meets the same one.
     """
 
@@ -1260,12 +1262,14 @@ class SettingsParser(argparse.ArgumentParser):
         *args: Any,
         help_command: str | None = None,
         other_names: dict[str, str] | None = None,
+        absent_flags: dict[str, str] | None = None,
         **kwargs: Any,
     ):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         self.help_command = help_command or f"{self.prog} --help"
         self.other_names = dict(other_names or {})
+        self.absent_flags = dict(absent_flags or {})
 
     # The command names itself as the recipe was started (`audiotrain chords ...`, `audiotrain._invocation`):
     # its prog (before argparse wraps the usage to it) and whatever else it prints (help, errors).
@@ -1316,15 +1320,22 @@ class SettingsParser(argparse.ArgumentParser):
         return parsed
 
     def _suggestions(self) -> str:
-        """``; did you mean --num_epochs?`` for the unknown flags with a close known one ("" for none)."""
+        """``; did you mean --num_epochs?`` for the unknown flags with a close known one, and why the command
+        has none of the `absent_flags` given ("" for neither)."""
+        unknown = getattr(self, "_unknown_flags", [])
+        absent = "".join(
+            f"; {flag}: {self.absent_flags[flag]}" for flag in unknown if flag in self.absent_flags
+        )
         close = {
-            flag: match for flag in getattr(self, "_unknown_flags", []) if (match := self._close_flag(flag))
+            flag: match
+            for flag in unknown
+            if flag not in self.absent_flags and (match := self._close_flag(flag))
         }
         if not close:
-            return ""
+            return absent
         if len(close) == 1:
-            return f"; did you mean {next(iter(close.values()))}?"
-        return f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?"
+            return f"; did you mean {next(iter(close.values()))}?{absent}"
+        return f"; did you mean {', '.join(f'{match} for {flag}' for flag, match in close.items())}?{absent}"
 
     def _close_flag(self, flag: str) -> str | None:
         """The known flag closest to the unknown `flag` (``--num_epochs`` for ``--num_epoch``), else the

@@ -152,6 +152,14 @@ OVERWRITE_HELP = (
 )
 
 
+#: Why a chord run takes no --precision (the Trainer's setting, CLAP's --train.precision), and what does.
+NO_PRECISION_FLAG = (
+    "the chord recipe has no precision setting: it trains in float32 (the command line and run_training "
+    "alike); bfloat16 is audiotrain.Trainer(precision='bf16-mixed' or 'bf16-true') from Python, fitting a "
+    "ChordTask on the loaders of audiotrain.recipes.chords.song_loaders"
+)
+
+
 def _training_parser(
     prog: str,
     description: str,
@@ -166,6 +174,7 @@ def _training_parser(
         description=description,
         help_command=help_command,
         other_names={"--out": "--run_dir"},  # (CLAP's name for the run folder)
+        absent_flags={flag: NO_PRECISION_FLAG for flag in ("--precision", "--train.precision")},
     )
     if needs_data:
         parser.add_argument(
