@@ -283,3 +283,20 @@ def test_another_ignore_index_leaves_out_that_class_and_none_leaves_out_nothing(
         [0, 0, 0],
     ]
     assert compute_per_class_metrics(scores, targets, ignore_index=0)["support"].tolist() == [0, 2, 0]
+
+
+def test_targets_as_a_column_are_named_as_the_mistake_not_the_scores():
+    """``compute_topk_accuracy(logits, targets[:, None])`` (a column of targets, common in torch code) said
+    "needs scores [..., classes], got (16, 32) for targets (16, 1)", blaming the scores; the confusion matrix
+    said the scores "do not match". Both name the targets' column and the shape expected."""
+    rng = np.random.default_rng(0)
+    scores, targets = rng.normal(size=(16, 32)), rng.integers(0, 32, 16)
+    for metric in (compute_topk_accuracy, compute_confusion_matrix):
+        with pytest.raises(ValueError) as refused:
+            metric(scores, targets[:, None])
+        message = str(refused.value)
+        assert "targets (16, 1) are a column" in message and "expected targets (16,)" in message, message
+        assert "targets.squeeze(-1)" in message
+    assert compute_topk_accuracy(scores, targets) == compute_topk_accuracy(
+        scores, targets[:, None].squeeze(-1)
+    )

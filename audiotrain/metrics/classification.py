@@ -89,6 +89,19 @@ def _refuse_one_hot(scores: np.ndarray, targets: np.ndarray, where: str) -> None
         )
 
 
+def _refuse_column_targets(scores: np.ndarray, targets: np.ndarray, where: str) -> None:
+    """Targets as a column [..., 1] beside scores [..., classes] (``targets[:, None]``, common in torch code):
+    say so, naming the targets, where the shape check that follows would blame the scores."""
+    if targets.ndim < 2 or targets.ndim != scores.ndim or targets.shape[-1] != 1 or scores.shape[-1] == 1:
+        return
+    if targets.shape[:-1] == scores.shape[:-1]:
+        raise ValueError(
+            f"{where}: targets {targets.shape} are a column (one class index a row, in an axis of 1) beside "
+            f"scores {scores.shape}; expected targets {scores.shape[:-1]}, one axis fewer than the scores: "
+            "pass targets.squeeze(-1) (targets[:, 0])"
+        )
+
+
 def _refuse_empty(scores, targets, where: str) -> None:
     # (numpy's reshape error named no argument.) An empty input is a mistake (an empty loader or slice),
     # where targets that are all ignore_index are data: those give NaN.
@@ -104,6 +117,7 @@ def _flatten(scores, targets, ignore_index: int | None, where: str) -> tuple[np.
     """Scores [n, classes] (or predictions [n]) and targets [n], ignored targets removed."""
     scores, targets = as_numpy(scores), as_numpy(targets)
     _refuse_one_hot(scores, targets, where)
+    _refuse_column_targets(scores, targets, where)
     targets = class_indices(targets, f"{where}: targets")
     if scores.shape[: targets.ndim] != targets.shape or scores.ndim not in (targets.ndim, targets.ndim + 1):
         raise ValueError(
@@ -192,6 +206,7 @@ def compute_topk_accuracy(
     """
     scores, targets = as_numpy(scores), as_numpy(targets)
     _refuse_one_hot(scores, targets, "compute_topk_accuracy")
+    _refuse_column_targets(scores, targets, "compute_topk_accuracy")
     if scores.ndim != targets.ndim + 1:
         raise ValueError(
             f"compute_topk_accuracy needs scores [..., classes], got {scores.shape} for targets {targets.shape}"
