@@ -154,3 +154,15 @@ def test_a_wrong_loader_is_refused_before_the_modules_data_hooks_run(tmp_path):
     with pytest.raises(TypeError, match="val_loader is a dict, whose iteration gives its keys"):
         trainer(tmp_path, max_epochs=1).fit(OwnLoaders(), make_batches(32), {"a": 1})
     assert calls == []
+
+
+def test_a_misspelt_keyword_gets_a_did_you_mean():
+    """``DataLoader(ds, batchsize=4)`` was Python's plain "unexpected keyword argument 'batchsize'", where the
+    Trainer's misspelt keywords name the one meant."""
+    with pytest.raises(
+        TypeError, match=r"unexpected keyword argument 'batchsize' \(did you mean 'batch_size'\?\)"
+    ):
+        DataLoader(list(range(8)), batchsize=4)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'shufle' \(did you mean 'shuffle'\?\)"):
+        DataLoader(list(range(8)), batch_size=4, shufle=True)
+    assert len(DataLoader(list(range(8)), batch_size=4)) == 2

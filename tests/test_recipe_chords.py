@@ -5159,3 +5159,14 @@ def test_a_chord_run_too_big_for_memory_names_the_recipes_flags_not_precision(tm
     assert "precision=" not in message and "bf16" not in message
     assert "choose a smaller model (--model.d_model, --model.n_layers or --model.ff_dim" in message
     assert "trains in float32" in message and message.endswith(", or raise that limit")
+
+
+def test_a_misspelt_or_other_librarys_keyword_of_training_config_gets_a_did_you_mean():
+    """``TrainingConfig(lr=1e-3)`` and ``TrainingConfig(num_epoch=3)`` were Python's plain "unexpected keyword
+    argument", where a --config file's keys (`OTHER_LIBRARIES_NAMES`) and create_trainer's name the setting
+    meant."""
+    with pytest.raises(TypeError, match=r"keyword argument 'lr' \(did you mean 'learning_rate'\?\)"):
+        TrainingConfig(lr=1e-3)
+    with pytest.raises(TypeError, match=r"keyword argument 'num_epoch' \(did you mean 'num_epochs'\?\)"):
+        TrainingConfig(num_epoch=3)
+    assert TrainingConfig(learning_rate=1e-3).learning_rate == 1e-3

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
+from audiotrain._keywords import suggesting_keywords
 from audiotrain.data.collate import default_collate, default_convert, to_mlx
 from audiotrain.data.dataset import check_loader_dataset
 from audiotrain.data.iterators import _EpochIterator, _live, _StreamIterator
@@ -46,6 +47,7 @@ class ResumeMismatchError(ValueError):
     workers): `audiotrain.train.checkpoint.named_source` names the file without calling its value unreadable."""
 
 
+@suggesting_keywords()
 class DataLoader:
     """Iterate over a dataset in batches, PyTorch style, ending in ``mx.array`` batches.
 

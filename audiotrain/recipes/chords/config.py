@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._blas import one_blas_thread
+from audiotrain._keywords import suggesting_keywords
 from audiotrain._system import GPU_BACKEND_HINT
 from audiotrain._system import cache_dir as package_cache_dir
 from audiotrain.audio import AudioError, channel_peaks, header_length, too_short_detail
@@ -45,6 +46,7 @@ from audiotrain.recipes.config_cli import (
     MAX_EPOCHS,
     MAX_STEPS,
     MAX_WORKERS,
+    OTHER_LIBRARIES_NAMES,
     SEED_MAX,
     SettingError,
     check_fits_memory,
@@ -956,6 +958,7 @@ class LossConfig:
             check_setting(name, getattr(self, name), at_least=0)
 
 
+@suggesting_keywords(OTHER_LIBRARIES_NAMES)
 @dataclass
 class TrainingConfig:
     """Everything a chord recognition run needs; see the module docstring.
