@@ -5170,3 +5170,31 @@ def test_a_misspelt_or_other_librarys_keyword_of_training_config_gets_a_did_you_
     with pytest.raises(TypeError, match=r"keyword argument 'num_epoch' \(did you mean 'num_epochs'\?\)"):
         TrainingConfig(num_epoch=3)
     assert TrainingConfig(learning_rate=1e-3).learning_rate == 1e-3
+
+
+def test_a_run_whose_resumed_evaluation_was_stopped_is_not_listed_with_the_earlier_evaluations_error(
+    tmp_path, capsys, monkeypatch
+):
+    """A run whose held-out evaluation failed (its trained.json's evaluation_failed), resumed to score it once
+    the cause was fixed and stopped by Ctrl-C during that evaluation, was listed by `python -m audiotrain runs`
+    as "failed" with the earlier error, which no longer held: the resume started its evaluation anew."""
+    from audiotrain.__main__ import main as audiotrain_main
+
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    config = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
+    with pytest.raises(ValueError):
+        chords_train.run_training(config, tmp_path / "diverged", log=silent, results=silent)
+    record = json.loads((tmp_path / "diverged" / chords_train.TRAINED_FILE).read_text())
+    assert chords_train.EVALUATION_FAILED_KEY in record
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chords_train, "_evaluate_held_out", stopped)
+    checkpoint = tmp_path / "diverged" / record["checkpoint"]
+    result = chords_train.evaluate_trained_run(config, tmp_path / "diverged", None, checkpoint, log=silent)
+    assert result.interrupted
+    capsys.readouterr()
+    assert audiotrain_main(["runs", str(tmp_path / "diverged")]) == 0
+    text = capsys.readouterr().out
+    assert "its held-out evaluation failed" not in text and "interrupted" in text

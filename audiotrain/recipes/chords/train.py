@@ -779,7 +779,7 @@ def _run_training(
         )
     except Exception as error:
         fail_loggers(loggers)  # (a diverged model's evaluation, say: not the success `fit` recorded)
-        if not trainer.interrupted:
+        if main and not trainer.interrupted:  # (rank 0's error: another rank's says only that a rank stopped)
             _record_failed_evaluation(run_dir, error)
         raise
     return RunResult(
@@ -821,6 +821,7 @@ def evaluate_trained_run(
         log = results = _silent
     else:
         _remove_killed_writes(run_dir)
+        _forget_failed_evaluation(run_dir)  # (this evaluation starts anew: an earlier one's error is past)
     evaluated = False
     try:
         with stop_at_once(same_run=True):
@@ -864,6 +865,17 @@ def _record_failed_evaluation(run_dir: Path, error: Exception) -> None:
         record[EVALUATION_FAILED_KEY] = str(error) or type(error).__name__
         text = json.dumps(record, indent=1) + "\n"
         write_atomically(record_file, lambda handle: handle.write(text.encode()))
+
+
+def _forget_failed_evaluation(run_dir: Path) -> None:
+    """Take `EVALUATION_FAILED_KEY` out of the run's `TRAINED_FILE` as a resume scores the run again: stopped
+    during that evaluation, the run was listed as failed with the earlier error. Best effort, as recording it."""
+    record_file = run_dir / TRAINED_FILE
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        record = read_json_file(record_file, ValueError)
+        if record.pop(EVALUATION_FAILED_KEY, None) is not None:
+            text = json.dumps(record, indent=1) + "\n"
+            write_atomically(record_file, lambda handle: handle.write(text.encode()))
 
 
 def _with_what_is_kept(error: OutputWriteError, run_dir: Path, checkpoint_dir: Path) -> OutputWriteError:
