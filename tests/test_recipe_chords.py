@@ -5175,9 +5175,9 @@ def test_a_misspelt_or_other_librarys_keyword_of_training_config_gets_a_did_you_
 def test_a_run_whose_resumed_evaluation_was_stopped_is_not_listed_with_the_earlier_evaluations_error(
     tmp_path, capsys, monkeypatch
 ):
-    """A run whose held-out evaluation failed (its trained.json's evaluation_failed), resumed to score it once
-    the cause was fixed and stopped by Ctrl-C during that evaluation, was listed by `python -m audiotrain runs`
-    as "failed" with the earlier error, which no longer held: the resume started its evaluation anew."""
+    """A run whose held-out evaluation failed (its trained.json's evaluation_failed), resumed to score it
+    once the cause was fixed and stopped by Ctrl-C during that evaluation, was listed by `python -m audiotrain
+    runs` as "failed" with the earlier error, which no longer held: the resume started its evaluation anew."""
     from audiotrain.__main__ import main as audiotrain_main
 
     silent = lambda *args, **kwargs: None  # noqa: E731

@@ -868,8 +868,9 @@ def _record_failed_evaluation(run_dir: Path, error: Exception) -> None:
 
 
 def _forget_failed_evaluation(run_dir: Path) -> None:
-    """Take `EVALUATION_FAILED_KEY` out of the run's `TRAINED_FILE` as a resume scores the run again: stopped
-    during that evaluation, the run was listed as failed with the earlier error. Best effort, as recording it."""
+    """Take `EVALUATION_FAILED_KEY` out of the run's `TRAINED_FILE` as a resume scores the run again:
+    stopped during that evaluation, the run was listed as failed with the earlier error. Best effort, as
+    recording it."""
     record_file = run_dir / TRAINED_FILE
     with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
         record = read_json_file(record_file, ValueError)
