@@ -119,6 +119,13 @@ def check_mlx_loads() -> None:
     except ImportError as error:
         detail = str(error)
         given = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if "no CUDA-capable device is detected" in detail and given is not None and not given.strip():
+            # (set empty: CUDA hides every GPU; no launcher gave this process one the machine lacks)
+            raise MLXNotLoadable(
+                "MLX cannot be loaded: CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU from "
+                f"this MLX built for CUDA (import mlx.core: {detail}); unset it, or pip install 'audiotrain[cpu]' "
+                "to train on the CPU"
+            ) from error
         if "no CUDA-capable device is detected" in detail and given is not None:
             # MLX is installed; the process was handed a GPU that is not there (mlx.launch's NCCL backend
             # gives rank r the GPU r, so -n 2 on a one-GPU machine leaves rank 1 without one).

@@ -604,3 +604,28 @@ def test_help_under_python_OO_says_what_it_says_without(tmp_path, args):
     optimized = run(["-OO", "-m", *args], tmp_path)
     assert plain.returncode == optimized.returncode == 0, optimized.stderr
     assert optimized.stdout == plain.stdout
+
+
+def test_an_empty_cuda_visible_devices_is_named_as_hiding_every_gpu_not_as_a_missing_gpu(monkeypatch):
+    """``CUDA_VISIBLE_DEVICES=`` (set empty: every GPU hidden) made the same import error say 'this process
+    was given GPU "" (CUDA_VISIBLE_DEVICES), which this machine does not have' and to use fewer mlx.launch
+    ranks, though no rank was given a GPU and no launcher was used."""
+    import builtins
+
+    from audiotrain._system import MLXNotLoadable, check_mlx_loads
+
+    cuda_error = "cudaMallocManaged(&data, size) failed: no CUDA-capable device is detected"
+    real_import = builtins.__import__
+
+    def import_without_a_gpu(name, *args, **kwargs):
+        if name == "mlx.core":
+            raise ImportError(cuda_error)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", import_without_a_gpu)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(MLXNotLoadable) as refused:
+        check_mlx_loads()
+    message = str(refused.value)
+    assert 'GPU ""' not in message and "mlx.launch" not in message
+    assert "CUDA_VISIBLE_DEVICES is set but empty" in message and cuda_error in message
