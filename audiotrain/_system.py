@@ -123,8 +123,8 @@ def check_mlx_loads() -> None:
             # (set empty: CUDA hides every GPU; no launcher gave this process one the machine lacks)
             raise MLXNotLoadable(
                 "MLX cannot be loaded: CUDA_VISIBLE_DEVICES is set but empty, which hides every GPU from "
-                f"this MLX built for CUDA (import mlx.core: {detail}); unset it, or pip install 'audiotrain[cpu]' "
-                "to train on the CPU"
+                f"this MLX built for CUDA (import mlx.core: {detail}); unset it, or pip install "
+                "'audiotrain[cpu]' to train on the CPU"
             ) from error
         if "no CUDA-capable device is detected" in detail and given is not None:
             # MLX is installed; the process was handed a GPU that is not there (mlx.launch's NCCL backend
