@@ -37,7 +37,8 @@ def suggesting_keywords(other_names: Mapping[str, str] | None = None):
                 if name not in parameters:
                     close = [names[name]] if name in names else difflib.get_close_matches(name, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}{hint}")
+                    called = type(self).__name__  # (a subclass's name: the class the user called)
+                    raise TypeError(f"{called}() got an unexpected keyword argument {name!r}{hint}")
             init(self, *args, **kwargs)
 
         cls.__init__ = checked_init

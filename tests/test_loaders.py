@@ -166,3 +166,16 @@ def test_a_misspelt_keyword_gets_a_did_you_mean():
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'shufle' \(did you mean 'shuffle'\?\)"):
         DataLoader(list(range(8)), batch_size=4, shufle=True)
     assert len(DataLoader(list(range(8)), batch_size=4)) == 2
+
+
+def test_a_misspelt_keyword_of_a_dataloader_subclass_names_the_class_called():
+    """``SongLoader(ds, batchsize=4)``, a user's subclass of DataLoader, said "DataLoader() got an unexpected
+    keyword argument", naming a class the user did not call (Python's own message names the class whose
+    ``__init__`` refused it)."""
+
+    class SongLoader(DataLoader):
+        pass
+
+    with pytest.raises(TypeError, match=r"^SongLoader\(\) got an unexpected keyword argument 'batchsize'"):
+        SongLoader(list(range(8)), batchsize=4)
+    assert len(SongLoader(list(range(8)), batch_size=4)) == 2
