@@ -1066,13 +1066,40 @@ def test_a_job_its_sigterm_stopped_ends_with_143_and_no_more_words(tmp_path, cap
     stops = f"${local.JOB_FOLDER_ENV}/stop_signals.txt"
     job = fake_mpirun(
         tmp_path,
-        f'touch {tmp_path / "started"}\nwhile [ ! -s "{stops}" ]; do sleep 0.05; done\n'
+        # (bounded: a stop never written down fails the test in 30 s rather than hanging it)
+        f'touch {tmp_path / "started"}\ni=0\nwhile [ ! -s "{stops}" ] && [ $i -lt 600 ]; do sleep 0.05; '
+        "i=$((i + 1)); done\n"
         f"cat {tmp_path / 'banner.txt'} >&2\nexit 143",
     )
     status, said = _stopped_by_sigterms(tmp_path, job, 1)
     err = capfd.readouterr().err
     assert status == 143 and said[1:] == [], (said, err)
     assert "Exit code" not in err and "PMIX" not in err
+
+
+@pytest.mark.serial
+def test_a_stop_signal_another_thread_receives_reaches_the_job(tmp_path):
+    """A process-directed SIGTERM can land on any thread; one that landed on another thread (here: sent to it)
+    while the main thread was blocked reading mpirun's output was not passed on until mpirun next wrote: a job
+    waiting to be stopped waited for ever. Its fake mpirun gives up after 10 s, saying so."""
+    import threading
+
+    stops = f"${local.JOB_FOLDER_ENV}/stop_signals.txt"
+    job = fake_mpirun(
+        tmp_path,
+        f'touch {tmp_path / "started"}\ni=0\nwhile [ ! -s "{stops}" ] && [ $i -lt 200 ]; do sleep 0.05; '
+        'i=$((i + 1)); done\n[ -s "' + stops + '" ] && exit 143\n' + f"touch {tmp_path / 'gave_up'}\nexit 99",
+    )
+
+    def stop_from_this_thread():
+        while not (tmp_path / "started").exists():
+            time.sleep(0.02)
+        time.sleep(0.3)  # (the main thread is in its read by now)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=stop_from_this_thread, daemon=True).start()
+    status = local.run_local_job(job, "unused", [], log=lambda line: None)
+    assert status == 143 and not (tmp_path / "gave_up").exists()
 
 
 # mpirun as Open MPI's behaves here: each rank in a process group of its own (in mpirun's session), and

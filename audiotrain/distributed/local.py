@@ -41,6 +41,7 @@ import importlib.metadata
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -549,7 +550,7 @@ def _run_mpirun(
             if heard():  # (a stop heard before mpirun started: the ranks find it written down)
                 ending.note_stop()
             with ending:
-                for chunk in iter(lambda: os.read(proc.stderr.fileno(), 65536), b""):
+                for chunk in _chunks_read(proc.stderr.fileno()):
                     for watch in watches:
                         watch.feed(chunk)
                     shown = stop_noise.feed(banners.feed(chunk), stopped=bool(heard()))
@@ -569,6 +570,26 @@ def _run_mpirun(
             if proc is not None and proc.stderr is not None:
                 proc.stderr.close()
         return status, heard(), banners, explained, ending.killed_at is not None
+
+
+#: How often the wait for the launcher's output gives way to the stop signals' handlers (`_chunks_read`).
+_HANDLERS_EVERY_S = 0.25
+
+
+def _chunks_read(fd: int) -> Iterator[bytes]:
+    """What the launcher writes to `fd`, chunk by chunk, to its end. A stop signal is handled by Python in the
+    main thread, between two of its steps; where the kernel gave it to another thread (a process-directed
+    signal goes to any thread that does not block it), a main thread blocked in read() was not woken, so the
+    stop was not passed on until the launcher next wrote (a job waiting for it waited for ever). A read only
+    after select says there is something leaves the handlers a turn every `_HANDLERS_EVERY_S`."""
+    while True:
+        ready, _, _ = select.select([fd], [], [], _HANDLERS_EVERY_S)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        yield chunk
 
 
 @contextlib.contextmanager
