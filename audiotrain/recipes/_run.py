@@ -378,8 +378,11 @@ def saves_checkpoints_in(run_dir: Path | None, folder: Path) -> bool:
 
 def _json_record(path: Path) -> Any:
     """The JSON in `path`, or None where it cannot be read or is no JSON `parse_json` takes (a syntax error,
-    nesting some thousand levels deep, an integer of thousands of digits): not a record audiotrain wrote."""
+    nesting some thousand levels deep, an integer of thousands of digits): not a record audiotrain wrote.
+    Only a regular file is read: opening a FIFO put where a record was waits for a writer for ever."""
     try:
+        if not path.is_file():
+            return None
         return parse_json(path.read_bytes(), path, ValueError)
     except (OSError, ValueError):
         return None
