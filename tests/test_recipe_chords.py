@@ -1782,7 +1782,9 @@ def test_an_interrupted_run_prints_the_command_that_continues_it(tiny_run, tmp_p
     (tmp_path / "songs dir").mkdir()
     saved = run_dir / "checkpoints" / "interrupted"
 
-    def interrupted_training(config, run_dir_arg, resume=None, overwrite=False, init_from=None):
+    def interrupted_training(
+        config, run_dir_arg, resume=None, overwrite=False, init_from=None, replay_of=None
+    ):
         folder = run_dir_arg or Path("runs/chords-20260101-120000")  # the default folder it made
         return chords_train.RunResult(folder, folder / "checkpoints" / "best", {}, None, 1.0, saved)
 

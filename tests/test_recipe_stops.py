@@ -311,7 +311,7 @@ def _stopped_in_training(command: str, tmp_path, monkeypatch):
 
         monkeypatch.setattr(clap_cv, "run_cross_validation", stopped)
         return clap_cli.main, ["cv", "--folds", "2", *argv]
-    monkeypatch.setattr(clap_cli, "run", lambda cfg, argv: {"run_dir": out, "interrupted": True})
+    monkeypatch.setattr(clap_cli, "run", lambda cfg, argv, **_: {"run_dir": out, "interrupted": True})
     return clap_cli.main, argv
 
 

@@ -53,7 +53,7 @@ class CSVLogger(_VersionedFolder, Logger):
             raise TypeError("CSVLogger: give save_dir or log_dir (the same folder), not both")
         if save_dir is None and log_dir is None:
             raise TypeError(
-                "CSVLogger: name its folder, CSVLogger(save_dir) (or log_dir=, as TensorBoardLogger)"
+                "CSVLogger(save_dir=None): expected a path, its folder (or log_dir=, as TensorBoardLogger)"
             )
         n = flush_logs_every_n_steps
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
