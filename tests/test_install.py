@@ -279,29 +279,37 @@ def test_an_mlx_without_its_core_module_is_said_to_be_not_installed(monkeypatch)
         check_mlx_loads()
 
 
-def test_a_rank_given_a_gpu_the_machine_lacks_is_told_so_not_to_install_mlx(monkeypatch):
-    """``audiotrain launch -n 2`` on a one-GPU machine: mlx.launch gave rank 1 CUDA_VISIBLE_DEVICES=1, its
-    import of mlx.core failed with "no CUDA-capable device is detected", and it was told to pip install
-    'audiotrain[cpu]' though MLX was installed. The import error is faked, as this machine has no CUDA."""
+_CUDA_ERROR = "cudaMallocManaged(&data, size) failed: no CUDA-capable device is detected"
+
+
+def _refusal_without_a_gpu(monkeypatch, visible: str) -> str:
+    """check_mlx_loads' message where importing mlx.core fails as a CUDA build's does on a process that sees
+    no GPU (faked: this machine has no CUDA), with CUDA_VISIBLE_DEVICES set to `visible`."""
     import builtins
 
     from audiotrain._system import MLXNotLoadable, check_mlx_loads
 
-    cuda_error = "cudaMallocManaged(&data, size) failed: no CUDA-capable device is detected"
     real_import = builtins.__import__
 
     def import_without_a_gpu(name, *args, **kwargs):
         if name == "mlx.core":
-            raise ImportError(cuda_error)
+            raise ImportError(_CUDA_ERROR)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", import_without_a_gpu)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     with pytest.raises(MLXNotLoadable) as refused:
         check_mlx_loads()
-    message = str(refused.value)
+    return str(refused.value)
+
+
+def test_a_rank_given_a_gpu_the_machine_lacks_is_told_so_not_to_install_mlx(monkeypatch):
+    """``audiotrain launch -n 2`` on a one-GPU machine: mlx.launch gave rank 1 CUDA_VISIBLE_DEVICES=1, its
+    import of mlx.core failed with "no CUDA-capable device is detected", and it was told to pip install
+    'audiotrain[cpu]' though MLX was installed. The import error is faked, as this machine has no CUDA."""
+    message = _refusal_without_a_gpu(monkeypatch, visible="1")
     assert message.startswith('MLX cannot be loaded: this process was given GPU "1" (CUDA_VISIBLE_DEVICES)')
-    assert cuda_error in message and "pip install" not in message
+    assert _CUDA_ERROR in message and "pip install" not in message
     assert message.endswith("use -n no more than the GPUs, or --backend ring to share them")
 
 
@@ -610,22 +618,6 @@ def test_an_empty_cuda_visible_devices_is_named_as_hiding_every_gpu_not_as_a_mis
     """``CUDA_VISIBLE_DEVICES=`` (set empty: every GPU hidden) made the same import error say 'this process
     was given GPU "" (CUDA_VISIBLE_DEVICES), which this machine does not have' and to use fewer mlx.launch
     ranks, though no rank was given a GPU and no launcher was used."""
-    import builtins
-
-    from audiotrain._system import MLXNotLoadable, check_mlx_loads
-
-    cuda_error = "cudaMallocManaged(&data, size) failed: no CUDA-capable device is detected"
-    real_import = builtins.__import__
-
-    def import_without_a_gpu(name, *args, **kwargs):
-        if name == "mlx.core":
-            raise ImportError(cuda_error)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", import_without_a_gpu)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    with pytest.raises(MLXNotLoadable) as refused:
-        check_mlx_loads()
-    message = str(refused.value)
+    message = _refusal_without_a_gpu(monkeypatch, visible="")
     assert 'GPU ""' not in message and "mlx.launch" not in message
-    assert "CUDA_VISIBLE_DEVICES is set but empty" in message and cuda_error in message
+    assert "CUDA_VISIBLE_DEVICES is set but empty" in message and _CUDA_ERROR in message
