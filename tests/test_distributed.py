@@ -1060,6 +1060,23 @@ def test_every_interleaving_of_whole_log_lines_and_a_ranks_output_keeps_both_who
             ]
 
 
+def test_the_launchers_lines_are_the_same_whatever_chunks_mlx_launchs_output_came_in():
+    # `launch` reads mlx.launch's stderr in the chunks select finds (so that a stop signal is acted on at once),
+    # no longer line by line: a line cut between two chunks, or a log line with a rank's line around it, is
+    # read as it was line by line.
+    from audiotrain.distributed.failures import _lines_of, _whole_lines
+
+    stream = (
+        b"last \x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m\nwords\n"
+        b"audiotrain: rank 1 failed: RuntimeError: boom\n\nno newline at the end"
+    )
+    by_line = list(_lines_of(line + b"\n" for line in stream.split(b"\n")[:-1]))
+    by_line.append(b"no newline at the end")
+    for cut in range(len(stream) + 1):
+        assert list(_lines_of(_whole_lines([stream[:cut], stream[cut:]]))) == by_line, cut
+    assert list(_lines_of(_whole_lines(stream[i : i + 1] for i in range(len(stream))))) == by_line
+
+
 @pytest.mark.parametrize(
     "address, said",
     [

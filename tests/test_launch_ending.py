@@ -583,3 +583,57 @@ def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_pro
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(launcher.pid, signal.SIGKILL)
+
+
+# `python -m audiotrain launch` with a quiet fake mlx.launch, and a SIGTERM the kernel gives to a thread other
+# than the main one (here: sent to it) once the fake started. The fake writes nothing until a stop reaches it;
+# (written down in the job folder, as the
+# ranks read it); it gives up after 10 s, saying so, rather than hang the test.
+_LAUNCHER_STOPPED_FROM_A_THREAD = """
+import os, runpy, signal, sys, threading, time
+from audiotrain.distributed import failures
+failures._mlx_launch = lambda: "./quiet_mlx.launch"
+
+def stop_from_this_thread():
+    while not os.path.exists("started"):
+        time.sleep(0.02)
+    time.sleep(0.3)  # (the main thread waits for mlx.launch's output by now)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+threading.Thread(target=stop_from_this_thread, daemon=True).start()
+sys.argv = ["audiotrain", "launch", "-n", "2", "--", "python", "train.py"]
+runpy.run_module("audiotrain", run_name="__main__")
+"""
+_QUIET_MLX_LAUNCH = """#!/bin/sh
+touch started
+i=0
+while [ ! -s "$AUDIOTRAIN_JOB_FOLDER/stop_signals.txt" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+[ -s "$AUDIOTRAIN_JOB_FOLDER/stop_signals.txt" ] && exit 143
+echo "quiet mlx.launch: no stop reached it in 10 s" >&2
+exit 99
+"""
+
+
+def test_a_sigterm_another_thread_receives_stops_a_quiet_job_at_once(tmp_path):
+    """A process-directed SIGTERM can land on any thread; one that landed on another thread while the main
+    one was blocked reading mlx.launch's stderr was not passed on until mlx.launch next wrote: a quiet job
+    (a rank waiting for its data, or for a stop) went on for ever."""
+    fake = tmp_path / "quiet_mlx.launch"
+    fake.write_text(_QUIET_MLX_LAUNCH)
+    fake.chmod(0o755)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _LAUNCHER_STOPPED_FROM_A_THREAD],
+        cwd=tmp_path,
+        env=child_env({}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)  # (a hang fails the test)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the launcher did not end within 60 s:\n{out}\n{err}")
+    assert "no stop reached it" not in err, err
+    assert proc.returncode == 143, err

@@ -839,6 +839,21 @@ def _lines_of(stream: Iterable[bytes]) -> Iterator[bytes]:
         yield unfinished
 
 
+def _whole_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines (each with its newline; the last one without, if it has none) of what came in `chunks`, as
+    reading the stream line by line gives them: a chunk may end inside a line, or hold several."""
+    pending: list[bytes] = []  # (the parts of a line still to be ended: joined once, however many)
+    for chunk in chunks:
+        *ended, tail = chunk.split(b"\n")
+        for line in ended:
+            yield b"".join([*pending, line, b"\n"])
+            pending = []
+        if tail:
+            pending.append(tail)
+    if pending:
+        yield b"".join(pending)
+
+
 def _cut_log_line(text: bytes) -> tuple[bytes | None, bytes]:
     """`text` (a line of mlx.launch's stderr, after what was left unfinished before it) as a log line of
     mlx.launch's written whole (`_whole_line_launch`) that ended it, and what came before that log line: a
@@ -959,6 +974,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     from audiotrain.distributed.local import (
         JOB_FOLDER_ENV,
         LAUNCH_OPTIONS_ENV,
+        _chunks_read,
         forwarding_ctrl_c,
         new_job_folder,
         start_in_own_session,
@@ -1050,7 +1066,8 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                     in_traceback = False
 
             with watch:
-                for raw in _lines_of(proc.stderr):
+                # (read as `local._chunks_read` reads: a stop signal another thread got is acted on at once)
+                for raw in _lines_of(_whole_lines(_chunks_read(proc.stderr.fileno()))):
                     take(raw)
                 status = proc.wait()
             sys.stderr.buffer.write(b"".join(exit_reports))
