@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -4099,3 +4100,32 @@ def test_a_missing_training_split_is_not_answered_with_the_test_split_to_train_o
     message = str(caught.value)
     assert "--dataset.train_split test" not in message
     assert "leave --dataset.train_split at 'train' to train on the clips without a split" in message
+
+
+def test_a_clap_run_too_big_for_memory_names_the_recipes_flags_not_the_trainers_setting(
+    tmp_path, capsys, monkeypatch
+):
+    """Trainer.fit's refusal of a model too big for the memory left told a CLAP run's user to "train in
+    precision='bf16-true'", the Trainer's argument, which neither the command line nor `run`'s config takes:
+    the command line names its flags (--train.precision bf16-true, --task.freeze_*, --demo.width or
+    --pretrained), and run(ClapRecipeConfig) its config's fields."""
+    from audiotrain.__main__ import main as audiotrain_main
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.train import memory
+
+    limit = (1000, "left under this process's ulimit -v limit of 0.0 GB")
+    monkeypatch.setattr(memory, "training_memory_limit", lambda mapped_already=0: limit)
+    monkeypatch.setattr(sys, "argv", sys.argv[:1])  # (the recipe's command line is put there, and put back)
+    with pytest.raises(SystemExit) as ended:
+        audiotrain_main(["clap", *_tiny_demo_argv(tmp_path, tmp_path / "run"), "--train.processes", "1"])
+    assert ended.value.code == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "precision=" not in line and "--train.precision bf16-true" in line, line
+    assert "--task.freeze_audio" in line and "--demo.width" in line and line.endswith(", or raise that limit")
+
+    cfg = clap.parse_config([*_tiny_demo_argv(tmp_path, tmp_path / "run2"), "--train.processes", "1"])
+    with pytest.raises(memory.TrainingMemoryError) as refused:
+        clap_train.run(cfg)
+    message = str(refused.value)
+    assert "train in precision=" not in message and "train in train.precision='bf16-true'" in message, message
+    assert "--" not in message and "task.freeze_audio=True" in message

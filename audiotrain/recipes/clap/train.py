@@ -112,6 +112,7 @@ from audiotrain.train.loggers.config import (
     finish_loggers,
     log_artifacts,
 )
+from audiotrain.train.memory import smaller_model_advice
 from audiotrain.train.seeding import seed_everything
 from audiotrain.train.trainer import SHORT_EPOCH_WARNING
 
@@ -416,7 +417,10 @@ def run_job(
         # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
         warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
         try:
-            trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
+            # (a model too big for the memory left: the Trainer's own advice names its precision= argument,
+            # which this recipe's users set through a flag or a field of its config)
+            with smaller_model_advice(memory_advice(cfg, command_line=argv is not None)):
+                trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
         except LoggerNotStarted:  # (a required logger: the same command is to work once it can start)
             if main and not continuing:
                 _forget_run_that_never_started(out, made)
@@ -491,6 +495,24 @@ def run_job(
     except Exception:
         fail_loggers(loggers)  # (not the success `fit` recorded: a sweep filters runs by status)
         raise
+
+
+def memory_advice(cfg: ClapRecipeConfig, command_line: bool) -> str:
+    """What a CLAP run too big for the memory left can do, after "choose a smaller model" in `Trainer.fit`'s
+    refusal (`smaller_model_advice`): in the command line's flags, or (`command_line` False: `run` called
+    from Python) in `ClapRecipeConfig`'s fields. Precision is left out where the run is in bf16-true."""
+    if command_line:
+        smaller = "a smaller --pretrained checkpoint" if cfg.pretrained else "a smaller --demo.width"
+        freeze = "--task.freeze_audio true or --task.freeze_text true"
+        precision = "--train.precision bf16-true"
+    else:
+        smaller = "a smaller pretrained checkpoint" if cfg.pretrained else "a smaller demo.width"
+        freeze = "task.freeze_audio=True or task.freeze_text=True of ClapRecipeConfig"
+        precision = "train.precision='bf16-true'"
+    advice = f"({smaller}), freeze a tower ({freeze}: no gradients or optimizer state for it)"
+    if cfg.train.precision != "bf16-true":
+        advice += f", train in {precision} (half the bytes of float32 weights, gradients and state)"
+    return advice
 
 
 def _check_settings(
