@@ -196,3 +196,21 @@ def test_a_harte_shorthand_in_other_case_gets_its_spelling(label, spelling):
     letter with theirs."""
     with pytest.raises(HarteError, match=re.escape(f"did you mean {spelling!r}?")):
         parse_harte(label)
+
+
+@pytest.mark.parametrize(
+    "label, harte",
+    [("C6/9", "C:maj6(9)"), ("C69", "C:maj6(9)"), ("Am6/9", "A:min6(9)"), ("C6/9/E", "C:maj6(9)/3")],
+)
+def test_a_six_nine_chord_is_spelled_with_its_ninth_added_not_as_a_bass_note(label, harte):
+    """A guitarist's 'C6/9' is C6 with an added ninth, its bass C. The hint said 'C:maj6/9', which Harte and
+    mir_eval read as C6 over a D bass: a file fixed by it trained and scored the wrong bass."""
+    with pytest.raises(HarteError) as info:
+        parse_harte(label)
+    assert info.value.suggestion == harte
+    assert format_harte(parse_harte(harte)) == harte
+
+
+def test_the_six_nine_hint_keeps_the_bass_mir_eval_reads_at_the_root():
+    _, _, bass = mir_eval.chord.encode(harte_spelling("C6/9"))
+    assert bass == 0

@@ -101,12 +101,16 @@ LEAD_SHEET_SUFFIXES: dict[str, str] = {
     "11": "11", "m11": "min11", "min11": "min11", "-11": "min11",
     "13": "13", "maj13": "maj13", "M13": "maj13", "m13": "min13", "min13": "min13", "-13": "min13",
     "sus2": "sus2", "sus4": "sus4", "sus": "sus4", "7sus4": "sus4(b7)", "7sus": "sus4(b7)",
+    "6/9": "maj6(9)", "69": "maj6(9)", "m6/9": "min6(9)", "m69": "min6(9)", "min6/9": "min6(9)",
     "5": "5", "add9": "maj(9)", "add2": "maj(2)", "madd9": "min(9)", "m(add9)": "min(9)",
     "aug7": "aug(b7)", "+7": "aug(b7)", "7#5": "aug(b7)",
 }  # fmt: skip
 #: What a label is, as the errors say it.
 HARTE_GRAMMAR = "'N', 'X' or root[:shorthand][(degrees)][/bass], e.g. 'C:maj7/3'"
-_LEAD_SHEET_RE = re.compile(r"^(?P<root>[A-Ga-g][b#♭♯]*)(?P<colon>:?)(?P<suffix>[^/]*)(?:/(?P<bass>.+))?$")
+# A suffix ending in '6/9' keeps its slash: the 9 is a ninth added to the sixth chord, not a bass note.
+_LEAD_SHEET_RE = re.compile(
+    r"^(?P<root>[A-Ga-g][b#♭♯]*)(?P<colon>:?)(?P<suffix>[^/]*6/9|[^/]*)(?:/(?P<bass>.+))?$"
+)
 
 
 #: The two readings of a root letter followed by ``-`` (``E-``, ``B-7``), in the order `harte_spellings` gives
