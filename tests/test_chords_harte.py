@@ -214,3 +214,22 @@ def test_a_six_nine_chord_is_spelled_with_its_ninth_added_not_as_a_bass_note(lab
 def test_the_six_nine_hint_keeps_the_bass_mir_eval_reads_at_the_root():
     _, _, bass = mir_eval.chord.encode(harte_spelling("C6/9"))
     assert bass == 0
+
+
+@pytest.mark.parametrize("label", ["N.C.", "NC", "N/C", "n.c.", "N.C"])
+def test_a_no_chord_mark_gets_the_harte_n(label):
+    """Hand-written and lead-sheet annotations mark silence or a break 'N.C.'; the error named only the
+    grammar, not that Harte's no-chord is 'N'."""
+    with pytest.raises(HarteError, match=re.escape("did you mean 'N'?")):
+        parse_harte(label)
+
+
+@pytest.mark.parametrize(
+    "label, harte",
+    [("Csus2(b7)", "C:sus2(b7)"), ("E7(#9)", "E:7(#9)"), ("G7sus4(9)", "G:sus4(b7,9)"), ("Am(maj9)", None)],
+)
+def test_a_lead_sheet_name_with_degrees_in_parentheses_keeps_them(label, harte):
+    """'Csus2(b7)' got no hint, though 'Csus2' did: the degrees in parentheses are Harte's own."""
+    assert harte_spelling(label) == harte
+    if harte:
+        mir_eval.chord.encode(harte)

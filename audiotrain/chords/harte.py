@@ -112,6 +112,9 @@ _LEAD_SHEET_RE = re.compile(
     r"^(?P<root>[A-Ga-g][b#♭♯]*)(?P<colon>:?)(?P<suffix>[^/]*6/9|[^/]*)(?:/(?P<bass>.+))?$"
 )
 
+_ADDED_DEGREES_RE = re.compile(r"^(?P<suffix>[^(]*)\((?P<degrees>[^()]+)\)$")
+#: How lead sheets and hand-written files mark no chord (a break, a count-in): Harte's 'N'.
+_NO_CHORD_RE = re.compile(r"^(n\.?c\.?|n/c|no chord)$", re.IGNORECASE)
 
 #: The two readings of a root letter followed by ``-`` (``E-``, ``B-7``), in the order `harte_spellings` gives
 #: them: a jazz lead sheet's minus (``E-`` is E minor) and music21's flat, which ChoCo's JAMS of Wikifonia,
@@ -147,13 +150,15 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     one would turn a song's chords into wrong ones (``E-m7``, ``E-maj7``). None when `label` is no name of
     `LEAD_SHEET_SUFFIXES` (or already parses).
     """
+    if _NO_CHORD_RE.match(label.strip()):
+        return ("N",)
     match = _LEAD_SHEET_RE.match(label.strip())
     if match is None:
         return ()
     root = match["root"][0].upper() + match["root"][1:].replace("♭", "b").replace("♯", "#")
     suffix = match["suffix"].strip()
     bass = f"/{match['bass'].strip()}" if match["bass"] else ""
-    quality = LEAD_SHEET_SUFFIXES.get(suffix)
+    quality = LEAD_SHEET_SUFFIXES.get(suffix) or _with_added_degrees(suffix)
     if quality is None and match["colon"]:  # 'C:maj7(9)' with a lower-case root, say
         quality = suffix
         # A Harte shorthand typed in another case ('C:Maj', 'A:MIN7'); one letter ('C:M') is a lead sheet's
@@ -169,6 +174,18 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     music21_quality = LEAD_SHEET_SUFFIXES.get(without_flats)
     music21 = _spelled(f"{root}{flats}:{music21_quality}{bass}", label) if music21_quality else None
     return (jazz, music21) if jazz and music21 else ()
+
+
+def _with_added_degrees(suffix: str) -> str | None:
+    """The Harte quality of a lead-sheet suffix followed by Harte degrees in parentheses (``sus2(b7)``,
+    ``7sus4(9)``), the degrees joined to those of the suffix's quality; None for any other suffix. A bare
+    ``(9)`` is not one: ``C(9)`` on a lead sheet is C major with a ninth, ``C:(9)`` a root and ninth alone."""
+    match = _ADDED_DEGREES_RE.match(suffix)
+    quality = LEAD_SHEET_SUFFIXES.get(match["suffix"]) if match and match["suffix"] else None
+    if quality is None:
+        return None
+    shorthand, _, degrees = quality.rstrip(")").partition("(")
+    return f"{shorthand}({','.join(filter(None, (degrees, match['degrees'])))})"
 
 
 def _spelled(candidate: str, label: str) -> str | None:
