@@ -294,3 +294,21 @@ def test_the_help_says_how_names_match_in_an_annotations_folder(capsys):
         assert status == 0
         text = " ".join(capsys.readouterr().out.split())
         assert "each run of spaces, underscores and hyphens read as one separator" in text
+
+
+@pytest.mark.parametrize("command", [["train"], ["cv", "--folds", "2"]])
+def test_demo_flags_beside_a_data_folder_are_said_to_be_unused(command, tmp_path, capsys):
+    """A guitarist who wanted the demo songs trained beside their own gave `train --data DIR --data.demo_songs
+    8`: the run trained on DIR alone, said nothing, and recorded 8 demo songs in config.json."""
+    songs = tmp_path / "songs"
+    generate_demo_songs(songs, n_songs=4, seed=8, song_seconds=8)
+    tiny = TINY[:-2] if command[0] == "cv" else TINY
+    for k, flags in enumerate(
+        (["--data.demo_songs", "8"], ["--data.demo_seconds", "10", "--data.demo_seed", "3"])
+    ):
+        argv = [*command, "--data", str(songs), *flags, *tiny, "--data.cache_dir", str(tmp_path / "cache")]
+        assert chords.main([*argv, "--run_dir", str(tmp_path / f"run{k}")]) == 0
+        err = capsys.readouterr().err
+        given = " and ".join(f"{flag} {value}" for flag, value in zip(flags[::2], flags[1::2]))
+        assert f"note: {given} {'is' if k == 0 else 'are'} not used: a run on a data folder" in err
+        assert "--init_from DEMO_RUN" in err

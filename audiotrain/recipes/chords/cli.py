@@ -436,6 +436,35 @@ def _refuse_pairing_without_data(parser: argparse.ArgumentParser, config: Traini
         )
 
 
+#: The data settings that shape the demo songs alone.
+_DEMO_SETTINGS = ("demo_songs", "demo_test_songs", "demo_seconds", "demo_seed", "demo_styles")
+
+
+def _as_typed(value: object) -> str:
+    """A parsed flag's value as it is typed: a list's items joined by commas (``--data.demo_styles``)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _note_demo_flags_with_data(args: argparse.Namespace, config: TrainingConfig) -> None:
+    """Say that a demo setting given beside a data folder is not used: a run on a folder trains on its songs
+    alone, and the setting, recorded in config.json, had no effect (a user asking for the demo songs beside
+    their own trained on their own alone, told nothing). Only flags: a run's config.json given with --config,
+    and a preset, hold demo settings of their own."""
+    given = [
+        f"--data.{name} {_as_typed(vars(args)[f'data.{name}'])}"
+        for name in _DEMO_SETTINGS
+        if f"data.{name}" in vars(args)
+    ]
+    if config.data.data_dir and given and not leaves_notes_to_others():
+        to_stderr(
+            f"note: {' and '.join(given)} {'is' if len(given) == 1 else 'are'} not used: a run on a data "
+            "folder trains on its songs alone, not beside the demo songs; to start from what the demo "
+            "learnt, train the demo, then pass --init_from DEMO_RUN with --data"
+        )
+
+
 def _cmd_train(argv: list[str], demo: bool) -> int:
     prog = "python -m audiotrain.recipes.chords" + ("" if demo else " train")
     description = (
@@ -464,6 +493,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_data_folder(parser, args, config)
         config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
+    _note_demo_flags_with_data(args, config)
     resumed_processes = checkpoint_processes(args.resume)
     try:
         plan = plan_local_processes(
@@ -732,6 +762,7 @@ def _cmd_cv(argv: list[str]) -> int:
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
+    _note_demo_flags_with_data(args, config)
     if config.processes > 1:
         parser.error(
             f"--processes {config.processes}: cv trains its folds in this process (the demo and train commands "
