@@ -686,3 +686,17 @@ def test_a_zero_length_segment_is_dropped_with_a_warning_naming_its_line_and_lab
     message = str(caught[0].message)
     assert f"{path}: 2 zero-length segments dropped (line 2 (G:maj), line 4 (F:maj))" in message
     assert "give it an end time" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"/home/me/take1.wav",0.000000000,"N"\n,0.371519274,"C"\n', ',0.371519274,"C"\n,2.41,"Am"\n'],
+)
+def test_sonic_annotators_csv_with_its_file_name_column_is_named_as_chordino_instants(tmp_path, text):
+    """Sonic Annotator's CSV writer puts the audio file's name before the first chord's time (and an empty
+    cell before the others) unless --csv-omit-filename: such a file was "got 1" with no word of what it is."""
+    with pytest.raises(AnnotationError) as info:
+        read_lab(_lab(tmp_path, text, "take1.lab"))
+    message = str(info.value)
+    assert "a 'time label' instant" in message and "Chordino" in message, message
+    assert "--csv-omit-filename" in message, message

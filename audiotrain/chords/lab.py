@@ -328,9 +328,14 @@ def _separator_hint(text: str) -> str:
 
 def _instant_hint(text: str) -> str:
     """Said where a line is a time and a label (``0.371519274<TAB>Am``, ``0.37,"Am"``): Chordino's chords as
-    Sonic Visualiser or Sonic Annotator export a time-instant layer, each chord lasting until the next."""
+    Sonic Visualiser or Sonic Annotator export a time-instant layer, each chord lasting until the next. Sonic
+    Annotator's CSV writer puts the audio file's name first (an empty cell on the lines after the first)
+    unless given --csv-omit-filename: such a line is named too."""
     for separator in (None, ",", ";"):
         fields = [field.strip().strip('"') for field in text.split(separator)]
+        named = len(fields) == 3 and separator is not None and not is_number(fields[0])
+        if named:
+            fields = fields[1:]  # (the file name's column)
         if len(fields) != 2 or not fields[1] or any(c.isspace() for c in fields[1]):
             continue
         try:
@@ -338,7 +343,13 @@ def _instant_hint(text: str) -> str:
                 return (
                     " (a 'time label' instant, as Sonic Visualiser and Sonic Annotator export Chordino's "
                     "chords: a .lab line is a segment, 'start end label', each chord lasting until the next "
-                    "one starts, its label in Harte syntax, e.g. '0.37 2.41 A:min')"
+                    "one starts, its label in Harte syntax, e.g. '0.37 2.41 A:min'"
+                    + (
+                        "; its first column is the audio file's name, which Sonic Annotator's CSV writes "
+                        "unless given --csv-omit-filename)"
+                        if named
+                        else ")"
+                    )
                 )
         except ValueError:
             continue
