@@ -233,3 +233,15 @@ def test_a_lead_sheet_name_with_degrees_in_parentheses_keeps_them(label, harte):
     assert harte_spelling(label) == harte
     if harte:
         mir_eval.chord.encode(harte)
+
+
+@pytest.mark.parametrize(
+    "label, harte",
+    [("C7/9", "C:7(9)"), ("Cmaj7/9", "C:maj7(9)"), ("Am7/11", "A:min7(11)"), ("Dm/b9", "D:min(b9)")],
+)
+def test_a_number_after_a_lead_sheet_slash_is_an_added_degree_not_a_bass(label, harte):
+    """On a lead sheet a slash before a note is the bass (C/E) and before a number an added degree (C7/9):
+    'C7/9' got "did you mean 'C:7/9'?", which mir_eval reads as C7 over a D bass."""
+    assert harte_spelling(label) == harte
+    _, _, bass = mir_eval.chord.encode(harte)
+    assert bass == 0

@@ -158,6 +158,9 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     root = match["root"][0].upper() + match["root"][1:].replace("♭", "b").replace("♯", "#")
     suffix = match["suffix"].strip()
     bass = f"/{match['bass'].strip()}" if match["bass"] else ""
+    if suffix and not match["colon"] and _DEGREE_RE.match(bass[1:]):
+        # On a lead sheet a slash before a number adds that degree ('C7/9', 'Am7/11'); a bass is a note.
+        suffix, bass = f"{suffix}({bass[1:]})", ""
     quality = LEAD_SHEET_SUFFIXES.get(suffix) or _with_added_degrees(suffix)
     if quality is None and match["colon"]:  # 'C:maj7(9)' with a lower-case root, say
         quality = suffix
