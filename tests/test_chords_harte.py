@@ -245,3 +245,14 @@ def test_a_number_after_a_lead_sheet_slash_is_an_added_degree_not_a_bass(label, 
     assert harte_spelling(label) == harte
     _, _, bass = mir_eval.chord.encode(harte)
     assert bass == 0
+
+
+@pytest.mark.parametrize(
+    "label, harte",
+    [("E7#9", "E:7(#9)"), ("C7b9", "C:7(b9)"), ("Cmaj7#11", "C:maj7(#11)"), ("G9sus4", "G:sus4(b7,9)"),
+     ("A7sus2", "A:sus2(b7)"), ("D7#5", "D:aug(b7)")],
+)  # fmt: skip
+def test_a_guitarists_altered_chord_gets_its_harte_spelling(label, harte):
+    """'E7#9' (the Hendrix chord), 'C7b9', 'Cmaj7#11' got the grammar alone, where 'E7' got 'E:7'."""
+    assert harte_spelling(label) == harte
+    mir_eval.chord.encode(harte)

@@ -104,6 +104,8 @@ LEAD_SHEET_SUFFIXES: dict[str, str] = {
     "6/9": "maj6(9)", "69": "maj6(9)", "m6/9": "min6(9)", "m69": "min6(9)", "min6/9": "min6(9)",
     "5": "5", "add9": "maj(9)", "add2": "maj(2)", "madd9": "min(9)", "m(add9)": "min(9)",
     "aug7": "aug(b7)", "+7": "aug(b7)", "7#5": "aug(b7)",
+    "7b9": "7(b9)", "7#9": "7(#9)", "7#11": "7(#11)", "7b13": "7(b13)", "maj7#11": "maj7(#11)",
+    "9sus4": "sus4(b7,9)", "9sus": "sus4(b7,9)", "7sus2": "sus2(b7)",
 }  # fmt: skip
 #: What a label is, as the errors say it.
 HARTE_GRAMMAR = "'N', 'X' or root[:shorthand][(degrees)][/bass], e.g. 'C:maj7/3'"
