@@ -5200,3 +5200,15 @@ def test_a_run_whose_resumed_evaluation_was_stopped_is_not_listed_with_the_earli
     assert audiotrain_main(["runs", str(tmp_path / "diverged")]) == 0
     text = capsys.readouterr().out
     assert "its held-out evaluation failed" not in text and "interrupted" in text
+
+
+def test_the_help_lists_the_status_of_every_stop_signal_a_run_obeys(capsys):
+    """`sbatch --signal=USR1@120` stops a run as Ctrl-C does, with status 138 (`interrupted (SIGUSR1)`), but
+    the help's exit statuses, which a CI script branches on, listed 130 and 143 alone: 138 read as unknown."""
+    assert chords.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    statuses = out[out.index("exit status:") : out.index("examples:")]
+    for name, said in (("SIGINT", "Ctrl-C"), ("SIGTERM", "SIGTERM"), ("SIGUSR1", "SIGUSR1")):
+        if hasattr(signal, name):
+            listed = re.search(rf"\n  {128 + getattr(signal, name)} +(.*(\n {{7}}.*)*)", statuses)
+            assert listed and said in " ".join(listed.group(1).split()), statuses

@@ -846,6 +846,7 @@ _TOP_EXIT_STATUSES = (
     ),
     ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint)"),
     ("130", "stopped by Ctrl-C: what was saved, and the command that goes on, are said"),
+    ("138", "stopped by SIGUSR1 (`sbatch --signal=USR1@120`: a job scheduler's warning), as by Ctrl-C"),
     ("141", "its output's reader quit early (`| head`): what came after is not done"),
     ("143", "stopped by SIGTERM (a job scheduler's end of time), as by Ctrl-C"),
 )
