@@ -465,6 +465,8 @@ def _command(argv: list[str]) -> int:
 
 
 def build_export_parser() -> argparse.ArgumentParser:
+    """The ``export`` command's parser: ``--checkpoint`` and ``--out`` (both required), ``--run`` and
+    ``--overwrite``, as ``export --help`` lists them."""
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap export",
         description=help_text(EXPORT_HELP),
@@ -499,6 +501,10 @@ def build_export_parser() -> argparse.ArgumentParser:
 
 
 def export_main(argv: list[str] | None = None) -> int:
+    """``python -m audiotrain.recipes.clap export ...``: writes the checkpoint ``--checkpoint`` as a Hugging
+    Face folder at ``--out``; `argv` (the flags after ``export``) defaults to ``sys.argv[1:]``. Returns the
+    exit status: 0 exported, 2 refused (the error said on stderr); a bad flag exits with argparse's usage
+    message (``main(["export", ...])`` returns its status 2 instead)."""
     # Under a launcher each rank exported into the same --out and the swaps raced: rank 0 alone does it.
     if ends_on_other_ranks("export"):
         return 0
