@@ -453,6 +453,16 @@ def discard_output(stream) -> None:
 TRACEBACK_ENV = "AUDIOTRAIN_TRACEBACK"
 
 
+def refusal_status(error: BaseException, message: str | None = None) -> int:
+    """Says `error` (or `message`, its wording for this command) as a recipe's one line ``error: ...`` on
+    stderr and returns 2, the status of a refusal; where AUDIOTRAIN_TRACEBACK is on, raises `error` instead,
+    with the traceback of where it was raised. Called from the ``except`` that caught it."""
+    if env_flag(TRACEBACK_ENV):
+        raise error
+    print(f"error: {error if message is None else message}", file=sys.stderr)
+    return 2
+
+
 _OFF_WORDS = ("0", "false", "no", "off")
 _ON_WORDS = ("1", "true", "yes", "on")
 

@@ -4129,3 +4129,28 @@ def test_a_clap_run_too_big_for_memory_names_the_recipes_flags_not_the_trainers_
     message = str(refused.value)
     assert "train in precision=" not in message and "train in train.precision='bf16-true'" in message, message
     assert "--" not in message and "task.freeze_audio=True" in message
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--preset", "quick_test", "--resume", "nowhere", "--out", "run"],
+        ["export", "--checkpoint", "nowhere", "--out", "export"],
+        ["evaluate", "--model", "nowhere", "--data", "."],
+        ["cv", "--folds", "2", "--data", ".", "--pretrained", "nowhere"],
+    ],
+    ids=lambda argv: argv[0] if argv[0] != "--preset" else "train",
+)
+def test_a_clap_error_raises_where_audiotrain_traceback_asks_for_it(argv, tmp_path, monkeypatch, capsys):
+    """AUDIOTRAIN_TRACEBACK=1, which the chord recipe's errors name to see where one was raised, gave CLAP's
+    commands' errors (a --resume or --checkpoint that does not exist, an evaluate --model) as the same one
+    line as without it, and no traceback to report."""
+    from audiotrain.recipes.clap import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: ") and "nowhere" in line, line
+    monkeypatch.setenv("AUDIOTRAIN_TRACEBACK", "1")
+    with pytest.raises(Exception, match="nowhere"):
+        main(argv)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audiotrain._build import build_version
 from audiotrain._invocation import as_started
-from audiotrain._system import TRACEBACK_ENV, env_flag
+from audiotrain._system import TRACEBACK_ENV, env_flag, refusal_status
 from audiotrain.distributed.collectives import LauncherEnvironmentError, MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
@@ -413,8 +413,7 @@ def _command(argv: list[str]) -> int:
         check_kernel_cache()
         cfg.logger.check_packages(cfg.out)
     except USER_ERRORS as error:
-        print(f"error: {as_started(str(error))}", file=sys.stderr)
-        return 2
+        return refusal_status(error, as_started(str(error)))
     # A resume keeps the count its checkpoint was trained in, as the chord recipe's: another count splits
     # the contrastive loss's batches otherwise, and the run diverges from the one it continues.
     resumed_processes = checkpoint_processes(cfg.resume, "train.processes")
@@ -444,8 +443,7 @@ def _command(argv: list[str]) -> int:
             check_out_folder(cfg, check_resume_folder(cfg.resume) if cfg.resume else None)
             check_data_folder(cfg)
         except USER_ERRORS as error:
-            print(f"error: {as_started(str(error))}", file=sys.stderr)
-            return 2
+            return refusal_status(error, as_started(str(error)))
         to_stderr = functools.partial(print, file=sys.stderr, flush=True)
         return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes", log=to_stderr)
     if plan.note:
@@ -453,10 +451,10 @@ def _command(argv: list[str]) -> int:
     try:
         result = run(cfg, argv, replay_of=None if cfg.resume else args.config)  # (a resume checks its own)
     except USER_ERRORS as error:
-        if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
+        # The ranks read one data folder: rank 0 says what is wrong with it, once (each raises where asked).
+        if not env_flag(TRACEBACK_ENV) and error_left_to_main():
             return 2
-        print(f"error: {as_started(str(error))}", file=sys.stderr)
-        return 2
+        return refusal_status(error, as_started(str(error)))
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
     # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM (rank 0 alone: the
@@ -512,15 +510,15 @@ def export_main(argv: list[str] | None = None) -> int:
     try:
         out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)
     except USER_ERRORS as error:
+        message = str(error)
         if isinstance(error, ckpt.OlderFormatError):  # (its own words speak of resuming)
-            error = (
+            message = (
                 f"{error.folder} was written by an older audiotrain (checkpoint format {error.version}; this one "
                 f"exports formats {ckpt.OLDEST_MODEL_FORMAT} to {ckpt.FORMAT_VERSION}): this version cannot "
                 "export it. The run's hf_model/ folder holds its best checkpoint's export "
                 "(audiotrain.models.clap.load_pretrained loads it); another checkpoint needs the audiotrain "
                 "that wrote it"
             )
-        print(f"error: {as_started(str(error))}", file=sys.stderr)
-        return 2
+        return refusal_status(error, as_started(message))
     print(f"exported {args.checkpoint} to {out} (loads with transformers.ClapModel.from_pretrained)")
     return 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from audiotrain._files import write_json_atomically
 from audiotrain._invocation import as_started
-from audiotrain._system import versions
+from audiotrain._system import refusal_status, versions
 from audiotrain._text import plural
 from audiotrain.datasets.captions import (
     CaptionDataset,
@@ -231,8 +231,7 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     try:
         return _evaluate(cfg, args, argv)
     except USER_ERRORS as error:
-        print(f"error: {as_started(str(error))}", file=sys.stderr)
-        return 2
+        return refusal_status(error, as_started(str(error)))
 
 
 def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiotrain._files import write_json_atomically
+from audiotrain._system import refusal_status
 from audiotrain.cross_validation import CVResult, cv_outputs, fold_name, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
@@ -245,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         with quiet_unless_main():
             run_cross_validation(cfg, args.folds, argv)
     except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return refusal_status(error)
     except FoldInterrupted as stop:
         if collectives.is_main_process():  # (every rank of a launched job stops)
             print(f"{stop}", file=sys.stderr)
