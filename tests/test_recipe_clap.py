@@ -4154,3 +4154,18 @@ def test_a_clap_error_raises_where_audiotrain_traceback_asks_for_it(argv, tmp_pa
     monkeypatch.setenv("AUDIOTRAIN_TRACEBACK", "1")
     with pytest.raises(Exception, match="nowhere"):
         main(argv)
+
+
+@pytest.mark.parametrize("command", [[], ["cv"]], ids=["train", "cv"])
+def test_the_clap_help_says_what_each_exit_status_means(command, monkeypatch, capsys):
+    """The chord recipe's --help lists the exit statuses a script branches on; `clap --help` listed none:
+    which status meant a refusal, a Ctrl-C or a job scheduler's SIGTERM was said nowhere for CLAP."""
+    from audiotrain.recipes.clap import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    statuses = out[out.index("exit status:") :]
+    for status in ("0 ", "1 ", "2 ", "130 ", "138 ", "141 ", "143 "):
+        assert f"\n  {status}" in statuses, out
+    assert "SIGUSR1" in statuses and max(len(line) for line in out.splitlines()) <= 80

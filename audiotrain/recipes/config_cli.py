@@ -1405,6 +1405,28 @@ def _rewrapped_usage(text: str, prog: str) -> str:
     return "\n".join(lines) + ("\n" if not blank and head.endswith("\n") else "") + blank + rest
 
 
+#: The exit statuses of a stopped recipe command, the same in both recipes (`exit_status_help`).
+STOP_EXIT_STATUSES = (
+    ("130", "stopped by Ctrl-C: what was saved, and the command that goes on, are said"),
+    ("138", "stopped by SIGUSR1 (`sbatch --signal=USR1@120`: a job scheduler's warning), as by Ctrl-C"),
+    ("141", "its output's reader quit early (`| head`): what came after is not done"),
+    ("143", "stopped by SIGTERM (a job scheduler's end of time), as by Ctrl-C"),
+)
+
+
+def exit_status_help(statuses: Sequence[tuple[str, str]]) -> str:
+    """A recipe's ``exit status:`` block of its ``--help``, one (status, meaning) a row, the meanings wrapped
+    to the terminal in a column of their own, as `help_text` wraps the rest."""
+    width = max(shutil.get_terminal_size().columns - 2, 40)
+    rows = (
+        textwrap.fill(
+            text, width, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7, break_long_words=False
+        )
+        for code, text in statuses
+    )
+    return "exit status:\n" + "\n".join(rows)
+
+
 def help_text(text: str, width: int | None = None) -> str:
     """Plain-text help (the description or epilog of a parser with argparse's `RawDescriptionHelpFormatter`)
     wrapped to the terminal, as argparse wraps the flags' help (`width`: its columns less 2).

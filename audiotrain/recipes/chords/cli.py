@@ -97,11 +97,13 @@ from audiotrain.recipes.chords.train import (
     to_stderr,
 )
 from audiotrain.recipes.config_cli import (
+    STOP_EXIT_STATUSES,
     USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
     add_overwrite_argument,
     add_preset_argument,
+    exit_status_help,
     help_text,
     load_config_data,
     read_older_record,
@@ -845,10 +847,7 @@ _TOP_EXIT_STATUSES = (
         "left, a ulimit -v), or by an unforeseen error (its traceback)",
     ),
     ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint)"),
-    ("130", "stopped by Ctrl-C: what was saved, and the command that goes on, are said"),
-    ("138", "stopped by SIGUSR1 (`sbatch --signal=USR1@120`: a job scheduler's warning), as by Ctrl-C"),
-    ("141", "its output's reader quit early (`| head`): what came after is not done"),
-    ("143", "stopped by SIGTERM (a job scheduler's end of time), as by Ctrl-C"),
+    *STOP_EXIT_STATUSES,
 )
 
 _TOP_EXAMPLES = """\
@@ -875,19 +874,13 @@ def top_help() -> str:
         )
         for name, text in _TOP_COMMANDS
     )
-    statuses = "\n".join(
-        textwrap.fill(
-            text, width, initial_indent=f"  {code:<5}", subsequent_indent=" " * 7, break_long_words=False
-        )
-        for code, text in _TOP_EXIT_STATUSES
-    )
     return "\n\n".join(
         [
             as_started("usage: python -m audiotrain.recipes.chords [COMMAND] [options]"),
             help_text(_TOP_ABOUT),
             f"commands:\n{commands}",
             help_text(_TOP_AFTER),
-            f"exit status:\n{statuses}",
+            exit_status_help(_TOP_EXIT_STATUSES),
             f"examples:\n{help_text(as_started(_TOP_EXAMPLES))}",
         ]
     )

@@ -40,12 +40,14 @@ from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
 from audiotrain.recipes.clap.train import check_out_folder, run
 from audiotrain.recipes.config_cli import (
+    STOP_EXIT_STATUSES,
     USER_ERRORS,
     SettingError,
     SettingsParser,
     add_dataclass_arguments,
     add_overwrite_argument,
     add_preset_argument,
+    exit_status_help,
     help_text,
     load_config_data,
     read_older_record,
@@ -137,6 +139,18 @@ evaluation clips fill more than one batch, the last partial batch is left out of
 would score loss 0 and accuracy 1). The retrieval scores (val_mAP@10, R@k) always use every clip.
 """
 
+#: What a script that runs the command (training or cv) can branch on, below the other commands.
+EXIT_STATUSES = (
+    ("0", "done"),
+    (
+        "1",
+        "stopped, not done: its output could not be written (stdout on a full disk), too little memory (a "
+        "ulimit -v), or an unforeseen error (its traceback)",
+    ),
+    ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint, a logger)"),
+    *STOP_EXIT_STATUSES,
+)
+
 #: Below the flags: the other commands.
 EPILOG = """Example:
 
@@ -165,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = SettingsParser(
         prog="python -m audiotrain.recipes.clap",
         description=help_text(HELP),
-        epilog=help_text(EPILOG),
+        epilog=f"{help_text(EPILOG)}\n\n{exit_status_help(EXIT_STATUSES)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         other_names=OTHER_RECIPES_NAMES,
     )

@@ -31,11 +31,11 @@ from audiotrain.recipes.clap.bundle import (
     demo_extractor_settings,
     load_checkpoint,
 )
-from audiotrain.recipes.clap.cli import build_parser, parse_arguments
+from audiotrain.recipes.clap.cli import EXIT_STATUSES, build_parser, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import DATA_REQUIRED, check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
-from audiotrain.recipes.config_cli import USER_ERRORS, help_text, returning_exit_status
+from audiotrain.recipes.config_cli import USER_ERRORS, exit_status_help, help_text, returning_exit_status
 from audiotrain.train.interrupt import stopped_by
 
 #: What ``cv --help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
@@ -223,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.prog = "python -m audiotrain.recipes.clap cv"
     parser.help_command = f"{parser.prog} --help"  # (its errors point at cv's own help, with --folds)
     parser.description = help_text(CV_HELP)
-    parser.epilog = help_text(
+    example = help_text(
         "Example:\n\n  python -m audiotrain.recipes.clap cv --folds 5 --data my_sounds/ --pretrained "
         "laion/clap-htsat-unfused --train.epochs 10"
     )
+    parser.epilog = f"{example}\n\n{exit_status_help(EXIT_STATUSES)}"
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
     for action in parser._actions:  # (refused with a line saying why: every fold trains from the start)
         if "--resume" in action.option_strings:
