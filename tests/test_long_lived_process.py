@@ -864,3 +864,25 @@ def test_a_hooks_new_value_for_what_the_compiled_step_reads_is_warned_of(tmp_pat
         warnings.simplefilter("always")
         quiet_trainer(tmp_path, max_epochs=3, compile=False).fit(Curriculum(), make_batches())
     assert not [w for w in caught if "since the compiled training step was traced" in str(w.message)]
+
+
+class FailsInTeardown(Callback):
+    def teardown(self, trainer, module, stage):
+        raise RuntimeError("my teardown failed")
+
+
+def test_a_callbacks_failing_teardown_leaves_no_fit_running_in_the_runs_listing(tmp_path):
+    """A sweep's trial whose callback raised in `teardown` kept its checkpoint folder claimed (its lock file
+    open) for as long as the sweep's process lived: `audiotrain runs`, run beside it, listed the trial as
+    running, and each such trial kept one more file open. The other callbacks' teardown runs all the same
+    (ModelCheckpoint's gives the folder back), and the callback's error still ends the fit."""
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[FailsInTeardown()])
+    with pytest.raises(RuntimeError, match="my teardown failed"):
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
+    listing = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "runs", str(tmp_path)],
+        capture_output=True, text=True, env=child_env(), timeout=120,
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stderr
+    assert "running" not in listing.stdout, listing.stdout
+    assert (tmp_path / "checkpoints" / "last").is_dir()  # (the run it lists: the fit saved)

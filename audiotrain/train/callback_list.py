@@ -121,21 +121,33 @@ class CallbackList(list):
         *args: Any,
         monitoring: bool | None = None,
         guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+        every: bool = False,
     ) -> None:
         """Call `hook` on every callback, or (`monitoring` True / False) on those that monitor a metric
         (ModelCheckpoint, EarlyStopping) / the others, as Lightning splits `on_train_epoch_end`. Each call
         runs inside `guard()` (the Trainer's: a KeyboardInterrupt raised in one callback ends that call
-        alone)."""
+        alone). `every`: an error in one callback's hook does not keep the later ones from running, and the
+        first such error is raised once all have run (`teardown`: a user's callback failing there kept
+        ModelCheckpoint from giving its folder back, which stayed claimed while the process lived)."""
         timed = not isinstance(self.profiler, PassThroughProfiler)
+        first_error: BaseException | None = None
         with running_hook(trainer, hook, args):  # (what `pl_module.log` in it reads: hook_logs.record)
             for cb in self:
                 if monitoring is None or isinstance(cb, _MONITORING) == monitoring:
-                    with guard():
-                        if timed:
-                            with self.profiler.profile(f"[Callback]{cb.state_key}.{hook}"):
+                    try:
+                        with guard():
+                            if timed:
+                                with self.profiler.profile(f"[Callback]{cb.state_key}.{hook}"):
+                                    getattr(cb, hook)(trainer, module, *args)
+                            else:
                                 getattr(cb, hook)(trainer, module, *args)
-                        else:
-                            getattr(cb, hook)(trainer, module, *args)
+                    except BaseException as error:
+                        if not every:
+                            raise
+                        if first_error is None:
+                            first_error = error
+        if first_error is not None:
+            raise first_error
 
     def call_quietly(self, hook: str, trainer: Any, module: Any, *args: Any) -> None:
         """For `on_exception` and `teardown` while an error is on its way out: one callback failing

@@ -1622,9 +1622,11 @@ class Trainer:
     def _call_hooks(self, name: str, *args: Any, module_args: tuple | None = None) -> Any:
         """Lightning's order: the callbacks (in the order given), then the module. The module's hook gets
         `module_args` where audiotrain's takes others than the callbacks', none where it is written as
-        Lightning's (`on_train_epoch_start(self)`). Returns what the module's hook returned."""
+        Lightning's (`on_train_epoch_start(self)`). Returns what the module's hook returned. Every callback's
+        `teardown` runs though one raises (the first error is raised after them): they release what the
+        fit holds (ModelCheckpoint's claim on its folder), which a long-lived process would keep."""
         with self._stopping.taking_interrupts_in(name), hook_logs.running_hook(self, name, args):
-            self.callbacks.call(name, self, self.module, *args)
+            self.callbacks.call(name, self, self.module, *args, every=name == "teardown")
             return self._module_hook(name, *(args if module_args is None else module_args))
 
     def _call_end_hooks(self, name: str, module_args: tuple, take: Any, callback_args: tuple = ()) -> None:
