@@ -886,3 +886,32 @@ def test_a_callbacks_failing_teardown_leaves_no_fit_running_in_the_runs_listing(
     assert listing.returncode == 0, listing.stderr
     assert "running" not in listing.stdout, listing.stdout
     assert (tmp_path / "checkpoints" / "last").is_dir()  # (the run it lists: the fit saved)
+
+
+class LoggerFailingToFinish:
+    """A logger of the user's own, written as Lightning's are, whose backend fails as the run ends."""
+
+    name, version, save_dir, log_dir = "mine", 0, None, None
+
+    def log_hyperparams(self, params):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def finalize(self, status):
+        raise RuntimeError("my logger could not finish")
+
+
+def test_a_loggers_failing_finalize_leaves_no_fit_running_in_the_runs_listing(tmp_path):
+    """As a failing teardown did: the logger's error came before the callbacks' teardown, and the trial's
+    checkpoint folder stayed claimed (listed as running) while the sweep's process lived."""
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, logger=LoggerFailingToFinish())
+    with pytest.raises(RuntimeError, match="my logger could not finish"):
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
+    listing = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "runs", str(tmp_path)],
+        capture_output=True, text=True, env=child_env(), timeout=120,
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stderr
+    assert "running" not in listing.stdout, listing.stdout

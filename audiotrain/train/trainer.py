@@ -1698,6 +1698,12 @@ class Trainer:
         try:
             self._teardown_hooks(module, stage, status)
         finally:
+            if stage == "fit":
+                # Whatever raised above before ModelCheckpoint's teardown ran (a user's logger failing to
+                # finish its run), the fit's claim on its checkpoint folder ends with the fit: kept, a sweep's
+                # process held it open for good, and `audiotrain runs` listed that trial as running.
+                for checkpoint in self.checkpoint_callbacks:
+                    checkpoint._release_folder()
             # A Ctrl-C after a stopped fit's save (the first one's stop has happened) ends no more than it.
             stop_stage_workers(*loaders, hold_interrupts=status == "interrupted")
 
