@@ -4658,6 +4658,52 @@ def test_a_run_from_python_leaves_the_callers_generators_and_seed_as_it_found_th
     assert seeding.SEED_ENV_VAR not in os.environ and seeding.default_seed() == seeding.DEFAULT_SEED
 
 
+def test_two_runs_from_python_in_a_sweeps_threads_leave_the_processs_warning_filters(tmp_path, monkeypatch):
+    """Optuna's ``n_jobs=2`` runs two trials in threads. Each run hid the Trainer's short-epoch warning with
+    `warnings.catch_warnings`, which puts back the whole filter list it found: the first run to start, ending
+    first, put back its list, and the second then put back the one it had found, the first's "ignore" filter
+    in it, so every later fit of the process lost that warning. The runs are held in that order here."""
+    import contextlib
+    import threading
+    import warnings
+
+    from audiotrain.train.trainer import SHORT_EPOCH_WARNING
+
+    both_fitting, first_returned = threading.Barrier(2, timeout=300), threading.Event()
+    advice = chords_train.smaller_model_advice
+
+    @contextlib.contextmanager
+    def in_that_order(*args):  # (entered around each run's fit, inside its warning filters)
+        both_fitting.wait()
+        with advice(*args):
+            yield
+        if threading.current_thread().name == "second":
+            first_returned.wait(300)
+
+    monkeypatch.setattr(chords_train, "smaller_model_advice", in_that_order)
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    errors = []
+
+    def trial(name):
+        try:
+            config = _tiny_config(tmp_path / "cache")
+            chords_train.run_training(config, tmp_path / name, log=silent, results=silent)
+        except BaseException as error:  # (said by the assertion below)
+            errors.append(error)
+        finally:
+            if name == "first":
+                first_returned.set()
+
+    trials = [threading.Thread(target=trial, args=(name,), name=name) for name in ("first", "second")]
+    for thread in trials:
+        thread.start()
+    for thread in trials:
+        thread.join(600)
+    assert not errors
+    hiding = [f for f in warnings.filters if f[1] is not None and f[1].pattern == SHORT_EPOCH_WARNING]
+    assert hiding == []
+
+
 def test_the_cache_is_free_once_a_run_from_python_returns(tmp_path):
     """After `run_training` returned, the process still held the cache's lock (the demo songs' hold was
     never released): ``cache clear`` from another process refused until the notebook or search ended."""

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from audiotrain._files import OutputWriteError, read_json_file, remove_killed_wr
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import device_record
 from audiotrain._text import audio_speed, listed, plural
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data import DataLoader
 from audiotrain.data.loader import position_ends_epoch
@@ -689,13 +689,12 @@ def _run_training(
     start = time.perf_counter()
     first_step = (state.get("progress") or {}).get("global_step", 0) if resume else 0
     try:
-        with warnings.catch_warnings():
-            if elsewhere:
-                warnings.filterwarnings(
-                    "ignore", message="ModelCheckpoint: the resumed checkpoint's ModelCheckpoint"
-                )
-            # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
-            warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
+        # The short-epoch warning names Trainer(log_every_n_steps=...) and values hooks log per step: the
+        # recipe logs none. (Hidden for the fit alone, beside a sweep's other runs: `ignoring_warnings`.)
+        hidden = [SHORT_EPOCH_WARNING]
+        if elsewhere:
+            hidden.append("ModelCheckpoint: the resumed checkpoint's ModelCheckpoint")
+        with ignoring_warnings(*hidden):
             with smaller_model_advice(CHORD_MEMORY_ADVICE):  # (its Trainer's precision: no flag of it)
                 trainer.fit(task, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
     # Failed before it trained a step (the resumed checkpoint's saved data position, which the loader

@@ -11,7 +11,6 @@ import functools
 import re
 import shutil
 import sys
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -20,6 +19,7 @@ from audiotrain._files import OutputWriteError, remove_killed_writes, write_json
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import CACHE_DIR_ENV, cache_dir, device_record
 from audiotrain._text import plural
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.datasets.caption_demo import DEMO_FOLDER as CAPTION_DEMO_FOLDER
 from audiotrain.datasets.caption_demo import CaptionDemoConfig, demo_set_name, make_caption_demo
 from audiotrain.datasets.captions import (
@@ -411,11 +411,10 @@ def run_job(
         enable_model_summary=False,
     )
     trainer.resume_hint = None  # the recipe prints its own command line below
-    with warnings.catch_warnings():
-        # The BatchNorm layers --task.batchnorm_eval keeps in eval mode are the recipe's choice, not a slip.
-        warnings.filterwarnings("ignore", message=r"Trainer\.fit: found \d+ module\(s\) in eval mode")
-        # It names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs none.
-        warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
+    # The BatchNorm layers --task.batchnorm_eval keeps in eval mode are the recipe's choice, not a slip; the
+    # short-epoch warning names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs
+    # none. (Hidden for the fit alone, beside a sweep's other runs: `ignoring_warnings`.)
+    with ignoring_warnings(r"Trainer\.fit: found \d+ module\(s\) in eval mode", SHORT_EPOCH_WARNING):
         try:
             # (a model too big for the memory left: the Trainer's own advice names its precision= argument,
             # which this recipe's users set through a flag or a field of its config)
