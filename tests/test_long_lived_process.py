@@ -906,7 +906,9 @@ class LoggerFailingToFinish:
 def test_a_loggers_failing_finalize_leaves_no_fit_running_in_the_runs_listing(tmp_path):
     """As a failing teardown did: the logger's error came before the callbacks' teardown, and the trial's
     checkpoint folder stayed claimed (listed as running) while the sweep's process lived."""
-    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, logger=LoggerFailingToFinish())
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, enable_checkpointing=True, logger=LoggerFailingToFinish(), log_every_n_steps=1
+    )
     with pytest.raises(RuntimeError, match="my logger could not finish"):
         trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
     listing = subprocess.run(
