@@ -451,6 +451,12 @@ def test_a_config_file_holds_derived_fields_only_with_the_values_they_follow(tmp
             "unrecognized arguments: --method median; did you mean --decode.method?",
         ),
         ("chords", ["--offline", "true"], "did you mean --logger.offline?"),
+        # A sweep's usual short names: no close match by spelling (difflib's would be --logger for --lr)
+        ("chords", ["--lr", "1e-3"], "unrecognized arguments: --lr 1e-3; did you mean --learning_rate?"),
+        ("chords", ["--wd", "0"], "did you mean --weight_decay?"),
+        ("chords", ["--bs", "8"], "did you mean --batch_size?"),
+        ("clap", ["--train.lr", "1e-4"], "did you mean --task.learning_rate?"),
+        ("clap", ["--bs", "8"], "did you mean --train.batch_size?"),
     ],
 )
 def test_a_misspelt_flag_gets_a_suggestion_as_a_config_key_does(recipe, argv, suggestion, capsys):

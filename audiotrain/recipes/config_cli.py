@@ -1241,6 +1241,11 @@ def returning_exit_status(main: Callable[..., int]) -> Callable[..., int]:
     return returning
 
 
+#: The short names a search script or another trainer's flags use for a setting (``--lr``), which spelling
+#: alone does not lead to: the "did you mean" of an unknown flag names the setting they stand for.
+SHORT_NAMES = {"lr": "learning_rate", "wd": "weight_decay", "bs": "batch_size"}
+
+
 class SettingsParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
 
@@ -1345,6 +1350,12 @@ class SettingsParser(argparse.ArgumentParser):
         if flag in self.other_names:
             return self.other_names[flag]
         known = self._option_string_actions
+        name = flag.lstrip("-").rpartition(".")[2]
+        if name in SHORT_NAMES:  # (spelt too unlike the setting for difflib: --lr is nearer --logger)
+            meant = [f"--{SHORT_NAMES[name]}"] if f"--{SHORT_NAMES[name]}" in known else []
+            meant = meant or sorted(o for o in known if o.endswith(f".{SHORT_NAMES[name]}"))
+            if meant:
+                return " or ".join(meant)
         match = difflib.get_close_matches(
             flag, known, n=1, cutoff=0.75
         )  # (difflib's 0.6 offers --logger for --lr)
