@@ -1472,11 +1472,25 @@ def test_the_tables_of_a_chord_run_and_of_against_say_where_the_scores_they_leav
     capsys.readouterr()
     assert chords.main([*argv, "--against", str(other_checkpoint)]) == 0
     against_table = capsys.readouterr().out.split("\nagainst ", 1)[1]
-    rest = "the other scores (thirds, thirds_inv, triads_inv, tetrads_inv) are in "
-    assert rest + "comparison.json" in against_table
+    rest = "the other scores (thirds, thirds_inv, triads_inv, tetrads_inv) are "
+    assert rest + "not printed: -o DIR writes them to comparison.json" in against_table  # (no -o here)
+    rest += "in "
     # The table a chord run prints at its end (train.py passes its evaluation folder).
     scores = score_songs({"a": ([ChordSegment(0, 10, "C:maj")], [ChordSegment(0, 10, "C:maj")])})
     run_table = format_table(
         {"model": scores}, intervals=True, others_in="RUN/evaluation/scores.md and scores.json"
     )
     assert run_table.splitlines()[-1] == rest + "RUN/evaluation/scores.md and scores.json"
+
+
+def test_evaluate_against_without_output_names_no_file_it_did_not_write(checkpoint, songs, tmp_path, capsys):
+    """`evaluate --against` without -o ended "the other scores (...) are in comparison.json and scores.md /
+    scores.json (written with -o)": files that this run did not write. It now says how to get them; with -o,
+    comparison.md names the files written beside it."""
+    data = _data_folder(songs, tmp_path)
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--tta", "0"]
+    assert chords.main([*argv, "--against", str(checkpoint)]) == 0
+    printed = capsys.readouterr().out
+    assert "are in comparison.json" not in printed and "not printed: -o DIR writes them" in printed
+    assert chords.main([*argv, "--against", str(checkpoint), "-o", str(tmp_path / "out")]) == 0
+    assert "are in comparison.json and scores.json" in (tmp_path / "out" / "comparison.md").read_text()

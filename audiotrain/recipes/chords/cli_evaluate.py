@@ -275,7 +275,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
             f"\nagainst {args.against}, on the {len(comparison.scores.per_song)} songs both scored "
             "(mir_eval.chord, % pooled over time):"
         )
-        print(comparison.table())
+        print(comparison.table(written=args.output is not None))
     if write_error is not None:
         raise write_error
     if args.output is not None:

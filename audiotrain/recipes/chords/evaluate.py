@@ -100,10 +100,14 @@ COMPARISON_FILES = ("comparison.json", "comparison.md")
 SUMMARY_METRICS = ("root", "majmin", "majmin_inv", "mirex", "triads", "sevenths", "sevenths_inv", "tetrads")
 
 
-def not_shown_note(metrics: Sequence[str], where: str) -> str | None:
-    """One line naming the scores of `CHORD_METRICS` a table leaves out and `where` they are; None if none."""
+def not_shown_note(metrics: Sequence[str], where: str, written: bool = True) -> str | None:
+    """One line naming the scores of `CHORD_METRICS` a table leaves out and `where` they are; None if none.
+    Not `written` (no ``-o``): that ``-o DIR`` writes them there, not that they are in files never written."""
     others = [metric for metric in CHORD_METRICS if metric not in metrics]
-    return f"the other scores ({', '.join(others)}) are in {where}" if others else None
+    if not others:
+        return None
+    found = f"are in {where}" if written else f"are not printed: -o DIR writes them to {where} in DIR"
+    return f"the other scores ({', '.join(others)}) {found}"
 
 
 #: How many of the costliest errors scores.json and scores.md list, per kind.
@@ -726,8 +730,10 @@ class Comparison:
         """``{metric: (difference, low, high)}`` of every comparison, 0-1 units."""
         return {m: difference_interval(self.scores, self.baseline, m) for m in CHORD_METRICS}
 
-    def table(self, metrics: Sequence[str] = SUMMARY_METRICS) -> str:
-        """A Markdown table in percent: each pooled score, the difference and its interval."""
+    def table(self, metrics: Sequence[str] = SUMMARY_METRICS, written: bool = True) -> str:
+        """A Markdown table in percent: each pooled score, the difference and its interval. `written`: the
+        files that hold the scores it leaves out are written (``-o``); without, the line says how to get them
+        rather than naming files that are not there."""
         percent = round(100 * INTERVAL_CONFIDENCE)
         lines = [
             f"| metric | this | against | difference | {percent}% interval, paired over songs |",
@@ -747,7 +753,7 @@ class Comparison:
             lines += ["", uncovered_note(uncovered)]
         if self.left_out:
             lines += ["", f"left out, scored by only one of the two: {', '.join(self.left_out)}"]
-        rest = not_shown_note(metrics, "comparison.json and scores.md / scores.json (written with -o)")
+        rest = not_shown_note(metrics, "comparison.json and scores.json", written)
         if rest:
             lines += ["", rest]
         return "\n".join(lines)
