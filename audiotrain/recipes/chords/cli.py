@@ -6,6 +6,7 @@ Command line (``python -m audiotrain.recipes.chords --help``)::
     python -m audiotrain.recipes.chords train --data DIR     # your songs: audio + .lab/.jams/.jamz beside them
     python -m audiotrain.recipes.chords train --data DIR --init_from RUN   # fine-tune RUN's model on them
     python -m audiotrain.recipes.chords evaluate --checkpoint RUN/checkpoints/best --data DIR
+    python -m audiotrain.recipes.chords score PREDICTIONS_DIR --data DIR   # .lab files you have, no model
     python -m audiotrain.recipes.chords predict --checkpoint RUN/checkpoints/best song.wav -o song.lab
 
 Settings: defaults < ``--preset`` (``quick_test``: seconds; ``development``; ``production``: real data; see
@@ -121,7 +122,7 @@ from audiotrain.train.interrupt import SaveAborted, stop_exit_status, stopped_by
 # loading here too.
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS = ("demo", "train", "evaluate", "predict", "cv", "export")
+COMMANDS = ("demo", "train", "evaluate", "score", "predict", "cv", "export")
 #: Config fields without a flag: the model's input width follows the features, its head the vocabulary.
 DERIVED_FIELDS = frozenset(derived_settings(TrainingConfig()))
 #: Path flags that a printed resume command writes absolute, so that it continues the run pasted in any folder
@@ -826,6 +827,8 @@ _TOP_COMMANDS = (
      "--init_from RUN starts from a trained model's weights (fine-tuning)"),
     ("evaluate", "score a checkpoint on annotated songs: --checkpoint CKPT --data DIR [-o OUT] "
      "[--against CKPT2: each score's difference from CKPT2's, paired over songs]"),
+    ("score", "score .lab transcriptions you already have (predict's, Chordino's, another tool's) without a "
+     "model or audio: PREDICTIONS --data DIR [-o OUT] [--against PREDICTIONS2]; evaluate's scores and files"),
     ("predict", "transcribe audio: --checkpoint CKPT song.wav|folder [-o out.lab|dir]"),
     ("cv", "k-fold cross-validation grouped by song: [--data DIR] --folds 5 (demo songs without --data); "
      "per-fold runs, out-of-fold .lab predictions, mean and std of every score"),
@@ -842,7 +845,7 @@ _TOP_EXIT_STATUSES = (
     ("0", "done"),
     (
         "1",
-        "done, but songs were skipped or outputs not written (evaluate, predict on a folder: each one "
+        "done, but songs were skipped or outputs not written (evaluate, score, predict on a folder: each one "
         "listed); or stopped, not done: by a full disk, by too little memory (a model too big for what is "
         "left, a ulimit -v), or by an unforeseen error (its traceback)",
     ),
@@ -888,7 +891,7 @@ def top_help() -> str:
 
 @returning_exit_status
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m audiotrain.recipes.chords COMMAND ...`` (demo, train, evaluate, predict, cv, export; no
+    """``python -m audiotrain.recipes.chords COMMAND ...`` (demo, train, evaluate, score, predict, cv, export;
     command: demo); `argv` defaults to ``sys.argv[1:]``. Returns the exit status (0 on success)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -929,6 +932,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from audiotrain.recipes.chords.cli_evaluate import _cmd_evaluate
 
                 return _cmd_evaluate(argv)
+            if command == "score":
+                from audiotrain.recipes.chords.cli_score import _cmd_score
+
+                return _cmd_score(argv)
             from audiotrain.recipes.chords.cli_predict import _cmd_predict
 
             return _cmd_predict(argv)

@@ -373,7 +373,12 @@ def trained_for(scored: dict[str, Any]) -> str:
 
 
 def scored_line(scored: dict[str, Any]) -> str:
-    """scores.md's first line: what was scored (`scored_record`)."""
+    """scores.md's first line: what was scored (`scored_record`; the ``score`` command's: ``predictions``)."""
+    if scored.get("predictions"):  # transcriptions read from .lab files, no model run
+        return (
+            f"Scored: the transcriptions in {scored['predictions']} against the annotations in "
+            f"{scored.get('data')}; audiotrain {scored.get('audiotrain')}; {scored.get('date')}"
+        )
     where = "" if scored.get("epoch") is None else f" ({trained_for(scored)})"
     decode = ", ".join(f"{name} {value}" for name, value in (scored.get("decode") or {}).items())
     return (
@@ -528,11 +533,7 @@ def evaluate_songs(
         audio_seconds += post.duration
         pairs[song.name] = (reference, estimate)
         targets = scored_frame_targets(reference, len(chord_type), post.frame_rate)
-        decoded_heads = {"chord_type": chord_type, "root": root, "bass": bass}
-        for head, counts in confusions.items():
-            none = len(FRAME_HEADS[head]) - 1  # root and bass of N and X: the "none" column
-            predicted = np.where(decoded_heads[head] < 0, none, decoded_heads[head])
-            counts += compute_confusion_matrix(predicted, targets[head], num_classes=len(counts))
+        add_frame_counts(confusions, targets, {"chord_type": chord_type, "root": root, "bass": bass})
         tracker.update({}, post.probs, targets)
         scoring += time.perf_counter() - scoring_start
     wall = time.perf_counter() - start - scoring
@@ -572,6 +573,18 @@ def evaluate_songs(
     if out is not None:
         write_evaluation(result, out)
     return result
+
+
+def add_frame_counts(
+    confusions: dict[str, np.ndarray], targets: dict[str, np.ndarray], decoded: dict[str, np.ndarray]
+) -> None:
+    """Add one song's frames to `confusions` (one [reference, transcription] count matrix per head of
+    `FRAME_HEADS`): `targets` of its reference (`scored_frame_targets`), `decoded` its transcription's
+    per-frame class of each head, -1 for a root or bass of N or X (their "none" column)."""
+    for head, counts in confusions.items():
+        none = len(FRAME_HEADS[head]) - 1
+        predicted = np.where(decoded[head] < 0, none, decoded[head])
+        counts += compute_confusion_matrix(predicted, targets[head], num_classes=len(counts))
 
 
 def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) -> list[str]:

@@ -1,0 +1,262 @@
+"""The ``score`` command: ``evaluate`` without the model. Transcriptions already written as ``.lab`` files (by
+``predict``, Chordino, another tool) are paired with the annotations of the same name and scored with the
+same mir_eval.chord scores, tables and files (`write_evaluation`, `Comparison`)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+from audiotrain._system import versions
+from audiotrain._text import listed, plural
+from audiotrain.chords.lab import ChordSegment, read_annotation, read_lab
+from audiotrain.chords.vocabulary import N_INDEX
+from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
+from audiotrain.datasets.chord_songs import _ANNOTATION_PRIORITY, ANNOTATION_SUFFIXES, frame_targets
+from audiotrain.metrics.chord_scores import score_songs
+from audiotrain.recipes._run import check_can_write, clear_run_outputs, is_inside, path_flag
+from audiotrain.recipes.chords import cli
+from audiotrain.recipes.chords.cli_evaluate import _annotation_number
+from audiotrain.recipes.chords.cli_predictor import _print_to_stderr
+from audiotrain.recipes.chords.evaluate import (
+    COMPARISON_FILES,
+    EVALUATION_FILES,
+    FRAME_HEADS,
+    EvaluationResult,
+    GapFilledReference,
+    add_frame_counts,
+    compare_results,
+    evaluation_outputs,
+    gap_filled_note,
+    scored_frame_targets,
+    write_evaluation,
+)
+from audiotrain.recipes.config_cli import add_overwrite_argument
+
+import numpy as np
+
+#: Frames per second of the frame-level figures (scores.json's ``frames``, the confusion matrix): finer than
+#: any model's hop, so that a transcription's boundaries move them as little as they move mir_eval's scores.
+FRAME_RATE = 100.0
+
+
+def _read(path: Path, read, **settings) -> list[ChordSegment]:
+    """`read` (`read_lab` or `read_annotation`) of `path`; a file that cannot be opened is a ValueError
+    naming it (the readers' AnnotationError names the file and line)."""
+    try:
+        return read(path, keep_starts=True, **settings)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read it: {error.strerror or error}") from None
+
+
+def _pairs(predictions: Path, data: Path, leave_out: Path | None) -> tuple[dict, dict[str, str]]:
+    """({song: (prediction, annotation)}, {song: why it is not scored}): each ``.lab`` under `predictions`
+    (or the one file) with the annotation under `data` (or the one file) of the same name, paired as
+    ``evaluate --annotations`` pairs audio with an annotations folder (`match_in_annotation_folder`: case,
+    spaces, underscores and hyphens ignored; of several, the one in the mirrored folder; never a guess).
+    Songs are named by their annotation's path under `data` without its suffix, so that two folders of
+    transcriptions laid out otherwise (``--against``) name the same songs alike (a prediction alone: by its
+    path under `predictions`). Nothing under `leave_out` (-o) is read."""
+    if predictions.is_file():
+        found, root = [predictions], predictions.parent
+    else:
+        found = annotations_under(predictions, (".lab",))
+        root = predictions
+    if data.is_file():  # one transcription against one annotation: whatever their names
+        if len(found) != 1:
+            raise ValueError(
+                f"--data {data} is one file: give one .lab file as PREDICTIONS, not {predictions}"
+            )
+        return {data.stem: (found[0], data)}, {}
+    # (a folder of transcriptions inside the annotations' holds no annotation: evaluate -o DIR/eval)
+    annotations = [p for p in annotations_under(data, ANNOTATION_SUFFIXES) if not is_inside(p, predictions)]
+    if leave_out is not None:
+        found = [path for path in found if not is_inside(path, leave_out)]
+        annotations = [path for path in annotations if not is_inside(path, leave_out)]
+    paired, ambiguous, alone = match_in_annotation_folder(
+        found, root, annotations, data, _ANNOTATION_PRIORITY
+    )
+    name = lambda path, under: path.relative_to(under).with_suffix("").as_posix()  # noqa: E731
+    left_out = {name(path, root): why.split(": ", 1)[1] for path, why in ambiguous}
+    ambiguous_paths = {path for path, _ in ambiguous}
+    for path in found:
+        if path not in paired and path not in ambiguous_paths:
+            left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}"
+    for path in alone if predictions.is_dir() else ():  # (one transcription: the others are not missing)
+        left_out[name(path, data)] = f"annotation {path} has no prediction of its name in {predictions}"
+    return {name(annotation, data): (path, annotation) for path, annotation in paired.items()}, left_out
+
+
+def score_predictions(
+    predictions: Path,
+    data: Path,
+    leave_out: Path | None = None,
+    allow_gaps: bool = False,
+    jams_annotation: int = 0,
+) -> EvaluationResult:
+    """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
+    `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
+    not paired are `ChordScores.skipped`, with the reason. The span scored is the annotation's (no audio is
+    read); the frame figures are counted at `FRAME_RATE`, a transcription's part outside its span as N."""
+    start = time.perf_counter()
+    paired, skipped = _pairs(predictions, data, leave_out)
+    if not paired:
+        raise ValueError(
+            f"no transcription in {predictions} pairs with an annotation in {data}: "
+            + "; ".join(f"{song}: {why}" for song, why in list(skipped.items())[:3])
+            + (f" ({len(skipped) - 3} more)" if len(skipped) > 3 else "")
+        )
+    pairs, gaps = {}, {}
+    confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
+    for song, (prediction, annotation) in sorted(paired.items()):
+        filled: list[tuple[float, float]] = []
+        reference = _read(
+            annotation,
+            read_annotation,
+            allow_gaps=allow_gaps,
+            jams_annotation=jams_annotation,
+            filled_gaps=filled,
+        )
+        estimate = _read(prediction, read_lab, allow_gaps=allow_gaps)
+        pairs[song] = (reference, estimate)
+        if filled:
+            gaps[song] = GapFilledReference(annotation.name, len(filled), sum(end - s for s, end in filled))
+        frames = int(np.ceil(reference[-1].end * FRAME_RATE)) if reference else 0
+        decoded = frame_targets(estimate, frames, FRAME_RATE)
+        decoded["chord_type"] = np.where(decoded["chord_type"] < 0, N_INDEX, decoded["chord_type"])
+        add_frame_counts(confusions, scored_frame_targets(reference, frames, FRAME_RATE), decoded)
+    scores = score_songs(pairs)
+    scores.skipped = skipped
+    seconds = sum(reference[-1].end - reference[0].start for reference, _ in pairs.values() if reference)
+    result = EvaluationResult(
+        scores, confusions["chord_type"], seconds, time.perf_counter() - start, pairs, confusions
+    )
+    result.gap_filled = gaps
+    result.scored = {
+        "predictions": os.path.abspath(predictions),
+        "data": os.path.abspath(data),
+        "audiotrain": versions()["audiotrain"],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return result
+
+
+def _cmd_score(argv: list[str]) -> int:
+    parser = cli.SettingsParser(
+        prog="python -m audiotrain.recipes.chords score",
+        description="Score chord transcriptions already written as .lab files (by predict, Chordino, another "
+        "tool) against your annotations with mir_eval.chord: evaluate without the model, with its scores, "
+        "tables and files. Each .lab under PREDICTIONS pairs with the annotation of the same name under "
+        "--data, as evaluate --annotations pairs audio (case, spaces, underscores and hyphens ignored). No "
+        "audio is read: the span scored is each annotation's. A transcription without an annotation, or an "
+        "annotation without a transcription, is listed with the reason (in scores.json and scores.md too), "
+        "the others are scored, and the exit status is then 1; a .lab that cannot be read is an error naming "
+        "the file and line (exit status 2).",
+    )
+    parser.add_argument(
+        "predictions", type=path_flag, metavar="PREDICTIONS", help="folder of .lab files, or one .lab file"
+    )
+    parser.add_argument(
+        "--data",
+        type=path_flag,
+        required=True,
+        metavar="DIR",
+        help="folder of .lab/.jams/.jamz annotations (audio beside them is not read), or one annotation file "
+        "when PREDICTIONS is one .lab",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=path_flag,
+        default=None,
+        metavar="OUT",
+        help="where to write the scores (default: no files)",
+    )
+    parser.add_argument(
+        "--against",
+        type=path_flag,
+        default=None,
+        metavar="PREDICTIONS2",
+        help="also score these transcriptions on the same annotations and print each score's difference with "
+        "a 95%% interval paired over songs (-o: comparison.md and comparison.json)",
+    )
+    parser.add_argument(
+        "--allow_gaps", action="store_true", help="read gaps between segments as N instead of failing"
+    )
+    parser.add_argument(
+        "--jams_annotation",
+        type=_annotation_number,
+        default=0,
+        metavar="N",
+        help="which chord annotation of a JAMS file is the reference, counted from 0",
+    )
+    add_overwrite_argument(parser, help="replace an earlier evaluation's or score's files in the -o folder")
+    args = parser.parse_args(argv)
+    for path, flag in ((args.predictions, "PREDICTIONS"), (args.data, "--data"), (args.against, "--against")):
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"{flag} {path} does not exist")
+    out = args.output
+    if out is not None:
+        for path, flag in (
+            (args.predictions, "PREDICTIONS"),
+            (args.data, "--data"),
+            (args.against, "--against"),
+        ):
+            if path is not None and path.is_dir() and out.resolve() == path.resolve():
+                # (--overwrite would remove the .lab files of the songs an earlier scores.json lists: theirs)
+                raise ValueError(f"-o {out} is the {flag} folder: write the scores to a folder of their own")
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(
+                f"-o {out} is a file; score writes a .lab per song and the scores into a folder"
+            )
+        check_can_write(out, f"-o {out}")
+    settings = {"leave_out": out, "allow_gaps": args.allow_gaps, "jams_annotation": args.jams_annotation}
+    result = score_predictions(args.predictions, args.data, **settings)
+    comparison = None
+    if args.against is not None:
+        other = score_predictions(args.against, args.data, **settings)
+        if not set(result.pairs) & set(other.pairs):
+            raise ValueError(
+                f"{args.predictions} and --against {args.against} pair with no annotation of {args.data} in "
+                "common: nothing to compare"
+            )
+        comparison = compare_results(result, other)
+    if out is not None:
+        written = [f"{song}.lab" for song in result.pairs] + list(EVALUATION_FILES)
+        written += list(COMPARISON_FILES) if comparison is not None else []
+        cli.refuse_existing_outputs((out / name for name in written), args.overwrite)
+        if args.overwrite:
+            clear_run_outputs(out, evaluation_outputs(out), _print_to_stderr)
+        write_evaluation(result, out, args.overwrite)
+        if comparison is not None:
+            comparison.write(out, args.overwrite)
+    print(f"{plural(len(result.scores.per_song), 'song')} scored, mir_eval.chord scores in %:")
+    print(result.scores.table())
+    if result.gap_filled:
+        print(gap_filled_note(result.gap_filled))
+    if comparison is not None:
+        print(f"\nagainst {args.against} (mir_eval.chord, % pooled over time):")
+        print(comparison.table(written=out is not None))
+    if out is not None:
+        print(f"wrote the scores (and a copy of each .lab scored) to {out}")
+    if result.scores.skipped:
+        reasons = list(result.scores.skipped.values())
+        no_annotation = sum(why.startswith("prediction ") for why in reasons)
+        no_prediction = sum(why.startswith("annotation ") for why in reasons)
+        other = len(reasons) - no_annotation - no_prediction
+        counts = [
+            f"{plural(no_prediction, 'annotation')} without a prediction" if no_prediction else "",
+            f"{plural(no_annotation, 'prediction')} without an annotation" if no_annotation else "",
+            f"{plural(other, 'prediction')} paired with several annotations" if other else "",
+        ]
+        print(
+            f"not scored: {listed([c for c in counts if c])} (listed on standard output, below the scores"
+            + (f", and in {out / 'scores.json'}" if out is not None else "")
+            + "): exit status 1",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,98 @@
+"""`chords score` from the user's side: .lab transcriptions a musician already has (from predict, Chordino,
+another tool) scored against their own annotations, without a checkpoint or audio."""
+
+import json
+
+from audiotrain.recipes import chords
+
+REFERENCE = "0.0 2.0 C:maj\n2.0 4.0 G:maj\n4.0 6.0 A:min\n6.0 8.0 F:maj\n"
+#: The same chords, each 0.5 s late (and N before): 6 of the 8 annotated seconds right.
+SHIFTED = "0.0 0.5 N\n0.5 2.5 C:maj\n2.5 4.5 G:maj\n4.5 6.5 A:min\n6.5 8.0 F:maj\n"
+
+
+def _folders(tmp_path, predictions, annotations):
+    """A folder of transcriptions and one of annotations, {stem: text} each."""
+    for folder, files in (("pred", predictions), ("ann", annotations)):
+        (tmp_path / folder).mkdir()
+        for stem, text in files.items():
+            (tmp_path / folder / f"{stem}.lab").write_text(text)
+    return tmp_path / "pred", tmp_path / "ann"
+
+
+def _majmin(out):
+    return json.loads((out / "scores.json").read_text())["per_song"]
+
+
+def test_a_transcription_equal_to_its_annotation_scores_100_and_a_shifted_one_less(tmp_path, capsys):
+    pred, ann = _folders(
+        tmp_path, {"same": REFERENCE, "late": SHIFTED}, {"same": REFERENCE, "late": REFERENCE}
+    )
+    out = tmp_path / "out"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "2 songs scored" in printed.out and "| majmin | 87.50 |" in printed.out  # (8 + 6) of 16 s
+    per_song = _majmin(out)
+    assert per_song["same"]["majmin"] == 1.0 and per_song["late"]["majmin"] == 0.75
+    scores_md = (out / "scores.md").read_text()
+    assert scores_md.startswith(f"Scored: the transcriptions in {pred} against the annotations in {ann}")
+
+
+def test_songs_without_a_transcription_and_transcriptions_without_a_song_are_counted_and_listed(
+    tmp_path, capsys
+):
+    pred, ann = _folders(
+        tmp_path,
+        {"song": REFERENCE, "demo take": REFERENCE},
+        {"Song": REFERENCE, "b": REFERENCE, "c": REFERENCE},
+    )
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 1
+    printed = capsys.readouterr()
+    assert "not scored: 2 annotations without a prediction, 1 prediction without an annotation" in printed.err
+    assert "exit status 1" in printed.err
+    assert f"- b: annotation {ann / 'b.lab'} has no prediction of its name in {pred}" in printed.out
+    assert f"prediction {pred / 'demo take.lab'} has no annotation of its name in {ann}" in printed.out
+    assert "1 song scored" in printed.out  # song.lab pairs with Song.lab: case ignored, as evaluate pairs
+
+
+def test_an_output_folder_written_before_is_not_replaced_unless_asked(tmp_path, capsys):
+    pred, ann = _folders(tmp_path, {"a": SHIFTED}, {"a": REFERENCE})
+    argv = ["score", str(pred), "--data", str(ann), "-o", str(tmp_path / "out")]
+    assert chords.main(argv) == 0
+    (tmp_path / "out" / "scores.md").write_text("my notes")
+    capsys.readouterr()
+    assert chords.main(argv) == 2
+    assert "refusing to replace" in capsys.readouterr().err
+    assert (tmp_path / "out" / "scores.md").read_text() == "my notes"
+    assert chords.main([*argv, "--overwrite"]) == 0
+    assert (tmp_path / "out" / "scores.md").read_text() != "my notes"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(pred), "--overwrite"]) == 2
+    assert "is the PREDICTIONS folder" in capsys.readouterr().err  # (its .lab files are the user's)
+
+
+def test_a_malformed_line_is_a_one_line_error_naming_the_file_and_line(tmp_path, capsys):
+    pred, ann = _folders(tmp_path, {"a": "0.0 1.0 C:maj\n1.0 x G:maj\n"}, {"a": REFERENCE})
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    error = capsys.readouterr().err.splitlines()[0]
+    assert error.startswith(f"error: {pred / 'a.lab'}, line 2: ")
+    (pred / "a.lab").write_text(REFERENCE)
+    (ann / "a.lab").write_bytes(b"0.0 8.0 C:maj\n\xff\n")
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    assert str(ann / "a.lab") in capsys.readouterr().err.splitlines()[0]
+
+
+def test_one_transcription_against_one_annotation_and_against_another_transcription(tmp_path, capsys):
+    (tmp_path / "take1.lab").write_text(REFERENCE)
+    (tmp_path / "chordino.lab").write_text(SHIFTED)
+    (tmp_path / "mine.lab").write_text(REFERENCE)
+    argv = ["score", str(tmp_path / "take1.lab"), "--data", str(tmp_path / "mine.lab")]
+    assert chords.main([*argv, "--against", str(tmp_path / "chordino.lab")]) == 0
+    printed = capsys.readouterr().out
+    assert "| majmin | 100.00 | 75.00 | +25.00 |" in printed
+    assert "are not printed: -o DIR writes them" in printed
+
+
+def test_score_is_in_the_recipes_help(capsys):
+    assert chords.main(["--help"]) == 0
+    assert "  score  " in capsys.readouterr().out
+    assert chords.main(["score", "--help"]) == 0
+    assert "No audio is read" in capsys.readouterr().out
