@@ -96,3 +96,15 @@ def test_score_is_in_the_recipes_help(capsys):
     assert "  score  " in capsys.readouterr().out
     assert chords.main(["score", "--help"]) == 0
     assert "No audio is read" in capsys.readouterr().out
+
+
+def test_a_transcription_two_annotations_could_be_is_listed_with_what_to_do_and_not_paired(tmp_path, capsys):
+    for folder in ("ann/live", "ann/studio", "pred"):
+        (tmp_path / folder).mkdir(parents=True)
+    for path in ("ann/live/take.lab", "ann/studio/take.lab", "pred/take.lab", "ann/live/b.lab", "pred/b.lab"):
+        (tmp_path / path).write_text(REFERENCE)
+    assert chords.main(["score", str(tmp_path / "pred"), "--data", str(tmp_path / "ann")]) == 1
+    printed = capsys.readouterr()
+    assert "its name matches 2 annotations in" in printed.out and "mirrors its annotation's" in printed.out
+    assert "pairs file" not in printed.out  # (evaluate's --pairs: not a flag of score)
+    assert "1 prediction paired with several annotations" in printed.err

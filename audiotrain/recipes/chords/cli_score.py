@@ -80,7 +80,9 @@ def _pairs(predictions: Path, data: Path, leave_out: Path | None) -> tuple[dict,
         found, root, annotations, data, _ANNOTATION_PRIORITY
     )
     name = lambda path, under: path.relative_to(under).with_suffix("").as_posix()  # noqa: E731
-    left_out = {name(path, root): why.split(": ", 1)[1] for path, why in ambiguous}
+    # (evaluate's advice, a pairs file, is not score's: a folder of transcriptions mirrors the annotations')
+    advice = "put it in the folder under PREDICTIONS that mirrors its annotation's, or rename it"
+    left_out = {name(path, root): f"{why.split('; list ')[0]}; {advice}" for path, why in ambiguous}
     ambiguous_paths = {path for path, _ in ambiguous}
     for path in found:
         if path not in paired and path not in ambiguous_paths:
