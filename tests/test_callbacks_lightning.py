@@ -513,13 +513,14 @@ def test_early_stopping_thresholds_stop_as_lightnings(tmp_path, capsys, argument
     es = EarlyStopping(monitor="val_m", patience=5, verbose=True, **argument)
     t, _ = fit(tmp_path, [es], script, enable_checkpointing=False)
     assert es.stopped_epoch == 2 and t.current_epoch == 3 and es.best_score == 4  # as Lightning
-    assert es.stop_reason == reason and reason in capsys.readouterr().out
+    assert es.stop_reason == reason and reason in capsys.readouterr().err
 
 
 def test_early_stopping_verbose_prints_each_improvement_as_lightning(tmp_path, capsys):
     es = EarlyStopping(monitor="val_m", patience=2, min_delta=0.1, verbose=True)
     fit(tmp_path, [es], [5, 4, 4.5, 4.2, 3, 3], enable_checkpointing=False)
-    lines = capsys.readouterr().out.splitlines()
+    said = capsys.readouterr().err.splitlines()  # (on stderr after the model summary)
+    lines = [line for line in said if line.startswith(("Metric", "EarlyStopping"))]
     assert lines[:2] == [
         "Metric val_m improved. New best score: 5.000",
         "Metric val_m improved by 1.000 >= min_delta = 0.1. New best score: 4.000",
@@ -530,7 +531,7 @@ def test_early_stopping_verbose_prints_each_improvement_as_lightning(tmp_path, c
 def test_model_checkpoint_verbose_says_which_saves_were_not_in_the_top_k_as_lightning(tmp_path, capsys):
     mc = ModelCheckpoint(monitor="val_m", save_top_k=1, verbose=True)
     fit(tmp_path, [mc], [5, 6, 4])
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().err.splitlines()
     assert [
         line.split(" (")[0].rsplit("/", 1)[-1] for line in lines if line.startswith("ModelCheckpoint")
     ] == [
@@ -538,6 +539,23 @@ def test_model_checkpoint_verbose_says_which_saves_were_not_in_the_top_k_as_ligh
         "epoch=2-step=9",
     ]
     assert "Epoch 1, global step 6: 'val_m' was not in top 1" in lines
+
+
+def test_verbose_callbacks_write_on_stderr_so_a_scripts_stdout_holds_only_its_own_output(tmp_path, capsys):
+    # `python fit.py > results.txt 2> train.log`: the callbacks' notes go to the log with the progress lines
+    # (as Lightning's, through its log handler on stderr), not into the results.
+    callbacks = [
+        EarlyStopping(monitor="val_m", patience=1, verbose=True),
+        ModelCheckpoint(monitor="val_m", save_top_k=1, verbose=True),
+        ReduceLROnPlateau(monitor="val_m", patience=0, verbose=True),
+    ]
+    fit(tmp_path, callbacks, [5, 4, 6, 7])
+    print("results")
+    said = capsys.readouterr()
+    assert said.out == "results\n"
+    notes = ("Metric val_m improved", "ModelCheckpoint: saved", "was not in top 1", "ReduceLROnPlateau: val")
+    assert all(note in said.err for note in notes)
+    assert "EarlyStopping at epoch 2: val_m did not improve" in said.err
 
 
 @pytest.mark.parametrize(

@@ -229,7 +229,7 @@ class EarlyStopping(Callback):
             )
         elif _is_better(value, self.best_score, self.mode, self.min_delta):
             if self.verbose:  # (Lightning's words)
-                trainer.print(
+                trainer._note(
                     f"Metric {self.monitor} improved. New best score: {value:.3f}"
                     if self.best_score is None
                     else f"Metric {self.monitor} improved by {abs(self.best_score - value):.3f} >= "
@@ -253,7 +253,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch = trainer.current_epoch
         self.stop_reason = reason
         if self.verbose:
-            trainer.print(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
+            trainer._note(f"EarlyStopping at epoch {trainer.current_epoch}: {reason}")
 
     def state_dict(self) -> dict[str, Any]:
         state = {

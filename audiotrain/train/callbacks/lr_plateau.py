@@ -158,7 +158,7 @@ class ReduceLROnPlateau(Callback):
                 group.learning_rate = new  # the optimizer's state: the next compiled update reads it
                 if self.verbose:
                     which = f" of group {i}" if len(groups) > 1 else ""
-                    trainer.print(
+                    trainer._note(
                         f"ReduceLROnPlateau: {self.monitor} did not improve for {self.num_bad_epochs} checks "
                         f"(best {self.best}); learning rate{which} {old:.4g} -> {new:.4g}"
                     )

@@ -791,7 +791,7 @@ class ModelCheckpoint(Callback):
         saved = self.save_top_k != 0 and self._qualifies(score)
         path = self._save_top_k(trainer, score) if saved else None
         if self.verbose and self.monitor and self.save_top_k != 0 and not saved:  # (Lightning's words)
-            trainer.print(
+            trainer._note(
                 f"Epoch {trainer.current_epoch:d}, global step {trainer.global_step:d}: {self.monitor!r} was not "
                 f"in top {self.save_top_k}"
             )
@@ -827,7 +827,7 @@ class ModelCheckpoint(Callback):
             if old != path:
                 self._remove(trainer, old)
         if self.verbose:
-            trainer.print(
+            trainer._note(
                 f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
             )
         return path
