@@ -539,8 +539,14 @@ def test_help_into_a_reader_that_left_ends_quietly(tmp_path, module, status, buf
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device every write fills")
 @pytest.mark.parametrize(
     "args",
-    [["audiotrain.recipes.chords", "--help"], ["audiotrain", "runs", "."]],
-    ids=["chords", "audiotrain"],
+    [
+        ["audiotrain.recipes.chords", "--help"],
+        ["audiotrain", "runs", "."],
+        # Helps longer than stdout's buffer: argparse dropped the write's error, and they ended 0 unwritten.
+        ["audiotrain.recipes.clap", "--help"],
+        ["audiotrain.recipes.chords", "train", "--help"],
+    ],
+    ids=["chords", "audiotrain", "clap-help", "chords-train-help"],
 )
 def test_stdout_on_a_full_disk_is_one_error_line(tmp_path, args):
     """`evaluate ... > results.txt` on a full disk (here `> /dev/full`) ended in a 15-line OSError traceback,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import UTF16_TEXT, OutputWriteError, is_utf16, parse_json
+from audiotrain._files import STORAGE_ERRNOS, UTF16_TEXT, OutputWriteError, is_utf16, parse_json
 from audiotrain._invocation import as_started
 from audiotrain._system import KernelCompileError
 from audiotrain._yaml import MAX_YAML_VALUES, parse_yaml
@@ -1287,7 +1287,18 @@ class SettingsParser(argparse.ArgumentParser):
         self._prog = as_started(prog)
 
     def _print_message(self, message: str, file: Any = None) -> None:
-        super()._print_message(as_started(message), file)
+        """argparse's, but a write that fails for its storage is raised, for the command to say in one line
+        and end with status 1: argparse drops every OSError of the write, and a help longer than stdout's
+        buffer (``clap --help > /dev/full``, a full disk) ended 0 with nothing written. A reader that left
+        (``--help | head``) and a closed stream are still passed over, as argparse passes them."""
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(as_started(message))
+        except (AttributeError, OSError) as error:
+            if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+                raise
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         """As argparse's, where a flag that takes an optional true/false (`add_overwrite_argument`) given alone
