@@ -508,6 +508,25 @@ def test_a_job_of_one_rank_names_no_other_ranks(tmp_path):
     assert "other ranks" not in proc.stderr
 
 
+def test_a_job_run_with_warnings_as_errors_leaves_no_unclosed_file_tracebacks_in_its_log(tmp_path):
+    # `PYTHONWARNINGS=error python -W error -X dev -m audiotrain launch ... > job.log 2>&1` (warnings as
+    # errors, for the ranks): the launcher's pipe from mlx.launch, and mlx.launch's pipes from the ranks,
+    # were left to the collector, each an "Exception ignored ... ResourceWarning: unclosed file" traceback in
+    # the log after the job's own output (about 30 lines for 2 ranks).
+    from running_test import require_serial
+
+    from tests.distributed import free_starting_port
+
+    require_serial("a 2-process job")
+    (tmp_path / "job.py").write_text("print('done')\n")
+    launch = [sys.executable, "-W", "error", "-X", "dev", "-m", "audiotrain", "launch", "-n", "2"]
+    job = [*launch, "--starting-port", str(free_starting_port(2)), "--", sys.executable, "job.py"]
+    env = child_env({"PYTHONWARNINGS": "error"})
+    proc = subprocess.run(job, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "done\ndone\n", proc.stderr
+    assert "Exception ignored" not in proc.stderr and "ResourceWarning" not in proc.stderr, proc.stderr
+
+
 def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):
     # mlx.launch wrote "\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m" into the log, before
     # the last line the rank printed.

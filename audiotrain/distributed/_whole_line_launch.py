@@ -13,6 +13,7 @@ they are (their lines are still read, by guesswork, `failures._InLaunchTerms`).
 
 import os
 import sys
+import warnings
 
 
 def _whole_line_logger(colour: str, tag: str, with_verbose: bool):
@@ -46,6 +47,10 @@ def main() -> int:
             if callable(getattr(module, name, None)):
                 setattr(module, name, _whole_line_logger(colour, tag, with_verbose))
     sys.argv[0] = "mlx.launch"  # (its usage and errors name it: the launcher puts its own name there)
+    # mlx.launch's thread per rank leaves the rank's three pipes to the collector: under a user's
+    # PYTHONWARNINGS=error (which the ranks inherit, as they should) each was an "Exception ignored ...
+    # ResourceWarning: unclosed file" traceback in the job's log. Those are mlx.launch's, not the job's.
+    warnings.simplefilter("ignore", ResourceWarning)
     return launch.main()
 
 

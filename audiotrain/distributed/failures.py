@@ -1079,6 +1079,10 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             death_watch.close()
             if proc.stdin is not None:
                 proc.stdin.close()
+            # Once mlx.launch has ended (left open, its pipe was a ResourceWarning under `python -X dev`);
+            # while it runs, its last words still reach it, not a closed pipe.
+            if proc.stderr is not None and proc.poll() is not None:
+                proc.stderr.close()
     # The ranks the launcher killed, as mlx.launch reported them (SIGKILL's status); not a rank reported
     # before the launcher killed any (the OOM killer's or a `kill -9`: where the job broke).
     killed = (
