@@ -198,6 +198,16 @@ def test_a_stop_validates_where_it_ends_the_loop_under_an_int_interval(
     assert t.should_stop  # also after max_time (it was False)
 
 
+def test_a_fit_that_max_time_ends_says_so_once_on_stderr_as_lightnings_timer(tmp_path, capsys):
+    # A log read after an unattended run ended with the last epoch's line cut short ("Epoch 10: 16/25
+    # batches") and no word of why: Lightning's max_time (a Timer) says "Time limit reached. ...".
+    t, _ = fit(tmp_path, batches=5, max_epochs=5, max_time={"hours": 1}, callbacks=[StopsAt(3, by_time=True)])
+    said = capsys.readouterr()
+    assert t.global_step == 3 and said.out == ""
+    assert said.err.count("Time limit reached. Elapsed time is 0:00:0") == 1, said.err
+    assert "Signaling Trainer to stop." in said.err
+
+
 def test_a_stop_request_waiting_for_min_epochs_does_not_validate_early(tmp_path):
     _, validations = fit(
         tmp_path, batches=5, max_epochs=5, min_epochs=2, val_check_interval=2, callbacks=[StopsAt(3)]

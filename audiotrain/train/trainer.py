@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import functools
 import inspect
 import math
@@ -1144,6 +1145,10 @@ class Trainer:
         if self.max_epochs is not None and self.current_epoch >= self.max_epochs:
             return True
         if self.max_time is not None and self._time_is_up():
+            if not self._stopping.time_out:  # (once: the loop asks again as the epoch ends)
+                # Lightning's Timer's words: a log otherwise ends mid-epoch without saying why.
+                elapsed = datetime.timedelta(seconds=int(self.elapsed()))
+                self._note(f"Time limit reached. Elapsed time is {elapsed}. Signaling Trainer to stop.")
             self._stopping.time_ran_out()
             return True
         return self._stop_request_ends_fit()
