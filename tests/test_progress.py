@@ -148,6 +148,18 @@ def test_an_epochs_line_shows_its_means_as_the_history_has_them_loss_and_val_los
         assert shown["val_loss"] == float(f"{history['val_loss'][epoch]:.4g}")
 
 
+def test_an_epoch_without_a_validation_shows_no_validation_numbers_on_its_line(tmp_path, capsys):
+    # check_val_every_n_epoch=2: epoch 2's line showed epoch 1's val_loss and val_accuracy, which a log's
+    # reader takes for epoch 2's validation; its history row has none.
+    trainer = fit_with(tmp_path, ProgressBar(), max_epochs=4, check_val_every_n_epoch=2)
+    lines = capsys.readouterr().err.strip().splitlines()
+    history = trainer.history
+    for epoch, line in enumerate(lines):
+        shown = {name for name in _numbers(line.split(" s, ")[1]) if name.startswith("val_")}
+        validated = history["val_loss"][epoch] is not None and epoch % 2 == 1
+        assert shown == ({"val_loss", "val_accuracy"} if validated else set()), (epoch, line)
+
+
 def test_an_epochs_line_shows_a_validation_value_a_callback_wrote_into_callback_metrics(tmp_path, capsys):
     """As the CLAP recipe's retrieval callback does, outside self.log: its val_* number is on the line."""
     from audiotrain.train.callback import Callback

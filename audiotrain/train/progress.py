@@ -118,6 +118,11 @@ class ProgressBar(Callback):
     @_reader_may_leave
     def on_train_epoch_end(self, trainer, module) -> None:
         epoch_means = trainer.epoch_progress_metrics()
+        if trainer.progress.validated_epoch != trainer.current_epoch:
+            # No validation in this epoch (check_val_every_n_epoch): an earlier epoch's numbers, which its
+            # history row does not have, would read as this epoch's.
+            for name in trainer._step_logging.epoch_validation_metrics():
+                epoch_means.pop(name, None)
         if self._train_bar is not None:
             self._train_bar.set_postfix(_fmt(epoch_means), refresh=True)
         elif self.is_plain:
