@@ -182,6 +182,24 @@ def test_a_stop_as_fit_sets_up_is_not_lost_it_stops_training_after_a_step(
 
 
 @pytest.mark.parametrize("name", SIGNALS)
+def test_a_stop_before_the_first_validation_names_its_signal_where_it_evaluates_the_weights_it_left(
+    cache, tmp_path, monkeypatch, capsys, name
+):
+    # A SIGTERM (a cluster's time limit) was logged as "evaluating the weights as Ctrl-C stopped them".
+    setup_optimizer = Trainer._setup_optimizer
+
+    def setup_optimizer_then_stop(self, *args, **kwargs):
+        setup_optimizer(self, *args, **kwargs)
+        _raise(name)
+
+    monkeypatch.setattr(Trainer, "_setup_optimizer", setup_optimizer_then_stop)
+    assert _main(_argv(cache, tmp_path / "run")) == 128 + getattr(signal, name)
+    err = capsys.readouterr().err
+    said = "no validated checkpoint (stopped before the first validation): evaluating the weights as"
+    assert f"{said} {_named(name)} stopped them" in err, err
+
+
+@pytest.mark.parametrize("name", SIGNALS)
 def test_a_stop_in_the_held_out_evaluation_says_what_is_saved_naming_the_signal(
     cache, tmp_path, monkeypatch, capsys, name
 ):

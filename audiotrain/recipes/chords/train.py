@@ -1573,7 +1573,7 @@ def _write_training_outputs(
     if trainer.interrupted_checkpoint is not None and (not best.is_dir() or not validated):
         best = trainer.interrupted_checkpoint
         why = "stopped before the first validation" if validated else "no validation songs"
-        log(f"no validated checkpoint ({why}): evaluating the weights as Ctrl-C stopped them, {best}")
+        log(f"no validated checkpoint ({why}): evaluating the weights as {stopped_by()} stopped them, {best}")
     log(f"{_trained_summary(trainer, resumed_at)} in {train_seconds:.0f} s; history: {history_path}")
     return best
 
