@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import shlex
+import sys
 import unicodedata
 from collections.abc import Sequence
 
@@ -115,3 +118,46 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def shell_word(word: str) -> str:
+    """`word` quoted for a shell, in a command line printed for the user to paste. A word the streams it may
+    be printed on cannot carry as text is written in ANSI-C quotes, ``$'...\\xc3\\xa7...'`` (bash, zsh, ksh;
+    POSIX sh since 2024), which give the shell the name's very bytes in ASCII any stream carries:
+    - a path whose bytes the locale could not decode holds surrogate escapes (``os.fsdecode(b"\\xff")``);
+      written as is, it fails to encode to a UTF-8 stream, or comes out as a literal ``\\udcff``;
+    - on an ASCII terminal (``PYTHONIOENCODING=ascii``) a name such as ``実験 ação`` came out escaped by
+      the stream (``'\\u5b9f\\u9a13 a\\xe7\\xe3o'``), which a shell reads as those backslashes."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in word) and _streams_carry(word):
+        return shlex.quote(word)
+    escaped = []
+    for ch in word:
+        if "\udc80" <= ch <= "\udcff":
+            escaped.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch in "\\'":
+            escaped.append("\\" + ch)
+        elif not ch.isprintable() or not _streams_carry(ch):
+            escaped.append("".join(f"\\x{byte:02x}" for byte in _file_name_bytes(ch)))
+        else:
+            escaped.append(ch)
+    return "$'" + "".join(escaped) + "'"
+
+
+def _streams_carry(text: str) -> bool:
+    """Whether stdout and stderr both encode `text` as it is (not escaped by their error handler)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            text.encode(getattr(stream, "encoding", None) or "utf-8")
+        except UnicodeEncodeError:
+            return False
+        except LookupError:  # (a caller's stream naming an encoding Python lacks)
+            continue
+    return True
+
+
+def _file_name_bytes(char: str) -> bytes:
+    """`char` as the file system spells it (UTF-8 but in a non-UTF-8 locale), UTF-8 where it cannot."""
+    try:
+        return os.fsencode(char)
+    except UnicodeEncodeError:
+        return char.encode("utf-8", "backslashreplace")

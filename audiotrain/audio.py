@@ -18,7 +18,6 @@ import mimetypes
 import numbers
 import os
 import re
-import shlex
 import sys
 import tempfile
 import threading
@@ -29,6 +28,7 @@ from audiotrain._lfs import file_pointer_text
 from audiotrain._mp3_frames import mp3_samples
 from audiotrain._ogg_pages import chained_streams
 from audiotrain._system import usable_cores
+from audiotrain._text import shell_word
 
 import numpy as np
 import soundfile as sf
@@ -136,7 +136,7 @@ def _conversion(path: Path) -> str:
     """The ffmpeg command that converts `path` to FLAC beside it (WAV for a file named .flac: never onto
     itself), as the chord recipe's scan gives it; ffmpeg reads the file by its content, whatever its name."""
     output = path.with_suffix(".wav" if path.suffix.lower() == ".flac" else ".flac")
-    return f"convert it to WAV or FLAC, e.g. ffmpeg -i {shlex.quote(str(path))} {shlex.quote(str(output))}"
+    return f"convert it to WAV or FLAC, e.g. ffmpeg -i {shell_word(str(path))} {shell_word(str(output))}"
 
 
 def _unread_container(head: bytes) -> str:

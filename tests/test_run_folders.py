@@ -1142,3 +1142,27 @@ def test_a_run_folder_name_longer_than_the_file_system_takes_is_one_error_line(
         err = capsys.readouterr().err
         assert f"error: {flag} {folder}: cannot be made: " in err and why in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_resume_command_naming_a_japanese_folder_pastes_from_an_ascii_terminal(tmp_path, stream):
+    """A run folder 'runs/実験 ação' on a terminal that takes ASCII alone (PYTHONIOENCODING=ascii, as the
+    recipes escape it): the commands to paste (resume, predict with, tensorboard --logdir) came out as
+    'runs/\\u5b9f\\u9a13 a\\xe7\\xe3o' in single quotes, which the shell reads as those backslashes, naming no
+    folder ("checkpoint folder ... does not exist"). They are now ANSI-C quoted with the name's bytes."""
+    folder = str(tmp_path / "runs/実験 ação 🎸")
+    printing = (
+        "import sys\n"
+        "from audiotrain.recipes._run import resume_command\n"
+        "sys.stdout.reconfigure(errors='backslashreplace'); sys.stderr.reconfigure(errors='backslashreplace')\n"
+        "folder = sys.argv[1]\n"
+        f"print(resume_command('m', ['--data', folder], folder + '/last', folder), file=sys.{stream})"
+    )
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C", "LANG": "C"}  # (Python's UTF-8 mode on)
+    done = subprocess.run([sys.executable, "-c", printing, folder], capture_output=True, env=env)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    command = getattr(done, stream).decode("ascii").strip()
+    pasted = subprocess.run(["bash", "-c", f"set -- {command}; printf '%s\\0' \"$@\""], capture_output=True)
+    words = pasted.stdout.split(b"\0")[:-1]
+    raw = folder.encode("utf-8")
+    assert words == [b"python", b"-m", b"m", b"--data", raw, b"--run_dir", raw, b"--resume", raw + b"/last"]

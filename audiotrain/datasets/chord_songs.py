@@ -42,7 +42,6 @@ import mmap
 import numbers
 import os
 import re
-import shlex
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from typing import Any
 from audiotrain._config_args import config_argument
 from audiotrain._file_names import portable_name
 from audiotrain._files import is_inside
-from audiotrain._text import listed, plural, seconds_text, without_control_characters
+from audiotrain._text import listed, plural, seconds_text, shell_word, without_control_characters
 from audiotrain.audio import UNREADABLE_AUDIO_SUFFIXES, AudioError, header_length, too_short_detail
 from audiotrain.chords.harte import UNKNOWN_CHORD
 from audiotrain.chords.lab import (
@@ -904,8 +903,8 @@ def _unsupported_audio(media: Path, annotation_name: str | None) -> str:
     source = _pastable(media)
     return (
         f"{media}: {whose} is in a format the loader does not read ({media.suffix.lower()}); supported: "
-        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shlex.quote(source)} "
-        f"{shlex.quote(str(Path(source).with_suffix('.flac')))}"
+        f"{', '.join(sorted(AUDIO_FILE_SUFFIXES))}. Convert it, e.g. ffmpeg -i {shell_word(source)} "
+        f"{shell_word(str(Path(source).with_suffix('.flac')))}"
     )
 
 

@@ -45,7 +45,6 @@ import io
 import json
 import os
 import re
-import shlex
 import sys
 import textwrap
 import threading
@@ -61,7 +60,7 @@ from pathlib import Path
 from audiotrain._files import TMP_PREFIX, probe_writable, write_atomically
 from audiotrain._suggesting_parser import SuggestingParser
 from audiotrain._system import CACHE_DIR_ENV, NoHomeFolderError, cache_dir, home_folder
-from audiotrain._text import byte_size
+from audiotrain._text import byte_size, shell_word
 from audiotrain.audio import AudioError
 
 import mlx.core as mx
@@ -846,7 +845,7 @@ def _info(root: Path, default_root: bool = False) -> int:
     total_entries = total_bytes = outdated = 0
     temporary: list[Path] = []
     # The hints name the cache listed: a bare `cache prune` would act on the default one.
-    prune = "cache prune" if default_root else f"cache prune --root {shlex.quote(str(root))}"
+    prune = "cache prune" if default_root else f"cache prune --root {shell_word(str(root))}"
     print(f"feature cache at {root}")
     for folder in folders:
         entries, size = _dir_stats(folder)

@@ -32,7 +32,6 @@ import importlib.util
 import io
 import os
 import re
-import shlex
 import shutil
 import sys
 import time
@@ -63,7 +62,7 @@ from audiotrain._system import (
     remove_broken_kernels,
     versions,
 )
-from audiotrain._text import listed
+from audiotrain._text import listed, shell_word
 from audiotrain.distributed import collectives
 from audiotrain.distributed.collectives import joined_world_size, rank
 from audiotrain.distributed.local import in_launched_job, launched_processes, relaunch_prefix
@@ -1040,33 +1039,12 @@ def shell_command(*words: str | os.PathLike) -> str:
     quote stays one argument); placeholders such as ``SONG.wav`` or ``DIR`` need no quotes and get none. A
     relative path (a `Path`, not a flag) that starts with a dash is written ``./-notes``: quotes do not keep
     argparse from reading ``--run_dir -notes`` as a flag with no value."""
-    return " ".join(_shell_word(_path_word(word)) for word in words)
+    return " ".join(shell_word(_path_word(word)) for word in words)
 
 
 def _path_word(word: str | os.PathLike) -> str:
     text = str(word)
     return f".{os.sep}{text}" if not isinstance(word, str) and text.startswith("-") else text
-
-
-def _shell_word(word: str) -> str:
-    """`word` quoted for a shell. A path whose bytes the locale could not decode holds surrogate escapes
-    (``os.fsdecode(b"\\xff")``): written as is, it fails to encode to a UTF-8 stream, comes out of stderr
-    as a literal ``\\udcff``, or as a raw byte a terminal shows as a replacement character. Such a word
-    is written in ANSI-C quotes, ``$'...\\xff...'`` (bash, zsh, ksh; POSIX sh since 2024), which give
-    the shell those very bytes, in text that any stream can carry and a user can paste."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in word):
-        return shlex.quote(word)
-    escaped = []
-    for ch in word:
-        if "\udc80" <= ch <= "\udcff":
-            escaped.append(f"\\x{ord(ch) - 0xDC00:02x}")
-        elif ch in "\\'":
-            escaped.append("\\" + ch)
-        elif not ch.isprintable():
-            escaped.append("".join(f"\\x{byte:02x}" for byte in ch.encode("utf-8", "backslashreplace")))
-        else:
-            escaped.append(ch)
-    return "$'" + "".join(escaped) + "'"
 
 
 #: Options of a command line that a resume command drops: (name, whether a value follows it).

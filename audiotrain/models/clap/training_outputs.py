@@ -6,8 +6,9 @@ instead ("no weights file", "config.json: no such file")."""
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
+
+from audiotrain._text import shell_word
 
 # (audiotrain.train.checkpoint.STATE_FILE; importing the trainer here would load it for every model load)
 TRAINER_STATE_FILE = "trainer_state.json"
@@ -63,7 +64,7 @@ def training_output_note(folder: Path) -> str | None:
     if (folder / TRAINER_STATE_FILE).is_file():
         return (
             f"{folder} is a trainer checkpoint (it holds {TRAINER_STATE_FILE}), {NOT_A_MODEL}; export it "
-            f"first: {EXPORT_COMMAND.format(shlex.quote(str(folder)))}, then load DIR"
+            f"first: {EXPORT_COMMAND.format(shell_word(str(folder)))}, then load DIR"
         )
     if not ((folder / "config.json").is_file() and (folder / "checkpoints").is_dir()):
         return None
@@ -72,6 +73,6 @@ def training_output_note(folder: Path) -> str | None:
         return f"{folder} is a training run's folder, {NOT_A_MODEL}; its fine-tuned model is {own}: load that"
     return (
         f"{folder} is a training run's folder without hf_model/ (the run did not finish); export one of its "
-        f"checkpoints first: {EXPORT_COMMAND.format(shlex.quote(str(folder / 'checkpoints' / 'last')))}, "
+        f"checkpoints first: {EXPORT_COMMAND.format(shell_word(str(folder / 'checkpoints' / 'last')))}, "
         "then load DIR"
     )
