@@ -328,3 +328,24 @@ def test_captions_shared_by_several_clips_are_named_with_the_scores_they_cap(tmp
     (data / "tone1.txt").write_text("a door slam, far\n")
     status, _, err = _evaluate(capsys, "--model", model, "--data", data)
     assert status == 0 and "shared by more than one clip" not in err
+
+
+def test_the_score_table_keeps_its_columns_on_an_ascii_terminal(fine_tuned):
+    """On a terminal that takes ASCII alone (PYTHONIOENCODING=ascii, LC_ALL=C) the rows read 'text\\u2192audio
+    R@1' with their scores 5 columns right of the heading (the label was padded before the stream escaped its
+    arrow); they read 'text->audio R@1', each score under its heading."""
+    import subprocess
+    import sys
+
+    from child_processes import child_env
+
+    _, data, run = fine_tuned
+    env = child_env({"PYTHONIOENCODING": "ascii", "LC_ALL": "C", "LANG": "C"})
+    done = subprocess.run([sys.executable, "-m", "audiotrain.recipes.clap", "evaluate", "--model", str(run),
+                           "--data", str(data)], capture_output=True, env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode("ascii").splitlines()
+    heading = next(i for i, line in enumerate(lines) if line.strip() == "score")
+    rows = lines[heading + 1 : heading + 9]
+    assert rows[0].startswith("text->audio R@1 ") and rows[4].startswith("audio->text R@1 "), rows
+    assert {len(row) for row in rows} == {len(lines[heading])}, "\n".join(lines[heading : heading + 9])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from audiotrain._text import plural
@@ -24,7 +25,18 @@ _ROWS = (
 
 
 def _label(key: str) -> str:
-    return key.replace("_to_", "→").replace("_", " ")
+    return key.replace("_to_", _arrow()).replace("_", " ")
+
+
+def _arrow() -> str:
+    """The arrow of "text→audio", or "->" where stdout cannot print it (an ASCII terminal): the stream's
+    escape, ``\\u2192``, was 5 characters wider than the padding counted and pushed every score off its
+    column."""
+    try:
+        "→".encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return "->"
+    return "→"
 
 
 def format_table(before: dict, after: dict | None) -> str:
