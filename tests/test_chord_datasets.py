@@ -2032,6 +2032,25 @@ def test_near_miss_names_across_an_annotations_folder_get_a_hint_not_a_pairing(t
     assert "did you mean" not in hints["With/06 - Hold Me Tight"]
 
 
+def test_a_name_without_its_accents_or_in_full_width_letters_gets_a_hint_not_a_pairing(tmp_path):
+    """`Canção do Mar.wav` against an annotation typed without accents, `Cancao do Mar.lab` (as on a keyboard
+    or system without them), and `Ｆｕｌｌ　Ｗｉｄｔｈ.wav` (a Japanese input method's full-width letters)
+    against `Full Width.lab` were listed as audio without an annotation, with no "did you mean"."""
+    for audio, lab in [
+        ("Canção do Mar.wav", "Cancao do Mar.lab"),
+        ("Ｆｕｌｌ　Ｗｉｄｔｈ.wav", "Full Width.lab"),
+        ("ブルース.wav", "フルース.lab"),  # (another word: a kana's voicing mark is no accent)
+    ]:
+        _wav(tmp_path / "a" / audio, SEGMENTS[-1].end)
+        write_lab(tmp_path / "l" / lab, SEGMENTS)
+    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    assert index.songs == [] and len(index.unpaired_audio) == 3  # never paired by the hint
+    hints = dict(index.skipped_songs())
+    assert "did you mean Cancao do Mar.lab?" in hints["Canção do Mar"]
+    assert "did you mean Full Width.lab?" in hints["Ｆｕｌｌ　Ｗｉｄｔｈ"]
+    assert "did you mean" not in hints["ブルース"]
+
+
 def test_same_named_songs_in_mirrored_album_folders_pair_by_their_folder(tmp_path):
     """`Queen/Greatest Hits I/01 - Intro.wav` and `.../Greatest Hits II/01 - Intro.wav` with chordlab's
     mirrored `Greatest_Hits_I/01_-_Intro.lab` and `Greatest_Hits_II/...` were both refused as ambiguous."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PureWindowsPath
 
@@ -56,8 +57,18 @@ def loose_name(name: str) -> str:
 
 def _letters_and_digits(name: str) -> str:
     """`loose_name` with all but letters and digits left out: ``"03. Anna (Go To Him)"`` and
-    ``"03_-_Anna_(Go_To_Him)"`` both give ``"03annagotohim"``. For hints only: it could pair two songs."""
-    return re.sub(r"[\W_]+", "", loose_name(name))
+    ``"03_-_Anna_(Go_To_Him)"`` both give ``"03annagotohim"``; the letters without their accents and in
+    their plain width (`_plain_letters`: ``"Canção"`` gives ``"cancao"``, full-width ``"Ｆｕｌｌ"`` ``"full"``).
+    For hints only: it could pair two songs."""
+    return re.sub(r"[\W_]+", "", loose_name(_plain_letters(name)))
+
+
+def _plain_letters(name: str) -> str:
+    """`name` with Latin letters' accents left out (``ç`` as ``c``: an annotation typed on a keyboard without
+    them) and compatibility forms read as what they stand for (a Japanese input method's full-width
+    ``Ｆｕｌｌ　Ｗｉｄｔｈ`` as ``Full Width``). Only the combining diacritics of U+0300 to U+036F go: a kana's
+    voicing mark (``ブ``, ``フ`` with U+3099) makes another word, and stays."""
+    return unicodedata.normalize("NFC", re.sub("[\u0300-\u036f]+", "", unicodedata.normalize("NFKD", name)))
 
 
 def _without_track_number(name: str) -> str:
