@@ -445,6 +445,17 @@ def is_utf16(raw: bytes) -> bool:
     return raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
+def not_utf8_text(err: UnicodeDecodeError) -> str:
+    """Where and why a text file is not UTF-8, from its decoding error: ``line 2: not a UTF-8 text file
+    (byte 0xe1 ...; saved as Latin-1 or Windows-1252? ...)``. A single accented letter from an editor that saved
+    Latin-1 or Windows-1252 is the usual cause, not a file that is not text; the line finds it."""
+    line = err.object[: err.start].count(b"\n") + 1
+    return (
+        f"line {line}: not a UTF-8 text file (byte 0x{err.object[err.start]:02x} is not UTF-8; "
+        "saved as Latin-1 or Windows-1252? save it as UTF-8)"
+    )
+
+
 def parse_json(
     text: str | bytes,
     source: Path | str,

@@ -932,6 +932,22 @@ def test_a_caption_file_saved_as_utf16_is_skipped_saying_so(tmp_path):
     assert "caption file is a UTF-16 text file" in reasons["b.txt"], reasons
 
 
+def test_a_caption_file_saved_as_latin1_is_skipped_naming_its_line_and_byte(tmp_path):
+    """A Portuguese caption saved by an editor as Windows-1252 ('água para o café') was skipped as "caption
+    file is not UTF-8 text", saying neither where nor what to do, where the chord recipe's .lab and the
+    metadata files name the line, the byte and the likely encoding."""
+    root = tmp_path / "data"
+    for name in ("a", "café"):
+        _wav(root / f"{name}.wav")
+    (root / "a.txt").write_text("a tone")
+    (root / "café.txt").write_bytes("sino da igreja\nágua para o café\n".encode("cp1252"))
+    reasons = _reasons(scan_caption_folder(root, sampling_rate=SR))
+    assert reasons["café.txt"] == (
+        "caption file, line 2: not a UTF-8 text file (byte 0xe1 is not UTF-8; saved as Latin-1 or Windows-1252? "
+        "save it as UTF-8)"
+    ), reasons
+
+
 @pytest.mark.parametrize(
     "name, text",
     [

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from audiotrain._files import UTF16_TEXT, is_utf16, parse_json, write_given_path
+from audiotrain._files import UTF16_TEXT, is_utf16, not_utf8_text, parse_json, write_given_path
 from audiotrain._lfs import MAX_POINTER_BYTES, file_pointer_text, pointer_text
 from audiotrain._text import is_number, listed, plural
 from audiotrain.chords.harte import (
@@ -384,13 +384,7 @@ def read_lab(
     except UnicodeDecodeError as err:
         if is_utf16(err.object):
             raise AnnotationError(f"{path}: {UTF16_TEXT}") from None
-        # The line, as every other error here names one: a single accented name in a comment, from an
-        # editor that saved Latin-1 or Windows-1252, is the usual cause, not a file that is not text.
-        line = err.object[: err.start].count(b"\n") + 1
-        raise AnnotationError(
-            f"{path}, line {line}: not a UTF-8 text file (byte 0x{err.object[err.start]:02x} is not UTF-8; "
-            "saved as Latin-1 or Windows-1252? save it as UTF-8)"
-        ) from None
+        raise AnnotationError(f"{path}, {not_utf8_text(err)}") from None  # (the line, as every error here)
     if is_salami_chords(lines):
         raise AnnotationError(
             f"{path}: McGill Billboard's salami_chords.txt format (a '# title:' header, then a time and "

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from audiotrain._files import UTF16_TEXT, is_utf16, parse_json
+from audiotrain._files import UTF16_TEXT, is_utf16, not_utf8_text, parse_json
 from audiotrain._text import listed, lone_surrogate, plural, without_control_characters
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import hidden_note, is_hidden, nfc, walk_visible_following_links
@@ -371,7 +371,7 @@ def _read_caption_file(path: Path, root: Path) -> tuple[list[str] | None, str | 
     except UnicodeDecodeError as err:
         if is_utf16(err.object):
             return None, f"caption file is {UTF16_TEXT}"
-        return None, "caption file is not UTF-8 text"
+        return None, f"caption file, {not_utf8_text(err)}"
     except OSError as error:
         return None, f"caption file unreadable ({error.strerror or error})"
     return [line.strip() for line in text.splitlines()], None
