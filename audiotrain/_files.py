@@ -447,8 +447,8 @@ def is_utf16(raw: bytes) -> bool:
 
 def not_utf8_text(err: UnicodeDecodeError) -> str:
     """Where and why a text file is not UTF-8, from its decoding error: ``line 2: not a UTF-8 text file
-    (byte 0xe1 ...; saved as Latin-1 or Windows-1252? ...)``. A single accented letter from an editor that saved
-    Latin-1 or Windows-1252 is the usual cause, not a file that is not text; the line finds it."""
+    (byte 0xe1 ...; saved as Latin-1 or Windows-1252? ...)``. A single accented letter from an editor that
+    saved Latin-1 or Windows-1252 is the usual cause, not a file that is not text; the line finds it."""
     line = err.object[: err.start].count(b"\n") + 1
     return (
         f"line {line}: not a UTF-8 text file (byte 0x{err.object[err.start]:02x} is not UTF-8; "

@@ -943,8 +943,8 @@ def test_a_caption_file_saved_as_latin1_is_skipped_naming_its_line_and_byte(tmp_
     (root / "café.txt").write_bytes("sino da igreja\nágua para o café\n".encode("cp1252"))
     reasons = _reasons(scan_caption_folder(root, sampling_rate=SR))
     assert reasons["café.txt"] == (
-        "caption file, line 2: not a UTF-8 text file (byte 0xe1 is not UTF-8; saved as Latin-1 or Windows-1252? "
-        "save it as UTF-8)"
+        "caption file, line 2: not a UTF-8 text file (byte 0xe1 is not UTF-8; saved as Latin-1 or "
+        "Windows-1252? save it as UTF-8)"
     ), reasons
 
 
