@@ -1154,7 +1154,8 @@ def test_a_resume_command_naming_a_japanese_folder_pastes_from_an_ascii_terminal
     printing = (
         "import sys\n"
         "from audiotrain.recipes._run import resume_command\n"
-        "sys.stdout.reconfigure(errors='backslashreplace'); sys.stderr.reconfigure(errors='backslashreplace')\n"
+        "for stream in (sys.stdout, sys.stderr):\n"
+        "    stream.reconfigure(errors='backslashreplace')  # (as the recipes do)\n"
         "folder = sys.argv[1]\n"
         f"print(resume_command('m', ['--data', folder], folder + '/last', folder), file=sys.{stream})"
     )
