@@ -442,3 +442,37 @@ def test_a_data_folder_splits_alike_in_every_locale(tmp_path: Path):
             pass
     positions = {run_python(SPLIT, str(tmp_path), locale=locale).stdout for _, locale in RECORD_LOCALES}
     assert len(positions) == 1, positions
+
+
+#: Makes (in the folder argv[1]) a clip 'café.wav' and a song 'Canção.wav' with its annotation, named by a
+#: UTF-8 metadata.csv and a UTF-8 pairs.csv (as a user writes them), then scans both.
+NAMES_READ_FROM_FILES = """
+import os, sys
+import numpy as np, soundfile as sf
+from audiotrain.datasets import scan_song_folder
+from audiotrain.datasets.captions import scan_caption_folder
+folder = os.fsencode(sys.argv[1])
+for name in (b"/caf\\xc3\\xa9.wav", b"/Can\\xc3\\xa7\\xc3\\xa3o.wav"):
+    with open(folder + name, "wb") as audio:  # (soundfile encodes a str path strictly: not in this locale)
+        sf.write(audio, np.zeros(48000, np.float32), 48000, format="WAV")
+with open(folder + b"/Can\\xc3\\xa7\\xc3\\xa3o.lab", "w") as lab:
+    lab.write("0.0 1.0 C:maj\\n")
+with open(folder + b"/metadata.csv", "w", encoding="utf-8") as rows:
+    rows.write("file_name,caption\\ncaf\\u00e9.wav,\\u00e1gua para o caf\\u00e9\\n")
+with open(folder + b"/pairs.csv", "w", encoding="utf-8") as rows:
+    rows.write("audio,annotation\\nCan\\u00e7\\u00e3o.wav,Can\\u00e7\\u00e3o.lab\\n")
+clips = scan_caption_folder(os.fsdecode(folder), sampling_rate=48000)
+print(len(clips.clips), [skip.reason for skip in clips.skipped])
+songs = scan_song_folder(os.fsdecode(folder), pairs_file=os.fsdecode(folder + b"/pairs.csv"))
+print(len(songs.songs))
+"""
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_file_names_a_utf8_metadata_or_pairs_file_gives_name_their_files_in_every_locale(tmp_path, locale):
+    """In the ASCII locale (a cron job: LC_ALL=C, PYTHONUTF8=0) the CLAP recipe stopped on a metadata.csv
+    naming 'café.wav' with "error: 'ascii' codec can't encode characters in position 29-30", naming no file,
+    and the chord recipe refused a pairs file naming 'Canção.wav' ("cannot be used ('ascii' codec ...)"):
+    the names, read from UTF-8 text, were passed to the file functions, which take this locale's spelling."""
+    done = run_python(NAMES_READ_FROM_FILES, str(tmp_path), locale=locale)
+    assert done.stdout.splitlines() == ["1 []", "1"], done.stderr

@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PureWindowsPath
 
+from audiotrain._file_names import local_name
 from audiotrain._files import unusable_path
 from audiotrain.datasets._folders import as_stored, nfc, walk_visible_following_links
 from audiotrain.datasets._text import csv_error_text, read_utf8_text
@@ -429,7 +430,10 @@ def _row_path(base: Path, cell: str) -> Path:
     A pairs file written on Windows separates with backslashes, which are plain characters of a name on
     Linux and macOS: where no file has the name as written, a relative path is read with its backslashes as
     separators (``audio\\song1.wav`` as ``audio/song1.wav``). A Windows drive or root (``C:\\``, ``\\x``)
-    means nothing here, so such a path stays as written, to be reported as missing."""
+    means nothing here, so such a path stays as written, to be reported as missing. The cell, UTF-8 text, is
+    spelt as this process's file names are (`local_name`: surrogate escapes in an ASCII locale, a cron job's).
+    """
+    cell = local_name(cell)
     as_written = base / cell
     if "\\" not in cell or os.sep == "\\" or as_written.exists():
         return as_written

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from audiotrain._file_names import local_name
 from audiotrain._files import UTF16_TEXT, is_utf16, not_utf8_text, parse_json
 from audiotrain._text import listed, lone_surrogate, plural, without_control_characters
 from audiotrain.data import Dataset
@@ -355,7 +356,7 @@ def _inside(root: Path, relative: str) -> tuple[Path | None, str | None]:
         return None, "absolute path; file_name must be relative to the data folder"
     if ".." in posix.parts or ".." in windows.parts:
         return None, "path escapes the data folder ('..')"
-    candidate = root / Path(*windows.parts)
+    candidate = root / Path(*map(local_name, windows.parts))  # (UTF-8 text: the locale's spelling)
     resolved = Path(os.path.realpath(candidate))
     if not resolved.is_relative_to(root):
         return None, f"path escapes the data folder (a symlink to {resolved})"
