@@ -476,3 +476,30 @@ def test_file_names_a_utf8_metadata_or_pairs_file_gives_name_their_files_in_ever
     the names, read from UTF-8 text, were passed to the file functions, which take this locale's spelling."""
     done = run_python(NAMES_READ_FROM_FILES, str(tmp_path), locale=locale)
     assert done.stdout.splitlines() == ["1 []", "1"], done.stderr
+
+
+def test_a_clap_model_in_a_folder_named_in_japanese_loads_in_every_locale(tmp_path: Path):
+    """`clap evaluate --model 'runs/実験/hf_model'` in the ASCII locale (LC_ALL=C, PYTHONUTF8=0: the name held
+    as surrogate escapes) stopped with "model.safetensors: cannot be read as safetensors (std::bad_cast)":
+    MLX cannot take such a name. The weights file is opened by Python, as the trainer's checkpoints are."""
+    from audiotrain.models.clap.loading import load_torch_state_dict
+    from clap_folders import tiny_checkpoint
+
+    import mlx.core as mx
+
+    checkpoint = tiny_checkpoint(tmp_path)
+    weights = load_torch_state_dict(checkpoint / "pytorch_model.bin")  # (as an export writes them)
+    mx.save_safetensors(str(checkpoint / "model.safetensors"), {k: mx.array(v) for k, v in weights.items()})
+    (checkpoint / "pytorch_model.bin").unlink()
+    folder = Path(os.fsdecode(bytes(tmp_path) + "/実験 🎸".encode()))
+    shutil.move(checkpoint, folder)
+    for locale in (UTF8_LOCALE, ASCII_LOCALE):
+        done = run_python(
+            "import os, sys\n"
+            "from audiotrain.models.clap import CLAP\n"
+            "model = CLAP(os.fsdecode(os.fsencode(sys.argv[1])))\n"  # (the name as this locale spells it)
+            "print(type(model).__name__)",
+            os.fsdecode(os.fsencode(folder)),
+            locale=locale,
+        )
+        assert done.stdout.strip() == "CLAP", done.stderr

@@ -240,11 +240,10 @@ def _read_one(path: Path, max_elements: int | None = None) -> dict[str, mx.array
     """The tensors of weights file `path`; a safetensors file's unread (MLX reads a tensor of a file it
     opened itself when it is first evaluated: `load_weights` evaluates only those the model takes)."""
     if path.suffix == ".safetensors":
-        _loading.check_safetensors_header(path, CheckpointError)
-        try:
-            return mx.load(str(path))
-        except Exception as error:
-            raise CheckpointError(f"{path}: cannot be read as safetensors ({error})") from None
+        entries = _loading.check_safetensors_header(path, CheckpointError)
+        # (opened by Python: MLX's mx.load(str) failed with "std::bad_cast" on a name an ASCII locale holds as
+        # surrogate escapes, 'runs/実験/hf_model'; the tensors are still read lazily)
+        return _loading.read_safetensors(path, entries, CheckpointError, finite=False)
     return {name: mx.array(array) for name, array in load_torch_state_dict(path, max_elements).items()}
 
 
