@@ -483,9 +483,9 @@ def test_a_clap_model_in_a_folder_named_in_japanese_loads_in_every_locale(tmp_pa
     as surrogate escapes) stopped with "model.safetensors: cannot be read as safetensors (std::bad_cast)":
     MLX cannot take such a name. The weights file is opened by Python, as the trainer's checkpoints are."""
     from audiotrain.models.clap.loading import load_torch_state_dict
-    from clap_folders import tiny_checkpoint
 
     import mlx.core as mx
+    from clap_folders import tiny_checkpoint
 
     checkpoint = tiny_checkpoint(tmp_path)
     weights = load_torch_state_dict(checkpoint / "pytorch_model.bin")  # (as an export writes them)
@@ -503,3 +503,20 @@ def test_a_clap_model_in_a_folder_named_in_japanese_loads_in_every_locale(tmp_pa
             locale=locale,
         )
         assert done.stdout.strip() == "CLAP", done.stderr
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_a_config_file_naming_a_folder_in_other_letters_is_read_in_every_locale(tmp_path: Path, locale):
+    """`train --config c.json` whose data.data_dir is 'Músicas' (a run's own config.json, written in UTF-8,
+    repeats it so) stopped in the ASCII locale with "error: 'ascii' codec can't encode character '\\xfa' in
+    position 7", naming neither the file nor the setting."""
+    os.mkdir(os.fsencode(tmp_path) + "/Músicas".encode())
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": {"data_dir": str(tmp_path) + "/Músicas"}}), encoding="utf-8")
+    command = [sys.executable, "-m", "audiotrain.recipes.chords", "train", "--config", str(config)]
+    done = subprocess.run(
+        [*command, "--print_config"], env=child_env(locale), capture_output=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    printed = json.loads(done.stdout)
+    assert os.fsencode(printed["data"]["data_dir"]) == os.fsencode(tmp_path) + "/Músicas".encode()
