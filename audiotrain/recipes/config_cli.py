@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from audiotrain._file_names import local_name
 from audiotrain._files import STORAGE_ERRNOS, UTF16_TEXT, OutputWriteError, is_utf16, parse_json
 from audiotrain._invocation import as_started
 from audiotrain._system import KernelCompileError
@@ -142,8 +143,10 @@ def home_expanded(path: str | os.PathLike) -> str:
     ``Trainer(default_root_dir=)`` and ``ModelCheckpoint`` take it. The shell expands ``~`` only at the start
     of a word, so ``--run_dir=~/runs/x`` reached the recipes as it is: its run folder became a literal
     ``./~/runs/x`` while its checkpoints went to ``$HOME/runs/x``. Every path flag and path setting goes
-    through here."""
-    return os.path.expanduser(os.fspath(path))
+    through here. Its name is spelt as this process's file names are (`local_name`): a ``--config`` file's
+    UTF-8 text naming ``Músicas`` was, in an ASCII locale (a cron job), no such folder, or a bare
+    "'ascii' codec can't encode" error; a flag, already so spelt, is unchanged."""
+    return os.path.expanduser(local_name(os.fspath(path)))
 
 
 def _converter(kind: type, optional: bool, path: bool = False):

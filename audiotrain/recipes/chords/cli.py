@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audiotrain._build import build_version
-from audiotrain._file_names import local_name
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag
@@ -276,8 +275,7 @@ def _config_from_args(args: argparse.Namespace) -> TrainingConfig:
     for name in ("cache_dir", "data_dir", "annotations", "pairs"):
         folder = getattr(config.data, name)
         if folder:
-            # (a --config file's name is UTF-8 text: spelt as this locale's file names, an ASCII one's too)
-            absolute = str(Path(local_name(folder)).expanduser().resolve())
+            absolute = str(Path(folder).expanduser().resolve())
             config = replace(config, data=replace(config.data, **{name: absolute}))
     return config
 
