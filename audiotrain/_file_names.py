@@ -35,6 +35,12 @@ def stored_name(text: str) -> str:
         return text
 
 
+def local_path(recorded: object) -> object:
+    """A path a run record holds (UTF-8 text) as this process's file functions take it (`local_name`:
+    surrogate escapes in an ASCII locale, a cron job's), or None for none; a value that is no text as it is."""
+    return (local_name(recorded) if isinstance(recorded, str) else recorded) or None
+
+
 def local_name(text: str) -> str:
     """A stored name (`portable_name`'s form) as this process's file functions take it: the inverse of
     `portable_name`, to open or remove the file a record names."""

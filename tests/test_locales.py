@@ -520,3 +520,24 @@ def test_a_config_file_naming_a_folder_in_other_letters_is_read_in_every_locale(
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
     printed = json.loads(done.stdout)
     assert os.fsencode(printed["data"]["data_dir"]) == os.fsencode(tmp_path) + "/Músicas".encode()
+
+
+@pytest.mark.parametrize("locale", [UTF8_LOCALE, ASCII_LOCALE], ids=["utf8", "ascii"])
+def test_a_runs_recorded_annotations_folder_in_other_letters_is_found_in_every_locale(tmp_path: Path, locale):
+    """A run trained with --data.annotations 'anotações' (recorded in its config.json as UTF-8 text):
+    `evaluate --test_songs_of RUN` and `train --resume` in the ASCII locale (a cron job) said "annotations
+    folder .../anota\\xe7\\xf5es does not exist" of the folder that is there."""
+    annotations = os.fsencode(tmp_path) + "/anotações".encode()
+    os.mkdir(annotations)
+    record = {"config": {"data": {"annotations": os.fsdecode(annotations), "pairs": None}}}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(record), encoding="utf-8")
+    done = run_python(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from audiotrain.recipes.chords.evaluate import run_pairing\n"
+        "print(os.path.isdir(run_pairing(Path(sys.argv[1]))['annotations']))",
+        str(tmp_path / "run"),
+        locale=locale,
+    )
+    assert done.stdout.strip() == "True", done.stderr

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from audiotrain._build import build_version
+from audiotrain._file_names import local_path
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag
@@ -407,6 +408,8 @@ def _with_resumed_pairing(args: argparse.Namespace, config: TrainingConfig) -> T
     taken = {}
     for name in ("annotations", "pairs", "jams_annotation"):
         value = recorded.get(name) if isinstance(recorded, dict) else None
+        if name != "jams_annotation":  # (a folder or file: as this locale's file names spell it)
+            value = local_path(value)
         if f"data.{name}" not in vars(args) and value and value != getattr(config.data, name):
             taken[name] = value
     if not taken:

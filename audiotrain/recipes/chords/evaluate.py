@@ -39,7 +39,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from audiotrain._file_names import portable_name, stored_name
+from audiotrain._file_names import local_path, portable_name, stored_name
 from audiotrain._files import json_text, read_json_file, write_output
 from audiotrain._overlap import work_behind
 from audiotrain._system import versions
@@ -1079,9 +1079,9 @@ def run_pairing(run: Path) -> dict[str, Any]:
     data = (_test_run_record(run)[1].get("config") or {}).get("data") or {}
     if not isinstance(data, dict):
         data = {}
-    return {
-        "annotations": data.get("annotations") or None,
-        "pairs": data.get("pairs") or None,
+    return {  # (the folders' names as this locale's file names spell them: recorded as UTF-8 text)
+        "annotations": local_path(data.get("annotations")),
+        "pairs": local_path(data.get("pairs")),
         "jams_annotation": data.get("jams_annotation") or 0,
         "allow_gaps": data.get("allow_gaps") is True,
     }
