@@ -371,6 +371,32 @@ def test_an_old_demo_run_is_refused_once_for_its_settings_its_generators_and_its
     assert err.count("cannot resume") == 1, err
 
 
+def test_a_demo_run_whose_generator_changed_is_not_told_a_resume_that_is_refused_again(
+    run, tmp_path, monkeypatch, capsys
+):
+    """After an upgrade whose generator renders other demo songs under the run's names, the refusal said
+    `Resume with --data.demo_seed 0` and `--config RUN/config.json --resume LAST resumes with them`; the user
+    ran that and was refused again, for the generators, which no flag or file brings back."""
+    from audiotrain.recipes.chords import song_record
+
+    argv, run_dir = run
+    last = run_dir / "checkpoints" / "last"
+    upgraded = song_record.generator_version
+    monkeypatch.setattr(song_record, "generator_version", lambda style: upgraded(style) + (style == "train"))
+    other = tmp_path / "r"
+    capsys.readouterr()
+    again = ["--num_epochs", "3", "--run_dir", str(other), "--resume", str(last)]
+    assert chords.main([*argv, "--data.demo_seed", "3", *again]) == 2
+    err = capsys.readouterr().err
+    assert "data.demo_seed (0 there, 3 here)" in err and "the demo generator versions" in err, err
+    assert "Resume with" not in err and "resumes with them" not in err, err
+    assert f"Start a new run folder with --init_from {last} in place of --resume" in err, err
+    assert chords.main(["--config", str(run_dir / "config.json"), *again]) == 2
+    err = capsys.readouterr().err
+    assert "the demo generator versions" in err and "resumes with them" not in err, err
+    assert not other.exists()
+
+
 def _checkpoint(folder: Path, **state) -> Path:
     """A checkpoint folder with `state` in its trainer_state.json (enough for what a resume reads first)."""
     import mlx.core as mx

@@ -191,6 +191,11 @@ def _generators_recorded(demo_before: dict[str, Any], state: dict[str, Any]) -> 
     return settled or generators.get("train") != AMBIGUOUS_TRAIN_GENERATOR
 
 
+class UnresumableDemoError(ValueError):
+    """A demo run's songs that this version cannot render again (another generator since): no setting resumes
+    it, so a refusal gives no flags or run record to resume with, only ``--init_from``."""
+
+
 def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig, from_demo: bool) -> None:
     """The part of the song check that needs no songs, made before any demo song is rendered: refuse to resume
     checkpoint `folder` (its trainer state `state`) on a data folder when it trained on the demo songs, or the
@@ -227,12 +232,18 @@ def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig
     for k in changed:
         _check_recorded_setting(folder, state, k, demo_before[k], init_from)
     if changed:
-        flags = " ".join(f"--data.{k} {_flag_value(demo_before[k])}" for k in changed if k != "generators")
+        named = ", ".join(f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed)
+        if "generators" in changed:
+            # No flag picks a generator: `Resume with --data.demo_seed 0` was refused again, for these.
+            raise UnresumableDemoError(
+                f"its demo songs were made with other settings: {named}; this version's generators render "
+                f"other songs under its songs' names, which no flag or --config brings back. Start a new run "
+                f"folder with {init_from} to train on the songs as they are now from its weights"
+            )
+        flags = " ".join(f"--data.{k} {_flag_value(demo_before[k])}" for k in changed)
         raise ValueError(
-            "its demo songs were made with other settings: "
-            + ", ".join(f"{_setting(k)} ({demo_before[k]!r} there, {demo_now[k]!r} here)" for k in changed)
-            + (f". Resume with {flags}, or start" if flags else ". Start")
-            + f" a new run folder with {init_from} to train on the songs as they are now from its weights"
+            f"its demo songs were made with other settings: {named}. Resume with {flags}, or start a new run "
+            f"folder with {init_from} to train on the songs as they are now from its weights"
         )
 
 

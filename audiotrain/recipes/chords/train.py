@@ -107,6 +107,7 @@ from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, r
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.replay import replay_songs_note
 from audiotrain.recipes.chords.song_record import (
+    UnresumableDemoError,
     check_resume_demo,
     check_resume_demo_generators,
     check_resume_songs,
@@ -1019,6 +1020,7 @@ def check_resume_settings(
     splits_folder = bool(config.data.data_dir) if splits_folder is None else splits_folder
     problems = []
     settings_differ = False  # (the model, feature or demo settings: the run's record holds them all)
+    unresumable = False  # (demo songs no setting renders again: the record's settings would be refused too)
     try:
         check_stored_features(
             stored.get("features"),
@@ -1057,9 +1059,10 @@ def check_resume_settings(
         except ValueError as error:  # (said once, below, however many there are)
             problems.append(str(error).removeprefix(f"cannot resume from {folder}: "))
             settings_differ |= check in settings_checks
+            unresumable |= isinstance(error, UnresumableDemoError)
     # (several checks read the run's config.json: a damaged one was one reason said twice)
     problems = list(dict.fromkeys(problems))
-    record = _run_folder_of(folder) if settings_differ else None
+    record = _run_folder_of(folder) if settings_differ and not unresumable else None
     # A resume takes its command line's settings, not its checkpoint's: the record names them all at once.
     hint = (
         f". Every setting of its run is in {record / 'config.json'}: "
