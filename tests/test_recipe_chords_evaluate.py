@@ -1173,6 +1173,23 @@ def test_evaluate_says_which_scored_songs_the_checkpoint_trained_on(songs, tmp_p
     assert "trained on" not in capsys.readouterr().out
 
 
+def test_evaluate_against_says_which_scored_songs_the_other_checkpoint_trained_on(songs, tmp_path, capsys):
+    """`evaluate --checkpoint NEW --against OLD` on a folder holding OLD's training songs printed the
+    difference with its interval as if both were held out, with no word that OLD had trained on them (only
+    the checkpoint scored got its note): an upgrade's comparison of the old model with the new one."""
+    data = _data_folder(songs, tmp_path)
+    elsewhere = {"train": ["elsewhere"], "val": [], "test": []}
+    held_out = _tiny_checkpoint(tmp_path / "new", seed=0, songs=_song_record(elsewhere))
+    trained = {"train": [songs[0].name], "val": [], "test": []}
+    old = _tiny_checkpoint(tmp_path / "old", seed=1, songs=_song_record(trained))
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(held_out), "--tta", "0", "--data", str(data)]
+    assert chords.main([*argv, "--against", str(old)]) == 0
+    printed = capsys.readouterr().out
+    assert f"1 of the 2 songs scored is a song {old} trained on ({songs[0].name})" in printed, printed
+    assert f"{held_out} trained on" not in printed, printed
+
+
 def test_a_song_record_edited_by_hand_does_not_stop_the_evaluation(songs, tmp_path, capsys):
     """Its names no longer match their digests: --resume refuses it, but the scores are still given."""
     data = _data_folder(songs, tmp_path)

@@ -237,6 +237,14 @@ def _cmd_evaluate(argv: list[str]) -> int:
             against, index.songs, allow_gaps=args.allow_gaps, scored=scored_record(against, args.data)
         )
         comparison = compare_results(result, baseline)
+        # The checkpoint compared with may have trained on these songs too (an older run scored on its own
+        # data folder): its side of the difference is then no held-out score either.
+        against_trained_on = trained_on_note(
+            songs_trained_on(against.checkpoint, baseline.scores.per_song),
+            against.checkpoint,
+            len(baseline.scores.per_song),
+            written=False,
+        )
     # Written before anything is printed: a reader that leaves early (`| head -3`) ends the printing, and must
     # not cost the files of minutes of transcription. A write that fails (a scores.json another evaluation
     # wrote there meanwhile) is raised once the scores are printed, which it must not cost either.
@@ -276,6 +284,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
             "(mir_eval.chord, % pooled over time):"
         )
         print(comparison.table(written=args.output is not None))
+        if against_trained_on:
+            print(f"note: {against_trained_on}")
     if write_error is not None:
         raise write_error
     if args.output is not None:
