@@ -6,7 +6,8 @@ Read-only: nothing is written, and a folder that cannot be read or is no run is 
 A run is recognised by the files it writes:
 
 - chords: ``config.json`` with ``songs`` (``trained.json`` once its training ended, ``evaluation/scores.json``
-  once scored); chords cv: ``cv_progress.json`` (``cv_scores.json`` once every fold is scored);
+  once scored); chords cv: ``cv_progress.json`` (``cv_scores.json`` once every fold is scored), or of an older
+  audiotrain, without it: ``cv_scores.json`` beside ``fold<k>/``;
 - CLAP: ``config.json`` with ``model_source`` (``retrieval.json`` once scored); a cv of it or of the Trainer:
   ``folds.json`` and ``fold<k>/``;
 - the Trainer (``create_trainer``): ``config.yaml`` (``history.json`` once ``train`` ended), or only
@@ -498,12 +499,22 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
 RECIPE_RECORDS = ("trained.json", "evaluation", "retrieval.json")
 
 
+def _older_chords_cv(run: Path) -> bool:
+    """A chords cv of an audiotrain from before ``cv_progress.json`` (2026-11-26): its ``cv_scores.json``
+    beside ``fold<k>/`` run folders, which `read_cv_run` reads as it reads a cv without a progress record."""
+    if not (run / "cv_scores.json").is_file():
+        return False
+    from audiotrain.cross_validation import fold_folders  # (imports numpy: only for such a folder)
+
+    return bool(fold_folders(run))
+
+
 def read_run(run: Path) -> RunSummary:
     """What `run` holds, as one `RunSummary`; an unreadable or unknown folder says why (never raises)."""
     summary = RunSummary(run)
     try:
         summary.size_bytes = folder_size(run)
-        if (run / "cv_progress.json").is_file() or (run / "folds.json").is_file():
+        if (run / "cv_progress.json").is_file() or (run / "folds.json").is_file() or _older_chords_cv(run):
             read_cv_run(run, summary)
         elif (run / "config.json").exists():  # (a FIFO or folder in its place is named by `read_json`)
             record = read_json(run / "config.json")

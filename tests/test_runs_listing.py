@@ -479,6 +479,23 @@ def test_a_config_yaml_of_billion_laughs_aliases_is_unreadable_at_once(runs, cap
     )
 
 
+def test_a_chords_cv_of_an_older_audiotrain_is_listed_as_a_finished_cv(runs, capsys):
+    """A chords cv run of an audiotrain from before cv_progress.json (2026-11-26: cv_scores.json, fold<k>/
+    and oof/ alone) was listed as `unknown`, "holds no run record", without its scores; `runs` of that
+    folder listed its folds as separate runs, and `runs compare` refused it."""
+    cv = runs / "old_cv"
+    write_json(cv / "cv_scores.json", {"folds": [{}, {}], "mean": {"majmin": 0.45, "root": 0.5}})
+    chords_run(cv / "fold0", majmin=0.4)
+    chords_run(cv / "fold1", majmin=0.5)
+    (cv / "oof").mkdir()
+    text = listing(capsys)
+    assert row(text, "old_cv")[1:4] == ["chords", "cv", "finished"] and "2/2 folds" in text, text
+    assert "majmin 0.450" in text and "old_cv: holds no run record" not in text, text
+    assert row(listing(capsys, "runs/old_cv"), "old_cv")[1:4] == ["chords", "cv", "finished"]
+    assert main(["runs", "compare", "runs/old_cv", "runs/cv5"]) == 0
+    assert "cv.folds" not in capsys.readouterr().out  # (two folds each)
+
+
 def test_a_cv_counts_its_fold_folders_and_the_folds_its_folds_json_planned(runs, capsys):
     """An interrupted `train_with_cv` of 4 folds (fold2 and fold3 never began) beside the user's
     `folder_notes/` was listed as 1/3 folds: any `fold*` folder counted as a fold, and the total was the
