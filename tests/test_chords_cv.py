@@ -448,6 +448,22 @@ def test_the_advice_to_start_a_cv_run_anew_pastes_a_folder_with_a_space_as_one_p
     assert shlex.split(advice) == ["--run_dir", str(folder), "--overwrite"], err
 
 
+def test_a_cv_run_of_an_older_audiotrain_is_named_so_and_not_offered_overwrite(cv_cache, tmp_path, capsys):
+    """A cv run folder of an audiotrain from before cv_progress.json (its cv_scores.json, fold<k>/, oof/) was
+    called "files, not a cv run", with --overwrite offered, which deletes its folds and scores."""
+    old = tmp_path / "old_cv"
+    for fold in ("fold0", "fold1", "oof"):
+        (old / fold).mkdir(parents=True)
+    (old / "cv_scores.json").write_text('{"folds": [{}, {}], "mean": {"majmin": 0.5}}')
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    for how in ("--run_dir", "--resume"):
+        assert chords.main([*argv, how, str(old)]) == 2
+        err = capsys.readouterr().err
+        assert "a cv run of an older audiotrain (cv_scores.json, fold0/, fold1/" in err, err
+        assert "--overwrite" not in err and "choose a new --run_dir" in err, err
+    assert sorted(p.name for p in old.iterdir()) == ["cv_scores.json", "fold0", "fold1", "oof"]
+
+
 def test_a_resume_that_cannot_continue_advises_what_the_cv_command_accepts(cv_cache, tmp_path, capsys):
     """It advised --overwrite, which the cv command refuses beside --resume."""
     folder = tmp_path / "notes"

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from audiotrain._file_names import local_name, portable_name, stored_name
 from audiotrain._files import read_json_file, unusable_path, write_json_atomically
-from audiotrain.cross_validation import CVResult, fold_name, grouped_folds
+from audiotrain.cross_validation import CVResult, fold_folders, fold_name, grouped_folds
 from audiotrain.datasets.chord_songs import merged_groups, split_groups
 from audiotrain.distributed import collectives
 from audiotrain.features.cache import releasing_the_runs_holds
@@ -411,8 +411,16 @@ def _songs_as_recorded(songs: list, source: str, path: Path, data_dir: str) -> t
 
 def _other_run(run_dir: Path) -> str:
     """``a train run (config.json, checkpoints/)`` where `run_dir` holds the run of another command (train
-    and demo write config.json as they start) and no cv run, else ""."""
-    if not (run_dir / "config.json").is_file() or (run_dir / PROGRESS_FILE).exists():
+    and demo write config.json as they start) and no cv run, or the cv run of an older audiotrain, else ""."""
+    if (run_dir / PROGRESS_FILE).exists():
+        return ""
+    older_folds = (
+        [f"{p.name}/" for p in fold_folders(run_dir)] if (run_dir / "cv_scores.json").is_file() else []
+    )
+    if older_folds:  # (before PROGRESS_FILE: it cannot be continued, and --overwrite deletes its folds)
+        found = ", ".join(["cv_scores.json", *older_folds])
+        return f"a cv run of an older audiotrain ({found})"
+    if not (run_dir / "config.json").is_file():
         return ""
     found = [name for name in ("config.json", "checkpoints/", "history.json") if (run_dir / name).exists()]
     return f"a train run ({', '.join(found)})"
@@ -433,8 +441,9 @@ def _refuse_non_cv_run(run_dir: Path) -> None:
         "write stay)"
     )
     raise FileExistsError(
-        f"--run_dir {run_dir} holds {other or 'files'}, not a cv run (it has no {PROGRESS_FILE}, which a cv "
-        f"run writes as it starts), so --resume cannot continue it; choose {options}"
+        f"--run_dir {run_dir} holds {other or 'files'}, not a cv run this version continues (it has no "
+        f"{PROGRESS_FILE}, which a cv run writes as it starts), so --resume cannot continue it; "
+        f"choose {options}"
     )
 
 
