@@ -397,6 +397,24 @@ def test_a_demo_run_whose_generator_changed_is_not_told_a_resume_that_is_refused
     assert not other.exists()
 
 
+def test_an_older_runs_relative_data_folder_is_found_where_its_run_started(tmp_path, monkeypatch, capsys):
+    """An older audiotrain recorded `--data songs` as typed: `train --config proj/runs/old/config.json`
+    from another folder said only "data.data_dir .../elsewhere/songs (in ...config.json): no such folder",
+    where the songs were in proj/, the folder the run started in (its --run_dir runs/old)."""
+    (tmp_path / "proj" / "songs").mkdir(parents=True)
+    record = tmp_path / "proj" / "runs" / "old" / "config.json"
+    record.parent.mkdir(parents=True)
+    argv = ["chords", "train", "--data", "songs", "--run_dir", "runs/old"]
+    old = {"config": {"data": {"data_dir": "songs"}}, "versions": {"audiotrain": "0.1.0"}, "command": argv}
+    record.write_text(json.dumps(old))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained without its songs"))
+    assert chords.main(["train", "--config", str(record)]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and f"pass --data {tmp_path / 'proj' / 'songs'}" in err, err
+
+
 def _checkpoint(folder: Path, **state) -> Path:
     """A checkpoint folder with `state` in its trainer_state.json (enough for what a resume reads first)."""
     import mlx.core as mx

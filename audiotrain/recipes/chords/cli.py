@@ -363,12 +363,40 @@ def _beside_the_config(folder: Path, config: str | Path) -> str:
     except ValueError:  # (written absolute)
         return ""
     beside = Path(os.path.relpath(Path(config).parent / relative))
-    if not beside.is_dir():
-        return ""
-    return (
-        f"; a relative path in a --config file is read from the working folder ({Path.cwd()}), not the "
-        f"file's: for the folder beside it, pass --data {beside}"
-    )
+    if beside.is_dir():
+        return (
+            f"; a relative path in a --config file is read from the working folder ({Path.cwd()}), not the "
+            f"file's: for the folder beside it, pass --data {beside}"
+        )
+    started = _where_the_run_started(Path(config))
+    if started is not None and (started / relative).is_dir():
+        return (
+            f"; an older audiotrain recorded it as typed, relative to the folder its run started in "
+            f"({started}), and it is read from the working folder: pass --data {started / relative}"
+        )
+    return ""
+
+
+def _where_the_run_started(record: Path) -> Path | None:
+    """The folder a run started in, from its config.json's recorded command: the run folder less the relative
+    ``--run_dir`` it was given (the default, ``runs/NAME``, without one). None where the command does not say.
+    (This version records its paths absolute; an older one recorded them as typed.)"""
+    try:
+        command = json.loads(record.read_text()).get("command") if record.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    if record.name != "config.json" or not isinstance(command, list):
+        return None
+    given = [
+        str(a).partition("=")[2] or b
+        for a, b in zip(command, [*command[1:], ""])
+        if str(a).startswith("--run_dir")
+    ]
+    run_dir = Path(given[-1]) if given else Path("runs", record.parent.name)
+    folder = record.absolute().parent
+    if run_dir.is_absolute() or folder.parts[-len(run_dir.parts) :] != run_dir.parts:
+        return None
+    return Path(*folder.parts[: -len(run_dir.parts)])
 
 
 def _weights_only(resume: Path | None) -> bool:
