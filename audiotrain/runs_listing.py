@@ -251,19 +251,34 @@ def is_running(*folders: Path) -> str | None:
     return None
 
 
-def status_of(run: Path, checkpoints: Path, finished: bool, failed_why: str) -> tuple[str, str | None]:
+def status_of(
+    run: Path, checkpoints: Path, finished: bool, failed_why: str, build: str | None = None
+) -> tuple[str, str | None]:
+    """`build`: the audiotrain build a recipe run's config.json records (its settings are there)."""
     owner = is_running(run, checkpoints)
     if owner is not None:
         return "running", owner
     stopped = stopped_by_signal(checkpoints)
     if stopped is not None:  # (checked first: a chords run scores the weights a stop signal left, too)
+        resume = f"--resume {checkpoints / 'interrupted'}"
         return "interrupted", (
-            f"stopped by a signal in epoch {stopped.get('epoch')}: --resume {checkpoints / 'interrupted'} "
-            "with the same flags goes on"
+            f"stopped by a signal in epoch {stopped.get('epoch')}: {resume} with the same flags goes on"
+            + _other_build_resume(run, build, resume)
         )
     if finished:
         return "finished", None
     return "failed", failed_why
+
+
+def _other_build_resume(run: Path, build: str | None, resume: str) -> str:
+    """How a recipe run made by another audiotrain build than this one resumes with its own settings: after an
+    upgrade, the same flags (a preset, a default) may give others, and the resume is refused."""
+    from audiotrain._build import build_version
+
+    if not build or build == build_version():
+        return ""
+    record = run / "config.json"
+    return f" (a run of audiotrain {build}: --config {record} {resume} resumes it with its own settings)"
 
 
 def scored_as_now(scores: Any, checkpoint: Path) -> bool:
@@ -350,6 +365,7 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
         checkpoints,
         finished=ended and (scores is not None or not has_test_songs),
         failed_why="no trained.json: its training did not end (an error or a kill stopped it)",
+        build=summary.build,
     )
     failed_evaluation = trained.get("evaluation_failed") if isinstance(trained, dict) else None
     if summary.status == "failed" and ended and stale is None and isinstance(failed_evaluation, str):
@@ -391,6 +407,7 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
         checkpoints,
         finished=retrieval is not None,
         failed_why="no retrieval.json: the run ended before its scores (an error or a kill stopped it)",
+        build=summary.build,
     )
     summary.when = newest_time([run / "config.json", run / "history.json", run / "retrieval.json"])
     note_damaged_checkpoints(summary, checkpoints)

@@ -599,6 +599,23 @@ def test_a_chords_run_is_read_in_the_checkpoint_dir_it_recorded(runs, capsys):
     assert "own_dir: stopped by a signal in epoch 3: --resume runs/own_dir/ckpts/interrupted" in text
 
 
+def test_an_interrupted_run_of_another_build_names_its_config_json_to_resume_with(runs, capsys):
+    """A run an older audiotrain stopped was listed with "--resume RUN/checkpoints/interrupted with the same
+    flags goes on"; after the upgrade the same flags (a preset whose defaults changed) were refused. Its
+    config.json holds the settings it ran with: the note names it where another build made the run."""
+    from audiotrain._build import build_version
+
+    for name, build in (("older", "0.1.0"), ("this_build", build_version())):
+        chords_run(runs / name, trained=False, interrupted=True)
+        record = json.loads((runs / name / "config.json").read_text())
+        record["versions"]["audiotrain"] = build
+        write_json(runs / name / "config.json", record)
+    text = listing(capsys)
+    resume = "--config runs/older/config.json --resume runs/older/checkpoints/interrupted"
+    assert f"(a run of audiotrain 0.1.0: {resume} resumes it with its own settings)" in text, text
+    assert "--config runs/this_build" not in text, text
+
+
 def test_an_unreadable_folder_given_itself_is_listed_as_unreadable(runs, capsys):
     text = listing(capsys, "runs/damaged")
     assert row(text, "damaged")[1:3] == ["-", "unreadable"] and "config.json" in text
