@@ -415,6 +415,29 @@ def test_an_older_runs_relative_data_folder_is_found_where_its_run_started(tmp_p
     assert "no such folder" in err and f"pass --data {tmp_path / 'proj' / 'songs'}" in err, err
 
 
+def test_resuming_a_checkpoint_of_the_older_val_loss_says_the_best_and_early_stopping_compare_both(
+    run, tmp_path, capsys
+):
+    """A build before 2026-11-30 weighed each validation batch's head losses by all its frames: resumed here,
+    training went on exactly but every val_loss was computed the new way (15.58 where the old build gave
+    15.49, in batches of 1), and the best checkpoint and early stopping compared the two without a word."""
+    from audiotrain.recipes.chords.task import VAL_LOSS_KEY
+
+    argv, run_dir = run
+    old = _copy(run_dir, tmp_path / "old")
+    last = old / "checkpoints" / "last"
+    assert json.loads((last / ckpt.STATE_FILE).read_text())["module_state"][CHECKPOINT_KEY][VAL_LOSS_KEY]
+    capsys.readouterr()
+    again = [*argv, "--num_epochs", "3", "--resume", str(last)]
+    assert chords.main([*again, "--run_dir", str(tmp_path / "today")]) == 0
+    assert "does not record how its run computed val_loss" not in capsys.readouterr().err
+    _edit_state(last, lambda state: state["module_state"][CHECKPOINT_KEY].pop(VAL_LOSS_KEY))
+    assert chords.main([*again, "--run_dir", str(tmp_path / "older")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {last} does not record how its run computed val_loss: a build before 2026-11-30" in err
+    assert f"start a new run folder with --init_from {last}" in err, err
+
+
 def _checkpoint(folder: Path, **state) -> Path:
     """A checkpoint folder with `state` in its trainer_state.json (enough for what a resume reads first)."""
     import mlx.core as mx

@@ -43,6 +43,10 @@ import mlx.optimizers as optim
 
 #: Key under which the task stores what `predict` needs in a checkpoint's module state.
 CHECKPOINT_KEY = "chord_recognition"
+#: How the checkpoint's run computed val_loss (`evaluation_means`): the sum of each head's mean over the
+#: frames it counts. Builds before 2026-11-30 (bf5d67be) weighed each batch's head losses by all its frames,
+#: and wrote no such entry: a resume of their checkpoints says so (train.py's `_val_loss_change_note`).
+VAL_LOSS_KEY, VAL_LOSS_PER_HEAD = "val_loss", "per_head_frames"
 #: The entries of that record, besides the model config, that `predict` reads (`predict.checkpoint_entries`).
 PREDICT_ENTRIES = ("features", "vocabulary", "decode", "window_frames")
 REQUIRED_BATCH_KEYS = ("features", "chord_type", "root", "bass")
@@ -350,7 +354,11 @@ class ChordTask(TrainModule):
             _LOADING_FROM_CHECKPOINT.reset(loading)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {"model_config": self.model.config.to_dict(), **self.extra_state}
+        checkpoint[CHECKPOINT_KEY] = {
+            "model_config": self.model.config.to_dict(),
+            VAL_LOSS_KEY: VAL_LOSS_PER_HEAD,
+            **self.extra_state,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         stored = checkpoint.get(CHECKPOINT_KEY)

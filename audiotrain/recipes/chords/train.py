@@ -120,6 +120,7 @@ from audiotrain.recipes.chords.song_record import (
 )
 from audiotrain.recipes.chords.task import (
     CHECKPOINT_KEY,
+    VAL_LOSS_KEY,
     ChordTask,
     check_stored_features,
     check_stored_model,
@@ -650,6 +651,8 @@ def _run_training(
             log(changed)
         if note := _constant_run_warms_up_note(resume_folder, state, config, len(train_loader)):
             log(note)
+        if note := _val_loss_change_note(resume_folder, state):
+            log(note)
     if init_record is not None:
         task.extra_state["init_from"] = init_record  # in every checkpoint, as in config.json
     if init_folder is not None:  # (a resumed run's weights are its checkpoint's)
@@ -1123,6 +1126,26 @@ def earlier_settings(folder: Path, state: dict, config: TrainingConfig) -> list[
         settings = {name: values[0] for name, values in changed.items()}
         kept.append({"until_epoch": epoch, "checkpoint": str(folder.resolve()), "settings": settings})
     return kept or None
+
+
+def _val_loss_change_note(folder: Path, state: dict) -> str:
+    """The note of a resume from a checkpoint that does not say how its run computed val_loss (`VAL_LOSS_KEY`,
+    written since): a build before 2026-11-30 weighed each validation batch's head losses by all its frames,
+    so its val_loss values differ from today's wherever validation takes several batches; resumed, the best
+    checkpoint and early stopping compared the two without a word (training goes on exactly). "" otherwise."""
+    stored = (state.get("module_state") or {}).get(CHECKPOINT_KEY)
+    rows = (state.get("history") or {}).get("rows") if isinstance(state.get("history"), dict) else None
+    validated = isinstance(rows, list) and any(isinstance(row, dict) and "val_loss" in row for row in rows)
+    if not isinstance(stored, dict) or VAL_LOSS_KEY in stored or not validated:
+        return ""
+    return (
+        f"note: {folder} does not record how its run computed val_loss: a build before 2026-11-30 weighed "
+        "each validation batch's head losses by all its frames, where this one takes each head's mean over "
+        "the frames it counts, so its val_loss values (history.json, the best checkpoint's, early "
+        "stopping's) may differ from this run's wherever validation takes several batches; the best "
+        "checkpoint and early stopping compare both. For val_loss values of one kind, start a new run "
+        f"folder with --init_from {folder}"
+    )
 
 
 #: The settings that shape the learning-rate schedule (the batch size through the steps per epoch).
