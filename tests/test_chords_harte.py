@@ -256,3 +256,17 @@ def test_a_guitarists_altered_chord_gets_its_harte_spelling(label, harte):
     """'E7#9' (the Hendrix chord), 'C7b9', 'Cmaj7#11' got the grammar alone, where 'E7' got 'E:7'."""
     assert harte_spelling(label) == harte
     mir_eval.chord.encode(harte)
+
+
+@pytest.mark.parametrize(
+    "label, harte",
+    [("C7/3", "C:7/3"), ("C7/b7", "C:7/b7"), ("Am7/5", "A:min7/5"), ("C6/9/3", "C:maj6(9)/3")],
+)  # fmt: skip
+def test_a_chord_tone_after_a_lead_sheet_slash_stays_the_bass(label, harte):
+    """A degree within the octave after the slash ('C7/3', Harte's bass degree without the colon) names a
+    note of the chord, an added degree only from 9 up: 'C7/3' got 'C:7(3)' (no bass) and 'C6/9/3'
+    'C:maj6(9,3)' once a number after the slash was read as an added degree; each is the bass mir_eval
+    reads, as before."""
+    assert harte_spelling(label) == harte
+    _, _, bass = mir_eval.chord.encode(harte)
+    assert bass != 0

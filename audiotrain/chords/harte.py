@@ -72,6 +72,8 @@ _DEFAULT_INTERVAL_NAMES = ("1", "b2", "2", "b3", "3", "4", "b5", "5", "b6", "6",
 # are scored with: a label read here is one mir_eval reads.
 _NOTE_RE = re.compile(r"^([A-G])(b*|#*)$")
 _DEGREE_RE = re.compile(r"^(b*|#*)(1[0-3]|[1-9])$")
+#: A degree past the octave (9, #11, b13): what a lead sheet adds after a slash.
+_TENSION_RE = re.compile(r"^(b*|#*)(9|11|13)$")
 _MIXED_ACCIDENTALS_RE = re.compile(r"^[A-G]?[b#]*(#b|b#)")
 _LABEL_RE = re.compile(
     r"^(?P<root>[A-G](?:b*|#*))"
@@ -160,8 +162,9 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     root = match["root"][0].upper() + match["root"][1:].replace("♭", "b").replace("♯", "#")
     suffix = match["suffix"].strip()
     bass = f"/{match['bass'].strip()}" if match["bass"] else ""
-    if suffix and not match["colon"] and _DEGREE_RE.match(bass[1:]):
-        # On a lead sheet a slash before a number adds that degree ('C7/9', 'Am7/11'); a bass is a note.
+    if suffix and not match["colon"] and _TENSION_RE.match(bass[1:]):
+        # On a lead sheet a slash before a tension adds it ('C7/9', 'Am7/11'); a bass is a note, or a degree
+        # within the octave ('C7/3', Harte's bass without the colon): no lead sheet adds a chord's own 3.
         suffix, bass = f"{suffix}({bass[1:]})", ""
     quality = LEAD_SHEET_SUFFIXES.get(suffix) or _with_added_degrees(suffix)
     if quality is None and match["colon"]:  # 'C:maj7(9)' with a lower-case root, say
