@@ -108,3 +108,17 @@ def test_a_transcription_two_annotations_could_be_is_listed_with_what_to_do_and_
     assert "its name matches 2 annotations in" in printed.out and "mirrors its annotation's" in printed.out
     assert "pairs file" not in printed.out  # (evaluate's --pairs: not a flag of score)
     assert "1 prediction paired with several annotations" in printed.err
+
+
+def test_an_annotation_past_the_transcriptions_end_is_scored_up_to_it_as_evaluate_scores_it(tmp_path, capsys):
+    """predict's .lab ends at its audio's end; evaluate trims a reference that runs past the audio by 2 s at
+    most to it. score scored that overhang against N: the same transcription scored 80 % here where
+    evaluate of the checkpoint that wrote it said 100 %."""
+    pred, ann = _folders(tmp_path, {"a": REFERENCE}, {"a": REFERENCE.replace("6.0 8.0 F", "6.0 10.0 F")})
+    out = tmp_path / "out"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert _majmin(out)["a"]["majmin"] == 1.0
+    assert "1 reference runs past the end of the transcription" in printed
+    assert f"a.lab runs 2.000 s past {pred / 'a.lab'}: scored up to 8.000 s" in printed
+    assert "scored up to the transcription's end" in (out / "scores.md").read_text()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from audiotrain._system import versions
 from audiotrain._text import listed, plural
-from audiotrain.chords.lab import ChordSegment, read_annotation, read_lab
+from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, read_annotation, read_lab
 from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
 from audiotrain.datasets.chord_songs import _ANNOTATION_PRIORITY, ANNOTATION_SUFFIXES, frame_targets
-from audiotrain.metrics.chord_scores import score_songs
+from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_songs, trim_reference
 from audiotrain.recipes._run import check_can_write, clear_run_outputs, is_inside, path_flag
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_evaluate import _annotation_number
@@ -25,13 +25,16 @@ from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
     EVALUATION_FILES,
     FRAME_HEADS,
+    TRIMMED_LISTED,
     EvaluationResult,
     GapFilledReference,
+    TrimmedReference,
     add_frame_counts,
     compare_results,
     evaluation_outputs,
     gap_filled_note,
     scored_frame_targets,
+    trimmed_note,
     write_evaluation,
 )
 from audiotrain.recipes.config_cli import add_overwrite_argument
@@ -102,7 +105,9 @@ def score_predictions(
     """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
     `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
     not paired are `ChordScores.skipped`, with the reason. The span scored is the annotation's (no audio is
-    read); the frame figures are counted at `FRAME_RATE`, a transcription's part outside its span as N."""
+    read), up to the transcription's end where the annotation runs past it by 2 s at most (`trim_reference`,
+    `EvaluationResult.trimmed`, as evaluate trims it to the audio); the frame figures are counted at
+    `FRAME_RATE`, a transcription's part outside its span as N."""
     start = time.perf_counter()
     paired, skipped = _pairs(predictions, data, leave_out)
     if not paired:
@@ -111,7 +116,7 @@ def score_predictions(
             + "; ".join(f"{song}: {why}" for song, why in list(skipped.items())[:3])
             + (f" ({len(skipped) - 3} more)" if len(skipped) > 3 else "")
         )
-    pairs, gaps = {}, {}
+    pairs, gaps, trimmed = {}, {}, {}
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     for song, (prediction, annotation) in sorted(paired.items()):
         filled: list[tuple[float, float]] = []
@@ -123,6 +128,15 @@ def score_predictions(
             filled_gaps=filled,
         )
         estimate = _read(prediction, read_lab, allow_gaps=allow_gaps)
+        if estimate:
+            # A transcription ends where its audio does (predict's): a reference past it by 2 s at most is
+            # trimmed there, as evaluate trims it to the audio: both score the same transcription alike.
+            reference_end, end = reference[-1].end, estimate[-1].end
+            reference, overhang = trim_reference(reference, end)
+            if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
+                trimmed[song] = TrimmedReference(
+                    annotation.name, str(prediction), reference_end, end, end_of="transcription"
+                )
         pairs[song] = (reference, estimate)
         if filled:
             gaps[song] = GapFilledReference(annotation.name, len(filled), sum(end - s for s, end in filled))
@@ -137,6 +151,7 @@ def score_predictions(
         scores, confusions["chord_type"], seconds, time.perf_counter() - start, pairs, confusions
     )
     result.gap_filled = gaps
+    result.trimmed = trimmed
     result.scored = {
         "predictions": os.path.abspath(predictions),
         "data": os.path.abspath(data),
@@ -153,7 +168,9 @@ def _cmd_score(argv: list[str]) -> int:
         "tool) against your annotations with mir_eval.chord: evaluate without the model, with its scores, "
         "tables and files. Each .lab under PREDICTIONS pairs with the annotation of the same name under "
         "--data, as evaluate --annotations pairs audio (case, spaces, underscores and hyphens ignored). No "
-        "audio is read: the span scored is each annotation's. A transcription without an annotation, or an "
+        "audio is read: the span scored is each annotation's (up to its transcription's end, where the "
+        "annotation runs past it by 2 s at most, as evaluate trims it to the audio). A transcription without "
+        "an annotation, or an "
         "annotation without a transcription, is listed with the reason (in scores.json and scores.md too), "
         "the others are scored, and the exit status is then 1; a .lab that cannot be read is an error naming "
         "the file and line (exit status 2).",
@@ -237,6 +254,8 @@ def _cmd_score(argv: list[str]) -> int:
             comparison.write(out, args.overwrite)
     print(f"{plural(len(result.scores.per_song), 'song')} scored, mir_eval.chord scores in %:")
     print(result.scores.table())
+    if result.trimmed:
+        print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
     if result.gap_filled:
         print(gap_filled_note(result.gap_filled))
     if comparison is not None:

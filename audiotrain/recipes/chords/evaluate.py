@@ -150,6 +150,9 @@ class TrimmedReference:
     audio: str
     reference_end: float
     audio_end: float
+    #: What the reference was trimmed to, as the notes say it: the audio's end, or (``score``, which reads
+    #: no audio) the transcription's, which is the audio's where ``predict`` wrote it.
+    end_of: str = "audio"
 
     @property
     def overhang(self) -> float:
@@ -176,9 +179,11 @@ def trimmed_note(trimmed: Mapping[str, TrimmedReference], listed: int | None = N
     if not trimmed:
         return ""
     several = len(trimmed) != 1
+    end_of = next(iter(trimmed.values())).end_of
     headline = (
-        f"{len(trimmed)} reference{'s' * several} {'run' if several else 'runs'} past the end of the audio "
-        f"(by {MAX_REFERENCE_OVERHANG_S:g} s at most), scored up to the audio's end; mir_eval on the files as "
+        f"{len(trimmed)} reference{'s' * several} {'run' if several else 'runs'} past the end of the "
+        f"{end_of} (by {MAX_REFERENCE_OVERHANG_S:g} s at most), scored up to the {end_of}'s end; mir_eval on "
+        "the files as "
         f"they are scores the overhang too (against N), so its figures for {'these songs' if several else 'it'} "
         "differ:"
     )
