@@ -26,8 +26,14 @@ def ignoring_warnings(*messages: str) -> Iterator[None]:
     with _lock:
         for message in messages:
             if not _holders.get(message):
+                before = list(warnings.filters)
                 warnings.filterwarnings("ignore", message=message)
                 _entries[message] = warnings.filters[0]
+                if _entries[message] in before:
+                    # filterwarnings took out an equal filter (the user's own) to put its own first: put
+                    # the user's back where it was, as theirs, for it to outlive this block.
+                    where = before.index(_entries[message])
+                    warnings.filters.insert(where + 1, before[where])
             _holders[message] = _holders.get(message, 0) + 1
     try:
         yield

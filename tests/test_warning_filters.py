@@ -1,0 +1,35 @@
+"""`ignoring_warnings`, the filters a recipe's run adds around its fit, from the side of the process's own."""
+
+import warnings
+
+from audiotrain._warning_filters import ignoring_warnings
+from audiotrain.train.trainer import SHORT_EPOCH_WARNING
+
+
+def _short_epoch_warning_is_shown() -> bool:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.warn("Trainer.fit: an epoch has 3 training batches, fewer than the logging interval (50)")
+    return bool(caught)
+
+
+def test_a_filter_of_the_users_own_equal_to_a_runs_is_kept_after_the_run():
+    """A user who hid the Trainer's short-epoch warning themselves (with the pattern the recipes use) had it
+    back after their first chord or CLAP run: warnings.filterwarnings moves an equal filter to the front
+    instead of adding a second, and the run then took out the user's own."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=SHORT_EPOCH_WARNING)
+        with ignoring_warnings(SHORT_EPOCH_WARNING):
+            assert not _short_epoch_warning_is_shown()
+        assert not _short_epoch_warning_is_shown()
+
+
+def test_the_filters_are_taken_out_once_the_last_run_needing_them_ends_though_one_raised():
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        try:
+            with ignoring_warnings(SHORT_EPOCH_WARNING):
+                with ignoring_warnings(SHORT_EPOCH_WARNING):
+                    raise RuntimeError("the fit failed")
+        except RuntimeError:
+            pass
+        assert _short_epoch_warning_is_shown()
