@@ -122,3 +122,12 @@ def test_an_annotation_past_the_transcriptions_end_is_scored_up_to_it_as_evaluat
     assert "1 reference runs past the end of the transcription" in printed
     assert f"a.lab runs 2.000 s past {pred / 'a.lab'}: scored up to 8.000 s" in printed
     assert "scored up to the transcription's end" in (out / "scores.md").read_text()
+
+
+def test_an_output_folder_that_holds_the_transcriptions_is_refused_naming_them(tmp_path, capsys):
+    """score runs/x/pred --data ann -o runs/x read nothing under -o, the transcriptions included, and said
+    of every annotation that it 'has no prediction of its name' in the folder that held them all."""
+    pred, ann = _folders(tmp_path, {"a": REFERENCE}, {"a": REFERENCE})
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert f"-o {tmp_path} holds the PREDICTIONS {pred}" in error and "has no prediction" not in error

@@ -227,6 +227,12 @@ def _cmd_score(argv: list[str]) -> int:
             if path is not None and path.is_dir() and out.resolve() == path.resolve():
                 # (--overwrite would remove the .lab files of the songs an earlier scores.json lists: theirs)
                 raise ValueError(f"-o {out} is the {flag} folder: write the scores to a folder of their own")
+            if path is not None and path.is_dir() and is_inside(path, out):
+                # (nothing under -o is read: the files under it would all be said to have no pair)
+                raise ValueError(
+                    f"-o {out} holds the {flag} {path}, and nothing under -o is read (the scores' own .lab "
+                    "copies are there): write the scores to a folder of their own"
+                )
         if out.exists() and not out.is_dir():
             raise FileExistsError(
                 f"-o {out} is a file; score writes a .lab per song and the scores into a folder"
