@@ -131,3 +131,16 @@ def test_an_output_folder_that_holds_the_transcriptions_is_refused_naming_them(t
     assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert f"-o {tmp_path} holds the PREDICTIONS {pred}" in error and "has no prediction" not in error
+
+
+def test_transcriptions_compared_inside_the_annotations_folder_are_not_read_as_annotations(tmp_path, capsys):
+    """score ann/model --data ann --against ann/chordino read chordino's .lab files as annotations: each of
+    model's transcriptions matched two ('a.lab, chordino/a.lab') and none was scored."""
+    (tmp_path / "ann" / "model").mkdir(parents=True)
+    (tmp_path / "ann" / "chordino").mkdir()
+    for path, text in (("a.lab", REFERENCE), ("model/a.lab", REFERENCE), ("chordino/a.lab", SHIFTED)):
+        (tmp_path / "ann" / path).write_text(text)
+    ann = tmp_path / "ann"
+    argv = ["score", str(ann / "model"), "--data", str(ann), "--against", str(ann / "chordino")]
+    assert chords.main(argv) == 0
+    assert "| majmin | 100.00 | 75.00 | +25.00 |" in capsys.readouterr().out

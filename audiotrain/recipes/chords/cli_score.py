@@ -55,14 +55,17 @@ def _read(path: Path, read, **settings) -> list[ChordSegment]:
         raise ValueError(f"{path}: cannot read it: {error.strerror or error}") from None
 
 
-def _pairs(predictions: Path, data: Path, leave_out: Path | None) -> tuple[dict, dict[str, str]]:
+def _pairs(
+    predictions: Path, data: Path, leave_out: Path | None, transcriptions: tuple[Path, ...] = ()
+) -> tuple[dict, dict[str, str]]:
     """({song: (prediction, annotation)}, {song: why it is not scored}): each ``.lab`` under `predictions`
     (or the one file) with the annotation under `data` (or the one file) of the same name, paired as
     ``evaluate --annotations`` pairs audio with an annotations folder (`match_in_annotation_folder`: case,
     spaces, underscores and hyphens ignored; of several, the one in the mirrored folder; never a guess).
     Songs are named by their annotation's path under `data` without its suffix, so that two folders of
     transcriptions laid out otherwise (``--against``) name the same songs alike (a prediction alone: by its
-    path under `predictions`). Nothing under `leave_out` (-o) is read."""
+    path under `predictions`). Nothing under `leave_out` (-o) is read, nor read as an annotation what lies
+    under `transcriptions` (--against's folder, say, inside `data`)."""
     if predictions.is_file():
         found, root = [predictions], predictions.parent
     else:
@@ -75,7 +78,10 @@ def _pairs(predictions: Path, data: Path, leave_out: Path | None) -> tuple[dict,
             )
         return {data.stem: (found[0], data)}, {}
     # (a folder of transcriptions inside the annotations' holds no annotation: evaluate -o DIR/eval)
-    annotations = [p for p in annotations_under(data, ANNOTATION_SUFFIXES) if not is_inside(p, predictions)]
+    folders = (predictions, *(folder for folder in transcriptions if folder.is_dir()))
+    annotations = [
+        p for p in annotations_under(data, ANNOTATION_SUFFIXES) if not any(is_inside(p, f) for f in folders)
+    ]
     if leave_out is not None:
         found = [path for path in found if not is_inside(path, leave_out)]
         annotations = [path for path in annotations if not is_inside(path, leave_out)]
@@ -101,15 +107,17 @@ def score_predictions(
     leave_out: Path | None = None,
     allow_gaps: bool = False,
     jams_annotation: int = 0,
+    transcriptions: tuple[Path, ...] = (),
 ) -> EvaluationResult:
     """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
     `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
-    not paired are `ChordScores.skipped`, with the reason. The span scored is the annotation's (no audio is
-    read), up to the transcription's end where the annotation runs past it by 2 s at most (`trim_reference`,
+    not paired are `ChordScores.skipped`, with the reason; the folders of other `transcriptions` (--against's)
+    are not read as annotations. The span scored is the annotation's (no audio is read), up to the
+    transcription's end where the annotation runs past it by 2 s at most (`trim_reference`,
     `EvaluationResult.trimmed`, as evaluate trims it to the audio); the frame figures are counted at
     `FRAME_RATE`, a transcription's part outside its span as N."""
     start = time.perf_counter()
-    paired, skipped = _pairs(predictions, data, leave_out)
+    paired, skipped = _pairs(predictions, data, leave_out, transcriptions)
     if not paired:
         raise ValueError(
             f"no transcription in {predictions} pairs with an annotation in {data}: "
@@ -239,10 +247,11 @@ def _cmd_score(argv: list[str]) -> int:
             )
         check_can_write(out, f"-o {out}")
     settings = {"leave_out": out, "allow_gaps": args.allow_gaps, "jams_annotation": args.jams_annotation}
-    result = score_predictions(args.predictions, args.data, **settings)
+    against = () if args.against is None else (args.against,)
+    result = score_predictions(args.predictions, args.data, transcriptions=against, **settings)
     comparison = None
     if args.against is not None:
-        other = score_predictions(args.against, args.data, **settings)
+        other = score_predictions(args.against, args.data, transcriptions=(args.predictions,), **settings)
         if not set(result.pairs) & set(other.pairs):
             raise ValueError(
                 f"{args.predictions} and --against {args.against} pair with no annotation of {args.data} in "
