@@ -3,6 +3,7 @@ arguments (refused by name with what to use instead where there is no counterpar
 recipes' command line."""
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from audiotrain import Trainer
 from audiotrain.train.callback import Callback
-from audiotrain.train.loggers import CSVLogger, LoggerWarning, TensorBoardLogger, WandbLogger
+from audiotrain.train.loggers import CSVLogger, Logger, LoggerWarning, TensorBoardLogger, WandbLogger
 
 import pytest
 from child_processes import child_env
@@ -353,3 +354,50 @@ def test_a_notebook_reads_the_logs_back_as_lightnings_tutorials_do(tmp_path, cls
     assert "x/" + logger.save_dir == f"x/{tmp_path}"
     assert logger.root_dir + "/version_0" == str(folder)
     assert logger.log_dir == folder and isinstance(logger.log_dir / "hparams.yaml", Path)
+
+
+# ------------------------------------------------------------------ a Logger subclass written as for Lightning
+
+
+class JsonLinesLogger(Logger):
+    """A logger as Lightning's docs have one written: the public methods overridden, rows buffered by
+    `log_metrics` and written by `save()` (which Lightning calls after each `log_metrics`, and its
+    `finalize` calls too); no `_start`, `_log_metrics` of audiotrain's own backends."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.rows, self.hparams = path, [], None
+
+    @property
+    def name(self):
+        return "jsonl"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        self.hparams = dict(params)
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append({"step": step, **metrics})
+
+    def save(self):
+        with open(self.path, "a") as f:
+            f.writelines(json.dumps(row) + "\n" for row in self.rows)
+        self.rows = []
+
+
+def test_a_logger_written_as_for_lightning_has_its_rows_saved_and_is_not_called_broken(tmp_path):
+    """Such a logger was told it 'could not start its run (NotImplementedError: ): nothing is logged to it',
+    its save() was never called (the rows it buffered never reached its file), and it got the config as
+    nested dicts where the README says every logger gets it flattened with '/'."""
+    logger = JsonLinesLogger(tmp_path / "metrics.jsonl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LoggerWarning)
+        trainer = fit(tmp_path, logger, epochs=2)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert logger.rows == [] and rows
+    assert [r["step"] for r in rows if "train_loss" in r] == [2, 4]
+    assert rows[-1]["train_loss_epoch"] == pytest.approx(trainer.callback_metrics["train_loss_epoch"])
+    assert logger.hparams["trainer/max_epochs"] == 2 and "trainer" not in logger.hparams

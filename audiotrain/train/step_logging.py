@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain.train import hook_logs, reporting
 from audiotrain.train.evaluation import prefixed
+from audiotrain.train.loggers.base import has_own_save
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import local_means
@@ -82,6 +83,8 @@ class StepLogging:
         self.logged_metrics.update(metrics)
         for lg in self._trainer._writing_loggers:
             lg.log_metrics(metrics, step)
+            if has_own_save(lg):
+                lg.save()  # (as Lightning's Trainer: a logger written for it writes its rows there)
 
     def log_at_logged_step(self, metrics: dict[str, float]) -> None:
         """`log_metrics` for what `self.log` gave at a training logging step, a training epoch's end or an
@@ -95,6 +98,8 @@ class StepLogging:
         self.logged_metrics.update(metrics)
         for lg in self._trainer._writing_loggers:
             lg.log_metrics(values, step)
+            if has_own_save(lg):
+                lg.save()
 
     def progress_metrics(self) -> dict[str, float]:
         """Numbers for the progress bar: the loss and metrics of the last step already evaluated (inside an

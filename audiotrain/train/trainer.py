@@ -83,6 +83,7 @@ from audiotrain.train.loaders import (
     shown_type,
 )
 from audiotrain.train.loggers import DummyLogger, Logger
+from audiotrain.train.loggers.base import flatten_params
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.memory import refuse_training_beyond_memory
 from audiotrain.train.metric_values import Metrics
@@ -1804,21 +1805,26 @@ class Trainer:
             config.pop("datamodule_hparams", None)
         return config
 
+    def _log_config(self, params: dict[str, Any]) -> None:
+        """`params` flattened with '/' to every writing logger: also to one that overrides
+        `log_hyperparams` itself (as written for Lightning), which `Logger.log_hyperparams` flattens not."""
+        flat = flatten_params(params)
+        for lg in self._writing_loggers:
+            if hasattr(lg, "log_hyperparams"):
+                lg.log_hyperparams(flat)
+
     def _log_scored_hyperparameters(self, module: TrainModule) -> None:
         """`validate` / `test`: the module's and the datamodule's hyperparameters to the loggers, as Lightning
         logs them at every stage (the Trainer's flags and optimizer are a fit's: a `test` after `fit` keeps
         the fit's values of those)."""
         config = self._logged_config(module)
         scored = {k: config[k] for k in ("hparams", "datamodule_hparams") if config.get(k)}
-        for lg in self._writing_loggers if scored else ():
-            if hasattr(lg, "log_hyperparams"):
-                lg.log_hyperparams(scored)
+        if scored:
+            self._log_config(scored)
 
     def _start_loggers(self, module: TrainModule) -> None:
-        config = self._logged_config(module)
+        self._log_config(self._logged_config(module))
         for lg in self._writing_loggers:
-            if hasattr(lg, "log_hyperparams"):
-                lg.log_hyperparams(config)
             if isinstance(lg, Logger):
                 lg.start()  # the checkpoint's run, now that it is loaded; a login failure shows at once
         if self.world_size > 1:

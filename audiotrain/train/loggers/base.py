@@ -283,6 +283,8 @@ class Logger:
             callbacks = self._checkpoint_callbacks
             cb = next((c for c in callbacks if getattr(c, "monitor", None)), callbacks[0])
             self._log_checkpoints([cb.best_model_path or cb.last_model_path], cb)
+        if has_own_save(self):
+            self.save()  # (Lightning's `finalize` saves: a logger written for it writes its rows there)
         if self._started and not self._disabled:
             self._call("finalize", self._finalize, status)
         self._started = False
@@ -448,16 +450,17 @@ class Logger:
         )
 
     def _start(self) -> None:
-        raise NotImplementedError
+        """Create the backend's run. Nothing to create by default: a logger written as for Lightning
+        (`log_metrics`, `log_hyperparams`, `save` overridden) has no run to open first."""
 
     def _experiment(self) -> Any:
         return None
 
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(_not_overridden(self, "log_hyperparams(params)"))
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(_not_overridden(self, "log_metrics(metrics, step)"))
 
     def _flush(self) -> None:
         pass
@@ -473,6 +476,19 @@ class Logger:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r})"
+
+
+def _not_overridden(logger: Logger, method: str) -> str:
+    name = type(logger).__name__
+    return f"{name} overrides neither {method} nor its backend hook _{method.split('(')[0]}"
+
+
+def has_own_save(logger: Any) -> bool:
+    """Whether `logger`'s class defines its own `save()` (one written as for Lightning, or a logger of
+    another kind), which Lightning's Trainer calls after each `log_metrics`: `Logger.save` is `flush`,
+    which the Trainer calls before each checkpoint instead."""
+    own = getattr(type(logger), "save", None)
+    return callable(own) and own is not Logger.save
 
 
 class DummyLogger(Logger):
