@@ -171,7 +171,8 @@ def test_save_hyperparameters_then_load_from_checkpoint_rebuilds_the_module(tmp_
     assert module.hparams == {"hidden": 24, "lr": 5e-3, "note": "wide"}
     t = trainer(tmp_path, max_epochs=1, logger=logger)
     t.fit(module, make_batches())
-    assert logger.hparams[0]["hparams"] == module.hparams
+    logged = {k: v for k, v in logger.hparams[0].items() if k.startswith("hparams/")}  # (flattened, with '/')
+    assert logged == {f"hparams/{k}": v for k, v in module.hparams.items()}
     path = t.save_checkpoint(tmp_path / "saved")
     loaded = WithHyperparameters.load_from_checkpoint(path)
     assert loaded.hparams == module.hparams and loaded.fc1.weight.shape == (24, 8)

@@ -794,7 +794,11 @@ def test_a_datamodule_saves_its_hyperparameters_as_lightnings_and_the_loggers_ge
     assert data.hparams == {"batch_size": 8, "root": "data"} and data.hparams.batch_size == 8
     logger = RecordingLogger()
     quiet_trainer(tmp_path, max_epochs=1, logger=logger).fit(TinyClassifier(), datamodule=data)
-    assert logger.hparams[-1]["datamodule_hparams"] == {"batch_size": 8, "root": "data"}
+    logged = logger.hparams[-1]  # (flattened with '/', as every logger gets the config)
+    assert {k: logged[k] for k in logged if k.startswith("datamodule_hparams/")} == {
+        "datamodule_hparams/batch_size": 8,
+        "datamodule_hparams/root": "data",
+    }
     with pytest.raises(ValueError, match="call it inside"):
         data.save_hyperparameters()
 
@@ -826,7 +830,7 @@ def test_save_hyperparameters_takes_lightnings_logger_and_frame(tmp_path):
     logger = RecordingLogger()
     t = quiet_trainer(tmp_path, max_epochs=1, logger=logger)
     t.fit(module, datamodule=data)
-    assert "hparams" not in logger.hparams[-1] and "datamodule_hparams" not in logger.hparams[-1]
+    assert not any(k.startswith(("hparams/", "datamodule_hparams/")) for k in logger.hparams[-1])
     assert (
         Quiet.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved")).hparams.hidden == 4
     )  # still saved
