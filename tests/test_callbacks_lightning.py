@@ -965,3 +965,42 @@ def test_a_top_k_checkpoint_names_the_last_saved_with_it_for_a_resume_from_it(tm
     assert names(tmp_path / "ck") == ["epoch=1-last", "epoch=1-step=6"]
     fit(tmp_path, [checkpoint()], [0.5, 0.4, 0.6], per_epoch=True, ckpt_path=first.best_model_path)
     assert names(tmp_path / "ck") == ["epoch=1-step=6", "epoch=2-last"]
+
+
+class BatchCounter(Callback):
+    """A stateful callback of a newer release: its state is `{"batches": n}`; a checkpoint of the older
+    release holds `{"count": n}`, which its `on_load_checkpoint` turns into the new form before
+    `load_state_dict` gets it, as Lightning's order (`on_load_checkpoint`, then `load_state_dict`) allows."""
+
+    def __init__(self, old_format=False):
+        self.batches, self.old_format, self.calls = 0, old_format, []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.batches += 1
+
+    def state_dict(self):
+        return {"count": self.batches} if self.old_format else {"batches": self.batches}
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+        self.calls.append("on_load_checkpoint")
+        mine = checkpoint["callbacks"][self.state_key]
+        if "count" in mine:
+            checkpoint["callbacks"][self.state_key] = {"batches": mine["count"]}
+
+    def load_state_dict(self, state_dict):
+        self.calls.append("load_state_dict")
+        self.batches = state_dict["batches"]
+
+
+def test_a_callbacks_on_load_checkpoint_runs_before_its_load_state_dict_as_in_lightning(tmp_path):
+    """`load_state_dict` was called first, with the old release's state as saved: a KeyError out of the
+    callback, where in Lightning its `on_load_checkpoint` had migrated that state already."""
+    first = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[BatchCounter(True)]
+    )
+    first.fit(TinyClassifier(), make_batches(32))
+    counter = BatchCounter()
+    resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[counter])
+    resumed.fit(TinyClassifier(), make_batches(32), ckpt_path=first.checkpoint_callback.last_model_path)
+    assert counter.calls == ["on_load_checkpoint", "load_state_dict"]
+    assert counter.batches == 4  # 2 batches an epoch: the first fit's 2, and the resumed epoch's

@@ -95,7 +95,11 @@ class Callback:
     ) -> None: ...
     def on_load_checkpoint(
         self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any], /
-    ) -> None: ...
+    ) -> None:
+        """When `fit` resumes, before `load_state_dict`, as in Lightning: `checkpoint` is the checkpoint's
+        trainer_state.json, with what `on_save_checkpoint` added; a state saved in an older form may be
+        rewritten in ``checkpoint["callbacks"][self.state_key]`` here, and `load_state_dict` gets that."""
+
     def on_exception(self, trainer: Trainer, module: TrainModule, exception: BaseException, /) -> None: ...
     def on_restore_structure(
         self, trainer: Trainer, module: TrainModule, checkpoint: dict[str, Any], /

@@ -1982,12 +1982,17 @@ class Trainer:
         load_step_state(contents, self._train_step)
         with ckpt.named_source(folder / ckpt.STATE_FILE):
             self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
+            # Lightning's order: `on_load_checkpoint` first, so that it may rewrite the state that
+            # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release of the callback).
+            for cb in self.callbacks:
+                cb.on_load_checkpoint(self, module, state)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             self.callbacks.load_state_arrays(
                 contents.callbacks, state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
             )
             for cb in self.callbacks:
-                cb.on_load_checkpoint(self, module, state)
+                if isinstance(cb, ModelCheckpoint):
+                    cb.adopt_moved_state(self, state)
             for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)

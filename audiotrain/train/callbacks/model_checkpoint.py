@@ -605,7 +605,7 @@ class ModelCheckpoint(Callback):
             f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the one resumed "
             f"({listed(later, 5)}); they are kept: where this run reaches one of their names it saves beside "
             f"it with a version suffix (-v1, as Lightning does){last}",
-            stacklevel=5,  # (through on_load_checkpoint, Trainer._restore and fit to the user's call)
+            stacklevel=5,  # (through adopt_moved_state, Trainer._restore and fit to the user's call)
         )
 
     # -- when to save ---------------------------------------------------------------------------
@@ -1034,11 +1034,14 @@ class ModelCheckpoint(Callback):
     def adopts_state(self, key: str, state: Any) -> bool:
         """Whether the callback state saved under `key` is this callback's, saved in another dirpath (a
         moved folder, or one it warns about) or under the key of checkpoints written before dirpath was part
-        of it. `on_load_checkpoint` restores it; the Trainer does not count it as a callback gone missing."""
+        of it. `adopt_moved_state` restores it; the Trainer does not count it as a callback gone missing."""
         legacy = f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]"
         return key == legacy or (isinstance(state, dict) and key == self._key(state.get("dirpath")))
 
-    def on_load_checkpoint(self, trainer, module, checkpoint: dict[str, Any]) -> None:
+    def adopt_moved_state(self, trainer: Any, checkpoint: dict[str, Any]) -> None:
+        """After the callbacks' `load_state_dict` on a resume (the Trainer calls it): the state of a moved
+        folder, or of an older checkpoint's key, that `load_state_dict` was not given; then the resumed
+        folder is checked. Not `on_load_checkpoint`, which runs before `load_state_dict`, as in Lightning."""
         resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
         saved = checkpoint.get("callbacks", {})
         # Checkpoints written before dirpath was part of the key; load_state_dict checks the dirpath.
