@@ -529,3 +529,44 @@ def test_a_checkpoints_bad_previous_backbone_lr_is_refused_by_name(bad):
         BackboneFinetuning().load_state_dict(
             {"added_param_groups": [], "last_epoch": 2, "previous_backbone_lr": bad}
         )
+
+
+class FreezesAtStep(Callback):
+    """Freezes `fc1` at a global step, from a batch hook (as a Lightning user freezes after N steps)."""
+
+    def __init__(self, step):
+        self.step, self.fc1_after = step, []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            pl_module.fc1.freeze()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.fc1_after.append(np.array(pl_module.fc1.weight))
+
+
+def test_a_freeze_inside_an_epoch_is_said_to_wait_for_the_next_epoch_start(tmp_path):
+    """`fc1.freeze()` in on_train_batch_start kept fc1 training to the end of the epoch without a word (the
+    compiled step is rebuilt at epoch starts only); Lightning's freeze acts at the next step. Now the epoch's
+    end warns, naming a parameter and where to freeze instead; from the next epoch on fc1 is frozen."""
+    freezer = FreezesAtStep(2)
+    with pytest.warns(
+        UserWarning, match=r"frozen inside epoch 0 \(e\.g\. fc1\.bias, fc1\.weight: .*next epoch"
+    ):
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=[freezer]).fit(TinyClassifier(), make_batches(64))
+    per_batch = freezer.fc1_after  # 4 batches an epoch
+    assert not np.array_equal(per_batch[2], per_batch[3])  # (epoch 0 trained on: as the warning says)
+    assert all(np.array_equal(per_batch[3], later) for later in per_batch[4:])
+
+
+def test_a_freeze_at_an_epoch_start_is_not_warned_of(tmp_path):
+    class FreezesAtEpoch(Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                pl_module.fc1.freeze()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=[FreezesAtEpoch()]).fit(
+            TinyClassifier(), make_batches(64)
+        )

@@ -105,7 +105,7 @@ from audiotrain.train.run_state import (
 from audiotrain.train.seeding import check_seed, default_seed, seed_generators
 from audiotrain.train.stale_attributes import StaleStepAttributes
 from audiotrain.train.state import Progress, RandomState, RunningMeans
-from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train
+from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, trainable_names
 from audiotrain.train.step_logging import StepLogging
 from audiotrain.train.stopping import StopRequests, ranks_meet_every
 from audiotrain.train.trainer_state import StateTracker, TrainerState
@@ -1057,6 +1057,24 @@ class Trainer:
             stacklevel=user_stacklevel(),
         )
 
+    def _warn_of_freezing_inside_the_epoch(self, module: TrainModule) -> None:
+        """Once a fit: `freeze()`/`unfreeze()` in a batch or validation hook changed what trains inside the
+        epoch, which takes effect at the next epoch start only (`_follow_freezing`): the rest of this epoch
+        trained the parameters it started with. Lightning's `requires_grad_(False)` acts at the next step."""
+        now, was = trainable_names(module), self._run.trainable.now
+        if now == was or self._warned_of_freezing_inside_an_epoch:
+            return
+        self._warned_of_freezing_inside_an_epoch = True
+        changed = sorted(was - now)[:3] or sorted(now - was)[:3]
+        what = "frozen" if was - now else "unfrozen"
+        warnings.warn(
+            f"Trainer.fit: parameters were {what} inside epoch {self.progress.epoch} (e.g. {', '.join(changed)}: "
+            "freeze()/unfreeze() in a batch or validation hook), which takes effect at the next epoch start, "
+            "where the compiled step is rebuilt: the rest of this epoch trained the parameters it started with. "
+            "Change what trains in on_train_epoch_start (as BaseFinetuning does)",
+            stacklevel=user_stacklevel(),
+        )
+
     def _fit_loop(self, module: TrainModule, train_loader: Any, val_loader: Any) -> None:
         if self.interrupted:
             # Ctrl-C before the first step (in the sanity validation or a start hook): a checkpoint of the
@@ -1082,7 +1100,7 @@ class Trainer:
         if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
             self.evaluation.limit("val", val_loader)
         n_batches = self._training_batches(train_loader)
-        self._warned_of_a_longer_epoch = False
+        self._warned_of_a_longer_epoch = self._warned_of_freezing_inside_an_epoch = False
         refuse_unequal_epochs(n_batches)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
@@ -1381,6 +1399,7 @@ class Trainer:
 
     def _end_epoch(self, module: TrainModule, val_loader: Any, val_every: int | None) -> None:
         progress = self.progress
+        self._warn_of_freezing_inside_the_epoch(module)  # (before the epoch-end hooks, which may freeze)
         epoch_means = self.running.epoch_means(self._reduce)
         train_options = self._step_logging.train_options()
         train_metrics = reporting.epoch_values(epoch_means, train_options)
