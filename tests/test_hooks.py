@@ -625,3 +625,42 @@ def test_on_train_epoch_end_gets_the_validation_that_ended_the_epoch_whatever_it
     trainer = quiet_trainer(tmp_path, max_epochs=2, val_check_interval=val_check_interval)
     trainer.fit(module, make_batches(96), make_batches(32, seed=1))
     assert module.seen == [["train_accuracy", "train_loss", "val_accuracy", "val_loss"]] * 2
+
+
+class FailsInTraining(TinyClassifier):
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        raise RuntimeError("failed in a hook")
+
+
+class FailsInTesting(TinyClassifier):
+    def on_test_batch_end(self, outputs, batch, batch_idx):
+        raise RuntimeError("failed in a hook")
+
+
+@pytest.mark.parametrize("stage", ["fit", "test"])
+def test_a_datamodules_on_exception_hears_of_the_error_after_the_callbacks_as_in_lightning(tmp_path, stage):
+    """Lightning calls the callbacks' `on_exception`, then the DataModule's (its call._interrupt); the
+    DataModule's was never called here (a data source it opened was left open)."""
+    heard = []
+
+    class Data(DataModule):
+        def train_dataloader(self):
+            return make_batches(32)
+
+        def test_dataloader(self):
+            return make_batches(32)
+
+        def on_exception(self, exception):
+            heard.append(("datamodule", str(exception)))
+
+    class Hears(Callback):
+        def on_exception(self, trainer, pl_module, exception):
+            heard.append(("callback", str(exception)))
+
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears()])
+    with pytest.raises(RuntimeError, match="failed in a hook"):
+        if stage == "fit":
+            trainer.fit(FailsInTraining(), datamodule=Data())
+        else:
+            trainer.test(FailsInTesting(), datamodule=Data())
+    assert heard == [("callback", "failed in a hook"), ("datamodule", "failed in a hook")]

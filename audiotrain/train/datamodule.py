@@ -39,6 +39,10 @@ class DataModule:
     def teardown(self, stage: str) -> None:
         """Release what `setup` opened."""
 
+    def on_exception(self, exception: BaseException) -> None:
+        """When a stage fails (or Ctrl-C stops `fit`), after the callbacks' `on_exception`, as in Lightning:
+        close what `setup` opened. An error raised here does not hide the stage's."""
+
     trainer: Any = None  # the Trainer running a stage with it (set before prepare_data), as in Lightning
 
     @property

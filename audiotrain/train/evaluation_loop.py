@@ -395,7 +395,7 @@ class EvaluationLoop:
             return out
         except BaseException as err:
             t._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
-            t.callbacks.call_quietly("on_exception", t, model, err)
+            t._on_exception(model, err)
             raise
         finally:
             if status != "success":

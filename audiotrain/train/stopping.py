@@ -178,7 +178,7 @@ class StopRequests:
         if self.abort_asked:
             self.abort_before_save()  # a second stop whose interrupt was lost on its way (see __init__)
         # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
-        t.callbacks.call_quietly("on_exception", t, t.module, KeyboardInterrupt())
+        t._on_exception(t.module, KeyboardInterrupt())
         path = self._checkpoint_path()
         if path is None:
             # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the

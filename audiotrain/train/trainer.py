@@ -973,7 +973,7 @@ class Trainer:
                 status = "interrupted" if self.interrupted else "success"
             except BaseException as err:
                 self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
-                self.callbacks.call_quietly("on_exception", self, model, err)
+                self._on_exception(model, err)
                 # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
                 # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
                 # statements, whose iterators go as the error leaves their frame.)
@@ -1712,7 +1712,7 @@ class Trainer:
             yield
         except BaseException as err:
             self._state_tracker.status = "failed"  # (before on_exception, as Lightning's "interrupted")
-            self.callbacks.call_quietly("on_exception", self, module, err)
+            self._on_exception(module, err)
             self._teardown(module, stage, "failed")
             raise
 
@@ -1731,6 +1731,14 @@ class Trainer:
                     checkpoint._release_folder()
             # A Ctrl-C after a stopped fit's save (the first one's stop has happened) ends no more than it.
             stop_stage_workers(*loaders, hold_interrupts=status == "interrupted")
+
+    def _on_exception(self, module: Any, err: BaseException) -> None:
+        """The callbacks' `on_exception`, then the DataModule's, as Lightning's (`call._interrupt`): quietly,
+        so that none of them hides the error on its way out."""
+        self.callbacks.call_quietly("on_exception", self, module, err)
+        if callable(getattr(self.datamodule, "on_exception", None)):
+            with contextlib.suppress(Exception):
+                self.datamodule.on_exception(err)
 
     def _teardown_hooks(self, module: TrainModule, stage: str, status: str) -> None:
         failed = status == "failed"
