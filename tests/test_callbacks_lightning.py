@@ -1004,3 +1004,40 @@ def test_a_callbacks_on_load_checkpoint_runs_before_its_load_state_dict_as_in_li
     resumed.fit(TinyClassifier(), make_batches(32), ckpt_path=first.checkpoint_callback.last_model_path)
     assert counter.calls == ["on_load_checkpoint", "load_state_dict"]
     assert counter.batches == 4  # 2 batches an epoch: the first fit's 2, and the resumed epoch's
+
+
+class Counts(Callback):
+    """Lightning's docs' stateful callback of which a Trainer holds several: its state_key from
+    `_generate_state_key` (the class name and the arguments that tell the instances apart)."""
+
+    def __init__(self, what):
+        self.what, self.state = what, {"epochs": 0, "batches": 0}
+
+    @property
+    def state_key(self):
+        return self._generate_state_key(what=self.what)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.state["epochs"] += 1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.state["batches"] += self.what == "batches"
+
+    def state_dict(self):
+        return dict(self.state)
+
+    def load_state_dict(self, state_dict):
+        self.state.update(state_dict)
+
+
+def test_two_callbacks_keyed_by_generate_state_key_keep_their_own_state_over_a_resume(tmp_path):
+    """`self._generate_state_key(...)` (Lightning's Callback helper) raised AttributeError out of the
+    Trainer: audiotrain's Callback had no such method."""
+    first = [Counts("epochs"), Counts("batches")]
+    assert [c.state_key for c in first] == ["Counts{'what': 'epochs'}", "Counts{'what': 'batches'}"]
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=first)
+    trainer.fit(TinyClassifier(), make_batches(32))
+    again = [Counts("epochs"), Counts("batches")]
+    resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=again)
+    resumed.fit(TinyClassifier(), make_batches(32), ckpt_path=trainer.checkpoint_callback.last_model_path)
+    assert [c.state for c in again] == [{"epochs": 2, "batches": 0}, {"epochs": 2, "batches": 4}]

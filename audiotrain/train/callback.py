@@ -28,6 +28,11 @@ class Callback:
         Two callbacks of one class that keep state are refused unless this gives each its own."""
         return type(self).__name__
 
+    def _generate_state_key(self, **kwargs: Any) -> str:
+        """Lightning's helper for a `state_key` that tells instances of one class apart: the class name and
+        `kwargs`, ``self._generate_state_key(monitor="loss")`` is ``"MyCallback{'monitor': 'loss'}"``."""
+        return f"{type(self).__qualname__}{kwargs!r}"
+
     def setup(self, trainer: Trainer, module: TrainModule, stage: str, /) -> None: ...
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str, /) -> None: ...
     def on_fit_start(self, trainer: Trainer, module: TrainModule, /) -> None: ...

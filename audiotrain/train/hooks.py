@@ -208,7 +208,8 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
             raise ValueError(
                 f"Found more than one stateful callback of type {type(cb).__name__} with state_key "
                 f"{cb.state_key!r}: their saved states would overwrite each other. Give each a distinct "
-                "state_key (override the state_key property, e.g. from its settings)"
+                "state_key (override the state_key property, e.g. from its settings: "
+                "return self._generate_state_key(what=self.what))"
             )
 
 
