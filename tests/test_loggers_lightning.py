@@ -356,7 +356,7 @@ def test_a_notebook_reads_the_logs_back_as_lightnings_tutorials_do(tmp_path, cls
     assert logger.log_dir == folder and isinstance(logger.log_dir / "hparams.yaml", Path)
 
 
-# ------------------------------------------------------------------ a Logger subclass written as for Lightning
+# ------------------------------------------------------------------ a Logger written as for Lightning
 
 
 class JsonLinesLogger(Logger):

@@ -1068,10 +1068,11 @@ class Trainer:
         changed = sorted(was - now)[:3] or sorted(now - was)[:3]
         what = "frozen" if was - now else "unfrozen"
         warnings.warn(
-            f"Trainer.fit: parameters were {what} inside epoch {self.progress.epoch} (e.g. {', '.join(changed)}: "
-            "freeze()/unfreeze() in a batch or validation hook), which takes effect at the next epoch start, "
-            "where the compiled step is rebuilt: the rest of this epoch trained the parameters it started with. "
-            "Change what trains in on_train_epoch_start (as BaseFinetuning does)",
+            f"Trainer.fit: parameters were {what} inside epoch {self.progress.epoch} "
+            f"(e.g. {', '.join(changed)}: freeze()/unfreeze() in a batch or validation hook), which takes "
+            "effect at the next epoch start, where the compiled step is rebuilt: the epoch's batches after "
+            "it trained what the epoch started with. Change what trains in on_train_epoch_start (as "
+            "BaseFinetuning does)",
             stacklevel=user_stacklevel(),
         )
 
@@ -2010,7 +2011,7 @@ class Trainer:
         with ckpt.named_source(folder / ckpt.STATE_FILE):
             self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             # Lightning's order: `on_load_checkpoint` first, so that it may rewrite the state that
-            # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release of the callback).
+            # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release).
             for cb in self.callbacks:
                 cb.on_load_checkpoint(self, module, state)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
