@@ -300,6 +300,32 @@ def test_a_refused_fit_gives_back_the_dirpath_it_claimed(tmp_path):
     assert not fresh.exists() and not ckpt._claims
 
 
+class _Counter(Callback):
+    """A callback with state under its class name: two of them share a state_key."""
+
+    def state_dict(self):
+        return {"n": 0}
+
+    def load_state_dict(self, state):
+        pass
+
+
+@pytest.mark.parametrize("refusal", ["shared state_key", "no train loader"])
+def test_a_fit_refused_after_the_callbacks_setup_gives_back_the_folder_they_claimed(tmp_path, refusal):
+    """A fit refused once the callbacks' setup had claimed their checkpoint folder (two callbacks of one
+    state_key, a fit without its train loader) kept the claim for as long as the process lived: a sweep's
+    later fits there, and `audiotrain runs`, saw a fit running."""
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, default_root_dir=tmp_path, logger=False)
+    if refusal == "shared state_key":
+        trainer.callbacks.extend([_Counter(), _Counter()])
+        with pytest.raises(ValueError, match="more than one stateful callback"):
+            trainer.fit(TinyClassifier(), make_batches())
+    else:
+        with pytest.raises(TypeError, match="train_loader"):
+            trainer.fit(TinyClassifier())
+    assert not ckpt._claims
+
+
 def test_a_fit_refused_before_it_saves_leaves_no_empty_default_root_dir(tmp_path):
     """The default ModelCheckpoint claims ``<default_root_dir>/checkpoints`` before the checkpoint is read:
     a fit refused there (a mistyped ckpt_path) gives back the folders its claim created (``./logs``), and

@@ -988,6 +988,10 @@ class Trainer:
                 self._teardown(model, "fit", status, (train_loader, val_loader))
             self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
+            # A fit refused after the callbacks' setup claimed their folders, before its teardown could run
+            # (two callbacks sharing a state_key, no train loader): the claim ends with the fit all the same.
+            for checkpoint in self.checkpoint_callbacks:
+                checkpoint._release_folder()
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
