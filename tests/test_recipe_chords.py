@@ -801,6 +801,27 @@ def test_a_resume_from_an_earlier_periodic_checkpoint_of_a_finished_run_trains_o
     assert (Path(scored["checkpoint"]).name, scored["step"]) == ("best", best["global_step"])
 
 
+def test_a_run_killed_between_last_and_its_periodic_checkpoint_saves_that_checkpoint_when_resumed(
+    tiny_run, tmp_path
+):
+    """At an epoch end `last` is written before `epoch=NNN`: a SIGKILL between the two (seen in chaos
+    trials) left `last` at the end of epoch 1 and no `epoch=001`, and `--resume RUN/checkpoints/last` went on
+    from epoch 2, so the run never had the `epoch=001` an uninterrupted run keeps. The resume saves it."""
+    root, demo_run = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_run, run_dir)
+    checkpoints = run_dir / "checkpoints"
+    for name in ("evaluation", "checkpoints/epoch=001"):  # (killed before they were written)
+        shutil.rmtree(run_dir / name)
+    for name in ("trained.json", "history.json", "training_curves.png"):
+        (run_dir / name).unlink()
+    resume = ["--resume", str(checkpoints / "last"), "--num_epochs", "3"]
+    assert chords.main([*tiny_run_argv(tiny_run, run_dir), *resume]) == 0
+    names = sorted(p.name for p in checkpoints.iterdir() if not p.name.startswith("."))
+    assert names == ["best", "epoch=000", "epoch=001", "epoch=002", "last"]
+    assert ckpt.read_state(checkpoints / "epoch=001")["progress"]["global_step"] == 4
+
+
 def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
     """--save_every kept every periodic checkpoint, each with its optimizer state (two thirds of it), for as
     long as the run trained: disk use without a bound. --save_keep N keeps the newest N."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callbacks import ModelCheckpoint
+from audiotrain.train.callbacks.model_checkpoint import _score
 
 if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
@@ -38,6 +39,38 @@ class PeriodicCheckpoints(ModelCheckpoint):
             overwrite=overwrite,
         )
         self.keep = keep
+
+    def on_train_start(self, trainer: Trainer, module) -> None:
+        super().on_train_start(trainer, module)
+        self._save_one_a_kill_left_unsaved(trainer)
+
+    def _save_one_a_kill_left_unsaved(self, trainer: Trainer) -> None:
+        """At an epoch end `last` is saved before this callback's ``epoch=NNN``: a run killed between the two
+        (SIGKILL, the OOM killer) resumes from `last` at the next epoch and would never save that one. Where
+        the fit starts at the very point it was due (an epoch start, the epoch before it a save point) and the
+        folder holds no ``epoch=NNN`` of that epoch nor of a later one, it is saved now: the state is the one
+        it would have held (the resumed `last`'s)."""
+        epoch, progress = trainer.current_epoch, trainer.progress
+        if (
+            epoch == 0
+            or epoch % self.every_n_epochs
+            or progress.batch_in_epoch
+            or progress.validation_pending
+        ):
+            return
+        reached = [
+            _epoch_and_version(path.name)[0]
+            for path in (self.dirpath.iterdir() if self.dirpath.is_dir() else ())
+            if PERIODIC_NAME.fullmatch(path.name) and ckpt.is_checkpoint_folder(path)
+        ]
+        if not collectives.broadcast_from_main(all(saved < epoch - 1 for saved in reached)):
+            return  # (rank 0's folder decides: every rank joins the save or none does)
+        self._last_saved_step = trainer.global_step
+        path = self._free_path(trainer, f"epoch={epoch - 1:03d}", reusable=[])
+        self._kept[path] = _score(None)
+        trainer.save_checkpoint(path, weights_only=self.save_weights_only)
+        if self.keep:
+            self._prune(Path(path))
 
     def _save_top_k(self, trainer: Trainer, score: float | None) -> str:
         path = super()._save_top_k(trainer, score)
