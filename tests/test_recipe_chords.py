@@ -822,6 +822,23 @@ def test_a_run_killed_between_last_and_its_periodic_checkpoint_saves_that_checkp
     assert ckpt.read_state(checkpoints / "epoch=001")["progress"]["global_step"] == 4
 
 
+def test_a_copied_run_folder_resumed_warns_of_no_checkpoint_saved_after_the_one_resumed(
+    tiny_run, tmp_path, recwarn
+):
+    """A run folder copied (cp -a, another disk) and resumed from its last warned 'holds checkpoints saved
+    after last, the one resumed (epoch=000)', though epoch=000 was saved before it: the folder's first
+    ModelCheckpoint checked it before the periodic one had taken over its moved state, which tracks it."""
+    root, demo_run = tiny_run
+    run_dir = tmp_path / "copied"
+    shutil.copytree(demo_run, run_dir)
+    shutil.rmtree(run_dir / "evaluation")
+    (run_dir / "trained.json").unlink()
+    resume = ["--resume", str(run_dir / "checkpoints" / "last"), "--num_epochs", "3"]
+    assert chords.main([*tiny_run_argv(tiny_run, run_dir), *resume]) == 0
+    said = [str(w.message) for w in recwarn]
+    assert not [text for text in said if "saved after" in text], said
+
+
 def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_run, tmp_path):
     """--save_every kept every periodic checkpoint, each with its optimizer state (two thirds of it), for as
     long as the run trained: disk use without a bound. --save_keep N keeps the newest N."""

@@ -1043,6 +1043,16 @@ class ModelCheckpoint(Callback):
         folder, or of an older checkpoint's key, that `load_state_dict` was not given; then the resumed
         folder is checked. Not `on_load_checkpoint`, which runs before `load_state_dict`, as in Lightning."""
         resumed = Path(trainer.ckpt_path).resolve() if trainer.ckpt_path else None
+        # Every ModelCheckpoint takes over its state first: the folder check counts what the others track
+        # (after a move, a later callback's state would otherwise be taken over only after the check).
+        for callback in (self, *_checkpointers(trainer, self)):
+            callback._adopt_moved_state(trainer, checkpoint, resumed)
+        if resumed is not None and self.dirpath is not None:  # (before anything is saved or logged)
+            self._check_resumed_folder(trainer, resumed, checkpoint.get("progress"))
+
+    def _adopt_moved_state(self, trainer: Trainer, checkpoint: dict[str, Any], resumed: Path | None) -> None:
+        """Restore this callback's state saved under a key that is not its own now (a moved folder, an older
+        checkpoint), once; the Trainer restored one saved under its key already."""
         saved = checkpoint.get("callbacks", {})
         # Checkpoints written before dirpath was part of the key; load_state_dict checks the dirpath.
         legacy = saved.get(f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]")
@@ -1051,8 +1061,6 @@ class ModelCheckpoint(Callback):
             state = legacy if legacy is not None else moved[0]
             self._continue_in(state.get("dirpath"), resumed)
             self._restore_tracked(state, resumed, _saved_home(trainer, resumed, saved))
-        if resumed is not None and self.dirpath is not None:  # (before anything is saved or logged)
-            self._check_resumed_folder(trainer, resumed, checkpoint.get("progress"))
 
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
