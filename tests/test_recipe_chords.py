@@ -884,6 +884,21 @@ def test_save_keep_after_a_resume_from_an_earlier_checkpoint_prunes_only_its_own
     assert (checkpoints / "epoch=001-v3" / "notes.txt").read_text() == "mine"
 
 
+def test_the_same_command_again_on_a_finished_run_does_not_offer_a_resume_that_is_refused(tiny_run, capsys):
+    """The command of a run that finished, given again (a job script rerun after its SIGKILL came too late),
+    was told '... or --resume RUN/checkpoints/last to continue it'; that resume was then refused, no epochs
+    being left. The refusal says the run finished and that a resume needs more epochs."""
+    root, run_dir = tiny_run
+    capsys.readouterr()
+    argv = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    assert chords.main(argv) == 2
+    _one_error_line(
+        capsys, f"--run_dir {run_dir} already holds files", "finished", "--overwrite", "more epochs"
+    )
+    assert chords.main([*argv, "--resume", str(run_dir / "checkpoints" / "last")]) == 2
+    _one_error_line(capsys, "leaves none to train", "raise --num_epochs")
+
+
 def test_a_finished_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(tiny_run, tmp_path, capsys):
     root, run_dir = tiny_run
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}

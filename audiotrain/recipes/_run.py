@@ -438,6 +438,13 @@ def holds_json_record(name: str, keys: Collection[str]) -> Callable[[Path], bool
     return holds
 
 
+def _finished_run(folder: Path) -> bool:
+    """Whether `folder` holds a run that finished (as `python -m audiotrain runs` tells it)."""
+    from audiotrain.runs_listing import read_run  # (reads the run's records only on this refusal's path)
+
+    return read_run(folder).status == "finished"
+
+
 def check_run_folder(
     folder: Path,
     flag: str,
@@ -499,6 +506,11 @@ def check_run_folder(
         if resume_hint is None:
             checkpoint = newest_checkpoint(own)
             resume_hint = shell_command("--resume", checkpoint) if checkpoint is not None else None
+            if resume_hint and _finished_run(folder):  # (its resume with the same flags has nothing to do)
+                raise FileExistsError(
+                    f"{flag} {folder} already holds files: a finished run; choose a new {flag}, pass "
+                    f"--overwrite to replace it, or {resume_hint} with more epochs than it trained to go on"
+                )
         options = (
             f"pass --overwrite to replace the run there, or {resume_hint} to continue it"
             if resume_hint
