@@ -332,6 +332,21 @@ def ended_with(trained: Any, checkpoints: Path, num_epochs: Any) -> str | None:
     return "best" if (checkpoints / "best").is_dir() else "last"
 
 
+def unwritten_evaluation(evaluation: Path, scores: Any) -> str | None:
+    """What a chords evaluation whose `scores` (its scores.json, written first: it lists the songs whose
+    .lab come next, then scores.md) did not write yet, in words; None where nothing is missing, or where
+    scores.json lists no songs (an older build's)."""
+    per_song = scores.get("per_song") if isinstance(scores, dict) else None
+    if not isinstance(per_song, dict):
+        return None
+    theirs = {e.get("file") for e in scores.get("not_written") or [] if isinstance(e, dict)}
+    wanted = [f"{song}.lab" for song in per_song if isinstance(song, str) and f"{song}.lab" not in theirs]
+    missing = [name for name in (*wanted, "scores.md") if not (evaluation / name).is_file()]
+    if not missing:
+        return None
+    return ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+
+
 def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     config = record.get("config") or {}
     checkpoints = checkpoint_folders(run, config.get("checkpoint_dir"))
@@ -360,13 +375,20 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     unrecorded_scores = scores is not None and not isinstance((scores or {}).get("scored"), dict)
     ended = trained is not None or unrecorded_scores or summary.epochs == config.get("num_epochs")
     has_test_songs = bool((record.get("songs") or {}).get("test"))
+    cut_short = unwritten_evaluation(run / "evaluation", scores)
     summary.status, summary.reason = status_of(
         run,
         checkpoints,
-        finished=ended and (scores is not None or not has_test_songs),
+        finished=ended and ((scores is not None and not cut_short) or not has_test_songs),
         failed_why="no trained.json: its training did not end (an error or a kill stopped it)",
         build=summary.build,
     )
+    if cut_short and summary.status == "failed" and ended:
+        summary.status = "interrupted"
+        summary.reason = (
+            f"trained, its held-out evaluation cut short (evaluation/ lacks {cut_short}): --resume "
+            f"{checkpoints / 'last'} with the same flags scores it"
+        )
     failed_evaluation = trained.get("evaluation_failed") if isinstance(trained, dict) else None
     if summary.status == "failed" and ended and stale is None and isinstance(failed_evaluation, str):
         # (its resume evaluates the same weights: a model that diverged fails it the same way)

@@ -272,6 +272,24 @@ def stopped_and_scored(run):
     scored_by_the_recipe(run, "best", majmin=0.3)
 
 
+def test_a_run_stopped_as_its_evaluation_wrote_its_files_is_interrupted_not_finished(runs, capsys):
+    """Ctrl-C in the held-out evaluation just after it wrote scores.json (which comes first, listing the
+    .lab files to come) left evaluation/ with scores.json alone; the run said 'evaluation (cut short)
+    missing', and `runs` listed it as finished. It is interrupted until its .lab files and scores.md are
+    there, and keeps its scores."""
+    run = runs / "cut"
+    chords_run(run)
+    scored_by_the_recipe(run, "best", majmin=0.4)
+    scores = json.loads((run / "evaluation" / "scores.json").read_text())
+    write_json(run / "evaluation" / "scores.json", {**scores, "per_song": {"b": {}}, "not_written": []})
+    text = listing(capsys)
+    assert row(text, "cut")[2] == "interrupted" and row(text, "cut")[6:8] == ["majmin", "0.400"]
+    assert "cut: trained, its held-out evaluation cut short" in text and "b.lab" in text
+    (run / "evaluation" / "b.lab").write_text("0.0 1.0 N\n")
+    (run / "evaluation" / "scores.md").write_text("scores\n")
+    assert row(listing(capsys), "cut")[2] == "finished"
+
+
 def test_a_stopped_run_resumed_and_killed_in_training_is_failed_without_the_stops_score(runs, capsys):
     stopped_and_scored(runs / "int5")
     text = listing(capsys)  # (the stop's own evaluation, of the weights it stopped with)
