@@ -431,6 +431,12 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
         failed_why="no retrieval.json: the run ended before its scores (an error or a kill stopped it)",
         build=summary.build,
     )
+    if summary.status == "failed" and history is not None:  # (history.json: written as training ended)
+        summary.status = "interrupted"
+        summary.reason = (
+            f"trained, not scored (no retrieval.json): --resume {checkpoints / 'last'} with the same flags "
+            "scores and exports it"
+        )
     summary.when = newest_time([run / "config.json", run / "history.json", run / "retrieval.json"])
     note_damaged_checkpoints(summary, checkpoints)
 

@@ -290,6 +290,20 @@ def test_a_run_stopped_as_its_evaluation_wrote_its_files_is_interrupted_not_fini
     assert row(listing(capsys), "cut")[2] == "finished"
 
 
+def test_a_clap_run_stopped_after_training_is_interrupted_with_the_resume_that_scores_it(runs, capsys):
+    """Ctrl-C in a CLAP run's final evaluation (history.json written as its training ended, no
+    retrieval.json) was listed 'failed: the run ended before its scores (an error or a kill stopped it)',
+    with no way on; --resume RUN/checkpoints/last with the same flags scores and exports it."""
+    run = runs / "clapstop"
+    clap_run(run, r_at_1=None)
+    write_json(run / "history.json", {"epoch": [0, 1, 2], "val_loss": [2.0, 1.9, 1.8]})
+    text = listing(capsys)
+    assert row(text, "clapstop")[1:3] == ["clap", "interrupted"]
+    assert (
+        "clapstop: trained, not scored (no retrieval.json): --resume runs/clapstop/checkpoints/last" in text
+    )
+
+
 def test_a_stopped_run_resumed_and_killed_in_training_is_failed_without_the_stops_score(runs, capsys):
     stopped_and_scored(runs / "int5")
     text = listing(capsys)  # (the stop's own evaluation, of the weights it stopped with)
