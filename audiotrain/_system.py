@@ -455,11 +455,32 @@ TRACEBACK_ENV = "AUDIOTRAIN_TRACEBACK"
 
 def refusal_status(error: BaseException, message: str | None = None) -> int:
     """Says `error` (or `message`, its wording for this command) as a recipe's one line ``error: ...`` on
-    stderr and returns 2, the status of a refusal; where AUDIOTRAIN_TRACEBACK is on, raises `error` instead,
-    with the traceback of where it was raised. Called from the ``except`` that caught it."""
+    stderr and returns its `error_status` (2 for a refusal, 1 for a full disk); where AUDIOTRAIN_TRACEBACK is
+    on, raises `error` instead, with the traceback of where it was raised. Called from the ``except`` that
+    caught it."""
     if env_flag(TRACEBACK_ENV):
         raise error
     print(f"error: {error if message is None else message}", file=sys.stderr)
+    return error_status(error)
+
+
+def error_status(error: BaseException) -> int:
+    """The exit status of a command that `error` (one the recipes say in one line) ended, as the recipes'
+    --help tables class them: 1, stopped, not done, where the storage failed a write (a full disk, a quota, a
+    read-only or failing disk: `STORAGE_ERRNOS`, the error itself or its cause), for the same command runs
+    once there is room; 2, refused, where what the user passed is wrong (a flag, a setting, a file)."""
+    from audiotrain._files import STORAGE_ERRNOS
+
+    checkpoint = sys.modules.get("audiotrain.train.checkpoint")  # (not loaded: no checkpoint was written)
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:  # (a ValueError naming the setting, from the OSError)
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
+            return 1
+        if checkpoint and isinstance(error, checkpoint.CheckpointWriteError):
+            if not isinstance(error.__cause__, OSError):  # MLX's "[write] Unable to write N bytes": no errno
+                return 1
+        error = error.__cause__ or error.__context__
     return 2
 
 

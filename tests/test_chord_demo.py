@@ -903,7 +903,7 @@ def test_a_full_disk_while_rendering_the_demo_is_one_line(tmp_path, capfd):
     with files_cannot_grow_past(100_000):  # a demo song is 264 kB
         status = chords.main([*flags, "--data.cache_dir", str(cache), "--run_dir", str(tmp_path / "run")])
     err = capfd.readouterr().err
-    assert status == 2, err
+    assert status == 1, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert f"error: cannot write the demo songs to {cache}/demo/chords/train-" in err, err
     assert "(File too large): point --data.cache_dir" in err, err

@@ -1822,7 +1822,7 @@ def test_a_full_disk_while_the_demo_clips_are_written_is_one_line(tmp_path):
         [sys.executable, "-m", "audiotrain.recipes.clap", *argv],
         env=env, capture_output=True, text=True, timeout=240, preexec_fn=small_files,
     )  # fmt: skip
-    assert done.returncode == 2, (done.stdout + done.stderr)[-3000:]
+    assert done.returncode == 1, (done.stdout + done.stderr)[-3000:]
     line = _one_error_line(done.stderr)
     assert f"cannot write the demo clips to the demo folder {cache / 'demo' / 'clap'} (choose another" in line
     assert line.endswith(": File too large")
@@ -3379,6 +3379,28 @@ def test_a_full_disk_during_an_export_is_one_line_naming_the_folder_and_keeps_th
     assert [p.name for p in out.iterdir()] == ["config.json"]
 
 
+def test_an_export_stopped_by_a_full_disk_exits_1_as_the_help_says_not_2_the_status_of_a_refusal(
+    demo_run, tmp_path, monkeypatch, capsys
+):
+    """`clap --help` says 2 is a refusal (a flag, a setting, a file) and 1 a command stopped, not done; an
+    export that a full disk stopped exited 2, so a script retrying once there is room read it as refused."""
+    from audiotrain.recipes.clap import bundle as clap_bundle
+    from audiotrain.recipes.clap import cli as clap
+
+    from safetensors import SafetensorError
+
+    def fills_the_disk(bundle, folder):  # as safetensors reports a full disk
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    result, _ = demo_run
+    last = result["run_dir"] / "checkpoints" / "last"
+    monkeypatch.setattr(clap_bundle, "export_bundle", fills_the_disk)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert clap.main(["export", "--checkpoint", str(last), "--out", str(tmp_path / "e")]) == 1
+    assert "no space left on device" in _one_error_line(capsys.readouterr().err)
+
+
 def test_an_export_whose_final_rename_fails_puts_the_earlier_export_back(tmp_path, monkeypatch):
     # The earlier export is moved aside before the new one is renamed in; where that rename fails (a
     # permission or a network share refusing it), hf_model/ must hold the earlier export again, not nothing.
@@ -4169,3 +4191,6 @@ def test_the_clap_help_says_what_each_exit_status_means(command, monkeypatch, ca
     for status in ("0 ", "1 ", "2 ", "130 ", "138 ", "141 ", "143 "):
         assert f"\n  {status}" in statuses, out
     assert "SIGUSR1" in statuses and max(len(line) for line in out.splitlines()) <= 80
+    # A full disk stops a command with 1, as the chord recipe's help says (a save's, not only stdout's).
+    status_1 = " ".join(statuses[statuses.index("\n  1 ") : statuses.index("\n  2 ")].split())
+    assert "by a full disk (a checkpoint" in status_1, status_1

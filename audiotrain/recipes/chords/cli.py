@@ -40,7 +40,7 @@ from audiotrain._build import build_version
 from audiotrain._file_names import local_path
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
-from audiotrain._system import TRACEBACK_ENV, env_flag
+from audiotrain._system import TRACEBACK_ENV, env_flag, error_status
 from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
 from audiotrain.datasets._folders import as_stored
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
@@ -975,11 +975,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         if error_left_to_main():  # the ranks read one data folder: rank 0 says what is wrong with it, once
             return 2
+        status = error_status(error)  # (1 for a full disk: stopped, not done, as the help's table says)
         if isinstance(error, ckpt.OlderFormatError):
             error = _older_format_message(error)
         message = as_started(str(error))  # (the commands it names, as the recipe was started)
         print(f"error: {message}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
-        return 2
+        return status
 
 
 def _older_format_message(error: ckpt.OlderFormatError) -> str:

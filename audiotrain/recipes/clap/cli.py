@@ -144,8 +144,8 @@ EXIT_STATUSES = (
     ("0", "done"),
     (
         "1",
-        "stopped, not done: its output could not be written (stdout on a full disk), too little memory (a "
-        "ulimit -v), or an unforeseen error (its traceback)",
+        "stopped, not done: by a full disk (a checkpoint, the demo clips, an export, stdout: the file is "
+        "named), too little memory (a ulimit -v), or an unforeseen error (its traceback)",
     ),
     ("2", "refused, or stopped by an error it names (a flag, a setting, a file, a checkpoint, a logger)"),
     *STOP_EXIT_STATUSES,
