@@ -917,3 +917,51 @@ def test_a_loggers_failing_finalize_leaves_no_fit_running_in_the_runs_listing(tm
     )  # fmt: skip
     assert listing.returncode == 0, listing.stderr
     assert "running" not in listing.stdout, listing.stdout
+
+
+def test_a_keyboard_interrupt_in_on_save_checkpoint_is_named_after_that_hook(tmp_path, capsys):
+    """A callback that raised KeyboardInterrupt in on_save_checkpoint (a sweep's "stop this trial" as the
+    epoch's checkpoint is saved) was said as "Interrupted (KeyboardInterrupt in on_train_epoch_end)": the
+    hook in which ModelCheckpoint saved, not the user's hook that raised."""
+
+    class StopAsItSaves(Callback):
+        raised = False
+
+        def on_save_checkpoint(self, trainer, module, checkpoint):
+            if not self.raised:  # (once: the stop's own save then goes through)
+                self.raised = True
+                raise KeyboardInterrupt
+
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[StopAsItSaves()], enable_checkpointing=True)
+    trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
+    err = capsys.readouterr().err
+    assert trainer.interrupted and (trainer.interrupted_checkpoint / "model.safetensors").is_file()
+    assert "Interrupted (KeyboardInterrupt in StopAsItSaves.on_save_checkpoint" in err, err
+    assert "KeyboardInterrupt in on_train_epoch_end" not in err, err
+
+
+def test_a_keyboard_interrupt_in_the_sanity_check_stops_it_after_that_batch_as_it_says(tmp_path, capsys):
+    """A KeyboardInterrupt raised in on_validation_batch_end during the sanity check printed "saving a
+    checkpoint after this step or validation batch", and the check still ran its other batches (a hook that
+    raised on each was then taken for a second Ctrl-C, which aborts the save)."""
+
+    class StopInTheCheck(Callback):
+        batches = 0
+
+        def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
+            if trainer.sanity_checking:
+                self.batches += 1
+                raise KeyboardInterrupt
+
+    stop = StopInTheCheck()
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, num_sanity_val_steps=3, callbacks=[stop], enable_checkpointing=True
+    )
+    try:
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
+    except KeyboardInterrupt:  # (uncaught, it would end the whole test session)
+        pytest.fail(f"the sanity check ran on after the stop: {stop.batches} batches, the second an abort")
+    err = capsys.readouterr().err
+    assert "after this step or validation batch" in err, err
+    assert stop.batches == 1, err
+    assert trainer.interrupted and (trainer.interrupted_checkpoint / "model.safetensors").is_file()

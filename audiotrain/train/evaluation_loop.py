@@ -262,7 +262,9 @@ class EvaluationLoop:
                 # one in any other hook of it does.
                 with t._stopping.taking_interrupts_in("on_sanity_check_start"):
                     t.callbacks.call("on_sanity_check_start", t, module)
-                self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=False)
+                # Stoppable: a stop in its hooks ends the check after that batch, as the stop's line says
+                # (and a hook raising on each batch is not taken for a second Ctrl-C, which aborts).
+                self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=True)
                 with t._stopping.taking_interrupts_in("on_sanity_check_end"):
                     t.callbacks.call("on_sanity_check_end", t, module)
         finally:

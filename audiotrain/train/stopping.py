@@ -45,6 +45,10 @@ def ranks_meet_every(trainer: Trainer) -> int:
     return trainer.log_every_n_steps or RANKS_MEET_EVERY_WITHOUT_LOGGING
 
 
+#: Where a KeyboardInterrupt raised in a hook run inside another hook was raised (`naming_interrupts_from`).
+RAISED_IN = "_audiotrain_raised_in"
+
+
 class StopRequests:
     """The stop requests of the Trainer's current (or last) fit and the `interrupted` checkpoint it saved.
 
@@ -107,8 +111,24 @@ class StopRequests:
         except KeyboardInterrupt as stop:
             if not self._trainer.fitting or isinstance(stop, SignalInterrupt):
                 raise
-            if self.request(signal.SIGINT, cause=f"KeyboardInterrupt in {hook}"):
+            # (Raised in a hook called inside `hook`, on_save_checkpoint in ModelCheckpoint's save: named.)
+            inner = getattr(stop, RAISED_IN, None)
+            where = f"{inner}, called in {hook}" if inner else hook
+            if self.request(signal.SIGINT, cause=f"KeyboardInterrupt in {where}"):
                 raise
+
+    @staticmethod
+    @contextlib.contextmanager
+    def naming_interrupts_from(hook: str):
+        """A KeyboardInterrupt raised in `hook` (``Callback.on_save_checkpoint``), a hook that runs inside
+        another (the save ModelCheckpoint makes in ``on_train_epoch_end``), is named after `hook` where
+        `taking_interrupts_in` says it, not after the hook the fit called."""
+        try:
+            yield
+        except KeyboardInterrupt as stop:
+            if not isinstance(stop, SignalInterrupt) and not hasattr(stop, RAISED_IN):
+                setattr(stop, RAISED_IN, hook)
+            raise
 
     def request(self, signum: int = signal.SIGINT, cause: str | None = None) -> bool:
         """Ctrl-C, or SIGTERM (`interrupt.stop_on_signals`): the first stops after the current step or

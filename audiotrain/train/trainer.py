@@ -1945,12 +1945,14 @@ class Trainer:
         added_by: dict[str, str] = {}
         for cb in self.callbacks:
             before = set(state)
-            cb.on_save_checkpoint(self, self.module, state)
+            with self._stopping.naming_interrupts_from(f"{type(cb).__name__}.on_save_checkpoint"):
+                cb.on_save_checkpoint(self, self.module, state)
             added_by.update({key: type(cb).__name__ for key in state if key not in before})
         ckpt.check_callback_state(state, added_by)
         # The datamodule's and the module's after the callbacks, as in Lightning.
         hook_state.save_datamodule_state(self.datamodule, state)
-        hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
+        with self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"):
+            hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
         callback_arrays = self.callbacks.state_arrays()  # (callbacks.safetensors: checked before writing)
