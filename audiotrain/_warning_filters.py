@@ -15,36 +15,32 @@ import warnings
 from collections.abc import Iterator
 
 _lock = threading.Lock()
-_holders: dict[str, int] = {}  # message pattern -> runs of this process ignoring it now
-_entries: dict[str, tuple] = {}  # message pattern -> the filter entry added for it
+_holders: dict[tuple, int] = {}  # (message, category, module) -> runs of this process ignoring it now
+_entries: dict[tuple, tuple] = {}  # (message, category, module) -> the filter entry added for it
 
 
 @contextlib.contextmanager
-def ignoring_warnings(*messages: str) -> Iterator[None]:
-    """Ignore the warnings whose message matches one of `messages` (regular expressions matched at the
-    message's start, as `warnings.filterwarnings` matches them) until the block ends."""
+def ignoring_warnings(*messages: str, category: type[Warning] = Warning, module: str = "") -> Iterator[None]:
+    """Ignore the warnings of `category` from `module` whose message matches one of `messages` (regular
+    expressions matched at the start, as `warnings.filterwarnings` matches them; none given: any message)
+    until the block ends."""
+    keys = [(message, category, module) for message in messages or ("",)]
     with _lock:
-        for message in messages:
-            if not _holders.get(message):
-                before = list(warnings.filters)
-                warnings.filterwarnings("ignore", message=message)
-                _entries[message] = warnings.filters[0]
-                if _entries[message] in before:
-                    # filterwarnings took out an equal filter (the user's own) to put its own first: put
-                    # the user's back where it was, as theirs, for it to outlive this block.
-                    where = before.index(_entries[message])
-                    warnings.filters.insert(where + 1, before[where])
-            _holders[message] = _holders.get(message, 0) + 1
+        for key in keys:
+            if not _holders.get(key):
+                warnings.filterwarnings("ignore", message=key[0], category=category, module=module)
+                _entries[key] = warnings.filters[0]
+            _holders[key] = _holders.get(key, 0) + 1
     try:
         yield
     finally:
         with _lock:
-            for message in messages:
-                _holders[message] -= 1
-                if _holders[message]:
+            for key in keys:
+                _holders[key] -= 1
+                if _holders[key]:
                     continue
-                del _holders[message]
-                entry = _entries.pop(message)
+                del _holders[key]
+                entry = _entries.pop(key)
                 kept = [f for f in warnings.filters if f is not entry]
                 if len(kept) != len(warnings.filters):
                     warnings.filters[:] = kept

@@ -53,6 +53,7 @@ from typing import Any
 from audiotrain._arguments import settings_repr
 from audiotrain._build import build_version
 from audiotrain._files import write_text_atomically
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
@@ -854,8 +855,9 @@ class ConfiguredTrainer:
             fold_config = dataclasses.replace(self.config, run=run)
             if hasattr(self.config, "_sources"):  # (its errors name where a setting came from)
                 fold_config._sources = self.config._sources
-            with warnings.catch_warnings():  # (said once already, by create_trainer)
-                warnings.filterwarnings("ignore", message="create_trainer: .* defines configure_optimizers")
+            # (Said once already, by create_trainer. Hidden while the fold's trainer is built alone, beside a
+            # sweep's other threads: `ignoring_warnings`.)
+            with ignoring_warnings("create_trainer: .* defines configure_optimizers"):
                 trainer = ConfiguredTrainer(
                     module_factory() if module_factory else self._fresh_module(),
                     fold_config,

@@ -2148,3 +2148,21 @@ def test_a_checkpoint_a_callback_saves_in_an_end_hook_resumes_with_every_csv_val
         warnings.simplefilter("ignore", LoggerWarning)  # (the rows after the checkpoint are dropped)
         resumed = fit(ckpt_path=tmp_path / "mine")
     assert sorted(uninterrupted - resumed) == []
+
+
+def test_a_warning_filter_another_thread_sets_while_mlflow_starts_its_store_is_kept():
+    """The MLflow logger hid MLflow's and SQLAlchemy's deprecations as its store started with
+    `warnings.catch_warnings`, which puts back the whole process's filter list it found: a filter another
+    thread of a sweep added meanwhile (its own run starting) was dropped."""
+    import warnings
+
+    from audiotrain.train.loggers import mlflow_logger
+
+    try:
+        with mlflow_logger._quiet_store_start():
+            warnings.filterwarnings("ignore", message="a filter another thread set")  # (as that thread would)
+        assert any(f[1] and f[1].pattern == "a filter another thread set" for f in warnings.filters)
+        modules = [getattr(f[3], "pattern", f[3]) for f in warnings.filters]  # (None, a str or a pattern)
+        assert mlflow_logger._STORE_MODULES not in modules  # (the logger's own: gone)
+    finally:
+        warnings.filters[:] = [f for f in warnings.filters if not (f[1] and "another thread" in f[1].pattern)]

@@ -5311,3 +5311,26 @@ def test_the_help_lists_the_status_of_every_stop_signal_a_run_obeys(capsys):
         if hasattr(signal, name):
             listed = re.search(rf"\n  {128 + getattr(signal, name)} +(.*(\n {{7}}.*)*)", statuses)
             assert listed and said in " ".join(listed.group(1).split()), statuses
+
+
+def test_a_warning_filter_another_thread_sets_during_a_command_outlives_it(monkeypatch):
+    """main hid the annotation warnings its folder scan reports once with `warnings.catch_warnings` around
+    the whole command, which puts back the process's filter list it found as the command ends: a filter that
+    another thread of a sweep set during a run of main(argv) (its own run starting) was dropped."""
+    import warnings
+
+    from audiotrain.chords.lab import SeveralAnnotationsWarning
+
+    def a_run_while_another_thread_sets_a_filter(argv, demo):
+        warnings.filterwarnings("ignore", message="a filter another thread set")  # (as that thread would)
+        return 0
+
+    monkeypatch.setattr(chords, "_cmd_train", a_run_while_another_thread_sets_a_filter)
+    try:
+        assert chords.main(["train", "--data", "songs"]) == 0
+        assert any(f[1] and f[1].pattern == "a filter another thread set" for f in warnings.filters)
+        assert not any(
+            f[2] is SeveralAnnotationsWarning for f in warnings.filters
+        )  # (the command's own: gone)
+    finally:
+        warnings.filters[:] = [f for f in warnings.filters if not (f[1] and "another thread" in f[1].pattern)]

@@ -299,3 +299,27 @@ def test_a_seed_hook_that_cannot_take_its_arguments_is_refused_by_create_trainer
     # Defaults and *args take them.
     Flexible = type("Flexible", (), {hook: lambda self, trainer, state, *rest: None})
     quick([Flexible()], tmp_path)
+
+
+def test_a_warning_filter_set_while_a_fold_is_built_outlives_the_cross_validation(tmp_path):
+    """Each fold's trainer was built under `warnings.catch_warnings`, which puts back the whole process's
+    filter list it found: a filter that the module factory (a library it imports) or another thread of a
+    sweep added meanwhile was dropped as the fold started."""
+    import warnings
+
+    def module_with_its_own_filter():
+        warnings.filterwarnings("ignore", message="a filter set as a fold's module is built")
+        return TinyNet()
+
+    trainer = quick([], tmp_path, num_epochs=1, batch_size=8)
+    try:
+        trainer.train_with_cv(
+            Points(), folds=2, module_factory=module_with_its_own_filter, log=lambda s: None
+        )
+        assert any(
+            f[1] and f[1].pattern == "a filter set as a fold's module is built" for f in warnings.filters
+        )
+    finally:
+        warnings.filters[:] = [
+            f for f in warnings.filters if not (f[1] and "a fold's module" in f[1].pattern)
+        ]

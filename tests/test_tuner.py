@@ -816,3 +816,24 @@ def test_a_sweep_a_ctrl_c_cut_short_leaves_the_rate_and_reaches_the_caller(tmp_p
         in err
     )
     assert "no checkpoint saved" not in err  # (the sweep's own Trainer's line named a setting never chosen)
+
+
+def test_a_warning_filter_set_during_the_sweep_outlives_it(tmp_path):
+    """lr_find hid its sweep's skipped-update warning with `warnings.catch_warnings`, which puts back the
+    whole process's filter list it found: a filter the module's hooks (a library they import) or another
+    thread of the process added during the sweep was dropped as it ended."""
+    import warnings
+
+    class SetsAFilter(Slope):
+        def on_train_start(self):
+            warnings.filterwarnings("ignore", message="a filter set during the sweep")
+
+    try:
+        Tuner(quiet_trainer(tmp_path)).lr_find(
+            SetsAFilter(a=1.0), ones(4), num_training=3, early_stop_threshold=None, update_attr=False
+        )
+        assert any(f[1] and f[1].pattern == "a filter set during the sweep" for f in warnings.filters)
+    finally:
+        warnings.filters[:] = [
+            f for f in warnings.filters if not (f[1] and "during the sweep" in f[1].pattern)
+        ]

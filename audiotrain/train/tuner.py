@@ -24,6 +24,7 @@ import numbers
 import warnings
 from typing import Any
 
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.train.interrupt import save_aborted, stopped_by
 from audiotrain.train.loaders import datamodule_given_as_loader, loader_source
 from audiotrain.train.lr_finder import MODES, LRFinder, LRSweep, sweep_rates
@@ -122,9 +123,9 @@ class Tuner:
         sweeper = _sweep_trainer(trainer, num_training, sweep)
         saved = _ModuleSnapshot(model, datamodule)
         try:
-            with warnings.catch_warnings():
-                # A sweep is meant to diverge: the updates its last steps skip are no news.
-                warnings.filterwarnings("ignore", r"Trainer\.fit: \d+ optimizer update\(s\)", UserWarning)
+            # A sweep is meant to diverge: the updates its last steps skip are no news. (Hidden for the sweep
+            # alone, beside a sweep's other threads: `ignoring_warnings`.)
+            with ignoring_warnings(r"Trainer\.fit: \d+ optimizer update\(s\)", category=UserWarning):
                 sweeper.fit(model, train_dataloaders, None, datamodule)
         except BaseException as err:
             if hasattr(err, "add_note"):  # (Python 3.11)

@@ -32,7 +32,6 @@ import re
 import shutil
 import sys
 import textwrap
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from audiotrain._file_names import local_path
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag, error_status
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
 from audiotrain.datasets._folders import as_stored
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
@@ -949,10 +949,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command in ("predict", "evaluate", "export") and ends_on_other_ranks(command):
             return 0
-        with warnings.catch_warnings():
-            # The folder scan lists these files once, in its report; each later read would warn again.
-            warnings.simplefilter("ignore", SeveralAnnotationsWarning)
-            warnings.simplefilter("ignore", ZeroLengthSegmentsWarning)
+        # The folder scan lists these files once, in its report; each later read would warn again. (Hidden
+        # for the command alone, beside a sweep's other threads: `ignoring_warnings`.)
+        with (
+            ignoring_warnings(category=SeveralAnnotationsWarning),
+            ignoring_warnings(category=ZeroLengthSegmentsWarning),
+        ):
             if command in ("demo", "train"):
                 return _cmd_train(argv, demo=command == "demo")
             if command == "cv":

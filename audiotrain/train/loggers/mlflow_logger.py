@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from audiotrain._arguments import folder_argument
+from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 from audiotrain.train.loggers.run_folder import RunFolder, run_folder
@@ -373,8 +374,8 @@ def _quiet_store_start():
     was an error, which disabled the logger. The user's own code warns as before."""
     creation_log = logging.getLogger(_STORE_CREATION_LOG)
     level = creation_log.level
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=_STORE_MODULES)
+    # (Hidden while the store starts alone, beside a sweep's other threads: `ignoring_warnings`.)
+    with ignoring_warnings(category=DeprecationWarning, module=_STORE_MODULES):
         if level == logging.NOTSET:
             creation_log.setLevel(logging.WARNING)
         try:
