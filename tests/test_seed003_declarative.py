@@ -1743,3 +1743,16 @@ def test_seed003_custom_callback_imports_from_audiotrain_callbacks(tmp_path, cap
     )
     trainer.train(Points(), Points(8))
     assert "Epoch 0 completed!\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("short", "meant"), [("bs", "batch_size"), ("wd", "weight_decay"), ("lr", "learning_rate")]
+)
+def test_create_trainer_reads_a_search_scripts_short_names_as_the_command_line_does(short, meant):
+    """``create_trainer(model, lr=...)`` got "did you mean 'learning_rate'?", and the recipes' ``--bs`` and
+    ``--wd`` their setting, but ``create_trainer(model, bs=8)`` and ``wd=`` named none: the Python API and
+    the command line read short names from two tables."""
+    from audiotrain import create_trainer
+
+    with pytest.raises(ValueError, match=rf"unknown setting {short!r}; did you mean {meant!r}\?"):
+        create_trainer(TinyNet(), **{short: 8})

@@ -368,9 +368,11 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         ) from None
 
 
-#: Other libraries' names of a setting (Hugging Face's TrainingArguments, Lightning's Trainer, PyTorch), which
-#: a user adapting their script tries first and which difflib matches to the wrong setting
-#: (`gradient_accumulation_steps` to `gradient_clip`) or to none (`lr`).
+#: Other libraries' names of a setting (Hugging Face's TrainingArguments, Lightning's Trainer, PyTorch) and a
+#: search script's short names, which a user adapting their script tries first and which difflib matches to
+#: the wrong setting (`gradient_accumulation_steps` to `gradient_clip`, `--lr` to `--logger`) or to none
+#: (`lr`, `bs`). One table for a --config file's keys, create_trainer's and TrainingConfig's keywords, and the
+#: recipes' flags (`SettingsParser._close_flag`).
 OTHER_LIBRARIES_NAMES = {
     "gradient_accumulation_steps": "accumulate_grad_batches",
     "grad_accum_steps": "accumulate_grad_batches",
@@ -379,6 +381,8 @@ OTHER_LIBRARIES_NAMES = {
     "gradient_clip_val": "gradient_clip",
     "clip_grad_norm": "gradient_clip",
     "lr": "learning_rate",
+    "wd": "weight_decay",
+    "bs": "batch_size",
     "fp16": "precision",
     "bf16": "precision",
     "per_device_train_batch_size": "batch_size",
@@ -1246,9 +1250,6 @@ def returning_exit_status(main: Callable[..., int]) -> Callable[..., int]:
 
 #: The short names a search script or another trainer's flags use for a setting (``--lr``), which spelling
 #: alone does not lead to: the "did you mean" of an unknown flag names the setting they stand for.
-SHORT_NAMES = {"lr": "learning_rate", "wd": "weight_decay", "bs": "batch_size"}
-
-
 class SettingsParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
 
@@ -1365,9 +1366,12 @@ class SettingsParser(argparse.ArgumentParser):
             return self.other_names[flag]
         known = self._option_string_actions
         name = flag.lstrip("-").rpartition(".")[2]
-        if name in SHORT_NAMES:  # (spelt too unlike the setting for difflib: --lr is nearer --logger)
-            meant = [f"--{SHORT_NAMES[name]}"] if f"--{SHORT_NAMES[name]}" in known else []
-            meant = meant or sorted(o for o in known if o.endswith(f".{SHORT_NAMES[name]}"))
+        # (Spelt too unlike the setting for difflib: --lr is nearer --logger; another library's name, nearer
+        # another setting.)
+        if name in OTHER_LIBRARIES_NAMES:
+            setting = OTHER_LIBRARIES_NAMES[name]
+            meant = [f"--{setting}"] if f"--{setting}" in known else []
+            meant = meant or sorted(o for o in known if o.endswith(f".{setting}"))
             if meant:
                 return " or ".join(meant)
         match = difflib.get_close_matches(
