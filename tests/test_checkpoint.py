@@ -358,7 +358,9 @@ def test_foreign_model_lists_mismatched_tensors(tmp_path):
         make_trainer(tmp_path, max_epochs=1).validate(
             TinyClassifier(hidden=5), make_batches(), ckpt_path=tmp_path / "checkpoints" / "last"
         )
-    with pytest.raises(ckpt.CheckpointError, match="does not exist; checkpoints there .*checkpoints/last"):
+    with pytest.raises(
+        ckpt.CheckpointError, match=f"does not exist; checkpoints in {tmp_path} .*checkpoints/last"
+    ):
         make_trainer(tmp_path, max_epochs=1).fit(
             TinyClassifier(), make_batches(), ckpt_path=tmp_path / "nope"
         )

@@ -5334,3 +5334,19 @@ def test_a_warning_filter_another_thread_sets_during_a_command_outlives_it(monke
         )  # (the command's own: gone)
     finally:
         warnings.filters[:] = [f for f in warnings.filters if not (f[1] and "another thread" in f[1].pattern)]
+
+
+def test_a_missing_checkpoint_names_the_folder_whose_checkpoints_it_lists(tmp_path, monkeypatch, capsys):
+    """`predict --checkpoint nowhere song.wav` said "checkpoints there (newest first): exported" without
+    naming where "there" was (the current folder, or the folder the mistyped name was in)."""
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)
+    sf.write("song.wav", np.zeros(8000, dtype=np.float32), 8000)
+    for checkpoint in ("exported", "runs/r1/checkpoints"):
+        (tmp_path / checkpoint).mkdir(parents=True)
+        (tmp_path / checkpoint / ckpt.STATE_FILE).write_text("{}")
+    assert chords.main(["predict", "--checkpoint", "nowhere", "song.wav"]) == 2
+    assert "; checkpoints in the current folder (newest first): exported" in capsys.readouterr().err
+    assert chords.main(["predict", "--checkpoint", "runs/r2", "song.wav"]) == 2
+    assert "; checkpoints in runs (newest first): runs/r1/checkpoints" in capsys.readouterr().err

@@ -1094,8 +1094,10 @@ def _inside(file: Path) -> Path:
 
 
 def _checkpoints_near(folder: Path) -> str:
-    """For a missing checkpoint: the checkpoints beside it or one level down (newest first), to pick from."""
-    return _checkpoints_under(folder.parent, "checkpoints there")
+    """For a missing checkpoint: the checkpoints beside it or one level down (newest first), to pick from,
+    after the folder they are in ("there" alone did not say which: the current folder is ".")."""
+    where = "the current folder" if folder.parent == Path(".") else str(folder.parent)
+    return _checkpoints_under(folder.parent, f"checkpoints in {where}")
 
 
 def _checkpoints_under(parent: Path, label: str) -> str:
