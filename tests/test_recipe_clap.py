@@ -3159,6 +3159,21 @@ def test_help_is_plain_text_wrapped_to_the_terminal(command, capsys, monkeypatch
         assert "- hf_model/: the best checkpoint" in text
 
 
+def test_the_help_lists_everything_the_demos_run_folder_holds(demo_run, capsys, monkeypatch):
+    """`clap --help` lists what the run folder (--out) holds; it left out demo_init/, which the offline demo
+    writes (the tokenizer, front end and config that export rebuilds the model from), so a user cleaning up
+    a run folder could not tell whether it was needed."""
+    from audiotrain.recipes.clap import main
+
+    result, _ = demo_run
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    for entry in result["run_dir"].iterdir():
+        if not entry.name.startswith("."):  # (a run's hidden lock and temporary files)
+            assert f"\n- {entry.name}{'/' if entry.is_dir() else ''}: " in listed, entry.name
+
+
 def test_counts_of_one_are_singular(tmp_path, capsys):
     """A small folder printed "1 clip(s) held out", "1 optimizer steps planned", "1 evaluation clips"."""
     from audiotrain.recipes.clap import main

@@ -105,6 +105,8 @@ held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and w
 - hf_model/: the best checkpoint (by val_mAP@10; the last with one evaluation clip) as a Hugging Face folder
   (transformers.ClapModel.from_pretrained); "after" scores these weights (as evaluate --model RUN/hf_model
   scores them again, on any folder)
+- demo_init/: the offline demo's tokenizer, front end and model config (a demo run alone); export rebuilds
+  a checkpoint's model from them (from hf_model/ where this folder is gone)
 
 Settings: defaults < --preset (quick_test: seconds; development; production: real data) < --config FILE
 (YAML/JSON; it may name its own preset) < flags.
