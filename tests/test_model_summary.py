@@ -248,3 +248,15 @@ def test_stdout_keeps_what_the_users_code_prints(tmp_path, capsys):
     trainer.fit(Nested(), make_batches(32))
     printed = capsys.readouterr()
     assert "Total params" in printed.err and printed.out == ""
+
+
+def test_a_second_fit_with_nothing_left_to_train_prints_no_table_only_why(tmp_path, capsys):
+    """The same Trainer fit again at its max_epochs (a notebook cell run twice) printed the model's table
+    again, as if a run started, then warned that there was nothing to train."""
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_model_summary=True)
+    module = TinyClassifier()
+    trainer.fit(module, make_batches())
+    assert capsys.readouterr().err.count("Total params") == 1
+    with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
+        trainer.fit(module, make_batches())
+    assert "Total params" not in capsys.readouterr().err

@@ -1088,9 +1088,7 @@ class Trainer:
             return
         if self._done():
             at = f"epoch {self.current_epoch} / step {self.global_step}"
-            limit = (self.max_steps is not None and self.global_step >= self.max_steps) or (
-                self.max_epochs is not None and self.current_epoch >= self.max_epochs
-            )
+            limit = self._at_its_limits()
             why = (
                 f"already at {at} (max_epochs={self.max_epochs}, max_steps={self.max_steps}); raise them to "
                 "train further"
@@ -1160,6 +1158,13 @@ class Trainer:
             # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
             # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
             self._stopping.save_on_interrupt()
+
+    def _at_its_limits(self) -> bool:
+        """Whether the fit is at max_steps or max_epochs already (a second fit of a done run): it has nothing
+        to train (`_fit_loop` warns so), and ModelSummary prints no table for it."""
+        return (self.max_steps is not None and self.global_step >= self.max_steps) or (
+            self.max_epochs is not None and self.current_epoch >= self.max_epochs
+        )
 
     def _done(self) -> bool:
         if self.interrupted:

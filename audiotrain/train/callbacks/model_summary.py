@@ -178,6 +178,9 @@ class ModelSummary(Callback):
     def on_fit_start(self, trainer: Trainer, module: TrainModule) -> None:
         if self.max_depth == 0 or not trainer.is_global_zero:
             return
+        # A fit with nothing to train (a done run fit again): its one line says why, not a run's table.
+        if trainer._at_its_limits():
+            return
         # On stderr, as the Trainer's other lines about the run (and Lightning's log, a StreamHandler's):
         # stdout keeps what the user's code prints.
         trainer.print("\n" + self.summary(module).table(), file=sys.stderr)
