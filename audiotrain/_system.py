@@ -4,6 +4,7 @@ package and MLX keep files in."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import signal
@@ -467,21 +468,23 @@ def refusal_status(error: BaseException, message: str | None = None) -> int:
 def error_status(error: BaseException) -> int:
     """The exit status of a command that `error` (one the recipes say in one line) ended, as the recipes'
     --help tables class them: 1, stopped, not done, where the storage failed a write (a full disk, a quota, a
-    read-only or failing disk: `STORAGE_ERRNOS`, the error itself or its cause), for the same command runs
-    once there is room; 2, refused, where what the user passed is wrong (a flag, a setting, a file)."""
+    file size limit, an I/O error: the error itself or its cause), for the same command runs once there is
+    room; 2, refused, where what the user passed is wrong (a flag, a setting, a file). A read-only file
+    system is 2, as a folder without write permission is: the folder named (a read-only mount for the cache
+    or --run_dir) is the user's to change."""
     from audiotrain._files import STORAGE_ERRNOS
 
+    stopping = STORAGE_ERRNOS - {errno.EROFS}
     checkpoint = sys.modules.get("audiotrain.train.checkpoint")  # (not loaded: no checkpoint was written)
+    saving = False
     seen: set[int] = set()
     while error is not None and id(error) not in seen:  # (a ValueError naming the setting, from the OSError)
         seen.add(id(error))
-        if isinstance(error, OSError) and error.errno in STORAGE_ERRNOS:
-            return 1
-        if checkpoint and isinstance(error, checkpoint.CheckpointWriteError):
-            if not isinstance(error.__cause__, OSError):  # MLX's "[write] Unable to write N bytes": no errno
-                return 1
+        if isinstance(error, OSError) and error.errno is not None:  # (the nearest cause with a number says)
+            return 1 if error.errno in stopping else 2
+        saving = saving or bool(checkpoint and isinstance(error, checkpoint.CheckpointWriteError))
         error = error.__cause__ or error.__context__
-    return 2
+    return 1 if saving else 2  # (a failed save without an OSError: MLX's "[write] Unable to write N bytes")
 
 
 _OFF_WORDS = ("0", "false", "no", "off")
