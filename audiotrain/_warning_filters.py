@@ -28,8 +28,15 @@ def ignoring_warnings(*messages: str, category: type[Warning] = Warning, module:
     with _lock:
         for key in keys:
             if not _holders.get(key):
+                before = list(warnings.filters)
                 warnings.filterwarnings("ignore", message=key[0], category=category, module=module)
                 _entries[key] = warnings.filters[0]
+                if _entries[key] in before:
+                    # filterwarnings took out an equal filter (the user's own) to put its own first: put
+                    # the user's back where it was, as theirs, for it to outlive this block (as main's
+                    # afbe791d does for messages alone).
+                    where = before.index(_entries[key])
+                    warnings.filters.insert(where + 1, before[where])
             _holders[key] = _holders.get(key, 0) + 1
     try:
         yield
