@@ -1248,8 +1248,6 @@ def returning_exit_status(main: Callable[..., int]) -> Callable[..., int]:
     return returning
 
 
-#: The short names a search script or another trainer's flags use for a setting (``--lr``), which spelling
-#: alone does not lead to: the "did you mean" of an unknown flag names the setting they stand for.
 class SettingsParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
 
