@@ -871,6 +871,16 @@ class FailsInTeardown(Callback):
         raise RuntimeError("my teardown failed")
 
 
+def runs_listing(folder):
+    """What `python -m audiotrain runs FOLDER`, run beside this process, prints (it must end with 0)."""
+    listing = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "runs", str(folder)],
+        capture_output=True, text=True, env=child_env(), timeout=120,
+    )  # fmt: skip
+    assert listing.returncode == 0, listing.stderr
+    return listing.stdout
+
+
 def test_a_callbacks_failing_teardown_leaves_no_fit_running_in_the_runs_listing(tmp_path):
     """A sweep's trial whose callback raised in `teardown` kept its checkpoint folder claimed (its lock file
     open) for as long as the sweep's process lived: `audiotrain runs`, run beside it, listed the trial as
@@ -879,12 +889,7 @@ def test_a_callbacks_failing_teardown_leaves_no_fit_running_in_the_runs_listing(
     trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[FailsInTeardown()])
     with pytest.raises(RuntimeError, match="my teardown failed"):
         trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
-    listing = subprocess.run(
-        [sys.executable, "-m", "audiotrain", "runs", str(tmp_path)],
-        capture_output=True, text=True, env=child_env(), timeout=120,
-    )  # fmt: skip
-    assert listing.returncode == 0, listing.stderr
-    assert "running" not in listing.stdout, listing.stdout
+    assert "running" not in runs_listing(tmp_path)
     assert (tmp_path / "checkpoints" / "last").is_dir()  # (the run it lists: the fit saved)
 
 
@@ -911,12 +916,7 @@ def test_a_loggers_failing_finalize_leaves_no_fit_running_in_the_runs_listing(tm
     )
     with pytest.raises(RuntimeError, match="my logger could not finish"):
         trainer.fit(TinyClassifier(), make_batches(), make_batches(32, seed=1))
-    listing = subprocess.run(
-        [sys.executable, "-m", "audiotrain", "runs", str(tmp_path)],
-        capture_output=True, text=True, env=child_env(), timeout=120,
-    )  # fmt: skip
-    assert listing.returncode == 0, listing.stderr
-    assert "running" not in listing.stdout, listing.stdout
+    assert "running" not in runs_listing(tmp_path)
 
 
 def test_a_keyboard_interrupt_in_on_save_checkpoint_is_named_after_that_hook(tmp_path, capsys):
