@@ -401,3 +401,28 @@ def test_a_logger_written_as_for_lightning_has_its_rows_saved_and_is_not_called_
     assert [r["step"] for r in rows if "train_loss" in r] == [2, 4]
     assert rows[-1]["train_loss_epoch"] == pytest.approx(trainer.callback_metrics["train_loss_epoch"])
     assert logger.hparams["trainer/max_epochs"] == 2 and "trainer" not in logger.hparams
+
+
+class HistoryWithSaveToPath:
+    """A duck-typed logger whose `save(path)` writes its rows where the user's script says, once, at its
+    end: no Lightning `save()`, which takes no arguments."""
+
+    def __init__(self):
+        self.rows, self.saved_to = [], []
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append({"step": step, **metrics})
+
+    def save(self, path):
+        self.saved_to.append(path)
+
+
+def test_a_logger_whose_save_takes_a_path_is_not_called_without_one_after_each_row(tmp_path):
+    """Since the Trainer calls a logger's own save() after each log_metrics (as Lightning's does), a logger
+    whose save(path) needs an argument stopped the fit at its first logged row with 'TypeError: save()
+    missing 1 required positional argument', where it trained before: such a save is not Lightning's and
+    is left to the user's script."""
+    history = HistoryWithSaveToPath()
+    trainer = fit(tmp_path, history, epochs=2)
+    assert trainer.current_epoch == 2 and [r["step"] for r in history.rows if "train_loss" in r] == [2, 4]
+    assert history.saved_to == []

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import numbers
 import os
 import warnings
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -486,9 +488,28 @@ def _not_overridden(logger: Logger, method: str) -> str:
 def has_own_save(logger: Any) -> bool:
     """Whether `logger`'s class defines its own `save()` (one written as for Lightning, or a logger of
     another kind), which Lightning's Trainer calls after each `log_metrics`: `Logger.save` is `flush`,
-    which the Trainer calls before each checkpoint instead."""
-    own = getattr(type(logger), "save", None)
-    return callable(own) and own is not Logger.save
+    which the Trainer calls before each checkpoint instead. A `save` that needs arguments (a duck-typed
+    logger's ``save(path)``, for the user's own script to call) is no such method: it is not called."""
+    cls = type(logger)
+    known = _SAVE_TAKES_NO_ARGUMENTS.get(cls)
+    if known is None:  # (once a class: the Trainer asks after each log_metrics)
+        own = getattr(cls, "save", None)
+        known = callable(own) and own is not Logger.save and _callable_without_arguments(logger.save)
+        _SAVE_TAKES_NO_ARGUMENTS[cls] = known
+    return known
+
+
+_SAVE_TAKES_NO_ARGUMENTS: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _callable_without_arguments(method: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(method).bind()
+    except TypeError:
+        return False
+    except ValueError:  # (no signature to read: a builtin's; called, as Lightning calls it)
+        return True
+    return True
 
 
 class DummyLogger(Logger):
