@@ -664,3 +664,44 @@ def test_a_datamodules_on_exception_hears_of_the_error_after_the_callbacks_as_in
         else:
             trainer.test(FailsInTesting(), datamodule=Data())
     assert heard == [("callback", "failed in a hook"), ("datamodule", "failed in a hook")]
+
+
+def test_a_ctrl_c_saves_before_the_datamodule_closes_what_its_setup_opened(tmp_path):
+    """Since the DataModule hears of a Ctrl-C through on_exception, it heard before the `interrupted` save,
+    which asks for its state_dict: one closing its data source there (as Lightning's docs have it) failed the
+    save ('fit raised ValueError: the source is closed', nothing saved), where the save worked before.
+    Lightning's OnExceptionCheckpoint saves in the callbacks' on_exception, before the DataModule's."""
+    heard = []
+
+    class Data(DataModule):
+        def setup(self, stage=None):
+            self.source_open = True
+
+        def train_dataloader(self):
+            return make_batches(64)
+
+        def state_dict(self):
+            heard.append("state_dict")
+            if not self.source_open:
+                raise ValueError("the source is closed")
+            return {"position": 2}
+
+        def on_exception(self, exception):
+            heard.append(("datamodule", type(exception).__name__))
+            self.source_open = False
+
+    class StopAtTheSecondStep(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 1:
+                raise KeyboardInterrupt
+
+        def on_exception(self, trainer, module, exception):
+            heard.append(("callback", type(exception).__name__))
+
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, callbacks=[StopAtTheSecondStep()], enable_checkpointing=True
+    )
+    trainer.fit(TinyClassifier(), datamodule=Data())
+    assert trainer.interrupted and trainer.interrupted_checkpoint is not None
+    assert (trainer.interrupted_checkpoint / "model.safetensors").is_file()
+    assert heard == [("callback", "KeyboardInterrupt"), "state_dict", ("datamodule", "KeyboardInterrupt")]

@@ -197,8 +197,19 @@ class StopRequests:
         t = self._trainer
         if self.abort_asked:
             self.abort_before_save()  # a second stop whose interrupt was lost on its way (see __init__)
-        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes).
-        t._on_exception(t.module, KeyboardInterrupt())
+        # As in Lightning, callbacks hear of a Ctrl-C through on_exception (the progress bar closes), and the
+        # DataModule after them: here after the save, which asks for its state_dict (Lightning's
+        # OnExceptionCheckpoint saves in the callbacks' on_exception, before the DataModule's hears of it), so
+        # that a DataModule closing in on_exception what its setup opened does not fail the save.
+        stop = KeyboardInterrupt()
+        t.callbacks.call_quietly("on_exception", t, t.module, stop)
+        try:
+            self._save_interrupted()
+        finally:
+            t._datamodule_on_exception(stop)
+
+    def _save_interrupted(self) -> None:
+        t = self._trainer
         path = self._checkpoint_path()
         if path is None:
             # Lightning writes nothing then either: a run told not to checkpoint must not leave one in the

@@ -1746,6 +1746,9 @@ class Trainer:
         """The callbacks' `on_exception`, then the DataModule's, as Lightning's (`call._interrupt`): quietly,
         so that none of them hides the error on its way out."""
         self.callbacks.call_quietly("on_exception", self, module, err)
+        self._datamodule_on_exception(err)
+
+    def _datamodule_on_exception(self, err: BaseException) -> None:
         if callable(getattr(self.datamodule, "on_exception", None)):
             with contextlib.suppress(Exception):
                 self.datamodule.on_exception(err)
