@@ -559,6 +559,23 @@ def test_a_freeze_inside_an_epoch_is_said_to_wait_for_the_next_epoch_start(tmp_p
     assert all(np.array_equal(per_batch[3], later) for later in per_batch[4:])
 
 
+def test_a_freeze_after_the_epochs_last_step_is_not_warned_of(tmp_path):
+    """A freeze in the last batch's on_train_batch_end (as a Lightning user freezes after N steps, N the
+    epoch's length) was warned of as waiting for the next epoch start, though no batch of the epoch came
+    after it: the next step is the next epoch's first, which trains without fc1, as Lightning's would."""
+
+    class FreezesAfterTheLastStep(Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.current_epoch == 0 and batch_idx == trainer.num_training_batches - 1:
+                pl_module.fc1.freeze()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet_trainer(tmp_path, max_epochs=2, callbacks=[FreezesAfterTheLastStep()]).fit(
+            TinyClassifier(), make_batches(64)
+        )
+
+
 def test_a_freeze_at_an_epoch_start_is_not_warned_of(tmp_path):
     class FreezesAtEpoch(Callback):
         def on_train_epoch_start(self, trainer, pl_module):

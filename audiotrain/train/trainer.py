@@ -387,6 +387,7 @@ class Trainer:
         self._train_loader: DataLoader | Iterable[Any] | None = None
         self._val_loader: DataLoader | Iterable[Any] | None = None
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
+        self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
@@ -1065,7 +1066,11 @@ class Trainer:
         """Once a fit: `freeze()`/`unfreeze()` in a batch or validation hook changed what trains inside the
         epoch, which takes effect at the next epoch start only (`_follow_freezing`): the rest of this epoch
         trained the parameters it started with. Lightning's `requires_grad_(False)` acts at the next step."""
-        now, was = trainable_names(module), self._run.trainable.now
+        # What trained at the epoch's last step where that is known: a change after it (in its
+        # on_train_batch_end, the validation after it) waits for no batch: the next step is the next epoch's.
+        at_last_step, self._trainable_at_last_step = self._trainable_at_last_step, None
+        now = at_last_step if at_last_step is not None else trainable_names(module)
+        was = self._run.trainable.now
         if now == was or self._warned_of_freezing_inside_an_epoch:
             return
         self._warned_of_freezing_inside_an_epoch = True
@@ -1209,6 +1214,7 @@ class Trainer:
         progress = self.progress
         resuming = progress.start_epoch()
         self._is_last_batch = False  # (as Lightning's: the previous epoch's last batch is not this epoch's)
+        self._trainable_at_last_step = None
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(progress.epoch)
         # Every batch of the epoch trained before the checkpoint, but its end (validation, epoch means) not
@@ -1302,6 +1308,8 @@ class Trainer:
             skip = collectives.all_reduce_sum(mx.array(float(skip))).item() > 0
         if skip:
             return _SKIP_REST_OF_EPOCH  # (this batch untrained, as in Lightning)
+        if self._is_last_batch:  # (once an epoch: for `_warn_of_freezing_inside_the_epoch`)
+            self._trainable_at_last_step = trainable_names(module)
         step = self._train_step
         # Counted once the step ran: an exception inside it (the module's loss) leaves the counters at the
         # last completed step, so a checkpoint saved then (OnExceptionCheckpoint) resumes at this batch.
