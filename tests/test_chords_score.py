@@ -144,3 +144,24 @@ def test_transcriptions_compared_inside_the_annotations_folder_are_not_read_as_a
     argv = ["score", str(ann / "model"), "--data", str(ann), "--against", str(ann / "chordino")]
     assert chords.main(argv) == 0
     assert "| majmin | 100.00 | 75.00 | +25.00 |" in capsys.readouterr().out
+
+
+def test_an_empty_transcription_or_annotation_is_listed_as_not_scored_and_the_others_are_scored(
+    tmp_path, capsys
+):
+    """An empty .lab (a transcription of silence written by another tool, an annotation not yet written)
+    stopped the whole command with "no chord segments" (exit status 2): one file cost the other songs."""
+    pred, ann = _folders(
+        tmp_path,
+        {"a": REFERENCE, "silent": "", "b": REFERENCE},
+        {"a": REFERENCE, "silent": REFERENCE, "b": "0.0 0.0 C:maj\n"},
+    )
+    out = tmp_path / "out"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert "1 song scored" in printed.out
+    assert f"- silent: {pred / 'silent.lab'}: no chord segments" in printed.out
+    assert f"- b: {ann / 'b.lab'}: no chord segments (its one segment is zero-length)" in printed.out
+    assert "not scored: 2 empty .lab files (listed on standard output" in printed.err
+    scores = json.loads((out / "scores.json").read_text())
+    assert list(scores["per_song"]) == ["a"] and {s["song"] for s in scores["skipped"]} == {"silent", "b"}

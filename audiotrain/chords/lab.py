@@ -97,6 +97,11 @@ class AnnotationError(ValueError):
     """A chord annotation file that cannot be used; the message names the file and the line."""
 
 
+class EmptyAnnotationError(AnnotationError):
+    """An annotation file that reads without error but labels no time (no line, or zero-length lines only):
+    a song to leave out, where the other errors are a file to correct (``score`` lists it as not scored)."""
+
+
 class AnnotationWarning(UserWarning):
     """A chord annotation that is used, with a choice the user should know about."""
 
@@ -290,7 +295,7 @@ def validate_segments(
         why = {0: "", 1: " (its one segment is zero-length)"}.get(
             len(segments), f" (all {len(segments)} segments are zero-length)"
         )
-        raise AnnotationError(f"{source}: no chord segments{why}")
+        raise EmptyAnnotationError(f"{source}: no chord segments{why}")
     if dropped:  # said, not silent: a point label among regions loses its chord (mir_eval refuses the file)
         what = plural(len(dropped), "zero-length segment")
         lines = listed([f"{where} ({label})" for where, label in dropped])
@@ -416,7 +421,7 @@ def read_lab(
         segments.append(ChordSegment(start, end, label))
         locations.append(f"line {number}")
     if not segments:
-        raise AnnotationError(f"{path}: no chord segments")
+        raise EmptyAnnotationError(f"{path}: no chord segments")
     return validate_segments(
         segments,
         str(path),

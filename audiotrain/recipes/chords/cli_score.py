@@ -12,7 +12,13 @@ from pathlib import Path
 
 from audiotrain._system import versions
 from audiotrain._text import listed, plural
-from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, read_annotation, read_lab
+from audiotrain.chords.lab import (
+    DEFAULT_TOLERANCE,
+    ChordSegment,
+    EmptyAnnotationError,
+    read_annotation,
+    read_lab,
+)
 from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
 from audiotrain.datasets.chord_songs import _ANNOTATION_PRIORITY, ANNOTATION_SUFFIXES, frame_targets
@@ -40,6 +46,9 @@ from audiotrain.recipes.chords.evaluate import (
 from audiotrain.recipes.config_cli import add_overwrite_argument
 
 import numpy as np
+
+#: What `EmptyAnnotationError` says of a file, to count those songs apart in the line on stderr.
+_NO_SEGMENTS = ": no chord segments"
 
 #: Frames per second of the frame-level figures (scores.json's ``frames``, the confusion matrix): finer than
 #: any model's hop, so that a transcription's boundaries move them as little as they move mir_eval's scores.
@@ -128,14 +137,18 @@ def score_predictions(
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     for song, (prediction, annotation) in sorted(paired.items()):
         filled: list[tuple[float, float]] = []
-        reference = _read(
-            annotation,
-            read_annotation,
-            allow_gaps=allow_gaps,
-            jams_annotation=jams_annotation,
-            filled_gaps=filled,
-        )
-        estimate = _read(prediction, read_lab, allow_gaps=allow_gaps)
+        try:
+            reference = _read(
+                annotation,
+                read_annotation,
+                allow_gaps=allow_gaps,
+                jams_annotation=jams_annotation,
+                filled_gaps=filled,
+            )
+            estimate = _read(prediction, read_lab, allow_gaps=allow_gaps)
+        except EmptyAnnotationError as error:  # a song left out, as evaluate leaves it out; not the others
+            skipped[song] = str(error)
+            continue
         if estimate:
             # A transcription ends where its audio does (predict's): a reference past it by 2 s at most is
             # trimmed there, as evaluate trims it to the audio: both score the same transcription alike.
@@ -152,8 +165,10 @@ def score_predictions(
         decoded = frame_targets(estimate, frames, FRAME_RATE)
         decoded["chord_type"] = np.where(decoded["chord_type"] < 0, N_INDEX, decoded["chord_type"])
         add_frame_counts(confusions, scored_frame_targets(reference, frames, FRAME_RATE), decoded)
+    if not pairs:
+        raise ValueError(f"no song of {predictions} to score: " + "; ".join(skipped.values()))
     scores = score_songs(pairs)
-    scores.skipped = skipped
+    scores.skipped = dict(sorted(skipped.items()))
     seconds = sum(reference[-1].end - reference[0].start for reference, _ in pairs.values() if reference)
     result = EvaluationResult(
         scores, confusions["chord_type"], seconds, time.perf_counter() - start, pairs, confusions
@@ -178,10 +193,9 @@ def _cmd_score(argv: list[str]) -> int:
         "--data, as evaluate --annotations pairs audio (case, spaces, underscores and hyphens ignored). No "
         "audio is read: the span scored is each annotation's (up to its transcription's end, where the "
         "annotation runs past it by 2 s at most, as evaluate trims it to the audio). A transcription without "
-        "an annotation, or an "
-        "annotation without a transcription, is listed with the reason (in scores.json and scores.md too), "
-        "the others are scored, and the exit status is then 1; a .lab that cannot be read is an error naming "
-        "the file and line (exit status 2).",
+        "an annotation, an annotation without a transcription, or an empty one (no chord segments) is listed "
+        "with the reason (in scores.json and scores.md too), the others are scored, and the exit status is "
+        "then 1; a .lab that cannot be read is an error naming the file and line (exit status 2).",
     )
     parser.add_argument(
         "predictions", type=path_flag, metavar="PREDICTIONS", help="folder of .lab files, or one .lab file"
@@ -282,10 +296,12 @@ def _cmd_score(argv: list[str]) -> int:
         reasons = list(result.scores.skipped.values())
         no_annotation = sum(why.startswith("prediction ") for why in reasons)
         no_prediction = sum(why.startswith("annotation ") for why in reasons)
-        other = len(reasons) - no_annotation - no_prediction
+        empty = sum(_NO_SEGMENTS in why for why in reasons)
+        other = len(reasons) - no_annotation - no_prediction - empty
         counts = [
             f"{plural(no_prediction, 'annotation')} without a prediction" if no_prediction else "",
             f"{plural(no_annotation, 'prediction')} without an annotation" if no_annotation else "",
+            f"{plural(empty, 'empty .lab file')}" if empty else "",
             f"{plural(other, 'prediction')} paired with several annotations" if other else "",
         ]
         print(
