@@ -558,6 +558,20 @@ def test_device_stats_monitor_refuses_a_trainer_without_logger(tmp_path):
         t.fit(TinyClassifier(), make_batches(16))
 
 
+def test_learning_rate_monitor_refuses_a_trainer_without_logger_before_any_batch(tmp_path):
+    """Trainer(logger=False) with a LearningRateMonitor trained and logged nothing, silently: the user
+    learned it only from an empty log (Lightning's monitor raises at train start, as DeviceStatsMonitor here)."""
+    from audiotrain.train.callbacks import LearningRateMonitor
+
+    module = TinyClassifier()
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, logger=False, callbacks=[LearningRateMonitor()])
+    with pytest.raises(ValueError, match="LearningRateMonitor: the Trainer has no logger"):
+        t.fit(module, make_batches(16))
+    assert t.global_step == 0
+    t = quiet_trainer(tmp_path, max_epochs=1, fast_dev_run=True, callbacks=[LearningRateMonitor()])
+    t.fit(TinyClassifier(), make_batches(16))  # (fast_dev_run logs nothing, and is not refused)
+
+
 def test_device_stats_monitor_refuses_cpu_stats_off_linux_without_psutil(tmp_path, monkeypatch):
     import importlib.util
     import sys

@@ -348,6 +348,9 @@ class Trainer:
         # fast_dev_run writes no logs; as in Lightning a DummyLogger stands in for the loggers given, so
         # code that calls `self.logger.log_metrics(...)` runs as in a real fit (None would crash it).
         self.loggers: list[Logger] = trainer_loggers(logger, self.default_root_dir)
+        # logger=False (or []): no logger asked for, where the default (None) is only none given; Lightning's
+        # default logs, so its LearningRateMonitor's refusal of a logger-less Trainer is this case's here.
+        self._logger_turned_off = logger is False or (isinstance(logger, (list, tuple)) and not logger)
         if self.fast_dev_run:
             self.loggers = [DummyLogger()] if self.loggers else []
         # Means over every rank's samples (one all_sum per reduction) under data parallel; this process's

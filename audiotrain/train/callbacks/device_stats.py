@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain._proc import own_status_bytes
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
 
 import mlx.core as mx
 
@@ -80,14 +81,9 @@ class DeviceStatsMonitor(Callback):
     def setup(self, trainer, module, stage: str) -> None:
         if stage == "predict" or trainer.fast_dev_run:
             return  # (nothing is logged: no hooks in predict, no loggers under fast_dev_run)
+        refuse_a_fit_without_logger(trainer, stage, "DeviceStatsMonitor", "the device stats")
         if not trainer.loggers:
-            if stage != "fit":
-                return  # (validate and test without a logger log nothing, as in Lightning)
-            raise ValueError(
-                "DeviceStatsMonitor: the Trainer has no logger to log the device stats to; pass one, e.g. "
-                "Trainer(logger=CSVLogger('logs'), ...), or remove the callback (Lightning refuses "
-                "Trainer(logger=False) alike)"
-            )
+            return  # (validate and test without a logger log nothing, as in Lightning)
         # Validate and test log too (every `log_every_n_steps`-th batch): refused here, before any batch,
         # rather than at the first logged one.
         cpu = self._logs_cpu(trainer)

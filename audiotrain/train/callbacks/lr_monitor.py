@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
+from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -30,7 +31,9 @@ class LearningRateMonitor(Callback):
 
     With a monitor attached the Trainer leaves out its own `learning_rate` series, so that loggers hold
     the learning rate once, under this name (as in Lightning, where only the monitor logs it). The
-    history's `learning_rate` column stays.
+    history's `learning_rate` column stays. A fit with `Trainer(logger=False)` is refused before any
+    batch, as Lightning's monitor refuses it (there a MisconfigurationException at train start; here a
+    ValueError); the default Trainer, without a logger here, is not (Lightning's default logs).
     """
 
     logs_learning_rate = True  # the Trainer's cue to leave out its own `learning_rate` series
@@ -67,6 +70,12 @@ class LearningRateMonitor(Callback):
                 values[f"{group_name}-weight_decay"] = float(getattr(group, "weight_decay", 0.0))
         trainer.log_metrics(values, step=trainer.global_step)
         trainer.callback_metrics.update(values)  # (as Lightning's: EarlyStopping can monitor "lr-Adam")
+
+    def setup(self, trainer, module, stage: str) -> None:
+        # Only Trainer(logger=False): the default Trainer has no logger here (Lightning's logs), and the
+        # rates still reach `callback_metrics` for EarlyStopping or ModelCheckpoint to watch.
+        if trainer._logger_turned_off:
+            refuse_a_fit_without_logger(trainer, stage, "LearningRateMonitor", "the learning rate")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         if self.logging_interval == "step" and outputs.get("stepped") and trainer.is_logging_step():
