@@ -1268,6 +1268,28 @@ def test_resuming_with_other_accumulation_or_nothing_left_to_train_says_so(tmp_p
         trainer.fit(model, make_batches())
 
 
+def test_a_resumed_fit_says_on_stderr_which_checkpoint_it_restored(tmp_path, capsys):
+    """A resumed fit said nothing of its checkpoint: with ckpt_path="last" (the newest `last` on disk) the
+    log did not record which run went on. Lightning logs "Restored all states from the checkpoint at ..."."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    def trainer(epochs):
+        saves = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+        return quiet_trainer(tmp_path, max_epochs=epochs, enable_checkpointing=True, callbacks=[saves])
+
+    trainer(1).fit(TinyClassifier(), make_batches())
+    assert "Restor" not in capsys.readouterr().err  # (a fresh fit restores nothing)
+    trainer(2).fit(TinyClassifier(), make_batches(), ckpt_path="last")
+    assert (
+        f"Restored all states from the checkpoint at {tmp_path / 'ckpt' / 'last'}\n"
+        in capsys.readouterr().err
+    )
+    quiet = trainer(3)
+    quiet.says_restored = False  # (a command-line tool that says it its own way)
+    quiet.fit(TinyClassifier(), make_batches(), ckpt_path="last")
+    assert "Restor" not in capsys.readouterr().err
+
+
 def test_nothing_to_train_is_said_once_per_job_from_rank_0(tmp_path, monkeypatch):
     """A finished run fitted again under data parallel (the recipes' default 2 processes) printed the
     warning once per process; every rank is as far, and one warning tells the job."""

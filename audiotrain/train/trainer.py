@@ -183,7 +183,8 @@ class Trainer:
     it, so the caller's own draws after it (a random search's next trial) go on as if it had drawn nothing.
     A model's initial weights are drawn when it is built, before that: call `seed_everything(seed)` first
     for a run that repeats exactly.
-    A resumed fit (`ckpt_path`) keeps the checkpoint's seed, with a warning where this one differs:
+    A resumed fit (`ckpt_path`) says "Restored all states from the checkpoint at PATH" on stderr (as
+    Lightning logs it; `trainer.says_restored = False` silences it), and keeps the checkpoint's seed, with a warning where this one differs:
     `trainer.seed`, the loaders it seeds and the later checkpoints take it.
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
     are not).
@@ -365,6 +366,9 @@ class Trainer:
         self._step_logging = StepLogging(self)
         self._running_hook: tuple[str, Any] | None = None  # (hook name, its batch) for self.log in hooks
         self.ckpt_path: Path | None = None  # the checkpoint folder restored last (as Lightning's)
+        # A resumed fit says which checkpoint it restored, on stderr; a command-line tool that says it its own
+        # way sets False (as it sets `resume_hint`).
+        self.says_restored = True
         # Lightning's `trainer.state` (`state`): the status ("running", ...), the method that runs or ran last
         # ("fit", ...) and what runs inside it now ("train", "sanity_check", ...; None between stages).
         self._state_tracker = StateTracker()
@@ -944,6 +948,8 @@ class Trainer:
                 self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
                 if ckpt_path:
                     self._restore(ckpt_path, full=True, datamodule=False)  # (its state: above)
+                    if self.says_restored:  # (Lightning's line: the log records which run went on)
+                        self._note(f"Restored all states from the checkpoint at {ckpt_path}")
                     resume.anchor_epoch_schedule(self.optimizer, self.progress, self.accumulate_grad_batches)
                 if not ckpt_path:  # a resumed run goes on in its folders
                     self.callbacks.refuse_earlier_runs(self)

@@ -166,6 +166,9 @@ def make_shared_trainer(
         # once per `train_epoch()`: a table at every fit would repeat that report each epoch.
         enable_model_summary=False,
     )
+    # The commands say what they resume in their own lines (--resume, "after resuming at epoch N"), and the
+    # guide's Trainer resumes a scratch checkpoint at every `train_epoch()`: no "Restored all states" line.
+    trainer.says_restored = False
     return trainer, early_stopping
 
 

@@ -411,6 +411,7 @@ def run_job(
         enable_model_summary=False,
     )
     trainer.resume_hint = None  # the recipe prints its own command line below
+    trainer.says_restored = False  # (the user named the checkpoint: --resume)
     # The BatchNorm layers --task.batchnorm_eval keeps in eval mode are the recipe's choice, not a slip; the
     # short-epoch warning names Trainer(log_every_n_steps=...) and values hooks log per step: the recipe logs
     # none. (Hidden for the fit alone, beside a sweep's other runs: `ignoring_warnings`.)
