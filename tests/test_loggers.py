@@ -2166,3 +2166,32 @@ def test_a_warning_filter_another_thread_sets_while_mlflow_starts_its_store_is_k
         assert mlflow_logger._STORE_MODULES not in modules  # (the logger's own: gone)
     finally:
         warnings.filters[:] = [f for f in warnings.filters if not (f[1] and "another thread" in f[1].pattern)]
+
+
+def test_a_custom_logger_written_for_lightning_with_rank_zero_experiment_runs_on_every_rank(monkeypatch):
+    """`@rank_zero_experiment` (Lightning's decorator for a custom logger's `experiment`, imported from
+    `lightning.pytorch.loggers.logger`, earlier `pytorch_lightning.loggers.base`) was missing: the import
+    failed, so a Lightning logger did not run here unchanged."""
+    from audiotrain.distributed import collectives
+    from audiotrain.train.loggers import Logger, rank_zero_experiment
+    from audiotrain.train.loggers.base import rank_zero_experiment as from_base
+
+    assert from_base is rank_zero_experiment
+
+    class Tracker(Logger):
+        @property
+        @rank_zero_experiment
+        def experiment(self):
+            """The tracking client."""
+            return self.client
+
+        def __init__(self):
+            super().__init__()
+            self.client = {"calls": []}
+
+    tracker = Tracker()
+    assert tracker.experiment is tracker.client and Tracker.experiment.__doc__ == "The tracking client."
+    monkeypatch.setattr(collectives, "is_main_process", lambda: False)  # (as rank 1 of a job sees itself)
+    elsewhere = tracker.experiment
+    assert elsewhere is not tracker.client
+    elsewhere.log_image("x", key=1)["deep"].add_scalar(1.0)  # (does nothing, as Lightning's stand-in)

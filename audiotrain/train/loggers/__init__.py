@@ -1,7 +1,8 @@
 """Experiment loggers: Weights & Biases, TensorBoard, MLflow and CSV behind one small interface.
 
-- `Logger`, `LoggerWarning`, `LoggerNotStarted`, `STATUSES`, `flatten_params` (``loggers.base``: the
-  interface, how a failing backend is handled, a required one, lazy runs and resuming)
+- `Logger`, `LoggerWarning`, `LoggerNotStarted`, `STATUSES`, `flatten_params`, `rank_zero_experiment`
+  (``loggers.base``: the interface, how a failing backend is handled, a required one, lazy runs and resuming,
+  Lightning's decorator for a custom logger's ``experiment``)
 - `WandbLogger` (``loggers.wandb_logger``), `TensorBoardLogger` (``loggers.tensorboard_logger``),
   `MLflowLogger` (``loggers.mlflow_logger``; also as Lightning's `MLFlowLogger`), `CSVLogger`
   (``loggers.csv_logger``)
@@ -21,6 +22,7 @@ from audiotrain.train.loggers.base import (
     LoggerNotStarted,
     LoggerWarning,
     flatten_params,
+    rank_zero_experiment,
 )
 from audiotrain.train.loggers.config import (
     LOGGER_NAMES,
@@ -45,6 +47,7 @@ __all__ = [
     "LoggerNotStarted",
     "STATUSES",
     "flatten_params",
+    "rank_zero_experiment",
     "WandbLogger",
     "TensorBoardLogger",
     "MLflowLogger",

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import inspect
 import numbers
 import os
@@ -146,6 +147,19 @@ class _NoExperiment:
 
     def __setitem__(self, key: Any, value: Any) -> None:
         pass
+
+
+def rank_zero_experiment(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Lightning's decorator for a custom logger's ``experiment`` (under ``@property``): `fn`'s backend object
+    on rank 0, elsewhere a stand-in whose methods do nothing, as `Logger.experiment` does itself. Imported
+    from here or from ``audiotrain.train.loggers``, where Lightning's is in ``lightning.pytorch.loggers.logger``
+    (earlier ``pytorch_lightning.loggers.base``), so that a logger written for Lightning runs unchanged."""
+
+    @functools.wraps(fn)
+    def experiment(self: Any) -> Any:
+        return fn(self) if _on_rank_zero() else _NoExperiment()
+
+    return experiment
 
 
 def check_log_model(value: Any, owner: str) -> bool | str:
