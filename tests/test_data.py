@@ -1038,6 +1038,30 @@ def test_the_persistent_workers_hint_names_the_users_line_not_the_trainers(monke
     assert hint.filename == __file__, hint.filename
 
 
+def test_the_persistent_workers_hint_comes_before_a_fits_first_epoch(monkeypatch, tmp_path):
+    """It came at the second epoch: under `python -W error` the run died after a whole epoch of work.
+    Lightning warns as the fit sets its loaders up: here before the first epoch of a fit of several, and
+    not for a fit that starts the loader's workers once."""
+    import audiotrain.data.loader as loader_module
+
+    from tasks import TinyClassifier, quiet_trainer
+
+    monkeypatch.setattr(loader_module, "_persistent_workers_hint_given", False, raising=False)
+    loader = DataLoader(EightFeatures(), batch_size=4, num_workers=1, worker_type="process")
+    trainer = quiet_trainer(tmp_path, max_epochs=2, logger=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*persistent_workers")
+        with pytest.raises(UserWarning, match="starts its 1 worker process again for every epoch"):
+            trainer.fit(TinyClassifier(), loader)
+    assert trainer.global_step == 0
+    monkeypatch.setattr(loader_module, "_persistent_workers_hint_given", False, raising=False)
+    once = quiet_trainer(tmp_path / "once", max_epochs=1, logger=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*persistent_workers")
+        once.fit(TinyClassifier(), loader)
+    assert once.global_step == 2
+
+
 @pytest.mark.parametrize(
     "failing, worker_type", [("train", "process"), ("train", "thread"), ("validation", "thread")]
 )

@@ -798,6 +798,20 @@ def stop_stage_workers(*loaders: Any, hold_interrupts: bool = False) -> None:
         raise interrupt
 
 
+def hint_workers_started_again(loader: Any) -> None:
+    """Before a loop that iterates `loader` more than once (a `Trainer.fit` of several epochs, its validation
+    loader): `_hint_persistent_workers` where its process workers would start again, rather than at the
+    second epoch, after a whole epoch's work (Lightning warns as the fit sets its loaders up). A loop of the
+    user's own still gets it at its second pass (`DataLoader._epoch_pool`)."""
+    if (
+        isinstance(loader, DataLoader)
+        and loader.worker_type == "process"
+        and loader.num_workers > 0
+        and not loader.persistent_workers
+    ):
+        _hint_persistent_workers(loader.num_workers, loader._start_method())
+
+
 def _hint_persistent_workers(num_workers: int, context: Any) -> None:
     """Once per process: a loader iterated again starts its worker processes again (`DataLoader`'s
     ``persistent_workers``), which PyTorch users, whose workers fork almost for free, do not expect.

@@ -40,7 +40,12 @@ from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
 from audiotrain._text import listed
-from audiotrain.data.loader import close_epoch_iterators, position_ends_epoch, stop_stage_workers
+from audiotrain.data.loader import (
+    close_epoch_iterators,
+    hint_workers_started_again,
+    position_ends_epoch,
+    stop_stage_workers,
+)
 from audiotrain.data.workers import DataLoaderError
 from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
@@ -921,6 +926,10 @@ class Trainer:
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
             self._train_loader, self._val_loader = train_loader, val_loader  # before configure_optimizers
+            # Said before any epoch (under -W error, before the work): loaders iterated more than once.
+            several_epochs = self.max_epochs != 1
+            hint_workers_started_again(train_loader if several_epochs else None)
+            hint_workers_started_again(val_loader if several_epochs or self.num_sanity_val_steps else None)
             if self.world_size > 1:
                 collectives.broadcast_parameters(model)
             status = "failed"
