@@ -454,14 +454,20 @@ def discard_output(stream) -> None:
 TRACEBACK_ENV = "AUDIOTRAIN_TRACEBACK"
 
 
+def say_error(message: str) -> None:
+    """A recipe's one-line error on stderr, ``error: message``, and the line under it that tells how to see
+    where it was raised (the same in every recipe and command, so that a user of one learns the variable)."""
+    print(f"error: {message}\n(set {TRACEBACK_ENV}=1 to see where it was raised)", file=sys.stderr)
+
+
 def refusal_status(error: BaseException, message: str | None = None) -> int:
     """Says `error` (or `message`, its wording for this command) as a recipe's one line ``error: ...`` on
-    stderr and returns its `error_status` (2 for a refusal, 1 for a full disk); where AUDIOTRAIN_TRACEBACK is
+    stderr (`say_error`) and returns its `error_status` (2 for a refusal, 1 for a full disk); where AUDIOTRAIN_TRACEBACK is
     on, raises `error` instead, with the traceback of where it was raised. Called from the ``except`` that
     caught it."""
     if env_flag(TRACEBACK_ENV):
         raise error
-    print(f"error: {error if message is None else message}", file=sys.stderr)
+    say_error(str(error) if message is None else message)
     return error_status(error)
 
 

@@ -1358,11 +1358,32 @@ def _run_to_the_model_load(monkeypatch, tmp_path: Path, checkpoint: Path, *extra
 
 
 def _one_error_line(err: str) -> str:
-    """The one error line of stderr, its last (the notes before it are stderr's too, as the chord recipe's)."""
-    lines = [line for line in err.splitlines() if line.strip()]
+    """The one error line of stderr, its last but the AUDIOTRAIN_TRACEBACK line under a refusal's (the notes
+    before it are stderr's too, as the chord recipe's; a memory error's line has none, in both recipes)."""
+    lines = [line for line in err.splitlines() if line.strip() and line != TRACEBACK_LINE]
     errors = [line for line in lines if line.startswith("error: ")]
     assert errors == lines[-1:] and "Traceback" not in err, err
     return errors[0]
+
+
+#: The line under every recipe's one-line error.
+TRACEBACK_LINE = "(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)"
+
+
+def test_clap_and_chord_errors_end_alike_with_how_to_see_where_they_were_raised(tmp_path, capsys):
+    """CLAP's one-line errors did not say AUDIOTRAIN_TRACEBACK, as the chord recipe's do: a CLAP user learned
+    of the variable from the README only."""
+    from audiotrain.recipes import chords
+    from audiotrain.recipes.clap import main
+
+    missing = tmp_path / "missing"
+    assert main(["--data", str(missing), "--out", str(tmp_path / "run")]) == 2
+    clap_err = capsys.readouterr().err
+    assert chords.main(["score", str(missing), "--data", str(tmp_path)]) == 2
+    chords_err = capsys.readouterr().err
+    for err in (clap_err, chords_err):
+        assert err.splitlines()[-1] == TRACEBACK_LINE, err
+        assert _one_error_line(err).startswith(f"error: --data {missing}" if err is clap_err else "error: ")
 
 
 def test_cli_resume_folder_is_checked_before_data_and_model(tmp_path, capsys, monkeypatch):
@@ -4186,8 +4207,8 @@ def test_a_clap_error_raises_where_audiotrain_traceback_asks_for_it(argv, tmp_pa
 
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("error: ") and "nowhere" in line, line
+    line = _one_error_line(capsys.readouterr().err)
+    assert "nowhere" in line, line
     monkeypatch.setenv("AUDIOTRAIN_TRACEBACK", "1")
     with pytest.raises(Exception, match="nowhere"):
         main(argv)

@@ -39,7 +39,7 @@ from audiotrain._build import build_version
 from audiotrain._file_names import local_path
 from audiotrain._files import OutputWriteError, once_writable
 from audiotrain._invocation import as_started, recipe_command
-from audiotrain._system import TRACEBACK_ENV, env_flag, error_status
+from audiotrain._system import TRACEBACK_ENV, env_flag, error_status, say_error
 from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
 from audiotrain.datasets._folders import as_stored
@@ -981,7 +981,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(error, ckpt.OlderFormatError):
             error = _older_format_message(error)
         message = as_started(str(error))  # (the commands it names, as the recipe was started)
-        print(f"error: {message}\n(set AUDIOTRAIN_TRACEBACK=1 to see where it was raised)", file=sys.stderr)
+        say_error(message)
         return status
 
 

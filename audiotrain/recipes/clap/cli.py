@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audiotrain._build import build_version
 from audiotrain._invocation import as_started
-from audiotrain._system import TRACEBACK_ENV, env_flag, refusal_status
+from audiotrain._system import TRACEBACK_ENV, env_flag, refusal_status, say_error
 from audiotrain.distributed.collectives import LauncherEnvironmentError, MainProcessFailed
 from audiotrain.distributed.failures import error_left_to_main
 from audiotrain.distributed.local import (
@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         # the chord recipe and `clap cv` say it, and raised as they raise it where AUDIOTRAIN_TRACEBACK asks.
         if env_flag(TRACEBACK_ENV):
             raise
-        print(f"error: {as_started(str(error))}", file=sys.stderr)
+        say_error(as_started(str(error)))
         return 2
 
 
