@@ -462,9 +462,9 @@ def say_error(message: str) -> None:
 
 def refusal_status(error: BaseException, message: str | None = None) -> int:
     """Says `error` (or `message`, its wording for this command) as a recipe's one line ``error: ...`` on
-    stderr (`say_error`) and returns its `error_status` (2 for a refusal, 1 for a full disk); where AUDIOTRAIN_TRACEBACK is
-    on, raises `error` instead, with the traceback of where it was raised. Called from the ``except`` that
-    caught it."""
+    stderr (`say_error`) and returns its `error_status` (2 for a refusal, 1 for a full disk); where
+    AUDIOTRAIN_TRACEBACK is on, raises `error` instead, with the traceback of where it was raised. Called from
+    the ``except`` that caught it."""
     if env_flag(TRACEBACK_ENV):
         raise error
     say_error(str(error) if message is None else message)

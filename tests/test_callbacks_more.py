@@ -560,7 +560,8 @@ def test_device_stats_monitor_refuses_a_trainer_without_logger(tmp_path):
 
 def test_learning_rate_monitor_refuses_a_trainer_without_logger_before_any_batch(tmp_path):
     """Trainer(logger=False) with a LearningRateMonitor trained and logged nothing, silently: the user
-    learned it only from an empty log (Lightning's monitor raises at train start, as DeviceStatsMonitor here)."""
+    learned it only from an empty log (Lightning's monitor raises at train start, as DeviceStatsMonitor
+    here)."""
     from audiotrain.train.callbacks import LearningRateMonitor
 
     module = TinyClassifier()

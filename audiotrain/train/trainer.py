@@ -189,8 +189,8 @@ class Trainer:
     A model's initial weights are drawn when it is built, before that: call `seed_everything(seed)` first
     for a run that repeats exactly.
     A resumed fit (`ckpt_path`) says "Restored all states from the checkpoint at PATH" on stderr (as
-    Lightning logs it; `trainer.says_restored = False` silences it), and keeps the checkpoint's seed, with a warning where this one differs:
-    `trainer.seed`, the loaders it seeds and the later checkpoints take it.
+    Lightning logs it; `trainer.says_restored = False` silences it), and keeps the checkpoint's seed, with a
+    warning where this one differs: `trainer.seed`, the loaders it seeds and the later checkpoints take it.
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
     are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training

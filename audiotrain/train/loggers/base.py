@@ -152,8 +152,9 @@ class _NoExperiment:
 def rank_zero_experiment(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Lightning's decorator for a custom logger's ``experiment`` (under ``@property``): `fn`'s backend object
     on rank 0, elsewhere a stand-in whose methods do nothing, as `Logger.experiment` does itself. Imported
-    from here or from ``audiotrain.train.loggers``, where Lightning's is in ``lightning.pytorch.loggers.logger``
-    (earlier ``pytorch_lightning.loggers.base``), so that a logger written for Lightning runs unchanged."""
+    from here or from ``audiotrain.train.loggers``, where Lightning's is in
+    ``lightning.pytorch.loggers.logger`` (earlier ``pytorch_lightning.loggers.base``), so that a logger
+    written for Lightning runs unchanged."""
 
     @functools.wraps(fn)
     def experiment(self: Any) -> Any:
