@@ -224,6 +224,12 @@ def check_resume_demo(folder: Path, state: dict[str, Any], data: ChordDataConfig
     recorded = (state.get(RUN_CONFIG_KEY) or {}).get("data") or {}
     demo_before = {**{k: recorded[k] for k in DEMO_SPLIT_SETTINGS if k in recorded}, **demo_before}
     demo_now = {**{k: getattr(data, k) for k in DEMO_SPLIT_SETTINGS}, **demo_now}
+    if isinstance(demo_before.get("generators"), dict):
+        # This version's generators of the run's own styles: another mix asked for here names its styles
+        # apart (data.demo_styles, which a flag brings back), not as generators no flag brings back.
+        demo_now["generators"] = {
+            style: _generator_version_or_none(style) for style in demo_before["generators"]
+        }
     changed = [
         k
         for k in demo_before
@@ -478,6 +484,14 @@ def check_resume_songs(
                 f"cannot resume from {folder}: its {part} songs were others than {where} now gives"
                 f"{describe_difference(before_names, split_names(splits), 'songs', RESPLIT_HINT)}. {remedy}"
             )
+
+
+def _generator_version_or_none(style: Any) -> int | None:
+    """This version's generator of demo style `style`; None for a style it no longer has."""
+    try:
+        return generator_version(style)
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _same_setting(key: str, before: Any, now: Any, n_songs: int) -> bool:
