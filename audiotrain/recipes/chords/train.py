@@ -664,9 +664,10 @@ def _run_training(
         lg.log_hyperparams(config.to_dict())  # the resolved settings, beside the Trainer's own
     validate = val_loader is not None
     if not validate:
+        why = _why_no_validation(config.data.val_fraction, len(splits.train))
         log(
-            "no validation songs (data.val_fraction 0): no early stopping and no best checkpoint; the last "
-            "checkpoint stands for it, and is the one evaluated"
+            f"no validation songs ({why}): no early stopping and no best checkpoint; the last checkpoint "
+            "stands for it, and is the one evaluated"
         )
     # (--overwrite cleared the earlier run's checkpoints: what is left there is a user's, kept beside them.)
     trainer, early_stopping = make_shared_trainer(
@@ -1312,6 +1313,17 @@ def check_output_folders(
             _checkpoint_folder(config, run_dir), run_dir, "--checkpoint_dir", resume, overwrite=overwrite
         )
     return replace
+
+
+def _why_no_validation(val_fraction: float, n_train: int) -> str:
+    """Why a run has no validation song: the fraction asked for none, or (a cv fold of 2 songs, a tiny
+    folder) the songs left beside the test songs were too few to spare one from training."""
+    if val_fraction == 0:
+        return "data.val_fraction 0"
+    return (
+        f"the {plural(n_train, 'song')} left to train on spare none for data.val_fraction {val_fraction}: "
+        "training keeps at least one"
+    )
 
 
 def _checkpoint_folder(config: TrainingConfig, run_dir: Path | None) -> Path:
