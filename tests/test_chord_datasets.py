@@ -404,11 +404,12 @@ def test_a_small_folder_moves_the_group_nearest_the_part_it_fills():
 
 @pytest.mark.parametrize(
     "n, val_fraction, test_fraction, sizes",
-    [(9, 0.3, 0.0, [6, 3, 0]), (2, 0.1, 0.0, [2, 0, 0]), (3, 0.1, 0.1, [1, 1, 1])],
+    [(9, 0.3, 0.0, [6, 3, 0]), (2, 0.1, 0.0, [1, 1, 0]), (2, 0.1, 0.1, [1, 0, 1]), (3, 0.1, 0.1, [1, 1, 1])],
 )
 def test_the_demos_shuffled_split_cuts_rounded_shares(n, val_fraction, test_fraction, sizes):
     """`split_songs_shuffled` (the demo's published split) rounds each share (2.7 of 9 songs is 3), and gives
-    a fraction above 0 one song only once there are three songs (two songs both train)."""
+    a fraction above 0 one song once there are three songs, or two that leave one to train on (the 2 demo
+    songs `--data.demo_songs` allows at least: one trains, one validates)."""
     songs = [SongEntry(f"s{i}", None, None) for i in range(n)]
     parts = split_songs_shuffled(songs, val_fraction, test_fraction, seed=0)
     assert [len(part) for part in parts] == sizes

@@ -1479,6 +1479,19 @@ def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_pa
     assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
+def test_the_fewest_demo_songs_allowed_train_one_and_validate_one(tiny_run, tmp_path, capsys):
+    """`--data.demo_songs` is refused under 2, "a training and a validation song at least"; 2 trained both
+    songs and validated on none (no best checkpoint, no early stopping), as if `data.val_fraction` were 0."""
+    root, _ = tiny_run
+    run_dir = tmp_path / "run"
+    argv = [*TINY_FLAGS, "--data.demo_songs", "2", "--num_epochs", "1", "--save_every", "0"]
+    capsys.readouterr()
+    assert chords.main([*argv, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "1 train / 1 val / 1 test songs" in err and "no validation songs" not in err, err
+    assert (run_dir / "checkpoints" / "best" / "model.safetensors").is_file()
+
+
 def test_init_from_a_run_whose_best_cannot_be_loaded_says_its_last_stands_in(tiny_run, tmp_path, capsys):
     """A run folder whose best checkpoint lost its trainer_state.json (a copy cut short) gave --init_from its
     last checkpoint with no word, where predict, evaluate and export say that last stands in for the best

@@ -1337,8 +1337,8 @@ def split_songs_shuffled(
     """The split made before `split_songs` was stable, kept for the built-in demo songs (whose validation
     songs, and so the published demo figures, come from it): the songs in name order, shuffled with
     ``seed``, then cut into exact shares (a non-zero fraction gets at least one song when there are at least
-    three). Every song's part depends on how many songs there are: a folder that changes would reshuffle
-    (`split_songs` does not).
+    three, or two that leave one to train on). Every song's part depends on how many songs there are: a
+    folder that changes would reshuffle (`split_songs` does not).
 
     Returns
     -------
@@ -1348,11 +1348,14 @@ def split_songs_shuffled(
     order = np.random.default_rng(seed).permutation(len(ordered))
     n = len(ordered)
 
-    def count(fraction: float) -> int:
+    def count(fraction: float, left: int) -> int:
         k = int(round(n * fraction))
-        return max(k, 1) if fraction > 0 and n >= 3 else k
+        # Two songs also give a non-zero fraction one where the other still trains: `--data.demo_songs 2`,
+        # the least it takes, "a training and a validation song", had no validation song.
+        return max(k, 1) if fraction > 0 and (n >= 3 or left >= 2) else k
 
-    n_test, n_val = count(test_fraction), count(val_fraction)
+    n_test = count(test_fraction, n)
+    n_val = count(val_fraction, n - n_test)
     test = [ordered[i] for i in order[:n_test]]
     val = [ordered[i] for i in order[n_test : n_test + n_val]]
     train = [ordered[i] for i in order[n_test + n_val :]]
