@@ -1479,6 +1479,23 @@ def test_val_fraction_0_trains_on_every_song_without_validation(tiny_run, tmp_pa
     assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
+def test_a_folder_of_one_song_is_refused_naming_the_setting_that_trains_on_it(tiny_run, tmp_path, capsys):
+    """A folder of one annotated song was refused with "need at least 2 annotated songs to train and
+    validate", and no word of `--data.val_fraction 0`, which trains on it (as the refusal now says)."""
+    root, _ = tiny_run
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=1, seed=9, song_seconds=6)
+    argv = ["train", "--data", str(data), *TINY_FLAGS, "--data.cache_dir", str(root / "cache")]
+    capsys.readouterr()
+    assert chords.main([*argv, "--run_dir", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "need at least 2 annotated songs" in err, err
+    assert "--data.val_fraction 0 trains on the one song, without validation" in err, err
+    assert not (tmp_path / "refused").exists()
+    assert chords.main([*argv, "--data.val_fraction", "0", "--run_dir", str(tmp_path / "run")]) == 0
+    assert "1 train / 0 val / 0 test songs" in capsys.readouterr().err
+
+
 def test_the_fewest_demo_songs_allowed_train_one_and_validate_one(tiny_run, tmp_path, capsys):
     """`--data.demo_songs` is refused under 2, "a training and a validation song at least"; 2 trained both
     songs and validated on none (no best checkpoint, no early stopping), as if `data.val_fraction` were 0."""

@@ -245,6 +245,8 @@ def folder_splits(
     if len(index) < needed:
         purpose = "train and validate" if needed == 2 else "train"
         hint = index.pairing_hint("--data.annotations", "--data.pairs")
+        if len(index) == 1 and not folds:  # (cv holds out a song: it needs two whatever the fraction)
+            purpose += "; --data.val_fraction 0 trains on the one song, without validation"
         raise ValueError(
             f"{data.data_dir}: need at least {needed} annotated songs to {purpose}\n{index.report()}"
             + (f"\n{hint}" if hint else "")
