@@ -175,6 +175,23 @@ def test_limit_train_batches_zero_trains_nothing_and_says_so(tmp_path):
     assert t.global_step == 0 and t.current_epoch == 0
 
 
+def test_a_dataset_smaller_than_a_batch_with_drop_last_is_named_as_why_nothing_trains(tmp_path):
+    """One sample in batches of 4 with drop_last=True trains nothing and validates nothing; the warnings said
+    "limit or empty loader" (the loader is neither) and nothing at all, where drop_last is the reason."""
+    from audiotrain import DataLoader
+
+    x, y = make_data(1)
+    one = [(x[0], y[0])]
+    dropped = "its dataset has 1 sample, fewer than a batch of 4, and drop_last=True drops them"
+    with pytest.warns(UserWarning, match=f"the training loader yields no batches: {dropped}"):
+        t, _ = fit(tmp_path, batches=DataLoader(one, batch_size=4, drop_last=True), max_epochs=1)
+    assert t.global_step == 0
+    with pytest.warns(UserWarning) as caught:
+        fit(tmp_path, batches=make_batches(), val=DataLoader(one, batch_size=4, drop_last=True), max_epochs=1)
+    said = [str(w.message) for w in caught if "val loader yielded no batches" in str(w.message)]
+    assert said and all(message.endswith(dropped) for message in said), said
+
+
 def test_log_every_n_steps_and_loggers_list(tmp_path):
     a, b = RecordingLogger(), RecordingLogger()
     fit(tmp_path, max_epochs=2, log_every_n_steps=3, logger=[a, b])

@@ -29,6 +29,7 @@ from audiotrain.train.loaders import (
     one_loader,
     prepare_data,
     prepare_loader,
+    why_no_batches,
 )
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import TrainModule
@@ -196,7 +197,10 @@ class EvaluationLoop:
         if stoppable and (result.stopped or t.interrupted):
             return None
         if result.batches == 0:
-            warnings.warn(f"Trainer: the {stage} loader yielded no batches", stacklevel=3)
+            # (One sample in batches of 4 with drop_last=True: none.) The sanity check's loader is a
+            # slice of the val loader's batches, which tells the reason.
+            why = why_no_batches(t.val_dataloaders if t.sanity_checking else loader)
+            warnings.warn(f"Trainer: the {stage} loader yielded no batches{why}", stacklevel=3)
             return {}
         means = module.evaluation_means(stage, self._means(result))
         if not isinstance(means, dict):

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from audiotrain._text import plural
 from audiotrain.distributed import collectives
 from audiotrain.train.datamodule import DataModule
 
@@ -67,6 +68,20 @@ def loader_len(loader: Any) -> int | None:
         return len(loader)
     except TypeError:
         return None
+
+
+def why_no_batches(loader: Any) -> str:
+    """Why `loader`, which yields no batches, yields none, where it can tell: its dataset is empty, or smaller
+    than a batch that `drop_last` drops (one sample, batches of 4); else ``""``. Said after a colon."""
+    size = loader_len(getattr(loader, "dataset", None))
+    if size == 0:
+        return ": its dataset is empty"
+    if size is not None and getattr(loader, "drop_last", False):
+        batch = getattr(loader, "batch_size", None)
+        of = f" of {batch}" if isinstance(batch, int) else ""
+        samples = plural(size, "sample")
+        return f": its dataset has {samples}, fewer than a batch{of}, and drop_last=True drops them"
+    return ""
 
 
 def refuse_unequal_epochs(n_batches: int | None, where: str = "Trainer.fit") -> None:

@@ -86,6 +86,7 @@ from audiotrain.train.loaders import (
     prepare_loader,
     refuse_unequal_epochs,
     shown_type,
+    why_no_batches,
 )
 from audiotrain.train.loggers import DummyLogger, Logger
 from audiotrain.train.loggers.base import flatten_params
@@ -1130,9 +1131,8 @@ class Trainer:
         refuse_unequal_epochs(n_batches)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
-            warnings.warn(
-                "Trainer.fit: the training loader yields no batches (limit or empty loader)", stacklevel=3
-            )
+            why = why_no_batches(train_loader) or " (limit or empty loader)"
+            warnings.warn(f"Trainer.fit: the training loader yields no batches{why}", stacklevel=3)
             return
         if (
             n_batches is not None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from audiotrain._validation_monitor import validation_off_refusal
 from audiotrain.train.callback import Callback
-from audiotrain.train.loaders import loader_len
+from audiotrain.train.loaders import loader_len, why_no_batches
 from audiotrain.train.metric_values import MetricValue
 
 if TYPE_CHECKING:
@@ -166,7 +166,8 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
         elif no_validation_yet and trainer.val_dataloaders is None:
             hint = " (it is a validation metric: pass a val_loader to fit)"
         elif no_validation_yet and loader_len(trainer.val_dataloaders) == 0:
-            hint = f" (it is a validation metric, and the val loader yields no batches{_why_empty(trainer)})"
+            why = why_no_batches(trainer.val_dataloaders)
+            hint = f" (it is a validation metric, and the val loader yields no batches{why})"
         elif no_validation_yet and _acts_after_validations(trainer):
             hint = f" (it is a validation metric and no validation has run yet: {_schedule(trainer)}"
             hint += f"; {owner}({forced}) acts at every epoch end: leave it out)" if forced else ")"
@@ -194,18 +195,6 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
             f"{owner}: monitored metric {name!r} was not logged{hint}; available: {available}"
         )
     return float(metrics[name])
-
-
-def _why_empty(trainer: Trainer) -> str:
-    """Why the val loader has no batches, where it can tell: its dataset is empty, or smaller than a batch
-    that `drop_last` drops."""
-    loader = trainer.val_dataloaders
-    size = loader_len(getattr(loader, "dataset", None))
-    if size == 0:
-        return ": its dataset is empty"
-    if size is not None and getattr(loader, "drop_last", False):
-        return f": its dataset has {size} samples, fewer than a batch, and drop_last=True drops them"
-    return ""
 
 
 class MetricNotLoggedError(KeyError):
