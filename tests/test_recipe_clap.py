@@ -3214,6 +3214,20 @@ def test_the_few_evaluation_clips_note_stops_at_few_eval_clips():
     assert f"only {FEW_EVAL_CLIPS - 1} evaluation clips" in clap_train.few_clips_note(FEW_EVAL_CLIPS - 1)
 
 
+def test_a_folder_of_two_clips_is_refused_saying_why_and_how_many_it_takes(tmp_path, capsys):
+    """Two clips without splits (one held out to evaluate) were refused with "only 1 training clip; need at
+    least 2", and no word of why a second is needed nor what to change: add clips, as no setting helps."""
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=2)
+    assert main(["--preset", "quick_test", "--data", str(data), "--out", str(tmp_path / "run")]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "only 1 training clip; need at least 2, as a contrastive batch tells" in line, line
+    held = "(the folder has no splits: --dataset.eval_fraction of them, 1 at least, evaluate)"
+    assert line.endswith(f": add clips {held}"), line
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_split_that_leaves_one_training_clip_is_refused_before_the_run_folder(tmp_path, capsys):
     """A contrastive batch needs two clips: one training clip is an error before the run starts."""
     from audiotrain.recipes.clap import main

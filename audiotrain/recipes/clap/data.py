@@ -135,8 +135,13 @@ def default_eval_split(folder: CaptionFolder, cfg: ClapDatasetConfig) -> str | N
 def check_training_clips(folder: CaptionFolder, train_clips: list) -> None:
     """Refuse fewer than 2 training clips: a contrastive batch needs another clip's caption to tell apart."""
     if len(train_clips) < 2:
+        # Where the clips have no split, the run holds some out to evaluate: say how many it takes in all.
+        unsplit = all(clip.split is None for clip in folder.clips)
+        held = " (the folder has no splits: --dataset.eval_fraction of them, 1 at least, evaluate)"
+        held = held if unsplit else ""
         raise CaptionFolderError(
-            f"{folder.root}: only {plural(len(train_clips), 'training clip')}; need at least 2"
+            f"{folder.root}: only {plural(len(train_clips), 'training clip')}; need at least 2, as a "
+            f"contrastive batch tells each clip's caption from another clip's: add clips{held}"
         )
 
 
