@@ -107,6 +107,28 @@ def test_folds_too_few_for_two_training_clips_are_refused_before_anything_is_wri
     assert not out.exists()
 
 
+def test_three_clips_in_three_folds_are_refused_naming_only_what_can_help(tmp_path, capsys):
+    """3 clips in 3 folds (the most there can be) were refused advising "more --folds" and "a smaller
+    --dataset.eval_fraction", neither of which can help: each fold keeps one validation clip whatever the
+    fraction. The refusal now asks for clips, and says how many a fold needs."""
+    import soundfile as sf
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    for i in range(3):
+        tone = np.sin(np.arange(16000) * (0.05 + 0.01 * i)).astype(np.float32)
+        sf.write(data / f"tone{i}.wav", tone, 16000)
+        (data / f"tone{i}.txt").write_text(f"a tone number {i}\n")
+    from clap_folders import tiny_checkpoint
+
+    argv = ["cv", "--folds", "3", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path))]
+    assert main([*argv, "--out", str(tmp_path / "cv")]) == 2
+    err = capsys.readouterr().err
+    assert "3 clips in 3 folds leave fold " in err and "add clips (a fold needs" in err, err
+    assert "--folds (" not in err and "--dataset.eval_fraction" not in err, err
+    assert not (tmp_path / "cv").exists()
+
+
 def test_a_cv_stopped_in_a_fold_says_to_run_it_again_not_a_resume_it_refuses(tmp_path, capsys, monkeypatch):
     """The fold's run printed "Continue training with: ... clap cv ... --resume .../interrupted", which cv
     refuses ("a cross-validation trains every fold from the start")."""

@@ -164,12 +164,17 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     # (a fold that failed on it left a cv folder that looked interrupted).
     thin = next((fold for fold in plan if len(fold.train) < 2), None)
     if thin is not None:
+        # Only the changes that can help are offered: at one clip a fold, and one validating, only more clips.
+        ways = ["more --folds (each holds out fewer clips)"] if folds < len(folder.clips) else []
+        ways += ["a smaller --dataset.eval_fraction"] if len(thin.val) > 1 else []
+        ways = f"use {' or '.join(ways)}, or add clips" if ways else (
+            "add clips (a fold needs 1 held out, 1 validating and 2 training: 4 clips at least)"
+        )
         raise CaptionFolderError(
             f"{folder.root}: {len(folder.clips)} clips in {folds} folds leave "
             f"{fold_name(thin.index, folds)} {len(thin.train)} training clip(s) once its "
             f"{len(thin.test)} test and {len(thin.val)} validation clips are set aside; a contrastive batch "
-            "needs at least 2: use more --folds (each holds out fewer clips) or a smaller "
-            "--dataset.eval_fraction, or add clips"
+            f"needs at least 2: {ways}"
         )
     if demo and main:  # once for the command, after the checks of the folder (the folds' runs leave it out)
         print(DEMO_BANNER, file=sys.stderr)
