@@ -1493,7 +1493,9 @@ def test_a_folder_of_one_song_is_refused_naming_the_setting_that_trains_on_it(ti
     assert "--data.val_fraction 0 trains on the one song, without validation" in err, err
     assert not (tmp_path / "refused").exists()
     assert chords.main([*argv, "--data.val_fraction", "0", "--run_dir", str(tmp_path / "run")]) == 0
-    assert "1 train / 0 val / 0 test songs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 song in " in err and "1 train / 0 val / 0 test songs" in err, err
+    assert "this run's 1 song in " in err and "1 songs" not in err, err  # (it said "1 songs in", twice)
 
 
 def test_the_fewest_demo_songs_allowed_train_one_and_validate_one(tiny_run, tmp_path, capsys):

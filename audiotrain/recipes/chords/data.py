@@ -272,7 +272,7 @@ def folder_splits(
             f"{data.data_dir}: its {len(index)} songs are all in one {grouping} whole in one part, so none "
             f"is left to validate on; {remedy}, or --data.val_fraction 0 to train without validation"
         )
-    source = f"{len(index)} songs in {data.data_dir}{_grouped(data)}"
+    source = f"{plural(len(index), 'song')} in {data.data_dir}{_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     kept = _kept_together_note(index.songs, data, "fold" if folds else "part")
     splits = SongSplits(train, val, test, source, index.report(max_listed=None))
@@ -402,7 +402,7 @@ def _given_splits(index: SongIndex, data: ChordDataConfig) -> tuple[SongSplits, 
             f"{where} names {plural(len(val), 'val song')}, but --data.val_fraction 0 asks for no "
             "validation; mark them train, or drop --data.val_fraction 0 to validate on them"
         )
-    source = f"{len(index)} songs in {data.data_dir} (the split {data.pairs} gives){_grouped(data)}"
+    source = f"{plural(len(index), 'song')} in {data.data_dir} (the split {data.pairs} gives){_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     screen += _shared_across_parts_warning(index, where)
     splits = SongSplits(train, val, test, source, index.report(max_listed=None), parts_given=True)
@@ -601,7 +601,8 @@ class _FeatureProgress:
         cache_folder = f" {cache.folder}" if cache is not None else ""
         cached = len(songs) - self.to_compute
         if not self.to_compute:
-            log(f"features of all {len(songs)} songs from the cache{cache_folder}")
+            every = "the 1 song" if len(songs) == 1 else f"all {len(songs)} songs"
+            log(f"features of {every} from the cache{cache_folder}")
         else:
             rest = ""
             if cache is not None and not cache.can_keep_new_entries():

@@ -1799,7 +1799,7 @@ def _cache_line(cache: FeatureCache, splits: SongSplits, others_replaced: int = 
         there = f" (only {entries} of them there now: the others' were deleted during the run)"
     wrong = cache.replaced + others_replaced
     replaced = f"; {plural(wrong, 'wrong entry', 'wrong entries')} computed again" if wrong else ""
-    return f"feature cache: this run's {songs} songs in {cache.folder}{there}{replaced}"
+    return f"feature cache: this run's {plural(songs, 'song')} in {cache.folder}{there}{replaced}"
 
 
 def _silent(*args, **kwargs) -> None:
