@@ -108,7 +108,8 @@ def grouped_folds(
             else f"it needs 2 {unit} or more"
         )
         raise ValueError(
-            f"{source}: {len(order)} {unit} cannot make {folds} folds (each fold holds out at least one); "
+            f"{source}: {len(order)} {unit.removesuffix('s') if len(order) == 1 else unit} cannot make "
+            f"{folds} folds (each fold holds out at least one); "
             + advice
         )
     shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]

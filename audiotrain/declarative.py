@@ -788,10 +788,12 @@ class ConfiguredTrainer:
         monitor = self.config.training.monitor
         if monitor.startswith("val_") and not all(f.val for f in parts):  # before anything is written
             why = "val_fraction=0" if val_fraction == 0 else f"val_fraction={val_fraction} with so few {unit}"
+            # (A fraction above 0 given takes none where a fold keeps one to train on: only data helps.)
+            fix = f"pass val_fraction > 0 (and enough {unit})" if val_fraction == 0 else f"add {unit}"
             raise ValueError(
                 f"train_with_cv: {why} leaves a fold without validation samples, but training.monitor is "
-                f"{monitor!r}; pass val_fraction > 0 (and enough {unit}), or set training.monitor to a "
-                "train_ metric (create_trainer(..., monitor='train_loss'))"
+                f"{monitor!r}; {fix}, or set training.monitor to a train_ metric "
+                "(create_trainer(..., monitor='train_loss'))"
             )
         for fold in parts:  # (before anything is written)
             self._check_eval_steps(fold_loader(fold.train, True), f"fold {fold.index}")

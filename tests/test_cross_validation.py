@@ -73,7 +73,7 @@ def test_cv_result_mean_std_are_numpys_and_the_table_shows_them(tmp_path):
 
 
 def test_one_group_or_unhashable_groups_are_errors_that_say_what_to_do():
-    with pytest.raises(ValueError, match="1 clips cannot make 3 folds.*it needs 2 clips or more"):
+    with pytest.raises(ValueError, match="1 clip cannot make 3 folds.*it needs 2 clips or more"):
         grouped_folds(["a", "a", "a"], 3, unit="clips", source="my data")
     with pytest.raises(ValueError, match="2 clips cannot make 3 folds.*use folds 2 or fewer"):
         grouped_folds(["a", "b", "b"], 3, unit="clips", source="my data")

@@ -938,6 +938,24 @@ def test_cross_validation_of_a_stream_is_refused_with_what_to_pass(tmp_path):
     assert not (tmp_path / "cv").exists()
 
 
+def test_cv_of_two_samples_is_refused_with_advice_that_can_help(tmp_path):
+    """Two samples in two folds leave each fold one to train on and none to validate on: the refusal told a
+    user who had passed val_fraction=0.1 to "pass val_fraction > 0"; it now says to add samples. One sample
+    was "1 samples cannot make 2 folds"."""
+    from audiotrain import DataLoader, create_trainer
+
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=tmp_path / "cv")
+    two = DataLoader(Points(2), batch_size=2)
+    with pytest.raises(ValueError) as refused:
+        trainer.train_with_cv(two, folds=2, val_fraction=0.1)
+    message = str(refused.value)
+    assert "val_fraction=0.1 with so few samples" in message and "; add samples, or set training" in message
+    assert "pass val_fraction > 0" not in message
+    with pytest.raises(ValueError, match="train_with_cv: 1 sample cannot make 2 folds"):
+        trainer.train_with_cv(DataLoader(Points(1), batch_size=2), folds=2)
+    assert not (tmp_path / "cv").exists()
+
+
 def test_cv_without_validation_is_refused_before_anything_is_written(tmp_path):
     from audiotrain import create_trainer
 
