@@ -192,6 +192,18 @@ def test_a_dataset_smaller_than_a_batch_with_drop_last_is_named_as_why_nothing_t
     assert said and all(message.endswith(dropped) for message in said), said
 
 
+def test_predict_over_a_loader_that_drops_its_only_batch_says_so(tmp_path):
+    """`predict` on one sample in batches of 4 with drop_last=True (a training loader reused) returned [] with
+    no word, where validate and test warn that their loader yielded no batches."""
+    from audiotrain import DataLoader
+
+    x, y = make_data(1)
+    t, module = fit(tmp_path, max_epochs=1)
+    dropped = "its dataset has 1 sample, fewer than a batch of 4, and drop_last=True drops them"
+    with pytest.warns(UserWarning, match=f"the predict loader yielded no batches: {dropped}"):
+        assert t.predict(module, DataLoader([(x[0], y[0])], batch_size=4, drop_last=True)) == []
+
+
 def test_log_every_n_steps_and_loggers_list(tmp_path):
     a, b = RecordingLogger(), RecordingLogger()
     fit(tmp_path, max_epochs=2, log_every_n_steps=3, logger=[a, b])

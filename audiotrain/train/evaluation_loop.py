@@ -300,9 +300,11 @@ class EvaluationLoop:
             with eval_mode(module):
                 t._call_hooks("on_predict_start")
                 t._call_hooks("on_predict_epoch_start")
+                batches = 0
                 for batch_idx, batch in enumerate(profiled_batches(loader, t.profiler, "predict")):
                     if limit is not None and batch_idx >= limit:
                         break
+                    batches += 1
                     batch = hooks.transfer_batch(batch, module, t.datamodule)
                     check_batch(batch)
                     padding = batch_idx in getattr(loader, "padding_batches", ())
@@ -320,6 +322,9 @@ class EvaluationLoop:
                         outputs.append(out)
                         self.batch_indices.append(self.current_batch_indices)
                 out = batch = None  # (nothing of the last batch outlives the loop unless kept)
+                if batches == 0 and t.limit_predict_batches != 0:  # empty, said as validate and test say it
+                    why = why_no_batches(loader)
+                    warnings.warn(f"Trainer: the predict loader yielded no batches{why}", stacklevel=5)
                 t._call_hooks("on_predict_epoch_end")
                 t._call_hooks("on_predict_end")
         finally:
