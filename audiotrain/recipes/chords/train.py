@@ -1556,10 +1556,17 @@ def _seeded_task(
     exists."""
     seed_everything(config.seed)
     task = build_task(config, splits.train, steps_per_epoch)
+    processes = collectives.world_size()
+    job_batch = config.batch_size if processes == 1 else per_process_batch(config.batch_size) * processes
+    # A batch larger than the data trains one step of what there is: "1 step of 4096" read as 4096 windows.
+    steps = (
+        f"1 step of all {windows}: --batch_size {config.batch_size} is more than there are"
+        if windows < job_batch
+        else f"{plural(steps_per_epoch, 'step')} of {_batch_words(config.batch_size)}"
+    )
     log(
         f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {plural(windows, 'window')} of "
-        f"{config.data.window_frames} frames per epoch "
-        f"({plural(steps_per_epoch, 'step')} of {_batch_words(config.batch_size)})"
+        f"{config.data.window_frames} frames per epoch ({steps})"
     )
     if note := _warmup_note(config):
         log(note)
