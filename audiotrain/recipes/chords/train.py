@@ -1321,8 +1321,8 @@ def _why_no_validation(val_fraction: float, n_train: int) -> str:
     if val_fraction == 0:
         return "data.val_fraction 0"
     return (
-        f"the {plural(n_train, 'song')} left to train on spare none for data.val_fraction {val_fraction}: "
-        "training keeps at least one"
+        f"{plural(n_train, 'song')} left to train on, too few to spare one for data.val_fraction "
+        f"{val_fraction}: training keeps at least one"
     )
 
 
