@@ -109,8 +109,7 @@ def grouped_folds(
         )
         raise ValueError(
             f"{source}: {len(order)} {unit.removesuffix('s') if len(order) == 1 else unit} cannot make "
-            f"{folds} folds (each fold holds out at least one); "
-            + advice
+            f"{folds} folds (each fold holds out at least one); " + advice
         )
     shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
     load = [0] * folds

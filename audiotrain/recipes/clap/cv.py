@@ -167,9 +167,8 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
         # Only the changes that can help are offered: at one clip a fold, and one validating, only more clips.
         ways = ["more --folds (each holds out fewer clips)"] if folds < len(folder.clips) else []
         ways += ["a smaller --dataset.eval_fraction"] if len(thin.val) > 1 else []
-        ways = f"use {' or '.join(ways)}, or add clips" if ways else (
-            "add clips (a fold needs 1 held out, 1 validating and 2 training: 4 clips at least)"
-        )
+        enough = "add clips (a fold needs 1 held out, 1 validating and 2 training: 4 clips at least)"
+        ways = f"use {' or '.join(ways)}, or add clips" if ways else enough
         raise CaptionFolderError(
             f"{folder.root}: {len(folder.clips)} clips in {folds} folds leave "
             f"{fold_name(thin.index, folds)} {len(thin.train)} training clip(s) once its "
