@@ -3,12 +3,16 @@ fields (as recipe config sections are), and a song as a file or as a waveform al
 array and sample rate), with a one-line error naming the argument for anything else. A tiny untrained model
 stands in for a trained one: what is checked is what reaches the decoder and the features."""
 
+import subprocess
+import sys
+
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
+from child_processes import child_env
 
 import mlx.core as mx
 import numpy as np
@@ -214,3 +218,48 @@ def test_a_song_that_does_not_fit_under_a_process_memory_limit_names_the_limit(t
     with pytest.raises(AudioError) as too_long:
         predictor.posteriors(tmp_path / "short.wav")
     assert str(too_long.value).endswith("did not fit in memory; cut it into shorter files)")
+
+
+PREDICT_IN_THREADS = """
+import threading
+
+import audiotrain  # (first, as README says: before MLX)
+from concurrent.futures import ThreadPoolExecutor
+import mlx.core as mx
+import numpy as np
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.predict import ChordPredictor
+
+model = ChordRecognitionModel(ChordModelConfig(d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0))
+mx.eval(model.parameters())
+predictor = ChordPredictor(model, ChordFeatureConfig(), tta_shifts=(0,))
+t = np.arange(22050) / 22050
+song = (0.2 * np.sin(2 * np.pi * 261.63 * t)).astype(np.float32)
+# A service's request threads: the first call in one of them, then a pool; never the main thread.
+alone = []
+worker = threading.Thread(target=lambda: alone.append(predictor.transcribe(song, sample_rate=22050)))
+worker.start()
+worker.join()
+with ThreadPoolExecutor(2) as pool:
+    in_threads = list(pool.map(lambda _: predictor.transcribe(song, sample_rate=22050), range(4)))
+assert alone and all(segments == alone[0] for segments in in_threads)
+print("SAME", flush=True)
+"""
+
+
+def test_a_predictor_used_from_request_threads_lets_the_process_exit_cleanly(tmp_path):
+    """A service transcribing in its request threads (a thread pool, one thread per request) got its
+    results, then MLX aborted the process as it exited ("terminate called without an active exception",
+    status 134): the predictor's compiled forward pass left MLX streams in threads that had ended."""
+    done = subprocess.run(
+        [sys.executable, "-c", PREDICT_IN_THREADS],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "SAME" in done.stdout and "terminate called" not in out

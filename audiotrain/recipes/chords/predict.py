@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from audiotrain._thread_streams import clear_streams_when_thread_ends
 from audiotrain.audio import AudioError, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
@@ -556,6 +557,9 @@ class ChordPredictor:
                 real = min(w, n - s)
                 frames[j, :real] = views[index][s : s + real]
                 mask[j, :real] = 1.0
+            # A service's request thread that ran the compiled forward pass holds MLX streams: released as
+            # it ends, or MLX aborts the process at exit (status 134; `audiotrain._thread_streams`).
+            clear_streams_when_thread_ends()
             outputs = self._forward(mx.array(frames), mx.array(mask))
             # A Ctrl-C in a terminal also reaches the C++ compiler MLX's CPU backend runs for new shapes: the
             # kernel it left is compiled again, so that predict stops after this file as asked.
