@@ -263,3 +263,16 @@ def test_a_predictor_used_from_request_threads_lets_the_process_exit_cleanly(tmp
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "SAME" in done.stdout and "terminate called" not in out
+
+
+def test_features_with_nan_frames_are_refused_naming_the_first_frame(checkpoint):
+    """`posteriors_from_features` of frames holding a NaN (features a service computed or edited itself)
+    returned NaN posteriors for every frame of the windows that reached it, without a word; `segments`
+    then failed on 'type_probs holds 3072 non-finite values', a name the caller never gave."""
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    frames, _ = predictor.song_features(_triad(2.0), sample_rate=SR)
+    frames[10:20, 5] = np.nan
+    with pytest.raises(ValueError, match=r"features hold 10 frames with NaN or Inf \(the first: frame 10\)"):
+        predictor.posteriors_from_features(frames)
+    frames[10:20, 5] = 0.0
+    assert np.isfinite(predictor.posteriors_from_features(frames)["root"]).all()

@@ -530,6 +530,13 @@ class ChordPredictor:
         for v in views:
             if v.ndim != 2 or v.shape[1] != self.features.input_bins:
                 raise ValueError(f"features must be [frames, {self.features.input_bins}], got {v.shape}")
+            # (Attention spreads one NaN frame over its whole window: said here, by frame, not as NaN output.)
+            bad = np.flatnonzero(~np.isfinite(v).all(axis=1))
+            if len(bad):
+                raise ValueError(
+                    f"features hold {len(bad)} frames with NaN or Inf (the first: frame {bad[0]}); every "
+                    "window that reaches them would give NaN posteriors"
+                )
         if len({len(v) for v in views}) != 1:
             raise ValueError(f"the views of one song have one length, got {[len(v) for v in views]}")
         n, w = len(views[0]), self.window_frames
