@@ -276,3 +276,24 @@ def test_features_with_nan_frames_are_refused_naming_the_first_frame(checkpoint)
         predictor.posteriors_from_features(frames)
     frames[10:20, 5] = 0.0
     assert np.isfinite(predictor.posteriors_from_features(frames)["root"]).all()
+
+
+def test_a_run_folder_removed_as_it_is_loaded_is_a_checkpoint_error(checkpoint, tmp_path, monkeypatch):
+    """A service reloading a run folder that a deploy was replacing (removed, then copied again) got, now
+    and then, a bare "FileNotFoundError: [Errno 2] No such file or directory: 'live'" from the check for a
+    cross-validation run, not the `CheckpointError` its handler for a bad checkpoint catches."""
+    import shutil
+
+    from audiotrain.recipes.chords import model_checkpoint
+
+    run = tmp_path / "live"
+    shutil.copytree(checkpoint, run / "checkpoints" / "best")
+    looked_up = model_checkpoint.run_checkpoints
+
+    def removed_meanwhile(run_folder):
+        shutil.rmtree(run_folder, ignore_errors=True)  # (the deploy, between two of the loader's looks)
+        return looked_up(run_folder)
+
+    monkeypatch.setattr(model_checkpoint, "run_checkpoints", removed_meanwhile)
+    with pytest.raises(ckpt.CheckpointError, match="live does not exist"):
+        ChordPredictor.from_checkpoint(run)

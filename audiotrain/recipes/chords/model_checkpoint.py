@@ -113,9 +113,12 @@ _FOLD_FOLDER = re.compile(r"fold\d+")
 def refuse_cv_run(path: Path) -> None:
     """Refuse a cross-validation run folder `path` (one run per fold, no model of its own), naming its folds:
     "not a complete checkpoint" named none of them."""
+    try:
+        entries = list(path.iterdir())
+    except FileNotFoundError:
+        return  # (removed meanwhile, as a deploy replacing it does: the checkpoint's own check names it)
     folds = sorted(
-        (p for p in path.iterdir() if p.is_dir() and _FOLD_FOLDER.fullmatch(p.name)),
-        key=lambda p: int(p.name[4:]),
+        (p for p in entries if p.is_dir() and _FOLD_FOLDER.fullmatch(p.name)), key=lambda p: int(p.name[4:])
     )
     if not folds:
         return
