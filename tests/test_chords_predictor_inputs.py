@@ -297,3 +297,14 @@ def test_a_run_folder_removed_as_it_is_loaded_is_a_checkpoint_error(checkpoint, 
     monkeypatch.setattr(model_checkpoint, "run_checkpoints", removed_meanwhile)
     with pytest.raises(ckpt.CheckpointError, match="live does not exist"):
         ChordPredictor.from_checkpoint(run)
+
+
+@pytest.mark.parametrize("rate", [22.05, 1])
+def test_a_waveform_below_the_lowest_file_rate_is_refused_as_a_file_is(checkpoint, rate):
+    """A file under 1000 Hz is refused ('sample rate too low'), but an array at `sample_rate=22.05` (kHz
+    given for Hz) was resampled into a 50-minute song and transcribed, 20 s of CPU for labels of nothing;
+    at 1 Hz, 100000 samples ended in a bare 'MemoryError: std::bad_alloc' (or the OOM killer)."""
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    with pytest.raises(ValueError, match=rf"sample_rate {rate:g} Hz is below 1000 Hz.*Hz, not kHz"):
+        predictor.waveform(np.zeros(3000, np.float32), sample_rate=rate)
+    assert abs(len(predictor.waveform(np.zeros(3000, np.float32), sample_rate=8000)) - 3000 * SR / 8000) < 1

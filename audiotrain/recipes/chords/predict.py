@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._thread_streams import clear_streams_when_thread_ends
-from audiotrain.audio import AudioError, resample
+from audiotrain.audio import MIN_SAMPLE_RATE, AudioError, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
 from audiotrain.chords.lab import ChordSegment
 from audiotrain.chords.vocabulary import N_INDEX, NUM_CHORD_TYPES, vocabulary_dict
@@ -603,6 +603,13 @@ class ChordPredictor:
                 "audio is an array: give its sample_rate= in Hz (e.g. the rate librosa.load returned)"
             )
         rate = check_sample_rate(sample_rate, "sample_rate")  # (its keyword here: not librosa's sr)
+        # As a file's rate (`audiotrain.audio.load`): 22.05 (kHz for Hz) made 3 s a 50-minute song, 1 Hz
+        # 100000 samples a 9 GB resampling (std::bad_alloc, or the OOM killer).
+        if rate < MIN_SAMPLE_RATE:
+            raise ValueError(
+                f"sample_rate {rate:g} Hz is below {MIN_SAMPLE_RATE} Hz, the lowest a file is read at: the "
+                "rate is in Hz, not kHz (e.g. 22050)"
+            )
         y = as_float_signal(audio, "numpy", name="audio")  # integer PCM, NaN, channels-last: refused, named
         if y.ndim > 2:
             raise ValueError(f"audio must be [samples] or [channels, samples], got shape {y.shape}")
