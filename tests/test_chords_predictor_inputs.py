@@ -308,3 +308,49 @@ def test_a_waveform_below_the_lowest_file_rate_is_refused_as_a_file_is(checkpoin
     with pytest.raises(ValueError, match=rf"sample_rate {rate:g} Hz is below 1000 Hz.*Hz, not kHz"):
         predictor.waveform(np.zeros(3000, np.float32), sample_rate=rate)
     assert abs(len(predictor.waveform(np.zeros(3000, np.float32), sample_rate=8000)) - 3000 * SR / 8000) < 1
+
+
+PREDICT_IN_FORKED_CHILD = """
+import os
+import sys
+
+import audiotrain  # (first, as README says: before MLX)
+import mlx.core as mx
+import numpy as np
+from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
+from audiotrain.recipes.chords.config import ChordFeatureConfig
+from audiotrain.recipes.chords.predict import ChordPredictor
+
+model = ChordRecognitionModel(ChordModelConfig(d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0))
+mx.eval(model.parameters())
+predictor = ChordPredictor(model, ChordFeatureConfig(), tta_shifts=(0,))
+# (a tone: silence is decoded as no chord without the model)
+song = (0.2 * np.sin(2 * np.pi * 261.63 * np.arange(22050) / 22050)).astype(np.float32)
+# As multiprocessing's 'fork' start method or gunicorn's --preload hand a loaded predictor to a worker.
+child = os.fork()
+if child == 0:
+    try:
+        predictor.transcribe(song, sample_rate=22050)
+    except RuntimeError as error:
+        print("REFUSED", error, flush=True)
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_a_predictor_used_in_a_forked_child_is_refused_not_a_hang(tmp_path):
+    """A service that loaded a predictor and then forked its workers (multiprocessing's default start
+    method on Linux, gunicorn --preload) hung for good in each worker's first transcribe: MLX does not run
+    in a child forked after its parent evaluated arrays. It is now a RuntimeError saying what to do."""
+    done = subprocess.run(
+        [sys.executable, "-c", PREDICT_IN_FORKED_CHILD],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "REFUSED ChordPredictor: this process was forked from process" in done.stdout, out
+    assert "'spawn' start method" in done.stdout, out

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from audiotrain._forked_child import note_mlx_evaluated, refuse_in_forked_child
 from audiotrain._thread_streams import clear_streams_when_thread_ends
 from audiotrain.audio import MIN_SAMPLE_RATE, AudioError, resample
 from audiotrain.chords.decode import DecodeConfig, decode_posteriors
@@ -304,6 +305,7 @@ def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
         )
     if not file.is_file():
         raise FileNotFoundError(f"weights file {file} does not exist")
+    refuse_in_forked_child(f"loading {file}")  # (its mx.eval below would hang there)
     header = {k.removeprefix("model."): v for k, v in ckpt.read_header(file).items()}
     model.update(ckpt.read_tree(file, model.parameters(), "ChordRecognitionModel", header=header))
     # The random key too: the model's initial weights, replaced unevaluated, left their key splits pending
@@ -408,6 +410,7 @@ class ChordPredictor:
         # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for
         # every song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
+        note_mlx_evaluated()  # (its weights are: a process forked from now on cannot run it)
 
     def __repr__(self) -> str:
         """Where it was loaded from, its windows, test-time shifts and decoding: ``ChordPredictor(checkpoint=
@@ -526,6 +529,7 @@ class ChordPredictor:
 
         Each window's posteriors go into one running sum as they come: a sum per view, averaged at the end,
         held --tta 6's 13 views of an hour's song at once (2.7 GB against 1.1 GB for one view)."""
+        refuse_in_forked_child("ChordPredictor")
         views = [np.asarray(v, dtype=np.float32) for v in views]
         for v in views:
             if v.ndim != 2 or v.shape[1] != self.features.input_bins:
