@@ -12,12 +12,12 @@ from audiotrain.recipes.chords.config import ChordFeatureConfig
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
-from child_processes import child_env
 
 import mlx.core as mx
 import numpy as np
 import pytest
 import soundfile as sf
+from child_processes import child_env
 
 MODEL = ChordModelConfig(d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
 SR = 22050
