@@ -985,3 +985,32 @@ def test_a_logged_step_names_checkpoints_as_a_whole_number_as_in_lightning(tmp_p
     t = Trainer(callbacks=[cb], **flags)
     t.fit(_LogsEpochAsStep(), make_batches(48))
     assert names(tmp_path / "ck") == ["epoch=0-step=0", "epoch=1-step=1"]
+
+
+# ----------------------------------------- a second ModelCheckpoint's save at the epoch end `last` was saved
+
+
+def periodic_and_last(tmp_path):
+    """`last` every epoch in A; B keeps the best `score` of every 2nd epoch. A's `last` is written at an epoch
+    end before B's save of that epoch end, so the state of B in `last` does not track B's newest save."""
+    scores = Scores([0.5, 0.2, 0.4, 0.6, 0.7, 0.8])
+    a = ModelCheckpoint(dirpath=tmp_path / "A", save_last=True)
+    b = ModelCheckpoint(dirpath=tmp_path / "B", monitor="score", save_top_k=1, every_n_epochs=2)
+    return [scores, a, b], b
+
+
+def test_a_resume_from_last_keeps_the_best_another_checkpoint_saved_at_the_same_epoch_end(tmp_path):
+    callbacks, _ = periodic_and_last(tmp_path)
+    fit(tmp_path, callbacks, max_epochs=2, val=False)
+    assert names(tmp_path / "B") == ["epoch=1-step=6"]
+    for stop in (4, 6):  # resumed twice, as a long run is
+        callbacks, b = periodic_and_last(tmp_path)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            fit(tmp_path, callbacks, ckpt_path=tmp_path / "A" / "last", max_epochs=stop, val=False)
+        # Before: B forgot its epoch=1 (0.2), kept epoch=3 (0.6) as best beside it, and each later resume
+        # warned that epoch=1 was saved after `last`.
+        assert names(tmp_path / "B") == ["epoch=1-step=6"]
+        assert b.best_model_path == str((tmp_path / "B" / "epoch=1-step=6").resolve())
+        assert b.best_model_score == pytest.approx(0.2)
+        assert not [x for x in w if "saved after" in str(x.message)]

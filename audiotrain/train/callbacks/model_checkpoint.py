@@ -1061,6 +1061,29 @@ class ModelCheckpoint(Callback):
             state = legacy if legacy is not None else moved[0]
             self._continue_in(state.get("dirpath"), resumed)
             self._restore_tracked(state, resumed, _saved_home(trainer, resumed, saved))
+        if self._restored_run and resumed is not None and self.dirpath is not None:
+            self._catch_up_with_own_save(resumed, checkpoint.get("progress"))
+
+    def _catch_up_with_own_save(self, resumed: Path, progress: Any) -> None:
+        """Take this callback's state from its own save at the resumed checkpoint's point of training, where
+        it made one after the checkpoint resumed was written (another ModelCheckpoint's `last` at the same
+        epoch end): that state is the newer. Otherwise the save is forgotten for good, outside the top k
+        (never deleted, the best lost) and, once the run trained past it, warned of as saved after `last`."""
+        if not self.dirpath.is_dir():
+            return
+        tracked = set(self._kept) | {str(resumed)}
+        for folder in sorted(self.dirpath.iterdir(), key=_state_written):
+            if str(folder) in tracked or not ckpt.is_checkpoint_folder(folder):
+                continue
+            if self._is_last_name(folder.name) or not _saved_at(folder, progress):
+                continue
+            try:
+                state = ckpt.read_state(folder).get("callbacks", {}).get(self.state_key)
+            except (ckpt.CheckpointError, OSError, ValueError):
+                continue
+            own = isinstance(state, dict) and isinstance(state.get("best_k_models"), dict)
+            if own and str(folder) in {str(Path(p).resolve()) for p in state["best_k_models"]}:
+                self._restore_tracked(state, resumed)
 
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
@@ -1278,3 +1301,11 @@ def _saved_at(folder: Path, progress: Any) -> bool:
         return ckpt.read_state(folder).get("progress") == progress
     except (ckpt.CheckpointError, OSError, ValueError):
         return False
+
+
+def _state_written(folder: Path) -> float:
+    """When a checkpoint folder's state was written (0 where it cannot be read): the order of saves."""
+    try:
+        return (folder / ckpt.STATE_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
