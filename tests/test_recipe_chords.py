@@ -4142,6 +4142,21 @@ def test_a_resume_of_a_checkpoint_that_does_not_exist_prints_only_its_error(tmp_
     assert "processes" not in printed.err, printed.err
 
 
+@pytest.mark.parametrize("name", ["last", "interrupted"])
+def test_a_resume_of_a_bare_checkpoint_name_names_the_run_folders(name, tmp_path, monkeypatch, capsys):
+    """`--resume last --run_dir RUN` (Lightning's ckpt_path="last") said that `last` is kept only with
+    ModelCheckpoint(save_last=True) and listed the checkpoints of the current folder, other runs'."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / name).mkdir(parents=True)
+    (tmp_path / "other" / "checkpoints" / "best").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--preset", "quick_test", "--processes", "1", "--resume", name, "--run_dir", str(run)]
+    assert chords.main(argv) == 2
+    said = capsys.readouterr().err
+    assert f"--resume {run / 'checkpoints' / name}" in said, said
+    assert "ModelCheckpoint" not in said and "other" not in said, said
+
+
 def test_the_recipes_help_fits_an_80_column_terminal(monkeypatch, capsys):
     """`chords --help` was fixed at 110 columns: 16 of its 29 lines ran past an 80-column terminal."""
     monkeypatch.setenv("COLUMNS", "80")

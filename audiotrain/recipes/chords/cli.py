@@ -481,6 +481,16 @@ def _as_typed(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _run_folders_checkpoint(resume: str | None, run_dir: str | None, checkpoint_dir: str) -> Path | None:
+    """The checkpoint of the --run_dir that a bare `--resume last` (`best`, `interrupted`: Lightning's
+    ckpt_path="last") means, where no such folder is in the current folder; None otherwise. The --resume
+    path is read from the current folder, so the error there spoke of `last` and `.`, not of the run's."""
+    if not resume or not run_dir or Path(resume).exists() or len(Path(resume).parts) != 1:
+        return None
+    meant = Path(run_dir) / checkpoint_dir / resume
+    return meant if meant.is_dir() else None
+
+
 def _note_demo_flags_with_data(args: argparse.Namespace, config: TrainingConfig) -> None:
     """Say that a demo setting given beside a data folder is not used: a run on a folder trains on its songs
     alone, and the setting, recorded in config.json, had no effect (a user asking for the demo songs beside
@@ -521,6 +531,12 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _config_from_args(args)
     except (ValueError, FileNotFoundError) as error:
         parser.error(_with_flag_hint(str(error), parser))
+    meant = _run_folders_checkpoint(args.resume, args.run_dir, config.checkpoint_dir)
+    if meant is not None:
+        parser.error(
+            f"--resume {args.resume}: there is no checkpoint folder {args.resume} in the current folder; "
+            f"the one of --run_dir {args.run_dir} is {meant}: --resume {meant}"
+        )
     if args.config is not None and args.init_from is None and args.resume is None:
         _note_a_run_started_from_weights(args.config)  # (a resume goes on with its checkpoint's weights)
     if not demo:
