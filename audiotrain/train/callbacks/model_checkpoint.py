@@ -1062,16 +1062,17 @@ class ModelCheckpoint(Callback):
             self._continue_in(state.get("dirpath"), resumed)
             self._restore_tracked(state, resumed, _saved_home(trainer, resumed, saved))
         if self._restored_run and resumed is not None and self.dirpath is not None:
-            self._catch_up_with_own_save(resumed, checkpoint.get("progress"))
+            self._catch_up_with_own_save(trainer, resumed, checkpoint.get("progress"))
 
-    def _catch_up_with_own_save(self, resumed: Path, progress: Any) -> None:
+    def _catch_up_with_own_save(self, trainer: Trainer, resumed: Path, progress: Any) -> None:
         """Take this callback's state from its own save at the resumed checkpoint's point of training, where
         it made one after the checkpoint resumed was written (another ModelCheckpoint's `last` at the same
         epoch end): that state is the newer. Otherwise the save is forgotten for good, outside the top k
         (never deleted, the best lost) and, once the run trained past it, warned of as saved after `last`."""
         if not self.dirpath.is_dir():
             return
-        tracked = set(self._kept) | {str(resumed)}
+        # (Another callback's checkpoints hold no state of this one that tracks them: not read.)
+        tracked = set(self._kept) | self._held_by_others(trainer) | {str(resumed)}
         for folder in sorted(self.dirpath.iterdir(), key=_state_written):
             if str(folder) in tracked or not ckpt.is_checkpoint_folder(folder):
                 continue
