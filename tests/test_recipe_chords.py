@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import traceback
 import unicodedata
 from dataclasses import asdict
 from pathlib import Path
@@ -4786,6 +4787,7 @@ def test_two_runs_from_python_in_a_sweeps_threads_leave_the_processs_warning_fil
             first_returned.wait(300)
 
     monkeypatch.setattr(chords_train, "smaller_model_advice", in_that_order)
+    monkeypatch.chdir(tmp_path)  # (a relative path of the runs is the test's own, whatever folder it ran in)
     silent = lambda *args, **kwargs: None  # noqa: E731
     errors = []
 
@@ -4804,7 +4806,9 @@ def test_two_runs_from_python_in_a_sweeps_threads_leave_the_processs_warning_fil
         thread.start()
     for thread in trials:
         thread.join(600)
-    assert not errors
+    # (each error with its traceback: a CI run once failed here with a FileNotFoundError in both threads,
+    # its repr naming no file)
+    assert not errors, "\n".join("".join(traceback.format_exception(error)) for error in errors)
     hiding = [f for f in warnings.filters if f[1] is not None and f[1].pattern == SHORT_EPOCH_WARNING]
     assert hiding == []
 
