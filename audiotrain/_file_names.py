@@ -37,7 +37,8 @@ def stored_name(text: str) -> str:
 
 def local_path(recorded: object) -> object:
     """A path a run record holds (UTF-8 text) as this process's file functions take it (`local_name`:
-    surrogate escapes in an ASCII locale, a cron job's), or None for none; a value that is no text as it is."""
+    surrogate escapes in an ASCII locale, a cron job's), or None for none; a value that is no text as it
+    is."""
     return (local_name(recorded) if isinstance(recorded, str) else recorded) or None
 
 

@@ -248,19 +248,24 @@ print("SAME", flush=True)
 """
 
 
+def _run_script(code: str, folder, timeout: int) -> tuple[subprocess.CompletedProcess, str]:
+    """`code` run by a fresh Python in `folder`, and all it printed (stdout then stderr)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=folder,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return done, done.stdout + done.stderr
+
+
 def test_a_predictor_used_from_request_threads_lets_the_process_exit_cleanly(tmp_path):
     """A service transcribing in its request threads (a thread pool, one thread per request) got its
     results, then MLX aborted the process as it exited ("terminate called without an active exception",
     status 134): the predictor's compiled forward pass left MLX streams in threads that had ended."""
-    done = subprocess.run(
-        [sys.executable, "-c", PREDICT_IN_THREADS],
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    out = done.stdout + done.stderr
+    done, out = _run_script(PREDICT_IN_THREADS, tmp_path, timeout=240)
     assert done.returncode == 0, out
     assert "SAME" in done.stdout and "terminate called" not in out
 
@@ -342,15 +347,7 @@ def test_a_predictor_used_in_a_forked_child_is_refused_not_a_hang(tmp_path):
     """A service that loaded a predictor and then forked its workers (multiprocessing's default start
     method on Linux, gunicorn --preload) hung for good in each worker's first transcribe: MLX does not run
     in a child forked after its parent evaluated arrays. It is now a RuntimeError saying what to do."""
-    done = subprocess.run(
-        [sys.executable, "-c", PREDICT_IN_FORKED_CHILD],
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    out = done.stdout + done.stderr
+    done, out = _run_script(PREDICT_IN_FORKED_CHILD, tmp_path, timeout=60)
     assert done.returncode == 0, out
     assert "REFUSED ChordPredictor: this process was forked from process" in done.stdout, out
     assert "'spawn' start method" in done.stdout, out

@@ -1080,9 +1080,9 @@ def test_every_interleaving_of_whole_log_lines_and_a_ranks_output_keeps_both_who
 
 
 def test_the_launchers_lines_are_the_same_whatever_chunks_mlx_launchs_output_came_in():
-    # `launch` reads mlx.launch's stderr in the chunks select finds (so that a stop signal is acted on at once),
-    # no longer line by line: a line cut between two chunks, or a log line with a rank's line around it, is
-    # read as it was line by line.
+    # `launch` reads mlx.launch's stderr in the chunks select finds (so that a stop signal is acted on at
+    # once), no longer line by line: a line cut between two chunks, or a log line with a rank's line around
+    # it, is read as it was line by line.
     from audiotrain.distributed.failures import _lines_of, _whole_lines
 
     stream = (

@@ -8,7 +8,9 @@ from audiotrain.train.trainer import SHORT_EPOCH_WARNING
 
 def _short_epoch_warning_is_shown() -> bool:
     with warnings.catch_warnings(record=True) as caught:
-        warnings.warn("Trainer.fit: an epoch has 3 training batches, fewer than the logging interval (50)", stacklevel=2)
+        warnings.warn(
+            "Trainer.fit: an epoch has 3 training batches, fewer than the logging interval (50)", stacklevel=2
+        )
     return bool(caught)
 
 
