@@ -20,7 +20,7 @@ Status: ``running`` while a live process holds the run's lock (`audiotrain.train
 a lock left by a dead process does not count), ``finished`` when its results are there, ``interrupted`` when a
 stop signal saved an ``interrupted`` checkpoint (or training ended and its scoring did not), ``failed``
 otherwise (an error or a kill ended it; nothing in the folder says which, but for a held-out evaluation that
-raised: its trained.json's ``evaluation_failed`` gives the error).
+raised: its trained.json's ``evaluation_failed`` gives the error, a CLAP run's ``evaluation_failed.json``).
 """
 
 from __future__ import annotations
@@ -431,7 +431,19 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
         failed_why="no retrieval.json: the run ended before its scores (an error or a kill stopped it)",
         build=summary.build,
     )
-    if summary.status == "failed" and history is not None:  # (history.json: written as training ended)
+    try:  # (the recipe's record of an error after training; a damaged one says nothing)
+        failed = optional_json(run / "evaluation_failed.json")
+    except RunReadError:
+        failed = None
+    error = failed.get("error") if isinstance(failed, dict) else None
+    if summary.status == "failed" and history is not None and isinstance(error, str):
+        # (its resume evaluates the same weights: an error of the model or its clips fails it the same way)
+        summary.reason = (
+            f"trained, its evaluation after training failed: {error.strip()} (where the cause lies outside "
+            f"the model, its clips or a disk, --resume {checkpoints / 'last'} with the same flags scores and "
+            "exports it once that is fixed)"
+        )
+    elif summary.status == "failed" and history is not None:  # (history.json: written as training ended)
         summary.status = "interrupted"
         summary.reason = (
             f"trained, not scored (no retrieval.json): --resume {checkpoints / 'last'} with the same flags "

@@ -4244,3 +4244,29 @@ def test_the_clap_help_says_what_each_exit_status_means(command, monkeypatch, ca
     # A full disk stops a command with 1, as the chord recipe's help says (a save's, not only stdout's).
     status_1 = " ".join(statuses[statuses.index("\n  1 ") : statuses.index("\n  2 ")].split())
     assert "by a full disk (a checkpoint" in status_1, status_1
+
+
+def test_a_clap_run_whose_scoring_fails_after_training_records_the_error_and_a_resume_clears_it(
+    tmp_path, monkeypatch
+):
+    """An error after training, before the scores (here loading the best weights) left a folder that
+    `audiotrain runs` read as a stop whose resume scores it: the run records the error in
+    evaluation_failed.json, and a resume that gets past it takes the record away."""
+    from audiotrain.recipes.clap import cli as clap
+
+    out = tmp_path / "run"
+
+    def failing_load(*args, **kwargs):
+        raise ValueError("the best weights could not be loaded")
+
+    monkeypatch.setattr(clap_train, "_load_best_weights", failing_load)
+    cfg = clap.parse_config([*_tiny_demo_argv(tmp_path, out), "--train.processes", "1"])
+    with pytest.raises(ValueError, match="best weights could not be loaded"):
+        clap_train.run(cfg)
+    recorded = json.loads((out / "evaluation_failed.json").read_text())
+    assert recorded == {"error": "the best weights could not be loaded"}
+    monkeypatch.undo()
+    last = out / "checkpoints" / "last"
+    cfg = clap.parse_config([*_tiny_demo_argv(tmp_path, out), "--train.processes", "1", "--resume", str(last)])
+    clap_train.run(cfg)
+    assert (out / "retrieval.json").is_file() and not (out / "evaluation_failed.json").exists()

@@ -983,3 +983,19 @@ def test_a_misspelt_version_flag_of_the_audiotrain_command_gets_a_did_you_mean(a
         main(argv)
     err = capsys.readouterr().err
     assert exited.value.code == 2 and err.endswith("; did you mean --version?\n"), err
+
+
+def test_a_clap_run_whose_evaluation_after_training_failed_is_failed_with_its_error(tmp_path, capsys):
+    """A CLAP run whose evaluation after training raised (a model that diverged, a clip it could not read)
+    was listed, since 0958586b, as interrupted with a resume that scores it, which fails the same way: the
+    recipe records the error (evaluation_failed.json) and the listing gives it, as the chord recipe's."""
+    from audiotrain.recipes.clap import train as clap_train
+
+    run = tmp_path / "runs" / "clapfail"
+    clap_run(run, r_at_1=None)
+    write_json(run / "history.json", {"epoch": [0, 1, 2], "val_loss": [2.0, 1.9, 1.8]})
+    clap_train._record_failed_evaluation(run, ValueError("the loss is NaN"))
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    text = capsys.readouterr().out
+    assert row(text, "clapfail")[1:3] == ["clap", "failed"], text
+    assert "clapfail: trained, its evaluation after training failed: the loss is NaN" in text, text

@@ -148,6 +148,7 @@ RUN_OUTPUTS = (
     "data_report.txt",
     "history.json",
     "retrieval.json",
+    "evaluation_failed.json",
     "checkpoints",
     "plots",
     "hf_model",
@@ -431,6 +432,8 @@ def run_job(
     # saved. SIGTERM too: its default action ended the process without a word.
     try:
         with stop_at_once(same_run=True):
+            # (an earlier attempt's error: this one says how it ends, by its scores or its own record)
+            (out / EVALUATION_FAILED_FILE).unlink(missing_ok=True)
             trainer.export_history(
                 out / "history.json", overwrite=True
             )  # (the run's own: a resume rewrites it)
@@ -492,8 +495,9 @@ def run_job(
             fail_loggers(loggers, "interrupted")  # (no test scores: not the success `fit` recorded)
         print(_stopped_after_training(out, best, stop_signal_name(signal_of(stop))), file=sys.stderr)
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": True}
-    except Exception:
+    except Exception as error:
         fail_loggers(loggers)  # (not the success `fit` recorded: a sweep filters runs by status)
+        _record_failed_evaluation(out, error)
         raise
 
 
@@ -957,6 +961,20 @@ def _resumed_best(best: ModelCheckpoint, resume: Path) -> tuple[Path, float | No
                 "best_model_score"
             )
     return None
+
+
+#: Written where the run's evaluation, plots or export after training raised: why (`python -m audiotrain runs`
+#: lists the run as failed with that error, not as a stop whose resume scores it).
+EVALUATION_FAILED_FILE = "evaluation_failed.json"
+
+
+def _record_failed_evaluation(out: Path, error: Exception) -> None:
+    """Write why the steps after training failed (`error`'s message) beside the run's records. Without it the
+    folder of a run trained to its end and left unscored looks like one a stop signal ended there, whose
+    resume scores it; an error of the model or its clips fails that resume the same way. Best effort: the
+    error goes on as it is."""
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        write_json_atomically(out / EVALUATION_FAILED_FILE, {"error": str(error) or type(error).__name__})
 
 
 def _stopped_after_training(out: Path, best: ModelCheckpoint, signal_name: str) -> str:
