@@ -418,7 +418,18 @@ TORCH_STUB = {
 
 
 @pytest.fixture
-def torch_stub(tmp_path, monkeypatch):
+def torch_not_imported(monkeypatch):
+    """Where torch is installed (the parity extra) and an earlier test of this process imported it, the real
+    torch hidden from `sys.modules` for the test (monkeypatch puts it back after): the tests of what happens
+    before torch's import then hold wherever they run."""
+    import sys
+
+    for name in [n for n in sys.modules if n == "torch" or n.startswith("torch.")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+@pytest.fixture
+def torch_stub(tmp_path, monkeypatch, torch_not_imported):
     """A folder on sys.path with the stub of torch and the modules of `TORCH_STUB`, none imported yet."""
     import sys
 
@@ -856,7 +867,9 @@ class ProfilerSeen(IterableDataset):
 
 
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
-def test_a_workers_first_batch_runs_under_no_profile_hook_where_torch_is_not_imported(worker_type):
+def test_a_workers_first_batch_runs_under_no_profile_hook_where_torch_is_not_imported(
+    worker_type, torch_not_imported
+):
     # Since 0d05b4b2 every worker (torch imported or not) loaded each epoch's first batch under a profile
     # hook watching for torch's get_worker_info: a Python call took about twice as long there. Torch's
     # import is watched instead, which costs a call nothing (a thread watches the calls once torch loads).
