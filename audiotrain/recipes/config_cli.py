@@ -687,12 +687,6 @@ def _check_unique_keys(root: Any, path: Path) -> None:
             pending.append((value, f"{section}{key.value}."))
 
 
-def key_lines(path: str | Path) -> dict[str, int]:
-    """The line of each key of the YAML (or JSON) config file `path`, by its dotted name
-    (``training.patience``); empty where the file cannot be read so."""
-    return {name: line for name, (line, _) in _keyed_nodes(path).items()}
-
-
 def _keyed_nodes(path: str | Path) -> dict[str, tuple[int, Any]]:
     """(the key's line, the value's YAML node) of each key of the config file `path`, by its dotted name;
     empty where the file cannot be read so."""
