@@ -831,7 +831,7 @@ def test_a_worker_a_ctrl_c_killed_is_named_as_such_not_out_of_memory():
     loader = DataLoader(KilledBySigintAt5(8), batch_size=2, num_workers=2, worker_type="process")
     with pytest.raises(DataLoaderError, match=r"\(exit code -2, SIGINT\) .*: a Ctrl-C reached it") as info:
         list(loader)
-    assert info.value.killed_by_sigint and info.value.exit_code == -2
+    assert info.value.killed_by_stop_signal and info.value.exit_code == -2
     assert "out of memory" not in str(info.value) and "__main__" not in str(info.value)
     assert no_loader_workers_left()
 

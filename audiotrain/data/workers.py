@@ -132,11 +132,6 @@ class DataLoaderError(RuntimeError):
         whole process group that reached it before it could ignore it: during a stop, the stop itself."""
         return self.exit_code is not None and -self.exit_code in STOP_SIGNALS
 
-    @property
-    def killed_by_sigint(self) -> bool:
-        """A worker process died of SIGINT: a Ctrl-C that reached it before it could ignore it."""
-        return self.exit_code == -signal.SIGINT
-
     def __reduce__(self) -> tuple:
         # A class made for an original type cannot be pickled by name: rebuild it from that type.
         return (_unpickle_error, (self.original_type, self.args), self.__dict__)
