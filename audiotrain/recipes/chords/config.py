@@ -564,10 +564,10 @@ class ChordFeatureConfig:
         """The settings and the code's version: what the feature cache's key hashes and its ``config.json``
         holds (`python -m audiotrain cache info` shows it). Checkpoints store ``asdict`` of the settings."""
         settings = asdict(self)
-        if settings.pop("kind") == "cqt":  # (the CQT's keys stay those written before mel existed)
+        kind = settings.pop("kind")
+        if kind == "cqt":  # (the CQT's keys stay those written before mel existed)
             del settings["mel_fmax"]
-            return {"kind": "chord_cqt", "features_version": FEATURES_VERSION, **settings}
-        return {"kind": "chord_mel", "features_version": FEATURES_VERSION, **settings}
+        return {"kind": f"chord_{kind}", "features_version": FEATURES_VERSION, **settings}
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> ChordFeatureConfig:
