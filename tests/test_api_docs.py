@@ -193,3 +193,16 @@ def test_every_function_and_class_a_module_exports_has_a_docstring(module_name):
         and not ((vars(obj).get("__doc__") if inspect.isclass(obj) else obj.__doc__) or "").strip()
     ]
     assert not bare, f"{module_name}: {bare}"
+
+
+def test_the_readme_layout_names_the_files_of_the_classes_a_task_subclasses():
+    """A contributor looking for TrainModule or the Callback base class in the README's Layout found
+    trainer.py and every callback's file, but not module.py or callback.py, where the hooks they override
+    are."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    layout = readme.split("\n## Layout\n", 1)[1].split("\n```\n", 2)[1]
+    for cls in (TrainModule, Trainer, Callback, audiotrain.OptimizerConfig):
+        file = Path(inspect.getfile(cls)).name
+        assert f" {file}:" in layout or f"({file}:" in layout, (cls.__name__, file)
