@@ -93,7 +93,7 @@ class ChordModelConfig:
     """Size and shape of a `ChordRecognitionModel`.
 
     Attributes:
-        n_bins: CQT bins per input frame (the model's input width).
+        n_bins: CQT bins (mel features: mel bands) per input frame (the model's input width).
         context_frames: neighbouring frames on each side concatenated to a frame in the front end.
         d_model: width of the sequence model.
         n_layers: transformer blocks.
@@ -113,7 +113,7 @@ class ChordModelConfig:
             and root heads cannot: their product would also give E:maj7 and C:min.
     """
 
-    n_bins: int = field(default=216, metadata={"help": "CQT bins per input frame"})
+    n_bins: int = field(default=216, metadata={"help": "CQT bins (mel: mel bands) per input frame"})
     context_frames: int = field(
         default=2, metadata={"help": "neighbouring frames on each side fed to the front end"}
     )
@@ -317,16 +317,16 @@ class TransformerBlock(nn.Module):
 
 
 class ChordRecognitionModel(nn.Module):
-    """Frame-wise chord recognition from CQT frames.
+    """Frame-wise chord recognition from CQT (or mel) frames.
 
     Args:
         config: sizes; see `ChordModelConfig`.
 
     Call:
         model(features, mask=None) with features [B, T, n_bins + bass_view_bins] float32 (log-magnitude CQT
-        frames) and an optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a row).
-        Padded frames are not attended to and do not enter the local context, so a padded song gives the same
-        logits on its real frames as the song alone.
+        or mel frames) and an optional frame mask [B, T] (1 for real frames, 0 for padding at the end of a
+        row). Padded frames are not attended to and do not enter the local context, so a padded song gives
+        the same logits on its real frames as the song alone.
 
     Returns:
         dict of logits: "chord_type" [B, T, num_chord_types], "root" [B, T, 12], "bass" [B, T, 12], and with
