@@ -503,7 +503,6 @@ def test_torchs_get_worker_info_imported_inside_iter_answers_in_processes_and_is
     assert sorted(int(v) for b in process for v in np.asarray(b)) == list(range(8))
 
 
-
 def test_a_lone_thread_worker_that_imports_torch_late_is_refused(torch_stub):
     # One worker, so no other thread starts its watch after torch is imported: the refusal comes from the
     # watch the import itself starts (_OnTorchLoad), the only one a thread worker has where torch was not
@@ -517,6 +516,7 @@ def test_a_lone_thread_worker_that_imports_torch_late_is_refused(torch_stub):
     refused = r"get_worker_info\(\) was called in DataLoader worker 0, a thread"
     with pytest.raises(DataLoaderError, match=refused):
         list(DataLoader(late_torch_stream.LateTorchStream(8), batch_size=2, num_workers=1))
+
 
 TORCH_INFO_STREAM = """\
 import torch.utils.data
@@ -879,6 +879,7 @@ def test_a_workers_first_batch_runs_under_no_profile_hook_where_torch_is_not_imp
     loader = DataLoader(ProfilerSeen(), batch_size=1, num_workers=2, worker_type=worker_type)
     for epoch in range(2):
         assert [int(np.asarray(b["y"])[0]) for b in loader] == [0, 0], epoch
+
 
 @pytest.mark.parametrize("worker_type", ["thread", "process"])
 def test_a_loader_run_under_cprofile_reads_its_stream(worker_type):

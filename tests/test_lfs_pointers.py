@@ -81,6 +81,8 @@ def test_annotations_left_as_git_lfs_pointers_are_named_so(tmp_path, name):
 def test_a_lab_that_starts_like_a_pointer_but_is_long_is_read_as_a_lab(tmp_path):
     """Only a file under Git LFS's 1024 bytes is a pointer: a .lab is read as one whatever its first line."""
     annotation = tmp_path / "song.lab"
-    annotation.write_text("version https://git-lfs.github.com/spec/v1\n" + "# padding\n" * 120 + "0 1 C:maj\n")
+    annotation.write_text(
+        "version https://git-lfs.github.com/spec/v1\n" + "# padding\n" * 120 + "0 1 C:maj\n"
+    )
     with pytest.raises(AnnotationError, match=re.escape("line 1: expected 'start end label'")):
         read_annotation(annotation)

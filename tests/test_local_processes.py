@@ -114,6 +114,7 @@ def test_clap_splits_its_training_and_evaluation_batch_between_the_processes(mon
     )
     cfg = ClapRecipeConfig()
     cfg.train.batch_size, cfg.train.eval_batch_size = 8, 6
+
     class FrontEnd:  # (called by no loader here: make_loader is replaced; bound to the clips' rate)
         truncation = "fusion"
 

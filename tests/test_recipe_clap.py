@@ -4267,6 +4267,8 @@ def test_a_clap_run_whose_scoring_fails_after_training_records_the_error_and_a_r
     assert recorded == {"error": "the best weights could not be loaded"}
     monkeypatch.undo()
     last = out / "checkpoints" / "last"
-    cfg = clap.parse_config([*_tiny_demo_argv(tmp_path, out), "--train.processes", "1", "--resume", str(last)])
+    cfg = clap.parse_config(
+        [*_tiny_demo_argv(tmp_path, out), "--train.processes", "1", "--resume", str(last)]
+    )
     clap_train.run(cfg)
     assert (out / "retrieval.json").is_file() and not (out / "evaluation_failed.json").exists()
