@@ -76,7 +76,6 @@ HISTORY_KEYS = {
     "val_bass_note_acc": "val_bass_note_acc",
     "learning_rate": "learning_rate",
 }
-TARGET_KEYS = ("chord_type", "root", "bass_note")
 #: Printed after Ctrl-C saves ({path}: the `interrupted` checkpoint): the guide's ways to go on.
 RESUME_HINT = (
     "Continue with trainer.train_epoch() or trainer.train(), which go on exactly where it stopped (in a new "
