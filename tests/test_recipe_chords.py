@@ -5025,6 +5025,17 @@ def test_mel_features_refuse_the_cqt_grid_settings_by_flag(tmp_path, capsys, fla
     assert not (tmp_path / "run").exists()
 
 
+def test_mel_features_built_in_python_name_every_cqt_grid_setting_at_once():
+    """ChordFeatureConfig(kind="mel") from Python keeps the CQT's grid defaults (only a flag or a config
+    file's kind sets them): its refusal named max_pitch_shift alone, then bass_view_bins once that was set,
+    then tuning_correction, three tries to learn one rule."""
+    with pytest.raises(ValueError) as refused:
+        ChordFeatureConfig(kind="mel")
+    for named in ("features.max_pitch_shift", "features.bass_view_bins", "features.tuning_correction"):
+        assert f"{named} (--{named}) must be" in str(refused.value), named
+    assert ChordFeatureConfig(kind="mel", max_pitch_shift=0, bass_view_bins=0, tuning_correction=False)
+
+
 @pytest.mark.parametrize(
     ("flags", "fragment"),
     [

@@ -384,13 +384,18 @@ class ChordFeatureConfig:
                 "mel_fmax"
             )
         # Each of these moves along the CQT's semitone grid; mel bands are not one, so it would be wrong.
-        for name, off in _GRID_SETTINGS["mel"].items():
-            if getattr(self, name) != off:
-                raise ValueError(
-                    f"features.{name} (--features.{name}) must be {str(off).lower()} with features.kind mel, "
-                    f"got {getattr(self, name)!r}: mel bands are not a semitone grid (pitch shifting, the "
-                    "bass view and tuning correction are CQT only)"
-                )
+        # All are named at once: ChordFeatureConfig(kind="mel") from Python keeps the CQT's three defaults.
+        wrong = [
+            f"features.{name} (--features.{name}) must be {str(off).lower()} with features.kind mel, "
+            f"got {getattr(self, name)!r}"
+            for name, off in _GRID_SETTINGS["mel"].items()
+            if getattr(self, name) != off
+        ]
+        if wrong:
+            raise ValueError(
+                f"{'; '.join(wrong)}: mel bands are not a semitone grid (pitch shifting, the bass view and "
+                "tuning correction are CQT only)"
+            )
         # CQT-only settings, refused beside mel as mel_fmax is beside the CQT: they computed the same mel
         # features in a second cache folder, and refused --init_from between two such runs. bins_per_octave
         # is not left out of the key instead: the training windows' random EQ reads octaves from it.
