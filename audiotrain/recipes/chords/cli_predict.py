@@ -167,11 +167,11 @@ def _predict_file(args: argparse.Namespace) -> int:
         )
     heard: list[int] = []
 
-    def stop_at_once(signum: int) -> bool:
+    def every_signal_stops(signum: int) -> bool:
         heard.append(signum)
         return True  # (raise KeyboardInterrupt)
 
-    with stop_on_signals(stop_at_once):
+    with stop_on_signals(every_signal_stops):
         try:
             start = time.perf_counter()
             predictor = _load_predictor(args)
