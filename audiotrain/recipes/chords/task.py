@@ -2,7 +2,7 @@
 
 A batch is a dict of `mx.array`:
 
-    features    [B, T, input_bins] float32   CQT or mel frames (log magnitude): n_bins, then the bass view's
+    features    [B, T, input_bins] float32   CQT/mel frames (log magnitude): n_bins, then the bass view's bins
     chord_type  [B, T] int32             vocabulary chord-type index per frame
     root, bass  [B, T] int32             pitch class per frame, -1 on N and on X without a root
     mask        [B, T] (optional)        1 on real frames, 0 on padding
