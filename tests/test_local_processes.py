@@ -577,6 +577,34 @@ def test_a_job_whose_stderr_is_closed_ends_with_the_ranks_status(tmp_path, monke
     assert local.run_local_job(job, "unused", [], log=lambda line: None) == 0
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device every write fills")
+def test_a_jobs_results_on_a_full_disk_end_it_with_one_line_and_status_1(tmp_path, monkeypatch):
+    """`train > results.txt` on a full disk in 2 processes (the default on a 2-core CPU): Open MPI dropped
+    rank 0's results without a word and the job ended with status 0, where one process says so (status 1)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # (the job folder)
+    monkeypatch.setattr(sys, "stdout", open("/dev/full", "w"))  # noqa: SIM115 (closed by the relay's end)
+    said = []
+    job = fake_mpirun(tmp_path, "echo 'majmin 80.1'; exit 0")
+    assert local.run_local_job(job, "unused", [], log=said.append) == 1
+    assert said[-1] == "error: cannot write to stdout: no space left on device"
+
+
+def test_a_job_whose_results_reader_left_ends_with_141_and_is_not_blocked(tmp_path, monkeypatch, capfd):
+    """`train | head -3` in 2 processes: the reader gone, the job ended with status 0 (one process: 141,
+    "its output's reader quit early", as --help says); what the ranks print after is read and dropped."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    reader, writer = os.pipe()
+    os.close(reader)
+    monkeypatch.setattr(sys, "stdout", open(writer, "w"))  # noqa: SIM115
+    job = fake_mpirun(tmp_path, "echo 'majmin 80.1'; head -c 300000 /dev/zero; exit 0")
+    assert local.run_local_job(job, "unused", [], log=lambda line: None) == 141
+    # A stdout that takes it gets the ranks' results, and the job its status.
+    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+    failing = fake_mpirun(tmp_path, "echo 'majmin 80.1'; exit 3")
+    assert local.run_local_job(failing, "unused", [], log=print) == 3
+    assert "majmin 80.1\n" in capfd.readouterr().out
+
+
 def test_the_ranks_job_folder_is_there_while_they_run_and_gone_after(tmp_path, monkeypatch):
     """The ranks get the job folder (errors left to rank 0, stop signals); nothing of it is left after."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

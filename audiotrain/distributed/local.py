@@ -57,6 +57,7 @@ from audiotrain._proc import PROC, stat_fields
 from audiotrain._stop_signals import STOP_SIGNAL_ENV
 from audiotrain._system import usable_cores
 from audiotrain.distributed.launcher_watch import LauncherWatch, watch_over
+from audiotrain.distributed.stdout_relay import StdoutRelay
 
 #: Set in each rank of a job this module launched: the job's processes, between which the batch is split.
 PROCESSES_ENV = "AUDIOTRAIN_LOCAL_PROCESSES"
@@ -466,15 +467,23 @@ def run_local_job(
     with new_job_folder() as folder:
         rank_env = {RANK_ERRORS_ENV: str(folder), JOB_FOLDER_ENV: str(folder)} if folder else {}
         command, env = _mpi_job(plan.mpi, plan.processes, ["-m", module, *argv], rank_env)
-        for attempt in range(2, START_ATTEMPTS + 2):
-            start = _StartWatch()
-            status, heard, banners, explained, killed = _run_mpirun(command, env, folder, start)
-            if heard or not start.passing_failure() or attempt > START_ATTEMPTS:
-                break
-            log(
-                f"audiotrain: mpirun's PMIx server did not start (a passing Open MPI failure, before any "
-                f"rank ran): starting the job again (try {attempt} of {START_ATTEMPTS})"
-            )
+        # The ranks' results pass through this process, whose stdout's failures Open MPI would ignore.
+        relay_end, ranks_stdout = os.pipe()
+        relay = StdoutRelay(relay_end)
+        try:
+            for attempt in range(2, START_ATTEMPTS + 2):
+                start = _StartWatch()
+                ran = _run_mpirun(command, env, folder, start, ranks_stdout)
+                status, heard, banners, explained, killed = ran
+                if heard or not start.passing_failure() or attempt > START_ATTEMPTS:
+                    break
+                log(
+                    f"audiotrain: mpirun's PMIx server did not start (a passing Open MPI failure, before any "
+                    f"rank ran): starting the job again (try {attempt} of {START_ATTEMPTS})"
+                )
+        finally:
+            os.close(ranks_stdout)  # (the relay's end of the output once the job's processes are gone)
+        output_failed = relay.finish(log)
         left = _errors_left_to_rank_0(folder)
     stopped = {128 + signum for signum in heard[:1]}  # the status of a rank this stop ended
     for rank, code in banners.dropped:
@@ -488,6 +497,8 @@ def run_local_job(
                 f"(mpirun's exit status {status}) before its ranks stopped by themselves"
             )
         return 128 + heard[0]
+    if status == 0 and output_failed is not None:  # (141: `| head` left; 1: a full disk, said)
+        return output_failed
     if not heard and start.passing_failure():  # no rank ever ran: nothing of theirs to point at
         log(
             f"audiotrain: mpirun's PMIx server did not start in {START_ATTEMPTS} tries (Open MPI's words are "
@@ -505,13 +516,15 @@ def _run_mpirun(
     env: dict[str, str],
     job_folder: Path | None = None,
     also_watch: _StartWatch | None = None,
+    stdout: int | None = None,
 ) -> tuple[int, list[int], _ExitBannerFilter, _ErrorLineWatch, bool]:
     """Run ``mpirun`` to its end, its stderr (the ranks' too) passed through as it comes, less one banner
     (`_ExitBannerFilter`): its status, the stop signals this process heard meanwhile, the banner filter, and
     whether a rank printed an error line (`_ErrorLineWatch`), and whether the ranks were killed: after a stop
     signal, the ranks that have not stopped `failures.STOP_GRACE_S` later are aborted, and those still
     running `failures.ABORT_GRACE_S` after an abort are killed (`failures._EndingWatch`). `job_folder`: the ranks' `JOB_FOLDER_ENV`
-    (None: mpirun passes SIGUSR1 on to them); `also_watch` is fed all mpirun's stderr as well."""
+    (None: mpirun passes SIGUSR1 on to them); `also_watch` is fed all mpirun's stderr as well; `stdout`: the
+    file descriptor mpirun writes the ranks' stdout to (None: this process's)."""
     from audiotrain.distributed.failures import _EndingWatch, _stop_grace
 
     proc: subprocess.Popen | None = None
@@ -539,7 +552,9 @@ def _run_mpirun(
     banners, explained, stop_noise = _ExitBannerFilter(), _ErrorLineWatch(), _StopNoiseFilter()
     with forwarding_ctrl_c(send, write_down) as heard:
         try:
-            proc = start_in_own_session(command, env, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = start_in_own_session(
+                command, env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE
+            )
             death_watch = watch_over(proc)
             assert proc.stderr is not None
             # However the ranks end, or do not (one blocked in a collective its peer left): the job's end

@@ -1,0 +1,71 @@
+"""The ranks' stdout of a recipe's local job, passed on through the launching process.
+
+Open MPI forwards a rank's stdout through its own daemons to ``mpirun``'s stdout, and ignores a write there
+that fails: with ``| head`` gone or ``> results.txt`` on a full disk, rank 0's results went nowhere and
+the job still ended with status 0, where one process ends with 141 or with ``error: cannot write to stdout``
+and 1. `StdoutRelay` reads ``mpirun``'s stdout and writes it on this process's, so a failed write is seen
+here and the job ends as one process would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+
+from audiotrain._system import SIGPIPE, discard_stdout, stdout_write_error
+
+#: How long the end of a job waits for the relay to pass on the last of the ranks' output after ``mpirun``
+#: ended (a process the job left behind may hold the pipe open).
+DRAIN_TIMEOUT_S = 10.0
+
+
+class StdoutRelay:
+    """Copies what is written to the pipe `fd` to ``sys.stdout`` in a thread of its own, to the pipe's end.
+
+    After the first write that fails, what comes is read and dropped (a job blocked on a full pipe would
+    never end), and `status` says how the job should end instead of 0."""
+
+    def __init__(self, fd: int):
+        self._fd = fd
+        self._broken_pipe = False
+        self._error_line: str | None = None
+        self._thread = threading.Thread(target=self._copy, name="audiotrain-stdout-relay", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        try:
+            while chunk := os.read(self._fd, 65536):
+                if not (self._broken_pipe or self._error_line):
+                    self._write(chunk)
+        finally:
+            os.close(self._fd)
+
+    def _write(self, data: bytes) -> None:
+        stream = sys.stdout
+        if stream is None:  # a closed stdout (`>&-`): what the ranks print goes nowhere, as in one process
+            return
+        try:
+            if hasattr(stream, "buffer"):
+                stream.buffer.write(data)
+            else:  # a text stream put in its place (a notebook, a test's capture)
+                stream.write(data.decode(errors="replace"))
+            stream.flush()
+        except BrokenPipeError:
+            self._broken_pipe = True
+            discard_stdout()
+        except OSError as error:
+            said = stdout_write_error(error)
+            if said is None:  # (not the storage's: an I/O error of a terminal that went away)
+                discard_stdout()
+                said = f"error: cannot write to stdout: {error.strerror or error}"
+            self._error_line = said
+
+    def finish(self, log) -> int | None:
+        """Wait for the last of the output; where a write failed, the job's exit status as one process's
+        (141: the reader left, `| head`; 1, with its line given to `log`: the storage failed), else None."""
+        self._thread.join(DRAIN_TIMEOUT_S)
+        if self._error_line is not None:
+            log(self._error_line)
+            return 1
+        return 128 + SIGPIPE if self._broken_pipe else None
