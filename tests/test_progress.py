@@ -10,6 +10,7 @@ from audiotrain.train.progress import PLAIN_LINE_WIDTH, ProgressBar
 import mlx.core as mx
 import pytest
 from tasks import RecordingLogger, TinyClassifier, make_batches
+from terminals import a_terminal
 
 
 def fit_with(tmp_path, bar, module=None, callbacks=(), **kw):
@@ -238,3 +239,16 @@ def test_the_bars_are_tqdm_auto_only_where_ipywidgets_is_installed(monkeypatch):
     finally:
         monkeypatch.undo()
         importlib.reload(chosen)
+
+
+@pytest.mark.parametrize("term, columns", [("xterm", 0), ("dumb", 80)], ids=["0 columns", "TERM=dumb"])
+def test_a_terminal_that_cannot_show_a_bar_gets_a_logs_lines(term, columns, tmp_path, monkeypatch):
+    """`script` started by cron or CI gives a terminal of 0 columns: tqdm drew nothing there, so a whole
+    training showed no epoch and no loss, only blank lines."""
+    stream, written = a_terminal(columns)
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("TERM", term)
+    fit_with(tmp_path, ProgressBar(), max_epochs=2)
+    out = written()
+    assert "\r" not in out, out
+    assert re.search(r"^Epoch 1: 4/4 batches, \d+\.\d s, loss=", out, re.MULTILINE), out

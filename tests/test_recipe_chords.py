@@ -3203,6 +3203,31 @@ def test_the_feature_pass_says_what_it_computes_and_how_far_it_is(tmp_path, monk
     assert said == [f"features of all 3 songs from the cache {cache.folder}"]
 
 
+@pytest.mark.parametrize("term, columns", [("xterm", 0), ("dumb", 80)], ids=["0 columns", "TERM=dumb"])
+def test_a_terminal_that_cannot_show_a_bar_gets_the_feature_pass_lines(term, columns, tmp_path, monkeypatch):
+    """TERM=dumb (Emacs's shell) got the bar's carriage returns, which training's progress leaves out there;
+    a terminal of 0 columns (`script` started by cron) showed a blank line for minutes of feature pass."""
+    from audiotrain.features.cache import FeatureCache
+    from audiotrain.recipes.chords import data as chords_data
+
+    from terminals import a_terminal
+
+    songs = []
+    for i in range(3):
+        sf.write(tmp_path / f"s{i}.wav", np.full(32000, 0.1, np.float32), 16000)
+        songs.append(SongEntry(f"s{i}", tmp_path / f"s{i}.wav", tmp_path / f"s{i}.lab"))
+    cache = FeatureCache(tmp_path / "cache", "test")
+    splits = SongSplits(songs[:1], songs[1:2], songs[2:], "3 songs")
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per song
+    stream, written = a_terminal(columns)
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("TERM", term)
+    feature_fn = lambda path: cache.get_or_compute(path, lambda: np.ones((4, 8), np.float32))  # noqa: E731
+    chords_data.drop_undecodable(splits, feature_fn, cache=cache, log=lambda line: None)
+    out = written()
+    assert "\r" not in out and "features: 2 of 3 songs computed in " in out, out
+
+
 @pytest.mark.serial
 def test_in_two_processes_the_feature_pass_counts_the_cache_before_any_song_is_computed(tmp_path):
     """Rank 0 looked at the cache while rank 1 was already computing its share: on a cold cache the first line

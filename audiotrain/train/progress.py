@@ -17,13 +17,12 @@ indented lines, the metrics in the same order.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import textwrap
 import time
 
 from audiotrain._text import plural
-from audiotrain._tqdm import tqdm
+from audiotrain._tqdm import draws_live_bars, tqdm
 from audiotrain.train.callback import Callback
 
 
@@ -81,10 +80,9 @@ class ProgressBar(Callback):
         """Whether this run prints lines (decided now: stderr can be redirected between runs)."""
         if self.plain is not None:
             return self.plain
-        isatty = getattr(sys.stderr, "isatty", None)
         # A dumb terminal (TERM=dumb: Emacs's shell, some CI "terminals") cannot move the cursor up, which
-        # the validation bar under the epoch's needs: it gets the lines a log gets.
-        return not (isatty is not None and isatty()) or os.environ.get("TERM") == "dumb"
+        # the validation bar under the epoch's needs, and one of 0 columns shows no bar: a log's lines.
+        return not draws_live_bars(sys.stderr)
 
     def describe(self) -> str:
         """This bar as a message names it: its class and refresh rate."""

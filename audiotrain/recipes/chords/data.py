@@ -17,7 +17,7 @@ from pathlib import Path
 from audiotrain._files import probe_writable, write_atomically
 from audiotrain._system import CACHE_DIR_ENV
 from audiotrain._text import listed, plural
-from audiotrain._tqdm import tqdm
+from audiotrain._tqdm import draws_live_bars, tqdm
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
@@ -620,8 +620,7 @@ class _FeatureProgress:
             log(f"computing the features of {plural(self.to_compute, 'song')} ({audio} of audio){rest}")
         self.started = self.last_line = time.monotonic()
         self.bar = None
-        isatty = getattr(sys.stderr, "isatty", None)
-        if self.to_compute and bar and isatty is not None and isatty():
+        if self.to_compute and bar and draws_live_bars(sys.stderr):  # (not TERM=dumb: lines, as training's)
             self.bar = tqdm(
                 total=self.to_compute, desc="features", unit="song", file=sys.stderr, dynamic_ncols=True
             )
