@@ -40,6 +40,7 @@ from audiotrain.recipes.config_cli import (
     MAX_STEPS,
     MAX_WORKERS,
     OTHER_LIBRARIES_NAMES,
+    PROGRESS_BAR_HELP,
     SEED_MAX,
     SettingError,
     check_setting,
@@ -205,7 +206,7 @@ class TrainingSettings:
         },
     )
     compile: bool = field(default=True, metadata={"help": "compile the training and evaluation steps"})
-    progress_bar: bool = field(default=True, metadata={"help": "show a progress bar"})
+    progress_bar: bool = field(default=True, metadata={"help": PROGRESS_BAR_HELP})
 
     def __post_init__(self):
         if not isinstance(self.monitor, str) or not self.monitor.strip():

@@ -252,3 +252,15 @@ def test_a_terminal_that_cannot_show_a_bar_gets_a_logs_lines(term, columns, tmp_
     out = written()
     assert "\r" not in out, out
     assert re.search(r"^Epoch 1: 4/4 batches, \d+\.\d s, loss=", out, re.MULTILINE), out
+
+
+@pytest.mark.parametrize("command", [["audiotrain.recipes.chords", "train"], ["audiotrain.recipes.clap"]])
+def test_the_recipes_help_says_how_a_terminal_gets_lines_not_a_bar(command):
+    """A screen reader user in a terminal found only "--progress_bar BOOL show a progress bar": false left out
+    the epochs' lines too, and TERM=dumb, which gives them, was in the Trainer's notes alone."""
+    import subprocess
+
+    shown = subprocess.run(
+        [sys.executable, "-m", *command, "--help"], capture_output=True, text=True, check=True
+    )
+    assert "TERM=dumb: lines, not redraws, in a terminal too" in " ".join(shown.stdout.split())

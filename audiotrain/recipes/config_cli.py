@@ -368,6 +368,13 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
         ) from None
 
 
+#: The help of every recipe's ``--progress_bar``: which output a terminal, a log and a screen reader get.
+PROGRESS_BAR_HELP = (
+    "show progress: a live bar in a terminal (training in one process), else one line per epoch (a log, a "
+    "pipe, TERM=dumb: lines, not redraws, in a terminal too, as a screen reader wants); false: neither"
+)
+
+
 #: Other libraries' names of a setting (Hugging Face's TrainingArguments, Lightning's Trainer, PyTorch) and a
 #: search script's short names, which a user adapting their script tries first and which difflib matches to
 #: the wrong setting (`gradient_accumulation_steps` to `gradient_clip`, `--lr` to `--logger`) or to none

@@ -47,6 +47,7 @@ from audiotrain.recipes.config_cli import (
     MAX_STEPS,
     MAX_WORKERS,
     OTHER_LIBRARIES_NAMES,
+    PROGRESS_BAR_HELP,
     SEED_MAX,
     SettingError,
     check_fits_memory,
@@ -1042,7 +1043,7 @@ class TrainingConfig:
         ),
     )
     compile: bool = field(default=True, metadata=_help("compile the training and evaluation steps"))
-    progress_bar: bool = field(default=True, metadata=_help("show a progress bar"))
+    progress_bar: bool = field(default=True, metadata=_help(PROGRESS_BAR_HELP))
     processes: int = field(
         default=0,
         metadata=_help(

@@ -20,6 +20,7 @@ from audiotrain.recipes.config_cli import (
     MAX_EPOCHS,
     MAX_STEPS,
     MAX_WORKERS,
+    PROGRESS_BAR_HELP,
     SEED_MAX,
     SettingError,
     check_setting,
@@ -166,7 +167,7 @@ class ClapTrainConfig:
         "score retrieval at every validation (val_mAP@10, ... in history.json) and keep the checkpoint with the "
         "best val_mAP@10 (false: only before/after, and the best val_loss)",
     )
-    progress_bar: bool = _opt(True, "show a progress bar")
+    progress_bar: bool = _opt(True, PROGRESS_BAR_HELP)
     log_every_n_steps: int = _opt(10, "log training metrics every n optimizer steps")
     processes: int = _opt(
         0,
