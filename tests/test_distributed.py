@@ -527,6 +527,41 @@ def test_a_job_run_with_warnings_as_errors_leaves_no_unclosed_file_tracebacks_in
     assert "Exception ignored" not in proc.stderr and "ResourceWarning" not in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("stdout", ["a reader that left", "a full disk"])
+def test_a_jobs_output_that_cannot_be_written_ends_it_as_one_process_not_in_a_traceback(stdout, tmp_path):
+    # `launch -n 2 -- python job.py | head -1` ended in mlx.launch's BrokenPipeError traceback (status 1), and
+    # `> results.txt` on a full disk in its OSError's: now 141, or one line and 1, as the recipes end.
+    from running_test import require_serial
+
+    from tests.distributed import free_starting_port
+
+    require_serial("a 2-process job")
+    (tmp_path / "job.py").write_text(
+        "import time\ntime.sleep(1)\nfor i in range(20000): print('result', i)\n"
+    )
+    launch = [sys.executable, "-m", "audiotrain", "launch", "-n", "2"]
+    job = [*launch, "--starting-port", str(free_starting_port(2)), "--", sys.executable, "job.py"]
+    if stdout == "a full disk":
+        if not os.path.exists("/dev/full"):
+            pytest.skip("needs /dev/full, a device every write fills")
+        output = os.open("/dev/full", os.O_WRONLY)
+    else:
+        reader, output = os.pipe()
+        os.close(reader)
+    try:
+        proc = subprocess.run(job, stdout=output, stderr=subprocess.PIPE, text=True, timeout=120,
+                              env=child_env(), cwd=tmp_path)  # fmt: skip
+    finally:
+        os.close(output)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if stdout == "a full disk":
+        assert (
+            proc.returncode == 1 and "error: cannot write to stdout: no space left on device" in proc.stderr
+        )
+    else:
+        assert proc.returncode == 141, proc.stderr
+
+
 def test_the_launcher_log_has_no_colour_codes_and_the_ranks_output_comes_before_its_exit(tmp_path):
     # mlx.launch wrote "\x1b[33m[WARN] Node with rank 0 exited with code 3 \x1b[0m" into the log, before
     # the last line the rank printed.

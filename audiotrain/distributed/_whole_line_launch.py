@@ -32,6 +32,45 @@ def _whole_line_logger(colour: str, tag: str, with_verbose: bool):
     return write
 
 
+class _StdoutThatMayFail:
+    """mlx.launch's ``sys.stdout.buffer``, through which it passes the ranks' output: a write that fails
+    (``| head`` gone, ``> results.txt`` on a full disk) ended it in a raw traceback (status 1) while the ranks
+    ran on. What comes after is dropped, and `main` ends as a one-process command does (141, or one line)."""
+
+    def __init__(self, buffer):
+        self._buffer, self.error = buffer, None
+
+    def write(self, data: bytes) -> int:
+        if self.error is None:
+            try:
+                self._buffer.write(data)
+                self._buffer.flush()
+            except OSError as error:
+                self.error = error
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._buffer, name)
+
+
+def _ended_as_one_process(status: int, output: _StdoutThatMayFail) -> int:
+    """The status of a job whose stdout `output` failed, as one process's: 141 where the reader left, else 1
+    and the one line that says why (the job's own failure, a status other than 0, stays)."""
+    if output.error is None or status != 0:
+        return status
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # (Python's flush at exit would fail the same way)
+    os.close(devnull)
+    if isinstance(output.error, BrokenPipeError):
+        return 141  # (128 + SIGPIPE, as a shell reports a command the reader's leaving ended)
+    why = os.strerror(output.error.errno).lower() if output.error.errno else str(output.error)
+    sys.stderr.write(f"error: cannot write to stdout: {why}\n")
+    return 1
+
+
 def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or os.curdir) == here:
@@ -51,7 +90,27 @@ def main() -> int:
     # PYTHONWARNINGS=error (which the ranks inherit, as they should) each was an "Exception ignored ...
     # ResourceWarning: unclosed file" traceback in the job's log. Those are mlx.launch's, not the job's.
     warnings.simplefilter("ignore", ResourceWarning)
-    return launch.main()
+    output = None
+    if sys.stdout is not None and hasattr(sys.stdout, "buffer"):
+        output = _StdoutThatMayFail(sys.stdout.buffer)
+        sys.stdout = _TextWith(sys.stdout, output)
+    try:
+        status = launch.main()
+    except SystemExit as exit_:  # (how it ends where a rank failed)
+        if output is None or not isinstance(exit_.code, (int, type(None))):
+            raise
+        status = exit_.code
+    return status if output is None else _ended_as_one_process(status or 0, output)
+
+
+class _TextWith:
+    """``sys.stdout`` with `buffer` in place of its own binary layer (the text layer's is read-only)."""
+
+    def __init__(self, text, buffer):
+        self._text, self.buffer = text, buffer
+
+    def __getattr__(self, name):
+        return getattr(self._text, name)
 
 
 if __name__ == "__main__":
