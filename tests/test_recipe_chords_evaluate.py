@@ -1511,3 +1511,46 @@ def test_evaluate_against_without_output_names_no_file_it_did_not_write(checkpoi
     assert "are in comparison.json" not in printed and "not printed: -o DIR writes them" in printed
     assert chords.main([*argv, "--against", str(checkpoint), "-o", str(tmp_path / "out")]) == 0
     assert "are in comparison.json and scores.json" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_evaluate_and_predict_into_the_evaluation_folder_of_a_run_still_training_are_refused(
+    checkpoint, songs, tmp_path, capsys
+):
+    """`evaluate -o RUN/evaluation` (and `predict -o` there) while RUN still trained wrote its scores and
+    .lab files, which the run's own evaluation, as it ended, replaced without a word (the user's scores lost),
+    leaving the other songs' .lab files beside its own as if it had scored them."""
+    run = tmp_path / "run"
+    run.mkdir()
+    script = (
+        "import sys, time; from pathlib import Path; from audiotrain.recipes._run import claim_run_folder; "
+        "claim_run_folder(Path(sys.argv[1])); print('claimed', flush=True); time.sleep(60)"
+    )
+    live = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, text=True)
+    data = songs[0].audio_path.parent
+    predictions = tmp_path / "predictions"  # (score's: the annotations themselves)
+    predictions.mkdir()
+    for song in songs:
+        shutil.copy(song.annotation_path, predictions)
+    try:
+        assert live.stdout.readline().strip() == "claimed"
+        capsys.readouterr()
+        for argv in (
+            ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(run / "evaluation")],
+            ["predict", "--checkpoint", str(checkpoint), str(data), "-o", str(run / "evaluation")],
+            ["score", str(predictions), "--data", str(data), "-o", str(run / "evaluation")],
+            ["predict", "--checkpoint", str(checkpoint), str(songs[0].audio_path), "-o", str(run / "x.lab")],
+        ):
+            code = chords.main([*argv, "--overwrite"])
+            err = capsys.readouterr().err
+            if argv[-1].endswith("x.lab"):  # beside the run's files, none of them: written
+                assert code == 0, err
+                continue
+            assert code == 2, err
+            going = f"-o {run / 'evaluation'}: {run} is the folder of a run still going (the run of process "
+            assert f"{going}{live.pid} on host" in err and "write elsewhere with -o" in err, err
+            assert not (run / "evaluation").exists()
+    finally:
+        live.kill()
+        live.wait()
+    out = str(run / "evaluation")  # the run ended: its folder is the user's to write in
+    assert chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", out]) == 0

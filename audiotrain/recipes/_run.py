@@ -938,6 +938,26 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: 
         )
 
 
+def refuse_outputs_of_a_live_run(targets: Iterable[Path], flag: str, run_outputs: Collection[str]) -> None:
+    """Refuse (with ``--overwrite`` too) an output among what a run still going writes in its folder
+    (`run_outputs`: its ``evaluation/``, ``history.json``, ...), where another live process claims that folder
+    (`claim_run_folder`): the run replaces those files as it ends, without a word, and an evaluation's .lab
+    files of other songs would stay beside its own as if it had scored them."""
+    owners: dict[Path, str | None] = {}  # (each folder asked once: a folder of songs shares its parents)
+    for target in targets:
+        path = Path(os.path.abspath(target))
+        for folder in path.parents:
+            if folder not in owners:
+                owners[folder] = ckpt.live_claim_owner(folder)
+            entry = path.relative_to(folder).parts[0]
+            if owners[folder] is not None and entry in run_outputs:
+                raise ckpt.FolderInUseError(
+                    f"{flag}: {folder} is the folder of a run still going ({owners[folder]}): it writes "
+                    f"{folder / entry} as it ends, replacing what is there; write elsewhere with -o, or wait "
+                    "for that run to end"
+                )
+
+
 def _exists(path: Path) -> bool:
     """Whether `path` (or a link of that name) exists; False for a name or path too long to exist (exists()
     raised ``File name too long`` for a song's mirrored path, which the command sets aside as unwritable)."""

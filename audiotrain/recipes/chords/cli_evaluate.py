@@ -12,6 +12,7 @@ from audiotrain.recipes._run import (
     check_kernel_cache,
     clear_run_outputs,
     path_flag,
+    refuse_outputs_of_a_live_run,
 )
 
 # SettingsParser, scan_song_folder and refuse_existing_outputs are looked up in the cli module,
@@ -40,6 +41,7 @@ from audiotrain.recipes.chords.evaluate import (
     unwritable_lab_files,
     write_evaluation,
 )
+from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument
 
 
@@ -217,7 +219,9 @@ def _cmd_evaluate(argv: list[str]) -> int:
         check_output_folder(index.songs, args.output)
         written = [f"{song.name}.lab" for song in index.songs] + list(EVALUATION_FILES)
         written += list(COMPARISON_FILES) if against is not None else []
-        cli.refuse_existing_outputs((args.output / name for name in written), args.overwrite)
+        targets = [args.output / name for name in written]
+        refuse_outputs_of_a_live_run(targets, f"-o {args.output}", RUN_OUTPUTS)  # (--overwrite too)
+        cli.refuse_existing_outputs(targets, args.overwrite)
         shared = unwritable_lab_files([song.name for song in index.songs], args.output)
         if shared:  # (said before minutes of transcription, and in scores.json)
             print(f"note: {shared_lab_note(shared)}", file=sys.stderr)

@@ -34,6 +34,7 @@ from audiotrain.recipes._run import (
     name_too_long,
     nonempty_path,
     path_flag,
+    refuse_outputs_of_a_live_run,
     shell_command,
 )
 
@@ -49,6 +50,7 @@ from audiotrain.recipes.chords.predict import (
     output_paths,
     silence_note,
 )
+from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument, without_overwrite
 from audiotrain.train.interrupt import stop_on_signals, stop_signal_name, stop_status
 
@@ -159,6 +161,7 @@ def _predict_file(args: argparse.Namespace) -> int:
             print(f"kept {target}, there already (--skip_existing){older}")
             return 0
         _refuse_to_replace_annotations([target], args.overwrite)
+        refuse_outputs_of_a_live_run([target], f"-o {args.output}", RUN_OUTPUTS)  # (--overwrite too)
         cli.refuse_existing_outputs([target], args.overwrite, can_skip=True)
         check_can_write(target.parent, f"-o {args.output}")
     elif args.skip_existing:
@@ -371,6 +374,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
                 file=sys.stderr,
             )
     _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
+    refuse_outputs_of_a_live_run([targets[path] for path in files], f"-o {args.output}", RUN_OUTPUTS)
     cli.refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
     start, audio_seconds = time.perf_counter(), 0.0
     skipped = SkipCounter()

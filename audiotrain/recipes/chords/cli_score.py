@@ -23,7 +23,13 @@ from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
 from audiotrain.datasets.chord_songs import _ANNOTATION_PRIORITY, ANNOTATION_SUFFIXES, frame_targets
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_songs, trim_reference
-from audiotrain.recipes._run import check_can_write, clear_run_outputs, is_inside, path_flag
+from audiotrain.recipes._run import (
+    check_can_write,
+    clear_run_outputs,
+    is_inside,
+    path_flag,
+    refuse_outputs_of_a_live_run,
+)
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_evaluate import _annotation_number
 from audiotrain.recipes.chords.cli_predictor import _print_to_stderr
@@ -43,6 +49,7 @@ from audiotrain.recipes.chords.evaluate import (
     trimmed_note,
     write_evaluation,
 )
+from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument
 
 import numpy as np
@@ -275,6 +282,7 @@ def _cmd_score(argv: list[str]) -> int:
     if out is not None:
         written = [f"{song}.lab" for song in result.pairs] + list(EVALUATION_FILES)
         written += list(COMPARISON_FILES) if comparison is not None else []
+        refuse_outputs_of_a_live_run([out / name for name in written], f"-o {args.output}", RUN_OUTPUTS)
         cli.refuse_existing_outputs((out / name for name in written), args.overwrite)
         if args.overwrite:
             clear_run_outputs(out, evaluation_outputs(out), _print_to_stderr)
