@@ -613,6 +613,12 @@ def read_run(run: Path) -> RunSummary:
         summary.status, summary.reason = "unreadable", f"{error.filename or run}: {error.strerror or error}"
     except RecursionError:  # (a record nested deeper than its reading here can follow)
         summary.status, summary.reason = "unreadable", f"{run}: a file of it is nested too deeply"
+    if summary.recipe is None and summary.status in ("unknown", "unreadable"):
+        # A run claims its folder before it writes config.json (and --overwrite removes the earlier run's
+        # records first): a live claim says what the folder is better than the records not there yet.
+        owner = is_running(run)
+        if owner is not None:
+            summary.status, summary.reason = "running", owner
     return summary
 
 
@@ -621,7 +627,7 @@ def list_runs(folders: Iterable[Path]) -> list[RunSummary]:
     runs = []
     for folder in folders:
         itself = read_run(folder)
-        if itself.recipe is not None or itself.status == "unreadable":
+        if itself.recipe is not None or itself.status in ("unreadable", "running"):
             runs.append(itself)
             continue
         try:

@@ -216,6 +216,26 @@ def test_a_run_whose_process_holds_its_lock_is_running(runs, capsys):
     assert row(listing(capsys), "crashed")[2] == "failed"  # the lock went with its process
 
 
+def test_a_run_folder_a_live_run_holds_before_its_record_is_written_is_running(runs, capsys):
+    """A run opening its folder claims it, then writes config.json; --overwrite removes the earlier run's
+    records first. A `runs` in between (a cron job's) listed the live run as unknown ("holds no run record")
+    or unreadable ("config.json: missing, though the folder holds a recipe run's records")."""
+    (runs / "starting").mkdir()
+    replaced = runs / "replaced"  # --overwrite under way: config.json gone, the earlier evaluation not yet
+    (replaced / "evaluation").mkdir(parents=True)
+    write_json(replaced / "trained.json", {})
+    with lock_held(runs / "starting") as starting, lock_held(replaced) as replacing:
+        text = listing(capsys)
+        assert row(text, "starting")[2] == "running" and row(text, "replaced")[2] == "running", text
+        assert f"starting: the run of process {starting.pid} on host h" in text
+        assert f"replaced: the run of process {replacing.pid} on host h" in text
+        alone = listing(capsys, "runs/starting")  # given itself: listed alone, not as a folder of runs
+        assert [line.split()[0] for line in alone.splitlines()[1:2]] == ["starting"], alone
+        assert row(alone, "starting")[2] == "running"
+    assert row(listing(capsys), "starting")[2] == "unknown"  # the lock went with its process
+    assert row(listing(capsys), "replaced")[2] == "unreadable"
+
+
 def test_a_trainer_run_whose_fit_holds_its_checkpoint_folder_is_running(runs, capsys):
     """The Trainer's fit claims the checkpoint folder, not the run folder: train() has not ended yet."""
     run = runs / "training-now"
