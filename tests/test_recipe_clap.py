@@ -4272,3 +4272,34 @@ def test_a_clap_run_whose_scoring_fails_after_training_records_the_error_and_a_r
     )
     clap_train.run(cfg)
     assert (out / "retrieval.json").is_file() and not (out / "evaluation_failed.json").exists()
+
+
+def test_export_into_the_hf_model_of_a_run_still_going_is_refused(demo_run, tmp_path, capsys):
+    """`export --checkpoint RUN/checkpoints/last --out RUN/hf_model` (the command the run prints) while RUN
+    still trained was written, and the run's own export of its best checkpoint replaced it as it ended,
+    without a word to either."""
+    import shutil
+    import subprocess
+
+    from audiotrain.recipes.clap import main
+
+    result, _ = demo_run
+    run = tmp_path / "live"
+    shutil.copytree(result["run_dir"], run, ignore=shutil.ignore_patterns("hf_model", "retrieval.json"))
+    script = (
+        "import sys, time; from pathlib import Path; from audiotrain.recipes._run import claim_run_folder; "
+        "claim_run_folder(Path(sys.argv[1])); print('claimed', flush=True); time.sleep(60)"
+    )
+    live = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, text=True)
+    last, out = run / "checkpoints" / "last", run / "hf_model"
+    try:
+        assert live.stdout.readline().strip() == "claimed"
+        capsys.readouterr()
+        assert main(["export", "--checkpoint", str(last), "--out", str(out), "--overwrite"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert f"--out {out}: {run} is the folder of a run still going (the run of process {live.pid}" in line
+        assert not out.exists()
+    finally:
+        live.kill()
+        live.wait()
+    assert main(["export", "--checkpoint", str(last), "--out", str(out)]) == 0  # the run ended

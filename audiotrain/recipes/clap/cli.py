@@ -31,6 +31,7 @@ from audiotrain.recipes._run import (
     ends_on_other_ranks,
     leaves_notes_to_others,
     nonempty_path,
+    refuse_outputs_of_a_live_run,
     resume_processes_note,
     shell_command,
     stop_status_of_rank,
@@ -38,7 +39,7 @@ from audiotrain.recipes._run import (
 from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
-from audiotrain.recipes.clap.train import check_out_folder, run
+from audiotrain.recipes.clap.train import RUN_OUTPUTS, check_out_folder, run
 from audiotrain.recipes.config_cli import (
     STOP_EXIT_STATUSES,
     USER_ERRORS,
@@ -524,6 +525,8 @@ def export_main(argv: list[str] | None = None) -> int:
         return 0
     args = build_export_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
+        # (the run's own export, as it ends, would replace this one without a word: --overwrite too)
+        refuse_outputs_of_a_live_run([Path(args.out)], f"--out {args.out}", RUN_OUTPUTS)
         out = export_checkpoint(args.checkpoint, args.out, args.run, args.overwrite)
     except USER_ERRORS as error:
         message = str(error)
