@@ -4303,3 +4303,35 @@ def test_export_into_the_hf_model_of_a_run_still_going_is_refused(demo_run, tmp_
         live.kill()
         live.wait()
     assert main(["export", "--checkpoint", str(last), "--out", str(out)]) == 0  # the run ended
+
+
+def test_evaluate_of_a_run_folder_still_going_says_it_is_still_going(demo_run, tmp_path, capsys):
+    """`evaluate --model RUN` while RUN still trained said "a run folder without hf_model/ (the run did not
+    finish)": it had not finished, it was still going, and would write hf_model/ as it ended."""
+    import shutil
+    import subprocess
+
+    from audiotrain.recipes.clap import main
+
+    result, _ = demo_run
+    run = tmp_path / "live"
+    shutil.copytree(result["run_dir"], run, ignore=shutil.ignore_patterns("hf_model", "retrieval.json"))
+    data = next(Path(result["argv"][result["argv"].index("--demo.folder") + 1]).iterdir())
+    script = (
+        "import sys, time; from pathlib import Path; from audiotrain.recipes._run import claim_run_folder; "
+        "claim_run_folder(Path(sys.argv[1])); print('claimed', flush=True); time.sleep(60)"
+    )
+    live = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert live.stdout.readline().strip() == "claimed"
+        capsys.readouterr()
+        assert main(["evaluate", "--model", str(run), "--data", str(data)]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "did not finish" not in line, line
+        assert f"a run folder still going (the run of process {live.pid} on host " in line, line
+        assert "it writes hf_model/ as it ends: wait for it, or export one of its checkpoints" in line, line
+    finally:
+        live.kill()
+        live.wait()
+    assert main(["evaluate", "--model", str(run), "--data", str(data)]) == 2
+    assert "(the run did not finish)" in _one_error_line(capsys.readouterr().err)

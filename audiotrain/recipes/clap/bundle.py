@@ -527,7 +527,7 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
             return str(own), f"--model {given}: a run folder; scoring its {own}"
         if (path / RUN_CONFIG).is_file() and (path / "checkpoints").is_dir():
             raise ValueError(
-                f"--model {given}: a run folder without hf_model/ (the run did not finish); export one of its "
+                f"--model {given}: {_run_without_hf_model(path)} one of its "
                 f"checkpoints first: {export.replace('CHECKPOINT', str(path / 'checkpoints' / 'last'))}, "
                 "then --model DIR"
             )
@@ -576,10 +576,19 @@ def check_pretrained_folder(given: str) -> None:
                 f"--pretrained {given}: a run folder, {what}; to fine-tune its result pass --pretrained {own}"
             )
         raise ValueError(
-            f"--pretrained {given}: a run folder without hf_model/ (the run did not finish), {what}; export "
+            f"--pretrained {given}: {what}; {_run_without_hf_model(path)} "
             f"one of its checkpoints first: python -m audiotrain.recipes.clap export --checkpoint "
             f"{path / 'checkpoints' / 'last'} --out DIR, then --pretrained DIR"
         )
+
+
+def _run_without_hf_model(run: Path) -> str:
+    """What a run folder without ``hf_model/`` is, up to the advice to export one of its checkpoints: a run
+    still going (another live process claims the folder) writes it as it ends; any other did not finish."""
+    owner = ckpt.live_claim_owner(run)
+    if owner is not None:
+        return f"a run folder still going ({owner}): it writes hf_model/ as it ends: wait for it, or export"
+    return "a run folder without hf_model/ (the run did not finish); export"
 
 
 def bundle_of_run(run_dir: Path) -> Bundle:
