@@ -5442,3 +5442,32 @@ def test_a_missing_checkpoint_names_the_folder_whose_checkpoints_it_lists(tmp_pa
     assert "; checkpoints in the current folder (newest first): exported" in capsys.readouterr().err
     assert chords.main(["predict", "--checkpoint", "runs/r2", "song.wav"]) == 2
     assert "; checkpoints in runs (newest first): runs/r1/checkpoints" in capsys.readouterr().err
+
+
+def test_a_run_whose_demo_songs_a_forced_cache_clear_deleted_says_so_and_how_to_score_it(
+    tmp_path, capsys, monkeypatch
+):
+    """`python -m audiotrain cache clear --force` from another terminal, as the run trained, deleted the demo
+    songs its held-out evaluation then read: the run ended with "error: [Errno 2] No such file or directory:
+    '.../song_000.lab'", saying neither why nor that the trained run is saved and scored by a resume."""
+    from audiotrain.__main__ import main as audiotrain_main
+
+    monkeypatch.chdir(tmp_path)
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    written = chords_train._write_training_outputs
+
+    def cleared_meanwhile(*args, **kwargs):  # the other terminal's clear, once training is over
+        best = written(*args, **kwargs)
+        assert audiotrain_main(["cache", "clear", "--force", "--root", str(cache)]) == 0
+        return best
+
+    monkeypatch.setattr(chords_train, "_write_training_outputs", cleared_meanwhile)
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    with pytest.raises(FileNotFoundError) as failed:
+        chords_train.run_training(_tiny_config(cache), run, log=silent, results=silent)
+    message = str(failed.value)
+    assert "deleted or moved since the run read it" in message and "cache clear --force" in message, message
+    assert f"--resume {run / 'checkpoints' / 'last'} with the same flags scores" in message, message
+    capsys.readouterr()
+    assert audiotrain_main(["runs", str(run)]) == 0
+    assert "deleted or moved since the run read it" in capsys.readouterr().out

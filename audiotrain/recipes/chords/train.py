@@ -783,8 +783,12 @@ def _run_training(
         )
     except Exception as error:
         fail_loggers(loggers)  # (a diverged model's evaluation, say: not the success `fit` recorded)
+        gone = not trainer.interrupted and isinstance(error, FileNotFoundError) and error.filename
+        said = _song_gone_after_training(error, checkpoint_dir) if gone else error
         if main and not trainer.interrupted:  # (rank 0's error: another rank's says only that a rank stopped)
-            _record_failed_evaluation(run_dir, error)
+            _record_failed_evaluation(run_dir, said)
+        if gone:
+            raise said from error
         raise
     return RunResult(
         run_dir,
@@ -857,6 +861,18 @@ def evaluate_trained_run(
 #: The key of `TRAINED_FILE` that says why the run's held-out evaluation failed (`python -m audiotrain runs`
 #: lists it as failed with that reason, not as a stop that a resume scores).
 EVALUATION_FAILED_KEY = "evaluation_failed"
+
+
+def _song_gone_after_training(error: FileNotFoundError, checkpoint_dir: Path) -> FileNotFoundError:
+    """A song file the run read before training, gone as its held-out evaluation reads it: another terminal's
+    ``cache clear --force`` (or ``prune --force``) deletes the demo songs a run reads, a data folder may be
+    moved. Said with the resume that scores the trained run, which is saved, once the songs are back."""
+    return FileNotFoundError(
+        f"{error.filename}: deleted or moved since the run read it (python -m audiotrain cache clear --force "
+        "or prune --force deletes the demo songs a run reads); the training is saved: "
+        f"--resume {checkpoint_dir / 'last'} with the same flags scores it once the songs are back (the "
+        "demo's are made again)"
+    )
 
 
 def _record_failed_evaluation(run_dir: Path, error: Exception) -> None:
