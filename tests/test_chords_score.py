@@ -165,3 +165,26 @@ def test_an_empty_transcription_or_annotation_is_listed_as_not_scored_and_the_ot
     assert "not scored: 2 empty .lab files (listed on standard output" in printed.err
     scores = json.loads((out / "scores.json").read_text())
     assert list(scores["per_song"]) == ["a"] and {s["song"] for s in scores["skipped"]} == {"silent", "b"}
+
+
+def test_two_songs_whose_names_differ_in_case_each_pair_with_their_own_annotation(tmp_path, capsys):
+    # predict writes `Song.lab` and `song.lab` for two songs where the file system tells case apart (Linux):
+    # each is scored against its own annotation, never against the other song's.
+    pred, ann = _folders(tmp_path, {"song": SHIFTED}, {"Song": REFERENCE, "song": SHIFTED})
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path / "one")]) == 1
+    printed = capsys.readouterr()
+    assert _majmin(tmp_path / "one") == {"song": _majmin(tmp_path / "one")["song"]}
+    assert _majmin(tmp_path / "one")["song"]["majmin"] == 1.0
+    assert f"- Song: annotation {ann / 'Song.lab'} has no prediction of its name in {pred}" in printed.out
+    (pred / "Song.lab").write_text(REFERENCE)
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path / "both")]) == 0
+    assert {song: scores["majmin"] for song, scores in _majmin(tmp_path / "both").items()} == {
+        "Song": 1.0,
+        "song": 1.0,
+    }
+    # A name that matches both only loosely is not given either of them by a guess.
+    (pred / "SONG.lab").write_text(REFERENCE)
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 1
+    assert f"{pred / 'SONG.lab'}: its name matches 2 annotations in {ann} (Song.lab, song.lab)" in (
+        capsys.readouterr().out
+    )

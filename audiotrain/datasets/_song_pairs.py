@@ -165,6 +165,25 @@ def annotations_under(folder: Path, suffixes: Iterable[str]) -> list[Path]:
     return [path for path in entries if path.suffix.lower() in wanted and path.is_file()]
 
 
+def _names_of(annotations: list[Path]) -> set[str]:
+    """The names of `annotations` without their suffixes, in one Unicode form."""
+    return {nfc(annotation.stem) for annotation in annotations}
+
+
+def _own_names(audio: Path, annotations: list[Path]) -> list[Path]:
+    """Of `annotations` that match `audio` loosely, those of exactly its name where some folder holds
+    several names that differ in case or separators alone (``Song.lab`` beside ``song.lab``: two songs
+    where the file system tells case apart, as `predict` writes them); all of them otherwise."""
+    by_folder: dict[Path, set[str]] = {}
+    for annotation in annotations:
+        by_folder.setdefault(annotation.parent, set()).add(nfc(annotation.stem))
+    if all(len(stems) == 1 for stems in by_folder.values()):
+        return annotations
+    return [
+        annotation for annotation in annotations if nfc(annotation.stem) == nfc(audio.stem)
+    ] or annotations
+
+
 def match_in_annotation_folder(
     audio: list[Path], audio_root: Path, annotations: list[Path], folder: Path, priority: dict[str, int]
 ) -> tuple[dict[Path, Path], list[tuple[Path, str]], list[Path]]:
@@ -173,7 +192,8 @@ def match_in_annotation_folder(
 
     Returns ``(pairs {audio: annotation}, ambiguous [(audio, why)], annotations not paired)``. Where several
     annotations share the name (in different folders: one folder's ``x.lab`` and ``x.jams`` are one
-    annotation, the suffix earlier in `priority` used), the one whose folder mirrors the audio's (`_mirrored`:
+    annotation, the suffix earlier in `priority` used; ``Song.lab`` beside ``song.lab`` are two, each the
+    own of the audio of exactly its name: `_own_names`), the one whose folder mirrors the audio's (`_mirrored`:
     ``Hits_II/01_-_Intro.lab`` for ``Hits II/01 - Intro.wav``) is its own. One that still leaves several, or
     that two audio files share, pairs none of them: each audio file is listed in `ambiguous`, naming the
     others, and never paired by a guess."""
@@ -182,8 +202,9 @@ def match_in_annotation_folder(
         by_name.setdefault(loose_name(path.stem), []).append(path)
     chosen: dict[Path, list[Path]] = {}  # audio -> its annotations (one, or several: ambiguous)
     for path in audio:
-        found = by_name.get(loose_name(path.stem), [])
-        if len({annotation.parent for annotation in found}) == 1:  # one folder: x.lab beside x.jams is one
+        found = _own_names(path, by_name.get(loose_name(path.stem), []))
+        if len({annotation.parent for annotation in found}) == 1 and len(_names_of(found)) == 1:
+            # one folder, one name: x.lab beside x.jams is one annotation
             found = [
                 min(found, key=lambda annotation: priority.get(annotation.suffix.lower(), len(priority)))
             ]
@@ -219,6 +240,7 @@ def match_in_annotation_folder(
         for path, found in chosen.items()
         for same in by_name[loose_name(path.stem)]
         if same.parent in {annotation.parent for annotation in found}
+        and _names_of([same]) <= _names_of(found)
     }
     return pairs, sorted(ambiguous), [path for path in annotations if path not in used]
 
