@@ -188,3 +188,17 @@ def test_two_songs_whose_names_differ_in_case_each_pair_with_their_own_annotatio
     assert f"{pred / 'SONG.lab'}: its name matches 2 annotations in {ann} (Song.lab, song.lab)" in (
         capsys.readouterr().out
     )
+
+
+def test_of_two_transcriptions_whose_names_differ_in_case_the_one_of_the_annotations_name_is_scored(
+    tmp_path, capsys
+):
+    pred, ann = _folders(tmp_path, {"Song": REFERENCE, "song": SHIFTED, "b": REFERENCE}, {"Song": REFERENCE})
+    (ann / "b.lab").write_text(REFERENCE)
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr()
+    assert {song: scores["majmin"] for song, scores in _majmin(tmp_path / "out").items()} == {
+        "Song": 1.0,
+        "b": 1.0,
+    }
+    assert f"- song: prediction {pred / 'song.lab'} has no annotation of its name in {ann}" in printed.out

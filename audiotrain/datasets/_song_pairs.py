@@ -195,7 +195,8 @@ def match_in_annotation_folder(
     annotation, the suffix earlier in `priority` used; ``Song.lab`` beside ``song.lab`` are two, each the
     own of the audio of exactly its name: `_own_names`), the one whose folder mirrors the audio's (`_mirrored`:
     ``Hits_II/01_-_Intro.lab`` for ``Hits II/01 - Intro.wav``) is its own. One that still leaves several, or
-    that two audio files share, pairs none of them: each audio file is listed in `ambiguous`, naming the
+    that two audio files share (unless one of them has exactly its name: ``Song.wav`` beside ``song.wav``,
+    which then has none), pairs none of them: each audio file is listed in `ambiguous`, naming the
     others, and never paired by a guess."""
     by_name: dict[str, list[Path]] = {}
     for path in annotations:
@@ -214,6 +215,15 @@ def match_in_annotation_folder(
     for path, found in chosen.items():
         if len(found) == 1:
             sharing.setdefault(found[0], []).append(path)
+    for annotation, sharers in sharing.items():
+        # Song.wav and song.wav beside one Song.lab: two songs where case tells names apart, the annotation
+        # Song.wav's; song.wav has none of its name.
+        exact = [path for path in sharers if nfc(path.stem) == nfc(annotation.stem)]
+        if len(sharers) > 1 and len(exact) == 1:
+            for path in sharers:
+                if path != exact[0]:
+                    del chosen[path]
+            sharing[annotation] = exact
     pairs: dict[Path, Path] = {}
     ambiguous: list[tuple[Path, str]] = []
     advice = "list its pair in a pairs file (--data.pairs, evaluate's --pairs)"
