@@ -202,3 +202,30 @@ def test_of_two_transcriptions_whose_names_differ_in_case_the_one_of_the_annotat
         "b": 1.0,
     }
     assert f"- song: prediction {pred / 'song.lab'} has no annotation of its name in {ann}" in printed.out
+
+
+def test_an_annotation_in_samples_or_microseconds_is_an_error_naming_it_not_a_memory_error(tmp_path, capsys):
+    """An annotation whose times are not seconds (samples, microseconds: 1e12 'seconds') was framed at 100
+    frames per second over its whole span: numpy's traceback, 'Unable to allocate 364. TiB' (1e7 s took 12 GB
+    and minutes); 1e300 said 'error: Maximum allowed dimension exceeded', naming no file."""
+    for end in ("1e12", "1e300"):
+        (tmp_path / end).mkdir()
+        pred, ann = _folders(
+            tmp_path / end, {"a": REFERENCE}, {"a": REFERENCE.replace("6.0 8.0", f"6.0 {end}")}
+        )
+        assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+        error = capsys.readouterr().err.splitlines()[0]
+        assert error.startswith(f"error: {ann / 'a.lab'}: its last segment ends at {float(end):g} s"), error
+        assert "seconds" in error and str(pred / "a.lab") in error
+    jams = {
+        "annotations": [
+            {
+                "namespace": "chord",
+                "data": [{"time": 0.0, "duration": 1e12, "value": "C:maj", "confidence": 1.0}],
+            }
+        ]
+    }
+    (ann / "a.lab").unlink()
+    (ann / "a.jams").write_text(json.dumps(jams))
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {ann / 'a.jams'}: its last segment ends at 1e+12 s")

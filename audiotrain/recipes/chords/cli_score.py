@@ -14,6 +14,7 @@ from audiotrain._system import versions
 from audiotrain._text import listed, plural
 from audiotrain.chords.lab import (
     DEFAULT_TOLERANCE,
+    AnnotationError,
     ChordSegment,
     EmptyAnnotationError,
     read_annotation,
@@ -60,6 +61,9 @@ _NO_SEGMENTS = ": no chord segments"
 #: Frames per second of the frame-level figures (scores.json's ``frames``, the confusion matrix): finer than
 #: any model's hop, so that a transcription's boundaries move them as little as they move mir_eval's scores.
 FRAME_RATE = 100.0
+#: Longest annotated span (seconds) scored: a day. The frame figures cost memory in proportion to it (a day:
+#: about 0.5 GB); an annotation past it is one whose times are not seconds (samples, milliseconds).
+MAX_SCORED_SECONDS = 24 * 3600.0
 
 
 def _read(path: Path, read, **settings) -> list[ChordSegment]:
@@ -117,6 +121,20 @@ def _pairs(
     return {name(annotation, data): (path, annotation) for path, annotation in paired.items()}, left_out
 
 
+def _refuse_endless(reference: list[ChordSegment], annotation: Path, prediction: Path, estimate) -> None:
+    """An AnnotationError naming `annotation` where it ends past `MAX_SCORED_SECONDS`: framed over its span,
+    it was numpy's MemoryError (1e9 s), or minutes and gigabytes of memory (1e7 s)."""
+    end = reference[-1].end if reference else 0.0
+    if end <= MAX_SCORED_SECONDS:
+        return
+    transcription = f"{prediction} ends at {estimate[-1].end:g} s" if estimate else f"{prediction} is empty"
+    raise AnnotationError(
+        f"{annotation}: its last segment ends at {end:g} s, past a day ({MAX_SCORED_SECONDS:g} s), the "
+        f"longest span score reads; {transcription}: its times in samples or milliseconds? An annotation's "
+        "times are seconds"
+    )
+
+
 def score_predictions(
     predictions: Path,
     data: Path,
@@ -165,6 +183,7 @@ def score_predictions(
                 trimmed[song] = TrimmedReference(
                     annotation.name, str(prediction), reference_end, end, end_of="transcription"
                 )
+        _refuse_endless(reference, annotation, prediction, estimate)
         pairs[song] = (reference, estimate)
         if filled:
             gaps[song] = GapFilledReference(annotation.name, len(filled), sum(end - s for s, end in filled))
