@@ -485,6 +485,29 @@ def test_jsonl_file_name_must_be_a_string(tmp_path):
     assert reasons == {"metadata.jsonl:1": expected + "null", "metadata.jsonl:2": expected + "7"}
 
 
+def test_jsonl_label_or_split_that_is_a_list_or_an_object_is_skipped_not_read_as_its_repr(tmp_path):
+    """A label ["dog", "bark"] was the class "['dog', 'bark']" (Python's str() of the list), a zero-shot class
+    of its own; a split {"name": "test"} the split "{'name': 'test'}". A number stays one, as a CSV cell."""
+    root = tmp_path / "data"
+    for name in "abcde":
+        _wav(root / f"{name}.wav")
+    rows = [
+        {"file_name": "a.wav", "caption": "x", "label": ["dog", "bark"]},
+        {"file_name": "b.wav", "caption": "x", "label": True},
+        {"file_name": "c.wav", "caption": "x", "split": {"name": "test"}},
+        {"file_name": "d.wav", "caption": "x", "label": 3, "split": "train"},
+        {"file_name": "e.wav", "caption": "x", "label": "dog"},
+    ]
+    (root / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    folder = scan_caption_folder(root)
+    assert _reasons(folder) == {
+        "metadata.jsonl:1 (a.wav)": 'label must be a string (a class name), got ["dog", "bark"]',
+        "metadata.jsonl:2 (b.wav)": "label must be a string (a class name), got true",
+        "metadata.jsonl:3 (c.wav)": 'split must be a string (a split name), got {"name": "test"}',
+    }
+    assert sorted((c.label, c.split) for c in folder.clips) == [("3", "train"), ("dog", None)]
+
+
 def _long_folder(tmp_path):
     root = tmp_path / "data"
     for i in range(3):

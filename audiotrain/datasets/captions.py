@@ -751,6 +751,12 @@ def _row_from_object(obj: object, where: str, source: str) -> _Row | Skip:
         captions += values
         caption_names += [f"{key}[{i}]" for i in range(len(values))] if isinstance(value, list) else [key]
     split, lab = obj.get("split"), obj.get("label")
+    for key, value, what in (("label", lab, "a class name"), ("split", split, "a split name")):
+        # str() of a list or an object was a class (or split) named "['dog', 'bark']"; a number stays one,
+        # as a CSV cell holds it; true would be "True".
+        if isinstance(value, (list, dict, bool)):
+            got = json.dumps(value, ensure_ascii=False)[:80]
+            return Skip(named_where, f"{key} must be a string ({what}), got {got}", obj["file_name"])
     return _Row(
         where,
         obj["file_name"],
