@@ -696,7 +696,8 @@ def read_jams(
         if is_utf16(raw):
             raise AnnotationError(f"{path}: {UTF16_TEXT}") from None
         raise AnnotationError(f"{path}: not valid JSON ({err})") from None
-    document = parse_json(text, path, AnnotationError)  # deep nesting, a 5000-digit number: a skip too
+    # unique_keys: json keeps the last of a key given twice ("value" twice: the chord silently the second)
+    document = parse_json(text, path, AnnotationError, unique_keys=True)  # deep nesting, a long number too
     annotations = document.get("annotations") if isinstance(document, dict) else None
     if not isinstance(annotations, list) and isinstance(document, dict) and "chord" in document:
         # JAMS 0.1 (2014): a list per namespace at the top, observations {"start": {"value": ..}, ...}.
