@@ -127,8 +127,19 @@ def read_json(path: Path) -> Any:
 
 
 def optional_json(path: Path) -> Any:
-    """`read_json` of a file a run may not have written yet (None when it is missing)."""
-    return read_json(path) if path.is_file() else None
+    """`read_json` of a record a run may not have written yet (None when it is missing); each is a JSON
+    object, and one that is not is a `RunReadError` naming it (read as one, a list was a raw
+    AttributeError)."""
+    record = read_json(path) if path.is_file() else None
+    if record is not None and not isinstance(record, dict):
+        raise RunReadError(f"{path}: holds a {type(record).__name__}, not a JSON object (a damaged record)")
+    return record
+
+
+def _object(value: Any) -> dict:
+    """`value` where it is a JSON object, else an empty one: a field of a record edited by hand (pooled "x")
+    is a detail the listing does without, not an AttributeError that stops it."""
+    return value if isinstance(value, dict) else {}
 
 
 def flattened(settings: Any, prefix: str = "") -> dict[str, Any]:
@@ -357,11 +368,11 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     stale = None if scores is None else stale_scores(scores, evaluates, checkpoints)
     if stale is not None:  # (scores of other weights: as if there were none)
         scores = None
-    pooled = (scores or {}).get("pooled") or {}
+    pooled = _object((scores or {}).get("pooled"))
     # The demo's songs are named alike (song_000) whatever their settings: those settings tell them apart.
-    source = config.get("data") or {}
+    source = _object(config.get("data"))
     source = source.get("data_dir") or {k: v for k, v in source.items() if k.startswith("demo_")}
-    test_songs = sorted((record.get("songs") or {}).get("test") or [])
+    test_songs = sorted(map(str, _object(record.get("songs")).get("test") or []))
     summary.held_out = json.dumps([source, test_songs], sort_keys=True, default=repr)
     summary.scores = {k: pooled[k] for k in ("majmin", "root") if isinstance(pooled.get(k), (int, float))}
     val_loss = best_of_history(history, "val_loss")
@@ -374,7 +385,7 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     # trained.json: its scores without one are a stopped run's (the recipe scores the weights it stopped with).
     unrecorded_scores = scores is not None and not isinstance((scores or {}).get("scored"), dict)
     ended = trained is not None or unrecorded_scores or summary.epochs == config.get("num_epochs")
-    has_test_songs = bool((record.get("songs") or {}).get("test"))
+    has_test_songs = bool(_object(record.get("songs")).get("test"))
     cut_short = unwritten_evaluation(run / "evaluation", scores)
     summary.status, summary.reason = status_of(
         run,
@@ -415,7 +426,7 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
     checkpoints = checkpoint_folders(run)
     retrieval = optional_json(run / "retrieval.json")
     history = optional_json(run / "history.json")
-    after = (retrieval or {}).get("after") or {}
+    after = _object((retrieval or {}).get("after"))
     keys = ("text_to_audio_R@1", "audio_to_text_R@1", "mAP@10")
     summary.scores = {k: after[k] for k in keys if isinstance(after.get(k), (int, float))}
     summary.score_name = "text_to_audio_R@1" if summary.scores else None
@@ -524,7 +535,7 @@ def read_cv_run(run: Path, summary: RunSummary) -> None:
     if summary.settings:
         summary.settings = {**summary.settings, "cv.folds": total}
     summary.folds = f"{done}/{total}"
-    mean = (cv_scores or {}).get("mean") or {}
+    mean = _object((cv_scores or {}).get("mean"))
     scores = {k: v for k, v in mean.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     # The single runs' headline scores where the cv has them (a Trainer cv's metrics are the module's own).
     headline = {k: v for k, v in scores.items() if k in HEADLINE_SCORES}
@@ -578,7 +589,7 @@ def read_run(run: Path) -> RunSummary:
             if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
                 raise RunReadError(f'{run / "config.json"}: holds no "config" object (not a run record)')
             summary.settings = flattened(record["config"])
-            summary.build = (record.get("versions") or {}).get("audiotrain")
+            summary.build = _object(record.get("versions")).get("audiotrain")
             summary.ran_on = ran_on(record)
             started = record.get("init_from")
             if isinstance(started, dict) and started.get("checkpoint"):

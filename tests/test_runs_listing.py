@@ -713,6 +713,32 @@ def test_a_run_stopped_twice_in_one_epoch_shows_no_scores_of_its_first_stop(runs
 
 
 @pytest.mark.parametrize(
+    "damaged, change, reason",
+    [  # (a hand edit or a merge: a record of the right syntax with a field of another type)
+        ("evaluation/scores.json", lambda d: d.update(pooled="x"), None),
+        ("evaluation/scores.json", lambda d: [1], "evaluation/scores.json: holds a list, not a JSON object"),
+        ("trained.json", lambda d: [1], "trained.json: holds a list, not a JSON object"),
+        ("config.json", lambda d: d["config"].update(data="x"), None),
+        ("config.json", lambda d: d.update(songs="x"), None),
+    ],
+)
+def test_a_run_whose_record_holds_a_field_of_another_type_does_not_stop_the_listing(
+    runs, capsys, damaged, change, reason
+):
+    """scores.json's pooled "x", config.json's data "x" or songs "x", a record that is a list: a raw
+    AttributeError ('str' object has no attribute 'get'), exit status 1, no run listed."""
+    path = runs / "good" / damaged
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps(change(record) or record))
+    text = listing(capsys)
+    assert row(text, "better")[1:3] == ["chords", "finished"]  # the others are listed
+    if reason:
+        assert row(text, "good")[2] == "unreadable" and f"good: runs/good/{reason}" in text
+    else:  # (a detail the listing does without: its score, which songs it held out)
+        assert row(text, "good")[1] == "chords"
+
+
+@pytest.mark.parametrize(
     "record, text, reason",
     [  # (a Hugging Face model folder beside the runs; a YAML list)
         ("config.json", '{"model_type": "bert"}', 'config.json: holds no "config" object (not a run record)'),
