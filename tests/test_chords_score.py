@@ -266,3 +266,15 @@ def test_a_jams_observation_giving_its_chord_twice_is_an_error_not_the_last_one_
         error == f"error: {ann / 'a.jams'}: 'value' given twice in one object; keep one (the last would win "
         "without a word)"
     )
+
+
+def test_a_transcription_in_milliseconds_is_noted_not_scored_without_a_word(tmp_path, capsys):
+    """Another tool's .lab in milliseconds ('0 2000 C:maj' for 2 s) was scored over its annotation's 8 s:
+    its first segment, C:maj, over the whole song; 25 %, exit status 0 and nothing said."""
+    in_ms = "0 2000 C:maj\n2000 4000 G:maj\n4000 6000 A:min\n6000 8000 F:maj\n"
+    pred, ann = _folders(tmp_path, {"ms": in_ms, "s": REFERENCE}, {"ms": REFERENCE, "s": REFERENCE})
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 0
+    err = capsys.readouterr().err
+    assert "note: 1 transcription far past its annotation's end" in err
+    assert "  ms: its transcription ends at 8000 s, its annotation at 8 s (its times in milliseconds?" in err
+    assert "  s:" not in err

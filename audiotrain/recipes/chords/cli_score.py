@@ -210,6 +210,34 @@ def score_predictions(
     return result
 
 
+def _far_past_notes(pairs: dict[str, tuple[list[ChordSegment], list[ChordSegment]]]) -> list[str]:
+    """Notes of the transcriptions ending past twice their annotation's end (and 2 s past it): scored over
+    the annotation's span only, one whose times are milliseconds ('1500 3000 A:min') scored its first
+    segment over the whole song, without a word; the likely cause is said."""
+    far = {
+        song: (estimate[-1].end, reference[-1].end)
+        for song, (reference, estimate) in pairs.items()
+        if reference
+        and estimate
+        and estimate[-1].end > max(2 * reference[-1].end, reference[-1].end + MAX_REFERENCE_OVERHANG_S)
+    }
+    if not far:
+        return []
+    lines = [
+        f"note: {plural(len(far), 'transcription')} far past {'its' if len(far) == 1 else 'their'} "
+        "annotation's end, scored over the annotation's span only (a transcription of another song, or "
+        "times not in seconds?):"
+    ]
+    for song, (end, annotated) in sorted(far.items()):
+        unit = (
+            " (its times in milliseconds? A .lab's times are seconds)" if end / 1000 <= 2 * annotated else ""
+        )
+        lines.append(
+            f"  {song}: its transcription ends at {end:g} s, its annotation at {annotated:g} s{unit}"
+        )
+    return lines
+
+
 def _cmd_score(argv: list[str]) -> int:
     parser = cli.SettingsParser(
         prog="python -m audiotrain.recipes.chords score",
@@ -314,6 +342,8 @@ def _cmd_score(argv: list[str]) -> int:
         print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
     if result.gap_filled:
         print(gap_filled_note(result.gap_filled))
+    for line in _far_past_notes(result.pairs):
+        print(line, file=sys.stderr)
     if comparison is not None:
         print(f"\nagainst {args.against} (mir_eval.chord, % pooled over time):")
         print(comparison.table(written=out is not None))
