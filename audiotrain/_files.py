@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from audiotrain._lfs import MAX_POINTER_BYTES, pointer_text
+from audiotrain._text import listed
 
 try:
     import fcntl
@@ -47,6 +48,51 @@ class OutputWriteError(OSError):
     def __str__(self) -> str:
         return f"cannot write {self.filename}: {storage_cause(self)}" + (
             f"; {self.note}" if self.note else ""
+        )
+
+
+class NotReplaceableError(PermissionError):
+    """An existing output this user may not replace or remove: another user's file in a folder with the
+    sticky bit (a class's shared hand-in folder, /tmp), where only a file's owner (or the folder's) may rename
+    over it or delete it. ``str()`` is one line naming the files, their owner and what to do instead."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def sticky_folder_owner_of(path: Path) -> str | None:
+    """The name of the other user who owns the existing `path`, where `path`'s folder has the sticky bit and
+    this process may therefore not replace or remove it (the kernel refuses with EPERM); else None (also
+    for root, and for a path that does not exist)."""
+    try:
+        owner = os.lstat(path).st_uid
+        folder = os.stat(path.parent)
+    except OSError:
+        return None
+    me = os.geteuid()
+    if me == 0 or not folder.st_mode & stat.S_ISVTX or me in (owner, folder.st_uid):
+        return None
+    try:
+        import pwd
+
+        return pwd.getpwuid(owner).pw_name
+    except (ImportError, KeyError):
+        return f"uid {owner}"
+
+
+def refuse_others_files(paths: Iterable[Path], asked_by: str) -> None:
+    """Refuse, before anything is replaced or removed, to replace `paths` that are other users' files in a
+    folder with the sticky bit (`sticky_folder_owner_of`): `NotReplaceableError` naming them and their owner.
+    `asked_by`: what asked to replace them (``--overwrite``). Without it the replace failed halfway, as
+    ``PermissionError: [Errno 1] Operation not permitted`` naming a temporary file."""
+    owners = {path: owner for path in paths if (owner := sticky_folder_owner_of(path)) is not None}
+    if owners:
+        names = sorted(set(owners.values()))
+        folders = sorted({str(path.parent) for path in owners})
+        raise NotReplaceableError(
+            f"{asked_by} cannot replace {listed(list(owners))}: {' and '.join(names)}'s, in "
+            f"{', '.join(folders)}, a folder with the sticky bit (shared, as /tmp), where only a file's "
+            "owner may replace or remove it; write elsewhere (-o, --run_dir: a folder of your own)"
         )
 
 
@@ -151,7 +197,11 @@ def write_path_atomically(target: str | Path, write_to: Callable[[Path], object]
         try:
             write_to(tmp)
             os.chmod(tmp, mode)
-            os.replace(tmp, target)  # atomic within a file system
+            try:
+                os.replace(tmp, target)  # atomic within a file system
+            except PermissionError:  # (named: the OS's error names the temporary file first)
+                refuse_others_files([target], "this user")
+                raise
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -2,6 +2,7 @@
 another tool) scored against their own annotations, without a checkpoint or audio."""
 
 import json
+import os
 
 from audiotrain.recipes import chords
 
@@ -67,6 +68,31 @@ def test_an_output_folder_written_before_is_not_replaced_unless_asked(tmp_path, 
     assert (tmp_path / "out" / "scores.md").read_text() != "my notes"
     assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(pred), "--overwrite"]) == 2
     assert "is the PREDICTIONS folder" in capsys.readouterr().err  # (its .lab files are the user's)
+
+
+def test_another_users_scores_in_a_shared_sticky_folder_are_refused_in_one_line_and_kept(
+    tmp_path, capsys, monkeypatch
+):
+    """A class's hand-in folder with the sticky bit (as /tmp), where students score into one folder: the
+    second student's `score -o FOLDER --overwrite` stopped with a traceback ending in "PermissionError:
+    [Errno 1] Operation not permitted", as the kernel refused to remove the first one's scores.json; without
+    --overwrite the refusal suggested --overwrite, which could not work."""
+    pred, ann = _folders(tmp_path, {"a": SHIFTED}, {"a": REFERENCE})
+    shared = tmp_path / "hand_in"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    argv = ["score", str(pred), "--data", str(ann), "-o", str(shared)]
+    assert chords.main(argv) == 0  # the first student's scores
+    first = (shared / "scores.json").read_bytes()
+    another_user = os.stat(shared / "scores.json").st_uid + 1
+    monkeypatch.setattr(os, "geteuid", lambda: another_user)  # (root may replace anyone's file: as a user)
+    capsys.readouterr()
+    for flags in ([], ["--overwrite"]):
+        assert chords.main([*argv, *flags]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(f"error: --overwrite cannot replace {shared / 'a.lab'}"), error
+        assert f"in {shared}, a folder with the sticky bit" in error and "write elsewhere" in error
+    assert (shared / "scores.json").read_bytes() == first
 
 
 def test_a_malformed_line_is_a_one_line_error_naming_the_file_and_line(tmp_path, capsys):

@@ -55,6 +55,31 @@ def test_without_hard_links_a_create_still_refuses_an_existing_file_and_keeps_it
     assert sorted(path.name for path in tmp_path.iterdir()) == ["new.json", "predictions.json"]
 
 
+def test_replacing_another_users_file_in_a_sticky_folder_names_the_file_and_its_owner(tmp_path, monkeypatch):
+    """A replace that the kernel refuses (EPERM: another user's file in a folder with the sticky bit, a file
+    written there by that user since a command checked) was "[Errno 1] Operation not permitted:
+    '.../.tmp-<hex>.lab' -> '.../song.lab'", naming the temporary file first. Now one line names the file
+    and whose it is; it stays as it was, and no temporary file is left."""
+    shared = tmp_path / "hand_in"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    theirs = shared / "song.lab"
+    theirs.write_text("the other student's")
+    another_user = theirs.stat().st_uid + 1
+    monkeypatch.setattr(os, "geteuid", lambda: another_user)  # (root may replace anyone's file: as a user)
+
+    def refuse(*_args, **_kwargs):  # (what the kernel says to a user there; root is let through)
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(PermissionError) as info:
+        write_output(theirs, lambda tmp: tmp.write_bytes(b"mine"), replace=True)
+    assert str(info.value).startswith(f"this user cannot replace {theirs}: "), str(info.value)
+    assert f"in {shared}, a folder with the sticky bit" in str(info.value)
+    assert theirs.read_text() == "the other student's"
+    assert [path.name for path in shared.iterdir()] == ["song.lab"]
+
+
 @pytest.mark.parametrize("name", ["scores.json", "history.png"])
 def test_what_a_write_killed_midway_leaves_is_what_the_resume_removes(tmp_path, name):
     """A run killed (SIGKILL, out of memory) while it writes a file leaves its temporary file; the resume's

@@ -49,6 +49,7 @@ from audiotrain._files import (  # (is_inside: the recipes import it from here)
     parse_json,
     path_limit,
     probe_writable,
+    refuse_others_files,
     remove_killed_writes,
     write_atomically,
 )
@@ -711,6 +712,7 @@ def clear_run_outputs(
     training): `ckpt.FolderInUseError` naming that process."""
     outputs = list(outputs)
     refuse_outputs_in_use(folder, outputs, asked_by)
+    refuse_others_files([folder / name for name in outputs], asked_by)  # (before anything goes)
     # A killed write of one of the run's files (a plot, a record, a song's .lab in a sub-folder: an
     # evaluation of album/song) left its temporary file beside it.
     for place in _output_folders(folder, outputs):
@@ -927,10 +929,9 @@ def refuse_existing_outputs(targets: Iterable[Path], overwrite: bool, can_skip: 
     """Refuse (before any work) to replace output files that exist already (earlier predictions or scores,
     perhaps edited by hand), unless `overwrite`. `can_skip`: the command takes ``--skip_existing``, which
     the refusal then names (after a killed run, the only hint of how to go on)."""
-    if overwrite:
-        return
     existing = [t for t in targets if _exists(t)]
-    if existing:
+    refuse_others_files(existing, "--overwrite")  # (no --overwrite replaces those: said, not suggested)
+    if existing and not overwrite:
         raise FileExistsError(
             f"refusing to replace {listed(existing)}: written earlier (or by hand). Write elsewhere with -o, "
             + ("pass --skip_existing to keep them and write the rest, " if can_skip else "")

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._file_names import local_name
-from audiotrain._files import STORAGE_ERRNOS, UTF16_TEXT, OutputWriteError, is_utf16, parse_json
+from audiotrain._files import (
+    STORAGE_ERRNOS,
+    UTF16_TEXT,
+    NotReplaceableError,
+    OutputWriteError,
+    is_utf16,
+    parse_json,
+)
 from audiotrain._invocation import as_started
 from audiotrain._system import KernelCompileError
 from audiotrain._yaml import MAX_YAML_VALUES, parse_yaml
@@ -1509,6 +1516,7 @@ USER_ERRORS = (
     KernelCompileError,  # TMPDIR full or not writable: MLX could not compile a kernel there (it names TMPDIR)
     LauncherEnvironmentError,  # a launcher's variables left over from an earlier job: which, and to unset them
     NotADirectoryError,
+    NotReplaceableError,  # another user's output in a shared (sticky) folder: whose, and to write elsewhere
     OutputWriteError,  # a full disk (a quota, an I/O error) writing an output: the file and the cause
     UnsafeCheckpointError,  # a pickle that asks for code: refused, and said in one line, not a traceback
     ValueError,
