@@ -6,6 +6,8 @@ import os
 
 from audiotrain.recipes import chords
 
+from tests.other_users import closed_to_this_user
+
 REFERENCE = "0.0 2.0 C:maj\n2.0 4.0 G:maj\n4.0 6.0 A:min\n6.0 8.0 F:maj\n"
 #: The same chords, each 0.5 s late (and N before): 6 of the 8 annotated seconds right.
 SHIFTED = "0.0 0.5 N\n0.5 2.5 C:maj\n2.5 4.5 G:maj\n4.5 6.5 A:min\n6.5 8.0 F:maj\n"
@@ -93,6 +95,22 @@ def test_another_users_scores_in_a_shared_sticky_folder_are_refused_in_one_line_
         assert error.startswith(f"error: --overwrite cannot replace {shared / 'a.lab'}"), error
         assert f"in {shared}, a folder with the sticky bit" in error and "write elsewhere" in error
     assert (shared / "scores.json").read_bytes() == first
+
+
+def test_an_output_folder_inside_another_users_closed_folder_is_one_line_naming_it(
+    tmp_path, capsys, monkeypatch
+):
+    """In a class's shared folder, a student's `score -o runs/mine` where runs/ is another student's (made
+    under umask 077) stopped with a traceback ending in "PermissionError: [Errno 13] Permission denied:
+    'runs/mine'"; predict, evaluate and train's --run_dir the same."""
+    pred, ann = _folders(tmp_path, {"a": SHIFTED}, {"a": REFERENCE})
+    closed = tmp_path / "runs"
+    closed.mkdir()
+    closed_to_this_user(monkeypatch, closed)
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(closed / "mine")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: -o {closed / 'mine'}: cannot look into {closed} (Permission denied)")
+    assert "another user's folder?" in error
 
 
 def test_a_malformed_line_is_a_one_line_error_naming_the_file_and_line(tmp_path, capsys):

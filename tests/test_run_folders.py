@@ -31,6 +31,8 @@ from audiotrain.train.checkpoint import FolderInUseError
 import numpy as np
 import pytest
 
+from tests.other_users import closed_to_this_user
+
 
 def test_default_run_folders_are_unique_when_runs_start_in_the_same_second(tmp_path, monkeypatch):
     monkeypatch.setattr("time.strftime", lambda fmt: "20260101-120000")  # every run starts "now"
@@ -1167,3 +1169,18 @@ def test_a_resume_command_naming_a_japanese_folder_pastes_from_an_ascii_terminal
     words = pasted.stdout.split(b"\0")[:-1]
     raw = folder.encode("utf-8")
     assert words == [b"python", b"-m", b"m", b"--data", raw, b"--run_dir", raw, b"--resume", raw + b"/last"]
+
+
+def test_a_run_or_checkpoint_folder_inside_another_users_closed_folder_is_one_line_naming_it(
+    tmp_path, monkeypatch
+):
+    """A student's --run_dir runs/mine (or --checkpoint_dir) where runs/ is another student's, made under
+    umask 077 in the class's shared folder: a traceback ending in "PermissionError: [Errno 13] Permission
+    denied: 'runs/mine'" before; one line naming the folder that cannot be looked into now."""
+    closed = tmp_path / "runs"
+    closed.mkdir()
+    closed_to_this_user(monkeypatch, closed)
+    with pytest.raises(OutputFolderError, match=re.escape(f"cannot look into {closed} (Permission denied)")):
+        check_run_folder(closed / "mine", "--run_dir", overwrite=True)
+    with pytest.raises(OutputFolderError, match=re.escape(f"--checkpoint_dir {closed / 'ck'}: cannot look")):
+        check_checkpoint_folder(closed / "ck", tmp_path / "run", "--checkpoint_dir", None)

@@ -117,6 +117,7 @@ def check_can_write(folder: Path, name: str) -> None:
     Tried with a probe file, created and removed at once, in the folder or in the nearest parent that
     exists (where it would be made): permission bits say nothing for root, ACLs or a read-only mount."""
     _refuse_a_name_too_long(folder, name)
+    refuse_a_folder_not_searchable(folder, name)
     existing = folder
     while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
         existing = existing.parent
@@ -142,6 +143,38 @@ def _refuse_a_name_too_long(folder: Path, name: str) -> None:
     too_long = name_too_long(folder / "config.json")
     if too_long is not None:
         raise OutputFolderError(f"{name}: cannot be made: {too_long}; choose a shorter path")
+
+
+def refuse_a_folder_not_searchable(folder: Path, name: str) -> None:
+    """Refuse an output `folder` inside a folder this user may not look into (another user's ``runs/``, made
+    under ``umask 077`` in a class's shared folder): pathlib's exists() ended such a command in a raw
+    "[Errno 13] Permission denied" traceback. Names the folder that cannot be looked into."""
+    try:
+        os.lstat(folder)
+        return
+    except PermissionError as error:
+        cause = error.strerror or str(error)
+    except OSError:  # (gone, a name too long: the checks after this one say so)
+        return
+    closed = next(
+        (place.parent for place in [*reversed(folder.parents), folder] if not _can_look_up(place)),
+        folder.parent,
+    )
+    raise OutputFolderError(
+        f"{name}: cannot look into {closed} ({cause}): another user's folder? Choose a folder you can "
+        "write to"
+    )
+
+
+def _can_look_up(path: Path) -> bool:
+    """Whether ``lstat`` of `path` is not refused for permission (`path` need not exist)."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return False
+    except OSError:
+        pass
+    return True
 
 
 #: The longest file name, in bytes, most file systems take (ext4, XFS, APFS, NTFS in UTF-16 units): what
@@ -476,6 +509,7 @@ def check_run_folder(
 
     The refusal suggests `resume_hint` (default: ``--resume`` with the run's newest checkpoint, if any)."""
     _refuse_a_name_too_long(folder, f"{flag} {folder}")
+    refuse_a_folder_not_searchable(folder, f"{flag} {folder}")
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a run folder (new, or empty)")
     check_can_write(folder, f"{flag} {folder}")
@@ -596,6 +630,7 @@ def check_checkpoint_folder(
     `overwrite` (``--overwrite``) replaces the run in `run_dir`: it lifts the refusal where that run saved its
     checkpoints in `folder` (`saves_checkpoints_in`; `clear_checkpoints` removes them with the run), and not
     for another run's: that run's folder would go on naming checkpoints that are now this run's."""
+    refuse_a_folder_not_searchable(folder, f"{flag} {folder}")
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{flag} {folder} is a file; expected a folder for the checkpoints")
     check_can_write(folder, f"{flag} {folder}")

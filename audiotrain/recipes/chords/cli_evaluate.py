@@ -12,6 +12,7 @@ from audiotrain.recipes._run import (
     check_kernel_cache,
     clear_run_outputs,
     path_flag,
+    refuse_a_folder_not_searchable,
     refuse_outputs_of_a_live_run,
 )
 
@@ -142,6 +143,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
     check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
     if args.output is not None:
         # Found now, not when the first .lab is written after transcribing every song.
+        refuse_a_folder_not_searchable(args.output, f"-o {args.output}")
         if args.output.exists() and not args.output.is_dir():
             raise FileExistsError(
                 f"-o {args.output} is a file; evaluate writes a .lab per song and the scores into a folder"

@@ -34,6 +34,7 @@ from audiotrain.recipes._run import (
     name_too_long,
     nonempty_path,
     path_flag,
+    refuse_a_folder_not_searchable,
     refuse_outputs_of_a_live_run,
     shell_command,
 )
@@ -321,6 +322,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
     source = Path(os.path.abspath(args.input))
     out_dir = Path(args.output) if args.output else source.with_name(source.name + "-chords")
     _refuse_name_too_long(out_dir, str(out_dir))
+    refuse_a_folder_not_searchable(out_dir, f"-o {out_dir}")
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(
             f"-o {out_dir} is a file; a folder input ({args.input}) needs an output folder, where one file "

@@ -29,6 +29,7 @@ from audiotrain.recipes._run import (
     clear_run_outputs,
     is_inside,
     path_flag,
+    refuse_a_folder_not_searchable,
     refuse_outputs_of_a_live_run,
 )
 from audiotrain.recipes.chords import cli
@@ -309,6 +310,7 @@ def _cmd_score(argv: list[str]) -> int:
                     f"-o {out} holds the {flag} {path}, and nothing under -o is read (the scores' own .lab "
                     "copies are there): write the scores to a folder of their own"
                 )
+        refuse_a_folder_not_searchable(out, f"-o {out}")
         if out.exists() and not out.is_dir():
             raise FileExistsError(
                 f"-o {out} is a file; score writes a .lab per song and the scores into a folder"
