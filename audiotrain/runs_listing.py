@@ -581,6 +581,17 @@ def read_run(run: Path) -> RunSummary:
     """What `run` holds, as one `RunSummary`; an unreadable or unknown folder says why (never raises)."""
     summary = RunSummary(run)
     try:
+        os.scandir(run).close()
+    except PermissionError as error:  # (the folder's, not cv_progress.json's: the first file tried)
+        summary.status = "unreadable"
+        summary.reason = (
+            f"{run}: {error.strerror or error}: another user's folder, made under a umask such as 077? Its "
+            f"owner can share it: chmod -R go+rX {run}"
+        )
+        return summary
+    except OSError:  # (a file, or gone: the reading below says so)
+        pass
+    try:
         summary.size_bytes = folder_size(run)
         if (run / "cv_progress.json").is_file() or (run / "folds.json").is_file() or _older_chords_cv(run):
             read_cv_run(run, summary)

@@ -6,14 +6,28 @@ from pathlib import Path
 
 
 def closed_to_this_user(monkeypatch, closed):
-    """`closed` a folder this user may not look into (another user's, made under umask 077): root looks into
-    any, so the kernel's refusal of a path inside it is played here."""
+    """`closed` a folder this user may neither list nor look into (another user's, made under umask 077):
+    root may look into any, so the kernel's refusals, of the folder's listing and of any path inside it,
+    are played here."""
+
+    def refused(path):
+        return PermissionError(errno.EACCES, "Permission denied", str(path))
+
     for name in ("stat", "lstat"):
         real = getattr(os, name)
 
         def refusing(path, *args, real=real, **kwargs):
             if Path(os.path.abspath(path)).parent == closed:
-                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+                raise refused(path)
             return real(path, *args, **kwargs)
 
         monkeypatch.setattr(os, name, refusing)
+    for name in ("scandir", "listdir"):
+        real = getattr(os, name)
+
+        def refusing_list(path=".", *args, real=real, **kwargs):
+            if not isinstance(path, int) and Path(os.path.abspath(path)) == closed:
+                raise refused(path)
+            return real(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, refusing_list)

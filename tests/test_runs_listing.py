@@ -17,6 +17,8 @@ from audiotrain.train.checkpoint import CLAIM_FILE
 import pytest
 from fifo_waits import returns_without_waiting
 
+from tests.other_users import closed_to_this_user
+
 
 def write_json(path, value):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1045,3 +1047,16 @@ def test_a_clap_run_whose_evaluation_after_training_failed_is_failed_with_its_er
     text = capsys.readouterr().out
     assert row(text, "clapfail")[1:3] == ["clap", "failed"], text
     assert "clapfail: trained, its evaluation after training failed: the loss is NaN" in text, text
+
+
+def test_another_users_run_folder_is_unreadable_as_a_folder_not_as_a_file_in_it(runs, capsys, monkeypatch):
+    """A teacher listing the students' runs, one made under umask 077: its note was "runs/good/
+    cv_progress.json: Permission denied", a file no chords run has, the first one the listing looked for."""
+    closed_to_this_user(monkeypatch, runs / "good")
+    text = listing(capsys)
+    assert row(text, "good")[1:3] == ["-", "unreadable"]
+    assert (
+        "good: runs/good: Permission denied: another user's folder, made under a umask such as 077?" in text
+    )
+    assert "chmod -R go+rX runs/good" in text and "runs/good/cv_progress.json" not in text
+    assert row(text, "better")[1:3] == ["chords", "finished"]  # (the others are listed as they are)
