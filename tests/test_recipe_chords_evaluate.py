@@ -1173,6 +1173,33 @@ def test_evaluate_says_which_scored_songs_the_checkpoint_trained_on(songs, tmp_p
     assert "trained on" not in capsys.readouterr().out
 
 
+def test_songs_named_as_those_of_another_training_folder_are_said_to_be_matched_by_name_alone(
+    songs, tmp_path, capsys
+):
+    """A teacher scoring a student's model on a held-out folder whose songs are named as the training folder's
+    (song_000...): the note said the model trained on them, "their scores are not held-out ones", though its
+    run trained on another folder. It now says they were matched by name, and where it trained."""
+    data = _data_folder(songs, tmp_path)
+    checkpoint = _tiny_checkpoint(
+        tmp_path / "ckpt", seed=0, songs=_song_record({"train": [songs[0].name], "val": [], "test": []})
+    )
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--tta", "0", "--data", str(data)]
+    for trained_on, note in (
+        (
+            tmp_path / "training_songs",
+            f", by name alone: it trained on {tmp_path / 'training_songs'}, another ",
+        ),
+        (data, ": their scores are not held-out ones"),  # (its own folder: no doubt)
+    ):
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        state["run_config"] = {"data": {"data_dir": str(trained_on)}}
+        (checkpoint / "trainer_state.json").write_text(json.dumps(state))
+        capsys.readouterr()
+        assert chords.main(argv) == 0
+        printed = capsys.readouterr().out
+        assert f"is a song {checkpoint} trained on ({songs[0].name}){note}" in printed, printed
+
+
 def test_evaluate_against_says_which_scored_songs_the_other_checkpoint_trained_on(songs, tmp_path, capsys):
     """`evaluate --checkpoint NEW --against OLD` on a folder holding OLD's training songs printed the
     difference with its interval as if both were held out, with no word that OLD had trained on them (only

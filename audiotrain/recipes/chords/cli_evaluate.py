@@ -38,6 +38,7 @@ from audiotrain.recipes.chords.evaluate import (
     songs_trained_on,
     take_run_pairing,
     trained_on_note,
+    training_folder_elsewhere,
     trimmed_note,
     unwritable_lab_files,
     write_evaluation,
@@ -250,6 +251,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
             against.checkpoint,
             len(baseline.scores.per_song),
             written=False,
+            elsewhere=training_folder_elsewhere(against.checkpoint, args.data),
         )
     # Written before anything is printed: a reader that leaves early (`| head -3`) ends the printing, and must
     # not cost the files of minutes of transcription. A write that fails (a scores.json another evaluation
@@ -278,7 +280,11 @@ def _cmd_evaluate(argv: list[str]) -> int:
         print(f"note: {result.frames_note}")
     print(f"transcription speed: {audio_speed(result.audio_seconds, result.wall_seconds)}")
     trained_on = trained_on_note(
-        result.trained_on, predictor.checkpoint, len(result.scores.per_song), written=args.output is not None
+        result.trained_on,
+        predictor.checkpoint,
+        len(result.scores.per_song),
+        written=args.output is not None,
+        elsewhere=training_folder_elsewhere(predictor.checkpoint, args.data),
     )
     if (
         trained_on

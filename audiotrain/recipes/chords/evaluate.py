@@ -85,6 +85,7 @@ from audiotrain.recipes.chords.predict import (
 )
 from audiotrain.recipes.chords.song_record import checkpoint_run_record, stored_song_record
 from audiotrain.recipes.chords.task import stored_settings
+from audiotrain.recipes.config_cli import RUN_CONFIG_KEY
 from audiotrain.recipes.split_record import run_record_of
 from audiotrain.train import checkpoint as ckpt
 
@@ -415,12 +416,39 @@ def songs_trained_on(checkpoint: Path | None, scored: Iterable[str]) -> dict[str
     }
 
 
+def training_folder_elsewhere(checkpoint: Path | None, data: Path | None) -> Path | None:
+    """The data folder `checkpoint`'s run trained on (its recorded ``data.data_dir``) where that is another
+    folder than `data`, the one scored (neither inside the other): its songs are then matched by name alone,
+    and a held-out folder named as the training one (a class's ``song_000``... beside its training songs)
+    holds other songs under the same names. None where not recorded, or the same folder."""
+    if checkpoint is None or data is None:
+        return None
+    try:
+        state = ckpt.read_model_state(checkpoint)
+    except (OSError, ValueError, ckpt.CheckpointError):
+        return None
+    recorded = state.get(RUN_CONFIG_KEY)
+    recorded = recorded.get("data") if isinstance(recorded, dict) else None
+    trained = recorded.get("data_dir") if isinstance(recorded, dict) else None
+    if not isinstance(trained, str) or not trained or not Path(trained).is_absolute():
+        return None
+    if is_inside(data, trained) or is_inside(trained, data):
+        return None
+    return Path(trained)
+
+
 def trained_on_note(
-    trained_on: dict[str, list[str]] | None, checkpoint: Path | None, scored: int, written: bool = True
+    trained_on: dict[str, list[str]] | None,
+    checkpoint: Path | None,
+    scored: int,
+    written: bool = True,
+    elsewhere: Path | None = None,
 ) -> str:
     """One line saying how many of the `scored` songs `checkpoint` trained on (`songs_trained_on`), naming
     a few, so that training-set scores are not reported as held-out ones; "" when none. `written`: a
-    scores.json that lists them is written (``-o``), and the line says where."""
+    scores.json that lists them is written (``-o``), and the line says where. `elsewhere`: the folder the
+    checkpoint trained on, where another than the one scored (`training_folder_elsewhere`): the line says the
+    songs were matched by name alone."""
     if not trained_on or not (trained_on["train"] or trained_on["val"]):
         return ""
     parts = [
@@ -441,6 +469,11 @@ def trained_on_note(
         if names
     ]
     where = " (scores.json: songs_trained_on)" if written else ""
+    if elsewhere is not None:
+        return "; ".join(parts) + (
+            f", by name alone: it trained on {elsewhere}, another folder; if they are the same songs, their "
+            f"scores are not held-out ones{where}"
+        )
     return "; ".join(parts) + f": their scores are not held-out ones{where}"
 
 
