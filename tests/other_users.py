@@ -17,7 +17,7 @@ def closed_to_this_user(monkeypatch, closed):
         real = getattr(os, name)
 
         def refusing(path, *args, real=real, **kwargs):
-            if Path(os.path.abspath(path)).parent == closed:
+            if closed in Path(os.path.abspath(path)).parents:
                 raise refused(path)
             return real(path, *args, **kwargs)
 

@@ -33,6 +33,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.other_users import closed_to_this_user
+
 MODEL = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
 WINDOW_FRAMES = 32  # the run's data.window_frames: not the predictor's default of 96
 
@@ -824,3 +826,18 @@ def test_a_folder_the_readmes_fine_tuning_saved_twice_in_is_refused_naming_both_
         ChordPredictor.from_checkpoint(tuned)
     assert ChordPredictor.from_checkpoint(second).checkpoint == second
     assert ChordPredictor.from_checkpoint(tuned / "checkpoints" / "last").window_frames == WINDOW_FRAMES
+
+
+def test_another_users_run_is_one_line_naming_it_and_how_its_owner_shares_it(
+    run, song, tmp_path, monkeypatch, capsys
+):
+    """A teacher's predict, evaluate or export --checkpoint of a student's run made under umask 077 stopped
+    with a traceback ending in "PermissionError: [Errno 13] Permission denied: 'RUN/trainer_state.json'"."""
+    closed_to_this_user(monkeypatch, run)
+    for checkpoint in (run, run / "checkpoints" / "best"):
+        assert chords.main(["predict", "--checkpoint", str(checkpoint), str(song)]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith(
+            f"error: {checkpoint}: cannot read it (Permission denied): another user's run"
+        ), error
+        assert f"chmod -R go+rX {checkpoint}" in error

@@ -75,8 +75,20 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
     ``checkpoints/last``; ``checkpoints`` being the relative ``checkpoint_dir`` its config.json records),
     holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best`` that the run's save is
     swapping in (briefly missing) is waited for, not passed over for ``last``; one whose save was killed
-    midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is."""
+    midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is. A folder this user
+    may not read (another user's run, made under ``umask 077``) is a `ckpt.CheckpointError` naming it."""
     path = Path(path)
+    try:
+        return _resolved_model_checkpoint(path)
+    except PermissionError as error:  # (pathlib's exists() raised it, a traceback naming no fix)
+        raise ckpt.CheckpointError(
+            f"{path}: cannot read it ({error.strerror or error}): another user's run, made under a umask "
+            f"such as 077? Its owner can share it: chmod -R go+rX {path}"
+        ) from None
+
+
+def _resolved_model_checkpoint(path: Path) -> Path:
+    """`resolve_model_checkpoint`'s work."""
     if path.is_dir() and not (path / ckpt.STATE_FILE).exists():
         for name in ("best", "last"):
             candidate = run_checkpoints(path) / name
