@@ -918,7 +918,8 @@ def compare_main(argv: list[str], prog: str, out: Callable[[str], None]) -> int:
             runs.append(run)
     if len(runs) < 2:
         why = "; ".join(f"{path}: not a run to compare: {reason}" for path, reason in not_compared.items())
-        parser.error(f"{why}; give two runs or more to compare")
+        # (two or more were given: asking for two would read as if the command line were short of one)
+        parser.error(f"{why}; {len(runs)} of the {len(args.runs)} runs given can be compared: two are needed")
     compared = comparison(runs)
     compared["not_compared"] = not_compared
     out(json.dumps(compared, indent=1, default=repr) if args.json else comparison_text(runs, compared))

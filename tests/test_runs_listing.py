@@ -810,6 +810,18 @@ def test_compare_compares_the_readable_runs_and_names_the_unreadable_one(runs, c
     ]
 
 
+def test_compare_of_two_runs_one_unreadable_says_how_many_can_be_compared(runs, capsys):
+    """A teacher comparing two students' runs, one of which cannot be read, was told "give two runs or
+    more to compare", as if the command line named one."""
+    with pytest.raises(SystemExit) as exit:
+        main(["runs", "compare", "runs/good", "runs/damaged"])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert "runs/damaged: not a run to compare: runs/damaged/config.json" in error
+    assert error.rstrip().endswith("1 of the 2 runs given can be compared: two are needed"), error
+    assert "give two runs or more" not in error
+
+
 def test_compare_shows_the_checkpoint_a_fine_tuned_run_started_from(runs, capsys):
     """`init_from` lies beside `config` in config.json: a run from random weights and one fine-tuned from
     another run's checkpoint differed in no row."""
