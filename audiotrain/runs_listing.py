@@ -653,7 +653,9 @@ def list_runs(folders: Iterable[Path]) -> list[RunSummary]:
             runs.append(itself)
             continue
         try:
-            inside = sorted(p for p in folder.iterdir() if p.is_dir())
+            # (not the hidden ones: a home folder's .cache and .config are no runs, and a student's, made
+            # under umask 077, was listed as an unreadable run whose owner could share it with chmod -R)
+            inside = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         except OSError as error:
             runs.append(
                 RunSummary(folder, status="unreadable", reason=f"{folder}: {error.strerror or error}")

@@ -1072,3 +1072,11 @@ def test_another_users_run_folder_is_unreadable_as_a_folder_not_as_a_file_in_it(
     )
     assert "chmod -R go+rX runs/good" in text and "runs/good/cv_progress.json" not in text
     assert row(text, "better")[1:3] == ["chords", "finished"]  # (the others are listed as they are)
+
+
+def test_hidden_folders_beside_the_runs_are_not_listed(runs, capsys):
+    """A teacher listing a student's home folder: its .cache and .config were rows of unreadable runs, their
+    notes suggesting chmod -R go+rX on them."""
+    (runs / ".config" / "matplotlib").mkdir(parents=True)
+    text = listing(capsys)
+    assert ".config" not in text and row(text, "good")[1:3] == ["chords", "finished"]
