@@ -650,6 +650,24 @@ def test_numpy_arrays_in_callback_state_are_stored_as_lists(tmp_path):
     assert again.loaded == {"scores": [0.0, 1.0, 2.0], "best": 1.5, "m": [[1, 2]]}
 
 
+def test_an_array_in_callback_state_warns_at_the_save_that_it_comes_back_as_a_list(tmp_path):
+    """A Lightning EMA callback keeping its shadow weights (a tree of mx.arrays) in state_dict() got nested
+    lists back on resume, silently: its next update mapped over the lists and made one scalar per element."""
+    ck = tmp_path / "ck"
+    shadow = {"w": mx.zeros((2, 3)), "b": mx.zeros(3), "steps": mx.array(4), "best": np.float32(0.5)}
+    with pytest.warns(UserWarning) as caught:
+        fit(tmp_path, [Keeps(shadow, {"q": np.ones(2)}), ModelCheckpoint(dirpath=ck, save_last=True)])
+    said = {str(w.message) for w in caught if "back as a nested list" in str(w.message)}
+    assert said == {
+        "callback 'Keeps': its state_dict()['payload']['w'] is an mx.array of shape (2, 3) (and 1 other array), "
+        "which a checkpoint (JSON) gives back as a nested list; to get an mx.array back, return it from "
+        "state_arrays() (see Callback.state_arrays), or store .tolist() to say that a list is meant",
+        "Keeps.on_save_checkpoint: checkpoint['my_extra']['q'] is a numpy array of shape (2,), which a "
+        "checkpoint (JSON) gives back as a nested list; to get a numpy array back, return it from "
+        "state_arrays() (see Callback.state_arrays), or store .tolist() to say that a list is meant",
+    }  # (one warning for each state; a 0-d array or a numpy number comes back as the number it holds)
+
+
 @pytest.mark.parametrize(
     "payload, extra, match",
     [

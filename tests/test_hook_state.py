@@ -172,3 +172,17 @@ def test_a_ckpt_path_that_cannot_be_read_still_tears_the_datamodule_down(tmp_pat
     with pytest.raises(CheckpointError, match="does not exist"):
         getattr(t, stage)(TinyClassifier(), datamodule=datamodule, ckpt_path=tmp_path / "missing")
     assert failures.seen == ["CheckpointError"] and datamodule.torn_down == [stage]
+
+
+def test_an_array_the_module_hook_stores_warns_that_it_comes_back_as_a_list(tmp_path):
+    """Lightning's `checkpoint["ema"] = weights` came back as nested lists without a word."""
+    import mlx.core as mx
+
+    with pytest.warns(UserWarning) as caught:
+        fit(tmp_path, Hooked({"ema": {"w": mx.zeros((4, 2))}}))
+    said = {str(w.message) for w in caught if "back as a nested list" in str(w.message)}
+    assert said == {
+        "Hooked.on_save_checkpoint: checkpoint['ema']['w'] is an mx.array of shape (4, 2), which a checkpoint "
+        "(JSON) gives back as a nested list; to get an mx.array back, rebuild it where the state is loaded "
+        "(mx.array(...), np.asarray(...)), or store .tolist() to say that a list is meant"
+    }

@@ -120,8 +120,8 @@ class Callback:
     def state_dict(self) -> dict[str, Any]:
         """What this callback must carry over a resume (a counter, a best score), saved in every
         checkpoint under `state_key`. JSON: numbers, strings, lists and dicts with string keys (arrays
-        are stored as lists: large ones belong in `state_arrays()`); a tuple, a set or a key that is not a
-        string is refused at the first save, naming the field. Default: nothing."""
+        come back as lists, with a warning at the save: keep them in `state_arrays()`); a tuple, a set or a
+        key that is not a string is refused at the first save, naming the field. Default: nothing."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

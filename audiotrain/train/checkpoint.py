@@ -907,17 +907,56 @@ def check_callback_state(state: dict[str, Any], added_by: dict[str, str]) -> Non
     `state` that callbacks' ``on_save_checkpoint`` added (`added_by`: each such key and the name of the
     callback that added it). A dict key that is not a string would come back as one, a tuple as a list, and
     a set cannot be stored: each is named with its callback and field, at the first save. Arrays (MLX,
-    numpy) are stored as nested lists."""
+    numpy) are stored as nested lists, with a warning (Lightning gives tensors back as tensors)."""
     for key, value in (state.get("callbacks") or {}).items():
-        check_keeps(value, f"callback {key!r}: its state_dict()", "")
+        check_keeps(value, f"callback {key!r}: its state_dict()", "", arrays_back=_CALLBACK_ARRAYS)
     for key, callback in added_by.items():
-        check_keeps(state[key], f"{callback}.on_save_checkpoint: checkpoint", f"[{key!r}]")
+        where = f"{callback}.on_save_checkpoint: checkpoint"
+        check_keeps(state[key], where, f"[{key!r}]", arrays_back=_CALLBACK_ARRAYS)
 
 
-def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> None:
+_CALLBACK_ARRAYS = "return it from state_arrays() (see Callback.state_arrays)"
+_HOOK_ARRAYS = "rebuild it where the state is loaded (mx.array(...), np.asarray(...))"
+
+
+def _warn_arrays_come_back_as_lists(arrays: list[tuple[str, Any]], owner: str, arrays_back: str) -> None:
+    """A Lightning callback keeping weights in its state (an EMA's shadow) gets tensors back from torch's
+    checkpoint; here JSON gives nested lists, and code written for arrays goes on with them silently (an
+    `mx.utils.tree_map` over a list makes one scalar per element). One warning per owner, naming the first."""
+    arrays = [(field, value) for field, value in arrays if getattr(value, "ndim", 0) > 0]
+    if not arrays:
+        return  # (a 0-d array or a numpy number comes back as the number it holds)
+    field, value = arrays[0]
+    kind = "an mx.array" if isinstance(value, mx.array) else f"a {type(value).__module__.split('.')[0]} array"
+    more = f" (and {plural(len(arrays) - 1, 'other array')})" if len(arrays) > 1 else ""
+    warnings.warn(
+        f"{owner}{field} is {kind} of shape {tuple(value.shape)}{more}, which a checkpoint (JSON) gives back "
+        f"as a nested list; to get {kind} back, {arrays_back}, or store .tolist() to say that a list is meant",
+        UserWarning,
+        stacklevel=2,
+    )
+
+
+def check_keeps(
+    value: Any,
+    owner: str,
+    field: str,
+    tuples: bool = False,
+    arrays_back: str = _HOOK_ARRAYS,
+    arrays: list[tuple[str, Any]] | None = None,
+) -> None:
     """Refuse what a checkpoint (JSON) would not give back as `value` held it, naming `owner` and `field`;
-    `tuples`: a tuple is taken (the caller records where they are: hyperparameters)."""
-    if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
+    `tuples`: a tuple is taken (the caller records where they are: hyperparameters). Arrays are stored as
+    nested lists, with one warning that says so and how to get an array back (`arrays_back`)."""
+    if arrays is None:
+        arrays = []
+        check_keeps(value, owner, field, tuples, arrays_back, arrays)
+        _warn_arrays_come_back_as_lists(arrays, owner, arrays_back)
+        return
+    if value is None or isinstance(value, (bool, int, float, str, Path)):
+        return
+    if hasattr(value, "tolist"):
+        arrays.append((field, value))
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -927,11 +966,11 @@ def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> Non
                     f"keys are strings, so it would come back as {str(key)!r}; store {{str(key): ...}} and "
                     "convert the keys back where the state is loaded"
                 )
-            check_keeps(item, owner, f"{field}[{key!r}]", tuples)
+            check_keeps(item, owner, f"{field}[{key!r}]", tuples, arrays_back, arrays)
         return
     if isinstance(value, list) or (tuples and isinstance(value, tuple)):
         for i, item in enumerate(value):
-            check_keeps(item, owner, f"{field}[{i}]", tuples)
+            check_keeps(item, owner, f"{field}[{i}]", tuples, arrays_back, arrays)
         return
     if isinstance(value, tuple):
         problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
