@@ -858,6 +858,57 @@ def test_manual_optimization_is_refused_when_fit_starts_saying_what_to_do(tmp_pa
         Manual().lr_schedulers()
 
 
+def test_toggle_optimizer_is_refused_as_manual_optimization_is_saying_what_to_do():
+    """A GAN's `self.toggle_optimizer(opt)` was a bare AttributeError ('... has no attribute
+    toggle_optimizer'), as if the port had a typo."""
+    for name in ("toggle_optimizer", "untoggle_optimizer"):
+        with pytest.raises(TypeError, match=rf"Manual.{name}\(\): .*not supported: .*MultiOptimizer.*GANs"):
+            getattr(Manual(), name)(optim.SGD(learning_rate=0.1))
+
+
+def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):
+    """`pl_module.state_dict()` / `load_state_dict()`, which Lightning EMA callbacks are written with, were
+    AttributeErrors."""
+    import copy
+
+    from audiotrain.train.callbacks import Callback
+
+    class EMA(Callback):
+        def __init__(self):
+            self.shadow, self.backup, self.val_losses = None, None, []
+
+        def on_fit_start(self, trainer, pl_module):
+            self.shadow = copy.deepcopy(pl_module.state_dict())
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            for k, v in pl_module.state_dict().items():
+                self.shadow[k] = self.shadow[k] * 0.5 + v * 0.5
+
+        def on_validation_start(self, trainer, pl_module):
+            self.backup = pl_module.state_dict()
+            pl_module.load_state_dict(self.shadow)
+
+        def on_validation_end(self, trainer, pl_module):
+            self.val_losses.append(float(trainer.callback_metrics["val_loss"]))
+            pl_module.load_state_dict(self.backup)
+
+    model, ema = TinyClassifier(lr=0.1), EMA()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[ema])
+    t.fit(model, make_batches(), make_batches(seed=1))
+    names = ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
+    assert sorted(model.state_dict()) == sorted(weights(model)) == names
+    trained = weights(model)  # (the training weights are back after the validation)
+    model.load_state_dict(ema.shadow)
+    [measured] = trainer(tmp_path / "v").validate(model, make_batches(seed=1))
+    assert ema.val_losses == [pytest.approx(measured["val_loss"])]  # (validated with the average)
+    assert any(not np.array_equal(trained[k], v) for k, v in weights(model).items())
+    with pytest.raises(ValueError, match="fc2.bias"):
+        model.load_state_dict({k: v for k, v in ema.shadow.items() if k != "fc2.bias"})
+    model.load_state_dict({"fc1.bias": mx.zeros(16)}, strict=False)  # (torch's strict=False: the rest kept)
+    now = weights(model)
+    assert not now["fc1.bias"].any() and np.array_equal(now["fc2.bias"], ema.shadow["fc2.bias"])
+
+
 def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
     rates = []
 

@@ -352,6 +352,10 @@ _MANUAL_OPTIMIZATION = (
     "optimizer.update"
 )
 
+_TOGGLING = (
+    "toggling optimizers is Lightning's manual optimization, which is not supported: " + _MANUAL_OPTIMIZATION
+)
+
 
 class LightningOptimizer:
     """What `TrainModule.optimizers()` gives, as Lightning's wrapper of that name: the MLX optimizer the
@@ -717,7 +721,27 @@ class TrainModule(nn.Module):
             + _MANUAL_OPTIMIZATION
         )
 
+    def toggle_optimizer(self, optimizer: Any) -> None:
+        """Lightning's manual optimization (one optimizer's parameters trainable at a time): refused."""
+        raise TypeError(f"{type(self).__name__}.toggle_optimizer(): " + _TOGGLING)
+
+    def untoggle_optimizer(self, optimizer: Any) -> None:
+        """Lightning's manual optimization: refused, see `toggle_optimizer`."""
+        raise TypeError(f"{type(self).__name__}.untoggle_optimizer(): " + _TOGGLING)
+
     # ---- parameters ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, mx.array]:
+        """Lightning's (torch's) name -> array dict of every weight, frozen ones and BatchNorm's running
+        statistics included, named as checkpoints name them (`net.layers.0.weight`): what an EMA callback
+        ported from Lightning copies. MLX arrays are immutable: a later update does not change it."""
+        return dict(tree_flatten(self.parameters()))
+
+    def load_state_dict(self, state_dict: Mapping[str, mx.array], strict: bool = True) -> None:
+        """Lightning's (torch's): put the arrays of a `state_dict()` into the module (MLX's `load_weights`,
+        whose `strict` refuses a missing or unknown name, or a shape that differs); `strict=False` loads
+        the names given and keeps the others. Between steps, from a hook: the next step uses them."""
+        self.load_weights(list(state_dict.items()), strict=strict)
+
     def parameters(self) -> ParameterTree:
         return ParameterTree(super().parameters())
 
