@@ -907,6 +907,9 @@ def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_d
     model.load_state_dict({"fc1.bias": mx.zeros(16)}, strict=False)  # (torch's strict=False: the rest kept)
     now = weights(model)
     assert not now["fc1.bias"].any() and np.array_equal(now["fc2.bias"], ema.shadow["fc2.bias"])
+    # As torch's copy into the parameters: the module's dtype kept, numpy arrays taken.
+    model.load_state_dict({k: np.array(v.astype(mx.float16)) for k, v in ema.shadow.items()})
+    assert {v.dtype for v in model.state_dict().values()} == {mx.float32}
 
 
 def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):

@@ -736,11 +736,18 @@ class TrainModule(nn.Module):
         ported from Lightning copies. MLX arrays are immutable: a later update does not change it."""
         return dict(tree_flatten(self.parameters()))
 
-    def load_state_dict(self, state_dict: Mapping[str, mx.array], strict: bool = True) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
         """Lightning's (torch's): put the arrays of a `state_dict()` into the module (MLX's `load_weights`,
         whose `strict` refuses a missing or unknown name, or a shape that differs); `strict=False` loads
-        the names given and keeps the others. Between steps, from a hook: the next step uses them."""
-        self.load_weights(list(state_dict.items()), strict=strict)
+        the names given and keeps the others. Between steps, from a hook: the next step uses them. As
+        torch copies into its parameters, each weight keeps its dtype (float16 values into a float32 model
+        stay float32) and numpy arrays are taken."""
+        dtypes = {name: array.dtype for name, array in tree_flatten(self.parameters())}
+        arrays = [
+            (name, mx.array(array).astype(dtypes[name]) if name in dtypes else mx.array(array))
+            for name, array in state_dict.items()
+        ]
+        self.load_weights(arrays, strict=strict)
 
     def parameters(self) -> ParameterTree:
         return ParameterTree(super().parameters())
