@@ -494,7 +494,11 @@ def _reopen_unknown_length_flac(path: Path, handle: sf.SoundFile) -> sf.SoundFil
     return _OwnedSoundFile(_PatchedFile(path, {18: patched}), _soundfile_name(path))
 
 
-def _truncated_data_chunk(handle: sf.SoundFile) -> str:
+#: Bytes per sample of the PCM and float subtypes, to say a cut WAV's or AIFF's bytes in seconds.
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _truncated_data_chunk(handle: sf.SoundFile, path: Path) -> str:
     """For WAV/AIFF: a description if the header announces more data than the file holds, else ""."""
     # libsndfile clamps the length silently and only notes "data : 64000 (should be 31978)" in its log.
     match = re.search(r"data\s*:\s*(\d+) \(should be (\d+)\)", handle.extra_info)
@@ -502,9 +506,18 @@ def _truncated_data_chunk(handle: sf.SoundFile) -> str:
         return ""
     announced, present = int(match.group(1)), int(match.group(2))
     # Streamed WAVs announce 0xFFFFFFFF bytes (0: `_reopen_unfinalised_wav`): unknown lengths, not truncation.
-    if present < announced < 0xFFFFFFF0:
+    if not present < announced < 0xFFFFFFF0:
+        return ""
+    # A recorder that stopped (a flat battery, a full card) leaves such a file: say what it holds in time, and
+    # how to keep it, since a long take's first hours are worth transcribing.
+    per_second = _SAMPLE_BYTES.get(handle.subtype, 0) * handle.channels * handle.samplerate
+    if not per_second:
         return f"data chunk announces {announced} bytes, file holds {present}"
-    return ""
+    return (
+        f"data chunk announces {announced} bytes ({announced / per_second:.1f} s), file holds {present} "
+        f"({present / per_second:.1f} s), as a recording cut short leaves it; to use what it holds, "
+        + _conversion(path).replace("convert it to WAV or FLAC", "rewrite it")
+    )
 
 
 #: Containers whose header holds the exact number of samples; MP3 and Ogg headers may only estimate it.
@@ -522,7 +535,7 @@ def header_length(path: str | Path) -> tuple[int, int, bool]:
     with _open(path) as handle:
         if handle.frames <= 0:
             raise AudioError(path, "zero_length")
-        truncated = _truncated_data_chunk(handle)
+        truncated = _truncated_data_chunk(handle, path)
         if truncated:
             raise AudioError(path, "corrupt", f"truncated: {truncated}")
         return handle.frames, handle.samplerate, handle.format in _EXACT_LENGTH_CONTAINERS
@@ -650,7 +663,7 @@ def load(
             raise AudioError(path, "corrupt", str(error)) from error
         except MemoryError:
             raise _too_long(path, expected, handle) from None
-        truncated = _truncated_data_chunk(handle)
+        truncated = _truncated_data_chunk(handle, path)
         _check_decoded(path, decoded, expected, truncated, non_finite)
         if not streamed:
             try:
@@ -813,7 +826,7 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(path, "corrupt", str(error)) from error
         expected, rate = handle.frames, handle.samplerate
-        truncated = _truncated_data_chunk(handle)
+        truncated = _truncated_data_chunk(handle, path)
     _check_decoded(path, decoded, expected, truncated, non_finite)
     return decoded, rate
 

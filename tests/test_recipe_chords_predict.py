@@ -949,3 +949,21 @@ def test_a_file_named_dash_is_read_as_the_file_it_is_not_refused_as_stdin(tmp_pa
         chords.main(["predict", "--checkpoint", "no_run", given])
         err = capsys.readouterr().err
         assert "not from stdin" not in err and "no_run" in err, err
+
+
+# ---- a recording cut short ----------------------------------------------------------------------------------
+
+
+def test_a_wav_cut_short_says_how_much_of_it_is_there_and_how_to_use_it(checkpoint, tmp_path, capsys):
+    """A field recorder's 24-bit WAV whose battery died (its header announces the whole take, its file holds
+    half) was refused as 'file is corrupt or truncated (truncated: data chunk announces 1323000 bytes, file
+    holds 661500)': bytes, not the minutes of the concert that are there, and no way to transcribe them."""
+    whole = _tone(tmp_path / "whole.wav", seconds=10.0, channels=2)
+    sf.write(whole, sf.read(whole)[0], SR, subtype="PCM_24")
+    cut = tmp_path / "take 1.wav"
+    cut.write_bytes(whole.read_bytes()[: 44 + 10 * SR * 2 * 3 // 2])
+
+    assert _predict(checkpoint, cut, "-o", tmp_path / "take.lab") == 2
+    err = capsys.readouterr().err
+    assert "(10.0 s)" in err and "(5.0 s)" in err, err
+    assert f"ffmpeg -i '{cut}' '{tmp_path / 'take 1.flac'}'" in err, err
