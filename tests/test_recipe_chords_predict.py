@@ -967,3 +967,16 @@ def test_a_wav_cut_short_says_how_much_of_it_is_there_and_how_to_use_it(checkpoi
     err = capsys.readouterr().err
     assert "(10.0 s)" in err and "(5.0 s)" in err, err
     assert f"ffmpeg -i '{cut}' '{tmp_path / 'take 1.flac'}'" in err, err
+
+
+def test_a_long_recording_says_how_long_it_is_as_its_transcription_starts(checkpoint, tmp_path, capsys):
+    """predict on a 3-hour podcast or a 90-minute DJ mix sat without a word for minutes (a line came only once
+    the .lab was written): nothing told a stuck process from a working one. A recording of 10 minutes or more
+    is now named with its length on stderr as it starts; a song shorter than that says nothing more."""
+    mix = _tone(tmp_path / "mix.wav", seconds=600.0, sr=4000)
+    song = _tone(tmp_path / "song.wav", seconds=30.0)
+
+    assert _predict(checkpoint, mix, "-o", tmp_path / "mix.lab") == 0
+    assert f"transcribing {mix} (10.0 min of audio)" in capsys.readouterr().err
+    assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 0
+    assert "transcribing" not in capsys.readouterr().err

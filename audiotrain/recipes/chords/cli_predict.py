@@ -43,7 +43,7 @@ from audiotrain.recipes._run import (
 # the tests patch them.
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
-from audiotrain.recipes.chords.data import TranscriptionProgress
+from audiotrain.recipes.chords.data import TranscriptionProgress, say_long_recording
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
     annotations_in_the_way,
@@ -179,6 +179,7 @@ def _predict_file(args: argparse.Namespace) -> int:
         try:
             start = time.perf_counter()
             predictor = _load_predictor(args)
+            say_long_recording(args.input)
             post = predictor.posteriors(args.input)
             segments = predictor.segments(post)
             if post.silent:
@@ -411,6 +412,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
                     if stopped_by_signal is not None:
                         break
                     current = path
+                    say_long_recording(path)
                     try:
                         post = predictor.posteriors(path)
                     except AudioError as error:  # one broken file must not cost the rest of the folder

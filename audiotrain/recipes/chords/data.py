@@ -690,6 +690,22 @@ class TranscriptionProgress:
             )
 
 
+#: A recording this long takes a minute or more to transcribe on a small CPU: it is named as it starts.
+LONG_RECORDING_SECONDS = 600.0
+
+
+def say_long_recording(path: Path) -> None:
+    """Name `path` and its length on stderr where it is long (a DJ mix, a concert, a podcast): its
+    transcription takes minutes, and no other line comes until it ends. The length is its header's; a file
+    whose header cannot be read says nothing here (its transcription names the cause)."""
+    try:
+        seconds = get_duration(path)
+    except (AudioError, OSError):
+        return
+    if seconds >= LONG_RECORDING_SECONDS:
+        print(f"transcribing {path} ({_duration(seconds)} of audio)", file=sys.stderr, flush=True)
+
+
 def _duration(seconds: float) -> str:
     """``"45 s"``, ``"3.5 min"``, ``"2.1 h"``."""
     if seconds < 90:
