@@ -951,7 +951,7 @@ def test_a_file_named_dash_is_read_as_the_file_it_is_not_refused_as_stdin(tmp_pa
         assert "not from stdin" not in err and "no_run" in err, err
 
 
-# ---- a recording cut short ----------------------------------------------------------------------------------
+# ---- a recording cut short ---------------------------------------------------------------------------------
 
 
 def test_a_wav_cut_short_says_how_much_of_it_is_there_and_how_to_use_it(checkpoint, tmp_path, capsys):
