@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import unicodedata
 from pathlib import Path
 
@@ -980,3 +981,25 @@ def test_a_long_recording_says_how_long_it_is_as_its_transcription_starts(checkp
     assert f"transcribing {mix} (10.0 min of audio)" in capsys.readouterr().err
     assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 0
     assert "transcribing" not in capsys.readouterr().err
+
+
+def test_a_folders_time_left_counts_its_audio_not_its_files(checkpoint, tmp_path, monkeypatch, capsys):
+    """A folder of a long recording and short songs said, once the long one was done, 'about 6.7 min left' for
+    the two 1-second songs after it: the time left counted files, as if each were as long as the first."""
+    folder = tmp_path / "in"
+    _tone(folder / "a_long.wav", seconds=60.0, sr=4000)
+    _songs(folder, names=("b.wav", "c.wav"))
+    ticks = iter(range(100, 10**6, 100))  # each reading of the clock 100 s after the last
+
+    class Clock:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        def monotonic(self):
+            return float(next(ticks))
+
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per file
+    monkeypatch.setattr(chords_data, "time", Clock())
+    assert _predict(checkpoint, folder, "-o", tmp_path / "out") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("transcribed ")]
+    assert lines[0] == "transcribed 1 of 3 files in 3.3 min, about 7 s left", lines

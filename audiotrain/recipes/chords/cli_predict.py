@@ -43,7 +43,7 @@ from audiotrain.recipes._run import (
 # the tests patch them.
 from audiotrain.recipes.chords import cli
 from audiotrain.recipes.chords.cli_predictor import _load_predictor, _predictor_arguments, _print_to_stderr
-from audiotrain.recipes.chords.data import TranscriptionProgress, say_long_recording
+from audiotrain.recipes.chords.data import TranscriptionProgress, header_seconds, say_long_recording
 from audiotrain.recipes.chords.predict import (
     SongPosteriors,
     annotations_in_the_way,
@@ -406,7 +406,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
 
             def transcribed() -> Iterator[tuple[Path, SongPosteriors]]:
                 nonlocal current
-                progress = TranscriptionProgress(len(files), "file")
+                progress = TranscriptionProgress(len(files), "file", header_seconds(files))
                 for count, path in enumerate(files):
                     progress.done(count)
                     if stopped_by_signal is not None:

@@ -671,8 +671,11 @@ class TranscriptionProgress:
     `PROGRESS_LINE_SECONDS` (done, elapsed, about how long is left). A folder of a thousand songs takes
     minutes, which passed without a word before the scores."""
 
-    def __init__(self, total: int, unit: str = "song"):
+    def __init__(self, total: int, unit: str = "song", seconds: Sequence[float] | None = None):
         self.total, self.unit = total, unit
+        # The time left goes by audio where each one's length is known: a 3-hour recording among 2-minute
+        # songs is not one file of many.
+        self.seconds_before = None if seconds is None else np.concatenate([[0.0], np.cumsum(seconds)])
         self.started = self.last_line = time.monotonic()
 
     def done(self, count: int) -> None:
@@ -681,7 +684,10 @@ class TranscriptionProgress:
         if 0 < count < self.total and now - self.last_line >= PROGRESS_LINE_SECONDS:
             self.last_line = now
             elapsed = now - self.started
-            left = _duration(elapsed * (self.total - count) / count)
+            done, total = count, self.total
+            if self.seconds_before is not None and self.seconds_before[count] > 0:
+                done, total = float(self.seconds_before[count]), float(self.seconds_before[-1])
+            left = _duration(elapsed * (total - done) / done)
             print(
                 f"transcribed {count} of {plural(self.total, self.unit)} in {_duration(elapsed)}, "
                 f"about {left} left",
@@ -704,6 +710,18 @@ def say_long_recording(path: Path) -> None:
         return
     if seconds >= LONG_RECORDING_SECONDS:
         print(f"transcribing {path} ({_duration(seconds)} of audio)", file=sys.stderr, flush=True)
+
+
+def header_seconds(paths: Sequence[Path]) -> list[float]:
+    """Each file's length from its header; 0 for one whose header cannot be read (its transcription names
+    it)."""
+    lengths = []
+    for path in paths:
+        try:
+            lengths.append(get_duration(path))
+        except (AudioError, OSError):
+            lengths.append(0.0)
+    return lengths
 
 
 def _duration(seconds: float) -> str:
