@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -216,6 +217,37 @@ def test_evaluate_says_how_far_its_transcription_is(checkpoint, songs, tmp_path,
         "transcribed 2 of 3 songs",
     ]
     assert "transcribed " not in captured.out  # (stdout holds the scores alone)
+
+
+def test_evaluates_time_left_counts_its_audio_not_its_songs(checkpoint, songs, tmp_path, monkeypatch, capsys):
+    """A folder of a long recording and short songs said, once the long one was done, as many minutes left for
+    the short ones as the long one took: the time left counted songs (predict's, since 11700082, counts audio)."""
+    import soundfile as sf
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rate = sf.info(songs[0].audio_path).samplerate
+    long_seconds = 40 * sf.info(songs[0].audio_path).duration
+    sf.write(data / "a_long.wav", np.zeros(int(long_seconds * rate), np.float32) + 0.01, rate)
+    (data / "a_long.lab").write_text(f"0.0 {long_seconds:.3f} N\n")
+    for song in songs[:2]:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    ticks = iter(range(100, 10**6, 100))  # each reading of the clock 100 s after the last
+
+    class Clock:
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+        def monotonic(self):
+            return float(next(ticks))
+
+    monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per song
+    monkeypatch.setattr(chords_data, "time", Clock())
+    chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("transcribed ")]
+    # 3.3 min for 40 songs' length of audio: the two songs after it take about 10 s, not 6.7 min
+    assert lines[0] == "transcribed 1 of 3 songs in 3.3 min, about 10 s left", lines
 
 
 def test_a_song_whose_annotation_is_named_nearly_like_its_audio_is_one_song_skipped(

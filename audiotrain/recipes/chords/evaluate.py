@@ -74,7 +74,7 @@ from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside, name_too_long
 from audiotrain.recipes.chords.config import DIGITAL_SILENCE, default_cache_dir, silent_song_reason
-from audiotrain.recipes.chords.data import TranscriptionProgress
+from audiotrain.recipes.chords.data import TranscriptionProgress, header_seconds
 from audiotrain.recipes.chords.model_checkpoint import refuse_cv_run, resolve_model_checkpoint
 from audiotrain.recipes.chords.predict import (
     ChordPredictor,
@@ -522,7 +522,10 @@ def evaluate_songs(
 
     def transcribed() -> Iterator[tuple[SongEntry, list[ChordSegment], SongPosteriors]]:
         """Each song's posteriors, with its reference trimmed to its audio (songs left out: `skipped`)."""
-        progress = TranscriptionProgress(len(songs))
+        # (the time left by audio, not songs: a 3-hour concert among 2-minute songs is not one song of many)
+        progress = TranscriptionProgress(
+            len(songs), "song", header_seconds([song.audio_path for song in songs])
+        )
         for count, (song, reference) in enumerate(zip(songs, references)):
             progress.done(count)
             try:
