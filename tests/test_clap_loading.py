@@ -452,6 +452,26 @@ def test_cached_hub_id_loads_offline(tmp_path, monkeypatch):
     assert config.source == snapshot
 
 
+def test_cached_hub_id_loads_where_the_caches_blobs_folder_is_a_link_to_another_disk(tmp_path, monkeypatch):
+    """A cache whose ``blobs/`` was moved to a bigger disk and linked back (``ln -s /data/blobs blobs``) is
+    still the snapshot's own store: the hub id, the snapshot folder and the tokenizer and front end on their
+    own load from it, where each file was refused as 'leads outside' the snapshot (copy it in with cp -L)."""
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    blobs = snapshot.parent.parent / "blobs"
+    disk = tmp_path / "bigger_disk"
+    disk.mkdir()
+    blobs.rename(disk / "blobs")
+    blobs.symlink_to(disk / "blobs")
+    ref = _reference()
+    for given in (HUB_ID, snapshot):
+        model, config = load_pretrained(given)
+        assert config.source == snapshot
+        assert _rel(_outputs(model, ref)["logits_per_audio"], ref["logits_per_audio"]) <= 1e-5
+    ClapTokenizer.from_pretrained(snapshot)
+    ClapFeatureExtractor.from_pretrained(snapshot)
+
+
 def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
     import huggingface_hub
 

@@ -173,27 +173,31 @@ def _shard_in(folder: Path, shard: object, index: Path) -> Path:
     return check_inside(folder, folder / shard)
 
 
-def _store_of(folder: Path) -> Path:
+def _stores_of(folder: Path) -> tuple[Path, ...]:
     """Where the files of checkpoint `folder` may lead: the folder itself, or for a Hugging Face cache snapshot
     (``models--owner--name/snapshots/<commit>/``, whose files are links to ``../../blobs/``) its repository
-    folder, blobs included."""
+    folder and its ``blobs/``, wherever that leads (a cache whose blobs were moved to another disk and linked
+    back)."""
     folder = folder.resolve()
     repo = folder.parent.parent
     if folder.parent.name == "snapshots" and repo.name.startswith("models--") and (repo / "blobs").is_dir():
-        return repo
-    return folder
+        return repo, (repo / "blobs").resolve()
+    return (folder,)
 
 
 def check_inside(folder: Path, path: Path) -> Path:
-    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_store_of`): the
+    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_stores_of`): the
     one rule for every reader of a CLAP folder (`load_pretrained`, ``ClapTokenizer.from_pretrained``,
     ``ClapFeatureExtractor.from_pretrained``), which raise the same `CheckpointError`."""
-    return _loading.check_inside(folder, path, CheckpointError, store=_store_of(folder))
+    stores = _stores_of(folder)
+    if any(path.resolve().is_relative_to(store) for store in stores[1:]):
+        return path
+    return _loading.check_inside(folder, path, CheckpointError, store=stores[0])
 
 
 def check_links(folder: Path) -> None:
     """Every file a checkpoint is read from (config, weights, tokenizer and front-end files: ``*.json``,
-    ``*.txt``, ``*.safetensors``, ``*.bin``) must stay inside `folder` (see `_store_of`)."""
+    ``*.txt``, ``*.safetensors``, ``*.bin``) must stay inside `folder` (see `_stores_of`)."""
     for path in sorted(folder.iterdir()):
         if path.suffix in (".json", ".txt", ".safetensors", ".bin"):
             check_inside(folder, path)
