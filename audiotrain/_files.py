@@ -419,13 +419,32 @@ def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
     return probe_in, None
 
 
+def dangling_link(path: Path) -> str | None:
+    """What `path` is where it is a link to nothing (else None): ``ls`` lists it, so "No such file or
+    directory" alone read as nonsense. A Hugging Face cache snapshot's files are links to ``../../blobs/``:
+    one whose blob was deleted, or a snapshot copied without them (``cp -r``), gets the way out."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return None
+    if os.path.exists(path):
+        return None
+    what = f"a link to {target}, which does not exist"
+    if Path(target).parent.name == "blobs":
+        what += (
+            " (a Hugging Face cache file whose blob is gone: copy a snapshot with cp -rL, which copies the "
+            "files, not the links; download a damaged one again, hf download OWNER/NAME)"
+        )
+    return what
+
+
 def check_regular_file(path: Path, error: type[Exception]) -> Path:
     """`path` when it is a regular file (or a link to one), else `error` naming it: opening a FIFO for reading
     waits for a writer forever, and a device or folder is no settings file."""
     try:
         mode = path.stat().st_mode
     except OSError as err:
-        raise error(f"{path}: cannot be read ({err.strerror or err})") from None
+        raise error(f"{path}: {dangling_link(path) or f'cannot be read ({err.strerror or err})'}") from None
     if not stat.S_ISREG(mode):
         kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
         raise error(f"{path}: is {kind}, not a regular file")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from audiotrain._files import dangling_link
 from audiotrain._lfs import file_pointer_text
 from audiotrain._text import listed
 
@@ -24,6 +25,8 @@ def check_inside(folder: Path, path: Path, error: type[Exception], store: Path |
     naming the file, where it leads, and how to copy it in instead."""
     target = path.resolve()
     if not target.is_relative_to((store or folder).resolve()):
+        if broken := dangling_link(path):  # (copying it in, the way out below, cannot be done)
+            raise error(f"{path}: {broken}")
         raise error(
             f"{path} leads outside {folder} (a link to {target}); loading reads nothing outside the "
             "checkpoint folder: copy the file into it (cp -L) instead of linking it"

@@ -472,6 +472,25 @@ def test_cached_hub_id_loads_where_the_caches_blobs_folder_is_a_link_to_another_
     ClapFeatureExtractor.from_pretrained(snapshot)
 
 
+@pytest.mark.parametrize("name", ["config.json", "pytorch_model.bin"])
+def test_a_cache_file_whose_blob_is_gone_is_named_as_a_broken_link(tmp_path, monkeypatch, name):
+    """A snapshot's file whose blob was deleted (a cache cleaned by hand), or a snapshot copied without its
+    blobs (cp -r), is named as a link to a blob that does not exist, with the way out. The hub id said the
+    snapshot 'needs config.json ..., it holds config.json, ...', and the folder 'cannot be read (No such file
+    or directory)' of a file ls lists."""
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    copy = tmp_path / "copied"
+    shutil.copytree(snapshot, copy, symlinks=True)  # as cp -r does: the relative links now lead nowhere
+    (snapshot / name).resolve().unlink()
+    for given, broken in ((HUB_ID, snapshot / name), (snapshot, snapshot / name), (copy, copy / "config.json")):
+        with pytest.raises((CheckpointError, ClapConfigError)) as raised:
+            load_pretrained(given)
+        message = str(raised.value)
+        assert f"{broken}: a link to ../../blobs/" in message, message
+        assert "which does not exist" in message and "cp -rL" in message and "download" in message, message
+
+
 def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
     import huggingface_hub
 

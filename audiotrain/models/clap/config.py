@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import read_json_file
+from audiotrain._files import dangling_link, read_json_file
 
 
 class ClapConfigError(ValueError):
@@ -167,7 +167,8 @@ class ClapConfig:
         """Read a ``config.json`` file."""
         path = Path(path)
         if not path.exists():
-            raise ClapConfigError(f"{path}: no such file (a CLAP checkpoint folder needs config.json)")
+            what = dangling_link(path) or "no such file"
+            raise ClapConfigError(f"{path}: {what} (a CLAP checkpoint folder needs config.json)")
         if path.is_dir():
             raise ClapConfigError(f"{path}: is a folder; expected the model's config.json file")
         data = read_json_file(path, ClapConfigError)

@@ -155,7 +155,9 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, s
         if type(error).__name__ == "LocalEntryNotFoundError":
             return None, f"no snapshot of it under {constants.HF_HUB_CACHE}"
         return None, f"{type(error).__name__}: {error}"
-    if not (folder / "config.json").is_file() or not any((folder / n).is_file() for n in WEIGHT_FILES):
+    # (lexists: a file whose blob is gone is named as such when it is read, not as missing from a listing
+    # that names it)
+    if not os.path.lexists(folder / "config.json") or not any(os.path.lexists(folder / n) for n in WEIGHT_FILES):
         present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
         return None, (
             f"the cached snapshot {folder} needs config.json and one of {', '.join(WEIGHT_FILES)}, "
