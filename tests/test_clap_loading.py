@@ -483,7 +483,8 @@ def test_a_cache_file_whose_blob_is_gone_is_named_as_a_broken_link(tmp_path, mon
     copy = tmp_path / "copied"
     shutil.copytree(snapshot, copy, symlinks=True)  # as cp -r does: the relative links now lead nowhere
     (snapshot / name).resolve().unlink()
-    for given, broken in ((HUB_ID, snapshot / name), (snapshot, snapshot / name), (copy, copy / "config.json")):
+    given_and_broken = ((HUB_ID, snapshot / name), (snapshot, snapshot / name), (copy, copy / "config.json"))
+    for given, broken in given_and_broken:
         with pytest.raises((CheckpointError, ClapConfigError)) as raised:
             load_pretrained(given)
         message = str(raised.value)

@@ -157,7 +157,8 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, s
         return None, f"{type(error).__name__}: {error}"
     # (lexists: a file whose blob is gone is named as such when it is read, not as missing from a listing
     # that names it)
-    if not os.path.lexists(folder / "config.json") or not any(os.path.lexists(folder / n) for n in WEIGHT_FILES):
+    weights = any(os.path.lexists(folder / name) for name in WEIGHT_FILES)
+    if not os.path.lexists(folder / "config.json") or not weights:
         present = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
         return None, (
             f"the cached snapshot {folder} needs config.json and one of {', '.join(WEIGHT_FILES)}, "
@@ -188,8 +189,8 @@ def _stores_of(folder: Path) -> tuple[Path, ...]:
 
 
 def check_inside(folder: Path, path: Path) -> Path:
-    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_stores_of`): the
-    one rule for every reader of a CLAP folder (`load_pretrained`, ``ClapTokenizer.from_pretrained``,
+    """`path`, a file of checkpoint `folder`, unless it is a link that leads outside it (see `_stores_of`):
+    the one rule for every reader of a CLAP folder (`load_pretrained`, ``ClapTokenizer.from_pretrained``,
     ``ClapFeatureExtractor.from_pretrained``), which raise the same `CheckpointError`."""
     stores = _stores_of(folder)
     if any(path.resolve().is_relative_to(store) for store in stores[1:]):
