@@ -492,6 +492,18 @@ def test_a_cache_file_whose_blob_is_gone_is_named_as_a_broken_link(tmp_path, mon
         assert "which does not exist" in message and "cp -rL" in message and "download" in message, message
 
 
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokenizer_config.json"])
+def test_a_tokenizer_file_whose_blob_is_gone_is_refused_not_passed_over(tmp_path, monkeypatch, name):
+    """A tokenizer file the snapshot lists but whose blob was deleted was passed over without a word: the
+    captions were tokenized from vocab.json + merges.txt, or with tokenizer_config.json's settings left at
+    their defaults, not from the files the model was published with. It is named, as the front end's
+    files and the weights are."""
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    (snapshot / name).resolve().unlink()
+    with pytest.raises(TokenizerError, match=re.escape(f"{snapshot / name}: a link to ../../blobs/")):
+        ClapTokenizer.from_pretrained(snapshot)
+
+
 def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
     import huggingface_hub
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 import shutil
 import warnings
 from collections.abc import Iterable, Sequence
@@ -174,7 +175,9 @@ class ClapTokenizer:
                 )
             )
         for name in (*TOKENIZER_FILES, "config.json"):  # every file read here (config.json: its length limit)
-            if (folder / name).exists():
+            # (lexists: a listed file that cannot be read, a cache link whose blob is gone, is named, not
+            # passed over for vocab.json + merges.txt or the default settings)
+            if os.path.lexists(folder / name):
                 check_inside(folder, folder / name)
                 if name != "config.json":
                     # (a FIFO, which a read would wait on, or a folder: "no tokenizer.json" called it missing)
