@@ -504,6 +504,19 @@ def test_a_tokenizer_file_whose_blob_is_gone_is_refused_not_passed_over(tmp_path
         ClapTokenizer.from_pretrained(snapshot)
 
 
+def test_a_cache_repository_folder_names_the_snapshot_and_the_hub_id_to_pass(tmp_path, monkeypatch):
+    """The cache's ``models--owner--name/`` folder, the one ``ls ~/.cache/huggingface/hub`` shows, holds no
+    model itself: it said '.../config.json: no such file'. It names the snapshot refs/main points to and
+    the hub id, which loads offline from the cache."""
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    repo = snapshot.parent.parent
+    for load in (load_pretrained, ClapTokenizer.from_pretrained, ClapFeatureExtractor.from_pretrained):
+        with pytest.raises((CheckpointError, TokenizerError, FileNotFoundError)) as raised:
+            load(repo)
+        message = str(raised.value)
+        assert "Hugging Face cache" in message and str(snapshot) in message and HUB_ID in message, message
+
+
 def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
     import huggingface_hub
 

@@ -48,6 +48,27 @@ def chord_recipe_output(folder: Path) -> str | None:
     return None
 
 
+def cache_repository_note(folder: Path) -> str | None:
+    """What to pass instead of a Hugging Face cache repository folder (``models--owner--name/``, the name
+    ``ls ~/.cache/huggingface/hub`` shows), which holds its model only in ``snapshots/<commit>/``; else
+    None."""
+    if not (folder.name.startswith("models--") and (folder / "snapshots").is_dir()):
+        return None
+    hub_id = folder.name.removeprefix("models--").replace("--", "/", 1)
+    try:
+        commit = (folder / "refs" / "main").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        commit = ""
+    snapshots = sorted(p.name for p in (folder / "snapshots").iterdir() if p.is_dir())
+    snapshot = folder / "snapshots" / (commit if commit in snapshots else "COMMIT")
+    held = f" (it holds {', '.join(snapshots)})" if commit not in snapshots else " (the one refs/main names)"
+    return (
+        f"{folder} is a Hugging Face cache repository folder, {NOT_A_MODEL}: its model is a snapshot: pass "
+        f"{snapshot}{held}, or the hub id {hub_id}, which loads from this cache offline "
+        f"(HF_HUB_OFFLINE=1 HF_HUB_CACHE={folder.parent})"
+    )
+
+
 def training_output_note(folder: Path) -> str | None:
     """Why `folder` is no model to load and what to load instead, or None where it is not a run's output.
 
@@ -55,6 +76,9 @@ def training_output_note(folder: Path) -> str | None:
     ``config.json`` beside ``checkpoints/``) holds its fine-tuned model in ``hf_model/``, or, where the run
     did not finish, exports one of its checkpoints. A chord recipe's run or checkpoint is named as one.
     """
+    repository = cache_repository_note(folder)
+    if repository:
+        return repository
     chords = chord_recipe_output(folder)
     if chords:
         return (

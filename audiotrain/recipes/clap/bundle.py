@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import STORAGE_ERRNOS, OutputWriteError, check_regular_file, read_json_file
-from audiotrain.models.clap.training_outputs import chord_recipe_output, holds_chord_state
+from audiotrain.models.clap.training_outputs import (
+    cache_repository_note,
+    chord_recipe_output,
+    holds_chord_state,
+)
 from audiotrain.recipes._run import check_can_write, is_inside, shell_command
 from audiotrain.recipes.clap.config import DEFAULT_MAX_TOKENS, ClapRecipeConfig
 from audiotrain.recipes.clap.task import CLAPTrainModule, check_freezing_fits
@@ -531,6 +535,8 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
                 f"checkpoints first: {export.replace('CHECKPOINT', str(path / 'checkpoints' / 'last'))}, "
                 "then --model DIR"
             )
+        if repository := cache_repository_note(path):
+            raise ValueError(f"--model {given}: {repository}")
         # (a FIFO config.json was "not a Hugging Face CLAP folder", naming no file)
         what = "; ".join(not_regular_model_files(path)) or "not a Hugging Face CLAP folder"
         raise ValueError(f"--model {given}: {what}; {expected}")
