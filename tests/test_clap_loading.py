@@ -517,6 +517,17 @@ def test_a_cache_repository_folder_names_the_snapshot_and_the_hub_id_to_pass(tmp
         assert "Hugging Face cache" in message and str(snapshot) in message and HUB_ID in message, message
 
 
+def test_a_revision_the_cache_lacks_is_named_with_the_ones_it_holds(tmp_path, monkeypatch):
+    """A revision pinned by a commit the cache does not hold said 'no snapshot of it under HUB', as if the
+    model were not cached at all; it names the revision and the commits and refs the cache holds."""
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CheckpointError) as raised:
+        load_pretrained(HUB_ID, revision="c" * 40)
+    message = str(raised.value)
+    assert f"revision {'c' * 40}" in message and f"{snapshot.name} (main)" in message, message
+
+
 def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
     import huggingface_hub
 

@@ -153,7 +153,7 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, s
         )
     except Exception as error:
         if type(error).__name__ == "LocalEntryNotFoundError":
-            return None, f"no snapshot of it under {constants.HF_HUB_CACHE}"
+            return None, _cached_revisions(Path(constants.HF_HUB_CACHE), repo_id, revision)
         return None, f"{type(error).__name__}: {error}"
     # (lexists: a file whose blob is gone is named as such when it is read, not as missing from a listing
     # that names it)
@@ -165,6 +165,28 @@ def _cached_snapshot(repo_id: str, revision: str | None) -> tuple[Path | None, s
             f"it holds {present}"
         )
     return folder, ""
+
+
+def _cached_revisions(cache: Path, repo_id: str, revision: str | None) -> str:
+    """Why `cache` gave no snapshot of `repo_id` at `revision`: none at all, or not that revision (then the
+    commits it holds, each with the refs naming it), so that a pinned commit is not read as a missing
+    model."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    commits = sorted(p.name for p in (repo / "snapshots").glob("*") if p.is_dir())
+    if not commits:
+        return f"no snapshot of it under {cache}"
+    refs: dict[str, list[str]] = {}
+    for ref in sorted((repo / "refs").rglob("*")):
+        try:
+            commit = ref.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):  # (a folder of refs: refs/pr/)
+            continue
+        refs.setdefault(commit, []).append(ref.relative_to(repo / "refs"))
+    held = ", ".join(c + (f" ({', '.join(map(str, refs[c]))})" if c in refs else "") for c in commits)
+    wanted = f"revision {revision}" if revision else "its main branch"
+    whole = [c for c in commits if revision and c.startswith(revision)]
+    hint = f"; the cache names a commit by all 40 characters: {whole[0]}" if len(whole) == 1 else ""
+    return f"{wanted} is not among the snapshots under {repo}: {held}{hint}"
 
 
 def _shard_in(folder: Path, shard: object, index: Path) -> Path:
