@@ -3180,6 +3180,19 @@ def test_help_is_plain_text_wrapped_to_the_terminal(command, capsys, monkeypatch
         assert "- hf_model/: the best checkpoint" in text
 
 
+@pytest.mark.parametrize("command", [[], ["evaluate"]])
+def test_the_help_says_a_hub_id_loads_from_the_cache_offline(command, capsys, monkeypatch):
+    """--help said a hub id works "(online)" / "when online", while a hub id the Hugging Face cache holds
+    loads offline (HF_HUB_OFFLINE=1), as README says: a user offline passed the snapshot's path instead."""
+    from audiotrain.recipes.clap import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # (one line per sentence: the words are not broken across lines)
+    assert main([*command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "online)" not in text and "when online" not in text
+    assert "from the Hugging Face cache offline" in text
+
+
 def test_the_help_lists_everything_the_demos_run_folder_holds(demo_run, capsys, monkeypatch):
     """`clap --help` lists what the run folder (--out) holds; it left out demo_init/, which the offline demo
     writes (the tokenizer, front end and config that export rebuilds the model from), so a user cleaning up

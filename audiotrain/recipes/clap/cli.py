@@ -92,8 +92,9 @@ HELP = """Fine-tune CLAP on a folder of audio + captions. With a checkpoint:
 
   python -m audiotrain.recipes.clap --data my_sounds/ --pretrained laion/clap-htsat-unfused
 
-loads the model (a local Hugging Face folder, or a hub id when online), evaluates text↔audio retrieval on the
-held-out clips, fine-tunes with LAION's symmetric InfoNCE, evaluates again and writes the run folder (--out):
+loads the model (a local Hugging Face folder, or a hub id: downloaded, or read from the Hugging Face cache
+offline), evaluates text↔audio retrieval on the held-out clips, fine-tunes with LAION's symmetric InfoNCE,
+evaluates again and writes the run folder (--out):
 
 - config.json: the resolved configuration, versions, command line (--config RUN/config.json repeats the run's
   settings, not its --overwrite or --resume; every checkpoint's trainer_state.json holds it too, as

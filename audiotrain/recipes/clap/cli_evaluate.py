@@ -49,10 +49,10 @@ EVALUATE_HELP = """Score a CLAP model on a folder of audio + captions, without t
   python -m audiotrain.recipes.clap evaluate --model RUN/hf_model --data my_sounds/ --split test
 
 --model is a Hugging Face CLAP folder (a pretrained checkpoint, an export's folder, a run's hf_model/; a run
-folder means its hf_model/) or a hub id when online. A trainer checkpoint is scored once exported (export
---help). --data takes the layouts training takes (see the training command's --help); every clip of the folder
-is scored, or with --split NAME the clips of that split. Skipped files are counted on stderr (every one listed
-there, or in the --out file).
+folder means its hf_model/) or a hub id (downloaded, or read from the Hugging Face cache offline). A trainer
+checkpoint is scored once exported (export --help). --data takes the layouts training takes (see the training
+command's --help); every clip of the folder is scored, or with --split NAME the clips of that split. Skipped
+files are counted on stderr (every one listed there, or in the --out file).
 
 It prints text->audio and audio->text retrieval (R@1/5/10, mAP@10) and, where the clips have labels (or
 --dataset.zero_shot_labels names the classes), zero-shot accuracy, with how many clips and captions were

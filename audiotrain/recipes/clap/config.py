@@ -241,7 +241,10 @@ class ClapRecipeConfig:
         None, "folder of audio + captions (clip.wav + clip.txt, or metadata.csv/jsonl)", path=True
     )
     pretrained: str | None = _opt(
-        None, "CLAP checkpoint: a local Hugging Face folder or a hub id (online)", path=True
+        None,
+        "CLAP checkpoint: a local Hugging Face folder or a hub id (downloaded, or read from the Hugging Face "
+        "cache offline)",
+        path=True,
     )
     out: str | None = _opt(
         None, "run folder (if unset: runs/clap-<time> or runs/clap-demo-<time>)", path=True
