@@ -2980,6 +2980,40 @@ def test_a_run_record_names_its_files_absolute_so_it_repeats_from_any_folder(tmp
     assert (kept.pretrained, kept.dataset.zero_shot_labels) == ("laion/clap-htsat-unfused", "dog,cat")
 
 
+def test_a_repeat_whose_hub_id_now_loads_another_snapshot_says_so(tmp_path, capsys, monkeypatch):
+    """--config RUN/config.json of a run fine-tuned from a hub id records the hub id as typed: where the
+    cache's main branch has moved to another commit since (a new upload fetched), the repeat trained from
+    that other model without a word, though the record names the snapshot the run started from."""
+    from audiotrain.recipes.clap import cli as clap
+    from huggingface_hub import constants
+
+    checkpoint, data = tiny_checkpoint(tmp_path), tone_folder(tmp_path / "clips")
+    repo = tmp_path / "hf_home" / "hub" / "models--acme--tinyclap"
+    for commit in ("a" * 40, "b" * 40):
+        (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    for file in checkpoint.iterdir():
+        if file.suffix != ".npz":
+            (repo / "blobs" / file.name).write_bytes(file.read_bytes())
+            for commit in ("a" * 40, "b" * 40):
+                (repo / "snapshots" / commit / file.name).symlink_to(Path("..", "..", "blobs", file.name))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_home" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["--pretrained", "acme/tinyclap", "--data", str(data), "--preset", "quick_test",
+            "--train.processes", "1", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert clap.main(argv) == 0
+    capsys.readouterr()
+    (repo / "refs" / "main").write_text("b" * 40)
+    record = tmp_path / "run" / "config.json"
+    assert clap.main(["--config", str(record), "--out", str(tmp_path / "again")]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"note: --pretrained acme/tinyclap now loads {repo / 'snapshots' / ('b' * 40)}" in err, err
+    assert f"the run of {record} started from {repo / 'snapshots' / ('a' * 40)}" in err
+
+
 def test_data_report_lists_every_skipped_clip_and_the_screen_points_at_it(tmp_path, capsys):
     """data_report.txt held the screen's list: 20 skips, then "... and 50 more", so the unreadable clips
     and orphan captions sorted after them were named nowhere, though --help promises every skip there."""

@@ -58,6 +58,24 @@ class Bundle:
     demo: bool
 
 
+def replay_model_note(record_file: str | Path, pretrained: str, bundle: Bundle) -> str | None:
+    """A ``note:`` line where a repeat of the run recorded in `record_file` (``--config RUN/config.json``)
+    loads another model folder than that run started from (its ``model_source``): a hub id is recorded as
+    typed, and the cache's snapshot of it moves with its main branch. None where they are the same, or the
+    record names none."""
+    try:
+        recorded = read_json_file(Path(record_file), ValueError).get("model_source")
+    except (OSError, ValueError, AttributeError):
+        return None  # (the settings reader said what is wrong with it)
+    now = Path(bundle.source).resolve()
+    if not isinstance(recorded, str) or Path(recorded) == now:
+        return None
+    return (
+        f"note: --pretrained {pretrained} now loads {now}; the run of {record_file} started from {recorded}, "
+        f"so this is another run (--pretrained {recorded} repeats it)"
+    )
+
+
 def load_checkpoint(path_or_hub_id: str, max_tokens: int | None) -> Bundle:
     """The checkpoint's model, front end and tokenizer, checked against one another. Captions get `max_tokens`
     tokens, or when None `DEFAULT_MAX_TOKENS` lowered to the most the text tower takes; a `max_tokens` beyond

@@ -67,6 +67,7 @@ from audiotrain.recipes.clap.bundle import (
     load_task_weights,
     model_record,
     replace_export,
+    replay_model_note,
     save_demo,
 )
 from audiotrain.recipes.clap.clip_record import (
@@ -317,6 +318,9 @@ def run_job(
         replayed = replay_clips_note(replay_of, splits)
         if replayed:
             print(replayed, file=sys.stderr)
+        model_moved = bundle and replay_model_note(replay_of, cfg.pretrained, bundle)  # (a hub id's snapshot)
+        if model_moved:
+            print(model_moved, file=sys.stderr)
     if bundle is None:
         # Every rank builds the same demo tokenizer and front end (rank 0's weights reach the others at fit);
         # rank 0 saves them in the run folder once it is open.
