@@ -528,6 +528,15 @@ def test_a_revision_the_cache_lacks_is_named_with_the_ones_it_holds(tmp_path, mo
     assert f"revision {'c' * 40}" in message and f"{snapshot.name} (main)" in message, message
 
 
+def test_the_front_end_given_a_hub_id_says_where_its_folder_is(tmp_path, monkeypatch):
+    """ClapFeatureExtractor.from_pretrained('owner/name') said 'no such file', where the tokenizer's says it
+    takes a folder and that load_pretrained(id)[1].source is the one the model was loaded from."""
+    _hf_cache(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=re.escape("load_pretrained(id)[1].source")):
+        ClapFeatureExtractor.from_pretrained(HUB_ID)
+
+
 def test_cached_hub_id_loads_when_the_hub_cannot_be_reached(tmp_path, monkeypatch):
     import huggingface_hub
 

@@ -324,9 +324,17 @@ class ClapFeatureExtractor:
                 "expected)"
             )
         if not path.is_file():
+            text = str(folder)
+            hub_id = not path.exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))
             raise FileNotFoundError(
                 f"{path}: no such file (expected a CLAP checkpoint folder, or its "
                 f"{' or '.join(FRONT_END_FILES)})"
+                + (
+                    "; from_pretrained takes a checkpoint folder, not a hub id: CLAP(id).config.source (or "
+                    "load_pretrained(id)[1].source) is the folder the model was loaded from"
+                    if hub_id
+                    else ""
+                )
             )
         return cls._from_file(_read_json_object(path), path)
 
