@@ -2985,6 +2985,7 @@ def test_a_repeat_whose_hub_id_now_loads_another_snapshot_says_so(tmp_path, caps
     cache's main branch has moved to another commit since (a new upload fetched), the repeat trained from
     that other model without a word, though the record names the snapshot the run started from."""
     from audiotrain.recipes.clap import cli as clap
+
     from huggingface_hub import constants
 
     checkpoint, data = tiny_checkpoint(tmp_path), tone_folder(tmp_path / "clips")
