@@ -547,13 +547,19 @@ def lab_text(segments: Iterable[ChordSegment]) -> str:
     return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in segments)
 
 
+def with_lab_times(segments: Iterable[ChordSegment]) -> list[ChordSegment]:
+    """`segments` with their times rounded to the 6 decimals `lab_text` writes, as `read_lab` reads them back:
+    what is scored beside a written ``.lab`` is then what ``mir_eval`` scores on the file."""
+    return [ChordSegment(float(f"{s.start:.6f}"), float(f"{s.end:.6f}"), s.label) for s in segments]
+
+
 def _as_written(path: Path, segments: Sequence[ChordSegment]) -> list[ChordSegment]:
     """`segments` as a ``.lab`` holds them, checked as `read_lab` will read them: times rounded to the 6
     decimals `lab_text` writes, labels in canonical spelling (`format_harte`: no whitespace, so no line
     break inside one either). Rounding can make what passed unrounded unreadable: a segment shorter than
     0.5 µs becomes zero-length (read back as nothing), an overlap just under the tolerance one over it."""
     _refuse_unreadable(path, segments)  # (the times as given: a negative or reversed one is named as such)
-    rounded = [ChordSegment(float(f"{s.start:.6f}"), float(f"{s.end:.6f}"), s.label) for s in segments]
+    rounded = with_lab_times(segments)
     if rounded:
         _check_for_writing(rounded, f"{path} (not written; times rounded to a .lab's 6 decimals)")
     return [ChordSegment(s.start, s.end, format_harte(parse_harte(s.label))) for s in rounded]

@@ -61,18 +61,22 @@ INTERVAL_CONFIDENCE = 0.95
 
 
 def trim_reference(
-    reference: Sequence[ChordSegment], duration: float, max_overhang: float = MAX_REFERENCE_OVERHANG_S
+    reference: Sequence[ChordSegment],
+    duration: float,
+    max_overhang: float = MAX_REFERENCE_OVERHANG_S,
+    min_overhang: float = 0.0,
 ) -> tuple[list[ChordSegment], float]:
-    """Cut `reference` at ``duration`` (the audio's length) if it overhangs by at most `max_overhang` s.
+    """Cut `reference` at ``duration`` (the audio's length) if it overhangs by more than `min_overhang` s
+    and at most `max_overhang` s.
 
     Returns
     -------
-    (segments, overhang) : the reference, trimmed when the overhang is within `max_overhang` (else
+    (segments, overhang) : the reference, trimmed when the overhang is within the bounds (else
         unchanged), and the overhang in seconds (0 when the reference ends within the audio).
     """
     reference = list(reference)
     overhang = max(0.0, reference[-1].end - duration) if reference else 0.0
-    if overhang == 0.0 or overhang > max_overhang:
+    if overhang <= min_overhang or overhang > max_overhang:
         return reference, overhang
     trimmed = [ChordSegment(s.start, min(s.end, duration), s.label) for s in reference if s.start < duration]
     return trimmed or reference, overhang

@@ -179,7 +179,8 @@ def score_predictions(
             # A transcription ends where its audio does (predict's): a reference past it by 2 s at most is
             # trimmed there, as evaluate trims it to the audio: both score the same transcription alike.
             reference_end, end = reference[-1].end, estimate[-1].end
-            reference, overhang = trim_reference(reference, end)
+            # (by under a millisecond, the rounding of the files' times: scored as mir_eval scores the files)
+            reference, overhang = trim_reference(reference, end, min_overhang=DEFAULT_TOLERANCE)
             if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
                 trimmed[song] = TrimmedReference(
                     annotation.name, str(prediction), reference_end, end, end_of="transcription"

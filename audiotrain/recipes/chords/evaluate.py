@@ -47,7 +47,7 @@ from audiotrain._text import listed, plural, without_control_characters
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
 from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
-from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, write_lab
+from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, with_lab_times, write_lab
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
     IGNORE_INDEX,
@@ -538,9 +538,11 @@ def evaluate_songs(
                 skipped[song.name] = f"{song.audio_path}: {silent_song_reason(song.audio_path)}"
                 continue
             reference_end = reference[-1].end
-            reference, overhang = trim_reference(reference, post.duration, MAX_REFERENCE_OVERHANG_S)
             # Under a millisecond is the rounding of the file's times (a .lab written with 6 decimals ends a
-            # few microseconds past its audio): trimmed too, but no figure at 2 decimals moves, so not listed.
+            # few microseconds past its audio): scored as it is, as mir_eval scores the files, so not listed.
+            reference, overhang = trim_reference(
+                reference, post.duration, MAX_REFERENCE_OVERHANG_S, min_overhang=DEFAULT_TOLERANCE
+            )
             if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
                 trimmed[song.name] = TrimmedReference(
                     song.annotation_path.name, song.audio_path.name, reference_end, post.duration
@@ -561,7 +563,8 @@ def evaluate_songs(
             p["chord_type"], p["root"], p["bass"], predictor.decode, p.get("chord"), item[2].level_db
         )
         estimate = frames_to_segments(chord_type, root, bass, item[2].frame_rate, item[2].duration, offsets)
-        return chord_type, root, bass, estimate
+        # Scored with the times its .lab is written with: mir_eval on the written file gives the same scores.
+        return chord_type, root, bass, with_lab_times(estimate)
 
     # A song is decoded while the model reads the next (`work_behind`). The transcription's wall time is the
     # loop's but for the scoring below, as it was when each song's posteriors and decoding were timed alone.
