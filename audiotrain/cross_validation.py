@@ -216,8 +216,8 @@ class CVResult:
         return "\n".join(lines)
 
     def write(self, stem: str = "cv_scores", **extra: Any) -> tuple[Path, Path]:
-        """``run_dir/<stem>.json`` (``folds``, ``mean``, ``std``, ``folds_scored`` and ``extra``; NaN written
-        as null) and ``<stem>.md`` (`table`)."""
+        """``run_dir/<stem>.json`` (``folds``, ``mean``, ``std``, ``std_ddof``, ``folds_scored`` and
+        ``extra``; NaN written as null) and ``<stem>.md`` (a line saying its unit and std, then `table`)."""
         if self.run_dir is None:
             raise ValueError("CVResult.write: no run_dir to write to")
         json_path, md_path = self.run_dir / f"{stem}.json", self.run_dir / f"{stem}.md"
@@ -225,11 +225,17 @@ class CVResult:
             "folds": self.fold_scores,
             "mean": self.mean,
             "std": self.std,
+            "std_ddof": 0,
             "folds_scored": self.folds_scored,
             **extra,
         }
         write_json_atomically(json_path, record)  # (NaN as null, as in scores.json: `json_text`)
-        write_text_atomically(md_path, self.table() + "\n")
+        # A reader re-computing the std with pandas (ddof 1 by default) must see why it differs.
+        unit = f"as {json_path.name} holds them"
+        if self.percent:
+            unit = f"in % of the fractions {json_path.name} holds"
+        about = f"Scores {unit}; std: np.std over the folds (ddof 0; pandas' .std() is ddof 1).\n\n"
+        write_text_atomically(md_path, about + self.table() + "\n")
         return json_path, md_path
 
 

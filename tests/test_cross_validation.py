@@ -69,7 +69,7 @@ def test_cv_result_mean_std_are_numpys_and_the_table_shows_them(tmp_path):
     json_path, md_path = cv.write(clips=12)
     record = json.loads(json_path.read_text())
     assert record["folds"] == scores and record["clips"] == 12 and record["std"] == cv.std
-    assert md_path.read_text() == cv.table() + "\n"
+    assert md_path.read_text().endswith("\n\n" + cv.table() + "\n")  # (under the line of its unit and std)
 
 
 def test_one_group_or_unhashable_groups_are_errors_that_say_what_to_do():
@@ -150,3 +150,17 @@ def test_the_note_under_the_table_lists_the_metrics_by_how_many_folds_score_them
     nan = float("nan")
     cv = CVResult(tmp_path, [{"b": 0.5, "a": nan}, {"b": nan, "a": nan}, {"b": 0.5, "a": 0.25}])
     assert cv.table().splitlines()[-1].endswith("1 of 3 folds for a; 2 of 3 folds for b")
+
+
+def test_cv_scores_md_says_its_unit_and_which_std_its_std_column_is(tmp_path):
+    """A paper's reader copying cv_scores.md, or re-computing its std with pandas (ddof 1 by default), had no
+    way to tell that the table is in % of cv_scores.json's fractions, nor that its std is np.std's (ddof 0):
+    pandas gave 4.37 where the file said 3.57, with nothing to say why."""
+    scores = [{"majmin": 0.4267}, {"majmin": 0.3408}, {"majmin": 0.3978}]
+    CVResult(tmp_path, scores, percent=True).write()
+    head = (tmp_path / "cv_scores.md").read_text().splitlines()[0]
+    assert "in %" in head and "cv_scores.json" in head and "ddof 0" in head, head
+    assert json.loads((tmp_path / "cv_scores.json").read_text())["std_ddof"] == 0
+    CVResult(tmp_path, scores).write(stem="other")
+    head = (tmp_path / "other.md").read_text().splitlines()[0]
+    assert "as other.json holds them" in head and "ddof 0" in head, head

@@ -12,7 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from audiotrain.chords.decode import DecodeConfig
-from audiotrain.chords.lab import AnnotationError, ChordSegment, read_lab, with_lab_times, write_jams, write_lab
+from audiotrain.chords.lab import (
+    AnnotationError,
+    ChordSegment,
+    read_lab,
+    with_lab_times,
+    write_jams,
+    write_lab,
+)
 from audiotrain.chords.vocabulary import CHORD_TYPES, encode_label
 from audiotrain.datasets.chord_demo import generate_demo_songs
 from audiotrain.datasets.chord_songs import SongEntry
