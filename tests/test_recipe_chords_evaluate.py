@@ -1639,3 +1639,18 @@ def test_scores_json_is_what_mir_eval_gives_on_the_written_lab_files(checkpoint,
         )
         ours = per_song[song.name]
         assert ours == pytest.approx({m: theirs[m] for m in ours}, rel=1e-12, abs=1e-15), song.name
+
+
+def test_scores_json_holds_the_weights_that_pool_its_per_song_scores(checkpoint, songs, tmp_path):
+    """The pooled score weighs each song by the seconds each comparison scores in it (majmin leaves out
+    other chords): a paper's reader pooling the per-song scores of two evaluations, or checking the pooled
+    figure, had the per-song scores without those weights, and no way to get pooled from them."""
+    out = tmp_path / "eval"
+    evaluate_songs(ChordPredictor.from_checkpoint(checkpoint), songs, out)
+    record = json.loads((out / "scores.json").read_text())
+    per_song, seconds = record["per_song"], record["per_song_seconds"]
+    assert set(seconds) == set(per_song)
+    for metric, pooled in record["pooled"].items():
+        weights = [seconds[song][metric] for song in per_song]
+        correct = [per_song[song][metric] * w for song, w in zip(per_song, weights) if w > 0]
+        assert sum(correct) / sum(weights) == pytest.approx(pooled, rel=1e-12), metric

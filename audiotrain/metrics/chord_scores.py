@@ -284,6 +284,8 @@ class ChordScores:
             "interval_confidence": INTERVAL_CONFIDENCE,
             "median": clean(self.median),
             "per_song": {name: clean(scores) for name, scores in self.per_song.items()},
+            # (the weights of `pooled`: a reader pools per-song scores, of these songs or more, with them)
+            "per_song_seconds": {name: dict(seconds) for name, seconds in self.per_song_seconds.items()},
             "songs_scored": len(self.per_song),
             "songs_skipped": len(self.skipped),
             "skipped": [{"song": name, "reason": why} for name, why in self.skipped.items()],
