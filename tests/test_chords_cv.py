@@ -804,3 +804,15 @@ def test_a_fold_with_no_song_to_spare_for_validation_says_why_not_that_val_fract
     assert "data.val_fraction 0)" not in err, err
     why = "1 song left to train on, too few to spare one for data.val_fraction 0.15: training keeps at least"
     assert f"no validation songs ({why} one): no early stopping" in err, err
+
+
+def test_a_cv_run_repeated_from_its_cv_progress_json_runs_its_folds_and_gives_its_scores(cv_cache, tmp_path):
+    """--config RUN/cv_progress.json 'repeats it' (--help), but ran the default 5 folds where the record says
+    3, and gave other scores with nothing said; a paper's reader repeating a result got another one."""
+    run_dir, replay = tmp_path / "run", tmp_path / "replay"
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
+    assert chords.main(["cv", "--config", str(run_dir / "cv_progress.json"), "--run_dir", str(replay)]) == 0
+    assert sorted(p.name for p in replay.glob("fold*")) == ["fold0", "fold1"]
+    scores = [json.loads((folder / "cv_scores.json").read_text()) for folder in (run_dir, replay)]
+    assert scores[0]["folds"] == scores[1]["folds"]

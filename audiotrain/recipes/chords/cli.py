@@ -778,6 +778,25 @@ def _note_another_blas_thread_count(config_file: Path, processes: int) -> None:
     )
 
 
+def _recorded_folds(config_file: Path | None) -> int | None:
+    """The number of folds a cv run's record (``--config RUN/cv_progress.json``) holds, said on stderr: its
+    settings alone, under the default 5 folds, would make other folds and other scores. None for another
+    file (one that cannot be read is named later, by `_config_from_args`)."""
+    if config_file is None:
+        return None
+    try:
+        record = load_config_data(config_file)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(record, dict) and isinstance(record.get("config"), dict) and "done" in record):
+        return None
+    folds = record.get("folds")
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        return None
+    to_stderr(f"note: --folds {folds}, as {config_file} records (pass --folds to make other folds)")
+    return folds
+
+
 def _cmd_cv(argv: list[str]) -> int:
     from audiotrain.recipes.chords.cv import CrossValidationInterrupted, fold_name, run_cross_validation
 
@@ -791,8 +810,15 @@ def _cmd_cv(argv: list[str]) -> int:
         "oof/, cv_scores.* and cv_progress.json); other files stay, also inside those folders, and are named; "
         "without it a --run_dir that holds files is refused",
     )
-    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="number of folds (default 5; with --config RUN/cv_progress.json, the number that run had)",
+    )
     args = parser.parse_args(argv)
+    if args.folds is None:
+        args.folds = _recorded_folds(args.config) or 5
     test_fraction = getattr(args, "data.test_fraction", None)  # (absent unless the flag was given)
     if test_fraction is not None:
         # Each fold's held-out part is the fold: the fraction would be recorded in cv_progress.json and every
