@@ -605,6 +605,32 @@ def test_a_job_whose_results_reader_left_ends_with_141_and_is_not_blocked(tmp_pa
     assert "majmin 80.1\n" in capfd.readouterr().out
 
 
+SLOW_READERS_JOB = """
+import sys
+from audiotrain.distributed import local, stdout_relay
+print_to_stderr = lambda line: print(line, file=sys.stderr)
+stdout_relay.DRAIN_TIMEOUT_S = 0.2  # (a reader paused longer than this wait: 2 s below)
+sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi(sys.argv[1], None, "fake")), "unused", [], log=print_to_stderr))
+"""
+
+
+def test_a_reader_slower_than_the_job_still_gets_all_its_results(tmp_path):
+    """`train | less` in 2 processes, the reader paused (a pager not scrolled, a terminal held by Ctrl-S)
+    as the job ended: the launcher gave up on the relay after its drain wait and exited, and the last of the
+    ranks' output (the scores table comes last) was lost without a word, where mpirun itself waited."""
+    job = fake_mpirun(tmp_path, "head -c 150000 /dev/zero | tr '\\0' x; echo; echo 'majmin 80.1'")
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", SLOW_READERS_JOB, job.mpi.mpirun],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    time.sleep(2)  # (the reader's pause; the job ends meanwhile)
+    out, _ = launcher.communicate(timeout=60)
+    assert launcher.returncode == 0
+    assert out.endswith(b"\nmajmin 80.1\n") and len(out) == 150000 + len("\nmajmin 80.1\n")
+
+
 def test_the_ranks_job_folder_is_there_while_they_run_and_gone_after(tmp_path, monkeypatch):
     """The ranks get the job folder (errors left to rank 0, stop signals); nothing of it is left after."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
@@ -1157,7 +1183,7 @@ from audiotrain.distributed import launcher_watch, local
 launcher_watch.GRACE_S = 1.0
 if sys.argv[1] == "darwin":
     sys.platform = "darwin"
-sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi("./mpirun", None, "fake")), "unused", []))
+sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi("./mpirun", None, "fake")), "unused", [], log=print_to_stderr))
 """
 
 

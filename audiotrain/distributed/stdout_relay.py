@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 
 from audiotrain._system import SIGPIPE, discard_stdout, stdout_write_error
 
-#: How long the end of a job waits for the relay to pass on the last of the ranks' output after ``mpirun``
-#: ended (a process the job left behind may hold the pipe open).
+#: How long the end of a job waits for more of the ranks' output after ``mpirun`` ended (a process the job
+#: left behind may hold the pipe open). A reader slower than the job (``| less``) is waited for however long.
 DRAIN_TIMEOUT_S = 10.0
 
 
@@ -30,12 +31,18 @@ class StdoutRelay:
         self._fd = fd
         self._broken_pipe = False
         self._error_line: str | None = None
+        self._reading_since: float | None = None  # (None while a chunk is being written)
         self._thread = threading.Thread(target=self._copy, name="audiotrain-stdout-relay", daemon=True)
         self._thread.start()
 
     def _copy(self) -> None:
         try:
-            while chunk := os.read(self._fd, 65536):
+            while True:
+                self._reading_since = time.monotonic()
+                chunk = os.read(self._fd, 65536)
+                self._reading_since = None
+                if not chunk:
+                    break
                 if not (self._broken_pipe or self._error_line):
                     self._write(chunk)
         finally:
@@ -64,7 +71,16 @@ class StdoutRelay:
     def finish(self, log) -> int | None:
         """Wait for the last of the output; where a write failed, the job's exit status as one process's
         (141: the reader left, `| head`; 1, with its line given to `log`: the storage failed), else None."""
-        self._thread.join(DRAIN_TIMEOUT_S)
+        # Only a wait for output that may never come is bounded: a write blocked on a paused reader (a pager,
+        # a terminal held by Ctrl-S) ends when the reader reads, and this process exiting first loses the rest.
+        # (a read that began before this call waited on the job, not on a process left behind)
+        job_ended = time.monotonic()
+        while self._thread.is_alive():
+            since = self._reading_since
+            waited = 0.0 if since is None else time.monotonic() - max(since, job_ended)
+            if waited >= DRAIN_TIMEOUT_S:
+                break
+            self._thread.join(DRAIN_TIMEOUT_S - waited)
         if self._error_line is not None:
             log(self._error_line)
             return 1
