@@ -610,7 +610,8 @@ import sys
 from audiotrain.distributed import local, stdout_relay
 print_to_stderr = lambda line: print(line, file=sys.stderr)
 stdout_relay.DRAIN_TIMEOUT_S = 0.2  # (a reader paused longer than this wait: 2 s below)
-sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi(sys.argv[1], None, "fake")), "unused", [], log=print_to_stderr))
+job = local.LocalPlan(2, local.Mpi(sys.argv[1], None, "fake"))
+sys.exit(local.run_local_job(job, "unused", [], log=print_to_stderr))
 """
 
 
@@ -629,6 +630,32 @@ def test_a_reader_slower_than_the_job_still_gets_all_its_results(tmp_path):
     out, _ = launcher.communicate(timeout=60)
     assert launcher.returncode == 0
     assert out.endswith(b"\nmajmin 80.1\n") and len(out) == 150000 + len("\nmajmin 80.1\n")
+
+
+def test_a_character_the_ranks_output_splits_between_reads_reaches_a_text_stdout_whole(tmp_path, monkeypatch):
+    """A text stream in stdout's place (a notebook's, without a binary layer): each chunk read from the ranks
+    was decoded alone, and a character written across two of them ('é' of a song's name) became two '?'s."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    go = tmp_path / "go"
+
+    class NotebookStdout:
+        text = ""
+
+        def write(self, text):
+            self.text += text
+            if self.text.startswith("caf"):  # (the first half read and passed on: the rest may come)
+                go.touch()
+            return len(text)
+
+        def flush(self):
+            pass
+
+    shown = NotebookStdout()
+    monkeypatch.setattr(sys, "stdout", shown)
+    halves = f"printf 'caf\\303'; while [ ! -e {go} ]; do sleep 0.05; done; printf '\\251\\n'"
+    job = fake_mpirun(tmp_path, halves)
+    assert local.run_local_job(job, "unused", [], log=lambda line: None) == 0
+    assert shown.text == "café\n"
 
 
 def test_the_ranks_job_folder_is_there_while_they_run_and_gone_after(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ here and the job ends as one process would.
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 import threading
@@ -32,6 +33,8 @@ class StdoutRelay:
         self._broken_pipe = False
         self._error_line: str | None = None
         self._reading_since: float | None = None  # (None while a chunk is being written)
+        # For a text stream in stdout's place: a character the ranks wrote may come in two reads.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._thread = threading.Thread(target=self._copy, name="audiotrain-stdout-relay", daemon=True)
         self._thread.start()
 
@@ -41,22 +44,27 @@ class StdoutRelay:
                 self._reading_since = time.monotonic()
                 chunk = os.read(self._fd, 65536)
                 self._reading_since = None
+                if not (self._broken_pipe or self._error_line):
+                    self._write(chunk, final=not chunk)  # (final: a character left incomplete is said)
                 if not chunk:
                     break
-                if not (self._broken_pipe or self._error_line):
-                    self._write(chunk)
         finally:
             os.close(self._fd)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, final: bool = False) -> None:
         stream = sys.stdout
         if stream is None:  # a closed stdout (`>&-`): what the ranks print goes nowhere, as in one process
             return
         try:
             if hasattr(stream, "buffer"):
+                if not data:
+                    return
                 stream.buffer.write(data)
             else:  # a text stream put in its place (a notebook, a test's capture)
-                stream.write(data.decode(errors="replace"))
+                text = self._decoder.decode(data, final)
+                if not text:
+                    return
+                stream.write(text)
             stream.flush()
         except BrokenPipeError:
             self._broken_pipe = True
@@ -71,8 +79,8 @@ class StdoutRelay:
     def finish(self, log) -> int | None:
         """Wait for the last of the output; where a write failed, the job's exit status as one process's
         (141: the reader left, `| head`; 1, with its line given to `log`: the storage failed), else None."""
-        # Only a wait for output that may never come is bounded: a write blocked on a paused reader (a pager,
-        # a terminal held by Ctrl-S) ends when the reader reads, and this process exiting first loses the rest.
+        # Only a wait for output that may never come is bounded: a write blocked on a paused reader (a
+        # pager, a terminal held by Ctrl-S) ends when it reads, and exiting first would lose the rest.
         # (a read that began before this call waited on the job, not on a process left behind)
         job_ended = time.monotonic()
         while self._thread.is_alive():
