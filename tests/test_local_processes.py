@@ -632,6 +632,30 @@ def test_a_reader_slower_than_the_job_still_gets_all_its_results(tmp_path):
     assert out.endswith(b"\nmajmin 80.1\n") and len(out) == 150000 + len("\nmajmin 80.1\n")
 
 
+def test_ctrl_c_while_a_paused_reader_holds_the_jobs_last_output_ends_it_in_one_line(tmp_path):
+    """The job over, its last output waiting on a paused reader (`| less`), Ctrl-C: a raw KeyboardInterrupt
+    traceback out of the relay's wait; now one line and 130, as a stop by Ctrl-C ends."""
+    ended = tmp_path / "ended"
+    job = fake_mpirun(tmp_path, f"head -c 100000 /dev/zero; echo $$ > {ended}.tmp; mv {ended}.tmp {ended}")
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+         + SLOW_READERS_JOB, job.mpi.mpirun],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    while not ended.exists():
+        time.sleep(0.05)
+    while Path(f"/proc/{ended.read_text().strip()}").exists():  # (mpirun gone: the launcher waits on us)
+        time.sleep(0.05)
+    time.sleep(1)  # (past reaping mpirun: in the relay's wait, which no longer ends by itself)
+    launcher.send_signal(signal.SIGINT)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 130, err.decode()[-2000:]
+    assert "Traceback" not in err.decode()
+    assert err.decode().splitlines()[-1] == (
+        "audiotrain: stopped by Ctrl-C before stdout's reader took the job's last output (dropped)"
+    )
+
+
 def test_a_character_the_ranks_output_splits_between_reads_reaches_a_text_stdout_whole(tmp_path, monkeypatch):
     """A text stream in stdout's place (a notebook's, without a binary layer): each chunk read from the ranks
     was decoded alone, and a character written across two of them ('é' of a song's name) became two '?'s."""

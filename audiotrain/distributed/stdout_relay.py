@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import signal
 import sys
 import threading
 import time
@@ -78,17 +79,22 @@ class StdoutRelay:
 
     def finish(self, log) -> int | None:
         """Wait for the last of the output; where a write failed, the job's exit status as one process's
-        (141: the reader left, `| head`; 1, with its line given to `log`: the storage failed), else None."""
+        (141: the reader left, `| head`; 1, with its line given to `log`: the storage failed; 130, said, where
+        a Ctrl-C ended the wait for a reader that had not taken it all), else None."""
         # Only a wait for output that may never come is bounded: a write blocked on a paused reader (a
         # pager, a terminal held by Ctrl-S) ends when it reads, and exiting first would lose the rest.
         # (a read that began before this call waited on the job, not on a process left behind)
         job_ended = time.monotonic()
-        while self._thread.is_alive():
-            since = self._reading_since
-            waited = 0.0 if since is None else time.monotonic() - max(since, job_ended)
-            if waited >= DRAIN_TIMEOUT_S:
-                break
-            self._thread.join(DRAIN_TIMEOUT_S - waited)
+        try:
+            while self._thread.is_alive():
+                since = self._reading_since
+                waited = 0.0 if since is None else time.monotonic() - max(since, job_ended)
+                if waited >= DRAIN_TIMEOUT_S:
+                    break
+                self._thread.join(DRAIN_TIMEOUT_S - waited)
+        except KeyboardInterrupt:  # (the job is over: a Ctrl-C here ends the wait, not in a traceback)
+            log("audiotrain: stopped by Ctrl-C before stdout's reader took the job's last output (dropped)")
+            return 128 + signal.SIGINT
         if self._error_line is not None:
             log(self._error_line)
             return 1
