@@ -1234,7 +1234,7 @@ from audiotrain.distributed import launcher_watch, local
 launcher_watch.GRACE_S = 1.0
 if sys.argv[1] == "darwin":
     sys.platform = "darwin"
-sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi("./mpirun", None, "fake")), "unused", [], log=print_to_stderr))
+sys.exit(local.run_local_job(local.LocalPlan(2, local.Mpi("./mpirun", None, "fake")), "unused", []))
 """
 
 
