@@ -5471,3 +5471,24 @@ def test_a_run_whose_demo_songs_a_forced_cache_clear_deleted_says_so_and_how_to_
     capsys.readouterr()
     assert audiotrain_main(["runs", str(run)]) == 0
     assert "deleted or moved since the run read it" in capsys.readouterr().out
+
+
+def test_a_file_of_the_run_folder_itself_gone_after_training_is_not_blamed_on_a_cleared_demo_cache(
+    tmp_path, monkeypatch
+):
+    """Since 478a7605 any file missing after training was said as demo songs a forced `cache clear` deleted,
+    with a resume to score them once the songs are back: a file of the run's own folder (removed by hand
+    meanwhile) is not one of those, and its error is left as it was."""
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    written = chords_train._write_training_outputs
+
+    def own_file_gone(*args, **kwargs):
+        written(*args, **kwargs)
+        raise FileNotFoundError(2, "No such file or directory", str(run / "history.json"))
+
+    monkeypatch.setattr(chords_train, "_write_training_outputs", own_file_gone)
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    with pytest.raises(FileNotFoundError) as failed:
+        chords_train.run_training(_tiny_config(cache), run, log=silent, results=silent)
+    assert "deleted or moved since the run read it" not in str(failed.value)
+    assert failed.value.filename == str(run / "history.json")

@@ -783,7 +783,11 @@ def _run_training(
         )
     except Exception as error:
         fail_loggers(loggers)  # (a diverged model's evaluation, say: not the success `fit` recorded)
-        gone = not trainer.interrupted and isinstance(error, FileNotFoundError) and error.filename
+        gone = (
+            not trainer.interrupted
+            and isinstance(error, FileNotFoundError)
+            and _a_song_file(error.filename, run_dir, checkpoint_dir)
+        )
         said = _song_gone_after_training(error, checkpoint_dir) if gone else error
         if main and not trainer.interrupted:  # (rank 0's error: another rank's says only that a rank stopped)
             _record_failed_evaluation(run_dir, said)
@@ -861,6 +865,14 @@ def evaluate_trained_run(
 #: The key of `TRAINED_FILE` that says why the run's held-out evaluation failed (`python -m audiotrain runs`
 #: lists it as failed with that reason, not as a stop that a resume scores).
 EVALUATION_FAILED_KEY = "evaluation_failed"
+
+
+def _a_song_file(filename: object, run_dir: Path, checkpoint_dir: Path) -> bool:
+    """Whether `filename` (a FileNotFoundError's) may be a song file the run read: not a file of its own run
+    or checkpoint folder, whose loss `_song_gone_after_training` would blame on a cleared demo cache."""
+    if not isinstance(filename, (str, os.PathLike)) or not str(filename):
+        return False
+    return not any(is_inside(filename, folder) for folder in (run_dir, checkpoint_dir))
 
 
 def _song_gone_after_training(error: FileNotFoundError, checkpoint_dir: Path) -> FileNotFoundError:
