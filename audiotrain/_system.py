@@ -8,7 +8,9 @@ import errno
 import math
 import os
 import signal
+import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ except ImportError:
     resource = None  # type: ignore[assignment]
 
 from audiotrain._cgroup import cgroup_cpu_limit
+from audiotrain._files import probe_writable
 from audiotrain._stop_signals import STOP_SIGNALS, usr1_is_a_stand_in
 
 #: The extras that install an MLX backend on Linux, where plain ``mlx`` has none (macOS's has Metal).
@@ -34,6 +37,8 @@ CACHE_DIR_ENV = "AUDIOTRAIN_CACHE_DIR"
 #: one set is used even when it is empty (which then fails), /tmp when none is. Python's `tempfile` skips
 #: empty ones, so it cannot be asked.
 TEMP_DIR_VARIABLES = ("TMPDIR", "TMP", "TEMP", "TEMPDIR")
+#: Their folder when none is set (libstdc++'s and libc++'s fallback on Linux and macOS).
+SYSTEM_TEMP_DIR = "/tmp"
 
 
 class MLXNotLoadable(ImportError):
@@ -279,7 +284,7 @@ def mlx_temp_dir() -> tuple[str | None, str]:
     for name in TEMP_DIR_VARIABLES:
         if name in os.environ:
             return name, os.environ[name]
-    return None, "/tmp"
+    return None, SYSTEM_TEMP_DIR
 
 
 def mlx_kernel_cache() -> Path:
@@ -288,6 +293,85 @@ def mlx_kernel_cache() -> Path:
     import mlx.core as mx
 
     return Path(mlx_temp_dir()[1]) / "mlx" / mx.__version__ / "cpu"
+
+
+def use_own_kernel_folder(log: Callable[[str], None] | None = None) -> Path | None:
+    """Where MLX would keep its compiled kernels in a folder this user cannot write (on a shared server,
+    ``/tmp/mlx``, made by whoever ran MLX first) and the user set none of `TEMP_DIR_VARIABLES`: point TMPDIR
+    at ``<tmp>/mlx-<uid>``, this user's own (made 0700), saying so in one line through `log` as it is made
+    (the first such run since /tmp was last emptied; later runs use it without a word). Returns that
+    folder, or None where nothing was changed: a folder the user chose is theirs (`check_kernel_cache` refuses
+    it where it fails), and an own folder that is another user's (made there first, to catch this user's
+    kernels) or not writable is never used: the refusal stays.
+
+    MLX's C++ reads TMPDIR at every kernel compile (the CPU backend) and at the first CUDA compile (its PTX
+    cache folder, kept in a static): setting it before the first compile of the process moves both. The
+    folder sits beside ``/tmp/mlx``, where MLX keeps kernels anyway: it lasts between runs as that one does,
+    so each user compiles once, on the same local disk; a cache under HOME would be slow or absent (NFS
+    homes, HOME=/nonexistent) and is no place for a compiler's temporary files."""
+    if any(name in os.environ for name in TEMP_DIR_VARIABLES) or not hasattr(os, "geteuid"):
+        return None
+    cache = mlx_kernel_cache()
+    tried, refused = probe_writable(cache)
+    if refused is None:
+        return None
+    own = own_kernel_folder()
+    made_now = not os.path.lexists(own)
+    if why_not_own_kernel_folder(own) is not None:
+        return None
+    os.environ["TMPDIR"] = str(own)
+    if log is not None and made_now:  # (said as the folder is made: later runs use it in silence)
+        log(
+            f"MLX's kernel folder {cache} cannot be written ({refused.strerror or refused}; "
+            f"{'it' if tried == cache else tried} is {_owner_name(tried)}'s): this user's compiled kernels "
+            f"are kept in {own} instead, from now on (audiotrain points TMPDIR there; set TMPDIR to choose "
+            "another)"
+        )
+    return own
+
+
+def own_kernel_folder() -> Path:
+    """The folder `use_own_kernel_folder` points TMPDIR at: ``<tmp>/mlx-<uid>``."""
+    return Path(SYSTEM_TEMP_DIR) / f"mlx-{os.geteuid()}"
+
+
+def why_not_own_kernel_folder(folder: Path) -> str | None:
+    """Why `folder` cannot be this user's kernel folder (None where it is, or is now made so: this user's,
+    0700): in a shared ``/tmp`` anyone may make it first, and MLX loads the kernels it finds there as code."""
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as error:
+        return f"cannot be made ({error.strerror or error})"
+    try:
+        made = os.lstat(folder)
+    except OSError as error:
+        return f"cannot be looked at ({error.strerror or error})"
+    if stat.S_ISLNK(made.st_mode):
+        return "is a link, which any user may have made"
+    if not stat.S_ISDIR(made.st_mode):
+        return "is no folder"
+    if made.st_uid != os.geteuid():
+        return f"is {_owner_name(folder)}'s"
+    if made.st_mode & 0o022:
+        return "may be written by other users"
+    error = probe_writable(folder)[1]
+    return None if error is None else f"cannot be written ({error.strerror or error})"
+
+
+def _owner_name(path: Path) -> str:
+    """The user name of `path`'s owner (its uid where the system has no name for it)."""
+    import pwd
+
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return "another user"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def mlx_cuda_kernel_cache() -> Path | None:

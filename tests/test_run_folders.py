@@ -31,7 +31,7 @@ from audiotrain.train.checkpoint import FolderInUseError
 import numpy as np
 import pytest
 
-from tests.other_users import closed_to_this_user
+from tests.other_users import another_users_mlx_folder, closed_to_this_user
 
 
 def test_default_run_folders_are_unique_when_runs_start_in_the_same_second(tmp_path, monkeypatch):
@@ -740,6 +740,76 @@ def test_an_unusable_tmpdir_is_refused_before_the_run_folder_is_made(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not run.exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.fixture
+def shared_server_tmp(monkeypatch, tmp_path):
+    return another_users_mlx_folder(monkeypatch, tmp_path / "tmp")
+
+
+def test_another_users_mlx_folder_in_tmp_gives_this_user_a_kernel_folder_of_their_own(shared_server_tmp):
+    """On a shared server every user but the first stopped at their first run ('MLX cannot write the CPU
+    kernels it compiles to /tmp/mlx/<version>/cpu (Permission denied); set TMPDIR ...'): now a folder of
+    their own is used, said in one line, and MLX compiles its kernels there."""
+    from audiotrain.recipes._run import check_kernel_cache
+
+    import mlx.core as mx
+
+    said: list[str] = []
+    check_kernel_cache(on_cpu=True, log=said.append)
+    own = shared_server_tmp / f"mlx-{os.geteuid()}"
+    assert os.environ.get("TMPDIR") == str(own)
+    assert own.is_dir() and own.stat().st_mode & 0o777 == 0o700
+    moved, first_run = said
+    cache = shared_server_tmp / "mlx" / mx.__version__ / "cpu"
+    assert moved.startswith(f"MLX's kernel folder {cache} cannot be written")
+    assert f"kept in {own} instead, from now on" in moved and "set TMPDIR to choose another)" in moved
+    assert first_run.startswith(f"first run of MLX {mx.__version__} here")
+    x = mx.array([0.25, 0.5])
+    mx.eval(mx.compile(lambda v: mx.arctanh(v) * 3.75 - mx.cosh(v))(x))  # (read by MLX at this compile)
+    assert any((own / "mlx" / mx.__version__ / "cpu").glob("*.so"))
+    del os.environ["TMPDIR"]  # a later run (a new process) finds its kernels there, in silence
+    check_kernel_cache(on_cpu=True, log=said.append)
+    assert os.environ.get("TMPDIR") == str(own) and len(said) == 2
+
+
+def test_a_recipes_local_ranks_inherit_the_kernel_folder_its_launcher_chose(shared_server_tmp):
+    """`--processes 2` on a shared server: the command checks MLX's folder before it starts mpirun, whose
+    ranks get its environment, so they compile into the same folder of this user's, without a word."""
+    from audiotrain.distributed.local import Mpi, _mpi_job
+    from audiotrain.recipes._run import check_kernel_cache
+
+    said: list[str] = []
+    check_kernel_cache(on_cpu=True, log=said.append)
+    _, rank_environment = _mpi_job(
+        Mpi("mpirun", None, "mpirun on PATH"), 2, ["-m", "audiotrain.recipes.chords"]
+    )
+    assert rank_environment["TMPDIR"] == str(shared_server_tmp / f"mlx-{os.geteuid()}")
+    assert sum("kept in" in line for line in said) == 1
+
+
+@pytest.mark.parametrize("taken", ["a link", "open to all"])
+def test_an_own_kernel_folder_someone_could_have_planted_is_not_used_and_the_refusal_stays(
+    shared_server_tmp, taken
+):
+    """/tmp/mlx-<uid> made first by someone else (a link to their folder, or a folder all may write to):
+    MLX loads the kernels it finds there as code, so it is not used, and the refusal names TMPDIR."""
+    from audiotrain.recipes._run import check_kernel_cache
+
+    own = shared_server_tmp / f"mlx-{os.geteuid()}"
+    if taken == "a link":
+        (shared_server_tmp / "theirs").mkdir()
+        own.symlink_to(shared_server_tmp / "theirs")
+    else:
+        own.mkdir()
+        own.chmod(0o777)
+    why = "is a link, which any user may have made" if taken == "a link" else "may be written by other users"
+    refusal = (
+        rf"TMPDIR is not set, so .*Permission denied\), and {own}, which would be used instead, {why}; set"
+    )
+    with pytest.raises(OutputFolderError, match=refusal):
+        check_kernel_cache(on_cpu=True, log=None)
+    assert "TMPDIR" not in os.environ
 
 
 def test_an_empty_kernel_cache_says_the_first_steps_compile_for_a_minute(tmp_path, tmpdir_env):

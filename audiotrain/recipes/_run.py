@@ -60,8 +60,11 @@ from audiotrain._system import (
     mlx_cuda_kernel_cache,
     mlx_kernel_cache,
     mlx_temp_dir,
+    own_kernel_folder,
     remove_broken_kernels,
+    use_own_kernel_folder,
     versions,
+    why_not_own_kernel_folder,
 )
 from audiotrain._text import listed, shell_word
 from audiotrain.distributed import collectives
@@ -237,7 +240,9 @@ def check_kernel_cache(
     there is said: `_say_a_first_cuda_compile`); on the CPU
     (`on_cpu`, default: MLX's default device) it compiles every fused kernel with the system's C++ compiler
     into ``<tmp>/mlx/<version>/cpu``: one that cannot be written there (read-only, or another user's
-    ``/tmp/mlx``) fails the first step with a raw RuntimeError, after the run folder was made.
+    ``/tmp/mlx``) fails the first step with a raw RuntimeError, after the run folder was made. Where the user
+    set no TMPDIR and ``/tmp/mlx`` is another user's, this user's own folder is used instead, in one line
+    (`audiotrain._system.use_own_kernel_folder`); the refusal stays where that cannot be made either.
 
     An empty cache gets one line through `log` (once per job: not from the ranks of the recipes' own local
     processes, whose launcher said it, nor from ranks other than 0), saying how long that compile takes
@@ -248,6 +253,14 @@ def check_kernel_cache(
 
     if mx.metal.is_available() and not on_cpu:
         return  # Metal compiles in memory
+
+    # Another user's /tmp/mlx on a shared server: this user's own folder instead, before MLX's first compile
+    # (the ranks of the recipes' local processes inherit its TMPDIR, so the launcher alone says it).
+    def say_once(line: str) -> None:  # (asked only when there is something to say: a rank may ask MLX)
+        if log is not None and not leaves_notes_to_others():
+            log(line)
+
+    use_own_kernel_folder(say_once)
     name, folder = mlx_temp_dir()
     why = "MLX keeps the kernels it compiles there"
     if name is not None and not folder.strip():
@@ -276,9 +289,10 @@ def check_kernel_cache(
         error = made_not
     if error is not None:
         where = f"{name}={folder}" if name else f"TMPDIR is not set, so {folder}"
+        own = "" if name else _own_kernel_folder_refused()
         raise OutputFolderError(
-            f"{where}: MLX cannot write the CPU kernels it compiles to {cache} ({error.strerror or error}); "
-            "set TMPDIR to a folder you can write to"
+            f"{where}: MLX cannot write the CPU kernels it compiles to {cache} ({error.strerror or error})"
+            f"{own}; set TMPDIR to a folder you can write to"
         )
     # A compile that a signal ended (Ctrl-C reaches the compiler too) may have left a kernel cut short there,
     # which failed every later run that needed it ("file too short"): MLX compiles it again once it is gone.
@@ -306,6 +320,15 @@ def check_kernel_cache(
             f"first run of MLX {mx.__version__} here (no compiled kernels in {cache} yet): it compiles its CPU "
             f"kernels now, {wait}; later runs reuse them"
         )
+
+
+def _own_kernel_folder_refused() -> str:
+    """Why the folder of this user's own that `use_own_kernel_folder` tried is not used, for the refusal."""
+    if not hasattr(os, "geteuid"):
+        return ""
+    own = own_kernel_folder()
+    why = why_not_own_kernel_folder(own)
+    return "" if why is None else f", and {own}, which would be used instead, {why}"
 
 
 def _say_a_first_cuda_compile(log: Callable[[str], None], wait: str) -> None:
