@@ -2,6 +2,7 @@
 
 import inspect
 import json
+import os
 import site
 import warnings
 
@@ -1667,3 +1668,18 @@ def test_a_fit_past_a_cgroup_limit_above_mlxs_own_is_refused_not_only_warned_of(
     ):
         t.fit(TinyClassifier(hidden=1000), make_batches())
     assert t.global_step == 0
+
+
+def test_a_trainer_on_a_server_whose_tmp_mlx_is_another_users_compiles_in_this_users_own_folder(
+    monkeypatch, tmp_path, capsys
+):
+    """Python API users (create_trainer, Trainer) on a shared server stopped at their first step, where MLX
+    could not write its kernels into another user's /tmp/mlx: a Trainer now points MLX at their own folder."""
+    from tests.other_users import another_users_mlx_folder
+
+    tmp = another_users_mlx_folder(monkeypatch, tmp_path / "tmp")
+    Trainer(max_steps=1)
+    own = tmp / f"mlx-{os.geteuid()}"
+    assert os.environ.get("TMPDIR") == str(own) and own.is_dir()
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("MLX's kernel folder ") and f"kept in {own} instead" in line

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
+from audiotrain._system import use_own_kernel_folder
 from audiotrain._text import listed
 from audiotrain.data.loader import (
     close_epoch_iterators,
@@ -405,6 +406,10 @@ class Trainer:
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
+        # On a shared server whose /tmp/mlx is another user's, this user's own kernel folder, before the first
+        # compile of this Trainer's steps (MLX reads TMPDIR at each CPU compile, and at its first CUDA one);
+        # here, not at `import audiotrain`, which changes nothing in the process's environment.
+        use_own_kernel_folder(self._note)
 
     def __repr__(self) -> str:
         """The settings given (those other than the defaults), and once a stage ran where the Trainer is:
