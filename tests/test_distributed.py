@@ -1293,3 +1293,22 @@ def test_a_rank_killed_by_a_signal_is_named_without_a_guess_at_what_ended_it(tmp
         "or a kill -9?); the other ranks then lost it" in proc.stderr
     ), proc.stderr
     assert "no rank reported an error of its own" not in proc.stderr, proc.stderr
+
+
+def test_launch_gives_its_ranks_this_users_kernel_folder_where_tmp_mlx_is_another_users(
+    monkeypatch, tmp_path, capfd
+):
+    """On a shared server each rank stopped at its first compile (another user's /tmp/mlx): the ranks on this
+    machine now get this user's own folder in their environment, said once by the launcher."""
+    from audiotrain.distributed import failures
+
+    from tests.other_users import another_users_mlx_folder
+
+    tmp = another_users_mlx_folder(monkeypatch, tmp_path / "tmp")
+    ranks = "import os; print('rank sees TMPDIR', os.environ.get('TMPDIR'))"  # (mlx.launch, played)
+    monkeypatch.setattr(failures, "_mlx_launch_command", lambda: [sys.executable, "-c", ranks])
+    assert failures.launch(["-n", "2", "--", "python", "train.py"]) == 0
+    out, err = capfd.readouterr()
+    own = tmp / f"mlx-{os.geteuid()}"
+    assert f"rank sees TMPDIR {own}" in out, out + err
+    assert err.count(f"kept in {own} instead") == 1, err

@@ -699,6 +699,11 @@ def _unknown_options(options: list[str]) -> str | None:
     return None
 
 
+def _names_hosts(options: list[str]) -> bool:
+    """Whether the launcher's `options` name hosts (``--hosts``, ``--hostfile``): ranks on other machines."""
+    return any(arg.split("=")[0] in ("--hosts", "--hostfile") for arg in options)
+
+
 def _empty_hostfile(options: list[str]) -> str | None:
     """The ``--hostfile`` among the launcher's `options` when it is a JSON list with no host in it (else None:
     mlx.launch reads it, and says what is wrong with another)."""
@@ -1016,6 +1021,12 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
     # Each stop signal is written down in the job folder before its stand-in is sent: the ranks on this
     # machine read there which one it was (SIGTERM, not Ctrl-C) for their messages and exit status.
     with new_job_folder() as folder, forwarding_ctrl_c(send, write_down) as heard:
+        if not _names_hosts(launcher_options(argv) or []):
+            # Another user's /tmp/mlx: the ranks on this machine inherit this user's own kernel folder
+            # (TMPDIR), said once here; other hosts decide for themselves (each rank's Trainer looks there).
+            from audiotrain._system import use_own_kernel_folder
+
+            use_own_kernel_folder(lambda line: print(line, file=sys.stderr, flush=True))
         # The ranks' resume commands repeat the launcher's options (`local.relaunch_prefix`).
         env = {**os.environ, LAUNCH_OPTIONS_ENV: json.dumps(launcher_options(argv))}
         if folder is not None:
