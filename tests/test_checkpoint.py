@@ -766,6 +766,7 @@ def test_a_first_save_killed_while_writing_any_of_its_files_is_never_taken_for_a
                 {"s": mx.zeros(1)},
                 _state(1),
                 callback_arrays={"swa/w": mx.ones(4)},
+                arrays_in_state={"0": mx.ones(4)},  # (a callback's state_dict() array)
             )
     assert _hidden(tmp_path) and not (tmp_path / "last").exists()
     with pytest.raises(ckpt.CheckpointError, match="last does not exist"):

@@ -375,6 +375,53 @@ def test_the_ranks_of_a_data_parallel_fit_share_the_dirpath_rank_0_claims(tmp_pa
         assert names(ck) == [f"epoch={epochs - 1}-step={4 * epochs}", "last"]
 
 
+EMA_RANKS_JOB = """
+import hashlib
+import sys
+import audiotrain
+from audiotrain import Trainer, seed_everything
+from audiotrain.distributed import collectives
+from audiotrain.train.callbacks import Callback, ModelCheckpoint
+import mlx.core as mx
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+from tasks import TinyClassifier, make_batches
+
+class EMA(Callback):
+    shadow = None
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        now = pl_module.state_dict()
+        self.shadow = {k: 0.5 * (self.shadow or now)[k] + 0.5 * v for k, v in now.items()}
+    def state_dict(self):
+        return {"shadow": self.shadow}
+    def load_state_dict(self, state):
+        self.shadow = state["shadow"]
+
+seed_everything(0)
+ema, mc = EMA(), ModelCheckpoint(dirpath=sys.argv[1], save_last=True)
+trainer = Trainer(max_epochs=int(sys.argv[2]), enable_progress_bar=False, num_sanity_val_steps=0,
+                  callbacks=[ema, mc], default_root_dir=sys.argv[1] + "-root", logger=False)
+trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=sys.argv[4] if len(sys.argv) > 4 else None)
+digest = hashlib.sha256(b"".join(np.array(ema.shadow[k]).tobytes() for k in sorted(ema.shadow))).hexdigest()
+print(type(ema.shadow["fc1.weight"]).__name__, digest, collectives.rank())
+"""
+
+
+@pytest.mark.serial
+def test_a_data_parallel_fit_resumes_an_ema_callbacks_arrays_bit_for_bit_on_every_rank(tmp_path):
+    """Rank 0 writes the callback's arrays; every rank reads them back as arrays, as the uninterrupted run."""
+    from distributed import describe, run_ranks
+
+    tests, results = str(Path(__file__).parent), {}
+    for name, epochs, resume in (("straight", 2, []), ("first", 1, []), ("resumed", 2, ["first"])):
+        args = [str(tmp_path / name), str(epochs), tests, *[str(tmp_path / r / "last") for r in resume]]
+        ranks = run_ranks(EMA_RANKS_JOB, 2, args=args, timeout=120)
+        assert all(r.returncode == 0 for r in ranks), describe(ranks)
+        results[name] = [r.lines()[-1].split() for r in ranks]
+    [[kind, digest, _], _] = results["straight"]
+    assert results["resumed"] == results["straight"] == [["array", digest, "0"], ["array", digest, "1"]]
+
+
 # ------------------------------------------------------------------ a save that fails says why, in one line
 
 
@@ -636,36 +683,62 @@ class Keeps(Callback):
             checkpoint["my_extra"] = self.extra
 
 
-def test_numpy_arrays_in_callback_state_are_stored_as_lists(tmp_path):
-    """A numpy array of more than one value crashed the first save (`.item()` was tried before `.tolist()`)."""
+def test_arrays_in_callback_state_come_back_as_arrays_of_their_dtype_and_shape_bit_for_bit(tmp_path):
+    """Arrays a callback kept in its state_dict() (or its on_save_checkpoint) came back as nested lists,
+    where Lightning gives tensors back: a ported EMA callback went on with lists without an error."""
     ck = tmp_path / "ck"
-    payload = {"scores": np.arange(3, dtype=np.float32), "best": np.float32(1.5), "m": mx.array([[1, 2]])}
-    fit(
-        tmp_path,
-        [Keeps(payload, extra={"counts": np.arange(4)}), ModelCheckpoint(dirpath=ck, save_last=True)],
-    )
-    assert json.loads((ck / "last" / ckpt.STATE_FILE).read_text())["my_extra"] == {"counts": [0, 1, 2, 3]}
+    payload = {
+        "w": mx.random.normal((2, 3)).astype(mx.bfloat16),
+        "steps": mx.array(4),
+        "nan": mx.array([np.nan, 1.0]),
+        "f64": np.array([[0.1, 1e300], [-0.0, np.inf]]),
+        "c128": np.array([1 + 2j]),
+        "ints": [np.arange(3, dtype=np.int64), 7],
+        "best": np.float32(1.5),  # (a numpy number: the number)
+    }
+    extra = {"counts": np.arange(4, dtype=np.uint8), "flags": mx.array([True, False])}
+    fit(tmp_path, [Keeps(payload, extra), ModelCheckpoint(dirpath=ck, save_last=True)])
+    text = json.loads((ck / "last" / ckpt.STATE_FILE).read_text())  # (still readable JSON)
+    assert text["callbacks"]["Keeps"]["payload"]["w"] == {
+        "saved_array": "0", "type": "mlx.array", "dtype": "bfloat16", "shape": [2, 3]
+    }  # fmt: skip
+    assert payload["w"].dtype == mx.bfloat16 and isinstance(payload["ints"][0], np.ndarray)  # (not changed)
+    again, loaded_extra = Keeps(), {}
+    again.on_load_checkpoint = lambda trainer, module, checkpoint: loaded_extra.update(checkpoint["my_extra"])
+    fit(tmp_path, [again, ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
+    saved, back = [*payload.values(), *extra.values()], [*again.loaded.values(), *loaded_extra.values()]
+    for s, b in zip(items(saved), items(back), strict=True):
+        if not isinstance(s, (mx.array, np.ndarray)):
+            assert b == s and type(b) in (int, float)  # (7, and the numpy number 1.5)
+            continue
+        assert type(b) is type(s) and b.dtype == s.dtype and b.shape == s.shape
+        assert bits(b) == bits(s)  # (bit for bit: NaN, -0.0, bfloat16)
+
+
+def items(values):
+    return [item for value in values for item in (value if isinstance(value, list) else [value])]
+
+
+def bits(a):
+    return np.array(a.astype(mx.float32) if a.dtype == mx.bfloat16 else a).tobytes()  # (bfloat16: exact)
+
+
+def test_a_checkpoint_of_callback_state_saved_as_lists_loads_them_as_lists(tmp_path):
+    """A checkpoint written before arrays were kept holds their lists (no state_arrays.safetensors)."""
+    ck = tmp_path / "ck"
+    fit(tmp_path, [Keeps({"m": [[1.0, 2.0]]}), ModelCheckpoint(dirpath=ck, save_last=True)])
+    assert ckpt.ARRAYS_FILE not in names(ck / "last")  # (as before: no file where there are no arrays)
     again = Keeps()
     fit(tmp_path, [again, ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
-    assert again.loaded == {"scores": [0.0, 1.0, 2.0], "best": 1.5, "m": [[1, 2]]}
+    assert again.loaded == {"m": [[1.0, 2.0]]}
 
 
-def test_an_array_in_callback_state_warns_at_the_save_that_it_comes_back_as_a_list(tmp_path):
-    """A Lightning EMA callback keeping its shadow weights (a tree of mx.arrays) in state_dict() got nested
-    lists back on resume, silently: its next update mapped over the lists and made one scalar per element."""
+def test_a_checkpoint_missing_the_file_of_its_state_arrays_is_refused_naming_it(tmp_path):
     ck = tmp_path / "ck"
-    shadow = {"w": mx.zeros((2, 3)), "b": mx.zeros(3), "steps": mx.array(4), "best": np.float32(0.5)}
-    with pytest.warns(UserWarning) as caught:
-        fit(tmp_path, [Keeps(shadow, {"q": np.ones(2)}), ModelCheckpoint(dirpath=ck, save_last=True)])
-    said = {str(w.message) for w in caught if "back as a nested list" in str(w.message)}
-    assert said == {
-        "callback 'Keeps': its state_dict()['payload']['w'] is an mx.array of shape (2, 3) (and 1 other array), "
-        "which a checkpoint (JSON) gives back as a nested list; to get an mx.array back, return it from "
-        "state_arrays() (see Callback.state_arrays), or store .tolist() to say that a list is meant",
-        "Keeps.on_save_checkpoint: checkpoint['my_extra']['q'] is a numpy array of shape (2,), which a "
-        "checkpoint (JSON) gives back as a nested list; to get a numpy array back, return it from "
-        "state_arrays() (see Callback.state_arrays), or store .tolist() to say that a list is meant",
-    }  # (one warning for each state; a 0-d array or a numpy number comes back as the number it holds)
+    fit(tmp_path, [Keeps({"m": mx.ones(2)}), ModelCheckpoint(dirpath=ck, save_last=True)])
+    (ck / "last" / ckpt.ARRAYS_FILE).unlink()
+    with pytest.raises(ckpt.CheckpointError, match=r"missing state_arrays.safetensors, which holds the arr"):
+        fit(tmp_path, [Keeps(), ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last")
 
 
 @pytest.mark.parametrize(

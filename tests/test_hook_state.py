@@ -174,15 +174,24 @@ def test_a_ckpt_path_that_cannot_be_read_still_tears_the_datamodule_down(tmp_pat
     assert failures.seen == ["CheckpointError"] and datamodule.torn_down == [stage]
 
 
-def test_an_array_the_module_hook_stores_warns_that_it_comes_back_as_a_list(tmp_path):
-    """Lightning's `checkpoint["ema"] = weights` came back as nested lists without a word."""
+def test_arrays_the_module_hook_and_the_datamodule_store_come_back_as_arrays(tmp_path):
+    """Lightning's `checkpoint["ema"] = weights` (and a DataModule's array state) came back as nested lists,
+    where Lightning gives tensors back."""
     import mlx.core as mx
+    import numpy as np
 
-    with pytest.warns(UserWarning) as caught:
-        fit(tmp_path, Hooked({"ema": {"w": mx.zeros((4, 2))}}))
-    said = {str(w.message) for w in caught if "back as a nested list" in str(w.message)}
-    assert said == {
-        "Hooked.on_save_checkpoint: checkpoint['ema']['w'] is an mx.array of shape (4, 2), which a checkpoint "
-        "(JSON) gives back as a nested list; to get an mx.array back, rebuild it where the state is loaded "
-        "(mx.array(...), np.asarray(...)), or store .tolist() to say that a list is meant"
-    }
+    ema, order = mx.arange(8, dtype=mx.float16).reshape(4, 2), np.array([3, 1, 2], dtype=np.int32)
+
+    class Averaged(Hooked):  # (an array kept on the module would be one of its weights)
+        def on_save_checkpoint(self, checkpoint):
+            checkpoint["ema"] = {"w": ema}
+
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    Trainer(max_epochs=1, **kw).fit(Averaged(), datamodule=Vocabulary({"vocab": 1, "o": order}))
+    restored = Averaged.load_from_checkpoint(tmp_path / "checkpoints" / "last")  # (the hook, without a fit)
+    [back] = restored.loaded
+    assert back["ema"]["w"].dtype == mx.float16 and np.array_equal(back["ema"]["w"], ema)
+    resumed = Vocabulary()
+    Trainer(max_epochs=2, **kw).fit(Hooked(), datamodule=resumed, ckpt_path="last")
+    [state] = resumed.loaded
+    assert state["o"].dtype == np.int32 and state["o"].tolist() == [3, 1, 2]

@@ -912,6 +912,46 @@ def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_d
     assert {v.dtype for v in model.state_dict().values()} == {mx.float32}
 
 
+@pytest.mark.filterwarnings("ignore:ModelCheckpoint. the resumed")  # (saved to another folder)
+def test_a_lightning_ema_callback_resumed_mid_epoch_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
+    """Its shadow weights came back as nested lists: the next update, 0.75 * list, raised a TypeError (and a
+    tree_map over them went on with one scalar per element)."""
+    from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+    class EMA(Callback):  # (as written for Lightning: its shadow weights are tensors in state_dict())
+        def __init__(self):
+            self.shadow, self.updates = None, 0
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            now = pl_module.state_dict()
+            old = self.shadow or now
+            self.shadow = {k: 0.75 * old[k] + 0.25 * v for k, v in now.items()}
+            self.updates += 1
+
+        def state_dict(self):
+            return {"shadow": self.shadow, "updates": self.updates}
+
+        def load_state_dict(self, state):
+            self.shadow, self.updates = state["shadow"], state["updates"]
+
+    def run(root, ckpt_path=None):
+        mx.random.seed(0)
+        model, ema = TinyClassifier(lr=0.1), EMA()
+        saves = ModelCheckpoint(dirpath=root, every_n_train_steps=4, save_top_k=-1)
+        t = trainer(root, max_epochs=2, callbacks=[ema, saves], enable_checkpointing=True)
+        t.fit(model, make_batches(), ckpt_path=ckpt_path)
+        return ema, weights(model)
+
+    ema, trained = run(tmp_path / "a")
+    [mid_epoch] = (tmp_path / "a").glob("*step=4")  # (6 steps an epoch)
+    resumed, resumed_trained = run(tmp_path / "b", ckpt_path=mid_epoch)
+    assert resumed.updates == ema.updates == 12
+    assert all(isinstance(v, mx.array) and v.dtype == mx.float32 for v in resumed.shadow.values())
+    for k, v in ema.shadow.items():
+        assert np.array(resumed.shadow[k]).tobytes() == np.array(v).tobytes(), k
+        assert np.array(resumed_trained[k]).tobytes() == np.array(trained[k]).tobytes(), k
+
+
 def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
     rates = []
 

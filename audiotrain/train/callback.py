@@ -119,9 +119,10 @@ class Callback:
 
     def state_dict(self) -> dict[str, Any]:
         """What this callback must carry over a resume (a counter, a best score), saved in every
-        checkpoint under `state_key`. JSON: numbers, strings, lists and dicts with string keys (arrays
-        come back as lists, with a warning at the save: keep them in `state_arrays()`); a tuple, a set or a
-        key that is not a string is refused at the first save, naming the field. Default: nothing."""
+        checkpoint under `state_key`. Numbers, strings, lists and dicts with string keys, kept as JSON,
+        and arrays: an `mx.array` or a numpy array comes back as one of its dtype and shape, bit for bit (as
+        Lightning gives tensors back; its data in the checkpoint's state_arrays.safetensors). A tuple, a set
+        or a key that is not a string is refused at the first save, naming the field. Default: nothing."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

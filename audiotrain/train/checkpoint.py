@@ -17,6 +17,10 @@ Layout of a checkpoint folder::
                              (`load_state_arrays`), and its error names the file. A checkpoint without
                              the file (older ones, runs without such callbacks) loads as before: the
                              callbacks get no arrays.
+    state_arrays.safetensors (only where the JSON state holds arrays) the arrays of a callback's
+                             `state_dict()` or `on_save_checkpoint`, a module's `on_save_checkpoint` and a
+                             DataModule's `state_dict()`: trainer_state.json holds a description of each
+                             in its place, and reading it puts them back as arrays (`state_arrays`).
 
 A checkpoint is written to a temporary sibling folder, fsynced (`sync_to_disk`: on macOS through the drive's
 cache), then swapped in with renames, so a crash at any moment leaves either the old or the new checkpoint
@@ -76,6 +80,7 @@ from audiotrain._files import (
     sync_to_disk,
 )
 from audiotrain._text import byte_size, listed, plural
+from audiotrain.train import state_arrays
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map_with_path
@@ -96,7 +101,9 @@ NON_FINITE_ENTRY = "non_finite_floats"
 REQUIRED_FILES = (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE)
 #: What loading the model alone reads (`load_from_checkpoint`, a recipe's predict): no optimizer state.
 MODEL_FILES = (MODEL_FILE, STATE_FILE)
-CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, CALLBACKS_FILE, STATE_FILE)
+#: Optional: the arrays of the JSON state (a callback's or a hook's), in their places there (`state_arrays`).
+ARRAYS_FILE = state_arrays.ARRAYS_FILE
+CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, CALLBACKS_FILE, ARRAYS_FILE, STATE_FILE)
 
 
 class CheckpointError(RuntimeError):
@@ -485,17 +492,22 @@ def write_checkpoint(
     state: dict[str, Any],
     callback_arrays: dict[str, mx.array] | None = None,
     row_texts: RowTexts | None = None,
+    arrays_in_state: dict[str, mx.array] | None = None,
 ) -> Path:
     """Write a checkpoint folder at `path` atomically; returns the final path. A failed write raises
     `CheckpointWriteError` (the previous checkpoint at `path` is intact). `callback_arrays` (the callbacks'
     `state_arrays()`, named ``<state_key>/<name>``) go into `CALLBACKS_FILE`, written only when there are
     any: a checkpoint of a run without such callbacks holds the same files as before. `row_texts`: the
-    run's cache of its history rows' text (`RowTexts`), which spares each save the rows written before."""
+    run's cache of its history rows' text (`RowTexts`), which spares each save the rows written before.
+    `arrays_in_state`: the arrays `state_arrays.take_arrays` took out of `state`, written into `ARRAYS_FILE`
+    (only where there are any), in the same atomic folder."""
     final = Path(path)
     text = state_text(state, row_texts)  # first: an unsaveable value writes nothing
     files = {MODEL_FILE: model_arrays, OPTIMIZER_FILE: optimizer_arrays, STEP_STATE_FILE: step_arrays}
     if callback_arrays:
         files[CALLBACKS_FILE] = callback_arrays
+    if arrays_in_state:
+        files[ARRAYS_FILE] = arrays_in_state
     data = text.encode()  # (once: a long run's history makes it megabytes)
     needed = sum(a.nbytes for arrays in files.values() for a in arrays.values()) + len(data)
     with (
@@ -907,56 +919,18 @@ def check_callback_state(state: dict[str, Any], added_by: dict[str, str]) -> Non
     `state` that callbacks' ``on_save_checkpoint`` added (`added_by`: each such key and the name of the
     callback that added it). A dict key that is not a string would come back as one, a tuple as a list, and
     a set cannot be stored: each is named with its callback and field, at the first save. Arrays (MLX,
-    numpy) are stored as nested lists, with a warning (Lightning gives tensors back as tensors)."""
+    numpy) come back as arrays, as Lightning gives tensors back (`state_arrays`)."""
     for key, value in (state.get("callbacks") or {}).items():
-        check_keeps(value, f"callback {key!r}: its state_dict()", "", arrays_back=_CALLBACK_ARRAYS)
+        check_keeps(value, f"callback {key!r}: its state_dict()", "")
     for key, callback in added_by.items():
-        where = f"{callback}.on_save_checkpoint: checkpoint"
-        check_keeps(state[key], where, f"[{key!r}]", arrays_back=_CALLBACK_ARRAYS)
+        check_keeps(state[key], f"{callback}.on_save_checkpoint: checkpoint", f"[{key!r}]")
 
 
-_CALLBACK_ARRAYS = "return it from state_arrays() (see Callback.state_arrays)"
-_HOOK_ARRAYS = "rebuild it where the state is loaded (mx.array(...), np.asarray(...))"
-
-
-def _warn_arrays_come_back_as_lists(arrays: list[tuple[str, Any]], owner: str, arrays_back: str) -> None:
-    """A Lightning callback keeping weights in its state (an EMA's shadow) gets tensors back from torch's
-    checkpoint; here JSON gives nested lists, and code written for arrays goes on with them silently (an
-    `mx.utils.tree_map` over a list makes one scalar per element). One warning per owner, naming the first."""
-    arrays = [(field, value) for field, value in arrays if getattr(value, "ndim", 0) > 0]
-    if not arrays:
-        return  # (a 0-d array or a numpy number comes back as the number it holds)
-    field, value = arrays[0]
-    kind = "an mx.array" if isinstance(value, mx.array) else f"a {type(value).__module__.split('.')[0]} array"
-    more = f" (and {plural(len(arrays) - 1, 'other array')})" if len(arrays) > 1 else ""
-    warnings.warn(
-        f"{owner}{field} is {kind} of shape {tuple(value.shape)}{more}, which a checkpoint (JSON) gives back "
-        f"as a nested list; to get {kind} back, {arrays_back}, or store .tolist() to say that a list is meant",
-        UserWarning,
-        stacklevel=2,
-    )
-
-
-def check_keeps(
-    value: Any,
-    owner: str,
-    field: str,
-    tuples: bool = False,
-    arrays_back: str = _HOOK_ARRAYS,
-    arrays: list[tuple[str, Any]] | None = None,
-) -> None:
+def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> None:
     """Refuse what a checkpoint (JSON) would not give back as `value` held it, naming `owner` and `field`;
-    `tuples`: a tuple is taken (the caller records where they are: hyperparameters). Arrays are stored as
-    nested lists, with one warning that says so and how to get an array back (`arrays_back`)."""
-    if arrays is None:
-        arrays = []
-        check_keeps(value, owner, field, tuples, arrays_back, arrays)
-        _warn_arrays_come_back_as_lists(arrays, owner, arrays_back)
-        return
-    if value is None or isinstance(value, (bool, int, float, str, Path)):
-        return
-    if hasattr(value, "tolist"):
-        arrays.append((field, value))
+    `tuples`: a tuple is taken (the caller records where they are: hyperparameters). Arrays are taken: a
+    save keeps them as arrays (`state_arrays`)."""
+    if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -966,11 +940,11 @@ def check_keeps(
                     f"keys are strings, so it would come back as {str(key)!r}; store {{str(key): ...}} and "
                     "convert the keys back where the state is loaded"
                 )
-            check_keeps(item, owner, f"{field}[{key!r}]", tuples, arrays_back, arrays)
+            check_keeps(item, owner, f"{field}[{key!r}]", tuples)
         return
     if isinstance(value, list) or (tuples and isinstance(value, tuple)):
         for i, item in enumerate(value):
-            check_keeps(item, owner, f"{field}[{i}]", tuples, arrays_back, arrays)
+            check_keeps(item, owner, f"{field}[{i}]", tuples)
         return
     if isinstance(value, tuple):
         problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
@@ -1196,6 +1170,7 @@ def read_state(folder: Path) -> dict[str, Any]:
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
     restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
+    _put_back_arrays(state, folder)
     version = state.get("format_version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
         raise CheckpointError(
@@ -1212,6 +1187,24 @@ def read_state(folder: Path) -> dict[str, Any]:
     _check_progress_fields(state, folder / STATE_FILE)
     _check_run_fields(state, folder / STATE_FILE)
     return state
+
+
+def _put_back_arrays(state: dict[str, Any], folder: Path) -> None:
+    """The arrays of the state's callbacks and hooks, read from `ARRAYS_FILE` into their places (its header
+    checked first; NaN is a value a callback may keep, so it is not refused)."""
+    file = folder / ARRAYS_FILE
+
+    def read() -> dict[str, mx.array]:
+        if not os.path.lexists(file):
+            raise CheckpointError(
+                f"{folder} is not a complete audiotrain checkpoint: missing {ARRAYS_FILE}, which holds the "
+                f"arrays its {STATE_FILE} lists under {state_arrays.ARRAYS_ENTRY!r}"
+            )
+        arrays = read_arrays(file, finite=False)
+        mx.eval(arrays)  # (MLX reads lazily: now, before a later save replaces the folder)
+        return arrays
+
+    state_arrays.put_back_arrays(state, read, file, CheckpointError)
 
 
 #: The oldest checkpoint format whose model `read_model_state` reads: format 1 differs from 2 only in the
@@ -1231,6 +1224,7 @@ def read_model_state(folder: Path) -> dict[str, Any]:
             raise
     state = read_json_file(_inside(folder / STATE_FILE), CheckpointError, unique_keys=True)
     restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
+    _put_back_arrays(state, folder)
     state = {**state, **_format_1_progress(state)}
     _check_progress_fields(state, folder / STATE_FILE)
     return state

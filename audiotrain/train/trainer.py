@@ -59,6 +59,7 @@ from audiotrain.train import (
     overfit,
     reporting,
     resume,
+    state_arrays,
     threads,
 )
 from audiotrain.train.callback import Callback
@@ -1992,6 +1993,10 @@ class Trainer:
         hook_state.save_datamodule_state(self.datamodule, state)
         with self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"):
             hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
+        # Their arrays come back as arrays (Lightning's tensors): data in a safetensors file of their own.
+        arrays_in_state = state_arrays.take_arrays(
+            state, ["callbacks", *added_by, "module_state", "datamodule"]
+        )
         optimizer_arrays = ckpt.flat(self.optimizer.state) if self.optimizer is not None else {}
         step_arrays = self._train_step.state.flat() if self._train_step is not None else {}
         callback_arrays = self.callbacks.state_arrays()  # (callbacks.safetensors: checked before writing)
@@ -2010,6 +2015,7 @@ class Trainer:
             state,
             callback_arrays,
             row_texts=self._run.row_texts,
+            arrays_in_state=arrays_in_state,
         )
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
