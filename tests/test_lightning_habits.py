@@ -679,6 +679,53 @@ def test_trainer_checkpoint_callback_is_the_first_model_checkpoint(tmp_path):
     assert quiet_trainer(tmp_path, max_epochs=1).checkpoint_callback is None  # checkpointing off
 
 
+@pytest.mark.parametrize("compile", [True, False])
+def test_clip_each_group_clips_each_optimizer_of_a_multioptimizer_by_its_own_norm(tmp_path, compile):
+    """A GAN's two Lightning optimizers, ported as one MultiOptimizer, were clipped by one norm of all the
+    gradients (the discriminator's large norm scaled the generator's small gradients down too), where
+    Lightning's precision plugin clips each optimizer's parameters by their own norm."""
+    from audiotrain import OptimizerConfig, TrainModule
+
+    class GAN(TrainModule):
+        def __init__(self, each):
+            super().__init__()
+            self.G, self.D, self.each = nn.Linear(8, 4), nn.Linear(4, 1), each
+
+        def training_step(self, batch, batch_idx):
+            return mx.mean(self.D(self.G(batch[0])) ** 2) * 100.0
+
+        def configure_optimizers(self):
+            sgd = optim.MultiOptimizer(
+                [optim.SGD(1.0), optim.SGD(0.5)], [lambda path, _: path.startswith("G.")]
+            )
+            return OptimizerConfig(sgd, clip_each_group=self.each)
+
+    def hand_computed(model, x, clip, each):
+        _, grads = nn.value_and_grad(model, lambda m: m.training_step((x,), 0))(model)
+        grads = {k: np.array(g, dtype=np.float64) for k, g in tree_flatten(grads)}
+        before = weights(model)
+        groups = [[k for k in grads if k.startswith("G.")], [k for k in grads if k.startswith("D.")]]
+        if not each:
+            groups = [groups[0] + groups[1]]
+        new = {}
+        for group in groups:  # (torch's clip_grad_norm_: max_norm / (norm + 1e-6), at most 1)
+            scale = min(clip / (np.sqrt(sum((grads[k] ** 2).sum() for k in group)) + 1e-6), 1.0)
+            for k in group:
+                new[k] = before[k] - (1.0 if k.startswith("G.") else 0.5) * scale * grads[k]
+        return new
+
+    from mlx.utils import tree_flatten
+
+    batches = make_batches(8, batch_size=8)
+    for each in (True, False):
+        mx.random.seed(0)
+        model = GAN(each)
+        expected = hand_computed(model, batches[0][0], 0.5, each)
+        trainer(tmp_path, max_steps=1, gradient_clip_val=0.5, compile=compile).fit(model, batches)
+        for k, v in weights(model).items():
+            np.testing.assert_allclose(v, expected[k], rtol=0, atol=2e-7, err_msg=f"{k} (each={each})")
+
+
 # ---------------------------------------------------------------- parameter groups: optim.MultiOptimizer
 def _groups(schedule=None):
     """Lightning's parameter groups the MLX way: fc1 (the "backbone") at a tenth of fc2's rate."""

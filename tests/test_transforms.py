@@ -5,7 +5,13 @@ import json
 import warnings
 
 from audiotrain import OptimizerConfig, Trainer, TrainModule
-from audiotrain.train.transforms import all_finite, clip_by_global_norm, clip_by_value, global_norm
+from audiotrain.train.transforms import (
+    all_finite,
+    clip_by_global_norm,
+    clip_by_value,
+    clip_each_group_by_norm,
+    global_norm,
+)
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -90,6 +96,15 @@ def test_clip_by_global_norm_scales_to_the_limit_and_keeps_direction():
     small, _ = clip_by_global_norm(grads, 1e6)  # under the limit: unchanged
     for key in SHAPES:
         np.testing.assert_array_equal(np.asarray(small[key]), np.asarray(grads[key]))
+
+
+def test_clip_each_group_by_norm_scales_each_group_by_its_own_norm():
+    """Lightning's clip_grad_norm_ over each optimizer's parameters: a small group keeps its gradients."""
+    grads = {"g": {"w": mx.array([3.0, 4.0])}, "d": [{"w": mx.array([[0.0, 30.0], [40.0, 0.0]])}]}
+    clipped = clip_each_group_by_norm(grads, {"g.w": 0, "d.0.w": 1}, 10.0)
+    np.testing.assert_array_equal(np.asarray(clipped["g"]["w"]), [3.0, 4.0])  # (norm 5: under the limit)
+    expected = np.array([[0.0, 30.0], [40.0, 0.0]]) * (10.0 / (50.0 + 1e-6))
+    np.testing.assert_allclose(np.asarray(clipped["d"][0]["w"]), expected, rtol=1e-7)
 
 
 def test_clip_by_value_clamps_every_entry():

@@ -45,11 +45,16 @@ class OptimizerConfig:
         lr_schedule_name: a label for logs and the checkpoint (e.g. "warmup_cosine").
         lr_log_name: the name a `LearningRateMonitor` logs the learning rate under (Lightning's
             lr_scheduler "name"); None: `lr-<Optimizer>`.
+        clip_each_group: with norm clipping (`Trainer(gradient_clip_val=...)`), clip each optimizer of a
+            `MultiOptimizer` by the norm of its own gradients, as Lightning clips each of several
+            optimizers (a GAN's generator and discriminator). False: one norm of all the gradients, as
+            Lightning's over one optimizer's parameter groups (a MultiOptimizer for per-group rates).
     """
 
     optimizer: optim.Optimizer
     lr_schedule_name: str | None = None
     lr_log_name: str | None = None
+    clip_each_group: bool = False
 
     def __post_init__(self):
         if not isinstance(self.optimizer, optim.Optimizer):
@@ -58,6 +63,10 @@ class OptimizerConfig:
                 f"(e.g. optim.AdamW(learning_rate=1e-3)), got {_type_name(self.optimizer)}"
                 + _TORCH_OPTIMIZER
                 * _from_torch(self.optimizer)
+            )
+        if not isinstance(self.clip_each_group, bool):
+            raise TypeError(
+                f"OptimizerConfig.clip_each_group must be True or False, got {self.clip_each_group!r}"
             )
         if self.lr_log_name is not None and not isinstance(self.lr_log_name, str):
             raise TypeError(
@@ -300,7 +309,8 @@ def _one_optimizer(value: list | tuple, where: str) -> Any:
         f"{where} returned {len(value)} optimizers: one optimizer is supported (MLX steps all parameters "
         "with one optimizer); return it, an OptimizerConfig, {'optimizer': ...}, [opt] or ([opt], "
         "[schedule]). For parameter groups with their own optimizer or learning rate: one "
-        "optim.MultiOptimizer"
+        "optim.MultiOptimizer (returned as OptimizerConfig(multi, clip_each_group=True), gradient_clip_val "
+        "clips each of its optimizers by its own norm, as Lightning clips each of several optimizers)"
     )
 
 

@@ -24,7 +24,7 @@ from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
 from audiotrain.train.outputs import StepLogs, check_loss_output
-from audiotrain.train.parameter_tree import explain_changed_parameter_tree
+from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
 from audiotrain.train.transforms import (
@@ -32,6 +32,7 @@ from audiotrain.train.transforms import (
     average_across_processes,
     clip_by_global_norm,
     clip_by_value,
+    clip_each_group_by_norm,
     global_norm,
 )
 
@@ -213,6 +214,8 @@ class StepConfig:
 
     clip_val: float | None = None
     clip_algorithm: str = "norm"  # "norm" | "value"
+    # Norm clipping of a MultiOptimizer's groups, each by its own norm (`OptimizerConfig.clip_each_group`).
+    clip_each_group: bool = False
     accumulate_grad_batches: int = 1
     precision: str = "32"
     compile: bool = True
@@ -380,6 +383,14 @@ class TrainStep:
             grads = _cast_floats(grads, mx.float32)
         return loss, metrics, logged, metric_weights, grads
 
+    def _group_of(self, grads: Any) -> dict[str, int]:
+        """Each gradient's path -> the index of the MultiOptimizer optimizer that updates it (one group for
+        another optimizer), as its update splits them."""
+        if not isinstance(self.optimizer, optim.MultiOptimizer):
+            return {path: 0 for path, _ in tree_flatten(grads)}
+        parts = multi_optimizer_parts(self.optimizer, grads)
+        return {path: i for i, part in enumerate(parts) for path, _ in tree_flatten(part)}
+
     def _apply(self, grads: Any, loss: mx.array | None) -> None:
         """The window's mean gradients → cross-process mean → clip → guard → one optimizer update."""
         cfg, arrays = self.config, self.state.arrays
@@ -388,7 +399,10 @@ class TrainStep:
         # only the cheaper plain sum (all_finite).
         norm = global_norm(grads) if cfg.computes_norm else None
         if cfg.clip_val is not None:
-            if cfg.clip_algorithm == "norm":
+            if cfg.clip_algorithm == "norm" and cfg.clip_each_group:
+                # (which group a gradient is in is found while tracing: the compiled step runs none of it)
+                grads = clip_each_group_by_norm(grads, self._group_of(grads), cfg.clip_val)
+            elif cfg.clip_algorithm == "norm":
                 grads, _ = clip_by_global_norm(grads, cfg.clip_val, norm)
             else:
                 grads = clip_by_value(grads, cfg.clip_val)

@@ -1842,6 +1842,7 @@ class Trainer:
         return StepConfig(
             clip_val=self.gradient_clip_val,
             clip_algorithm=self.gradient_clip_algorithm,
+            clip_each_group=self.optimizer_config is not None and self.optimizer_config.clip_each_group,
             accumulate_grad_batches=self.accumulate_grad_batches,
             precision=self.precision,
             compile=self.compile,

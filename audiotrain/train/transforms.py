@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import mlx.core as mx
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_flatten, tree_map, tree_map_with_path
 
 
 def clip_by_global_norm(grads: Any, max_norm: float, norm: mx.array | None = None) -> tuple[Any, mx.array]:
@@ -19,8 +19,23 @@ def clip_by_global_norm(grads: Any, max_norm: float, norm: mx.array | None = Non
     Pass `norm` when it is already computed (the step computes it once for the guard and logging).
     """
     norm = global_norm(grads) if norm is None else norm
-    scale = mx.minimum(max_norm / (norm + 1e-6), 1.0)
+    scale = clip_scale(norm, max_norm)
     return tree_map(lambda g: g * scale.astype(g.dtype), grads), norm
+
+
+def clip_scale(norm: mx.array, max_norm: float) -> mx.array:
+    """The factor that brings gradients of L2 norm `norm` to at most `max_norm` (torch's clip_grad_norm_)."""
+    return mx.minimum(max_norm / (norm + 1e-6), 1.0)
+
+
+def clip_each_group_by_norm(grads: Any, group_of: dict[str, int], max_norm: float) -> Any:
+    """Scale each group of `grads` so its own L2 norm is at most `max_norm` (Lightning clips each of several
+    optimizers by the norm of its parameters' gradients). `group_of`: each gradient's path -> its group."""
+    groups: dict[int, list[mx.array]] = {}
+    for path, g in tree_flatten(grads):
+        groups.setdefault(group_of[path], []).append(g)
+    scales = {i: clip_scale(global_norm(part), max_norm) for i, part in groups.items()}
+    return tree_map_with_path(lambda path, g: g * scales[group_of[path]].astype(g.dtype), grads)
 
 
 def clip_by_value(grads: Any, max_value: float) -> Any:
