@@ -1,6 +1,7 @@
 """What a PyTorch Lightning user brings: configure_optimizers' forms, DataModule, save_hyperparameters and
 load_from_checkpoint, and the public names under audiotrain.train."""
 
+import re
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
@@ -997,6 +998,19 @@ def test_a_lightning_ema_callback_resumed_mid_epoch_equals_the_uninterrupted_run
     for k, v in ema.shadow.items():
         assert np.array(resumed.shadow[k]).tobytes() == np.array(v).tobytes(), k
         assert np.array(resumed_trained[k]).tobytes() == np.array(trained[k]).tobytes(), k
+
+
+def test_load_state_dict_refuses_a_weight_of_another_shape_with_strict_false_too():
+    """torch's load_state_dict refuses a shape that differs whatever `strict` (which is about names only):
+    strict=False put a (5, 5) array into a Linear(3, 16)'s weight without a word, the next forward failing."""
+    model = TinyClassifier()
+    before = weights(model)
+    wrong = {"fc1.weight": np.zeros((5, 5), np.float32), "fc2.bias": np.ones(before["fc2.bias"].shape)}
+    for strict in (True, False):
+        shape = re.escape(str(tuple(before["fc1.weight"].shape)))
+        with pytest.raises(ValueError, match=r"fc1.weight.*\(5, 5\).*" + shape):
+            model.load_state_dict(wrong, strict=strict)
+        assert all(np.array_equal(before[k], v) for k, v in weights(model).items())  # (nothing loaded)
 
 
 def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):

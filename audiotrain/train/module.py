@@ -752,12 +752,20 @@ class TrainModule(nn.Module):
         whose `strict` refuses a missing or unknown name, or a shape that differs); `strict=False` loads
         the names given and keeps the others. Between steps, from a hook: the next step uses them. As
         torch copies into its parameters, each weight keeps its dtype (float16 values into a float32 model
-        stay float32) and numpy arrays are taken."""
-        dtypes = {name: array.dtype for name, array in tree_flatten(self.parameters())}
+        stay float32), numpy arrays are taken, and a shape that differs is refused whatever `strict` (which
+        is about names: MLX's strict=False loaded it as it came)."""
+        own = dict(tree_flatten(self.parameters()))
         arrays = [
-            (name, mx.array(array).astype(dtypes[name]) if name in dtypes else mx.array(array))
+            (name, mx.array(array).astype(own[name].dtype) if name in own else mx.array(array))
             for name, array in state_dict.items()
         ]
+        wrong = [
+            f"{name}: {array.shape}, the module's is {own[name].shape}"
+            for name, array in arrays
+            if name in own and array.shape != own[name].shape
+        ]
+        if wrong:
+            raise ValueError(f"{type(self).__name__}.load_state_dict(): size mismatch for {'; '.join(wrong)}")
         self.load_weights(arrays, strict=strict)
 
     def parameters(self) -> ParameterTree:
