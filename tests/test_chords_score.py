@@ -113,6 +113,23 @@ def test_an_output_folder_inside_another_users_closed_folder_is_one_line_naming_
     assert "another user's folder?" in error
 
 
+def test_an_output_folder_that_is_a_link_into_another_users_closed_folder_is_one_line_naming_it(
+    tmp_path, capsys, monkeypatch
+):
+    """`score -o mine`, mine a link to runs/mine where runs/ is another student's (umask 077), passed the
+    check (which looked at the link itself) and stopped with a traceback ending in "PermissionError: [Errno
+    13] Permission denied: 'mine'"; predict, evaluate and train's --run_dir the same."""
+    pred, ann = _folders(tmp_path, {"a": SHIFTED}, {"a": REFERENCE})
+    closed = tmp_path / "runs"
+    (closed / "mine").mkdir(parents=True)
+    (tmp_path / "mine").symlink_to(closed / "mine")
+    closed_to_this_user(monkeypatch, closed)
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path / "mine")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: -o {tmp_path / 'mine'}: cannot look into {closed} (Permission denied)")
+    assert "another user's folder?" in error
+
+
 def test_a_malformed_line_is_a_one_line_error_naming_the_file_and_line(tmp_path, capsys):
     pred, ann = _folders(tmp_path, {"a": "0.0 1.0 C:maj\n1.0 x G:maj\n"}, {"a": REFERENCE})
     assert chords.main(["score", str(pred), "--data", str(ann)]) == 2

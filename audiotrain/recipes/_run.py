@@ -151,16 +151,22 @@ def _refuse_a_name_too_long(folder: Path, name: str) -> None:
 def refuse_a_folder_not_searchable(folder: Path, name: str) -> None:
     """Refuse an output `folder` inside a folder this user may not look into (another user's ``runs/``, made
     under ``umask 077`` in a class's shared folder): pathlib's exists() ended such a command in a raw
-    "[Errno 13] Permission denied" traceback. Names the folder that cannot be looked into."""
+    "[Errno 13] Permission denied" traceback. Names the folder that cannot be looked into, where `folder`
+    (or a folder on its way) is a link, the one it leads into."""
     try:
-        os.lstat(folder)
+        os.stat(folder)  # (follows a link: one into another user's closed folder is refused too)
         return
     except PermissionError as error:
         cause = error.strerror or str(error)
-    except OSError:  # (gone, a name too long: the checks after this one say so)
+    except OSError:  # (gone, a link to nothing, a name too long: the checks after this one say so)
         return
     closed = next(
-        (place.parent for place in [*reversed(folder.parents), folder] if not _can_look_up(place)),
+        (
+            place.parent
+            for path in (folder, Path(os.path.realpath(folder)))  # (as typed, then where its links lead)
+            for place in [*reversed(path.parents), path]
+            if not _can_look_up(place)
+        ),
         folder.parent,
     )
     raise OutputFolderError(
