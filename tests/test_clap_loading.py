@@ -1,6 +1,7 @@
 """Loading CLAP checkpoints (safetensors, torch .bin without torch, shards, hub ids), export, the tokenizer."""
 
 import collections
+import hashlib
 import io
 import json
 import os
@@ -434,7 +435,8 @@ def _hf_cache(tmp_path: Path, monkeypatch, files=None, source: Path = FIXTURE) -
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(commit)
     for name in files if files is not None else [p.name for p in source.iterdir() if p.suffix != ".npz"]:
-        blob = repo / "blobs" / f"blob-{name}"
+        # (named by their content's sha256, as huggingface_hub names a large file's blob)
+        blob = repo / "blobs" / hashlib.sha256((source / name).read_bytes()).hexdigest()
         shutil.copyfile(source / name, blob)
         (snapshot / name).symlink_to(Path("..", "..", "blobs", blob.name))
     return snapshot
@@ -470,6 +472,32 @@ def test_cached_hub_id_loads_where_the_caches_blobs_folder_is_a_link_to_another_
         assert _rel(_outputs(model, ref)["logits_per_audio"], ref["logits_per_audio"]) <= 1e-5
     ClapTokenizer.from_pretrained(snapshot)
     ClapFeatureExtractor.from_pretrained(snapshot)
+
+
+def test_a_cache_whose_blobs_folder_links_to_a_folder_high_up_still_reads_nothing_else_from_it(
+    tmp_path, monkeypatch
+):
+    """A blobs/ linked to a folder high up (ln -s / blobs, or a home folder) made every link of the snapshot
+    that led anywhere under it part of the snapshot: its config.json, a link to a file elsewhere on that
+    disk, was loaded, where "loading reads nothing outside the checkpoint folder". Only a blob (a file named
+    by its hash directly in blobs/) is the snapshot's."""
+    snapshot = _hf_cache(tmp_path, monkeypatch)
+    blobs = snapshot.parent.parent / "blobs"
+    for blob in blobs.iterdir():  # (the blobs moved to the disk's top folder, as with ln -s / blobs)
+        blob.rename(tmp_path / blob.name)
+    blobs.rmdir()
+    blobs.symlink_to(tmp_path)
+    elsewhere = tmp_path / "someone" / "config.json"
+    elsewhere.parent.mkdir()
+    (snapshot / "config.json").resolve().rename(elsewhere)
+    (snapshot / "config.json").unlink()
+    (snapshot / "config.json").symlink_to(elsewhere)
+    with pytest.raises(CheckpointError, match=f"{snapshot / 'config.json'} leads outside"):
+        load_pretrained(snapshot)
+    (snapshot / "config.json").unlink()
+    (snapshot / "config.json").symlink_to(Path("..", "..", "blobs", "someone", "config.json"))
+    with pytest.raises(CheckpointError, match=f"{snapshot / 'config.json'} leads outside"):
+        load_pretrained(snapshot)
 
 
 @pytest.mark.parametrize("name", ["config.json", "pytorch_model.bin"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from audiotrain import _loading
@@ -215,9 +216,16 @@ def check_inside(folder: Path, path: Path) -> Path:
     the one rule for every reader of a CLAP folder (`load_pretrained`, ``ClapTokenizer.from_pretrained``,
     ``ClapFeatureExtractor.from_pretrained``), which raise the same `CheckpointError`."""
     stores = _stores_of(folder)
-    if any(path.resolve().is_relative_to(store) for store in stores[1:]):
+    # A blobs/ linked elsewhere counts for its blobs alone (files named by their hash, directly in it): one
+    # linked to a folder high up (/, a home folder) made any file under it the snapshot's.
+    target = path.resolve()
+    if any(target.parent == store and _BLOB_NAME.fullmatch(target.name) for store in stores[1:]):
         return path
     return _loading.check_inside(folder, path, CheckpointError, store=stores[0])
+
+
+#: A Hugging Face cache blob's name: the git SHA-1 of a small file, the SHA-256 of a large (LFS) one.
+_BLOB_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def check_links(folder: Path) -> None:
