@@ -3015,6 +3015,41 @@ def test_a_repeat_whose_hub_id_now_loads_another_snapshot_says_so(tmp_path, caps
     assert f"the run of {record} started from {repo / 'snapshots' / ('a' * 40)}" in err
 
 
+def test_a_repeat_from_the_same_snapshot_in_another_cache_is_not_called_another_run(
+    tmp_path, capsys, monkeypatch
+):
+    """A paper's reader (or a teacher) repeating --config RUN/config.json of a run fine-tuned from a hub id
+    loads the same commit from their own Hugging Face cache: the repeat was told 'this is another run
+    (--pretrained /home/author/.cache/.../snapshots/COMMIT repeats it)', a folder of another machine."""
+    from audiotrain.recipes.clap import cli as clap
+
+    from huggingface_hub import constants
+
+    checkpoint, data = tiny_checkpoint(tmp_path), tone_folder(tmp_path / "clips")
+    for home in ("author", "reader"):
+        repo = tmp_path / home / "hub" / "models--acme--tinyclap"
+        (repo / "snapshots" / ("a" * 40)).mkdir(parents=True)
+        (repo / "blobs").mkdir()
+        for file in checkpoint.iterdir():
+            if file.suffix != ".npz":
+                (repo / "blobs" / file.name).write_bytes(file.read_bytes())
+                (repo / "snapshots" / ("a" * 40) / file.name).symlink_to(Path("..", "..", "blobs", file.name))
+        (repo / "refs").mkdir()
+        (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for home in ("author", "reader"):
+        monkeypatch.setenv("HF_HOME", str(tmp_path / home))
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / home / "hub"))
+        if home == "author":
+            argv = ["--pretrained", "acme/tinyclap", "--data", str(data), "--preset", "quick_test",
+                    "--train.processes", "1", "--out", str(tmp_path / "run")]  # fmt: skip
+        else:
+            argv = ["--config", str(tmp_path / "run" / "config.json"), "--out", str(tmp_path / "again")]
+        assert clap.main(argv) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: --pretrained acme/tinyclap now loads" not in err, err
+
+
 def test_data_report_lists_every_skipped_clip_and_the_screen_points_at_it(tmp_path, capsys):
     """data_report.txt held the screen's list: 20 skips, then "... and 50 more", so the unreadable clips
     and orphan captions sorted after them were named nowhere, though --help promises every skip there."""

@@ -68,12 +68,28 @@ def replay_model_note(record_file: str | Path, pretrained: str, bundle: Bundle) 
     except (OSError, ValueError, AttributeError):
         return None  # (the settings reader said what is wrong with it)
     now = Path(bundle.source).resolve()
-    if not isinstance(recorded, str) or Path(recorded) == now:
+    if not isinstance(recorded, str) or _same_model_folder(Path(recorded), now):
         return None
     return (
         f"note: --pretrained {pretrained} now loads {now}; the run of {record_file} started from {recorded}, "
         f"so this is another run (--pretrained {recorded} repeats it)"
     )
+
+
+def _same_model_folder(recorded: Path, now: Path) -> bool:
+    """Whether `now` is the model folder `recorded`: the same folder, or the same commit of the same
+    repository in another Hugging Face cache (``models--owner--name/snapshots/<commit>/``: a reader's own,
+    another machine's), where a path alone called a repeat of the same model another run."""
+
+    def snapshot(path: Path) -> tuple[str, str] | None:
+        repo = path.parent.parent
+        return (
+            (repo.name, path.name)
+            if path.parent.name == "snapshots" and repo.name.startswith("models--")
+            else None
+        )
+
+    return recorded == now or (snapshot(now) is not None and snapshot(recorded) == snapshot(now))
 
 
 def load_checkpoint(path_or_hub_id: str, max_tokens: int | None) -> Bundle:
