@@ -828,13 +828,27 @@ def test_a_folder_the_readmes_fine_tuning_saved_twice_in_is_refused_naming_both_
     assert ChordPredictor.from_checkpoint(tuned / "checkpoints" / "last").window_frames == WINDOW_FRAMES
 
 
+def test_a_run_inside_another_users_closed_folder_is_shared_by_opening_the_way_to_it(
+    run, song, tmp_path, monkeypatch, capsys
+):
+    """A teacher's --checkpoint RUN/checkpoints/best of a student's run made under umask 077 (or a run inside
+    a student's home folder of mode 700) was told to ask for 'chmod -R go+rX RUN/checkpoints/best', which
+    leaves RUN (and RUN/checkpoints) closed: the teacher's next try failed the same."""
+    closed_to_this_user(monkeypatch, run)
+    checkpoint = run / "checkpoints" / "best"
+    assert chords.main(["predict", "--checkpoint", str(checkpoint), str(song)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: {checkpoint}: cannot look into {run} (Permission denied)"), error
+    assert f"chmod go+x {run} {run / 'checkpoints'} && chmod -R go+rX {checkpoint}" in error
+
+
 def test_another_users_run_is_one_line_naming_it_and_how_its_owner_shares_it(
     run, song, tmp_path, monkeypatch, capsys
 ):
     """A teacher's predict, evaluate or export --checkpoint of a student's run made under umask 077 stopped
     with a traceback ending in "PermissionError: [Errno 13] Permission denied: 'RUN/trainer_state.json'"."""
     closed_to_this_user(monkeypatch, run)
-    for checkpoint in (run, run / "checkpoints" / "best"):
+    for checkpoint in (run,):  # (one inside it: the test above)
         assert chords.main(["predict", "--checkpoint", str(checkpoint), str(song)]) == 2
         error = capsys.readouterr().err
         assert error.startswith(

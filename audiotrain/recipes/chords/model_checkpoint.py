@@ -16,6 +16,7 @@ is refused naming them.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -81,10 +82,32 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
     try:
         return _resolved_model_checkpoint(path)
     except PermissionError as error:  # (pathlib's exists() raised it, a traceback naming no fix)
+        cause = error.strerror or error
+        closed = _closed_folder_above(path)
+        if closed is None:
+            raise ckpt.CheckpointError(
+                f"{path}: cannot read it ({cause}): another user's run, made under a umask such as 077? Its "
+                f"owner can share it: chmod -R go+rX {path}"
+            ) from None
+        # (chmod -R of `path` alone leaves the folders on its way closed: each needs go+x, not all its files)
+        way = [closed, *(p for p in reversed(path.parents) if p.is_relative_to(closed) and p != closed)]
         raise ckpt.CheckpointError(
-            f"{path}: cannot read it ({error.strerror or error}): another user's run, made under a umask "
-            f"such as 077? Its owner can share it: chmod -R go+rX {path}"
+            f"{path}: cannot look into {closed} ({cause}): another user's folder, made under a umask such as "
+            f"077? Its owner can share the run: chmod go+x {' '.join(map(str, way))} && chmod -R go+rX {path}"
         ) from None
+
+
+def _closed_folder_above(path: Path) -> Path | None:
+    """The first folder on the way to `path` that this user may not look into, or None (`path` itself
+    answers: what is closed is inside it)."""
+    for place in [*reversed(path.parents), path]:
+        try:
+            os.lstat(place)
+        except PermissionError:
+            return place.parent
+        except OSError:
+            return None
+    return None
 
 
 def _resolved_model_checkpoint(path: Path) -> Path:
