@@ -878,6 +878,33 @@ def build_compare_parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+def unreachable(path: Path) -> str | None:
+    """Why `path` cannot be reached where a folder on its way is another user's, closed to this one (a home
+    folder of mode 700, a runs/ made under umask 077), naming that folder and how its owner opens the way;
+    else None. pathlib's is_dir() ended the listing in a traceback there."""
+    try:
+        os.stat(path)
+        return None
+    except PermissionError as error:
+        cause = error.strerror or error
+    except OSError:
+        return None
+    closed = path.parent
+    for place in [*reversed(path.parents), path]:
+        try:
+            os.lstat(place)
+        except PermissionError:
+            closed = place.parent
+            break
+        except OSError:
+            break
+    way = [closed, *(p for p in reversed(path.parents) if p.is_relative_to(closed) and p != closed)]
+    return (
+        f"cannot look into {closed} ({cause}): another user's folder, made under a umask such as 077? Its "
+        f"owner can share it: chmod go+x {' '.join(map(str, way))} && chmod -R go+rX {path}"
+    )
+
+
 def main(argv: list[str], prog: str = "python -m audiotrain runs", out: Callable[[str], None] = print) -> int:
     if argv[:1] == ["compare"]:
         return compare_main(argv[1:], prog, out)
@@ -885,6 +912,8 @@ def main(argv: list[str], prog: str = "python -m audiotrain runs", out: Callable
     args = parser.parse_args(argv)
     folders = args.folders or [Path("runs")]
     for folder in folders:
+        if closed := unreachable(folder):
+            parser.error(f"{folder}: {closed}")
         if not folder.is_dir():
             why = "is a file, not a folder" if folder.exists() else "does not exist"
             parser.error(f"{folder} {why}; give the folder that holds your run folders (default: runs)")
@@ -910,6 +939,9 @@ def compare_main(argv: list[str], prog: str, out: Callable[[str], None]) -> int:
         parser.error("give two runs or more to compare")
     runs, not_compared = [], {}
     for path in args.runs:
+        if closed := unreachable(path):
+            not_compared[str(path)] = closed
+            continue
         if not path.is_dir():
             parser.error(f"{path} {'is a file, not a folder' if path.exists() else 'does not exist'}")
         run = read_run(path)

@@ -1074,6 +1074,27 @@ def test_another_users_run_folder_is_unreadable_as_a_folder_not_as_a_file_in_it(
     assert row(text, "better")[1:3] == ["chords", "finished"]  # (the others are listed as they are)
 
 
+def test_a_run_folder_inside_another_users_closed_folder_is_one_line_naming_that_folder(
+    runs, capsys, monkeypatch
+):
+    """`runs STUDENT/runs` and `runs compare` of runs inside a student's closed folder (a home folder of mode
+    700, a runs/ made under umask 077) stopped with a traceback ending in "PermissionError: [Errno 13]
+    Permission denied: 'runs/good'"."""
+    closed_to_this_user(monkeypatch, runs)
+    with pytest.raises(SystemExit) as exit:
+        main(["runs", "runs/good"])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert "runs/good: cannot look into runs (Permission denied): another user's folder" in error, error
+    assert "chmod go+x runs && chmod -R go+rX runs/good" in error
+    with pytest.raises(SystemExit) as exit:
+        main(["runs", "compare", "runs/good", "runs/better"])
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert "runs/good: not a run to compare: cannot look into runs (Permission denied)" in error, error
+    assert "0 of the 2 runs given can be compared" in error
+
+
 def test_hidden_folders_beside_the_runs_are_not_listed(runs, capsys):
     """A teacher listing a student's home folder: its .cache and .config were rows of unreadable runs, their
     notes suggesting chmod -R go+rX on them."""
