@@ -2243,3 +2243,26 @@ def test_zero_length_segments_are_listed_by_the_scan_and_a_file_of_them_alone_is
     assert "1 annotation with zero-length segments, dropped" in report
     assert f"{tmp_path / 'regions.lab'}: line 2 (G:maj)" in report
     assert f"{tmp_path / 'points.lab'}: no chord segments (all 2 segments are zero-length)" in report
+
+
+def test_billboards_lab_release_as_an_annotations_folder_names_the_pairs_flag(tmp_path):
+    """Billboard's LAB release kept apart from the audio (`--data.annotations billboard-2.0-lab`, its
+    `McGill-Billboard/0003/full.lab` and `majmin.lab`; the audio `audio/0003/audio.wav`): "need at least 2
+    annotated songs", the 6 files listed as "another album's, perhaps", and no word of the pairs file that
+    such a layout needs, which the same files beside the audio name."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    labs = tmp_path / "billboard-2.0-lab" / "McGill-Billboard"
+    for song in ("0003", "0004"):
+        _wav(tmp_path / "audio" / song / "audio.wav", SEGMENTS[-1].end)
+        for reduction in ("full", "majmin"):
+            write_lab(labs / song / f"{reduction}.lab", SEGMENTS)
+    config = ChordDataConfig(
+        data_dir=str(tmp_path / "audio"), annotations=str(tmp_path / "billboard-2.0-lab")
+    )
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(config, seed=0)
+    said = str(raised.value)
+    assert "2 audio files share the name audio.wav" in said, said
+    assert "numbered folders" in said and "--data.pairs FILE.csv" in said, said

@@ -246,10 +246,13 @@ class SongIndex:
         where audio without an annotation shares its folder with annotations of other names (McGill
         Billboard's ``0003/audio.wav`` beside ``full.lab``, ``majmin.lab``), both where the scan found audio
         and not one annotation (Isophonics keeps its annotations in a tree of their own, ``chordlab/``, which
-        a first run finds nothing of); else ``""``."""
-        if not self.unpaired_audio or self.annotations_dir is not None or self.pairs_file is not None:
+        a first run finds nothing of), and, with an annotations folder, the pairs file where audio files
+        without an annotation share one name (`_shared_audio_name_hint`); else ``""``."""
+        if not self.unpaired_audio or self.pairs_file is not None:
             return ""
         csv_advice = f"list audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
+        if self.annotations_dir is not None:
+            return self._shared_audio_name_hint(csv_advice)
         sharing = self._audio_sharing_a_folder()
         if sharing:
             audio, beside = sharing[0]
@@ -274,6 +277,22 @@ class SongIndex:
             f"no annotation lies beside the audio: where the annotations are kept in a folder of their own "
             f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, "
             f"{csv_advice}"
+        )
+
+    def _shared_audio_name_hint(self, csv_advice: str) -> str:
+        """The pairs file's line where audio files without an annotation share one name, each in a folder of
+        its own (Billboard's ``0003/audio.wav``, ``0004/audio.wav``, its LAB release apart from them): no
+        annotation's name can pair them, and the scan alone calls the annotations another album's; else ``""``."""
+        by_name: dict[str, list[Path]] = {}
+        for path in self.unpaired_audio:
+            by_name.setdefault(loose_name(path.name), []).append(path)
+        same = max(by_name.values(), key=len)
+        if len(same) < 2:
+            return ""
+        return (
+            f"{len(same)} audio files share the name {same[0].name}, each in a folder of its own (numbered "
+            f"folders, as McGill Billboard's), which no annotation's name can pair: {csv_advice} "
+            "(README: 'Your dataset's layout')"
         )
 
     def _audio_sharing_a_folder(self) -> list[tuple[Path, list[Path]]]:
