@@ -700,3 +700,11 @@ def test_sonic_annotators_csv_with_its_file_name_column_is_named_as_chordino_ins
     message = str(info.value)
     assert "a 'time label' instant" in message and "Chordino" in message, message
     assert "--csv-omit-filename" in message, message
+
+
+def test_billboards_pause_marker_in_a_lab_is_named_with_its_harte_spelling(tmp_path):
+    """A .lab converted by hand from Billboard's salami_chords.txt keeps its '&pause' (a pause: no chord);
+    the error said "invalid chord label '&pause': expected 'N', 'X' or root...", not that it is 'N'."""
+    path = _lab(tmp_path, "0.0 1.5 C:maj\n1.5 2.0 &pause\n2.0 4.0 G:maj\n", "0003.lab")
+    with pytest.raises(AnnotationError, match=r"line 2: invalid chord label '&pause'.*did you mean 'N'\?"):
+        read_annotation(path)

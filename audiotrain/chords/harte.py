@@ -117,8 +117,9 @@ _LEAD_SHEET_RE = re.compile(
 )
 
 _ADDED_DEGREES_RE = re.compile(r"^(?P<suffix>[^(]*)\((?P<degrees>[^()]+)\)$")
-#: How lead sheets and hand-written files mark no chord (a break, a count-in): Harte's 'N'.
-_NO_CHORD_RE = re.compile(r"^(n\.?c\.?|n/c|no chord)$", re.IGNORECASE)
+#: How lead sheets and hand-written files mark no chord (a break, a count-in; McGill Billboard's '&pause',
+#: kept in a .lab converted by hand from its salami_chords.txt): Harte's 'N'.
+_NO_CHORD_RE = re.compile(r"^(n\.?c\.?|n/c|no chord|&pause)$", re.IGNORECASE)
 
 #: The two readings of a root letter followed by ``-`` (``E-``, ``B-7``), in the order `harte_spellings` gives
 #: them: a jazz lead sheet's minus (``E-`` is E minor) and music21's flat, which ChoCo's JAMS of Wikifonia,
