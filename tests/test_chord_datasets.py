@@ -2266,3 +2266,24 @@ def test_billboards_lab_release_as_an_annotations_folder_names_the_pairs_flag(tm
     said = str(raised.value)
     assert "2 audio files share the name audio.wav" in said, said
     assert "numbered folders" in said and "--data.pairs FILE.csv" in said, said
+
+
+def test_isophonics_white_album_names_with_their_disc_get_a_hint(tmp_path):
+    """Isophonics names the White Album's songs with their disc (`10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the
+    _U.S.S.R.lab`), and a rip `01 - Back in the U.S.S.R..wav` or iTunes' `1-02 Dear Prudence.wav` got no
+    "did you mean": the hint left out a leading track number, not a disc before it."""
+    for audio, lab in [
+        (
+            "White Album CD1/01 - Back in the U.S.S.R..wav",
+            "10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the_U.S.S.R.lab",
+        ),
+        ("White Album CD1/1-02 Dear Prudence.wav", "10CD1_-_The_Beatles/CD1_-_02_-_Dear_Prudence.lab"),
+    ]:
+        _wav(tmp_path / "a" / audio, SEGMENTS[-1].end)
+        write_lab(tmp_path / "l" / lab, SEGMENTS)
+    index = scan_song_folder(tmp_path / "a", annotations_dir=tmp_path / "l")
+    assert index.songs == [] and len(index.unpaired_audio) == 2  # a hint, never a pairing
+    hints = dict(index.skipped_songs())
+    wanted = "did you mean 10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the_U.S.S.R.lab?"
+    assert wanted in hints["White Album CD1/01 - Back in the U.S.S.R."], hints
+    assert "CD1_-_02_-_Dear_Prudence.lab?" in hints["White Album CD1/1-02 Dear Prudence"], hints

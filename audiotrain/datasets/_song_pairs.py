@@ -72,9 +72,16 @@ def _plain_letters(name: str) -> str:
     return unicodedata.normalize("NFC", re.sub("[\u0300-\u036f]+", "", unicodedata.normalize("NFKD", name)))
 
 
+#: A disc before a track number: Isophonics' ``CD1_-_01_-_Back_in_the_U.S.S.R``, iTunes' ``1-02 Dear
+#: Prudence``.
+_DISC = r"(?:(?:cd|disc|disk)\s*\d{1,2}[\s._-]+|\d{1,2}-(?=\d{2}))?"
+
+
 def _without_track_number(name: str) -> str:
-    """`_letters_and_digits` of `name` without a leading track number (``"03 - Anna"``, ``"03. Anna"``)."""
-    return _letters_and_digits(re.sub(r"^\s*\d{1,3}(?:[\s._-]+|(?=[^\W\d_]))", "", name))
+    """`_letters_and_digits` of `name` without a leading track number (``"03 - Anna"``, ``"03. Anna"``), and
+    the disc before it (`_DISC`)."""
+    track = rf"^\s*{_DISC}\d{{1,3}}(?:[\s._-]+|(?=[^\W\d_]))"
+    return _letters_and_digits(re.sub(track, "", name, flags=re.IGNORECASE))
 
 
 def _stems(path: Path) -> list[str]:
