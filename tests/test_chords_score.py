@@ -323,3 +323,18 @@ def test_a_transcription_in_milliseconds_is_noted_not_scored_without_a_word(tmp_
     assert "note: 1 transcription far past its annotation's end" in err
     assert "  ms: its transcription ends at 8000 s, its annotation at 8 s (its times in milliseconds?" in err
     assert "  s:" not in err
+
+
+def test_transcriptions_written_as_jams_are_named_as_not_read_not_called_missing(tmp_path, capsys):
+    """`predict SONGS -o pred --format jams` then `score pred --data SONGS`: "error: no transcription in pred
+    pairs with an annotation ...: song: annotation song.lab has no prediction of its name in pred", though
+    pred/song.jams is its prediction; score reads .lab transcriptions, and now says so."""
+    from audiotrain.chords.lab import ChordSegment, write_jams
+
+    pred, ann = _folders(tmp_path, {}, {"song": REFERENCE})
+    write_jams(pred / "song.jams", [ChordSegment(0.0, 8.0, "C:maj")])
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    err = capsys.readouterr().err
+    assert f"annotation {ann / 'song.lab'} has no prediction of its name in {pred}" in err, err
+    assert f"{pred} holds 1 .jams/.jamz file, which score does not read" in err, err
+    assert "--format lab" in err, err

@@ -117,9 +117,24 @@ def _pairs(
     for path in found:
         if path not in paired and path not in ambiguous_paths:
             left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}"
+    unread = _unread_jams(predictions) if alone and predictions.is_dir() else ""
     for path in alone if predictions.is_dir() else ():  # (one transcription: the others are not missing)
-        left_out[name(path, data)] = f"annotation {path} has no prediction of its name in {predictions}"
+        left_out[name(path, data)] = (
+            f"annotation {path} has no prediction of its name in {predictions}{unread}"
+        )
     return {name(annotation, data): (path, annotation) for path, annotation in paired.items()}, left_out
+
+
+def _unread_jams(predictions: Path) -> str:
+    """Where the folder `predictions` holds JAMS files (``predict --format jams`` writes them), the words that
+    say they are not read, to follow "has no prediction of its name": they are, but not as a .lab; else ""."""
+    jams = annotations_under(predictions, (".jams", ".jamz"))
+    if not jams:
+        return ""
+    return (
+        f" ({predictions} holds {plural(len(jams), '.jams/.jamz file')}, which score does not read: it reads "
+        ".lab transcriptions, which predict writes with --format lab, its default)"
+    )
 
 
 def _refuse_endless(reference: list[ChordSegment], annotation: Path, prediction: Path, estimate) -> None:
