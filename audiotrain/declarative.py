@@ -52,6 +52,7 @@ from typing import Any
 
 from audiotrain._arguments import settings_repr
 from audiotrain._build import build_version
+from audiotrain._caller import user_stacklevel
 from audiotrain._files import write_text_atomically
 from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, grouped_folds
@@ -270,7 +271,7 @@ class ConfiguredTrainer:
             warnings.warn(
                 f"create_trainer: {type(module).__name__} defines configure_optimizers, which is used; the "
                 "config's optimizer and scheduler sections are not",
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
 
     def __repr__(self) -> str:
@@ -363,7 +364,7 @@ class ConfiguredTrainer:
             "weights. To repeat a run, seed before building the module: config = "
             "audiotrain.get_trainer_config(...); audiotrain.seed_everything(config.training.seed); module = "
             "MyModule(); audiotrain.create_trainer(module, config=config)",
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
     def _make_trainer(self) -> Trainer:
@@ -489,7 +490,7 @@ class ConfiguredTrainer:
             warnings.warn(
                 "train: val_loader is not used: training.eval_strategy is 'no' (set it to 'epoch' or "
                 "'steps' to validate)",
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
             val_loader = None
         val = self._loader(val_loader, shuffle=False)
@@ -660,7 +661,7 @@ class ConfiguredTrainer:
                 f"train: config data.batch_size is {self.config.data.batch_size} but train_loader gives "
                 f"batches of {loader_batch}; the loader's size is used (data.batch_size batches a Dataset "
                 f"given to train), and config.yaml records {loader_batch}",
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
         return dataclasses.replace(
             self.config, data=dataclasses.replace(self.config.data, batch_size=loader_batch)
@@ -805,7 +806,7 @@ class ConfiguredTrainer:
                 f"train_with_cv: config data.batch_size is {self.config.data.batch_size} but the folds' "
                 f"loaders keep the given DataLoader's batches of {loader_batch}; that size is used, and "
                 "each fold's config.yaml records it",
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         folder = Path(run_dir) if run_dir is not None else None
         if folder is None and self.config.run.run_dir:
@@ -955,7 +956,7 @@ class ConfiguredTrainer:
             warnings.warn(
                 "train_with_cv: kaggle.enable_ensemble is set but there is no test data to predict; pass "
                 "test_loader= (or test_dataloader= to create_kaggle_trainer). No ensemble is made",
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         if isinstance(test_loader, DataLoader) and (test_loader.shuffle or test_loader._user_order):
             raise ValueError(
@@ -1200,7 +1201,7 @@ def fold_mean(outputs: list[list[Any]]) -> np.ndarray | None:
             warnings.warn(
                 f"train_with_cv: predict_step returned {', '.join(kinds)}, not arrays, so the folds' test "
                 "predictions cannot be averaged: no ensemble is made",
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
             return None
         stacked.append(np.concatenate([np.asarray(b) for b in batches]))

@@ -154,3 +154,17 @@ def test_create_submission_refuses_ids_columns_or_an_ensemble_that_do_not_fit(
     with pytest.raises(ValueError, match=r"the ensemble has shape \(2, 2, 2\)"):
         trainer_with_ensemble(np.zeros((2, 2, 2))).create_submission()
     assert not (tmp_path / "submission.csv").exists()  # refused before writing
+
+
+def test_a_kaggle_cv_warning_names_the_users_line_not_audiotrains(tmp_path, monkeypatch, quick_kaggle_preset):
+    """The batch-size warning of `create_kaggle_trainer(...).train_with_cv(loader)` pointed at
+    audiotrain/kaggle.py (the subclass's call), where the user's script was the place to look."""
+    monkeypatch.chdir(tmp_path)
+    from audiotrain import create_kaggle_trainer
+
+    trainer = create_kaggle_trainer(model=TinyNet(), competition="titanic")
+    batch_of_8 = "the folds' loaders keep the given DataLoader's batches of 8"
+    with pytest.warns(UserWarning, match=batch_of_8) as seen:
+        trainer.train_with_cv(DataLoader(Points(), batch_size=8), folds=2)
+    batch_warnings = [w for w in seen if "folds' loaders keep" in str(w.message)]
+    assert [Path(w.filename).name for w in batch_warnings] == [Path(__file__).name]
