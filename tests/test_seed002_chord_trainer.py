@@ -867,3 +867,30 @@ def test_an_early_stop_is_announced_as_the_command_line_announces_it(clip_loader
     with pytest.warns(UserWarning, match="saved after this run stopped early"):
         trainer.train_epoch()  # (trains nothing: the patience has run out)
     assert "early stopping" not in capsys.readouterr().err
+
+
+def test_the_guides_best_model_pt_loads_the_runs_best_checkpoint(clip_loaders, tmp_path, monkeypatch, capsys):
+    """Seed 002's `trainer.load_checkpoint('checkpoints/best_model.pt')` after a run was refused: the best
+    checkpoint is saved as checkpoints/best, and the guide's name for it named no folder."""
+    monkeypatch.chdir(tmp_path)
+    from audiotrain.models import ChordRecognitionLoss, ChordRecognitionModel
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(learning_rate=1e-3, num_epochs=2, batch_size=8, progress_bar=False)
+
+    def make():
+        return Trainer(ChordRecognitionModel(), train_loader, val_loader, config, ChordRecognitionLoss())
+
+    trained = make()
+    trained.train()
+    best = make()
+    best.load_checkpoint("checkpoints/best")
+    # --- seed 002, "load_checkpoint(path: str)" ------------------------------------------------------------
+    trainer = make()
+    trainer.load_checkpoint('checkpoints/best_model.pt')
+    # --- end of seed code -----------------------------------------------------------------------------
+    assert trainer.validate() == pytest.approx(best.validate(), rel=1e-6)
+    assert "checkpoints/best_model.pt: the guide's name for checkpoints/best" in capsys.readouterr().err
+    with pytest.raises(Exception, match="checkpoints/other.pt does not exist"):
+        trainer.load_checkpoint("checkpoints/other.pt")

@@ -384,6 +384,20 @@ def _clip_sample_rate(given: int | None, loaders: dict[str, Iterable | None]) ->
     return given if given is not None else next(iter(rates.values()), 44100)
 
 
+
+_GUIDE_BEST_NAME = "best_model.pt"  # seed 002's name for the best checkpoint (ModelCheckpoint's "best")
+
+
+def _guide_best_name(path: Path) -> Path:
+    """``DIR/best_model.pt`` as ``DIR/best`` where only the latter exists, so that the guide's
+    ``load_checkpoint('checkpoints/best_model.pt')`` loads the best checkpoint its run saved."""
+    best = path.parent / "best"
+    if path.name != _GUIDE_BEST_NAME or path.exists() or not best.is_dir():
+        return path
+    print(f"note: {path}: the guide's name for {best}, the best checkpoint; loading {best}", file=sys.stderr)
+    return best
+
+
 class Trainer:
     """The guide's chord Trainer: ``train``, ``train_epoch``, ``validate``, checkpoints and history.
 
@@ -622,8 +636,11 @@ class Trainer:
         return self.shared.save_checkpoint(path)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        """Load the weights of a checkpoint folder now; the next `train` / `train_epoch` resumes from it."""
-        folder = ckpt.resolve_checkpoint(path)
+        """Load the weights of a checkpoint folder now; the next `train` / `train_epoch` resumes from it.
+
+        The guide's ``checkpoints/best_model.pt`` is read as ``checkpoints/best``, where this Trainer keeps
+        its best checkpoint (a note on stderr says so), unless a ``best_model.pt`` of that name is there."""
+        folder = ckpt.resolve_checkpoint(_guide_best_name(Path(path)))
         state = ckpt.read_state(folder)
         stored_settings(folder, state)  # a hand-edited setting is named with its file
         model_file = folder / ckpt.MODEL_FILE
