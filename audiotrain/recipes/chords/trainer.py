@@ -384,7 +384,6 @@ def _clip_sample_rate(given: int | None, loaders: dict[str, Iterable | None]) ->
     return given if given is not None else next(iter(rates.values()), 44100)
 
 
-
 _GUIDE_BEST_NAME = "best_model.pt"  # seed 002's name for the best checkpoint (ModelCheckpoint's "best")
 
 
