@@ -708,11 +708,27 @@ def test_arrays_in_callback_state_come_back_as_arrays_of_their_dtype_and_shape_b
     fit(tmp_path, [again, ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
     saved, back = [*payload.values(), *extra.values()], [*again.loaded.values(), *loaded_extra.values()]
     for s, b in zip(items(saved), items(back), strict=True):
-        if not isinstance(s, (mx.array, np.ndarray)):
-            assert b == s and type(b) in (int, float)  # (7, and the numpy number 1.5)
+        if getattr(s, "ndim", 0) == 0:
+            assert b == s and type(b) in (int, float)  # (7, the numpy number 1.5 and the 0-d steps: numbers)
             continue
         assert type(b) is type(s) and b.dtype == s.dtype and b.shape == s.shape
         assert bits(b) == bits(s)  # (bit for bit: NaN, -0.0, bfloat16)
+
+
+def test_a_callbacks_history_of_0d_arrays_comes_back_as_numbers_and_writes_no_arrays_file(tmp_path):
+    """A history of losses kept as 0-d arrays came back as numbers, one JSON number each; since 62b6a17a each
+    was a tensor of state_arrays.safetensors with a description (10,000: 0.85 s a save, where 48 ms)."""
+    ck = tmp_path / "ck"
+    history = {"losses": [mx.array(0.5), mx.array(1.25)], "best": np.array(0.25), "steps": mx.array(3)}
+    fit(tmp_path, [Keeps(history), ModelCheckpoint(dirpath=ck, save_last=True)])
+    assert not (ck / "last" / ckpt.ARRAYS_FILE).exists()
+    assert json.loads((ck / "last" / ckpt.STATE_FILE).read_text())["callbacks"]["Keeps"]["payload"] == {
+        "losses": [0.5, 1.25], "best": 0.25, "steps": 3
+    }  # fmt: skip
+    again = Keeps()
+    fit(tmp_path, [again, ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last", max_epochs=3)
+    assert again.loaded == {"losses": [0.5, 1.25], "best": 0.25, "steps": 3}
+    assert [type(v) for v in [*again.loaded["losses"], again.loaded["steps"]]] == [float, float, int]
 
 
 def items(values):

@@ -121,7 +121,8 @@ class Callback:
         """What this callback must carry over a resume (a counter, a best score), saved in every
         checkpoint under `state_key`. Numbers, strings, lists and dicts with string keys, kept as JSON,
         and arrays: an `mx.array` or a numpy array comes back as one of its dtype and shape, bit for bit (as
-        Lightning gives tensors back; its data in the checkpoint's state_arrays.safetensors). A tuple, a set
+        Lightning gives tensors back; its data in the checkpoint's state_arrays.safetensors); a 0-d array
+        comes back as the number it holds. A tuple, a set
         or a key that is not a string is refused at the first save, naming the field. Default: nothing."""
         return {}
 

@@ -691,7 +691,7 @@ class TrainModule(nn.Module):
         trainer_state.json). It holds the run's ``epoch`` and ``global_step`` (read-only: changing them is
         refused). What is added is JSON: a value JSON would not give back as it was (a tuple, a set, a
         key that is not a string) is refused at the first save. An `mx.array` or numpy array comes back as
-        one of its dtype and shape, bit for bit, as Lightning gives tensors back."""
+        one of its dtype and shape, bit for bit, as Lightning gives tensors back (a 0-d one: its number)."""
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Read back what `on_save_checkpoint` stored, with the ``epoch`` and ``global_step`` it saw."""
