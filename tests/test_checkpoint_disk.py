@@ -757,6 +757,19 @@ def test_a_checkpoint_missing_the_file_of_its_state_arrays_is_refused_naming_it(
         fit(tmp_path, [Keeps(), ModelCheckpoint(dirpath=ck, save_last=True)], ckpt_path=ck / "last")
 
 
+def test_the_model_alone_loads_from_a_copy_of_its_two_files_where_a_callback_kept_arrays(tmp_path):
+    """load_from_checkpoint needs model.safetensors and trainer_state.json (MODEL_FILES); since 62b6a17a a
+    copy of those two of a fit whose EMA-like callback kept arrays was refused for the callback's file."""
+    ck, copy = tmp_path / "ck", tmp_path / "copy"
+    fit(tmp_path, [Keeps({"m": mx.ones(2)}), ModelCheckpoint(dirpath=ck, save_last=True)])
+    copy.mkdir()
+    for name in ckpt.MODEL_FILES:
+        shutil.copy(ck / "last" / name, copy / name)
+    loaded = dict(tree_flatten(TinyClassifier.load_from_checkpoint(copy).parameters()))
+    saved = ckpt.read_arrays(ck / "last" / ckpt.MODEL_FILE)
+    assert all(np.array_equal(loaded[k], saved[k]) for k in saved) and len(loaded) == len(saved)
+
+
 @pytest.mark.parametrize(
     "payload, extra, match",
     [

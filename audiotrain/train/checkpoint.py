@@ -1160,17 +1160,17 @@ def _recorded_checkpoints(run_dir: Path) -> str:
     return f"; a run folder, whose config.json records its checkpoints in {checkpoints}{found}"
 
 
-def read_state(folder: Path) -> dict[str, Any]:
+def read_state(folder: Path, model_alone: bool = False) -> dict[str, Any]:
     """The checkpoint's trainer_state.json, with the fields every loader reads checked (each named), and
     its non-finite floats as they were saved (`NON_FINITE_ENTRY`; a checkpoint written before it has them
-    as bare NaN, which Python's JSON reads too)."""
+    as bare NaN, which Python's JSON reads too). `model_alone`: as `_put_back_arrays` takes it."""
     state = read_json_file(_inside(folder / STATE_FILE), CheckpointError, unique_keys=True)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f'{folder / STATE_FILE} was not written by audiotrain (expected "format": "{FORMAT}")'
         )
     restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
-    _put_back_arrays(state, folder)
+    _put_back_arrays(state, folder, model_alone)
     version = state.get("format_version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
         raise CheckpointError(
@@ -1189,10 +1189,17 @@ def read_state(folder: Path) -> dict[str, Any]:
     return state
 
 
-def _put_back_arrays(state: dict[str, Any], folder: Path) -> None:
+def _put_back_arrays(state: dict[str, Any], folder: Path, model_alone: bool = False) -> None:
     """The arrays of the state's callbacks and hooks, read from `ARRAYS_FILE` into their places (its header
-    checked first; NaN is a value a callback may keep, so it is not refused)."""
+    checked first; NaN is a value a callback may keep, so it is not refused). `model_alone`: the model is
+    loaded without the rest (`MODEL_FILES`), which reads the module's state alone: a copy of those two files
+    of a run whose callbacks kept arrays loads without their file (their places keep the descriptions)."""
     file = folder / ARRAYS_FILE
+    places = state.get(state_arrays.ARRAYS_ENTRY) or []
+    module_arrays = any(isinstance(p, list) and p[:1] == ["module_state"] for p in places)
+    if model_alone and not module_arrays and not os.path.lexists(file):
+        state.pop(state_arrays.ARRAYS_ENTRY, None)
+        return
 
     def read() -> dict[str, mx.array]:
         if not os.path.lexists(file):
@@ -1218,13 +1225,13 @@ def read_model_state(folder: Path) -> dict[str, Any]:
     scored and used, only not resumed. Its progress and random key are given in today's layout (format 1
     held them at the top: ``epoch``, ``global_step``, ``rng`` ...); ``format_version`` stays its own."""
     try:
-        return read_state(folder)
+        return read_state(folder, model_alone=True)
     except OlderFormatError as error:
         if error.version < OLDEST_MODEL_FORMAT:
             raise
     state = read_json_file(_inside(folder / STATE_FILE), CheckpointError, unique_keys=True)
     restore_non_finite(state, state.pop(NON_FINITE_ENTRY, None))
-    _put_back_arrays(state, folder)
+    _put_back_arrays(state, folder, model_alone=True)
     state = {**state, **_format_1_progress(state)}
     _check_progress_fields(state, folder / STATE_FILE)
     return state
