@@ -1526,6 +1526,42 @@ def test_resuming_a_sampler_whose_order_changed_warns():
     assert "every later epoch's order differs from an uninterrupted run's too" in str(got[0].message)
 
 
+class GlobalGeneratorOrder:
+    """A sampler drawing each epoch's order from numpy's global generator, as a torch RandomSampler or
+    WeightedRandomSampler without a generator draws from torch's: the Trainer's checkpoint restores it."""
+
+    def __len__(self):
+        return 12
+
+    def __iter__(self):
+        return iter(np.random.permutation(12).tolist())
+
+
+def test_a_sampler_drawing_from_the_global_generators_resumes_mid_epoch_exactly():
+    # A checkpoint holds the loader's position and the global generators as they are at the step
+    # (RandomState): after this epoch's order was drawn. The resume drew the order again from there, so
+    # it trained on another order than the uninterrupted run, with a warning, where README promises that
+    # such a sampler goes on as it would have.
+    from audiotrain.train.state import RandomState
+
+    np.random.seed(0)
+    full = DataLoader(Squares(12), batch_size=3, sampler=GlobalGeneratorOrder())
+    ys(full)  # epoch 0
+    it = iter(full)  # epoch 1
+    head = [np.array(next(it)["y"]).tolist() for _ in range(2)]
+    state, random_at_step = json.loads(json.dumps(full.state_dict())), RandomState.capture()
+    tail = [np.array(b["y"]).tolist() for b in it]
+    after_epoch = np.random.random()
+    np.random.seed(123)  # (a new process)
+    RandomState.restore(random_at_step)
+    resumed = DataLoader(Squares(12), batch_size=3, sampler=GlobalGeneratorOrder())
+    resumed.load_state_dict(state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ys(resumed) == tail and len(head + tail) == 4
+    assert np.random.random() == after_epoch  # the generators go on as the uninterrupted run's did
+
+
 def test_resuming_a_batch_sampler_that_cuts_the_same_order_into_other_batches_warns():
     # The same indices in the same order, batched otherwise (a bucketing sampler's boundaries moved): the
     # resumed epoch trains on batches an uninterrupted run would not have seen.

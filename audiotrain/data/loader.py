@@ -339,6 +339,10 @@ class DataLoader:
         # Fingerprints of a user sampler's order: of the running epoch, and of the epoch a checkpoint was in.
         self._digest: str | None = None
         self._resume_digest: str | None = None
+        # The global generators (`RandomState`) as they were when a user sampler drew the running epoch's
+        # order, and as a checkpoint's position recorded them: a resume draws that order from them again.
+        self._order_random: dict[str, Any] | None = None
+        self._resume_order_random: dict[str, Any] | None = None
         self._restored = False  # has load_state_dict set the position the next iteration starts from?
 
     # ------------------------------------------------------------------------------------------ order
@@ -480,7 +484,9 @@ class DataLoader:
 
         ``seed`` is None only before the first iteration of a loader built without one. ``order_digest``
         fingerprints the epoch's order from a user sampler / batch_sampler (None otherwise), so that a
-        resume can tell whether the re-created order is the same. For an iterable dataset,
+        resume can tell whether the re-created order is the same, and ``order_random`` holds the global
+        generators as they were when it was drawn (None otherwise), which the resume draws it from again
+        (a checkpoint's own `RandomState` is that of its step). For an iterable dataset,
         ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
         dataset has a length, else None; ``num_samples`` is None; ``num_workers`` is recorded (None for a
         map-style dataset, whose batches do not depend on it); ``stream_ended`` says whether the epoch's
@@ -496,6 +502,7 @@ class DataLoader:
             "shuffle": self.shuffle,
             "drop_last": self.drop_last,
             "order_digest": self._digest if self._started else self._resume_digest,
+            "order_random": self._order_random if self._started else self._resume_order_random,
             "world_size": self._world_size(),
             "iterable": self._iterable,
             "num_workers": self.num_workers if self._iterable else None,
@@ -587,6 +594,7 @@ class DataLoader:
             epoch, done = epoch + 1, 0
         self._epoch, self._resume_at, self._started, self._yielded = epoch, done, False, 0
         self._resume_digest = state.get("order_digest") if done else None
+        self._resume_order_random = state.get("order_random") if done else None
         self._restored = True
 
     def _draw_seed(self) -> None:
@@ -628,7 +636,9 @@ class DataLoader:
         if self._iterable:
             self._padding_batches = frozenset()  # (the stream's padding is named when it comes)
             return _live(_StreamIterator(self, start, *self._epoch_pool(), check_user_generators=check))
-        batches = self._epoch_batches(self._epoch)
+        order_random, self._resume_order_random = self._resume_order_random, None
+        batches = self._user_order_batches(order_random if start else None) if self._user_order else None
+        batches = self._epoch_batches(self._epoch) if batches is None else batches
         saved, self._resume_digest = self._resume_digest, None
         self._digest = order_digest(batches) if self._user_order else None
         if start and self._user_order and saved != self._digest:
@@ -643,15 +653,34 @@ class DataLoader:
                 f"DataLoader resumes epoch {self._epoch} at batch {start} by skipping the first {start} "
                 f"batches of the {kind} {type(user).__name__}'s order, but {why}: for the rest of this epoch "
                 f"some samples may be repeated and others missed, and every later epoch's order differs from "
-                f"an uninterrupted run's too: the {kind}'s generator goes on from another state (numpy's "
-                f"global one is restored as it was after this epoch's order was drawn). A {kind} that gives "
-                f"the same order for the same epoch (set_epoch, a generator seeded with the epoch) resumes "
-                f"exactly.",
+                f"an uninterrupted run's too: the {kind}'s own generator goes on from another state (the "
+                f"global ones of numpy, random, torch and MLX are put back as they were when this epoch's "
+                f"order was drawn). A {kind} that gives the same order for the same epoch (set_epoch, a "
+                f"generator seeded with the epoch, or the global generators) resumes exactly.",
                 UserWarning,
                 stacklevel=2,
             )
         pool, own_pool = self._epoch_pool() if start < len(batches) else (None, False)
         return _live(_EpochIterator(self, batches, start, pool, own_pool, check_user_generators=check))
+
+    def _user_order_batches(self, random_before: dict[str, Any] | None) -> list[np.ndarray]:
+        """The running epoch's batches from a user sampler, which may draw from the global generators (a
+        torch RandomSampler without a generator draws from torch's). A checkpoint restores those as they
+        were at its step, after the order was drawn: a resume puts them back as they were before
+        (`random_before`, from the checkpoint's position), draws the order again and then restores them, so
+        that the epoch goes on in the uninterrupted run's order."""
+        from audiotrain.train.state import RandomState  # (here: audiotrain.train imports this module)
+
+        if random_before is None:
+            self._order_random = RandomState.capture()
+            return self._epoch_batches(self._epoch)
+        at_step = RandomState.capture()
+        RandomState.restore(random_before)
+        try:
+            return self._epoch_batches(self._epoch)
+        finally:
+            RandomState.restore(at_step)
+            self._order_random = random_before
 
     def _epoch_pool(self) -> tuple[WorkerPool | None, bool]:
         """The workers for the epoch starting now (None: load here), and whether they are the epoch's own."""
