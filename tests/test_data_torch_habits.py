@@ -241,3 +241,34 @@ def test_a_sampler_set_epoch_called_by_the_user_chooses_the_epoch_as_in_torch():
     assert [np.asarray(b).tolist() for b in loader] == [order(7)]  # (uncalled, the loader counts on)
     loader.set_epoch(2)  # (the loader's own set_epoch still chooses too)
     assert [np.asarray(b).tolist() for b in loader] == [order(2)] and sampler.epoch == 2
+
+
+class EpochCrops:
+    """Draws its items from the epoch `set_epoch` gives (a ChordSongDataset's windows and pitch shifts)."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return np.random.default_rng([self.epoch, i]).random(3).astype(np.float32)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+
+@pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "process")])
+def test_a_dataset_in_torchs_subset_or_concat_dataset_gets_new_draws_each_epoch(num_workers, worker_type):
+    # torch's Subset and ConcatDataset have no set_epoch: the loader never told the dataset inside them the
+    # epoch, so every epoch drew the same windows, pitch shifts and EQ curves, with nothing said.
+    torch_data = require("torch").utils.data
+    for wrapped in (torch_data.Subset(EpochCrops(), [0, 2, 4]), torch_data.ConcatDataset([EpochCrops()] * 2)):
+        loader = DataLoader(wrapped, batch_size=3, num_workers=num_workers, worker_type=worker_type)
+        epochs = [np.concatenate([np.array(b) for b in loader]) for _ in range(2)]
+        assert not np.array_equal(*epochs), type(wrapped).__name__
+        first = wrapped.dataset if hasattr(wrapped, "dataset") else wrapped.datasets[0]
+        expected = [first[i] for i in ([0, 2, 4] if hasattr(wrapped, "dataset") else range(3))]
+        np.testing.assert_array_equal(epochs[1][:3], expected)  # epoch 1's draws
+        loader.close()

@@ -103,6 +103,20 @@ def check_loader_dataset(dataset: Any) -> int | None:
     return None
 
 
+def epoch_setters(dataset: Any, depth: int = 0) -> list[Any]:
+    """The datasets whose ``set_epoch`` an epoch calls: `dataset` where it has one, else those inside a
+    wrapper without one (torch's ``Subset`` holds ``.dataset``, ``ConcatDataset`` ``.datasets``), which would
+    otherwise draw the same crops and augmentation every epoch."""
+    if hasattr(dataset, "set_epoch"):
+        return [dataset]
+    if depth >= 8:  # (a wrapper that holds itself)
+        return []
+    inner = getattr(dataset, "datasets", None)
+    if not isinstance(inner, (list, tuple)):
+        inner = [dataset.dataset] if hasattr(dataset, "dataset") and dataset.dataset is not dataset else []
+    return [setter for d in inner for setter in epoch_setters(d, depth + 1)]
+
+
 class Subset(Dataset):
     """The samples ``indices`` of ``dataset``, in that order (a cross-validation fold, a hold-out split).
 

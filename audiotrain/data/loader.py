@@ -10,7 +10,7 @@ from typing import Any
 from audiotrain._caller import user_stacklevel
 from audiotrain._keywords import suggesting_keywords
 from audiotrain.data.collate import default_collate, default_convert, to_mlx
-from audiotrain.data.dataset import check_loader_dataset
+from audiotrain.data.dataset import check_loader_dataset, epoch_setters
 from audiotrain.data.iterators import _EpochIterator, _live, _StreamIterator
 from audiotrain.data.iterators import (  # re-exported: the Trainer imports it from here
     close_epoch_iterators as close_epoch_iterators,
@@ -629,10 +629,11 @@ class DataLoader:
         self._yielded = start
         self._current_batch = None
         self._stream_length = None
-        if hasattr(self.dataset, "set_epoch"):
-            # Datasets that draw per-epoch choices (crops, captions) learn the epoch here. Process workers
-            # hold their own copy of the dataset and repeat the call when a batch of a new epoch arrives.
-            self.dataset.set_epoch(self._epoch)
+        # Datasets that draw per-epoch choices (crops, captions) learn the epoch here, also inside torch's
+        # Subset or ConcatDataset. Process workers hold their own copy of the dataset and repeat the call
+        # when a batch of a new epoch arrives.
+        for dataset in epoch_setters(self.dataset):
+            dataset.set_epoch(self._epoch)
         if self._iterable:
             self._padding_batches = frozenset()  # (the stream's padding is named when it comes)
             return _live(_StreamIterator(self, start, *self._epoch_pool(), check_user_generators=check))

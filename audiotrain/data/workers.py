@@ -44,6 +44,7 @@ from typing import Any
 
 from audiotrain._stop_signals import STOP_SIGNALS
 from audiotrain._thread_streams import clear_streams_when_thread_ends
+from audiotrain.data.dataset import epoch_setters
 
 import numpy as np
 
@@ -599,10 +600,9 @@ class BatchJob:
 
     def set_epoch(self, epoch: int, batch_index: int) -> None:
         """``dataset.set_epoch(epoch)`` on a worker's copy of the dataset, which the loader cannot reach."""
-        if not hasattr(self.dataset, "set_epoch"):
-            return
         try:
-            self.dataset.set_epoch(epoch)
+            for dataset in epoch_setters(self.dataset):
+                dataset.set_epoch(epoch)
         except Exception as exc:
             raise loader_error(
                 f"dataset.set_epoch({epoch}) failed in a DataLoader worker: {type(exc).__name__}: {exc}",
