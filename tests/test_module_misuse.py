@@ -151,3 +151,41 @@ def test_an_evaluation_means_override_without_a_return_is_named(tmp_path):
         quiet_trainer(tmp_path, max_epochs=2).fit(Forgets(), make_batches(), make_batches())
     with pytest.raises(TypeError, match=message):
         quiet_trainer(tmp_path).validate(Forgets(), make_batches())
+
+
+class ReadsAFeaturesKey(nn.Module):
+    """A loss written for dict batches ({"features", "root"}), as a chord model's is."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 3)
+
+    def __call__(self, x):
+        return self.linear(x)
+
+    def compute_loss(self, batch):
+        return mx.mean(nn.losses.cross_entropy(self(batch["features"]), batch["root"])), {}
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+def test_an_error_of_the_step_on_a_batch_of_the_wrong_form_names_the_step_and_the_batch(tmp_path):
+    # A collate_fn that returned the items as a list (or an (x, y) tuple) met a loss reading batch["features"]:
+    # Python's "list indices must be integers or slices, not str" named no batch, shape or dtype.
+    from audiotrain import TrainModule
+
+    class Model(ReadsAFeaturesKey, TrainModule):
+        pass
+
+    items = [{"features": mx.zeros((4, 8)), "root": mx.zeros((4,), mx.int32)} for _ in range(2)]
+    loader = DataLoader(items * 2, batch_size=2, collate_fn=lambda batch: batch)
+    with pytest.raises(TypeError) as raised:
+        Trainer(default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False).fit(Model(), loader)
+    message = str(raised.value)
+    assert message.startswith("list indices must be integers or slices, not str")
+    assert (
+        "(Model.compute_loss in training, batch 0; the arrays of batch 0: batch[0]['features']: float32"
+        in message
+    )
+    assert "(2, 4, 8)" not in message and "batch[1]['root']: int32 (4,)" in message

@@ -64,6 +64,23 @@ def explaining_step_errors(where: str, batches: str, batch_idx: int, batch: Any)
         ) from err
 
 
+@contextlib.contextmanager
+def naming_the_batch(where: str, batch_idx: int, batch: Any):
+    """Inside, a TypeError, ValueError or IndexError the step's own code raises while it is traced (a
+    collate_fn's list where the loss reads ``batch["features"]``: "list indices must be integers or slices,
+    not str"; features of another width than the model's first layer) is raised again, as the same type and
+    chained, with the step, the batch and its arrays' dtypes and shapes after its message: Python's and
+    MLX's name none of them. Subclasses (ours, already explained) pass as they are."""
+    try:
+        yield
+    except (TypeError, ValueError, IndexError) as err:
+        if type(err) not in (TypeError, ValueError, IndexError) or peer_was_lost(err):
+            raise
+        raise type(err)(
+            f"{err} ({where}, batch {batch_idx}; the arrays of batch {batch_idx}: {describe_batch(batch)})"
+        ) from err
+
+
 def describe_batch(batch: Any, path: str = "batch", most: int = 8) -> str:
     """The dtype and shape of each array in `batch` (the first `most`), e.g.
     "batch[0]: float32 (16, 8), batch[1]: int32 (16,)"."""
@@ -212,6 +229,7 @@ __all__ = [
     "eval_mode",
     "evaluate",
     "explaining_step_errors",
+    "naming_the_batch",
     "for_stage",
     "prefixed",
 ]

@@ -67,7 +67,7 @@ from audiotrain.train.callback_list import CallbackList
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 from audiotrain.train.callbacks._averaging import average_validated_with
 from audiotrain.train.callers_random import CALLERS_GENERATORS
-from audiotrain.train.evaluation import explaining_step_errors, prefixed
+from audiotrain.train.evaluation import explaining_step_errors, naming_the_batch, prefixed
 from audiotrain.train.evaluation_loop import EvaluationLoop
 from audiotrain.train.fit_loop_view import FitLoopLimits
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
@@ -1341,8 +1341,9 @@ class Trainer:
         last_of_epoch = self._is_last_batch
         stepped = micro_batches == self.accumulate_grad_batches or last_of_epoch
         index = mx.array(batch_idx, mx.int32)
-        with self.profiler.profile("[Trainer].training_step"):  # (the graph built: MLX evaluates lazily)
-            if stepped:
+        where = f"{type(module).__name__}.{module.training_step_name} in training"
+        with self.profiler.profile("[Trainer].training_step"), naming_the_batch(where, batch_idx, batch):
+            if stepped:  # (the graph built: MLX evaluates lazily)
                 n_micro = mx.array(micro_batches, mx.float32)
                 loss, metrics, logged, metric_weights = step.update(batch, index, n_micro)
             else:
