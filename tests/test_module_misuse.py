@@ -189,3 +189,21 @@ def test_an_error_of_the_step_on_a_batch_of_the_wrong_form_names_the_step_and_th
         in message
     )
     assert "(2, 4, 8)" not in message and "batch[1]['root']: int32 (4,)" in message
+
+
+def test_an_error_of_the_validation_step_on_a_batch_of_the_wrong_form_names_the_step_and_the_batch(tmp_path):
+    # The validation loader's collate_fn alone was wrong: the sanity check met it with the bare message.
+    from audiotrain import TrainModule
+
+    class Model(ReadsAFeaturesKey, TrainModule):
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", self.compute_loss(batch)[0])
+
+    items = [{"features": mx.zeros((4, 8)), "root": mx.zeros((4,), mx.int32)} for _ in range(4)]
+    train = DataLoader(items, batch_size=2)
+    val = DataLoader(items, batch_size=2, collate_fn=lambda batch: batch)
+    with pytest.raises(TypeError) as raised:
+        Trainer(default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False).fit(Model(), train, val)
+    message = str(raised.value)
+    assert message.startswith("list indices must be integers or slices, not str (")
+    assert "batch 0; the arrays of batch 0: batch[0]['features']: float32 (4, 8)" in message

@@ -174,7 +174,7 @@ def evaluate(
         check_batch(batch)
         if on_batch_start is not None:
             on_batch_start(batch, batch_idx)
-        with timer.profile(f"[Trainer].{profile_as}_step"):
+        with timer.profile(f"[Trainer].{profile_as}_step"), naming_the_batch(where, batch_idx, batch):
             loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
