@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +47,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
+
+from tests.ticking_clock import TickingClock
 
 SONG_SECONDS = 4
 
@@ -240,17 +241,8 @@ def test_evaluates_time_left_counts_its_audio_not_its_songs(checkpoint, songs, t
     for song in songs[:2]:
         shutil.copy(song.audio_path, data)
         shutil.copy(song.annotation_path, data)
-    ticks = iter(range(100, 10**6, 100))  # each reading of the clock 100 s after the last
-
-    class Clock:
-        def __getattr__(self, name):
-            return getattr(time, name)
-
-        def monotonic(self):
-            return float(next(ticks))
-
     monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per song
-    monkeypatch.setattr(chords_data, "time", Clock())
+    monkeypatch.setattr(chords_data, "time", TickingClock())  # 100 s a reading
     chords.main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data)])
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("transcribed ")]
     # 3.3 min for 40 songs' length of audio: the two songs after it take about 10 s, not 6.7 min

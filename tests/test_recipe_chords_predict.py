@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import unicodedata
 from pathlib import Path
 
@@ -25,6 +24,8 @@ import pytest
 import soundfile as sf
 from child_processes import child_env
 from test_recipe_chords_evaluate import _tiny_checkpoint
+
+from tests.ticking_clock import TickingClock
 
 SR = 22050
 
@@ -989,17 +990,8 @@ def test_a_folders_time_left_counts_its_audio_not_its_files(checkpoint, tmp_path
     folder = tmp_path / "in"
     _tone(folder / "a_long.wav", seconds=60.0, sr=4000)
     _songs(folder, names=("b.wav", "c.wav"))
-    ticks = iter(range(100, 10**6, 100))  # each reading of the clock 100 s after the last
-
-    class Clock:
-        def __getattr__(self, name):
-            return getattr(time, name)
-
-        def monotonic(self):
-            return float(next(ticks))
-
     monkeypatch.setattr(chords_data, "PROGRESS_LINE_SECONDS", 0.0)  # a line per file
-    monkeypatch.setattr(chords_data, "time", Clock())
+    monkeypatch.setattr(chords_data, "time", TickingClock())  # 100 s a reading
     assert _predict(checkpoint, folder, "-o", tmp_path / "out") == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("transcribed ")]
     assert lines[0] == "transcribed 1 of 3 files in 3.3 min, about 7 s left", lines
