@@ -338,3 +338,48 @@ def test_transcriptions_written_as_jams_are_named_as_not_read_not_called_missing
     assert f"annotation {ann / 'song.lab'} has no prediction of its name in {pred}" in err, err
     assert f"{pred} holds 1 .jams/.jamz file, which score does not read" in err, err
     assert "--format lab" in err, err
+
+
+def _mir_eval_figures(annotation, transcription):
+    """mir_eval.chord.evaluate on the two files as they are, as a researcher comparing with MIREX runs it."""
+    import mir_eval
+
+    ref_intervals, ref_labels = mir_eval.io.load_labeled_intervals(str(annotation))
+    est_intervals, est_labels = mir_eval.io.load_labeled_intervals(str(transcription))
+    return mir_eval.chord.evaluate(ref_intervals, ref_labels, est_intervals, est_labels)
+
+
+def test_trim_reference_false_scores_an_annotation_past_the_transcription_as_mir_eval_does(tmp_path, capsys):
+    """An annotation ending 1.5 s past its transcription was scored up to the transcription's end, with no
+    way to get the figures mir_eval gives on the files, which published (MIREX) results are."""
+    late = REFERENCE.replace("6.0 8.0 F", "6.0 9.5 F")
+    pred, ann = _folders(tmp_path, {"a": REFERENCE}, {"a": late})
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.lab").write_text(SHIFTED)
+    out = tmp_path / "out"
+    argv = ["score", str(pred), "--data", str(ann), "--against", str(tmp_path / "other")]
+    assert chords.main([*argv, "-o", str(out), "--trim_reference", "false"]) == 0
+    printed = capsys.readouterr().out
+    expected = _mir_eval_figures(ann / "a.lab", pred / "a.lab")
+    scores = json.loads((out / "scores.json").read_text())
+    for metric, figure in scores["per_song"]["a"].items():
+        assert abs(figure - expected[metric]) < 1e-9, metric
+    assert scores["per_song"]["a"]["majmin"] == 8.0 / 9.5 and scores["trimmed_references"] == {}
+    assert scores["trim_reference"] is False and "past the end" not in printed
+    assert "references scored as their files hold them, as mir_eval.chord.evaluate" in printed.splitlines()[0]
+    # --against's transcriptions are scored the same way: 6 of 9.5 s right, as mir_eval gives it.
+    comparison = json.loads((out / "comparison.json").read_text())
+    against = _mir_eval_figures(ann / "a.lab", tmp_path / "other" / "a.lab")["majmin"]
+    assert comparison["trim_reference"] is False
+    assert abs(comparison["metrics"]["majmin"]["against"] - against) < 1e-9
+    # Without the flag: today's figures, trimmed and listed, and said so.
+    assert chords.main([*argv, "-o", str(tmp_path / "out2")]) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads((tmp_path / "out2" / "scores.json").read_text())
+    assert scores["per_song"]["a"]["majmin"] == 1.0 and scores["trim_reference"] is True
+    assert "1 reference runs past the end of the transcription" in printed
+    assert "trimmed to the transcription's end" in printed.splitlines()[0]
+    comparison = json.loads((tmp_path / "out2" / "comparison.json").read_text())
+    assert comparison["metrics"]["majmin"]["against"] == 0.75
+    assert chords.main(["score", "--help"]) == 0
+    assert "--trim_reference" in capsys.readouterr().out

@@ -1646,3 +1646,66 @@ def test_scores_json_holds_the_weights_that_pool_its_per_song_scores(checkpoint,
         weights = [seconds[song][metric] for song in per_song]
         correct = [per_song[song][metric] * w for song, w in zip(per_song, weights) if w > 0]
         assert sum(correct) / sum(weights) == pytest.approx(pooled, rel=1e-12), metric
+
+
+def test_trim_reference_false_gives_mir_evals_figures_on_the_annotation_and_the_written_lab(
+    checkpoint, other_checkpoint, songs, tmp_path, capsys
+):
+    """An annotation ending 1.5 s past its audio was scored up to the audio's end, 1-8 points off what
+    mir_eval.chord.evaluate gives on the annotation and the written .lab, with no way to get the latter,
+    which published (MIREX) figures are. --trim_reference false scores both checkpoints (--against) so."""
+    import mir_eval
+
+    data = _data_folder(songs, tmp_path)
+    song = songs[0]
+    duration = sf.info(song.audio_path).duration
+    reference = [s for s in read_lab(song.annotation_path) if s.start < duration]
+    reference[-1] = replace(reference[-1], end=duration + 1.5)
+    write_lab(data / song.annotation_path.name, reference, replace=True)
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--tta", "0"]
+    capsys.readouterr()
+    untrimmed = [*argv, "--trim_reference", "false"]
+    assert chords.main([*untrimmed, "-o", str(out), "--against", str(other_checkpoint)]) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["trim_reference"] is False and scores["trimmed_references"] == {}
+    assert "past the end" not in printed
+    assert "references scored as their files hold them, as mir_eval.chord.evaluate" in printed.splitlines()[0]
+    ref_intervals, ref_labels = mir_eval.io.load_labeled_intervals(str(data / song.annotation_path.name))
+    est_intervals, est_labels = mir_eval.io.load_labeled_intervals(str(out / f"{song.name}.lab"))
+    expected = mir_eval.chord.evaluate(ref_intervals, ref_labels, est_intervals, est_labels)
+    figures = scores["per_song"][song.name]
+    assert figures["majmin"] is not None
+    for metric, figure in figures.items():
+        if figure is not None:  # (null where mir_eval gives 0 for a comparison covering nothing: README)
+            assert abs(figure - expected[metric]) < 1e-9, metric
+    # --against's checkpoint scored the same way: as it scores alone with the flag.
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert comparison["trim_reference"] is False
+    alone = tmp_path / "alone"
+    assert chords.main([*untrimmed[:2], str(other_checkpoint), *untrimmed[3:], "-o", str(alone)]) == 0
+    against = json.loads((alone / "scores.json").read_text())["pooled"]
+    assert comparison["metrics"]["majmin"]["against"] == pytest.approx(against["majmin"], abs=1e-12)
+    # Without the flag: today's figures, the reference trimmed to the audio and listed.
+    capsys.readouterr()
+    assert chords.main([*argv, "-o", str(tmp_path / "trimmed")]) == 0
+    printed = capsys.readouterr().out
+    scores = json.loads((tmp_path / "trimmed" / "scores.json").read_text())
+    assert scores["trim_reference"] is True and list(scores["trimmed_references"]) == [song.name]
+    # (the trailing N of the 1.5 s, padded with N by mir_eval, counted right there)
+    assert abs(scores["per_song"][song.name]["majmin"] - expected["majmin"]) > 0.01
+    assert "trimmed to the audio's end" in printed.splitlines()[0]
+
+
+def test_two_results_scored_one_trimmed_and_one_not_are_not_compared():
+    """compare_results of a result trimmed to its audio and one scored as mir_eval scores the files would
+    report the trimming's difference as the models'."""
+    pair = ([ChordSegment(0.0, 2.0, "C:maj")], [ChordSegment(0.0, 1.5, "C:maj")])
+    trimmed, untrimmed = (
+        EvaluationResult(score_songs({"a": pair}), np.zeros((1, 1)), 2.0, 1.0, {"a": pair}) for _ in range(2)
+    )
+    untrimmed.trim_reference = False
+    with pytest.raises(ValueError, match="trim_reference True and False: score both the same way"):
+        compare_results(trimmed, untrimmed)
+    assert compare_results(untrimmed, untrimmed).to_dict()["trim_reference"] is False

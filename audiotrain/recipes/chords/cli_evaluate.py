@@ -30,6 +30,7 @@ from audiotrain.recipes.chords.evaluate import (
     evaluation_outputs,
     gap_filled_note,
     held_out_data,
+    reference_span_words,
     run_pairing,
     run_pairing_hint,
     run_test_songs,
@@ -44,7 +45,7 @@ from audiotrain.recipes.chords.evaluate import (
     write_evaluation,
 )
 from audiotrain.recipes.chords.train import RUN_OUTPUTS
-from audiotrain.recipes.config_cli import add_overwrite_argument
+from audiotrain.recipes.config_cli import add_overwrite_argument, parse_bool
 
 
 def _annotation_number(text: str) -> int:
@@ -56,6 +57,23 @@ def _annotation_number(text: str) -> int:
 
 
 _annotation_number.__name__ = "whole number from 0"  # (what argparse's error calls the expected value)
+
+
+def add_trim_reference_argument(parser, end_of: str) -> None:
+    """``--trim_reference true|false``, as evaluate and score both take it (`end_of`: what a reference is
+    trimmed to, "audio" or "transcription"). Named after what it switches, the trimming scores.json's
+    ``trimmed_references`` lists; false gives mir_eval.chord.evaluate's figures on the files."""
+    parser.add_argument(
+        "--trim_reference",
+        type=parse_bool,
+        default=True,
+        metavar="true|false",
+        help=f"true (the default): a reference running up to 2 s past the {end_of}'s end is scored up to "
+        f"the {end_of}'s end, and listed; false: every reference is scored as its file holds it, as "
+        "mir_eval.chord.evaluate scores the annotation and the .lab (the estimate padded with N to the "
+        "reference's end): the figures to compare with published (MIREX) results. --against's side is "
+        "scored the same way; scores.json's trim_reference records it",
+    )
 
 
 def _cmd_evaluate(argv: list[str]) -> int:
@@ -139,6 +157,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         "evaluation (its config.json lists them; they lie among its training songs): that evaluation again. "
         "RUN may be one of its checkpoints, also one moved out of the run folder (it lists them too)",
     )
+    add_trim_reference_argument(parser, "audio")
     _predictor_arguments(parser)
     args = parser.parse_args(argv)
     check_kernel_cache(log=_print_to_stderr, wait=TRANSCRIPTION_COMPILE_WAIT)
@@ -236,12 +255,17 @@ def _cmd_evaluate(argv: list[str]) -> int:
         allow_gaps=args.allow_gaps,
         skipped=skipped,
         scored=scored_record(predictor, args.data),
+        trim_reference=args.trim_reference,
     )
     result.trained_on = songs_trained_on(predictor.checkpoint, result.scores.per_song)
     comparison = None
     if against is not None:
         baseline = evaluate_songs(
-            against, index.songs, allow_gaps=args.allow_gaps, scored=scored_record(against, args.data)
+            against,
+            index.songs,
+            allow_gaps=args.allow_gaps,
+            scored=scored_record(against, args.data),
+            trim_reference=args.trim_reference,  # (both sides alike: the differences are the models')
         )
         comparison = compare_results(result, baseline)
         # The checkpoint compared with may have trained on these songs too (an older run scored on its own
@@ -265,11 +289,12 @@ def _cmd_evaluate(argv: list[str]) -> int:
         except OSError as error:
             write_error = error
     songs = plural(len(result.scores.per_song), "song")
+    span = reference_span_words(args.trim_reference)
     print(
         f"{songs} scored, mir_eval.chord scores in % (pooled over time / median over "
-        "songs; songs skipped are listed below the table):"
+        f"songs; {span}; songs skipped are listed below the table):"
         if result.scores.skipped
-        else f"{songs}, mir_eval.chord scores in % (pooled over time / median over songs):"
+        else f"{songs}, mir_eval.chord scores in % (pooled over time / median over songs; {span}):"
     )
     print(result.scores.table())
     if result.trimmed:

@@ -23,7 +23,10 @@ from audiotrain.chords.lab import (
 from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
 from audiotrain.datasets.chord_songs import _ANNOTATION_PRIORITY, ANNOTATION_SUFFIXES, frame_targets
-from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_songs, trim_reference
+from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_songs
+from audiotrain.metrics.chord_scores import (
+    trim_reference as trim_reference_to,  # (the flag has the plain name)
+)
 from audiotrain.recipes._run import (
     check_can_write,
     clear_run_outputs,
@@ -33,7 +36,7 @@ from audiotrain.recipes._run import (
     refuse_outputs_of_a_live_run,
 )
 from audiotrain.recipes.chords import cli
-from audiotrain.recipes.chords.cli_evaluate import _annotation_number
+from audiotrain.recipes.chords.cli_evaluate import _annotation_number, add_trim_reference_argument
 from audiotrain.recipes.chords.cli_predictor import _print_to_stderr
 from audiotrain.recipes.chords.evaluate import (
     COMPARISON_FILES,
@@ -47,6 +50,7 @@ from audiotrain.recipes.chords.evaluate import (
     compare_results,
     evaluation_outputs,
     gap_filled_note,
+    reference_span_words,
     scored_frame_targets,
     trimmed_note,
     write_evaluation,
@@ -158,13 +162,15 @@ def score_predictions(
     allow_gaps: bool = False,
     jams_annotation: int = 0,
     transcriptions: tuple[Path, ...] = (),
+    trim_reference: bool = True,
 ) -> EvaluationResult:
     """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
     `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
     not paired are `ChordScores.skipped`, with the reason; the folders of other `transcriptions` (--against's)
     are not read as annotations. The span scored is the annotation's (no audio is read), up to the
     transcription's end where the annotation runs past it by 2 s at most (`trim_reference`,
-    `EvaluationResult.trimmed`, as evaluate trims it to the audio); the frame figures are counted at
+    `EvaluationResult.trimmed`, as evaluate trims it to the audio; `trim_reference` False: never, every song
+    scored as mir_eval.chord.evaluate scores the two files); the frame figures are counted at
     `FRAME_RATE`, a transcription's part outside its span as N."""
     start = time.perf_counter()
     paired, skipped = _pairs(predictions, data, leave_out, transcriptions)
@@ -190,12 +196,12 @@ def score_predictions(
         except EmptyAnnotationError as error:  # a song left out, as evaluate leaves it out; not the others
             skipped[song] = str(error)
             continue
-        if estimate:
+        if estimate and trim_reference:
             # A transcription ends where its audio does (predict's): a reference past it by 2 s at most is
             # trimmed there, as evaluate trims it to the audio: both score the same transcription alike.
             reference_end, end = reference[-1].end, estimate[-1].end
             # (by under a millisecond, the rounding of the files' times: scored as mir_eval scores the files)
-            reference, overhang = trim_reference(reference, end, min_overhang=DEFAULT_TOLERANCE)
+            reference, overhang = trim_reference_to(reference, end, min_overhang=DEFAULT_TOLERANCE)
             if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
                 trimmed[song] = TrimmedReference(
                     annotation.name, str(prediction), reference_end, end, end_of="transcription"
@@ -218,6 +224,7 @@ def score_predictions(
     )
     result.gap_filled = gaps
     result.trimmed = trimmed
+    result.trim_reference = trim_reference
     result.scored = {
         "predictions": os.path.abspath(predictions),
         "data": os.path.abspath(data),
@@ -263,7 +270,8 @@ def _cmd_score(argv: list[str]) -> int:
         "tables and files. Each .lab under PREDICTIONS pairs with the annotation of the same name under "
         "--data, as evaluate --annotations pairs audio (case, spaces, underscores and hyphens ignored). No "
         "audio is read: the span scored is each annotation's (up to its transcription's end, where the "
-        "annotation runs past it by 2 s at most, as evaluate trims it to the audio). A transcription without "
+        "annotation runs past it by 2 s at most, as evaluate trims it to the audio; --trim_reference false: "
+        "the whole annotation, as mir_eval.chord.evaluate scores the files). A transcription without "
         "an annotation, an annotation without a transcription, or an empty one (no chord segments) is listed "
         "with the reason (in scores.json and scores.md too), the others are scored, and the exit status is "
         "then 1; a .lab that cannot be read is an error naming the file and line (exit status 2).",
@@ -305,6 +313,7 @@ def _cmd_score(argv: list[str]) -> int:
         metavar="N",
         help="which chord annotation of a JAMS file is the reference, counted from 0",
     )
+    add_trim_reference_argument(parser, "transcription")
     add_overwrite_argument(parser, help="replace an earlier evaluation's or score's files in the -o folder")
     args = parser.parse_args(argv)
     for path, flag in ((args.predictions, "PREDICTIONS"), (args.data, "--data"), (args.against, "--against")):
@@ -332,7 +341,13 @@ def _cmd_score(argv: list[str]) -> int:
                 f"-o {out} is a file; score writes a .lab per song and the scores into a folder"
             )
         check_can_write(out, f"-o {out}")
-    settings = {"leave_out": out, "allow_gaps": args.allow_gaps, "jams_annotation": args.jams_annotation}
+    # (--against's transcriptions are read and trimmed alike: the differences are the transcriptions')
+    settings = {
+        "leave_out": out,
+        "allow_gaps": args.allow_gaps,
+        "jams_annotation": args.jams_annotation,
+        "trim_reference": args.trim_reference,
+    }
     against = () if args.against is None else (args.against,)
     result = score_predictions(args.predictions, args.data, transcriptions=against, **settings)
     comparison = None
@@ -354,7 +369,8 @@ def _cmd_score(argv: list[str]) -> int:
         write_evaluation(result, out, args.overwrite)
         if comparison is not None:
             comparison.write(out, args.overwrite)
-    print(f"{plural(len(result.scores.per_song), 'song')} scored, mir_eval.chord scores in %:")
+    span = reference_span_words(args.trim_reference, "transcription")
+    print(f"{plural(len(result.scores.per_song), 'song')} scored, mir_eval.chord scores in % ({span}):")
     print(result.scores.table())
     if result.trimmed:
         print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))

@@ -21,7 +21,10 @@ as ``mir_eval`` leaves ``X`` out of every comparison, and so are frames outside 
 A reference that runs past the end of its audio by at most `MAX_REFERENCE_OVERHANG_S` is trimmed to the
 audio (see `trim_reference`) and listed (`EvaluationResult.trimmed`: in scores.md, scores.json's
 ``trimmed_references`` and `trimmed_note`), since ``mir_eval`` on the files as they are scores the overhang
-too; a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`. A
+too; a longer overhang is scored as it is, warned about and listed in `ChordScores.overhanging`. With
+``trim_reference=False`` (``--trim_reference false``) no reference is trimmed: every song is scored as
+``mir_eval.chord.evaluate`` scores its annotation and written ``.lab``, for comparisons with published
+figures (`reference_span_words` says which way in the output, scores.json's ``trim_reference`` records it). A
 reference whose gaps were read as N (``allow_gaps``) is listed too (`EvaluationResult.gap_filled`,
 ``gap_filled_references``, `gap_filled_note`): ``mir_eval`` on the file reads a gap as the chord before it.
 """
@@ -65,8 +68,10 @@ from audiotrain.metrics.chord_scores import (
     difference_interval,
     percent_or_dash,
     score_songs,
-    trim_reference,
     uncovered_note,
+)
+from audiotrain.metrics.chord_scores import (
+    trim_reference as trim_reference_to,  # (evaluate_songs's flag has the plain name)
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
 from audiotrain.metrics.plot_loading import load_plots
@@ -163,6 +168,20 @@ class TrimmedReference:
         return f"{self.annotation} runs {self.overhang:.3f} s past {self.audio}: scored up to {self.audio_end:.3f} s"
 
 
+def reference_span_words(trim_reference: bool, end_of: str = "audio") -> str:
+    """How the references were scored, as the line above the score table and scores.md say it: trimmed to
+    the `end_of`'s end (the audio's; ``score``: the transcription's), or as their files hold them."""
+    if trim_reference:
+        return (
+            f"references up to {MAX_REFERENCE_OVERHANG_S:g} s past the {end_of}'s end trimmed to the "
+            f"{end_of}'s end (--trim_reference true)"
+        )
+    return (
+        "references scored as their files hold them, as mir_eval.chord.evaluate scores them "
+        "(--trim_reference false)"
+    )
+
+
 def _songs_note(songs: Mapping[str, Any], headline: str, listed: int | None) -> str:
     """`headline`, then a line per song (`describe()` of each; the first `listed`, all by default)."""
     items = list(songs.items())
@@ -241,6 +260,9 @@ class EvaluationResult:
     trained_on: dict[str, list[str]] | None = None
     #: What was scored (`scored_record`: checkpoint, data, build, decoding, date); None: not known.
     scored: dict[str, Any] | None = None
+    #: False: no reference was trimmed to its audio's end (``--trim_reference false``): the scores are
+    #: mir_eval.chord.evaluate's on the files.
+    trim_reference: bool = True
 
     def costliest_errors(self, top: int = ERRORS_LISTED) -> dict[str, list[LostTime]]:
         """The reference chords whose misreading costs majmin the most time, and those whose bass costs
@@ -270,6 +292,8 @@ class EvaluationResult:
         """scores.md: the score table, then the costliest errors."""
         errors = self.listed_errors
         lines = [scored_line(self.scored), ""] if self.scored else []
+        end_of = "transcription" if (self.scored or {}).get("predictions") else "audio"  # (score's: no audio)
+        lines += [f"Scored with {reference_span_words(self.trim_reference, end_of)}.", ""]
         lines += [self.scores.table(), ""]
         if self.trimmed:
             lines += [trimmed_note(self.trimmed), ""]
@@ -329,6 +353,7 @@ class EvaluationResult:
     def summary(self) -> dict:
         return {
             "scored": self.scored,
+            "trim_reference": self.trim_reference,
             **self.scores.to_dict(),
             "frames": self.frame_metrics(),
             "audio_seconds": self.audio_seconds,
@@ -490,13 +515,15 @@ def evaluate_songs(
     allow_gaps: bool = False,
     skipped: Mapping[str, str] | None = None,
     scored: dict[str, Any] | None = None,
+    trim_reference: bool = True,
 ) -> EvaluationResult:
     """Transcribe `songs`, compare with their annotations, and (if `out_dir`) write ``<name>.lab`` files,
     ``scores.json``, ``scores.md`` and ``confusion_matrix.png`` there.
 
     `skipped` names songs left out before (e.g. by the folder scan: `SongIndex.skipped_songs`) with the
     reason; they are listed in the scores with those whose audio does not decode here. `scored`: what is
-    scored, as the written files record it (`scored_record`)."""
+    scored, as the written files record it (`scored_record`). `trim_reference` False: no reference is
+    trimmed to its audio's end, every song scored as mir_eval.chord.evaluate scores the files."""
     if not songs:
         raise ValueError("evaluate_songs needs at least one song")
     out = Path(out_dir) if out_dir is not None else None
@@ -540,10 +567,12 @@ def evaluate_songs(
             reference_end = reference[-1].end
             # Under a millisecond is the rounding of the file's times (a .lab written with 6 decimals ends a
             # few microseconds past its audio): scored as it is, as mir_eval scores the files, so not listed.
-            reference, overhang = trim_reference(
-                reference, post.duration, MAX_REFERENCE_OVERHANG_S, min_overhang=DEFAULT_TOLERANCE
-            )
-            if DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
+            overhang = max(0.0, reference_end - post.duration)
+            if trim_reference:
+                reference, overhang = trim_reference_to(
+                    reference, post.duration, MAX_REFERENCE_OVERHANG_S, min_overhang=DEFAULT_TOLERANCE
+                )
+            if trim_reference and DEFAULT_TOLERANCE < overhang <= MAX_REFERENCE_OVERHANG_S:
                 trimmed[song.name] = TrimmedReference(
                     song.annotation_path.name, song.audio_path.name, reference_end, post.duration
                 )
@@ -604,6 +633,7 @@ def evaluate_songs(
     result = EvaluationResult(
         scores, confusion, audio_seconds, wall, pairs, confusions, tracker.get_metrics(), trimmed
     )
+    result.trim_reference = trim_reference
     result.gap_filled = {
         song.name: GapFilledReference(
             song.annotation_path.name,
@@ -781,6 +811,8 @@ class Comparison:
     #: What each of the two scored (`scored_record`; the results' own).
     this: dict[str, Any] | None = None
     against: dict[str, Any] | None = None
+    #: Both sides' `EvaluationResult.trim_reference` (`compare_results` refuses two that differ).
+    trim_reference: bool = True
 
     @cached_property
     def differences(self) -> dict[str, tuple[float, float, float]]:
@@ -823,6 +855,7 @@ class Comparison:
 
         return {
             "scored": {"this": self.this, "against": self.against},
+            "trim_reference": self.trim_reference,
             "songs": sorted(self.scores.per_song),
             "left_out": list(self.left_out),
             "interval_confidence": INTERVAL_CONFIDENCE,
@@ -865,7 +898,13 @@ class Comparison:
 
 
 def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Comparison:
-    """`result` against `baseline` on the songs both scored; `ValueError` if they share none."""
+    """`result` against `baseline` on the songs both scored; `ValueError` if they share none, or if one
+    trimmed its references to the audio and the other did not (their differences would be the trimming's)."""
+    if result.trim_reference != baseline.trim_reference:
+        raise ValueError(
+            f"the two results were scored with trim_reference {result.trim_reference} and "
+            f"{baseline.trim_reference}: score both the same way to compare them"
+        )
     common = sorted(set(result.pairs) & set(baseline.pairs))
     if not common:
         raise ValueError("the two checkpoints scored no song in common: nothing to compare")
@@ -876,6 +915,7 @@ def compare_results(result: EvaluationResult, baseline: EvaluationResult) -> Com
         left_out,
         result.scored,
         baseline.scored,
+        result.trim_reference,
     )
 
 
