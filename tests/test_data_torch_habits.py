@@ -272,3 +272,61 @@ def test_a_dataset_in_torchs_subset_or_concat_dataset_gets_new_draws_each_epoch(
         expected = [first[i] for i in ([0, 2, 4] if hasattr(wrapped, "dataset") else range(3))]
         np.testing.assert_array_equal(epochs[1][:3], expected)  # epoch 1's draws
         loader.close()
+
+
+class ReshufflingSongs:
+    """A user's dataset whose set_epoch draws the next order of its songs from its own generator (one draw a
+    call), as a researcher's curriculum might: called twice an epoch, it skips an order."""
+
+    def __init__(self):
+        self.rng, self.epochs = np.random.default_rng(0), []
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return np.float32(i)
+
+    def set_epoch(self, epoch):
+        self.epochs.append(epoch)
+        self.order = self.rng.permutation(4)
+
+
+class SongView:
+    """A user's view of one song, holding the collection it came from (a back-reference, no set_epoch)."""
+
+    def __init__(self, collection, i):
+        self.dataset, self.i = collection, i
+
+    def __len__(self):
+        return 1
+
+    def __getitem__(self, _):
+        return np.float32(self.i)
+
+
+class SongCollection:
+    """The collection: `.datasets` lists its views (counted: how often the loader walks it)."""
+
+    def __init__(self, n):
+        self.views, self.walked = [SongView(self, i) for i in range(n)], 0
+
+    @property
+    def datasets(self):
+        self.walked += 1
+        return self.views
+
+
+def test_each_dataset_inside_wrappers_is_told_the_epoch_once():
+    # epoch_setters walked every path to a dataset: ConcatDataset([songs, songs]) (oversampling) called
+    # songs.set_epoch twice an epoch, and wrappers that refer back to each other were walked again at each
+    # level, 8 levels deep (views of a collection of 6: the collection walked 258 times an epoch, of 20: 8420).
+    torch_data = require("torch").utils.data
+    songs = ReshufflingSongs()
+    loader = DataLoader(torch_data.ConcatDataset([songs, songs]), batch_size=4)
+    for _ in range(2):
+        list(loader)
+    assert songs.epochs == [0, 1]
+    collection = SongCollection(6)
+    list(DataLoader(torch_data.ConcatDataset(collection.views), batch_size=3))
+    assert collection.walked == 1

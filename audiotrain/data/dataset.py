@@ -103,18 +103,24 @@ def check_loader_dataset(dataset: Any) -> int | None:
     return None
 
 
-def epoch_setters(dataset: Any, depth: int = 0) -> list[Any]:
+def epoch_setters(dataset: Any, depth: int = 0, seen: dict[int, Any] | None = None) -> list[Any]:
     """The datasets whose ``set_epoch`` an epoch calls: `dataset` where it has one, else those inside a
     wrapper without one (torch's ``Subset`` holds ``.dataset``, ``ConcatDataset`` ``.datasets``), which would
-    otherwise draw the same crops and augmentation every epoch."""
+    otherwise draw the same crops and augmentation every epoch. Each object once: ``ConcatDataset([d, d])``
+    (oversampling) tells `d` the epoch once, and wrappers that refer back to each other are walked once
+    (`seen` keeps each by its id, and the object itself alive, so that no id is reused meanwhile)."""
+    seen = {} if seen is None else seen
+    if id(dataset) in seen:
+        return []
+    seen[id(dataset)] = dataset
     if hasattr(dataset, "set_epoch"):
         return [dataset]
-    if depth >= 8:  # (a wrapper that holds itself)
+    if depth >= 8:  # (wrappers nested deeper are not datasets' wrappers)
         return []
     inner = getattr(dataset, "datasets", None)
     if not isinstance(inner, (list, tuple)):
-        inner = [dataset.dataset] if hasattr(dataset, "dataset") and dataset.dataset is not dataset else []
-    return [setter for d in inner for setter in epoch_setters(d, depth + 1)]
+        inner = [dataset.dataset] if hasattr(dataset, "dataset") else []
+    return [setter for d in inner for setter in epoch_setters(d, depth + 1, seen)]
 
 
 class Subset(Dataset):
