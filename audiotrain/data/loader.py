@@ -485,8 +485,9 @@ class DataLoader:
         ``seed`` is None only before the first iteration of a loader built without one. ``order_digest``
         fingerprints the epoch's order from a user sampler / batch_sampler (None otherwise), so that a
         resume can tell whether the re-created order is the same, and ``order_random`` holds the global
-        generators as they were when it was drawn (None otherwise), which the resume draws it from again
-        (a checkpoint's own `RandomState` is that of its step). For an iterable dataset,
+        generators as they were when it was drawn (None otherwise, or where it drew nothing from them), which
+        the resume draws it from again (a checkpoint's own `RandomState` is that of its step). For an
+        iterable dataset,
         ``num_batches`` is the epoch's count once its stream has ended, else ``len(loader)`` if the
         dataset has a length, else None; ``num_samples`` is None; ``num_workers`` is recorded (None for a
         map-style dataset, whose batches do not depend on it); ``stream_ended`` says whether the epoch's
@@ -673,8 +674,13 @@ class DataLoader:
         from audiotrain.train.state import RandomState  # (here: audiotrain.train imports this module)
 
         if random_before is None:
-            self._order_random = RandomState.capture()
-            return self._epoch_batches(self._epoch)
+            before = RandomState.capture()
+            batches = self._epoch_batches(self._epoch)
+            # (Kept only where the sampler drew from them: a fixed order, or a sampler's own generator, is
+            # drawn again the same from any state, and ~22 KB of generators' states would double the
+            # checkpoint's trainer_state.json.)
+            self._order_random = before if RandomState.capture() != before else None
+            return batches
         at_step = RandomState.capture()
         RandomState.restore(random_before)
         try:
