@@ -207,3 +207,27 @@ def test_an_error_of_the_validation_step_on_a_batch_of_the_wrong_form_names_the_
     message = str(raised.value)
     assert message.startswith("list indices must be integers or slices, not str (")
     assert "batch 0; the arrays of batch 0: batch[0]['features']: float32 (4, 8)" in message
+
+
+def test_an_error_of_on_after_optimizer_step_names_that_hook_not_the_loss_and_the_batch(tmp_path):
+    # The training step's errors were all named as the loss's, with the batch's arrays: a constraint of the
+    # wrong shape in on_after_optimizer_step read "... (Model.compute_loss in training, batch 0; the arrays
+    # of batch 0: ...)", sending the user to a loss and a batch that were right.
+    from audiotrain import TrainModule
+
+    class Model(ReadsAFeaturesKey, TrainModule):
+        def on_after_optimizer_step(self):
+            self.linear.weight = self.linear.weight + mx.zeros((5, 5))
+
+    items = [{"features": mx.zeros((8,)), "root": mx.array(0, mx.int32)} for _ in range(4)]
+    with pytest.raises(ValueError) as raised:
+        Trainer(default_root_dir=tmp_path, max_epochs=1, enable_progress_bar=False).fit(
+            Model(), DataLoader(items, batch_size=2)
+        )
+    message = str(raised.value)
+    assert message.startswith("[broadcast_shapes] Shapes (3,8) and (5,5) cannot be broadcast.")
+    assert (
+        "(Model.on_after_optimizer_step, which runs inside the training step after the optimizer update)"
+        in message
+    )
+    assert "compute_loss" not in message and "arrays of batch" not in message

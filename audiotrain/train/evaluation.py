@@ -76,6 +76,8 @@ def naming_the_batch(where: str, batch_idx: int, batch: Any):
     except (TypeError, ValueError, IndexError) as err:
         if type(err) not in (TypeError, ValueError, IndexError) or peer_was_lost(err):
             raise
+        if getattr(err, "names_its_source", False):  # (a hook's, already named: `call_traced_hook`)
+            raise
         raise type(err)(
             f"{err} ({where}, batch {batch_idx}; the arrays of batch {batch_idx}: {describe_batch(batch)})"
         ) from err

@@ -104,10 +104,18 @@ def call_traced_hook(module: Any, name: str) -> None:
     value read there is named as that hook's, where StateGuard would name the step (`compute_loss`)."""
     try:
         getattr(module, name)()
-    except ValueError as err:
-        if TRANSFORM_EVAL in str(err):
+    except (TypeError, ValueError, IndexError) as err:
+        if isinstance(err, ValueError) and TRANSFORM_EVAL in str(err):
             raise TracedReadError(_read_while_traced(f"{type(module).__name__}.{name}", err)) from err
-        raise
+        if type(err) not in (TypeError, ValueError, IndexError):
+            raise
+        # Named as the hook's: the step's `naming_the_batch` would name the loss and the batch's arrays.
+        named = type(err)(
+            f"{err} ({type(module).__name__}.{name}, which runs inside the training step after the optimizer "
+            "update)"
+        )
+        named.names_its_source = True  # (`naming_the_batch` passes it as it is)
+        raise named from err
 
 
 class StateGuard:
