@@ -357,7 +357,8 @@ seed_everything(0)
 mc = ModelCheckpoint(dirpath=sys.argv[1], save_last=True)
 trainer = Trainer(max_epochs=int(sys.argv[2]), enable_progress_bar=False, num_sanity_val_steps=0, callbacks=[mc],
                   default_root_dir=sys.argv[1] + "-root", logger=False)
-trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=sys.argv[4] if len(sys.argv) > 4 else None)
+resume_from = sys.argv[4] if len(sys.argv) > 4 else None
+trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=resume_from)
 print("step", trainer.global_step, collectives.rank())
 """
 
@@ -401,7 +402,8 @@ seed_everything(0)
 ema, mc = EMA(), ModelCheckpoint(dirpath=sys.argv[1], save_last=True)
 trainer = Trainer(max_epochs=int(sys.argv[2]), enable_progress_bar=False, num_sanity_val_steps=0,
                   callbacks=[ema, mc], default_root_dir=sys.argv[1] + "-root", logger=False)
-trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=sys.argv[4] if len(sys.argv) > 4 else None)
+resume_from = sys.argv[4] if len(sys.argv) > 4 else None
+trainer.fit(TinyClassifier(), make_batches(32, batch_size=8), ckpt_path=resume_from)
 digest = hashlib.sha256(b"".join(np.array(ema.shadow[k]).tobytes() for k in sorted(ema.shadow))).hexdigest()
 print(type(ema.shadow["fc1.weight"]).__name__, digest, collectives.rank())
 """

@@ -320,7 +320,8 @@ class SongCollection:
 def test_each_dataset_inside_wrappers_is_told_the_epoch_once():
     # epoch_setters walked every path to a dataset: ConcatDataset([songs, songs]) (oversampling) called
     # songs.set_epoch twice an epoch, and wrappers that refer back to each other were walked again at each
-    # level, 8 levels deep (views of a collection of 6: the collection walked 258 times an epoch, of 20: 8420).
+    # level, 8 levels deep (views of a collection of 6: the collection walked 258 times an epoch, of 20:
+    # 8420).
     torch_data = require("torch").utils.data
     songs = ReshufflingSongs()
     loader = DataLoader(torch_data.ConcatDataset([songs, songs]), batch_size=4)

@@ -171,8 +171,8 @@ class ReadsAFeaturesKey(nn.Module):
 
 
 def test_an_error_of_the_step_on_a_batch_of_the_wrong_form_names_the_step_and_the_batch(tmp_path):
-    # A collate_fn that returned the items as a list (or an (x, y) tuple) met a loss reading batch["features"]:
-    # Python's "list indices must be integers or slices, not str" named no batch, shape or dtype.
+    # A collate_fn that returned the items as a list (or an (x, y) tuple) met a loss reading
+    # batch["features"]: Python's "list indices must be integers or slices, not str" named no batch, shape or dtype.
     from audiotrain import TrainModule
 
     class Model(ReadsAFeaturesKey, TrainModule):

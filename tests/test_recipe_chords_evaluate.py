@@ -228,8 +228,9 @@ def test_evaluate_says_how_far_its_transcription_is(checkpoint, songs, tmp_path,
 
 
 def test_evaluates_time_left_counts_its_audio_not_its_songs(checkpoint, songs, tmp_path, monkeypatch, capsys):
-    """A folder of a long recording and short songs said, once the long one was done, as many minutes left for
-    the short ones as the long one took: the time left counted songs (predict's, since 11700082, counts audio)."""
+    """A folder of a long recording and short songs said, once the long one was done, as many minutes left
+    for the short ones as the long one took: the time left counted songs (predict's, since 11700082, counts
+    audio)."""
     import soundfile as sf
 
     data = tmp_path / "data"

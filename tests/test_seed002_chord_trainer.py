@@ -888,7 +888,7 @@ def test_the_guides_best_model_pt_loads_the_runs_best_checkpoint(clip_loaders, t
     best.load_checkpoint("checkpoints/best")
     # --- seed 002, "load_checkpoint(path: str)" ------------------------------------------------------------
     trainer = make()
-    trainer.load_checkpoint('checkpoints/best_model.pt')
+    trainer.load_checkpoint("checkpoints/best_model.pt")
     # --- end of seed code -----------------------------------------------------------------------------
     assert trainer.validate() == pytest.approx(best.validate(), rel=1e-6)
     assert "checkpoints/best_model.pt: the guide's name for checkpoints/best" in capsys.readouterr().err

@@ -200,8 +200,8 @@ def match_in_annotation_folder(
     Returns ``(pairs {audio: annotation}, ambiguous [(audio, why)], annotations not paired)``. Where several
     annotations share the name (in different folders: one folder's ``x.lab`` and ``x.jams`` are one
     annotation, the suffix earlier in `priority` used; ``Song.lab`` beside ``song.lab`` are two, each the
-    own of the audio of exactly its name: `_own_names`), the one whose folder mirrors the audio's (`_mirrored`:
-    ``Hits_II/01_-_Intro.lab`` for ``Hits II/01 - Intro.wav``) is its own. One that still leaves several, or
+    own of the audio of exactly its name: `_own_names`), the one whose folder mirrors the audio's
+    (`_mirrored`: ``Hits_II/01_-_Intro.lab`` for ``Hits II/01 - Intro.wav``) is its own. One that still leaves several, or
     that two audio files share (unless one of them has exactly its name: ``Song.wav`` beside ``song.wav``,
     which then has none), pairs none of them: each audio file is listed in `ambiguous`, naming the
     others, and never paired by a guess."""

@@ -282,7 +282,8 @@ class SongIndex:
     def _shared_audio_name_hint(self, csv_advice: str) -> str:
         """The pairs file's line where audio files without an annotation share one name, each in a folder of
         its own (Billboard's ``0003/audio.wav``, ``0004/audio.wav``, its LAB release apart from them): no
-        annotation's name can pair them, and the scan alone calls the annotations another album's; else ``""``."""
+        annotation's name can pair them, and the scan alone calls the annotations another album's; else
+        ``""``."""
         by_name: dict[str, list[Path]] = {}
         for path in self.unpaired_audio:
             by_name.setdefault(loose_name(path.name), []).append(path)
