@@ -295,3 +295,65 @@ def test_cv_folds_and_counts_hold_only_the_clips_it_can_score(tmp_path, capsys):
     for k, fold in enumerate(folds):
         retrieval = json.loads((out / f"fold{k}" / "retrieval.json").read_text())
         assert retrieval["n_eval_clips"] == len(fold["test"])
+
+
+def _official_fold_folder(root: Path, folds: int = 3, per_class: int = 2) -> Path:
+    """An ESC-50-like folder: tones of 2 classes in `folds` official folds, the fold written as the split."""
+    import soundfile as sf
+
+    (root / "audio").mkdir(parents=True)
+    rows = ["file_name,caption,label,split"]
+    t = np.arange(16000) / 16000
+    for fold in range(1, folds + 1):
+        for c, label in enumerate(("dog", "chirping_birds")):
+            for k in range(per_class):
+                name = f"audio/{fold}-{c}{k}-A-{c}.wav"
+                sf.write(
+                    root / name,
+                    (0.3 * np.sin(2 * np.pi * (300 + 200 * c + 10 * k) * t)).astype(np.float32),
+                    16000,
+                )
+                rows.append(f"{name},the sound of a {label} {fold}{k},{label},fold{fold}")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_folds_by_split_holds_out_each_official_fold_as_esc50_is_scored(tmp_path, capsys):
+    """ESC-50 and UrbanSound8K are scored on their official folds (a recording's clips share one); cv drew
+    random folds whatever the 'split' column said, and had no way to use the folder's own: --folds_by_split
+    holds out each split in turn, training and validating on the other splits' clips."""
+    from clap_folders import tiny_checkpoint
+
+    data = _official_fold_folder(tmp_path / "esc")
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds_by_split", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path)),
+            "--out", str(out), "--train.max_steps", "1", "--train.processes", "1"]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "3-fold cross-validation over 12 clips (12 captions, one fold per split)" in printed
+    assert "| zero_shot_top1_accuracy |" in printed
+    folds = json.loads((out / "folds.json").read_text())["folds"]
+    for k, fold in enumerate(folds):
+        assert fold["held_out_split"] == f"fold{k + 1}"
+        assert all(n.startswith(f"audio/{k + 1}-") for n in fold["test"])
+        assert len(fold["test"]) == 4 and not any(
+            n.startswith(f"audio/{k + 1}-") for n in fold["train"] + fold["val"]
+        )
+        assert len(fold["train"]) + len(fold["val"]) == 8 and fold["val"]
+
+
+def test_folds_by_split_refuses_clips_without_a_split_and_a_folds_count_it_contradicts(tmp_path, capsys):
+    from clap_folders import tiny_checkpoint, tone_folder
+
+    checkpoint = tiny_checkpoint(tmp_path)
+    plain = tone_folder(tmp_path / "plain")
+    argv = ["cv", "--folds_by_split", "--pretrained", str(checkpoint), "--out", str(tmp_path / "cv")]
+    assert main([*argv, "--data", str(plain)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--folds_by_split holds out each split once, but 6 clip(s) have no split" in err
+        and "Traceback" not in err
+    )
+    assert main([*argv, "--data", str(_official_fold_folder(tmp_path / "esc")), "--folds", "5"]) == 2
+    assert "--folds 5 but --folds_by_split finds 3 splits (fold1, fold2, fold3)" in capsys.readouterr().err
+    assert not (tmp_path / "cv").exists()

@@ -38,6 +38,8 @@ from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding
 from audiotrain.recipes.config_cli import USER_ERRORS, exit_status_help, help_text, returning_exit_status
 from audiotrain.train.interrupt import stopped_by
 
+import numpy as np
+
 #: What ``cv --help`` prints above the flags (plain text, wrapped to the terminal by `help_text`).
 CV_HELP = """K-fold cross-validation of the CLAP recipe, grouped by clip:
 
@@ -52,6 +54,10 @@ one clip); validation picks the best checkpoint (by val_mAP@10, or val_loss with
 --train.retrieval_every_epoch false) and the held-out clips are scored with it. Every other setting and flag
 is the recipe's (--preset, --config, ...), except --resume and the split choice (--dataset.train_split /
 --dataset.eval_split), which are refused.
+
+Official folds (ESC-50's 5, UrbanSound8K's 10, as published scores use): write each clip's fold in the
+metadata's 'split' column (fold1 ... fold5) and pass --folds_by_split; each split is then held out once (in
+name order), its validation clips (--dataset.eval_fraction) drawn from the other splits.
 
 The run folder (--out, default runs/clap-cv-<date>-<time>; one that holds files is refused unless
 --overwrite) receives:
@@ -91,6 +97,8 @@ class ClipFold:
     train: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
+    #: The folder's split this fold holds out (`split_folds`: official folds, ESC-50's), None for drawn folds.
+    held_out_split: str | None = None
 
     def select(self, folder: CaptionFolder) -> tuple[list, list, list, str]:
         """(train, validation, held-out clips of `folder`, a sentence naming the fold). Clips whose audio the
@@ -102,7 +110,12 @@ class ClipFold:
                 raise CaptionFolderError(
                     f"{folder.root}: {fold_name(self.index, self.folds)} has no readable {what} clips left"
                 )
-        return (*parts, f"{fold_name(self.index, self.folds)}, grouped by clip")
+        how = (
+            f"split {self.held_out_split!r} held out"
+            if self.held_out_split is not None
+            else "grouped by clip"
+        )
+        return (*parts, f"{fold_name(self.index, self.folds)}, {how}")
 
 
 def clip_folds(
@@ -118,9 +131,41 @@ def clip_folds(
     return [ClipFold(f.index, folds, names(f.train), names(f.val), names(f.test)) for f in parts]
 
 
+def split_folds(clips: list[CaptionedClip], seed: int, val_fraction: float, source: str) -> list[ClipFold]:
+    """One fold per split of ``clips`` (in name order), holding out that split's clips: the official folds of
+    ESC-50 or UrbanSound8K written as the split (``fold1`` ... ``fold5``), which published scores use, as
+    random folds put one recording's clips (ESC-50's ``src_file``) on both sides. The other splits' clips are
+    split, seeded and by clip, into training and ``val_fraction`` validation (at least one clip)."""
+    unsplit = [c.name for c in clips if c.split is None]
+    if unsplit:
+        raise CaptionFolderError(
+            f"{source}: --folds_by_split holds out each split once, but {len(unsplit)} clip(s) have no split "
+            f"(first: {unsplit[0]}); give every row a 'split' cell (its fold: fold1 ... fold5)"
+        )
+    splits = sorted({c.split for c in clips})
+    if len(splits) < 2:
+        raise CaptionFolderError(
+            f"{source}: --folds_by_split needs 2 splits or more to hold out in turn, found {splits}; "
+            "write each "
+            "clip's fold in the 'split' column (fold1 ... fold5)"
+        )
+    rng = np.random.default_rng(seed)
+    plan = []
+    for index, split in enumerate(splits):
+        rest = [c.name for c in clips if c.split != split]
+        order = [rest[i] for i in rng.permutation(len(rest))]
+        n_val = min(max(1, round(val_fraction * len(rest))), len(rest) - 1)
+        test = tuple(c.name for c in clips if c.split == split)
+        plan.append(ClipFold(index, len(splits), tuple(order[n_val:]), tuple(order[:n_val]), test, split))
+    return plan
+
+
 @holding_the_demo_cache  # its folds read the demo set as their --data
-def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] | None = None) -> CVResult:
-    """Train and score ``folds`` folds grouped by clip; see `CV_HELP` for what is written."""
+def run_cross_validation(
+    cfg: ClapRecipeConfig, folds: int | None = 5, argv: list[str] | None = None, by_split: bool = False
+) -> CVResult:
+    """Train and score ``folds`` folds grouped by clip, or (`by_split`) one fold per split of the folder
+    holding it out; see `CV_HELP` for what is written."""
     if cfg.resume:
         raise ValueError(
             "cv: --resume continues one run, but a cross-validation trains every fold from the start; drop "
@@ -159,7 +204,16 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     # unreadable, folded with the rest, was listed in folds.json and counted but scored by no fold, and could
     # leave a fold without validation clips.
     folder = scan_caption_folder(data, sampling_rate=sampling_rate)
-    plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
+    if by_split:
+        plan = split_folds(folder.clips, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
+        if folds is not None and folds != len(plan):
+            raise CaptionFolderError(
+                f"{folder.root}: --folds {folds} but --folds_by_split finds {len(plan)} splits "
+                f"({', '.join(sorted({c.split for c in folder.clips}))}); leave --folds out"
+            )
+        folds = len(plan)
+    else:
+        plan = clip_folds(folder.clips, folds, cfg.train.seed, cfg.dataset.eval_fraction, str(folder.root))
     # Each fold's run needs 2 training clips (`check_training_clips`): found now, before folds.json is written
     # (a fold that failed on it left a cv folder that looked interrupted).
     thin = next((fold for fold in plan if len(fold.train) < 2), None)
@@ -213,7 +267,8 @@ def run_cross_validation(cfg: ClapRecipeConfig, folds: int = 5, argv: list[str] 
     if main:
         cv.write(clips=len(folder.clips), captions=captions)
         print(
-            f"\n{folds}-fold cross-validation over {len(folder.clips)} clips ({captions} captions, grouped by clip), "
+            f"\n{folds}-fold cross-validation over {len(folder.clips)} clips ({captions} captions, "
+            f"{'one fold per split' if by_split else 'grouped by clip'}), "
             f"held-out scores in %:\n{cv.table()}\nrun folder: {out} (fold<k>/, folds.json, cv_scores.json, "
             "cv_scores.md)"
         )
@@ -232,12 +287,27 @@ def main(argv: list[str] | None = None) -> int:
         "laion/clap-htsat-unfused --train.epochs 10"
     )
     parser.epilog = f"{example}\n\n{exit_status_help(EXIT_STATUSES)}"
-    parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5), grouped by clip")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="number of folds (default 5, or the splits' count), grouped by clip",
+    )
+    parser.add_argument(
+        "--folds_by_split",
+        action="store_true",
+        help="the folder's splits are the folds (ESC-50's official folds as the 'split' column: fold1 ... "
+        "fold5): each is held out once, its training and validation clips drawn from the others",
+    )
     for action in parser._actions:  # (refused with a line saying why: every fold trains from the start)
         if "--resume" in action.option_strings:
             action.help = argparse.SUPPRESS
     cfg, args = parse_arguments(parser, argv)
-    if args.folds < 2:  # now, not once the demo clips are generated or the folder scanned
+    if args.folds is None and not args.folds_by_split:
+        args.folds = 5
+    if (
+        args.folds is not None and args.folds < 2
+    ):  # now, not once the demo clips are generated or the folder scanned
         parser.error(f"cross-validation needs --folds >= 2, got {args.folds}")
     if cfg.train.processes > 1:
         parser.error(
@@ -249,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_kernel_cache()
         with quiet_unless_main():
-            run_cross_validation(cfg, args.folds, argv)
+            run_cross_validation(cfg, args.folds, argv, by_split=args.folds_by_split)
     except USER_ERRORS as error:
         return refusal_status(error)
     except FoldInterrupted as stop:
