@@ -66,7 +66,8 @@ The run folder (--out, default runs/clap-cv-<date>-<time>; one that holds files 
   (before/after scores on the fold's held-out clips), hf_model/
 - folds.json: each fold's training, validation and held-out clips (by name)
 - cv_scores.json, cv_scores.md: held-out text→audio and audio→text R@1/5/10 and mAP@10 (and zero-shot
-  accuracy when the clips are labelled) per fold, their mean and standard deviation (in % in the .md)
+  accuracy when the clips are labelled) per fold, their mean and standard deviation (in % in the .md), after
+  fine-tuning, then as before_<score> the pretrained model's on the same clips
 
 The output numbers the folds as their folders: "=== fold 0 (1 of 5): RUN/fold0".
 """
@@ -82,6 +83,15 @@ CV_METRICS = (
     "zero_shot_top1_accuracy",
     "zero_shot_top5_accuracy",
 )
+
+
+def held_out_scores(before: dict, after: dict) -> dict[str, float]:
+    """A fold's row of cv_scores: the fine-tuned model's held-out scores, then the pretrained model's on the
+    same clips as ``before_<score>`` (its zero-shot accuracy: what fine-tuning is compared with; the table
+    had the fine-tuned side alone, and each fold's retrieval.json had to be read for the other)."""
+    scores = {m: float(after[m]) for m in CV_METRICS if m in after}
+    scores.update({f"before_{m}": float(before[m]) for m in CV_METRICS if m in before})
+    return scores
 
 
 class FoldInterrupted(Exception):
@@ -260,7 +270,7 @@ def run_cross_validation(
                 "--resume): run it again, into a new --out or with --overwrite"
             )
         if main:
-            fold_scores.append({m: float(result["after"][m]) for m in CV_METRICS if m in result["after"]})
+            fold_scores.append(held_out_scores(result["before"], result["after"]))
         histories.append(result["history"])
         fold_dirs.append(Path(result["run_dir"]))
     cv = CVResult(out, fold_scores, histories, fold_dirs, percent=True)
