@@ -349,3 +349,21 @@ def test_the_score_table_keeps_its_columns_on_an_ascii_terminal(fine_tuned):
     rows = lines[heading + 1 : heading + 9]
     assert rows[0].startswith("text->audio R@1 ") and rows[4].startswith("audio->text R@1 "), rows
     assert {len(row) for row in rows} == {len(lines[heading])}, "\n".join(lines[heading : heading + 9])
+
+
+def test_class_names_with_underscores_are_named_with_the_prompt_they_make(tmp_path, capsys):
+    """ESC-50's classes (chirping_birds) went into the zero-shot prompts as written, 'This is a sound of
+    chirping_birds.', without a word, where LAION's published scores prompt with 'chirping birds'."""
+    data = tmp_path / "esc"
+    tone_folder(data, clips=4)
+    rows = ["file_name,caption,label"] + [
+        f"tone{i}.wav,a tone {i},{('chirping_birds', 'dog')[i % 2]}" for i in range(4)
+    ]
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    argv = ["--model", str(tiny_checkpoint(tmp_path)), "--data", str(data)]
+    code, out, err = _evaluate(capsys, *argv, "--dataset.prompt_template", "the sound of a {}")
+    assert code == 0 and "zero shot top1 accuracy" in out, err
+    assert "'chirping_birds': 'the sound of a chirping_birds'" in err and "'chirping birds'" in err
+    spaced = (data / "metadata.csv").read_text().replace("chirping_birds", "chirping birds")
+    (data / "metadata.csv").write_text(spaced)
+    assert "'_' included" not in _evaluate(capsys, *argv)[2]

@@ -263,7 +263,7 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
             f"{describe_splits(folder) or 'none (the folder has no splits: leave --split out)'}"
         )
     clips = list(folder.clips) if split is None else folder.split(split)
-    labels = zero_shot_labels(labels, folder, clips)
+    labels = zero_shot_labels(labels, folder, clips, cfg.dataset.prompt_template)
     dataset = CaptionDataset(
         clips, bundle.tokenizer, train=False, **dataset_settings(cfg, bundle, sampling_rate)
     )

@@ -344,7 +344,7 @@ def run_job(
     if resume is not None:  # another recipe's or size's checkpoint, or a damaged file: before any write
         check_resume_matches(resume, task)
         check_resume_finite(resume)
-    labels = zero_shot_labels(labels, folder, [*eval_clips, *test_clips])
+    labels = zero_shot_labels(labels, folder, [*eval_clips, *test_clips], cfg.dataset.prompt_template)
 
     # Every check has passed: the run folder now.
     continuing = resumes_run_in(resume, out)  # (its checkpoints/ may link elsewhere)
@@ -841,7 +841,9 @@ def score_clips(
     )
 
 
-def zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips: list) -> list[str] | None:
+def zero_shot_labels(
+    labels: list[str] | None, folder: CaptionFolder, eval_clips: list, prompt_template: str = "{}"
+) -> list[str] | None:
     """The classes zero-shot classification chooses from: the given ones, else every class of the folder
     (not only the held-out ones). Clips without a label are left out of it, as with a given list, and
     counted: taking the folder's classes only when every clip had one skipped zero-shot without a word
@@ -861,6 +863,16 @@ def zero_shot_labels(labels: list[str] | None, folder: CaptionFolder, eval_clips
         print(
             f"note: {plural(len(unlabelled), 'evaluation clip')} without a 'label' left out of zero-shot "
             "classification",
+            file=sys.stderr,
+        )
+    underscored = [label for label in labels or () if "_" in label.strip()]
+    if underscored:
+        # ESC-50's and UrbanSound8K's class names are identifiers (chirping_birds, car_horn); LAION's zero-shot
+        # scores on them prompt with words ("chirping birds"), and a prompt holding '_' tokenizes otherwise.
+        print(
+            f"note: zero-shot prompts use the class names as written, '_' included ({underscored[0]!r}: "
+            f"{prompt_template.format(underscored[0].strip())!r}); LAION's ESC-50 and UrbanSound8K scores "
+            "prompt with words ('chirping birds'): write the 'label' column so to score as they do",
             file=sys.stderr,
         )
     missing = sorted({c.label for c in eval_clips if c.label is not None} - set(labels or ()))
