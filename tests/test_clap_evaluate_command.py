@@ -367,3 +367,16 @@ def test_class_names_with_underscores_are_named_with_the_prompt_they_make(tmp_pa
     spaced = (data / "metadata.csv").read_text().replace("chirping_birds", "chirping birds")
     (data / "metadata.csv").write_text(spaced)
     assert "'_' included" not in _evaluate(capsys, *argv)[2]
+
+
+def test_esc50s_category_and_fold_columns_are_named_as_not_read(tmp_path, capsys):
+    """ESC-50's meta CSV made metadata.csv kept its 'category' and 'fold' columns: no clip got a class, and
+    zero-shot was not scored, without a word saying why."""
+    data = tmp_path / "esc"
+    tone_folder(data, clips=4)
+    rows = ["file_name,caption,category,fold"] + [f"tone{i}.wav,a tone {i},dog,{i % 2 + 1}" for i in range(4)]
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = _evaluate(capsys, "--model", tiny_checkpoint(tmp_path), "--data", data)
+    assert code == 0 and "zero shot" not in out, err
+    assert "metadata.csv columns not read: 'category' (the zero-shot class column is named label)" in err
+    assert "'fold' (splits come from a split column" in err

@@ -685,6 +685,8 @@ class _Row:
     caption_names: list[str]  # where each caption is in the row, for messages: "caption_2", "captions[1]"
     # Header columns that look like captions but are not read (`caption5`, `captions_2`), for the report.
     unread_columns: tuple[str, ...] = ()
+    # Columns under another dataset's names for the class or fold (ESC-50's `category`, `fold`), not read.
+    unread_meaning: tuple[str, ...] = ()
 
 
 def _column(name: str) -> str:
@@ -872,6 +874,8 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         if h not in caption_columns and ("caption" in h or h == TEXT_COLUMN)
     )
 
+    meaning = _unread_meaning(as_written, header)
+
     def unreadable(line: int, problem: str) -> CaptionFolderError:
         return CaptionFolderError(f"{path}:{line}: {problem}")
 
@@ -893,8 +897,30 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
         captions = [record.get(c) or "" for c in caption_columns]
         split = (record.get("split") or "").strip() or None
         lab = (record.get("label") or "").strip() or None
-        rows.append(_Row(where, file_name, captions, split, lab, caption_columns, unread))
+        rows.append(_Row(where, file_name, captions, split, lab, caption_columns, unread, meaning))
     return rows, skipped
+
+
+#: Header names other datasets give the zero-shot class (ESC-50's `category`, UrbanSound8K's `class`) and the
+#: split (their official `fold`), which are read only as `label` and `split`.
+CLASS_LIKE_COLUMNS = ("category", "class", "class_name", "classname")
+SPLIT_LIKE_COLUMNS = ("fold",)
+
+
+def _unread_meaning(as_written: list[str], header: list[str]) -> tuple[str, ...]:
+    """What the report says of a CSV's class-like or fold-like column, where the header has no `label` or
+    `split`: ESC-50's meta CSV turned into metadata.csv kept `category`, and zero-shot was then not scored
+    (no clip had a class) without a word."""
+    said = []
+    for name, h in zip(as_written, header):
+        if h in CLASS_LIKE_COLUMNS and "label" not in header:
+            said.append(f"{name!r} (the zero-shot class column is named label)")
+        elif h in SPLIT_LIKE_COLUMNS and "split" not in header:
+            said.append(
+                f"{name!r} (splits come from a split column: fold1 ... fold5 there, and cv "
+                "--folds_by_split holds each out in turn)"
+            )
+    return tuple(said)
 
 
 def _check_row_span(
@@ -1041,6 +1067,9 @@ def _clips_from_rows(
             f"{row_file} columns not read as captions: {', '.join(unread)} (caption columns are named "
             "caption, caption_1, caption_2, ..., else text; rename a column to use it)"
         )
+    if meaning := next((row.unread_meaning for row in rows if row.unread_meaning), ()):
+        row_file = next(row.where for row in rows if row.unread_meaning).rsplit(":", 1)[0]
+        notes.append(f"{row_file} columns not read: {'; '.join(meaning)}; rename a column to use it")
     if spaced_names:
         notes.append(
             "file_name with spaces around it matched the file without them: " + ", ".join(spaced_names)
