@@ -378,3 +378,17 @@ def test_cv_scores_hold_each_folds_pretrained_scores_beside_its_fine_tuned_ones(
             assert scores["folds"][k][f"before_{metric}"] == before[metric]
     values = [s["before_zero_shot_top1_accuracy"] for s in scores["folds"]]
     assert scores["mean"]["before_zero_shot_top1_accuracy"] == pytest.approx(np.mean(values))
+
+
+def test_folds_by_split_numbers_ten_official_folds_as_urbansound8k_does():
+    """UrbanSound8K has ten folds: sorted as text, fold10 was held out second, in fold1/ of the cv folder."""
+    from audiotrain.recipes.clap.cv import split_folds
+
+    clips = [
+        CaptionedClip(Path(f"/d/{f}-{i}.wav"), f"{f}-{i}.wav", (f"cap {f} {i}",), split=f"fold{f}")
+        for f in range(1, 11)
+        for i in range(2)
+    ]
+    plan = split_folds(clips, seed=0, val_fraction=0.2, source="d")
+    assert [fold.held_out_split for fold in plan] == [f"fold{k}" for k in range(1, 11)]
+    assert all(fold.test == (f"{k + 1}-0.wav", f"{k + 1}-1.wav") for k, fold in enumerate(plan))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,8 @@ is the recipe's (--preset, --config, ...), except --resume and the split choice 
 
 Official folds (ESC-50's 5, UrbanSound8K's 10, as published scores use): write each clip's fold in the
 metadata's 'split' column (fold1 ... fold5) and pass --folds_by_split; each split is then held out once (in
-name order), its validation clips (--dataset.eval_fraction) drawn from the other splits.
+name order, numbers as numbers: fold2 before fold10), its validation clips (--dataset.eval_fraction) drawn
+from the other splits.
 
 The run folder (--out, default runs/clap-cv-<date>-<time>; one that holds files is refused unless
 --overwrite) receives:
@@ -152,7 +154,11 @@ def split_folds(clips: list[CaptionedClip], seed: int, val_fraction: float, sour
             f"{source}: --folds_by_split holds out each split once, but {len(unsplit)} clip(s) have no split "
             f"(first: {unsplit[0]}); give every row a 'split' cell (its fold: fold1 ... fold5)"
         )
-    splits = sorted({c.split for c in clips})
+    # fold2 before fold10 (UrbanSound8K's ten): fold<k>/ and the table's columns follow their numbers
+    splits = sorted(
+        {c.split for c in clips},
+        key=lambda name: [(int(t), t) if t.isdigit() else (-1, t) for t in re.split(r"(\d+)", name)],
+    )
     if len(splits) < 2:
         raise CaptionFolderError(
             f"{source}: --folds_by_split needs 2 splits or more to hold out in turn, found {splits}; "
