@@ -392,3 +392,17 @@ def test_folds_by_split_numbers_ten_official_folds_as_urbansound8k_does():
     plan = split_folds(clips, seed=0, val_fraction=0.2, source="d")
     assert [fold.held_out_split for fold in plan] == [f"fold{k}" for k in range(1, 11)]
     assert all(fold.test == (f"{k + 1}-0.wav", f"{k + 1}-1.wav") for k, fold in enumerate(plan))
+
+
+def test_a_split_flag_beside_folds_by_split_is_refused_saying_how_the_splits_are_used(tmp_path, capsys):
+    """cv --folds_by_split --dataset.test_split fold5 (the way to score fold 5 in one run) was refused with
+    'folds every clip of the folder, whatever its split', the opposite of what --folds_by_split does."""
+    from clap_folders import tiny_checkpoint
+
+    data = _official_fold_folder(tmp_path / "esc")
+    argv = ["cv", "--folds_by_split", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path)),
+            "--dataset.test_split", "fold3", "--out", str(tmp_path / "cv")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "with --folds_by_split holds out each split in turn" in err and "whatever its split" not in err
+    assert not (tmp_path / "cv").exists()

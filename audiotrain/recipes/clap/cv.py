@@ -193,7 +193,12 @@ def run_cross_validation(
         raise ValueError(
             "cv: --dataset.train_split / --dataset.eval_split / --dataset.test_split choose the splits of one run, "
             "but a cross-validation "
-            "folds every clip of the folder, whatever its split; leave them unset"
+            + (
+                "with --folds_by_split holds out each split in turn, training and validating on the others; "
+                if by_split
+                else "folds every clip of the folder, whatever its split; "
+            )
+            + "leave them unset"
         )
     demo = cfg.pretrained is None
     if not demo and cfg.data is None:
