@@ -380,3 +380,33 @@ def test_esc50s_category_and_fold_columns_are_named_as_not_read(tmp_path, capsys
     assert code == 0 and "zero shot" not in out, err
     assert "metadata.csv columns not read: 'category' (the zero-shot class column is named label)" in err
     assert "'fold' (splits come from a split column" in err
+
+
+def test_a_runs_after_is_scored_again_with_the_zero_shot_prompt_the_run_used(tmp_path, capsys):
+    """A run fine-tuned with --dataset.prompt_template 'the sound of a {}' was scored again by evaluate with
+    'This is a sound of {}.': its zero-shot scores were not the run's "after", which README promises."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for split, clips in (("train", 4), ("validation", 4)):
+        tone_folder(data / split, clips)
+    rows = ["file_name,caption,label"] + [
+        f"{split}/tone{i}.wav,a tone {i},{('dog', 'rain')[i % 2]}"
+        for split in ("train", "validation")
+        for i in range(4)
+    ]
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    for txt in data.glob("*/*.txt"):
+        txt.unlink()
+    run = tmp_path / "run"
+    argv = ["--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path)), "--out", str(run),
+            "--train.epochs", "1", "--train.batch_size", "2", "--train.processes", "1",
+            "--dataset.prompt_template", "the sound of a {}"]  # fmt: skip
+    assert main(argv) == 0
+    after = json.loads((run / "retrieval.json").read_text())["after"]
+    assert "zero_shot_top1_accuracy" in after
+    out = tmp_path / "again.json"
+    status, _, err = _evaluate(capsys, "--model", run / "hf_model", "--data", data, "--split", "validation",
+                               "--out", out)  # fmt: skip
+    assert status == 0 and "--dataset.prompt_template unset: 'the sound of a {}', as the run prompted" in err
+    scored = json.loads(out.read_text())
+    assert scored["settings"]["dataset.prompt_template"] == "the sound of a {}" and scored["scores"] == after

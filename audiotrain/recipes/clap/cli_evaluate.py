@@ -17,6 +17,7 @@ from audiotrain.datasets.captions import (
     normalise_split,
     scan_caption_folder,
 )
+from audiotrain.metrics.retrieval import DEFAULT_PROMPT_TEMPLATE, inserts_the_label_once
 from audiotrain.recipes._run import check_can_write, ends_on_other_ranks, nonempty_path
 from audiotrain.recipes.clap.bundle import RUN_CONFIG, model_folder_to_score, read_run_record
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig, ClapTrainConfig
@@ -127,8 +128,9 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
         "--dataset.prompt_template",
         dest="prompt_template",
         metavar="TEMPLATE",
-        default=dataset.prompt_template,
-        help=f"zero-shot prompt, '{{}}' is replaced by the class (default: {dataset.prompt_template!r})",
+        default=None,
+        help="zero-shot prompt, '{}' is replaced by the class (default: a run's hf_model/ or run folder, "
+        f"the run's; else {dataset.prompt_template!r})",
     )
     parser.add_argument(
         "--batch_size",
@@ -155,7 +157,9 @@ def _settings(args: argparse.Namespace) -> ClapRecipeConfig:
         dataset = ClapDatasetConfig(
             max_tokens=args.max_tokens,
             zero_shot_labels=args.zero_shot_labels,
-            prompt_template=args.prompt_template,
+            prompt_template=args.prompt_template
+            if args.prompt_template is not None
+            else DEFAULT_PROMPT_TEMPLATE,
         )
     except SettingError as error:
         raise ValueError(error.within("dataset.")) from None
@@ -190,26 +194,48 @@ def check_out_file(out: str | None, overwrite: bool) -> Path | None:
     return path
 
 
+def _runs_dataset_settings(model: str) -> dict:
+    """The dataset settings of the run whose hf_model/ `model` is (a run folder means it); empty where `model`
+    is no CLAP run's."""
+    folder = Path(model)
+    if folder.name != "hf_model" or not (folder.parent / RUN_CONFIG).is_file():
+        return {}
+    try:
+        dataset = read_run_record(folder.parent)["config"].get("dataset")
+    except (OSError, ValueError):  # (not a CLAP run's record: the model folder is scored as it is)
+        return {}
+    return dataset if isinstance(dataset, dict) else {}
+
+
 def runs_caption_length(model: str) -> int | None:
     """The --dataset.max_tokens of the run whose hf_model/ `model` is (a run folder means it), None where
     `model` is no run's or the run kept the default. Its hf_model/ does not record the length its "after" was
     scored with (a --preset quick_test run with --data: 24 tokens), and a caption cut elsewhere scores
     otherwise: without it a run's "after" was not scored again; a line on stderr says where it comes from."""
-    folder = Path(model)
-    if folder.name != "hf_model" or not (folder.parent / RUN_CONFIG).is_file():
-        return None
-    try:
-        tokens = (read_run_record(folder.parent)["config"].get("dataset") or {}).get("max_tokens")
-    except (OSError, ValueError):  # (not a CLAP run's record: the model folder is scored as it is)
-        return None
+    tokens = _runs_dataset_settings(model).get("max_tokens")
     if not isinstance(tokens, int) or isinstance(tokens, bool):
         return None
     print(
         f"--dataset.max_tokens unset: {tokens}, as the run scored its captions "
-        f"({folder.parent / RUN_CONFIG}); pass the flag to change it",
+        f"({Path(model).parent / RUN_CONFIG}); pass the flag to change it",
         file=sys.stderr,
     )
     return tokens
+
+
+def runs_prompt_template(model: str) -> str | None:
+    """The --dataset.prompt_template of the run whose hf_model/ `model` is, where it is not the default (None
+    otherwise): a run prompting 'the sound of a {}' was scored again with 'This is a sound of {}.', so its
+    zero-shot scores were not its "after"; a line on stderr says where it comes from."""
+    template = _runs_dataset_settings(model).get("prompt_template")
+    if not inserts_the_label_once(template) or template == DEFAULT_PROMPT_TEMPLATE:
+        return None
+    print(
+        f"--dataset.prompt_template unset: {template!r}, as the run prompted its zero-shot classes "
+        f"({Path(model).parent / RUN_CONFIG}); pass the flag to change it",
+        file=sys.stderr,
+    )
+    return template
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
@@ -244,6 +270,8 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
         print(note, file=sys.stderr)
     if cfg.dataset.max_tokens is None:
         cfg.dataset.max_tokens = runs_caption_length(model)
+    if args.prompt_template is None:
+        cfg.dataset.prompt_template = runs_prompt_template(model) or cfg.dataset.prompt_template
     bundle = load_for_settings(model, cfg)
     if cfg.train.precision == "bf16-true":  # (the Trainer casts so; bf16-mixed keeps float32 weights)
         bundle.model.set_dtype(mx.bfloat16)
