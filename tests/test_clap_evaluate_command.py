@@ -410,3 +410,14 @@ def test_a_runs_after_is_scored_again_with_the_zero_shot_prompt_the_run_used(tmp
     assert status == 0 and "--dataset.prompt_template unset: 'the sound of a {}', as the run prompted" in err
     scored = json.loads(out.read_text())
     assert scored["settings"]["dataset.prompt_template"] == "the sound of a {}" and scored["scores"] == after
+
+
+def test_class_numbers_as_labels_are_named_with_the_prompt_they_make(tmp_path, capsys):
+    """ESC-50's 'target' (0 ... 49) copied as the label made prompts 'This is a sound of 0.' without a word."""
+    data = tmp_path / "esc"
+    tone_folder(data, clips=4)
+    rows = ["file_name,caption,label"] + [f"tone{i}.wav,a tone {i},{i % 2}" for i in range(4)]
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = _evaluate(capsys, "--model", tiny_checkpoint(tmp_path), "--data", data)
+    assert code == 0 and "zero shot top1 accuracy" in out, err
+    assert "note: the zero-shot classes are numbers ('0': 'This is a sound of 0.')" in err

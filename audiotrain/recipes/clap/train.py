@@ -865,6 +865,15 @@ def zero_shot_labels(
             "classification",
             file=sys.stderr,
         )
+    numbered = [label for label in labels or () if label.strip().isdigit()]
+    if numbered and len(numbered) == len(labels):
+        # ESC-50's `target` (0 ... 49) copied as the label: every prompt says a number, and zero-shot is chance
+        print(
+            f"note: the zero-shot classes are numbers ({numbered[0]!r}: "
+            f"{prompt_template.format(numbered[0].strip())!r}); a prompt needs the class's name: write the "
+            "names in the 'label' column (ESC-50's category, not its target)",
+            file=sys.stderr,
+        )
     underscored = [label for label in labels or () if "_" in label.strip()]
     if underscored:
         # ESC-50's and UrbanSound8K's class names are identifiers (chirping_birds, car_horn); LAION's zero-shot
