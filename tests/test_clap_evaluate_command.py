@@ -413,7 +413,8 @@ def test_a_runs_after_is_scored_again_with_the_zero_shot_prompt_the_run_used(tmp
 
 
 def test_class_numbers_as_labels_are_named_with_the_prompt_they_make(tmp_path, capsys):
-    """ESC-50's 'target' (0 ... 49) copied as the label made prompts 'This is a sound of 0.' without a word."""
+    """ESC-50's 'target' (0 ... 49) copied as the label made prompts 'This is a sound of 0.' without a
+    word."""
     data = tmp_path / "esc"
     tone_folder(data, clips=4)
     rows = ["file_name,caption,label"] + [f"tone{i}.wav,a tone {i},{i % 2}" for i in range(4)]

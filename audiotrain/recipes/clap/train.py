@@ -867,7 +867,8 @@ def zero_shot_labels(
         )
     numbered = [label for label in labels or () if label.strip().isdigit()]
     if numbered and len(numbered) == len(labels):
-        # ESC-50's `target` (0 ... 49) copied as the label: every prompt says a number, and zero-shot is chance
+        # ESC-50's `target` (0 ... 49) copied as the label: every prompt says a number, and zero-shot is
+        # chance
         print(
             f"note: the zero-shot classes are numbers ({numbered[0]!r}: "
             f"{prompt_template.format(numbered[0].strip())!r}); a prompt needs the class's name: write the "
@@ -876,8 +877,8 @@ def zero_shot_labels(
         )
     underscored = [label for label in labels or () if "_" in label.strip()]
     if underscored:
-        # ESC-50's and UrbanSound8K's class names are identifiers (chirping_birds, car_horn); LAION's zero-shot
-        # scores on them prompt with words ("chirping birds"), and a prompt holding '_' tokenizes otherwise.
+        # ESC-50's and UrbanSound8K's class names are identifiers (chirping_birds, car_horn); LAION's
+        # zero-shot scores on them prompt with words ("chirping birds"), and '_' tokenizes otherwise.
         print(
             f"note: zero-shot prompts use the class names as written, '_' included ({underscored[0]!r}: "
             f"{prompt_template.format(underscored[0].strip())!r}); LAION's ESC-50 and UrbanSound8K scores "
