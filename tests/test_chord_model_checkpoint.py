@@ -609,8 +609,8 @@ def test_a_load_torn_by_a_save_is_made_again(run, tmp_path, monkeypatch):
     shutil.copytree(source, best)
     real, reads = ckpt.read_state, []
 
-    def read_state(folder):
-        state = real(folder)
+    def read_state(folder, **settings):
+        state = real(folder, **settings)
         reads.append(folder)
         if len(reads) == 1:
             ckpt.copy_checkpoint(source, best)  # the fit saves a new best meanwhile

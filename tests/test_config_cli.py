@@ -1026,7 +1026,7 @@ def test_clap_defaults_presets_and_cv_folds_are_as_documented(tmp_path, monkeypa
             production.task.warmup_steps, production.train.gradient_clip, production.dataset.num_workers) == (
         10, 32, 32, 100, 1.0, 4)  # fmt: skip
     folds = []
-    monkeypatch.setattr(cv, "run_cross_validation", lambda cfg, n, argv: folds.append(n))
+    monkeypatch.setattr(cv, "run_cross_validation", lambda cfg, n, argv, **_: folds.append(n))
     assert main(["cv", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]) == 0
     assert folds == [5]
 

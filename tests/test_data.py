@@ -1577,6 +1577,7 @@ def test_a_sampler_that_draws_from_no_global_generator_adds_none_of_their_states
     assert set(drawing.state_dict()["order_random"]) == {"numpy"}  # (the one it drew from)
 
 
+@pytest.mark.parity
 def test_a_torch_random_sampler_keeps_only_torchs_state_and_resumes_mid_epoch_exactly():
     # order_random held every global generator's state (numpy's and Python's 624 numbers each, MLX's, torch's)
     # where a torch RandomSampler draws from torch's alone: 21.6 KB of JSON in each checkpoint, not 6.8 KB.

@@ -259,6 +259,7 @@ class EpochCrops:
         self.epoch = epoch
 
 
+@pytest.mark.parity
 @pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "process")])
 def test_a_dataset_in_torchs_subset_or_concat_dataset_gets_new_draws_each_epoch(num_workers, worker_type):
     # torch's Subset and ConcatDataset have no set_epoch: the loader never told the dataset inside them the
@@ -317,6 +318,7 @@ class SongCollection:
         return self.views
 
 
+@pytest.mark.parity
 def test_each_dataset_inside_wrappers_is_told_the_epoch_once():
     # epoch_setters walked every path to a dataset: ConcatDataset([songs, songs]) (oversampling) called
     # songs.set_epoch twice an epoch, and wrappers that refer back to each other were walked again at each

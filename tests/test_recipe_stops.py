@@ -324,7 +324,7 @@ def _stopped_in_training(command: str, tmp_path, monkeypatch):
     argv = [*_tiny_demo_argv(tmp_path, out), "--train.processes", "1"]
     if command == "clap cv":
 
-        def stopped(cfg, folds, argv):
+        def stopped(cfg, folds, argv, **settings):
             raise clap_cv.FoldInterrupted(f"cv: fold 0 (1 of {folds}) was interrupted (Ctrl-C)")
 
         monkeypatch.setattr(clap_cv, "run_cross_validation", stopped)
