@@ -6,13 +6,56 @@ compiled function, and ended still holding its streams, makes MLX abort the proc
 thread release them as it ends, after its last Python code (`mx.clear_streams()` then, which would break
 any later MLX call of the thread if made earlier). Kept apart from MLX's import so that the data loader's
 thread workers can ask for it without importing MLX: a thread that never used MLX has nothing to release.
+
+`mx.clear_streams` is not called as Python calls it: its binding lets go of the GIL, then holds MLX's
+compile-cache lock while it destroys the thread's compiled graphs, and a graph holding a Python function (an
+`mx.custom_function`'s vjp, say) waits for the GIL to drop it. Another thread that, holding the GIL, deletes a
+compiled function (its garbage collection, often) waits for that lock: both wait forever (MLX 0.32.4; a CI run
+hung 75 minutes in two sweep threads). Called through `ctypes.PyDLL`, which keeps the GIL, no other Python
+thread runs until it returns, and the GIL it waits for is its own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
+
+# mlx::core::clear_streams() (Itanium ABI: Linux and macOS; ctypes adds macOS's leading underscore)
+_CLEAR_STREAMS_SYMBOL = "_ZN3mlx4core13clear_streamsEv"
+_UNSET = object()
+_clear_streams_in_c: object = _UNSET
+
+
+def _mlx_library_function() -> Callable[[], None] | None:
+    """MLX's own `clear_streams` in its library (`mlx/lib/libmlx.so`, `.dylib` on macOS: the mlx-cpu,
+    mlx-cuda and mlx-metal wheels), called with the GIL held; None where no such library has the symbol."""
+    mlx = sys.modules.get("mlx")
+    for folder in getattr(mlx, "__path__", ()):
+        for name in ("libmlx.so", "libmlx.dylib"):
+            library = Path(folder) / "lib" / name
+            if not library.is_file():
+                continue
+            with contextlib.suppress(OSError, AttributeError):
+                function = getattr(ctypes.PyDLL(str(library)), _CLEAR_STREAMS_SYMBOL)
+                function.restype, function.argtypes = None, []
+                return function
+    return None
+
+
+def clear_this_threads_streams(mx) -> None:
+    """`mx.clear_streams()` without letting go of the GIL (module docstring); MLX's binding where its
+    library is not found."""
+    global _clear_streams_in_c
+    if _clear_streams_in_c is _UNSET:
+        _clear_streams_in_c = _mlx_library_function()
+    if _clear_streams_in_c is None:
+        mx.clear_streams()
+    else:
+        _clear_streams_in_c()
 
 
 class _ClearStreamsAtThreadEnd:
@@ -29,7 +72,7 @@ class _ClearStreamsAtThreadEnd:
         mx = sys.modules.get("mlx.core")  # (not imported: this thread used no MLX)
         if mx is not None:
             with contextlib.suppress(Exception):
-                mx.clear_streams()
+                clear_this_threads_streams(mx)
 
 
 _this_thread = threading.local()

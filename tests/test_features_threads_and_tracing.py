@@ -152,3 +152,57 @@ def test_a_model_with_a_mel_front_end_trains_under_the_compiled_trainer(tmp_path
     )
     trainer.fit(model, batches, batches)
     assert trainer.callback_metrics["val_acc"] >= 0.9  # (chance: 0.5)
+
+
+THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS = """
+import threading
+
+import audiotrain
+from audiotrain._thread_streams import clear_streams_when_thread_ends
+
+import mlx.core as mx
+
+@mx.custom_function
+def doubled(x):
+    return 2 * x
+
+@doubled.vjp
+def doubled_vjp(primals, cotangent, output):  # (a Python function each compiled graph holds)
+    return 2 * cotangent
+
+compiled, made = [], threading.Event()
+
+def trial():  # (a sweep's thread: its compiled steps outlive it, kept by the objects of its run)
+    clear_streams_when_thread_ends()
+    for _ in range(200):
+        step = mx.compile(lambda x: doubled(x))
+        mx.eval(step(mx.ones((2,))))
+        compiled.append(step)
+    made.set()
+
+thread = threading.Thread(target=trial)
+thread.start()
+made.wait()
+while compiled:  # (another thread's garbage collection, deleting them as the trial's thread ends)
+    compiled.pop()
+thread.join()
+print("JOINED")
+"""
+
+
+def test_a_thread_ending_while_another_deletes_its_compiled_functions_ends(tmp_path):
+    """Two runs of a sweep in threads (Optuna's n_jobs=2): the first to end released its MLX streams as it
+    ended (`mx.clear_streams`), which let go of the GIL and held MLX's compile-cache lock, waiting for the GIL
+    to drop a compiled graph's Python function; the other run's garbage collector, holding the GIL, deleted a
+    compiled function and waited for that lock. Neither moved again: a CI run hung for 75 minutes."""
+    done = subprocess.run(
+        [sys.executable, "-c", THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "JOINED" in done.stdout, out
+    assert "terminate called" not in out
