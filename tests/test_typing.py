@@ -409,3 +409,37 @@ def test_predicts_overloads_return_a_list_or_none_as_return_predictions_says():
         returns[signature.parameters["return_predictions"].annotation] = signature.return_annotation
     assert returns["Literal[False]"] == "None"
     assert returns["Literal[True] | None | str | os.PathLike"] == "list[Any]"  # the default, True
+
+
+def _public_classes() -> list[type]:
+    """The classes `audiotrain`'s own `__all__` lists, and its subpackages' that users subclass."""
+    packages = [
+        "audiotrain",
+        "audiotrain.train",
+        "audiotrain.train.callbacks",
+        "audiotrain.train.loggers",
+        "audiotrain.data",
+        "audiotrain.recipes.chords",
+        "audiotrain.models",
+    ]
+    found: dict[str, type] = {}
+    for package in packages:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if isinstance(value, type) and value.__module__.startswith("audiotrain"):
+                found[f"{value.__module__}.{value.__qualname__}"] = value
+    return list(found.values())
+
+
+@pytest.mark.parametrize("cls", _public_classes(), ids=lambda c: c.__qualname__)
+def test_an_init_without_parameters_says_it_returns_none(cls):
+    # mypy reads `def __init__(self):` as unannotated: under --strict a subclass's `super().__init__()`
+    # is "Call to untyped function "__init__" in typed context" (every TrainModule of the README did it).
+    init = cls.__dict__.get("__init__")
+    if init is None or not inspect.isfunction(init):
+        return
+    parameters = list(inspect.signature(init).parameters.values())[1:]
+    if any(p.annotation is not inspect.Parameter.empty for p in parameters):
+        return  # one annotated parameter makes the function typed for mypy
+    assert inspect.signature(init).return_annotation is not inspect.Signature.empty, cls

@@ -456,7 +456,7 @@ class TrainModule(nn.Module):
     #: Set in the class body or in `__init__`.
     float32_batch_fields: tuple[str | int, ...] = ()
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         # Plain attributes set through object.__setattr__ so nn.Module does not treat them as children.
         object.__setattr__(self, "_trainer", None)
