@@ -443,3 +443,14 @@ def test_an_init_without_parameters_says_it_returns_none(cls):
     if any(p.annotation is not inspect.Parameter.empty for p in parameters):
         return  # one annotated parameter makes the function typed for mypy
     assert inspect.signature(init).return_annotation is not inspect.Signature.empty, cls
+
+
+def test_a_logger_annotated_as_lightnings_overrides_log_metrics_and_log_hyperparams():
+    # Lightning's Logger takes `metrics: dict[str, float]` and `params: dict[str, Any] | Namespace`: a logger
+    # of one's own annotated so (README: "works as there") was refused by mypy --strict as an override
+    # of `Mapping[str, Any]` and `Mapping[str, Any] | Namespace`, wider types (tests/typing/logger_overrides.py).
+    from audiotrain.train.loggers import Logger
+
+    metrics = typing.get_type_hints(Logger.log_metrics)["metrics"]
+    assert typing.get_origin(metrics) is dict and typing.get_args(metrics)[1] is typing.Any
+    assert typing.get_type_hints(Logger.log_hyperparams)["params"] is typing.Any

@@ -233,7 +233,9 @@ class Logger:
     # -- logging -------------------------------------------------------------------------------------
     def log_hyperparams(
         self,
-        params: Mapping[str, Any] | argparse.Namespace,
+        # Any: a logger written as for Lightning narrows it to `dict[str, Any] | Namespace` (Lightning's
+        # own), which mypy and pyright refuse as an override of a wider type; a dataclass is taken too.
+        params: Any,
         metrics: Mapping[str, Any] | None = None,
         step: int | None = None,
     ) -> None:
@@ -247,7 +249,7 @@ class Logger:
         else:
             self._call("log_hyperparams", self._log_hyperparams, flat)
         if metrics:
-            self.log_metrics(metrics, step)
+            self.log_metrics(dict(metrics), step)
 
     @property
     def started(self) -> bool:
@@ -265,7 +267,9 @@ class Logger:
         so far. Idempotent; a backend failure warns and disables the logger, as everywhere else."""
         self._call("start", None)
 
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    # dict, as Lightning's `log_metrics(self, metrics: dict[str, float], ...)`: a logger of one's own
+    # annotated as there overrides it (over a Mapping, a narrower parameter, mypy and pyright refuse it).
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         """Record scalar metrics at optimizer step ``step``. Without one (Lightning's ``step=None``, a
         callback's ``trainer.logger.log_metrics({...})``) they go at the step of the metrics this logger
         recorded last (the Trainer logs at every logging step), 0 before any."""
