@@ -448,7 +448,8 @@ def test_an_init_without_parameters_says_it_returns_none(cls):
 def test_a_logger_annotated_as_lightnings_overrides_log_metrics_and_log_hyperparams():
     # Lightning's Logger takes `metrics: dict[str, float]` and `params: dict[str, Any] | Namespace`: a logger
     # of one's own annotated so (README: "works as there") was refused by mypy --strict as an override
-    # of `Mapping[str, Any]` and `Mapping[str, Any] | Namespace`, wider types (tests/typing/logger_overrides.py).
+    # of `Mapping[str, Any]` and `Mapping[str, Any] | Namespace`, wider types
+    # (tests/typing/logger_overrides.py).
     from audiotrain.train.loggers import Logger
 
     metrics = typing.get_type_hints(Logger.log_metrics)["metrics"]
