@@ -8,6 +8,7 @@ import ast
 import collections.abc
 import importlib
 import inspect
+import re
 import typing
 from pathlib import Path
 
@@ -455,3 +456,25 @@ def test_a_logger_annotated_as_lightnings_overrides_log_metrics_and_log_hyperpar
     metrics = typing.get_type_hints(Logger.log_metrics)["metrics"]
     assert typing.get_origin(metrics) is dict and typing.get_args(metrics)[1] is typing.Any
     assert typing.get_type_hints(Logger.log_hyperparams)["params"] is typing.Any
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (
+            lambda: TrainingConfig(compile="false"),
+            "TrainingConfig.compile must be True or False, got str 'false'",
+        ),
+        (lambda: TrainingConfig(label_smoothing="0.1"), "TrainingConfig.label_smoothing must be a number"),
+        (lambda: TrainingConfig(checkpoint_dir=3), "TrainingConfig.checkpoint_dir must be a path"),
+        (lambda: ChordDataConfig(group_pattern=1), "ChordDataConfig.group_pattern must be a string or None"),
+        (lambda: ClapRecipeConfig(overwrite="false"), "ClapRecipeConfig.overwrite must be True or False"),
+    ],
+)
+def test_a_setting_of_another_type_from_python_is_refused_naming_it(build, message):
+    # A --config file's `compile: "false"` was refused by name, but TrainingConfig(compile="false") was kept,
+    # and the text, being true, compiled (overwrite="false" replaced the run folder); label_smoothing="0.1"
+    # failed with a bare "'<=' not supported between instances of 'int' and 'str'".
+    with pytest.raises(TypeError, match=re.escape(message)):
+        build()
+    assert TrainingConfig(compile=False, label_smoothing=0, checkpoint_dir=Path("ck")).compile is False

@@ -413,11 +413,13 @@ def settle_fields(config: Any) -> None:
     section's dataclass, read as a --config file's section (unknown keys named). Anything else in a
     section's place is refused naming the field: it used to fail deep in the run, after the run folder."""
     owner = type(config).__name__
+    hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if field.metadata.get("path") and isinstance(value, os.PathLike):
             setattr(config, field.name, os.fspath(value))
             continue
+        _refuse_another_type(owner, field, hints.get(field.name, field.type), value)
         if field.default_factory is dataclasses.MISSING or dataclasses.is_dataclass(value):
             continue
         default = field.default_factory()
@@ -431,6 +433,31 @@ def settle_fields(config: Any) -> None:
                 f"{owner}.{field.name}: expected a {type(default).__name__} (or a dict of its fields), "
                 f"got {type(value).__name__} {shown(value)}"
             )
+
+
+def _refuse_another_type(owner: str, field: dataclasses.Field, annotation: Any, value: Any) -> None:
+    """Refuse a bool, int, float or str setting given another type from Python, naming it: a --config file
+    and a flag are typed by `merge_config`, but `TrainingConfig(compile="false")` was kept, and the text,
+    being true, compiled (`ClapRecipeConfig(overwrite="false")` replaced the run folder)."""
+    kind, optional = _scalar_type(annotation)
+    if kind is None or (value is None and optional):
+        return
+    if kind is str and (field.metadata.get("number_as_text") or field.metadata.get("comma_separated")):
+        return  # (an int or a list there is taken as its text, as merge_config takes it)
+    truth = isinstance(value, bool) or type(value).__name__ == "bool_"  # (numpy's too)
+    if kind is bool:
+        fits = truth
+    elif kind is str:
+        fits = isinstance(value, str)
+    else:  # text only: a section's `check_setting` names the range where it is given None or 2.5
+        fits = not isinstance(value, (str, bytes))
+    if not fits:
+        expected = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}[kind]
+        expected = "a path (a str or a pathlib.Path)" if field.metadata.get("path") else expected
+        raise TypeError(
+            f"{owner}.{field.name} must be {expected}{' or None' if optional else ''}, "
+            f"got {type(value).__name__} {shown(value)}"
+        )
 
 
 def _named_as_flag(message: str, config: Any, path: str) -> str:
