@@ -478,3 +478,20 @@ def test_a_setting_of_another_type_from_python_is_refused_naming_it(build, messa
     with pytest.raises(TypeError, match=re.escape(message)):
         build()
     assert TrainingConfig(compile=False, label_smoothing=0, checkpoint_dir=Path("ck")).compile is False
+
+
+def test_a_function_decorated_rank_zero_only_keeps_its_parameters_for_checkers():
+    # `Callable[..., T]` made a decorated `save_plot(path: str)` read as `(*Any, **Any)`: mypy passed
+    # `save_plot(3)` and an editor showed no parameters (tests/typing/rank_zero.py). Lightning's takes a
+    # ParamSpec.
+    from audiotrain import rank_zero_only
+
+    taken = typing.get_args(typing.get_type_hints(rank_zero_only)["fn"])[0]
+    assert isinstance(taken, typing.ParamSpec)
+
+    @rank_zero_only
+    def save_plot(path: str, dpi: int = 100) -> str:
+        return f"{path} at {dpi}"
+
+    assert save_plot("loss.png", dpi=200) == "loss.png at 200"  # (one process: rank 0)
+    assert list(inspect.signature(save_plot).parameters) == ["path", "dpi"]

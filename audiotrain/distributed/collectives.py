@@ -14,16 +14,16 @@ import re
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _GROUP: Any = None  # the mx.distributed.Group, or a stand-in with rank()/size() set by tests
-T = TypeVar("T")
 
 
 class LauncherEnvironmentError(RuntimeError):
@@ -192,12 +192,14 @@ def local_rank() -> int:
     return rank()
 
 
-def rank_zero_only(fn: Callable[..., T]) -> Callable[..., T | None]:
+def rank_zero_only(fn: Callable[P, T]) -> Callable[P, T | None]:
     """Decorator: call `fn` on rank 0 only (elsewhere the call returns None), as Lightning's
     ``lightning.pytorch.utilities.rank_zero_only``: for printing, saving a plot, writing a file."""
 
+    # P, as Lightning's: the decorated function keeps its parameters for checkers and editors (with
+    # `...` they read `(*Any, **Any)`, and a call with wrong arguments passed).
     @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any) -> T | None:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> T | None:
         return fn(*args, **kwargs) if is_main_process() else None
 
     return wrapped
