@@ -495,3 +495,26 @@ def test_a_function_decorated_rank_zero_only_keeps_its_parameters_for_checkers()
 
     assert save_plot("loss.png", dpi=200) == "loss.png at 200"  # (one process: rank 0)
     assert list(inspect.signature(save_plot).parameters) == ["path", "dpi"]
+
+
+@pytest.mark.parametrize("name", ["ClapTokenizer", "ClapFeatureExtractor"])
+def test_clap_inputs_are_annotated_as_the_arrays_return_tensors_gives(name):
+    # The tokenizer said dict[str, np.ndarray] and the front end a bare dict: under mypy --strict
+    # `tokenizer(captions, return_tensors="mlx")["input_ids"]` returned as an mx.array was an error (an
+    # ndarray), the front end's was Any (tests/typing/clap_inputs.py).
+    from audiotrain.models import clap
+
+    import mlx.core as mx
+    import numpy as np
+
+    call = getattr(clap, name).__call__
+    returned = typing.get_args(typing.get_type_hints(call)["return"])
+    assert set(returned) == {dict[str, np.ndarray], dict[str, mx.array]}
+    if name == "ClapTokenizer":
+        tokenizer = clap.ClapTokenizer.from_pretrained(ROOT / "tests" / "fixtures" / "clap_tiny")
+        inputs = tokenizer(["a dog barks"], return_tensors="mlx")
+    else:
+        inputs = clap.ClapFeatureExtractor()(
+            np.zeros(4800, np.float32), sampling_rate=48000, return_tensors="mlx"
+        )
+    assert all(isinstance(value, mx.array) for value in inputs.values())

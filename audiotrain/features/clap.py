@@ -19,12 +19,14 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Literal, overload
 
 from audiotrain._files import read_json_file, write_json_atomically
 from audiotrain.features._backend import as_float_signal
 from audiotrain.features.mel import mel_filterbank
 from audiotrain.features.stft import power_frames
 
+import mlx.core as mx  # (loaded already by audiotrain.features: named in annotations)
 import numpy as np
 
 __all__ = ["FRONT_END_FILES", "ClapFeatureExtractor"]
@@ -435,17 +437,54 @@ class ClapFeatureExtractor:
         mel = self.log_mel(self._pad(waveform))
         return (np.stack([mel] * 4) if self.truncation == "fusion" else mel[None]), False
 
+    # The arrays as `return_tensors` says, for checkers and editors: "mlx" gives MLX arrays.
+    @overload
     def __call__(
         self,
-        waveforms,
-        rng=None,
+        waveforms: Any,
+        rng: Any = None,
+        train: bool = True,
+        sampling_rate: int | None = None,
+        *,
+        return_tensors: Literal["mlx"],
+        truncation: str | None = None,
+        padding: str | bool | None = None,
+    ) -> dict[str, mx.array]: ...
+    @overload
+    def __call__(
+        self,
+        waveforms: Any,
+        rng: Any = None,
+        train: bool = True,
+        sampling_rate: int | None = None,
+        *,
+        return_tensors: Literal["np"] | None = None,
+        truncation: str | None = None,
+        padding: str | bool | None = None,
+    ) -> dict[str, np.ndarray]: ...
+    @overload
+    def __call__(
+        self,
+        waveforms: Any,
+        rng: Any = None,
         train: bool = True,
         sampling_rate: int | None = None,
         *,
         return_tensors: str | None = None,
         truncation: str | None = None,
         padding: str | bool | None = None,
-    ) -> dict:
+    ) -> dict[str, np.ndarray] | dict[str, mx.array]: ...
+    def __call__(
+        self,
+        waveforms: Any,
+        rng: Any = None,
+        train: bool = True,
+        sampling_rate: int | None = None,
+        *,
+        return_tensors: str | None = None,
+        truncation: str | None = None,
+        padding: str | bool | None = None,
+    ) -> dict[str, np.ndarray] | dict[str, mx.array]:
         """Features for a batch of mono waveforms.
 
         The keywords transformers' ``ClapFeatureExtractor.__call__`` shares with this one mean the same here.

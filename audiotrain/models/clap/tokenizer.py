@@ -13,6 +13,7 @@ import shutil
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal, overload
 
 from audiotrain._files import check_regular_file, read_json_file, write_text_atomically
 from audiotrain._lfs import file_pointer_text
@@ -20,6 +21,7 @@ from audiotrain._text import lone_surrogate
 from audiotrain.features.clap import as_return_tensors
 from audiotrain.models.clap.training_outputs import training_output_note
 
+import mlx.core as mx  # (loaded already by audiotrain.features: named in annotations)
 import numpy as np
 
 TOKENIZER_FILES = (
@@ -250,6 +252,28 @@ class ClapTokenizer:
         )
         return cls(tokenizer, max_length=max_length)
 
+    # The arrays as `return_tensors` says, for checkers and editors: "mlx" gives MLX arrays.
+    @overload
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        *,
+        padding: str | bool | None = None,
+        truncation: str | bool | None = None,
+        return_tensors: Literal["mlx"],
+        max_length: int | None = None,
+    ) -> dict[str, mx.array]: ...
+    @overload
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        *,
+        padding: str | bool | None = None,
+        truncation: str | bool | None = None,
+        return_tensors: Literal["np"] | None = None,
+        max_length: int | None = None,
+    ) -> dict[str, np.ndarray]: ...
+    @overload
     def __call__(
         self,
         texts: str | Sequence[str],
@@ -258,7 +282,16 @@ class ClapTokenizer:
         truncation: str | bool | None = None,
         return_tensors: str | None = None,
         max_length: int | None = None,
-    ) -> dict[str, np.ndarray]:
+    ) -> dict[str, np.ndarray] | dict[str, mx.array]: ...
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        *,
+        padding: str | bool | None = None,
+        truncation: str | bool | None = None,
+        return_tensors: str | None = None,
+        max_length: int | None = None,
+    ) -> dict[str, np.ndarray] | dict[str, mx.array]:
         """Tokenize captions.
 
         Parameters
