@@ -347,3 +347,16 @@ def test_a_time_based_val_check_interval_says_it_is_not_supported_and_what_to_us
         ValueError, match=r"time-based interval .* is not supported.*max_time.*train_time_interval"
     ):
         Trainer(max_epochs=1, val_check_interval=value)
+
+
+@pytest.mark.parametrize(
+    "name", ["compile", "enable_checkpointing", "enable_progress_bar", "nonfinite_guard", "debug_lazy_eval"]
+)
+def test_an_on_off_flag_given_text_is_refused_naming_it(name):
+    # Read by its truth, Trainer(compile="false") compiled and enable_checkpointing="no" saved checkpoints,
+    # where max_epochs="3" or enable_model_summary="no" were refused by name.
+    import numpy as np
+
+    with pytest.raises(ValueError, match=rf"Trainer\({name}='false'\): expected True or False"):
+        Trainer(**{name: "false"})
+    assert getattr(Trainer(**{name: np.False_}), name) is False

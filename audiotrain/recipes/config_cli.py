@@ -444,7 +444,10 @@ def _refuse_another_type(owner: str, field: dataclasses.Field, annotation: Any, 
         return
     if kind is str and (field.metadata.get("number_as_text") or field.metadata.get("comma_separated")):
         return  # (an int or a list there is taken as its text, as merge_config takes it)
-    truth = isinstance(value, bool) or type(value).__name__ == "bool_"  # (numpy's too)
+    truth = isinstance(value, bool) or type(value).__name__ in (
+        "bool_",
+        "bool",
+    )  # (numpy's: np.bool_, np.bool)
     if kind is bool:
         fits = truth
     elif kind is str:

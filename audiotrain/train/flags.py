@@ -266,6 +266,15 @@ def overfit_batches(value: Any) -> int | float:
     _fail("overfit_batches", value, expected)
 
 
+def switch(name: str, value: Any) -> bool:
+    """An on/off flag (`compile`, `enable_checkpointing`, `enable_progress_bar`, ...): True or False (None as
+    False, as before). Text was taken by its truth: Trainer(compile="false") compiled."""
+    # (numpy's bool is np.bool_, named "bool" from numpy 2)
+    if value is not None and not isinstance(value, bool) and type(value).__name__ not in ("bool_", "bool"):
+        _fail(name, value, "True or False")
+    return bool(value)
+
+
 def enable_model_summary(value: Any) -> bool:
     """Lightning's `enable_model_summary`: True (or None, Lightning's default) prints the summary at fit."""
     if value is None:

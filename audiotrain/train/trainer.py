@@ -290,8 +290,10 @@ class Trainer:
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
             self._validation_schedule = ValidationSchedule(1.0, 1)
         self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir")
-        self.enable_checkpointing = bool(enable_checkpointing) and not self.fast_dev_run
-        self.compile = bool(compile) and not debug_lazy_eval
+        self.enable_checkpointing = (
+            flags.switch("enable_checkpointing", enable_checkpointing) and not self.fast_dev_run
+        )
+        self.compile = flags.switch("compile", compile) and not debug_lazy_eval
         if seed is not None:
             check_seed(seed, "Trainer(seed=...)")
         self._seed = None if seed is None else int(seed)
@@ -310,7 +312,7 @@ class Trainer:
                 "to float32 rounding, not bitwise; on the CPU they agree bitwise",
                 stacklevel=2,
             )
-        self.debug_lazy_eval = bool(debug_lazy_eval)
+        self.debug_lazy_eval = flags.switch("debug_lazy_eval", debug_lazy_eval)
         self.accumulate_grad_batches = flags.positive_int("accumulate_grad_batches", accumulate_grad_batches)
         self.precision = flags.precision(precision)
         self.limits = {
@@ -329,9 +331,10 @@ class Trainer:
         self.log_every_n_steps = flags.log_every_n_steps(log_every_n_steps)
         self.num_sanity_val_steps = flags.sanity_steps(num_sanity_val_steps)
         self._nonfinite = NonFiniteWatch(
-            flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite), bool(nonfinite_guard)
+            flags.positive_int("max_consecutive_nonfinite", max_consecutive_nonfinite),
+            flags.switch("nonfinite_guard", nonfinite_guard),
         )
-        self.enable_progress_bar = bool(enable_progress_bar)
+        self.enable_progress_bar = flags.switch("enable_progress_bar", enable_progress_bar)
         self.track_grad_norm = flags.track_grad_norm(track_grad_norm)
         # Under data parallel only rank 0 draws a progress bar and logs; every rank keeps the other callbacks,
         # so their decisions (EarlyStopping, which checkpoint is best) stay the same on all ranks.
