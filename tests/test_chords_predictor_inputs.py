@@ -270,6 +270,48 @@ def test_a_predictor_used_from_request_threads_lets_the_process_exit_cleanly(tmp
     assert "SAME" in done.stdout and "terminate called" not in out
 
 
+def test_two_request_threads_calling_a_new_predictor_at_once_both_get_their_segments():
+    """A service's shared predictor failed now and then (5 runs in 10 of a pool of 4 threads, new threads
+    each round) with MLX's 'RuntimeError: [eval] Attempting to eval an array without a primitive': each new
+    thread traces the compiled forward pass again, and while one traced, the model's weights were MLX's
+    stand-ins for them, which a second request's forward pass took. Here the second comes during the first's
+    trace."""
+    import threading
+
+    tracing, second_ended = threading.Event(), threading.Event()
+
+    class TracedSlowlyInFirst(ChordRecognitionModel):
+        def __call__(self, features, mask=None):
+            if threading.current_thread().name == "first" and not tracing.is_set():
+                tracing.set()
+                second_ended.wait(3)  # (the second request comes meanwhile; with the fix it waits for this)
+            return super().__call__(features, mask)
+
+    mx.random.seed(0)
+    model = TracedSlowlyInFirst(MODEL)
+    mx.eval(model.parameters())
+    predictor = ChordPredictor(model, ChordFeatureConfig(), tta_shifts=(0,))
+    song, results, errors = _triad(), {}, []
+
+    def request():
+        try:
+            results[threading.current_thread().name] = predictor.transcribe(song, sample_rate=SR)
+        except Exception as error:  # (said by the assertion below)
+            errors.append(error)
+
+    first = threading.Thread(target=request, name="first")
+    first.start()
+    assert tracing.wait(120)
+    second = threading.Thread(target=request, name="second")
+    second.start()
+    second.join()
+    second_ended.set()
+    first.join()
+    assert not errors, errors
+    alone = ChordPredictor(_model(), ChordFeatureConfig(), tta_shifts=(0,)).transcribe(song, sample_rate=SR)
+    assert results["first"] == results["second"] == alone
+
+
 def test_features_with_nan_frames_are_refused_naming_the_first_frame(checkpoint):
     """`posteriors_from_features` of frames holding a NaN (features a service computed or edited itself)
     returned NaN posteriors for every frame of the windows that reached it, without a word; `segments`

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -410,6 +411,10 @@ class ChordPredictor:
         # Input shapes [size <= batch_windows, window_frames, input_bins]: each compiled once, reused for
         # every song. The weights are declared as inputs so that later updates of the model are seen.
         self._forward = mx.compile(self._probabilities, inputs=[self.model.state])
+        # MLX traces a compiled function again in each new thread, and while it traces, the model's weights
+        # are its stand-ins: a request thread calling at that time took them ("eval an array without a
+        # primitive"). Calls are one at a time; the evaluation, most of the work, is not held.
+        self._forward_lock = threading.Lock()
         note_mlx_evaluated()  # (its weights are: a process forked from now on cannot run it)
 
     def __repr__(self) -> str:
@@ -571,7 +576,8 @@ class ChordPredictor:
             # A service's request thread that ran the compiled forward pass holds MLX streams: released as
             # it ends, or MLX aborts the process at exit (status 134; `audiotrain._thread_streams`).
             clear_streams_when_thread_ends()
-            outputs = self._forward(mx.array(frames), mx.array(mask))
+            with self._forward_lock:
+                outputs = self._forward(mx.array(frames), mx.array(mask))
             # A Ctrl-C in a terminal also reaches the C++ compiler MLX's CPU backend runs for new shapes: the
             # kernel it left is compiled again, so that predict stops after this file as asked.
             eval_compiling_again(mx.eval, outputs)
