@@ -12,7 +12,10 @@ compile-cache lock while it destroys the thread's compiled graphs, and a graph h
 `mx.custom_function`'s vjp, say) waits for the GIL to drop it. Another thread that, holding the GIL, deletes a
 compiled function (its garbage collection, often) waits for that lock: both wait forever (MLX 0.32.4; a CI run
 hung 75 minutes in two sweep threads). Called through `ctypes.PyDLL`, which keeps the GIL, no other Python
-thread runs until it returns, and the GIL it waits for is its own.
+thread runs until it returns, and the GIL it waits for is its own. MLX's binding is called after it all the
+same: before it lets go of the GIL it drops the thread's `mx.random` state (the C++ function does not), which
+an ended thread otherwise still held as Python exited, aborting it (status 134, 7 runs in 8 of a Trainer fit
+in a background thread); its compiled graphs and streams are gone by then, so nothing it drops needs the GIL.
 """
 
 from __future__ import annotations
@@ -47,15 +50,14 @@ def _mlx_library_function() -> Callable[[], None] | None:
 
 
 def clear_this_threads_streams(mx) -> None:
-    """`mx.clear_streams()` without letting go of the GIL (module docstring); MLX's binding where its
-    library is not found."""
+    """`mx.clear_streams()` without letting go of the GIL while MLX drops Python functions (module
+    docstring); MLX's binding alone where its library is not found."""
     global _clear_streams_in_c
     if _clear_streams_in_c is _UNSET:
         _clear_streams_in_c = _mlx_library_function()
-    if _clear_streams_in_c is None:
-        mx.clear_streams()
-    else:
-        _clear_streams_in_c()
+    if _clear_streams_in_c is not None:
+        _clear_streams_in_c()  # (compiled graphs and streams, the GIL held)
+    mx.clear_streams()  # (the thread's random state, then streams and graphs: none left to drop by now)
 
 
 class _ClearStreamsAtThreadEnd:
