@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -33,19 +34,20 @@ _UNSET = object()
 _clear_streams_in_c: object = _UNSET
 
 
-def _mlx_library_function() -> Callable[[], None] | None:
-    """MLX's own `clear_streams` in its library (`mlx/lib/libmlx.so`, `.dylib` on macOS: the mlx-cpu,
-    mlx-cuda and mlx-metal wheels), called with the GIL held; None where no such library has the symbol."""
-    mlx = sys.modules.get("mlx")
-    for folder in getattr(mlx, "__path__", ()):
-        for name in ("libmlx.so", "libmlx.dylib"):
-            library = Path(folder) / "lib" / name
-            if not library.is_file():
-                continue
-            with contextlib.suppress(OSError, AttributeError):
-                function = getattr(ctypes.PyDLL(str(library)), _CLEAR_STREAMS_SYMBOL)
-                function.restype, function.argtypes = None, []
-                return function
+def _mlx_library_function(mx) -> Callable[[], None] | None:
+    """MLX's own `clear_streams` in the library `mx` (`mlx.core`) runs on, called with the GIL held; None
+    where no such library is loaded. The library is looked for beside `mx` (`mlx/lib/libmlx.so`, `.dylib` on
+    macOS: the mlx-cpu, mlx-cuda and mlx-metal wheels), then by name (another layout, conda's), and only ever
+    found loaded (`RTLD_NOLOAD`): another copy (an older mlx folder earlier on the path) would have streams of
+    its own, and this thread's would stay."""
+    beside = Path(getattr(mx, "__file__", "") or ".").parent / "lib"
+    names = ("libmlx.so", "libmlx.dylib")
+    loaded_only = getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_LOCAL
+    for library in [*(str(beside / name) for name in names if (beside / name).is_file()), *names]:
+        with contextlib.suppress(OSError, AttributeError):
+            function = getattr(ctypes.PyDLL(library, mode=loaded_only), _CLEAR_STREAMS_SYMBOL)
+            function.restype, function.argtypes = None, []
+            return function
     return None
 
 
@@ -54,7 +56,7 @@ def clear_this_threads_streams(mx) -> None:
     docstring); MLX's binding alone where its library is not found."""
     global _clear_streams_in_c
     if _clear_streams_in_c is _UNSET:
-        _clear_streams_in_c = _mlx_library_function()
+        _clear_streams_in_c = _mlx_library_function(mx)
     if _clear_streams_in_c is not None:
         _clear_streams_in_c()  # (compiled graphs and streams, the GIL held)
     mx.clear_streams()  # (the thread's random state, then streams and graphs: none left to drop by now)

@@ -3,6 +3,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 from audiotrain import Trainer, TrainModule, seed_everything
 from audiotrain.features import cqt, melspectrogram, spectrogram, stft
@@ -206,6 +207,34 @@ def test_a_thread_ending_while_another_deletes_its_compiled_functions_ends(tmp_p
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "JOINED" in done.stdout, out
     assert "terminate called" not in out
+
+
+def test_an_older_mlx_folder_earlier_on_the_path_leaves_the_deadlock_guarded(tmp_path):
+    """An older `mlx/lib/libmlx.so` in a folder earlier on PYTHONPATH (MLX is a namespace package: each such
+    `mlx` folder joins it, and the first one's library was taken): MLX's C++ `clear_streams` was called in
+    that second copy, which has no streams or compiled graphs of this process, so the real ones were dropped
+    by MLX's binding, letting go of the GIL, and the test above hung again (3 runs in 3)."""
+    import os
+    import shutil
+
+    import mlx.core
+
+    older = tmp_path / "older" / "mlx" / "lib"
+    older.mkdir(parents=True)
+    for library in (Path(mlx.core.__file__).parent / "lib").glob("libmlx.*"):
+        shutil.copy(library, older / library.name)
+    env = child_env()
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path / "older")  # (still before site-packages, where MLX is)
+    done = subprocess.run(
+        [sys.executable, "-c", THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "JOINED" in done.stdout, out
 
 
 FITS_IN_A_BACKGROUND_THREAD = """
