@@ -495,6 +495,41 @@ def test_fit_in_a_thread_says_what_it_cannot_do_and_the_process_exits_cleanly(tm
     assert "DONE" in out
 
 
+DAEMON_FIT_AS_THE_SCRIPT_ENDS = """
+import threading, time
+import mlx.core as mx
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+model = TinyClassifier()
+mx.eval(model.parameters())
+trainer = quiet_trainer(".", max_epochs=100000, enable_checkpointing=True)
+threading.Thread(target=trainer.fit, args=(model, make_batches()), daemon=True).start()
+while trainer.global_step < 3:
+    time.sleep(0.01)
+print("SCRIPT ENDS AT STEP", trainer.global_step, flush=True)
+"""
+
+
+def test_a_fit_in_a_daemon_thread_as_the_script_ends_stops_saves_and_the_process_exits_cleanly(tmp_path):
+    """A script that ended while its fit ran on in a daemon thread (a background training it no longer
+    waited for) was aborted by MLX as Python exited ("terminate called without an active exception", status
+    134; 4 runs in 4), the fit cut off mid-step and nothing of it saved. Python's exit now asks it to stop, as
+    `should_stop` does: it saves `last`, says so, and the process exits with 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", DAEMON_FIT_AS_THE_SCRIPT_ENDS],
+        cwd=tmp_path,
+        env=child_env(tests=True),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "terminate called" not in out, out
+    assert "Python is exiting while Trainer.fit runs in thread" in done.stderr
+    (last,) = tmp_path.glob("**/checkpoints/last")
+    assert (last / "trainer_state.json").is_file()
+
+
 def test_the_signals_warning_is_for_a_fit_in_another_thread_only_and_points_at_its_fit_call(
     tmp_path, monkeypatch
 ):

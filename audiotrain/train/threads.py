@@ -11,12 +11,19 @@ thread only. So, where `fit` (or `validate`, `test`, `predict`) runs in another 
   status 134). `clear_streams_when_thread_ends` (`audiotrain._thread_streams`) makes the thread release
   them as it ends.
 - Ctrl-C and SIGTERM cannot stop it: `warn_signals_do_not_reach_this_thread` says so, once.
+- A fit still running in a daemon thread as Python exits would be cut off mid-step, its streams held: MLX
+  aborts the process (status 134), nothing saved. `stop_fit_at_exit` has Python's exit ask it to stop
+  (`should_stop`, as from another thread) and wait for its thread to end, `last` saved.
 """
 
 from __future__ import annotations
 
+import atexit
+import sys
 import threading
+import time
 import warnings
+import weakref
 from typing import Any
 
 from audiotrain._thread_streams import clear_streams_when_thread_ends  # noqa: F401 (the Trainer's)
@@ -26,6 +33,10 @@ import mlx.core as mx
 # What MLX raises for an array of a stream another thread owns.
 _OTHER_THREADS_STREAM = "in current thread"
 _warned_of_signals = False
+# The fits running outside the main thread, by their thread: stopped at interpreter exit (below).
+_fits_in_threads: dict[threading.Thread, weakref.ref] = {}
+# How long Python's exit waits in all for those fits to stop and their threads to end.
+EXIT_WAIT_S = 60.0
 
 
 def check_parameters_evaluate_here(module: Any, where: str) -> None:
@@ -57,3 +68,34 @@ def warn_signals_do_not_reach_this_thread(stacklevel: int) -> None:
         UserWarning,
         stacklevel=stacklevel + 1,
     )
+
+
+def stop_fit_at_exit(trainer: Any) -> None:
+    """Outside the main thread: where Python exits while `trainer`'s fit runs in this thread (a daemon
+    thread; Python waits for any other), ask the fit to stop and wait for the thread (module docstring)."""
+    if threading.current_thread() is not threading.main_thread():
+        _fits_in_threads[threading.current_thread()] = weakref.ref(trainer)
+
+
+def fit_ended() -> None:
+    """This thread's fit is over: nothing to stop at exit."""
+    _fits_in_threads.pop(threading.current_thread(), None)
+
+
+@atexit.register
+def _stop_fits_at_exit(timeout: float = EXIT_WAIT_S) -> None:
+    """Ask the fits still running in daemon threads to stop after their current step, as `should_stop` set
+    from another thread does (their `last` is saved), and wait up to `timeout` s in all for their threads to
+    end, releasing their MLX streams; a fit that has not stopped by then is cut off as before."""
+    running = [(thread, fit()) for thread, fit in list(_fits_in_threads.items()) if thread.is_alive()]
+    for thread, trainer in running:
+        if trainer is not None:
+            print(
+                f"audiotrain: Python is exiting while Trainer.fit runs in thread {thread.name!r}: stopping "
+                f"it after the current step (its last checkpoint saved; up to {timeout:g} s)",
+                file=sys.stderr,
+            )
+            trainer.should_stop = True
+    deadline = time.monotonic() + timeout
+    for thread, _ in running:
+        thread.join(max(0.0, deadline - time.monotonic()))

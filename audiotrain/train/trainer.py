@@ -917,6 +917,7 @@ class Trainer:
         # sequence, as if fit had drawn nothing from it (fits overlapping in threads: callers_random.py).
         callers_generators = CALLERS_GENERATORS.enter()
         try:
+            threads.stop_fit_at_exit(self)  # (a daemon thread's fit as Python exits: threads.py)
             seed_generators(self.seed)
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
@@ -1024,6 +1025,7 @@ class Trainer:
             self._state_tracker.end()
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
+            threads.fit_ended()
 
     def _fit_loaders(self, source: Any, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
         """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
