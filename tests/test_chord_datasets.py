@@ -2287,3 +2287,32 @@ def test_isophonics_white_album_names_with_their_disc_get_a_hint(tmp_path):
     wanted = "did you mean 10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the_U.S.S.R.lab?"
     assert wanted in hints["White Album CD1/01 - Back in the U.S.S.R."], hints
     assert "CD1_-_02_-_Dear_Prudence.lab?" in hints["White Album CD1/1-02 Dear Prudence"], hints
+
+
+def test_a_song_of_one_artist_never_pairs_the_same_named_song_of_another_in_the_annotations_folder(tmp_path):
+    """Isophonics' Queen and Zweieck both have a `01_-_Intro.lab`. With Zweieck's chordlab alone and
+    Queen's audio, `Queen/Greatest_Hits_II/01_-_Intro.wav` was paired with `Zweieck/Zwielicht/01_-_Intro.lab`
+    (the only annotation of its name) and trained on another song's chords without a word. Where both lie in
+    folders that share no folder name, the pair is refused and listed; where a folder name is shared (the
+    artist, or an album as a ripper names it), or either lies at the top, the name still pairs."""
+    audio, chordlab = tmp_path / "audio", tmp_path / "chordlab"
+    _wav(audio / "Queen" / "Greatest_Hits_II" / "01_-_Intro.wav", SEGMENTS[-1].end)
+    write_lab(chordlab / "Zweieck" / "Zwielicht" / "01_-_Intro.lab", SEGMENTS)
+    _wav(audio / "The Beatles" / "Please Please Me" / "02 - Misery.wav", SEGMENTS[-1].end)  # ripper's names
+    write_lab(chordlab / "The Beatles" / "01_-_Please_Please_Me" / "02_-_Misery.lab", SEGMENTS)
+    _wav(audio / "Live" / "03 - Anna.wav", SEGMENTS[-1].end)  # another album, its artist in neither path
+    write_lab(chordlab / "The Beatles" / "01_-_Please_Please_Me" / "03_-_Anna.lab", SEGMENTS)
+    _wav(audio / "04 - Chains.wav", SEGMENTS[-1].end)  # no folder: nothing to tell it apart by
+    write_lab(chordlab / "The Beatles" / "01_-_Please_Please_Me" / "04_-_Chains.lab", SEGMENTS)
+    index = scan_song_folder(audio, annotations_dir=chordlab)
+    paired = sorted(song.name for song in index.songs)
+    assert paired == ["04 - Chains", "The Beatles/Please Please Me/02 - Misery"]
+    refused = dict(index.ambiguous)
+    assert set(refused) == {audio / "Queen/Greatest_Hits_II/01_-_Intro.wav", audio / "Live/03 - Anna.wav"}
+    why = refused[audio / "Queen/Greatest_Hits_II/01_-_Intro.wav"]
+    assert "Zweieck/Zwielicht/01_-_Intro.lab" in why and "shares no folder name" in why
+    assert "--data.pairs" in why
+    assert "Queen/Greatest_Hits_II/01_-_Intro" in index.skipped_songs()
+    # --data "The Beatles": the audio folder's own name is the artist's
+    index = scan_song_folder(audio / "The Beatles", annotations_dir=chordlab)
+    assert [song.name for song in index.songs] == ["Please Please Me/02 - Misery"]

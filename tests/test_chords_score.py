@@ -383,3 +383,23 @@ def test_trim_reference_false_scores_an_annotation_past_the_transcription_as_mir
     assert comparison["metrics"]["majmin"]["against"] == 0.75
     assert chords.main(["score", "--help"]) == 0
     assert "--trim_reference" in capsys.readouterr().out
+
+
+def test_a_transcription_is_never_scored_against_another_artists_annotation_of_its_name(tmp_path, capsys):
+    """predict's tree of Queen's songs scored against Zweieck's chordlab:
+    `Queen/Greatest_Hits_II/01_-_Intro.lab` was scored against `Zweieck/Zwielicht/01_-_Intro.lab`, another
+    song, and lowered the scores without a word. Folders that share no name do not pair: the transcription
+    is listed, not scored."""
+    pred, ann = tmp_path / "pred", tmp_path / "chordlab"
+    queens, zweiecks = pred / "Queen" / "Greatest_Hits_II", ann / "Zweieck" / "Zwielicht"
+    for folder, text in ((queens, SHIFTED), (zweiecks, REFERENCE)):
+        folder.mkdir(parents=True)
+        (folder / "01_-_Intro.lab").write_text(text)
+    for folder in (pred / "Queen" / "Greatest_Hits_II", ann / "Queen" / "Greatest_Hits_I"):
+        (folder / "02_-_Bicycle.lab").parent.mkdir(parents=True, exist_ok=True)
+        (folder / "02_-_Bicycle.lab").write_text(REFERENCE)
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr()
+    assert "1 song scored" in printed.out and "| majmin | 100.00 |" in printed.out
+    assert set(_majmin(tmp_path / "out")) == {"Queen/Greatest_Hits_I/02_-_Bicycle"}  # named by annotation
+    assert "Zweieck/Zwielicht/01_-_Intro.lab" in printed.out + printed.err

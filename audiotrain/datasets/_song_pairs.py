@@ -148,6 +148,27 @@ def _mirrored(audio: Path, audio_root: Path, annotations: list[Path], annotation
     return mirrored or annotations
 
 
+def _folders_agree(audio: Path, audio_root: Path, annotation: Path, annotations_root: Path) -> bool:
+    """Whether `annotation`, the one annotation of the audio's name, may be its own by their folders: where
+    both lie in sub-folders, some folder name along one path (the audio folder's own name counted:
+    ``--data "The Beatles"``) is one along the other, or holds it (``Please Please Me`` in
+    ``01_-_Please_Please_Me``). Queen's ``Greatest_Hits_II/01_-_Intro.wav`` is not Zweieck's
+    ``Zwielicht/01_-_Intro.lab``; the names alone cannot tell another artist's song of one title."""
+    theirs = [_letters_and_digits(part) for part in annotation.parent.relative_to(annotations_root).parts]
+    mine = audio.parent.relative_to(audio_root).parts
+    if not theirs or not mine:
+        return True  # a folder without sub-folders tells nothing either way
+    mine_all = [_letters_and_digits(part) for part in (audio_root.resolve().name, *mine)]
+    return any(_folder_names_alike(one, other) for one in mine_all for other in theirs)
+
+
+def _folder_names_alike(one: str, other: str) -> bool:
+    """Two folder names (`_letters_and_digits`) that are one, or where the longer holds the shorter of at
+    least 4 characters (so a track or disc number, ``01``, ``cd1``, is not an album's name)."""
+    shorter, longer = sorted((one, other), key=len)
+    return bool(shorter) and (shorter == longer or (len(shorter) >= 4 and shorter in longer))
+
+
 def real(path: Path) -> str:
     """The real path of `path`, to compare two spellings of one file (``./a/x.wav``, a link, an absolute
     path)."""
@@ -238,6 +259,12 @@ def match_in_annotation_folder(
         listed = ", ".join(str(annotation.relative_to(folder)) for annotation in found)
         if len(found) > 1:
             why = f"its name matches {len(found)} annotations in {folder} ({listed})"
+            ambiguous.append((path, f"{path}: {why}: not paired; {advice}"))
+        elif not _folders_agree(path, audio_root, found[0], folder):
+            why = (
+                f"its name matches {listed} in {folder}, in a folder that shares no folder name with its "
+                "own (another artist's song of that title?)"
+            )
             ambiguous.append((path, f"{path}: {why}: not paired; {advice}"))
         elif len(sharing[found[0]]) > 1:
             others = ", ".join(str(other) for other in sharing[found[0]] if other != path)

@@ -819,7 +819,8 @@ class ChordDataConfig:
             "annotation beside it pairs with the one anywhere under this folder whose name matches, case "
             "ignored and each run of spaces, underscores and hyphens read as one separator (typographic "
             "quotes as ASCII); of several of one name, the one in the folder that mirrors the audio's; a "
-            "name two files share otherwise pairs none (listed)",
+            "name two files share otherwise, or one whose sub-folders share no folder name with the audio's "
+            "(another artist's song of that title), pairs none (listed)",
             path=True,
         ),
     )
