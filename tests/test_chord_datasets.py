@@ -2268,6 +2268,32 @@ def test_billboards_lab_release_as_an_annotations_folder_names_the_pairs_flag(tm
     assert "numbered folders" in said and "--data.pairs FILE.csv" in said, said
 
 
+def test_billboard_audio_named_by_song_number_beside_its_lab_release_names_the_pairs_flag(tmp_path):
+    """Billboard's audio kept as `audio/0003.wav` and its LAB release as `--data.annotations`
+    (`McGill-Billboard/0003/full.lab`, `majmin.lab`): "need at least 2 annotated songs", the annotations
+    called "another album's, perhaps", and no word that the audio is named as the annotations' folders, nor
+    of the pairs file such a layout needs."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    labs = tmp_path / "billboard-2.0-lab" / "McGill-Billboard"
+    for song in ("0003", "0004"):
+        _wav(tmp_path / "audio" / f"{song}.wav", SEGMENTS[-1].end)
+        for reduction in ("full", "majmin"):
+            write_lab(labs / song / f"{reduction}.lab", SEGMENTS)
+    config = ChordDataConfig(
+        data_dir=str(tmp_path / "audio"), annotations=str(tmp_path / "billboard-2.0-lab")
+    )
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(config, seed=0)
+    said = str(raised.value)
+    assert (
+        f"2 audio files are named as folders of annotations (0003.wav and {labs / '0003'}/: full.lab, "
+        in said
+    )
+    assert "--data.pairs FILE.csv" in said, said
+
+
 def test_isophonics_white_album_names_with_their_disc_get_a_hint(tmp_path):
     """Isophonics names the White Album's songs with their disc (`10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the
     _U.S.S.R.lab`), and a rip `01 - Back in the U.S.S.R..wav` or iTunes' `1-02 Dear Prudence.wav` got no

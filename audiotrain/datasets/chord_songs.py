@@ -289,11 +289,34 @@ class SongIndex:
             by_name.setdefault(loose_name(path.name), []).append(path)
         same = max(by_name.values(), key=len)
         if len(same) < 2:
-            return ""
+            return self._audio_named_as_folders_hint(csv_advice)
         return (
             f"{len(same)} audio files share the name {same[0].name}, each in a folder of its own (numbered "
             f"folders, as McGill Billboard's), which no annotation's name can pair: {csv_advice} "
             "(README: 'Your dataset's layout')"
+        )
+
+    def _audio_named_as_folders_hint(self, csv_advice: str) -> str:
+        """The pairs file's line where audio files without an annotation are named as folders of the
+        annotations folder that hold annotations of other names (Billboard's ``audio/0003.wav`` and
+        ``McGill-Billboard/0003/full.lab``, ``majmin.lab``): the song is the folder, and which of its files
+        to pair is the user's choice; else ``""``."""
+        by_folder: dict[str, list[Path]] = {}
+        for path in self.unused_annotations:
+            by_folder.setdefault(loose_name(path.parent.name), []).append(path)
+        named = [
+            (path, by_folder[loose_name(path.stem)])
+            for path in self.unpaired_audio
+            if loose_name(path.stem) in by_folder
+        ]
+        if not named:
+            return ""
+        audio, held = named[0]
+        names = ", ".join(path.name for path in held[:5]) + (", ..." if len(held) > 5 else "")
+        return (
+            f"{plural(len(named), 'audio file is', 'audio files are')} named as folders of annotations "
+            f"({audio.name} and {held[0].parent}/: {names}), a layout no name rule pairs (as McGill "
+            f"Billboard's): {csv_advice} (README: 'Your dataset's layout')"
         )
 
     def _audio_sharing_a_folder(self) -> list[tuple[Path, list[Path]]]:
