@@ -2342,3 +2342,27 @@ def test_a_song_of_one_artist_never_pairs_the_same_named_song_of_another_in_the_
     # --data "The Beatles": the audio folder's own name is the artist's
     index = scan_song_folder(audio / "The Beatles", annotations_dir=chordlab)
     assert [song.name for song in index.songs] == ["Please Please Me/02 - Misery"]
+
+
+def test_a_lab_with_a_header_line_or_its_label_first_says_so_in_the_scan(tmp_path):
+    """uspop2002's `.lab` with a header line (`start_time end_time chord`), Schubert Winterreise's CSV renamed
+    `.lab` (`"start";"end";"shorthand";...`) and RWC stand-ins written label first (`N 0.0 1.0`) were each
+    skipped with "start and end must be numbers" or "expected 'start end label' (3 fields), got 1", which
+    does not say what to change."""
+    lines = "".join(f"{s.start} {s.end} {s.label}\n" for s in SEGMENTS)
+    files = {
+        "uspop": "start_time end_time chord\n" + lines,
+        "winterreise": '"start";"end";"shorthand";"majmin"\n'
+        + "".join(f'{s.start};{s.end};"{s.label}";"{s.label}"\n' for s in SEGMENTS),
+        "rwc": "".join(f"{s.label}\t{s.start}\t{s.end}\n" for s in SEGMENTS),
+    }
+    for name, text in files.items():
+        _wav(tmp_path / f"{name}.wav", SEGMENTS[-1].end)
+        (tmp_path / f"{name}.lab").write_text(text)
+    report = scan_song_folder(tmp_path).report()
+    said = "uspop.lab, line 1: start and end must be numbers in seconds, got 'start_time end_time chord' (a "
+    said += "header of column names, which a .lab does not have: delete the line, or start it with '#')"
+    assert said in report
+    assert "(a header of column names, separated by ';': a CSV file, as Schubert Winterreise's" in report
+    assert "rwc.lab, line 1: start and end must be numbers in seconds, got 'N\\t0.0\\t" in report
+    assert "(the label comes first: a .lab line is 'start end label', the label last)" in report

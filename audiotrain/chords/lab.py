@@ -331,6 +331,32 @@ def _separator_hint(text: str) -> str:
     return ""
 
 
+def _header_hint(text: str, lines_after: Sequence[str]) -> str:
+    """Said where the first line holds no number and the next starts with one: a header of column names
+    (uspop2002's ``start_time end_time chord``, a CSV's ``"start";"end";"shorthand"``: Schubert
+    Winterreise's), which a .lab does not have; mir_eval refuses it too."""
+    following = next((line.strip() for line in lines_after if line.strip()), "")
+    cells = re.split(r"[\s,;]+", text.replace('"', ""))
+    if any(is_number(cell) for cell in cells) or not is_number(re.split(r"[\s,;]+", following)[0]):
+        return ""
+    separator = next((mark for mark in (";", ",") if mark in text and len(text.split()) < 3), "")
+    if separator:
+        return (
+            f" (a header of column names, separated by {separator!r}: a CSV file, as Schubert Winterreise's, "
+            "not a 'start end label' .lab; convert it, README: 'Your dataset's layout')"
+        )
+    return " (a header of column names, which a .lab does not have: delete the line, or start it with '#')"
+
+
+def _label_first_hint(text: str) -> str:
+    """Said where a line is a label and then two times (``N  0.000  1.000``): the columns in another order
+    than a .lab's."""
+    fields = text.split()
+    if len(fields) == 3 and not is_number(fields[0]) and all(is_number(field) for field in fields[1:]):
+        return " (the label comes first: a .lab line is 'start end label', the label last)"
+    return ""
+
+
 def _instant_hint(text: str) -> str:
     """Said where a line is a time and a label (``0.371519274<TAB>Am``, ``0.37,"Am"``): Chordino's chords as
     Sonic Visualiser or Sonic Annotator export a time-instant layer, each chord lasting until the next. Sonic
@@ -397,6 +423,10 @@ def read_lab(
             "another of its .lab reductions (README: 'Your dataset's layout')"
         )
     segments, locations = [], []
+
+    def _header_hint_at(number: int, text: str) -> str:
+        return "" if segments else _header_hint(text, lines[number:])  # (a header comes first)
+
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -405,7 +435,8 @@ def read_lab(
         if len(fields) != 3:
             raise AnnotationError(
                 f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: "
-                f"{quoted(text)}{_separator_hint(text) or _instant_hint(text)}"
+                f"{quoted(text)}"
+                f"{_header_hint_at(number, text) or _separator_hint(text) or _instant_hint(text)}"
             )
         label = fields[2].strip()
         more = _fields_after_label(label)
@@ -416,7 +447,8 @@ def read_lab(
         except ValueError:
             raise AnnotationError(
                 f"{path}, line {number}: start and end must be numbers in seconds, got {quoted(text)}"
-                f"{_decimal_comma_hint(fields[:2]) or _separator_hint(text)}"
+                f"{_header_hint_at(number, text) or _decimal_comma_hint(fields[:2]) or _separator_hint(text)}"
+                f"{_label_first_hint(text)}"
             ) from None
         segments.append(ChordSegment(start, end, label))
         locations.append(f"line {number}")
