@@ -3402,6 +3402,20 @@ def test_a_split_by_song_that_tests_on_an_albums_other_songs_says_so_and_names_s
     assert "share a folder with training songs" not in screen
 
 
+def test_songs_all_in_one_folder_are_not_told_to_split_by_folder(tmp_path):
+    """Billboard's `audio/0003.wav` (or GuitarSet's `audio_mono-mic/`) all in one folder: the note said to
+    pass --data.split_by folder, which keeps that folder whole and is then refused (none left to validate
+    on). It now names --data.group_pattern, which groups songs by their names, and not split_by folder."""
+    from audiotrain.recipes.chords.data import folder_splits
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data / "audio", n_songs=8, seed=1, song_seconds=4)
+    _, screen = folder_splits(ChordDataConfig(data_dir=str(data), test_fraction=0.3), seed=0)
+    assert "all 8 songs lie in one folder (audio), split by song: where some share a sound" in screen, screen
+    assert "--data.group_pattern REGEX keeps each group in one part" in screen
+    assert "--data.split_by folder keeps" not in screen
+
+
 def _pairs_with_split(data: Path, parts: dict[str, str]) -> Path:
     """A pairs file beside `data`'s songs (demo songs: song_NNN.wav + .lab), naming each song's part."""
     rows = "".join(f"{name}.wav,{name}.lab,{part}\n" for name, part in parts.items())

@@ -317,6 +317,13 @@ def _shared_folders_note(splits: SongSplits, data: ChordDataConfig) -> str:
     shared = sorted({song.name.rpartition("/")[0] for song in splits.test} & trained - {""})
     if not shared:
         return ""
+    songs = [*splits.train, *splits.val, *splits.test]
+    if len({song.name.rpartition("/")[0] for song in songs}) == 1:  # split_by folder would leave one part
+        return (
+            f"\nnote: all {len(songs)} songs lie in one folder ({shared[0]}), split by song: where some "
+            "share a sound (an album, a player's takes), --data.group_pattern REGEX keeps each group in one "
+            "part"
+        )
     tested = sum(song.name.rpartition("/")[0] in shared for song in splits.test)
     return (
         f"\nnote: {plural(tested, 'test song')} {'shares' if tested == 1 else 'share'} a folder with "
