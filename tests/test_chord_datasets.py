@@ -1740,6 +1740,18 @@ def test_an_annotation_in_milliseconds_is_said_to_be_so(tmp_path):
     )
 
 
+def test_an_annotation_in_hundredths_of_a_second_is_said_to_be_so(tmp_path):
+    """RWC stand-ins written in 10 ms units (`0 150 C:maj` for 1.5 s) over 3 s of audio were
+    skipped as "another version of the recording?", which sends the user looking for other audio."""
+    _wav(tmp_path / "RM-P001.wav", 3.0)
+    (tmp_path / "RM-P001.lab").write_text("0 150 C:maj\n150 300 N\n")
+    skipped = scan_song_folder(tmp_path).skipped_songs()
+    assert skipped["RM-P001"].endswith(
+        "RM-P001.lab ends at 300.0 s but RM-P001.wav lasts 3.0 s (its times in hundredths of a second, 10 ms "
+        "units? A .lab's and a JAMS file's times are seconds)"
+    )
+
+
 @pytest.mark.parametrize(
     "rows, line, fragment",
     [

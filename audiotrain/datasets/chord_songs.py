@@ -857,6 +857,12 @@ def _overhang_cause(annotated: float, duration: float) -> str:
     way), else another version of the recording."""
     if duration / 2 <= annotated / 1000 <= duration + MAX_ANNOTATION_OVERHANG_S:
         return "(its times in milliseconds? A .lab's and a JAMS file's times are seconds)"
+    if 0.9 * duration <= annotated / 100 <= duration + MAX_ANNOTATION_OVERHANG_S:
+        # 10 ms units (a tool's frames): it ends with the audio, read so. Held closer than milliseconds,
+        # as a ratio of 100 is nearer another recording's length than one of 1000.
+        return (
+            "(its times in hundredths of a second, 10 ms units? A .lab's and a JAMS file's times are seconds)"
+        )
     return "(another version of the recording?)"
 
 
