@@ -2306,6 +2306,28 @@ def test_billboard_audio_named_by_song_number_beside_its_lab_release_names_the_p
     assert "--data.pairs FILE.csv" in said, said
 
 
+def test_isophonics_whole_annotations_folder_names_its_chordlab(tmp_path):
+    """Isophonics' download holds chordlab/, keylab/ and seglab/ side by side, each with a `.lab` of every
+    song's name. `--data.annotations` given the folder above them refused every song as matching 3
+    annotations, each with "list its pair in a pairs file", where the fix is to name chordlab/."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    annotations = tmp_path / "The Beatles Annotations"
+    for song in ("01_-_I_Saw_Her_Standing_There", "02_-_Misery"):
+        _wav(tmp_path / "audio" / "01_-_Please_Please_Me" / f"{song}.wav", SEGMENTS[-1].end)
+        for kind in ("chordlab", "keylab", "seglab"):
+            write_lab(annotations / kind / "The Beatles" / "01_-_Please_Please_Me" / f"{song}.lab", SEGMENTS)
+    config = ChordDataConfig(data_dir=str(tmp_path / "audio"), annotations=str(annotations))
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(config, seed=0)
+    said = str(raised.value)
+    assert (
+        f"the annotations folder {annotations} holds chordlab/, keylab/, seglab/ side by side, whose files "
+        f"share the songs' names (as Isophonics'): pass --data.annotations {annotations / 'chordlab'}"
+    ) in said, said
+
+
 def test_isophonics_white_album_names_with_their_disc_get_a_hint(tmp_path):
     """Isophonics names the White Album's songs with their disc (`10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the
     _U.S.S.R.lab`), and a rip `01 - Back in the U.S.S.R..wav` or iTunes' `1-02 Dear Prudence.wav` got no

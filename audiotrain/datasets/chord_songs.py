@@ -69,6 +69,7 @@ from audiotrain.datasets._folders import (
     as_stored,
     distinguishable,
     hidden_note,
+    is_hidden,
     nfc,
     walk_visible_following_links,
 )
@@ -248,8 +249,11 @@ class SongIndex:
         and not one annotation (Isophonics keeps its annotations in a tree of their own, ``chordlab/``, which
         a first run finds nothing of), and, with an annotations folder, the pairs file where audio files
         without an annotation share one name (`_shared_audio_name_hint`); else ``""``."""
-        if not self.unpaired_audio or self.pairs_file is not None:
+        if self.pairs_file is not None:
             return ""
+        kinds = self._annotation_kinds_hint(annotations_flag)
+        if kinds or not self.unpaired_audio:
+            return kinds
         csv_advice = f"list audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
         if self.annotations_dir is not None:
             return self._shared_audio_name_hint(csv_advice)
@@ -277,6 +281,27 @@ class SongIndex:
             f"no annotation lies beside the audio: where the annotations are kept in a folder of their own "
             f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, "
             f"{csv_advice}"
+        )
+
+    def _annotation_kinds_hint(self, annotations_flag: str) -> str:
+        """Where audio matched several annotations and the annotations folder holds sub-folders side by side
+        of which one is named for chords (Isophonics' chordlab/ beside keylab/ and seglab/, each with a
+        ``.lab`` of every song's name), the line that names that folder; else ``""``."""
+        if self.annotations_dir is None or not self.ambiguous:
+            return ""
+        folders = sorted(
+            entry.name
+            for entry in self.annotations_dir.iterdir()
+            if entry.is_dir() and not is_hidden(entry.name)
+        )
+        chords = [name for name in folders if "chord" in name.lower()]
+        if len(folders) < 2 or len(chords) != 1:
+            return ""
+        side_by_side = ", ".join(f"{name}/" for name in folders)
+        return (
+            f"the annotations folder {self.annotations_dir} holds {side_by_side} side by side, whose files "
+            f"share the songs' names (as Isophonics'): pass {annotations_flag} "
+            f"{self.annotations_dir / chords[0]}"
         )
 
     def _shared_audio_name_hint(self, csv_advice: str) -> str:
