@@ -403,3 +403,25 @@ def test_a_transcription_is_never_scored_against_another_artists_annotation_of_i
     assert "1 song scored" in printed.out and "| majmin | 100.00 |" in printed.out
     assert set(_majmin(tmp_path / "out")) == {"Queen/Greatest_Hits_I/02_-_Bicycle"}  # named by annotation
     assert "Zweieck/Zwielicht/01_-_Intro.lab" in printed.out + printed.err
+
+
+def test_billboards_transcriptions_that_no_name_pairs_are_told_how_to_score_them(tmp_path, capsys):
+    """predict's transcriptions of Billboard's `0003/audio.wav` (`pred/0003/audio.lab`) scored against its
+    `0003/majmin.lab`: "no transcription ... pairs with an annotation", and no word of what does: score
+    pairs by name only (no pairs file), so each file alone, or evaluate with the pairs file."""
+    for song in ("0003", "0004"):
+        (tmp_path / "pred" / song).mkdir(parents=True)
+        (tmp_path / "pred" / song / "audio.lab").write_text(REFERENCE)
+        (tmp_path / "billboard" / song).mkdir(parents=True)
+        for reduction in ("full", "majmin"):
+            (tmp_path / "billboard" / song / f"{reduction}.lab").write_text(REFERENCE)
+    pred, ann = tmp_path / "pred", tmp_path / "billboard"
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    err = capsys.readouterr().err
+    assert f"no transcription in {pred} pairs with an annotation in {ann}" in err
+    assert "score pairs files by name: where no name pairs them (McGill Billboard's NNNN/majmin.lab), " in err
+    assert f"score each alone (score {pred / '0003' / 'audio.lab'} --data ANNOTATION.lab)" in err
+    assert "or evaluate the checkpoint with --pairs FILE.csv" in err
+    one = ["score", str(pred / "0003" / "audio.lab"), "--data", str(ann / "0003" / "majmin.lab")]
+    assert chords.main(one) == 0
+    assert "| majmin | 100.00 |" in capsys.readouterr().out

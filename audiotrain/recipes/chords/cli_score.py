@@ -129,6 +129,19 @@ def _pairs(
     return {name(annotation, data): (path, annotation) for path, annotation in paired.items()}, left_out
 
 
+def _no_name_pairs_advice(predictions: Path) -> str:
+    """What scores transcriptions that no name pairs with their annotations (Billboard's ``0003/audio.lab``
+    beside ``0003/majmin.lab``): score takes no pairs file, so one file at a time, or evaluate's --pairs."""
+    found = annotations_under(predictions, (".lab",)) if predictions.is_dir() else []
+    if not found:
+        return ""
+    return (
+        ". score pairs files by name: where no name pairs them (McGill Billboard's NNNN/majmin.lab), score "
+        f"each alone (score {found[0]} --data ANNOTATION.lab), or evaluate the checkpoint with --pairs "
+        "FILE.csv (README: 'Your dataset's layout')"
+    )
+
+
 def _unread_jams(predictions: Path) -> str:
     """Where the folder `predictions` holds JAMS files (``predict --format jams`` writes them), the words that
     say they are not read, to follow "has no prediction of its name": they are, but not as a .lab; else ""."""
@@ -179,6 +192,7 @@ def score_predictions(
             f"no transcription in {predictions} pairs with an annotation in {data}: "
             + "; ".join(f"{song}: {why}" for song, why in list(skipped.items())[:3])
             + (f" ({len(skipped) - 3} more)" if len(skipped) > 3 else "")
+            + _no_name_pairs_advice(predictions)
         )
     pairs, gaps, trimmed = {}, {}, {}
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
