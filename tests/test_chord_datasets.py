@@ -2328,6 +2328,29 @@ def test_isophonics_whole_annotations_folder_names_its_chordlab(tmp_path):
     ) in said, said
 
 
+def test_guitarsets_mic_audio_beside_its_annotation_folder_names_the_pairs_flag(tmp_path):
+    """GuitarSet's `audio_mono-mic/00_BN1-129-Eb_comp_mic.wav` with `--data.annotations annotation`
+    (`00_BN1-129-Eb_comp.jams`): "need at least 2 annotated songs", the annotations called "another album's,
+    perhaps", and no word of the pairs file its README line asks for."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    for take in ("00_BN1-129-Eb_comp", "00_BN1-129-Eb_solo"):
+        _wav(tmp_path / "audio_mono-mic" / f"{take}_mic.wav", SEGMENTS[-1].end)
+        write_jams(tmp_path / "annotation" / f"{take}.jams", SEGMENTS)
+    config = ChordDataConfig(
+        data_dir=str(tmp_path / "audio_mono-mic"), annotations=str(tmp_path / "annotation")
+    )
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(config, seed=0)
+    said = str(raised.value)
+    assert (
+        "2 audio files are named as an annotation with a word added (00_BN1-129-Eb_comp_mic.wav and "
+        "00_BN1-129-Eb_comp.jams, as GuitarSet's _mic and _mix), a layout no name rule pairs: list "
+        "audio,annotation rows in a CSV file and pass --data.pairs FILE.csv"
+    ) in said, said
+
+
 def test_isophonics_white_album_names_with_their_disc_get_a_hint(tmp_path):
     """Isophonics names the White Album's songs with their disc (`10CD1_-_The_Beatles/CD1_-_01_-_Back_in_the
     _U.S.S.R.lab`), and a rip `01 - Back in the U.S.S.R..wav` or iTunes' `1-02 Dear Prudence.wav` got no

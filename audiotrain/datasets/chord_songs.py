@@ -256,7 +256,7 @@ class SongIndex:
             return kinds
         csv_advice = f"list audio,annotation rows in a CSV file and pass {pairs_flag} FILE.csv"
         if self.annotations_dir is not None:
-            return self._shared_audio_name_hint(csv_advice)
+            return self._shared_audio_name_hint(csv_advice) or self._take_suffix_hint(csv_advice)
         sharing = self._audio_sharing_a_folder()
         if sharing:
             audio, beside = sharing[0]
@@ -319,6 +319,27 @@ class SongIndex:
             f"{len(same)} audio files share the name {same[0].name}, each in a folder of its own (numbered "
             f"folders, as McGill Billboard's), which no annotation's name can pair: {csv_advice} "
             "(README: 'Your dataset's layout')"
+        )
+
+    def _take_suffix_hint(self, csv_advice: str) -> str:
+        """The pairs file's line where audio files without an annotation are named as an annotation of the
+        annotations folder with a word added (GuitarSet's ``00_BN1-129-Eb_comp_mic.wav`` and
+        ``00_BN1-129-Eb_comp.jams``: one annotation for its ``_mic``, ``_mix`` and ``_hex`` recordings),
+        which no name rule pairs; else ``""``."""
+        stems = {loose_name(path.stem): path for path in self.unused_annotations}
+        named = [
+            (path, stems[head])
+            for path in self.unpaired_audio
+            for head in [loose_name(path.stem).rpartition("_")[0]]
+            if head in stems
+        ]
+        if not named:
+            return ""
+        audio, annotation = named[0]
+        return (
+            f"{plural(len(named), 'audio file is', 'audio files are')} named as an annotation with a word "
+            f"added ({audio.name} and {annotation.name}, as GuitarSet's _mic and _mix), a layout no name "
+            f"rule pairs: {csv_advice} (README: 'Your dataset's layout')"
         )
 
     def _audio_named_as_folders_hint(self, csv_advice: str) -> str:
