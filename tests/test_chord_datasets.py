@@ -2423,3 +2423,21 @@ def test_a_lab_with_a_header_line_or_its_label_first_says_so_in_the_scan(tmp_pat
     assert "(a header of column names, separated by ';': a CSV file, as Schubert Winterreise's" in report
     assert "rwc.lab, line 1: start and end must be numbers in seconds, got 'N\\t0.0\\t" in report
     assert "(the label comes first: a .lab line is 'start end label', the label last)" in report
+
+
+def test_the_data_report_lists_which_annotation_kept_apart_each_recording_pairs_with(tmp_path):
+    """With Isophonics' chordlab/ as --data.annotations (or a pairs file), the run's data_report.txt said only
+    "10 annotated songs": which annotation each recording trained on could not be checked, where two albums
+    hold a `01_-_Intro.lab` each."""
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    audio, chordlab = tmp_path / "audio", tmp_path / "chordlab"
+    for album in ("Greatest_Hits_I", "Greatest_Hits_II"):
+        _wav(audio / "Queen" / album / "01 - Intro.wav", SEGMENTS[-1].end)
+        write_lab(chordlab / "Queen" / album / "01_-_Intro.lab", SEGMENTS)
+    splits, _ = folder_splits(ChordDataConfig(data_dir=str(audio), annotations=str(chordlab)), seed=0)
+    assert "2 songs paired with an annotation kept apart (audio <- annotation):" in splits.data_report
+    for album in ("Greatest_Hits_I", "Greatest_Hits_II"):
+        wav, lab = audio / "Queen" / album / "01 - Intro.wav", chordlab / "Queen" / album / "01_-_Intro.lab"
+        assert f"  {wav} <- {lab}" in splits.data_report

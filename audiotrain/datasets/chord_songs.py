@@ -445,6 +445,18 @@ class SongIndex:
         beside = ".lab/.jams/.jamz with the same stem"
         return f"{beside}, or named alike in {self.annotations_dir}" if self.annotations_dir else beside
 
+    def pairs_listing(self) -> str:
+        """For the run's data report, each song whose annotation an annotations folder or a pairs file gave
+        (``\n  audio <- annotation``), so that which file annotates which recording can be checked: names
+        alone can pair another song's (two albums' ``01 - Intro``); "" where each lies beside its audio."""
+        apart = sorted((audio, annotation) for annotation, audio in self.audio_of.items())
+        if not apart:
+            return ""
+        title = f"{plural(len(apart), 'song')} paired with an annotation kept apart (audio <- annotation):"
+        lines = [f"\n{title}"]
+        lines += [f"  {audio} <- {annotation}" for audio, annotation in apart]
+        return "\n".join(lines)
+
     def report(self, max_listed: int | None = 20, listed_in: str = "") -> str:
         """A human-readable summary: counts, then up to ``max_listed`` files per kind of problem (None: every
         one). `listed_in` names where the full list is (``"RUN/data_report.txt"``), for the line that counts

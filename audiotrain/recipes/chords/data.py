@@ -275,7 +275,7 @@ def folder_splits(
     source = f"{plural(len(index), 'song')} in {data.data_dir}{_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     kept = _kept_together_note(index.songs, data, "fold" if folds else "part")
-    splits = SongSplits(train, val, test, source, index.report(max_listed=None))
+    splits = SongSplits(train, val, test, source, index.report(max_listed=None) + index.pairs_listing())
     shared = "" if folds else _shared_folders_note(splits, data)
     return splits, screen + kept + _no_test_songs_note(splits, data, folds) + shared
 
@@ -412,7 +412,8 @@ def _given_splits(index: SongIndex, data: ChordDataConfig) -> tuple[SongSplits, 
     source = f"{plural(len(index), 'song')} in {data.data_dir} (the split {data.pairs} gives){_grouped(data)}"
     screen = index.report(listed_in=f"the run folder's {DATA_REPORT}")
     screen += _shared_across_parts_warning(index, where)
-    splits = SongSplits(train, val, test, source, index.report(max_listed=None), parts_given=True)
+    report = index.report(max_listed=None) + index.pairs_listing()
+    splits = SongSplits(train, val, test, source, report, parts_given=True)
     return splits, screen + _no_test_songs_note(splits, data)
 
 
