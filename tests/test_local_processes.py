@@ -1098,6 +1098,62 @@ def test_a_stop_while_the_ranks_read_the_songs_stops_them_together(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+SLOW_RENDER = """
+import os, sys, time
+from pathlib import Path
+from audiotrain.datasets import chord_demo
+from audiotrain.distributed import local
+from audiotrain.recipes.chords import cli
+
+if local.launched_processes() > 1:  # a rank: each demo song takes a second to render
+    render = chord_demo._render_song
+
+    def slow(config, i, entry):
+        Path(os.environ["STOP_MARK"]).touch()
+        time.sleep(1)
+        return render(config, i, entry)
+
+    chord_demo._render_song = slow
+else:  # the launching process: its ranks run this module, not the recipe's
+    run_local_job = local.run_local_job
+    cli.run_local_job = lambda plan, module, *args, **kw: run_local_job(plan, "slow_render", *args, **kw)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.serial
+def test_a_stop_while_the_ranks_render_the_demo_songs_stops_them_after_the_song(tmp_path):
+    """`docker stop` (SIGTERM, then SIGKILL 10 s later) while the main command's 2 processes rendered the
+    demo songs was not heard until all of them were rendered (a minute on 2 cores): killed without a word."""
+    (tmp_path / "slow_render.py").write_text(SLOW_RENDER)
+    mark = tmp_path / "rendering"
+    env = {
+        **os.environ, "PYTHONUNBUFFERED": "1", "STOP_MARK": str(mark),
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]),
+    }  # fmt: skip
+    args = [*TINY, "--data.demo_songs", "40", "--data.cache_dir", str(tmp_path / "cache"), "--processes", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "slow_render", *args, "--run_dir", "run"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out = proc.communicate(timeout=90)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the job did not end after SIGTERM:\n" + proc.communicate()[0][-3000:])
+    assert proc.returncode == 143, out[-3000:]
+    assert out.count("stopped (SIGTERM) while reading the songs, before training") == 1, out[-3000:]
+    rendered = list((tmp_path / "cache").rglob("song_*.wav"))
+    assert len(rendered) < 10, f"{len(rendered)} of 40 demo songs rendered after the stop"
+    assert not (tmp_path / "run").exists()
+
+
 def _stopped_by_sigterms(tmp_path, job, times):
     """`run_local_job(job)` with `times` SIGTERMs sent to this process once the job's fake ranks started (the
     file ``started``); what it returned and what it said (its lines and stderr)."""

@@ -940,8 +940,14 @@ def generate_demo_songs(
     if _is_complete(manifest_path, params, entries):
         return entries
     out_dir.mkdir(parents=True, exist_ok=True)
-    for i in range(rank, len(entries), world):
-        _render_song(config, i, entries[i])
+    from audiotrain.train.interrupt import stop_point
+
+    for first in range(0, len(entries), world):  # a round: one song of each process's share
+        if first + rank < len(entries):
+            _render_song(config, first + rank, entries[first + rank])
+        # The recipes' processes (under `stopping_together`) stop together here on a stop signal, after a
+        # round, not once the whole set is rendered: a minute or more, past a container's 10 s of grace.
+        stop_point()
     wait()
     if rank == 0:
         _write_manifest(manifest_path, params, entries, rendering=False)  # (last: the set is whole)
