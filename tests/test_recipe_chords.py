@@ -2101,6 +2101,25 @@ def test_output_folders_that_cannot_be_written_are_one_error_line_before_any_wor
     assert not list(read_only.iterdir()) and afile.read_text() == "mine"
 
 
+def test_a_working_folder_that_cannot_be_written_is_named_not_called_dot(
+    tiny_run, tmp_path, make_read_only, monkeypatch, capsys
+):
+    """In a container whose working folder is read-only (``docker run -w /``), the default run folder and a
+    relative ``-o`` were refused with "cannot write in . (Permission denied)": the user was not told which
+    folder ``.`` was."""
+    _, run_dir = tiny_run
+    monkeypatch.setattr(chords_train, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    read_only = tmp_path / "workdir"
+    read_only.mkdir()
+    make_read_only(read_only)
+    monkeypatch.chdir(read_only)
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"")  # (never read)
+    for argv in (TINY_FLAGS, ["predict", "--checkpoint", str(run_dir), str(song), "-o", "preds"]):
+        assert chords.main(argv) == 2, argv
+        _one_error_line(capsys, f"cannot write in {read_only} (the working folder)")
+
+
 @pytest.mark.parametrize(
     "argv, flag",
     [

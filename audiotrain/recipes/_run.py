@@ -134,9 +134,20 @@ def check_can_write(folder: Path, name: str) -> None:
     _, error = probe_writable(existing)
     if error is not None:
         raise OutputFolderError(
-            f"{name}: cannot write in {existing} ({error.strerror or error}){made}; choose a folder you "
-            "can write to"
+            f"{name}: cannot write in {_named(existing)} ({error.strerror or error}){made}; choose a folder "
+            "you can write to"
         )
+
+
+def _named(folder: Path) -> str:
+    """`folder` as a message names it: the working folder by its path, not as ``.`` (a relative output path
+    in a container whose working folder, ``docker run -w /``, is read-only)."""
+    if folder != Path("."):
+        return str(folder)
+    try:
+        return f"{os.getcwd()} (the working folder)"
+    except OSError:  # (deleted under the process)
+        return "the working folder"
 
 
 def _refuse_a_name_too_long(folder: Path, name: str) -> None:
