@@ -2101,6 +2101,29 @@ def test_output_folders_that_cannot_be_written_are_one_error_line_before_any_wor
     assert not list(read_only.iterdir()) and afile.read_text() == "mine"
 
 
+@pytest.mark.slow
+def test_every_folder_the_main_command_writes_in_the_home_folder_is_named_in_the_readme(tmp_path):
+    """A container user mounts one folder for outputs and must know what else a run writes, and which variable
+    moves it: the README named ~/.cache/audiotrain (AUDIOTRAIN_CACHE_DIR), but not ~/.cache/matplotlib, where
+    matplotlib keeps its font list (MPLCONFIGDIR)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    # (the variables that would move these folders elsewhere: the test's settings, not the user's)
+    moved_by = ("XDG_", "MPLCONFIGDIR", "AUDIOTRAIN_CACHE", "HF_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(moved_by)}
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain.recipes.chords", *TINY_FLAGS, "--num_epochs", "1",
+         "--processes", "1", "--run_dir", str(tmp_path / "run")],
+        cwd=tmp_path, env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    written = sorted({f"~/{p.relative_to(home).parts[0]}/{p.relative_to(home).parts[1]}"
+                      for p in home.rglob("*") if p.is_file()})  # fmt: skip
+    assert "~/.cache/audiotrain" in written, written
+    assert [folder for folder in written if folder not in readme] == [], written
+
+
 def test_a_working_folder_that_cannot_be_written_is_named_not_called_dot(
     tiny_run, tmp_path, make_read_only, monkeypatch, capsys
 ):
