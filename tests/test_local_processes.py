@@ -568,6 +568,27 @@ def test_a_job_that_fails_without_a_word_from_its_ranks_is_never_silent(tmp_path
     assert len(said) == 1 and "error: no clips in data2" in capfd.readouterr().err
 
 
+def test_a_rank_the_oom_killer_ended_is_named_with_the_command_that_resumes(tmp_path):
+    """The kernel's OOM killer (a container's --memory) ended a rank of the recipes' 2 processes: the job
+    ended with status 137 and only Open MPI's banner "exited on signal 9 (Killed)", naming neither the likely
+    cause nor how to go on (the newest checkpoint, `last`, resumes it)."""
+    banner = SIGNAL_BANNER.replace(b"signal 11 (Segmentation fault)", b"signal 9 (Killed)").decode()
+    said = []
+    job = fake_mpirun(tmp_path, f"printf '%s' '{banner}' >&2; exit 137")
+    assert local.run_local_job(job, "unused", [], log=said.append) == 137
+    killed = [line for line in said if "killed by SIGKILL" in line]
+    assert killed == [
+        "audiotrain: rank 0 was killed by SIGKILL (the kernel's OOM killer, or a kill -9?), so nothing was "
+        "saved then: the same command with --run_dir RUN --resume RUN/checkpoints/last goes on from the "
+        "run's newest checkpoint"
+    ], said
+    # A rank a segmentation fault ended is Open MPI's banner alone, as before.
+    said.clear()
+    job = fake_mpirun(tmp_path, f"printf '%s' '{SIGNAL_BANNER.decode()}' >&2; exit 139")
+    assert local.run_local_job(job, "unused", [], log=said.append) == 139
+    assert not [line for line in said if "SIGKILL" in line], said
+
+
 def test_a_job_whose_stderr_is_closed_ends_with_the_ranks_status(tmp_path, monkeypatch):
     """`2>&-` (cron, a daemon): Python's stderr is None. The launcher died passing the ranks' stderr on
     (AttributeError, status 1, not a word said: the run lost its evaluation); their output goes nowhere."""

@@ -497,6 +497,12 @@ def run_local_job(
                 f"(mpirun's exit status {status}) before its ranks stopped by themselves"
             )
         return 128 + heard[0]
+    for rank in explained.killed:  # (Open MPI's banner says "signal 9 (Killed)" only)
+        log(
+            f"audiotrain: rank {rank} was killed by SIGKILL (the kernel's OOM killer, or a kill -9?), so "
+            "nothing was saved then: the same command with --run_dir RUN --resume RUN/checkpoints/last goes "
+            "on from the run's newest checkpoint"
+        )
     if status == 0 and output_failed is not None:  # (141: `| head` left; 1: a full disk, said)
         return output_failed
     if not heard and start.passing_failure():  # no rank ever ran: nothing of theirs to point at
@@ -782,18 +788,30 @@ _ERROR_LINE = re.compile(
 )
 
 
+# mpirun's banner for a rank that SIGKILL ended: what the kernel's OOM killer sends (rank, then the signal).
+_KILLED_RANK = re.compile(rb"noticed that process rank (\d+) with PID \d+ on node \S+ exited on\s+signal 9\b")
+
+
 class _ErrorLineWatch:
-    """Whether a stream read in chunks (`feed`) held an error line (`_ERROR_LINE`), however it was cut."""
+    """Whether a stream read in chunks (`feed`) held an error line (`_ERROR_LINE`), however it was cut, and
+    the ranks mpirun said SIGKILL ended (`killed`)."""
 
     def __init__(self) -> None:
         self.seen = False
+        self.killed: list[int] = []
         self._partial = b""  # the last line, not ended yet
+        self._tail = b""  # the stream's last bytes: the banner's two lines may come in two reads
 
     def feed(self, data: bytes) -> None:
-        if self.seen:
+        if self.seen and self.killed:
             return
         text = (self._partial + data).replace(b"\r", b"\n")  # (a progress bar redraws its line with \r)
-        self.seen = _ERROR_LINE.search(text) is not None
+        self.seen = self.seen or _ERROR_LINE.search(text) is not None
+        if not self.killed:
+            window = (self._tail + data).replace(b"\r", b" ").replace(b"\n", b" ")
+            if killed := _KILLED_RANK.search(window):
+                self.killed.append(int(killed.group(1)))
+            self._tail = window[-300:]
         partial = text[text.rfind(b"\n") + 1 :]
         # A long line that has not ended is no error line: its tail is kept, not as the start of a line.
         self._partial = partial if len(partial) <= 1000 else b"~" + partial[-100:]
