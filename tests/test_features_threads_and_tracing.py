@@ -294,3 +294,43 @@ def test_a_process_that_fitted_in_background_threads_exits_cleanly(tmp_path):
         out = done.stdout + done.stderr
         assert done.returncode == 0 and "FITTED" in done.stdout, out
         assert "terminate called" not in out
+
+
+THREADS_DRAWING_RANDOM_NUMBERS_END = """
+import threading
+
+import audiotrain
+from audiotrain._thread_streams import clear_streams_when_thread_ends
+
+import mlx.core as mx
+
+def trial():  # (a sweep's thread, a notebook's background fit: each draws from MLX's random key)
+    clear_streams_when_thread_ends()
+    mx.eval(mx.random.uniform(shape=(3,)))
+
+for _ in range(10):
+    thread = threading.Thread(target=trial)
+    thread.start()
+    thread.join()
+print("JOINED")
+"""
+
+
+def test_threads_that_drew_random_numbers_leave_the_process_to_exit_cleanly(tmp_path):
+    """Since a2e4faed each thread's MLX streams were released by MLX's C++ clear_streams alone, which leaves
+    the thread's random key (a Python object the binding keeps per thread) to be dropped as the thread's C++
+    side ends, without the GIL: the process aborted at exit ("terminate called without an active exception",
+    134) or crashed (139), 4 runs in 6 of tests/test_long_lived_process.py's threaded fits. Three processes
+    here: the old code failed 5 runs in 6 of one (ten threads), so all three passing was 1 chance in 200."""
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", THREADS_DRAWING_RANDOM_NUMBERS_END],
+            cwd=tmp_path,
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        out = done.stdout + done.stderr
+        assert done.returncode == 0 and "JOINED" in done.stdout, out
+        assert "terminate called" not in out, out
