@@ -436,6 +436,11 @@ def torch_stub(tmp_path, monkeypatch, torch_not_imported):
     for name, text in TORCH_STUB.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
+    # A module of the same name an earlier test imported (test_torchs_get_worker_info_with_torch's
+    # torch_docs_stream, over the real torch) would be taken in place of the stub's, calling a torch that is
+    # no longer in sys.modules: the threads' refusal, which watches sys.modules' torch, never came.
+    for name in ("torch_docs_stream", "late_torch_stream"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.syspath_prepend(str(tmp_path))  # (spawned workers start with this sys.path too)
     yield tmp_path
     for name, module in list(sys.modules.items()):  # only the stub's: a real torch cannot be imported twice
