@@ -127,6 +127,18 @@ def no_stop_signal_from_another_test(monkeypatch):
     monkeypatch.setattr(interrupt, "_stopped_by", None)
 
 
+@pytest.fixture(autouse=True)
+def no_terminal_settings_of_the_shell(monkeypatch):
+    """Each test starts as in a plain shell, whatever the one pytest was started from: no COLUMNS or LINES
+    (a narrow terminal's, or a CI runner's: --help then wrapped its usage line, and argparse reads them
+    before a test's own pseudo-terminal), and no TERM=dumb (Emacs, some CI runners: no live bars, where
+    the tests of a terminal's bars expect them). A test of those settings sets them itself."""
+    for name in ("COLUMNS", "LINES"):
+        monkeypatch.delenv(name, raising=False)
+    if os.environ.get("TERM") == "dumb":
+        monkeypatch.delenv("TERM")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -362,3 +362,27 @@ def test_a_dumb_terminal_gets_plain_progress_lines(tmp_path: Path, monkeypatch, 
     shown = sys.stderr.getvalue()
     assert ("\x1b[A" in shown) is not plain, shown[-500:]
     assert ("\nEpoch 0: 8/8 batches" in shown) is plain, shown[-500:]
+
+
+def test_the_tests_of_a_terminal_and_of_help_pass_from_a_narrow_or_dumb_terminal(tmp_path: Path):
+    """The test suite started from Emacs (TERM=dumb) or with COLUMNS set (a narrow terminal that exports it,
+    a CI runner's): the tests of a terminal's live bars got lines, and those of a command's usage line got
+    it wrapped, 7 failures among them. conftest.py now starts each test without those settings."""
+    from child_processes import REPO
+
+    env = {k: v for k, v in child_env().items() if not k.startswith("PYTEST_")}  # (not an xdist worker's)
+    env.update(COLUMNS="20", LINES="5", TERM="dumb")
+    tests = [
+        "tests/test_progress.py::test_a_terminal_gets_live_bars",
+        "tests/test_runs_listing.py::test_the_console_script_names_itself_in_runs_help",
+    ]
+    options = ["-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 't'}"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, *tests],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
