@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from shlex import quote  # (a temporary folder with a space in its path: quoted in commands)
 
 from audiotrain.recipes._run import (
     OutputFolderError,
@@ -70,7 +71,7 @@ def test_a_folder_holding_files_is_refused_unless_overwrite_or_resume_inside(tmp
         check_run_folder(run, "--run_dir", overwrite=False)
     (run / "checkpoints" / "last").mkdir(parents=True)
     (run / "checkpoints" / "last" / "trainer_state.json").write_text("{}")
-    with pytest.raises(FileExistsError, match=r"--overwrite .*--resume .*run/checkpoints/last to continue"):
+    with pytest.raises(FileExistsError, match=r"--overwrite .*--resume .*run/checkpoints/last'? to continue"):
         check_run_folder(run, "--run_dir", overwrite=False)
     assert check_run_folder(run, "--run_dir", overwrite=False, resume=run / "checkpoints" / "last") is False
     assert check_run_folder(run, "--run_dir", overwrite=True) is True
@@ -370,7 +371,8 @@ def test_a_resume_into_a_new_run_folder_does_not_replace_the_shared_checkpoint_f
     # A fresh run's refusal never advises resuming into its own (new) run folder, which is refused as above.
     with pytest.raises(FileExistsError) as fresh:
         check_checkpoint_folder(shared, tmp_path / "B", "--checkpoint_dir", resume=None)
-    assert f"--run_dir ITS_RUN_DIR --checkpoint_dir {shared} --resume {last}" in str(fresh.value)
+    expected = f"--run_dir ITS_RUN_DIR --checkpoint_dir {quote(str(shared))} --resume {quote(str(last))}"
+    assert expected in str(fresh.value)
 
 
 def test_overwrite_replaces_the_checkpoints_its_run_saved_outside_its_folder_and_no_other_runs(tmp_path):
@@ -477,13 +479,13 @@ def test_the_resume_command_goes_on_in_the_interrupted_runs_folder(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     argv = ["--preset", "quick_test", "--overwrite", "--lr", "0.1"]
     assert resume_command("m", argv, "runs/chords-1/checkpoints/interrupted", "runs/chords-1") == (
-        f"python -m m --preset quick_test --lr 0.1 --run_dir {tmp_path}/runs/chords-1 "
+        f"python -m m --preset quick_test --lr 0.1 --run_dir {quote(f'{tmp_path}/runs/chords-1')} "
         "--resume runs/chords-1/checkpoints/interrupted"
     )
     # CLAP's flag is --out, and its --overwrite may take a value; the --out given is replaced by the run's.
     argv = ["--out=old", "--overwrite", "true", "--train.epochs", "3", "--out", "r"]
     assert resume_command("m", argv, "r/checkpoints/interrupted", "r", "--out") == (
-        f"python -m m --train.epochs 3 --out {tmp_path}/r --resume r/checkpoints/interrupted"
+        f"python -m m --train.epochs 3 --out {quote(f'{tmp_path}/r')} --resume r/checkpoints/interrupted"
     )
 
 
@@ -500,8 +502,9 @@ def test_the_resume_command_names_its_folders_absolute_so_it_works_pasted_in_any
     flags = ("--data", "--data.cache_dir", "--pretrained")
     command = resume_command("m", argv, "/ck", "runs/x", path_flags=flags)
     assert command == (
-        f"python -m m --data '{tmp_path}/my songs' --data.cache_dir={tmp_path}/home/cache --pretrained org/model "
-        f"--lr 0.1 --run_dir {tmp_path}/runs/x --resume /ck"
+        f"python -m m --data {quote(f'{tmp_path}/my songs')} "
+        f"{quote(f'--data.cache_dir={tmp_path}/home/cache')} --pretrained org/model --lr 0.1 "
+        f"--run_dir {quote(f'{tmp_path}/runs/x')} --resume /ck"
     )  # (a hub id, which names nothing here, stays as given)
 
 
@@ -909,18 +912,21 @@ def test_a_run_whose_last_save_failed_is_continued_from_its_newest_whole_checkpo
     shutil.rmtree(run / "checkpoints" / "last")
     newest = run / "checkpoints" / "epoch=1-step=4"
     assert newest.is_dir()
-    with pytest.raises(FileExistsError, match=f"or --resume {re.escape(str(newest))} to continue it"):
+    with pytest.raises(FileExistsError, match=f"or --resume {re.escape(quote(str(newest)))} to continue it"):
         check_run_folder(run, "--run_dir", overwrite=False)
     # ... also where an older `last` (the epoch before) is still there whole.
     shutil.copytree(run / "checkpoints" / "epoch=0-step=2", run / "checkpoints" / "last")
-    with pytest.raises(FileExistsError, match=f"or --resume {re.escape(str(newest))} to continue it"):
+    with pytest.raises(FileExistsError, match=f"or --resume {re.escape(quote(str(newest)))} to continue it"):
         check_run_folder(run, "--run_dir", overwrite=False)
     # A save's hidden leftover (a kill between its last write and its rename) is not offered: the next run
     # puts it right first, and the command named a folder that was gone by then.
     (run / "checkpoints" / "epoch=1-step=4").rename(run / "checkpoints" / ".last.tmp-e1ac1a6d")
     with pytest.raises(FileExistsError) as refused:
         check_run_folder(run, "--run_dir", overwrite=False)
-    assert ".last.tmp" not in str(refused.value) and "checkpoints/last to continue it" in str(refused.value)
+    message = str(refused.value)
+    assert (
+        ".last.tmp" not in message and f"{quote(str(run / 'checkpoints' / 'last'))} to continue it" in message
+    )
 
 
 def test_printed_commands_are_shell_quoted(tmp_path):
@@ -973,7 +979,7 @@ def test_the_clap_continue_command_names_every_relative_path_absolute(tmp_path, 
         "--out", path_flags=clap_train.RESUME_PATH_FLAGS,
     )  # fmt: skip
     for flag, name in relative.items():
-        assert f" {flag} {tmp_path / name} " in f"{command} ", flag
+        assert f" {flag} {quote(str(tmp_path / name))} " in f"{command} ", flag
 
 
 @pytest.fixture
