@@ -653,21 +653,38 @@ def test_a_reader_slower_than_the_job_still_gets_all_its_results(tmp_path):
     assert out.endswith(b"\nmajmin 80.1\n") and len(out) == 150000 + len("\nmajmin 80.1\n")
 
 
+# Written into the launcher before SLOW_READERS_JOB: the relay's wait for a paused reader leaves `marker`
+# each time it waits, inside the wait that a Ctrl-C ends.
+IN_THE_RELAYS_WAIT = """
+from audiotrain.distributed import stdout_relay
+_finish = stdout_relay.StdoutRelay.finish
+def finish(self, log):
+    join = self._thread.join
+    def join_marked(timeout=None):
+        open({marker!r}, "w").close()
+        return join(timeout)
+    self._thread.join = join_marked
+    return _finish(self, log)
+stdout_relay.StdoutRelay.finish = finish
+"""
+
+
 def test_ctrl_c_while_a_paused_reader_holds_the_jobs_last_output_ends_it_in_one_line(tmp_path):
     """The job over, its last output waiting on a paused reader (`| less`), Ctrl-C: a raw KeyboardInterrupt
     traceback out of the relay's wait; now one line and 130, as a stop by Ctrl-C ends."""
-    ended = tmp_path / "ended"
-    job = fake_mpirun(tmp_path, f"head -c 100000 /dev/zero; echo $$ > {ended}.tmp; mv {ended}.tmp {ended}")
+    waiting = tmp_path / "in_the_relays_wait"
+    job = fake_mpirun(tmp_path, "head -c 100000 /dev/zero")
     launcher = subprocess.Popen(
         [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-         + SLOW_READERS_JOB, job.mpi.mpirun],
+         + IN_THE_RELAYS_WAIT.format(marker=str(waiting)) + SLOW_READERS_JOB, job.mpi.mpirun],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)},
     )  # fmt: skip
-    while not ended.exists():
+    # Ctrl-C once the launcher waits for the reader, not a fixed second after mpirun ended: on a loaded
+    # machine the launcher was still closing the job's watcher then, whose Ctrl-C went unseen (exit 0).
+    deadline = time.monotonic() + 60  # (only so that a launcher that never waits cannot hang the test)
+    while not waiting.exists() and launcher.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    while Path(f"/proc/{ended.read_text().strip()}").exists():  # (mpirun gone: the launcher waits on us)
-        time.sleep(0.05)
-    time.sleep(1)  # (past reaping mpirun: in the relay's wait, which no longer ends by itself)
+    assert waiting.exists(), launcher.communicate()
     launcher.send_signal(signal.SIGINT)
     _, err = launcher.communicate(timeout=60)
     assert launcher.returncode == 130, err.decode()[-2000:]
