@@ -5,6 +5,7 @@ stands in for a trained one: what is checked is what reaches the decoder and the
 
 import subprocess
 import sys
+import warnings
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
@@ -393,3 +394,27 @@ def test_a_predictor_used_in_a_forked_child_is_refused_not_a_hang(tmp_path):
     assert done.returncode == 0, out
     assert "REFUSED ChordPredictor: this process was forked from process" in done.stdout, out
     assert "'spawn' start method" in done.stdout, out
+
+
+@pytest.mark.parametrize("stereo", [np.full((2, SR), 1e19, np.float32), np.full((2, SR), 3e38, np.float32)])
+def test_a_waveform_too_loud_for_the_features_is_refused_naming_its_peak(stereo):
+    """A live input's buffer 1e19 times full scale ended in a raw 'cannot convert float NaN to integer'
+    from the features' tuning estimate; finite samples at 3e38 were called 'y holds 22050 non-finite
+    samples' (their channel mix overflowed float32), naming a `y` the user never gave."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    with pytest.raises(ValueError, match=r"^audio peaks at \d\.\de\+\d\d, .* full scale is 1\.0"):
+        predictor.transcribe(stereo, sample_rate=SR)
+
+
+def test_integer_samples_cast_to_float_unscaled_are_warned_of_as_integer_samples_are_refused():
+    """A sound card's int16 buffer cast with .astype(np.float32) (peaks near 32768) was transcribed
+    without a word, its labels not those of the same audio scaled to [-1, 1], where int16 itself is refused
+    with the scaling to do."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    pcm = (_triad() * 32767).astype(np.int16)
+    scaling = r"audio peaks above 64 times full scale .* divide by 32768 for int16"
+    with pytest.warns(UserWarning, match=scaling):
+        predictor.transcribe(pcm.astype(np.float32), sample_rate=SR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # overs of a float mix (4 times full scale) are audio, not PCM
+        predictor.transcribe(_triad() * 4, sample_rate=SR)

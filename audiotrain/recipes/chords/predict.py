@@ -73,6 +73,13 @@ DEFAULT_TTA_SEMITONES = 2
 #: overlap by a quarter (both 2026-11-25): a checkpoint whose stored decoding lacks it was written by a
 #: version that transcribed without test-time augmentation (``--tta 0``), its windows overlapping by half.
 ADDED_AFTER_DEFAULT_TTA = "refine_boundaries"
+#: A waveform peaking above this many times full scale is warned of: a float mix's overs stay far under
+#: it, integer PCM cast to float unscaled (int16 near 32768) far over it, and its labels are not the
+#: scaled audio's (the features are log(1 + gain * |CQT|), not scale-free).
+UNSCALED_PCM_PEAK = 64.0
+#: A waveform peaking above this is refused: near 1e18 the CQT's squared magnitudes overflow float32 and
+#: the tuning estimate ended in a raw 'cannot convert float NaN to integer' (int32 cast unscaled: 2.1e9).
+LOUDEST_PEAK = 1e12
 
 
 @dataclass
@@ -236,6 +243,27 @@ def _what_audio_is(audio: Any) -> str:
     if kind.__module__.startswith("mlx"):  # (mx.array's __name__ is "array" alone)
         return f"{kind.__module__}.{kind.__name__}: pass np.array(audio)"
     return kind.__name__
+
+
+def _check_peak(audio: np.ndarray) -> None:
+    """Refuse a waveform too loud for the features, and warn of one that looks like integer PCM cast to
+    float unscaled. Checked before the channels are mixed: finite samples near 3e38 overflowed float32 there
+    and were then refused as 'y holds non-finite samples'."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > LOUDEST_PEAK:
+        raise ValueError(
+            f"audio peaks at {peak:.1e}, too loud for the features (their CQT overflows float32): float "
+            "audio's full scale is 1.0; scale it into [-1, 1] first"
+        )
+    if peak > UNSCALED_PCM_PEAK:
+        # (one message whatever the peak: a live loop's warnings are shown once, not once per buffer)
+        warnings.warn(
+            f"audio peaks above {UNSCALED_PCM_PEAK:g} times full scale (float audio is in [-1, 1]): integer "
+            "samples cast to float unscaled? divide by 32768 for int16, 2**31 for int32; its labels are not "
+            "those of the scaled audio",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _rotated_back(head: str, probs: np.ndarray, shift: int) -> np.ndarray:
@@ -631,6 +659,7 @@ class ChordPredictor:
                 f"audio has shape {y.shape}: more channels than samples: channels-last audio? audio is "
                 f"[samples] or [channels, samples]; pass audio.T (soundfile.read gives [samples, channels])"
             )
+        _check_peak(y)
         y = np.ascontiguousarray(y.mean(axis=0) if y.ndim == 2 else y, dtype=np.float32)
         given = len(y)
         y = resample(y, rate, self.features.sr)
