@@ -418,3 +418,17 @@ def test_integer_samples_cast_to_float_unscaled_are_warned_of_as_integer_samples
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # overs of a float mix (4 times full scale) are audio, not PCM
         predictor.transcribe(_triad() * 4, sample_rate=SR)
+
+
+def test_the_readmes_live_input_note_says_what_a_buffer_resampled_alone_becomes(checkpoint):
+    """A live tool feeds 512-sample buffers of a 48 kHz sound card: resampled one by one each is rounded up
+    (236 samples, not 235.2), so they drift against the song, as README's live-input note says (the README
+    had no word of live input, nor of how to keep a song's time with buffers)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    note = readme[readme.index("- Live input has no streaming call") :].split("\n- ")[0]
+    assert "(a 512-sample 48 kHz buffer gives 236 samples, not 235.2)" in note
+    assert "at its own rate: `sample_rate=48000`" in note
+    predictor = ChordPredictor.from_checkpoint(checkpoint)
+    assert predictor.waveform(_triad(512 / 48000, 48000), sample_rate=48000).shape == (236,)
