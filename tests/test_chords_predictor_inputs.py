@@ -432,3 +432,15 @@ def test_the_readmes_live_input_note_says_what_a_buffer_resampled_alone_becomes(
     assert "at its own rate: `sample_rate=48000`" in note
     predictor = ChordPredictor.from_checkpoint(checkpoint)
     assert predictor.waveform(_triad(512 / 48000, 48000), sample_rate=48000).shape == (236,)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scaling"),
+    [(np.int16, "audio / 32768"), (np.int32, "audio / 2147483648"), (np.uint8, r"\(audio - 128\) / 128")],
+)
+def test_integer_samples_are_refused_with_the_scaling_of_their_own_type(dtype, scaling):
+    """A 32-bit sound card buffer (int32) was told 'e.g. y / 32768 for int16': followed, its samples stayed
+    65536 times too large; 8-bit PCM (uint8) is offset by 128, which no division undoes."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    with pytest.raises(TypeError, match=rf"scale to \[-1, 1\] first, e.g. {scaling} for {np.dtype(dtype)}$"):
+        predictor.transcribe(np.zeros((2, SR), dtype), sample_rate=SR)

@@ -74,7 +74,7 @@ def as_float_signal(y, backend: str, name: str = "y", caller: str | None = None)
     if xp.issubdtype(y.dtype, xp.integer):
         raise TypeError(
             f"{name} holds integer samples ({y.dtype}); the features expect floating-point audio: scale "
-            f"to [-1, 1] first, e.g. y / 32768 for int16"
+            f"to [-1, 1] first, e.g. {_pcm_scaling(y.dtype, name)} for {y.dtype}"
         )
     if not xp.issubdtype(y.dtype, xp.floating):
         raise TypeError(f"{name} must be a real-valued signal, got dtype {y.dtype}")
@@ -92,6 +92,15 @@ def as_float_signal(y, backend: str, name: str = "y", caller: str | None = None)
     if backend == "numpy":
         return y if y.dtype in (np.float32, np.float64) else y.astype(np.float32)
     return mx.array(y.astype(np.float32, copy=False))
+
+
+def _pcm_scaling(dtype, name: str) -> str:
+    """The expression that scales integer PCM of `dtype` into [-1, 1]: its own full scale (int32's said
+    'y / 32768 for int16', which left it 65536 times too large), unsigned PCM centred first (8-bit WAV's
+    uint8 is offset by 128)."""
+    dtype = np.dtype(str(dtype).removeprefix("mlx.core.") if isinstance(dtype, mx.Dtype) else dtype)
+    half = 2 ** (8 * dtype.itemsize - 1)
+    return f"{name} / {half}" if np.issubdtype(dtype, np.signedinteger) else f"({name} - {half}) / {half}"
 
 
 def being_traced(y) -> bool:
