@@ -8,9 +8,10 @@ import sys
 import warnings
 
 from audiotrain.chords.decode import DecodeConfig
+from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import ChordFeatureConfig
-from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
+from audiotrain.recipes.chords.predict import ChordPredictor, SongPosteriors, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY
 from audiotrain.train import checkpoint as ckpt
 
@@ -444,3 +445,19 @@ def test_integer_samples_are_refused_with_the_scaling_of_their_own_type(dtype, s
     predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
     with pytest.raises(TypeError, match=rf"scale to \[-1, 1\] first, e.g. {scaling} for {np.dtype(dtype)}$"):
         predictor.transcribe(np.zeros((2, SR), dtype), sample_rate=SR)
+
+
+def test_segment_times_are_python_floats_as_chord_segment_declares():
+    """A live tool printing or sending each buffer's segments got ChordSegment(start=np.float64(1.936...),
+    ...) for every time but the first segment's start and the last's end, which were Python floats."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    frames = 40  # 4 s of C major, then G major
+    chord_type = np.full((frames, NUM_CHORD_TYPES), 1e-3, np.float32)
+    chord_type[:, 2] = 1.0
+    root = np.full((frames, 12), 1e-3, np.float32)
+    root[:20, 0] = root[20:, 7] = 1.0
+    posteriors = SongPosteriors({"chord_type": chord_type, "root": root, "bass": root.copy()}, 10.0, 4.0)
+    segments = predictor.segments(posteriors)
+    assert [s.label for s in segments] == ["C:maj", "G:maj"]
+    assert {type(t) for s in segments for t in (s.start, s.end)} == {float}
+    assert "np.float64" not in repr(segments)

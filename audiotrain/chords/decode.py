@@ -619,15 +619,16 @@ def frames_to_segments(
     changed = np.flatnonzero((np.diff(chord_type) != 0) | (np.diff(root) != 0) | (np.diff(bass) != 0)) + 1
     starts = np.concatenate([[0], changed])
     stops = np.concatenate([changed, [n]])
-    end_time = duration if duration is not None else (n - 0.5) / frame_rate
+    # (Python floats, as ChordSegment declares: numpy's showed as np.float64(1.93...) in every repr)
+    end_time = float(duration if duration is not None else (n - 0.5) / frame_rate)
     shift = np.zeros(n + 1)
     if boundary_offsets is not None:
         shift[:n] = np.clip(np.asarray(boundary_offsets, dtype=np.float64).reshape(-1)[:n], -0.49, 0.49)
     segments: list[ChordSegment] = []
     for first, stop in zip(starts, stops):
         label = decode_label(chord_type[first], root[first], bass[first])
-        start = 0.0 if first == 0 else (first - 0.5 + shift[first]) / frame_rate
-        end = end_time if stop == n else min((stop - 0.5 + shift[stop]) / frame_rate, end_time)
+        start = 0.0 if first == 0 else float((first - 0.5 + shift[first]) / frame_rate)
+        end = end_time if stop == n else min(float((stop - 0.5 + shift[stop]) / frame_rate), end_time)
         if start >= end_time:
             break  # frames past the end of the audio (padding) are dropped
         if segments and segments[-1].label == label:
