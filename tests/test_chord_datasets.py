@@ -259,6 +259,23 @@ def test_the_scan_counts_the_labels_reduced_to_a_chord_of_other_notes(tmp_path):
     assert "C:maj/b7" not in report
 
 
+def test_the_scan_does_not_list_a_bass_outside_its_chord_type_as_a_reduction(tmp_path):
+    """A:min7/4 trains as min7 over D, which writes back as A:min7/4, its own notes: the data report listed it
+    as reduced to a chord of other notes, 'A:min7/4 → A:min7/4', and C:maj/#4 as 'C:maj/#4 → C:maj/b5'."""
+    segments = [
+        ChordSegment(0.0, 1.0, "A:min7/4"),
+        ChordSegment(1.0, 2.0, "C:maj/#4"),
+        ChordSegment(2.0, 3.0, "C:maj/b3"),
+        ChordSegment(3.0, 4.0, "C:9/b2"),  # drops the 9 it holds: still a reduction
+    ]
+    write_lab(tmp_path / "s.lab", segments)
+    _wav(tmp_path / "s.wav", 4.0)
+    index = scan_song_folder(tmp_path)
+    assert index.reduced_labels == {"C:9/b2": ("C:7(b9)/b2", 1, 1.0)}
+    report = index.report()
+    assert "A:min7/4" not in report and "C:maj/#4" not in report and "C:maj/b3" not in report
+
+
 def test_split_by_song_is_disjoint_deterministic_and_order_free():
     songs = [SongEntry(f"s{i:02d}", None, None) for i in range(20)]
     train, val, test = split_songs(songs, 0.1, 0.2, seed=1)

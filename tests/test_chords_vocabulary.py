@@ -119,6 +119,8 @@ def test_unmappable_labels_become_x_keeping_the_root_and_bass_they_have(label, r
         ("C:maj7(*5)", "C:maj7"),  # an omitted fifth counted as played
         ("C:9/b2", "C:7(b9)/b2"),  # the bass kept
         ("C:maj/b7", None),  # the notes of C:7/b7: spelled otherwise, not reduced
+        ("A:min7/4", None),  # min7 over D: the type and bass hold its notes
+        ("C:maj/#4", None),  # C:maj/b5, the same notes
         ("C:min(*b3)", None),  # the notes of C:5
         ("C:7(*3)", None),  # X, not a reduction
         ("N", None),

@@ -249,7 +249,8 @@ def reduced_label(label: str) -> str | None:
     """The chord `label` trains as where its notes are not the label's own (rules 2 and 3 of the module
     docstring): ``reduced_label("C:aug(b7)") == "C:aug"``, ``"C:7(#5)"`` → ``"C:7"``, ``"C:maj7(*5)"`` →
     ``"C:maj7"``. None where a chord type holds exactly its notes (rule 1, whatever the spelling: ``C:maj/b7``
-    is C:7/b7), for N and X, and for a label that becomes X (rule 4).
+    is C:7/b7) or holds them but for a bass outside it, which the bass class keeps (``A:min7/4``: min7 over
+    D, written back as ``A:min7/4``), for N and X, and for a label that becomes X (rule 4).
 
     Raises `audiotrain.chords.harte.HarteError` for a label that is not Harte syntax.
     """
@@ -259,7 +260,10 @@ def reduced_label(label: str) -> str | None:
     index = encode_chord(chord)
     if index.chord_type == X_INDEX:
         return None
-    return decode_label(index.chord_type, index.root, index.bass)
+    reduced = decode_label(index.chord_type, index.root, index.bass)
+    # A bass outside its chord type (A:min7/4: min7 over D) is held by the type and bass heads together: it
+    # writes back as the label's own notes, so nothing was dropped (C:maj/#4 is C:maj/b5, a spelling).
+    return None if parse_harte(reduced).intervals == chord.intervals else reduced
 
 
 def normalize_label(label: str) -> str:
