@@ -425,3 +425,23 @@ def test_billboards_transcriptions_that_no_name_pairs_are_told_how_to_score_them
     one = ["score", str(pred / "0003" / "audio.lab"), "--data", str(ann / "0003" / "majmin.lab")]
     assert chords.main(one) == 0
     assert "| majmin | 100.00 |" in capsys.readouterr().out
+
+
+def test_scores_md_lists_each_chord_types_precision_recall_and_f1(tmp_path):
+    """A musician scoring a jazz set's extended chords found the chord types' precision, recall and F1 only
+    in scores.json's frames: scores.md, the file to read, had the mir_eval table and the costliest errors."""
+    reference = "0.0 2.0 C:9\n2.0 4.0 F:maj9\n4.0 6.0 D:min11\n6.0 8.0 G:sus4(b7)\n8.0 10.0 X\n"
+    estimate = "0.0 2.0 C:7\n2.0 4.0 F:maj9\n4.0 6.0 D:min7\n6.0 8.0 G:sus4(b7)\n8.0 10.0 C:maj\n"
+    pred, ann = _folders(tmp_path, {"tune": estimate}, {"tune": reference})
+    out = tmp_path / "out"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(out)]) == 0
+    scores_md = (out / "scores.md").read_text()
+    frames = json.loads((out / "scores.json").read_text())["frames"]["chord_type"]
+    assert frames["per_class"]["9"]["support"] == 200 and frames["per_class"]["7"]["precision"] == 0.0
+    assert "| chord type | precision | recall | F1 | reference frames | transcribed frames |" in scores_md
+    assert "| 9 | 0.00 | 0.00 | 0.00 | 200 | 0 |" in scores_md
+    assert "| 7 | 0.00 | 0.00 | 0.00 | 0 | 200 |" in scores_md
+    assert "| maj9 | 100.00 | 100.00 | 100.00 | 200 | 200 |" in scores_md
+    assert "| sus4(b7) | 100.00 | 100.00 | 100.00 | 200 | 200 |" in scores_md
+    assert f"macro F1 {100 * frames['macro_f1']:.2f}" in scores_md
+    assert "| X |" not in scores_md  # the reference's X is left out, as mir_eval leaves it out

@@ -289,7 +289,7 @@ class EvaluationResult:
         )
 
     def report(self) -> str:
-        """scores.md: the score table, then the costliest errors."""
+        """scores.md: the score table, the chord types' precision, recall and F1, then the costliest errors."""
         errors = self.listed_errors
         lines = [scored_line(self.scored), ""] if self.scored else []
         end_of = "transcription" if (self.scored or {}).get("predictions") else "audio"  # (score's: no audio)
@@ -301,6 +301,8 @@ class EvaluationResult:
             lines += [gap_filled_note(self.gap_filled), ""]
         if self.frames_note:
             lines += [f"Note: {self.frames_note}.", ""]
+        else:
+            lines += [*chord_type_table(self.frame_metrics()["chord_type"]), ""]
         for title, kind in (
             ("Where majmin is lost (% of its scored time)", "majmin"),
             ("Where the bass costs majmin_inv, majmin right (% of its scored time)", "majmin_inv_bass"),
@@ -369,6 +371,24 @@ class EvaluationResult:
             "gap_filled_references": {name: asdict(reference) for name, reference in self.gap_filled.items()},
             "songs_trained_on": self.trained_on,
         }
+
+
+def chord_type_table(chord_type: Mapping[str, Any]) -> list[str]:
+    """scores.md's table of each chord type's precision, recall and F1 over frames (in %) with its frames in
+    the reference and the transcription, from `frame_metrics`'s ``chord_type``: a musician reads there which
+    qualities the model confuses, without opening scores.json."""
+    macro = chord_type["macro_f1"]
+    lines = [
+        "Chord types frame by frame (% of frames; reference X left out, as mir_eval leaves it out; "
+        f"macro F1 {'-' if macro is None else f'{100 * macro:.2f}'}):",
+        "",
+        "| chord type | precision | recall | F1 | reference frames | transcribed frames |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in chord_type["per_class"].items():
+        figures = " | ".join(f"{100 * row[key]:.2f}" for key in ("precision", "recall", "f1"))
+        lines.append(f"| {name} | {figures} | {row['support']} | {row['predicted']} |")
+    return lines
 
 
 def scored_record(predictor: ChordPredictor, data: str | Path | None) -> dict[str, Any]:
