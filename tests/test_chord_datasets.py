@@ -254,7 +254,9 @@ def test_the_scan_counts_the_labels_reduced_to_a_chord_of_other_notes(tmp_path):
     assert (
         "3 chord labels reduced to one of the 32 chord types (4.5 s, 75.0% of the annotated time)" in report
     )
-    assert "C:7(#5) → C:7: 2 segments, 2.0 s\n    C:aug(b7) → C:aug: 1 segment, 1.5 s" in report
+    lab = tmp_path / "r.lab"
+    listed = f"C:7(#5) → C:7: 2 segments, 2.0 s, at 1.50 s of {lab}\n    C:aug(b7) → C:aug: 1 segment, 1.5 s"
+    assert listed in report
     assert "1 chord label outside the 32 chord types (1.0 s, 16.7% of the annotated time)" in report
     assert "C:maj/b7" not in report
 
@@ -274,6 +276,23 @@ def test_the_scan_does_not_list_a_bass_outside_its_chord_type_as_a_reduction(tmp
     assert index.reduced_labels == {"C:9/b2": ("C:7(b9)/b2", 1, 1.0)}
     report = index.report()
     assert "A:min7/4" not in report and "C:maj/#4" not in report and "C:maj/b3" not in report
+
+
+def test_the_scan_says_where_each_label_it_changes_is_found(tmp_path):
+    """The report listed 'B:7(*3): 3 segments, 6.0 s' and 'C:aug(b7) → C:aug' with no file: in a set of
+    hundreds of annotations a musician could not find the chords to correct or check."""
+    first = [
+        ChordSegment(0.0, 2.0, "N"), ChordSegment(2.0, 4.0, "B:7(*3)"), ChordSegment(4.0, 6.0, "C:aug(b7)")
+    ]
+    second = [
+        ChordSegment(0.0, 1.5, "B:7(*3)"), ChordSegment(1.5, 3.0, "B:7(*3)"), ChordSegment(3.0, 6.0, "N")
+    ]
+    for name, segments in (("a", first), ("b", second)):
+        write_lab(tmp_path / f"{name}.lab", segments)
+        _wav(tmp_path / f"{name}.wav", 6.0)
+    report = scan_song_folder(tmp_path).report()
+    assert f"B:7(*3): 3 segments, 5.0 s, first at 2.00 s of {tmp_path / 'a.lab'}, in 2 files" in report
+    assert f"C:aug(b7) → C:aug: 1 segment, 2.0 s, at 4.00 s of {tmp_path / 'a.lab'}" in report
 
 
 def test_split_by_song_is_disjoint_deterministic_and_order_free():

@@ -194,6 +194,9 @@ class SongIndex:
     #: Labels of those songs that train as a chord of other notes (`reduced_label`): ``{label: (reduced
     #: label, segments, seconds)}``.
     reduced_labels: dict[str, tuple[str, int, float]] = field(default_factory=dict)
+    #: Where each label of `outside_vocabulary` and `reduced_labels` is first found in each annotation that
+    #: holds it: ``{label: [(annotation, start seconds), ...]}``, so that the report says where to look.
+    label_places: dict[str, list[tuple[Path, float]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.songs)
@@ -217,6 +220,16 @@ class SongIndex:
             + len(self.not_in_a_part)
         )
 
+    def _label_place(self, label: str) -> str:
+        """``", first at 2.00 s of a.lab, in 3 files"``: where the report's `label` is (`label_places`)."""
+        places = self.label_places.get(label)
+        if not places:
+            return ""
+        path, start = places[0]
+        if len(places) == 1:
+            return f", at {start:.2f} s of {path}"
+        return f", first at {start:.2f} s of {path}, in {len(places)} files"
+
     def _labels_group(
         self, labels: dict[str, tuple[str, int, float]], reduced: bool
     ) -> tuple[str, str, list[str]]:
@@ -232,7 +245,7 @@ class SongIndex:
         else:
             how = "X (unknown chord), keeping the root and bass"
         items = [
-            f"{label}{f' → {to}' if to else ''}: {plural(n, 'segment')}, {s:.1f} s"
+            f"{label}{f' → {to}' if to else ''}: {plural(n, 'segment')}, {s:.1f} s{self._label_place(label)}"
             for label, (to, n, s) in sorted(labels.items(), key=lambda item: (-item[1][2], item[0]))
         ]
         return (
@@ -857,7 +870,7 @@ def scan_song_folder(
                     )
                 )
                 continue
-            _count_vocabulary_changes(segments, index)
+            _count_vocabulary_changes(segments, index, annotation_path)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
         index.songs.append(SongEntry(name, audio_path, annotation_path, jams_annotation))
     for annotation_path in sorted(annotations.values()):
@@ -1180,19 +1193,26 @@ def _annotations_held(several: SeveralAnnotationsWarning) -> str:
     )
 
 
-def _count_vocabulary_changes(segments: Sequence[ChordSegment], index: SongIndex) -> None:
+def _count_vocabulary_changes(segments: Sequence[ChordSegment], index: SongIndex, annotation: Path) -> None:
     """Add a used song's annotated time to `index`, its chords that no chord type represents (they count as
-    X) and those reduced to a chord of other notes, so that what the vocabulary does to a dataset's labels
-    (a notation it does not read, a jazz set's extensions) shows before training."""
+    X) and those reduced to a chord of other notes, with where each is first found in `annotation`, so that
+    what the vocabulary does to a dataset's labels (a notation it does not read, a jazz set's extensions)
+    shows before training, and where to look."""
     for segment in segments:
         index.annotated_seconds += segment.duration
+        changed = False
         if _outside_vocabulary(segment.label):
             count, seconds = index.outside_vocabulary.get(segment.label, (0, 0.0))
             index.outside_vocabulary[segment.label] = (count + 1, seconds + segment.duration)
+            changed = True
         reduced = _reduced_label(segment.label)
         if reduced is not None:
             _, count, seconds = index.reduced_labels.get(segment.label, (reduced, 0, 0.0))
             index.reduced_labels[segment.label] = (reduced, count + 1, seconds + segment.duration)
+            changed = True
+        places = index.label_places.setdefault(segment.label, []) if changed else None
+        if places is not None and (not places or places[-1][0] != annotation):  # (one annotation at a time)
+            places.append((annotation, segment.start))
 
 
 @functools.lru_cache(maxsize=4096)

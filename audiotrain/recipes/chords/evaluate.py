@@ -289,7 +289,7 @@ class EvaluationResult:
         )
 
     def report(self) -> str:
-        """scores.md: the score table, the chord types' precision, recall and F1, then the costliest errors."""
+        """scores.md: the score table, each chord type's precision, recall and F1, the costliest errors."""
         errors = self.listed_errors
         lines = [scored_line(self.scored), ""] if self.scored else []
         end_of = "transcription" if (self.scored or {}).get("predictions") else "audio"  # (score's: no audio)
