@@ -196,6 +196,16 @@ def test_label_smoothing_help_names_every_loss_it_smooths(capsys):
     assert smoothed in text
 
 
+def test_train_help_names_the_label_syntax_and_the_chord_types_labels_train_as(capsys):
+    """train --help said nothing of the labels: a musician with C:13, C:sus4(b7) or C:7(#5) annotations could
+    not learn there that labels are Harte syntax, nor which 32 chord types they train as."""
+    assert chords.main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Harte syntax (A:min, G:7, C:maj7/3, N, X)" in text
+    assert "one of 32 chord types, with a root and a bass: N, X, maj, min, dim, aug, sus2, sus4, 5, 1," in text
+    assert "maj6(9), 7(b9), 7(#9);" in text and "data_report.txt" in text
+
+
 def test_adamw_keeps_mlxs_rule_by_default_and_bias_correction_gives_torchs(capsys):
     # The default learning rate was tuned with MLX's AdamW (no bias correction): kept, and documented.
     parser = chords._training_parser("prog", "test", needs_data=False)

@@ -42,6 +42,7 @@ from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import TRACEBACK_ENV, env_flag, error_status, say_error
 from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.chords.lab import SeveralAnnotationsWarning, ZeroLengthSegmentsWarning
+from audiotrain.chords.vocabulary import CHORD_TYPES
 from audiotrain.datasets._folders import as_stored
 from audiotrain.datasets.chord_songs import scan_song_folder  # noqa: F401
 from audiotrain.distributed import collectives
@@ -509,6 +510,14 @@ def _note_demo_flags_with_data(args: argparse.Namespace, config: TrainingConfig)
         )
 
 
+#: What train --help says of the annotations' labels: a musician's first question is which chords it learns.
+_LABELS_HELP = (
+    "Chord labels are Harte syntax (A:min, G:7, C:maj7/3, N, X) and each trains as one of "
+    f"{len(CHORD_TYPES)} chord types, with a root and a bass: {', '.join(CHORD_TYPES)}; a label outside "
+    "them trains as X or with extensions dropped (C:7(#5) as C:7), each listed in data_report.txt."
+)
+
+
 def _cmd_train(argv: list[str], demo: bool) -> int:
     prog = "python -m audiotrain.recipes.chords" + ("" if demo else " train")
     description = (
@@ -516,7 +525,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if demo
         else "Train on a folder of songs (split by song, or by folder with --data.split_by, into "
         "train/val/test), then evaluate on the test songs; every file the folder's scan leaves out is listed "
-        "in the run folder's data_report.txt."
+        "in the run folder's data_report.txt. " + _LABELS_HELP
     )
     # The demo's flags need no command, but `--help` without one is the overview of the commands.
     help_command = "python -m audiotrain.recipes.chords demo --help" if demo else None
