@@ -445,3 +445,15 @@ def test_scores_md_lists_each_chord_types_precision_recall_and_f1(tmp_path):
     assert "| sus4(b7) | 100.00 | 100.00 | 100.00 | 200 | 200 |" in scores_md
     assert f"macro F1 {100 * frames['macro_f1']:.2f}" in scores_md
     assert "| X |" not in scores_md  # the reference's X is left out, as mir_eval leaves it out
+
+
+def test_score_names_the_reference_labels_its_frame_figures_read_as_another_chord(tmp_path, capsys):
+    """evaluate's scan listed the annotations' labels that count as X or as a reduced chord type; score read
+    the same annotations into its frame figures (the chord types' precision, recall, F1) and said nothing."""
+    reference = "0.0 2.0 C:maj\n2.0 4.0 B:7(*3)\n4.0 6.0 C:aug(b7)\n"
+    pred, ann = _folders(tmp_path, {"tune": "0.0 6.0 C:maj\n"}, {"tune": reference})
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 0
+    err = capsys.readouterr().err
+    assert f"B:7(*3): 1 segment, 2.0 s, at 2.00 s of {ann / 'tune.lab'}" in err
+    assert f"C:aug(b7) → C:aug: 1 segment, 2.0 s, at 4.00 s of {ann / 'tune.lab'}" in err
+    assert "the frame figures read these annotation labels as the chord types train them" in err

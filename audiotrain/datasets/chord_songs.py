@@ -220,6 +220,17 @@ class SongIndex:
             + len(self.not_in_a_part)
         )
 
+    def vocabulary_lines(self) -> list[str]:
+        """The report's lists of the labels the chord types change (`outside_vocabulary`, `reduced_labels`),
+        alone: for `score`, which reads annotations without a scan."""
+        lines = []
+        outside = {label: ("", *counts) for label, counts in self.outside_vocabulary.items()}
+        for labels, reduced in ((outside, False), (self.reduced_labels, True)):
+            if labels:
+                one, many, items = self._labels_group(labels, reduced)
+                lines += [f"  {plural(len(items), one, many)}:", *("    " + item for item in items)]
+        return lines
+
     def _label_place(self, label: str) -> str:
         """``", first at 2.00 s of a.lab, in 3 files"``: where the report's `label` is (`label_places`)."""
         places = self.label_places.get(label)
@@ -870,7 +881,7 @@ def scan_song_folder(
                     )
                 )
                 continue
-            _count_vocabulary_changes(segments, index, annotation_path)
+            count_vocabulary_changes(segments, index, annotation_path)
         name = audio_path.relative_to(root).with_suffix("").as_posix()  # as on disk
         index.songs.append(SongEntry(name, audio_path, annotation_path, jams_annotation))
     for annotation_path in sorted(annotations.values()):
@@ -1193,7 +1204,7 @@ def _annotations_held(several: SeveralAnnotationsWarning) -> str:
     )
 
 
-def _count_vocabulary_changes(segments: Sequence[ChordSegment], index: SongIndex, annotation: Path) -> None:
+def count_vocabulary_changes(segments: Sequence[ChordSegment], index: SongIndex, annotation: Path) -> None:
     """Add a used song's annotated time to `index`, its chords that no chord type represents (they count as
     X) and those reduced to a chord of other notes, with where each is first found in `annotation`, so that
     what the vocabulary does to a dataset's labels (a notation it does not read, a jazz set's extensions)

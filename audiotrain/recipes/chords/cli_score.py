@@ -22,7 +22,13 @@ from audiotrain.chords.lab import (
 )
 from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
-from audiotrain.datasets.chord_songs import _ANNOTATION_PRIORITY, ANNOTATION_SUFFIXES, frame_targets
+from audiotrain.datasets.chord_songs import (
+    _ANNOTATION_PRIORITY,
+    ANNOTATION_SUFFIXES,
+    SongIndex,
+    count_vocabulary_changes,
+    frame_targets,
+)
 from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_songs
 from audiotrain.metrics.chord_scores import (
     trim_reference as trim_reference_to,  # (the flag has the plain name)
@@ -176,6 +182,7 @@ def score_predictions(
     jams_annotation: int = 0,
     transcriptions: tuple[Path, ...] = (),
     trim_reference: bool = True,
+    labels: SongIndex | None = None,
 ) -> EvaluationResult:
     """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
     `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
@@ -184,7 +191,8 @@ def score_predictions(
     transcription's end where the annotation runs past it by 2 s at most (`trim_reference`,
     `EvaluationResult.trimmed`, as evaluate trims it to the audio; `trim_reference` False: never, every song
     scored as mir_eval.chord.evaluate scores the two files); the frame figures are counted at
-    `FRAME_RATE`, a transcription's part outside its span as N."""
+    `FRAME_RATE`, a transcription's part outside its span as N. `labels` collects the annotations' labels
+    that the chord types change (`count_vocabulary_changes`), which the frame figures read so."""
     start = time.perf_counter()
     paired, skipped = _pairs(predictions, data, leave_out, transcriptions)
     if not paired:
@@ -210,6 +218,8 @@ def score_predictions(
         except EmptyAnnotationError as error:  # a song left out, as evaluate leaves it out; not the others
             skipped[song] = str(error)
             continue
+        if labels is not None:
+            count_vocabulary_changes(reference, labels, annotation)
         if estimate and trim_reference:
             # A transcription ends where its audio does (predict's): a reference past it by 2 s at most is
             # trimmed there, as evaluate trims it to the audio: both score the same transcription alike.
@@ -363,7 +373,17 @@ def _cmd_score(argv: list[str]) -> int:
         "trim_reference": args.trim_reference,
     }
     against = () if args.against is None else (args.against,)
-    result = score_predictions(args.predictions, args.data, transcriptions=against, **settings)
+    labels = SongIndex(args.data)
+    result = score_predictions(args.predictions, args.data, transcriptions=against, labels=labels, **settings)
+    if labels.vocabulary_lines():
+        # (as evaluate's scan lists them: the chord types' figures count these as another chord, or as X)
+        print(
+            f"{args.data}: the frame figures read these annotation labels as the chord types train them; "
+            "mir_eval scores them as written",
+            *labels.vocabulary_lines(),
+            sep="\n",
+            file=sys.stderr,
+        )
     comparison = None
     if args.against is not None:
         other = score_predictions(args.against, args.data, transcriptions=(args.predictions,), **settings)
