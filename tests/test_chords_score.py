@@ -457,3 +457,23 @@ def test_score_names_the_reference_labels_its_frame_figures_read_as_another_chor
     assert f"B:7(*3): 1 segment, 2.0 s, at 2.00 s of {ann / 'tune.lab'}" in err
     assert f"C:aug(b7) → C:aug: 1 segment, 2.0 s, at 4.00 s of {ann / 'tune.lab'}" in err
     assert "the frame figures read these annotation labels as the chord types train them" in err
+
+
+def test_transcriptions_saying_x_are_told_that_mirex_counts_x_as_right(tmp_path, capsys):
+    """A transcription of X (unknown chord) alone scored mirex 100 beside root 0, as mir_eval scores X, and
+    nothing said why: a musician read 100 as the model's, not as mir_eval's rule for X."""
+    pred, ann = _folders(tmp_path, {"tune": "0.0 6.0 X\n6.0 8.0 F:maj\n"}, {"tune": REFERENCE})
+    out = tmp_path / "out"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| mirex | 100.00 |" in printed and "| root | 25.00 |" in printed
+    note = (
+        "note: the transcriptions say X (unknown chord) over 6.0 s, 75.0% of the time scored: mir_eval's "
+        "mirex counts an estimated X as right against any chord"
+    )
+    assert note in printed and note in (out / "scores.md").read_text()
+    capsys.readouterr()
+    (tmp_path / "b").mkdir()
+    pred2, _ = _folders(tmp_path / "b", {"tune": REFERENCE}, {})
+    assert chords.main(["score", str(pred2), "--data", str(ann)]) == 0
+    assert "say X" not in capsys.readouterr().out

@@ -408,6 +408,8 @@ def _cmd_score(argv: list[str]) -> int:
     print(result.scores.table())
     if result.trimmed:
         print(trimmed_note(result.trimmed, listed=TRIMMED_LISTED))
+    if result.unknown_chord_note:
+        print(result.unknown_chord_note)
     if result.gap_filled:
         print(gap_filled_note(result.gap_filled))
     for line in _far_past_notes(result.pairs):

@@ -49,7 +49,7 @@ from audiotrain._system import versions
 from audiotrain._text import listed, plural, without_control_characters
 from audiotrain.audio import AudioError
 from audiotrain.chords.decode import decode_frames_and_offsets, frames_to_segments
-from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES
+from audiotrain.chords.harte import NO_CHORD, PITCH_CLASS_NAMES, UNKNOWN_CHORD
 from audiotrain.chords.lab import DEFAULT_TOLERANCE, ChordSegment, with_lab_times, write_lab
 from audiotrain.chords.vocabulary import (
     CHORD_TYPES,
@@ -278,6 +278,27 @@ class EvaluationResult:
         return self.costliest_errors()
 
     @property
+    def unknown_chord_note(self) -> str:
+        """Where the transcriptions say X, how long: mir_eval's mirex counts an estimated X as right against
+        any chord, so a mirex far above root says so ("" where no transcription says X)."""
+        said = scored = 0.0
+        for reference, estimate in self.pairs.values():
+            if not reference:
+                continue
+            start, end = reference[0].start, reference[-1].end
+            scored += end - start
+            said += sum(
+                max(0.0, min(s.end, end) - max(s.start, start)) for s in estimate if s.label == UNKNOWN_CHORD
+            )
+        if said <= 0:
+            return ""
+        return (
+            f"note: the transcriptions say X (unknown chord) over {said:.1f} s, "
+            f"{100 * said / scored:.1f}% of the time scored: mir_eval's mirex counts an estimated X as right "
+            "against any chord (and root against N), the other scores as wrong"
+        )
+
+    @property
     def frames_note(self) -> str:
         """Why the frame figures and the confusion plot are empty, when they are ("" otherwise)."""
         if self.confusion.sum():
@@ -299,6 +320,8 @@ class EvaluationResult:
             lines += [trimmed_note(self.trimmed), ""]
         if self.gap_filled:
             lines += [gap_filled_note(self.gap_filled), ""]
+        if self.unknown_chord_note:
+            lines += [self.unknown_chord_note, ""]
         if self.frames_note:
             lines += [f"Note: {self.frames_note}.", ""]
         else:

@@ -1705,6 +1705,8 @@ def _evaluate_held_out(
     results(format_table({"model": evaluation.scores}, intervals=True, others_in=scores_files))
     if evaluation.trimmed:
         results(trimmed_note(evaluation.trimmed, listed=TRIMMED_LISTED))
+    if evaluation.unknown_chord_note:
+        results(evaluation.unknown_chord_note)
     if evaluation.gap_filled:
         results(gap_filled_note(evaluation.gap_filled, listed=TRIMMED_LISTED))
     if evaluation.frames_note:
