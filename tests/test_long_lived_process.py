@@ -530,6 +530,25 @@ def test_a_fit_in_a_daemon_thread_as_the_script_ends_stops_saves_and_the_process
     assert (last / "trainer_state.json").is_file()
 
 
+def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(tmp_path):
+    """With min_epochs not yet met, Python's exit asked the daemon thread's fit to stop through should_stop,
+    which waits for min_epochs: it said 'stopping it after the current step', waited 60 s and MLX aborted
+    the process all the same (status 134). It now stops as a first Ctrl-C does, `interrupted` saved."""
+    script = DAEMON_FIT_AS_THE_SCRIPT_ENDS.replace("max_epochs=100000,", "max_epochs=100000, min_epochs=100000,")
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=child_env(tests=True),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and "terminate called" not in out, out
+    (interrupted,) = tmp_path.glob("**/checkpoints/interrupted")
+    assert (interrupted / "trainer_state.json").is_file()
+
+
 def test_the_signals_warning_is_for_a_fit_in_another_thread_only_and_points_at_its_fit_call(
     tmp_path, monkeypatch
 ):

@@ -12,13 +12,14 @@ thread only. So, where `fit` (or `validate`, `test`, `predict`) runs in another 
   them as it ends.
 - Ctrl-C and SIGTERM cannot stop it: `warn_signals_do_not_reach_this_thread` says so, once.
 - A fit still running in a daemon thread as Python exits would be cut off mid-step, its streams held: MLX
-  aborts the process (status 134), nothing saved. `stop_fit_at_exit` has Python's exit ask it to stop
-  (`should_stop`, as from another thread) and wait for its thread to end, `last` saved.
+  aborts the process (status 134), nothing saved. `stop_fit_at_exit` has Python's exit ask it to stop (as a
+  first Ctrl-C does, `interrupted` saved) and wait for its thread to end.
 """
 
 from __future__ import annotations
 
 import atexit
+import signal
 import sys
 import threading
 import time
@@ -84,18 +85,20 @@ def fit_ended() -> None:
 
 @atexit.register
 def _stop_fits_at_exit(timeout: float = EXIT_WAIT_S) -> None:
-    """Ask the fits still running in daemon threads to stop after their current step, as `should_stop` set
-    from another thread does (their `last` is saved), and wait up to `timeout` s in all for their threads to
-    end, releasing their MLX streams; a fit that has not stopped by then is cut off as before."""
+    """Ask the fits still running in daemon threads to stop after their current step or validation batch,
+    as a first Ctrl-C does (`interrupted` saved, `last` its copy), and wait up to `timeout` s in all for their
+    threads to end, releasing their MLX streams; a fit that has not stopped by then is cut off as before.
+    Not `should_stop`: it waits for `min_epochs` and `min_steps` and for a validation to end, which a process
+    that is exiting cannot."""
     running = [(thread, fit()) for thread, fit in list(_fits_in_threads.items()) if thread.is_alive()]
     for thread, trainer in running:
         if trainer is not None:
             print(
                 f"audiotrain: Python is exiting while Trainer.fit runs in thread {thread.name!r}: stopping "
-                f"it after the current step (its last checkpoint saved; up to {timeout:g} s)",
+                f"it after the current step or validation batch (its checkpoint saved; up to {timeout:g} s)",
                 file=sys.stderr,
             )
-            trainer.should_stop = True
+            trainer._stopping.request(signal.SIGINT, cause="Python is exiting")
     deadline = time.monotonic() + timeout
     for thread, _ in running:
         thread.join(max(0.0, deadline - time.monotonic()))
