@@ -534,7 +534,7 @@ def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(
     """With min_epochs not yet met, Python's exit asked the daemon thread's fit to stop through should_stop,
     which waits for min_epochs: it said 'stopping it after the current step', waited 60 s and MLX aborted
     the process all the same (status 134). It now stops as a first Ctrl-C does, `interrupted` saved."""
-    script = DAEMON_FIT_AS_THE_SCRIPT_ENDS.replace("max_epochs=100000,", "max_epochs=100000, min_epochs=100000,")
+    script = DAEMON_FIT_AS_THE_SCRIPT_ENDS.replace("max_epochs=100000,", "max_epochs=9**9, min_epochs=9**9,")
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
