@@ -2437,6 +2437,29 @@ def test_a_song_of_one_artist_never_pairs_the_same_named_song_of_another_in_the_
     assert [song.name for song in index.songs] == ["Please Please Me/02 - Misery"]
 
 
+def test_the_same_artists_song_in_year_named_or_numbered_folders_still_pairs_by_its_name(tmp_path):
+    """The folder check of 68a72cc9 refused songs it used to pair rightly: both roots the artist's folder
+    (--data "The Beatles", --data.annotations chordlab/The_Beatles, its own name not counted), an album
+    folder with its year where the annotation's has its place (1969 - Abbey Road, 12_-_Abbey_Road), and
+    annotations in numbered folders (0012/), whose number names no artist. Another artist's still is not."""
+    audio, chordlab = tmp_path / "audio" / "The Beatles", tmp_path / "chordlab" / "The_Beatles"
+    _wav(audio / "1969 - Abbey Road" / "01 - Come Together.wav", SEGMENTS[-1].end)
+    write_lab(chordlab / "12_-_Abbey_Road" / "01_-_Come_Together.lab", SEGMENTS)
+    _wav(audio / "Rips" / "1963 - Please Please Me" / "02 - Misery.wav", SEGMENTS[-1].end)
+    write_lab(chordlab / "01_-_Please_Please_Me" / "02_-_Misery.lab", SEGMENTS)
+    _wav(audio / "Help!" / "03 - Yesterday.wav", SEGMENTS[-1].end)
+    write_lab(chordlab / "0007" / "03 - Yesterday.lab", SEGMENTS)
+    _wav(audio / "Queen" / "Greatest_Hits_II" / "01_-_Intro.wav", SEGMENTS[-1].end)
+    write_lab(chordlab / "Zweieck" / "0001" / "01_-_Intro.lab", SEGMENTS)
+    index = scan_song_folder(audio, annotations_dir=chordlab)
+    assert sorted(song.name for song in index.songs) == [
+        "1969 - Abbey Road/01 - Come Together",
+        "Help!/03 - Yesterday",
+        "Rips/1963 - Please Please Me/02 - Misery",
+    ]
+    assert set(dict(index.ambiguous)) == {audio / "Queen/Greatest_Hits_II/01_-_Intro.wav"}
+
+
 def test_a_lab_with_a_header_line_or_its_label_first_says_so_in_the_scan(tmp_path):
     """uspop2002's `.lab` with a header line (`start_time end_time chord`), Schubert Winterreise's CSV renamed
     `.lab` (`"start";"end";"shorthand";...`) and RWC stand-ins written label first (`N 0.0 1.0`) were each

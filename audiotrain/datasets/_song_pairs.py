@@ -150,23 +150,37 @@ def _mirrored(audio: Path, audio_root: Path, annotations: list[Path], annotation
 
 def _folders_agree(audio: Path, audio_root: Path, annotation: Path, annotations_root: Path) -> bool:
     """Whether `annotation`, the one annotation of the audio's name, may be its own by their folders: where
-    both lie in sub-folders, some folder name along one path (the audio folder's own name counted:
-    ``--data "The Beatles"``) is one along the other, or holds it (``Please Please Me`` in
-    ``01_-_Please_Please_Me``). Queen's ``Greatest_Hits_II/01_-_Intro.wav`` is not Zweieck's
+    both lie in sub-folders named by more than a number, some folder name along one path (each root's own
+    name counted against the other's sub-folders: ``--data "The Beatles"``) is one along the other, or
+    holds it (``Please Please Me`` in ``01_-_Please_Please_Me``), their leading numbers (a year, an
+    album's place) aside. Queen's ``Greatest_Hits_II/01_-_Intro.wav`` is not Zweieck's
     ``Zwielicht/01_-_Intro.lab``; the names alone cannot tell another artist's song of one title."""
-    theirs = [_letters_and_digits(part) for part in annotation.parent.relative_to(annotations_root).parts]
-    mine = audio.parent.relative_to(audio_root).parts
+    theirs = _named_folders(annotation.parent.relative_to(annotations_root).parts)
+    mine = _named_folders(audio.parent.relative_to(audio_root).parts)
     if not theirs or not mine:
-        return True  # a folder without sub-folders tells nothing either way
-    mine_all = [_letters_and_digits(part) for part in (audio_root.resolve().name, *mine)]
-    return any(_folder_names_alike(one, other) for one in mine_all for other in theirs)
+        return True  # a folder without sub-folders, or numbered ones (0012/), tells nothing either way
+    # (a root's name against the other side's sub-folders, never the two roots': both "data" tell nothing)
+    mine_all = [_letters_and_digits(audio_root.resolve().name), *mine]
+    theirs_root = _letters_and_digits(annotations_root.resolve().name)
+    return any(_folder_names_alike(one, other) for one in mine_all for other in theirs) or any(
+        _folder_names_alike(one, theirs_root) for one in mine
+    )
+
+
+def _named_folders(parts: tuple[str, ...]) -> list[str]:
+    """The folder names (`_letters_and_digits`) of `parts` that are more than a number."""
+    return [name for name in map(_letters_and_digits, parts) if name and not name.isdigit()]
 
 
 def _folder_names_alike(one: str, other: str) -> bool:
     """Two folder names (`_letters_and_digits`) that are one, or where the longer holds the shorter of at
-    least 4 characters (so a track or disc number, ``01``, ``cd1``, is not an album's name)."""
-    shorter, longer = sorted((one, other), key=len)
-    return bool(shorter) and (shorter == longer or (len(shorter) >= 4 and shorter in longer))
+    least 4 characters (so a track or disc number, ``01``, ``cd1``, is not an album's name); also with
+    their leading numbers left out (``1963 - Please Please Me`` and ``01_-_Please_Please_Me``)."""
+    for one, other in ((one, other), (one.lstrip("0123456789"), other.lstrip("0123456789"))):
+        shorter, longer = sorted((one, other), key=len)
+        if shorter and (shorter == longer or (len(shorter) >= 4 and shorter in longer)):
+            return True
+    return False
 
 
 def real(path: Path) -> str:
