@@ -2484,6 +2484,16 @@ def test_a_lab_with_a_header_line_or_its_label_first_says_so_in_the_scan(tmp_pat
     assert "(the label comes first: a .lab line is 'start end label', the label last)" in report
 
 
+def test_a_header_line_with_a_comment_below_it_is_still_said_to_be_a_header(tmp_path):
+    """The header hint of 924397ea looked at the next line that was not blank: a header with a comment
+    below it (`start end chord`, then `# converted from uspop2002`) got the bare 'start and end must be
+    numbers', which does not say what to change."""
+    lab = tmp_path / "song.lab"
+    lab.write_text("start end chord\n# converted from uspop2002\n\n0.0 1.0 C\n1.0 2.0 G\n")
+    with pytest.raises(AnnotationError, match="line 1: .*a header of column names.*delete the line"):
+        read_lab(lab)
+
+
 def test_the_data_report_lists_which_annotation_kept_apart_each_recording_pairs_with(tmp_path):
     """With Isophonics' chordlab/ as --data.annotations (or a pairs file), the run's data_report.txt said only
     "10 annotated songs": which annotation each recording trained on could not be checked, where two albums

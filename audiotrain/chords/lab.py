@@ -335,7 +335,8 @@ def _header_hint(text: str, lines_after: Sequence[str]) -> str:
     """Said where the first line holds no number and the next starts with one: a header of column names
     (uspop2002's ``start_time end_time chord``, a CSV's ``"start";"end";"shorthand"``: Schubert
     Winterreise's), which a .lab does not have; mir_eval refuses it too."""
-    following = next((line.strip() for line in lines_after if line.strip()), "")
+    # (the next line that is neither blank nor a comment: a header may have one below it)
+    following = next((line.strip() for line in lines_after if line.strip()[:1] not in ("", "#")), "")
     cells = re.split(r"[\s,;]+", text.replace('"', ""))
     if any(is_number(cell) for cell in cells) or not is_number(re.split(r"[\s,;]+", following)[0]):
         return ""
