@@ -549,6 +549,44 @@ def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(
     assert (interrupted / "trainer_state.json").is_file()
 
 
+THREAD_WORKERS_AS_THE_SCRIPT_ENDS = """
+import audiotrain
+import mlx.core as mx
+import numpy as np
+from audiotrain.data import DataLoader
+
+class Noise:
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        return {"x": np.asarray(mx.random.normal((4,)))}
+
+loader = DataLoader(Noise(), batch_size=4, num_workers=2, worker_type="thread")
+for epoch in range(2):
+    for batch in loader:
+        pass
+print("DONE", flush=True)
+"""
+
+
+def test_a_script_iterating_a_thread_worker_loader_exits_cleanly_every_time(tmp_path):
+    """A script that iterated a DataLoader of thread workers and ended was aborted by MLX as Python exited
+    ('terminate called without an active exception', status 134) in about 1 run in 5: an epoch's worker
+    thread, its Python code done, was collected while it still released its MLX streams, so the exit
+    handler that waits for the workers no longer saw it. 12 runs, none aborted."""
+    for run in range(12):
+        done = subprocess.run(
+            [sys.executable, "-c", THREAD_WORKERS_AS_THE_SCRIPT_ENDS],
+            cwd=tmp_path,
+            env=child_env(tests=True),
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0 and "DONE" in done.stdout, (run, done.returncode, done.stderr)
+
+
 def test_the_signals_warning_is_for_a_fit_in_another_thread_only_and_points_at_its_fit_call(
     tmp_path, monkeypatch
 ):

@@ -1067,7 +1067,7 @@ class WorkerPool:
             for w in self._workers:
                 w.start()
                 if not self.is_process:
-                    _worker_threads.add(w)
+                    _keep_until_ended(w)
         # The dataset goes to a spawned worker on a pipe of its own, written by a thread, not in the spawn
         # pipe's message: `Process.start` writes that message whole before it returns, and a worker that dies
         # reading it (an unguarded main script, re-run as the worker imports it) left a dataset larger than
@@ -1293,7 +1293,17 @@ def _free_at_once(lock: Any) -> bool:
 # The pools of thread workers and their threads, closed and waited for at interpreter exit (a closed pool
 # may be gone while its threads are still ending).
 _thread_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
-_worker_threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+# Held, not weakly: a thread whose Python code is done is dropped from `threading` and may be collected
+# while it still releases its MLX streams, whose binding lets go of the GIL; Python's exit, not waiting
+# for it, then stops it there and MLX aborts the process (status 134, 1 run in 5 of a script iterating a
+# thread-worker loader). `join` returns only once it has released them.
+_worker_threads: set[threading.Thread] = set()
+
+
+def _keep_until_ended(thread: threading.Thread) -> None:
+    """Keep `thread` for `_end_thread_workers_at_exit`, letting go of those that have ended."""
+    _worker_threads.difference_update([ended for ended in list(_worker_threads) if not ended.is_alive()])
+    _worker_threads.add(thread)
 # The pools of process workers, closed at interpreter exit.
 _process_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 
