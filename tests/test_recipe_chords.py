@@ -1740,8 +1740,8 @@ def test_resume_names_a_recorded_demo_setting_no_flag_gives(tiny_run, tmp_path, 
     assert "Traceback" not in err and "Resume with" not in err, err
     assert (
         f"its demo songs were made with data.demo_seed '' ({state_file}: "
-        "module_state.chord_recognition.songs.demo.demo_seed), a value no flag gives (demo_seed must be an "
-        "integer"
+        "module_state.chord_recognition.songs.demo.demo_seed), a value no flag gives "
+        "(ChordDataConfig.demo_seed must be an integer, got str '')"
     ) in err, err
     assert "start a new run folder with --init_from" in err, err
     # The song count and the split are recorded with the run's settings: that field is named.
