@@ -360,3 +360,7 @@ def test_an_on_off_flag_given_text_is_refused_naming_it(name):
     with pytest.raises(ValueError, match=rf"Trainer\({name}='false'\): expected True or False"):
         Trainer(**{name: "false"})
     assert getattr(Trainer(**{name: np.False_}), name) is False
+    # A script written before the check, passing 0 or 1, runs as it did; another number is refused.
+    assert getattr(Trainer(**{name: 0}), name) is False and getattr(Trainer(**{name: np.int64(1)}), name)
+    with pytest.raises(ValueError, match=rf"Trainer\({name}=2\): expected True or False"):
+        Trainer(**{name: 2})

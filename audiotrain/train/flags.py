@@ -268,11 +268,14 @@ def overfit_batches(value: Any) -> int | float:
 
 def switch(name: str, value: Any) -> bool:
     """An on/off flag (`compile`, `enable_checkpointing`, `enable_progress_bar`, ...): True or False (None as
-    False, as before). Text was taken by its truth: Trainer(compile="false") compiled."""
+    False, as before; the integers 0 and 1 as False and True, as scripts written before this check pass
+    them). Text was taken by its truth: Trainer(compile="false") compiled."""
     # (numpy's bool is np.bool_, named "bool" from numpy 2)
-    if value is not None and not isinstance(value, bool) and type(value).__name__ not in ("bool_", "bool"):
-        _fail(name, value, "True or False")
-    return bool(value)
+    if value is None or isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
+        return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
+        return bool(value)
+    _fail(name, value, "True or False")
 
 
 def enable_model_summary(value: Any) -> bool:
