@@ -1192,6 +1192,20 @@ def test_a_stop_while_the_ranks_render_the_demo_songs_stops_them_after_the_song(
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
+def test_ranks_of_a_launcher_render_the_demo_songs_without_a_stop_nobody_sent(tmp_path):
+    """Under mlx.launch (ranks this module did not start), rank 0 renders the demo songs alone while the others
+    wait in a barrier: its stop point after each song met their barrier's all-reduce, and it ended at once with
+    'stopped (Ctrl-C) while reading the songs' (status 130), no signal sent, the other rank on a lost peer."""
+    from tests.distributed import describe, run_ranks
+
+    args = [*TINY, "--num_epochs", "1", "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", "run"]
+    code = f"import sys\nfrom audiotrain.recipes.chords import cli\nsys.exit(cli.main({args!r}))\n"
+    results = run_ranks(code, 2, timeout=240, cwd=tmp_path)
+    assert [r.returncode for r in results] == [0, 0], describe(results)[-4000:]
+    assert len(list((tmp_path / "cache").rglob("song_*.wav"))) == 5
+
+
 def _stopped_by_sigterms(tmp_path, job, times):
     """`run_local_job(job)` with `times` SIGTERMs sent to this process once the job's fake ranks started (the
     file ``started``); what it returned and what it said (its lines and stderr)."""

@@ -947,7 +947,10 @@ def generate_demo_songs(
             _render_song(config, first + rank, entries[first + rank])
         # The recipes' processes (under `stopping_together`) stop together here on a stop signal, after a
         # round, not once the whole set is rendered: a minute or more, past a container's 10 s of grace.
-        stop_point()
+        # Only when every rank renders its share: a rank rendering the whole set alone (rank 0 under a
+        # launcher, the others in a barrier) would meet the others' barrier in stop_point's all-reduce.
+        if world > 1:
+            stop_point()
     wait()
     if rank == 0:
         _write_manifest(manifest_path, params, entries, rendering=False)  # (last: the set is whole)
