@@ -582,6 +582,10 @@ def test_a_rank_the_oom_killer_ended_is_named_with_the_command_that_resumes(tmp_
         "saved then: the same command with --run_dir RUN --resume RUN/checkpoints/last goes on from the "
         "run's newest checkpoint"
     ], said
+    # The CLAP recipe's run folder is --out (it refuses --run_dir): its command names that.
+    said.clear()
+    assert local.run_local_job(job, "unused", [], "--train.processes", log=said.append, run_flag="--out") == 137
+    assert [line for line in said if "--out RUN --resume RUN/checkpoints/last" in line], said
     # A rank a segmentation fault ended is Open MPI's banner alone, as before.
     said.clear()
     job = fake_mpirun(tmp_path, f"printf '%s' '{SIGNAL_BANNER.decode()}' >&2; exit 139")

@@ -449,6 +449,7 @@ def run_local_job(
     argv: Sequence[str],
     flag: str = "--processes",
     log: Callable[[str], None] = print,
+    run_flag: str = "--run_dir",
 ) -> int:
     """Run ``python -m module argv`` as `plan.processes` ranks under MPI and return the job's exit status
     (128 + N when ``mpirun`` was ended by signal N).
@@ -460,6 +461,9 @@ def run_local_job(
     running `failures.ABORT_GRACE_S` after an abort are killed, each step said in one line. SIGHUP (the
     terminal closed) ends ``mpirun``, which ends its ranks; so does this process's death, however it dies
     (`launcher_watch`).
+
+    ``run_flag``: the recipe's flag naming its run folder (the CLAP recipe's is ``--out``), in the command
+    that resumes a job whose rank was killed.
     """
     assert plan.mpi is not None and plan.processes > 1
     cores = usable_cores()
@@ -500,7 +504,7 @@ def run_local_job(
     for rank in explained.killed:  # (Open MPI's banner says "signal 9 (Killed)" only)
         log(
             f"audiotrain: rank {rank} was killed by SIGKILL (the kernel's OOM killer, or a kill -9?), so "
-            "nothing was saved then: the same command with --run_dir RUN --resume RUN/checkpoints/last goes "
+            f"nothing was saved then: the same command with {run_flag} RUN --resume RUN/checkpoints/last goes "
             "on from the run's newest checkpoint"
         )
     if status == 0 and output_failed is not None:  # (141: `| head` left; 1: a full disk, said)

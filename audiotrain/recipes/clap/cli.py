@@ -463,7 +463,9 @@ def _command(argv: list[str]) -> int:
         except USER_ERRORS as error:
             return refusal_status(error, as_started(str(error)))
         to_stderr = functools.partial(print, file=sys.stderr, flush=True)
-        return run_local_job(plan, "audiotrain.recipes.clap", argv, "--train.processes", log=to_stderr)
+        return run_local_job(
+            plan, "audiotrain.recipes.clap", argv, "--train.processes", log=to_stderr, run_flag="--out"
+        )
     if plan.note:
         print(plan.note, file=sys.stderr)
     try:
