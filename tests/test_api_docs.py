@@ -206,3 +206,16 @@ def test_the_readme_layout_names_the_files_of_the_classes_a_task_subclasses():
     for cls in (TrainModule, Trainer, Callback, audiotrain.OptimizerConfig):
         file = Path(inspect.getfile(cls)).name
         assert f" {file}:" in layout or f"({file}:" in layout, (cls.__name__, file)
+
+
+def test_the_readmes_container_paragraph_names_each_recipes_run_folder_flag():
+    """'In a container or a batch job' named --run_dir alone for the run folder, and its one-mount setup
+    `--run_dir /out/run`, which the CLAP recipe refuses ('did you mean --out?')."""
+    from pathlib import Path
+
+    from audiotrain.recipes.clap.cli import OTHER_RECIPES_NAMES
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    paragraph = readme.split("**In a container or a batch job", 1)[1].split("\n\n", 1)[0]
+    clap_flag = OTHER_RECIPES_NAMES["--run_dir"]  # (the CLAP recipe's name for the chord recipe's flag)
+    assert f"`{clap_flag}`" in paragraph and f"`{clap_flag} /out/run`" in paragraph, paragraph
