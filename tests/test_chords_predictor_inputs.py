@@ -421,6 +421,24 @@ def test_integer_samples_cast_to_float_unscaled_are_warned_of_as_integer_samples
         predictor.transcribe(_triad() * 4, sample_rate=SR)
 
 
+def test_the_peak_check_of_a_waveform_copies_none_of_it():
+    """The peak check that refuses a waveform too loud took np.abs of the whole waveform first: a copy as
+    large as the song given (float64 stereo: 8 bytes a sample), on top of the mono mix that follows."""
+    import tracemalloc
+
+    from audiotrain.recipes.chords.predict import _check_peak
+
+    audio = np.random.default_rng(0).uniform(-1, 1, (2, 500_000))
+    size = audio.nbytes
+    tracemalloc.start()
+    try:
+        _check_peak(audio)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 100, f"{peak} bytes allocated to check {size} bytes of audio"
+
+
 def test_the_readmes_live_input_note_says_what_a_buffer_resampled_alone_becomes(checkpoint):
     """A live tool feeds 512-sample buffers of a 48 kHz sound card: resampled one by one each is rounded up
     (236 samples, not 235.2), so they drift against the song, as README's live-input note says (the README

@@ -249,7 +249,8 @@ def _check_peak(audio: np.ndarray) -> None:
     """Refuse a waveform too loud for the features, and warn of one that looks like integer PCM cast to
     float unscaled. Checked before the channels are mixed: finite samples near 3e38 overflowed float32 there
     and were then refused as 'y holds non-finite samples'."""
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    # (max and -min, not max(abs): abs made a copy of the whole waveform, a long song's 8 bytes a sample)
+    peak = float(max(audio.max(), -audio.min())) if audio.size else 0.0
     if peak > LOUDEST_PEAK:
         raise ValueError(
             f"audio peaks at {peak:.1e}, too loud for the features (their CQT overflows float32): float "
