@@ -584,7 +584,8 @@ def test_a_rank_the_oom_killer_ended_is_named_with_the_command_that_resumes(tmp_
     ], said
     # The CLAP recipe's run folder is --out (it refuses --run_dir): its command names that.
     said.clear()
-    assert local.run_local_job(job, "unused", [], "--train.processes", log=said.append, run_flag="--out") == 137
+    status = local.run_local_job(job, "unused", [], "--train.processes", log=said.append, run_flag="--out")
+    assert status == 137
     assert [line for line in said if "--out RUN --resume RUN/checkpoints/last" in line], said
     # A rank a segmentation fault ended is Open MPI's banner alone, as before.
     said.clear()
@@ -1198,9 +1199,10 @@ def test_a_stop_while_the_ranks_render_the_demo_songs_stops_them_after_the_song(
 
 @pytest.mark.slow
 def test_ranks_of_a_launcher_render_the_demo_songs_without_a_stop_nobody_sent(tmp_path):
-    """Under mlx.launch (ranks this module did not start), rank 0 renders the demo songs alone while the others
-    wait in a barrier: its stop point after each song met their barrier's all-reduce, and it ended at once with
-    'stopped (Ctrl-C) while reading the songs' (status 130), no signal sent, the other rank on a lost peer."""
+    """Under mlx.launch (ranks this module did not start), rank 0 renders the demo songs alone while the
+    others wait in a barrier: its stop point after each song met their barrier's all-reduce, and it ended at
+    once with 'stopped (Ctrl-C) while reading the songs' (status 130), no signal sent, the other rank on a
+    lost peer."""
     from tests.distributed import describe, run_ranks
 
     args = [*TINY, "--num_epochs", "1", "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", "run"]

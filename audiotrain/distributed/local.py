@@ -504,8 +504,8 @@ def run_local_job(
     for rank in explained.killed:  # (Open MPI's banner says "signal 9 (Killed)" only)
         log(
             f"audiotrain: rank {rank} was killed by SIGKILL (the kernel's OOM killer, or a kill -9?), so "
-            f"nothing was saved then: the same command with {run_flag} RUN --resume RUN/checkpoints/last goes "
-            "on from the run's newest checkpoint"
+            f"nothing was saved then: the same command with {run_flag} RUN --resume RUN/checkpoints/last "
+            "goes on from the run's newest checkpoint"
         )
     if status == 0 and output_failed is not None:  # (141: `| head` left; 1: a full disk, said)
         return output_failed
