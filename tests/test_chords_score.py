@@ -477,3 +477,29 @@ def test_transcriptions_saying_x_are_told_that_mirex_counts_x_as_right(tmp_path,
     pred2, _ = _folders(tmp_path / "b", {"tune": REFERENCE}, {})
     assert chords.main(["score", str(pred2), "--data", str(ann)]) == 0
     assert "say X" not in capsys.readouterr().out
+
+
+def test_one_jams_transcription_is_named_as_not_read_not_as_a_bad_lab_line(tmp_path, capsys):
+    """`score other_tool/song.jams --data song.lab` (another tool's JAMS output, one file): "error:
+    song.jams, line 1: start and end must be numbers in seconds, got '{"file_metadata": ...'", as if a .lab
+    were damaged; README says .jams transcriptions are not read and that score says so."""
+    from audiotrain.chords.lab import ChordSegment, write_jams
+
+    pred, ann = _folders(tmp_path, {}, {"song": REFERENCE})
+    write_jams(pred / "song.jams", [ChordSegment(0.0, 8.0, "C:maj")])
+    assert chords.main(["score", str(pred / "song.jams"), "--data", str(ann / "song.lab")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {pred / 'song.jams'}: a JAMS file, which score does not read"), err
+    assert "line 1" not in err and "'start end label'" in err, err
+
+
+def test_chordino_csv_files_beside_no_lab_are_named_as_not_read_not_called_missing(tmp_path, capsys):
+    """Sonic Annotator's Chordino CSVs (`time,"label"` rows) in a folder: "song: annotation song.lab has no
+    prediction of its name in chordino", though chordino/song.csv is there; now the CSV is named as a
+    format score does not read, with the .lab line it wants."""
+    pred, ann = _folders(tmp_path, {}, {"song": REFERENCE})
+    (pred / "song.csv").write_text('0.000000000,"C"\n2.000000000,"G"\n4.000000000,"Am"\n')
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    err = capsys.readouterr().err
+    assert f"{pred} holds 1 .csv file, which score does not read" in err, err
+    assert "'start end label'" in err, err

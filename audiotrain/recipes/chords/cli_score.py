@@ -66,6 +66,17 @@ from audiotrain.recipes.config_cli import add_overwrite_argument
 
 import numpy as np
 
+#: Transcriptions score does not read (README: `.jams` transcriptions are not read) but names as such.
+_JAMS_SUFFIXES = (".jams", ".jamz")
+#: Other tools' text outputs (Sonic Annotator's Chordino CSV, a tool's .txt): named where no .lab pairs.
+_OTHER_TOOL_SUFFIXES = (".csv", ".tsv", ".txt")
+#: What score reads instead, said where it meets a file it does not read.
+_LAB_ADVICE = (
+    ": it reads .lab transcriptions, one 'start end label' line per chord in Harte syntax (e.g. "
+    "'0.37 2.41 A:min'), which predict writes with --format lab, its default; write another tool's "
+    "output so, each chord ending where the next starts"
+)
+
 #: What `EmptyAnnotationError` says of a file, to count those songs apart in the line on stderr.
 _NO_SEGMENTS = ": no chord segments"
 
@@ -98,6 +109,8 @@ def _pairs(
     path under `predictions`). Nothing under `leave_out` (-o) is read, nor read as an annotation what lies
     under `transcriptions` (--against's folder, say, inside `data`)."""
     if predictions.is_file():
+        if predictions.suffix.lower() in _JAMS_SUFFIXES:  # (read as a .lab: "line 1: start and end must be")
+            raise ValueError(f"{predictions}: a JAMS file, which score does not read{_LAB_ADVICE}")
         found, root = [predictions], predictions.parent
     else:
         found = annotations_under(predictions, (".lab",))
@@ -127,7 +140,7 @@ def _pairs(
     for path in found:
         if path not in paired and path not in ambiguous_paths:
             left_out[name(path, root)] = f"prediction {path} has no annotation of its name in {data}"
-    unread = _unread_jams(predictions) if alone and predictions.is_dir() else ""
+    unread = _unread_formats(predictions) if alone and predictions.is_dir() else ""
     for path in alone if predictions.is_dir() else ():  # (one transcription: the others are not missing)
         left_out[name(path, data)] = (
             f"annotation {path} has no prediction of its name in {predictions}{unread}"
@@ -148,16 +161,19 @@ def _no_name_pairs_advice(predictions: Path) -> str:
     )
 
 
-def _unread_jams(predictions: Path) -> str:
-    """Where the folder `predictions` holds JAMS files (``predict --format jams`` writes them), the words that
-    say they are not read, to follow "has no prediction of its name": they are, but not as a .lab; else ""."""
-    jams = annotations_under(predictions, (".jams", ".jamz"))
-    if not jams:
+def _unread_formats(predictions: Path) -> str:
+    """Where the folder `predictions` holds JAMS files (``predict --format jams`` writes them) or another
+    tool's text files (Sonic Annotator's Chordino CSVs), the words that say they are not read, to follow "has
+    no prediction of its name": they may be, but not as a .lab; else ""."""
+    held = []
+    for suffixes, what in ((_JAMS_SUFFIXES, ".jams/.jamz file"), (_OTHER_TOOL_SUFFIXES, "")):
+        files = annotations_under(predictions, suffixes)
+        # (named by the suffix it has: "1 .csv file"; several kinds: ".csv/.txt file")
+        kinds = what or "/".join(sorted({path.suffix.lower() for path in files})) + " file"
+        held += [plural(len(files), kinds)] if files else []
+    if not held:
         return ""
-    return (
-        f" ({predictions} holds {plural(len(jams), '.jams/.jamz file')}, which score does not read: it reads "
-        ".lab transcriptions, which predict writes with --format lab, its default)"
-    )
+    return f" ({predictions} holds {' and '.join(held)}, which score does not read{_LAB_ADVICE})"
 
 
 def _refuse_endless(reference: list[ChordSegment], annotation: Path, prediction: Path, estimate) -> None:
