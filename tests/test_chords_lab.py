@@ -209,7 +209,8 @@ def test_a_gap_error_names_the_flags_that_read_gaps_as_no_chord(tmp_path):
     """It said "pass allow_gaps", which is no flag of any command."""
     with pytest.raises(AnnotationError, match="gap") as info:
         read_lab(_lab(tmp_path, "0 1 C\n2 3 G\n"))
-    assert "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True" in str(info.value)
+    flags = "evaluate --allow_gaps, score --allow_gaps, train --data.allow_gaps true, or allow_gaps=True"
+    assert flags in str(info.value)
 
 
 def test_gaps_can_be_filled_with_no_chord_and_are_listed(tmp_path):

@@ -503,3 +503,19 @@ def test_chordino_csv_files_beside_no_lab_are_named_as_not_read_not_called_missi
     err = capsys.readouterr().err
     assert f"{pred} holds 1 .csv file, which score does not read" in err, err
     assert "'start end label'" in err, err
+
+
+def test_a_gap_in_a_transcription_names_score_s_flag_and_once_read_as_n_says_so(tmp_path, capsys):
+    """Another tool's .lab with a gap (C until 2 s, A:min from 3 s): score said "read gaps as N: evaluate
+    --allow_gaps, train --data.allow_gaps true, ...", not score's own flag; and with `score --allow_gaps` the
+    gap was read as N without a word, where mir_eval on that file reads it as C going on (mirex 37.5 here,
+    mir_eval's 50): the annotations' gaps were listed so, the transcription's not."""
+    pred, ann = _folders(
+        tmp_path, {"song": "0.0 2.0 C:maj\n3.0 8.0 A:min\n"}, {"song": "0.0 2.0 C:maj\n2.0 8.0 A:min7\n"}
+    )
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    assert "score --allow_gaps" in capsys.readouterr().err
+    assert chords.main(["score", str(pred), "--data", str(ann), "--allow_gaps"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {pred / 'song.lab'}: 1 gap (1.000 s) read as N (--allow_gaps)" in err, err
+    assert "mir_eval on the file as it is reads a gap as the chord before it going on" in err, err

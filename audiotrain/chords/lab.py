@@ -269,7 +269,8 @@ def validate_segments(
                     raise AnnotationError(
                         f"{source}, {where}: gap of {step:.4f} s before this segment (previous ends at "
                         f"{previous.end}, this starts at {segment.start}); label it 'N', or read gaps as N: "
-                        "evaluate --allow_gaps, train --data.allow_gaps true, or allow_gaps=True"
+                        "evaluate --allow_gaps, score --allow_gaps, train --data.allow_gaps true, or "
+                        "allow_gaps=True"
                     )
                 result.append(ChordSegment(previous.end, segment.start, NO_CHORD))
                 if filled_gaps is not None:

@@ -199,6 +199,7 @@ def score_predictions(
     transcriptions: tuple[Path, ...] = (),
     trim_reference: bool = True,
     labels: SongIndex | None = None,
+    transcription_gaps: dict[str, list[tuple[float, float]]] | None = None,
 ) -> EvaluationResult:
     """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
     `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
@@ -208,7 +209,9 @@ def score_predictions(
     `EvaluationResult.trimmed`, as evaluate trims it to the audio; `trim_reference` False: never, every song
     scored as mir_eval.chord.evaluate scores the two files); the frame figures are counted at
     `FRAME_RATE`, a transcription's part outside its span as N. `labels` collects the annotations' labels
-    that the chord types change (`count_vocabulary_changes`), which the frame figures read so."""
+    that the chord types change (`count_vocabulary_changes`), which the frame figures read so.
+    `transcription_gaps` collects, by transcription path, the gaps `allow_gaps` read as N in transcriptions
+    (where mir_eval on the file reads the chord before going on)."""
     start = time.perf_counter()
     paired, skipped = _pairs(predictions, data, leave_out, transcriptions)
     if not paired:
@@ -230,7 +233,10 @@ def score_predictions(
                 jams_annotation=jams_annotation,
                 filled_gaps=filled,
             )
-            estimate = _read(prediction, read_lab, allow_gaps=allow_gaps)
+            estimate_gaps: list[tuple[float, float]] = []
+            estimate = _read(prediction, read_lab, allow_gaps=allow_gaps, filled_gaps=estimate_gaps)
+            if estimate_gaps and transcription_gaps is not None:
+                transcription_gaps[str(prediction)] = estimate_gaps
         except EmptyAnnotationError as error:  # a song left out, as evaluate leaves it out; not the others
             skipped[song] = str(error)
             continue
@@ -381,8 +387,10 @@ def _cmd_score(argv: list[str]) -> int:
                 f"-o {out} is a file; score writes a .lab per song and the scores into a folder"
             )
         check_can_write(out, f"-o {out}")
+    transcription_gaps: dict[str, list[tuple[float, float]]] = {}  # (--against's too)
     # (--against's transcriptions are read and trimmed alike: the differences are the transcriptions')
     settings = {
+        "transcription_gaps": transcription_gaps,
         "leave_out": out,
         "allow_gaps": args.allow_gaps,
         "jams_annotation": args.jams_annotation,
@@ -428,6 +436,13 @@ def _cmd_score(argv: list[str]) -> int:
         print(result.unknown_chord_note)
     if result.gap_filled:
         print(gap_filled_note(result.gap_filled))
+    for prediction, filled in transcription_gaps.items():  # (the annotations' are listed above)
+        print(
+            f"note: {prediction}: {plural(len(filled), 'gap')} "
+            f"({sum(end - start for start, end in filled):.3f} s) read as N (--allow_gaps); mir_eval on the "
+            "file as it is reads a gap as the chord before it going on, so its figures for this song differ",
+            file=sys.stderr,
+        )
     for line in _far_past_notes(result.pairs):
         print(line, file=sys.stderr)
     if comparison is not None:
