@@ -519,3 +519,20 @@ def test_a_gap_in_a_transcription_names_score_s_flag_and_once_read_as_n_says_so(
     err = capsys.readouterr().err
     assert f"note: {pred / 'song.lab'}: 1 gap (1.000 s) read as N (--allow_gaps)" in err, err
     assert "mir_eval on the file as it is reads a gap as the chord before it going on" in err, err
+
+
+def test_a_bass_another_tool_writes_as_a_note_is_said_to_be_read_as_its_interval(tmp_path, capsys):
+    """Chordino writes a slash chord's bass as a note ('Bb/D'), which mir_eval refuses ("Invalid chord label:
+    Bb/D"); score read it as 'Bb:maj/3' without a word, so the figures had no mir_eval twin on the tool's own
+    file and the user did not learn why. Now a note names the file, the count and the first line."""
+    pred, ann = _folders(
+        tmp_path,
+        {"song": "0.0 4.0 C:maj\n4.0 6.0 Bb/D\n6.0 8.0 C/G\n"},
+        {"song": "0.0 4.0 C:maj\n4.0 6.0 Bb:maj/3\n6.0 8.0 C:maj/5\n"},
+    )
+    out = tmp_path / "out"
+    assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {pred / 'song.lab'}: 2 labels write the bass as a note" in err, err
+    assert "line 2: 'Bb/D' as 'Bb:maj/3'" in err and "mir_eval refuses" in err, err
+    assert "Bb:maj/3" in (out / "song.lab").read_text()

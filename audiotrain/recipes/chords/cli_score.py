@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from audiotrain.chords.lab import (
     read_annotation,
     read_lab,
 )
+from audiotrain.chords.harte import format_harte, parse_harte
 from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
 from audiotrain.datasets.chord_songs import (
@@ -176,6 +178,23 @@ def _unread_formats(predictions: Path) -> str:
     return f" ({predictions} holds {' and '.join(held)}, which score does not read{_LAB_ADVICE})"
 
 
+#: A slash chord's bass written as a note (Chordino's 'Bb/D'): read here as its interval, refused by mir_eval.
+_BASS_NOTE_RE = re.compile(r"/\s*[A-G](b*|#*)\s*$")
+
+
+def _bass_notes(prediction: Path) -> list[tuple[int, str, str]]:
+    """(line, label, the label read) of each label of the .lab `prediction`, read already, that writes its
+    bass as a note: read_lab takes 'Bb/D' as 'Bb:maj/3', which mir_eval.chord refuses as it stands."""
+    found = []
+    text = prediction.read_text(encoding="utf-8-sig", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split(None, 2)
+        if len(fields) == 3 and not line.lstrip().startswith("#") and _BASS_NOTE_RE.search(fields[2]):
+            label = fields[2].strip()
+            found.append((number, label, format_harte(parse_harte(label))))
+    return found
+
+
 def _refuse_endless(reference: list[ChordSegment], annotation: Path, prediction: Path, estimate) -> None:
     """An AnnotationError naming `annotation` where it ends past `MAX_SCORED_SECONDS`: framed over its span,
     it was numpy's MemoryError (1e9 s), or minutes and gigabytes of memory (1e7 s)."""
@@ -200,6 +219,7 @@ def score_predictions(
     trim_reference: bool = True,
     labels: SongIndex | None = None,
     transcription_gaps: dict[str, list[tuple[float, float]]] | None = None,
+    bass_notes: dict[str, list[tuple[int, str, str]]] | None = None,
 ) -> EvaluationResult:
     """Score the ``.lab`` transcriptions `predictions` (a folder, or one file with one annotation file as
     `data`) against the annotations of `data` (`_pairs`), as `evaluate_songs` scores a model's: the songs
@@ -211,7 +231,8 @@ def score_predictions(
     `FRAME_RATE`, a transcription's part outside its span as N. `labels` collects the annotations' labels
     that the chord types change (`count_vocabulary_changes`), which the frame figures read so.
     `transcription_gaps` collects, by transcription path, the gaps `allow_gaps` read as N in transcriptions
-    (where mir_eval on the file reads the chord before going on)."""
+    (where mir_eval on the file reads the chord before going on), and `bass_notes` their labels that write
+    the bass as a note (`_bass_notes`)."""
     start = time.perf_counter()
     paired, skipped = _pairs(predictions, data, leave_out, transcriptions)
     if not paired:
@@ -237,6 +258,8 @@ def score_predictions(
             estimate = _read(prediction, read_lab, allow_gaps=allow_gaps, filled_gaps=estimate_gaps)
             if estimate_gaps and transcription_gaps is not None:
                 transcription_gaps[str(prediction)] = estimate_gaps
+            if bass_notes is not None and (written_so := _bass_notes(prediction)):
+                bass_notes[str(prediction)] = written_so
         except EmptyAnnotationError as error:  # a song left out, as evaluate leaves it out; not the others
             skipped[song] = str(error)
             continue
@@ -388,9 +411,11 @@ def _cmd_score(argv: list[str]) -> int:
             )
         check_can_write(out, f"-o {out}")
     transcription_gaps: dict[str, list[tuple[float, float]]] = {}  # (--against's too)
+    bass_notes: dict[str, list[tuple[int, str, str]]] = {}
     # (--against's transcriptions are read and trimmed alike: the differences are the transcriptions')
     settings = {
         "transcription_gaps": transcription_gaps,
+        "bass_notes": bass_notes,
         "leave_out": out,
         "allow_gaps": args.allow_gaps,
         "jams_annotation": args.jams_annotation,
@@ -436,6 +461,15 @@ def _cmd_score(argv: list[str]) -> int:
         print(result.unknown_chord_note)
     if result.gap_filled:
         print(gap_filled_note(result.gap_filled))
+    for prediction, labels_read in bass_notes.items():
+        number, label, read_as = labels_read[0]
+        verb = "writes" if len(labels_read) == 1 else "write"
+        print(
+            f"note: {prediction}: {plural(len(labels_read), 'label')} {verb} the bass as a note "
+            f"(line {number}: {label!r} as {read_as!r}), read here as its interval; mir_eval refuses such a "
+            "label: the scores are mir_eval's on the interval form (-o's copy of the .lab holds it)",
+            file=sys.stderr,
+        )
     for prediction, filled in transcription_gaps.items():  # (the annotations' are listed above)
         print(
             f"note: {prediction}: {plural(len(filled), 'gap')} "
