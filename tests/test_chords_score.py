@@ -536,3 +536,22 @@ def test_a_bass_another_tool_writes_as_a_note_is_said_to_be_read_as_its_interval
     assert f"note: {pred / 'song.lab'}: 2 labels write the bass as a note" in err, err
     assert "line 2: 'Bb/D' as 'Bb:maj/3'" in err and "mir_eval refuses" in err, err
     assert "Bb:maj/3" in (out / "song.lab").read_text()
+
+
+def test_several_folders_of_transcriptions_are_told_how_to_compare_them_not_called_unrecognized(
+    tmp_path, capsys
+):
+    """`score model madmom chordino --data ann`, to set three tools side by side: "error: unrecognized
+    arguments: madmom chordino", which said neither that score takes one PREDICTIONS nor how to compare."""
+    pred, ann = _folders(tmp_path, {"song": REFERENCE}, {"song": REFERENCE})
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "song.lab").write_text(SHIFTED)
+    try:
+        status = chords.main(["score", str(pred), str(other), "--data", str(ann)])
+    except SystemExit as stop:
+        status = stop.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments" not in err, err
+    assert "score takes one PREDICTIONS" in err and f"--against {other}" in err, err

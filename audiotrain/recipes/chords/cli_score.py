@@ -4,6 +4,7 @@ same mir_eval.chord scores, tables and files (`write_evaluation`, `Comparison`).
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import re
@@ -348,6 +349,8 @@ def _cmd_score(argv: list[str]) -> int:
     parser.add_argument(
         "predictions", type=path_flag, metavar="PREDICTIONS", help="folder of .lab files, or one .lab file"
     )
+    # (several folders, three tools' transcriptions, are named with what compares them, not "unrecognized")
+    parser.add_argument("more_predictions", type=path_flag, nargs="*", help=argparse.SUPPRESS)
     parser.add_argument(
         "--data",
         type=path_flag,
@@ -385,6 +388,13 @@ def _cmd_score(argv: list[str]) -> int:
     add_trim_reference_argument(parser, "transcription")
     add_overwrite_argument(parser, help="replace an earlier evaluation's or score's files in the -o folder")
     args = parser.parse_args(argv)
+    if args.more_predictions:
+        given = " ".join(str(path) for path in (args.predictions, *args.more_predictions))
+        parser.error(
+            f"score takes one PREDICTIONS (a folder of .lab files, or one .lab), got {given}: compare two "
+            f"with score {args.predictions} --data DIR --against {args.more_predictions[0]}; for more, score "
+            "each with -o OUT and set their OUT/scores.json side by side"
+        )
     for path, flag in ((args.predictions, "PREDICTIONS"), (args.data, "--data"), (args.against, "--against")):
         if path is not None and not path.exists():
             raise FileNotFoundError(f"{flag} {path} does not exist")
