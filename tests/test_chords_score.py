@@ -555,3 +555,15 @@ def test_several_folders_of_transcriptions_are_told_how_to_compare_them_not_call
     err = capsys.readouterr().err
     assert "unrecognized arguments" not in err, err
     assert "score takes one PREDICTIONS" in err and f"--against {other}" in err, err
+
+
+def test_labels_alone_one_a_frame_as_essentia_gives_them_are_told_what_a_lab_line_holds(tmp_path, capsys):
+    """Essentia's ChordsDetection gives one label a frame ('C', 'Am', 'G#m'), without times; written one a
+    line they were refused with "line 1: expected 'start end label' (3 fields), got 1: 'C'" and nothing
+    else, where a 'time label' line is told how to become a segment."""
+    pred, ann = _folders(tmp_path, {"song": "C\nC\nAm\nG#m\n"}, {"song": REFERENCE})
+    assert chords.main(["score", str(pred / "song.lab"), "--data", str(ann / "song.lab")]) == 2
+    err = capsys.readouterr().err
+    expected = f"error: {pred / 'song.lab'}, line 1: expected 'start end label' (3 fields), got 1"
+    assert err.startswith(expected), err
+    assert "a label alone" in err and "Essentia" in err and "hopSize / sampleRate" in err, err

@@ -359,6 +359,21 @@ def _label_first_hint(text: str) -> str:
     return ""
 
 
+#: A chord label alone on a line, as Essentia's ChordsDetection gives one a frame ('C', 'Bb', 'G#m'), or N.
+_LABEL_ALONE_RE = re.compile(r"^(N|X|[A-G][b#]*(m|:\S*)?)$")
+
+
+def _label_alone_hint(text: str) -> str:
+    """Said where a line is a chord label without times (Essentia's per-frame labels written one a line)."""
+    if not _LABEL_ALONE_RE.match(text.strip().strip('"')):
+        return ""
+    return (
+        " (a label alone, as Essentia's ChordsDetection gives one a frame: a .lab line is a segment, "
+        "'start end label'; give each run of equal frames its times, frame i at i * hopSize / sampleRate s, "
+        "and its label in Harte syntax, 'Am' as 'A:min')"
+    )
+
+
 def _instant_hint(text: str) -> str:
     """Said where a line is a time and a label (``0.371519274<TAB>Am``, ``0.37,"Am"``): Chordino's chords as
     Sonic Visualiser or Sonic Annotator export a time-instant layer, each chord lasting until the next. Sonic
@@ -439,6 +454,7 @@ def read_lab(
                 f"{path}, line {number}: expected 'start end label' (3 fields), got {len(fields)}: "
                 f"{quoted(text)}"
                 f"{_header_hint_at(number, text) or _separator_hint(text) or _instant_hint(text)}"
+                f"{_label_alone_hint(text) if len(fields) == 1 else ''}"
             )
         label = fields[2].strip()
         more = _fields_after_label(label)
