@@ -629,6 +629,11 @@ def read_run(run: Path) -> RunSummary:
             summary.reason = (
                 "holds no run record (config.json, config.yaml, cv_progress.json or checkpoints/)"
             )
+            if (run / "scores.json").is_file():  # (chords score -o, or evaluate -o: scores of no run)
+                summary.reason += (
+                    f"; {run / 'scores.json'} is an evaluate or score -o output, not a run: "
+                    "score's --against (evaluate's, of checkpoints) sets two side by side"
+                )
     except RunReadError as error:
         summary.status, summary.reason = "unreadable", str(error)
     except OSError as error:

@@ -567,3 +567,24 @@ def test_labels_alone_one_a_frame_as_essentia_gives_them_are_told_what_a_lab_lin
     expected = f"error: {pred / 'song.lab'}, line 1: expected 'start end label' (3 fields), got 1"
     assert err.startswith(expected), err
     assert "a label alone" in err and "Essentia" in err and "hopSize / sampleRate" in err, err
+
+
+def test_runs_compare_of_score_outputs_says_how_score_compares_them(tmp_path, capsys, monkeypatch):
+    """Two tools scored with `score ... -o a` and `-o b`, then `audiotrain runs compare a b` to set them side
+    by side: "not a run to compare: holds no run record (config.json, ...)", which did not say what compares
+    two score outputs."""
+    from audiotrain.__main__ import main
+
+    pred, ann = _folders(tmp_path, {"song": REFERENCE}, {"song": REFERENCE})
+    for name in ("a", "b"):
+        assert chords.main(["score", str(pred), "--data", str(ann), "-o", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main(["runs", "compare", "a", "b"])
+    except SystemExit as stop:
+        status = stop.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "a: not a run to compare: holds no run record" in err, err
+    assert "a/scores.json is an evaluate or score -o output" in err and "--against" in err, err
