@@ -588,3 +588,18 @@ def test_runs_compare_of_score_outputs_says_how_score_compares_them(tmp_path, ca
     err = capsys.readouterr().err
     assert "a: not a run to compare: holds no run record" in err, err
     assert "a/scores.json is an evaluate or score -o output" in err and "--against" in err, err
+
+
+def test_every_transcription_that_cannot_be_read_is_named_at_once_not_one_a_run(tmp_path, capsys):
+    """A folder of another tool's .lab files with lead-sheet labels in two of them: score named only the
+    first ("song1.lab, line 2: invalid chord label 'Am7'"), so the user learnt of song2.lab's 'Gm' only
+    after correcting song1 and running again; now both files are named in the one error."""
+    pred, ann = _folders(
+        tmp_path,
+        {"song1": "0 2 C\n2 8 Am7\n", "song2": "0 2 C\n2 8 Gm\n", "song3": REFERENCE},
+        {"song1": REFERENCE, "song2": REFERENCE, "song3": REFERENCE},
+    )
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {pred / 'song1.lab'}, line 2: invalid chord label 'Am7'"), err
+    assert f"{pred / 'song2.lab'}, line 2: invalid chord label 'Gm'" in err, err

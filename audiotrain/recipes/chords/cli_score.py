@@ -80,6 +80,9 @@ _LAB_ADVICE = (
     "output so, each chord ending where the next starts"
 )
 
+#: Files that cannot be read named in score's one error, the rest counted.
+UNREADABLE_LISTED = 10
+
 #: What `EmptyAnnotationError` says of a file, to count those songs apart in the line on stderr.
 _NO_SEGMENTS = ": no chord segments"
 
@@ -244,6 +247,7 @@ def score_predictions(
             + _no_name_pairs_advice(predictions)
         )
     pairs, gaps, trimmed = {}, {}, {}
+    unreadable: list[str] = []  # (each file's AnnotationError)
     confusions = {head: np.zeros((len(c), len(c)), dtype=np.int64) for head, c in FRAME_HEADS.items()}
     for song, (prediction, annotation) in sorted(paired.items()):
         filled: list[tuple[float, float]] = []
@@ -263,6 +267,9 @@ def score_predictions(
                 bass_notes[str(prediction)] = written_so
         except EmptyAnnotationError as error:  # a song left out, as evaluate leaves it out; not the others
             skipped[song] = str(error)
+            continue
+        except AnnotationError as error:  # (all said at once: another tool's folder is corrected in one go)
+            unreadable.append(str(error))
             continue
         if labels is not None:
             count_vocabulary_changes(reference, labels, annotation)
@@ -284,6 +291,10 @@ def score_predictions(
         decoded = frame_targets(estimate, frames, FRAME_RATE)
         decoded["chord_type"] = np.where(decoded["chord_type"] < 0, N_INDEX, decoded["chord_type"])
         add_frame_counts(confusions, scored_frame_targets(reference, frames, FRAME_RATE), decoded)
+    if unreadable:
+        more = len(unreadable) - UNREADABLE_LISTED
+        listed_here = "\n".join(unreadable[:UNREADABLE_LISTED])
+        raise AnnotationError(listed_here + (f"\n... and {plural(more, 'more file')}" if more > 0 else ""))
     if not pairs:
         raise ValueError(f"no song of {predictions} to score: " + "; ".join(skipped.values()))
     scores = score_songs(pairs)
