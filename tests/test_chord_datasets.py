@@ -282,10 +282,14 @@ def test_the_scan_says_where_each_label_it_changes_is_found(tmp_path):
     """The report listed 'B:7(*3): 3 segments, 6.0 s' and 'C:aug(b7) → C:aug' with no file: in a set of
     hundreds of annotations a musician could not find the chords to correct or check."""
     first = [
-        ChordSegment(0.0, 2.0, "N"), ChordSegment(2.0, 4.0, "B:7(*3)"), ChordSegment(4.0, 6.0, "C:aug(b7)")
+        ChordSegment(0.0, 2.0, "N"),
+        ChordSegment(2.0, 4.0, "B:7(*3)"),
+        ChordSegment(4.0, 6.0, "C:aug(b7)"),
     ]
     second = [
-        ChordSegment(0.0, 1.5, "B:7(*3)"), ChordSegment(1.5, 3.0, "B:7(*3)"), ChordSegment(3.0, 6.0, "N")
+        ChordSegment(0.0, 1.5, "B:7(*3)"),
+        ChordSegment(1.5, 3.0, "B:7(*3)"),
+        ChordSegment(3.0, 6.0, "N"),
     ]
     for name, segments in (("a", first), ("b", second)):
         write_lab(tmp_path / f"{name}.lab", segments)

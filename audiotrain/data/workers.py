@@ -1304,6 +1304,8 @@ def _keep_until_ended(thread: threading.Thread) -> None:
     """Keep `thread` for `_end_thread_workers_at_exit`, letting go of those that have ended."""
     _worker_threads.difference_update([ended for ended in list(_worker_threads) if not ended.is_alive()])
     _worker_threads.add(thread)
+
+
 # The pools of process workers, closed at interpreter exit.
 _process_pools: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 

@@ -176,8 +176,8 @@ def _folder_names_alike(one: str, other: str) -> bool:
     """Two folder names (`_letters_and_digits`) that are one, or where the longer holds the shorter of at
     least 4 characters (so a track or disc number, ``01``, ``cd1``, is not an album's name); also with
     their leading numbers left out (``1963 - Please Please Me`` and ``01_-_Please_Please_Me``)."""
-    for one, other in ((one, other), (one.lstrip("0123456789"), other.lstrip("0123456789"))):
-        shorter, longer = sorted((one, other), key=len)
+    for first, second in ((one, other), (one.lstrip("0123456789"), other.lstrip("0123456789"))):
+        shorter, longer = sorted((first, second), key=len)
         if shorter and (shorter == longer or (len(shorter) >= 4 and shorter in longer)):
             return True
     return False

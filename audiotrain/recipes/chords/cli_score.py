@@ -14,6 +14,7 @@ from pathlib import Path
 
 from audiotrain._system import versions
 from audiotrain._text import listed, plural
+from audiotrain.chords.harte import format_harte, parse_harte
 from audiotrain.chords.lab import (
     DEFAULT_TOLERANCE,
     AnnotationError,
@@ -22,7 +23,6 @@ from audiotrain.chords.lab import (
     read_annotation,
     read_lab,
 )
-from audiotrain.chords.harte import format_harte, parse_harte
 from audiotrain.chords.vocabulary import N_INDEX
 from audiotrain.datasets._song_pairs import annotations_under, match_in_annotation_folder
 from audiotrain.datasets.chord_songs import (
