@@ -70,6 +70,22 @@ def test_features_in_thread_workers_equal_the_main_threads_and_the_process_exits
     assert "SAME" in done.stdout and "terminate called" not in out
 
 
+def run_to_a_clean_exit(script: str, tmp_path, said: str, *, env=None, timeout: int = 120) -> None:
+    """Run `script` in a new Python process and check that it printed `said` and exited 0, MLX not having
+    aborted it as it exited ("terminate called without an active exception", status 134)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=child_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0 and said in done.stdout, out
+    assert "terminate called" not in out, out
+
+
 def waves(n: int = 2, samples: int = 8000, seed: int = 0) -> mx.array:
     rng = np.random.default_rng(seed)
     return mx.array((0.1 * rng.standard_normal((n, samples))).astype(np.float32))
@@ -196,17 +212,7 @@ def test_a_thread_ending_while_another_deletes_its_compiled_functions_ends(tmp_p
     ended (`mx.clear_streams`), which let go of the GIL and held MLX's compile-cache lock, waiting for the GIL
     to drop a compiled graph's Python function; the other run's garbage collector, holding the GIL, deleted a
     compiled function and waited for that lock. Neither moved again: a CI run hung for 75 minutes."""
-    done = subprocess.run(
-        [sys.executable, "-c", THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS],
-        cwd=tmp_path,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = done.stdout + done.stderr
-    assert done.returncode == 0 and "JOINED" in done.stdout, out
-    assert "terminate called" not in out
+    run_to_a_clean_exit(THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS, tmp_path, "JOINED")
 
 
 def test_an_older_mlx_folder_earlier_on_the_path_leaves_the_deadlock_guarded(tmp_path):
@@ -225,16 +231,7 @@ def test_an_older_mlx_folder_earlier_on_the_path_leaves_the_deadlock_guarded(tmp
         shutil.copy(library, older / library.name)
     env = child_env()
     env["PYTHONPATH"] += os.pathsep + str(tmp_path / "older")  # (still before site-packages, where MLX is)
-    done = subprocess.run(
-        [sys.executable, "-c", THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = done.stdout + done.stderr
-    assert done.returncode == 0 and "JOINED" in done.stdout, out
+    run_to_a_clean_exit(THREAD_ENDS_WHILE_ANOTHER_DELETES_ITS_COMPILED_FUNCTIONS, tmp_path, "JOINED", env=env)
 
 
 FITS_IN_A_BACKGROUND_THREAD = """
@@ -283,17 +280,7 @@ def test_a_process_that_fitted_in_background_threads_exits_cleanly(tmp_path):
     `clear_streams`, which keeps the thread's `mx.random` state (MLX's Python binding drops it first), and the
     ended thread was still dropping it as Python exited. Three runs: each failed alone now and then."""
     for _ in range(3):
-        done = subprocess.run(
-            [sys.executable, "-c", FITS_IN_A_BACKGROUND_THREAD],
-            cwd=tmp_path,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        out = done.stdout + done.stderr
-        assert done.returncode == 0 and "FITTED" in done.stdout, out
-        assert "terminate called" not in out
+        run_to_a_clean_exit(FITS_IN_A_BACKGROUND_THREAD, tmp_path, "FITTED", timeout=240)
 
 
 THREADS_DRAWING_RANDOM_NUMBERS_END = """
@@ -323,14 +310,4 @@ def test_threads_that_drew_random_numbers_leave_the_process_to_exit_cleanly(tmp_
     134) or crashed (139), 4 runs in 6 of tests/test_long_lived_process.py's threaded fits. Three processes
     here: the old code failed 5 runs in 6 of one (ten threads), so all three passing was 1 chance in 200."""
     for _ in range(3):
-        done = subprocess.run(
-            [sys.executable, "-c", THREADS_DRAWING_RANDOM_NUMBERS_END],
-            cwd=tmp_path,
-            env=child_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        out = done.stdout + done.stderr
-        assert done.returncode == 0 and "JOINED" in done.stdout, out
-        assert "terminate called" not in out, out
+        run_to_a_clean_exit(THREADS_DRAWING_RANDOM_NUMBERS_END, tmp_path, "JOINED")
