@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -30,10 +31,9 @@ from pathlib import Path
 
 # mlx::core::clear_streams() (Itanium ABI: Linux and macOS; ctypes adds macOS's leading underscore)
 _CLEAR_STREAMS_SYMBOL = "_ZN3mlx4core13clear_streamsEv"
-_UNSET = object()
-_clear_streams_in_c: object = _UNSET
 
 
+@functools.cache  # (looked up once: every thread that ends asks)
 def _mlx_library_function(mx) -> Callable[[], None] | None:
     """MLX's own `clear_streams` in the library `mx` (`mlx.core`) runs on, called with the GIL held; None
     where no such library is loaded. The library is looked for beside `mx` (`mlx/lib/libmlx.so`, `.dylib` on
@@ -54,11 +54,9 @@ def _mlx_library_function(mx) -> Callable[[], None] | None:
 def clear_this_threads_streams(mx) -> None:
     """`mx.clear_streams()` without letting go of the GIL while MLX drops Python functions (module
     docstring); MLX's binding alone where its library is not found."""
-    global _clear_streams_in_c
-    if _clear_streams_in_c is _UNSET:
-        _clear_streams_in_c = _mlx_library_function(mx)
-    if _clear_streams_in_c is not None:
-        _clear_streams_in_c()  # (compiled graphs and streams, the GIL held)
+    clear_streams_in_c = _mlx_library_function(mx)
+    if clear_streams_in_c is not None:
+        clear_streams_in_c()  # (compiled graphs and streams, the GIL held)
     mx.clear_streams()  # (the thread's random state, then streams and graphs: none left to drop by now)
 
 

@@ -284,7 +284,7 @@ class SongIndex:
         sharing = self._audio_sharing_a_folder()
         if sharing:
             audio, beside = sharing[0]
-            names = ", ".join(path.name for path in beside[:5]) + (", ..." if len(beside) > 5 else "")
+            names = _first_names(beside)
             return (
                 f"{plural(len(sharing), 'audio file shares its', 'audio files share their')} folder with "
                 f"annotations of other names ({audio} beside {names}), a layout no name rule pairs (as "
@@ -382,7 +382,7 @@ class SongIndex:
         if not named:
             return ""
         audio, held = named[0]
-        names = ", ".join(path.name for path in held[:5]) + (", ..." if len(held) > 5 else "")
+        names = _first_names(held)
         return (
             f"{plural(len(named), 'audio file is', 'audio files are')} named as folders of annotations "
             f"({audio.name} and {held[0].parent}/: {names}), a layout no name rule pairs (as McGill "
@@ -904,6 +904,11 @@ def scan_song_folder(
     index.unsupported_audio.sort()
     _find_near_misses(index, other_labs, other_files, other_apart)
     return index
+
+
+def _first_names(paths: list[Path]) -> str:
+    """The names of the first five of `paths`, "..." after them where there are more: a hint's example."""
+    return ", ".join(path.name for path in paths[:5]) + (", ..." if len(paths) > 5 else "")
 
 
 def _in_no_part(audio: Path, annotation: Path, index: SongIndex) -> str:
