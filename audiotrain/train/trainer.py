@@ -1382,14 +1382,19 @@ class Trainer:
             # The device runs this step while Python fetches, checks and hooks the next batch (a GPU
             # would otherwise idle through that host time). Waiting for the step before keeps at most
             # two in flight, so batches cannot pile up in memory. Values read later (.item() at the
-            # logging interval, a callback, a checkpoint) wait for what they need.
-            batches = (
-                f"batch {batch_idx - 1} or {batch_idx}" if step_logging.last_outputs else f"batch {batch_idx}"
-            )
+            # logging interval, a callback, a checkpoint) wait for what they need. The fit's first step is
+            # waited for at once, as validation's first batch is: an error MLX raises in the graph (float
+            # class labels) shows there and names that one batch; MLX may otherwise raise it only at the
+            # next batch's dispatch (CI saw "batch 0 or 1" for the very first step's error).
+            first_step = not step_logging.last_outputs
+            batches = f"batch {batch_idx}" if first_step else f"batch {batch_idx - 1} or {batch_idx}"
             with explaining_step_errors(where, batches, batch_idx, batch):
                 with self.profiler.profile("[Trainer].training_dispatch"):
                     eval_compiling_again(mx.async_eval, targets)  # (a Ctrl-C may have ended MLX's compiler)
-                if step_logging.last_outputs:
+                if first_step:
+                    with self.profiler.profile("[Trainer].training_wait"):
+                        mx.eval(targets)
+                else:
                     # The step before: done, or nearly. Its streak comes with it, so reading it below
                     # waits for nothing more: the non-finite stop needs no host sync of its own.
                     settled_streak = self._streak_in_flight
