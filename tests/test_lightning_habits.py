@@ -1394,3 +1394,42 @@ def test_a_callback_reading_lightnings_list_of_schedulers_is_told_where_the_rate
     [message] = said
     assert f"Trainer.{name}" in message and "trainer.learning_rate()" in message
     assert "LearningRateMonitor" in message and "optimizer_config" in message
+
+
+def test_load_state_dict_with_strict_false_ignores_names_the_module_lacks_as_torch_does():
+    """A torch `nn.Sequential`'s names (`0.weight`) and a name under a weight (`fc1.weight.extra`) are
+    unexpected keys, which torch's strict=False ignores: MLX raised a bare `KeyError: 0` for the first and
+    turned `fc1.weight` into a dict for the second, the module broken for its next forward."""
+    model = TinyClassifier()
+    before = weights(model)
+    new_bias = np.full(before["fc2.bias"].shape, 0.5, np.float32)
+    state = {"0.weight": np.zeros((2, 2), np.float32), "fc1.weight.extra": np.zeros(2, np.float32)}
+    model.load_state_dict({"0.weight": np.zeros((2, 2), np.float32)}, strict=False)
+    model.load_state_dict({**state, "fc2.bias": new_bias}, strict=False)
+    after = weights(model)
+    assert set(after) == set(before)
+    assert np.array_equal(after["fc2.bias"], new_bias)
+    assert np.array_equal(after["fc1.weight"], before["fc1.weight"])
+
+
+def test_load_state_dict_with_strict_names_the_missing_and_unexpected_keys_and_a_common_prefix():
+    """torch lists missing and unexpected keys together; MLX named only the unexpected ones. A Lightning
+    module's `state_dict()` holding this module as `self.model` prefixes every name with `model.`: said."""
+    model = TinyClassifier()
+    state = weights(model)
+    renamed = {**{k: v for k, v in state.items() if k != "fc2.bias"}, "fc2.b": state["fc2.bias"]}
+    names = r"TinyClassifier.load_state_dict\(\).*missing.*fc2\.bias.*unexpected.*fc2\.b"
+    with pytest.raises(ValueError, match=names):
+        model.load_state_dict(renamed)
+    with pytest.raises(ValueError, match=r"every name starts with 'model\.'"):
+        model.load_state_dict({"model." + k: v for k, v in state.items()})
+
+
+def test_load_state_dict_given_a_path_or_a_value_that_is_no_array_says_what_it_takes(tmp_path):
+    """A weights file's path gave `AttributeError: 'str' object has no attribute 'items'`, and a None value
+    MLX's `incompatible function arguments`: both now a TypeError naming what to pass."""
+    model = TinyClassifier()
+    with pytest.raises(TypeError, match=r"takes a dict of name -> array.*load_file"):
+        model.load_state_dict(str(tmp_path / "model.safetensors"))
+    with pytest.raises(TypeError, match=r"'fc2\.bias'.*NoneType"):
+        model.load_state_dict({**weights(model), "fc2.bias": None})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
+from audiotrain.train.state_dict_loading import checked_arrays
 from audiotrain.train.trace_guard import TRANSFORM_EVAL
 
 import mlx.core as mx
@@ -753,20 +754,12 @@ class TrainModule(nn.Module):
         the names given and keeps the others. Between steps, from a hook: the next step uses them. As
         torch copies into its parameters, each weight keeps its dtype (float16 values into a float32 model
         stay float32), numpy arrays are taken, and a shape that differs is refused whatever `strict` (which
-        is about names: MLX's strict=False loaded it as it came)."""
+        is about names: MLX's strict=False loaded it as it came). A strict mismatch names the missing and
+        the unexpected keys (and a prefix such as Lightning's `model.` they all carry); strict=False ignores
+        names the module lacks, as torch does."""
         own = dict(tree_flatten(self.parameters()))
-        arrays = [
-            (name, mx.array(array).astype(own[name].dtype) if name in own else mx.array(array))
-            for name, array in state_dict.items()
-        ]
-        wrong = [
-            f"{name}: {array.shape}, the module's is {own[name].shape}"
-            for name, array in arrays
-            if name in own and array.shape != own[name].shape
-        ]
-        if wrong:
-            raise ValueError(f"{type(self).__name__}.load_state_dict(): size mismatch for {'; '.join(wrong)}")
-        self.load_weights(arrays, strict=strict)
+        arrays = checked_arrays(f"{type(self).__name__}.load_state_dict()", own, state_dict, strict)
+        self.load_weights(arrays, strict=False)  # (names and shapes checked above, as torch checks them)
 
     def parameters(self) -> ParameterTree:
         return ParameterTree(super().parameters())
