@@ -1405,7 +1405,9 @@ def test_load_state_dict_with_strict_false_ignores_names_the_module_lacks_as_tor
     new_bias = np.full(before["fc2.bias"].shape, 0.5, np.float32)
     state = {"0.weight": np.zeros((2, 2), np.float32), "fc1.weight.extra": np.zeros(2, np.float32)}
     model.load_state_dict({"0.weight": np.zeros((2, 2), np.float32)}, strict=False)
-    model.load_state_dict({**state, "fc2.bias": new_bias}, strict=False)
+    result = model.load_state_dict({**state, "fc2.bias": new_bias}, strict=False)
+    assert sorted(result.unexpected_keys) == sorted(state)  # (torch's result, checked after a load)
+    assert sorted(result.missing_keys) == ["fc1.bias", "fc1.weight", "fc2.weight"]
     after = weights(model)
     assert set(after) == set(before)
     assert np.array_equal(after["fc2.bias"], new_bias)

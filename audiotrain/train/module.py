@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
-from audiotrain.train.state_dict_loading import checked_arrays
+from audiotrain.train.state_dict_loading import IncompatibleKeys, checked_arrays
 from audiotrain.train.trace_guard import TRANSFORM_EVAL
 
 import mlx.core as mx
@@ -748,7 +748,7 @@ class TrainModule(nn.Module):
         ported from Lightning copies. MLX arrays are immutable: a later update does not change it."""
         return dict(tree_flatten(self.parameters()))
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Lightning's (torch's): put the arrays of a `state_dict()` into the module (MLX's `load_weights`,
         whose `strict` refuses a missing or unknown name, or a shape that differs); `strict=False` loads
         the names given and keeps the others. Between steps, from a hook: the next step uses them. As
@@ -756,10 +756,13 @@ class TrainModule(nn.Module):
         stay float32), numpy arrays are taken, and a shape that differs is refused whatever `strict` (which
         is about names: MLX's strict=False loaded it as it came). A strict mismatch names the missing and
         the unexpected keys (and a prefix such as Lightning's `model.` they all carry); strict=False ignores
-        names the module lacks, as torch does."""
+        names the module lacks, as torch does, and returns torch's `(missing_keys, unexpected_keys)`."""
         own = dict(tree_flatten(self.parameters()))
-        arrays = checked_arrays(f"{type(self).__name__}.load_state_dict()", own, state_dict, strict)
+        arrays, differences = checked_arrays(
+            f"{type(self).__name__}.load_state_dict()", own, state_dict, strict
+        )
         self.load_weights(arrays, strict=False)  # (names and shapes checked above, as torch checks them)
+        return differences
 
     def parameters(self) -> ParameterTree:
         return ParameterTree(super().parameters())

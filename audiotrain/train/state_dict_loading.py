@@ -9,18 +9,26 @@ missing ones beside them), and its non-strict update crashed on a torch `nn.Sequ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import mlx.core as mx
 
 _NAMES_SHOWN = 10
 
 
+class IncompatibleKeys(NamedTuple):
+    """torch's `load_state_dict` result: what a strict=False load left alone (`result.missing_keys`)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
 def checked_arrays(
     who: str, own: Mapping[str, mx.array], state_dict: Any, strict: bool
-) -> list[tuple[str, mx.array]]:
+) -> tuple[list[tuple[str, mx.array]], IncompatibleKeys]:
     """The (name, array) pairs of `state_dict` to load into a module whose weights are `own`, cast to their
-    dtypes; a `ValueError` (or `TypeError`) starting with `who` names every key that does not fit."""
+    dtypes, and the names that differ; a `ValueError` (or `TypeError`) starting with `who` names every key
+    that does not fit."""
     if not isinstance(state_dict, Mapping):
         raise TypeError(
             f"{who} takes a dict of name -> array (a state_dict()), not {type(state_dict).__name__} "
@@ -46,7 +54,7 @@ def checked_arrays(
         raise ValueError(
             f"{who}: the names differ from the module's: " + _name_differences(missing, unexpected)
         )
-    return arrays
+    return arrays, IncompatibleKeys(missing, unexpected)
 
 
 def _name_differences(missing: list[str], unexpected: list[str]) -> str:
