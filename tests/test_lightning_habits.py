@@ -1435,3 +1435,16 @@ def test_load_state_dict_given_a_path_or_a_value_that_is_no_array_says_what_it_t
         model.load_state_dict(str(tmp_path / "model.safetensors"))
     with pytest.raises(TypeError, match=r"'fc2\.bias'.*NoneType"):
         model.load_state_dict({**weights(model), "fc2.bias": None})
+
+
+def test_load_from_checkpoint_given_weights_another_tool_wrote_says_to_load_them_by_name(tmp_path):
+    """A torch or Hugging Face `model.safetensors` given to `load_from_checkpoint` was answered "give the
+    folder it is in", a folder that is no checkpoint either: now it says how such weights load."""
+    from safetensors.numpy import save_file
+
+    hf_folder = tmp_path / "hf_model"
+    hf_folder.mkdir()
+    save_file(weights(TinyClassifier()), str(hf_folder / "model.safetensors"))
+    with pytest.raises(Exception, match=r"model\.load_state_dict\(safetensors\.torch\.load_file\(") as error:
+        TinyClassifier.load_from_checkpoint(hf_folder / "model.safetensors")
+    assert "give the folder it is in" not in str(error.value)

@@ -104,6 +104,7 @@ MODEL_FILES = (MODEL_FILE, STATE_FILE)
 #: Optional: the arrays of the JSON state (a callback's or a hook's), in their places there (`state_arrays`).
 ARRAYS_FILE = state_arrays.ARRAYS_FILE
 CHECKPOINT_FILES = (MODEL_FILE, OPTIMIZER_FILE, STEP_STATE_FILE, CALLBACKS_FILE, ARRAYS_FILE, STATE_FILE)
+_WEIGHT_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
 
 
 class CheckpointError(RuntimeError):
@@ -991,8 +992,18 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
             why = near
         raise CheckpointError(f"checkpoint folder {folder} does not exist{why}")
     if not folder.is_dir():
-        # (A checkpoint's own file, dragged in from a file manager: the folder it is in is meant.)
-        meant = f"; give the folder it is in: {folder.parent}" if folder.name in CHECKPOINT_FILES else ""
+        # (A checkpoint's own file, dragged in from a file manager: the folder it is in is meant. Weights
+        # another tool wrote, torch's or a Hugging Face folder's, load by name into a model built first.)
+        if folder.name in CHECKPOINT_FILES and (folder.parent / STATE_FILE).is_file():
+            meant = f"; give the folder it is in: {folder.parent}"
+        elif folder.suffix in _WEIGHT_FILE_SUFFIXES:
+            meant = (
+                "; weights another tool wrote load by name into a model you build: "
+                f"model.load_state_dict(safetensors.torch.load_file({str(folder)!r})) "
+                "(torch.load(path) for a .pt or .bin)"
+            )
+        else:
+            meant = ""
         raise CheckpointError(
             f"{folder} is a file, but an audiotrain checkpoint is a folder holding {', '.join(required)}"
             + meant
