@@ -1448,3 +1448,25 @@ def test_load_from_checkpoint_given_weights_another_tool_wrote_says_to_load_them
     with pytest.raises(Exception, match=r"model\.load_state_dict\(safetensors\.torch\.load_file\(") as error:
         TinyClassifier.load_from_checkpoint(hf_folder / "model.safetensors")
     assert "give the folder it is in" not in str(error.value)
+
+
+def test_the_readme_describes_a_checkpoint_as_plain_safetensors_and_json_read_it(tmp_path):
+    """A user moving weights to another tool found the files listed but not what they hold: the names, the
+    optimizer's layout, trainer_state.json's version field. README now says; checked here on a real save."""
+    import json
+
+    from safetensors.numpy import load_file
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    t = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    model = TinyClassifier()
+    t.fit(model, make_batches())
+    folder = Path(t.checkpoint_callback.last_model_path)
+    state = json.loads((folder / "trainer_state.json").read_text())
+    described = f'`"format": "{state["format"]}"` and `"format_version": {state["format_version"]}`'
+    assert described in readme
+    for name in ("progress", "history", "hyper_parameters", "versions"):
+        assert f"`{name}`" in readme and name in state
+    assert set(load_file(str(folder / "model.safetensors"))) == set(model.state_dict())
+    optimizer = set(load_file(str(folder / "optimizer.safetensors")))
+    assert {"step", "learning_rate", "fc1.weight.m", "fc1.weight.v"} <= optimizer
