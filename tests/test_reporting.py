@@ -387,3 +387,26 @@ def test_an_export_every_epoch_encodes_only_the_new_epoch(tmp_path, monkeypatch)
     assert per_export[-1] == per_export[1], per_export
     assert json.loads(trainer.export_history(tmp_path / "again.json").read_text()) == trainer.history
     assert (tmp_path / "again.json").read_bytes() == target.read_bytes()
+
+
+def test_export_history_to_a_csv_path_writes_one_row_per_epoch_that_csv_readers_take(tmp_path):
+    """`export_history("history.csv")` wrote the JSON export under the .csv name: `pandas.read_csv` made a
+    table of brackets of it. Now a header of the columns and a row per epoch, an epoch without validation an
+    empty cell (NaN to pandas); a second export replaces its own file, a CSV of yours only with overwrite."""
+    import csv
+
+    t = trainer(tmp_path, max_epochs=3, check_val_every_n_epoch=2)
+    t.fit(TinyClassifier(), make_batches(), make_batches(32))
+    path = t.export_history(tmp_path / "history.csv")
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["epoch"]) for row in rows] == t.history["epoch"] == [0, 1, 2]
+    assert [row["val_loss"] for row in rows][0] == ""  # (validated at epoch 1 only: every 2nd epoch)
+    assert float(rows[1]["val_loss"]) == t.history["val_loss"][1]
+    assert float(rows[2]["train_loss"]) == t.history["train_loss"][2]  # (every digit kept)
+    t.export_history(path)  # (its own export: replaced, a script run again)
+    mine = tmp_path / "mine.csv"
+    mine.write_text("a,b\n1,2\n")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        t.export_history(mine)
+    assert mine.read_text() == "a,b\n1,2\n"

@@ -25,6 +25,7 @@ from typing import Any
 
 from audiotrain._files import json_text, read_json_file, write_given_path
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.history_csv import write_history_csv
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.outputs import LogOptions, metric_object_hint
 
@@ -127,7 +128,8 @@ PARSED_AT_MOST = 64 * 1024 * 1024
 
 
 def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrite: bool) -> Path:
-    """Write the history's columns as JSON, atomically (a crash leaves the old file or the new one). A NaN
+    """Write the history's columns as JSON (CSV for a `.csv` path: `history_csv`), atomically (a crash leaves
+    the old file or the new one). A NaN
     (an accuracy over no frame) is written as null, as in scores.json (`read_history` reads it back). The
     file starts with `EXPORT_MARK`.
 
@@ -136,6 +138,9 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     is a `FileExistsError` naming it and ``overwrite=True``, as `export_history`, the public writer, is told; a
     folder there is an `IsADirectoryError` (`write_given_path`)."""
     path = Path(path)
+    if path.suffix.lower() == ".csv":  # (pandas.read_csv, a spreadsheet: one row per epoch)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_history_csv(columns, path, overwrite=overwrite)
     overwrite = overwrite or _is_history(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = _history_json(columns, path)

@@ -2110,7 +2110,8 @@ class Trainer:
         return self._run.history.columns()
 
     def export_history(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write `history` as JSON (columns of per-epoch values), atomically; returns the path. An existing
+        """Write `history` as JSON (columns of per-epoch values; for a `.csv` path, CSV: a header and a row
+        per epoch, an empty cell where an epoch has no value), atomically; returns the path. An existing
         file there is replaced only with `overwrite` (else a `FileExistsError` naming it), or where it is a
         history this wrote. Under data parallel every rank writes its own (the same epochs; a shared folder
         ends with one of them whole), so each can read the file once this returns."""

@@ -1,0 +1,49 @@
+"""`export_history` to a `.csv` path: one row per epoch under a header of the columns, which pandas'
+`read_csv` and a spreadsheet read as they are. It used to write the JSON export under the `.csv` name, which
+`pandas.read_csv` turned into a table of brackets."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from audiotrain._files import write_given_path
+
+
+def write_history_csv(columns: dict[str, list], path: Path, *, overwrite: bool) -> Path:
+    """Write the history's columns as CSV, atomically. A value an epoch lacks (null in the JSON export) and a
+    NaN are an empty cell, which `read_csv` reads as NaN; floats keep every digit (their `repr`). A file there
+    is replaced with `overwrite` or where its header is these columns (an earlier export: a script run
+    again), else a `FileExistsError` naming `overwrite=True`."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*([_cell(v) for v in values] for values in columns.values()), strict=True))
+    header = text.getvalue().split("\n", 1)[0]
+    data = text.getvalue().encode()
+    return write_given_path(
+        path,
+        lambda tmp: tmp.write_bytes(data),
+        overwrite or _first_line(path) == header,
+        writer="export_history",
+        flag="overwrite",
+        example="history.csv",
+    )
+
+
+def _cell(value: object) -> object:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(value) if isinstance(value, float) else value
+
+
+def _first_line(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            return file.readline(1 << 16).rstrip("\r\n")
+    except (OSError, UnicodeDecodeError):
+        return None
