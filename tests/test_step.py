@@ -455,6 +455,54 @@ def test_self_log_takes_lightnings_batch_size_and_rank_zero_only(tmp_path):
         LogsWithBatchSize().log("x", 1.0, batch_size=-1)
 
 
+def padded_frames(lengths, batch_size):
+    """Clips of `lengths` frames (8 features, a class per frame), padded to each batch's longest, with a
+    0/1 mask of the real frames: a frame labeller's batches."""
+    rng = np.random.default_rng(3)
+    clips = [(rng.normal(size=(n, 8)).astype(np.float32), rng.integers(0, 2, n)) for n in lengths]
+    batches = []
+    for i in range(0, len(clips), batch_size):
+        part = clips[i : i + batch_size]
+        longest = max(len(x) for x, _ in part)
+        batches.append(
+            {
+                "x": mx.array(np.stack([np.pad(x, ((0, longest - len(x)), (0, 0))) for x, _ in part])),
+                "y": mx.array(np.stack([np.pad(y, (0, longest - len(y))) for _, y in part]).astype(np.int32)),
+                "mask": mx.array(np.stack([np.arange(longest) < len(x) for x, _ in part]).astype(np.float32)),
+            }
+        )
+    return clips, batches
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_self_log_weights_a_value_by_a_count_the_step_computes(tmp_path, compile):
+    """A frame accuracy logged with `batch_size=mx.sum(mask)`, the frames it is over, stopped the fit:
+    compiled with a TracedReadError saying the step read an array's value (it had not), eagerly with
+    'expected a non-negative int'. It now weights that value alone, as a returned (value, count) does."""
+
+    class FrameLabeller(TinyClassifier):
+        def __call__(self, x):
+            return self.fc2(nn.relu(self.fc1(x)))
+
+        def compute_loss(self, batch):
+            logits, mask = self(batch["x"]), batch["mask"]
+            frames = mx.sum(mask)
+            hits = mx.sum((mx.argmax(logits, -1) == batch["y"]) * mask)
+            self.log("frame_acc", hits / frames, batch_size=frames, on_epoch=True)
+            return mx.sum(nn.losses.cross_entropy(logits, batch["y"]) * mask) / frames
+
+    clips, batches = padded_frames([3, 30, 5, 40, 7, 9, 25], batch_size=2)
+    model = FrameLabeller(lr=0.0)  # (the weights stay: the training epoch's mean is over one model too)
+    t = trainer(tmp_path, max_epochs=1, compile=compile)
+    t.fit(model, batches, batches)
+    hits = sum(int(mx.sum(mx.argmax(model(mx.array(x)), -1) == mx.array(y))) for x, y in clips)
+    frames = sum(len(x) for x, _ in clips)  # (the clips' mean, 2 per batch, would differ)
+    assert t.callback_metrics["val_frame_acc"] == pytest.approx(hits / frames, rel=1e-5)
+    assert t.history["frame_acc"] == [pytest.approx(hits / frames, rel=1e-5)]
+    with pytest.raises(ValueError, match=r"batch_size=array.*in a hook.*a number"):
+        model.log("x", 1.0, batch_size=mx.array(3))
+
+
 # ---------------------------------------------------------------- a retrace for every new input shape
 class PooledClassifier(TinyClassifier):
     """Clips of any number of frames [batch, frames, 8], averaged over time: every new length is a new

@@ -15,6 +15,7 @@ from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
 from audiotrain.train.loaders import check_batch
 from audiotrain.train.module import TrainModule
+from audiotrain.train.outputs import split_logged_weights
 from audiotrain.train.profilers import PassThroughProfiler, Profiler, profiled_batches
 from audiotrain.train.state import weighted_values
 from audiotrain.train.step import EvalStep
@@ -180,10 +181,13 @@ def evaluate(
             loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
+        metric_weights, logged_weights = split_logged_weights(metric_weights)
         own_weights = {for_stage(prefix, k): w for k, w in metric_weights.items()}
         for name, value in logged.items():  # (a logged value replaces a returned one of its name)
             values[logged_name(step, prefix, name)] = value
             own_weights.pop(logged_name(step, prefix, name), None)
+            if name in logged_weights:  # (`self.log(..., batch_size=<an array>)`)
+                own_weights[logged_name(step, prefix, name)] = logged_weights[name]
         if batch_idx in getattr(loader, "padding_batches", ()):  # (it runs: ranks step together)
             out.add(values, 0.0)
         else:

@@ -908,7 +908,7 @@ class TrainModule(nn.Module):
         on_epoch: bool | None = None,
         reduce_fx: str = "mean",
         sync_dist: bool = False,
-        batch_size: int | None = None,
+        batch_size: int | mx.array | None = None,
         rank_zero_only: bool = False,
         enable_graph: bool = False,
         add_dataloader_idx: bool = True,
@@ -939,9 +939,10 @@ class TrainModule(nn.Module):
         `<name>`. A validation inside an epoch reports only what was logged during it; a checkpoint keeps
         the epoch's sums, so a run resumed inside the epoch ends it with the same means.
 
-        In a step, `batch_size`, which Lightning takes to weight the mean, must agree with the weight every
-        value of the step already gets, `batch_size(batch)`: override that method to count examples
-        otherwise.
+        In a step, an int `batch_size`, which Lightning takes to weight the mean, must agree with the weight
+        every value of the step already gets, `batch_size(batch)`: override that method to count examples
+        otherwise. A scalar `mx.array` the step computes (`batch_size=mx.sum(mask)`, the frames a masked
+        value is over) weights that value alone, as a returned `(value, count)` metric is weighted.
         `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
         "max", a callable) are refused, each with what to do instead.
 
@@ -962,8 +963,15 @@ class TrainModule(nn.Module):
         refuse_log_keywords(name, unknown, sync_dist_group, metric_attribute)
         if logger is None:  # (Lightning's default: log it)
             logger = True
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0
+        if isinstance(batch_size, mx.array) and self._step_logs is None:
+            raise ValueError(
+                f"self.log({name!r}, ..., batch_size={batch_size!r}) in a hook: the weight there is a number "
+                "(an int); an array count weights a value logged inside a step"
+            )
+        if (
+            batch_size is not None
+            and not isinstance(batch_size, mx.array)
+            and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 0)
         ):
             raise ValueError(
                 f"self.log({name!r}, ..., batch_size={batch_size!r}): expected a non-negative int (the weight "

@@ -138,8 +138,12 @@ class StepLogs:
         self.batch_weight = batch_weight  # the weight the step's values get: TrainModule.batch_size(batch)
         self.values: dict[str, mx.array] = {}
         self.options: dict[str, LogOptions] = {}
+        # Values logged with an array `batch_size` (a count the step computes): each one's own weight.
+        self.weights: dict[str, mx.array] = {}
 
-    def record(self, name: str, value: Any, options: dict[str, Any], batch_size: int | None = None) -> None:
+    def record(
+        self, name: str, value: Any, options: dict[str, Any], batch_size: int | mx.array | None = None
+    ) -> None:
         training = self.stage == "train"
         on_step = training if options["on_step"] is None else bool(options["on_step"])
         on_epoch = (not training) if options["on_epoch"] is None else bool(options["on_epoch"])
@@ -162,7 +166,9 @@ class StepLogs:
             raise ValueError(
                 f"{self.where}: self.log({name!r}, ...) with on_step=False and on_epoch=False logs nothing"
             )
-        if batch_size is not None and self.batch_weight is not None:
+        if isinstance(batch_size, mx.array):
+            self.weights[name] = _scalar(batch_size, f"{self.where}: self.log({name!r}, ..., batch_size=)")
+        elif batch_size is not None and self.batch_weight is not None:
             self._check_batch_size(name, batch_size)
         self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)")
         self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
@@ -194,6 +200,22 @@ class StepLogs:
             )
 
 
+# A step returns the own weights of its returned metrics and of the values `self.log` weighted by an array
+# in one dict (its graph's outputs), the latter under this prefix: a logged name may equal a returned one.
+_LOGGED_WEIGHT = "self.log "
+
+
+def with_logged_weights(metric_weights: dict[str, mx.array], logs: StepLogs) -> dict[str, mx.array]:
+    """`metric_weights` and the own weights of the values `logs` holds, as one dict for a step to return."""
+    return {**metric_weights, **{_LOGGED_WEIGHT + name: w for name, w in logs.weights.items()}}
+
+
+def split_logged_weights(weights: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A step's returned weights (`with_logged_weights`) → (the returned metrics', the logged values')."""
+    logged = {k[len(_LOGGED_WEIGHT) :]: w for k, w in weights.items() if k.startswith(_LOGGED_WEIGHT)}
+    return {k: w for k, w in weights.items() if not k.startswith(_LOGGED_WEIGHT)}, logged
+
+
 def _scalar(value: Any, where: str) -> mx.array:
     if isinstance(value, mx.array):
         if value.size != 1:
@@ -217,4 +239,11 @@ def metric_object_hint(value: Any) -> str:
     )
 
 
-__all__ = ["LogOptions", "StepLogs", "check_loss_output", "metric_object_hint"]
+__all__ = [
+    "LogOptions",
+    "StepLogs",
+    "check_loss_output",
+    "metric_object_hint",
+    "split_logged_weights",
+    "with_logged_weights",
+]

@@ -23,7 +23,7 @@ from typing import Any
 from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
-from audiotrain.train.outputs import StepLogs, check_loss_output
+from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
@@ -364,7 +364,7 @@ class TrainStep:
             self.log_options = {**self.log_options, **logs.options_beside(metrics)}
             # Logged values leave value_and_grad as auxiliary outputs: kept inside, they would stay
             # tracers of the gradient transform ("an array without a primitive" when read).
-            return loss, (metrics, logs.values, metric_weights)
+            return loss, (metrics, logs.values, with_logged_weights(metric_weights, logs))
 
         try:
             (loss, (metrics, logged, metric_weights)), grads = mx.value_and_grad(loss_fn)(master)
@@ -562,7 +562,7 @@ class EvalStep:
                 "with self.log(...)"
             )
         self.log_options = {**self.log_options, **logs.options}  # (as TrainStep's)
-        return loss, metrics, logs.values, metric_weights
+        return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
 
     def __call__(self, batch: Any, batch_idx: mx.array):
         return self._guard(self._call, batch, batch_idx)

@@ -48,7 +48,11 @@ class StepLogging:
         self.held_for_hooks: dict[str, float] = {}
 
     def record_step(
-        self, returned: dict[str, mx.array], logged: dict[str, mx.array], metric_weights: dict[str, Any]
+        self,
+        returned: dict[str, mx.array],
+        logged: dict[str, mx.array],
+        metric_weights: dict[str, Any],
+        logged_weights: dict[str, Any],
     ) -> None:
         """A training step's returned and logged values: for the bar, the returned ones and the logged ones
         it shows per step (one logged with on_step=False shows its last epoch mean: `progress_metrics`); for
@@ -61,7 +65,7 @@ class StepLogging:
         # the bar's means over the ranks are the loggers' (`bar_sums`).
         self.last_weights = {
             **{k: metric_weights.get(k, self.last_weight) for k in returned},
-            **dict.fromkeys(shown, self.last_weight),
+            **{k: logged_weights.get(k, self.last_weight) for k in shown},
         }
 
     def bar_sums(self) -> tuple[dict[str, Any], dict[str, Any]]:

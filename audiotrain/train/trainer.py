@@ -102,6 +102,7 @@ from audiotrain.train.module import (
     refuse_manual_optimization,
 )
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
+from audiotrain.train.outputs import split_logged_weights
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
 from audiotrain.train.run_state import (
     RunState,
@@ -1359,8 +1360,10 @@ class Trainer:
         # for the step before, and the step would be queued only then.
         step_logging = self._step_logging
         step_logging.last_weight = module.batch_size(batch)
+        metric_weights, logged_weights = split_logged_weights(metric_weights)
         own_weights = {prefixed("train_", k): w for k, w in metric_weights.items()}
         own_weights = {k: w for k, w in own_weights.items() if k not in logged}  # (logged replaces it)
+        own_weights.update(logged_weights)  # (`self.log(..., batch_size=<an array>)`)
         self.running.add(
             {**{prefixed("train_", k): v for k, v in returned.items()}, **logged},
             step_logging.last_weight,
@@ -1407,7 +1410,7 @@ class Trainer:
         progress.total_batches += 1
         if stepped:
             progress.global_step += 1
-        step_logging.record_step(returned, logged, metric_weights)
+        step_logging.record_step(returned, logged, metric_weights, logged_weights)
         outputs = {**{k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, "stepped": stepped}
         # A checkpoint saved by a batch-end hook (ModelCheckpoint(every_n_train_steps)) before this
         # batch's validation records it as pending, so resuming from it runs it first.
