@@ -526,6 +526,16 @@ def retrace_warnings(caught) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, RetraceWarning)]
 
 
+def test_the_retrace_warning_points_at_the_users_fit(tmp_path):
+    """The warning named audiotrain/train/trainer.py's `step.update(...)` line as where it came from (a
+    `python -W error` user, or a filter by module, met the package's internals); it now names the fit."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, max_epochs=1).fit(PooledClassifier(), clips_of_many_lengths(range(10, 22)))
+    (warning,) = [w for w in caught if "has been traced for 9" in str(w.message)]
+    assert warning.filename == __file__
+
+
 def test_a_step_retraced_for_many_input_lengths_warns_once(tmp_path):
     """Every new clip length retraced the compiled step (on the CPU: a new kernel, ~0.2 s and memory kept
     for the process's life) and nothing said so."""

@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
+
 import mlx.core as mx
 from mlx.utils import tree_flatten
 
@@ -209,7 +211,9 @@ class StateGuard:
             self._module_containers = watched
             self._traced[signature] = None
             if len(self._traced) == RETRACE_WARNING_LIMIT + 1:
-                warnings.warn(_retrace_message(self.where, self._traced), RetraceWarning, stacklevel=3)
+                warnings.warn(
+                    _retrace_message(self.where, self._traced), RetraceWarning, stacklevel=user_stacklevel()
+                )
         return out
 
 
