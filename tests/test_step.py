@@ -503,6 +503,32 @@ def test_self_log_weights_a_value_by_a_count_the_step_computes(tmp_path, compile
         model.log("x", 1.0, batch_size=mx.array(3))
 
 
+def test_self_log_batch_size_beside_a_weight_the_device_computes_weights_its_value(tmp_path):
+    """With batch_size(batch) = mx.sum(mask) (the frames), self.log('clip_acc', acc, batch_size=2), a mean
+    over the clips, was weighted by the frames all the same, unsaid: the int was left out."""
+
+    class ClipAccuracy(TinyClassifier):
+        def __call__(self, x):
+            return self.fc2(nn.relu(self.fc1(x)))
+
+        def compute_loss(self, batch):
+            logits, mask = self(batch["x"]), batch["mask"]
+            hits = (mx.argmax(logits, -1) == batch["y"]) * mask
+            clip_acc = mx.mean(mx.sum(hits, axis=1) / mx.sum(mask, axis=1))
+            self.log("clip_acc", clip_acc, batch_size=batch["x"].shape[0])
+            return mx.sum(nn.losses.cross_entropy(logits, batch["y"]) * mask) / mx.sum(mask)
+
+        def batch_size(self, batch):
+            return mx.sum(batch["mask"])
+
+    clips, batches = padded_frames([3, 30, 5, 40, 7, 9, 25], batch_size=2)
+    model = ClipAccuracy()
+    t = trainer(tmp_path, max_epochs=1)
+    t.fit(model, batches, batches)
+    accuracies = [float(mx.mean(mx.argmax(model(mx.array(x)), -1) == mx.array(y))) for x, y in clips]
+    assert t.callback_metrics["val_clip_acc"] == pytest.approx(np.mean(accuracies), rel=1e-5)
+
+
 # ---------------------------------------------------------------- a retrace for every new input shape
 class PooledClassifier(TinyClassifier):
     """Clips of any number of frames [batch, frames, 8], averaged over time: every new length is a new

@@ -940,9 +940,10 @@ class TrainModule(nn.Module):
         the epoch's sums, so a run resumed inside the epoch ends it with the same means.
 
         In a step, an int `batch_size`, which Lightning takes to weight the mean, must agree with the weight
-        every value of the step already gets, `batch_size(batch)`: override that method to count examples
-        otherwise. A scalar `mx.array` the step computes (`batch_size=mx.sum(mask)`, the frames a masked
-        value is over) weights that value alone, as a returned `(value, count)` metric is weighted.
+        every value of the step already gets, `batch_size(batch)`, where that is a number: override that
+        method to count examples otherwise. Beside a `batch_size(batch)` the device computes (an array) it
+        weights its value alone, as does a scalar `mx.array` the step computes (`batch_size=mx.sum(mask)`,
+        the frames a masked value is over), as a returned `(value, count)` metric is weighted.
         `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
         "max", a callable) are refused, each with what to do instead.
 

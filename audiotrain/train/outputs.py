@@ -168,8 +168,10 @@ class StepLogs:
             )
         if isinstance(batch_size, mx.array):
             self.weights[name] = _scalar(batch_size, f"{self.where}: self.log({name!r}, ..., batch_size=)")
-        elif batch_size is not None and self.batch_weight is not None:
-            self._check_batch_size(name, batch_size)
+        elif (
+            batch_size is not None and self.batch_weight is not None and self._weighs_alone(name, batch_size)
+        ):
+            self.weights[name] = mx.array(float(batch_size), mx.float32)
         self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)")
         self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
 
@@ -182,15 +184,19 @@ class StepLogs:
             k: replace(o, replaces_returned=True) if k in returned else o for k, o in self.options.items()
         }
 
-    def _check_batch_size(self, name: str, batch_size: int) -> None:
-        """Lightning's `self.log(..., batch_size=)` weights one value; here every value of a step has one
-        weight (one running sum per step), so it must be that weight. Checked while the step is traced:
-        the batch's shapes, and so its weight, are those of every call of that trace."""
+    def _weighs_alone(self, name: str, batch_size: int) -> bool:
+        """Lightning's `self.log(..., batch_size=)` weights one value; here a number the step's weight,
+        `batch_size(batch)`, already is must be that weight. Checked while the step is traced: the batch's
+        shapes, and so its weight, are those of every call of that trace. Beside a weight the device
+        computes (`mx.sum(mask)`: no number to compare) it weights its value alone, as the user asked (it
+        was left out unsaid: the value went on weighted by the frames). True: it weights its value alone."""
         try:
             weight = self.batch_weight()
         except Exception:  # an override that counts from the values (a host read): it is the weight
-            return
-        if isinstance(weight, numbers.Real) and batch_size != weight:
+            return False
+        if not isinstance(weight, numbers.Real):
+            return True
+        if batch_size != weight:
             raise ValueError(
                 f"{self.where}: self.log({name!r}, ..., batch_size={batch_size}): every value of this step, "
                 f"returned or logged, is weighted by batch_size(batch) = {weight} (the leading dimension of "
@@ -198,6 +204,7 @@ class StepLogs:
                 "weight the step by another count, or return this value as a metric (value, count) to "
                 "weight it alone"
             )
+        return False
 
 
 # A step returns the own weights of its returned metrics and of the values `self.log` weighted by an array
