@@ -6,7 +6,7 @@ from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataModule
-from audiotrain.train.schedulers import WarmupCosineScheduler
+from audiotrain.train.schedulers import StepLRScheduler, WarmupCosineScheduler
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -912,6 +912,42 @@ def test_toggle_optimizer_is_refused_as_manual_optimization_is_saying_what_to_do
     for name in ("toggle_optimizer", "untoggle_optimizer"):
         with pytest.raises(TypeError, match=rf"Manual.{name}\(\): .*not supported: .*MultiOptimizer.*GANs"):
             getattr(Manual(), name)(optim.SGD(learning_rate=0.1))
+
+
+def test_setting_the_learning_rate_of_a_scheduled_optimizer_from_a_hook_is_refused(tmp_path):
+    """`self.optimizers().learning_rate = 1.0` in on_train_epoch_start, where the optimizer's rate was a
+    schedule, was silently undone at the next update (the schedule sets the rate): epoch 1 trained at the
+    schedule's 0.05. A MultiOptimizer's scheduled group likewise."""
+
+    class SetsRate(TinyClassifier):
+        def __init__(self, make):
+            super().__init__()
+            self.make = make
+
+        def configure_optimizers(self):
+            return self.make()
+
+        def on_train_epoch_start(self):
+            if self.current_epoch == 1:
+                self.optimizers().learning_rate = 1.0
+
+    epoch_schedule = lambda: {  # noqa: E731
+        "optimizer": optim.SGD(learning_rate=0.1),
+        "lr_scheduler": {"scheduler": StepLRScheduler(0.1, step_size=1, gamma=0.5), "interval": "epoch"},
+    }
+    groups = lambda: optim.MultiOptimizer(  # noqa: E731
+        [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=StepLRScheduler(0.1, step_size=2))],
+        [lambda p, _: "fc1" in p],
+    )
+    for make in (epoch_schedule, groups):
+        with pytest.raises(
+            TypeError, match=r"learning_rate = 1.0: .*is a schedule.*number as its learning rate"
+        ):
+            trainer(tmp_path, max_epochs=2).fit(SetsRate(make), make_batches())
+    # A rate that is a number is set, as before (ReduceLROnPlateau's way).
+    module = SetsRate(lambda: optim.SGD(learning_rate=0.1))
+    trainer(tmp_path, max_epochs=2).fit(module, make_batches())
+    assert module.optimizers().param_groups[0]["lr"] == 1.0
 
 
 def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):

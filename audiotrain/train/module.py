@@ -372,7 +372,8 @@ class LightningOptimizer:
     """What `TrainModule.optimizers()` gives, as Lightning's wrapper of that name: the MLX optimizer the
     Trainer steps (`optimizer`), read and set through (`learning_rate`, `state`; `isinstance` sees its
     class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read the rate: one group
-    per optimizer (each of a MultiOptimizer's), `{"lr": rate}`."""
+    per optimizer (each of a MultiOptimizer's), `{"lr": rate}`. A learning rate that is a schedule cannot be
+    set (the next update would undo it)."""
 
     def __init__(self, optimizer: optim.Optimizer):
         object.__setattr__(self, "optimizer", optimizer)
@@ -385,6 +386,8 @@ class LightningOptimizer:
         return getattr(self.optimizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "learning_rate":
+            _refuse_setting_a_schedule(self.optimizer, value)
         setattr(self.optimizer, name, value)
 
     @property
@@ -392,6 +395,24 @@ class LightningOptimizer:
         """The current learning rate of each optimizer, as torch's groups hold it (read only: set
         `learning_rate` to change it)."""
         return [_ParamGroup(lr=_rate_as_read(part.learning_rate)) for part in _optimizers_in(self.optimizer)]
+
+
+def _refuse_setting_a_schedule(optimizer: optim.Optimizer, value: Any) -> None:
+    """Setting the rate of an optimizer whose rate is a schedule changes nothing: MLX evaluates the schedule
+    at every update and stores that rate, so the value set would be silently replaced."""
+    scheduled = [part for part in _optimizers_in(optimizer) if "learning_rate" in part._schedulers]
+    if scheduled:
+        which = (
+            f"the rate of {len(scheduled)} of its {len(_optimizers_in(optimizer))} optimizers"
+            if isinstance(optimizer, optim.MultiOptimizer)
+            else "its learning rate"
+        )
+        raise TypeError(
+            f"self.optimizers().learning_rate = {value!r}: {which} is a schedule, which the next update "
+            "evaluates and stores in its place, so the value set would be silently undone. Give the "
+            "optimizer a number as its learning rate to set it from hooks (as ReduceLROnPlateau does), or "
+            "write the rule into the schedule (mlx.optimizers.join_schedules for a change at a step)"
+        )
 
 
 def _rate_as_read(rate: Any) -> Any:
