@@ -914,6 +914,66 @@ def test_toggle_optimizer_is_refused_as_manual_optimization_is_saying_what_to_do
             getattr(Manual(), name)(optim.SGD(learning_rate=0.1))
 
 
+def test_a_manual_steps_optimizer_calls_are_refused_saying_what_to_do_instead(tmp_path):
+    """A Lightning GAN step's `opt.step()` was "'array' object is not callable" (MLX's step counter), or a
+    bare KeyError: 'step' for a MultiOptimizer; `opt.zero_grad()` an AttributeError from the MLX optimizer."""
+
+    class Stepping(TinyClassifier):
+        def __init__(self, call, multi):
+            super().__init__()
+            self.call, self.multi = call, multi
+
+        def configure_optimizers(self):
+            if self.multi:
+                return optim.MultiOptimizer(
+                    [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=0.01)], [lambda p, _: "fc1" in p]
+                )
+            return optim.SGD(learning_rate=0.1)
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.call(self.optimizers())
+
+    calls = {"step": lambda opt: opt.step(), "zero_grad": lambda opt: opt.zero_grad()}
+    for name, call in calls.items():
+        for multi in (False, True):
+            with pytest.raises(TypeError, match=rf"optimizers\(\)\.{name}\(\): .*not supported: .*GANs"):
+                trainer(tmp_path, max_epochs=1).fit(Stepping(call, multi), make_batches())
+    with pytest.raises(TypeError, match=r"optimizers\(\)\.toggle_model\(\): .*not supported"):
+        trainer(tmp_path, max_epochs=1).fit(Stepping(lambda opt: opt.toggle_model(), False), make_batches())
+
+
+def test_clip_gradients_and_toggled_optimizer_are_refused_naming_the_trainers_clipping():
+    """`self.clip_gradients(opt, gradient_clip_val=0.5)` and Lightning 2.5's `self.toggled_optimizer(opt)`
+    were bare AttributeErrors ('Manual' object has no attribute ...), as if the port had a typo."""
+    with pytest.raises(
+        TypeError, match=r"Manual.clip_gradients\(\): .*gradient_clip_val.*clip_each_group=True"
+    ):
+        Manual().clip_gradients(optim.SGD(learning_rate=0.1), gradient_clip_val=0.5)
+    with pytest.raises(TypeError, match=r"Manual.toggled_optimizer\(\): .*not supported: .*GANs"):
+        with Manual().toggled_optimizer(optim.SGD(learning_rate=0.1)):
+            pass
+
+
+def test_unpacking_the_optimizers_as_a_list_is_refused_naming_the_optimizers_of_a_multioptimizer(tmp_path):
+    """`opt_g, opt_d = self.optimizers()` (Lightning's list of two) was "cannot unpack non-iterable
+    LightningOptimizer object", and `self.optimizers()[0]` "'LightningOptimizer' object is not
+    subscriptable"."""
+    groups = optim.MultiOptimizer(
+        [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=0.01)], [lambda p, _: "fc1" in p]
+    )
+    module = Returns(lambda m: groups)
+    trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    with pytest.raises(
+        TypeError, match=r"one optimizer.*MultiOptimizer.*self.optimizers\(\).optimizers\[0\]"
+    ):
+        opt_g, opt_d = module.optimizers()
+    with pytest.raises(
+        TypeError, match=r"one optimizer.*MultiOptimizer.*self.optimizers\(\).optimizers\[0\]"
+    ):
+        module.optimizers()[0]
+    assert [float(o.learning_rate) for o in module.optimizers().optimizers] == pytest.approx([0.1, 0.01])
+
+
 def test_setting_the_learning_rate_of_a_scheduled_optimizer_from_a_hook_is_refused(tmp_path):
     """`self.optimizers().learning_rate = 1.0` in on_train_epoch_start, where the optimizer's rate was a
     schedule, was silently undone at the next update (the schedule sets the rate): epoch 1 trained at the

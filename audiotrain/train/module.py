@@ -372,8 +372,9 @@ class LightningOptimizer:
     """What `TrainModule.optimizers()` gives, as Lightning's wrapper of that name: the MLX optimizer the
     Trainer steps (`optimizer`), read and set through (`learning_rate`, `state`; `isinstance` sees its
     class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read the rate: one group
-    per optimizer (each of a MultiOptimizer's), `{"lr": rate}`. A learning rate that is a schedule cannot be
-    set (the next update would undo it)."""
+    per optimizer (each of a MultiOptimizer's), `{"lr": rate}`. Lightning's manual-optimization calls
+    (`step()`, `zero_grad()`, `toggle_model()`) are refused, saying why; MLX's step counter is
+    `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it)."""
 
     def __init__(self, optimizer: optim.Optimizer):
         object.__setattr__(self, "optimizer", optimizer)
@@ -390,11 +391,50 @@ class LightningOptimizer:
             _refuse_setting_a_schedule(self.optimizer, value)
         setattr(self.optimizer, name, value)
 
+    # Lightning's manual optimization, reached through the wrapper (`opt.step()` would otherwise call
+    # MLX's step counter, an array, and a MultiOptimizer's raise KeyError: 'step').
+    def step(self, closure: Any = None, **kwargs: Any) -> None:
+        raise TypeError(_manual_call("step"))
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        raise TypeError(_manual_call("zero_grad"))
+
+    def toggle_model(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(_manual_call("toggle_model"))
+
+    # Lightning's `opt_g, opt_d = self.optimizers()` (its list of several optimizers).
+    def __iter__(self) -> Any:
+        raise TypeError(_not_a_list(self.optimizer))
+
+    def __getitem__(self, index: Any) -> Any:
+        raise TypeError(_not_a_list(self.optimizer))
+
     @property
     def param_groups(self) -> list[dict[str, float]]:
         """The current learning rate of each optimizer, as torch's groups hold it (read only: set
         `learning_rate` to change it)."""
         return [_ParamGroup(lr=_rate_as_read(part.learning_rate)) for part in _optimizers_in(self.optimizer)]
+
+
+def _manual_call(name: str) -> str:
+    return (
+        f"self.optimizers().{name}(): manual optimization is not supported: {_MANUAL_OPTIMIZATION}. (MLX's "
+        "step counter is self.optimizers().optimizer.step; the update count is self.global_step)"
+    )
+
+
+def _not_a_list(optimizer: optim.Optimizer) -> str:
+    multi = isinstance(optimizer, optim.MultiOptimizer)
+    parts = (
+        f"it is a MultiOptimizer of {len(optimizer.optimizers)}: each of its optimizers is "
+        "self.optimizers().optimizers[0], [1], ... (to read or set its learning_rate and state)"
+        if multi
+        else f"it is a {type(optimizer).__name__}"
+    )
+    return (
+        "self.optimizers() is the one optimizer the Trainer steps, not Lightning's list of several "
+        f"(which only manual optimization uses, not supported here): {parts}"
+    )
 
 
 def _refuse_setting_a_schedule(optimizer: optim.Optimizer, value: Any) -> None:
@@ -761,6 +801,22 @@ class TrainModule(nn.Module):
     def untoggle_optimizer(self, optimizer: Any) -> None:
         """Lightning's manual optimization: refused, see `toggle_optimizer`."""
         raise TypeError(f"{type(self).__name__}.untoggle_optimizer(): " + _TOGGLING)
+
+    def toggled_optimizer(self, optimizer: Any) -> Any:
+        """Lightning 2.5's context manager around `toggle_optimizer`: refused as that is."""
+        raise TypeError(f"{type(self).__name__}.toggled_optimizer(): " + _TOGGLING)
+
+    def clip_gradients(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
+        """Lightning's clipping call of a manual step: refused, the compiled update clips."""
+        raise TypeError(
+            f"{type(self).__name__}.clip_gradients(): the gradients exist only inside the compiled training "
+            "step, which clips them itself: give Trainer(gradient_clip_val=..., gradient_clip_algorithm="
+            "'norm' or 'value'), and to clip each optimizer of a MultiOptimizer by its own norm (Lightning's "
+            "clip_gradients per optimizer of a GAN) return OptimizerConfig(multi, clip_each_group=True) "
+            "from configure_optimizers"
+        )
 
     # ---- parameters ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, mx.array]:
