@@ -964,3 +964,39 @@ def test_a_fit_early_stopping_ended_trains_nothing_more_when_resumed(tmp_path):
     copy = tmp_path / "c" / Path(last).relative_to(tmp_path / "b")
     lower_delta = fit(tmp_path / "c", max_epochs=4, min_delta=0.0, ckpt_path=copy)[0]
     assert lower_delta.global_step > straight.global_step
+
+
+def test_a_multioptimizer_groups_rate_replaced_by_the_checkpoints_on_resume_is_warned_of(tmp_path):
+    """Resuming an encoder/head MultiOptimizer fit whose configure_optimizers now asks for lower rates (to
+    fine-tune on) went on at the checkpoint's rates without a word, where one optimizer's is warned of: the
+    check read `learning_rate` of the MultiOptimizer's state, which holds only its optimizers' states."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    import mlx.optimizers as optim
+    from tasks import TinyClassifier, make_batches
+
+    class Groups(TinyClassifier):
+        def __init__(self, rates):
+            super().__init__()
+            self.rates = list(rates)
+
+        def configure_optimizers(self):
+            parts = [optim.SGD(learning_rate=rate) for rate in self.rates]
+            return optim.MultiOptimizer(parts, [lambda path, _: path.startswith("fc1.")])
+
+    def fit(rates, max_epochs, ckpt_path=None):
+        trainer = Trainer(
+            max_epochs=max_epochs, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+            callbacks=[ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)],
+        )  # fmt: skip
+        trainer.fit(Groups(rates), make_batches(), ckpt_path=ckpt_path)
+        return trainer
+
+    fit((0.1, 0.01), 1)
+    with pytest.warns(
+        UserWarning, match=r"group 2.s learning_rate 0.0001 .* is replaced by the checkpoint's 0.01"
+    ):
+        resumed = fit((0.1, 0.0001), 2, ckpt_path=tmp_path / "ck" / "last")
+    # the resume stays exact: the checkpoint's rates, as for one optimizer (and as Lightning restores them)
+    assert [group["lr"] for group in resumed.optimizers[0].param_groups] == pytest.approx([0.1, 0.01])

@@ -34,6 +34,7 @@ from audiotrain.train.state import History, Progress, RandomState, RunningMeans,
 from audiotrain.train.step import set_trainable
 
 import mlx.core as mx
+import mlx.optimizers as optim
 
 if TYPE_CHECKING:
     from audiotrain.train.step import TrainStep
@@ -264,11 +265,18 @@ def load_optimizer_state(contents: CheckpointContents, optimizer: Any, fresh: fr
     write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
 
 
-def _warn_of_replaced_learning_rate(folder: Path, optimizer: Any, opt_tree: dict[str, Any]) -> None:
+def _warn_of_replaced_learning_rate(
+    folder: Path, optimizer: Any, opt_tree: dict[str, Any], whose: str = "the optimizer's"
+) -> None:
     """A fixed learning rate the module now asks for that the checkpoint's replaces, said once: resuming
     restores the optimizer's whole state for an exact resume (as Lightning does), so a lower rate set for
     fine-tuning would otherwise be dropped without a word. (A schedule sets the rate at every step from
-    the restored step count: nothing to say.)"""
+    the restored step count: nothing to say.) A MultiOptimizer's groups are each said of (`whose`)."""
+    if isinstance(optimizer, optim.MultiOptimizer):
+        # Its state holds only its optimizers' states ({"states": [...]}): each group's rate is theirs.
+        for index, (part, saved_part) in enumerate(zip(optimizer.optimizers, opt_tree.get("states", []))):
+            _warn_of_replaced_learning_rate(folder, part, saved_part, f"MultiOptimizer group {index + 1}'s")
+        return
     if "learning_rate" in getattr(optimizer, "_schedulers", {}):
         return
     now, saved = optimizer.state.get("learning_rate"), opt_tree.get("learning_rate")
@@ -278,7 +286,7 @@ def _warn_of_replaced_learning_rate(folder: Path, optimizer: Any, opt_tree: dict
     if math.isclose(now_value, saved_value, rel_tol=1e-6, abs_tol=0.0):
         return
     warnings.warn(
-        f"resuming from {folder}: the optimizer's learning_rate {now_value:g} (configure_optimizers) is "
+        f"resuming from {folder}: {whose} learning_rate {now_value:g} (configure_optimizers) is "
         f"replaced by the checkpoint's {saved_value:g}, with the rest of its state, so that training goes on "
         "exactly as it was; to train on at another rate, start from the checkpoint's weights instead "
         "(load_weights, or a recipe's --init_from) or set it after the resume in a callback's on_train_start",
