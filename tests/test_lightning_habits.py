@@ -1010,6 +1010,36 @@ def test_setting_the_learning_rate_of_a_scheduled_optimizer_from_a_hook_is_refus
     assert module.optimizers().param_groups[0]["lr"] == 1.0
 
 
+def test_setting_one_rate_for_a_multioptimizer_whose_groups_differ_is_refused_naming_each_group(tmp_path):
+    """`opt.learning_rate = opt.learning_rate * 0.5` in a hook, for an encoder at 0.1 and a head at 0.01,
+    gave both groups 0.05 (MLX's MultiOptimizer reads its first group's rate and sets every group's): the
+    head's rate rose fivefold without a word."""
+
+    class Halves(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.MultiOptimizer(
+                [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=0.01)], [lambda p, _: "fc1" in p]
+            )
+
+        def on_train_epoch_end(self):
+            opt = self.optimizers()
+            opt.learning_rate = opt.learning_rate * 0.5
+
+    with pytest.raises(
+        TypeError, match=r"learning_rate = .*0.05.*rates differ \(0.1, 0.01\).*optimizers\[0\]"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(Halves(), make_batches())
+
+    class HalvesEach(Halves):
+        def on_train_epoch_end(self):
+            for part in self.optimizers().optimizers:
+                part.learning_rate = part.learning_rate * 0.5
+
+    module = HalvesEach()
+    trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert [g["lr"] for g in module.optimizers().param_groups] == pytest.approx([0.05, 0.005])
+
+
 def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):
     """`pl_module.state_dict()` / `load_state_dict()`, which Lightning EMA callbacks are written with, were
     AttributeErrors."""

@@ -374,7 +374,8 @@ class LightningOptimizer:
     class, as Lightning's wrapper makes it), plus Lightning's `param_groups` to read the rate: one group
     per optimizer (each of a MultiOptimizer's), `{"lr": rate}`. Lightning's manual-optimization calls
     (`step()`, `zero_grad()`, `toggle_model()`) are refused, saying why; MLX's step counter is
-    `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it)."""
+    `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it),
+    nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`')."""
 
     def __init__(self, optimizer: optim.Optimizer):
         object.__setattr__(self, "optimizer", optimizer)
@@ -389,6 +390,7 @@ class LightningOptimizer:
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "learning_rate":
             _refuse_setting_a_schedule(self.optimizer, value)
+            _refuse_one_rate_for_groups_that_differ(self.optimizer, value)
         setattr(self.optimizer, name, value)
 
     # Lightning's manual optimization, reached through the wrapper (`opt.step()` would otherwise call
@@ -452,6 +454,21 @@ def _refuse_setting_a_schedule(optimizer: optim.Optimizer, value: Any) -> None:
             "evaluates and stores in its place, so the value set would be silently undone. Give the "
             "optimizer a number as its learning rate to set it from hooks (as ReduceLROnPlateau does), or "
             "write the rule into the schedule (mlx.optimizers.join_schedules for a change at a step)"
+        )
+
+
+def _refuse_one_rate_for_groups_that_differ(optimizer: optim.Optimizer, value: Any) -> None:
+    """MLX's MultiOptimizer reads its first optimizer's rate and sets every optimizer's: halving it
+    (`opt.learning_rate = opt.learning_rate * 0.5`) would give every group the first group's half."""
+    if not isinstance(optimizer, optim.MultiOptimizer):
+        return
+    rates = [float(part.learning_rate) for part in _optimizers_in(optimizer)]
+    if len(set(rates)) > 1:
+        raise TypeError(
+            f"self.optimizers().learning_rate = {value!r}: the MultiOptimizer's rates differ "
+            f"({', '.join(f'{rate:g}' for rate in rates)}), and one rate set here would replace them all "
+            "(MLX's MultiOptimizer reads its first optimizer's rate and sets every one's). Set each group's: "
+            "self.optimizers().optimizers[0].learning_rate = ..., [1], ..."
         )
 
 
