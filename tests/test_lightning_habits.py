@@ -1040,6 +1040,15 @@ def test_setting_one_rate_for_a_multioptimizer_whose_groups_differ_is_refused_na
     assert [g["lr"] for g in module.optimizers().param_groups] == pytest.approx([0.05, 0.005])
 
 
+def test_lr_schedulers_refusal_names_what_replaces_each_way_lightning_steps_a_schedule_by_hand():
+    """Lightning's manual-optimization docs step `self.lr_schedulers()` every N batches or epochs, or a
+    ReduceLROnPlateau on a metric; the refusal only said how to read the rate, not where those go."""
+    with pytest.raises(TypeError, match=r"nothing to step by hand") as refused:
+        Manual().lr_schedulers()
+    for named in ("'interval'", "'frequency'", "callbacks.ReduceLROnPlateau(monitor=", "MultiOptimizer"):
+        assert named in str(refused.value), named
+
+
 def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):
     """`pl_module.state_dict()` / `load_state_dict()`, which Lightning EMA callbacks are written with, were
     AttributeErrors."""

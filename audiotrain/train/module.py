@@ -801,7 +801,11 @@ class TrainModule(nn.Module):
             f"{type(self).__name__}.lr_schedulers(): a schedule here is the optimizer's learning rate, a "
             "function of its step counter evaluated inside the compiled update, so there is nothing to step "
             "by hand; read the current rate with self.trainer.learning_rate() or "
-            "self.optimizers().learning_rate"
+            "self.optimizers().learning_rate. For a schedule stepped every N batches or epochs return "
+            "{'optimizer': opt, 'lr_scheduler': {'scheduler': schedule, 'interval': 'step' or 'epoch', "
+            "'frequency': N}} from configure_optimizers; for one per MultiOptimizer group give each "
+            "optimizer its schedule as its learning_rate; for a ReduceLROnPlateau stepped on a metric use "
+            "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=...)])"
         )
 
     def manual_backward(self, loss: Any, *args: Any, **kwargs: Any) -> None:
