@@ -1049,6 +1049,22 @@ def test_lr_schedulers_refusal_names_what_replaces_each_way_lightning_steps_a_sc
         assert named in str(refused.value), named
 
 
+def test_an_optimizerconfig_inside_lightnings_dict_is_refused_saying_to_return_it_itself(tmp_path):
+    """{"optimizer": OptimizerConfig(multi, clip_each_group=True)} said "OptimizerConfig.optimizer must be an
+    mlx.optimizers.Optimizer instance ..., got OptimizerConfig", naming neither the method nor the fix."""
+    from audiotrain import OptimizerConfig
+
+    groups = optim.MultiOptimizer(
+        [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=0.01)], [lambda p, _: "fc1" in p]
+    )
+    module = Returns(lambda m: {"optimizer": OptimizerConfig(groups, clip_each_group=True)})
+    refused = (
+        r"configure_optimizers returned \{'optimizer': OptimizerConfig\(...\)\}: .*return the OptimizerConfig"
+    )
+    with pytest.raises(TypeError, match=refused):
+        trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+
+
 def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):
     """`pl_module.state_dict()` / `load_state_dict()`, which Lightning EMA callbacks are written with, were
     AttributeErrors."""

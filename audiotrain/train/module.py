@@ -147,6 +147,13 @@ class OptimizerConfig:
                 "'lr_scheduler'"
             )
         optimizer, scheduler = value["optimizer"], value.get("lr_scheduler")
+        if isinstance(optimizer, cls):
+            raise TypeError(
+                f"{where} returned {{'optimizer': OptimizerConfig(...)}}: an OptimizerConfig takes the place "
+                "of Lightning's dict, so return the OptimizerConfig itself (its lr_log_name is the "
+                "lr_scheduler's 'name'; a schedule goes in as its optimizer's learning_rate, always per "
+                "step), or the dict with the optimizer itself"
+            )
         config = cls(optimizer)
         _refuse_monitor(value, where, "")
         if scheduler is None:
