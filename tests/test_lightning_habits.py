@@ -1065,6 +1065,32 @@ def test_an_optimizerconfig_inside_lightnings_dict_is_refused_saying_to_return_i
         trainer(tmp_path, max_epochs=1).fit(module, make_batches())
 
 
+def test_setting_a_scheduled_groups_rate_through_the_multioptimizers_optimizers_is_refused(tmp_path):
+    """`self.optimizers().optimizers[1].learning_rate = 0.5`, the way to one group's rate that the refusals
+    name, reached the bare MLX optimizer: where that group's rate was a schedule, the next update undid it
+    without a word. The unscheduled group's rate is set."""
+
+    class SetsGroup(TinyClassifier):
+        def __init__(self, index):
+            super().__init__()
+            self.index = index
+
+        def configure_optimizers(self):
+            return optim.MultiOptimizer(
+                [optim.SGD(learning_rate=0.1), optim.SGD(learning_rate=StepLRScheduler(0.1, step_size=2))],
+                [lambda p, _: "fc1" in p],
+            )
+
+        def on_train_epoch_start(self):
+            self.optimizers().optimizers[self.index].learning_rate = 0.5
+
+    with pytest.raises(TypeError, match=r"learning_rate = 0.5: its learning rate is a schedule"):
+        trainer(tmp_path, max_epochs=1).fit(SetsGroup(1), make_batches())
+    module = SetsGroup(0)
+    trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert module.optimizers().param_groups[0]["lr"] == 0.5
+
+
 def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):
     """`pl_module.state_dict()` / `load_state_dict()`, which Lightning EMA callbacks are written with, were
     AttributeErrors."""

@@ -382,7 +382,8 @@ class LightningOptimizer:
     per optimizer (each of a MultiOptimizer's), `{"lr": rate}`. Lightning's manual-optimization calls
     (`step()`, `zero_grad()`, `toggle_model()`) are refused, saying why; MLX's step counter is
     `.optimizer.step`. A learning rate that is a schedule cannot be set (the next update would undo it),
-    nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`')."""
+    nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`', which
+    come through this wrapper too)."""
 
     def __init__(self, optimizer: optim.Optimizer):
         object.__setattr__(self, "optimizer", optimizer)
@@ -392,6 +393,9 @@ class LightningOptimizer:
         return type(self.optimizer)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "optimizers" and isinstance(self.optimizer, optim.MultiOptimizer):
+            # Each group seen through the wrapper too: its rate is set with the same checks.
+            return [LightningOptimizer(part) for part in self.optimizer.optimizers]
         return getattr(self.optimizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
