@@ -1091,6 +1091,17 @@ def test_setting_a_scheduled_groups_rate_through_the_multioptimizers_optimizers_
     assert module.optimizers().param_groups[0]["lr"] == 0.5
 
 
+def test_the_manual_optimization_refusal_names_the_trainer_flags_for_what_a_manual_step_does_by_hand(
+    tmp_path,
+):
+    """A manual step that accumulated gradients by hand (`if (batch_idx + 1) % N == 0: opt.step()`) and
+    clipped them (`self.clip_gradients`) was told to return the loss, not that the Trainer does both."""
+    with pytest.raises(TypeError, match="manual optimization is not supported") as refused:
+        trainer(tmp_path, max_epochs=1).fit(Manual(), make_batches())
+    for named in ("accumulate_grad_batches=N", "gradient_clip_val=", "clip_each_group=True"):
+        assert named in str(refused.value), named
+
+
 def test_a_lightning_ema_callback_swaps_weights_with_state_dict_and_load_state_dict(tmp_path):
     """`pl_module.state_dict()` / `load_state_dict()`, which Lightning EMA callbacks are written with, were
     AttributeErrors."""

@@ -364,10 +364,13 @@ _MANUAL_OPTIMIZATION = (
     "the Trainer's training step is one compiled function (forward, gradients of the returned loss, "
     "clipping, the non-finite check and one optimizer update), and MLX computes gradients of a function, "
     "not of a loss already computed, so there is no backward() to call from a step. Return the loss from "
-    "training_step and let the Trainer update (automatic optimization); for parameter groups with their own "
-    "optimizer or learning rate return one optim.MultiOptimizer; for constraints after the update use "
-    "on_after_optimizer_step; for alternating updates (GANs) write the loop with mx.value_and_grad and "
-    "optimizer.update"
+    "training_step and let the Trainer update (automatic optimization): it accumulates gradients with "
+    "Trainer(accumulate_grad_batches=N) and clips them with Trainer(gradient_clip_val=...), each optimizer "
+    "of a MultiOptimizer by its own norm with OptimizerConfig(multi, clip_each_group=True); for parameter "
+    "groups with their own optimizer or learning rate return one optim.MultiOptimizer; for constraints "
+    "after the update use on_after_optimizer_step; for alternating updates (GANs) write the loop with "
+    "mx.value_and_grad and optimizer.update (to alternate by epoch, freeze() the part that rests in "
+    "on_train_epoch_start)"
 )
 
 _TOGGLING = (
