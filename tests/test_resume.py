@@ -1000,3 +1000,32 @@ def test_a_multioptimizer_groups_rate_replaced_by_the_checkpoints_on_resume_is_w
         resumed = fit((0.1, 0.0001), 2, ckpt_path=tmp_path / "ck" / "last")
     # the resume stays exact: the checkpoint's rates, as for one optimizer (and as Lightning restores them)
     assert [group["lr"] for group in resumed.optimizers[0].param_groups] == pytest.approx([0.1, 0.01])
+
+
+def test_resuming_with_another_optimizer_grouping_says_configure_optimizers_changed(tmp_path):
+    """A run saved with one AdamW, resumed after configure_optimizers became an encoder/head MultiOptimizer
+    (a two-optimizer port), was refused listing missing and unexpected arrays ('states.0.fc1.bias.m', ...)
+    without saying that the optimizer changed or how to go on from the weights."""
+    from audiotrain import Trainer
+    from audiotrain.train.checkpoint import CheckpointError
+
+    import mlx.optimizers as optim
+    from tasks import Returns, make_batches
+
+    def fit(make, max_epochs, ckpt_path=None):
+        trainer = Trainer(
+            max_epochs=max_epochs, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+        )  # fmt: skip
+        trainer.fit(Returns(make), make_batches(), ckpt_path=ckpt_path)
+        return trainer
+
+    saved = fit(lambda m: optim.AdamW(learning_rate=1e-3), 1)
+    groups = lambda m: optim.MultiOptimizer(  # noqa: E731
+        [optim.AdamW(learning_rate=1e-3), optim.AdamW(learning_rate=1e-2)],
+        [lambda p, _: p.startswith("fc1.")],
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not match.*configure_optimizers.*another optimizer.*load_from_checkpoint",
+    ):
+        fit(groups, 2, ckpt_path=saved.checkpoint_callback.last_model_path)

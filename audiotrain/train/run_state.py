@@ -258,9 +258,23 @@ def load_optimizer_state(contents: CheckpointContents, optimizer: Any, fresh: fr
     step holds; the parameters in `fresh` (none in the checkpoint) keep their fresh state."""
     what = f"{type(optimizer).__name__} optimizer state"
     folder = contents.folder
-    opt_tree = ckpt.checked_tree(
-        contents.optimizer, dict(optimizer.state), what, folder / ckpt.OPTIMIZER_FILE, fresh_parameters=fresh
-    )
+    try:
+        opt_tree = ckpt.checked_tree(
+            contents.optimizer,
+            dict(optimizer.state),
+            what,
+            folder / ckpt.OPTIMIZER_FILE,
+            fresh_parameters=fresh,
+        )
+    except ckpt.CheckpointError as err:
+        # The model's weights matched (checked first): what changed is the optimizer or its grouping.
+        raise ckpt.CheckpointError(
+            f"{err}. The model's weights match, so the optimizer configured now (configure_optimizers, or "
+            "a config's optimizer section) is another optimizer or parameter grouping (a MultiOptimizer's "
+            "groups, their order or filters) than the run that saved it: resume with the one it was saved "
+            "with, or start a new fit from its weights "
+            f"(TrainModule.load_from_checkpoint('{folder}'), or load_weights of its {ckpt.MODEL_FILE})"
+        ) from None
     _warn_of_replaced_learning_rate(folder, optimizer, opt_tree)
     write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
 
