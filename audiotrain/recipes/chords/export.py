@@ -26,6 +26,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     resolve_model_checkpoint,
     run_checkpoints,
 )
+from audiotrain.recipes.chords.own_model import refuse_own_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, PREDICT_ENTRIES, ChordTask, stored_settings
 from audiotrain.recipes.config_cli import SettingsParser, add_overwrite_argument
 from audiotrain.train import checkpoint as ckpt
@@ -48,6 +49,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
     def read(folder: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, mx.array]]:
         state = ckpt.read_model_state(folder)
         stored = stored_settings(folder, state) or {}  # each part checked, a hand-edited one named
+        refuse_own_model_checkpoint(folder, stored)  # (its weights would be refused name by name)
         lacking = [name for name in ("model_config", "features", "vocabulary") if name not in stored]
         if lacking:
             raise ckpt.CheckpointError(

@@ -27,6 +27,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     resolve_model_checkpoint,
     stand_in_for_best,
 )
+from audiotrain.recipes.chords.own_model import refuse_own_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask, stored_settings
 from audiotrain.train import checkpoint as ckpt
 
@@ -54,6 +55,7 @@ def _init_settings(init_from: str | Path) -> tuple[Path, dict, ChordModelConfig,
     folder = resolve_model_checkpoint(init_from)
     state = ckpt.read_model_state(folder)
     stored = stored_settings(folder, state) or {}  # a hand-edited setting is named with its file
+    refuse_own_model_checkpoint(folder, stored)  # (its weights would be refused name by name)
     if "model_config" not in stored or "features" not in stored:
         error = not_a_chord_checkpoint(folder, state, "no chord model and feature settings", CHECKPOINT_KEY)
         raise ckpt.CheckpointError(f"--init_from {init_from}: {error}")

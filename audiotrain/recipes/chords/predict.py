@@ -53,6 +53,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     not_a_chord_checkpoint,
     resolve_model_checkpoint,
 )
+from audiotrain.recipes.chords.own_model import check_model_heads, refuse_own_model_checkpoint
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import (
     load_config_file,
@@ -411,6 +412,7 @@ class ChordPredictor:
                 f"the features have {features.n_bins} and {features.bass_view_bins}"
             )
         check_decodable(model.config, "ChordPredictor(model=...)")
+        check_model_heads(model, features.input_bins, "ChordPredictor(model=...)")
         self.model = model
         self.model.eval()
         #: The checkpoint folder this predictor was loaded from (`from_checkpoint`), else None: what it was
@@ -460,13 +462,21 @@ class ChordPredictor:
     # ---- loading --------------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, decode: DecodeConfig | Mapping[str, Any] | None = None, **kwargs: Any
+        cls,
+        path: str | Path,
+        decode: DecodeConfig | Mapping[str, Any] | None = None,
+        model: ChordRecognitionModel | None = None,
+        **kwargs: Any,
     ) -> ChordPredictor:
         """Load a checkpoint folder (or a run folder) written by the chord recipe. A read that a running
         fit's save tore (it replaced the folder meanwhile) is made again (`ckpt.read_unreplaced`).
 
         `decode` replaces the checkpoint's decoding settings; a dict (``{"silence_db": 0}``) changes only
         the fields it names, as ``predict --decode.silence_db 0`` does.
+
+        `model` is the network the weights load into, for a checkpoint of a model of your own (a
+        `ChordRecognitionModel` subclass trained with the guide's `Trainer`; the checkpoint names its class,
+        and holds no code); default: the recipe's model built from the checkpoint's settings.
 
         Given a run folder, the checkpoint it loads (``checkpoints/best``, else ``checkpoints/last``) is its
         `checkpoint`; where ``last`` stands in for a ``best`` the run's validation chose (deleted, or
@@ -477,7 +487,7 @@ class ChordPredictor:
                 f"(str or Path), got {type(path).__name__}"
             )
         predictor = ckpt.read_unreplaced(
-            path, resolve_model_checkpoint, lambda folder: cls._from_folder(folder, decode, **kwargs)
+            path, resolve_model_checkpoint, lambda folder: cls._from_folder(folder, decode, model, **kwargs)
         )
         if predictor.checkpoint.name == "last":  # (a best loaded reads nothing more)
             note = loaded_checkpoint_note(Path(path), predictor.checkpoint)
@@ -486,14 +496,25 @@ class ChordPredictor:
         return predictor
 
     @classmethod
-    def _from_folder(cls, folder: Path, decode: Any, **kwargs: Any) -> ChordPredictor:
+    def _from_folder(cls, folder: Path, decode: Any, own_model: Any = None, **kwargs: Any) -> ChordPredictor:
         state = ckpt.read_model_state(folder)
         stored = stored_settings(folder, state)  # each part checked, a bad one named with its file
         if stored is None or "vocabulary" not in stored:
             what = "no chord model settings" if stored is None else "no chord vocabulary"
             raise not_a_chord_checkpoint(folder, state, what, CHECKPOINT_KEY)
+        if own_model is None:
+            refuse_own_model_checkpoint(folder, stored)
+        elif not isinstance(own_model, ChordRecognitionModel):
+            raise TypeError(
+                "ChordPredictor.from_checkpoint(model=...): expected a ChordRecognitionModel (or a subclass "
+                f"of your own), got {type(own_model).__name__}"
+            )
         try:
-            model = ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
+            model = (
+                own_model
+                if own_model is not None
+                else ChordRecognitionModel(ChordModelConfig.from_dict(stored["model_config"]))
+            )
             features = ChordFeatureConfig.from_stored(stored["features"])
             # (A DecodeConfig given replaces the stored settings whole: they need not be read.)
             stored_decode = (

@@ -42,6 +42,7 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes._run import shared_run_folder_name
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.own_model import MODEL_CLASS_KEY, check_model_heads, model_class_name
 from audiotrain.recipes.chords.periodic_checkpoints import PeriodicCheckpoints
 from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
@@ -402,6 +403,10 @@ class Trainer:
 
     Args:
         model: a `ChordRecognitionModel` whose ``n_bins`` and ``bass_view_bins`` equal ``config.features``'.
+            A network of your own is a subclass of it (``super().__init__(config)``, then your layers) whose
+            ``__call__(features [batch, frames, input_bins], mask=None)`` returns the dict of frame logits
+            the class documents; its heads are checked here, and ``predict`` refuses its checkpoints by its
+            class name: load them with ``ChordPredictor.from_checkpoint(path, model=YourModel(...))``.
         train_loader, val_loader: iterables of ``(audio [batch, samples], targets)`` (see the module
             docstring); ``val_loader`` may be None (then no validation, early stopping or best checkpoint).
         config: a `TrainingConfig`, or a dict of its fields as a --config file holds them (default: the
@@ -431,7 +436,9 @@ class Trainer:
         self.config = _training_config(config)
         if not isinstance(model, ChordRecognitionModel):
             raise TypeError(
-                f"Trainer(model=...): expected a ChordRecognitionModel, got {type(model).__name__}"
+                f"Trainer(model=...): expected a ChordRecognitionModel, got {type(model).__name__}; a model "
+                "of your own subclasses it (super().__init__(config), then your layers) and returns its dict "
+                "of frame logits: 'chord_type', 'root', 'bass' (see help(ChordRecognitionModel))"
             )
         if model.config.n_bins != self.config.features.n_bins:
             raise ValueError(
@@ -445,6 +452,7 @@ class Trainer:
                 f"config.features.bass_view_bins is {self.config.features.bass_view_bins}; set the same "
                 "number in ChordModelConfig(bass_view_bins=...) and ChordFeatureConfig(bass_view_bins=...)"
             )
+        check_model_heads(model, self.config.features.input_bins, "Trainer(model=...)")
         if criterion is None:
             criterion = _default_criterion(self.config)
         self.run_dir = Path(run_dir)
@@ -488,6 +496,8 @@ class Trainer:
                 **checkpoint_entries(c.features, c.decode, c.data.window_frames),
                 "training_config": c.to_dict(),
                 "clip_sample_rate": sample_rate,
+                # (a model of your own: named, so that predict refuses it by name rather than by its weights)
+                **({MODEL_CLASS_KEY: model_class_name(model)} if model_class_name(model) else {}),
             },
         )
         # One shared Trainer, made by the first train / train_epoch, runs every later one: its callbacks

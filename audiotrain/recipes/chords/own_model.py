@@ -1,0 +1,92 @@
+"""A chord model of the user's own (a `ChordRecognitionModel` subclass): its heads checked before training or
+transcribing, and its class recorded in the checkpoints the guide's `Trainer` writes.
+
+Why a check at all: the loss cannot raise inside its compiled graph (a chord-type target past a head of 25
+classes was read as class 24, and trained without a word), a missing head failed mid-fit as a bare
+`KeyError`, and a head of the wrong width or frames failed in `ChordPredictor` as a numpy broadcast error.
+One eager forward pass of a few frames says which head is wrong, its shape and the shape expected.
+
+Why the class is recorded: the checkpoint holds weights and settings, never code (no pickle), so ``predict``
+builds the recipe's `ChordRecognitionModel`; a checkpoint of another class is refused by name, with the
+Python call that loads it into the user's own model (`ChordPredictor.from_checkpoint(path, model=...)`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from audiotrain.chords.vocabulary import NUM_PITCH_CLASSES
+from audiotrain.models.chord_model import ChordRecognitionModel, joint_chord_classes
+
+import mlx.core as mx
+
+#: The checkpoint entry (beside the features and vocabulary `predict` reads) naming a model of the user's own.
+MODEL_CLASS_KEY = "model_class"
+#: Frames of the check's forward pass: more than one, so that a head that drops or pools frames shows.
+CHECK_FRAMES = 4
+
+
+def model_class_name(model: ChordRecognitionModel) -> str | None:
+    """``module.QualName`` of a model of the user's own; None for the recipe's `ChordRecognitionModel`."""
+    cls = type(model)
+    return None if cls is ChordRecognitionModel else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def check_model_heads(model: ChordRecognitionModel, input_bins: int, where: str) -> None:
+    """Refuse a model of the user's own whose outputs are not the heads the recipe trains and decodes:
+    a dict of ``chord_type`` [batch, frames, model.config.num_chord_types], ``root`` and ``bass``
+    [batch, frames, 12], and ``chord`` [batch, frames, joint classes]. The recipe's own model
+    is built to fit them and is not run. ``chord`` is required where ``model.config.chord_head`` is set
+    (decoding reads it). `where` names the call (``Trainer(model=...)``)."""
+    name = model_class_name(model)
+    if name is None:
+        return
+    types = model.config.num_chord_types
+    widths = {"chord_type": types, "root": NUM_PITCH_CLASSES, "bass": NUM_PITCH_CLASSES}
+    optional = {"chord": joint_chord_classes(types)}
+    if model.config.chord_head:  # (decoding reads it)
+        widths, optional = {**widths, **optional}, {}
+    expected = ", ".join(f"{k!r} [batch, frames, {w}]" for k, w in {**widths, **optional}.items())
+    optional_note = " ('chord' optional: model.config.chord_head is False)" if optional else ""
+    what = f"{where}: {name} must return a dict of frame logits {expected}{optional_note}"
+    # In eval mode: the check draws no dropout mask, so a seeded run trains as it did without it.
+    training = model.training
+    model.eval()
+    try:
+        outputs = model(mx.zeros((1, CHECK_FRAMES, input_bins), dtype=mx.float32))
+    finally:
+        model.train(training)
+    if not isinstance(outputs, dict):
+        raise TypeError(f"{what}; it returned a {type(outputs).__name__}")
+    missing = [k for k in widths if k not in outputs]
+    if missing:
+        without_chord = (
+            " (a model without it: ChordModelConfig(chord_head=False))" if "chord" in missing else ""
+        )
+        raise ValueError(f"{what}; it lacks {missing} (has {sorted(outputs)}){without_chord}")
+    for head, width in {**widths, **{k: w for k, w in optional.items() if k in outputs}}.items():
+        shape = tuple(getattr(outputs[head], "shape", ()))
+        if shape != (1, CHECK_FRAMES, width):
+            raise ValueError(
+                f"{what}; its {head!r} head gave shape {shape} for features "
+                f"[1, {CHECK_FRAMES}, {input_bins}], expected (1, {CHECK_FRAMES}, {width})"
+                + (" (model.config.num_chord_types)" if head in ("chord_type", "chord") else "")
+            )
+
+
+def refuse_own_model_checkpoint(folder: Path, stored: dict[str, Any]) -> None:
+    """Refuse loading a checkpoint of a model of the user's own into the recipe's `ChordRecognitionModel`,
+    naming its class and the call that loads it (its weights would not fit, named array by array)."""
+    name = stored.get(MODEL_CLASS_KEY)
+    if not isinstance(name, str):
+        return
+    from audiotrain.train import checkpoint as ckpt
+
+    short = name.rsplit(".", 1)[-1]
+    raise ckpt.CheckpointError(
+        f"{folder}: its weights are of {name}, a model of your own, which the recipe's commands cannot "
+        "build (a checkpoint holds no code); from Python, import it and load the checkpoint into it: "
+        f"ChordPredictor.from_checkpoint({str(folder)!r}, model={short}(...)), the model built as it was "
+        "trained"
+    )

@@ -1,0 +1,74 @@
+"""A chord model of the user's own (a `ChordRecognitionModel` subclass) with the guide's Trainer: heads that
+do not fit are refused by name before training, and its checkpoints are refused by ``predict`` naming its
+class, and load from Python with ``ChordPredictor.from_checkpoint(path, model=...)``
+(`recipes.chords.own_model`)."""
+
+from audiotrain import DataLoader
+from audiotrain.models import ChordRecognitionModel
+from audiotrain.recipes.chords.example import SyntheticChordClips
+
+import mlx.nn as nn
+import numpy as np
+import pytest
+import soundfile
+
+
+class TinyConvChords(ChordRecognitionModel):
+    """A user's own network: one convolution over time and its own heads, widths given."""
+
+    def __init__(self, chord_types=32, with_bass=True):
+        super().__init__()
+        bins = self.config.n_bins + self.config.bass_view_bins
+        self.conv = nn.Conv1d(bins, 16, kernel_size=3, padding=1)
+        self.heads = {"chord_type": nn.Linear(16, chord_types), "root": nn.Linear(16, 12)}
+        self.heads["chord"] = nn.Linear(16, 362)
+        if with_bass:
+            self.heads["bass"] = nn.Linear(16, 12)
+
+    def __call__(self, features, mask=None):
+        x = nn.relu(self.conv(features))
+        return {name: head(x) for name, head in self.heads.items()}
+
+
+def clip_loader(clips=8):
+    return DataLoader(SyntheticChordClips(clips, seconds=0.5, seed=0), batch_size=8)
+
+
+def make_trainer(model, run_dir):
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+
+    config = TrainingConfig(num_epochs=1, batch_size=8, progress_bar=False)
+    return Trainer(model, clip_loader(), clip_loader(), config, run_dir=run_dir)
+
+
+def test_a_chord_type_head_of_another_width_is_refused_naming_the_head_and_the_shape(tmp_path):
+    # It trained without a word: the loss reads a target past its 25 classes as class 24.
+    with pytest.raises(ValueError, match=r"'chord_type' head gave shape \(1, 4, 25\).*expected \(1, 4, 32\)"):
+        make_trainer(TinyConvChords(chord_types=25), tmp_path)
+
+
+def test_a_missing_bass_head_is_refused_when_the_trainer_is_made_not_as_a_keyerror_in_training(tmp_path):
+    expected = r"TinyConvChords must return .*'bass' \[batch, frames, 12\].*lacks \['bass'\]"
+    with pytest.raises(ValueError, match=expected):
+        make_trainer(TinyConvChords(with_bass=False), tmp_path)
+
+
+def test_predict_refuses_its_checkpoint_by_class_and_python_loads_it_into_the_users_model(tmp_path, capsys):
+    from audiotrain.recipes import chords
+    from audiotrain.recipes.chords import ChordPredictor
+
+    make_trainer(TinyConvChords(), tmp_path).train()
+    best = tmp_path / "checkpoints" / "best"
+    song = tmp_path / "song.wav"
+    t = np.arange(22050 * 3) / 22050
+    soundfile.write(song, (0.1 * np.sin(2 * np.pi * 261.6 * t)).astype(np.float32), 22050)
+
+    assert chords.main(["predict", "--checkpoint", str(best), "--tta", "0", str(song)]) == 2
+    error = capsys.readouterr().err
+    assert f"{TinyConvChords.__module__}.TinyConvChords, a model of your own" in error
+    assert "ChordPredictor.from_checkpoint(" in error and "model=TinyConvChords(...)" in error
+    assert "does not match" not in error  # (not the weights' names, array by array)
+
+    predictor = ChordPredictor.from_checkpoint(best, model=TinyConvChords(), tta_shifts=(0,))
+    segments = predictor.transcribe(song)
+    assert segments and segments[-1].end == pytest.approx(3.0, abs=0.1)
