@@ -53,6 +53,28 @@ def test_a_missing_bass_head_is_refused_when_the_trainer_is_made_not_as_a_keyerr
         make_trainer(TinyConvChords(with_bass=False), tmp_path)
 
 
+class WithoutMask(TinyConvChords):
+    def __call__(self, features):
+        return super().__call__(features)
+
+
+def test_a_call_without_a_mask_parameter_is_refused_before_training_not_at_the_first_song(tmp_path):
+    # It trained (the clip Trainer passes no mask), and ChordPredictor's model(frames, mask) failed.
+    with pytest.raises(
+        TypeError, match=r"WithoutMask is called as model\(features .*give its __call__ a mask=None"
+    ):
+        make_trainer(WithoutMask(), tmp_path)
+
+
+def test_weights_loaded_into_another_class_name_the_class_they_are_of(tmp_path):
+    from audiotrain.recipes.chords import ChordPredictor
+    from audiotrain.train.checkpoint import CheckpointError
+
+    make_trainer(TinyConvChords(), tmp_path).train()
+    with pytest.raises(CheckpointError, match=r"weights are of .*TinyConvChords; model= is the recipe's"):
+        ChordPredictor.from_checkpoint(tmp_path / "checkpoints" / "best", model=ChordRecognitionModel())
+
+
 def test_predict_refuses_its_checkpoint_by_class_and_python_loads_it_into_the_users_model(tmp_path, capsys):
     from audiotrain.recipes import chords
     from audiotrain.recipes.chords import ChordPredictor

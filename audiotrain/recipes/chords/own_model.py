@@ -13,6 +13,7 @@ Python call that loads it into the user's own model (`ChordPredictor.from_checkp
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,21 @@ def check_model_heads(model: ChordRecognitionModel, input_bins: int, where: str)
     expected = ", ".join(f"{k!r} [batch, frames, {w}]" for k, w in {**widths, **optional}.items())
     optional_note = " ('chord' optional: model.config.chord_head is False)" if optional else ""
     what = f"{where}: {name} must return a dict of frame logits {expected}{optional_note}"
-    # In eval mode: the check draws no dropout mask, so a seeded run trains as it did without it.
+    features, mask = mx.zeros((1, CHECK_FRAMES, input_bins)), mx.ones((1, CHECK_FRAMES))
+    try:  # (its signature alone: an error of the user's own forward pass is left as it is)
+        inspect.signature(model.__call__).bind(features, mask)
+    except TypeError as err:
+        raise TypeError(
+            f"{where}: {name} is called as model(features [batch, frames, {input_bins}], "
+            "mask [batch, frames]) (mask=None in training): give its __call__ a mask=None parameter "
+            f"({err})"
+        ) from None
+    # In eval mode: the check draws no dropout mask, so a seeded run trains as it did without it. With a
+    # mask, as `ChordPredictor` calls it (windows padded at a song's end); the Trainer passes none.
     training = model.training
     model.eval()
     try:
-        outputs = model(mx.zeros((1, CHECK_FRAMES, input_bins), dtype=mx.float32))
+        outputs = model(features, mask)
     finally:
         model.train(training)
     if not isinstance(outputs, dict):

@@ -53,7 +53,12 @@ from audiotrain.recipes.chords.model_checkpoint import (
     not_a_chord_checkpoint,
     resolve_model_checkpoint,
 )
-from audiotrain.recipes.chords.own_model import check_model_heads, refuse_own_model_checkpoint
+from audiotrain.recipes.chords.own_model import (
+    MODEL_CLASS_KEY,
+    check_model_heads,
+    model_class_name,
+    refuse_own_model_checkpoint,
+)
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, stored_settings
 from audiotrain.recipes.config_cli import (
     load_config_file,
@@ -527,7 +532,14 @@ class ChordPredictor:
             ) from None
         check_decodable(model.config, str(folder))
         decoding = decode_setting(decode, stored_decode, "ChordPredictor.from_checkpoint(decode=...)")
-        _load_weights(model, folder / ckpt.MODEL_FILE)
+        try:
+            _load_weights(model, folder / ckpt.MODEL_FILE)
+        except ckpt.CheckpointError as err:
+            if own_model is None:
+                raise
+            trained = stored.get(MODEL_CLASS_KEY) or "the recipe's ChordRecognitionModel"
+            given = model_class_name(own_model) or "the recipe's ChordRecognitionModel"
+            raise ckpt.CheckpointError(f"{err} (its weights are of {trained}; model= is {given})") from None
         kwargs.setdefault("window_frames", int(stored.get("window_frames", 96)))
         predictor = cls(model, features, decoding, **kwargs)
         predictor.checkpoint = folder
