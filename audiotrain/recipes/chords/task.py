@@ -33,6 +33,7 @@ from audiotrain.models.chord_loss import HEADS, ChordRecognitionLoss, head_accur
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords.config import MAX_WINDOW_FRAMES, ChordFeatureConfig
 from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
+from audiotrain.recipes.chords.own_model import MODEL_CLASS_KEY, model_class_name
 from audiotrain.recipes.config_cli import SettingError, check_setting, shown
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.module import OptimizerConfig, TrainModule
@@ -359,6 +360,9 @@ class ChordTask(TrainModule):
             VAL_LOSS_KEY: VAL_LOSS_PER_HEAD,
             **self.extra_state,
         }
+        own_class = model_class_name(self.model)
+        if own_class is not None:  # (so that predict refuses it by its class, not array by array)
+            checkpoint[CHECKPOINT_KEY][MODEL_CLASS_KEY] = own_class
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         stored = checkpoint.get(CHECKPOINT_KEY)

@@ -42,7 +42,7 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes._run import shared_run_folder_name
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.own_model import MODEL_CLASS_KEY, check_model_heads, model_class_name
+from audiotrain.recipes.chords.own_model import check_model_heads
 from audiotrain.recipes.chords.periodic_checkpoints import PeriodicCheckpoints
 from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
@@ -496,8 +496,6 @@ class Trainer:
                 **checkpoint_entries(c.features, c.decode, c.data.window_frames),
                 "training_config": c.to_dict(),
                 "clip_sample_rate": sample_rate,
-                # (a model of your own: named, so that predict refuses it by name rather than by its weights)
-                **({MODEL_CLASS_KEY: model_class_name(model)} if model_class_name(model) else {}),
             },
         )
         # One shared Trainer, made by the first train / train_epoch, runs every later one: its callbacks
