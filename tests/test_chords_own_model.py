@@ -94,3 +94,29 @@ def test_predict_refuses_its_checkpoint_by_class_and_python_loads_it_into_the_us
     predictor = ChordPredictor.from_checkpoint(best, model=TinyConvChords(), tta_shifts=(0,))
     segments = predictor.transcribe(song)
     assert segments and segments[-1].end == pytest.approx(3.0, abs=0.1)
+
+
+def test_a_chordtask_given_the_users_model_records_its_class_for_predict(tmp_path, capsys):
+    # README's fine-tuning with the core Trainer, its task's model replaced by the user's own.
+    import audiotrain
+    from audiotrain.recipes import chords
+    from audiotrain.recipes.chords import ChordTask, song_loaders
+
+    make_trainer(ChordRecognitionModel(), tmp_path / "base").train()
+    base = tmp_path / "base" / "checkpoints" / "best"
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    t = np.arange(22050 * 4) / 22050
+    soundfile.write(songs / "a.wav", (0.1 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32), 22050)
+    (songs / "a.lab").write_text("0.0 4.0 A:maj\n")
+    train_loader, _ = song_loaders(
+        base, songs, batch_size=1, val_fraction=0, test_fraction=0, window_frames=16
+    )
+    task = ChordTask.load_from_checkpoint(base, num_epochs=1, steps_per_epoch=len(train_loader))
+    task.model = TinyConvChords()
+    trainer = audiotrain.Trainer(max_epochs=1, default_root_dir=tmp_path / "tuned", enable_progress_bar=False)
+    trainer.fit(task, train_loader)
+
+    last = tmp_path / "tuned" / "checkpoints" / "last"
+    assert chords.main(["predict", "--checkpoint", str(last), "--tta", "0", str(songs / "a.wav")]) == 2
+    assert "TinyConvChords, a model of your own" in capsys.readouterr().err
