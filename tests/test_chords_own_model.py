@@ -120,3 +120,13 @@ def test_a_chordtask_given_the_users_model_records_its_class_for_predict(tmp_pat
     last = tmp_path / "tuned" / "checkpoints" / "last"
     assert chords.main(["predict", "--checkpoint", str(last), "--tta", "0", str(songs / "a.wav")]) == 2
     assert "TinyConvChords, a model of your own" in capsys.readouterr().err
+
+
+def test_a_model_given_as_chordtasks_model_config_is_named_as_a_model_not_as_unknown_fields():
+    # nn.Module is a dict: its layers were listed as "unknown ChordModelConfig field(s) ['conv', ...]".
+    from audiotrain.recipes.chords import ChordTask
+
+    with pytest.raises(
+        TypeError, match=r"got a model \(TinyConvChords\); a model of your own goes in task.model"
+    ):
+        ChordTask(model_config=TinyConvChords())

@@ -40,6 +40,7 @@ from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 
 #: Key under which the task stores what `predict` needs in a checkpoint's module state.
@@ -387,6 +388,12 @@ def model_config_from(value: ChordModelConfig | Mapping[str, Any], where: str) -
     it); anything else, or a dict with an unknown or bad field, is refused naming `where`."""
     if isinstance(value, ChordModelConfig):
         return value
+    if isinstance(value, nn.Module):  # (a Module is a dict: its layers were named as unknown fields)
+        raise TypeError(
+            f"{where}: expected a ChordModelConfig or its dict, got a model ({type(value).__name__}); a "
+            "model of your own goes in task.model once the task is made (ChordTask builds the recipe's), or "
+            "to the guide's Trainer(model=...) (audiotrain.recipes.chords.trainer), which checks its heads"
+        )
     if not isinstance(value, Mapping):
         raise TypeError(f"{where}: expected a ChordModelConfig or its dict, got {type(value).__name__}")
     try:
