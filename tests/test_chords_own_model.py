@@ -89,6 +89,7 @@ def test_predict_refuses_its_checkpoint_by_class_and_python_loads_it_into_the_us
     error = capsys.readouterr().err
     assert f"{TinyConvChords.__module__}.TinyConvChords, a model of your own" in error
     assert "ChordPredictor.from_checkpoint(" in error and "model=TinyConvChords(...)" in error
+    assert "write_lab) and run `score PREDICTIONS --data DIR --against" in error  # (its scores, compared)
     assert "does not match" not in error  # (not the weights' names, array by array)
 
     predictor = ChordPredictor.from_checkpoint(best, model=TinyConvChords(), tta_shifts=(0,))

@@ -99,5 +99,6 @@ def refuse_own_model_checkpoint(folder: Path, stored: dict[str, Any]) -> None:
         f"{folder}: its weights are of {name}, a model of your own, which the recipe's commands cannot "
         "build (a checkpoint holds no code); from Python, import it and load the checkpoint into it: "
         f"ChordPredictor.from_checkpoint({str(folder)!r}, model={short}(...)), the model built as it was "
-        "trained"
+        "trained; to score it beside another model, write its .lab files (audiotrain.chords.write_lab) and "
+        "run `score PREDICTIONS --data DIR --against OTHER_PREDICTIONS`"
     )
