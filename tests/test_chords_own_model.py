@@ -131,3 +131,22 @@ def test_a_model_given_as_chordtasks_model_config_is_named_as_a_model_not_as_unk
         TypeError, match=r"got a model \(TinyConvChords\); a model of your own goes in task.model"
     ):
         ChordTask(model_config=TinyConvChords())
+
+
+def test_cross_validation_of_the_users_model_is_refused_not_run_on_the_recipes_model(tmp_path):
+    # Each fold built a ChordRecognitionModel of model.config: the scores were the recipe's network's.
+    songs = tmp_path / "songs"
+    songs.mkdir()
+    for name in "abcd":
+        t = np.arange(22050 * 4) / 22050
+        soundfile.write(
+            songs / f"{name}.wav", (0.1 * np.sin(2 * np.pi * 220.0 * t)).astype(np.float32), 22050
+        )
+        (songs / f"{name}.lab").write_text("0.0 4.0 A:maj\n")
+    from audiotrain.recipes.chords import Trainer
+
+    config = {"num_epochs": 1, "batch_size": 8, "progress_bar": False, "data": {"window_frames": 16}}
+    trainer = Trainer(TinyConvChords(), clip_loader(), config=config, run_dir=tmp_path)
+    with pytest.raises(TypeError, match=r"cannot build .*TinyConvChords, a model of your own"):
+        trainer.train_with_cv(folds=2, data_dir=songs, run_dir=tmp_path / "cv", log=lambda *_: None)
+    assert not any((tmp_path / "cv").glob("fold*/checkpoints"))

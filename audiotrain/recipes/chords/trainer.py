@@ -42,7 +42,7 @@ from audiotrain.models.chord_loss import ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordRecognitionModel
 from audiotrain.recipes._run import shared_run_folder_name
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.own_model import check_model_heads
+from audiotrain.recipes.chords.own_model import check_model_heads, model_class_name
 from audiotrain.recipes.chords.periodic_checkpoints import PeriodicCheckpoints
 from audiotrain.recipes.chords.predict import checkpoint_entries
 from audiotrain.recipes.chords.task import ChordTask, stored_settings
@@ -674,7 +674,7 @@ class Trainer:
         The songs are those of ``data_dir`` (default ``config.data.data_dir``; neither: the demo songs), not
         this Trainer's clip loaders, whose clips name no song to group by. Each fold trains a fresh model of
         this Trainer's architecture (``model.config``) with ``config`` from scratch; this Trainer's own model
-        is left as it is.
+        is left as it is. A model of your own (a subclass) is refused: the folds cannot build it.
 
         Returns:
             a `CVResult`: ``histories`` (one per fold), ``fold_scores``, ``mean``, ``std`` (fractions) and
@@ -683,6 +683,15 @@ class Trainer:
         """
         from audiotrain.recipes.chords.cv import run_cross_validation
 
+        own_class = model_class_name(self.model)
+        if own_class is not None:
+            # Each fold builds its model from settings alone: it would cross-validate the recipe's network
+            # of model.config and report its scores as if they were this model's.
+            raise TypeError(
+                "Trainer.train_with_cv: the folds build the recipe's ChordRecognitionModel from its "
+                f"settings and cannot build {own_class}, a model of your own (its scores would be another "
+                "model's); cross-validate it in a loop of your own: a new Trainer(model=...) per fold"
+            )
         data = self.config.data
         if data_dir is not None:
             if not Path(data_dir).is_dir():
