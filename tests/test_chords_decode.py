@@ -731,3 +731,17 @@ def test_unknown_chord_frames_have_no_root_or_bass(rng, method):
     chord_type, root, bass = decode_frames(*posteriors, DecodeConfig(method=method, unknown_chords=True))
     assert chord_type.tolist() == [X_INDEX] * 5
     assert root.tolist() == bass.tolist() == [-1] * 5
+
+
+@pytest.mark.parametrize("method", ["viterbi", "median", "argmax"])
+def test_log_posteriors_are_refused_and_named_not_decoded_as_a_song_of_n(rng, method):
+    """An ensemble that averages its models' log-probabilities (a geometric mean) and decodes them gave one
+    N segment for the whole song under viterbi, with no message: decoding reads probabilities."""
+    labels = ["C:maj"] * 5 + ["G:maj"] * 5
+    type_p, root_p, bass_p = _posteriors(labels, rng)
+    assert [s.label for s in decode_posteriors(type_p, root_p, bass_p, 10.0)] == ["C:maj", "G:maj"]
+    config = DecodeConfig(method=method)
+    with pytest.raises(ValueError, match=r"^type_probs holds 320 negative values .*np\.exp"):
+        decode_posteriors(np.log(type_p), root_p, bass_p, 10.0, config)
+    with pytest.raises(ValueError, match=r"^root_probs holds 120 negative values .*log-probabilities"):
+        decode_posteriors(type_p, np.log(root_p), bass_p, 10.0, config)

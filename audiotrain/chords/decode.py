@@ -522,6 +522,14 @@ def decode_frames_and_offsets(
             raise ValueError(
                 f"{name} holds {int(np.sum(~np.isfinite(probs)))} non-finite values (NaN or inf)"
             )
+        if probs is not None and np.any(np.asarray(probs) < 0):
+            # An ensemble's averaged log-probabilities decoded under viterbi as one N segment for the whole
+            # song, with no message (the log of a negative number): probabilities are needed.
+            raise ValueError(
+                f"{name} holds {int(np.sum(np.asarray(probs) < 0))} negative values (lowest "
+                f"{float(np.asarray(probs).min()):.3g}); decoding reads probabilities (softmax outputs), not "
+                "log-probabilities: pass np.exp of them (an average of log-probabilities too)"
+            )
     if len(type_probs) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty.copy(), empty.copy(), np.zeros(0)
