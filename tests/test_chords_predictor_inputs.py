@@ -6,6 +6,7 @@ stands in for a trained one: what is checked is what reaches the decoder and the
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 
 from audiotrain.chords.decode import DecodeConfig
 from audiotrain.chords.vocabulary import NUM_CHORD_TYPES
@@ -479,3 +480,21 @@ def test_segment_times_are_python_floats_as_chord_segment_declares():
     assert [s.label for s in segments] == ["C:maj", "G:maj"]
     assert {type(t) for s in segments for t in (s.start, s.end)} == {float}
     assert "np.float64" not in repr(segments)
+
+
+def test_posteriors_of_another_frame_rate_than_they_were_made_at_are_refused_not_stretched():
+    """An ensemble of models with other hop lengths (2048 and 1024 samples) that gave one model's
+    posteriors the other's frame_rate got chords with no message: at half the rate, the first half of
+    the song's frames spread over all of it and the last segment stretched to the end; at twice the
+    rate, the second half cut off. Each of `frames` must be centred at `i / frame_rate` within the
+    song's `duration`."""
+    predictor = ChordPredictor(_model(), ChordFeatureConfig(), window_frames=16, tta_shifts=(0,))
+    post = predictor.posteriors(_triad(4.0), sample_rate=SR)
+    assert predictor.segments(post)[-1].end == pytest.approx(4.0)
+    frames = len(post.probs["root"])
+    for rate in (post.frame_rate / 2, post.frame_rate * 2):
+        other = replace(post, frame_rate=rate)
+        with pytest.raises(ValueError, match=rf"^posteriors of {frames} frames at {rate:.2f} frames per s"):
+            predictor.segments(other)
+    song_made_here = SongPosteriors(post.probs, post.frame_rate, post.duration)  # level_db optional
+    assert predictor.segments(song_made_here)

@@ -92,7 +92,10 @@ LOUDEST_PEAK = 1e12
 class SongPosteriors:
     """Frame posteriors of one song: "chord_type" [frames, 32], "root" and "bass" [frames, 12], and from a
     model with a joint chord head "chord" [frames, 362]; with the audio, each frame's level in dB
-    (`ChordFeatureConfig.frame_levels_db`), which decoding's ``silence_db`` reads."""
+    (`ChordFeatureConfig.frame_levels_db`), which decoding's ``silence_db`` reads. Frame ``i`` is centred at
+    ``i / frame_rate`` seconds, and the frames span the song's ``duration`` (``1 + duration * frame_rate``
+    of them, rounded down): models of other hop lengths are averaged after resampling one onto the other's
+    frame times (``np.interp``), and `ChordPredictor.segments` refuses frames that do not span the song."""
 
     probs: dict[str, np.ndarray]
     frame_rate: float
@@ -100,6 +103,23 @@ class SongPosteriors:
     level_db: np.ndarray | None = None
     #: The audio is digital silence (`is_digital_silence`): every frame is N, with certainty.
     silent: bool = False
+
+
+def check_frames_span_song(frames: int, frame_rate: float, duration: float) -> None:
+    """Refuse posteriors whose frames, at `frame_rate`, do not span `duration` (a frame's slack either way).
+
+    An ensemble that gave a hop-1024 model's posteriors a hop-2048 model's frame rate (or the reverse) was
+    decoded with no message: the frames past the song's end dropped, or the last chord stretched over the
+    half of the song that had no frames."""
+    spanned = duration * frame_rate  # a song's own posteriors have between this and one more frame
+    if spanned - 1 <= frames <= spanned + 2:
+        return
+    raise ValueError(
+        f"posteriors of {frames} frames at {frame_rate:.2f} frames per second span {frames / frame_rate:.2f} "
+        f"s, but the song lasts {duration:.2f} s ({int(spanned) + 1} frames at that rate): a frame_rate or "
+        "duration of another model's or song's? Frame i is centred at i / frame_rate; resample posteriors of "
+        "another hop length onto these frame times (np.interp) before averaging them"
+    )
 
 
 def output_paths(
@@ -789,7 +809,10 @@ class ChordPredictor:
         return probs
 
     def segments(self, posteriors: SongPosteriors) -> list[ChordSegment]:
+        """Decoded chord segments of a song's posteriors (this predictor's `posteriors`, or an ensemble's
+        average of several models' on one frame grid: see `SongPosteriors`)."""
         p = posteriors.probs
+        check_frames_span_song(len(p["chord_type"]), posteriors.frame_rate, posteriors.duration)
         return decode_posteriors(
             p["chord_type"],
             p["root"],
