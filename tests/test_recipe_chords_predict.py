@@ -995,3 +995,26 @@ def test_a_folders_time_left_counts_its_audio_not_its_files(checkpoint, tmp_path
     assert _predict(checkpoint, folder, "-o", tmp_path / "out") == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("transcribed ")]
     assert lines[0] == "transcribed 1 of 3 files in 3.3 min, about 7 s left", lines
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_outputs_of_other_songs_left_in_the_output_folder_are_named(checkpoint, tmp_path, capsys, overwrite):
+    """A competitor's second submission into the folder of the first (a test folder of fewer songs, another
+    model) said only 'wrote 1 .lab file to sub': the folder then held one song of this model and two of the
+    earlier one, which `score` and a submission took as one model's."""
+    out = tmp_path / "sub"
+    out.mkdir()
+    (out / "sub_folder").mkdir()
+    for name in ("b.lab", "sub_folder/c.lab"):
+        (out / name).write_text("0.000000\t1.000000\tN\n")  # the earlier submission's
+    (out / "notes.txt").write_text("not a transcription\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, _songs(tmp_path / "in", names=("a.wav",)), "-o", out, *overwrite) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"wrote 1 .lab file to {out} ("), captured.out
+    assert (
+        f"note: {out} also holds 2 .lab files this command did not write (b.lab, sub_folder/c.lab)"
+        in captured.err
+    ), captured.err
+    assert _predict(checkpoint, tmp_path / "in", "-o", tmp_path / "fresh") == 0
+    assert "did not write" not in capsys.readouterr().err

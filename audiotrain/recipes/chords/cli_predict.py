@@ -505,9 +505,31 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
         )  # fmt: skip
         return 1 if write_failed else stop_status(stopped_by_signal)
+    _say_other_outputs(out_dir, [targets[path] for path in files], file_format)
     speed = f" ({audio_speed(audio_seconds, elapsed)})" if audio_seconds else ""
     print(f"wrote {plural(written, f'.{file_format} file')} to {out_dir}{speed}{kept_note}")
     return 1 if skipped.total or unwritable or clashing or appeared else 0
+
+
+def _say_other_outputs(out_dir: Path, planned: list[Path], file_format: str) -> None:
+    """Name the transcriptions in `out_dir` this command did not write (nor keep): a second submission into
+    the first's folder, of fewer songs or another model, left a folder of two models' files that `score`
+    and a submission read as one's, and said only 'wrote 1 .lab file'."""
+    ours = {os.path.normcase(os.path.abspath(path)) for path in planned}
+    others = sorted(
+        Path(folder, name).relative_to(out_dir).as_posix()
+        for folder, _, names in os.walk(out_dir)
+        for name in names
+        if name.lower().endswith(f".{file_format}")
+        and os.path.normcase(os.path.abspath(os.path.join(folder, name))) not in ours
+    )
+    if others:
+        print(
+            f"note: {out_dir} also holds {plural(len(others), f'.{file_format} file')} this command did not "
+            f"write ({listed(others)}): earlier outputs, kept; write each model's transcriptions to a folder "
+            "of their own to score or submit them",
+            file=sys.stderr,
+        )
 
 
 def _say_where_predict_stopped(
