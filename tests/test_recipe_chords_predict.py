@@ -1018,3 +1018,19 @@ def test_outputs_of_other_songs_left_in_the_output_folder_are_named(checkpoint, 
     ), captured.err
     assert _predict(checkpoint, tmp_path / "in", "-o", tmp_path / "fresh") == 0
     assert "did not write" not in capsys.readouterr().err
+
+
+def test_an_output_inside_a_checkpoint_folder_is_refused_before_any_work(checkpoint, tmp_path, capsys):
+    """Transcriptions written into a run's checkpoints/epoch=001 (kept beside the model that made them) were
+    removed with that folder, unsaid, by a resume's --save_keep (and a new best replaces best): a
+    checkpoint folder is the training's to replace."""
+    songs = _songs(tmp_path / "in", names=("a.wav",))
+    before = sorted(p.name for p in checkpoint.iterdir())
+    capsys.readouterr()
+    for output in (checkpoint, checkpoint / "preds", checkpoint / "a.lab"):
+        given = songs / "a.wav" if output.suffix else songs
+        assert _predict(checkpoint, given, "-o", output) == 2
+        err = capsys.readouterr().err
+        assert f"error: -o {output} is inside the checkpoint folder {checkpoint}" in err, err
+        assert "write the transcriptions elsewhere" in err
+    assert sorted(p.name for p in checkpoint.iterdir()) == before

@@ -53,6 +53,7 @@ from audiotrain.recipes.chords.predict import (
 )
 from audiotrain.recipes.chords.train import RUN_OUTPUTS
 from audiotrain.recipes.config_cli import add_overwrite_argument, without_overwrite
+from audiotrain.train.checkpoint import is_checkpoint_folder
 from audiotrain.train.interrupt import stop_on_signals, stop_signal_name, stop_status
 
 #: What predict takes from a folder: every suffix the loader reads, and the audio containers it does not (m4a,
@@ -155,6 +156,7 @@ def _predict_file(args: argparse.Namespace) -> int:
             _refuse_name_too_long(target, args.output)
         file_format = _output_file_format(target, args.format)
         _refuse_audio_as_output(target, args.input)  # with --overwrite too: it is no earlier output
+        _refuse_inside_checkpoint(target.parent, args.output)
         if args.skip_existing and (target.exists() or target.is_symlink()):
             older = ""
             if _changed_since(args.input, target):
@@ -376,6 +378,7 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
                 "instead to transcribe all",
                 file=sys.stderr,
             )
+    _refuse_inside_checkpoint(out_dir, str(out_dir))
     _refuse_to_replace_annotations([targets[path] for path in files], args.overwrite)  # before any work
     refuse_outputs_of_a_live_run([targets[path] for path in files], f"-o {args.output}", RUN_OUTPUTS)
     cli.refuse_existing_outputs([targets[path] for path in files], args.overwrite, can_skip=True)
@@ -574,6 +577,19 @@ def _refuse_name_too_long(target: Path, output: str) -> None:
     too_long = name_too_long(target)
     if too_long:
         raise ValueError(f"-o {output}: cannot write {target.name}: {too_long}; choose a shorter name")
+
+
+def _refuse_inside_checkpoint(folder: Path, output: str) -> None:
+    """Raise (before any work, whatever --overwrite says) if `folder` is a checkpoint folder or inside one:
+    transcriptions written beside the model that made them (checkpoints/epoch=001) were removed with the
+    folder, unsaid, by a resume's --save_keep, and a new best replaces best."""
+    for checkpoint in (folder, *folder.parents):
+        if is_checkpoint_folder(checkpoint):
+            raise ValueError(
+                f"-o {output} is inside the checkpoint folder {checkpoint}, which training replaces or "
+                "removes (a new best, --save_keep) with everything in it: write the transcriptions elsewhere "
+                "(e.g. -o predictions/NAME beside the run)"
+            )
 
 
 def _refuse_audio_as_output(target: Path, audio: Path) -> None:
