@@ -498,3 +498,16 @@ def test_posteriors_of_another_frame_rate_than_they_were_made_at_are_refused_not
             predictor.segments(other)
     song_made_here = SongPosteriors(post.probs, post.frame_rate, post.duration)  # level_db optional
     assert predictor.segments(song_made_here)
+
+
+def test_tta_shifts_of_a_mel_model_are_refused_as_the_predict_command_refuses_them():
+    """`predict --tta 2` of a mel run says pitch shifting is for CQT features only; ChordPredictor said
+    'tta shift -1 needs more spare bins than features.max_pitch_shift 0 semitones', which sent the user to
+    raise a setting that mel features cannot have."""
+    features = ChordFeatureConfig(
+        kind="mel", n_bins=128, max_pitch_shift=0, bass_view_bins=0, tuning_correction=False
+    )
+    model = ChordRecognitionModel(ChordModelConfig(**{**MODEL.to_dict(), "n_bins": 128, "bass_view_bins": 0}))
+    assert ChordPredictor(model, features).tta_shifts == (0,)
+    with pytest.raises(ValueError, match=r"^ChordPredictor tta_shifts \(-1, 0, 1\): features\.kind mel"):
+        ChordPredictor(model, features, tta_shifts=(-1, 0, 1))

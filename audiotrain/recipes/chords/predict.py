@@ -458,6 +458,13 @@ class ChordPredictor:
         )
         self.tta_shifts = shifts or (0,)
         # Checked once here, not per song after its CQT: a crop moves only as far as the spare bins reach.
+        if features.kind == "mel" and self.tta_shifts != (0,):
+            # (its max_pitch_shift is 0: 'needs more spare bins' sent the user to raise what mel cannot have)
+            raise ValueError(
+                f"ChordPredictor tta_shifts {self.tta_shifts}: features.kind mel, whose bands are not a "
+                "semitone grid to shift along; test-time pitch shifting is for CQT features only (pass "
+                "tta_shifts=(0,))"
+            )
         for shift in self.tta_shifts:
             if abs(shift) > features.max_pitch_shift:
                 raise ValueError(
