@@ -705,3 +705,48 @@ def test_a_ctrl_c_saves_before_the_datamodule_closes_what_its_setup_opened(tmp_p
     assert trainer.interrupted and trainer.interrupted_checkpoint is not None
     assert (trainer.interrupted_checkpoint / "model.safetensors").is_file()
     assert heard == [("callback", "KeyboardInterrupt"), "state_dict", ("datamodule", "KeyboardInterrupt")]
+
+
+class ValidatesWithTheLoaderIndex(TinyClassifier):  # Lightning's signature for several loaders
+    def validation_step(self, batch, batch_idx, dataloader_idx):
+        return super().validation_step(batch, batch_idx)
+
+
+class PredictsWithTheLoaderIndex(TinyClassifier):
+    def predict_step(self, batch, batch_idx, dataloader_idx):
+        return self(batch[0])
+
+
+class EndsTestBatchesWithTheLoaderIndex(Callback):
+    def on_test_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx): ...
+
+
+@pytest.mark.parametrize(
+    "stage, module, callbacks, named",
+    [
+        ("fit", ValidatesWithTheLoaderIndex(), [], "ValidatesWithTheLoaderIndex.validation_step"),
+        ("validate", ValidatesWithTheLoaderIndex(), [], "ValidatesWithTheLoaderIndex.validation_step"),
+        ("predict", PredictsWithTheLoaderIndex(), [], "PredictsWithTheLoaderIndex.predict_step"),
+        ("test", TinyClassifier(), [EndsTestBatchesWithTheLoaderIndex()], "EndsTestBatchesWith"),
+    ],
+)
+def test_a_required_dataloader_idx_is_refused_saying_to_give_it_a_default(
+    tmp_path, stage, module, callbacks, named
+):
+    # Lightning passes dataloader_idx only with several loaders and refuses a step or batch hook that requires
+    # it under one; here it was never passed, and the stage ended at its first batch ("missing 1 required
+    # positional argument"), in fit after a whole training epoch.
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=callbacks)
+    run = {"fit": lambda: t.fit(module, make_batches(16), make_batches(16))}.get(
+        stage, lambda: getattr(t, stage)(module, make_batches(16))
+    )
+    with pytest.raises(TypeError, match=rf"{named}.*requires dataloader_idx.*dataloader_idx=0"):
+        run()
+    assert t.global_step == 0
+
+
+def test_a_fit_that_never_validates_takes_a_validation_step_that_requires_dataloader_idx(tmp_path):
+    # Never called without validation batches, so not refused (as in Lightning, whose check is the loop's).
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(ValidatesWithTheLoaderIndex(), make_batches(16))
+    assert t.global_step == 1

@@ -373,6 +373,7 @@ class EvaluationLoop:
             if loader is None:
                 raise TypeError(missing_loader(method, name, source, stage))
             prepare_loader(loader, name, t.seed, evaluation=True)  # (predict too: no sample repeated)
+            hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
             if stage == "test":
                 t._test_loader = loader
             out = self._run_attached(stage, model, loader, ckpt_path, keep)

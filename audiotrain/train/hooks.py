@@ -106,6 +106,8 @@ def refuse_uncallable_hooks(callbacks: list[Any], base: type) -> None:
         for name in hook_names():
             if name == "on_train_end" or getattr(type(cb), name, None) is getattr(base, name, None):
                 continue
+            if any(name in names for names in _EVALUATION_BATCH_HOOKS.values()):
+                _refuse_required_dataloader_idx(cb, name)  # (Lightning 2's own, not a 1.x signature)
             signature = known_signature(getattr(cb, name))
             arguments = hook_arguments(name)
             try:
@@ -118,6 +120,39 @@ def refuse_uncallable_hooks(callbacks: list[Any], base: type) -> None:
                     f"def {name}(self, {', '.join(arguments)}): ... (Lightning 2.0 removed dataloader_idx "
                     "from the training batch hooks and outputs from on_train_epoch_end)"
                 ) from None
+
+
+# The hooks of each stage's batches that Lightning passes `dataloader_idx` only where the stage has several
+# loaders (its `_verify_dataloader_idx_requirement`); each stage here has one, so none gets it.
+_EVALUATION_BATCH_HOOKS = {
+    "fit": ("validation_step", "on_validation_batch_start", "on_validation_batch_end"),
+    "validate": ("validation_step", "on_validation_batch_start", "on_validation_batch_end"),
+    "test": ("test_step", "on_test_batch_start", "on_test_batch_end"),
+    "predict": ("predict_step", "on_predict_batch_start", "on_predict_batch_end"),
+}
+
+
+def refuse_required_dataloader_idx(callbacks: list[Any], module: Any, stage: str) -> None:
+    """Raise, as Lightning does with one loader, for a step or batch hook of `stage`'s evaluation (on the
+    module or a callback) whose `dataloader_idx` has no default: never passed, it would end the stage at its
+    first batch with a bare "missing 1 required positional argument", after a training epoch in `fit`."""
+    for owner in (module, *callbacks):
+        for name in _EVALUATION_BATCH_HOOKS.get(stage, ()):
+            _refuse_required_dataloader_idx(owner, name)
+
+
+def _refuse_required_dataloader_idx(owner: Any, name: str) -> None:
+    hook = getattr(type(owner), name, None)
+    signature = known_signature(hook) if callable(hook) else None
+    parameter = signature.parameters.get("dataloader_idx") if signature is not None else None
+    if parameter is None or parameter.default is not inspect.Parameter.empty:
+        return
+    raise TypeError(
+        f"{type(owner).__name__}.{name}{signature} requires dataloader_idx, which is passed only where a "
+        "stage has several loaders (Lightning's list or dict of loaders, unsupported here: each stage takes "
+        "one loader, and Lightning with one loader calls it without dataloader_idx too): give it a default, "
+        "dataloader_idx=0, or remove it"
+    )
 
 
 def warn_unknown_hooks(callbacks: list[Any], callback_base: type, module: Any, module_base: type) -> None:
@@ -217,6 +252,7 @@ __all__ = [
     "BATCH_TRANSFER_HOOKS",
     "UNSUPPORTED",
     "bare_module_hooks",
+    "refuse_required_dataloader_idx",
     "refuse_shared_states",
     "refuse_uncallable_hooks",
     "refuse_unsupported",

@@ -899,7 +899,7 @@ class Trainer:
         val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
         source = loader_source("fit", datamodule, model, {"train": train_loader, "val": val_loader})
         if source is None:  # (the loaders passed: refused before anything runs, where they must be)
-            train_loader, val_loader = self._fit_loaders(None, train_loader, val_loader)
+            train_loader, val_loader = self._fit_loaders(model, None, train_loader, val_loader)
         prepare_data(self, datamodule, model)
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
         if self.deterministic:
@@ -933,7 +933,7 @@ class Trainer:
                     hook_state.restore_datamodule_state(datamodule, ckpt_path)
             if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
                 loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
-                train_loader, val_loader = self._fit_loaders(source, loaders["train"], loaders["val"])
+                train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
@@ -1028,7 +1028,9 @@ class Trainer:
             CALLERS_GENERATORS.leave(callers_generators)
             threads.fit_ended()
 
-    def _fit_loaders(self, source: Any, train_loader: Any, val_loader: Any) -> tuple[Any, Any]:
+    def _fit_loaders(
+        self, model: TrainModule, source: Any, train_loader: Any, val_loader: Any
+    ) -> tuple[Any, Any]:
         """`fit`'s loaders, checked (a schedule they cannot keep is refused before anything runs)."""
         if train_loader is None:
             raise TypeError(missing_loader("fit", "train_loader", source, "train"))
@@ -1043,6 +1045,8 @@ class Trainer:
             )
             if prepare_loader(loader, name, self.seed, evaluation=evaluation)
         ]
+        if val_loader is not None:  # (a fit that never validates never calls validation_step)
+            hooks.refuse_required_dataloader_idx(self.callbacks, model, "fit")
         if val_loader is not None and (n_batches := self._training_batches(train_loader)) != 0:
             # A schedule it cannot keep is refused before anything runs.
             self._validation_schedule.interval(n_batches, self._training_limit_set_by(train_loader))
