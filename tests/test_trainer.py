@@ -1056,6 +1056,19 @@ def test_a_generator_loader_consumed_in_the_first_epoch_is_an_error_not_an_endle
         trainer.fit(TinyClassifier(), batches)
 
 
+def test_a_chained_validation_loader_read_once_is_an_error_not_stale_values(tmp_path):
+    # Two validation sets chained into one (Lightning's [clean, noisy] without several loaders): the first
+    # epoch read them, the later ones nothing, and history.json and the ModelCheckpoint got epoch 0's
+    # val_loss again for every epoch after it, with only a warning.
+    import itertools
+
+    val = itertools.chain(make_batches(32, seed=1), make_batches(32, seed=2))
+    trainer = quiet_trainer(tmp_path, max_epochs=3)
+    with pytest.raises(ValueError, match="validation loader yielded no batches in epoch 1.*only once"):
+        trainer.fit(TinyClassifier(), make_batches(32), val)
+    assert trainer.current_epoch == 1
+
+
 def test_values_logged_in_epoch_end_hooks_count_for_that_epoch(tmp_path):
     """self.log in on_train_epoch_end / on_validation_end reached callbacks one epoch late (or
     raised KeyError in ModelCheckpoint(monitor=...)) and never reached the history."""

@@ -66,10 +66,13 @@ class EvaluationLoop:
         # The names the last sanity check's validation logged (None: none ran): what `on_sanity_check_end`
         # can test a monitored name against, before training (its values are dropped, as in Lightning).
         self.sanity_check_names: set[str] | None = None
+        # The batches this fit's validations have read: one that then reads none was given an iterator.
+        self.val_batches_in_fit = 0
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
         self.steps = {}
+        self.val_batches_in_fit = 0
 
     def step(self, module: TrainModule, stage: str) -> EvalStep:
         if stage not in self.steps:
@@ -196,6 +199,18 @@ class EvaluationLoop:
             raise
         if stoppable and (result.stopped or t.interrupted):
             return None
+        in_fit = stage == "val" and t.fitting and not t.sanity_checking
+        if in_fit and result.batches == 0 and self.val_batches_in_fit > 0:
+            # (A warning and no means left the earlier validation's values in history.json and
+            # callback_metrics for every later epoch, where a ModelCheckpoint and EarlyStopping read them.)
+            raise ValueError(
+                f"Trainer.fit: the validation loader yielded no batches in epoch {t.current_epoch}, after "
+                f"{self.val_batches_in_fit} in earlier validations. A generator or iterator (a generator "
+                "expression, itertools.chain or zip of loaders) can be consumed only once: pass a list, a "
+                "DataLoader, or an object whose __iter__ starts over"
+            )
+        if in_fit:
+            self.val_batches_in_fit += result.batches
         if result.batches == 0:
             # (One sample in batches of 4 with drop_last=True: none.) The sanity check's loader is a
             # slice of the val loader's batches, which tells the reason.
