@@ -39,7 +39,7 @@ def test_a_dict_of_named_loaders_is_refused_as_a_list_of_them_is(tmp_path):
     x, y = np.zeros((8, 8), np.float32), np.zeros(8, np.int32)
     val = DataLoader(list(zip(x, y, strict=True)), batch_size=4)
     t = trainer(tmp_path, max_epochs=1)
-    match = r"val_loader is a dict of 2 loaders \('clean', 'noisy'\); one loader is supported"
+    match = r"val_loader is a dict of 2 loaders \('clean', 'noisy'\); each stage takes one loader"
     with pytest.raises(TypeError, match=match):
         t.fit(TinyClassifier(), make_batches(16), {"clean": val, "noisy": val})
     with pytest.raises(TypeError, match="test_loader is a dict of 2 loaders"):
@@ -179,3 +179,32 @@ def test_a_misspelt_keyword_of_a_dataloader_subclass_names_the_class_called():
     with pytest.raises(TypeError, match=r"^SongLoader\(\) got an unexpected keyword argument 'batchsize'"):
         SongLoader(list(range(8)), batchsize=4)
     assert len(SongLoader(list(range(8)), batch_size=4)) == 2
+
+
+class CleanAndNoisy(DataModule):
+    """Lightning's DataModule validating on two sets at once."""
+
+    def train_dataloader(self):
+        return make_batches(16)
+
+    def val_dataloader(self):
+        return [DataLoader(list(zip(*make_data(8, seed)))) for seed in (1, 2)]
+
+
+def test_several_loaders_from_a_datamodule_name_it_and_say_how_to_score_each_set(tmp_path):
+    # The message named "Trainer: val_loader" (an argument the user never passed) and said to join the sets,
+    # which gives no metrics per set.
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        TypeError,
+        match=r"CleanAndNoisy.val_dataloader\(\) returned a list of 2 loaders.*"
+        r"call trainer.validate\(model, loader\) \(or test\) once per loader",
+    ):
+        t.fit(TinyClassifier(), datamodule=CleanAndNoisy())
+    assert t.global_step == 0
+
+
+def test_a_list_holding_one_loader_says_to_pass_the_loader_itself(tmp_path):
+    # It said "a list of 1 loaders; ... pass one".
+    with pytest.raises(TypeError, match=r"val_loader is a list holding one loader.*pass loader\[0\]"):
+        trainer(tmp_path).validate(TinyClassifier(), [DataLoader(list(zip(*make_data(8))), batch_size=4)])

@@ -1431,7 +1431,7 @@ def test_a_list_of_validation_loaders_is_refused_up_front(tmp_path):
     x, y = np.zeros((8, 8), np.float32), np.zeros(8, np.int32)
     val = DataLoader(list(zip(x, y, strict=True)), batch_size=4)
     t = trainer(tmp_path, max_epochs=1)
-    with pytest.raises(TypeError, match="list of 2 loaders; one loader is supported"):
+    with pytest.raises(TypeError, match="list of 2 loaders; each stage takes one loader"):
         t.fit(TinyClassifier(), make_batches(16), [val, val])
     with pytest.raises(TypeError, match="list of 2 loaders"):
         t.test(TinyClassifier(), [val, val])

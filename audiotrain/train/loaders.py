@@ -38,18 +38,7 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
         )
-    # One loader per stage: the evaluation, its metric names and what callbacks monitor assume one.
-    # Lightning's several loaders (a list, or a dict of named ones) are refused alike, before a batch is read.
-    several = (
-        loader.values() if isinstance(loader, Mapping) else loader if isinstance(loader, list | tuple) else ()
-    )
-    if any(_is_loader(item) for item in several):
-        names = f" ({', '.join(map(repr, loader))})" if isinstance(loader, Mapping) else ""
-        raise TypeError(
-            f"Trainer: {name} is a {type(loader).__name__} of {len(loader)} loaders{names}; one loader is "
-            "supported (Lightning's several loaders, in a list or a dict, are not): pass one, or one "
-            "DataLoader over the datasets joined together"
-        )
+    refuse_several_loaders(f"Trainer: {name} is", loader)
     if isinstance(loader, Mapping):
         raise TypeError(
             f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
@@ -61,6 +50,31 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         loader.set_seed(seed)
         return True
     return False
+
+
+def refuse_several_loaders(what: str, loader: Any) -> None:
+    """Raise for Lightning's several loaders (a list, a tuple or a dict of them) where one is taken, before a
+    batch is read: the evaluation, its metric names and what callbacks monitor assume one. `what` names the
+    loader as the user gave it (`Trainer: val_loader`, `MyData.val_dataloader() returned`)."""
+    several = (
+        loader.values() if isinstance(loader, Mapping) else loader if isinstance(loader, list | tuple) else ()
+    )
+    if not any(_is_loader(item) for item in several):
+        return
+    if len(loader) == 1:
+        only = "loader[0]" if not isinstance(loader, Mapping) else f"loader[{next(iter(loader))!r}]"
+        raise TypeError(
+            f"{what} a {type(loader).__name__} holding one loader; each stage takes the loader itself: pass "
+            f"{only}, not the {type(loader).__name__}"
+        )
+    names = f" ({', '.join(map(repr, loader))})" if isinstance(loader, Mapping) else ""
+    raise TypeError(
+        f"{what} a {type(loader).__name__} of {len(loader)} loaders{names}; each stage takes one loader "
+        "(Lightning's several loaders, in a list or a dict, are not supported, nor its dataloader_idx "
+        "metric names): for each set's own metrics, fit with one and call trainer.validate(model, loader) "
+        "(or test) once per loader; for one mean over all, pass one DataLoader over the datasets joined "
+        "(torch.utils.data.ConcatDataset)"
+    )
 
 
 def loader_len(loader: Any) -> int | None:
@@ -195,6 +209,7 @@ def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
         getter = getattr(source, _LOADER_METHODS[name], None)
         if value is None and callable(getter):
             out[name] = getter()
+            refuse_several_loaders(f"{type(source).__name__}.{_LOADER_METHODS[name]}() returned", out[name])
     return out
 
 
