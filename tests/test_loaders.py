@@ -208,3 +208,12 @@ def test_a_list_holding_one_loader_says_to_pass_the_loader_itself(tmp_path):
     # It said "a list of 1 loaders; ... pass one".
     with pytest.raises(TypeError, match=r"val_loader is a list holding one loader.*pass loader\[0\]"):
         trainer(tmp_path).validate(TinyClassifier(), [DataLoader(list(zip(*make_data(8))), batch_size=4)])
+
+
+def test_several_training_loaders_are_told_how_to_train_on_both(tmp_path):
+    # It said to score each set with trainer.validate, which trains on neither.
+    loaders = {"a": DataLoader(list(zip(*make_data(8, 1)))), "b": DataLoader(list(zip(*make_data(8, 2))))}
+    with pytest.raises(
+        TypeError, match=r"train_loader is a dict of 2 loaders.*CombinedLoader.*__iter__ yields"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), loaders)

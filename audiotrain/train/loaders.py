@@ -38,7 +38,7 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
         )
-    refuse_several_loaders(f"Trainer: {name} is", loader)
+    refuse_several_loaders(f"Trainer: {name} is", loader, training=name == "train_loader")
     if isinstance(loader, Mapping):
         raise TypeError(
             f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
@@ -52,7 +52,7 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
     return False
 
 
-def refuse_several_loaders(what: str, loader: Any) -> None:
+def refuse_several_loaders(what: str, loader: Any, training: bool = False) -> None:
     """Raise for Lightning's several loaders (a list, a tuple or a dict of them) where one is taken, before a
     batch is read: the evaluation, its metric names and what callbacks monitor assume one. `what` names the
     loader as the user gave it (`Trainer: val_loader`, `MyData.val_dataloader() returned`)."""
@@ -68,12 +68,21 @@ def refuse_several_loaders(what: str, loader: Any) -> None:
             f"{only}, not the {type(loader).__name__}"
         )
     names = f" ({', '.join(map(repr, loader))})" if isinstance(loader, Mapping) else ""
+    instead = (
+        # (Lightning's training default for several loaders is CombinedLoader's max_size_cycle: a batch of
+        # each per step; no loader of ours does that, an object of the user's does.)
+        "to train on a batch of each at every step (Lightning's CombinedLoader, max_size_cycle or min_size), "
+        "pass an object whose __iter__ yields {'a': batch_a, 'b': batch_b}; to train on batches of either, "
+        "one DataLoader over the datasets joined (torch.utils.data.ConcatDataset)"
+        if training
+        else "for each set's own metrics, fit with one and call trainer.validate(model, loader) (or test) "
+        "once per loader; for one mean over all, pass one DataLoader over the datasets joined "
+        "(torch.utils.data.ConcatDataset)"
+    )
     raise TypeError(
         f"{what} a {type(loader).__name__} of {len(loader)} loaders{names}; each stage takes one loader "
         "(Lightning's several loaders, in a list or a dict, are not supported, nor its dataloader_idx "
-        "metric names): for each set's own metrics, fit with one and call trainer.validate(model, loader) "
-        "(or test) once per loader; for one mean over all, pass one DataLoader over the datasets joined "
-        "(torch.utils.data.ConcatDataset)"
+        f"metric names): {instead}"
     )
 
 
@@ -209,7 +218,8 @@ def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
         getter = getattr(source, _LOADER_METHODS[name], None)
         if value is None and callable(getter):
             out[name] = getter()
-            refuse_several_loaders(f"{type(source).__name__}.{_LOADER_METHODS[name]}() returned", out[name])
+            returned = f"{type(source).__name__}.{_LOADER_METHODS[name]}() returned"
+            refuse_several_loaders(returned, out[name], training=name == "train")
     return out
 
 
