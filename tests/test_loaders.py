@@ -217,3 +217,12 @@ def test_several_training_loaders_are_told_how_to_train_on_both(tmp_path):
         TypeError, match=r"train_loader is a dict of 2 loaders.*CombinedLoader.*__iter__ yields"
     ):
         trainer(tmp_path, max_epochs=1).fit(TinyClassifier(), loaders)
+
+
+def test_several_prediction_loaders_are_told_to_predict_each(tmp_path):
+    # It said to call trainer.validate once per loader, which gives metrics, not predictions.
+    loaders = [DataLoader(list(zip(*make_data(8, seed)))) for seed in (1, 2)]
+    with pytest.raises(
+        TypeError, match=r"dataloaders is a list of 2 loaders.*trainer.predict\(model, loader\)"
+    ):
+        trainer(tmp_path).predict(TinyClassifier(), loaders)

@@ -38,7 +38,8 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
         raise TypeError(
             f"Trainer: {name} must be iterable (a DataLoader or a list of batches), got {type(loader).__name__}"
         )
-    refuse_several_loaders(f"Trainer: {name} is", loader, training=name == "train_loader")
+    stage = {"train_loader": "train", "dataloaders": "predict"}.get(name, "val")
+    refuse_several_loaders(f"Trainer: {name} is", loader, stage)
     if isinstance(loader, Mapping):
         raise TypeError(
             f"Trainer: {name} is a {type(loader).__name__}, whose iteration gives its keys, not batches: "
@@ -52,10 +53,11 @@ def prepare_loader(loader: Any, name: str, seed: int | None, evaluation: bool = 
     return False
 
 
-def refuse_several_loaders(what: str, loader: Any, training: bool = False) -> None:
+def refuse_several_loaders(what: str, loader: Any, stage: str) -> None:
     """Raise for Lightning's several loaders (a list, a tuple or a dict of them) where one is taken, before a
     batch is read: the evaluation, its metric names and what callbacks monitor assume one. `what` names the
-    loader as the user gave it (`Trainer: val_loader`, `MyData.val_dataloader() returned`)."""
+    loader as the user gave it (`Trainer: val_loader`, `MyData.val_dataloader() returned`); `stage` ("train",
+    "val", "test" or "predict") what to do instead."""
     several = (
         loader.values() if isinstance(loader, Mapping) else loader if isinstance(loader, list | tuple) else ()
     )
@@ -74,7 +76,9 @@ def refuse_several_loaders(what: str, loader: Any, training: bool = False) -> No
         "to train on a batch of each at every step (Lightning's CombinedLoader, max_size_cycle or min_size), "
         "pass an object whose __iter__ yields {'a': batch_a, 'b': batch_b}; to train on batches of either, "
         "one DataLoader over the datasets joined (torch.utils.data.ConcatDataset)"
-        if training
+        if stage == "train"
+        else "call trainer.predict(model, loader) once per loader, each giving its predictions"
+        if stage == "predict"
         else "for each set's own metrics, fit with one and call trainer.validate(model, loader) (or test) "
         "once per loader; for one mean over all, pass one DataLoader over the datasets joined "
         "(torch.utils.data.ConcatDataset)"
@@ -219,7 +223,7 @@ def loaders_from(source: Any, loaders: dict[str, Any]) -> dict[str, Any]:
         if value is None and callable(getter):
             out[name] = getter()
             returned = f"{type(source).__name__}.{_LOADER_METHODS[name]}() returned"
-            refuse_several_loaders(returned, out[name], training=name == "train")
+            refuse_several_loaders(returned, out[name], name)
     return out
 
 
