@@ -4,6 +4,7 @@ import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import DataLoader, DataModule, Trainer
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches, make_data
@@ -226,3 +227,23 @@ def test_several_prediction_loaders_are_told_to_predict_each(tmp_path):
         TypeError, match=r"dataloaders is a list of 2 loaders.*trainer.predict\(model, loader\)"
     ):
         trainer(tmp_path).predict(TinyClassifier(), loaders)
+
+
+class ScoresBothSets(TinyClassifier):
+    """Validates on {"clean": batch, "noisy": batch}: two sets combined by hand, one loss each."""
+
+    def validation_step(self, batch, batch_idx):
+        for name, (x, y) in batch.items():
+            self.log(f"val_loss_{name}", mx.mean(nn.losses.cross_entropy(self(x), y)))
+
+
+def test_a_batch_of_two_sets_of_other_sizes_warns_once_that_the_first_sets_size_weights_both(tmp_path):
+    # The noisy set's mean was weighted by the clean set's batch sizes, with no word (Lightning warns of an
+    # ambiguous collection); the means per set were wrong where the sizes differ.
+    clean, noisy = make_batches(20, batch_size=8, seed=1), make_batches(20, batch_size=5, seed=2)
+    both = [{"clean": a, "noisy": b} for a, b in zip(clean, noisy, strict=False)]
+    with pytest.warns(
+        UserWarning, match=r"differ in their first dimension \(8, 5\).*batch_size=mx.array"
+    ) as said:
+        trainer(tmp_path).validate(ScoresBothSets(), both)
+    assert len([w for w in said if "first dimension" in str(w.message)]) == 1

@@ -691,7 +691,21 @@ class TrainModule(nn.Module):
         device computes (`mx.sum(batch["mask"])`) may be returned as a scalar `mx.array`, which the
         Trainer keeps on the device (`.item()` here would wait for the step in flight, every batch)."""
         leaves = [x for x in _leaves(batch) if isinstance(x, mx.array) and x.ndim > 0]
-        return int(leaves[0].shape[0]) if leaves else 1
+        sizes = sorted({int(x.shape[0]) for x in leaves}, key=[int(x.shape[0]) for x in leaves].index)
+        if len(sizes) > 1 and not getattr(self, "_warned_ambiguous_batch_size", False):
+            # (Lightning warns alike: "Trying to infer the batch_size from an ambiguous collection".) A batch
+            # of two sets' batches ({"clean": ..., "noisy": ...}, a CombinedLoader by hand) weights the second
+            # set's values by the first's sizes, and its means are wrong where the sizes differ.
+            self._warned_ambiguous_batch_size = True
+            warnings.warn(
+                f"{type(self).__name__}.batch_size: the batch's arrays differ in their first dimension "
+                f"({', '.join(map(str, sizes))}); every value the step returns or logs is weighted by the "
+                f"first, {sizes[0]}. Override batch_size(self, batch) to count otherwise, or weight a value "
+                "by its own count: self.log(name, value, batch_size=mx.array(n)), or return it as "
+                "(value, count)",
+                stacklevel=2,
+            )
+        return sizes[0] if sizes else 1
 
     def evaluation_means(self, stage: str, means: dict[str, float]) -> dict[str, float]:
         """The means a validation or test reports (`stage` "val" or "test"; names prefixed by it), given
