@@ -750,3 +750,29 @@ def test_a_fit_that_never_validates_takes_a_validation_step_that_requires_datalo
     t = quiet_trainer(tmp_path, max_epochs=1)
     t.fit(ValidatesWithTheLoaderIndex(), make_batches(16))
     assert t.global_step == 1
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_per_epoch_schedule_follows_epochs_that_minus_one_ended_early(tmp_path, compile):
+    # The schedule's epoch was the optimizer step divided by the loader's updates an epoch (6): epochs that
+    # -1 ended after 2 updates kept epoch 0's rate for three epochs, where Lightning steps it at each end.
+    from audiotrain.train import StepLRScheduler
+
+    import mlx.optimizers as optim
+
+    rates = []
+
+    class EndsEpochsAtBatch2(TinyClassifier):
+        def on_train_batch_start(self, batch, batch_idx):
+            return -1 if batch_idx == 2 else None
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            rates.append(round(self.optimizers().learning_rate.item(), 6))  # the rate of this update
+
+        def configure_optimizers(self):
+            halving = StepLRScheduler(0.1, step_size=1, gamma=0.5)
+            return {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": {"scheduler": halving}}
+
+    t = quiet_trainer(tmp_path, max_epochs=3, compile=compile)
+    t.fit(EndsEpochsAtBatch2(), make_batches(96))  # 6 batches an epoch, 2 trained
+    assert rates == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]

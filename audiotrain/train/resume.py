@@ -182,8 +182,29 @@ def anchor_epoch_schedule(optimizer: Any, progress: Progress, accumulate_grad_ba
     optimizer._schedulers["learning_rate"] = schedule.anchored(step - updates_this_epoch, progress.epoch)
 
 
+def anchor_schedule_at_epoch_start(optimizer: Any, progress: Progress) -> bool:
+    """Re-anchor a per-epoch `lr_scheduler` at the start of an epoch whose first update is not where the
+    fixed updates-per-epoch count puts it: the epoch before ended early (the module's
+    `on_train_batch_start` returned -1, or the loader gave fewer batches than its length). Lightning
+    counts epochs, so its schedule steps at each end however short. True when the schedule changed (the
+    compiled step, traced over the old one, is then rebuilt)."""
+    schedule = getattr(optimizer, "_schedulers", {}).get("learning_rate")
+    if not isinstance(schedule, IntervalSchedule) or not schedule.needs_epoch_length:
+        return False
+    if progress.batch_in_epoch or "step" not in optimizer.state:  # (resumed mid-epoch: anchored then)
+        return False
+    step = int(optimizer.state["step"].item())  # (a host read once an epoch)
+    since = schedule._updates_tried(step) - schedule.first_step
+    per_epoch = schedule.steps_per_epoch
+    if since % per_epoch == 0 and schedule.first_epoch + since // per_epoch == progress.epoch:
+        return False
+    optimizer._schedulers["learning_rate"] = schedule.anchored(step, progress.epoch)
+    return True
+
+
 __all__ = [
     "anchor_epoch_schedule",
+    "anchor_schedule_at_epoch_start",
     "check_accumulation",
     "check_global_batch",
     "checkpoint_seed",

@@ -1272,6 +1272,8 @@ class Trainer:
             self.running.reset_epoch()
         self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
         self._follow_freezing(module)
+        if resume.anchor_schedule_at_epoch_start(self.optimizer, progress):
+            self._rebuild_step(module)  # (the traced update read the schedule as it was)
         if self.compile and self.is_global_zero:  # (a hook's new value for what the traced step read: warned)
             self._stale_step_attributes.check(module, self._train_step)
         iterator = iter(loader) if not batches_done else iter(())
