@@ -757,6 +757,8 @@ def test_a_per_epoch_schedule_follows_epochs_that_minus_one_ended_early(tmp_path
     # The schedule's epoch was the optimizer step divided by the loader's updates an epoch (6): epochs that
     # -1 ended after 2 updates kept epoch 0's rate for three epochs, where Lightning steps it at each end.
     from audiotrain.train import StepLRScheduler
+    from audiotrain.train.callbacks import LearningRateMonitor
+    from tasks import RecordingLogger
 
     import mlx.optimizers as optim
 
@@ -773,6 +775,9 @@ def test_a_per_epoch_schedule_follows_epochs_that_minus_one_ended_early(tmp_path
             halving = StepLRScheduler(0.1, step_size=1, gamma=0.5)
             return {"optimizer": optim.SGD(learning_rate=0.1), "lr_scheduler": {"scheduler": halving}}
 
-    t = quiet_trainer(tmp_path, max_epochs=3, compile=compile)
+    logger = RecordingLogger()
+    monitor = LearningRateMonitor(logging_interval="epoch")  # (logs the coming rate at each epoch start)
+    t = quiet_trainer(tmp_path, max_epochs=3, compile=compile, logger=logger, callbacks=[monitor])
     t.fit(EndsEpochsAtBatch2(), make_batches(96))  # 6 batches an epoch, 2 trained
     assert rates == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+    assert [round(v, 6) for _, m in logger.metrics for k, v in m.items() if k.startswith("lr")] == [0.1, 0.05, 0.025]

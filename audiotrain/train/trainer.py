@@ -1270,10 +1270,11 @@ class Trainer:
         self._run.pending_loader_state = None
         if not resuming:
             self.running.reset_epoch()
-        self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
-        self._follow_freezing(module)
+        # (before the hooks: a LearningRateMonitor there logs the rate of the re-anchored schedule)
         if resume.anchor_schedule_at_epoch_start(self.optimizer, progress):
             self._rebuild_step(module)  # (the traced update read the schedule as it was)
+        self._call_hooks("on_train_epoch_start", module_args=(progress.epoch,))
+        self._follow_freezing(module)
         if self.compile and self.is_global_zero:  # (a hook's new value for what the traced step read: warned)
             self._stale_step_attributes.check(module, self._train_step)
         iterator = iter(loader) if not batches_done else iter(())
