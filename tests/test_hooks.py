@@ -758,9 +758,9 @@ def test_a_per_epoch_schedule_follows_epochs_that_minus_one_ended_early(tmp_path
     # -1 ended after 2 updates kept epoch 0's rate for three epochs, where Lightning steps it at each end.
     from audiotrain.train import StepLRScheduler
     from audiotrain.train.callbacks import LearningRateMonitor
-    from tasks import RecordingLogger
 
     import mlx.optimizers as optim
+    from tasks import RecordingLogger
 
     rates = []
 
@@ -780,4 +780,8 @@ def test_a_per_epoch_schedule_follows_epochs_that_minus_one_ended_early(tmp_path
     t = quiet_trainer(tmp_path, max_epochs=3, compile=compile, logger=logger, callbacks=[monitor])
     t.fit(EndsEpochsAtBatch2(), make_batches(96))  # 6 batches an epoch, 2 trained
     assert rates == [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
-    assert [round(v, 6) for _, m in logger.metrics for k, v in m.items() if k.startswith("lr")] == [0.1, 0.05, 0.025]
+    assert [round(v, 6) for _, m in logger.metrics for k, v in m.items() if k.startswith("lr")] == [
+        0.1,
+        0.05,
+        0.025,
+    ]
