@@ -212,6 +212,7 @@ class DataLoader:
         epoch. A checkpoint cannot restore those draws, so a resume in the middle of an epoch (with
         persistent workers, any resume after the first epoch) warns that they differ from an uninterrupted
         run's; augmentation drawn from `batch_rng`, or left to the loader's seeding, resumes exactly.
+        Thread workers, which share those generators, load nothing until every worker's has run.
     generator : torch.Generator, numpy.random.Generator or int, optional
         Another way to give ``seed``, for PyTorch code: a ``torch.Generator`` gives its
         ``initial_seed()``; a numpy ``Generator`` gives one 63-bit integer drawn from it when the loader

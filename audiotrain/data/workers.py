@@ -743,6 +743,21 @@ def _send_fatal(result_q: Any, exc: DataLoaderError, is_process: bool) -> None:
         result_q.join_thread()
 
 
+def _after_every_init(
+    inits_done: Sequence[threading.Event], worker_id: int, stop: threading.Event | None
+) -> bool:
+    """Say this thread worker's worker_init_fn has run, and wait until every worker's has (False: the pool
+    was closed meanwhile). Thread workers share the global generators: one that loaded a batch while another
+    was still in its worker_init_fn drew between that one's seeding and `_watch_global_seeding_in_threads`'s
+    reading of it, which then missed the seeding it is there to see (3-6% of 2-epoch runs in the test)."""
+    inits_done[worker_id].set()
+    for done in inits_done:
+        while not done.wait(_WORKER_POLL_S):
+            if stop is not None and stop.is_set():
+                return False
+    return True
+
+
 def _worker_loop(
     job: Any,
     task_q: Any,
@@ -752,10 +767,12 @@ def _worker_loop(
     worker_id: int = 0,
     num_workers: int = 1,
     seed_epoch: tuple[int, int] = (0, 0),
+    inits_done: Sequence[threading.Event] = (),
 ) -> None:
     """Run tasks ``(generation, batch_index, indices, seed, epoch)`` until a ``None`` task arrives.
 
-    ``indices`` None asks for the next batch of this worker's pass over an iterable dataset.
+    ``indices`` None asks for the next batch of this worker's pass over an iterable dataset. Thread workers
+    with a ``worker_init_fn`` are given ``inits_done``, one event a worker (`_after_every_init`).
     """
     epoch_seen = None
     stream = StreamState()
@@ -808,6 +825,8 @@ def _worker_loop(
             job.init_worker(worker_id)
     except DataLoaderError as exc:
         _send_fatal(result_q, exc, is_process)
+        if inits_done:
+            inits_done[worker_id].set()  # (the others go on: the loader reports this one's failure)
         return
     # The generators worker_init_fn seeded (or drew from) are the user's from then on: a PyTorch worker seeds
     # them once, before worker_init_fn, and a persistent one goes on drawing from where it left them.
@@ -815,6 +834,8 @@ def _worker_loop(
     if user_seeded and not is_process:
         _watch_global_seeding_in_threads(job.worker_init_fn, user_seeded)
         user_seeded = frozenset()
+    if inits_done and not _after_every_init(inits_done, worker_id, stop):
+        return
     if user_seeded:  # (before any result, so the loader knows when this worker's first batch arrives)
         result_q.put((None, None, "user_generators", sorted(user_seeded)))
     while True:
@@ -1050,11 +1071,14 @@ class WorkerPool:
             self._stop = threading.Event()
             # Each thread reads its own copy of an iterable dataset, as each process does.
             jobs = [job.replica() if job.stream_batch_size else job for _ in range(num_workers)]
+            # With a worker_init_fn, no thread loads (and draws) until every worker_init_fn has run.
+            inits_done = [threading.Event() for _ in range(num_workers)] if job.worker_init_fn else []
             _thread_pools.add(self)
             self._workers = [
                 threading.Thread(
                     target=_worker_loop,
                     args=(jobs[i], q, self._result_q, self._stop, False, i, num_workers, (seed, epoch)),
+                    kwargs={"inits_done": inits_done},
                     name=f"audiotrain-data-{i}",
                     daemon=True,
                 )
