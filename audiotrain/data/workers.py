@@ -828,6 +828,10 @@ def _worker_loop(
         if inits_done:
             inits_done[worker_id].set()  # (the others go on: the loader reports this one's failure)
         return
+    except BaseException:  # (a KeyboardInterrupt or SystemExit in worker_init_fn: the others still go on)
+        if inits_done:
+            inits_done[worker_id].set()
+        raise
     # The generators worker_init_fn seeded (or drew from) are the user's from then on: a PyTorch worker seeds
     # them once, before worker_init_fn, and a persistent one goes on drawing from where it left them.
     user_seeded = generators_changed(before_init) if job.worker_init_fn is not None else frozenset()
