@@ -492,7 +492,7 @@ def test_resuming_an_older_checkpoint_warns_once_per_folder_however_many_callbac
         warnings.simplefilter("always")
         fit(tmp_path, recipe_checkpoints(folder), ckpt_path=folder / "epoch=000", max_epochs=1)
     (said,) = [str(x.message) for x in w if "saved after" in str(x.message)]
-    assert "(epoch=001, epoch=002)" in said, said
+    assert "the checkpoint resumed: epoch=001, epoch=002;" in said, said
     assert f"to go on from the newest instead, resume {folder / 'last'} (global step 9)" in said, said
 
 
@@ -510,8 +510,34 @@ def test_resuming_last_says_nothing_of_a_checkpoint_saved_at_its_own_epoch_end(t
     assert [str(x.message) for x in w if "saved after" in str(x.message)] == []
     assert names(folder) == ["best", "epoch=000", "epoch=001", "epoch=002", "epoch=003", "last"]
     # One saved past the point resumed is still named, as before.
-    with pytest.warns(UserWarning, match=r"saved after epoch=001, the one resumed \(epoch=002, epoch=003\)"):
+    with pytest.warns(
+        UserWarning, match=r"saved after epoch=001, the checkpoint resumed: epoch=002, epoch=003;"
+    ):
         fit(tmp_path, recipe_checkpoints(folder), ckpt_path=folder / "epoch=001", max_epochs=3)
+
+
+def test_a_copied_run_folder_resumed_twice_says_nothing_and_keeps_its_checkpoints_as_the_original(tmp_path):
+    """`cp -r run copy` (new mtimes), then resuming `copy/ck/last` twice, each to more epochs: the second
+    resume warned "holds checkpoints saved after last, the one resumed (epoch=001)", which the same steps in
+    the original folder do not, and the copy kept `epoch=001` past its save_top_k for good. Its state (saved
+    at `last`'s own epoch end) named it by the original folder's absolute path, so it went untracked."""
+    import shutil
+
+    def callbacks(folder):
+        best = ModelCheckpoint(dirpath=folder, filename="best", monitor="val_loss", save_last=True)
+        return [best, ModelCheckpoint(dirpath=folder, filename="{epoch:03d}", save_top_k=3)]
+
+    fit(tmp_path / "run", callbacks(tmp_path / "run" / "ck"), max_epochs=2)
+    shutil.copytree(tmp_path / "run", tmp_path / "copy", copy_function=shutil.copy)
+    for name in ("run", "copy"):
+        folder = tmp_path / name / "ck"
+        for epochs in (4, 6):
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                fit(tmp_path / name, callbacks(folder), ckpt_path=folder / "last", max_epochs=epochs)
+            assert [str(x.message) for x in w if "ModelCheckpoint" in str(x.message)] == [], (name, epochs)
+            newest_3 = [f"epoch={e:03d}" for e in range(epochs - 3, epochs)]
+            assert names(folder) == ["best", *newest_3, "last"], name
 
 
 def test_a_given_dirpath_holding_other_files_is_not_refused(tmp_path):

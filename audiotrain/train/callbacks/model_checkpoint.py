@@ -296,6 +296,9 @@ class ModelCheckpoint(Callback):
         self._last_saved_step = -1
         self._restored = False
         self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
+        # The folder that run saved in when its state was saved, as the state names it: the original's where
+        # the run folder was copied or moved since. Its other saves name their checkpoints by it.
+        self._run_saved_in: str | None = None
         # A resumed checkpoint's state of this callback that was not restored: the folder it was saved for,
         # and where that folder is now if the run folder moved (None: not known). Its refusal names them.
         self._state_saved_for: tuple[str, Path | None] | None = None
@@ -407,6 +410,7 @@ class ModelCheckpoint(Callback):
         if self.dirpath is None:
             self.dirpath = default
         self._restored, self._restored_run, self._state_saved_for = False, False, None
+        self._run_saved_in = None
         # (Before a resumed checkpoint restores a step save that waits for its validation.)
         self._save_after_validation, self._validated = False, False
         self._epoch_ended, self._warned_missing = False, False
@@ -602,9 +606,9 @@ class ModelCheckpoint(Callback):
         if newest is not None and newest > (progress or {}).get("global_step", newest):
             last += f"; to go on from the newest instead, resume {last_path} (global step {newest})"
         warnings.warn(
-            f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the one resumed "
-            f"({listed(later, 5)}); they are kept: where this run reaches one of their names it saves beside "
-            f"it with a version suffix (-v1, as Lightning does){last}",
+            f"ModelCheckpoint: {self.dirpath} holds checkpoints saved after {resumed.name}, the checkpoint "
+            f"resumed: {listed(later, 5)}; they are kept: where this run reaches one of their names it saves "
+            f"beside it with a version suffix (-v1, as Lightning does){last}",
             stacklevel=5,  # (through adopt_moved_state, Trainer._restore and fit to the user's call)
         )
 
@@ -977,6 +981,7 @@ class ModelCheckpoint(Callback):
                 return
             moved_from = Path(saved_dir)
         self._restored_run = True
+        self._run_saved_in = saved_dir if isinstance(saved_dir, str) else None
 
         def own(path: str) -> str | None:
             if moved_from is not None:  # only checkpoints of the old folder, found here under their names
@@ -1057,20 +1062,26 @@ class ModelCheckpoint(Callback):
         # Checkpoints written before dirpath was part of the key; load_state_dict checks the dirpath.
         legacy = saved.get(f"ModelCheckpoint[{self.monitor},{self.mode},{self.filename}]")
         moved = [s for k, s in saved.items() if self.adopts_state(k, s) and s is not legacy]
+        saved_home = _saved_home(trainer, resumed, saved)
         if not self._restored and (legacy is not None or moved):
             state = legacy if legacy is not None else moved[0]
             self._continue_in(state.get("dirpath"), resumed)
-            self._restore_tracked(state, resumed, _saved_home(trainer, resumed, saved))
+            self._restore_tracked(state, resumed, saved_home)
         if self._restored_run and resumed is not None and self.dirpath is not None:
-            self._catch_up_with_own_save(trainer, resumed, checkpoint.get("progress"))
+            self._catch_up_with_own_save(trainer, resumed, checkpoint.get("progress"), saved_home)
 
-    def _catch_up_with_own_save(self, trainer: Trainer, resumed: Path, progress: Any) -> None:
+    def _catch_up_with_own_save(
+        self, trainer: Trainer, resumed: Path, progress: Any, saved_home: Path | None
+    ) -> None:
         """Take this callback's state from its own save at the resumed checkpoint's point of training, where
         it made one after the checkpoint resumed was written (another ModelCheckpoint's `last` at the same
         epoch end): that state is the newer. Otherwise the save is forgotten for good, outside the top k
-        (never deleted, the best lost) and, once the run trained past it, warned of as saved after `last`."""
+        (never deleted, the best lost) and, once the run trained past it, warned of as saved after `last`.
+        That save is known by its place in the folder, not by the absolute path its state names it by: in a
+        run folder copied or moved since, the state's key and paths are the original folder's."""
         if not self.dirpath.is_dir():
             return
+        saved_in = Path(self._run_saved_in or self.dirpath)
         # (Another callback's checkpoints hold no state of this one that tracks them: not read.)
         tracked = set(self._kept) | self._held_by_others(trainer) | {str(resumed)}
         for folder in sorted(self.dirpath.iterdir(), key=_state_written):
@@ -1079,12 +1090,13 @@ class ModelCheckpoint(Callback):
             if self._is_last_name(folder.name) or not _saved_at(folder, progress):
                 continue
             try:
-                state = ckpt.read_state(folder).get("callbacks", {}).get(self.state_key)
+                state = ckpt.read_state(folder).get("callbacks", {}).get(self._key(saved_in))
             except (ckpt.CheckpointError, OSError, ValueError):
                 continue
-            own = isinstance(state, dict) and isinstance(state.get("best_k_models"), dict)
-            if own and str(folder) in {str(Path(p).resolve()) for p in state["best_k_models"]}:
-                self._restore_tracked(state, resumed)
+            if not isinstance(state, dict) or not isinstance(state.get("best_k_models"), dict):
+                continue
+            if folder.name in {Path(p).name for p in state["best_k_models"] if Path(p).parent == saved_in}:
+                self._restore_tracked(state, resumed, saved_home)
 
     def last_on_disk(self) -> str:
         """The newest ``last`` an earlier process saved where this callback saves (for the default folder:
