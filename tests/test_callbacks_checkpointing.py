@@ -1040,3 +1040,47 @@ def test_a_resume_from_last_keeps_the_best_another_checkpoint_saved_at_the_same_
         assert b.best_model_path == str((tmp_path / "B" / "epoch=1-step=6").resolve())
         assert b.best_model_score == pytest.approx(0.2)
         assert not [x for x in w if "saved after" in str(x.message)]
+
+
+# ------------------------------------------------------------------ a user's files in a checkpoint folder
+
+
+def test_a_checkpoint_rotated_out_keeps_the_files_a_user_put_in_its_folder_and_says_so_once(tmp_path):
+    """save_top_k removing a checkpoint no longer kept deleted its whole folder, with the transcription and
+    notes a user had put there, unsaid. Only what a save wrote goes; the folder stays with the user's
+    files."""
+    folder = tmp_path / "ck"
+
+    class Annotate(Callback):  # the user's files, put in the first checkpoint once it is saved
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == 1:
+                (folder / "epoch=0" / "song.lab").write_text("0.0 1.0 C:maj\n")
+                (folder / "epoch=0" / "notes").mkdir()
+
+    checkpoint = ModelCheckpoint(folder, filename="{epoch}", monitor="score", save_top_k=1)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        fit(tmp_path, [Scores([0.5, 0.4, 0.3]), Annotate(), checkpoint], val=False, max_epochs=3)
+    assert names(folder) == ["epoch=0", "epoch=2"]
+    assert names(folder / "epoch=0") == ["notes", "song.lab"]  # the checkpoint's own files are gone
+    said = [str(x.message) for x in w if "song.lab" in str(x.message)]
+    assert len(said) == 1 and str(folder / "epoch=0") in said[0] and "notes" in said[0], said
+
+
+def test_a_replaced_best_keeps_the_users_file_and_no_file_of_the_save_it_replaced(tmp_path):
+    """A new best replacing `best` dropped the user's file in it with the old checkpoint. It now stays in
+    `best`, beside the new save's files only (no array of the old save left beside them), and is not
+    copied into `last`."""
+    folder = tmp_path / "ck"
+
+    class Annotate(Callback):
+        def on_train_epoch_end(self, trainer, module):
+            if trainer.current_epoch == 1:
+                (folder / "best" / "song.lab").write_text("0.0 1.0 C:maj\n")
+
+    best = ModelCheckpoint(folder, filename="best", monitor="score", save_top_k=1, save_last=True)
+    with pytest.warns(UserWarning, match=r"ck.best.*song\.lab"):
+        fit(tmp_path, [Scores([0.5, 0.4]), Annotate(), best], val=False, max_epochs=2)
+    assert saved_step(folder / "best") == 6
+    assert (folder / "best" / "song.lab").read_text() == "0.0 1.0 C:maj\n"
+    assert names(folder / "best") == sorted([*names(folder / "last"), "song.lab"])

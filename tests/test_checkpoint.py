@@ -624,14 +624,14 @@ def _kill_at(monkeypatch, point: str) -> None:
 
         monkeypatch.setattr(os, "replace", replace)
     elif point == "before_prev_removed":
-        real_remove = ckpt.remove_checkpoint
+        real_remove = ckpt._remove_checkpoint
 
-        def remove(path):
+        def remove(path, home):
             if _in_swap():
                 raise Killed()
-            return real_remove(path)
+            return real_remove(path, home)
 
-        monkeypatch.setattr(ckpt, "remove_checkpoint", remove)
+        monkeypatch.setattr(ckpt, "_remove_checkpoint", remove)
     elif point == "mid_delete":  # NAME.prev renamed to trash, its removal cut short
         real_rmtree = ckpt.shutil.rmtree
 
@@ -816,6 +816,19 @@ def test_a_processs_first_save_into_a_folder_removes_what_a_killed_process_left_
     (left / "model.safetensors").write_bytes(b"x" * 1000)
     _write(tmp_path, 1)
     assert _hidden(tmp_path) == [] and os.listdir(tmp_path) == ["last"]
+
+
+def test_a_delete_killed_midway_keeps_the_users_file_of_the_checkpoint_at_the_next_heal(tmp_path):
+    """A top-k delete renames the checkpoint to its trash name first; killed then, the next fit's heal
+    removed the trash whole, with the transcription a user had put in the checkpoint folder. The heal ends
+    the delete as it goes uncut: the save's files go, the user's file is back under the checkpoint's name."""
+    _write(tmp_path, 1, "epoch=0-step=1")
+    (tmp_path / "epoch=0-step=1" / "song.lab").write_text("mine")
+    os.replace(tmp_path / "epoch=0-step=1", tmp_path / ".epoch=0-step=1.trash-0123abcd")  # (then killed)
+    with pytest.warns(UserWarning, match=r"epoch=0-step=1: kept song\.lab"):
+        ckpt.heal_folder(tmp_path)
+    assert _hidden(tmp_path) == [] and os.listdir(tmp_path / "epoch=0-step=1") == ["song.lab"]
+    assert (tmp_path / "epoch=0-step=1" / "song.lab").read_text() == "mine"
 
 
 def test_deleting_a_checkpoint_whose_name_a_users_folder_took_leaves_the_folder(tmp_path):

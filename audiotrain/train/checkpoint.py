@@ -38,7 +38,8 @@ process is filling is left alone. When ``NAME`` itself is missing (a crash betwe
 or two crashes in a row), the newest complete state among the ``prev`` and the dead writers' temporary folders
 becomes ``NAME`` again. Deleting a checkpoint (`remove_checkpoint`, top-k rotation) first renames it to its
 ``trash`` name, so a crash mid-delete never leaves a half-deleted folder under a loadable name; leftover trash
-is removed by the next heal.
+is removed by the next heal. A delete (and a save replacing a checkpoint) removes only the files a save wrote
+(`CHECKPOINT_FILES`): a user's files in the folder are kept, with a warning.
 
 On a file system without ``flock`` (some network mounts: `NO_LOCKS_ERRNOS`) checkpoints are saved without
 locks, with one `NoFileLocksWarning` per folder, rather than every save failing after its epoch was trained:
@@ -535,7 +536,8 @@ def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     """
     final = Path(path)
     with _reporting_write_errors(final, needed=0) as writing, _atomic_folder(final) as tmp:
-        for file in Path(source).iterdir():
+        # Only what a save wrote: a transcription or notes a user put beside the source are not part of it.
+        for file in filter(_written_by_save, Path(source).iterdir()):
             writing.file = tmp / file.name
             try:
                 os.link(file, tmp / file.name)
@@ -695,27 +697,89 @@ def _swap_in(tmp: Path, final: Path) -> None:
     _forget(tmp)
     _fsync_dir(final.parent)
     if prev is not None:
-        remove_checkpoint(prev)
+        _remove_checkpoint(prev, final)
 
 
 def remove_checkpoint(path: str | os.PathLike) -> None:
-    """Delete a checkpoint folder: renamed to a hidden ``.NAME.trash-*`` first (atomic), then removed, so a
-    crash mid-delete leaves no half-deleted folder under a loadable name (the next `heal_folder` ends it).
-    Anything else found under the name (a user's file or folder that replaced it) is left, with a warning."""
+    """Delete a checkpoint folder: renamed to a hidden ``.NAME.trash-*`` first (atomic), then emptied of what
+    a save wrote (`CHECKPOINT_FILES`), so a crash mid-delete leaves no half-deleted folder under a loadable
+    name (the next `heal_folder` ends it). Files a user put in it (a transcription, notes) are kept: the
+    folder goes back under its name with only them, and a warning says so (`_keep_users_files`). Anything
+    else found under the name (a user's file or folder that replaced it) is left, with a warning."""
     folder = Path(path)
     what = foreign_entry(folder)
     if what:
         warnings.warn(f"{folder} is {what}, not a checkpoint: it is left as it is, not removed", stacklevel=2)
         return
-    trash = _marked(folder, "trash")
+    _remove_checkpoint(folder, folder)
+
+
+def _remove_checkpoint(folder: Path, home: Path) -> None:
+    """`remove_checkpoint` of `folder`, whose user's files belong in `home`: the folder itself, or for a
+    swap's ``prev`` the checkpoint that replaced it."""
+    trash = _marked(home, "trash")
     try:
         os.replace(folder, trash)
     except FileNotFoundError:
         _forget(trash)
         return
     _forget(folder)  # (where it was a marked one: a swap's prev)
-    shutil.rmtree(trash, ignore_errors=True)
+    _empty_trash(trash, home)
+
+
+def _written_by_save(entry: Path) -> bool:
+    """Whether `entry` of a checkpoint folder is a file a save writes (`write_checkpoint`), all a delete
+    removes: anything else there is a user's."""
+    return entry.name in CHECKPOINT_FILES and entry.is_file() and not entry.is_symlink()
+
+
+def _empty_trash(trash: Path, home: Path) -> None:
+    """Remove what a save wrote in `trash` (a checkpoint being deleted), then the folder if nothing else is
+    in it; a user's files in it are kept in `home` (`_keep_users_files`)."""
+    try:
+        entries = list(trash.iterdir())
+    except FileNotFoundError:
+        entries = []
+    if all(_written_by_save(entry) for entry in entries):
+        shutil.rmtree(trash, ignore_errors=True)  # (the usual case: the save's files alone)
+    else:
+        for entry in filter(_written_by_save, entries):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        _keep_users_files(trash, home)
     _forget_if_gone(trash)
+
+
+#: The folders whose kept files (`_keep_users_files`) this process has warned of: once each.
+_warned_kept: set[str] = set()
+
+
+def _keep_users_files(trash: Path, home: Path) -> None:
+    """The files a user put in a checkpoint folder being deleted (`trash`, emptied of the save's own) go back
+    to `home`: the folder under its own name where it is free (a checkpoint rotated out), else into the
+    checkpoint there (one that replaced it: `best`, `last`), beside its files. One warning per folder."""
+    kept = sorted(entry.name for entry in trash.iterdir())
+    if not os.path.lexists(home):
+        os.replace(trash, home)
+        how = "the folder stays, holding only them"
+    else:
+        for name in kept:
+            if not os.path.lexists(home / name):
+                os.replace(trash / name, home / name)
+        with contextlib.suppress(OSError):
+            trash.rmdir()
+        how = f"they stay in {home.name} beside the checkpoint that replaced the one they were put beside"
+        if os.path.lexists(trash):
+            how += f" (those whose names are taken there stay in {trash})"
+    _fsync_dir(home.parent)
+    if str(home) not in _warned_kept:
+        _warned_kept.add(str(home))
+        warnings.warn(
+            f"{home}: kept {listed(kept, 5)}, which no checkpoint save wrote, when the checkpoint there was "
+            f"{'removed' if how.startswith('the folder') else 'replaced'}: only the save's files "
+            f"({', '.join(CHECKPOINT_FILES)}) are deleted; {how}",
+            stacklevel=3,
+        )
 
 
 #: The hidden folders saves and deletes make on their way (`_marked`), which writers and deleters killed
@@ -794,11 +858,10 @@ def _heal_entries(final: Path, entries: list[tuple[str, Path]]) -> list[str]:
     done: list[str] = []
     locks: list[int] = []
     try:
-        temps, prevs = [], []
+        temps, prevs, trashes = [], [], []
         for kind, entry in entries:
             if kind == "trash":
-                shutil.rmtree(entry, ignore_errors=True)  # its deleter died mid-rmtree
-                done.append(f"removed {entry.name}")
+                trashes.append(entry)
             elif kind == "prev":
                 prevs.append(entry)
             else:
@@ -811,6 +874,9 @@ def _heal_entries(final: Path, entries: list[tuple[str, Path]]) -> list[str]:
                 temps.append(entry)
         else:
             done += _heal_name(final, temps, prevs)
+            for trash in trashes:  # its deleter died mid-delete: a user's files in it are kept (after NAME
+                _empty_trash(trash, final)  # is restored: they go into it, not in its place)
+                done.append(f"removed {trash.name}")
     finally:
         for fd in locks:
             os.close(fd)
@@ -901,7 +967,7 @@ def _heal_name(final: Path, dead_temps: list[Path], prevs: list[Path]) -> list[s
     if _is_complete(final):
         for prev in prevs:
             if prev.exists():
-                remove_checkpoint(prev)
+                _remove_checkpoint(prev, final)
                 done.append(f"removed {prev.name}")
     return done
 
