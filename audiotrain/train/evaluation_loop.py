@@ -78,6 +78,8 @@ class EvaluationLoop:
         if stage not in self.steps:
             t = self.trainer
             self.steps[stage] = EvalStep(module, stage, compile=t.compile, precision=t.precision)
+        else:  # (a validation in fit after a hook changed what the step read: traced again, as eager reads it)
+            self.steps[stage].trace_again_if_reads_changed()
         return self.steps[stage]
 
     def limit(self, stage: str, loader: Any) -> int | None:

@@ -27,6 +27,7 @@ from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_we
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
+from audiotrain.train.traced_reads import changed_reads
 from audiotrain.train.transforms import (
     all_finite,
     average_across_processes,
@@ -319,6 +320,11 @@ class TrainStep:
         )
 
     @property
+    def traced_reads(self) -> dict:
+        """The plain values (`traced_reads.TracedRead`) the traces read from the module: graph constants."""
+        return self._guard.plain_reads
+
+    @property
     def eval_targets(self) -> list:
         """What to `mx.eval` after each call to materialise the step."""
         return self._graph_state
@@ -563,6 +569,13 @@ class EvalStep:
             )
         self.log_options = {**self.log_options, **logs.options}  # (as TrainStep's)
         return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
+
+    def trace_again_if_reads_changed(self) -> None:
+        """Trace again at the next call where a plain value the traces read (a temperature a training hook
+        sets) changed since: the traced graph holds the old one as a constant, an eager step the new one."""
+        if changed_reads(self._guard.plain_reads):
+            self._call.forget()
+            self._guard.forget()
 
     def __call__(self, batch: Any, batch_idx: mx.array):
         return self._guard(self._call, batch, batch_idx)

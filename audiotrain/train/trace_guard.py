@@ -17,9 +17,11 @@ import sysconfig
 import traceback
 import warnings
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
+from audiotrain.train.traced_reads import recording_plain_reads
 
 import mlx.core as mx
 from mlx.utils import tree_flatten
@@ -139,10 +141,13 @@ class StateGuard:
         self.refuse_module_writes = refuse_module_writes
         self._traced: dict[tuple, None] = {}  # the signatures traced, in order (a set that keeps order)
         self._module_containers: list[tuple[Any, int]] = []  # (dict or list, its length) at the last snapshot
+        # The plain values (a curriculum's self.noise) the traces read from the module: constants of the graph.
+        self.plain_reads: dict = {}
 
     def forget(self) -> None:
         """The step's functions will be traced again (`TrainStep.trace_again`): snapshot before each."""
         self._traced.clear()
+        self.plain_reads.clear()
 
     def _may_hold_other_arrays(self) -> bool:
         """Whether the module's tree may hold other arrays than at the last snapshot (MLX then traces the step
@@ -171,8 +176,12 @@ class StateGuard:
                 # (as the trace sees the tree: a step that appends to a list while traced is traced again)
                 watched = _containers(self.state[0])
                 keys_before = {id(node): set(node) for node, _, _ in watched if isinstance(node, dict)}
+        recording = (
+            recording_plain_reads(self.state[0], self.plain_reads) if saved is not None else nullcontext()
+        )
         try:
-            out = fn(*args)
+            with recording:
+                out = fn(*args)
         except BaseException as err:
             # Any exception: a KeyboardInterrupt (Ctrl-C, a notebook's "interrupt kernel") while a big
             # step traces leaves the same placeholders as an error, and the session goes on after it.

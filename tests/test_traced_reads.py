@@ -1,0 +1,141 @@
+"""Plain Python values a compiled step read while traced, changed by a hook afterwards: the graph keeps the
+traced value as a constant. The user's side: a curriculum or an annealed loss weight, read wherever the step
+reads it (a helper method, a submodule, a dict attribute, `self.hparams`), and a temperature read in
+`validation_step`."""
+
+import warnings
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+STALE = "since the compiled training step was traced"
+
+
+class HelperWeight(TinyClassifier):
+    """The annealed weight is read in a helper method the step calls, not in compute_loss itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.aux_weight = 0.0
+
+    def on_train_epoch_start(self, epoch):
+        self.aux_weight = float(epoch)
+
+    def aux_loss(self, logits):
+        return self.aux_weight * mx.mean(logits**2)
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss + self.aux_loss(self(batch[0])), metrics
+
+
+class Noise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.level = 0.0
+
+    def __call__(self, x):
+        return x + self.level
+
+
+class SubmoduleNoise(TinyClassifier):
+    """A curriculum on a submodule's plain attribute, read in that submodule's __call__."""
+
+    def __init__(self):
+        super().__init__()
+        self.noise = Noise()
+
+    def on_train_epoch_start(self, epoch):
+        self.noise.level = 0.5 * epoch
+
+    def __call__(self, x):
+        return super().__call__(self.noise(x))
+
+
+class DictWeight(TinyClassifier):
+    """Loss weights kept in a dict attribute, one of them annealed by the hook."""
+
+    def __init__(self):
+        super().__init__()
+        self.loss_weights = {"aux": 0.0}
+
+    def on_train_epoch_start(self, epoch):
+        self.loss_weights["aux"] = float(epoch)
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss + self.loss_weights["aux"] * mx.mean(self(batch[0]) ** 2), metrics
+
+
+class HparamWeight(TinyClassifier):
+    """Lightning's habit: the weight is a hyperparameter, changed through self.hparams."""
+
+    def __init__(self, aux_weight: float = 0.0):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def on_train_epoch_start(self, epoch):
+        self.hparams.aux_weight = float(epoch)
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss + self.hparams.aux_weight * mx.mean(self(batch[0]) ** 2), metrics
+
+
+@pytest.mark.parametrize(
+    "model, named",
+    [
+        (HelperWeight, "HelperWeight.aux_weight changed from 0.0 to 1.0"),
+        (SubmoduleNoise, "SubmoduleNoise.noise.level changed from 0.0 to 0.5"),
+        (DictWeight, "DictWeight.loss_weights['aux'] changed from 0.0 to 1.0"),
+        (HparamWeight, "HparamWeight.hparams['aux_weight'] changed from 0.0 to 1.0"),
+    ],
+    ids=["helper_method", "submodule", "dict_attribute", "hparams"],
+)
+def test_a_value_the_compiled_step_reads_outside_its_own_source_is_warned_of_when_a_hook_changes_it(
+    tmp_path, model, named
+):
+    """Compiled, each of these trained every epoch with the first epoch's value (the eager fit's loss grew
+    with it) and nothing said so: only `self.<name>` written in compute_loss, training_step or __call__
+    themselves was watched. Now the value read while the step is traced is named, wherever it was read."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = quiet_trainer(tmp_path, max_epochs=3, compile=True, enable_model_summary=False)
+        trainer.fit(model(), make_batches(n=32))
+    said = [str(w.message) for w in caught if STALE in str(w.message)]
+    assert len(said) == 1, said
+    assert said[0].startswith(named) and "Trainer(compile=False)" in said[0]
+
+
+class ValidationTemperature(TinyClassifier):
+    """A temperature a training hook sets, read by validation_step."""
+
+    def __init__(self):
+        super().__init__()
+        self.temperature = 1.0
+
+    def on_train_epoch_start(self, epoch):
+        self.temperature = 1.0 + 2.0 * epoch
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x) / self.temperature, y)))
+
+
+def test_validation_in_fit_reads_the_value_a_hook_set_since_its_last_validation(tmp_path):
+    """The compiled validation step was traced at the first validation and kept that temperature for the
+    whole fit, silently: val_loss differed from the eager fit's from the second epoch on. Now it is traced
+    again where what it read changed, and both fits report the same val_loss."""
+    val_losses = {}
+    for compile in (True, False):
+        mx.random.seed(0)
+        model = ValidationTemperature()
+        trainer = quiet_trainer(
+            tmp_path / str(compile), max_epochs=3, compile=compile, enable_model_summary=False
+        )
+        trainer.fit(model, make_batches(n=32), make_batches(n=32, seed=1))
+        val_losses[compile] = trainer.history["val_loss"]
+    np.testing.assert_allclose(val_losses[True], val_losses[False], rtol=1e-5)
