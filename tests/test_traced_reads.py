@@ -9,6 +9,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches, quiet_trainer
 
 STALE = "since the compiled training step was traced"
@@ -139,3 +140,40 @@ def test_validation_in_fit_reads_the_value_a_hook_set_since_its_last_validation(
         trainer.fit(model, make_batches(n=32), make_batches(n=32, seed=1))
         val_losses[compile] = trainer.history["val_loss"]
     np.testing.assert_allclose(val_losses[True], val_losses[False], rtol=1e-5)
+
+
+class LazyHead(TinyClassifier):
+    """Keras' habit (torch's LazyLinear): the head is built on the first call, once the input size is known."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = None
+
+    def __call__(self, x):
+        if self.head is None:
+            self.head = nn.Linear(x.shape[-1], 3)
+        return self.head(x)
+
+
+class HeadInConfigureModel(LazyHead):
+    def configure_model(self):
+        if self.head is None:
+            self.head = nn.Linear(8, 3)
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_layer_built_on_the_first_call_is_refused_saying_where_to_build_it(tmp_path, compile):
+    """Compiled, the message said `LazyHead.compute_loss added to self. while the compiled step was traced
+    (Lightning's self.training_step_outputs.append(loss))`, an empty name and a list's advice; eager, that
+    `LazyHead.head grew or shrank` and to rename it `self._head = []`, which would hide the layer from the
+    optimizer for good. Now both name the layer and say to build it in __init__ or configure_model, which
+    then trains."""
+    trainer = quiet_trainer(tmp_path, max_epochs=1, compile=compile, enable_model_summary=False)
+    with pytest.raises(RuntimeError) as raised:
+        trainer.fit(LazyHead(), make_batches(n=32))
+    said = str(raised.value)
+    assert "LazyHead.head (Linear)" in said and "configure_model()" in said and "__init__" in said
+    assert "self._head" not in said and "append" not in said
+    model = HeadInConfigureModel()
+    quiet_trainer(tmp_path / "built", max_epochs=1, compile=compile).fit(model, make_batches(n=32))
+    assert model.head is not None and "head.weight" in dict(tree_flatten(model.trainable_parameters()))

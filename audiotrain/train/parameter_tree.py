@@ -90,6 +90,9 @@ def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer
         if not changed:
             raise
         owner = type(module).__name__
+        layers = [(name, layer) for name in changed if isinstance(layer := _held(module, name), nn.Module)]
+        if layers:
+            raise ParameterTreeChangedError(layers_created_while_training(owner, layers)) from error
         names = ", ".join(f"{owner}.{name}" for name in changed)
         first = changed[0].rsplit(".", 1)
         hidden = ".".join([*first[:-1], "_" + first[-1]])
@@ -101,3 +104,28 @@ def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer
             f"leading underscore (self.{hidden} = []), which MLX leaves out of the parameters, or keep it "
             f"outside the module ({type(error).__name__}: {error})"
         ) from error
+
+
+def _held(module: nn.Module, dotted: str) -> Any:
+    """What `module` holds at the dotted path of its tree (`head`, `blocks.3`), None where nothing."""
+    node: Any = module
+    for key in dotted.split("."):
+        try:
+            node = node[int(key)] if isinstance(node, list) else node.get(key)
+        except (ValueError, IndexError, AttributeError):
+            return None
+    return node
+
+
+def layers_created_while_training(owner: str, layers: list[tuple[str, nn.Module]]) -> str:
+    """Why a layer the model built on its first call (Keras' build, torch's Lazy modules) cannot train."""
+    named = ", ".join(f"{owner}.{name} ({type(layer).__name__})" for name, layer in layers)
+    first = layers[0][0]
+    return (
+        f"the model created a layer while it trained: {named}, new since the optimizer started (a layer "
+        "built on the model's first call, once the input's size is known). The optimizer and the compiled "
+        "step are set up over the parameters the model has before its first training step, so such a "
+        f"layer would never train. Create it in __init__ (self.{first} = nn.Linear(in_features, ...), "
+        "its input size given as an argument), or in configure_model(), which runs before "
+        "configure_optimizers"
+    )

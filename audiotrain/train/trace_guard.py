@@ -21,9 +21,11 @@ from contextlib import nullcontext
 from typing import Any
 
 from audiotrain._caller import user_stacklevel
+from audiotrain.train.parameter_tree import layers_created_while_training
 from audiotrain.train.traced_reads import recording_plain_reads
 
 import mlx.core as mx
+import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 TRANSFORM_EVAL = "during function transformations"
@@ -216,6 +218,9 @@ class StateGuard:
                 # the grown tree is traced again at every later call.
                 for container, snapshot in zip(self.state, saved):
                     _restore_in_place(container, snapshot)
+                if layers := _layers_added(watched, keys_before):  # (a layer built lazily, on the first call)
+                    owner = type(self.state[0]).__name__
+                    raise TracedWriteError(layers_created_while_training(owner, layers))
                 raise TracedWriteError(_written_while_traced(self.where, grown))
             self._module_containers = watched
             self._traced[signature] = None
@@ -258,6 +263,24 @@ def _added(container: Any, length: int, keys_before: set | None) -> list:
     if isinstance(container, list):
         return container[length:]
     return [value for key, value in container.items() if key not in (keys_before or ())]
+
+
+def _layers_added(watched: list[tuple[Any, int, str]], keys_before: dict[int, set]) -> list[tuple[str, Any]]:
+    """(dotted name, layer) for each nn.Module the module's dicts and lists gained since `watched`."""
+    found = []
+    for container, length, path in watched:
+        if isinstance(container, dict):
+            added = [
+                (key, value)
+                for key, value in container.items()
+                if key not in keys_before.get(id(container), ())
+            ]
+        else:
+            added = list(enumerate(container[length:], start=length))
+        for key, value in added:
+            if isinstance(value, nn.Module):
+                found.append((f"{path}.{key}" if path else str(key), value))
+    return found
 
 
 def _holds_arrays(values: Any) -> bool:
