@@ -177,3 +177,22 @@ def test_a_layer_built_on_the_first_call_is_refused_saying_where_to_build_it(tmp
     model = HeadInConfigureModel()
     quiet_trainer(tmp_path / "built", max_epochs=1, compile=compile).fit(model, make_batches(n=32))
     assert model.head is not None and "head.weight" in dict(tree_flatten(model.trainable_parameters()))
+
+
+class BranchOnBatchIndex(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        if batch_idx == 0:  # (a Python if on an array: fine eagerly, not while traced)
+            loss = loss * 0
+        return loss
+
+
+def test_a_python_branch_on_an_array_in_the_compiled_step_names_compile_false_as_a_way_out(tmp_path):
+    """The error said the step "must stay pure MLX", though the same step trains with compile=False: the
+    user learnt that only by trying. Now the message names it beside mx.where."""
+    trainer = quiet_trainer(tmp_path, max_epochs=1, compile=True, enable_model_summary=False)
+    with pytest.raises(RuntimeError, match=r"if batch_idx == 0:.*mx\.where.*Trainer\(compile=False\)"):
+        trainer.fit(BranchOnBatchIndex(), make_batches(n=32))
+    quiet_trainer(tmp_path / "eager", max_epochs=1, compile=False).fit(
+        BranchOnBatchIndex(), make_batches(n=32)
+    )

@@ -79,11 +79,15 @@ class TracedReadError(RuntimeError):
     """User code inside the compiled step read an array's value; the message names the function."""
 
 
-def _read_while_traced(where: str, err: BaseException) -> str:
+def _read_while_traced(where: str, err: BaseException, compiled: bool = False) -> str:
+    # (Uncompiled, the step runs as plain Python where it can: the way out the user has if a rewrite is
+    # not worth it, which the message left unsaid, though the same step trained with compile=False.)
+    instead = " (or train with Trainer(compile=False), where the step's Python runs at every step)"
     return (
         f"{where} read an array's value while being traced (.item(), float(), numpy conversion, or Python "
         f"if/while on an array){_users_line(err)}. It runs under mx.compile (and mx.grad when training), so "
-        f"it must stay pure MLX: use mx.where for branches and return values as metrics. ({err})"
+        f"it must stay pure MLX: use mx.where for branches and return values as metrics"
+        f"{instead if compiled else ''}. ({err})"
     )
 
 
@@ -201,7 +205,7 @@ class StateGuard:
                     "(n = mx.sum(batch['w'])), or train with Trainer(compile=False)"
                 ) from err
             if TRANSFORM_EVAL in str(err) and not isinstance(err, TracedReadError):
-                raise TracedReadError(_read_while_traced(self.where, err)) from err
+                raise TracedReadError(_read_while_traced(self.where, err, self.compiled)) from err
             raise
         if saved is not None:
             # Only arrays added are refused: a step noting plain values at its trace (the dtypes of the
