@@ -4,13 +4,14 @@ reads it (a helper method, a submodule, a dict attribute, `self.hparams`), and a
 `validation_step`."""
 
 import warnings
+from functools import partial
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-from tasks import TinyClassifier, make_batches, quiet_trainer
+from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
 STALE = "since the compiled training step was traced"
 
@@ -196,3 +197,36 @@ def test_a_python_branch_on_an_array_in_the_compiled_step_names_compile_false_as
     quiet_trainer(tmp_path / "eager", max_epochs=1, compile=False).fit(
         BranchOnBatchIndex(), make_batches(n=32)
     )
+
+
+class ForwardCompiledInside(TinyClassifier):
+    """MLX's inference habit inside a TrainModule: the forward wrapped in mx.compile, without its state."""
+
+    def __init__(self):
+        super().__init__()
+        self._forward = mx.compile(super().__call__)
+
+    def __call__(self, x):
+        return self._forward(x)
+
+
+def test_an_eager_fit_whose_loss_reaches_no_weight_is_warned_of_naming_the_compiled_forward(tmp_path):
+    """With Trainer(compile=False) (the way out of other pitfalls), a forward compiled inside the module kept
+    its traced weights as constants: no gradient reached them, the loss stayed flat, nothing said why. Now
+    its first steps warn, naming the compiled function and the fix (inputs=self.state), which trains."""
+    model = ForwardCompiledInside()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path, max_epochs=1, compile=False, enable_model_summary=False).fit(
+            model, make_batches()
+        )
+    said = [str(w.message) for w in caught if "no trainable weight got a gradient" in str(w.message)]
+    assert len(said) == 1 and "ForwardCompiledInside._forward" in said[0] and "inputs=self.state" in said[0]
+    model = ForwardCompiledInside()
+    model._forward = partial(mx.compile, inputs=model.state)(TinyClassifier.__call__.__get__(model))
+    before = weights(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path / "state", max_epochs=1, compile=False).fit(model, make_batches())
+    assert not [w for w in caught if "no trainable weight got a gradient" in str(w.message)]
+    assert not np.array_equal(before["fc1.weight"], weights(model)["fc1.weight"])

@@ -23,6 +23,7 @@ from typing import Any
 from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
+from audiotrain.train.no_gradient import NoGradientWatch
 from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
@@ -293,6 +294,7 @@ class TrainStep:
         self.traces = 0  # how many times Python traced a step (tests use it to prove no retracing)
         self.log_options: dict = {}
         self._warned_precision = False  # LowPrecisionLossWarning, once a fit
+        self._no_gradient = NoGradientWatch()  # (an eager fit's first steps)
         self._frozen_written: set[str] = set()  # frozen arrays the step assigns: not cast under bf16-mixed
         self._trace_again_after_call = False
         self._data_parallel = collectives.world_size() > 1
@@ -387,6 +389,8 @@ class TrainStep:
             self._trace_again_after_call = True
         if precision == "bf16-mixed":
             grads = _cast_floats(grads, mx.float32)
+        if not self.config.compile and not self._no_gradient.done:
+            self._no_gradient.see(module, grads, where)
         return loss, metrics, logged, metric_weights, grads
 
     def _group_of(self, grads: Any) -> dict[str, int]:

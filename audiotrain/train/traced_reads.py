@@ -106,7 +106,7 @@ def recording_plain_reads(model: nn.Module, reads: dict) -> Iterator[None]:
         cls = type(module)
         try:
             module.__class__ = _recorder(cls)
-        except TypeError:  # (a class whose layout forbids it: its reads go unnoted)
+        except Exception:  # (a class whose layout or metaclass forbids it: its reads go unnoted)
             continue
         swapped.append((module, cls, path))
     _recording.reads = found = {}

@@ -1,0 +1,62 @@
+"""Eager training steps whose loss reached no trainable weight: every gradient exactly zero.
+
+The way a user new to MLX gets there: a forward wrapped in `mx.compile` inside the module
+(``self._fwd = mx.compile(self.forward)``, as MLX's inference examples do) without ``inputs=self.state``.
+Such a function keeps the weights it was traced with as constants, so gradients never reach them. The
+Trainer's compiled step traces through it and trains; with `Trainer(compile=False)`, the way out its own
+messages suggest for other pitfalls, the loss stayed flat from the first epoch on and nothing said why.
+Checked on an eager fit's first steps, one host wait each, until a gradient is not zero."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from audiotrain._caller import user_stacklevel
+
+import mlx.core as mx
+from mlx.utils import tree_flatten
+
+
+def _compiled_functions(module: Any) -> list[str]:
+    """'Model._fwd' for each function the module or a submodule holds that mx.compile made."""
+    found = []
+    for path, sub in [("", module), *module.named_modules()]:
+        for name, value in vars(sub).items():
+            if type(value).__module__ == "mlx.core" and type(value).__name__ == "_gc_func":
+                found.append(".".join(p for p in (type(module).__name__, path, name) if p))
+    return sorted(set(found))
+
+
+# Steps in a row with no gradient before it is said: a first step may rightly have none (a loss weighted 0
+# at batch 0, a batch whose samples are all masked out).
+STEPS_WITHOUT_GRADIENT = 3
+
+
+class NoGradientWatch:
+    """An eager fit's first steps: `see(module, grads, where)` after each, until a gradient is not zero or
+    `STEPS_WITHOUT_GRADIENT` in a row were (then it warns). One host wait a step while it watches."""
+
+    def __init__(self) -> None:
+        self.done, self._zero_steps = False, 0
+
+    def see(self, module: Any, grads: Any, where: str) -> None:
+        leaves = [g for _, g in tree_flatten(grads) if isinstance(g, mx.array)]
+        if not leaves or mx.any(mx.stack([mx.any(g != 0) for g in leaves])).item():
+            self.done = True
+            return
+        self._zero_steps += 1
+        if self._zero_steps < STEPS_WITHOUT_GRADIENT:
+            return
+        self.done = True
+        compiled = _compiled_functions(module)
+        held = f" ({', '.join(compiled)} is one)" if compiled else ""
+        warnings.warn(
+            f"{where}: no trainable weight got a gradient in the first {STEPS_WITHOUT_GRADIENT} training "
+            "steps (every gradient exactly zero), so the weights do not change. A forward wrapped in "
+            f"mx.compile inside the module{held} without inputs=self.state keeps the weights it was traced "
+            "with as constants: drop that mx.compile (Trainer(compile=True), the default, compiles the whole "
+            "step) or write functools.partial(mx.compile, inputs=self.state)(fn). A loss that does not "
+            "depend on the weights (mx.stop_gradient, a constant) does the same",
+            stacklevel=user_stacklevel(),
+        )
