@@ -230,3 +230,24 @@ def test_an_eager_fit_whose_loss_reaches_no_weight_is_warned_of_naming_the_compi
         quiet_trainer(tmp_path / "state", max_epochs=1, compile=False).fit(model, make_batches())
     assert not [w for w in caught if "no trainable weight got a gradient" in str(w.message)]
     assert not np.array_equal(before["fc1.weight"], weights(model)["fc1.weight"])
+
+
+class Registered(TinyClassifier):
+    """A user's registry of model classes by name, filled by __init_subclass__ (a common plugin pattern)."""
+
+    registry: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Registered.registry[cls.__name__] = cls
+
+
+class RegisteredModel(Registered):
+    pass
+
+
+def test_watching_the_traced_reads_leaves_a_users_registry_of_subclasses_alone(tmp_path):
+    # Watching reads makes, for a trace, a subclass of each module's class: making one of a class with an
+    # __init_subclass__ ran it, and the registry then held the watching subclass in the user's class's place.
+    quiet_trainer(tmp_path, max_epochs=1).fit(RegisteredModel(), make_batches(32, 16))
+    assert Registered.registry == {"RegisteredModel": RegisteredModel}

@@ -52,6 +52,11 @@ def _users_code(depth: int = 2) -> bool:
     return not filename.startswith(_NOT_USERS)
 
 
+def _has_own_init_subclass(cls: type) -> bool:
+    """Whether a class `cls` derives from (the user's, MLX's) defines `__init_subclass__`."""
+    return any("__init_subclass__" in vars(base) for base in cls.__mro__ if base is not object)
+
+
 def _recorder(cls: type) -> type:
     """`cls` with a `__getattribute__` that notes plain values its instance's attributes hold."""
     if cls in _recorders:
@@ -99,11 +104,14 @@ def recording_plain_reads(model: nn.Module, reads: dict) -> Iterator[None]:
     if getattr(_recording, "reads", None) is not None:  # (a trace inside a trace: the outer one records)
         yield
         return
-    swapped = []
+    swapped, seen = [], set()
     for path, module in [("", model), *model.named_modules()]:
-        if any(module is done for done, _, _ in swapped):
+        if id(module) in seen:
             continue
+        seen.add(id(module))
         cls = type(module)
+        if _has_own_init_subclass(cls):  # (making the recorder would run it: a registry of subclasses by
+            continue  # name would get the recorder in the user's class's place; its reads go unnoted)
         try:
             module.__class__ = _recorder(cls)
         except Exception:  # (a class whose layout or metaclass forbids it: its reads go unnoted)
