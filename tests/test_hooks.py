@@ -785,3 +785,31 @@ def test_a_per_epoch_schedule_follows_epochs_that_minus_one_ended_early(tmp_path
         0.05,
         0.025,
     ]
+
+
+@pytest.mark.parametrize("stage", ["fit", "validate", "test", "predict"])
+def test_a_datamodule_is_torn_down_before_the_callbacks_and_the_module_as_in_lightning(tmp_path, stage):
+    # Lightning's _call_teardown_hook: the datamodule's teardown, then the callbacks', then the module's
+    # (the mirror of setup, whose datamodule goes first too).
+    order = []
+
+    class Batches(DataModule):
+        def teardown(self, stage):
+            order.append(f"datamodule.teardown({stage})")
+
+        def train_dataloader(self):
+            return make_batches(16)
+
+        val_dataloader = test_dataloader = predict_dataloader = train_dataloader
+
+    class TearsDown(TinyClassifier):
+        def teardown(self, stage):
+            order.append(f"module.teardown({stage})")
+
+    class CallbackTearsDown(Callback):
+        def teardown(self, trainer, module, stage):
+            order.append(f"callback.teardown({stage})")
+
+    t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[CallbackTearsDown()])
+    getattr(t, stage)(TearsDown(), datamodule=Batches())
+    assert order == [f"datamodule.teardown({stage})", f"callback.teardown({stage})", f"module.teardown({stage})"]

@@ -37,7 +37,8 @@ class DataModule:
         """Build the datasets for `stage`: "fit", "validate", "test" or "predict"."""
 
     def teardown(self, stage: str) -> None:
-        """Release what `setup` opened."""
+        """Release what `setup` opened: at a stage's end, before the callbacks' and the module's `teardown`,
+        as in Lightning (first set up, first torn down)."""
 
     def on_exception(self, exception: BaseException) -> None:
         """When a stage fails (or Ctrl-C stops `fit`), after the callbacks' `on_exception`, as in Lightning:

@@ -1780,8 +1780,8 @@ class Trainer:
             raise
 
     def _teardown(self, module: TrainModule, stage: str, status: str, loaders: tuple = ()) -> None:
-        """Close the loggers' runs (as Lightning does after every stage), then let every callback and
-        the datamodule clean up, and stop the persistent workers of the stage's `loaders` (Lightning's
+        """Close the loggers' runs (as Lightning does after every stage), then let the datamodule, every
+        callback and the module clean up (Lightning's order), and stop the persistent workers of the stage's `loaders` (Lightning's
         teardown of its data fetchers). After a failure nothing here may hide the error on its way out."""
         try:
             self._teardown_hooks(module, stage, status)
@@ -1819,15 +1819,16 @@ class Trainer:
             if hasattr(lg, "finalize"):
                 with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
                     lg.finalize(status)
+        # The datamodule's first, then the callbacks' and the module's, as Lightning's _call_teardown_hook.
+        if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
+            with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
+                self.datamodule.teardown(stage)
         if failed:
             self.callbacks.call_quietly("teardown", self, module, stage)
             with contextlib.suppress(Exception):
                 module.teardown(stage)
         else:
             self._call_hooks("teardown", stage)
-        if self.datamodule is not None and callable(getattr(self.datamodule, "teardown", None)):
-            with contextlib.suppress(Exception) if failed else contextlib.nullcontext():
-                self.datamodule.teardown(stage)
         # The stage's profile report (Lightning's describe): after a failure or a Ctrl-C too, where it shows
         # where the time went; its own failure then does not hide the error.
         self.profiler._log_dir = self._profile_folder()  # (a resumed logger's version is known now)
