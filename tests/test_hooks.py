@@ -812,4 +812,8 @@ def test_a_datamodule_is_torn_down_before_the_callbacks_and_the_module_as_in_lig
 
     t = quiet_trainer(tmp_path, max_epochs=1, callbacks=[CallbackTearsDown()])
     getattr(t, stage)(TearsDown(), datamodule=Batches())
-    assert order == [f"datamodule.teardown({stage})", f"callback.teardown({stage})", f"module.teardown({stage})"]
+    assert order == [
+        f"datamodule.teardown({stage})",
+        f"callback.teardown({stage})",
+        f"module.teardown({stage})",
+    ]
