@@ -13,7 +13,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
-from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, quiet_trainer, weights
+from tasks import RecordingLogger, Returns, TinyClassifier, make_batches, make_data, quiet_trainer, weights
 
 
 def trainer(tmp_path, **kwargs):
@@ -103,6 +103,42 @@ def test_a_datamodule_gives_every_stage_its_loaders(tmp_path):
     ]  # fmt: skip
     with pytest.raises(TypeError, match="pass loaders or datamodule=, not both"):
         t.fit(module, make_batches(), datamodule=data)
+
+
+class Samples:
+    """A map-style dataset of (x, y) samples."""
+
+    def __init__(self, n, seed=0):
+        self.x, self.y = make_data(n, seed)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def test_lightnings_from_datasets_gives_each_stage_a_loader_over_its_dataset(tmp_path):
+    data = DataModule.from_datasets(
+        train_dataset=Samples(64), val_dataset=Samples(32, seed=1), test_dataset=Samples(16), batch_size=16
+    )
+    t = trainer(tmp_path, max_epochs=2)
+    module = TinyClassifier()
+    t.fit(module, datamodule=data)
+    assert t.global_step == 8 and t.history["val_loss"][-1] is not None
+    (test,) = t.test(module, datamodule=data)
+    assert "test_loss" in test
+    with pytest.raises(TypeError, match="predict_dataloader"):  # no predict_dataset given
+        t.predict(module, datamodule=data)
+
+    class Folder(DataModule):  # Lightning passes batch_size and num_workers to an __init__ taking them
+        def __init__(self, batch_size, root="songs"):
+            super().__init__()
+            self.save_hyperparameters()
+
+    folder = Folder.from_datasets(train_dataset=Samples(64), batch_size=8, root="other")
+    assert isinstance(folder, Folder) and dict(folder.hparams) == {"batch_size": 8, "root": "other"}
+    assert len(folder.train_dataloader()) == 8 and folder.val_dataloader() is None
 
 
 def test_lightnings_positional_arguments_land_where_lightning_puts_them(tmp_path):

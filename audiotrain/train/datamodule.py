@@ -46,6 +46,49 @@ class DataModule:
 
     trainer: Any = None  # the Trainer running a stage with it (set before prepare_data), as in Lightning
 
+    @classmethod
+    def from_datasets(
+        cls,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        test_dataset: Any = None,
+        predict_dataset: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        **datamodule_kwargs: Any,
+    ) -> Any:
+        """Lightning's `LightningDataModule.from_datasets`: a datamodule whose `*_dataloader` methods give a
+        `DataLoader(dataset, batch_size, num_workers=...)` over each dataset given (the training one shuffled
+        unless it is a stream). `batch_size` and `num_workers` also go to `__init__` where it takes them;
+        `datamodule_kwargs` go to `__init__`. Each stage takes one dataset here (a list is one dataset of
+        samples), as each takes one loader."""
+        import inspect
+
+        from audiotrain.data import DataLoader
+        from audiotrain.data.dataset import is_iterable_dataset
+
+        def loader(dataset: Any, shuffle: bool = False) -> Any:
+            shuffle = shuffle and not is_iterable_dataset(dataset)  # (a stream has no order to shuffle)
+            return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers)
+
+        given = {"batch_size": batch_size, "num_workers": num_workers}
+        # (object's __init__, where the class defines none, takes **kwargs only to refuse them)
+        parameters = {} if cls.__init__ is object.__init__ else inspect.signature(cls.__init__).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            given = {k: v for k, v in given.items() if k in parameters}
+        datamodule = cls(**datamodule_kwargs, **given)
+        datasets = {
+            "train": train_dataset,
+            "val": val_dataset,
+            "test": test_dataset,
+            "predict": predict_dataset,
+        }
+        for stage, dataset in datasets.items():
+            if dataset is not None:
+                shuffle = stage == "train"
+                setattr(datamodule, f"{stage}_dataloader", lambda d=dataset, s=shuffle: loader(d, s))
+        return datamodule
+
     @property
     def hparams(self) -> Any:
         """What `save_hyperparameters()` recorded (Lightning's `LightningDataModule.hparams`): a dict whose
