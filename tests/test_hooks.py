@@ -817,3 +817,29 @@ def test_a_datamodule_is_torn_down_before_the_callbacks_and_the_module_as_in_lig
         f"callback.teardown({stage})",
         f"module.teardown({stage})",
     ]
+
+
+def test_a_ctrl_c_in_a_fit_from_a_datamodule_says_to_resume_with_the_datamodule(tmp_path, capsys):
+    """The line after the `interrupted` save said 'Resume with trainer.fit(model, train_loader, val_loader,
+    ckpt_path=...)' to a fit given its data as datamodule=, which has no loaders to pass."""
+
+    class Data(DataModule):
+        def train_dataloader(self):
+            return make_batches(64)
+
+    class StopAtTheSecondStep(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx == 1:
+                raise KeyboardInterrupt
+
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, callbacks=[StopAtTheSecondStep()], enable_checkpointing=True
+    )
+    trainer.fit(TinyClassifier(), datamodule=Data())
+    said = capsys.readouterr().err
+    assert trainer.interrupted and "Resume with trainer.fit(model, datamodule=datamodule, ckpt_path=" in said
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, callbacks=[StopAtTheSecondStep()], enable_checkpointing=True
+    )
+    trainer.fit(TinyClassifier(), make_batches(64))
+    assert "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path=" in capsys.readouterr().err

@@ -49,6 +49,11 @@ def ranks_meet_every(trainer: Trainer) -> int:
 RAISED_IN = "_audiotrain_raised_in"
 
 
+# Printed after Ctrl-C saves: the call that resumes the fit, with its data given as the fit was given it.
+_LOADERS_RESUME_HINT = "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
+_DATAMODULE_RESUME_HINT = "Resume with trainer.fit(model, datamodule=datamodule, ckpt_path={path!r})"
+
+
 class StopRequests:
     """The stop requests of the Trainer's current (or last) fit and the `interrupted` checkpoint it saved.
 
@@ -70,9 +75,7 @@ class StopRequests:
         self.abort_asked = False
         self.interrupted_checkpoint: Path | None = None  # where a stop signal saved (enable_checkpointing)
         # Printed after Ctrl-C saves ({path} is the checkpoint); a command-line tool sets its own, or None.
-        self.resume_hint: str | None = (
-            "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path={path!r})"
-        )
+        self.resume_hint: str | None = _LOADERS_RESUME_HINT
         # Whether a stop that saves nothing (enable_checkpointing=False) says so: a Trainer run inside
         # another tool's call (lr_find's sweep), whose caller says what the stop leaves, does not.
         self.says_what_was_saved = True
@@ -233,7 +236,10 @@ class StopRequests:
         except KeyboardInterrupt:
             self._abort_save(path)
         saved = f"Saved {path} at epoch {t.current_epoch}, global step {t.global_step}."
-        hint = self.resume_hint.format(path=str(path)) if self.resume_hint else ""
+        hint = self.resume_hint or ""
+        if hint == _LOADERS_RESUME_HINT and t.datamodule is not None:
+            hint = _DATAMODULE_RESUME_HINT  # (the fit's data came from a DataModule: say to pass it again)
+        hint = hint.format(path=str(path))
         t._note(f"{saved} {hint}".rstrip())
 
     def _checkpoint_path(self) -> Path | None:
