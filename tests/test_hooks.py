@@ -843,3 +843,34 @@ def test_a_ctrl_c_in_a_fit_from_a_datamodule_says_to_resume_with_the_datamodule(
     )
     trainer.fit(TinyClassifier(), make_batches(64))
     assert "Resume with trainer.fit(model, train_loader, val_loader, ckpt_path=" in capsys.readouterr().err
+
+
+def test_a_resumed_fit_runs_no_sanity_check_as_in_lightning(tmp_path):
+    """Lightning's _run_sanity_check skips a restarting fit ('it would mess up the loaded state'); here a
+    resumed fit ran the sanity check again: its validation hooks, and a DataModule's batch hooks over the
+    validation batches, ran on the state just restored."""
+    heard = []
+
+    class Data(DataModule):
+        def train_dataloader(self):
+            return make_batches(64)
+
+        def val_dataloader(self):
+            return make_batches(32, seed=1)
+
+        def on_before_batch_transfer(self, batch, dataloader_idx):
+            heard.append("sanity batch" if self.trainer.sanity_checking else "batch")
+            return batch
+
+    class Hears(Callback):
+        def on_sanity_check_start(self, trainer, module):
+            heard.append("on_sanity_check_start")
+
+    sanity = {"num_sanity_val_steps": 2, "enable_checkpointing": True}
+    first = quiet_trainer(tmp_path, max_epochs=1, callbacks=[Hears()], **sanity)
+    first.fit(TinyClassifier(), datamodule=Data())
+    assert heard[:3] == ["on_sanity_check_start", "sanity batch", "sanity batch"]
+    heard.clear()
+    resumed = quiet_trainer(tmp_path, max_epochs=2, callbacks=[Hears()], **sanity)
+    resumed.fit(TinyClassifier(), datamodule=Data(), ckpt_path=first.checkpoint_callback.last_model_path)
+    assert resumed.global_step == 8 and heard == ["batch"] * 6

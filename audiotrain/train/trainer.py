@@ -198,7 +198,7 @@ class Trainer:
     `deterministic=True`: on the CPU MLX is deterministic, on a GPU it warns (reductions with atomic adds
     are not).
     Sanity check: `num_sanity_val_steps` (default 2, -1 all) validation batches run before training
-    starts, unlogged and leaving the random state as it was.
+    starts, unlogged and leaving the random state as it was; a resumed fit runs none (as Lightning's).
     Debugging: `fast_dev_run` (n batches of train and val, no checkpoints; a `DummyLogger` stands in for
     the loggers, as in Lightning),
     `limit_train_batches` / `limit_val_batches` / `limit_test_batches` / `limit_predict_batches`,
@@ -989,7 +989,9 @@ class Trainer:
                 )
                 with self._on_device(), self._stopping.handling_signals(), in_order:
                     self._call_hooks("on_fit_start")
-                    if val_loader is not None:
+                    # Not in a resumed fit, as Lightning's ("it would mess up the loaded state"): its
+                    # validation hooks and a DataModule's batch hooks would run on the restored state.
+                    if val_loader is not None and not ckpt_path:
                         self.evaluation.sanity_check(model, val_loader)
                     self._warn_of_eval_mode(model)
                     self._call_hooks("on_train_start")
