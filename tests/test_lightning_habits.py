@@ -141,6 +141,39 @@ def test_lightnings_from_datasets_gives_each_stage_a_loader_over_its_dataset(tmp
     assert len(folder.train_dataloader()) == 8 and folder.val_dataloader() is None
 
 
+def test_a_datamodule_is_rebuilt_from_a_checkpoint_with_its_hyperparameters_and_state(tmp_path):
+    """Lightning's LightningDataModule.load_from_checkpoint was missing (AttributeError)."""
+
+    class Songs(DataModule):
+        def __init__(self, batch_size=16, folder="songs"):
+            super().__init__()
+            self.save_hyperparameters()
+            self.epochs_seen = 0
+
+        def train_dataloader(self):
+            return make_batches(64, batch_size=self.hparams.batch_size)
+
+        def state_dict(self):
+            return {"epochs_seen": self.trainer.current_epoch + 1}
+
+        def load_state_dict(self, state_dict):
+            self.epochs_seen = state_dict["epochs_seen"]
+
+    t = trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    t.fit(TinyClassifier(), datamodule=Songs(batch_size=32, folder="other"))
+    last = t.checkpoint_callback.last_model_path
+    again = Songs.load_from_checkpoint(last)
+    assert dict(again.hparams) == {"batch_size": 32, "folder": "other"} and again.epochs_seen == 2
+    assert Songs.load_from_checkpoint(last, batch_size=8).hparams.batch_size == 8
+
+    class Renamed(DataModule):
+        def __init__(self, root):
+            super().__init__()
+
+    with pytest.raises(TypeError, match=r"Renamed.__init__ does not take .*\['batch_size', 'folder'\]"):
+        Renamed.load_from_checkpoint(last)
+
+
 def test_lightnings_positional_arguments_land_where_lightning_puts_them(tmp_path):
     """fit(model, None, None, dm) read the DataModule as ckpt_path, and predict(model, dl, None, False) took
     False as ckpt_path and returned the predictions: Lightning's order is fit(model, train_dataloaders,

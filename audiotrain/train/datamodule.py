@@ -19,6 +19,7 @@ need theirs.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 
@@ -158,6 +159,39 @@ class DataModule:
         plain = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in init_arguments.items()}
         self.hparams.update(chosen_hyperparameters(owner, plain, names, ignored))
         self._hparams_initial = copy.deepcopy(self.hparams)
+
+    @classmethod
+    def load_from_checkpoint(
+        cls, checkpoint_path: str | os.PathLike, map_location: Any = None, **overrides: Any
+    ) -> Any:
+        """Lightning's `LightningDataModule.load_from_checkpoint`: the datamodule rebuilt from the
+        hyperparameters its `save_hyperparameters()` stored in a checkpoint of `fit` (`overrides`, any other
+        keyword, replace them or give the ones left out), given back its `state_dict()` there. The checkpoint
+        is a folder, as `fit` saves it (`trainer.checkpoint_callback.last_model_path`). `map_location` is
+        accepted for Lightning's code and ignored (MLX's memory is unified)."""
+        from audiotrain.train import checkpoint as ckpt
+        from audiotrain.train import hook_state
+
+        def read(folder: Any) -> tuple[Any, dict[str, Any]]:
+            return folder, ckpt.read_state(folder)
+
+        def resolve(path: Any) -> Any:
+            return ckpt.resolve_checkpoint(path)
+
+        folder, state = ckpt.read_unreplaced(checkpoint_path, resolve, read)
+        saved = (state.get("config") or {}).get("datamodule_hparams") or {}
+        try:
+            datamodule = cls(**{**saved, **overrides})
+        except TypeError as err:
+            name, where = cls.__name__, os.fspath(checkpoint_path)
+            raise TypeError(
+                f"{name}.load_from_checkpoint({where!r}): {name}.__init__ does not take the hyperparameters "
+                f"the checkpoint's DataModule saved ({sorted(saved)}) with the keywords given "
+                f"({sorted(overrides)}): {err}. Was {name}.__init__ changed since, or was the checkpoint "
+                "saved with another DataModule (or one without save_hyperparameters)?"
+            ) from None
+        hook_state.load_datamodule_state(datamodule, state)
+        return datamodule
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Change a batch as it comes from the loader (overriding the module's hook of this name)."""
