@@ -874,3 +874,29 @@ def test_a_resumed_fit_runs_no_sanity_check_as_in_lightning(tmp_path):
     resumed = quiet_trainer(tmp_path, max_epochs=2, callbacks=[Hears()], **sanity)
     resumed.fit(TinyClassifier(), datamodule=Data(), ckpt_path=first.checkpoint_callback.last_model_path)
     assert resumed.global_step == 8 and heard == ["batch"] * 6
+
+
+def test_a_datamodule_hook_that_cannot_take_its_arguments_is_refused_before_the_stage_runs(tmp_path):
+    """A DataModule's `teardown(self)` (no stage) let the whole fit run, then ended it with a bare 'takes 1
+    positional argument but 2 were given'; a batch hook without dataloader_idx failed at the first batch."""
+
+    class TearsDownWithoutStage(DataModule):
+        def train_dataloader(self):
+            return make_batches(64)
+
+        def teardown(self):
+            pass
+
+    class TransformsWithoutIndex(TearsDownWithoutStage):
+        def teardown(self, stage):
+            pass
+
+        def on_before_batch_transfer(self, batch):
+            return batch
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(TypeError, match=r"teardown\(\) cannot take .* calls it as teardown\(stage\)") as err:
+        t.fit(TinyClassifier(), datamodule=TearsDownWithoutStage())
+    assert "def teardown(self, stage)" in str(err.value) and t.global_step == 0
+    with pytest.raises(TypeError, match=r"def on_before_batch_transfer\(self, batch, dataloader_idx\)"):
+        t.test(TinyClassifier(), datamodule=TransformsWithoutIndex())

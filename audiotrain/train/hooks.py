@@ -122,6 +122,42 @@ def refuse_uncallable_hooks(callbacks: list[Any], base: type) -> None:
                 ) from None
 
 
+# A DataModule's hooks and the arguments the Trainer passes them, by position.
+_DATAMODULE_HOOK_ARGUMENTS = {
+    "prepare_data": (),
+    "setup": ("stage",),
+    "train_dataloader": (),
+    "val_dataloader": (),
+    "test_dataloader": (),
+    "predict_dataloader": (),
+    "state_dict": (),
+    "load_state_dict": ("state_dict",),
+    "on_before_batch_transfer": ("batch", "dataloader_idx"),
+    "transfer_batch_to_device": ("batch", "device", "dataloader_idx"),
+    "on_after_batch_transfer": ("batch", "dataloader_idx"),
+    "on_exception": ("exception",),
+    "teardown": ("stage",),
+}
+
+
+def refuse_uncallable_datamodule_hooks(datamodule: Any) -> None:
+    """Raise, before a stage calls any of them, for a DataModule hook that cannot take the arguments the
+    Trainer passes it (Lightning 1.x's `teardown(self)` without `stage`): called, it would raise a bare
+    TypeError, for `teardown` only once the whole fit had run."""
+    for name, arguments in _DATAMODULE_HOOK_ARGUMENTS.items():
+        hook = getattr(datamodule, name, None)
+        signature = known_signature(hook) if callable(hook) else None
+        try:
+            if signature is not None:
+                signature.bind(*arguments)
+        except TypeError as err:
+            written = ", ".join(("self", *arguments))
+            raise TypeError(
+                f"{type(datamodule).__name__}.{name}{signature} cannot take the hook's arguments: the Trainer "
+                f"calls it as {name}({', '.join(arguments)}) ({err}). Write it as def {name}({written}): ..."
+            ) from None
+
+
 # The hooks of each stage's batches that Lightning passes `dataloader_idx` only where the stage has several
 # loaders (its `_verify_dataloader_idx_requirement`); each stage here has one, so none gets it.
 _EVALUATION_BATCH_HOOKS = {
@@ -254,6 +290,7 @@ __all__ = [
     "bare_module_hooks",
     "refuse_required_dataloader_idx",
     "refuse_shared_states",
+    "refuse_uncallable_datamodule_hooks",
     "refuse_uncallable_hooks",
     "refuse_unsupported",
     "transfer_batch",

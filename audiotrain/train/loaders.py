@@ -202,6 +202,9 @@ def prepare_data(trainer: Any, datamodule: Any, module: Any) -> None:
     """Lightning's `prepare_data` of the datamodule and of the module, with `datamodule.trainer` set first
     (its hooks read `self.trainer.world_size`, as in Lightning)."""
     if datamodule is not None:
+        from audiotrain.train.hooks import refuse_uncallable_datamodule_hooks
+
+        refuse_uncallable_datamodule_hooks(datamodule)  # (before its first hook: prepare_data)
         with contextlib.suppress(AttributeError):  # (an object that takes no attributes: its own business)
             datamodule.trainer = trainer
     for owner in (datamodule, module):
