@@ -123,6 +123,28 @@ def test_a_datamodules_state_is_saved_and_given_back_on_resume(tmp_path):
     assert resumed.vocab_of_loaders == [42, 42]
 
 
+def test_the_state_of_another_datamodule_class_is_not_given_to_this_one_as_in_lightning(tmp_path):
+    """Lightning keys a datamodule's state by its class (`restore_datamodule`); here a checkpoint's state
+    went to any datamodule's load_state_dict, whose own keys then failed (a bare KeyError: 'fold')."""
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    Trainer(max_epochs=1, **kw).fit(TinyClassifier(), datamodule=Vocabulary())
+    resumed = Vocabulary()  # (its own class's state comes back)
+    Trainer(max_epochs=2, **kw).fit(TinyClassifier(), datamodule=resumed, ckpt_path="last")
+    assert resumed.loaded == [{"vocab": 1}]
+
+    class Folds(DataModule):
+        def train_dataloader(self):
+            return make_batches(32)
+
+        def load_state_dict(self, state_dict):
+            self.fold = state_dict["fold"]
+
+    folds = Folds()
+    with pytest.warns(UserWarning, match="holds the state of the DataModule Vocabulary, not of Folds"):
+        Trainer(max_epochs=3, **kw).fit(TinyClassifier(), datamodule=folds, ckpt_path="last")
+    assert not hasattr(folds, "fold")
+
+
 @pytest.mark.parametrize("stage", ["validate", "test", "predict"])
 def test_a_stage_from_ckpt_path_gives_the_datamodule_its_state_before_its_loaders(tmp_path, stage):
     # Lightning's restore_datamodule runs in every stage given a ckpt_path, after setup and before the

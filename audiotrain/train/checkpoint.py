@@ -1355,6 +1355,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         ("module_state", dict, "an object"),
         ("module_state_run", dict, "an object (the epoch and global_step the module's hook saw)"),
         ("datamodule", dict, "an object (the datamodule's state_dict())"),
+        ("datamodule_class", str, "a string (the class of the datamodule whose state it holds)"),
     )
     for name, kind, what in optional:
         if name in state and not isinstance(state[name], kind):

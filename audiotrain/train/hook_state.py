@@ -13,8 +13,10 @@ save hook that changes them is refused; what a load hook does to them is not kep
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.train import checkpoint as ckpt
 
 #: The keys of the module hook's dict that the Trainer fills and owns.
@@ -66,14 +68,31 @@ def save_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
         raise TypeError(f"{where}: expected a dict, got {type(saved).__name__}")
     ckpt.check_keeps(saved, where, "")
     state["datamodule"] = saved
+    state["datamodule_class"] = type(datamodule).__qualname__  # (Lightning keys the state by it)
 
 
 def load_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:
     """Give a datamodule back what its `state_dict()` saved (Lightning calls `load_state_dict` only for a
-    checkpoint that holds the datamodule's state)."""
+    checkpoint that holds the state of the datamodule's class: another class's is left out, with a warning
+    here; a checkpoint saved before the class was recorded gives its state to any)."""
     load = getattr(datamodule, "load_state_dict", None)
-    if "datamodule" in state and callable(load):
-        load(state["datamodule"])
+    if "datamodule" not in state or not callable(load):
+        return
+    saved_by, name = state.get("datamodule_class"), type(datamodule).__qualname__
+    if saved_by is not None and saved_by != name:
+        # (named as written, `Folds`, unless only their qualified names differ)
+        saved_name, short = saved_by.rsplit(".", 1)[-1], type(datamodule).__name__
+        if saved_name == short:
+            saved_name, short = saved_by, name
+        warnings.warn(
+            f"The checkpoint holds the state of the DataModule {saved_name}, not of {short}: it is not given "
+            f"to {short}.load_state_dict (as Lightning keys it by the class). Was the class renamed, or is "
+            "this the checkpoint of another task?",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+        return
+    load(state["datamodule"])
 
 
 def restore_datamodule_state(datamodule: Any, path: Any) -> None:
