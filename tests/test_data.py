@@ -770,6 +770,35 @@ class StopsAt1(Squares):
         return super().__getitem__(i)
 
 
+class StopsTheRunAt5(Squares):
+    """A notebook's "stop now" (or a helper's sys.exit()) raised by the dataset itself."""
+
+    def __init__(self, n, stop):
+        super().__init__(n)
+        self.stop = stop
+
+    def __getitem__(self, i):
+        if i == 5:
+            raise self.stop
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_a_keyboard_interrupt_in_a_thread_workers_dataset_reaches_the_caller_as_without_workers(
+    num_workers, stop, monkeypatch
+):
+    # With thread workers it ended the worker with a raw "Exception in thread" traceback on stderr, and the
+    # loop then failed with "worker 0 (thread) exited unexpectedly (no exit code)", naming neither the
+    # interrupt nor the sample; without workers the caller gets the dataset's KeyboardInterrupt itself.
+    thread_errors = []
+    monkeypatch.setattr(threading, "excepthook", thread_errors.append)
+    loader = DataLoader(StopsTheRunAt5(12, stop), batch_size=2, num_workers=num_workers, worker_type="thread")
+    with pytest.raises(stop):
+        list(loader)
+    assert thread_errors == []
+
+
 @pytest.mark.parametrize("num_workers, worker_type", [(0, "thread"), (2, "thread"), (2, "process")])
 def test_the_datasets_own_exception_type_is_still_caught(num_workers, worker_type):
     # As PyTorch re-raises the original type: code around the loop that catches the dataset's KeyError

@@ -910,6 +910,13 @@ def _worker_loop(
                     worker_id,
                 )
             result = ("err", err)
+        except BaseException as exc:
+            # A KeyboardInterrupt or SystemExit the dataset raised (a notebook's own "stop now", a helper's
+            # sys.exit()): a thread worker hands it to the caller, which raises it as without workers, instead
+            # of ending with a raw traceback and leaving the loader to call its exit unexpected.
+            if is_process:
+                raise
+            result = ("err", exc)
         result_q.put((generation, batch_index, *result))
         if stop is not None and stop.is_set():
             break
