@@ -643,6 +643,32 @@ def test_fitting_again_after_ctrl_c_says_how_to_continue_exactly(tmp_path):
         again.fit(model, make_batches(), ckpt_path=again.interrupted_checkpoint)
 
 
+class FailsAtStep(Callback):
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            self.step = None
+            raise ValueError("a bug in my callback")
+
+
+def test_fitting_again_after_a_failed_fit_says_it_goes_on_mid_run(tmp_path):
+    """Re-running the fit cell after an error (the bug fixed in another cell) went on at the step the failed
+    fit reached, mid-epoch, with a new optimizer and the model as that fit left it, and said nothing, where
+    the same re-run after a Ctrl-C warns. A new Trainer, the fresh run, still says nothing."""
+    model = TinyClassifier()
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[FailsAtStep(4)])
+    with pytest.raises(ValueError, match="a bug in my callback"):
+        trainer.fit(model, make_batches())
+    with pytest.warns(UserWarning, match=r"failed at epoch 0, global step 4.*make a new Trainer"):
+        trainer.fit(model, make_batches())
+    assert trainer.global_step == 18
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet_trainer(tmp_path / "b", max_epochs=1).fit(model, make_batches())
+
+
 def test_fitting_again_after_ctrl_c_goes_on_with_a_model_checkpoint_in_a_dirpath(tmp_path):
     """With ModelCheckpoint(dirpath=...), the plain fit again was refused: the folder's `interrupted`,
     which this Trainer's own Ctrl-C had saved there, counted as "checkpoints of an earlier run". It goes on

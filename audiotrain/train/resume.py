@@ -119,7 +119,7 @@ def warn_of_carried_counters(trainer: Trainer, model: Any, ckpt_path: Any) -> No
     """A fit without `ckpt_path` of a `trainer` that trained before goes on from its epoch and step (as in
     Lightning), with a new optimizer and generators seeded anew. Said where that is likely not what is
     meant: `model` is another object than the one trained (it takes over the counters and `last`), or
-    the last fit was interrupted (this one goes on from it, but not exactly)."""
+    the last fit was interrupted or failed (this one goes on from it, but not exactly)."""
     trained = trainer.global_step or trainer.progress.total_batches
     if ckpt_path is not None or trainer._pending_ckpt or not trained or not trainer.is_global_zero:
         return
@@ -147,6 +147,17 @@ def warn_of_carried_counters(trainer: Trainer, model: Any, ckpt_path: Any) -> No
             "from there with a new optimizer (configure_optimizers: its moments and step count start "
             "afresh) and freshly seeded random generators, so it does not continue that run exactly. To "
             f"continue it exactly, {exact}",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif trainer.state.fn == "fit" and trainer.state.status == "failed":
+        # An error, not a stop (a notebook's fit cell run again once it is fixed): mid-epoch, with the model
+        # as that fit trained it, and no checkpoint of that moment to continue exactly from.
+        warnings.warn(
+            f"Trainer.fit: the last fit of this Trainer failed at {where}; this one goes on from there, "
+            "with the model as that fit left it, a new optimizer (configure_optimizers: its moments and "
+            "step count start afresh) and freshly seeded random generators. For a fresh run, make a new "
+            "Trainer (and model)",
             UserWarning,
             stacklevel=3,
         )
