@@ -709,3 +709,16 @@ def test_billboards_pause_marker_in_a_lab_is_named_with_its_harte_spelling(tmp_p
     path = _lab(tmp_path, "0.0 1.5 C:maj\n1.5 2.0 &pause\n2.0 4.0 G:maj\n", "0003.lab")
     with pytest.raises(AnnotationError, match=r"line 2: invalid chord label '&pause'.*did you mean 'N'\?"):
         read_annotation(path)
+
+
+def test_segments_given_before_the_path_are_refused_naming_the_order(tmp_path):
+    """README's ensemble note names `write_lab` without its order: write_lab(segments, "ens.lab") (the order
+    of predict's `segments, path` thinking) ended in pathlib's "expected str, bytes or os.PathLike object,
+    not list", a traceback from inside pathlib."""
+    for write, name in ((write_lab, "write_lab"), (write_jams, "write_jams")):
+        with pytest.raises(TypeError) as refused:
+            write(SEGMENTS, tmp_path / "song.lab")
+        assert str(refused.value) == (
+            f"{name}(path, segments): the path comes first, a str or Path; got a list as the path"
+        )
+    assert list(tmp_path.iterdir()) == []

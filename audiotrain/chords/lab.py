@@ -33,6 +33,7 @@ import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 from audiotrain._files import UTF16_TEXT, is_utf16, not_utf8_text, parse_json, write_given_path
@@ -615,6 +616,16 @@ def _as_written(path: Path, segments: Sequence[ChordSegment]) -> list[ChordSegme
     return [ChordSegment(s.start, s.end, format_harte(parse_harte(s.label))) for s in rounded]
 
 
+def _file_path(path: str | Path, writer: str) -> Path:
+    # Segments given first (writer(segments, path)) would end in pathlib's own TypeError, from inside it.
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(
+            f"{writer}(path, segments): the path comes first, a str or Path; "
+            f"got a {type(path).__name__} as the path"
+        )
+    return Path(path)
+
+
 def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bool = False) -> Path:
     """Write segments as a ``.lab`` file (`lab_text`); returns the path.
 
@@ -625,7 +636,7 @@ def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bo
     ``replace=True`` (checked as the file is put in place: one written meanwhile is never replaced); a
     folder there is an `IsADirectoryError`.
     """
-    path = Path(path)
+    path = _file_path(path, "write_lab")
     segments = _as_written(path, list(segments))
     path.parent.mkdir(parents=True, exist_ok=True)
     data = lab_text(segments).encode("utf-8")
@@ -862,7 +873,7 @@ def write_jams(
     path is written gzip-compressed. Segments that `read_jams` would refuse are an error, and ``replace``
     means, as in `write_lab`.
     """
-    path = Path(path)
+    path = _file_path(path, "write_jams")
     _refuse_unreadable(path, segments)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = jams_text(segments, duration=duration, title=path.stem if title is None else title)
