@@ -219,3 +219,23 @@ def test_the_readmes_container_paragraph_names_each_recipes_run_folder_flag():
     paragraph = readme.split("**In a container or a batch job", 1)[1].split("\n\n", 1)[0]
     clap_flag = OTHER_RECIPES_NAMES["--run_dir"]  # (the CLAP recipe's name for the chord recipe's flag)
     assert f"`{clap_flag}`" in paragraph and f"`{clap_flag} /out/run`" in paragraph, paragraph
+
+
+def test_the_readmes_ensemble_and_live_input_notes_call_what_the_predictor_takes():
+    """The ensemble note builds `SongPosteriors(probs, ...)`, which only `audiotrain.recipes.chords.predict`
+    held (the recipe's package exports the predictor); the live-input note gave `tta_shifts=(0,)` beside
+    `transcribe`, which refuses it ('unexpected keyword argument'): it is the predictor's setting."""
+    from pathlib import Path
+
+    from audiotrain.recipes.chords import ChordPredictor, SongPosteriors
+
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    live = readme.split("- Live input has no streaming call", 1)[1].split(" - ", 1)[0]
+    call = "ChordPredictor.from_checkpoint(run, tta_shifts=(0,))"
+    assert f"`{call}`" in live, live
+    assert "tta_shifts" in inspect.signature(ChordPredictor.__init__).parameters
+    assert "tta_shifts" not in inspect.signature(ChordPredictor.transcribe).parameters
+    ensemble = readme.split("- An ensemble of runs", 1)[1].split(" - ", 1)[0]
+    assert "`from audiotrain.recipes.chords import SongPosteriors`" in ensemble
+    fields = ["probs", "frame_rate", "duration", "level_db"]
+    assert list(inspect.signature(SongPosteriors).parameters)[:4] == fields

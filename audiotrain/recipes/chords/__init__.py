@@ -21,6 +21,7 @@ _PUBLIC = {
     "benchmark_config": "audiotrain.recipes.chords.config",
     "ChordTask": "audiotrain.recipes.chords.task",
     "ChordPredictor": "audiotrain.recipes.chords.predict",
+    "SongPosteriors": "audiotrain.recipes.chords.predict",
     "RunResult": "audiotrain.recipes.chords.train",
     "run_training": "audiotrain.recipes.chords.train",
     "song_loaders": "audiotrain.recipes.chords.train",
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from audiotrain.recipes.chords.config import TrainingConfig as TrainingConfig
     from audiotrain.recipes.chords.config import benchmark_config as benchmark_config
     from audiotrain.recipes.chords.predict import ChordPredictor as ChordPredictor
+    from audiotrain.recipes.chords.predict import SongPosteriors as SongPosteriors
     from audiotrain.recipes.chords.task import ChordTask as ChordTask
     from audiotrain.recipes.chords.train import RunResult as RunResult
     from audiotrain.recipes.chords.train import run_training as run_training
