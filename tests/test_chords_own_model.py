@@ -53,6 +53,26 @@ def test_a_missing_bass_head_is_refused_when_the_trainer_is_made_not_as_a_keyerr
         make_trainer(TinyConvChords(with_bass=False), tmp_path)
 
 
+class ReadsTheCqtAlone(TinyConvChords):
+    """A first own network as README's paragraph describes it: its input layer sized for the 216 CQT bins
+    the feature settings name, not the bass view beside them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(self.config.n_bins, 16, kernel_size=3, padding=1)
+
+
+def test_an_input_layer_of_another_width_is_refused_naming_the_frames_the_model_is_given(tmp_path):
+    # It was MLX's bare "[conv] Expect the input channels in the input and weight array to match but got
+    # shapes - input: (1,4,324) and weight: (16,3,216)", which named neither the call nor the 324.
+    expected = (
+        r"Trainer\(model=...\): .*ReadsTheCqtAlone\(features, mask\) failed on features \[1, 4, 324\]: "
+        r"each frame is features.n_bins \(216\) bins, then features.bass_view_bins \(108\) .*\[conv\]"
+    )
+    with pytest.raises(ValueError, match=expected):
+        make_trainer(ReadsTheCqtAlone(), tmp_path)
+
+
 class WithoutMask(TinyConvChords):
     def __call__(self, features):
         return super().__call__(features)

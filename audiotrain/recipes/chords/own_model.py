@@ -66,6 +66,18 @@ def check_model_heads(model: ChordRecognitionModel, input_bins: int, where: str)
     model.eval()
     try:
         outputs = model(features, mask)
+    except ValueError as err:  # (MLX's shape errors name no call and no input: say what the model was given)
+        cfg = model.config
+        layout = (
+            f"each frame is features.n_bins ({cfg.n_bins}) bins, then features.bass_view_bins "
+            f"({cfg.bass_view_bins}) of the bass view (ChordRecognitionModel's input)"
+            if cfg.n_bins + cfg.bass_view_bins == input_bins
+            else f"{input_bins} values a frame"
+        )
+        raise ValueError(
+            f"{where}: {name}(features, mask) failed on features [1, {CHECK_FRAMES}, {input_bins}]: "
+            f"{layout}; size its first layer for {input_bins} ({err})"
+        ) from err
     finally:
         model.train(training)
     if not isinstance(outputs, dict):
