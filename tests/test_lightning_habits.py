@@ -1043,6 +1043,19 @@ def test_unpacking_the_optimizers_as_a_list_is_refused_naming_the_optimizers_of_
     assert [float(o.learning_rate) for o in module.optimizers().optimizers] == pytest.approx([0.1, 0.01])
 
 
+def test_unpacking_a_single_optimizer_names_it_in_plain_words(tmp_path):
+    """`opt_g, opt_d = self.optimizers()` where configure_optimizers gave one AdamW ended its refusal with
+    "it is a AdamW"; it says which optimizer it is, and how two are given (a MultiOptimizer)."""
+    module = Returns(lambda m: optim.AdamW(learning_rate=0.1))
+    trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    with pytest.raises(TypeError) as refused:
+        opt_g, opt_d = module.optimizers()
+    assert str(refused.value).endswith(
+        ": it is one mlx.optimizers.AdamW (two or more, each on its own parameters: return a "
+        "MultiOptimizer from configure_optimizers, whose optimizers are self.optimizers().optimizers[i])"
+    )
+
+
 def test_setting_the_learning_rate_of_a_scheduled_optimizer_from_a_hook_is_refused(tmp_path):
     """`self.optimizers().learning_rate = 1.0` in on_train_epoch_start, where the optimizer's rate was a
     schedule, was silently undone at the next update (the schedule sets the rate): epoch 1 trained at the

@@ -439,13 +439,23 @@ def _manual_call(name: str) -> str:
     )
 
 
+def _optimizer_name(optimizer: optim.Optimizer) -> str:
+    # MLX's own as users import them (mlx.optimizers.AdamW, not mlx.optimizers.optimizers.AdamW).
+    cls = type(optimizer)
+    return f"mlx.optimizers.{cls.__name__}" if getattr(optim, cls.__name__, None) is cls else cls.__qualname__
+
+
 def _not_a_list(optimizer: optim.Optimizer) -> str:
     multi = isinstance(optimizer, optim.MultiOptimizer)
     parts = (
         f"it is a MultiOptimizer of {len(optimizer.optimizers)}: each of its optimizers is "
         "self.optimizers().optimizers[0], [1], ... (to read or set its learning_rate and state)"
         if multi
-        else f"it is a {type(optimizer).__name__}"
+        else (
+            f"it is one {_optimizer_name(optimizer)} (two or more, each on its "
+            "own parameters: return a MultiOptimizer from configure_optimizers, whose optimizers are "
+            "self.optimizers().optimizers[i])"
+        )
     )
     return (
         "self.optimizers() is the one optimizer the Trainer steps, not Lightning's list of several "
