@@ -159,7 +159,7 @@ class ClapTokenizer:
         from audiotrain.models.clap.loading import check_inside
 
         _check_tokenizers_api()
-        from tokenizers import Tokenizer, pre_tokenizers
+        from tokenizers import Tokenizer
 
         text = str(folder)
         folder = Path(folder).expanduser()  # ("~/ckpt", which CLAP() and load_pretrained take)
@@ -188,24 +188,25 @@ class ClapTokenizer:
                     if pointer:
                         raise TokenizerError(f"{folder / name}: {pointer}")
         if (folder / "tokenizer.json").is_file():
+            # transformers' RobertaTokenizer sets the ByteLevel pre-tokenizer's add_prefix_space to
+            # tokenizer_config.json's (false where unstated), whatever tokenizer.json says: the first word of
+            # every caption was another token than transformers' where the two files disagree. Set in the
+            # JSON, not on the built pre-tokenizer: tokenizers 0.20 has no getter for its other settings
+            # (trim_offsets, use_regex) to copy.
+            add_prefix_space = _configured_add_prefix_space(folder)
             try:
                 # (read by Python: the Rust library takes only a path that is valid UTF-8)
-                tokenizer = Tokenizer.from_str((folder / "tokenizer.json").read_text(encoding="utf-8"))
+                spec = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+                pre = spec.get("pre_tokenizer") if isinstance(spec, dict) else None
+                if isinstance(pre, dict) and pre.get("type") == "ByteLevel":
+                    pre["add_prefix_space"] = add_prefix_space
+                tokenizer = Tokenizer.from_str(json.dumps(spec))
             # The Rust library raises a bare Exception. The API it needs was checked above, so what fails
             # here is the file.
             except Exception as error:
                 raise TokenizerError(
                     f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
                 ) from None
-            # transformers' RobertaTokenizer sets the ByteLevel pre-tokenizer's add_prefix_space to
-            # tokenizer_config.json's (false where unstated), whatever tokenizer.json says: the first word of
-            # every caption was another token than transformers' where the two files disagree.
-            pre = tokenizer.pre_tokenizer
-            add_prefix_space = _configured_add_prefix_space(folder)
-            if type(pre).__name__ == "ByteLevel" and pre.add_prefix_space != add_prefix_space:
-                tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(
-                    add_prefix_space=add_prefix_space, trim_offsets=pre.trim_offsets, use_regex=pre.use_regex
-                )
         elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
             tokenizer = _roberta_from_vocab(folder)
         else:
