@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 
 from audiotrain._blas import load_optimized_blas
 from audiotrain._deleted_cwd import check_imports_work_here
+from audiotrain._dependency_versions import warn_of_dependencies_out_of_range
 from audiotrain._lazy import lazy_attributes
 from audiotrain._precision import default_full_float32
 
 check_imports_work_here()
 default_full_float32()
 load_optimized_blas()
+warn_of_dependencies_out_of_range()
 
 __version__ = "0.1.0"
 
