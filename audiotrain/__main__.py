@@ -75,6 +75,10 @@ def info(args: argparse.Namespace) -> int:
     for name, version in {**installed_versions(CORE_PACKAGES), "audiotrain": build_version()}.items():
         if version is not None:
             print(f"{name:<11} {version}")
+    from audiotrain._dependency_versions import dependencies_out_of_range
+
+    for line in dependencies_out_of_range():  # (import's warning said it too; a bug report quotes this)
+        print(f"out of range {line}")
     try:  # the versions above show what is there; this says what is missing (a backend extra)
         check_mlx_loads()
     except MLXNotLoadable as error:

@@ -97,27 +97,35 @@ def _declared(metadata_folder: str) -> list[tuple[str, str, str]]:
     return out
 
 
+def dependencies_out_of_range() -> list[str]:
+    """Each installed dependency of audiotrain outside its declared range, as "NAME VERSION is installed,
+    audiotrain needs NAME>=..." (for ``python -m audiotrain info`` too, which a bug report quotes)."""
+    versions, folders = _installed()
+    if "audiotrain" not in folders:
+        return []
+    return [
+        f"{name} {versions[key]} is installed, audiotrain needs {name}{specifier}"
+        for name, key, specifier in _declared(folders["audiotrain"])
+        if key in versions and not _satisfies(versions[key], specifier)
+    ]
+
+
 def warn_of_dependencies_out_of_range() -> list[str]:
     """Warn (`DependencyVersionWarning`, once, naming each package, the version found and the range needed)
     where an installed dependency of audiotrain is outside its declared range; return those descriptions.
     Called by ``audiotrain``'s ``__init__``: the warning names the line that imports audiotrain."""
     from audiotrain._blas import _importer_stacklevel
 
-    versions, folders = _installed()
-    if "audiotrain" not in folders or os.environ.get("AUDIOTRAIN_DATA_WORKER"):  # (its parent said it)
+    if os.environ.get("AUDIOTRAIN_DATA_WORKER"):  # (a DataLoader worker: its parent said it)
         return []
-    wrong = []
-    needed = []
-    for name, key, specifier in _declared(folders["audiotrain"]):
-        if key in versions and not _satisfies(versions[key], specifier):
-            wrong.append(f"{name} {versions[key]} is installed, audiotrain needs {name}{specifier}")
-            needed.append(f'"{name}{specifier}"')
+    wrong = dependencies_out_of_range()
     if wrong:
+        needed = " ".join(f'"{line.rsplit(" needs ", 1)[1]}"' for line in wrong)
         them = "it" if len(wrong) == 1 else "them"
         warnings.warn(
             "; ".join(wrong)
             + f" (pyproject.toml's dependencies): parts of audiotrain may fail with {them}. Install the "
-            + f"declared versions: pip install {' '.join(needed)}",
+            + f"declared versions: pip install {needed}",
             DependencyVersionWarning,
             stacklevel=_importer_stacklevel(),
         )

@@ -50,3 +50,17 @@ def test_dependencies_in_their_declared_ranges_import_without_a_word(tmp_path):
     major = int(np.__version__.split(".")[0])
     stderr = import_audiotrain_with_requirements(tmp_path, f"numpy>={major}.0,<{major + 1}", "tqdm>=4.60")
     assert stderr == ""
+
+
+def test_info_names_a_dependency_out_of_its_declared_range(tmp_path):
+    # `python -m audiotrain info`, which a bug report quotes, listed versions without saying one was too old.
+    major = int(np.__version__.split(".")[0])
+    import_audiotrain_with_requirements(tmp_path, f"numpy>={major + 1}")
+    env = child_env()
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path / "site")
+    out = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "info"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert (
+        f"out of range numpy {np.__version__} is installed, audiotrain needs numpy>={major + 1}" in out.stdout
+    )
