@@ -402,7 +402,14 @@ class _OwnedSoundFile(sf.SoundFile):
     def __init__(self, file: io.BufferedReader | _PatchedFile, name: str | bytes):
         self._owned = file
         try:
-            super().__init__(file if isinstance(file, _PatchedFile) else file.fileno(), closefd=False)
+            if isinstance(file, _PatchedFile):
+                super().__init__(file, closefd=False)
+            else:
+                # A descriptor of its own, which libsndfile closes: the libsndfile 1.2.0 of soundfile 0.12.1
+                # (the declared minimum) closes the one it is given when it cannot read the file, even with
+                # closefd=False, so closing ours after it raised a bare OSError (Bad file descriptor) in
+                # place of "corrupt or truncated".
+                super().__init__(os.dup(file.fileno()), closefd=True)
         except sf.LibsndfileError as error:
             file.close()
             raise sf.LibsndfileError(error.code, prefix=f"Error opening {name!r}: ") from None

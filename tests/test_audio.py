@@ -834,3 +834,29 @@ def test_ogg_files_joined_into_one_are_refused_naming_the_join_not_an_absurd_len
         assert "2 Ogg streams one after another (Ogg files joined into one" in message, message
         assert f"ffmpeg -i {path} {path.with_suffix('.flac')}" in message, message
     assert get_duration(tmp_path / "part0.ogg") == pytest.approx(3.0)
+
+
+def test_a_file_libsndfile_1_2_0_cannot_read_is_corrupt_not_a_bad_descriptor(tmp_path, monkeypatch):
+    """The libsndfile 1.2.0 of soundfile 0.12.1 (the declared minimum) closes the descriptor it is given when
+    it cannot read a file, closefd=False or not; closing it again raised a bare 'OSError: [Errno 9] Bad file
+    descriptor' from get_duration and load, which a song scan does not skip. Here libsndfile is made to do
+    that on any soundfile."""
+    opened = sf.SoundFile._open
+
+    def closes_what_it_cannot_read(self, file, mode_int, closefd):
+        try:
+            return opened(self, file, mode_int, closefd)
+        except sf.LibsndfileError:
+            if isinstance(file, int):
+                try:
+                    os.close(file)
+                except OSError:  # (already closed: libsndfile did, as asked)
+                    pass
+            raise
+
+    monkeypatch.setattr(sf.SoundFile, "_open", closes_what_it_cannot_read)
+    noise = tmp_path / "noise.wav"
+    noise.write_bytes(np.random.default_rng(0).bytes(4000))
+    for read in (get_duration, load):
+        with pytest.raises(AudioError, match="corrupt or truncated"):
+            read(noise)
