@@ -2195,3 +2195,13 @@ def test_a_custom_logger_written_for_lightning_with_rank_zero_experiment_runs_on
     elsewhere = tracker.experiment
     assert elsewhere is not tracker.client
     elsewhere.log_image("x", key=1)["deep"].add_scalar(1.0)  # (does nothing, as Lightning's stand-in)
+
+
+@pytest.mark.timeout(300)  # (MLflow 2 retried the store it could not open for about 55 minutes)
+def test_an_mlflow_database_in_a_folder_not_made_yet_is_made_with_every_declared_mlflow(tmp_path):
+    # mlflow-skinny 2.10 (the declared minimum) did not make the database's folder: the run waited
+    # "SQLAlchemy engine could not be created ... retried in 25.5 seconds" and on; MLflow 3 makes it.
+    logger = MLflowLogger(tracking_uri=f"sqlite:///{tmp_path / 'new' / 'sub' / 'ml.db'}")
+    logger.log_metrics({"loss": 1.0}, step=1)
+    logger.finalize("success")
+    assert logger.run_id is not None and (tmp_path / "new" / "sub" / "ml.db").is_file()

@@ -203,6 +203,11 @@ class MLflowLogger(Logger):
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.tracking import MlflowClient
 
+        if self.tracking_uri.startswith("sqlite:"):
+            # The database's folder made here, as MLflow 3 does: MLflow 2 (mlflow-skinny>=2.10 is declared)
+            # retried a store it could not open for about 55 minutes before failing, so a training logging
+            # to a .db in a missing folder, or under a file, waited that long for a run that never started.
+            _local_path(self.tracking_uri).parent.mkdir(parents=True, exist_ok=True)
         client = MlflowClient(tracking_uri=self.tracking_uri)
         if self._run_id is not None:
             with _fail_fast_http(self.CONNECT_TIMEOUT_S):
