@@ -475,6 +475,35 @@ def padded_frames(lengths, batch_size):
 
 
 @pytest.mark.parametrize("compile", [True, False])
+def test_a_count_self_log_weights_by_does_not_hold_its_batch_in_memory(tmp_path, compile):
+    """The count of `self.log(..., batch_size=mx.sum(mask))` was left unevaluated until the running means
+    folded (every 256 steps), and each held the batch it was computed from: a fit of 4 MiB batches grew
+    by 4 MiB a step. It is evaluated with the step, as a returned (value, count)'s count is."""
+    active = []
+
+    class CountsItsFrames(TinyClassifier):
+        def compute_loss(self, batch):
+            loss, _ = super().compute_loss((batch["x"][:, :8], batch["y"]))
+            self.log("x_mean", mx.mean(batch["x"]), batch_size=mx.sum(batch["x"] != 2.0))
+            return loss
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            active.append(mx.get_active_memory())
+
+    class FreshBatches:  # (each batch made as it is asked for: only the fit can hold it)
+        def __len__(self):
+            return 20
+
+        def __iter__(self):
+            for _ in range(20):
+                yield {"x": mx.random.normal((16, 65536)), "y": mx.zeros(16, mx.int32)}  # 4 MiB
+
+    t = trainer(tmp_path, max_epochs=1, compile=compile, log_every_n_steps=1000)
+    t.fit(CountsItsFrames(), FreshBatches())
+    assert active[-1] - active[2] < 4 * 2**20 * 4, [round(a / 2**20) for a in active]
+
+
+@pytest.mark.parametrize("compile", [True, False])
 def test_self_log_weights_a_value_by_a_count_the_step_computes(tmp_path, compile):
     """A frame accuracy logged with `batch_size=mx.sum(mask)`, the frames it is over, stopped the fit:
     compiled with a TracedReadError saying the step read an array's value (it had not), eagerly with

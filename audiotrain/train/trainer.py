@@ -1378,8 +1378,9 @@ class Trainer:
             step_logging.last_weight,
             own_weights,
         )
-        # (The weight with the step: evaluated, it no longer holds the batch it was computed from.)
-        targets = (step.eval_targets, loss, metrics, logged, metric_weights, step_logging.last_weight)
+        # (The weights with the step: evaluated, they no longer hold the batch they were computed from.)
+        weights = (metric_weights, logged_weights, step_logging.last_weight)
+        targets = (step.eval_targets, loss, metrics, logged, *weights)
         streak = step.state.arrays["nonfinite_streak"]  # this step's non-finite streak
         settled_streak = None  # an evaluated one: this step's, or the step before's
         # An error MLX raises running the step (float class labels in a loss) names the step and the batch.
