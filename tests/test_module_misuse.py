@@ -119,6 +119,19 @@ def test_an_mlx_error_evaluating_a_training_step_names_the_step_batch_and_dtypes
     assert "eval_cpu" in str(raised.value.__cause__)  # MLX's error, chained
 
 
+def test_an_mlx_error_in_the_first_step_of_a_trainers_second_fit_names_batch_0(tmp_path):
+    """A Trainer's second fit (after a first, or the tuner's) did not wait for its first step: MLX's error in
+    it named "batch -1 or 0", a batch that does not exist."""
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    trainer.fit(TinyClassifier(), make_batches())
+    trainer.max_epochs = 2  # (the second fit goes on from the first's epoch)
+    with pytest.raises(RuntimeError) as raised:
+        trainer.fit(FloatLabels(), _float_label_batches())
+    assert str(raised.value).startswith(
+        "FloatLabels.compute_loss in training, batch 0: MLX failed evaluating its outputs"
+    ), str(raised.value)[:200]
+
+
 def test_resuming_says_when_the_checkpoint_s_learning_rate_replaces_the_one_configured_now(tmp_path):
     """A fine-tuner who lowers the rate and resumes trained on at the old one without a word (the optimizer's
     state, rate included, is restored for an exact resume, as in Lightning)."""

@@ -1399,7 +1399,7 @@ class Trainer:
             # waited for at once, as validation's first batch is: an error MLX raises in the graph (float
             # class labels) shows there and names that one batch; MLX may otherwise raise it only at the
             # next batch's dispatch (CI saw "batch 0 or 1" for the very first step's error).
-            first_step = not step_logging.last_outputs
+            first_step = self._streak_in_flight is None  # (reset by each fit: a Trainer's second fit too)
             batches = f"batch {batch_idx}" if first_step else f"batch {batch_idx - 1} or {batch_idx}"
             with explaining_step_errors(where, batches, batch_idx, batch):
                 with self.profiler.profile("[Trainer].training_dispatch"):
