@@ -410,3 +410,21 @@ def test_export_history_to_a_csv_path_writes_one_row_per_epoch_that_csv_readers_
     with pytest.raises(FileExistsError, match="overwrite=True"):
         t.export_history(mine)
     assert mine.read_text() == "a,b\n1,2\n"
+
+
+def test_a_csv_history_exported_every_epoch_is_replaced_when_validation_adds_its_column(tmp_path):
+    """An export to history.csv at every epoch end stopped the fit at the second with FileExistsError
+    ('pass overwrite=True'): its own file of epoch 0 had no val_loss column yet (validated every 2nd epoch),
+    and only a file of the same header was taken for an earlier export."""
+    from audiotrain.train.callbacks import Callback
+
+    path = tmp_path / "history.csv"
+
+    class ExportEachEpoch(Callback):
+        def on_train_epoch_end(self, trainer, module):
+            trainer.export_history(path)
+
+    t = trainer(tmp_path, max_epochs=3, check_val_every_n_epoch=2, callbacks=[ExportEachEpoch()])
+    t.fit(TinyClassifier(), make_batches(), make_batches(32))
+    assert t.history["epoch"] == [0, 1, 2]  # (the fit went on to its end)
+    assert "val_loss" in path.read_text().split("\n", 1)[0].split(",")  # (the later exports replaced it)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 from pathlib import Path
 
 from audiotrain._files import write_given_path
@@ -23,14 +24,33 @@ def write_history_csv(columns: dict[str, list], path: Path, *, overwrite: bool) 
     writer.writerows(zip(*([_cell(v) for v in values] for values in columns.values()), strict=True))
     header = text.getvalue().split("\n", 1)[0]
     data = text.getvalue().encode()
-    return write_given_path(
-        path,
-        lambda tmp: tmp.write_bytes(data),
-        overwrite or _first_line(path) == header,
-        writer="export_history",
-        flag="overwrite",
-        example="history.csv",
-    )
+    exported = Path(os.path.abspath(path))
+    replace = overwrite or exported in _exported or _first_line(path) == header
+
+    def write(replace: bool) -> Path:
+        return write_given_path(
+            path,
+            lambda tmp: tmp.write_bytes(data),
+            replace,
+            writer="export_history",
+            flag="overwrite",
+            example="history.csv",
+        )
+
+    try:
+        written = write(replace)
+    except FileExistsError:
+        # Written since the check by another rank of a data-parallel job (the same history), as for JSON.
+        if replace or _first_line(path) != header:
+            raise
+        written = write(True)
+    _exported.add(exported)
+    return written
+
+
+#: The paths this process exported a history to: replaced at its next export whatever the header, which grows
+#: within a fit (an export every epoch gains val_loss at the first validation, a metric when first logged).
+_exported: set[Path] = set()
 
 
 def _cell(value: object) -> object:
