@@ -1023,7 +1023,8 @@ def test_outputs_of_other_songs_left_in_the_output_folder_are_named(checkpoint, 
 def test_an_output_inside_a_checkpoint_folder_is_refused_before_any_work(checkpoint, tmp_path, capsys):
     """Transcriptions written into a run's checkpoints/epoch=001 (kept beside the model that made them) were
     removed with that folder, unsaid, by a resume's --save_keep (and a new best replaces best): a
-    checkpoint folder is the training's to replace."""
+    checkpoint folder is the training's to replace. Its files are kept now, but beside another model or
+    none, which the refusal says (it said they went with the folder)."""
     songs = _songs(tmp_path / "in", names=("a.wav",))
     before = sorted(p.name for p in checkpoint.iterdir())
     capsys.readouterr()
@@ -1032,5 +1033,7 @@ def test_an_output_inside_a_checkpoint_folder_is_refused_before_any_work(checkpo
         assert _predict(checkpoint, given, "-o", output) == 2
         err = capsys.readouterr().err
         assert f"error: -o {output} is inside the checkpoint folder {checkpoint}" in err, err
-        assert "write the transcriptions elsewhere" in err
+        assert "Write them elsewhere" in err
+        # (Training keeps a user's files since 2043b584: not "removed with everything in it".)
+        assert "beside another model's weights or in a folder with no model" in err, err
     assert sorted(p.name for p in checkpoint.iterdir()) == before

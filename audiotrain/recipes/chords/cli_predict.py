@@ -581,14 +581,16 @@ def _refuse_name_too_long(target: Path, output: str) -> None:
 
 def _refuse_inside_checkpoint(folder: Path, output: str) -> None:
     """Raise (before any work, whatever --overwrite says) if `folder` is a checkpoint folder or inside one:
-    transcriptions written beside the model that made them (checkpoints/epoch=001) were removed with the
-    folder, unsaid, by a resume's --save_keep, and a new best replaces best."""
+    transcriptions written beside the model that made them (checkpoints/epoch=001) do not stay beside it.
+    Training keeps a user's files when it replaces a checkpoint (`checkpoint._keep_users_files`), but a new
+    best puts them beside another model's weights and --save_keep leaves them in a folder with no model."""
     for checkpoint in (folder, *folder.parents):
         if is_checkpoint_folder(checkpoint):
             raise ValueError(
                 f"-o {output} is inside the checkpoint folder {checkpoint}, which training replaces or "
-                "removes (a new best, --save_keep) with everything in it: write the transcriptions elsewhere "
-                "(e.g. -o predictions/NAME beside the run)"
+                "removes (a new best, --save_keep): the transcriptions would then sit beside another model's "
+                "weights or in a folder with no model. Write them elsewhere (e.g. -o predictions/NAME beside "
+                "the run)"
             )
 
 
