@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
 from audiotrain.train.state_dict_loading import IncompatibleKeys, checked_arrays
@@ -713,7 +714,7 @@ class TrainModule(nn.Module):
                 f"first, {sizes[0]}. Override batch_size(self, batch) to count otherwise, or weight a value "
                 "by its own count: self.log(name, value, batch_size=mx.array(n)), or return it as "
                 "(value, count)",
-                stacklevel=2,
+                stacklevel=user_stacklevel(),  # (the user's fit or validate, not the Trainer's loop)
             )
         return sizes[0] if sizes else 1
 
