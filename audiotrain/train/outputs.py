@@ -201,8 +201,9 @@ class StepLogs:
                 f"{self.where}: self.log({name!r}, ..., batch_size={batch_size}): every value of this step, "
                 f"returned or logged, is weighted by batch_size(batch) = {weight} (the leading dimension of "
                 "the batch's first array by default); override TrainModule.batch_size(self, batch) to "
-                "weight the step by another count, or return this value as a metric (value, count) to "
-                "weight it alone"
+                "weight the step by another count, or weight this value alone by its own count: "
+                f"batch_size=mx.array({batch_size}) (Lightning's int, as an array), or return it as a metric "
+                "(value, count)"
             )
         return False
 
