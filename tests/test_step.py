@@ -447,11 +447,20 @@ def test_self_log_takes_lightnings_batch_size_and_rank_zero_only(tmp_path):
     t.fit(LogsWithBatchSize(), make_batches(40), make_batches(40))  # batches of 16, 16, 8
     assert t.callback_metrics["logged_loss"] == pytest.approx(t.callback_metrics["train_loss"], rel=1e-5)
     assert t.callback_metrics["in_a_hook"] == 1.0
-    with pytest.raises(
-        ValueError,
-        match=r"batch_size=4\): every value of this step.*batch_size\(batch\) = 16.*batch_size=mx.array\(4\)",
-    ):
-        quiet_trainer(tmp_path, max_epochs=1).fit(LogsWithBatchSize(claimed=4), make_batches(40))
+    # An int other than batch_size(batch) weights that value alone, as in Lightning (it was refused): the
+    # batches of 16, 16 and 8 each weighted 4 give the plain mean of the batch losses.
+    losses = []
+
+    class BatchLosses(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            losses.append(float(outputs["loss"]))
+
+    claimed = quiet_trainer(tmp_path / "claimed", max_epochs=1, callbacks=[BatchLosses()])
+    claimed.fit(LogsWithBatchSize(claimed=4), make_batches(40))
+    assert claimed.callback_metrics["logged_loss"] == pytest.approx(np.mean(losses), rel=1e-5)
+    assert claimed.callback_metrics["train_loss"] == pytest.approx(
+        np.average(losses, weights=[16, 16, 8]), rel=1e-5
+    )
     with pytest.raises(ValueError, match=r"batch_size=-1\): expected a non-negative int"):
         LogsWithBatchSize().log("x", 1.0, batch_size=-1)
 

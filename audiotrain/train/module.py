@@ -712,7 +712,7 @@ class TrainModule(nn.Module):
                 f"{type(self).__name__}.batch_size: the batch's arrays differ in their first dimension "
                 f"({', '.join(map(str, sizes))}); every value the step returns or logs is weighted by the "
                 f"first, {sizes[0]}. Override batch_size(self, batch) to count otherwise, or weight a value "
-                "by its own count: self.log(name, value, batch_size=mx.array(n)), or return it as "
+                "by its own count: self.log(name, value, batch_size=n), or return it as "
                 "(value, count)",
                 stacklevel=user_stacklevel(),  # (the user's fit or validate, not the Trainer's loop)
             )
@@ -1076,10 +1076,8 @@ class TrainModule(nn.Module):
         `<name>`. A validation inside an epoch reports only what was logged during it; a checkpoint keeps
         the epoch's sums, so a run resumed inside the epoch ends it with the same means.
 
-        In a step, an int `batch_size`, which Lightning takes to weight the mean, must agree with the weight
-        every value of the step already gets, `batch_size(batch)`, where that is a number: override that
-        method to count examples otherwise. Beside a `batch_size(batch)` the device computes (an array) it
-        weights its value alone, as does a scalar `mx.array` the step computes (`batch_size=mx.sum(mask)`,
+        In a step, `batch_size` weights that value alone in its mean, as in Lightning (the others keep
+        `batch_size(batch)`): an int, or a scalar `mx.array` the step computes (`batch_size=mx.sum(mask)`,
         the frames a masked value is over), as a returned `(value, count)` metric is weighted.
         `reduce_fx` must be "mean" (or `mx.mean`), the one reduction there is: Lightning's others ("sum",
         "max", a callable) are refused, each with what to do instead.

@@ -185,27 +185,16 @@ class StepLogs:
         }
 
     def _weighs_alone(self, name: str, batch_size: int) -> bool:
-        """Lightning's `self.log(..., batch_size=)` weights one value; here a number the step's weight,
-        `batch_size(batch)`, already is must be that weight. Checked while the step is traced: the batch's
-        shapes, and so its weight, are those of every call of that trace. Beside a weight the device
-        computes (`mx.sum(mask)`: no number to compare) it weights its value alone, as the user asked (it
-        was left out unsaid: the value went on weighted by the frames). True: it weights its value alone."""
+        """Lightning's `self.log(..., batch_size=)` weights its one value: so does an int here, by a weight
+        of its own, unless it is the weight every value of the step already gets, `batch_size(batch)`.
+        (It used to be refused where it differed, when a step had one weight for all its values.) Checked
+        while the step is traced: the batch's shapes, and so its weight, are those of every call of that
+        trace. True: it weights its value alone."""
         try:
             weight = self.batch_weight()
-        except Exception:  # an override that counts from the values (a host read): it is the weight
-            return False
-        if not isinstance(weight, numbers.Real):
+        except Exception:  # an override that counts from the values (a host read): no number to compare
             return True
-        if batch_size != weight:
-            raise ValueError(
-                f"{self.where}: self.log({name!r}, ..., batch_size={batch_size}): every value of this step, "
-                f"returned or logged, is weighted by batch_size(batch) = {weight} (the leading dimension of "
-                "the batch's first array by default); override TrainModule.batch_size(self, batch) to "
-                "weight the step by another count, or weight this value alone by its own count: "
-                f"batch_size=mx.array({batch_size}) (Lightning's int, as an array), or return it as a metric "
-                "(value, count)"
-            )
-        return False
+        return not isinstance(weight, numbers.Real) or batch_size != weight
 
 
 # A step returns the own weights of its returned metrics and of the values `self.log` weighted by an array
