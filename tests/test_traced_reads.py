@@ -251,3 +251,47 @@ def test_watching_the_traced_reads_leaves_a_users_registry_of_subclasses_alone(t
     # __init_subclass__ ran it, and the registry then held the watching subclass in the user's class's place.
     quiet_trainer(tmp_path, max_epochs=1).fit(RegisteredModel(), make_batches(32, 16))
     assert Registered.registry == {"RegisteredModel": RegisteredModel}
+
+
+class L2OnLinearLayers(TinyClassifier):
+    """A penalty on the weights of the model's nn.Linear layers, found by `type(m) is nn.Linear`."""
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        penalty = sum(mx.sum(m.weight**2) for m in self.modules() if type(m) is nn.Linear)
+        return loss + 0.1 * penalty, metrics
+
+
+def test_a_step_that_picks_layers_by_their_exact_class_trains_as_the_eager_one(tmp_path):
+    # Watching the traced reads swapped each module's class for a subclass during the trace: `type(m) is
+    # nn.Linear` was False there, so the compiled fit trained without the penalty (1.19 against 1.81).
+    losses = {}
+    for compile in (True, False):
+        mx.random.seed(0)
+        trainer = quiet_trainer(tmp_path / str(compile), max_epochs=2, compile=compile)
+        trainer.fit(L2OnLinearLayers(), make_batches(n=32))
+        losses[compile] = trainer.history["train_loss"]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=1e-5)
+
+
+class ByMetaclass(type(nn.Module)):
+    """A registry of model classes filled by a metaclass (another plugin pattern)."""
+
+    registry: dict = {}
+
+    def __init__(cls, name, bases, namespace):
+        super().__init__(name, bases, namespace)
+        ByMetaclass.registry[name] = cls
+
+
+class MetaclassRegistered(TinyClassifier, metaclass=ByMetaclass):
+    pass
+
+
+def test_watching_the_traced_reads_leaves_a_metaclass_registry_and_the_subclasses_alone(tmp_path):
+    # The watching subclass made for the trace went through the user's metaclass, replacing the class in its
+    # registry, and stayed among the class's __subclasses__() for good.
+    quiet_trainer(tmp_path, max_epochs=1).fit(MetaclassRegistered(), make_batches(32, 16))
+    assert ByMetaclass.registry == {"MetaclassRegistered": MetaclassRegistered}
+    assert MetaclassRegistered.__subclasses__() == []
+    assert [c for c in nn.Linear.__subclasses__() if c.__name__ == "Linear"] == []

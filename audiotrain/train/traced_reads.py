@@ -5,9 +5,9 @@ in `validation_step`) does not reach the step, where Lightning's and an uncompil
 
 Reading the step's source for `self.<name>` missed every value read elsewhere: in a helper method the
 step calls, in a submodule's `__call__`, in a dict attribute (`self.hparams`, `self.weights["aux"]`).
-Here the reads themselves are recorded, while the step is traced: each module of the model gets, for the
-trace alone, a subclass whose `__getattribute__` notes the instance's plain values that code outside
-audiotrain and MLX reads (the Trainer's own bookkeeping is not the user's concern)."""
+Here the reads themselves are recorded, while the step is traced: each class of the model's modules gets,
+for the trace alone, a `__getattribute__` that notes the plain values of the model's modules that code
+outside audiotrain and MLX reads (the Trainer's own bookkeeping is not the user's concern)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ _NOT_USERS = tuple(
     os.path.dirname(os.path.abspath(module.__file__)) + os.sep
     for module in (sys.modules["audiotrain"], sys.modules["mlx.nn"])
 )
-_recording = threading.local()  # .reads: the dict a trace in this thread fills, absent when none records
-_recorders: dict[type, type] = {}
+# .reads: the dict a trace in this thread fills (absent when none records); .ids: the model's modules
+_recording = threading.local()
+_patching = threading.Lock()
+_patched: dict[type, list] = {}  # class -> [traces patching it now, its own __getattribute__ or None]
 
 
 class TracedRead:
@@ -52,28 +54,32 @@ def _users_code(depth: int = 2) -> bool:
     return not filename.startswith(_NOT_USERS)
 
 
-def _has_own_init_subclass(cls: type) -> bool:
-    """Whether a class `cls` derives from (the user's, MLX's) defines `__init_subclass__`."""
-    return any("__init_subclass__" in vars(base) for base in cls.__mro__ if base is not object)
+def _reads_of(module: Any, name: str) -> dict | None:
+    """The dict to note `module`'s attribute `name` in: None where no trace in this thread records, for a
+    dunder, a module outside the traced model, or a read by audiotrain's or MLX's code."""
+    reads = getattr(_recording, "reads", None)
+    if reads is None or name.startswith("__") or id(module) not in _recording.ids:
+        return None
+    return reads if _users_code(depth=3) else None
 
 
-def _recorder(cls: type) -> type:
-    """`cls` with a `__getattribute__` that notes plain values its instance's attributes hold."""
-    if cls in _recorders:
-        return _recorders[cls]
+def _recording_getattribute(cls: type, own: Any) -> Any:
+    """A `__getattribute__` for `cls` that notes the plain values its instances in the model hold. Set on the
+    class itself (not a subclass made for the trace: `type(m) is nn.Linear` in the step, a metaclass's or an
+    `__init_subclass__`'s registry and `__subclasses__()` would see that subclass)."""
 
     def __getattribute__(self, name: str) -> Any:
         try:
-            value = super(recorder, self).__getattribute__(name)
+            value = own(self, name) if own is not None else super(cls, self).__getattribute__(name)
         except AttributeError:  # (MLX keeps dicts and lists as items, read by __getattr__ next)
-            reads = getattr(_recording, "reads", None)
-            if reads is not None and not name.startswith("__") and _users_code():
+            reads = _reads_of(self, name)
+            if reads is not None:
                 held = dict.get(self, name)
                 if isinstance(held, dict | list) and not isinstance(held, nn.Module):
                     _note_items(reads, self, name, held)
             raise
-        reads = getattr(_recording, "reads", None)
-        if reads is None or name.startswith("__") or not _users_code():
+        reads = _reads_of(self, name)
+        if reads is None:
             return value
         if isinstance(value, _PLAIN) and (  # (an instance's value, or a class-level default it may replace)
             name in object.__getattribute__(self, "__dict__") or isinstance(getattr(cls, name, None), _PLAIN)
@@ -83,10 +89,41 @@ def _recorder(cls: type) -> type:
             _note_items(reads, self, name, value)
         return value
 
-    recorder = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__})
-    recorder.__qualname__, recorder.__module__ = cls.__qualname__, cls.__module__
-    _recorders[cls] = recorder
-    return recorder
+    return __getattribute__
+
+
+def _patch(classes: list[type]) -> list[type]:
+    """Give each class its recording `__getattribute__` (one already patched by a trace in another thread
+    keeps it: counted, so the last trace to end restores it); the classes patched, to `_unpatch`."""
+    done = []
+    with _patching:
+        for cls in classes:
+            if cls in _patched:
+                _patched[cls][0] += 1
+                done.append(cls)
+                continue
+            own = vars(cls).get("__getattribute__")
+            try:
+                cls.__getattribute__ = _recording_getattribute(cls, own)
+            except (TypeError, AttributeError):  # (a class that takes no attributes: its reads go unnoted)
+                continue
+            _patched[cls] = [1, own]
+            done.append(cls)
+    return done
+
+
+def _unpatch(classes: list[type]) -> None:
+    with _patching:
+        for cls in classes:
+            entry = _patched[cls]
+            entry[0] -= 1
+            if entry[0]:
+                continue
+            del _patched[cls]
+            if entry[1] is None:
+                del cls.__getattribute__
+            else:
+                cls.__getattribute__ = entry[1]
 
 
 def _note_items(reads: dict, owner: Any, name: str, held: dict | list) -> None:
@@ -104,27 +141,19 @@ def recording_plain_reads(model: nn.Module, reads: dict) -> Iterator[None]:
     if getattr(_recording, "reads", None) is not None:  # (a trace inside a trace: the outer one records)
         yield
         return
-    swapped, seen = [], set()
+    paths: dict[int, str] = {}  # (by id: a check by == would be quadratic in the modules, 457 in CLAP)
+    classes: dict[type, None] = {}
     for path, module in [("", model), *model.named_modules()]:
-        if id(module) in seen:
-            continue
-        seen.add(id(module))
-        cls = type(module)
-        if _has_own_init_subclass(cls):  # (making the recorder would run it: a registry of subclasses by
-            continue  # name would get the recorder in the user's class's place; its reads go unnoted)
-        try:
-            module.__class__ = _recorder(cls)
-        except Exception:  # (a class whose layout or metaclass forbids it: its reads go unnoted)
-            continue
-        swapped.append((module, cls, path))
-    _recording.reads = found = {}
+        paths.setdefault(id(module), path)
+        classes[type(module)] = None
+    patched = _patch(list(classes))
+    found: dict = {}
+    _recording.reads, _recording.ids = found, frozenset(paths)
     try:
         yield
     finally:
-        del _recording.reads
-        for module, cls, _ in swapped:
-            module.__class__ = cls
-        paths = {id(module): path for module, _, path in swapped}
+        del _recording.reads, _recording.ids
+        _unpatch(patched)
         for key, read in found.items():
             path = paths.get(id(read.owner), "")
             read.label = f"{path}.{read.label}" if path else read.label
