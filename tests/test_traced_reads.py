@@ -295,3 +295,25 @@ def test_watching_the_traced_reads_leaves_a_metaclass_registry_and_the_subclasse
     assert ByMetaclass.registry == {"MetaclassRegistered": MetaclassRegistered}
     assert MetaclassRegistered.__subclasses__() == []
     assert [c for c in nn.Linear.__subclasses__() if c.__name__ == "Linear"] == []
+
+
+class NaNUnset(TinyClassifier):
+    """A setting left unset as float('nan') (a clip the step applies only when set), never changed."""
+
+    def __init__(self):
+        super().__init__()
+        self.loss_clip = float("nan")
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        if self.loss_clip == self.loss_clip:  # (set: not NaN)
+            loss = mx.minimum(loss, self.loss_clip)
+        return loss, metrics
+
+
+def test_a_nan_the_step_read_and_nothing_changed_is_not_warned_of(tmp_path):
+    # NaN != NaN: the warning said 'NaNUnset.loss_clip changed from nan to nan' though no hook touched it.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_trainer(tmp_path, max_epochs=2, compile=True).fit(NaNUnset(), make_batches(n=32))
+    assert not [w for w in caught if STALE in str(w.message)]

@@ -165,6 +165,11 @@ def changed_reads(reads: dict) -> list[tuple[TracedRead, Any]]:
     changed = []
     for read in reads.values():
         now = read.now()
-        if type(now) is not type(read.value) or now != read.value:
+        if type(now) is not type(read.value) or (now != read.value and not _both_nan(now, read.value)):
             changed.append((read, now))
     return changed
+
+
+def _both_nan(a: Any, b: Any) -> bool:
+    """A float left NaN (an unset setting) is unchanged, though NaN != NaN."""
+    return isinstance(a, float) and a != a and b != b
