@@ -317,3 +317,13 @@ def test_a_nan_the_step_read_and_nothing_changed_is_not_warned_of(tmp_path):
         warnings.simplefilter("always")
         quiet_trainer(tmp_path, max_epochs=2, compile=True).fit(NaNUnset(), make_batches(n=32))
     assert not [w for w in caught if STALE in str(w.message)]
+
+
+def test_a_trace_that_fails_leaves_the_model_s_classes_as_they_were(tmp_path):
+    # The reads are noted through a __getattribute__ set on each class of the model's modules for the trace:
+    # a trace that raises (here a layer built on the first call) must take it off again.
+    model = LazyHead()
+    with pytest.raises(RuntimeError):
+        quiet_trainer(tmp_path, max_epochs=1, compile=True).fit(model, make_batches(n=32))
+    assert [type(m).__name__ for m in model.modules() if "__getattribute__" in vars(type(m))] == []
+    assert type(model) is LazyHead and type(model.fc1) is nn.Linear
