@@ -242,9 +242,7 @@ def test_a_batch_of_two_sets_of_other_sizes_warns_once_that_the_first_sets_size_
     # ambiguous collection); the means per set were wrong where the sizes differ.
     clean, noisy = make_batches(20, batch_size=8, seed=1), make_batches(20, batch_size=5, seed=2)
     both = [{"clean": a, "noisy": b} for a, b in zip(clean, noisy, strict=False)]
-    with pytest.warns(
-        UserWarning, match=r"differ in their first dimension \(8, 5\).*batch_size=n\)"
-    ) as said:
+    with pytest.warns(UserWarning, match=r"differ in their first dimension \(8, 5\).*batch_size=n\)") as said:
         trainer(tmp_path).validate(ScoresBothSets(), both)
     (warned,) = [w for w in said if "first dimension" in str(w.message)]
     assert warned.filename == __file__  # (the user's validate call, not the Trainer's loop inside audiotrain)
