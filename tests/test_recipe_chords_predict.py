@@ -235,6 +235,22 @@ def test_skip_existing_keeps_what_is_there_and_is_refused_where_it_means_nothing
     assert read_lab(out / "b.lab") != [] and (out / "b.lab").read_text() != "0.000000\t1.000000\tN\n"
 
 
+def test_skip_existing_does_not_call_the_outputs_it_keeps_another_model_s(checkpoint, tmp_path, capsys):
+    """The outputs --skip_existing keeps (a Ctrl-C'd run's) were named in a note as files 'this command did
+    not write', with advice to write each model's transcriptions to a folder of their own; only a file no
+    input of this command maps to is such a leftover."""
+    inputs = _songs(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.lab").write_text("0.000000\t1.000000\tN\n")  # a stopped run's output
+    (out / "old_song.lab").write_text("0.000000\t1.000000\tN\n")  # no input of this command
+    capsys.readouterr()
+    assert _predict(checkpoint, inputs, "-o", out, "--skip_existing") == 0
+    err = capsys.readouterr().err
+    assert "holds 1 .lab file this command did not write (old_song.lab)" in err, err
+    assert "b.lab" not in err, err
+
+
 def test_a_missing_input_or_a_folder_without_audio_is_an_error_naming_it(checkpoint, tmp_path, capsys):
     """A path that is not there is named as such (not as a folder without audio), and a folder without audio
     is an error too: exit status 2, so that a script does not go on as if songs were transcribed."""

@@ -508,7 +508,8 @@ def _predict_folder(args: argparse.Namespace, argv: list[str]) -> int:
             out_dir, kept_note, stale=[p for p in files if p not in done and p in kept],
         )  # fmt: skip
         return 1 if write_failed else stop_status(stopped_by_signal)
-    _say_other_outputs(out_dir, [targets[path] for path in files], file_format)
+    # (the outputs --skip_existing kept are this command's too: a stopped run's, not another model's)
+    _say_other_outputs(out_dir, [targets[path] for path in [*files, *kept]], file_format)
     speed = f" ({audio_speed(audio_seconds, elapsed)})" if audio_seconds else ""
     print(f"wrote {plural(written, f'.{file_format} file')} to {out_dir}{speed}{kept_note}")
     return 1 if skipped.total or unwritable or clashing or appeared else 0
