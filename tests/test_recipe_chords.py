@@ -1179,6 +1179,20 @@ def test_a_run_folder_inside_the_data_folder_is_left_out_of_its_scan_and_named(t
     assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0, 1, 2]
 
 
+def test_a_resume_without_data_names_the_folder_its_run_trained_on(tiny_run, tmp_path, capsys):
+    """`train --resume RUN/checkpoints/last` without --data said only "no data folder: pass --data DIR",
+    though the checkpoint records the folder its run trained on: the error now names it, to pass as --data."""
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    run_dir = tmp_path / "run"
+    assert chords.main([*_folder_run_flags(tiny_run, data), "--run_dir", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert chords.main(["train", "--resume", str(run_dir / "checkpoints" / "last"), "--num_epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "no data folder" in err and f"its run trained on {data}: pass --data {data}" in err, err
+    assert "Traceback" not in err
+
+
 def _folder_run_flags(tiny_run, data: Path) -> list[str]:
     root, _ = tiny_run
     return [

@@ -332,6 +332,9 @@ def _with_data_folder(
         )
     else:
         where = f"; {args.config} has no data.data_dir" if args.config is not None else ""
+        recorded = _data_folder_of_checkpoint(getattr(args, "resume", None))
+        if recorded:  # (a resume takes the flags its run was started with, the data folder among them)
+            where += f"; --resume {args.resume}: its run trained on {recorded}: pass --data {recorded}"
         parser.error(
             "no data folder: pass --data DIR (or --data.data_dir DIR), or set data.data_dir in the file given "
             f"with --config{where}"
@@ -354,6 +357,20 @@ def _with_data_folder(
                 )
     # Absolute: the run's config.json then repeats the run (--config RUN/config.json) from any folder.
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
+
+
+def _data_folder_of_checkpoint(resume: str | None) -> str | None:
+    """The data folder the run of checkpoint `resume` trained on, as its trainer_state.json records it; None
+    without one, or where it cannot be read (the resume checks then say why)."""
+    if not resume:
+        return None
+    try:
+        state = ckpt.read_state(Path(resume))
+    except Exception:  # noqa: BLE001 - said by the resume checks, with the file and the reason
+        return None
+    data = (state.get("run_config") or {}).get("data")
+    folder = data.get("data_dir") if isinstance(data, dict) else None
+    return folder if isinstance(folder, str) and folder else None
 
 
 def _beside_the_config(folder: Path, config: str | Path) -> str:
