@@ -603,3 +603,29 @@ def test_every_transcription_that_cannot_be_read_is_named_at_once_not_one_a_run(
     err = capsys.readouterr().err
     assert err.startswith(f"error: {pred / 'song1.lab'}, line 2: invalid chord label 'Am7'"), err
     assert f"{pred / 'song2.lab'}, line 2: invalid chord label 'Gm'" in err, err
+
+
+def test_a_folder_of_jams_transcriptions_says_once_that_score_does_not_read_them(tmp_path, capsys):
+    """`predict SONGS -o pred --format jams` of several songs, then `score pred --data SONGS`: the error
+    repeated "(pred holds 3 .jams/.jamz files, which score does not read: ...)", a long sentence, after each
+    song it listed; it is said once now, after the list."""
+    from audiotrain.chords.lab import ChordSegment, write_jams
+
+    pred, ann = _folders(tmp_path, {}, {"a": REFERENCE, "b": REFERENCE, "c": REFERENCE})
+    for stem in "abc":
+        write_jams(pred / f"{stem}.jams", [ChordSegment(0.0, 8.0, "C:maj")])
+    assert chords.main(["score", str(pred), "--data", str(ann)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("which score does not read") == 1, err
+    assert f"{pred} holds 3 .jams/.jamz files, which score does not read" in err, err
+    for stem in "abc":
+        assert f"annotation {ann / f'{stem}.lab'} has no prediction of its name in {pred}" in err, err
+
+
+def test_transcriptions_given_as_the_data_folder_itself_are_refused_saying_so(tmp_path, capsys):
+    """`score SONGS --data SONGS` (the annotations folder given twice) said of every .lab "prediction
+    SONGS/x.lab has no annotation of its name in SONGS", though it was that very file."""
+    _, ann = _folders(tmp_path, {}, {"a": REFERENCE, "b": REFERENCE})
+    assert chords.main(["score", str(ann), "--data", str(ann)]) == 2
+    err = capsys.readouterr().err
+    assert f"PREDICTIONS {ann} is the --data folder" in err and "has no annotation" not in err, err

@@ -240,10 +240,13 @@ def score_predictions(
     start = time.perf_counter()
     paired, skipped = _pairs(predictions, data, leave_out, transcriptions)
     if not paired:
+        unread = _unread_formats(predictions) if predictions.is_dir() else ""
         raise ValueError(
             f"no transcription in {predictions} pairs with an annotation in {data}: "
-            + "; ".join(f"{song}: {why}" for song, why in list(skipped.items())[:3])
+            # (the files of other formats are said once, after the list: each song's reason ends with it)
+            + "; ".join(f"{song}: {why.replace(unread, '')}" for song, why in list(skipped.items())[:3])
             + (f" ({len(skipped) - 3} more)" if len(skipped) > 3 else "")
+            + unread
             + _no_name_pairs_advice(predictions)
         )
     pairs, gaps, trimmed = {}, {}, {}
@@ -409,6 +412,13 @@ def _cmd_score(argv: list[str]) -> int:
     for path, flag in ((args.predictions, "PREDICTIONS"), (args.data, "--data"), (args.against, "--against")):
         if path is not None and not path.exists():
             raise FileNotFoundError(f"{flag} {path} does not exist")
+    for path, flag in ((args.predictions, "PREDICTIONS"), (args.against, "--against")):
+        if path is not None and path.is_dir() and path.resolve() == args.data.resolve():
+            # (each .lab there is an annotation: every one was said to have "no annotation of its name")
+            raise ValueError(
+                f"{flag} {path} is the --data folder: its .lab files are the annotations scored against; "
+                "give the folder of the transcriptions to score (predict -o DIR writes one)"
+            )
     out = args.output
     if out is not None:
         for path, flag in (
