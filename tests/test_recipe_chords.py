@@ -1191,6 +1191,12 @@ def test_a_resume_without_data_names_the_folder_its_run_trained_on(tiny_run, tmp
     err = capsys.readouterr().err
     assert "no data folder" in err and f"its run trained on {data}: pass --data {data}" in err, err
     assert "Traceback" not in err
+    # A demo run's checkpoint, resumed with train: the demo command resumes it.
+    demo_last = tiny_run[1] / "checkpoints" / "last"
+    assert chords.main(["train", "--resume", str(demo_last), "--num_epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    demo_resume = "python -m audiotrain.recipes.chords --resume"
+    assert f"its run trained on the demo songs: resume it with {demo_resume}" in err, err
 
 
 def _folder_run_flags(tiny_run, data: Path) -> list[str]:

@@ -332,9 +332,7 @@ def _with_data_folder(
         )
     else:
         where = f"; {args.config} has no data.data_dir" if args.config is not None else ""
-        recorded = _data_folder_of_checkpoint(getattr(args, "resume", None))
-        if recorded:  # (a resume takes the flags its run was started with, the data folder among them)
-            where += f"; --resume {args.resume}: its run trained on {recorded}: pass --data {recorded}"
+        where += _resume_data_hint(getattr(args, "resume", None))
         parser.error(
             "no data folder: pass --data DIR (or --data.data_dir DIR), or set data.data_dir in the file given "
             f"with --config{where}"
@@ -359,18 +357,24 @@ def _with_data_folder(
     return replace(config, data=replace(config.data, data_dir=str(folder.resolve())))
 
 
-def _data_folder_of_checkpoint(resume: str | None) -> str | None:
-    """The data folder the run of checkpoint `resume` trained on, as its trainer_state.json records it; None
-    without one, or where it cannot be read (the resume checks then say why)."""
+def _resume_data_hint(resume: str | None) -> str:
+    """Where ``train --resume CKPT`` has no data folder: the one CKPT's run trained on, as its
+    trainer_state.json records it (a resume takes the flags its run was started with), or, for a demo run's
+    checkpoint, the demo command that resumes it; "" where CKPT cannot be read (the resume checks say why)."""
     if not resume:
-        return None
+        return ""
     try:
         state = ckpt.read_state(Path(resume))
     except Exception:  # noqa: BLE001 - said by the resume checks, with the file and the reason
-        return None
+        return ""
     data = (state.get("run_config") or {}).get("data")
-    folder = data.get("data_dir") if isinstance(data, dict) else None
-    return folder if isinstance(folder, str) and folder else None
+    if not isinstance(data, dict):
+        return ""
+    folder = data.get("data_dir")
+    if isinstance(folder, str) and folder:
+        return f"; --resume {resume}: its run trained on {folder}: pass --data {folder}"
+    demo = shell_command(*recipe_command("audiotrain.recipes.chords"), "--resume", str(resume))
+    return f"; --resume {resume}: its run trained on the demo songs: resume it with {demo} (and its flags)"
 
 
 def _beside_the_config(folder: Path, config: str | Path) -> str:
