@@ -103,6 +103,24 @@ def test_kth_best_model_path_and_kth_value_are_the_next_checkpoint_to_go(tmp_pat
     assert os.path.basename(every.kth_best_model_path) == "epoch=3-step=12" and every.kth_value == 1
 
 
+def test_to_yaml_writes_best_k_models_as_lightning_does(tmp_path):
+    """Lightning's `to_yaml()` writes best_k_models (path: score) to dirpath/best_k_models.yaml; it was an
+    AttributeError. Before fit there is no dirpath: the error says to pass a filepath."""
+    import yaml
+
+    mc = ModelCheckpoint(monitor="val_m", save_top_k=2)
+    with pytest.raises(ValueError, match=r"to_yaml\(\): no dirpath yet.*filepath="):
+        mc.to_yaml()
+    mc = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_m", save_top_k=2)
+    fit(tmp_path, [mc], [5, 3, 4, 1])
+    mc.to_yaml()
+    written = yaml.safe_load((tmp_path / "ck" / "best_k_models.yaml").read_text())
+    ck = tmp_path / "ck"
+    assert written == {str(ck / "epoch=1-step=6"): 3.0, str(ck / "epoch=3-step=12"): 1.0}
+    mc.to_yaml(tmp_path / "elsewhere.yaml")
+    assert yaml.safe_load((tmp_path / "elsewhere.yaml").read_text()) == written
+
+
 def test_without_a_monitor_best_k_models_is_empty_as_in_lightning(tmp_path):
     """It held every kept path with the score None: `min(mc.best_k_models.values())` failed."""
     mc = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=2, save_last=True)

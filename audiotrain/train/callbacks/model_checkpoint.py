@@ -353,6 +353,22 @@ class ModelCheckpoint(Callback):
     def best_model_score(self, value: float | None) -> None:
         self._best_model_score = _score(value)
 
+    def to_yaml(self, filepath: str | Path | None = None) -> None:
+        """Lightning's: writes `best_k_models` (checkpoint path: score) as YAML to `filepath`, by default
+        `<dirpath>/best_k_models.yaml`; scores are plain floats. Without a `filepath` it needs a `dirpath`,
+        which a callback left to default only has once `fit` has started."""
+        import yaml
+
+        if filepath is None:
+            if self.dirpath is None:
+                raise ValueError(
+                    "ModelCheckpoint.to_yaml(): no dirpath yet (it is set when fit starts): pass "
+                    "filepath=..., or call it after fit"
+                )
+            filepath = self.dirpath / "best_k_models.yaml"
+        best_k = {path: float(score) for path, score in self.best_k_models.items()}
+        Path(filepath).expanduser().write_text(yaml.safe_dump(best_k))
+
     def _key(self, dirpath: Path | str | None) -> str:
         settings = {
             "monitor": self.monitor,
