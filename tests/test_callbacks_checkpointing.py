@@ -893,6 +893,20 @@ def test_a_filename_field_never_logged_names_the_metrics_there_are(tmp_path):
         fit(tmp_path, [cb], max_epochs=1)
 
 
+def test_a_filename_metric_not_logged_yet_is_written_as_zero_as_in_lightning(tmp_path):
+    """every_n_train_steps=2 with `{val_loss:.2f}` in the name: the save at step 2 comes before the first
+    validation. The fit died there with KeyError "uses 'val_loss', which was not logged"; Lightning writes a
+    metric not logged yet as 0. Once it is logged, the real value is written."""
+    cb = ModelCheckpoint(
+        dirpath=tmp_path / "ck", filename="{epoch}-{step}-{val_loss:.2f}", every_n_train_steps=2, save_top_k=-1
+    )
+    with pytest.warns(UserWarning, match=r"'val_loss' is not logged yet at step 2; written as 0"):
+        t = fit(tmp_path, [cb], max_epochs=2)
+    saved = names(tmp_path / "ck")
+    assert saved[0] == "epoch=0-step=2-val_loss=0.00" and len(saved) == 3
+    assert saved[1] == f"epoch=1-step=4-val_loss={t.history['val_loss'][0]:.2f}"
+
+
 def test_a_filename_field_named_with_dots_is_that_metric_as_in_lightning(tmp_path):
     # str.format read `{val.acc}` as the attribute `acc` of `val`: the fit stopped after its first epoch with
     # "uses 'val', which was not logged", listing val.acc; Lightning's format_checkpoint_name supports dots.

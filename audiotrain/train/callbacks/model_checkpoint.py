@@ -315,6 +315,7 @@ class ModelCheckpoint(Callback):
         self._validated = False
         self._epoch_ended = False
         self._warned_missing = False
+        self._warned_zero_fields = False
         self._timer_started = 0.0
 
     @property
@@ -429,7 +430,7 @@ class ModelCheckpoint(Callback):
         self._run_saved_in = None
         # (Before a resumed checkpoint restores a step save that waits for its validation.)
         self._save_after_validation, self._validated = False, False
-        self._epoch_ended, self._warned_missing = False, False
+        self._epoch_ended, self._warned_missing, self._warned_zero_fields = False, False, False
         if stage != "fit":
             return
         _checkpoint_dir(self.dirpath)
@@ -769,15 +770,17 @@ class ModelCheckpoint(Callback):
             self._save_last(trainer)
 
     # -- how --------------------------------------------------------------------------------------
-    def format_name(self, trainer: Trainer, filename: str | None = None) -> str:
+    def format_name(
+        self, trainer: Trainer, filename: str | None = None, *, zero_for: frozenset[str] = frozenset()
+    ) -> str:
         """The folder name a checkpoint saved now gets (before any `-v1` suffix for a name already taken):
         `filename` (default: this callback's) filled in with `epoch`, `step` and `trainer.callback_metrics`,
         each field written `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes
         `_`. A metric named with dots (`{val.acc:.2f}`) is one field, as in Lightning. A field that nothing
-        logged raises KeyError, naming what is there. (Lightning's
-        `format_checkpoint_name`.)"""
+        logged raises KeyError, naming what is there, unless it is one of `zero_for`, written as 0.
+        (Lightning's `format_checkpoint_name`.)"""
         filename = self.filename if filename is None else filename
-        fields = {**trainer.callback_metrics}
+        fields = {**dict.fromkeys(zero_for, 0), **trainer.callback_metrics}
         # A logged "epoch" or "step" (`self.log("step", self.current_epoch)`) fills its field as a whole
         # number, as Lightning's `_monitor_candidates` casts it: "step=1", not the float "step=1.0".
         for key, own in (("epoch", trainer.current_epoch), ("step", trainer.global_step)):
@@ -788,9 +791,10 @@ class ModelCheckpoint(Callback):
         try:
             name = formatter.format(template, **fields)
         except KeyError as err:
-            raise KeyError(
+            raise _FieldNotLoggedError(
+                err.args[0],
                 f"ModelCheckpoint filename {filename!r} uses {err.args[0]!r}, which was not logged; "
-                f"available: {', '.join(sorted(fields))}"
+                f"available: {', '.join(sorted(fields))}",
             ) from None
         return re.sub(r"[\\/]", "_", name)
 
@@ -825,7 +829,7 @@ class ModelCheckpoint(Callback):
                     lg.after_save_checkpoint(self)
 
     def _save_top_k(self, trainer: Trainer, score: float | None) -> str:
-        name = self.format_name(trainer)  # first: it raises for a metric that was not logged
+        name = self._name_for_save(trainer)  # first: it raises for a metric that was not logged
         # The worst kept checkpoints that this one pushes out of the top k: after `_qualifies` all are worse
         # than it, and more than one when the resumed run kept more than `save_top_k`.
         replaced = []
@@ -851,6 +855,39 @@ class ModelCheckpoint(Callback):
                 f"ModelCheckpoint: saved {path}" + (f" ({self.monitor}={score:.5g})" if self.monitor else "")
             )
         return path
+
+    def _name_for_save(self, trainer: Trainer) -> str:
+        """`format_name`, where a metric of the name that is not logged yet but may still be (no validation
+        has run and one is to come, or no epoch has ended) is written as 0, as Lightning writes it, with one
+        warning: an `every_n_train_steps` save before the first validation named `{val_loss}` stopped the
+        fit. A metric still missing after that is a KeyError naming what is there (a typo, most likely)."""
+        zero_for: frozenset[str] = frozenset()
+        while True:
+            try:
+                name = self.format_name(trainer, zero_for=zero_for)
+                break
+            except _FieldNotLoggedError as err:
+                if not self._may_still_log(trainer, err.field):
+                    raise
+                zero_for |= {err.field}
+        if zero_for and not self._warned_zero_fields:
+            self._warned_zero_fields = True
+            warnings.warn(
+                f"ModelCheckpoint(filename={self.filename!r}): {', '.join(map(repr, sorted(zero_for)))} "
+                f"is not logged yet at step {trainer.global_step}; written as 0 in this checkpoint's name, "
+                "as Lightning does",
+                stacklevel=3,
+            )
+        return name
+
+    def _may_still_log(self, trainer: Trainer, name: str) -> bool:
+        """Whether `name`, missing from `callback_metrics`, may still be logged in this fit: before the first
+        validation where one is to come, or before the first epoch end (its hooks may log it)."""
+        if name in trainer.callback_metrics or self._validated:
+            return False
+        loader = trainer.val_dataloaders
+        to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
+        return to_come or not self._epoch_ended
 
     @property
     def last_path(self) -> str:
@@ -1221,6 +1258,14 @@ def _version_folders(default: Path) -> Iterator[Path]:
     `default/version_<k>` from 1 (as Lightning names them)."""
     yield default
     yield from (default / f"version_{k}" for k in range(1, 100_000))
+
+
+class _FieldNotLoggedError(KeyError):
+    """A checkpoint name's field that nothing logged: `field` is its name, the message says what is there."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class _FieldFormatter(string.Formatter):
