@@ -893,6 +893,29 @@ def test_a_filename_field_never_logged_names_the_metrics_there_are(tmp_path):
         fit(tmp_path, [cb], max_epochs=1)
 
 
+class FailsAtEpoch(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("the job died")
+
+
+@pytest.mark.parametrize("every", [{"every_n_epochs": 3}, {"every_n_train_steps": 100}])
+def test_save_last_keeps_last_current_at_every_epoch_end_as_in_lightning(tmp_path, every):
+    """Lightning saves `last` at each epoch end whatever every_n_epochs / every_n_train_steps say: a fit that
+    dies in epoch 2 resumes from epoch 1's end. `last` was written only with a due save, so nothing was
+    there to resume from (two epochs lost)."""
+    cb = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True, **every)
+    with pytest.raises(RuntimeError, match="the job died"):
+        fit(tmp_path, [FailsAtEpoch(2), cb], max_epochs=5)
+    assert names(tmp_path / "ck") == ["last"] and saved_step(tmp_path / "ck" / "last") == 6
+    again = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True, **every)
+    t = fit(tmp_path, [again], ckpt_path="last", max_epochs=3)
+    assert t.global_step == 9 and saved_step(tmp_path / "ck" / "last") == 9
+
+
 def test_a_filename_metric_not_logged_yet_is_written_as_zero_as_in_lightning(tmp_path):
     """every_n_train_steps=2 with `{val_loss:.2f}` in the name: the save at step 2 comes before the first
     validation. The fit died there with KeyError "uses 'val_loss', which was not logged"; Lightning writes a

@@ -121,8 +121,10 @@ class ModelCheckpoint(Callback):
             when it beats the k-th best kept, and the worst make room for it, so a fit resumed with a
             smaller `save_top_k` keeps its best checkpoints until better ones replace them.
         save_last: also keep an always-current `last` folder (what `ckpt_path=".../last"` resumes). It is
-            written with every save and once more when training ends, so it holds the final step even
-            when the last save was earlier (e.g. `every_n_train_steps`), and after a Ctrl-C, as a copy
+            written with every save, at every epoch end (as Lightning's, whatever `every_n_*` say: a fit
+            that dies between due saves resumes from its newest epoch) and once more when training ends,
+            so it holds the final step even when the last save was earlier (e.g. `every_n_train_steps`),
+            and after a Ctrl-C, as a copy
             (hard links) of the Trainer's `interrupted` checkpoint (saved in this `dirpath`). "link"
             (Lightning's): where a top-k checkpoint was just saved, `last` is a copy of it by hard links
             (its files are not written twice); otherwise as True.
@@ -294,6 +296,7 @@ class ModelCheckpoint(Callback):
         self._best_model_score: MetricValue | None = None
         self.last_model_path = ""
         self._last_saved_step = -1
+        self._last_current_step = -1  # (the step of a `last` saved alone, without a top-k save)
         self._restored = False
         self._restored_run = False  # a resumed checkpoint's state restored here: its run goes on
         # The folder that run saved in when its state was saved, as the state names it: the original's where
@@ -450,6 +453,7 @@ class ModelCheckpoint(Callback):
         run's (this one gets its own version)."""
         self._kept, self.best_model_path, self.best_model_score = {}, "", None
         self.last_model_path, self._last_saved_step, self._last_written = "", -1, ""
+        self._last_current_step = -1
         self._stop_saves = set()
         if not self._dirpath_given:
             self.dirpath, self._versions_of = None, None
@@ -683,6 +687,7 @@ class ModelCheckpoint(Callback):
         """A save while the monitor `_awaits_metric`: the top-k save is skipped until it is logged, with one
         warning, as Lightning does; `last` is not skipped: a crash then has it to resume from."""
         if self.save_last and not trainer.fast_dev_run:
+            self._last_current_step = trainer.global_step
             self._save_last(trainer)
         if self._warned_missing:
             return
@@ -703,6 +708,10 @@ class ModelCheckpoint(Callback):
         )
 
     def on_train_epoch_end(self, trainer, module) -> None:
+        self._save_at_epoch_end(trainer)
+        self._keep_last_current(trainer)
+
+    def _save_at_epoch_end(self, trainer: Trainer) -> None:
         validated_here = trainer.validated_at_epoch_end
         if self._save_after_validation and validated_here:
             self._save_after_validation = False
@@ -716,6 +725,17 @@ class ModelCheckpoint(Callback):
             self._skip_save(trainer, f"the end of epoch {trainer.current_epoch}")
             return
         self._save(trainer)
+
+    def _keep_last_current(self, trainer: Trainer) -> None:
+        """`save_last`: `last` is saved at every epoch end that no save of this callback covered, as
+        Lightning's `_save_last_checkpoint` runs at each epoch end whatever `every_n_epochs` /
+        `every_n_train_steps` say, so a fit that dies between due saves resumes from its newest epoch."""
+        if not self.save_last or trainer.fast_dev_run:
+            return
+        if trainer.global_step in (self._last_saved_step, self._last_current_step):
+            return
+        self._last_current_step = trainer.global_step
+        self._save_last(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or not trainer.fitting:
@@ -765,7 +785,8 @@ class ModelCheckpoint(Callback):
         if self._save_after_validation and self.monitor in trainer.callback_metrics:
             self._save(trainer)  # (the validation it waited for did not come)
         self._save_after_validation = False
-        if self.save_last and not trainer.fast_dev_run and trainer.global_step != self._last_saved_step:
+        done = (self._last_saved_step, self._last_current_step)
+        if self.save_last and not trainer.fast_dev_run and trainer.global_step not in done:
             self._last_saved_step = trainer.global_step
             self._save_last(trainer)
 
