@@ -921,13 +921,23 @@ def test_a_filename_metric_not_logged_yet_is_written_as_zero_as_in_lightning(tmp
     validation. The fit died there with KeyError "uses 'val_loss', which was not logged"; Lightning writes a
     metric not logged yet as 0. Once it is logged, the real value is written."""
     cb = ModelCheckpoint(
-        dirpath=tmp_path / "ck", filename="{epoch}-{step}-{val_loss:.2f}", every_n_train_steps=2, save_top_k=-1
+        dirpath=tmp_path / "ck",
+        filename="{epoch}-{step}-{val_loss:.2f}",
+        every_n_train_steps=2,
+        save_top_k=-1,
     )
-    with pytest.warns(UserWarning, match=r"'val_loss' is not logged yet at step 2; written as 0"):
+    with pytest.warns(UserWarning, match=r"'val_loss', which is not logged yet at step 2; written as 0"):
         t = fit(tmp_path, [cb], max_epochs=2)
     saved = names(tmp_path / "ck")
     assert saved[0] == "epoch=0-step=2-val_loss=0.00" and len(saved) == 3
     assert saved[1] == f"epoch=1-step=4-val_loss={t.history['val_loss'][0]:.2f}"
+    # The same for a `last` named by a template (Lightning's CHECKPOINT_NAME_LAST).
+    last = ModelCheckpoint(dirpath=tmp_path / "last", every_n_train_steps=2, save_top_k=0, save_last=True)
+    last.CHECKPOINT_NAME_LAST = "{step}-{val_loss:.2f}-last"
+    with pytest.warns(UserWarning, match=r"'\{step\}-\{val_loss:.2f\}-last' uses 'val_loss', which is not"):
+        fit(tmp_path, [last], max_epochs=1)
+    (kept,) = names(tmp_path / "last")  # (`last` moved on to the step after the validation: its real value)
+    assert kept.startswith("step=3-val_loss=") and kept != "step=3-val_loss=0.00-last"
 
 
 def test_a_filename_field_named_with_dots_is_that_metric_as_in_lightning(tmp_path):

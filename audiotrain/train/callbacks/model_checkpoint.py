@@ -23,6 +23,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import flags
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import (
+    MetricNotLoggedError,
     _arguments,
     _check_mode,
     _check_state,
@@ -812,11 +813,12 @@ class ModelCheckpoint(Callback):
         try:
             name = formatter.format(template, **fields)
         except KeyError as err:
-            raise _FieldNotLoggedError(
-                err.args[0],
+            missing = MetricNotLoggedError(
                 f"ModelCheckpoint filename {filename!r} uses {err.args[0]!r}, which was not logged; "
-                f"available: {', '.join(sorted(fields))}",
-            ) from None
+                f"available: {', '.join(sorted(fields))}"
+            )
+            missing.field = err.args[0]  # (for `_name_for_save`)
+            raise missing from None
         return re.sub(r"[\\/]", "_", name)
 
     def _save(self, trainer: Trainer) -> None:
@@ -877,7 +879,7 @@ class ModelCheckpoint(Callback):
             )
         return path
 
-    def _name_for_save(self, trainer: Trainer) -> str:
+    def _name_for_save(self, trainer: Trainer, template: str | None = None) -> str:
         """`format_name`, where a metric of the name that is not logged yet but may still be (no validation
         has run and one is to come, or no epoch has ended) is written as 0, as Lightning writes it, with one
         warning: an `every_n_train_steps` save before the first validation named `{val_loss}` stopped the
@@ -885,16 +887,17 @@ class ModelCheckpoint(Callback):
         zero_for: frozenset[str] = frozenset()
         while True:
             try:
-                name = self.format_name(trainer, zero_for=zero_for)
+                name = self.format_name(trainer, template, zero_for=zero_for)
                 break
-            except _FieldNotLoggedError as err:
+            except MetricNotLoggedError as err:
                 if not self._may_still_log(trainer, err.field):
                     raise
                 zero_for |= {err.field}
         if zero_for and not self._warned_zero_fields:
             self._warned_zero_fields = True
             warnings.warn(
-                f"ModelCheckpoint(filename={self.filename!r}): {', '.join(map(repr, sorted(zero_for)))} "
+                f"ModelCheckpoint: the name {template or self.filename!r} uses "
+                f"{', '.join(map(repr, sorted(zero_for)))}, which "
                 f"is not logged yet at step {trainer.global_step}; written as 0 in this checkpoint's name, "
                 "as Lightning does",
                 stacklevel=3,
@@ -917,7 +920,7 @@ class ModelCheckpoint(Callback):
         name = self.CHECKPOINT_NAME_LAST
         trainer = self._fitted_in() if self._fitted_in is not None else None
         if trainer is not None and self._last_name_fields():
-            name = self.format_name(trainer, name)
+            name = self._name_for_save(trainer, name)
         return str(self.dirpath / name)
 
     def _last_name_fields(self) -> list[str]:
@@ -1279,14 +1282,6 @@ def _version_folders(default: Path) -> Iterator[Path]:
     `default/version_<k>` from 1 (as Lightning names them)."""
     yield default
     yield from (default / f"version_{k}" for k in range(1, 100_000))
-
-
-class _FieldNotLoggedError(KeyError):
-    """A checkpoint name's field that nothing logged: `field` is its name, the message says what is there."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class _FieldFormatter(string.Formatter):
