@@ -295,3 +295,28 @@ def test_clap_cv_on_two_ranks_trains_folds_with_fewer_clips_than_the_jobs_batch(
 
 # 2-rank jobs and signal timing: with -n, no other test runs beside these (tests/conftest.py).
 pytestmark = pytest.mark.serial
+
+
+@pytest.mark.slow
+def test_clap_validation_note_on_two_ranks_counts_the_clips_of_the_jobs_batch(tmp_path):
+    """12 evaluation clips, --train.eval_batch_size 4 per rank on 2 ranks: val_loss scores whole batches of
+    the job's 8 clips, so 8 of the 12. The note judged one rank's batch of 4 (12 fill three) and said
+    nothing; with 10 clips and a batch of 8 it said "8 of the 10" where val_loss scored all 10 (the job's
+    batch is 16)."""
+    import soundfile as sf
+    from clap_folders import tiny_checkpoint
+
+    checkpoint = tiny_checkpoint(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    t = np.arange(16000) / 16000
+    rows = ["file_name,caption,split"]
+    for i in range(16):
+        sf.write(data / f"c{i}.wav", (0.3 * np.sin(2 * np.pi * (150 + 60 * i) * t)).astype(np.float32), 16000)
+        rows.append(f"c{i}.wav,tone number {i},{'train' if i < 4 else 'test'}")
+    (data / "metadata.csv").write_text("\n".join(rows) + "\n")
+    args = ["--data", str(data), "--pretrained", str(checkpoint), "--train.epochs", "1",
+            "--train.batch_size", "2", "--train.eval_batch_size", "4", "--dataset.num_workers", "0",
+            "--train.progress_bar", "false", "--train.compile", "false", "--out", "run"]  # fmt: skip
+    ranks = _launch("audiotrain.recipes.clap", args, tmp_path)
+    assert "val_loss and val accuracies use 8 of the 12 evaluation clips" in ranks[0].stderr, ranks[0].stderr

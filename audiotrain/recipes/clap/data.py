@@ -243,14 +243,21 @@ def make_loader(dataset: CaptionDataset, extractor, batch_size: int, train: bool
     )
 
 
-def validation_note(n_clips: int, batch_size: int) -> str | None:
-    """What `make_loader` leaves out of val_loss / val accuracies, in a sentence (None when nothing)."""
-    left = n_clips % batch_size if n_clips > batch_size else 0
+def validation_note(n_clips: int, batch_size: int, processes: int = 1) -> str | None:
+    """What `make_loader` leaves out of val_loss / val accuracies, in a sentence (None when nothing).
+
+    ``batch_size`` is one process's, ``processes`` the job's ranks: as `make_loader`, the note judges the
+    job's batch (``batch_size * processes``), the batch val_loss is scored over."""
+    job = batch_size * processes
+    left = n_clips % job if n_clips > job else 0
     if not left:
         return None
+    batches = f"--train.eval_batch_size {batch_size}"
+    if processes > 1:
+        batches = f"the job's {job} clips, {batch_size} in each of {processes} processes"
     return (
         f"note: val_loss and val accuracies use {n_clips - left} of the {n_clips} evaluation clips (whole batches "
-        f"of --train.eval_batch_size {batch_size}; the last {left} would form a batch with fewer negatives); "
+        f"of {batches}; the last {left} would form a batch with fewer negatives); "
         "retrieval scores use all of them"
     )
 

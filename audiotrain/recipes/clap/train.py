@@ -792,10 +792,11 @@ def _loaders(
     # In a job of local processes (`audiotrain.distributed.local`) the configured batch is the whole job's.
     batch = per_process_batch(cfg.train.batch_size)
     train_loader = make_loader(train_set, extractor, batch, True, cfg.train.seed, workers)
-    val_loader = make_loader(
-        eval_set, extractor, per_process_batch(cfg.train.eval_batch_size), False, cfg.train.seed, workers
-    )
-    note = validation_note(len(eval_set), cfg.train.eval_batch_size)
+    eval_batch = per_process_batch(cfg.train.eval_batch_size)
+    val_loader = make_loader(eval_set, extractor, eval_batch, False, cfg.train.seed, workers)
+    # (judged on the job's batch, as make_loader drops its short last batch; under a launcher the flag is per
+    # rank)
+    note = validation_note(len(eval_set), eval_batch, collectives.world_size())
     if note:
         print(note, file=sys.stderr)
     return train_loader, val_loader, eval_set, test_set
