@@ -4418,3 +4418,25 @@ def test_evaluate_of_a_run_folder_still_going_says_it_is_still_going(demo_run, t
         live.wait()
     assert main(["evaluate", "--model", str(run), "--data", str(data)]) == 2
     assert "(the run did not finish)" in _one_error_line(capsys.readouterr().err)
+
+
+def test_eval_split_naming_the_training_split_of_a_folder_without_splits_trains_and_scores_every_clip(
+    tmp_path, capsys
+):
+    """A folder of clips without a split trains on them all (the default --dataset.train_split 'train'): the
+    overfitting check --dataset.eval_split train warned that it scores the clips it trains on, then stopped
+    with "--dataset.eval_split 'train' has no clips; splits present: 6 clips without a split"."""
+    from audiotrain.recipes.clap import main
+
+    data = tone_folder(tmp_path / "tones", clips=6)
+    out = tmp_path / "run"
+    checkpoint = tiny_checkpoint(tmp_path)
+    argv = ["--data", str(data), "--pretrained", str(checkpoint), "--dataset.eval_split", "train",
+            "--train.epochs", "1", "--train.batch_size", "2", "--dataset.num_workers", "0",
+            "--train.processes", "1", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "measured on clips it trains on" in printed.err and "has no clips" not in printed.err
+    clips = json.loads((out / "config.json").read_text())["clips"]
+    assert len(clips["train"]) == 6 and sorted(clips["eval"]) == sorted(clips["train"])
+    assert "training on 6 clips, evaluating on 6" in printed.err

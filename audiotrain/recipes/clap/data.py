@@ -57,18 +57,26 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
             f"{folder.root}: --dataset.test_split {cfg.test_split!r} has no clips; splits present: "
             f"{describe_splits(folder) or 'none'}"
         )
+    unsplit = [c for c in folder.clips if c.split is None]
+    default_train = normalise_split(ClapDatasetConfig().train_split)
+    # The clips without a split are the training clips where the folder has no split of the default name.
+    unsplit_train = train_name not in splits and bool(unsplit) and train_name == default_train
     if cfg.eval_split is not None:
         eval_name = normalise_split(cfg.eval_split)
-        if eval_name not in splits:
+        if eval_name not in splits and not (eval_name == train_name and unsplit_train):
             raise CaptionFolderError(
                 f"{folder.root}: --dataset.eval_split {cfg.eval_split!r} has no clips; splits present: "
                 f"{describe_splits(folder) or 'none'}"
             )
     else:
         eval_name = default_eval_split(folder, cfg)
-    unsplit = [c for c in folder.clips if c.split is None]
-    default_train = normalise_split(ClapDatasetConfig().train_split)
-    if train_name in splits and eval_name == train_name:
+    if unsplit_train and eval_name == train_name:
+        # The overfitting check on a folder without splits (or beside them): its clips without a split train,
+        # and are scored, all of them, as a named training split's are below.
+        train = unsplit
+        held = list(train)
+        how = "the clips without a split both train and evaluate: the evaluation clips are the training clips"
+    elif train_name in splits and eval_name == train_name:
         # --dataset.eval_split naming the training split: an overfitting check, which trains on every clip of
         # the split and scores those same clips (as its warning, `ClapDatasetConfig.same_split_warning`, says).
         train = folder.split(train_name)
