@@ -822,6 +822,22 @@ def test_the_launcher_refuses_a_hostfile_that_lists_no_hosts(tmp_path, capfd):
         )
 
 
+def test_the_launcher_refuses_a_command_that_starts_with_an_option(capfd):
+    """`launch -n 2 -- -m audiotrain.recipes.clap ...` (the interpreter left out, as `python -m` is typed)
+    ran "exec -m ..." in each rank: "exec: -m: invalid option", then "rank 0 ended with exit status 2 and no
+    error of its own (sys.exit(2) or os._exit(2)?)", naming neither the command nor the fix."""
+    from audiotrain.distributed.failures import launch
+
+    for command in (["-m", "audiotrain.recipes.clap", "--help"], ["-c", "print(1)"]):
+        assert launch(["-n", "2", "--", *command], prog="audiotrain launch") == 2, command
+        err = capfd.readouterr().err
+        assert (
+            f"error: audiotrain launch: the command starts with the option {command[0]}; give the "
+            f"interpreter first, as in audiotrain launch -n 2 -- python {command[0]} ..."
+        ) in err, err
+        assert "rank 0" not in err, err
+
+
 def test_the_launcher_refuses_an_option_mlx_launch_does_not_have(capfd):
     """mlx.launch took `--bogus` for the command: "exec: --: invalid option", and a rank that "ended with exit
     status 2 and no error of its own"."""

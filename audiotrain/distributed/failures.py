@@ -959,6 +959,14 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             file=sys.stderr,
         )
         return 2
+    command = argv[argv.index("--") + 1 :] if "--" in argv else []
+    if command and command[0].startswith("-"):  # (mlx.launch runs "exec -m ...": "exec: -m: invalid option")
+        print(
+            f"error: {prog}: the command starts with the option {command[0]}; give the interpreter first, "
+            f"as in {prog} -n 2 -- python {command[0]} ...",
+            file=sys.stderr,
+        )
+        return 2
     empty = _empty_hostfile(launcher_options(argv) or [])
     if empty is not None:  # (mlx.launch starts no rank for it, and ends with status 0)
         print(
