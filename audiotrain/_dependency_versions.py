@@ -20,8 +20,11 @@ class DependencyVersionWarning(UserWarning):
     """An installed dependency is older (or newer) than the range audiotrain declares."""
 
 
+_SEPARATORS = re.compile(r"[-_.]+")  # (compiled once: every dist-info folder's name on sys.path is normalized)
+
+
 def _normalized(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
+    return _SEPARATORS.sub("-", name).lower()  # PEP 503
 
 
 def _release(version: str) -> tuple[int, ...]:
