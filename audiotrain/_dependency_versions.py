@@ -20,7 +20,8 @@ class DependencyVersionWarning(UserWarning):
     """An installed dependency is older (or newer) than the range audiotrain declares."""
 
 
-_SEPARATORS = re.compile(r"[-_.]+")  # (compiled once: every dist-info folder's name on sys.path is normalized)
+# (Compiled once: every dist-info folder's name on sys.path is normalized at import.)
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def _normalized(name: str) -> str:
