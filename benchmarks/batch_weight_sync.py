@@ -83,6 +83,7 @@ def steps_per_second(module_type: type, batches: list, host_ms: float) -> float:
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
+        enable_model_summary=False,  # (a table on stderr for each of its fits buried the result lines)
         log_every_n_steps=50,
         callbacks=[HostWork(host_ms / 1000)],
     )

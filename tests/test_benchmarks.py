@@ -199,3 +199,14 @@ def test_trainer_overhead_measures_the_mlp_asked_for_without_a_summary_table_per
     assert (
         "Trainable params" not in out
     )  # (a model summary for each of the 2 × repeats fits buried the table)
+
+
+def test_batch_weight_sync_prints_its_results_without_a_summary_table_per_fit(monkeypatch, capsys):
+    batch_weight_sync = benchmark("batch_weight_sync")
+    argv = ["batch_weight_sync.py", "--steps", "3", "--repeats", "1", "--host_ms", "0"]
+    monkeypatch.setattr(sys, "argv", argv)
+    batch_weight_sync.main()
+    out, err = capsys.readouterr()
+    assert "host work 0 ms/batch: weight on the device" in out
+    # (a model summary on stderr for each of its fits, 2 + 2 x repeats x host_ms of them, buried the results)
+    assert "Trainable params" not in err + out
