@@ -44,7 +44,11 @@ class NoGradientWatch:
         leaves = [g for _, g in tree_flatten(grads) if isinstance(g, mx.array)]
         # (mx.any(g), not mx.any(g != 0): the same answer, NaN included, with one op a leaf instead of two;
         # the two were a sixth of an eager first step's time in a model of 400 small layers)
-        if not leaves or mx.any(mx.stack([mx.any(g) for g in leaves])).item():
+        try:
+            some_gradient = not leaves or mx.any(mx.stack([mx.any(g) for g in leaves])).item()
+        except (RuntimeError, ValueError):  # (MLX's error in the step's graph: float class labels in a loss)
+            return  # the Trainer's wait for the step meets it again, naming the step and the batch
+        if some_gradient:
             self.done = True
             return
         self._zero_steps += 1
