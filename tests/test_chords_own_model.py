@@ -73,6 +73,26 @@ def test_an_input_layer_of_another_width_is_refused_naming_the_frames_the_model_
         make_trainer(ReadsTheCqtAlone(), tmp_path)
 
 
+class HiddenLayerOfAnotherWidth(TinyConvChords):
+    """Its first layer reads the 324 values of a frame; its second takes 32 where the first gives 16."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(32, 16)
+
+    def __call__(self, features, mask=None):
+        x = self.hidden(nn.relu(self.conv(features)))
+        return {name: head(x) for name, head in self.heads.items()}
+
+
+def test_a_hidden_layer_of_another_width_is_not_blamed_on_the_input_layer(tmp_path):
+    # It was told "size its first layer for 324", the width its first layer already had.
+    with pytest.raises(ValueError, match=r"failed on features \[1, 4, 324\]") as refused:
+        make_trainer(HiddenLayerOfAnotherWidth(), tmp_path)
+    assert "size its first layer" not in str(refused.value)
+    assert "a layer further in does not fit the one before it" in str(refused.value)
+
+
 class WithoutMask(TinyConvChords):
     def __call__(self, features):
         return super().__call__(features)

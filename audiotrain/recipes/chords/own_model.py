@@ -74,9 +74,14 @@ def check_model_heads(model: ChordRecognitionModel, input_bins: int, where: str)
             if cfg.n_bins + cfg.bass_view_bins == input_bins
             else f"{input_bins} values a frame"
         )
+        # The advice only where MLX's shapes show the input itself refused: a layer further in that does
+        # not fit the one before it (its own hidden widths) is no matter of the input's width.
+        fits = f"; size its first layer for {input_bins}"
+        if f"(1,{CHECK_FRAMES},{input_bins})" not in str(err).replace(" ", ""):
+            fits = "; its first layer took them: a layer further in does not fit the one before it"
         raise ValueError(
             f"{where}: {name}(features, mask) failed on features [1, {CHECK_FRAMES}, {input_bins}]: "
-            f"{layout}; size its first layer for {input_bins} ({err})"
+            f"{layout}{fits} ({err})"
         ) from err
     finally:
         model.train(training)
