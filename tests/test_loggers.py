@@ -2205,3 +2205,11 @@ def test_an_mlflow_database_in_a_folder_not_made_yet_is_made_with_every_declared
     logger.log_metrics({"loss": 1.0}, step=1)
     logger.finalize("success")
     assert logger.run_id is not None and (tmp_path / "new" / "sub" / "ml.db").is_file()
+
+
+def test_an_mlflow_sqlite_uri_without_a_file_is_refused_naming_the_form_it_takes():
+    # "sqlite://" (SQLAlchemy's in-memory database) named no file: the fit went on with the warning
+    # "MLflowLogger could not start its run (AttributeError: 'NoneType' object has no attribute 'parent')".
+    refused = r"tracking_uri='sqlite://'\): a SQLite store is a file, sqlite:///PATH"
+    with pytest.raises(ValueError, match=refused):
+        MLflowLogger(tracking_uri="sqlite://")

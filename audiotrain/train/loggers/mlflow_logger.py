@@ -148,6 +148,13 @@ class MLflowLogger(Logger):
         self.run_name = run_name
         self.tracking_uri = resolve_tracking_uri(tracking_uri)
         if self.tracking_uri.startswith("sqlite:"):
+            if _local_path(self.tracking_uri) is None:  # ("sqlite://": it warned 'NoneType' has no 'parent')
+                raise ValueError(
+                    f"MLflowLogger(tracking_uri={self.tracking_uri!r}"
+                    + ("" if tracking_uri else ", from $MLFLOW_TRACKING_URI")
+                    + "): a SQLite store is a file, sqlite:///PATH (sqlite:///runs/mlflow.db), or a path "
+                    "ending in .db; this names none"
+                )
             _require_database_packages(self.tracking_uri)
         self.log_model = check_log_model(log_model, "MLflowLogger")
         self._client: Any = None
