@@ -144,7 +144,7 @@ def test_validation_in_fit_reads_the_value_a_hook_set_since_its_last_validation(
 
 
 class LazyHead(TinyClassifier):
-    """Keras' habit (torch's LazyLinear): the head is built on the first call, once the input size is known."""
+    """Keras' habit (torch's LazyLinear): the head is built on the first call, once the input size is known"""
 
     def __init__(self):
         super().__init__()

@@ -78,7 +78,7 @@ class EvaluationLoop:
         if stage not in self.steps:
             t = self.trainer
             self.steps[stage] = EvalStep(module, stage, compile=t.compile, precision=t.precision)
-        else:  # (a validation in fit after a hook changed what the step read: traced again, as eager reads it)
+        else:  # (a validation in fit after a hook changed what the step read: traced again, as eager reads)
             self.steps[stage].trace_again_if_reads_changed()
         return self.steps[stage]
 

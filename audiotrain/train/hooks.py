@@ -153,8 +153,9 @@ def refuse_uncallable_datamodule_hooks(datamodule: Any) -> None:
         except TypeError as err:
             written = ", ".join(("self", *arguments))
             raise TypeError(
-                f"{type(datamodule).__name__}.{name}{signature} cannot take the hook's arguments: the Trainer "
-                f"calls it as {name}({', '.join(arguments)}) ({err}). Write it as def {name}({written}): ..."
+                f"{type(datamodule).__name__}.{name}{signature} cannot take the hook's arguments: the "
+                f"Trainer calls it as {name}({', '.join(arguments)}) ({err}). Write it as "
+                f"def {name}({written}): ..."
             ) from None
 
 

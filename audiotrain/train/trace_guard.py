@@ -147,7 +147,7 @@ class StateGuard:
         self.refuse_module_writes = refuse_module_writes
         self._traced: dict[tuple, None] = {}  # the signatures traced, in order (a set that keeps order)
         self._module_containers: list[tuple[Any, int]] = []  # (dict or list, its length) at the last snapshot
-        # The plain values (a curriculum's self.noise) the traces read from the module: constants of the graph.
+        # The plain values (a curriculum's self.noise) the traces read from the module: graph constants.
         self.plain_reads: dict = {}
 
     def forget(self) -> None:

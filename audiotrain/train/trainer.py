@@ -1784,8 +1784,9 @@ class Trainer:
 
     def _teardown(self, module: TrainModule, stage: str, status: str, loaders: tuple = ()) -> None:
         """Close the loggers' runs (as Lightning does after every stage), then let the datamodule, every
-        callback and the module clean up (Lightning's order), and stop the persistent workers of the stage's `loaders` (Lightning's
-        teardown of its data fetchers). After a failure nothing here may hide the error on its way out."""
+        callback and the module clean up (Lightning's order), and stop the persistent workers of the stage's
+        `loaders` (Lightning's teardown of its data fetchers). After a failure nothing here may hide the error
+        on its way out."""
         try:
             self._teardown_hooks(module, stage, status)
         finally:

@@ -199,7 +199,7 @@ def _metric(trainer: Trainer, name: str, owner: str, forced: str = "", option: s
 
 class MetricNotLoggedError(KeyError):
     """A KeyError (what code that looks a metric up expects) whose message prints as written: a plain
-    KeyError shows its message as a quoted repr. `field`: the missing name, where a checkpoint name's field."""
+    KeyError shows its message as a quoted repr. `field`: the missing name, where a checkpoint name's."""
 
     field: str = ""
 
