@@ -395,6 +395,27 @@ def write_given_path(
     return target
 
 
+def write_export(
+    path: str | Path, data: bytes, replace: bool, is_export: Callable[[], bool], *, writer: str, example: str
+) -> Path:
+    """`writer`'s write of an export, `data`, at `path` (`write_given_path`, flag ``overwrite``), replacing a
+    file there only with `replace`. One written since the check that `is_export()` says is an export too is
+    replaced: another rank of a data-parallel job wrote it (the README's example run under a launcher, whose
+    slower rank's write failed as if a user's file were there)."""
+
+    def write(replace: bool) -> Path:
+        return write_given_path(
+            path, lambda tmp: tmp.write_bytes(data), replace, writer=writer, flag="overwrite", example=example
+        )
+
+    try:
+        return write(replace)
+    except FileExistsError:
+        if replace or not is_export():
+            raise
+        return write(True)
+
+
 def probe_writable(folder: str | Path) -> tuple[Path, OSError | None]:
     """Whether `folder` (or, while it does not exist, the nearest folder above it, where it will be created)
     takes a new file: (the folder tried, the error or None). Tried by writing one, as permission bits say

@@ -10,7 +10,7 @@ import math
 import os
 from pathlib import Path
 
-from audiotrain._files import write_given_path
+from audiotrain._files import write_export
 
 
 def write_history_csv(columns: dict[str, list], path: Path, *, overwrite: bool) -> Path:
@@ -27,23 +27,14 @@ def write_history_csv(columns: dict[str, list], path: Path, *, overwrite: bool) 
     exported = Path(os.path.abspath(path))
     replace = overwrite or exported in _exported or _first_line(path) == header
 
-    def write(replace: bool) -> Path:
-        return write_given_path(
-            path,
-            lambda tmp: tmp.write_bytes(data),
-            replace,
-            writer="export_history",
-            flag="overwrite",
-            example="history.csv",
-        )
-
-    try:
-        written = write(replace)
-    except FileExistsError:
-        # Written since the check by another rank of a data-parallel job (the same history), as for JSON.
-        if replace or _first_line(path) != header:
-            raise
-        written = write(True)
+    written = write_export(
+        path,
+        data,
+        replace,
+        lambda: _first_line(path) == header,
+        writer="export_history",
+        example="history.csv",
+    )
     _exported.add(exported)
     return written
 

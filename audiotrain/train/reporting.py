@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from audiotrain._files import json_text, read_json_file, write_given_path
+from audiotrain._files import json_text, read_json_file, write_export
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.history_csv import write_history_csv
 from audiotrain.train.lazy import LazyScalar
@@ -145,25 +145,9 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     path.parent.mkdir(parents=True, exist_ok=True)
     text = _history_json(columns, path)
     data = EXPORT_MARK + text.removeprefix("{").lstrip("\n").encode()
-
-    def write(replace: bool) -> Path:
-        return write_given_path(
-            path,
-            lambda tmp: tmp.write_bytes(data),
-            replace,
-            writer="export_history",
-            flag="overwrite",
-            example="history.json",
-        )
-
-    try:
-        return write(overwrite)
-    except FileExistsError:
-        # Written since the check: by another rank of a data-parallel job, the README's example run under a
-        # launcher (the slower rank's write failed as if a user's file were there). A history, replaced.
-        if overwrite or not _is_history(path):
-            raise
-        return write(True)
+    return write_export(
+        path, data, overwrite, lambda: _is_history(path), writer="export_history", example="history.json"
+    )
 
 
 #: Immutable values whose JSON text depends on nothing but themselves: an exported value of these kinds,
