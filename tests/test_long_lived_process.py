@@ -510,31 +510,8 @@ print("SCRIPT ENDS AT STEP", trainer.global_step, flush=True)
 """
 
 
-def test_a_fit_in_a_daemon_thread_as_the_script_ends_stops_saves_and_the_process_exits_cleanly(tmp_path):
-    """A script that ended while its fit ran on in a daemon thread (a background training it no longer
-    waited for) was aborted by MLX as Python exited ("terminate called without an active exception", status
-    134; 4 runs in 4), the fit cut off mid-step and nothing of it saved. Python's exit now asks it to stop, as
-    `should_stop` does: it saves `last`, says so, and the process exits with 0."""
-    done = subprocess.run(
-        [sys.executable, "-c", DAEMON_FIT_AS_THE_SCRIPT_ENDS],
-        cwd=tmp_path,
-        env=child_env(tests=True),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    out = done.stdout + done.stderr
-    assert done.returncode == 0 and "terminate called" not in out, out
-    assert "Python is exiting while Trainer.fit runs in thread" in done.stderr
-    (last,) = tmp_path.glob("**/checkpoints/last")
-    assert (last / "trainer_state.json").is_file()
-
-
-def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(tmp_path):
-    """With min_epochs not yet met, Python's exit asked the daemon thread's fit to stop through should_stop,
-    which waits for min_epochs: it said 'stopping it after the current step', waited 60 s and MLX aborted
-    the process all the same (status 134). It now stops as a first Ctrl-C does, `interrupted` saved."""
-    script = DAEMON_FIT_AS_THE_SCRIPT_ENDS.replace("max_epochs=100000,", "max_epochs=9**9, min_epochs=9**9,")
+def _exits_cleanly(script: str, tmp_path) -> subprocess.CompletedProcess:
+    """Run `script` in a new Python in `tmp_path`; check it exited with 0 and MLX did not abort it."""
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=tmp_path,
@@ -545,6 +522,26 @@ def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0 and "terminate called" not in out, out
+    return done
+
+
+def test_a_fit_in_a_daemon_thread_as_the_script_ends_stops_saves_and_the_process_exits_cleanly(tmp_path):
+    """A script that ended while its fit ran on in a daemon thread (a background training it no longer
+    waited for) was aborted by MLX as Python exited ("terminate called without an active exception", status
+    134; 4 runs in 4), the fit cut off mid-step and nothing of it saved. Python's exit now asks it to stop, as
+    `should_stop` does: it saves `last`, says so, and the process exits with 0."""
+    done = _exits_cleanly(DAEMON_FIT_AS_THE_SCRIPT_ENDS, tmp_path)
+    assert "Python is exiting while Trainer.fit runs in thread" in done.stderr
+    (last,) = tmp_path.glob("**/checkpoints/last")
+    assert (last / "trainer_state.json").is_file()
+
+
+def test_a_daemon_threads_fit_under_min_epochs_stops_at_once_as_the_script_ends(tmp_path):
+    """With min_epochs not yet met, Python's exit asked the daemon thread's fit to stop through should_stop,
+    which waits for min_epochs: it said 'stopping it after the current step', waited 60 s and MLX aborted
+    the process all the same (status 134). It now stops as a first Ctrl-C does, `interrupted` saved."""
+    script = DAEMON_FIT_AS_THE_SCRIPT_ENDS.replace("max_epochs=100000,", "max_epochs=9**9, min_epochs=9**9,")
+    _exits_cleanly(script, tmp_path)
     (interrupted,) = tmp_path.glob("**/checkpoints/interrupted")
     assert (interrupted / "trainer_state.json").is_file()
 
