@@ -229,15 +229,18 @@ def test_simple_profiler_percentages_are_shares_of_the_total_row():
 def test_simple_profiler_total_row_counts_every_call_of_its_stage_alone():
     profiler = SimpleProfiler()
     time.sleep(0.2)  # (before the stage: not part of its total)
+    stage_started = time.perf_counter()
     profiler.setup("fit")
     for name, calls in (("a", 3), ("b", 2)):
         for _ in range(calls):
             with profiler.profile(name):
                 pass
-    total_row = next(line for line in profiler.summary().splitlines() if line.startswith("|  Total"))
+    summary = profiler.summary()
+    stage_seconds = time.perf_counter() - stage_started  # (a bound, not a timing: the sleep lies before it)
+    total_row = next(line for line in summary.splitlines() if line.startswith("|  Total"))
     _, mean, calls, seconds, share = [c.strip() for c in total_row.strip().strip("|").split("|")]
     assert (mean, calls, share) == ("-", "5", "100 %")  # the calls of every action
-    assert float(seconds) < 0.2
+    assert float(seconds) <= stage_seconds * (1 + 1e-4)  # (the table rounds to 5 digits)
 
 
 def test_advanced_profiler_lists_the_longest_action_first_restricted_to_line_count_restriction():
