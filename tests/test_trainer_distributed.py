@@ -725,3 +725,40 @@ print(json.dumps({k: np.array(v).tolist() for k, v in tree_flatten(module.parame
 """
     weights0, weights1 = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
     assert weights0 == weights1
+
+
+@pytest.mark.parametrize(
+    "averaging",
+    ["EMAWeightAveraging(decay=0.9)", "StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1)"],
+)
+def test_batchnorm_statistics_of_the_average_are_rank_0s_in_validation_and_when_fit_ends(tmp_path, averaging):
+    """An averaging callback averages each rank's own running statistics (updated from its own batches) and
+    put that average into the module after the Trainer had given every rank rank 0's: the ranks validated
+    (EMA) and ended with different BatchNorm statistics, not the model rank 0 saves (README "Data parallel").
+    Now the average's statistics are rank 0's on every rank too."""
+    body = f"""
+import numpy as np
+from audiotrain import DataLoader, Trainer, seed_everything
+from audiotrain.train import EMAWeightAveraging, StochasticWeightAveraging
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier, make_data
+
+class Seen(Callback):
+    def __init__(self):
+        self.stats = []
+
+    def on_validation_epoch_start(self, trainer, module):
+        self.stats.append(np.array(module.norm.running_mean).tolist())
+
+seed_everything(0)
+module, seen = TinyClassifier(batchnorm=True), Seen()
+x, y = make_data(32)
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                  enable_checkpointing=False, num_sanity_val_steps=0, check_val_every_n_epoch=2,
+                  callbacks=[{averaging}, seen])
+data = list(zip(x, y))
+trainer.fit(module, DataLoader(data, batch_size=4, shuffle=True), DataLoader(data[:8], batch_size=4))
+print(json.dumps([seen.stats, np.array(module.norm.running_mean).tolist()]))
+"""
+    (seen0, end0), (seen1, end1) = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert seen0 == seen1 and end0 == end1

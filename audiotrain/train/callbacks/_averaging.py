@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audiotrain._signatures import known_signature
+from audiotrain.distributed import collectives
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._monitor import _fit_of_another_trainer
@@ -141,6 +142,16 @@ def put_into(module: TrainModule, arrays: dict[str, mx.array]) -> None:
     # (astype is a no-op where the dtypes agree)
     arrays = {k: a.astype(now[k].dtype) if k in now else a for k, a in arrays.items()}
     module.update(ckpt.merge_flat(module.parameters(), arrays))
+
+
+def put_average_into(trainer: Any, module: TrainModule, average: dict[str, mx.array]) -> None:
+    """Put the average into the module, for a validation or as the fit's result. Under data parallel each
+    rank averaged its own BatchNorm running statistics (updated from its own batches), so every rank then
+    takes rank 0's, as the Trainer gives them before each validation and when fit ends: every rank
+    validates, and ends with, the model rank 0 saves. Every rank calls this at the same hook."""
+    put_into(module, average)
+    if trainer.world_size > 1:
+        collectives.broadcast_running_statistics(module)
 
 
 def function_name(fn: Callable) -> str:

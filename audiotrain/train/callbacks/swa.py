@@ -20,7 +20,7 @@ from audiotrain.train.callbacks._averaging import (
     check_device,
     floating,
     function_name,
-    put_into,
+    put_average_into,
     widened,
 )
 from audiotrain.train.callbacks.lr_plateau import _groups
@@ -261,7 +261,7 @@ class StochasticWeightAveraging(AveragingCallback):
 
     def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
         if trainer.current_epoch > self.swa_end and self.n_averaged > 0:
-            put_into(module, self._average)
+            put_average_into(trainer, module, self._average)
             mx.eval(module.parameters())
         elif self._initial_lrs is not None and trainer.is_global_zero:
             cause, advice = _why_fit_ended(trainer)

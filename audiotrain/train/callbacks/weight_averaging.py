@@ -21,6 +21,7 @@ from audiotrain.train.callbacks._averaging import (
     check_device,
     floating,
     function_name,
+    put_average_into,
     put_into,
     widened,
 )
@@ -235,7 +236,7 @@ class WeightAveraging(AveragingCallback):
     def on_validation_start(self, trainer: Trainer, module: TrainModule) -> None:
         if self._fitting and self.n_averaged > 0 and self._training_weights is None:
             self._training_weights = self._averaged_arrays(module)
-            put_into(module, self._average)
+            put_average_into(trainer, module, self._average)
 
     def on_validation_end(self, trainer: Trainer, module: TrainModule) -> None:
         self._restore_training_weights(module)
@@ -262,7 +263,7 @@ class WeightAveraging(AveragingCallback):
         # After on_train_end, where ModelCheckpoint saves its `last`: that one holds the training weights
         # (and the average beside them), so resuming from it is exact too.
         if self.n_averaged > 0:
-            put_into(module, self._average)
+            put_average_into(trainer, module, self._average)
             mx.eval(module.parameters())
 
     def _restore_training_weights(self, module: TrainModule) -> None:
