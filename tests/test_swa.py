@@ -367,6 +367,20 @@ def test_a_fit_stopped_before_the_last_epoch_keeps_its_weights_and_says_so(tmp_p
     assert module.w.item() == record.weights[-1]["w"][0]
 
 
+def test_a_fit_stopped_before_swa_started_says_swa_never_ran(tmp_path):
+    # EarlyStopping (or max_steps) ending the fit before the SWA start epoch left no trace: the user asked for
+    # SWA and got the plain trained weights without a word, where a stop one epoch later warned.
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=3, annealing_epochs=0)
+    with pytest.warns(
+        UserWarning,
+        match=r"StochasticWeightAveraging: fit ended at step 4, before SWA's first epoch \(epoch 3 counted from "
+        r"1, swa_epoch_start=3\), as max_steps=4 was reached: SWA never started; the module keeps its trained "
+        r"weights\. Resume from a checkpoint with a higher max_steps",
+    ):
+        module, record = _fit_descends(tmp_path, swa, max_epochs=4, max_steps=4)
+    assert module.w.item() == record.weights[-1]["w"][0] == -4.0
+
+
 def test_a_fit_stopped_inside_the_last_epoch_keeps_its_weights_and_says_so(tmp_path):
     # The last epoch (2) is an SWA epoch too: the average of epoch 1 alone would leave it out.
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=2, annealing_epochs=0)
