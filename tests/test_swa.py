@@ -373,9 +373,9 @@ def test_a_fit_stopped_before_swa_started_says_swa_never_ran(tmp_path):
     swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=3, annealing_epochs=0)
     with pytest.warns(
         UserWarning,
-        match=r"StochasticWeightAveraging: fit ended at step 4, before SWA's first epoch \(epoch 3 counted from "
-        r"1, swa_epoch_start=3\), as max_steps=4 was reached: SWA never started; the module keeps its trained "
-        r"weights\. Resume from a checkpoint with a higher max_steps",
+        match=r"StochasticWeightAveraging: fit ended at step 4, before SWA's first epoch \(epoch 3 counted "
+        r"from 1, swa_epoch_start=3\), as max_steps=4 was reached: SWA never started; the module keeps its "
+        r"trained weights\. Resume from a checkpoint with a higher max_steps",
     ):
         module, record = _fit_descends(tmp_path, swa, max_epochs=4, max_steps=4)
     assert module.w.item() == record.weights[-1]["w"][0] == -4.0

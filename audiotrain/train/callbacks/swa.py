@@ -277,9 +277,9 @@ class StochasticWeightAveraging(AveragingCallback):
             # (a stop before the start epoch: without a word the user would take the weights for SWA's)
             cause, advice = _why_fit_ended(trainer)
             warnings.warn(
-                f"StochasticWeightAveraging: fit ended at step {trainer.global_step}, before SWA's first epoch "
-                f"(epoch {self.swa_start + 1} counted from 1, swa_epoch_start={self._swa_epoch_start!r}), as "
-                f"{cause}: SWA never started; the module keeps its trained weights. "
+                f"StochasticWeightAveraging: fit ended at step {trainer.global_step}, before SWA's first "
+                f"epoch (epoch {self.swa_start + 1} counted from 1, swa_epoch_start={self._swa_epoch_start!r}), "
+                f"as {cause}: SWA never started; the module keeps its trained weights. "
                 f"{advice[0].upper()}{advice[1:]}",
                 UserWarning,
                 stacklevel=2,
