@@ -278,8 +278,9 @@ class StochasticWeightAveraging(AveragingCallback):
             cause, advice = _why_fit_ended(trainer)
             warnings.warn(
                 f"StochasticWeightAveraging: fit ended at step {trainer.global_step}, before SWA's first "
-                f"epoch (epoch {self.swa_start + 1} counted from 1, swa_epoch_start={self._swa_epoch_start!r}), "
-                f"as {cause}: SWA never started; the module keeps its trained weights. "
+                f"epoch (epoch {self.swa_start + 1} counted from 1, "
+                f"swa_epoch_start={self._swa_epoch_start!r}), as {cause}: SWA never started; the module "
+                "keeps its trained weights. "
                 f"{advice[0].upper()}{advice[1:]}",
                 UserWarning,
                 stacklevel=2,
