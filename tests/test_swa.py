@@ -437,6 +437,19 @@ def test_a_fit_stopped_by_a_stop_request_says_so_not_max_steps(tmp_path):
     assert module.w.item() == record.weights[-1]["w"][0]
 
 
+def test_the_stop_warning_counts_epochs_one_way(tmp_path):
+    # After a stop at the first epoch's end it said "fit ended in epoch 1, before the end of the last SWA
+    # epoch 3 (max_epochs - 1)": epoch 1 counted from 0 had never run, epoch 3 was counted from 0, and the
+    # swa_epoch_start the user gave counts from 1.
+    swa = StochasticWeightAveraging(swa_lrs=0.5, swa_epoch_start=1, annealing_epochs=0)
+    with pytest.warns(
+        UserWarning,
+        match=r"fit ended at step 4, after 1 complete epoch, before the end of the last SWA epoch \(epoch 4 "
+        r"counted from 1, max_epochs=4\), as a stop was requested",
+    ):
+        _fit_descends(tmp_path, swa, max_epochs=4, more_callbacks=[StopAfterFirstEpoch()])
+
+
 class TimeRunsOutAfterFirstEpoch(Callback):
     def on_train_epoch_end(self, trainer, module):
         trainer.max_time = 0.0  # (the time is up from here on)

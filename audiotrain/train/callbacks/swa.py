@@ -266,9 +266,12 @@ class StochasticWeightAveraging(AveragingCallback):
         elif self._initial_lrs is not None and trainer.is_global_zero:
             cause, advice = _why_fit_ended(trainer)
             warnings.warn(
-                f"StochasticWeightAveraging: fit ended in epoch {trainer.current_epoch}, before the end of "
-                f"the last SWA epoch {self.swa_end} (max_epochs - 1), as {cause}: the module keeps its "
-                f"trained weights, as in Lightning; the average of {plural(self.n_averaged, 'epoch')} is not "
+                # (current_epoch counts the complete epochs, whether the fit stopped inside one or at its end)
+                f"StochasticWeightAveraging: fit ended at step {trainer.global_step}, after "
+                f"{plural(trainer.current_epoch, 'complete epoch')}, before the end of the last SWA epoch "
+                f"(epoch {self.swa_end + 1} counted from 1, max_epochs={self.swa_end + 1}), as {cause}: the "
+                f"module keeps its trained weights, as in Lightning; the average of "
+                f"{plural(self.n_averaged, 'epoch')} is not "
                 f"applied. {advice[0].upper()}{advice[1:]}",
                 UserWarning,
                 stacklevel=2,
