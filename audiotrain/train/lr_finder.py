@@ -69,8 +69,9 @@ class LRFinder:
 
     def suggestion(self, skip_begin: int = 10, skip_end: int = 1) -> float | None:
         """The learning rate at the steepest descent of the loss: where the gradient of the (smoothed) loss
-        with respect to the learning rate is most negative (numpy's `gradient` over the rates, as
-        Lightning's `torch.gradient(losses, spacing=[lrs])`), leaving out the first `skip_begin` points (a
+        with respect to the learning rate is most negative (numpy's `gradient` over the rates' logarithms in
+        an "exponential" sweep, the rates in a "linear" one; Lightning 2.5.3 and later differentiate against
+        the rates in both, and suggest the lowest rates), leaving out the first `skip_begin` points (a
         loss still settling) and the last `skip_end` (a loss about to diverge), and every non-finite loss.
 
         Returns None, with a warning that says why, where fewer than 2 finite points remain (Lightning logs
@@ -99,7 +100,12 @@ class LRFinder:
                 stacklevel=stacklevel,
             )
             return None
-        gradients = np.gradient(losses[kept], lrs[kept])
+        # An exponential sweep is read per decade of rate (the plot's log axis), as Lightning before 2.5.3
+        # and its open fix (#21171) of its issue #21141: against the rates themselves, the batches' loss
+        # differences where the rates are 1e-7 apart outweigh any real fall, and the suggestion is the
+        # lowest rates' noise (3.2e-4 on a least-squares problem that trains best at 0.1-1).
+        spacing = np.log(lrs[kept]) if self.mode == "exponential" else lrs[kept]
+        gradients = np.gradient(losses[kept], spacing)
         self._optimal_idx = int(kept[int(np.argmin(gradients))])
         return self.results["lr"][self._optimal_idx]
 
