@@ -25,6 +25,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
 from audiotrain.recipes.chords.predict import ChordPredictor, checkpoint_entries
 from audiotrain.recipes.chords.task import CHECKPOINT_KEY, ChordTask
 from audiotrain.recipes.chords.train import check_resume_settings
+from audiotrain.train import Tuner
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.trainer import Trainer
 
@@ -139,6 +140,22 @@ def test_a_task_fine_tuned_from_python_writes_checkpoints_that_predict_and_init_
     config = with_checkpoint_model(TrainingConfig(), last)  # --init_from
     assert config.model == MODEL
     check_init_from(config, last, tmp_path / "new_run")
+
+
+def test_lr_find_sets_the_rate_the_fine_tuning_task_trains_at(run, tmp_path):
+    """Tuner(trainer).lr_find(task, loader), as on any Lightning module, refused the recipe's own task:
+    'found no learning-rate attribute 'lr' or 'learning_rate'', and attr_name='learning_rate' the same, since
+    the rate lived only in task.optim_settings. task.learning_rate is that rate: lr_find writes its
+    suggestion there and the next fit's schedule peaks at it."""
+    task = ChordTask.load_from_checkpoint(run, learning_rate=1e-3, num_epochs=1, steps_per_epoch=4)
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    finder = Tuner(trainer).lr_find(task, _batches(4), num_training=20)
+    suggested = finder.suggestion()
+    assert suggested is not None and task.learning_rate == suggested != 1e-3
+    assert task.optim_settings["learning_rate"] == suggested
+    assert task.configure_optimizers().optimizer.learning_rate.item() == pytest.approx(suggested, rel=1e-6)
+    with pytest.raises(ValueError, match="learning_rate"):
+        task.learning_rate = -1.0
 
 
 def test_a_run_fine_tuned_on_a_song_folder_from_python_as_the_readme_does(run, song, tmp_path):

@@ -189,6 +189,20 @@ class ChordTask(TrainModule):
         )
         object.__setattr__(self, "extra_state", dict(extra_state or {}))
 
+    @property
+    def learning_rate(self) -> float:
+        """The peak learning rate (`optim_settings["learning_rate"]`), under the name Lightning's
+        `Tuner.lr_find` looks for: its suggestion is written here, and the next `configure_optimizers`
+        builds the schedule from it."""
+        return self.optim_settings["learning_rate"]
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        s = self.optim_settings
+        names = ("weight_decay", "scheduler", "num_epochs", "warmup_epochs", "steps_per_epoch")
+        _check_optim_settings(value, *(s[name] for name in names))
+        s["learning_rate"] = float(value)
+
     def __call__(self, features: mx.array, mask: mx.array | None = None) -> dict[str, mx.array]:
         return self.model(features, mask)
 
