@@ -648,6 +648,23 @@ def test_the_sweep_prints_nothing_where_the_trainers_progress_bar_is_off(tmp_pat
     assert capsys.readouterr() == ("", "")
 
 
+def test_with_the_progress_bar_on_the_sweep_says_what_it_is_and_what_it_set(tmp_path, capsys):
+    # Its lines read "Epoch 0: 8/8 batches ... Epoch 1: 2/8 batches, loss=..." as a fit's would, a fit that
+    # did not happen, and nothing said which rate lr_find set (Lightning: "Learning rate set to ...").
+    module = Slope(a=1.0)
+    trainer = Trainer(default_root_dir=tmp_path, logger=False, enable_checkpointing=False, max_epochs=1)
+    finder = Tuner(trainer).lr_find(module, ones(8), min_lr=1e-3, max_lr=1e3, num_training=30)
+    err = capsys.readouterr().err
+    assert err.splitlines()[0] == (
+        "Tuner.lr_find: a sweep of 30 steps from learning rate 0.001 to 1000 (exponential), not a fit: "
+        "its epochs are the sweep's"
+    )
+    last = err.splitlines()[-1]
+    assert last.startswith("Tuner.lr_find: stopped early after ") and "where the loss diverged" in last
+    assert last.endswith(f"; lr set to {finder.suggestion():.3g} (model.lr)")
+    assert module.lr == finder.suggestion()
+
+
 class CountsItsBatches(Slope):
     """Keeps a count of its training batches in its checkpoints (as a curriculum's stage would be)."""
 

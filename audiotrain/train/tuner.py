@@ -122,6 +122,13 @@ class Tuner:
         sweep = LRSweep(rates, None if early_stop_threshold is None else float(early_stop_threshold))
         sweeper = _sweep_trainer(trainer, num_training, sweep)
         saved = _ModuleSnapshot(model, datamodule)
+        if trainer.enable_progress_bar:
+            # The progress lines that follow read as a fit's epochs (Lightning's bar says "Finding best
+            # initial lr" instead).
+            trainer._note(
+                f"Tuner.lr_find: a sweep of {num_training} steps from learning rate {min_lr:g} to "
+                f"{max_lr:g} ({mode}), not a fit: its epochs are the sweep's"
+            )
         try:
             # A sweep is meant to diverge: the updates its last steps skip are no news. (Hidden for the sweep
             # alone, beside a sweep's other threads: `ignoring_warnings`.)
@@ -145,8 +152,9 @@ class Tuner:
             raise save_aborted()
         finder.results = {"lr": list(sweep.lrs), "loss": list(sweep.losses)}
         finder._stopped_early = sweep.stopped
-        if holders:
-            _update_lr(finder, holders, sweep.optimizer_rate)
+        lr = _update_lr(finder, holders, sweep.optimizer_rate) if holders else None
+        if trainer.enable_progress_bar:
+            trainer._note(_outcome(finder, num_training, holders, lr))
         return finder
 
     def scale_batch_size(self, *args: Any, **kwargs: Any) -> int | None:
@@ -299,12 +307,39 @@ def _has_attribute(holder: Any, name: str) -> bool:
     return hasattr(holder, name) and not callable(getattr(holder, name))
 
 
-def _update_lr(finder: LRFinder, holders: list[tuple[Any, str, bool]], optimizer_rate: float | None) -> None:
+def _outcome(finder: LRFinder, num_training: int, holders: list[tuple[Any, str, bool]], lr: Any) -> str:
+    """lr_find's last line: how far the sweep went and what it set (Lightning logs "Learning rate set to")."""
+    steps = len(finder.results["lr"])
+    if finder._stopped_early:
+        ran = (
+            f"stopped early after {steps} of {num_training} steps, where the loss diverged "
+            f"(lr={finder.results['lr'][-1]:.3g})"
+        )
+    else:
+        ran = f"ran {steps} of {num_training} steps"
+    if not holders:
+        return f"Tuner.lr_find: {ran}; update_attr=False: nothing set (lr_finder.suggestion())"
+    if lr is None:
+        name = holders[0][1]
+        return f"Tuner.lr_find: {ran}; no rate suggested (the warning says why): {name} left as it was"
+    def place(holder: Any, key: str, is_key: bool) -> str:
+        if is_key:
+            return f"model.hparams[{key!r}]"
+        return f"{'model' if isinstance(holder, TrainModule) else 'datamodule'}.{key}"
+
+    where = ", ".join(place(*holder) for holder in holders)
+    return f"Tuner.lr_find: {ran}; {holders[0][1]} set to {lr:.3g} ({where})"
+
+
+def _update_lr(
+    finder: LRFinder, holders: list[tuple[Any, str, bool]], optimizer_rate: float | None
+) -> float | None:
     """Write the suggestion where the rate lives (none: `suggestion()` has warned, nothing changes), and
-    warn where the optimizer's rate did not come from there (`optimizer_rate`: configure_optimizers')."""
+    warn where the optimizer's rate did not come from there (`optimizer_rate`: configure_optimizers').
+    Returns the rate written, or None."""
     lr = finder._suggestion(10, 1, stacklevel=4)  # (Lightning's defaults; the warning at lr_find's caller)
     if lr is None:
-        return
+        return None
     name, before = holders[0][1], None
     for holder, key, is_key in holders:  # (a TrainModule is a dict too: `is_key` tells hparams apart)
         if is_key:
@@ -326,3 +361,4 @@ def _update_lr(finder: LRFinder, holders: list[tuple[Any, str, bool]], optimizer
             UserWarning,
             stacklevel=3,
         )
+    return lr
