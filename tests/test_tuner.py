@@ -167,10 +167,35 @@ def test_the_sweep_stops_at_threshold_times_the_best_loss_so_far_not_the_first(t
 
 def test_the_sweep_stops_at_the_first_non_finite_loss(tmp_path):
     raw = [1.0] * 5 + [math.nan] * 15
-    finder = Tuner(quiet_trainer(tmp_path)).lr_find(
-        LossIsTheBatch(), [mx.full((2,), v) for v in raw], num_training=20, update_attr=False
-    )
+    with pytest.warns(UserWarning, match=r"non-finite \(NaN or inf\) at step 6 of 20"):
+        finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+            LossIsTheBatch(), [mx.full((2,), v) for v in raw], num_training=20, update_attr=False
+        )
     assert len(finder.results["loss"]) == 6 and math.isnan(finder.results["loss"][-1])
+
+
+def test_a_loss_that_jumps_to_nan_from_its_best_is_warned_of_as_not_a_divergence(tmp_path):
+    # A NaN batch at step 31 of a flat curve stopped the sweep "where the loss diverged", low in a
+    # sweep to 1 (1.2e-4 here), and lr_find set a rate from the steps before it, saying nothing.
+    raw = [1.0] * 30 + [math.nan] + [1.0] * 29
+    with pytest.warns(UserWarning) as caught:
+        finder = Tuner(quiet_trainer(tmp_path)).lr_find(
+            LossIsTheBatch(), [mx.full((2,), v) for v in raw], num_training=60
+        )
+    assert len(finder.results["loss"]) == 31
+    messages = [str(w.message) for w in caught if "non-finite" in str(w.message)]
+    assert len(messages) == 1 and messages[0].startswith(
+        "Tuner.lr_find: the loss was non-finite (NaN or inf) at step 31 of 60 (lr="
+    )
+    assert "from 1 (its best so far: 1)" in messages[0] and "Check the data and the loss" in messages[0]
+    # A loss that grew into inf is a divergence: no such warning.
+    raw = [1.0] * 30 + [10.0, 100.0, 1e4, math.inf] + [1.0] * 26
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Tuner(quiet_trainer(tmp_path)).lr_find(
+            LossIsTheBatch(), [mx.full((2,), v) for v in raw], num_training=60, early_stop_threshold=None
+        )
+    assert not [w for w in caught if "non-finite" in str(w.message)]
 
 
 def test_with_accumulation_a_steps_loss_is_the_mean_of_its_window(tmp_path):

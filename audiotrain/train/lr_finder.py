@@ -213,6 +213,8 @@ class LRSweep(Callback):
         self._window: list[Any] = []  # the losses of the accumulation window so far
         self._rate_set_for: int | None = None  # the step whose rate the optimizer holds
         self.stopped = False
+        # (step, rate, smoothed loss before it, best) where a loss near its best turned NaN or inf at once
+        self.jumped_to_nonfinite: tuple[int, float, float, float] | None = None
         self.optimizer_rate: float | None = None  # the rate configure_optimizers gave (None: a schedule)
         self._optimizers: list[tuple[Any, Any, dict, bool]] = []  # (optimizer, state, schedules, initialized)
         self._loader: tuple[Any, dict, bool] | None = None  # (loader, its position, seeded by the sweep)
@@ -287,6 +289,12 @@ class LRSweep(Callback):
         self._window = []
         loss = float(collectives.mean_across_ranks(loss.astype(mx.float32)).item())
         n = len(self.losses) + 1
+        if not math.isfinite(loss) and self.jumped_to_nonfinite is None and n > 1:
+            before = self.losses[-1]
+            # A divergence grows before it overflows; a NaN from one step at a loss near its best is more
+            # likely a batch or a loss with a NaN in it (Tuner.lr_find warns).
+            if math.isfinite(before) and before <= 1.5 * self._best_loss:
+                self.jumped_to_nonfinite = (n, self.rates[self._rate_set_for], before, self._best_loss)
         self._avg_loss = self.beta * self._avg_loss + (1 - self.beta) * loss
         smoothed = self._avg_loss / (1 - self.beta**n)
         self.lrs.append(self.rates[self._rate_set_for])

@@ -151,6 +151,16 @@ class Tuner:
             )
             raise save_aborted()
         finder.results = {"lr": list(sweep.lrs), "loss": list(sweep.losses)}
+        if sweep.jumped_to_nonfinite is not None:
+            step, rate, before, best = sweep.jumped_to_nonfinite
+            warnings.warn(
+                f"Tuner.lr_find: the loss was non-finite (NaN or inf) at step {step} of {num_training} "
+                f"(lr={rate:.3g}), from {before:.3g} (its best so far: {best:.3g}) the step before: a NaN in "
+                "a batch or in the loss, more likely than a rate too high (a diverging loss grows first); "
+                f"the suggestion comes from the steps before it. Check the data and the loss for NaN",
+                UserWarning,
+                stacklevel=2,
+            )
         finder._stopped_early = sweep.stopped
         lr = _update_lr(finder, holders, sweep.optimizer_rate) if holders else None
         if trainer.enable_progress_bar:
