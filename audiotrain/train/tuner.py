@@ -332,6 +332,7 @@ def _outcome(finder: LRFinder, num_training: int, holders: list[tuple[Any, str, 
     if lr is None:
         name = holders[0][1]
         return f"Tuner.lr_find: {ran}; no rate suggested (the warning says why): {name} left as it was"
+
     def place(holder: Any, key: str, is_key: bool) -> str:
         if is_key:
             return f"model.hparams[{key!r}]"
