@@ -142,3 +142,23 @@ def test_the_callback_is_exported_as_lightnings():
     from audiotrain.train import callbacks
 
     assert callbacks.GradientAccumulationScheduler is GradientAccumulationScheduler
+
+
+def test_a_window_resumed_under_another_schedule_ends_with_the_checkpoints_value(tmp_path):
+    # A checkpoint saved 2 batches into a window of 3 (Trainer(accumulate_grad_batches=3)), resumed with a
+    # schedule of 2: the README's "takes the checkpoint's value and then the schedule's". Before, the
+    # callback set 2 inside the open window and the fit stopped with "changed to 2 inside an accumulation
+    # window ...; change it at an epoch start", naming neither the checkpoint nor the callback.
+    batches = [mx.full((2,), float(i + 1)) for i in range(6)]  # batch means 1..6
+    saver = SaveAt(0, 1, tmp_path / "saved")
+    saving = quiet_trainer(tmp_path / "a", max_epochs=1, accumulate_grad_batches=3, callbacks=[saver])
+    saving.fit(Scaled(), batches)
+    record, module = Record(), Scaled()
+    callbacks = [GradientAccumulationScheduler({0: 2}), record]
+    trainer = quiet_trainer(tmp_path / "b", max_epochs=2, callbacks=callbacks)
+    with pytest.warns(UserWarning, match=r"window of 3 .*GradientAccumulationScheduler's 2 .*from epoch 1"):
+        trainer.fit(module, batches, ckpt_path=tmp_path / "saved")
+    assert record.factors == [3, 2]
+    assert record.steps == [2, 5]
+    # Epoch 0: the windows (1, 2, 3) and (4, 5, 6): -2 - 5; epoch 1 by 2: -1.5 - 3.5 - 5.5.
+    assert record.w == pytest.approx([-7.0, -17.5])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from audiotrain.train.callback import Callback
@@ -21,12 +22,14 @@ class GradientAccumulationScheduler(Callback):
     Lightning sets `trainer.accumulate_grad_batches` in `on_train_epoch_start`; so does this callback, and
     the Trainer rebuilds its compiled step there (the accumulation window lives in the graph, as a changed
     trainable set does). A resumed fit takes the value of the checkpoint's epoch from the schedule, so a
-    checkpoint saved inside a window resumes exactly. What Lightning refuses is refused: a Trainer whose own
-    `accumulate_grad_batches` is not 1 (one of the two would be ignored), an epoch that is not an int >= 0,
-    a factor that is not an int >= 1. Where it differs: an `lr_scheduler` stepped per epoch (or with a
-    `frequency`), which audiotrain derives from the optimizer step at a fixed number of updates an epoch,
-    is refused with it; and `trainer.estimated_stepping_batches` counts the Trainer's
-    `accumulate_grad_batches` (1), as Lightning's does.
+    checkpoint saved inside a window resumes exactly; one whose open window has another size than the
+    schedule's (a schedule changed for the resume) ends that epoch with the checkpoint's. What Lightning
+    refuses is refused: a Trainer whose own `accumulate_grad_batches` is not 1 (one of the two would be
+    ignored), an epoch that is not an int >= 0, a factor that is not an int >= 1. Where it differs: an
+    `lr_scheduler` stepped per epoch (or with a `frequency`), which audiotrain derives from the optimizer
+    step at a fixed number of updates an epoch, is refused with it; and
+    `trainer.estimated_stepping_batches` counts the Trainer's `accumulate_grad_batches` (1), as Lightning's
+    does.
     """
 
     def __init__(self, scheduling: dict[int, int]):
@@ -96,7 +99,21 @@ class GradientAccumulationScheduler(Callback):
             trainer.accumulate_grad_batches = saved
 
     def on_train_epoch_start(self, trainer: Trainer, module: TrainModule) -> None:
-        trainer.accumulate_grad_batches = self.get_accumulate_grad_batches(trainer.current_epoch)
+        scheduled = self.get_accumulate_grad_batches(trainer.current_epoch)
+        done = trainer.progress.micro_batches  # > 0 only in a fit resumed inside a window
+        if done and scheduled != trainer.accumulate_grad_batches:
+            # The open window's gradients are summed for its own size: it ends its epoch with the
+            # checkpoint's value, as the README promises, and the schedule takes over at the next epoch.
+            warnings.warn(
+                f"GradientAccumulationScheduler: the checkpoint resumed holds a window of "
+                f"{trainer.accumulate_grad_batches} batches ({done} done) in epoch {trainer.current_epoch}, "
+                f"where the GradientAccumulationScheduler's {scheduled} differs: epoch "
+                f"{trainer.current_epoch} ends with {trainer.accumulate_grad_batches} batches a step, the "
+                f"schedule's values start from epoch {trainer.current_epoch + 1}",
+                stacklevel=2,
+            )
+            return
+        trainer.accumulate_grad_batches = scheduled
 
     def teardown(self, trainer: Trainer, module: TrainModule, stage: str) -> None:
         if stage == "fit":
