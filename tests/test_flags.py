@@ -122,6 +122,14 @@ def test_a_bool_or_zero_where_a_positive_number_is_needed_is_refused_naming_the_
         Trainer(max_epochs=1, **{flag: value})
 
 
+def test_lightning_1s_accumulation_dict_points_at_the_scheduler():
+    """Lightning 1 took Trainer(accumulate_grad_batches={epoch: n}); Lightning 2 moved it to a callback. The
+    message said only "expected a positive int", so a port did not learn where the schedule goes."""
+    expected = r"accumulate_grad_batches=\{0: 8, 4: 4\}\).*GradientAccumulationScheduler\(scheduling=\{0: 8"
+    with pytest.raises(ValueError, match=expected):
+        Trainer(max_epochs=1, accumulate_grad_batches={0: 8, 4: 4})
+
+
 def test_max_time_stops_the_fit(tmp_path):
     t = trainer(tmp_path, max_epochs=1000, max_time={"milliseconds": 1})
     t.fit(TinyClassifier(), make_batches())

@@ -51,6 +51,20 @@ def positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def accumulate_grad_batches(value: Any) -> int:
+    """An int >= 1. Lightning 1 also took a dict {epoch: n}, which Lightning 2 (and audiotrain) moved to
+    a callback: a ported Trainer call is told where the schedule goes now."""
+    if isinstance(value, Mapping):
+        _fail(
+            "accumulate_grad_batches",
+            value,
+            f"a positive int; a schedule by epoch is a callback, as in Lightning 2: Trainer("
+            f"callbacks=[GradientAccumulationScheduler(scheduling={dict(value)!r})]) "
+            "(from audiotrain.train.callbacks)",
+        )
+    return positive_int("accumulate_grad_batches", value)
+
+
 def log_every_n_steps(value: Any) -> int:
     """Optimizer steps between the loggers' per-step rows; 0 for none (Lightning's: the epoch's means and
     the validation values are still logged)."""

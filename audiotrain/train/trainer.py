@@ -314,7 +314,7 @@ class Trainer:
                 stacklevel=2,
             )
         self.debug_lazy_eval = flags.switch("debug_lazy_eval", debug_lazy_eval)
-        self.accumulate_grad_batches = flags.positive_int("accumulate_grad_batches", accumulate_grad_batches)
+        self.accumulate_grad_batches = flags.accumulate_grad_batches(accumulate_grad_batches)
         self.precision = flags.precision(precision)
         self.limits = {
             "train": flags.limit("limit_train_batches", limit_train_batches),
