@@ -130,6 +130,32 @@ def test_lightning_1s_accumulation_dict_points_at_the_scheduler():
         Trainer(max_epochs=1, accumulate_grad_batches={0: 8, 4: 4})
 
 
+class AccumulateTo(Callback):
+    """A user's own schedule: the batches a step needs for a target batch size, set at each epoch start."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def on_train_epoch_start(self, trainer, module):
+        trainer.accumulate_grad_batches = self.value
+
+
+@pytest.mark.parametrize("value", [32 // 64, -1, "2", True, 2.5])
+def test_an_accumulation_a_callback_sets_is_checked_as_the_flag(tmp_path, value):
+    """Before, 0 stopped the fit with a bare KeyError: 'grad_accum', and '2' with a TypeError from a
+    comparison inside the Trainer; neither said which setting was wrong."""
+    fit = trainer(tmp_path, max_epochs=1, callbacks=[AccumulateTo(value)])
+    expected = rf"^trainer\.accumulate_grad_batches = {value!r}: expected a positive int"
+    with pytest.raises(ValueError, match=expected):
+        fit.fit(TinyClassifier(), make_batches())
+
+
+def test_an_accumulation_a_callback_sets_takes_effect(tmp_path):
+    fit = trainer(tmp_path, max_epochs=1, callbacks=[AccumulateTo(64 / 16)])  # (a whole float is an int)
+    fit.fit(TinyClassifier(), make_batches(48, batch_size=8))
+    assert (fit.global_step, fit.accumulate_grad_batches) == (2, 4)
+
+
 def test_max_time_stops_the_fit(tmp_path):
     t = trainer(tmp_path, max_epochs=1000, max_time={"milliseconds": 1})
     t.fit(TinyClassifier(), make_batches())

@@ -65,6 +65,20 @@ def accumulate_grad_batches(value: Any) -> int:
     return positive_int("accumulate_grad_batches", value)
 
 
+def assigned_accumulate_grad_batches(value: Any) -> int:
+    """`trainer.accumulate_grad_batches = n` from a callback or between fits (as Lightning's schedule
+    callback does): 0 or a string broke the compiled step far from where it was set, and 2.5 or True
+    trained with a window no batch count reaches. A whole float (`64 / 16`) counts as its int."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(
+            f"trainer.accumulate_grad_batches = {value!r}: expected a positive int (the batches whose "
+            "gradients one optimizer step averages; a callback sets it in on_train_epoch_start)"
+        )
+    return int(value)
+
+
 def log_every_n_steps(value: Any) -> int:
     """Optimizer steps between the loggers' per-step rows; 0 for none (Lightning's: the epoch's means and
     the validation values are still logged)."""

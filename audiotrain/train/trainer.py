@@ -314,7 +314,7 @@ class Trainer:
                 stacklevel=2,
             )
         self.debug_lazy_eval = flags.switch("debug_lazy_eval", debug_lazy_eval)
-        self.accumulate_grad_batches = flags.accumulate_grad_batches(accumulate_grad_batches)
+        self._accumulate_grad_batches = flags.accumulate_grad_batches(accumulate_grad_batches)
         self.precision = flags.precision(precision)
         self.limits = {
             "train": flags.limit("limit_train_batches", limit_train_batches),
@@ -426,6 +426,15 @@ class Trainer:
         return settings_repr("Trainer", {**self._settings, **where})
 
     # ---- the limits a notebook raises between two fits ---------------------------------------------------
+    @property
+    def accumulate_grad_batches(self) -> int:
+        return self._accumulate_grad_batches
+
+    @accumulate_grad_batches.setter
+    def accumulate_grad_batches(self, value: int) -> None:
+        # Checked where it is set (a schedule callback, between fits), not where the step breaks on it.
+        self._accumulate_grad_batches = flags.assigned_accumulate_grad_batches(value)
+
     @property
     def max_epochs(self) -> int | None:
         return self._max_epochs
