@@ -900,3 +900,20 @@ def test_a_datamodule_hook_that_cannot_take_its_arguments_is_refused_before_the_
     assert "def teardown(self, stage)" in str(err.value) and t.global_step == 0
     with pytest.raises(TypeError, match=r"def on_before_batch_transfer\(self, batch, dataloader_idx\)"):
         t.test(TinyClassifier(), datamodule=TransformsWithoutIndex())
+
+
+class StepsPlanned(Callback):
+    """What a callback sizing a per-step schedule in on_train_start reads, as in Lightning."""
+
+    def on_train_start(self, trainer, module):
+        self.planned = trainer.num_training_batches // trainer.accumulate_grad_batches
+
+
+def test_on_train_start_sees_the_epochs_training_batches(tmp_path):
+    # Lightning's fit loop sets num_training_batches (limit_train_batches applied) before on_train_start;
+    # before, audiotrain's was still 0 there (set first at the first epoch), so this planned 0 steps.
+    planned = StepsPlanned()
+    trainer = quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=5, accumulate_grad_batches=2,
+                            callbacks=[planned])
+    trainer.fit(TinyClassifier(), make_batches(56, batch_size=8))  # 7 batches, 5 of them trained
+    assert planned.planned == 2

@@ -1003,6 +1003,10 @@ class Trainer:
                     if val_loader is not None and not ckpt_path:
                         self.evaluation.sanity_check(model, val_loader)
                     self._warn_of_eval_mode(model)
+                    # Known before on_train_start, as Lightning's fit loop has it there: a callback that
+                    # sizes a per-step schedule from it read 0.
+                    n_batches = self._training_batches(train_loader)
+                    self.num_training_batches = math.inf if n_batches is None else n_batches
                     self._call_hooks("on_train_start")
                     self._fit_loop(model, train_loader, val_loader)
                     if self.world_size > 1:  # (the ranks end with one model: BatchNorm's running statistics)
