@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from exactness import ON_GPU, assert_same_numbers, same_values
 from mlx.utils import tree_flatten, tree_unflatten
+from reference import require
 from tasks import RecordingLogger, TinyClassifier, make_batches, quiet_trainer, weights
 
 
@@ -701,3 +702,53 @@ def test_an_uncompiled_step_does_not_warn_of_retracing(tmp_path):
             PooledClassifier(), clips_of_many_lengths(range(10, 22))
         )
     assert retrace_warnings(caught) == []
+
+
+class MeanSquaredLinear(audiotrain.TrainModule):
+    """A 5 -> 3 linear layer with a mean-reduced loss, from given weights (compared with torch's)."""
+
+    def __init__(self, weight, bias):
+        super().__init__()
+        self.linear = nn.Linear(5, 3)
+        self.linear.weight, self.linear.bias = mx.array(weight), mx.array(bias)
+
+    def compute_loss(self, batch):
+        return mx.mean((self.linear(batch["x"]) - batch["y"]) ** 2), {}
+
+    def configure_optimizers(self):
+        return optim.SGD(learning_rate=0.1)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("algorithm, clip", [("norm", 0.05), ("value", 0.01), ("norm", None)])
+def test_accumulated_and_clipped_updates_match_torchs_loop(tmp_path, algorithm, clip):
+    """Windows of 4 batches of 8, the last one 1 batch (Lightning steps on it), two epochs: torch's loop
+    backpropagates each batch's loss over the window's batch count and clips the summed gradient once
+    (clip_grad_norm_ / clip_grad_value_) before the step. The window of the epoch's end is averaged
+    over its own batches (the README's documented difference from Lightning's division by 4)."""
+    torch = require("torch")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 5), np.float32), rng.standard_normal((40, 3), np.float32)
+    weight, bias = rng.standard_normal((3, 5), np.float32), np.zeros(3, np.float32)
+    module = MeanSquaredLinear(weight, bias)
+    trainer = quiet_trainer(tmp_path, max_epochs=2, accumulate_grad_batches=4, gradient_clip_val=clip,
+                            gradient_clip_algorithm=algorithm)
+    trainer.fit(module, audiotrain.DataLoader([{"x": a, "y": b} for a, b in zip(x, y)], batch_size=8))
+    reference = torch.nn.Linear(5, 3)
+    with torch.no_grad():
+        reference.weight.copy_(torch.tensor(weight)), reference.bias.copy_(torch.tensor(bias))
+    sgd = torch.optim.SGD(reference.parameters(), lr=0.1)
+    for _ in range(2):
+        for i in range(5):
+            window = 4 if i < 4 else 1
+            batch_x, batch_y = torch.tensor(x[8 * i : 8 * i + 8]), torch.tensor(y[8 * i : 8 * i + 8])
+            (torch.mean((reference(batch_x) - batch_y) ** 2) / window).backward()
+            if i in (3, 4):
+                if clip and algorithm == "norm":
+                    torch.nn.utils.clip_grad_norm_(reference.parameters(), clip)
+                elif clip:
+                    torch.nn.utils.clip_grad_value_(reference.parameters(), clip)
+                sgd.step(), sgd.zero_grad()
+    assert trainer.global_step == 4
+    np.testing.assert_allclose(np.array(module.linear.weight), reference.weight.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(np.array(module.linear.bias), reference.bias.detach().numpy(), atol=1e-6)
