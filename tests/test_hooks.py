@@ -913,7 +913,8 @@ def test_on_train_start_sees_the_epochs_training_batches(tmp_path):
     # Lightning's fit loop sets num_training_batches (limit_train_batches applied) before on_train_start;
     # before, audiotrain's was still 0 there (set first at the first epoch), so this planned 0 steps.
     planned = StepsPlanned()
-    trainer = quiet_trainer(tmp_path, max_epochs=1, limit_train_batches=5, accumulate_grad_batches=2,
-                            callbacks=[planned])
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, limit_train_batches=5, accumulate_grad_batches=2, callbacks=[planned]
+    )
     trainer.fit(TinyClassifier(), make_batches(56, batch_size=8))  # 7 batches, 5 of them trained
     assert planned.planned == 2

@@ -731,8 +731,13 @@ def test_accumulated_and_clipped_updates_match_torchs_loop(tmp_path, algorithm, 
     x, y = rng.standard_normal((40, 5), np.float32), rng.standard_normal((40, 3), np.float32)
     weight, bias = rng.standard_normal((3, 5), np.float32), np.zeros(3, np.float32)
     module = MeanSquaredLinear(weight, bias)
-    trainer = quiet_trainer(tmp_path, max_epochs=2, accumulate_grad_batches=4, gradient_clip_val=clip,
-                            gradient_clip_algorithm=algorithm)
+    trainer = quiet_trainer(
+        tmp_path,
+        max_epochs=2,
+        accumulate_grad_batches=4,
+        gradient_clip_val=clip,
+        gradient_clip_algorithm=algorithm,
+    )
     trainer.fit(module, audiotrain.DataLoader([{"x": a, "y": b} for a, b in zip(x, y)], batch_size=8))
     reference = torch.nn.Linear(5, 3)
     with torch.no_grad():
