@@ -918,3 +918,22 @@ def test_on_train_start_sees_the_epochs_training_batches(tmp_path):
     )
     trainer.fit(TinyClassifier(), make_batches(56, batch_size=8))  # 7 batches, 5 of them trained
     assert planned.planned == 2
+
+
+def test_on_validation_epoch_end_reads_the_sanity_checks_val_loss_in_callback_metrics(tmp_path):
+    """Lightning's `callback_metrics` holds the loader's means when `on_validation_epoch_end` runs, in the
+    sanity check too (its logger connector computes them there; they are reset after the check). A module
+    reading `self.trainer.callback_metrics["val_loss"]` there passed `validate` and then died in `fit`'s
+    sanity check with a bare KeyError."""
+    seen = []
+
+    class ReadsValLoss(TinyClassifier):
+        def on_validation_epoch_end(self):
+            seen.append(self.trainer.sanity_checking)
+            self.log("val_twice", self.trainer.callback_metrics["val_loss"] * 2)
+
+    t = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=1)
+    t.fit(ReadsValLoss(), make_batches(16), make_batches(16))
+    assert seen == [True, False]
+    assert t.callback_metrics["val_twice"] == pytest.approx(2 * t.callback_metrics["val_loss"])
+    assert t.history["val_twice"] == [pytest.approx(2 * t.history["val_loss"][0])]

@@ -137,10 +137,11 @@ class EvaluationLoop:
         metrics = self._run(module, loader, stage, limit, stoppable)
         if metrics is None:
             return None
-        if not t.sanity_checking:
-            t.callback_metrics.update(metrics)
-            # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
-            t.callback_metrics.update(t._step_logging.hook_epoch_values(stage, clear=False)[1])
+        # In the sanity check too, as Lightning's epoch-end hooks see its means (`sanity_check` puts the
+        # metrics back after it): a hook reading callback_metrics["val_loss"] runs in the check as later.
+        t.callback_metrics.update(metrics)
+        # What its batch and epoch-start hooks logged per epoch, as Lightning's epoch-end hooks see it.
+        t.callback_metrics.update(t._step_logging.hook_epoch_values(stage, clear=False)[1])
         t._call_hooks(f"on_{name}_epoch_end")
         if t.sanity_checking:
             dropped = t._step_logging.hook_epoch_values(stage)[1]  # (dropped, on every rank alike)
@@ -276,6 +277,8 @@ class EvaluationLoop:
         # The check drops what its hooks log; what hooks logged before it (a resumed run's values waiting
         # for the next logging point) is kept for that point.
         waiting_logs = module._pop_logged()
+        # Lightning resets the metrics after the check: what it reported is no training's or monitor's.
+        metrics_before = dict(t.callback_metrics)
         iterator = iter(loader)
         try:
             with t._state_tracker.within("sanity_check"):  # (then "train" again, as in Lightning)
@@ -285,7 +288,10 @@ class EvaluationLoop:
                     t.callbacks.call("on_sanity_check_start", t, module)
                 # Stoppable: a stop in its hooks ends the check after that batch, as the stop's line says
                 # (and a hook raising on each batch is not taken for a second Ctrl-C, which aborts).
-                self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=True)
+                try:
+                    self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=True)
+                finally:
+                    t.callback_metrics = metrics_before
                 with t._stopping.taking_interrupts_in("on_sanity_check_end"):
                     t.callbacks.call("on_sanity_check_end", t, module)
         finally:
