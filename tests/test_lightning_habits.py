@@ -1740,3 +1740,26 @@ def test_the_readme_describes_a_checkpoint_as_plain_safetensors_and_json_read_it
     assert set(load_file(str(folder / "model.safetensors"))) == set(model.state_dict())
     optimizer = set(load_file(str(folder / "optimizer.safetensors")))
     assert {"step", "learning_rate", "fc1.weight.m", "fc1.weight.v"} <= optimizer
+
+
+def test_ckpt_path_best_in_a_new_trainer_names_the_monitored_best_rather_than_take_the_newest(tmp_path):
+    """A new Trainer (a new process) over a run whose ModelCheckpoint ranked by a metric: its default
+    ModelCheckpoint monitors none, so "best" was the newest `last` on disk, and validate(ckpt_path="best")
+    silently scored the last epoch's weights, not the best's. Lightning refuses "best" with nothing saved
+    yet; here the refusal names the run's best, recorded in that `last`."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    class RanksTheFirstEpochBest(TinyClassifier):
+        def on_validation_epoch_end(self):
+            self.log("val_score", -float(self.current_epoch))
+
+    ranked = ModelCheckpoint(monitor="val_score", mode="max", save_last=True)
+    first = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True, callbacks=[ranked])
+    first.fit(RanksTheFirstEpochBest(lr=0.05), make_batches(), make_batches(32, seed=1))
+    assert Path(ranked.best_model_path).name.startswith("epoch=0-")
+    later = quiet_trainer(tmp_path, enable_checkpointing=True)
+    with pytest.raises(ValueError, match=re.escape(ranked.best_model_path)):
+        later.validate(TinyClassifier(), make_batches(32, seed=1), ckpt_path="best")
+    (last,) = later.validate(TinyClassifier(), make_batches(32, seed=1), ckpt_path="last")
+    (best,) = later.validate(TinyClassifier(), make_batches(32, seed=1), ckpt_path=ranked.best_model_path)
+    assert best["val_loss"] != last["val_loss"]

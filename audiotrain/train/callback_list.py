@@ -9,6 +9,7 @@ configures, Lightning's `ckpt_path="best"`/`"last"`, and the `last` copy a Ctrl-
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -214,6 +215,8 @@ class CallbackList(list):
         if not target and found and (str(path) == "last" or not found[0].monitor):
             # (last_on_disk: a new process resuming an earlier one's run)
             target = found[0].last_model_path or found[0].last_on_disk()
+            if str(path) == "best" and not found[0].last_model_path and target:
+                _refuse_newest_for_a_ranked_best(target)
         if not target:
             raise ValueError(f'ckpt_path="{path}": this Trainer has {self._why_none(found, attribute)}')
         return target
@@ -334,3 +337,26 @@ class CallbackList(list):
 
 
 __all__ = ["CallbackList"]
+
+
+def _refuse_newest_for_a_ranked_best(last: str) -> None:
+    """"best" of a Trainer that saved nothing yet and monitors no metric is the newest `last` on disk; where
+    the run that saved it ranked its checkpoints by a metric, that `last` is not its best, and scoring it as
+    "best" would give the wrong weights without a word (Lightning refuses "best" with nothing saved)."""
+    try:
+        saved = ckpt.read_state(Path(last)).get("callbacks", {})
+    except ckpt.CheckpointError:
+        return  # (the load that follows names what is wrong with it)
+    for key, state in saved.items() if isinstance(saved, dict) else ():
+        if not key.startswith("ModelCheckpoint") or not isinstance(state, dict):
+            continue
+        best, score = state.get("best_model_path"), state.get("best_model_score")
+        if best and score is not None and Path(best).name != Path(last).name:
+            monitor = re.search(r"'monitor': '([^']*)'", key)  # (the callback's state key names its monitor)
+            ranked = f"by {monitor.group(1)}" if monitor else f"({key})"
+            raise ValueError(
+                f'ckpt_path="best": this Trainer has saved nothing yet and its ModelCheckpoint monitors no '
+                f"metric, so its best would be the newest save, {last}; but the run that saved it ranked its "
+                f"checkpoints {ranked}, and its best is {best} (score {score}): pass that folder as "
+                'ckpt_path (or ckpt_path="last" for the newest)'
+            )
