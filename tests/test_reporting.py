@@ -121,6 +121,30 @@ def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path,
     assert t.callback_metrics["val_loss_kept"] == pytest.approx(t.callback_metrics["val_loss"], rel=1e-3)
 
 
+class KeepsTestOutputsAndReturnsNothing(TinyClassifier):
+    """Lightning's test_step that keeps its loss for on_test_epoch_end and returns nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.test_step_outputs = []
+
+    def test_step(self, batch, batch_idx):
+        self.test_step_outputs.append(self.compute_loss(batch)[0])
+
+
+def test_a_step_that_failed_while_traced_leaves_no_placeholder_in_the_module(tmp_path):
+    """The step's error named what to change, but the loss it had appended to the module stayed there, a
+    placeholder of the failed trace: every later validate, test or fit of that model failed with MLX's
+    "eval an array without a primitive ... may be a bug" instead."""
+    module = KeepsTestOutputsAndReturnsNothing()
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(TypeError, match="test_step returned None and logged nothing"):
+        t.test(module, make_batches(32))
+    assert module.test_step_outputs == []
+    (metrics,) = t.validate(module, make_batches(32))
+    assert 0 < metrics["val_loss"] < 10
+
+
 class FailsAtEpochEnd(TinyClassifier):
     def on_validation_epoch_end(self):
         raise RuntimeError("my own check failed")

@@ -57,20 +57,27 @@ def _structure_copy(tree: Any) -> Any:
     return tree
 
 
-def _restore_in_place(container: Any, saved: Any) -> None:
+def _restore_in_place(container: Any, saved: Any, drop_added: bool = False) -> None:
     """Put `saved`'s leaves back into `container`'s own dicts and lists (compiled functions hold
-    references to those containers, so they must be refilled, not replaced)."""
+    references to those containers, so they must be refilled, not replaced). `drop_added`: also remove
+    what was added since (a failed trace's `self.outputs.append(loss)`: a placeholder, which every later
+    use of the module would fail to evaluate)."""
     if container is mx.random.state:  # not assignable: reseeding with the saved key restores it
         hi, lo = (int(v) for v in saved[0].tolist())
         mx.random.seed((hi << 32) | lo)
         return
+    if drop_added and isinstance(container, list) and isinstance(saved, list):
+        del container[len(saved) :]
+    elif drop_added and isinstance(container, dict) and isinstance(saved, dict):
+        for key in [key for key in container if key not in saved]:
+            del container[key]
     for key, value in saved.items() if isinstance(saved, dict) else enumerate(saved):
         current = container.get(key) if isinstance(container, dict) else container[key]
         same_kind = (isinstance(value, dict) and isinstance(current, dict)) or (
             isinstance(value, list) and isinstance(current, list)
         )
         if same_kind:
-            _restore_in_place(current, value)
+            _restore_in_place(current, value, drop_added)
         else:
             container[key] = value
 
@@ -192,7 +199,7 @@ class StateGuard:
             # Any exception: a KeyboardInterrupt (Ctrl-C, a notebook's "interrupt kernel") while a big
             # step traces leaves the same placeholders as an error, and the session goes on after it.
             for container, snapshot in zip(self.state, saved or ()):
-                _restore_in_place(container, snapshot)
+                _restore_in_place(container, snapshot, drop_added=True)
             if self.compiled and isinstance(err, IndexError) and _COMPILE_MAP_BUG in str(err):
                 raise RuntimeError(
                     f"{self.where}: mx.compile failed on this step with MLX's internal 'IndexError: "
