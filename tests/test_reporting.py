@@ -121,6 +121,18 @@ def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path,
     assert t.callback_metrics["val_loss_kept"] == pytest.approx(t.callback_metrics["val_loss"], rel=1e-3)
 
 
+def test_values_kept_from_a_compiled_step_are_explained_and_leave_the_model_usable(tmp_path):
+    """After the explanation above, the model still held the kept placeholders, and its next trainer.test
+    (which reads none of them) failed with MLX's raw "eval an array without a primitive" instead."""
+    module = KeepsValidationOutputs()
+    t = trainer(tmp_path, max_epochs=1)
+    with pytest.raises(RuntimeError, match="kept after it"):
+        t.validate(module, make_batches(32))
+    assert module.validation_step_outputs == []
+    (metrics,) = t.test(module, make_batches(32))
+    assert 0 < metrics["test_loss"] < 10
+
+
 class KeepsTestOutputsAndReturnsNothing(TinyClassifier):
     """Lightning's test_step that keeps its loss for on_test_epoch_end and returns nothing."""
 

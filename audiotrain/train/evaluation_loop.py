@@ -122,8 +122,12 @@ class EvaluationLoop:
         In the sanity check nothing is reported and what the hooks log is dropped, as in Lightning."""
         t = self.trainer
         name = _HOOK_NAMES[stage]
-        with t.profiler.profile(f"run_{'sanity_check' if t.sanity_checking else name}"):
-            return self._stage_profiled(module, loader, stage, limit, stoppable)
+        try:
+            with t.profiler.profile(f"run_{'sanity_check' if t.sanity_checking else name}"):
+                return self._stage_profiled(module, loader, stage, limit, stoppable)
+        finally:
+            if stage in self.steps:  # (after the end hooks, which may have read them: explained there)
+                self.steps[stage].drop_kept_placeholders()
 
     def _stage_profiled(
         self, module: TrainModule, loader: Any, stage: str, limit: int | None, stoppable: bool

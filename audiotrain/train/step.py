@@ -581,6 +581,10 @@ class EvalStep:
             self._call.forget()
             self._guard.forget()
 
+    def drop_kept_placeholders(self) -> None:
+        """At the stage's end: what the traces appended to the module's lists (`StateGuard`'s)."""
+        self._guard.drop_kept_placeholders()
+
     def __call__(self, batch: Any, batch_idx: mx.array):
         return self._guard(self._call, batch, batch_idx)
 

@@ -156,11 +156,24 @@ class StateGuard:
         self._module_containers: list[tuple[Any, int]] = []  # (dict or list, its length) at the last snapshot
         # The plain values (a curriculum's self.noise) the traces read from the module: graph constants.
         self.plain_reads: dict = {}
+        # id -> (list, its length before the first trace that appended arrays to it): an evaluation step's
+        # self.outputs.append(loss), whose placeholders `drop_kept_placeholders` drops when the stage ends.
+        self._kept: dict[int, tuple[list, int]] = {}
 
     def forget(self) -> None:
         """The step's functions will be traced again (`TrainStep.trace_again`): snapshot before each."""
         self._traced.clear()
         self.plain_reads.clear()
+
+    def drop_kept_placeholders(self) -> None:
+        """Remove from the module's lists the arrays the traces appended: placeholders of the trace, which
+        a hook cannot read (`reporting.explain_kept_step_arrays` says so) and which would make every later
+        use of the module fail with MLX's "eval an array without a primitive"."""
+        # (Found by evaluating them: a later trace swaps the list's arrays for other Python objects, so the
+        # ones appended are not known by identity; a real array a batch hook appended is kept.)
+        for container, start in self._kept.values():
+            container[start:] = [value for value in container[start:] if not _is_placeholder(value)]
+        self._kept.clear()
 
     def _may_hold_other_arrays(self) -> bool:
         """Whether the module's tree may hold other arrays than at the last snapshot (MLX then traces the step
@@ -233,6 +246,10 @@ class StateGuard:
                     owner = type(self.state[0]).__name__
                     raise TracedWriteError(layers_created_while_training(owner, layers))
                 raise TracedWriteError(_written_while_traced(self.where, grown))
+            if grown:  # (an evaluation step's: explained where a hook reads them, dropped at the stage's end)
+                for container, length, _ in watched:
+                    if isinstance(container, list) and _holds_arrays(container[length:]):
+                        self._kept.setdefault(id(container), (container, length))
             self._module_containers = watched
             self._traced[signature] = None
             if len(self._traced) == RETRACE_WARNING_LIMIT + 1:
@@ -292,6 +309,17 @@ def _layers_added(watched: list[tuple[Any, int, str]], keys_before: dict[int, se
             if isinstance(value, nn.Module):
                 found.append((f"{path}.{key}" if path else str(key), value))
     return found
+
+
+def _is_placeholder(value: Any) -> bool:
+    """Whether `value` holds an array a compiled trace left, which MLX cannot evaluate."""
+    if not _holds_arrays(value):
+        return False
+    try:
+        mx.eval(value)
+    except RuntimeError as err:
+        return "without a primitive" in str(err)
+    return False
 
 
 def _holds_arrays(values: Any) -> bool:
