@@ -872,3 +872,17 @@ def test_another_users_run_is_one_line_naming_it_and_how_its_owner_shares_it(
             f"error: {checkpoint}: cannot read it (Permission denied): another user's run"
         ), error
         assert f"chmod -R go+rX {checkpoint}" in error
+
+
+def test_a_run_folder_that_kept_no_checkpoint_is_named_as_a_run_folder(run, tmp_path, song, capsys):
+    """A run stopped before its first save (or whose checkpoints were moved) given to predict or evaluate
+    was 'not a complete audiotrain checkpoint: it holds none of model.safetensors, trainer_state.json', as
+    if the run folder were meant as a checkpoint itself: nothing said where its checkpoints were sought."""
+    early = tmp_path / "early"
+    early.mkdir()
+    (early / "config.json").write_text("{}")  # (what the recipe writes first; no checkpoint_dir recorded)
+    (early / "checkpoints").mkdir()
+    capsys.readouterr()
+    assert chords.main(["predict", "--checkpoint", str(early), str(song), "-o", str(tmp_path / "s.lab")]) == 2
+    err = capsys.readouterr().err
+    assert f"{early} is a run folder, but {early / 'checkpoints'} holds no best or last checkpoint" in err

@@ -124,7 +124,24 @@ def _resolved_model_checkpoint(path: Path) -> Path:
                 _refuse_several_runs(path, candidate)
                 return _model_folder(candidate)
         refuse_cv_run(path)
+        _refuse_run_without_checkpoints(path)
     return _model_folder(path)
+
+
+def _refuse_run_without_checkpoints(path: Path) -> None:
+    """Refuse a run folder (one with its checkpoints folder: a Hugging Face model has a config.json too)
+    that kept no best or last: a run stopped before its first save, or one whose checkpoints were moved.
+    Taken for a checkpoint itself, it was "not a complete audiotrain checkpoint", naming neither the run
+    nor where its checkpoints were sought."""
+    checkpoints = run_checkpoints(path)
+    if not checkpoints.is_dir():
+        return
+    others = sorted(p.parent.name for p in checkpoints.glob(f"*/{ckpt.STATE_FILE}"))[:3]
+    found = f" (it holds {', '.join(others)}: give one of them)" if others else ""
+    raise ckpt.CheckpointError(
+        f"{path} is a run folder, but {checkpoints} holds no best or last checkpoint{found}: a training "
+        "stopped before its first save, or its checkpoints moved elsewhere? Give a checkpoint folder"
+    )
 
 
 def run_checkpoints(run_folder: Path) -> Path:
