@@ -1763,3 +1763,13 @@ def test_ckpt_path_best_in_a_new_trainer_names_the_monitored_best_rather_than_ta
     (last,) = later.validate(TinyClassifier(), make_batches(32, seed=1), ckpt_path="last")
     (best,) = later.validate(TinyClassifier(), make_batches(32, seed=1), ckpt_path=ranked.best_model_path)
     assert best["val_loss"] != last["val_loss"]
+
+
+def test_ckpt_path_last_with_nothing_saved_names_the_folder_it_looked_in(tmp_path):
+    """A new Trainer's validate(ckpt_path="last") with no run in its folder said only 'nothing saved yet;
+    pass a checkpoint folder': not where it had looked (a wrong default_root_dir, a run elsewhere)."""
+    from audiotrain import Trainer
+
+    t = Trainer(default_root_dir=tmp_path / "elsewhere", enable_progress_bar=False)
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "elsewhere" / "checkpoints"))):
+        t.validate(TinyClassifier(), make_batches(32), ckpt_path="last")

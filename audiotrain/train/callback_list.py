@@ -234,7 +234,9 @@ class CallbackList(list):
                 "a ModelCheckpoint that keeps no `last` (pass ModelCheckpoint(..., save_last=True) to keep "
                 f"one){newest}"
             )
-        return f"a ModelCheckpoint whose {attribute} is empty (nothing saved yet); pass a checkpoint folder"
+        looked = found[0].searched_on_disk()
+        saved = "nothing saved yet" + (f", and none is on disk in {looked}" if looked else "")
+        return f"a ModelCheckpoint whose {attribute} is empty ({saved}); pass a checkpoint folder"
 
     def checkpoint_folder(self, default_root_dir: Path) -> Path:
         """Where the Trainer's own checkpoints (``interrupted``, ``nonfinite``) go: beside the first

@@ -1180,6 +1180,14 @@ class ModelCheckpoint(Callback):
         in it or any of its ``version_<k>``), as Lightning finds ``ckpt_path="last"`` on disk; "" if none."""
         return self._newest_on_disk(lambda folder: self._is_last_name(folder.name))
 
+    def searched_on_disk(self) -> str:
+        """Where `last_on_disk` looks, in words ("" before the folder is known), for an error saying so."""
+        if self.dirpath is None:
+            return ""
+        if self._versions_of is not None:
+            return f"{self._versions_of} (or its version_<k> folders)"
+        return str(self.dirpath)
+
     def newest_on_disk(self) -> str:
         """The newest complete checkpoint of any name where this callback saves (as `last_on_disk`)."""
         return self._newest_on_disk(lambda folder: True)
