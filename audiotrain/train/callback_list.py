@@ -342,7 +342,7 @@ __all__ = ["CallbackList"]
 
 
 def _refuse_newest_for_a_ranked_best(last: str) -> None:
-    """"best" of a Trainer that saved nothing yet and monitors no metric is the newest `last` on disk; where
+    """ "best" of a Trainer that saved nothing yet and monitors no metric is the newest `last` on disk; where
     the run that saved it ranked its checkpoints by a metric, that `last` is not its best, and scoring it as
     "best" would give the wrong weights without a word (Lightning refuses "best" with nothing saved)."""
     try:
