@@ -464,3 +464,16 @@ def test_a_csv_history_exported_every_epoch_is_replaced_when_validation_adds_its
     t.fit(TinyClassifier(), make_batches(), make_batches(32))
     assert t.history["epoch"] == [0, 1, 2]  # (the fit went on to its end)
     assert "val_loss" in path.read_text().split("\n", 1)[0].split(",")  # (the later exports replaced it)
+
+
+def test_a_nonfinite_stop_at_an_epochs_last_batch_resumes_with_that_epochs_validation(tmp_path):
+    """A stop whose streak was read at the epoch's end saved the epoch as done: the run resumed from the
+    "last good state" at the next epoch, and the stopped epoch was never validated nor got a history row."""
+    stopped = trainer(tmp_path, max_epochs=2, enable_checkpointing=True, max_consecutive_nonfinite=6)
+    with pytest.raises(FloatingPointError, match=r"found at global step 6\b"):
+        stopped.fit(NaNLoss(), make_batches(96, 16), make_batches(32, 16, seed=1))
+    resumed = trainer(tmp_path / "again", max_epochs=2, enable_checkpointing=True)
+    saved = tmp_path / "checkpoints" / "nonfinite"
+    resumed.fit(TinyClassifier(), make_batches(96, 16), make_batches(32, 16, seed=1), ckpt_path=saved)
+    assert resumed.history["epoch"] == [0, 1]
+    assert len(resumed.history["val_loss"]) == 2

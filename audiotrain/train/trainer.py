@@ -2199,6 +2199,10 @@ class Trainer:
         self._nonfinite.check(self._train_step.state.arrays, self.global_step, save)
 
     def _save_nonfinite(self) -> Path:
+        # The stop comes before the epoch's end has run (validation, hooks, history row), also where the
+        # streak is read at that end: the checkpoint keeps the epoch open at its last batch, so a resume runs
+        # that end first, as after a Ctrl-C there (saved as done, it skipped to the next epoch).
+        self.progress.epoch_complete = False
         return self.save_checkpoint(self.callbacks.checkpoint_folder(self.default_root_dir) / "nonfinite")
 
 
