@@ -44,8 +44,9 @@ def test_at_the_limit_with_the_guard_it_saves_the_last_good_state_and_names_it()
     assert str(raised.value) == (
         "3 optimizer steps in a row had a non-finite loss or gradients (max_consecutive_nonfinite=3; found "
         "at global step 7); those updates were skipped, so the weights are still finite. Lower the learning "
-        "rate, set gradient_clip_val, or check the data for NaN/Inf. The last good state is saved in "
-        "run/nonfinite."
+        "rate, set gradient_clip_val, or check the data for NaN/Inf. Trainer(debug_lazy_eval=True) stops at "
+        "the first batch whose loss is not finite, naming its epoch and index. The last good state is saved "
+        "in run/nonfinite."
     )
     # The checkpoint's streak starts again: a resumed run is not stopped at its first step.
     assert saved == [{"nonfinite_streak": 0, "max_nonfinite_streak": 0, "skipped_total": 0}]

@@ -477,3 +477,19 @@ def test_a_nonfinite_stop_at_an_epochs_last_batch_resumes_with_that_epochs_valid
     resumed.fit(TinyClassifier(), make_batches(96, 16), make_batches(32, 16, seed=1), ckpt_path=saved)
     assert resumed.history["epoch"] == [0, 1]
     assert len(resumed.history["val_loss"]) == 2
+
+
+def test_the_skip_warning_and_the_stop_name_the_setting_that_finds_the_bad_batch(tmp_path, recwarn):
+    """One batch holding a NaN sample: the warning advised Trainer(compile=False), which ran on with the same
+    warning (it said that under compile=False too), and neither it nor the stop said how to find the batch;
+    debug_lazy_eval=True is the setting that names it."""
+    batches = make_batches(64, 16)
+    x, y = batches[2]
+    batches[2] = (x * mx.array(float("nan")), y)
+    trainer(tmp_path, max_epochs=1, compile=False).fit(TinyClassifier(), batches)
+    (skipped,) = [str(w.message) for w in recwarn if "were skipped" in str(w.message)]
+    assert "Trainer(debug_lazy_eval=True) stops at the first batch whose loss is not finite" in skipped
+    with pytest.raises(FloatingPointError, match="debug_lazy_eval=True"):
+        trainer(tmp_path, max_epochs=1, max_consecutive_nonfinite=1).fit(TinyClassifier(), batches)
+    with pytest.raises(FloatingPointError, match="at epoch 0, batch 2"):
+        trainer(tmp_path, max_epochs=1, debug_lazy_eval=True).fit(TinyClassifier(), batches)

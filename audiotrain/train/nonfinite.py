@@ -24,6 +24,14 @@ from audiotrain.train.transforms import all_finite
 import mlx.core as mx
 
 
+# What finds the batch: the compiled step only counts, and compile=False alone raises nothing for a NaN (it
+# was the only advice here, and ran on with the same warning).
+FINDING_THE_BATCH = (
+    "Trainer(debug_lazy_eval=True) stops at the first batch whose loss is not finite, naming its epoch and "
+    "index."
+)
+
+
 class NonFiniteWatch:
     """Stops a fit after `limit` non-finite steps in a row (`max_consecutive_nonfinite`), and says once a fit
     that updates were skipped. `guard`: `nonfinite_guard` (the step skips non-finite updates)."""
@@ -65,8 +73,8 @@ class NonFiniteWatch:
             f"Trainer.fit: {total - before} optimizer update(s) up to epoch {epoch} (global step "
             f"{global_step}) were skipped because their loss or gradients were not finite; the "
             "`skipped_steps` series counts them. Check the data for NaN/Inf and out-of-range indices, lower "
-            "the learning rate, or set gradient_clip_val; Trainer(compile=False) shows errors a compiled "
-            "step cannot raise",
+            f"the learning rate, or set gradient_clip_val. {FINDING_THE_BATCH} (A check of your own that "
+            "reads values in the step, of ids against a table's size, raises only under compile=False.)",
             stacklevel=2,  # (the line that asks: the Trainer's epoch end)
         )
 
@@ -82,7 +90,8 @@ class NonFiniteWatch:
             f"{plural(streak, 'optimizer step')} in a row had a non-finite loss or gradients "
             f"(max_consecutive_nonfinite={self.limit}; found at global step {global_step})"
         )
-        fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf."
+        fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf. "
+        fixes += FINDING_THE_BATCH
         if not self.guard:
             raise FloatingPointError(
                 f"{where}, and with nonfinite_guard=False those updates were applied: the weights are likely "
