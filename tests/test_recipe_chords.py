@@ -605,6 +605,20 @@ def test_a_warmup_longer_than_the_run_is_said_at_its_start(tiny_run, tmp_path, c
     assert history["learning_rate"][-1] == pytest.approx(0.001, rel=0.05)
 
 
+def test_a_diverging_run_stops_with_an_error_in_the_recipes_flags(tiny_run, tmp_path, capsys):
+    """``--learning_rate 1e30``: the non-finite stop ended the command in a raw FloatingPointError traceback
+    (exit status 1, an "unforeseen error"), advising the Trainer's gradient_clip_val and debug_lazy_eval."""
+    argv = [*tiny_run_argv(tiny_run, tmp_path / "run"), "--learning_rate", "1e30", "--batch_size", "1"]
+    argv += ["--data.window_frames", "16"]  # (18 steps an epoch: the stop comes before its validation)
+    assert chords.main([*argv, "--num_epochs", "4"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    saved = tmp_path / "run" / "checkpoints" / "nonfinite"
+    assert "Traceback" not in err and "gradient_clip_val" not in err
+    assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
+    assert "Lower --learning_rate (this run's: 1e+30), set --gradient_clip (this run's: 1; 0 is off)" in err
+    assert f"--init_from {saved} starts from them" in err and saved.is_dir()
+
+
 def test_the_checkpoint_holds_the_resolved_config_and_the_run_config_repeats_the_run(tiny_run):
     root, run_dir = tiny_run
     written = json.loads((run_dir / "config.json").read_text())["config"]

@@ -32,6 +32,16 @@ FINDING_THE_BATCH = (
 )
 
 
+class NonFiniteStop(FloatingPointError):
+    """The stop after `max_consecutive_nonfinite` non-finite steps: `where` says which steps, `checkpoint` is
+    the last good state it saved (None without the guard or without checkpointing), so that a command line
+    can say it in its own flags."""
+
+    def __init__(self, message: str, where: str, checkpoint: Path | None):
+        super().__init__(message)
+        self.where, self.checkpoint = where, checkpoint
+
+
 class NonFiniteWatch:
     """Stops a fit after `limit` non-finite steps in a row (`max_consecutive_nonfinite`), and says once a fit
     that updates were skipped. `guard`: `nonfinite_guard` (the step skips non-finite updates)."""
@@ -93,9 +103,11 @@ class NonFiniteWatch:
         fixes = "Lower the learning rate, set gradient_clip_val, or check the data for NaN/Inf. "
         fixes += FINDING_THE_BATCH
         if not self.guard:
-            raise FloatingPointError(
+            raise NonFiniteStop(
                 f"{where}, and with nonfinite_guard=False those updates were applied: the weights are likely "
-                f"non-finite now. {fixes} Trainer(nonfinite_guard=True) skips such updates instead."
+                f"non-finite now. {fixes} Trainer(nonfinite_guard=True) skips such updates instead.",
+                where,
+                None,
             )
         path = None
         if save is not None:
@@ -103,9 +115,11 @@ class NonFiniteWatch:
             # mended data): counted on, it would stop that run again at its first step.
             arrays["nonfinite_streak"] = arrays["max_nonfinite_streak"] = mx.array(0, mx.int32)
             path = save()
-        raise FloatingPointError(
+        raise NonFiniteStop(
             f"{where}; those updates were skipped, so the weights are still finite. {fixes}"
-            + (f" The last good state is saved in {path}." if path else "")
+            + (f" The last good state is saved in {path}." if path else ""),
+            where,
+            path,
         )
 
 
@@ -124,4 +138,4 @@ def debug_check(loss: mx.array, parameters: Any, epoch: int, batch_idx: int) -> 
             )
 
 
-__all__ = ["NonFiniteWatch", "debug_check"]
+__all__ = ["NonFiniteStop", "NonFiniteWatch", "debug_check"]

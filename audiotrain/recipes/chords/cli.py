@@ -118,6 +118,7 @@ from audiotrain.recipes.config_cli import (
 )
 from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.interrupt import SaveAborted, stop_exit_status, stopped_by
+from audiotrain.train.nonfinite import NonFiniteStop
 
 # The imports marked noqa: F401 are names of this module that the evaluate and predict commands look up
 # here (`cli.folds_case(...)`), where the tests patch them; the tests call the predictor's flags and
@@ -699,6 +700,8 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         if better is error:
             raise
         raise better from None
+    except NonFiniteStop as stop:  # (the Trainer's message names its own settings, not these flags)
+        raise ValueError(_diverged_message(stop, config)) from None
     except OutputWriteError as error:  # (a full disk after training: the command that finishes the run)
         finish_from = getattr(error, "finish_from", None)
         if finish_from is not None:
@@ -1055,6 +1058,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = as_started(str(error))  # (the commands it names, as the recipe was started)
         say_error(message)
         return status
+
+
+def _diverged_message(stop: NonFiniteStop, config) -> str:
+    """The non-finite stop in this command's flags: what lowers the risk, and where the last good weights are
+    (a --resume would go on at the same learning rate, which the resume keeps)."""
+    message = (
+        f"training stopped: {stop.where}. Lower --learning_rate (this run's: {config.learning_rate:g}), "
+        f"set --gradient_clip (this run's: {config.gradient_clip:g}; 0 is off), or check the songs' audio"
+    )
+    if stop.checkpoint is None:
+        return message
+    return (
+        f"{message}. The weights before those steps are in {stop.checkpoint} (finite, though steps that "
+        f"grew the loss before them may have spoilt them; --init_from {stop.checkpoint} starts from them)"
+    )
 
 
 def _older_format_message(error: ckpt.OlderFormatError) -> str:
