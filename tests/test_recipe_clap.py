@@ -4440,3 +4440,19 @@ def test_eval_split_naming_the_training_split_of_a_folder_without_splits_trains_
     clips = json.loads((out / "config.json").read_text())["clips"]
     assert len(clips["train"]) == 6 and sorted(clips["eval"]) == sorted(clips["train"])
     assert "training on 6 clips, evaluating on 6" in printed.err
+
+
+def test_a_diverging_run_stops_with_an_error_in_the_recipes_flags(tmp_path, capsys):
+    """``--task.learning_rate 1e30``: the non-finite stop ended the command in a raw traceback (exit status 1,
+    an unforeseen error), advising the Trainer's gradient_clip_val and debug_lazy_eval, not the flags."""
+    from audiotrain.recipes.clap import main
+
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache")]
+    argv += ["--train.processes", "1", "--task.learning_rate", "1e30", "--train.epochs", "15"]
+    assert main([*argv, "--train.batch_size", "2"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err and "gradient_clip_val" not in err
+    assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
+    assert "Lower --task.learning_rate (this run's: 1e+30), set --train.gradient_clip" in err
+    assert f"The weights before those steps are in {out / 'checkpoints' / 'nonfinite'}" in err

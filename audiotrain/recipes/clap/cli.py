@@ -59,6 +59,7 @@ from audiotrain.recipes.config_cli import (
     unknown_command_message,
 )
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.nonfinite import NonFiniteStop
 
 #: What a run record (config.json) of an older audiotrain meant by a setting it does not hold, where that is
 #: known: ``--config`` reads it so (`read_older_record`), and names every other one it lacks.
@@ -475,6 +476,10 @@ def _command(argv: list[str]) -> int:
         if not env_flag(TRACEBACK_ENV) and error_left_to_main():
             return 2
         return refusal_status(error, as_started(str(error)))
+    except NonFiniteStop as stop:  # (the Trainer's words name its settings, not these flags)
+        if not env_flag(TRACEBACK_ENV) and error_left_to_main():
+            return 2
+        return refusal_status(stop, as_started(_diverged_message(stop, cfg)))
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
     # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM (rank 0 alone: the
@@ -516,6 +521,23 @@ def build_export_parser() -> argparse.ArgumentParser:
         "folder or its checkpoints, a data folder, a model folder not written by export, the run's --pretrained)",
     )
     return parser
+
+
+def _diverged_message(stop: NonFiniteStop, cfg) -> str:
+    """The non-finite stop in this command's flags (a --resume goes on at the rate it keeps)."""
+    rate, clip = cfg.task.learning_rate, cfg.train.gradient_clip
+    message = (
+        f"training stopped: {stop.where}. Lower --task.learning_rate"
+        + (f" (this run's: {rate:g})" if rate is not None else "")
+        + (f", set --train.gradient_clip (this run's: {clip:g})" if clip else ", set --train.gradient_clip")
+        + ", or check the clips' audio"
+    )
+    if stop.checkpoint is None:
+        return message
+    return (
+        f"{message}. The weights before those steps are in {stop.checkpoint} (finite, though steps that "
+        "grew the loss before them may have spoilt them)"
+    )
 
 
 def export_main(argv: list[str] | None = None) -> int:
