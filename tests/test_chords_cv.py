@@ -816,3 +816,18 @@ def test_a_cv_run_repeated_from_its_cv_progress_json_runs_its_folds_and_gives_it
     assert sorted(p.name for p in replay.glob("fold*")) == ["fold0", "fold1"]
     scores = [json.loads((folder / "cv_scores.json").read_text()) for folder in (run_dir, replay)]
     assert scores[0]["folds"] == scores[1]["folds"]
+
+
+def test_a_diverging_fold_stops_the_cv_with_an_error_in_the_recipes_flags(tmp_path, capsys):
+    """``cv --learning_rate 1e30``: the non-finite stop in a fold ended in a raw traceback (exit status 1),
+    advising the Trainer's settings; it is an error line in cv's flags, naming the fold's checkpoint."""
+    run_dir = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(tmp_path / "cache")]
+    argv += ["--learning_rate", "1e30", "--batch_size", "1", "--data.window_frames", "8", "--num_epochs", "3"]
+    argv += ["--data.demo_seconds", "12"]  # (over 10 steps an epoch: the stop comes in the first)
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err and "gradient_clip_val" not in err and "--init_from" not in err
+    assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
+    assert "Lower --learning_rate (this run's: 1e+30), set --gradient_clip" in err
+    assert f"The weights before those steps are in {run_dir / 'fold0' / 'checkpoints' / 'nonfinite'}" in err

@@ -916,6 +916,8 @@ def _cmd_cv(argv: list[str]) -> int:
             f"({saved}); no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
         )
         return stop_exit_status()  # as a shell reports a command that signal stopped (130, 143 for SIGTERM)
+    except NonFiniteStop as stop:  # (as train says it; the fold is in the checkpoint's path)
+        raise ValueError(_diverged_message(stop, config, init_from=False)) from None
     if collectives.is_main_process():
         print(f"\nrun folder: {result.run_dir} (fold<k>/, oof/*.lab, cv_scores.json, cv_scores.md)")
     return 0
@@ -1060,18 +1062,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
 
 
-def _diverged_message(stop: NonFiniteStop, config) -> str:
+def _diverged_message(stop: NonFiniteStop, config, init_from: bool = True) -> str:
     """The non-finite stop in this command's flags: what lowers the risk, and where the last good weights are
-    (a --resume would go on at the same learning rate, which the resume keeps)."""
+    (a --resume would go on at the same learning rate, which the resume keeps); `init_from`: the command has
+    --init_from."""
     message = (
         f"training stopped: {stop.where}. Lower --learning_rate (this run's: {config.learning_rate:g}), "
         f"set --gradient_clip (this run's: {config.gradient_clip:g}; 0 is off), or check the songs' audio"
     )
     if stop.checkpoint is None:
         return message
+    start_there = f"; --init_from {stop.checkpoint} starts from them" if init_from else ""
     return (
         f"{message}. The weights before those steps are in {stop.checkpoint} (finite, though steps that "
-        f"grew the loss before them may have spoilt them; --init_from {stop.checkpoint} starts from them)"
+        f"grew the loss before them may have spoilt them{start_there})"
     )
 
 
