@@ -406,3 +406,18 @@ def test_a_split_flag_beside_folds_by_split_is_refused_saying_how_the_splits_are
     err = capsys.readouterr().err
     assert "with --folds_by_split holds out each split in turn" in err and "whatever its split" not in err
     assert not (tmp_path / "cv").exists()
+
+
+def test_a_diverging_fold_stops_the_cv_with_an_error_in_the_recipes_flags(tmp_path, capsys):
+    """``cv --task.learning_rate 1e30``: a fold's non-finite stop ended in a raw traceback (exit status 1),
+    advising the Trainer's gradient_clip_val; it is an error line in the flags, naming the fold's
+    checkpoint."""
+    out = tmp_path / "cv"
+    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
+    argv += ["--task.learning_rate", "1e30", "--train.epochs", "15", "--train.batch_size", "2"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err and "gradient_clip_val" not in err
+    assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
+    assert "Lower --task.learning_rate (this run's: 1e+30), set --train.gradient_clip" in err
+    assert f"The weights before those steps are in {out / 'fold0' / 'checkpoints' / 'nonfinite'}" in err

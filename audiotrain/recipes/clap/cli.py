@@ -479,7 +479,7 @@ def _command(argv: list[str]) -> int:
     except NonFiniteStop as stop:  # (the Trainer's words name its settings, not these flags)
         if not env_flag(TRACEBACK_ENV) and error_left_to_main():
             return 2
-        return refusal_status(stop, as_started(_diverged_message(stop, cfg)))
+        return refusal_status(stop, as_started(diverged_message(stop, cfg)))
     except MainProcessFailed:  # another rank of the job: rank 0 printed the error
         return 2
     # As a shell reports a command that signal stopped: 130 for Ctrl-C, 143 for SIGTERM (rank 0 alone: the
@@ -523,7 +523,7 @@ def build_export_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _diverged_message(stop: NonFiniteStop, cfg) -> str:
+def diverged_message(stop: NonFiniteStop, cfg) -> str:
     """The non-finite stop in this command's flags (a --resume goes on at the rate it keeps)."""
     rate, clip = cfg.task.learning_rate, cfg.train.gradient_clip
     message = (

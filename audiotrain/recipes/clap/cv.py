@@ -32,12 +32,13 @@ from audiotrain.recipes.clap.bundle import (
     demo_extractor_settings,
     load_checkpoint,
 )
-from audiotrain.recipes.clap.cli import EXIT_STATUSES, build_parser, parse_arguments
+from audiotrain.recipes.clap.cli import EXIT_STATUSES, build_parser, diverged_message, parse_arguments
 from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig
 from audiotrain.recipes.clap.data import DATA_REQUIRED, check_data_given
 from audiotrain.recipes.clap.train import DEMO_BANNER, demo_data_folder, holding_the_demo_cache, run
 from audiotrain.recipes.config_cli import USER_ERRORS, exit_status_help, help_text, returning_exit_status
 from audiotrain.train.interrupt import stopped_by
+from audiotrain.train.nonfinite import NonFiniteStop
 
 import numpy as np
 
@@ -343,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             run_cross_validation(cfg, args.folds, argv, by_split=args.folds_by_split)
     except USER_ERRORS as error:
         return refusal_status(error)
+    except NonFiniteStop as stop:  # (as fine-tuning says it; the fold is in the checkpoint's path)
+        return refusal_status(stop, diverged_message(stop, cfg))
     except FoldInterrupted as stop:
         if collectives.is_main_process():  # (every rank of a launched job stops)
             print(f"{stop}", file=sys.stderr)
