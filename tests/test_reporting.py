@@ -493,3 +493,15 @@ def test_the_skip_warning_and_the_stop_name_the_setting_that_finds_the_bad_batch
         trainer(tmp_path, max_epochs=1, max_consecutive_nonfinite=1).fit(TinyClassifier(), batches)
     with pytest.raises(FloatingPointError, match="at epoch 0, batch 2"):
         trainer(tmp_path, max_epochs=1, debug_lazy_eval=True).fit(TinyClassifier(), batches)
+
+
+def test_ckpt_path_last_after_a_stop_before_any_last_names_the_nonfinite_checkpoint(tmp_path):
+    """A run stopped in its first epoch left only checkpoints/nonfinite; ckpt_path="last" in the next process
+    said "nothing saved yet; pass a checkpoint folder", as though nothing were there."""
+    stopped = trainer(tmp_path, max_epochs=2, enable_checkpointing=True, max_consecutive_nonfinite=3)
+    with pytest.raises(FloatingPointError):
+        stopped.fit(NaNLoss(), make_batches(96, 16))
+    again = trainer(tmp_path, max_epochs=2, enable_checkpointing=True)
+    saved = tmp_path / "checkpoints" / "nonfinite"
+    with pytest.raises(ValueError, match=f"its newest checkpoint is {saved}: pass that folder as ckpt_path"):
+        again.fit(TinyClassifier(), make_batches(96, 16), ckpt_path="last")

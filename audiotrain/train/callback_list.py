@@ -234,6 +234,11 @@ class CallbackList(list):
                 "a ModelCheckpoint that keeps no `last` (pass ModelCheckpoint(..., save_last=True) to keep "
                 f"one){newest}"
             )
+        if newest and attribute == "last_model_path":  # (the Trainer's `nonfinite`: stopped before a `last`)
+            return (
+                f"a ModelCheckpoint whose {attribute} is empty (no `last` saved yet); its newest checkpoint "
+                f"is {newest}: pass that folder as ckpt_path"
+            )
         looked = found[0].searched_on_disk()
         saved = "nothing saved yet" + (f", and none is on disk in {looked}" if looked else "")
         return f"a ModelCheckpoint whose {attribute} is empty ({saved}); pass a checkpoint folder"
