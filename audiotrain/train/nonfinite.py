@@ -23,7 +23,6 @@ from audiotrain.train.transforms import all_finite
 
 import mlx.core as mx
 
-
 # What finds the batch: the compiled step only counts, and compile=False alone raises nothing for a NaN (it
 # was the only advice here, and ran on with the same warning).
 FINDING_THE_BATCH = (
