@@ -108,15 +108,32 @@ class RecordStatistics(Callback):
         self.means.append(np.array(module.norm.running_mean))
 
 
-def test_batchnorms_running_statistics_are_averaged_with_the_weights(tmp_path):
+def _statistics_under(module, batches):
+    """BatchNorm's statistics as torch's update_bn computes them for the module's weights: the mean over the
+    batches of each batch's mean and unbiased variance of the layer's input."""
+    inputs = [np.array(module.fc1(x)) for x, _ in batches]
+    return np.mean([h.mean(0) for h in inputs], 0), np.mean([h.var(0, ddof=1) for h in inputs], 0)
+
+
+class LogsInItsStep(TinyClassifier):
+    def training_step(self, batch, batch_idx):
+        loss, _ = self.compute_loss(batch)
+        self.log("step_loss", loss, prog_bar=True)  # (the BatchNorm pass runs the step: its logs are dropped)
+        return loss
+
+
+def test_batchnorms_running_statistics_are_recomputed_under_the_average_as_in_lightning(tmp_path):
     record = RecordStatistics()
     swa = StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=2, annealing_epochs=0)
     trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa, record], seed=0)
-    module = TinyClassifier(batchnorm=True)
-    trainer.fit(module, make_batches(48))
-    mean = np.mean(record.means[1:], axis=0)  # epochs 1 and 2
-    np.testing.assert_allclose(np.array(module.norm.running_mean), mean, rtol=1e-5, atol=1e-7)
-    assert not np.allclose(mean, record.means[-1])
+    module = LogsInItsStep(batchnorm=True)
+    batches = make_batches(48)
+    trainer.fit(module, batches)
+    mean, var = _statistics_under(module, batches)  # (fc1 is the average: BatchNorm's input under it)
+    np.testing.assert_allclose(np.array(module.norm.running_mean), mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.array(module.norm.running_var), var, rtol=1e-4, atol=1e-6)
+    assert module.norm.momentum == 0.1  # (restored after the pass)
+    assert not np.allclose(np.mean(record.means[1:], axis=0), mean, atol=1e-4)  # not the epochs' average
 
 
 @pytest.mark.parametrize(
@@ -719,3 +736,61 @@ def test_a_bfloat16_model_keeps_its_dtype_after_fit_and_its_average_is_kept_in_f
         assert value.dtype == mx.float32, name  # (bfloat16 would round away each update's share)
     for name, value in tree_flatten(module.parameters()):
         assert value.dtype == mx.bfloat16, name
+
+
+class ScheduledNormed(ScheduledClassifier):
+    def __init__(self):
+        super().__init__(dropout=0.2, batchnorm=True)
+
+
+@pytest.mark.filterwarnings("ignore:resuming from")
+@pytest.mark.parametrize("compile", [False, True])
+@pytest.mark.parametrize(
+    "resume_from", ["epoch=2-*", "epoch=4-*"]
+)  # mid-SWA; the last epoch, before the pass
+def test_a_batchnorm_fit_resumed_ends_with_the_statistics_of_an_uninterrupted_one(
+    tmp_path, compile, resume_from
+):
+    def fit(root, ckpt_path=None):
+        checkpoints = ModelCheckpoint(every_n_epochs=1, save_top_k=-1)
+        trainer = quiet_trainer(
+            root,
+            max_epochs=5,
+            callbacks=[_swa(), checkpoints],
+            enable_checkpointing=True,
+            seed=0,
+            compile=compile,
+        )
+        module = ScheduledNormed()
+        trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)
+        return weights(module)
+
+    straight = fit(tmp_path / "a")
+    saved = next((tmp_path / "a" / "checkpoints").glob(resume_from))
+    resumed = fit(tmp_path / "b", ckpt_path=str(saved))
+    for name, value in straight.items():
+        assert_same_numbers(resumed[name], value, err_msg=name)
+
+
+def test_after_a_batchnorm_swa_fit_last_holds_the_trained_weights_and_save_checkpoint_the_average(tmp_path):
+    # As README says: `last` (saved at the last epoch's end) holds the trained weights and statistics; the
+    # average, with the statistics recomputed under it, reaches disk through trainer.save_checkpoint.
+    record = Record()
+    swa = StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=2, annealing_epochs=0)
+    checkpoints = ModelCheckpoint(save_last=True)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=3, callbacks=[swa, record, checkpoints], enable_checkpointing=True, seed=0
+    )
+    module = TinyClassifier(batchnorm=True)
+    batches = make_batches(48)
+    trainer.fit(module, batches)
+    last = weights(TinyClassifier.load_from_checkpoint(checkpoints.last_model_path, batchnorm=True))
+    for name, value in record.weights[-1].items():
+        assert_same_numbers(last[name], value, err_msg=name)
+    trainer.save_checkpoint(tmp_path / "averaged")
+    averaged = TinyClassifier.load_from_checkpoint(tmp_path / "averaged", batchnorm=True)
+    for name, value in weights(module).items():
+        assert_same_numbers(weights(averaged)[name], value, err_msg=name)
+    np.testing.assert_allclose(
+        np.array(averaged.norm.running_mean), _statistics_under(averaged, batches)[0], rtol=1e-4, atol=1e-6
+    )

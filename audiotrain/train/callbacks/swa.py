@@ -23,6 +23,7 @@ from audiotrain.train.callbacks._averaging import (
     put_average_into,
     widened,
 )
+from audiotrain.train.callbacks._batchnorm_pass import recompute_batchnorm_statistics
 from audiotrain.train.callbacks.lr_plateau import _groups
 
 import mlx.core as mx
@@ -54,11 +55,14 @@ class StochasticWeightAveraging(AveragingCallback):
     At the end of each SWA epoch (after its validation hooks' training, before a `ModelCheckpoint` saves)
     the running average of the module's parameters is updated: ``avg_fn(average, current, n_averaged)``,
     by default the equal-weight mean ``average + (current - average) / (n_averaged + 1)``; the first epoch
-    starts it. Every floating array of ``module.parameters()`` is averaged (frozen ones stay as they are;
-    BatchNorm's running statistics are averaged too, where Lightning recomputes them in an extra epoch).
+    starts it. Every floating array of ``module.parameters()`` is averaged (frozen ones stay as they are).
     When the fit reaches the last epoch's end, `on_train_end` puts the average into the module, as
     Lightning does: `validate`/`test`/`predict` after `fit`, `trainer.save_checkpoint` and
-    `module.save_weights` use the averaged weights.
+    `module.save_weights` use the averaged weights. A module with BatchNorm layers then gets their running
+    statistics recomputed under the averaged weights, as Lightning's extra epoch and torch's ``update_bn``
+    do: reset to 0 and 1, one forward-only pass of the training step over the training loader (its
+    ``set_epoch(max_epochs)``, `limit_train_batches`; training mode, no gradient, no update, nothing logged)
+    leaves each layer with the cumulative mean of the batches' statistics, and its momentum as it was.
 
     Checkpoints: a `ModelCheckpoint` save during training holds the current (trained, not averaged)
     weights in model.safetensors, as in Lightning, and the average in callbacks.safetensors with this
@@ -69,14 +73,17 @@ class StochasticWeightAveraging(AveragingCallback):
 
     Where it differs from Lightning: the average is updated at each SWA epoch's end, as torch's SWA recipe
     does (Lightning updates it at the start of each SWA epoch, from the weights before that epoch, so its
-    average leaves the last epoch's training out); no extra epoch recomputes BatchNorm statistics (see
-    above); `max_epochs` must be set (`fit` ends SWA there); a `swa_epoch_start` after the last epoch is
+    average leaves the last epoch's training out); the BatchNorm pass runs inside `on_train_end`, not as an
+    extra epoch of the fit (no epoch or step is counted, no hook or logger sees it, and no checkpoint is
+    saved after it: `last` holds the trained weights; `trainer.save_checkpoint` after `fit` saves the
+    average); `max_epochs` must be set (`fit` ends SWA there); a `swa_epoch_start` after the last epoch is
     refused rather than never started; a fit that stops before the last epoch's end (EarlyStopping,
     `max_steps`, `max_time`) keeps its trained weights, as in Lightning, and says so in a warning that
     names which of them stopped it.
 
     Data parallel: every process holds the same parameters after each update (the gradients are averaged
-    in the step), so each averages its own copy; no communication is added, and rank 0 saves the average.
+    in the step), so each averages its own copy, and rank 0 saves the average; the BatchNorm pass runs on
+    each rank's own batches, then every rank takes rank 0's statistics.
 
     Args:
         swa_lrs: the SWA learning rate: a number > 0 for every parameter group, or a list with one per group.
@@ -262,6 +269,8 @@ class StochasticWeightAveraging(AveragingCallback):
     def on_train_end(self, trainer: Trainer, module: TrainModule) -> None:
         if trainer.current_epoch > self.swa_end and self.n_averaged > 0:
             put_average_into(trainer, module, self._average)
+            # BatchNorm's statistics for the averaged weights, as Lightning's extra epoch computes them
+            recompute_batchnorm_statistics(trainer, module, epoch=self.swa_end + 1)
             mx.eval(module.parameters())
         elif self._initial_lrs is not None and trainer.is_global_zero:
             cause, advice = _why_fit_ended(trainer)
