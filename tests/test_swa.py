@@ -794,3 +794,15 @@ def test_after_a_batchnorm_swa_fit_last_holds_the_trained_weights_and_save_check
     np.testing.assert_allclose(
         np.array(averaged.norm.running_mean), _statistics_under(averaged, batches)[0], rtol=1e-4, atol=1e-6
     )
+
+
+def test_reduce_lr_on_plateau_beside_swa_is_warned_of_once_naming_both(tmp_path):
+    # SWA sets the rate at each SWA epoch's start, so the plateau's cuts during SWA never trained, unsaid.
+    from audiotrain.train.callbacks import ReduceLROnPlateau
+
+    swa = StochasticWeightAveraging(swa_lrs=0.1, swa_epoch_start=2, annealing_epochs=0)
+    plateau = ReduceLROnPlateau(monitor="train_loss", patience=0, factor=0.5)
+    with pytest.warns(UserWarning, match="ReduceLROnPlateau") as caught:
+        _fit_descends(tmp_path, swa, max_epochs=4, more_callbacks=[plateau])
+    said = [str(w.message) for w in caught if "ReduceLROnPlateau" in str(w.message)]
+    assert len(said) == 1 and "StochasticWeightAveraging" in said[0] and "epoch 2" in said[0]

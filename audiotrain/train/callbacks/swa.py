@@ -24,7 +24,7 @@ from audiotrain.train.callbacks._averaging import (
     widened,
 )
 from audiotrain.train.callbacks._batchnorm_pass import recompute_batchnorm_statistics
-from audiotrain.train.callbacks.lr_plateau import _groups
+from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau, _groups
 
 import mlx.core as mx
 
@@ -199,6 +199,24 @@ class StochasticWeightAveraging(AveragingCallback):
                 "with one per group (a MultiOptimizer's optimizers are its groups)"
             )
         self._refuse_other_settings(trainer)
+        self._warn_of_a_plateau(trainer)
+
+    def _warn_of_a_plateau(self, trainer: Trainer) -> None:
+        """Both set the optimizer's rate: SWA's, set at each SWA epoch's start, replaces any cut the plateau
+        made during SWA, so those cuts never train (Lightning swaps the plateau scheduler for SWALR when SWA
+        starts). Said once a fit, from rank 0, where SWA has epochs left to run."""
+        plateaus = [cb for cb in trainer.callbacks if isinstance(cb, ReduceLROnPlateau)]
+        if not plateaus or trainer.current_epoch > self.swa_end or not trainer.is_global_zero:
+            return
+        warnings.warn(
+            f"{plateaus[0]!r} and StochasticWeightAveraging both set the learning rate: from SWA's first "
+            f"epoch (epoch {self.swa_start + 1} counted from 1) to the last, SWA sets its annealed rate at "
+            "each epoch's start, so the plateau's cuts in those epochs never train (it still acts before "
+            "SWA; Lightning swaps the plateau scheduler out for SWALR when SWA starts). To keep its cuts, "
+            "leave out one of the two, or start SWA later (swa_epoch_start)",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def on_train_epoch_start(self, trainer: Trainer, module: TrainModule) -> None:
         epoch = trainer.current_epoch
