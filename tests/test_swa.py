@@ -806,3 +806,15 @@ def test_reduce_lr_on_plateau_beside_swa_is_warned_of_once_naming_both(tmp_path)
         _fit_descends(tmp_path, swa, max_epochs=4, more_callbacks=[plateau])
     said = [str(w.message) for w in caught if "ReduceLROnPlateau" in str(w.message)]
     assert len(said) == 1 and "StochasticWeightAveraging" in said[0] and "epoch 2" in said[0]
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: StochasticWeightAveraging(swa_lrs=1e-2), lambda: EMAWeightAveraging(decay=0.9)]
+)
+def test_one_averaging_callback_passed_twice_is_named_with_what_to_do(tmp_path, make):
+    # Before: the generic "more than one stateful callback ... override state_key" advice.
+    averaging = make()
+    name = type(averaging).__name__
+    with pytest.raises(ValueError, match=rf"the same {name}\(.*\) object .* positions 0 and 2.*pass it once"):
+        trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[averaging, Record(), averaging])
+        trainer.fit(TinyClassifier(), make_batches(48))

@@ -274,6 +274,15 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
     """Two stateful callbacks with one `state_key` would save into one entry (the second overwrites the
     first, and resuming gives both its state): refused, as Lightning does."""
     stateful = [cb for cb in callbacks if type(cb).state_dict is not base.state_dict]
+    for cb in stateful:
+        # One object listed twice (not two alike): the state_key advice would not fit, so name it.
+        again = [j for j, other in enumerate(callbacks) if other is cb]
+        if len(again) > 1:
+            raise ValueError(
+                f"Trainer(callbacks=[...]) holds the same {cb!r} object {len(again)} times, at positions "
+                f"{', '.join(map(str, again[:-1]))} and {again[-1]}: each entry would run its hooks (one "
+                "object counted twice, its state saved once); pass it once"
+            )
     counts = Counter(cb.state_key for cb in stateful)
     for cb in stateful:
         if counts[cb.state_key] > 1:
