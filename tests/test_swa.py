@@ -5,7 +5,7 @@ import math
 import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import TrainModule
+from audiotrain import DataLoader, TrainModule
 from audiotrain.train import (
     BackboneFinetuning,
     EMAWeightAveraging,
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from exactness import assert_same_numbers
 from mlx.utils import tree_flatten
-from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+from tasks import TinyClassifier, make_batches, make_data, quiet_trainer, weights
 
 
 class Descends(TrainModule):
@@ -762,7 +762,9 @@ def test_a_batchnorm_fit_resumed_ends_with_the_statistics_of_an_uninterrupted_on
             compile=compile,
         )
         module = ScheduledNormed()
-        trainer.fit(module, make_batches(48), ckpt_path=ckpt_path)
+        # (shuffled: the BatchNorm pass sees the loader as its set_epoch(max_epochs) orders it, in both fits)
+        x, y = make_data(48)
+        trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=16, shuffle=True), ckpt_path=ckpt_path)
         return weights(module)
 
     straight = fit(tmp_path / "a")
@@ -794,6 +796,9 @@ def test_after_a_batchnorm_swa_fit_last_holds_the_trained_weights_and_save_check
     np.testing.assert_allclose(
         np.array(averaged.norm.running_mean), _statistics_under(averaged, batches)[0], rtol=1e-4, atol=1e-6
     )
+    trainer.validate(module, batches, ckpt_path="last", verbose=False)  # (loads last's weights into module)
+    for name, value in record.weights[-1].items():
+        assert_same_numbers(weights(module)[name], value, err_msg=name)
 
 
 def test_reduce_lr_on_plateau_beside_swa_is_warned_of_once_naming_both(tmp_path):

@@ -67,8 +67,9 @@ class StochasticWeightAveraging(AveragingCallback):
     Checkpoints: a `ModelCheckpoint` save during training holds the current (trained, not averaged)
     weights in model.safetensors, as in Lightning, and the average in callbacks.safetensors with this
     callback's counters in trainer_state.json, so a fit resumed from it ends with the same weights as an
-    uninterrupted one. (A `last` that ModelCheckpoint saves as fit ends, where the last epoch's save did
-    not cover that step, holds the average.) Resuming a checkpoint saved after SWA started with other
+    uninterrupted one. `last` too holds the trained weights (ModelCheckpoint writes it at the last
+    epoch's end, before `on_train_end` puts the average in): save the SWA model with
+    `trainer.save_checkpoint` after `fit`. Resuming a checkpoint saved after SWA started with other
     settings (`swa_lrs`, the start epoch, `annealing_*`, `avg_fn`) is refused, naming what differs.
 
     Where it differs from Lightning: the average is updated at each SWA epoch's end, as torch's SWA recipe
