@@ -128,7 +128,7 @@ def test_batchnorms_running_statistics_are_recomputed_under_the_average_as_in_li
     trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa, record], seed=0)
     module = LogsInItsStep(batchnorm=True)
     batches = make_batches(48)
-    trainer.fit(module, batches)
+    trainer.fit(module, batches, batches[:1])  # (validated each epoch: the pass still trains its norms)
     mean, var = _statistics_under(module, batches)  # (fc1 is the average: BatchNorm's input under it)
     np.testing.assert_allclose(np.array(module.norm.running_mean), mean, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np.array(module.norm.running_var), var, rtol=1e-4, atol=1e-6)
@@ -823,3 +823,18 @@ def test_one_averaging_callback_passed_twice_is_named_with_what_to_do(tmp_path, 
     with pytest.raises(ValueError, match=rf"the same {name}\(.*\) object .* positions 0 and 2.*pass it once"):
         trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[averaging, Record(), averaging])
         trainer.fit(TinyClassifier(), make_batches(48))
+
+
+class FrozenNorm(TinyClassifier):
+    def on_train_start(self):
+        self.norm.eval()  # (a frozen backbone's BatchNorm: its statistics stay as they are)
+
+
+def test_the_batchnorm_pass_leaves_a_layer_the_user_put_in_eval_mode_as_it_was(tmp_path):
+    swa = StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=2, annealing_epochs=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa], seed=0)
+    module = FrozenNorm(batchnorm=True)
+    trainer.fit(module, make_batches(48))
+    assert not module.norm.training
+    np.testing.assert_array_equal(np.array(module.norm.running_mean), np.zeros(16))
+    np.testing.assert_array_equal(np.array(module.norm.running_var), np.ones(16))

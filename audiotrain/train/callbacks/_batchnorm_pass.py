@@ -19,33 +19,34 @@ if TYPE_CHECKING:
 
 
 def batchnorm_layers(module: TrainModule) -> list[nn.BatchNorm]:
-    """The module's BatchNorm layers that keep running statistics (the ones a pass can recompute)."""
+    """The module's BatchNorm layers that keep running statistics and train in training mode (the ones a
+    pass can recompute). One the user put in eval mode (a frozen backbone's) kept its statistics through
+    training, so the pass leaves it, and every layer's mode, as they are."""
     return [
         layer
         for _, layer in module.named_modules()
-        if isinstance(layer, nn.BatchNorm) and getattr(layer, "track_running_stats", False)
+        if isinstance(layer, nn.BatchNorm) and getattr(layer, "track_running_stats", False) and layer.training
     ]
 
 
 def recompute_batchnorm_statistics(trainer: Trainer, module: TrainModule, epoch: int) -> int:
     """Run the module's training step forward only (no gradient, no update, nothing logged by the Trainer)
     over the training loader as it iterates for `epoch` (its `set_epoch`, so a resumed fit sees the same
-    batches), in training mode, and leave each BatchNorm layer with the cumulative mean of the batches'
-    statistics. Under data parallel each rank passes its own shard, then every rank takes rank 0's
-    statistics (the model rank 0 saves). Returns the number of batches passed (0: nothing changed)."""
+    batches), in the modes the fit trained in, and leave each BatchNorm layer with the cumulative mean of
+    the batches' statistics. Under data parallel each rank passes its own shard, then every rank takes
+    rank 0's statistics (the model rank 0 saves). Returns the number of batches passed (0: nothing
+    changed)."""
     layers = batchnorm_layers(module)
     loader = trainer.train_dataloader
     if not layers or loader is None:
         return 0
     saved = [(layer, layer.momentum, layer.running_mean, layer.running_var) for layer in layers]
-    was_training = module.training
     limit = trainer._training_batches(loader)  # (limit_train_batches, as the epochs trained)
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     for layer in layers:
         layer.running_mean = mx.zeros_like(layer.running_mean)
         layer.running_var = mx.ones_like(layer.running_var)
-    module.train()
     passed = 0
     try:
         for batch in loader:
@@ -65,7 +66,6 @@ def recompute_batchnorm_statistics(trainer: Trainer, module: TrainModule, epoch:
             layer.momentum = momentum
             if passed == 0:  # (an empty loader: keep the statistics it had)
                 layer.running_mean, layer.running_var = mean, var
-        module.train(was_training)
     if trainer.world_size > 1:
         collectives.broadcast_running_statistics(module)
     return passed

@@ -61,8 +61,9 @@ class StochasticWeightAveraging(AveragingCallback):
     `module.save_weights` use the averaged weights. A module with BatchNorm layers then gets their running
     statistics recomputed under the averaged weights, as Lightning's extra epoch and torch's ``update_bn``
     do: reset to 0 and 1, one forward-only pass of the training step over the training loader (its
-    ``set_epoch(max_epochs)``, `limit_train_batches`; training mode, no gradient, no update, nothing logged)
-    leaves each layer with the cumulative mean of the batches' statistics, and its momentum as it was.
+    ``set_epoch(max_epochs)``, `limit_train_batches`; no gradient, no update, nothing logged) leaves each
+    layer in training mode with the cumulative mean of the batches' statistics, and its momentum and mode
+    as they were (one the user put in eval mode keeps its statistics).
 
     Checkpoints: a `ModelCheckpoint` save during training holds the current (trained, not averaged)
     weights in model.safetensors, as in Lightning, and the average in callbacks.safetensors with this
