@@ -218,6 +218,43 @@ def _cv_progress(run_dir: Path, config: dict, songs: list[str]) -> Path:
     return path
 
 
+def test_a_second_ctrl_c_that_aborts_a_folds_save_still_prints_the_command_that_goes_on(
+    unstopped_cv, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C in fold 1, then Ctrl-C again as its `interrupted` checkpoint is saved (a user pressing twice):
+    the save is aborted and the cv exited 130 with only the 'Save aborted' line, without the `--resume`
+    command that a single Ctrl-C prints (the README promises it for a stopped cv). That command keeps
+    fold 0 and goes on from fold 1's newest intact checkpoint."""
+    import signal
+
+    from audiotrain.train import checkpoint as ckpt
+
+    _, argv = unstopped_cv
+    run_dir = tmp_path / "cv"
+    argv = [*argv, "--run_dir", str(run_dir)]
+    write_checkpoint = ckpt.write_checkpoint
+
+    def pressed_again(path, *args, **kwargs):
+        if Path(path).name == "interrupted":
+            signal.raise_signal(signal.SIGINT)  # the second Ctrl-C, as the save begins
+        return write_checkpoint(path, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        _ctrl_c_in_the_first_fold(patch, fold=1)
+        patch.setattr(ckpt, "write_checkpoint", pressed_again)
+        try:
+            chords.main(argv)
+        except KeyboardInterrupt:  # (SaveAborted: the command ends with status 130, as train's does)
+            pass
+    err = capsys.readouterr().err
+    assert "Save aborted" in err, err
+    command = err.split("Continue it with:\n")[-1].splitlines()[0].strip()
+    assert command.endswith(f"--resume {run_dir}") and " cv --folds 2 " in command, err
+    assert chords.main([*argv, "--resume", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("finished earlier, kept") == 1 and "2-fold cross-validation over 4 songs" in out
+
+
 def test_a_cv_resumes_with_other_settings_that_do_not_change_what_a_fold_trains(tmp_path):
     """`cv --resume` may run on another device, with another progress bar, number of loader workers or
     feature cache folder (the same features): only the settings a fold trains with must match."""

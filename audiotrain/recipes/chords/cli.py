@@ -899,18 +899,27 @@ def _cmd_cv(argv: list[str]) -> int:
         )
     check_kernel_cache(on_cpu=config.training_device() == "cpu", log=to_stderr)
     run_dir = args.resume or args.run_dir or shared_run_folder_name("chords-cv")
+
+    def going_on() -> str:
+        """The command that continues this cv run (--resume keeps its finished folds)."""
+        again = without_overwrite(argv)  # (the run to continue is the new one)
+        return resume_command(
+            "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
+        )
+
     try:
         result = run_cross_validation(
             config, run_dir, folds=args.folds, overwrite=args.overwrite, resume=args.resume is not None
         )
+    except SaveAborted:  # a second Ctrl-C aborted a fold's save: its 'Save aborted' line named what is left
+        if collectives.is_main_process():  # (--resume goes on from the fold's newest intact checkpoint)
+            to_stderr(f"Continue it with:\n  {going_on()}")
+        raise
     except CrossValidationInterrupted as stop:
         if not collectives.is_main_process():  # (rank 0 says it for the job, once it has scored the fold)
             return stop_status_of_rank()
         saved = f"saved {stop.checkpoint}" if stop.checkpoint else "stopped before its first step"
-        again = without_overwrite(argv)  # (the run to continue is the new one)
-        command = resume_command(
-            "audiotrain.recipes.chords", ["cv", *again], run_dir.absolute(), path_flags=RESUME_PATH_FLAGS
-        )
+        command = going_on()
         to_stderr(
             f"\ncross-validation interrupted ({stopped_by()}) in {fold_name(stop.fold, args.folds)} "
             f"({saved}); no later fold was trained and no cv scores were written. Continue it with:\n  {command}"
