@@ -868,3 +868,13 @@ def test_a_diverging_fold_stops_the_cv_with_an_error_in_the_recipes_flags(tmp_pa
     assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
     assert "Lower --learning_rate (this run's: 1e+30), set --gradient_clip" in err
     assert f"The weights before those steps are in {run_dir / 'fold0' / 'checkpoints' / 'nonfinite'}" in err
+
+
+def test_cv_help_says_that_seed_draws_the_folds_and_where_each_folds_songs_are_listed(capsys):
+    """A researcher running cv with --seed 0, 1 and 2 to report the spread over seeds got other folds each
+    time: --help called --seed the 'seed of weights, data order, windows and augmentation' and said nothing
+    of the folds, nor where the songs each fold held out are listed."""
+    assert chords.main(["cv", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--seed draws the folds too" in text, text
+    assert "RUN/fold<k>/config.json, under songs: train, val and test" in text, text

@@ -835,7 +835,9 @@ def _cmd_cv(argv: list[str]) -> int:
 
     parser = _training_parser(
         "python -m audiotrain.recipes.chords cv",
-        "Cross-validation grouped by song: every song is scored by the fold that did not train on it.",
+        "Cross-validation grouped by song: every song is scored by the fold that did not train on it. --seed "
+        "draws the folds too (another --seed holds out other songs together; every fold trains with that "
+        "seed); each fold's songs are listed in RUN/fold<k>/config.json, under songs: train, val and test.",
         needs_data=True,
         resume_help="continue the cv run in this folder (stopped by Ctrl-C or a crash) with the same flags: "
         "its finished folds are kept, the stopped one resumes from its checkpoint, the rest are trained",
