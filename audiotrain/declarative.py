@@ -55,7 +55,7 @@ from audiotrain._build import build_version
 from audiotrain._caller import user_stacklevel
 from audiotrain._files import write_text_atomically
 from audiotrain._warning_filters import ignoring_warnings
-from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, grouped_folds
+from audiotrain.cross_validation import CV_FILES, CVResult, cv_outputs, fold_folders, grouped_folds
 from audiotrain.data import DataLoader, Dataset, Subset
 from audiotrain.data.dataset import check_dataset, is_iterable_dataset
 from audiotrain.distributed import collectives
@@ -66,6 +66,7 @@ from audiotrain.recipes._run import (
     clear_run_outputs,
     create_run_folder,
     holds_files,
+    holds_run_record,
     is_inside,
     shared_run_folder_name,
 )
@@ -821,6 +822,7 @@ class ConfiguredTrainer:
             log=log,
             prefix=f"{self._name()}-cv",
             own_entries=_fold_own_entries,
+            other_kind=_recipe_cv_record,
         )
         if _main():
             write_text_atomically(
@@ -1099,6 +1101,16 @@ def _fold_own_entries(folder: Path) -> dict[str, OwnEntries]:
     return {name: run_own_paths for name in cv_outputs(folder) if name not in CV_FILES}
 
 
+def _recipe_cv_record(folder: Path) -> str | None:
+    """The record of a recipe's cross-validation in `folder` (`chords cv`'s cv_progress.json, or a fold's
+    config.json that a recipe run wrote, as `clap cv`'s folds hold), else None. Its folds' checkpoints,
+    histories and scores have the names of `train_with_cv`'s own, so an overwrite would have removed them
+    as an earlier run's (and the recipes' --overwrite refuses a train_with_cv folder likewise)."""
+    if (folder / "cv_progress.json").is_file():
+        return "cv_progress.json"
+    return next((f"{fold.name}/config.json" for fold in fold_folders(folder) if holds_run_record(fold)), None)
+
+
 def _main() -> bool:
     return collectives.is_main_process()
 
@@ -1140,11 +1152,13 @@ def _open_run_folder(
     log: Callable[[str], None] = print,
     prefix: str = "run",
     own_entries: Callable[[Path], Mapping[str, OwnEntries]] | None = None,
+    other_kind: Callable[[Path], str | None] | None = None,
 ) -> Path:
     """The run folder, created (``runs/<prefix>-<date>-<time>`` when `folder` is None). One that holds files
     is refused, naming `remedy`, unless `overwrite` (which first removes ``outputs(folder)``, nothing else;
     of a folder among them that ``own_entries(folder)`` names, only the entries it gives) or `keep` (a
-    resumed run goes on there).
+    resumed run goes on there). Where ``other_kind(folder)`` names a record (another kind of run's), the
+    folder is refused, overwrite or not, and nothing is removed.
 
     Data parallel: rank 0 alone checks and creates it, before any rank writes there (so no rank sees
     another's files), and every rank returns rank 0's folder or raises rank 0's error (so none waits).
@@ -1155,6 +1169,13 @@ def _open_run_folder(
             if folder is not None and folder.exists() and not folder.is_dir():
                 raise FileExistsError(f"{source}: run_dir {folder} is a file; expected a folder")
             if folder is not None and holds_files(folder) and not keep:
+                record = other_kind(folder) if other_kind else None
+                if record is not None:
+                    raise FileExistsError(
+                        f"{source}: run_dir {folder} holds a run of another kind (its {record}); "
+                        f"overwrite=True replaces only an earlier {source} run, so nothing was removed: "
+                        "pass another run_dir"
+                    )
                 if not overwrite:
                     raise FileExistsError(
                         f"{source}: run_dir {folder} already holds files (an earlier run?); {remedy}"
