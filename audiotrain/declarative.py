@@ -512,6 +512,7 @@ class ConfiguredTrainer:
             "run_dir=...), or train(..., overwrite=True) to replace that run",
             keep=bool(resuming),
             log=self._overwrite_log,
+            other_kind=_recipe_run_record,
         )
         if not resuming:
             if overwrite:  # the user's own ModelCheckpoint folders too
@@ -1099,6 +1100,12 @@ def _fold_own_entries(folder: Path) -> dict[str, OwnEntries]:
     """A cross-validation's ``fold<k>/`` folders are runs of `ConfiguredTrainer.train`: an overwrite removes
     what such a run wrote there (`run_own_paths`), and a user's own files there stay (and are named)."""
     return {name: run_own_paths for name in cv_outputs(folder) if name not in CV_FILES}
+
+
+def _recipe_run_record(folder: Path) -> str | None:
+    """``config.json`` where `folder` holds a recipe run's record (`chords train`'s, a cv fold's), else None:
+    its checkpoints and history.json have the names of `train`'s own, and no create_trainer run saved them."""
+    return "config.json" if holds_run_record(folder) else None
 
 
 def _recipe_cv_record(folder: Path) -> str | None:

@@ -917,3 +917,40 @@ def test_train_with_cv_overwrite_refuses_a_chords_cv_run_and_removes_nothing(uns
     assert "nothing was removed" in str(refused.value)
     after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_create_trainer_train_overwrite_refuses_a_chords_run_folder_and_removes_nothing(
+    unstopped_cv, tmp_path
+):
+    """`train(overwrite=True)` in the folder of a chords run (a cv fold's, as a `chords train` run's) removed
+    its checkpoints and history.json as 'the previous run's', though the README says a checkpoint there that
+    no create_trainer run saved is refused by name, not removed."""
+    import shutil
+
+    import mlx.nn as nn
+
+    from audiotrain import TrainModule, create_trainer
+    from audiotrain.data import DataLoader
+
+    class Tiny(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Linear(2, 1)
+
+        def __call__(self, x):
+            return self.net(x)
+
+        def compute_loss(self, batch):
+            x, y = batch
+            return nn.losses.mse_loss(self.net(x), y)
+
+    run_dir = tmp_path / "chords_run"
+    shutil.copytree(unstopped_cv[0] / "fold0", run_dir)
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    samples = [(np.ones(2, np.float32) * i, np.ones(1, np.float32)) for i in range(8)]
+    trainer = create_trainer(Tiny(), config="quick_test", num_epochs=1, run_dir=run_dir)
+    with pytest.raises(FileExistsError, match="config.json") as refused:
+        trainer.train(DataLoader(samples, batch_size=2), DataLoader(samples, batch_size=2), overwrite=True)
+    assert "nothing was removed" in str(refused.value)
+    after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before
