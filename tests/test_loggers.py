@@ -121,6 +121,48 @@ def test_wandb_interrupted_or_failed_run_exits_with_the_shells_code(tmp_path, qu
     assert exit_record.exit_code == exit_code
 
 
+def wandb_history(log_dir):
+    """The history rows of an offline run: {key: value}, as W&B's server would chart them."""
+    (path,) = wandb_glob(f"{log_dir}/run-*.wandb")
+    return [
+        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+        for record in wait_for_exit_record(path)
+        if record.WhichOneof("record_type") == "history"
+    ]
+
+
+def test_wandb_logs_images_audio_tables_and_text_as_lightnings_wandblogger(tmp_path, quiet_wandb):
+    """Lightning's WandbLogger.log_image / log_audio / log_table / log_text, called from a validation hook
+    (`self.logger.log_image(...)`), with numpy or MLX arrays: each lands in the run at the Trainer's step
+    (the last metrics' step where none is given). They were missing: an AttributeError in the hook."""
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    logger.log_metrics({"val_loss": 1.0}, step=4)
+    wave = np.sin(np.linspace(0, 200 * np.pi, 1600)).astype(np.float32)
+    logger.log_image("val/spectrogram", [np.random.rand(8, 8), mx.ones((8, 8)) * 0.5], caption=["a", "b"])
+    logger.log_audio("val/audio", [wave, mx.array(wave) * 0.5], step=6, sample_rate=[16000, 16000])
+    logger.log_table("val/per_class", columns=["class", "f1"], data=[["maj", 0.5], ["min", mx.array(0.25)]])
+    logger.log_text("val/notes", columns=["text"], data=[["hello"]], step=6)
+    with pytest.raises(TypeError, match="images must be a list"):
+        logger.log_image("val/bad", np.zeros((4, 4)))
+    wrong_length = r"caption needs one value per item, a list of 2 \(as many as images\); got 1 values"
+    with pytest.raises(ValueError, match=wrong_length):
+        logger.log_image("val/bad", [np.zeros((4, 4))] * 2, caption=["only one"])
+    logger.finalize("interrupted")
+    assert logger.failures == 0
+    # W&B's history spells a media value's fields as nested keys: val/audio/_type, val/audio/count, ...
+    media = {key: (row["trainer/global_step"], value) for row in wandb_history(logger.log_dir)
+             for key, value in row.items() if key.startswith("val/")}
+    assert media["val/spectrogram/_type"] == (4, "images/separated")
+    assert media["val/spectrogram/count"][1] == 2
+    assert media["val/audio/_type"] == (6, "audio") and media["val/audio/sampleRates"][1] == [16000, 16000]
+    assert media["val/per_class/_type"] == (4, "table-file") and media["val/notes/_type"] == (6, "table-file")
+    table = json.loads((logger.log_dir / "files" / media["val/per_class/path"][1]).read_text())
+    assert table["columns"] == ["class", "f1"] and table["data"] == [["maj", 0.5], ["min", 0.25]]
+    images = media["val/spectrogram/filenames"][1]
+    assert len(images) == 2 and all((logger.log_dir / "files" / name).is_file() for name in images)
+    assert len(list((logger.log_dir / "files" / "media" / "audio").rglob("*.wav"))) == 2
+
+
 def test_wandb_hyperparameter_logged_again_with_a_new_value_takes_it(tmp_path, quiet_wandb):
     """As in Lightning (and as the CSV and TensorBoard loggers' hparams.yaml): a hyperparameter changed mid-run,
     or by a resume with other Trainer flags, takes its new value in the run's config. W&B refuses such a

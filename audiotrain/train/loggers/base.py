@@ -273,14 +273,20 @@ class Logger:
         """Record scalar metrics at optimizer step ``step``. Without one (Lightning's ``step=None``, a
         callback's ``trainer.logger.log_metrics({...})``) they go at the step of the metrics this logger
         recorded last (the Trainer logs at every logging step), 0 before any."""
-        if step is None:
-            step = self._latest_step
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"log_metrics step must be an int >= 0, got {step!r}")
+        step = self._step_or_latest(step, "log_metrics")
         values = {str(k): _metric_value(k, v) for k, v in metrics.items()}
         if values:
-            self._latest_step = int(step)
-            self._call("log_metrics", self._log_metrics, values, int(step))
+            self._latest_step = step
+            self._call("log_metrics", self._log_metrics, values, step)
+
+    def _step_or_latest(self, step: Any, op: str) -> int:
+        """``step`` checked, or, where None, the step of the metrics logged last (Lightning's
+        ``step=None``)."""
+        if step is None:
+            return self._latest_step
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"{op} step must be an int >= 0, got {step!r}")
+        return int(step)
 
     def flush(self) -> None:
         """Write what the backend still buffers (the Trainer calls it before it saves a checkpoint, so that

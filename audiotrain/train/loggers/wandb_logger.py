@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audiotrain._arguments import folder_argument
 from audiotrain._caller import user_stacklevel
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
@@ -19,6 +21,7 @@ from audiotrain.train.loggers.base import (
     LoggerWarning,
     check_log_model,
     flatten_params,
+    _on_rank_zero,
     params_mapping,
 )
 from audiotrain.train.loggers.run_folder import RunFolder, run_folder
@@ -261,6 +264,73 @@ class WandbLogger(Logger):
             artifact.add_file(str(path), name=path.name)
         self._run.log_artifact(artifact, **log_kwargs)
 
+    # -- media: Lightning's WandbLogger.log_image / log_audio / log_video / log_table / log_text -----------
+    def log_image(self, key: str, images: list[Any], step: int | None = None, **kwargs: Any) -> None:
+        """Log images (numpy or MLX arrays, PIL images, file paths) under ``key`` at ``step`` (default:
+        that of the metrics logged last), as Lightning's: each keyword is a list, one value per image,
+        passed to ``wandb.Image`` (``caption=[...]``, ``masks=[...]``)."""
+        self._log_media("log_image", "Image", "images", key, images, step, kwargs)
+
+    def log_audio(self, key: str, audios: list[Any], step: int | None = None, **kwargs: Any) -> None:
+        """Log audio clips (numpy or MLX arrays, file paths) as `log_image` does images, through
+        ``wandb.Audio`` (``sample_rate=[16000, ...]`` is needed for arrays, ``caption=[...]``)."""
+        self._log_media("log_audio", "Audio", "audios", key, audios, step, kwargs)
+
+    def log_video(self, key: str, videos: list[Any], step: int | None = None, **kwargs: Any) -> None:
+        """Log videos (arrays, file paths) as `log_image` does images, through ``wandb.Video``
+        (``fps=[...]``)."""
+        self._log_media("log_video", "Video", "videos", key, videos, step, kwargs)
+
+    def log_table(
+        self,
+        key: str,
+        columns: list[str] | None = None,
+        data: list[list[Any]] | None = None,
+        dataframe: Any = None,
+        step: int | None = None,
+    ) -> None:
+        """Log a ``wandb.Table`` from ``columns`` and rows ``data`` (MLX scalars and arrays are taken) or a
+        pandas ``dataframe``, at ``step`` as `log_image`."""
+        if not _on_rank_zero():
+            return
+        rows = None if data is None else [[_as_numpy(cell) for cell in row] for row in data]
+        table = self._wandb.Table(columns=columns, data=rows, dataframe=dataframe)
+        self._log_objects("log_table", {key: table}, step)
+
+    def log_text(
+        self,
+        key: str,
+        columns: list[str] | None = None,
+        data: list[list[str]] | None = None,
+        dataframe: Any = None,
+        step: int | None = None,
+    ) -> None:
+        """Log text as a table (Lightning's: the same as `log_table`)."""
+        self.log_table(key, columns, data, dataframe, step)
+
+    def _log_media(
+        self, op: str, kind: str, what: str, key: str, items: Any, step: int | None, kwargs: dict[str, Any]
+    ) -> None:
+        # Checked on every rank, so that a wrong call fails in a one-process try-out as under data parallel.
+        if not isinstance(items, list):
+            raise TypeError(f"WandbLogger.{op}: {what} must be a list, got {type(items).__name__}")
+        for name, values in kwargs.items():
+            if not isinstance(values, list) or len(values) != len(items):
+                got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
+                raise ValueError(
+                    f"WandbLogger.{op}: {name} needs one value per item, a list of {len(items)} (as many as "
+                    f"{what}); got {got}"
+                )
+        if not _on_rank_zero():
+            return
+        make = getattr(self._wandb, kind)
+        media = [make(_as_numpy(item), **{k: v[i] for k, v in kwargs.items()})
+                 for i, item in enumerate(items)]
+        self._log_objects(op, {key: media}, step)
+
+    def _log_objects(self, op: str, objects: dict[str, Any], step: int | None) -> None:
+        self._call(op, self._log_metrics, objects, self._step_or_latest(step, op))
+
     def state_dict(self) -> dict[str, Any]:
         return {"run_id": self._run_id, "project": self.project, "name": self.name}
 
@@ -269,3 +339,14 @@ class WandbLogger(Logger):
             self._run_id = str(state["run_id"])
         elif self._run is not None:
             self._warn_not_resumed("id", self._run_id, state.get("run_id"))
+
+
+def _as_numpy(value: Any) -> Any:
+    """An MLX array as numpy (a scalar as a Python number), which W&B's media and tables take; else as is."""
+    if type(value).__module__.startswith("mlx"):
+        import mlx.core as mx
+
+        if value.dtype == mx.bfloat16:  # (numpy has no bfloat16)
+            value = value.astype(mx.float32)
+        return value.item() if value.ndim == 0 else np.array(value)
+    return value
