@@ -264,6 +264,29 @@ def test_fast_dev_run_hands_code_that_logs_by_hand_a_dummy_logger_and_writes_not
     assert list(tmp_path.iterdir()) == []
 
 
+def test_fast_dev_run_takes_a_wandb_users_media_calls_and_writes_nothing(tmp_path):
+    """A validation hook logging with WandbLogger's log_image / log_audio (and `self.logger[0].experiment`,
+    which Lightning's DummyLogger allows) trains in a real fit; under fast_dev_run the DummyLogger in its
+    place raised AttributeError: 'DummyLogger' object has no attribute 'log_image'. Lightning's takes any
+    call."""
+    import numpy as np
+
+    class LogsMedia(Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            pl_module.logger.log_image("val/spectrogram", [np.zeros((8, 8))], caption=["song"])
+            pl_module.logger.log_audio("val/audio", [np.zeros(160)], sample_rate=[16000])
+            pl_module.logger[0].experiment.add_image("val/spectrogram", np.zeros((1, 8, 8)), 0)
+            self.ran = True
+
+    logger = WandbLogger(project="audiotrain-tests", save_dir=tmp_path / "wandb", offline=True)
+    callback = LogsMedia()
+    trainer = quiet_trainer(tmp_path, logger=logger, fast_dev_run=True, compile=False, callbacks=[callback])
+    batches = make_batches(32)
+    trainer.fit(TinyClassifier(), batches, batches)
+    assert callback.ran and type(trainer.logger).__name__ == "DummyLogger"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_mlflow_save_dir_is_lightnings_file_store_in_that_folder(tmp_path):
     from audiotrain.train.loggers import MLflowLogger
 

@@ -546,6 +546,16 @@ class DummyLogger(Logger):
     def experiment(self) -> Any:
         return _NoExperiment()
 
+    def __getitem__(self, index: int) -> DummyLogger:
+        return self  # (Lightning's: `self.logger[0].experiment.add_image(...)` still runs)
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method, a logger's own (`WandbLogger.log_image`, ...), does nothing, as in Lightning.
+        Private names stay missing: copy's and pickle's probes (``__deepcopy__``) must not find a method."""
+        if name.startswith("_"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return _NoExperiment()._nothing
+
     def _start(self) -> None:
         pass
 
