@@ -355,6 +355,29 @@ def test_tensorboard_logs_a_nan_metric_without_tensorboardxs_bare_warning(tmp_pa
     assert scalars["val_loss"] == [(1, 1.0)] and np.isnan(scalars["val_root_acc"][0][1])
 
 
+def test_tensorboard_experiment_takes_mlx_arrays_where_it_takes_numpy(tmp_path):
+    """A validation hook's `self.logger.experiment.add_audio(...)` / add_image / add_histogram / add_scalar
+    with the MLX arrays the model computed (a clip, a spectrogram) raised tensorboardX's NotImplementedError
+    ("Got <class 'mlx.core.array'>, but expected numpy array or torch tensor"); Lightning's users pass their
+    torch tensors as they are. They are written as numpy's would be."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    writer = logger.experiment
+    wave = mx.sin(mx.linspace(0, 200 * np.pi, 1600))
+    writer.add_audio("val/audio", wave, 3, sample_rate=16000)
+    writer.add_image("val/spectrogram", mx.ones((1, 8, 12)).astype(mx.bfloat16) * 0.5, 3)
+    writer.add_histogram("val/logits", mx.arange(10), global_step=3)
+    writer.add_scalar("val/own", mx.array(1.5), 3)
+    logger.finalize()
+    events = EventAccumulator(str(logger.log_dir), size_guidance={"audio": 0, "images": 0})
+    events.Reload()
+    assert [(a.step, a.sample_rate, a.length_frames) for a in events.Audio("val/audio")] == [(3, 16000, 1600)]
+    assert [(i.step, i.width, i.height) for i in events.Images("val/spectrogram")] == [(3, 12, 8)]
+    assert events.Histograms("val/logits")[0].histogram_value.num == 10
+    assert [(s.step, s.value) for s in events.Scalars("val/own")] == [(3, 1.5)]
+
+
 def test_tensorboard_event_files_read_back(tmp_path):
     logger = TensorBoardLogger(log_dir=tmp_path, name="exp")
     assert logger.version == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from audiotrain._arguments import folder_argument
 from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
@@ -31,6 +34,38 @@ def _summary_writer_class() -> type:
             "TensorBoardLogger needs the 'tensorboardX' package (or torch with tensorboard), which is not "
             "installed: pip install tensorboardX (or pip install 'audiotrain[loggers]')"
         ) from exc
+
+
+@functools.cache
+def _taking_mlx_arrays(writer_cls: type) -> type:
+    """`writer_cls` whose ``add_*`` methods take MLX arrays where they take numpy's (a clip, a spectrogram, a
+    scalar the model computed): tensorboardX and torch know numpy and torch tensors only, and refused them
+    with NotImplementedError. Lightning's users pass their own tensors as they are; ours are MLX arrays."""
+
+    class SummaryWriter(writer_cls):  # type: ignore[misc, valid-type]
+        def __getattribute__(self, name: str) -> Any:
+            attr = super().__getattribute__(name)
+            if not (name.startswith("add_") and callable(attr)):
+                return attr
+
+            @functools.wraps(attr)
+            def taking_mlx(*args: Any, **kwargs: Any) -> Any:
+                return attr(*map(_numpy_if_mlx, args), **{k: _numpy_if_mlx(v) for k, v in kwargs.items()})
+
+            return taking_mlx
+
+    SummaryWriter.__qualname__ = writer_cls.__qualname__
+    return SummaryWriter
+
+
+def _numpy_if_mlx(value: Any) -> Any:
+    if not type(value).__module__.startswith("mlx"):
+        return value
+    import mlx.core as mx
+
+    if value.dtype == mx.bfloat16:  # (numpy has no bfloat16)
+        value = value.astype(mx.float32)
+    return np.array(value)
 
 
 # tensorboardX warns "NaN or Inf found in input tensor." (no tag, no step) for each non-finite value it is
@@ -146,7 +181,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         # tensorboardX and torch name the folder argument differently (logdir / log_dir): pass it positionally.
         # Event files are named by the second they were opened in; the suffix keeps a resumed run opened in
         # the same second from overwriting the previous file, and keeps the files in order.
-        self._writer = self._writer_cls(
+        self._writer = _taking_mlx_arrays(self._writer_cls)(
             str(self.log_dir),
             flush_secs=self.flush_secs,
             purge_step=self._purge_step,
