@@ -36,7 +36,7 @@ from logger_readers import (
     wandb_artifacts,
     wandb_glob,
 )
-from tasks import TinyClassifier
+from tasks import TinyClassifier, make_batches, quiet_trainer
 
 # ------------------------------------------------------------------ W&B (one real offline run for the module)
 
@@ -291,6 +291,31 @@ def test_wandb_resume_continues_the_same_run(monkeypatch):
     assert calls[1] == ("log", {"loss": 1.0, "trainer/global_step": 7})
 
 
+def test_a_hook_logging_through_a_disabled_loggers_experiment_trains_on(tmp_path, monkeypatch):
+    """W&B not logged in: the logger warns "training goes on, it is disabled", but a validation hook's
+    `self.logger.experiment.log({...: wandb.Audio(...)})` then stopped the fit with AttributeError: 'NoneType'
+    object has no attribute 'log'. A disabled logger's experiment does nothing, as on a rank > 0."""
+    import wandb
+
+    def refuse(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+
+    class LogsAudio(Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            clip = wandb.Audio(np.zeros(160, np.float32), sample_rate=16000)
+            pl_module.logger.experiment.log({"val/audio": clip})
+            self.logged = not pl_module.logger.experiment  # (false, like the None it was)
+
+    callback = LogsAudio()
+    logger = WandbLogger(project="p", save_dir=tmp_path)
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[callback])
+    with pytest.warns(LoggerWarning, match="WandbLogger could not start its run"):
+        trainer.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    assert trainer.current_epoch == 1 and callback.logged and logger.disabled
+
+
 def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
     import wandb
 
@@ -311,7 +336,7 @@ def test_wandb_not_logged_in_warns_once_and_training_goes_on(monkeypatch):
         for step in range(3):
             logger.log_metrics({"loss": 1.0}, step=step)
         logger.finalize("failed")
-    assert logger.failures == 1 and logger.experiment is None and logger.disabled
+    assert logger.failures == 1 and not logger.experiment and logger.disabled
     from audiotrain.train.loggers.config import describe_loggers
 
     assert describe_loggers([logger]) == [
@@ -624,13 +649,13 @@ trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=4, logger=logger, callback
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     trainer.fit(TinyClassifier(), make_batches(160), make_batches(32, seed=1))
-print("epochs", trainer.current_epoch, "disabled", logger.disabled, "experiment", logger.experiment)
+print("epochs", trainer.current_epoch, "disabled", logger.disabled, "experiment", bool(logger.experiment))
 print(*[str(w.message) for w in caught], sep="\\n")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0] == "epochs 4 disabled True experiment None"
+    assert lines[0] == "epochs 4 disabled True experiment False"
     assert lines[1:] == [
         "TensorBoardLogger failed in log_metrics (OSError: [Errno 28] No space left on device); training "
         "goes on, it is disabled for this run."
@@ -898,7 +923,7 @@ def test_mlflow_unreachable_server_disables_the_logger_within_seconds(monkeypatc
         logger.log_metrics({"loss": 1.0}, step=0)
     logger.finalize("success")
     assert time.monotonic() - started < 15  # MLflow's own retries take about 4 minutes
-    assert logger.failures == 1 and logger.experiment is None
+    assert logger.failures == 1 and not logger.experiment
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # only bounded for the connection check
 
 

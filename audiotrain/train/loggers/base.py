@@ -134,7 +134,14 @@ def _on_rank_zero() -> bool:
 
 
 class _NoExperiment:
-    """`Logger.experiment` on a rank > 0: any method called on it (or on what it hands out) does nothing."""
+    """`Logger.experiment` on a rank > 0 or of a disabled logger: any method called on it (or on what it hands
+    out) does nothing. False, as the None a disabled logger's was (``if logger.experiment:`` still reads)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "<no experiment: this logger writes nothing here>"
 
     def _nothing(self, *args: Any, **kwargs: Any) -> _NoExperiment:
         return self
@@ -223,12 +230,13 @@ class Logger:
 
     @property
     def experiment(self) -> Any:
-        """The backend object (a wandb Run, a SummaryWriter, an MlflowClient), created if needed; None if
-        the logger is disabled; on a rank > 0 a stand-in whose methods do nothing (module docstring)."""
+        """The backend object (a wandb Run, a SummaryWriter, an MlflowClient), created if needed; where the
+        logger is disabled, or on a rank > 0, a stand-in whose methods do nothing (module docstring): a hook's
+        ``self.logger.experiment.log(...)`` had stopped a fit the logger's warning said went on."""
         if not _on_rank_zero():
             return _NoExperiment()
         self.start()
-        return None if self._disabled else self._experiment()
+        return _NoExperiment() if self._disabled else self._experiment()
 
     # -- logging -------------------------------------------------------------------------------------
     def log_hyperparams(
