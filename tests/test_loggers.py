@@ -1241,6 +1241,32 @@ def test_metric_names_that_the_backend_merges_warn_once(tmp_path, make):
     assert logger.failures == 0
 
 
+def test_an_image_given_to_log_metrics_is_refused_naming_the_loggers_media_calls(tmp_path, quiet_wandb):
+    """A hook's `logger.log_metrics({"samples": [wandb.Image(...)]})` or a confusion-matrix figure given to
+    log_metrics was refused with "must be a number or a scalar array" alone: each logger's refusal now names
+    its own way to log media."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import wandb
+
+    figure = plt.figure()
+    wb = WandbLogger(project="audiotrain-tests", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+    refusals = {
+        wb: ("samples", [wandb.Image(np.zeros((4, 4)))], r"logger.log_image\(key, \[images\]\)"),
+        TensorBoardLogger(tmp_path / "tb"): ("cm", figure, r"experiment.add_figure\(tag, figure, step\)"),
+        MLflowLogger(tracking_uri=str(tmp_path / "m.db")): ("cm", figure, r"log_figure\(logger.run_id, "),
+        CSVLogger(tmp_path / "csv"): ("cm", figure, "metrics.csv holds numbers only"),
+    }
+    for logger, (name, value, way) in refusals.items():
+        refused = rf"metric '{name}' must be a number or a scalar array, got .*; .*{way}"
+        with pytest.raises(TypeError, match=refused):
+            logger.log_metrics({name: value}, step=1)
+    wb.finalize("interrupted")
+    plt.close(figure)
+
+
 def test_bad_arguments_are_explained(tmp_path):
     logger = CSVLogger(tmp_path)
     with pytest.raises(TypeError, match="metric 'loss' must be a number or a scalar array"):

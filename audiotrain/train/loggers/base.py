@@ -117,12 +117,13 @@ def params_mapping(params: Any, where: str) -> Mapping[str, Any]:
     return params
 
 
-def _metric_value(name: str, value: Any) -> float:
+def _metric_value(name: str, value: Any, media_calls: str = "") -> float:
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"metric {name!r} must be a number or a scalar array, got {type(value).__name__}: {value!r}"
+            + (f"; {media_calls}" if media_calls else "")
         ) from exc
 
 
@@ -282,7 +283,7 @@ class Logger:
         callback's ``trainer.logger.log_metrics({...})``) they go at the step of the metrics this logger
         recorded last (the Trainer logs at every logging step), 0 before any."""
         step = self._step_or_latest(step, "log_metrics")
-        values = {str(k): _metric_value(k, v) for k, v in metrics.items()}
+        values = {str(k): _metric_value(k, v, self.media_calls) for k, v in metrics.items()}
         if values:
             self._latest_step = step
             self._call("log_metrics", self._log_metrics, values, step)
@@ -323,6 +324,9 @@ class Logger:
         if self._started and not self._disabled:
             self._call("finalize", self._finalize, status)
         self._started = False
+
+    #: How this logger takes images, audio, figures and tables, which `log_metrics` refuses: its refusal says.
+    media_calls = ""
 
     # -- artifacts -----------------------------------------------------------------------------------
     #: Whether `log_artifact` stores anything (W&B and MLflow); CSV and TensorBoard write locally only.

@@ -36,6 +36,8 @@ class CSVLogger(_VersionedFolder, Logger):
     swaps for the other; the ``log_dir`` property is the run's own folder.
     """
 
+    media_calls = "metrics.csv holds numbers only: log images and figures to TensorBoard, W&B or MLflow"
+
     def __init__(
         self,
         save_dir: str | os.PathLike | None = None,

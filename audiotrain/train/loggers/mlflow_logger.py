@@ -114,6 +114,10 @@ class MLflowLogger(Logger):
 
     CONNECT_TIMEOUT_S = 5
     stores_artifacts = True
+    media_calls = (
+        "figures and images go to logger.experiment.log_figure(logger.run_id, figure, 'cm.png') or "
+        "log_image, files to logger.log_artifact(path)"
+    )
 
     def __init__(
         self,

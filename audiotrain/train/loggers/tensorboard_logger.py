@@ -138,6 +138,11 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         ``prefix`` and ``sub_dir`` are refused with what to use instead.
     """
 
+    media_calls = (
+        "images, audio, figures and text go to logger.experiment.add_image, add_audio, "
+        "logger.experiment.add_figure(tag, figure, step) or add_text"
+    )
+
     def __init__(
         self,
         save_dir: str | os.PathLike | None = None,

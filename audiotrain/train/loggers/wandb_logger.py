@@ -106,6 +106,7 @@ class WandbLogger(Logger):
     """
 
     stores_artifacts = True
+    media_calls = "images, audio and tables go to logger.log_image(key, [images]), log_audio or log_table"
 
     def __init__(
         self,
