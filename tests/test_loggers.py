@@ -1267,6 +1267,27 @@ def test_an_image_given_to_log_metrics_is_refused_naming_the_loggers_media_calls
     plt.close(figure)
 
 
+def test_csv_loggers_experiment_is_lightnings_writer_and_refuses_media_saying_why(tmp_path):
+    """`self.logger.experiment` of a CSVLogger was None: a hook's add_image failed with "'NoneType' object has
+    no attribute 'add_image'", and Lightning's ExperimentWriter calls (log_hparams, log_metrics, save) too."""
+
+    class LogsByHand(Callback):
+        def on_validation_epoch_end(self, trainer, pl_module):
+            pl_module.logger.experiment.log_hparams({"n_mels": 64})
+            pl_module.logger.experiment.log_metrics({"by_hand": 0.5}, trainer.global_step)
+            pl_module.logger.experiment.save()
+            pl_module.logger.experiment.add_image("val/spectrogram", np.zeros((1, 8, 8)), trainer.global_step)
+
+    logger = CSVLogger(tmp_path, name="csv")
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[LogsByHand()])
+    refused = r"CSVLogger.experiment has no 'add_image': metrics.csv holds numbers only: .* TensorBoard"
+    with pytest.raises(AttributeError, match=refused):
+        trainer.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    rows = list(csv.DictReader(open(logger.log_dir / "metrics.csv")))
+    assert [(r["step"], r["by_hand"]) for r in rows if r["by_hand"]] == [("2", "0.5")]
+    assert "n_mels: 64" in (logger.log_dir / "hparams.yaml").read_text()
+
+
 def test_bad_arguments_are_explained(tmp_path):
     logger = CSVLogger(tmp_path)
     with pytest.raises(TypeError, match="metric 'loss' must be a number or a scalar array"):

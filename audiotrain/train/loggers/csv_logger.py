@@ -151,6 +151,9 @@ class CSVLogger(_VersionedFolder, Logger):
         writer.writerows(rows)
         return buf.getvalue().encode("utf-8")  # whatever the locale: `_read` reads it back so
 
+    def _experiment(self) -> _CSVExperiment:
+        return _CSVExperiment(self)
+
     def _log_hyperparams(self, params: dict[str, Any]) -> None:
         self._merge_hparams(params)
 
@@ -199,6 +202,37 @@ class CSVLogger(_VersionedFolder, Logger):
             self._resumed = True
         else:
             self._warn_not_resumed("version", self.version, state.get("version"))
+
+
+
+class _CSVExperiment:
+    """`CSVLogger.experiment`, as Lightning's ExperimentWriter: `log_hparams`, `log_metrics` and `save` go
+    through the logger (a hook written for Lightning calls them); any other method, a TensorBoard habit like
+    ``add_image``, is an error saying where media go (it was ``'NoneType' object has no attribute``)."""
+
+    def __init__(self, logger: CSVLogger) -> None:
+        self._logger = logger
+
+    @property
+    def log_dir(self) -> Path:
+        return self._logger.log_dir
+
+    def log_hparams(self, params: dict[str, Any]) -> None:
+        self._logger.log_hyperparams(params)
+
+    def log_metrics(self, metrics_dict: dict[str, Any], step: int | None = None) -> None:
+        self._logger.log_metrics(metrics_dict, step)
+
+    def save(self) -> None:
+        self._logger.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"CSVLogger.experiment has no {name!r}: {CSVLogger.media_calls}; it takes log_hparams, "
+            "log_metrics and save, as Lightning's"
+        )
 
 
 def _csv_number(value: float) -> str:
