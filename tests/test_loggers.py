@@ -310,7 +310,7 @@ def test_a_hook_logging_through_a_disabled_loggers_experiment_trains_on(tmp_path
 
     callback = LogsAudio()
     logger = WandbLogger(project="p", save_dir=tmp_path)
-    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[callback])
+    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[callback], log_every_n_steps=1)
     with pytest.warns(LoggerWarning, match="WandbLogger could not start its run"):
         trainer.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
     assert trainer.current_epoch == 1 and callback.logged and logger.disabled
@@ -1279,7 +1279,9 @@ def test_csv_loggers_experiment_is_lightnings_writer_and_refuses_media_saying_wh
             pl_module.logger.experiment.add_image("val/spectrogram", np.zeros((1, 8, 8)), trainer.global_step)
 
     logger = CSVLogger(tmp_path, name="csv")
-    trainer = quiet_trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[LogsByHand()])
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, logger=logger, callbacks=[LogsByHand()], log_every_n_steps=1
+    )
     refused = r"CSVLogger.experiment has no 'add_image': metrics.csv holds numbers only: .* TensorBoard"
     with pytest.raises(AttributeError, match=refused):
         trainer.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
