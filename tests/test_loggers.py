@@ -403,6 +403,17 @@ def test_tensorboard_experiment_takes_mlx_arrays_where_it_takes_numpy(tmp_path):
     assert [(s.step, s.value) for s in events.Scalars("val/own")] == [(3, 1.5)]
 
 
+def test_mlflow_experiment_log_image_takes_an_mlx_array(tmp_path):
+    """`self.logger.experiment.log_image(self.logger.run_id, spectrogram, key=..., step=...)` with the MLX
+    array the model computed was refused by MLflow ("Unsupported image object type: <class
+    'mlx.core.array'>"); it is stored as numpy's would be."""
+    logger = MLflowLogger(experiment_name="media", tracking_uri=str(tmp_path / "mlflow.db"))
+    logger.experiment.log_image(logger.run_id, mx.ones((8, 12, 3)) * 0.5, key="val_spectrogram", step=3)
+    logger.finalize("success")
+    stored = read_mlflow_run_in_a_fresh_process(logger.tracking_uri, logger.run_id)["artifacts"]
+    assert any(path.startswith("images/val_spectrogram") and path.endswith(".png") for path in stored)
+
+
 def test_tensorboard_event_files_read_back(tmp_path):
     logger = TensorBoardLogger(log_dir=tmp_path, name="exp")
     assert logger.version == 0

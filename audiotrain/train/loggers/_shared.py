@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audiotrain._caller import user_stacklevel
 from audiotrain._files import claim_next_folder
 from audiotrain._text import listed
@@ -233,3 +235,15 @@ def _write_yaml(path: Path, params: dict[str, Any]) -> None:
     tmp = path.with_suffix(".yaml.tmp")
     tmp.write_text(yaml.safe_dump(params, sort_keys=False))
     tmp.replace(path)
+
+
+def numpy_if_mlx(value: Any) -> Any:
+    """An MLX array as a numpy array (bfloat16 as float32: numpy has none), which the backends' media calls
+    take (TensorBoard's add_*, W&B's Image/Audio, MLflow's log_image); anything else as is."""
+    if not type(value).__module__.startswith("mlx"):
+        return value
+    import mlx.core as mx
+
+    if value.dtype == mx.bfloat16:
+        value = value.astype(mx.float32)
+    return np.array(value)

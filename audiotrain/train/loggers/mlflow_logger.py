@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -21,7 +22,7 @@ from urllib.parse import unquote, urlparse
 
 from audiotrain._arguments import folder_argument
 from audiotrain._warning_filters import ignoring_warnings
-from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
+from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, numpy_if_mlx, refuse_lightning_only
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 from audiotrain.train.loggers.run_folder import RunFolder, run_folder
 
@@ -219,7 +220,7 @@ class MLflowLogger(Logger):
             # retried a store it could not open for about 55 minutes before failing, so a training logging
             # to a .db in a missing folder, or under a file, waited that long for a run that never started.
             _local_path(self.tracking_uri).parent.mkdir(parents=True, exist_ok=True)
-        client = MlflowClient(tracking_uri=self.tracking_uri)
+        client = _client_taking_mlx_arrays(MlflowClient)(tracking_uri=self.tracking_uri)
         if self._run_id is not None:
             with _fail_fast_http(self.CONNECT_TIMEOUT_S):
                 run = client.get_run(self._run_id)
@@ -363,6 +364,18 @@ _STORE_MODULES = r"(mlflow|sqlalchemy|alembic)(\.|$)"
 #: The logger of MLflow's two INFO lines as it creates a local store's tables ("Creating initial MLflow
 #: database tables...", "Updating database tables").
 _STORE_CREATION_LOG = "mlflow.store.db.utils"
+
+
+@functools.cache
+def _client_taking_mlx_arrays(client_cls: type) -> type:
+    """MLflow's client whose `log_image` takes an MLX array where it takes numpy's (a spectrogram the model
+    computed, in ``self.logger.experiment.log_image(self.logger.run_id, ...)``): MLflow refused it."""
+
+    class MlflowClient(client_cls):  # type: ignore[misc, valid-type]
+        def log_image(self, run_id: str, image: Any, *args: Any, **kwargs: Any) -> Any:
+            return super().log_image(run_id, numpy_if_mlx(image), *args, **kwargs)
+
+    return MlflowClient
 
 
 def _finish_open_runs() -> None:

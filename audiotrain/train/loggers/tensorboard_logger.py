@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from audiotrain._arguments import folder_argument
-from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _VersionedFolder, refuse_lightning_only
+from audiotrain.train.loggers._shared import (
+    LIGHTNING_PREFIX,
+    _VersionedFolder,
+    numpy_if_mlx,
+    refuse_lightning_only,
+)
 from audiotrain.train.loggers.base import Logger, _BackendStopped
 
 
@@ -50,22 +53,12 @@ def _taking_mlx_arrays(writer_cls: type) -> type:
 
             @functools.wraps(attr)
             def taking_mlx(*args: Any, **kwargs: Any) -> Any:
-                return attr(*map(_numpy_if_mlx, args), **{k: _numpy_if_mlx(v) for k, v in kwargs.items()})
+                return attr(*map(numpy_if_mlx, args), **{k: numpy_if_mlx(v) for k, v in kwargs.items()})
 
             return taking_mlx
 
     SummaryWriter.__qualname__ = writer_cls.__qualname__
     return SummaryWriter
-
-
-def _numpy_if_mlx(value: Any) -> Any:
-    if not type(value).__module__.startswith("mlx"):
-        return value
-    import mlx.core as mx
-
-    if value.dtype == mx.bfloat16:  # (numpy has no bfloat16)
-        value = value.astype(mx.float32)
-    return np.array(value)
 
 
 # tensorboardX warns "NaN or Inf found in input tensor." (no tag, no step) for each non-finite value it is

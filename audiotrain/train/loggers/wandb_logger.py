@@ -15,7 +15,12 @@ import numpy as np
 
 from audiotrain._arguments import folder_argument
 from audiotrain._caller import user_stacklevel
-from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, refuse_lightning_only
+from audiotrain.train.loggers._shared import (
+    LIGHTNING_PREFIX,
+    _require,
+    numpy_if_mlx,
+    refuse_lightning_only,
+)
 from audiotrain.train.loggers.base import (
     Logger,
     LoggerWarning,
@@ -344,10 +349,5 @@ class WandbLogger(Logger):
 
 def _as_numpy(value: Any) -> Any:
     """An MLX array as numpy (a scalar as a Python number), which W&B's media and tables take; else as is."""
-    if type(value).__module__.startswith("mlx"):
-        import mlx.core as mx
-
-        if value.dtype == mx.bfloat16:  # (numpy has no bfloat16)
-            value = value.astype(mx.float32)
-        return value.item() if value.ndim == 0 else np.array(value)
-    return value
+    value = numpy_if_mlx(value)
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
