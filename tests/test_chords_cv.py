@@ -888,10 +888,10 @@ def test_train_with_cv_overwrite_refuses_a_chords_cv_run_and_removes_nothing(uns
     kind'). It is refused now, naming the chords run's record, and the folder is as it was."""
     import shutil
 
-    import mlx.nn as nn
-
     from audiotrain import TrainModule, create_trainer
     from audiotrain.data import DataLoader
+
+    import mlx.nn as nn
 
     class Tiny(TrainModule):
         def __init__(self):
@@ -927,10 +927,10 @@ def test_create_trainer_train_overwrite_refuses_a_chords_run_folder_and_removes_
     no create_trainer run saved is refused by name, not removed."""
     import shutil
 
-    import mlx.nn as nn
-
     from audiotrain import TrainModule, create_trainer
     from audiotrain.data import DataLoader
+
+    import mlx.nn as nn
 
     class Tiny(TrainModule):
         def __init__(self):

@@ -150,8 +150,12 @@ def test_wandb_logs_images_audio_tables_and_text_as_lightnings_wandblogger(tmp_p
     logger.finalize("interrupted")
     assert logger.failures == 0
     # W&B's history spells a media value's fields as nested keys: val/audio/_type, val/audio/count, ...
-    media = {key: (row["trainer/global_step"], value) for row in wandb_history(logger.log_dir)
-             for key, value in row.items() if key.startswith("val/")}
+    media = {
+        key: (row["trainer/global_step"], value)
+        for row in wandb_history(logger.log_dir)
+        for key, value in row.items()
+        if key.startswith("val/")
+    }
     assert media["val/spectrogram/_type"] == (4, "images/separated")
     assert media["val/spectrogram/count"][1] == 2
     assert media["val/audio/_type"] == (6, "audio") and media["val/audio/sampleRates"][1] == [16000, 16000]

@@ -15,13 +15,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from audiotrain._caller import user_stacklevel
 from audiotrain._files import claim_next_folder
 from audiotrain._text import listed
 from audiotrain.train.loggers.base import LoggerWarning
 from audiotrain.train.loggers.run_folder import RunFolder
+
+import numpy as np
 
 
 def _require(module: str, pip_name: str, logger: str, install: str) -> Any:

@@ -204,7 +204,6 @@ class CSVLogger(_VersionedFolder, Logger):
             self._warn_not_resumed("version", self.version, state.get("version"))
 
 
-
 class _CSVExperiment:
     """`CSVLogger.experiment`, as Lightning's ExperimentWriter: `log_hparams`, `log_metrics` and `save` go
     through the logger (a hook written for Lightning calls them); any other method, a TensorBoard habit like

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from audiotrain._arguments import folder_argument
 from audiotrain._caller import user_stacklevel
 from audiotrain.train.loggers._shared import (
@@ -24,12 +22,14 @@ from audiotrain.train.loggers._shared import (
 from audiotrain.train.loggers.base import (
     Logger,
     LoggerWarning,
+    _on_rank_zero,
     check_log_model,
     flatten_params,
-    _on_rank_zero,
     params_mapping,
 )
 from audiotrain.train.loggers.run_folder import RunFolder, run_folder
+
+import numpy as np
 
 # Loggers whose run stays open after a successful stage, for the next stage (test after fit) to log to.
 # Held strongly until their run is finished: a logger collected with its run open (a sweep rebinding its
@@ -330,8 +330,9 @@ class WandbLogger(Logger):
         if not _on_rank_zero():
             return
         make = getattr(self._wandb, kind)
-        media = [make(_as_numpy(item), **{k: v[i] for k, v in kwargs.items()})
-                 for i, item in enumerate(items)]
+        media = [
+            make(_as_numpy(item), **{k: v[i] for k, v in kwargs.items()}) for i, item in enumerate(items)
+        ]
         self._log_objects(op, {key: media}, step)
 
     def _log_objects(self, op: str, objects: dict[str, Any], step: int | None) -> None:
