@@ -422,3 +422,20 @@ def test_class_numbers_as_labels_are_named_with_the_prompt_they_make(tmp_path, c
     code, out, err = _evaluate(capsys, "--model", tiny_checkpoint(tmp_path), "--data", data)
     assert code == 0 and "zero shot top1 accuracy" in out, err
     assert "note: the zero-shot classes are numbers ('0': 'This is a sound of 0.')" in err
+
+
+def test_captions_that_differ_only_past_the_token_cut_are_named_as_shared(tmp_path, capsys):
+    # Two long captions the same in their first --dataset.max_tokens tokens embed alike and tie as a shared
+    # caption does (audio→text R@1 0 for a clip with no other caption), but the note compared the texts and
+    # said nothing.
+    model = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data", 3)
+    start = "a long recording of a busy street with cars "  # (about 30 tokens of the tiny tokenizer)
+    (data / "tone0.txt").write_text(start + "and a dog\n")
+    (data / "tone1.txt").write_text(start + "and a cat\n")
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data, "--dataset.max_tokens", "24")
+    assert status == 0
+    assert "note: 1 caption is shared by more than one clip (" in err
+    assert "and 1 other caption the same in its first 24 tokens: 2 clips)" in err
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data)  # 77 tokens: the ends are read
+    assert status == 0 and "shared by more than one clip" not in err

@@ -296,7 +296,7 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
         clips, bundle.tokenizer, train=False, **dataset_settings(cfg, bundle, sampling_rate)
     )
     scores = score_clips(bundle.model, bundle, dataset, labels, cfg)
-    for note in (few_clips_note(len(clips)), shared_captions_note(clips)):
+    for note in (few_clips_note(len(clips)), shared_captions_note(dataset)):
         if note:
             print(note, file=sys.stderr)
     scored = f"{plural(len(dataset), 'clip')}, {plural(len(dataset.captions), 'caption')}"

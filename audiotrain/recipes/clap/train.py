@@ -11,7 +11,7 @@ import functools
 import re
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -383,7 +383,7 @@ def run_job(
 
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
-    for note in (few_clips_note(len(test_clips)), shared_captions_note(test_clips)):
+    for note in (few_clips_note(len(test_clips)), shared_captions_note(test_set)):
         if note:
             print(note, file=sys.stderr)
 
@@ -912,23 +912,37 @@ def few_clips_note(n_clips: int) -> str | None:
     )
 
 
-def shared_captions_note(clips: Sequence, shown: int = 3) -> str | None:
-    """The captions of `clips` (scored clips, `CaptionedClip`s) that more than one clip has, and what that
-    does to the scores (None where every caption is one clip's). Identical captions embed alike and ties count
-    against the query (`audiotrain.metrics.retrieval`), so in audio→text a shared caption ranks below the
-    other clips' copies: a sound library's many "a door slam" made those clips' R@1 0 with any model."""
-    owners: dict[str, set[str]] = {}
-    for clip in clips:
-        for caption in clip.captions:
-            owners.setdefault(caption, set()).add(clip.name)
-    shared = sorted(((c, len(n)) for c, n in owners.items() if len(n) > 1), key=lambda item: -item[1])
+def shared_captions_note(dataset: CaptionDataset, shown: int = 3) -> str | None:
+    """The captions of `dataset` (the scored clips) that more than one clip has, and what that does to the
+    scores (None where every caption is one clip's). Identical captions embed alike and ties count against the
+    query (`audiotrain.metrics.retrieval`), so in audio→text a shared caption ranks below the other clips'
+    copies: a sound library's many "a door slam" made those clips' R@1 0 with any model. Captions are compared
+    as the text tower reads them, cut to ``--dataset.max_tokens``: two long captions that differ only past the
+    cut embed alike too, and comparing their texts named neither."""
+    owners: dict[bytes, set[int]] = {}
+    texts: dict[bytes, list[str]] = {}
+    for caption, clip, ids in zip(dataset.captions, dataset.caption_to_clip, dataset.input_ids):
+        key = ids.tobytes()  # (right-padded, so equal tokens are equal rows)
+        owners.setdefault(key, set()).add(int(clip))
+        if caption not in texts.setdefault(key, []):
+            texts[key].append(caption)
+    shared = sorted(((k, len(n)) for k, n in owners.items() if len(n) > 1), key=lambda item: -item[1])
     if not shared:
         return None
-    named = ", ".join(f"{caption!r}: {n} clips" for caption, n in shared[:shown])
+    length = dataset.input_ids.shape[1]
+
+    def named(key: bytes, n_clips: int) -> str:
+        first, others = texts[key][0], len(texts[key]) - 1
+        if not others:
+            return f"{first!r}: {n_clips} clips"
+        same = f"{plural(others, 'other caption')} the same in its first {length} tokens"
+        return f"{first!r} and {same}: {n_clips} clips"
+
+    listed = ", ".join(named(key, n) for key, n in shared[:shown])
     more = f", {len(shared) - shown} more" if len(shared) > shown else ""
     return (
         f"note: {plural(len(shared), 'caption')} {'is' if len(shared) == 1 else 'are'} shared by more than "
-        f"one clip ({named}{more}); identical captions score alike and ties count against the query, so in "
+        f"one clip ({listed}{more}); identical captions score alike and ties count against the query, so in "
         "audio→text a shared caption ranks below the other clips' copies of it (a clip whose every caption "
         "is shared scores R@1 0 with any model), and text→audio counts only the caption's own clip as right"
     )
