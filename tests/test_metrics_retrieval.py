@@ -424,3 +424,17 @@ def test_laion_code_audio_to_text_map_is_the_unsorted_variant():
     order = np.array([0, 5, 10, 1, 6, 11, 2, 7, 12, 3, 8, 13, 4, 9, 14])
     shuffled = retrieval_metrics(audio, text[order], owner[order])["audio_to_text_mAP@10"]
     assert shuffled == pytest.approx(0.4810, abs=1e-4)
+
+
+def test_one_cut_off_given_alone_is_taken_and_chance_refuses_what_the_scores_refuse():
+    # ks=5 (one cut-off, not a tuple) was a raw "'int' object is not iterable"; chance_scores took ks=(0,) and
+    # reported an "R@0" that retrieval_metrics refuses to compute.
+    clips = np.eye(3)
+    assert retrieval_metrics(clips, clips, [0, 1, 2], ks=5)["text_to_audio_R@5"] == 1.0
+    assert chance_scores([1, 1, 1], ks=5)["text_to_audio_R@5"] == 1.0
+    assert zero_shot_classification(clips, clips, [0, 1, 2], ks=1)["zero_shot_top1_accuracy"] == 1.0
+    for ks in ((0,), (1.5,), ("5",), True):
+        with pytest.raises(ValueError, match="recall cut-offs must be >= 1 and whole numbers"):
+            chance_scores([1, 1, 1], ks=ks)
+        with pytest.raises(ValueError, match="recall cut-offs must be >= 1 and whole numbers"):
+            retrieval_metrics(clips, clips, [0, 1, 2], ks=ks)

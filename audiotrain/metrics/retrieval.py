@@ -27,14 +27,32 @@ few 1e-8 apart by their place in a batch, which must not decide their ranks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 
 from audiotrain.metrics.classification import as_numpy, class_indices, is_whole_number
 
 import numpy as np
 
 DEFAULT_KS = (1, 5, 10)
+RECALL_REFUSAL = "recall cut-offs must be >= 1 and whole numbers"
 DEFAULT_PROMPT_TEMPLATE = "This is a sound of {}."  # LAION-CLAP's zero-shot prompt
+
+
+def cut_offs(ks, refusal: str) -> tuple[int, ...]:
+    """`ks` (recall or top-k cut-offs: a sequence, or one whole number given alone, ``ks=5``) as a tuple of
+    ints >= 1; anything else raises ValueError starting with `refusal`. One helper for every score and its
+    chance level: ``ks=5`` was a raw "'int' object is not iterable", and `chance_scores` reported an "R@0"
+    that `retrieval_metrics` refuses."""
+    if isinstance(ks, numbers.Real) and not isinstance(ks, bool):
+        ks = (ks,)
+    elif isinstance(ks, (str, bytes, bool)) or not isinstance(ks, Iterable):
+        raise ValueError(f"{refusal}, got {ks!r}")
+    ks = tuple(ks)
+    # int() would take 1.5 as 1 and report it as R@1
+    if not ks or not all(not isinstance(k, bool) and is_whole_number(k) and k >= 1 for k in ks):
+        raise ValueError(f"{refusal}, got {ks}")
+    return tuple(int(k) for k in ks)
 
 
 def _as_matrix(x, name: str) -> np.ndarray:
@@ -172,7 +190,7 @@ def retrieval_metrics(
         One embedding per caption (clips may have several captions).
     caption_to_audio : sequence of int, length n_text
         Index of the clip each caption belongs to. Every clip must have at least one caption.
-    ks : sequence of int
+    ks : sequence of int, or one int
         Cut-offs for recall.
     normalize : bool
         L2-normalise the embeddings first (cosine similarity), as CLAP does. The logit scale is a positive
@@ -194,10 +212,7 @@ def retrieval_metrics(
     if audio.shape[0] == 0:
         raise ValueError("retrieval_metrics needs at least one clip")
     owner = _check_caption_owner(caption_to_audio, audio.shape[0], text.shape[0])
-    # int() would take 1.5 as 1 and report it as R@1
-    if not all(is_whole_number(k) and k >= 1 for k in ks):
-        raise ValueError(f"recall cut-offs must be >= 1 and whole numbers, got {tuple(ks)}")
-    ks = tuple(int(k) for k in ks)
+    ks = cut_offs(ks, RECALL_REFUSAL)
     if normalize:
         audio, text = _normalize(audio), _normalize(text)
     sim = audio @ text.T  # [n_audio, n_text]
@@ -344,11 +359,7 @@ def zero_shot_classification(
     if targets.shape != (audio.shape[0],):
         raise ValueError(f"targets must have shape ({audio.shape[0]},), got {targets.shape}")
     targets = class_indices(targets, "zero_shot_classification: targets")
-    if not all(is_whole_number(k) and k >= 1 for k in ks):
-        raise ValueError(
-            f"zero_shot_classification: top-k cut-offs must be whole numbers >= 1, got {tuple(ks)}"
-        )
-    ks = tuple(int(k) for k in ks)
+    ks = cut_offs(ks, "zero_shot_classification: top-k cut-offs must be whole numbers >= 1")
     if targets.size and (targets.min() < 0 or targets.max() >= classes.shape[0]):
         raise ValueError(f"targets must be class indices in [0, {classes.shape[0]})")
     if normalize:
@@ -404,6 +415,8 @@ def chance_scores(
         Top-k accuracies, as in `zero_shot_classification` (k >= C is left out there and here).
     """
     counts = [int(m) for m in captions_per_clip]
+    ks = cut_offs(ks, RECALL_REFUSAL)
+    zero_shot_ks = cut_offs(zero_shot_ks, "chance_scores: zero_shot_ks must be whole numbers >= 1")
     if not counts or min(counts) < 1:
         raise ValueError(f"captions_per_clip needs one count >= 1 per clip, got {counts[:5]}")
     n_audio, n_text = len(counts), sum(counts)
