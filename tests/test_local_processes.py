@@ -351,7 +351,11 @@ def test_clap_refuses_a_process_count_that_does_not_divide_its_eval_batch(tmp_pa
     argv = ["--preset", "quick_test", "--out", str(tmp_path / "run"), "--demo.folder", str(tmp_path / "demo")]
     argv += ["--train.batch_size", "4", "--train.eval_batch_size", "3", "--train.processes", "2"]
     assert clap.main(argv) == 2
-    assert "--train.processes 2: the batch (4 and 3) is split" in capsys.readouterr().err
+    # "the batch (4 and 3)" named neither flag: which of the two does not split?
+    assert (
+        "--train.processes 2: --train.eval_batch_size 3 is split between the processes"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "run").exists()
 
 

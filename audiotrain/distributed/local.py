@@ -238,6 +238,7 @@ def plan_local_processes(
     cpu_flag: str | None = None,
     mpi: Mpi | None | bool = True,
     check: Callable[[Mpi, int], str | None] | None = None,
+    batch_flags: Sequence[str] | None = None,
 ) -> LocalPlan:
     """How many local processes to train with: `requested` (0: automatic, 1: this process, N: exactly N).
 
@@ -249,16 +250,22 @@ def plan_local_processes(
     that cannot be honoured raises ValueError naming `flag` and why. `on_cpu`: whether training runs on the
     CPU (default: MLX's default device); `cpu_flag`: the recipe's flag that trains on the CPU where MLX has a
     GPU ("--device cpu"), named when a resume of CPU processes meets a GPU. `cores`, `mpi` (True: `find_mpi`)
-    and `check` (default `check_mpi`) are for tests.
+    and `check` (default `check_mpi`) are for tests. `batch_flags`: the flag of each batch size, in order, named
+    when a count does not divide it.
     """
     batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
     if requested < 0:
         raise ValueError(f"{flag} must be 0 (one per core), 1 or more, got {requested}")
     if requested > 1 and any(b % requested for b in batches):
-        sizes = " and ".join(str(b) for b in batches)
+        if batch_flags is None:
+            what = f"the batch ({' and '.join(str(b) for b in batches)}) is split"
+        else:  # (which of two sizes it was: "the batch (4 and 3)" named neither flag)
+            what = " and ".join(f"{f} {b}" for f, b in zip(batch_flags, batches) if b % requested)
+            what += " is split" if " and " not in what else " are split"
+        it = "them" if what.endswith("are split") else "it"
         raise ValueError(
-            f"{flag} {requested}: the batch ({sizes}) is split between the processes; choose a count that "
-            "divides it (or change the batch size)"
+            f"{flag} {requested}: {what} between the processes; choose a count that divides {it} (or change "
+            "the batch size)"
         )
     if requested == 1 or in_launched_job():
         return LocalPlan(1)

@@ -442,6 +442,7 @@ def _command(argv: list[str]) -> int:
             (cfg.train.batch_size, cfg.train.eval_batch_size),
             "--train.processes",
             resumed_processes=resumed_processes,
+            batch_flags=("--train.batch_size", "--train.eval_batch_size"),
         )
     except ValueError as error:
         parser.error(str(error))
