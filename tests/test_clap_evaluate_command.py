@@ -439,3 +439,22 @@ def test_captions_that_differ_only_past_the_token_cut_are_named_as_shared(tmp_pa
     assert "and 1 other caption the same in its first 24 tokens: 2 clips)" in err
     status, _, err = _evaluate(capsys, "--model", model, "--data", data)  # 77 tokens: the ends are read
     assert status == 0 and "shared by more than one clip" not in err
+
+
+def test_clips_that_are_copies_of_one_recording_are_named_with_the_scores_they_cap(tmp_path, capsys):
+    # A recording copied under another name (a library's duplicate) embeds exactly as the original, and ties
+    # count against the query, so each copy's captions scored text→audio R@1 0 with any model: nothing said so.
+    import shutil
+
+    model = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data", 4)
+    shutil.copy(data / "tone0.wav", data / "tone0_again.wav")
+    (data / "tone0_again.txt").write_text("the first tone once more\n")
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 0
+    assert "note: 2 clips are copies of one recording (tone0.wav = tone0_again.wav)" in err
+    assert "their captions score text→audio R@1 0 with any model" in err
+    (data / "tone0_again.wav").unlink()
+    (data / "tone0_again.txt").unlink()
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data)
+    assert status == 0 and "copies of one recording" not in err

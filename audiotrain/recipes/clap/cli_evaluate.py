@@ -24,6 +24,7 @@ from audiotrain.recipes.clap.config import ClapDatasetConfig, ClapRecipeConfig, 
 from audiotrain.recipes.clap.data import check_data_given, describe_splits, read_labels
 from audiotrain.recipes.clap.report import format_columns
 from audiotrain.recipes.clap.train import (
+    copied_clips_note,
     dataset_settings,
     few_clips_note,
     load_for_settings,
@@ -296,7 +297,7 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
         clips, bundle.tokenizer, train=False, **dataset_settings(cfg, bundle, sampling_rate)
     )
     scores = score_clips(bundle.model, bundle, dataset, labels, cfg)
-    for note in (few_clips_note(len(clips)), shared_captions_note(dataset)):
+    for note in (few_clips_note(len(clips)), shared_captions_note(dataset), copied_clips_note(clips)):
         if note:
             print(note, file=sys.stderr)
     scored = f"{plural(len(dataset), 'clip')}, {plural(len(dataset.captions), 'caption')}"

@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import re
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
@@ -383,7 +384,8 @@ def run_job(
 
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
-    for note in (few_clips_note(len(test_clips)), shared_captions_note(test_set)):
+    notes = few_clips_note(len(test_clips)), shared_captions_note(test_set), copied_clips_note(test_clips)
+    for note in notes:
         if note:
             print(note, file=sys.stderr)
 
@@ -909,6 +911,40 @@ def few_clips_note(n_clips: int) -> str | None:
     return (
         f"note: only {n_clips} evaluation clips: text→audio R@k is k/{n_clips} by chance (R@10 is 1.0 for any "
         f"model with 10 or fewer); {advice}"
+    )
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def copied_clips_note(clips: Sequence, shown: int = 3) -> str | None:
+    """The scored `clips` (`CaptionedClip`s) whose files are byte for byte the same recording under other
+    names, and what that does to the scores (None where there are none). A copy embeds exactly as its
+    original and ties count against the query (`audiotrain.metrics.retrieval`), so in text→audio each
+    copy ranks above a caption's own clip: their captions scored R@1 0 with any model, and nothing said so.
+    Only files of one size are read (a few clips of a folder, or every clip of a set of equal-length WAVs)."""
+    by_size: dict[int, list] = {}
+    for clip in clips:
+        by_size.setdefault(clip.path.stat().st_size, []).append(clip)
+    groups: dict[str, list[str]] = {}
+    for same_size in (group for group in by_size.values() if len(group) > 1):
+        for clip in same_size:
+            groups.setdefault(_file_digest(clip.path), []).append(clip.name)
+    copies = sorted((names for names in groups.values() if len(names) > 1), key=lambda names: -len(names))
+    if not copies:
+        return None
+    listed = ", ".join(" = ".join(names) for names in copies[:shown])
+    more = f", {len(copies) - shown} more" if len(copies) > shown else ""
+    n_clips = sum(len(names) for names in copies)
+    return (
+        f"note: {n_clips} clips are copies of one recording ({listed}{more}); a copy embeds exactly as the "
+        "other and ties count against the query, so their captions score text→audio R@1 0 with any model "
+        "(the other copy ranks first): keep one copy with all their captions to score them"
     )
 
 
