@@ -458,3 +458,18 @@ def test_clips_that_are_copies_of_one_recording_are_named_with_the_scores_they_c
     (data / "tone0_again.txt").unlink()
     status, _, err = _evaluate(capsys, "--model", model, "--data", data)
     assert status == 0 and "copies of one recording" not in err
+
+
+def test_the_out_file_keeps_the_notes_that_qualify_its_scores(tmp_path, capsys):
+    # The shared-caption note (audio→text R@1 capped whatever the model) went to stderr alone: the --out file
+    # a paper's table is made from held the capped scores without it.
+    model = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data", 3)
+    (data / "tone0.txt").write_text("a door slam\n")
+    (data / "tone1.txt").write_text("a door slam\n")
+    out = tmp_path / "scores.json"
+    status, _, err = _evaluate(capsys, "--model", model, "--data", data, "--out", out)
+    assert status == 0
+    notes = json.loads(out.read_text())["notes"]
+    assert [note for note in notes if "shared by more than one clip ('a door slam': 2 clips)" in note]
+    assert all(note in err for note in notes) and len(notes) == 2  # (and the few-clips note)

@@ -297,9 +297,14 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
         clips, bundle.tokenizer, train=False, **dataset_settings(cfg, bundle, sampling_rate)
     )
     scores = score_clips(bundle.model, bundle, dataset, labels, cfg)
-    for note in (few_clips_note(len(clips)), shared_captions_note(dataset), copied_clips_note(clips)):
-        if note:
-            print(note, file=sys.stderr)
+    # (kept in the --out file too: they say which scores are capped whatever the model)
+    notes = [
+        note
+        for note in (few_clips_note(len(clips)), shared_captions_note(dataset), copied_clips_note(clips))
+        if note
+    ]
+    for note in notes:
+        print(note, file=sys.stderr)
     scored = f"{plural(len(dataset), 'clip')}, {plural(len(dataset.captions), 'caption')}"
     where = f"split '{split}' of {folder.root}" if split else f"{folder.root}"
     print(f"retrieval of {model} on {where} ({scored}):\n" + format_columns({"score": scores}))
@@ -323,6 +328,7 @@ def _evaluate(cfg: ClapRecipeConfig, args: argparse.Namespace, argv: list[str]) 
             },
             "skipped": len(folder.skipped),
             "data_report": folder.report(max_listed=None),
+            "notes": notes,
             "versions": versions(),
             "command": [sys.executable, "-m", "audiotrain.recipes.clap", "evaluate", *argv],
         }
