@@ -473,3 +473,11 @@ def test_the_out_file_keeps_the_notes_that_qualify_its_scores(tmp_path, capsys):
     notes = json.loads(out.read_text())["notes"]
     assert [note for note in notes if "shared by more than one clip ('a door slam': 2 clips)" in note]
     assert all(note in err for note in notes) and len(notes) == 2  # (and the few-clips note)
+
+
+def test_a_runs_retrieval_json_keeps_the_notes_that_qualify_its_scores(fine_tuned):
+    # As the evaluate command's --out file: the run's before/after scores of 4 clips were recorded without the
+    # note that any model scores text→audio R@k k/4 by chance there.
+    _, _, run = fine_tuned
+    notes = json.loads((run / "retrieval.json").read_text())["notes"]
+    assert [note for note in notes if note.startswith("note: only 4 evaluation clips")]

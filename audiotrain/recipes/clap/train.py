@@ -384,10 +384,11 @@ def run_job(
 
     # An error there must end every rank, not leave the others waiting in the fit's first collective.
     before, loggers = collectives.on_main_process(start_on_main) or ({}, [])
+    # (kept in retrieval.json too: they say which scores are capped whatever the model)
     notes = few_clips_note(len(test_clips)), shared_captions_note(test_set), copied_clips_note(test_clips)
+    notes = [note for note in notes if note]
     for note in notes:
-        if note:
-            print(note, file=sys.stderr)
+        print(note, file=sys.stderr)
 
     best = _best_checkpoint(cfg, out, len(eval_clips), "validation" if fold is not None else "evaluation")
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
@@ -476,6 +477,7 @@ def run_job(
                 "n_eval_captions": len(test_set.captions),
                 # (each clip's own count: the audio->text chance levels depend on how they spread)
                 "eval_captions_per_clip": [len(clip.captions) for clip in test_set.clips],
+                "notes": notes,
             }
             write_json_atomically(out / "retrieval.json", results, indent=2)
             write_plots(trainer.history, results, out / "plots")
