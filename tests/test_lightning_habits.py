@@ -171,7 +171,47 @@ def test_a_datamodule_is_rebuilt_from_a_checkpoint_with_its_hyperparameters_and_
             super().__init__()
 
     with pytest.raises(TypeError, match=r"Renamed.__init__ does not take .*\['batch_size', 'folder'\]"):
-        Renamed.load_from_checkpoint(last)
+        with pytest.warns(UserWarning, match="hold batch_size, folder, which no __init__ of Renamed"):
+            Renamed.load_from_checkpoint(last)
+
+
+def test_a_datamodule_saved_from_a_dict_a_subclass_or_tuples_is_rebuilt_as_lightning_rebuilds_it(tmp_path):
+    """DataModule.load_from_checkpoint passed every saved entry to __init__ as a keyword: one built from a
+    dict (`save_hyperparameters(cfg)`) or a subclass giving its base's arguments
+    (`super().__init__(batch_size=size * 2)`) stopped with "__init__() got an unexpected keyword argument
+    'batch_size'", and a tuple came back a list. Lightning's _load_state (shared with the module's) passes
+    the dict back as that argument, keeps what __init__ takes, and gives back what it saved."""
+
+    class FromConfig(DataModule):
+        def __init__(self, cfg):
+            super().__init__()
+            self.save_hyperparameters(cfg)
+
+        def train_dataloader(self):
+            return make_batches(32, batch_size=self.hparams.batch_size)
+
+    class Base(DataModule):
+        def __init__(self, batch_size=16, sizes=(64, 32)):
+            super().__init__()
+            self.save_hyperparameters()
+
+        def train_dataloader(self):
+            return make_batches(self.hparams.sizes[0], batch_size=self.hparams.batch_size)
+
+    class Doubled(Base):
+        def __init__(self, size=4):
+            super().__init__(batch_size=size * 2)
+
+    t = trainer(tmp_path / "cfg", max_epochs=1, enable_checkpointing=True)
+    t.fit(TinyClassifier(), datamodule=FromConfig({"batch_size": 8, "root": "songs"}))
+    last = t.checkpoint_callback.last_model_path
+    assert FromConfig.load_from_checkpoint(last).hparams == {"batch_size": 8, "root": "songs"}
+    assert FromConfig.load_from_checkpoint(last, batch_size=4).hparams.batch_size == 4
+
+    t = trainer(tmp_path / "sub", max_epochs=1, enable_checkpointing=True)
+    t.fit(TinyClassifier(), datamodule=Doubled(size=3))
+    again = Doubled.load_from_checkpoint(t.checkpoint_callback.last_model_path)
+    assert dict(again.hparams) == {"batch_size": 6, "sizes": (64, 32), "size": 3}
 
 
 def test_lightnings_positional_arguments_land_where_lightning_puts_them(tmp_path):

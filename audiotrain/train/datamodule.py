@@ -152,6 +152,11 @@ class DataModule:
                     "__init__ argument names, or one dict or argparse.Namespace of hyperparameters"
                 )
             given = names[0]
+            # Which __init__ argument it is (by identity, as Lightning's): load_from_checkpoint gives it back
+            # there.
+            argument = next((n for n, v in (init_arguments or {}).items() if v is given), None)
+            if argument:
+                self._hparams_origin = {"hparams_name": argument, "hparams_type": type(given).__name__}
             init_arguments, names = dict(vars(given) if isinstance(given, argparse.Namespace) else given), ()
         elif init_arguments is None:
             raise ValueError(f"{owner}.save_hyperparameters: call it inside {owner}.__init__")
@@ -169,8 +174,12 @@ class DataModule:
         keyword, replace them or give the ones left out), given back its `state_dict()` there. The checkpoint
         is a folder, as `fit` saves it (`trainer.checkpoint_callback.last_model_path`). `map_location` is
         accepted for Lightning's code and ignored (MLX's memory is unified)."""
+        import argparse
+        import inspect
+
         from audiotrain.train import checkpoint as ckpt
         from audiotrain.train import hook_state
+        from audiotrain.train.module import _arguments_taken, with_hyperparameter_tuples
 
         def read(folder: Any) -> tuple[Any, dict[str, Any]]:
             return folder, ckpt.read_state(folder)
@@ -180,8 +189,20 @@ class DataModule:
 
         folder, state = ckpt.read_unreplaced(checkpoint_path, resolve, read)
         saved = (state.get("config") or {}).get("datamodule_hparams") or {}
+        origin = state.get("datamodule_hparams_origin") or {}
+        given = with_hyperparameter_tuples(saved, origin.get("tuples"))
+        arguments = {**given, **overrides}
+        # Saved from one dict or Namespace argument: given back as that argument.
+        if origin.get("hparams_name"):
+            taken = inspect.signature(cls.__init__).parameters
+            config = {**given, **{k: v for k, v in overrides.items() if k not in taken}}
+            config = argparse.Namespace(**config) if origin.get("hparams_type") == "Namespace" else config
+            arguments = {origin["hparams_name"]: config, **{k: v for k, v in overrides.items() if k in taken}}
+        # As Lightning's (and the module's): a base class's arguments its subclass gives itself are left out.
+        where = f"{cls.__name__}.load_from_checkpoint({os.fspath(checkpoint_path)!r})"
+        arguments = _arguments_taken(cls, arguments, set(overrides), where, root=DataModule, stacklevel=3)
         try:
-            datamodule = cls(**{**saved, **overrides})
+            datamodule = cls(**arguments)
         except TypeError as err:
             name, where = cls.__name__, os.fspath(checkpoint_path)
             raise TypeError(

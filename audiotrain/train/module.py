@@ -1343,19 +1343,23 @@ class TrainModule(nn.Module):
         return logged
 
 
-def _arguments_taken(cls: type, hparams: dict[str, Any], keywords: set[str], where: str) -> dict[str, Any]:
+def _arguments_taken(
+    cls: type, hparams: dict[str, Any], keywords: set[str], where: str, root: type | None = None, stacklevel=4
+) -> dict[str, Any]:
     """The saved hyperparameters `cls.__init__` takes, and the keywords given, as Lightning's `_load_state`
     passes them: all when it takes `**kwargs`. A base class's `save_hyperparameters()` records the arguments
     of the whole `__init__` chain, so a subclass that gives its base's arguments itself (`Wide(width)` calling
     `super().__init__(hidden=width * 2)`) leaves the base's out of its own `__init__`. A saved name no
     `__init__` of the class chain takes is left out with a warning: `__init__` was probably changed since the
     save, and a renamed argument now has its default. The keywords given are all kept, so that a misspelt one
-    is refused (`_arguments_mismatch`)."""
+    is refused (`_arguments_mismatch`). `root`: the library class the chain ends at (TrainModule, or
+    DataModule for a datamodule's)."""
+    root = root or TrainModule
     parameters = inspect.signature(cls).parameters
     if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         return hparams
     dropped = [k for k in hparams if k not in parameters and k not in keywords]
-    bases = [c for c in cls.__mro__[1:] if issubclass(c, TrainModule) and c is not TrainModule]
+    bases = [c for c in cls.__mro__[1:] if issubclass(c, root) and c is not root]
     stale = [k for k in dropped if not any(_init_takes(base, k) for base in bases)]
     if stale:
         warnings.warn(
@@ -1363,7 +1367,7 @@ def _arguments_taken(cls: type, hparams: dict[str, Any], keywords: set[str], whe
             f"{cls.__name__} or its base classes takes (its arguments: {', '.join(parameters) or 'none'}): left "
             "out. Was __init__ changed since the checkpoint was saved?",
             UserWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
     return {k: v for k, v in hparams.items() if k not in dropped}
 

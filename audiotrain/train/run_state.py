@@ -106,6 +106,7 @@ class RunState:
             # (JSON holds a tuple as a list: their paths let load_from_checkpoint give them back as tuples)
             **({"hyper_parameter_tuples": paths} if (paths := hyperparameter_tuples(module.hparams)) else {}),
             **module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
+            **_datamodule_hparams_origin(trainer.datamodule),
             "versions": versions(),
             "module_state": {},
             "trainable": self.trainable.state_dict(),
@@ -205,6 +206,20 @@ def _datamodule_hparams(datamodule: Any) -> dict[str, Any]:
     """A DataModule's `save_hyperparameters()` (none: no entry, so older runs' configs compare equal)."""
     hparams = getattr(datamodule, "__dict__", {}).get("_hparams")
     return {"datamodule_hparams": dict(hparams)} if hparams else {}
+
+
+def _datamodule_hparams_origin(datamodule: Any) -> dict[str, Any]:
+    """What DataModule.load_from_checkpoint needs beside the config's `datamodule_hparams` to rebuild the
+    datamodule as it was: the __init__ argument a dict or Namespace came as, and where the tuples were (JSON
+    holds them as lists)."""
+    found = getattr(datamodule, "__dict__", {})
+    hparams = found.get("_hparams")
+    if not hparams:
+        return {}
+    origin = dict(found.get("_hparams_origin") or {})
+    if paths := hyperparameter_tuples(dict(hparams)):
+        origin["tuples"] = paths
+    return {"datamodule_hparams_origin": origin} if origin else {}
 
 
 @dataclass(frozen=True)
