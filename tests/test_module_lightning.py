@@ -565,6 +565,23 @@ def test_save_hyperparameters_outside_init_says_where_to_call_it():
         module.save_hyperparameters()  # (recording nothing would leave checkpoints unable to rebuild it)
 
 
+def test_save_hyperparameters_before_super_init_says_to_call_super_init_first():
+    """save_hyperparameters() (or self.hparams) before super().__init__() stopped with a bare
+    "AttributeError: 'Early' object has no attribute '_hparams'", naming nothing the user wrote."""
+
+    class Early(TrainModule):
+        def __init__(self, hidden: int = 8, read: bool = False):
+            if read:
+                assert self.hparams is not None  # (the read alone is refused)
+            self.save_hyperparameters()
+            super().__init__()
+
+    for read in (False, True):
+        with pytest.raises(AttributeError, match=r"Early.save_hyperparameters\(\)|Early.hparams") as err:
+            Early(read=read)
+        assert "before super().__init__()" in str(err.value) and "_hparams" not in str(err.value)
+
+
 # ---------------------------------------------------------------- load_from_checkpoint's keywords
 class Wider(Base):
     """Base with one more layer: a checkpoint of Base lacks its weights."""

@@ -1156,6 +1156,7 @@ class TrainModule(nn.Module):
     def hparams(self) -> AttributeDict:
         """The `__init__` arguments `save_hyperparameters()` recorded (stored in every checkpoint); as in
         Lightning a dict whose keys read as attributes too (`self.hparams.lr`)."""
+        _refuse_before_init(self, "hparams")
         return self._hparams
 
     @property
@@ -1188,6 +1189,7 @@ class TrainModule(nn.Module):
         Lightning's `logger=False` keeps them out of the loggers' hyperparameters (checkpoints still hold
         them); `frame=` is the frame to look for the `__init__` from (a helper's caller), default the
         caller's."""
+        _refuse_before_init(self, "save_hyperparameters()")
         frame = _caller_frame(frame, type(self).__name__, inspect.currentframe().f_back)
         try:
             init_arguments = _init_arguments(self, frame)
@@ -1525,6 +1527,18 @@ def with_hyperparameter_tuples(value: Any, paths: Any, here: tuple = ()) -> Any:
         items = [with_hyperparameter_tuples(v, wanted, (*here, i)) for i, v in enumerate(value)]
         return tuple(items) if here in wanted else items
     return value
+
+
+def _refuse_before_init(module: TrainModule, what: str) -> None:
+    """`what` (the hyperparameters) used before `super().__init__()` made their dict: MLX's nn.Module said
+    only "no attribute '_hparams'". (Lightning's keeps them: a torch Module takes plain attributes before its
+    __init__; an MLX Module is a dict that its __init__ sets up.)"""
+    if "_hparams" not in vars(module):
+        name = type(module).__name__
+        raise AttributeError(
+            f"{name}.{what} before super().__init__(): TrainModule (an mlx.nn.Module) sets up the "
+            f"hyperparameters there; call super().__init__() first thing in {name}.__init__"
+        )
 
 
 def _caller_frame(frame: Any, owner: str, caller: Any) -> Any:
