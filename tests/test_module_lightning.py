@@ -482,6 +482,35 @@ def test_a_saved_argument_no_init_takes_is_left_out_with_a_warning(tmp_path):
         assert Renamed.load_from_checkpoint(path).hparams == {"size": 5, "lr": 0.1}
 
 
+def test_a_value_set_in_hparams_after_save_hyperparameters_is_left_out_quietly_as_in_lightning(tmp_path):
+    """self.hparams.total_steps = ... in a hook (Lightning users record derived values so) was saved, and
+    load_from_checkpoint warned "which no __init__ of Counted ... takes ... Was __init__ changed since the
+    checkpoint was saved?" about it, though nothing had changed. Lightning leaves it out of __init__'s
+    arguments without a word; a saved argument __init__ no longer takes is still warned of."""
+
+    class Counted(Base):
+        def on_fit_start(self):
+            self.hparams.total_steps = self.trainer.estimated_stepping_batches
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(Counted(hidden=5), make_batches())
+    path = t.save_checkpoint(tmp_path / "saved")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Counted.load_from_checkpoint(path).hparams == {"hidden": 5, "lr": 0.1}
+
+    class Renamed(TrainModule):  # Counted's __init__ changed since the save: hidden is now size
+        def __init__(self, size: int = 5, lr: float = 0.1):
+            super().__init__()
+            self.save_hyperparameters()
+            self.fc = nn.Linear(8, size)
+            self.out = nn.Linear(size, 3)
+
+    with pytest.warns(UserWarning, match=r"hold hidden, which no __init__ of Renamed .*changed since") as got:
+        Renamed.load_from_checkpoint(path)
+    assert "total_steps" not in str(got[0].message)
+
+
 def test_along_a_class_chain_the_subclasss_value_of_an_argument_is_recorded(tmp_path):
     module = Scaled(hidden=4)
     assert module.hparams == {"hidden": 4, "lr": 0.1} and module.fc.weight.shape == (8, 8)

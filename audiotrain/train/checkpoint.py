@@ -1352,6 +1352,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         ("loggers", list, "a list"),
         ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
         ("hyper_parameter_tuples", list, "a list (the paths of the tuples among hyper_parameters)"),
+        ("hyper_parameters_set_later", list, "a list (the keys set in hparams after save_hyperparameters)"),
         ("module_state", dict, "an object"),
         ("module_state_run", dict, "an object (the epoch and global_step the module's hook saw)"),
         ("datamodule", dict, "an object (the datamodule's state_dict())"),

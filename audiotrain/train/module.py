@@ -1291,7 +1291,8 @@ class TrainModule(nn.Module):
                     config = argparse.Namespace(**config)
                 hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
             where = f"{cls.__name__}.load_from_checkpoint({str(folder)!r})"
-            hparams = _arguments_taken(cls, hparams, set(overrides), where)
+            later = state.get("hyper_parameters_set_later") or []
+            hparams = _arguments_taken(cls, hparams, set(overrides), where, set_later=set(later))
             try:
                 inspect.signature(cls).bind(**hparams)
             except TypeError as err:
@@ -1346,7 +1347,13 @@ class TrainModule(nn.Module):
 
 
 def _arguments_taken(
-    cls: type, hparams: dict[str, Any], keywords: set[str], where: str, root: type | None = None, stacklevel=4
+    cls: type,
+    hparams: dict[str, Any],
+    keywords: set[str],
+    where: str,
+    root: type | None = None,
+    stacklevel: int = 4,
+    set_later: set[str] = frozenset(),
 ) -> dict[str, Any]:
     """The saved hyperparameters `cls.__init__` takes, and the keywords given, as Lightning's `_load_state`
     passes them: all when it takes `**kwargs`. A base class's `save_hyperparameters()` records the arguments
@@ -1355,14 +1362,15 @@ def _arguments_taken(
     `__init__` of the class chain takes is left out with a warning: `__init__` was probably changed since the
     save, and a renamed argument now has its default. The keywords given are all kept, so that a misspelt one
     is refused (`_arguments_mismatch`). `root`: the library class the chain ends at (TrainModule, or
-    DataModule for a datamodule's)."""
+    DataModule for a datamodule's). `set_later`: keys set in `hparams` after save_hyperparameters, left
+    out without a warning, as Lightning leaves them out."""
     root = root or TrainModule
     parameters = inspect.signature(cls).parameters
     if any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
         return hparams
     dropped = [k for k in hparams if k not in parameters and k not in keywords]
     bases = [c for c in cls.__mro__[1:] if issubclass(c, root) and c is not root]
-    stale = [k for k in dropped if not any(_init_takes(base, k) for base in bases)]
+    stale = [k for k in dropped if k not in set_later and not any(_init_takes(base, k) for base in bases)]
     if stale:
         warnings.warn(
             f"{where}: the checkpoint's hyper_parameters hold {', '.join(stale)}, which no __init__ of "

@@ -106,6 +106,9 @@ class RunState:
             # (JSON holds a tuple as a list: their paths let load_from_checkpoint give them back as tuples)
             **({"hyper_parameter_tuples": paths} if (paths := hyperparameter_tuples(module.hparams)) else {}),
             **module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
+            # Keys set in `self.hparams` after save_hyperparameters (a hook's total_steps): no __init__ takes
+            # them, and load_from_checkpoint leaves them out without the warning a changed __init__ gets.
+            **({"hyper_parameters_set_later": later} if (later := _set_later(module)) else {}),
             **_datamodule_hparams_origin(trainer.datamodule),
             "versions": versions(),
             "module_state": {},
@@ -206,6 +209,11 @@ def _datamodule_hparams(datamodule: Any) -> dict[str, Any]:
     """A DataModule's `save_hyperparameters()` (none: no entry, so older runs' configs compare equal)."""
     hparams = getattr(datamodule, "__dict__", {}).get("_hparams")
     return {"datamodule_hparams": dict(hparams)} if hparams else {}
+
+
+def _set_later(module: Any) -> list[str]:
+    """The keys of `module.hparams` that save_hyperparameters did not record (set in it since)."""
+    return [k for k in module.hparams if k not in module._hparams_initial]
 
 
 def _datamodule_hparams_origin(datamodule: Any) -> dict[str, Any]:
