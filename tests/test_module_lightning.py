@@ -555,6 +555,10 @@ def test_assigning_hparams_says_how_to_record_them():
         module.hparams = {"hidden": 4}
     module.hparams.lr = 0.5  # one entry changes, as in Lightning
     assert module.hparams == {"hidden": 8, "lr": 0.5}
+    # hparams_initial is read-only, as Lightning's property: MLX answered "... has no deleter" here too.
+    with pytest.raises(AttributeError, match=r"Base.hparams_initial is read-only.*self.hparams.lr = ") as err:
+        module.hparams_initial = {"hidden": 4}
+    assert "deleter" not in str(err.value) and module.hparams_initial == {"hidden": 8, "lr": 0.1}
 
 
 def test_hparams_initial_keeps_what_save_hyperparameters_recorded(tmp_path):

@@ -584,6 +584,11 @@ class TrainModule(nn.Module):
                 "self.save_hyperparameters() in __init__ (or save_hyperparameters(config) for a dict or "
                 "Namespace), or change one with self.hparams.lr = ..."
             )
+        elif key == "hparams_initial":  # (the same "has no deleter" from MLX)
+            raise AttributeError(
+                f"{type(self).__name__}.hparams_initial is read-only, as in Lightning: it is what "
+                "save_hyperparameters() recorded; change a value with self.hparams.lr = ..."
+            )
         else:
             super().__setattr__(key, value)
 
