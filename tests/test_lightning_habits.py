@@ -214,6 +214,35 @@ def test_a_datamodule_saved_from_a_dict_a_subclass_or_tuples_is_rebuilt_as_light
     assert dict(again.hparams) == {"batch_size": 6, "sizes": (64, 32), "size": 3}
 
 
+def test_load_from_checkpoint_on_an_instance_is_refused_as_in_lightning_2(tmp_path):
+    """`model.load_from_checkpoint(path)` (the instance's, as if it loaded in place) returned a new module and
+    left `model` with its initial weights, so a test() after it scored an untrained model without a word.
+    Lightning 2 refuses it (a TypeError saying to call it on the class and use the return value); so do
+    TrainModule's and DataModule's, and the class's call works as before."""
+
+    class Songs(DataModule):
+        def __init__(self, batch_size=16):
+            super().__init__()
+            self.save_hyperparameters()
+
+        def train_dataloader(self):
+            return make_batches(32, batch_size=self.hparams.batch_size)
+
+    t = trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    t.fit(TinyClassifier(), datamodule=Songs())
+    last = t.checkpoint_callback.last_model_path
+    model, data = TinyClassifier(), Songs()
+    before = weights(model)
+    for instance, name in ((model, "TinyClassifier"), (data, "Songs")):
+        with pytest.raises(
+            TypeError, match=rf"{name}.load_from_checkpoint is a classmethod.*{name}.load_from"
+        ):
+            instance.load_from_checkpoint(last)
+    assert all(np.array_equal(before[k], v) for k, v in weights(model).items())
+    assert isinstance(TinyClassifier.load_from_checkpoint(last), TinyClassifier)
+    assert isinstance(type(data).load_from_checkpoint(last), Songs)
+
+
 def test_lightnings_positional_arguments_land_where_lightning_puts_them(tmp_path):
     """fit(model, None, None, dm) read the DataModule as ckpt_path, and predict(model, dl, None, False) took
     False as ckpt_path and returned the predictions: Lightning's order is fit(model, train_dataloaders,

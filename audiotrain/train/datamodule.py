@@ -22,6 +22,8 @@ import copy
 import os
 from typing import Any
 
+from audiotrain.train.class_methods import classmethod_of_the_class
+
 
 class DataModule:
     """The loaders of a task, as Lightning's `LightningDataModule`: subclass it, build the datasets in
@@ -165,7 +167,7 @@ class DataModule:
         self.hparams.update(chosen_hyperparameters(owner, plain, names, ignored))
         self._hparams_initial = copy.deepcopy(self.hparams)
 
-    @classmethod
+    @classmethod_of_the_class
     def load_from_checkpoint(
         cls, checkpoint_path: str | os.PathLike, map_location: Any = None, **overrides: Any
     ) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain._caller import user_stacklevel
+from audiotrain.train.class_methods import classmethod_of_the_class
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
 from audiotrain.train.state_dict_loading import IncompatibleKeys, checked_arrays
@@ -1240,7 +1241,7 @@ class TrainModule(nn.Module):
         object.__setattr__(self, "_hparams_origin", origin)
         return dict(entries)
 
-    @classmethod
+    @classmethod_of_the_class
     def load_from_checkpoint(
         cls,
         checkpoint_path: str | os.PathLike,

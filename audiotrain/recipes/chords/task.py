@@ -36,6 +36,7 @@ from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, r
 from audiotrain.recipes.chords.own_model import MODEL_CLASS_KEY, model_class_name
 from audiotrain.recipes.config_cli import SettingError, check_setting, shown
 from audiotrain.train import checkpoint as ckpt
+from audiotrain.train.class_methods import classmethod_of_the_class
 from audiotrain.train.module import OptimizerConfig, TrainModule
 from audiotrain.train.schedulers import OneCycleScheduler, WarmupCosineScheduler
 
@@ -327,7 +328,7 @@ class ChordTask(TrainModule):
             lr_schedule_name=name,
         )
 
-    @classmethod
+    @classmethod_of_the_class
     def load_from_checkpoint(
         cls,
         checkpoint_path: str | os.PathLike,
