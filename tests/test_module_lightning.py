@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import TrainModule
+from audiotrain import DataModule, TrainModule
 from audiotrain.train.schedulers import StepLRScheduler, WarmupCosineScheduler
 
 import mlx.core as mx
@@ -596,6 +596,33 @@ def test_save_hyperparameters_outside_init_says_where_to_call_it():
         module.save_hyperparameters("lr")
     with pytest.raises(ValueError, match=r"call it inside Child.__init__"):
         module.save_hyperparameters()  # (recording nothing would leave checkpoints unable to rebuild it)
+
+
+@pytest.mark.parametrize("ignore", [5, ["net", 3], None])
+def test_an_ignore_that_is_not_names_is_named(ignore):
+    """save_hyperparameters(ignore=5) stopped with a bare "TypeError: 'int' object is not iterable", and
+    ignore=None (Lightning's default) with "'NoneType' object is not iterable"; a non-str entry was a key
+    that matched nothing. None now ignores nothing, as in Lightning, and the rest is named."""
+
+    class Ignoring(TrainModule):
+        def __init__(self, hidden: int = 8, net: str = "x"):
+            super().__init__()
+            self.save_hyperparameters(ignore=ignore)
+
+    class IgnoringData(DataModule):
+        def __init__(self, batch_size: int = 8, net: str = "x"):
+            super().__init__()
+            self.save_hyperparameters(ignore=ignore)
+
+    if ignore is None:
+        assert Ignoring().hparams == {"hidden": 8, "net": "x"}
+        assert IgnoringData().hparams == {"batch_size": 8, "net": "x"}
+        return
+    for make, name in ((Ignoring, "Ignoring"), (IgnoringData, "IgnoringData")):
+        with pytest.raises(
+            TypeError, match=rf"{name}.save_hyperparameters\(ignore=.*expected an argument name"
+        ):
+            make()
 
 
 def test_save_hyperparameters_before_super_init_says_to_call_super_init_first():

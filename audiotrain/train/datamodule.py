@@ -118,7 +118,7 @@ class DataModule:
     def save_hyperparameters(
         self,
         *names: Any,
-        ignore: str | list[str] | tuple[str, ...] = (),
+        ignore: str | list[str] | tuple[str, ...] | None = (),
         frame: Any = None,
         logger: bool = True,
     ) -> None:
@@ -137,6 +137,7 @@ class DataModule:
             _init_arguments,
             _logger_flag,
             chosen_hyperparameters,
+            ignored_names,
         )
 
         owner = type(self).__name__
@@ -146,7 +147,7 @@ class DataModule:
         finally:
             del frame
         self._log_hyperparams = _logger_flag(logger, owner)
-        ignored = {ignore} if isinstance(ignore, str) else set(ignore)
+        ignored = ignored_names(ignore, owner)
         if any(not isinstance(n, str) for n in names):
             if len(names) != 1 or not isinstance(names[0], (Mapping, argparse.Namespace)):
                 raise TypeError(

@@ -1174,7 +1174,7 @@ class TrainModule(nn.Module):
     def save_hyperparameters(
         self,
         *names: Any,
-        ignore: str | list[str] | tuple[str, ...] = (),
+        ignore: str | list[str] | tuple[str, ...] | None = (),
         frame: types.FrameType | None = None,
         logger: bool = True,
     ) -> None:
@@ -1202,7 +1202,7 @@ class TrainModule(nn.Module):
         finally:
             del frame
         object.__setattr__(self, "_log_hyperparams", _logger_flag(logger, type(self).__name__))
-        ignored = {ignore} if isinstance(ignore, str) else set(ignore)
+        ignored = ignored_names(ignore, type(self).__name__)
         name = type(self).__name__
         if init_arguments is None:  # not called from an __init__ of this module
             init_arguments = {}
@@ -1541,6 +1541,20 @@ def with_hyperparameter_tuples(value: Any, paths: Any, here: tuple = ()) -> Any:
         items = [with_hyperparameter_tuples(v, wanted, (*here, i)) for i, v in enumerate(value)]
         return tuple(items) if here in wanted else items
     return value
+
+
+def ignored_names(ignore: Any, owner: str) -> set[str]:
+    """`save_hyperparameters(ignore=...)` as a set of names: one name, a list or tuple of them, or None
+    (nothing, Lightning's default); anything else is named (it had been a bare "not iterable")."""
+    if ignore is None:
+        return set()
+    names = [ignore] if isinstance(ignore, str) else ignore
+    if not isinstance(names, (list, tuple, set, frozenset)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(
+            f"{owner}.save_hyperparameters(ignore={ignore!r}): expected an argument name or a list of them "
+            "(ignore=['net'])"
+        )
+    return set(names)
 
 
 def _refuse_before_init(module: TrainModule, what: str) -> None:
