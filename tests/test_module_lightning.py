@@ -689,6 +689,20 @@ def test_an_unknown_keyword_of_load_from_checkpoint_is_named_without_wrong_advic
         Base.load_from_checkpoint(path, hparams_file="hparams.yaml")
 
 
+def test_hparams_file_on_a_checkpoint_without_hyperparameters_does_not_say_it_holds_them(tmp_path):
+    """hparams_file= on a checkpoint of a module that never called save_hyperparameters (a ChordTask's, a
+    TinyClassifier's) was refused saying "the checkpoint holds the hyperparameters", which it did not."""
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(hidden=4), make_batches())
+    path = t.save_checkpoint(tmp_path / "saved")
+    with pytest.raises(
+        TypeError, match=r"hparams_file has no counterpart here: this checkpoint holds no"
+    ) as err:
+        TinyClassifier.load_from_checkpoint(path, hparams_file="hparams.yaml")
+    assert "the checkpoint holds the hyperparameters" not in str(err.value)
+    assert "load_from_checkpoint(path, dropout=...)" in str(err.value)  # (its first argument)
+
+
 class BuildsLate(Base):
     """Lightning's `configure_model` habit: the layers are built when a stage starts, not in __init__."""
 

@@ -1413,11 +1413,18 @@ def _arguments_mismatch(
                 f"{name}.__init__ takes no argument {', '.join(given)} (its arguments: {takes}); the keywords of "
                 "load_from_checkpoint other than map_location and strict go to __init__"
             )
-        if "hparams_file" in given:
+        if "hparams_file" in given and saved:
             reasons.append(
                 "Lightning's hparams_file has no counterpart here: the checkpoint holds the hyperparameters "
                 "(its trainer_state.json); give the ones to change as keywords "
                 "(load_from_checkpoint(path, lr=...))"
+            )
+        elif "hparams_file" in given:  # (a module that never called save_hyperparameters: a ChordTask)
+            first = next(iter(parameters), "lr")
+            reasons.append(
+                "Lightning's hparams_file has no counterpart here: this checkpoint holds no hyperparameters "
+                f"({name}.__init__ does not call save_hyperparameters()); give __init__'s values as keywords "
+                f"(load_from_checkpoint(path, {first}=...))"
             )
         if len(given) < len(unexpected):
             stale = ", ".join(k for k in unexpected if k not in keywords)
