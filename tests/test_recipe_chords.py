@@ -5305,6 +5305,25 @@ def test_a_relative_data_dir_of_a_config_found_beside_the_file_says_where_paths_
     assert f"--data {Path('../proj/songs')}" in err
 
 
+def test_a_config_data_dir_that_climbs_out_with_dotdot_is_found_beside_the_file_too(
+    tmp_path, monkeypatch, capsys
+):
+    """`data.data_dir: ../music/songs` in proj/cfg/run.yaml, run from another folder: the file's relative path
+    was made absolute from the working folder with its `..` folded away, so the folder beside the file (the
+    one the README says is named, with the --data to pass) was never looked for; the message named only
+    the missing folder."""
+    (tmp_path / "proj" / "music" / "songs").mkdir(parents=True)
+    (tmp_path / "proj" / "cfg").mkdir()
+    (tmp_path / "proj" / "cfg" / "run.yaml").write_text("data:\n  data_dir: ../music/songs\n")
+    (tmp_path / "work" / "here").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work" / "here")
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained without its songs"))
+    assert chords.main(["train", "--config", str(tmp_path / "proj" / "cfg" / "run.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder" in err and "is read from the working folder" in err
+    assert f"--data {Path('../../proj/music/songs')}" in err
+
+
 def test_a_resume_whose_run_record_is_a_fifo_names_the_reason_once(tiny_run, tmp_path):
     """A downloaded run whose config.json was a FIFO was refused 'for 2 reasons: (1) config.json: is a FIFO, not
     a regular file; (2)' the same again: two checks read the run record."""
