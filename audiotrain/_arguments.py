@@ -25,9 +25,11 @@ def folder_argument(value: object, owner: str, name: str) -> Path:
     """`path_argument`, for a folder that is made later if it is not there: refused now where it, or a folder
     above it, is a file, which would otherwise fail only when the first file is written into it (a logger
     then turns itself off and the run trains unlogged). As `ModelCheckpoint(dirpath=...)`'s: "CSVLogger(
-    save_dir='notes.txt'): notes.txt is a file, not a folder"."""
-    path = path_argument(value, owner, name)
-    for place in (path, *path.expanduser().parents):
+    save_dir='notes.txt'): notes.txt is a file, not a folder". A leading ``~`` is the home folder, as in
+    Trainer(default_root_dir=...) and ModelCheckpoint(dirpath=...): left as it is, the files would go into a
+    folder named ``~`` in the working folder."""
+    path = path_argument(value, owner, name).expanduser()
+    for place in (path, *path.parents):
         if place.is_dir():
             break
         if place.exists() or place.is_symlink():

@@ -2367,3 +2367,19 @@ def test_an_mlflow_sqlite_uri_without_a_file_is_refused_naming_the_form_it_takes
     refused = r"tracking_uri='sqlite://'\): a SQLite store is a file, sqlite:///PATH"
     with pytest.raises(ValueError, match=refused):
         MLflowLogger(tracking_uri="sqlite://")
+
+
+@pytest.mark.parametrize("make", [CSVLogger, TensorBoardLogger])
+def test_a_save_dir_under_the_home_folder_written_with_a_tilde_is_in_the_home_folder(
+    make, tmp_path, monkeypatch
+):
+    """`CSVLogger(save_dir="~/logs")` wrote its metrics into a folder named `~` in the working folder (one a
+    later `rm -r ~...` in a shell would aim at the home folder), while Trainer(default_root_dir="~/runs") and
+    ModelCheckpoint(dirpath="~/ck") beside it wrote into the home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    logger = make(save_dir="~/logs")
+    logger.log_metrics({"loss": 1.0}, step=0)
+    logger.finalize("success")
+    assert Path(logger.log_dir) == tmp_path / "home" / "logs" / "default" / "version_0"
+    assert any((tmp_path / "home" / "logs").rglob("*")) and not (tmp_path / "~").exists()
