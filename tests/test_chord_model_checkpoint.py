@@ -886,3 +886,13 @@ def test_a_run_folder_that_kept_no_checkpoint_is_named_as_a_run_folder(run, tmp_
     assert chords.main(["predict", "--checkpoint", str(early), str(song), "-o", str(tmp_path / "s.lab")]) == 2
     err = capsys.readouterr().err
     assert f"{early} is a run folder, but {early / 'checkpoints'} holds no best or last checkpoint" in err
+
+
+def test_a_run_under_the_home_folder_given_with_a_tilde_loads_from_python(run, monkeypatch):
+    """`ChordPredictor.from_checkpoint("~/runs/mine")` said 'checkpoint folder ~/runs/mine does not exist',
+    though `predict --checkpoint ~/runs/mine` and Trainer(default_root_dir="~/runs") read `~` as the home
+    folder; so did ChordTask.load_from_checkpoint."""
+    monkeypatch.setenv("HOME", str(run.parent))
+    predictor = ChordPredictor.from_checkpoint(f"~/{run.name}")
+    assert predictor.checkpoint == run / "checkpoints" / "best"
+    assert ChordTask.load_from_checkpoint(Path("~", run.name)).model.config == MODEL

@@ -77,8 +77,9 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
     holding at least ``model.safetensors`` and ``trainer_state.json``. A ``best`` that the run's save is
     swapping in (briefly missing) is waited for, not passed over for ``last``; one whose save was killed
     midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is. A folder this user
-    may not read (another user's run, made under ``umask 077``) is a `ckpt.CheckpointError` naming it."""
-    path = Path(path)
+    may not read (another user's run, made under ``umask 077``) is a `ckpt.CheckpointError` naming it. A
+    leading ``~`` is the home folder, as in the commands' ``--checkpoint`` and Trainer(default_root_dir=...)."""
+    path = Path(path).expanduser()
     try:
         return _resolved_model_checkpoint(path)
     except PermissionError as error:  # (pathlib's exists() raised it, a traceback naming no fix)
