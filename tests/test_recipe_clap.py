@@ -3823,6 +3823,26 @@ def test_a_moved_folder_named_by_config_is_an_error_naming_the_file_and_the_fiel
     assert not (tmp_path / "again").exists()
 
 
+def test_a_relative_data_folder_of_a_config_file_run_from_elsewhere_names_the_file_and_the_one_beside_it(
+    tmp_path, monkeypatch, capsys
+):
+    """`data: clips` in proj/run.yaml (the folder beside the file), run from another working folder, said
+    "--data clips: no such folder": a --data that was not typed, and nothing on where a file's relative path
+    is read from (the working folder, as a flag's), nor of the folder beside the file the user meant."""
+    from audiotrain.recipes.clap import cli as clap
+
+    (tmp_path / "proj" / "clips").mkdir(parents=True)
+    (tmp_path / "proj" / "run.yaml").write_text("data: clips\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert clap.main(["--config", "../proj/run.yaml", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "data clips (in ../proj/run.yaml): no such folder" in err and "--data clips" not in err
+    assert f"read from the working folder ({tmp_path / 'elsewhere'}), not the file's" in err
+    assert f"pass --data {Path('../proj/clips')}" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_hub_id_named_by_config_is_no_folder_to_look_for(tmp_path):
     """Only an absolute path in a --config file is a folder that may have moved: a hub id, as a run's record
     keeps it (typed), is parsed as it is (nothing is fetched at parsing)."""

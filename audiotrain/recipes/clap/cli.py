@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -227,6 +229,25 @@ def _check_recorded_folders(cfg: ClapRecipeConfig, args: argparse.Namespace, rec
             raise FileNotFoundError(
                 f"{name} {recorded} (in {record}): no such folder; pass --{name} DIR where it is now"
             )
+    data = cfg.data
+    if data and vars(args).get("data") is None and not Path(data).expanduser().is_absolute():
+        if not Path(data).is_dir():  # (a file's relative `data: clips`; a hub id is never `data`)
+            raise FileNotFoundError(
+                f"data {data} (in {record}): no such folder{_beside_the_file(data, record)}"
+            )
+
+
+def _beside_the_file(data: str, record: str) -> str:
+    """Where a file's relative data folder is read from (the working folder, as a flag's path is), and the
+    folder beside the file that the user most likely meant, where there is one."""
+    said = (
+        f"; a relative path in a --config file is read from the working folder ({Path.cwd()}), not the file's"
+    )
+    beside = os.path.normpath(Path(record).parent / data)
+    # (quoted: a folder named `clips [live]` is pasted into a shell)
+    return said + (
+        f": for the folder beside it, pass --data {shlex.quote(beside)}" if Path(beside).is_dir() else ""
+    )
 
 
 def parse_arguments(
