@@ -5324,6 +5324,18 @@ def test_a_config_data_dir_that_climbs_out_with_dotdot_is_found_beside_the_file_
     assert f"--data {Path('../../proj/music/songs')}" in err
 
 
+def test_the_data_folder_beside_a_config_file_is_named_quoted_for_the_shell(tmp_path, monkeypatch, capsys):
+    """The hint `pass --data ../proj/my songs [live]` for a config's `data.data_dir` found beside the file was
+    printed unquoted: pasted into a shell it is three arguments and a glob."""
+    (tmp_path / "proj" / "my songs [live]").mkdir(parents=True)
+    (tmp_path / "proj" / "run.yaml").write_text("data:\n  data_dir: 'my songs [live]'\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("trained without its songs"))
+    assert chords.main(["train", "--config", "../proj/run.yaml"]) == 2
+    assert "pass --data '../proj/my songs [live]'" in capsys.readouterr().err
+
+
 def test_a_resume_whose_run_record_is_a_fifo_names_the_reason_once(tiny_run, tmp_path):
     """A downloaded run whose config.json was a FIFO was refused 'for 2 reasons: (1) config.json: is a FIFO, not
     a regular file; (2)' the same again: two checks read the run record."""

@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import textwrap
@@ -388,7 +389,7 @@ def _beside_the_config(folder: Path, config: str | Path) -> str:
     if beside.is_dir():
         return (
             f"; a relative path in a --config file is read from the working folder ({Path.cwd()}), not the "
-            f"file's: for the folder beside it, pass --data {beside}"
+            f"file's: for the folder beside it, pass --data {shlex.quote(str(beside))}"
         )
     started = _where_the_run_started(Path(config))
     if started is not None and (started / relative).is_dir():
