@@ -1118,6 +1118,24 @@ def test_a_run_whose_checkpoints_are_elsewhere_is_resumed_in_its_own_folder(tmp_
     assert not resumes_run_in(last, tmp_path / "linked")
 
 
+def test_a_resume_of_a_runs_own_checkpoint_elsewhere_without_its_checkpoint_dir_names_the_flag_to_give(
+    tmp_path,
+):
+    """A run trained with --run_dir /dev/shm/run --checkpoint_dir /tmp/ck, resumed with --run_dir /dev/shm/run
+    --resume /tmp/ck/last but without --checkpoint_dir, was refused as a checkpoint of another run, 'they are
+    saved in /dev/shm/run/checkpoints': not where its config.json records them, nor the flag to give."""
+    elsewhere = tmp_path / "other_disk" / "ck"
+    last = _stopped_run(tmp_path / "run", elsewhere, str(elsewhere))
+    with pytest.raises(FileExistsError) as refused:
+        check_run_folder(tmp_path / "run", "--run_dir", False, last)
+    said = str(refused.value)
+    assert f"saved in {tmp_path / 'run' / 'checkpoints'}" not in said
+    assert (
+        f"its config.json records --checkpoint_dir {elsewhere}: resume with --checkpoint_dir {elsewhere}"
+        in said
+    )
+
+
 def test_overwrite_of_a_run_whose_checkpoints_folder_is_a_link_clears_it_where_it_points_and_keeps_the_link(
     tmp_path,
 ):

@@ -436,17 +436,21 @@ def resumes_run_in(
 def saves_checkpoints_in(run_dir: Path | None, folder: Path) -> bool:
     """Whether the run in `run_dir` saves its checkpoints in `folder`: its ``config.json`` records that
     ``checkpoint_dir`` (False where it has none, or records another)."""
-    if run_dir is None:
-        return False
+    recorded = recorded_checkpoint_folder(run_dir) if run_dir is not None else None
+    return recorded is not None and recorded.resolve() == Path(folder).expanduser().resolve()
+
+
+def recorded_checkpoint_folder(run_dir: Path) -> Path | None:
+    """The folder the run in `run_dir` saves its checkpoints to, as its ``config.json`` records its
+    ``checkpoint_dir`` (a relative one inside `run_dir`); None where it records none."""
     try:
         recorded = (_json_record(run_dir / "config.json") or {}).get("config", {}).get("checkpoint_dir")
     except AttributeError:
-        return False
+        return None
     if not isinstance(recorded, str):
-        return False
+        return None
     recorded_folder = Path(recorded).expanduser()
-    recorded_folder = recorded_folder if recorded_folder.is_absolute() else run_dir / recorded_folder
-    return recorded_folder.resolve() == Path(folder).expanduser().resolve()
+    return recorded_folder if recorded_folder.is_absolute() else run_dir / recorded_folder
 
 
 def _json_record(path: Path) -> Any:
@@ -571,6 +575,14 @@ def check_run_folder(
         if owner is not None:
             raise ckpt.FolderInUseError(
                 f"{flag} {folder} is in use: {owner} writes there; wait for it to end, or choose a new {flag}"
+            )
+        recorded = recorded_checkpoint_folder(folder)
+        if resume is not None and recorded is not None and recorded != own and is_inside(resume, recorded):
+            # This run's own checkpoint, saved where its --checkpoint_dir (left out of this command) put it.
+            raise FileExistsError(
+                f"{flag} {folder}: --resume {resume} is in the folder its run saves checkpoints to (its "
+                f"config.json records --checkpoint_dir {recorded}: resume with --checkpoint_dir {recorded}, "
+                "as the command printed after a Ctrl-C does)"
             )
         if resume is not None:  # a checkpoint of another run (or one its config.json does not record)
             raise FileExistsError(
