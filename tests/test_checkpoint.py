@@ -1544,3 +1544,23 @@ def test_a_mistyped_checkpoint_path_is_not_called_a_fit_that_ended_before_its_fi
         with pytest.raises(ckpt.CheckpointError) as err:
             make_trainer(tmp_path).validate(TinyClassifier(), make_batches(), ckpt_path=typo)
         assert str(err.value) == f"checkpoint folder {typo} does not exist"
+
+
+def test_a_checkpoint_under_the_home_folder_given_with_a_tilde_loads(tmp_path, monkeypatch):
+    """ModelCheckpoint(dirpath="~/ck") saved into the home folder, but fit, validate and load_from_checkpoint
+    given ckpt_path="~/ck/last" said 'checkpoint folder ~/ck/last does not exist (a `last` checkpoint is kept
+    only with ModelCheckpoint(..., save_last=True), ...)': the folder was there, and was saved with it."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    t, module = trained(
+        tmp_path / "run", max_epochs=2, callbacks=[ModelCheckpoint(dirpath="~/ck", save_last=True)]
+    )
+    assert (tmp_path / "ck" / "last" / ckpt.STATE_FILE).is_file()
+    for given in ("~/ck/last", Path("~", "ck", "last")):
+        out = make_trainer(tmp_path / "other", max_epochs=1).validate(
+            TinyClassifier(), make_batches(32), ckpt_path=given
+        )
+        assert out == make_trainer(tmp_path / "other", max_epochs=1).validate(module, make_batches(32))
+        assert weights(TinyClassifier.load_from_checkpoint(given)).keys() == weights(module).keys()
+        resumed = make_trainer(tmp_path / "other", max_epochs=3)
+        resumed.fit(TinyClassifier(), make_batches(), ckpt_path=given)
+        assert resumed.current_epoch == 3

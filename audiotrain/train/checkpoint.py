@@ -1028,8 +1028,8 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
     """The folder to read for `path`; when it is missing, the newest complete state an interrupted save left
     (the checkpoint it was replacing, or a finished temporary folder whose swap a crash cut short).
     `required`: the files the caller reads (a load of the weights alone needs `MODEL_FILES`, not the
-    optimizer's)."""
-    folder = Path(path)
+    optimizer's). A leading ``~`` is the home folder, as ModelCheckpoint(dirpath="~/ck") saved there."""
+    folder = Path(path).expanduser()
     if not folder.exists():
         _wait_for_live_save(folder)
     if not folder.exists():
