@@ -896,3 +896,19 @@ def test_a_run_under_the_home_folder_given_with_a_tilde_loads_from_python(run, m
     predictor = ChordPredictor.from_checkpoint(f"~/{run.name}")
     assert predictor.checkpoint == run / "checkpoints" / "best"
     assert ChordTask.load_from_checkpoint(Path("~", run.name)).model.config == MODEL
+
+
+def test_song_loaders_read_a_leading_tilde_as_the_home_folder(run, song, tmp_path, monkeypatch):
+    """song_loaders("~/runs/mine", "~/my_songs") said 'song folder ~/my_songs does not exist', though
+    `train --data ~/my_songs` and Trainer(default_root_dir="~/runs") read `~` as the home folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "runs").mkdir()
+    shutil.copytree(run, tmp_path / "runs" / "mine")
+    songs = tmp_path / "my_songs"
+    songs.mkdir()
+    for name in "abcd":
+        shutil.copy(song, songs / f"{name}.wav")
+        (songs / f"{name}.lab").write_text("0.0\t3.0\tC:maj\n")
+    loaders = song_loaders("~/runs/mine", "~/my_songs", batch_size=2, test_fraction=0, cache_dir="~/cache")
+    assert len(loaders[0]) > 0 and any((tmp_path / "cache" / "features").rglob("*"))
+    assert not (Path.cwd() / "~").exists()

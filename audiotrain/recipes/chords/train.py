@@ -1890,6 +1890,12 @@ def _check_window_fits(splits: SongSplits, config: TrainingConfig) -> None:
         )
 
 
+def _home_expanded(config: ChordDataConfig, *names: str) -> dict[str, str]:
+    """`config`'s path settings `names` that start with ``~``, with the home folder in its place."""
+    paths = {name: getattr(config, name) for name in names}
+    return {name: os.path.expanduser(path) for name, path in paths.items() if isinstance(path, str)}
+
+
 def song_loaders(
     run: str | os.PathLike | ChordTask,
     data_dir: str | os.PathLike,
@@ -1913,6 +1919,10 @@ def song_loaders(
     # Typed as a --config file's data section is (merge_config): pitch_shift="false" or 3 was taken as true
     # (all 12 keys), eq_db="12" a TypeError naming no setting, a misspelt keyword without a "did you mean".
     data_config = merge_config(ChordDataConfig(data_dir=os.fspath(data_dir)), data, "song_loaders")
+    # `~` is the home folder here as in `train --data ~/songs` and Trainer(default_root_dir="~/runs").
+    data_config = dataclasses.replace(
+        data_config, **_home_expanded(data_config, "data_dir", "cache_dir", "annotations", "pairs")
+    )
     config = TrainingConfig(
         data=data_config,
         features=features,
