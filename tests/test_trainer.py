@@ -1696,3 +1696,11 @@ def test_a_trainer_on_a_server_whose_tmp_mlx_is_another_users_compiles_in_this_u
     assert os.environ.get("TMPDIR") == str(own) and own.is_dir()
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("MLX's kernel folder ") and f"kept in {own} instead" in line
+
+
+def test_default_root_dir_given_with_a_tilde_reads_back_as_the_home_folder(tmp_path, monkeypatch):
+    """Trainer(default_root_dir="~/runs") saved into the home folder, but trainer.default_root_dir read back
+    Path('~/runs'): a user's os.path.join(trainer.default_root_dir, "preds.csv") then wrote into a folder
+    named `~` in the working folder. Lightning's property gives the path with `~` expanded."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Trainer(default_root_dir="~/runs").default_root_dir == tmp_path / "runs"

@@ -290,7 +290,7 @@ class Trainer:
         )
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
             self._validation_schedule = ValidationSchedule(1.0, 1)
-        self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir")
+        self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir").expanduser()
         self.enable_checkpointing = (
             flags.switch("enable_checkpointing", enable_checkpointing) and not self.fast_dev_run
         )
