@@ -443,7 +443,8 @@ def test_captions_that_differ_only_past_the_token_cut_are_named_as_shared(tmp_pa
 
 def test_clips_that_are_copies_of_one_recording_are_named_with_the_scores_they_cap(tmp_path, capsys):
     # A recording copied under another name (a library's duplicate) embeds exactly as the original, and ties
-    # count against the query, so each copy's captions scored text→audio R@1 0 with any model: nothing said so.
+    # count against the query, so each copy's captions scored text→audio R@1 0 with any model: nothing said
+    # so.
     import shutil
 
     model = tiny_checkpoint(tmp_path)

@@ -202,7 +202,8 @@ def test_a_barrier_waits_for_every_rank_and_every_rank_takes_rank_0s_weights_and
         got = [norm.running_mean.tolist(), norm.running_var.tolist(), model.layers[0].weight.tolist()]
         model.layers[0].weight = mx.full((2, 2), float(r + 5))
         broadcast_parameters(model)
-        print(json.dumps({"arrived": arrived, "left": left, "statistics": got, "weight": model.layers[0].weight.tolist()}))
+        weight = model.layers[0].weight.tolist()
+        print(json.dumps({"arrived": arrived, "left": left, "statistics": got, "weight": weight}))
         """
     )
     assert all(r.returncode == 0 for r in results), describe(results)

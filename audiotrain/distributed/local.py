@@ -250,8 +250,8 @@ def plan_local_processes(
     that cannot be honoured raises ValueError naming `flag` and why. `on_cpu`: whether training runs on the
     CPU (default: MLX's default device); `cpu_flag`: the recipe's flag that trains on the CPU where MLX has a
     GPU ("--device cpu"), named when a resume of CPU processes meets a GPU. `cores`, `mpi` (True: `find_mpi`)
-    and `check` (default `check_mpi`) are for tests. `batch_flags`: the flag of each batch size, in order, named
-    when a count does not divide it.
+    and `check` (default `check_mpi`) are for tests. `batch_flags`: the flag of each batch size, in order,
+    named when a count does not divide it.
     """
     batches = [batch_size] if isinstance(batch_size, int) else list(batch_size)
     if requested < 0:

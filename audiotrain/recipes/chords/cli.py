@@ -382,8 +382,8 @@ def _resume_data_hint(resume: str | None) -> str:
 def _beside_the_config(folder: Path, config: str | Path) -> str:
     """Where the file's relative ``data.data_dir`` (read from the working folder, as a flag's, and made
     absolute there) names a folder beside the file instead: the one the user most likely meant."""
-    # relpath, not relative_to: the file's `../music/songs` reaches here made absolute with its `..` folded away
-    # (a folder beside the working folder's parent), which is not under the working folder.
+    # relpath, not relative_to: the file's `../music/songs` reaches here made absolute with its `..` folded
+    # away (a folder beside the working folder's parent), which is not under the working folder.
     relative = Path(os.path.relpath(folder, Path.cwd()))
     beside = Path(os.path.relpath(Path(config).parent / relative))
     if beside.is_dir():

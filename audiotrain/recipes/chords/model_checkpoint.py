@@ -78,7 +78,8 @@ def resolve_model_checkpoint(path: str | Path) -> Path:
     swapping in (briefly missing) is waited for, not passed over for ``last``; one whose save was killed
     midway is read from what it left, with a warning, as ``RUN/checkpoints/best`` is. A folder this user
     may not read (another user's run, made under ``umask 077``) is a `ckpt.CheckpointError` naming it. A
-    leading ``~`` is the home folder, as in the commands' ``--checkpoint`` and Trainer(default_root_dir=...)."""
+    leading ``~`` is the home folder, as in the commands' ``--checkpoint`` and
+    Trainer(default_root_dir=...)."""
     path = Path(path).expanduser()
     try:
         return _resolved_model_checkpoint(path)
