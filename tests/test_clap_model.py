@@ -944,3 +944,50 @@ def test_too_many_frames_names_the_config_fields_that_set_the_limit():
     model = ClapModel(folding_config(64, 64))
     with pytest.raises(ValueError, match=r"at most 64 \(audio_config.spec_size 64 x freq_ratio 1, "):
         model.get_audio_features(mx.zeros((1, 1, 256, 64)))
+
+
+EMBED_IN_THREADS = """
+import audiotrain  # (first, as README says: before MLX)
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import mlx.core as mx
+import numpy as np
+from audiotrain.models.clap import load_pretrained
+
+model, config = load_pretrained({folder!r})
+mel = mx.array(np.random.default_rng(0).normal(size=(1, 1, 200, 16)).astype(np.float32))
+ids, mask = mx.array([[0, 5, 7, 2]]), mx.array([[1, 1, 1, 1]])
+alone = np.array(model.get_audio_features(mel))
+# A service's request threads embed, each thread ending after its request; never the main thread.
+with ThreadPoolExecutor(2) as pool:
+    audio = list(pool.map(lambda _: np.array(model.get_audio_features(mel)), range(3)))
+    both = list(pool.map(lambda _: np.array(model(mel, ids, mask)["audio_embeds"]), range(2)))
+worker = threading.Thread(target=lambda: np.array(model.get_text_features(ids, mask)))
+worker.start()
+worker.join()
+assert all(np.array_equal(a, alone) for a in audio + both)
+print("SAME", flush=True)
+"""
+
+
+def test_a_model_used_from_request_threads_lets_the_process_exit_cleanly(tmp_path):
+    """An app embedding audio in its request threads (a thread pool) got its embeddings, then MLX aborted
+    the process as it exited ("terminate called without an active exception", status 134): the audio
+    tower left MLX streams in the threads that had ended, as the chord predictor's forward pass once did."""
+    import subprocess
+    import sys
+
+    from child_processes import child_env
+
+    done = subprocess.run(
+        [sys.executable, "-c", EMBED_IN_THREADS.format(folder=str(FIXTURE))],
+        cwd=tmp_path,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "SAME" in done.stdout and "terminate called" not in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from audiotrain._thread_streams import clear_streams_when_thread_ends
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.htsat import ClapAudioModel
 from audiotrain.models.clap.layers import ClapProjection
@@ -85,6 +86,9 @@ class ClapModel(nn.Module):
         -------
         mx.array, shape (B, projection_dim)
         """
+        # An app's request threads embed and end: the streams the audio tower leaves in them made MLX abort
+        # the process as it exited (status 134), so each thread that embeds releases them as it ends.
+        clear_streams_when_thread_ends()
         input_features = model_input(input_features, "input_features")
         is_longer = None if is_longer is None else model_input(is_longer, "is_longer")
         if is_longer is not None and input_features.ndim >= 1:
@@ -109,6 +113,7 @@ class ClapModel(nn.Module):
         -------
         mx.array, shape (B, projection_dim)
         """
+        clear_streams_when_thread_ends()  # (as get_audio_features: a request thread may embed text alone)
         input_ids = model_input(input_ids, "input_ids")
         attention_mask = None if attention_mask is None else model_input(attention_mask, "attention_mask")
         _, pooled = self.text_model(input_ids, attention_mask)
