@@ -676,3 +676,18 @@ def test_features_without_a_sampling_rate_warn_as_transformers_does():
         warnings.simplefilter("error")
         extractor([wave], train=False, sampling_rate=SR)
         extractor([wave], train=False, sampling_rate=SR, truncation="fusion")
+
+
+def test_waveforms_at_another_rate_are_refused_saying_how_to_resample_an_array_in_memory():
+    """An app holding 44.1 kHz audio in memory was told only 'waveforms are at 44100 Hz; this extractor
+    expects 48000 Hz', with no way named to get there short of writing a file for `audiotrain.audio.load`."""
+    from audiotrain.audio import resample
+
+    extractor = ClapFeatureExtractor.from_dict(UNFUSED)
+    wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)).astype(np.float32)
+    with pytest.raises(ValueError) as refused:
+        extractor([wave], train=False, sampling_rate=44100)
+    hint = re.search(r"resample\(waveform, 44100, \d+\)", str(refused.value))
+    assert "waveforms are at 44100 Hz; this extractor expects 48000 Hz" in str(refused.value) and hint
+    advised = eval(hint.group(0), {"resample": resample, "waveform": wave})  # the call it names works
+    assert extractor([advised], train=False, sampling_rate=SR)["input_features"].shape[0] == 1

@@ -523,7 +523,8 @@ class ClapFeatureExtractor:
             warnings.warn(
                 f"ClapFeatureExtractor: no sampling_rate given: the waveforms are taken to be at "
                 f"{self.sampling_rate} Hz; pass sampling_rate= (the rate they were read at; resample audio "
-                f"at another rate first, e.g. audiotrain.audio.load(path, sr={self.sampling_rate}))",
+                f"at another rate first: audiotrain.audio.resample(waveform, rate, {self.sampling_rate}), or "
+                f"audiotrain.audio.load(path, sr={self.sampling_rate}) for a file)",
                 UserWarning,
                 stacklevel=2,
             )
@@ -535,8 +536,11 @@ class ClapFeatureExtractor:
             extractor = replace(self, truncation=truncation, padding=padding)
             return extractor(waveforms, rng, train, sampling_rate, return_tensors=return_tensors)
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
+            # (an app's audio in memory has no file for audiotrain.audio.load to resample: name the call)
             raise ValueError(
-                f"waveforms are at {sampling_rate} Hz; this extractor expects {self.sampling_rate} Hz"
+                f"waveforms are at {sampling_rate} Hz; this extractor expects {self.sampling_rate} Hz: "
+                f"resample each first, audiotrain.audio.resample(waveform, {sampling_rate}, "
+                f"{self.sampling_rate}) (or audiotrain.audio.load(path, sr={self.sampling_rate}) for a file)"
             )
         if not isinstance(waveforms, (list, tuple)):
             # One array: refused as every feature function refuses it (integer, bool or complex samples, a
