@@ -691,3 +691,23 @@ def test_waveforms_at_another_rate_are_refused_saying_how_to_resample_an_array_i
     assert "waveforms are at 44100 Hz; this extractor expects 48000 Hz" in str(refused.value) and hint
     advised = eval(hint.group(0), {"resample": resample, "waveform": wave})  # the call it names works
     assert extractor([advised], train=False, sampling_rate=SR)["input_features"].shape[0] == 1
+
+
+def test_a_long_recording_in_memory_is_not_copied_whole_to_embed_its_first_window():
+    """An app embedding a 5-minute recording it holds (float32, 58 MB) with the default rand_trunc front end
+    reads only its first 10 s (train=False), but a float64 copy of the whole recording (115 MB) was made first,
+    for every clip of the batch."""
+    import tracemalloc
+
+    extractor = ClapFeatureExtractor.from_dict(UNFUSED)
+    wave = np.zeros(SR * 300, np.float32)
+    wave[: SR * 10] = 0.3 * np.sin(2 * np.pi * 440 * np.arange(SR * 10) / SR)
+    tracemalloc.start()
+    try:
+        got = extractor([wave], train=False, sampling_rate=SR)["input_features"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < wave.nbytes, f"{peak / 1e6:.0f} MB traced for a {wave.nbytes / 1e6:.0f} MB recording"
+    window = extractor([wave[: SR * 10]], train=False, sampling_rate=SR)["input_features"]
+    np.testing.assert_array_equal(got, window)  # the same features as its first window alone

@@ -403,6 +403,8 @@ class ClapFeatureExtractor:
     def _pad(self, waveform: np.ndarray) -> np.ndarray:
         n = len(waveform)
         if n < self.nb_max_samples:
+            # (in float64, as transformers pads: a padding_value of 0.1 is not float32's 0.1)
+            waveform = np.asarray(waveform, dtype=np.float64)
             if self.padding == "repeat":
                 waveform = np.tile(waveform, self.nb_max_samples // n + 1)[: self.nb_max_samples]
             elif self.padding == "repeatpad":
@@ -560,8 +562,10 @@ class ClapFeatureExtractor:
                 raise ValueError(
                     f"waveform {i} must be a non-empty mono array [samples], got shape {np.shape(wave)}"
                 )
-            # int16 samples would pass as values 32768 times too large; NaN would reach every frame.
-            batch.append(np.asarray(as_float_signal(wave, "numpy", name=f"waveform {i}"), dtype=np.float64))
+            # int16 samples would pass as values 32768 times too large; NaN would reach every frame. Kept in
+            # its own float type: `log_mel` computes in float64 the samples it reads (a float64 copy of a
+            # whole 10-minute recording here, twice its size, was made to read its first window).
+            batch.append(as_float_signal(wave, "numpy", name=f"waveform {i}"))
         mels, longer = zip(*(self._one(w, r, train) for w, r in zip(batch, rngs)))
         is_longer = np.array(longer, dtype=bool)
         if self.truncation == "fusion" and train and not is_longer.any():
