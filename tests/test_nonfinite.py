@@ -52,6 +52,21 @@ def test_at_the_limit_with_the_guard_it_saves_the_last_good_state_and_names_it()
     assert saved == [{"nonfinite_streak": 0, "max_nonfinite_streak": 0, "skipped_total": 0}]
 
 
+def test_the_stop_crosses_a_process_boundary_whole():
+    """A fit in a worker process (a ProcessPoolExecutor's sweep, joblib) sends its error back pickled: the stop
+    failed to unpickle ('__init__() missing 2 required positional arguments'), and copy.copy of it failed."""
+    import copy
+    import pickle
+
+    arrays = {name: mx.array(3, mx.int32) for name in ("nonfinite_streak", "max_nonfinite_streak")}
+    arrays["skipped_total"] = mx.array(3, mx.int32)
+    with pytest.raises(FloatingPointError) as raised:
+        NonFiniteWatch(limit=3, guard=True).check(arrays, global_step=7, save=lambda: Path("run/nonfinite"))
+    for again in (pickle.loads(pickle.dumps(raised.value)), copy.copy(raised.value)):
+        assert type(again) is type(raised.value) and str(again) == str(raised.value)
+        assert (again.where, again.checkpoint) == (raised.value.where, Path("run/nonfinite"))
+
+
 def test_at_the_limit_without_the_guard_it_says_the_weights_are_likely_broken():
     with pytest.raises(FloatingPointError, match=r"with nonfinite_guard=False those updates were applied"):
         NonFiniteWatch(limit=2, guard=False).check(counters(2, 2), global_step=3, save=lambda: Path("x"))

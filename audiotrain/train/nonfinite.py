@@ -40,6 +40,11 @@ class NonFiniteStop(FloatingPointError):
         super().__init__(message)
         self.where, self.checkpoint = where, checkpoint
 
+    def __reduce__(self) -> tuple:
+        # An exception pickles as cls(*args), and args holds the message alone: a fit in a worker process
+        # (a sweep's ProcessPoolExecutor) sent back a stop that failed to unpickle; copy.copy failed alike.
+        return type(self), (str(self), self.where, self.checkpoint)
+
 
 class NonFiniteWatch:
     """Stops a fit after `limit` non-finite steps in a row (`max_consecutive_nonfinite`), and says once a fit
