@@ -136,6 +136,24 @@ def test_batchnorms_running_statistics_are_recomputed_under_the_average_as_in_li
     assert not np.allclose(np.mean(record.means[1:], axis=0), mean, atol=1e-4)  # not the epochs' average
 
 
+def test_the_batchnorm_pass_runs_in_the_fits_precision(tmp_path):
+    """Under precision="bf16-true" the pass fed the float32 batch to the bfloat16 model (the step casts it):
+    the statistics came back float32, computed in float32, in a model whose fit kept them bfloat16."""
+    swa = StochasticWeightAveraging(swa_lrs=1e-2, swa_epoch_start=2, annealing_epochs=0)
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[swa], seed=0, precision="bf16-true")
+    module = TinyClassifier(batchnorm=True)
+    batches = make_batches(48)
+    trainer.fit(module, batches)
+    assert module.norm.running_mean.dtype == module.norm.running_var.dtype == mx.bfloat16
+    inputs = [np.array(module.fc1(x.astype(mx.bfloat16)).astype(mx.float32)) for x, _ in batches]
+    np.testing.assert_allclose(
+        np.array(module.norm.running_mean.astype(mx.float32)),
+        np.mean([h.mean(0) for h in inputs], 0),
+        rtol=2e-2,
+        atol=2e-2,
+    )
+
+
 @pytest.mark.parametrize(
     "start, max_epochs, first_epoch",
     # A fraction starts at epoch int(max_epochs * start) (counted from 1; Lightning's rule), the first

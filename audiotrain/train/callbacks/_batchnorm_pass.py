@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from audiotrain.distributed import collectives
 from audiotrain.train import hooks
 from audiotrain.train.outputs import StepLogs
+from audiotrain.train.step import bf16_batch
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -32,10 +33,10 @@ def batchnorm_layers(module: TrainModule) -> list[nn.BatchNorm]:
 def recompute_batchnorm_statistics(trainer: Trainer, module: TrainModule, epoch: int) -> int:
     """Run the module's training step forward only (no gradient, no update, nothing logged by the Trainer)
     over the training loader as it iterates for `epoch` (its `set_epoch`, so a resumed fit sees the same
-    batches), in the modes the fit trained in, and leave each BatchNorm layer with the cumulative mean of
-    the batches' statistics. Under data parallel each rank passes its own shard, then every rank takes
-    rank 0's statistics (the model rank 0 saves). Returns the number of batches passed (0: nothing
-    changed)."""
+    batches), in the modes and precision the fit trained in (bf16: the batch cast as the step casts it),
+    and leave each BatchNorm layer with the cumulative mean of the batches' statistics. Under data parallel
+    each rank passes its own shard, then every rank takes rank 0's statistics (the model rank 0 saves).
+    Returns the number of batches passed (0: nothing changed)."""
     layers = batchnorm_layers(module)
     loader = trainer.train_dataloader
     if not layers or loader is None:
@@ -55,6 +56,8 @@ def recompute_batchnorm_statistics(trainer: Trainer, module: TrainModule, epoch:
             for layer in layers:
                 layer.momentum = 1.0 / (passed + 1)  # the cumulative mean (torch: momentum=None)
             batch = hooks.transfer_batch(batch, module, trainer.datamodule)
+            if trainer.precision != "32":  # as the step casts it: bf16-true's float32 batch ran in float32
+                batch = bf16_batch(batch, module)
             # (what the step logs is dropped: the pass is not an epoch of the fit, see README)
             where = f"{type(module).__name__}.{module.training_step_name} (SWA's BatchNorm pass)"
             with module._collect_logs(StepLogs("train", where)):
