@@ -278,10 +278,12 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
         # One object listed twice (not two alike): the state_key advice would not fit, so name it.
         again = [j for j, other in enumerate(callbacks) if other is cb]
         if len(again) > 1:
+            # (No positions: these are of the Trainer's list, reordered (ModelCheckpoint last) and joined
+            # by configure_callbacks' callbacks, not of the list the user wrote.)
             raise ValueError(
-                f"Trainer(callbacks=[...]) holds the same {cb!r} object {len(again)} times, at positions "
-                f"{', '.join(map(str, again[:-1]))} and {again[-1]}: each entry would run its hooks (one "
-                "object counted twice, its state saved once); pass it once"
+                f"Trainer(callbacks=[...]) holds the same {cb!r} object {len(again)} times (counting the "
+                "module's configure_callbacks): each entry would run its hooks (one object counted twice, its "
+                "state saved once); pass it once"
             )
     counts = Counter(cb.state_key for cb in stateful)
     for cb in stateful:
