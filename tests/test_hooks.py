@@ -937,3 +937,21 @@ def test_on_validation_epoch_end_reads_the_sanity_checks_val_loss_in_callback_me
     assert seen == [True, False]
     assert t.callback_metrics["val_twice"] == pytest.approx(2 * t.callback_metrics["val_loss"])
     assert t.history["val_twice"] == [pytest.approx(2 * t.history["val_loss"][0])]
+
+
+def test_callback_metrics_held_from_on_fit_start_stays_the_trainers_after_the_sanity_check(tmp_path):
+    """A callback that keeps `trainer.callback_metrics` from on_fit_start (before the sanity check) and reads
+    it later: the check put back what it found as a new dict, so the one held stayed empty for the fit."""
+
+    class Holds(Callback):
+        def on_fit_start(self, trainer, module):
+            self.metrics = trainer.callback_metrics
+
+        def on_train_end(self, trainer, module):
+            self.val_loss = self.metrics.get("val_loss")
+
+    holds = Holds()
+    t = quiet_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=1, callbacks=[holds])
+    t.fit(TinyClassifier(), make_batches(16), make_batches(16))
+    assert holds.metrics is t.callback_metrics
+    assert holds.val_loss == t.callback_metrics["val_loss"]

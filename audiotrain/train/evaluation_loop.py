@@ -294,8 +294,9 @@ class EvaluationLoop:
                 # (and a hook raising on each batch is not taken for a second Ctrl-C, which aborts).
                 try:
                     self._stage(module, _take(iterator, n), "val", None if n == -1 else n, stoppable=True)
-                finally:
-                    t.callback_metrics = metrics_before
+                finally:  # (in place: a callback may hold the dict, from on_fit_start)
+                    t.callback_metrics.clear()
+                    t.callback_metrics.update(metrics_before)
                 with t._stopping.taking_interrupts_in("on_sanity_check_end"):
                     t.callbacks.call("on_sanity_check_end", t, module)
         finally:
