@@ -762,3 +762,37 @@ print(json.dumps([seen.stats, np.array(module.norm.running_mean).tolist()]))
 """
     (seen0, end0), (seen1, end1) = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
     assert seen0 == seen1 and end0 == end1
+
+
+def test_a_window_resumed_under_another_schedule_is_warned_of_once_for_the_job(tmp_path):
+    """GradientAccumulationScheduler's warning for a checkpoint whose open window differs from its schedule
+    came from every rank: the job's output said it once per process, where the callbacks' other warnings
+    (StochasticWeightAveraging's) come from rank 0 alone."""
+    body = f"""
+import warnings
+from pathlib import Path
+from audiotrain import DataLoader, Trainer, seed_everything
+from audiotrain.train import GradientAccumulationScheduler
+from audiotrain.train.callback import Callback
+from tasks import TinyClassifier, make_data
+
+class SaveInsideAWindow(Callback):
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if batch_idx == 1:  # 2 of the window's 3 batches
+            trainer.save_checkpoint(Path({str(tmp_path)!r}) / "saved")
+
+def fit(accumulate, callbacks, max_epochs, ckpt_path=None):
+    seed_everything(0)
+    x, y = make_data(48)
+    trainer = Trainer(max_epochs=max_epochs, enable_progress_bar=False, enable_model_summary=False,
+                      logger=False, enable_checkpointing=False, accumulate_grad_batches=accumulate,
+                      callbacks=callbacks, default_root_dir={str(tmp_path)!r})
+    trainer.fit(TinyClassifier(), DataLoader(list(zip(x, y)), batch_size=4), ckpt_path=ckpt_path)
+
+fit(3, [SaveInsideAWindow()], max_epochs=1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fit(1, [GradientAccumulationScheduler({{0: 2}})], 2, Path({str(tmp_path)!r}) / "saved")
+print(json.dumps(sum("GradientAccumulationScheduler's 2 differs" in str(w.message) for w in caught)))
+"""
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [1, 0]

@@ -104,14 +104,16 @@ class GradientAccumulationScheduler(Callback):
         if done and scheduled != trainer.accumulate_grad_batches:
             # The open window's gradients are summed for its own size: it ends its epoch with the
             # checkpoint's value, as the README promises, and the schedule takes over at the next epoch.
-            warnings.warn(
-                f"GradientAccumulationScheduler: the checkpoint resumed holds a window of "
-                f"{trainer.accumulate_grad_batches} batches ({done} done) in epoch {trainer.current_epoch}, "
-                f"where the GradientAccumulationScheduler's {scheduled} differs: epoch "
-                f"{trainer.current_epoch} ends with {trainer.accumulate_grad_batches} batches a step, the "
-                f"schedule's values start from epoch {trainer.current_epoch + 1}",
-                stacklevel=2,
-            )
+            # (Every rank is as far: one warning for the job, from rank 0.)
+            if trainer.is_global_zero:
+                warnings.warn(
+                    f"GradientAccumulationScheduler: the checkpoint resumed holds a window of "
+                    f"{trainer.accumulate_grad_batches} batches ({done} done) in epoch "
+                    f"{trainer.current_epoch}, where the GradientAccumulationScheduler's {scheduled} "
+                    f"differs: epoch {trainer.current_epoch} ends with {trainer.accumulate_grad_batches} "
+                    f"batches a step, the schedule's values start from epoch {trainer.current_epoch + 1}",
+                    stacklevel=2,
+                )
             return
         trainer.accumulate_grad_batches = scheduled
 
