@@ -469,7 +469,7 @@ def test_a_clap_resume_keeps_the_processes_its_checkpoint_was_trained_in(
     assert _run.checkpoint_processes(checkpoint, "train.processes") == recorded
     seen = {}
 
-    def plan(requested, batches, flag, resumed_processes=None):
+    def plan(requested, batches, flag, resumed_processes=None, batch_flags=None):
         seen["resumed"] = resumed_processes
         return LocalPlan(resumed_processes or 2)
 
@@ -521,7 +521,9 @@ def test_a_launcher_trained_clap_checkpoint_resumed_without_it_says_what_changes
     resumed without the launcher."""
     state = {"global_batch": {"world_size": 2, "batch_size": 4}, "run_config": {"train": {"batch_size": 4}}}
     checkpoint = _checkpoint(tmp_path / "run" / "checkpoints" / "last", **state)
-    monkeypatch.setattr(clap, "plan_local_processes", lambda n, b, f, resumed_processes: LocalPlan(n or 2))
+    monkeypatch.setattr(
+        clap, "plan_local_processes", lambda n, b, f, resumed_processes, **_: LocalPlan(n or 2)
+    )
     monkeypatch.setattr(clap, "run_local_job", _stop)
     monkeypatch.setattr(clap, "run", _stop)
     monkeypatch.setattr(clap, "training_on_cpu", lambda: True)
