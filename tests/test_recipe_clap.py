@@ -4476,3 +4476,25 @@ def test_a_diverging_run_stops_with_an_error_in_the_recipes_flags(tmp_path, caps
     assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
     assert "Lower --task.learning_rate (this run's: 1e+30), set --train.gradient_clip" in err
     assert f"The weights before those steps are in {out / 'checkpoints' / 'nonfinite'}" in err
+
+
+def test_a_model_file_as_pretrained_or_model_names_the_folder_to_pass(tmp_path, capsys):
+    """--pretrained FOLDER/model.safetensors (the weights file a transformers save_pretrained wrote, where the
+    folder was meant) said "FOLDER/model.safetensors: expected a checkpoint folder ..., got a file", naming no
+    flag, and `evaluate --model FOLDER/pytorch_model.bin` said what a folder holds but not which: both now
+    name the flag and the folder to pass, before anything is written."""
+    from audiotrain.recipes.clap import cli as clap
+
+    model = tiny_checkpoint(tmp_path)
+    data = tone_folder(tmp_path / "data")
+    out = tmp_path / "new"
+    for command, flag in [([], "--pretrained"), (["evaluate"], "--model")]:
+        for name in ("pytorch_model.bin", "config.json"):
+            given = model / name
+            argv = [*command, "--data", str(data), flag, str(given)]
+            argv += ["--out", str(out / "scores.json")] if command else ["--out", str(out)]
+            assert clap.main(argv) == 2
+            line = _one_error_line(capsys.readouterr().err)
+            assert line.startswith(f"error: {flag} {given}: a file of the Hugging Face CLAP folder"), line
+            assert line.endswith(f"pass the folder: {flag} {model}"), line
+            assert not out.exists()

@@ -50,7 +50,7 @@ def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) 
     if path.exists():
         if not path.is_dir():
             raise CheckpointError(f"{path}: expected a checkpoint folder (config.json + weights), got a file")
-        if not _holds_weights(path) and (note := training_output_note(path)):
+        if not holds_weights(path) and (note := training_output_note(path)):
             raise CheckpointError(note)
         return path
     text = str(path_or_hub_id)
@@ -89,7 +89,7 @@ def resolve_checkpoint(path_or_hub_id: str | Path, revision: str | None = None) 
     return folder
 
 
-def _holds_weights(folder: Path) -> bool:
+def holds_weights(folder: Path) -> bool:
     """Whether `folder` has config.json and a weights file: a model, whatever else it holds."""
     return (folder / "config.json").is_file() and any(os.path.lexists(folder / name) for name in WEIGHT_FILES)
 

@@ -574,6 +574,7 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
         # (a FIFO config.json was "not a Hugging Face CLAP folder", naming no file)
         what = "; ".join(not_regular_model_files(path)) or "not a Hugging Face CLAP folder"
         raise ValueError(f"--model {given}: {what}; {expected}")
+    refuse_a_file_of_a_model_folder("--model", given)
     if path.exists():
         raise ValueError(f"--model {given}: a file; {expected}")
     first = Path(given).parts[0] if Path(given).parts else ""
@@ -588,10 +589,30 @@ def model_folder_to_score(given: str) -> tuple[str, str | None]:
     return given, None  # a hub id: `load_checkpoint` fetches it, or says why it cannot
 
 
+def refuse_a_file_of_a_model_folder(flag: str, given: str) -> None:
+    """Refuse a file of a Hugging Face CLAP folder (its model.safetensors or config.json, given where the
+    folder was meant), naming the folder to pass: the load said only "expected a checkpoint folder", with
+    no flag, and `evaluate` listed what a folder holds but not which."""
+    from audiotrain.models.clap.loading import holds_weights
+
+    path = Path(given).expanduser()
+    if path.is_dir() or not path.exists():
+        return
+    # (a folder whose tokenizer is missing counts too: its load then names what it lacks)
+    if not (has_model_files(path.parent) or holds_weights(path.parent)):
+        return
+    folder = Path(given).parent
+    raise ValueError(
+        f"{flag} {given}: a file of the Hugging Face CLAP folder {folder}, which {flag} takes whole (its "
+        f"config, weights, tokenizer and front end); pass the folder: {flag} {folder}"
+    )
+
+
 def check_pretrained_folder(given: str) -> None:
     """Refuse a --pretrained that is a run folder or a trainer checkpoint, naming what to pass instead: the
     load named neither (a run folder was "no weights file", a checkpoint "config.json: no such file"). A
     Hugging Face CLAP folder, a hub id or a missing path is left to the load."""
+    refuse_a_file_of_a_model_folder("--pretrained", given)
     path = Path(given).expanduser()
     if not path.is_dir() or has_model_files(path):
         return
