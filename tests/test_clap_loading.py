@@ -2414,3 +2414,19 @@ def test_the_export_command_named_for_a_trainer_checkpoint_is_one_a_shell_takes(
         load_pretrained(checkpoint)
     command = re.search(r"export it first: (.*), then load DIR", str(refused.value)).group(1)
     assert shlex.split(command)[-3:] == [str(checkpoint), "--out", "DIR"], command
+
+
+def test_a_model_saved_without_its_processor_names_how_to_add_the_tokenizer(tmp_path):
+    """transformers' ClapModel.save_pretrained writes config.json and the weights alone: such a folder loads,
+    and then its tokenizer said "no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships
+    RoBERTa's tokenizer", not what to do about it. It now says to save the processor (or tokenizer) into the
+    folder too, or copy the tokenizer files of the checkpoint the model came from."""
+    for name in ("config.json", "pytorch_model.bin", "preprocessor_config.json"):
+        shutil.copy(FIXTURE / name, tmp_path / name)
+    load_pretrained(tmp_path)
+    with pytest.raises(TokenizerError) as raised:
+        ClapTokenizer.from_pretrained(tmp_path)
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path}: no tokenizer.json (or vocab.json + merges.txt)"), message
+    assert "ClapProcessor.from_pretrained(SOURCE).save_pretrained" in message, message
+    assert "copy tokenizer.json" in message, message
