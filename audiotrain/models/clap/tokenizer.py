@@ -213,10 +213,10 @@ class ClapTokenizer:
             raise TokenizerError(
                 training_output_note(folder)
                 or f"{folder}: no tokenizer.json (or vocab.json + merges.txt); a CLAP checkpoint ships "
-                "RoBERTa's tokenizer (transformers' ClapModel.save_pretrained writes the model alone: save the "
-                "processor beside it, ClapProcessor.from_pretrained(SOURCE).save_pretrained(folder), or copy "
-                "tokenizer.json, tokenizer_config.json and any added_tokens.json from the checkpoint it came "
-                "from)"
+                "RoBERTa's tokenizer (transformers' ClapModel.save_pretrained writes the model alone: "
+                "save the processor beside it, ClapProcessor.from_pretrained(SOURCE).save_pretrained("
+                "folder), or copy tokenizer.json, tokenizer_config.json and any added_tokens.json from the "
+                "checkpoint it came from)"
             )
         _warn_of_left_sides(folder / "tokenizer_config.json")
         tower, model_max_length = _folder_limits(folder)
