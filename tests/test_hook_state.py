@@ -3,10 +3,12 @@
 step, and what they store comes back exactly or is refused at the first save, by hook and field."""
 
 import json
+from pathlib import Path
 
 from audiotrain import CheckpointError, DataModule, Trainer
 from audiotrain.train.callbacks import Callback
 
+import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches
 
@@ -60,6 +62,20 @@ def test_a_stage_from_ckpt_path_gives_the_module_its_entries_as_lightning_does(t
         ({"pair": (1, 2)}, r"Hooked.on_save_checkpoint: checkpoint\['pair'\] is a tuple"),
         ({"ids": {1: "a"}}, r"Hooked.on_save_checkpoint: checkpoint\['ids'\] has the key 1 \(int\)"),
         ({"seen": {1, 2}}, r"Hooked.on_save_checkpoint: checkpoint\['seen'\] is a set"),
+        # Arrays JSON cannot hold, or gives back as lists, were refused without a name (objects, dates) or
+        # came back as lists (text): each is now named with its dtype.
+        (
+            {"rows": {"ids": np.array([object()], dtype=object)}},
+            r"checkpoint\['rows'\]\['ids'\] is a numpy.*object",
+        ),
+        (
+            {"days": np.array(["2020-01-01"], dtype="datetime64[D]")},
+            r"checkpoint\['days'\] is a numpy.*datetime64",
+        ),
+        ({"words": np.array(["a", "b"])}, r"checkpoint\['words'\] is a numpy array of dtype <U1"),
+        ({"raw": [np.array([b"a"])]}, r"checkpoint\['raw'\]\[0\] is a numpy array of dtype \|S1"),
+        ({"z": np.complex64(1j)}, r"checkpoint\['z'\] is a numpy complex64 scalar"),
+        ({"where": Path("/data")}, r"checkpoint\['where'\] is a PosixPath, which .* gives back as a str"),
     ],
 )
 def test_a_value_json_would_change_is_refused_at_the_first_save(tmp_path, extra, refusal):

@@ -84,6 +84,7 @@ from audiotrain._text import byte_size, listed, plural
 from audiotrain.train import state_arrays
 
 import mlx.core as mx
+import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
 
 T = TypeVar("T")
@@ -997,7 +998,10 @@ def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> Non
     """Refuse what a checkpoint (JSON) would not give back as `value` held it, naming `owner` and `field`;
     `tuples`: a tuple is taken (the caller records where they are: hyperparameters). Arrays are taken: a
     save keeps them as arrays (`state_arrays`)."""
-    if value is None or isinstance(value, (bool, int, float, str, Path)) or hasattr(value, "tolist"):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if hasattr(value, "tolist"):  # an array or an array's scalar
+        _check_array_keeps(value, f"{owner}{field}")
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -1015,6 +1019,8 @@ def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> Non
         return
     if isinstance(value, tuple):
         problem = "a tuple, which a checkpoint (JSON) gives back as a list; store a list"
+    elif isinstance(value, Path):
+        problem = f"a {type(value).__name__}, which a checkpoint (JSON) gives back as a str; store str(path)"
     elif isinstance(value, (set, frozenset)):
         problem = "a set, which a checkpoint (JSON) cannot store; store a sorted list"
     else:
@@ -1022,6 +1028,35 @@ def check_keeps(value: Any, owner: str, field: str, tuples: bool = False) -> Non
             f"of type {type(value).__name__}, which a checkpoint (JSON) cannot store; store plain values"
         )
     raise TypeError(f"{owner}{field} is {problem} (and convert it back where the state is loaded)")
+
+
+def _check_array_keeps(value: Any, where: str) -> None:
+    """Refuse an array a checkpoint would not give back as one (`state_arrays` keeps the numeric MLX and
+    numpy arrays; a 0-d one, or a numpy scalar, comes back as its number) or cannot store at all (text,
+    bytes, dates, objects: JSON took their `tolist()` and failed without a name, or gave a list back)."""
+    if isinstance(value, mx.array):
+        return  # (every MLX dtype is numeric)
+    if isinstance(value, (np.ndarray, np.generic)):
+        kind = value.dtype.kind
+        if kind in "biuf" or (kind == "c" and value.ndim > 0) or (kind == "U" and value.ndim == 0):
+            return
+        if value.ndim == 0:
+            problem = f"a numpy {value.dtype} scalar, which a checkpoint (JSON) cannot store as it is"
+        else:
+            problem = (
+                f"a numpy array of dtype {value.dtype}: a checkpoint keeps arrays of "
+                "numbers and bools only (safetensors), and JSON would give this one back as a list, or fail"
+            )
+    elif getattr(value, "ndim", 0) == 0:
+        return  # (a 0-d tensor of another library: the number it holds, as a 0-d array's)
+    else:
+        problem = (
+            f"a {type(value).__module__}.{type(value).__name__}, which a checkpoint (JSON) gives back as a "
+            "list; store it as a numpy array (`.numpy()`) or an mx.array"
+        )
+    raise TypeError(
+        f"{where} is {problem} (store plain values, and convert them back where the state is loaded)"
+    )
 
 
 def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FILES) -> Path:
