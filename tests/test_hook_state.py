@@ -233,3 +233,36 @@ def test_arrays_the_module_hook_and_the_datamodule_store_come_back_as_arrays(tmp
     Trainer(max_epochs=2, **kw).fit(Hooked(), datamodule=resumed, ckpt_path="last")
     [state] = resumed.loaded
     assert state["o"].dtype == np.int32 and state["o"].tolist() == [3, 1, 2]
+
+
+class Widened(TinyClassifier):
+    """Its hidden width is decided after it is built (from the data, say), recorded by its save hook and
+    rebuilt by its load hook: Lightning calls `on_load_checkpoint` before the weights load."""
+
+    def widen(self, hidden):
+        import mlx.nn as nn
+
+        self.hidden, self.fc1, self.fc2 = hidden, nn.Linear(8, hidden), nn.Linear(hidden, 3)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["hidden"] = self.hidden
+
+    def on_load_checkpoint(self, checkpoint):
+        self.widen(checkpoint["hidden"])
+
+
+def test_the_module_load_hook_runs_before_the_weights_load_as_in_lightning(tmp_path):
+    # The hook ran after the weights were checked against the module as __init__ built it, so all three
+    # refused the checkpoint as of another model (fc1.weight: checkpoint (32, 8) vs model (16, 8)).
+    model = Widened()
+    model.widen(32)
+    t = fit(tmp_path, model)
+    last = t.checkpoint_callback.last_model_path
+    restored = Widened.load_from_checkpoint(last)
+    assert restored.fc1.weight.shape == (32, 8) and np.array_equal(restored.fc1.weight, model.fc1.weight)
+    evaluator = Trainer(default_root_dir=tmp_path / "eval", enable_progress_bar=False, logger=False)
+    [metrics] = evaluator.validate(Widened(), make_batches(16, seed=1), ckpt_path=last)
+    assert np.isfinite(metrics["val_loss"])
+    resumed, again = Widened(), Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
+    again.fit(resumed, make_batches(32), make_batches(16, seed=1), ckpt_path="last")
+    assert resumed.fc1.weight.shape == (32, 8) and again.global_step == 4

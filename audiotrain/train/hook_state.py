@@ -19,6 +19,8 @@ from typing import Any
 from audiotrain._caller import user_stacklevel
 from audiotrain.train import checkpoint as ckpt
 
+import mlx.nn as nn
+
 #: The keys of the module hook's dict that the Trainer fills and owns.
 RUN_KEYS = ("epoch", "global_step")
 
@@ -53,6 +55,40 @@ def load_module_state(module: Any, state: dict[str, Any]) -> None:
         return
     progress = state.get("progress") or {}
     module.on_load_checkpoint({**{key: progress.get(key, 0) for key in RUN_KEYS}, **own})
+
+
+def load_module_state_before_weights(module: Any, state: dict[str, Any], model_file: Any) -> frozenset[str]:
+    """`load_module_state` where Lightning calls the hook, before the weights load (it may rebuild a layer
+    they load into). Arrays it stores on the module (`self.ema = checkpoint["ema"]`) become MLX parameters,
+    where torch's tensors in a dict or list attribute are none: those the checkpoint's `model_file` lacks
+    are frozen (kept as the hook gave them, never trained) and their names returned: the weights to load
+    need not hold them (`weights_to_load`)."""
+    before = set(ckpt.flat(module.parameters()))
+    load_module_state(module, state)
+    header = ckpt.read_header(model_file)
+    added = frozenset(k for k in ckpt.flat(module.parameters()) if k not in before and k not in header)
+    for name in added:
+        _freeze_at(module, name.split("."))
+    return added
+
+
+def _freeze_at(module: Any, path: list[str]) -> None:
+    """Freeze the attribute `path` leads to, at the deepest submodule on that path (MLX freezes by key)."""
+    owner, rest = module, path
+    while len(rest) > 1 and isinstance(_child(owner, rest[0]), nn.Module):
+        owner, rest = _child(owner, rest[0]), rest[1:]
+    owner.freeze(keys=[rest[0]], recurse=False, strict=False)
+
+
+def _child(owner: Any, key: str) -> Any:
+    return owner[int(key)] if isinstance(owner, list) else owner.get(key)
+
+
+def weights_to_load(module: Any, model_file: Any, added: frozenset[str]) -> tuple[dict[str, Any], Any]:
+    """The module's arrays the checkpoint's `model_file` must hold, and the file's header: all but those
+    its load hook `added` (`load_module_state_before_weights`)."""
+    header = ckpt.read_header(model_file)
+    return {k: v for k, v in ckpt.flat(module.parameters()).items() if k not in added}, header
 
 
 def save_datamodule_state(datamodule: Any, state: dict[str, Any]) -> None:

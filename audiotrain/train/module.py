@@ -1322,9 +1322,11 @@ class TrainModule(nn.Module):
             # Layers built in configure_model (rather than __init__) are there to take their weights, as in
             # Lightning; a Trainer's stage calls it again later, which the hook is written to expect.
             module.configure_model()
+            # Then `on_load_checkpoint`, before the weights load, as Lightning's `_load_state`: it may rebuild
+            # a layer the weights then load into.
             model_file = folder / ckpt.MODEL_FILE
-            header = ckpt.read_header(model_file)
-            expected = ckpt.flat(module.parameters())
+            added = hook_state.load_module_state_before_weights(module, state, model_file)
+            expected, header = hook_state.weights_to_load(module, model_file, added)
             if strict is False:  # the model's own values stay where the checkpoint has none
                 header = _matching_weights(header, expected, where)
                 expected = {k: v for k, v in expected.items() if k in header}
@@ -1336,7 +1338,6 @@ class TrainModule(nn.Module):
             # The random key too: building the module split it for initial weights that were replaced
             # unevaluated, and the pending splits stayed in its graph (~2 KB each, a load in a loop grew).
             mx.eval(module.parameters(), mx.random.state)
-            hook_state.load_module_state(module, state)
             return module
 
         return ckpt.read_unreplaced(checkpoint_path, resolve, load)

@@ -17,6 +17,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from audiotrain._system import versions
 from audiotrain._text import listed
 from audiotrain.train import checkpoint as ckpt
-from audiotrain.train import hook_logs, resume
+from audiotrain.train import hook_logs, hook_state, resume
 from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.metric_values import Metrics
@@ -246,19 +247,31 @@ class CheckpointContents:
     validated: dict[str, mx.array]
 
 
-def read_checkpoint(path: Any, module: Any, full: bool) -> CheckpointContents:
+def read_checkpoint(
+    path: Any,
+    module: Any,
+    full: bool,
+    before_weights: Callable[[dict[str, Any], Path], frozenset[str]] | None = None,
+    hook_added: frozenset[str] = frozenset(),
+) -> CheckpointContents:
     """The checkpoint at `path` (its trainer state and the weights of `module`, checked from the file's
     header before its data is read; with `full`, the optimizer's, the training step's and the callbacks'
     arrays too; without it, the average it was validated with, `validated_average`) read into memory. A
     read that a save of a running fit tore (it replaced the folder between two files) is made again, as the
-    README promises (`ckpt.read_unreplaced`)."""
-    expected, what = ckpt.flat(module.parameters()), f"{type(module).__name__} model"
+    README promises (`ckpt.read_unreplaced`). `before_weights(state)` runs once the state is read and
+    before the weights are checked against `module`: Lightning's `on_load_checkpoint`, which may rebuild
+    the layers the weights then load into; it returns, as `hook_added` gives where the hook ran before,
+    the arrays it added to the module, which the weights need not hold."""
+    what = f"{type(module).__name__} model"
 
     def read(folder: Path) -> CheckpointContents:
         # An evaluation reads the weights alone, which a checkpoint of an older format holds as today's do
         # (`read_model_state`): only a resume needs today's trainer state.
         state = ckpt.read_state(folder) if full else ckpt.read_model_state(folder)
-        model = ckpt.read_checked(folder / ckpt.MODEL_FILE, expected, what)
+        model_file = folder / ckpt.MODEL_FILE
+        added = before_weights(state, model_file) if before_weights is not None else hook_added
+        expected, header = hook_state.weights_to_load(module, model_file, added)
+        model = ckpt.read_checked(model_file, expected, what, header=header)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
             validated = validated_average(folder, state, module)

@@ -933,13 +933,23 @@ class Trainer:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
-            if datamodule is not None and (ckpt_path or self._pending_ckpt):
+            if ckpt_path or self._pending_ckpt:
                 # Lightning gives the datamodule its state back after `setup`, before it asks for the loaders:
-                # a loader built from that state (a curriculum's stage, a fold) is the resumed run's.
+                # a loader built from that state (a curriculum's stage, a fold) is the resumed run's. Then the
+                # module's `on_load_checkpoint`, before `configure_optimizers` and the weights (Lightning's
+                # `restore_model`): a layer it rebuilds is the one trained and loaded into.
                 with self._stage_fails_on_error(model, "fit"):
                     ckpt_path = resume.checkpoint_to_resume(self, ckpt_path or self._pending_ckpt)
                     self._pending_ckpt = None
-                    hook_state.restore_datamodule_state(datamodule, ckpt_path)
+                    if datamodule is not None:
+                        hook_state.restore_datamodule_state(datamodule, ckpt_path)
+                    if ckpt_path:
+                        folder = ckpt.resolve_checkpoint(ckpt_path)
+                        state = ckpt.read_state(folder)
+                        resume.refuse_weights_only(folder, state)
+                        self._hook_added_weights = hook_state.load_module_state_before_weights(
+                            model, state, folder / ckpt.MODEL_FILE
+                        )
             if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
                 loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
@@ -977,7 +987,7 @@ class Trainer:
                 self.evaluation.reset()
                 self._forget_reported_metrics()  # (a resumed fit's come back from its checkpoint below)
                 if ckpt_path:
-                    self._restore(ckpt_path, full=True, datamodule=False)  # (its state: above)
+                    self._restore(ckpt_path, full=True, hooks=False)  # (the hooks ran above)
                     if self.says_restored:  # (Lightning's line: the log records which run went on)
                         self._note(f"Restored all states from the checkpoint at {ckpt_path}")
                     resume.anchor_epoch_schedule(self.optimizer, self.progress, self.accumulate_grad_batches)
@@ -2067,12 +2077,24 @@ class Trainer:
             return
         self._restore(path, full=True)
 
-    def _restore(self, path: str | os.PathLike, full: bool, datamodule: bool = True) -> None:
+    _hook_added_weights: frozenset[str] = frozenset()  # (`fit`'s early load hook: see `read_checkpoint`)
+
+    def _restore(self, path: str | os.PathLike, full: bool, hooks: bool = True) -> None:
         """Load a checkpoint into the attached module (`full`: the optimizer and the run's state too, and the
-        datamodule's unless `datamodule=False`, where the stage restored it before asking for loaders)."""
+        datamodule's); `hooks=False` where `fit` gave the datamodule its state and called the module's
+        `on_load_checkpoint` before it asked for loaders and configured the optimizer."""
         # Every file read before any is applied: a save of a running fit that replaces the folder meanwhile
         # makes the read again, so the weights and the state are of one save.
-        contents = read_checkpoint(path, self.module, full)
+        # The module's `on_load_checkpoint` first, as Lightning's `restore_model`: it may rebuild a layer the
+        # weights then load into (a head sized by what the checkpoint recorded).
+        module = self.module
+
+        def module_hook(state: dict[str, Any], model_file: Path) -> frozenset[str]:
+            return hook_state.load_module_state_before_weights(module, state, model_file)
+
+        contents = read_checkpoint(
+            path, module, full, module_hook if hooks else None, self._hook_added_weights
+        )
         folder, state = contents.folder, contents.state
         if full:  # (before anything is loaded)
             resume.refuse_weights_only(folder, state)
@@ -2092,10 +2114,9 @@ class Trainer:
             module.update(ckpt.merge_flat(module.parameters(), contents.validated))
         mx.eval(module.parameters())
         fresh = self._run.load_trainable(folder, state) if full else frozenset()
-        hook_state.load_module_state(module, state)
         if not full:
             return
-        if datamodule:
+        if hooks:
             hook_state.load_datamodule_state(self.datamodule, state)
         load_optimizer_state(contents, self.optimizer, fresh)
         load_step_state(contents, self._train_step)
