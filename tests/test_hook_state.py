@@ -266,3 +266,28 @@ def test_the_module_load_hook_runs_before_the_weights_load_as_in_lightning(tmp_p
     resumed, again = Widened(), Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
     again.fit(resumed, make_batches(32), make_batches(16, seed=1), ckpt_path="last")
     assert resumed.fc1.weight.shape == (32, 8) and again.global_step == 4
+
+
+class Slimming(Callback):
+    """Edits the Trainer's entries in `on_save_checkpoint`: keeps the last history row (allowed), and from
+    epoch `breaks_at` on replaces the history with what no resume reads."""
+
+    def __init__(self, breaks_at):
+        self.breaks_at = breaks_at
+
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        checkpoint["history"]["rows"] = checkpoint["history"]["rows"][-1:]
+        if trainer.current_epoch >= self.breaks_at:
+            checkpoint["history"] = {"rows": None}
+
+
+def test_a_callback_that_breaks_the_trainers_entries_is_refused_before_the_save(tmp_path):
+    # The broken checkpoint was written over the good `last`, and only its resume failed ('history.rows'
+    # must be a list of objects): the run could not be continued from anything.
+    with pytest.raises(
+        ValueError, match=r"Slimming.on_save_checkpoint left in the checkpoint: 'history.rows'"
+    ):
+        fit(tmp_path, TinyClassifier(), epochs=2, callbacks=[Slimming(breaks_at=1)])
+    resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
+    resumed.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1), ckpt_path="last")
+    assert resumed.current_epoch == 2 and resumed.global_step == 4

@@ -1367,7 +1367,24 @@ def _format_1_progress(state: dict[str, Any]) -> dict[str, Any]:
 MAX_COUNT = 2**63 - 1
 
 
-def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
+def check_state_after_callbacks(state: dict[str, Any], editors: list[str]) -> None:
+    """What the `editors`' `on_save_checkpoint` (callbacks of the user's) left of the Trainer's entries,
+    checked as `read_state` checks a hand-edited file, before the save: they may edit them (the history's
+    rows), but a value no resume reads was written over the previous checkpoint and refused only there."""
+    where = f"{' / '.join(editors)}.on_save_checkpoint left in the checkpoint"
+    for key in ("progress", "random"):
+        if not isinstance(state.get(key), dict):
+            raise ValueError(
+                f"{where}: {key!r} is the Trainer's and a resume reads it, got {state.get(key)!r}"
+            )
+    try:
+        _check_progress_fields(state, where)
+        _check_run_fields(state, where)
+    except CheckpointError as err:
+        raise ValueError(f"{err}: leave the Trainer's entries as a resume reads them") from None
+
+
+def _check_progress_fields(state: dict[str, Any], path: Path | str) -> None:
     """The fields a resume reads, with their types: a hand-edited file fails here, by name."""
     progress = state.get("progress")
     if not isinstance(progress, dict):
@@ -1401,7 +1418,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path) -> None:
         raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
 
 
-def _check_run_fields(state: dict[str, Any], path: Path) -> None:
+def _check_run_fields(state: dict[str, Any], path: Path | str) -> None:
     """The other fields a resume restores (today's format), where the file has them: a hand-edited value
     failed in the restore, as "a value this audiotrain cannot restore" naming no field, or passed."""
     if "elapsed" in state and not _is_weight(state["elapsed"]):
@@ -1432,7 +1449,7 @@ def _check_run_fields(state: dict[str, Any], path: Path) -> None:
     _check_running_means(state.get("running_means"), path)
 
 
-def _check_history_rows(rows: list[dict[str, Any]], path: Path) -> None:
+def _check_history_rows(rows: list[dict[str, Any]], path: Path | str) -> None:
     """Each row's values as a history holds them: ``epoch`` and ``step`` counts, every other value a number
     (NaN and infinities included: a diverged loss), a string (a callback's note, written at a save) or
     null. A list or object trained on and then failed in the plot of the run's end, naming no field."""
@@ -1454,7 +1471,7 @@ def _is_weight(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
 
 
-def _check_random_generators(random_state: dict[str, Any], path: Path) -> None:
+def _check_random_generators(random_state: dict[str, Any], path: Path | str) -> None:
     """numpy's and Python's generator states, as `RandomState.capture` writes them (where the file has
     them): numpy's and Python's own errors named no field ("state vector is the wrong size")."""
 
@@ -1493,7 +1510,7 @@ def _count_up_to(value: object, most: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
 
 
-def _check_running_means(running_means: object, path: Path) -> None:
+def _check_running_means(running_means: object, path: Path | str) -> None:
     """The weights of the running means' steps (each rank's, under data parallel): NaN or negative, the
     epoch's mean came out NaN or off without a word."""
     if not isinstance(running_means, dict):

@@ -2039,6 +2039,9 @@ class Trainer:
                 cb.on_save_checkpoint(self, self.module, state)
             added_by.update({key: type(cb).__name__ for key in state if key not in before})
         ckpt.check_callback_state(state, added_by)
+        editors = [type(cb).__name__ for cb in self.callbacks if _edits_checkpoints(cb)]
+        if editors:  # (a history of many epochs takes a while to check: audiotrain's own are trusted)
+            ckpt.check_state_after_callbacks(state, editors)
         # The datamodule's and the module's after the callbacks, as in Lightning.
         hook_state.save_datamodule_state(self.datamodule, state)
         with self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"):
@@ -2263,3 +2266,9 @@ def _kept_in_eval_by_train(module: TrainModule) -> set[str]:
     finally:
         for m, training in modes:
             m._set_training_mode(training)
+
+
+def _edits_checkpoints(callback: Callback) -> bool:
+    """Whether `callback` is the user's and has an `on_save_checkpoint`, which may edit the Trainer's entries."""
+    hook = getattr(type(callback), "on_save_checkpoint", None)
+    return hook is not Callback.on_save_checkpoint and not type(callback).__module__.startswith("audiotrain.")
