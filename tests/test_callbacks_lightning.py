@@ -1024,6 +1024,24 @@ def test_a_callbacks_on_load_checkpoint_runs_before_its_load_state_dict_as_in_li
     assert counter.batches == 4  # 2 batches an epoch: the first fit's 2, and the resumed epoch's
 
 
+def test_a_callbacks_load_state_dict_that_fails_on_an_older_state_is_named(tmp_path):
+    """A field the callback's code now reads and the older checkpoint lacks said only "holds a value this
+    audiotrain cannot restore: 'batches'", naming neither the callback nor what the state held."""
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False}
+    first = Trainer(max_epochs=1, callbacks=[BatchCounter(True)], **kw)
+    first.fit(TinyClassifier(), make_batches(32))
+    plain = BatchCounter()  # (without the on_load_checkpoint that migrates the older state)
+    plain.on_load_checkpoint = lambda *args: None
+    with pytest.raises(
+        CheckpointError,
+        match=r"BatchCounter.load_state_dict failed on the state saved under "
+        r"'BatchCounter' \(keys: count\) with KeyError: 'batches'",
+    ):
+        Trainer(max_epochs=2, callbacks=[plain], **kw).fit(
+            TinyClassifier(), make_batches(32), ckpt_path="last"
+        )
+
+
 class Counts(Callback):
     """Lightning's docs' stateful callback of which a Trainer holds several: its state_key from
     `_generate_state_key` (the class name and the arguments that tell the instances apart)."""

@@ -280,7 +280,19 @@ class CallbackList(list):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for cb in self:
             if cb.state_key in state:
-                cb.load_state_dict(state[cb.state_key])
+                try:
+                    cb.load_state_dict(state[cb.state_key])
+                except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+                    if type(cb).__module__.startswith("audiotrain."):
+                        raise  # (ours name the field themselves)
+                    # (a field the callback's code reads that the saved state lacks: the error said "'b'")
+                    saved = state[cb.state_key]
+                    keys = ", ".join(map(str, saved)) if isinstance(saved, dict) else type(saved).__name__
+                    raise ValueError(  # (a KeyError's message would print quoted)
+                        f"{type(cb).__name__}.load_state_dict failed on the state saved under {cb.state_key!r} "
+                        f"(keys: {keys or 'none'}) with {type(err).__name__}: {err}. Was the callback changed "
+                        "since that checkpoint was saved? Read new fields with state.get(name, default)"
+                    ) from err
         # A callback that saved state and is not there now: its state is dropped, said as Lightning says it.
         missing = [
             key
