@@ -291,3 +291,18 @@ def test_a_callback_that_breaks_the_trainers_entries_is_refused_before_the_save(
     resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
     resumed.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1), ckpt_path="last")
     assert resumed.current_epoch == 2 and resumed.global_step == 4
+
+
+def test_reading_lightnings_state_dict_in_the_module_hook_says_where_the_weights_are(tmp_path):
+    # Lightning code that drops a frozen backbone's weights from the checkpoint got a bare KeyError: 'state_dict'.
+    class DropsBackbone(TinyClassifier):
+        def on_save_checkpoint(self, checkpoint):
+            for name in list(checkpoint["state_dict"]):
+                del checkpoint["state_dict"][name]
+
+    with pytest.raises(
+        KeyError,
+        match=r"checkpoint\['state_dict'\] in DropsBackbone.on_save_checkpoint: .*"
+        r"not Lightning's whole checkpoint; the weights are in model.safetensors",
+    ):
+        fit(tmp_path, DropsBackbone())

@@ -25,12 +25,45 @@ import mlx.nn as nn
 RUN_KEYS = ("epoch", "global_step")
 
 
+#: Entries of Lightning's checkpoint that Lightning code reads in a module's hooks, and where they are here.
+LIGHTNING_ENTRIES = {
+    "state_dict": "the weights are in model.safetensors: the module's own state_dict() / load_state_dict()",
+    "optimizer_states": "the optimizer's state is in optimizer.safetensors, restored by a resumed fit",
+    "lr_schedulers": "the schedule is part of the optimizer's state, restored by a resumed fit",
+    "callbacks": "each callback's state_dict() is its own, given to its load_state_dict()",
+    "hyper_parameters": "self.hparams holds them; load_from_checkpoint rebuilds the module with them",
+}
+
+
+class MissingCheckpointEntry(KeyError):
+    """A key the module hook's dict lacks, said with what that dict is (a KeyError, as a dict's)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ModuleCheckpoint(dict):
+    """The dict a module's checkpoint hooks get: what its save hook stored, `epoch` and `global_step`.
+    Lightning's hooks get the whole checkpoint: a key of it read here says where that part is."""
+
+    def __init__(self, entries: dict[str, Any], hook: str) -> None:
+        super().__init__(entries)
+        self._hook = hook
+
+    def __missing__(self, key: Any) -> Any:
+        where = LIGHTNING_ENTRIES.get(key, "nothing was stored under it")
+        raise MissingCheckpointEntry(
+            f"checkpoint[{key!r}] in {self._hook}: this dict holds what the module's on_save_checkpoint "
+            f"stored ({', '.join(map(repr, self)) or 'nothing'}), not Lightning's whole checkpoint; {where}"
+        )
+
+
 def save_module_state(module: Any, state: dict[str, Any], epoch: int, global_step: int) -> None:
     """Call `module.on_save_checkpoint` with its dict (its entry plus `epoch`, `global_step`) and keep
     what it added in ``state["module_state"]``, after checking that JSON gives it back as it was."""
     hook = f"{type(module).__name__}.on_save_checkpoint"
     run = {"epoch": epoch, "global_step": global_step}
-    checkpoint = {**state.get("module_state", {}), **run}
+    checkpoint = ModuleCheckpoint({**state.get("module_state", {}), **run}, hook)
     module.on_save_checkpoint(checkpoint)
     for key, value in run.items():
         if key not in checkpoint or checkpoint[key] != value:
@@ -49,12 +82,14 @@ def load_module_state(module: Any, state: dict[str, Any]) -> None:
     """Call `module.on_load_checkpoint` with what its save hook stored, plus the saved `epoch` and
     `global_step` (a checkpoint from before they were saved: the progress it resumes at, and an `epoch`
     its module stored itself then is what it stored)."""
-    own = state.get("module_state", {})
+    own, hook = state.get("module_state", {}), f"{type(module).__name__}.on_load_checkpoint"
     if "module_state_run" in state:
-        module.on_load_checkpoint({**own, **state["module_state_run"]})
+        module.on_load_checkpoint(ModuleCheckpoint({**own, **state["module_state_run"]}, hook))
         return
     progress = state.get("progress") or {}
-    module.on_load_checkpoint({**{key: progress.get(key, 0) for key in RUN_KEYS}, **own})
+    module.on_load_checkpoint(
+        ModuleCheckpoint({**{key: progress.get(key, 0) for key in RUN_KEYS}, **own}, hook)
+    )
 
 
 def load_module_state_before_weights(module: Any, state: dict[str, Any], model_file: Any) -> frozenset[str]:
