@@ -294,7 +294,8 @@ def test_a_callback_that_breaks_the_trainers_entries_is_refused_before_the_save(
 
 
 def test_reading_lightnings_state_dict_in_the_module_hook_says_where_the_weights_are(tmp_path):
-    # Lightning code that drops a frozen backbone's weights from the checkpoint got a bare KeyError: 'state_dict'.
+    # Lightning code that drops a frozen backbone's weights from the checkpoint got a bare
+    # KeyError: 'state_dict'.
     class DropsBackbone(TinyClassifier):
         def on_save_checkpoint(self, checkpoint):
             for name in list(checkpoint["state_dict"]):

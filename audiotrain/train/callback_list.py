@@ -289,8 +289,9 @@ class CallbackList(list):
                     saved = state[cb.state_key]
                     keys = ", ".join(map(str, saved)) if isinstance(saved, dict) else type(saved).__name__
                     raise ValueError(  # (a KeyError's message would print quoted)
-                        f"{type(cb).__name__}.load_state_dict failed on the state saved under {cb.state_key!r} "
-                        f"(keys: {keys or 'none'}) with {type(err).__name__}: {err}. Was the callback changed "
+                        f"{type(cb).__name__}.load_state_dict failed on the state saved under "
+                        f"{cb.state_key!r} (keys: {keys or 'none'}) with {type(err).__name__}: {err}. "
+                        "Was the callback changed "
                         "since that checkpoint was saved? Read new fields with state.get(name, default)"
                     ) from err
         # A callback that saved state and is not there now: its state is dropped, said as Lightning says it.

@@ -2269,6 +2269,7 @@ def _kept_in_eval_by_train(module: TrainModule) -> set[str]:
 
 
 def _edits_checkpoints(callback: Callback) -> bool:
-    """Whether `callback` is the user's and has an `on_save_checkpoint`, which may edit the Trainer's entries."""
+    """Whether `callback` is the user's and has an `on_save_checkpoint`, which may edit the Trainer's
+    entries."""
     hook = getattr(type(callback), "on_save_checkpoint", None)
     return hook is not Callback.on_save_checkpoint and not type(callback).__module__.startswith("audiotrain.")
