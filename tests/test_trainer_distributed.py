@@ -347,6 +347,42 @@ print(json.dumps(all_gather_object(mine)))
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [[[[0, 2], [4]], [[1, 3]]]] * 2
 
 
+def test_validation_and_test_batch_hooks_skip_a_ranks_padding_batch_as_predicts_do(tmp_path):
+    # 5 samples in batches of 2: rank 1's last batch is padding alone (a repeat of sample 0). The batch-end
+    # hooks saw it, so a metric kept in a list over the hooks' batches (Lightning 2's outputs list, read
+    # in on_validation_epoch_end) counted sample 0 twice, and a value self.log'ged there weighed it too.
+    body = """
+import numpy as np
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import all_gather_object
+from tasks import TinyClassifier, make_data
+
+class KeepsLabels(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self._seen = []
+
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+        self._seen += np.array(batch[1]).tolist()
+        self.log("seen_label", float(np.mean(np.array(batch[1]))), batch_size=len(batch[1]))
+
+    def on_test_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+        self._seen += np.array(batch[1]).tolist()
+
+x, _ = make_data(5)
+labels = np.arange(1, 6, dtype=np.int32)  # 1..5, so that a repeat of sample 0 adds a 1
+loader = DataLoader(list(zip(x, labels)), batch_size=2)
+module, trainer = KeepsLabels(), Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+[val] = trainer.validate(module, loader)
+seen_in_validation, module._seen = sorted(sum(all_gather_object(module._seen), [])), []
+trainer.test(module, loader)
+seen_in_test = sorted(sum(all_gather_object(module._seen), []))
+print(json.dumps([seen_in_validation, seen_in_test, val["seen_label"]]))
+"""
+    expected = [[1, 2, 3, 4, 5], [1, 2, 3, 4, 5], 3.0]
+    assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [expected] * 2
+
+
 def test_the_progress_bar_shows_a_metric_with_its_own_count_as_the_loggers_do(tmp_path):
     # An accuracy over the items that have a target (returned as (value, count)): rank 0's batches (the
     # even samples) have 1 such item, rank 1's (the odd ones) 3. The loggers weight each rank's value by

@@ -154,7 +154,7 @@ def evaluate(
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
-    loader names as padding: `DataLoader.padding_batches`). Returned loss and metrics are reported under
+    loader names as padding, `DataLoader.padding_batches`, whose batch hooks are not called). Returned loss and metrics are reported under
     `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
     `prefix` when the step is the default one that runs the training code). `stage_name` names the stage in
     an error MLX raises evaluating a batch ("sanity-check validation"). `profiler` times the loader, the
@@ -175,7 +175,10 @@ def evaluate(
         if transfer is not None:
             batch = transfer(batch)  # (Lightning's batch hooks)
         check_batch(batch)
-        if on_batch_start is not None:
+        # A padding batch repeats a sample another rank evaluates: it runs (the ranks step together), but
+        # the batch hooks do not see it, as predict's do not, or a metric kept from them counts it twice.
+        padding = batch_idx in getattr(loader, "padding_batches", ())
+        if on_batch_start is not None and not padding:
             on_batch_start(batch, batch_idx)
         with timer.profile(f"[Trainer].{profile_as}_step"), naming_the_batch(where, batch_idx, batch):
             loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
@@ -188,7 +191,7 @@ def evaluate(
             own_weights.pop(logged_name(step, prefix, name), None)
             if name in logged_weights:  # (`self.log(..., batch_size=<an array>)`)
                 own_weights[logged_name(step, prefix, name)] = logged_weights[name]
-        if batch_idx in getattr(loader, "padding_batches", ()):  # (it runs: ranks step together)
+        if padding:
             out.add(values, 0.0)
         else:
             out.add(values, batch_size(batch), own_weights)
@@ -206,7 +209,7 @@ def evaluate(
                 if before is not None:
                     mx.eval(before)
         before, last = out.arrays(), (batch_idx, batch)
-        if on_batch is not None:
+        if on_batch is not None and not padding:
             on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
     if before is not None:
         with (
