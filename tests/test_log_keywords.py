@@ -59,6 +59,14 @@ def test_keywords_that_cannot_be_honoured_are_refused_by_name(keywords, refusal)
         TinyClassifier().log("x", 1.0, **keywords)
 
 
+@pytest.mark.parametrize("kind", ["max", "min"])
+def test_the_advice_for_a_max_names_the_reduction_over_processes(kind):
+    # The advice alone (log it from the epoch-end hook) gave the mean of the ranks' maxima under data
+    # parallel (5.5 for a max of 6 over samples 0..6 on 2 ranks): a value logged in a hook is averaged.
+    with pytest.raises(ValueError, match=rf"under data parallel .*{kind}\(all_gather_object\(value\)\)"):
+        TinyClassifier().log("x", 1.0, reduce_fx=kind)
+
+
 @pytest.mark.parametrize("name", ["", 3])
 def test_a_metric_without_a_name_is_refused(name):
     with pytest.raises(ValueError, match=r"log\(\) needs a non-empty metric name"):

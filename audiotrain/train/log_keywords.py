@@ -49,7 +49,8 @@ def instead_of_reduction(reduce_fx: Any) -> str:
     if kind in ("max", "min", "amax", "amin"):
         return (
             f"for the {kind} over an epoch, keep it yourself in a batch-end hook and self.log it from the "
-            "epoch-end hook"
+            "epoch-end hook (under data parallel a value logged there is averaged over the processes: log "
+            f"{kind.removeprefix('a')}(all_gather_object(value)), from audiotrain.distributed)"
         )
     if kind == "sum":
         return "log a sum as a mean times a count, or return it as a metric"
