@@ -383,6 +383,36 @@ print(json.dumps([seen_in_validation, seen_in_test, val["seen_label"]]))
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [expected] * 2
 
 
+def test_self_all_gather_stacks_every_ranks_arrays_and_names_shapes_that_differ(tmp_path):
+    # Lightning's self.all_gather in on_validation_epoch_end (a metric over every rank's predictions) was an
+    # AttributeError from MLX's Module; now it stacks each rank's array as (world_size, ...), and arrays
+    # whose shapes differ between the ranks are an error on every rank naming them, not a hang.
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+class Gathers(TinyClassifier):
+    def on_validation_epoch_end(self):
+        r = self.global_rank
+        got = self.all_gather({"labels": mx.array([r, r + 10]), "count": 2})
+        print(json.dumps([got["labels"].tolist(), got["count"].tolist()]), flush=True)
+        try:
+            self.all_gather(mx.zeros((r + 1, 3)))
+        except ValueError as err:
+            print(json.dumps(str(err)), flush=True)
+
+x, y = make_data(8)
+Trainer(max_epochs=1, enable_progress_bar=False, logger=False).validate(Gathers(), DataLoader(list(zip(x, y))))
+"""
+    results = run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), describe(results)
+    for r in results:
+        gathered, refusal = [json.loads(line) for line in r.lines() if line.startswith(("[", '"'))][:2]
+        assert gathered == [[[0, 10], [1, 11]], [2, 2]]
+        assert "rank 0: (1, 3) mlx.core.float32, rank 1: (2, 3) mlx.core.float32" in refusal
+
+
 def test_the_progress_bar_shows_a_metric_with_its_own_count_as_the_loggers_do(tmp_path):
     # An accuracy over the items that have a target (returned as (value, count)): rank 0's batches (the
     # even samples) have 1 such item, rank 1's (the odd ones) 3. The loggers weight each rank's value by

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from audiotrain._caller import user_stacklevel
 from audiotrain.train.class_methods import classmethod_of_the_class
+from audiotrain.train.gathering import gather_over_ranks
 from audiotrain.train.log_keywords import instead_of_reduction, refuse_log_keywords
 from audiotrain.train.schedulers import IntervalSchedule, tried_schedule
 from audiotrain.train.state_dict_loading import IncompatibleKeys, checked_arrays
@@ -998,6 +999,24 @@ class TrainModule(nn.Module):
     def local_rank(self) -> int:
         """This process's rank on its machine (Lightning's; the Trainer's), 0 without a Trainer."""
         return self._trainer.local_rank if self._trainer is not None else 0
+
+    def all_gather(self, data: Any, group: Any = None, sync_grads: bool = False) -> Any:
+        """Lightning's `self.all_gather`: every rank's `data` (an array, a number, or a dict / list / tuple of
+        them), each array stacked to ``(world_size, ...)`` in rank order; unchanged arrays in one process.
+        For host code (an epoch-end hook's metric over every rank's predictions); every rank must call it.
+        A process `group` and `sync_grads=True` (inside the compiled step the gradient flows through
+        `audiotrain.distributed.all_gather`) are refused by name."""
+        if group is not None:
+            raise ValueError(
+                f"self.all_gather(..., group={group!r}): audiotrain gathers over all processes of the job, "
+                "not a group; leave group out"
+            )
+        if sync_grads:
+            raise ValueError(
+                "self.all_gather(..., sync_grads=True): this is for host code, outside the compiled step; "
+                "in compute_loss use audiotrain.distributed.all_gather (differentiable)"
+            )
+        return gather_over_ranks(data)
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """Lightning's `self.print`: print on global rank 0 only (as `trainer.print`, above the progress
