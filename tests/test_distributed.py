@@ -365,6 +365,21 @@ def test_a_value_that_never_came_from_a_failed_peer_is_said_as_a_lost_peer(monke
         )
 
 
+def test_metric_names_that_never_came_from_a_failed_peer_are_said_as_a_lost_peer(monkeypatch):
+    # Validation's means exchange the metric names where the ranks' differ; a peer that died there left
+    # zeros, and the rank failed with "JSONDecodeError: Expecting value", which the launcher listed as its
+    # own failure beside the peer's real error.
+    from audiotrain.distributed import collectives
+
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(1, 2))
+    monkeypatch.setattr(mx.distributed, "all_sum", lambda x, group=None: x)  # (only this rank's values)
+    with pytest.raises(RuntimeError, match="rank 0's value never came") as lost:
+        dist.reduce_weighted_means({"val_loss": mx.array(2.0)}, mx.array(1.0))
+    assert failure_message(lost.value, 1).endswith(
+        "(another rank probably failed first: look for its message)"
+    )
+
+
 def test_a_failure_line_of_an_error_without_a_message_ends_with_its_type():
     assert failure_message(RuntimeError(), 1) == "audiotrain: rank 1 failed: RuntimeError"
     assert failure_message(RuntimeError("boom"), 1) == "audiotrain: rank 1 failed: RuntimeError: boom"

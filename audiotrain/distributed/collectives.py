@@ -331,7 +331,8 @@ def reduce_weighted_means(
         # Names only some ranks report (a value logged under `if trainer.is_global_zero`, Lightning's
         # rank_zero_only pattern): reduce over every rank's names, where a rank without one adds no sum
         # and no weight, so its mean is over the ranks that reported it.
-        every = sorted({name for raw in _exchange(json.dumps(keys).encode()) for name in json.loads(raw)})
+        exchanged = enumerate(_exchange(json.dumps(keys).encode()))
+        every = sorted({name for sender, raw in exchanged for name in _decoded(raw, sender)})
         every = [*sums, *(name for name in every if name not in sums)]  # (this rank's order first)
         return reduce_weighted_means(
             {key: sums.get(key, 0.0) for key in every}, {key: weights.get(key, 0.0) for key in every}
