@@ -1003,7 +1003,8 @@ class TrainModule(nn.Module):
     def all_gather(self, data: Any, group: Any = None, sync_grads: bool = False) -> Any:
         """Lightning's `self.all_gather`: every rank's `data` (an array, a number, or a dict / list / tuple of
         them), each array stacked to ``(world_size, ...)`` in rank order; unchanged arrays in one process.
-        For host code (an epoch-end hook's metric over every rank's predictions); every rank must call it.
+        For host code (an epoch-end hook's metric over every rank's predictions); every rank must call it,
+        so not from a batch hook: a rank's padding batch (data parallel) runs without them, and it would wait.
         A process `group` and `sync_grads=True` (inside the compiled step the gradient flows through
         `audiotrain.distributed.all_gather`) are refused by name."""
         if group is not None:
