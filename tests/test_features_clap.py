@@ -695,8 +695,8 @@ def test_waveforms_at_another_rate_are_refused_saying_how_to_resample_an_array_i
 
 def test_a_long_recording_in_memory_is_not_copied_whole_to_embed_its_first_window():
     """An app embedding a 5-minute recording it holds (float32, 58 MB) with the default rand_trunc front end
-    reads only its first 10 s (train=False), but a float64 copy of the whole recording (115 MB) was made first,
-    for every clip of the batch."""
+    reads only its first 10 s (train=False), but a float64 copy of the whole recording (115 MB) was made
+    first, for every clip of the batch."""
     import tracemalloc
 
     extractor = ClapFeatureExtractor.from_dict(UNFUSED)

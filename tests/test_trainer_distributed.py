@@ -403,7 +403,8 @@ class Gathers(TinyClassifier):
             print(json.dumps(str(err)), flush=True)
 
 x, y = make_data(8)
-Trainer(max_epochs=1, enable_progress_bar=False, logger=False).validate(Gathers(), DataLoader(list(zip(x, y))))
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+trainer.validate(Gathers(), DataLoader(list(zip(x, y))))
 """
     results = run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)
     assert all(r.returncode == 0 for r in results), describe(results)

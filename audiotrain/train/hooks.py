@@ -282,8 +282,8 @@ def refuse_shared_states(callbacks: list[Any], base: type) -> None:
             # by configure_callbacks' callbacks, not of the list the user wrote.)
             raise ValueError(
                 f"Trainer(callbacks=[...]) holds the same {cb!r} object {len(again)} times (counting the "
-                "module's configure_callbacks): each entry would run its hooks (one object counted twice, its "
-                "state saved once); pass it once"
+                "module's configure_callbacks): each entry would run its hooks (one object counted twice, "
+                "its state saved once); pass it once"
             )
     counts = Counter(cb.state_key for cb in stateful)
     for cb in stateful:
