@@ -155,11 +155,11 @@ def evaluate(
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
     loader names as padding, `DataLoader.padding_batches`, whose batch hooks are not called). Returned loss
-    and metrics are reported under `prefix` (`val_loss`), values the step logged with `self.log` under their own names (also under
-    `prefix` when the step is the default one that runs the training code). `stage_name` names the stage in
-    an error MLX raises evaluating a batch ("sanity-check validation"). `profiler` times the loader, the
-    step and the waits as the stage's `profilers.NEXT_BATCH_ACTIONS`, `[Trainer].<profile_as>_step`,
-    `_dispatch` and `_wait`."""
+    and metrics are reported under `prefix` (`val_loss`), values the step logged with `self.log` under
+    their own names (also under `prefix` when the step is the default one that runs the training code).
+    `stage_name` names the stage in an error MLX raises evaluating a batch ("sanity-check validation").
+    `profiler` times the loader, the step and the waits as the stage's `profilers.NEXT_BATCH_ACTIONS`,
+    `[Trainer].<profile_as>_step`, `_dispatch` and `_wait`."""
     timer = profiler if profiler is not None else PassThroughProfiler()
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
