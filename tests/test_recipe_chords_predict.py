@@ -874,7 +874,7 @@ def test_a_file_written_with_dash_o_is_named_on_stdout_as_a_folder_s_outputs_are
     assert _predict(checkpoint, song, "-o", tmp_path / "song.lab") == 0
     out = capsys.readouterr().out
     assert re.fullmatch(
-        rf"wrote {re.escape(str(tmp_path / 'song.lab'))} \(\d+ s of audio per second\)\n", out
+        rf"wrote {re.escape(str(tmp_path / 'song.lab'))} \([0-9.]+ s of audio per second\)\n", out
     )
     assert _predict(checkpoint, song) == 0  # printed: the transcription alone, as before
     assert not capsys.readouterr().out.startswith("wrote")
