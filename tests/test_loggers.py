@@ -2383,3 +2383,24 @@ def test_a_save_dir_under_the_home_folder_written_with_a_tilde_is_in_the_home_fo
     logger.finalize("success")
     assert Path(logger.log_dir) == tmp_path / "home" / "logs" / "default" / "version_0"
     assert any((tmp_path / "home" / "logs").rglob("*")) and not (tmp_path / "~").exists()
+
+
+def test_tensorboard_experiment_takes_mlx_arrays_inside_add_scalars_and_add_hparams_dicts(tmp_path):
+    """`add_scalars('val/loss', {'clean': loss, 'noisy': loss2}, step)` and `add_hparams(params, {'hp/acc':
+    acc})` with the MLX scalars a hook computed raised tensorboardX's NotImplementedError ("Got <class
+    'mlx.core.array'>, but expected numpy array or torch tensor"), though add_scalar took them: the arrays
+    were converted only where they were arguments themselves, not values of a dict argument."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    writer = logger.experiment
+    writer.add_scalars("val/loss", {"clean": mx.array(0.5), "noisy": mx.array(0.75, dtype=mx.bfloat16)}, 3)
+    writer.add_hparams({"lr": 0.1}, {"hp/acc": mx.array(0.25)}, name="hp", global_step=3)
+    logger.finalize()
+    for tag, value in (("clean", 0.5), ("noisy", 0.75)):
+        events = EventAccumulator(str(logger.log_dir / "val" / "loss" / tag))  # (tensorboardX's layout)
+        events.Reload()
+        assert [(s.step, s.value) for s in events.Scalars("val/loss")] == [(3, value)]
+    events = EventAccumulator(str(logger.log_dir / "hp"))
+    events.Reload()
+    assert [(s.step, s.value) for s in events.Scalars("hp/acc")] == [(3, 0.25)]

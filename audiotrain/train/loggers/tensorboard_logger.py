@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,23 +43,37 @@ def _summary_writer_class() -> type:
 @functools.cache
 def _taking_mlx_arrays(writer_cls: type) -> type:
     """`writer_cls` whose ``add_*`` methods take MLX arrays where they take numpy's (a clip, a spectrogram, a
-    scalar the model computed): tensorboardX and torch know numpy and torch tensors only, and refused them
-    with NotImplementedError. Lightning's users pass their own tensors as they are; ours are MLX arrays."""
+    scalar the model computed, the values of add_scalars' and add_hparams' dicts): tensorboardX and torch know
+    numpy and torch tensors only, and refused them with NotImplementedError. Lightning's users pass their own
+    tensors as they are; ours are MLX arrays. The methods are wrapped once, on the class: a
+    ``__getattribute__`` doing it at each access slowed every attribute read inside the writer's own code
+    (the Trainer's add_scalar per logged metric took twice as long)."""
 
-    class SummaryWriter(writer_cls):  # type: ignore[misc, valid-type]
-        def __getattribute__(self, name: str) -> Any:
-            attr = super().__getattribute__(name)
-            if not (name.startswith("add_") and callable(attr)):
-                return attr
+    def taking_mlx(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return method(self, *map(_numpy_within, args), **{k: _numpy_within(v) for k, v in kwargs.items()})
 
-            @functools.wraps(attr)
-            def taking_mlx(*args: Any, **kwargs: Any) -> Any:
-                return attr(*map(numpy_if_mlx, args), **{k: numpy_if_mlx(v) for k, v in kwargs.items()})
+        return call
 
-            return taking_mlx
-
+    methods = {
+        name: taking_mlx(method)
+        for name in dir(writer_cls)
+        if name.startswith("add_") and inspect.isfunction(method := inspect.getattr_static(writer_cls, name))
+    }
+    SummaryWriter = type("SummaryWriter", (writer_cls,), methods)
     SummaryWriter.__qualname__ = writer_cls.__qualname__
+    SummaryWriter.__module__ = __name__
     return SummaryWriter
+
+
+def _numpy_within(value: Any) -> Any:
+    """`numpy_if_mlx` of `value`, or of each value of a dict, list or tuple (add_scalars' tag -> scalar)."""
+    if isinstance(value, dict):
+        return {k: numpy_if_mlx(v) for k, v in value.items()}
+    if type(value) in (list, tuple):  # (not a namedtuple, which takes its fields one by one)
+        return type(value)(map(numpy_if_mlx, value))
+    return numpy_if_mlx(value)
 
 
 # tensorboardX warns "NaN or Inf found in input tensor." (no tag, no step) for each non-finite value it is
