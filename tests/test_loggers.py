@@ -2404,3 +2404,29 @@ def test_tensorboard_experiment_takes_mlx_arrays_inside_add_scalars_and_add_hpar
     events = EventAccumulator(str(logger.log_dir / "hp"))
     events.Reload()
     assert [(s.step, s.value) for s in events.Scalars("hp/acc")] == [(3, 0.25)]
+
+
+def test_a_disabled_wandb_logger_makes_no_media(monkeypatch):
+    """W&B not logged in: the logger warned "nothing is logged to it; training goes on", yet a hook's
+    `self.logger.log_image(...)` still made every wandb.Image (encoding each image) before dropping it, so a
+    package wandb's media need (PIL for images: "wandb.Image needs the PIL package") stopped the fit that the
+    warning said went on. A disabled logger's media calls check their arguments and do nothing more."""
+    import wandb
+
+    def refuse(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    def no_pil(*args, **kwargs):
+        raise ImportError("wandb.Image needs the PIL package. To get it, run 'pip install pillow'.")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    monkeypatch.setattr(wandb, "Image", no_pil)
+    monkeypatch.setattr(wandb, "Table", no_pil)
+    logger = WandbLogger(project="p")
+    with pytest.warns(LoggerWarning, match="WandbLogger could not start its run"):
+        logger.start()
+    logger.log_image("val/spectrogram", [np.zeros((4, 4))], caption=["a"])
+    logger.log_table("val/per_class", columns=["class"], data=[["maj"]])
+    with pytest.raises(TypeError, match="images must be a list"):  # (still checked, as on every rank)
+        logger.log_image("val/bad", np.zeros((4, 4)))
+    assert logger.disabled and logger.failures == 1

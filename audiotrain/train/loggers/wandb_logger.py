@@ -297,7 +297,7 @@ class WandbLogger(Logger):
     ) -> None:
         """Log a ``wandb.Table`` from ``columns`` and rows ``data`` (MLX scalars and arrays are taken) or a
         pandas ``dataframe``, at ``step`` as `log_image`."""
-        if not _on_rank_zero():
+        if not _on_rank_zero() or self._disabled:  # (nothing made that would be dropped)
             return
         rows = None if data is None else [[_as_numpy(cell) for cell in row] for row in data]
         table = self._wandb.Table(columns=columns, data=rows, dataframe=dataframe)
@@ -327,7 +327,7 @@ class WandbLogger(Logger):
                     f"WandbLogger.{op}: {name} needs one value per item, a list of {len(items)} (as many as "
                     f"{what}); got {got}"
                 )
-        if not _on_rank_zero():
+        if not _on_rank_zero() or self._disabled:  # (a disabled logger's media were made, then dropped)
             return
         make = getattr(self._wandb, kind)
         media = [
