@@ -2430,3 +2430,28 @@ def test_a_disabled_wandb_logger_makes_no_media(monkeypatch):
     with pytest.raises(TypeError, match="images must be a list"):  # (still checked, as on every rank)
         logger.log_image("val/bad", np.zeros((4, 4)))
     assert logger.disabled and logger.failures == 1
+
+
+def test_an_mlflow_store_in_the_trainers_folder_keeps_the_checkpoints_out_of_its_log(tmp_path):
+    """``Trainer(default_root_dir=D, logger=MLflowLogger(save_dir=D))``: MLflow's file store reads every
+    folder of D as an experiment, and the Trainer's ``checkpoints`` folder there made it print "Malformed
+    experiment 'checkpoints'" with a traceback, twice, through the root logger, whose implicit
+    ``basicConfig`` then turned the user's own ``logging.basicConfig(...)`` into a no-op."""
+    code = f"""
+import logging, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from tasks import TinyClassifier, make_batches, quiet_trainer
+from audiotrain.train.loggers import MLflowLogger
+
+logger = MLflowLogger(save_dir={str(tmp_path)!r})
+trainer = quiet_trainer({str(tmp_path)!r}, max_epochs=1, logger=logger, enable_checkpointing=True)
+trainer.fit(TinyClassifier(), make_batches(32))
+logging.basicConfig(level=logging.INFO, format="user: %(message)s")
+logging.getLogger("app").info("configured after fit")
+print("failures", logger.failures)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "checkpoints").is_dir() and done.stdout.split()[-1] == "0", done.stderr[-3000:]
+    assert "Malformed experiment" not in done.stderr
+    assert "user: configured after fit" in done.stderr

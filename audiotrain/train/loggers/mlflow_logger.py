@@ -364,6 +364,20 @@ _STORE_MODULES = r"(mlflow|sqlalchemy|alembic)(\.|$)"
 #: The logger of MLflow's two INFO lines as it creates a local store's tables ("Creating initial MLflow
 #: database tables...", "Updating database tables").
 _STORE_CREATION_LOG = "mlflow.store.db.utils"
+#: What MLflow's file store says, through the root logger, of a folder of its store without a ``meta.yaml``.
+_MALFORMED_EXPERIMENT = re.compile(r"Malformed experiment '([^']*)'")
+
+
+class _NoExperimentOfTheStore(logging.Filter):
+    """Drops MLflow's file store's "Malformed experiment 'NAME'" (with its traceback) where NAME is no
+    experiment of MLflow's: the store numbers its experiments' folders (``0`` is the default one), so a
+    folder named otherwise is another program's. The Trainer's ``checkpoints`` is one, where the store is
+    the Trainer's ``default_root_dir`` (``MLflowLogger(save_dir=D)`` beside ``Trainer(default_root_dir=D)``):
+    MLflow said so twice per run start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        found = _MALFORMED_EXPERIMENT.match(str(record.msg))
+        return found is None or found.group(1).isdigit()
 
 
 @functools.cache
@@ -395,22 +409,32 @@ def _finish_open_runs_at_exit() -> None:
 @contextlib.contextmanager
 def _quiet_store_start():
     """While MLflow opens its store and the run: deprecation warnings raised from MLflow's or SQLAlchemy's
-    own modules are ignored, and MLflow's INFO lines about creating the store's tables are left out (where
-    the user has set no level on their logger).
+    own modules are ignored, MLflow's INFO lines about creating the store's tables are left out (where
+    the user has set no level on their logger), and so is its file store's warning about a folder of the
+    store that is not its own (`_NoExperimentOfTheStore`).
 
     SQLAlchemy 2.1 deprecates the ``noload`` loader strategy that MLflow's store models use (mlflow-skinny
     3.17), and warns as MLflow imports its store: under ``python -W error::DeprecationWarning`` that warning
     was an error, which disabled the logger. The user's own code warns as before."""
     creation_log = logging.getLogger(_STORE_CREATION_LOG)
     level = creation_log.level
+    # MLflow's file store warns with `logging.warning`, whose `basicConfig` gives a root logger without
+    # handlers one: the user's own `logging.basicConfig(...)` after `fit` then did nothing. Taken back after.
+    root = logging.getLogger()
+    root_had_handlers = bool(root.handlers)
+    not_experiments = _NoExperimentOfTheStore()
     # (Hidden while the store starts alone, beside a sweep's other threads: `ignoring_warnings`.)
     with ignoring_warnings(category=DeprecationWarning, module=_STORE_MODULES):
         if level == logging.NOTSET:
             creation_log.setLevel(logging.WARNING)
+        root.addFilter(not_experiments)
         try:
             yield
         finally:
             creation_log.setLevel(level)
+            root.removeFilter(not_experiments)
+            for handler in [] if root_had_handlers else list(root.handlers):
+                root.removeHandler(handler)
 
 
 @contextlib.contextmanager
