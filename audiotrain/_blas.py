@@ -148,17 +148,22 @@ def load_optimized_blas() -> BlasStatus:
             )
     elif choice.lower() in OFF_VALUES:
         STATUS = BlasStatus(None, "off")
+    elif "mlx.core" in sys.modules and not choice and _find_system_openblas() is None:
+        # Importing audiotrain first would load nothing either: the first CPU fit's SlowBlasWarning says
+        # what to install, rather than an import-order warning (an import error under ``-W error``).
+        STATUS = BlasStatus(None, NOT_FOUND)
     elif "mlx.core" in sys.modules:
+        if not os.environ.get("AUDIOTRAIN_DATA_WORKER"):  # (a DataLoader worker: its parent said it once)
+            # Before STATUS is set: where the warning is an error (``-W error``), a second
+            # ``import audiotrain`` raises it again rather than succeed silently.
+            warnings.warn(
+                "mlx.core was imported before audiotrain, so MLX keeps its slow bundled BLAS "
+                "(matmuls ~10-30x slower on CPU). Import audiotrain first, or set "
+                f"LD_PRELOAD to an OpenBLAS library, or {ENV_VAR}=off to silence this.",
+                MLXImportedFirstWarning,
+                stacklevel=_importer_stacklevel(),
+            )
         STATUS = BlasStatus(None, "mlx-imported-first")
-        if os.environ.get("AUDIOTRAIN_DATA_WORKER"):  # (a DataLoader worker: its parent said it once)
-            return STATUS
-        warnings.warn(
-            "mlx.core was imported before audiotrain, so MLX keeps its slow bundled BLAS "
-            "(matmuls ~10-30x slower on CPU). Import audiotrain first, or set "
-            f"LD_PRELOAD to an OpenBLAS library, or {ENV_VAR}=off to silence this.",
-            MLXImportedFirstWarning,
-            stacklevel=_importer_stacklevel(),
-        )
     else:
         path = choice or _find_system_openblas()
         reason = "env" if choice else "auto"

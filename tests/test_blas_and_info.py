@@ -66,6 +66,33 @@ def test_importing_mlx_first_warns_clearly():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
+def test_under_warnings_as_errors_importing_mlx_first_fails_every_import_alike():
+    """``python -W error`` (pytest's ``filterwarnings = error``): the first ``import audiotrain`` after
+    ``mlx.core`` raised the warning, and a second one then succeeded silently (a test file collected later)."""
+    code = (
+        "import warnings\nwarnings.simplefilter('error')\nimport mlx.core\n"
+        "for attempt in (1, 2):\n    try:\n        import audiotrain\n        print(attempt, 'imported')\n"
+        "    except Warning as w:\n        print(attempt, type(w).__name__)\n"
+    )
+    out = run_python(code, AUDIOTRAIN_BLAS="")
+    assert out.stdout.split() == ["1", "MLXImportedFirstWarning", "2", "MLXImportedFirstWarning"], out.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
+def test_importing_mlx_first_where_no_openblas_is_found_gives_no_import_order_warning():
+    """Without an OpenBLAS to load, importing audiotrain first changes nothing, yet the warning said to (an
+    error at import under ``-W error``); the first CPU fit's SlowBlasWarning says what to install."""
+    code = (
+        "import os.path\nfound = os.path.exists\n"
+        "os.path.exists = lambda p: 'blas' not in str(p) and found(p)\n"
+        "import mlx.core\nimport audiotrain, audiotrain._blas as b\nprint(b.STATUS.reason)"
+    )
+    out = run_python(code, AUDIOTRAIN_BLAS="")
+    assert out.returncode == 0 and "MLXImportedFirstWarning" not in out.stderr, out.stderr
+    assert out.stdout.startswith("not-found"), out.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
 def test_process_workers_do_not_repeat_the_import_order_warning(tmp_path):
     """Each spawned worker imports the main script again, mlx first: the warning came once per worker."""
     script = tmp_path / "train.py"
