@@ -68,7 +68,8 @@ def test_importing_mlx_first_warns_clearly():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the BLAS swap is Linux-only")
 def test_under_warnings_as_errors_importing_mlx_first_fails_every_import_alike():
     """``python -W error`` (pytest's ``filterwarnings = error``): the first ``import audiotrain`` after
-    ``mlx.core`` raised the warning, and a second one then succeeded silently (a test file collected later)."""
+    ``mlx.core`` raised the warning, and a second one then succeeded silently (a test file collected
+    later)."""
     code = (
         "import warnings\nwarnings.simplefilter('error')\nimport mlx.core\n"
         "for attempt in (1, 2):\n    try:\n        import audiotrain\n        print(attempt, 'imported')\n"
