@@ -57,6 +57,7 @@ _PUBLIC = {
     "LoggerNotStarted": "audiotrain.train.loggers.base",
     "RetraceWarning": "audiotrain.train.trace_guard",
     "LowPrecisionLossWarning": "audiotrain.train.step",
+    "PossibleUserWarning": "audiotrain._possible_user_warning",
     "SaveAborted": "audiotrain.train.interrupt",
     "CrossValidationStopped": "audiotrain.declarative",
     "SlowBlasWarning": "audiotrain._blas",
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
     from audiotrain._blas import BlasLoadWarning as BlasLoadWarning
     from audiotrain._blas import MLXImportedFirstWarning as MLXImportedFirstWarning
     from audiotrain._blas import SlowBlasWarning as SlowBlasWarning
+    from audiotrain._possible_user_warning import PossibleUserWarning as PossibleUserWarning
     from audiotrain._system import KernelCompileError as KernelCompileError
     from audiotrain.audio import AudioError as AudioError
     from audiotrain.data import DataLoader as DataLoader

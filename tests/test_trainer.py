@@ -1704,3 +1704,19 @@ def test_default_root_dir_given_with_a_tilde_reads_back_as_the_home_folder(tmp_p
     named `~` in the working folder. Lightning's property gives the path with `~` expanded."""
     monkeypatch.setenv("HOME", str(tmp_path))
     assert Trainer(default_root_dir="~/runs").default_root_dir == tmp_path / "runs"
+
+
+def test_warnings_as_errors_can_ignore_the_short_epoch_advice_by_its_category(tmp_path):
+    """A test suite run with ``filterwarnings = error`` fitting a few batches with a logger failed on the
+    short-epoch warning, a plain UserWarning: only its message could be filtered. As Lightning's, its category
+    is ``PossibleUserWarning`` (``ignore::audiotrain.PossibleUserWarning``), still a UserWarning."""
+    import audiotrain
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=audiotrain.PossibleUserWarning)
+        fit(tmp_path, max_epochs=1, log_every_n_steps=50, logger=RecordingLogger())  # 6 batches an epoch
+    with pytest.warns(UserWarning, match="fewer than the logging interval") as caught:
+        fit(tmp_path / "again", max_epochs=1, log_every_n_steps=50, logger=RecordingLogger())
+    categories = [w.category for w in caught if "logging interval" in str(w.message)]
+    assert categories == [audiotrain.PossibleUserWarning]

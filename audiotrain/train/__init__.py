@@ -15,6 +15,7 @@ _PUBLIC = {
     "DataModule": "audiotrain.train.datamodule",
     "seed_everything": "audiotrain.train.seeding",
     "RetraceWarning": "audiotrain.train.trace_guard",  # (a compiled step traced for many input shapes)
+    "PossibleUserWarning": "audiotrain._possible_user_warning",  # (a short epoch under log_every_n_steps)
     # profilers (Trainer(profiler=...))
     "Profiler": "audiotrain.train.profilers",
     "SimpleProfiler": "audiotrain.train.profilers",
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     # The lazy names spelled out for type checkers and editors, which do not run `__getattr__`
     # (`X as X`: an explicit re-export, also under mypy --strict). tests/test_typing.py keeps them
     # equal to `_PUBLIC`.
+    from audiotrain._possible_user_warning import PossibleUserWarning as PossibleUserWarning
     from audiotrain.train.callback import Callback as Callback
     from audiotrain.train.callbacks import BackboneFinetuning as BackboneFinetuning
     from audiotrain.train.callbacks import BaseFinetuning as BaseFinetuning

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from audiotrain import _blas
 from audiotrain._arguments import changed_arguments, path_argument, settings_repr
 from audiotrain._caller import user_stacklevel
+from audiotrain._possible_user_warning import PossibleUserWarning
 from audiotrain._system import use_own_kernel_folder
 from audiotrain._text import listed
 from audiotrain.data.loader import (
@@ -1189,6 +1190,7 @@ class Trainer:
                 f"Trainer(log_every_n_steps={self.log_every_n_steps}): values logged per step (a "
                 "LearningRateMonitor's with logging_interval='step', self.log(..., on_step=True) in a hook) "
                 "reach the loggers only every that many steps; set a lower log_every_n_steps to see them",
+                PossibleUserWarning,
                 stacklevel=user_stacklevel(),  # (the user's fit call, or their create_trainer(...).train)
             )
         # A stream's len(loader) is an estimate (each worker's stream ends in its own short batch): its epochs
