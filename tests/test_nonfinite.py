@@ -54,7 +54,8 @@ def test_at_the_limit_with_the_guard_it_saves_the_last_good_state_and_names_it()
 
 def test_the_stop_crosses_a_process_boundary_whole():
     """A fit in a worker process (a ProcessPoolExecutor's sweep, joblib) sends its error back pickled: the
-    stop failed to unpickle ('__init__() missing 2 required positional arguments'), and copy.copy of it failed."""
+    stop failed to unpickle ('__init__() missing 2 required positional arguments'), and copy.copy of it
+    failed."""
     import copy
     import pickle
 
