@@ -103,6 +103,19 @@ def test_a_report_file_is_appended_in_the_log_dir(tmp_path, capsys):
     assert text.startswith(first) and text.count("FIT Profiler Report") == 2  # the first report is kept
 
 
+def test_a_dirpath_starting_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    # As default_root_dir's and ModelCheckpoint's dirpath: "~/profiles" was a folder named "~" in the
+    # working directory.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    profiler = SimpleProfiler(dirpath="~/profiles", filename="perf")
+    profiled_trainer(tmp_path / "run", max_epochs=1, profiler=profiler).fit(
+        TinyClassifier(), make_batches(32, 16)
+    )
+    assert "FIT Profiler Report" in (tmp_path / "home" / "profiles" / "fit-perf.txt").read_text()
+    assert not (tmp_path / "~").exists()
+
+
 def test_report_path_names_stage_filename_and_rank(tmp_path):
     profiler = SimpleProfiler(dirpath=tmp_path / "prof", filename="run")
     profiler.setup("fit", local_rank=1)

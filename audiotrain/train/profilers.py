@@ -138,7 +138,8 @@ class Profiler:
         parts = [p for p in (self._stage, self.filename) if p]
         if self._local_rank is not None:
             parts.append(str(self._local_rank))
-        return Path(folder) / ("-".join(parts) + ".txt")
+        # ("~" is the home folder, as in default_root_dir and ModelCheckpoint's dirpath)
+        return Path(folder).expanduser() / ("-".join(parts) + ".txt")
 
     def describe(self) -> None:
         """Write the report (appended to `report_path()`, so an earlier stage's report stays; else on
