@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from audiotrain._system import usable_cores
+
 import pytest
 
 from tests.distributed import child_env
@@ -637,3 +639,29 @@ def test_a_sigterm_another_thread_receives_stops_a_quiet_job_at_once(tmp_path):
         pytest.fail(f"the launcher did not end within 60 s:\n{out}\n{err}")
     assert "no stop reached it" not in err, err
     assert proc.returncode == 143, err
+
+
+@pytest.mark.parametrize(
+    ("options", "set_by_user", "expected"),
+    [
+        (["-n", "2"], None, lambda: str(max(1, usable_cores() // 2))),
+        (["-n2"], None, lambda: str(max(1, usable_cores() // 2))),
+        (["-n", "2"], "3", lambda: "3"),  # (the user's count is kept)
+    ],
+)
+def test_ranks_on_this_machine_get_their_share_of_the_cores_for_blas(
+    tmp_path, options, set_by_user, expected
+):
+    """Each rank's OpenBLAS took every core, so 2 ranks on 2 cores ran 4 BLAS threads beside the ring's
+    busy-waiting ones: a fit 4-8x slower than with OPENBLAS_NUM_THREADS=1, the README's advice."""
+    env = {k: v for k, v in child_env().items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    if set_by_user is not None:
+        env["OPENBLAS_NUM_THREADS"] = set_by_user
+    done = subprocess.run(
+        [sys.executable, "-m", "audiotrain", "launch", *options, "--", sys.executable, "-c",
+         "import os; print('threads', os.environ.get('OPENBLAS_NUM_THREADS'))"],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = [line.split()[-1] for line in done.stdout.splitlines() if line.startswith("threads")]
+    assert seen == [expected()] * 2, done.stdout + done.stderr

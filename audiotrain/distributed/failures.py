@@ -704,6 +704,30 @@ def _names_hosts(options: list[str]) -> bool:
     return any(arg.split("=")[0] in ("--hosts", "--hostfile") for arg in options)
 
 
+def _local_blas_threads(options: list[str]) -> dict[str, str]:
+    """``OPENBLAS_NUM_THREADS`` for the ranks of a job on this machine alone (no ``--hosts``/``--hostfile``),
+    where the user set neither it nor ``OMP_NUM_THREADS``: the cores shared out among ``-n`` ranks, as the
+    recipes' own local processes get them. Each rank's OpenBLAS otherwise takes every core, and 2 ranks on 2
+    cores ran each step 4-8x slower beside the ring's busy-waiting threads."""
+    if _names_hosts(options) or "OPENBLAS_NUM_THREADS" in os.environ or "OMP_NUM_THREADS" in os.environ:
+        return {}
+    ranks = 1
+    for i, arg in enumerate(options):
+        name, equals, value = arg.partition("=")
+        if name in ("-n", "--repeat-hosts"):
+            value = value if equals else (options[i + 1] if i + 1 < len(options) else "")
+        elif arg.startswith("-n") and arg[2:].isdigit():  # (-n2)
+            value = arg[2:]
+        else:
+            continue
+        ranks = int(value) if value.isdigit() else ranks
+    if ranks <= 1:
+        return {}
+    from audiotrain.distributed.local import _rank_blas_threads
+
+    return {"OPENBLAS_NUM_THREADS": str(_rank_blas_threads(ranks))}
+
+
 def _empty_hostfile(options: list[str]) -> str | None:
     """The ``--hostfile`` among the launcher's `options` when it is a JSON list with no host in it (else None:
     mlx.launch reads it, and says what is wrong with another)."""
@@ -929,6 +953,8 @@ without colour codes where stderr is not a terminal or NO_COLOR is set). Returns
 it failed itself, else 1 when any rank exited non-zero or was killed, else 0; before returning non-zero
 it prints which rank failed first (from the ``audiotrain: rank N failed`` lines, else the order the ranks
 ended) and every rank's status.
+On this machine alone (no ``--hosts``, ``--hostfile``) each of the ``-n`` ranks gets its share of the
+cores as ``OPENBLAS_NUM_THREADS``, unless it or ``OMP_NUM_THREADS`` is set.
 With ``--backend mpi`` mlx.launch reports nothing per rank: run ``mpirun`` directly, whose status is
 non-zero when a rank fails.
 
@@ -1037,6 +1063,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
             use_own_kernel_folder(lambda line: print(line, file=sys.stderr, flush=True))
         # The ranks' resume commands repeat the launcher's options (`local.relaunch_prefix`).
         env = {**os.environ, LAUNCH_OPTIONS_ENV: json.dumps(launcher_options(argv))}
+        env.update(_local_blas_threads(launcher_options(argv) or []))
         if folder is not None:
             env[JOB_FOLDER_ENV] = str(folder)
         # stdin: a pipe never written to; mlx.launch polls its stdin, and /dev/null would make it spin.
