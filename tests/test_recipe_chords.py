@@ -4224,6 +4224,16 @@ def test_a_run_of_one_epoch_and_one_step_says_so_in_the_singular(tmp_path, capsy
     assert "(1 step of 4)" in said and "trained 1 epoch (1 step) in " in said, said
 
 
+def test_a_short_training_gives_its_time_to_a_tenth_of_a_second(tmp_path, capsys):
+    """ "trained 1 epoch (1 step) in 0 s": a run under a second said 0 s, so two settings compared by their
+    summary (--data.num_workers, --processes) all read the same."""
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
+    run = ["--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "r")]
+    assert chords.main([*flags, *run]) == 0
+    said = capsys.readouterr().err
+    assert re.search(r"trained 1 epoch \(1 step\) in \d+\.\d s; history: ", said), said
+
+
 def test_train_keeps_its_results_on_stdout_and_its_diagnostics_on_stderr(tiny_run, tmp_path, capsys):
     """`train --data d > results.txt` mixed the scan's skip list, the feature lines and the data report into
     the results, while `evaluate` kept them on stderr: one rule for every command."""

@@ -1647,7 +1647,9 @@ def _write_training_outputs(
         best = trainer.interrupted_checkpoint
         why = "stopped before the first validation" if validated else "no validation songs"
         log(f"no validated checkpoint ({why}): evaluating the weights as {stopped_by()} stopped them, {best}")
-    log(f"{_trained_summary(trainer, resumed_at)} in {train_seconds:.0f} s; history: {history_path}")
+    # (to a tenth below 100 s: a short run said "in 0 s", and settings compared by it all read the same)
+    took = f"{train_seconds:.1f}" if train_seconds < 100 else f"{train_seconds:.0f}"
+    log(f"{_trained_summary(trainer, resumed_at)} in {took} s; history: {history_path}")
     return best
 
 
