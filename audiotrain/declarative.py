@@ -1178,9 +1178,14 @@ def _open_run_folder(
             if folder is not None and holds_files(folder) and not keep:
                 record = other_kind(folder) if other_kind else None
                 if record is not None:
+                    # (the overwrite clause only where it was asked: otherwise nothing was to be removed)
+                    removed = (
+                        f"; overwrite=True replaces only an earlier {source} run, so nothing was removed"
+                        if overwrite
+                        else ""
+                    )
                     raise FileExistsError(
-                        f"{source}: run_dir {folder} holds a run of another kind (its {record}); "
-                        f"overwrite=True replaces only an earlier {source} run, so nothing was removed: "
+                        f"{source}: run_dir {folder} holds a run of another kind (its {record}){removed}: "
                         "pass another run_dir"
                     )
                 if not overwrite:

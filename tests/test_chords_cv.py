@@ -952,5 +952,9 @@ def test_create_trainer_train_overwrite_refuses_a_chords_run_folder_and_removes_
     with pytest.raises(FileExistsError, match="config.json") as refused:
         trainer.train(DataLoader(samples, batch_size=2), DataLoader(samples, batch_size=2), overwrite=True)
     assert "nothing was removed" in str(refused.value)
+    # Without overwrite the refusal is the same, but says nothing of an overwrite no one asked for
+    with pytest.raises(FileExistsError, match="holds a run of another kind") as refused:
+        trainer.train(DataLoader(samples, batch_size=2), DataLoader(samples, batch_size=2))
+    assert "overwrite" not in str(refused.value)
     after = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before

@@ -433,7 +433,10 @@ def test_one_cut_off_given_alone_is_taken_and_chance_refuses_what_the_scores_ref
     assert retrieval_metrics(clips, clips, [0, 1, 2], ks=5)["text_to_audio_R@5"] == 1.0
     assert chance_scores([1, 1, 1], ks=5)["text_to_audio_R@5"] == 1.0
     assert zero_shot_classification(clips, clips, [0, 1, 2], ks=1)["zero_shot_top1_accuracy"] == 1.0
-    for ks in ((0,), (1.5,), ("5",), True):
+    # A cut-off held in a 0-d array (np.array(5), a config's value read into numpy) was a raw TypeError
+    assert retrieval_metrics(clips, clips, [0, 1, 2], ks=np.array(5))["text_to_audio_R@5"] == 1.0
+    assert chance_scores([1, 1, 1], ks=np.array([1, 5]))["text_to_audio_R@5"] == 1.0
+    for ks in ((0,), (1.5,), ("5",), True, np.array(0)):
         with pytest.raises(ValueError, match="recall cut-offs must be >= 1 and whole numbers"):
             chance_scores([1, 1, 1], ks=ks)
         with pytest.raises(ValueError, match="recall cut-offs must be >= 1 and whole numbers"):

@@ -1134,6 +1134,11 @@ def test_a_resume_of_a_runs_own_checkpoint_elsewhere_without_its_checkpoint_dir_
         f"its config.json records --checkpoint_dir {elsewhere}: resume with --checkpoint_dir {elsewhere}"
         in said
     )
+    # A folder name a shell splits is quoted in the flag to paste, as the other hints quote theirs
+    spaced = tmp_path / "other disk" / "ck"
+    last = _stopped_run(tmp_path / "run2", spaced, str(spaced))
+    with pytest.raises(FileExistsError, match=re.escape(f"resume with --checkpoint_dir '{spaced}'")):
+        check_run_folder(tmp_path / "run2", "--run_dir", False, last)
 
 
 def test_overwrite_of_a_run_whose_checkpoints_folder_is_a_link_clears_it_where_it_points_and_keeps_the_link(

@@ -44,6 +44,8 @@ def cut_offs(ks, refusal: str) -> tuple[int, ...]:
     ints >= 1; anything else raises ValueError starting with `refusal`. One helper for every score and its
     chance level: ``ks=5`` was a raw "'int' object is not iterable", and `chance_scores` reported an "R@0"
     that `retrieval_metrics` refuses."""
+    if getattr(ks, "ndim", None) == 0:  # (a 0-d numpy or MLX array: iterating it was a raw TypeError)
+        ks = ks.item()
     if isinstance(ks, numbers.Real) and not isinstance(ks, bool):
         ks = (ks,)
     elif isinstance(ks, (str, bytes, bool)) or not isinstance(ks, Iterable):

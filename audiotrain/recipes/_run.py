@@ -581,7 +581,8 @@ def check_run_folder(
             # This run's own checkpoint, saved where its --checkpoint_dir (left out of this command) put it.
             raise FileExistsError(
                 f"{flag} {folder}: --resume {resume} is in the folder its run saves checkpoints to (its "
-                f"config.json records --checkpoint_dir {recorded}: resume with --checkpoint_dir {recorded}, "
+                f"config.json records --checkpoint_dir {recorded}: resume with --checkpoint_dir "
+                f"{shell_word(str(recorded))}, "
                 "as the command printed after a Ctrl-C does)"
             )
         if resume is not None:  # a checkpoint of another run (or one its config.json does not record)
