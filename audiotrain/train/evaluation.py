@@ -154,7 +154,7 @@ def evaluate(
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
-    loader names as padding, `DataLoader.padding_batches`, whose batch hooks are not called). Returned loss
+    loader names as padding, `DataLoader.padding_batches`, whose batch hooks are still called). Returned loss
     and metrics are reported under `prefix` (`val_loss`), values the step logged with `self.log` under
     their own names (also under `prefix` when the step is the default one that runs the training code).
     `stage_name` names the stage in an error MLX raises evaluating a batch ("sanity-check validation").
@@ -175,10 +175,12 @@ def evaluate(
         if transfer is not None:
             batch = transfer(batch)  # (Lightning's batch hooks)
         check_batch(batch)
-        # A padding batch repeats a sample another rank evaluates: it runs (the ranks step together), but
-        # the batch hooks do not see it, as predict's do not, or a metric kept from them counts it twice.
+        # A padding batch repeats a sample another rank evaluates: it runs, weighed 0 in the means, and its
+        # batch hooks run too (as Lightning's see DistributedSampler's repeats): the ranks step together, and
+        # a hook that calls a collective on every batch (an all_reduce, self.all_gather) waited for ever on
+        # the rank whose hook was skipped.
         padding = batch_idx in getattr(loader, "padding_batches", ())
-        if on_batch_start is not None and not padding:
+        if on_batch_start is not None:
             on_batch_start(batch, batch_idx)
         with timer.profile(f"[Trainer].{profile_as}_step"), naming_the_batch(where, batch_idx, batch):
             loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
@@ -209,7 +211,7 @@ def evaluate(
                 if before is not None:
                     mx.eval(before)
         before, last = out.arrays(), (batch_idx, batch)
-        if on_batch is not None and not padding:
+        if on_batch is not None:
             on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
     if before is not None:
         with (
