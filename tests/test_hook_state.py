@@ -307,3 +307,41 @@ def test_reading_lightnings_state_dict_in_the_module_hook_says_where_the_weights
         r"not Lightning's whole checkpoint; the weights are in model.safetensors",
     ):
         fit(tmp_path, DropsBackbone())
+
+
+class StatOnABlock(TinyClassifier):
+    """Its load hook keeps a statistic on a layer of a list of layers (`self.blocks[0].stat`)."""
+
+    def __init__(self):
+        import mlx.nn as nn
+
+        super().__init__()
+        self.blocks = [nn.Linear(3, 3), nn.Linear(3, 3)]
+
+    def __call__(self, x):
+        y = super().__call__(x)
+        for block in self.blocks:
+            y = block(y)
+        return y
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["stat"] = [1.0, 2.0]
+
+    def on_load_checkpoint(self, checkpoint):
+        import mlx.core as mx
+
+        self.blocks[0].stat = mx.array(checkpoint["stat"])
+
+
+def test_an_array_the_load_hook_adds_inside_a_list_of_layers_freezes_that_array_alone(tmp_path):
+    # The whole `blocks` list was frozen with it: the resume was refused ('its trainable parameters cannot be
+    # set to [... blocks.0.weight ...]') and load_from_checkpoint gave a module whose blocks never trained.
+    from mlx.utils import tree_flatten
+
+    t = fit(tmp_path, StatOnABlock())
+    restored = StatOnABlock.load_from_checkpoint(t.checkpoint_callback.last_model_path)
+    trainable = {name for name, _ in tree_flatten(restored.trainable_parameters())}
+    assert "blocks.0.weight" in trainable and "blocks.0.stat" not in trainable
+    resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
+    resumed.fit(StatOnABlock(), make_batches(32), make_batches(16, seed=1), ckpt_path="last")
+    assert resumed.global_step == 4

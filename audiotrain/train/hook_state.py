@@ -108,15 +108,20 @@ def load_module_state_before_weights(module: Any, state: dict[str, Any], model_f
 
 
 def _freeze_at(module: Any, path: list[str]) -> None:
-    """Freeze the attribute `path` leads to, at the deepest submodule on that path (MLX freezes by key)."""
-    owner, rest = module, path
-    while len(rest) > 1 and isinstance(_child(owner, rest[0]), nn.Module):
-        owner, rest = _child(owner, rest[0]), rest[1:]
+    """Freeze the attribute `path` leads to, at the deepest submodule on that path (MLX freezes by key),
+    through lists and dicts too: `blocks.0.stat` freezes `stat` of `blocks[0]`, not the list of layers."""
+    owner, rest, node = module, path, module
+    for depth, key in enumerate(path[:-1]):
+        node = _child(node, key)
+        if isinstance(node, nn.Module):
+            owner, rest = node, path[depth + 1 :]
+        elif not isinstance(node, (list, tuple, dict)):
+            break
     owner.freeze(keys=[rest[0]], recurse=False, strict=False)
 
 
 def _child(owner: Any, key: str) -> Any:
-    return owner[int(key)] if isinstance(owner, list) else owner.get(key)
+    return owner[int(key)] if isinstance(owner, (list, tuple)) else owner.get(key)
 
 
 def weights_to_load(module: Any, model_file: Any, added: frozenset[str]) -> tuple[dict[str, Any], Any]:
