@@ -345,3 +345,31 @@ def test_an_array_the_load_hook_adds_inside_a_list_of_layers_freezes_that_array_
     resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False)
     resumed.fit(StatOnABlock(), make_batches(32), make_batches(16, seed=1), ckpt_path="last")
     assert resumed.global_step == 4
+
+
+class KeepsAStat(TinyClassifier):
+    """Its load hook keeps an array of its own on the module, which the checkpoint's weights lack."""
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["stat"] = [1.0, 2.0, 3.0]
+
+    def on_load_checkpoint(self, checkpoint):
+        import mlx.core as mx
+
+        self.stat = mx.array(checkpoint["stat"])
+
+
+def test_a_stage_evaluates_the_ema_of_a_checkpoint_whose_load_hook_adds_an_array(tmp_path):
+    # Since the hook ran before the weights load, validate(ckpt_path=...) checked the EMA's average against
+    # the module with the hook's array and refused it ("the average of 4 update(s) does not fit KeepsAStat's
+    # parameters (1 problem(s): missing 'stat')"); load_from_checkpoint loaded the same checkpoint.
+    from audiotrain.train.callbacks import EMAWeightAveraging
+
+    t = fit(tmp_path, KeepsAStat(), epochs=2, callbacks=[EMAWeightAveraging(decay=0.5)])
+    last = t.checkpoint_callback.last_model_path
+    evaluator = Trainer(default_root_dir=tmp_path / "eval", enable_progress_bar=False, logger=False)
+    module = KeepsAStat()
+    [metrics] = evaluator.validate(module, make_batches(16, seed=1), ckpt_path=last)
+    loaded = KeepsAStat.load_from_checkpoint(last)
+    assert module.stat.tolist() == [1.0, 2.0, 3.0] and np.array_equal(loaded.fc1.weight, module.fc1.weight)
+    assert np.isfinite(metrics["val_loss"])

@@ -274,7 +274,8 @@ def read_checkpoint(
         model = ckpt.read_checked(model_file, expected, what, header=header)
         optimizer, step, callbacks, validated = {}, None, {}, {}
         if not full:
-            validated = validated_average(folder, state, module)
+            # (not the arrays the load hook added: the average, of the weights trained, never held them)
+            validated = validated_average(folder, state, module, names=set(expected) if added else None)
         if full:
             optimizer = ckpt.read_arrays(folder / ckpt.OPTIMIZER_FILE)
             step_file = folder / ckpt.STEP_STATE_FILE
