@@ -373,3 +373,15 @@ def test_a_stage_evaluates_the_ema_of_a_checkpoint_whose_load_hook_adds_an_array
     loaded = KeepsAStat.load_from_checkpoint(last)
     assert module.stat.tolist() == [1.0, 2.0, 3.0] and np.array_equal(loaded.fc1.weight, module.fc1.weight)
     assert np.isfinite(metrics["val_loss"])
+
+
+def test_one_module_evaluated_from_a_checkpoint_twice_gets_its_load_hooks_array_again(tmp_path):
+    # The second stage took the array the first one's hook added for a weight the checkpoint must hold:
+    # "model.safetensors does not match this KeepsAStat model: ... 1 missing (e.g. stat)".
+    t = fit(tmp_path, KeepsAStat())
+    last = t.checkpoint_callback.last_model_path
+    evaluator = Trainer(default_root_dir=tmp_path / "eval", enable_progress_bar=False, logger=False)
+    module = KeepsAStat()
+    [validated] = evaluator.validate(module, make_batches(16, seed=1), ckpt_path=last)
+    [tested] = evaluator.test(module, make_batches(16, seed=1), ckpt_path=last)
+    assert tested["test_loss"] == validated["val_loss"] and module.stat.tolist() == [1.0, 2.0, 3.0]

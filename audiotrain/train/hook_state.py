@@ -98,12 +98,14 @@ def load_module_state_before_weights(module: Any, state: dict[str, Any], model_f
     where torch's tensors in a dict or list attribute are none: those the checkpoint's `model_file` lacks
     are frozen (kept as the hook gave them, never trained) and their names returned: the weights to load
     need not hold them (`weights_to_load`)."""
-    before = set(ckpt.flat(module.parameters()))
+    # (what an earlier load's hook added counts as the hook's again: validate then test with one module)
+    before = set(ckpt.flat(module.parameters())) - getattr(module, "_load_hook_added", frozenset())
     load_module_state(module, state)
     header = ckpt.read_header(model_file)
     added = frozenset(k for k in ckpt.flat(module.parameters()) if k not in before and k not in header)
     for name in added:
         _freeze_at(module, name.split("."))
+    module._load_hook_added = added
     return added
 
 
