@@ -1564,3 +1564,20 @@ def test_a_checkpoint_under_the_home_folder_given_with_a_tilde_loads(tmp_path, m
         resumed = make_trainer(tmp_path / "other", max_epochs=3)
         resumed.fit(TinyClassifier(), make_batches(), ckpt_path=given)
         assert resumed.current_epoch == 3
+
+
+def test_a_checkpoint_and_a_history_saved_with_a_tilde_go_where_their_loads_read(tmp_path, monkeypatch):
+    """trainer.save_checkpoint("~/saved") (seed 000's save_checkpoint / load_checkpoint pair) wrote a folder
+    named '~' in the working folder and returned '~/saved', and export_history("~/h.json") wrote beside it,
+    while load_checkpoint and load_from_checkpoint of that very path read the home folder (dd2d917f) and said
+    'checkpoint folder <home>/saved does not exist'. Both writers now expand a leading ~ as the loads do."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    t, module = trained(tmp_path / "run", max_epochs=1)
+    saved = t.save_checkpoint("~/saved")
+    assert saved == tmp_path / "home" / "saved"
+    assert (saved / ckpt.STATE_FILE).is_file()
+    assert t.export_history("~/h.json") == tmp_path / "home" / "h.json"
+    assert not (tmp_path / "~").exists()
+    t.load_checkpoint("~/saved")
+    assert weights(TinyClassifier.load_from_checkpoint(saved)).keys() == weights(module).keys()

@@ -137,7 +137,7 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     (`_is_history`: a script run again, as the README's example is); any other file
     is a `FileExistsError` naming it and ``overwrite=True``, as `export_history`, the public writer, is told; a
     folder there is an `IsADirectoryError` (`write_given_path`)."""
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ as Trainer(default_root_dir=) and checkpoint paths read it)
     if path.suffix.lower() == ".csv":  # (pandas.read_csv, a spreadsheet: one row per epoch)
         path.parent.mkdir(parents=True, exist_ok=True)
         return write_history_csv(columns, path, overwrite=overwrite)

@@ -2012,6 +2012,9 @@ class Trainer:
             weights_only = False
         if self.module is None:
             raise RuntimeError("Trainer.save_checkpoint: no module attached yet (call fit/validate first)")
+        # A leading ~ is the home folder, as every load of a checkpoint (resolve_checkpoint) reads it: the
+        # returned path, given back to load_checkpoint, must name the folder written.
+        path = path_argument(path, "Trainer.save_checkpoint", "path").expanduser()
         with self.profiler.profile("save_checkpoint"):
             return self._save_checkpoint(path, weights_only)
 
