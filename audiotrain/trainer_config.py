@@ -668,6 +668,9 @@ def resolve_config(
     whole = False  # the file is a run's record (config.yaml, a checkpoint's run_config)
     names_builds = False  # ... one that says which builds wrote it (none before all of today's settings)
     if file is not None:
+        # ~ is the home folder, as in Trainer(default_root_dir=...) and every checkpoint path: the messages
+        # and the run's record name the file read.
+        file = Path(file).expanduser() if str(file).startswith("~") else file
         own, data = file_settings(file, PRESETS)
         whole = own is None and _is_whole_record(data)
         names_builds = whole and any(key in data for key in RECORD_ENTRIES)

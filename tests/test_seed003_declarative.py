@@ -145,6 +145,18 @@ def test_precedence_preset_file_overrides_and_the_run_config_reproduces(tmp_path
     )
 
 
+def test_a_config_file_under_the_home_folder_given_with_a_tilde_is_read(tmp_path, monkeypatch):
+    """get_trainer_config("~/run.yaml") and create_trainer(m, config_file="~/run.yaml") said 'config file
+    ~/run.yaml does not exist' of a file that was there, though Trainer(default_root_dir="~/runs"), the
+    loggers' save_dir and every checkpoint path read ~ as the home folder."""
+    from audiotrain import get_trainer_config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "run.yaml").write_text("training:\n  num_epochs: 7\n")
+    assert get_trainer_config("~/run.yaml").training.num_epochs == 7
+    assert get_trainer_config("production", config_file=Path("~", "run.yaml")).training.num_epochs == 7
+
+
 def test_unknown_presets_keys_and_types_are_named_with_a_suggestion(tmp_path):
     from audiotrain import create_trainer
 

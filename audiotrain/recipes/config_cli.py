@@ -663,7 +663,7 @@ def load_config_data(path: str | Path) -> Any:
     A file without settings (empty, or only YAML comments) is an empty mapping, whatever its suffix: it
     changes nothing. Any other suffix is an error naming the supported ones.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ is the home folder, as in every other path setting)
     if path.is_dir():
         records = ("config.yaml", "config.json", "cv_progress.json", "trainer_state.json")
         inside = [n for n in records if (path / n).is_file()]
