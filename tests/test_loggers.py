@@ -407,6 +407,24 @@ def test_tensorboard_experiment_takes_mlx_arrays_where_it_takes_numpy(tmp_path):
     assert [(s.step, s.value) for s in events.Scalars("val/own")] == [(3, 1.5)]
 
 
+def test_tensorboard_add_audio_takes_a_channels_first_clip_as_torchs_writer_does(tmp_path):
+    """self.logger.experiment.add_audio("val/audio", clip[None], ...), the (1, frames) clip torch's
+    SummaryWriter (Lightning's) takes, stopped the fit with tensorboardX's bare "AssertionError: The second
+    dimension should be 1 or 2."; a (1, frames) or (2, frames) clip is written as its frames-first form."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(tmp_path, name="tb")
+    wave = mx.sin(mx.linspace(0, 200 * np.pi, 1600))
+    logger.experiment.add_audio("val/mono", wave[None], 3, sample_rate=16000)
+    logger.experiment.add_audio("val/stereo", np.stack([np.array(wave)] * 2), 3, sample_rate=16000)
+    logger.experiment.add_audio("val/frames_first", wave[:, None], 3, sample_rate=16000)
+    logger.finalize()
+    events = EventAccumulator(str(logger.log_dir), size_guidance={"audio": 0})
+    events.Reload()
+    for tag in ("val/mono", "val/stereo", "val/frames_first"):
+        assert [(a.step, a.length_frames) for a in events.Audio(tag)] == [(3, 1600)], tag
+
+
 def test_mlflow_experiment_log_image_takes_an_mlx_array(tmp_path):
     """`self.logger.experiment.log_image(self.logger.run_id, spectrogram, key=..., step=...)` with the MLX
     array the model computed was refused by MLflow ("Unsupported image object type: <class

@@ -61,10 +61,29 @@ def _taking_mlx_arrays(writer_cls: type) -> type:
         for name in dir(writer_cls)
         if name.startswith("add_") and inspect.isfunction(method := inspect.getattr_static(writer_cls, name))
     }
+    if writer_cls.__module__.startswith("tensorboardX") and "add_audio" in methods:
+        methods["add_audio"] = _taking_channels_first(methods["add_audio"])
     SummaryWriter = type("SummaryWriter", (writer_cls,), methods)
     SummaryWriter.__qualname__ = writer_cls.__qualname__
     SummaryWriter.__module__ = __name__
     return SummaryWriter
+
+
+def _taking_channels_first(add_audio: Callable[..., Any]) -> Callable[..., Any]:
+    """tensorboardX's add_audio takes a clip as (frames,) or (frames, channels) and stopped with a bare
+    "AssertionError: The second dimension should be 1 or 2." on a (1, frames) or (2, frames) clip, the
+    layout torch's SummaryWriter (Lightning's) takes and librosa's: such a clip is turned frames-first."""
+
+    @functools.wraps(add_audio)
+    def call(self: Any, tag: Any, snd_tensor: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if snd_tensor is None:
+            snd_tensor = kwargs.pop("snd_tensor", None)
+        shape = getattr(snd_tensor, "shape", ())
+        if len(shape) == 2 and shape[0] in (1, 2) and shape[1] > 2:
+            snd_tensor = snd_tensor.T
+        return add_audio(self, tag, snd_tensor, *args, **kwargs)
+
+    return call
 
 
 def _numpy_within(value: Any) -> Any:
