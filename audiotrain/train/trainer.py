@@ -1164,7 +1164,9 @@ class Trainer:
                 "resumed, a Timer past its duration)"
             )
             if collectives.is_main_process():  # every rank is as far: one warning for the job, from rank 0
-                warnings.warn(f"Trainer.fit: nothing to train, {why}", stacklevel=3)
+                # (a PossibleUserWarning: a done run fit again is often meant, as README's first example
+                # does; Lightning says it as an info line, and a strict suite ignores it by its category)
+                warnings.warn(f"Trainer.fit: nothing to train, {why}", PossibleUserWarning, stacklevel=3)
             return
         if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
             self.evaluation.limit("val", val_loader)
