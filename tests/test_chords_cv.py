@@ -880,16 +880,9 @@ def test_cv_help_says_that_seed_draws_the_folds_and_where_each_folds_songs_are_l
     assert "RUN/fold<k>/config.json, under songs: train, val and test" in text, text
 
 
-def test_train_with_cv_overwrite_refuses_a_chords_cv_run_and_removes_nothing(unstopped_cv, tmp_path):
-    """`train_with_cv(run_dir=..., overwrite=True)` pointed at the folder of a `chords cv` run took its
-    folds for its own earlier run: it removed every fold's checkpoints, history.json and cv_scores.json,
-    wrote its own beside the chords run's config.json, evaluation/ and cv_progress.json, and left fold 3 of a
-    4-fold run without a model (chords cv --overwrite refuses a train_with_cv folder as 'a run of another
-    kind'). It is refused now, naming the chords run's record, and the folder is as it was."""
-    import shutil
-
-    from audiotrain import TrainModule, create_trainer
-    from audiotrain.data import DataLoader
+def _tiny_regressor():
+    """A create_trainer module of a user's own (one linear layer, an MSE loss), for the refusals below."""
+    from audiotrain import TrainModule
 
     import mlx.nn as nn
 
@@ -905,11 +898,25 @@ def test_train_with_cv_overwrite_refuses_a_chords_cv_run_and_removes_nothing(uns
             x, y = batch
             return nn.losses.mse_loss(self.net(x), y)
 
+    return Tiny()
+
+
+def test_train_with_cv_overwrite_refuses_a_chords_cv_run_and_removes_nothing(unstopped_cv, tmp_path):
+    """`train_with_cv(run_dir=..., overwrite=True)` pointed at the folder of a `chords cv` run took its
+    folds for its own earlier run: it removed every fold's checkpoints, history.json and cv_scores.json,
+    wrote its own beside the chords run's config.json, evaluation/ and cv_progress.json, and left fold 3 of a
+    4-fold run without a model (chords cv --overwrite refuses a train_with_cv folder as 'a run of another
+    kind'). It is refused now, naming the chords run's record, and the folder is as it was."""
+    import shutil
+
+    from audiotrain import create_trainer
+    from audiotrain.data import DataLoader
+
     run_dir = tmp_path / "cv"
     shutil.copytree(unstopped_cv[0], run_dir)
     before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     samples = [(np.ones(2, np.float32) * i, np.ones(1, np.float32)) for i in range(8)]
-    trainer = create_trainer(Tiny(), config="quick_test", num_epochs=1)
+    trainer = create_trainer(_tiny_regressor(), config="quick_test", num_epochs=1)
     with pytest.raises(FileExistsError, match="cv_progress.json") as refused:
         trainer.train_with_cv(
             DataLoader(samples, batch_size=2), folds=2, run_dir=run_dir, overwrite=True, log=lambda s: None
@@ -927,28 +934,14 @@ def test_create_trainer_train_overwrite_refuses_a_chords_run_folder_and_removes_
     no create_trainer run saved is refused by name, not removed."""
     import shutil
 
-    from audiotrain import TrainModule, create_trainer
+    from audiotrain import create_trainer
     from audiotrain.data import DataLoader
-
-    import mlx.nn as nn
-
-    class Tiny(TrainModule):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Linear(2, 1)
-
-        def __call__(self, x):
-            return self.net(x)
-
-        def compute_loss(self, batch):
-            x, y = batch
-            return nn.losses.mse_loss(self.net(x), y)
 
     run_dir = tmp_path / "chords_run"
     shutil.copytree(unstopped_cv[0] / "fold0", run_dir)
     before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     samples = [(np.ones(2, np.float32) * i, np.ones(1, np.float32)) for i in range(8)]
-    trainer = create_trainer(Tiny(), config="quick_test", num_epochs=1, run_dir=run_dir)
+    trainer = create_trainer(_tiny_regressor(), config="quick_test", num_epochs=1, run_dir=run_dir)
     with pytest.raises(FileExistsError, match="config.json") as refused:
         trainer.train(DataLoader(samples, batch_size=2), DataLoader(samples, batch_size=2), overwrite=True)
     assert "nothing was removed" in str(refused.value)
