@@ -99,6 +99,29 @@ def test_a_max_time_of_zero_is_refused(value):
         Trainer(max_time=value)
 
 
+@pytest.mark.parametrize(
+    "value", [{"days": 10**10}, "99999999999:00:00:00", {"seconds": float("nan")}, {"seconds": float("inf")}]
+)
+def test_a_max_time_too_large_or_not_a_number_is_refused_naming_the_flag(value):
+    """timedelta's own OverflowError / 'cannot convert float NaN to integer' named neither flag nor form."""
+    with pytest.raises(ValueError, match=r"^Trainer\(max_time=.*\): expected a finite duration"):
+        Trainer(max_time=value)
+    with pytest.raises(ValueError, match=r"^Timer\(duration=.*\): expected a finite duration"):
+        Timer(duration=value)
+
+
+def test_a_max_time_string_read_from_a_file_keeps_working_with_its_newline():
+    """As Lightning's Timer, which strips the string: `max_time=open("budget").read()` ends in a newline."""
+    assert Trainer(max_time=" 00:00:01:00\n").max_time == 60.0
+
+
+@pytest.mark.parametrize("value", [30, 30.0])
+def test_a_max_time_in_plain_seconds_is_refused_with_the_form_that_says_seconds(value):
+    """Lightning refuses a number too; the message shows how to say it."""
+    with pytest.raises(ValueError, match=r"\{'seconds': 30\}"):
+        Trainer(max_time=value)
+
+
 def test_a_timer_duration_error_names_the_timer():
     with pytest.raises(ValueError, match=r"^Timer\(duration='bad'\): expected 'DD:HH:MM:SS'"):
         Timer(duration="bad")

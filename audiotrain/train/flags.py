@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import math
 import numbers
 import os
 import re
@@ -219,25 +220,37 @@ def non_negative_int_or_none(name: str, value: Any) -> int | None:
 
 
 def max_time(value: Any, owner: str = "Trainer", name: str = "max_time") -> float | None:
-    """Lightning's `max_time` (and `Timer(duration=...)`, `owner` "Timer", `name` "duration"): "DD:HH:MM:SS",
+    """Lightning's `max_time` (and `Timer(duration=...)`, `owner` "Timer", `name` "duration"): "DD:HH:MM:SS"
+    (surrounding whitespace stripped, as Lightning's Timer does: a budget read from a file ends in a newline),
     a timedelta, or a dict of timedelta's keywords -> seconds."""
     if value is None:
         return None
+    expected = "'DD:HH:MM:SS', a datetime.timedelta, or a dict such as {'hours': 2}"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        # Lightning refuses a number too; say how to write the seconds that were probably meant.
+        hint = f"; for seconds, {{'seconds': {value:g}}}" if 0 < value < math.inf else ""
+        _fail(name, value, expected + hint, owner)
     try:
         if isinstance(value, datetime.timedelta):
             seconds = value.total_seconds()
         elif isinstance(value, dict):
             seconds = datetime.timedelta(**value).total_seconds()
-        elif isinstance(value, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", value):
-            days, hours, minutes, secs = (int(part) for part in value.split(":"))
+        elif isinstance(value, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", value.strip()):
+            days, hours, minutes, secs = (int(part) for part in value.strip().split(":"))
             seconds = datetime.timedelta(
                 days=days, hours=hours, minutes=minutes, seconds=secs
             ).total_seconds()
         else:
             raise TypeError
     except TypeError:
-        expected = "'DD:HH:MM:SS', a datetime.timedelta, or a dict such as {'hours': 2}"
         _fail(name, value, expected, owner)
+    except (OverflowError, ValueError):  # timedelta's: past its 999999999 days, or a NaN or infinite part
+        _fail(
+            name,
+            value,
+            "a finite duration (timedelta's range: under 999999999 days); None for no limit",
+            owner,
+        )
     if seconds <= 0:
         _fail(name, value, "a positive duration", owner)
     return seconds
