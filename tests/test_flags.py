@@ -213,6 +213,24 @@ def test_max_time_stops_after_the_step_that_reaches_it_and_counts_the_resumed_ru
     assert resumed.global_step == 3
 
 
+def test_a_max_time_set_on_the_trainer_is_checked_and_a_raised_one_trains_on(tmp_path, monkeypatch):
+    """As `trainer.max_epochs = 10` raises the epochs: `trainer.max_time = ...` took any value, so a string or
+    dict stopped the next fit at its first step with "'>=' not supported between instances of 'float' and
+    'str'"."""
+    clock = OneSecondASteps(monkeypatch)
+    t = trainer(tmp_path, max_epochs=1000, max_time={"seconds": 2}, callbacks=[clock])
+    module = TinyClassifier()
+    t.fit(module, make_batches())
+    assert t.global_step == 2
+    t.max_time = "00:00:00:04"
+    assert t.max_time == 4.0
+    t.fit(module, make_batches())  # a new budget for this fit, as Lightning's Timer restarts at train start
+    assert t.global_step == 2 + 4
+    with pytest.raises(ValueError, match=r"^Trainer\(max_time='4 s'\): expected 'DD:HH:MM:SS'"):
+        t.max_time = "4 s"
+    assert t.max_time == 4.0
+
+
 class StopAtFirstEpochEnd(Callback):
     def on_train_epoch_end(self, trainer, module):
         if trainer.current_epoch == 0:

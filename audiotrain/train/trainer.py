@@ -282,9 +282,9 @@ class Trainer:
         self._max_steps = flags.training_length("max_steps", max_steps)
         self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
         self.min_steps = flags.non_negative_int_or_none("min_steps", min_steps) or 0
-        self.max_time = flags.max_time(max_time)
+        self._max_time = flags.max_time(max_time)
         if self.fast_dev_run:
-            self._max_epochs, self._max_steps, self.max_time = 1, None, None
+            self._max_epochs, self._max_steps, self._max_time = 1, None, None
         self._validation_schedule = ValidationSchedule(
             flags.val_check_interval(val_check_interval),
             flags.check_val_every_n_epoch(check_val_every_n_epoch),
@@ -454,6 +454,17 @@ class Trainer:
     def max_steps(self, value: int | None) -> None:
         self._max_steps = flags.training_length("max_steps", value, assigned=True)
         self._settings["max_steps"] = value
+
+    @property
+    def max_time(self) -> float | None:
+        """`max_time` in seconds (None: no limit)."""
+        return self._max_time
+
+    @max_time.setter
+    def max_time(self, value: Any) -> None:
+        # Parsed as Trainer(max_time=...) is ("DD:HH:MM:SS", a timedelta, a dict): the loop compares seconds.
+        self._max_time = flags.max_time(value)
+        self._settings["max_time"] = value
 
     @property
     def fit_loop(self) -> FitLoopLimits:
