@@ -5635,3 +5635,12 @@ def test_a_file_of_the_run_folder_itself_gone_after_training_is_not_blamed_on_a_
         chords_train.run_training(_tiny_config(cache), run, log=silent, results=silent)
     assert "deleted or moved since the run read it" not in str(failed.value)
     assert failed.value.filename == str(run / "history.json")
+
+
+@pytest.mark.parametrize("flag", ["--max_time", "--train.max_time"])
+def test_a_time_limit_flag_says_how_a_chord_run_stops_on_a_clusters_time_limit(flag, tmp_path, capsys):
+    """``chords train --max_time 00:02:00:00`` (the Trainer's setting) got only argparse's "unrecognized
+    arguments", with no word of what the recipes do at a time limit instead."""
+    assert chords.main(["train", "--data", str(tmp_path), flag, "00:02:00:00"]) == 2
+    err = capsys.readouterr().err
+    assert f"; {flag}: the recipes take no time limit" in err and "SIGTERM" in err and "--resume" in err, err

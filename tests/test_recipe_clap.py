@@ -4498,3 +4498,15 @@ def test_a_model_file_as_pretrained_or_model_names_the_folder_to_pass(tmp_path, 
             assert line.startswith(f"error: {flag} {given}: a file of the Hugging Face CLAP folder"), line
             assert line.endswith(f"pass the folder: {flag} {model}"), line
             assert not out.exists()
+
+
+def test_a_time_limit_flag_says_how_a_clap_run_stops_on_a_clusters_time_limit(tmp_path, capsys):
+    """``clap --train.max_time 00:02:00:00`` got only argparse's "unrecognized arguments"."""
+    from audiotrain.recipes.clap import main
+
+    assert (
+        main(["--preset", "quick_test", "--out", str(tmp_path / "run"), "--train.max_time", "00:02:00:00"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "; --train.max_time: the recipes take no time limit" in err and "--resume" in err, err

@@ -1286,6 +1286,16 @@ def returning_exit_status(main: Callable[..., int]) -> Callable[..., int]:
     return returning
 
 
+#: Why the recipes take no `--max_time` (the Trainer's setting), and what a run on a time limit does instead.
+NO_TIME_LIMIT_FLAG = (
+    "the recipes take no time limit: the SIGTERM of a scheduler's limit or of `timeout` (or SIGUSR1, sbatch "
+    "--signal=USR1@120) stops training as Ctrl-C does, saving RUN/checkpoints/interrupted, and prints the "
+    "command that goes on (--resume); audiotrain.Trainer(max_time=...) is the limit from Python"
+)
+#: `SettingsParser(absent_flags=...)` for a training command: the time-limit flags a Lightning user tries.
+TIME_LIMIT_FLAGS = dict.fromkeys(("--max_time", "--train.max_time"), NO_TIME_LIMIT_FLAG)
+
+
 class SettingsParser(argparse.ArgumentParser):
     """An `ArgumentParser` whose errors are two lines, not the usage of every setting (dozens of lines) first.
 

@@ -102,6 +102,7 @@ from audiotrain.recipes.chords.train import (
 )
 from audiotrain.recipes.config_cli import (
     STOP_EXIT_STATUSES,
+    TIME_LIMIT_FLAGS,
     USER_ERRORS,
     SettingsParser,
     add_dataclass_arguments,
@@ -181,7 +182,10 @@ def _training_parser(
         description=description,
         help_command=help_command,
         other_names={"--out": "--run_dir"},  # (CLAP's name for the run folder)
-        absent_flags={flag: NO_PRECISION_FLAG for flag in ("--precision", "--train.precision")},
+        absent_flags={
+            **dict.fromkeys(("--precision", "--train.precision"), NO_PRECISION_FLAG),
+            **TIME_LIMIT_FLAGS,
+        },
     )
     if needs_data:
         parser.add_argument(

@@ -44,6 +44,7 @@ from audiotrain.recipes.clap.data import check_data_folder
 from audiotrain.recipes.clap.train import RUN_OUTPUTS, check_out_folder, run
 from audiotrain.recipes.config_cli import (
     STOP_EXIT_STATUSES,
+    TIME_LIMIT_FLAGS,
     USER_ERRORS,
     SettingError,
     SettingsParser,
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"{help_text(EPILOG)}\n\n{exit_status_help(EXIT_STATUSES)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         other_names=OTHER_RECIPES_NAMES,
+        absent_flags=TIME_LIMIT_FLAGS,
     )
     parser.add_argument(
         "--config",
