@@ -229,6 +229,13 @@ def test_a_max_time_set_on_the_trainer_is_checked_and_a_raised_one_trains_on(tmp
     with pytest.raises(ValueError, match=r"^Trainer\(max_time='4 s'\): expected 'DD:HH:MM:SS'"):
         t.max_time = "4 s"
     assert t.max_time == 4.0
+    # The property reads seconds, and takes them back (a callback's `trainer.max_time = 0.0` ends the fit)
+    t.max_time = t.max_time
+    assert t.max_time == 4.0
+    for wrong in (-1, float("nan"), True):
+        with pytest.raises(ValueError, match=r"^Trainer\(max_time="):
+            t.max_time = wrong
+    assert t.max_time == 4.0
 
 
 class StopAtFirstEpochEnd(Callback):

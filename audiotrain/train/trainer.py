@@ -463,7 +463,12 @@ class Trainer:
     @max_time.setter
     def max_time(self, value: Any) -> None:
         # Parsed as Trainer(max_time=...) is ("DD:HH:MM:SS", a timedelta, a dict): the loop compares seconds.
-        self._max_time = flags.max_time(value)
+        # A number is taken as the seconds this property reads back (`t.max_time = t.max_time`; a callback's
+        # `trainer.max_time = 0.0` to end the fit now), where Trainer(max_time=30) is refused as Lightning's.
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
+            self._max_time = float(value)
+        else:
+            self._max_time = flags.max_time(value)
         self._settings["max_time"] = value
 
     @property
