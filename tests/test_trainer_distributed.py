@@ -377,7 +377,7 @@ module, trainer = SumsEveryBatch(), Trainer(max_epochs=1, enable_progress_bar=Fa
 [val] = trainer.validate(module, loader)
 seen = sorted(sum(all_gather_object(module._seen), []))
 trainer.test(module, loader)
-print(json.dumps([seen, module._sums, round(val["val_loss"], 6) > 0]))
+print(json.dumps([seen, module._sums, "val_loss" in val]))
 """
     out = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
     # Both ranks ran the hook on 2 batches a stage (rank 1's second the padding), in step: 2+2, then 1+1
