@@ -1029,3 +1029,31 @@ def test_resuming_with_another_optimizer_grouping_says_configure_optimizers_chan
         match=r"does not match.*configure_optimizers.*another optimizer.*load_from_checkpoint",
     ):
         fit(groups, 2, ckpt_path=saved.checkpoint_callback.last_model_path)
+
+
+def test_a_resume_whose_smaller_patience_has_run_out_says_so_not_that_the_saved_run_stopped(tmp_path):
+    """A run saved by max_epochs (patience 5, 2 checks without improvement), resumed with patience=2, trains
+    nothing, as the uninterrupted run with patience 2 would have stopped; the warning said the checkpoint
+    "was saved after this run stopped early", which that run never did. It now names the checks the
+    checkpoint counted and this patience; a resumed stop of the saved run keeps its words."""
+    from audiotrain import Trainer
+    from audiotrain.train.callbacks import EarlyStopping
+
+    from tasks import TinyClassifier, make_batches
+
+    def fit(max_epochs, patience, ckpt_path=None):
+        trainer = Trainer(
+            max_epochs=max_epochs, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+            callbacks=[EarlyStopping(monitor="val_loss", patience=patience, min_delta=10.0)],
+        )  # fmt: skip
+        trainer.fit(TinyClassifier(), make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return trainer
+
+    last = fit(max_epochs=3, patience=5).checkpoint_callback.last_model_path  # 2 checks without improvement
+    with pytest.warns(UserWarning) as record:
+        resumed = fit(max_epochs=6, patience=2, ckpt_path=last)
+    said = [str(w.message) for w in record if str(w.message).startswith("EarlyStopping")]
+    assert resumed.global_step == 3 * 4 and len(said) == 1, said
+    assert "stopped early" not in said[0]
+    assert "counted 2 checks without an improvement of val_loss by more than 10.0" in said[0], said
+    assert "patience=2" in said[0] and "raise patience" in said[0]

@@ -133,6 +133,7 @@ class EarlyStopping(Callback):
         self.stopped_epoch = 0  # Lightning's: the epoch of the stop, 0 until one (`if es.stopped_epoch > 0:`)
         self.stop_reason = ""
         self._resumed_a_stop = False  # a resumed checkpoint's patience had run out: its stop ends the fit
+        self._saved_run_had_stopped = False  # ... and the run that saved it had stopped there too
         self._warned_missing = False
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
 
@@ -177,14 +178,21 @@ class EarlyStopping(Callback):
             # #8278).
             self._resumed_a_stop = False
             trainer.should_stop = True
-            warnings.warn(
-                "EarlyStopping: the checkpoint resumed was saved after this run stopped early "
-                f"({self.monitor} "
-                f"did not improve by more than {self.min_delta} for {self.wait_count} checks, patience "
-                f"{self.patience}); raise patience (or lower min_delta) to train further",
-                UserWarning,
-                stacklevel=2,
-            )
+            if self._saved_run_had_stopped:
+                said = (
+                    "EarlyStopping: the checkpoint resumed was saved after this run stopped early "
+                    f"({self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
+                    f"checks, patience {self.patience}); raise patience (or lower min_delta) to train further"
+                )
+            else:  # (the saved run went on: only the patience given now has run out)
+                said = (
+                    f"EarlyStopping(patience={self.patience}): the checkpoint resumed had counted "
+                    f"{self.wait_count} checks without an improvement of {self.monitor} by more than "
+                    f"{self.min_delta}, so this patience has run out and the fit stops at once, as an "
+                    f"uninterrupted run with patience={self.patience} would have; raise patience to train "
+                    "further"
+                )
+            warnings.warn(said, UserWarning, stacklevel=2)
         # strict=False skips checks while the metric is missing; check_on_train_epoch_end=False checks only
         # after validations, so a fit without any checks nothing (the seed guide's train_epoch), as in Lightning.
         if self.strict and self.check_on_train_epoch_end is not False:
@@ -283,6 +291,9 @@ class EarlyStopping(Callback):
         # Patience ran out at the check before the save: the stop it asked for ends the resumed fit too,
         # unless a lower min_delta than that stop's may count the epochs since the best as improvements.
         stopped_with = state.get("min_delta")
+        # (min_delta is saved only where the saving run's own patience ran out; without it, as in a checkpoint
+        # from before it was saved, the warning says only what holds either way)
+        self._saved_run_had_stopped = stopped_with is not None
         self._resumed_a_stop = self._patience_ran_out() and not (
             stopped_with is not None and self.min_delta < stopped_with
         )
