@@ -1077,3 +1077,18 @@ def test_two_callbacks_keyed_by_generate_state_key_keep_their_own_state_over_a_r
     resumed = Trainer(max_epochs=2, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=again)
     resumed.fit(TinyClassifier(), make_batches(32), ckpt_path=trainer.checkpoint_callback.last_model_path)
     assert [c.state for c in again] == [{"epochs": 2, "batches": 0}, {"epochs": 2, "batches": 4}]
+
+
+def test_lightnings_train_until_early_stopping_says_why_an_epoch_bound_is_needed(tmp_path):
+    """Lightning's Trainer(max_epochs=-1, callbacks=[EarlyStopping(...)]) trains until EarlyStopping stops it;
+    here fit refused it with "set max_epochs, max_steps or max_time ... -1 and None mean no limit", though
+    max_epochs=-1 was set, and without a word of the EarlyStopping. The refusal now says that EarlyStopping
+    is no bound here and what to pass (Lightning's default 1000 epochs: EarlyStopping still stops first)."""
+    trainer = Trainer(
+        max_epochs=-1, default_root_dir=tmp_path, enable_progress_bar=False, callbacks=[EarlyStopping()]
+    )
+    with pytest.raises(ValueError) as refused:
+        trainer.fit(TinyClassifier(), make_batches(32), make_batches(16))
+    said = str(refused.value)
+    assert "EarlyStopping" in said and "max_epochs=1000" in said, said
+    assert not list(tmp_path.iterdir())  # (refused before anything was written)

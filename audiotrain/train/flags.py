@@ -21,15 +21,26 @@ def _fail(name: str, value: Any, expected: str, owner: str = "Trainer") -> None:
     raise ValueError(f"{owner}({name}={value!r}): expected {expected}")
 
 
-def require_training_length(max_epochs: int | None, max_steps: int | None, max_time: float | None) -> None:
+def require_training_length(
+    max_epochs: int | None, max_steps: int | None, max_time: float | None, early_stopping: bool = False
+) -> None:
     """`fit` needs something that ends it; `validate`, `test` and `predict` do not, so `Trainer()` is
     built without one and `fit` checks, before anything is written. No default length is taken (Lightning
-    takes max_epochs=1000): a run as long as nobody chose would be a surprise, not a convenience."""
+    takes max_epochs=1000): a run as long as nobody chose would be a surprise, not a convenience.
+    `early_stopping`: the Trainer has an EarlyStopping, which Lightning's max_epochs=-1 trains until."""
     if max_epochs is None and max_steps is None and max_time is None:
+        # (EarlyStopping is no bound: a metric that keeps improving, or one strict=False skips, never stops.)
+        until_stopped = (
+            "; EarlyStopping does not end a fit by itself here (Lightning's max_epochs=-1 trains until it "
+            "stops): bound it, e.g. Trainer(max_epochs=1000) as Lightning's default, and EarlyStopping "
+            "still stops it first"
+            if early_stopping
+            else ""
+        )
         raise ValueError(
             "Trainer.fit: set max_epochs, max_steps or max_time on the Trainer (or several; whichever ends "
             "first stops training), e.g. Trainer(max_epochs=10); -1 and None mean no limit. A Trainer "
-            "without them can only validate, test and predict"
+            f"without them can only validate, test and predict{until_stopped}"
         )
 
 

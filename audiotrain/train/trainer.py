@@ -919,7 +919,9 @@ class Trainer:
         if isinstance(datamodule, str | os.PathLike) and ckpt_path is None:
             datamodule, ckpt_path = None, datamodule
         ckpt_path = checkpoint_argument("fit", ckpt_path)
-        flags.require_training_length(self.max_epochs, self.max_steps, self.max_time)
+        flags.require_training_length(
+            self.max_epochs, self.max_steps, self.max_time, bool(self.early_stopping_callbacks)
+        )
         train_loader = one_loader("fit", "train_loader", train_loader, "train_dataloaders", train_dataloaders)
         train_loader, datamodule = datamodule_given_as_loader("fit", train_loader, datamodule)
         val_loader = one_loader("fit", "val_loader", val_loader, "val_dataloaders", val_dataloaders)
