@@ -1035,7 +1035,8 @@ def test_a_resume_whose_smaller_patience_has_run_out_says_so_not_that_the_saved_
     """A run saved by max_epochs (patience 5, 2 checks without improvement), resumed with patience=2, trains
     nothing, as the uninterrupted run with patience 2 would have stopped; the warning said the checkpoint
     "was saved after this run stopped early", which that run never did. It now names the checks the
-    checkpoint counted and this patience; a resumed stop of the saved run keeps its words."""
+    checkpoint counted and this patience; a resumed stop of the saved run keeps its words. stopped_epoch
+    stayed 0 (Lightning's "no stop") and stop_reason empty, though EarlyStopping ended the fit."""
     from audiotrain import Trainer
     from audiotrain.train.callbacks import EarlyStopping
 
@@ -1057,3 +1058,6 @@ def test_a_resume_whose_smaller_patience_has_run_out_says_so_not_that_the_saved_
     assert "stopped early" not in said[0]
     assert "counted 2 checks without an improvement of val_loss by more than 10.0" in said[0], said
     assert "patience=2" in said[0] and "raise patience" in said[0]
+    # This fit's stop is EarlyStopping's (stopped_epoch was 0, "no stop", as Lightning's, and no reason):
+    stopped = resumed.early_stopping_callback
+    assert stopped.stopped_epoch == 3 and "for 2 checks" in stopped.stop_reason, repr(stopped)

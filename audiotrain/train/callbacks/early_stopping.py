@@ -184,7 +184,13 @@ class EarlyStopping(Callback):
                     f"({self.monitor} did not improve by more than {self.min_delta} for {self.wait_count} "
                     f"checks, patience {self.patience}); raise patience (or lower min_delta) to train further"
                 )
-            else:  # (the saved run went on: only the patience given now has run out)
+            else:  # (the saved run went on: only the patience given now has run out, a stop of this fit)
+                self.stopped_epoch = trainer.current_epoch
+                self.stop_reason = (
+                    f"{self.monitor} did not improve by more than {self.min_delta} for "
+                    f"{plural(self.wait_count, 'check')} counted before the checkpoint resumed "
+                    f"(best {self._best()})"
+                )
                 said = (
                     f"EarlyStopping(patience={self.patience}): the checkpoint resumed had counted "
                     f"{self.wait_count} checks without an improvement of {self.monitor} by more than "
