@@ -1092,3 +1092,18 @@ def test_lightnings_train_until_early_stopping_says_why_an_epoch_bound_is_needed
     said = str(refused.value)
     assert "EarlyStopping" in said and "max_epochs=1000" in said, said
     assert not list(tmp_path.iterdir())  # (refused before anything was written)
+
+
+def test_a_stop_that_min_epochs_defers_is_said_once_in_lightnings_words(tmp_path, capsys):
+    """EarlyStopping(verbose=True) printed 'EarlyStopping at epoch 1: ...' and training went on to min_epochs
+    without a word of why; Lightning says once that the required min_epochs has not been met."""
+    trainer = Trainer(
+        max_epochs=10, min_epochs=4, default_root_dir=tmp_path, enable_progress_bar=False, logger=False,
+        callbacks=[EarlyStopping(monitor="val_loss", patience=1, min_delta=10.0, verbose=True)],
+    )  # fmt: skip
+    trainer.fit(TinyClassifier(), make_batches(32), make_batches(16))
+    said = capsys.readouterr().err
+    assert trainer.current_epoch == 4, said
+    line = "Trainer was signaled to stop but the required `min_epochs=4` or `min_steps=None` has not been met"
+    assert said.count(line) == 1, said
+    assert said.index("EarlyStopping at epoch 1") < said.index(line)

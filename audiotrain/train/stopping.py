@@ -79,12 +79,15 @@ class StopRequests:
         # Whether a stop that saves nothing (enable_checkpointing=False) says so: a Trainer run inside
         # another tool's call (lr_find's sweep), whose caller says what the stop leaves, does not.
         self.says_what_was_saved = True
+        self.said_minimum_not_met = (
+            False  # a stop request min_epochs/min_steps deferred was said (once a fit)
+        )
 
     def start_fit(self) -> None:
         """A fit starts with no request and no `interrupted` checkpoint of its own yet."""
         self.should_stop = self.should_stop_agreed = self.interrupted = self.signal_heard = False
         self.abort_asked = False
-        self.time_out = False
+        self.time_out = self.said_minimum_not_met = False
         self.interrupted_checkpoint = None
 
     def time_ran_out(self) -> None:

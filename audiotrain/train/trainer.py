@@ -1273,11 +1273,17 @@ class Trainer:
         inside an epoch, the stop comes after that step). Under data parallel it counts once the ranks
         agreed on it (`_agree_across_ranks`): one rank stopping alone would leave the others waiting in
         their next all-reduce."""
-        return (
-            self._stopping.asked()
-            and self.current_epoch >= self.min_epochs
-            and self.global_step >= self.min_steps
-        )
+        if not self._stopping.asked():
+            return False
+        if self.current_epoch >= self.min_epochs and self.global_step >= self.min_steps:
+            return True
+        if not self._stopping.said_minimum_not_met:  # (Lightning's words, once: else a verbose
+            self._stopping.said_minimum_not_met = True  # EarlyStopping's stop line is all the user sees)
+            self._note(
+                f"Trainer was signaled to stop but the required `min_epochs={self.min_epochs or None}` or "
+                f"`min_steps={self.min_steps or None}` has not been met. Training will continue..."
+            )
+        return False
 
     def _time_is_up(self) -> bool:
         """`max_time` reached. Under data parallel the ranks decide together, at logging steps (a rank
