@@ -1131,3 +1131,18 @@ def test_a_replaced_best_keeps_the_users_file_and_no_file_of_the_save_it_replace
     assert saved_step(folder / "best") == 6
     assert (folder / "best" / "song.lab").read_text() == "0.0 1.0 C:maj\n"
     assert names(folder / "best") == sorted([*names(folder / "last"), "song.lab"])
+
+
+# ------------------------------------------------------------------ monitor="step" / "epoch" (Lightning's)
+
+
+def test_monitor_step_with_mode_max_keeps_the_newest_k_as_lightning_does(tmp_path):
+    # Lightning's docs: ModelCheckpoint(save_top_k=k, monitor="step", mode="max") keeps the last k saves,
+    # with nothing logged under that name; this stopped after the first epoch ("'step' was not logged").
+    by_step = ModelCheckpoint(dirpath=tmp_path / "s", monitor="step", mode="max", save_top_k=2)
+    by_epoch = ModelCheckpoint(dirpath=tmp_path / "e", monitor="epoch", mode="max", save_top_k=1)
+    fit(tmp_path, [by_step, by_epoch], max_epochs=3)
+    assert names(tmp_path / "s") == ["epoch=1-step=6", "epoch=2-step=9"]
+    assert names(tmp_path / "e") == ["epoch=2-step=9"]
+    assert by_step.best_model_score == 9 and by_epoch.best_model_score == 2
+    assert by_step.best_model_path == str(tmp_path / "s" / "epoch=2-step=9")

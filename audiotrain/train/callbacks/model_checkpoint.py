@@ -116,7 +116,8 @@ class ModelCheckpoint(Callback):
         auto_insert_metric_name: as in Lightning, each field is written with its name:
             "{epoch}-{val_loss:.3f}" gives "epoch=1-val_loss=0.798". A field already written so
             ("epoch={epoch}") is left as it is (Lightning would double the name). False: the plain template.
-        monitor: metric deciding the top-k; None keeps the most recent checkpoints.
+        monitor: metric deciding the top-k; None keeps the most recent checkpoints. `epoch` and `step`
+            need no logging (the Trainer's counters, as in Lightning: `monitor="step", mode="max"`).
         mode: "min" or "max" for `monitor`.
         save_top_k: how many checkpoints to keep (-1 all, 0 none besides `last`). A score saves only
             when it beats the k-th best kept, and the worst make room for it, so a fit resumed with a
@@ -678,11 +679,20 @@ class ModelCheckpoint(Callback):
         run yet and one is to come (a val loader with batches), or no epoch has ended yet (its hooks may
         log it). Lightning then skips the top-k save with a warning; otherwise the metric is missing for
         good, and the save names why."""
-        if not self.monitor or self.monitor in trainer.callback_metrics or self._validated:
+        if not self.monitor or self._monitor_now(trainer) is not None or self._validated:
             return False
         loader = trainer.val_dataloaders
         to_come = loader is not None and trainer.limit_val_batches != 0 and loader_len(loader) != 0
         return to_come or not self._epoch_ended
+
+    def _monitor_now(self, trainer: Trainer) -> float | None:
+        """The monitor's value now, or None where nothing logged it. `epoch` and `step` are always there
+        (the Trainer's counters, unless logged under that name), as Lightning's `_monitor_candidates` adds
+        them: its docs keep the newest k saves with `monitor="step", mode="max"`."""
+        if self.monitor in trainer.callback_metrics:
+            return float(trainer.callback_metrics[self.monitor])
+        counters = {"epoch": trainer.current_epoch, "step": trainer.global_step}
+        return float(counters[self.monitor]) if self.monitor in counters else None
 
     def _skip_save(self, trainer: Trainer, where: str) -> None:
         """A save while the monitor `_awaits_metric`: the top-k save is skipped until it is logged, with one
@@ -783,7 +793,7 @@ class ModelCheckpoint(Callback):
 
     def on_train_end(self, trainer, module) -> None:
         # The Trainer calls this when fit ends normally (after a Ctrl-C it makes `last` a copy of `interrupted`).
-        if self._save_after_validation and self.monitor in trainer.callback_metrics:
+        if self._save_after_validation and self._monitor_now(trainer) is not None:
             self._save(trainer)  # (the validation it waited for did not come)
         self._save_after_validation = False
         done = (self._last_saved_step, self._last_current_step)
@@ -826,11 +836,9 @@ class ModelCheckpoint(Callback):
             return
         self._last_saved_step = trainer.global_step
         forced = "save_on_train_epoch_end=True" if self.save_on_train_epoch_end else ""
-        score = (
-            _metric(trainer, self.monitor, "ModelCheckpoint", forced, "save_on_train_epoch_end")
-            if self.monitor
-            else None
-        )
+        score = self._monitor_now(trainer) if self.monitor else None
+        if self.monitor and score is None:  # (raises, naming why it is missing)
+            score = _metric(trainer, self.monitor, "ModelCheckpoint", forced, "save_on_train_epoch_end")
         if score is not None and math.isnan(score):
             score = math.inf if self.mode == "min" else -math.inf
         if self.save_last:
