@@ -1146,3 +1146,19 @@ def test_monitor_step_with_mode_max_keeps_the_newest_k_as_lightning_does(tmp_pat
     assert names(tmp_path / "e") == ["epoch=2-step=9"]
     assert by_step.best_model_score == 9 and by_epoch.best_model_score == 2
     assert by_step.best_model_path == str(tmp_path / "s" / "epoch=2-step=9")
+
+
+def test_checkpoint_equals_char_of_a_subclass_names_the_checkpoints_as_in_lightning(tmp_path):
+    # Lightning's CHECKPOINT_EQUALS_CHAR: Hydra users set "_" so that a checkpoint path passed as
+    # `ckpt_path=...` on Hydra's command line holds no second "="; it was ignored (epoch=0-val_loss=0.90).
+    class NoEquals(ModelCheckpoint):
+        CHECKPOINT_EQUALS_CHAR = "_"
+
+    fit(tmp_path, [NoEquals(dirpath=tmp_path / "a", filename="{epoch}-{val_loss:.2f}")], max_epochs=1)
+    assert names(tmp_path / "a") == ["epoch_0-val_loss_0.90"]
+    written = ModelCheckpoint(dirpath=tmp_path / "b", filename="epoch_{epoch}-{step}")
+    written.CHECKPOINT_EQUALS_CHAR = "_"  # (on the instance too, as CHECKPOINT_NAME_LAST)
+    fit(tmp_path, [written], max_epochs=1)
+    assert names(tmp_path / "b") == ["epoch_0-step_3"]  # a field written with its name is not named twice
+    fit(tmp_path, [NoEquals(dirpath=tmp_path / "c")], max_epochs=1)
+    assert names(tmp_path / "c") == ["epoch_0-step_3"]  # the default name too

@@ -45,15 +45,20 @@ if TYPE_CHECKING:
     from audiotrain.train.trainer import Trainer
 
 
-def _insert_metric_names(template: str) -> str:
-    """`{epoch}-{val_loss:.3f}` → `epoch={epoch}-val_loss={val_loss:.3f}`, leaving `epoch={epoch}` as it is."""
+def _insert_metric_names(template: str, equals: str = "=") -> str:
+    """`{epoch}-{val_loss:.3f}` → `epoch={epoch}-val_loss={val_loss:.3f}`, leaving `epoch={epoch}` as it is.
+    `equals`: what joins a name and its value (Lightning's `CHECKPOINT_EQUALS_CHAR`)."""
 
     def named(field: re.Match) -> str:
         name = field.group(1)
-        written = field.string[: field.start()].endswith(f"{name}=")
-        return field.group(0) if written else f"{name}={field.group(0)}"
+        written = field.string[: field.start()].endswith(f"{name}{equals}")
+        return field.group(0) if written else f"{name}{equals}{field.group(0)}"
 
     return re.sub(r"(?<!\{)\{([^{}:!]+)[^{}]*\}", named, template)
+
+
+#: Names written in (not `{epoch}-{step}`), so that `auto_insert_metric_name=False` keeps them.
+_DEFAULT_FILENAME = "epoch={epoch}-step={step}"
 
 
 #: Said where a positional argument has the wrong type: the order is Lightning's.
@@ -195,6 +200,10 @@ class ModelCheckpoint(Callback):
     #: "{epoch}-last" is filled in as `filename` is (`last` then moves: the one before is removed).
     CHECKPOINT_NAME_LAST = "last"
 
+    #: Lightning's: what joins a field's name and value in a checkpoint's name (`epoch=1`), set on the class
+    #: or the instance; "_" gives `epoch_1`, which Hydra's command line takes in `ckpt_path=...`.
+    CHECKPOINT_EQUALS_CHAR = "="
+
     def __init__(
         self,
         dirpath: str | Path | None = None,
@@ -279,7 +288,7 @@ class ModelCheckpoint(Callback):
             Path
         ] = []  # folders above the default one its claim created (deepest first)
         self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
-        self.filename = _checked_filename(filename) or "epoch={epoch}-step={step}"
+        self.filename = _checked_filename(filename) or _DEFAULT_FILENAME
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs
@@ -818,7 +827,10 @@ class ModelCheckpoint(Callback):
         for key, own in (("epoch", trainer.current_epoch), ("step", trainer.global_step)):
             logged = fields.get(key)
             fields[key] = int(logged) if isinstance(logged, (int, float)) and math.isfinite(logged) else own
-        template = _insert_metric_names(filename) if self.auto_insert_metric_name else filename
+        equals = self.CHECKPOINT_EQUALS_CHAR
+        if filename == _DEFAULT_FILENAME:
+            filename = filename.replace("=", equals)
+        template = _insert_metric_names(filename, equals) if self.auto_insert_metric_name else filename
         formatter = _FieldFormatter(filename)
         try:
             name = formatter.format(template, **fields)
