@@ -1162,3 +1162,23 @@ def test_checkpoint_equals_char_of_a_subclass_names_the_checkpoints_as_in_lightn
     assert names(tmp_path / "b") == ["epoch_0-step_3"]  # a field written with its name is not named twice
     fit(tmp_path, [NoEquals(dirpath=tmp_path / "c")], max_epochs=1)
     assert names(tmp_path / "c") == ["epoch_0-step_3"]  # the default name too
+
+
+def test_format_checkpoint_name_gives_lightnings_names_and_an_override_of_it_is_refused(tmp_path):
+    # Lightning's doctests call it; it was a bare AttributeError, and a subclass overriding it (to rename
+    # the saves) was silently ignored.
+    ckpt = ModelCheckpoint(dirpath=tmp_path, filename="{epoch}-{val_loss:.2f}")
+    assert ckpt.format_checkpoint_name({"epoch": 2, "val_loss": 0.123456}) == str(
+        tmp_path / "epoch=2-val_loss=0.12"
+    )
+    assert ckpt.format_checkpoint_name({"epoch": 2}, filename="{epoch:03d}", ver=1) == str(
+        tmp_path / "epoch=002-v1"
+    )
+    assert ModelCheckpoint(filename="{missing:d}").format_checkpoint_name({}) == "missing=0"
+
+    class Renames(ModelCheckpoint):
+        def format_checkpoint_name(self, metrics, filename=None, ver=None):
+            return "mine"
+
+    with pytest.raises(TypeError, match="overrides Lightning's format_checkpoint_name.*override format_name"):
+        Renames(dirpath=tmp_path)

@@ -289,6 +289,12 @@ class ModelCheckpoint(Callback):
         ] = []  # folders above the default one its claim created (deepest first)
         self._claimed: Path | None = None  # the dirpath this fit holds (`ckpt.claim_folder`), on rank 0
         self.filename = _checked_filename(filename) or _DEFAULT_FILENAME
+        if type(self).format_checkpoint_name is not ModelCheckpoint.format_checkpoint_name:
+            raise TypeError(
+                f"{type(self).__name__} overrides Lightning's format_checkpoint_name, which no save here "
+                "calls (it would be ignored): override format_name(trainer, filename=None, *, zero_for) "
+                "instead, which names each save, or pass filename= (CHECKPOINT_EQUALS_CHAR sets the '=')"
+            )
         self.auto_insert_metric_name = bool(auto_insert_metric_name)
         self.monitor, self.mode, self.save_last, self.save_top_k = monitor, mode, save_last, save_top_k
         self.every_n_epochs = every_n_epochs
@@ -819,7 +825,7 @@ class ModelCheckpoint(Callback):
         each field written `name=value` with `auto_insert_metric_name`; a `/` or `\\` in the result becomes
         `_`. A metric named with dots (`{val.acc:.2f}`) is one field, as in Lightning. A field that nothing
         logged raises KeyError, naming what is there, unless it is one of `zero_for`, written as 0.
-        (Lightning's `format_checkpoint_name`.)"""
+        (What Lightning's `format_checkpoint_name` gives at a save.)"""
         filename = self.filename if filename is None else filename
         fields = {**dict.fromkeys(zero_for, 0), **trainer.callback_metrics}
         # A logged "epoch" or "step" (`self.log("step", self.current_epoch)`) fills its field as a whole
@@ -827,13 +833,8 @@ class ModelCheckpoint(Callback):
         for key, own in (("epoch", trainer.current_epoch), ("step", trainer.global_step)):
             logged = fields.get(key)
             fields[key] = int(logged) if isinstance(logged, (int, float)) and math.isfinite(logged) else own
-        equals = self.CHECKPOINT_EQUALS_CHAR
-        if filename == _DEFAULT_FILENAME:
-            filename = filename.replace("=", equals)
-        template = _insert_metric_names(filename, equals) if self.auto_insert_metric_name else filename
-        formatter = _FieldFormatter(filename)
         try:
-            name = formatter.format(template, **fields)
+            name = self._filled(filename, fields)
         except KeyError as err:
             missing = MetricNotLoggedError(
                 f"ModelCheckpoint filename {filename!r} uses {err.args[0]!r}, which was not logged; "
@@ -842,6 +843,33 @@ class ModelCheckpoint(Callback):
             missing.field = err.args[0]  # (for `_name_for_save`)
             raise missing from None
         return re.sub(r"[\\/]", "_", name)
+
+    def _filled(self, filename: str, fields: dict[str, Any]) -> str:
+        """`filename` filled in with `fields`, each named as `auto_insert_metric_name` says (KeyError for a
+        field not in `fields`), before a `/` in it becomes `_`."""
+        equals = self.CHECKPOINT_EQUALS_CHAR
+        if filename == _DEFAULT_FILENAME:
+            filename = filename.replace("=", equals)
+        template = _insert_metric_names(filename, equals) if self.auto_insert_metric_name else filename
+        return _FieldFormatter(filename).format(template, **fields)
+
+    def format_checkpoint_name(
+        self, metrics: dict[str, Any], filename: str | None = None, ver: int | None = None
+    ) -> str:
+        """Lightning's: the path of a checkpoint saved with `metrics` (`epoch`, `step` and metric values),
+        named by `filename` (default: this callback's), with `-v<ver>` where given; a field that `metrics`
+        lacks is written as 0, as there. Before `fit` gives the default `dirpath`, the name alone. Saves
+        name their checkpoints with `format_name`, so a subclass overriding this one is refused."""
+        filename = _checked_filename(filename) or self.filename
+        fields = dict(metrics)
+        while True:
+            try:
+                name = re.sub(r"[\\/]", "_", self._filled(filename, fields))
+                break
+            except KeyError as err:
+                fields[err.args[0]] = 0
+        name = name if ver is None else f"{name}-v{ver}"
+        return str(self.dirpath / name) if self.dirpath is not None else name
 
     def _save(self, trainer: Trainer) -> None:
         if trainer.global_step == self._last_saved_step or trainer.fast_dev_run:
