@@ -90,7 +90,30 @@ def names_to_train(module: nn.Module) -> frozenset[str]:
             f"{type(module).__name__} has no trainable parameters (everything is frozen): "
             "unfreeze some before fit"
         )
+    _refuse_trainable_integer_arrays(module)
     return keys
+
+
+def _refuse_trainable_integer_arrays(module: nn.Module) -> None:
+    """MLX has no gradient for an integer array: the backward pass stops at a quantized layer's packed
+    weight (`nn.quantize`'s uint32, made trainable by an `unfreeze()` after it) with MLX's
+    "[QuantizedMatmul::vjp] no gradient wrt the quantized weights", deep in the step; an optimizer would
+    turn any other into floats."""
+    integer = [
+        f"{name} ({value.dtype})".replace("mlx.core.", "")
+        for name, value in tree_flatten(module.trainable_parameters())
+        if not mx.issubdtype(value.dtype, mx.inexact)
+    ]
+    if not integer:
+        return
+    raise ValueError(
+        f"{type(module).__name__}: {', '.join(integer[:3])}{' ...' if len(integer) > 3 else ''} "
+        f"{'is' if len(integer) == 1 else 'are'} trainable, but MLX has no gradient for an integer array "
+        "(a quantized layer's packed weight, from nn.quantize, or a counter). Keep them frozen: after "
+        "unfreeze(), freeze each quantized layer's packed weight (self.fc.freeze(keys='weight', "
+        "recurse=False); its scales, biases and bias may train), or freeze the whole model and unfreeze only "
+        "what trains (LoRA adapters)"
+    )
 
 
 def set_trainable(module: nn.Module, names: frozenset[str]) -> None:

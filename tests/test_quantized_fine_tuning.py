@@ -1,0 +1,49 @@
+"""Fine-tuning a quantized model (nn.quantize, QLoRA-like), as an MLX user does it."""
+
+import audiotrain  # noqa: F401  (first: loads the fast BLAS)
+from audiotrain import Trainer
+
+import mlx.nn as nn
+import pytest
+from tasks import TinyClassifier, make_batches
+
+
+def quantized_classifier():
+    """TinyClassifier whose 64-wide fc2 is a 4-bit QuantizedLinear (fc1, 8 wide, cannot be quantized)."""
+    model = TinyClassifier(hidden=64)
+    nn.quantize(model, group_size=32, bits=4, class_predicate=lambda path, _: path == "fc2")
+    assert isinstance(model.fc2, nn.QuantizedLinear)
+    return model
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_an_unfrozen_packed_quantized_weight_is_refused_by_name_at_fit_start(compile_):
+    # unfreeze() (Lightning's: every parameter) made fc2's packed uint32 weight trainable; the step's backward
+    # pass failed inside MLX ("[QuantizedMatmul::vjp] no gradient wrt the quantized weights").
+    model = quantized_classifier()
+    model.unfreeze()
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, compile=compile_)
+    with pytest.raises(ValueError, match=r"fc2\.weight \(uint32\).*quantized.*freeze\(keys='weight'"):
+        trainer.fit(model, make_batches())
+
+
+def test_a_packed_weight_unfrozen_at_an_epoch_start_is_refused_by_name():
+    # A fine-tuning schedule unfreezing the quantized layer at epoch 1 (BackboneFinetuning's way).
+    class UnfreezesAtEpoch1(TinyClassifier):
+        def on_train_epoch_start(self, epoch):
+            if epoch == 1:
+                self.fc2.unfreeze()
+
+    model = UnfreezesAtEpoch1(hidden=64)
+    nn.quantize(model, group_size=32, bits=4, class_predicate=lambda path, _: path == "fc2")
+    trainer = Trainer(max_epochs=2, enable_progress_bar=False, enable_checkpointing=False)
+    with pytest.raises(ValueError, match=r"fc2\.weight \(uint32\)"):
+        trainer.fit(model, make_batches())
+
+
+def test_a_quantized_model_with_its_packed_weights_frozen_trains_the_rest():
+    model = quantized_classifier()
+    model.fc2.freeze(keys="weight", recurse=False)
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(model, make_batches())
+    assert "train_loss" in trainer.callback_metrics
