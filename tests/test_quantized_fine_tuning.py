@@ -2,6 +2,7 @@
 
 import audiotrain  # noqa: F401  (first: loads the fast BLAS)
 from audiotrain import Trainer
+from audiotrain.train.callbacks import ModelSummary
 
 import mlx.nn as nn
 import pytest
@@ -47,3 +48,18 @@ def test_a_quantized_model_with_its_packed_weights_frozen_trains_the_rest():
     trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False)
     trainer.fit(model, make_batches())
     assert "train_loss" in trainer.callback_metrics
+
+
+def test_the_model_summary_counts_a_quantized_layers_weights_not_the_words_that_pack_them():
+    # 4-bit fc2 (3 x 64 weights) packs 8 weights in each uint32: the summary counted 24 "params" for its 192
+    # weights, so a LoRA adapter looked large beside its frozen base.
+    model = quantized_classifier()
+    model.freeze()
+    summary = ModelSummary().summary(model)
+    fc1, fc2_weights, fc2_bias = 8 * 64 + 64, 3 * 64, 3
+    fc2_scales_and_biases = model.fc2.scales.size + model.fc2.biases.size  # (parameters MLX can train)
+    assert summary.total_params == fc1 + fc2_weights + fc2_bias + fc2_scales_and_biases
+    assert {row.name: row.params for row in summary.rows}[
+        "fc2"
+    ] == fc2_weights + fc2_bias + fc2_scales_and_biases
+    assert summary.trainable_params == 0

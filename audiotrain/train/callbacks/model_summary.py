@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
 
+import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
@@ -38,6 +39,29 @@ def _sizes(tree: dict) -> tuple[int, int]:
     """(elements, bytes) of the arrays in a parameter tree."""
     leaves = [array for _, array in tree_flatten(tree)]
     return sum(a.size for a in leaves), sum(a.nbytes for a in leaves)
+
+
+def _packing_factors(module: nn.Module) -> dict[str, int]:
+    """Dotted name -> weights per element of each quantized layer's packed weight (`nn.quantize`: 32 // bits
+    in each uint32): the counts are of the weights the layer holds, as mlx-lm's `get_total_parameters`
+    counts them, not of the words that pack them (a 4-bit base counted 8x too small beside its adapters)."""
+    factors = {}
+    for name, sub in module.named_modules():
+        weight, bits = sub.get("weight"), getattr(sub, "bits", None)
+        if (
+            isinstance(weight, mx.array)
+            and isinstance(bits, int)
+            and not mx.issubdtype(weight.dtype, mx.inexact)
+        ):
+            factors[f"{name}.weight" if name else "weight"] = 32 // bits
+    return factors
+
+
+def _param_count(module: nn.Module, tree: dict) -> int:
+    """The parameters of `tree` (`module`'s, or a part of them), a quantized layer's packed weight counted
+    as the weights it packs; its scales and biases count as the parameters they are (MLX can train them)."""
+    factors = _packing_factors(module)
+    return sum(array.size * factors.get(name, 1) for name, array in tree_flatten(tree))
 
 
 def _submodules(module: nn.Module, prefix: str = "") -> list[tuple[str, int, nn.Module]]:
@@ -85,17 +109,17 @@ class Summary:
         check_max_depth(max_depth)
         every = _submodules(module)
         rows = [
-            LayerRow(name, type(sub).__name__, _sizes(sub.parameters())[0], bool(sub.training))
+            LayerRow(name, type(sub).__name__, _param_count(sub, sub.parameters()), bool(sub.training))
             for name, depth, sub in every
             if max_depth == -1 or depth <= max_depth
         ]
-        total, size_bytes = _sizes(module.parameters())
+        total, size_bytes = _param_count(module, module.parameters()), _sizes(module.parameters())[1]
         in_train = sum(bool(sub.training) for _, _, sub in every)
-        in_top_level = sum(_sizes(sub.parameters())[0] for _, depth, sub in every if depth == 1)
+        in_top_level = sum(_param_count(sub, sub.parameters()) for _, depth, sub in every if depth == 1)
         return cls(
             rows=rows,
             total_params=total,
-            trainable_params=_sizes(module.trainable_parameters())[0],
+            trainable_params=_param_count(module, module.trainable_parameters()),
             size_bytes=size_bytes,
             modules_in_train_mode=in_train,
             modules_in_eval_mode=len(every) - in_train,
