@@ -1,7 +1,7 @@
 """Fine-tuning a quantized model (nn.quantize, QLoRA-like), as an MLX user does it."""
 
 import audiotrain  # noqa: F401  (first: loads the fast BLAS)
-from audiotrain import Trainer
+from audiotrain import CheckpointError, Trainer
 from audiotrain.train.callbacks import ModelSummary
 
 import mlx.nn as nn
@@ -63,3 +63,28 @@ def test_the_model_summary_counts_a_quantized_layers_weights_not_the_words_that_
         "fc2"
     ] == fc2_weights + fc2_bias + fc2_scales_and_biases
     assert summary.trainable_params == 0
+
+
+def fitted_last_checkpoint(model, root):
+    trainer = Trainer(
+        max_epochs=1, enable_progress_bar=False, enable_model_summary=False, default_root_dir=root
+    )
+    trainer.fit(model, make_batches())
+    return trainer.checkpoint_callback.last_model_path
+
+
+def test_a_quantized_checkpoint_loaded_into_a_model_not_quantized_says_to_quantize_it(tmp_path):
+    # The error listed mis-shaped uint32 weights and unexpected scales, with no word of quantization.
+    model = quantized_classifier()
+    model.fc2.freeze(keys="weight", recurse=False)
+    last = fitted_last_checkpoint(model, tmp_path)
+    with pytest.raises(CheckpointError, match=r"quantized \(nn\.quantize\).*fc2.*quantize this model"):
+        TinyClassifier.load_from_checkpoint(last, hidden=64)
+
+
+def test_a_checkpoint_not_quantized_loaded_into_a_quantized_model_says_so(tmp_path):
+    last = fitted_last_checkpoint(TinyClassifier(hidden=64), tmp_path)
+    with pytest.raises(CheckpointError, match=r"This model is quantized.*fc2.*before nn\.quantize"):
+        Trainer(
+            max_epochs=2, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+        ).fit(quantized_classifier(), make_batches(), ckpt_path=last)

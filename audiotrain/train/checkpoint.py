@@ -1676,7 +1676,37 @@ def check_matches(
             parts.append(f"{len(shapes)} mis-shaped (e.g. {examples(shapes, '; ')})")
         if kinds:
             parts.append(f"{len(kinds)} of another kind of dtype (e.g. {examples(kinds, '; ')})")
-        raise CheckpointError(f"{file} does not match this {what}: {'; '.join(parts)}")
+        raise CheckpointError(
+            f"{file} does not match this {what}: {'; '.join(parts)}{_quantization_hint(loaded, expected)}"
+        )
+
+
+def _quantized_layers(arrays: Mapping[str, Any]) -> set[str]:
+    """The layers `nn.quantize` made of `arrays`' names: those holding a `weight` beside its `scales`."""
+    return {
+        k.removesuffix(".scales") for k in arrays if k.endswith(".scales") and f"{k[:-7]}.weight" in arrays
+    }
+
+
+def _quantization_hint(loaded: Mapping[str, Any], expected: dict[str, mx.array]) -> str:
+    """Why the names and shapes differ where one side was quantized and the other not (a QLoRA run's
+    checkpoint loaded into the model before `nn.quantize`, or the reverse): what to change, not only
+    the uint32 weights and scales a user has to recognise."""
+    in_checkpoint, in_model = _quantized_layers(loaded), _quantized_layers(expected)
+    only_checkpoint, only_model = sorted(in_checkpoint - in_model), sorted(in_model - in_checkpoint)
+    if only_checkpoint:
+        return (
+            f". The checkpoint's model was quantized (nn.quantize) where this one is not (e.g. "
+            f"{', '.join(only_checkpoint[:3])}): quantize this model the same way (nn.quantize with the "
+            "run's group_size and bits, in __init__ or configure_model) before loading"
+        )
+    if only_model:
+        return (
+            f". This model is quantized (nn.quantize) where the checkpoint's was not (e.g. "
+            f"{', '.join(only_model[:3])}): load the checkpoint into the model before nn.quantize, "
+            "then quantize"
+        )
+    return ""
 
 
 def _dtype_kind(dtype: mx.Dtype) -> str:
