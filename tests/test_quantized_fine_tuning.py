@@ -4,8 +4,10 @@ import audiotrain  # noqa: F401  (first: loads the fast BLAS)
 from audiotrain import CheckpointError, Trainer
 from audiotrain.train.callbacks import ModelSummary
 
+import mlx.core as mx
 import mlx.nn as nn
 import pytest
+from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches
 
 
@@ -88,3 +90,19 @@ def test_a_checkpoint_not_quantized_loaded_into_a_quantized_model_says_so(tmp_pa
         Trainer(
             max_epochs=2, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
         ).fit(quantized_classifier(), make_batches(), ckpt_path=last)
+
+
+def test_an_adapter_file_given_as_a_checkpoint_says_how_mlx_loads_part_of_the_weights(tmp_path):
+    # mlx-lm's habit: the trained adapters alone, mx.save_safetensors(path, dict(tree_flatten(trainable))).
+    # The error said to load it with safetensors.torch.load_file (torch) and strictly, which an adapter file
+    # (no base weights) fails.
+    model = quantized_classifier()
+    adapters = str(tmp_path / "adapters.safetensors")
+    mx.save_safetensors(adapters, dict(tree_flatten(model.trainable_parameters())))
+    trainer = Trainer(
+        max_epochs=1, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    with pytest.raises(
+        CheckpointError, match=r"load_state_dict\(mx\.load\(.*adapters\.safetensors.*strict=False"
+    ):
+        trainer.fit(model, make_batches(), ckpt_path=adapters)

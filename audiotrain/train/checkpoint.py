@@ -1097,11 +1097,19 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
         # another tool wrote, torch's or a Hugging Face folder's, load by name into a model built first.)
         if folder.name in CHECKPOINT_FILES and (folder.parent / STATE_FILE).is_file():
             meant = f"; give the folder it is in: {folder.parent}"
+        elif folder.suffix == ".safetensors":
+            # (MLX writes these too: mlx-lm's adapters, `save_weights`, the trainable parameters alone.)
+            meant = (
+                "; weights written elsewhere (save_weights, mx.save_safetensors of trainable_parameters(), "
+                "another tool) load by name into a model you build: "
+                f"model.load_state_dict(mx.load({str(folder)!r})), with strict=False for part of its "
+                "weights (LoRA adapters onto a fresh base); then fit without ckpt_path"
+            )
         elif folder.suffix in _WEIGHT_FILE_SUFFIXES:
             meant = (
                 "; weights another tool wrote load by name into a model you build: "
-                f"model.load_state_dict(safetensors.torch.load_file({str(folder)!r})) "
-                "(torch.load(path) for a .pt or .bin)"
+                f"model.load_state_dict(torch.load({str(folder)!r})"
+                + ('["state_dict"])' if folder.suffix == ".ckpt" else ")")  # (Lightning's: a dict around it)
             )
         else:
             meant = ""
