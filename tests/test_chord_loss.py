@@ -364,3 +364,22 @@ def test_the_guides_bass_note_target_is_the_bass_heads():
     assert guide_parts["bass_note_loss"].item() == pytest.approx(parts["bass_note_loss"].item())
     with pytest.raises(KeyError, match=r"targets lack 'bass' \(or 'bass_note'\)"):
         loss(outputs, {"chord_type": targets["chord_type"], "root": targets["root"]})
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_a_batch_of_only_zero_weight_classes_adds_no_loss_and_no_gradient(eps):
+    """torch's idiom for leaving a class out, weight 0 (aug here), met a batch of aug frames only: with
+    smoothing its ε/C term weighs every class, and over the 1e-12 floor of the target weights' sum the loss
+    was 1.5e12 with gradients of 8e9 (one such batch wrecks AdamW's moments). It is 0, as `masked_mean`'s."""
+    outputs, targets = random_case(seed=4)
+    targets = dict(targets, chord_type=mx.full(targets["chord_type"].shape, 5, dtype=mx.int32))
+    weights = np.ones(32, np.float32)
+    weights[5] = 0.0
+    loss_fn = ChordRecognitionLoss(label_smoothing=eps, class_weights=weights)
+
+    def chord_type_loss(logits):
+        return loss_fn(dict(outputs, chord_type=logits), targets)[1]["chord_type_loss"]
+
+    value, grad = mx.value_and_grad(chord_type_loss)(outputs["chord_type"])
+    assert value.item() == 0.0
+    assert float(mx.abs(grad).max().item()) == 0.0

@@ -129,7 +129,9 @@ def _ratio(numerator: mx.array, total: mx.array, across_ranks: bool) -> mx.array
     """`numerator / total`, 0 when `total` is 0; `across_ranks`: the mean over ranks of `total` (`masked_mean`)."""
     if across_ranks:
         total = collectives.mean_across_ranks(total)
-    return numerator / mx.maximum(total, 1e-12)
+    # The where, not the floor alone: a class-weighted smoothed numerator is not 0 over frames whose classes
+    # all weigh 0 (its ε/C term weighs every class), and over a floor of 1e-12 it was a loss of 1e12.
+    return mx.where(total > 0, numerator / mx.maximum(total, 1e-12), 0.0)
 
 
 class ChordRecognitionLoss:
@@ -148,7 +150,8 @@ class ChordRecognitionLoss:
             array, e.g. inverse class frequencies), as PyTorch's `CrossEntropyLoss(weight=w,
             label_smoothing=ε)`: a frame's one-hot term counts with its target's weight, its smoothing
             term ε/C Σ_c w[c] (-log p_c) with each class's own weight, and the head's loss is their sum
-            over valid frames divided by the sum of the target weights.
+            over valid frames divided by the sum of the target weights; 0 where that sum is 0 (frames of
+            weight-0 classes only), where torch's is NaN.
 
     Call:
         loss_fn(outputs, targets, mask=None) -> (total, {"chord_type_loss", "root_loss", "bass_note_loss"},
