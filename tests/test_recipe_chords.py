@@ -5644,3 +5644,14 @@ def test_a_time_limit_flag_says_how_a_chord_run_stops_on_a_clusters_time_limit(f
     assert chords.main(["train", "--data", str(tmp_path), flag, "00:02:00:00"]) == 2
     err = capsys.readouterr().err
     assert f"; {flag}: the recipes take no time limit" in err and "SIGTERM" in err and "--resume" in err, err
+
+
+@pytest.mark.parametrize("flag", ["--class_weights", "--loss.class_weights", "--balanced_sampling"])
+def test_a_class_weights_flag_names_balance_classes_not_another_weight(flag, tmp_path, capsys):
+    """A musician whose rare chord types (dim, aug, sus) drown in maj and min tries torch's habit,
+    ``--class_weights 1,2``, and was told "did you mean --loss.bass_weight?", a head's weight, not a class's."""
+    assert chords.main(["train", "--data", str(tmp_path), flag, "1,2"]) == 2
+    err = capsys.readouterr().err
+    assert "bass_weight" not in err, err
+    assert f"; {flag}: the chord recipe takes no weights of your own" in err, err
+    assert "--loss.balance_classes true" in err and "ChordRecognitionLoss(class_weights=...)" in err, err

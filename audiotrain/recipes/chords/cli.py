@@ -166,6 +166,24 @@ NO_PRECISION_FLAG = (
     "alike); bfloat16 is audiotrain.Trainer(precision='bf16-mixed' or 'bf16-true') from Python, fitting a "
     "ChordTask on the loaders of audiotrain.recipes.chords.song_loaders"
 )
+#: Why a chord run takes no class weights or balanced sampler of its own, and what weighs rare chord types.
+NO_CLASS_WEIGHTS_FLAG = (
+    "the chord recipe takes no weights of your own and no balanced sampler: --loss.balance_classes true "
+    "weighs each chord type by the inverse square root of its share of the training songs' seconds (a type "
+    "absent there weighs 0); weights of your own are ChordRecognitionLoss(class_weights=...) from Python, "
+    "the criterion= of audiotrain.recipes.chords.Trainer"
+)
+#: The flags a user with rare chord types tries (torch's CrossEntropyLoss(weight=...), a weighted sampler).
+CLASS_WEIGHT_FLAGS = dict.fromkeys(
+    (
+        "--class_weights",
+        "--loss.class_weights",
+        "--class_weight",
+        "--weighted_sampler",
+        "--balanced_sampling",
+    ),
+    NO_CLASS_WEIGHTS_FLAG,
+)
 
 
 def _training_parser(
@@ -185,6 +203,7 @@ def _training_parser(
         absent_flags={
             **dict.fromkeys(("--precision", "--train.precision"), NO_PRECISION_FLAG),
             **TIME_LIMIT_FLAGS,
+            **CLASS_WEIGHT_FLAGS,
         },
     )
     if needs_data:
