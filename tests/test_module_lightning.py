@@ -1092,3 +1092,34 @@ def test_loading_a_checkpoint_again_and_again_does_not_grow_memory(tmp_path):
     for _ in range(150):
         ManyLayers.load_from_checkpoint(path)
     assert _resident_mb() - before < 6  # (about 40 MB without evaluating the key)
+
+
+class ClassWeightedClassifier(TinyClassifier):
+    """A weighted cross-entropy whose class weights are torch's buffer (rare classes weigh more)."""
+
+    def __init__(self, class_weights):
+        super().__init__()
+        self.register_buffer("class_weights", np.asarray(class_weights, np.float32))
+
+    def compute_loss(self, batch):
+        x, y = batch
+        per_sample = nn.losses.cross_entropy(self(x), y, weights=self.class_weights[y])
+        return mx.sum(per_sample) / mx.sum(self.class_weights[y])
+
+
+def test_class_weights_held_by_register_buffer_are_saved_and_never_trained(tmp_path):
+    """A torch user's ``self.register_buffer("class_weights", w)`` for a weighted cross-entropy had no
+    counterpart; the ``self.class_weights = mx.array(w)`` an MLX module takes instead is a parameter, and
+    training moved the weights (to negative ones: the loss divides by their sum). As a buffer they stay as
+    given, also after Lightning's `unfreeze()`, and `state_dict()` (the checkpoint) holds them."""
+    given = [0.5, 1.0, 4.0]
+    module = ClassWeightedClassifier(given)
+    before = weights(module)["fc2.weight"]
+    quiet_trainer(tmp_path, max_epochs=3).fit(module, make_batches())
+    np.testing.assert_array_equal(np.array(module.class_weights), given)
+    assert not np.array_equal(weights(module)["fc2.weight"], before)  # (the rest trained)
+    module.unfreeze()
+    assert "class_weights" not in dict(tree_flatten(module.trainable_parameters()))
+    np.testing.assert_array_equal(np.array(module.state_dict()["class_weights"]), given)
+    with pytest.raises(ValueError, match=r"register_buffer\('cache', \.\.\., persistent=False\)"):
+        module.register_buffer("cache", np.zeros(3), persistent=False)

@@ -26,6 +26,7 @@ from audiotrain.train.trace_guard import TRANSFORM_EVAL
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+import numpy as np
 from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
@@ -934,6 +935,25 @@ class TrainModule(nn.Module):
         super().freeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
         return self
 
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """torch's ``register_buffer``: ``self.<name>`` holds `tensor` (an ``mx.array``; numpy, a list or a
+        CPU torch tensor is converted) frozen, so that no optimizer trains it, and Lightning's `unfreeze()`
+        leaves it frozen; it is saved in checkpoints and `state_dict()`, as a persistent buffer is. Where torch
+        keeps a tensor attribute out of the parameters, MLX trains every ``mx.array`` attribute: class
+        weights of a weighted cross-entropy (``self.class_weights = mx.array(w)``) were moved by the loss's
+        gradient, to negative weights. ``persistent=False`` (kept out of torch's state_dict) is refused: the
+        checkpoints hold every array of the module."""
+        if not persistent:
+            raise ValueError(
+                f"{type(self).__name__}.register_buffer({name!r}, ..., persistent=False): a buffer left out of "
+                "the checkpoints is not supported here (they hold every array of the module); drop "
+                "persistent=False, or hold the value as a Python number or a numpy array, which is no weight"
+            )
+        value = tensor if isinstance(tensor, mx.array) else mx.array(np.asarray(tensor))
+        setattr(self, name, value)
+        self.freeze(recurse=False, keys=[name])
+        object.__setattr__(self, "_buffer_names", {*getattr(self, "_buffer_names", ()), name})
+
     def unfreeze(
         self,
         *,
@@ -950,6 +970,9 @@ class TrainModule(nn.Module):
                 if isinstance(sub, nn.BatchNorm):
                     stats = [key for key in ("running_mean", "running_var") if key in sub]
                     sub.freeze(recurse=False, keys=stats, strict=False)
+            buffers = sorted(getattr(self, "_buffer_names", ()))  # (register_buffer's: never trained)
+            if buffers:
+                super().freeze(recurse=False, keys=buffers, strict=False)
             self.train()
             return self
         super().unfreeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
