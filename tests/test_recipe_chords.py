@@ -5655,3 +5655,20 @@ def test_a_class_weights_flag_names_balance_classes_not_another_weight(flag, tmp
     assert "bass_weight" not in err, err
     assert f"; {flag}: the chord recipe takes no weights of your own" in err, err
     assert "--loss.balance_classes true" in err and "ChordRecognitionLoss(class_weights=...)" in err, err
+
+
+def test_a_class_balanced_run_says_each_chord_types_weight(tmp_path):
+    """A musician whose songs are mostly maj and min, with a few dim or aug chords, turned on
+    --loss.balance_classes and the run said nothing of what it weighed: not how much a rare type is lifted,
+    nor which types weigh 0. The run's lines give each type present with its weight, heaviest first."""
+    config = _tiny_config(tmp_path / "cache")
+    config.loss.balance_classes = True
+    lines = []
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    chords_train.run_training(config, tmp_path / "run", log=lines.append, results=silent)
+    [said] = [line for line in lines if line.startswith("class-balanced chord-type loss")]
+    listed, _, zero = said.partition("weights: ")[2].partition("; ")
+    weights = {name: float(weight) for name, weight in (item.rsplit(" ", 1) for item in listed.split(", "))}
+    assert list(weights.values()) == sorted(weights.values(), reverse=True) and "N" in weights, said
+    assert np.mean(list(weights.values())) == pytest.approx(1.0, abs=0.01), said  # (mean 1 over those)
+    assert zero == f"{32 - len(weights)} of 32 types weigh 0 (not in the training songs)", said

@@ -20,7 +20,7 @@ from audiotrain._text import listed, plural
 from audiotrain._tqdm import draws_live_bars, tqdm
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.chords.harte import NO_CHORD
-from audiotrain.chords.vocabulary import NUM_CHORD_TYPES, encode_label
+from audiotrain.chords.vocabulary import CHORD_TYPES, NUM_CHORD_TYPES, encode_label
 from audiotrain.data import DataLoader
 from audiotrain.datasets.chord_demo import DEMO_FOLDER, DemoConfig, demo_set_name, generate_demo_songs
 from audiotrain.datasets.chord_songs import (
@@ -853,3 +853,13 @@ def balanced_class_weights(seconds: np.ndarray) -> np.ndarray:
     weights = np.zeros_like(seconds)
     weights[present] = 1.0 / np.sqrt(seconds[present] / seconds[present].sum())
     return weights / weights[present].mean()
+
+
+def class_weights_note(weights: Sequence[float]) -> str:
+    """The run's line on `balanced_class_weights`: each chord type's weight, heaviest first, and how many
+    weigh 0; without it a user with a few dim or aug chords could not see how much the loss lifts them."""
+    present = sorted((-weight, index) for index, weight in enumerate(weights) if weight > 0)
+    listed_weights = ", ".join(f"{CHORD_TYPES[index]} {-weight:.2f}" for weight, index in present)
+    absent = len(weights) - len(present)
+    zero = f"; {absent} of {len(weights)} types weigh 0 (not in the training songs)" if absent else ""
+    return f"class-balanced chord-type loss (--loss.balance_classes), weights: {listed_weights}{zero}"

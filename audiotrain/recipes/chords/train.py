@@ -73,6 +73,7 @@ from audiotrain.recipes.chords.data import (
     _in_cache,
     balanced_class_weights,
     chord_type_frequencies,
+    class_weights_note,
     demo_splits,
     drop_undecodable,
     feature_function,
@@ -1596,6 +1597,8 @@ def _seeded_task(
         f"model: {task.model.num_parameters() / 1e6:.2f} M parameters; {plural(windows, 'window')} of "
         f"{config.data.window_frames} frames per epoch ({steps})"
     )
+    if task.loss_fn.class_weights is not None:
+        log(class_weights_note(task.loss_fn.class_weights.tolist()))
     if note := _warmup_note(config):
         log(note)
     return task
