@@ -246,3 +246,31 @@ def test_a_batch_of_two_sets_of_other_sizes_warns_once_that_the_first_sets_size_
         trainer(tmp_path).validate(ScoresBothSets(), both)
     (warned,) = [w for w in said if "first dimension" in str(w.message)]
     assert warned.filename == __file__  # (the user's validate call, not the Trainer's loop inside audiotrain)
+
+
+def test_a_sampler_whose_len_is_not_what_it_yields_is_warned_about():
+    """A weighted sampler of a user's own for rare classes, its ``__len__`` left at the dataset's 100 while
+    ``__iter__`` draws 40: ``len(loader)`` said 13 batches and the epoch gave 5, silently (a progress bar
+    and a per-epoch schedule's steps count on it). The epoch's draw names both counts."""
+
+    class WeightedDraws:
+        def __len__(self):
+            return 100
+
+        def __iter__(self):
+            return iter(np.random.default_rng(0).choice(10, 40).tolist())
+
+    loader = DataLoader(list(range(10)), batch_size=8, sampler=WeightedDraws())
+    with pytest.warns(UserWarning, match=r"sampler WeightedDraws: len\(\) is 100 but it yielded 40 indices"):
+        assert sum(1 for _ in loader) == 5
+    batches = [[0, 1], [2]]
+
+    class Batches:
+        def __len__(self):
+            return 3
+
+        def __iter__(self):
+            return iter(batches)
+
+    with pytest.warns(UserWarning, match=r"batch_sampler Batches: len\(\) is 3 but it yielded 2 batches"):
+        list(DataLoader(list(range(10)), batch_sampler=Batches()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -192,7 +193,23 @@ def sampler_order(sampler: Iterable[int], epoch: int, num_samples: int) -> np.nd
     """Keys from a user sampler (ints, or any keys: see `_indices`); calls ``sampler.set_epoch(epoch)`` if
     it has one."""
     _set_epoch(sampler, epoch)
-    return _indices(sampler, f"sampler {type(sampler).__name__}", num_samples)
+    order = _indices(sampler, f"sampler {type(sampler).__name__}", num_samples)
+    _warn_of_a_wrong_length(sampler, len(order), "sampler", "indices")
+    return order
+
+
+def _warn_of_a_wrong_length(sampler: Any, drawn: int, kind: str, what: str) -> None:
+    # len(loader) comes from len(sampler), before the epoch is drawn: a custom sampler whose __len__ says
+    # another count than __iter__ yields made the progress bar and a per-epoch schedule's steps wrong, silently.
+    said = len(sampler)
+    if said != drawn:
+        warnings.warn(
+            f"{kind} {type(sampler).__name__}: len() is {said} but it yielded {drawn} {what} this epoch; "
+            "len(loader), and what counts on it (the progress bar, steps per epoch of a learning-rate "
+            f"schedule), use len(): make __len__ return what __iter__ yields (num_samples of a weighted sampler)",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def batch_sampler_batches(batch_sampler: Iterable[Iterable[int]], epoch: int, num_samples: int) -> list:
@@ -210,6 +227,7 @@ def batch_sampler_batches(batch_sampler: Iterable[Iterable[int]], epoch: int, nu
                 "DataLoader(sampler=..., batch_size=...)"
             )
         batches.append(_indices(batch, source, num_samples))
+    _warn_of_a_wrong_length(batch_sampler, len(batches), "batch_sampler", "batches")
     return batches
 
 
