@@ -5649,7 +5649,8 @@ def test_a_time_limit_flag_says_how_a_chord_run_stops_on_a_clusters_time_limit(f
 @pytest.mark.parametrize("flag", ["--class_weights", "--loss.class_weights", "--balanced_sampling"])
 def test_a_class_weights_flag_names_balance_classes_not_another_weight(flag, tmp_path, capsys):
     """A musician whose rare chord types (dim, aug, sus) drown in maj and min tries torch's habit,
-    ``--class_weights 1,2``, and was told "did you mean --loss.bass_weight?", a head's weight, not a class's."""
+    ``--class_weights 1,2``, and was told "did you mean --loss.bass_weight?", a head's weight, not a
+    class's."""
     assert chords.main(["train", "--data", str(tmp_path), flag, "1,2"]) == 2
     err = capsys.readouterr().err
     assert "bass_weight" not in err, err

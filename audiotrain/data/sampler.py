@@ -200,13 +200,15 @@ def sampler_order(sampler: Iterable[int], epoch: int, num_samples: int) -> np.nd
 
 def _warn_of_a_wrong_length(sampler: Any, drawn: int, kind: str, what: str) -> None:
     # len(loader) comes from len(sampler), before the epoch is drawn: a custom sampler whose __len__ says
-    # another count than __iter__ yields made the progress bar and a per-epoch schedule's steps wrong, silently.
+    # another count than __iter__ yields made the progress bar and a per-epoch schedule's steps wrong,
+    # silently.
     said = len(sampler)
     if said != drawn:
         warnings.warn(
             f"{kind} {type(sampler).__name__}: len() is {said} but it yielded {drawn} {what} this epoch; "
             "len(loader), and what counts on it (the progress bar, steps per epoch of a learning-rate "
-            f"schedule), use len(): make __len__ return what __iter__ yields (num_samples of a weighted sampler)",
+            "schedule), use len(): make __len__ return what __iter__ yields (num_samples of a weighted "
+            "sampler)",
             UserWarning,
             stacklevel=4,
         )

@@ -938,15 +938,15 @@ class TrainModule(nn.Module):
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """torch's ``register_buffer``: ``self.<name>`` holds `tensor` (an ``mx.array``; numpy, a list or a
         CPU torch tensor is converted) frozen, so that no optimizer trains it, and Lightning's `unfreeze()`
-        leaves it frozen; it is saved in checkpoints and `state_dict()`, as a persistent buffer is. Where torch
-        keeps a tensor attribute out of the parameters, MLX trains every ``mx.array`` attribute: class
-        weights of a weighted cross-entropy (``self.class_weights = mx.array(w)``) were moved by the loss's
-        gradient, to negative weights. ``persistent=False`` (kept out of torch's state_dict) is refused: the
-        checkpoints hold every array of the module."""
+        leaves it frozen; it is saved in checkpoints and `state_dict()`, as a persistent buffer is. Where
+        torch keeps a tensor attribute out of the parameters, MLX trains every ``mx.array`` attribute: class
+        weights of a weighted cross-entropy (``self.class_weights = mx.array(w)``) were moved by the
+        loss's gradient, to negative weights. ``persistent=False`` (kept out of torch's state_dict) is
+        refused: the checkpoints hold every array of the module."""
         if not persistent:
             raise ValueError(
-                f"{type(self).__name__}.register_buffer({name!r}, ..., persistent=False): a buffer left out of "
-                "the checkpoints is not supported here (they hold every array of the module); drop "
+                f"{type(self).__name__}.register_buffer({name!r}, ..., persistent=False): a buffer left out "
+                "of the checkpoints is not supported here (they hold every array of the module); drop "
                 "persistent=False, or hold the value as a Python number or a numpy array, which is no weight"
             )
         value = tensor if isinstance(tensor, mx.array) else mx.array(np.asarray(tensor))
