@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import warnings
 from collections.abc import Callable, Iterable
@@ -21,8 +20,6 @@ from mlx.utils import tree_flatten
 if TYPE_CHECKING:
     from audiotrain.train.module import TrainModule
     from audiotrain.train.trainer import Trainer
-
-log = logging.getLogger(__name__)
 
 _RUNNING_STATS = ("running_mean", "running_var")
 
@@ -432,7 +429,7 @@ class BackboneFinetuning(BaseFinetuning):
     and go on training there after the unfreeze; `train_bn` (passed on to `unfreeze_and_add_param_group`)
     matters only to a subclass whose `freeze_before_training` froze them: True adds them to the backbone's
     group, False leaves them frozen;
-    `verbose` logs both rates (rounded to `rounding` digits) at each change, on rank 0; `initial_denom_lr`
+    `verbose` prints both rates on stderr (rounded to `rounding` digits) at each change, on rank 0; `initial_denom_lr`
     is passed on to `unfreeze_and_add_param_group` (used only where a rate is not given, as in Lightning).
     A module without an `mlx.nn.Module` `backbone` is refused when `fit` starts. The backbone's rate is a
     number set per epoch (group 0's may be a schedule, read as its current rate); the rest as
@@ -521,8 +518,10 @@ class BackboneFinetuning(BaseFinetuning):
             self._say(current_lr, following)
 
     def _say(self, current_lr: float, backbone_lr: float) -> None:
-        if self.verbose and collectives.is_main_process():
-            log.info(
+        # On stderr as the Trainer's other notes (EarlyStopping's verbose lines): Lightning's logger has a
+        # handler of its own, so its lines show; a logger of ours without one showed nothing.
+        if self.verbose and collectives.is_main_process() and self._groups is not None:
+            self._groups._trainer._note(
                 f"Current lr: {round(current_lr, self.rounding)}, "
                 f"Backbone lr: {round(backbone_lr, self.rounding)}"
             )
