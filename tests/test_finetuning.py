@@ -472,6 +472,31 @@ def test_add_param_group_refuses_a_frozen_parameter_or_one_in_a_group_already(tm
         trainer.fit(Descends(), [mx.zeros((2,))])
 
 
+class AddsAParameterTree(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        self.make_trainable(module.head)
+        optimizer.add_param_group({"params": module.head.parameters(), "lr": 0.1})
+
+
+class AddsArrays(OwnSchedule):
+    def finetune_function(self, module, epoch, optimizer):
+        self.make_trainable(module.head)
+        optimizer.add_param_group({"params": [module.head.w], "lr": 0.1})
+
+
+@pytest.mark.parametrize("callback", [AddsAParameterTree(), AddsArrays()], ids=["tree", "arrays"])
+def test_add_param_group_given_lightnings_parameters_says_it_takes_names(tmp_path, callback):
+    # Lightning's add_param_group({"params": module.parameters(), ...}): here a parameter tree was read as
+    # the names of its keys ("w: not trainable parameters"), and a list of arrays was refused with every
+    # array printed whole. The error says what to pass, and prints no array.
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[callback])
+    with pytest.raises(TypeError, match=r"params must be parameter names") as raised:
+        trainer.fit(Descends(), [mx.zeros((2,))])
+    message = str(raised.value)
+    assert "tree_flatten(module.backbone.trainable_parameters())" in message
+    assert "unfreeze_and_add_param_group" in message and "array(" not in message
+
+
 class SetsMainRate(OwnSchedule):
     def finetune_function(self, module, epoch, optimizer):
         optimizer.param_groups[0]["lr"] = 0.05

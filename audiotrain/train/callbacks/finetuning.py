@@ -90,8 +90,17 @@ class ParamGroups:
         if not isinstance(group, dict) or set(group) != {"params", "lr"}:
             raise TypeError(f'{where}: give {{"params": [names], "lr": rate}}, got {group!r}')
         names = group["params"]
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"{where}: params must be parameter names (str), got {names!r}")
+        # (A dict is Lightning's module.parameters() here, an MLX tree: iterated, it gives its keys, which
+        # would be taken for names. A list of arrays is not printed: its repr is every array.)
+        if isinstance(names, (str, dict)) or not all(isinstance(n, str) for n in names):
+            given = type(names).__name__ if isinstance(names, dict) else _short_repr(names)
+            raise TypeError(
+                f"{where}: params must be parameter names (str), the dotted names of "
+                "module.trainable_parameters(), e.g. [f'backbone.{name}' for name, _ in "
+                f"tree_flatten(module.backbone.trainable_parameters())], got {given}; "
+                "BaseFinetuning.unfreeze_and_add_param_group(module.backbone, optimizer, lr) unfreezes "
+                "and adds a module's parameters in one call"
+            )
         names = frozenset(names)
         lr = _positive_rate(group["lr"], f'{where}: "lr"')
         trainable = {name for name, _ in tree_flatten(self._module.trainable_parameters())}
@@ -207,6 +216,15 @@ class _Group:
             )
         rate = _positive_rate(value, "a parameter group's lr")
         self.optimizer.learning_rate = mx.array(rate, dtype=self.optimizer.learning_rate.dtype)
+
+
+def _short_repr(values: Any) -> str:
+    """What a user passed, without the contents of any array in it."""
+    if isinstance(values, str):
+        return repr(values)
+    items = list(values)
+    kinds = sorted({type(v).__name__ for v in items})
+    return f"a {type(values).__name__} of {len(items)} item(s) of type {' / '.join(kinds) or '-'}"
 
 
 def _positive_rate(value: Any, what: str) -> float:
@@ -429,8 +447,9 @@ class BackboneFinetuning(BaseFinetuning):
     and go on training there after the unfreeze; `train_bn` (passed on to `unfreeze_and_add_param_group`)
     matters only to a subclass whose `freeze_before_training` froze them: True adds them to the backbone's
     group, False leaves them frozen;
-    `verbose` prints both rates on stderr (rounded to `rounding` digits) at each change, on rank 0; `initial_denom_lr`
-    is passed on to `unfreeze_and_add_param_group` (used only where a rate is not given, as in Lightning).
+    `verbose` prints both rates on stderr (rounded to `rounding` digits) at each change, on rank 0;
+    `initial_denom_lr` is passed on to `unfreeze_and_add_param_group` (used only where a rate is not given,
+    as in Lightning).
     A module without an `mlx.nn.Module` `backbone` is refused when `fit` starts. The backbone's rate is a
     number set per epoch (group 0's may be a schedule, read as its current rate); the rest as
     `BaseFinetuning`.
