@@ -422,6 +422,25 @@ class NaNLossOnly(TinyClassifier):
         return loss + mx.stop_gradient(mx.where(mx.any(y == 99), mx.array(float("nan")), 0.0)), metrics
 
 
+def test_grad_norm_before_any_applied_update_is_nan_not_zero(tmp_path):
+    # The logged grad_norm is the last applied gradient's. When the first steps are all skipped (NaN
+    # gradients from the first batch on) none was applied: it logged 0.0, which reads as vanishing gradients
+    # to a user hunting the NaN. Now NaN until an update goes through, then that update's norm.
+    logger = RecordingLogger()
+    with pytest.warns(UserWarning, match=r"skipped because their loss or gradients"):
+        fit(
+            tmp_path,
+            module=NaNGradient,
+            batches=poisoned(make_batches(), {0, 1}),
+            max_epochs=1,
+            logger=logger,
+            log_every_n_steps=1,
+            track_grad_norm=True,
+        )
+    norms = [m["grad_norm"] for _, m in logger.metrics if "grad_norm" in m]
+    assert len(norms) == 6 and np.isnan(norms[:2]).all() and np.isfinite(norms[2:]).all(), norms
+
+
 @pytest.mark.parametrize("track_grad_norm", [False, True])
 def test_a_nonfinite_loss_with_finite_gradients_is_skipped(tmp_path, track_grad_norm):
     with pytest.warns(
