@@ -355,6 +355,51 @@ class NaNAfter(TinyClassifier):
         return loss * mx.where(poison, mx.array(float("nan")), mx.array(1.0)), metrics
 
 
+class SetsTheClipAtEpoch1(Callback):
+    """Sets the Trainer's clip at epoch 1's start, as a Lightning callback may (Lightning reads
+    trainer.gradient_clip_val and gradient_clip_algorithm at every step), and measures each epoch's update."""
+
+    def __init__(self, **clip):
+        self.clip, self.moved = clip, []
+
+    def on_train_epoch_start(self, trainer, module):
+        if trainer.current_epoch == 1:
+            for name, value in self.clip.items():
+                setattr(trainer, name, value)
+        self.before = weights(module)
+
+    def on_train_epoch_end(self, trainer, module):
+        after = weights(module)
+        self.moved.append(float(np.sqrt(sum(((after[k] - self.before[k]) ** 2).sum() for k in after))))
+
+
+@pytest.mark.parametrize("compile_", [False, True])
+@pytest.mark.parametrize(
+    "start, change",
+    [
+        ({}, {"gradient_clip_val": 1e-6}),
+        ({"gradient_clip_val": 1.0}, {"gradient_clip_val": 1e-6}),
+        (
+            {"gradient_clip_val": 1e-6, "gradient_clip_algorithm": "value"},
+            {"gradient_clip_algorithm": "norm"},
+        ),
+    ],
+    ids=["on", "lowered", "algorithm"],
+)
+def test_a_clip_set_on_the_trainer_during_fit_clips_from_the_next_epoch(tmp_path, compile_, start, change):
+    # The clip is part of the compiled step: set during fit, it was ignored for the rest of the fit (the
+    # attribute said 1e-6, the updates were unclipped). Each of the 6 SGD updates (lr 1) of epoch 1 now
+    # moves the weights by at most the clip's norm (a value clip of 1e-6 moves them by more).
+    callback = SetsTheClipAtEpoch1(**change)
+    fit(tmp_path, module=SGDTask, max_epochs=2, compile=compile_, callbacks=[callback], **start)
+    assert callback.moved[1] <= 6 * 1e-6 * (1 + 1e-3) < callback.moved[0], callback.moved
+
+
+def test_a_bad_clip_set_during_fit_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=r"trainer.gradient_clip_val.*set during fit.*expected a number > 0"):
+        fit(tmp_path, module=SGDTask, max_epochs=2, callbacks=[SetsTheClipAtEpoch1(gradient_clip_val=-1.0)])
+
+
 def poisoned(batches, which):
     out = []
     for i, (x, y) in enumerate(batches):

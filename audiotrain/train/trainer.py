@@ -1620,8 +1620,14 @@ class Trainer:
     def _follow_accumulation(self, module: TrainModule) -> None:
         """Rebuild the compiled step when `accumulate_grad_batches` changed (GradientAccumulationScheduler
         sets it at epoch starts): the window's gradient buffer is part of the step's state. Only between
-        windows, where the buffer holds nothing."""
-        if self._train_step.config.accumulate_grad_batches == self.accumulate_grad_batches:
+        windows, where the buffer holds nothing. So for `gradient_clip_val` / `gradient_clip_algorithm`,
+        which Lightning reads at every step: here the clip is traced into the step, so one a hook sets
+        clips from the next epoch start (before, it was ignored for the rest of the fit)."""
+        config = self._train_step.config
+        clip = self._clip_set_during_fit()
+        if config.accumulate_grad_batches == self.accumulate_grad_batches:
+            if (config.clip_val, config.clip_algorithm) != clip:
+                self._rebuild_step(module)
             return
         if self.progress.micro_batches:
             raise RuntimeError(
@@ -1632,6 +1638,18 @@ class Trainer:
             )
         self._rebuild_step(module)
 
+    def _clip_set_during_fit(self) -> tuple[float | None, str]:
+        """The Trainer's clip now, checked as `Trainer(...)` checks it (a hook may have set it)."""
+        try:
+            value, algorithm = flags.clip(self.gradient_clip_val, self.gradient_clip_algorithm)
+        except ValueError as err:
+            raise ValueError(
+                f"trainer.gradient_clip_val={self.gradient_clip_val!r} / gradient_clip_algorithm="
+                f"{self.gradient_clip_algorithm!r}, set during fit: {err}"
+            ) from None
+        self.gradient_clip_val, self.gradient_clip_algorithm = value, algorithm
+        return value, algorithm
+
     def _rebuild_step(self, module: TrainModule) -> None:
         """A new compiled step over the module's trainable parameters and this `accumulate_grad_batches`;
         the step's counters carry on (the accumulated gradients start from zeros)."""
@@ -1640,7 +1658,13 @@ class Trainer:
         state.arrays.update(
             {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
         )  # counters carry on
-        config = dataclasses.replace(old.config, accumulate_grad_batches=self.accumulate_grad_batches)
+        clip_val, clip_algorithm = self._clip_set_during_fit()
+        config = dataclasses.replace(
+            old.config,
+            accumulate_grad_batches=self.accumulate_grad_batches,
+            clip_val=clip_val,
+            clip_algorithm=clip_algorithm,
+        )
         self._train_step = TrainStep(module, self.optimizer, config, state)
 
     # ---- evaluation stages (the loop is in evaluation_loop.py) --------------------------------------
