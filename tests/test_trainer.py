@@ -812,6 +812,20 @@ def test_numpy_batches_are_rejected_with_a_hint(tmp_path):
         trainer(tmp_path, max_steps=1).fit(TinyClassifier(), [(np.array(x), y)])
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+def test_torchs_parameter_groups_from_configure_optimizers_point_at_a_multioptimizer(tmp_path, groups):
+    # A port of torch's no-weight-decay groups ([{"params": ..., "weight_decay": 0.0}, ...]) was told only
+    # that a dict needs an 'optimizer' key (or that two optimizers are one too many), not how MLX does it.
+    class TorchGroups(TinyClassifier):
+        def configure_optimizers(self):
+            params = self.trainable_parameters()
+            return [{"params": params, "weight_decay": 0.0}, {"params": params, "lr": 1e-3}][:groups]
+
+    with pytest.raises(TypeError, match=r"torch's parameter groups.*optim.MultiOptimizer\(\[") as raised:
+        trainer(tmp_path, max_steps=1).fit(TorchGroups(), make_batches())
+    assert "weight_decay=0.0" in str(raised.value) and "array(" not in str(raised.value)
+
+
 def test_configure_optimizers_must_return_an_optimizer(tmp_path):
     class Bad(TinyClassifier):
         def configure_optimizers(self):

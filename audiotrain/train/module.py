@@ -135,6 +135,7 @@ class OptimizerConfig:
             return value
         if isinstance(value, optim.Optimizer):
             return cls(value)
+        _refuse_torch_param_groups(value, where)
         if isinstance(value, (list, tuple)):
             return cls._parse_module_output(_one_optimizer(value, where), where, trainer)
         if not isinstance(value, dict):
@@ -283,6 +284,22 @@ def _optimizers_in(optimizer: optim.Optimizer) -> list[optim.Optimizer]:
     if isinstance(optimizer, optim.MultiOptimizer):
         return [inner for part in optimizer.optimizers for inner in _optimizers_in(part)]
     return [optimizer]
+
+
+def _refuse_torch_param_groups(value: Any, where: str) -> None:
+    """torch's parameter groups (`[{"params": ..., "weight_decay": 0.0}, ...]`, what a torch optimizer
+    takes) returned as they are: say how MLX splits parameters, rather than that a dict lacks 'optimizer'."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not any(isinstance(item, dict) and "params" in item for item in items):
+        return
+    raise TypeError(
+        f"{where} returned torch's parameter groups (dicts with 'params'); an MLX optimizer takes no "
+        "parameters. Groups with their own settings are one optim.MultiOptimizer([...], filters), e.g. no "
+        "weight decay on biases and norms: optim.MultiOptimizer([optim.AdamW(learning_rate=1e-3, "
+        "weight_decay=0.0), optim.AdamW(learning_rate=1e-3, weight_decay=0.01)], [lambda path, _: "
+        "path.endswith('bias') or '.norm' in path]) (a parameter goes to the first optimizer whose filter "
+        "takes its dotted path, the last one takes the rest)"
+    )
 
 
 def _one_optimizer(value: list | tuple, where: str) -> Any:
