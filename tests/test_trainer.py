@@ -395,6 +395,15 @@ def test_a_clip_set_on_the_trainer_during_fit_clips_from_the_next_epoch(tmp_path
     assert callback.moved[1] <= 6 * 1e-6 * (1 + 1e-3) < callback.moved[0], callback.moved
 
 
+def test_track_grad_norm_set_during_fit_logs_the_norm_from_the_next_epoch(tmp_path):
+    # (Lightning 1's trainer.track_grad_norm, set by a callback: it was ignored for the rest of the fit.)
+    logger = RecordingLogger()
+    callback = SetsTheClipAtEpoch1(track_grad_norm=True)
+    fit(tmp_path, module=SGDTask, max_epochs=2, callbacks=[callback], logger=logger, log_every_n_steps=1)
+    steps = [step for step, m in logger.metrics if "grad_norm" in m]
+    assert len(steps) == 6 and min(steps) >= 6, steps  # (6 steps an epoch: epoch 1's)
+
+
 def test_a_bad_clip_set_during_fit_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"trainer.gradient_clip_val.*set during fit.*expected a number > 0"):
         fit(tmp_path, module=SGDTask, max_epochs=2, callbacks=[SetsTheClipAtEpoch1(gradient_clip_val=-1.0)])

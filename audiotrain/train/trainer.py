@@ -1622,11 +1622,12 @@ class Trainer:
         sets it at epoch starts): the window's gradient buffer is part of the step's state. Only between
         windows, where the buffer holds nothing. So for `gradient_clip_val` / `gradient_clip_algorithm`,
         which Lightning reads at every step: here the clip is traced into the step, so one a hook sets
-        clips from the next epoch start (before, it was ignored for the rest of the fit)."""
+        clips from the next epoch start (before, it was ignored for the rest of the fit); `track_grad_norm`
+        too."""
         config = self._train_step.config
-        clip = self._clip_set_during_fit()
+        gradients = self._gradient_settings_now()
         if config.accumulate_grad_batches == self.accumulate_grad_batches:
-            if (config.clip_val, config.clip_algorithm) != clip:
+            if any(getattr(config, name) != value for name, value in gradients.items()):
                 self._rebuild_step(module)
             return
         if self.progress.micro_batches:
@@ -1638,17 +1639,20 @@ class Trainer:
             )
         self._rebuild_step(module)
 
-    def _clip_set_during_fit(self) -> tuple[float | None, str]:
-        """The Trainer's clip now, checked as `Trainer(...)` checks it (a hook may have set it)."""
+    def _gradient_settings_now(self) -> dict[str, Any]:
+        """The Trainer's clip and `track_grad_norm` now, as the step's config names them, checked as
+        `Trainer(...)` checks them (a hook may have set them)."""
         try:
             value, algorithm = flags.clip(self.gradient_clip_val, self.gradient_clip_algorithm)
+            track = flags.track_grad_norm(self.track_grad_norm)
         except ValueError as err:
             raise ValueError(
                 f"trainer.gradient_clip_val={self.gradient_clip_val!r} / gradient_clip_algorithm="
-                f"{self.gradient_clip_algorithm!r}, set during fit: {err}"
+                f"{self.gradient_clip_algorithm!r} / track_grad_norm={self.track_grad_norm!r}, set during "
+                f"fit: {err}"
             ) from None
-        self.gradient_clip_val, self.gradient_clip_algorithm = value, algorithm
-        return value, algorithm
+        self.gradient_clip_val, self.gradient_clip_algorithm, self.track_grad_norm = value, algorithm, track
+        return {"clip_val": value, "clip_algorithm": algorithm, "track_grad_norm": track}
 
     def _rebuild_step(self, module: TrainModule) -> None:
         """A new compiled step over the module's trainable parameters and this `accumulate_grad_batches`;
@@ -1658,12 +1662,8 @@ class Trainer:
         state.arrays.update(
             {k: v for k, v in old.state.arrays.items() if k != "grad_accum"}
         )  # counters carry on
-        clip_val, clip_algorithm = self._clip_set_during_fit()
         config = dataclasses.replace(
-            old.config,
-            accumulate_grad_batches=self.accumulate_grad_batches,
-            clip_val=clip_val,
-            clip_algorithm=clip_algorithm,
+            old.config, accumulate_grad_batches=self.accumulate_grad_batches, **self._gradient_settings_now()
         )
         self._train_step = TrainStep(module, self.optimizer, config, state)
 
