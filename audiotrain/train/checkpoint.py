@@ -1412,6 +1412,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path | str) -> None:
         ("loggers", list, "a list"),
         ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
         ("hyper_parameter_tuples", list, "a list (the paths of the tuples among hyper_parameters)"),
+        ("hyper_parameter_omegaconf", list, "a list (the arguments that were OmegaConf configs)"),
         ("hyper_parameters_set_later", list, "a list (the keys set in hparams after save_hyperparameters)"),
         ("module_state", dict, "an object"),
         ("module_state_run", dict, "an object (the epoch and global_step the module's hook saw)"),

@@ -592,6 +592,9 @@ class TrainModule(nn.Module):
         # The __init__ argument `save_hyperparameters(config)` was given, and its type, so that
         # load_from_checkpoint passes the saved values back as that argument (as Lightning's hparams_name).
         object.__setattr__(self, "_hparams_origin", {})
+        # The __init__ arguments given as OmegaConf configs (Hydra's DictConfig / ListConfig): saved as the
+        # plain dicts and lists they hold, and made configs again by load_from_checkpoint.
+        object.__setattr__(self, "_hparams_omegaconf", [])
 
     def __setattr__(self, key: str, value: Any) -> None:
         if key == "float32_batch_fields":
@@ -1242,7 +1245,8 @@ class TrainModule(nn.Module):
         `hparams`, every checkpoint's trainer_state.json and the loggers' hyperparameters, and
         `load_from_checkpoint` rebuilds the module from them. Values must be JSON-serialisable
         (numbers, strings, lists, tuples, dicts with string keys); leave others out with `ignore=`.
-        Tuples are given back to `__init__` as tuples (the checkpoint records where they were).
+        Tuples are given back to `__init__` as tuples (the checkpoint records where they were), and
+        OmegaConf configs (Hydra's DictConfig / ListConfig), saved resolved, as configs.
 
         As in Lightning, called in a base class's `__init__` it records the arguments of every `__init__`
         of the chain running for this module (the subclass's added arguments too; a subclass's value wins),
@@ -1277,6 +1281,8 @@ class TrainModule(nn.Module):
             hparams = chosen_hyperparameters(name, hparams, tuple(hparams), ignored)
         else:
             hparams = chosen_hyperparameters(name, init_arguments, names, ignored)
+            configs = sorted(n for n in hparams if is_omegaconf(init_arguments[n]))
+            object.__setattr__(self, "_hparams_omegaconf", configs)
         self._hparams.update(hparams)
         object.__setattr__(self, "_hparams_initial", copy.deepcopy(self._hparams))
 
@@ -1292,6 +1298,7 @@ class TrainModule(nn.Module):
             )
         config = given[0]
         entries = vars(config) if isinstance(config, argparse.Namespace) else config
+        entries = plain_omegaconf(entries, f"{name}.save_hyperparameters", "the config")
         if not all(isinstance(key, str) for key in entries):
             raise TypeError(
                 f"{name}.save_hyperparameters(dict): the keys must be strings, got {list(entries)}"
@@ -1355,7 +1362,12 @@ class TrainModule(nn.Module):
                 config.update({k: v for k, v in overrides.items() if k not in arguments})  # its entries
                 if state.get("hparams_type") == "Namespace":
                     config = argparse.Namespace(**config)
+                elif state.get("hparams_type") == "DictConfig":
+                    config = as_omegaconf(config, f"{cls.__name__}.load_from_checkpoint", argument)
                 hparams = {argument: config, **{k: v for k, v in overrides.items() if k in arguments}}
+            for name in state.get("hyper_parameter_omegaconf") or ():
+                if name in hparams and name not in overrides:
+                    hparams[name] = as_omegaconf(hparams[name], f"{cls.__name__}.load_from_checkpoint", name)
             where = f"{cls.__name__}.load_from_checkpoint({str(folder)!r})"
             later = state.get("hyper_parameters_set_later") or []
             hparams = _arguments_taken(cls, hparams, set(overrides), where, set_later=set(later))
@@ -1569,7 +1581,11 @@ def chosen_hyperparameters(
         )
     from audiotrain.train.checkpoint import check_keeps  # (imported where used, as load_from_checkpoint does)
 
-    hparams = {n: init_arguments[n] for n in wanted if n not in ignored}
+    hparams = {
+        n: plain_omegaconf(init_arguments[n], f"{owner}.save_hyperparameters", n)
+        for n in wanted
+        if n not in ignored
+    }
     for n, value in hparams.items():
         try:
             json.dumps(value)
@@ -1597,6 +1613,45 @@ def hyperparameter_tuples(value: Any, here: tuple = ()) -> list[list]:
     for key, item in items:
         found += hyperparameter_tuples(item, (*here, key))
     return found
+
+
+def is_omegaconf(value: Any) -> bool:
+    """Whether `value` is an OmegaConf container (Hydra's DictConfig / ListConfig), told by its module so
+    that audiotrain does not import omegaconf for users who have none."""
+    return type(value).__module__.split(".")[0] == "omegaconf" and hasattr(value, "_get_node")
+
+
+def plain_omegaconf(value: Any, where: str, name: str) -> Any:
+    """An OmegaConf container as the plain dicts and lists it holds, `${...}` interpolations resolved (the
+    values the module saw), so that a checkpoint's JSON can hold it; anything else as it is. A missing
+    value (`???`) or an interpolation that does not resolve is named with its key."""
+    if not is_omegaconf(value):
+        return value
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(value, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        reason = (str(err).splitlines() or [""])[0]
+        raise ValueError(
+            f"{where}: {name} holds a value that cannot be saved: key '{key}': {reason} (give the config's "
+            "missing values (???), e.g. as a command-line override, before building the module)"
+        ) from None
+
+
+def as_omegaconf(value: Any, where: str, name: str) -> Any:
+    """A saved OmegaConf config (plain dicts and lists in the checkpoint) made a DictConfig / ListConfig
+    again for `__init__`, as it was given; refused by name where omegaconf is not installed."""
+    try:
+        from omegaconf import OmegaConf
+    except ImportError:
+        raise ImportError(
+            f"{where}: {name} was saved from an OmegaConf config (Hydra's DictConfig), and omegaconf is not "
+            f"installed to make it one again: pip install omegaconf, or pass {name}=... yourself"
+        ) from None
+    return OmegaConf.create(value)
 
 
 def with_hyperparameter_tuples(value: Any, paths: Any, here: tuple = ()) -> Any:

@@ -106,6 +106,12 @@ class RunState:
             "hyper_parameters": dict(module.hparams),
             # (JSON holds a tuple as a list: their paths let load_from_checkpoint give them back as tuples)
             **({"hyper_parameter_tuples": paths} if (paths := hyperparameter_tuples(module.hparams)) else {}),
+            # (the __init__ arguments that were OmegaConf configs: load_from_checkpoint makes them configs)
+            **(
+                {"hyper_parameter_omegaconf": names}
+                if (names := getattr(module, "_hparams_omegaconf", []))
+                else {}
+            ),
             **module._hparams_origin,  # the __init__ argument they came as (save_hyperparameters(config))
             # Keys set in `self.hparams` after save_hyperparameters (a hook's total_steps): no __init__ takes
             # them, and load_from_checkpoint leaves them out without the warning a changed __init__ gets.

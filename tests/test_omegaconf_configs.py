@@ -1,0 +1,68 @@
+"""Hydra / OmegaConf configs (DictConfig, ListConfig) where audiotrain takes dicts and lists, as a Hydra user
+passes them: `save_hyperparameters` of a module built from `cfg.model`, reloaded by `load_from_checkpoint`."""
+
+import json
+
+import audiotrain  # noqa: F401  (before mlx)
+
+import pytest
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+class FromHydra(TinyClassifier):
+    def __init__(self, hidden: int, net, seed: int = 0):
+        super().__init__(hidden=hidden)
+        self.save_hyperparameters()
+        self.net_type, self.depth = type(net), net.depth  # (what load_from_checkpoint gave back)
+
+
+class WholeConfig(TinyClassifier):
+    def __init__(self, cfg):
+        super().__init__(hidden=cfg.hidden)
+        self.save_hyperparameters(cfg)
+        self.cfg_type = type(cfg)
+
+
+def test_a_dictconfig_argument_is_saved_resolved_and_given_back_as_a_dictconfig(tmp_path):
+    # A nested config was refused ("net=DictConfig is not JSON-serialisable ... pass ignore=['net']").
+    cfg = OmegaConf.create({"lr": 0.01, "model": {"hidden": 12, "net": {"depth": 2, "lr": "${lr}"}}})
+    module = FromHydra(**cfg.model)
+    assert module.hparams["net"] == {"depth": 2, "lr": 0.01}  # the interpolation as the module saw it
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    saved = t.save_checkpoint(tmp_path / "saved")
+    state = json.loads((saved / "trainer_state.json").read_text())
+    assert state["hyper_parameters"]["net"] == {"depth": 2, "lr": 0.01}
+    loaded = FromHydra.load_from_checkpoint(saved)
+    assert loaded.net_type is DictConfig and loaded.depth == 2 and loaded.fc1.weight.shape == (12, 8)
+
+
+def test_save_hyperparameters_of_a_whole_nested_dictconfig(tmp_path):
+    cfg = OmegaConf.create({"hidden": 10, "optim": {"lr": 0.1, "betas": [0.9, 0.99]}})
+    module = WholeConfig(cfg)
+    assert module.hparams.optim == {"lr": 0.1, "betas": [0.9, 0.99]}
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = WholeConfig.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.cfg_type is DictConfig and loaded.hparams.optim["betas"] == [0.9, 0.99]
+
+
+def test_a_missing_value_is_named_by_its_key():
+    cfg = OmegaConf.create({"hidden": 8, "net": {"depth": "???"}})
+    with pytest.raises(ValueError, match=r"FromHydra.save_hyperparameters: net .*key 'net.depth'.*\?\?\?"):
+        FromHydra(hidden=cfg.hidden, net=cfg.net)
+
+
+def test_a_listconfig_argument_is_given_back_as_a_listconfig(tmp_path):
+    class Layers(TinyClassifier):
+        def __init__(self, sizes):
+            super().__init__(hidden=sizes[0])
+            self.save_hyperparameters()
+            self.sizes_type = type(sizes)
+
+    module = Layers(OmegaConf.create([6, 3]))
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(module, make_batches())
+    loaded = Layers.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.sizes_type is ListConfig and loaded.hparams.sizes == [6, 3]
