@@ -66,3 +66,23 @@ def test_a_listconfig_argument_is_given_back_as_a_listconfig(tmp_path):
     t.fit(module, make_batches())
     loaded = Layers.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
     assert loaded.sizes_type is ListConfig and loaded.hparams.sizes == [6, 3]
+
+
+def test_max_time_from_a_config_is_the_dict_the_message_asks_for(tmp_path):
+    # Trainer(**cfg.trainer) with `max_time: {hours: 1}` was refused as "expected ... or a dict such as
+    # {'hours': 2}": a DictConfig is a Mapping, not a dict.
+    from audiotrain import Trainer
+    from audiotrain.callbacks import Timer
+
+    cfg = OmegaConf.create({"trainer": {"max_time": {"hours": 1}, "default_root_dir": str(tmp_path)}})
+    assert Trainer(**cfg.trainer)._max_time == 3600
+    assert Timer(duration=OmegaConf.create({"minutes": 5})) is not None
+
+
+def test_default_root_dir_null_in_a_config_is_the_default_folder(tmp_path, monkeypatch):
+    # `default_root_dir: null` (Lightning's default, None) was refused as "expected a path ... got NoneType".
+    from audiotrain import Trainer
+
+    monkeypatch.chdir(tmp_path)
+    trainer = Trainer(**OmegaConf.create({"default_root_dir": None}))
+    assert trainer.default_root_dir == Trainer().default_root_dir

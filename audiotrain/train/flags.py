@@ -244,8 +244,8 @@ def max_time(value: Any, owner: str = "Trainer", name: str = "max_time") -> floa
     try:
         if isinstance(value, datetime.timedelta):
             seconds = value.total_seconds()
-        elif isinstance(value, dict):
-            seconds = datetime.timedelta(**value).total_seconds()
+        elif isinstance(value, Mapping):  # a dict, or a config's (Hydra's DictConfig is a Mapping only)
+            seconds = datetime.timedelta(**dict(value)).total_seconds()
         elif isinstance(value, str) and re.fullmatch(r"\d+:\d{1,2}:\d{1,2}:\d{1,2}", value.strip()):
             days, hours, minutes, secs = (int(part) for part in value.strip().split(":"))
             seconds = datetime.timedelta(

@@ -239,7 +239,7 @@ class Trainer:
         val_check_interval: int | float = 1.0,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = "norm",
-        default_root_dir: str | os.PathLike = "./logs",
+        default_root_dir: str | os.PathLike | None = "./logs",
         enable_checkpointing: bool = True,
         compile: bool = True,
         seed: int | None = None,
@@ -291,7 +291,9 @@ class Trainer:
         )
         if self.fast_dev_run:  # as in Lightning: validation once, after its n batches
             self._validation_schedule = ValidationSchedule(1.0, 1)
-        self.default_root_dir = path_argument(default_root_dir, "Trainer", "default_root_dir").expanduser()
+        # None (Lightning's default, a config's `default_root_dir: null`) is the default folder.
+        root = "./logs" if default_root_dir is None else default_root_dir
+        self.default_root_dir = path_argument(root, "Trainer", "default_root_dir").expanduser()
         self.enable_checkpointing = (
             flags.switch("enable_checkpointing", enable_checkpointing) and not self.fast_dev_run
         )
