@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._files import json_text
+from audiotrain._omegaconf import plain_omegaconf
 from audiotrain._validation_monitor import validation_off_refusal
 from audiotrain._yaml import parse_yaml
 from audiotrain.recipes.config_cli import (
@@ -633,6 +634,10 @@ def resolve_config(
                 f"{caller}({name}=...): expected a preset name ({', '.join(PRESETS)}) or a YAML/JSON path, "
                 f"got {given!r}"
             )
+    # A Hydra / OmegaConf config (DictConfig) is read as the plain dicts it holds, `${...}` resolved: it
+    # is a Mapping but no dict, and its sections had been refused as "must be a mapping of fields".
+    config = plain_omegaconf(config, f"{caller}(config=...)", "the config")
+    overrides = {k: plain_omegaconf(v, f"{caller}({k}=...)", k) for k, v in (overrides or {}).items()}
     label_source = "config"  # the last place that changed the run folder's label, for its error
     sources: dict[str, str] = {}  # dotted setting -> where it was last set (`setting_source`)
     if isinstance(config, TrainerConfig):

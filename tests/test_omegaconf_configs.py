@@ -86,3 +86,28 @@ def test_default_root_dir_null_in_a_config_is_the_default_folder(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     trainer = Trainer(**OmegaConf.create({"default_root_dir": None}))
     assert trainer.default_root_dir == Trainer().default_root_dir
+
+
+def test_create_trainer_takes_a_dictconfig_as_config_and_as_a_sections_overrides(tmp_path):
+    # Each was refused: "config dict: field 'training' must be a mapping of fields, got DictConfig", and
+    # training=cfg.training as "gives a whole section one value; give its settings as a dict".
+    from audiotrain import create_trainer, get_trainer_config
+
+    cfg = OmegaConf.create(
+        {
+            "lr": 0.002,
+            "trainer": {
+                "training": {"num_epochs": 2, "seed": 3},
+                "optimizer": {"type": "sgd", "learning_rate": "${lr}"},
+                "run": {"run_dir": str(tmp_path / "run")},
+            },
+        }
+    )
+    config = get_trainer_config(cfg.trainer)
+    assert config.training.num_epochs == 2 and config.optimizer.learning_rate == 0.002
+    config = get_trainer_config("quick_test", training=cfg.trainer.training, optimizer=cfg.trainer.optimizer)
+    assert config.training.seed == 3 and config.optimizer.type == "sgd"
+    assert create_trainer(TinyClassifier(), config=cfg.trainer).config.training.num_epochs == 2
+    missing = OmegaConf.create({"training": {"num_epochs": "???"}})
+    with pytest.raises(ValueError, match=r"get_trainer_config\(training=...\).*key 'training.num_epochs'"):
+        get_trainer_config(training=missing.training)
