@@ -111,3 +111,23 @@ def test_create_trainer_takes_a_dictconfig_as_config_and_as_a_sections_overrides
     missing = OmegaConf.create({"training": {"num_epochs": "???"}})
     with pytest.raises(ValueError, match=r"get_trainer_config\(training=...\).*key 'training.num_epochs'"):
         get_trainer_config(training=missing.training)
+
+
+def test_a_datamodules_dictconfig_argument_is_given_back_as_a_dictconfig(tmp_path):
+    # DataModule.load_from_checkpoint gave a plain dict, so an __init__ reading `aug.p` failed on reload.
+    from audiotrain import DataModule
+
+    class Data(DataModule):
+        def __init__(self, aug, batch_size: int = 16):
+            super().__init__()
+            self.save_hyperparameters()
+            self.p = aug.p
+
+        def train_dataloader(self):
+            return make_batches()
+
+    cfg = OmegaConf.create({"data": {"aug": {"p": 0.5}, "batch_size": 16}})
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    t.fit(TinyClassifier(), datamodule=Data(**cfg.data))
+    loaded = Data.load_from_checkpoint(t.save_checkpoint(tmp_path / "saved"))
+    assert loaded.p == 0.5 and loaded.hparams.aug == {"p": 0.5}

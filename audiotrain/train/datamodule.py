@@ -22,6 +22,7 @@ import copy
 import os
 from typing import Any
 
+from audiotrain._omegaconf import as_omegaconf, is_omegaconf
 from audiotrain.train.class_methods import classmethod_of_the_class
 
 
@@ -165,7 +166,11 @@ class DataModule:
             raise ValueError(f"{owner}.save_hyperparameters: call it inside {owner}.__init__")
         # (a data folder is the usual argument; a DataModule is not rebuilt from these values)
         plain = {k: os.fspath(v) if isinstance(v, os.PathLike) else v for k, v in init_arguments.items()}
-        self.hparams.update(chosen_hyperparameters(owner, plain, names, ignored))
+        chosen = chosen_hyperparameters(owner, plain, names, ignored)
+        # The arguments given as OmegaConf configs (Hydra's): load_from_checkpoint makes them configs again.
+        if configs := sorted(n for n in chosen if is_omegaconf(plain[n])):
+            self._hparams_origin = {**getattr(self, "_hparams_origin", {}), "omegaconf": configs}
+        self.hparams.update(chosen)
         self._hparams_initial = copy.deepcopy(self.hparams)
 
     @classmethod_of_the_class
@@ -199,8 +204,14 @@ class DataModule:
         if origin.get("hparams_name"):
             taken = inspect.signature(cls.__init__).parameters
             config = {**given, **{k: v for k, v in overrides.items() if k not in taken}}
-            config = argparse.Namespace(**config) if origin.get("hparams_type") == "Namespace" else config
+            if origin.get("hparams_type") == "Namespace":
+                config = argparse.Namespace(**config)
+            elif origin.get("hparams_type") == "DictConfig":
+                config = as_omegaconf(config, f"{cls.__name__}.load_from_checkpoint", origin["hparams_name"])
             arguments = {origin["hparams_name"]: config, **{k: v for k, v in overrides.items() if k in taken}}
+        for name in origin.get("omegaconf") or ():
+            if name in arguments and name not in overrides:
+                arguments[name] = as_omegaconf(arguments[name], f"{cls.__name__}.load_from_checkpoint", name)
         # As Lightning's (and the module's): a base class's arguments its subclass gives itself are left out.
         where = f"{cls.__name__}.load_from_checkpoint({os.fspath(checkpoint_path)!r})"
         arguments = _arguments_taken(cls, arguments, set(overrides), where, root=DataModule, stacklevel=3)
