@@ -2096,3 +2096,11 @@ def test_a_thread_loader_rebuilt_from_its_attributes_does_not_warn():
     ctx = CountingContext()
     given = DataLoader(Squares(4), num_workers=1, worker_type="process", multiprocessing_context=ctx)
     assert given.multiprocessing_context is ctx
+
+
+def test_long_double_samples_become_float32_batches_as_float64_ones_do():
+    # np.longdouble (float128 on Linux) reached mx.array as it was: a bare "RuntimeError: std::bad_cast".
+    batches = list(DataLoader([np.longdouble(1.5), np.longdouble(2.5)], batch_size=2))
+    assert batches[0].dtype == mx.float32 and np.array(batches[0]).tolist() == [1.5, 2.5]
+    arrays = list(DataLoader([np.ones(2, dtype=np.longdouble)] * 2, batch_size=None))
+    assert arrays[0].dtype == mx.float32

@@ -7,8 +7,14 @@ from typing import Any
 
 import numpy as np
 
-# Narrowed on conversion to MLX: float64 is unsupported on GPUs and int64 labels/indices fit in int32.
-_NARROW = {np.dtype(np.float64): np.float32, np.dtype(np.int64): np.int32, np.dtype(np.uint64): np.uint32}
+# Narrowed on conversion to MLX: float64 is unsupported on GPUs and int64 labels/indices fit in int32. MLX has
+# no long double (float128 on Linux: mx.array raised a bare "std::bad_cast"), so it narrows as float64 does.
+_NARROW = {
+    np.dtype(np.float64): np.float32,
+    np.dtype(np.longdouble): np.float32,
+    np.dtype(np.int64): np.int32,
+    np.dtype(np.uint64): np.uint32,
+}
 
 
 def _is_mx_array(x: Any) -> bool:
@@ -174,8 +180,8 @@ def default_convert(item: Any) -> Any:
 
 
 def to_mlx(batch: Any, _path: str = "batch") -> Any:
-    """Convert every numpy leaf of a batch to ``mx.array`` (float64 -> float32, int64 -> int32, uint64 ->
-    uint32).
+    """Convert every numpy leaf of a batch to ``mx.array`` (float64 and long double -> float32, int64 ->
+    int32, uint64 -> uint32).
 
     Dicts, tuples, namedtuples and lists are rebuilt with the same structure; ``mx.array`` leaves pass
     through; strings and other objects are kept as they are. Numeric arrays of other dtypes keep their dtype.

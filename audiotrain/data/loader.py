@@ -54,8 +54,8 @@ class DataLoader:
     Each batch goes through: ``dataset[i]`` -> ``cpu_transforms`` (per sample, numpy, in workers) ->
     ``collate_fn`` (in workers; default `default_collate` stacks into numpy arrays, MLX samples into
     ``mx.array`` of their dtype) -> on the main thread, ``mlx_transforms`` if given, otherwise numpy leaves
-    become ``mx.array`` (float64 -> float32, int64 -> int32, uint64 -> uint32). Conversion to MLX happens
-    once, on the thread that trains.
+    become ``mx.array`` (float64 and long double -> float32, int64 -> int32, uint64 -> uint32). Conversion to
+    MLX happens once, on the thread that trains.
 
     The sample order is a pure function of ``(seed, epoch)``: epoch ``e`` visits
     ``np.random.default_rng([seed, e]).permutation(len(dataset))`` when ``shuffle`` (else ``0..n-1``).
