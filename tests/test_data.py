@@ -2104,3 +2104,24 @@ def test_long_double_samples_become_float32_batches_as_float64_ones_do():
     assert batches[0].dtype == mx.float32 and np.array(batches[0]).tolist() == [1.5, 2.5]
     arrays = list(DataLoader([np.ones(2, dtype=np.longdouble)] * 2, batch_size=None))
     assert arrays[0].dtype == mx.float32
+
+
+@pytest.mark.parametrize("second", [np.ones(2), [1.0, 2.0]])
+def test_a_field_of_a_number_and_then_an_array_names_the_field_and_the_sample(second):
+    # numpy's own "setting an array element with a sequence ... inhomogeneous shape" named neither.
+    loader = DataLoader([{"y": 1}, {"y": second}], batch_size=2)
+    with pytest.raises(
+        DataLoaderError, match=r"cannot collate batch\['y'\]: sample 1 is (ndarray|list) .*sample 0 is int 1"
+    ):
+        list(loader)
+    assert default_collate([{"y": 1}, {"y": np.array(2)}])["y"].tolist() == [1, 2]  # a 0-d array is a number
+
+
+def test_an_empty_batch_from_a_batch_sampler_says_so():
+    loader = DataLoader(list(range(4)), batch_sampler=[[0, 1], []])
+    with pytest.raises(
+        DataLoaderError, match=r"batch 1 \(no samples: the batch_sampler gave an empty batch\)"
+    ):
+        list(loader)
+    # A collate_fn of the user's gets the empty list, as in PyTorch.
+    assert list(DataLoader(list(range(4)), batch_sampler=[[0], []], collate_fn=len)) == [1, 0]

@@ -627,6 +627,8 @@ class BatchJob:
             shown = [_key(i) for i in indices[:8]]
             more = ", ..." if len(indices) > 8 else ""
             samples = f"samples {str(shown)[1:-1]}{more}" if self.auto_collation else f"sample {shown[0]}"
+            if len(indices) == 0:  # (only a batch_sampler gives one; a collate_fn of the user's may take it)
+                samples = "no samples: the batch_sampler gave an empty batch"
             return self._collate(items, f"batch {batch_index} ({samples})", batch_index)
         finally:
             _local.key, _local.rng = None, None
