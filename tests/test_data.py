@@ -191,9 +191,11 @@ def test_a_mapping_sample_keeps_its_type_as_in_pytorch():
         batch = default_collate(items)
         assert type(batch) is kind and list(batch) == ["b", "a"] and batch["a"].tolist() == [0, 1]
         assert type(to_mlx(batch)) is kind and type(default_convert(items[0])) is kind
-    # A mapping that cannot be built from a dict alone (defaultdict) becomes a dict, as in torch.
-    batch = default_collate([defaultdict(int, a=np.float32(i)) for i in range(2)])
-    assert type(batch) is dict and batch["a"].tolist() == [0.0, 1.0]
+    # A mutable mapping that cannot be built from a dict alone (defaultdict) is copied and filled, as torch's
+    # collate.py does (`copy.copy(elem)` then `update`): it keeps its default (it was a plain dict).
+    batches = list(DataLoader([defaultdict(int, a=np.float32(i)) for i in range(2)], batch_size=2))
+    assert type(batches[0]) is defaultdict and batches[0]["missing"] == 0
+    assert np.array(batches[0]["a"]).tolist() == [0.0, 1.0]
 
 
 def test_a_namedtuple_item_stays_one_without_automatic_batching_as_in_pytorch():

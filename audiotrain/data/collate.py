@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -253,10 +254,20 @@ def as_numpy(x: Any) -> np.ndarray:
 
 
 def _rebuild_mapping(original: Mapping, values: dict) -> Mapping:
-    """A mapping of the original's type (OrderedDict, a dict subclass) when it can be built from a dict."""
+    """A mapping of the original's type (OrderedDict, a dict subclass) when it can be built from a dict; a
+    mutable one that cannot (a defaultdict) is copied and refilled, as torch's collate does, keeping its
+    default. (Not torch's plain `update` on the copy: a Counter would add the batch to its first sample.)"""
     if type(original) is dict:
         return values
     try:
         return type(original)(values)
     except TypeError:
+        if not isinstance(original, MutableMapping):
+            return values
+    try:
+        clone = copy.copy(original)
+        clone.clear()
+        clone.update(values)
+    except Exception:  # (a mapping that cannot be copied: a plain dict, as before)
         return values
+    return clone
