@@ -4459,6 +4459,41 @@ def test_a_full_disk_as_training_saves_names_the_command_that_goes_on_from_the_n
     assert (run_dir / "evaluation" / "scores.json").is_file()
 
 
+def test_a_full_disk_as_the_final_epochs_last_saves_is_finished_by_the_printed_command(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A disk that filled as the final epoch's `last` was saved, after its `best` was written: the error
+    printed 'once there is room, continue the run with: ... --resume RUN/checkpoints/best', and that command
+    was refused ('it has trained 1 epoch, and --num_epochs 1 leaves none to train'), so the run never got its
+    history.json, curves and held-out evaluation. The printed command now finishes the run from `best`."""
+    import errno
+    import re
+
+    real_save = ckpt._save_arrays
+
+    def full_at_last(path, arrays):  # `best` of the only epoch is written; `last` is not
+        if path.parent.name.startswith(".last.tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, arrays)
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0"]
+    flags += ["--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    monkeypatch.setattr(ckpt, "_save_arrays", full_at_last)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 1
+    err = capsys.readouterr().err
+    assert "; once there is room, continue the run with:" in err, err
+    (resume,) = re.findall(r"--resume (\S+)", err)
+    assert Path(resume) == run_dir / "checkpoints" / "best", err
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert chords.main([*flags, "--resume", resume]) == 0, capsys.readouterr().err
+    assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0]
+    assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
+
+
 @needs_file_size_limit
 def test_a_run_folder_on_a_full_disk_is_one_line_naming_the_file_not_stdout(tiny_run, tmp_path, capsys):
     """A --run_dir on a disk with no room left: the note in the folder's lock file (which process holds it)

@@ -987,9 +987,13 @@ def _left_to_evaluate(run_dir: Path, config: TrainingConfig, state: dict) -> Pat
 
 def _all_epochs_trained(checkpoint_dir: Path, num_epochs: int) -> tuple[Path | None, int | None, bool]:
     """(the checkpoint to evaluate, the step training ended at, True) where ``last`` in `checkpoint_dir` is
-    at the end of its `num_epochs`-th epoch; (None, None, False) otherwise."""
+    at the end of its `num_epochs`-th epoch; (None, None, False) otherwise. Without a ``last`` (a full disk
+    stopped its save after the final epoch's ``best`` was written, and the error's command resumes from
+    ``best``), a ``best`` at that end says the same: it holds the weights and history training ended with."""
+    last = checkpoint_dir / "last"
+    saved = last if (last.exists() or last.is_symlink()) else checkpoint_dir / "best"
     try:
-        progress = ckpt.read_state(checkpoint_dir / "last").get("progress") or {}
+        progress = ckpt.read_state(saved).get("progress") or {}
     except (OSError, ValueError, ckpt.CheckpointError):
         return None, None, False
     if progress.get("epoch") != num_epochs or progress.get("batch_in_epoch"):
