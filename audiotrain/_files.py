@@ -149,10 +149,15 @@ def naming_failed_write(target: str | Path) -> Iterator[None]:
     """Turn an OSError of the storage (`STORAGE_ERRNOS`) raised while `target` is written into an
     `OutputWriteError` naming `target`: the bare ``[Errno 28] No space left on device`` names no file (PIL's
     and matplotlib's writes add a chained AttributeError). Other errors (a name taken, a missing folder) pass
-    as they are: callers tell those apart by type."""
+    as they are: callers tell those apart by type. An `OutputWriteError` of a temporary file beside `target`
+    (a writer that writes atomically itself, as the plots do, fills this write's temporary file) names
+    `target`: the user never saw the ``.tmp-<hex>`` name."""
     try:
         yield
-    except OutputWriteError:
+    except OutputWriteError as error:
+        inner = Path(str(error.filename))
+        if inner.name.startswith(TMP_PREFIX) and inner.parent == Path(target).parent:
+            raise OutputWriteError(error.errno, error.strerror, str(target)) from None
         raise
     except OSError as error:
         if error.errno not in STORAGE_ERRNOS:

@@ -4494,6 +4494,40 @@ def test_a_full_disk_as_the_final_epochs_last_saves_is_finished_by_the_printed_c
     assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
 
 
+def test_a_full_disk_as_the_confusion_matrix_is_drawn_names_it_not_a_temporary_file(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A disk that filled as a run's evaluation drew its confusion matrix said 'cannot write
+    RUN/evaluation/.tmp-056af03cf5f64141928c7f6fec34e351.png: no space left on device': the plot's own
+    atomic write went into the evaluation's temporary file, and its error named that. It names the plot."""
+    import errno
+
+    from audiotrain.metrics import plots
+
+    real_figure = plots.confusion_matrix_figure
+
+    def figure_on_a_full_disk(*args, **options):
+        figure = real_figure(*args, **options)
+
+        def savefig(*_args, **_options):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        figure.savefig = savefig
+        return figure
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    monkeypatch.setattr(plots, "confusion_matrix_figure", figure_on_a_full_disk)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 1
+    err = capsys.readouterr().err
+    matrix = run_dir / "evaluation" / "confusion_matrix.png"
+    assert f"error: cannot write {matrix}: no space left on device" in err, err
+    assert not list((run_dir / "evaluation").glob(".tmp-*"))
+
+
 @needs_file_size_limit
 def test_a_run_folder_on_a_full_disk_is_one_line_naming_the_file_not_stdout(tiny_run, tmp_path, capsys):
     """A --run_dir on a disk with no room left: the note in the folder's lock file (which process holds it)
