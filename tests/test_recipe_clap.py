@@ -4510,3 +4510,36 @@ def test_a_time_limit_flag_says_how_a_clap_run_stops_on_a_clusters_time_limit(tm
     )
     err = capsys.readouterr().err
     assert "; --train.max_time: the recipes take no time limit" in err and "--resume" in err, err
+
+
+def test_a_full_disk_as_training_saves_names_the_command_that_goes_on(tmp_path, monkeypatch, capsys):
+    """A disk that filled as a CLAP run saved `last` (after its best checkpoint was written) was one line
+    naming the file and the free space, and no way on: the same command was then refused ('--out RUN already
+    holds files'), where the chord recipe prints 'continue the run with: ... --resume'. It says so too now,
+    and the printed command finishes the run in its folder once there is room."""
+    import errno
+
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.train import checkpoint as ckpt
+
+    real_save = ckpt._save_arrays
+
+    def full_at_last(path, arrays):
+        if path.parent.name.startswith(".last.tmp-"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, arrays)
+
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--train.processes", "1", "--out", str(out)]
+    argv += ["--demo.folder", str(tmp_path / "demo")]
+    monkeypatch.setattr(ckpt, "_save_arrays", full_at_last)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    assert clap.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "no space left" in err, err
+    assert "; once there is room, continue the run with:\n" in err, err
+    (resume,) = re.findall(r"--resume (\S+)", err)
+    assert Path(resume).parent == out / "checkpoints", err
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert clap.main([*argv, "--resume", resume]) == 0, capsys.readouterr().err
+    assert (out / "hf_model").is_dir() and (out / "retrieval.json").is_file()

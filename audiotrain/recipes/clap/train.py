@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from audiotrain._files import OutputWriteError, remove_killed_writes, write_json_atomically
+from audiotrain._files import OutputWriteError, once_writable, remove_killed_writes, write_json_atomically
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import CACHE_DIR_ENV, cache_dir, device_record
 from audiotrain._text import plural
@@ -44,6 +44,7 @@ from audiotrain.recipes._run import (
     forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
+    newest_checkpoint,
     quiet_unless_main,
     release_run_folder,
     resume_command,
@@ -433,6 +434,10 @@ def run_job(
             if main and not continuing:
                 _forget_run_that_never_started(out, made)
             raise
+        # A full disk as it saved: the error names the command that goes on, once there is room (cv's folds
+        # have no --resume: cv's own line says what to do).
+        except ckpt.CheckpointWriteError as error:
+            raise _with_command_that_goes_on(error, out, argv if fold is None else None) from None
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
     # A stop signal from here on stops the final evaluation, plots or export, not training: say what is
@@ -559,6 +564,21 @@ def _check_settings(
 #: Path flags the printed resume command writes absolute (where they name something here: --pretrained may
 #: be a hub id), so that it continues the run pasted in any folder.
 RESUME_PATH_FLAGS = ("--data", "--pretrained", "--config", "--demo.folder", "--dataset.zero_shot_labels")
+
+
+def _with_command_that_goes_on(
+    error: ckpt.CheckpointWriteError, out: Path, argv: Sequence[str] | None
+) -> ckpt.CheckpointWriteError:
+    """`error` (a save that a full disk, a quota or an I/O error stopped) with the command that resumes the
+    run in its folder from its newest intact checkpoint, as the chord recipe's says: the same command is
+    refused there ('--out RUN already holds files'). As it is without a checkpoint or a command line."""
+    continue_from = newest_checkpoint(out / "checkpoints")
+    if continue_from is None or argv is None:
+        return error
+    command = resume_command(
+        "audiotrain.recipes.clap", list(argv), continue_from, out, "--out", path_flags=RESUME_PATH_FLAGS
+    )
+    return type(error)(f"{error}; {once_writable(error.__cause__)}, continue the run with:\n  {command}")
 
 
 #: Bytes of a checkpoint's model file `check_resume_finite` reads at a time.
