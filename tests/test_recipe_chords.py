@@ -4494,6 +4494,35 @@ def test_a_full_disk_as_the_final_epochs_last_saves_is_finished_by_the_printed_c
     assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
 
 
+def test_a_full_disk_at_a_runs_first_save_leaves_its_folder_for_the_same_command(
+    tiny_run, tmp_path, monkeypatch, capsys
+):
+    """A disk that filled as a run saved its first checkpoint left the run folder with its config.json and
+    no checkpoint, and the same command, once there was room, was refused: '--run_dir RUN already holds
+    files (a previous run?) ... (it has no checkpoint to continue from)', though --help says the same command
+    goes on. The folder is left as it was found, and the error says to run the same command again."""
+    import errno
+
+    real_save = ckpt._save_arrays
+
+    def full(path, arrays):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    root, _ = tiny_run
+    run_dir = tmp_path / "r"
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    monkeypatch.setattr(ckpt, "_save_arrays", full)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(flags) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "no space left" in err, err
+    assert "once there is room, run the same command again" in err, err
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert chords.main(flags) == 0, capsys.readouterr().err
+    assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
+
+
 def test_a_full_disk_as_the_confusion_matrix_is_drawn_names_it_not_a_temporary_file(
     tiny_run, tmp_path, monkeypatch, capsys
 ):

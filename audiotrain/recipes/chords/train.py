@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._file_names import stored_name
-from audiotrain._files import OutputWriteError, read_json_file, remove_killed_writes, write_atomically
+from audiotrain._files import (
+    OutputWriteError,
+    once_writable,
+    read_json_file,
+    remove_killed_writes,
+    write_atomically,
+)
 from audiotrain._invocation import as_started, recipe_command
 from audiotrain._system import device_record
 from audiotrain._text import audio_speed, listed, plural
@@ -713,6 +719,16 @@ def _run_training(
             unused.put_back()
         elif isinstance(error, ckpt.CheckpointWriteError):  # a full disk as it saved: the way on, once freed
             error.continue_from, error.run_dir = newest_checkpoint(checkpoint_dir), run_dir
+            if error.continue_from is None and unused is not None and not continuing:
+                # Nothing saved to go on from: the folder as found, for the same command (else refused for
+                # its config.json: "already holds files").
+                held.unused_run_folder = None
+                unused.put_back()
+                when = once_writable(error.__cause__)
+                raise type(error)(
+                    f"{error}; the run saved no checkpoint, and its folder is left as it was found: {when}, "
+                    "run the same command again"
+                ) from None
         raise
     except SaveAborted as stop:  # a second stop signal (scancel twice) aborted the save: the way on
         stop.continue_from = newest_checkpoint(checkpoint_dir)  # type: ignore[attr-defined]
