@@ -4543,3 +4543,33 @@ def test_a_full_disk_as_training_saves_names_the_command_that_goes_on(tmp_path, 
     monkeypatch.setattr(ckpt, "_save_arrays", real_save)
     assert clap.main([*argv, "--resume", resume]) == 0, capsys.readouterr().err
     assert (out / "hf_model").is_dir() and (out / "retrieval.json").is_file()
+
+
+def test_a_full_disk_at_a_runs_first_save_leaves_its_folder_for_the_same_command(
+    tmp_path, monkeypatch, capsys
+):
+    """A disk that filled as a CLAP run saved its first checkpoint left --out with its config.json, data
+    report and demo model and no checkpoint; the same command, once there was room, was refused ('--out RUN
+    already holds files ... (it has no checkpoint to continue from)'), though --help says it goes on. The
+    folder is left as it was found, and the error says to run the same command again."""
+    import errno
+
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.train import checkpoint as ckpt
+
+    real_save = ckpt._save_arrays
+
+    def full(path, arrays):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "run"
+    argv = ["--preset", "quick_test", "--train.processes", "1", "--out", str(out)]
+    argv += ["--demo.folder", str(tmp_path / "demo")]
+    monkeypatch.setattr(ckpt, "_save_arrays", full)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    assert clap.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "once there is room, run the same command again" in err, err
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert clap.main(argv) == 0, capsys.readouterr().err
+    assert (out / "hf_model").is_dir()

@@ -437,6 +437,8 @@ def run_job(
         # A full disk as it saved: the error names the command that goes on, once there is room (cv's folds
         # have no --resume: cv's own line says what to do).
         except ckpt.CheckpointWriteError as error:
+            if main and not continuing and newest_checkpoint(out / "checkpoints") is None:
+                raise _with_folder_as_found(error, out, made) from None
             raise _with_command_that_goes_on(error, out, argv if fold is None else None) from None
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
@@ -579,6 +581,21 @@ def _with_command_that_goes_on(
         "audiotrain.recipes.clap", list(argv), continue_from, out, "--out", path_flags=RESUME_PATH_FLAGS
     )
     return type(error)(f"{error}; {once_writable(error.__cause__)}, continue the run with:\n  {command}")
+
+
+def _with_folder_as_found(
+    error: ckpt.CheckpointWriteError, out: Path, made: bool
+) -> ckpt.CheckpointWriteError:
+    """`error` (the run's first save failed: nothing to go on from) once the run folder is left as it was
+    found, so that the same command runs there once there is room (it was refused for the run's config.json:
+    "--out RUN already holds files")."""
+    with contextlib.suppress(OSError):  # (empty now: the failed save removed its temporary folder)
+        (out / "checkpoints").rmdir()
+    _forget_run_that_never_started(out, made)
+    return type(error)(
+        f"{error}; the run saved no checkpoint, and its folder is left as it was found: "
+        f"{once_writable(error.__cause__)}, run the same command again"
+    )
 
 
 #: Bytes of a checkpoint's model file `check_resume_finite` reads at a time.
