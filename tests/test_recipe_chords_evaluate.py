@@ -1710,3 +1710,40 @@ def test_two_results_scored_one_trimmed_and_one_not_are_not_compared():
     with pytest.raises(ValueError, match="trim_reference True and False: score both the same way"):
         compare_results(trimmed, untrimmed)
     assert compare_results(untrimmed, untrimmed).to_dict()["trim_reference"] is False
+
+
+def test_an_evaluation_a_full_disk_stopped_says_what_is_left_and_the_command_that_writes_it_all(
+    checkpoint, songs, tmp_path, monkeypatch, capsys
+):
+    """evaluate -o OUT on a disk that filled after scores.json was written ended 'cannot write OUT/x.lab: no
+    space left on device', and the same command, once there was room, was refused ('refusing to replace
+    OUT/scores.json: written earlier (or by hand)'), though --help says it goes on. The error says that OUT
+    holds part of this evaluation's files, and that the same command with --overwrite writes them all."""
+    import errno
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for song in songs:
+        shutil.copy(song.audio_path, data)
+        shutil.copy(song.annotation_path, data)
+    out = tmp_path / "out"
+    argv = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(out)]
+    real_write_lab = evaluate_module.write_lab
+
+    def full(*args, **options):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(evaluate_module, "write_lab", full)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    capsys.readouterr()
+    assert chords.main(argv) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{out} holds part of this evaluation's files; once there is room, run the same command with " in err
+    )
+    assert "--overwrite (it replaces them)" in err, err
+    monkeypatch.setattr(evaluate_module, "write_lab", real_write_lab)
+    assert chords.main([*argv, "--overwrite"]) == 0, capsys.readouterr().err
+    assert sorted(path.name for path in out.glob("*.lab")) == sorted(
+        f"{s.audio_path.stem}.lab" for s in songs
+    )

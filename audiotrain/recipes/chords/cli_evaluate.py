@@ -34,6 +34,7 @@ from audiotrain.recipes.chords.evaluate import (
     run_pairing,
     run_pairing_hint,
     run_test_songs,
+    say_what_is_left,
     scored_record,
     shared_lab_note,
     songs_trained_on,
@@ -327,7 +328,7 @@ def _cmd_evaluate(argv: list[str]) -> int:
         if against_trained_on:
             print(f"note: {against_trained_on}")
     if write_error is not None:
-        raise write_error
+        raise say_what_is_left(write_error, args.output, args.overwrite)
     if args.output is not None:
         print(f"wrote .lab files and scores to {args.output}")
     if not_replaced:

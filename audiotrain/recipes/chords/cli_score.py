@@ -60,6 +60,7 @@ from audiotrain.recipes.chords.evaluate import (
     evaluation_outputs,
     gap_filled_note,
     reference_span_words,
+    say_what_is_left,
     scored_frame_targets,
     trimmed_note,
     write_evaluation,
@@ -480,9 +481,13 @@ def _cmd_score(argv: list[str]) -> int:
         cli.refuse_existing_outputs((out / name for name in written), args.overwrite)
         if args.overwrite:
             clear_run_outputs(out, evaluation_outputs(out), _print_to_stderr)
-        write_evaluation(result, out, args.overwrite)
-        if comparison is not None:
-            comparison.write(out, args.overwrite)
+        try:
+            write_evaluation(result, out, args.overwrite)
+            if comparison is not None:
+                comparison.write(out, args.overwrite)
+        except OSError as error:  # (a full disk: what is left in OUT, and the command that writes it all)
+            say_what_is_left(error, out, args.overwrite)
+            raise
     span = reference_span_words(args.trim_reference, "transcription")
     print(f"{plural(len(result.scores.per_song), 'song')} scored, mir_eval.chord scores in % ({span}):")
     print(result.scores.table())

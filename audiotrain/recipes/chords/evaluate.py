@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from audiotrain._file_names import local_path, portable_name, stored_name
-from audiotrain._files import json_text, read_json_file, write_output
+from audiotrain._files import OutputWriteError, json_text, once_writable, read_json_file, write_output
 from audiotrain._overlap import work_behind
 from audiotrain._system import versions
 from audiotrain._text import listed, plural, without_control_characters
@@ -702,6 +702,19 @@ def add_frame_counts(
         none = len(FRAME_HEADS[head]) - 1
         predicted = np.where(decoded[head] < 0, none, decoded[head])
         counts += compute_confusion_matrix(predicted, targets[head], num_classes=len(counts))
+
+
+def say_what_is_left(error: OSError, out: Path, replace: bool) -> OSError:
+    """`error` (a full disk, a quota: an `OutputWriteError` that stopped `write_evaluation` into `out` after
+    its ``scores.json``) saying that `out` holds part of this evaluation's files and the command that writes
+    them all once there is room: without ``--overwrite`` the same command was refused for them ("refusing to
+    replace OUT/scores.json: written earlier")."""
+    if isinstance(error, OutputWriteError) and not error.note and (out / "scores.json").is_file():
+        again = (
+            "the same command again" if replace else "the same command with --overwrite (it replaces them)"
+        )
+        error.note = f"{out} holds part of this evaluation's files; {once_writable(error)}, run {again}"
+    return error
 
 
 def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) -> list[str]:
