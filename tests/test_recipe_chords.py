@@ -4523,6 +4523,23 @@ def test_a_full_disk_at_a_runs_first_save_leaves_its_folder_for_the_same_command
     assert (run_dir / "evaluation" / "confusion_matrix.png").is_file()
 
 
+def test_a_run_folder_whose_checkpoints_are_linked_to_another_disk_beforehand_trains(
+    tiny_run, tmp_path, capsys
+):
+    """A user who put a new run's checkpoints on another disk before its first run (mkdir RUN, ln -s
+    /big/disk RUN/checkpoints) was refused: '--run_dir RUN already holds files (a previous run?) ... (it has
+    no checkpoint to continue from)'. A run folder holding only its empty checkpoint folder is a new one."""
+    root, _ = tiny_run
+    run_dir, elsewhere = tmp_path / "r", tmp_path / "big_disk" / "checkpoints"
+    elsewhere.mkdir(parents=True)
+    run_dir.mkdir()
+    (run_dir / "checkpoints").symlink_to(elsewhere)
+    flags = [*TINY_FLAGS, "--data.cache_dir", str(root / "cache"), "--run_dir", str(run_dir)]
+    assert chords.main(flags) == 0, capsys.readouterr().err
+    assert (elsewhere / "last" / "model.safetensors").is_file()
+    assert (run_dir / "checkpoints").is_symlink() and (run_dir / "evaluation" / "scores.json").is_file()
+
+
 def test_a_full_disk_as_the_confusion_matrix_is_drawn_names_it_not_a_temporary_file(
     tiny_run, tmp_path, monkeypatch, capsys
 ):

@@ -414,6 +414,20 @@ def holds_files(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
+def _holds_only_an_empty_checkpoint_folder(folder: Path, checkpoint_dir: str | Path) -> bool:
+    """Whether all `folder` holds is its run's own checkpoint folder (a relative `checkpoint_dir`), empty:
+    made before the first run, or a link to another disk made to put the checkpoints there. Nothing of an
+    earlier run: it was refused as a folder that "already holds files"."""
+    own = Path(checkpoint_dir).expanduser()
+    if own.is_absolute() or len(own.parts) != 1:
+        return False
+    try:
+        (entry,) = list(folder.iterdir())
+        return entry.name == own.name and entry.is_dir() and not any(entry.iterdir())
+    except (OSError, ValueError):  # (ValueError: more entries than one)
+        return False
+
+
 def resumes_run_in(
     resume: str | Path | None, run_dir: str | Path | None, checkpoint_dir: str | Path = "checkpoints"
 ) -> bool:
@@ -562,7 +576,7 @@ def check_run_folder(
         # process only) as soon as its own checks pass, and a rank that got here later would find rank 0's
         # new files and refuse its own run. A refusal on rank 0 ends the job.
         return False
-    if not holds_files(folder):
+    if not holds_files(folder) or _holds_only_an_empty_checkpoint_folder(folder, checkpoint_dir):
         return False
     if resumes_run_in(resume, folder, checkpoint_dir):
         return False  # resuming a run of this folder: it goes on writing there
