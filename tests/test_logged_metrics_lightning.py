@@ -465,3 +465,30 @@ def test_validate_and_test_after_fit_report_only_their_own_metrics(tmp_path):
     assert "train_loss" not in t.logged_metrics and "b_both_step" not in t.logged_metrics
     t.test(t.module, make_batches(32, seed=2))
     assert set(t.callback_metrics) == {"test_loss", "test_accuracy"}
+
+
+def test_the_bar_after_validate_and_test_shows_their_own_values_not_fits(tmp_path):
+    """`trainer.progress_bar_metrics` after `validate` still held fit's `loss`, its `prog_bar=True` values
+    and fit's last `val_loss` (not the one validate had just computed, which callback_metrics held), and
+    after `test` all of them again; Lightning's `reset_metrics` empties the bar's with the other two."""
+
+    class ShowsInBar(LogsBoth):
+        def training_step(self, batch, batch_idx):
+            loss, _ = self.compute_loss(batch)
+            self.log("in_bar", loss, prog_bar=True)
+            return loss
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("hook_bar", 7.0, prog_bar=True)
+
+        def test_step(self, batch, batch_idx):
+            return self.compute_loss(batch)
+
+    t = fit(tmp_path, build(ShowsInBar), max_epochs=1)
+    assert {"loss", "in_bar", "hook_bar", "val_loss"} <= set(t.progress_bar_metrics)
+    t.validate(t.module, make_batches(32, seed=5))  # other batches: another val_loss than fit's last
+    assert t.callback_metrics["val_loss"] != t.history["val_loss"][-1]
+    assert t.progress_bar_metrics["val_loss"] == t.callback_metrics["val_loss"]
+    assert not {"loss", "in_bar", "hook_bar"} & set(t.progress_bar_metrics)
+    t.test(t.module, make_batches(32, seed=2))
+    assert not {"loss", "in_bar", "hook_bar", "val_loss"} & set(t.progress_bar_metrics)

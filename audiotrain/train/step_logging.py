@@ -47,6 +47,13 @@ class StepLogging:
         # (`send_with_hook_values`): one call, as Lightning's, so a "step" that hook logs is their x axis.
         self.held_for_hooks: dict[str, float] = {}
 
+    def forget_shown(self) -> None:
+        """A stage starts: no number of the one before it stays in the bar (`progress_metrics`)."""
+        self.last_outputs = {}
+        self.settled_outputs = {}
+        self.shown_across_ranks = {}
+        self.hook_bar = {}
+
     def record_step(
         self,
         returned: dict[str, mx.array],

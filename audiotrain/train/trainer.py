@@ -557,9 +557,13 @@ class Trainer:
     def _forget_reported_metrics(self) -> None:
         """As Lightning's `_run` when a stage starts (`reset_metrics`): `callback_metrics` and
         `logged_metrics` hold only what this stage reports, so a `validate` or `test` after `fit` does not
-        show fit's training values, nor a `test` the `val_loss` of the validation before it."""
+        show fit's training values, nor a `test` the `val_loss` of the validation before it. The bar's
+        numbers too (`progress_bar_metrics`): fit's last step, hook values and last validation would
+        otherwise show beside, or instead of, what `validate` has just computed."""
         self.callback_metrics = {}
         self.logged_metrics = {}
+        self._step_logging.forget_shown()
+        self._run.validation_metrics = {}  # (a resumed fit's comes back from its checkpoint)
 
     @property
     def current_epoch(self) -> int:
