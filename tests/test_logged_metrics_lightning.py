@@ -492,3 +492,22 @@ def test_the_bar_after_validate_and_test_shows_their_own_values_not_fits(tmp_pat
     assert not {"loss", "in_bar", "hook_bar"} & set(t.progress_bar_metrics)
     t.test(t.module, make_batches(32, seed=2))
     assert not {"loss", "in_bar", "hook_bar", "val_loss"} & set(t.progress_bar_metrics)
+
+
+def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_names_in_callback_metrics(
+    tmp_path,
+):
+    """`self.log(name, ..., on_step=True, on_epoch=True, logger=False)` gave callback_metrics `name` and
+    `name_epoch` but no `name_step` (with logger=True all three), so `ModelCheckpoint(monitor="name_step")`
+    found nothing; Lightning's `_ResultCollection.metrics` gives callback_metrics both names in training
+    whatever `logger`, which decides only what the loggers get."""
+
+    class QuietInHook(LogsBoth):
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.log("h_quiet", float(batch_idx), on_step=True, on_epoch=True, logger=False)
+
+    t = fit(tmp_path, build(QuietInHook), max_epochs=1, log_every_n_steps=1)
+    for name in ("b_quiet", "h_quiet"):
+        assert {name, f"{name}_step", f"{name}_epoch"} <= set(t.callback_metrics), name
+        assert not {f"{name}_step", f"{name}_epoch"} & set(t.logged_metrics)
+    assert t.callback_metrics["h_quiet_step"] == 3.0  # the last batch's index

@@ -40,7 +40,9 @@ def interval_values(means: dict[str, float], options: dict[str, LogOptions]) -> 
         if k not in options:
             to_loggers[k] = to_callbacks[k] = v
         elif options[k].on_step:
-            to_callbacks[k] = v
+            # `name_step` too, whatever `logger` (Lightning's callback_metrics in training): a monitor of it
+            # must not depend on whether the loggers get it.
+            to_callbacks[k] = to_callbacks[options[k].step_name(k)] = v
             if options[k].logger:
                 to_loggers[options[k].step_name(k)] = v
     return to_loggers, to_callbacks
