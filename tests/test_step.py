@@ -757,3 +757,19 @@ def test_accumulated_and_clipped_updates_match_torchs_loop(tmp_path, algorithm, 
     assert trainer.global_step == 4
     np.testing.assert_allclose(np.array(module.linear.weight), reference.weight.detach().numpy(), atol=1e-6)
     np.testing.assert_allclose(np.array(module.linear.bias), reference.bias.detach().numpy(), atol=1e-6)
+
+
+def test_a_validation_step_returning_a_dict_of_outputs_without_loss_is_told_to_log_them(tmp_path):
+    """Lightning's `validation_step` may return any dict (`{"preds": ..., "target": ...}`); here one without
+    'loss' was refused with training's advice alone ('return (loss, metrics_dict) or a dict with 'loss''),
+    not that an evaluation step may log its values with self.log and return nothing, as the other
+    refusals of an evaluation step's return say."""
+
+    class ReturnsOutputs(TinyClassifier):
+        def validation_step(self, batch, batch_idx):
+            return {"preds": self(batch[0]).sum()}
+
+    with pytest.raises(
+        TypeError, match=r"without a 'loss' key .*log its values with self.log and return nothing"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(ReturnsOutputs(), make_batches(32), make_batches(16))

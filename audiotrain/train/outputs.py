@@ -31,9 +31,11 @@ def check_loss_output(
         return None, {}, {}
     if isinstance(out, dict):
         if "loss" not in out:
+            # Lightning's evaluation step may return any dict (outputs for a batch-end hook): say what does.
+            nothing = " (or log its values with self.log and return nothing)" if allow_none else ""
             raise TypeError(
                 f"{where} returned a dict without a 'loss' key (keys: {sorted(out)}); return "
-                "(loss, metrics_dict) or a dict with 'loss'"
+                f"(loss, metrics_dict) or a dict with 'loss'{nothing}"
             )
         out = dict(out)
         loss, metrics = out.pop("loss"), out
