@@ -3,6 +3,8 @@
 `name_epoch`, `logger=False`, `prog_bar`, `on_step=True` refused in an epoch hook, a validation inside an
 epoch, and a resume inside an epoch. The numbers are Lightning 2.6's for the same runs."""
 
+import json
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain.train.callback import Callback
 
@@ -413,3 +415,29 @@ def test_a_sized_stream_with_a_fractional_interval_validates_once_per_check(tmp_
     t = quiet_trainer(tmp_path, max_epochs=2, val_check_interval=0.5, callbacks=[Counts()])
     t.fit(Unlabelled(), DataLoader(Stream(), batch_size=4), [VAL[0][0]])
     assert validated == [2, 4, 6, 8]
+
+
+def test_a_hooks_value_logged_per_step_and_per_epoch_has_one_history_column_as_a_steps_has(
+    tmp_path, tmp_path_factory
+):
+    """A value a batch hook (or a callback) logged with on_step=True, on_epoch=True had two columns in
+    `trainer.history` and the exported history.json, `cb_bi` and `cb_bi_epoch` with the same numbers, where
+    the same value logged in training_step has one (`name`): the loggers' `_epoch` name leaked into it."""
+
+    class StepLogsBothWays(TinyClassifier):
+        def training_step(self, batch, batch_idx):
+            loss, _ = self.compute_loss(batch)
+            self.log("step_bi", batch_idx.astype(mx.float32), on_step=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            return self.compute_loss(batch)
+
+    t, _ = fit(tmp_path, StepLogsBothWays(), callbacks=[LogsBothWays()])
+    assert "step_bi" in t.history and "step_bi_epoch" not in t.history
+    assert t.history["cb_bi"] == [pytest.approx(EPOCH_MEAN)]
+    assert "cb_bi_epoch" not in t.history
+    assert t.callback_metrics["cb_bi_epoch"] == pytest.approx(EPOCH_MEAN)  # (callback_metrics keeps both)
+    path = tmp_path_factory.mktemp("export") / "history.json"
+    t.export_history(path)
+    assert "cb_bi_epoch" not in json.loads(path.read_text())

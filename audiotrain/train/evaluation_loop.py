@@ -158,7 +158,7 @@ class EvaluationLoop:
 
         def take() -> None:
             # What the module's end hook logged counts for this stage (monitoring callbacks see it).
-            to_loggers, late = t._step_logging.hook_epoch_values(stage)
+            to_loggers, late, _ = t._step_logging.hook_epoch_values(stage)
             if t.sanity_checking:
                 self.sanity_check_names = {*(self.sanity_check_names or ()), *late, *to_loggers}
             if late and not t.sanity_checking:
@@ -241,7 +241,7 @@ class EvaluationLoop:
         t = self.trainer
         # What the stage's hooks logged (their means over the loader: hook_logs), only what was logged
         # during this stage (a training epoch's sums wait for its end).
-        hook_loggers, hook_values = t._step_logging.hook_epoch_values(stage)
+        hook_loggers, hook_values, _ = t._step_logging.hook_epoch_values(stage)
         metrics.update(hook_values)
         t.callback_metrics.update(metrics)
         # Each value's `self.log` options, by the name it is reported under: the default step's `acc` is

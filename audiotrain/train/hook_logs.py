@@ -208,10 +208,10 @@ def record(
 
 
 # ---- emission -------------------------------------------------------------------------------------------
-def step_values(module: TrainModule, world_size: int) -> tuple[dict, dict, dict]:
+def step_values(module: TrainModule, world_size: int) -> tuple[dict, dict, dict, dict]:
     """The training hooks' step values waiting since the last logging step, as (for the loggers, for
-    `callback_metrics`, for the bar); marked sent. Under data parallel each is its mean over the ranks
-    that logged it (one gather, on every rank)."""
+    `callback_metrics`, for the bar, by plain name: `_named`); marked sent. Under data parallel each is its
+    mean over the ranks that logged it (one gather, on every rank)."""
     logged = module._logged
     waiting = {k: e for k, e in logged.items() if k[0] == "train" and e.on_step and e.pending}
     for key, entry in waiting.items():
@@ -223,9 +223,10 @@ def step_values(module: TrainModule, world_size: int) -> tuple[dict, dict, dict]
 
 def epoch_values(
     module: TrainModule, phase: str, world_size: int, clear: bool = True
-) -> tuple[dict, dict, dict]:
+) -> tuple[dict, dict, dict, dict]:
     """The means of `phase`'s on_epoch values (Σ value·weight / Σ weight, over every rank's under data
-    parallel: one gather on every rank), as (for the loggers, for `callback_metrics`, for the bar). With
+    parallel: one gather on every rank), as (for the loggers, for `callback_metrics`, for the bar, by plain
+    name: `_named`). With
     `clear` the phase's accumulations end (a step value still waiting is kept for its logging step)."""
     logged = module._logged
     mine = {k: e for k, e in logged.items() if k[0] == phase and e.on_epoch and e.weight > 0}
@@ -275,23 +276,27 @@ def _combine(local: dict[str, list], world_size: int) -> tuple[dict[str, float],
     return {name: num / w for name, (num, w) in sums.items() if w > 0}, flags
 
 
-def _named(values: dict[str, float], flags: dict[str, list[bool]], kind: str) -> tuple[dict, dict, dict]:
+def _named(
+    values: dict[str, float], flags: dict[str, list[bool]], kind: str
+) -> tuple[dict, dict, dict, dict]:
     """Lightning's names: `<name>_step` / `<name>_epoch` where a value is logged both ways (the callbacks
-    also get `<name>`), else `<name>`."""
-    loggers, callbacks, bar = {}, {}, {}
+    also get `<name>`), else `<name>`; the fourth dict has `<name>` alone (the history's name, as a value
+    the training step logs both ways has a single column there)."""
+    loggers, callbacks, bar, plain = {}, {}, {}, {}
     for key, value in values.items():  # (in the order the hooks logged: a later hook's value wins a name)
         on_step, on_epoch, logger, prog_bar = flags[key]
         name = key.split(_SEP, 1)[1]
         both = on_step and on_epoch
         shown = f"{name}_{kind}" if both else name
         callbacks[shown] = value
+        plain[name] = value
         if both:
             callbacks[name] = value
         if logger:
             loggers[shown] = value
         if prog_bar:
             bar[shown] = value
-    return loggers, callbacks, bar
+    return loggers, callbacks, bar, plain
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------------

@@ -255,20 +255,21 @@ class StepLogging:
         logging step, a validation's or an epoch's end), where the values are read anyway: the training
         step itself gains no host sync."""
         t = self._trainer
-        to_loggers, to_callbacks, bar = hook_logs.step_values(t.module, t.world_size)
+        to_loggers, to_callbacks, bar, _ = hook_logs.step_values(t.module, t.world_size)
         t.callback_metrics.update(to_callbacks)
         self.hook_bar.update(bar)
         return to_loggers
 
-    def hook_epoch_values(self, phase: str, clear: bool = True) -> tuple[dict[str, float], dict[str, float]]:
+    def hook_epoch_values(self, phase: str, clear: bool = True) -> tuple[dict, dict, dict]:
         """The means of what hooks logged per epoch in `phase` ("train", "val", "test"), as (for the
-        loggers, for `callback_metrics`); the bar gets its own (`hook_logs.epoch_values`). The caller
-        puts them in `callback_metrics`."""
+        loggers, for `callback_metrics`, for the history: one name each, where callback_metrics has
+        `name` and `name_epoch` of a value logged both ways); the bar gets its own
+        (`hook_logs.epoch_values`). The caller puts them in `callback_metrics`."""
         t = self._trainer
-        to_loggers, to_callbacks, bar = hook_logs.epoch_values(t.module, phase, t.world_size, clear)
+        to_loggers, to_callbacks, bar, plain = hook_logs.epoch_values(t.module, phase, t.world_size, clear)
         if not t.sanity_checking:
             self.hook_bar.update(bar)
-        return to_loggers, to_callbacks
+        return to_loggers, to_callbacks, plain
 
 
 def _logged_step(value: float) -> int:

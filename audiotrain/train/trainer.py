@@ -1577,9 +1577,11 @@ class Trainer:
             # What hooks logged per epoch in this epoch (on_epoch, by Lightning's rules: hook_logs): part of
             # it (the history, and what ModelCheckpoint/EarlyStopping see). An epoch max_steps ended early
             # keeps its sums, so a run resumed from it ends it with the means of the whole epoch.
-            to_loggers, late = self._step_logging.hook_epoch_values("train", clear=progress.epoch_complete)
+            to_loggers, late, for_history = self._step_logging.hook_epoch_values(
+                "train", clear=progress.epoch_complete
+            )
             if late:
-                row.update(late, step=progress.global_step)
+                row.update(for_history, step=progress.global_step)
                 self.callback_metrics.update(late)
             if not ended_before:
                 self._step_logging.send_with_hook_values(to_loggers)
