@@ -216,6 +216,27 @@ def test_logging_where_lightning_refuses_it_is_refused(tmp_path, hook):
             t.predict(module, VAL)
 
 
+class LogsWhenSaved(Callback):
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        pl_module.log("saved_cb", 1.0)
+
+
+class LogsWhenItsStateIsSaved(TinyClassifier):
+    def on_save_checkpoint(self, checkpoint):
+        self.log("saved", 1.0)
+
+
+@pytest.mark.parametrize("where", ["module", "callback"])
+def test_logging_in_on_save_checkpoint_is_refused_as_in_lightning(tmp_path, where):
+    """`self.log` in the module's or a callback's `on_save_checkpoint` was taken as a value of the hook that
+    saved (ModelCheckpoint's epoch end): a number of one save, not of the epoch, in callback_metrics;
+    Lightning's `_FxValidator` refuses it there (`"on_save_checkpoint": None`)."""
+    module = LogsWhenItsStateIsSaved() if where == "module" else TinyClassifier()
+    callbacks = [LogsWhenSaved()] if where == "callback" else []
+    with pytest.raises(ValueError, match="you can't self.log\\(\\) inside `on_save_checkpoint`"):
+        fit(tmp_path, module, callbacks=callbacks, enable_checkpointing=True)
+
+
 def test_a_step_value_a_monitoring_callback_logs_at_an_epochs_last_step_reaches_the_loggers(tmp_path):
     """ModelCheckpoint (and EarlyStopping, ReduceLROnPlateau) run their batch-end hook after the step's hook
     values went to the loggers: what one logs there waits for the next logging step, also past the end of

@@ -2098,7 +2098,10 @@ class Trainer:
         added_by: dict[str, str] = {}
         for cb in self.callbacks:
             before = set(state)
-            with self._stopping.naming_interrupts_from(f"{type(cb).__name__}.on_save_checkpoint"):
+            with (
+                self._stopping.naming_interrupts_from(f"{type(cb).__name__}.on_save_checkpoint"),
+                hook_logs.running_hook(self, "on_save_checkpoint"),  # (self.log there: refused, as Lightning)
+            ):
                 cb.on_save_checkpoint(self, self.module, state)
             added_by.update({key: type(cb).__name__ for key in state if key not in before})
         ckpt.check_callback_state(state, added_by)
@@ -2107,7 +2110,10 @@ class Trainer:
             ckpt.check_state_after_callbacks(state, editors)
         # The datamodule's and the module's after the callbacks, as in Lightning.
         hook_state.save_datamodule_state(self.datamodule, state)
-        with self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"):
+        with (
+            self._stopping.naming_interrupts_from(f"{type(self.module).__name__}.on_save_checkpoint"),
+            hook_logs.running_hook(self, "on_save_checkpoint"),
+        ):
             hook_state.save_module_state(self.module, state, self.current_epoch, self.global_step)
         # Their arrays come back as arrays (Lightning's tensors): data in a safetensors file of their own.
         arrays_in_state = state_arrays.take_arrays(
