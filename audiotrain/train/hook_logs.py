@@ -40,8 +40,8 @@ TRAIN_BATCH_HOOKS = frozenset({"on_train_batch_start", "on_train_batch_end"})
 #: The hooks `self.log` works in: Lightning's (its `_FxValidator`), and `on_validation_end`, `on_test_end`
 #: (their `metrics` argument holds the stage's means: a value derived from them counts for the stage) and
 #: `on_fit_start` (it counts for the first epoch), where Lightning refuses. Anywhere else (`on_train_end`,
-#: `on_fit_end`, `setup`, `teardown`, the predict and sanity-check hooks) a value would be lost, or count
-#: for a later fit: refused, as in Lightning.
+#: `on_fit_end`, `setup`, `teardown`, `on_save_checkpoint`, the predict and sanity-check hooks) a value
+#: would be lost, or count for a later fit: refused, as in Lightning.
 LOGGING_HOOKS = (
     TRAIN_BATCH_HOOKS
     | frozenset(
