@@ -237,6 +237,31 @@ def test_logging_in_on_save_checkpoint_is_refused_as_in_lightning(tmp_path, wher
         fit(tmp_path, module, callbacks=callbacks, enable_checkpointing=True)
 
 
+class LogsWhenLoaded(Callback):
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+        pl_module.log("loaded_cb", 1.0)
+
+
+class LogsWhenItsStateIsLoaded(TinyClassifier):
+    def on_load_checkpoint(self, checkpoint):
+        self.log("loaded", 1.0)
+
+
+@pytest.mark.parametrize("where", ["module", "callback"])
+def test_logging_in_on_load_checkpoint_is_refused_naming_the_hook_not_the_checkpoint(tmp_path, where):
+    """`self.log` in `on_load_checkpoint` (refused by Lightning's `_FxValidator`) stopped a resume with
+    "CheckpointError: .../trainer_state.json holds a value this audiotrain cannot restore: ... you can't
+    self.log() outside the hooks the Trainer runs": the user's call blamed on the checkpoint's file."""
+    first, _ = fit(tmp_path, TinyClassifier(), enable_checkpointing=True)
+    last = first.checkpoint_callback.last_model_path
+    module = LogsWhenItsStateIsLoaded() if where == "module" else TinyClassifier()
+    callbacks = [LogsWhenLoaded()] if where == "callback" else []
+    with pytest.raises(ValueError, match="you can't self.log\\(\\) inside `on_load_checkpoint`") as caught:
+        t = quiet_trainer(tmp_path, max_epochs=2, callbacks=callbacks, enable_checkpointing=True)
+        t.fit(module, TRAIN, VAL, ckpt_path=last)
+    assert "cannot restore" not in str(caught.value)
+
+
 def test_a_step_value_a_monitoring_callback_logs_at_an_epochs_last_step_reaches_the_loggers(tmp_path):
     """ModelCheckpoint (and EarlyStopping, ReduceLROnPlateau) run their batch-end hook after the step's hook
     values went to the loggers: what one logs there waits for the next logging step, also past the end of

@@ -1571,7 +1571,10 @@ def named_source(path: Path):
         yield
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:  # a part of the wrong type
         from audiotrain.data.loader import ResumeMismatchError
+        from audiotrain.train.hook_logs import LogRefused
 
+        if isinstance(err, LogRefused):  # (self.log in on_load_checkpoint: the user's call, said as it is)
+            raise
         if isinstance(
             err, ResumeMismatchError
         ):  # (a sound file this run cannot continue: no "value" to blame)

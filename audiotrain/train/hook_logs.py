@@ -59,6 +59,11 @@ EVAL_BATCH_HOOKS = frozenset(
 )
 
 
+class LogRefused(ValueError):
+    """`self.log` in a hook where Lightning refuses it: the user's call, never a checkpoint's fault (a load
+    hook's refusal passes `checkpoint.named_source` as it is)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class HookLog:
     """One name's values logged in one hook during a phase ("train": the training epoch, "val", "test"). The
@@ -153,7 +158,7 @@ def record(
     hook, batch = getattr(trainer, "_running_hook", None) or (None, None)
     if hook not in LOGGING_HOOKS:
         where = f"inside `{hook}`" if hook is not None else "outside the hooks the Trainer runs"
-        raise ValueError(
+        raise LogRefused(
             f"{owner}.log({name!r}, ...): you can't self.log() {where}, as in Lightning: a value logged there "
             "would be lost or count for a later fit. Log it in a training, validation or test hook (e.g. "
             "on_train_epoch_end, on_validation_epoch_end), or write it to the logger directly "

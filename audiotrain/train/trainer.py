@@ -972,9 +972,10 @@ class Trainer:
                         folder = ckpt.resolve_checkpoint(ckpt_path)
                         state = ckpt.read_state(folder)
                         resume.refuse_weights_only(folder, state)
-                        self._hook_added_weights = hook_state.load_module_state_before_weights(
-                            model, state, folder / ckpt.MODEL_FILE
-                        )
+                        with hook_logs.running_hook(self, "on_load_checkpoint"):
+                            self._hook_added_weights = hook_state.load_module_state_before_weights(
+                                model, state, folder / ckpt.MODEL_FILE
+                            )
             if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
                 loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
@@ -2162,7 +2163,8 @@ class Trainer:
         module = self.module
 
         def module_hook(state: dict[str, Any], model_file: Path) -> frozenset[str]:
-            return hook_state.load_module_state_before_weights(module, state, model_file)
+            with hook_logs.running_hook(self, "on_load_checkpoint"):
+                return hook_state.load_module_state_before_weights(module, state, model_file)
 
         contents = read_checkpoint(
             path, module, full, module_hook if hooks else None, self._hook_added_weights
@@ -2197,7 +2199,8 @@ class Trainer:
             # Lightning's order: `on_load_checkpoint` first, so that it may rewrite the state that
             # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release).
             for cb in self.callbacks:
-                cb.on_load_checkpoint(self, module, state)
+                with hook_logs.running_hook(self, "on_load_checkpoint"):  # (self.log there: refused)
+                    cb.on_load_checkpoint(self, module, state)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             self.callbacks.load_state_arrays(
                 contents.callbacks, state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
