@@ -955,3 +955,34 @@ def test_callback_metrics_held_from_on_fit_start_stays_the_trainers_after_the_sa
     t.fit(TinyClassifier(), make_batches(16), make_batches(16))
     assert holds.metrics is t.callback_metrics
     assert holds.val_loss == t.callback_metrics["val_loss"]
+
+
+def test_on_load_checkpoint_sees_the_trainer_before_its_counters_are_restored_module_and_callbacks_alike(
+    tmp_path,
+):
+    """A resumed fit called the module's `on_load_checkpoint` with `trainer.current_epoch` and `global_step` 0
+    and every callback's with the checkpoint's (1 and 4): the run's counters were restored between the two.
+    Lightning restores them after both (`restore_training_state`, after `_restore_modules_and_callbacks`), so
+    both see the fresh Trainer's; the checkpoint's own are in `checkpoint["epoch"]`/`["global_step"]`."""
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    seen = []
+
+    class SeesCounters(TinyClassifier):
+        def on_load_checkpoint(self, checkpoint):
+            seen.append(("module", self.trainer.current_epoch, self.trainer.global_step))
+
+    class CallbackSeesCounters(Callback):
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            seen.append(("callback", trainer.current_epoch, trainer.global_step))
+
+    first = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[first]).fit(
+        SeesCounters(), make_batches(32)
+    )
+    again = quiet_trainer(
+        tmp_path, max_epochs=2, enable_checkpointing=True, callbacks=[CallbackSeesCounters()]
+    )
+    again.fit(SeesCounters(), make_batches(32), ckpt_path=first.last_model_path)
+    assert seen == [("module", 0, 0), ("callback", 0, 0)]
+    assert (again.current_epoch, again.global_step) == (2, 4)

@@ -2195,12 +2195,14 @@ class Trainer:
         load_optimizer_state(contents, self.optimizer, fresh)
         load_step_state(contents, self._train_step)
         with ckpt.named_source(folder / ckpt.STATE_FILE):
-            self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             # Lightning's order: `on_load_checkpoint` first, so that it may rewrite the state that
-            # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release).
+            # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release), and before
+            # the run's counters come back (Lightning's `restore_training_state` follows it), so that it sees
+            # the Trainer as the module's `on_load_checkpoint` did: epoch and step 0 in a new Trainer.
             for cb in self.callbacks:
                 with hook_logs.running_hook(self, "on_load_checkpoint"):  # (self.log there: refused)
                     cb.on_load_checkpoint(self, module, state)
+            self._run.load_state_dict(state, folder / ckpt.STATE_FILE)
             self.callbacks.load_state_dict(state.get("callbacks", {}))
             self.callbacks.load_state_arrays(
                 contents.callbacks, state.get("callbacks", {}), folder / ckpt.CALLBACKS_FILE
