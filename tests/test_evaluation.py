@@ -130,6 +130,31 @@ def test_a_sanity_check_of_all_batches_stops_at_limit_val_batches(tmp_path):
     assert sanity.sanity == 1
 
 
+class SeesTheBatchCounts(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_validation_start(self, trainer, module):
+        stage = "sanity" if trainer.sanity_checking else "val"
+        self.seen.append((stage, trainer.num_val_batches, trainer.num_sanity_val_batches))
+
+    def on_train_start(self, trainer, module):
+        self.seen.append(("train_start", trainer.num_val_batches, trainer.num_sanity_val_batches))
+
+
+@pytest.mark.parametrize("sanity_steps", [2, 0])
+def test_num_val_batches_is_the_fits_validation_count_in_and_after_the_sanity_check(tmp_path, sanity_steps):
+    """Lightning's `num_val_batches` in `fit` is its validation's count (the val loop's `_max_batches`, "because
+    it shouldn't return the sanity_val batches"); the sanity check's is `num_sanity_val_batches`. It said 2 (the
+    sanity check's) in on_train_start, and 0 there without a sanity check: a callback sizing a per-validation
+    buffer from it got it wrong."""
+    counts = SeesTheBatchCounts()
+    t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=sanity_steps, callbacks=[counts])
+    t.fit(TinyClassifier(), make_batches(32), make_batches(80, seed=1))  # 5 validation batches
+    sanity = [("sanity", 5, 2)] if sanity_steps else []
+    assert counts.seen == [*sanity, ("train_start", 5, sanity_steps), ("val", 5, sanity_steps)]
+
+
 def test_fast_dev_run_skips_the_sanity_check(tmp_path):
     """As Lightning's fast_dev_run, which sets num_sanity_val_steps to 0."""
     sanity, started = CountSanityBatches(), []

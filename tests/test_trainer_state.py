@@ -97,7 +97,8 @@ def test_state_and_stage_flags_at_each_hook_are_lightnings(tmp_path):
         ("init", "initializing", None, None, F, F, F, F, F),
         ("setup(fit)", "running", "fit", "train", T, F, F, F, F),
         ("on_sanity_check_start", "running", "fit", "sanity_check", F, F, T, F, F),
-        ("on_validation_start n=1", "running", "fit", "sanity_check", F, F, T, F, F),
+        # (the fit's validation count, as Lightning's; the check's is num_sanity_val_batches)
+        ("on_validation_start n=3", "running", "fit", "sanity_check", F, F, T, F, F),
         ("on_train_start", "running", "fit", "train", T, F, F, F, F),
         # (the batch count of this validation, not the sanity check's, when it starts)
         ("on_validation_start n=3", "running", "fit", "validate", F, T, F, F, F),

@@ -134,7 +134,8 @@ class EvaluationLoop:
     ) -> dict[str, float] | None:
         t = self.trainer
         name = _HOOK_NAMES[stage]
-        setattr(t, _BATCH_COUNTS[stage], limit)  # (known from `on_validation_start` on, as in Lightning)
+        if not t.sanity_checking:  # (the check's count is `num_sanity_val_batches`; fit set the stage's)
+            setattr(t, _BATCH_COUNTS[stage], limit)  # (known from `on_validation_start` on, as in Lightning)
         hook_logs.drop(module, stage)  # (what the hooks of a stage Ctrl-C cut short logged: it runs again)
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")

@@ -17,6 +17,7 @@ indented lines, the metrics in the same order.
 from __future__ import annotations
 
 import functools
+import math
 import sys
 import textwrap
 import time
@@ -135,8 +136,10 @@ class ProgressBar(Callback):
     def on_validation_start(self, trainer, module) -> None:
         if self.is_plain:
             return
+        # (the sanity check's own count, as Lightning's bar: num_val_batches is the fit's validation's)
+        total = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
         self._val_bar = tqdm(
-            total=trainer.num_val_batches or None,
+            total=total if total and total != math.inf else None,
             desc="Validating",
             file=sys.stderr,
             dynamic_ncols=True,

@@ -1034,6 +1034,11 @@ class Trainer:
                 )
                 with self._on_device(), self._stopping.handling_signals(), in_order:
                     self._call_hooks("on_fit_start")
+                    # The fit's validation count (Lightning's val loop `_max_batches`), from here on: in the
+                    # sanity check too, whose own count is `num_sanity_val_batches`.
+                    self.num_val_batches = (
+                        0 if val_loader is None else self.evaluation.limit("val", val_loader)
+                    )
                     # Not in a resumed fit, as Lightning's ("it would mess up the loaded state"): its
                     # validation hooks and a DataModule's batch hooks would run on the restored state.
                     if val_loader is not None and not ckpt_path:
