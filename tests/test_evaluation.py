@@ -155,6 +155,44 @@ def test_num_val_batches_is_the_fits_validation_count_in_and_after_the_sanity_ch
     assert counts.seen == [*sanity, ("train_start", 5, sanity_steps), ("val", 5, sanity_steps)]
 
 
+class BatchesWithoutALength:
+    """A loader a user writes as a generator function's iterable: it has no `len`."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+class SeesEachStagesCount(Callback):
+    def __init__(self):
+        self.seen = {}
+
+    def on_validation_start(self, trainer, module):
+        self.seen["val"] = trainer.num_val_batches
+
+    def on_test_start(self, trainer, module):
+        self.seen["test"] = trainer.num_test_batches
+
+    def on_predict_start(self, trainer, module):
+        self.seen["predict"] = trainer.num_predict_batches
+
+
+def test_a_loader_without_a_length_counts_inf_batches_in_every_stage_as_in_lightning(tmp_path):
+    """Lightning counts such a loader's batches as inf (as `num_training_batches` and
+    `num_sanity_val_batches` do here); `num_val_batches` and the others said None, so `min(n, 10)` in a
+    callback raised TypeError."""
+    seen = SeesEachStagesCount()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[seen])
+    batches = BatchesWithoutALength(make_batches(32))
+    t.fit(TinyClassifier(), batches, batches)
+    t.test(TinyClassifier(), batches)
+    t.predict(TinyClassifier(), batches)
+    assert seen.seen == {"val": float("inf"), "test": float("inf"), "predict": float("inf")}
+    assert (t.num_training_batches, t.num_val_batches, t.num_test_batches) == (float("inf"),) * 3
+
+
 def test_fast_dev_run_skips_the_sanity_check(tmp_path):
     """As Lightning's fast_dev_run, which sets num_sanity_val_steps to 0."""
     sanity, started = CountSanityBatches(), []

@@ -10,6 +10,7 @@ fit → train epoch → train batch and this file reads stage → batches → re
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,12 @@ _STAGE_NAMES = {"val": "validate", "test": "test", "predict": "predict"}
 _HOOK_NAMES = {"val": "validation", "test": "test"}
 # The Trainer's count of a stage's batches (Lightning's `num_val_batches`, ...).
 _BATCH_COUNTS = {"val": "num_val_batches", "test": "num_test_batches", "predict": "num_predict_batches"}
+
+
+def batch_count(limit: int | None) -> int | float:
+    """A stage's count of batches as the Trainer reports it: inf where the loader ends it (no length, or a
+    stream read to its end), as Lightning counts it, so that `min(trainer.num_val_batches, n)` works."""
+    return math.inf if limit is None else limit
 
 
 class EvaluationLoop:
@@ -135,7 +142,8 @@ class EvaluationLoop:
         t = self.trainer
         name = _HOOK_NAMES[stage]
         if not t.sanity_checking:  # (the check's count is `num_sanity_val_batches`; fit set the stage's)
-            setattr(t, _BATCH_COUNTS[stage], limit)  # (known from `on_validation_start` on, as in Lightning)
+            # (known from `on_validation_start` on, as in Lightning)
+            setattr(t, _BATCH_COUNTS[stage], batch_count(limit))
         hook_logs.drop(module, stage)  # (what the hooks of a stage Ctrl-C cut short logged: it runs again)
         t._call_hooks(f"on_{name}_start")
         t._call_hooks(f"on_{name}_epoch_start")
@@ -319,7 +327,8 @@ class EvaluationLoop:
         batch hooks: it repeats a sample another rank predicts."""
         t = self.trainer
         step = self.step(module, "predict")
-        limit = t.num_predict_batches = self.limit("predict", loader)
+        limit = self.limit("predict", loader)
+        t.num_predict_batches = batch_count(limit)
         epoch_writer = any(
             isinstance(cb, BasePredictionWriter) and cb.interval.on_epoch for cb in t.callbacks
         )

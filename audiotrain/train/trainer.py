@@ -69,7 +69,7 @@ from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressB
 from audiotrain.train.callbacks._averaging import average_validated_with
 from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, naming_the_batch, prefixed
-from audiotrain.train.evaluation_loop import EvaluationLoop
+from audiotrain.train.evaluation_loop import EvaluationLoop, batch_count
 from audiotrain.train.fit_loop_view import FitLoopLimits
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
@@ -399,9 +399,9 @@ class Trainer:
         self.num_training_batches: int | float = 0
         # Batches the last validation, test and predict ran on, or run on now (None: the loader's length is
         # unknown); one number for the stage's one loader, where Lightning has a list of one per loader.
-        self.num_val_batches: int | None = 0
-        self.num_test_batches: int | None = 0
-        self.num_predict_batches: int | None = 0
+        self.num_val_batches: int | float = 0  # (inf: the loader ends the stage, as in Lightning)
+        self.num_test_batches: int | float = 0
+        self.num_predict_batches: int | float = 0
         self._train_step: TrainStep | None = None
         self._bare_hooks: frozenset[str] = frozenset()  # module hooks written as Lightning's (no arguments)
         self.evaluation = EvaluationLoop(self)  # validation, test, predict and the sanity check
@@ -1037,7 +1037,7 @@ class Trainer:
                     # The fit's validation count (Lightning's val loop `_max_batches`), from here on: in the
                     # sanity check too, whose own count is `num_sanity_val_batches`.
                     self.num_val_batches = (
-                        0 if val_loader is None else self.evaluation.limit("val", val_loader)
+                        0 if val_loader is None else batch_count(self.evaluation.limit("val", val_loader))
                     )
                     # Not in a resumed fit, as Lightning's ("it would mess up the loaded state"): its
                     # validation hooks and a DataModule's batch hooks would run on the restored state.
