@@ -3,11 +3,13 @@
 import inspect
 import json
 import os
+import re
 import site
 import warnings
 
 from audiotrain import OptimizerConfig, Trainer, TrainModule
 from audiotrain.train.callbacks import Callback, GradientClipper
+from audiotrain.train.trainer import SHORT_EPOCH_WARNING
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -1712,6 +1714,23 @@ def test_an_epoch_shorter_than_the_logging_interval_warns_as_lightning_does(tmp_
     ) as seen:
         t.fit(TinyClassifier(), make_batches(32))
     assert seen[0].filename == __file__  # the caller's line (under create_trainer it named declarative.py)
+
+
+def test_an_epoch_of_fewer_optimizer_steps_than_the_logging_interval_warns_under_accumulation(tmp_path):
+    """log_every_n_steps counts optimizer steps (Lightning's _batches_that_stepped): 6 batches accumulated 4
+    at a time are 2 steps an epoch, fewer than 3, so no step was ever logged, without a word (the warning,
+    as Lightning's, compared batches)."""
+    from tasks import RecordingLogger
+
+    t = Trainer(
+        max_epochs=1, logger=RecordingLogger(), enable_progress_bar=False, enable_model_summary=False,
+        enable_checkpointing=False, default_root_dir=tmp_path, accumulate_grad_batches=4, log_every_n_steps=3,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="fewer than the logging interval") as seen:
+        t.fit(TinyClassifier(), make_batches(96))
+    message = next(str(w.message) for w in seen if "logging interval" in str(w.message))
+    assert "an epoch has 6 training batches (2 optimizer steps with accumulate_grad_batches=4)" in message
+    assert re.match(SHORT_EPOCH_WARNING, message)  # (the recipes' filter still matches it)
 
 
 def test_a_model_whose_training_exceeds_the_memory_limit_is_refused_before_any_step(tmp_path, monkeypatch):

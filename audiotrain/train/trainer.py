@@ -138,7 +138,9 @@ if TYPE_CHECKING:
 
 #: The start of the warning a fit gives where an epoch is shorter than log_every_n_steps (Lightning's): a
 #: recipe that logs nothing per step in hooks filters it.
-SHORT_EPOCH_WARNING = r"Trainer\.fit: an epoch has \d+ training batches, fewer than the logging interval"
+SHORT_EPOCH_WARNING = (
+    r"Trainer\.fit: an epoch has \d+ training batches(?: \([^)]*\))?, fewer than the logging interval"
+)
 
 
 class Trainer:
@@ -1208,18 +1210,26 @@ class Trainer:
             why = why_no_batches(train_loader) or " (limit or empty loader)"
             warnings.warn(f"Trainer.fit: the training loader yields no batches{why}", stacklevel=3)
             return
+        # log_every_n_steps counts optimizer steps (an epoch's last window steps at its end); Lightning's
+        # warning compares batches, and so stays silent where accumulation leaves an epoch too few steps.
+        steps = None if n_batches is None else math.ceil(n_batches / self.accumulate_grad_batches)
         if (
-            n_batches is not None
-            and n_batches < self.log_every_n_steps
+            steps is not None
+            and steps < self.log_every_n_steps
             and self.loggers
             and not self.fast_dev_run  # (Lightning's check leaves it out: its logger writes nothing)
             and self.is_global_zero
         ):
             # As Lightning warns: values logged per step (a LearningRateMonitor's, a hook's on_step) never
             # reach the loggers; the epoch's means still do, at its end.
+            as_steps = (
+                f" ({steps} optimizer steps with accumulate_grad_batches={self.accumulate_grad_batches})"
+                if steps != n_batches
+                else ""
+            )
             warnings.warn(  # (SHORT_EPOCH_WARNING matches it)
-                f"Trainer.fit: an epoch has {n_batches} training batches, fewer than the logging interval "
-                f"Trainer(log_every_n_steps={self.log_every_n_steps}): values logged per step (a "
+                f"Trainer.fit: an epoch has {n_batches} training batches{as_steps}, fewer than the logging "
+                f"interval Trainer(log_every_n_steps={self.log_every_n_steps}): values logged per step (a "
                 "LearningRateMonitor's with logging_interval='step', self.log(..., on_step=True) in a hook) "
                 "reach the loggers only every that many steps; set a lower log_every_n_steps to see them",
                 PossibleUserWarning,
