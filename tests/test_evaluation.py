@@ -144,10 +144,10 @@ class SeesTheBatchCounts(Callback):
 
 @pytest.mark.parametrize("sanity_steps", [2, 0])
 def test_num_val_batches_is_the_fits_validation_count_in_and_after_the_sanity_check(tmp_path, sanity_steps):
-    """Lightning's `num_val_batches` in `fit` is its validation's count (the val loop's `_max_batches`, "because
-    it shouldn't return the sanity_val batches"); the sanity check's is `num_sanity_val_batches`. It said 2 (the
-    sanity check's) in on_train_start, and 0 there without a sanity check: a callback sizing a per-validation
-    buffer from it got it wrong."""
+    """Lightning's `num_val_batches` in `fit` is its validation's count (the val loop's `_max_batches`,
+    "because it shouldn't return the sanity_val batches"); the sanity check's is `num_sanity_val_batches`. It
+    said 2 (the sanity check's) in on_train_start, and 0 there without a sanity check: a callback sizing a
+    per-validation buffer from it got it wrong."""
     counts = SeesTheBatchCounts()
     t = trainer(tmp_path, max_epochs=1, num_sanity_val_steps=sanity_steps, callbacks=[counts])
     t.fit(TinyClassifier(), make_batches(32), make_batches(80, seed=1))  # 5 validation batches
