@@ -392,6 +392,31 @@ def test_validation_gives_each_submodule_back_its_own_mode(tmp_path):
     assert seen == [(True, False)] * 4
 
 
+@pytest.mark.parametrize("stage", ["validation", "test"])
+def test_the_stage_hooks_around_validation_and_test_see_eval_mode_as_lightnings(tmp_path, stage):
+    # Lightning sets eval mode before on_validation_start and gives the modes back after on_validation_end
+    # (its _EvaluationLoop.on_run_start / on_run_end): a hook there that runs the model (embeddings of a
+    # held-out set in on_validation_epoch_end) ran it with Dropout on and BatchNorm updating its statistics.
+    seen = {}
+    hooks = [f"on_{stage}_start", f"on_{stage}_epoch_start", f"on_{stage}_epoch_end", f"on_{stage}_end"]
+
+    class Records(TinyClassifier):
+        pass
+
+    def recording(name):
+        return lambda self, *args: seen.setdefault(name, (self.training, self.drop.training))
+
+    for name in hooks:
+        setattr(Records, name, recording(name))
+    module, t = Records(dropout=0.5), trainer(tmp_path, max_epochs=1)
+    if stage == "validation":
+        t.fit(module, make_batches(32), make_batches(16, seed=1))
+    else:
+        t.test(module, make_batches(16, seed=1), verbose=False)
+    assert seen == {name: (False, False) for name in hooks}
+    assert module.training and module.drop.training  # (train mode back after the stage)
+
+
 def test_validation_epoch_end_sees_this_validations_means_in_callback_metrics(tmp_path):
     # TrainModule.on_validation_epoch_end's promise, for the module and a callback: each validation's own
     # means (a hook there compares or stores them), not the previous validation's or none.

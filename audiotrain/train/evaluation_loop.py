@@ -126,11 +126,16 @@ class EvaluationLoop:
     ) -> dict[str, float] | None:
         """The batches between Lightning's hooks: `on_validation_start`, `_epoch_start`, `_batch_start`
         and `_batch_end` around each batch, `_epoch_end` (the means are in `callback_metrics`), `_end`.
-        In the sanity check nothing is reported and what the hooks log is dropped, as in Lightning."""
+        In the sanity check nothing is reported and what the hooks log is dropped, as in Lightning.
+        The module is in eval mode from before `on_validation_start` to after `on_validation_end`, as
+        Lightning's (a hook there that runs the model runs it without Dropout)."""
         t = self.trainer
         name = _HOOK_NAMES[stage]
         try:
-            with t.profiler.profile(f"run_{'sanity_check' if t.sanity_checking else name}"):
+            with (
+                t.profiler.profile(f"run_{'sanity_check' if t.sanity_checking else name}"),
+                eval_mode(module),
+            ):
                 return self._stage_profiled(module, loader, stage, limit, stoppable)
         finally:
             if stage in self.steps:  # (after the end hooks, which may have read them: explained there)
