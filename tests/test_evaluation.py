@@ -546,3 +546,35 @@ def test_a_metric_weight_must_be_an_array_the_step_computes(tmp_path):
 
     with pytest.raises(TypeError, match=r"compute_loss.*the weight of metric 'accuracy' must be a scalar mx"):
         trainer(tmp_path, max_epochs=1).validate(NumberWeight(), make_batches(32))
+
+
+# ---------------------------------------------------------------- arrays an evaluation step assigns
+class KeepsAQueue(TinyClassifier):
+    """MoCo's queue of negatives: a frozen array the step itself assigns (README: kept, as a buffer)."""
+
+    def __init__(self):
+        super().__init__()
+        self.queue = mx.zeros((4, 8))
+        self.freeze(keys=["queue"], recurse=False)
+
+    def compute_loss(self, batch):
+        self.queue = mx.concatenate([batch[0][:1], self.queue[:-1]])
+        return super().compute_loss(batch)
+
+
+@pytest.mark.parametrize("stage", ["fit", "validate", "test"])
+def test_an_array_the_compiled_evaluation_step_assigns_holds_what_it_wrote_as_eagerly(tmp_path, stage):
+    # The default validation_step and test_step run compute_loss, which assigns the queue: compiled, the
+    # module kept a placeholder of the trace, and the next read of it (the epoch-end checkpoint's save, an
+    # on_validation_epoch_end) failed with MLX's "eval an array without a primitive".
+    queues = []
+    for compile in (True, False):
+        module = KeepsAQueue()
+        t = trainer(tmp_path / str(compile), max_epochs=1, compile=compile, enable_checkpointing=True)
+        if stage == "fit":
+            t.fit(module, make_batches(32), make_batches(32, seed=1))
+        else:
+            getattr(t, stage)(module, make_batches(32, seed=1), verbose=False)
+        queues.append(np.array(module.queue))
+    compiled, eager = queues
+    assert np.abs(eager).sum() > 0 and np.array_equal(compiled, eager)

@@ -546,6 +546,11 @@ def _user_method(module: TrainModule, name: str) -> str:
     return name
 
 
+def _array_ids(module: nn.Module) -> dict[str, int]:
+    """The identity of each array the module holds, by dotted name."""
+    return {name: id(value) for name, value in tree_flatten(module.parameters())}
+
+
 class EvalStep:
     """Compiled evaluation: `validation_step`, `test_step` or `predict_step`, without gradients.
 
@@ -562,7 +567,15 @@ class EvalStep:
         self.traces = 0
         self.log_options: dict = {}
         state = [module.state, mx.random.state]
-        self._call = _PerMode(module, self._impl, state=state, outputs=[mx.random.state], compile=compile)
+        # The module's arrays the step assigns (a queue the default validation_step's training code
+        # updates), by dotted name: outputs of the compiled step, put back into the module after each call.
+        # Left out, the module kept a placeholder of the trace, which its next read (a checkpoint's save)
+        # failed on with MLX's "eval an array without a primitive".
+        self._written: dict[str, mx.array] = {}
+        self.compiled = compile
+        self._call = _PerMode(
+            module, self._impl, state=state, outputs=[mx.random.state, self._written], compile=compile
+        )
         self.where = f"{type(module).__name__}.{_user_method(module, self.name)}"
         # The default validation_step / test_step run the training code: what it logs with self.log
         # ("acc") is named for the stage ("val_acc") as its returned metrics are, or a validation would
@@ -576,6 +589,7 @@ class EvalStep:
         self.traces += 1
         where = self.where
         logs = StepLogs(self.stage, where, lambda: self.module.batch_size(batch))
+        before = _array_ids(self.module) if self.compiled else {}
         with self.module._collect_logs(logs):
             if self.precision == "bf16-mixed":
                 master = self.module.parameters()
@@ -588,6 +602,8 @@ class EvalStep:
                 out = call_step(self.fn, bf16_batch(batch, self.module), batch_idx)
             else:
                 out = call_step(self.fn, batch, batch_idx)
+        if self.compiled:  # (bf16-mixed put the master weights back: what its step assigned is dropped)
+            self._note_written(before)
         if self.stage == "predict":
             return out
         loss, metrics, metric_weights = check_loss_output(out, where, allow_none=True)
@@ -598,6 +614,18 @@ class EvalStep:
             )
         self.log_options = {**self.log_options, **logs.options}  # (as TrainStep's)
         return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
+
+    def _note_written(self, before: dict[str, int]) -> None:
+        """While traced: the arrays the step assigned in place of ones the module held (not what it
+        appended to a list: `StateGuard` explains those) become outputs of the trace. A name new to
+        `_written` after an earlier trace traces the step again, so that every trace returns the same
+        outputs (MLX fills `_written` from each call's outputs in order)."""
+        now = dict(tree_flatten(self.module.parameters()))
+        written = {name: now[name] for name, old in before.items() if name in now and id(now[name]) != old}
+        if written.keys() - self._written.keys() and self.traces > 1:
+            self._call.forget()
+            self._guard.forget()
+        self._written.update(written)
 
     def trace_again_if_reads_changed(self) -> None:
         """Trace again at the next call where a plain value the traces read (a temperature a training hook
@@ -611,7 +639,10 @@ class EvalStep:
         self._guard.drop_kept_placeholders()
 
     def __call__(self, batch: Any, batch_idx: mx.array):
-        return self._guard(self._call, batch, batch_idx)
+        out = self._guard(self._call, batch, batch_idx)
+        if self._written:  # (the compiled call's values of what the step assigned)
+            self.module.update(tree_unflatten(list(self._written.items())))
+        return out
 
 
 __all__ = [
