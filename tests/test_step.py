@@ -773,3 +773,21 @@ def test_a_validation_step_returning_a_dict_of_outputs_without_loss_is_told_to_l
         TypeError, match=r"without a 'loss' key .*log its values with self.log and return nothing"
     ):
         trainer(tmp_path, max_epochs=1).fit(ReturnsOutputs(), make_batches(32), make_batches(16))
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_trainable_array_the_training_step_assigns_is_refused_naming_it(tmp_path, compile):
+    # A queue or counter left unfrozen: the step's write was replaced by the master weights after each step,
+    # so after the fit it held its initial zeros, silently (frozen, it keeps what the step wrote).
+    class UnfrozenQueue(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.queue = mx.zeros((4, 8))
+
+        def compute_loss(self, batch):
+            self.queue = mx.concatenate([batch[0][:1], self.queue[:-1]])
+            return super().compute_loss(batch)
+
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=compile)
+    with pytest.raises(ValueError, match=r"UnfrozenQueue.*assigns self\.queue.*freeze\(keys=\['queue'\]"):
+        t.fit(UnfrozenQueue(), make_batches(32))

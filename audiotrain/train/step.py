@@ -384,6 +384,7 @@ class TrainStep:
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
+                    _refuse_assigned_trainables(module, params, where)
             if (
                 precision in ("bf16-mixed", "bf16-true")
                 and _returned_loss_dtype(out) == mx.bfloat16
@@ -544,6 +545,21 @@ def _user_method(module: TrainModule, name: str) -> str:
     if name != "predict_step" and getattr(type(module), name) is getattr(TrainModule, name):
         return f"{module.training_step_name} (run by the default {name})"
     return name
+
+
+def _refuse_assigned_trainables(module: nn.Module, params: Any, where: str) -> None:
+    """Refuse a step that assigned a trainable array (an unfrozen queue or counter): the master weights
+    are put back after each step, so what it wrote was silently lost."""
+    given = {name: id(value) for name, value in tree_flatten(params)}
+    assigned = [n for n, v in tree_flatten(module.trainable_parameters()) if given.get(n, id(v)) != id(v)]
+    if assigned:
+        keys = [name.rsplit(".", 1)[-1] for name in assigned]
+        raise ValueError(
+            f"{where} assigns self.{assigned[0]}, which is trainable: the optimizer owns a trainable array, "
+            "and after each step it holds the updated weights, not what the step wrote. A buffer the step "
+            f"updates (a queue, a counter, an EMA) must be frozen: self.freeze(keys={keys[:1]}, recurse=False) "
+            "in __init__, on the module that holds it (it then keeps what the step writes)"
+        )
 
 
 def _array_ids(module: nn.Module) -> dict[str, int]:
