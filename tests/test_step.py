@@ -791,3 +791,21 @@ def test_a_trainable_array_the_training_step_assigns_is_refused_naming_it(tmp_pa
     t = quiet_trainer(tmp_path, max_epochs=1, compile=compile)
     with pytest.raises(ValueError, match=r"UnfrozenQueue.*assigns self\.queue.*freeze\(keys=\['queue'\]"):
         t.fit(UnfrozenQueue(), make_batches(32))
+
+
+def test_a_batchnorm_that_mlx_unfreeze_made_trainable_is_refused_with_the_batchnorm_named(tmp_path):
+    """MLX's own `unfreeze()` of a plain submodule (`self.net.unfreeze()`) makes a BatchNorm's running
+    statistics trainable: the optimizer then put them back after each step, so validation read the
+    initial statistics, silently. The refusal names the BatchNorm and how to freeze its statistics again."""
+
+    class UnfrozenNorm(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.Sequential(nn.BatchNorm(16))  # (BatchNorm's own unfreeze() keeps them frozen)
+            self.norm.unfreeze()
+
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(
+        ValueError, match=r"norm\.layers\.0 is a BatchNorm, whose running statistics MLX's unfreeze\(\)"
+    ):
+        t.fit(UnfrozenNorm(), make_batches(32))

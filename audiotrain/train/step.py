@@ -554,12 +554,28 @@ def _refuse_assigned_trainables(module: nn.Module, params: Any, where: str) -> N
     assigned = [n for n, v in tree_flatten(module.trainable_parameters()) if given.get(n, id(v)) != id(v)]
     if assigned:
         keys = [name.rsplit(".", 1)[-1] for name in assigned]
+        batchnorm = _batchnorm_hint(module, assigned[0])
         raise ValueError(
             f"{where} assigns self.{assigned[0]}, which is trainable: the optimizer owns a trainable array, "
             "and after each step it holds the updated weights, not what the step wrote. A buffer the step "
             f"updates (a queue, a counter, an EMA) must be frozen: self.freeze(keys={keys[:1]}, recurse=False) "
-            "in __init__, on the module that holds it (it then keeps what the step writes)"
+            f"in __init__, on the module that holds it (it then keeps what the step writes){batchnorm}"
         )
+
+
+def _batchnorm_hint(module: nn.Module, name: str) -> str:
+    """Where the array is a BatchNorm's running statistic: MLX's `unfreeze()` of a module holding one
+    (`self.net.unfreeze()`; BatchNorm's own keeps them frozen) makes them trainable, and their updates were
+    lost, silently, before this check (validation read the initial statistics)."""
+    owner_name, _, key = name.rpartition(".")
+    owner = dict(module.named_modules()).get(owner_name) if owner_name else module
+    if not isinstance(owner, nn.BatchNorm) or key not in ("running_mean", "running_var"):
+        return ""
+    return (
+        f". {owner_name or type(module).__name__} is a BatchNorm, whose running statistics MLX's unfreeze() "
+        "made trainable: freeze them again after it (bn.freeze(keys=['running_mean', 'running_var'], "
+        "recurse=False)), or unfreeze with the TrainModule's own unfreeze(), which leaves them frozen"
+    )
 
 
 def _array_ids(module: nn.Module) -> dict[str, int]:
