@@ -265,9 +265,10 @@ class StepState:
             "skipped_total": mx.array(0, mx.int32),  # updates the guard skipped
             "nonfinite_streak": mx.array(0, mx.int32),  # current run of non-finite steps
             "max_nonfinite_streak": mx.array(0, mx.int32),  # longest run since the trainer last looked
-            # Norm of the last applied gradient (before clip); NaN until one is applied, not a made-up 0.0
-            # that would read as vanishing gradients when the first updates are all skipped.
-            "grad_norm": mx.array(float("nan"), mx.float32),
+            # Norm of the last applied gradient (before clip). 0.0 until one is applied (a NaN here would be
+            # saved in every checkpoint of a run that computes no norm, and resuming refuses non-finite
+            # state): the logging says NaN while no update has gone through (`StepLogging`).
+            "grad_norm": mx.array(0.0, mx.float32),
         }
         if accumulate:
             self.arrays["grad_accum"] = tree_map(

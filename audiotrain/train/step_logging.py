@@ -182,7 +182,11 @@ class StepLogging:
         values["learning_rate"] = t.learning_rate()
         arrays = t._train_step.state.arrays
         if t._train_step.config.computes_norm:
-            values["grad_norm"] = float(arrays["grad_norm"].item())
+            # NaN, not the state's 0.0, while the guard has skipped every update so far: no gradient was
+            # applied, and a 0.0 read as vanishing gradients to a user hunting the NaN.
+            skipped = t._nonfinite.skipped_total(arrays)
+            applied = skipped is None or t.global_step > skipped
+            values["grad_norm"] = float(arrays["grad_norm"].item()) if applied else math.nan
         if t.nonfinite_guard:
             values["skipped_steps"] = t._nonfinite.skipped_total(arrays)
         t.callback_metrics.update(values)
