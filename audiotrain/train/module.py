@@ -110,6 +110,8 @@ class OptimizerConfig:
         and a negative rate climbs the loss with no error (the recipes' settings refuse it too). 0 is
         allowed, to run the loop without changing the weights."""
         for optimizer in _optimizers_in(self.optimizer):
+            if isinstance(optimizer, optim.Adafactor):
+                _check_adafactor_rate(optimizer, where)
             rate = optimizer.state.get("learning_rate")
             if "learning_rate" in optimizer._schedulers or not isinstance(rate, mx.array) or rate.size != 1:
                 continue  # (a schedule's values are its own; an optimizer of its own making may have none)
@@ -278,6 +280,37 @@ OptimizerReturn: TypeAlias = (
 
 # The keys of Lightning's lr_scheduler dict.
 _SCHEDULER_KEYS = ("scheduler", "interval", "frequency", "name", "monitor", "strict", "reduce_on_plateau")
+
+
+def _check_adafactor_rate(optimizer: optim.Adafactor, where: str) -> None:
+    """MLX's Adafactor reads `learning_rate` only with `relative_step=False` (torch's caps its relative step
+    at `lr`): without one there its first update fails with a bare KeyError, and one given alongside the
+    default `relative_step=True` is unused, which the learning rate logged would hide."""
+    given = "learning_rate" in optimizer.state
+    if not optimizer.relative_step and not given:
+        raise ValueError(
+            f"{where}: Adafactor(relative_step=False) has no learning_rate to update with: give one "
+            "(optim.Adafactor(learning_rate=1e-3, relative_step=False)), or leave relative_step at True"
+        )
+    if optimizer.relative_step and given:
+        warnings.warn(
+            f"{where}: Adafactor(learning_rate=...) with relative_step=True (MLX's default) does not use "
+            "that rate: each update computes each parameter's from the step (min(1e-2, 1/sqrt(step)) times the "
+            "parameter's scale). To train at the rate given, pass relative_step=False",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
+def has_learning_rate(optimizer: optim.Optimizer) -> bool:
+    """Whether `optimizer` (a MultiOptimizer's first group) updates with one learning rate to read. MLX's
+    Adafactor with `relative_step=True`, its default, has none: each update computes each parameter's rate
+    from the step count and the parameter's scale (a `learning_rate` given is then unused)."""
+    first = optimizer.optimizers[0] if isinstance(optimizer, optim.MultiOptimizer) else optimizer
+    if isinstance(first, optim.MultiOptimizer):
+        return has_learning_rate(first)
+    relative = isinstance(first, optim.Adafactor) and first.relative_step
+    return not relative and "learning_rate" in first.state
 
 
 def _optimizers_in(optimizer: optim.Optimizer) -> list[optim.Optimizer]:

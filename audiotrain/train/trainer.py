@@ -100,6 +100,7 @@ from audiotrain.train.module import (
     LightningOptimizer,
     OptimizerConfig,
     TrainModule,
+    has_learning_rate,
     refuse_manual_optimization,
 )
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
@@ -2260,8 +2261,9 @@ class Trainer:
 
     def learning_rate(self) -> float:
         """The optimizer's learning rate now (its schedule's value at the current step), as a float; NaN
-        before `fit` has set up an optimizer. Reading it waits for the step in flight."""
-        if self.optimizer is None:
+        before `fit` has set up an optimizer, and for one without a single rate (MLX's Adafactor with its
+        default `relative_step=True` sets each parameter's). Reading it waits for the step in flight."""
+        if self.optimizer is None or not has_learning_rate(self.optimizer):
             return float("nan")
         lr = self.optimizer.learning_rate
         return float(lr.item() if isinstance(lr, mx.array) else lr)

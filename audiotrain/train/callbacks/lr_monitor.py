@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from audiotrain.train.callback import Callback
 from audiotrain.train.callbacks._logger_required import refuse_a_fit_without_logger
+from audiotrain.train.module import has_learning_rate
 
 import mlx.core as mx
 import mlx.optimizers as optim
@@ -60,7 +61,8 @@ class LearningRateMonitor(Callback):
             # Lightning's `_add_suffix`: "/pgN" with several groups (MLX's groups have no "name" to use
             # instead); the momentum and weight decay follow it: lr-Adam/pg1-momentum, as Lightning's.
             group_name = name + (f"/pg{i + 1}" if len(groups) > 1 else "")
-            values[group_name] = _learning_rate(group, upcoming)
+            if has_learning_rate(group):  # (not Adafactor's relative step: each parameter has its own)
+                values[group_name] = _learning_rate(group, upcoming)
             if self.log_momentum:
                 betas = getattr(group, "betas", None)
                 values[f"{group_name}-momentum"] = float(

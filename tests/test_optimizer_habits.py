@@ -1,0 +1,57 @@
+"""What a PyTorch user moving to MLX's optimizers meets through configure_optimizers: optimizers whose
+learning rate works otherwise than torch's (Adafactor's relative step), and resuming with another
+optimizer than the checkpoint's."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import audiotrain  # noqa: F401  (loads the BLAS before mlx)
+from audiotrain.train.callbacks import LearningRateMonitor
+from audiotrain.train.loggers import CSVLogger
+
+import mlx.optimizers as optim
+import pytest
+from tasks import TinyClassifier, make_batches, quiet_trainer
+
+
+def _with(make_optimizer):
+    class Module(TinyClassifier):
+        def configure_optimizers(self):
+            return make_optimizer()
+
+    return Module()
+
+
+def test_adafactor_with_its_relative_step_trains_and_logs_no_single_rate(tmp_path):
+    # MLX's Adafactor() sets each parameter's rate itself and holds no learning_rate: the first log of the
+    # learning rate raised a bare KeyError after the epoch had trained.
+    monitor = LearningRateMonitor()
+    logger = CSVLogger(tmp_path / "logs")
+    trainer = quiet_trainer(tmp_path, max_epochs=1, log_every_n_steps=2, callbacks=[monitor], logger=logger)
+    trainer.fit(_with(optim.Adafactor), make_batches())
+    assert trainer.global_step == 6
+    assert math.isnan(trainer.learning_rate())
+    assert "lr-Adafactor" not in trainer.callback_metrics
+
+
+def test_adafactor_without_relative_step_needs_a_rate(tmp_path):
+    with pytest.raises(ValueError, match=r"Adafactor\(relative_step=False\) has no learning_rate"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(
+            _with(lambda: optim.Adafactor(relative_step=False)), make_batches()
+        )
+
+
+def test_adafactor_says_a_rate_given_with_relative_step_is_unused(tmp_path):
+    module = _with(lambda: optim.Adafactor(learning_rate=1e-3))
+    with pytest.warns(UserWarning, match=r"relative_step=True \(MLX's default\) does not use that rate"):
+        quiet_trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+
+
+def test_adafactor_with_a_rate_and_no_relative_step_trains_quietly_at_that_rate(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*Adafactor.*")
+        trainer.fit(_with(lambda: optim.Adafactor(learning_rate=1e-3, relative_step=False)), make_batches())
+    assert trainer.learning_rate() == pytest.approx(1e-3)
