@@ -55,3 +55,42 @@ def test_adafactor_with_a_rate_and_no_relative_step_trains_quietly_at_that_rate(
         warnings.filterwarnings("error", message=".*Adafactor.*")
         trainer.fit(_with(lambda: optim.Adafactor(learning_rate=1e-3, relative_step=False)), make_batches())
     assert trainer.learning_rate() == pytest.approx(1e-3)
+
+
+def _saved_with(tmp_path, make_optimizer) -> str:
+    trainer = quiet_trainer(tmp_path, max_epochs=1, enable_checkpointing=True)
+    trainer.fit(_with(make_optimizer), make_batches())
+    return trainer.checkpoint_callback.last_model_path
+
+
+@pytest.mark.parametrize(
+    ("now", "said"),
+    [
+        (lambda: optim.AdamW(learning_rate=1e-2), "Adam is now AdamW"),
+        (
+            lambda: optim.Adam(learning_rate=1e-2, betas=[0.5, 0.5]),
+            "Adam's betas [0.9, 0.999] is now [0.5, 0.5]",
+        ),
+        (
+            lambda: optim.Adam(learning_rate=1e-2, bias_correction=True),
+            "Adam's bias_correction False is now True",
+        ),
+    ],
+)
+def test_resuming_with_another_optimizer_class_or_setting_says_what_changed(tmp_path, now, said):
+    # The state loaded (Adam's moments fit AdamW's, RMSprop's fit Adagrad's) and the new settings updated
+    # it without a word; torch's load_state_dict would have restored the saved settings.
+    last = _saved_with(tmp_path, lambda: optim.Adam(learning_rate=1e-2))
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
+    with pytest.warns(UserWarning, match="configure_optimizers gives another optimizer") as caught:
+        trainer.fit(_with(now), make_batches(), ckpt_path=last)
+    assert any(said in str(w.message) for w in caught)
+    assert trainer.current_epoch == 2
+
+
+def test_resuming_with_the_same_optimizer_says_nothing_of_it(tmp_path):
+    make = lambda: optim.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)  # noqa: E731
+    last = _saved_with(tmp_path, make)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*another optimizer.*")
+        quiet_trainer(tmp_path, max_epochs=2).fit(_with(make), make_batches(), ckpt_path=last)

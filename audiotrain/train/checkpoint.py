@@ -1415,6 +1415,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path | str) -> None:
         ("hyper_parameter_omegaconf", list, "a list (the arguments that were OmegaConf configs)"),
         ("hyper_parameters_set_later", list, "a list (the keys set in hparams after save_hyperparameters)"),
         ("module_state", dict, "an object"),
+        ("optimizer_settings", list, "a list (the class and settings of each optimizer)"),
         ("module_state_run", dict, "an object (the epoch and global_step the module's hook saw)"),
         ("datamodule", dict, "an object (the datamodule's state_dict())"),
         ("datamodule_class", str, "a string (the class of the datamodule whose state it holds)"),

@@ -30,6 +30,7 @@ from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import hyperparameter_tuples
+from audiotrain.train.optimizer_settings import STATE_KEY, optimizer_settings, warn_of_changed_settings
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import set_trainable
@@ -103,6 +104,7 @@ class RunState:
             "elapsed": self.elapsed(),
             "global_batch": resume.global_batch(trainer.world_size, loader),
             "config": run_config(trainer),
+            **({STATE_KEY: optimizer_settings(trainer.optimizer)} if trainer.optimizer is not None else {}),
             "hyper_parameters": dict(module.hparams),
             # (JSON holds a tuple as a list: their paths let load_from_checkpoint give them back as tuples)
             **({"hyper_parameter_tuples": paths} if (paths := hyperparameter_tuples(module.hparams)) else {}),
@@ -319,6 +321,7 @@ def load_optimizer_state(contents: CheckpointContents, optimizer: Any, fresh: fr
             f"(TrainModule.load_from_checkpoint('{folder}'), or load_weights of its {ckpt.MODEL_FILE})"
         ) from None
     _warn_of_replaced_learning_rate(folder, optimizer, opt_tree)
+    warn_of_changed_settings(folder, optimizer, contents.state)
     write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
 
 
