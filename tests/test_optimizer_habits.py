@@ -8,6 +8,7 @@ import math
 import warnings
 
 import audiotrain  # noqa: F401  (loads the BLAS before mlx)
+from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import LearningRateMonitor
 from audiotrain.train.loggers import CSVLogger
 
@@ -94,3 +95,11 @@ def test_resuming_with_the_same_optimizer_says_nothing_of_it(tmp_path):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*another optimizer.*")
         quiet_trainer(tmp_path, max_epochs=2).fit(_with(make), make_batches(), ckpt_path=last)
+
+
+@pytest.mark.parametrize("label", [3, optim.cosine_decay(1e-3, 100)])
+def test_an_lr_schedule_name_that_is_not_a_label_is_refused(label):
+    # It was taken silently and written into every checkpoint's config (a schedule passed here, as
+    # Lightning's lr_scheduler, scheduled nothing).
+    with pytest.raises(TypeError, match=r"OptimizerConfig.lr_schedule_name must be a string .* or None, got"):
+        OptimizerConfig(optim.AdamW(learning_rate=1e-3), lr_schedule_name=label)

@@ -74,6 +74,12 @@ class OptimizerConfig:
             raise TypeError(
                 f"OptimizerConfig.clip_each_group must be True or False, got {self.clip_each_group!r}"
             )
+        if self.lr_schedule_name is not None and not isinstance(self.lr_schedule_name, str):
+            raise TypeError(
+                "OptimizerConfig.lr_schedule_name must be a string (a label for logs and the checkpoint, "
+                f"e.g. 'warmup_cosine') or None, got {self.lr_schedule_name!r}; the schedule itself is the "
+                "optimizer's learning_rate (optim.AdamW(learning_rate=optim.cosine_decay(1e-3, 1000)))"
+            )
         if self.lr_log_name is not None and not isinstance(self.lr_log_name, str):
             raise TypeError(
                 "OptimizerConfig.lr_log_name must be a string (the name a LearningRateMonitor logs the "
