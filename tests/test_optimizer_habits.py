@@ -103,3 +103,18 @@ def test_an_lr_schedule_name_that_is_not_a_label_is_refused(label):
     # Lightning's lr_scheduler, scheduled nothing).
     with pytest.raises(TypeError, match=r"OptimizerConfig.lr_schedule_name must be a string .* or None, got"):
         OptimizerConfig(optim.AdamW(learning_rate=1e-3), lr_schedule_name=label)
+
+
+def test_adafactors_param_groups_read_in_a_hook_hold_nan_for_its_rate(tmp_path):
+    # Lightning's self.optimizers().param_groups[0]["lr"] raised a bare KeyError: 'learning_rate'.
+    seen = []
+
+    class Reads(TinyClassifier):
+        def configure_optimizers(self):
+            return optim.Adafactor()
+
+        def on_train_epoch_start(self):
+            seen.append(self.optimizers().param_groups[0]["lr"])
+
+    quiet_trainer(tmp_path, max_epochs=1).fit(Reads(), make_batches())
+    assert len(seen) == 1 and math.isnan(seen[0])

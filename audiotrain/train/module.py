@@ -489,8 +489,11 @@ class LightningOptimizer:
     @property
     def param_groups(self) -> list[dict[str, float]]:
         """The current learning rate of each optimizer, as torch's groups hold it (read only: set
-        `learning_rate` to change it)."""
-        return [_ParamGroup(lr=_rate_as_read(part.learning_rate)) for part in _optimizers_in(self.optimizer)]
+        `learning_rate` to change it); NaN for one without a single rate (Adafactor's relative step)."""
+        return [
+            _ParamGroup(lr=_rate_as_read(part.learning_rate) if has_learning_rate(part) else math.nan)
+            for part in _optimizers_in(self.optimizer)
+        ]
 
 
 def _manual_call(name: str) -> str:
