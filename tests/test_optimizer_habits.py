@@ -118,3 +118,14 @@ def test_adafactors_param_groups_read_in_a_hook_hold_nan_for_its_rate(tmp_path):
 
     quiet_trainer(tmp_path, max_epochs=1).fit(Reads(), make_batches())
     assert len(seen) == 1 and math.isnan(seen[0])
+
+
+def test_swa_with_adafactors_relative_step_is_refused_by_name(tmp_path):
+    # It trained up to the SWA epoch and then raised a bare KeyError: 'learning_rate'.
+    from audiotrain.train.callbacks import StochasticWeightAveraging
+
+    trainer = quiet_trainer(tmp_path, max_epochs=3, callbacks=[StochasticWeightAveraging(swa_lrs=0.01)])
+    with pytest.raises(
+        ValueError, match="StochasticWeightAveraging: the optimizer has no learning rate to anneal"
+    ):
+        trainer.fit(_with(optim.Adafactor), make_batches())

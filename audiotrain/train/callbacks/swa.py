@@ -25,6 +25,7 @@ from audiotrain.train.callbacks._averaging import (
 )
 from audiotrain.train.callbacks._batchnorm_pass import recompute_batchnorm_statistics
 from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau, _groups
+from audiotrain.train.module import has_learning_rate
 
 import mlx.core as mx
 
@@ -194,6 +195,12 @@ class StochasticWeightAveraging(AveragingCallback):
                 )
         self._start, self._end = max(first - 1, 0), max_epochs - 1
         groups = _groups(trainer.optimizer)
+        if not all(has_learning_rate(group) for group in groups):
+            raise ValueError(
+                "StochasticWeightAveraging: the optimizer has no learning rate to anneal to swa_lrs (MLX's "
+                "Adafactor with relative_step=True, its default, computes each parameter's): give it one "
+                "(optim.Adafactor(learning_rate=1e-3, relative_step=False)) or use another optimizer"
+            )
         if self._one_rate_per_group and len(self._swa_lrs) != len(groups):
             raise ValueError(
                 f"StochasticWeightAveraging: swa_lrs has {plural(len(self._swa_lrs), 'value')}, the "
