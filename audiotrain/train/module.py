@@ -301,8 +301,8 @@ def _check_adafactor_rate(optimizer: optim.Adafactor, where: str) -> None:
     if optimizer.relative_step and given:
         warnings.warn(
             f"{where}: Adafactor(learning_rate=...) with relative_step=True (MLX's default) does not use "
-            "that rate: each update computes each parameter's from the step (min(1e-2, 1/sqrt(step)) times the "
-            "parameter's scale). To train at the rate given, pass relative_step=False",
+            "that rate: each update computes each parameter's from the step (min(1e-2, 1/sqrt(step)) times "
+            "the parameter's scale). To train at the rate given, pass relative_step=False",
             UserWarning,
             stacklevel=user_stacklevel(),
         )
