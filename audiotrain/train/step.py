@@ -560,7 +560,8 @@ def _refuse_assigned_trainables(module: nn.Module, params: Any, where: str) -> N
             f"{where} assigns self.{assigned[0]}, which is trainable: the optimizer owns a trainable array, "
             "and after each step it holds the updated weights, not what the step wrote. A buffer the step "
             f"updates (a queue, a counter, an EMA) must be frozen: self.freeze(keys={keys[:1]}, "
-            f"recurse=False) in __init__, on the module that holds it (it then keeps what the step writes){batchnorm}"
+            "recurse=False) in __init__, on the module that holds it (it then keeps what the step "
+            f"writes){batchnorm}"
         )
 
 
