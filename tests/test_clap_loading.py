@@ -2430,3 +2430,18 @@ def test_a_model_saved_without_its_processor_names_how_to_add_the_tokenizer(tmp_
     assert message.startswith(f"{tmp_path}: no tokenizer.json (or vocab.json + merges.txt)"), message
     assert "ClapProcessor.from_pretrained(SOURCE).save_pretrained" in message, message
     assert "copy tokenizer.json" in message, message
+
+
+def test_a_bpe_dropout_saved_in_tokenizer_json_does_not_make_the_ids_random(tmp_path):
+    """A tokenizer.json saved from a BPE trained with dropout (``models.BPE(dropout=0.1)``) keeps it: every
+    call split the same caption another way (other ids, so other text embeddings each call). transformers
+    5.24's RobertaTokenizer builds its BPE with ``dropout=None`` (checked by hand): so is it here."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    spec["model"]["dropout"] = 0.5
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    want = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)["input_ids"]
+    tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    for _ in range(3):
+        np.testing.assert_array_equal(tokenizer(CAPTIONS)["input_ids"], want)

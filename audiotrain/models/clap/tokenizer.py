@@ -200,6 +200,11 @@ class ClapTokenizer:
                 pre = spec.get("pre_tokenizer") if isinstance(spec, dict) else None
                 if isinstance(pre, dict) and pre.get("type") == "ByteLevel":
                     pre["add_prefix_space"] = add_prefix_space
+                model = spec.get("model") if isinstance(spec, dict) else None
+                if isinstance(model, dict) and model.get("type") == "BPE":
+                    # transformers' RobertaTokenizer builds its BPE with dropout=None: a dropout saved with a
+                    # trained BPE split each caption another way every call (other ids each time)
+                    model["dropout"] = None
                 tokenizer = Tokenizer.from_str(json.dumps(spec))
             # The Rust library raises a bare Exception. The API it needs was checked above, so what fails
             # here is the file.
