@@ -2445,3 +2445,18 @@ def test_a_bpe_dropout_saved_in_tokenizer_json_does_not_make_the_ids_random(tmp_
     tokenizer = ClapTokenizer.from_pretrained(tmp_path)
     for _ in range(3):
         np.testing.assert_array_equal(tokenizer(CAPTIONS)["input_ids"], want)
+
+
+def test_a_tokenizer_json_without_a_post_processor_still_frames_captions_in_s_and_end(tmp_path):
+    """A tokenizer.json whose post_processor is null (a BPE trained with `tokenizers` and saved as it is)
+    gave rows without <s> and </s>: CLAP's text tower pools the first position, a word's token there.
+    transformers 5.24's RobertaTokenizer always adds RobertaProcessing (checked by hand): so is it here."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    spec["post_processor"] = None
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    want = ClapTokenizer.from_pretrained(FIXTURE)(CAPTIONS)
+    got = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
+    np.testing.assert_array_equal(got["input_ids"], want["input_ids"])
+    np.testing.assert_array_equal(got["attention_mask"], want["attention_mask"])

@@ -212,6 +212,7 @@ class ClapTokenizer:
                 raise TokenizerError(
                     f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
                 ) from None
+            _frame_as_roberta(tokenizer, add_prefix_space)
         elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
             tokenizer = _roberta_from_vocab(folder)
         else:
@@ -471,6 +472,20 @@ def _roberta_from_vocab(folder: Path):
         ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
     )
     return tokenizer
+
+
+def _frame_as_roberta(tokenizer, add_prefix_space: bool) -> None:
+    """Put ``<s>`` before and ``</s>`` after every caption, as transformers' RobertaTokenizer does whatever
+    tokenizer.json's post_processor says: one saved as null (a BPE trained with `tokenizers` and saved as it
+    is) gave rows without them, and CLAP's text tower pools the first position. Without the two tokens the
+    tokenizer is refused where it is made."""
+    from tokenizers import processors
+
+    eos, bos = tokenizer.token_to_id("</s>"), tokenizer.token_to_id("<s>")
+    if eos is not None and bos is not None:
+        tokenizer.post_processor = processors.RobertaProcessing(
+            ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
+        )
 
 
 def _call_padding(padding, default: str) -> str:
