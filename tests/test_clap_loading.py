@@ -2250,7 +2250,8 @@ def test_a_tokenizer_regex_that_panics_is_a_tokenizer_error_naming_the_file_and_
     evil = {"type": "Split", "pattern": {"Regex": "(a+)+$"}, "behavior": "Isolated", "invert": False}
     spec["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [evil, spec["pre_tokenizer"]]}
     (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
-    tokenizer = ClapTokenizer.from_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="pre_tokenizer .Sequence. is used here"):
+        tokenizer = ClapTokenizer.from_pretrained(tmp_path)
     assert tokenizer(["a dog barks"])["input_ids"].shape == (1, 77)
     with pytest.raises(
         TokenizerError, match=r"tokenizer.json: the tokenizer fails on caption 1 of the batch, 'aaaa"
@@ -2460,3 +2461,20 @@ def test_a_tokenizer_json_without_a_post_processor_still_frames_captions_in_s_an
     got = ClapTokenizer.from_pretrained(tmp_path)(CAPTIONS)
     np.testing.assert_array_equal(got["input_ids"], want["input_ids"])
     np.testing.assert_array_equal(got["attention_mask"], want["attention_mask"])
+
+
+def test_a_tokenizer_json_normalizer_or_other_pre_tokenizer_is_warned_of(tmp_path):
+    """transformers 5.24's RobertaTokenizer rebuilds tokenizer.json's normalizer and pre-tokenizer as RoBERTa's
+    (none; ByteLevel: checked by hand), while they are used here: "A DOG" was lowercased here and not there,
+    other ids than transformers' without a word."""
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text())
+    spec["normalizer"] = {"type": "Lowercase"}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.warns(UserWarning, match="tokenizer.json: its normalizer 'Lowercase' is used here"):
+        ClapTokenizer.from_pretrained(tmp_path)
+    spec["normalizer"], spec["pre_tokenizer"] = None, {"type": "Whitespace"}
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.warns(UserWarning, match="its pre_tokenizer 'Whitespace' is used here"):
+        ClapTokenizer.from_pretrained(tmp_path)

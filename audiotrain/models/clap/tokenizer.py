@@ -213,6 +213,7 @@ class ClapTokenizer:
                     f"{folder / 'tokenizer.json'}: cannot be read by `tokenizers` ({error})"
                 ) from None
             _frame_as_roberta(tokenizer, add_prefix_space)
+            _warn_of_non_roberta_steps(folder / "tokenizer.json", spec)
         elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
             tokenizer = _roberta_from_vocab(folder)
         else:
@@ -485,6 +486,27 @@ def _frame_as_roberta(tokenizer, add_prefix_space: bool) -> None:
     if eos is not None and bos is not None:
         tokenizer.post_processor = processors.RobertaProcessing(
             ("</s>", eos), ("<s>", bos), add_prefix_space=add_prefix_space
+        )
+
+
+def _warn_of_non_roberta_steps(path: Path, spec) -> None:
+    """Warn where tokenizer.json has a normalizer or a pre-tokenizer other than RoBERTa's (none; ByteLevel):
+    they are used here, as the file says, but transformers 5's RobertaTokenizer rebuilds both as RoBERTa's,
+    so the same caption got other ids there ("A DOG" lowercased here, not there) without a word."""
+    if not isinstance(spec, dict):
+        return
+    steps = []
+    if isinstance(spec.get("normalizer"), dict):
+        steps.append(f"normalizer {spec['normalizer'].get('type')!r}")
+    pre = spec.get("pre_tokenizer")
+    if isinstance(pre, dict) and pre.get("type") != "ByteLevel":
+        steps.append(f"pre_tokenizer {pre.get('type')!r}")
+    if steps:
+        warnings.warn(
+            f"{path}: its {' and '.join(steps)} is used here, but transformers' RobertaTokenizer replaces it "
+            "with RoBERTa's (no normalizer, a ByteLevel pre-tokenizer), so its ids differ from these",
+            UserWarning,
+            stacklevel=3,
         )
 
 
