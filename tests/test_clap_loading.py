@@ -2478,3 +2478,15 @@ def test_a_tokenizer_json_normalizer_or_other_pre_tokenizer_is_warned_of(tmp_pat
     (tmp_path / "tokenizer.json").write_text(json.dumps(spec))
     with pytest.warns(UserWarning, match="its pre_tokenizer 'Whitespace' is used here"):
         ClapTokenizer.from_pretrained(tmp_path)
+
+
+def test_a_merges_line_of_other_than_two_tokens_is_named_with_its_line(tmp_path):
+    """A merges.txt line of three tokens (hand-edited, or a merge holding a space) met pyo3's "failed to
+    extract enum PyMerges ('Merges | Filename') ... expected tuple of length 2", naming no line of the file."""
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    lines = (tmp_path / "merges.txt").read_text(encoding="utf-8").splitlines()
+    lines[2] = "a b c"
+    (tmp_path / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(TokenizerError, match=r"merges.txt: line 3: expected two tokens .* got 'a b c'"):
+        ClapTokenizer.from_pretrained(tmp_path)

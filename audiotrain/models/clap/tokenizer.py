@@ -457,6 +457,16 @@ def _roberta_from_vocab(folder: Path):
         vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
         lines = (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
         merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
+    except Exception as error:
+        raise TokenizerError(f"{folder}: vocab.json / merges.txt cannot be read ({error})") from None
+    for number, line in enumerate(lines, start=1):
+        # (a line of other than two tokens met pyo3's "failed to extract enum PyMerges", naming no line)
+        if line and not line.startswith("#version") and len(line.split(" ")) != 2:
+            raise TokenizerError(
+                f"{folder / 'merges.txt'}: line {number}: expected two tokens separated by one space, got "
+                f"{line[:60]!r}"
+            )
+    try:
         bpe = models.BPE(vocab, merges)
     except Exception as error:
         raise TokenizerError(f"{folder}: vocab.json / merges.txt cannot be read ({error})") from None
