@@ -1724,3 +1724,37 @@ def test_an_empty_or_audiocaps_csv_says_what_the_header_needs(tmp_path, text, ex
     with pytest.raises(CaptionFolderError) as caught:
         scan_caption_folder(root)
     assert expected in str(caught.value)
+
+
+def test_a_caption_of_only_invisible_characters_is_an_empty_caption(tmp_path):
+    """A caption cell holding only a zero-width space, a byte-order mark or control characters (pasted from
+    a web page or a spreadsheet) looks empty, but was kept as a caption: the model trained on it and its
+    retrieval scores counted it, and the data report said nothing. It is now an empty caption, named so;
+    a caption with visible text keeps its inner invisible characters as written."""
+    for name in ("a.wav", "b.wav", "c.wav", "d.wav"):
+        _wav(tmp_path / name)
+    rows = [
+        ("a.wav", "\u200b"),
+        ("b.wav", "\ufeff \x00"),
+        ("c.wav", "\u2060\t\u200d"),
+        ("d.wav", "a\u200bdog"),
+    ]
+    with open(tmp_path / "metadata.jsonl", "w", encoding="utf-8") as f:
+        for file_name, caption in rows:
+            f.write(json.dumps({"file_name": file_name, "caption": caption}) + "\n")
+    folder = scan_caption_folder(tmp_path, sampling_rate=SR)
+    assert [(c.name, c.captions) for c in folder.clips] == [("d.wav", ("a\u200bdog",))]
+    reasons = {s.file: s.reason for s in folder.skipped}
+    for line, name in ((1, "a.wav"), (2, "b.wav"), (3, "c.wav")):
+        assert reasons[f"metadata.jsonl:{line} ({name})"] == "empty caption"
+
+
+def test_a_caption_file_line_of_only_invisible_characters_is_not_a_caption(tmp_path):
+    """Side by side: clip.txt's lines are captions; one holding only a zero-width space was a caption."""
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "a.txt").write_text("a dog barks\n\u200b\n", encoding="utf-8")
+    _wav(tmp_path / "b.wav")
+    (tmp_path / "b.txt").write_text("\u200b\ufeff\n", encoding="utf-8")
+    folder = scan_caption_folder(tmp_path, sampling_rate=SR)
+    assert [(c.name, c.captions) for c in folder.clips] == [("a.wav", ("a dog barks",))]
+    assert "empty caption" in {s.file: s.reason for s in folder.skipped}["b.wav"]

@@ -48,6 +48,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -363,6 +364,13 @@ def _inside(root: Path, relative: str) -> tuple[Path | None, str | None]:
     return resolved, None
 
 
+def _has_text(caption: str) -> bool:
+    """Whether a caption has a visible character: one of only whitespace, zero-width and format characters
+    (U+200B, a byte-order mark) or control characters looks empty, and is an empty caption, not one to
+    train and score on."""
+    return any(not c.isspace() and unicodedata.category(c) not in ("Cc", "Cf") for c in caption)
+
+
 def _read_caption_file(path: Path, root: Path) -> tuple[list[str] | None, str | None]:
     resolved = Path(os.path.realpath(path))
     if not resolved.is_relative_to(root):
@@ -642,7 +650,7 @@ def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...
         if error:
             skipped.append(Skip(caption_path.relative_to(root).as_posix(), error))
             continue
-        captions = tuple(line for line in lines if line)
+        captions = tuple(line for line in lines if _has_text(line))
         if not captions:
             skipped.append(Skip(name, f"empty caption ({caption_path.name} has no text)"))
             continue
@@ -1008,8 +1016,8 @@ def _clips_from_rows(
         if not path.is_file():
             skipped.append(Skip(f"{row.where} ({row.file_name})", "not a file"))
             continue
-        captions = [(n, c.strip()) for n, c in zip(row.caption_names, row.captions) if c.strip()]
-        empty = [n for n, c in zip(row.caption_names, row.captions) if not c.strip()]
+        captions = [(n, c.strip()) for n, c in zip(row.caption_names, row.captions) if _has_text(c)]
+        empty = [n for n, c in zip(row.caption_names, row.captions) if not _has_text(c)]
         if not captions:
             skipped.append(Skip(f"{row.where} ({row.file_name})", "empty caption"))
             continue
