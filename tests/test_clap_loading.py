@@ -2490,3 +2490,17 @@ def test_a_merges_line_of_other_than_two_tokens_is_named_with_its_line(tmp_path)
     (tmp_path / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     with pytest.raises(TokenizerError, match=r"merges.txt: line 3: expected two tokens .* got 'a b c'"):
         ClapTokenizer.from_pretrained(tmp_path)
+
+
+def test_the_tokenizer_takes_captions_by_transformers_keyword_text(tmp_path):
+    """transformers' tokenizers and ClapProcessor take the captions as ``text=``; code written for them,
+    ``tokenizer(text=captions, padding=True)``, met a raw TypeError ("unexpected keyword argument 'text'")."""
+    tokenizer = ClapTokenizer.from_pretrained(FIXTURE)
+    want = tokenizer(CAPTIONS, padding=True)
+    got = tokenizer(text=CAPTIONS, padding=True)
+    np.testing.assert_array_equal(got["input_ids"], want["input_ids"])
+    np.testing.assert_array_equal(got["attention_mask"], want["attention_mask"])
+    with pytest.raises(TokenizerError, match="texts and text= are both given"):
+        tokenizer(CAPTIONS, text=CAPTIONS)
+    with pytest.raises(TokenizerError, match="texts must be a string or a list of strings, got NoneType"):
+        tokenizer()

@@ -267,8 +267,9 @@ class ClapTokenizer:
     @overload
     def __call__(
         self,
-        texts: str | Sequence[str],
+        texts: str | Sequence[str] | None = None,
         *,
+        text: str | Sequence[str] | None = None,
         padding: str | bool | None = None,
         truncation: str | bool | None = None,
         return_tensors: Literal["mlx"],
@@ -277,8 +278,9 @@ class ClapTokenizer:
     @overload
     def __call__(
         self,
-        texts: str | Sequence[str],
+        texts: str | Sequence[str] | None = None,
         *,
+        text: str | Sequence[str] | None = None,
         padding: str | bool | None = None,
         truncation: str | bool | None = None,
         return_tensors: Literal["np"] | None = None,
@@ -287,8 +289,9 @@ class ClapTokenizer:
     @overload
     def __call__(
         self,
-        texts: str | Sequence[str],
+        texts: str | Sequence[str] | None = None,
         *,
+        text: str | Sequence[str] | None = None,
         padding: str | bool | None = None,
         truncation: str | bool | None = None,
         return_tensors: str | None = None,
@@ -296,8 +299,9 @@ class ClapTokenizer:
     ) -> dict[str, np.ndarray] | dict[str, mx.array]: ...
     def __call__(
         self,
-        texts: str | Sequence[str],
+        texts: str | Sequence[str] | None = None,
         *,
+        text: str | Sequence[str] | None = None,
         padding: str | bool | None = None,
         truncation: str | bool | None = None,
         return_tensors: str | None = None,
@@ -310,6 +314,8 @@ class ClapTokenizer:
         texts : str or sequence of str
             (anything else, bytes included, is a `TokenizerError` naming its type)
             A caption holding a lone surrogate (half of a UTF-16 pair) is a `TokenizerError` naming it.
+        text : str or sequence of str, optional
+            The captions by transformers' name for them (``tokenizer(text=captions)``), in place of ``texts``.
         padding : {None, "max_length", "longest", True}
             This call's padding in place of ``self.padding`` (None); True is "longest", as in transformers.
             False ("do_not_pad") is a `TokenizerError`: the rows of an array have one width.
@@ -328,6 +334,11 @@ class ClapTokenizer:
         dict with ``input_ids`` and ``attention_mask``, both ``np.int32`` of shape ``(len(texts), L)`` where
         ``L = max_length`` (or the longest caption with ``padding="longest"``).
         """
+        if text is not None:
+            # (transformers' name, as ClapProcessor(text=...) takes it: it met a raw TypeError here)
+            if texts is not None:
+                raise TokenizerError("texts and text= are both given: pass the captions once")
+            texts = text
         padding = _call_padding(padding, self.padding)
         length, encoder = self._cutting(max_length)
         if truncation not in (None, True, "longest_first", "only_first"):
