@@ -324,7 +324,12 @@ def power_to_db(
     else:
         ref_value = abs(ref)
     log_spec = 10.0 * xp.log10(xp.maximum(S, amin))
-    log_spec = log_spec - 10.0 * xp.log10(xp.maximum(ref_value, amin))
+    ref_db = 10.0 * xp.log10(xp.maximum(ref_value, amin))
+    if xp is np:
+        # A number `ref` gives a float64 scalar, which NumPy 2 lets promote float32 dB to float64; librosa
+        # subtracts in place, so its dB keep the spectrogram's dtype.
+        ref_db = np.asarray(ref_db, dtype=log_spec.dtype)
+    log_spec = log_spec - ref_db
     if top_db is not None:
         peak = xp.max(log_spec) if axis is None else xp.max(log_spec, axis=axis, keepdims=True)
         log_spec = xp.maximum(log_spec, peak - top_db)
