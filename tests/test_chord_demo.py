@@ -917,3 +917,11 @@ def test_every_style_plans_songs_of_the_least_length(style):
     for index in range(300):
         song = plan_demo_song(config, index)
         assert any(segment.label != "N" for segment in song.segments), index
+
+
+def test_a_misspelt_demo_setting_names_generate_demo_songs_and_its_settings(tmp_path):
+    """`generate_demo_songs(out, song_second=4)` said only "DemoConfig.__init__() got an unexpected keyword
+    argument", naming a class the user never called and not the settings it takes; nothing is written."""
+    with pytest.raises(TypeError, match=r"generate_demo_songs: unknown setting 'song_second'.*song_seconds"):
+        generate_demo_songs(tmp_path / "songs", n_songs=1, song_second=4)
+    assert not (tmp_path / "songs").exists()

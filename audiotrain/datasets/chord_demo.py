@@ -63,7 +63,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from audiotrain._files import TMP_PREFIX, write_atomically
@@ -866,6 +866,18 @@ def render_demo_song(song: DemoSong, sr: int, seed: int | list[int] = 0) -> np.n
 # ---------------------------------------------------------------------------------------------- the set
 
 
+def _refuse_unknown_settings(settings: dict) -> None:
+    """A misspelt setting named with what `generate_demo_songs` takes (DemoConfig's own TypeError names a
+    class the caller never called)."""
+    known = {f.name for f in fields(DemoConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise TypeError(
+            f"generate_demo_songs: unknown setting {listed([repr(name) for name in unknown])}; it takes out_dir, shard, barrier, "
+            f"overwrite and the fields of audiotrain.datasets.chord_demo.DemoConfig: {', '.join(sorted(known))}"
+        )
+
+
 def generate_demo_songs(
     out_dir: str | Path,
     n_songs: int = 64,
@@ -895,7 +907,8 @@ def generate_demo_songs(
     ----------
     out_dir : str or Path
     n_songs, seed, sr, song_seconds, timbres, style, **kwargs
-        Fields of `DemoConfig`.
+        Fields of `DemoConfig` (``audiotrain.datasets.chord_demo.DemoConfig``); an unknown one is a
+        ``TypeError`` naming them.
     shard, barrier : (rank, world) and a function that waits for every process
         Several processes writing one set together (data parallel): every one calls this with its
         ``(rank, world)`` and the job's barrier. Process 0 clears a stale set, each renders the songs
@@ -915,6 +928,7 @@ def generate_demo_songs(
     if world > 1 and barrier is None:
         raise ValueError("generate_demo_songs: shard across processes needs their barrier")
     wait = barrier or (lambda: None)
+    _refuse_unknown_settings(kwargs)
     config = DemoConfig(
         n_songs=n_songs, seed=seed, sr=sr, song_seconds=song_seconds, timbres=timbres, style=style, **kwargs
     )
