@@ -129,7 +129,10 @@ def create_kaggle_trainer(
     **overrides: Any,
 ) -> KaggleTrainer:
     """A `KaggleTrainer` for ``model``: ``config`` (default the ``kaggle`` preset) with ``competition`` as
-    ``kaggle.competition_name`` (the run label) and ``overrides`` (as `create_trainer` takes them)."""
+    ``kaggle.competition_name`` (the run label) and ``overrides`` (as `create_trainer` takes them).
+    ``test_dataloader``: the competition's test set, which `train_with_cv` predicts with every fold's best
+    checkpoint (its ``test_loader`` when not given there); ``callbacks``: extra callbacks, as
+    `create_trainer`'s."""
     trainer = create_trainer(
         model,
         config,

@@ -87,13 +87,22 @@ def test_every_exception_and_warning_the_readme_names_is_importable_from_audiotr
 
 
 def _documented_callables():
+    from audiotrain.callbacks import ReduceLROnPlateau
     from audiotrain.declarative import ConfiguredTrainer
+    from audiotrain.features import FeatureCache
+    from audiotrain.kaggle import create_kaggle_trainer
     from audiotrain.models import ChordRecognitionLoss
 
     return [
         (ModelCheckpoint, ModelCheckpoint.__init__),
         (ConfiguredTrainer.train_with_cv, ConfiguredTrainer.train_with_cv),
         (ChordRecognitionLoss, ChordRecognitionLoss.__init__),
+        # ReduceLROnPlateau's verbose and mode, FeatureCache's unwritable_advice, the factories' module,
+        # test_dataloader and callbacks were in the signature only.
+        (ReduceLROnPlateau, ReduceLROnPlateau.__init__),
+        (FeatureCache, FeatureCache.__init__),
+        (create_trainer, create_trainer),
+        (create_kaggle_trainer, create_kaggle_trainer),
     ]
 
 

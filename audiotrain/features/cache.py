@@ -515,6 +515,10 @@ class FeatureCache:
         ``path`` have, from its header (no decoding; None: not known from it); an entry with another count
         (a valid ``.npy`` of part of the song) is computed again. Read with `check`, once per entry per
         instance: the first hit of an entry opens its audio file's header, not its samples.
+    unwritable_advice : str
+        The end of the warning given when ``root`` cannot be written (features are then computed in memory
+        and not kept): what the user can do about it, by default pointing ``AUDIOTRAIN_CACHE_DIR`` at a
+        writable folder.
 
     Attributes
     ----------

@@ -42,6 +42,8 @@ class ReduceLROnPlateau(Callback):
     `state_dict()`, so both are in each checkpoint: a resumed fit reduces where the uninterrupted one would.
     The optimizer's learning rate must be a number: a schedule (a function of the step) sets it again at
     every update, and `fit` refuses the pair.
+    `mode` is "min" (a lower `monitor` is better) or "max". With `verbose=True` each reduction prints a line
+    naming the metric, its best value and the old and new rate.
     """
 
     def __init__(
