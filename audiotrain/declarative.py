@@ -448,10 +448,12 @@ class ConfiguredTrainer:
             )
         return found[0] if found else None
 
-    def _loader(self, data: Any, shuffle: bool) -> Iterable | None:
+    def _loader(self, data: Any, shuffle: bool, name: str = "loader") -> Iterable | None:
         """`data` batched with ``data.batch_size`` where it is a dataset of samples: an `audiotrain.Dataset`, or
         any map-style one (``__len__`` and ``__getitem__``, no ``__iter__``: a torch Dataset), as
         `train_with_cv` batches it. Anything iterable (a DataLoader, a list of batches) is used as it is."""
+        if isinstance(data, list) and data and not _transfers_batches(self.module):
+            _refuse_a_list_of_samples(data[0], name)
         map_style = (
             hasattr(data, "__len__") and hasattr(data, "__getitem__") and not hasattr(data, "__iter__")
         )
@@ -484,7 +486,7 @@ class ConfiguredTrainer:
                 "train: no training data: pass train_loader (a DataLoader, a Dataset or a list of batches), "
                 "or define train_dataloader on the module"
             )
-        train = self._loader(train_loader, shuffle=True)
+        train = self._loader(train_loader, shuffle=True, name="train_loader")
         self._check_schedule_length(train)
         self._check_eval_steps(train)
         if val_loader is not None and self.config.training.eval_strategy == "no":
@@ -494,7 +496,7 @@ class ConfiguredTrainer:
                 stacklevel=user_stacklevel(),
             )
             val_loader = None
-        val = self._loader(val_loader, shuffle=False)
+        val = self._loader(val_loader, shuffle=False, name="val_loader")
         if val is None and self.config.training.monitor.startswith("val_"):
             raise ValueError(
                 f"train: no val_loader, but training.monitor is {self.config.training.monitor!r}; pass "
@@ -1311,3 +1313,29 @@ def create_trainer(
     """
     trainer_class = _trainer_class(trainer_type)
     return trainer_class(module, resolve_config(config, config_file, overrides), callbacks)
+
+
+def _transfers_batches(module: Any) -> bool:
+    """Whether the module overrides a batch transfer hook, which runs before the batch is checked (and may
+    turn numpy leaves into mx.array)."""
+    from audiotrain.train.hooks import BATCH_TRANSFER_HOOKS
+    from audiotrain.train.module import TrainModule
+
+    return any(
+        getattr(type(module), hook, None) is not getattr(TrainModule, hook) for hook in BATCH_TRANSFER_HOOKS
+    )
+
+
+def _refuse_a_list_of_samples(first: Any, name: str) -> None:
+    """A plain list is a list of batches (mx.array leaves); one of numpy samples (``[(x, y), ...]``) failed
+    only in the sanity check, naming a batch leaf and not the list the user passed."""
+    from audiotrain.train.loaders import check_batch
+
+    try:
+        check_batch(first, f"{name}[0]")
+    except TypeError as error:
+        raise TypeError(
+            f"{name} is a list, taken as a list of batches, but its first item is not one ({error}); for a "
+            f"list of samples pass audiotrain.DataLoader(samples, batch_size=...) (or a Dataset, batched with "
+            f"data.batch_size)"
+        ) from None

@@ -1786,3 +1786,17 @@ def test_create_trainer_reads_a_search_scripts_short_names_as_the_command_line_d
 
     with pytest.raises(ValueError, match=rf"unknown setting {short!r}; did you mean {meant!r}\?"):
         create_trainer(TinyNet(), **{short: 8})
+
+
+def test_a_list_of_samples_given_as_the_loader_is_told_to_go_through_a_dataloader(tmp_path):
+    """train(samples[:32], samples[32:]) with a plain list of (x, y) samples (train's docstring: "a Dataset is
+    batched") failed in the sanity check with "batch[0] is a ndarray, but batch leaves must be mx.array",
+    not saying that a list is taken as a list of batches. It is refused before the run folder is made."""
+    from audiotrain import create_trainer
+
+    samples = [Points()[i] for i in range(40)]
+    trainer = create_trainer(TinyNet(), "quick_test", run_dir=str(tmp_path / "run"), batch_size=8)
+    with pytest.raises(TypeError, match=r"train_loader is a list, taken as a list of batches.*DataLoader\("):
+        trainer.train(samples[:32], samples[32:])
+    assert not (tmp_path / "run").exists()
+    assert trainer.train(Points(), Points()).run_dir == tmp_path / "run"  # a Dataset is batched
