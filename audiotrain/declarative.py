@@ -1335,7 +1335,7 @@ def _refuse_a_list_of_samples(first: Any, name: str) -> None:
         check_batch(first, f"{name}[0]")
     except TypeError as error:
         raise TypeError(
-            f"{name} is a list, taken as a list of batches, but its first item is not one ({error}); for a "
-            f"list of samples pass audiotrain.DataLoader(samples, batch_size=...) (or a Dataset, batched with "
-            f"data.batch_size)"
+            f"{name} is a list, taken as a list of batches, but its first item is not one ({error}); for "
+            "a list of samples pass audiotrain.DataLoader(samples, batch_size=...) (or a Dataset, batched "
+            "with data.batch_size)"
         ) from None

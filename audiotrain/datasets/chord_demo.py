@@ -873,8 +873,9 @@ def _refuse_unknown_settings(settings: dict) -> None:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise TypeError(
-            f"generate_demo_songs: unknown setting {listed([repr(name) for name in unknown])}; it takes out_dir, shard, barrier, "
-            f"overwrite and the fields of audiotrain.datasets.chord_demo.DemoConfig: {', '.join(sorted(known))}"
+            f"generate_demo_songs: unknown setting {listed([repr(name) for name in unknown])}; it takes "
+            "out_dir, shard, barrier, overwrite and the fields of audiotrain.datasets.chord_demo.DemoConfig: "
+            + ", ".join(sorted(known))
         )
 
 
