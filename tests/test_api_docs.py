@@ -2,6 +2,7 @@
 on has a docstring, and a numpy-style "Parameters" section names every parameter."""
 
 import builtins
+import importlib
 import inspect
 import re
 import types
@@ -252,3 +253,19 @@ def test_the_readmes_ensemble_and_live_input_notes_call_what_the_predictor_takes
     assert "`from audiotrain.recipes.chords import SongPosteriors`" in ensemble
     fields = ["probs", "frame_rate", "duration", "level_db"]
     assert list(inspect.signature(SongPosteriors).parameters)[:4] == fields
+
+
+def test_the_docstring_examples_that_run_as_written_still_do():
+    """The public names' >>> examples a user can paste as they are (no model or data of theirs needed)."""
+    import doctest
+
+    from audiotrain.audio import SkipCounter
+
+    flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    for documented in (get_trainer_config, SkipCounter):
+        for example in doctest.DocTestFinder().find(documented, globs={}):
+            example.globs = vars(importlib.import_module(documented.__module__)).copy()
+            runner = doctest.DocTestRunner(optionflags=flags)
+            runner.run(example)
+            results = runner.summarize(verbose=False)
+            assert results.attempted and not results.failed, example.name
