@@ -263,7 +263,9 @@ def test_the_docstring_examples_that_run_as_written_still_do():
 
     flags = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     for documented in (get_trainer_config, SkipCounter):
-        for example in doctest.DocTestFinder().find(documented, globs={}):
+        examples = [found for found in doctest.DocTestFinder().find(documented, globs={}) if found.examples]
+        assert examples, documented
+        for example in examples:
             example.globs = vars(importlib.import_module(documented.__module__)).copy()
             runner = doctest.DocTestRunner(optionflags=flags)
             runner.run(example)
