@@ -2464,9 +2464,9 @@ def test_a_tokenizer_json_without_a_post_processor_still_frames_captions_in_s_an
 
 
 def test_a_tokenizer_json_normalizer_or_other_pre_tokenizer_is_warned_of(tmp_path):
-    """transformers 5.24's RobertaTokenizer rebuilds tokenizer.json's normalizer and pre-tokenizer as RoBERTa's
-    (none; ByteLevel: checked by hand), while they are used here: "A DOG" was lowercased here and not there,
-    other ids than transformers' without a word."""
+    """transformers 5.24's RobertaTokenizer rebuilds tokenizer.json's normalizer and pre-tokenizer as
+    RoBERTa's (none; ByteLevel: checked by hand), while they are used here: "A DOG" was lowercased here and
+    not there, other ids than transformers' without a word."""
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(FIXTURE / name, tmp_path / name)
     spec = json.loads((tmp_path / "tokenizer.json").read_text())
@@ -2482,7 +2482,8 @@ def test_a_tokenizer_json_normalizer_or_other_pre_tokenizer_is_warned_of(tmp_pat
 
 def test_a_merges_line_of_other_than_two_tokens_is_named_with_its_line(tmp_path):
     """A merges.txt line of three tokens (hand-edited, or a merge holding a space) met pyo3's "failed to
-    extract enum PyMerges ('Merges | Filename') ... expected tuple of length 2", naming no line of the file."""
+    extract enum PyMerges ('Merges | Filename') ... expected tuple of length 2", naming no line of the
+    file."""
     for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
         shutil.copyfile(FIXTURE / name, tmp_path / name)
     lines = (tmp_path / "merges.txt").read_text(encoding="utf-8").splitlines()
