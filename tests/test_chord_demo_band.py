@@ -498,3 +498,28 @@ def test_songs_as_short_as_4_seconds_have_a_chord():
         if index in (6, 7):
             assert len(chords) == 1 and chords[0].duration == pytest.approx(60 / song.tempo, abs=1e-3)
         assert len(render_demo_song(song, SR)) == 4 * SR
+
+
+def test_a_band_songs_filters_are_designed_once_per_setting_and_filter_as_before(monkeypatch):
+    """Planning a band song draws its drum kit, whose noise bursts and cymbals asked scipy to design the same
+    few Butterworth filters hundreds of times (a third of the time a plan took): each setting is designed
+    once now, and a song planned again with the designs kept is the same song."""
+    from audiotrain.datasets import chord_demo_band_sound as sound
+
+    designed = []
+    butter = sound.signal.butter
+
+    def counted(*args, **kwargs):
+        designed.append((args[:3], kwargs.get("fs")))
+        return butter(*args, **kwargs)
+
+    monkeypatch.setattr(sound.signal, "butter", counted)
+    # (a sample rate of its own: no filter of this process's earlier songs is designed for it)
+    config = dataclasses.replace(CONFIG, song_seconds=4.0, sr=17000)
+    songs = [plan_band_song(config, i) for i in range(3)]
+    settings = [(args[0], tuple(np.atleast_1d(args[1]).tolist()), args[2], fs) for args, fs in designed]
+    drawn_per_song = [s for s in settings if s[0] == 1]  # (the reverb's lowpass: its cutoff is random)
+    fixed = [s for s in settings if s[0] != 1]
+    assert len(drawn_per_song) == 3 and len(fixed) == len(set(fixed)) > 1, settings
+    monkeypatch.undo()
+    assert [plan_band_song(config, i) for i in range(3)] == songs  # (with the designs kept)

@@ -101,16 +101,25 @@ def wavetable_morph(cycles, key_times, tables, sr) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _butter_sos(order: int, cutoff_hz: float | tuple[float, float], kind: str, sr: int) -> np.ndarray:
+    """``scipy.signal.butter(..., output="sos")``, designed once per setting: a band song's kit and notes ask
+    for the same few filters hundreds of times, and their design took a third of planning a band song. The
+    array is shared by every caller: only read it (as ``sosfilt`` does)."""
+    cutoff = list(cutoff_hz) if isinstance(cutoff_hz, tuple) else cutoff_hz
+    return signal.butter(order, cutoff, kind, fs=sr, output="sos")
+
+
 def noise_burst(rng, n, tau_s, sr, lowpass=None, highpass=None) -> np.ndarray:
     """`n` samples of filtered white noise decaying with time constant `tau_s`, peak 1."""
     x = rng.standard_normal(n)
     if lowpass or highpass:
         if lowpass and highpass:
-            sos = signal.butter(2, [highpass, lowpass], "bandpass", fs=sr, output="sos")
+            sos = _butter_sos(2, (highpass, lowpass), "bandpass", sr)
         elif lowpass:
-            sos = signal.butter(2, lowpass, "lowpass", fs=sr, output="sos")
+            sos = _butter_sos(2, lowpass, "lowpass", sr)
         else:
-            sos = signal.butter(2, highpass, "highpass", fs=sr, output="sos")
+            sos = _butter_sos(2, highpass, "highpass", sr)
         x = signal.sosfilt(sos, x)
     x *= np.exp(-np.arange(n) / (tau_s * sr))
     return (x / (np.abs(x).max() + 1e-9)).astype(F32)
@@ -474,7 +483,7 @@ def draw_kit(rng: np.random.Generator, sr: int) -> dict[str, np.ndarray]:
         nn = int(duration * sr)
         tt = np.arange(nn) / sr
         x = sum(np.sign(np.sin(2 * np.pi * m * tt + u(0, 6))) for m in metal) / 6.0
-        x = signal.sosfilt(signal.butter(2, highpass, "highpass", fs=sr, output="sos"), x)
+        x = signal.sosfilt(_butter_sos(2, highpass, "highpass", sr), x)
         x = x * 0.5 + noise_amount * noise_burst(rng, nn, 10, sr, highpass=highpass)
         return x * np.exp(-tt / tau)
 
@@ -517,7 +526,7 @@ def reverb_impulse_response(rng: np.random.Generator, sr: int, rt60: float) -> n
 
 
 def reverb_send(x: np.ndarray, sr: int) -> np.ndarray:
-    return signal.sosfilt(signal.butter(2, REVERB_LOWCUT_HZ, "highpass", fs=sr, output="sos"), x)
+    return signal.sosfilt(_butter_sos(2, REVERB_LOWCUT_HZ, "highpass", sr), x)
 
 
 def rms(x: np.ndarray) -> float:
