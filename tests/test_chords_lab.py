@@ -1,6 +1,7 @@
 """.lab and JAMS chord annotations: reading, writing and errors that name the file and line."""
 
 import json
+import re
 
 from audiotrain.chords.lab import (
     AnnotationError,
@@ -722,3 +723,24 @@ def test_segments_given_before_the_path_are_refused_naming_the_order(tmp_path):
             f"{name}(path, segments): the path comes first, a str or Path; got a list as the path"
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("label", "meant"), [("n", "N"), ("x", "X")])
+def test_a_lower_case_n_or_x_is_refused_with_its_upper_case_spelling(tmp_path, label, meant):
+    # (mir_eval refuses 'n' too: the label stays an error, but the error says what was meant.)
+    path = _lab(tmp_path, f"0.0 2.0 C:maj\n2.0 4.0 {label}\n")
+    with pytest.raises(
+        AnnotationError, match=rf"line 2: invalid chord label '{label}'.*did you mean '{meant}'\?"
+    ):
+        read_lab(path)
+
+
+@pytest.mark.parametrize(
+    ("label", "said"),
+    [("C:()", r"empty degree list '\(\)'"), ("C:maj(9,)", r"an empty degree in '\(9,\)'"),
+     ("C:maj(,b7)", r"an empty degree in '\(,b7\)'")],
+)  # fmt: skip
+def test_an_empty_degree_list_or_degree_is_named_as_such(tmp_path, label, said):
+    path = _lab(tmp_path, f"0.0 2.0 {label}\n")
+    with pytest.raises(AnnotationError, match=rf"line 1: invalid chord label '{re.escape(label)}': {said}"):
+        read_lab(path)

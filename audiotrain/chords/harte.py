@@ -157,6 +157,8 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     """
     if _NO_CHORD_RE.match(label.strip()):
         return ("N",)
+    if label.strip() in ("n", "x"):  # (a lower-case N or X, which mir_eval refuses too)
+        return (label.strip().upper(),)
     match = _LEAD_SHEET_RE.match(label.strip())
     if match is None:
         return ()
@@ -374,6 +376,17 @@ def parse_harte(label: str) -> HarteChord:
     degrees: tuple[str, ...] = ()
     if degrees_text is not None:
         degrees = tuple(d.strip() for d in degrees_text.split(","))
+        if degrees == ("",):
+            raise HarteError(
+                f"invalid chord label {label!r}: empty degree list '()': list degrees such as "
+                "'(9)' or '(*5)', or leave the parentheses out",
+                label,
+            )
+        if "" in degrees:
+            raise HarteError(
+                f"invalid chord label {label!r}: an empty degree in '({degrees_text})' (a comma too many?)",
+                label,
+            )
         for degree in degrees:
             try:
                 degree_to_semitones(degree[1:] if degree.startswith("*") else degree)
