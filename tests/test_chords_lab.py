@@ -744,3 +744,19 @@ def test_an_empty_degree_list_or_degree_is_named_as_such(tmp_path, label, said):
     path = _lab(tmp_path, f"0.0 2.0 {label}\n")
     with pytest.raises(AnnotationError, match=rf"line 1: invalid chord label '{re.escape(label)}': {said}"):
         read_lab(path)
+
+
+@pytest.mark.parametrize("label", ["C:maj7(", "C:min(b7", "C:maj7)", "C:maj7(9))"])
+def test_a_label_whose_parentheses_do_not_pair_is_told_so(tmp_path, label):
+    path = _lab(tmp_path, f"0.0 2.0 {label}\n")
+    with pytest.raises(
+        AnnotationError, match=rf"line 1: invalid chord label '{re.escape(label)}': .*parentheses"
+    ):
+        read_lab(path)
+
+
+@pytest.mark.parametrize(("label", "meant"), [("C :maj", "C:maj"), ("C:maj7 (9)", "C:maj7(9)")])
+def test_a_label_with_a_space_inside_is_refused_with_its_spelling_without_it(tmp_path, label, meant):
+    path = _lab(tmp_path, f"0.0\t2.0\t{label}\n")
+    with pytest.raises(AnnotationError, match=rf"line 1: .*did you mean '{re.escape(meant)}'\?"):
+        read_lab(path)

@@ -159,6 +159,9 @@ def harte_spellings(label: str) -> tuple[str, ...]:
         return ("N",)
     if label.strip() in ("n", "x"):  # (a lower-case N or X, which mir_eval refuses too)
         return (label.strip().upper(),)
+    without_spaces = "".join(label.split())
+    if without_spaces != label.strip() and _spelled(without_spaces, label):  # 'C :maj', 'C:maj7 (9)'
+        return (_spelled(without_spaces, label),)
     match = _LEAD_SHEET_RE.match(label.strip())
     if match is None:
         return ()
@@ -358,6 +361,11 @@ def parse_harte(label: str) -> HarteChord:
             f"invalid chord label {label!r}: its root mixes 'b' and '#'; write flats or sharps, not both "
             "(mir_eval's grammar: e.g. 'C##', 'Dbb')",
             label,
+        )
+    if match is None and text.count("(") != text.count(")"):
+        raise _invalid_label(
+            label,
+            f"its parentheses do not pair: '(' and ')' hold the degrees, e.g. 'C:maj7(9)' ({HARTE_GRAMMAR})",
         )
     if match is None:
         raise _invalid_label(label, f"expected {HARTE_GRAMMAR}")
