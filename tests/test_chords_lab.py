@@ -760,3 +760,15 @@ def test_a_label_with_a_space_inside_is_refused_with_its_spelling_without_it(tmp
     path = _lab(tmp_path, f"0.0\t2.0\t{label}\n")
     with pytest.raises(AnnotationError, match=rf"line 1: .*did you mean '{re.escape(meant)}'\?"):
         read_lab(path)
+
+
+@pytest.mark.parametrize(
+    ("label", "meant"),
+    [("C:min7/e", "C:min7/3"), ("G:7/f", "G:7/b7"), ("C:hdim", "C:hdim7"), ("A:hdim/c", "A:hdim7/b3")],
+)
+def test_a_lower_case_note_bass_or_hdim_without_its_7_is_refused_with_its_harte_spelling(
+    tmp_path, label, meant
+):
+    path = _lab(tmp_path, f"0.0 2.0 {label}\n")
+    with pytest.raises(AnnotationError, match=rf"line 1: .*did you mean '{re.escape(meant)}'\?"):
+        read_lab(path)

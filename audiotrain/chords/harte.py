@@ -94,7 +94,7 @@ LEAD_SHEET_SUFFIXES: dict[str, str] = {
     "7": "7", "dom7": "7",
     "maj7": "maj7", "M7": "maj7", "Maj7": "maj7", "ma7": "maj7", "j7": "maj7", "Δ": "maj7", "Δ7": "maj7",
     "m7": "min7", "mi7": "min7", "min7": "min7", "-7": "min7",
-    "m7b5": "hdim7", "m7-5": "hdim7", "min7b5": "hdim7", "-7b5": "hdim7", "hdim7": "hdim7",
+    "m7b5": "hdim7", "m7-5": "hdim7", "min7b5": "hdim7", "-7b5": "hdim7", "hdim7": "hdim7", "hdim": "hdim7",
     "ø": "hdim7", "ø7": "hdim7",
     "dim7": "dim7", "o7": "dim7", "°7": "dim7",
     "mmaj7": "minmaj7", "mMaj7": "minmaj7", "mM7": "minmaj7", "m(maj7)": "minmaj7", "minmaj7": "minmaj7",
@@ -168,6 +168,8 @@ def harte_spellings(label: str) -> tuple[str, ...]:
     root = match["root"][0].upper() + match["root"][1:].replace("♭", "b").replace("♯", "#")
     suffix = match["suffix"].strip()
     bass = f"/{match['bass'].strip()}" if match["bass"] else ""
+    if re.match(r"^/[a-g](b*|#*)$", bass):  # a note bass in lower case ('C:min7/e'), as a root may be
+        bass = bass[:2].upper() + bass[2:]
     if suffix and not match["colon"] and _TENSION_RE.match(bass[1:]):
         # On a lead sheet a slash before a tension adds it ('C7/9', 'Am7/11'); a bass is a note, or a degree
         # within the octave ('C7/3', Harte's bass without the colon): no lead sheet adds a chord's own 3.
@@ -409,9 +411,9 @@ def parse_harte(label: str) -> HarteChord:
         elif _NOTE_RE.match(bass_text):
             bass = interval_name((note_to_pitch_class(bass_text) - root) % 12, shorthand, degrees)
         else:
-            raise HarteError(
-                f"invalid chord label {label!r}: bass {bass_text!r} is neither a scale degree "
-                "(e.g. '3', 'b7') nor a note (e.g. 'E', 'Bb')"
+            raise _invalid_label(
+                label,
+                f"bass {bass_text!r} is neither a scale degree (e.g. '3', 'b7') nor a note (e.g. 'E', 'Bb')",
             )
     return HarteChord(root=root, shorthand=shorthand, degrees=degrees, bass=bass, root_name=root_name)
 
