@@ -4573,3 +4573,36 @@ def test_a_full_disk_at_a_runs_first_save_leaves_its_folder_for_the_same_command
     monkeypatch.setattr(ckpt, "_save_arrays", real_save)
     assert clap.main(argv) == 0, capsys.readouterr().err
     assert (out / "hf_model").is_dir()
+
+
+def test_a_full_disk_at_the_first_save_through_a_linked_checkpoint_folder_leaves_it_as_found(
+    tmp_path, monkeypatch, capsys
+):
+    """A user who linked --out's checkpoints/ to another disk before the first run (mkdir RUN; ln -s
+    /big/ckpts RUN/checkpoints) met a full disk at the first save: the error said 'its folder is left as it
+    was found: ... run the same command again', but config.json, data_report.txt and demo_init/ stayed
+    beside the link, and that command was refused ('--out RUN already holds files'). The link stays."""
+    import errno
+
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.train import checkpoint as ckpt
+
+    real_save = ckpt._save_arrays
+
+    def full(path, arrays):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out, elsewhere = tmp_path / "run", tmp_path / "big_disk"
+    out.mkdir()
+    elsewhere.mkdir()
+    (out / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
+    argv = ["--preset", "quick_test", "--train.processes", "1", "--out", str(out)]
+    argv += ["--demo.folder", str(tmp_path / "demo")]
+    monkeypatch.setattr(ckpt, "_save_arrays", full)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    assert clap.main(argv) == 1
+    assert "once there is room, run the same command again" in capsys.readouterr().err
+    assert [path.name for path in out.iterdir()] == ["checkpoints"] and (out / "checkpoints").is_symlink()
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert clap.main(argv) == 0, capsys.readouterr().err
+    assert any(elsewhere.iterdir())  # (saved through the link)

@@ -41,7 +41,6 @@ from audiotrain.recipes._run import (
     claim_run_folder,
     clear_run_outputs,
     create_run_folder,
-    forget_run_that_never_trained,
     holding_run_folders,
     is_inside,
     newest_checkpoint,
@@ -589,8 +588,10 @@ def _with_folder_as_found(
     """`error` (the run's first save failed: nothing to go on from) once the run folder is left as it was
     found, so that the same command runs there once there is room (it was refused for the run's config.json:
     "--out RUN already holds files")."""
-    with contextlib.suppress(OSError):  # (empty now: the failed save removed its temporary folder)
-        (out / "checkpoints").rmdir()
+    checkpoints = out / "checkpoints"
+    if not checkpoints.is_symlink():  # (a link to another disk is the user's: it stays, as it was found)
+        with contextlib.suppress(OSError):  # (empty now: the failed save removed its temporary folder)
+            checkpoints.rmdir()
     _forget_run_that_never_started(out, made)
     return type(error)(
         f"{error}; the run saved no checkpoint, and its folder is left as it was found: "
@@ -783,16 +784,28 @@ def _forget_run_that_never_started(folder: Path, made: bool) -> None:
         found = {path.name for path in folder.iterdir()} - {ckpt.CLAIM_FILE}
     except OSError:
         return
+    if _is_an_empty_link(folder / "checkpoints"):
+        found.discard("checkpoints")  # (made before the first run to save on another disk: it stays)
     if not found <= {*written, DEMO_INIT}:
         return  # (what else is there is not this run's: the folder is left as it is)
     demo = folder / DEMO_INIT
     if demo.is_dir() and not demo.is_symlink():
         shutil.rmtree(demo, ignore_errors=True)
-    forget_run_that_never_trained(folder, written)
+    for name in written:  # (all the folder holds: checked above)
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
     if made:
         release_run_folder(folder)  # (its claim file goes with it)
         with contextlib.suppress(OSError):  # (not empty: left as it is)
             folder.rmdir()
+
+
+def _is_an_empty_link(path: Path) -> bool:
+    try:
+        return path.is_symlink() and path.is_dir() and not any(path.iterdir())
+    except OSError:
+        return False
 
 
 def _remove_killed_writes(folder: Path) -> None:
