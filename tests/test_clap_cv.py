@@ -421,3 +421,33 @@ def test_a_diverging_fold_stops_the_cv_with_an_error_in_the_recipes_flags(tmp_pa
     assert re.search(r"error: training stopped: \d+ optimizer steps in a row had a non-finite loss", err)
     assert "Lower --task.learning_rate (this run's: 1e+30), set --train.gradient_clip" in err
     assert f"The weights before those steps are in {out / 'fold0' / 'checkpoints' / 'nonfinite'}" in err
+
+
+def test_a_full_disk_at_a_folds_save_names_the_cv_command_that_runs_again(tmp_path, monkeypatch, capsys):
+    """A disk that filled as fold 1's run saved its first checkpoint said 'its folder is left as it was
+    found: once there is room, run the same command again', and that cv command was refused: '--out CV
+    already holds files' (folds.json, fold0). A cross-validation has no --resume: the error says to run it
+    again with --overwrite, and that command finishes it."""
+    import errno
+
+    from audiotrain.train import checkpoint as ckpt
+
+    real_save = ckpt._save_arrays
+
+    def full_in_fold1(path, arrays):
+        if "fold1" in Path(path).parts:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(path, arrays)
+
+    out = tmp_path / "cv"
+    argv = ["cv", "--preset", "quick_test", "--folds", "2", "--out", str(out)]
+    argv += ["--demo.folder", str(tmp_path / "demo")]
+    monkeypatch.setattr(ckpt, "_save_arrays", full_in_fold1)
+    monkeypatch.delenv("AUDIOTRAIN_TRACEBACK", raising=False)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "run the same command again" not in err, err
+    assert "once there is room, run the cross-validation again with --overwrite" in err, err
+    monkeypatch.setattr(ckpt, "_save_arrays", real_save)
+    assert main([*argv, "--overwrite"]) == 0, capsys.readouterr().err
+    assert (out / "fold1" / "retrieval.json").is_file()

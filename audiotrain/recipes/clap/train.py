@@ -433,12 +433,17 @@ def run_job(
             if main and not continuing:
                 _forget_run_that_never_started(out, made)
             raise
-        # A full disk as it saved: the error names the command that goes on, once there is room (cv's folds
-        # have no --resume: cv's own line says what to do).
+        # A full disk as it saved: the error names the command that goes on, once there is room (a cv fold's
+        # run has no --resume, and the same cv command is refused for the folds before it).
         except ckpt.CheckpointWriteError as error:
+            if fold is not None:
+                raise type(error)(
+                    f"{error}; {once_writable(error.__cause__)}, run the cross-validation again with "
+                    "--overwrite (or into a new --out): it trains every fold from the start"
+                ) from None
             if main and not continuing and newest_checkpoint(out / "checkpoints") is None:
                 raise _with_folder_as_found(error, out, made) from None
-            raise _with_command_that_goes_on(error, out, argv if fold is None else None) from None
+            raise _with_command_that_goes_on(error, out, argv) from None
     if not main:  # the other ranks' part ends with the fit
         return {"run_dir": out, "history": trainer.history, "task": task, "interrupted": trainer.interrupted}
     # A stop signal from here on stops the final evaluation, plots or export, not training: say what is
