@@ -5788,3 +5788,14 @@ def test_a_class_balanced_run_says_each_chord_types_weight(tmp_path):
     assert list(weights.values()) == sorted(weights.values(), reverse=True) and "N" in weights, said
     assert np.mean(list(weights.values())) == pytest.approx(1.0, abs=0.01), said  # (mean 1 over those)
     assert zero == f"{32 - len(weights)} of 32 types weigh 0 (not in the training songs)", said
+
+
+@pytest.mark.parametrize("flag", ["--class-weights", "--max-time"])
+def test_a_hyphenated_spelling_of_an_absent_flag_gets_its_reason(flag, tmp_path, capsys):
+    """``--class-weights 1,2`` (a hyphen, as many tools spell flags) was answered 'did you mean
+    --loss.bass_weight?', where ``--class_weights`` names --loss.balance_classes; ``--max-time`` likewise
+    missed what ``--max_time`` says of a time limit."""
+    assert chords.main(["train", "--data", str(tmp_path), flag, "1"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean" not in err, err
+    assert f"; {flag}: the" in err and ("balance_classes" in err or "time limit" in err), err

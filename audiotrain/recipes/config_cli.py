@@ -1385,17 +1385,19 @@ class SettingsParser(argparse.ArgumentParser):
             self.error(f"unrecognized arguments: {' '.join(unknown)}")
         return parsed
 
+    def _why_absent(self, flag: str) -> str | None:
+        # (--class-weights too: a hyphenated spelling of an absent flag got "did you mean" a flag unrelated)
+        return self.absent_flags.get(flag) or self.absent_flags.get("--" + flag[2:].replace("-", "_"))
+
     def _suggestions(self) -> str:
         """``; did you mean --num_epochs?`` for the unknown flags with a close known one, and why the command
         has none of the `absent_flags` given ("" for neither)."""
         unknown = getattr(self, "_unknown_flags", [])
-        absent = "".join(
-            f"; {flag}: {self.absent_flags[flag]}" for flag in unknown if flag in self.absent_flags
-        )
+        absent = "".join(f"; {flag}: {why}" for flag in unknown if (why := self._why_absent(flag)))
         close = {
             flag: match
             for flag in unknown
-            if flag not in self.absent_flags and (match := self._close_flag(flag))
+            if not self._why_absent(flag) and (match := self._close_flag(flag))
         }
         if not close:
             return absent
