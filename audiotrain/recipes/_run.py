@@ -1259,9 +1259,9 @@ def check_resume_folder(path: str | Path) -> Path:
     folder = ckpt.resolve_checkpoint(path)
     ckpt.read_state(folder)
     ckpt.read_arrays(folder / ckpt.OPTIMIZER_FILE)
-    # Not checked for NaN, as the fit reads it (`read_checkpoint`): its grad_norm is NaN until an update
-    # computed one (a run without clipping never does), and a non-finite gradient accumulated in the open
-    # window is the guard's to skip. Refused as "damaged", every such checkpoint's --resume failed.
+    # Not checked for NaN, as the fit reads it (`read_checkpoint`): a non-finite gradient accumulated in the
+    # open window is the guard's to skip, not a damaged file (and a checkpoint written while grad_norm
+    # started as NaN, between a9ba4ed and 5e90980, had one in every run without norm clipping).
     ckpt.read_arrays(folder / ckpt.STEP_STATE_FILE, finite=False)
     return folder
 
