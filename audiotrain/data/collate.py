@@ -93,14 +93,17 @@ def default_collate(items: Sequence[Any], _path: str = "batch") -> Any:
     if isinstance(first, (str, bytes)) or first is None:  # (np.str_ too: a list, as for str)
         return list(items)
     if isinstance(first, (bool, int, float, complex, np.generic)):
-        for i, item in enumerate(items):
-            # An array or list after a number: numpy's own error ("inhomogeneous shape") names no field.
-            if not isinstance(item, (bool, int, float, complex, np.generic)) and np.ndim(item) != 0:
-                raise ValueError(
-                    f"cannot collate {_path}: sample {i} is {_describe(item)}, but sample 0 is "
-                    f"{_describe(first)}; every sample must give this field the same shape"
-                )
-        return np.asarray(items)
+        try:
+            return np.asarray(items)
+        except ValueError:  # (looked for only then: a batch of numbers pays nothing for the message)
+            for i, item in enumerate(items):
+                # An array or list after a number: numpy's own error ("inhomogeneous shape") names no field.
+                if not isinstance(item, (bool, int, float, complex, np.generic)) and np.ndim(item) != 0:
+                    raise ValueError(
+                        f"cannot collate {_path}: sample {i} is {_describe(item)}, but sample 0 is "
+                        f"{_describe(first)}; every sample must give this field the same shape"
+                    ) from None
+            raise
     if isinstance(first, Mapping):
         keys = list(first.keys())
         for i, item in enumerate(items):
