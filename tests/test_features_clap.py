@@ -711,3 +711,24 @@ def test_a_long_recording_in_memory_is_not_copied_whole_to_embed_its_first_windo
     assert peak < wave.nbytes, f"{peak / 1e6:.0f} MB traced for a {wave.nbytes / 1e6:.0f} MB recording"
     window = extractor([wave[: SR * 10]], train=False, sampling_rate=SR)["input_features"]
     np.testing.assert_array_equal(got, window)  # the same features as its first window alone
+
+
+def test_an_int_seed_as_rng_is_refused_naming_rng():
+    """A seed (`rng=0`, as many libraries take it) was a raw AttributeError ("'int' object has no attribute
+    'choice'") from inside the crop; now a TypeError naming `rng` and the generator to pass instead."""
+    extractor = ClapFeatureExtractor(truncation="fusion")
+    long_clip = np.full(12 * 48_000, 0.1, dtype=np.float32)
+    with pytest.raises(TypeError, match=r"rng.*RandomState\(0\)"):
+        extractor(long_clip, rng=0, sampling_rate=48_000)
+    with pytest.raises(TypeError, match=r"rng"):
+        extractor([long_clip], rng=[0], sampling_rate=48_000)
+
+
+def test_a_flat_list_of_samples_is_one_clip_as_in_transformers():
+    """transformers takes a plain list of numbers as one clip; here it was refused as "waveform 0 must be a
+    non-empty mono array [samples], got shape ()", which named no list."""
+    extractor = ClapFeatureExtractor(truncation="rand_trunc")
+    samples = list(np.sin(np.arange(4_000) / 7.0) * 0.5)
+    got = extractor(samples, sampling_rate=48_000, train=False)
+    want = extractor(np.asarray(samples), sampling_rate=48_000, train=False)
+    np.testing.assert_array_equal(got["input_features"], want["input_features"])

@@ -544,6 +544,9 @@ class ClapFeatureExtractor:
                 f"resample each first, audiotrain.audio.resample(waveform, {sampling_rate}, "
                 f"{self.sampling_rate}) (or audiotrain.audio.load(path, sr={self.sampling_rate}) for a file)"
             )
+        if isinstance(waveforms, (list, tuple)) and waveforms and all(np.ndim(w) == 0 for w in waveforms):
+            # A plain list of numbers is one clip, as transformers reads it (not clips of no samples).
+            waveforms = np.asarray(waveforms)
         if not isinstance(waveforms, (list, tuple)):
             # One array: refused as every feature function refuses it (integer, bool or complex samples, a
             # scalar, channels-last audio: soundfile's stereo [samples, 2] was 132,300 clips of 2 samples).
@@ -556,6 +559,15 @@ class ClapFeatureExtractor:
         rngs = rng if isinstance(rng, list) else [np.random if rng is None else rng] * len(waveforms)
         if len(rngs) != len(waveforms):
             raise ValueError(f"rng is a list of {len(rngs)} generators for {len(waveforms)} waveforms")
+        for r in rngs:
+            if not (isinstance(r, (np.random.Generator, np.random.RandomState)) or r is np.random):
+                # A seed (rng=0) failed deep in the crop as "'int' object has no attribute 'choice'".
+                raise TypeError(
+                    "rng: expected a np.random.Generator or np.random.RandomState (or a list of them, one "
+                    f"per waveform), got {type(r).__name__} {r!r:.40}; for a seed pass "
+                    f"rng=np.random.RandomState({r!r:.20}) "
+                    "(transformers' crops for np.random.seed of that seed)"
+                )
         batch = []
         for i, wave in enumerate(waveforms):
             if np.ndim(wave) != 1:
