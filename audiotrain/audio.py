@@ -925,6 +925,21 @@ def resample(y: np.ndarray, orig_sr: float, target_sr: float, res_type: str = "s
     if not res_type.startswith("soxr_"):
         raise ValueError(f"res_type must be one of soxr_vhq/hq/mq/lq/qq, got {res_type!r}")
     y = np.asarray(y)
+    # Refused as librosa.resample and the features refuse them: int16 PCM came back as float32 values up to
+    # 32767 (a CLAP front end then read audio 32768 times too loud), and soundfile's stereo [samples, 2]
+    # was "resampled" along its channel axis into [samples, 3].
+    if np.issubdtype(y.dtype, np.integer):
+        raise TypeError(
+            f"resample: y holds integer samples ({y.dtype}); scale to [-1, 1] first "
+            f"(y / {2 ** (8 * y.dtype.itemsize - 1)}), as librosa.resample refuses them too"
+        )
+    from audiotrain.features._backend import CHANNELS_HINT_MAX, CHANNELS_HINT_MIN_SAMPLES
+
+    if y.ndim >= 2 and y.shape[-1] <= CHANNELS_HINT_MAX and max(y.shape[:-1]) >= CHANNELS_HINT_MIN_SAMPLES:
+        raise ValueError(
+            f"resample: y has shape {y.shape}: its last axis, the one resampled, has {y.shape[-1]} samples: "
+            "channels-last audio? pass y.T (channels first) or a mono mix y.mean(axis=-1)"
+        )
     if orig_sr == target_sr:
         return y
     dtype = y.dtype if y.dtype in (np.float32, np.float64) else np.float32

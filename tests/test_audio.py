@@ -860,3 +860,17 @@ def test_a_file_libsndfile_1_2_0_cannot_read_is_corrupt_not_a_bad_descriptor(tmp
     for read in (get_duration, load):
         with pytest.raises(AudioError, match="corrupt or truncated"):
             read(noise)
+
+
+def test_resample_refuses_int16_and_channels_last_audio_as_the_features_do():
+    """A CLAP user resampling 44.1 kHz audio to 48 kHz got int16 PCM back as float32 values up to 32767,
+    which ClapFeatureExtractor then took as float audio 32768 times too loud (librosa.resample refuses
+    integer samples), and soundfile's stereo [samples, 2] came back as [samples, 3]: two channels
+    "resampled" to three, which the extractor, told to take `.T`, read as three clips. Both are refused."""
+    pcm = (np.sin(np.arange(44_100) / 10.0) * 20_000).astype(np.int16)
+    with pytest.raises(TypeError, match=r"integer samples \(int16\).*32768"):
+        resample(pcm, 44_100, 48_000)
+    stereo = np.stack([pcm, pcm], axis=1).astype(np.float32) / 32768
+    with pytest.raises(ValueError, match=r"shape \(44100, 2\).*channels-last.*\.T"):
+        resample(stereo, 44_100, 48_000)
+    assert resample(stereo.T, 44_100, 48_000).shape == (2, 48_000)  # channels first still works
