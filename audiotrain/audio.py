@@ -940,6 +940,13 @@ def resample(y: np.ndarray, orig_sr: float, target_sr: float, res_type: str = "s
             f"resample: y has shape {y.shape}: its last axis, the one resampled, has {y.shape[-1]} samples: "
             "channels-last audio? pass y.T (channels first) or a mono mix y.mean(axis=-1)"
         )
+    return resample_checked_audio(y, orig_sr, target_sr, res_type)
+
+
+def resample_checked_audio(y: np.ndarray, orig_sr: float, target_sr: float, res_type: str) -> np.ndarray:
+    """`resample` of audio already checked (float samples along the last axis): the CQT halves its own
+    signal octave by octave, whose last axis gets short where a batch is long (a batch of 1024 clips halved
+    to 8 samples is no channels-last audio)."""
     if orig_sr == target_sr:
         return y
     dtype = y.dtype if y.dtype in (np.float32, np.float64) else np.float32

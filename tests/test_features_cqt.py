@@ -444,3 +444,12 @@ def test_a_signal_too_short_for_the_cqt_is_told_the_fewest_samples_it_takes():
         cqt(np.zeros(10, np.float32), sr=SR)
     with pytest.raises(ValueError, match=r"it takes 8 or more \(each octave halves the signal"):
         cqt(np.zeros(7, np.float32), sr=SR, hop_length=256, fmin=220.0, n_bins=36)
+
+
+def test_a_long_batch_of_short_clips_halved_to_a_few_samples_is_not_taken_for_channels_last_audio():
+    # The CQT halves its own signal once per octave; `resample` refuses a last axis of <= 8 samples after an
+    # axis of >= 1024 as channels-last audio, and so refused the CQT of 1024 clips of 64 samples (7 octaves
+    # halve them to 8) though its input was checked as it came in.
+    y = np.random.default_rng(0).standard_normal((1024, 64)).astype(np.float32) * 0.1
+    spectra = np.asarray(cqt(y, sr=22050, hop_length=64, fmin=C1_HZ, n_bins=84, bins_per_octave=12))
+    assert spectra.shape[:2] == (1024, 84) and np.isfinite(spectra).all()

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache, partial
 from typing import Any, Literal, overload
 
-from audiotrain.audio import resample
+from audiotrain.audio import resample_checked_audio
 from audiotrain.features._backend import as_float_signal, check_backend, check_sample_rate, to_numpy
 from audiotrain.features._config import FeatureConfigMixin
 from audiotrain.features.stft import CHUNK_FRAMES, frames_mlx, frames_numpy, hann_window, n_frames
@@ -271,7 +271,8 @@ def _in_blocks(compute: Callable, y, hop_length: int, context_samples: int, bloc
 def _halve(y: np.ndarray, factor: int = 2) -> np.ndarray:
     # librosa.resample(..., res_type="soxr_hq", scale=True) without the scale: its sqrt(factor)
     # is folded into the next octaves' kernels (_plan).
-    return resample(y, factor, 1, res_type="soxr_hq")
+    # (checked audio: the CQT's input was; a long batch halved to a few samples is not channels-last audio)
+    return resample_checked_audio(y, factor, 1, "soxr_hq")
 
 
 @overload
