@@ -870,7 +870,8 @@ def test_a_keyboard_interrupt_in_an_end_hook_leaves_the_monitoring_callbacks_the
     straight, straight_module, straight_stopping = fit(tmp_path / "a", stop=False)
     stopped = fit(tmp_path / "b", stop=True)[0]
     assert stopped.interrupted
-    with pytest.warns(UserWarning, match="learning_rate 0.3 .* is replaced by the checkpoint's 0.15"):
+    with warnings.catch_warnings():  # (the plateau's own cut, resumed: nothing the user changed to warn of)
+        warnings.filterwarnings("error", message=".*learning_rate")
         resumed, module, stopping = fit(tmp_path / "b", stop=False, ckpt_path=stopped.interrupted_checkpoint)
     assert len(set(straight.history["learning_rate"])) > 1  # the plateau lowered the rate
     for key in ("step", "val_loss", "learning_rate"):
@@ -1061,3 +1062,56 @@ def test_a_resume_whose_smaller_patience_has_run_out_says_so_not_that_the_saved_
     # This fit's stop is EarlyStopping's (stopped_epoch was 0, "no stop", as Lightning's, and no reason):
     stopped = resumed.early_stopping_callback
     assert stopped.stopped_epoch == 3 and "for 2 checks" in stopped.stop_reason, repr(stopped)
+
+
+@pytest.mark.parametrize("rate_setter", ["plateau", "swa"])
+def test_resuming_a_rate_the_run_set_itself_does_not_say_the_configured_rate_is_replaced(
+    tmp_path, rate_setter
+):
+    """An unchanged script resumed after its ReduceLROnPlateau cut the rate (or inside SWA's epochs, where SWA
+    anneals it) was warned that "the optimizer's learning_rate 0.01 (configure_optimizers) is replaced by the
+    checkpoint's 0.005", as if the user had asked for another rate, and told to start from the weights
+    instead. The checkpoint records the rate the run was configured with: only a module that now gives
+    another one is warned, and the resume still ends where the straight run does."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback, ReduceLROnPlateau, StochasticWeightAveraging
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    class StopAt(Callback):
+        def __init__(self, batches):
+            self.batches, self.seen = batches, 0
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            self.seen += 1
+            if self.seen == self.batches:
+                raise KeyboardInterrupt
+
+    def fit(root, lr=0.01, stop_at=None, ckpt_path=None):
+        seed_everything(0)
+        if rate_setter == "plateau":  # (mode="max" on a falling loss: a cut at every epoch end)
+            setter = ReduceLROnPlateau(monitor="val_loss", mode="max", patience=0, factor=0.5)
+        else:
+            setter = StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2, annealing_epochs=1)
+        trainer = Trainer(
+            max_epochs=4, default_root_dir=root, enable_progress_bar=False, logger=False,
+            callbacks=[setter] + ([StopAt(stop_at)] if stop_at else []),
+        )  # fmt: skip
+        module = TinyClassifier(lr=lr)
+        trainer.fit(module, make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return trainer, module
+
+    straight, straight_module = fit(tmp_path / "a")
+    stopped, _ = fit(tmp_path / "b", stop_at=10)  # epoch 2 (of 4 batches each): after a cut, inside SWA
+    assert stopped.interrupted
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*learning_rate")
+        resumed, module = fit(tmp_path / "b", ckpt_path=stopped.interrupted_checkpoint)
+    assert resumed.history["learning_rate"] == straight.history["learning_rate"]
+    assert straight.history["learning_rate"][2] != pytest.approx(0.01)  # (the run set its own rate by then)
+    for name, value in weights(straight_module).items():
+        np.testing.assert_array_equal(value, weights(module)[name], err_msg=name)
+    # A rate asked for now, other than the run's, is still said: the checkpoint's replaces it.
+    stopped_again, _ = fit(tmp_path / "c", stop_at=10)
+    with pytest.warns(UserWarning, match=r"learning_rate 0\.02 \(configure_optimizers\) is replaced by the"):
+        fit(tmp_path / "c", lr=0.02, ckpt_path=stopped_again.interrupted_checkpoint)

@@ -29,8 +29,14 @@ from audiotrain.train import hook_logs, hook_state, resume
 from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
 from audiotrain.train.metric_values import Metrics
-from audiotrain.train.module import hyperparameter_tuples
-from audiotrain.train.optimizer_settings import STATE_KEY, optimizer_settings, warn_of_changed_settings
+from audiotrain.train.module import _optimizers_in, hyperparameter_tuples
+from audiotrain.train.optimizer_settings import (
+    STATE_KEY,
+    configured_rate,
+    note_configured_rates,
+    optimizer_settings,
+    warn_of_changed_settings,
+)
 from audiotrain.train.outputs import LogOptions
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import set_trainable
@@ -320,22 +326,38 @@ def load_optimizer_state(contents: CheckpointContents, optimizer: Any, fresh: fr
             "with, or start a new fit from its weights "
             f"(TrainModule.load_from_checkpoint('{folder}'), or load_weights of its {ckpt.MODEL_FILE})"
         ) from None
-    _warn_of_replaced_learning_rate(folder, optimizer, opt_tree)
+    saved_settings = contents.state.get(STATE_KEY)
+    saved_entries = saved_settings if isinstance(saved_settings, list) else []
+    configured = {
+        id(part): configured_rate(entry) for part, entry in zip(_optimizers_in(optimizer), saved_entries)
+    }
+    _warn_of_replaced_learning_rate(folder, optimizer, opt_tree, configured)
+    note_configured_rates(
+        optimizer, saved_settings
+    )  # (the run's, carried into the checkpoints it saves next)
     warn_of_changed_settings(folder, optimizer, contents.state)
     write_state_in_place(optimizer, opt_tree)  # the compiled step holds these containers
 
 
 def _warn_of_replaced_learning_rate(
-    folder: Path, optimizer: Any, opt_tree: dict[str, Any], whose: str = "the optimizer's"
+    folder: Path,
+    optimizer: Any,
+    opt_tree: dict[str, Any],
+    configured: dict[int, float | None],
+    whose: str = "the optimizer's",
 ) -> None:
     """A fixed learning rate the module now asks for that the checkpoint's replaces, said once: resuming
     restores the optimizer's whole state for an exact resume (as Lightning does), so a lower rate set for
     fine-tuning would otherwise be dropped without a word. (A schedule sets the rate at every step from
-    the restored step count: nothing to say.) A MultiOptimizer's groups are each said of (`whose`)."""
+    the restored step count: nothing to say.) A MultiOptimizer's groups are each said of (`whose`).
+    `configured` holds, by each optimizer's id, the rate its run was configured with (where the checkpoint
+    records one): a module that still gives it asks for nothing new, and the checkpoint's other rate is the
+    run's own doing (a ReduceLROnPlateau cut, SWA's annealed rate), which the resume goes on with unsaid."""
     if isinstance(optimizer, optim.MultiOptimizer):
         # Its state holds only its optimizers' states ({"states": [...]}): each group's rate is theirs.
         for index, (part, saved_part) in enumerate(zip(optimizer.optimizers, opt_tree.get("states", []))):
-            _warn_of_replaced_learning_rate(folder, part, saved_part, f"MultiOptimizer group {index + 1}'s")
+            name = f"MultiOptimizer group {index + 1}'s"
+            _warn_of_replaced_learning_rate(folder, part, saved_part, configured, name)
         return
     if "learning_rate" in getattr(optimizer, "_schedulers", {}):
         return
@@ -344,6 +366,9 @@ def _warn_of_replaced_learning_rate(
         return
     now_value, saved_value = float(now.item()), float(saved.item())
     if math.isclose(now_value, saved_value, rel_tol=1e-6, abs_tol=0.0):
+        return
+    run_rate = configured.get(id(optimizer))
+    if run_rate is not None and math.isclose(now_value, run_rate, rel_tol=1e-6, abs_tol=0.0):
         return
     warnings.warn(
         f"resuming from {folder}: {whose} learning_rate {now_value:g} (configure_optimizers) is "

@@ -104,6 +104,7 @@ from audiotrain.train.module import (
     refuse_manual_optimization,
 )
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
+from audiotrain.train.optimizer_settings import note_configured_rates
 from audiotrain.train.outputs import split_logged_weights
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
 from audiotrain.train.run_state import (
@@ -1963,6 +1964,8 @@ class Trainer:
         # Initialise the state before compiling: a compiled function must see the same state
         # structure on every call (lazy init on the first update would force a retrace).
         self.optimizer.init(module.trainable_parameters())
+        # (the rate configured, recorded in each checkpoint: a resume keeping it has asked for no other)
+        note_configured_rates(self.optimizer)
 
     def _step_config(self) -> StepConfig:
         return StepConfig(
