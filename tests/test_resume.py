@@ -1115,3 +1115,42 @@ def test_resuming_a_rate_the_run_set_itself_does_not_say_the_configured_rate_is_
     stopped_again, _ = fit(tmp_path / "c", stop_at=10)
     with pytest.warns(UserWarning, match=r"learning_rate 0\.02 \(configure_optimizers\) is replaced by the"):
         fit(tmp_path / "c", lr=0.02, ckpt_path=stopped_again.interrupted_checkpoint)
+
+
+def test_ckpt_path_last_finds_the_last_of_a_model_checkpoint_listed_after_one_that_keeps_none(tmp_path):
+    """A Trainer with a periodic ModelCheckpoint(every_n_train_steps=...) first and a
+    ModelCheckpoint(save_last=True) after it: Ctrl-C saved `interrupted` and its `last` copy, yet
+    fit(ckpt_path="last") refused, saying "this Trainer has a ModelCheckpoint that keeps no `last` (pass
+    ModelCheckpoint(..., save_last=True) to keep one)". It now resumes from that `last` (Lightning looks at
+    every ModelCheckpoint's), exactly."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import Callback, ModelCheckpoint
+
+    from tasks import TinyClassifier, make_batches, weights
+
+    class StopAt(Callback):
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.global_step == 7:
+                raise KeyboardInterrupt
+
+    def fit(root, stop=False, ckpt_path=None):
+        seed_everything(0)
+        callbacks = [
+            ModelCheckpoint(dirpath=root / "every", every_n_train_steps=3, save_top_k=-1),
+            ModelCheckpoint(dirpath=root / "last", save_last=True, save_top_k=0),
+        ]
+        trainer = Trainer(
+            max_epochs=3, default_root_dir=root, enable_progress_bar=False, logger=False,
+            callbacks=callbacks + ([StopAt()] if stop else []),
+        )  # fmt: skip
+        module = TinyClassifier()
+        trainer.fit(module, make_batches(64), make_batches(32, seed=1), ckpt_path=ckpt_path)
+        return trainer, module
+
+    _, straight = fit(tmp_path / "a")
+    stopped, _ = fit(tmp_path / "b", stop=True)
+    assert stopped.interrupted and (tmp_path / "b" / "last" / "last").is_dir()
+    resumed, module = fit(tmp_path / "b", ckpt_path="last")
+    assert resumed.ckpt_path == tmp_path / "b" / "last" / "last"
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(value, weights(module)[name], err_msg=name)

@@ -201,7 +201,8 @@ class CallbackList(list):
         return value, algorithm
 
     def checkpoint_path(self, path: Any) -> Any:
-        """Lightning's `ckpt_path="best"` / `"last"`. "last" is the first ModelCheckpoint's `last`. "best" is
+        """Lightning's `ckpt_path="best"` / `"last"`. "last" is the `last` of the first ModelCheckpoint that
+        keeps one (`save_last`; Lightning looks at every ModelCheckpoint's and takes the newest). "best" is
         the best of the first ModelCheckpoint that monitors a metric (where Lightning takes the first one
         and warns); of one that monitors none it is its newest save, as Lightning's default ModelCheckpoint
         keeps the newest as best: its `last` where it keeps no top-k (audiotrain's default)."""
@@ -210,6 +211,8 @@ class CallbackList(list):
         found = [cb for cb in self if isinstance(cb, ModelCheckpoint)]
         if str(path) == "best":
             found = [cb for cb in found if cb.monitor] or found
+        else:  # (one of top-k or periodic saves listed first keeps no `last`: not the one asked of)
+            found = [cb for cb in found if cb.save_last] or found
         attribute = "best_model_path" if str(path) == "best" else "last_model_path"
         target = getattr(found[0], attribute) if found else ""
         if not target and found and (str(path) == "last" or not found[0].monitor):
