@@ -1283,3 +1283,30 @@ def test_a_run_or_checkpoint_folder_inside_another_users_closed_folder_is_one_li
         check_run_folder(closed / "mine", "--run_dir", overwrite=True)
     with pytest.raises(OutputFolderError, match=re.escape(f"--checkpoint_dir {closed / 'ck'}: cannot look")):
         check_checkpoint_folder(closed / "ck", tmp_path / "run", "--checkpoint_dir", None)
+
+
+def test_a_checkpoint_of_a_run_that_clips_no_gradient_norm_passes_the_resume_check(tmp_path):
+    # The step state's grad_norm is NaN until an update computes a norm (never, without a norm clip or
+    # track_grad_norm: the CLAP recipe's default), so every such checkpoint was refused by --resume as
+    # "step_state.safetensors: tensor grad_norm holds NaN ... the checkpoint is damaged". The optimizer
+    # state is still checked: NaN there trains on to NaN.
+    from audiotrain import Trainer
+    from audiotrain.recipes._run import check_resume_folder
+    from audiotrain.train.checkpoint import CheckpointError
+
+    import mlx.core as mx
+
+    from tests.tasks import TinyClassifier, make_batches
+
+    trainer = Trainer(
+        max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, compile=False
+    )
+    trainer.fit(TinyClassifier(), make_batches())
+    last = Path(trainer.checkpoint_callback.last_model_path)
+    assert check_resume_folder(last) == last
+    optimizer = dict(mx.load(str(last / "optimizer.safetensors")))
+    name = next(k for k, v in optimizer.items() if v.size > 1)
+    optimizer[name] = mx.full(optimizer[name].shape, float("nan"))
+    mx.save_safetensors(str(last / "optimizer.safetensors"), optimizer)
+    with pytest.raises(CheckpointError, match=rf"optimizer.safetensors: tensor {re.escape(name)} holds NaN"):
+        check_resume_folder(last)
