@@ -19,6 +19,35 @@ def quantized_classifier():
     return model
 
 
+class KeepsPositions(TinyClassifier):
+    """A torch port's position index and mask as plain attributes (torch: buffers; MLX: parameters)."""
+
+    def __init__(self):
+        super().__init__()
+        self.pos = mx.arange(8)
+        self.fc2.mask = mx.array([True, True, False])
+
+    def __call__(self, x):
+        return mx.where(self.fc2.mask, super().__call__(x + self.pos), -1e9)
+
+
+def test_a_trainable_index_or_mask_is_told_how_to_keep_it_out_of_training_not_about_quantizing():
+    # Refused since the quantized-weight check, but with advice for quantized layers alone ("freeze each
+    # quantized layer's packed weight ... LoRA adapters") for a model that quantizes nothing; before that
+    # check, MLX's bare "[eval] Attempting to eval an array without a primitive" inside the step.
+    trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_checkpointing=False, compile=False)
+    with pytest.raises(ValueError) as refused:
+        trainer.fit(KeepsPositions(), make_batches())
+    said = str(refused.value)
+    assert said.startswith("KeepsPositions: fc2.mask (bool), pos (int32) are trainable"), said
+    assert "self.register_buffer('mask'" not in said and "quantized" not in said, said
+    assert "self.fc2.freeze(keys='mask', recurse=False)" in said, said
+    model = KeepsPositions()
+    model.fc2.freeze(keys="mask", recurse=False)
+    with pytest.raises(ValueError, match=r"self\.register_buffer\('pos', value\)"):
+        trainer.fit(model, make_batches())
+
+
 @pytest.mark.parametrize("compile_", [True, False])
 def test_an_unfrozen_packed_quantized_weight_is_refused_by_name_at_fit_start(compile_):
     # unfreeze() (Lightning's: every parameter) made fc2's packed uint32 weight trainable; the step's backward

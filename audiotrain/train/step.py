@@ -95,24 +95,51 @@ def names_to_train(module: nn.Module) -> frozenset[str]:
 
 
 def _refuse_trainable_integer_arrays(module: nn.Module) -> None:
-    """MLX has no gradient for an integer array: the backward pass stops at a quantized layer's packed
-    weight (`nn.quantize`'s uint32, made trainable by an `unfreeze()` after it) with MLX's
-    "[QuantizedMatmul::vjp] no gradient wrt the quantized weights", deep in the step; an optimizer would
-    turn any other into floats."""
-    integer = [
-        f"{name} ({value.dtype})".replace("mlx.core.", "")
-        for name, value in tree_flatten(module.trainable_parameters())
-        if not mx.issubdtype(value.dtype, mx.inexact)
-    ]
-    if not integer:
+    """MLX has no gradient for an integer (or boolean) array: the backward pass stops at a quantized layer's
+    packed weight (`nn.quantize`'s uint32, made trainable by an `unfreeze()` after it) with MLX's
+    "[QuantizedMatmul::vjp] no gradient wrt the quantized weights", deep in the step, and at any other (a
+    position index, a mask kept as `self.pos = mx.arange(n)`) with MLX's bare "[eval] Attempting to eval an
+    array without a primitive". Each kind is told its own way to keep it out of training."""
+    owners = dict(module.named_modules())
+    packed, other = [], []
+    for name, value in tree_flatten(module.trainable_parameters()):
+        if mx.issubdtype(value.dtype, mx.inexact):
+            continue
+        owner, _, key = name.rpartition(".")
+        quantized = key == "weight" and isinstance(getattr(owners.get(owner), "bits", None), int)
+        (packed if quantized else other).append(
+            (owner, key, f"{name} ({value.dtype})".replace("mlx.core.", ""))
+        )
+    if not packed and not other:
         return
+    named = [shown for _, _, shown in packed + other]
+    advice = []
+    if packed:
+        advice.append(
+            "a quantized layer's packed weight (nn.quantize) must stay frozen: after unfreeze(), freeze "
+            "each (self.fc.freeze(keys='weight', recurse=False); its scales, biases and bias may train), or "
+            "freeze the whole model and unfreeze only what trains (LoRA adapters)"
+        )
+    if other:
+        owner, key, _ = other[0]
+        where = f"self.{owner}" if owner else "self"
+        # (register_buffer is the TrainModule's own; one already registered was unfrozen by MLX's arguments)
+        can_register = not owner and hasattr(module, "register_buffer")
+        if can_register and key not in getattr(module, "_buffer_names", ()):
+            held = (
+                f"hold it with self.register_buffer({key!r}, value) (torch's buffer: saved, never trained), "
+            )
+        else:
+            held = ""
+        advice.append(
+            f"an index, mask or counter is no weight: {held}freeze it ({where}.freeze(keys={key!r}, "
+            "recurse=False)), or name it with a leading underscore (MLX leaves such attributes out of the "
+            "parameters)"
+        )
     raise ValueError(
-        f"{type(module).__name__}: {', '.join(integer[:3])}{' ...' if len(integer) > 3 else ''} "
-        f"{'is' if len(integer) == 1 else 'are'} trainable, but MLX has no gradient for an integer array "
-        "(a quantized layer's packed weight, from nn.quantize, or a counter). Keep them frozen: after "
-        "unfreeze(), freeze each quantized layer's packed weight (self.fc.freeze(keys='weight', "
-        "recurse=False); its scales, biases and bias may train), or freeze the whole model and unfreeze only "
-        "what trains (LoRA adapters)"
+        f"{type(module).__name__}: {', '.join(named[:3])}{' ...' if len(named) > 3 else ''} "
+        f"{'is' if len(named) == 1 else 'are'} trainable, but MLX has no gradient for an integer or boolean "
+        f"array: {'; '.join(advice)}"
     )
 
 
