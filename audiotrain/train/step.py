@@ -100,18 +100,21 @@ def _refuse_trainable_integer_arrays(module: nn.Module) -> None:
     "[QuantizedMatmul::vjp] no gradient wrt the quantized weights", deep in the step, and at any other (a
     position index, a mask kept as `self.pos = mx.arange(n)`) with MLX's bare "[eval] Attempting to eval an
     array without a primitive". Each kind is told its own way to keep it out of training."""
+    integer = [
+        (name, value)
+        for name, value in tree_flatten(module.trainable_parameters())
+        if not mx.issubdtype(value.dtype, mx.inexact)
+    ]
+    if not integer:  # (every epoch start comes here: the module tree is walked only for a refusal)
+        return
     owners = dict(module.named_modules())
     packed, other = [], []
-    for name, value in tree_flatten(module.trainable_parameters()):
-        if mx.issubdtype(value.dtype, mx.inexact):
-            continue
+    for name, value in integer:
         owner, _, key = name.rpartition(".")
         quantized = key == "weight" and isinstance(getattr(owners.get(owner), "bits", None), int)
         (packed if quantized else other).append(
             (owner, key, f"{name} ({value.dtype})".replace("mlx.core.", ""))
         )
-    if not packed and not other:
-        return
     named = [shown for _, _, shown in packed + other]
     advice = []
     if packed:
