@@ -1783,10 +1783,16 @@ def test_load_from_checkpoint_given_weights_another_tool_wrote_says_to_load_them
 
     hf_folder = tmp_path / "hf_model"
     hf_folder.mkdir()
-    save_file(weights(TinyClassifier()), str(hf_folder / "model.safetensors"))
-    with pytest.raises(Exception, match=r"model\.load_state_dict\(safetensors\.torch\.load_file\(") as error:
+    weights_saved = weights(TinyClassifier())
+    save_file(weights_saved, str(hf_folder / "model.safetensors"))
+    # (72fbaa1e: MLX's own mx.load reads any safetensors, torch's or MLX's, without torch; it said
+    # safetensors.torch.load_file before.)
+    with pytest.raises(Exception, match=r"model\.load_state_dict\(mx\.load\(") as error:
         TinyClassifier.load_from_checkpoint(hf_folder / "model.safetensors")
     assert "give the folder it is in" not in str(error.value)
+    model = TinyClassifier()  # the advice, followed, loads them
+    model.load_state_dict(mx.load(str(hf_folder / "model.safetensors")))
+    assert np.array_equal(np.array(model.fc1.weight), weights_saved["fc1.weight"])
 
 
 def test_the_readme_describes_a_checkpoint_as_plain_safetensors_and_json_read_it(tmp_path):
