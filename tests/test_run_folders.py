@@ -1286,8 +1286,8 @@ def test_a_run_or_checkpoint_folder_inside_another_users_closed_folder_is_one_li
 
 
 def test_a_checkpoint_of_a_run_that_clips_no_gradient_norm_passes_the_resume_check(tmp_path):
-    # The step state's grad_norm is NaN until an update computes a norm (never, without a norm clip or
-    # track_grad_norm: the CLAP recipe's default), so every such checkpoint was refused by --resume as
+    # While the step state's grad_norm started as NaN (a9ba4ed to 5e90980: never computed without a norm
+    # clip or track_grad_norm, the CLAP recipe's default), every such checkpoint was refused by --resume as
     # "step_state.safetensors: tensor grad_norm holds NaN ... the checkpoint is damaged". The optimizer
     # state is still checked: NaN there trains on to NaN.
     from audiotrain import Trainer
@@ -1296,7 +1296,7 @@ def test_a_checkpoint_of_a_run_that_clips_no_gradient_norm_passes_the_resume_che
 
     import mlx.core as mx
 
-    from tests.tasks import TinyClassifier, make_batches
+    from tasks import TinyClassifier, make_batches
 
     trainer = Trainer(
         max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False, compile=False
