@@ -1295,7 +1295,6 @@ def test_a_checkpoint_of_a_run_that_clips_no_gradient_norm_passes_the_resume_che
     from audiotrain.train.checkpoint import CheckpointError
 
     import mlx.core as mx
-
     from tasks import TinyClassifier, make_batches
 
     trainer = Trainer(
