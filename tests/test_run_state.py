@@ -25,6 +25,7 @@ STATE_KEYS = [
     "elapsed",
     "global_batch",
     "config",
+    "optimizer_settings",
     "hyper_parameters",
     "versions",
     "module_state",
