@@ -2473,3 +2473,39 @@ print("failures", logger.failures)
     assert (tmp_path / "checkpoints").is_dir() and done.stdout.split()[-1] == "0", done.stderr[-3000:]
     assert "Malformed experiment" not in done.stderr
     assert "user: configured after fit" in done.stderr
+
+
+def test_mlflow_resumed_into_a_store_without_the_checkpoints_run_logs_to_a_new_run_there(tmp_path):
+    """A fit resumed with another MLflow store than the checkpoint's run was in (a moved `save_dir`, a new
+    `tracking_uri`) had its logger disabled, "could not start its run (... Run '<id>' not found)": the whole
+    resumed fit went unlogged. It starts a new run in that store, as Lightning's MLFlowLogger does, and says so."""
+    from audiotrain import Trainer
+
+    from mlflow.tracking import MlflowClient
+    from tasks import TinyClassifier, make_batches
+
+    def fit(logger, epochs, ckpt_path=None):
+        trainer = Trainer(
+            default_root_dir=tmp_path,
+            max_epochs=epochs,
+            logger=logger,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=1,
+            compile=False,
+        )
+        trainer.fit(TinyClassifier(), make_batches(), make_batches(32), ckpt_path=ckpt_path)
+        return trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path
+
+    first = MLflowLogger(save_dir=tmp_path / "store_a", experiment_name="moved")
+    checkpoint = fit(first, 1)
+    resumed = MLflowLogger(save_dir=tmp_path / "store_b", experiment_name="moved")
+    with pytest.warns(
+        LoggerWarning, match=rf"checkpoint's MLflow run {first.run_id} is not in this logger's store"
+    ):
+        fit(resumed, 2, checkpoint)
+    assert resumed.failures == 0 and resumed.run_id not in (None, first.run_id)
+    client = MlflowClient(tracking_uri=resumed.tracking_uri)
+    assert [m.step for m in client.get_metric_history(resumed.run_id, "train_loss")] == list(range(7, 13))
+    assert client.get_run(resumed.run_id).info.status == "FINISHED"

@@ -221,9 +221,8 @@ class MLflowLogger(Logger):
             # to a .db in a missing folder, or under a file, waited that long for a run that never started.
             _local_path(self.tracking_uri).parent.mkdir(parents=True, exist_ok=True)
         client = _client_taking_mlx_arrays(MlflowClient)(tracking_uri=self.tracking_uri)
-        if self._run_id is not None:
-            with _fail_fast_http(self.CONNECT_TIMEOUT_S):
-                run = client.get_run(self._run_id)
+        run = self._checkpoints_run(client) if self._run_id is not None else None
+        if run is not None:
             client.update_run(self._run_id, status="RUNNING")
             self._experiment_id = run.info.experiment_id
             self._params = dict(run.data.params)
@@ -240,6 +239,29 @@ class MLflowLogger(Logger):
             self._run_id = run.info.run_id
         self._artifact_uri = run.info.artifact_uri
         self._client = client
+
+    def _checkpoints_run(self, client: Any) -> Any:
+        """The run the checkpoint logged to, or None where this store has no such run (the resume was given
+        another `tracking_uri`/`save_dir`, or the run was removed): a new run is started here then, with a
+        warning, as Lightning's MLFlowLogger starts one (it keeps no run in the checkpoint). It was the whole
+        resumed fit unlogged ("could not start its run (... Run '<id>' not found)")."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            with _fail_fast_http(self.CONNECT_TIMEOUT_S):
+                return client.get_run(self._run_id)
+        except MlflowException as exc:
+            if getattr(exc, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        warnings.warn(
+            f"MLflowLogger: the checkpoint's MLflow run {self._run_id} is not in this logger's store "
+            f"({self.tracking_uri}), so the resumed fit logs to a new run in experiment "
+            f"{self.experiment_name!r} there; give the first run's tracking_uri (or save_dir) to continue it.",
+            LoggerWarning,
+            stacklevel=2,
+        )
+        self._run_id = None
+        return None
 
     def _artifact_location(self) -> str | None:
         """For a local SQLite store, ``mlruns/`` beside the database (MLflow would use the working folder's);
