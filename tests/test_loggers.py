@@ -2509,3 +2509,51 @@ def test_mlflow_resumed_into_a_store_without_the_checkpoints_run_logs_to_a_new_r
     client = MlflowClient(tracking_uri=resumed.tracking_uri)
     assert [m.step for m in client.get_metric_history(resumed.run_id, "train_loss")] == list(range(7, 13))
     assert client.get_run(resumed.run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("kind", ["tensorboard", "csv", "wandb"])
+def test_a_run_id_or_version_given_to_a_resumed_fit_that_the_checkpoints_replaces_is_named(
+    tmp_path, quiet_wandb, kind
+):
+    """`fit(ckpt_path=...)` continues the checkpoint's run: a `TensorBoardLogger(version=5)` or
+    `WandbLogger(id="other")` given to it logged to the checkpoint's version/id without a word, where
+    Lightning's loggers (which keep no run in the checkpoint) log to the one given."""
+    from audiotrain import Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    def logger(given):
+        if kind == "wandb":
+            extra = {} if given is None else {"id": given}
+            return WandbLogger(project="p", save_dir=tmp_path, offline=True, settings=quiet_wandb, **extra)
+        cls = TensorBoardLogger if kind == "tensorboard" else CSVLogger
+        return cls(save_dir=tmp_path, version=given)
+
+    def fit(logger, epochs, ckpt_path=None):
+        trainer = Trainer(
+            default_root_dir=tmp_path,
+            max_epochs=epochs,
+            logger=logger,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            compile=False,
+        )
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
+        return trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path
+
+    first = logger("firstrun" if kind == "wandb" else 3)
+    checkpoint = fit(first, 1)
+    first_version = first.version
+    resumed = logger("other" if kind == "wandb" else 5)
+    key, given = ("id", "'other'") if kind == "wandb" else ("version", "5")
+    with pytest.warns(
+        LoggerWarning, match=rf"\({key}={given}\): the checkpoint's run has {key} .*{first_version}"
+    ):
+        fit(resumed, 2, checkpoint)
+    assert resumed.version == first_version
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(logger(None), 3, checkpoint)  # left out: the checkpoint's, without a word
+        fit(logger(first_version), 3, checkpoint)  # the same one given: no word either
+    assert not [w for w in caught if "the checkpoint's run has" in str(w.message)]

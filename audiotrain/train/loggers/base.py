@@ -396,6 +396,19 @@ class Logger:
                 stacklevel=user_stacklevel(),
             )
 
+    def _warn_given_not_used(self, key: str, given: Any, saved: Any) -> None:
+        """A run id/version given to the logger that the checkpoint's replaces on resume: say so (Lightning's
+        loggers keep no run in the checkpoint and log to the one given; this went to the checkpoint's
+        silently, and a user looking for the given run found nothing there)."""
+        if given is not None and saved is not None and str(given) != str(saved):
+            warnings.warn(
+                f"{type(self).__name__}({key}={given!r}): the checkpoint's run has {key} {saved!r}, and "
+                f"the resumed fit continues that run, not {given!r}. Leave {key} out when resuming, or fit "
+                f"without ckpt_path for a run of {key} {given!r}.",
+                LoggerWarning,
+                stacklevel=user_stacklevel(),
+            )
+
     # -- failure handling ----------------------------------------------------------------------------
     def _call(self, op: str, fn: Callable[..., Any] | None, *args: Any) -> None:
         if self._disabled or not _on_rank_zero():

@@ -67,6 +67,7 @@ class CSVLogger(_VersionedFolder, Logger):
         )
         self._name = name or ""
         self._version = version
+        self._given_version = version  # (`_version` is also the one claimed at start, or the checkpoint's)
         self._columns: list[str] = []
         self._last_step: int | None = None
         self._rows = 0  # rows in the file
@@ -193,6 +194,7 @@ class CSVLogger(_VersionedFolder, Logger):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if not self._started:
+            self._warn_given_not_used("version", self._given_version, state.get("version"))
             self._version = state.get("version", self._version)
             step = state.get("step")
             self._resume_step = None if step is None else int(step)

@@ -193,6 +193,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         )
         self._name = name or ""
         self._version = version
+        self._given_version = version  # (`_version` is also the one claimed at start, or the checkpoint's)
         self.flush_secs = flush_secs
         self._writer: Any = None
         self._event_file: _GuardedEventFile | None = None  # tensorboardX's writer only (see the class)
@@ -332,6 +333,7 @@ class TensorBoardLogger(_VersionedFolder, Logger):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if self._writer is None:
+            self._warn_given_not_used("version", self._given_version, state.get("version"))
             self._version = state.get("version", self._version)
             step = state.get("step")
             at_step = state.get("at_step")

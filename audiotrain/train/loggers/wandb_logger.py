@@ -343,6 +343,7 @@ class WandbLogger(Logger):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if self._run is None and state.get("run_id"):
+            self._warn_given_not_used("id", self._run_id, state["run_id"])
             self._run_id = str(state["run_id"])
         elif self._run is not None:
             self._warn_not_resumed("id", self._run_id, state.get("run_id"))
