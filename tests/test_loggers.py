@@ -2557,3 +2557,41 @@ def test_a_run_id_or_version_given_to_a_resumed_fit_that_the_checkpoints_replace
         fit(logger(None), 3, checkpoint)  # left out: the checkpoint's, without a word
         fit(logger(first_version), 3, checkpoint)  # the same one given: no word either
     assert not [w for w in caught if "the checkpoint's run has" in str(w.message)]
+
+
+def test_a_resumed_fit_gives_each_logger_its_own_kinds_state_whatever_the_lists_order(tmp_path, quiet_wandb):
+    """The saved logger states were handed out by place in the list: `[WandbLogger, TensorBoardLogger]`
+    resumed as `[TensorBoardLogger, CSVLogger, WandbLogger]` (a logger added, the list reordered) gave the
+    CSV logger TensorBoard's version, TensorBoard the W&B run's state, and W&B none, a new run."""
+    from audiotrain import Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    def fit(loggers, epochs, ckpt_path=None):
+        trainer = Trainer(
+            default_root_dir=tmp_path,
+            max_epochs=epochs,
+            logger=loggers,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            compile=False,
+        )
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
+        return trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path
+
+    def wandb_logger():
+        return WandbLogger(project="p", save_dir=tmp_path, offline=True, settings=quiet_wandb)
+
+    first = [wandb_logger(), TensorBoardLogger(save_dir=tmp_path / "tb", version=2)]
+    checkpoint = fit(first, 1)
+    resumed = [
+        TensorBoardLogger(save_dir=tmp_path / "tb"),
+        CSVLogger(save_dir=tmp_path / "csv"),
+        wandb_logger(),
+    ]
+    fit(resumed, 2, checkpoint)
+    tensorboard, csv_logger, wandb_resumed = resumed
+    assert wandb_resumed.version == first[0].version
+    assert tensorboard.version == 2 and csv_logger.version == 0
+    assert sorted(os.listdir(tmp_path / "tb" / "default")) == ["version_2"]

@@ -18,6 +18,7 @@ STATE_KEYS = [
     "data_loader",
     "callbacks",
     "loggers",
+    "logger_kinds",
     "callback_metrics",
     "validation_metrics",
     "waiting_hook_logs",

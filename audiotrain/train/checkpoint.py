@@ -1410,6 +1410,7 @@ def _check_progress_fields(state: dict[str, Any], path: Path | str) -> None:
     optional = (
         ("callbacks", dict, "an object"),
         ("loggers", list, "a list"),
+        ("logger_kinds", list, "a list (each saved logger state's class)"),
         ("hyper_parameters", dict, "an object (the module's __init__ arguments)"),
         ("hyper_parameter_tuples", list, "a list (the paths of the tuples among hyper_parameters)"),
         ("hyper_parameter_omegaconf", list, "a list (the arguments that were OmegaConf configs)"),

@@ -28,6 +28,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train import hook_logs, hook_state, resume
 from audiotrain.train.callbacks._averaging import validated_average
 from audiotrain.train.guarded_update import write_state_in_place
+from audiotrain.train.loggers.resume_states import logger_kinds
 from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import _optimizers_in, hyperparameter_tuples
 from audiotrain.train.optimizer_settings import (
@@ -99,6 +100,7 @@ class RunState:
             "data_loader": loader_state_dict() if loader_state_dict is not None and open_epoch else None,
             "callbacks": trainer.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in trainer.loggers],
+            "logger_kinds": logger_kinds(trainer.loggers),  # (a resume matches the states by kind)
             "callback_metrics": self.callback_metrics,
             "validation_metrics": self.validation_metrics,
             "waiting_hook_logs": waiting_hook_logs,

@@ -93,6 +93,7 @@ from audiotrain.train.loaders import (
 )
 from audiotrain.train.loggers import DummyLogger, Logger
 from audiotrain.train.loggers.base import flatten_params
+from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
 from audiotrain.train.memory import refuse_training_beyond_memory
 from audiotrain.train.metric_values import Metrics
@@ -2229,7 +2230,8 @@ class Trainer:
             for cb in self.callbacks:
                 if isinstance(cb, ModelCheckpoint):
                     cb.adopt_moved_state(self, state)
-            for lg, lg_state in zip(self.loggers, state.get("loggers", [])):
+            saved_kinds = state.get("logger_kinds")
+            for lg, lg_state in match_states(self.loggers, state.get("loggers", []), saved_kinds):
                 if hasattr(lg, "load_state_dict"):
                     lg.load_state_dict(lg_state)
         self._keep_checkpoint_seed(folder, state)
