@@ -2595,3 +2595,26 @@ def test_a_resumed_fit_gives_each_logger_its_own_kinds_state_whatever_the_lists_
     assert wandb_resumed.version == first[0].version
     assert tensorboard.version == 2 and csv_logger.version == 0
     assert sorted(os.listdir(tmp_path / "tb" / "default")) == ["version_2"]
+
+
+@pytest.mark.parametrize("resume", ["must", "never"])
+def test_wandb_resume_given_by_the_user_reaches_wandb_init_on_a_resumed_fit(monkeypatch, resume):
+    """`WandbLogger(resume="must")` (fail rather than start a new run online) was replaced by "allow" once
+    the checkpoint's run id was set; Lightning's WandbLogger passes the user's `resume` on."""
+    calls = []
+
+    class FakeRun:
+        id, name, dir = "abc123", "resumed", "/tmp"
+
+        def define_metric(self, *args, **kwargs):
+            pass
+
+        def log(self, data):
+            pass
+
+    fake = types.SimpleNamespace(init=lambda **kw: calls.append(kw) or FakeRun())
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    logger = WandbLogger(project="p", resume=resume)
+    logger.load_state_dict({"run_id": "abc123"})
+    logger.log_metrics({"loss": 1.0}, step=7)
+    assert calls[0]["id"] == "abc123" and calls[0]["resume"] == resume

@@ -201,7 +201,8 @@ class WandbLogger(Logger):
         if self.offline:
             kwargs["mode"] = "offline"
         if self._run_id is not None:
-            kwargs.update(id=self._run_id, resume="allow")
+            kwargs["id"] = self._run_id
+            kwargs.setdefault("resume", "allow")  # (the one given wins, as in Lightning's WandbLogger)
         # Still active here: the user's own wandb.init, or a logger of ours that was never finalized.
         active = getattr(self._wandb, "run", None)
         run = self._wandb.init(**kwargs)
