@@ -2478,7 +2478,8 @@ print("failures", logger.failures)
 def test_mlflow_resumed_into_a_store_without_the_checkpoints_run_logs_to_a_new_run_there(tmp_path):
     """A fit resumed with another MLflow store than the checkpoint's run was in (a moved `save_dir`, a new
     `tracking_uri`) had its logger disabled, "could not start its run (... Run '<id>' not found)": the whole
-    resumed fit went unlogged. It starts a new run in that store, as Lightning's MLFlowLogger does, and says so."""
+    resumed fit went unlogged. It starts a new run in that store, as Lightning's MLFlowLogger does, and says
+    so."""
     from audiotrain import Trainer
 
     from mlflow.tracking import MlflowClient

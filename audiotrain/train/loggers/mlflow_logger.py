@@ -256,7 +256,8 @@ class MLflowLogger(Logger):
         warnings.warn(
             f"MLflowLogger: the checkpoint's MLflow run {self._run_id} is not in this logger's store "
             f"({self.tracking_uri}), so the resumed fit logs to a new run in experiment "
-            f"{self.experiment_name!r} there; give the first run's tracking_uri (or save_dir) to continue it.",
+            f"{self.experiment_name!r} there; give the first run's tracking_uri (or save_dir) to continue "
+            "it.",
             LoggerWarning,
             stacklevel=2,
         )
