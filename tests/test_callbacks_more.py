@@ -929,3 +929,29 @@ def test_a_damaged_timer_state_is_refused_whatever_stage_it_is_of(saved):
     with pytest.raises(ValueError, match=r"Timer: the checkpoint's Timer state must be"):
         Timer().load_state_dict({"time_elapsed": saved})
     Timer().load_state_dict({"time_elapsed": {"train": 5.0, "validate": 1.0, "test": 0, "predict": 0.0}})
+
+
+@pytest.mark.parametrize("stage", ["test", "predict", "validate_without_model"])
+def test_best_after_fit_is_the_fits_best_when_the_module_configures_its_model_checkpoint(tmp_path, stage):
+    """`trainer.test(model, ckpt_path="best")` after a fit whose ModelCheckpoint came from the module's
+    configure_callbacks() was refused as "best_model_path is empty (nothing saved yet...)": the stage
+    attached the module's fresh ModelCheckpoint before it named "best". Lightning names it first."""
+    from audiotrain.train import ModelCheckpoint
+
+    class Configured(TinyClassifier):
+        def configure_callbacks(self):
+            return [ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss")]
+
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, enable_checkpointing=True)
+    model = Configured()
+    t.fit(model, make_batches(32), make_batches(16, seed=1))
+    best = t.checkpoint_callback.best_model_path
+    assert best
+    if stage == "test":
+        assert t.test(model, make_batches(16, seed=1), ckpt_path="best")
+    elif stage == "predict":
+        assert t.predict(model, make_batches(16, seed=1), ckpt_path="best")
+    else:
+        with pytest.warns(UserWarning, match="the best model of the previous fit"):
+            assert t.validate(dataloaders=make_batches(16, seed=1))
+    assert str(t.ckpt_path) == str(best)

@@ -10,6 +10,7 @@ fit → train epoch → train batch and this file reads stage → batches → re
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from collections.abc import Iterator
@@ -397,6 +398,12 @@ class EvaluationLoop:
         model = model if model is not None else t.module
         if model is None:
             raise TypeError(f"Trainer.{method}: pass the model (no module is attached to this Trainer yet)")
+        if str(ckpt_path) in ("best", "last"):
+            # Named before the module is attached, as fit names it: the module's configure_callbacks()
+            # then replaces the ModelCheckpoint that saved the fit's best by a fresh one that saved nothing
+            # (Lightning too selects the path before it attaches the module's callbacks).
+            with contextlib.suppress(ValueError):  # nothing saved: refused below, with the reason
+                ckpt_path = t.callbacks.checkpoint_path(ckpt_path)
         prepare_data(t, datamodule, model)
         # Traced again at each call, as `fit` traces its steps: a trace holds the Python values the module
         # read then, and a notebook changes them between calls (`model.temperature = 5.0`); a kept one gave
