@@ -955,3 +955,24 @@ def test_best_after_fit_is_the_fits_best_when_the_module_configures_its_model_ch
         with pytest.warns(UserWarning, match="the best model of the previous fit"):
             assert t.validate(dataloaders=make_batches(16, seed=1))
     assert str(t.ckpt_path) == str(best)
+
+
+def test_a_modules_subclass_of_a_callback_replaces_the_trainers_callback_of_the_parent_class(tmp_path):
+    """A module's configure_callbacks() returning MyEarlyStopping(EarlyStopping) beside the Trainer's
+    EarlyStopping kept both, and fit was refused for "more than one stateful callback of type
+    EarlyStopping": Lightning replaces the Trainer's callbacks of the module callback's class or a parent."""
+    from audiotrain.train import Callback, EarlyStopping
+
+    class MyEarlyStopping(EarlyStopping):
+        pass
+
+    class Configured(TinyClassifier):
+        def configure_callbacks(self):
+            return MyEarlyStopping(monitor="val_loss", patience=5)
+
+    plain = Callback()  # (a plain Callback the Trainer was given is never replaced, as in Lightning)
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False, callbacks=[EarlyStopping("val_loss"), plain])
+    t.fit(Configured(), make_batches(32), make_batches(16, seed=1))
+    stoppers = [cb for cb in t.callbacks if isinstance(cb, EarlyStopping)]
+    assert [type(cb) for cb in stoppers] == [MyEarlyStopping] and stoppers[0].patience == 5
+    assert plain in t.callbacks

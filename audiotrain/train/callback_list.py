@@ -159,8 +159,8 @@ class CallbackList(list):
 
     def merge_module_callbacks(self, module: Any) -> None:
         """Lightning's `configure_callbacks`: the module's callbacks join the Trainer's, each replacing the
-        Trainer's callbacks of its type (a module's EarlyStopping replaces the Trainer's); checkpointing
-        still runs last."""
+        Trainer's callbacks of its class or a parent class (a module's EarlyStopping, or a subclass of it,
+        replaces the Trainer's); checkpointing still runs last."""
         where = f"{type(module).__name__}.configure_callbacks"
         given = module.configure_callbacks()
         given = [given] if isinstance(given, Callback) else given
@@ -175,7 +175,14 @@ class CallbackList(list):
                     f"{where}(): a GradientClipper must be given to the Trainer (Trainer(callbacks=[...]) or "
                     "Trainer(gradient_clip_val=...)): the clip is set when the Trainer is made"
                 )
-        replaced = {type(cb) for cb in given}
+        # As Lightning's: a Trainer callback is replaced by a module callback of its class or of a subclass
+        # (a module's MyEarlyStopping(EarlyStopping) replaces the Trainer's EarlyStopping), never a plain
+        # Callback() the Trainer was given.
+        replaced = {
+            type(cb)
+            for cb in self
+            if type(cb) is not Callback and any(issubclass(type(module_cb), type(cb)) for module_cb in given)
+        }
         # A module's progress bar (a TQDMProgressBar too) replaces the Trainer's, whatever its class: two bars
         # would draw over each other. Where this rank shows none (not rank 0, enable_progress_bar=False) it
         # is dropped, as the Trainer's own is.
