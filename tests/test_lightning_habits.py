@@ -1848,3 +1848,26 @@ def test_ckpt_path_last_with_nothing_saved_names_the_folder_it_looked_in(tmp_pat
     t = Trainer(default_root_dir=tmp_path / "elsewhere", enable_progress_bar=False)
     with pytest.raises(ValueError, match=re.escape(str(tmp_path / "elsewhere" / "checkpoints"))):
         t.validate(TinyClassifier(), make_batches(32), ckpt_path="last")
+
+
+def test_example_input_array_is_an_attribute_not_a_weight_that_trains(tmp_path):
+    """`self.example_input_array = mx.ones((2, 8))` in __init__ (Lightning's idiom) made the example a
+    trainable parameter: AdamW's weight decay shrank it (sum 16 -> about 10.6), the summary counted it and
+    checkpoints held it. Lightning keeps it as a plain attribute (None until set)."""
+    from mlx.utils import tree_flatten
+
+    class WithExample(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.example_input_array = mx.ones((2, 8))
+
+        def configure_optimizers(self):
+            return optim.AdamW(learning_rate=0.1, weight_decay=0.5)
+
+    assert TinyClassifier().example_input_array is None
+    model = WithExample()
+    assert "example_input_array" not in dict(tree_flatten(model.trainable_parameters()))
+    quiet_trainer(tmp_path, max_epochs=2, compile=False).fit(model, make_batches(32))
+    assert model.example_input_array.shape == (2, 8)
+    assert np.array_equal(np.array(model.example_input_array), np.ones((2, 8), np.float32))
+    assert "example_input_array" not in weights(model)

@@ -640,7 +640,11 @@ class TrainModule(nn.Module):
         object.__setattr__(self, "_hparams_omegaconf", [])
 
     def __setattr__(self, key: str, value: Any) -> None:
-        if key == "float32_batch_fields":
+        if key == "example_input_array":
+            # Lightning's plain attribute: nn.Module would keep an array here among the weights (trained,
+            # weight-decayed, counted in the summary and saved in every checkpoint).
+            object.__setattr__(self, "_example_input_array", value)
+        elif key == "float32_batch_fields":
             # A setting, not a child: nn.Module would keep a tuple or list among the module's arrays.
             object.__setattr__(self, key, (value,) if isinstance(value, (str, int)) else tuple(value))
         elif key == "hparams":
@@ -1075,6 +1079,12 @@ class TrainModule(nn.Module):
     def global_step(self) -> int:
         self._warn_of_a_count_read_in_a_compiled_step("global_step")
         return self._trainer.global_step if self._trainer is not None else 0
+
+    @property
+    def example_input_array(self) -> Any:
+        """Lightning's example input (None until set): an attribute, not a weight: nothing trains it and
+        checkpoints do not hold it. Nothing runs it either (the model summary counts parameters only)."""
+        return getattr(self, "_example_input_array", None)
 
     @property
     def global_rank(self) -> int:
