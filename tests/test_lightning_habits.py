@@ -1871,3 +1871,27 @@ def test_example_input_array_is_an_attribute_not_a_weight_that_trains(tmp_path):
     assert model.example_input_array.shape == (2, 8)
     assert np.array_equal(np.array(model.example_input_array), np.ones((2, 8), np.float32))
     assert "example_input_array" not in weights(model)
+
+
+def test_device_dtype_and_the_torch_exporters_answer_as_lightnings_names(tmp_path):
+    """`self.device`, `self.dtype`, `model.to_onnx(...)` and `model.to_torchscript()` were raw AttributeErrors
+    ("'TinyClassifier' object has no attribute 'device'"): now the device the Trainer runs on, the weights'
+    dtype, and a refusal of the PyTorch exporters that names MLX's export; a module's own value is kept."""
+    model = TinyClassifier()
+    assert model.device == mx.default_device() and model.dtype == mx.float32
+    quiet_trainer(tmp_path, max_epochs=1, compile=False, accelerator="cpu").fit(model, make_batches(32))
+    model.set_dtype(mx.bfloat16)
+    assert model.device == mx.Device(mx.cpu) and model.dtype == mx.bfloat16
+    for export in (lambda: model.to_onnx("m.onnx"), model.to_torchscript):
+        with pytest.raises(
+            TypeError, match=r"TinyClassifier\.to_.*no ONNX or TorchScript.*mx\.export_function"
+        ):
+            export()
+
+    class OwnSettings(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.device, self.dtype = "cpu", "float16"
+
+    own = OwnSettings()
+    assert (own.device, own.dtype) == ("cpu", "float16")

@@ -496,6 +496,14 @@ class LightningOptimizer:
         ]
 
 
+def _no_torch_export(module: str, method: str) -> str:
+    return (
+        f"{module}.{method}() is Lightning's PyTorch export (torch.onnx / torch.jit); an MLX model has no "
+        "ONNX or TorchScript form. Export the forward pass with mx.export_function(path, fn, *example_inputs) "
+        "(mx.import_function loads it), or the weights with model.save_weights('model.safetensors')"
+    )
+
+
 def _manual_call(name: str) -> str:
     return (
         f"self.optimizers().{name}(): manual optimization is not supported: {_MANUAL_OPTIMIZATION}. (MLX's "
@@ -640,7 +648,10 @@ class TrainModule(nn.Module):
         object.__setattr__(self, "_hparams_omegaconf", [])
 
     def __setattr__(self, key: str, value: Any) -> None:
-        if key == "example_input_array":
+        if key in ("device", "dtype"):
+            # Read-only properties in Lightning; a module that sets its own (a config value) keeps it.
+            object.__setattr__(self, f"_own_{key}", value)
+        elif key == "example_input_array":
             # Lightning's plain attribute: nn.Module would keep an array here among the weights (trained,
             # weight-decayed, counted in the summary and saved in every checkpoint).
             object.__setattr__(self, "_example_input_array", value)
@@ -1079,6 +1090,35 @@ class TrainModule(nn.Module):
     def global_step(self) -> int:
         self._warn_of_a_count_read_in_a_compiled_step("global_step")
         return self._trainer.global_step if self._trainer is not None else 0
+
+    @property
+    def device(self) -> Any:
+        """Lightning's `self.device`: the `mx.Device` the Trainer runs on (MLX's default one without a
+        Trainer). MLX arrays have no device of their own: `mx.zeros(3)` needs no `device=`."""
+        own = vars(self).get("_own_device")
+        if own is not None:
+            return own
+        return mx.Device(self._trainer.device) if self._trainer is not None else mx.default_device()
+
+    @property
+    def dtype(self) -> Any:
+        """Lightning's `self.dtype`: the dtype of the module's floating parameters (the first one's;
+        bfloat16 under `precision="bf16-true"`), float32 for a module without any."""
+        own = vars(self).get("_own_dtype")
+        if own is not None:
+            return own
+        floating = (
+            v.dtype for _, v in tree_flatten(self.parameters()) if mx.issubdtype(v.dtype, mx.floating)
+        )
+        return next(floating, mx.float32)
+
+    def to_onnx(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's PyTorch exporter, refused: an MLX model has no ONNX or TorchScript form."""
+        raise TypeError(_no_torch_export(type(self).__name__, "to_onnx"))
+
+    def to_torchscript(self, *args: Any, **kwargs: Any) -> None:
+        """Lightning's PyTorch exporter, refused: an MLX model has no ONNX or TorchScript form."""
+        raise TypeError(_no_torch_export(type(self).__name__, "to_torchscript"))
 
     @property
     def example_input_array(self) -> Any:
