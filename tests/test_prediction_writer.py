@@ -188,3 +188,25 @@ def test_a_writer_gets_no_indices_for_an_iterable_dataset(tmp_path):
     quiet_trainer(tmp_path, callbacks=[writer]).predict(Logits(), loader, return_predictions=False)
     assert [indices for indices, _ in writer.per_batch] == [None] * 3
     assert writer.at_end == [[None] * 3]
+
+
+def test_a_write_on_batch_end_without_dataloader_idx_is_refused_before_the_first_batch(tmp_path):
+    """A writer's write_on_batch_end written without `dataloader_idx` failed at the first batch with a bare
+    "takes 7 positional arguments but 8 were given"; now predict refuses it before any batch, naming it."""
+    calls = []
+
+    class Writer(BasePredictionWriter):
+        def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx):
+            calls.append(batch_idx)
+
+    class Counting(TinyClassifier):
+        def predict_step(self, batch, batch_idx):
+            calls.append(("step", batch_idx))
+            return self(batch[0])
+
+    t = quiet_trainer(tmp_path, callbacks=[Writer("batch")])
+    with pytest.raises(
+        TypeError, match=r"Writer\.write_on_batch_end\(.*batch_idx\) cannot take.*dataloader_idx"
+    ):
+        t.predict(Counting(), make_batches(32), return_predictions=False)
+    assert calls == []

@@ -101,8 +101,11 @@ def refuse_uncallable_hooks(callbacks: list[Any], base: type) -> None:
     Checked as a LambdaCallback's functions are. `on_train_end` is left out: a callback given to
     `create_trainer` may define seed 003's form of it."""
     from audiotrain.train.callbacks.lambda_callback import hook_arguments, hook_names
+    from audiotrain.train.prediction_writer import BasePredictionWriter, refuse_unwritable
 
     for cb in callbacks:
+        if isinstance(cb, BasePredictionWriter):
+            refuse_unwritable(cb)
         for name in hook_names():
             if name == "on_train_end" or getattr(type(cb), name, None) is getattr(base, name, None):
                 continue

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from audiotrain._signatures import known_signature
 from audiotrain.train.callback import Callback
 
 if TYPE_CHECKING:
@@ -120,3 +121,36 @@ class BasePredictionWriter(Callback):
 
 
 __all__ = ["BasePredictionWriter", "WriteInterval"]
+
+
+# What the writer's methods are called with, by position (Lightning's signatures).
+_WRITE_ARGUMENTS = {
+    "write_on_batch_end": (
+        "trainer",
+        "pl_module",
+        "prediction",
+        "batch_indices",
+        "batch",
+        "batch_idx",
+        "dataloader_idx",
+    ),
+    "write_on_epoch_end": ("trainer", "pl_module", "predictions", "batch_indices"),
+}
+
+
+def refuse_unwritable(writer: BasePredictionWriter) -> None:
+    """Raise, when a stage starts, for an overridden write method that cannot take Lightning's arguments
+    (`write_on_batch_end` without `dataloader_idx`): called, it would raise a bare TypeError ("takes 7
+    positional arguments but 8 were given") at the first batch."""
+    for name, arguments in _WRITE_ARGUMENTS.items():
+        if getattr(type(writer), name) is getattr(BasePredictionWriter, name):
+            continue
+        signature = known_signature(getattr(writer, name))
+        try:
+            if signature is not None:
+                signature.bind(*arguments)
+        except TypeError as err:
+            raise TypeError(
+                f"{type(writer).__name__}.{name}{signature} cannot take the arguments the Trainer passes "
+                f"({err}): write it as def {name}(self, {', '.join(arguments)}): ..., as in Lightning"
+            ) from None
