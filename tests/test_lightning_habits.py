@@ -1895,3 +1895,24 @@ def test_device_dtype_and_the_torch_exporters_answer_as_lightnings_names(tmp_pat
 
     own = OwnSettings()
     assert (own.device, own.dtype) == ("cpu", "float16")
+
+
+def test_trainer_strategy_answers_lightnings_calls_and_still_equals_its_name(tmp_path):
+    """`trainer.strategy.barrier()` and `trainer.strategy.root_device` (Lightning's Strategy object) were
+    AttributeErrors on the string "auto"; now they work in one process, and an unknown name says what
+    there is."""
+    import copy
+    import pickle
+
+    t = quiet_trainer(tmp_path, max_epochs=1, accelerator="cpu")
+    assert t.strategy == "auto" and str(t.strategy) == "auto"
+    assert t.strategy.root_device == mx.Device(mx.cpu)
+    assert (t.strategy.world_size, t.strategy.global_rank, t.strategy.is_global_zero) == (1, 0, True)
+    t.strategy.barrier()
+    assert t.strategy.broadcast({"folder": "runs/a"}) == {"folder": "runs/a"}
+    with pytest.raises(ValueError, match=r"src=1.*rank 0 only"):
+        t.strategy.broadcast(1, src=1)
+    with pytest.raises(AttributeError, match=r"trainer.strategy \('auto'\) has no 'reduce'.*barrier"):
+        t.strategy.reduce(mx.array(1.0))
+    assert pickle.loads(pickle.dumps(t.strategy)).root_device == t.strategy.root_device
+    assert copy.deepcopy(t.strategy) == "auto"

@@ -121,6 +121,7 @@ from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, trainable_names
 from audiotrain.train.step_logging import StepLogging
 from audiotrain.train.stopping import StopRequests, ranks_meet_every
+from audiotrain.train.strategy import Strategy
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 from audiotrain.train.weight_dtypes import (
@@ -314,7 +315,7 @@ class Trainer:
         self.global_rank = collectives.rank()  # Lightning's names for this process's ranks
         self.local_rank = collectives.local_rank()
         self.devices = flags.devices(devices, self.world_size)
-        self.strategy = flags.strategy(strategy)
+        self.strategy = Strategy(flags.strategy(strategy), self.device)
         if self.deterministic and self.accelerator == "gpu":
             warnings.warn(
                 "Trainer(deterministic=...): MLX on a GPU reduces with unordered atomic adds, so two runs agree "

@@ -1,0 +1,71 @@
+"""`trainer.strategy`: Lightning's Strategy object, for what a user's code calls on it (`barrier()`,
+`broadcast(obj)`, `root_device`, the ranks). audiotrain has one strategy, data parallel over however many
+processes the script was launched on (one process: everything is free), so this is its name ("auto"),
+which it still equals, with those calls added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audiotrain.distributed import collectives
+
+import mlx.core as mx
+
+
+class Strategy(str):
+    """The Trainer's strategy: equal to its name (`trainer.strategy == "auto"`), with Lightning's
+    `root_device`, `world_size`, `global_rank`, `local_rank`, `is_global_zero`, `barrier(name=None)` and
+    `broadcast(obj, src=0)` (a JSON-serialisable value, from rank 0)."""
+
+    _device: Any
+
+    def __new__(cls, name: str, device: Any) -> Strategy:
+        made = super().__new__(cls, name)
+        made._device = device
+        return made
+
+    @property
+    def root_device(self) -> mx.Device:
+        return mx.Device(self._device)
+
+    @property
+    def world_size(self) -> int:
+        return collectives.world_size()
+
+    @property
+    def global_rank(self) -> int:
+        return collectives.rank()
+
+    @property
+    def local_rank(self) -> int:
+        return collectives.local_rank()
+
+    @property
+    def is_global_zero(self) -> bool:
+        return collectives.rank() == 0
+
+    def barrier(self, name: str | None = None) -> None:
+        """Every process waits here for the others (free in one process)."""
+        collectives.barrier()
+
+    def broadcast(self, obj: Any, src: int = 0) -> Any:
+        """Rank 0's `obj` on every process (a JSON-serialisable value: a path, a seed, a dict of them)."""
+        if src != 0:
+            raise ValueError(
+                f"trainer.strategy.broadcast(obj, src={src!r}): audiotrain broadcasts from rank 0 only; "
+                "leave src out"
+            )
+        return collectives.broadcast_from_main(obj)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # (copy, pickle and the like look for these)
+            raise AttributeError(name)
+        raise AttributeError(
+            f"trainer.strategy ({str(self)!r}) has no {name!r}: audiotrain's strategy is data parallel over "
+            "the processes the script was launched on, with Lightning's root_device, world_size, global_rank, "
+            "local_rank, is_global_zero, barrier() and broadcast(obj); audiotrain.distributed has the other "
+            "collectives (all_reduce_sum, all_gather_object)"
+        )
+
+    def __reduce__(self) -> Any:  # (pickled as its name and device, as a str subclass with state must be)
+        return (Strategy, (str(self), self._device))
