@@ -986,3 +986,17 @@ def test_on_load_checkpoint_sees_the_trainer_before_its_counters_are_restored_mo
     again.fit(SeesCounters(), make_batches(32), ckpt_path=first.last_model_path)
     assert seen == [("module", 0, 0), ("callback", 0, 0)]
     assert (again.current_epoch, again.global_step) == (2, 4)
+
+
+def test_a_modules_on_exception_is_named_as_a_hook_the_trainer_never_calls(tmp_path):
+    """A module's on_exception(self, exception) (a Callback and DataModule hook) was silently never called,
+    in Lightning as here; now the stage warns, saying to put it in a Callback."""
+    heard = []
+
+    class Hears(TinyClassifier):
+        def on_exception(self, exception):
+            heard.append(exception)
+
+    with pytest.warns(UserWarning, match=r"Hears.on_exception is a Callback and DataModule hook.*Callback"):
+        quiet_trainer(tmp_path).predict(Hears(), make_batches(16))
+    assert heard == []

@@ -210,3 +210,19 @@ def test_a_write_on_batch_end_without_dataloader_idx_is_refused_before_the_first
     ):
         t.predict(Counting(), make_batches(32), return_predictions=False)
     assert calls == []
+
+
+def test_a_writer_whose_init_skips_the_base_init_is_refused_naming_write_interval(tmp_path):
+    """A writer with its own __init__ that did not call super().__init__(write_interval) failed at the first
+    batch with a bare "'Writer' object has no attribute 'interval'"; now predict refuses it as it starts."""
+
+    class Writer(BasePredictionWriter):
+        def __init__(self, folder):
+            self.folder = folder
+
+        def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, idx):
+            pass
+
+    t = quiet_trainer(tmp_path, callbacks=[Writer(tmp_path)])
+    with pytest.raises(TypeError, match=r"Writer has no write_interval.*super\(\).__init__\(write_interval="):
+        t.predict(Logits(), make_batches(32))

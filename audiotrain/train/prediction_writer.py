@@ -141,7 +141,13 @@ _WRITE_ARGUMENTS = {
 def refuse_unwritable(writer: BasePredictionWriter) -> None:
     """Raise, when a stage starts, for an overridden write method that cannot take Lightning's arguments
     (`write_on_batch_end` without `dataloader_idx`): called, it would raise a bare TypeError ("takes 7
-    positional arguments but 8 were given") at the first batch."""
+    positional arguments but 8 were given") at the first batch; and for a writer whose __init__ did not
+    call BasePredictionWriter's (a bare "no attribute 'interval'" there)."""
+    if not isinstance(vars(writer).get("interval"), WriteInterval):
+        raise TypeError(
+            f"{type(writer).__name__} has no write_interval: its __init__ must call "
+            "super().__init__(write_interval=...) ('batch', 'epoch' or 'batch_and_epoch'), as in Lightning"
+        )
     for name, arguments in _WRITE_ARGUMENTS.items():
         if getattr(type(writer), name) is getattr(BasePredictionWriter, name):
             continue
