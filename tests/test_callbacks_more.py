@@ -976,3 +976,22 @@ def test_a_modules_subclass_of_a_callback_replaces_the_trainers_callback_of_the_
     stoppers = [cb for cb in t.callbacks if isinstance(cb, EarlyStopping)]
     assert [type(cb) for cb in stoppers] == [MyEarlyStopping] and stoppers[0].patience == 5
     assert plain in t.callbacks
+
+
+def test_a_configure_callbacks_that_returns_none_adds_nothing_as_in_lightning(tmp_path):
+    """`def configure_callbacks(self): if self.early_stop: return [EarlyStopping(...)]` returns None when the
+    flag is off, which Lightning takes as no callbacks; fit was refused with "configure_callbacks() must
+    return a Callback or a list of Callbacks, got None"."""
+    from audiotrain.train import EarlyStopping
+
+    class MaybeStops(TinyClassifier):
+        early_stop = False
+
+        def configure_callbacks(self):
+            if self.early_stop:
+                return [EarlyStopping("val_loss")]
+
+    t = quiet_trainer(tmp_path, max_epochs=1, compile=False)
+    before = list(t.callbacks)
+    t.fit(MaybeStops(), make_batches(32))
+    assert t.callbacks == before and t.current_epoch == 1

@@ -164,7 +164,9 @@ class CallbackList(list):
         where = f"{type(module).__name__}.configure_callbacks"
         given = module.configure_callbacks()
         given = [given] if isinstance(given, Callback) else given
-        if given is None or isinstance(given, str) or not isinstance(given, Iterable):
+        # (None adds nothing, as in Lightning: a configure_callbacks whose `if` returned nothing)
+        given = [] if given is None else given
+        if isinstance(given, str) or not isinstance(given, Iterable):
             raise TypeError(f"{where}() must return a Callback or a list of Callbacks, got {given!r}")
         given = list(given)
         for cb in given:
