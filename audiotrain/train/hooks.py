@@ -230,8 +230,8 @@ def warn_lightning_only_hooks(module: Any) -> None:
     if callable(getattr(type(module), "on_exception", None)):
         # (Lightning's Trainer calls the callbacks' and the DataModule's on_exception, never the module's)
         warnings.warn(
-            f"{type(module).__name__}.on_exception is a Callback and DataModule hook: the Trainer never calls "
-            "a module's (nor does Lightning's). Put it in a Callback, def on_exception(self, trainer, "
+            f"{type(module).__name__}.on_exception is a Callback and DataModule hook: the Trainer never "
+            "calls a module's (nor does Lightning's). Put it in a Callback, def on_exception(self, trainer, "
             "pl_module, exception), and return that from configure_callbacks()",
             stacklevel=4,
         )
