@@ -500,7 +500,8 @@ def _no_torch_export(module: str, method: str) -> str:
     return (
         f"{module}.{method}() is Lightning's PyTorch export (torch.onnx / torch.jit); an MLX model has no "
         "ONNX or TorchScript form. Export the forward pass with mx.export_function(path, fn, "
-        "*example_inputs) (mx.import_function loads it), or the weights with model.save_weights('model.safetensors')"
+        "*example_inputs) (mx.import_function loads it), or the weights with "
+        "model.save_weights('model.safetensors')"
     )
 
 

@@ -63,8 +63,8 @@ class Strategy(str):
         raise AttributeError(
             f"trainer.strategy ({str(self)!r}) has no {name!r}: audiotrain's strategy is data parallel over "
             "the processes the script was launched on, with Lightning's root_device, world_size, "
-            "global_rank, local_rank, is_global_zero, barrier() and broadcast(obj); audiotrain.distributed has the other "
-            "collectives (all_reduce_sum, all_gather_object)"
+            "global_rank, local_rank, is_global_zero, barrier() and broadcast(obj); audiotrain.distributed "
+            "has the other collectives (all_reduce_sum, all_gather_object)"
         )
 
     def __reduce__(self) -> Any:  # (pickled as its name and device, as a str subclass with state must be)
