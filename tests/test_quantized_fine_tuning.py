@@ -135,3 +135,21 @@ def test_an_adapter_file_given_as_a_checkpoint_says_how_mlx_loads_part_of_the_we
         CheckpointError, match=r"load_state_dict\(mx\.load\(.*adapters\.safetensors.*strict=False"
     ):
         trainer.fit(model, make_batches(), ckpt_path=adapters)
+
+
+def test_the_freeze_check_of_each_epoch_start_reads_the_trainable_parameters_once(monkeypatch):
+    # names_to_train (fit start and every epoch start) flattened trainable_parameters() twice since the
+    # integer check (c66c1882): 2x the check's time on a model of many small parameters (perfcheck, s72).
+    from audiotrain.train.step import names_to_train
+
+    model = quantized_classifier()
+    reads = []
+    read = model.trainable_parameters
+    monkeypatch.setattr(model, "trainable_parameters", lambda: reads.append(1) or read())
+    model.fc2.freeze(keys="weight", recurse=False)
+    assert names_to_train(model) == {name for name, _ in tree_flatten(read())}
+    assert len(reads) == 1
+    model.unfreeze()
+    with pytest.raises(ValueError, match=r"fc2\.weight \(uint32\)"):
+        names_to_train(model)
+    assert len(reads) == 2

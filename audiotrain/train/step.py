@@ -84,27 +84,26 @@ def trainable_names(module: nn.Module) -> frozenset[str]:
 
 def names_to_train(module: nn.Module) -> frozenset[str]:
     """`trainable_names` of a module `fit` is to train: one with none (everything frozen) is refused."""
-    keys = trainable_names(module)
+    # (one flatten for the names and the integer check: every epoch start's freeze check comes here)
+    trainable = tree_flatten(module.trainable_parameters())
+    keys = frozenset(name for name, _ in trainable)
     if not keys:
         raise ValueError(
             f"{type(module).__name__} has no trainable parameters (everything is frozen): "
             "unfreeze some before fit"
         )
-    _refuse_trainable_integer_arrays(module)
+    _refuse_trainable_integer_arrays(module, trainable)
     return keys
 
 
-def _refuse_trainable_integer_arrays(module: nn.Module) -> None:
+def _refuse_trainable_integer_arrays(module: nn.Module, trainable: list[tuple[str, mx.array]]) -> None:
     """MLX has no gradient for an integer (or boolean) array: the backward pass stops at a quantized layer's
     packed weight (`nn.quantize`'s uint32, made trainable by an `unfreeze()` after it) with MLX's
     "[QuantizedMatmul::vjp] no gradient wrt the quantized weights", deep in the step, and at any other (a
     position index, a mask kept as `self.pos = mx.arange(n)`) with MLX's bare "[eval] Attempting to eval an
-    array without a primitive". Each kind is told its own way to keep it out of training."""
-    integer = [
-        (name, value)
-        for name, value in tree_flatten(module.trainable_parameters())
-        if not mx.issubdtype(value.dtype, mx.inexact)
-    ]
+    array without a primitive". Each kind is told its own way to keep it out of training. `trainable`:
+    `tree_flatten(module.trainable_parameters())`, which the caller has already made."""
+    integer = [(name, value) for name, value in trainable if not mx.issubdtype(value.dtype, mx.inexact)]
     if not integer:  # (every epoch start comes here: the module tree is walked only for a refusal)
         return
     owners = dict(module.named_modules())
