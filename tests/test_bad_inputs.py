@@ -224,6 +224,10 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "clap gradient_clip 0": (clap_flag("--train.gradient_clip", "0"), ("--train.gradient_clip", "0.0", "> 0")),  # (0: no clipping)
     "clap demo vocab_size 0": (clap_flag("--demo.vocab_size", "0"), ("--demo.vocab_size", "0")),
     "demo_seed -1": (chords_flag("--data.demo_seed=-1"), ("data.demo_seed (--data.demo_seed)", "-1")),
+    # Every head's loss weighed 0: a loss of 0 whose run trained nothing, with a checkpoint and scores to show.
+    "loss weights all 0": (chords_flag("--loss.chord_type_weight", "0", "--loss.root_weight", "0", "--loss.bass_weight", "0", "--loss.chord_weight", "0"), ("--loss.chord_type_weight", "--loss.chord_weight", "nothing trains")),
+    "loss weights 0 but a chord head the model lacks": (chords_flag("--loss.chord_type_weight", "0", "--loss.root_weight", "0", "--loss.bass_weight", "0", "--model.chord_head", "false"), ("--loss.bass_weight", "model.chord_head is false", "nothing trains")),
+    "loss weights all 0 in a config file": (config_file("loss:\n  chord_type_weight: 0\n  root_weight: 0\n  bass_weight: 0\n  chord_weight: 0\n"), ("settings.yaml", "loss.root_weight", "nothing trains")),
     "demo_seconds 2": (chords_flag("--data.demo_seconds", "2"), ("data.demo_seconds (--data.demo_seconds)", ">= 4")),
     "demo_seconds 1e9": (chords_flag("--data.demo_seconds", "1e9"), ("--data.demo_seconds", "<= 600")),
     "hop_length 7": (chords_flag("--features.hop_length", "7"), ("--features.hop_length", "a multiple of 64", "use 64")),

@@ -1091,6 +1091,7 @@ class TrainingConfig:
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"TrainingConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         self.training_device()  # an unknown device, or a GPU this MLX has not, is an error now, not at fit
+        self._check_some_loss_weighed()
         # The model reads every feature bin: its input width follows the features section.
         if (
             self.model.n_bins != self.features.n_bins
@@ -1099,6 +1100,19 @@ class TrainingConfig:
             self.model = replace(
                 self.model, n_bins=self.features.n_bins, bass_view_bins=self.features.bass_view_bins
             )
+
+    def _check_some_loss_weighed(self) -> None:
+        """Refuse loss weights that are all 0 for the model's heads: the loss is then 0 and its gradients too,
+        and a run trained nothing yet wrote a checkpoint and scores (chord_weight counts with a chord head)."""
+        names = ["chord_type_weight", "root_weight", "bass_weight"]
+        names += ["chord_weight"] if self.model.chord_head else []
+        if any(getattr(self.loss, name) > 0 for name in names):
+            return
+        flags = ", ".join(f"loss.{name} (--loss.{name})" for name in names)
+        lacking = "" if self.model.chord_head else " (loss.chord_weight is unused: model.chord_head is false)"
+        raise ValueError(
+            f"{flags} are all 0{lacking}: the loss is 0 and nothing trains; give at least one of them a weight > 0"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as JSON data (tuples as lists), the form config.json and checkpoints hold."""
