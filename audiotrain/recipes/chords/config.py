@@ -1102,8 +1102,9 @@ class TrainingConfig:
             )
 
     def _check_some_loss_weighed(self) -> None:
-        """Refuse loss weights that are all 0 for the model's heads: the loss is then 0 and its gradients too,
-        and a run trained nothing yet wrote a checkpoint and scores (chord_weight counts with a chord head)."""
+        """Refuse loss weights that are all 0 for the model's heads: the loss is then 0 and its gradients
+        too, and a run trained nothing yet wrote a checkpoint and scores (chord_weight counts with a chord
+        head)."""
         names = ["chord_type_weight", "root_weight", "bass_weight"]
         names += ["chord_weight"] if self.model.chord_head else []
         if any(getattr(self.loss, name) > 0 for name in names):
@@ -1111,7 +1112,8 @@ class TrainingConfig:
         flags = ", ".join(f"loss.{name} (--loss.{name})" for name in names)
         lacking = "" if self.model.chord_head else " (loss.chord_weight is unused: model.chord_head is false)"
         raise ValueError(
-            f"{flags} are all 0{lacking}: the loss is 0 and nothing trains; give at least one of them a weight > 0"
+            f"{flags} are all 0{lacking}: the loss is 0 and nothing trains; give at least one of them a "
+            "weight > 0"
         )
 
     def to_dict(self) -> dict[str, Any]:
