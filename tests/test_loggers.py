@@ -2475,6 +2475,26 @@ print("failures", logger.failures)
     assert "user: configured after fit" in done.stderr
 
 
+def fitted_checkpoint(tmp_path, logger, epochs, ckpt_path=None):
+    """A TinyClassifier fitted `epochs` epochs with `logger` (one or a list), resumed from `ckpt_path` where
+    given; the checkpoint it saved last."""
+    from audiotrain import Trainer
+
+    from tasks import TinyClassifier, make_batches
+
+    trainer = Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=epochs,
+        logger=logger,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        compile=False,
+    )
+    trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
+    return trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path
+
+
 def test_mlflow_resumed_into_a_store_without_the_checkpoints_run_logs_to_a_new_run_there(tmp_path):
     """A fit resumed with another MLflow store than the checkpoint's run was in (a moved `save_dir`, a new
     `tracking_uri`) had its logger disabled, "could not start its run (... Run '<id>' not found)": the whole
@@ -2519,9 +2539,6 @@ def test_a_run_id_or_version_given_to_a_resumed_fit_that_the_checkpoints_replace
     """`fit(ckpt_path=...)` continues the checkpoint's run: a `TensorBoardLogger(version=5)` or
     `WandbLogger(id="other")` given to it logged to the checkpoint's version/id without a word, where
     Lightning's loggers (which keep no run in the checkpoint) log to the one given."""
-    from audiotrain import Trainer
-
-    from tasks import TinyClassifier, make_batches
 
     def logger(given):
         if kind == "wandb":
@@ -2531,17 +2548,7 @@ def test_a_run_id_or_version_given_to_a_resumed_fit_that_the_checkpoints_replace
         return cls(save_dir=tmp_path, version=given)
 
     def fit(logger, epochs, ckpt_path=None):
-        trainer = Trainer(
-            default_root_dir=tmp_path,
-            max_epochs=epochs,
-            logger=logger,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            compile=False,
-        )
-        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
-        return trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path
+        return fitted_checkpoint(tmp_path, logger, epochs, ckpt_path)
 
     first = logger("firstrun" if kind == "wandb" else 3)
     checkpoint = fit(first, 1)
@@ -2564,22 +2571,9 @@ def test_a_resumed_fit_gives_each_logger_its_own_kinds_state_whatever_the_lists_
     """The saved logger states were handed out by place in the list: `[WandbLogger, TensorBoardLogger]`
     resumed as `[TensorBoardLogger, CSVLogger, WandbLogger]` (a logger added, the list reordered) gave the
     CSV logger TensorBoard's version, TensorBoard the W&B run's state, and W&B none, a new run."""
-    from audiotrain import Trainer
-
-    from tasks import TinyClassifier, make_batches
 
     def fit(loggers, epochs, ckpt_path=None):
-        trainer = Trainer(
-            default_root_dir=tmp_path,
-            max_epochs=epochs,
-            logger=loggers,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
-            compile=False,
-        )
-        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
-        return trainer.checkpoint_callback.last_model_path or trainer.checkpoint_callback.best_model_path
+        return fitted_checkpoint(tmp_path, loggers, epochs, ckpt_path)
 
     def wandb_logger():
         return WandbLogger(project="p", save_dir=tmp_path, offline=True, settings=quiet_wandb)
