@@ -2613,3 +2613,55 @@ def test_wandb_resume_given_by_the_user_reaches_wandb_init_on_a_resumed_fit(monk
     logger.load_state_dict({"run_id": "abc123"})
     logger.log_metrics({"loss": 1.0}, step=7)
     assert calls[0]["id"] == "abc123" and calls[0]["resume"] == resume
+
+
+def test_a_logger_subclass_imported_from_another_module_path_keeps_its_run_on_resume(tmp_path):
+    """Saved states went to the logger of the same module path and class: a user's `MyCSV(CSVLogger)` saved
+    as `__main__.MyCSV` (`python train.py`) and resumed as `pkg.train.MyCSV` (`python -m pkg.train`, or the
+    class moved into a module) took none, so the resumed fit opened version 4 beside the run's version 3,
+    without a word (it continued version 3 when the states went by place)."""
+    from audiotrain import Trainer
+
+    def fit(logger, epochs, ckpt_path=None):
+        trainer = Trainer(
+            default_root_dir=tmp_path,
+            max_epochs=epochs,
+            logger=[logger],
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            compile=False,
+            log_every_n_steps=1,
+        )
+        trainer.fit(TinyClassifier(), make_batches(), ckpt_path=ckpt_path)
+        return trainer.checkpoint_callback.last_model_path
+
+    def my_csv(module, version=None):
+        return type("MyCSV", (CSVLogger,), {"__module__": module})(save_dir=tmp_path / "csv", version=version)
+
+    first = my_csv("__main__", version=3)
+    checkpoint = fit(first, 1)
+    resumed = my_csv("pkg.train")
+    fit(resumed, 2, checkpoint)
+    assert resumed.version == 3
+    assert sorted(os.listdir(tmp_path / "csv" / "default")) == ["version_3"]
+
+
+def test_a_chords_evaluation_reopens_no_other_kinds_run_for_its_logger(tmp_path):
+    """The chords recipe's evaluation of a trained run (`evaluate_trained_run`) reopened the checkpoint's
+    logger runs by place: `--logger csv` asked after a `--logger tensorboard` training took TensorBoard's
+    version 7 as the CSV logger's (a csv/version_7 no fit wrote). Each logger takes its own kind's run, as a
+    resumed fit's do; none here, so the scores go to no logger, said why."""
+    from audiotrain.recipes.chords.train import _reopened_loggers
+    from audiotrain.train.loggers.config import LoggerConfig
+
+    ended = {
+        "loggers": [{"version": 7, "step": 5}],
+        "logger_kinds": ["audiotrain.train.loggers.tensorboard_logger.TensorBoardLogger"],
+    }
+    said = []
+    assert _reopened_loggers(LoggerConfig(names="csv"), tmp_path, ended, said.append) == []
+    assert "names no run of csv" in said[0]
+    ended["logger_kinds"] = ["audiotrain.train.loggers.csv_logger.CSVLogger"]
+    (reopened,) = _reopened_loggers(LoggerConfig(names="csv"), tmp_path, ended, said.append)
+    assert reopened.version == 7

@@ -167,6 +167,7 @@ from audiotrain.train.loggers.config import (
     finish_loggers,
     log_artifacts,
 )
+from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.memory import smaller_model_advice
 from audiotrain.train.reporting import read_history, write_history
 from audiotrain.train.seeding import seed_everything
@@ -1781,9 +1782,14 @@ def _reopened_loggers(config: LoggerConfig, run_dir: Path, ended: dict | None, l
         )
     else:
         loggers = build_loggers(config, run_dir)
-        for lg, state in zip(loggers, saved):
-            lg.load_state_dict(state)
-        return loggers
+        # Each logger its own kind's run, as a resumed fit's (by place, --logger csv after a tensorboard run
+        # reopened TensorBoard's version as the CSV logger's).
+        pairs = match_states(loggers, saved, ended.get("logger_kinds"))
+        if len(pairs) == len(loggers):
+            for lg, state in pairs:
+                lg.load_state_dict(state)
+            return loggers
+        why = f"the checkpoint that ended its training names no run of {', '.join(names)} to reopen"
     log(
         f"loggers: the test scores are not sent to {', '.join(names)}: {why}, and new runs would split "
         f"this run's logs in two ({run_dir / 'evaluation' / 'scores.json'} holds them)"

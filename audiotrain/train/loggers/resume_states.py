@@ -17,16 +17,20 @@ def logger_kinds(loggers: Sequence[Any]) -> list[str]:
 def match_states(
     loggers: Sequence[Any], states: Sequence[Any], kinds: Sequence[str] | None
 ) -> list[tuple[Any, Any]]:
-    """(logger, its saved state) pairs: each logger takes the first unused state of its kind, in order; a
-    logger of a kind the checkpoint has no state of takes none (a new run). A checkpoint that saved no kinds
-    (an older audiotrain) pairs them by place, as it was written."""
+    """(logger, its saved state) pairs: each logger takes the first unused state of its kind, in order, else
+    the first unused one of its class name (a class the script now imports by another module path: saved
+    as `__main__.MyLogger` by `python train.py`, resumed as `pkg.train.MyLogger` by `python -m pkg.train`);
+    a logger of a kind the checkpoint has no state of takes none (a new run). A checkpoint that saved no
+    kinds (an older audiotrain) pairs them by place, as it was written."""
     if kinds is None or len(kinds) != len(states):
         return list(zip(loggers, states))
     unused = list(range(len(states)))
-    pairs = []
-    for kind, logger in zip(logger_kinds(loggers), loggers):
-        index = next((i for i in unused if kinds[i] == kind), None)
-        if index is not None:
-            unused.remove(index)
-            pairs.append((logger, states[index]))
-    return pairs
+    taken: dict[int, int] = {}
+    own_kinds = logger_kinds(loggers)
+    for same in (lambda a, b: a == b, lambda a, b: a.rpartition(".")[2] == b.rpartition(".")[2]):
+        for place, kind in enumerate(own_kinds):
+            index = next((i for i in unused if same(str(kinds[i]), kind)), None)
+            if place not in taken and index is not None:
+                unused.remove(index)
+                taken[place] = index
+    return [(loggers[place], states[taken[place]]) for place in sorted(taken)]
