@@ -1873,6 +1873,41 @@ def test_example_input_array_is_an_attribute_not_a_weight_that_trains(tmp_path):
     assert "example_input_array" not in weights(model)
 
 
+def test_a_checkpoint_that_held_example_input_array_as_a_weight_still_loads_and_resumes(tmp_path):
+    """Until example_input_array became an attribute, a module that set it saved it as a weight, with its
+    optimizer slots and among the trainable names: load_from_checkpoint and every resume of such a run were
+    refused ("1 unexpected (e.g. example_input_array)", then "has no parameter example_input_array")."""
+    import json
+
+    class WithExample(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.example_input_array = mx.ones((2, 8))
+
+    trainer = quiet_trainer(tmp_path / "a", max_epochs=1, compile=False, enable_checkpointing=True)
+    trainer.fit(WithExample(), make_batches(32))
+    last = Path(trainer.checkpoint_callback.last_model_path)
+    # As the earlier release wrote it: the example in the weights, its optimizer state and trainable lists.
+    model_file, optimizer_file, state_file = (
+        last / name for name in ("model.safetensors", "optimizer.safetensors", "trainer_state.json")
+    )
+    mx.save_safetensors(str(model_file), {**mx.load(str(model_file)), "example_input_array": mx.ones((2, 8))})
+    slots = {
+        f"example_input_array{name[len('fc1.bias') :]}": mx.zeros((2, 8))
+        for name in mx.load(str(optimizer_file))
+        if name.startswith("fc1.bias.")
+    }
+    mx.save_safetensors(str(optimizer_file), {**mx.load(str(optimizer_file)), **slots})
+    state = json.loads(state_file.read_text())
+    state["trainable"] = {k: sorted([*v, "example_input_array"]) for k, v in state["trainable"].items()}
+    state_file.write_text(json.dumps(state))
+
+    assert WithExample.load_from_checkpoint(last).example_input_array.shape == (2, 8)
+    resumed = quiet_trainer(tmp_path / "b", max_epochs=2, compile=False)
+    resumed.fit(WithExample(), make_batches(32), ckpt_path=last)
+    assert resumed.current_epoch == 2
+
+
 def test_device_dtype_and_the_torch_exporters_answer_as_lightnings_names(tmp_path):
     """`self.device`, `self.dtype`, `model.to_onnx(...)` and `model.to_torchscript()` were raw AttributeErrors
     ("'TinyClassifier' object has no attribute 'device'"): now the device the Trainer runs on, the weights'

@@ -1629,6 +1629,7 @@ def read_checked(
     read nothing more, and only the tensors `expected` names are read (and checked for NaN)."""
     header = read_header(file) if header is None else header
     check_matches(header, expected, what, file, fresh_parameters)
+    header = {k: v for k, v in header.items() if not former_weight(k, expected)}
     return _in_expected_dtypes(read_arrays(file, finite, header), expected)
 
 
@@ -1650,7 +1651,22 @@ def check_arrays(
 
 
 def _in_expected_dtypes(loaded: dict[str, mx.array], expected: dict[str, mx.array]) -> dict[str, mx.array]:
-    return {k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v for k, v in loaded.items()}
+    return {
+        k: v.astype(expected[k].dtype) if v.dtype != expected[k].dtype else v
+        for k, v in loaded.items()
+        if not former_weight(k, expected)
+    }
+
+
+#: Attributes that earlier audiotrain releases kept as weights (MLX's nn.Module keeps an array attribute as
+#: one) and that are plain attributes now: Lightning's `self.example_input_array`. Their checkpoints hold it,
+#: and its optimizer slots; a module of now has no such weight, and loading skips them (it was refused as
+#: "1 unexpected (e.g. example_input_array)": load_from_checkpoint and every resume of such a run).
+_FORMER_WEIGHTS = frozenset({"example_input_array"})
+
+
+def former_weight(key: str, expected: Mapping[str, Any]) -> bool:
+    return key not in expected and not _FORMER_WEIGHTS.isdisjoint(key.split("."))
 
 
 def check_matches(
@@ -1662,6 +1678,7 @@ def check_matches(
 ) -> None:
     """`check_arrays`' check alone, of anything with a shape and dtype: arrays, or a file's `read_header`
     entries (a dtype MLX does not know, None, is not compared: reading it fails, naming the file)."""
+    loaded = {k: v for k, v in loaded.items() if not former_weight(k, expected)}
     missing = sorted(k for k in set(expected) - set(loaded) if not _of_any(k, fresh_parameters))
     unexpected = sorted(set(loaded) - set(expected))
     common = sorted(set(expected) & set(loaded))

@@ -44,6 +44,7 @@ from audiotrain.train.step import set_trainable
 
 import mlx.core as mx
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
     from audiotrain.train.step import TrainStep
@@ -170,7 +171,7 @@ class RunState:
         source = folder / ckpt.STATE_FILE
         built = self.trainable.now
         with ckpt.named_source(source):
-            saved = TrainableSets.from_state_dict(state["trainable"])
+            saved = _without_former_weights(TrainableSets.from_state_dict(state["trainable"]), module)
             set_trainable(module, saved.optimized)
             trainer.optimizer.init(module.trainable_parameters())  # the state the checkpoint holds
             set_trainable(module, saved.now)
@@ -415,3 +416,13 @@ __all__ = [
     "read_checkpoint",
     "run_config",
 ]
+
+
+def _without_former_weights(saved: TrainableSets, module: Any) -> TrainableSets:
+    """`saved` without the weights of an earlier release that are attributes now (`ckpt.former_weight`:
+    `example_input_array`), which the module no longer has: its resume was refused ("has no parameter
+    example_input_array")."""
+    have = dict(tree_flatten(module.parameters()))
+    for name in ("at_start", "now", "optimized"):
+        setattr(saved, name, frozenset(n for n in getattr(saved, name) if not ckpt.former_weight(n, have)))
+    return saved
