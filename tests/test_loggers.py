@@ -2661,7 +2661,26 @@ def test_a_chords_evaluation_reopens_no_other_kinds_run_for_its_logger(tmp_path)
     }
     said = []
     assert _reopened_loggers(LoggerConfig(names="csv"), tmp_path, ended, said.append) == []
-    assert "names no run of csv" in said[0]
+    assert "names no run of CSVLogger" in said[0]
     ended["logger_kinds"] = ["audiotrain.train.loggers.csv_logger.CSVLogger"]
     (reopened,) = _reopened_loggers(LoggerConfig(names="csv"), tmp_path, ended, said.append)
     assert reopened.version == 7
+
+
+def test_a_chords_evaluation_asked_for_some_of_the_runs_loggers_reopens_their_runs(tmp_path):
+    """`--logger csv` for the evaluation of a run trained with `--logger tensorboard,csv` sent the scores to
+    no logger ("names 2 logger runs, not one per logger asked for"), though the checkpoint names the CSV
+    logger's run: with each state's kind saved, the loggers asked for take theirs."""
+    from audiotrain.recipes.chords.train import _reopened_loggers
+    from audiotrain.train.loggers.config import LoggerConfig
+
+    ended = {
+        "loggers": [{"version": 7, "step": 5}, {"version": 2, "step": 5}],
+        "logger_kinds": [
+            "audiotrain.train.loggers.tensorboard_logger.TensorBoardLogger",
+            "audiotrain.train.loggers.csv_logger.CSVLogger",
+        ],
+    }
+    said = []
+    (reopened,) = _reopened_loggers(LoggerConfig(names="csv"), tmp_path, ended, said.append)
+    assert isinstance(reopened, CSVLogger) and reopened.version == 2 and not said

@@ -1775,7 +1775,8 @@ def _reopened_loggers(config: LoggerConfig, run_dir: Path, ended: dict | None, l
         why = "the checkpoint that ended its training, which names their runs, was not given"
     elif not isinstance(saved, list) or not saved:
         why = "the checkpoint that ended its training names no logger run to reopen"
-    elif len(saved) != len(names):
+    elif len(saved) != len(names) and not isinstance(ended.get("logger_kinds"), list):
+        # (an older checkpoint, whose runs go by place: a subset of them is matched by kind below)
         why = (
             f"the checkpoint that ended its training names {len(saved)} logger runs, not one per logger asked "
             f"for now ({', '.join(names)})"
@@ -1789,7 +1790,9 @@ def _reopened_loggers(config: LoggerConfig, run_dir: Path, ended: dict | None, l
             for lg, state in pairs:
                 lg.load_state_dict(state)
             return loggers
-        why = f"the checkpoint that ended its training names no run of {', '.join(names)} to reopen"
+        paired = {id(lg) for lg, _ in pairs}
+        missing = ", ".join(type(lg).__name__ for lg in loggers if id(lg) not in paired)
+        why = f"the checkpoint that ended its training names no run of {missing} to reopen"
     log(
         f"loggers: the test scores are not sent to {', '.join(names)}: {why}, and new runs would split "
         f"this run's logs in two ({run_dir / 'evaluation' / 'scores.json'} holds them)"
