@@ -809,3 +809,30 @@ def test_a_batchnorm_that_mlx_unfreeze_made_trainable_is_refused_with_the_batchn
         ValueError, match=r"norm\.layers\.0 is a BatchNorm, whose running statistics MLX's unfreeze\(\)"
     ):
         t.fit(UnfrozenNorm(), make_batches(32))
+
+
+def test_a_weight_tied_in_the_forward_pass_is_told_to_freeze_it_and_then_trains_tied(tmp_path):
+    """`self.fc2.weight = ...` in the forward pass (tying by assignment, as some ports write it) is an
+    assigned trainable array like a lost buffer write: the refusal says that frozen, it follows the weight
+    it is tied to, and so it does."""
+
+    class Tied(TinyClassifier):
+        def __init__(self, frozen: bool):
+            super().__init__(hidden=8)
+            self.fc2 = nn.Linear(8, 8)  # (square: tied to fc1's transpose)
+            if frozen:
+                self.fc2.freeze(keys=["weight"], recurse=False)
+
+        def __call__(self, x):
+            self.fc2.weight = self.fc1.weight.T
+            return self.fc2(nn.relu(self.fc1(x)))[:, :3]
+
+    with pytest.raises(ValueError, match=r"assigns self\.fc2\.weight.*tied in the forward pass.*follows"):
+        quiet_trainer(tmp_path / "a", max_epochs=1).fit(Tied(frozen=False), make_batches(32))
+    module = Tied(frozen=True)
+    before = np.array(module.fc1.weight)
+    quiet_trainer(tmp_path / "b", max_epochs=1).fit(module, make_batches(32))
+    assert not np.array_equal(np.array(module.fc1.weight), before)
+    # (the step wrote the tie from the weights before its update; the next forward ties the trained ones)
+    module(mx.zeros((1, 8)))
+    np.testing.assert_array_equal(np.array(module.fc2.weight), np.array(module.fc1.weight).T)

@@ -579,7 +579,9 @@ def _user_method(module: TrainModule, name: str) -> str:
 
 def _refuse_assigned_trainables(module: nn.Module, params: Any, where: str) -> None:
     """Refuse a step that assigned a trainable array (an unfrozen queue or counter): the master weights
-    are put back after each step, so what it wrote was silently lost."""
+    are put back after each step, so what it wrote was silently lost. (A weight tied by assignment in the
+    forward pass trained right, its write being the same each step, but cannot be told apart: it is
+    refused too, with the freeze that keeps it tied.)"""
     given = {name: id(value) for name, value in tree_flatten(params)}
     assigned = [n for n, v in tree_flatten(module.trainable_parameters()) if given.get(n, id(v)) != id(v)]
     if assigned:
@@ -590,7 +592,8 @@ def _refuse_assigned_trainables(module: nn.Module, params: Any, where: str) -> N
             "and after each step it holds the updated weights, not what the step wrote. A buffer the step "
             f"updates (a queue, a counter, an EMA) must be frozen: self.freeze(keys={keys[:1]}, "
             "recurse=False) in __init__, on the module that holds it (it then keeps what the step "
-            f"writes){batchnorm}"
+            "writes); so must a weight tied in the forward pass (self.out.weight = self.inp.weight.T): "
+            f"frozen, it follows the weight it is tied to, which trains{batchnorm}"
         )
 
 
