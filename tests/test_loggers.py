@@ -2592,7 +2592,7 @@ def test_a_resumed_fit_gives_each_logger_its_own_kinds_state_whatever_the_lists_
     assert sorted(os.listdir(tmp_path / "tb" / "default")) == ["version_2"]
 
 
-@pytest.mark.parametrize("resume", ["must", "never"])
+@pytest.mark.parametrize("resume", ["must", "allow"])
 def test_wandb_resume_given_by_the_user_reaches_wandb_init_on_a_resumed_fit(monkeypatch, resume):
     """`WandbLogger(resume="must")` (fail rather than start a new run online) was replaced by "allow" once
     the checkpoint's run id was set; Lightning's WandbLogger passes the user's `resume` on."""
@@ -2613,6 +2613,31 @@ def test_wandb_resume_given_by_the_user_reaches_wandb_init_on_a_resumed_fit(monk
     logger.load_state_dict({"run_id": "abc123"})
     logger.log_metrics({"loss": 1.0}, step=7)
     assert calls[0]["id"] == "abc123" and calls[0]["resume"] == resume
+
+
+def test_wandb_resume_never_on_a_resumed_fit_starts_a_new_run_and_says_so(tmp_path):
+    """`WandbLogger(resume="never")` on a fit resumed from a checkpoint passed W&B the checkpoint's run id
+    with resume="never", which W&B refuses where that run exists, so the resumed fit logged nothing to W&B.
+    The user asked for a new run: it gets one, and a warning naming the checkpoint's run."""
+    import wandb
+
+    def logger(**kwargs):
+        return WandbLogger(
+            project="p", save_dir=tmp_path, offline=True, settings=wandb.Settings(silent=True), **kwargs
+        )
+
+    first = logger()
+    first.log_metrics({"loss": 1.0}, step=1)
+    first.finalize("success")
+    first.finish()
+    resumed = logger(resume="never")
+    with pytest.warns(LoggerWarning, match=f"checkpoint's W&B run is '{first.version}'.*new run"):
+        resumed.load_state_dict(first.state_dict())
+    resumed.log_metrics({"loss": 0.5}, step=2)
+    resumed.finalize("success")
+    resumed.finish()
+    assert resumed.version != first.version
+    assert resumed.offline_dirs == [resumed.log_dir]
 
 
 def test_a_logger_subclass_imported_from_another_module_path_keeps_its_run_on_resume(tmp_path):

@@ -85,7 +85,8 @@ class WandbLogger(Logger):
     when the logger starts is the one wandb.init returns: the logger logs to it, and warns, except in a W&B
     sweep agent's run (``wandb.agent``), which a trial's logger is meant to log to.
 
-    Resuming (``load_state_dict``) continues the same run id. W&B cannot delete points: resumed from a
+    Resuming (``load_state_dict``) continues the same run id, except with ``resume="never"`` (passed to
+    ``wandb.init``), which starts a new run and warns. W&B cannot delete points: resumed from a
     checkpoint older than the run's last step, the steps after it are logged again. Offline, the resumed
     part is a second ``offline-run-*`` folder of the same run id, whose history (``_step`` from 0 again)
     repeats those ``trainer/global_step`` values, as with Lightning's WandbLogger; `offline_dirs` lists the
@@ -343,7 +344,17 @@ class WandbLogger(Logger):
         return {"run_id": self._run_id, "project": self.project, "name": self.name}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if self._run is None and state.get("run_id"):
+        if self._run is None and state.get("run_id") and self.kwargs.get("resume") == "never":
+            # W&B's "never" refuses an id that exists, so passing the checkpoint's left the resumed fit
+            # unlogged; the user asked for a new run (Lightning's WandbLogger, with no run in the
+            # checkpoint, starts one).
+            warnings.warn(
+                f"WandbLogger(resume='never'): the checkpoint's W&B run is {state['run_id']!r}; the resumed "
+                "fit logs to a new run instead (leave resume out, or pass resume='allow', to continue it).",
+                LoggerWarning,
+                stacklevel=user_stacklevel(),
+            )
+        elif self._run is None and state.get("run_id"):
             self._warn_given_not_used("id", self._run_id, state["run_id"])
             self._run_id = str(state["run_id"])
         elif self._run is not None:
