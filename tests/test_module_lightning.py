@@ -642,6 +642,23 @@ def test_save_hyperparameters_before_super_init_says_to_call_super_init_first():
         assert "before super().__init__()" in str(err.value) and "_hparams" not in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["device", "dtype", "trainer", "current_epoch", "logger"])
+def test_device_or_dtype_read_before_super_init_says_to_call_super_init_first(name):
+    """`self.device` read in __init__ before super().__init__() (a torch port's `torch.zeros(3,
+    device=self.device)`) stopped with "'Early' object has no attribute '_trainer'", and `self.dtype` gave
+    float32 whatever the module was about to build; both now say what `self.hparams` there says."""
+
+    class Early(TrainModule):
+        def __init__(self):
+            getattr(self, name)
+            super().__init__()
+
+    with pytest.raises(AttributeError, match=rf"Early\.{name} before super\(\)\.__init__\(\)") as err:
+        Early()
+    assert "call super().__init__() first thing in Early.__init__" in str(err.value)
+    assert "_trainer" not in str(err.value)
+
+
 # ---------------------------------------------------------------- load_from_checkpoint's keywords
 class Wider(Base):
     """Base with one more layer: a checkpoint of Base lacks its weights."""

@@ -9,6 +9,7 @@ import inspect
 import json
 import math
 import os
+import sys
 import types
 import warnings
 from collections.abc import Mapping, Sequence
@@ -1072,6 +1073,23 @@ class TrainModule(nn.Module):
             "super().__init__() first thing in __init__, before setting any attribute"
         )
 
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for a name not found. `_trainer` missing: `self.device`, `self.trainer`,
+        `self.logger`, ... read before `super().__init__()` set it; say that, naming the property read."""
+        if name == "_trainer" and "_hparams" not in vars(self):
+            # The property that reads it (device, logger, ...), maybe through a helper of its own.
+            frame, what = sys._getframe(1), "_trainer"
+            for _ in range(3):
+                if frame is None:
+                    break
+                reader = frame.f_code.co_name
+                if not reader.startswith("_") and hasattr(type(self), reader):
+                    what = reader
+                    break
+                frame = frame.f_back
+            _refuse_before_init(self, what, "its link to the Trainer")
+        return super().__getattr__(name)
+
     # ---- trainer-provided state -----------------------------------------------------------------
     @property
     def trainer(self) -> Trainer:
@@ -1108,6 +1126,7 @@ class TrainModule(nn.Module):
         own = vars(self).get("_own_dtype")
         if own is not None:
             return own
+        _refuse_before_init(self, "dtype", "its parameters")  # (else float32, whatever it builds next)
         floating = (
             v.dtype for _, v in tree_flatten(self.parameters()) if mx.issubdtype(v.dtype, mx.floating)
         )
@@ -1735,15 +1754,15 @@ def ignored_names(ignore: Any, owner: str) -> set[str]:
     return set(names)
 
 
-def _refuse_before_init(module: TrainModule, what: str) -> None:
-    """`what` (the hyperparameters) used before `super().__init__()` made their dict: MLX's nn.Module said
-    only "no attribute '_hparams'". (Lightning's keeps them: a torch Module takes plain attributes before its
-    __init__; an MLX Module is a dict that its __init__ sets up.)"""
+def _refuse_before_init(module: TrainModule, what: str, sets_up: str = "the hyperparameters") -> None:
+    """`what` (the hyperparameters, the Trainer's `device`) used before `super().__init__()` made what it
+    reads: MLX's nn.Module said only "no attribute '_hparams'" ('_trainer'). (Lightning's keeps them: a torch
+    Module takes plain attributes before its __init__; an MLX Module is a dict that its __init__ sets up.)"""
     if "_hparams" not in vars(module):
         name = type(module).__name__
         raise AttributeError(
-            f"{name}.{what} before super().__init__(): TrainModule (an mlx.nn.Module) sets up the "
-            f"hyperparameters there; call super().__init__() first thing in {name}.__init__"
+            f"{name}.{what} before super().__init__(): TrainModule (an mlx.nn.Module) sets up {sets_up} "
+            f"there; call super().__init__() first thing in {name}.__init__"
         )
 
 
