@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "TrainModule": "audiotrain.train.module",
     "OptimizerConfig": "audiotrain.train.module",
+    "register_buffer": "audiotrain.train.module",
     "Trainer": "audiotrain.train.trainer",
     "Tuner": "audiotrain.train.tuner",
     "DataModule": "audiotrain.train.datamodule",
@@ -104,6 +105,7 @@ if TYPE_CHECKING:
     from audiotrain.train.loggers.base import LoggerWarning as LoggerWarning
     from audiotrain.train.module import OptimizerConfig as OptimizerConfig
     from audiotrain.train.module import TrainModule as TrainModule
+    from audiotrain.train.module import register_buffer as register_buffer
     from audiotrain.train.seeding import seed_everything as seed_everything
     from audiotrain.train.step import LowPrecisionLossWarning as LowPrecisionLossWarning
     from audiotrain.train.trace_guard import RetraceWarning as RetraceWarning

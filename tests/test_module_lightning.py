@@ -1140,3 +1140,39 @@ def test_class_weights_held_by_register_buffer_are_saved_and_never_trained(tmp_p
     np.testing.assert_array_equal(np.array(module.state_dict()["class_weights"]), given)
     with pytest.raises(ValueError, match=r"register_buffer\('cache', \.\.\., persistent=False\)"):
         module.register_buffer("cache", np.zeros(3), persistent=False)
+
+
+class ScaledHead(nn.Module):
+    """A torch port's plain submodule with a buffer: torch's `self.register_buffer("scale", s)` in it."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.fc = nn.Linear(16, 3)
+        audiotrain.register_buffer(self, "scale", np.asarray(scale, np.float32))
+
+    def __call__(self, x):
+        return self.fc(x) * self.scale
+
+
+def test_a_plain_submodule_holds_a_buffer_with_audiotrain_register_buffer(tmp_path):
+    """`register_buffer` is the TrainModule's: a torch port's plain nn.Module submodule calling
+    `self.register_buffer(...)` got a bare AttributeError, with no way to hold a buffer there but MLX's
+    freeze. `audiotrain.register_buffer(module, name, value)` does there what the method does: frozen
+    through a fit and Lightning's `unfreeze()`, held in `state_dict()`."""
+    given = [1.0, 2.0, 0.5]
+
+    class WithHead(TinyClassifier):
+        def __init__(self):
+            super().__init__()
+            self.fc2 = ScaledHead(given)
+
+    module = WithHead()
+    before = weights(module)["fc2.fc.weight"]
+    quiet_trainer(tmp_path, max_epochs=2).fit(module, make_batches())
+    np.testing.assert_array_equal(np.array(module.fc2.scale), given)
+    assert not np.array_equal(weights(module)["fc2.fc.weight"], before)  # (the rest trained)
+    module.unfreeze()
+    assert "fc2.scale" not in dict(tree_flatten(module.trainable_parameters()))
+    np.testing.assert_array_equal(np.array(module.state_dict()["fc2.scale"]), given)
+    with pytest.raises(ValueError, match=r"ScaledHead.register_buffer\('c', \.\.\., persistent=False\)"):
+        audiotrain.register_buffer(module.fc2, "c", np.zeros(3), persistent=False)

@@ -1022,17 +1022,9 @@ class TrainModule(nn.Module):
         torch keeps a tensor attribute out of the parameters, MLX trains every ``mx.array`` attribute: class
         weights of a weighted cross-entropy (``self.class_weights = mx.array(w)``) were moved by the
         loss's gradient, to negative weights. ``persistent=False`` (kept out of torch's state_dict) is
-        refused: the checkpoints hold every array of the module."""
-        if not persistent:
-            raise ValueError(
-                f"{type(self).__name__}.register_buffer({name!r}, ..., persistent=False): a buffer left out "
-                "of the checkpoints is not supported here (they hold every array of the module); drop "
-                "persistent=False, or hold the value as a Python number or a numpy array, which is no weight"
-            )
-        value = tensor if isinstance(tensor, mx.array) else mx.array(np.asarray(tensor))
-        setattr(self, name, value)
-        self.freeze(recurse=False, keys=[name])
-        object.__setattr__(self, "_buffer_names", {*getattr(self, "_buffer_names", ()), name})
+        refused: the checkpoints hold every array of the module. A plain ``nn.Module`` inside it has no
+        such method: `audiotrain.register_buffer(submodule, name, value)` does the same there."""
+        register_buffer(self, name, tensor, persistent)
 
     def unfreeze(
         self,
@@ -1050,9 +1042,9 @@ class TrainModule(nn.Module):
                 if isinstance(sub, nn.BatchNorm):
                     stats = [key for key in ("running_mean", "running_var") if key in sub]
                     sub.freeze(recurse=False, keys=stats, strict=False)
-            buffers = sorted(getattr(self, "_buffer_names", ()))  # (register_buffer's: never trained)
-            if buffers:
-                super().freeze(recurse=False, keys=buffers, strict=False)
+                buffers = sorted(vars(sub).get("_buffer_names", ()))  # (register_buffer's: never trained)
+                if buffers:
+                    nn.Module.freeze(sub, recurse=False, keys=buffers, strict=False)
             self.train()
             return self
         super().unfreeze(recurse=True if recurse is None else recurse, keys=keys, strict=bool(strict))
@@ -1752,6 +1744,24 @@ def ignored_names(ignore: Any, owner: str) -> set[str]:
             "(ignore=['net'])"
         )
     return set(names)
+
+
+def register_buffer(module: nn.Module, name: str, value: Any, persistent: bool = True) -> None:
+    """torch's ``module.register_buffer(name, value)`` for any MLX ``nn.Module`` (a plain submodule of a
+    TrainModule, which has no such method): ``module.<name>`` holds `value` (an ``mx.array``; numpy, a list
+    or a CPU torch tensor is converted) frozen, so that no optimizer trains it, and the TrainModule's
+    `unfreeze()` leaves it frozen; checkpoints and `state_dict()` hold it. ``persistent=False`` is refused
+    (the checkpoints hold every array of the module)."""
+    if not persistent:
+        raise ValueError(
+            f"{type(module).__name__}.register_buffer({name!r}, ..., persistent=False): a buffer left out "
+            "of the checkpoints is not supported here (they hold every array of the module); drop "
+            "persistent=False, or hold the value as a Python number or a numpy array, which is no weight"
+        )
+    array = value if isinstance(value, mx.array) else mx.array(np.asarray(value))
+    setattr(module, name, array)
+    nn.Module.freeze(module, recurse=False, keys=[name])
+    object.__setattr__(module, "_buffer_names", {*vars(module).get("_buffer_names", ()), name})
 
 
 def _refuse_before_init(module: TrainModule, what: str, sets_up: str = "the hyperparameters") -> None:
