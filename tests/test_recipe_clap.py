@@ -775,6 +775,57 @@ def test_cli_help_and_errors(tmp_path, capsys):
     assert "--train.batch_size) must be an integer >= 2" in capsys.readouterr().err
 
 
+#: Settings the model's sizes bound, and the words of their refusal (the demo model: 2 text layers, 2 stages).
+MODEL_BOUND_SETTINGS = {
+    "freeze_text_layers": (["--task.freeze_text_layers", "99"], "the model has 2 RoBERTa layers; pass 0..2"),
+    "freeze_audio_stages": (["--task.freeze_audio_stages", "3"], "the model has 2 Swin stages; pass 0..2"),
+    "min_learning_rate": (
+        ["--task.min_learning_rate", "1"],
+        "above the learning rate 0.0003 (the demo's default",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_BOUND_SETTINGS))
+def test_a_setting_the_demo_model_bounds_is_refused_before_the_training_processes_start(
+    name, tmp_path, capfd
+):
+    """Refused by the command the user ran: each of the 2 processes it started refused it once more."""
+    from audiotrain.recipes.clap import main
+
+    flags, words = MODEL_BOUND_SETTINGS[name]
+    argv = ["--train.processes", "2", "--demo.folder", str(tmp_path / "demo"), "--out", str(tmp_path / "run")]
+    assert main([*argv, *flags]) == 2
+    err = capfd.readouterr().err
+    assert words in err and "training in 2 processes" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_freezing_more_layers_than_a_pretrained_folder_has_is_refused_before_the_processes_start(
+    tmp_path, capfd
+):
+    """Its config.json gives the counts, without building the model."""
+    from audiotrain.recipes.clap import main
+
+    checkpoint = tiny_checkpoint(tmp_path)
+    layers = json.loads((checkpoint / "config.json").read_text())["text_config"]["num_hidden_layers"]
+    data = tone_folder(tmp_path / "data")
+    argv = ["--pretrained", str(checkpoint), "--data", str(data), "--out", str(tmp_path / "run"),
+            "--train.processes", "2", "--task.freeze_text_layers", str(layers + 1)]  # fmt: skip
+    assert main(argv) == 2
+    err = capfd.readouterr().err
+    assert f"--task.freeze_text_layers {layers + 1}: the model has {layers} RoBERTa layers" in err, err
+    assert "training in 2 processes" not in err and not (tmp_path / "run").exists()
+
+
+def test_the_help_says_the_freezing_ranges_depend_on_the_model():
+    from audiotrain.recipes.clap import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    assert "(0 to the model's count: 4 in LAION's HTSAT checkpoints, 2 in the demo model)" in text
+    assert "(0 to the model's count: 12 in LAION's checkpoints, 2 in the demo model)" in text
+
+
 def test_split_choice(tmp_path):
     from pathlib import Path
 

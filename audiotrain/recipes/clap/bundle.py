@@ -201,6 +201,25 @@ def check_settings_fit(cfg: ClapRecipeConfig, config) -> None:
     check_freezing_fits(cfg.task, text.num_hidden_layers, len(audio.depths))
 
 
+def model_config_known_now(cfg: ClapRecipeConfig):
+    """The model config of the run, where it is known without building the model, for `check_settings_fit`
+    before any training process starts: the demo's (with a placeholder vocabulary), or a --pretrained
+    Hugging Face folder's config.json; None for a hub id, or a folder the load (or `check_pretrained_folder`)
+    reports."""
+    from audiotrain.models.clap import ClapConfig
+    from audiotrain.models.clap.config import ClapConfigError
+
+    if cfg.pretrained is None:
+        return demo_model_config(1, cfg.dataset.max_tokens or DEFAULT_MAX_TOKENS, cfg.demo.width)
+    folder = Path(cfg.pretrained).expanduser()
+    if not folder.is_dir() or not has_model_files(folder):
+        return None
+    try:
+        return ClapConfig.from_json(folder / "config.json")
+    except ClapConfigError:  # (said by the load, with the checks that go with it)
+        return None
+
+
 #: The longest captions the offline demo's text tower takes, <s> and </s> included: a RoBERTa text tower's 512
 #: (LAION-CLAP trains on 77). The demo sizes its position table from --dataset.max_tokens, so nothing else
 #: bounds it, and 20000 ended the process with a segfault in the text tower's attention.

@@ -38,10 +38,15 @@ from audiotrain.recipes._run import (
     shell_command,
     stop_status_of_rank,
 )
-from audiotrain.recipes.clap.bundle import check_demo_settings, export_checkpoint
+from audiotrain.recipes.clap.bundle import (
+    check_demo_settings,
+    check_settings_fit,
+    export_checkpoint,
+    model_config_known_now,
+)
 from audiotrain.recipes.clap.config import PRESETS, ClapRecipeConfig
 from audiotrain.recipes.clap.data import check_data_folder
-from audiotrain.recipes.clap.train import RUN_OUTPUTS, check_out_folder, run
+from audiotrain.recipes.clap.train import RUN_OUTPUTS, check_out_folder, default_learning_rate, run
 from audiotrain.recipes.config_cli import (
     STOP_EXIT_STATUSES,
     TIME_LIMIT_FLAGS,
@@ -430,6 +435,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def check_model_bounds(cfg: ClapRecipeConfig) -> None:
+    """Refuse the settings the model's sizes bound (freezing, caption length) and a min_learning_rate above
+    the default learning rate, where the model is known without building it (`model_config_known_now`):
+    each training process refused them too, but only once started, after the model was built."""
+    config = model_config_known_now(cfg)
+    if config is not None:  # (a hub id's limits are checked once it is loaded)
+        check_settings_fit(cfg, config)
+    if cfg.task.learning_rate is None:  # (a given one is checked by CLAPTaskConfig)
+        cfg.task.check_min_learning_rate(*default_learning_rate(cfg.pretrained is None))
+
+
 def _command(argv: list[str]) -> int:
     """`main` once `argv` is a list."""
     if argv == ["--version"]:  # (as `audiotrain --version`: a CI log names the build it ran)
@@ -454,6 +470,7 @@ def _command(argv: list[str]) -> int:
     try:  # before the processes start: one line from here, not an error (and MPI's banner) from every rank
         check_kernel_cache()
         cfg.logger.check_packages(cfg.out)
+        check_model_bounds(cfg)
     except USER_ERRORS as error:
         return refusal_status(error, as_started(str(error)))
     # A resume keeps the count its checkpoint was trained in, as the chord recipe's: another count splits

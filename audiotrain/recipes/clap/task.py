@@ -150,8 +150,16 @@ class CLAPTaskConfig:
     weight_decay: float = _opt(0.0, "decoupled weight decay, on weight matrices only (LAION's rule)")
     freeze_audio: bool = _opt(False, "freeze the whole audio tower and its projection")
     freeze_text: bool = _opt(False, "freeze the whole text tower and its projection")
-    freeze_audio_stages: int = _opt(0, "freeze the audio front end and this many Swin stages (0..4)")
-    freeze_text_layers: int = _opt(0, "freeze the text embeddings and this many RoBERTa layers (0..12)")
+    freeze_audio_stages: int = _opt(
+        0,
+        "freeze the audio front end and this many Swin stages (0 to the model's count: 4 in LAION's HTSAT "
+        "checkpoints, 2 in the demo model)",
+    )
+    freeze_text_layers: int = _opt(
+        0,
+        "freeze the text embeddings and this many RoBERTa layers (0 to the model's count: 12 in LAION's "
+        "checkpoints, 2 in the demo model)",
+    )
     train_logit_scale: bool = _opt(True, "learn logit_scale_a (clamped to [0, ln 100] after each step)")
     batchnorm_eval: bool | None = _opt(
         None,
