@@ -246,6 +246,11 @@ CASES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "bins_per_octave 0": (chords_flag("--features.bins_per_octave", "0"), ("--features.bins_per_octave", "multiple of 12", "got 0")),
     # Each of these the CQT would take, or refuse naming CQTConfig rather than the flag; some learn nothing.
     "n_bins 0": (chords_flag("--features.n_bins", "0", "--features.bass_view_bins", "0"), ("--features.n_bins", "from 1 to 4096", "got 0")),
+    # Filters reaching 5.8e35 Hz: once written with every one of their 36 digits.
+    "n_bins 4096": (
+        chords_flag("--features.n_bins", "4096"),
+        ("--features.n_bins", "CQT filters reach 5.8e35 Hz (top bin 5.7e35 Hz)"),
+    ),
     "sr 999": (chords_flag("--features.sr", "999"), ("--features.sr", "1000 to 384000 Hz", "999")),
     "log_gain 0": (chords_flag("--features.log_gain", "0"), ("--features.log_gain", "> 0", "got 0")),  # (every feature 0)
     "bins_per_octave 42": (chords_flag("--features.bins_per_octave", "42"), ("--features.bins_per_octave", "multiple of 12", "got 42")),

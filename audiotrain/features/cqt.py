@@ -163,6 +163,12 @@ def _positive(value, whole: bool = False) -> bool:
     return _number(value) and value > 0 and (not whole or float(value).is_integer())
 
 
+def _hz(frequency: float) -> str:
+    """`frequency` for a message, in Hz: to 0.1 Hz below a MHz, else as 5.8e35 (n_bins 4096 reach that far,
+    which ``.1f`` wrote as 36 digits)."""
+    return f"{frequency:.1f}" if abs(frequency) < 1e6 else f"{frequency:.1e}".replace("e+", "e")
+
+
 def _check_filters_fit(sr, fmin, n_bins, bins_per_octave, filter_scale, tuning) -> float:
     """Raise unless the filters stay below Nyquist at `sr`; return the highest frequency they reach."""
     check_sample_rate(sr)  # before the Nyquist check, which would blame the bins for a negative sr
@@ -170,7 +176,7 @@ def _check_filters_fit(sr, fmin, n_bins, bins_per_octave, filter_scale, tuning) 
     nyquist = sr / 2.0
     if cutoff > nyquist:
         raise ValueError(
-            f"CQT filters reach {cutoff:.1f} Hz (top bin {top:.1f} Hz), above the Nyquist frequency "
+            f"CQT filters reach {_hz(cutoff)} Hz (top bin {_hz(top)} Hz), above the Nyquist frequency "
             f"{nyquist:.1f} Hz of sr={sr}: use fewer bins, a lower fmin or a higher sr"
         )
     return cutoff
@@ -590,8 +596,8 @@ def check_harmonics_fit(
         remedies.append(f"use {bins} <= {most_bins} (for every harmonic up to {highest:g})")
     remedies.append("raise sr")
     raise ValueError(
-        f"{where}: harmonic {first:g} (fmin {first:g} x {fmin:.1f} = {fmin * first:.1f} Hz, {n_bins} bins): "
-        f"its CQT filters reach {reach:.1f} Hz (top bin {top:.1f} Hz), above the Nyquist frequency "
+        f"{where}: harmonic {first:g} (fmin {first:g} x {fmin:.1f} = {_hz(fmin * first)} Hz, {n_bins} bins): "
+        f"its CQT filters reach {_hz(reach)} Hz (top bin {_hz(top)} Hz), above the Nyquist frequency "
         f"{nyquist:.1f} Hz of sr={sr:g}: {', or '.join(remedies)}"
     )
 
