@@ -414,7 +414,6 @@ class TrainStep:
                 else:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
-                    _refuse_assigned_trainables(module, params, where)
             if (
                 precision in ("bf16-mixed", "bf16-true")
                 and _returned_loss_dtype(out) == mx.bfloat16
@@ -575,41 +574,6 @@ def _user_method(module: TrainModule, name: str) -> str:
     if name != "predict_step" and getattr(type(module), name) is getattr(TrainModule, name):
         return f"{module.training_step_name} (run by the default {name})"
     return name
-
-
-def _refuse_assigned_trainables(module: nn.Module, params: Any, where: str) -> None:
-    """Refuse a step that assigned a trainable array (an unfrozen queue or counter): the master weights
-    are put back after each step, so what it wrote was silently lost. (A weight tied by assignment in the
-    forward pass trained right, its write being the same each step, but cannot be told apart: it is
-    refused too, with the freeze that keeps it tied.)"""
-    given = {name: id(value) for name, value in tree_flatten(params)}
-    assigned = [n for n, v in tree_flatten(module.trainable_parameters()) if given.get(n, id(v)) != id(v)]
-    if assigned:
-        keys = [name.rsplit(".", 1)[-1] for name in assigned]
-        batchnorm = _batchnorm_hint(module, assigned[0])
-        raise ValueError(
-            f"{where} assigns self.{assigned[0]}, which is trainable: the optimizer owns a trainable array, "
-            "and after each step it holds the updated weights, not what the step wrote. A buffer the step "
-            f"updates (a queue, a counter, an EMA) must be frozen: self.freeze(keys={keys[:1]}, "
-            "recurse=False) in __init__, on the module that holds it (it then keeps what the step "
-            "writes); so must a weight tied in the forward pass (self.out.weight = self.inp.weight.T): "
-            f"frozen, it follows the weight it is tied to, which trains{batchnorm}"
-        )
-
-
-def _batchnorm_hint(module: nn.Module, name: str) -> str:
-    """Where the array is a BatchNorm's running statistic: MLX's `unfreeze()` of a module holding one
-    (`self.net.unfreeze()`; BatchNorm's own keeps them frozen) makes them trainable, and their updates were
-    lost, silently, before this check (validation read the initial statistics)."""
-    owner_name, _, key = name.rpartition(".")
-    owner = dict(module.named_modules()).get(owner_name) if owner_name else module
-    if not isinstance(owner, nn.BatchNorm) or key not in ("running_mean", "running_var"):
-        return ""
-    return (
-        f". {owner_name or type(module).__name__} is a BatchNorm, whose running statistics MLX's unfreeze() "
-        "made trainable: freeze them again after it (bn.freeze(keys=['running_mean', 'running_var'], "
-        "recurse=False)), or unfreeze with the TrainModule's own unfreeze(), which leaves them frozen"
-    )
 
 
 def _array_ids(module: nn.Module) -> dict[str, int]:
