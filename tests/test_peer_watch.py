@@ -340,10 +340,11 @@ def test_a_rank_that_mlx_leaves_waiting_in_a_collective_ends(attempt):
     r0, r1 = run_ranks(RING_LOOP, 2, timeout=40)
     assert r1.returncode == -9, describe([r0, r1])
     assert r0.returncode == 1, describe([r0, r1])  # not None: killed at the timeout
-    last = r0.stderr.strip().splitlines()[-1]
-    # Either its next collective raised, or the watch ended it.
-    assert last.startswith("audiotrain: rank 0 failed:"), last
-    assert "rank 1" in last or "peer was lost" in last, last
+    # Either its next collective raised, or the watch ended it. (MLX's ring threads may print their own
+    # "[ring] Too many send/recv errors" after our line, as the process ends: seen once in CI under load.)
+    ours = [line for line in r0.stderr.splitlines() if line.startswith("audiotrain: rank 0 failed:")]
+    assert len(ours) == 1, describe([r0, r1])
+    assert "rank 1" in ours[0] or "peer was lost" in ours[0], ours[0]
 
 
 @pytest.mark.parametrize(
