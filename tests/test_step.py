@@ -3,7 +3,7 @@
 import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
-from audiotrain import OptimizerConfig
+from audiotrain import OptimizerConfig, TrainModule
 from audiotrain.train.callbacks import Callback
 
 import mlx.core as mx
@@ -773,3 +773,54 @@ def test_a_validation_step_returning_a_dict_of_outputs_without_loss_is_told_to_l
         TypeError, match=r"without a 'loss' key .*log its values with self.log and return nothing"
     ):
         trainer(tmp_path, max_epochs=1).fit(ReturnsOutputs(), make_batches(32), make_batches(16))
+
+
+# ------------------------------------------------- a step that writes a trainable parameter (an RNN's state)
+class CarriesHiddenState(TrainModule):
+    """Truncated BPTT by hand: each batch continues the last, its hidden state kept on the module."""
+
+    def __init__(self, keep: str):
+        super().__init__()
+        self.rnn, self.head, self.keep = nn.GRU(8, 4), nn.Linear(4, 3), keep
+        if keep == "buffer":
+            self.register_buffer("h", mx.zeros((16, 4)))
+        elif keep == "private":
+            self._h = mx.zeros((16, 4))
+        else:  # a plain mx.array attribute, which MLX makes a trainable parameter
+            self.h = mx.zeros((16, 4))
+
+    def compute_loss(self, batch):
+        x, y = batch
+        out = self.rnn(mx.stack([x, 0.5 * x], axis=1), self._h if self.keep == "private" else self.h)
+        if self.keep == "private":
+            self._h = mx.stop_gradient(out[:, -1])
+        else:
+            self.h = mx.stop_gradient(out[:, -1])
+        return mx.mean(nn.losses.cross_entropy(mx.mean(self.head(out), axis=1), y))
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_a_step_writing_a_trainable_parameter_is_refused_naming_it(tmp_path, compile_):
+    """`self.h = new_hidden` on a plain array attribute was put back to the weights after the step and moved
+    by the optimizer: the hidden state written was silently lost (no error, another training)."""
+    mx.random.seed(0)
+    with pytest.raises(ValueError, match=r"assigned self\.h, a trainable parameter.*register_buffer\('h'"):
+        trainer(tmp_path, max_epochs=1, compile=compile_).fit(CarriesHiddenState("plain"), make_batches(64))
+
+
+def test_a_hidden_state_kept_as_a_buffer_or_private_attribute_is_carried(tmp_path):
+    """What the error points to carries the state, compiled as eager."""
+    results = []
+    for keep in ("buffer", "private"):
+        for compile_ in (True, False):
+            mx.random.seed(0)
+            module = CarriesHiddenState(keep)
+            trainer(tmp_path, max_epochs=1, compile=compile_).fit(module, make_batches(64))
+            h = module._h if keep == "private" else module.h
+            results.append(np.array(h))
+    assert np.abs(results[0]).sum() > 0
+    for other in results[1:]:
+        np.testing.assert_allclose(other, results[0], rtol=1e-5, atol=1e-6)

@@ -171,6 +171,25 @@ def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
         )
 
 
+def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> None:
+    """A trainable parameter the step itself assigned (`self.h = new_hidden`, an RNN's state carried between
+    truncated-BPTT chunks) is put back to the weights after the step and moved by the optimizer: the value
+    written is lost without a word. Compared by identity within this one call (the arrays `given` were set
+    just before the step ran), so it holds in a compiled trace too."""
+    now = dict(tree_flatten(module.trainable_parameters()))
+    written = [name for name, array in tree_flatten(given) if name in now and now[name] is not array]
+    if written:
+        names = ", ".join(f"self.{name}" for name in written)
+        first = written[0].rsplit(".", 1)[-1]
+        raise ValueError(
+            f"{where} assigned {names}, a trainable parameter of the model (MLX trains every mx.array "
+            "attribute): the Trainer puts the weights back after the step and the optimizer moves them, so "
+            "the value written is lost. Keep what a step carries to the next (an RNN's hidden state) as a "
+            f"buffer, self.register_buffer({first!r}, initial) in __init__, or in a private attribute "
+            f"(self._{first}); both are kept as the step writes them, compiled or not"
+        )
+
+
 def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
     def cast(x):
         if isinstance(x, mx.array) and mx.issubdtype(x.dtype, mx.floating) and x.dtype != dtype:
@@ -403,17 +422,21 @@ class TrainStep:
                     # cast, so they arrive in float32 for the float32 master weights.
                     if copies:  # (frozen layers too: `frozen_weights`)
                         module.update(tree_unflatten(list(copies.items())))
-                    module.update(_cast_floats(params, mx.bfloat16))
+                    given = _cast_floats(params, mx.bfloat16)
+                    module.update(given)
                     out = module._training_output(bf16_batch(batch, module), batch_idx)
                     if copies:  # (a step that assigns a frozen array keeps what it wrote, as before)
                         now = dict(tree_flatten(module.parameters()))
                         written.update({n: now[n] for n, copy in copies.items() if now.get(n) is not copy})
                 elif precision == "bf16-true":  # bf16 weights: the batch in bf16 too, or it runs in float32
+                    given = params
                     module.update(params)
                     out = module._training_output(bf16_batch(batch, module), batch_idx)
                 else:
+                    given = params
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
+            _refuse_written_parameters(module, given, where)
             if (
                 precision in ("bf16-mixed", "bf16-true")
                 and _returned_loss_dtype(out) == mx.bfloat16
