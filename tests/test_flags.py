@@ -319,6 +319,8 @@ def test_deterministic_always_has_a_seed():
         ("detect_anomaly", True, "debug_lazy_eval=True"),
         ("use_distributed_sampler", False, r"DataLoader\(\.\.\., distributed=False\)"),
         ("resume_from_checkpoint", "last", r"fit\(\.\.\., ckpt_path=\.\.\.\)"),
+        # (was "got an unexpected keyword argument 'truncated_bptt_steps'", as if misspelt)
+        ("truncated_bptt_steps", 50, r"consecutive chunks of the same clips.*register_buffer"),
     ],
 )
 def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, match):
@@ -331,7 +333,7 @@ def test_lightning_flags_without_a_counterpart_say_what_to_use(flag, value, matc
 @pytest.mark.parametrize(
     "flag, value",
     [("enable_model_summary", False), ("num_nodes", 1), ("inference_mode", True), ("benchmark", False),
-     ("sync_batchnorm", False), ("overfit_batches", 0.0)],
+     ("sync_batchnorm", False), ("overfit_batches", 0.0), ("truncated_bptt_steps", None)],
 )  # fmt: skip
 def test_lightning_flags_at_a_value_that_is_what_happens_anyway_are_accepted(flag, value):
     Trainer(max_epochs=1, **{flag: value})

@@ -1044,6 +1044,25 @@ def test_manual_optimization_is_refused_when_fit_starts_saying_what_to_do(tmp_pa
         Manual().lr_schedulers()
 
 
+def test_truncated_bptt_steps_on_the_module_is_refused_when_fit_starts_saying_what_to_do(tmp_path):
+    """Lightning 1's `self.truncated_bptt_steps = 50` was ignored: the fit trained with full backpropagation
+    through each batch, and a training_step taking `hiddens` never got one."""
+
+    class Tbptt(TinyClassifier):
+        truncated_bptt_steps = 50
+
+        def training_step(self, batch, batch_idx, hiddens=None):
+            return self.compute_loss(batch)
+
+    module = Tbptt()
+    before = weights(module)
+    with pytest.raises(
+        TypeError, match=r"Tbptt.truncated_bptt_steps = 50: .* not supported: .*register_buffer\('h'"
+    ):
+        trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
+
+
 def test_toggle_optimizer_is_refused_as_manual_optimization_is_saying_what_to_do():
     """A GAN's `self.toggle_optimizer(opt)` was a bare AttributeError ('... has no attribute
     toggle_optimizer'), as if the port had a typo."""

@@ -413,6 +413,13 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         "there are no plugins: precision is Trainer(precision=...), data parallel mlx.launch",
     ),
     "enable_autolog_hparams": ((True,), "the Trainer always logs the hyperparameters to its loggers"),
+    "truncated_bptt_steps": (
+        (None, 0),
+        "Lightning 1's truncated backpropagation through time is not supported: "
+        "the Trainer does not split batches in time nor pass `hiddens`: give the loader consecutive chunks of "
+        "the same clips, keep the hidden state in a buffer (register_buffer) that the step writes with "
+        "mx.stop_gradient, and reset it where a new clip starts",
+    ),
     "resume_from_checkpoint": ((None,), "Lightning 2 removed it too: pass trainer.fit(..., ckpt_path=...)"),
     "gpus": ((None,), "Lightning 2 removed it too: pass accelerator='gpu' (one device per process)"),
     "progress_bar_refresh_rate": (
@@ -453,6 +460,7 @@ class LightningOnlyFlags(TypedDict, total=False):
     reload_dataloaders_every_n_epochs: int
     plugins: Any  # (Lightning plugin objects)
     enable_autolog_hparams: bool
+    truncated_bptt_steps: int | None
     resume_from_checkpoint: str | os.PathLike | None
     gpus: int | str | list[int] | None
     progress_bar_refresh_rate: int | None

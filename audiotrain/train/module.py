@@ -610,6 +610,27 @@ def refuse_manual_optimization(module: TrainModule) -> None:
         )
 
 
+_TRUNCATED_BPTT = (
+    "the Trainer does not split batches in time nor pass `hiddens`. Do it in the data and the module: give "
+    "the loader consecutive chunks of the same clips (batch k+1 continues batch k's sequences), keep the "
+    "hidden state as a buffer (self.register_buffer('h', initial) in __init__), start each chunk from it "
+    "and write self.h = mx.stop_gradient(last_hidden) in the step, and reset it where a new clip starts "
+    "(on_train_epoch_start, or with a mask of the batch's first chunks)"
+)
+
+
+def refuse_truncated_bptt(module: TrainModule) -> None:
+    """Lightning 1's `truncated_bptt_steps` on the module, refused when `fit` starts: left alone, it would
+    train with full backpropagation through each batch, and a `training_step(batch, batch_idx, hiddens)`
+    would never get its hidden state."""
+    steps = getattr(module, "truncated_bptt_steps", None)
+    if steps:
+        raise TypeError(
+            f"{type(module).__name__}.truncated_bptt_steps = {steps!r}: Lightning 1's truncated "
+            f"backpropagation through time is not supported: {_TRUNCATED_BPTT}"
+        )
+
+
 class TrainModule(nn.Module):
     """Base class for a trainable task. Subclass it and define `compute_loss` and `configure_optimizers`.
 

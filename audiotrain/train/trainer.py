@@ -103,6 +103,7 @@ from audiotrain.train.module import (
     TrainModule,
     has_learning_rate,
     refuse_manual_optimization,
+    refuse_truncated_bptt,
 )
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.optimizer_settings import note_configured_rates
@@ -1960,6 +1961,7 @@ class Trainer:
 
     def _setup_optimizer(self, module: TrainModule) -> None:
         refuse_manual_optimization(module)
+        refuse_truncated_bptt(module)
         where = f"{type(module).__name__}.configure_optimizers"
         config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
