@@ -18,7 +18,7 @@ import mlx.core as mx
 from mlx.utils import tree_flatten
 
 
-def _compiled_functions(module: Any) -> list[str]:
+def compiled_functions(module: Any) -> list[str]:
     """'Model._fwd' for each function the module or a submodule holds that mx.compile made."""
     found = []
     for path, sub in [("", module), *module.named_modules()]:
@@ -55,7 +55,7 @@ class NoGradientWatch:
         if self._zero_steps < STEPS_WITHOUT_GRADIENT:
             return
         self.done = True
-        compiled = _compiled_functions(module)
+        compiled = compiled_functions(module)
         held = f" ({', '.join(compiled)} is one)" if compiled else ""
         warnings.warn(
             f"{where}: no trainable weight got a gradient in the first {STEPS_WITHOUT_GRADIENT} training "

@@ -23,7 +23,7 @@ from typing import Any
 from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
-from audiotrain.train.no_gradient import NoGradientWatch
+from audiotrain.train.no_gradient import NoGradientWatch, compiled_functions
 from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
@@ -175,10 +175,12 @@ def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> Non
     """A trainable parameter the step itself assigned (`self.h = new_hidden`, an RNN's state carried between
     truncated-BPTT chunks) is put back to the weights after the step and moved by the optimizer: the value
     written is lost without a word. Compared by identity within this one call (the arrays `given` were set
-    just before the step ran), so it holds in a compiled trace too."""
+    just before the step ran), so it holds in a compiled trace too. Not where the model holds a function
+    mx.compile made: calling one gives the module new array objects of the same weights, which identity
+    cannot tell from a write (`no_gradient` warns of that pitfall instead)."""
     now = dict(tree_flatten(module.trainable_parameters()))
     written = [name for name, array in tree_flatten(given) if name in now and now[name] is not array]
-    if written:
+    if written and not compiled_functions(module):
         names = ", ".join(f"self.{name}" for name in written)
         first = written[0].rsplit(".", 1)[-1]
         raise ValueError(
