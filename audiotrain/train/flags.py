@@ -416,8 +416,8 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
     "truncated_bptt_steps": (
         (None, 0),
         "Lightning 1's truncated backpropagation through time is not supported: "
-        "the Trainer does not split batches in time nor pass `hiddens`: give the loader consecutive chunks of "
-        "the same clips, keep the hidden state in a buffer (register_buffer) that the step writes with "
+        "the Trainer does not split batches in time nor pass `hiddens`: give the loader consecutive chunks "
+        "of the same clips, keep the hidden state in a buffer (register_buffer) that the step writes with "
         "mx.stop_gradient, and reset it where a new clip starts",
     ),
     "resume_from_checkpoint": ((None,), "Lightning 2 removed it too: pass trainer.fit(..., ckpt_path=...)"),
