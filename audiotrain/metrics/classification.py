@@ -83,9 +83,8 @@ def _refuse_one_hot(scores: np.ndarray, targets: np.ndarray, where: str) -> None
         # (read as class indices, the 0/1 tags met a message about the scores being no whole numbers)
         raise ValueError(
             f"{where}: targets {targets.shape} look multi-hot (rows of 0 and 1 with several 1s: multi-label "
-            "tags), where class indices [...] are expected: this scores one class per item; score each tag "
-            "as a binary task, e.g. compute_per_class_metrics((scores[..., c] > 0.5).astype(int), "
-            "targets[..., c]) for tag c"
+            "tags), where class indices [...] are expected: this scores one class per item; for tags use "
+            "compute_multilabel_metrics(scores, targets) (per-tag and mean ROC-AUC, average precision, F1)"
         )
 
 
