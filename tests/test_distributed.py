@@ -365,6 +365,32 @@ def test_a_value_that_never_came_from_a_failed_peer_is_said_as_a_lost_peer(monke
         )
 
 
+def test_all_gather_object_takes_numpy_arrays_under_data_parallel_as_in_one_process(monkeypatch):
+    # A tagger gathering its validation scores and targets for a whole-set mAP ran in one process (which
+    # returns [value]) and failed on two ranks: "TypeError: Object of type ndarray is not JSON serializable".
+    from audiotrain.distributed import collectives
+
+    import numpy as np
+
+    def two_ranks_same_value(x, group=None):  # rank 1 sent what rank 0 did: its half of the buffer again
+        mine = np.array(x)[: x.size // 2]
+        return mx.array(np.concatenate([mine, mine]))
+
+    monkeypatch.setattr(collectives, "_GROUP", FakeGroup(0, 2))
+    monkeypatch.setattr(mx.distributed, "all_sum", two_ranks_same_value)
+    scores, targets = np.array([[0.9, 0.1], [0.4, 0.7]], np.float32), np.array([[1, 0], [0, 1]])
+    gathered = dist.all_gather_object((scores, targets))
+    assert len(gathered) == 2 and all(isinstance(part, tuple) for part in gathered)
+    np.testing.assert_array_equal(
+        np.concatenate([part[0] for part in gathered]), np.concatenate([scores] * 2)
+    )
+    assert gathered[1][1].dtype == targets.dtype
+    assert dist.all_gather_object(mx.array([1.0, 2.0]))[1].tolist() == [1.0, 2.0]
+    # JSON values travel as before (a tuple as a list), and so does a broadcast
+    assert dist.all_gather_object({"run": (1, "a")}) == [{"run": [1, "a"]}] * 2
+    assert dist.broadcast_from_main(np.arange(3)).tolist() == [0, 1, 2]
+
+
 def test_metric_names_that_never_came_from_a_failed_peer_are_said_as_a_lost_peer(monkeypatch):
     # Validation's means exchange the metric names where the ranks' differ; a peer that died there left
     # zeros, and the rank failed with "JSONDecodeError: Expecting value", which the launcher listed as its

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 import re
 import zlib
 from collections.abc import Callable
@@ -331,7 +332,7 @@ def reduce_weighted_means(
         # Names only some ranks report (a value logged under `if trainer.is_global_zero`, Lightning's
         # rank_zero_only pattern): reduce over every rank's names, where a rank without one adds no sum
         # and no weight, so its mean is over the ranks that reported it.
-        exchanged = enumerate(_exchange(json.dumps(keys).encode()))
+        exchanged = enumerate(_exchange(_encoded(keys)))
         every = sorted({name for sender, raw in exchanged for name in _decoded(raw, sender)})
         every = [*sums, *(name for name in every if name not in sums)]  # (this rank's order first)
         return reduce_weighted_means(
@@ -357,14 +358,15 @@ def barrier() -> None:
 
 
 def broadcast_from_main(value: Any) -> Any:
-    """Rank 0's ``value`` (a small JSON-serialisable host value) on every rank: a run folder name, a seed.
+    """Rank 0's ``value`` (a small host value, as for `all_gather_object`) on every rank: a run folder name,
+    a seed.
 
     Two ``all_sum`` calls (lengths, then bytes) where the other ranks contribute nothing. Not for arrays
     that are large or that every rank already computes identically.
     """
     if world_size() == 1:
         return value
-    payload = json.dumps(value).encode() if is_main_process() else b""
+    payload = _encoded(value) if is_main_process() else b""
     sent = _exchange(payload)[0]  # every rank takes part, rank 0 too
     return value if is_main_process() else _decoded(sent, 0)
 
@@ -438,24 +440,43 @@ def on_main_process(fn: Callable[[], T]) -> T | None:
 
 
 def all_gather_object(value: Any) -> list[Any]:
-    """Every rank's ``value`` (a small JSON-serialisable host value), in rank order, on every rank; ``[value]``
-    in one process. As ``torch.distributed.all_gather_object``: two ``all_sum`` calls."""
+    """Every rank's ``value`` (a small host value), in rank order, on every rank; ``[value]`` in one process.
+    As ``torch.distributed.all_gather_object``: two ``all_sum`` calls. A value JSON can hold (numbers,
+    strings, lists, dicts with string keys) travels as JSON (a tuple arrives as a list); any other (numpy or
+    MLX arrays, a validation set's scores and targets) is pickled, as torch's is, and arrives as it was."""
     if world_size() == 1:
         return [value]
-    return [_decoded(raw, sender) for sender, raw in enumerate(_exchange(json.dumps(value).encode()))]
+    return [_decoded(raw, sender) for sender, raw in enumerate(_exchange(_encoded(value)))]
+
+
+# The first byte of a value's bytes says how it was written. A JSON-only exchange raised "TypeError: Object
+# of type ndarray is not JSON serializable" under data parallel alone (one process returns [value]), so a
+# script gathering its predictions passed its one-process try and failed on the cluster. Each rank picks its
+# own encoding: the collectives that follow are the same two all_sums either way.
+_JSON, _PICKLE = b"j", b"p"
+
+
+def _encoded(value: Any) -> bytes:
+    try:
+        return _JSON + json.dumps(value).encode()
+    except (TypeError, ValueError):  # (not JSON's types; a circular reference)
+        return _PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _decoded(raw: bytes, sender: int) -> Any:
-    """The value rank `sender` sent, from its JSON bytes. A value always has some: none (or zeros) means its
+    """The value rank `sender` sent, from its bytes. A value always has some: none (or zeros) means its
     bytes never came, as where the ring "fails" the collective of a peer that died and hands this rank its
     own zeros back; that is said as a lost peer (which the failure line and the launcher then name as a
     consequence of the peer's failure), not as the JSONDecodeError of the empty bytes."""
     try:
-        return json.loads(raw.decode())
-    except ValueError:  # (JSONDecodeError and UnicodeDecodeError)
-        raise RuntimeError(
-            f"rank {sender}'s value never came: the connection to that peer was lost"
-        ) from None
+        if raw[:1] == _PICKLE:
+            # (bytes from this job's own ranks, which run the same code: unpickling them is as safe)
+            return pickle.loads(raw[1:])
+        if raw[:1] == _JSON:
+            return json.loads(raw[1:].decode())
+    except (ValueError, pickle.UnpicklingError, EOFError):  # (JSONDecodeError, UnicodeDecodeError)
+        pass
+    raise RuntimeError(f"rank {sender}'s value never came: the connection to that peer was lost")
 
 
 def _exchange(payload: bytes) -> list[bytes]:
