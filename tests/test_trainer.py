@@ -817,6 +817,20 @@ def test_a_bad_loss_met_first_in_validation_names_the_method_the_user_wrote(tmp_
         trainer(tmp_path, max_steps=1).fit(BadLoss("vector"), make_batches(), make_batches(16))
 
 
+def test_per_item_scores_returned_by_validation_step_say_where_they_go(tmp_path):
+    # A Lightning tagger returns {"loss": ..., "scores": probs} from validation_step to gather them in the
+    # batch-end hook for a whole-set mAP; it was told only "metric 'scores' must be a scalar, got shape
+    # (4, 3)", with no word of the way to keep per-item outputs here.
+    class ReturnsScores(BadLoss):
+        def validation_step(self, batch, batch_idx):
+            x, _ = batch
+            return {"loss": self.fc(x).mean(), "scores": mx.sigmoid(self.fc(x))}
+
+    match = r"metric 'scores' must be a scalar, got shape \(4, 3\): .*on_validation_batch_end\(outputs, batch"
+    with pytest.raises(ValueError, match=match):
+        trainer(tmp_path, max_steps=1).fit(ReturnsScores("vector_metric"), make_batches(), make_batches(4))
+
+
 def test_numpy_batches_are_rejected_with_a_hint(tmp_path):
     x, y = make_batches()[0]
     with pytest.raises(TypeError, match=r"batch\[0\] is a ndarray.*mlx_transforms"):

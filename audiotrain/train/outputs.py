@@ -99,7 +99,15 @@ def _metric_scalar(value: Any, what: str) -> mx.array:
             "weight) pair)"
         )
     if value.size != 1:
-        raise ValueError(f"{what} must be a scalar, got shape {tuple(value.shape)}")
+        # Lightning passes a validation_step's per-item outputs (a batch's scores) on to the batch-end hook;
+        # here a returned value is a metric averaged over the batches, so say where such outputs go.
+        raise ValueError(
+            f"{what} must be a scalar, got shape {tuple(value.shape)}: returned values are metrics, each "
+            "averaged over the batches (mx.mean(...) of a per-item value); per-item outputs for a score over "
+            "the whole set (a batch's scores for ROC-AUC or mAP) are computed from the batch in "
+            "on_validation_batch_end(outputs, batch, batch_idx), kept in an attribute named with a leading "
+            "underscore, and scored in on_validation_epoch_end"
+        )
     return value.reshape(()).astype(mx.float32)
 
 
