@@ -1439,6 +1439,13 @@ def test_lightnings_trainer_names_give_what_lightning_gives(tmp_path, monkeypatc
     assert t.train_dataloader is train and t.test_dataloaders is None
     t.test(module, test)
     assert t.test_dataloaders is test
+    # In (and after) validate, val_dataloaders is that call's loader, as Lightning's: a batch hook reading
+    # it (to leave out a padding batch) found None there.
+    assert t.val_dataloaders is val  # (fit's)
+    seen_in_hook = []
+    module.on_validation_batch_end = lambda outputs, batch, batch_idx: seen_in_hook.append(t.val_dataloaders)
+    t.validate(module, test)
+    assert seen_in_hook and all(loader is test for loader in seen_in_hook) and t.val_dataloaders is test
     assert quiet_trainer(tmp_path).early_stopping_callback is None
 
     monkeypatch.chdir(tmp_path)

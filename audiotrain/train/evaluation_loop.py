@@ -426,6 +426,8 @@ class EvaluationLoop:
             hooks.refuse_required_dataloader_idx(t.callbacks, model, method)
             if stage == "test":
                 t._test_loader = loader
+            elif stage == "val":
+                t._validate_loader = loader
             out = self._run_attached(stage, model, loader, ckpt_path, keep)
             t._state_tracker.status = "finished"  # (after teardown, as in Lightning)
             return out

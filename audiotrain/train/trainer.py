@@ -418,6 +418,7 @@ class Trainer:
         self._is_last_batch = False  # (Lightning's `is_last_batch`: set at each training batch)
         self._trainable_at_last_step: frozenset[str] | None = None  # (what the epoch's last step trained)
         self._test_loader: DataLoader | Iterable[Any] | None = None
+        self._validate_loader: DataLoader | Iterable[Any] | None = None  # (the last `validate` call's)
         self._pending_ckpt: str | None = None
         self._loaders_on_trainer_seed: list = []  # `fit`'s loaders that had no seed of their own
         self._streak_in_flight: mx.array | None = None  # the last step's non-finite streak (maybe running)
@@ -786,7 +787,11 @@ class Trainer:
 
     @property
     def val_dataloaders(self) -> DataLoader | Iterable[Any] | None:
-        """The validation loader `fit` was given, or None (Lightning's name)."""
+        """The validation loader `fit` was given, or None (Lightning's name); in and after a `validate`
+        call (until another method starts), the loader that call runs on, as Lightning's: a hook that
+        reads it there (`padding_batches` under data parallel) found None."""
+        if self._state_tracker.fn == "validate":
+            return self._validate_loader
         return self._val_loader
 
     @property
