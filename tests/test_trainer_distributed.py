@@ -716,6 +716,42 @@ print(json.dumps([np.array(module.norm.running_mean).tolist(), np.array(module.n
     assert stats0 == stats1
 
 
+def test_registered_buffers_are_rank_0s_on_every_rank_when_fit_ends(tmp_path):
+    """A DINO-style centering buffer (`register_buffer`) updated in the step from each rank's own teacher
+    outputs drifted apart between the ranks, while BatchNorm's statistics were made rank 0's: rank 1 ended
+    (and validated) with a centre rank 0 never had. As Lightning's DDP broadcasts every buffer, fit ends with
+    rank 0's on every rank."""
+    body = """
+import mlx.core as mx, numpy as np
+from audiotrain import DataLoader, Trainer, seed_everything
+from tasks import TinyClassifier, make_data
+
+
+class Centred(TinyClassifier):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("center", mx.zeros((4,)))
+
+    def compute_loss(self, batch):
+        loss, logs = super().compute_loss(batch)
+        x = batch[0]
+        self.center = 0.9 * self.center + 0.1 * mx.mean(x[:, :4], axis=0)
+        return loss, logs
+
+
+seed_everything(0)
+module = Centred()
+x, y = make_data(32)
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                  enable_checkpointing=False)
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4, shuffle=True))
+print(json.dumps(np.array(module.center).tolist()))
+"""
+    center0, center1 = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert any(v != 0.0 for v in center0)  # the step did update it
+    assert center0 == center1
+
+
 def test_max_time_reached_on_one_ranks_clock_stops_every_rank_at_the_same_step(tmp_path):
     """From step 2 rank 1's clock says an hour has passed, rank 0's a second: the ranks decide together (at
     logging steps), so both stop at step 3. One rank stopping alone left the other waiting in its next

@@ -387,13 +387,17 @@ RUNNING_STATISTICS = ("running_mean", "running_var")
 
 
 def broadcast_running_statistics(module: Any) -> None:
-    """Every rank takes rank 0's running statistics (`RUNNING_STATISTICS`, at any depth of `module`), as
-    Lightning's DDP broadcasts rank 0's buffers: the model every rank validates is the one rank 0 saves.
-    Nothing happens (and nothing is exchanged) in a module without them."""
+    """Every rank takes rank 0's running statistics (`RUNNING_STATISTICS`, at any depth of `module`) and
+    `register_buffer`'s buffers, as Lightning's DDP broadcasts rank 0's buffers: the model every rank
+    validates is the one rank 0 saves. Nothing happens (and nothing is exchanged) in a module without them."""
+    buffers = _buffer_paths(module)
     stats = [
         (name, value)
         for name, value in tree_flatten(module.parameters())
         if name.rsplit(".", 1)[-1] in RUNNING_STATISTICS
+        # (a buffer a step updates from its rank's batch, a DINO centre, drifts apart as the statistics do;
+        # a bool one cannot be summed, and no step averages one)
+        or (name in buffers and isinstance(value, mx.array) and value.dtype != mx.bool_)
     ]
     if not stats:
         return
@@ -401,6 +405,15 @@ def broadcast_running_statistics(module: Any) -> None:
     mine = [(name, value if zero else mx.zeros_like(value)) for name, value in stats]
     module.update(all_reduce_sum(tree_unflatten(mine)))
     mx.eval(module.parameters())
+
+
+def _buffer_paths(module: Any) -> set[str]:
+    """The dotted names (as `tree_flatten` gives them) of the arrays `register_buffer` made, at any depth."""
+    paths: set[str] = set()
+    for prefix, sub in module.named_modules():
+        for name in vars(sub).get("_buffer_names", ()):
+            paths.add(f"{prefix}.{name}" if prefix else name)
+    return paths
 
 
 class MainProcessFailed(RuntimeError):
