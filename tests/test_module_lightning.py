@@ -887,6 +887,39 @@ def test_reading_the_epoch_or_step_inside_a_compiled_step_warns_that_it_is_the_t
     assert fit(False) == []  # eager: read afresh every step, as in Lightning
 
 
+def test_a_step_count_read_in_on_after_optimizer_step_warns_as_in_compute_loss(tmp_path):
+    """A DINO/BYOL teacher's EMA momentum scheduled from self.global_step in on_after_optimizer_step (the
+    compiled hook after the update) kept the trace's value for every step without a word; it now warns as
+    the same read in compute_loss does."""
+    import math
+    import warnings as _warnings
+
+    from audiotrain import Trainer
+
+    class Scheduled(TinyClassifier):
+        def on_after_optimizer_step(self):
+            momentum = 1 - 0.01 * (math.cos(math.pi * self.global_step / 4) + 1) / 2
+            self.fc2.bias = self.fc2.bias * momentum
+
+    def fit(compile):
+        trainer = Trainer(
+            max_steps=3,
+            compile=compile,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            trainer.fit(Scheduled(), make_batches(48, 16))
+        return [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
+
+    said = fit(True)
+    assert len(said) == 1 and "reads self.global_step inside its compiled step" in said[0]
+    assert fit(False) == []  # eager: read afresh every step
+
+
 def test_a_datamodule_saves_its_hyperparameters_as_lightnings_and_the_loggers_get_them(tmp_path):
     from audiotrain import DataModule
 

@@ -1201,7 +1201,8 @@ class TrainModule(nn.Module):
         trace's number for every later step (a warm-up `min(1, epoch / 2)` stays 0, silently), where
         Lightning's step reads it afresh each time. Said once per module and name."""
         trainer = self._trainer
-        if self._step_logs is None or trainer is None or not trainer.compile:
+        in_step = self._step_logs is not None or vars(self).get("_in_traced_hook", False)
+        if not in_step or trainer is None or not trainer.compile:
             return
         said = getattr(self, "_counts_said", None)
         if said is None:

@@ -119,6 +119,9 @@ def _users_line(err: BaseException) -> str:
 def call_traced_hook(module: Any, name: str) -> None:
     """Call the module's hook `name` (`on_after_optimizer_step`), which runs inside the compiled step: a
     value read there is named as that hook's, where StateGuard would name the step (`compute_loss`)."""
+    # (Marked, so that a step count read there warns as one read in compute_loss does: a momentum schedule
+    # from self.global_step was otherwise the trace's value for every step, silently.)
+    object.__setattr__(module, "_in_traced_hook", True)
     try:
         getattr(module, name)()
     except (TypeError, ValueError, IndexError) as err:
@@ -133,6 +136,8 @@ def call_traced_hook(module: Any, name: str) -> None:
         )
         named.names_its_source = True  # (`naming_the_batch` passes it as it is)
         raise named from err
+    finally:
+        object.__setattr__(module, "_in_traced_hook", False)
 
 
 class StateGuard:
