@@ -2118,6 +2118,9 @@ class Trainer:
         if self.world_size > 1:
             # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
             running = {"ranks": collectives.all_gather_object(running)}
+            # A buffer each rank updates from its own batches (a DINO centre the loss reads) is rank 0's on
+            # every rank after a resume: so here too, or a resumed run trained other weights than this one.
+            collectives.broadcast_running_statistics(self.module)
         if not self.is_global_zero:
             return Path(path)  # the ranks hold the same state otherwise: rank 0 writes it
         for lg in self.loggers:
