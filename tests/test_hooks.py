@@ -239,6 +239,16 @@ _NEVER_CALLED = [
 ]
 
 
+@pytest.mark.parametrize("name", ["on_before_zero_grad", "optimizer_step"])
+def test_a_refused_per_update_hook_names_where_once_per_update_work_goes(tmp_path, name):
+    # A BYOL/DINO port updates its teacher (EMA) there, once per optimizer step; the hint said only
+    # on_train_batch_end, which under accumulate_grad_batches=2 ran the EMA twice per update.
+    module = type("Defines", (TinyClassifier,), {name: lambda self, *args: None})()
+    t = quiet_trainer(tmp_path, max_epochs=1)
+    with pytest.raises(TypeError, match=r"once per optimizer update.*outputs\['stepped'\]"):
+        t.fit(module, make_batches(16))
+
+
 def test_the_refusal_table_is_the_list_tested_here():
     assert sorted(UNSUPPORTED) == sorted(_NEVER_CALLED)
 

@@ -29,6 +29,10 @@ _CLIP = "Trainer(gradient_clip_val=...) or a GradientClipper callback for clippi
 _INSPECT = (
     "on_train_batch_end (the step's loss and metrics; Trainer(track_grad_norm=True) logs the gradient norm)"
 )
+_AFTER_UPDATE = (
+    "for work once per optimizer update (a teacher's EMA), on_train_batch_end when outputs['stepped'] "
+    "is true (under accumulate_grad_batches it is the window's last batch)"
+)
 _REMOVED = "a Lightning 1.x hook, removed in Lightning 2.0 (which raises for it too)"
 _OUTPUTS = (
     "; for a mean over the {stage}, log it in the step with self.log(name, value, on_epoch=True) or return it "
@@ -40,9 +44,14 @@ UNSUPPORTED = {
     "on_before_backward": (_COMPILED, f"on_train_batch_start, or {_INSPECT}"),
     "on_after_backward": (_COMPILED, f"{_CLIP}; {_INSPECT}"),
     "on_before_optimizer_step": (_COMPILED, f"{_CLIP}; {_INSPECT}"),
-    "on_before_zero_grad": (_COMPILED, _INSPECT),
+    # (Lightning code runs once-per-update work there, a teacher's EMA: on_train_batch_end alone runs it at
+    # every batch of an accumulation window.)
+    "on_before_zero_grad": (_COMPILED, f"{_INSPECT}; {_AFTER_UPDATE}"),
     "backward": (_COMPILED, "compute_loss / training_step returning the loss"),
-    "optimizer_step": (_COMPILED, "TrainModule.on_after_optimizer_step for constraints after the update"),
+    "optimizer_step": (
+        _COMPILED,
+        f"TrainModule.on_after_optimizer_step for constraints after the update; {_AFTER_UPDATE}",
+    ),
     "optimizer_zero_grad": (_COMPILED, "nothing: gradients are never accumulated between steps by accident"),
     "configure_gradient_clipping": (_COMPILED, _CLIP),
     "lr_scheduler_step": (
