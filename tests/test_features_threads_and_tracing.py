@@ -113,6 +113,24 @@ def test_mlx_features_run_inside_mx_compile_and_equal_the_eager_result(feature):
     assert np.isfinite(np.asarray(grad)).all()
 
 
+@pytest.mark.parametrize("power", [1.0, 0.5, 3.0])
+def test_a_magnitude_front_end_has_a_finite_gradient_over_silent_frames(power):
+    """With power != 2 the gradient of a clip with a silent stretch (or all-zero audio) was NaN: the
+    derivative of p ** (power / 2) at a 0 bin is infinite. Silent bins now give the subgradient 0."""
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.zeros(2048), 0.1 * rng.standard_normal(2048)]).astype(np.float32)
+    weights = mx.array(rng.standard_normal((20, 1)).astype(np.float32))
+
+    def front_end(y):
+        return mx.sum(weights * melspectrogram(y, sr=8000, n_fft=256, hop_length=64, n_mels=20, power=power))
+
+    for clip in (mx.array(y), mx.zeros(4096)):
+        value, grad = mx.value_and_grad(front_end)(clip)
+        assert np.isfinite(np.asarray(grad)).all()
+        # The traced value is still the untraced (block by block) one.
+        assert value.item() == pytest.approx(front_end(clip).item(), rel=1e-5, abs=1e-6)
+
+
 def test_cqt_under_mx_compile_says_to_compute_it_in_the_loader():
     """The CQT decimates on the host (soxr): it cannot be traced, and said so only as MLX's eval error,
     which the Trainer then blamed on the user's step."""

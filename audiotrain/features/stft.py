@@ -322,7 +322,13 @@ def _power_frames_traced(y, n_fft, hop_length, w, center, pad_mode, power, count
     # and a front end may sit behind a learned layer.)
     re, im = mx.real(spec), mx.imag(spec)
     p = re * re + im * im
-    p = p if power == 2.0 else mx.power(p, power / 2.0)
+    if power != 2.0:
+        # Where the bin is 0 (silence, zero padding) the derivative of p ** (power / 2) is infinite and,
+        # times the 0 derivative of p there, NaN: a magnitude front end's gradient was NaN for any clip
+        # with a silent frame. The subgradient 0 there, as torch's abs gives; the inner where keeps the
+        # untaken branch finite, or its NaN would still reach the gradient.
+        positive = p > 0
+        p = mx.where(positive, mx.power(mx.where(positive, p, 1.0), power / 2.0), 0.0)
     if project is None:
         return p
     return (p.reshape(-1, p.shape[-1]) @ mx.array(project.dense.astype(np.float32))).reshape(
