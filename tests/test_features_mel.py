@@ -275,7 +275,12 @@ def test_mel_filterbank_dtype_and_empty_filter_warning():
         (lambda: stft(np.zeros(4096), n_fft=512, hop_length=2.5), "hop_length must be a positive integer"),
         (lambda: stft(np.zeros(4096), pad_mode="wrap", backend="numpy"), "pad_mode must be one of"),
         (lambda: melspectrogram(np.zeros(4096), pad_mode="wrap"), "pad_mode must be one of"),
-        (lambda: spectrogram(np.zeros(4096), power=0), "power must be positive, got 0"),
+        (lambda: spectrogram(np.zeros(4096), power=0), "power must be positive and finite .*, got 0"),
+        (
+            lambda: spectrogram(np.ones(4096), power=float("nan")),
+            "power must be positive and finite .*, got nan",
+        ),
+        (lambda: melspectrogram(np.ones(4096), power=float("inf")), "power must be .*, got inf"),
         (lambda: melspectrogram(np.zeros(100), pad_mode="reflect"), "reflect padding needs more than 1024"),
         (lambda: spectrogram(np.zeros(100), pad_mode="reflect"), "reflect padding needs more than 1024"),
         (lambda: stft(np.zeros(1024), pad_mode="reflect", backend="numpy"), "reflect padding needs more"),

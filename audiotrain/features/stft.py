@@ -230,8 +230,9 @@ def power_frames(
     one graph of the whole batch and evaluates nothing.
     """
     hop_length = check_stft_args(n_fft, hop_length, pad_mode, win_length)
-    if power <= 0:
-        raise ValueError(f"power must be positive, got {power}")
+    # `not power > 0` rather than `power <= 0`: NaN passed that and made every feature NaN, as did inf.
+    if not power > 0 or power == float("inf"):
+        raise ValueError(f"power must be positive and finite (2: power, 1: magnitude), got {power}")
     w = get_window(window, n_fft, win_length)
     y = as_float_signal(y, check_backend(backend))
     lead, n_samples = y.shape[:-1], y.shape[-1]
