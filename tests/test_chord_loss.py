@@ -182,6 +182,9 @@ def test_class_weights_with_label_smoothing_equal_torchs_cross_entropy():
 def test_invalid_arguments_are_reported():
     with pytest.raises(ValueError, match="label_smoothing"):
         ChordRecognitionLoss(label_smoothing=1.0)
+    for eps in (1.5, -0.1, float("nan")):  # the function alone gave 1.0986 (or NaN) for these
+        with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\), got"):
+            smoothed_cross_entropy(mx.zeros((2, 3)), mx.array([0, 1]), eps)
     with pytest.raises(ValueError, match="bass_weight"):
         ChordRecognitionLoss(bass_weight=-1)
     with pytest.raises(ValueError, match=">= 0"):

@@ -47,6 +47,12 @@ def smoothed_cross_entropy(
     Returns:
         [...] float32 losses in nats.
     """
+    # Checked here too, not only in ChordRecognitionLoss: 1.5, -0.1 or NaN gave a finite-looking or NaN
+    # loss with no error (as mlx.nn.losses.cross_entropy, this takes [0, 1)).
+    if not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(
+            f"smoothed_cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
+        )
     safe = mx.clip(targets, 0, logits.shape[-1] - 1).astype(mx.int32)
     return _smoothed_cross_entropy(float(label_smoothing))(logits.astype(mx.float32), safe)
 
