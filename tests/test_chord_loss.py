@@ -386,3 +386,32 @@ def test_a_batch_of_only_zero_weight_classes_adds_no_loss_and_no_gradient(eps):
     value, grad = mx.value_and_grad(chord_type_loss)(outputs["chord_type"])
     assert value.item() == 0.0
     assert float(mx.abs(grad).max().item()) == 0.0
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.5, 0.999])
+def test_smoothed_cross_entropy_at_edge_values_keeps_value_and_gradient(eps):
+    """Logits far beyond exp's range (the row maximum is taken out first), smoothing near 1 and, without
+    smoothing, classes masked with -inf: value and gradient stay those of the plain formula, in float64."""
+    rng = np.random.default_rng(4)
+    classes = 7
+    for scale in (1.0, 1e3, 1e20):
+        logits = (scale * rng.standard_normal((3, classes))).astype(np.float32)
+        targets = rng.integers(0, classes, 3)
+        if scale == 1.0 and eps == 0.0:
+            logits[:, 4:] = -np.inf  # e.g. classes a decoder rules out; the targets are below 4
+            targets = targets % 4
+        z = logits.astype(np.float64)
+        finite = np.isfinite(z)
+        top = z.max(-1, keepdims=True)
+        lse = top[..., 0] + np.log(np.where(finite, np.exp(np.where(finite, z, 0) - top), 0).sum(-1))
+        smoothing = lse - np.where(finite, z, 0).mean(-1) if eps else 0.0
+        want = (1 - eps) * (lse - z[np.arange(3), targets]) + eps * smoothing
+        probs = np.where(finite, np.exp(np.where(finite, z, 0) - lse[:, None]), 0.0)
+        want_grad = probs - (1 - eps) * np.eye(classes)[targets] - eps / classes
+
+        def loss(x, y=mx.array(targets)):
+            return mx.sum(smoothed_cross_entropy(x, y, eps))
+
+        value, grad = mx.value_and_grad(loss)(mx.array(logits))
+        assert value.item() == pytest.approx(want.sum(), rel=1e-5), scale
+        np.testing.assert_allclose(np.array(grad), want_grad, atol=1e-6, err_msg=str(scale))
