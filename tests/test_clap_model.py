@@ -991,3 +991,64 @@ def test_a_model_used_from_request_threads_lets_the_process_exit_cleanly(tmp_pat
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "SAME" in done.stdout and "terminate called" not in out
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_contrastive_loss_gradient_of_every_parameter_equals_transformers_autograd(fused):
+    """The parity tests above compare forward outputs; this compares what training uses: the gradient of
+    LAION's symmetric InfoNCE (the CLAP recipe's loss) for every parameter of both towers, with
+    transformers' under torch autograd (dropout off, eval mode), to float32 rounding."""
+    require("transformers")
+    torch = require("torch")
+    from audiotrain.recipes.clap.task import clap_contrastive_loss
+
+    script = _fixture_script()
+    config_dict = script.tiny_config(fused=fused)
+    for section in ("audio_config", "text_config"):
+        config_dict[section].update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config_dict["audio_config"].update(drop_path_rate=0.0)
+    hf = script.build_model(config_dict, seed=1).eval()
+    model = _mlx_twin(hf, config_dict)
+    model.eval()
+    ref = dict(np.load(FIXTURE / "reference.npz"))
+    n = min(len(ref["input_features"]), len(ref["input_ids"]))
+    features = ref["input_features"][:n]
+    is_longer = np.ones_like(ref["is_longer"][:n]) if fused else ref["is_longer"][:n]
+    if fused:  # the fusion model's four views: the global one and three local ones
+        features = np.repeat(features, 4, axis=1)
+    ids, mask = ref["input_ids"][:n], ref["attention_mask"][:n]
+
+    out = hf(
+        input_features=torch.from_numpy(features),
+        is_longer=torch.from_numpy(is_longer),
+        input_ids=torch.from_numpy(ids).long(),
+        attention_mask=torch.from_numpy(mask).long(),
+    )
+    logits = hf.logit_scale_a.exp() * out.audio_embeds @ out.text_embeds.T
+    labels = torch.arange(n)
+    loss = torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(
+        logits.T, labels
+    )
+    (loss / 2).backward()
+
+    def ours(m):
+        o = m(mx.array(features), mx.array(ids), mx.array(mask), is_longer=mx.array(is_longer))
+        return clap_contrastive_loss(o["audio_embeds"], o["text_embeds"], mx.exp(m.logit_scale_a))[0]
+
+    value, grads = nn.value_and_grad(model, ours)(model)
+    assert value.item() == pytest.approx(loss.item() / 2, rel=1e-5)
+    got = dict(tree_flatten(grads))
+    compared = 0
+    for name, parameter in hf.named_parameters():
+        if parameter.grad is None:  # outside the loss (logit_scale_t): no gradient in ours either
+            assert name not in got or not np.any(np.array(got[name])), name
+            continue
+        want = parameter.grad.numpy()
+        # Attention key biases shift every score of a query equally, which softmax ignores: their gradient
+        # is 0 up to rounding noise (1e-9) that no relative comparison can take.
+        if np.abs(want).max() < 1e-6:
+            continue
+        assert _rel(np.array(got[name]).reshape(want.shape), want) <= 1e-4, name
+        compared += 1
+    assert compared > 100
