@@ -34,7 +34,10 @@ def fast_exp(x: mx.array) -> mx.array:
     # precision where x * log2(e) alone would lose up to 4e-6 of it near |x| = 87.
     r = (x - n * _LN_2_HIGH) - n * _LN_2_LOW  # in [-ln2/2, ln2/2]
     poly = 1.0 + r * (1.0 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))))
-    two_to_n = mx.view(mx.left_shift(n.astype(mx.int32) + 127, 23), mx.float32)
+    # Behind stop_gradient: MLX has no gradient for `view` ("[Primitive::vjp] Not implemented for View"),
+    # which made fast_exp and softmax fail under mx.grad; 2^n is piecewise constant in x, so its gradient
+    # is 0 and d/dx = poly'(r) 2^n, exp(x) to the polynomial's precision.
+    two_to_n = mx.stop_gradient(mx.view(mx.left_shift(n.astype(mx.int32) + 127, 23), mx.float32))
     return poly * two_to_n
 
 
