@@ -811,6 +811,36 @@ def test_a_step_writing_a_trainable_parameter_is_refused_naming_it(tmp_path, com
         trainer(tmp_path, max_epochs=1, compile=compile_).fit(CarriesHiddenState("plain"), make_batches(64))
 
 
+class SharedInADict(TrainModule):
+    """One layer used in two branches, held under a second name in a dict (Lightning's shared submodule)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(8, 8)
+        self.branches = {"left": self.encoder, "right": nn.Linear(8, 8)}
+        self.head = nn.Linear(8, 4)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        h = self.branches["left"](x) + self.branches["right"](self.encoder(x))
+        return mx.mean(nn.losses.cross_entropy(self.head(h), y))
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_a_layer_shared_between_branches_is_no_written_parameter(tmp_path, compile_):
+    """`fit` refused it: "compute_loss assigned self.encoder.weight, self.encoder.bias, a trainable
+    parameter of the model" (the layer, set under both names, holds the array of its later name)."""
+    mx.random.seed(0)
+    module = SharedInADict()
+    before = np.array(module.encoder.weight)
+    trainer(tmp_path, max_epochs=1, compile=compile_).fit(module, make_batches(64))
+    assert module.branches["left"] is module.encoder
+    assert not np.allclose(np.array(module.encoder.weight), before)
+
+
 def test_a_hidden_state_kept_as_a_buffer_or_private_attribute_is_carried(tmp_path):
     """What the error points to carries the state, compiled as eager."""
     results = []

@@ -179,7 +179,11 @@ def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> Non
     mx.compile made: calling one gives the module new array objects of the same weights, which identity
     cannot tell from a write (`no_gradient` warns of that pitfall instead)."""
     now = dict(tree_flatten(module.trainable_parameters()))
-    written = [name for name, array in tree_flatten(given) if name in now and now[name] is not array]
+    flat = tree_flatten(given)
+    # A layer held under two names (`self.again = {"first": self.heads[0]}`) was set twice, and holds the
+    # array given under its later name: that is no write (the step's own arrays are none of `given`'s).
+    given_ids = {id(array) for _, array in flat}
+    written = [name for name, array in flat if name in now and id(now[name]) not in given_ids]
     if written and not compiled_functions(module):
         names = ", ".join(f"self.{name}" for name in written)
         first = written[0].rsplit(".", 1)[-1]
