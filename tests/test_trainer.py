@@ -1840,3 +1840,81 @@ def test_warnings_as_errors_can_ignore_the_short_epoch_advice_by_its_category(tm
         fit(tmp_path / "again", max_epochs=1, log_every_n_steps=50, logger=RecordingLogger())
     categories = [w.category for w in caught if "logging interval" in str(w.message)]
     assert categories == [audiotrain.PossibleUserWarning]
+
+
+class TiedLM(TrainModule):
+    """An embedding and an output projection that share one weight: by array (torch's way), or by module."""
+
+    def __init__(self, by_array: bool):
+        super().__init__()
+        self.emb = nn.Embedding(6, 4)
+        if by_array:
+            self.out = nn.Linear(4, 6, bias=False)
+            self.out.weight = self.emb.weight
+
+    def compute_loss(self, batch):
+        x, y = batch
+        h = self.emb(x)
+        logits = self.out(h) if "out" in self else self.emb.as_linear(h)
+        return mx.mean(nn.losses.cross_entropy(logits, y)), {}
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optim.SGD(learning_rate=0.5))
+
+
+@pytest.mark.parametrize("embedding_frozen", [False, True])
+def test_a_weight_array_set_on_two_modules_is_refused_naming_both(tmp_path, embedding_frozen):
+    # MLX trained `emb.weight` and `out.weight` as two parameters: after one step they differed, silently
+    # (with the embedding frozen, as torch's tie freezes both, `out.weight` alone moved).
+    model = TiedLM(by_array=True)
+    if embedding_frozen:
+        model.emb.freeze()
+    batches = [(mx.array([[0, 1, 2]]), mx.array([[3, 4, 5]]))]
+    with pytest.raises(ValueError, match=r"'emb\.weight' = 'out\.weight'.*as_linear"):
+        quiet_trainer(tmp_path, max_steps=1).fit(model, batches)
+
+
+def test_one_module_used_twice_trains_one_weight_with_the_summed_gradient(tmp_path):
+    class Twice(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(3, 3, bias=False)
+            self.second = self.first  # the same layer by a second name: a tie that MLX keeps
+
+        def compute_loss(self, batch):
+            return mx.mean((self.second(self.first(batch[0])) - batch[1]) ** 2), {}
+
+        def configure_optimizers(self):
+            return OptimizerConfig(optim.SGD(learning_rate=0.5))
+
+    model = Twice()
+    batch = (mx.arange(6, dtype=mx.float32).reshape(2, 3) / 6, mx.ones((2, 3)))
+    w = model.first.weight
+
+    def loss(w):
+        return mx.mean((batch[0] @ w.T @ w.T - batch[1]) ** 2)
+
+    expected = w - 0.5 * mx.grad(loss)(w)  # both uses' gradients, summed, as torch's autograd gives
+    quiet_trainer(tmp_path, max_steps=1, enable_model_summary=False).fit(model, [batch])
+    assert model.second is model.first
+    np.testing.assert_allclose(np.array(model.first.weight), np.array(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_layers_in_dicts_keyed_by_ints_or_dotted_names_train(tmp_path):
+    class Heads(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.heads = {0: nn.Linear(3, 3), "a.b": [nn.Linear(3, 3)]}
+
+        def compute_loss(self, batch):
+            h = self.heads["a.b"][0](self.heads[0](batch[0]))
+            return mx.mean((h - batch[1]) ** 2), {}
+
+        def configure_optimizers(self):
+            return OptimizerConfig(optim.SGD(learning_rate=0.5))
+
+    model = Heads()
+    before = np.array(model.heads["a.b"][0].weight)
+    batch = (mx.ones((2, 3)), mx.zeros((2, 3)))
+    quiet_trainer(tmp_path, max_steps=1, enable_model_summary=False).fit(model, [batch])
+    assert not np.allclose(np.array(model.heads["a.b"][0].weight), before)

@@ -123,6 +123,7 @@ from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_tra
 from audiotrain.train.step_logging import StepLogging
 from audiotrain.train.stopping import StopRequests, ranks_meet_every
 from audiotrain.train.strategy import Strategy
+from audiotrain.train.tied_weights import refuse_arrays_tied_across_modules
 from audiotrain.train.trainer_state import StateTracker, TrainerState
 from audiotrain.train.validation_schedule import ValidationSchedule
 from audiotrain.train.weight_dtypes import (
@@ -999,6 +1000,8 @@ class Trainer:
             several_epochs = self.max_epochs != 1
             hint_workers_started_again(train_loader if several_epochs else None)
             hint_workers_started_again(val_loader if several_epochs or self.num_sanity_val_steps else None)
+            # Before the broadcast, which would untie them too.
+            refuse_arrays_tied_across_modules(model)
             if self.world_size > 1:
                 collectives.broadcast_parameters(model)
             status = "failed"
