@@ -260,3 +260,29 @@ def test_a_second_fit_with_nothing_left_to_train_prints_no_table_only_why(tmp_pa
     with pytest.warns(UserWarning, match="nothing to train, already at epoch 1"):
         trainer.fit(module, make_batches())
     assert "Total params" not in capsys.readouterr().err
+
+
+class SharedLayer(TinyClassifier):
+    """TinyClassifier and one 4x4 layer used under two names (MLX's weight tying: one module, one weight)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Linear(4, 4, bias=False)  # 16
+        self.alias = self.shared
+
+
+def test_a_layer_used_under_two_names_is_counted_once_as_lightning_counts_a_shared_parameter(
+    tmp_path, capsys
+):
+    # The table said 16 parameters more than the model has ("32 Total params" for one 4x4 layer used twice).
+    module = SharedLayer()
+    out = fit_printing(tmp_path, capsys, module=module)
+    distinct = {id(a): a for a in _leaves(module.parameters())}.values()
+    assert totals(out)["Total params"] == str(sum(a.size for a in distinct))
+    assert (
+        totals(out)["Total estimated model params size (MB)"]
+        == f"{sum(a.nbytes for a in distinct) / 1e6:,.3f}"
+    )
+    named = len(list(module.named_modules())) - 1  # (the root not counted)
+    assert totals(out)["Modules in train mode"] == str(named - 1)  # `alias` is `shared`
+    assert "other params" not in out

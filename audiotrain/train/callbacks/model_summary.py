@@ -35,9 +35,21 @@ class LayerRow:
     training: bool
 
 
+def _unique(tree: dict) -> list[tuple[str, mx.array]]:
+    """(name, array) of each array in a parameter tree once: a module used under two names (`self.b = self.a`,
+    MLX's weight tying) holds its weights once, and Lightning counts a shared parameter once too."""
+    seen: set[int] = set()
+    unique = []
+    for name, array in tree_flatten(tree):
+        if id(array) not in seen:
+            seen.add(id(array))
+            unique.append((name, array))
+    return unique
+
+
 def _sizes(tree: dict) -> tuple[int, int]:
     """(elements, bytes) of the arrays in a parameter tree."""
-    leaves = [array for _, array in tree_flatten(tree)]
+    leaves = [array for _, array in _unique(tree)]
     return sum(a.size for a in leaves), sum(a.nbytes for a in leaves)
 
 
@@ -61,7 +73,7 @@ def _param_count(module: nn.Module, tree: dict) -> int:
     """The parameters of `tree` (`module`'s, or a part of them), a quantized layer's packed weight counted
     as the weights it packs; its scales and biases count as the parameters they are (MLX can train them)."""
     factors = _packing_factors(module)
-    return sum(array.size * factors.get(name, 1) for name, array in tree_flatten(tree))
+    return sum(array.size * factors.get(name, 1) for name, array in _unique(tree))
 
 
 def _submodules(module: nn.Module, prefix: str = "") -> list[tuple[str, int, nn.Module]]:
@@ -114,15 +126,23 @@ class Summary:
             if max_depth == -1 or depth <= max_depth
         ]
         total, size_bytes = _param_count(module, module.parameters()), _sizes(module.parameters())[1]
-        in_train = sum(bool(sub.training) for _, _, sub in every)
-        in_top_level = sum(_param_count(sub, sub.parameters()) for _, depth, sub in every if depth == 1)
+        # A module listed under two names (`self.b = self.a`) is one module, its weights counted once.
+        distinct = list({id(sub): sub for _, _, sub in every}.values())
+        in_train = sum(bool(sub.training) for sub in distinct)
+        in_top_level, seen = 0, set()
+        for sub in (sub for _, depth, sub in every if depth == 1):
+            factors = _packing_factors(sub)
+            for name, array in tree_flatten(sub.parameters()):
+                if id(array) not in seen:
+                    seen.add(id(array))
+                    in_top_level += array.size * factors.get(name, 1)
         return cls(
             rows=rows,
             total_params=total,
             trainable_params=_param_count(module, module.trainable_parameters()),
             size_bytes=size_bytes,
             modules_in_train_mode=in_train,
-            modules_in_eval_mode=len(every) - in_train,
+            modules_in_eval_mode=len(distinct) - in_train,
             other_params=total - in_top_level,
         )
 
