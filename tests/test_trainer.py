@@ -1918,3 +1918,32 @@ def test_layers_in_dicts_keyed_by_ints_or_dotted_names_train(tmp_path):
     batch = (mx.ones((2, 3)), mx.zeros((2, 3)))
     quiet_trainer(tmp_path, max_steps=1, enable_model_summary=False).fit(model, [batch])
     assert not np.allclose(np.array(model.heads["a.b"][0].weight), before)
+
+
+class TupleHeads(TrainModule):
+    """Two layers in a tuple, which MLX's parameters() leaves out (lists and dicts it takes)."""
+
+    def __init__(self, name: str = "heads"):
+        super().__init__()
+        self.body = nn.Linear(3, 3)
+        setattr(self, name, (nn.Linear(3, 3), nn.Linear(3, 3)))
+        self.name = name
+
+    def compute_loss(self, batch):
+        h = self.body(batch[0])
+        for head in getattr(self, self.name):
+            h = head(h)
+        return mx.mean((h - batch[1]) ** 2), {}
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optim.SGD(learning_rate=0.5))
+
+
+def test_layers_in_a_tuple_are_warned_of_as_never_trained_or_saved(tmp_path):
+    # The heads in the tuple kept their initial weights and were missing from model.safetensors, silently.
+    batch = (mx.ones((2, 3)), mx.zeros((2, 3)))
+    with pytest.warns(UserWarning, match=r"'heads' is a tuple .* not trained, saved"):
+        quiet_trainer(tmp_path, max_steps=1, enable_model_summary=False).fit(TupleHeads(), [batch])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # kept out on purpose: an underscore name says so
+        quiet_trainer(tmp_path, max_steps=1, enable_model_summary=False).fit(TupleHeads("_heads"), [batch])

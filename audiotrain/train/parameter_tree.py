@@ -11,9 +11,11 @@ leaves out of the parameters.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_unflatten
@@ -129,3 +131,44 @@ def layers_created_while_training(owner: str, layers: list[tuple[str, nn.Module]
         "its input size given as an argument), or in configure_model(), which runs before "
         "configure_optimizers"
     )
+
+
+def _holds_weights(value: Any) -> bool:
+    if isinstance(value, (nn.Module, mx.array)):
+        return True
+    if isinstance(value, (tuple, list, dict)):
+        return any(_holds_weights(item) for item in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def weights_in_tuples(value: Any, name: str = "") -> list[str]:
+    """The dotted names of the tuples in a module's tree (walked as MLX walks it: modules, dicts, lists,
+    leaving out names that start with an underscore) that hold a layer or an array."""
+    if isinstance(value, tuple):
+        return [name] if _holds_weights(value) else []
+    if isinstance(value, nn.Module):
+        pairs = [(key, child) for key, child in value.items() if not str(key).startswith("_")]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list):
+        pairs = list(enumerate(value))
+    else:
+        return []
+    return [found for key, child in pairs for found in weights_in_tuples(child, f"{name}{key}.")]
+
+
+def warn_weights_in_tuples(module: nn.Module) -> None:
+    """Warn where a tuple attribute holds layers or arrays: MLX's `parameters()` takes lists and dicts but
+    leaves tuples out, so `self.heads = (nn.Linear(...), ...)` was never trained, saved or counted, without
+    a word (the summary and the checkpoint simply lacked it)."""
+    found = [name.rstrip(".") for name in weights_in_tuples(module)]
+    if found:
+        shown = ", ".join(repr(n) for n in found[:3]) + (", ..." if len(found) > 3 else "")
+        warnings.warn(
+            f"{type(module).__name__}: {shown} is a tuple holding layers or arrays, which MLX leaves out of "
+            "the parameters: they are not trained, saved in checkpoints or counted in the summary. Make it a "
+            "list to train them; to keep them out on purpose, start the name with an underscore "
+            "(`self._teacher = ...`), which silences this",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -108,6 +108,7 @@ from audiotrain.train.module import (
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.optimizer_settings import note_configured_rates
 from audiotrain.train.outputs import split_logged_weights
+from audiotrain.train.parameter_tree import warn_weights_in_tuples
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
 from audiotrain.train.run_state import (
     RunState,
@@ -1002,6 +1003,8 @@ class Trainer:
             hint_workers_started_again(val_loader if several_epochs or self.num_sanity_val_steps else None)
             # Before the broadcast, which would untie them too.
             refuse_arrays_tied_across_modules(model)
+            if self.is_global_zero:
+                warn_weights_in_tuples(model)
             if self.world_size > 1:
                 collectives.broadcast_parameters(model)
             status = "failed"
