@@ -36,7 +36,8 @@ def _holders(
 
 def arrays_tied_across_modules(module: nn.Module) -> list[list[str]]:
     """The names of each array that more than one module (or attribute) holds, one of them trainable (one
-    frozen where the other trains parts them too; an array frozen everywhere, a shared constant, stays one)."""
+    frozen where the other trains parts them too; an array frozen everywhere, a shared constant, stays
+    one)."""
     trainable = {id(array) for _, array in tree_flatten(module.trainable_parameters())}
     found: dict[int, list[tuple[int, str, str]]] = {}
     _holders(module, id(module), "", "", found)
