@@ -70,6 +70,16 @@ def test_total_is_the_weighted_sum_of_head_losses_over_defined_frames():
     np.testing.assert_allclose(total.item(), want.item(), rtol=1e-6)
 
 
+def test_total_of_the_head_means_weighs_them_as_the_loss_does():
+    # The chord recipe's val_loss / test_loss is `total_of` the epoch's head means: with head weights other
+    # than 1 it must be the same weighted sum the training loss is (an unweighted sum passed every test).
+    outputs, targets = random_case()
+    loss_fn = ChordRecognitionLoss(chord_type_weight=1.5, root_weight=2.0, bass_weight=0.25)
+    total, parts = loss_fn(outputs, targets)
+    means = {name: value.item() for name, value in parts.items()}
+    assert loss_fn.total_of(means) == pytest.approx(total.item(), rel=1e-6)
+
+
 def test_root_and_bass_logits_on_n_and_x_frames_do_not_matter():
     outputs, targets = random_case()
     loss_fn = ChordRecognitionLoss()
