@@ -218,6 +218,16 @@ def test_a_head_weight_of_zero_leaves_that_head_out_and_nan_is_refused():
         ChordRecognitionLoss(root_weight=float("nan"))
 
 
+@pytest.mark.parametrize(
+    "argument, value", [("root_weight", "a"), ("bass_weight", None), ("label_smoothing", "0.1x")]
+)
+def test_a_weight_that_is_no_number_is_named_in_the_error(argument, value):
+    # A weight that is no number raised "could not convert string to float: 'a'" (or float()'s TypeError for
+    # None), naming neither the argument nor the class.
+    with pytest.raises(ValueError, match=rf"ChordRecognitionLoss\.{argument} must be .*got {value!r}"):
+        ChordRecognitionLoss(**{argument: value})
+
+
 def test_the_default_loss_is_the_seeds():
     """`ChordRecognitionLoss()` (the guide's): every head weighted 1 but the bass (0.5), label smoothing
     0.1."""

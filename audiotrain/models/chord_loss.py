@@ -120,6 +120,16 @@ def _class_weighted_smoothed_cross_entropy(label_smoothing: float):
     return numerator
 
 
+def _number(value: object) -> float:
+    """`value` as a float (a numeric string too, as float() always took it), NaN where it is none ("a",
+    None): the range checks then name the argument and what it got, where float() raised "could not
+    convert string to float: 'a'" naming neither."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def masked_mean(values: mx.array, weights: mx.array, across_ranks: bool = False) -> mx.array:
     """Σ values·weights / Σ weights, or 0 when every weight is 0 (e.g. a batch of only N frames).
 
@@ -185,9 +195,9 @@ class ChordRecognitionLoss:
             ("bass_weight", bass_weight),
             ("chord_weight", chord_weight),
         ):
-            if not float(value) >= 0.0:
+            if not _number(value) >= 0.0:
                 raise ValueError(f"ChordRecognitionLoss.{name} must be >= 0, got {value!r}")
-        if not 0.0 <= float(label_smoothing) < 1.0:
+        if not 0.0 <= _number(label_smoothing) < 1.0:
             raise ValueError(
                 f"ChordRecognitionLoss.label_smoothing must be in [0, 1), got {label_smoothing!r}"
             )
