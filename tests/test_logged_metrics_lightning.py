@@ -511,3 +511,16 @@ def test_a_value_logged_with_logger_false_on_step_and_on_epoch_has_all_three_nam
         assert {name, f"{name}_step", f"{name}_epoch"} <= set(t.callback_metrics), name
         assert not {f"{name}_step", f"{name}_epoch"} & set(t.logged_metrics)
     assert t.callback_metrics["h_quiet_step"] == 3.0  # the last batch's index
+
+
+def test_a_count_in_callback_metrics_stays_an_int_with_item_and_in_yaml(tmp_path):
+    # skipped_steps is a count: a sweep script writing `yaml.safe_dump(trainer.callback_metrics)` or comparing
+    # `callback_metrics["skipped_steps"].item() == 0` gets the int, not 0.0 (metric_values.MetricCount; making
+    # it a float passed every test).
+    import yaml
+
+    t = fit(tmp_path, build(TinyClassifier), max_epochs=1)
+    skipped = t.callback_metrics["skipped_steps"]
+    assert type(skipped.item()) is int and skipped.tolist() == 0 and isinstance(skipped, int)
+    assert "skipped_steps: 0\n" in yaml.safe_dump(dict(t.callback_metrics))
+    assert isinstance(t.callback_metrics["train_loss"].item(), float)
