@@ -515,6 +515,18 @@ def _kernel_is_broken(path: Path) -> bool:
 SIGPIPE = 13
 
 
+def write_whole(binary, data: bytes) -> None:
+    """Write all of `data` to `binary`, a text stream's ``.buffer``. Under ``python -u`` or
+    ``PYTHONUNBUFFERED=1`` (Docker images, Slurm scripts, CI) that layer is the raw file, whose ``write`` may
+    take only part of `data` (a pipe's write that a signal interrupted: a child's SIGCHLD) and says how much;
+    the rest was lost without a word. A buffered layer takes all of it in one call."""
+    while data:
+        written = binary.write(data)  # (bytes, as before: a stand-in's write may decode it)
+        if written is None or written >= len(data):  # (None: a stand-in that does not count, taken as whole)
+            return
+        data = data[written:]
+
+
 def discard_stdout() -> None:
     """Once stdout's reader has gone (``cmd | head``): what is still to print goes nowhere, and so does what
     Python flushes at exit, which would otherwise fail the same way with a second error."""

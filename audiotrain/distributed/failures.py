@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from audiotrain._proc import PROC, stat_fields
+from audiotrain._system import write_whole
 from audiotrain._text import listed, plural
 
 T = TypeVar("T")
@@ -266,7 +267,7 @@ def _say(line: str) -> None:
         return
     data = (line + "\n").encode(errors="replace")
     if hasattr(sys.stderr, "buffer"):
-        sys.stderr.buffer.write(data)
+        write_whole(sys.stderr.buffer, data)
         sys.stderr.buffer.flush()
     else:
         sys.stderr.write(data.decode())
@@ -1099,7 +1100,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                     # after that output, before the summary.
                     exit_reports.append(in_launch_terms(raw))
                     return
-                sys.stderr.buffer.write(in_launch_terms(raw))
+                write_whole(sys.stderr.buffer, in_launch_terms(raw))
                 sys.stderr.buffer.flush()
                 if m := _FAILED.search(line):
                     failures.setdefault(int(m.group(1)), m.group(2).strip())
@@ -1116,7 +1117,7 @@ def launch(argv: list[str], prog: str = LAUNCH_PROG) -> int:
                 for raw in _lines_of(_whole_lines(_chunks_read(proc.stderr.fileno()))):
                     take(raw)
                 status = proc.wait()
-            sys.stderr.buffer.write(b"".join(exit_reports))
+            write_whole(sys.stderr.buffer, b"".join(exit_reports))
             sys.stderr.buffer.flush()
         except BaseException:
             send(signal.SIGTERM)  # no rank outlives the launcher

@@ -55,7 +55,7 @@ from typing import Any
 from audiotrain._invocation import recipe_command
 from audiotrain._proc import PROC, stat_fields
 from audiotrain._stop_signals import STOP_SIGNAL_ENV
-from audiotrain._system import usable_cores
+from audiotrain._system import usable_cores, write_whole
 from audiotrain.distributed.launcher_watch import LauncherWatch, watch_over
 from audiotrain.distributed.stdout_relay import StdoutRelay
 
@@ -849,7 +849,7 @@ def _write_stderr(data: bytes) -> None:
     if not data or sys.stderr is None:  # (None: a closed stderr, `2>&-`; the ranks' output goes nowhere)
         return
     if hasattr(sys.stderr, "buffer"):
-        sys.stderr.buffer.write(data)
+        write_whole(sys.stderr.buffer, data)
         sys.stderr.buffer.flush()
     else:  # a text stream put in its place (a notebook, a test's capture)
         sys.stderr.write(data.decode(errors="replace"))

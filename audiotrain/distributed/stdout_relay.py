@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from audiotrain._system import SIGPIPE, discard_stdout, stdout_write_error
+from audiotrain._system import SIGPIPE, discard_stdout, stdout_write_error, write_whole
 
 #: How long the end of a job waits for more of the ranks' output after ``mpirun`` ended (a process the job
 #: left behind may hold the pipe open). A reader slower than the job (``| less``) is waited for however long.
@@ -60,7 +60,7 @@ class StdoutRelay:
             if hasattr(stream, "buffer"):
                 if not data:
                     return
-                stream.buffer.write(data)
+                write_whole(stream.buffer, data)  # (raw under `python -u`: it may take part of it)
             else:  # a text stream put in its place (a notebook, a test's capture)
                 text = self._decoder.decode(data, final)
                 if not text:
