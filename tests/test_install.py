@@ -79,6 +79,14 @@ def test_the_readme_lists_every_benchmark():
     assert listed == {f"benchmarks/{path.name}" for path in (REPO / "benchmarks").glob("*.py")}
 
 
+def test_a_stuck_test_fails_with_its_stacks_instead_of_holding_the_run(pytestconfig):
+    """A CI run (`-n auto`) stopped progressing at 77% for 10 minutes: a test that waits for ever (a pipe, a
+    subprocess, MLX's eval) held its worker with no word, faulthandler's dump due only after 20 minutes.
+    pytest-timeout (a dev dependency) is given a limit and a method that works while C code waits."""
+    assert 0 < float(pytestconfig.getini("timeout")) <= 900
+    assert pytestconfig.getini("timeout_method") == "thread"
+
+
 def test_the_sdist_carries_what_its_tests_need(monkeypatch):
     """The sdist held tests/test_*.py (setuptools' default) and nothing they import: 26 collection errors
     for a packager who runs them."""
