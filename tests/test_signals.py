@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -43,18 +44,38 @@ def _start(args: list[str], cwd: Path, **popen) -> subprocess.Popen:
     )
 
 
-def _wait_for(proc: subprocess.Popen, marker: str, count: int = 1) -> list[str]:
-    """The lines `proc` printed up to the `count`-th `marker` (the test fails if it ends first). Counted in
-    the text, not by line: processes that share the pipe, under PYTHONUNBUFFERED, write a line's text and its
-    end apart, and two markers can end up on one line."""
+def _wait_for(proc: subprocess.Popen, marker: str, count: int = 1, seconds: float = 120) -> list[str]:
+    """The lines `proc` printed up to the `count`-th `marker` (the test fails if it ends first, or prints
+    nothing more for `seconds`: a child stuck before its marker held the test run, reading its pipe, with no
+    word). Counted in the text, not by line: processes that share the pipe, under PYTHONUNBUFFERED, write a
+    line's text and its end apart, and two markers can end up on one line."""
     lines, seen = [], 0
-    for line in proc.stdout:
+    stuck = threading.Event()
+
+    def kill_when_stuck() -> None:
+        stuck.set()
+        proc.kill()  # (its pipe's end of file ends the loop below)
+
+    while True:
+        deadline = threading.Timer(seconds, kill_when_stuck)
+        deadline.start()
+        try:
+            line = proc.stdout.readline()
+        finally:
+            deadline.cancel()
+        if not line:
+            break
         lines.append(line)
         seen += line.count(marker)
         if seen >= count:
             return lines
     proc.wait()
-    raise AssertionError(f"ended (status {proc.returncode}) before {marker!r}:\n{''.join(lines)[-3000:]}")
+    ended = (
+        f"printed nothing for {seconds:g} s, killed,"
+        if stuck.is_set()
+        else f"ended (status {proc.returncode})"
+    )
+    raise AssertionError(f"{ended} before {marker!r}:\n{''.join(lines)[-3000:]}")
 
 
 def _finish(proc: subprocess.Popen, before: list[str], timeout: float = 240) -> str:
