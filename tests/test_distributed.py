@@ -1088,6 +1088,31 @@ def test_ranks_that_failed_alike_share_one_line_of_the_launchers_summary():
 pytestmark = pytest.mark.serial
 
 
+def test_launch_under_python_u_passes_on_all_of_a_chunk_the_pipe_took_in_part():
+    """`PYTHONUNBUFFERED=1 python -m audiotrain launch ... | less`: mlx.launch's stdout.buffer is then the raw
+    file, whose write may take part of a chunk of the ranks' output (a signal cut it short), and the rest was
+    dropped without a word."""
+    import io
+
+    import audiotrain.distributed._whole_line_launch as whole_lines
+
+    class PipeTakingPartOfEachWrite(io.RawIOBase):
+        def __init__(self):
+            self.got = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            self.got += bytes(data[:4096])
+            return min(len(data), 4096)
+
+    pipe = PipeTakingPartOfEachWrite()
+    output = whole_lines._StdoutThatMayFail(pipe)
+    assert output.write(b"x" * 65536 + b"majmin 80.1\n") == 65548
+    assert bytes(pipe.got) == b"x" * 65536 + b"majmin 80.1\n" and output.error is None
+
+
 def test_launch_runs_mlx_launch_with_its_log_lines_written_whole(monkeypatch):
     # Each of mlx.launch's log lines as one write: the ranks' output can then only come before or after it.
     import audiotrain.distributed._whole_line_launch as whole_lines

@@ -32,6 +32,17 @@ def _whole_line_logger(colour: str, tag: str, with_verbose: bool):
     return write
 
 
+def _write_whole(binary, data: bytes) -> None:
+    """`audiotrain._system.write_whole`, here since this file imports nothing of audiotrain: under
+    ``python -u`` stdout's ``.buffer`` is the raw file, whose write may take part of `data` (a signal cut it
+    short) and says how much; the rest of the ranks' output was lost."""
+    while data:
+        written = binary.write(data)
+        if written is None or written >= len(data):  # (None: a stand-in that does not count, taken as whole)
+            return
+        data = data[written:]
+
+
 class _StdoutThatMayFail:
     """mlx.launch's ``sys.stdout.buffer``, through which it passes the ranks' output: a write that fails
     (``| head`` gone, ``> results.txt`` on a full disk) ended it in a raw traceback (status 1) while the ranks
@@ -43,7 +54,7 @@ class _StdoutThatMayFail:
     def write(self, data: bytes) -> int:
         if self.error is None:
             try:
-                self._buffer.write(data)
+                _write_whole(self._buffer, data)
                 self._buffer.flush()
             except OSError as error:
                 self.error = error
