@@ -7,7 +7,7 @@ import re
 import site
 import warnings
 
-from audiotrain import OptimizerConfig, Trainer, TrainModule
+from audiotrain import OptimizerConfig, PossibleUserWarning, Trainer, TrainModule
 from audiotrain.train.callbacks import Callback, GradientClipper
 from audiotrain.train.trainer import SHORT_EPOCH_WARNING
 
@@ -849,6 +849,59 @@ def test_torchs_parameter_groups_from_configure_optimizers_point_at_a_multioptim
     with pytest.raises(TypeError, match=r"torch's parameter groups.*optim.MultiOptimizer\(\[") as raised:
         trainer(tmp_path, max_steps=1).fit(TorchGroups(), make_batches())
     assert "weight_decay=0.0" in str(raised.value) and "array(" not in str(raised.value)
+
+
+class EncoderGroups(TinyClassifier):
+    """A 10x lower rate for `fc1` (the "encoder") than for the head, as a MultiOptimizer."""
+
+    def __init__(self, encoder_filter, frozen=False):
+        super().__init__()
+        self.encoder_filter = encoder_filter
+        if frozen:
+            self.fc1.freeze()
+
+    def configure_optimizers(self):
+        return optim.MultiOptimizer([optim.AdamW(1e-3), optim.AdamW(1e-2)], [self.encoder_filter])
+
+
+def test_a_multioptimizer_group_whose_filter_takes_no_parameter_is_warned_about(tmp_path):
+    # torch names an nn.Sequential's layers 'encoder.0.' where MLX says 'encoder.layers.0.': a filter
+    # written torch's way took nothing, and the "pretrained encoder" trained at the head's 10x rate with no
+    # word at all. The same filter on a frozen encoder takes its weights: that group is not warned about.
+    with pytest.warns(PossibleUserWarning, match=r"group 1 \(AdamW\): its filter took none.*'fc1\.weight'"):
+        trainer(tmp_path, max_steps=1).fit(
+            EncoderGroups(lambda path, _: path.startswith("fc0.")), make_batches()
+        )
+    with pytest.warns(PossibleUserWarning, match=r"group 2 \(AdamW\): the filters before it took every"):
+        trainer(tmp_path, max_steps=1).fit(EncoderGroups(lambda path, _: True), make_batches())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PossibleUserWarning)
+        frozen = EncoderGroups(lambda path, _: path.startswith("fc1."), frozen=True)
+        trainer(tmp_path, max_steps=1).fit(frozen, make_batches())
+
+
+def test_a_multioptimizer_filter_failing_only_on_frozen_parameters_still_trains(tmp_path):
+    # MLX calls the filters on the trainable parameters alone: one that cannot take a frozen weight (here
+    # fc1's, frozen) is no mistake, and the check of the groups must not refuse it.
+    def head_only(path, _):
+        if path.startswith("fc1."):
+            raise ValueError("a frozen weight")
+        return path.endswith("bias")
+
+    trainer(tmp_path, max_steps=1).fit(EncoderGroups(head_only, frozen=True), make_batches())
+
+
+@pytest.mark.parametrize(
+    "encoder_filter, raised",
+    [(lambda path, _: path.startwith("fc1."), "AttributeError"), (lambda path: True, "TypeError")],
+)
+def test_a_multioptimizer_filter_that_fails_is_refused_naming_its_group(tmp_path, encoder_filter, raised):
+    # A typo in a filter, or a filter of one argument, failed as a bare traceback from MLX's
+    # MultiOptimizer._split_dictionary, with no word of how MLX calls a filter.
+    match = rf"EncoderGroups.configure_optimizers: the MultiOptimizer's filter 1 .* raised {raised}"
+    match += r".*filter\(path, array\)"
+    with pytest.raises(TypeError, match=match):
+        trainer(tmp_path, max_steps=1).fit(EncoderGroups(encoder_filter), make_batches())
 
 
 def test_configure_optimizers_must_return_an_optimizer(tmp_path):

@@ -60,6 +60,66 @@ def multi_optimizer_parts(optimizer: optim.MultiOptimizer, tree: Any) -> list[An
     return [tree_unflatten(part) if part else {} for part in parts]
 
 
+def multi_optimizer_groups(
+    optimizer: optim.MultiOptimizer, parameters: Any, trainable: Any, where: str
+) -> list[str]:
+    """Check a MultiOptimizer's filters on `parameters` (all of the model's, frozen ones too, so that a
+    frozen encoder's group is not one that gets nothing) before MLX starts it on `trainable`: a filter that
+    raises on a trainable parameter is refused naming its group (MLX never calls it on a frozen one, whose
+    errors are passed over), and the groups that get no parameter are returned, described for a warning.
+    MLX's `_split_dictionary` let a filter's error through as a bare traceback from its internals, and a
+    filter that took nothing (torch's 'encoder.0.' where MLX names it 'encoder.layers.0.') silently trained
+    those weights with the last group's rate and decay."""
+    counts = [0] * len(optimizer.optimizers)
+    flat = tree_flatten(parameters)
+    trainable_paths = {path for path, _ in tree_flatten(trainable)}
+    for path, value in flat:
+        group = _filtered_group(optimizer, path, value, path in trainable_paths, where)
+        if group is not None:
+            counts[group] += 1
+    names = ", ".join(repr(path) for path, _ in flat[:4]) + (", ..." if len(flat) > 4 else "")
+    empty = []
+    for index, count in enumerate(counts):
+        if count:
+            continue
+        why = (
+            "the filters before it took every parameter"
+            if index == len(counts) - 1
+            else "its filter took none of the model's parameters"
+        )
+        empty.append(f"group {index + 1} ({type(optimizer.optimizers[index]).__name__}): {why}")
+    if empty and flat:
+        return [
+            f"{where}: the MultiOptimizer's {'; '.join(empty)}, so the parameters meant for it train with "
+            f"another group's learning rate and weight decay. MLX names the parameters by their attribute "
+            f"paths ({names}; an nn.Sequential's layers are 'name.layers.0.', not torch's 'name.0.')"
+        ]
+    return []
+
+
+def _filtered_group(
+    optimizer: optim.MultiOptimizer, path: str, value: Any, trainable: bool, where: str
+) -> int | None:
+    """The index of the group MLX gives the parameter at `path` (None: a frozen one a filter fails on)."""
+    for index, keep in enumerate(optimizer.filters):
+        try:
+            taken = keep(path, value)
+        except Exception as error:
+            if not trainable:
+                return None
+            raise TypeError(
+                f"{where}: the MultiOptimizer's filter {index + 1} (for group {index + 1}, "
+                f"{type(optimizer.optimizers[index]).__name__}) raised {type(error).__name__}: {error}, on "
+                f"the parameter {path!r}. MLX calls each filter as filter(path, array) with every "
+                "parameter's dotted path and array, and gives the parameter to the first group whose filter "
+                "returns True (the last group takes the rest), e.g. "
+                "lambda path, _: path.startswith('encoder.')"
+            ) from error
+        if taken:
+            return index
+    return len(optimizer.optimizers) - 1
+
+
 def _mirrored_by_state(parameters: Any, optimizer: optim.Optimizer) -> list[tuple[Any, dict]]:
     """(part of `parameters`, the state of the optimizer that started on it) pairs. MLX's MultiOptimizer has
     no state of its own ({"states": [...]}): each of its optimizers mirrors the part its filter picks (the

@@ -108,7 +108,7 @@ from audiotrain.train.module import (
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
 from audiotrain.train.optimizer_settings import note_configured_rates
 from audiotrain.train.outputs import split_logged_weights
-from audiotrain.train.parameter_tree import warn_weights_in_tuples
+from audiotrain.train.parameter_tree import multi_optimizer_groups, warn_weights_in_tuples
 from audiotrain.train.profilers import Profiler, next_batch, trainer_profiler
 from audiotrain.train.run_state import (
     RunState,
@@ -1976,6 +1976,11 @@ class Trainer:
         where = f"{type(module).__name__}.configure_optimizers"
         config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
+        if isinstance(self.optimizer, optim.MultiOptimizer):
+            for message in multi_optimizer_groups(
+                self.optimizer, module.parameters(), module.trainable_parameters(), where
+            ):
+                warnings.warn(message, PossibleUserWarning, stacklevel=user_stacklevel())
         # Initialise the state before compiling: a compiled function must see the same state
         # structure on every call (lazy init on the first update would force a retrace).
         self.optimizer.init(module.trainable_parameters())
