@@ -928,6 +928,26 @@ def test_a_schedule_for_parameter_groups_goes_on_each_groups_optimizer(tmp_path)
     np.testing.assert_allclose(rates, [(1e-3, float(schedule(k))) for k in range(6)], rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "settings, says",
+    [
+        ({}, r"stepped once every epoch, .*StepLRScheduler\(1e-4, step_size=2 \* steps_per_epoch\)"),
+        (
+            {"interval": "step", "frequency": 3},
+            r"stepped once every 3 steps, .*multiply its step counts by 3",
+        ),
+    ],
+)
+def test_a_per_epoch_schedule_for_parameter_groups_is_told_that_a_learning_rate_counts_steps(
+    tmp_path, settings, says
+):
+    # The refusal said to give each group its schedule as its learning rate, no more: a torch port's
+    # StepLR(step_size=2) stepped per epoch, moved there as told, halved the rates every 2 updates.
+    sched = {"optimizer": _groups(), "lr_scheduler": {"scheduler": StepLRScheduler(1e-3, 2), **settings}}
+    with pytest.raises(TypeError, match=says):
+        trainer(tmp_path, max_epochs=1).fit(Returns(lambda m: sched), make_batches())
+
+
 def test_the_momentum_and_weight_decay_of_parameter_groups_are_named_as_lightnings(tmp_path):
     """They were lr-MultiOptimizer-momentum/pg1: Lightning's `_get_optimizer_stats` puts the stat after the
     group's name (lr-Adam/pg1-momentum), and a monitor= written for it found no series."""

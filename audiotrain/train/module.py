@@ -231,6 +231,7 @@ class OptimizerConfig:
                 "its schedule as its learning rate, e.g. MultiOptimizer([optim.AdamW(learning_rate="
                 "WarmupCosineScheduler(1e-4, ...)), optim.AdamW(learning_rate=WarmupCosineScheduler(1e-3, "
                 "...))], filters), and return it without 'lr_scheduler'"
+                + _counted_in_steps(interval, frequency)
             )
         config.lr_schedule_name = getattr(scheduler, "name", None) or type(scheduler).__name__
         if interval != "step" or frequency != 1:
@@ -238,6 +239,27 @@ class OptimizerConfig:
         # MLX optimizers take a schedule in place of a learning rate; set it as their constructor would.
         optimizer._maybe_schedule("learning_rate", scheduler)
         return config
+
+
+def _counted_in_steps(interval: str, frequency: int) -> str:
+    """What to add where an lr_scheduler stepped per epoch (or every `frequency` steps) has to be rewritten
+    as a learning rate schedule: that one is evaluated at every optimizer step, so a StepLRScheduler(1e-4,
+    step_size=2) moved there unchanged halved the rate every 2 updates instead of every 2 epochs, unsaid."""
+    if interval == "step" and frequency == 1:
+        return ""
+    if interval == "step":
+        return (
+            f". This lr_scheduler is stepped once every {frequency} steps, and a schedule given as a "
+            f"learning rate at every step: multiply its step counts by {frequency} "
+            f"(StepLRScheduler(1e-4, step_size=2 * {frequency}))"
+        )
+    every = f"{frequency} epochs" if frequency != 1 else "epoch"
+    return (
+        f". This lr_scheduler is stepped once every {every}, and a schedule given as a learning rate at "
+        "every optimizer step: count it in steps (an epoch is self.trainer.estimated_stepping_batches // "
+        "self.trainer.max_epochs updates in configure_optimizers), e.g. torch's StepLR(step_size=2) stepped "
+        "per epoch is StepLRScheduler(1e-4, step_size=2 * steps_per_epoch)"
+    )
 
 
 def _stepped_as_lightning(
