@@ -141,6 +141,25 @@ def test_frame_counts_of_odd_sizes_and_a_clip_of_exactly_one_frame():
         assert stft(SIGNALS["mix"][:512], n_fft=512, center=False, backend=backend).shape == (257, 1)
 
 
+@pytest.mark.parametrize("n_fft", [np.int64(256), 256.0], ids=["numpy-int", "whole-float"])
+def test_an_n_fft_given_as_a_numpy_integer_or_a_whole_float_computes_as_an_int(n_fft):
+    """A multi-resolution loop over ``np.array([256, 512])`` failed with "RuntimeError: std::bad_cast", and
+    ``n_fft=256.0`` (a config's number) with MLX's raw "pad(): incompatible function arguments"."""
+    y = SIGNALS["mix"][:4000]
+    for backend in ("mlx", "numpy"):
+        np.testing.assert_array_equal(
+            np.asarray(stft(y, n_fft=n_fft, backend=backend)), np.asarray(stft(y, n_fft=256, backend=backend))
+        )
+        np.testing.assert_array_equal(
+            np.asarray(melspectrogram(y, sr=SR, n_fft=n_fft, n_mels=20, backend=backend)),
+            np.asarray(melspectrogram(y, sr=SR, n_fft=256, n_mels=20, backend=backend)),
+        )
+    traced = mx.compile(lambda y: spectrogram(y, n_fft=n_fft, hop_length=64))(mx.array(y))
+    np.testing.assert_allclose(
+        np.asarray(traced), np.asarray(spectrogram(y, n_fft=256, hop_length=64)), rtol=1e-5
+    )
+
+
 def test_numpy_backend_keeps_float64():
     mel = melspectrogram(SIGNALS["chord"].astype(np.float64), sr=SR, backend="numpy")
     assert mel.dtype == np.float64

@@ -230,6 +230,9 @@ def power_frames(
     one graph of the whole batch and evaluates nothing.
     """
     hop_length = check_stft_args(n_fft, hop_length, pad_mode, win_length)
+    # A whole-number float or numpy integer (a config's 512.0, np.array([512, 1024]) of resolutions) as a
+    # Python int: MLX's pad and as_strided refused them with a raw TypeError or "std::bad_cast".
+    n_fft = int(n_fft)
     # `not power > 0` rather than `power <= 0`: NaN passed that and made every feature NaN, as did inf.
     if not power > 0 or power == float("inf"):
         raise ValueError(f"power must be positive and finite (2: power, 1: magnitude), got {power}")
@@ -420,6 +423,7 @@ def stft(
     complex64 array (complex128 for float64 input with backend='numpy'), shape [..., n_fft // 2 + 1, frames]
     """
     hop_length = check_stft_args(n_fft, hop_length, pad_mode, win_length)
+    n_fft = int(n_fft)  # as in power_frames
     w = get_window(window, n_fft, win_length)
     y = as_float_signal(y, check_backend(backend))
     if backend == "numpy":
