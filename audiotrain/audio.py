@@ -875,6 +875,16 @@ def load_span(path: str | Path, sr: int, start: int, length: int, res_type: str 
     samples come back only where the file ends. Raises `AudioError` as `load` does.
     """
     path = Path(path)
+    # Checked as `load` checks them: sr=16000.0 (which `load` takes) failed in a slice, sr=0 with a
+    # ZeroDivisionError and sr=None or "8000" with TypeErrors naming no argument; a start of 1.5 was
+    # read from a fractional offset.
+    if not is_sample_rate(sr):
+        raise ValueError(f"sr must be a positive integer, got {sr!r}")
+    for name, value in (("start", start), ("length", length)):
+        whole = isinstance(value, numbers.Real) and math.isfinite(value) and int(value) == value
+        if isinstance(value, bool) or not whole:
+            raise ValueError(f"{name} must be a whole number of samples, got {value!r}")
+    sr, start, length = int(sr), int(start), int(length)
     if start < 0 or length < 1:
         raise ValueError(f"start must be >= 0 and length >= 1, got {start} and {length}")
     with _open(path) as handle:

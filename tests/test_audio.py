@@ -464,6 +464,23 @@ def test_load_span_gives_the_samples_of_the_whole_file_it_cuts(tmp_path, stereo,
                 np.testing.assert_array_equal(span, whole[start : start + sr // 4])
 
 
+def test_load_span_takes_the_sample_rates_load_takes_and_names_a_bad_argument(tmp_path):
+    """``load_span(path, sr=16000.0, ...)``, which ``load`` takes, failed with "TypeError: slice indices must
+    be integers"; sr=0 with a ZeroDivisionError, sr=None and sr="16000" with TypeErrors naming no
+    argument; a start of 1.5 samples read from a fractional offset."""
+    path = _write(tmp_path / "x.wav", np.random.default_rng(0).uniform(-0.3, 0.3, SR).astype(np.float32))
+    expected = load(path, sr=8000)[0][100:600]
+    for sr in (8000.0, np.int64(8000)):
+        np.testing.assert_array_equal(load_span(path, sr, 100, 500), expected)
+    np.testing.assert_array_equal(load_span(path, 8000, 100.0, np.int64(500)), expected)
+    for sr in (0, -8000, None, "8000", 8000.5, float("nan"), True):
+        with pytest.raises(ValueError, match=re.escape(f"sr must be a positive integer, got {sr!r}")):
+            load_span(path, sr, 0, 100)
+    for start, length, name in ((1.5, 100, "start"), ("0", 100, "start"), (0, float("inf"), "length")):
+        with pytest.raises(ValueError, match=f"{name} must be a whole number of samples"):
+            load_span(path, 8000, start, length)
+
+
 def test_offsets_and_durations_in_seconds_round_to_the_nearest_sample_at_44100_hz(tmp_path):
     """At 44.1 kHz, k / 44100 * 44100 falls just below k for many k (15 among them): truncating it read from
     one sample early and one sample short, and `load_span` (whose offsets are such fractions) then differed
