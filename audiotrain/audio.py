@@ -24,6 +24,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from audiotrain._files import write_given_path
 from audiotrain._lfs import file_pointer_text
 from audiotrain._mp3_frames import mp3_samples
 from audiotrain._ogg_pages import chained_streams
@@ -39,6 +40,7 @@ __all__ = [
     "SkipCounter",
     "load",
     "load_span",
+    "save",
     "channel_peaks",
     "decoded_length",
     "resample",
@@ -901,6 +903,100 @@ def load_span(path: str | Path, sr: int, start: int, length: int, res_type: str 
     y, _ = load(path, offset=first / file_sr, duration=(last - first) / file_sr)
     skip = start - first * sr // file_sr
     return np.ascontiguousarray(resample(y, file_sr, sr, res_type=res_type)[skip : skip + length])
+
+
+# Suffixes `save` writes, with libsndfile's format for each (its own guess from the name, made explicit so
+# that the temporary file's name does not matter).
+_SAVE_FORMATS = {
+    ".wav": "WAV",
+    ".wave": "WAV",
+    ".flac": "FLAC",
+    ".ogg": "OGG",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+}
+# Subtypes that store samples as floats: the others are integer PCM (or lossy), which libsndfile clips to
+# [-1, 1] without a word.
+_FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
+
+
+def save(path: str | Path, y, sr: int, subtype: str | None = None, overwrite: bool = False) -> Path:
+    """Write audio ``y`` to ``path`` (a model's output: a separated stem, a prediction), atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.wav``, ``.flac``, ``.ogg`` (Vorbis) or ``.aif``/``.aiff``; its suffix picks the format.
+    y : np.ndarray or mx.array, float, shape [samples] or [channels, samples]
+        As `load` returns it (``mono=False`` gives [channels, samples]); not channels-last.
+    sr : int
+        Sampling rate in Hz.
+    subtype : str, optional
+        libsndfile's subtype: ``"PCM_16"`` (the default for WAV, FLAC and AIFF), ``"PCM_24"``, ``"FLOAT"``
+        (WAV, AIFF: keeps samples beyond [-1, 1]), ...
+    overwrite : bool
+        Replace an existing file at ``path``; without it, an existing file is a `FileExistsError`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        A bad ``sr``, suffix, shape or subtype; NaN or Inf samples (their count and the first index); for an
+        integer subtype, samples beyond [-1, 1], which it would clip without a word (normalise, clip, or
+        pass ``subtype="FLOAT"``). ``TypeError`` for integer or complex samples.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _SAVE_FORMATS:
+        raise ValueError(
+            f"save: {path}: the suffix must be one of {sorted(_SAVE_FORMATS)}, got {path.suffix!r}"
+        )
+    if not is_sample_rate(sr):
+        raise ValueError(f"save: sr must be a positive integer, got {sr!r}")
+    y = np.asarray(y)  # an mx.array too
+    if not np.issubdtype(y.dtype, np.floating):
+        raise TypeError(f"save: y must hold float samples in [-1, 1], got dtype {y.dtype}")
+    if y.ndim not in (1, 2) or y.size == 0:
+        raise ValueError(
+            f"save: y must be [samples] or [channels, samples] with samples, got shape {y.shape}"
+        )
+    # (here: audiotrain.features imports this module)
+    from audiotrain.features._backend import CHANNELS_HINT_MAX, CHANNELS_HINT_MIN_SAMPLES
+
+    # The features' rule for channels-last audio (soundfile.read's [samples, 2]), which libsndfile took
+    # as thousands of channels and refused with only "Format not recognised".
+    if y.ndim == 2 and y.shape[1] <= CHANNELS_HINT_MAX and y.shape[0] >= CHANNELS_HINT_MIN_SAMPLES:
+        raise ValueError(
+            f"save: y has shape {y.shape}: channels-last audio? y is [channels, samples] (as `load` returns "
+            "it); pass y.T"
+        )
+    bad = ~np.isfinite(y)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"save: y holds {int(bad.sum())} NaN or Inf samples, the first at index {first}")
+    fmt = _SAVE_FORMATS[path.suffix.lower()]
+    kept = sf.default_subtype(fmt) if subtype is None else str(subtype).upper()
+    if not sf.check_format(fmt, kept):
+        known = sorted(sf.available_subtypes(fmt))
+        raise ValueError(f"save: {fmt} files cannot hold subtype {subtype!r}; {fmt}'s: {known}")
+    peak = float(np.abs(y).max())
+    if kept not in _FLOAT_SUBTYPES and peak > 1.0:
+        raise ValueError(
+            f"save: y peaks at {peak:.4g}, beyond [-1, 1], which {fmt} {kept} would clip; normalise "
+            f"(y / {peak:.4g}), clip (np.clip(y, -1, 1)) or keep it with subtype='FLOAT' (WAV, AIFF)"
+        )
+    frames = y.T if y.ndim == 2 else y  # soundfile takes [samples, channels]
+    return write_given_path(
+        path,
+        lambda tmp: sf.write(tmp, frames, int(sr), subtype=kept, format=fmt),
+        overwrite,
+        writer="save",
+        flag="overwrite",
+        example="out.wav",
+    )
 
 
 _ROWS_APART_FROM = 20_000  # samples per row from which rows are resampled apart (see `resample`)

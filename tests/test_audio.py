@@ -20,6 +20,7 @@ from audiotrain.audio import (
     load,
     load_span,
     resample,
+    save,
 )
 
 import numpy as np
@@ -479,6 +480,51 @@ def test_load_span_takes_the_sample_rates_load_takes_and_names_a_bad_argument(tm
     for start, length, name in ((1.5, 100, "start"), ("0", 100, "start"), (0, float("inf"), "length")):
         with pytest.raises(ValueError, match=f"{name} must be a whole number of samples"):
             load_span(path, 8000, start, length)
+
+
+@pytest.mark.parametrize("suffix", ["wav", "flac", "aiff"])
+def test_save_writes_what_load_reads_back_and_refuses_what_it_would_clip_or_replace(tmp_path, stereo, suffix):
+    """Writing a separated stem had no function here: soundfile took a model's [channels, samples] output
+    as thousands of channels ("Format not recognised") and clipped samples beyond 1 in PCM without a word."""
+    import mlx.core as mx
+
+    stems = stereo.T  # [channels, samples], as load(mono=False) returns it
+    path = save(tmp_path / f"stems.{suffix}", mx.array(stems), SR)  # a model's output, an mx.array
+    back, sr = load(path, mono=False)
+    assert sr == SR and back.shape == stems.shape
+    np.testing.assert_allclose(back, stems, atol=1 / 32768)  # PCM_16 by default
+    mono = load(save(tmp_path / f"mono.{suffix}", stems[0], float(SR)))[0]
+    np.testing.assert_allclose(mono, stems[0], atol=1 / 32768)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save(path, stems, SR)  # nothing a user made is replaced unasked
+    save(path, 0.5 * stems, SR, overwrite=True)
+    np.testing.assert_allclose(load(path, mono=False)[0], 0.5 * stems, atol=1 / 32768)
+    loud = 3 * stems  # peaks at 1.5
+    with pytest.raises(ValueError, match=r"y peaks at 1\.5, beyond \[-1, 1\], which .* would clip"):
+        save(tmp_path / f"loud.{suffix}", loud, SR)
+    with pytest.raises(ValueError, match=r"pass y\.T"):
+        save(tmp_path / f"x.{suffix}", stereo, SR)  # channels-last
+    bad = stems.copy()
+    bad[1, 7] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN or Inf samples, the first at index \(1, 7\)"):
+        save(tmp_path / f"x.{suffix}", bad, SR)
+    for sr in (0, None, 16000.5, "16000"):
+        with pytest.raises(ValueError, match=re.escape(f"sr must be a positive integer, got {sr!r}")):
+            save(tmp_path / f"x.{suffix}", stems, sr)
+    with pytest.raises(TypeError, match="float samples"):
+        save(tmp_path / f"x.{suffix}", (stems * 32767).astype(np.int16), SR)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"stems.{suffix}", f"mono.{suffix}"])
+    if suffix != "flac":  # a float subtype keeps samples beyond 1
+        save(tmp_path / f"loud.{suffix}", loud, SR, subtype="float")
+        np.testing.assert_array_equal(load(tmp_path / f"loud.{suffix}", mono=False)[0], loud)
+
+
+def test_save_names_a_suffix_or_subtype_it_cannot_write(tmp_path):
+    with pytest.raises(ValueError, match=r"suffix must be one of .*got '\.mp4'"):
+        save(tmp_path / "x.mp4", np.zeros(100, np.float32), SR)
+    with pytest.raises(ValueError, match=r"FLAC files cannot hold subtype 'FLOAT'"):
+        save(tmp_path / "x.flac", np.zeros(100, np.float32), SR, subtype="FLOAT")
+    assert not list(tmp_path.iterdir())
 
 
 def test_offsets_and_durations_in_seconds_round_to_the_nearest_sample_at_44100_hz(tmp_path):
