@@ -1300,3 +1300,24 @@ def test_a_config_key_of_none_is_refused_rather_than_shared_by_every_configurati
     every other configuration left unset shares: a second feature setting was served the first one's."""
     with pytest.raises(ValueError, match=r"config_key is None: name the feature configuration"):
         FeatureCache(tmp_path / "cache", None)
+
+
+def test_info_and_report_count_around_an_entry_another_run_deletes(tmp_path, songs, capsys, monkeypatch):
+    """`cache info` while a run rewrote the entries of edited songs ended in a raw FileNotFoundError naming
+    an entry: the run deleted the song's earlier entry between the listing and its `stat`. So did a run's
+    own `feature cache:` line (`report`), with another training on the same cache. The entry gone is not
+    counted."""
+    root = tmp_path / "cache"
+    cache = FeatureCache(root, "k")
+    for path in songs[:3]:
+        cache.get_or_compute(path, lambda: np.zeros((2, 2), np.float32))
+    listed = feature_cache._entries
+
+    def listed_with_one_deleted_since(folder):
+        # (the entry the other run deleted, having written its song's new state, as the listing saw it)
+        return [*listed(folder), folder / f"{'0' * 24}-{'0' * 12}.npy"]
+
+    monkeypatch.setattr(feature_cache, "_entries", listed_with_one_deleted_since)
+    assert main(["info", "--root", str(root)]) == 0
+    assert "total: 1 configuration, 3 entries" in capsys.readouterr().out
+    assert cache.report()["entries"] == 3

@@ -349,9 +349,22 @@ def _is_configuration(folder: Path) -> bool:
     return folder.is_dir() and ((folder / "config.json").is_file() or bool(_entries(folder)))
 
 
+def _file_sizes(files: list[Path]) -> tuple[int, int]:
+    """How many of `files` are still there, and their bytes. A run deletes an entry as it writes the new
+    state of its song (and renames its temporary files into place): one listed a moment ago and gone now is
+    not counted, where its `stat` ended `cache info`, and a run's report, in a FileNotFoundError."""
+    count = size = 0
+    for path in files:
+        try:
+            size += path.stat().st_size
+        except FileNotFoundError:
+            continue
+        count += 1
+    return count, size
+
+
 def _dir_stats(folder: Path) -> tuple[int, int]:
-    entries = _entries(folder)
-    return len(entries), sum(p.stat().st_size for p in entries)
+    return _file_sizes(_entries(folder))
 
 
 def _remove(path: Path) -> None:
@@ -866,10 +879,10 @@ def _info(root: Path, default_root: bool = False) -> int:
         f"total: {_counted(len(folders), 'configurations')}, {_counted(total_entries, 'entries')}, "
         f"{byte_size(total_bytes)}"
     )
-    if temporary:
-        size = sum(p.stat().st_size for p in temporary if p.exists())
+    temporaries, size = _file_sizes(temporary)  # (a write's renamed into place since: not counted)
+    if temporaries:
         print(
-            f"  and {_counted(len(temporary), 'temporary files')} ({byte_size(size)}) that writes being made or "
+            f"  and {_counted(temporaries, 'temporary files')} ({byte_size(size)}) that writes being made or "
             f"killed left (.tmp-*): `{prune}` deletes those no write is still making"
         )
     for demo in _demo_sets(root):
@@ -878,7 +891,7 @@ def _info(root: Path, default_root: bool = False) -> int:
         print(f"{demo.title} at {demo.folder}")
         total_files = total_bytes = 0
         for folder, files in demo.sets.items():
-            count, size = demo.audio_files(files), sum(p.stat().st_size for p in files)
+            count, size = demo.audio_files(files), _file_sizes(files)[1]
             total_files += count
             total_bytes += size
             mark = f" {OUTDATED}" if folder in demo.outdated else ""
