@@ -831,6 +831,11 @@ _STILL_USING = {
     ),
     # A hold's release called twice gives up that hold only, not the other one on the same root.
     "a release called twice": "first = hold_cache(root); second = hold_cache(root); first(); first()",
+    # Its cache deleted under it (`rm -rf`), then marked again by its next entry: it held the deleted marker.
+    "its cache deleted under it": (
+        "cache = FeatureCache(root, 'k'); cache.get_or_compute(song, lambda: np.zeros(3))\n"
+        "shutil.rmtree(root); cache.get_or_compute(song, lambda: np.zeros(3))"
+    ),
     # Its own `cache clear` (a notebook's) gives up its own hold for the clear, and takes it back after.
     "its own clear": (
         "cache = FeatureCache(root, 'k')\n"
@@ -845,7 +850,7 @@ def test_clear_refuses_while_another_process_still_uses_the_cache(tmp_path, song
     if way != "first use":
         FeatureCache(root, "mine").get_or_compute(songs[1], lambda: np.ones(2))  # (marks the root)
     user = _another_process(
-        "import contextlib, gc, io, sys\nimport numpy as np\n"
+        "import contextlib, gc, io, shutil, sys\nimport numpy as np\n"
         "from audiotrain.features.cache import FeatureCache, hold_cache, main\n"
         f"root, song = {str(root)!r}, {str(songs[0])!r}\n{_STILL_USING[way]}\n"
         "print('using', flush=True)\nsys.stdin.read()\n"

@@ -118,12 +118,15 @@ def _replaced_link(path: Path) -> bool:
     return True
 
 
-def _mark_root(root: Path) -> None:
+def _mark_root(root: Path) -> bool:
+    """Write `root`'s marker where it is missing (or a link); returns whether it did."""
     marker = root / MARKER
     if _replaced_link(marker) or not marker.exists():
         root.mkdir(parents=True, exist_ok=True)
         text = "audiotrain feature cache: `python -m audiotrain cache clear` may delete its entries\n"
         write_atomically(marker, lambda handle: handle.write(text.encode()))
+        return True
+    return False
 
 
 #: The cache roots this process uses: the descriptor of the marker file, which holds a shared lock, and how
@@ -184,6 +187,32 @@ def hold_cache(root: str | Path, create: bool = False) -> Callable[[], None] | N
         _count_off_released_holds()
 
     return release
+
+
+def _hold_the_new_marker(root: Path) -> None:
+    """Move this process's hold on `root` (where it has one) to the marker just written there. A cache
+    deleted under a run (``rm -rf``) and marked again by its next entry was held through the deleted marker
+    only: ``cache clear`` saw no run using it and deleted the entries under the run."""
+    if fcntl is None:
+        return
+    try:
+        with _IN_USE_LOCK:
+            held = _IN_USE.get(Path(root).absolute())
+            if held is None:
+                return
+            try:
+                fd = os.open(Path(root) / MARKER, os.O_RDONLY | _NO_FOLLOW)
+            except OSError:
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            except OSError:
+                os.close(fd)
+                return
+            os.close(held[0])
+            held[0] = fd
+    finally:
+        _count_off_released_holds()
 
 
 def _count_off_released_holds() -> None:
@@ -776,7 +805,8 @@ class FeatureCache:
             )
 
     def _write(self, target: Path, value: np.ndarray) -> None:
-        _mark_root(self.root)
+        if _mark_root(self.root):
+            _hold_the_new_marker(self.root)
         self._hold()
         self.folder.mkdir(parents=True, exist_ok=True)
         config_file = self.folder / "config.json"
