@@ -5799,3 +5799,35 @@ def test_a_hyphenated_spelling_of_an_absent_flag_gets_its_reason(flag, tmp_path,
     err = capsys.readouterr().err
     assert "did you mean" not in err, err
     assert f"; {flag}: the" in err and ("balance_classes" in err or "time limit" in err), err
+
+
+def test_a_disk_that_fills_during_the_feature_pass_says_which_features_were_kept(
+    tmp_path, monkeypatch, capsys
+):
+    """The disk filled after 2 of a run's 4 songs' entries were written; its last line said "the features
+    of this run's 4 songs that it lacked were computed in memory and not kept", read as none kept."""
+    import errno
+
+    from audiotrain.features import cache as feature_cache
+
+    data = tmp_path / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    real_write = feature_cache.write_atomically
+    entries: list[Path] = []
+
+    def full_after_two_entries(path, write):
+        if Path(path).suffix == ".npy":
+            if len(entries) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            entries.append(Path(path))
+        real_write(path, write)
+
+    monkeypatch.setattr(feature_cache, "write_atomically", full_after_two_entries)
+    cache = tmp_path / "cache"
+    flags = ["train", "--data", str(data), *TINY_FLAGS, "--num_epochs", "1", "--data.cache_dir", str(cache)]
+    assert chords.main([*flags, "--run_dir", str(tmp_path / "run"), "--data.test_fraction", "0"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("feature cache:")]
+    assert lines == [
+        f"feature cache: {entries[0].parent} cannot be written (No space left on device): 2 of this run's 4 "
+        "songs' features are there; the other 2 songs' were computed in memory and not kept"
+    ]

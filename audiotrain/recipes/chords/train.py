@@ -1856,9 +1856,20 @@ def _cache_line(cache: FeatureCache, splits: SongSplits, others_replaced: int = 
     "this run's songs in" a read-only or full folder that held none of them was false."""
     songs = len(splits.train) + len(splits.val) + len(splits.test)
     if cache.unwritable is not None:
+        where = f"feature cache: {cache.folder} cannot be written ({cache.unwritable})"
+        # A disk that filled during the feature pass kept the entries written before it: "the features of
+        # this run's 5 songs that it lacked were ... not kept" read as none kept, where 2 of the 5 were.
+        kept = sum(_in_cache(cache, song) for song in (*splits.train, *splits.val, *splits.test))
+        if kept == songs:
+            return f"{where}: the features of this run's {plural(songs, 'song')} are there all the same"
+        if kept:
+            return (
+                f"{where}: {kept} of this run's {songs} songs' features are there; the other {songs - kept} "
+                "songs' were computed in memory and not kept"
+            )
         return (
-            f"feature cache: {cache.folder} cannot be written ({cache.unwritable}): the features of this "
-            f"run's {songs} songs that it lacked were computed in memory and not kept"
+            f"{where}: the features of this run's {songs} songs that it lacked were computed in memory and "
+            "not kept"
         )
     entries = cache.report()["entries"]
     # (a song left out as silent had its features computed and kept: an entry of this run's, not another's)
