@@ -1326,3 +1326,33 @@ def test_info_and_report_count_around_an_entry_another_run_deletes(tmp_path, son
     assert main(["info", "--root", str(root)]) == 0
     assert "total: 1 configuration, 3 entries" in capsys.readouterr().out
     assert cache.report()["entries"] == 3
+
+
+def test_a_song_computed_again_adds_no_line_to_the_sources_record(tmp_path, songs, capsys):
+    """sources.jsonl got the same line again for each new state of a song: a `touch` or `chmod -R` of the
+    data folder (every song computed again) added a line per song, without end and outside `cache info`'s
+    sizes. A record replaced (`prune` rewrites it; a cache deleted under the run) still gets its lines."""
+    root = tmp_path / "cache"
+    cache = FeatureCache(root, "k")
+    sources = cache.folder / feature_cache.SOURCES
+    for second in range(3):
+        os.utime(songs[0], (1_000_000 + second, 1_000_000 + second))  # (a new state: computed again)
+        cache.get_or_compute(songs[0], lambda: np.zeros(3))
+        cache.get_or_compute(songs[1], lambda: np.zeros(3))
+    assert len(sources.read_text().splitlines()) == 2
+    assert FeatureCache(root, "k").get_or_compute(songs[2], lambda: np.zeros(3)) is not None
+    assert len(sources.read_text().splitlines()) == 3  # (another object's song: added once)
+    import shutil
+
+    shutil.rmtree(root)  # deleted under the run: its next entries are recorded in the new record
+    cache.get_or_compute(songs[0], lambda: np.zeros(3))
+    cache.get_or_compute(songs[2], lambda: np.zeros(3))
+    assert len(sources.read_text().splitlines()) == 2
+    songs[0].unlink()
+    assert main(["prune", "--root", str(root)]) == 0
+    assert "pruned 1 entry" in capsys.readouterr().out
+    cache.get_or_compute(songs[1], lambda: np.zeros(3))  # (after the record prune rewrote)
+    assert [json.loads(line)[1] for line in sources.read_text().splitlines()] == [
+        str(songs[2].resolve()),
+        str(songs[1].resolve()),
+    ]

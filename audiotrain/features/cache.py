@@ -609,6 +609,8 @@ class FeatureCache:
         # (`_older_entries`): what an entry written replaces, without listing the folder for each.
         self._index: dict[str, tuple[str, ...]] | None = None
         self._index_lock = threading.Lock()
+        # (inode of the folder's `SOURCES`, the path hashes it records), read at the first entry written.
+        self._recorded: tuple[int | None, set[str]] | None = None
         self.unwritable: str | None = None  # why an entry could not be written, once one could not
         self.unwritable_advice = unwritable_advice  # the end of the warning that says so
         self._count_lock = threading.Lock()  # thread workers share the counters; `+= 1` is not atomic
@@ -628,6 +630,7 @@ class FeatureCache:
         del state["_index_lock"]
         state["_held"] = None  # (this object's hold; a copy that writes the marker takes its own)
         state["_index"] = None  # (a copy lists the folder itself, once: it may be large to send)
+        state["_recorded"] = None  # (and reads the sources itself)
         return state
 
     def _hold(self) -> None:
@@ -724,10 +727,29 @@ class FeatureCache:
         except OSError as error:
             self._warn_unwritable(error)
             return value  # the features themselves did not need the disk
-        _record_source(self.folder, prefix, path.resolve())
+        if self._unrecorded(prefix):
+            _record_source(self.folder, prefix, path.resolve())
         for stale in self._older_entries(prefix, ident):
             _remove(stale)  # the same file in an earlier state
         return np.load(target, mmap_mode="r")
+
+    def _unrecorded(self, prefix: str) -> bool:
+        """Whether the folder's `SOURCES` lacks the audio file of path hash `prefix` (then counted as
+        recorded). One line was appended per entry written, the same line for each new state of a file: a
+        ``chmod -R`` or ``touch`` of a data folder (every song computed again) grew it by a line per song, with
+        no end and not in `cache info`'s sizes. Read once, and again where the file was replaced (`prune`
+        rewrites it; a cache deleted under the run makes a new one)."""
+        try:
+            inode = (self.folder / SOURCES).stat().st_ino
+        except OSError:
+            inode = None
+        with self._index_lock:
+            if self._recorded is None or self._recorded[0] != inode:
+                self._recorded = (inode, set(_read_sources(self.folder)) if inode is not None else set())
+            if prefix in self._recorded[1]:
+                return False
+            self._recorded[1].add(prefix)
+            return True
 
     def _older_entries(self, prefix: str, ident: str) -> list[Path]:
         """The entries of the audio file of path hash `prefix` other than `ident` (the file in an earlier
@@ -859,6 +881,7 @@ class FeatureCache:
             return 0
         with self._index_lock:
             self._index = None  # (listed again at the next entry written)
+            self._recorded = None
         deleted, failures = _delete_configuration(self.folder)
         if failures:
             raise OSError(f"could not delete {len(failures)} cache files: " + "; ".join(failures[:5]))
