@@ -736,8 +736,8 @@ class FeatureCache:
     def _unrecorded(self, prefix: str) -> bool:
         """Whether the folder's `SOURCES` lacks the audio file of path hash `prefix` (then counted as
         recorded). One line was appended per entry written, the same line for each new state of a file: a
-        ``chmod -R`` or ``touch`` of a data folder (every song computed again) grew it by a line per song, with
-        no end and not in `cache info`'s sizes. Read once, and again where the file was replaced (`prune`
+        ``chmod -R`` or ``touch`` of a data folder (every song computed again) grew it by a line per song,
+        with no end and not in `cache info`'s sizes. Read once, and again where the file was replaced (`prune`
         rewrites it; a cache deleted under the run makes a new one)."""
         try:
             inode = (self.folder / SOURCES).stat().st_ino
