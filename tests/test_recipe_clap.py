@@ -1024,6 +1024,39 @@ def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss
     assert validation_note(8, 4) is None and validation_note(3, 4) is None
 
 
+def test_accumulation_says_it_is_not_a_larger_contrastive_batch(tmp_path, capsys):
+    """--train.accumulate_grad_batches 4 with batches of 2 averages 4 losses over 1 negative each, which is not
+    the loss of one batch of 8 (the numpy reference below): the run and --help say so, since a user reaches
+    for accumulation to get CLIP's large contrastive batch on a small machine."""
+    from audiotrain.recipes.clap import build_parser
+    from audiotrain.recipes.clap.data import accumulation_note
+
+    rng = np.random.default_rng(0)
+    audio = _unit(rng.normal(size=(8, 16)))
+    text = _unit(audio + 0.5 * rng.normal(size=(8, 16)))
+
+    def numpy_infonce(a, t, scale=1 / 0.07):
+        logits = scale * a @ t.T
+        rows = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        cols = logits - np.log(np.exp(logits).sum(0, keepdims=True))
+        return -(np.trace(rows) + np.trace(cols)) / (2 * len(a))
+
+    def recipe_loss(a, t):
+        return float(clap_contrastive_loss(mx.array(a), mx.array(t), mx.array(1 / 0.07))[0])
+
+    one_batch = recipe_loss(audio, text)
+    micro = np.mean([recipe_loss(audio[i : i + 2], text[i : i + 2]) for i in range(0, 8, 2)])
+    assert one_batch == pytest.approx(numpy_infonce(audio, text), rel=1e-5)
+    assert abs(micro - one_batch) > 0.05  # the two are different losses
+
+    note = accumulation_note(2, 4)
+    assert "not against all 8" in note and "1 negative each" in note and "--train.batch_size" in note
+    assert "not against all 16" in accumulation_note(2, 4, processes=2)  # the ranks' batches are gathered
+    assert accumulation_note(8, 1) is None
+    help_text = " ".join(build_parser().format_help().split())
+    assert "not a larger contrastive batch" in help_text
+
+
 def test_training_batches_are_shuffled_and_validation_batches_keep_the_clips_order():
     """Unshuffled, every epoch would put the same clips together, so each clip would always meet the same
     in-batch negatives, and a folder sorted by name (often by class) would make batches of one class."""

@@ -156,7 +156,11 @@ class ClapTrainConfig:
         "more clips than one batch); retrieval scores (val_mAP@10, R@k) use every clip",
     )
     gradient_clip: float | None = _opt(None, "clip the global gradient norm to this value")
-    accumulate_grad_batches: int = _opt(1, "average gradients over this many batches per step")
+    accumulate_grad_batches: int = _opt(
+        1,
+        "average gradients over this many batches per step (each batch's contrastive loss still takes its "
+        "negatives from that batch alone: not a larger contrastive batch)",
+    )
     precision: str = _opt(
         "32", "'32', 'bf16-mixed' or 'bf16-true' (bf16 is slower on CPU)", number_as_text=True
     )

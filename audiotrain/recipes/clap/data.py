@@ -270,6 +270,28 @@ def validation_note(n_clips: int, batch_size: int, processes: int = 1) -> str | 
     )
 
 
+def accumulation_note(batch_size: int, accumulate_grad_batches: int, processes: int = 1) -> str | None:
+    """What ``--train.accumulate_grad_batches`` does to the contrastive loss, in a sentence (None at 1).
+
+    Accumulation averages the gradients of several batches, but each batch's InfoNCE scores its pairs only
+    against the other pairs of that batch (gathered across the job's ``processes``): K batches of N are K
+    losses over N - 1 negatives each, not one loss over N * K - 1 (4 batches of 2 gave 0.40 where one batch
+    of the same 8 pairs gave 0.55). Users reach for accumulation to get CLIP's large batches on a small
+    machine, so the run says what it does; LAION and open_clip accumulate the same way (GradCache, which
+    would give the large batch's loss, embeds every batch twice: not done here). ``batch_size`` is one
+    process's."""
+    if accumulate_grad_batches <= 1:
+        return None
+    job = batch_size * processes
+    return (
+        f"note: --train.accumulate_grad_batches {accumulate_grad_batches} averages the gradients of "
+        f"{accumulate_grad_batches} batches of {job} clips, but each batch's contrastive loss scores its "
+        f"clips only against each other ({plural(job - 1, 'negative')} each), not against all "
+        f"{job * accumulate_grad_batches} (it is not the loss of one batch of {job * accumulate_grad_batches}); "
+        "for more negatives raise --train.batch_size (data-parallel processes gather their batches)"
+    )
+
+
 #: Below this many evaluation clips the recipe says that retrieval scores are close to chance level.
 FEW_EVAL_CLIPS = 50
 

@@ -89,6 +89,7 @@ from audiotrain.recipes.clap.config import (
 from audiotrain.recipes.clap.data import (
     DATA_REQUIRED,
     FEW_EVAL_CLIPS,
+    accumulation_note,
     check_data_given,
     check_training_clips,
     choose_splits,
@@ -855,9 +856,13 @@ def _loaders(
     val_loader = make_loader(eval_set, extractor, eval_batch, False, cfg.train.seed, workers)
     # (judged on the job's batch, as make_loader drops its short last batch; under a launcher the flag is per
     # rank)
-    note = validation_note(len(eval_set), eval_batch, collectives.world_size())
-    if note:
-        print(note, file=sys.stderr)
+    notes = (
+        accumulation_note(batch, cfg.train.accumulate_grad_batches, collectives.world_size()),
+        validation_note(len(eval_set), eval_batch, collectives.world_size()),
+    )
+    for note in notes:
+        if note:
+            print(note, file=sys.stderr)
     return train_loader, val_loader, eval_set, test_set
 
 
