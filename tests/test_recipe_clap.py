@@ -1057,6 +1057,40 @@ def test_accumulation_says_it_is_not_a_larger_contrastive_batch(tmp_path, capsys
     assert "not a larger contrastive batch" in help_text
 
 
+def test_training_captions_several_clips_share_are_named_as_false_negatives(tmp_path):
+    """Three training clips captioned "a dog barks" (class names as captions): in a batch holding two of them
+    the contrastive loss scores each as the other's negative, so even embeddings that match every clip to its
+    caption score a loss well above 0. The run names such captions before training."""
+    from audiotrain.datasets.captions import CaptionDataset, scan_caption_folder
+    from audiotrain.models.clap import ClapTokenizer
+    from audiotrain.recipes.clap.train import shared_training_captions_note
+
+    root = tone_folder(tmp_path / "tones", clips=5)
+    for i in range(3):
+        (root / f"tone{i}.txt").write_text("a dog barks\n")
+    clips = scan_caption_folder(root, sampling_rate=16000).clips
+    tokenizer = ClapTokenizer.train(
+        [c for clip in clips for c in clip.captions], vocab_size=300, max_length=24
+    )
+    dataset = CaptionDataset(clips, tokenizer, sampling_rate=16000, crop_samples=None, train=True)
+    note = shared_training_captions_note(dataset)
+    assert note.startswith("note: 1 training caption is shared by more than one training clip ('a dog barks'")
+    assert "3 clips" in note and "false negative" in note
+
+    for i in range(3):
+        (root / f"tone{i}.txt").write_text(f"a dog barks, take {i}\n")
+    clips = scan_caption_folder(root, sampling_rate=16000).clips
+    dataset = CaptionDataset(clips, tokenizer, sampling_rate=16000, crop_samples=None, train=True)
+    assert shared_training_captions_note(dataset) is None
+
+    # What the note warns of: clips 0 and 1 share a caption, whose two rows embed alike.
+    audio = _unit(np.eye(4, 8) + 0.01)
+    text = audio.copy()
+    text[1] = text[0]
+    loss, metrics = clap_contrastive_loss(mx.array(audio), mx.array(text), mx.array(100.0))
+    assert float(loss) > 1.0 and float(metrics["text_accuracy"]) < 1.0
+
+
 def test_training_batches_are_shuffled_and_validation_batches_keep_the_clips_order():
     """Unshuffled, every epoch would put the same clips together, so each clip would always meet the same
     in-batch negatives, and a folder sorted by name (often by class) would make batches of one class."""

@@ -857,6 +857,9 @@ def _loaders(
     # (judged on the job's batch, as make_loader drops its short last batch; under a launcher the flag is per
     # rank)
     notes = (
+        # (not for the generated demo set, whose captions come from a small vocabulary: a user can change
+        # nothing there)
+        None if cfg.data is None else shared_training_captions_note(train_set),
         accumulation_note(batch, cfg.train.accumulate_grad_batches, collectives.world_size()),
         validation_note(len(eval_set), eval_batch, collectives.world_size()),
     )
@@ -1017,6 +1020,39 @@ def shared_captions_note(dataset: CaptionDataset, shown: int = 3) -> str | None:
     copies: a sound library's many "a door slam" made those clips' R@1 0 with any model. Captions are compared
     as the text tower reads them, cut to ``--dataset.max_tokens``: two long captions that differ only past the
     cut embed alike too, and comparing their texts named neither."""
+    shared = _shared_captions(dataset, shown)
+    if shared is None:
+        return None
+    count, listed = shared
+    return (
+        f"note: {plural(count, 'caption')} {'is' if count == 1 else 'are'} shared by more than "
+        f"one clip ({listed}); identical captions score alike and ties count against the query, so in "
+        "audio→text a shared caption ranks below the other clips' copies of it (a clip whose every caption "
+        "is shared scores R@1 0 with any model), and text→audio counts only the caption's own clip as right"
+    )
+
+
+def shared_training_captions_note(dataset: CaptionDataset, shown: int = 3) -> str | None:
+    """The training captions that more than one training clip has (None where every caption is one clip's).
+    The contrastive loss scores every other pair of a batch as a negative, so two clips of one caption in a
+    batch (ESC-50's class names as captions: 40 clips of "dog") are each other's false negatives: the loss
+    pushes the caption away from the other clip's audio and cannot reach 0 (LAION's loss does the same).
+    Said, because the training loss and accuracies then read worse than the model is."""
+    shared = _shared_captions(dataset, shown)
+    if shared is None:
+        return None
+    count, listed = shared
+    return (
+        f"note: {plural(count, 'training caption')} {'is' if count == 1 else 'are'} shared by more than one "
+        f"training clip ({listed}); where two such clips meet in a batch, the contrastive loss scores each as "
+        "the other's negative (a false negative), so train_loss cannot reach 0 and the accuracies read low: "
+        "write captions that tell the clips apart to avoid it"
+    )
+
+
+def _shared_captions(dataset: CaptionDataset, shown: int) -> tuple[int, str] | None:
+    """(how many captions more than one clip of `dataset` has, the first `shown` of them named with their
+    clip counts), None where there is none; captions compared by their token ids (see shared_captions_note)."""
     owners: dict[bytes, set[int]] = {}
     texts: dict[bytes, list[str]] = {}
     for caption, clip, ids in zip(dataset.captions, dataset.caption_to_clip, dataset.input_ids):
@@ -1038,12 +1074,7 @@ def shared_captions_note(dataset: CaptionDataset, shown: int = 3) -> str | None:
 
     listed = ", ".join(named(key, n) for key, n in shared[:shown])
     more = f", {len(shared) - shown} more" if len(shared) > shown else ""
-    return (
-        f"note: {plural(len(shared), 'caption')} {'is' if len(shared) == 1 else 'are'} shared by more than "
-        f"one clip ({listed}{more}); identical captions score alike and ties count against the query, so in "
-        "audio→text a shared caption ranks below the other clips' copies of it (a clip whose every caption "
-        "is shared scores R@1 0 with any model), and text→audio counts only the caption's own clip as right"
-    )
+    return len(shared), listed + more
 
 
 def _best_checkpoint(cfg: ClapRecipeConfig, out: Path, n_validation: int, what: str) -> ModelCheckpoint:
