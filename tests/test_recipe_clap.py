@@ -1025,8 +1025,8 @@ def test_validation_batches_are_whole_so_a_short_last_batch_cannot_skew_val_loss
 
 
 def test_accumulation_says_it_is_not_a_larger_contrastive_batch(tmp_path, capsys):
-    """--train.accumulate_grad_batches 4 with batches of 2 averages 4 losses over 1 negative each, which is not
-    the loss of one batch of 8 (the numpy reference below): the run and --help say so, since a user reaches
+    """--train.accumulate_grad_batches 4 with batches of 2 averages 4 losses over 1 negative each, which is
+    not the loss of one batch of 8 (the numpy reference below): the run and --help say so, since a user reaches
     for accumulation to get CLIP's large contrastive batch on a small machine."""
     from audiotrain.recipes.clap import build_parser
     from audiotrain.recipes.clap.data import accumulation_note

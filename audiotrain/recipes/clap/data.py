@@ -283,11 +283,12 @@ def accumulation_note(batch_size: int, accumulate_grad_batches: int, processes: 
     if accumulate_grad_batches <= 1:
         return None
     job = batch_size * processes
+    window = job * accumulate_grad_batches
     return (
         f"note: --train.accumulate_grad_batches {accumulate_grad_batches} averages the gradients of "
         f"{accumulate_grad_batches} batches of {job} clips, but each batch's contrastive loss scores its "
         f"clips only against each other ({plural(job - 1, 'negative')} each), not against all "
-        f"{job * accumulate_grad_batches} (it is not the loss of one batch of {job * accumulate_grad_batches}); "
+        f"{window} (it is not the loss of one batch of {window}); "
         "for more negatives raise --train.batch_size (data-parallel processes gather their batches)"
     )
 

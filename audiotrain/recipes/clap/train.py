@@ -1044,15 +1044,16 @@ def shared_training_captions_note(dataset: CaptionDataset, shown: int = 3) -> st
     count, listed = shared
     return (
         f"note: {plural(count, 'training caption')} {'is' if count == 1 else 'are'} shared by more than one "
-        f"training clip ({listed}); where two such clips meet in a batch, the contrastive loss scores each as "
-        "the other's negative (a false negative), so train_loss cannot reach 0 and the accuracies read low: "
+        f"training clip ({listed}); where two such clips meet in a batch, the contrastive loss scores each "
+        "as the other's negative (a false negative), so train_loss cannot reach 0 and the accuracies read low: "
         "write captions that tell the clips apart to avoid it"
     )
 
 
 def _shared_captions(dataset: CaptionDataset, shown: int) -> tuple[int, str] | None:
     """(how many captions more than one clip of `dataset` has, the first `shown` of them named with their
-    clip counts), None where there is none; captions compared by their token ids (see shared_captions_note)."""
+    clip counts), None where there is none; captions compared by their token ids (see
+    shared_captions_note)."""
     owners: dict[bytes, set[int]] = {}
     texts: dict[bytes, list[str]] = {}
     for caption, clip, ids in zip(dataset.captions, dataset.caption_to_clip, dataset.input_ids):
