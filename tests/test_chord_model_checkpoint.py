@@ -583,6 +583,24 @@ def test_a_checkpoint_of_the_same_chord_types_in_another_order_is_refused_naming
     assert "class 2 is 'min' in the checkpoint, 'maj' in this version" in message
 
 
+def test_a_checkpoint_whose_roots_count_from_another_note_is_refused_and_another_spelling_loads(tmp_path):
+    """Root class i is pitch class i: a record counting its roots from A would read every root a minor third
+    off, so it is refused naming the class; C# for Db names the same classes and loads."""
+    from_a = vocabulary_dict()
+    from_a["pitch_classes"] = from_a["pitch_classes"][9:] + from_a["pitch_classes"][:9]
+    folder = _write_checkpoint(tmp_path / "from_a", record_extra={"vocabulary": from_a})
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ChordPredictor.from_checkpoint(folder)
+    message = str(info.value)
+    assert str(folder / "trainer_state.json") in message and ".vocabulary: " in message
+    assert "root class 0 is 'A' in the checkpoint, 'C' in this version" in message
+    sharps = vocabulary_dict()
+    sharps["pitch_classes"] = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+    ChordPredictor.from_checkpoint(
+        _write_checkpoint(tmp_path / "sharps", record_extra={"vocabulary": sharps})
+    )
+
+
 def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_path, monkeypatch):
     """Given a run folder, a load in the instant a running fit swapped its new best in found no best and
     took last (neither the old nor the new best), saying nothing."""

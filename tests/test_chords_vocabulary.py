@@ -223,6 +223,14 @@ def test_vocabulary_dict_round_trip():
     check_vocabulary_dict(vocabulary_dict())
     with pytest.raises(ValueError, match="different chord vocabulary: 3 chord types in the checkpoint, 32"):
         check_vocabulary_dict({"chord_types": ["N", "X", "maj"]})
+    for pitch_classes, message in [
+        (["C", "D"], "pitch_classes are 2 names"),
+        (None, "pitch_classes are None"),
+        ([*"CDEFGAB", "Db", "Eb", "F#", "Ab", "Bb"], "root class 1 is 'D' in the checkpoint, 'Db'"),
+        (["H", *vocabulary_dict()["pitch_classes"][1:]], "root class 0 is 'H' in the checkpoint, 'C'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            check_vocabulary_dict({**vocabulary_dict(), "pitch_classes": pitch_classes})
 
 
 def test_a_vocabulary_of_the_same_chord_types_in_another_order_is_refused_naming_the_classes():

@@ -41,9 +41,11 @@ from audiotrain.chords.harte import (
     SHORTHAND_DEGREES,
     UNKNOWN_CHORD,
     HarteChord,
+    HarteError,
     degree_to_semitones,
     format_harte,
     interval_name,
+    note_to_pitch_class,
     parse_harte,
     semitone_count,
 )
@@ -277,10 +279,31 @@ def vocabulary_dict() -> dict[str, Any]:
     return {"name": "harte32", "chord_types": list(CHORD_TYPES), "pitch_classes": list(PITCH_CLASS_NAMES)}
 
 
+def _check_pitch_classes(stored: Any) -> None:
+    """Raise ValueError unless `stored` names the 12 root classes in this vocabulary's order (C=0 ... B=11),
+    in any spelling: the root and bass heads' class i is pitch class i."""
+    expected = f"the 12 pitch classes from C up ({', '.join(PITCH_CLASS_NAMES)})"
+    if not isinstance(stored, (list, tuple)) or len(stored) != len(PITCH_CLASS_NAMES):
+        count = f"{len(stored)} names" if isinstance(stored, (list, tuple)) else repr(stored)
+        raise ValueError(f"the checkpoint's pitch_classes are {count}; expected {expected}")
+    for index, name in enumerate(stored):
+        try:
+            pitch = note_to_pitch_class(name) if isinstance(name, str) else None
+        except HarteError:
+            pitch = None
+        if pitch != index:
+            raise ValueError(
+                f"the checkpoint was trained with a different chord vocabulary: root class {index} is "
+                f"{name!r} in the checkpoint, {PITCH_CLASS_NAMES[index]!r} in this version (expected {expected})"
+            )
+
+
 def check_vocabulary_dict(stored: dict[str, Any]) -> None:
     """Raise ValueError if a checkpoint's vocabulary (from `vocabulary_dict`) differs from this one, naming
     the classes that differ. The order counts as much as the names: a model trained with the same chord types
-    in another order would read each of its classes as another chord (maj as min)."""
+    in another order would read each of its classes as another chord (maj as min). So does its root order:
+    pitch classes counted from A read every root a minor third off; C# for Db is the same class."""
+    _check_pitch_classes(stored.get("pitch_classes", PITCH_CLASS_NAMES))
     types = list(stored.get("chord_types", []))
     if types == list(CHORD_TYPES):
         return
