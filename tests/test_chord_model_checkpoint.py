@@ -15,7 +15,7 @@ from audiotrain.chords.vocabulary import vocabulary_dict
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords import song_loaders
-from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
+from audiotrain.recipes.chords.config import FEATURES_VERSION, ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
 from audiotrain.recipes.chords.model_checkpoint import (
     StandInCheckpointWarning,
@@ -113,7 +113,7 @@ def test_load_from_checkpoint_rebuilds_the_task_from_the_checkpoints_own_record(
     best = run / "checkpoints" / "best"
     task = ChordTask.load_from_checkpoint(best)
     assert task.model.config == MODEL
-    assert set(task.extra_state) == {"features", "vocabulary", "decode", "window_frames"}
+    assert set(task.extra_state) == {"features", "features_version", "vocabulary", "decode", "window_frames"}
     assert task.extra_state["window_frames"] == WINDOW_FRAMES
     stored = ckpt.read_arrays(best / ckpt.MODEL_FILE)
     assert all(np.array_equal(np.array(stored[k]), v) for k, v in _weights(task).items())
@@ -410,7 +410,14 @@ def test_export_writes_the_model_alone_for_predict_evaluate_and_init_from(run, t
     assert f"to {out}" in capsys.readouterr().out
     assert ckpt.read_arrays(out / ckpt.OPTIMIZER_FILE) == {}  # no AdamW moments
     record = ckpt.read_state(out)["module_state"][CHECKPOINT_KEY]
-    assert set(record) == {"model_config", "features", "vocabulary", "decode", "window_frames"}
+    assert set(record) == {
+        "model_config",
+        "features",
+        "features_version",
+        "vocabulary",
+        "decode",
+        "window_frames",
+    }
     expected = ChordPredictor.from_checkpoint(run).transcribe(song)
     assert ChordPredictor.from_checkpoint(out).transcribe(song) == expected
     config = with_checkpoint_model(TrainingConfig(), out)
@@ -599,6 +606,31 @@ def test_a_checkpoint_whose_roots_count_from_another_note_is_refused_and_another
     ChordPredictor.from_checkpoint(
         _write_checkpoint(tmp_path / "sharps", record_extra={"vocabulary": sharps})
     )
+
+
+def test_an_export_of_features_a_newer_audiotrain_computes_is_refused_naming_the_version(
+    tmp_path, song, capsys
+):
+    """The same feature settings computed by newer feature code are other features: the export records the
+    version it computed, and an older audiotrain refuses it (it transcribed with its own features)."""
+    folder = _write_checkpoint(tmp_path / "ckpt")
+    assert chords.main(["export", "--checkpoint", str(folder), "--out", str(tmp_path / "out")]) == 0
+    state_file = tmp_path / "out" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["module_state"][CHECKPOINT_KEY]["features_version"] == FEATURES_VERSION
+    ChordPredictor.from_checkpoint(tmp_path / "out")
+    state["module_state"][CHECKPOINT_KEY]["features_version"] = FEATURES_VERSION + 1
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ChordPredictor.from_checkpoint(tmp_path / "out")
+    assert f"{state_file}: module_state.{CHECKPOINT_KEY}.features_version is {FEATURES_VERSION + 1}" in str(
+        info.value
+    )
+    assert "upgrade audiotrain" in str(info.value)
+    capsys.readouterr()
+    out = tmp_path / "song.lab"
+    assert chords.main(["predict", "--checkpoint", str(tmp_path / "out"), str(song), "-o", str(out)]) == 2
+    assert "features_version is" in capsys.readouterr().err
 
 
 def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_path, monkeypatch):

@@ -39,6 +39,7 @@ from audiotrain.features._backend import as_float_signal, check_sample_rate
 from audiotrain.models import fast_math
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel, joint_chord_classes
 from audiotrain.recipes.chords.config import (
+    FEATURES_VERSION,
     SILENCE_PEAK_DBFS,
     ChordFeatureConfig,
     TrainingConfig,
@@ -337,6 +338,9 @@ def checkpoint_entries(
     """What a checkpoint stores for `ChordPredictor.from_checkpoint`, besides the weights and model config."""
     return {
         "features": asdict(features),
+        # The feature code's version, besides its settings: a newer audiotrain's model may read features this
+        # one computes otherwise from the same settings (`task.stored_settings` refuses it).
+        "features_version": FEATURES_VERSION,
         "vocabulary": vocabulary_dict(),
         "decode": asdict(decode),
         "window_frames": int(window_frames),

@@ -31,7 +31,7 @@ from audiotrain.chords.vocabulary import check_vocabulary_dict
 from audiotrain.distributed import collectives
 from audiotrain.models.chord_loss import HEADS, ChordRecognitionLoss, head_accuracies
 from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionModel
-from audiotrain.recipes.chords.config import MAX_WINDOW_FRAMES, ChordFeatureConfig
+from audiotrain.recipes.chords.config import FEATURES_VERSION, MAX_WINDOW_FRAMES, ChordFeatureConfig
 from audiotrain.recipes.chords.model_checkpoint import not_a_chord_checkpoint, resolve_model_checkpoint
 from audiotrain.recipes.chords.own_model import MODEL_CLASS_KEY, model_class_name
 from audiotrain.recipes.config_cli import SettingError, check_setting, shown
@@ -51,7 +51,7 @@ CHECKPOINT_KEY = "chord_recognition"
 #: and wrote no such entry: a resume of their checkpoints says so (train.py's `_val_loss_change_note`).
 VAL_LOSS_KEY, VAL_LOSS_PER_HEAD = "val_loss", "per_head_frames"
 #: The entries of that record, besides the model config, that `predict` reads (`predict.checkpoint_entries`).
-PREDICT_ENTRIES = ("features", "vocabulary", "decode", "window_frames")
+PREDICT_ENTRIES = ("features", "features_version", "vocabulary", "decode", "window_frames")
 REQUIRED_BATCH_KEYS = ("features", "chord_type", "root", "bass")
 #: What a refused ``--resume`` (or ``Trainer.fit(ckpt_path=...)``) of another model or features says to do.
 PYTHON_RESUME_REMEDY = (
@@ -492,6 +492,7 @@ def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | Non
         raise ckpt.CheckpointError(
             f"{where}.window_frames must be an int from 2 to {MAX_WINDOW_FRAMES}, got {window!r}"
         )
+    _check_features_version(stored.get("features_version", 1), where)
     settings_classes = {
         "model_config": ChordModelConfig,
         "features": ChordFeatureConfig,
@@ -515,6 +516,21 @@ def stored_settings(folder: Path, state: dict[str, Any]) -> dict[str, Any] | Non
     if "model_config" in built and "features" in built:
         _check_model_reads_features(built["model_config"], built["features"], stored["features"], where)
     return stored
+
+
+def _check_features_version(version: Any, where: str) -> None:
+    """Refuse a record of features computed by a newer feature code than this audiotrain's: the settings are
+    the same, but the model would read other features than it trained on. A record without the entry (written
+    before it was kept) is of version 1 or 2, which differ only in the last bits (`FEATURES_VERSION`)."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ckpt.CheckpointError(
+            f"{where}.features_version must be an integer of at least 1, got {version!r}"
+        )
+    if version > FEATURES_VERSION:
+        raise ckpt.CheckpointError(
+            f"{where}.features_version is {version}: its model was trained on features a newer audiotrain "
+            f"computes (this one computes version {FEATURES_VERSION} from the same settings); upgrade audiotrain"
+        )
 
 
 def _check_stored_types(values: dict[str, Any], settings_class: type, where: str) -> None:
