@@ -294,7 +294,8 @@ def _check_pitch_classes(stored: Any) -> None:
         if pitch != index:
             raise ValueError(
                 f"the checkpoint was trained with a different chord vocabulary: root class {index} is "
-                f"{name!r} in the checkpoint, {PITCH_CLASS_NAMES[index]!r} in this version (expected {expected})"
+                f"{name!r} in the checkpoint, {PITCH_CLASS_NAMES[index]!r} in this version "
+                f"(expected {expected})"
             )
 
 

@@ -529,7 +529,8 @@ def _check_features_version(version: Any, where: str) -> None:
     if version > FEATURES_VERSION:
         raise ckpt.CheckpointError(
             f"{where}.features_version is {version}: its model was trained on features a newer audiotrain "
-            f"computes (this one computes version {FEATURES_VERSION} from the same settings); upgrade audiotrain"
+            f"computes (this one computes version {FEATURES_VERSION} from the same settings); "
+            "upgrade audiotrain"
         )
 
 
