@@ -23,6 +23,7 @@ from audiotrain._system import usable_cores
 
 import pytest
 
+from tests import deadlines
 from tests.distributed import child_env
 
 # Signal timing: with -n, no other test runs beside these (tests/conftest.py).
@@ -109,19 +110,20 @@ def _start(
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert proc.stdout.readline().strip() == "READY"
+    # (its ranks, in the job's own group, would hold the pipes open after the launcher was killed)
+    ready = deadlines.read_line(
+        proc, "READY (the fake mlx.launch's ranks started)", 120, before=lambda: _kill_ranks(tmp_path)
+    )
+    assert ready.strip() == "READY", (ready, deadlines.printed(proc))
     return proc
 
 
 def _finish(proc: subprocess.Popen, tmp_path: Path, timeout: float = 30) -> tuple[str, str]:
     """The launcher's output once it ended (within `timeout`), and checks that no rank outlived it."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_ranks(tmp_path)  # (first: a rank may hold the launcher's stderr open)
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"the launcher did not end within {timeout} s:\n{out}\n{err}")
+    # (the ranks killed first: a rank may hold the launcher's stderr open)
+    out, err = deadlines.communicate(
+        proc, "the launcher to end", timeout, before=lambda: _kill_ranks(tmp_path)
+    )
     alive = [r for r in (0, 1) if _alive(tmp_path, r)]
     _kill_ranks(tmp_path)
     assert not alive, (f"rank(s) {alive} outlived the launcher", out, err)
@@ -297,7 +299,7 @@ def test_the_watch_names_the_first_rank_that_ended_badly_and_keeps_its_time():
     from audiotrain.distributed import failures
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
+    deadlines.wait(proc, "python -c pass to end", 60)
     watch = failures._EndingWatch(proc, abort=lambda: None, stop_grace=0)
     watch.note_line("[WARN] Node with rank 1 exited with code 0")
     assert watch.ended is None  # (a rank that ended well is no trouble)
@@ -442,7 +444,7 @@ def test_a_quiet_rank_of_mlx_launch_does_not_outlive_a_launcher_killed_with_sigk
     deadline = time.monotonic() + 60
     while not all((tmp_path / f"pid{r}").exists() for r in (0, 1)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()
+    assert proc.poll() is None, deadlines.printed(proc)  # (a rank may hold its pipes open: within 10 s)
     pgid = os.getpgid(int((tmp_path / "pid1").read_text()))
     left, err = _killed_with_sigkill(proc, pgid)
     assert not left, (f"processes {left} of the job outlived the launcher", err)
@@ -571,9 +573,9 @@ def test_processes_left_after_the_launcher_ended_are_named_where_there_is_no_pro
         stdout=subprocess.PIPE,
         start_new_session=True,
     )
-    left = sorted(int(launcher.stdout.readline()) for _ in range(2))
+    left = sorted(int(deadlines.read_line(launcher, "the pid of a sleep sh started", 60)) for _ in range(2))
     launcher.stdout.close()
-    launcher.wait()
+    deadlines.wait(launcher, "sh to end, its two sleeps started", 60)
     try:
         assert failures._group_members(launcher.pid) == left
         failures._EndingWatch(launcher, lambda: None, 0, "audiotrain", "mpirun")._leftovers(0)
@@ -631,12 +633,7 @@ def test_a_sigterm_another_thread_receives_stops_a_quiet_job_at_once(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        out, err = proc.communicate(timeout=60)  # (a hang fails the test)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"the launcher did not end within 60 s:\n{out}\n{err}")
+    out, err = deadlines.communicate(proc, "the launcher to end", 60)  # (a hang fails the test)
     assert "no stop reached it" not in err, err
     assert proc.returncode == 143, err
 
