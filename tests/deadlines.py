@@ -20,9 +20,10 @@ import pytest
 def stop(proc: subprocess.Popen) -> None:
     """Kills `proc`, and its process group where it leads its own (a child started with
     ``start_new_session=True``): the ranks or tools it started then do not linger, holding its pipes open.
-    A child in the test run's own group is killed alone (killing the group would kill pytest)."""
+    A child in the test run's own group is killed alone (killing the group would kill pytest); one reaped
+    already is left alone (its pid may be another process's by now)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(proc.pid) == proc.pid:
+        if proc.poll() is None and os.getpgid(proc.pid) == proc.pid:
             os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
@@ -39,19 +40,21 @@ def printed(proc: subprocess.Popen, seconds: float = 10) -> str:
     return "\n".join(parts)[-3000:]
 
 
-def fail_stuck(proc: subprocess.Popen, what: str, seconds: float, before=None) -> None:
+def fail_stuck(proc: subprocess.Popen, what: str, seconds: float, before=None, said: str = "") -> None:
     """Kills `proc` (`stop`) and fails the test: `what` did not come within `seconds`. `before`, where
     given, is called first: it ends what `stop` does not reach (processes of the job in a group of their
-    own, which would hold `proc`'s pipes open)."""
+    own, which would hold `proc`'s pipes open). `said`: what the test read of its output already."""
     if before is not None:
         before()
     stop(proc)
     pytest.fail(
-        f"waited {seconds:g} s for {what}, in vain; the child was killed. It printed:\n{printed(proc)}"
+        f"waited {seconds:g} s for {what}, in vain; the child was killed. It printed:\n{said}{printed(proc)}"
     )
 
 
-def read_line(proc: subprocess.Popen, what: str, seconds: float = 120, stream=None, before=None) -> str:
+def read_line(
+    proc: subprocess.Popen, what: str, seconds: float = 120, stream=None, before=None, said: str = ""
+) -> str:
     """The next line of `proc`'s stdout (or of `stream`, another of its pipes), which must come within
     `seconds`; `what` names it in the failure. Read in a thread, so that the deadline holds even where a
     grandchild keeps the pipe open after `proc` was killed."""
@@ -61,7 +64,7 @@ def read_line(proc: subprocess.Popen, what: str, seconds: float = 120, stream=No
     reader.start()
     reader.join(seconds)
     if reader.is_alive():
-        fail_stuck(proc, what, seconds, before)
+        fail_stuck(proc, what, seconds, before, said)
     return got[0]
 
 
@@ -73,12 +76,14 @@ def wait(proc: subprocess.Popen, what: str, seconds: float = 120, before=None) -
         fail_stuck(proc, what, seconds, before)
 
 
-def communicate(proc: subprocess.Popen, what: str, seconds: float = 120, input=None, before=None) -> tuple:
+def communicate(
+    proc: subprocess.Popen, what: str, seconds: float = 120, input=None, before=None, said: str = ""
+) -> tuple:
     """`proc.communicate(input)` within `seconds` (`what` names the ending awaited)."""
     try:
         return proc.communicate(input, timeout=seconds)
     except subprocess.TimeoutExpired:
-        fail_stuck(proc, what, seconds, before)
+        fail_stuck(proc, what, seconds, before, said)
 
 
 def join(thread: threading.Thread, what: str, seconds: float = 120) -> None:

@@ -9,11 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 from child_processes import child_env
+
+from tests import deadlines
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -48,41 +49,29 @@ def _wait_for(proc: subprocess.Popen, marker: str, count: int = 1, seconds: floa
     """The lines `proc` printed up to the `count`-th `marker` (the test fails if it ends first, or prints
     nothing more for `seconds`: a child stuck before its marker held the test run, reading its pipe, with no
     word). Counted in the text, not by line: processes that share the pipe, under PYTHONUNBUFFERED, write a
-    line's text and its end apart, and two markers can end up on one line."""
+    line's text and its end apart, and two markers can end up on one line. Each line is read with a deadline
+    of its own (`deadlines.read_line`): killing `proc` alone did not end a readline while a process it
+    started (a data worker, a compiler) held the pipe open."""
     lines, seen = [], 0
-    stuck = threading.Event()
-
-    def kill_when_stuck() -> None:
-        stuck.set()
-        proc.kill()  # (its pipe's end of file ends the loop below)
-
     while True:
-        deadline = threading.Timer(seconds, kill_when_stuck)
-        deadline.start()
-        try:
-            line = proc.stdout.readline()
-        finally:
-            deadline.cancel()
+        said = "".join(lines)[-3000:]
+        line = deadlines.read_line(proc, f"{marker!r} (no line came)", seconds, said=said)
         if not line:
             break
         lines.append(line)
         seen += line.count(marker)
         if seen >= count:
             return lines
-    proc.wait()
-    ended = (
-        f"printed nothing for {seconds:g} s, killed,"
-        if stuck.is_set()
-        else f"ended (status {proc.returncode})"
-    )
-    raise AssertionError(f"{ended} before {marker!r}:\n{''.join(lines)[-3000:]}")
+    deadlines.wait(proc, f"the run to end, its output closed before {marker!r}", 60)
+    raise AssertionError(f"ended (status {proc.returncode}) before {marker!r}:\n{''.join(lines)[-3000:]}")
 
 
 def _finish(proc: subprocess.Popen, before: list[str], timeout: float = 240) -> str:
     try:
-        rest = proc.communicate(timeout=timeout)[0]
+        said = "".join(before)[-3000:]
+        rest = deadlines.communicate(proc, "the run to end, its output closed", timeout, said=said)[0]
     finally:
-        proc.kill()
+        deadlines.stop(proc)
     return "".join(before) + rest
 
 
