@@ -23,6 +23,8 @@ from checkpoint_writer import minimal_state
 from child_processes import child_env
 from tasks import TinyClassifier, make_batches, weights
 
+from tests import deadlines
+
 
 def make_trainer(tmp_path, **kw):
     kw.setdefault("enable_progress_bar", False)
@@ -925,7 +927,7 @@ def test_kill_9_loop_never_loses_the_newest_state_nor_leaks_folders(tmp_path):
             env=env,
             text=True,
         )
-        assert proc.stdout.readline().strip() == "ready"
+        assert deadlines.read_line(proc, "'ready' from the child", 120).strip() == "ready"
         # The restart healed what the last kill left. (Looked at before the writer's first save: once it
         # runs, the trash of its own first delete may be there, as a loaded machine showed.)
         assert not [n for n in _hidden(tmp_path) if ".trash-" in n or n.endswith(".prev")]

@@ -21,6 +21,8 @@ from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches
 
+from tests import deadlines
+
 
 class Scores(Callback):
     """Logs `score` for each epoch before the callbacks after it in the list see the epoch end."""
@@ -194,7 +196,7 @@ def test_the_time_a_claim_names_carries_its_utc_offset(tmp_path):
         env={**os.environ, "TZ": "KIR-14"},  # (UTC+14, as a POSIX rule: no time-zone files needed)
     )
     try:
-        assert other.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(other, "'claimed' from the child", 120).strip() == "claimed"
         owner = ckpt.live_claim_owner(tmp_path / "ck")
         assert re.fullmatch(
             rf"the fit of process {other.pid} on host .+ \(since [-\d]+ [:\d]+ \+1400\)", owner
@@ -213,7 +215,9 @@ def test_a_second_fit_into_a_dirpath_in_use_is_refused_and_a_dead_ones_claim_is_
         [sys.executable, "-c", HOLD_CLAIM, str(ck)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert other.stdout.readline().strip() == "claimed"  # a fit of another process saves to `ck`
+        assert (
+            deadlines.read_line(other, "'claimed' from the child", 120).strip() == "claimed"
+        )  # a fit of another process saves to `ck`
         with pytest.raises(
             ckpt.FolderInUseError, match=rf"dirpath='{ck}'\) is in use: the fit of process {other.pid}"
         ):
@@ -270,7 +274,7 @@ def test_a_resume_into_the_default_folder_of_a_fit_still_running_there_is_refuse
     )
     folder = run / "checkpoints"
     try:
-        assert other.stdout.readline().strip() == "saved"
+        assert deadlines.read_line(other, "'saved' from the child", 120).strip() == "saved"
         assert main(["runs", str(tmp_path)]) == 0
         assert f"mine: the fit of process {other.pid}" in capsys.readouterr().out  # listed as running
         before = (folder / "last" / ckpt.STATE_FILE).read_bytes()

@@ -14,6 +14,7 @@ from audiotrain.distributed.failures import failure_message, summarize
 import mlx.core as mx
 import pytest
 
+from tests import deadlines
 from tests.distributed import REPO, FakeGroup, child_env, describe, run_launcher, run_mpi, run_ranks
 
 
@@ -950,7 +951,7 @@ def _ctrl_c_to_a_launched_fit(tmp_path, env=None, timeout=60):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        assert proc.stdout.readline().strip() == "READY"
+        assert deadlines.read_line(proc, "'READY' from the child", 120).strip() == "READY"
         proc.send_signal(signal.SIGINT)  # the launcher alone, as `kill -INT` or a supervisor sends it
         sent = time.monotonic()
         try:

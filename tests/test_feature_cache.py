@@ -27,6 +27,8 @@ import soundfile as sf
 from child_processes import child_env
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
+from tests import deadlines
+
 SR = 8000
 CONFIG = MelConfig(sr=SR, n_fft=256, hop_length=128, n_mels=16, log=True)
 
@@ -748,7 +750,7 @@ def test_clear_refuses_while_a_run_uses_the_cache_unless_forced(tmp_path):
         "demo_splits(data, sr=8000)\nprint('training', flush=True)\nsys.stdin.read()\n"
     )
     try:
-        assert run.stdout.readline() == "training\n"
+        assert deadlines.read_line(run, "'training' from the child", 120) == "training\n"
         songs = sorted((cache / "demo").rglob("*.wav"))
         assert len(songs) == 3
         clear = subprocess.run(
@@ -810,7 +812,7 @@ def test_clear_force_goes_on_while_the_cache_is_in_use(tmp_path, songs, capsys):
         f"cache = FeatureCache({str(root)!r}, 'k'); print('using', flush=True); sys.stdin.read()\n"
     )
     try:
-        assert user.stdout.readline() == "using\n"
+        assert deadlines.read_line(user, "'using' from the child", 120) == "using\n"
         assert main(["prune", "--root", str(root)]) == 1
         assert "another process is using the cache" in capsys.readouterr().err
         assert main(["clear", "--root", str(root), "--force"]) == 0
@@ -856,7 +858,7 @@ def test_clear_refuses_while_another_process_still_uses_the_cache(tmp_path, song
         "print('using', flush=True)\nsys.stdin.read()\n"
     )
     try:
-        assert user.stdout.readline() == "using\n"
+        assert deadlines.read_line(user, "'using' from the child", 120) == "using\n"
         assert main(["clear", "--root", str(root)]) == 1
         assert f"another process is using the cache at {root}" in capsys.readouterr().err
     finally:
@@ -1203,7 +1205,7 @@ def test_temporary_files_of_killed_writes_are_counted_and_pruned_never_a_live_wr
         f"cache = FeatureCache({str(root)!r}, 'k'); print('using', flush=True); sys.stdin.read()\n"
     )
     try:
-        assert user.stdout.readline() == "using\n"
+        assert deadlines.read_line(user, "'using' from the child", 120) == "using\n"
         live.write_bytes(b"being written")
         old = time.time() - 2 * feature_cache.STALE_TMP_SECONDS
         os.utime(killed, (old, old))  # (a killed write's file, as an hour later)

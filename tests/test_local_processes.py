@@ -19,6 +19,8 @@ from audiotrain.distributed.local import LocalPlan, Mpi, plan_local_processes
 import numpy as np
 import pytest
 
+from tests import deadlines
+
 FAKE_MPI = Mpi("/opt/mpi/bin/mpirun", None, "test MPI")
 TINY = [
     "--data.demo_songs", "4", "--data.demo_test_songs", "1", "--data.demo_seconds", "8",
@@ -786,7 +788,7 @@ def test_a_stop_reaches_the_ranks_of_the_job_alone(tmp_path):
         ["sh", "-c", "sh -c 'sleep 30 & echo $!; wait'; true"], stdout=subprocess.PIPE, text=True
     )
     try:
-        rank = int(mpirun.stdout.readline())
+        rank = int(deadlines.read_line(mpirun, "the pid of the rank the stand-in mpirun started", 120))
         for pid in (stranger.pid, rank):
             (tmp_path / f"ready-{pid}").touch()
         local._signal_ready_ranks(tmp_path, mpirun.pid)

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from child_processes import child_env
 
+from tests import deadlines
+
 REPO = Path(__file__).resolve().parents[1]
 
 ASCII_LOCALE = {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
@@ -73,7 +75,7 @@ def test_processes_whose_name_is_not_text_are_found_among_children_and_group_mem
         stdout=subprocess.PIPE,
     )
     try:
-        assert child.stdout.readline() == b"named\n"
+        assert deadlines.read_line(child, "'named' from the child", 120) == b"named\n"
         assert Path(f"/proc/{child.pid}/comm").read_bytes() == NAME_NOT_TEXT + b"\n"
         assert child.pid in _children(os.getpid())
         assert child.pid in _group_members(os.getpgid(0))

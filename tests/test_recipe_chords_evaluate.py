@@ -48,6 +48,7 @@ import pytest
 import soundfile as sf
 from file_size_limit import files_cannot_grow_past, needs_file_size_limit
 
+from tests import deadlines
 from tests.ticking_clock import TickingClock
 
 SONG_SECONDS = 4
@@ -1592,7 +1593,7 @@ def test_evaluate_and_predict_into_the_evaluation_folder_of_a_run_still_training
     for song in songs:
         shutil.copy(song.annotation_path, predictions)
     try:
-        assert live.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(live, "'claimed' from the child", 120).strip() == "claimed"
         capsys.readouterr()
         for argv in (
             ["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "-o", str(run / "evaluation")],

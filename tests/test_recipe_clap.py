@@ -32,6 +32,8 @@ from exactness import same_values
 from mlx.utils import tree_flatten
 from reference import require
 
+from tests import deadlines
+
 
 def tiny_config() -> ClapConfig:
     return ClapConfig(
@@ -4514,7 +4516,7 @@ def test_export_into_the_hf_model_of_a_run_still_going_is_refused(demo_run, tmp_
     live = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, text=True)
     last, out = run / "checkpoints" / "last", run / "hf_model"
     try:
-        assert live.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(live, "'claimed' from the child", 120).strip() == "claimed"
         capsys.readouterr()
         assert main(["export", "--checkpoint", str(last), "--out", str(out), "--overwrite"]) == 2
         line = _one_error_line(capsys.readouterr().err)
@@ -4544,7 +4546,7 @@ def test_evaluate_of_a_run_folder_still_going_says_it_is_still_going(demo_run, t
     )
     live = subprocess.Popen([sys.executable, "-c", script, str(run)], stdout=subprocess.PIPE, text=True)
     try:
-        assert live.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(live, "'claimed' from the child", 120).strip() == "claimed"
         capsys.readouterr()
         assert main(["evaluate", "--model", str(run), "--data", str(data)]) == 2
         line = _one_error_line(capsys.readouterr().err)

@@ -15,6 +15,8 @@ import child_processes
 import numpy as np
 import pytest
 
+from tests import deadlines
+
 HERE = Path(__file__).parent
 
 
@@ -109,10 +111,10 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
         env=child_env(),
     )
     try:
-        assert proc.stdout.readline().strip() == "READY"
+        assert deadlines.read_line(proc, "'READY' from the child", 120).strip() == "READY"
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = deadlines.communicate(proc, "the fit to save and end after Ctrl-C", 120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err

@@ -32,6 +32,7 @@ from audiotrain.train.checkpoint import FolderInUseError
 import numpy as np
 import pytest
 
+from tests import deadlines
 from tests.other_users import another_users_mlx_folder, closed_to_this_user
 
 
@@ -266,7 +267,7 @@ def test_overwrite_of_a_run_still_training_is_refused_before_anything_is_removed
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert fit.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(fit, "'claimed' from the child", 120).strip() == "claimed"
         with pytest.raises(FolderInUseError, match=rf"--overwrite: {run} is in use: the fit of process {fit.pid} "
                            r"on host .* is still training there.*nothing was removed"):  # fmt: skip
             clear_run_outputs(run, ("config.json", "checkpoints"), print)
@@ -297,7 +298,7 @@ def test_overwrite_of_a_run_folder_another_live_process_claims_is_refused(tmp_pa
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert a.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(a, "'claimed' from the child", 120).strip() == "claimed"
         with pytest.raises(FolderInUseError, match=rf"--overwrite: {run} is in use: the run of process {a.pid} "
                            r"on host .* is still running there.*nothing was removed"):  # fmt: skip
             clear_run_outputs(run, ("config.json", "checkpoints"), print)
@@ -329,7 +330,7 @@ def test_a_new_run_into_a_folder_a_live_run_writes_says_it_is_in_use(tmp_path, h
         text=True,
     )
     try:
-        assert a.stdout.readline().strip() == "claimed"
+        assert deadlines.read_line(a, "'claimed' from the child", 120).strip() == "claimed"
         with pytest.raises(FolderInUseError) as refused:
             check_run_folder(run, "--run_dir", overwrite=False)
         message = str(refused.value)

@@ -17,6 +17,7 @@ from audiotrain.train.checkpoint import CLAIM_FILE
 import pytest
 from fifo_waits import returns_without_waiting
 
+from tests import deadlines
 from tests.other_users import closed_to_this_user
 
 
@@ -204,7 +205,7 @@ def lock_held(folder):
         [sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as process:
         try:
-            assert process.stdout.readline() == "locked\n"
+            assert deadlines.read_line(process, "'locked' from the child", 120) == "locked\n"
             yield process
         finally:
             process.stdin.close()
