@@ -1300,7 +1300,7 @@ def test_a_load_during_a_live_save_waits_for_it_and_never_takes_its_temporary_fo
         assert folder == tmp_path / "best" and _step_of(folder) == 2
     finally:
         go_on.set()
-        writer.join()
+        deadlines.join(writer, "the save paused in its swap to finish", 120)
     # A save that really was interrupted (its writer is gone) is still recovered from.
     os.replace(tmp_path / "best", tmp_path / ".best.prev-0123abcd")
     assert not ckpt.being_saved(tmp_path / "best")

@@ -34,6 +34,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests import deadlines
 from tests.other_users import closed_to_this_user
 
 MODEL = ChordModelConfig(n_bins=216, d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
@@ -648,7 +649,7 @@ def test_a_run_folder_whose_best_is_being_swapped_in_loads_best_not_last(tmp_pat
         found = resolve_model_checkpoint(tmp_path / "run")
     finally:
         go_on.set()
-        writer.join()
+        deadlines.join(writer, "the save paused in its swap to finish", 120)
     assert found == folder / "best" and _step_of(found) == 3
 
 

@@ -22,6 +22,8 @@ import pytest
 import soundfile as sf
 from child_processes import child_env
 
+from tests import deadlines
+
 MODEL = ChordModelConfig(d_model=16, n_layers=1, n_heads=2, ff_dim=32, dropout=0.0)
 SR = 22050
 
@@ -307,9 +309,10 @@ def test_two_request_threads_calling_a_new_predictor_at_once_both_get_their_segm
     assert tracing.wait(120)
     second = threading.Thread(target=request, name="second")
     second.start()
-    second.join()
+    # (a lock the second waits on while the first holds it for ever would hang the run: a deadline)
+    deadlines.join(second, "the second request's transcribe, made during the first's trace", 240)
     second_ended.set()
-    first.join()
+    deadlines.join(first, "the first request's transcribe", 240)
     assert not errors, errors
     alone = ChordPredictor(_model(), ChordFeatureConfig(), tta_shifts=(0,)).transcribe(song, sample_rate=SR)
     assert results["first"] == results["second"] == alone

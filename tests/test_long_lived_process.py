@@ -22,6 +22,8 @@ from child_processes import child_env
 from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches, quiet_trainer, weights
 
+from tests import deadlines
+
 
 class InterruptedWhileTracing(TinyClassifier):
     """Ctrl-C (a notebook's "interrupt kernel") lands while the compiled step is being traced: `signals`
@@ -824,7 +826,7 @@ def test_fits_overlapping_in_threads_leave_the_callers_generators_as_they_found_
     in_a_thread.start()
     fit(1, model)
     main_fit_ended.set()
-    in_a_thread.join()
+    deadlines.join(in_a_thread, "the fit in the other thread to end", 300)
     assert not both_running.broken
     # The thread's fit, ending last, put back what the main thread's found (and did not fail doing so).
     assert thread_errors == []

@@ -14,6 +14,8 @@ import time
 import pytest
 from distributed import describe, run_ranks
 
+from tests import deadlines
+
 # Rank 0 (`WAITING`) stands for a rank stuck in MLX: its main thread blocks in one call, as in an `mx.eval`
 # that waits for a peer that died mid-collective. The grace is cut to 1 s so the tests stay short.
 PREAMBLE = """
@@ -57,7 +59,7 @@ def test_only_the_ranks_of_this_job_are_watched():
     connecting = threading.Thread(target=watch._connect, args=({1: address},), daemon=True)
     connecting.start()
     connecting.join(timeout=60)  # (a guard: a stranger must not keep the watch from starting)
-    knocking.join()
+    deadlines.join(knocking, "the strangers' connections to the watch", 60)
     assert not connecting.is_alive(), "the watch still connecting: a stranger kept it from starting"
     assert list(watch.peers) == [1]
     # The rank that knew the job's token, not the other job's rank 1 that came first: its end (a peer's

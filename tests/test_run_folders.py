@@ -46,7 +46,7 @@ def test_default_run_folders_are_unique_when_runs_start_in_the_same_second(tmp_p
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        deadlines.join(t, "create_run_folder in one of 8 threads at once", 60)
     names = sorted(p.name for p in made)
     assert len(set(names)) == 8 and "chords-20260101-120000" in names and "chords-20260101-120000-8" in names
     assert all(p.is_dir() and not any(p.iterdir()) for p in made)
