@@ -855,9 +855,6 @@ def test_mlx_compile_bug_from_two_metrics_equal_at_one_shape_is_named_so(tmp_pat
 def test_reading_the_epoch_or_step_inside_a_compiled_step_warns_that_it_is_the_traces(tmp_path):
     """Lightning's warm-up idiom `beta = min(1, self.current_epoch / 2)` in training_step: compiled, the step's
     Python runs once, so beta stayed 0 for every step and nothing said so."""
-    import warnings as _warnings
-
-    from audiotrain import Trainer
 
     class WarmUp(TinyClassifier):
         def compute_loss(self, batch):
@@ -866,18 +863,7 @@ def test_reading_the_epoch_or_step_inside_a_compiled_step_warns_that_it_is_the_t
             return loss * beta, metrics
 
     def fit(compile):
-        trainer = Trainer(
-            max_epochs=2,
-            compile=compile,
-            enable_progress_bar=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            trainer.fit(WarmUp(), make_batches(32, 16))
-        return [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
+        return _compiled_step_read_warnings(tmp_path, WarmUp(), compile, make_batches(32, 16), max_epochs=2)
 
     said = fit(True)
     assert len(said) == 2  # once for each of current_epoch and global_step, not every step
@@ -887,14 +873,31 @@ def test_reading_the_epoch_or_step_inside_a_compiled_step_warns_that_it_is_the_t
     assert fit(False) == []  # eager: read afresh every step, as in Lightning
 
 
+def _compiled_step_read_warnings(tmp_path, model, compile, batches, **limits) -> list[str]:
+    """The warnings of a quiet fit that say a step count was read inside the compiled step."""
+    import warnings as _warnings
+
+    from audiotrain import Trainer
+
+    trainer = Trainer(
+        compile=compile,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        **limits,
+    )
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        trainer.fit(model, batches)
+    return [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
+
+
 def test_a_step_count_read_in_on_after_optimizer_step_warns_as_in_compute_loss(tmp_path):
     """A DINO/BYOL teacher's EMA momentum scheduled from self.global_step in on_after_optimizer_step (the
     compiled hook after the update) kept the trace's value for every step without a word; it now warns as
     the same read in compute_loss does."""
     import math
-    import warnings as _warnings
-
-    from audiotrain import Trainer
 
     class Scheduled(TinyClassifier):
         def on_after_optimizer_step(self):
@@ -902,18 +905,7 @@ def test_a_step_count_read_in_on_after_optimizer_step_warns_as_in_compute_loss(t
             self.fc2.bias = self.fc2.bias * momentum
 
     def fit(compile):
-        trainer = Trainer(
-            max_steps=3,
-            compile=compile,
-            enable_progress_bar=False,
-            enable_checkpointing=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
-        with _warnings.catch_warnings(record=True) as caught:
-            _warnings.simplefilter("always")
-            trainer.fit(Scheduled(), make_batches(48, 16))
-        return [str(w.message) for w in caught if "inside its compiled step" in str(w.message)]
+        return _compiled_step_read_warnings(tmp_path, Scheduled(), compile, make_batches(48, 16), max_steps=3)
 
     said = fit(True)
     assert len(said) == 1 and "reads self.global_step inside its compiled step" in said[0]
