@@ -894,3 +894,23 @@ def test_the_guides_best_model_pt_loads_the_runs_best_checkpoint(clip_loaders, t
     assert "checkpoints/best_model.pt: the guide's name for checkpoints/best" in capsys.readouterr().err
     with pytest.raises(Exception, match="checkpoints/other.pt does not exist"):
         trainer.load_checkpoint("checkpoints/other.pt")
+
+
+def test_predict_does_not_pitch_shift_by_default_for_a_model_the_clip_trainer_trained(clip_loaders, tmp_path):
+    """The clip Trainer never pitch-shifts its clips, so the model knows one key only; predict's default
+    test-time shifts (-2..2) averaged in its guesses for audio in other keys: an A:min clip that the model
+    (and validation) named A:min came out of `predict` as C:maj/3. Its checkpoints turn them off; asked for,
+    they still apply."""
+    from audiotrain.models import ChordRecognitionModel
+    from audiotrain.models.chord_model import ChordModelConfig
+    from audiotrain.recipes.chords import Trainer, TrainingConfig
+    from audiotrain.recipes.chords.predict import ChordPredictor
+
+    train_loader, val_loader = clip_loaders
+    config = TrainingConfig(num_epochs=1, batch_size=8, progress_bar=False)
+    model = ChordRecognitionModel(ChordModelConfig(d_model=32, n_layers=1, n_heads=2))
+    Trainer(model, train_loader, val_loader, config, run_dir=tmp_path).train()
+
+    assert ChordPredictor.from_checkpoint(tmp_path).tta_shifts == (0,)
+    asked = ChordPredictor.from_checkpoint(tmp_path, tta_shifts=(-1, 0, 1))
+    assert asked.tta_shifts == (-1, 0, 1)

@@ -63,7 +63,8 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test-time augmentation: average the posteriors of the audio shifted by -N..N "
                         f"semitones (default {DEFAULT_TTA_SEMITONES}, or the checkpoint's features.max_pitch_shift "
                         "if smaller; at most that max_pitch_shift, as far as its spare bins reach: 6 covers all 12 "
-                        "keys; 0: off, about twice as fast; costs 2N+1 forward passes)")  # fmt: skip
+                        "keys; 0: off, about twice as fast; costs 2N+1 forward passes; off by default for a "
+                        "model trained without pitch shifts, as the guide's clip Trainer's)")  # fmt: skip
 
 
 def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) -> ChordPredictor:

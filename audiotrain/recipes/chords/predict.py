@@ -333,10 +333,16 @@ def taper(length: int) -> np.ndarray:
 
 
 def checkpoint_entries(
-    features: ChordFeatureConfig, decode: DecodeConfig, window_frames: int
+    features: ChordFeatureConfig,
+    decode: DecodeConfig,
+    window_frames: int,
+    pitch_shifts: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """What a checkpoint stores for `ChordPredictor.from_checkpoint`, besides the weights and model config."""
-    return {
+    """What a checkpoint stores for `ChordPredictor.from_checkpoint`, besides the weights and model config.
+
+    `pitch_shifts`: the semitone shifts the model was trained on, where known; ``(0,)`` (none) turns the
+    default test-time augmentation off for it (`from_checkpoint`)."""
+    entries = {
         "features": asdict(features),
         # The feature code's version, besides its settings: a newer audiotrain's model may read features this
         # one computes otherwise from the same settings (`task.stored_settings` refuses it).
@@ -345,6 +351,9 @@ def checkpoint_entries(
         "decode": asdict(decode),
         "window_frames": int(window_frames),
     }
+    if pitch_shifts is not None:
+        entries["pitch_shifts"] = [int(shift) for shift in pitch_shifts]
+    return entries
 
 
 def default_tta_shifts(features: ChordFeatureConfig) -> tuple[int, ...]:
@@ -412,7 +421,8 @@ class ChordPredictor:
             evaluation and the ``predict`` command give (`from_checkpoint` and `from_config` take it).
         batch_windows: most windows per forward pass (passes are made equal in size below it).
         tta_shifts: test-time augmentation: semitone shifts whose posteriors are averaged, e.g. (-1, 0, 1);
-            (0,) is none; default (None): `default_tta_shifts` of the features. A sequence: ``--tta k``'s
+            (0,) is none; default (None): `default_tta_shifts` of the features (`from_checkpoint`: none for
+            a model trained without pitch shifts, as the guide's clip Trainer's). A sequence: ``--tta k``'s
             -k..k is ``tuple(range(-k, k + 1))`` (one number or a string is refused).
         window_hop: frames from one window's start to the next; default (None): three quarters of a window.
     """
@@ -562,6 +572,10 @@ class ChordPredictor:
                 f"do not fit this version of audiotrain ({type(err).__name__}: {err})"
             ) from None
         check_decodable(model.config, str(folder))
+        if kwargs.get("tta_shifts") is None and stored.get("pitch_shifts") == [0]:
+            # A model trained in one key only (the guide's clip Trainer) names shifted audio wrongly: the
+            # default -2..2 averaged those guesses in, and an A:min clip it named right came out C:maj/3.
+            kwargs["tta_shifts"] = (0,)
         decoding = decode_setting(decode, stored_decode, "ChordPredictor.from_checkpoint(decode=...)")
         try:
             _load_weights(model, folder / ckpt.MODEL_FILE)

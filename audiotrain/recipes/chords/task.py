@@ -51,7 +51,7 @@ CHECKPOINT_KEY = "chord_recognition"
 #: and wrote no such entry: a resume of their checkpoints says so (train.py's `_val_loss_change_note`).
 VAL_LOSS_KEY, VAL_LOSS_PER_HEAD = "val_loss", "per_head_frames"
 #: The entries of that record, besides the model config, that `predict` reads (`predict.checkpoint_entries`).
-PREDICT_ENTRIES = ("features", "features_version", "vocabulary", "decode", "window_frames")
+PREDICT_ENTRIES = ("features", "features_version", "vocabulary", "decode", "window_frames", "pitch_shifts")
 REQUIRED_BATCH_KEYS = ("features", "chord_type", "root", "bass")
 #: What a refused ``--resume`` (or ``Trainer.fit(ckpt_path=...)``) of another model or features says to do.
 PYTHON_RESUME_REMEDY = (

@@ -493,7 +493,9 @@ class Trainer:
             warmup_epochs=c.warmup_epochs,
             steps_per_epoch=max(1, len(self.train_loader)),
             extra_state={
-                **checkpoint_entries(c.features, c.decode, c.data.window_frames),
+                # Clips are never pitch-shifted here: predict's default test-time shifts would then
+                # average in the model's guesses for keys it never heard.
+                **checkpoint_entries(c.features, c.decode, c.data.window_frames, pitch_shifts=(0,)),
                 "training_config": c.to_dict(),
                 "clip_sample_rate": sample_rate,
             },
