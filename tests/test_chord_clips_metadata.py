@@ -459,3 +459,15 @@ def test_an_index_past_the_clips_or_a_slice_is_named_as_such(folder):
     with pytest.raises(TypeError, match=r"ChordClipDataset index must be a whole number .*got slice"):
         dataset[0:2]
     assert int(dataset[-1]["root"]) == 2 and int(dataset[np.int64(0)]["root"]) == 0  # as a list's
+
+
+def test_a_file_column_is_a_clip_path_and_a_table_without_one_is_named_once(folder):
+    """A guitarist's ``file,label`` table was refused row by row, "no clip path (one of file_name, audio,
+    path)" on each of its 96 lines: ``file`` is a clip path too, and a header with none of them is said
+    once, with the columns it has."""
+    (folder / "metadata.csv").write_text("file,label\na.wav,A:min\nb.wav,G:7\n")
+    assert _targets(read_clip_metadata(folder)) == [(3, 9, 9), (10, 7, 7)]
+    (folder / "metadata.csv").write_text("clip,label\na.wav,A:min\nb.wav,G:7\n")
+    with pytest.raises(ValueError, match=r"metadata\.csv: no column names the clips' audio files: expected "
+                       r"one of file_name, audio, path, file, got clip, label$"):  # fmt: skip
+        read_clip_metadata(folder)

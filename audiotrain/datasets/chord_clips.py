@@ -2,8 +2,8 @@
 
 A folder holds audio clips and ``metadata.csv`` or ``metadata.jsonl``, one row per clip:
 
-- ``file_name`` (or ``audio`` / ``path``): the clip, relative to the folder (an absolute path, or one that
-  ``..`` or a symlink leads out of it, is a bad row: nothing outside the folder is read);
+- ``file_name`` (or ``audio`` / ``path`` / ``file``): the clip, relative to the folder (an absolute path, or
+  one that ``..`` or a symlink leads out of it, is a bad row: nothing outside the folder is read);
 - either ``chord_type``, ``root`` and ``bass_note`` (``bass`` is accepted too; a row filling in both must
   have them agree): class indices, or names (``chord_type`` a vocabulary type such as ``min7``; ``root`` /
   ``bass_note`` note names such as ``F#``);
@@ -47,7 +47,7 @@ from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
 import numpy as np
 
 METADATA_FILES = ("metadata.csv", "metadata.jsonl")
-_PATH_KEYS = ("file_name", "audio", "path")
+_PATH_KEYS = ("file_name", "audio", "path", "file")
 
 
 @dataclass(frozen=True)
@@ -281,6 +281,13 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
     clips, problems = [], []
     first_seen: dict[Path, tuple[int, ChordClip]] = {}  # resolved clip path → (line, clip)
     rows = _read_rows(metadata)
+    columns = {key for _, row in rows if isinstance(row, dict) for key in row if isinstance(key, str)}
+    if columns and not columns & set(_PATH_KEYS):
+        # Said once for the file: per row, a "file_path" header was the same error on every line.
+        raise ValueError(
+            f"{metadata}: no column names the clips' audio files: expected one of {', '.join(_PATH_KEYS)}, "
+            f"got {', '.join(sorted(columns))}"
+        )
     reading = _chord_type_reading(metadata, rows)
     for number, row in rows:
         where = f"{metadata}, line {number}"
