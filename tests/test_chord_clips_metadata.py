@@ -471,3 +471,18 @@ def test_a_file_column_is_a_clip_path_and_a_table_without_one_is_named_once(fold
     with pytest.raises(ValueError, match=r"metadata\.csv: no column names the clips' audio files: expected "
                        r"one of file_name, audio, path, file, got clip, label$"):  # fmt: skip
         read_clip_metadata(folder)
+
+
+def test_a_label_spelled_wrong_on_many_rows_is_said_once_with_its_lines(folder):
+    """Guitarist spellings (``Am``, ``G7``) on 30 rows: the 20 rows shown were all ``Am``, and the ``G7``
+    rows (what to write for them too) were left in "... and 10 more". Each problem is said once, with its
+    lines, and the count is still of rows."""
+    rows = ["a.wav,Am"] * 25 + ["b.wav,G7"] * 5 + ["a.wav,Am"]
+    (folder / "metadata.csv").write_text("file_name,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as error:
+        read_clip_metadata(folder)
+    lines = str(error.value).splitlines()
+    assert lines[0] == "31 bad rows in the clip metadata:"
+    assert len(lines) == 3
+    assert "metadata.csv, lines 2-26, 32: invalid chord label 'Am'" in lines[1] and "'A:min'" in lines[1]
+    assert "metadata.csv, lines 27-31: invalid chord label 'G7'" in lines[2] and "'G:7'" in lines[2]

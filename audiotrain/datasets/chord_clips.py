@@ -335,12 +335,37 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             continue
         clips.append(clip)
     if problems:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        grouped = _grouped_problems(metadata, problems)
+        shown = "\n  ".join(grouped[:20])
+        more = f"\n  ... and {len(grouped) - 20} more" if len(grouped) > 20 else ""
         raise ValueError(f"{len(problems)} bad rows in the clip metadata:\n  {shown}{more}")
     if not clips:
         raise ValueError(f"{metadata}: no clips")
     return clips
+
+
+def _grouped_problems(metadata: Path, problems: list[str]) -> list[str]:
+    """``metadata, line N: problem`` lines, those of one problem said once with all their lines
+    (``lines 10-17, 40``): a label spelled the same wrong way on 56 rows filled the 20 lines shown with 3
+    of its spellings, hiding the others the user had to fix."""
+    prefix = f"{metadata}, line "
+    lines: dict[str, list[int]] = {}
+    for problem in problems:
+        number, _, text = problem.removeprefix(prefix).partition(": ")
+        lines.setdefault(text, []).append(int(number))
+    out = []
+    for text, rows in lines.items():
+        spans = []  # runs of consecutive lines: [first, last]
+        for number in rows:
+            if spans and number == spans[-1][1] + 1:
+                spans[-1][1] = number
+            else:
+                spans.append([number, number])
+        shown = [str(a) if a == b else f"{a}-{b}" for a, b in spans[:6]]
+        more = f" and {len(spans) - 6} more" if len(spans) > 6 else ""
+        word = "line" if len(rows) == 1 else "lines"
+        out.append(f"{prefix.removesuffix('line ')}{word} {', '.join(shown)}{more}: {text}")
+    return out
 
 
 def _outside(real_root: Path, relative: str, field: str) -> str | None:
