@@ -486,3 +486,19 @@ def test_a_label_spelled_wrong_on_many_rows_is_said_once_with_its_lines(folder):
     assert len(lines) == 3
     assert "metadata.csv, lines 2-26, 32: invalid chord label 'Am'" in lines[1] and "'A:min'" in lines[1]
     assert "metadata.csv, lines 27-31: invalid chord label 'G7'" in lines[2] and "'G:7'" in lines[2]
+
+
+def test_a_folder_per_chord_or_a_table_under_another_name_is_named_with_what_to_write(tmp_path):
+    """A guitarist's clips in a folder per chord (``Am/``, ``G7/``) beside a ``labels.csv`` were "no
+    metadata.csv or metadata.jsonl describing the clips", which said neither that the folder names and the
+    table are not read nor what to write."""
+    for chord in ("Am", "G7"):
+        (tmp_path / chord).mkdir()
+        sf.write(tmp_path / chord / "take1.wav", np.zeros(800, np.float32), 8000)
+    (tmp_path / "labels.csv").write_text("file,label\nAm/take1.wav,Am\n")
+    with pytest.raises(FileNotFoundError) as error:
+        read_clip_metadata(tmp_path)
+    message = str(error.value)
+    assert "labels.csv is not read: only those two names are" in message
+    assert "the names of its folders of audio (Am, G7) are not read as chords" in message
+    assert "list the clips in metadata.csv, a header file_name,label" in message

@@ -42,6 +42,7 @@ from audiotrain._text import is_number
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
 from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
 from audiotrain.data import Dataset
+from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
 
 import numpy as np
@@ -251,10 +252,39 @@ def _label_targets(row: dict, reading: str) -> tuple[int, int, int]:
     return index.chord_type, index.root, index.bass
 
 
+def _layout_hint(root: Path) -> str:
+    """What a clip folder without metadata holds instead, said with what to write: a table under another
+    name (``labels.csv``), or a folder per chord (``Am/``, ``G7/``), which is not read as labels."""
+    try:
+        entries = list(root.iterdir())
+        tables = sorted(p.name for p in entries if p.suffix.lower() in (".csv", ".jsonl") and p.is_file())
+        chord_folders = sorted(
+            d.name
+            for d in entries
+            if d.is_dir() and any(f.suffix.lower() in AUDIO_FILE_SUFFIXES for f in d.iterdir())
+        )
+    except OSError:  # (a folder missing or unreadable: the error names the folder, with no hint)
+        return ""
+    hints = []
+    if tables:
+        hints.append(f"{', '.join(tables[:3])} is not read: only those two names are")
+    if chord_folders:
+        shown = ", ".join(chord_folders[:4]) + (", ..." if len(chord_folders) > 4 else "")
+        hints.append(f"the names of its folders of audio ({shown}) are not read as chords")
+    if not hints:
+        return ""
+    return (
+        f" ({'; '.join(hints)}): list the clips in metadata.csv, a header file_name,label and a row per clip "
+        "such as Am/take1.wav,A:min (a Harte label)"
+    )
+
+
 def _metadata_file(root: Path) -> Path:
     found = [root / name for name in METADATA_FILES if (root / name).is_file()]
     if not found:
-        raise FileNotFoundError(f"{root}: no {' or '.join(METADATA_FILES)} describing the clips")
+        raise FileNotFoundError(
+            f"{root}: no {' or '.join(METADATA_FILES)} describing the clips{_layout_hint(root)}"
+        )
     if len(found) > 1:
         raise ValueError(
             f"{root}: both {' and '.join(p.name for p in found)} describe the clips; keep only one of them"
