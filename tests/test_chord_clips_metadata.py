@@ -1,6 +1,7 @@
 """Clip metadata as spreadsheets and pandas write it: BOMs, encodings, spaces, floats, labels with columns."""
 
 import json
+import warnings
 
 from audiotrain.datasets.chord_clips import ChordClip, ChordClipDataset, read_clip_metadata
 
@@ -502,3 +503,21 @@ def test_a_folder_per_chord_or_a_table_under_another_name_is_named_with_what_to_
     assert "labels.csv is not read: only those two names are" in message
     assert "the names of its folders of audio (Am, G7) are not read as chords" in message
     assert "list the clips in metadata.csv, a header file_name,label" in message
+
+
+def test_labels_that_train_as_another_chord_are_counted_and_named(folder):
+    """A clip labelled A:7(b13) trained as A:7, and one of notes no chord type holds as X, with nothing
+    said: the per-class scores then counted chords the user never wrote. They are said, counted per label
+    with the first line; labels the vocabulary holds say nothing."""
+    sf.write(folder / "c.wav", np.zeros(800, np.float32), 8000)
+    rows = ["a.wav,A:7(b13)", "c.wav,A:7(b13)", "a.wav,A:7(b13)", 'b.wav,"C:(b2,4)"']
+    (folder / "metadata.csv").write_text("file_name,label\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UserWarning) as caught:
+        read_clip_metadata(folder)
+    message = str(caught[0].message)
+    assert "metadata.csv: 4 clips train as another chord than their label" in message
+    assert "A:7(b13) as A:7 (3 clips, line 2 first); C:(b2,4) as X (1 clip, line 5 first)" in message
+    (folder / "metadata.csv").write_text("file_name,label\na.wav,D:maj/3\nb.wav,X\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_clip_metadata(folder)

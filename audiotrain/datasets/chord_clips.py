@@ -22,7 +22,8 @@ Items are numpy dicts: ``audio`` float32 [samples] (padded with zeros / cut to `
 ``chord_type``, ``root``, ``bass`` int32 scalars (``bass`` is the guide's ``bass_note``), and ``features``
 when a ``feature_fn`` is given. Every bad row is reported with the metadata file and line: among them a
 CSV row with more or fewer cells than the header, an ``N`` or ``X`` row given a root (a sign of a vocabulary
-numbered otherwise), and a clip listed again with another chord.
+numbered otherwise), and a clip listed again with another chord. Labels that train as another chord (the
+vocabulary's reduction: ``A:7(b13)`` as ``A:7``, notes no type holds as ``X``) are warned about, counted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import io
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -40,7 +42,14 @@ from audiotrain import audio as audio_io
 from audiotrain._files import parse_json, unusable_path
 from audiotrain._text import is_number
 from audiotrain.chords.harte import PITCH_CLASS_NAMES, HarteError, note_to_pitch_class
-from audiotrain.chords.vocabulary import CHORD_TYPES, IGNORE_INDEX, N_INDEX, X_INDEX, encode_label
+from audiotrain.chords.vocabulary import (
+    CHORD_TYPES,
+    IGNORE_INDEX,
+    N_INDEX,
+    X_INDEX,
+    encode_label,
+    reduced_label,
+)
 from audiotrain.data import Dataset
 from audiotrain.datasets._folders import AUDIO_FILE_SUFFIXES
 from audiotrain.datasets._text import csv_error_text, csv_rows, read_utf8_text
@@ -310,6 +319,7 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
     metadata = _metadata_file(root)
     clips, problems = [], []
     first_seen: dict[Path, tuple[int, ChordClip]] = {}  # resolved clip path → (line, clip)
+    changed: dict[str, list] = {}  # label → [what it trains as, clips, first line]
     rows = _read_rows(metadata)
     columns = {key for _, row in rows if isinstance(row, dict) for key in row if isinstance(key, str)}
     if columns and not columns & set(_PATH_KEYS):
@@ -364,6 +374,11 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
             )
             continue
         clips.append(clip)
+        if row.get("label"):
+            label = str(row["label"]).strip()
+            becomes = "X" if clip.chord_type == X_INDEX and label != "X" else reduced_label(label)
+            if becomes:
+                changed.setdefault(label, [becomes, 0, number])[1] += 1
     if problems:
         grouped = _grouped_problems(metadata, problems)
         shown = "\n  ".join(grouped[:20])
@@ -371,6 +386,21 @@ def read_clip_metadata(root: str | Path) -> list[ChordClip]:
         raise ValueError(f"{len(problems)} bad rows in the clip metadata:\n  {shown}{more}")
     if not clips:
         raise ValueError(f"{metadata}: no clips")
+    if changed:
+        # Said, not silent: a clip labelled A:7(b13) trains as A:7 and one of notes no type holds as X (the
+        # unknown chord), and the per-class scores then name those, not the labels the user wrote.
+        count = sum(n for _, n, _ in changed.values())
+        shown = "; ".join(
+            f"{label} as {becomes} ({n} clip{'s' if n > 1 else ''}, line {line} first)"
+            for label, (becomes, n, line) in list(changed.items())[:10]
+        )
+        more = f"; and {len(changed) - 10} more labels" if len(changed) > 10 else ""
+        warnings.warn(
+            f"{metadata}: {count} clip{'s' if count > 1 else ''} train as another chord than their label "
+            f"(the vocabulary has {len(CHORD_TYPES)} chord types; X is the unknown chord): {shown}{more}",
+            UserWarning,
+            stacklevel=3,
+        )
     return clips
 
 
