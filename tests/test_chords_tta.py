@@ -109,3 +109,15 @@ def test_views_batched_together_average_to_each_views_own_posteriors_rotated_bac
     assert ChordPredictor(model, ChordFeatureConfig(), window_frames=16).window_hop == 12
     with pytest.raises(ValueError, match="window_hop must be 1 to window_frames = 16, got 17"):
         ChordPredictor(model, ChordFeatureConfig(), window_frames=16, window_hop=17)
+
+
+def test_a_song_run_trained_without_pitch_shifts_records_none_for_predict():
+    """--data.pitch_shift false trains a model in its songs' keys only, as the clip Trainer does: its
+    checkpoint records that, so that predict's default test-time shifts stay off for it."""
+    from audiotrain.recipes.chords.config import TrainingConfig
+    from audiotrain.recipes.chords.train import build_task
+
+    config = TrainingConfig()
+    assert "pitch_shifts" not in build_task(config, [], steps_per_epoch=1).extra_state
+    config.data.pitch_shift = False
+    assert build_task(config, [], steps_per_epoch=1).extra_state["pitch_shifts"] == [0]

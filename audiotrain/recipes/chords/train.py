@@ -462,7 +462,14 @@ def build_task(config: TrainingConfig, train_songs, steps_per_epoch: int) -> Cho
         num_epochs=config.num_epochs,
         warmup_epochs=config.warmup_epochs,
         steps_per_epoch=steps_per_epoch,
-        extra_state=checkpoint_entries(config.features, config.decode, config.data.window_frames),
+        # (a run without pitch-shift augmentation knows its songs' keys only: predict's default test-time
+        # shifts would average in its guesses for shifted audio, as for the clip Trainer's models)
+        extra_state=checkpoint_entries(
+            config.features,
+            config.decode,
+            config.data.window_frames,
+            pitch_shifts=None if config.data.pitch_shift else (0,),
+        ),
     )
 
 
