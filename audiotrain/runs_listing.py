@@ -243,6 +243,25 @@ def note_damaged_checkpoints(summary: RunSummary, checkpoints: Path) -> None:
         summary.reason = f"{summary.reason}; {damaged}" if summary.reason else damaged
 
 
+def resume_of_failed(run_summary: RunSummary, checkpoints: Path) -> None:
+    """Add to a failed recipe run's note the resume that goes on from its ``last`` checkpoint: a kill or an
+    error in training leaves it, as resumable as a stop signal's ``interrupted`` one, and the note said only
+    that the run "did not end". Where a kill between the two renames of its save left ``last`` missing, the
+    resume of ``last`` loads the ``.last.prev-*`` it left (`audiotrain.train.checkpoint.resolve_checkpoint`)."""
+    last = checkpoints / "last"
+    progress = progress_of(last)
+    if progress is None and not last.exists():
+        left = sorted(checkpoints.glob(".last.prev-*"), key=lambda p: p.stat().st_mtime)  # (newest last)
+        progress = progress_of(left[-1]) if left else None
+    if progress is None or run_summary.status != "failed":
+        return
+    resume = (
+        f"resumable: --resume {last} (epoch {progress.get('epoch')}) with the same flags goes on"
+        + _other_build_resume(run_summary.path, run_summary.build, f"--resume {last}")
+    )
+    run_summary.reason = f"{run_summary.reason}; {resume}" if run_summary.reason else resume
+
+
 def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> float | None:
     values = history.get(column) if isinstance(history, dict) else None
     finite = [v for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -416,6 +435,8 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
         )
     elif stale is not None and summary.status in ("failed", "interrupted"):
         summary.reason = f"{summary.reason}; {stale}"
+    if not ended:
+        resume_of_failed(summary, checkpoints)
     summary.when = newest_time(
         [run / "config.json", run / "trained.json", run / "history.json", run / "evaluation" / "scores.json"]
     )
@@ -460,6 +481,8 @@ def read_clap_run(run: Path, record: dict, summary: RunSummary) -> None:
             f"trained, not scored (no retrieval.json): --resume {checkpoints / 'last'} with the same flags "
             "scores and exports it"
         )
+    elif summary.status == "failed":  # (killed or stopped by an error in training)
+        resume_of_failed(summary, checkpoints)
     summary.when = newest_time([run / "config.json", run / "history.json", run / "retrieval.json"])
     note_damaged_checkpoints(summary, checkpoints)
 

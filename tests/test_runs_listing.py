@@ -1102,3 +1102,25 @@ def test_hidden_folders_beside_the_runs_are_not_listed(runs, capsys):
     (runs / ".config" / "matplotlib").mkdir(parents=True)
     text = listing(capsys)
     assert ".config" not in text and row(text, "good")[1:3] == ["chords", "finished"]
+
+
+def test_a_run_killed_in_training_names_the_resume_from_its_last_checkpoint(runs, capsys):
+    chords_run(runs / "killed", epochs=5, trained=False)  # SIGKILL in epoch 2 of 5: last saved after 1
+    text = listing(capsys)
+    assert row(text, "killed")[2] == "failed"
+    assert (
+        "killed: no trained.json: its training did not end (an error or a kill stopped it); resumable: "
+        "--resume runs/killed/checkpoints/last (epoch 1) with the same flags goes on" in text
+    )
+    # A kill between the two renames of a save leaves `last` under its hidden prev name: the resume of
+    # `last` loads it, so the run is as resumable.
+    (runs / "killed" / "checkpoints" / "last").rename(runs / "killed" / "checkpoints" / ".last.prev-0a1b2c3d")
+    assert "--resume runs/killed/checkpoints/last (epoch 1) with the same flags goes on" in listing(capsys)
+    shutil.rmtree(runs / "killed" / "checkpoints")  # killed before its first save: nothing to resume
+    text = listing(capsys)
+    assert "killed: no trained.json: its training did not end (an error or a kill stopped it)\n" in text
+    clap_run(runs / "clapkilled", r_at_1=None)
+    (runs / "clapkilled" / "history.json").unlink(missing_ok=True)
+    assert "--resume runs/clapkilled/checkpoints/last (epoch 3) with the same flags goes on" in listing(
+        capsys
+    )
