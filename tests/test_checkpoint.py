@@ -1308,6 +1308,21 @@ def test_a_load_during_a_live_save_waits_for_it_and_never_takes_its_temporary_fo
         assert ckpt.resolve_checkpoint(tmp_path / "best") == tmp_path / ".best.prev-0123abcd"
 
 
+def test_a_resume_of_an_interrupted_saves_leftover_warns_of_it_once(tmp_path):
+    """A chords --resume RUN/checkpoints/last whose `last` a kill left as .last.prev- printed "is missing;
+    loading ... left by an interrupted save" six times: each place that reads the checkpoint warned."""
+    _write(tmp_path, 1)
+    os.replace(tmp_path / "last", tmp_path / ".last.prev-0123abcd")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = ckpt.resolve_checkpoint(tmp_path / "last")
+        again = ckpt.resolve_checkpoint(tmp_path / "last")
+    assert first == again == tmp_path / ".last.prev-0123abcd"
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'last'} is missing; loading {first} left by an interrupted save"
+    ]
+
+
 def test_a_torn_read_is_made_again_and_otherwise_says_a_save_replaced_the_checkpoint(tmp_path):
     _write(tmp_path, 1)
     steps = []

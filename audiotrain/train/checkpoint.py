@@ -1059,6 +1059,10 @@ def _check_array_keeps(value: Any, where: str) -> None:
     )
 
 
+#: The leftovers of interrupted saves `resolve_checkpoint` has warned of in this process.
+_leftovers_warned: set[Path] = set()
+
+
 def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FILES) -> Path:
     """The folder to read for `path`; when it is missing, the newest complete state an interrupted save left
     (the checkpoint it was replacing, or a finished temporary folder whose swap a crash cut short).
@@ -1071,7 +1075,13 @@ def resolve_checkpoint(path: str | os.PathLike, required: Sequence[str] = REQUIR
         left = _leftovers(folder.parent).get(folder.name, [])
         found = _newest([p for kind, p in left if kind == "prev"] + [p for kind, p in left if kind == "tmp"])
         if found is not None:
-            warnings.warn(f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3)
+            # Once per folder found: one resume resolves its checkpoint at several places (the recipes'
+            # checks, the run record, the fit), and each place's warning printed the same line again.
+            if found not in _leftovers_warned:
+                _leftovers_warned.add(found)
+                warnings.warn(
+                    f"{folder} is missing; loading {found} left by an interrupted save", stacklevel=3
+                )
             return found
         near = _checkpoints_near(folder)
         if folder.name == "last" and not near and folder.parent.is_dir():
