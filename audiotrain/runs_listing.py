@@ -890,6 +890,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "scores best first (losses lowest first; `score` lists the runs headlined by a score, then those "
         "headlined by a loss), when/epochs/size largest first (default: name)",
     )
+    parser.add_argument(
+        "--status",
+        metavar="STATUS",
+        help=f"list only the runs of these statuses, comma-separated ({', '.join(STATUSES)}): "
+        "`--status interrupted,failed` for the runs to resume",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON list, keys as the README documents")
     return parser
 
@@ -945,14 +951,26 @@ def main(argv: list[str], prog: str = "python -m audiotrain runs", out: Callable
         if not folder.is_dir():
             why = "is a file, not a folder" if folder.exists() else "does not exist"
             parser.error(f"{folder} {why}; give the folder that holds your run folders (default: runs)")
+    wanted = None
+    if args.status is not None:
+        wanted = {name.strip() for name in args.status.split(",") if name.strip()}
+        if not wanted or wanted - set(STATUSES):
+            unknown = ", ".join(sorted(wanted - set(STATUSES))) or repr(args.status)
+            parser.error(f"--status {unknown}: no such status; expected one or more of {', '.join(STATUSES)}")
     runs = list_runs(folders)
+    # (the sort keys are those of every run found: a --sort valid for these folders stays valid whatever
+    # --status leaves)
     known_scores = set(HEADLINE_SCORES).union(*(run.scores for run in runs))
     if args.sort not in SORT_FIELDS and args.sort not in known_scores:
         choices = ", ".join([*SORT_FIELDS, *sorted(known_scores)])
         parser.error(f"--sort {args.sort}: no such field or score in these runs; expected one of {choices}")
     runs = sort_runs(runs, args.sort)
+    if wanted is not None:
+        runs = [run for run in runs if run.status in wanted]
     if args.json:
         out(json.dumps([run.to_json() for run in runs], indent=1))
+    elif not runs and wanted is not None:
+        out(f"no {' or '.join(sorted(wanted))} runs in {', '.join(map(str, folders))}")
     elif not runs:
         out(f"no run folders in {', '.join(map(str, folders))}")
     else:

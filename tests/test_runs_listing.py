@@ -479,7 +479,7 @@ def test_the_console_script_names_itself_in_runs_help(runs, capsys, monkeypatch)
         main()
     assert exit.value.code == 0
     assert capsys.readouterr().out.startswith(
-        "usage: audiotrain runs [-h] [--sort KEY] [--json] [FOLDER ...]"
+        "usage: audiotrain runs [-h] [--sort KEY] [--status STATUS] [--json]"
     )
 
 
@@ -1123,4 +1123,22 @@ def test_a_run_killed_in_training_names_the_resume_from_its_last_checkpoint(runs
     (runs / "clapkilled" / "history.json").unlink(missing_ok=True)
     assert "--resume runs/clapkilled/checkpoints/last (epoch 3) with the same flags goes on" in listing(
         capsys
+    )
+
+
+def test_status_lists_only_the_runs_of_those_statuses(runs, capsys):
+    text = listing(capsys, "--status", "interrupted,failed", "--sort", "majmin")
+    names = [line.split()[0] for line in text.split("\nnotes:")[0].splitlines()[1:]]
+    assert names == ["stopped", "clapcv", "crashed", "unscored"]  # (majmin best first, then the rest)
+    assert "good" not in text and "crashed: no trained.json" in text
+    assert [r["name"] for r in json.loads(listing(capsys, "--status", "failed", "--json"))] == [
+        "clapcv",
+        "crashed",
+    ]
+    assert listing(capsys, "--status", "running") == "no running runs in runs\n"
+    with pytest.raises(SystemExit) as stopped:
+        main(["runs", "--status", "runing"])
+    assert stopped.value.code == 2
+    assert "--status runing: no such status; expected one or more of finished, interrupted" in (
+        capsys.readouterr().err
     )
