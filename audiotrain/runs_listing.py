@@ -262,6 +262,25 @@ def resume_of_failed(run_summary: RunSummary, checkpoints: Path) -> None:
     run_summary.reason = f"{run_summary.reason}; {resume}" if run_summary.reason else resume
 
 
+def saved_history(checkpoints: Path) -> dict[str, list] | None:
+    """The ``val_loss`` column of the history the run's furthest checkpoint (``last``, ``interrupted``) saved
+    (its trainer_state.json's ``history`` rows), or None: a run killed or stopped in training writes no
+    history.json, and its best val_loss was listed as no score at all."""
+    rows: list | None = None
+    for name in ("last", "interrupted"):
+        try:
+            state = read_json(checkpoints / name / "trainer_state.json")
+        except (OSError, ValueError):
+            continue
+        saved = _object(state).get("history")
+        saved = _object(saved).get("rows")
+        if isinstance(saved, list) and (rows is None or len(saved) > len(rows)):
+            rows = saved
+    if rows is None:
+        return None
+    return {"val_loss": [row.get("val_loss") for row in rows if isinstance(row, dict)]}
+
+
 def best_of_history(history: Any, column: str, lower_is_better: bool = True) -> float | None:
     values = history.get(column) if isinstance(history, dict) else None
     finite = [v for v in values or [] if isinstance(v, (int, float)) and math.isfinite(v)]
@@ -394,7 +413,7 @@ def read_chords_run(run: Path, record: dict, summary: RunSummary) -> None:
     test_songs = sorted(map(str, _object(record.get("songs")).get("test") or []))
     summary.held_out = json.dumps([source, test_songs], sort_keys=True, default=repr)
     summary.scores = {k: pooled[k] for k in ("majmin", "root") if isinstance(pooled.get(k), (int, float))}
-    val_loss = best_of_history(history, "val_loss")
+    val_loss = best_of_history(history if history is not None else saved_history(checkpoints), "val_loss")
     if val_loss is not None:
         summary.scores["val_loss"] = val_loss
     summary.score_name = next((k for k in ("majmin", "val_loss") if k in summary.scores), None)
@@ -507,7 +526,7 @@ def read_trainer_run(run: Path, summary: RunSummary) -> None:
     with contextlib.suppress(OSError, ValueError, AttributeError):  # (the build its checkpoints record)
         state = read_json(checkpoints / "last" / "trainer_state.json")
         summary.build = state.get("versions", {}).get("audiotrain")
-    val_loss = best_of_history(history, "val_loss")
+    val_loss = best_of_history(history if history is not None else saved_history(checkpoints), "val_loss")
     summary.scores = {} if val_loss is None else {"val_loss": val_loss}
     summary.score_name = "val_loss" if val_loss is not None else None
     summary.status, summary.reason = status_of(

@@ -1142,3 +1142,21 @@ def test_status_lists_only_the_runs_of_those_statuses(runs, capsys):
     assert "--status runing: no such status; expected one or more of finished, interrupted" in (
         capsys.readouterr().err
     )
+
+
+def test_a_run_killed_in_training_shows_the_best_val_loss_its_last_checkpoint_saved(runs, capsys):
+    chords_run(runs / "killed", epochs=5, trained=False)  # no history.json: written as training ends
+    state_file = runs / "killed" / "checkpoints" / "last" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    rows = [
+        {"epoch": 0, "step": 2, "train_loss": 4.0},
+        {"epoch": 0, "val_loss": 3.5},
+        {"epoch": 1, "val_loss": 2.25},
+    ]
+    state["history"] = {"rows": rows}
+    write_json(state_file, state)
+    text = listing(capsys, "--sort", "val_loss")
+    assert row(text, "killed")[2] == "failed" and row(text, "killed")[6:8] == ["val_loss", "2.25"]
+    listed = {r["name"]: r for r in json.loads(listing(capsys, "--json"))}
+    assert listed["killed"]["scores"] == {"val_loss": 2.25} and listed["killed"]["score_name"] == "val_loss"
+    assert listed["crashed"]["scores"] == {}  # (a checkpoint that saved no history: still no score)
