@@ -230,6 +230,11 @@ def damaged_checkpoints(checkpoints: Path) -> str | None:
             missing = [file for file in MODEL_FILES if not (folder / file).is_file()]
             if missing:
                 damaged.append(f"{checkpoints.name}/{name} lacks {' and '.join(missing)}")
+                continue
+            try:  # (a copy cut short leaves the file, truncated: a resume of it is refused)
+                read_json(folder / "trainer_state.json")
+            except RunReadError as error:
+                damaged.append(f"{checkpoints.name}/{name}'s {str(error).removeprefix(str(folder) + '/')}")
     if not damaged:
         return None
     return f"{'; '.join(damaged)} (deleted, or a copy cut short): it cannot be loaded"

@@ -1160,3 +1160,14 @@ def test_a_run_killed_in_training_shows_the_best_val_loss_its_last_checkpoint_sa
     listed = {r["name"]: r for r in json.loads(listing(capsys, "--json"))}
     assert listed["killed"]["scores"] == {"val_loss": 2.25} and listed["killed"]["score_name"] == "val_loss"
     assert listed["crashed"]["scores"] == {}  # (a checkpoint that saved no history: still no score)
+
+
+def test_a_run_whose_last_checkpoint_record_was_cut_short_says_it_cannot_be_loaded(runs, capsys):
+    state_file = runs / "crashed" / "checkpoints" / "last" / "trainer_state.json"
+    state_file.write_bytes(state_file.read_bytes()[:40])  # (an rsync or copy to another disk cut short)
+    text = listing(capsys)
+    assert row(text, "crashed")[2] == "failed"
+    assert "crashed: no trained.json: its training did not end (an error or a kill stopped it); " in text
+    assert "checkpoints/last's trainer_state.json: not valid JSON at line " in text
+    assert "(deleted, or a copy cut short): it cannot be loaded" in text
+    assert "good: " not in text  # (its checkpoints are whole)
