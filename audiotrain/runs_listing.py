@@ -252,7 +252,8 @@ def resume_of_failed(run_summary: RunSummary, checkpoints: Path) -> None:
     """Add to a failed recipe run's note the resume that goes on from its ``last`` checkpoint: a kill or an
     error in training leaves it, as resumable as a stop signal's ``interrupted`` one, and the note said only
     that the run "did not end". Where a kill between the two renames of its save left ``last`` missing, the
-    resume of ``last`` loads the ``.last.prev-*`` it left (`audiotrain.train.checkpoint.resolve_checkpoint`)."""
+    resume of ``last`` loads the ``.last.prev-*`` it left
+    (`audiotrain.train.checkpoint.resolve_checkpoint`)."""
     last = checkpoints / "last"
     progress = progress_of(last)
     if progress is None and not last.exists():
