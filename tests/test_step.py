@@ -841,6 +841,36 @@ def test_a_layer_shared_between_branches_is_no_written_parameter(tmp_path, compi
     assert not np.allclose(np.array(module.encoder.weight), before)
 
 
+class CheckpointedEncoder(TrainModule):
+    """Gradient checkpointing as MLX offers it: the encoder's activations recomputed in the backward pass."""
+
+    def __init__(self, checkpointed: bool):
+        super().__init__()
+        self.encoder, self.head, self.checkpointed = nn.Linear(8, 8), nn.Linear(8, 4), checkpointed
+
+    def compute_loss(self, batch):
+        x, y = batch
+        h = nn.utils.checkpoint(self.encoder)(x) if self.checkpointed else self.encoder(x)
+        return mx.mean(nn.losses.cross_entropy(self.head(h), y))
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_gradient_checkpointing_is_no_written_parameter_and_trains_as_without_it(tmp_path, compile_):
+    """`fit` refused nn.utils.checkpoint(self.encoder)(x): "compute_loss assigned self.encoder.weight,
+    self.encoder.bias, a trainable parameter of the model" (it sets the layer's weights again, as new
+    arrays)."""
+    trained = []
+    for checkpointed in (False, True):
+        mx.random.seed(0)
+        module = CheckpointedEncoder(checkpointed)
+        trainer(tmp_path / str(checkpointed), max_epochs=1, compile=compile_).fit(module, make_batches(64))
+        trained.append(np.array(module.encoder.weight))
+    np.testing.assert_allclose(trained[1], trained[0], rtol=1e-5, atol=1e-6)
+
+
 def test_a_hidden_state_kept_as_a_buffer_or_private_attribute_is_carried(tmp_path):
     """What the error points to carries the state, compiled as eager."""
     results = []

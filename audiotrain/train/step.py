@@ -184,6 +184,8 @@ def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> Non
     # array given under its later name: that is no write (the step's own arrays are none of `given`'s).
     given_ids = {id(array) for _, array in flat}
     written = [name for name, array in flat if name in now and id(now[name]) not in given_ids]
+    if written:
+        written = _not_set_again_whole(module, written, now, dict(flat))
     if written and not compiled_functions(module):
         names = ", ".join(f"self.{name}" for name in written)
         first = written[0].rsplit(".", 1)[-1]
@@ -194,6 +196,25 @@ def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> Non
             f"buffer, self.register_buffer({first!r}, initial) in __init__, or in a private attribute "
             f"(self._{first}); both are kept as the step writes them, compiled or not"
         )
+
+
+def _not_set_again_whole(module: nn.Module, written: list[str], now: dict, given: dict) -> list[str]:
+    """`written` less the names of each layer whose trainable arrays were all replaced by arrays of the
+    same shapes and dtypes: gradient checkpointing (`nn.utils.checkpoint(self.block)(x)`) calls
+    `block.update(...)` with new array objects of the same weights, and such models were refused as having
+    assigned every weight of the block. A real write (`self.h = new_hidden`) replaces one array, not a
+    whole layer's (the model's other weights stay)."""
+    replaced = {
+        name
+        for name in written
+        if now[name].shape == given[name].shape and now[name].dtype == given[name].dtype
+    }
+    whole: set[str] = set()
+    for prefix, _ in module.named_modules():
+        inner = [name for name in now if not prefix or name.startswith(f"{prefix}.")]
+        if inner and replaced.issuperset(inner):
+            whole.update(inner)
+    return [name for name in written if name not in whole]
 
 
 def _cast_floats(tree: Any, dtype: mx.Dtype) -> Any:
