@@ -387,8 +387,10 @@ def test_all_gather_object_takes_numpy_arrays_under_data_parallel_as_in_one_proc
     )
     assert gathered[1][1].dtype == targets.dtype
     assert dist.all_gather_object(mx.array([1.0, 2.0]))[1].tolist() == [1.0, 2.0]
-    # JSON values travel as before (a tuple as a list), and so does a broadcast
-    assert dist.all_gather_object({"run": (1, "a")}) == [{"run": [1, "a"]}] * 2
+    # Values JSON would change arrive as in one process: {3: n} came as {"3": n} (KeyError on counts[3]),
+    # a tuple as a list
+    assert dist.all_gather_object({"run": (1, "a")}) == [{"run": (1, "a")}] * 2
+    assert dist.all_gather_object({3: 5, 7: 1}) == [{3: 5, 7: 1}] * 2
     assert dist.broadcast_from_main(np.arange(3)).tolist() == [0, 1, 2]
 
 

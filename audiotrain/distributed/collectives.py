@@ -454,9 +454,10 @@ def on_main_process(fn: Callable[[], T]) -> T | None:
 
 def all_gather_object(value: Any) -> list[Any]:
     """Every rank's ``value`` (a small host value), in rank order, on every rank; ``[value]`` in one process.
-    As ``torch.distributed.all_gather_object``: two ``all_sum`` calls. A value JSON can hold (numbers,
-    strings, lists, dicts with string keys) travels as JSON (a tuple arrives as a list); any other (numpy or
-    MLX arrays, a validation set's scores and targets) is pickled, as torch's is, and arrives as it was."""
+    As ``torch.distributed.all_gather_object``: two ``all_sum`` calls. A value JSON gives back (numbers,
+    strings, lists, dicts with string keys) travels as JSON; any other (numpy or MLX arrays, a validation
+    set's scores and targets, a tuple, a dict with int keys) is pickled, as torch's is: each arrives as it
+    was."""
     if world_size() == 1:
         return [value]
     return [_decoded(raw, sender) for sender, raw in enumerate(_exchange(_encoded(value)))]
@@ -471,9 +472,14 @@ _JSON, _PICKLE = b"j", b"p"
 
 def _encoded(value: Any) -> bytes:
     try:
-        return _JSON + json.dumps(value).encode()
-    except (TypeError, ValueError):  # (not JSON's types; a circular reference)
-        return _PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        text = json.dumps(value)
+        # JSON alone where it gives the value back: a tuple came back a list and {3: n} as {"3": n}, so
+        # `counts[3]` raised KeyError under data parallel alone (one process returns the value itself).
+        if json.loads(text) == value:
+            return _JSON + text.encode()
+    except (TypeError, ValueError):  # (not JSON's types; a circular reference; an array's ambiguous ==)
+        pass
+    return _PICKLE + pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _decoded(raw: bytes, sender: int) -> Any:
