@@ -171,13 +171,19 @@ def set_trainable(module: nn.Module, names: frozenset[str]) -> None:
         )
 
 
-def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> None:
+def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> None:
     """A trainable parameter the step itself assigned (`self.h = new_hidden`, an RNN's state carried between
     truncated-BPTT chunks) is put back to the weights after the step and moved by the optimizer: the value
     written is lost without a word. Compared by identity within this one call (the arrays `given` were set
     just before the step ran), so it holds in a compiled trace too. Not where the model holds a function
     mx.compile made: calling one gives the module new array objects of the same weights, which identity
-    cannot tell from a write (`no_gradient` warns of that pitfall instead)."""
+    cannot tell from a write (`no_gradient` warns of that pitfall instead).
+
+    A warning, said once per model, not a refusal: identity cannot tell every deliberate write from a lost
+    one (a forward that recomputes a weight from others each step, as weight normalisation does, loses
+    nothing), and a refusal stopped such models from training at all."""
+    if vars(module).get("_written_parameters_said"):
+        return
     now = dict(tree_flatten(module.trainable_parameters()))
     flat = tree_flatten(given)
     # A layer held under two names (`self.again = {"first": self.heads[0]}`) was set twice, and holds the
@@ -187,14 +193,18 @@ def _refuse_written_parameters(module: nn.Module, given: Any, where: str) -> Non
     if written:
         written = _not_set_again_whole(module, written, now, dict(flat))
     if written and not compiled_functions(module):
+        object.__setattr__(module, "_written_parameters_said", True)
         names = ", ".join(f"self.{name}" for name in written)
         first = written[0].rsplit(".", 1)[-1]
-        raise ValueError(
+        warnings.warn(
             f"{where} assigned {names}, a trainable parameter of the model (MLX trains every mx.array "
             "attribute): the Trainer puts the weights back after the step and the optimizer moves them, so "
             "the value written is lost. Keep what a step carries to the next (an RNN's hidden state) as a "
             f"buffer, self.register_buffer({first!r}, initial) in __init__, or in a private attribute "
-            f"(self._{first}); both are kept as the step writes them, compiled or not"
+            f"(self._{first}); both are kept as the step writes them, compiled or not. (Where the step "
+            "recomputes it from other weights on purpose, nothing is lost: a private attribute silences this.)",
+            UserWarning,
+            stacklevel=2,
         )
 
 
@@ -463,7 +473,7 @@ class TrainStep:
                     given = params
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
-            _refuse_written_parameters(module, given, where)
+            _warn_of_written_parameters(module, given, where)
             if (
                 precision in ("bf16-mixed", "bf16-true")
                 and _returned_loss_dtype(out) == mx.bfloat16
