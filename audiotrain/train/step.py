@@ -202,7 +202,8 @@ def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> No
             "the value written is lost. Keep what a step carries to the next (an RNN's hidden state) as a "
             f"buffer, self.register_buffer({first!r}, initial) in __init__, or in a private attribute "
             f"(self._{first}); both are kept as the step writes them, compiled or not. (Where the step "
-            "recomputes it from other weights on purpose, nothing is lost: a private attribute silences this.)",
+            "recomputes it from other weights on purpose, nothing is lost: a private attribute silences "
+            "this.)",
             UserWarning,
             stacklevel=2,
         )
