@@ -256,9 +256,10 @@ def _counted_in_steps(interval: str, frequency: int) -> str:
     every = f"{frequency} epochs" if frequency != 1 else "epoch"
     return (
         f". This lr_scheduler is stepped once every {every}, and a schedule given as a learning rate at "
-        "every optimizer step: count it in steps (an epoch is self.trainer.estimated_stepping_batches // "
-        "self.trainer.max_epochs updates in configure_optimizers), e.g. torch's StepLR(step_size=2) stepped "
-        "per epoch is StepLRScheduler(1e-4, step_size=2 * steps_per_epoch)"
+        "every optimizer step: count it in steps (in configure_optimizers, an epoch is steps_per_epoch = "
+        "math.ceil(len(self.trainer.train_dataloader) / self.trainer.accumulate_grad_batches) updates), "
+        "e.g. torch's StepLR(step_size=2) stepped per epoch is StepLRScheduler(1e-4, step_size=2 * "
+        "steps_per_epoch)"
     )
 
 
