@@ -1310,3 +1310,27 @@ def test_a_checkpoint_of_a_run_that_clips_no_gradient_norm_passes_the_resume_che
     mx.save_safetensors(str(last / "optimizer.safetensors"), optimizer)
     with pytest.raises(CheckpointError, match=rf"optimizer.safetensors: tensor {re.escape(name)} holds NaN"):
         check_resume_folder(last)
+
+
+def test_overwrite_is_not_refused_for_the_macos_metadata_beside_the_earlier_runs_transcriptions(tmp_path):
+    """A run folder on an exFAT drive: macOS wrote an AppleDouble twin ``._song1.lab`` beside the run's
+    transcription and a ``.DS_Store`` (in a song's sub-folder too). No song's .lab is hidden, so none of
+    these is in the new run's way: --overwrite goes ahead (it refused, naming ``evaluation/._song1.lab``)."""
+    from audiotrain.recipes.chords.train import refuse_kept_transcriptions
+
+    run = tmp_path / "run"
+    (run / "evaluation" / "album").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(RUN_RECORD))
+    (run / "evaluation" / "scores.json").write_text(json.dumps({"per_song": {"song1": {}, "album/x": {}}}))
+    (run / "evaluation" / "song1.lab").write_text("the run's\n")
+    (run / "evaluation" / "album" / "x.lab").write_text("the run's\n")
+    appledouble = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(64)
+    for twin in ("._song1.lab", "album/._x.lab", ".DS_Store", "album/.DS_Store"):
+        (run / "evaluation" / twin).write_bytes(appledouble)
+    (run / "evaluation" / ".Trashes").mkdir()
+    (run / "evaluation" / ".Trashes" / "old.lab").write_text("trashed\n")
+    assert check_run_folder(run, "--run_dir", overwrite=True) is True
+    refuse_kept_transcriptions(run)  # (no error)
+    (run / "evaluation" / "album" / "mine.lab").write_text("my own\n")  # (a visible one still refuses)
+    with pytest.raises(FileExistsError, match=r"evaluation/album/mine.lab in .* is not the earlier run's"):
+        refuse_kept_transcriptions(run)

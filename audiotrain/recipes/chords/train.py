@@ -35,6 +35,7 @@ from audiotrain._warning_filters import ignoring_warnings
 from audiotrain.audio import AudioError, get_duration
 from audiotrain.data import DataLoader
 from audiotrain.data.loader import position_ends_epoch
+from audiotrain.datasets._folders import is_hidden
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.features.cache import FeatureCache, earlier_cache_note, releasing_the_runs_holds
@@ -380,11 +381,21 @@ def refuse_kept_transcriptions(run_dir: Path) -> None:
     ``evaluation/`` that the run did not write (its scores.json does not list it: the user's own): the new
     run writes its test songs' transcriptions there, and one of the same name was replaced without a word."""
     evaluation = run_dir / "evaluation"
+
+    def a_song_name(path: Path) -> bool:
+        # A hidden name is never a song's .lab (the scan leaves hidden files out): macOS writes ``._x.lab``
+        # AppleDouble twins and ``.DS_Store`` into a run folder on exFAT, FAT or a network share.
+        return not any(is_hidden(part) for part in path.relative_to(evaluation).parts)
+
     in_the_way = [
         str(path.relative_to(run_dir))
         for path in kept_entries(run_dir, *run_outputs(run_dir))
         if evaluation in path.parents
-        and (path.suffix == ".lab" or (path.is_dir() and not path.is_symlink() and any(path.rglob("*.lab"))))
+        and a_song_name(path)
+        and (
+            path.suffix == ".lab"
+            or (path.is_dir() and not path.is_symlink() and any(map(a_song_name, path.rglob("*.lab"))))
+        )
     ]
     if in_the_way:
         raise FileExistsError(
