@@ -32,6 +32,17 @@ except ImportError:  # Windows
 #: left).
 TMP_PREFIX = ".tmp-"
 
+#: What macOS writes into a folder by itself: the Finder's view settings as a folder is opened, a custom
+#: icon, and on a FAT or exFAT drive or a network share an AppleDouble twin ``._x`` beside each file.
+FINDER_METADATA = frozenset({".DS_Store", ".localized", "Icon\r"})
+
+
+def is_finder_metadata(name: str) -> bool:
+    """Whether `name` is a file macOS made in a folder (`FINDER_METADATA`, ``._x``), not a user's work: a
+    folder made in the Finder for a run holds a ``.DS_Store`` as soon as it is opened."""
+    return name in FINDER_METADATA or name.startswith("._")
+
+
 #: The causes of a failed write that lie with the storage, not with the name written: a full disk, a quota, a
 #: file too large for the file system, an I/O error, a file system remounted read-only.
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})

@@ -1334,3 +1334,26 @@ def test_overwrite_is_not_refused_for_the_macos_metadata_beside_the_earlier_runs
     (run / "evaluation" / "album" / "mine.lab").write_text("my own\n")  # (a visible one still refuses)
     with pytest.raises(FileExistsError, match=r"evaluation/album/mine.lab in .* is not the earlier run's"):
         refuse_kept_transcriptions(run)
+
+
+def test_a_run_folder_made_in_the_finder_holding_only_macos_files_is_taken_as_empty(tmp_path):
+    """A Mac user makes the run folder (and its checkpoints/, to link elsewhere later) in the Finder, which
+    writes .DS_Store into it as it is opened (._.DS_Store and Icon\\r on an exFAT drive): it was refused,
+    "--run_dir run already holds files (a previous run?)". A file of the user's beside them still is."""
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in (".DS_Store", "._.DS_Store", "Icon\r", "checkpoints/.DS_Store"):
+        (run / name).write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert check_run_folder(run, "--run_dir", overwrite=False) is False
+    (run / "checkpoints").rename(tmp_path / "aside")
+    assert check_run_folder(run, "--run_dir", overwrite=False) is False
+    (run / "notes.txt").write_text("mine\n")
+    with pytest.raises(FileExistsError, match=r"--run_dir .*run already holds files"):
+        check_run_folder(run, "--run_dir", overwrite=False)
+    # A run into the Finder's folder that never trained (`forget_run_that_never_trained`) is forgotten too.
+    finder = tmp_path / "finder"
+    finder.mkdir()
+    (finder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (finder / "config.json").write_text("{}")
+    forget_run_that_never_trained(finder, ["config.json"])
+    assert [p.name for p in finder.iterdir()] == [".DS_Store"]

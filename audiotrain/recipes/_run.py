@@ -44,6 +44,7 @@ from audiotrain._files import (  # (is_inside: the recipes import it from here)
     COMMON_PATH_MAX,
     TMP_PREFIX,
     create_atomically,
+    is_finder_metadata,
     is_inside,
     json_text,
     parse_json,
@@ -411,7 +412,9 @@ def stop_status_of_rank() -> int:
 
 
 def holds_files(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.iterdir())
+    """Whether `folder` holds anything besides what macOS writes there by itself (`is_finder_metadata`: a
+    folder made in the Finder, or opened there, holds a ``.DS_Store``: it was refused as a previous run's)."""
+    return folder.is_dir() and any(not is_finder_metadata(entry.name) for entry in folder.iterdir())
 
 
 def _holds_only_an_empty_checkpoint_folder(folder: Path, checkpoint_dir: str | Path) -> bool:
@@ -422,8 +425,8 @@ def _holds_only_an_empty_checkpoint_folder(folder: Path, checkpoint_dir: str | P
     if own.is_absolute() or len(own.parts) != 1:
         return False
     try:
-        (entry,) = list(folder.iterdir())
-        return entry.name == own.name and entry.is_dir() and not any(entry.iterdir())
+        (entry,) = [entry for entry in folder.iterdir() if not is_finder_metadata(entry.name)]
+        return entry.name == own.name and entry.is_dir() and not holds_files(entry)
     except (OSError, ValueError):  # (ValueError: more entries than one)
         return False
 
@@ -659,7 +662,8 @@ def forget_run_that_never_trained(folder: Path, written: Iterable[str]) -> None:
         found = list(folder.iterdir())
     except OSError:
         return
-    found = [path for path in found if path.name != ckpt.CLAIM_FILE]  # (the run's own claim, still held)
+    # (the run's own claim, still held; and the .DS_Store of a folder made in the Finder: `holds_files`)
+    found = [path for path in found if path.name != ckpt.CLAIM_FILE and not is_finder_metadata(path.name)]
     if found and all(path.name in names and path.is_file() for path in found):
         for path in found:
             path.unlink(missing_ok=True)
