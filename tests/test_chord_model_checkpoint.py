@@ -963,3 +963,21 @@ def test_song_loaders_read_a_leading_tilde_as_the_home_folder(run, song, tmp_pat
     loaders = song_loaders("~/runs/mine", "~/my_songs", batch_size=2, test_fraction=0, cache_dir="~/cache")
     assert len(loaders[0]) > 0 and any((tmp_path / "cache" / "features").rglob("*"))
     assert not (Path.cwd() / "~").exists()
+
+
+def test_export_overwrite_replaces_an_export_that_was_opened_in_the_finder(run, tmp_path, capsys):
+    """Opening an export in the Finder leaves .DS_Store in it (and ._model.safetensors on an exFAT drive):
+    `export --overwrite` refused, "is an earlier export, but it also holds .DS_Store, ._model.safetensors,
+    which --overwrite would delete with it". macOS made them, not the user: the export is replaced."""
+    out = tmp_path / "shared_model"
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out)]) == 0
+    (out / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (out / "._model.safetensors").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00")
+    capsys.readouterr()
+    assert chords.main(["export", "--checkpoint", str(run), "--out", str(out), "--overwrite"]) == 0, (
+        capsys.readouterr().err
+    )
+    assert {p.name for p in out.iterdir()} - {".DS_Store", "._model.safetensors"} <= set(
+        ckpt.CHECKPOINT_FILES
+    )
+    assert ChordPredictor.from_checkpoint(out) is not None

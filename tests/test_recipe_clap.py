@@ -3759,6 +3759,29 @@ def test_overwrite_replaces_an_export_holding_a_killed_exports_leftover_but_not_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "out"]
 
 
+def test_overwrite_replaces_an_export_opened_in_the_finder_but_a_folder_of_finder_files_alone_is_refused(
+    demo_run, tmp_path
+):
+    """Opening an export in the Finder leaves .DS_Store in it (._config.json too on an exFAT drive):
+    `export --overwrite` refused, "--out out is not an earlier export: it holds .DS_Store". macOS made them:
+    the export is replaced. A folder holding nothing but them is not an export, and is refused so."""
+    from audiotrain.recipes.clap import bundle as clap_bundle
+
+    result, _ = demo_run
+    last = result["run_dir"] / "checkpoints" / "last"
+    out = tmp_path / "out"
+    clap_bundle.export_checkpoint(last, out)
+    (out / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (out / "._config.json").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00")
+    clap_bundle.export_checkpoint(last, out, overwrite=True)
+    assert (out / clap_bundle.EXPORT_MARKER).is_file() and not (out / ".DS_Store").exists()
+    finder = tmp_path / "finder"
+    finder.mkdir()
+    (finder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    with pytest.raises(FileExistsError, match=r"is not an earlier export: it holds \.DS_Store;"):
+        clap_bundle.export_checkpoint(last, finder, overwrite=True)
+
+
 def test_an_out_that_is_a_file_or_inside_a_checkpoint_copied_elsewhere_is_refused(demo_run, tmp_path):
     """Inside a checkpoint outside the run's checkpoints/ (a copy), the export's files would sit among the
     checkpoint's; a file as --out is the user's."""

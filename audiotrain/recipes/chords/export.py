@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from audiotrain._files import is_finder_metadata
 from audiotrain._text import listed
 from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, shell_command
 from audiotrain.recipes.chords.model_checkpoint import (
@@ -124,8 +125,13 @@ def _check_out(out: Path, folder: Path, overwrite: bool) -> None:
                 f"--out {out} is {what}, not an earlier export: --overwrite replaces only an export; "
                 "choose a new folder"
             )
-        # The export is replaced whole: what else the folder holds (a note, an export put inside it) would go.
-        others = sorted(p.name for p in out.iterdir() if p.name not in ckpt.CHECKPOINT_FILES)
+        # The export is replaced whole: what else the folder holds (a note, an export put inside it) would go;
+        # not what macOS wrote there as the folder was opened in the Finder (.DS_Store, ._model.safetensors).
+        others = sorted(
+            p.name
+            for p in out.iterdir()
+            if p.name not in ckpt.CHECKPOINT_FILES and not is_finder_metadata(p.name)
+        )
         if others:
             raise FileExistsError(
                 f"--out {out} is an earlier export, but it also holds {listed(others, 10)}, which --overwrite "

@@ -871,15 +871,22 @@ EXPORT_MARKER = "audiotrain_export.json"
 def _not_an_export(folder: Path) -> str:
     """What in `folder` an export does not write, in words ("checkpoints/, data_report.txt"), or "" when it
     is an earlier export: only export files, `EXPORT_MARKER` among them, and a config.json of a CLAP model."""
-    from audiotrain._files import TMP_PREFIX
+    from audiotrain._files import TMP_PREFIX, is_finder_metadata
 
     if folder.is_symlink():
         return f"a link to {os.readlink(folder)}"
+    entries = list(folder.iterdir())
+    # (not a killed export's leftover, nor what macOS wrote as the folder was opened in the Finder, .DS_Store,
+    # unless that is all it holds)
     names = sorted(
         p.name + ("/" if p.is_dir() else "")
-        for p in folder.iterdir()
-        if p.name not in _export_files() and not p.name.startswith(TMP_PREFIX)  # (a killed export's leftover)
+        for p in entries
+        if p.name not in _export_files()
+        and not p.name.startswith(TMP_PREFIX)
+        and not is_finder_metadata(p.name)
     )
+    if not names and not any(p.name in _export_files() for p in entries):
+        names = sorted(p.name for p in entries)
     if names:
         return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     try:
