@@ -94,6 +94,25 @@ def test_overwrite_removes_only_the_runs_own_outputs(tmp_path):
     ]
 
 
+def test_overwrite_does_not_name_the_files_macos_wrote_in_the_run_folder_as_the_users(tmp_path):
+    """A run folder on an exFAT drive used from a Mac: .DS_Store, and an AppleDouble twin beside each file.
+    --overwrite named them, "kept what the previous run did not write in run: .DS_Store, ._config.json,
+    checkpoints/.DS_Store", as the user's files; a file of the user's is still named."""
+    run = tmp_path / "run"
+    (run / "checkpoints" / "last").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    for name in (".DS_Store", "._config.json", "checkpoints/.DS_Store", "checkpoints/._last"):
+        (run / name).write_bytes(b"\x00\x05\x16\x07")
+    lines = []
+    clear_run_outputs(run, ("config.json", "checkpoints"), lines.append)
+    assert lines == [f"--overwrite: removed the previous run's config.json, checkpoints from {run}"]
+    (run / "config.json").write_text("{}")
+    (run / "notes.txt").write_text("mine")
+    lines = []
+    clear_run_outputs(run, ("config.json", "checkpoints"), lines.append)
+    assert lines[-1] == f"--overwrite: kept what the previous run did not write in {run}: notes.txt"
+
+
 #: A run record as `write_run_record` writes it (the versions name the audiotrain build).
 RUN_RECORD = {"config": {}, "versions": {"audiotrain": "0.1.0"}, "command": ["chords.py"]}
 

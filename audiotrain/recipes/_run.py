@@ -825,6 +825,9 @@ def clear_run_outputs(
         remove_killed_writes(place, KILLED_WRITE_SUFFIXES)
     own_entries = {**RUN_FOLDER_ENTRIES, **(own_entries or {})}
     kept = kept_entries(folder, outputs, own_entries)  # (before anything goes: said in one line after)
+    # Not named: what macOS wrote there by itself (.DS_Store, the ._config.json twin on exFAT, which macOS
+    # removes with config.json): the line would send the user after files of theirs that are none.
+    kept = [path for path in kept if not is_finder_metadata(path.name)]
     removed = []
     for name in outputs:
         path = folder / name
