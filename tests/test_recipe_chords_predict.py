@@ -1036,6 +1036,21 @@ def test_outputs_of_other_songs_left_in_the_output_folder_are_named(checkpoint, 
     assert "did not write" not in capsys.readouterr().err
 
 
+def test_macos_appledouble_twins_of_outputs_are_not_named_as_another_models_outputs(
+    checkpoint, tmp_path, capsys
+):
+    """Predicting again into a folder on an exFAT drive used from a Mac, which wrote ``._a.lab`` beside each
+    output (and keeps a .Trashes folder): it said "note: sub also holds 2 .lab files this command did not
+    write (._a.lab, .Trashes/old.lab): earlier outputs", though no transcription but its own is there."""
+    out = tmp_path / "sub"
+    (out / ".Trashes").mkdir(parents=True)
+    (out / "._a.lab").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (out / ".Trashes" / "old.lab").write_text("0.000000\t1.000000\tN\n")
+    capsys.readouterr()
+    assert _predict(checkpoint, _songs(tmp_path / "in", names=("a.wav",)), "-o", out, "--overwrite") == 0
+    assert "did not write" not in capsys.readouterr().err
+
+
 def test_an_output_inside_a_checkpoint_folder_is_refused_before_any_work(checkpoint, tmp_path, capsys):
     """Transcriptions written into a run's checkpoints/epoch=001 (kept beside the model that made them) were
     removed with that folder, unsaid, by a resume's --save_keep (and a new best replaces best): a

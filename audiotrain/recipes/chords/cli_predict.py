@@ -520,13 +520,19 @@ def _say_other_outputs(out_dir: Path, planned: list[Path], file_format: str) -> 
     the first's folder, of fewer songs or another model, left a folder of two models' files that `score`
     and a submission read as one's, and said only 'wrote 1 .lab file'."""
     ours = {os.path.normcase(os.path.abspath(path)) for path in planned}
-    others = sorted(
-        Path(folder, name).relative_to(out_dir).as_posix()
-        for folder, _, names in os.walk(out_dir)
-        for name in names
-        if name.lower().endswith(f".{file_format}")
-        and os.path.normcase(os.path.abspath(os.path.join(folder, name))) not in ours
-    )
+    others = []
+    for folder, folders, names in os.walk(out_dir):
+        # Hidden names are no transcription (`score` leaves them out): macOS's AppleDouble twins ``._a.lab``
+        # beside each output on an exFAT drive were counted as another model's.
+        folders[:] = [name for name in folders if not is_hidden(name)]
+        others += [
+            Path(folder, name).relative_to(out_dir).as_posix()
+            for name in names
+            if name.lower().endswith(f".{file_format}")
+            and not is_hidden(name)
+            and os.path.normcase(os.path.abspath(os.path.join(folder, name))) not in ours
+        ]
+    others.sort()
     if others:
         print(
             f"note: {out_dir} also holds {plural(len(others), f'.{file_format} file')} this command did not "
