@@ -1129,6 +1129,39 @@ def test_a_name_listed_in_another_letter_case_than_on_disk_is_named_in_its_skip(
     ]
 
 
+def test_a_caption_file_in_another_letter_case_pairs_alike_on_every_file_system(tmp_path, monkeypatch):
+    """Rain.wav beside rain.txt: on Linux "missing caption (no Rain.txt next to it)" without a word of
+    rain.txt; on macOS (a file system that ignores case) Rain.txt opened rain.txt, so the clip paired there,
+    and rain.txt was reported as well as "caption file without a matching audio file". The same folder now
+    scans alike on both, naming the other spelling on each side."""
+    root = tmp_path / "data"
+    _wav(root / "Rain.wav")
+    _wav(root / "bell.wav")
+    (root / "rain.txt").write_text("rain falls")
+    (root / "bell.txt").write_text("a bell")
+    expected = [
+        "Rain.wav: missing caption (no Rain.txt next to it; rain.txt differs in letter case only: rename it)",
+        "rain.txt: caption file without a matching audio file (Rain.wav differs in letter case only)",
+    ]
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["bell.wav"]
+    assert sorted(str(s) for s in folder.skipped) == expected
+    real_exists = Path.exists
+
+    def exists_ignoring_case(self, *args, **kwargs):  # (as on macOS, Windows and exFAT)
+        if real_exists(self, *args, **kwargs):
+            return True
+        try:
+            return any(name.casefold() == self.name.casefold() for name in os.listdir(self.parent))
+        except OSError:
+            return False
+
+    monkeypatch.setattr(Path, "exists", exists_ignoring_case)
+    folder = scan_caption_folder(root)
+    assert [c.name for c in folder.clips] == ["bell.wav"]
+    assert sorted(str(s) for s in folder.skipped) == expected
+
+
 def test_clips_shorter_than_the_minimum_are_skipped_as_too_short(tmp_path):
     """A 1-sample and a 5 ms clip trained as 10 s of DC or buzz against their captions, without a word."""
     root = tmp_path / "data"

@@ -623,7 +623,10 @@ def _audio_files(files: list[Path], extensions: tuple[str, ...]) -> list[Path]:
 
 def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...]) -> CaptionFolder:
     clips, skipped = [], []
-    on_disk = _NamesOnDisk(root)
+    listed: dict[str, Path] = {nfc(str(p)): p for p in files}
+    listed_folded: dict[str, list[Path]] = {}
+    for key, p in listed.items():
+        listed_folded.setdefault(key.casefold(), []).append(p)
     by_stem: dict[Path, list[Path]] = {}
     for path in _audio_files(files, extensions):
         by_stem.setdefault(path.with_suffix(""), []).append(path)
@@ -638,13 +641,17 @@ def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...
         if not resolved.is_relative_to(root):
             skipped.append(Skip(name, f"path escapes the data folder (a symlink to {resolved})"))
             continue
-        caption_path = stem.with_suffix(".txt")
-        if not caption_path.exists() and (
-            spelled := on_disk.find(f"{stem.relative_to(root).as_posix()}.txt")
-        ):
-            caption_path = root / spelled  # written in another Unicode form (macOS writes names as NFD)
-        if not caption_path.exists():
-            skipped.append(Skip(name, f"missing caption (no {caption_path.name} next to it)"))
+        # Found among the names listed, in any Unicode form (macOS writes names as NFD), not by asking the file
+        # system: a case-insensitive one (macOS, Windows, exFAT) opened rain.txt for Rain.wav, and the same
+        # folder paired otherwise on Linux, while rain.txt was also reported as a caption without audio.
+        caption_path = listed.get(nfc(str(stem.with_suffix(".txt"))))
+        if caption_path is None:
+            wanted = stem.with_suffix(".txt").name
+            other_case = [
+                p.name for p in listed_folded.get(nfc(str(stem.with_suffix(".txt"))).casefold(), [])
+            ]
+            hint = f"; {', '.join(other_case)} differs in letter case only: rename it" if other_case else ""
+            skipped.append(Skip(name, f"missing caption (no {wanted} next to it{hint})"))
             continue
         lines, error = _read_caption_file(caption_path, root)
         if error:
@@ -658,9 +665,15 @@ def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...
     clips = _one_clip_per_file(root, clips, skipped)
     # Caption files without audio are reported: usually a typo in a file name or a missing download.
     stems = {nfc(str(stem)) for stem in by_stem}
+    stems_folded: dict[str, list[str]] = {}
+    for stem, paths in by_stem.items():
+        stems_folded.setdefault(nfc(str(stem)).casefold(), []).extend(path.name for path in paths)
     for p in files:
         if p.name.endswith(".txt") and nfc(str(p.with_suffix(""))) not in stems:
-            skipped.append(Skip(p.relative_to(root).as_posix(), "caption file without a matching audio file"))
+            why = "caption file without a matching audio file"
+            if audio := stems_folded.get(nfc(str(p.with_suffix(""))).casefold()):
+                why += f" ({', '.join(audio)} differs in letter case only)"
+            skipped.append(Skip(p.relative_to(root).as_posix(), why))
     return CaptionFolder(root=root, layout="side-by-side (clip.wav + clip.txt)", clips=clips, skipped=skipped)
 
 
