@@ -948,6 +948,35 @@ def test_prune_deletes_the_entries_of_audio_that_no_longer_exists(tmp_path, song
     assert "pruned 0 entries" in capsys.readouterr().out
 
 
+def test_prune_keeps_the_entries_of_songs_on_a_drive_that_is_not_mounted(
+    tmp_path, songs, capsys, monkeypatch
+):
+    """A musician's songs on an external drive (/Volumes/Songs on a Mac): `cache prune` run while it was
+    unplugged deleted every entry of them, "whose audio file no longer exists", and the next run computed
+    them all again. A song deleted from a folder that is there is still pruned."""
+    from audiotrain.features import cache as cache_module
+
+    volumes = tmp_path / "Volumes"
+    monkeypatch.setattr(cache_module, "DRIVE_FOLDERS", (str(volumes),), raising=False)
+    (volumes / "Songs" / "album").mkdir(parents=True)
+    on_drive = [songs[0].rename(volumes / "Songs" / "album" / "a.wav")]
+    root = tmp_path / "cache"
+    cache = FeatureCache(root, CONFIG)
+    for path in (*on_drive, *songs[1:]):
+        cache.get_or_compute(path, CountingExtractor())
+    songs[3].unlink()
+    (volumes / "Songs").rename(tmp_path / "unplugged")
+    assert main(["prune", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 1 entry (" in out, out
+    assert f"kept 1 entry of songs on {volumes / 'Songs'}, which is not mounted (a drive unplugged?)" in out
+    (tmp_path / "unplugged").rename(volumes / "Songs")
+    fresh = FeatureCache(root, CONFIG)
+    fresh.get_or_compute(
+        on_drive[0], lambda: pytest.fail("pruned the entry of a song on the unplugged drive")
+    )
+
+
 def test_cache_commands_take_the_folder_given_to_data_cache_dir(tmp_path, songs, capsys):
     """`cache info --root DIR` with the DIR given --data.cache_dir was refused as 'not a feature cache': the
     cache is DIR/features."""

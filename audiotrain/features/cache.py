@@ -1112,6 +1112,30 @@ def _delete(root: Path, key: str | None, configurations: list[Path], demos: list
     return _said_failures(failures)
 
 
+#: The folders a removable or network drive is mounted in (macOS's ``/Volumes/DRIVE``; Linux desktops'
+#: ``/media/USER/DRIVE``, ``/run/media/USER/DRIVE``; ``/mnt/DRIVE``).
+DRIVE_FOLDERS = ("/Volumes", "/media", "/run/media", "/mnt")
+
+
+def _on_a_drive_not_mounted(path: Path) -> str | None:
+    """The drive folder (``/Volumes/Songs``) `path` lies on where that drive is not mounted now, else None:
+    its songs are not gone, the drive is unplugged (`_prune` keeps their entries)."""
+    for folder in DRIVE_FOLDERS:
+        base = Path(folder)
+        if not path.is_relative_to(base):
+            continue
+        parts = path.relative_to(base).parts
+        # /media/USER/DRIVE and /run/media/USER/DRIVE: the user's folder, then the drive's
+        depth = (
+            2 if folder in ("/media", "/run/media") and len(parts) > 2 and (base / parts[0]).is_dir() else 1
+        )
+        if len(parts) > depth:
+            drive = base.joinpath(*parts[:depth])
+            if not drive.exists():
+                return str(drive)
+    return None
+
+
 def _prune(root: Path, force: bool = False) -> int:
     """Delete the entries whose audio file no longer exists (a song deleted, a data folder moved or
     renamed: entries are found by the file's absolute path), as each configuration's `SOURCES` names it;
@@ -1125,6 +1149,7 @@ def _prune(root: Path, force: bool = False) -> int:
         if in_use and _refused_while_in_use(root, force, "pruning"):
             return 1
         pruned = pruned_bytes = unknown = 0
+        not_mounted: dict[str, int] = {}
         failures: list[str] = []
         # Every process that writes holds the cache (`hold_cache`): where none does, no write is live.
         stale = [
@@ -1169,6 +1194,9 @@ def _prune(root: Path, force: bool = False) -> int:
                     unknown += 1
                 elif Path(sources[prefix]).exists():
                     kept[prefix] = sources[prefix]
+                elif drive := _on_a_drive_not_mounted(Path(sources[prefix])):
+                    kept[prefix] = sources[prefix]  # (an unplugged drive's songs: not gone)
+                    not_mounted[drive] = not_mounted.get(drive, 0) + 1
                 else:
                     gone.append(entry)
             sizes = {entry: entry.stat().st_size for entry in gone}
@@ -1184,6 +1212,11 @@ def _prune(root: Path, force: bool = False) -> int:
         f"pruned {_counted(pruned, 'entries')} ({byte_size(pruned_bytes)}) whose audio file no longer exists from "
         f"{root}"
     )
+    for drive, count in sorted(not_mounted.items()):
+        print(
+            f"kept {_counted(count, 'entries')} of songs on {drive}, which is not mounted (a drive unplugged?): "
+            "prune again with it plugged in to delete those of songs gone from it"
+        )
     if unknown:
         print(
             f"kept {_counted(unknown, 'entries')} whose audio file the cache did not record (written before it did); "
