@@ -641,9 +641,9 @@ def _scan_side_by_side(root: Path, files: list[Path], extensions: tuple[str, ...
         if not resolved.is_relative_to(root):
             skipped.append(Skip(name, f"path escapes the data folder (a symlink to {resolved})"))
             continue
-        # Found among the names listed, in any Unicode form (macOS writes names as NFD), not by asking the file
-        # system: a case-insensitive one (macOS, Windows, exFAT) opened rain.txt for Rain.wav, and the same
-        # folder paired otherwise on Linux, while rain.txt was also reported as a caption without audio.
+        # Found among the names listed, in any Unicode form (macOS writes names as NFD), not by asking the
+        # file system: a case-insensitive one (macOS, Windows, exFAT) opened rain.txt for Rain.wav, and the
+        # same folder paired otherwise on Linux, while rain.txt was also reported as a caption without audio.
         caption_path = listed.get(nfc(str(stem.with_suffix(".txt"))))
         if caption_path is None:
             wanted = stem.with_suffix(".txt").name

@@ -1214,8 +1214,8 @@ def _prune(root: Path, force: bool = False) -> int:
     )
     for drive, count in sorted(not_mounted.items()):
         print(
-            f"kept {_counted(count, 'entries')} of songs on {drive}, which is not mounted (a drive unplugged?): "
-            "prune again with it plugged in to delete those of songs gone from it"
+            f"kept {_counted(count, 'entries')} of songs on {drive}, which is not mounted "
+            "(a drive unplugged?): prune again with it plugged in to delete those of songs gone from it"
         )
     if unknown:
         print(
