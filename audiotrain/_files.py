@@ -394,12 +394,22 @@ def write_given_path(
     the OS's name only the temporary file (``.tmp-<hex> -> target``): a folder at `target` is an
     `IsADirectoryError` whatever `replace` (suggesting the file name `example` in it); without `replace`, an
     existing file is a `FileExistsError` naming the ``flag=True`` that replaces it (also one written
-    meanwhile, as the file is put in place: nothing a user made is replaced unasked). Returns `target`."""
+    meanwhile, as the file is put in place: nothing a user made is replaced unasked). The folders on the way
+    are created (every writer's callers did; `audio.save` into a new folder failed naming only the temporary
+    file); a file standing where one should be is a `NotADirectoryError` naming it. Returns `target`."""
     target = Path(target)
     if target.is_dir():
         raise IsADirectoryError(
             f"{writer}: {target} is a folder; pass a file path such as {target / example}"
         )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # (mkdir's own message, "File exists", names a folder path and not the file in the way)
+        in_the_way = next(p for p in reversed(target.parents) if p.exists() and not p.is_dir())
+        raise NotADirectoryError(
+            f"{writer}: cannot write {target}: {in_the_way} is a file, not a folder"
+        ) from None
     try:
         write_output(target, write_to, replace)
     except FileExistsError:

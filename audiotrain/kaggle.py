@@ -106,7 +106,6 @@ class KaggleTrainer(ConfiguredTrainer):
             for sample_id, values in zip(ids, rows):
                 writer.writerow([sample_id, *(repr(float(v)) for v in values)])
             data = text.getvalue().encode("utf-8", errors="surrogateescape")
-            path.parent.mkdir(parents=True, exist_ok=True)
             write_given_path(
                 path,
                 lambda tmp: tmp.write_bytes(data),

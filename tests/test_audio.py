@@ -527,6 +527,23 @@ def test_save_names_a_suffix_or_subtype_it_cannot_write(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_save_into_a_new_folder_creates_it_and_names_a_file_in_the_way(tmp_path):
+    """`save(tmp_path / "stems" / "a.wav", ...)` failed with the OS's "No such file or directory:
+    '.../stems/.tmp-67f42a69....wav'", naming a file the user never asked for, where the chord writers
+    (`write_lab`, `write_jams`) create the folder."""
+    y = np.zeros(100, np.float32)
+    path = save(tmp_path / "stems" / "song1" / "a.wav", y, SR)
+    assert load(path, sr=None)[0].shape == y.shape
+    (tmp_path / "taken").write_text("notes")
+    with pytest.raises(
+        NotADirectoryError,
+        match=re.escape(f"save: cannot write {tmp_path / 'taken' / 'x' / 'a.wav'}")
+        + r": .*taken is a file, not a folder",
+    ):
+        save(tmp_path / "taken" / "x" / "a.wav", y, SR)
+    assert (tmp_path / "taken").read_text() == "notes"
+
+
 def test_offsets_and_durations_in_seconds_round_to_the_nearest_sample_at_44100_hz(tmp_path):
     """At 44.1 kHz, k / 44100 * 44100 falls just below k for many k (15 among them): truncating it read from
     one sample early and one sample short, and `load_span` (whose offsets are such fractions) then differed

@@ -638,7 +638,6 @@ def write_lab(path: str | Path, segments: Iterable[ChordSegment], *, replace: bo
     """
     path = _file_path(path, "write_lab")
     segments = _as_written(path, list(segments))
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = lab_text(segments).encode("utf-8")
     return write_given_path(
         path,
@@ -875,7 +874,6 @@ def write_jams(
     """
     path = _file_path(path, "write_jams")
     _refuse_unreadable(path, segments)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = jams_text(segments, duration=duration, title=path.stem if title is None else title)
     data = text.encode("utf-8")
     if path.suffix.lower() == ".jamz":

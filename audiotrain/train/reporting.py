@@ -141,10 +141,8 @@ def write_history(columns: dict[str, list], path: str | os.PathLike, *, overwrit
     folder there is an `IsADirectoryError` (`write_given_path`)."""
     path = Path(path).expanduser()  # (~ as Trainer(default_root_dir=) and checkpoint paths read it)
     if path.suffix.lower() == ".csv":  # (pandas.read_csv, a spreadsheet: one row per epoch)
-        path.parent.mkdir(parents=True, exist_ok=True)
         return write_history_csv(columns, path, overwrite=overwrite)
     overwrite = overwrite or _is_history(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = _history_json(columns, path)
     data = EXPORT_MARK + text.removeprefix("{").lstrip("\n").encode()
     return write_export(
