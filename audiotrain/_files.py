@@ -396,8 +396,10 @@ def write_given_path(
     existing file is a `FileExistsError` naming the ``flag=True`` that replaces it (also one written
     meanwhile, as the file is put in place: nothing a user made is replaced unasked). The folders on the way
     are created (every writer's callers did; `audio.save` into a new folder failed naming only the temporary
-    file); a file standing where one should be is a `NotADirectoryError` naming it. Returns `target`."""
-    target = Path(target)
+    file); a file standing where one should be is a `NotADirectoryError` naming it. A leading ``~`` is the
+    home folder, as `export_history` and checkpoint paths read it (``write_lab("~/labs/a.lab", ...)`` made a
+    folder named ``~`` in the working directory). Returns `target`, so expanded."""
+    target = Path(target).expanduser()
     if target.is_dir():
         raise IsADirectoryError(
             f"{writer}: {target} is a folder; pass a file path such as {target / example}"
