@@ -29,6 +29,16 @@ if TYPE_CHECKING:
 AVG_FN_CALL = "avg_fn(average, current, n_averaged)"
 
 
+def changed_settings(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """``"<name> <saved> there, <now> here"`` for each setting in `now` that the checkpoint resumed saved
+    otherwise: a saved average holds only with the settings that made it."""
+    return [
+        f"{name} {saved.get(name)!r} there, {value!r} here"
+        for name, value in now.items()
+        if saved.get(name) != value
+    ]
+
+
 def floating(module: TrainModule, buffers: bool = True) -> dict[str, mx.array]:
     """The module's floating arrays by dotted name: what is averaged. All of ``module.parameters()``
     (BatchNorm's running statistics too: Lightning's ``use_buffers=True``), or (`buffers` False) all but

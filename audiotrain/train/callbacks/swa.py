@@ -16,6 +16,7 @@ from audiotrain.train.callbacks._averaging import AVG_FN_CALL as _AVG_FN_CALL
 from audiotrain.train.callbacks._averaging import (
     AverageFunction,
     AveragingCallback,
+    changed_settings,
     check_avg_fn_arity,
     check_device,
     floating,
@@ -373,11 +374,7 @@ class StochasticWeightAveraging(AveragingCallback):
         self._saved_settings = None
         if saved is None or self._initial_lrs is None:
             return  # nothing saved, or saved before SWA started: these settings start it
-        differ = [
-            f"{name} {saved.get(name)!r} there, {value!r} here"
-            for name, value in now.items()
-            if saved.get(name) != value
-        ]
+        differ = changed_settings(saved, now)
         if differ:
             raise ValueError(
                 f"StochasticWeightAveraging: the checkpoint resumed ({trainer.ckpt_path}) was saved after "

@@ -17,6 +17,7 @@ from audiotrain.train.callbacks._averaging import (
     VALIDATED_WITH_AVERAGE,
     AverageFunction,
     AveragingCallback,
+    changed_settings,
     check_avg_fn_arity,
     check_device,
     floating,
@@ -376,12 +377,7 @@ class WeightAveraging(AveragingCallback):
         if settings is not None and not isinstance(settings, dict):
             raise ValueError(f"the {owner} state's 'settings' must be an object, got {settings!r}")
         if n > 0 and settings is not None:
-            now = self._resolved_settings()
-            differ = [
-                f"{name} {settings.get(name)!r} there, {value!r} here"
-                for name, value in now.items()
-                if settings.get(name) != value
-            ]
+            differ = changed_settings(settings, self._resolved_settings())
             if differ:
                 raise ValueError(
                     f"{owner}: the checkpoint resumed holds an average of {n} update(s) made with other "
