@@ -28,7 +28,10 @@ class SuggestingParser(argparse.ArgumentParser):
                 word.partition("=")[0] for word in message[len(prefix) :].split() if word.startswith("--")
             ]
             close = {flag: match[0] for flag in flags if (match := self._close_flags(flag))}
-            if len(close) == 1:
+            if any(flag == match for flag, match in close.items()):
+                # A known flag, given before its sub-command (``cache --force prune``): not a misspelling.
+                message += self._flag_before_command()
+            elif len(close) == 1:
                 message += f"; did you mean {next(iter(close.values()))}?"
             elif close:
                 message += (
@@ -43,7 +46,28 @@ class SuggestingParser(argparse.ArgumentParser):
             ]
             close = [match[0] for flag in unknown[:1] if (match := self._own_close_flags(flag))]
             message += f"; did you mean {close[0]}?" if close else ""
+        elif "invalid choice" in message:
+            message += self._flag_before_command()
         super().error(message)
+
+    def _flag_before_command(self) -> str:
+        """A sub-command's flag given before the sub-command (``cache --root /data info``) made argparse take
+        the flag's value for the command: "invalid choice: '/data'", not a word about the flag."""
+        given = getattr(self, "_given", [])
+        flags = [w.partition("=")[0] for w in given if w.startswith("--")]
+        for flag in (f for f in flags if f not in self._option_string_actions):
+            for action in self._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    takes = [
+                        name for name, sub in action.choices.items() if flag in sub._option_string_actions
+                    ]
+                    if takes:
+                        named = next((word for word in given if word in takes), takes[0])  # the one given
+                        return (
+                            f"; {flag} is a flag of {', '.join(takes)}: give it after the command "
+                            f"({self.prog} {named} {flag} ...)"
+                        )
+        return ""
 
     def _own_close_flags(self, flag: str) -> list[str]:
         known = [opt for opt in self._option_string_actions if opt[:2] == "--"]

@@ -1036,6 +1036,26 @@ def test_a_flag_of_another_cache_command_is_not_offered_as_the_one_meant(argv, s
     assert exited.value.code == 2 and err.endswith(said), err
 
 
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (
+            ["cache", "--root", "/data", "info"],
+            "--root is a flag of info, clear, prune: give it after the command",
+        ),
+        (["cache", "--force", "prune"], "--force is a flag of clear, prune: give it after the command"),
+    ],
+)
+def test_a_cache_command_flag_given_before_the_command_says_where_it_goes(argv, said, capsys):
+    """`cache --root /data info` said only "argument command: invalid choice: '/data' (choose from 'info',
+    'clear', 'prune')", and `cache --force prune` "unrecognized arguments: --force; did you mean --force?"."""
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and said in err and f"cache {argv[-1]} {argv[1]} ..." in err, err
+    assert "did you mean" not in err, err
+
+
 @pytest.mark.parametrize("argv", [["--verison"], ["--versio"]])
 def test_a_misspelt_version_flag_of_the_audiotrain_command_gets_a_did_you_mean(argv, capsys):
     """`audiotrain --verison` said only 'the following arguments are required: command': with no command
