@@ -540,7 +540,7 @@ def header_length(path: str | Path) -> tuple[int, int, bool]:
 
     Raises `AudioError` for the same causes as `load`.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
     with _open(path) as handle:
         if handle.frames <= 0:
             raise AudioError(path, "zero_length")
@@ -627,7 +627,7 @@ def load(
         Missing, empty, zero-length, corrupt or truncated, not audio, unsupported format, NaN/Inf samples,
         or an offset past the end. ``ValueError`` for invalid arguments.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
     if offset < 0 or not math.isfinite(offset):
         raise ValueError(f"offset must be a finite number of seconds >= 0, got {offset}")
     if duration is not None and (duration <= 0 or not math.isfinite(duration)):
@@ -823,7 +823,7 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
     find wrong with it raises the same `AudioError` (a truncated MP3 too), in the memory of one block rather
     than of the file (an hour of stereo at 44.1 kHz is 1.3 GB as float32). ``load(path, sr=sr)`` then returns
     ``ceil(frames * sr / rate)`` samples (`resample`'s length rule)."""
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
     with _open(path) as handle:
         if handle.frames <= 0:
             raise AudioError(path, "zero_length")
@@ -843,7 +843,7 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
 def channel_peaks(path: str | Path) -> np.ndarray:
     """[channels] the largest absolute sample of each channel of an audio file, decoded a block at a time
     (what a mix to mono can hide: channels in opposite polarity cancel). Raises `AudioError` as `load`."""
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
     with _open(path) as handle:
         peaks = np.zeros(handle.channels, dtype=np.float32)
         try:
@@ -876,7 +876,7 @@ def load_span(path: str | Path, sr: int, start: int, length: int, res_type: str 
     WAV, AIFF, FLAC) are read in part; MP3 and Ogg files are decoded whole and cut. Fewer than `length`
     samples come back only where the file ends. Raises `AudioError` as `load` does.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
     # Checked as `load` checks them: sr=16000.0 (which `load` takes) failed in a slice, sr=0 with a
     # ZeroDivisionError and sr=None or "8000" with TypeErrors naming no argument; a start of 1.5 was
     # read from a fractional offset.

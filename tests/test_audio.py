@@ -544,6 +544,20 @@ def test_save_into_a_new_folder_creates_it_and_names_a_file_in_the_way(tmp_path)
     assert (tmp_path / "taken").read_text() == "notes"
 
 
+def test_a_leading_tilde_is_the_home_folder_for_save_and_the_readers(tmp_path, monkeypatch):
+    """`save("~/take.wav", ...)` writes in the home folder (as export_history and checkpoint paths read ~),
+    and `load("~/take.wav")` said "~/take.wav: file does not exist" for the file just written."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    y = np.linspace(-0.5, 0.5, 800, dtype=np.float32)
+    assert save("~/take.wav", y, SR) == tmp_path / "home" / "take.wav"
+    np.testing.assert_allclose(load("~/take.wav", sr=None)[0], y, atol=1 / 32768)
+    np.testing.assert_allclose(load_span("~/take.wav", SR, 100, 50), y[100:150], atol=1 / 32768)
+    assert get_duration("~/take.wav") == 800 / SR
+    assert decoded_length("~/take.wav")[0] == 800 and channel_peaks("~/take.wav").shape == (1,)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # no folder named ~ here
+
+
 def test_offsets_and_durations_in_seconds_round_to_the_nearest_sample_at_44100_hz(tmp_path):
     """At 44.1 kHz, k / 44100 * 44100 falls just below k for many k (15 among them): truncating it read from
     one sample early and one sample short, and `load_span` (whose offsets are such fractions) then differed
