@@ -776,7 +776,8 @@ def test_a_lower_case_note_bass_or_hdim_without_its_7_is_refused_with_its_harte_
 
 def test_write_lab_and_jams_read_a_leading_tilde_as_the_home_folder(tmp_path, monkeypatch):
     """`write_lab("~/labs/song.lab", ...)` made a folder named `~` in the working directory and wrote there,
-    where export_history and checkpoint paths take `~` as the home folder."""
+    where export_history and checkpoint paths take `~` as the home folder; `read_lab("~/labs/song.lab")`
+    then said the file does not exist."""
     home, work = tmp_path / "home", tmp_path / "work"
     work.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -784,5 +785,7 @@ def test_write_lab_and_jams_read_a_leading_tilde_as_the_home_folder(tmp_path, mo
     segments = [ChordSegment(0.0, 1.0, "C:maj")]
     assert write_lab("~/labs/song.lab", segments) == home / "labs" / "song.lab"
     assert write_jams("~/labs/song.jams", segments) == home / "labs" / "song.jams"
-    assert [s.label for s in read_lab(home / "labs" / "song.lab")] == ["C:maj"]
+    assert [s.label for s in read_lab("~/labs/song.lab")] == ["C:maj"]
+    assert [s.label for s in read_jams("~/labs/song.jams")] == ["C:maj"]
+    assert [s.label for s in read_annotation("~/labs/song.lab")] == ["C:maj"]
     assert not list(work.iterdir())

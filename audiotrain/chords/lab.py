@@ -426,7 +426,7 @@ def read_lab(
     list of ChordSegment
         In time order, tiling the annotated span without gaps.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `write_lab` writes it)
     _refuse_lfs_pointer(path)
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: tolerate a BOM
@@ -737,7 +737,7 @@ def read_jams(
     list of ChordSegment
         In time order, checked as `validate_segments` checks them.
     """
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `write_lab` writes it)
     raw = path.read_bytes()
     pointer = pointer_text(raw[:MAX_POINTER_BYTES])  # (a dataset cloned without Git LFS)
     if pointer:
@@ -900,7 +900,7 @@ def read_annotation(
     """Read a ``.lab`` or ``.jams`` / ``.jamz`` chord annotation, chosen by the file suffix (`keep_starts`:
     see `validate_segments`, as `filled_gaps`); of a JAMS file's chord annotations, number `jams_annotation`
     (from 0; see `read_jams`' ``chord_annotation``)."""
-    path = Path(path)
+    path = Path(path).expanduser()  # (~ the home folder, as `write_lab` writes it)
     suffix = path.suffix.lower()
     options = {
         "allow_gaps": allow_gaps,
