@@ -956,16 +956,20 @@ def save(path: str | Path, y, sr: int, subtype: str | None = None, overwrite: bo
         )
     if not is_sample_rate(sr):
         raise ValueError(f"save: sr must be a positive integer, got {sr!r}")
-    y = np.asarray(y)  # an mx.array too
+    # (here: audiotrain.features imports this module)
+    from audiotrain.features._backend import CHANNELS_HINT_MAX, CHANNELS_HINT_MIN_SAMPLES, _host_copy, is_mlx
+
+    # An mx.array through the features' host copy: a bf16-true model's output is bfloat16, which numpy
+    # has not ("'bfloat16' is not a valid PEP 3118 buffer format string").
+    y = _host_copy(y, "y", None) if is_mlx(y) else np.asarray(y)
     if not np.issubdtype(y.dtype, np.floating):
         raise TypeError(f"save: y must hold float samples in [-1, 1], got dtype {y.dtype}")
     if y.ndim not in (1, 2) or y.size == 0:
         raise ValueError(
             f"save: y must be [samples] or [channels, samples] with samples, got shape {y.shape}"
         )
-    # (here: audiotrain.features imports this module)
-    from audiotrain.features._backend import CHANNELS_HINT_MAX, CHANNELS_HINT_MIN_SAMPLES
-
+    if y.dtype not in (np.float32, np.float64):
+        y = y.astype(np.float32)  # (float16: soundfile writes float32 and float64 only, exactly here)
     # The features' rule for channels-last audio (soundfile.read's [samples, 2]), which libsndfile took
     # as thousands of channels and refused with only "Format not recognised".
     if y.ndim == 2 and y.shape[1] <= CHANNELS_HINT_MAX and y.shape[0] >= CHANNELS_HINT_MIN_SAMPLES:

@@ -558,6 +558,21 @@ def test_a_leading_tilde_is_the_home_folder_for_save_and_the_readers(tmp_path, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # no folder named ~ here
 
 
+def test_save_writes_a_half_precision_models_output(tmp_path, stereo):
+    """A Trainer(precision="bf16-true") model's stems are bfloat16 mx.arrays and a float16 model's float16:
+    save raised numpy's "'bfloat16' is not a valid PEP 3118 buffer format string" and soundfile's "dtype
+    must be one of ['float32', 'float64', 'int16', 'int32'] and not 'float16'"."""
+    import mlx.core as mx
+
+    stems = stereo.T[:, :4000]
+    for name, y in (
+        ("bf16.wav", mx.array(stems).astype(mx.bfloat16)),
+        ("f16.wav", stems.astype(np.float16)),
+    ):
+        back = load(save(tmp_path / name, y, SR), mono=False)[0]
+        np.testing.assert_allclose(back, stems, atol=1 / 128)  # bfloat16 keeps 8 bits of mantissa
+
+
 def test_offsets_and_durations_in_seconds_round_to_the_nearest_sample_at_44100_hz(tmp_path):
     """At 44.1 kHz, k / 44100 * 44100 falls just below k for many k (15 among them): truncating it read from
     one sample early and one sample short, and `load_span` (whose offsets are such fractions) then differed
