@@ -254,12 +254,19 @@ def resume_of_failed(run_summary: RunSummary, checkpoints: Path) -> None:
     that the run "did not end". Where a kill between the two renames of its save left ``last`` missing, the
     resume of ``last`` loads the ``.last.prev-*`` it left
     (`audiotrain.train.checkpoint.resolve_checkpoint`)."""
+    if run_summary.status != "failed":  # (first: a running run's save renames and deletes these folders)
+        return
     last = checkpoints / "last"
     progress = progress_of(last)
     if progress is None and not last.exists():
-        left = sorted(checkpoints.glob(".last.prev-*"), key=lambda p: p.stat().st_mtime)  # (newest last)
-        progress = progress_of(left[-1]) if left else None
-    if progress is None or run_summary.status != "failed":
+        left = []
+        for path in checkpoints.glob(".last.prev-*"):
+            # One gone since the glob (a save's cleanup), or a dangling link: its stat's FileNotFoundError
+            # listed the whole run as "unreadable".
+            with contextlib.suppress(OSError):
+                left.append((path.stat().st_mtime, path))
+        progress = progress_of(max(left)[1]) if left else None  # (the newest)
+    if progress is None:
         return
     resume = (
         f"resumable: --resume {last} (epoch {progress.get('epoch')}) with the same flags goes on"

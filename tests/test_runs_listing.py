@@ -1146,6 +1146,18 @@ def test_a_run_killed_in_training_names_the_resume_from_its_last_checkpoint(runs
     )
 
 
+def test_a_killed_runs_leftover_gone_since_the_listing_leaves_it_failed_and_resumable(runs, capsys):
+    """A `.last.prev-*` gone between the listing of the folder and its stat (a save's cleanup; here a
+    dangling link) raised FileNotFoundError, and the run was listed as "unreadable" with only that error."""
+    chords_run(runs / "killed", epochs=5, trained=False)
+    checkpoints = runs / "killed" / "checkpoints"
+    (checkpoints / "last").rename(checkpoints / ".last.prev-0a1b2c3d")
+    (checkpoints / ".last.prev-1a1b2c3d").symlink_to(checkpoints / "gone")
+    text = listing(capsys)
+    assert row(text, "killed")[2] == "failed"
+    assert "--resume runs/killed/checkpoints/last (epoch 1) with the same flags goes on" in text
+
+
 def test_status_lists_only_the_runs_of_those_statuses(runs, capsys):
     text = listing(capsys, "--status", "interrupted,failed", "--sort", "majmin")
     names = [line.split()[0] for line in text.split("\nnotes:")[0].splitlines()[1:]]
