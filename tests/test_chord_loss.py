@@ -216,6 +216,10 @@ def test_a_head_weight_of_zero_leaves_that_head_out_and_nan_is_refused():
     )
     with pytest.raises(ValueError, match="root_weight must be >= 0, got nan"):
         ChordRecognitionLoss(root_weight=float("nan"))
+    # inf passed the >= 0 check: the total loss was inf at every step, which the Trainer skips as non-finite
+    for name in ("chord_type_weight", "root_weight", "bass_weight"):
+        with pytest.raises(ValueError, match=f"ChordRecognitionLoss.{name} must be finite, got inf"):
+            ChordRecognitionLoss(**{name: float("inf")})
 
 
 @pytest.mark.parametrize(

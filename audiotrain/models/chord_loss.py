@@ -197,6 +197,8 @@ class ChordRecognitionLoss:
         ):
             if not _number(value) >= 0.0:
                 raise ValueError(f"ChordRecognitionLoss.{name} must be >= 0, got {value!r}")
+            if _number(value) == math.inf:  # (passed the check above: every loss was inf, every step skipped)
+                raise ValueError(f"ChordRecognitionLoss.{name} must be finite, got {value!r}")
         if not 0.0 <= _number(label_smoothing) < 1.0:
             raise ValueError(
                 f"ChordRecognitionLoss.label_smoothing must be in [0, 1), got {label_smoothing!r}"
