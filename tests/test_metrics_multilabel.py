@@ -126,3 +126,16 @@ def test_threshold_of_the_wrong_length_is_named():
     scores, targets = _tagging_data()
     with pytest.raises(ValueError, match=r"threshold \(5,\) must be a number or one per tag \(6,\)"):
         compute_multilabel_metrics(scores, targets, threshold=np.full(5, 0.5))
+
+
+def test_a_nan_threshold_is_named():
+    """`score >= nan` is never true: a NaN threshold (a tuned one gone wrong) reported F1 0 without a word."""
+    scores, targets = _tagging_data()
+    with pytest.raises(ValueError, match=r"threshold holds NaN \(at tag 0\)"):
+        compute_multilabel_metrics(scores, targets, threshold=float("nan"))
+    tuned = np.full(6, 0.5)
+    tuned[3] = np.nan
+    with pytest.raises(ValueError, match=r"threshold holds NaN \(at tag 3\)"):
+        compute_multilabel_metrics(scores, targets, threshold=tuned)
+    tuned[3] = np.inf  # (best_f1_thresholds' threshold of a tag without positives: never predicted)
+    assert compute_multilabel_metrics(scores, targets, threshold=tuned)["f1"][3] == 0.0

@@ -174,6 +174,14 @@ def compute_multilabel_metrics(scores, targets, threshold: float | np.ndarray = 
             f"compute_multilabel_metrics: threshold {threshold.shape} must be a number or one per tag "
             f"({tags},)"
         )
+    if np.isnan(threshold).any():
+        # (`score >= nan` is False: the tag was never predicted and its F1 reported 0, without a word; +inf,
+        # `best_f1_thresholds`' threshold of a tag without positives, is kept)
+        first = int(np.flatnonzero(np.isnan(np.atleast_1d(threshold)))[0])
+        raise ValueError(
+            f"compute_multilabel_metrics: threshold holds NaN (at tag {first}); expected a number, or one "
+            "per tag"
+        )
     roc_auc = np.array([_roc_auc(scores[:, t], targets[:, t]) for t in range(tags)])
     average_precision = np.array([_average_precision(scores[:, t], targets[:, t]) for t in range(tags)])
     predicted = scores >= threshold
