@@ -192,7 +192,8 @@ def test_class_weights_with_label_smoothing_equal_torchs_cross_entropy():
 def test_invalid_arguments_are_reported():
     with pytest.raises(ValueError, match="label_smoothing"):
         ChordRecognitionLoss(label_smoothing=1.0)
-    for eps in (1.5, -0.1, float("nan")):  # the function alone gave 1.0986 (or NaN) for these
+    # the function alone gave 1.0986 (or NaN) for the numbers, float()'s errors for "a" and None
+    for eps in (1.5, -0.1, float("nan"), "a", None):
         with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\), got"):
             smoothed_cross_entropy(mx.zeros((2, 3)), mx.array([0, 1]), eps)
     with pytest.raises(ValueError, match="bass_weight"):

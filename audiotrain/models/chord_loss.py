@@ -49,7 +49,7 @@ def smoothed_cross_entropy(
     """
     # Checked here too, not only in ChordRecognitionLoss: 1.5, -0.1 or NaN gave a finite-looking or NaN
     # loss with no error (as mlx.nn.losses.cross_entropy, this takes [0, 1)).
-    if not 0.0 <= float(label_smoothing) < 1.0:
+    if not 0.0 <= _number(label_smoothing) < 1.0:  # (_number: "a" or None named here too, not by float())
         raise ValueError(
             f"smoothed_cross_entropy: label_smoothing must be in [0, 1), got {label_smoothing!r}"
         )
