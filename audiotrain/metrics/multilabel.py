@@ -22,8 +22,8 @@ class MultiLabelMetrics(TypedDict):
     """What `compute_multilabel_metrics` returns. The arrays have one entry per tag (index = tag); a
     tag's ROC-AUC is NaN where its targets are all 0 or all 1, its average precision NaN where it has no
     positive (both are undefined there). The macro means leave NaN tags out (NaN if every tag is), and
-    ``defined_tags`` counts the tags the macro ROC-AUC and mAP are over: compare it with the tag count
-    before comparing two runs' means."""
+    ``defined_tags`` counts the tags the macro ROC-AUC is over (mAP is over the tags with a positive,
+    ``(support > 0).sum()``): compare them with the tag count before comparing two runs' means."""
 
     roc_auc: np.ndarray  # float64
     average_precision: np.ndarray  # float64
