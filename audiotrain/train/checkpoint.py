@@ -1475,6 +1475,10 @@ def _check_history_rows(rows: list[dict[str, Any]], path: Path | str) -> None:
     (NaN and infinities included: a diverged loss), a string (a callback's note, written at a save) or
     null. A list or object trained on and then failed in the plot of the run's end, naming no field."""
     for i, row in enumerate(rows):
+        if "epoch" not in row:  # (a resume reads the last row's epoch: a KeyError 'epoch', naming no file)
+            raise CheckpointError(
+                f"{path}: 'history.rows[{i}]' must hold its 'epoch' (an int >= 0), got {row!r}"
+            )
         for key, value in row.items():
             if key in ("epoch", "step"):
                 if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
