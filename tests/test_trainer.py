@@ -1404,6 +1404,9 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         (["history", "rows", 0, "epoch"], 0.5, r"'history.rows\[0\].epoch' must be an int >= 0, got 0.5"),
         # A resume read the last row's epoch: a bare KeyError: 'epoch'.
         (["history", "rows", 0], {"step": 3}, r"'history.rows\[0\]' must hold its 'epoch' \(an int >= 0\)"),
+        # Each failed as a bare AttributeError ("'str' object has no attribute 'get'") in the resume's checks.
+        (["config"], "x", r"'config' must be an object \(the run's settings\), got 'x'"),
+        (["config", "trainer"], [], r"'config.trainer' must be an object, got \[\]"),
     ],
 )
 def test_a_hand_edited_run_field_is_refused_by_name(tmp_path, monkeypatch, path, value, said):

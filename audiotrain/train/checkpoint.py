@@ -1462,12 +1462,23 @@ def _check_run_fields(state: dict[str, Any], path: Path | str) -> None:
             f"{path}: 'history.rows' must be a list of objects (one per epoch), got {rows!r}"
         )
     _check_history_rows(rows, path)
+    _check_config(state.get("config", {}), path)
     trainable = state.get("trainable")
     if isinstance(trainable, dict) and trainable.get("now") == []:
         # (No fit saves an empty set, `TrainableSets.state_dict`: resumed, the fit blamed the module for it.)
         raise CheckpointError(f"{path}: 'trainable.now' must name the parameters the fit trained, got []")
     _check_random_generators(state["random"], path)
     _check_running_means(state.get("running_means"), path)
+
+
+def _check_config(config: object, path: Path | str) -> None:
+    """The run's settings a resume reads (`config.trainer`'s accumulate_grad_batches and seed, a datamodule's
+    `config.datamodule_hparams`): another type failed as "'str' object has no attribute 'get'"."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: 'config' must be an object (the run's settings), got {config!r}")
+    for key in ("trainer", "datamodule_hparams"):
+        if config.get(key) is not None and not isinstance(config[key], dict):
+            raise CheckpointError(f"{path}: 'config.{key}' must be an object, got {config[key]!r}")
 
 
 def _check_history_rows(rows: list[dict[str, Any]], path: Path | str) -> None:
