@@ -670,6 +670,43 @@ except ValueError as err:
     )
 
 
+def test_streams_split_by_rank_that_end_at_different_steps_end_the_epoch_together(tmp_path):
+    # A stream split by rank (WebDataset-style shards, 7 of them over 2 ranks, distributed=False) gave
+    # rank 0 more batches: rank 1 took its epoch's end into a collective while rank 0 was in a step's
+    # all-reduce, and the job failed with "ValueError: negative dimensions are not allowed".
+    body = """
+import warnings
+import numpy as np
+from audiotrain import DataLoader, IterableDataset, Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_data
+
+x, y = make_data(28)
+
+class Shards(IterableDataset):
+    def __iter__(self):
+        for shard in range(collectives.rank(), 7, 2):  # rank 0: shards 0, 2, 4, 6; rank 1: 1, 3, 5
+            for i in range(4 * shard, 4 * shard + 4):
+                yield x[i], y[i]
+
+loader = DataLoader(Shards(), batch_size=2, distributed=False)
+trainer = Trainer(max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+                  enable_model_summary=False)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    trainer.fit(TinyClassifier(), loader)
+said = [str(w.message) for w in caught if "ended after" in str(w.message)]
+print(json.dumps([trainer.global_step, said[0] if said else None, len(said)]))
+"""
+    said = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert [s[0] for s in said] == [12, 12]  # 6 steps an epoch, rank 1's share of 3 shards
+    assert said[0][1].startswith(
+        "Trainer.fit: epoch 0: the training streams of rank(s) 1 ended after 6 batches while the other "
+        "ranks still had batches"
+    )
+    assert said[0][2] == 2 and said[1][1] is None  # once an epoch, on rank 0 alone
+
+
 def test_ranks_seeded_apart_all_train_from_rank_0s_initial_weights(tmp_path):
     """A script that seeds each rank otherwise (or not at all, as Lightning's DDP allows) builds another
     model on each rank: fit starts every rank from rank 0's weights. With learning rate 0 the weights after

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain._text import plural
 from audiotrain.distributed import collectives
 from audiotrain.train.datamodule import DataModule
@@ -109,6 +111,40 @@ def why_no_batches(loader: Any) -> str:
         samples = plural(size, "sample")
         return f": its dataset has {samples}, fewer than a batch{of}, and drop_last=True drops them"
     return ""
+
+
+def ranks_read_own_streams(loader: Any, n_batches: int | None) -> bool:
+    """Under data parallel, whether each rank reads a stream of its own whose end no one knows in advance
+    (a stream split by rank, `DataLoader(..., distributed=False)`): its ranks may run out of batches at
+    different steps. A DataLoader that shards the stream itself gives every rank equally many."""
+    if n_batches is not None or collectives.world_size() == 1:
+        return False
+    shard = getattr(loader, "_shard", None)
+    return not (callable(shard) and shard() is not None)
+
+
+def every_rank_has_a_batch(has_batch: bool, epoch: int, batch_idx: int) -> bool:
+    """Whether every rank has its next training batch (one small all-gather per step, only for
+    `ranks_read_own_streams`). A rank whose stream ended took its epoch's end into a collective while the
+    others were still in a step's gradient all-reduce: the two were paired with each other, and the job
+    failed with "negative dimensions are not allowed" or a lost connection (or hung). Where any rank is out,
+    every rank ends the epoch there, leaving out the batches the others still had, with a warning on rank
+    0."""
+    flags = mx.distributed.all_gather(mx.array([int(has_batch)]), group=collectives.group()).tolist()
+    if all(flags):
+        return True
+    if any(flags) and collectives.rank() == 0:
+        ended = ", ".join(str(r) for r, f in enumerate(flags) if not f)
+        warnings.warn(
+            f"Trainer.fit: epoch {epoch}: the training streams of rank(s) {ended} ended after {batch_idx} "
+            "batches while the other ranks still had batches; every step averages the gradients of all "
+            "ranks, so every rank ends the epoch here and the rest of the other ranks' streams is left out. "
+            "A stream split by rank (distributed=False) should give every rank the same number of batches "
+            "(shards of equal size, as many shards per rank and worker), or let the DataLoader shard the "
+            "stream (distributed=True)",
+            stacklevel=user_stacklevel(),
+        )
+    return False
 
 
 def refuse_unequal_epochs(n_batches: int | None, where: str = "Trainer.fit") -> None:

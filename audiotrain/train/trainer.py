@@ -80,6 +80,7 @@ from audiotrain.train.loaders import (
     check_weights_only,
     checkpoint_argument,
     datamodule_given_as_loader,
+    every_rank_has_a_batch,
     loader_len,
     loader_source,
     loaders_from,
@@ -87,6 +88,7 @@ from audiotrain.train.loaders import (
     one_loader,
     prepare_data,
     prepare_loader,
+    ranks_read_own_streams,
     refuse_unequal_epochs,
     shown_type,
     why_no_batches,
@@ -1386,16 +1388,23 @@ class Trainer:
         # A stop asked for in `on_train_epoch_start` (or by the pending validation above) ends the fit
         # before this epoch's first batch: Lightning's epoch loop checks `done` before each batch, too.
         stop_asked = self._stop_request_ends_fit()
+        own_streams = ranks_read_own_streams(loader, n_batches)
         while not (stop_asked or batches_done) and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next_batch(iterator, self.profiler, "train")
             except StopIteration:
                 exhausted = True
-                break
             except DataLoaderError as err:
                 if self.interrupted and err.killed_by_stop_signal:
                     return False  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, no failure
                 raise
+            # (every rank asks, the one whose stream ended too, before any rank enters the step's all-reduce)
+            if own_streams and not every_rank_has_a_batch(
+                not exhausted, progress.epoch, progress.batch_in_epoch
+            ):
+                exhausted = True
+            if exhausted:
+                break
             with self.profiler.profile("run_training_batch"):
                 ended = self._train_batch(module, batch, n_batches, val_loader, val_every)
             if ended is _SKIP_REST_OF_EPOCH:
