@@ -228,6 +228,26 @@ def _text_kind(head: bytes) -> str:
     return f"text, {first[:40]!r}{'...' if len(first) > 40 else ''}"
 
 
+def _file_path(path: str | Path, function: str) -> Path:
+    """`path` as a Path, a leading ~ the home folder (as `save` writes it). A file object or the file's
+    bytes (a member read from a tar shard) is refused naming `function`: Path() raised "expected str, bytes or
+    os.PathLike object, not BytesIO", naming neither the function nor a way on."""
+    if isinstance(path, (str, os.PathLike)):
+        return Path(path).expanduser()
+    in_memory = isinstance(path, (bytes, bytearray, memoryview))
+    kind = "bytes" if in_memory else type(path).__name__
+    hint = (
+        ". For audio in memory or in a file object (a member of a tar shard), decode it with "
+        "soundfile.read(io.BytesIO(data), dtype='float32') or write it to a file first"
+        if in_memory or hasattr(path, "read")
+        else ""
+    )
+    raise TypeError(
+        f"audiotrain.audio.{function} reads an audio file by its path (a str or pathlib.Path), "
+        f"got {kind}{hint}"
+    )
+
+
 def _open(path: Path) -> sf.SoundFile:
     if not path.exists():
         # A link into an unmounted drive or a moved folder: say where it points, as `ls -l` would.
@@ -540,7 +560,7 @@ def header_length(path: str | Path) -> tuple[int, int, bool]:
 
     Raises `AudioError` for the same causes as `load`.
     """
-    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
+    path = _file_path(path, "header_length")
     with _open(path) as handle:
         if handle.frames <= 0:
             raise AudioError(path, "zero_length")
@@ -627,7 +647,7 @@ def load(
         Missing, empty, zero-length, corrupt or truncated, not audio, unsupported format, NaN/Inf samples,
         or an offset past the end. ``ValueError`` for invalid arguments.
     """
-    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
+    path = _file_path(path, "load")
     if offset < 0 or not math.isfinite(offset):
         raise ValueError(f"offset must be a finite number of seconds >= 0, got {offset}")
     if duration is not None and (duration <= 0 or not math.isfinite(duration)):
@@ -823,7 +843,7 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
     find wrong with it raises the same `AudioError` (a truncated MP3 too), in the memory of one block rather
     than of the file (an hour of stereo at 44.1 kHz is 1.3 GB as float32). ``load(path, sr=sr)`` then returns
     ``ceil(frames * sr / rate)`` samples (`resample`'s length rule)."""
-    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
+    path = _file_path(path, "decoded_length")
     with _open(path) as handle:
         if handle.frames <= 0:
             raise AudioError(path, "zero_length")
@@ -843,7 +863,7 @@ def decoded_length(path: str | Path) -> tuple[int, int]:
 def channel_peaks(path: str | Path) -> np.ndarray:
     """[channels] the largest absolute sample of each channel of an audio file, decoded a block at a time
     (what a mix to mono can hide: channels in opposite polarity cancel). Raises `AudioError` as `load`."""
-    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
+    path = _file_path(path, "channel_peaks")
     with _open(path) as handle:
         peaks = np.zeros(handle.channels, dtype=np.float32)
         try:
@@ -876,7 +896,7 @@ def load_span(path: str | Path, sr: int, start: int, length: int, res_type: str 
     WAV, AIFF, FLAC) are read in part; MP3 and Ogg files are decoded whole and cut. Fewer than `length`
     samples come back only where the file ends. Raises `AudioError` as `load` does.
     """
-    path = Path(path).expanduser()  # (~ the home folder, as `save` writes it)
+    path = _file_path(path, "load_span")
     # Checked as `load` checks them: sr=16000.0 (which `load` takes) failed in a slice, sr=0 with a
     # ZeroDivisionError and sr=None or "8000" with TypeErrors naming no argument; a start of 1.5 was
     # read from a fractional offset.

@@ -983,3 +983,23 @@ def test_resample_refuses_int16_and_channels_last_audio_as_the_features_do():
     with pytest.raises(ValueError, match=r"shape \(44100, 2\).*channels-last.*\.T"):
         resample(stereo, 44_100, 48_000)
     assert resample(stereo.T, 44_100, 48_000).shape == (2, 48_000)  # channels first still works
+
+
+def test_a_file_object_or_bytes_is_refused_naming_the_function_and_a_way_on(tmp_path):
+    # A member of a tar shard (tarfile's extractfile, or its bytes) gave Path()'s "TypeError: expected str,
+    # bytes or os.PathLike object, not BytesIO", naming neither load nor what to do.
+    import io
+
+    path = tmp_path / "a.wav"
+    sf.write(path, np.zeros(800, np.float32), 8000)
+    data = path.read_bytes()
+    for given, kind in ((io.BytesIO(data), "BytesIO"), (data, "bytes")):
+        with pytest.raises(
+            TypeError, match=rf"audiotrain\.audio\.load reads .* by its path .*, got {kind}\. "
+        ):
+            load(given)
+        with pytest.raises(TypeError, match=rf"audiotrain\.audio\.load_span reads .*, got {kind}\. "):
+            load_span(given, 8000, 0, 100)
+    with pytest.raises(TypeError, match=r"by its path \(a str or pathlib.Path\), got NoneType$"):
+        load(None)
+    assert load(str(path))[0].shape == (800,)  # paths as before
