@@ -696,10 +696,16 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     trainer.fit(TinyClassifier(), loader)
 said = [str(w.message) for w in caught if "ended after" in str(w.message)]
-print(json.dumps([trainer.global_step, said[0] if said else None, len(said)]))
+limited = Trainer(max_epochs=1, limit_train_batches=7, enable_progress_bar=False, logger=False,
+                  enable_checkpointing=False, enable_model_summary=False)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    limited.fit(TinyClassifier(), loader)  # rank 1's stream ends before the limit too
+print(json.dumps([trainer.global_step, said[0] if said else None, len(said), limited.global_step]))
 """
     said = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
     assert [s[0] for s in said] == [12, 12]  # 6 steps an epoch, rank 1's share of 3 shards
+    assert [s[3] for s in said] == [6, 6]
     assert said[0][1].startswith(
         "Trainer.fit: epoch 0: the training streams of rank(s) 1 ended after 6 batches while the other "
         "ranks still had batches"

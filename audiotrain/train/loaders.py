@@ -113,11 +113,14 @@ def why_no_batches(loader: Any) -> str:
     return ""
 
 
-def ranks_read_own_streams(loader: Any, n_batches: int | None) -> bool:
+def ranks_read_own_streams(loader: Any) -> bool:
     """Under data parallel, whether each rank reads a stream of its own whose end no one knows in advance
     (a stream split by rank, `DataLoader(..., distributed=False)`): its ranks may run out of batches at
-    different steps. A DataLoader that shards the stream itself gives every rank equally many."""
-    if n_batches is not None or collectives.world_size() == 1:
+    different steps, also before a `limit_train_batches`. A DataLoader that shards the stream itself gives
+    every rank equally many."""
+    if collectives.world_size() == 1:
+        return False
+    if not (getattr(loader, "reads_stream", False) or loader_len(loader) is None):
         return False
     shard = getattr(loader, "_shard", None)
     return not (callable(shard) and shard() is not None)

@@ -1388,7 +1388,7 @@ class Trainer:
         # A stop asked for in `on_train_epoch_start` (or by the pending validation above) ends the fit
         # before this epoch's first batch: Lightning's epoch loop checks `done` before each batch, too.
         stop_asked = self._stop_request_ends_fit()
-        own_streams = ranks_read_own_streams(loader, n_batches)
+        own_streams = ranks_read_own_streams(loader)
         while not (stop_asked or batches_done) and (n_batches is None or progress.batch_in_epoch < n_batches):
             try:
                 batch = next_batch(iterator, self.profiler, "train")
