@@ -1391,6 +1391,11 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
             [1, 2, 3],
             r"'random.mlx' must be two unsigned ints \(the PRNG key\), got \[1, 2, 3\]",
         ),
+        (
+            ["random", "mlx_ranks"],
+            [[1, 2], [3]],
+            r"'random.mlx_ranks' must be a list of PRNG keys, two unsigned ints each, got \[\[1, 2\], \[3\]",
+        ),
         (["running_means", "pending"], [[{"train_loss": 1.0}, float("nan")]], rf"{WEIGHT}, got nan"),
         (["running_means", "pending"], [[{"train_loss": 1.0}, -4.0]], rf"{WEIGHT}, got -4.0"),
         # Coerced by bool() ("false" resumed as True: a validation that was not due), or accepted unchecked.

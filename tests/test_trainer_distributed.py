@@ -959,3 +959,53 @@ with warnings.catch_warnings(record=True) as caught:
 print(json.dumps(sum("GradientAccumulationScheduler's 2 differs" in str(w.message) for w in caught)))
 """
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [1, 0]
+
+
+def test_each_rank_draws_its_own_augmentation_in_the_step_and_a_resume_goes_on_with_it(tmp_path):
+    """SpecAugment or mixup drawn with mx.random in compute_loss: under data parallel every rank drew the same
+    masks for its different samples (the loader's workers are seeded apart by rank for that reason). Each
+    rank draws its own now, rank 0 what one process draws, and a resume mid-run goes on with each rank's."""
+    body = """
+import mlx.core as mx
+import audiotrain.distributed as dist
+from audiotrain import DataLoader, Trainer
+from audiotrain.callbacks import Callback
+from tasks import TinyClassifier, make_data
+
+class Masked(TinyClassifier):
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        return loss, {**metrics, "drawn": mx.random.uniform()}
+
+class Record(Callback):
+    drawn = []
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        Record.drawn.append(float(outputs["drawn"]))
+
+def fit(steps, ckpt=None):
+    x, y = make_data(32)
+    trainer = Trainer(max_steps=steps, seed=3, enable_progress_bar=False, enable_model_summary=False,
+                      logger=False, default_root_dir=sys.argv[1], callbacks=[Record()])
+    trainer.fit(Masked(), DataLoader(list(zip(x, y)), batch_size=4), ckpt_path=ckpt)
+    return trainer.checkpoint_callback.last_model_path
+
+fit(5)
+straight, Record.drawn = Record.drawn, []
+fit(5, fit(2))
+print(json.dumps([straight, Record.drawn]))
+"""
+    job = _job(body)
+    (s0, r0), (s1, r1) = _last_json(run_ranks(job, 2, args=[str(tmp_path / "dp")], timeout=120, cwd=tmp_path))
+    assert len(s0) == len(s1) == 5
+    assert all(a != b for a, b in zip(s0, s1)), (s0, s1)  # each rank its own draws, at every step
+    assert (r0, r1) == (s0, s1)  # the resumed run drew what the uninterrupted one did, on each rank
+    out = subprocess.run(
+        [sys.executable, "-c", job, str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.splitlines()[-1])[0] == s0  # rank 0 draws what one process draws

@@ -1437,6 +1437,20 @@ def _check_progress_fields(state: dict[str, Any], path: Path | str) -> None:
     rng = (state.get("random") or {}).get("mlx") if isinstance(state.get("random"), dict) else None
     if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and v >= 0 for v in rng)):
         raise CheckpointError(f"{path}: 'random.mlx' must be two unsigned ints (the PRNG key), got {rng!r}")
+    ranks = state["random"].get("mlx_ranks", [])  # (data parallel: each rank's key, rank 0's first)
+    if not (isinstance(ranks, list) and all(_is_key(key) for key in ranks)):
+        raise CheckpointError(
+            f"{path}: 'random.mlx_ranks' must be a list of PRNG keys, two unsigned ints each, got {ranks!r}"
+        )
+
+
+def _is_key(value: object) -> bool:
+    """An MLX PRNG key as JSON: two ints from 0 to 2**32 - 1."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in value)
+    )
 
 
 def _check_run_fields(state: dict[str, Any], path: Path | str) -> None:

@@ -39,6 +39,7 @@ from audiotrain.train.optimizer_settings import (
     warn_of_changed_settings,
 )
 from audiotrain.train.outputs import LogOptions
+from audiotrain.train.seeding import rank_key
 from audiotrain.train.state import History, Progress, RandomState, RunningMeans, TrainableSets
 from audiotrain.train.step import set_trainable
 
@@ -84,9 +85,19 @@ class RunState:
         counts)."""
         return self.elapsed_before + (time.perf_counter() - self._fit_started if self._fit_started else 0.0)
 
-    def state_dict(self, running_means: dict[str, Any], waiting_hook_logs: dict[str, Any]) -> dict[str, Any]:
+    def mlx_key(self) -> list[int]:
+        """This process's MLX key as a checkpoint saves it: where the run ended, after `fit`."""
+        return list((self.random_at_fit_end or RandomState.capture())["mlx"])
+
+    def state_dict(
+        self,
+        running_means: dict[str, Any],
+        waiting_hook_logs: dict[str, Any],
+        mlx_keys: list[list[int]] | None = None,
+    ) -> dict[str, Any]:
         """The checkpoint's state, before the callbacks and the module add theirs. `running_means` and
-        `waiting_hook_logs` come in as the Trainer gathered them (over every rank under data parallel)."""
+        `waiting_hook_logs` come in as the Trainer gathered them (over every rank under data parallel), and
+        `mlx_keys` the ranks' MLX keys under data parallel (saved as `random.mlx_ranks`)."""
         trainer = self._trainer
         module = trainer.module
         loader = trainer.train_dataloader
@@ -97,7 +108,10 @@ class RunState:
             "running_means": running_means,
             "history": self.history.state_dict(),
             # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
-            "random": self.random_at_fit_end or RandomState.capture(),
+            "random": {
+                **(self.random_at_fit_end or RandomState.capture()),
+                **({"mlx_ranks": mlx_keys} if mlx_keys is not None else {}),
+            },
             "data_loader": loader_state_dict() if loader_state_dict is not None and open_epoch else None,
             "callbacks": trainer.callbacks.state_dict(),
             "loggers": [lg.state_dict() if hasattr(lg, "state_dict") else {} for lg in trainer.loggers],
@@ -142,6 +156,15 @@ class RunState:
         self.running.load_state_dict(state["running_means"], trainer.global_rank, trainer.world_size)
         self.history.load_state_dict(state["history"])
         RandomState.restore(state["random"])
+        if trainer.world_size > 1:  # each rank goes on with its own key (seeding.seed_rank_apart)
+            seed = rank_key(
+                state["random"].get("mlx_ranks"),
+                state["random"]["mlx"],
+                trainer.global_rank,
+                trainer.world_size,
+            )
+            if seed is not None:
+                mx.random.seed(seed)
         self.random_at_fit_end = None  # (loaded outside fit: a save now holds the loaded state)
         self.pending_loader_state = state.get("data_loader") if self.progress.batch_in_epoch else None
         self.pending_loader_source = source

@@ -111,3 +111,29 @@ def imported_torch() -> Any:
 def default_seed() -> int:
     """The seed of a Trainer given none: the last `seed_everything` seed, else `DEFAULT_SEED`."""
     return DEFAULT_SEED if _last_seed is None else _last_seed
+
+
+def _rank_word(words: list[int], rank: int) -> int:
+    """A 63-bit seed of `words` and `rank`, drawn as the DataLoader mixes the rank into its workers' seed."""
+    return int(np.random.SeedSequence([*words, rank]).generate_state(1, np.uint64)[0]) >> 1
+
+
+def seed_rank_apart(seed: int, rank: int) -> None:
+    """Under data parallel, give rank `rank` an MLX key of its own after `seed_generators(seed)`, so that what
+    a step draws with `mx.random` (SpecAugment masks, mixup, dropout) differs between the ranks' different
+    samples, as the loader's workers are seeded apart by rank. Rank 0 keeps the seed's key: one process, and
+    rank 0 of a job, draw what they drew before. numpy's and Python's generators stay the same on every rank
+    (the host code that draws from them, a loader's seed, must agree across ranks)."""
+    if rank > 0:
+        mx.random.seed(_rank_word([seed], rank))
+
+
+def rank_key(saved: list[list[int]] | None, key: list[int], rank: int, world_size: int) -> int | None:
+    """The MLX seed rank `rank` resumes with: its own key where the checkpoint saved one for each of
+    `world_size` ranks (`saved`, `random.mlx_ranks`), else (a checkpoint of another process count, or of an
+    audiotrain that saved rank 0's key alone) one drawn from the saved `key` and the rank; None on rank 0,
+    which keeps `key`."""
+    if isinstance(saved, list) and len(saved) == world_size:
+        hi, lo = saved[rank]
+        return (int(hi) << 32) | int(lo)
+    return None if rank == 0 else _rank_word([int(v) for v in key], rank)

@@ -119,7 +119,7 @@ from audiotrain.train.run_state import (
     read_checkpoint,
     run_config,
 )
-from audiotrain.train.seeding import check_seed, default_seed, seed_generators
+from audiotrain.train.seeding import check_seed, default_seed, seed_generators, seed_rank_apart
 from audiotrain.train.stale_attributes import StaleStepAttributes
 from audiotrain.train.state import Progress, RandomState, RunningMeans
 from audiotrain.train.step import StepConfig, StepState, TrainStep, names_to_train, trainable_names
@@ -970,6 +970,7 @@ class Trainer:
         try:
             threads.stop_fit_at_exit(self)  # (a daemon thread's fit as Python exits: threads.py)
             seed_generators(self.seed)
+            seed_rank_apart(self.seed, self.global_rank)  # (data parallel: each rank's mx.random its own)
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
@@ -2135,9 +2136,13 @@ class Trainer:
         # what they log per epoch: a resumed run reports them as an uninterrupted one would (under data
         # parallel every rank's sums added up, its step values averaged).
         waiting_logs = hook_logs.to_state(self.module, self.world_size)
+        mlx_keys = None
         if self.world_size > 1:
-            # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls this).
-            running = {"ranks": collectives.all_gather_object(running)}
+            # Each rank's sums are its share of the job's means: all of them are saved (so every rank calls
+            # this), and so is each rank's MLX key, which differs between the ranks (seeding.seed_rank_apart).
+            gathered = collectives.all_gather_object({"running": running, "mlx": self._run.mlx_key()})
+            running = {"ranks": [g["running"] for g in gathered]}
+            mlx_keys = [g["mlx"] for g in gathered]
             # A buffer each rank updates from its own batches (a DINO centre the loss reads) is rank 0's on
             # every rank after a resume: so here too, or a resumed run trained other weights than this one.
             collectives.broadcast_running_statistics(self.module)
@@ -2146,7 +2151,7 @@ class Trainer:
         for lg in self.loggers:
             if isinstance(lg, Logger):
                 lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
-        state = self._run.state_dict(running, waiting_logs)
+        state = self._run.state_dict(running, waiting_logs, mlx_keys)
         added_by: dict[str, str] = {}
         for cb in self.callbacks:
             before = set(state)
