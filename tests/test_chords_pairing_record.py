@@ -75,6 +75,24 @@ def test_pairing_flags_on_the_demo_songs_are_refused_naming_the_flag(command, tm
         assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", [[], ["cv", "--folds", "2"]])
+def test_a_data_folders_split_flags_on_the_demo_songs_are_refused_naming_them(command, tmp_path, capsys):
+    """`--data.split_by folder` (and group_pattern, allow_gaps, the demo's test_fraction) on the demo songs
+    trained as without it, exit 0, and config.json recorded the setting as if it had split the songs."""
+    for flags, named in (
+        (["--data.split_by", "folder"], "--data.split_by folder needs --data"),
+        (
+            ["--data.group_pattern", "x", "--data.allow_gaps", "true"],
+            "x and --data.allow_gaps true need --data",
+        ),
+        *([] if command else [(["--data.test_fraction", "0.25"], "--data.test_fraction 0.25 needs --data")]),
+    ):
+        status = chords.main([*command, *flags, *TINY[:-2], "--run_dir", str(tmp_path / "run")])
+        assert status == 2
+        assert named in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_test_songs_of_finds_the_songs_the_run_paired_with_its_annotations_folder(apart_run, capsys):
     """Without repeating the run's --data.annotations, evaluate --test_songs_of found no annotated song."""
     root, run_dir = apart_run

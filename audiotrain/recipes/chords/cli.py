@@ -516,6 +516,32 @@ def _refuse_pairing_without_data(parser: argparse.ArgumentParser, config: Traini
         )
 
 
+#: The data settings that split or read a data folder's songs alone: the demo splits its training songs by
+#: song (`demo_splits`: data.val_fraction), holds out songs of its own (data.demo_test_songs) and writes its
+#: annotations without gaps, so each would be recorded in config.json without having had any effect.
+_FOLDER_SPLIT_SETTINGS = ("test_fraction", "split_by", "group_pattern", "allow_gaps")
+
+
+def _refuse_folder_flags_on_demo(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: TrainingConfig
+) -> None:
+    """An error (exit 2) for a data folder's split flag on the demo songs (`_FOLDER_SPLIT_SETTINGS`). Only
+    flags: every run's config.json records these settings, and a --config of a demo run's repeats it."""
+    if config.data.data_dir:
+        return
+    given = [
+        f"--data.{name} {_as_typed(vars(args)[f'data.{name}'])}"
+        for name in _FOLDER_SPLIT_SETTINGS
+        if f"data.{name}" in vars(args)
+    ]
+    if given:
+        parser.error(
+            f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --data: they split and read a "
+            "data folder's songs; the demo songs are split by --data.val_fraction and --data.demo_test_songs "
+            "(cv: by --folds), and their annotations have no gaps"
+        )
+
+
 #: The data settings that shape the demo songs alone.
 _DEMO_SETTINGS = ("demo_songs", "demo_test_songs", "demo_seconds", "demo_seed", "demo_styles")
 
@@ -524,6 +550,8 @@ def _as_typed(value: object) -> str:
     """A parsed flag's value as it is typed: a list's items joined by commas (``--data.demo_styles``)."""
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))
+    if isinstance(value, bool):  # (as --data.allow_gaps true is typed)
+        return str(value).lower()
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -597,6 +625,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_data_folder(parser, args, config)
         config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
+    _refuse_folder_flags_on_demo(parser, args, config)
     _note_demo_flags_with_data(args, config)
     resumed_processes = checkpoint_processes(args.resume)
     try:
@@ -896,6 +925,7 @@ def _cmd_cv(argv: list[str]) -> int:
     if args.data_folder is not None or getattr(args, "data.data_dir", None) or config.data.data_dir:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
+    _refuse_folder_flags_on_demo(parser, args, config)
     _note_demo_flags_with_data(args, config)
     if config.processes > 1:
         parser.error(
