@@ -4749,3 +4749,25 @@ def test_a_full_disk_at_the_first_save_through_a_linked_checkpoint_folder_leaves
     monkeypatch.setattr(ckpt, "_save_arrays", real_save)
     assert clap.main(argv) == 0, capsys.readouterr().err
     assert any(elsewhere.iterdir())  # (saved through the link)
+
+
+def test_demo_flags_a_run_does_not_use_are_named_in_a_note(tmp_path, capsys):
+    """`--data DIR --demo.clips 40` (and --demo.width beside --pretrained) trained exactly as without the
+    flag and recorded it in config.json, without a word: the demo settings make the offline demo alone."""
+    from audiotrain.recipes.clap import cli as clap
+
+    said = "is not used: the --demo settings make the offline demo's clips and model; this run's"
+    parser = clap.build_parser()
+    clap.parse_arguments(parser, ["--data", str(tmp_path), "--demo.clips", "40", "--demo.width", "32"])
+    err = capsys.readouterr().err
+    assert f"note: --demo.clips 40 {said} clips are --data {tmp_path}" in err, err
+    assert "--demo.width" not in err  # (a from-scratch model on the folder's captions: its width is used)
+    clap.parse_arguments(
+        parser, ["--pretrained", str(tmp_path), "--data", str(tmp_path), "--demo.width", "32"]
+    )
+    err = capsys.readouterr().err
+    assert f"note: --demo.width 32 {said} model is --pretrained {tmp_path} and its clips are --data" in err, (
+        err
+    )
+    clap.parse_arguments(parser, ["--demo.clips", "40"])
+    assert "not used" not in capsys.readouterr().err

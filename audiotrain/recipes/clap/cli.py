@@ -302,6 +302,9 @@ def parse_arguments(
                 cfg, overwrite=getattr(args, "overwrite", False), resume=getattr(args, "resume", None)
             )
         _check_recorded_folders(cfg, args, record)
+        note = _unused_demo_flags_note(cfg, vars(args))
+        if note and not leaves_notes_to_others():  # (said once per job, not by each process)
+            print(note, file=sys.stderr)
         if cfg.pretrained is None:  # (a checkpoint's own limits are checked once it is loaded)
             check_demo_settings(cfg)
         try:
@@ -315,6 +318,26 @@ def parse_arguments(
     except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
         raise  # unreachable: parser.error exits
+
+
+def _unused_demo_flags_note(cfg: ClapRecipeConfig, given: dict) -> str | None:
+    """A note naming the --demo.* flags this run does not use, else None: --demo.clips makes the demo clips,
+    which a --data folder replaces; --demo.vocab_size and --demo.width the from-scratch model, which
+    --pretrained replaces. They were recorded in config.json without a word, the user believing a --data run
+    trained on more clips or a --pretrained one with a wider model. Only flags: every run's record holds the
+    demo settings. (--demo.folder is where demo clips go, as --data.cache_dir is the chord recipe's: scripts
+    pass it to every run, as they keep a cache apart.)"""
+    unused = [name for name in ("clips",) if cfg.data is not None or cfg.pretrained is not None]
+    unused += [name for name in ("vocab_size", "width") if cfg.pretrained is not None]
+    listed = [f"--demo.{name} {given[f'demo.{name}']}" for name in unused if f"demo.{name}" in given]
+    if not listed:
+        return None
+    instead = [f"model is --pretrained {cfg.pretrained}"] if cfg.pretrained is not None else []
+    instead += [f"clips are --data {cfg.data}"] if cfg.data is not None else []
+    return (
+        f"note: {' and '.join(listed)} {'is' if len(listed) == 1 else 'are'} not used: the --demo settings "
+        f"make the offline demo's clips and model; this run's {' and its '.join(instead)}"
+    )
 
 
 #: The settings the learning-rate schedule's length (task.total_steps, resolved in the record) follows.
