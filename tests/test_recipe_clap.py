@@ -4771,3 +4771,21 @@ def test_demo_flags_a_run_does_not_use_are_named_in_a_note(tmp_path, capsys):
     )
     clap.parse_arguments(parser, ["--demo.clips", "40"])
     assert "not used" not in capsys.readouterr().err
+
+
+def test_an_eval_fraction_a_folder_with_an_evaluation_split_does_not_use_is_said(tmp_path):
+    """`--dataset.eval_fraction 0.5` on a folder with a test split evaluated on that split, exit 0, and the
+    run's line ("splits 'train' / 'test'") did not say the fraction was not used (config.json records it)."""
+    from audiotrain.recipes.clap import ClapDatasetConfig
+    from audiotrain.recipes.clap.data import choose_splits
+
+    unused = (
+        "--dataset.eval_fraction 0.5 is not used: it holds out clips of a folder without an evaluation split"
+    )
+    split = _split_folder(tmp_path, ["train"] * 4 + ["test"] * 2)
+    _, held, how = choose_splits(split, ClapDatasetConfig(eval_fraction=0.5), seed=0)
+    assert len(held) == 2 and how == f"splits 'train' / 'test'; {unused}"
+    _, held, how = choose_splits(split, ClapDatasetConfig(), seed=0)
+    assert how == "splits 'train' / 'test'"
+    _, held, how = choose_splits(_split_folder(tmp_path, [None] * 4), ClapDatasetConfig(eval_fraction=0.5), 0)
+    assert len(held) == 2 and "not used" not in how

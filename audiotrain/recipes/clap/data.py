@@ -58,6 +58,7 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
             f"{describe_splits(folder) or 'none'}"
         )
     unsplit = [c for c in folder.clips if c.split is None]
+    held_at_random = False  # (the one choice --dataset.eval_fraction shapes)
     default_train = normalise_split(ClapDatasetConfig().train_split)
     # The clips without a split are the training clips where the folder has no split of the default name.
     unsplit_train = train_name not in splits and bool(unsplit) and train_name == default_train
@@ -113,8 +114,16 @@ def choose_splits(folder: CaptionFolder, cfg: ClapDatasetConfig, seed: int) -> t
     else:
         pool = folder.split(train_name) if train_name in splits else list(folder.clips)
         train, held = holdout_split(pool, cfg.eval_fraction, seed=seed)
+        held_at_random = True
         what = f"split '{train_name}'" if train_name in splits else "all clips"
         how = f"{what} with {plural(len(held), 'clip')} held out at random (seed {seed})"
+    if cfg.eval_fraction != ClapDatasetConfig().eval_fraction and not held_at_random:
+        # (A setting recorded in config.json as if it had held out that share of the clips: said here,
+        # where the folder's splits are known.)
+        how += (
+            f"; --dataset.eval_fraction {cfg.eval_fraction:g} is not used: it holds out clips of a folder "
+            "without an evaluation split"
+        )
     scored = folder.split(test_name) if test_name is not None else []
     if test_name is not None:
         how += f"; scored after training: split '{test_name}'"
