@@ -875,6 +875,20 @@ def test_save_keep_keeps_the_newest_periodic_checkpoints_and_best_and_last(tiny_
     assert json.loads((run_dir / "config.json").read_text())["config"]["save_keep"] == 1
 
 
+@pytest.mark.parametrize("command", [[], ["cv", "--folds", "2"]])
+def test_save_keep_without_periodic_checkpoints_is_refused_naming_save_every(command, tmp_path, capsys):
+    """`--preset quick_test --save_keep 3` (the preset's save_every is 0) trained, kept best and last alone,
+    exit 0, and recorded save_keep 3 in config.json: the flag did nothing."""
+    run_dir = tmp_path / "run"
+    assert (
+        chords.main([*command, "--preset", "quick_test", "--save_keep", "3", "--run_dir", str(run_dir)]) == 2
+    )
+    assert "--save_keep 3 keeps the newest of the --save_every checkpoints, and save_every is 0" in (
+        capsys.readouterr().err
+    )
+    assert not run_dir.exists()
+
+
 def test_save_keep_counts_the_periodic_checkpoints_saved_before_a_resume(tiny_run, tmp_path):
     """Each --resume kept --save_keep more: the count covered only what the resumed process saved. A
     checkpoint of the user's in the folder, and best/last, are never pruned."""

@@ -542,6 +542,20 @@ def _refuse_folder_flags_on_demo(
         )
 
 
+def _refuse_save_keep_without_save_every(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, config: TrainingConfig
+) -> None:
+    """An error (exit 2) for ``--save_keep N`` where ``save_every`` is 0: it bounds the save_every
+    checkpoints, and there are none, so the run kept best and last alone, said nothing, and recorded the
+    setting. Only the flag: a recorded run's config.json still loads and resumes."""
+    if "save_keep" in vars(args) and config.save_keep and not config.save_every:
+        parser.error(
+            f"--save_keep {config.save_keep} keeps the newest of the --save_every checkpoints, and "
+            "save_every is 0 (none are saved; a --preset or --config may set it): pass --save_every N too, "
+            "or leave out --save_keep"
+        )
+
+
 #: The data settings that shape the demo songs alone.
 _DEMO_SETTINGS = ("demo_songs", "demo_test_songs", "demo_seconds", "demo_seed", "demo_styles")
 
@@ -626,6 +640,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
     _refuse_folder_flags_on_demo(parser, args, config)
+    _refuse_save_keep_without_save_every(parser, args, config)
     _note_demo_flags_with_data(args, config)
     resumed_processes = checkpoint_processes(args.resume)
     try:
@@ -926,6 +941,7 @@ def _cmd_cv(argv: list[str]) -> int:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
     _refuse_folder_flags_on_demo(parser, args, config)
+    _refuse_save_keep_without_save_every(parser, args, config)
     _note_demo_flags_with_data(args, config)
     if config.processes > 1:
         parser.error(
