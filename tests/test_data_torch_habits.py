@@ -113,29 +113,6 @@ def test_seeding_the_global_generator_in_thread_workers_says_it_repeats(monkeypa
     assert len(said) == 1 and "worker_type='process'" in said[0] and "batch_rng()" in said[0]
 
 
-def _noisy_collate(items):
-    """PyTorch's habit: augmentation drawn from np.random in a collate_fn (a random gain per clip)."""
-    return np.stack(items) * np.random.uniform(0.5, 1.5, len(items)).astype(np.float32)
-
-
-def test_drawing_from_np_random_in_thread_workers_says_runs_will_not_repeat(monkeypatch):
-    """Thread workers (the default) share numpy's global generator: a collate_fn drawing from it gave two runs
-    with the same seed different gains, and a resume other draws than the run's, with nothing said unless
-    Trainer(deterministic=True). Said once, when the batch is taken; a loader drawing nothing says nothing."""
-    import audiotrain.data.workers as workers
-
-    monkeypatch.setattr(workers, "_said_shared_draws", False)  # (once a process)
-    items = [np.ones(2, np.float32)] * 8
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        list(DataLoader(items, batch_size=2, num_workers=2))
-        list(DataLoader(items, batch_size=2, num_workers=2, worker_type="process", collate_fn=_noisy_collate))
-    with pytest.warns(UserWarning, match=r"thread worker .*np.random or random .*collate_fn") as caught:
-        list(DataLoader(items, batch_size=2, num_workers=2, collate_fn=_noisy_collate))
-    said = [str(w.message) for w in caught if "thread worker" in str(w.message)]
-    assert len(said) == 1 and "batch_rng()" in said[0] and "worker_type='process'" in said[0]
-
-
 def test_no_thread_worker_loads_while_another_s_worker_init_fn_runs():
     """Worker 1 loaded (and drew from numpy's shared generator) while worker 0's worker_init_fn was still
     running: the seeding warning above, which reads the generators as a worker_init_fn returns, then read

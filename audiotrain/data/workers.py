@@ -353,44 +353,6 @@ def _watch_global_seeding_in_threads(worker_init_fn: Callable, changed: frozense
     )
 
 
-def _shared_generator_states() -> tuple[Any, Any]:
-    """numpy's and Python's global generators as they are now: shared by thread workers and the training
-    thread (MLX's key is each thread's own)."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()
-    return (keys.tobytes(), pos, has_gauss, cached), random.getstate()
-
-
-@dataclasses.dataclass
-class _DrewFromSharedGenerators:
-    """A thread worker's batch whose loading changed `_shared_generator_states`."""
-
-    batch: Any
-
-
-_said_shared_draws = False
-
-
-def _warn_of_shared_draws(batch_index: int) -> None:
-    """PyTorch's habit of drawing augmentation from ``np.random`` or ``random`` in ``__getitem__`` or a
-    ``collate_fn``, in thread workers (the default): the draws interleave with the other workers' as the
-    threads happen to run, so two runs with the same seed differ and a resume does not go on as the run did,
-    with nothing said (``Trainer(deterministic=True)`` alone warned). Said once a process."""
-    global _said_shared_draws
-    if _said_shared_draws:
-        return
-    _said_shared_draws = True
-    warnings.warn(
-        f"DataLoader: while batch {batch_index} loaded in a thread worker (worker_type='thread', the "
-        "default), numpy's or Python's global generator was drawn from (np.random or random in the "
-        "dataset, its transforms or collate_fn, or in another thread meanwhile). Thread workers share those "
-        "generators, so what they draw depends on how the threads run: two runs with the same seed differ, "
-        "and a resume does not draw what the run would have. Draw augmentation from "
-        "audiotrain.data.batch_rng() (a generator of the batch's own), or use DataLoader(..., "
-        "worker_type='process'), whose workers seed np.random and random per batch as PyTorch's are seeded",
-        stacklevel=3,
-    )
-
-
 #: Set in a DataLoader worker process's environment: its imports (the main script's again, under spawn)
 #: do not repeat the parent's import-order warning (audiotrain._blas) once per worker.
 WORKER_ENV_VAR = "AUDIOTRAIN_DATA_WORKER"
@@ -915,12 +877,7 @@ def _worker_loop(
                         # Seeded per batch, a resume that skips batches draws as an uninterrupted run (a
                         # stream is read again from its start instead: its epoch's seeding is enough).
                         seed_global_generators(batch_seed(seed, epoch, batch_index), user_seeded)
-                    shared_before = None if is_process else _shared_generator_states()
                     batch = job.load(batch_index, indices, seed, epoch)
-                    if shared_before is not None and shared_before != _shared_generator_states():
-                        # Said by the main thread once it takes this batch (`WorkerPool.get`): a batch
-                        # still loading as fit ends, when fit puts the caller's generators back, is not.
-                        batch = _DrewFromSharedGenerators(batch)
             if batch is STREAM_END:
                 result = ("end", None)
             elif is_process:  # pickled here, not in the queue's feeder thread, where an error would be lost
@@ -1232,9 +1189,6 @@ class WorkerPool:
             if generation == self.generation:
                 self._buffer[index] = (status, payload)
         status, payload = self._buffer.pop(batch_index)
-        if status == "ok" and isinstance(payload, _DrewFromSharedGenerators):
-            _warn_of_shared_draws(batch_index)
-            payload = payload.batch
         if status == "ok":
             return pickle.loads(payload) if self.is_process else payload
         if status == "end":
