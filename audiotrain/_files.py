@@ -408,10 +408,18 @@ def write_given_path(
         target.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         # (mkdir's own message, "File exists", names a folder path and not the file in the way)
-        in_the_way = next(p for p in reversed(target.parents) if p.exists() and not p.is_dir())
-        raise NotADirectoryError(
-            f"{writer}: cannot write {target}: {in_the_way} is a file, not a folder"
-        ) from None
+        for in_the_way in reversed(target.parents):
+            if in_the_way.is_symlink() and not in_the_way.exists():
+                # (a link to a drive that is unplugged: no file is in the way, and next() found none)
+                raise NotADirectoryError(
+                    f"{writer}: cannot write {target}: {in_the_way} is a link to "
+                    f"{os.readlink(in_the_way)}, which does not exist (a drive not plugged in?)"
+                ) from None
+            if in_the_way.exists() and not in_the_way.is_dir():
+                raise NotADirectoryError(
+                    f"{writer}: cannot write {target}: {in_the_way} is a file, not a folder"
+                ) from None
+        raise
     try:
         write_output(target, write_to, replace)
     except FileExistsError:

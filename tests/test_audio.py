@@ -542,6 +542,10 @@ def test_save_into_a_new_folder_creates_it_and_names_a_file_in_the_way(tmp_path)
     ):
         save(tmp_path / "taken" / "x" / "a.wav", y, SR)
     assert (tmp_path / "taken").read_text() == "notes"
+    # A link to a drive that is not plugged in raised a bare StopIteration.
+    (tmp_path / "drive").symlink_to(tmp_path / "unplugged")
+    with pytest.raises(NotADirectoryError, match=r"drive is a link to .*unplugged, which does not exist"):
+        save(tmp_path / "drive" / "stems" / "a.wav", y, SR)
 
 
 def test_a_leading_tilde_is_the_home_folder_for_save_and_the_readers(tmp_path, monkeypatch):
