@@ -1009,3 +1009,28 @@ print(json.dumps([straight, Record.drawn]))
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.splitlines()[-1])[0] == s0  # rank 0 draws what one process draws
+
+
+def test_what_setup_draws_with_mx_random_is_the_same_on_every_rank(tmp_path):
+    """A split or a fixed random projection drawn with mx.random in `setup` or `configure_model` (host code
+    that must agree across ranks, as a datamodule's split must) was drawn from each rank's own key: rank 1
+    held another split than rank 0. The ranks draw apart from the first step on, not in setup."""
+    body = """
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from tasks import TinyClassifier, make_data
+
+class Split(TinyClassifier):
+    def setup(self, stage):
+        self.order = mx.random.permutation(32).tolist()
+
+x, y = make_data(32)
+module = Split()
+trainer = Trainer(max_steps=1, seed=3, enable_progress_bar=False, enable_model_summary=False,
+                  logger=False, enable_checkpointing=False, default_root_dir=sys.argv[1])
+trainer.fit(module, DataLoader(list(zip(x, y)), batch_size=4))
+print(json.dumps(module.order))
+"""
+    job = _job(body)
+    order0, order1 = _last_json(run_ranks(job, 2, args=[str(tmp_path / "dp")], timeout=120, cwd=tmp_path))
+    assert order0 == order1

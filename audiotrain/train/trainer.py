@@ -970,7 +970,6 @@ class Trainer:
         try:
             threads.stop_fit_at_exit(self)  # (a daemon thread's fit as Python exits: threads.py)
             seed_generators(self.seed)
-            seed_rank_apart(self.seed, self.global_rank)  # (data parallel: each rank's mx.random its own)
             self._run.random_at_fit_end = None
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
@@ -1010,6 +1009,9 @@ class Trainer:
                 warn_weights_in_tuples(model)
             if self.world_size > 1:
                 collectives.broadcast_parameters(model)
+                # Each rank's mx.random its own from here on (dropout, SpecAugment in the step), not in the
+                # setup above: a split or a projection drawn there must be the same on every rank.
+                seed_rank_apart(self.seed, self.global_rank)
             status = "failed"
             try:
                 self._setup_optimizer(model)
