@@ -975,6 +975,17 @@ def test_prune_keeps_the_entries_of_songs_on_a_drive_that_is_not_mounted(
     fresh.get_or_compute(
         on_drive[0], lambda: pytest.fail("pruned the entry of a song on the unplugged drive")
     )
+    # Linux keeps an fstab mount point (/mnt/Songs) as an empty folder while its drive is unplugged.
+    (volumes / "Songs").rename(tmp_path / "unplugged")
+    (volumes / "Songs").mkdir()
+    assert main(["prune", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "pruned 0 entries" in out and "kept 1 entry of songs on" in out, out
+    (volumes / "Songs").rmdir()
+    (tmp_path / "unplugged").rename(volumes / "Songs")
+    FeatureCache(root, CONFIG).get_or_compute(
+        on_drive[0], lambda: pytest.fail("pruned the entry of a song under an empty mount point")
+    )
 
 
 def test_cache_commands_take_the_folder_given_to_data_cache_dir(tmp_path, songs, capsys):

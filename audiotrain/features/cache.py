@@ -1131,7 +1131,11 @@ def _on_a_drive_not_mounted(path: Path) -> str | None:
         )
         if len(parts) > depth:
             drive = base.joinpath(*parts[:depth])
-            if not drive.exists():
+            # (an empty folder that is no mount point: Linux keeps /mnt/DRIVE, an fstab mount point, there
+            # while the drive is unplugged, and macOS may leave an empty /Volumes/DRIVE behind)
+            if not drive.exists() or (
+                drive.is_dir() and not os.path.ismount(drive) and next(drive.iterdir(), None) is None
+            ):
                 return str(drive)
     return None
 
