@@ -1412,6 +1412,7 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         # Each failed as a bare AttributeError ("'str' object has no attribute 'get'") in the resume's checks.
         (["config"], "x", r"'config' must be an object \(the run's settings\), got 'x'"),
         (["config", "trainer"], [], r"'config.trainer' must be an object, got \[\]"),
+        (["config", "trainer"], None, r"'config.trainer' must be an object, got None"),
     ],
 )
 def test_a_hand_edited_run_field_is_refused_by_name(tmp_path, monkeypatch, path, value, said):

@@ -1490,8 +1490,10 @@ def _check_config(config: object, path: Path | str) -> None:
     `config.datamodule_hparams`): another type failed as "'str' object has no attribute 'get'"."""
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: 'config' must be an object (the run's settings), got {config!r}")
-    for key in ("trainer", "datamodule_hparams"):
-        if config.get(key) is not None and not isinstance(config[key], dict):
+    # (`config.trainer` null too: resume.py reads it with .get("trainer", {}), which gives None back; a
+    # datamodule's hparams are null where the run had no datamodule)
+    for key, none in (("trainer", False), ("datamodule_hparams", True)):
+        if key in config and not isinstance(config[key], dict) and not (none and config[key] is None):
             raise CheckpointError(f"{path}: 'config.{key}' must be an object, got {config[key]!r}")
 
 
