@@ -967,8 +967,20 @@ def save(path: str | Path, y, sr: int, subtype: str | None = None, overwrite: bo
     ValueError
         A bad ``sr``, suffix, shape or subtype; NaN or Inf samples (their count and the first index); for an
         integer subtype, samples beyond [-1, 1], which it would clip without a word (normalise, clip, or
-        pass ``subtype="FLOAT"``). ``TypeError`` for integer or complex samples.
+        pass ``subtype="FLOAT"``). ``TypeError`` for integer or complex samples, or a ``path`` that is none.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        # (as `_file_path` for the readers: Path() said "expected str, bytes or os.PathLike object, not
+        # BytesIO", naming neither save nor a way on)
+        hint = (
+            ". For audio in memory, write it with soundfile.write(file, y.T, sr, format='WAV')"
+            if hasattr(path, "write")
+            else ""
+        )
+        raise TypeError(
+            "audiotrain.audio.save writes an audio file at a path (a str or pathlib.Path), "
+            f"got {type(path).__name__}{hint}"
+        )
     path = Path(path)
     if path.suffix.lower() not in _SAVE_FORMATS:
         raise ValueError(

@@ -1007,3 +1007,12 @@ def test_a_file_object_or_bytes_is_refused_naming_the_function_and_a_way_on(tmp_
     with pytest.raises(TypeError, match=r"by its path \(a str or pathlib.Path\), got NoneType$"):
         load(None)
     assert load(str(path))[0].shape == (800,)  # paths as before
+    # save too: Path()'s same TypeError, naming neither save nor a way on.
+    with pytest.raises(
+        TypeError, match=r"audio\.save writes .* at a path .*, got BytesIO\. .*soundfile\.write"
+    ):
+        save(io.BytesIO(), np.zeros(800, np.float32), 8000)
+    with pytest.raises(
+        TypeError, match=r"audio\.save writes .* at a path \(a str or pathlib.Path\), got NoneType$"
+    ):
+        save(None, np.zeros(800, np.float32), 8000)
