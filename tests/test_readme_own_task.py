@@ -36,3 +36,26 @@ def test_the_readme_own_task_example_loads_skips_computes_features_and_scores(tm
     assert len(namespace["clips"]) == 6
     assert namespace["scores"].shape == (6, 3)
     assert namespace["compute_confusion_matrix"](namespace["scores"], namespace["targets"]).sum() == 6
+
+
+def test_the_readme_pos_weight_loss_is_torchs_also_for_soft_targets():
+    # Widened beat targets and label smoothing give targets between 0 and 1, where a weight on the whole
+    # elementwise loss (1 + (w - 1) * y) is not torch's pos_weight, which weighs the positive term alone.
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Your own audio task", 1)[1].split("\n### ", 1)[0]
+    said = re.search(r"BCEWithLogitsLoss\(pos_weight=w\)` for rare tags is\s+`([^`]+)`", section)
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4, 2)).astype(np.float32)
+    y = np.array([[0.5, 0], [1, 0.5], [0, 0], [0.5, 1]], np.float32)
+    w = np.array([5.0, 20.0], np.float32)
+
+    class Task:
+        pos_weight = mx.array(w)
+
+    loss = eval(
+        said.group(1), {"mx": mx, "nn": nn, "self": Task(), "logits": mx.array(logits), "y": mx.array(y)}
+    )
+    # torch.nn.BCEWithLogitsLoss(pos_weight=w): -(w * y * log(sigmoid(x)) + (1 - y) * log(1 - sigmoid(x)))
+    log_p, log_not_p = -np.logaddexp(0, -logits), -np.logaddexp(0, logits)
+    torchs = np.mean(-(w * y * log_p + (1 - y) * log_not_p))
+    assert abs(loss.item() - torchs) < 1e-5
