@@ -1342,6 +1342,18 @@ def test_a_compute_fn_that_returns_no_array_is_named_and_nothing_is_stored(tmp_p
     assert cache.report()["entries"] == 0
 
 
+def test_a_compute_fn_that_returns_an_object_array_is_told_its_dtype(tmp_path, songs):
+    """An object array (per-song values of several kinds in one array) was refused as "compute_fn returned
+    ndarray ...; it must return the features as an array": the error contradicted itself."""
+    cache = FeatureCache(tmp_path / "cache", CONFIG)
+    returned = np.array([np.ones(3), "beats"], dtype=object)
+    with pytest.raises(
+        TypeError, match=r"compute_fn returned an ndarray of dtype object \(not numbers\) for "
+    ):
+        cache.get_or_compute(songs[0], lambda path: returned)
+    assert cache.report()["entries"] == 0
+
+
 def test_a_config_key_of_none_is_refused_rather_than_shared_by_every_configuration(tmp_path):
     """FeatureCache(root, None) (a config_key left unset) stored its entries in a folder named "None", which
     every other configuration left unset shares: a second feature setting was served the first one's."""

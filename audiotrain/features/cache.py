@@ -709,6 +709,9 @@ class FeatureCache:
         )
         value = compute_fn(path) if wants_path else compute_fn()
         returned = type(value).__name__
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            # ("returned ndarray ...; it must return an array" contradicted itself)
+            returned = "an ndarray of dtype object (not numbers)"
         if isinstance(value, mx.array) and value.dtype == mx.bfloat16:
             value = value.astype(mx.float32)  # numpy (and .npy) has no bfloat16; float32 holds it exactly
         try:
