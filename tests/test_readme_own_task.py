@@ -59,3 +59,32 @@ def test_the_readme_pos_weight_loss_is_torchs_also_for_soft_targets():
     log_p, log_not_p = -np.logaddexp(0, -logits), -np.logaddexp(0, logits)
     torchs = np.mean(-(w * y * log_p + (1 - y) * log_not_p))
     assert abs(loss.item() - torchs) < 1e-5
+
+
+def test_the_readme_feature_cache_for_your_own_task_computes_once(tmp_path):
+    # The README's "Your own audio task" named no way to keep a task's own features between runs; it now
+    # gives FeatureCache's two calls, run here as written.
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("### Your own audio task", 1)[1].split("\n### ", 1)[0]
+    made = re.search(r"`(cache = FeatureCache\([^`]+\))`", section).group(1)
+    read = re.search(r"`(features = cache\.get_or_compute\([^`]+\))`", section).group(1)
+    path = tmp_path / "song.wav"
+    sf.write(path, np.zeros(2205), 22050)
+    calls = []
+
+    def compute(path):
+        calls.append(path)
+        return np.ones((4, 5), np.float32)
+
+    from audiotrain.features import FeatureCache
+
+    for _ in range(2):
+        namespace = {
+            "FeatureCache": FeatureCache,
+            "root": tmp_path / "cache",
+            "path": path,
+            "compute": compute,
+        }
+        exec(f"{made}\n{read}", namespace)
+        assert namespace["features"].shape == (4, 5)
+    assert calls == [path]
