@@ -2059,6 +2059,29 @@ def test_csv_annotations_are_named_with_how_to_convert_them(tmp_path):
     assert [path.name for path in index.unread_annotations] == ["Schubert_D911-01_HU33.csv"]
 
 
+def test_beat_labels_beside_audio_are_named_as_another_tasks_labels(tmp_path):
+    """A Ballroom-style folder (song.wav + song.beats) scanned as "6 audio files without an annotation" and
+    said nothing of the .beats files beside them."""
+    for name in ("Albums-Chrono-01", "Albums-Chrono-02"):
+        _wav(tmp_path / f"{name}.wav")
+        (tmp_path / f"{name}.beats").write_text("0.208 1\n0.676 2\n")
+    _wav(tmp_path / "Other.wav")
+    (tmp_path / "Other.lab").write_text("0.0 0.1 C:maj\n")
+    (tmp_path / "Other.beats").write_text("0.05 1\n")  # its song is paired: nothing to say of it
+    (tmp_path / "Lonely.beats").write_text("0.05 1\n")  # beside no audio: not a song's
+    index = scan_song_folder(tmp_path)
+    assert [song.name for song in index.songs] == ["Other"]
+    assert [path.name for path in index.other_task_labels] == [
+        "Albums-Chrono-01.beats",
+        "Albums-Chrono-02.beats",
+    ]
+    report = index.report()
+    assert (
+        "2 files of another task's labels beside audio without an annotation (not read: this scan pairs "
+        "chord annotations alone):\n    " + str(tmp_path / "Albums-Chrono-01.beats")
+    ) in report
+
+
 def test_near_miss_names_across_an_annotations_folder_get_a_hint_not_a_pairing(tmp_path):
     """`03. Anna (Go To Him).flac` against chordlab's `03_-_Anna_(Go_To_Him).lab` got no hint; a typographic
     apostrophe (MusicBrainz tags: `It Won’t Be Long`) did not pair with Isophonics' `It_Won't_Be_Long`."""

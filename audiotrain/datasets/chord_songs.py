@@ -92,6 +92,9 @@ OTHER_LAB_SUFFIXES = (".txt", ".chords")
 #: Suffixes datasets ship chord annotations under that no reader here reads (Schubert Winterreise's
 #: ``;``-separated CSV): named in the scan, with how to convert them, rather than passed over.
 UNREAD_ANNOTATION_SUFFIXES = (".csv", ".tsv", ".json", ".xml")
+#: Suffixes of other tasks' labels (Ballroom's and GTZAN-rhythm's ``.beats``): beside an audio file without
+#: an annotation they are named, as a folder of beat labels otherwise scanned as audio alone, said nothing.
+OTHER_TASK_LABEL_SUFFIXES = (".beats", ".downbeats", ".onsets", ".bpm", ".tempo", ".key")
 #: How to write a .lab of one: what the line naming such a file advises.
 LAB_LINES = "one 'start end label' line per chord (seconds, Harte label), e.g. with Python's csv module"
 #: An annotation that runs this many seconds past the end of its audio is not used: it belongs to another
@@ -187,6 +190,9 @@ class SongIndex:
     #: Files of the annotations folder in such a format named like no audio file (a dataset's ``index.csv``,
     #: ``README.json``): not annotations, plainly; counted as not used, with no advice.
     other_files_apart: list[Path] = field(default_factory=list)
+    #: Files of another task's labels (`OTHER_TASK_LABEL_SUFFIXES`: ``song.beats``) of the stem of an audio
+    #: file without an annotation: not chord annotations, so not used; named in the report.
+    other_task_labels: list[Path] = field(default_factory=list)
     #: Seconds annotated in the songs used (read when validating).
     annotated_seconds: float = 0.0
     #: Labels of those songs outside the chord types, which count as X: ``{label: (segments, seconds)}``.
@@ -521,6 +527,13 @@ class SongIndex:
                 f"file in an annotation format not read (convert it to .lab: {LAB_LINES})",
                 f"files in an annotation format not read (convert each to .lab: {LAB_LINES})",
                 [str(p) for p in self.unread_annotations],
+            ),
+            (
+                "file of another task's labels beside audio without an annotation (not read: this scan pairs "
+                "chord annotations alone)",
+                "files of another task's labels beside audio without an annotation (not read: this scan "
+                "pairs chord annotations alone)",
+                [str(p) for p in self.other_task_labels],
             ),
             (
                 "audio file in a format the loader does not read (song skipped)",
@@ -1075,9 +1088,10 @@ def _lab_near_misses(
 def _find_near_misses(
     index: SongIndex, other_labs: list[Path], other_files: dict[Path, list[Path]], other_apart: list[Path]
 ) -> None:
-    """Fill `index.near_misses` (a "did you mean" for audio without an annotation) and
+    """Fill `index.near_misses` (a "did you mean" for audio without an annotation),
     `index.unread_annotations` (files in an annotation format not read that name themselves as one: those of
-    the annotations folder, and those named like audio without an annotation)."""
+    the annotations folder, and those named like audio without an annotation) and `index.other_task_labels`
+    (another task's labels of the stem of audio without an annotation)."""
     unread_beside = [
         path
         for files in other_files.values()
@@ -1108,6 +1122,14 @@ def _find_near_misses(
             others.add(path)
     index.unread_annotations = sorted(unread)
     index.other_files_apart = sorted(others)
+    alone = {pairing_key(path) for path in index.unpaired_audio}
+    index.other_task_labels = sorted(
+        path
+        for key, files in other_files.items()
+        if key in alone
+        for path in files
+        if path.suffix.lower() in OTHER_TASK_LABEL_SUFFIXES
+    )
 
 
 def _explicit_pairs(
