@@ -2080,6 +2080,17 @@ def test_beat_labels_beside_audio_are_named_as_another_tasks_labels(tmp_path):
         "2 files of another task's labels beside audio without an annotation (not read: this scan pairs "
         "chord annotations alone):\n    " + str(tmp_path / "Albums-Chrono-01.beats")
     ) in report
+    # The chord recipe's last line advised --data.annotations DIR or a pairs file, neither of which can help.
+    from audiotrain.recipes.chords.config import ChordDataConfig
+    from audiotrain.recipes.chords.data import folder_splits
+
+    (tmp_path / "Other.lab").unlink()  # (its Other.beats is then one more)
+    with pytest.raises(ValueError, match="need at least 2 annotated songs") as raised:
+        folder_splits(ChordDataConfig(data_dir=str(tmp_path)), seed=0)
+    assert "the 3 files beside the audio hold another task's labels (Albums-Chrono-01.beats" in str(
+        raised.value
+    )
+    assert "no annotation lies beside" not in str(raised.value)
 
 
 def test_near_miss_names_across_an_annotations_folder_get_a_hint_not_a_pairing(tmp_path):

@@ -307,6 +307,15 @@ class SongIndex:
         )
         if any(found_any):
             return ""
+        if self.other_task_labels:
+            # (neither flag helps: these are beat or tempo labels, which no chord task can train on)
+            what = plural(
+                len(self.other_task_labels), "file beside the audio holds", "files beside the audio hold"
+            )
+            return (
+                f"the {what} another task's labels ({_first_names(self.other_task_labels)}), not chords: "
+                "this needs chord annotations (.lab, .jams) of the songs"
+            )
         return (
             f"no annotation lies beside the audio: where the annotations are kept in a folder of their own "
             f"(as Isophonics' chordlab/), pass {annotations_flag} DIR; for a layout no name matches, "
