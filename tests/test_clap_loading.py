@@ -32,6 +32,7 @@ from audiotrain.models.clap import (
 )
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from bytes_read import bytes_read
@@ -2505,3 +2506,45 @@ def test_the_tokenizer_takes_captions_by_transformers_keyword_text(tmp_path):
         tokenizer(CAPTIONS, text=CAPTIONS)
     with pytest.raises(TokenizerError, match="texts must be a string or a list of strings, got NoneType"):
         tokenizer()
+
+
+def test_a_quantized_or_lora_wrapped_model_is_refused_by_save_pretrained_with_how_to_merge(tmp_path):
+    """A QLoRA fine-tune (nn.quantize, then LoRA wrappers) saved as it was: save_pretrained wrote the packed
+    uint32 words as float32 'weights' of shape (out, in / 8) beside scales, biases, query.base.weight and
+    query.lora_a, without a word; transformers' from_pretrained then failed on the shapes or initialised
+    the missing weights at random."""
+    model, config = _perturbed_model()
+    key = mx.random.state[0].tolist()
+    with pytest.raises(StateDictError, match=r"^save_pretrained: the model's weights are not") as refused:
+        model.text_model.encoder.layer[0].attention.self.query = Adapted(
+            model.text_model.encoder.layer[0].attention.self.query
+        )
+        save_pretrained(model, config, tmp_path / "adapted")
+    said = str(refused.value)
+    assert "unexpected text_model.encoder.layer.0.attention.self.query.base.bias" in said, said
+    assert "missing text_model.encoder.layer.0.attention.self.query.bias" in said, said
+    assert "merged into the layers they wrap" in said, said
+    assert mx.random.state[0].tolist() == key  # (the caller's random stream is as it was)
+    model, config = _perturbed_model()
+    nn.quantize(
+        model,
+        group_size=32,
+        bits=4,
+        class_predicate=lambda _, m: isinstance(m, nn.Linear) and m.weight.shape[1] % 32 == 0,
+    )
+    with pytest.raises(StateDictError, match=r"layers audio_model\..* are quantized.*mx\.dequantize"):
+        save_pretrained(model, config, tmp_path / "quantized")
+    assert not (tmp_path / "adapted").exists() and not (tmp_path / "quantized").exists()
+
+
+class Adapted(nn.Module):
+    """A LoRA wrapper of a layer, as a QLoRA user writes it."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+        self.lora_a = mx.zeros((base.weight.shape[1], 2))
+        self.lora_b = mx.zeros((2, base.weight.shape[0]))
+
+    def __call__(self, x):
+        return self.base(x) + (x @ self.lora_a) @ self.lora_b

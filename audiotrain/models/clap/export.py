@@ -11,12 +11,13 @@ from audiotrain._files import TMP_PREFIX, write_json_atomically, write_path_atom
 from audiotrain._text import listed
 from audiotrain.features.clap import FRONT_END_FILES, PROCESSOR_FILE, front_end_json
 from audiotrain.models.clap.config import ClapConfig
-from audiotrain.models.clap.convert import mlx_to_hf
+from audiotrain.models.clap.convert import StateDictError, mlx_to_hf
 from audiotrain.models.clap.loading import WEIGHT_FILES
 from audiotrain.models.clap.model import ClapModel
 from audiotrain.models.clap.tokenizer import TOKENIZER_FILES, ClapTokenizer
 
 import numpy as np
+from mlx.utils import tree_flatten
 
 
 def save_pretrained(
@@ -68,6 +69,7 @@ def save_pretrained(
 
     dtype = _weights_dtype(dtype)  # (before anything is created)
     config = config or model.config
+    _refuse_weights_transformers_lacks(model, config)
     out = Path(out_dir)
     _refuse_to_replace(out, config, overwrite)
     out.mkdir(parents=True, exist_ok=True)
@@ -118,6 +120,52 @@ def _weights_dtype(dtype) -> np.dtype:
     if resolved is None or resolved.name not in ("float16", "float32", "float64"):
         raise ValueError(f"save_pretrained: dtype {dtype!r}: expected float32, float16 or float64")
     return resolved
+
+
+def _refuse_weights_transformers_lacks(model: ClapModel, config: ClapConfig) -> None:
+    """Refuse, before anything is written, a model whose weights transformers' `ClapModel` cannot take: a
+    quantized layer's (nn.quantize) packed words were written as float weights beside `scales` and
+    `biases`, and a LoRA wrapper's `query.base.weight` and `query.lora_a` beside the `query.weight` it
+    lacks; transformers then failed on the shapes, or initialised the missing weights at random."""
+    from audiotrain.train.callers_random import _mlx_key, _restore_mlx_key
+
+    quantized = [
+        path
+        for path, module in model.named_modules()
+        if isinstance(getattr(module, "bits", None), int) and "scales" in module
+    ]
+    if quantized:
+        raise StateDictError(
+            f"save_pretrained: layers {listed(sorted(quantized))} are quantized (nn.quantize): "
+            "transformers' ClapModel holds float weights. Dequantize each before saving: an nn.Linear "
+            "whose weight is mx.dequantize(layer.weight, layer.scales, layer.biases, layer.group_size, "
+            "layer.bits) (with any LoRA adapters merged into it) and whose bias is layer.bias"
+        )
+    key = _mlx_key()
+    try:
+        reference = ClapModel(config)  # (lazy: its random weights are never computed)
+    finally:
+        _restore_mlx_key(key)  # (building it drew from the caller's MLX key)
+    expected = {name: tuple(value.shape) for name, value in tree_flatten(reference.parameters())}
+    own = {name: tuple(value.shape) for name, value in tree_flatten(model.parameters())}
+    unexpected = sorted(set(own) - set(expected))
+    missing = sorted(set(expected) - set(own))
+    misshaped = sorted(
+        f"{name} {own[name]} (config: {expected[name]})"
+        for name in set(own) & set(expected)
+        if own[name] != expected[name]
+    )
+    if unexpected or missing or misshaped:
+        parts = [
+            f"{what} {listed(names)}"
+            for what, names in (("unexpected", unexpected), ("missing", missing), ("mis-shaped", misshaped))
+            if names
+        ]
+        raise StateDictError(
+            f"save_pretrained: the model's weights are not those of transformers' ClapModel for this config "
+            f"({'; '.join(parts)}). LoRA adapters or other layers added to the model must be merged into "
+            "the layers they wrap (a plain nn.Linear with the merged weight) before saving"
+        )
 
 
 def _refuse_to_replace(out: Path, config: ClapConfig, overwrite: bool) -> None:
