@@ -215,6 +215,31 @@ def test_freezing_options():
         CLAPTaskConfig(freeze_audio=True, freeze_text=True, train_logit_scale=False)
 
 
+def test_a_quantized_clap_model_fine_tunes_with_its_packed_weights_frozen(tmp_path):
+    # nn.quantize'd towers (QLoRA's base) given to CLAPTrainModule: its freezing unfroze everything first,
+    # the packed uint32 weights included, and fit refused "CLAPTrainModule: clap.text_model.encoder.layer.0
+    # .attention.self.query.weight (uint32) ... are trainable ... after unfreeze()", which the user never
+    # called.
+    model = ClapModel(tiny_config())
+    nn.quantize(
+        model,
+        group_size=32,
+        bits=4,
+        class_predicate=lambda _, m: isinstance(m, nn.Linear) and m.weight.shape[-1] % 32 == 0,
+    )
+    quantized = [path for path, m in model.named_modules() if isinstance(m, nn.QuantizedLinear)]
+    assert "text_model.encoder.layer.0.output.dense" in quantized
+    task = CLAPTrainModule(model, CLAPTaskConfig())
+    names = _trainable(task)
+    assert not any(f"clap.{path}.weight" in names for path in quantized)
+    assert "clap.text_model.encoder.layer.0.output.dense.scales" in names  # (float: may train)
+    trainer = Trainer(
+        max_epochs=1, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    trainer.fit(task, [tiny_batch(0), tiny_batch(1)])
+    assert math.isfinite(trainer.callback_metrics["train_loss"])
+
+
 def test_batchnorm_stays_in_eval_mode_and_scales_are_clamped(tmp_path):
     model = ClapModel(tiny_config())
     model.logit_scale_a = mx.array(LOGIT_SCALE_MAX + 0.5)  # as if a previous step overshot

@@ -250,6 +250,11 @@ class CLAPTrainModule(TrainModule):
         for _, module in clap.named_modules():
             if isinstance(module, nn.BatchNorm):
                 module.freeze(recurse=False, keys=["running_mean", "running_var"], strict=False)
+            # A quantized layer's (nn.quantize) packed weight has no gradient: the unfreeze above made it
+            # trainable, and the fit refused it ("fc.weight (uint32) ... trainable"), naming an unfreeze()
+            # the user never called. Its scales, biases and bias stay trainable, as any float weight.
+            elif isinstance(getattr(module, "bits", None), int) and "scales" in module:
+                module.freeze(recurse=False, keys=["weight"], strict=False)
         check_freezing_fits(
             cfg, len(clap.text_model.encoder.layer), len(clap.audio_model.audio_encoder.layers)
         )
