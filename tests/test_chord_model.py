@@ -351,3 +351,33 @@ def test_tiny_model_learns_a_toy_chord_task(attention):
     assert acc["chord_type_acc"] > 0.8
     assert acc["root_acc"] > 0.5
     assert acc["bass_note_acc"] > 0.5
+
+
+def test_a_quantized_or_adapted_attention_projection_computes_the_same_attention():
+    # nn.quantize on the model (QLoRA's base) made qkv a QuantizedLinear, whose weight is packed uint32
+    # words: the attention sliced it as a float matrix and failed with MLX's "[matmul] Last dimension of
+    # first input with shape (2,10,64) must match ... (8,64)"; a LoRA wrapper (no .weight), AttributeError.
+    class Wrapped(nn.Module):
+        def __init__(self, base):
+            super().__init__()
+            self.base = base
+
+        def __call__(self, x):
+            return self.base(x)
+
+    model = ChordRecognitionModel(tiny_config(d_model=64, ff_dim=128))
+    model.eval()
+    features = mx.random.normal((2, 10, 24))
+    plain = model(features)
+    qkv = model.blocks[0].attention.qkv
+    model.blocks[0].attention.qkv = Wrapped(qkv)
+    wrapped = model(features)
+    for head in plain:
+        assert mx.allclose(wrapped[head], plain[head], atol=1e-5).item(), head
+    model.blocks[0].attention.qkv = qkv
+    nn.quantize(model, group_size=64, bits=8, class_predicate=lambda path, _: path.endswith("qkv"))
+    assert isinstance(model.blocks[0].attention.qkv, nn.QuantizedLinear)
+    quantized = model(features)
+    for head in plain:  # (8 bits: the outputs move by about 1e-2)
+        assert mx.allclose(quantized[head], plain[head], atol=0.1).item(), head
+        assert not mx.array_equal(quantized[head], plain[head]).item(), head

@@ -280,13 +280,20 @@ class SelfAttention(nn.Module):
         padding) or None. Returns [B, T, dim]."""
         b, t, d = x.shape
         head_dim = d // self.n_heads
-        w_q, w_k, w_v = self.qkv.weight[:d], self.qkv.weight[d : 2 * d], self.qkv.weight[2 * d :]
-        q = (x @ w_q.T).reshape(b, t, self.n_heads, head_dim).transpose(0, 2, 1, 3)  # [B, H, T, head_dim]
-        v = (x @ w_v.T).reshape(b, t, self.n_heads, head_dim).transpose(0, 2, 1, 3)
-        # The keys are projected straight into [B, H, head_dim, T], the layout the score product reads:
-        # transposing [B, H, T, head_dim] keys instead makes MLX's CPU backend copy them through a slow
-        # strided path, which cost a third of the attention's forward and backward time.
-        k_t = (w_k @ x.transpose(0, 2, 1)).reshape(b, self.n_heads, head_dim, t)
+        if type(self.qkv).__call__ is nn.Linear.__call__ and "bias" not in self.qkv:
+            w_q, w_k, w_v = self.qkv.weight[:d], self.qkv.weight[d : 2 * d], self.qkv.weight[2 * d :]
+            q = (x @ w_q.T).reshape(b, t, self.n_heads, head_dim).transpose(0, 2, 1, 3)  # [B, H, T, head_dim]
+            v = (x @ w_v.T).reshape(b, t, self.n_heads, head_dim).transpose(0, 2, 1, 3)
+            # The keys are projected straight into [B, H, head_dim, T], the layout the score product reads:
+            # transposing [B, H, T, head_dim] keys instead makes MLX's CPU backend copy them through a slow
+            # strided path, which cost a third of the attention's forward and backward time.
+            k_t = (w_k @ x.transpose(0, 2, 1)).reshape(b, self.n_heads, head_dim, t)
+        else:
+            # A layer in its place (nn.quantize's QuantizedLinear, whose weight is packed words; a LoRA
+            # wrapper, which has none) computes its own product: its weight cannot be sliced as above.
+            q, k, v = mx.split(self.qkv(x).reshape(b, t, 3, self.n_heads, head_dim), 3, axis=2)
+            q, v = (a.squeeze(2).transpose(0, 2, 1, 3) for a in (q, v))
+            k_t = k.squeeze(2).transpose(0, 2, 3, 1)  # [B, H, head_dim, T]
         scores = (q * (head_dim**-0.5)) @ k_t  # [B, H, T, T]
         positions = mx.arange(t, dtype=mx.float32)
         distance = mx.abs(positions[:, None] - positions[None, :])  # [T, T]
