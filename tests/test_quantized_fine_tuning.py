@@ -153,3 +153,25 @@ def test_the_freeze_check_of_each_epoch_start_reads_the_trainable_parameters_onc
     with pytest.raises(ValueError, match=r"fc2\.weight \(uint32\)"):
         names_to_train(model)
     assert len(reads) == 2
+
+
+@pytest.mark.parametrize(("bits", "group_size", "named"), [(8, 32, "bits"), (4, 64, "group_size")])
+def test_a_quantized_checkpoint_loaded_into_a_model_quantized_otherwise_names_the_setting(
+    tmp_path, bits, group_size, named
+):
+    # Resuming a 4-bit, group-32 run with another bits or group_size listed mis-shaped weights or scales
+    # ("fc2.weight: checkpoint (3, 8) vs model (3, 16)") with no word of which setting differed.
+    model = quantized_classifier()
+    model.fc2.freeze(keys="weight", recurse=False)
+    last = fitted_last_checkpoint(model, tmp_path)
+    other = TinyClassifier(hidden=64)
+    nn.quantize(other, group_size=group_size, bits=bits, class_predicate=lambda path, _: path == "fc2")
+    other.fc2.freeze(keys="weight", recurse=False)
+    trainer = Trainer(
+        max_epochs=2, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    with pytest.raises(CheckpointError) as refused:
+        trainer.fit(other, make_batches(), ckpt_path=last)
+    said = str(refused.value)
+    assert f"Both are quantized (nn.quantize), with another {named} (e.g. fc2)" in said, said
+    assert ("group_size (e.g." in said) == (named == "group_size"), said

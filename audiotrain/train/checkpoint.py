@@ -1778,6 +1778,20 @@ def _quantization_hint(loaded: Mapping[str, Any], expected: dict[str, mx.array])
             f"{', '.join(only_model[:3])}): load the checkpoint into the model before nn.quantize, "
             "then quantize"
         )
+    settings = []  # (both quantized: a layer's packed words per row tell its bits, its scales its groups)
+    for what, key in (("bits", "weight"), ("group_size", "scales")):
+        layers = sorted(
+            layer
+            for layer in in_checkpoint & in_model
+            if tuple(loaded[f"{layer}.{key}"].shape) != tuple(expected[f"{layer}.{key}"].shape)
+        )
+        if layers:
+            settings.append(f"{what} (e.g. {', '.join(layers[:3])})")
+    if settings:
+        return (
+            f". Both are quantized (nn.quantize), with another {' and '.join(settings)}: quantize this model "
+            "with the run's group_size and bits"
+        )
     return ""
 
 
