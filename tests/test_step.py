@@ -889,3 +889,70 @@ def test_a_hidden_state_kept_as_a_buffer_or_private_attribute_is_carried(tmp_pat
     assert np.abs(results[0]).sum() > 0
     for other in results[1:]:
         np.testing.assert_allclose(other, results[0], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------ weight normalisation (HiFi-GAN's torch habit)
+class WeightNormLinear(nn.Linear):
+    """torch's weight_norm by hand: `weight` removed, recomputed from g and v in each forward."""
+
+    def __init__(self, functional: bool):
+        super().__init__(8, 4)
+        self.functional = functional
+        self.weight_v = self.weight
+        self.weight_g = mx.linalg.norm(self.weight, axis=1, keepdims=True)
+        del self.weight
+
+    def __call__(self, x):
+        w = self.weight_g * self.weight_v / mx.linalg.norm(self.weight_v, axis=1, keepdims=True)
+        if self.functional:  # (what the error points to: the weight a local, never an attribute)
+            return x @ w.T + self.bias
+        self.weight = w
+        return super().__call__(x)
+
+
+class WeightNormed(TrainModule):
+    def __init__(self, functional: bool):
+        super().__init__()
+        self.layer = WeightNormLinear(functional)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self.layer(x), y))
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.Adam(learning_rate=0.01))
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+@pytest.mark.parametrize("sanity", [0, 1])
+def test_a_weight_set_as_a_new_attribute_in_the_forward_is_refused_naming_it(tmp_path, compile_, sanity):
+    """`self.weight = g * v / norm(v)` in the forward of a layer whose weight was deleted: uncompiled the
+    second step failed with a bare "KeyError: 'weight'" in the optimizer's update; compiled it was said to be
+    Lightning's `training_step_outputs.append`; after a sanity-check validation, compiled, "Attempting to eval
+    an array without a primitive" ("a dtype the operation does not take ... is a common cause"); uncompiled
+    it trained a stale copy of the weight. The model is left as it was."""
+    module = WeightNormed(functional=False)
+    fit = trainer(tmp_path, max_epochs=1, compile=compile_, num_sanity_val_steps=sanity)
+    with pytest.raises(
+        ValueError, match=r"set self\.layer\.weight, an mx\.array attribute its layer did not"
+    ):
+        fit.fit(module, make_batches(64), make_batches(16))
+    assert sorted(name for name, _ in tree_flatten(module.parameters())) == [
+        "layer.bias",
+        "layer.weight_g",
+        "layer.weight_v",
+    ]
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_weight_normalisation_with_the_weight_a_local_trains_without_a_warning(tmp_path, compile_):
+    """What the error points to trains g and v, compiled as eager, and no written-parameter warning."""
+    mx.random.seed(0)
+    module = WeightNormed(functional=True)
+    g = np.array(module.layer.weight_g)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = trainer(tmp_path, max_epochs=1, compile=compile_, num_sanity_val_steps=1)
+        fit.fit(module, make_batches(64), make_batches(16))
+    assert not [w for w in caught if "trainable parameter of the model" in str(w.message)]
+    assert not np.allclose(np.array(module.layer.weight_g), g)

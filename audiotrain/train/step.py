@@ -209,6 +209,48 @@ def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> No
         )
 
 
+def _refuse_arrays_added_by_step(module: nn.Module, before: set[str], where: str) -> None:
+    """Refuse an array attribute the step itself created on a layer that had weights before it: torch's weight
+    normalisation habit (`del self.weight` in __init__, `self.weight = g * v / norm(v)` in the forward).
+    MLX makes every array attribute a trainable parameter, so the next step trained one more weight than
+    the optimizer had state for: uncompiled, a bare `KeyError: 'weight'` in the optimizer's update; compiled,
+    an error about Lightning's `training_step_outputs`; a validation before training left a placeholder of its
+    trace there, which the first step failed to evaluate. `before`: the trainable names before the step.
+    Checked on the tree's names alone (at trace time when compiled). A layer built on the first call (all its
+    arrays new) is left to `layers_created_while_training`. The arrays added are removed again, so the model
+    is as it was before the step (a private attribute is no way out: a compiled step would leave a placeholder
+    of its trace there)."""
+    added = [name for name, _ in tree_flatten(module.trainable_parameters()) if name not in before]
+    owners = {name.rpartition(".")[0] for name in before}
+    added = [name for name in added if name.rpartition(".")[0] in owners]
+    if not added:
+        return
+    for name in added:
+        owner, _, key = name.rpartition(".")
+        layer = _held_layer(module, owner)
+        if isinstance(layer, dict) and key in layer:
+            del layer[key]
+    names = ", ".join(f"self.{name}" for name in added)
+    owner, _, key = added[0].rpartition(".")
+    layer = f"self.{owner}" if owner else "self"
+    raise ValueError(
+        f"{where} set {names}, an mx.array attribute its layer did not have before the step (a weight "
+        "recomputed in the forward, as torch's weight_norm / spectral_norm do): MLX makes every array "
+        "attribute a trainable parameter, so it would be trained, saved and exported as a weight of its own. "
+        f"Compute it into a local variable in {layer}'s __call__ and call the functional op with it "
+        f"(w = g * v / norm(v); mx.conv1d(x, w, stride=..., padding=...) + bias, or x @ w.T + bias) in place "
+        f"of setting {layer}.{key}"
+    )
+
+
+def _held_layer(module: nn.Module, dotted: str) -> Any:
+    """The layer (a dict) or list at the dotted path `dotted` of `module`'s tree ('' for `module`)."""
+    node: Any = module
+    for key in dotted.split(".") if dotted else ():
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    return node
+
+
 def _not_set_again_whole(module: nn.Module, written: list[str], now: dict, given: dict) -> list[str]:
     """`written` less the names of each layer whose trainable arrays were all replaced by arrays of the
     same shapes and dtypes: gradient checkpointing (`nn.utils.checkpoint(self.block)(x)`) calls
@@ -497,6 +539,7 @@ class TrainStep:
             if frozen:  # the float32 frozen weights back; what the step wrote stays, in its dtype as before
                 kept = {n: written[n].astype(a.dtype) if n in written else a for n, a in frozen.items()}
                 module.update(tree_unflatten(list(kept.items())))
+        _refuse_arrays_added_by_step(module, {name for name, _ in tree_flatten(master)}, where)
         if written.keys() - self._frozen_written:
             # Such an array (a step counter, a queue, a custom layer's running statistics) ran on its
             # bfloat16 copy this step, and updating it there rounds each step's change away: later steps,
@@ -681,6 +724,7 @@ class EvalStep:
         where = self.where
         logs = StepLogs(self.stage, where, lambda: self.module.batch_size(batch))
         before = _array_ids(self.module) if self.compiled else {}
+        trainable = {name for name, _ in tree_flatten(self.module.trainable_parameters())}
         with self.module._collect_logs(logs):
             if self.precision == "bf16-mixed":
                 master = self.module.parameters()
@@ -693,6 +737,7 @@ class EvalStep:
                 out = call_step(self.fn, bf16_batch(batch, self.module), batch_idx)
             else:
                 out = call_step(self.fn, batch, batch_idx)
+        _refuse_arrays_added_by_step(self.module, trainable, where)
         if self.compiled:  # (bf16-mixed put the master weights back: what its step assigned is dropped)
             self._note_written(before)
         if self.stage == "predict":
