@@ -1391,6 +1391,51 @@ def test_load_state_dict_refuses_a_weight_of_another_shape_with_strict_false_too
         assert all(np.array_equal(before[k], v) for k, v in weights(model).items())  # (nothing loaded)
 
 
+def test_load_state_dict_says_how_to_move_the_axes_of_torchs_convolution_weights():
+    """A torch state_dict of a HiFi-GAN (weight-normed Conv1d, ConvTranspose1d upsamplers) was refused with
+    "size mismatch for c1.weight_v: (4, 1, 3), the module's is (4, 3, 1)" alone: torch keeps the input
+    channels before the kernel, MLX last. Loaded after the move the message names, it computes what torch's
+    does."""
+    from audiotrain import TrainModule
+
+    from reference import require
+
+    torch = require("torch")
+
+    class Convs(TrainModule):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv1d(2, 4, 3)
+            self.up = nn.ConvTranspose1d(4, 5, 3)
+
+    tc, tu = torch.nn.Conv1d(2, 4, 3), torch.nn.ConvTranspose1d(4, 5, 3)
+    state = {f"c.{k}": v for k, v in tc.state_dict().items()} | {
+        f"up.{k}": v for k, v in tu.state_dict().items()
+    }
+    model = Convs()
+    with pytest.raises(
+        ValueError,
+        match=r"c\.weight: \(4, 2, 3\), the module's is \(4, 3, 2\).*c\.weight looks "
+        r"like torch's layout.*a Conv1d weight \(out, in, \*kernel\): tensor\.permute\(0, 2, 1\)",
+    ):
+        model.load_state_dict(state)
+    with pytest.raises(
+        ValueError, match=r"ConvTranspose1d weight \(in, out, \*kernel\): tensor\.permute\(1, 2, 0\)"
+    ):
+        model.load_state_dict({**state, "c.weight": state["c.weight"].permute(0, 2, 1)})
+    model.load_state_dict(
+        {
+            **state,
+            "c.weight": state["c.weight"].permute(0, 2, 1),
+            "up.weight": state["up.weight"].permute(1, 2, 0),
+        }
+    )
+    x = np.random.default_rng(0).standard_normal((1, 7, 2)).astype(np.float32)
+    ours = np.array(model.up(model.c(mx.array(x))))
+    theirs = tu(tc(torch.from_numpy(x).permute(0, 2, 1))).permute(0, 2, 1).detach().numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
 def test_optimizers_gives_the_trainers_optimizer_to_read_from_a_hook(tmp_path):
     rates = []
 

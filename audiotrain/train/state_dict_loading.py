@@ -35,7 +35,7 @@ def checked_arrays(
             f"{state_dict!r:.80}; for a weights file: load_state_dict(safetensors.numpy.load_file(path)) "
             "(safetensors.torch.load_file for bfloat16), or torch.load(path) for a .pt"
         )
-    arrays, wrong = [], []
+    arrays, wrong, layouts = [], [], []
     for name, value in state_dict.items():
         if name not in own:
             continue
@@ -45,9 +45,10 @@ def checked_arrays(
             raise TypeError(f"{who}: {name!r} is a {type(value).__name__}, not an array ({error})") from None
         if array.shape != own[name].shape:
             wrong.append(f"{name}: {array.shape}, the module's is {own[name].shape}")
+            layouts.append(_torch_layout(name, array.shape, own[name].shape))
         arrays.append((name, array))
     if wrong:
-        raise ValueError(f"{who}: size mismatch for {'; '.join(wrong)}")
+        raise ValueError(f"{who}: size mismatch for {'; '.join(wrong)}{next(filter(None, layouts), '')}")
     missing = [name for name in own if name not in state_dict]
     unexpected = [name for name in state_dict if name not in own]
     if strict and (missing or unexpected):
@@ -55,6 +56,29 @@ def checked_arrays(
             f"{who}: the names differ from the module's: " + _name_differences(missing, unexpected)
         )
     return arrays, IncompatibleKeys(missing, unexpected)
+
+
+def _torch_layout(name: str, given: tuple, own: tuple) -> str:
+    """Where `given` is `own` in torch's layout of a convolution's weight (torch keeps the input channels
+    before the kernel axes, MLX last): how to move the axes, else ''. A torch state_dict's conv weights (a
+    HiFi-GAN's `weight_v`, its ConvTranspose1d upsamplers) were refused with their two shapes alone."""
+    if len(given) < 3:
+        return ""
+    kernel = tuple(range(2, len(given)))
+    moves = [
+        f"{what}{len(kernel)}d weight ({layout}): tensor.permute{order}"
+        for what, layout, order in (
+            ("a Conv", "out, in, *kernel", (0, *kernel, 1)),
+            ("a ConvTranspose", "in, out, *kernel", (1, *kernel, 0)),
+        )
+        if tuple(given[axis] for axis in order) == own
+    ]
+    if not moves:
+        return ""
+    return (
+        f". {name} looks like torch's layout, MLX's is (out, *kernel, in): load {' or, for '.join(moves)} "
+        "(numpy: .transpose with the same axes), for each such weight"
+    )
 
 
 def _name_differences(missing: list[str], unexpected: list[str]) -> str:
