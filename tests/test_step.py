@@ -956,3 +956,79 @@ def test_weight_normalisation_with_the_weight_a_local_trains_without_a_warning(t
         fit.fit(module, make_batches(64), make_batches(16))
     assert not [w for w in caught if "trainable parameter of the model" in str(w.message)]
     assert not np.allclose(np.array(module.layer.weight_g), g)
+
+
+class PowerIteration(nn.Module):
+    """Spectral normalisation's power iteration, its vector `u` updated by each training forward."""
+
+    def __init__(self, keep: str):
+        super().__init__()
+        self.linear = nn.Linear(8, 4)
+        u = mx.ones((4,)) / 2.0
+        if keep == "buffer":
+            audiotrain.register_buffer(self, "u", u)
+        else:  # a plain mx.array attribute, which MLX makes a trainable parameter
+            self.u = u
+
+    def __call__(self, x):
+        w = self.linear.weight
+        v = mx.stop_gradient(w.T @ self.u)
+        u = mx.stop_gradient(w @ v)
+        self.u = u / mx.linalg.norm(u)
+        return x @ (w / (self.u @ w @ (v / mx.linalg.norm(v)))).T + self.linear.bias
+
+
+class SpectralNormed(TrainModule):
+    def __init__(self, keep: str):
+        super().__init__()
+        self.sn = PowerIteration(keep)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self.sn(x), y))
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=0.1))
+
+
+def test_a_lost_power_iteration_vector_is_warned_of_with_advice_that_works_in_a_plain_layer(tmp_path):
+    """The warning told a plain nn.Module's `self.u` to use `self.register_buffer('u', initial)`, which a
+    plain nn.Module lacks (AttributeError in __init__); what it says now carries `u`, compiled as eager."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, max_epochs=1).fit(SpectralNormed("plain"), make_batches(64))
+    said = [str(w.message) for w in caught if "a trainable parameter of the model" in str(w.message)]
+    assert (
+        len(said) == 1 and "audiotrain.register_buffer(self, 'u', initial) in self.sn's __init__" in said[0]
+    )
+    carried = []
+    for compile_ in (True, False):
+        mx.random.seed(0)
+        module = SpectralNormed("buffer")
+        trainer(tmp_path, max_epochs=1, compile=compile_).fit(module, make_batches(64))
+        carried.append(np.array(module.sn.u))
+    assert not np.allclose(carried[0], 0.5)
+    np.testing.assert_allclose(carried[1], carried[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_weight_recomputed_into_an_existing_parameter_is_warned_of_as_a_stale_copy(tmp_path):
+    """torch's weight_norm wrapper kept the layer's weight and set it in each forward: the checkpoints held
+    the initial weight, while the warning said "nothing is lost" for a recomputed weight."""
+
+    class Wrapped(WeightNormed):
+        def __init__(self):
+            super().__init__(functional=True)
+            self.inner = nn.Linear(8, 4)
+
+        def compute_loss(self, batch):
+            x, y = batch
+            g, v = self.layer.weight_g, self.layer.weight_v
+            self.inner.weight = g * v / mx.linalg.norm(v, axis=1, keepdims=True)
+            return mx.mean(nn.losses.cross_entropy(self.inner(x), y))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, max_epochs=1).fit(Wrapped(), make_batches(32))
+    said = [str(w.message) for w in caught if "a trainable parameter of the model" in str(w.message)]
+    assert len(said) == 1 and "assigned self.inner.weight" in said[0]
+    assert "keep a stale copy; compute it into a local variable" in said[0]

@@ -180,8 +180,9 @@ def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> No
     cannot tell from a write (`no_gradient` warns of that pitfall instead).
 
     A warning, said once per model, not a refusal: identity cannot tell every deliberate write from a lost
-    one (a forward that recomputes a weight from others each step, as weight normalisation does, loses
-    nothing), and a refusal stopped such models from training at all."""
+    one (a forward that recomputes a weight from others each step, as weight normalisation does, trains as
+    meant, though the checkpoints keep a stale copy of that weight), and a refusal stopped such models from
+    training at all."""
     if vars(module).get("_written_parameters_said"):
         return
     now = dict(tree_flatten(module.trainable_parameters()))
@@ -195,15 +196,23 @@ def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> No
     if written and not compiled_functions(module):
         object.__setattr__(module, "_written_parameters_said", True)
         names = ", ".join(f"self.{name}" for name in written)
-        first = written[0].rsplit(".", 1)[-1]
+        owner, _, first = written[0].rpartition(".")
+        # (a plain nn.Module has no register_buffer: `self.register_buffer` failed in such a layer's __init__)
+        register = (
+            f"self.register_buffer({first!r}, initial)"
+            if hasattr(_held_layer(module, owner), "register_buffer")
+            else f"audiotrain.register_buffer(self, {first!r}, initial)"
+        )
+        layer = f"self.{owner}" if owner else "self"
         warnings.warn(
             f"{where} assigned {names}, a trainable parameter of the model (MLX trains every mx.array "
             "attribute): the Trainer puts the weights back after the step and the optimizer moves them, so "
-            "the value written is lost. Keep what a step carries to the next (an RNN's hidden state) as a "
-            f"buffer, self.register_buffer({first!r}, initial) in __init__, or in a private attribute "
-            f"(self._{first}); both are kept as the step writes them, compiled or not. (Where the step "
-            "recomputes it from other weights on purpose, nothing is lost: a private attribute silences "
-            "this.)",
+            "the value written is lost. Keep what a step carries to the next (an RNN's hidden state, a "
+            f"power iteration's vector) as a buffer, {register} in {layer}'s __init__, or in a private "
+            f"attribute (self._{first}); both are kept as the step writes them, compiled or not. A weight "
+            "the forward recomputes from others (weight normalisation: g * v / norm(v)) is lost too: the "
+            "checkpoints and state_dict keep a stale copy; compute it into a local variable and call the "
+            "functional op with it (mx.conv1d(x, w, ...), x @ w.T), and delete the parameter.",
             UserWarning,
             stacklevel=2,
         )
