@@ -656,6 +656,19 @@ class TrainStep:
             per_mode.forget()
         self._guard.forget()
 
+    @property
+    def frozen_written(self) -> list[str]:
+        """The frozen arrays this step was found to assign (a buffer it updates), which bf16-mixed leaves in
+        float32: saved with a checkpoint, so that a resumed step does not run its first step on their
+        bfloat16 copies again (the uninterrupted run did so at its first step only: other weights)."""
+        return sorted(self._frozen_written)
+
+    def keep_frozen_written(self, names: Collection[str]) -> None:
+        """Leave `names` (a checkpoint's `frozen_written`) in float32 under bf16-mixed from the next step."""
+        if set(names) - self._frozen_written:
+            self._frozen_written |= set(names)
+            self.trace_again()
+
     def _trace_again_if_asked(self) -> None:
         if self._trace_again_after_call:  # (`_loss_and_grads` found a frozen array the step writes)
             self._trace_again_after_call = False

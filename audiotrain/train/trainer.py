@@ -2154,6 +2154,8 @@ class Trainer:
             if isinstance(lg, Logger):
                 lg.flush()  # on disk before the checkpoint that covers it (a crash later keeps it)
         state = self._run.state_dict(running, waiting_logs, mlx_keys)
+        if self._train_step is not None and self._train_step.frozen_written:
+            state["step_frozen_written"] = self._train_step.frozen_written
         added_by: dict[str, str] = {}
         for cb in self.callbacks:
             before = set(state)
@@ -2252,6 +2254,7 @@ class Trainer:
             hook_state.load_datamodule_state(self.datamodule, state)
         load_optimizer_state(contents, self.optimizer, fresh)
         load_step_state(contents, self._train_step)
+        self._train_step.keep_frozen_written(state.get("step_frozen_written", ()))
         with ckpt.named_source(folder / ckpt.STATE_FILE):
             # Lightning's order: `on_load_checkpoint` first, so that it may rewrite the state that
             # `load_state_dict` gets (`checkpoint["callbacks"][state_key]` of an older release), and before
