@@ -578,3 +578,34 @@ def test_an_array_the_compiled_evaluation_step_assigns_holds_what_it_wrote_as_ea
         queues.append(np.array(module.queue))
     compiled, eager = queues
     assert np.abs(eager).sum() > 0 and np.array_equal(compiled, eager)
+
+
+# ------------------------------------------- validation draws from generators of its own, not the training's
+class SamplesInValidation(TinyClassifier):
+    """Dropout in training; a diffusion-style sampling loop in `on_validation_epoch_end` (when `sample`)."""
+
+    def __init__(self, sample: bool):
+        super().__init__(dropout=0.5)
+        self.sample = sample
+        self._samples = []
+
+    def on_validation_epoch_end(self):
+        if self.sample:
+            self._samples.append(np.array(mx.random.normal((4,))) + np.random.rand())
+
+
+def test_sampling_in_validation_leaves_the_training_random_stream_alone(tmp_path):
+    """Sampling audio with `mx.random` in a validation hook changed what dropout drew in every later
+    training step: a run with sampling trained other weights than one without (up to 0.23 apart)."""
+    from tasks import weights
+
+    runs = {}
+    for sample in (True, False):
+        audiotrain.seed_everything(0)
+        module = SamplesInValidation(sample)
+        trainer(tmp_path / str(sample), max_epochs=3, seed=1).fit(module, make_batches(32), make_batches(16))
+        runs[sample] = module
+    for name, value in weights(runs[True]).items():
+        np.testing.assert_array_equal(value, weights(runs[False])[name], err_msg=name)
+    drawn = runs[True]._samples
+    assert len(drawn) == 3 and not np.allclose(drawn[0], drawn[1])  # each validation draws anew

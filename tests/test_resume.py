@@ -1156,3 +1156,46 @@ def test_ckpt_path_last_finds_the_last_of_a_model_checkpoint_listed_after_one_th
     assert resumed.ckpt_path == tmp_path / "b" / "last" / "last"
     for name, value in weights(straight).items():
         np.testing.assert_array_equal(value, weights(module)[name], err_msg=name)
+
+
+def test_resuming_a_mid_epoch_checkpoint_trains_what_the_straight_run_trained_after_a_random_validation(
+    tmp_path,
+):
+    """A validation that draws random numbers (a sampling loop in a validation hook) draws from generators
+    of its own; ModelCheckpoint saves a mid-epoch validation inside it (at on_validation_end), and the
+    checkpoint must hold the training's generators, or the resumed run's dropout draws the validation's
+    stream."""
+    from audiotrain import Trainer, seed_everything
+    from audiotrain.train.callbacks import ModelCheckpoint
+
+    import mlx.core as mx
+    from tasks import TinyClassifier, make_batches, weights
+
+    class SamplesInValidation(TinyClassifier):
+        def on_validation_epoch_end(self):
+            mx.eval(mx.random.normal((4,)))
+
+    def fit(folder, max_epochs, ckpt_path=None):
+        seed_everything(0)
+        module = SamplesInValidation(dropout=0.5)
+        every_validation = ModelCheckpoint(dirpath=tmp_path / folder, save_top_k=-1)
+        trainer = Trainer(
+            max_epochs=max_epochs,
+            val_check_interval=0.5,
+            seed=1,
+            callbacks=[every_validation],
+            enable_progress_bar=False,
+            num_sanity_val_steps=0,
+            default_root_dir=tmp_path / folder,
+        )
+        trainer.fit(module, make_batches(32), make_batches(16), ckpt_path=ckpt_path)
+        return module
+
+    straight = fit("a", 3)
+    saved = sorted(
+        (tmp_path / "a").glob("epoch=0-step=*"), key=lambda p: int(p.name.split("=")[2].split(".")[0])
+    )
+    assert len(saved) == 2, sorted((tmp_path / "a").iterdir())  # the first is saved in mid-epoch
+    resumed = fit("b", 3, ckpt_path=saved[0])
+    for name, value in weights(straight).items():
+        np.testing.assert_array_equal(value, weights(resumed)[name], err_msg=name)

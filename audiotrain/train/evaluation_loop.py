@@ -37,7 +37,7 @@ from audiotrain.train.metric_values import Metrics
 from audiotrain.train.module import TrainModule
 from audiotrain.train.prediction_writer import BasePredictionWriter
 from audiotrain.train.profilers import profiled_batches
-from audiotrain.train.state import RandomState, local_means
+from audiotrain.train.state import RandomState, local_means, seed_validation_generators
 from audiotrain.train.step import EvalStep
 
 import mlx.core as mx
@@ -107,14 +107,20 @@ class EvaluationLoop:
             self.trainer.world_size > 1
         ):  # (every rank validates the model rank 0 saves: BatchNorm's statistics)
             collectives.broadcast_running_statistics(module)
+        # Validation draws from generators of its own, seeded from the training's, which it leaves as it
+        # found them: a run that validates, or samples audio in a validation hook, more or less often trains
+        # the same numbers. Checkpoints saved meanwhile (ModelCheckpoint at on_validation_end) hold the
+        # training's, and a validation stopped by Ctrl-C is rerun from the same state after resuming.
+        run = self.trainer._run
         random_before = RandomState.capture()
-        with self.trainer._state_tracker.within("validate"):  # (then "train" again, as in Lightning)
-            metrics = self.validate(module, loader, stoppable=True)
-        if metrics is None:
-            # Stopped: the checkpoint gets the random state the validation started from, so the
-            # rerun after resuming draws what an uninterrupted one would have.
+        run.random_during_validation = random_before
+        seed_validation_generators(random_before)
+        try:
+            with self.trainer._state_tracker.within("validate"):  # (then "train" again, as in Lightning)
+                return self.validate(module, loader, stoppable=True)
+        finally:
+            run.random_during_validation = None
             RandomState.restore(random_before)
-        return metrics
 
     def validate(self, module: TrainModule, loader: Any, stoppable: bool = False) -> dict[str, float] | None:
         return self._stage(module, loader, "val", self.limit("val", loader), stoppable)

@@ -72,6 +72,9 @@ class RunState:
         # The run's random generators where the last fit ended (`fit` then puts the caller's back): what a
         # checkpoint saved after it holds. None while a fit runs (the generators are the run's then).
         self.random_at_fit_end: dict[str, Any] | None = None
+        # The training's generators while a validation inside `fit` draws from its own: what a checkpoint
+        # saved in a validation hook holds, so that resuming from it trains as the run would have.
+        self.random_during_validation: dict[str, Any] | None = None
         # The training loader's position in the checkpoint's open epoch, loaded when that epoch starts.
         self.pending_loader_state: dict | None = None
         self.pending_loader_source: Path | None = None  # the trainer_state.json it came from
@@ -87,7 +90,7 @@ class RunState:
 
     def mlx_key(self) -> list[int]:
         """This process's MLX key as a checkpoint saves it: where the run ended, after `fit`."""
-        return list((self.random_at_fit_end or RandomState.capture())["mlx"])
+        return list((self.random_at_fit_end or self.random_during_validation or RandomState.capture())["mlx"])
 
     def state_dict(
         self,
@@ -109,7 +112,7 @@ class RunState:
             "history": self.history.state_dict(),
             # (Saved after fit: the run's generators where it ended, not the caller's it put back.)
             "random": {
-                **(self.random_at_fit_end or RandomState.capture()),
+                **(self.random_at_fit_end or self.random_during_validation or RandomState.capture()),
                 **({"mlx_ranks": mlx_keys} if mlx_keys is not None else {}),
             },
             "data_loader": loader_state_dict() if loader_state_dict is not None and open_epoch else None,

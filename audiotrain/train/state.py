@@ -370,6 +370,17 @@ class History:
         self.rows = [dict(row) for row in state["rows"]]
 
 
+def seed_validation_generators(training: dict[str, Any]) -> None:
+    """Seed MLX's, numpy's and Python's generators for a validation inside `fit` from the training's state
+    `training` (`RandomState.capture()`): its draws differ from one validation to the next and from the
+    training's, and restoring `training` afterwards leaves the training's stream untouched."""
+    hi, lo = training["mlx"]
+    seed = int(np.random.SeedSequence([int(hi), int(lo), 0x56414C]).generate_state(1, np.uint64)[0]) >> 1
+    mx.random.seed(seed)
+    np.random.seed([seed & 0xFFFFFFFF, seed >> 32])
+    random.seed(seed)
+
+
 class RandomState:
     """The random generators a run draws from: MLX's global key, numpy's global generator (datasets and
     augmentations that call `np.random`), Python's `random`, and torch's CPU generator when the program
