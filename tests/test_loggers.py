@@ -2709,3 +2709,71 @@ def test_a_chords_evaluation_asked_for_some_of_the_runs_loggers_reopens_their_ru
     said = []
     (reopened,) = _reopened_loggers(LoggerConfig(names="csv"), tmp_path, ended, said.append)
     assert isinstance(reopened, CSVLogger) and reopened.version == 2 and not said
+
+
+# ---------------------------------------------------------------- log_audio: one call for every logger
+def test_log_audio_in_a_validation_hook_reaches_tensorboard_and_mlflow_and_csv_says_it_cannot(tmp_path):
+    """A diffusion model's sampled clips, logged from `on_validation_epoch_end` to every logger: only W&B
+    had `log_audio` (TensorBoardLogger, MLflowLogger and CSVLogger raised AttributeError), so a loop over
+    `self.loggers` needed a branch per logger and MLflow got no audio at all."""
+    from audiotrain import Trainer
+    from audiotrain.train.loggers import CSVLogger, LoggerWarning, MLflowLogger, TensorBoardLogger
+
+    import mlx.core as mx
+    import soundfile as sf
+    from tasks import TinyClassifier, make_batches
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    class Samples(TinyClassifier):
+        def on_validation_epoch_end(self):
+            clip = mx.sin(mx.arange(800) * 0.1) * 0.5
+            for logger in self.loggers:
+                logger.log_audio(
+                    "val/audio", [clip, np.zeros((400, 2), np.float32)], sample_rate=[8000, 4000]
+                )
+
+    loggers = [
+        TensorBoardLogger(save_dir=tmp_path / "tb"),
+        MLflowLogger(save_dir=tmp_path / "mlflow"),
+        CSVLogger(save_dir=tmp_path / "csv"),
+    ]
+    trainer = Trainer(
+        max_epochs=2,
+        logger=loggers,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    with pytest.warns(
+        LoggerWarning, match="CSVLogger cannot store audio, so 'val/audio' is skipped"
+    ) as caught:
+        trainer.fit(Samples(), make_batches(32), make_batches(16))
+    assert sum("cannot store audio" in str(w.message) for w in caught) == 1  # once, not every epoch
+
+    events = EventAccumulator(str(loggers[0].log_dir), size_guidance={"audio": 0}).Reload()
+    assert [a.step for a in events.Audio("val/audio")] == [2, 4]
+    assert [a.sample_rate for a in events.Audio("val/audio/1")] == [4000, 4000]
+
+    wavs = sorted((tmp_path / "mlflow").rglob("*.wav"))
+    assert [w.relative_to(w.parents[2]).as_posix() for w in wavs] == [
+        "val/audio/step=2-0.wav",
+        "val/audio/step=2-1.wav",
+        "val/audio/step=4-0.wav",
+        "val/audio/step=4-1.wav",
+    ]
+    audio, rate = sf.read(wavs[0])
+    assert (
+        rate == 8000
+        and audio.shape == (800,)
+        and np.abs(audio - np.sin(np.arange(800) * 0.1) * 0.5).max() < 1e-4
+    )
+
+
+def test_log_audio_refuses_a_call_without_one_sample_rate_per_clip(tmp_path):
+    from audiotrain.train.loggers import CSVLogger
+
+    with pytest.raises(
+        ValueError, match=r"sample_rate must be a list of 2 positive ints \(Hz\), one per clip"
+    ):
+        CSVLogger(save_dir=tmp_path).log_audio("val/audio", [np.zeros(10), np.zeros(10)], sample_rate=16000)

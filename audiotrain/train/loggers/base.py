@@ -46,6 +46,8 @@ from typing import Any
 
 from audiotrain._caller import user_stacklevel
 
+import numpy as np
+
 STATUSES = ("success", "failed", "interrupted")
 
 
@@ -327,6 +329,60 @@ class Logger:
 
     #: How this logger takes images, audio, figures and tables, which `log_metrics` refuses: its refusal says.
     media_calls = ""
+
+    # -- audio ---------------------------------------------------------------------------------------
+    #: Whether `log_audio` stores clips (TensorBoard, W&B, MLflow); a CSV file cannot hold them.
+    stores_audio = False
+
+    def log_audio(self, key: str, audios: list[Any], step: int | None = None, **kwargs: Any) -> None:
+        """Log audio clips (numpy or MLX arrays, ``(frames,)`` or ``(frames, channels)``, in [-1, 1]) under
+        ``key`` at ``step`` (default: that of the metrics logged last), with ``sample_rate=[16000, ...]``,
+        one per clip, as Lightning's ``WandbLogger.log_audio`` takes them, so that one call serves every
+        logger of ``trainer.loggers``. TensorBoard: ``add_audio`` at ``key`` (``key/1``, ... for the later
+        clips). MLflow: WAV files ``key/step=N-I.wav`` in the run's artifacts (each step's its own). W&B: its
+        own ``log_audio``. A logger that cannot store audio (CSV) warns once and skips the call."""
+        op = f"{type(self).__name__}.log_audio"
+        if not isinstance(audios, list):
+            raise TypeError(f"{op}: audios must be a list of clips, got {type(audios).__name__}")
+        extra = sorted(set(kwargs) - {"sample_rate"})
+        if extra:
+            raise TypeError(f"{op} takes sample_rate=[...] only, not {', '.join(extra)} (WandbLogger's does)")
+        rates = kwargs.get("sample_rate")
+        if (
+            not isinstance(rates, list)
+            or len(rates) != len(audios)
+            or not all(isinstance(r, numbers.Integral) and not isinstance(r, bool) and r > 0 for r in rates)
+        ):
+            raise ValueError(
+                f"{op}: sample_rate must be a list of {len(audios)} positive ints (Hz), one per clip; "
+                f"got {rates!r}"
+            )
+        if not self.stores_audio:
+            if not getattr(self, "_warned_audio", False):
+                self._warned_audio = True
+                warnings.warn(
+                    f"{op}: {type(self).__name__} cannot store audio, so {key!r} is skipped (this warning "
+                    "comes once); log it with a TensorBoardLogger, WandbLogger or MLflowLogger, or write "
+                    "the clips as WAV files (soundfile.write) into the run folder, trainer.log_dir",
+                    LoggerWarning,
+                    stacklevel=user_stacklevel(),
+                )
+            return
+        if not _on_rank_zero():
+            return
+        from audiotrain.train.loggers._shared import numpy_if_mlx  # (_shared imports this module)
+
+        step = self._step_or_latest(step, op)
+        clips = []
+        for i, audio in enumerate(audios):
+            clip = np.asarray(numpy_if_mlx(audio), dtype=np.float32)
+            if clip.ndim not in (1, 2) or clip.size == 0:
+                raise ValueError(f"{op}: clip {i} must be (frames,) or (frames, channels), got {clip.shape}")
+            clips.append(clip)
+        self._call("log_audio", self._log_audio, key, clips, [int(r) for r in rates], step)
+
+    def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
+        raise NotImplementedError  # (a logger with stores_audio = True defines it)
 
     # -- artifacts -----------------------------------------------------------------------------------
     #: Whether `log_artifact` stores anything (W&B and MLflow); CSV and TensorBoard write locally only.

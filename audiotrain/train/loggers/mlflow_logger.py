@@ -26,6 +26,8 @@ from audiotrain.train.loggers._shared import LIGHTNING_PREFIX, _require, numpy_i
 from audiotrain.train.loggers.base import Logger, LoggerWarning, check_log_model
 from audiotrain.train.loggers.run_folder import RunFolder, run_folder
 
+import numpy as np
+
 _MLFLOW_STATUS = {"success": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
 # Loggers whose run is open: a run that a call after its stage ended reopened (a score logged after fit), or
 # that of a logger used without a Trainer. Nothing else ends those, and MLflow showed them as RUNNING forever.
@@ -115,8 +117,10 @@ class MLflowLogger(Logger):
 
     CONNECT_TIMEOUT_S = 5
     stores_artifacts = True
+    stores_audio = True
     media_calls = (
-        "figures and images go to logger.experiment.log_figure(logger.run_id, figure, 'cm.png') or "
+        "audio goes to logger.log_audio(key, [clips], sample_rate=[...]); figures and images go to "
+        "logger.experiment.log_figure(logger.run_id, figure, 'cm.png') or "
         "log_image, files to logger.log_artifact(path)"
     )
 
@@ -365,6 +369,16 @@ class MLflowLogger(Logger):
             renamed = Path(tmp) / file_name
             shutil.copyfile(path, renamed)
             self._client.log_artifact(self._run_id, str(renamed), artifact_path=folder or None)
+
+    def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
+        import soundfile as sf
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, (clip, rate) in enumerate(zip(clips, sample_rates)):
+                # (named by step: a later validation's clips sit beside the earlier ones, never over them)
+                path = Path(tmp) / f"step={step}-{i}.wav"
+                sf.write(str(path), np.clip(clip, -1.0, 1.0), rate, subtype="PCM_16")
+                self._client.log_artifact(self._run_id, str(path), artifact_path=key)
 
     def _log_checkpoint(self, path: Path, best: bool, checkpoint_callback: Any) -> None:
         super()._log_checkpoint(path, best, checkpoint_callback)

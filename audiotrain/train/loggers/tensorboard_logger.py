@@ -165,8 +165,10 @@ class TensorBoardLogger(_VersionedFolder, Logger):
         ``prefix`` and ``sub_dir`` are refused with what to use instead.
     """
 
+    stores_audio = True
     media_calls = (
-        "images, audio, figures and text go to logger.experiment.add_image, add_audio, "
+        "audio goes to logger.log_audio(key, [clips], sample_rate=[...]); images, figures and text to "
+        "logger.experiment.add_image, "
         "logger.experiment.add_figure(tag, figure, step) or add_text"
     )
 
@@ -233,6 +235,11 @@ class TensorBoardLogger(_VersionedFolder, Logger):
 
     def _experiment(self) -> Any:
         return self._writer
+
+    def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
+        self._check_writer()
+        for i, (clip, rate) in enumerate(zip(clips, sample_rates)):
+            self._writer.add_audio(_tb_tag(key if i == 0 else f"{key}/{i}"), clip, step, sample_rate=rate)
 
     def _check_writer(self) -> None:
         """Before each use of the writer: once its events can no longer be written, close it (which cannot

@@ -112,6 +112,7 @@ class WandbLogger(Logger):
     """
 
     stores_artifacts = True
+    stores_audio = True
     media_calls = "images, audio and tables go to logger.log_image(key, [images]), log_audio or log_table"
 
     def __init__(
