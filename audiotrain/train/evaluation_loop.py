@@ -114,7 +114,7 @@ class EvaluationLoop:
         run = self.trainer._run
         random_before = RandomState.capture()
         run.random_during_validation = random_before
-        seed_validation_generators(random_before)
+        seed_validation_generators(random_before, self.trainer.global_step)
         try:
             with self.trainer._state_tracker.within("validate"):  # (then "train" again, as in Lightning)
                 return self.validate(module, loader, stoppable=True)

@@ -370,12 +370,14 @@ class History:
         self.rows = [dict(row) for row in state["rows"]]
 
 
-def seed_validation_generators(training: dict[str, Any]) -> None:
+def seed_validation_generators(training: dict[str, Any], global_step: int) -> None:
     """Seed MLX's, numpy's and Python's generators for a validation inside `fit` from the training's state
-    `training` (`RandomState.capture()`): its draws differ from one validation to the next and from the
-    training's, and restoring `training` afterwards leaves the training's stream untouched."""
+    `training` (`RandomState.capture()`) and the optimizer steps taken: its draws differ from one validation
+    to the next (the step, where the training draws nothing from MLX) and from the training's, and restoring
+    `training` afterwards leaves the training's stream untouched."""
     hi, lo = training["mlx"]
-    seed = int(np.random.SeedSequence([int(hi), int(lo), 0x56414C]).generate_state(1, np.uint64)[0]) >> 1
+    entropy = [int(hi), int(lo), int(global_step), 0x56414C]
+    seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]) >> 1
     mx.random.seed(seed)
     np.random.seed([seed & 0xFFFFFFFF, seed >> 32])
     random.seed(seed)
