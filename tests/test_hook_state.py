@@ -139,6 +139,35 @@ def test_a_datamodules_state_is_saved_and_given_back_on_resume(tmp_path):
     assert resumed.vocab_of_loaders == [42, 42]
 
 
+def test_a_resumed_fit_asks_for_its_loaders_at_the_checkpoints_epoch_as_lightning(tmp_path):
+    """A curriculum reading `self.trainer.current_epoch` in `train_dataloader()` (2 s clips, then 4 s): the
+    fit resumed from the end of epoch 1 built epoch 0's loader (current_epoch 0 there), where Lightning's,
+    whose loops are restored before it asks for the loaders, builds epoch 2's."""
+
+    class Curriculum(DataModule):
+        def __init__(self):
+            self.asked_at = []
+
+        def train_dataloader(self):
+            self.asked_at.append(("train", self.trainer.current_epoch, self.trainer.global_step))
+            return make_batches(32)
+
+        def val_dataloader(self):
+            self.asked_at.append(("val", self.trainer.current_epoch, self.trainer.global_step))
+            return make_batches(16, seed=1)
+
+    kw = {"default_root_dir": tmp_path, "enable_progress_bar": False, "num_sanity_val_steps": 0}
+    first = Curriculum()
+    Trainer(max_epochs=2, **kw).fit(TinyClassifier(), datamodule=first)
+    assert first.asked_at == [("train", 0, 0), ("val", 0, 0)]
+    resumed = Curriculum()
+    trainer = Trainer(max_epochs=3, **kw)
+    trainer.fit(TinyClassifier(), datamodule=resumed, ckpt_path="last")
+    saved_step = trainer.global_step - trainer.num_training_batches
+    assert resumed.asked_at == [("train", 2, saved_step), ("val", 2, saved_step)]
+    assert trainer.current_epoch == 3
+
+
 def test_the_state_of_another_datamodule_class_is_not_given_to_this_one_as_in_lightning(tmp_path):
     """Lightning keys a datamodule's state by its class (`restore_datamodule`); here a checkpoint's state
     went to any datamodule's load_state_dict, whose own keys then failed (a bare KeyError: 'fold')."""

@@ -974,6 +974,7 @@ class Trainer:
             self.datamodule = datamodule
             self._state_tracker.begin("fit", "train")  # (before setup, as in Lightning)
             self._attach(model, "fit")
+            resumed_progress = None  # (the checkpoint's counters, which the loaders are asked for at)
             if ckpt_path or self._pending_ckpt:
                 # Lightning gives the datamodule its state back after `setup`, before it asks for the loaders:
                 # a loader built from that state (a curriculum's stage, a fold) is the resumed run's. Then the
@@ -988,12 +989,14 @@ class Trainer:
                         folder = ckpt.resolve_checkpoint(ckpt_path)
                         state = ckpt.read_state(folder)
                         resume.refuse_weights_only(folder, state)
+                        resumed_progress = state["progress"]
                         with hook_logs.running_hook(self, "on_load_checkpoint"):
                             self._hook_added_weights = hook_state.load_module_state_before_weights(
                                 model, state, folder / ckpt.MODEL_FILE
                             )
             if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
-                loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
+                with self._counters_of(resumed_progress):
+                    loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
@@ -1106,6 +1109,23 @@ class Trainer:
             self._run.random_at_fit_end = RandomState.capture()
             CALLERS_GENERATORS.leave(callers_generators)
             threads.fit_ended()
+
+    @contextlib.contextmanager
+    def _counters_of(self, progress: dict[str, Any] | None) -> Iterator[None]:
+        """`current_epoch` and `global_step` as a resumed fit's checkpoint has them while its
+        `train_dataloader()` / `val_dataloader()` run, as in Lightning, whose loops are restored before it
+        asks for the loaders: a curriculum that reads `self.trainer.current_epoch` there (the clip length of
+        the resumed epoch) builds the resumed epoch's loader, not epoch 0's. The run's full state comes back
+        after `configure_optimizers` (`_restore`), which sees the counters as Lightning's does."""
+        if progress is None:
+            yield
+            return
+        was = self.progress.epoch, self.progress.global_step
+        self.progress.epoch, self.progress.global_step = int(progress["epoch"]), int(progress["global_step"])
+        try:
+            yield
+        finally:
+            self.progress.epoch, self.progress.global_step = was
 
     def _fit_loaders(
         self, model: TrainModule, source: Any, train_loader: Any, val_loader: Any
