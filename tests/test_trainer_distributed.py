@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from distributed import child_env, describe, run_ranks
+from distributed import child_env, describe, run_launcher, run_ranks
 
 JOB = Path(__file__).resolve().parent / "dp_job.py"
 
@@ -1034,3 +1034,43 @@ print(json.dumps(module.order))
     job = _job(body)
     order0, order1 = _last_json(run_ranks(job, 2, args=[str(tmp_path / "dp")], timeout=120, cwd=tmp_path))
     assert order0 == order1
+
+
+def test_reload_dataloaders_every_n_epochs_under_the_launcher(tmp_path):
+    """Two ranks started by `python -m audiotrain launch` each ask their DataModule for a longer loader at
+    epoch 2 (reload_dataloaders_every_n_epochs=2, refused before): every rank's rebuilt loader is sharded
+    (32 samples: 2 batches of 8 a rank, then 48: 3), the ranks take the same steps and end identical."""
+    body = """
+from pathlib import Path
+import mlx.core as mx
+from mlx.utils import tree_flatten
+from audiotrain import DataLoader, DataModule, Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_data
+
+class Curriculum(DataModule):
+    asked = []
+    def train_dataloader(self):
+        self.asked.append(self.trainer.current_epoch)
+        x, y = make_data(32 + 8 * self.trainer.current_epoch)
+        return DataLoader(list(zip(x, y)), batch_size=8, shuffle=True)
+
+batches = []
+class Counted(TinyClassifier):
+    def on_train_epoch_start(self):
+        batches.append(self.trainer.num_training_batches)
+
+module = Counted()
+trainer = Trainer(max_epochs=3, reload_dataloaders_every_n_epochs=2, enable_progress_bar=False, logger=False,
+                  enable_model_summary=False, enable_checkpointing=False, default_root_dir="root")
+trainer.fit(module, datamodule=Curriculum())
+total = float(sum(mx.sum(v).item() for _, v in tree_flatten(module.parameters())))
+rank = collectives.rank()
+out = [rank, Curriculum.asked, batches, trainer.global_step, total]
+Path(f"rank{rank}.json").write_text(json.dumps(out))
+"""
+    proc = run_launcher(_job(body), n=2, timeout=120, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0[1:4] == r1[1:4] == [[0, 2], [2, 2, 3], 7]
+    assert r0[4] == r1[4]

@@ -12,7 +12,7 @@ from audiotrain.train.callbacks import Callback, ModelCheckpoint
 
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches, make_data
+from tasks import TinyClassifier, make_batches, make_data, weights
 
 
 class Validations(Callback):
@@ -467,3 +467,121 @@ def test_a_training_loader_longer_than_when_fit_started_is_cut_there_with_a_warn
     ) as caught:
         t.fit(TinyClassifier(), DataLoader(GrowingData(), batch_size=8))
     assert t.global_step == 6 and len([w for w in caught if "fit's epochs are" in str(w.message)]) == 1
+
+
+# ---------------------------------------------------------------- reload_dataloaders_every_n_epochs
+class Samples:
+    def __init__(self, n):
+        self.x, self.y = make_data(n)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+class Curriculum(DataModule):
+    """More samples every epoch it is asked at (16 + 8 x current_epoch, batches of 8), recording when."""
+
+    def __init__(self):
+        self.asked = {"train": [], "val": []}
+
+    def train_dataloader(self):
+        epoch = self.trainer.current_epoch
+        self.asked["train"].append(epoch)
+        return DataLoader(Samples(16 + 8 * epoch), batch_size=8, shuffle=True)
+
+    def val_dataloader(self):
+        self.asked["val"].append(self.trainer.current_epoch)
+        return DataLoader(Samples(16), batch_size=8)
+
+
+class Epochs(Callback):
+    def __init__(self):
+        self.batches = []
+
+    def on_train_epoch_start(self, trainer, module):
+        self.batches.append(trainer.num_training_batches)
+
+
+@pytest.mark.parametrize(("check_val_every_n_epoch", "val_asked"), [(1, [0, 2, 4]), (3, [0, 2, 5])])
+def test_reload_dataloaders_every_n_epochs_asks_for_the_loaders_when_lightning_does(
+    tmp_path, check_val_every_n_epoch, val_asked
+):
+    # It was refused ("Lightning's flag has no counterpart here"). Lightning asks for the training loader
+    # at the start of epochs 0, N, 2N, ... and for the validation loader at the first validation of an
+    # epoch N or more after its last; an epoch is as long as the loader it iterates.
+    dm, epochs = Curriculum(), Epochs()
+    t = Trainer(
+        max_epochs=6,
+        reload_dataloaders_every_n_epochs=2,
+        check_val_every_n_epoch=check_val_every_n_epoch,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        callbacks=[epochs],
+    )
+    t.fit(TinyClassifier(), datamodule=dm)
+    assert dm.asked["train"] == [0, 2, 4]
+    assert dm.asked["val"] == val_asked
+    assert epochs.batches == [2, 2, 4, 4, 6, 6]
+    assert t.global_step == 24
+
+
+@pytest.mark.filterwarnings("ignore:The checkpoint resumed holds the state of callbacks")  # (no checkpoints)
+def test_a_fit_resumed_mid_curriculum_goes_on_as_the_straight_run(tmp_path):
+    # Resumed in epoch 3 of a run that reloads every 2 epochs, the loaders are asked for with current_epoch
+    # 2, as the straight run asked for those it iterated there, and the position in the epoch comes back.
+    def fit(root, ckpt_path=None):
+        dm = Curriculum()
+        t = Trainer(
+            max_epochs=5,
+            reload_dataloaders_every_n_epochs=2,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            enable_checkpointing=ckpt_path is None,
+            callbacks=[]
+            if ckpt_path
+            else [ModelCheckpoint(dirpath=root, every_n_train_steps=2, save_top_k=-1)],
+        )
+        module = TinyClassifier()
+        t.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        return dm.asked["train"], weights(module), t.global_step
+
+    straight_asked, straight, steps = fit(tmp_path / "a")
+    assert straight_asked == [0, 2, 4] and steps == 2 + 2 + 4 + 4 + 6
+    resumed_asked, resumed, resumed_steps = fit(tmp_path / "b", tmp_path / "a" / "epoch=3-step=10")
+    assert resumed_asked == [2, 4] and resumed_steps == steps
+    for name in straight:
+        np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
+
+
+class Rates(Callback):
+    def __init__(self):
+        self.rates = set()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.rates.add((trainer.current_epoch, round(float(trainer.optimizer.learning_rate.item()), 6)))
+
+
+def test_a_per_epoch_lr_scheduler_counts_the_rebuilt_loaders_epochs(tmp_path):
+    # Its epochs are derived from the optimizer step and the batches an epoch: counted with the first
+    # loader's 2, the rebuilt loader's 4-batch epoch 2 would step the rate half way through it.
+    from audiotrain.train import StepLRScheduler
+
+    import mlx.optimizers as optim
+    from tasks import Returns
+
+    rates = Rates()
+    module = Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [StepLRScheduler(0.1, 1, gamma=0.5)]))
+    t = Trainer(
+        max_epochs=3,
+        reload_dataloaders_every_n_epochs=2,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        callbacks=[rates],
+    )
+    t.fit(module, datamodule=Curriculum())
+    assert sorted(rates.rates) == [(0, 0.1), (1, 0.05), (2, 0.025)]

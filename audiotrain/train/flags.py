@@ -402,12 +402,6 @@ _LIGHTNING_ONLY: dict[str, tuple[tuple, str]] = {
         (False,),
         "the closest is enable_progress_bar=False, enable_checkpointing=False and no logger (the default)",
     ),
-    "reload_dataloaders_every_n_epochs": (
-        (0,),
-        "the loaders are not rebuilt: each epoch iterates them afresh (a DataLoader reshuffles from its seed "
-        "and the epoch, and calls its dataset's set_epoch(epoch) where it has one), and an epoch has the "
-        "number of batches the training loader had when fit started",
-    ),
     "plugins": (
         (None,),
         "there are no plugins: precision is Trainer(precision=...), data parallel mlx.launch",
@@ -457,7 +451,6 @@ class LightningOnlyFlags(TypedDict, total=False):
     use_distributed_sampler: bool
     sync_batchnorm: bool
     barebones: bool
-    reload_dataloaders_every_n_epochs: int
     plugins: Any  # (Lightning plugin objects)
     enable_autolog_hparams: bool
     truncated_bptt_steps: int | None

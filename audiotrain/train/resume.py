@@ -11,6 +11,7 @@ from `_restore` or `fit` directly.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,24 @@ def anchor_schedule_at_epoch_start(optimizer: Any, progress: Progress) -> bool:
     return True
 
 
+def resize_epoch_schedule(optimizer: Any, progress: Progress, batches_per_epoch: int) -> bool:
+    """At the start of an epoch whose training loader was rebuilt (reload_dataloaders_every_n_epochs) with
+    another length: a per-epoch `lr_scheduler` derives the epoch from the optimizer step and the batches an
+    epoch, so it counts the new length from here (else a longer epoch would step its rate mid-epoch). True
+    when the schedule changed (the compiled step is then rebuilt)."""
+    schedule = getattr(optimizer, "_schedulers", {}).get("learning_rate")
+    if not isinstance(schedule, IntervalSchedule) or not schedule.needs_epoch_length:
+        return False
+    if schedule.batches_per_epoch == batches_per_epoch:
+        return False
+    step = int(optimizer.state["step"].item()) if "step" in optimizer.state else 0
+    anchored = schedule.anchored(step, progress.epoch)
+    optimizer._schedulers["learning_rate"] = dataclasses.replace(
+        anchored, batches_per_epoch=batches_per_epoch
+    )
+    return True
+
+
 __all__ = [
     "anchor_epoch_schedule",
     "anchor_schedule_at_epoch_start",
@@ -222,5 +241,6 @@ __all__ = [
     "checkpoint_to_resume",
     "global_batch",
     "refuse_weights_only",
+    "resize_epoch_schedule",
     "warn_of_carried_counters",
 ]

@@ -73,6 +73,7 @@ from audiotrain.train.evaluation_loop import EvaluationLoop, batch_count
 from audiotrain.train.fit_loop_view import FitLoopLimits
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
+from audiotrain.train.loader_reloads import LoaderReloads, first_epoch_of_loader
 from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
     check_batch,
@@ -233,6 +234,13 @@ class Trainer:
     `strategy`: "auto" (or "ddp"): data parallel runs whenever the script is launched on several processes
     (mlx.launch, mpirun); sharded strategies (fsdp, deepspeed) are refused.
 
+    `reload_dataloaders_every_n_epochs=N` (0: never), as Lightning's: the loaders a DataModule (or the
+    module's `*_dataloader` methods) gives are asked for again every N epochs, the training loader at the
+    epoch's start (before `on_train_epoch_start`; the epoch takes its length), the validation loader at
+    that epoch's first validation; a curriculum reads `self.trainer.current_epoch` there. A fit resumed in
+    epoch 3 with N=2 asks for them with `current_epoch` 2, as the straight run did (Lightning asks with 3),
+    so it goes on with the straight run's loaders. Loaders passed to `fit` are not rebuilt.
+
     Lightning's flags without a counterpart (`benchmark`, `num_nodes`, ...) are accepted at
     the value that describes what happens anyway (`num_nodes=1`) and refused otherwise, with what to use
     instead.
@@ -281,6 +289,7 @@ class Trainer:
         enable_model_summary: bool | None = True,
         overfit_batches: int | float = 0.0,
         profiler: Profiler | str | None = None,
+        reload_dataloaders_every_n_epochs: int = 0,
         **lightning_flags: Unpack[flags.LightningOnlyFlags],
     ):
         self._settings = changed_arguments(Trainer.__init__, locals())  # (for repr: before any other name)
@@ -293,6 +302,12 @@ class Trainer:
         self._max_steps = flags.training_length("max_steps", max_steps)
         self.min_epochs = flags.non_negative_int_or_none("min_epochs", min_epochs) or 0
         self.min_steps = flags.non_negative_int_or_none("min_steps", min_steps) or 0
+        self.reload_dataloaders_every_n_epochs = (
+            flags.non_negative_int_or_none(
+                "reload_dataloaders_every_n_epochs", reload_dataloaders_every_n_epochs
+            )
+            or 0
+        )
         self._max_time = flags.max_time(max_time)
         if self.fast_dev_run:
             self._max_epochs, self._max_steps, self._max_time = 1, None, None
@@ -401,6 +416,8 @@ class Trainer:
         self.fitting = False  # inside `fit` (a validation there is part of training)
         self.module: TrainModule | None = None
         self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
+        # reload_dataloaders_every_n_epochs: when the fit's loaders are asked for again (loader_reloads.py).
+        self._reloads: LoaderReloads | None = None
         self.optimizer: optim.Optimizer | None = None
         self.optimizer_config: OptimizerConfig | None = None
         # The datamodule the running (or last) stage was given, None without one: a DataModule or any object
@@ -994,8 +1011,23 @@ class Trainer:
                             self._hook_added_weights = hook_state.load_module_state_before_weights(
                                 model, state, folder / ckpt.MODEL_FILE
                             )
+            self._reloads = None
             if source is not None:  # asked for once the datamodule and the module are set up, as in Lightning
-                with self._counters_of(resumed_progress):
+                asked_at = resumed_progress
+                every = self.reload_dataloaders_every_n_epochs
+                if every:
+                    self._refuse_reloads_with_overfit_batches()
+                    # Resumed, the loaders the straight run iterated in this epoch: those it asked for at
+                    # the last reload epoch (loader_reloads.py).
+                    epoch = (
+                        self.progress.epoch if resumed_progress is None else int(resumed_progress["epoch"])
+                    )
+                    epoch = first_epoch_of_loader(every, epoch) if resumed_progress is not None else epoch
+                    if resumed_progress is not None:
+                        asked_at = {**resumed_progress, "epoch": epoch}
+                    passed = {"train": train_loader, "val": val_loader}
+                    self._reloads = LoaderReloads(every, source, passed, {"train": epoch, "val": epoch})
+                with self._counters_of(asked_at):
                     loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
             self._fitted_module = weakref.ref(model)
@@ -1090,7 +1122,7 @@ class Trainer:
                 # The epoch's iterator is a local of `_train_epoch`, whose frame the traceback keeps: its
                 # workers would run as long as the error is kept. (Evaluation loops iterate in `for`
                 # statements, whose iterators go as the error leaves their frame.)
-                close_epoch_iterators(train_loader, val_loader)
+                close_epoch_iterators(self._train_loader, self._val_loader)  # (those rebuilt last, too)
                 if isinstance(err, SignalInterrupt) and self._stopping.stop_was_requested():
                     self._stopping.abort_before_save()  # a second Ctrl-C before the save: one line, 130
                 raise
@@ -1098,7 +1130,7 @@ class Trainer:
                 self.fitting = False
                 if status != "success":
                     self._state_tracker.status = status  # (before teardown, as Lightning's "interrupted")
-                self._teardown(model, "fit", status, (train_loader, val_loader))
+                self._teardown(model, "fit", status, (self._train_loader, self._val_loader))
             self._state_tracker.status = "finished" if status == "success" else status  # (after teardown)
         finally:
             # A fit refused after the callbacks' setup claimed their folders, before its teardown could run
@@ -1182,8 +1214,8 @@ class Trainer:
 
     def _warn_of_a_longer_epoch(self, loader: Any, n_batches: int | None) -> None:
         """Once a fit: the loader has more batches this epoch (its dataset's `set_epoch` or an epoch-start hook
-        changed its length) than the fit's epochs, whose length is read when it starts, as Lightning's
-        without `reload_dataloaders_every_n_epochs` (no counterpart here): the batches past it are left out."""
+        changed its length) than the fit's epochs, whose length is read when it starts (and where
+        `reload_dataloaders_every_n_epochs` rebuilds it), as Lightning's: the batches past it are left out."""
         now = self._training_batches(loader)
         if n_batches is None or now is None or now <= n_batches or self._warned_of_a_longer_epoch:
             return
@@ -1191,8 +1223,9 @@ class Trainer:
         warnings.warn(
             f"Trainer.fit: the training loader has {now} batches in epoch {self.progress.epoch}, but this "
             f"fit's epochs are {n_batches} batches long (the loader's length when fit started), so the rest of "
-            "this epoch is left out (as in Lightning without reload_dataloaders_every_n_epochs, which has no "
-            "counterpart here): keep the dataset's length the same every epoch",
+            "this epoch is left out (as in Lightning): keep the dataset's length the same every epoch, or "
+            "return a loader of the new length from train_dataloader() with Trainer("
+            "reload_dataloaders_every_n_epochs=N), which asks for it again every N epochs",
             stacklevel=user_stacklevel(),
         )
 
@@ -1241,16 +1274,54 @@ class Trainer:
                 # does; Lightning says it as an info line, and a strict suite ignores it by its category)
                 warnings.warn(f"Trainer.fit: nothing to train, {why}", PossibleUserWarning, stacklevel=3)
             return
+        self._warned_of_a_longer_epoch = self._warned_of_freezing_inside_an_epoch = False
+        sizes = self._size_epochs(train_loader, val_loader)
+        if sizes is None:
+            return
+        epoch_batches, val_every = sizes
+        self._validation_schedule.start_fit()
+        while not self._done():
+            if self._reloads is not None and self._reloads.due("train", self.progress.epoch):
+                # As Lightning's fit loop: before on_train_epoch_start, which sees the new loader.
+                train_loader = self._reload_train_loader()
+                sizes = self._size_epochs(train_loader, val_loader)
+                if sizes is None:
+                    break
+                epoch_batches, val_every = sizes
+                self._follow_rebuilt_epochs(module)
+            with self.profiler.profile("run_training_epoch"):
+                cut_by_hook = self._train_epoch(module, train_loader, val_loader, epoch_batches, val_every)
+                if self.interrupted:
+                    # Noticed in the epoch: after a step or in a validation, but also after its last step (in
+                    # the stream's final `next`, closing a window, while its workers shut down). Its end has
+                    # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
+                    self.progress.epoch_complete = False
+                    break
+                # An epoch the module's on_train_batch_start ended (-1) does not validate at its end:
+                # Lightning validates after a trained batch (its epoch loop's on_advance_end, which the -1
+                # skips).
+                self._end_epoch(module, None if cut_by_hook else val_loader, val_every)
+        if self.interrupted:
+            # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
+            # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
+            # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
+            self._stopping.save_on_interrupt()
+
+    def _size_epochs(self, train_loader: Any, val_loader: Any) -> tuple[int | None, int | None] | None:
+        """The batches an epoch of `train_loader` takes (None: until a stream ends) and the validation
+        interval, checked as `fit` starts and where the loader is rebuilt (reload_dataloaders_every_n_epochs);
+        None where it yields no batches (warned)."""
         if val_loader is not None:  # (a limit_val_batches fraction under one batch: refused now)
             self.evaluation.limit("val", val_loader)
         n_batches = self._training_batches(train_loader)
-        self._warned_of_a_longer_epoch = self._warned_of_freezing_inside_an_epoch = False
         refuse_unequal_epochs(n_batches)
         self.num_training_batches = n_batches if n_batches is not None else math.inf
         if n_batches == 0:
             why = why_no_batches(train_loader) or " (limit or empty loader)"
-            warnings.warn(f"Trainer.fit: the training loader yields no batches{why}", stacklevel=3)
-            return
+            warnings.warn(
+                f"Trainer.fit: the training loader yields no batches{why}", stacklevel=user_stacklevel()
+            )
+            return None
         # log_every_n_steps counts optimizer steps (an epoch's last window steps at its end); Lightning's
         # warning compares batches, and so stays silent where accumulation leaves an epoch too few steps.
         steps = None if n_batches is None else math.ceil(n_batches / self.accumulate_grad_batches)
@@ -1287,26 +1358,70 @@ class Trainer:
             if val_loader is not None
             else None
         )
-        self._validation_schedule.start_fit()
-        epoch_batches = None if whole_stream else n_batches
-        while not self._done():
-            with self.profiler.profile("run_training_epoch"):
-                cut_by_hook = self._train_epoch(module, train_loader, val_loader, epoch_batches, val_every)
-                if self.interrupted:
-                    # Noticed in the epoch: after a step or in a validation, but also after its last step (in
-                    # the stream's final `next`, closing a window, while its workers shut down). Its end has
-                    # not run, so the epoch stays open and the resumed fit ends it (validation, epoch means).
-                    self.progress.epoch_complete = False
-                    break
-                # An epoch the module's on_train_batch_start ended (-1) does not validate at its end:
-                # Lightning validates after a trained batch (its epoch loop's on_advance_end, which the -1
-                # skips).
-                self._end_epoch(module, None if cut_by_hook else val_loader, val_every)
-        if self.interrupted:
-            # Saved wherever the Ctrl-C was noticed. In the epoch-end callbacks or checkpointing the epoch
-            # is complete and validated, so the checkpoint resumes at the next one; in the epoch-end
-            # validation that stops it and leaves the epoch open: the resumed fit validates and ends it.
-            self._stopping.save_on_interrupt()
+        return (None if whole_stream else n_batches), val_every
+
+    def _refuse_reloads_with_overfit_batches(self) -> None:
+        if self.overfit_batches:
+            # (its unshuffled first batches are set up on the loaders fit starts with)
+            raise ValueError(
+                f"Trainer(reload_dataloaders_every_n_epochs={self.reload_dataloaders_every_n_epochs}, "
+                f"overfit_batches={self.overfit_batches}): overfit_batches trains on the same first batches "
+                "every epoch, so there is nothing to rebuild: set reload_dataloaders_every_n_epochs=0"
+            )
+
+    def _reload_train_loader(self) -> Any:
+        """The training loader asked for again at this epoch's start (reload_dataloaders_every_n_epochs),
+        checked and seeded as `fit`'s first; the one it replaces stops its workers."""
+        assert self._reloads is not None
+        old = self._train_loader
+        new = self._reloads.ask("train", self.progress.epoch)
+        if new is None:
+            raise TypeError(missing_loader("fit", "train_loader", self._reloads.source, "train"))
+        if new is not old:
+            self._replace_loader(old, new, "train_loader", evaluation=False)
+            if new is self._val_loader and hasattr(new, "state_dict"):
+                raise ValueError(  # (as fit refuses it at its start: the position goes into checkpoints)
+                    "Trainer.fit: the rebuilt train_loader is the validation's DataLoader object: return a "
+                    "second DataLoader over the same dataset from train_dataloader()"
+                )
+        self._train_loader = new
+        return new
+
+    def _replace_loader(self, old: Any, new: Any, name: str, evaluation: bool) -> None:
+        self._loaders_on_trainer_seed = [x for x in self._loaders_on_trainer_seed if x is not old]
+        if prepare_loader(new, name, self.seed, evaluation=evaluation):
+            self._loaders_on_trainer_seed.append(new)
+        close_epoch_iterators(old)
+        stop_stage_workers(old)
+
+    def _follow_rebuilt_epochs(self, module: TrainModule) -> None:
+        """What the fit derived from the epochs' length when it started, for the rebuilt loader's epochs: a
+        per-epoch lr_scheduler's epoch boundaries."""
+        n_batches = self.num_training_batches
+        if n_batches == math.inf:
+            return
+        if resume.resize_epoch_schedule(self.optimizer, self.progress, int(n_batches)):
+            self._rebuild_step(module)
+
+    def _validate_in_fit(self, module: TrainModule) -> dict[str, float] | None:
+        """A validation inside `fit`, on the validation loader asked for again first where it is due
+        (reload_dataloaders_every_n_epochs: Lightning's val loop asks at the first validation of such an
+        epoch)."""
+        if self._reloads is not None and self._reloads.due("val", self.progress.epoch):
+            old, new = self._val_loader, self._reloads.ask("val", self.progress.epoch)
+            if new is None:
+                raise TypeError(
+                    f"Trainer.fit: {type(self._reloads.source).__name__}.val_dataloader() returned None in "
+                    f"epoch {self.progress.epoch} (reload_dataloaders_every_n_epochs="
+                    f"{self.reload_dataloaders_every_n_epochs}), where it gave a loader when fit started: "
+                    "return a loader every time it is asked (Trainer(limit_val_batches=0) turns validation "
+                    "off)"
+                )
+            if new is not old:
+                self._replace_loader(old, new, "val_loader", evaluation=True)
+                self._val_loader = new
+                self.num_val_batches = batch_count(self.evaluation.limit("val", new))
+        return self.evaluation.validate_in_fit(module, self._val_loader)
 
     def _at_its_limits(self) -> bool:
         """Whether the fit is at max_steps or max_epochs already (a second fit of a done run): it has nothing
@@ -1402,7 +1517,7 @@ class Trainer:
                 next(iterator, None)
         if progress.validation_pending and val_loader is not None:
             self._step_logging.hold_epoch_means_so_far()
-            self.evaluation.validate_in_fit(module, val_loader)
+            self._validate_in_fit(module)
             if self.interrupted:
                 return False  # still pending: saved by the fit loop, rerun on resume
             self._validation_schedule.record_validation(progress)
@@ -1570,7 +1685,7 @@ class Trainer:
             progress.validation_pending = False  # a checkpoint saved in on_validation_end has run it
             self._step_logging.hold_epoch_means_so_far()
             # Still pending when Ctrl-C stops it: saved below, rerun on resume.
-            progress.validation_pending = self.evaluation.validate_in_fit(module, val_loader) is None
+            progress.validation_pending = self._validate_in_fit(module) is None
             self._validation_schedule.record_validation(progress)
             self._agree_across_ranks()  # EarlyStopping may have stopped one rank in on_validation_end
 
@@ -1604,7 +1719,7 @@ class Trainer:
         # (As Lightning's: a stop validates where it ends the loop, whatever the interval.)
         stopping = self._stopping.time_out or self._stop_request_ends_fit()
         if self._validation_schedule.end_epoch(progress, val_every, val_loader is not None, stopping):
-            val_metrics = self.evaluation.validate_in_fit(module, val_loader)
+            val_metrics = self._validate_in_fit(module)
             if val_metrics is None:
                 # Ctrl-C stopped the validation: the epoch stays open at its last batch, so the
                 # checkpoint resumes with this validation and the rest of the epoch's end.
