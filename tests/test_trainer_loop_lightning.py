@@ -557,6 +557,34 @@ def test_a_fit_resumed_mid_curriculum_goes_on_as_the_straight_run(tmp_path):
         np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
 
 
+class SizedByTheEstimate(TinyClassifier):
+    def configure_optimizers(self):
+        from audiotrain import OptimizerConfig
+        from audiotrain.train import OneCycleScheduler
+
+        import mlx.optimizers as optim
+
+        total = self.trainer.estimated_stepping_batches
+        return OptimizerConfig(optimizer=optim.SGD(learning_rate=OneCycleScheduler(0.1, total)))
+
+
+def test_a_rebuilt_loader_that_outruns_estimated_stepping_batches_warns(tmp_path):
+    # Lightning sizes estimated_stepping_batches from the first loader: a OneCycle schedule sized by it
+    # (torch's raises past its total) ran its longer epochs at its final rate without a word.
+    t = Trainer(
+        max_epochs=4,
+        reload_dataloaders_every_n_epochs=2,
+        default_root_dir=tmp_path,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+    )
+    with pytest.warns(
+        UserWarning, match=r"takes about 12 optimizer steps, more than the estimated_stepping_"
+    ):
+        t.fit(SizedByTheEstimate(), datamodule=Curriculum())
+    assert t.global_step == 12
+
+
 class Rates(Callback):
     def __init__(self):
         self.rates = set()

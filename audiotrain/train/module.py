@@ -281,7 +281,7 @@ def _stepped_as_lightning(
     accumulate = trainer.accumulate_grad_batches
     stepped = IntervalSchedule(schedule, interval, frequency, max(batches, 1), accumulate)
     total = getattr(schedule, "total_steps", None)
-    fit_steps = trainer.estimated_stepping_batches
+    fit_steps = trainer._estimate_stepping_batches()  # (not the user's read: Trainer._follow_rebuilt_epochs)
     if interval == "epoch" and isinstance(total, int) and fit_steps != math.inf:
         epochs = math.ceil(fit_steps / stepped.steps_per_epoch)
         if total > epochs // frequency:

@@ -416,8 +416,10 @@ class Trainer:
         self.fitting = False  # inside `fit` (a validation there is part of training)
         self.module: TrainModule | None = None
         self._fitted_module: weakref.ref | None = None  # the module the last fit trained (held weakly)
-        # reload_dataloaders_every_n_epochs: when the fit's loaders are asked for again (loader_reloads.py).
+        # reload_dataloaders_every_n_epochs: when the fit's loaders are asked for again (loader_reloads.py),
+        # and the estimated_stepping_batches configure_optimizers read (a longer rebuilt epoch outruns it).
         self._reloads: LoaderReloads | None = None
+        self._stepping_estimate: int | float | None = None
         self.optimizer: optim.Optimizer | None = None
         self.optimizer_config: OptimizerConfig | None = None
         # The datamodule the running (or last) stage was given, None without one: a DataModule or any object
@@ -864,6 +866,13 @@ class Trainer:
     def estimated_stepping_batches(self) -> int | float:
         """Optimizer steps the current `fit` will take (Lightning's name), for schedules that need
         the total, e.g. OneCycle in `configure_optimizers`; inf when nothing bounds it."""
+        estimate = self._estimate_stepping_batches()
+        # (a rebuilt loader's longer epochs warn of a schedule sized by it: _follow_rebuilt_epochs)
+        self._stepping_estimate = estimate
+        return estimate
+
+    def _estimate_stepping_batches(self) -> int | float:
+        """`estimated_stepping_batches`, read by the Trainer itself (not a schedule the user sized by it)."""
         batches = self._train_batches_per_epoch()
         by_epochs = math.inf
         if batches is not None and self.max_epochs is not None:
@@ -1049,6 +1058,7 @@ class Trainer:
                 seed_rank_apart(self.seed, self.global_rank)
             status = "failed"
             try:
+                self._stepping_estimate = None  # (what configure_optimizers reads of it: the next line)
                 self._setup_optimizer(model)
                 # Before any step: MLX segfaults (or the OOM killer ends it) without a word where training
                 # alone exceeds the memory limit; its weights, gradients and optimizer state are known now.
@@ -1275,6 +1285,7 @@ class Trainer:
                 warnings.warn(f"Trainer.fit: nothing to train, {why}", PossibleUserWarning, stacklevel=3)
             return
         self._warned_of_a_longer_epoch = self._warned_of_freezing_inside_an_epoch = False
+        self._warned_of_estimate = False
         sizes = self._size_epochs(train_loader, val_loader)
         if sizes is None:
             return
@@ -1396,12 +1407,36 @@ class Trainer:
 
     def _follow_rebuilt_epochs(self, module: TrainModule) -> None:
         """What the fit derived from the epochs' length when it started, for the rebuilt loader's epochs: a
-        per-epoch lr_scheduler's epoch boundaries."""
+        per-epoch lr_scheduler's epoch boundaries, and a warning where the fit now takes more optimizer
+        steps than the `estimated_stepping_batches` that configure_optimizers read (Lightning sizes it from
+        the first loader alone, and torch's OneCycleLR raises past its total)."""
         n_batches = self.num_training_batches
         if n_batches == math.inf:
             return
         if resume.resize_epoch_schedule(self.optimizer, self.progress, int(n_batches)):
             self._rebuild_step(module)
+        estimate = self._stepping_estimate
+        if estimate is None or estimate == math.inf or self._warned_of_estimate or self.max_epochs is None:
+            return
+        per_epoch = math.ceil(n_batches / self.accumulate_grad_batches)
+        steps = self.global_step + per_epoch * (self.max_epochs - self.progress.epoch)
+        if self.max_steps is not None:
+            steps = min(steps, self.max_steps)
+        if steps <= estimate:
+            return
+        self._warned_of_estimate = True
+        if self.is_global_zero:
+            warnings.warn(
+                f"Trainer.fit: the training loader rebuilt for epoch {self.progress.epoch} "
+                f"(reload_dataloaders_every_n_epochs={self.reload_dataloaders_every_n_epochs}) has "
+                f"{int(n_batches)} batches, so this fit takes about {steps} optimizer steps, more than the "
+                f"estimated_stepping_batches={estimate} read in configure_optimizers (from the first loader, "
+                "as Lightning computes it): a schedule sized by it (OneCycleScheduler's or "
+                "WarmupCosineScheduler's total_steps) has ended for the steps past it and holds its final "
+                "rate (torch's OneCycleLR raises there). Size the schedule for the longest epochs, or bound "
+                "the fit with max_steps",
+                stacklevel=user_stacklevel(),
+            )
 
     def _validate_in_fit(self, module: TrainModule) -> dict[str, float] | None:
         """A validation inside `fit`, on the validation loader asked for again first where it is due
