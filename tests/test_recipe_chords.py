@@ -2279,6 +2279,7 @@ def test_predict_takes_a_tta_as_far_as_the_checkpoints_max_pitch_shift(tiny_run)
     [
         ("median_frames", (1, 31), {"method": "median"}),
         ("bass_onset_frames", (0.0, 40.0), {"joint_bass": True}),
+        ("chord_head_weight", (0.0, 1.0), {"method": "viterbi"}),
     ],
 )
 def test_predicts_decoding_flags_reach_the_predictor_and_its_labels(
@@ -2311,6 +2312,18 @@ def test_predicts_decoding_flags_reach_the_predictor_and_its_labels(
         labels.append(out.read_text())
     if setting == "median_frames":
         assert len(labels[0].splitlines()) > len(labels[1].splitlines()) > 1
+
+
+def test_predict_and_evaluate_have_a_flag_for_every_decoding_setting(capsys):
+    """Training took --decode.chord_head_weight, predict and evaluate refused it ("unrecognized arguments"),
+    though a checkpoint of an older audiotrain had them say "the --decode.* flags set them" for it."""
+    from audiotrain.chords.decode import DecodeConfig
+
+    for command in ("predict", "evaluate"):
+        assert chords.main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        for field in dataclasses.fields(DecodeConfig):
+            assert f"--decode.{field.name} " in text, (command, field.name)
 
 
 def test_predict_folder_skips_unreadable_files_and_reports_them(tiny_run, tmp_path, capsys):

@@ -5,12 +5,13 @@ predictor they load.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import warnings
 from collections.abc import Collection
 from pathlib import Path
 
-from audiotrain.chords.decode import DECODING_BEFORE_ADDED
+from audiotrain.chords.decode import DECODING_BEFORE_ADDED, DecodeConfig
 from audiotrain.recipes._run import path_flag
 from audiotrain.recipes.chords.model_checkpoint import StandInCheckpointWarning, loaded_checkpoint_note
 from audiotrain.recipes.chords.predict import ADDED_AFTER_DEFAULT_TTA, DEFAULT_TTA_SEMITONES, ChordPredictor
@@ -47,6 +48,10 @@ def _predictor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decode.joint_bass", dest="decode_joint_bass", type=parse_bool, default=None,
                         metavar="BOOL", help="viterbi over (chord, bass) pairs, the bass a chord tone; "
                         "false: separate chord and bass paths (default: the checkpoint's)")  # fmt: skip
+    parser.add_argument("--decode.chord_head_weight", dest="decode_chord_head_weight", type=float,
+                        default=None, metavar="W", help="viterbi, a model with a joint chord head: its "
+                        "weight against the type x root heads, 0 to 1 (1: the head alone) "
+                        "(default: the checkpoint's)")  # fmt: skip
     parser.add_argument("--decode.refine_boundaries", dest="decode_refine_boundaries", type=parse_bool, default=None,
                         metavar="BOOL", help="viterbi: place each chord change where the two chords' frame "
                         "log-probabilities cross, not halfway between frames (default: the checkpoint's)")  # fmt: skip
@@ -93,19 +98,12 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
         )
     if args.tta is not None:
         predictor.tta_shifts = tuple(range(-args.tta, args.tta + 1))
+    # Every DecodeConfig field has its --decode.NAME flag (dest decode_NAME): one the parser lacks, or one
+    # parsed but left out here, would be a setting the user cannot reach or one taken without effect.
     changes = {
-        k: v
-        for k, v in (
-            ("method", args.decode_method),
-            ("self_transition", args.decode_self_transition),
-            ("median_frames", args.decode_median_frames),
-            ("unknown_chords", args.decode_unknown_chords),
-            ("joint_bass", args.decode_joint_bass),
-            ("refine_boundaries", args.decode_refine_boundaries),
-            ("bass_onset_frames", args.decode_bass_onset_frames),
-            ("silence_db", args.decode_silence_db),
-        )
-        if v is not None
+        field.name: getattr(args, f"decode_{field.name}")
+        for field in dataclasses.fields(DecodeConfig)
+        if getattr(args, f"decode_{field.name}") is not None
     }
     if changes:  # validated as the training flags are, and named as the flags
         predictor.decode = merge_config(predictor.decode, changes, source="command line", path="decode.")
