@@ -141,3 +141,19 @@ def test_log_artifacts_sends_what_exists_and_closes_the_runs_again(tmp_path, mon
     csv = loggers[1]
     assert [p.name for p in csv.log_dir.iterdir()] == ["metrics.csv"]  # the scores, no artifact
     assert "test_acc" in csv.metrics_file.read_text()
+
+
+@pytest.mark.parametrize(("written", "expected"), [("false", False), ("true", True), ("all", "all")])
+def test_a_config_files_log_model_may_be_a_yaml_bool(written, expected, tmp_path):
+    """``logger: {log_model: false}`` in a --config file, as the help says ("false, true or all") and as
+    Lightning's loggers take it, was refused: "field 'logger.log_model' must be str, got False"."""
+    from audiotrain.recipes.chords.config import TrainingConfig
+    from audiotrain.recipes.config_cli import load_config_file
+
+    path = tmp_path / "run.yaml"
+    path.write_text(f"logger:\n  names: csv\n  log_model: {written}\n")
+    config = load_config_file(TrainingConfig(), path)
+    assert config.logger.model_logging == expected
+    path.write_text("logger:\n  log_model: 3\n")  # a number is still no choice of these
+    with pytest.raises(ValueError, match=r"run\.yaml: field 'logger.log_model' must be str, got 3"):
+        load_config_file(TrainingConfig(), path)

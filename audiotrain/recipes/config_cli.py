@@ -335,6 +335,8 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             value = home_expanded(value)
         elif kind is str and metadata.get("number_as_text") and type(value) is int:
             value = str(value)  # YAML reads `precision: 32` as an int; the setting is the text its flag takes
+        elif kind is str and metadata.get("bool_as_text") and isinstance(value, bool):
+            value = str(value).lower()  # YAML reads `log_model: false` as a bool; its flag takes the text
         elif kind is str and metadata.get("comma_separated") and isinstance(value, (list, tuple)):
             if not all(isinstance(item, str) for item in value):
                 raise ValueError(f"{source}: field {where!r} must be a list of str, got {shown(value)}")
@@ -442,8 +444,10 @@ def _refuse_another_type(owner: str, field: dataclasses.Field, annotation: Any, 
     kind, optional = _scalar_type(annotation)
     if kind is None or (value is None and optional):
         return
-    if kind is str and (field.metadata.get("number_as_text") or field.metadata.get("comma_separated")):
-        return  # (an int or a list there is taken as its text, as merge_config takes it)
+    if kind is str and any(
+        field.metadata.get(k) for k in ("number_as_text", "bool_as_text", "comma_separated")
+    ):
+        return  # (an int, a bool or a list there is taken as its text, as merge_config takes it)
     truth = isinstance(value, bool) or type(value).__name__ in (
         "bool_",
         "bool",

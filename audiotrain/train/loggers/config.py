@@ -123,7 +123,9 @@ class LoggerConfig:
         default="true",
         metadata={
             "help": "W&B and MLflow: upload checkpoints as artifacts: false, true (the best one when "
-            "training ends) or all (each as it is saved)"
+            "training ends) or all (each as it is saved)",
+            # a config file's `log_model: false` (a YAML bool, as Lightning's loggers take it) is its text
+            "bool_as_text": True,
         },
     )
 
