@@ -889,6 +889,36 @@ def test_save_keep_without_periodic_checkpoints_is_refused_naming_save_every(com
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (
+            ["--model.chord_head", "false", "--loss.chord_weight", "2"],
+            "--loss.chord_weight 2 weighs the joint chord head's loss, and model.chord_head is false",
+        ),
+        (
+            ["--model.chord_head", "false", "--decode.chord_head_weight", "0.5"],
+            "--decode.chord_head_weight 0.5 weighs the joint chord head in decoding, and model.chord_head is "
+            "false (no such head): pass --model.chord_head true too, or leave out --decode.chord_head_weight",
+        ),
+        (
+            ["--features.bass_view_bins", "0", "--features.bass_view_filter_scale", "0.3"],
+            "--features.bass_view_filter_scale 0.3 sets the filters of the bass view, and "
+            "features.bass_view_bins is 0 (no bass view)",
+        ),
+    ],
+)
+def test_a_flag_the_other_settings_leave_unused_is_refused(argv, fragment, tmp_path, monkeypatch, capsys):
+    """Each of these trained a model without what the flag sets, exit 0, and recorded it in config.json."""
+    monkeypatch.setattr(chords, "run_training", lambda *a, **k: pytest.fail("ran with an unused flag"))
+    run_dir = tmp_path / "run"
+    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 2
+    _one_error_line(capsys, fragment)
+    assert not run_dir.exists()
+    # The same flag where the model has what it sets is taken.
+    assert chords.main([*argv[2:], "--print_config"]) == 0
+
+
 def test_save_keep_counts_the_periodic_checkpoints_saved_before_a_resume(tiny_run, tmp_path):
     """Each --resume kept --save_keep more: the count covered only what the resumed process saved. A
     checkpoint of the user's in the folder, and best/last, are never pruned."""

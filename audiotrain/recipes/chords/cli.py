@@ -33,7 +33,7 @@ import shlex
 import shutil
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from audiotrain._build import build_version
@@ -542,18 +542,46 @@ def _refuse_folder_flags_on_demo(
         )
 
 
-def _refuse_save_keep_without_save_every(
+#: Settings that do nothing unless another one says so: (dotted name, whether this config uses it, why not,
+#: what to pass instead). A run given one of them unused ran without it, said nothing, and recorded it.
+_USED_ONLY_WITH: tuple[tuple[str, Callable[[TrainingConfig], bool], str, str], ...] = (
+    (
+        "save_keep",
+        lambda c: bool(c.save_every),
+        "keeps the newest of the --save_every checkpoints, and save_every is 0 (none are saved; a --preset "
+        "or --config may set it)",
+        "pass --save_every N too",
+    ),
+    (
+        "loss.chord_weight",
+        lambda c: c.model.chord_head,
+        "weighs the joint chord head's loss, and model.chord_head is false (no such head)",
+        "pass --model.chord_head true too",
+    ),
+    (
+        "decode.chord_head_weight",
+        lambda c: c.model.chord_head,
+        "weighs the joint chord head in decoding, and model.chord_head is false (no such head)",
+        "pass --model.chord_head true too",
+    ),
+    (
+        "features.bass_view_filter_scale",
+        lambda c: c.features.bass_view_bins > 0,
+        "sets the filters of the bass view, and features.bass_view_bins is 0 (no bass view)",
+        "pass --features.bass_view_bins N too",
+    ),
+)
+
+
+def _refuse_settings_without_effect(
     parser: argparse.ArgumentParser, args: argparse.Namespace, config: TrainingConfig
 ) -> None:
-    """An error (exit 2) for ``--save_keep N`` where ``save_every`` is 0: it bounds the save_every
-    checkpoints, and there are none, so the run kept best and last alone, said nothing, and recorded the
-    setting. Only the flag: a recorded run's config.json still loads and resumes."""
-    if "save_keep" in vars(args) and config.save_keep and not config.save_every:
-        parser.error(
-            f"--save_keep {config.save_keep} keeps the newest of the --save_every checkpoints, and "
-            "save_every is 0 (none are saved; a --preset or --config may set it): pass --save_every N too, "
-            "or leave out --save_keep"
-        )
+    """An error (exit 2) for a flag of `_USED_ONLY_WITH` that this config does not use. Only the flags: a
+    recorded run's config.json still loads and resumes."""
+    for name, used, why, remedy in _USED_ONLY_WITH:
+        if name in vars(args) and not used(config):
+            value = _as_typed(vars(args)[name])
+            parser.error(f"--{name} {value} {why}: {remedy}, or leave out --{name}")
 
 
 #: The data settings that shape the demo songs alone.
@@ -640,7 +668,7 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
         config = _with_resumed_pairing(args, config)
     _refuse_pairing_without_data(parser, config)
     _refuse_folder_flags_on_demo(parser, args, config)
-    _refuse_save_keep_without_save_every(parser, args, config)
+    _refuse_settings_without_effect(parser, args, config)
     _note_demo_flags_with_data(args, config)
     resumed_processes = checkpoint_processes(args.resume)
     try:
@@ -941,7 +969,7 @@ def _cmd_cv(argv: list[str]) -> int:
         config = _with_data_folder(parser, args, config)
     _refuse_pairing_without_data(parser, config)
     _refuse_folder_flags_on_demo(parser, args, config)
-    _refuse_save_keep_without_save_every(parser, args, config)
+    _refuse_settings_without_effect(parser, args, config)
     _note_demo_flags_with_data(args, config)
     if config.processes > 1:
         parser.error(
