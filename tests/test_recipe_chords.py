@@ -919,6 +919,22 @@ def test_a_flag_the_other_settings_leave_unused_is_refused(argv, fragment, tmp_p
     assert chords.main([*argv[2:], "--print_config"]) == 0
 
 
+def test_predict_refuses_a_chord_head_weight_for_a_model_without_the_head(tiny_run, tmp_path, capsys):
+    """``predict --decode.chord_head_weight 0.3`` with a model trained with --model.chord_head false wrote
+    the same labels as without it, exit 0: the flag weighed a head the model has not."""
+    run_dir = tmp_path / "headless"
+    assert chords.main([*tiny_run_argv(tiny_run, run_dir), "--model.chord_head", "false"]) == 0
+    song = generate_demo_songs(tmp_path / "songs", n_songs=1, seed=3, song_seconds=4)[0].audio_path
+    capsys.readouterr()
+    argv = ["predict", "--checkpoint", str(run_dir), str(song), "--tta", "0", "-o", str(tmp_path / "a.lab")]
+    assert chords.main([*argv, "--decode.chord_head_weight", "0.3"]) == 2
+    _one_error_line(
+        capsys, "--decode.chord_head_weight 0.3 weighs the joint chord head", "trained without one"
+    )
+    assert not (tmp_path / "a.lab").exists()
+    assert chords.main(argv) == 0
+
+
 def test_save_keep_counts_the_periodic_checkpoints_saved_before_a_resume(tiny_run, tmp_path):
     """Each --resume kept --save_keep more: the count covered only what the resumed process saved. A
     checkpoint of the user's in the folder, and best/last, are never pruned."""

@@ -105,6 +105,12 @@ def _load_predictor(args: argparse.Namespace, checkpoint: Path | None = None) ->
         for field in dataclasses.fields(DecodeConfig)
         if getattr(args, f"decode_{field.name}") is not None
     }
+    if "chord_head_weight" in changes and not predictor.model.config.chord_head:
+        # (as training refuses it: it weighs a head this model has not, and the labels would not change)
+        raise ValueError(
+            f"--decode.chord_head_weight {changes['chord_head_weight']:g} weighs the joint chord head in "
+            f"decoding, and {checkpoint} was trained without one (model.chord_head false): leave it out"
+        )
     if changes:  # validated as the training flags are, and named as the flags
         predictor.decode = merge_config(predictor.decode, changes, source="command line", path="decode.")
     note = older_decoding_note(predictor, changes, tta_given=args.tta is not None)
