@@ -1044,3 +1044,15 @@ def test_the_command_to_run_again_drops_overwrite_and_its_value(argv, kept):
     """The chord recipe repeats a command without ``--overwrite``: a value left behind (``false``) was a
     stray word in it."""
     assert without_overwrite(argv) == kept
+
+
+def test_another_librarys_name_at_the_top_of_a_file_names_the_nested_setting(tmp_path):
+    """A clap --config file's ``lr: 0.1`` (Hugging Face's, a script's) said "unknown field 'lr'" and no more:
+    the alias table knew it as learning_rate, which clap holds in its task section."""
+    from audiotrain.recipes.clap.config import ClapRecipeConfig
+
+    for written, meant in (("lr", "task.learning_rate"), ("wd", "task.weight_decay")):
+        path = tmp_path / "clap.yaml"
+        path.write_text(f"{written}: 0.1\n")
+        with pytest.raises(ValueError, match=rf"unknown field '{written}'; did you mean '{meant}'\?"):
+            load_config_file(ClapRecipeConfig(), path)

@@ -314,11 +314,13 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
                 close = [OTHER_LIBRARIES_NAMES[key]]
             hint = f"; did you mean {path + close[0]!r}?" if close else ""
             # A section's setting at this level (`data_dir: songs`): its section's name was the close match.
+            # (or another library's name of one: clap's `lr: 0.1` is task.learning_rate)
+            meant = key if key in _nested_names(config) else OTHER_LIBRARIES_NAMES.get(key, key)
             nested = [
-                f"{path}{name}.{key}"
+                f"{path}{name}.{meant}"
                 for name in sorted(names)
                 if dataclasses.is_dataclass(section := getattr(config, name))
-                and key in {inner.name for inner in dataclasses.fields(section)}
+                and meant in {inner.name for inner in dataclasses.fields(section)}
             ]
             if nested:
                 hint = f"; did you mean {' or '.join(map(repr, nested))}? (a file nests it under its section)"
@@ -375,6 +377,16 @@ def merge_config(config: Any, data: dict[str, Any], source: str, path: str = "")
             f"{source}: a setting{section} is too large to build ({type(err).__name__}: {err}); "
             f"it was given {shown(changes)}"
         ) from None
+
+
+def _nested_names(config: Any) -> set[str]:
+    """The names of the fields of `config`'s sections (its dataclass fields)."""
+    return {
+        inner.name
+        for field in dataclasses.fields(config)
+        if dataclasses.is_dataclass(section := getattr(config, field.name))
+        for inner in dataclasses.fields(section)
+    }
 
 
 #: The help of every recipe's ``--progress_bar``: which output a terminal, a log and a screen reader get.
