@@ -157,3 +157,36 @@ def test_a_config_files_log_model_may_be_a_yaml_bool(written, expected, tmp_path
     path.write_text("logger:\n  log_model: 3\n")  # a number is still no choice of these
     with pytest.raises(ValueError, match=r"run\.yaml: field 'logger.log_model' must be str, got 3"):
         load_config_file(TrainingConfig(), path)
+
+
+@pytest.mark.parametrize(
+    "settings, said",
+    [
+        (
+            {"names": "csv", "tracking_uri": "http://tracking:5000"},
+            "logger.tracking_uri (--logger.tracking_uri) is an MLflow setting and changes nothing here: "
+            "logger.names (--logger) is 'csv', without mlflow; add mlflow to --logger",
+        ),
+        (
+            {"project": "chords"},
+            "logger.project (--logger.project) is a W&B and MLflow setting and changes nothing here: "
+            "logger.names (--logger) is '', without wandb or mlflow",
+        ),
+        (
+            {"names": "tensorboard", "log_model": "all"},
+            "logger.log_model (--logger.log_model) is a W&B and MLflow setting",
+        ),
+        (
+            {"required": True},
+            "logger.required (--logger.required) is a setting of the loggers and changes nothing here: "
+            "logger.names (--logger) is '', no logger; name one with --logger",
+        ),
+    ],
+)
+def test_a_setting_without_a_logger_that_reads_it_is_refused_where_a_run_starts(settings, said, tmp_path):
+    """``--logger.tracking_uri URI`` without mlflow (or ``--logger.project`` without any logger) ran without a
+    word, and config.json recorded a setting that did nothing; only --logger.offline was refused so."""
+    config = LoggerConfig(**settings)  # (a recorded run's config still loads)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        config.check_packages(tmp_path / "run")
+    assert not (tmp_path / "run").exists()

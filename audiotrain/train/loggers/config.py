@@ -67,6 +67,9 @@ LOGGER_OWN_ENTRIES: dict[str, Callable[[Path], list[Path]]] = {
     "mlruns": _library_entries("[0-9]*", ".trash", "models"),
 }
 
+#: How a logger's name is written in a message.
+_LOGGER_TITLES = {"wandb": "W&B", "mlflow": "MLflow", "tensorboard": "TensorBoard", "csv": "CSV"}
+
 # log_model as written in a config or on the command line -> the Logger's value (Lightning's False/True/"all").
 _LOG_MODEL = {"false": False, "none": False, "true": True, "best": True, "all": "all"}
 
@@ -91,37 +94,50 @@ class LoggerConfig:
         },
     )
     project: str = field(
-        default="audiotrain", metadata={"help": "W&B project, and MLflow experiment unless experiment is set"}
+        default="audiotrain",
+        metadata={
+            "loggers": ("wandb", "mlflow"),
+            "help": "W&B project, and MLflow experiment unless experiment is set",
+        },
     )
     experiment: str | None = field(
-        default=None, metadata={"help": "MLflow experiment name; if unset: the project"}
+        default=None,
+        metadata={"loggers": ("mlflow",), "help": "MLflow experiment name; if unset: the project"},
     )
     run_name: str | None = field(
-        default=None, metadata={"help": "W&B and MLflow run name; if unset: the run folder's name"}
+        default=None,
+        metadata={
+            "loggers": ("wandb", "mlflow"),
+            "help": "W&B and MLflow run name; if unset: the run folder's name",
+        },
     )
     tracking_uri: str | None = field(
         default=None,
         metadata={
+            "loggers": ("mlflow",),
             "help": "MLflow store: a server (http://host:5000), sqlite:///path.db or a path; if unset: "
-            "$MLFLOW_TRACKING_URI, else RUN/mlflow.db"
+            "$MLFLOW_TRACKING_URI, else RUN/mlflow.db",
         },
     )
     offline: bool = field(
         default=False,
         metadata={
-            "help": "W&B: write the run locally (wandb sync uploads it later); only with wandb in --logger"
+            "loggers": ("wandb",),
+            "help": "W&B: write the run locally (wandb sync uploads it later); only with wandb in --logger",
         },
     )
     required: bool = field(
         default=False,
         metadata={
+            "loggers": LOGGER_NAMES,
             "help": "a logger that cannot start its run (W&B not logged in, an MLflow server out of reach) "
-            "is an error before training (exit status 2); false: a warning, and the run goes on without it"
+            "is an error before training (exit status 2); false: a warning, and the run goes on without it",
         },
     )
     log_model: str = field(
         default="true",
         metadata={
+            "loggers": ("wandb", "mlflow"),
             "help": "W&B and MLflow: upload checkpoints as artifacts: false, true (the best one when "
             "training ends) or all (each as it is saved)",
             # a config file's `log_model: false` (a YAML bool, as Lightning's loggers take it) is its text
@@ -161,13 +177,25 @@ class LoggerConfig:
         `run_dir`: the run's folder, where known, so that a message naming a store (MLflow's local
         ``mlflow.db``) names the run's; None for a default folder not yet named.
 
-        A W&B-only setting without wandb among the loggers is refused too: it would change nothing. Checked
+        A setting of some loggers alone (W&B's offline, MLflow's tracking_uri, ...: field metadata "loggers")
+        without one of them among the loggers is refused too: it would change nothing. Checked
         here, where a run starts, not when a config is read (a recorded run's config still loads)."""
-        if self.offline and "wandb" not in self.selected():
+        # Each setting of some loggers alone (field metadata "loggers"), given where none of them is named.
+        selected = set(self.selected())
+        for setting in dataclasses.fields(self):
+            users = setting.metadata.get("loggers", ())
+            if not users or selected & set(users) or getattr(self, setting.name) == setting.default:
+                continue
+            if users == LOGGER_NAMES:
+                what, without, remedy = "a setting of the loggers", "no logger", "name one with --logger"
+            else:
+                whose = " and ".join(_LOGGER_TITLES[name] for name in users)
+                what = f"{'an' if whose.startswith('MLflow') else 'a'} {whose} setting"
+                without, remedy = f"without {' or '.join(users)}", f"add {' or '.join(users)} to --logger"
             raise ValueError(
-                "logger.offline (--logger.offline) is a W&B setting and changes nothing here: logger.names "
-                f"(--logger) is {self.names!r}, without wandb; add wandb to --logger, or leave out "
-                "--logger.offline"
+                f"logger.{setting.name} (--logger.{setting.name}) is {what} and changes nothing here: "
+                f"logger.names (--logger) is {self.names!r}, {without}; {remedy}, or leave out "
+                f"--logger.{setting.name}"
             )
         build_loggers(self, run_dir if run_dir is not None else Path("runs") / "<the new run folder>")
 
