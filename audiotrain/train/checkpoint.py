@@ -1593,6 +1593,12 @@ def _check_running_means(running_means: object, path: Path | str) -> None:
                     f"{path}: '{name}.pending[{i}][1]' (the step's weight) must be a number >= 0, got "
                     f"{step[1]!r}"
                 )
+        folded = share.get("in_interval", 0)
+        if isinstance(folded, bool) or not isinstance(folded, int) or not 0 <= folded <= len(pending):
+            raise CheckpointError(
+                f"{path}: '{name}.in_interval' must be a count of its {len(pending)} pending steps, got "
+                f"{folded!r}"
+            )
 
 
 def check_batch_in_epoch(batch_in_epoch: int, epoch_batches: int | None, source: Path | None) -> None:

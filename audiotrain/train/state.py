@@ -100,7 +100,9 @@ class RunningMeans:
     read (or every `FOLD_EVERY` steps), one stack and one weighted sum per metric. Adding them up step
     by step cost five small kernels a step on MLX's CPU backend (about 10 us each). The steps not yet
     folded are saved with the sums, so a resumed run folds the same steps together as an uninterrupted
-    one and its means are bitwise the same.
+    one and its means are bitwise the same. The epoch's sums take their steps only every `FOLD_EVERY`
+    steps and at the epoch's end, never where a mean is read: a stop between logging steps (max_steps)
+    reads the epoch's means and logs its last interval there, which a run that goes on does not.
     """
 
     FOLD_EVERY = 256  # bounds how many steps' scalars are held before they are folded
@@ -115,7 +117,9 @@ class RunningMeans:
         self._epoch: dict[str, mx.array] = {}
         self._epoch_weights: dict[str, float | mx.array] = {}
         self._epoch_weight: float | mx.array = 0.0
+        # The steps not yet in the epoch's sums; the first `_in_interval` of them are in the interval's.
         self._pending: list[tuple[dict[str, mx.array], float | mx.array, dict[str, mx.array]]] = []
+        self._in_interval = 0
 
     def add(
         self,
@@ -136,48 +140,52 @@ class RunningMeans:
     def has_interval_steps(self) -> bool:
         """Whether a step was added since the last `pop_interval` (pending steps belong to the open interval
         and epoch; every training step reports at least its loss, so folded ones leave a sum)."""
-        return bool(self._interval or self._pending)
+        return bool(self._interval or len(self._pending) > self._in_interval)
 
     @property
     def interval_weight(self) -> float:
         """Every step's weight in the open interval, read from the device (a host sync: for checkpoints)."""
-        return self._with_pending(self._interval_weight)
+        return self._with_pending(self._interval_weight, self._pending[self._in_interval :])
 
     @property
     def epoch_weight(self) -> float:
         """Every step's weight in the open epoch, read from the device (a host sync: for checkpoints)."""
-        return self._with_pending(self._epoch_weight)
+        return self._with_pending(self._epoch_weight, self._pending)
 
-    def _with_pending(self, folded: float | mx.array) -> float:
+    @staticmethod
+    def _with_pending(folded: float | mx.array, pending: list) -> float:
         total = _number(folded)
-        for _, weight, _ in self._pending:
+        for _, weight, _ in pending:
             total += _number(weight)
         return total
 
+    def _fold_interval(self) -> None:
+        """The steps not yet in the interval's sums into them (they stay pending for the epoch's)."""
+        steps = self._pending[self._in_interval :]
+        if not steps:
+            return
+        _add_steps(steps, self._interval, self._interval_weights)
+        self._interval_weight = _add_weights(
+            self._interval_weight, _stacked_weights([w for _, w, _ in steps])
+        )
+        self._in_interval = len(self._pending)
+        self._evaluate_sums()
+
+    def fold(self) -> None:
+        """Every pending step into the interval's sums and the epoch's: where an epoch has ended (its
+        checkpoints then keep no steps apart). Reading a mean never folds the epoch's."""
+        self._fold()
+
     def _fold(self) -> None:
-        pending, self._pending = self._pending, []
-        names = dict.fromkeys(name for values, _, _ in pending for name in values)
-        for name in names:
-            steps = [
-                (values[name], own.get(name, weight)) for values, weight, own in pending if name in values
-            ]
-            values = mx.stack([value for value, _ in steps]).astype(mx.float32)
-            weights = [weight for _, weight in steps]
-            if all(isinstance(weight, float) for weight in weights):
-                weighted = mx.sum(weighted_values(values, mx.array(weights, mx.float32)))
-                added: list[float] | mx.array = weights
-            else:
-                stacked = mx.stack([_float32(weight) for weight in weights])
-                weighted, added = mx.sum(weighted_values(values, stacked)), mx.sum(stacked)
-            for sums, totals in (
-                (self._interval, self._interval_weights),
-                (self._epoch, self._epoch_weights),
-            ):
-                sums[name] = sums[name] + weighted if name in sums else weighted
-                totals[name] = _add_weights(totals.get(name, 0.0), added)
-        every = _stacked_weights([weight for _, weight, _ in pending])
-        self._interval_weight = _add_weights(self._interval_weight, every)
-        self._epoch_weight = _add_weights(self._epoch_weight, every)
+        self._fold_interval()
+        pending, self._pending, self._in_interval = self._pending, [], 0
+        if not pending:
+            return
+        _add_steps(pending, self._epoch, self._epoch_weights)
+        self._epoch_weight = _add_weights(self._epoch_weight, _stacked_weights([w for _, w, _ in pending]))
+        self._evaluate_sums()
+
+    def _evaluate_sums(self) -> None:
         # Evaluate the new sums (without waiting): otherwise the epoch's sums stay one lazy chain that grows
         # with every fold until the epoch ends, which on an endless stream is never (about 2 KB a step at
         # log_every_n_steps=1), and a long chain costs more than linear time when it is finally evaluated.
@@ -195,14 +203,18 @@ class RunningMeans:
     @property
     def interval(self) -> dict[str, mx.array]:
         """The interval's weighted sums (lazy arrays)."""
-        self._fold()
+        self._fold_interval()
         return self._interval
 
     @property
     def epoch(self) -> dict[str, mx.array]:
-        """The epoch's weighted sums (lazy arrays)."""
-        self._fold()
-        return self._epoch
+        """The epoch's weighted sums so far (lazy arrays); the pending steps are added to a copy."""
+        return self._epoch_so_far()[0]
+
+    def _epoch_so_far(self) -> tuple[dict[str, mx.array], dict[str, float | mx.array]]:
+        sums, totals = dict(self._epoch), dict(self._epoch_weights)
+        _add_steps(self._pending, sums, totals)
+        return sums, totals
 
     def pop_interval(self, reduce: Any = None) -> dict[str, float]:
         """The interval's means, and a new interval. `reduce(sums, weights)` turns the sums into means
@@ -212,10 +224,11 @@ class RunningMeans:
         return means
 
     def epoch_means(self, reduce: Any = None) -> dict[str, float]:
-        return (reduce or local_means)(self.epoch, self._epoch_weights)
+        return (reduce or local_means)(*self._epoch_so_far())
 
     def reset_epoch(self) -> None:
-        self._fold()  # (steps of the epoch before still belong to the open interval)
+        self._fold_interval()  # (steps of the epoch before still belong to the open interval)
+        self._pending, self._in_interval = [], 0
         self._epoch, self._epoch_weights, self._epoch_weight = {}, {}, 0.0
 
     def state_dict(self) -> dict[str, Any]:
@@ -235,6 +248,8 @@ class RunningMeans:
             "epoch_weights": floats(self._epoch_weights),
             "epoch_weight": self.epoch_weight,
             "pending": [step(*entry) for entry in self._pending],
+            # (Only where some are: a checkpoint without it loads in older versions.)
+            **({"in_interval": self._in_interval} if self._in_interval else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> None:
@@ -253,13 +268,16 @@ class RunningMeans:
             return {k: mx.array(v, mx.float32) for k, v in values.items()}
 
         self._clear()
+        in_interval, outside_interval = [], []
         for share in mine:
             _require(share, ["interval", "interval_weight", "epoch", "epoch_weight"], "RunningMeans")
             pending = [(*entry, {}) if len(entry) == 2 else entry for entry in share.get("pending", [])]
+            folded = int(share.get("in_interval", 0))  # (the first pending steps, in the interval's sums)
             for scope in ("interval", "epoch"):
                 sums, totals = getattr(self, f"_{scope}"), getattr(self, f"_{scope}_weights")
+                outside = pending[folded:] if scope == "interval" else pending
                 # (Every step's weight, the pending ones' too: what an older checkpoint's sums are over.)
-                everyone = float(share[f"{scope}_weight"]) - sum(float(weight) for _, weight, _ in pending)
+                everyone = float(share[f"{scope}_weight"]) - sum(float(weight) for _, weight, _ in outside)
                 saved_totals = share.get(f"{scope}_weights", dict.fromkeys(share[scope], everyone))
                 for k, v in arrays(share[scope]).items():
                     sums[k] = sums[k] + v if k in sums else v
@@ -267,7 +285,33 @@ class RunningMeans:
                 # (What the saved steps weigh apart from the pending ones, which add theirs when folded.)
                 setattr(self, f"_{scope}_weight", _number(getattr(self, f"_{scope}_weight")) + everyone)
             # (A checkpoint written before steps were folded lazily has none pending.)
-            self._pending += [(arrays(values), float(weight), arrays(own)) for values, weight, own in pending]
+            steps = [(arrays(values), float(weight), arrays(own)) for values, weight, own in pending]
+            in_interval += steps[:folded]
+            outside_interval += steps[folded:]
+        # (Several ranks' shares taken together: the steps in the interval's sums first, as this keeps them.)
+        self._pending, self._in_interval = in_interval + outside_interval, len(in_interval)
+
+
+def _add_steps(
+    steps: list[tuple[dict[str, mx.array], float | mx.array, dict[str, mx.array]]],
+    sums: dict[str, mx.array],
+    totals: dict[str, float | mx.array],
+) -> None:
+    """Each value's weighted sum over `steps` (one stack and one sum) added to `sums`, and its weights to
+    `totals`."""
+    names = dict.fromkeys(name for values, _, _ in steps for name in values)
+    for name in names:
+        reported = [(values[name], own.get(name, weight)) for values, weight, own in steps if name in values]
+        values = mx.stack([value for value, _ in reported]).astype(mx.float32)
+        weights = [weight for _, weight in reported]
+        if all(isinstance(weight, float) for weight in weights):
+            weighted = mx.sum(weighted_values(values, mx.array(weights, mx.float32)))
+            added: list[float] | mx.array = weights
+        else:
+            stacked = mx.stack([_float32(weight) for weight in weights])
+            weighted, added = mx.sum(weighted_values(values, stacked)), mx.sum(stacked)
+        sums[name] = sums[name] + weighted if name in sums else weighted
+        totals[name] = _add_weights(totals.get(name, 0.0), added)
 
 
 def _stacked_weights(weights: list[float | mx.array]) -> list[float] | mx.array:

@@ -1745,6 +1745,8 @@ class Trainer:
             self._log_train_interval()
         elif self.running.has_interval_steps:  # (log_every_n_steps=0: no step row; the epoch's means follow)
             self.running.pop_interval()
+        if progress.epoch_complete:  # (not one max_steps cut short: a resumed run goes on summing it)
+            self.running.fold()
         self._check_nonfinite()
         self._nonfinite.warn_of_skipped_updates(
             self._train_step.state.arrays, progress.epoch, progress.global_step
