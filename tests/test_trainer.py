@@ -1429,6 +1429,11 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         ),
         (["running_means", "pending"], [[{"train_loss": 1.0}, float("nan")]], rf"{WEIGHT}, got nan"),
         (["running_means", "pending"], [[{"train_loss": 1.0}, -4.0]], rf"{WEIGHT}, got -4.0"),
+        (
+            ["running_means", "in_interval"],
+            3,
+            r"'running_means.in_interval' must be a count of its 0 pending steps, got 3",
+        ),
         # Coerced by bool() ("false" resumed as True: a validation that was not due), or accepted unchecked.
         (["progress", "validation_pending"], "false", r"'progress.validation_pending' must be true or false"),
         (["progress", "validated_epoch"], 10**24, r"'progress.validated_epoch' must be an int from -1"),
