@@ -117,3 +117,30 @@ def test_the_chord_task_counts_its_frames_on_the_device(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert frames.item() == 4 * 10
     assert fit(ChordTask) == host  # the same logged numbers, to the last bit
+
+
+def test_a_negative_weight_the_device_computes_makes_the_mean_nan_not_a_finite_wrong_one(tmp_path):
+    """`self.log(..., batch_size=w)` with a weight the step computed below 0 (a count of voiced frames
+    less an offset it should not have taken): the value was left out of the weighted sum while its weight
+    still counted in the total, and the mean came out finite and wrong (-0.0 for all-negative weights) with
+    no word; `batch_size=-3` given as an int is refused. A negative weight now makes the mean NaN."""
+
+    class NegativeCount(TinyClassifier):
+        def compute_loss(self, batch):
+            x, y = batch
+            loss = mx.mean(mx.square(self(x)))
+            self.log("c", mx.mean(x), batch_size=mx.sum(y > 0) - 100, on_epoch=True)
+            return loss
+
+    trainer = Trainer(
+        max_epochs=1,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(NegativeCount(), make_batches(32, 16), make_batches(32, 16, seed=1))
+    assert np.isnan(trainer.callback_metrics["c_epoch"])
+    assert np.isnan(trainer.callback_metrics["val_c"])
+    assert np.isfinite(trainer.callback_metrics["train_loss"])

@@ -352,8 +352,11 @@ def _encode(data: list[int]) -> str:
 
 def weighted_values(values: mx.array, weights: mx.array | float) -> mx.array:
     """``values * weights``, where a weight of 0 gives 0 whatever its value: a `(value, count)` metric of a
-    batch that counts nothing is 0/0, NaN, and weighs nothing in the mean (NaN x 0 would be NaN)."""
-    return mx.where(mx.array(weights) > 0, values * weights, 0.0)
+    batch that counts nothing is 0/0, NaN, and weighs nothing in the mean (NaN x 0 would be NaN). A
+    negative weight the step computed (an int is refused before) gives NaN, so the mean says so: left out
+    here while the total still counted it, the mean came out finite and wrong."""
+    weights_array = mx.array(weights)
+    return mx.where(weights_array > 0, values * weights, mx.where(weights_array == 0, 0.0, mx.nan))
 
 
 def _float32(weight: float | mx.array) -> mx.array:
