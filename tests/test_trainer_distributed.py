@@ -1074,3 +1074,48 @@ Path(f"rank{rank}.json").write_text(json.dumps(out))
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0[1:4] == r1[1:4] == [[0, 2], [2, 2, 3], 7]
     assert r0[4] == r1[4]
+
+
+def test_a_batch_sampler_that_gives_every_rank_the_same_batches_is_warned_of_on_rank_0(tmp_path):
+    # A torch user's P x K (class-balanced) batch sampler, which the DataLoader leaves unsharded, drew the
+    # same batches on both ranks: every step trained on two copies of one batch, and nothing said so. One
+    # that splits itself by rank, and distributed=False (every rank meant to read all), are not warned of.
+    body = """
+import warnings
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import collectives
+from tasks import TinyClassifier, make_data
+
+x, y = make_data(32)
+data = [(x[i], y[i]) for i in range(32)]
+
+class PK:
+    def __init__(self, by_rank=False):
+        self.by_rank = by_rank
+    def __len__(self):
+        return 2
+    def __iter__(self):
+        start = 16 * collectives.rank() if self.by_rank else 0
+        return iter([list(range(start, start + 8)), list(range(start + 8, start + 16))])
+
+said = []
+for sampler, distributed in ((PK(), None), (PK(by_rank=True), None), (PK(), False)):
+    trainer = Trainer(max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False,
+                      enable_model_summary=False, num_sanity_val_steps=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(TinyClassifier(), DataLoader(data, batch_sampler=sampler, distributed=distributed))
+    said.append([str(w.message) for w in caught if "same batches" in str(w.message)])
+print(json.dumps(said))
+"""
+    said = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert said[1] == [[], [], []]  # rank 0 alone warns
+    assert said[0][1:] == [[], []]
+    assert said[0][0] == [
+        "Trainer.fit: the training DataLoader's batch_sampler PK gave all 2 ranks the same batches of "
+        "indices this epoch (a batch_sampler you pass is not sharded by the DataLoader), so each step trains "
+        "on 2 copies of one batch. Shard it by rank (audiotrain.distributed.rank() and world_size(): each "
+        "rank its own batches, as torch's DistributedSampler does), or pass DataLoader(..., "
+        "distributed=False) where every rank is meant to read these indices (the same batches, or a dataset "
+        "of each rank's own)"
+    ]

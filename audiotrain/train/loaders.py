@@ -126,6 +126,36 @@ def ranks_read_own_streams(loader: Any) -> bool:
     return not (callable(shard) and shard() is not None)
 
 
+def warn_of_unsharded_user_order(loader: Any) -> None:
+    """Under data parallel, warn on rank 0 where a training DataLoader's own sampler or batch_sampler (which
+    the loader leaves unsharded, `distributed` unset) gave every rank the very same batches this epoch: each
+    step then trains on world-size copies of one batch, which a torch user's P x K (class-balanced) batch
+    sampler does unless it splits itself by rank. The ranks' order fingerprints are compared (one small
+    all-gather, which every rank makes whatever its loader, so that the collective stays in step); a sampler
+    that shards itself differs between the ranks and is not warned of, nor `distributed=False`, which says
+    that every rank is meant to read the whole order."""
+    if collectives.world_size() == 1:
+        return
+    user_order = (
+        getattr(loader, "_user_order", False) is True and getattr(loader, "distributed", False) is None
+    )
+    digests = collectives.all_gather_object(getattr(loader, "_digest", None) if user_order else None)
+    if digests[0] is None or len(set(digests)) != 1 or not collectives.is_main_process():
+        return
+    kind = "batch_sampler" if getattr(loader, "_batch_sampler", None) is not None else "sampler"
+    user = getattr(loader, "_batch_sampler", None) if kind == "batch_sampler" else loader._sampler
+    n = len(digests)
+    warnings.warn(
+        f"Trainer.fit: the training DataLoader's {kind} {type(user).__name__} gave all {n} ranks the same "
+        f"batches of indices this epoch (a {kind} you pass is not sharded by the DataLoader), so each step "
+        f"trains on {n} copies of one batch. Shard it by rank (audiotrain.distributed.rank() and "
+        "world_size(): each rank its own batches, as torch's DistributedSampler does), or pass "
+        "DataLoader(..., distributed=False) where every rank is meant to read these indices (the same "
+        "batches, or a dataset of each rank's own)",
+        stacklevel=user_stacklevel(),
+    )
+
+
 def every_rank_has_a_batch(has_batch: bool, epoch: int, batch_idx: int) -> bool:
     """Whether every rank has its next training batch (one small all-gather per step, only for
     `ranks_read_own_streams`). A rank whose stream ended took its epoch's end into a collective while the

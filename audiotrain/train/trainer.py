@@ -92,6 +92,7 @@ from audiotrain.train.loaders import (
     ranks_read_own_streams,
     refuse_unequal_epochs,
     shown_type,
+    warn_of_unsharded_user_order,
     why_no_batches,
 )
 from audiotrain.train.loggers import DummyLogger, Logger
@@ -1286,6 +1287,7 @@ class Trainer:
             return
         self._warned_of_a_longer_epoch = self._warned_of_freezing_inside_an_epoch = False
         self._warned_of_estimate = False
+        self._checked_ranks_orders = False
         sizes = self._size_epochs(train_loader, val_loader)
         if sizes is None:
             return
@@ -1546,6 +1548,9 @@ class Trainer:
         iterator = iter(loader) if not batches_done else iter(())
         # (after iter: a DataLoader calls its dataset's set_epoch there)
         self._warn_of_a_longer_epoch(loader, n_batches)
+        if not self._checked_ranks_orders:  # (every rank: the check is a collective)
+            self._checked_ranks_orders = True
+            warn_of_unsharded_user_order(loader)
         if resuming and not hasattr(loader, "load_state_dict"):
             # A plain iterable cannot seek: replay and discard the batches already trained on.
             for _ in range(progress.batch_in_epoch):
