@@ -2,7 +2,9 @@
 a `BasePredictionWriter` writes each output, and with `return_predictions=False` none is kept."""
 
 import gc
+import textwrap
 import weakref
+from pathlib import Path
 
 from audiotrain import DataLoader
 from audiotrain.train import BasePredictionWriter, Callback
@@ -226,3 +228,36 @@ def test_a_writer_whose_init_skips_the_base_init_is_refused_naming_write_interva
     t = quiet_trainer(tmp_path, callbacks=[Writer(tmp_path)])
     with pytest.raises(TypeError, match=r"Writer has no write_interval.*super\(\).__init__\(write_interval="):
         t.predict(Logits(), make_batches(32))
+
+
+@pytest.mark.serial
+def test_the_docstrings_embedding_writer_keeps_every_ranks_predictions(tmp_path):
+    # The class docstring's example named its files by batch_idx alone: under 2 ranks, each rank's batch 0
+    # went to 0.npy, rank 1's replacing rank 0's, and half of the embeddings for a retrieval index were lost.
+    from distributed import run_ranks
+
+    doc = BasePredictionWriter.__doc__
+    example = textwrap.dedent(doc[doc.index("Example::") + len("Example::") :])
+    example = example.replace('"embeddings"', repr(str(tmp_path)))
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import audiotrain
+import numpy as np
+from audiotrain import DataLoader
+from audiotrain.train.callbacks import BasePredictionWriter
+from tasks import make_data
+from test_prediction_writer import Logits
+
+x, y = make_data(12)
+loader = DataLoader([(x[i], y[i]) for i in range(12)], batch_size=4)
+model = Logits()
+Trainer = lambda **kw: audiotrain.Trainer(enable_progress_bar=False, logger=False, **kw)
+{example}
+"""
+    results = run_ranks(code, 2, timeout=120, cwd=tmp_path)
+    assert all(r.returncode == 0 for r in results), [r.stderr[-2000:] for r in results]
+    saved = [np.load(f) for f in sorted(tmp_path.glob("*.np[yz]"))]
+    rows = [s if isinstance(s, np.ndarray) else s["prediction"] for s in saved]
+    assert sum(len(r) for r in rows) == 12  # (the old example's files held 6: rank 1's replaced rank 0's)
+    assert sorted(int(i) for s in saved for i in s["indices"]) == list(range(12))

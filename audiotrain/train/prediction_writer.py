@@ -54,7 +54,10 @@ class BasePredictionWriter(Callback):
 
             def write_on_batch_end(self, trainer, module, prediction, batch_indices, batch, batch_idx,
                                    dataloader_idx):
-                np.save(f"{self.folder}/{batch_idx}.npy", np.array(prediction))
+                # Under data parallel every rank predicts its own shard with batch_idx from 0: the rank in
+                # the name keeps rank 1's files from replacing rank 0's; the indices say which samples.
+                name = f"{self.folder}/rank{trainer.global_rank}-{batch_idx}.npz"
+                np.savez(name, prediction=np.array(prediction), indices=np.array(batch_indices))
 
         trainer = Trainer(callbacks=[EmbeddingWriter("embeddings")])
         trainer.predict(model, loader, return_predictions=False)
