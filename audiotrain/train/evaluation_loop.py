@@ -31,6 +31,7 @@ from audiotrain.train.loaders import (
     one_loader,
     prepare_data,
     prepare_loader,
+    warn_of_unsharded_user_order,
     why_no_batches,
 )
 from audiotrain.train.metric_values import Metrics
@@ -76,11 +77,15 @@ class EvaluationLoop:
         self.sanity_check_names: set[str] | None = None
         # The batches this fit's validations have read: one that then reads none was given an iterator.
         self.val_batches_in_fit = 0
+        # The stages whose loader was checked for a user sampler that gives every rank the same batches:
+        # once a fit, and once for a Trainer's validate / test calls outside one.
+        self.orders_checked: set[str] = set()
 
     def reset(self) -> None:
         """Forget the compiled steps (a new module, or a new fit, traces them again)."""
         self.steps = {}
         self.val_batches_in_fit = 0
+        self.orders_checked = set()
 
     def step(self, module: TrainModule, stage: str) -> EvalStep:
         if stage not in self.steps:
@@ -225,6 +230,10 @@ class EvaluationLoop:
             if stoppable and t.interrupted and err.killed_by_stop_signal:
                 return None  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, not a failure
             raise
+        if not t.sanity_checking and stage not in self.orders_checked:  # (the check's loader is a slice)
+            self.orders_checked.add(stage)  # (once a fit or a call, on every rank: the check is a collective)
+            where = "Trainer.fit" if t.fitting else {"val": "Trainer.validate", "test": "Trainer.test"}[stage]
+            warn_of_unsharded_user_order(loader, stage, where)
         if stoppable and (result.stopped or t.interrupted):
             return None
         in_fit = stage == "val" and t.fitting and not t.sanity_checking

@@ -126,14 +126,16 @@ def ranks_read_own_streams(loader: Any) -> bool:
     return not (callable(shard) and shard() is not None)
 
 
-def warn_of_unsharded_user_order(loader: Any) -> None:
+def warn_of_unsharded_user_order(loader: Any, stage: str = "train", where: str = "Trainer.fit") -> None:
     """Under data parallel, warn on rank 0 where a training DataLoader's own sampler or batch_sampler (which
     the loader leaves unsharded, `distributed` unset) gave every rank the very same batches this epoch: each
     step then trains on world-size copies of one batch, which a torch user's P x K (class-balanced) batch
     sampler does unless it splits itself by rank. The ranks' order fingerprints are compared (one small
     all-gather, which every rank makes whatever its loader, so that the collective stays in step); a sampler
     that shards itself differs between the ranks and is not warned of, nor `distributed=False`, which says
-    that every rank is meant to read the whole order."""
+    that every rank is meant to read the whole order. For a "val" or "test" loader the means are unchanged
+    (every rank's are the same), but what a hook gathers from the ranks for a figure of the whole set (the
+    embeddings behind an equal error rate) holds each sample world-size times."""
     if collectives.world_size() == 1:
         return
     user_order = (
@@ -145,10 +147,22 @@ def warn_of_unsharded_user_order(loader: Any) -> None:
     kind = "batch_sampler" if getattr(loader, "_batch_sampler", None) is not None else "sampler"
     user = getattr(loader, "_batch_sampler", None) if kind == "batch_sampler" else loader._sampler
     n = len(digests)
+    if stage == "train":
+        what, effect = (
+            "training",
+            f"this epoch (a {kind} you pass is not sharded by the DataLoader), so each ",
+        )
+        effect += f"step trains on {n} copies of one batch"
+    else:
+        what = "validation" if stage == "val" else stage
+        effect = (
+            f"(a {kind} you pass is not sharded by the DataLoader), so every rank reads the same samples: "
+            f"what a hook gathers from the ranks (all_gather_object, self.all_gather: the embeddings behind "
+            f"a whole-set score) holds each sample {n} times"
+        )
     warnings.warn(
-        f"Trainer.fit: the training DataLoader's {kind} {type(user).__name__} gave all {n} ranks the same "
-        f"batches of indices this epoch (a {kind} you pass is not sharded by the DataLoader), so each step "
-        f"trains on {n} copies of one batch. Shard it by rank (audiotrain.distributed.rank() and "
+        f"{where}: the {what} DataLoader's {kind} {type(user).__name__} gave all {n} ranks the same "
+        f"batches of indices {effect}. Shard it by rank (audiotrain.distributed.rank() and "
         "world_size(): each rank its own batches, as torch's DistributedSampler does), or pass "
         "DataLoader(..., distributed=False) where every rank is meant to read these indices (the same "
         "batches, or a dataset of each rank's own)",
