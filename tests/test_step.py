@@ -1032,3 +1032,52 @@ def test_a_weight_recomputed_into_an_existing_parameter_is_warned_of_as_a_stale_
     said = [str(w.message) for w in caught if "a trainable parameter of the model" in str(w.message)]
     assert len(said) == 1 and "assigned self.inner.weight" in said[0]
     assert "keep a stale copy; compute it into a local variable" in said[0]
+
+
+class WindowOnFirstCall(nn.Module):
+    """A learned gain and a Hann window built on the first call, once the frame length is known."""
+
+    def __init__(self):
+        super().__init__()
+        self.gain = mx.ones((1,))
+        self.window = None
+
+    def __call__(self, x):
+        if self.window is None:
+            n = x.shape[-1]
+            self.window = 0.5 - 0.5 * mx.cos(2 * mx.pi * mx.arange(n) / n)
+        return x * self.window * self.gain
+
+
+class CachesAWindow(TrainModule):
+    def __init__(self):
+        super().__init__()
+        self.pre = WindowOnFirstCall()
+        self.head = nn.Linear(8, 4)
+
+    def compute_loss(self, batch):
+        x, y = batch
+        return mx.mean(nn.losses.cross_entropy(self.head(self.pre(x)), y))
+
+    def predict_step(self, batch):
+        return self.head(self.pre(batch[0]))
+
+    def configure_optimizers(self):
+        return OptimizerConfig(optimizer=optim.Adam(learning_rate=0.01))
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_a_layer_caching_an_array_on_its_first_call_predicts_and_validates_but_is_refused_in_fit(
+    tmp_path, compile_
+):
+    """Stand-alone predict and validate train nothing: a layer that caches its window on the first call ran
+    there (the refusal of arrays a step adds, meant for fit, refused them with "set self.pre.window, an
+    mx.array attribute ..."). In fit the next step would train it: refused, naming it, with where to build
+    it."""
+    predicted = trainer(tmp_path, compile=compile_).predict(CachesAWindow(), make_batches(32))
+    assert [p.shape for p in predicted] == [(16, 4), (16, 4)]
+    (metrics,) = trainer(tmp_path, compile=compile_).validate(CachesAWindow(), make_batches(32))
+    assert np.isfinite(metrics["val_loss"])
+    fit = trainer(tmp_path, max_epochs=1, compile=compile_, num_sanity_val_steps=1)
+    with pytest.raises(ValueError, match=r"set self\.pre\.window, .* is created in __init__"):
+        fit.fit(CachesAWindow(), make_batches(64), make_batches(16))

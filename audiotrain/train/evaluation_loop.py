@@ -90,7 +90,9 @@ class EvaluationLoop:
     def step(self, module: TrainModule, stage: str) -> EvalStep:
         if stage not in self.steps:
             t = self.trainer
-            self.steps[stage] = EvalStep(module, stage, compile=t.compile, precision=t.precision)
+            self.steps[stage] = EvalStep(
+                module, stage, compile=t.compile, precision=t.precision, in_fit=t.fitting
+            )
         else:  # (a validation in fit after a hook changed what the step read: traced again, as eager reads)
             self.steps[stage].trace_again_if_reads_changed()
         return self.steps[stage]

@@ -248,7 +248,8 @@ def _refuse_arrays_added_by_step(module: nn.Module, before: set[str], where: str
         "attribute a trainable parameter, so it would be trained, saved and exported as a weight of its own. "
         f"Compute it into a local variable in {layer}'s __call__ and call the functional op with it "
         f"(w = g * v / norm(v); mx.conv1d(x, w, stride=..., padding=...) + bias, or x @ w.T + bias) in place "
-        f"of setting {layer}.{key}"
+        f"of setting {layer}.{key}. An array {layer} caches on its first call (a window, a positional "
+        "table) is created in __init__, where the trainer sees it before the optimizer starts"
     )
 
 
@@ -716,8 +717,12 @@ class EvalStep:
     step's output.
     """
 
-    def __init__(self, module: TrainModule, stage: str, compile: bool, precision: str):
+    def __init__(self, module: TrainModule, stage: str, compile: bool, precision: str, in_fit: bool = False):
         self.module, self.stage, self.precision = module, stage, precision
+        # Inside `fit` (its sanity check and validations) an array the step adds is refused, as the training
+        # step's: the next training step would train it. A stand-alone validate/test/predict trains nothing,
+        # and a layer that caches an array on its first call (a window, a positional table) ran there.
+        self.refuses_added_arrays = in_fit
         self.name = STAGE_METHODS[stage]
         self.fn = getattr(module, self.name)
         self.traces = 0
@@ -746,7 +751,11 @@ class EvalStep:
         where = self.where
         logs = StepLogs(self.stage, where, lambda: self.module.batch_size(batch))
         before = _array_ids(self.module) if self.compiled else {}
-        trainable = {name for name, _ in tree_flatten(self.module.trainable_parameters())}
+        trainable = (
+            {name for name, _ in tree_flatten(self.module.trainable_parameters())}
+            if self.refuses_added_arrays
+            else None
+        )
         with self.module._collect_logs(logs):
             if self.precision == "bf16-mixed":
                 master = self.module.parameters()
@@ -759,7 +768,8 @@ class EvalStep:
                 out = call_step(self.fn, bf16_batch(batch, self.module), batch_idx)
             else:
                 out = call_step(self.fn, batch, batch_idx)
-        _refuse_arrays_added_by_step(self.module, trainable, where)
+        if trainable is not None:
+            _refuse_arrays_added_by_step(self.module, trainable, where)
         if self.compiled:  # (bf16-mixed put the master weights back: what its step assigned is dropped)
             self._note_written(before)
         if self.stage == "predict":
