@@ -609,3 +609,26 @@ def test_sampling_in_validation_leaves_the_training_random_stream_alone(tmp_path
         np.testing.assert_array_equal(value, weights(runs[False])[name], err_msg=name)
     drawn = runs[True]._samples
     assert len(drawn) == 3 and not np.allclose(drawn[0], drawn[1])  # each validation draws anew
+
+
+class SamplesWithTorchInValidation(TinyClassifier):
+    """A validation hook that draws from torch (a torchaudio augmentation, a torch sampler)."""
+
+    def __init__(self):
+        super().__init__()
+        self._drawn = []
+
+    def on_validation_epoch_end(self):
+        import torch
+
+        self._drawn.append(float(torch.rand(1)))
+
+
+def test_each_validation_draws_anew_from_torch_too(tmp_path):
+    """Where the training draws nothing from torch, every validation drew the same torch numbers (its
+    generator put back to the training's each time, seeded anew for MLX, numpy and Python only)."""
+    import torch  # noqa: F401  (imported before fit: the run's generators include torch's)
+
+    module = SamplesWithTorchInValidation()
+    trainer(tmp_path, max_epochs=3).fit(module, make_batches(32), make_batches(16))
+    assert len(module._drawn) == 3 and len(set(module._drawn)) == 3

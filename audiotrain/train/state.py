@@ -418,16 +418,21 @@ class History:
 
 
 def seed_validation_generators(training: dict[str, Any], global_step: int) -> None:
-    """Seed MLX's, numpy's and Python's generators for a validation inside `fit` from the training's state
-    `training` (`RandomState.capture()`) and the optimizer steps taken: its draws differ from one validation
-    to the next (the step, where the training draws nothing from MLX) and from the training's, and restoring
-    `training` afterwards leaves the training's stream untouched."""
+    """Seed MLX's, numpy's, Python's (and torch's CPU) generators for a validation inside `fit` from the
+    training's state `training` (`RandomState.capture()`) and the optimizer steps taken: its draws differ
+    from one validation to the next (the step, where the training draws nothing from MLX) and from the
+    training's, and restoring `training` afterwards leaves the training's stream untouched."""
     hi, lo = training["mlx"]
     entropy = [int(hi), int(lo), int(global_step), 0x56414C]
     seed = int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]) >> 1
     mx.random.seed(seed)
     np.random.seed([seed & 0xFFFFFFFF, seed >> 32])
     random.seed(seed)
+    # torch's too where the program uses it: left alone, each validation started from the training's torch
+    # state and, where training draws nothing from torch, drew the same numbers every time. Its CPU
+    # generator only, the one `RandomState.restore` puts back (torch.manual_seed would reseed CUDA/MPS too).
+    if (torch := imported_torch()) is not None:
+        torch.random.default_generator.manual_seed(seed)
 
 
 class RandomState:
