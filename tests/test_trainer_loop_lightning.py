@@ -613,3 +613,39 @@ def test_a_per_epoch_lr_scheduler_counts_the_rebuilt_loaders_epochs(tmp_path):
     )
     t.fit(module, datamodule=Curriculum())
     assert sorted(rates.rates) == [(0, 0.1), (1, 0.05), (2, 0.025)]
+
+
+class ValCurriculum(Curriculum):
+    """Its validation set grows with the epoch it is asked at, as its training set does."""
+
+    def val_dataloader(self):
+        epoch = self.trainer.current_epoch
+        self.asked["val"].append(epoch)
+        return DataLoader(Samples(16 + 8 * epoch), batch_size=8)
+
+
+@pytest.mark.filterwarnings("ignore:The checkpoint resumed holds the state of callbacks")
+def test_a_fit_resumed_mid_curriculum_validates_on_the_straight_runs_validation_loader(tmp_path):
+    # check_val_every_n_epoch=3 validates in epochs 2 and 5: the straight run asks for the validation
+    # loader at 0, 2 and 5. Resumed after epoch 3 it asked with current_epoch 4 (the training loader's
+    # reload epoch) and so not again in epoch 5: that validation ran on epoch 4's loader.
+    def fit(root, ckpt_path=None):
+        dm = ValCurriculum()
+        t = Trainer(
+            max_epochs=6,
+            reload_dataloaders_every_n_epochs=2,
+            check_val_every_n_epoch=3,
+            num_sanity_val_steps=0,
+            default_root_dir=root,
+            enable_progress_bar=False,
+            enable_checkpointing=ckpt_path is None,
+            callbacks=[] if ckpt_path else [ModelCheckpoint(dirpath=root, every_n_epochs=1, save_top_k=-1)],
+        )
+        t.fit(TinyClassifier(), datamodule=dm, ckpt_path=ckpt_path)
+        return dm.asked["val"], float(t.callback_metrics["val_loss"])
+
+    straight_asked, straight_loss = fit(tmp_path / "a")
+    assert straight_asked == [0, 2, 5]
+    resumed_asked, resumed_loss = fit(tmp_path / "b", tmp_path / "a" / "epoch=3-step=12")
+    assert resumed_asked == [2, 5]
+    assert resumed_loss == straight_loss

@@ -6,6 +6,7 @@ is that of the loader it iterates. Loaders passed to `fit` are the same objects 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,22 @@ def first_epoch_of_loader(every: int, epoch: int) -> int:
     with `current_epoch` 2, so it rebuilds the loader the straight run iterated there (Lightning asks with
     the resumed epoch and rebuilds N epochs later, another curriculum than the straight run's)."""
     return epoch - epoch % every
+
+
+def first_epoch_of_val_loader(
+    every: int, epoch: int, validates_in: Callable[[int], bool], validated_epoch: int
+) -> int:
+    """The epoch at which a straight run asked for the validation loader it validates with next in `epoch`:
+    at fit's start (0), then at the first validation of an epoch `every` or more after its last ask, in the
+    epochs `validates_in` picks (check_val_every_n_epoch) before `epoch`, and `epoch` itself where it
+    validated already (a checkpoint saved after a mid-epoch validation). With N=2 and
+    check_val_every_n_epoch=3 (validations in epochs 2 and 5) a fit resumed in epoch 4 asks with
+    `current_epoch` 2, and again in 5."""
+    asked = 0
+    for past in range(epoch + 1 if validated_epoch >= epoch else epoch):
+        if validates_in(past) and past - asked >= every:
+            asked = past
+    return asked
 
 
 @dataclass
@@ -39,4 +56,4 @@ class LoaderReloads:
         return loaders_from(self.source, {stage: None})[stage]
 
 
-__all__ = ["LoaderReloads", "first_epoch_of_loader"]
+__all__ = ["LoaderReloads", "first_epoch_of_loader", "first_epoch_of_val_loader"]

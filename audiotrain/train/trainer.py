@@ -73,7 +73,7 @@ from audiotrain.train.evaluation_loop import EvaluationLoop, batch_count
 from audiotrain.train.fit_loop_view import FitLoopLimits
 from audiotrain.train.interrupt import SignalInterrupt, eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
-from audiotrain.train.loader_reloads import LoaderReloads, first_epoch_of_loader
+from audiotrain.train.loader_reloads import LoaderReloads, first_epoch_of_loader, first_epoch_of_val_loader
 from audiotrain.train.loaders import (
     STAGE_ARGUMENTS,
     check_batch,
@@ -1032,11 +1032,24 @@ class Trainer:
                     epoch = (
                         self.progress.epoch if resumed_progress is None else int(resumed_progress["epoch"])
                     )
-                    epoch = first_epoch_of_loader(every, epoch) if resumed_progress is not None else epoch
+                    epochs = {"train": epoch, "val": epoch}
+                    schedule = self._validation_schedule
                     if resumed_progress is not None:
-                        asked_at = {**resumed_progress, "epoch": epoch}
+                        epochs["train"] = first_epoch_of_loader(every, epoch)
+                        asked_at = {**resumed_progress, "epoch": epochs["train"]}
+                        if schedule.check_val_every_n_epoch is not None:  # (else its epochs are not known)
+                            validated = int(resumed_progress["validated_epoch"])
+                            epochs["val"] = first_epoch_of_val_loader(
+                                every, epoch, schedule.this_epoch, validated
+                            )
+                        else:
+                            epochs["val"] = epochs["train"]
                     passed = {"train": train_loader, "val": val_loader}
-                    self._reloads = LoaderReloads(every, source, passed, {"train": epoch, "val": epoch})
+                    self._reloads = LoaderReloads(every, source, passed, dict(epochs))
+                    if asked_at is not None and epochs["val"] != epochs["train"]:
+                        # (the validation loader the straight run validates with next, asked at its own epoch)
+                        with self._counters_of({**asked_at, "epoch": epochs["val"]}):
+                            val_loader = loaders_from(source, {"val": val_loader})["val"]
                 with self._counters_of(asked_at):
                     loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
