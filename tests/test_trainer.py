@@ -1449,6 +1449,8 @@ WEIGHT = r"'running_means.pending\[0\]\[1\]' \(the step's weight\) must be a num
         (["config"], "x", r"'config' must be an object \(the run's settings\), got 'x'"),
         (["config", "trainer"], [], r"'config.trainer' must be an object, got \[\]"),
         (["config", "trainer"], None, r"'config.trainer' must be an object, got None"),
+        # Taken as the set of its characters: no error named it.
+        (["step_frozen_written"], "count", r"'step_frozen_written' must be a list of parameter names"),
     ],
 )
 def test_a_hand_edited_run_field_is_refused_by_name(tmp_path, monkeypatch, path, value, said):

@@ -1481,6 +1481,13 @@ def _check_run_fields(state: dict[str, Any], path: Path | str) -> None:
     if isinstance(trainable, dict) and trainable.get("now") == []:
         # (No fit saves an empty set, `TrainableSets.state_dict`: resumed, the fit blamed the module for it.)
         raise CheckpointError(f"{path}: 'trainable.now' must name the parameters the fit trained, got []")
+    frozen_written = state.get("step_frozen_written", [])
+    if not (isinstance(frozen_written, list) and all(isinstance(name, str) for name in frozen_written)):
+        # (a string was taken as a set of its characters: the names of frozen arrays the step writes)
+        raise CheckpointError(
+            f"{path}: 'step_frozen_written' must be a list of parameter names (frozen arrays the training "
+            f"step assigns, kept in float32 under bf16-mixed), got {frozen_written!r}"
+        )
     _check_random_generators(state["random"], path)
     _check_running_means(state.get("running_means"), path)
 
