@@ -77,6 +77,36 @@ def test_compiled_equals_eager_and_the_gradient_is_finite():
     assert np.isfinite(np.array(eager[1])).all()
 
 
+@pytest.mark.parity
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_a_row_of_no_frames_matches_torch(zero_infinity):
+    """A padded batch holding an empty clip (0 frames) with an empty transcript: torch's loss is 0 (nothing
+    to align), ours was -log of frame 0's blank, a frame of padding (2.91 here); with a transcript both are
+    inf (0 with zero_infinity)."""
+    from reference import require
+
+    torch = require("torch")
+    log_probs = np.log(np.random.default_rng(0).dirichlet(np.ones(5), size=(3, 6))).astype(np.float32)
+    targets, input_lengths, target_lengths = [[1, 2, 0], [0, 0, 0], [3, 3, 0]], [6, 0, 0], [2, 0, 2]
+    expected = torch.nn.functional.ctc_loss(
+        torch.tensor(log_probs).transpose(0, 1),
+        torch.tensor(targets),
+        torch.tensor(input_lengths),
+        torch.tensor(target_lengths),
+        reduction="none",
+        zero_infinity=zero_infinity,
+    ).numpy()
+    got = ctc_loss(
+        mx.array(log_probs),
+        mx.array(targets),
+        mx.array(input_lengths),
+        mx.array(target_lengths),
+        reduction="none",
+        zero_infinity=zero_infinity,
+    )
+    np.testing.assert_allclose(np.array(got), expected, rtol=1e-5)
+
+
 def test_a_target_too_long_for_its_frames_is_infinite_and_lengths_outside_the_arrays_are_nan():
     losses = np.array(_mlx_losses(mx.array(LOGITS)))
     assert np.isinf(losses[3]) and np.isfinite(losses[:3]).all()

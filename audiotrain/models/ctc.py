@@ -102,7 +102,10 @@ def ctc_loss(
     def emit(t: int) -> mx.array:
         return mx.take_along_axis(log_probs[:, t], labels, axis=1)
 
+    # A row of 0 frames has no first frame to start in: nothing is emitted (torch's 0 loss for an empty
+    # target, inf otherwise), not frame 0's blank, which belongs to the padding.
     first = mx.arange(positions)[None] < mx.where(target_lengths > 0, 2, 1)[:, None]
+    first = first & (input_lengths > 0)[:, None]
     alpha = mx.where(first, emit(0), log_zero)
     # One step per frame, unrolled into the graph (MLX has no scan); frames past a row's length keep alpha.
     # The mask is sliced per frame, not compared with `t`: mx.compile writes a Python number into the fused
@@ -121,6 +124,7 @@ def ctc_loss(
     end_blank_or_label = mx.take_along_axis(alpha, mx.maximum(last - 1, 0)[:, None], axis=1)[:, 0]
     end_blank_or_label = mx.where(target_lengths > 0, end_blank_or_label, log_zero)
     losses = -mx.logaddexp(end_label, end_blank_or_label)
+    losses = mx.where((input_lengths == 0) & (target_lengths == 0), 0.0, losses)
     no_alignment = losses > _NO_ALIGNMENT
     if zero_infinity:
         losses = mx.where(no_alignment, 0.0, losses)
