@@ -2770,6 +2770,30 @@ def test_log_audio_in_a_validation_hook_reaches_tensorboard_and_mlflow_and_csv_s
     )
 
 
+def test_log_audio_takes_torchs_channels_first_clip_on_mlflow(tmp_path):
+    """A clip as torch's SummaryWriter.add_audio and librosa give it, (1, frames) or (2, frames): the
+    TensorBoardLogger took it, but MLflowLogger wrote it as one frame of 1600 channels: "MLflowLogger
+    failed in log_audio (LibsndfileError: ... Format not recognised.)", and nothing was stored."""
+    import warnings
+
+    from audiotrain.train.loggers import MLflowLogger
+
+    import soundfile as sf
+
+    logger = MLflowLogger(save_dir=tmp_path / "mlflow")
+    mono = np.sin(np.arange(1600) * 0.1).astype(np.float32)[None] * 0.5
+    stereo = np.stack([mono[0], -mono[0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (a failed call is a warning)
+        logger.log_audio("val/audio", [mono, stereo], step=3, sample_rate=[8000, 8000])
+    logger.finalize("success")
+    wavs = sorted((tmp_path / "mlflow").rglob("*.wav"))
+    assert [w.name for w in wavs] == ["step=3-0.wav", "step=3-1.wav"]
+    (one, _), (two, _) = sf.read(wavs[0]), sf.read(wavs[1])
+    assert one.shape == (1600,) and np.abs(one - mono[0]).max() < 1e-4
+    assert two.shape == (1600, 2) and np.abs(two - stereo.T).max() < 1e-4
+
+
 def test_log_audio_refuses_a_call_without_one_sample_rate_per_clip(tmp_path):
     from audiotrain.train.loggers import CSVLogger
 

@@ -335,8 +335,9 @@ class Logger:
     stores_audio = False
 
     def log_audio(self, key: str, audios: list[Any], step: int | None = None, **kwargs: Any) -> None:
-        """Log audio clips (numpy or MLX arrays, ``(frames,)`` or ``(frames, channels)``, in [-1, 1]) under
-        ``key`` at ``step`` (default: that of the metrics logged last), with ``sample_rate=[16000, ...]``,
+        """Log audio clips (numpy or MLX arrays, ``(frames,)`` or ``(frames, channels)``, in [-1, 1]; torch's
+        ``(1, frames)`` or ``(2, frames)`` is taken frames-first) under ``key`` at ``step`` (default: that of
+        the metrics logged last), with ``sample_rate=[16000, ...]``,
         one per clip, as Lightning's ``WandbLogger.log_audio`` takes them, so that one call serves every
         logger of ``trainer.loggers``. TensorBoard: ``add_audio`` at ``key`` (``key/1``, ... for the later
         clips). MLflow: WAV files ``key/step=N-I.wav`` in the run's artifacts (each step's its own). W&B: its
@@ -378,6 +379,10 @@ class Logger:
             clip = np.asarray(numpy_if_mlx(audio), dtype=np.float32)
             if clip.ndim not in (1, 2) or clip.size == 0:
                 raise ValueError(f"{op}: clip {i} must be (frames,) or (frames, channels), got {clip.shape}")
+            if clip.ndim == 2 and clip.shape[0] in (1, 2) and clip.shape[1] > 2:
+                # (torch's and librosa's (channels, frames), as TensorBoard's add_audio takes it: MLflow's
+                # WAV writer read (1, 16000) as one frame of 16000 channels and failed)
+                clip = clip.T
             clips.append(clip)
         self._call("log_audio", self._log_audio, key, clips, [int(r) for r in rates], step)
 
