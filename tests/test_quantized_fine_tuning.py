@@ -155,6 +155,26 @@ def test_the_freeze_check_of_each_epoch_start_reads_the_trainable_parameters_onc
     assert len(reads) == 2
 
 
+def test_a_quantized_checkpoint_of_a_narrower_model_does_not_blame_bits_or_group_size(tmp_path):
+    """A 4-bit, group-32 run's checkpoint (hidden 64) resumed into the same quantization of a wider model
+    (hidden 128): the refusal said "Both are quantized (nn.quantize), with another bits (e.g. fc2) and
+    group_size (e.g. fc2): quantize this model with the run's group_size and bits", which were the run's;
+    the width differs (fc1's shapes say so)."""
+    model = quantized_classifier()
+    model.fc2.freeze(keys="weight", recurse=False)
+    last = fitted_last_checkpoint(model, tmp_path)
+    wider = TinyClassifier(hidden=128)
+    nn.quantize(wider, group_size=32, bits=4, class_predicate=lambda path, _: path == "fc2")
+    wider.fc2.freeze(keys="weight", recurse=False)
+    trainer = Trainer(
+        max_epochs=2, enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path
+    )
+    with pytest.raises(CheckpointError) as refused:
+        trainer.fit(wider, make_batches(), ckpt_path=last)
+    said = str(refused.value)
+    assert "fc1.weight" in said and "another bits" not in said and "group_size (e.g." not in said, said
+
+
 @pytest.mark.parametrize(("bits", "group_size", "named"), [(8, 32, "bits"), (4, 64, "group_size")])
 def test_a_quantized_checkpoint_loaded_into_a_model_quantized_otherwise_names_the_setting(
     tmp_path, bits, group_size, named

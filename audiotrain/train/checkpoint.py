@@ -1791,15 +1791,25 @@ def _quantization_hint(loaded: Mapping[str, Any], expected: dict[str, mx.array])
             f"{', '.join(only_model[:3])}): load the checkpoint into the model before nn.quantize, "
             "then quantize"
         )
-    settings = []  # (both quantized: a layer's packed words per row tell its bits, its scales its groups)
-    for what, key in (("bits", "weight"), ("group_size", "scales")):
-        layers = sorted(
-            layer
-            for layer in in_checkpoint & in_model
-            if tuple(loaded[f"{layer}.{key}"].shape) != tuple(expected[f"{layer}.{key}"].shape)
+    # Both quantized: a layer's packed words per row tell its bits, its scales per row its groups, where
+    # its input size is the same. A layer of another size (a wider model: rows, or words and scales in the
+    # same proportion) was said to have "another bits and group_size" though both were the run's.
+    differ: dict[str, list[str]] = {"bits": [], "group_size": []}
+    for layer in sorted(in_checkpoint & in_model):
+        (*w_rows, w_saved), (*s_rows, s_saved) = (
+            loaded[f"{layer}.weight"].shape,
+            loaded[f"{layer}.scales"].shape,
         )
-        if layers:
-            settings.append(f"{what} (e.g. {', '.join(layers[:3])})")
+        (*w_rows_now, w_now), (*s_rows_now, s_now) = (
+            expected[f"{layer}.weight"].shape,
+            expected[f"{layer}.scales"].shape,
+        )
+        if w_rows != w_rows_now or s_rows != s_rows_now or w_saved * s_now == w_now * s_saved:
+            continue
+        for what, saved, now in (("bits", w_saved, w_now), ("group_size", s_saved, s_now)):
+            if saved != now:
+                differ[what].append(layer)
+    settings = [f"{what} (e.g. {', '.join(layers[:3])})" for what, layers in differ.items() if layers]
     if settings:
         return (
             f". Both are quantized (nn.quantize), with another {' and '.join(settings)}: quantize this model "
