@@ -2794,6 +2794,24 @@ def test_log_audio_takes_torchs_channels_first_clip_on_mlflow(tmp_path):
     assert two.shape == (1600, 2) and np.abs(two - stereo.T).max() < 1e-4
 
 
+def test_mlflow_log_audio_called_per_validation_batch_keeps_every_clip(tmp_path):
+    """A clip logged from on_validation_batch_end, one call per batch, all at the validation's step: MLflow
+    wrote each as val/audio/step=4-0.wav over the one before, and kept only the last batch's."""
+    from audiotrain.train.loggers import MLflowLogger
+
+    import soundfile as sf
+
+    logger = MLflowLogger(save_dir=tmp_path / "mlflow")
+    for batch in range(3):
+        clip = np.full(800, 0.1 * (batch + 1), np.float32)
+        logger.log_audio("val/audio", [clip], step=4, sample_rate=[8000])
+    logger.log_audio("val/audio", [np.zeros(800, np.float32)], step=6, sample_rate=[8000])
+    logger.finalize("success")
+    wavs = sorted((tmp_path / "mlflow").rglob("*.wav"))
+    assert [w.name for w in wavs] == ["step=4-0.wav", "step=4-1.wav", "step=4-2.wav", "step=6-0.wav"]
+    assert [round(float(sf.read(w)[0][0]), 2) for w in wavs] == [0.1, 0.2, 0.3, 0.0]
+
+
 def test_log_audio_refuses_a_call_without_one_sample_rate_per_clip(tmp_path):
     from audiotrain.train.loggers import CSVLogger
 

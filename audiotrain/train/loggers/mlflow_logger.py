@@ -173,6 +173,8 @@ class MLflowLogger(Logger):
         self._params: dict[str, str] = {}  # the run's params as MLflow holds them (key -> string value)
         self._shortened: set[str] = set()  # names over MLflow's key length, already warned about
         self._refused: set[tuple[str, str]] = set()  # (kind, key) MLflow refused: left out from then on
+        # The clips log_audio wrote per (key, step): a later call at that step numbers its own after them.
+        self._clips_written: dict[tuple[str, int], int] = {}
         self.tags = {self._mlflow_key(k, "tag"): str(v)[:_MAX_TAG_VALUE] for k, v in (tags or {}).items()}
 
     @property
@@ -374,11 +376,15 @@ class MLflowLogger(Logger):
         import soundfile as sf
 
         with tempfile.TemporaryDirectory() as tmp:
-            for i, (clip, rate) in enumerate(zip(clips, sample_rates)):
-                # (named by step: a later validation's clips sit beside the earlier ones, never over them)
+            for clip, rate in zip(clips, sample_rates):
+                # (named by step: a later validation's clips sit beside the earlier ones, never over them;
+                # and numbered on from those already at this step: a clip per validation batch, all at one
+                # step, each replaced the one before)
+                i = self._clips_written.get((key, step), 0)
                 path = Path(tmp) / f"step={step}-{i}.wav"
                 sf.write(str(path), np.clip(clip, -1.0, 1.0), rate, subtype="PCM_16")
                 self._client.log_artifact(self._run_id, str(path), artifact_path=key)
+                self._clips_written[(key, step)] = i + 1
 
     def _log_checkpoint(self, path: Path, best: bool, checkpoint_callback: Any) -> None:
         super()._log_checkpoint(path, best, checkpoint_callback)
