@@ -232,12 +232,15 @@ class EvaluationLoop:
             if stoppable and t.interrupted and err.killed_by_stop_signal:
                 return None  # the same Ctrl-C (SIGTERM) reached a starting worker: the stop, not a failure
             raise
-        if not t.sanity_checking and stage not in self.orders_checked:  # (the check's loader is a slice)
-            self.orders_checked.add(stage)  # (once a fit or a call, on every rank: the check is a collective)
-            where = "Trainer.fit" if t.fitting else {"val": "Trainer.validate", "test": "Trainer.test"}[stage]
-            warn_of_unsharded_user_order(loader, stage, where)
         if stoppable and (result.stopped or t.interrupted):
             return None
+        if not t.sanity_checking and stage not in self.orders_checked:  # (the check's loader is a slice)
+            self.orders_checked.add(
+                stage
+            )  # (once a fit or a call, on every rank: the check is a collective, after the stop's return,
+            # which a rank whose worker the stop signal ended takes too)
+            where = "Trainer.fit" if t.fitting else {"val": "Trainer.validate", "test": "Trainer.test"}[stage]
+            warn_of_unsharded_user_order(loader, stage, where)
         in_fit = stage == "val" and t.fitting and not t.sanity_checking
         if in_fit and result.batches == 0 and self.val_batches_in_fit > 0:
             # (A warning and no means left the earlier validation's values in history.json and
