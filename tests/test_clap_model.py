@@ -1052,3 +1052,15 @@ def test_the_contrastive_loss_gradient_of_every_parameter_equals_transformers_au
         assert _rel(np.array(got[name]).reshape(want.shape), want) <= 1e-4, name
         compared += 1
     assert compared > 100
+
+
+def test_audio_tower_alone_takes_the_feature_extractors_numpy_arrays(tiny):
+    # A backbone for a supervised task is `model.audio_model` alone, fed the extractor's default numpy output:
+    # it raised "Cannot interpret 'mlx.core.float32' as a data type" from deep in the tower.
+    model, _, ref = tiny
+    features, is_longer = ref["input_features"].astype(np.float32), ref["is_longer"]
+    want = model.audio_model(mx.array(features), mx.array(is_longer))
+    got = model.audio_model(features, is_longer)
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    with pytest.raises(TypeError, match="input_features must be an mx.array or a numpy array, got list"):
+        model.audio_model(features.tolist())

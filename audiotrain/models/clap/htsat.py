@@ -16,7 +16,7 @@ import functools
 import math
 
 from audiotrain.models.clap.config import ClapAudioConfig
-from audiotrain.models.clap.layers import Dropout, DropPath, activation
+from audiotrain.models.clap.layers import Dropout, DropPath, activation, model_input
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -468,5 +468,12 @@ class ClapAudioModel(nn.Module):
         super().__init__()
         self.audio_encoder = ClapAudioEncoder(config)
 
-    def __call__(self, input_features: mx.array, is_longer: mx.array | None = None) -> mx.array:
+    def __call__(
+        self, input_features: mx.array | np.ndarray, is_longer: mx.array | np.ndarray | None = None
+    ) -> mx.array:
+        # Used alone as a backbone it is given what the feature extractor returns, numpy arrays by default, as
+        # ClapModel.get_audio_features is (which converts them): without this, "Cannot interpret
+        # 'mlx.core.float32' as a data type" from deep in the tower.
+        input_features = model_input(input_features, "input_features")
+        is_longer = None if is_longer is None else model_input(is_longer, "is_longer")
         return self.audio_encoder(input_features, is_longer)

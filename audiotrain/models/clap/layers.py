@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 
 def activation(name: str) -> Callable[[mx.array], mx.array]:
@@ -81,3 +82,15 @@ class ClapProjection(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.linear2(self._act(self.linear1(x)))
+
+
+def model_input(value: mx.array | np.ndarray, name: str) -> mx.array:
+    """`value` as an mx.array: a numpy array, what `ClapTokenizer` and `ClapFeatureExtractor` return (as
+    transformers' ``return_tensors="np"``), is converted here, once; anything else is refused naming the
+    argument (numpy input met raw MLX errors deep in the towers, a list "has no attribute 'ndim'")."""
+    if isinstance(value, mx.array):
+        return value
+    if isinstance(value, np.ndarray):
+        return mx.array(value)
+    hint = f": wrap it in np.array({name})" if isinstance(value, (list, tuple)) else ""
+    raise TypeError(f"{name} must be an mx.array or a numpy array, got {type(value).__name__}{hint}")

@@ -11,7 +11,7 @@ import math
 from audiotrain._thread_streams import clear_streams_when_thread_ends
 from audiotrain.models.clap.config import ClapConfig
 from audiotrain.models.clap.htsat import ClapAudioModel
-from audiotrain.models.clap.layers import ClapProjection
+from audiotrain.models.clap.layers import ClapProjection, model_input
 from audiotrain.models.clap.roberta import ClapTextModel
 
 import mlx.core as mx
@@ -22,18 +22,6 @@ import numpy as np
 def l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
     """``x / ||x||`` along the last axis (``F.normalize``; the eps only guards an all-zero vector)."""
     return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1, keepdims=True)), eps)
-
-
-def model_input(value: mx.array | np.ndarray, name: str) -> mx.array:
-    """`value` as an mx.array: a numpy array, what `ClapTokenizer` and `ClapFeatureExtractor` return (as
-    transformers' ``return_tensors="np"``), is converted here, once; anything else is refused naming the
-    argument (numpy input met raw MLX errors deep in the towers, a list "has no attribute 'ndim'")."""
-    if isinstance(value, mx.array):
-        return value
-    if isinstance(value, np.ndarray):
-        return mx.array(value)
-    hint = f": wrap it in np.array({name})" if isinstance(value, (list, tuple)) else ""
-    raise TypeError(f"{name} must be an mx.array or a numpy array, got {type(value).__name__}{hint}")
 
 
 class ClapModel(nn.Module):
