@@ -1062,6 +1062,24 @@ def test_an_export_dtype_it_cannot_write_is_refused_before_anything_is_created(t
     assert json.loads((out / "config.json").read_text())["dtype"] == "float16"
 
 
+def test_the_audio_tower_alone_is_refused_naming_the_clap_model_to_export(tmp_path):
+    """A classifier's fine-tuned backbone (`model.audio_model`) passed alone got a StateDictError of 118
+    unexpected and 167 missing weights that advised merging LoRA adapters."""
+    model, config = _perturbed_model()
+    encoder = model.audio_model.audio_encoder
+    encoder.norm.weight = encoder.norm.weight + 0.1  # the fine-tuning the export must carry
+    with pytest.raises(TypeError, match=r"audio tower alone \(ClapAudioModel\).*clap.audio_model.update"):
+        save_pretrained(model.audio_model, config, tmp_path / "export")
+    assert not (tmp_path / "export").exists()
+    clap, _ = load_pretrained(FIXTURE)  # the documented way round: the tuned tower in a whole ClapModel
+    clap.audio_model.update(model.audio_model.parameters())
+    reloaded, _ = load_pretrained(save_pretrained(clap, config, tmp_path / "whole"))
+    np.testing.assert_array_equal(
+        np.array(reloaded.audio_model.audio_encoder.norm.weight),
+        np.array(model.audio_model.audio_encoder.norm.weight),
+    )
+
+
 def test_an_export_into_a_killed_exports_folder_leaves_no_temporary_file(tmp_path):
     """A CLAP run killed as it exported left ``hf_model/.tmp-*.safetensors``; its resume exported beside it,
     and the folder uploaded to the Hub carried the stray file. A user's own hidden files stay."""

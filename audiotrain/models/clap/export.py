@@ -68,6 +68,7 @@ def save_pretrained(
     from safetensors.numpy import save_file
 
     dtype = _weights_dtype(dtype)  # (before anything is created)
+    _refuse_audio_tower_alone(model)
     config = config or model.config
     _refuse_weights_transformers_lacks(model, config)
     out = Path(out_dir)
@@ -98,6 +99,22 @@ def save_pretrained(
         if source is not None:
             _copy_present(source, out, TOKENIZER_FILES)
     return out
+
+
+def _refuse_audio_tower_alone(model) -> None:
+    """Refuse the audio tower alone (a classifier's fine-tuned backbone): transformers' folder is a whole
+    ClapModel, and the tower's paths lack `audio_model.`, which was reported as 118 unexpected and 167
+    missing weights with advice about LoRA adapters."""
+    from audiotrain.models.clap.htsat import ClapAudioEncoder, ClapAudioModel
+
+    if isinstance(model, (ClapAudioModel, ClapAudioEncoder)):
+        raise TypeError(
+            f"save_pretrained: got the audio tower alone ({type(model).__name__}); it writes a whole "
+            "ClapModel, as transformers' folders hold one. Pass the ClapModel the tower came from "
+            "(load_pretrained's model: its audio_model is the tower you fine-tuned, the same object), or put "
+            "the tuned weights into one: clap, config = load_pretrained(folder); "
+            "clap.audio_model.update(tower.parameters())"
+        )
 
 
 def _weights_dtype(dtype) -> np.dtype:
