@@ -6,9 +6,11 @@ from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import Callback
 
 import mlx.core as mx
+import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
+from mlx.utils import tree_flatten
 from tasks import TinyClassifier, make_batches, quiet_trainer
 
 
@@ -578,6 +580,32 @@ def test_an_array_the_compiled_evaluation_step_assigns_holds_what_it_wrote_as_ea
         queues.append(np.array(module.queue))
     compiled, eager = queues
     assert np.abs(eager).sum() > 0 and np.array_equal(compiled, eager)
+
+
+class KeepsADecodingCache(TinyClassifier):
+    """A decoder's KV cache: a new list attribute the validation step's greedy loop sets and fills."""
+
+    def __init__(self):
+        super().__init__()
+        self._cache = None
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self._cache = []
+        for _ in range(3):
+            self._cache.append(self.fc1(x))
+        return mx.mean(nn.losses.cross_entropy(self(x), y))
+
+
+def test_a_cache_the_compiled_validation_step_sets_does_not_break_the_next_training_step(tmp_path):
+    # The list is a new attribute, not a list that grew: its placeholders stayed on the module, and the
+    # training step after the validation (compiled over the whole module) failed with "[eval] Attempting to
+    # eval an array without a primitive", naming training_step, batch 0.
+    module = KeepsADecodingCache()
+    t = trainer(tmp_path, max_epochs=2, num_sanity_val_steps=1, enable_checkpointing=True)
+    t.fit(module, make_batches(32), make_batches(32, seed=1))
+    assert len(t.history["val_loss"]) == 2 and module._cache == []
+    assert "_cache" not in dict(tree_flatten(module.parameters()))
 
 
 # ------------------------------------------- validation draws from generators of its own, not the training's

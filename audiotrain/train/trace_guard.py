@@ -179,6 +179,12 @@ class StateGuard:
         for container, start in self._kept.values():
             container[start:] = [value for value in container[start:] if not _is_placeholder(value)]
         self._kept.clear()
+        if self.compiled and not self.refuse_module_writes and _is_placeholder(self.state[0]):
+            # A new attribute the step set (a decoder's KV cache, `self._cache = [...]` in a greedy loop in
+            # validation_step) is no list that grew: its placeholders stayed on the module, and the next
+            # training step, compiled over the module's whole tree, failed with "eval an array without a
+            # primitive" naming training_step.
+            _drop_placeholders(self.state[0])
 
     def _may_hold_other_arrays(self) -> bool:
         """Whether the module's tree may hold other arrays than at the last snapshot (MLX then traces the step
@@ -325,6 +331,23 @@ def _is_placeholder(value: Any) -> bool:
     except RuntimeError as err:
         return "without a primitive" in str(err)
     return False
+
+
+def _drop_placeholders(tree: Any) -> None:
+    """Remove from `tree`'s dicts and lists every array a compiled trace left (`_is_placeholder`)."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for key in [key for key, value in node.items() if isinstance(value, mx.array)]:
+                if _is_placeholder(node[key]):
+                    del node[key]
+            pending.extend(value for value in node.values() if isinstance(value, dict | list))
+        elif isinstance(node, list):
+            node[:] = [
+                value for value in node if not (isinstance(value, mx.array) and _is_placeholder(value))
+            ]
+            pending.extend(value for value in node if isinstance(value, dict | list))
 
 
 def _holds_arrays(values: Any) -> bool:
