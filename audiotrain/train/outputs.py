@@ -17,7 +17,7 @@ import mlx.core as mx
 
 
 def check_loss_output(
-    out: Any, where: str, allow_none: bool = False
+    out: Any, where: str, allow_none: bool = False, cast: bool = True
 ) -> tuple[mx.array | None, dict[str, mx.array], dict[str, mx.array]]:
     """Validate what a step returned and normalise it to (loss, metrics, metric_weights).
 
@@ -25,7 +25,8 @@ def check_loss_output(
     `allow_none` (evaluation, where Lightning code logs instead of returning), None. A metric is a scalar
     or a `(value, weight)` pair of scalars: its means are then weighted by `weight` (a count the step
     computed, such as the frames an accuracy is over) instead of `batch_size(batch)`; `metric_weights`
-    holds those weights.
+    holds those weights. `cast=False` leaves the metrics and weights in their own dtype (each a scalar of
+    shape ()), for the caller to cast to float32 after `mx.value_and_grad` (see `as_float32`).
     """
     if out is None and allow_none:
         return None, {}, {}
@@ -81,9 +82,9 @@ def check_loss_output(
         if isinstance(value, tuple) and len(value) == 2:
             value, weights[name] = (
                 value[0],
-                _metric_scalar(value[1], f"{where}: the weight of metric {name!r}"),
+                _metric_scalar(value[1], f"{where}: the weight of metric {name!r}", cast),
             )
-        values[name] = _metric_scalar(value, f"{where}: metric {name!r}")
+        values[name] = _metric_scalar(value, f"{where}: metric {name!r}", cast)
     return loss.reshape(()).astype(mx.float32), values, weights
 
 
@@ -91,7 +92,17 @@ def check_loss_output(
 _LOSS_NAMES = frozenset({"loss", "train_loss", "val_loss", "test_loss"})
 
 
-def _metric_scalar(value: Any, what: str) -> mx.array:
+def as_float32(tree: dict[str, mx.array]) -> dict[str, mx.array]:
+    """`tree`'s scalars in float32: what `check_loss_output(cast=False)` and `StepLogs(cast=False)` left.
+
+    The training step casts after `mx.value_and_grad`, not inside it: an int count returned as a weight
+    (`n = mx.sum(mask)`, `(acc, n)`) that the loss divides by (`mx.sum(ce * mask) / n`, where MLX casts n to
+    float32) was then one expression both in the gradient's graph and, cast again, in its auxiliary outputs,
+    and `mx.compile` failed with MLX's internal "IndexError: _Map_base::at"."""
+    return {name: value.astype(mx.float32) for name, value in tree.items()}
+
+
+def _metric_scalar(value: Any, what: str, cast: bool = True) -> mx.array:
     if not isinstance(value, mx.array):
         raise TypeError(
             f"{what} must be a scalar mx.array, got {type(value).__name__} (Python numbers inside the "
@@ -108,7 +119,7 @@ def _metric_scalar(value: Any, what: str) -> mx.array:
             "on_validation_batch_end(outputs, batch, batch_idx), kept in an attribute named with a leading "
             "underscore, and scored in on_validation_epoch_end"
         )
-    return value.reshape(()).astype(mx.float32)
+    return value.reshape(()).astype(mx.float32) if cast else value.reshape(())
 
 
 @dataclass(frozen=True)
@@ -143,8 +154,10 @@ class StepLogs:
     Values stay arrays (tracers while compiling); the step returns them as outputs of its graph.
     """
 
-    def __init__(self, stage: str, where: str, batch_weight: Callable[[], Any] | None = None):
-        self.stage, self.where = stage, where
+    def __init__(
+        self, stage: str, where: str, batch_weight: Callable[[], Any] | None = None, cast: bool = True
+    ):
+        self.stage, self.where, self.cast = stage, where, cast
         self.batch_weight = batch_weight  # the weight the step's values get: TrainModule.batch_size(batch)
         self.values: dict[str, mx.array] = {}
         self.options: dict[str, LogOptions] = {}
@@ -177,12 +190,13 @@ class StepLogs:
                 f"{self.where}: self.log({name!r}, ...) with on_step=False and on_epoch=False logs nothing"
             )
         if isinstance(batch_size, mx.array):
-            self.weights[name] = _scalar(batch_size, f"{self.where}: self.log({name!r}, ..., batch_size=)")
+            where = f"{self.where}: self.log({name!r}, ..., batch_size=)"
+            self.weights[name] = _scalar(batch_size, where, self.cast)
         elif (
             batch_size is not None and self.batch_weight is not None and self._weighs_alone(name, batch_size)
         ):
             self.weights[name] = mx.array(float(batch_size), mx.float32)
-        self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)")
+        self.values[name] = _scalar(value, f"{self.where}: self.log({name!r}, ...)", self.cast)
         self.options[name] = LogOptions(on_step, on_epoch, bool(options["prog_bar"]), bool(options["logger"]))
 
     def options_beside(self, metrics: dict[str, Any]) -> dict[str, LogOptions]:
@@ -223,11 +237,11 @@ def split_logged_weights(weights: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return {k: w for k, w in weights.items() if not k.startswith(_LOGGED_WEIGHT)}, logged
 
 
-def _scalar(value: Any, where: str) -> mx.array:
+def _scalar(value: Any, where: str, cast: bool = True) -> mx.array:
     if isinstance(value, mx.array):
         if value.size != 1:
             raise ValueError(f"{where}: expected a scalar, got an array of shape {tuple(value.shape)}")
-        return value.reshape(()).astype(mx.float32)
+        return value.reshape(()).astype(mx.float32) if cast else value.reshape(())
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return mx.array(float(value), mx.float32)
     raise TypeError(

@@ -24,7 +24,7 @@ from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
 from audiotrain.train.no_gradient import NoGradientWatch, compiled_functions
-from audiotrain.train.outputs import StepLogs, check_loss_output, with_logged_weights
+from audiotrain.train.outputs import StepLogs, as_float32, check_loss_output, with_logged_weights
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
@@ -505,7 +505,8 @@ class TrainStep:
         where = f"{type(module).__name__}.{module.training_step_name}"
 
         def loss_fn(params):
-            logs = StepLogs("train", where, lambda: module.batch_size(batch))
+            # (cast=False: the metrics are cast to float32 after value_and_grad: `as_float32` says why)
+            logs = StepLogs("train", where, lambda: module.batch_size(batch), cast=False)
             with module._collect_logs(logs):
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
@@ -534,7 +535,7 @@ class TrainStep:
             ):
                 self._warned_precision = True  # (read at trace time: free in a compiled step)
                 warn_low_precision_loss(where, precision)
-            loss, metrics, metric_weights = check_loss_output(out, where)  # (the loss cast to float32)
+            loss, metrics, metric_weights = check_loss_output(out, where, cast=False)  # (the loss: float32)
             # Kept across calls: a value an eager step logs on some batches only is still named by its
             # options (`odd_step` at the interval) after a batch that did not log it.
             self.log_options = {**self.log_options, **logs.options_beside(metrics)}
@@ -544,6 +545,11 @@ class TrainStep:
 
         try:
             (loss, (metrics, logged, metric_weights)), grads = mx.value_and_grad(loss_fn)(master)
+            metrics, logged, metric_weights = (
+                as_float32(metrics),
+                as_float32(logged),
+                as_float32(metric_weights),
+            )
         finally:
             module.update(master)  # the master weights, not value_and_grad's tracers (also on error)
             if frozen:  # the float32 frozen weights back; what the step wrote stays, in its dtype as before
