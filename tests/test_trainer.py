@@ -636,6 +636,21 @@ def test_a_bfloat16_loss_under_bf16_true_is_warned_as_under_bf16_mixed(tmp_path)
     assert len([w for w in seen if w.category is LowPrecisionLossWarning]) == 1
 
 
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_a_bfloat16_loss_in_a_stand_alone_validate_or_test_is_warned_as_in_fit(tmp_path, stage):
+    # Before: only fit warned; a bf16-mixed validate's scores moved on bfloat16's grid without a word (a
+    # pitch tracker's cents error read 1056 where float32 gave 1172).
+    from audiotrain import LowPrecisionLossWarning
+
+    trainer = quiet_trainer(tmp_path, precision="bf16-mixed")
+    with pytest.warns(LowPrecisionLossWarning, match=r"validation_step|test_step") as seen:
+        getattr(trainer, stage)(TinyClassifier(), make_batches(32))
+    assert len([w for w in seen if w.category is LowPrecisionLossWarning]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowPrecisionLossWarning)  # (predict returns no loss: nothing said)
+        trainer.predict(TinyClassifier(), make_batches(32))
+
+
 @pytest.mark.parametrize("compile", [True, False])
 def test_a_frozen_layer_runs_in_bfloat16_under_bf16_mixed_and_keeps_its_float32_weights(tmp_path, compile):
     # Before: only the trainable weights got their bfloat16 copy, so a frozen backbone (the CLAP recipe's
