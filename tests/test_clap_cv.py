@@ -1,7 +1,10 @@
 """Cross-validation of the CLAP recipe, grouped by clip: `python -m audiotrain.recipes.clap cv`."""
 
+import contextlib
+import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 from audiotrain.datasets.captions import CaptionedClip
@@ -10,6 +13,49 @@ from audiotrain.recipes.clap.cv import clip_folds
 
 import numpy as np
 import pytest
+
+
+def _unrendered(figure, path, dpi):
+    """Stands in for `plots._save`: the figure built as the run builds it, written through the same atomic
+    write, but not rendered (a fold's four PNGs took most of a tiny fold's run; no test here reads them)."""
+    from audiotrain._files import write_atomically
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, lambda handle: handle.write(b"\x89PNG\r\n\x1a\n"))  # (a PNG signature)
+    return path
+
+
+@contextlib.contextmanager
+def _plots_unrendered():
+    from audiotrain.metrics import plots
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plots, "_save", _unrendered)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def plots_built_but_not_rendered():
+    with _plots_unrendered():
+        yield
+
+
+def _cv_run(argv):
+    """(exit status, stdout, stderr) of `main(argv)`, for a module fixture (capsys is a test's own)."""
+    printed, said = io.StringIO(), io.StringIO()
+    with _plots_unrendered(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
+        status = main(argv)
+    return status, printed.getvalue(), said.getvalue()
+
+
+@pytest.fixture(scope="module")
+def demo_cv(tmp_path_factory):
+    """One 2-fold cv of the quick_test demo, shared by the tests that read its folder and what it printed:
+    (the argv without --out, its folder, exit status, stdout, stderr)."""
+    tmp = tmp_path_factory.mktemp("demo_cv")
+    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp / "cache")]
+    return argv, tmp / "cv", *_cv_run([*argv, "--out", str(tmp / "cv")])
 
 
 def test_folds_keep_every_caption_of_a_clip_together():
@@ -29,11 +75,9 @@ def test_folds_keep_every_caption_of_a_clip_together():
         clip_folds(clips[:3], 4, seed=0, val_fraction=0.2, source="d")
 
 
-def test_cv_command_on_demo_clips(tmp_path, capsys):
-    out = tmp_path / "cv"
-    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
-    assert main([*argv, "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+def test_cv_command_on_demo_clips(demo_cv, tmp_path, capsys):
+    argv, out, status, printed, _ = demo_cv
+    assert status == 0
     assert "2-fold cross-validation over 12 clips" in printed and "| text_to_audio_R@1 |" in printed
     folds = json.loads((out / "folds.json").read_text())["folds"]
     assert not set(folds[0]["test"]) & set(folds[1]["test"])  # no clip in two folds
@@ -51,6 +95,8 @@ def test_cv_command_on_demo_clips(tmp_path, capsys):
         assert scores["std"][metric] == pytest.approx(np.std(values))
     assert "| mAP@10 |" in (out / "cv_scores.md").read_text()
 
+    out = tmp_path / "cv"  # (a copy of the shared run: what follows changes it)
+    shutil.copytree(demo_cv[1], out)
     assert main([*argv, "--out", str(out)]) == 2  # a used run folder is refused, before any work
     assert "already holds files" in capsys.readouterr().err
     # --overwrite replaces it, keeping the user's notes; what it removed and kept was said on stdout, among
@@ -66,15 +112,13 @@ def test_cv_command_on_demo_clips(tmp_path, capsys):
     assert "folds every clip of the folder, whatever its split" in capsys.readouterr().err
 
 
-def test_cv_output_numbers_each_fold_as_its_folder_and_shows_the_demo_banner_once(tmp_path, capsys):
+def test_cv_output_numbers_each_fold_as_its_folder_and_shows_the_demo_banner_once(demo_cv):
     """The header said "fold 1/2", the run "fold 0 of 2", the folder fold0/; and each fold repeated the
     OFFLINE DEMO banner. As the chord recipe: ``=== fold 0 (1 of 2): RUN/fold0``."""
-    out = tmp_path / "cv"
-    argv = ["cv", "--folds", "2", "--preset", "quick_test", "--demo.folder", str(tmp_path / "cache")]
-    assert main([*argv, "--out", str(out)]) == 0
-    captured = capsys.readouterr()
-    assert captured.err.count("OFFLINE DEMO") == 1  # (a note, on stderr: the results on stdout)
-    printed = captured.out + captured.err
+    _, out, status, stdout, stderr = demo_cv
+    assert status == 0
+    assert stderr.count("OFFLINE DEMO") == 1  # (a note, on stderr: the results on stdout)
+    printed = stdout + stderr
     for k in (0, 1):
         assert f"=== fold {k} ({k + 1} of 2): {out / f'fold{k}'}\n" in printed
         assert f"held-out clips: fold {k} ({k + 1} of 2), grouped by clip" in printed
@@ -318,18 +362,25 @@ def _official_fold_folder(root: Path, folds: int = 3, per_class: int = 2) -> Pat
     return root
 
 
-def test_folds_by_split_holds_out_each_official_fold_as_esc50_is_scored(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def official_folds_cv(tmp_path_factory):
+    """One --folds_by_split cv of an ESC-50-like folder of 3 official folds (1 step a fold), shared by the
+    tests that read it: (its folder, exit status, stdout, stderr)."""
+    from clap_folders import tiny_checkpoint
+
+    tmp = tmp_path_factory.mktemp("official_folds_cv")
+    data = _official_fold_folder(tmp / "esc")
+    argv = ["cv", "--folds_by_split", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp)),
+            "--out", str(tmp / "cv"), "--train.max_steps", "1", "--train.processes", "1"]  # fmt: skip
+    return tmp / "cv", *_cv_run(argv)
+
+
+def test_folds_by_split_holds_out_each_official_fold_as_esc50_is_scored(official_folds_cv):
     """ESC-50 and UrbanSound8K are scored on their official folds (a recording's clips share one); cv drew
     random folds whatever the 'split' column said, and had no way to use the folder's own: --folds_by_split
     holds out each split in turn, training and validating on the other splits' clips."""
-    from clap_folders import tiny_checkpoint
-
-    data = _official_fold_folder(tmp_path / "esc")
-    out = tmp_path / "cv"
-    argv = ["cv", "--folds_by_split", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path)),
-            "--out", str(out), "--train.max_steps", "1", "--train.processes", "1"]  # fmt: skip
-    assert main(argv) == 0, capsys.readouterr().err
-    printed = capsys.readouterr().out
+    out, status, printed, said = official_folds_cv
+    assert status == 0, said
     assert "3-fold cross-validation over 12 clips (12 captions, one fold per split)" in printed
     assert "| zero_shot_top1_accuracy |" in printed
     folds = json.loads((out / "folds.json").read_text())["folds"]
@@ -359,18 +410,13 @@ def test_folds_by_split_refuses_clips_without_a_split_and_a_folds_count_it_contr
     assert not (tmp_path / "cv").exists()
 
 
-def test_cv_scores_hold_each_folds_pretrained_scores_beside_its_fine_tuned_ones(tmp_path, capsys):
+def test_cv_scores_hold_each_folds_pretrained_scores_beside_its_fine_tuned_ones(official_folds_cv):
     """Zero-shot against fine-tuned, per official fold, is what an ESC-50 study reports; cv_scores held the
     fine-tuned side alone, so the pretrained model's held-out scores had to be gathered from each fold's
     retrieval.json and averaged by hand."""
-    from clap_folders import tiny_checkpoint
-
-    data = _official_fold_folder(tmp_path / "esc")
-    out = tmp_path / "cv"
-    argv = ["cv", "--folds_by_split", "--data", str(data), "--pretrained", str(tiny_checkpoint(tmp_path)),
-            "--out", str(out), "--train.max_steps", "1", "--train.processes", "1"]  # fmt: skip
-    assert main(argv) == 0, capsys.readouterr().err
-    assert "| before_zero_shot_top1_accuracy |" in capsys.readouterr().out
+    out, status, printed, said = official_folds_cv
+    assert status == 0, said
+    assert "| before_zero_shot_top1_accuracy |" in printed
     scores = json.loads((out / "cv_scores.json").read_text())
     for k in range(3):
         before = json.loads((out / f"fold{k}" / "retrieval.json").read_text())["before"]
