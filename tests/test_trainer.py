@@ -1633,6 +1633,28 @@ def test_a_second_fit_of_another_module_object_says_it_takes_over_the_counters(t
     assert trainer.current_epoch == 3
 
 
+def test_a_second_fit_of_another_module_object_names_the_best_it_keeps_from_the_first(tmp_path):
+    # An active-learning loop that fits a fresh model on one Trainer each round: the callbacks keep the first
+    # model's best, so best_model_path (and ckpt_path="best") is that model's until the new one beats it.
+    from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint
+
+    checkpoint = ModelCheckpoint(monitor="val_loss")
+    stopping = EarlyStopping(monitor="val_loss", patience=5)
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=[checkpoint, stopping]
+    )
+    trainer.fit(TinyClassifier(), make_batches(32), make_batches(16))
+    first_best = checkpoint.best_model_path
+    assert first_best
+    trainer.max_epochs = 2
+    with pytest.warns(UserWarning, match="already trained another module object") as caught:
+        trainer.fit(TinyClassifier(), make_batches(32), make_batches(16))
+    said = next(str(w.message) for w in caught if "already trained another" in str(w.message))
+    assert "ModelCheckpoint(monitor='val_loss') keeps the earlier model's best" in said
+    assert first_best in said
+    assert "EarlyStopping(monitor='val_loss') keeps its best and patience count" in said
+
+
 # ------------------------------------------------------------------ loaders a Lightning user passes
 def test_the_same_dataloader_for_training_and_validation_is_refused(tmp_path):
     from audiotrain import DataLoader

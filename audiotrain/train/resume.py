@@ -130,7 +130,7 @@ def warn_of_carried_counters(trainer: Trainer, model: Any, ckpt_path: Any) -> No
             f"Trainer.fit: this Trainer already trained another module object (up to {where}); "
             f"this {type(model).__name__} takes over that run's counters (max_epochs and max_steps count "
             "from there, and so do its checkpoints' epoch and step), and its saves replace that run's "
-            "`last`. For a new run, make a new Trainer",
+            f"`last`{_kept_bests(trainer)}. For a new run, make a new Trainer",
             UserWarning,
             stacklevel=3,
         )
@@ -244,3 +244,28 @@ __all__ = [
     "resize_epoch_schedule",
     "warn_of_carried_counters",
 ]
+
+
+def _kept_bests(trainer: Trainer) -> str:
+    """What the callbacks of `trainer` keep of the model trained before (its best score and checkpoint, the
+    patience count), which the next model is compared with: "; ..." clauses for the warning, or "". Without
+    them, an active-learning round's `ckpt_path="best"` silently loads an earlier round's model."""
+    from audiotrain.train.callbacks.early_stopping import EarlyStopping
+    from audiotrain.train.callbacks.model_checkpoint import ModelCheckpoint
+
+    said = []
+    for callback in trainer.callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.monitor and callback.best_model_path:
+            score = callback.best_model_score
+            shown = f"{callback.monitor}={float(score):.4g}, " if score is not None else ""
+            said.append(
+                f"ModelCheckpoint(monitor={callback.monitor!r}) keeps the earlier model's best ({shown}"
+                f"{callback.best_model_path}) as best_model_path and ckpt_path='best' until this model "
+                "beats it"
+            )
+        elif isinstance(callback, EarlyStopping) and callback.best_score is not None:
+            said.append(
+                f"EarlyStopping(monitor={callback.monitor!r}) keeps its best and patience count from the "
+                "earlier model"
+            )
+    return "".join(f"; {clause}" for clause in said)
