@@ -136,6 +136,27 @@ def test_a_csv_and_a_tensorboard_logger_of_one_fit_share_the_version_folder_give
     assert not (tmp_path / "twins" / "exp" / "a").exists()  # (the first one's claim given up)
 
 
+def test_a_csv_and_a_tensorboard_logger_of_one_fit_left_to_number_themselves_share_one_version(tmp_path):
+    """Each claimed the next free version at its start: one fit's metrics.csv went in version_0 and its event
+    files in version_1, and the next fit's in version_2 and version_3. Now one fit is one version, as a
+    version given to both is; two loggers of one kind still take a version each."""
+    for round_ in range(2):
+        loggers = [CSVLogger(tmp_path, name="al"), TensorBoardLogger(tmp_path, name="al")]
+        fit(tmp_path, loggers)
+        folder = tmp_path / "al" / f"version_{round_}"
+        assert [lg.log_dir for lg in loggers] == [folder, folder]
+        names = sorted(p.name for p in folder.iterdir())
+        assert "metrics.csv" in names and any("tfevents" in n for n in names)
+    assert sorted(p.name for p in (tmp_path / "al").iterdir()) == ["version_0", "version_1"]
+    twins = [
+        CSVLogger(tmp_path, name="twins"),
+        CSVLogger(tmp_path, name="twins"),
+        TensorBoardLogger(tmp_path, "twins"),
+    ]
+    fit(tmp_path, twins)
+    assert [lg.log_dir.name for lg in twins] == ["version_0", "version_1", "version_0"]
+
+
 @pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
 def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(tmp_path, cls):
     first = fit(tmp_path, cls(tmp_path, name="logs", version=0))

@@ -96,6 +96,7 @@ from audiotrain.train.loaders import (
     why_no_batches,
 )
 from audiotrain.train.loggers import DummyLogger, Logger
+from audiotrain.train.loggers._shared import share_next_version
 from audiotrain.train.loggers.base import flatten_params
 from audiotrain.train.loggers.resume_states import match_states
 from audiotrain.train.loggers.trainer_argument import trainer_loggers
@@ -2218,6 +2219,7 @@ class Trainer:
                 if callable(getattr(lg, "release_claim", None)):
                     lg.release_claim()
             raise
+        share_next_version(self.loggers)
 
     def _logged_config(self, module: TrainModule) -> dict[str, Any]:
         """`run_config` less what save_hyperparameters(logger=False) keeps out of the loggers (checkpoints

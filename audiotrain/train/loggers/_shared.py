@@ -66,6 +66,27 @@ def _next_version(root: Path) -> int:
     return max(found, default=-1) + 1
 
 
+def share_next_version(loggers: Iterable[Any]) -> None:
+    """A fresh fit's CSV and TensorBoard loggers that leave the version to themselves and share a root: the
+    first claims the next free ``version_<k>`` now and the others of another kind take the same, as a
+    version given to both is shared. Each claiming its own at its start put one fit's metrics.csv in
+    ``version_0`` and its event files in ``version_1``, and no later fit's two numbers matched."""
+    groups: dict[Path, list[_VersionedFolder]] = {}
+    for lg in loggers:
+        if isinstance(lg, _VersionedFolder) and lg._version is None and not lg._resumed:
+            groups.setdefault(lg.root_dir.resolve(), []).append(lg)
+    for group in groups.values():
+        kinds = {type(lg) for lg in group}
+        if len(kinds) < 2:
+            continue
+        first = group[0]
+        first._claim_log_dir()
+        for lg in group[1:]:
+            if type(lg) in kinds and type(lg) is not type(first):
+                lg._version = first._version
+                kinds.discard(type(lg))  # (a second logger of one kind claims a folder of its own)
+
+
 class _VersionedFolder:
     """`<root>/<name>/version_<k>` folders shared by the TensorBoard and CSV loggers (k: next free).
 
