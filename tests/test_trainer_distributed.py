@@ -1077,9 +1077,12 @@ Path(f"rank{rank}.json").write_text(json.dumps(out))
 
 
 def test_a_batch_sampler_that_gives_every_rank_the_same_batches_is_warned_of_on_rank_0(tmp_path):
-    # A torch user's P x K (class-balanced) batch sampler, which the DataLoader leaves unsharded, drew the
-    # same batches on both ranks: every step trained on two copies of one batch, and nothing said so. One
-    # that splits itself by rank, and distributed=False (every rank meant to read all), are not warned of.
+    # Training: a torch user's P x K (class-balanced) batch sampler, which the DataLoader leaves unsharded,
+    # drew the same batches on both ranks: every step trained on two copies of one batch, and nothing said
+    # so. One that splits itself by rank, and distributed=False (every rank meant to read all), are not
+    # warned of. Validation and test: the means were right (every rank's alike), but the embeddings a hook
+    # gathered from both ranks for the equal error rate held every clip twice, and the EER of 2 ranks was
+    # 0.099 where one process's was 0.108 for the same weights. (One job for both: a launch costs seconds.)
     body = """
 import warnings
 from audiotrain import DataLoader, Trainer
@@ -1106,44 +1109,7 @@ for sampler, distributed in ((PK(), None), (PK(by_rank=True), None), (PK(), Fals
         warnings.simplefilter("always")
         trainer.fit(TinyClassifier(), DataLoader(data, batch_sampler=sampler, distributed=distributed))
     said.append([str(w.message) for w in caught if "same batches" in str(w.message)])
-print(json.dumps(said))
-"""
-    said = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
-    assert said[1] == [[], [], []]  # rank 0 alone warns
-    assert said[0][1:] == [[], []]
-    assert said[0][0] == [
-        "Trainer.fit: the training DataLoader's batch_sampler PK gave all 2 ranks the same batches of "
-        "indices this epoch (a batch_sampler you pass is not sharded by the DataLoader), so each step trains "
-        "on 2 copies of one batch. Shard it by rank (audiotrain.distributed.rank() and world_size(): each "
-        "rank its own batches, as torch's DistributedSampler does), or pass DataLoader(..., "
-        "distributed=False) where every rank is meant to read these indices (the same batches, or a dataset "
-        "of each rank's own)"
-    ]
 
-
-def test_a_validation_batch_sampler_that_gives_every_rank_the_same_batches_is_warned_of(tmp_path):
-    # The same P x K batch sampler for validation: the means were right (every rank's alike), but the
-    # embeddings a hook gathered from both ranks for the equal error rate held every clip twice, and the
-    # EER of 2 ranks was 0.099 where one process's was 0.108 for the same weights. Nothing said so.
-    body = """
-import warnings
-from audiotrain import DataLoader, Trainer
-from audiotrain.distributed import collectives
-from tasks import TinyClassifier, make_data
-
-x, y = make_data(32)
-data = [(x[i], y[i]) for i in range(32)]
-
-class PK:
-    def __init__(self, by_rank=False):
-        self.by_rank = by_rank
-    def __len__(self):
-        return 2
-    def __iter__(self):
-        start = 16 * collectives.rank() if self.by_rank else 0
-        return iter([list(range(start, start + 8)), list(range(start + 8, start + 16))])
-
-said = []
 trainer = Trainer(max_epochs=2, enable_progress_bar=False, logger=False, enable_checkpointing=False,
                   enable_model_summary=False)
 with warnings.catch_warnings(record=True) as caught:
@@ -1152,16 +1118,27 @@ with warnings.catch_warnings(record=True) as caught:
     trainer.fit(model, DataLoader(data, batch_size=8), DataLoader(data, batch_sampler=PK()))
     trainer.validate(model, DataLoader(data, batch_sampler=PK()), verbose=False)
     trainer.test(model, DataLoader(data, batch_sampler=PK(by_rank=True)), verbose=False)
-said = [str(w.message) for w in caught if "same batches" in str(w.message)]
+said.append([str(w.message) for w in caught if "same batches" in str(w.message)])
 print(json.dumps(said))
 """
-    said = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
-    assert said[1] == []  # rank 0 alone warns: once in fit (two validations), once for validate
-    assert [s[: s.index(" DataLoader's")] for s in said[0]] == [
+    said = _last_json(run_ranks(_job(body), 2, timeout=180, cwd=tmp_path))
+    assert said[1] == [[], [], [], []]  # rank 0 alone warns
+    training, evaluation = said[0][:3], said[0][3]
+    assert training[1:] == [[], []]
+    assert training[0] == [
+        "Trainer.fit: the training DataLoader's batch_sampler PK gave all 2 ranks the same batches of "
+        "indices this epoch (a batch_sampler you pass is not sharded by the DataLoader), so each step trains "
+        "on 2 copies of one batch. Shard it by rank (audiotrain.distributed.rank() and world_size(): each "
+        "rank its own batches, as torch's DistributedSampler does), or pass DataLoader(..., "
+        "distributed=False) where every rank is meant to read these indices (the same batches, or a dataset "
+        "of each rank's own)"
+    ]
+    # Once in fit (two validations), once for validate; test's sampler splits itself by rank.
+    assert [s[: s.index(" DataLoader's")] for s in evaluation] == [
         "Trainer.fit: the validation",
         "Trainer.validate: the validation",
     ]
-    assert said[0][0].startswith(
+    assert evaluation[0].startswith(
         "Trainer.fit: the validation DataLoader's batch_sampler PK gave all 2 ranks the same batches of "
         "indices (a batch_sampler you pass is not sharded by the DataLoader), so every rank reads the same "
         "samples: what a hook gathers from the ranks (all_gather_object, self.all_gather: the embeddings "
