@@ -3,6 +3,7 @@
 import json
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 from audiotrain.recipes import chords
@@ -78,13 +79,17 @@ def test_cv_command_on_demo_songs(tmp_path, capsys):
     assert [done[str(k)] for k in (0, 1)] == scores["folds"]
 
 
-def test_cv_folds_follow_the_seed(cv_cache, tmp_path, capsys):
+def test_cv_folds_follow_the_seed(cv_cache, plain_cv, tmp_path, capsys):
     """Repeated cross-validation over --seed needs another split of the songs into folds for each seed."""
     held_out = {}
     for seed in ("0", "1"):
         run_dir = tmp_path / f"seed{seed}"
-        argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache), "--seed", seed]
-        assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0, capsys.readouterr().err
+        if seed == "0":  # the default seed: the shared plain run is this seed's run
+            assert json.loads((plain_cv / PROGRESS_FILE).read_text())["config"]["seed"] == 0
+            run_dir = plain_cv
+        else:
+            argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache), "--seed", seed]
+            assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0, capsys.readouterr().err
         held_out[seed] = {
             frozenset(p.name for p in (run_dir / f"fold{k}" / "evaluation").glob("*.lab")) for k in (0, 1)
         }
@@ -118,6 +123,15 @@ def test_train_with_cv_from_python_runs_the_folds_of_the_cv_command(tmp_path):
 def cv_cache(tmp_path_factory):
     """One demo-song and feature cache for the cv runs below."""
     return tmp_path_factory.mktemp("cv_cache")
+
+
+@pytest.fixture(scope="module")
+def plain_cv(cv_cache, tmp_path_factory):
+    """A finished 2-fold cv run of the tiny flags (default seed) on `cv_cache`, shared by the tests that
+    read it; a test that changes it works on a shutil.copytree of it."""
+    run_dir = tmp_path_factory.mktemp("plain_cv") / "cv"
+    assert chords.main([*two_fold_cv(cv_cache, run_dir)]) == 0
+    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -355,11 +369,13 @@ def test_cv_refuses_a_test_fraction_naming_it_and_the_folds(tmp_path, capsys):
     assert not (tmp_path / "cv").exists()
 
 
-def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(cv_cache, tmp_path, capsys):
+def test_cv_run_folder_is_refused_and_overwrite_replaces_only_its_outputs(
+    cv_cache, plain_cv, tmp_path, capsys
+):
     run_dir = tmp_path / "cv"
     argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
     argv += ["--run_dir", str(run_dir)]
-    assert chords.main(argv) == 0
+    shutil.copytree(plain_cv, run_dir)  # the finished run of these flags (a copy: this test changes it)
     (run_dir / "notes.txt").write_text("mine")
     (run_dir / "fold7").mkdir()  # a fold of an earlier run with more folds
     (run_dir / "fold0" / "evaluation" / "mine.txt").write_text("mine")  # the user's, inside its folders
@@ -622,13 +638,12 @@ def two_fold_cv(cv_cache, run_dir) -> list[str]:
 
 
 @pytest.mark.slow
-def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, tmp_path, capsys):
+def test_evaluate_of_a_demo_cv_fold_never_scores_the_whole_cache(cv_cache, plain_cv, tmp_path, capsys):
     """`evaluate --checkpoint CV/fold0` (no --data) scored every song of every cached demo set, training songs
     among them, as the fold's held-out songs: the fold recorded the cache folder as its demo test set. And
     `evaluate --checkpoint CV` said config.json was missing before it said it was a cv run."""
     run_dir = tmp_path / "cv"
-    argv = two_fold_cv(cv_cache, run_dir)
-    assert chords.main(argv) == 0
+    shutil.copytree(plain_cv, run_dir)  # a finished two_fold_cv run (a copy: this test changes it)
     fold = run_dir / "fold0"
     record = json.loads((fold / "config.json").read_text())
     assert "demo_test_set" not in record
@@ -684,13 +699,15 @@ def test_a_cv_runs_record_repeats_its_settings_as_a_config_file(unstopped_cv, tm
     assert f"pass the file in it: {run_dir / PROGRESS_FILE}" in capsys.readouterr().err
 
 
-def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(cv_cache, tmp_path, capsys):
+def test_a_damaged_done_record_is_refused_by_name_before_any_fold_trains(
+    cv_cache, plain_cv, tmp_path, capsys
+):
     """cv --resume put cv_progress.json's kept fold scores into cv_scores.json as they were: -5 for majmin
     as -500 %, a metric deleted from a fold as a row missing from the table, and a fold recorded as a number
     crashed the summary with a raw TypeError after the remaining fold had trained, at every later resume."""
     run_dir = tmp_path / "cv"
     argv = two_fold_cv(cv_cache, run_dir)
-    assert chords.main(argv) == 0
+    shutil.copytree(plain_cv, run_dir)  # the finished run of these flags (a copy: this test changes it)
     capsys.readouterr()
     record = run_dir / "cv_progress.json"
     progress = json.loads(record.read_text())
@@ -843,12 +860,10 @@ def test_a_fold_with_no_song_to_spare_for_validation_says_why_not_that_val_fract
     assert f"no validation songs ({why} one): no early stopping" in err, err
 
 
-def test_a_cv_run_repeated_from_its_cv_progress_json_runs_its_folds_and_gives_its_scores(cv_cache, tmp_path):
+def test_a_cv_run_repeated_from_its_cv_progress_json_runs_its_folds_and_gives_its_scores(plain_cv, tmp_path):
     """--config RUN/cv_progress.json 'repeats it' (--help), but ran the default 5 folds where the record says
     3, and gave other scores with nothing said; a paper's reader repeating a result got another one."""
-    run_dir, replay = tmp_path / "run", tmp_path / "replay"
-    argv = ["cv", "--folds", "2", *TINY_CV_FLAGS, "--data.cache_dir", str(cv_cache)]
-    assert chords.main([*argv, "--run_dir", str(run_dir)]) == 0
+    run_dir, replay = plain_cv, tmp_path / "replay"  # (the shared run, only read)
     assert chords.main(["cv", "--config", str(run_dir / "cv_progress.json"), "--run_dir", str(replay)]) == 0
     assert sorted(p.name for p in replay.glob("fold*")) == ["fold0", "fold1"]
     scores = [json.loads((folder / "cv_scores.json").read_text()) for folder in (run_dir, replay)]
