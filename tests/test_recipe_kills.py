@@ -80,13 +80,23 @@ def test_a_cv_killed_between_a_folds_training_and_its_evaluation_resumes_by_scor
     )
 
 
+@pytest.fixture(scope="module")
+def unstopped_run(cache, tmp_path_factory):
+    """A run of the tiny flags that nothing stopped: what a killed and resumed one must end as. Shared by the
+    parametrized test below (both kill points end as this same run); only read."""
+    unstopped = tmp_path_factory.mktemp("unstopped") / "unstopped"
+    assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(unstopped)]) == 0
+    return unstopped
+
+
 @pytest.mark.parametrize("where", [EVALUATION, TRAINED_RECORD])
-def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(where, cache, tmp_path, capsys):
+def test_a_run_killed_before_its_evaluation_finishes_it_on_resume(
+    where, cache, unstopped_run, tmp_path, capsys
+):
     """The same command pointed at ``--resume RUN/checkpoints/last``, which refused ("leaves none to
     train") and named only predict. The resume now does what the run had left: its held-out evaluation,
     the same as an uninterrupted run's."""
-    unstopped = tmp_path / "unstopped"
-    assert chords.main([*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(unstopped)]) == 0
+    unstopped = unstopped_run
     run_dir = tmp_path / "run"
     argv = [*TINY_FLAGS, "--data.cache_dir", str(cache), "--run_dir", str(run_dir)]
     _killed_at(where, argv)
