@@ -1253,13 +1253,10 @@ def test_a_run_folder_inside_the_data_folder_is_left_out_of_its_scan_and_named(t
     assert json.loads((run_dir / "history.json").read_text())["epoch"] == [0, 1, 2]
 
 
-def test_a_resume_without_data_names_the_folder_its_run_trained_on(tiny_run, tmp_path, capsys):
+def test_a_resume_without_data_names_the_folder_its_run_trained_on(tiny_run, folder_runs, capsys):
     """`train --resume RUN/checkpoints/last` without --data said only "no data folder: pass --data DIR",
     though the checkpoint records the folder its run trained on: the error now names it, to pass as --data."""
-    data = tmp_path / "songs"
-    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
-    run_dir = tmp_path / "run"
-    assert chords.main([*_folder_run_flags(tiny_run, data), "--run_dir", str(run_dir)]) == 0
+    data, run_dir = folder_runs.data, folder_runs.run  # (only read: the resume is refused)
     capsys.readouterr()
     assert chords.main(["train", "--resume", str(run_dir / "checkpoints" / "last"), "--num_epochs", "3"]) == 2
     err = capsys.readouterr().err
@@ -1287,6 +1284,23 @@ def _folder_run_flags(tiny_run, data: Path) -> list[str]:
     ]
 
 
+@pytest.fixture(scope="module")
+def folder_runs(tiny_run, tmp_path_factory):
+    """Runs on a data folder of 4 demo songs (seed 9, 6 s) that the tests below share and only read: `run`
+    (the 2 epochs of _folder_run_flags) and `straight` (3 epochs uninterrupted, what a resumed run on the same
+    songs must end as). A test that adds or removes songs makes its own folder of the same songs."""
+    from types import SimpleNamespace
+
+    root = tmp_path_factory.mktemp("folder_runs")
+    data = root / "songs"
+    generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
+    flags = _folder_run_flags(tiny_run, data)
+    runs = SimpleNamespace(data=data, run=root / "run", straight=root / "straight")
+    assert chords.main([*flags, "--run_dir", str(runs.run)]) == 0
+    assert chords.main([*flags, "--run_dir", str(runs.straight), "--num_epochs", "3"]) == 0
+    return runs
+
+
 def _trained_the_same(resumed: Path, straight: Path) -> None:
     """The resumed run's history (the epochs before the resume too) is the uninterrupted run's."""
     a, b = (json.loads((run / "history.json").read_text()) for run in (resumed, straight))
@@ -1294,16 +1308,18 @@ def _trained_the_same(resumed: Path, straight: Path) -> None:
         assert a[name] == b[name], name
 
 
-def test_a_resume_goes_on_with_its_own_songs_after_songs_are_added_to_the_folder(tiny_run, tmp_path, capsys):
+def test_a_resume_goes_on_with_its_own_songs_after_songs_are_added_to_the_folder(
+    tiny_run, folder_runs, tmp_path, capsys
+):
     """It was refused: one song more in the data folder (and every run keeps adding some) and no run on it
     could be resumed. It goes on with its own songs, exactly, and says what it leaves out; a song it trained
     on that is gone is still refused, named."""
     data = tmp_path / "songs"
     generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
     flags = _folder_run_flags(tiny_run, data)
-    run_dir, straight, resumed = tmp_path / "run", tmp_path / "straight", tmp_path / "resumed"
+    # (the uninterrupted run of these songs, shared: it trained on a folder of the same 4 songs)
+    run_dir, straight, resumed = tmp_path / "run", folder_runs.straight, tmp_path / "resumed"
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
-    assert chords.main([*flags, "--run_dir", str(straight), "--num_epochs", "3"]) == 0
     for suffix in (".wav", ".lab"):
         (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
     last = run_dir / "checkpoints" / "last"
@@ -1387,7 +1403,9 @@ def _edit_chord_state(checkpoint: Path, edit) -> None:
     state_file.write_text(json.dumps(state))
 
 
-def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_run, tmp_path, capsys):
+def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(
+    tiny_run, folder_runs, tmp_path, capsys
+):
     """The song names of each part were kept only in the run folder's config.json: a checkpoint copied
     elsewhere (to keep it, to share it) split the data folder again, and with one song added since it was
     refused. It records them itself now: it goes on with its own songs, exactly, and `evaluate
@@ -1395,9 +1413,9 @@ def test_a_checkpoint_moved_out_of_its_run_folder_resumes_on_its_own_songs(tiny_
     data = tmp_path / "songs"
     generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
     flags = _folder_run_flags(tiny_run, data)
-    run_dir, straight, resumed = tmp_path / "run", tmp_path / "straight", tmp_path / "resumed"
+    # (the uninterrupted run of these songs, shared: it trained on a folder of the same 4 songs)
+    run_dir, straight, resumed = tmp_path / "run", folder_runs.straight, tmp_path / "resumed"
     assert chords.main([*flags, "--run_dir", str(run_dir)]) == 0
-    assert chords.main([*flags, "--run_dir", str(straight), "--num_epochs", "3"]) == 0
     songs = json.loads((run_dir / "config.json").read_text())["songs"]
     for suffix in (".wav", ".lab"):
         (data / f"added{suffix}").write_bytes((data / f"song_001{suffix}").read_bytes())
