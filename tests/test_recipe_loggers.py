@@ -27,6 +27,19 @@ def logger_env(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_CONSOLE", "off")
 
 
+@pytest.fixture(scope="module")
+def chord_cache(tmp_path_factory):
+    """One demo-song and feature cache for this module's chord runs: what they check is their loggers', not
+    the making of the songs, so each need not generate and analyse the same songs again."""
+    return tmp_path_factory.mktemp("chord_cache")
+
+
+@pytest.fixture(scope="module")
+def clap_cache(tmp_path_factory):
+    """One demo-clip folder for this module's CLAP runs (as chord_cache for the chord runs)."""
+    return tmp_path_factory.mktemp("clap_cache")
+
+
 def mlflow_run_of(run_dir, experiment):
     """The one MLflow run in the run folder's own store, as MLflow's client reads it in a fresh process."""
     from mlflow.tracking import MlflowClient
@@ -37,9 +50,9 @@ def mlflow_run_of(run_dir, experiment):
     return read_mlflow_run_in_a_fresh_process(uri, run.info.run_id)
 
 
-def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger_env, capsys):
+def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, chord_cache, logger_env, capsys):
     run_dir = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--num_epochs", "2", "--data.cache_dir", str(tmp_path / "cache"),
+    argv = ["--preset", "quick_test", "--num_epochs", "2", "--data.cache_dir", str(chord_cache),
             "--run_dir", str(run_dir), "--logger", "csv,tensorboard,mlflow,wandb", "--logger.offline", "true",
             "--logger.project", "chords-e2e"]  # fmt: skip
     with warnings.catch_warnings(record=True) as warned:
@@ -89,9 +102,9 @@ def test_chord_demo_writes_every_loggers_data_and_the_artifacts(tmp_path, logger
     assert "scores.json" in uploads["evaluation"][2]
 
 
-def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, logger_env, capsys):
+def test_clap_demo_sends_the_plots_and_the_hugging_face_export(tmp_path, clap_cache, logger_env, capsys):
     out = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(clap_cache),
             "--logger", "mlflow,tensorboard", "--logger.experiment", "clap-e2e"]  # fmt: skip
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
@@ -140,11 +153,11 @@ def test_logger_settings_come_from_flags_and_config_files_and_are_checked(tmp_pa
     assert not (tmp_path / "r").exists()
 
 
-def test_a_resumed_chord_run_continues_the_same_logger_runs(tmp_path, logger_env, capsys):
+def test_a_resumed_chord_run_continues_the_same_logger_runs(tmp_path, chord_cache, logger_env, capsys):
     from mlflow.tracking import MlflowClient
 
     run_dir = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(run_dir),
+    argv = ["--preset", "quick_test", "--data.cache_dir", str(chord_cache), "--run_dir", str(run_dir),
             "--logger", "csv,mlflow", "--logger.experiment", "resume-e2e"]  # fmt: skip
     assert chords.main(argv) == 0
     last = run_dir / "checkpoints" / "last"
@@ -220,14 +233,16 @@ def test_a_wandb_setting_without_wandb_among_the_loggers_is_refused_by_its_flag(
     assert not (tmp_path / "r").exists()
 
 
-def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(tmp_path, logger_env, capsys):
+def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(
+    tmp_path, chord_cache, logger_env, capsys
+):
     """A sweep's trial that diverged trained to the end and then failed in its held-out evaluation: its MLflow
     run stayed FINISHED (as `fit` had closed it) and its W&B run was finished with exit code 0, so a sweep
     that filters runs by status counted the failed trial as a complete one, without its test scores."""
     from logger_readers import wait_for_exit_record
 
     run_dir = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(tmp_path / "cache"),
+    argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(chord_cache),
             "--run_dir", str(run_dir), "--logger", "csv,tensorboard,mlflow,wandb", "--logger.offline", "true",
             "--logger.project", "chords-failed", "--learning_rate", "1e30", "--processes", "1"]  # fmt: skip
     assert chords.main(argv) != 0
@@ -238,7 +253,9 @@ def test_a_chord_run_that_fails_after_training_leaves_its_logger_runs_failed(tmp
     assert exit_record.exit_code == 1
 
 
-def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(tmp_path, logger_env, monkeypatch):
+def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(
+    tmp_path, clap_cache, logger_env, monkeypatch
+):
     """As a chord run's: an error once training had ended (here its export) left the MLflow run FINISHED."""
     from audiotrain.recipes.clap import train as clap_train
 
@@ -247,14 +264,16 @@ def test_a_clap_run_that_fails_after_training_leaves_its_mlflow_run_failed(tmp_p
 
     monkeypatch.setattr(clap_train, "_export", export_fails)
     out = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(clap_cache),
             "--logger", "mlflow", "--logger.experiment", "clap-failed"]  # fmt: skip
     with pytest.raises(RuntimeError, match="the export failed"):  # (not an error main knows: it goes on)
         clap.main(argv)
     assert mlflow_run_of(out, "clap-failed")["status"] == "FAILED"
 
 
-def test_a_chord_run_stopped_after_training_leaves_its_mlflow_run_killed(tmp_path, logger_env, monkeypatch):
+def test_a_chord_run_stopped_after_training_leaves_its_mlflow_run_killed(
+    tmp_path, chord_cache, logger_env, monkeypatch
+):
     """Ctrl-C in the held-out evaluation, once training had ended: the run is no failure, but neither is it
     complete (no test scores); it stayed FINISHED, as `fit` had closed it, and a sweep counted it complete."""
     from audiotrain.recipes.chords import train as chords_train
@@ -264,14 +283,16 @@ def test_a_chord_run_stopped_after_training_leaves_its_mlflow_run_killed(tmp_pat
 
     monkeypatch.setattr(chords_train, "_evaluate_held_out", evaluation_stopped)
     run_dir = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(tmp_path / "cache"),
+    argv = ["--preset", "quick_test", "--num_epochs", "1", "--data.cache_dir", str(chord_cache),
             "--run_dir", str(run_dir), "--logger", "mlflow",
             "--logger.project", "chords-stopped"]  # fmt: skip
     assert chords.main(argv) != 0
     assert mlflow_run_of(run_dir, "chords-stopped")["status"] == "KILLED"
 
 
-def test_a_clap_run_stopped_after_training_leaves_its_mlflow_run_killed(tmp_path, logger_env, monkeypatch):
+def test_a_clap_run_stopped_after_training_leaves_its_mlflow_run_killed(
+    tmp_path, clap_cache, logger_env, monkeypatch
+):
     """As a chord run's: Ctrl-C in the export, once training had ended, left the MLflow run FINISHED."""
     from audiotrain.recipes.clap import train as clap_train
 
@@ -280,7 +301,7 @@ def test_a_clap_run_stopped_after_training_leaves_its_mlflow_run_killed(tmp_path
 
     monkeypatch.setattr(clap_train, "_export", export_stopped)
     out = tmp_path / "run"
-    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(tmp_path / "cache"),
+    argv = ["--preset", "quick_test", "--out", str(out), "--demo.folder", str(clap_cache),
             "--logger", "mlflow", "--logger.experiment", "clap-stopped"]  # fmt: skip
     clap.main(argv)
     assert mlflow_run_of(out, "clap-stopped")["status"] == "KILLED"
