@@ -12,7 +12,7 @@ from audiotrain.train.callbacks import BasePredictionWriter as FromCallbacks
 
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches, quiet_trainer
+from tasks import TinyClassifier, make_batches, make_data, quiet_trainer
 
 HOOKS = [
     "on_predict_start",
@@ -261,3 +261,23 @@ Trainer = lambda **kw: audiotrain.Trainer(enable_progress_bar=False, logger=Fals
     rows = [s if isinstance(s, np.ndarray) else s["prediction"] for s in saved]
     assert sum(len(r) for r in rows) == 12  # (the old example's files held 6: rank 1's replaced rank 0's)
     assert sorted(int(i) for s in saved for i in s["indices"]) == list(range(12))
+
+
+def test_the_docstrings_embedding_writer_runs_as_written_into_a_folder_that_is_not_there_yet(
+    tmp_path, monkeypatch
+):
+    # Copied verbatim, the example wrote into "embeddings" without making it: the first batch failed with
+    # numpy's raw "FileNotFoundError: ... 'embeddings/rank0-0.npz'".
+    doc = BasePredictionWriter.__doc__
+    example = textwrap.dedent(doc[doc.index("Example::") + len("Example::") :])
+    monkeypatch.chdir(tmp_path)
+    x, y = make_data(10)
+    namespace = {
+        "BasePredictionWriter": BasePredictionWriter,
+        "model": Logits(),
+        "loader": DataLoader([(x[i], y[i]) for i in range(10)], batch_size=4),
+        "Trainer": lambda **kw: quiet_trainer(tmp_path, **kw),
+    }
+    exec(compile(example, "BasePredictionWriter.__doc__", "exec"), namespace)
+    saved = [np.load(f) for f in sorted((tmp_path / "embeddings").glob("*.npz"))]
+    assert sum(len(s["prediction"]) for s in saved) == 10

@@ -47,10 +47,15 @@ class BasePredictionWriter(Callback):
 
     Example::
 
+        import os
+
+        import numpy as np
+
         class EmbeddingWriter(BasePredictionWriter):
             def __init__(self, folder):
                 super().__init__(write_interval="batch")
                 self.folder = folder
+                os.makedirs(folder, exist_ok=True)  # np.savez makes no folder (every rank may call it)
 
             def write_on_batch_end(self, trainer, module, prediction, batch_indices, batch, batch_idx,
                                    dataloader_idx):
