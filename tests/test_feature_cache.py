@@ -448,7 +448,7 @@ def test_clear_method_and_env_root(tmp_path, songs, monkeypatch, capsys):
     cache = FeatureCache(tmp_path / "envcache" / "features", "k")
     cache.get_or_compute(songs[0], lambda: np.ones(3))
     assert main(["info"]) == 0
-    assert "1 entries" in capsys.readouterr().out
+    assert "1 entry " in capsys.readouterr().out
     assert cache.clear() == 1 and cache.report()["entries"] == 0
 
 
@@ -994,7 +994,7 @@ def test_cache_commands_take_the_folder_given_to_data_cache_dir(tmp_path, songs,
     FeatureCache(tmp_path / "mycache" / "features", CONFIG).get_or_compute(songs[0], CountingExtractor())
     assert main(["info", "--root", str(tmp_path / "mycache")]) == 0
     out = capsys.readouterr().out
-    assert f"feature cache at {tmp_path / 'mycache' / 'features'}" in out and "1 entries" in out
+    assert f"feature cache at {tmp_path / 'mycache' / 'features'}" in out and "1 entry " in out
     assert main(["clear", "--root", str(tmp_path / "mycache")]) == 0
     assert "deleted 1 entry" in capsys.readouterr().out
 
@@ -1410,3 +1410,19 @@ def test_a_song_computed_again_adds_no_line_to_the_sources_record(tmp_path, song
         str(songs[2].resolve()),
         str(songs[1].resolve()),
     ]
+
+
+def test_cli_info_lines_up_a_long_key_and_counts_one_entry_in_the_singular(tmp_path, songs, capsys):
+    """The README's own key, "logmel-sr22050-hop441-v1", is longer than the 20 characters the name column
+    had: its count stood four columns right of the others', and a configuration of one file read
+    "1 entries"."""
+    root = tmp_path / "cache"
+    FeatureCache(root, "logmel-sr22050-hop441-v1").get_or_compute(songs[0], lambda: np.zeros(10))
+    short = FeatureCache(root, "k2")
+    for path in songs[:2]:
+        short.get_or_compute(path, lambda: np.zeros(10))
+    assert main(["info", "--root", str(root)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if " entr" in line and "total" not in line]
+    assert len(lines) == 2, lines
+    assert [line.split()[1:3] for line in lines] == [["2", "entries"], ["1", "entry"]], lines
+    assert len({line.index(" entr") for line in lines}) == 1, lines

@@ -920,6 +920,8 @@ def _info(root: Path, default_root: bool = False) -> int:
     # The hints name the cache listed: a bare `cache prune` would act on the default one.
     prune = "cache prune" if default_root else f"cache prune --root {shell_word(str(root))}"
     print(f"feature cache at {root}")
+    # (a key longer than the column, as the README's "logmel-sr22050-hop441-v1", moved its counts right)
+    width = max([20] + [len(folder.name) for folder in folders])
     for folder in folders:
         entries, size = _dir_stats(folder)
         total_entries += entries
@@ -928,7 +930,8 @@ def _info(root: Path, default_root: bool = False) -> int:
         kind, settings = _settings_line(folder)
         mark = f" {OUTDATED}" if _outdated_configuration(folder) else ""
         outdated += bool(mark)
-        print(f"  {folder.name:<20} {kind:<6} {entries:>8} entries {byte_size(size):>12}{mark}")
+        noun = "entry" if entries == 1 else "entries"
+        print(f"  {folder.name:<{width}} {kind:<6} {entries:>8} {noun:<7} {byte_size(size):>12}{mark}")
         if settings:
             print(textwrap.fill(settings, width=110, initial_indent=" " * 6, subsequent_indent=" " * 6))
     print(
