@@ -130,3 +130,22 @@ def test_torch_layout_and_wrong_arguments_are_named():
         ctc_loss(log_probs, args[0], mx.array(INPUT_LENGTHS, dtype=mx.float32), args[2])
     with pytest.raises(ValueError, match="targets must be an mx.array of 2 dimensions, got ndarray"):
         ctc_loss(log_probs, TARGETS, *args[1:])
+
+
+def test_a_label_outside_the_classes_or_equal_to_blank_makes_its_row_nan_not_a_finite_wrong_loss():
+    # A vocabulary of 5 letters mapped to 1..5 with a layer of 5 outputs (the blank forgotten), or mapped to
+    # 0..4 beside blank=0: ctc_loss clipped 6 into class 5 and read 0 as a letter, a finite loss of another
+    # target (2.68 where the right classes gave 2.55), and training went on without a word.
+    log_probs = nn.log_softmax(mx.array(LOGITS), axis=-1)  # 6 classes, blank 0
+    targets = TARGETS.copy()
+    targets[0, 6] = 6  # past the last class
+    targets[1, 2] = 0  # the blank, inside the row's 5 labels
+    targets[2, 5] = 9  # padding past the row's 4 labels: never read
+    losses = np.array(
+        ctc_loss(
+            log_probs, mx.array(targets), mx.array(INPUT_LENGTHS), mx.array(TARGET_LENGTHS), reduction="none"
+        )
+    )
+    assert np.isnan(losses[:2]).all() and np.isfinite(losses[2]) and np.isinf(losses[3]), losses
+    compiled = mx.compile(lambda lp, tg: ctc_loss(lp, tg, mx.array(INPUT_LENGTHS), mx.array(TARGET_LENGTHS)))
+    assert np.isnan(np.array(compiled(log_probs, mx.array(targets))))

@@ -35,7 +35,7 @@ def ctc_loss(
     log_probs : (batch, frames, classes) float array, the log-softmax of the model's logits (batch-first,
         unlike torch's `(frames, batch, classes)`). Computed in float32 whatever its dtype.
     targets : (batch, max_target_length) integer array of class indices, padded past each row's length
-        (the padding is never read). A target must not be `blank`.
+        (the padding is never read). A target must not be `blank` (its row's loss is NaN).
     input_lengths, target_lengths : (batch,) integer arrays, each row's frames and target labels.
     blank : the blank class's index (torch's default 0).
     reduction : "mean" (each row's loss divided by its target length, then the batch mean: torch's
@@ -46,8 +46,9 @@ def ctc_loss(
         that update (counted as `skipped_steps`).
 
     A row whose lengths do not fit the arrays (an input length above `frames`, a target length above
-    `max_target_length`, either negative) gets a NaN loss rather than a value read from beyond the row:
-    inside a compiled step its lengths cannot be checked on the host. `Trainer(debug_lazy_eval=True)`
+    `max_target_length`, either negative), or whose target holds a label outside the classes or equal to
+    `blank`, gets a NaN loss rather than a value read from beyond the row or of another target: inside a
+    compiled step its lengths and labels cannot be checked on the host. `Trainer(debug_lazy_eval=True)`
     names the batch.
     """
     if reduction not in _REDUCTIONS:
@@ -90,6 +91,12 @@ def ctc_loss(
     target_lengths = target_lengths.astype(mx.int32)
     fits = (input_lengths >= 0) & (input_lengths <= frames) & (target_lengths >= 0)
     fits = fits & (target_lengths <= max_target)
+    if max_target:
+        # A label outside the classes (a vocabulary that forgot the blank's output) or equal to the blank
+        # (letters from 0 beside blank=0) would be read as another class: a finite loss of another target.
+        read = mx.arange(max_target)[None] < target_lengths[:, None]
+        wrong = (targets < 0) | (targets >= classes) | (targets == blank)
+        fits = fits & ~mx.any(read & wrong, axis=1)
     labels = mx.full((batch, positions), blank, dtype=mx.int32)
     if max_target:
         # A padded target may hold anything (-1, a class past the last): gather only in-range indices.
