@@ -2833,3 +2833,25 @@ def test_log_audio_refuses_a_call_without_one_sample_rate_per_clip(tmp_path):
         ValueError, match=r"sample_rate must be a list of 2 positive ints \(Hz\), one per clip"
     ):
         CSVLogger(save_dir=tmp_path).log_audio("val/audio", [np.zeros(10), np.zeros(10)], sample_rate=16000)
+
+
+def test_log_audio_refuses_integer_pcm_and_says_what_it_does_with_nan_and_loud_clips(tmp_path):
+    """MLflow's WAV of an int16 clip (soundfile's dtype="int16": 1000) was a full-scale square, a NaN
+    clip (a diverged sampler) a full-scale -1, and a clip at 3.0 was cut to 1.0: all without a word."""
+    from audiotrain.train.loggers import LoggerWarning, MLflowLogger
+
+    import soundfile as sf
+
+    logger = MLflowLogger(save_dir=tmp_path / "mlflow")
+    with pytest.raises(ValueError, match=r"clip 0 holds int16 samples.*floats in \[-1, 1\].*/ 32768"):
+        logger.log_audio("val/pcm", [np.full(800, 1000, np.int16)], sample_rate=[8000])
+    quiet = np.full(800, 0.25, np.float32)
+    with pytest.warns(LoggerWarning, match=r"clip 0 of 'val/nan' holds 800 NaN or infinite samples.*skipped"):
+        logger.log_audio("val/nan", [np.full(800, np.nan, np.float32), quiet], sample_rate=[8000, 8000])
+    with pytest.warns(LoggerWarning, match=r"clip 0 of 'val/loud' peaks at 3(\.0)?, .*clipped to \[-1, 1\]"):
+        logger.log_audio("val/loud", [np.full(800, 3.0, np.float32)], sample_rate=[8000])
+    logger.finalize("success")
+    wavs = sorted(p.relative_to(p.parents[2]).as_posix() for p in (tmp_path / "mlflow").rglob("*.wav"))
+    assert wavs == ["val/loud/step=0-0.wav", "val/nan/step=0-0.wav"], wavs
+    kept, _ = sf.read(next((tmp_path / "mlflow").rglob("val/nan/*.wav")))
+    assert np.allclose(kept, 0.25, atol=1e-4)  # (the finite clip, first at its step)

@@ -341,7 +341,9 @@ class Logger:
         one per clip, as Lightning's ``WandbLogger.log_audio`` takes them, so that one call serves every
         logger of ``trainer.loggers``. TensorBoard: ``add_audio`` at ``key`` (``key/1``, ... for the later
         clips). MLflow: WAV files ``key/step=N-I.wav`` in the run's artifacts (each step's its own). W&B: its
-        own ``log_audio``. A logger that cannot store audio (CSV) warns once and skips the call."""
+        own ``log_audio``. A logger that cannot store audio (CSV) warns once and skips the call. An integer
+        clip (PCM) is refused; one holding NaN or inf is skipped, and one beyond [-1, 1] clipped, each with a
+        warning."""
         op = f"{type(self).__name__}.log_audio"
         if not isinstance(audios, list):
             raise TypeError(f"{op}: audios must be a list of clips, got {type(audios).__name__}")
@@ -374,17 +376,47 @@ class Logger:
         from audiotrain.train.loggers._shared import numpy_if_mlx  # (_shared imports this module)
 
         step = self._step_or_latest(step, op)
-        clips = []
-        for i, audio in enumerate(audios):
-            clip = np.asarray(numpy_if_mlx(audio), dtype=np.float32)
+        clips, kept_rates = [], []
+        for i, (audio, rate) in enumerate(zip(audios, rates)):
+            raw = np.asarray(numpy_if_mlx(audio))
+            if np.issubdtype(raw.dtype, np.integer):
+                # (1000 in int16 PCM became 1000.0, written as a full-scale square)
+                scale = (
+                    f" / {np.iinfo(raw.dtype).max + 1}" if np.issubdtype(raw.dtype, np.signedinteger) else ""
+                )
+                raise ValueError(
+                    f"{op}: clip {i} holds {raw.dtype} samples; log_audio takes floats in [-1, 1]: pass "
+                    f"clip.astype(np.float32){scale}"
+                )
+            clip = raw.astype(np.float32)
             if clip.ndim not in (1, 2) or clip.size == 0:
                 raise ValueError(f"{op}: clip {i} must be (frames,) or (frames, channels), got {clip.shape}")
             if clip.ndim == 2 and clip.shape[0] in (1, 2) and clip.shape[1] > 2:
                 # (torch's and librosa's (channels, frames), as TensorBoard's add_audio takes it: MLflow's
                 # WAV writer read (1, 16000) as one frame of 16000 channels and failed)
                 clip = clip.T
+            # A diverged sampler's NaN became a full-scale -1 in a WAV, and a loud clip was cut at 1 by the
+            # writers (MLflow's without a word): said, not raised, as a validation hook calls this.
+            bad = int(np.count_nonzero(~np.isfinite(clip)))
+            if bad:
+                warnings.warn(
+                    f"{op}: clip {i} of {key!r} holds {bad} NaN or infinite samples, so it is skipped",
+                    LoggerWarning,
+                    stacklevel=user_stacklevel(),
+                )
+                continue
+            peak = float(np.abs(clip).max())
+            if peak > 1.0:
+                warnings.warn(
+                    f"{op}: clip {i} of {key!r} peaks at {peak:.3g}, so it is clipped to [-1, 1]; scale it "
+                    "(clip / peak) to hear it as it is",
+                    LoggerWarning,
+                    stacklevel=user_stacklevel(),
+                )
             clips.append(clip)
-        self._call("log_audio", self._log_audio, key, clips, [int(r) for r in rates], step)
+            kept_rates.append(int(rate))
+        if clips:
+            self._call("log_audio", self._log_audio, key, clips, kept_rates, step)
 
     def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
         raise NotImplementedError  # (a logger with stores_audio = True defines it)
