@@ -106,6 +106,19 @@ def one_process_unless_asked():
 
 
 @pytest.fixture(autouse=True)
+def plots_built_but_not_rendered(request):
+    """Recipe runs in this process build their plots but render them only for a test that reads them
+    (tests/unrendered_plots.py says why and how): rendering was most of a tiny run's time."""
+    from unrendered_plots import plots_unrendered, reads_plots
+
+    if reads_plots(request.function):
+        yield
+        return
+    with plots_unrendered():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def no_seed_from_another_test(monkeypatch):
     """A Trainer given no seed takes the last `seed_everything` seed: each test starts as a fresh process
     does (42), whatever an earlier test seeded."""

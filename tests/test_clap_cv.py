@@ -13,38 +13,13 @@ from audiotrain.recipes.clap.cv import clip_folds
 
 import numpy as np
 import pytest
-
-
-def _unrendered(figure, path, dpi):
-    """Stands in for `plots._save`: the figure built as the run builds it, written through the same atomic
-    write, but not rendered (a fold's four PNGs took most of a tiny fold's run; no test here reads them)."""
-    from audiotrain._files import write_atomically
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda handle: handle.write(b"\x89PNG\r\n\x1a\n"))  # (a PNG signature)
-    return path
-
-
-@contextlib.contextmanager
-def _plots_unrendered():
-    from audiotrain.metrics import plots
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(plots, "_save", _unrendered)
-        yield
-
-
-@pytest.fixture(autouse=True)
-def plots_built_but_not_rendered():
-    with _plots_unrendered():
-        yield
+from unrendered_plots import plots_unrendered
 
 
 def _cv_run(argv):
     """(exit status, stdout, stderr) of `main(argv)`, for a module fixture (capsys is a test's own)."""
     printed, said = io.StringIO(), io.StringIO()
-    with _plots_unrendered(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
+    with plots_unrendered(), contextlib.redirect_stdout(printed), contextlib.redirect_stderr(said):
         status = main(argv)
     return status, printed.getvalue(), said.getvalue()
 

@@ -1,28 +1,11 @@
 """A CLAP run repeated from its record (``--config RUN/config.json``) on a data folder that changed since."""
 
 import shutil
-from pathlib import Path
 
 from audiotrain.recipes.clap import main
 
 import pytest
 from clap_folders import tiny_checkpoint, tone_folder
-
-
-@pytest.fixture(autouse=True)
-def plots_built_but_not_rendered(monkeypatch):
-    """Each run's four PNGs took most of its time and no test here reads them: the figures are built as the
-    run builds them and written through the same atomic write, but not rendered."""
-    from audiotrain._files import write_atomically
-    from audiotrain.metrics import plots
-
-    def unrendered(figure, path, dpi):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda handle: handle.write(b"\x89PNG\r\n\x1a\n"))  # (a PNG signature)
-        return path
-
-    monkeypatch.setattr(plots, "_save", unrendered)
 
 
 def test_a_repeat_from_config_json_says_when_the_data_folder_no_longer_holds_the_runs_clips(tmp_path, capsys):

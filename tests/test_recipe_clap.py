@@ -35,31 +35,6 @@ from reference import require
 from tests import deadlines
 
 
-@pytest.fixture(autouse=True)
-def plots_built_but_not_rendered(request, monkeypatch):
-    """A tiny run of the recipe spent 1.6 of its 2.3 s rendering its four PNGs (savefig's tight bounding box
-    lays every text out again): a test whose claim is not about the plots gets them built, as the run builds
-    them, and written through the same atomic write, but not rendered. A test whose source names plots or
-    PNGs (the run folder's listing, the figures drawn, a killed plot's leftovers) renders them as the run
-    does; so does the module's demo run (`demo_run`, set up before this fixture)."""
-    import inspect
-
-    from audiotrain._files import write_atomically
-    from audiotrain.metrics import plots
-
-    source = inspect.getsource(request.function)
-    if "plot" in source or "png" in source:
-        return
-
-    def unrendered(figure, path, dpi):
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, lambda handle: handle.write(b"\x89PNG\r\n\x1a\n"))  # (a PNG signature)
-        return path
-
-    monkeypatch.setattr(plots, "_save", unrendered)
-
-
 def tiny_config() -> ClapConfig:
     return ClapConfig(
         text_config=ClapTextConfig(
