@@ -157,6 +157,24 @@ def test_a_csv_and_a_tensorboard_logger_of_one_fit_left_to_number_themselves_sha
     assert [lg.log_dir.name for lg in twins] == ["version_0", "version_1", "version_0"]
 
 
+@pytest.mark.parametrize("base", [CSVLogger, TensorBoardLogger])
+def test_a_users_subclass_of_a_logger_beside_its_base_takes_a_version_of_its_own(tmp_path, base):
+    """A subclass (a CSVLogger that also prints its rows) was taken for another kind of logger and given the
+    base's version: both wrote one metrics.csv (or event files) into version_0, each over the other's."""
+
+    class Mine(base):
+        pass
+
+    loggers = [base(tmp_path, name="logs"), Mine(tmp_path, name="logs")]
+    fit(tmp_path, loggers)
+    assert [lg.log_dir.name for lg in loggers] == ["version_0", "version_1"]
+    # Beside a logger of the other kind it still shares that one's version.
+    other = TensorBoardLogger if base is CSVLogger else CSVLogger
+    pair = [Mine(tmp_path, name="pair"), other(tmp_path, name="pair")]
+    fit(tmp_path, pair)
+    assert [lg.log_dir.name for lg in pair] == ["version_0", "version_0"]
+
+
 @pytest.mark.parametrize("cls", [CSVLogger, TensorBoardLogger])
 def test_a_resumed_fit_and_a_loggers_own_later_fit_go_on_in_its_version_folder(tmp_path, cls):
     first = fit(tmp_path, cls(tmp_path, name="logs", version=0))

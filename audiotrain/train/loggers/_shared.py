@@ -76,15 +76,22 @@ def share_next_version(loggers: Iterable[Any]) -> None:
         if isinstance(lg, _VersionedFolder) and lg._version is None and not lg._resumed:
             groups.setdefault(lg.root_dir.resolve(), []).append(lg)
     for group in groups.values():
-        kinds = {type(lg) for lg in group}
+        kinds = {_folder_kind(lg) for lg in group}
         if len(kinds) < 2:
             continue
         first = group[0]
         first._claim_log_dir()
+        kinds.discard(_folder_kind(first))
         for lg in group[1:]:
-            if type(lg) in kinds and type(lg) is not type(first):
+            if _folder_kind(lg) in kinds:
                 lg._version = first._version
-                kinds.discard(type(lg))  # (a second logger of one kind claims a folder of its own)
+                kinds.discard(_folder_kind(lg))  # (a second logger of one kind claims a folder of its own)
+
+
+def _folder_kind(logger: Any) -> type:
+    """The library's class whose files `logger` writes (CSVLogger, TensorBoardLogger): a user's subclass is of
+    its base's kind (a CSVLogger and a subclass of it in one folder wrote one metrics.csv over the other)."""
+    return next(cls for cls in type(logger).__mro__ if _VersionedFolder in cls.__bases__)
 
 
 class _VersionedFolder:
