@@ -2835,6 +2835,26 @@ def test_log_audio_refuses_a_call_without_one_sample_rate_per_clip(tmp_path):
         CSVLogger(save_dir=tmp_path).log_audio("val/audio", [np.zeros(10), np.zeros(10)], sample_rate=16000)
 
 
+def test_a_nan_clip_skipped_by_tensorboards_log_audio_leaves_the_next_clip_under_its_own_tag(tmp_path):
+    """A NaN clip 0 beside a clean clip 1 was skipped by leaving it out: clip 1 was then written under clip
+    0's tag ('val/audio') at that step, and its own tag ('val/audio/1') had no entry there."""
+    from audiotrain.train.loggers import LoggerWarning, TensorBoardLogger
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(save_dir=tmp_path)
+    clean = [np.zeros(400, np.float32), np.zeros(400, np.float32)]
+    logger.log_audio("val/audio", clean, sample_rate=[8000, 4000], step=1)
+    with pytest.warns(LoggerWarning, match="clip 0 of 'val/audio' holds 400 NaN"):
+        logger.log_audio(
+            "val/audio", [np.full(400, np.nan, np.float32), clean[1]], sample_rate=[8000, 4000], step=2
+        )
+    logger.finalize("success")
+    events = EventAccumulator(str(logger.log_dir), size_guidance={"audio": 0}).Reload()
+    assert [(a.step, a.sample_rate) for a in events.Audio("val/audio")] == [(1, 8000)]
+    assert [(a.step, a.sample_rate) for a in events.Audio("val/audio/1")] == [(1, 4000), (2, 4000)]
+
+
 def test_log_audio_refuses_integer_pcm_and_says_what_it_does_with_nan_and_loud_clips(tmp_path):
     """MLflow's WAV of an int16 clip (soundfile's dtype="int16": 1000) was a full-scale square, a NaN
     clip (a diverged sampler) a full-scale -1, and a clip at 3.0 was cut to 1.0: all without a word."""

@@ -404,6 +404,10 @@ class Logger:
                     LoggerWarning,
                     stacklevel=user_stacklevel(),
                 )
+                # (None, not left out: TensorBoard's tags are by position, and the next clip was shown as
+                # this one's at this step)
+                clips.append(None)
+                kept_rates.append(int(rate))
                 continue
             peak = float(np.abs(clip).max())
             if peak > 1.0:
@@ -415,10 +419,11 @@ class Logger:
                 )
             clips.append(clip)
             kept_rates.append(int(rate))
-        if clips:
+        if any(clip is not None for clip in clips):
             self._call("log_audio", self._log_audio, key, clips, kept_rates, step)
 
     def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
+        # (`clips` holds None in place of a clip `log_audio` skipped, so that each keeps its position)
         raise NotImplementedError  # (a logger with stores_audio = True defines it)
 
     # -- artifacts -----------------------------------------------------------------------------------

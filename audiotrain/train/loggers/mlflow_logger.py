@@ -377,6 +377,8 @@ class MLflowLogger(Logger):
 
         with tempfile.TemporaryDirectory() as tmp:
             for clip, rate in zip(clips, sample_rates):
+                if clip is None:  # (skipped by log_audio)
+                    continue
                 # (named by step: a later validation's clips sit beside the earlier ones, never over them;
                 # and numbered on from those already at this step: a clip per validation batch, all at one
                 # step, each replaced the one before)

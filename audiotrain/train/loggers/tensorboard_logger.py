@@ -239,6 +239,8 @@ class TensorBoardLogger(_VersionedFolder, Logger):
     def _log_audio(self, key: str, clips: list[Any], sample_rates: list[int], step: int) -> None:
         self._check_writer()
         for i, (clip, rate) in enumerate(zip(clips, sample_rates)):
+            if clip is None:  # (skipped by log_audio: the later clips keep their tags)
+                continue
             self._writer.add_audio(_tb_tag(key if i == 0 else f"{key}/{i}"), clip, step, sample_rate=rate)
 
     def _check_writer(self) -> None:
