@@ -2835,6 +2835,25 @@ def test_log_audio_refuses_a_call_without_one_sample_rate_per_clip(tmp_path):
         CSVLogger(save_dir=tmp_path).log_audio("val/audio", [np.zeros(10), np.zeros(10)], sample_rate=16000)
 
 
+def test_a_loud_clip_logged_at_every_validation_batch_is_warned_of_once(tmp_path):
+    """The warning named the clip's peak, so Python's once-per-line filter let it through at every call: a
+    clip logged per validation batch printed it once a batch."""
+    import warnings
+
+    from audiotrain.train.loggers import TensorBoardLogger
+
+    logger = TensorBoardLogger(save_dir=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for step, peak in enumerate((1.5, 2.0, 3.0)):
+            logger.log_audio("val/loud", [np.full(400, peak, np.float32)], sample_rate=[8000], step=step)
+    logger.finalize("success")
+    assert [str(w.message) for w in caught if "peaks at" in str(w.message)] == [
+        "TensorBoardLogger.log_audio: clip 0 of 'val/loud' peaks at 1.5, so it is clipped to [-1, 1]; scale "
+        "it (clip / peak) to hear it as it is (said once for this clip's key)"
+    ]
+
+
 def test_a_nan_clip_skipped_by_tensorboards_log_audio_leaves_the_next_clip_under_its_own_tag(tmp_path):
     """A NaN clip 0 beside a clean clip 1 was skipped by leaving it out: clip 1 was then written under clip
     0's tag ('val/audio') at that step, and its own tag ('val/audio/1') had no entry there."""

@@ -410,10 +410,14 @@ class Logger:
                 kept_rates.append(int(rate))
                 continue
             peak = float(np.abs(clip).max())
-            if peak > 1.0:
+            # (once a key and clip: the peak in its text defeats Python's once-per-line filter, and a clip
+            # logged at every validation batch said it at every call)
+            loud = self.__dict__.setdefault("_warned_loud_clips", set())
+            if peak > 1.0 and (key, i) not in loud:
+                loud.add((key, i))
                 warnings.warn(
                     f"{op}: clip {i} of {key!r} peaks at {peak:.3g}, so it is clipped to [-1, 1]; scale it "
-                    "(clip / peak) to hear it as it is",
+                    "(clip / peak) to hear it as it is (said once for this clip's key)",
                     LoggerWarning,
                     stacklevel=user_stacklevel(),
                 )
