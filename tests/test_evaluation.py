@@ -652,10 +652,13 @@ class SamplesWithTorchInValidation(TinyClassifier):
         self._drawn.append(float(torch.rand(1)))
 
 
+@pytest.mark.parity
 def test_each_validation_draws_anew_from_torch_too(tmp_path):
     """Where the training draws nothing from torch, every validation drew the same torch numbers (its
     generator put back to the training's each time, seeded anew for MLX, numpy and Python only)."""
-    import torch  # noqa: F401  (imported before fit: the run's generators include torch's)
+    from reference import require
+
+    require("torch")  # (imported before fit: the run's generators include torch's)
 
     module = SamplesWithTorchInValidation()
     trainer(tmp_path, max_epochs=3).fit(module, make_batches(32), make_batches(16))

@@ -1391,6 +1391,7 @@ def test_load_state_dict_refuses_a_weight_of_another_shape_with_strict_false_too
         assert all(np.array_equal(before[k], v) for k, v in weights(model).items())  # (nothing loaded)
 
 
+@pytest.mark.parity
 def test_load_state_dict_says_how_to_move_the_axes_of_torchs_convolution_weights():
     """A torch state_dict of a HiFi-GAN (weight-normed Conv1d, ConvTranspose1d upsamplers) was refused with
     "size mismatch for c1.weight_v: (4, 1, 3), the module's is (4, 3, 1)" alone: torch keeps the input

@@ -231,7 +231,14 @@ def _refuse_arrays_added_by_step(module: nn.Module, before: set[str], where: str
     of its trace there)."""
     added = [name for name, _ in tree_flatten(module.trainable_parameters()) if name not in before]
     owners = {name.rpartition(".")[0] for name in before}
-    added = [name for name in added if name.rpartition(".")[0] in owners]
+    # (On a layer alone: an array appended to a list, Lightning's `self.validation_step_outputs.append(loss)`,
+    # is another habit, which `StateGuard` keeps or explains.)
+    added = [
+        name
+        for name in added
+        if name.rpartition(".")[0] in owners
+        and isinstance(_held_layer(module, name.rpartition(".")[0]), nn.Module)
+    ]
     if not added:
         return
     for name in added:
