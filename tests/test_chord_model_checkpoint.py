@@ -16,7 +16,8 @@ from audiotrain.models.chord_model import ChordModelConfig, ChordRecognitionMode
 from audiotrain.recipes.chords import cli as chords
 from audiotrain.recipes.chords import song_loaders
 from audiotrain.recipes.chords.config import FEATURES_VERSION, ChordFeatureConfig, TrainingConfig
-from audiotrain.recipes.chords.init_from import check_init_from, with_checkpoint_model
+from audiotrain.recipes.chords.export import export_model
+from audiotrain.recipes.chords.init_from import check_init_from, load_initial_weights, with_checkpoint_model
 from audiotrain.recipes.chords.model_checkpoint import (
     StandInCheckpointWarning,
     loaded_checkpoint_note,
@@ -30,6 +31,7 @@ from audiotrain.train import checkpoint as ckpt
 from audiotrain.train.trainer import Trainer
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 import soundfile as sf
@@ -141,6 +143,49 @@ def test_a_task_fine_tuned_from_python_writes_checkpoints_that_predict_and_init_
     config = with_checkpoint_model(TrainingConfig(), last)  # --init_from
     assert config.model == MODEL
     check_init_from(config, last, tmp_path / "new_run")
+
+
+class _DistilledTask(ChordTask):
+    """A student distilled from a frozen teacher, as a user writes it: the teacher's network is a submodule
+    of the task beside the student's `model`, so each checkpoint holds its weights too (``teacher.``)."""
+
+    def __init__(self, teacher: ChordTask, **kwargs):
+        super().__init__(**kwargs)
+        teacher.freeze()
+        self.teacher = teacher.model
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        student = self.model(batch["features"])["chord"]
+        teacher = mx.stop_gradient(self.teacher(batch["features"])["chord"])
+        soft = mx.mean(mx.sum(mx.softmax(teacher, axis=-1) * -nn.log_softmax(student, axis=-1), axis=-1))
+        return 0.5 * loss + 0.5 * soft, metrics
+
+
+def test_a_distilled_students_checkpoints_load_the_student_alone_for_predict_export_and_init_from(
+    run, tmp_path
+):
+    """The student's checkpoints hold the frozen teacher's weights beside its own: predict, evaluate, export
+    and --init_from refused them ("does not match this ChordRecognitionModel: 52 arrays in the checkpoint,
+    26 expected; 26 unexpected (e.g. teacher.bass_front.bias, ...)"). They load the student's network."""
+    teacher = ChordTask.load_from_checkpoint(run)
+    student_config = replace(MODEL, d_model=8, ff_dim=16)
+    task = _DistilledTask(teacher, model_config=student_config, extra_state=teacher.extra_state)
+    trainer = Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False)
+    trainer.fit(task, _batches())
+    last = Path(trainer.checkpoint_callback.last_model_path)
+    assert any(k.startswith("teacher.") for k in ckpt.read_header(last / ckpt.MODEL_FILE))
+    student = {k.removeprefix("model."): v for k, v in _weights(task).items() if k.startswith("model.")}
+    predictor = ChordPredictor.from_checkpoint(last)  # (predict and evaluate load it so)
+    assert predictor.model.config == student_config
+    assert all(np.array_equal(v, student[k]) for k, v in _weights(predictor.model).items())
+    exported = export_model(last, tmp_path / "export")
+    assert set(ckpt.read_header(exported / ckpt.MODEL_FILE)) == {f"model.{k}" for k in student}
+    config = with_checkpoint_model(TrainingConfig(), last)  # --init_from
+    folder, record = check_init_from(config, last, tmp_path / "new_run")
+    fresh = ChordTask(config.model)
+    load_initial_weights(fresh, folder, record, lambda line: None)
+    assert all(np.array_equal(v, student[k]) for k, v in _weights(fresh.model).items())
 
 
 def test_lr_find_sets_the_rate_the_fine_tuning_task_trains_at(run, tmp_path):

@@ -24,6 +24,7 @@ from audiotrain.recipes._run import check_can_write, is_inside, nonempty_path, s
 from audiotrain.recipes.chords.model_checkpoint import (
     CHECKPOINTS_SUBDIR,
     loaded_checkpoint_note,
+    network_entries,
     resolve_model_checkpoint,
     run_checkpoints,
 )
@@ -61,7 +62,7 @@ def export_model(checkpoint: str | Path, out_dir: str | Path, overwrite: bool = 
         _check_out(out, folder, overwrite)
         model_file = folder / ckpt.MODEL_FILE
         expected = ckpt.flat(ChordTask(stored["model_config"]).parameters())
-        header = ckpt.read_header(model_file)
+        header = network_entries(ckpt.read_header(model_file))  # (not a distillation's teacher)
         ckpt.check_matches(header, expected, "ChordTask model", model_file)  # refused here, not at first use
         arrays = ckpt.read_arrays(model_file, header=header)  # (as saved: a bfloat16 export stays one)
         mx.eval(arrays)  # (MLX reads lazily: here, while the folder is known to be the one of the state)

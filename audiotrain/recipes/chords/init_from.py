@@ -23,6 +23,7 @@ from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import is_inside
 from audiotrain.recipes.chords.config import ChordFeatureConfig, TrainingConfig
 from audiotrain.recipes.chords.model_checkpoint import (
+    network_entries,
     not_a_chord_checkpoint,
     resolve_model_checkpoint,
     stand_in_for_best,
@@ -163,7 +164,8 @@ def check_init_from(
         )
     model_file = folder / ckpt.MODEL_FILE
     expected = ckpt.flat(ChordTask(config.model).parameters())
-    ckpt.check_matches(ckpt.read_header(model_file), expected, "ChordTask model", model_file)
+    header = network_entries(ckpt.read_header(model_file))  # (not a distillation's teacher)
+    ckpt.check_matches(header, expected, "ChordTask model", model_file)
     progress = state.get("progress") or {}
     record = {"checkpoint": str(folder.resolve())}
     record.update({k: progress[k] for k in ("epoch", "global_step") if isinstance(progress.get(k), int)})
@@ -174,7 +176,8 @@ def load_initial_weights(task: ChordTask, folder: Path, record: dict, log) -> No
     """The weights of checkpoint `folder` into `task`'s model (checked by `check_init_from`): nothing else of
     that run (its optimizer moments, schedule position, epochs and songs) comes along."""
     model_file = folder / ckpt.MODEL_FILE
-    task.update(ckpt.read_tree(model_file, task.parameters(), "chord model"))
+    header = network_entries(ckpt.read_header(model_file))
+    task.update(ckpt.read_tree(model_file, task.parameters(), "chord model", header=header))
     mx.eval(task.parameters())
     epochs = record.get("epoch")
     after = f" (after {epochs} epoch{'s' * (epochs != 1)} of its run)" if epochs is not None else ""

@@ -18,10 +18,14 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from audiotrain._text import plural
 from audiotrain.train import checkpoint as ckpt
+
+V = TypeVar("V")
 
 #: Name of the run sub-folder `resolve_model_checkpoint` looks in when given a run folder.
 CHECKPOINTS_SUBDIR = "checkpoints"
@@ -37,6 +41,22 @@ CHORD_MODELS = (
     "the chord recipe loads a chord recipe run, checkpoint or export (a CLAP model is the CLAP recipe's: "
     "python -m audiotrain.recipes.clap)"
 )
+
+
+#: Where a `ChordTask` keeps its network: a checkpoint's weights of it are named ``model.<layer>...``.
+TASK_NETWORK_PREFIX = "model."
+
+
+def network_entries(entries: Mapping[str, V]) -> dict[str, V]:
+    """The entries of a task checkpoint's `model.safetensors` (its header, or its arrays) that are the chord
+    network's (``model.``), under their names. A `ChordTask` subclass's other submodules are saved beside it
+    (a distillation's frozen ``self.teacher``, an auxiliary head): they are no part of the network that
+    ``predict``, ``evaluate``, ``export`` and ``--init_from`` load, which refused the checkpoint for them ("26
+    unexpected (e.g. teacher.bass_front.bias, ...)"). A file without ``model.`` entries (the network's own
+    `save_weights`) is the network's whole."""
+    if not any(name.startswith(TASK_NETWORK_PREFIX) for name in entries):
+        return dict(entries)
+    return {name: entry for name, entry in entries.items() if name.startswith(TASK_NETWORK_PREFIX)}
 
 
 def not_a_chord_checkpoint(folder: Path, state: dict, missing: str, key: str) -> ckpt.CheckpointError:

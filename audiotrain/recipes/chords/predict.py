@@ -51,6 +51,7 @@ from audiotrain.recipes.chords.model_checkpoint import (
     NOT_BEST,
     StandInCheckpointWarning,
     loaded_checkpoint_note,
+    network_entries,
     not_a_chord_checkpoint,
     resolve_model_checkpoint,
 )
@@ -365,7 +366,8 @@ def default_tta_shifts(features: ChordFeatureConfig) -> tuple[int, ...]:
 
 def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
     """The weights of safetensors `file` into `model`, each name and shape checked (a `ChordTask`'s
-    checkpoint holds them under ``model.``, the network's own `save_weights` without)."""
+    checkpoint holds them under ``model.``, beside its other submodules' (`network_entries`); the network's
+    own `save_weights` without)."""
     # read_header gives {} for a missing file, which read_tree would report as "0 arrays in the checkpoint".
     if file.is_dir():
         raise IsADirectoryError(
@@ -375,7 +377,7 @@ def _load_weights(model: ChordRecognitionModel, file: Path) -> None:
     if not file.is_file():
         raise FileNotFoundError(f"weights file {file} does not exist")
     refuse_in_forked_child(f"loading {file}")  # (its mx.eval below would hang there)
-    header = {k.removeprefix("model."): v for k, v in ckpt.read_header(file).items()}
+    header = {k.removeprefix("model."): v for k, v in network_entries(ckpt.read_header(file)).items()}
     model.update(ckpt.read_tree(file, model.parameters(), "ChordRecognitionModel", header=header))
     # The random key too: the model's initial weights, replaced unevaluated, left their key splits pending
     # in its graph (~40 KB a model: a service loading a checkpoint per request grew without bound).
