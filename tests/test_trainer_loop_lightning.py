@@ -10,6 +10,8 @@ import warnings
 from audiotrain import DataLoader, DataModule, Trainer
 from audiotrain.train.callbacks import Callback, ModelCheckpoint
 
+import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from tasks import TinyClassifier, make_batches, make_data, weights
@@ -294,6 +296,43 @@ def test_the_eval_mode_warning_names_three_modules_and_counts_the_rest(tmp_path)
         UserWarning, match=r"found 5 module\(s\) in eval mode .* \(FreezesBatchNorm, drop, fc1 and 2 more\)"
     ):
         _fit_modes(tmp_path, module)
+
+
+class Distilled(TinyClassifier):
+    """A student with a teacher read under mx.stop_gradient (AdamW with weight decay, as TinyClassifier)."""
+
+    def __init__(self, freeze_teacher: bool):
+        super().__init__()
+        self.teacher = TinyClassifier(dropout=0.3, batchnorm=True)
+        if freeze_teacher:
+            self.teacher.freeze()  # Lightning's: every weight frozen and eval mode
+        else:
+            self.teacher.eval()
+
+    def compute_loss(self, batch):
+        loss, metrics = super().compute_loss(batch)
+        soft = mx.softmax(mx.stop_gradient(self.teacher(batch[0])), axis=-1)
+        return loss - mx.mean(mx.sum(soft * nn.log_softmax(self(batch[0]), axis=-1), axis=-1)), metrics
+
+
+@pytest.mark.parametrize("freeze_teacher", [True, False])
+def test_the_eval_mode_warning_says_whether_a_teacher_in_eval_mode_is_frozen_or_still_changes(
+    tmp_path, freeze_teacher
+):
+    """A teacher left trainable changed under weight decay with no gradient reaching it, and the warning
+    advised "call model.train() before fit", which turns a frozen teacher's Dropout on."""
+    module = Distilled(freeze_teacher)
+    before = weights(module.teacher)
+    with pytest.warns(UserWarning, match=r"in eval mode at the start of training \(teacher, ") as caught:
+        Trainer(max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False, logger=False).fit(
+            module, make_batches(32)
+        )
+    (message,) = [str(w.message) for w in caught if "eval mode at the start" in str(w.message)]
+    after = weights(module.teacher)
+    changed = any(not np.array_equal(before[k], after[k]) for k in before)
+    assert changed != freeze_teacher
+    assert ("teacher: every weight frozen" in message) == freeze_teacher
+    assert ("teacher: in eval mode with weights that train" in message) != freeze_teacher
 
 
 class KeepsItsNormInEval(FreezesBatchNorm):

@@ -140,6 +140,7 @@ from audiotrain.train.weight_dtypes import (
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten
 
 if TYPE_CHECKING:
     from audiotrain.data.loader import DataLoader
@@ -1228,11 +1229,25 @@ class Trainer:
         in_eval = [name for name in in_eval if name not in _kept_in_eval_by_train(module)]
         if not in_eval:
             return
+        frozen, training = _eval_networks(module, set(in_eval))
         warnings.warn(
             f"Trainer.fit: found {len(in_eval)} module(s) in eval mode at the start of training "
             f"({listed(sorted(in_eval))}); "
             "they train in that mode (BatchNorm keeps its running statistics, Dropout is off), as in "
-            "Lightning. If that is not intended, call model.train() before fit",
+            "Lightning. If that is not intended, call model.train() before fit"
+            + (
+                f". {listed(frozen)}: every weight frozen, as a fixed teacher's or backbone's: eval mode "
+                "keeps its Dropout off and its BatchNorm statistics fixed (model.train() would change them)"
+                if frozen
+                else ""
+            )
+            + (
+                f". {listed(training)}: in eval mode with weights that train: a teacher read only under "
+                "mx.stop_gradient changes all the same (an optimizer's weight decay moves weights no "
+                "gradient reaches, where torch skips them): freeze() it"
+                if training
+                else ""
+            ),
             UserWarning,
             stacklevel=3,
         )
@@ -2579,6 +2594,25 @@ def _shown_limit(limit: int | float | None) -> int | float:
 
 
 __all__ = ["Trainer"]
+
+
+def _eval_networks(module: TrainModule, in_eval: set[str]) -> tuple[list[str], list[str]]:
+    """Of the outermost submodules in eval mode that hold layers of their own (a teacher, a backbone; not a
+    lone BatchNorm frozen on purpose), those whose weights are all frozen and those with weights that train,
+    named as `Trainer._warn_of_eval_mode` names them: a teacher left trainable is updated by the optimizer
+    (weight decay) although no gradient reaches it, which its eval mode hides."""
+    frozen, training = [], []
+    for name, sub in module.named_modules():
+        parents = [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
+        if not name or name not in in_eval or any(p in in_eval for p in parents):
+            continue
+        if len(sub.named_modules()) < 2:
+            continue
+        if tree_flatten(sub.trainable_parameters()):
+            training.append(name)
+        elif tree_flatten(sub.parameters()):
+            frozen.append(name)
+    return sorted(frozen), sorted(training)
 
 
 def _kept_in_eval_by_train(module: TrainModule) -> set[str]:
