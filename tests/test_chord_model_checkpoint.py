@@ -188,6 +188,18 @@ def test_a_distilled_students_checkpoints_load_the_student_alone_for_predict_exp
     assert all(np.array_equal(v, student[k]) for k, v in _weights(fresh.model).items())
 
 
+def test_a_student_task_whose_model_reads_other_inputs_than_its_features_make_is_refused_when_made(run):
+    """A student given the teacher's features (extra_state) and a model_config of a few sizes: the dict is
+    read as a first-version record (no bass view), and the first batch failed with "expects features [batch,
+    frames, 216], got shape (4, 32, 324)", naming no setting. It is refused when the task is made."""
+    teacher = ChordTask.load_from_checkpoint(run)
+    with pytest.raises(ValueError, match=r"model_config\.bass_view_bins is 0, the features' 108\. .*record"):
+        ChordTask({"d_model": 8, "n_heads": 2, "ff_dim": 16}, extra_state=teacher.extra_state)
+    sizes = {**teacher.model.config.to_dict(), "d_model": 8, "ff_dim": 16}
+    assert ChordTask(sizes, extra_state=teacher.extra_state).model.config.bass_view_bins == 108
+    assert ChordTask(replace(MODEL, d_model=8), extra_state=teacher.extra_state).model.config.d_model == 8
+
+
 def test_lr_find_sets_the_rate_the_fine_tuning_task_trains_at(run, tmp_path):
     """Tuner(trainer).lr_find(task, loader), as on any Lightning module, refused the recipe's own task:
     'found no learning-rate attribute 'lr' or 'learning_rate'', and attr_name='learning_rate' the same, since

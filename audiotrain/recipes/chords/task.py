@@ -189,6 +189,7 @@ class ChordTask(TrainModule):
             },
         )
         object.__setattr__(self, "extra_state", dict(extra_state or {}))
+        _check_model_reads_its_features(self.model.config, self.extra_state.get("features"))
 
     @property
     def learning_rate(self) -> float:
@@ -555,6 +556,31 @@ def _check_stored_types(values: dict[str, Any], settings_class: type, where: str
             continue
         if not fits:
             raise ckpt.CheckpointError(f"{where}.{setting.name} must be {expected}, got {value!r}")
+
+
+def _check_model_reads_its_features(model: ChordModelConfig, features: Any) -> None:
+    """Refuse a task whose ``extra_state`` features (another run's, as a distillation student or a new
+    architecture takes them) make other inputs than its model reads: a model config given as a few sizes
+    (``{"d_model": 16}``) reads no bass view, and the first batch failed with "expects features [batch,
+    frames, 216], got shape (4, 32, 324)", naming no setting."""
+    if not isinstance(features, Mapping):
+        return
+    try:
+        made = ChordFeatureConfig.from_stored(features)
+    except Exception:  # (a record it cannot read is refused, naming it, where a checkpoint is loaded)
+        return
+    differ = [s for s in ("n_bins", "bass_view_bins") if getattr(model, s) != getattr(made, s)]
+    if differ:
+        raise ValueError(
+            "ChordTask: the model reads other inputs than extra_state's features make: "
+            + ", ".join(
+                f"model_config.{s} is {getattr(model, s)}, the features' {getattr(made, s)}" for s in differ
+            )
+            + ". A model_config dict is read as a checkpoint's record, where a setting it lacks is as the "
+            "first versions had it (bass_bins, bass_view_bins 0, chord_head False), not today's default: "
+            "give ChordModelConfig(d_model=64) or a run's config with other sizes "
+            "({**ChordTask.load_from_checkpoint(run).model.config.to_dict(), 'd_model': 64})"
+        )
 
 
 def _check_model_reads_features(
