@@ -152,7 +152,7 @@ def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer
         if not changed:
             raise
         owner = type(module).__name__
-        layers = [(name, layer) for name in changed if isinstance(layer := _held(module, name), nn.Module)]
+        layers = [(name, layer) for name in changed if isinstance(layer := held(module, name), nn.Module)]
         if layers:
             raise ParameterTreeChangedError(layers_created_while_training(owner, layers)) from error
         names = ", ".join(f"{owner}.{name}" for name in changed)
@@ -168,10 +168,11 @@ def explain_changed_parameter_tree(module: nn.Module, optimizer: optim.Optimizer
         ) from error
 
 
-def _held(module: nn.Module, dotted: str) -> Any:
-    """What `module` holds at the dotted path of its tree (`head`, `blocks.3`), None where nothing."""
+def held(module: nn.Module, dotted: str) -> Any:
+    """What `module` holds at the dotted path of its tree (`head`, `blocks.3`; '' for `module` itself), None
+    where nothing."""
     node: Any = module
-    for key in dotted.split("."):
+    for key in dotted.split(".") if dotted else ():
         try:
             node = node[int(key)] if isinstance(node, list) else node.get(key)
         except (ValueError, IndexError, AttributeError):

@@ -25,7 +25,7 @@ from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
 from audiotrain.train.no_gradient import NoGradientWatch, compiled_functions
 from audiotrain.train.outputs import StepLogs, as_float32, check_loss_output, with_logged_weights
-from audiotrain.train.parameter_tree import explain_changed_parameter_tree, multi_optimizer_parts
+from audiotrain.train.parameter_tree import explain_changed_parameter_tree, held, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
 from audiotrain.train.traced_reads import changed_reads
@@ -200,7 +200,7 @@ def _warn_of_written_parameters(module: nn.Module, given: Any, where: str) -> No
         # (a plain nn.Module has no register_buffer: `self.register_buffer` failed in such a layer's __init__)
         register = (
             f"self.register_buffer({first!r}, initial)"
-            if hasattr(_held_layer(module, owner), "register_buffer")
+            if hasattr(held(module, owner), "register_buffer")
             else f"audiotrain.register_buffer(self, {first!r}, initial)"
         )
         layer = f"self.{owner}" if owner else "self"
@@ -236,14 +236,13 @@ def _refuse_arrays_added_by_step(module: nn.Module, before: set[str], where: str
     added = [
         name
         for name in added
-        if name.rpartition(".")[0] in owners
-        and isinstance(_held_layer(module, name.rpartition(".")[0]), nn.Module)
+        if name.rpartition(".")[0] in owners and isinstance(held(module, name.rpartition(".")[0]), nn.Module)
     ]
     if not added:
         return
     for name in added:
         owner, _, key = name.rpartition(".")
-        layer = _held_layer(module, owner)
+        layer = held(module, owner)
         if isinstance(layer, dict) and key in layer:
             del layer[key]
     names = ", ".join(f"self.{name}" for name in added)
@@ -258,14 +257,6 @@ def _refuse_arrays_added_by_step(module: nn.Module, before: set[str], where: str
         f"of setting {layer}.{key}. An array {layer} caches on its first call (a window, a positional "
         "table) is created in __init__, where the trainer sees it before the optimizer starts"
     )
-
-
-def _held_layer(module: nn.Module, dotted: str) -> Any:
-    """The layer (a dict) or list at the dotted path `dotted` of `module`'s tree ('' for `module`)."""
-    node: Any = module
-    for key in dotted.split(".") if dotted else ():
-        node = node[int(key)] if isinstance(node, list) else node[key]
-    return node
 
 
 def _not_set_again_whole(module: nn.Module, written: list[str], now: dict, given: dict) -> list[str]:
