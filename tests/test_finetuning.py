@@ -612,3 +612,44 @@ def test_a_freeze_at_an_epoch_start_is_not_warned_of(tmp_path):
         quiet_trainer(tmp_path, max_epochs=2, callbacks=[FreezesAtEpoch()]).fit(
             TinyClassifier(), make_batches(64)
         )
+
+
+class FreezesEveryOtherBatch(Callback):
+    """A GAN's habit: the discriminator (here `fc1`) rests on odd batches, frozen in on_train_batch_start."""
+
+    def __init__(self):
+        self.fc1_after = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx % 2:
+            pl_module.fc1.freeze()
+        else:
+            pl_module.fc1.unfreeze()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.fc1_after.append(np.array(pl_module.fc1.weight))
+
+
+@pytest.mark.parametrize("freezer", [lambda: FreezesAtStep(2), FreezesEveryOtherBatch])
+def test_a_freeze_inside_an_epoch_trains_the_same_parameters_compiled_and_eager(tmp_path, freezer):
+    """With compile=False a freeze in a batch hook acted at once, where the compiled step trains what the
+    epoch started with (the warning says so): fc1 frozen every other batch rested only in the eager fit,
+    whose weights then differed from the compiled fit's. And the compiled step, traced at its first call
+    (after that batch's hook), trained in epoch 1 what the hook had unfrozen, not what the epoch started
+    with. Both now train what the epoch started with, bit for bit alike."""
+    runs = {}
+    for compile_ in (True, False):
+        mx.random.seed(0)
+        module, callback = TinyClassifier(), freezer()
+        with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
+            quiet_trainer(tmp_path, max_epochs=2, compile=compile_, callbacks=[callback]).fit(
+                module, make_batches(64)
+            )
+        runs[compile_] = callback.fc1_after
+    for compiled, eager in zip(runs[True], runs[False], strict=True):
+        np.testing.assert_array_equal(compiled, eager)
+    # 4 batches an epoch: epoch 0 trains fc1 throughout; epoch 1 starts with fc1 frozen (both hooks froze
+    # it last in epoch 0), and so trains none of it, unfrozen by a hook or not
+    per_batch = runs[False]
+    assert all(not np.array_equal(a, b) for a, b in zip(per_batch[:3], per_batch[1:4]))
+    assert all(np.array_equal(per_batch[3], later) for later in per_batch[4:])

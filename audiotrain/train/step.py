@@ -345,8 +345,18 @@ def bf16_batch(batch: Any, module: TrainModule) -> Any:
 class _PerMode:
     """One compiled version of `impl` per `mode_signature` of the module (built on first use)."""
 
-    def __init__(self, module: TrainModule, impl: Callable, state: list, outputs: list | None, compile: bool):
+    def __init__(
+        self,
+        module: TrainModule,
+        impl: Callable,
+        state: list,
+        outputs: list | None,
+        compile: bool,
+        trains: frozenset[str] | None = None,
+    ):
         self.module, self.impl, self.state, self.outputs, self.compile = module, impl, state, outputs, compile
+        # The parameters the step was built to train (a training step's; None: an evaluation step's).
+        self.trains = trains
         self._built: dict[tuple[bool, ...], Callable] = {}
         # Walking the module tree costs ~60 us a step on a small MLP; the submodules are fixed once a
         # step is built (freezing rebuilds it), so only their flags are read per call.
@@ -366,7 +376,25 @@ class _PerMode:
             else:
                 fn = self.impl
             self._built[signature] = fn
+            if self.compile:
+                return self._training_what_it_was_built_for(fn, args)
+        if not self.compile:
+            return self._training_what_it_was_built_for(fn, args)
         return fn(*args)
+
+    def _training_what_it_was_built_for(self, fn: Callable, args: tuple) -> Any:
+        """Run `fn` (an eager call, or a compiled one's trace) over the parameters the step was built to
+        train, whatever a batch hook has frozen or unfrozen since: a compiled step's trace keeps those
+        until the step is rebuilt at the next epoch start, so an eager step must too, or the two train
+        different parameters (a discriminator frozen every other batch rested only in the eager fit)."""
+        now = trainable_names(self.module) if self.trains is not None else None
+        if now is None or now == self.trains:
+            return fn(*args)
+        set_trainable(self.module, self.trains)
+        try:
+            return fn(*args)
+        finally:
+            set_trainable(self.module, now)  # (the freezing the hook asked for, for the next epoch start)
 
 
 @dataclass(frozen=True)
@@ -462,6 +490,7 @@ class TrainStep:
         self._data_parallel = collectives.world_size() > 1
         # An epoch-stepped schedule's count of skipped updates (it places the update in its epoch).
         self._skip_counters = skip_counters(optimizer)
+        self._trains = trainable_names(module)  # what every call trains, frozen in a hook since or not
         # The compiled functions' state: everything the step reads and writes.
         self._graph_state = [
             module.state,
@@ -471,7 +500,12 @@ class TrainStep:
             self._skip_counters,
         ]
         per_mode = partial(
-            _PerMode, module, state=self._graph_state, outputs=self._graph_state, compile=config.compile
+            _PerMode,
+            module,
+            state=self._graph_state,
+            outputs=self._graph_state,
+            compile=config.compile,
+            trains=self._trains,
         )
         self._accumulate = per_mode(self._accumulate_impl)
         self._update = per_mode(self._update_impl)
@@ -482,6 +516,11 @@ class TrainStep:
             config.compile,
             refuse_module_writes=True,
         )
+
+    @property
+    def trains(self) -> frozenset[str]:
+        """The parameters the step was built to train (`_PerMode.trains`)."""
+        return self._trains
 
     @property
     def traced_reads(self) -> dict:

@@ -1868,7 +1868,9 @@ class Trainer:
         keys = names_to_train(module)
         # (A fine-tuning callback's new parameter group replaces the optimizer with a MultiOptimizer.)
         new_optimizer = self._train_step.optimizer is not self.optimizer
-        if keys == self._run.trainable.now and not new_optimizer:
+        # (a resume sets what trains after the step was built: the step must be built for that too)
+        built_for = self._train_step.trains
+        if keys == self._run.trainable.now and keys == built_for and not new_optimizer:
             self._follow_accumulation(module)
             return
         self.optimizer.init(module.trainable_parameters())  # state for newly trainable parameters
