@@ -2043,3 +2043,30 @@ def test_trainer_strategy_answers_lightnings_calls_and_still_equals_its_name(tmp
         t.strategy.reduce(mx.array(1.0))
     assert pickle.loads(pickle.dumps(t.strategy)).root_device == t.strategy.root_device
     assert copy.deepcopy(t.strategy) == "auto"
+
+
+@pytest.mark.parametrize("default", [False, True])
+def test_lightning_1s_optimizer_idx_step_is_refused_when_fit_starts_saying_what_to_do(tmp_path, default):
+    """Lightning 1's GAN step `training_step(batch, batch_idx, optimizer_idx)` failed inside the first step
+    with "missing 1 required positional argument: 'optimizer_idx'"; with `optimizer_idx=0` it trained
+    every weight on the generator's branch alone, without a word. Lightning 2 refuses it when fit starts."""
+
+    class Lightning1Gan(TinyClassifier):
+        if default:
+
+            def training_step(self, batch, batch_idx, optimizer_idx=0):
+                return self.compute_loss(batch)
+        else:
+
+            def training_step(self, batch, batch_idx, optimizer_idx):
+                return self.compute_loss(batch)
+
+    module = Lightning1Gan()
+    before = weights(module)
+    with pytest.raises(
+        TypeError,
+        match=r"Lightning1Gan.training_step takes optimizer_idx: .* not supported .*MultiOptimizer"
+        r".*mx.stop_gradient.*mx.value_and_grad",
+    ):
+        trainer(tmp_path, max_epochs=1).fit(module, make_batches())
+    assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained

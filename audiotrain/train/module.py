@@ -445,6 +445,10 @@ def _refuse_monitor(value: dict, where: str, inside: str) -> None:
 
 
 # Why Lightning's manual optimization cannot run here, and what to do instead (`refuse_manual_optimization`).
+_ALTERNATING = (
+    "write the loop with mx.value_and_grad and optimizer.update (to alternate by epoch, freeze() the part "
+    "that rests in on_train_epoch_start)"
+)
 _MANUAL_OPTIMIZATION = (
     "the Trainer's training step is one compiled function (forward, gradients of the returned loss, "
     "clipping, the non-finite check and one optimizer update), and MLX computes gradients of a function, "
@@ -453,9 +457,7 @@ _MANUAL_OPTIMIZATION = (
     "Trainer(accumulate_grad_batches=N) and clips them with Trainer(gradient_clip_val=...), each optimizer "
     "of a MultiOptimizer by its own norm with OptimizerConfig(multi, clip_each_group=True); for parameter "
     "groups with their own optimizer or learning rate return one optim.MultiOptimizer; for constraints "
-    "after the update use on_after_optimizer_step; for alternating updates (GANs) write the loop with "
-    "mx.value_and_grad and optimizer.update (to alternate by epoch, freeze() the part that rests in "
-    "on_train_epoch_start)"
+    "after the update use on_after_optimizer_step; for alternating updates (GANs) " + _ALTERNATING
 )
 
 _TOGGLING = (
@@ -630,6 +632,28 @@ def refuse_manual_optimization(module: TrainModule) -> None:
         raise TypeError(
             f"{type(module).__name__}.automatic_optimization = {module.automatic_optimization!r}: "
             f"Lightning's manual optimization is not supported: {_MANUAL_OPTIMIZATION}"
+        )
+
+
+def refuse_optimizer_idx(module: TrainModule) -> None:
+    """Lightning 1's `training_step(batch, batch_idx, optimizer_idx)` (its GAN API: one call per optimizer),
+    refused when `fit` starts, as Lightning 2 refuses it: the step here is called once per batch, so the
+    argument was "missing 1 required positional argument: 'optimizer_idx'" from inside the first step, or,
+    given a default, one branch trained everything (the generator's loss moving the discriminator too)."""
+    try:
+        parameters = inspect.signature(module.training_step).parameters
+    except (TypeError, ValueError):  # (a callable without a signature: nothing to tell from it)
+        return
+    if "optimizer_idx" in parameters:
+        raise TypeError(
+            f"{type(module).__name__}.training_step takes optimizer_idx: Lightning 1's step called once per "
+            "optimizer is not supported (nor in Lightning 2): training_step(batch, batch_idx) is called once "
+            "a batch and returns one loss for one update. For a GAN return one optim.MultiOptimizer (the "
+            "generator's optimizer and the discriminator's, split by parameter path) and one loss, the sum "
+            "of the generator's and the discriminator's, each reaching only its own network "
+            "(mx.stop_gradient on the fake in the discriminator's loss, the discriminator's weights stopped "
+            "in the generator's); "
+            f"for updates that alternate: {_ALTERNATING}"
         )
 
 

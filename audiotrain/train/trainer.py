@@ -108,6 +108,7 @@ from audiotrain.train.module import (
     TrainModule,
     has_learning_rate,
     refuse_manual_optimization,
+    refuse_optimizer_idx,
     refuse_truncated_bptt,
 )
 from audiotrain.train.nonfinite import NonFiniteWatch, debug_check
@@ -2193,6 +2194,7 @@ class Trainer:
     def _setup_optimizer(self, module: TrainModule) -> None:
         refuse_manual_optimization(module)
         refuse_truncated_bptt(module)
+        refuse_optimizer_idx(module)
         where = f"{type(module).__name__}.configure_optimizers"
         config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
