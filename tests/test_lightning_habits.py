@@ -2070,3 +2070,34 @@ def test_lightning_1s_optimizer_idx_step_is_refused_when_fit_starts_saying_what_
     ):
         trainer(tmp_path, max_epochs=1).fit(module, make_batches())
     assert all(np.array_equal(before[k], v) for k, v in weights(module).items())  # nothing trained
+
+
+@pytest.mark.parametrize("compile", [True, False])
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_the_rate_logged_from_param_groups_in_the_step_is_the_rate_its_update_uses(
+    tmp_path, compile, interval
+):
+    """`self.log("lr", self.optimizers().param_groups[0]["lr"])` in training_step logged the rate of the
+    update before (MLX's `learning_rate` holds the last update's), one step behind Lightning's, whose
+    schedulers step after the update: with a halving schedule, 1.0, 1.0, 0.5 where the updates used 1.0,
+    0.5, 0.25."""
+    logged, used = [], []
+
+    class Halving(LogsTheRateInTheStep):
+        def configure_optimizers(self):
+            schedule = optim.exponential_decay(1.0, 0.5)
+            return {
+                "optimizer": optim.SGD(learning_rate=schedule),
+                "lr_scheduler": {"scheduler": schedule, "interval": interval},
+            }
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            logged.append(self.trainer.logged_metrics["lr"])
+            used.append(float(self.optimizers().learning_rate))  # (MLX's: the rate just applied)
+
+    t = trainer(tmp_path, max_epochs=3, compile=compile, log_every_n_steps=1)
+    t.fit(Halving(), make_batches(32, batch_size=16))  # 2 batches an epoch
+    assert used == pytest.approx(
+        [1.0, 0.5, 0.25, 0.125, 2**-4, 2**-5] if interval == "step" else [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    )
+    assert logged == pytest.approx(used)

@@ -475,8 +475,10 @@ class LightningOptimizer:
     nor one rate for a MultiOptimizer whose groups' rates differ (set each of its `optimizers`', which
     come through this wrapper too)."""
 
-    def __init__(self, optimizer: optim.Optimizer):
+    def __init__(self, optimizer: optim.Optimizer, in_step: bool = False):
         object.__setattr__(self, "optimizer", optimizer)
+        # Read inside a step, before its update: `param_groups` then gives the rate that update uses.
+        object.__setattr__(self, "_in_step", in_step)
 
     @property
     def __class__(self) -> type:  # (isinstance(self.optimizers(), optim.SGD) holds, as in Lightning)
@@ -485,7 +487,7 @@ class LightningOptimizer:
     def __getattr__(self, name: str) -> Any:
         if name == "optimizers" and isinstance(self.optimizer, optim.MultiOptimizer):
             # Each group seen through the wrapper too: its rate is set with the same checks.
-            return [LightningOptimizer(part) for part in self.optimizer.optimizers]
+            return [LightningOptimizer(part, self._in_step) for part in self.optimizer.optimizers]
         return getattr(self.optimizer, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -515,11 +517,18 @@ class LightningOptimizer:
     @property
     def param_groups(self) -> list[dict[str, float]]:
         """The current learning rate of each optimizer, as torch's groups hold it (read only: set
-        `learning_rate` to change it); NaN for one without a single rate (Adafactor's relative step)."""
+        `learning_rate` to change it); NaN for one without a single rate (Adafactor's relative step).
+        Inside a step, the rate its update uses, as Lightning's (whose schedulers step after the update):
+        MLX's `learning_rate` there still holds the last update's, one step behind."""
         return [
-            _ParamGroup(lr=_rate_as_read(part.learning_rate) if has_learning_rate(part) else math.nan)
+            _ParamGroup(lr=_rate_as_read(self._rate(part)) if has_learning_rate(part) else math.nan)
             for part in _optimizers_in(self.optimizer)
         ]
+
+    def _rate(self, part: optim.Optimizer) -> Any:
+        schedule = part._schedulers.get("learning_rate") if self._in_step else None
+        # (the value MLX's apply_gradients stores as the coming update's rate, at the same step counter)
+        return schedule(part.step) if schedule is not None else part.learning_rate
 
 
 def _no_torch_export(module: str, method: str) -> str:
@@ -988,7 +997,7 @@ class TrainModule(nn.Module):
                 f"{type(self).__name__}.optimizers(): no optimizer yet; it exists once Trainer.fit has "
                 "called configure_optimizers (from on_fit_start on)"
             )
-        return LightningOptimizer(optimizer) if use_pl_optimizer else optimizer
+        return LightningOptimizer(optimizer, self._step_logs is not None) if use_pl_optimizer else optimizer
 
     def lr_schedulers(self) -> None:
         """Lightning's handle for stepping schedules by hand: refused, the update steps the schedule."""
