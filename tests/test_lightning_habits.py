@@ -2101,3 +2101,16 @@ def test_the_rate_logged_from_param_groups_in_the_step_is_the_rate_its_update_us
         [1.0, 0.5, 0.25, 0.125, 2**-4, 2**-5] if interval == "step" else [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     )
     assert logged == pytest.approx(used)
+
+
+def test_the_manual_optimization_refusal_says_how_a_gan_updates_both_networks_in_one_step(tmp_path):
+    """A Lightning GAN port (automatic_optimization = False) was told only to write its own loop for a GAN,
+    though one MultiOptimizer with one summed loss trains both networks at each step in the Trainer; and a
+    plain sum of the two losses would train the discriminator on the generator's loss too."""
+    with pytest.raises(
+        TypeError,
+        match=r"for a GAN whose two networks both update at every step, return one optim.MultiOptimizer .*"
+        r"mx.stop_gradient\(fake\).*weights under mx.stop_gradient.*for alternating updates \(GANs\) write "
+        r"the loop",
+    ):
+        trainer(tmp_path, max_epochs=1).fit(Manual(), make_batches())

@@ -449,6 +449,13 @@ _ALTERNATING = (
     "write the loop with mx.value_and_grad and optimizer.update (to alternate by epoch, freeze() the part "
     "that rests in on_train_epoch_start)"
 )
+_ONE_UPDATE_GAN = (
+    "a GAN whose two networks both update at every step, return one optim.MultiOptimizer (the generator's "
+    "optimizer and the discriminator's, split by parameter path) and one loss, the generator's plus the "
+    "discriminator's, each reaching only its own network (the discriminator's on mx.stop_gradient(fake); "
+    "the generator's through the discriminator with its weights under mx.stop_gradient: "
+    "self.disc.update(tree_map(mx.stop_gradient, weights)) before, self.disc.update(weights) after)"
+)
 _MANUAL_OPTIMIZATION = (
     "the Trainer's training step is one compiled function (forward, gradients of the returned loss, "
     "clipping, the non-finite check and one optimizer update), and MLX computes gradients of a function, "
@@ -457,7 +464,8 @@ _MANUAL_OPTIMIZATION = (
     "Trainer(accumulate_grad_batches=N) and clips them with Trainer(gradient_clip_val=...), each optimizer "
     "of a MultiOptimizer by its own norm with OptimizerConfig(multi, clip_each_group=True); for parameter "
     "groups with their own optimizer or learning rate return one optim.MultiOptimizer; for constraints "
-    "after the update use on_after_optimizer_step; for alternating updates (GANs) " + _ALTERNATING
+    "after the update use on_after_optimizer_step; for " + _ONE_UPDATE_GAN + "; for alternating updates "
+    "(GANs) " + _ALTERNATING
 )
 
 _TOGGLING = (
@@ -657,12 +665,8 @@ def refuse_optimizer_idx(module: TrainModule) -> None:
         raise TypeError(
             f"{type(module).__name__}.training_step takes optimizer_idx: Lightning 1's step called once per "
             "optimizer is not supported (nor in Lightning 2): training_step(batch, batch_idx) is called once "
-            "a batch and returns one loss for one update. For a GAN return one optim.MultiOptimizer (the "
-            "generator's optimizer and the discriminator's, split by parameter path) and one loss, the sum "
-            "of the generator's and the discriminator's, each reaching only its own network "
-            "(mx.stop_gradient on the fake in the discriminator's loss, the discriminator's weights stopped "
-            "in the generator's); "
-            f"for updates that alternate: {_ALTERNATING}"
+            f"a batch and returns one loss for one update. For {_ONE_UPDATE_GAN}; for updates that "
+            f"alternate: {_ALTERNATING}"
         )
 
 
