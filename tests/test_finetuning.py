@@ -653,3 +653,24 @@ def test_a_freeze_inside_an_epoch_trains_the_same_parameters_compiled_and_eager(
     per_batch = runs[False]
     assert all(not np.array_equal(a, b) for a, b in zip(per_batch[:3], per_batch[1:4]))
     assert all(np.array_equal(per_batch[3], later) for later in per_batch[4:])
+
+
+def test_a_freeze_inside_an_accumulation_window_of_an_eager_fit_trains_on(tmp_path):
+    """compile=False, accumulate_grad_batches=2, fc1 frozen every other batch: the window's second batch
+    had no gradient for fc1 and the fit stopped with a bare KeyError: 'weight'. It trains what the epoch
+    started with, as the compiled fit does, bit for bit."""
+    runs = []
+    for compile_ in (True, False):
+        mx.random.seed(0)
+        module = TinyClassifier()
+        with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
+            quiet_trainer(
+                tmp_path,
+                max_epochs=2,
+                compile=compile_,
+                accumulate_grad_batches=2,
+                callbacks=[FreezesEveryOtherBatch()],
+            ).fit(module, make_batches(96))
+        runs.append(weights(module))
+    for name, compiled in runs[0].items():
+        assert_same_numbers(runs[1][name], compiled, err_msg=name)
