@@ -1359,6 +1359,124 @@ def test_estimated_stepping_batches_is_max_steps_where_it_ends_the_fit_first(tmp
     assert model.estimated_steps == trainer.global_step == 5
 
 
+def ended_schedule_warnings(trainer, module, **fit_kwargs) -> list[str]:
+    """The warnings `fit` gave of a learning-rate schedule that ends before the fit (6 batches an epoch)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(module, make_batches(), **fit_kwargs)
+    return [str(w.message) for w in caught if "ends before this fit does" in str(w.message)]
+
+
+def one_cycle(total):
+    from audiotrain.train import OneCycleScheduler
+
+    return OneCycleScheduler(0.1, total)
+
+
+def cosine_to_zero(total):
+    from audiotrain.train import WarmupCosineScheduler
+
+    return WarmupCosineScheduler(0.1, 1, total)
+
+
+# Each way a Lightning user wires a per-step schedule (as the optimizer's learning rate, as an lr_scheduler
+# stepped per step, per parameter group through a MultiOptimizer), sized by hand for 1 epoch of 3.
+SCHEDULE_WIRINGS = {
+    "learning_rate": lambda schedule: optim.SGD(learning_rate=schedule),
+    "OptimizerConfig": lambda schedule: OptimizerConfig(optim.SGD(learning_rate=schedule)),
+    "lr_scheduler interval step": lambda schedule: {
+        "optimizer": optim.SGD(learning_rate=0.1),
+        "lr_scheduler": {"scheduler": schedule, "interval": "step"},
+    },
+    "MultiOptimizer": lambda schedule: optim.MultiOptimizer(
+        [optim.SGD(learning_rate=0.01), optim.SGD(learning_rate=schedule)], [lambda path, _: "fc1" in path]
+    ),
+}
+
+
+@pytest.mark.parametrize("make_schedule", [one_cycle, cosine_to_zero])
+@pytest.mark.parametrize("wiring", SCHEDULE_WIRINGS)
+def test_a_schedule_that_ends_before_the_fit_at_a_rate_that_trains_nothing_warns_once(
+    tmp_path, wiring, make_schedule
+):
+    # torch's OneCycleLR raises past its total_steps ("Tried to step 7 times"); here the schedule holds its
+    # final rate (4e-07 for OneCycle's defaults, 0 for a cosine to min_lr=0): 12 of the 18 steps trained at
+    # next to nothing without a word.
+    from tasks import Returns
+
+    schedule = make_schedule(6)
+    module = Returns(lambda m: SCHEDULE_WIRINGS[wiring](schedule))
+    messages = ended_schedule_warnings(quiet_trainer(tmp_path, max_epochs=3), module)
+    assert len(messages) == 1, messages
+    assert f"{type(schedule).__name__}(total_steps=6)" in messages[0]
+    assert "takes 18 optimizer steps (max_epochs=3 x 6 batches an epoch)" in messages[0]
+    assert "its last 12 optimizer steps train at its final rate" in messages[0]
+    assert "total_steps=self.trainer.estimated_stepping_batches" in messages[0]
+
+
+def test_a_one_cycle_lr_scheduler_stepped_per_epoch_that_ends_before_max_epochs_warns(tmp_path):
+    # Lightning's default interval "epoch": total_steps counts epochs, 4 of the fit's 6.
+    from tasks import Returns
+
+    module = Returns(lambda m: ([optim.SGD(learning_rate=0.1)], [one_cycle(4)]))
+    messages = ended_schedule_warnings(quiet_trainer(tmp_path, max_epochs=6), module)
+    assert len(messages) == 1, messages
+    assert (
+        "stepped per epoch" in messages[0]
+        and "its last 2 epochs train at its final rate 4e-07" in messages[0]
+    )
+    assert "total_steps=self.trainer.max_epochs" in messages[0]
+
+
+@pytest.mark.parametrize("case", ["estimated_stepping_batches", "max_steps", "min_lr", "time alone"])
+def test_a_schedule_that_lasts_the_fit_or_holds_a_rate_to_train_at_does_not_warn(tmp_path, case):
+    # Each case beside its twin one step (or one setting) away, which warns: the line is where it should be.
+    from audiotrain.train import WarmupCosineScheduler
+
+    from tasks import Returns
+
+    def schedule(m, lasts):
+        if case == "estimated_stepping_batches":  # (sized as the docs say; 1 short: a hand-sized slip)
+            return one_cycle(m.trainer.estimated_stepping_batches - (0 if lasts else 1))
+        if case == "min_lr":  # (training on at a small rate after the decay: a common intent)
+            return WarmupCosineScheduler(0.1, 1, 6, min_lr=1e-4 if lasts else 0.0)
+        return one_cycle(6)
+
+    said = []
+    for lasts in (True, False):
+        settings = {"max_epochs": 3, "accumulate_grad_batches": 2}
+        if case == "max_steps":
+            settings["max_steps"] = 6 if lasts else 7
+        if case == "time alone" and lasts:  # (a fit that knows no total: nothing to compare with)
+            settings.update(max_epochs=None, max_time={"seconds": 0.5})
+        module = Returns(lambda m, lasts=lasts: optim.SGD(learning_rate=schedule(m, lasts)))
+        said.append(len(ended_schedule_warnings(quiet_trainer(tmp_path / str(lasts), **settings), module)))
+    assert said == [0, 1]
+
+
+def test_a_resumed_fit_that_outlasts_its_schedule_warns_and_only_rank_0_says_it(tmp_path, monkeypatch):
+    # The schedule counts the optimizer's steps from the fit's start (restored with the checkpoint): sized
+    # for 2 epochs, a resume that raises max_epochs to 4 trains its last 12 steps at the final rate.
+    from audiotrain.distributed import collectives
+
+    from tasks import Returns
+
+    def module():
+        return Returns(lambda m: optim.SGD(learning_rate=one_cycle(12)))
+
+    first = quiet_trainer(tmp_path, max_epochs=1)
+    assert ended_schedule_warnings(first, module()) == []
+    saved = first.save_checkpoint(tmp_path / "epoch1")
+    said = []
+    for rank in (0, 1):  # (as each rank of a data parallel job sees itself: each takes the same path)
+        monkeypatch.setattr(collectives, "is_main_process", lambda rank=rank: rank == 0)
+        resumed = quiet_trainer(tmp_path / str(rank), max_epochs=4)
+        said.append(ended_schedule_warnings(resumed, module(), ckpt_path=str(saved)))
+        assert resumed.global_step == 24
+    assert len(said[0]) == 1 and said[1] == []
+    assert "takes 24 optimizer steps" in said[0][0] and "its last 12 optimizer steps" in said[0][0]
+
+
 def test_ckpt_path_best_and_last_and_estimated_stepping_batches(tmp_path):
     from audiotrain.train.callbacks import ModelCheckpoint
 

@@ -6,7 +6,10 @@ Each schedule is built from pure ``mlx.core`` ops with no Python branching on th
 a Python int it returns a scalar ``mx.array`` too; ``float(schedule(step))`` gives a number.
 
 The step is converted to float32 (exact up to 2**24 = 16.7 M steps). Past ``total_steps`` the
-schedules hold their final value.
+schedules hold their final value (torch's OneCycleLR raises there instead). `Trainer.fit` warns when it
+starts where a `OneCycleScheduler` (or a warmup schedule with ``min_lr=0``) would end before the fit: its
+final rate trains next to nothing. Size it with ``total_steps=self.trainer.estimated_stepping_batches`` in
+``configure_optimizers``.
 
 What a "step" is depends on where the schedule is used: as an optimizer's ``learning_rate`` (or a Lightning
 ``lr_scheduler`` with ``"interval": "step"``) it is the optimizer step; as a Lightning ``lr_scheduler``
@@ -412,6 +415,48 @@ def count_skipped_update(counters: list[dict], skipped: mx.array) -> None:
     """Add `skipped` (an int array, 1 when the guard skipped this update) to each of `counters`."""
     for counter in counters:
         counter["count"] = counter["count"] + skipped.astype(mx.uint64)
+
+
+def held_rate_advice(fix: str, bound: str = "max_steps") -> str:
+    """The end of a warning that a fit outlasts a learning-rate schedule (which holds its final rate from
+    there): what torch does instead, `fix` (how to size the schedule), and the other way out."""
+    return (
+        "torch's OneCycleLR raises there ('Tried to step N times. The specified number of total steps is "
+        f"M'). {fix}, or end the fit with the schedule (Trainer({bound}=total_steps))"
+    )
+
+
+def schedules_ended_before(optimizer: Any, last_step: int) -> list[tuple[str, int, int, float, str]]:
+    """The learning-rate schedules of `optimizer` (each of a MultiOptimizer's) that end before its update
+    `last_step` (0-based optimizer step) and then hold a rate that trains next to nothing: a
+    `OneCycleScheduler` (its final rate is ``max_lr / div_factor / final_div_factor``), a warmup schedule
+    with ``min_lr=0``. One that holds a ``min_lr > 0`` is left out: training on at a small rate after the
+    decay is a common intent. Each as ``(description, total_steps, steps taken, rate held, unit)``, its steps
+    counted as it is stepped: the unit is "epochs" for a Lightning ``interval: "epoch"`` lr_scheduler,
+    "scheduler steps" for one stepped every ``frequency`` > 1 steps, else "optimizer steps"."""
+    parts = getattr(optimizer, "optimizers", None) or [optimizer]
+    ended = []
+    for index, part in enumerate(parts):
+        schedule = getattr(part, "_schedulers", {}).get("learning_rate")
+        inner, steps = schedule, last_step
+        if isinstance(inner, IntervalSchedule):
+            inner, steps = inner.schedule, inner.scheduler_steps(last_step)
+        if isinstance(inner, ArrayValuedSchedule):
+            inner = inner.schedule
+        if not isinstance(inner, OneCycleScheduler | _WarmupDecay):
+            continue
+        if isinstance(inner, _WarmupDecay) and inner.min_lr > 0:
+            continue
+        steps += 1  # (times it is evaluated: step 0 included)
+        if steps > inner.total_steps:
+            where = f" of {type(optimizer).__name__}'s optimizer {index}" if len(parts) > 1 else ""
+            unit = "optimizer steps"
+            if isinstance(schedule, IntervalSchedule) and schedule.needs_epoch_length:
+                unit = "epochs" if schedule.interval == "epoch" else "scheduler steps"
+            what = f"{type(inner).__name__}(total_steps={inner.total_steps}){where}"
+            rate = float(inner(inner.total_steps).item())
+            ended.append((what, inner.total_steps, int(steps), rate, unit))
+    return ended
 
 
 def schedule_name(schedule: Any) -> str:

@@ -123,6 +123,7 @@ from audiotrain.train.run_state import (
     read_checkpoint,
     run_config,
 )
+from audiotrain.train.schedulers import held_rate_advice, schedules_ended_before
 from audiotrain.train.seeding import check_seed, default_seed, seed_generators, seed_rank_apart
 from audiotrain.train.stale_attributes import StaleStepAttributes
 from audiotrain.train.state import Progress, RandomState, RunningMeans
@@ -884,6 +885,57 @@ class Trainer:
         limit = min(by_epochs, self.max_steps if self.max_steps is not None else math.inf)
         return int(limit) if limit != math.inf else math.inf
 
+    def _stepping_batches_explained(self) -> str:
+        """How `_estimate_stepping_batches` came to its number, for a message: "max_steps=5" or "max_epochs=3
+        x 4 updates an epoch (7 batches / accumulate_grad_batches=2, rounded up)"."""
+        batches = self._train_batches_per_epoch()
+        if (
+            batches is None
+            or self.max_epochs is None
+            or (
+                self.max_steps is not None
+                and self.max_steps <= math.ceil(batches / self.accumulate_grad_batches) * self.max_epochs
+            )
+        ):
+            return f"max_steps={self.max_steps}"
+        accumulate = self.accumulate_grad_batches
+        per_epoch = f"{batches} batches an epoch"
+        if accumulate > 1:
+            per_epoch = (
+                f"{math.ceil(batches / accumulate)} updates an epoch ({batches} batches / "
+                f"accumulate_grad_batches={accumulate}, rounded up)"
+            )
+        return f"max_epochs={self.max_epochs} x {per_epoch}"
+
+    def _warn_of_schedules_ending_early(self) -> None:
+        """Warn, as a fit starts, of a learning-rate schedule that ends before the fit does and then holds a
+        rate that trains next to nothing (a OneCycleScheduler sized by hand: epochs x len(loader) with
+        accumulation, or a larger max_epochs later). torch's OneCycleLR raises there; a warning, because
+        such a fit trains as the docs say. Every rank computes it (no collective), rank 0 says it."""
+        fit_steps = self._estimate_stepping_batches()
+        if fit_steps == math.inf or self.global_step >= fit_steps or self.optimizer is None:
+            return  # (a fit bounded by nothing, or by time alone, knows no total; a finished one says so)
+        ended = schedules_ended_before(self.optimizer, int(fit_steps) - 1)
+        if not ended or not self.is_global_zero:
+            return
+        how = self._stepping_batches_explained()
+        for what, total, steps, rate, unit in ended:
+            per_epoch = unit == "epochs"
+            fix = "total_steps=" + (
+                "self.trainer.max_epochs" if per_epoch else "self.trainer.estimated_stepping_batches"
+            )
+            warnings.warn(
+                f"Trainer.fit: the learning-rate schedule {what}"
+                + (", an lr_scheduler stepped per epoch," if per_epoch else "")
+                + f" ends before this fit does: the fit takes {fit_steps} optimizer steps ({how}), the "
+                f"schedule is stepped {steps} times, so its last "
+                f"{steps - total} {unit} train at its final rate {rate:.3g}, next to nothing; "
+                + held_rate_advice(
+                    f"Size it with {fix} in configure_optimizers", "max_epochs" if per_epoch else "max_steps"
+                ),
+                stacklevel=user_stacklevel(),
+            )
+
     def _train_batches_per_epoch(self) -> int | None:
         """Training batches an epoch of the current `fit` takes (limits and fast_dev_run applied); None for a
         loader without a length. Known from the start of `fit`, before configure_optimizers."""
@@ -1102,6 +1154,7 @@ class Trainer:
                     if self.says_restored:  # (Lightning's line: the log records which run went on)
                         self._note(f"Restored all states from the checkpoint at {ckpt_path}")
                     resume.anchor_epoch_schedule(self.optimizer, self.progress, self.accumulate_grad_batches)
+                self._warn_of_schedules_ending_early()  # (after the restore: the schedule's anchored epochs)
                 if not ckpt_path:  # a resumed run goes on in its folders
                     self.callbacks.refuse_earlier_runs(self)
                     collectives.on_main_process(self._refuse_earlier_logger_runs)
@@ -1464,9 +1517,8 @@ class Trainer:
                 f"{int(n_batches)} batches, so this fit takes about {steps} optimizer steps, more than the "
                 f"estimated_stepping_batches={estimate} read in configure_optimizers (from the first loader, "
                 "as Lightning computes it): a schedule sized by it (OneCycleScheduler's or "
-                "WarmupCosineScheduler's total_steps) has ended for the steps past it and holds its final "
-                "rate (torch's OneCycleLR raises there). Size the schedule for the longest epochs, or bound "
-                "the fit with max_steps",
+                "WarmupCosineScheduler's total_steps) ends before the fit does and holds its final rate "
+                "from there; " + held_rate_advice("Size the schedule for the longest epochs"),
                 stacklevel=user_stacklevel(),
             )
 
