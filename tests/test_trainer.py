@@ -651,6 +651,25 @@ def test_a_bfloat16_loss_in_a_stand_alone_validate_or_test_is_warned_as_in_fit(t
         trainer.predict(TinyClassifier(), make_batches(32))
 
 
+@pytest.mark.parametrize("precision", ["bf16-mixed", "bf16-true"])
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_a_bf16_evaluation_step_that_only_logs_and_returns_none_runs(tmp_path, stage, precision):
+    # Before: Lightning's validation_step / test_step that logs and returns nothing stopped a bf16
+    # validate or test (trainer.test(ckpt_path="best") after fit too) with MLX's "__eq__(): incompatible
+    # function arguments ... mlx.core.Dtype, NoneType": the low-precision check compared None with bfloat16.
+    class LogsOnly(TinyClassifier):
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x).astype(mx.float32), y)))
+
+        def test_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("test_loss", mx.mean(nn.losses.cross_entropy(self(x).astype(mx.float32), y)))
+
+    [means] = getattr(quiet_trainer(tmp_path, precision=precision), stage)(LogsOnly(), make_batches(32))
+    assert np.isfinite(means["val_loss" if stage == "validate" else "test_loss"])
+
+
 @pytest.mark.parametrize("compile", [True, False])
 def test_a_frozen_layer_runs_in_bfloat16_under_bf16_mixed_and_keeps_its_float32_weights(tmp_path, compile):
     # Before: only the trainable weights got their bfloat16 copy, so a frozen backbone (the CLAP recipe's

@@ -65,10 +65,11 @@ def warn_low_precision_loss(where: str, precision: str) -> None:
     )
 
 
-def _returned_loss_dtype(out: Any) -> Any:
-    """The dtype of the loss a step returned in any of its forms (None where it is not an array)."""
+def _returns_bfloat16_loss(out: Any) -> bool:
+    """Whether the loss a step returned, in any of its forms, is a bfloat16 array. (A step that returns
+    None and only logs has no loss: `None == mx.bfloat16` would raise, MLX's Dtype takes no None.)"""
     loss = out.get("loss") if isinstance(out, dict) else out[0] if isinstance(out, tuple) and out else out
-    return loss.dtype if isinstance(loss, mx.array) else None
+    return isinstance(loss, mx.array) and loss.dtype == mx.bfloat16
 
 
 def mode_signature(modules: list) -> tuple[bool, ...]:
@@ -567,7 +568,7 @@ class TrainStep:
             _warn_of_written_parameters(module, given, where)
             if (
                 precision in ("bf16-mixed", "bf16-true")
-                and _returned_loss_dtype(out) == mx.bfloat16
+                and _returns_bfloat16_loss(out)
                 and not self._warned_precision
             ):
                 self._warned_precision = True  # (read at trace time: free in a compiled step)
@@ -823,7 +824,7 @@ class EvalStep:
         if (
             self.precision in ("bf16-mixed", "bf16-true")
             and not self._warned_precision
-            and _returned_loss_dtype(out) == mx.bfloat16
+            and _returns_bfloat16_loss(out)
         ):
             self._warned_precision = True  # (read at trace time: free in a compiled step)
             warn_low_precision_loss(where, self.precision)
