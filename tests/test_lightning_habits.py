@@ -769,8 +769,7 @@ def _torch_like(module: str, name: str):
                 "lr_scheduler": _torch_like("torch.optim.lr_scheduler", "StepLR"),
             },
             r"got torch.optim.lr_scheduler.StepLR, a torch scheduler: .*audiotrain.train.schedulers: "
-            r"StepLRScheduler.*is the callback "
-            r"Trainer\(callbacks=\[audiotrain.train.callbacks.ReduceLROnPlateau",
+            r"StepLRScheduler.*is audiotrain.train.callbacks.ReduceLROnPlateau\(mode=.*with a 'monitor'",
         ),
     ],
 )

@@ -276,3 +276,79 @@ def test_fast_dev_run_leaves_the_plateau_out(tmp_path):
     batches = [mx.zeros((2,))] * 2
     trainer.fit(ScriptedLoss([0.5]), batches, batches)
     assert (plateau.best, plateau.num_bad_epochs) == (None, 0)
+
+
+class PlateauInConfigureOptimizers(Descends):
+    """Lightning's way: the plateau scheduler returned by configure_optimizers, with its "monitor"."""
+
+    def __init__(self, **scheduler):
+        super().__init__()
+        self.scheduler = scheduler
+
+    def configure_optimizers(self):
+        plateau = ReduceLROnPlateau(mode="max", factor=0.5, patience=0)
+        return {
+            "optimizer": optim.SGD(learning_rate=1.0),
+            "lr_scheduler": {"scheduler": plateau, **self.scheduler},
+        }
+
+
+def _fit_lightning_way(root, max_epochs, ckpt_path=None, **scheduler):
+    rates = Rates()
+    trainer = quiet_trainer(
+        root,
+        max_epochs=max_epochs,
+        callbacks=[rates, ModelCheckpoint(every_n_epochs=1, save_top_k=-1, save_last=True)],
+        val_check_interval=0.5,  # (a validation in the middle of each epoch and one at its end)
+        enable_checkpointing=True,
+    )
+    module = PlateauInConfigureOptimizers(**scheduler)
+    batches = [mx.zeros((2,))] * 4
+    trainer.fit(module, batches, batches, ckpt_path=ckpt_path)
+    return trainer, module, rates.seen
+
+
+def test_a_plateau_lr_scheduler_with_a_monitor_steps_at_epoch_ends_as_in_lightning(tmp_path):
+    # Before: {"scheduler": ReduceLROnPlateau(...), "monitor": "val_loss", "interval": "epoch"} was refused
+    # ("'monitor': 'val_loss' is for a metric-driven schedule"), and the callback that error pointed to
+    # checks after every validation: with val_check_interval=0.5 its patience ran out twice as fast.
+    _, module, rates = _fit_lightning_way(
+        tmp_path / "a", 4, monitor="val_loss", interval="epoch", frequency=1
+    )
+    assert rates == [1.0, 1.0, 0.5, 0.25]
+    assert module.w.item() == pytest.approx(-4 * (1.0 + 1.0 + 0.5 + 0.25))
+    _, _, rates = _fit_lightning_way(tmp_path / "b", 5, monitor="val_loss", frequency=2)  # epochs 1 and 3
+    assert rates == [1.0, 1.0, 1.0, 1.0, 0.5]
+
+
+def test_a_plateau_lr_scheduler_resumes_where_the_uninterrupted_run_reduced(tmp_path):
+    _, _, straight = _fit_lightning_way(tmp_path / "straight", 4, monitor="val_loss")
+    trainer, _, _ = _fit_lightning_way(tmp_path / "run", 2, monitor="val_loss")
+    _, _, rates = _fit_lightning_way(
+        tmp_path / "run", 4, ckpt_path=trainer.checkpoint_callback.last_model_path, monitor="val_loss"
+    )
+    assert rates == straight[2:]
+
+
+@pytest.mark.parametrize(
+    "scheduler, error",
+    [
+        ({}, r"needs the metric it steps on.*'monitor': 'val_loss'"),
+        ({"monitor": "val_loss", "interval": "step"}, r"'interval': 'step'.*Trainer\(callbacks="),
+    ],
+)
+def test_a_plateau_lr_scheduler_lightning_would_refuse_too_is_refused_naming_why(tmp_path, scheduler, error):
+    with pytest.raises(ValueError, match=error):
+        _fit_lightning_way(tmp_path, 1, **scheduler)
+
+
+def test_a_plateau_lr_scheduler_beside_a_plateau_callback_is_refused(tmp_path):
+    trainer = quiet_trainer(tmp_path, max_epochs=1, callbacks=[ReduceLROnPlateau()])
+    with pytest.raises(ValueError, match="each would lower the rate"):
+        trainer.fit(PlateauInConfigureOptimizers(monitor="val_loss"), [mx.zeros((2,))] * 4, [mx.zeros((2,))])
+
+
+def test_a_plateau_lr_scheduler_not_strict_skips_a_check_whose_metric_is_missing(tmp_path):
+    with pytest.warns(RuntimeWarning, match="'never_logged', which is not available: skipping"):
+        _, _, rates = _fit_lightning_way(tmp_path, 2, monitor="never_logged", strict=False)
+    assert rates == [1.0, 1.0]

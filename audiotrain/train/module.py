@@ -170,7 +170,9 @@ class OptimizerConfig:
                 "step), or the dict with the optimizer itself"
             )
         config = cls(optimizer)
-        _refuse_monitor(value, where, "")
+        plateau = _plateau_callback(scheduler)
+        if plateau is None:
+            _refuse_monitor(value, where, "")
         if scheduler is None:
             return config
         interval, frequency, interval_given = "epoch", 1, False  # Lightning's defaults
@@ -181,7 +183,8 @@ class OptimizerConfig:
                     f"{where}: the lr_scheduler dict has keys {unknown} that Lightning does not know either; "
                     f"expected {', '.join(_SCHEDULER_KEYS)}"
                 )
-            _refuse_monitor(scheduler, where, "lr_scheduler ")
+            if plateau is None:
+                _refuse_monitor(scheduler, where, "lr_scheduler ")
             if "scheduler" not in scheduler:
                 raise TypeError(
                     f"{where}: the lr_scheduler dict {sorted(scheduler)} has no 'scheduler': give the schedule "
@@ -206,6 +209,12 @@ class OptimizerConfig:
                     "LearningRateMonitor logs the learning rate under) or None"
                 )
             config.lr_log_name = name
+        if plateau is not None:
+            outer = scheduler if isinstance(scheduler, dict) else {}
+            _configure_plateau(plateau, {**value, **outer}, interval, frequency, where)
+            config._plateau = plateau  # (the Trainer adds it to its callbacks for this fit)
+            return config
+        if isinstance(scheduler, dict):
             scheduler = scheduler["scheduler"]
         if not callable(scheduler):
             torch = (
@@ -219,8 +228,9 @@ class OptimizerConfig:
             raise TypeError(
                 f"{where}: lr_scheduler must be a schedule, a callable of the step (e.g. "
                 f"audiotrain.train.schedulers.WarmupCosineScheduler), got {_type_name(scheduler)}{torch}; "
-                "a metric-driven schedule (torch's ReduceLROnPlateau) is the callback "
-                "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=...)])"
+                "a metric-driven schedule (torch's ReduceLROnPlateau) is audiotrain.train.callbacks."
+                "ReduceLROnPlateau(mode=..., factor=..., patience=...), given here with a 'monitor' or in "
+                "Trainer(callbacks=[...])"
             )
         if isinstance(optimizer, optim.MultiOptimizer):
             # Its optimizers each keep their own rate and apply their own schedule; one absolute schedule
@@ -431,6 +441,45 @@ _TORCH_OPTIMIZER = (
 )
 
 
+def _plateau_callback(scheduler: Any) -> Any:
+    """The `ReduceLROnPlateau` callback given as Lightning's lr_scheduler (bare or as the dict's
+    "scheduler"), else None."""
+    from audiotrain.train.callbacks.lr_plateau import ReduceLROnPlateau
+
+    inner = scheduler.get("scheduler") if isinstance(scheduler, dict) else scheduler
+    return inner if isinstance(inner, ReduceLROnPlateau) else None
+
+
+def _configure_plateau(plateau: Any, keys: dict, interval: str, frequency: int, where: str) -> None:
+    """Lightning's ``{"scheduler": ReduceLROnPlateau(...), "monitor": ..., "interval": "epoch", "frequency":
+    n}``: the callback steps on `monitor` at every n-th training epoch's end (after that epoch's
+    validation), once an epoch whatever `val_check_interval`, as Lightning steps it."""
+    monitor = keys.get("monitor")
+    if monitor is None:
+        raise ValueError(
+            f"{where}: a ReduceLROnPlateau lr_scheduler needs the metric it steps on, as in Lightning: "
+            "{'scheduler': ReduceLROnPlateau(...), 'monitor': 'val_loss'}"
+        )
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"{where}: lr_scheduler 'monitor': expected a metric's name, got {monitor!r}")
+    if "monitor" in plateau._settings and plateau.monitor != monitor:
+        raise ValueError(
+            f"{where}: lr_scheduler 'monitor': {monitor!r}, but its ReduceLROnPlateau was made with "
+            f"monitor={plateau.monitor!r}: give the metric once"
+        )
+    if interval != "epoch":
+        raise ValueError(
+            f"{where}: a ReduceLROnPlateau lr_scheduler with 'interval': {interval!r}: it steps here at "
+            "training epoch ends ('interval': 'epoch'); to check after every validation, pass it as "
+            "Trainer(callbacks=[ReduceLROnPlateau(monitor=...)]) instead"
+        )
+    strict = keys.get("strict", True)
+    if not isinstance(strict, bool):
+        raise TypeError(f"{where}: lr_scheduler 'strict': expected True or False, got {strict!r}")
+    plateau.monitor = monitor
+    plateau._every_n_epochs, plateau._strict = frequency, strict
+
+
 def _refuse_monitor(value: dict, where: str, inside: str) -> None:
     """Lightning's "monitor" names the metric a ReduceLROnPlateau steps on: none can run here."""
     if value.get("monitor") is not None or value.get("reduce_on_plateau"):  # (None: Lightning's default)
@@ -438,9 +487,11 @@ def _refuse_monitor(value: dict, where: str, inside: str) -> None:
         raise ValueError(
             f"{where}: {inside}{key!r}: {value[key]!r} is for a metric-driven schedule (ReduceLROnPlateau): "
             "a schedule here is a function of the optimizer step, evaluated inside the compiled update, "
-            "where no metric is known. Return the optimizer with a number as its learning rate and pass "
-            "Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau(monitor=..., factor=..., "
-            "patience=...)]), which lowers it between steps (torch's arguments)"
+            "where no metric is known. Give the optimizer a number as its learning rate and, as the "
+            "'scheduler' beside this 'monitor', audiotrain.train.callbacks.ReduceLROnPlateau(mode=..., "
+            "factor=..., patience=...) (torch's arguments, no optimizer), which lowers it between steps at "
+            "epoch ends; or pass Trainer(callbacks=[audiotrain.train.callbacks.ReduceLROnPlateau("
+            "monitor=..., ...)]), which checks after every validation"
         )
 
 

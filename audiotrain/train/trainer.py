@@ -64,8 +64,8 @@ from audiotrain.train import (
     threads,
 )
 from audiotrain.train.callback import Callback
-from audiotrain.train.callback_list import CallbackList
-from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
+from audiotrain.train.callback_list import CallbackList, _in_order
+from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau
 from audiotrain.train.callbacks._averaging import average_validated_with
 from audiotrain.train.callers_random import CALLERS_GENERATORS
 from audiotrain.train.evaluation import explaining_step_errors, naming_the_batch, prefixed
@@ -2250,6 +2250,7 @@ class Trainer:
         where = f"{type(module).__name__}.configure_optimizers"
         config = OptimizerConfig.from_module_output(module.configure_optimizers(), where, trainer=self)
         self.optimizer_config, self.optimizer = config, config.optimizer
+        self._add_plateau_callback(getattr(config, "_plateau", None), module, where)
         if isinstance(self.optimizer, optim.MultiOptimizer):
             for message in multi_optimizer_groups(
                 self.optimizer, module.parameters(), module.trainable_parameters(), where
@@ -2260,6 +2261,23 @@ class Trainer:
         self.optimizer.init(module.trainable_parameters())
         # (the rate configured, recorded in each checkpoint: a resume keeping it has asked for no other)
         note_configured_rates(self.optimizer)
+
+    def _add_plateau_callback(self, plateau: Any, module: TrainModule, where: str) -> None:
+        """Lightning's ReduceLROnPlateau lr_scheduler runs as the callback it is, for this fit: the one an
+        earlier fit's configure_optimizers gave is dropped first."""
+        earlier = getattr(self, "_configured_plateau", None)
+        self.callbacks[:] = [cb for cb in self.callbacks if cb is not earlier]
+        self._configured_plateau = plateau
+        if plateau is None:
+            return
+        others = [cb for cb in self.callbacks if isinstance(cb, ReduceLROnPlateau)]
+        if others:
+            raise ValueError(
+                f"{where} returned a ReduceLROnPlateau lr_scheduler and the Trainer has {others[0]!r} among "
+                "its callbacks: each would lower the rate; keep one of them"
+            )
+        self.callbacks[:] = _in_order([*self.callbacks, plateau])  # (before the checkpointing, as a user's)
+        plateau.setup(self, module, "fit")
 
     def _step_config(self) -> StepConfig:
         return StepConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,9 @@ class ReduceLROnPlateau(Callback):
     `state_dict()`, so both are in each checkpoint: a resumed fit reduces where the uninterrupted one would.
     The optimizer's learning rate must be a number: a schedule (a function of the step) sets it again at
     every update, and `fit` refuses the pair.
+    Returned by `configure_optimizers` as Lightning returns torch's (``{"optimizer": opt, "lr_scheduler":
+    {"scheduler": ReduceLROnPlateau(mode="min"), "monitor": "val_loss", "frequency": n}}``), it joins
+    that fit's callbacks and checks at every n-th training epoch's end only, as Lightning steps it.
     `mode` is "min" (a lower `monitor` is better) or "max". With `verbose=True` each reduction prints a line
     naming the metric, its best value and the old and new rate.
     """
@@ -87,6 +91,10 @@ class ReduceLROnPlateau(Callback):
         self.num_bad_epochs = 0  # torch's name: checks without an improvement (validations, or epochs)
         self.cooldown_counter = 0
         self._fitted_in: weakref.ref | None = None  # the Trainer whose fit the state above belongs to
+        # Given as Lightning's lr_scheduler dict (configure_optimizers): checked at every n-th training
+        # epoch's end only, as Lightning steps it, and with strict=False a missing metric skips the check.
+        self._every_n_epochs: int | None = None
+        self._strict = True
 
     @property
     def state_key(self) -> str:
@@ -119,11 +127,26 @@ class ReduceLROnPlateau(Callback):
             )
 
     def on_train_epoch_end(self, trainer, module) -> None:
-        if not trainer.fast_dev_run and _checks_at_epoch_end(trainer, self.monitor, None):
+        if trainer.fast_dev_run:
+            return
+        if self._every_n_epochs is not None:
+            if (trainer.current_epoch + 1) % self._every_n_epochs == 0:
+                if self._strict or self.monitor in trainer.callback_metrics:
+                    self._check(trainer)
+                else:
+                    warnings.warn(
+                        f"ReduceLROnPlateau conditioned on metric {self.monitor!r}, which is not available: "
+                        "skipping this check (its lr_scheduler has 'strict': False)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+        elif _checks_at_epoch_end(trainer, self.monitor, None):
             self._check(trainer)
 
     def on_validation_end(self, trainer, module) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run or not trainer.fitting:
+            return
+        if self._every_n_epochs is not None:  # (Lightning's lr_scheduler dict: at epoch ends only)
             return
         if not _checks_at_epoch_end(trainer, self.monitor, None):
             self._check(trainer)
