@@ -1120,3 +1120,43 @@ def test_a_layer_caching_an_array_on_its_first_call_predicts_and_validates_but_i
     fit = trainer(tmp_path, max_epochs=1, compile=compile_, num_sanity_val_steps=1)
     with pytest.raises(ValueError, match=r"set self\.pre\.window, .* is created in __init__"):
         fit.fit(CachesAWindow(), make_batches(64), make_batches(16))
+
+
+class CountsByHand(TinyClassifier):
+    """torchmetrics by hand, as Lightning ports write it: counts kept on the module across a loader."""
+
+    def on_train_epoch_start(self):
+        self.train_seen = 0
+
+    def on_validation_epoch_start(self):
+        self.correct, self.seen = 0.0, 0
+
+    def training_step(self, batch, batch_idx):
+        self.train_seen += batch[1].shape[0]
+        return self.compute_loss(batch)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.seen += y.shape[0]
+        self.log("val_loss", mx.mean(nn.losses.cross_entropy(self(x), y)))
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_count_kept_on_the_module_in_a_compiled_step_is_warned_of(tmp_path, compile):
+    # Before: a validation_step's `self.seen += len(y)` ran only while the step was traced, so a
+    # validation over 32 samples counted 16 (the first batch) and the next one 0, without a word.
+    module = CountsByHand()
+    batches = make_batches(32)
+    fit = lambda: trainer(tmp_path, compile=compile, max_epochs=1).fit(module, batches, batches)  # noqa: E731
+    if compile:
+        with pytest.warns(UserWarning, match=r"changed self\.") as seen:
+            fit()
+        said = " ".join(str(w.message) for w in seen)
+        assert "training_step changed self.train_seen (0 -> 16)" in said
+        assert "validation_step changed self.seen (0 -> 16)" in said
+        assert "on_validation_batch_end runs every batch" in said
+    else:  # (eager: the step's Python code runs at every batch, as in Lightning; nothing to say)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            fit()
+        assert module.seen == 32 and module.train_seen == 32

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
@@ -70,6 +71,40 @@ def _returns_bfloat16_loss(out: Any) -> bool:
     None and only logs has no loss: `None == mx.bfloat16` would raise, MLX's Dtype takes no None.)"""
     loss = out.get("loss") if isinstance(out, dict) else out[0] if isinstance(out, tuple) and out else out
     return isinstance(loss, mx.array) and loss.dtype == mx.bfloat16
+
+
+def _numbers_held(module: nn.Module) -> dict[str, int | float]:
+    """The module's own public int and float attributes (`self.seen = 0`): what a Lightning port counts
+    or sums by hand across a loader's batches."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
+
+
+def _warn_of_numbers_changed_while_traced(
+    module: nn.Module, before: dict[str, int | float], where: str, warned: set[str]
+) -> None:
+    """A compiled step's Python code runs only while MLX traces it (its first batch, and each new batch
+    shape), so `self.seen += len(y)` there counts one batch where Lightning's counts them all: said once
+    per attribute (a warning: a value set from the batch's shape, the same at every trace, is harmless)."""
+    after = _numbers_held(module)
+    changed = [n for n, v in before.items() if n in after and after[n] != v and n not in warned]
+    if not changed:
+        return
+    warned.update(changed)
+    name = changed[0]
+    warnings.warn(
+        f"{where} changed self.{name} ({before[name]!r} -> {after[name]!r}) inside the compiled step: its "
+        "Python code runs only when MLX traces the step (the first batch, and each new batch shape), not at "
+        "every batch as in Lightning, so a count or sum kept on the module this way misses batches. Log "
+        "the value instead (self.log(name, value, on_epoch=True) gives its mean over the epoch or loader, "
+        "weighted by batch size), count in a batch hook (on_validation_batch_end runs every batch), or "
+        "pass Trainer(compile=False)",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def mode_signature(modules: list) -> tuple[bool, ...]:
@@ -487,6 +522,7 @@ class TrainStep:
         self._warned_precision = False  # LowPrecisionLossWarning, once a fit
         self._no_gradient = NoGradientWatch()  # (an eager fit's first steps)
         self._frozen_written: set[str] = set()  # frozen arrays the step assigns: not cast under bf16-mixed
+        self._numbers_warned: set[str] = set()  # (attributes a compiled step changed, warned of)
         self._trace_again_after_call = False
         self._data_parallel = collectives.world_size() > 1
         # An epoch-stepped schedule's count of skipped updates (it places the update in its epoch).
@@ -545,6 +581,7 @@ class TrainStep:
         def loss_fn(params):
             # (cast=False: the metrics are cast to float32 after value_and_grad: `as_float32` says why)
             logs = StepLogs("train", where, lambda: module.batch_size(batch), cast=False)
+            numbers = _numbers_held(module) if self.config.compile else None
             with module._collect_logs(logs):
                 if precision == "bf16-mixed":
                     # Forward and backward in bf16 on a bf16 copy; gradients flow back through the
@@ -566,6 +603,8 @@ class TrainStep:
                     module.update(params)
                     out = module._training_output(batch, batch_idx)
             _warn_of_written_parameters(module, given, where)
+            if numbers is not None:
+                _warn_of_numbers_changed_while_traced(module, numbers, where, self._numbers_warned)
             if (
                 precision in ("bf16-mixed", "bf16-true")
                 and _returns_bfloat16_loss(out)
@@ -781,6 +820,7 @@ class EvalStep:
         # failed on with MLX's "eval an array without a primitive".
         self._written: dict[str, mx.array] = {}
         self.compiled = compile
+        self._numbers_warned: set[str] = set()  # (attributes a compiled step changed, warned of)
         self._call = _PerMode(
             module, self._impl, state=state, outputs=[mx.random.state, self._written], compile=compile
         )
@@ -803,6 +843,7 @@ class EvalStep:
             if self.refuses_added_arrays
             else None
         )
+        numbers = _numbers_held(self.module) if self.compiled else None
         with self.module._collect_logs(logs):
             if self.precision == "bf16-mixed":
                 master = self.module.parameters()
@@ -817,6 +858,8 @@ class EvalStep:
                 out = call_step(self.fn, batch, batch_idx)
         if trainable is not None:
             _refuse_arrays_added_by_step(self.module, trainable, where)
+        if numbers is not None:
+            _warn_of_numbers_changed_while_traced(self.module, numbers, where, self._numbers_warned)
         if self.compiled:  # (bf16-mixed put the master weights back: what its step assigned is dropped)
             self._note_written(before)
         if self.stage == "predict":
