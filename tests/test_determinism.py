@@ -36,6 +36,30 @@ def test_deterministic_with_thread_workers_warns_with_the_ways_out(tmp_path):
     assert "batch_rng()" in message and "worker_type='process'" in message and "num_workers=0" in message
 
 
+@pytest.mark.parametrize("from_the_module", [False, True])
+def test_a_datamodules_thread_worker_loaders_are_warned_of_once(tmp_path, from_the_module):
+    # Before: only loaders passed to fit were looked at, so a Lightning port's DataModule with
+    # num_workers=2 (or the module's own train_dataloader) under deterministic=True got no warning.
+    from audiotrain import DataModule
+
+    class Data(DataModule):
+        def train_dataloader(self):
+            return DataLoader(Augmented(), batch_size=8, num_workers=2)
+
+        def val_dataloader(self):
+            return DataLoader(Augmented(), batch_size=8, num_workers=2)
+
+    class WithLoaders(TinyClassifier):
+        train_dataloader, val_dataloader = Data.train_dataloader, Data.val_dataloader
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = quiet_trainer(tmp_path, max_epochs=1, deterministic=True)
+        trainer.fit(WithLoaders()) if from_the_module else trainer.fit(TinyClassifier(), datamodule=Data())
+    (message,) = [str(w.message) for w in caught if "deterministic" in str(w.message)]
+    assert "train_loader and val_loader load batches in thread workers" in message
+
+
 @pytest.mark.parametrize(
     "deterministic, loader_kwargs",
     [(True, {"num_workers": 0}), (False, {"num_workers": 2}), (None, {"num_workers": 2})],

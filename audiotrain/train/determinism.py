@@ -26,7 +26,8 @@ def warn_thread_workers_share_generators(loaders: dict[str, Any], stacklevel: in
         return
     which = " and ".join(names)
     warnings.warn(
-        f"Trainer(deterministic=True): {which} loads batches in thread workers (DataLoader(num_workers>0), "
+        f"Trainer(deterministic=True): {which} load{'s' * (len(names) == 1)} batches in thread workers "
+        "(DataLoader(num_workers>0), "
         "worker_type='thread', the default), which share the training thread's np.random, random and "
         "mx.random: augmentation drawn from them differs from run to run. Draw it from "
         "audiotrain.data.batch_rng() (a generator per batch), or load with DataLoader(worker_type='process') "

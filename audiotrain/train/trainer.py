@@ -1034,7 +1034,7 @@ class Trainer:
             train_loader, val_loader = self._fit_loaders(model, None, train_loader, val_loader)
         prepare_data(self, datamodule, model)
         threads.warn_signals_do_not_reach_this_thread(stacklevel=2)
-        if self.deterministic:
+        if self.deterministic and source is None:  # (a DataModule's loaders are named once they are made)
             determinism.warn_thread_workers_share_generators(
                 {"train_loader": train_loader, "val_loader": val_loader}
             )
@@ -1108,6 +1108,10 @@ class Trainer:
                 with self._counters_of(asked_at):
                     loaders = loaders_from(source, {"train": train_loader, "val": val_loader})
                 train_loader, val_loader = self._fit_loaders(model, source, loaders["train"], loaders["val"])
+                if self.deterministic:
+                    determinism.warn_thread_workers_share_generators(
+                        {"train_loader": train_loader, "val_loader": val_loader}
+                    )
             self._fitted_module = weakref.ref(model)
             if self.accelerator == "cpu" and self.is_global_zero:
                 _blas.warn_if_training_on_bundled_blas()
