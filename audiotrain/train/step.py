@@ -62,7 +62,7 @@ def warn_low_precision_loss(where: str, precision: str) -> None:
         "float32 outputs, e.g. nn.losses.cross_entropy(self(x).astype(mx.float32), y), as torch's autocast "
         "does for losses; the model still runs in bfloat16",
         LowPrecisionLossWarning,
-        stacklevel=2,
+        stacklevel=user_stacklevel(),  # (the user's fit / validate line, not the step's internals)
     )
 
 
