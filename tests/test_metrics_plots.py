@@ -220,6 +220,58 @@ def test_a_run_whose_matplotlib_cannot_load_goes_on_without_its_plots(tmp_path, 
     assert not (tmp_path / "training_curves.png").exists() and any("history" in line for line in lines)
 
 
+def test_audiotrain_plots_off_writes_no_figure_and_loads_no_matplotlib(tmp_path, monkeypatch):
+    """AUDIOTRAIN_PLOTS=0 (sweeps, headless clusters: the figures cost seconds per run) turns the recipes'
+    PNGs off, matplotlib not imported; a resumed run's earlier figures (of an older history) go with them."""
+    import sys
+    import warnings
+
+    from audiotrain.metrics.plot_loading import load_plots, plots_wanted
+    from audiotrain.recipes.chords.train import _write_training_outputs
+    from audiotrain.recipes.clap.report import write_plots
+
+    for on in (None, "", "1", "TRUE", " on ", "Yes"):
+        if on is None:
+            monkeypatch.delenv("AUDIOTRAIN_PLOTS", raising=False)
+        else:
+            monkeypatch.setenv("AUDIOTRAIN_PLOTS", on)
+        assert plots_wanted(), on
+    monkeypatch.setitem(sys.modules, "audiotrain.metrics.plots", None)  # (an import of it raises)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "loss.png").write_bytes(b"earlier")
+    (tmp_path / "training_curves.png").write_bytes(b"earlier")
+    for off in ("0", "false", "NO", "Off"):
+        monkeypatch.setenv("AUDIOTRAIN_PLOTS", off)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (no "matplotlib could not be loaded": it was not tried)
+            assert not plots_wanted() and load_plots() is None
+            assert write_plots({"train_loss": [1.0, 0.5]}, {}, plots) == []
+
+    class Trained:  # what _write_training_outputs reads of the recipe's Trainer
+        history = {"train_loss": [1.0, 0.5]}
+        interrupted_checkpoint = None
+        current_epoch, batch_in_epoch, global_step = 2, 0, 4
+
+        def export_history(self, path, overwrite):
+            path.write_text("{}")
+            return path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _write_training_outputs(Trained(), tmp_path, tmp_path / "best", 1.0, lambda line: None)
+    assert sorted(tmp_path.rglob("*.png")) == [] and (tmp_path / "history.json").is_file()
+
+
+def test_a_bad_audiotrain_plots_value_is_refused_naming_the_accepted_ones(monkeypatch):
+    from audiotrain.metrics.plot_loading import load_plots
+
+    monkeypatch.setenv("AUDIOTRAIN_PLOTS", "maybe")
+    accepted = r"AUDIOTRAIN_PLOTS='maybe' is neither on \(1, true, yes, on\) nor off \(0, false, no, off\)"
+    with pytest.raises(ValueError, match=accepted):
+        load_plots()
+
+
 def test_a_users_mplconfigdir_stays_and_an_unwritable_home_gets_a_private_one(tmp_path, monkeypatch):
     """`private_matplotlib_folder_unless_writable`, a recipe command's first line, without a subprocess: the
     user's MPLCONFIGDIR is theirs even where matplotlib's folders cannot be made, and a folder the process may

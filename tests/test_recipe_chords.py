@@ -827,6 +827,66 @@ def test_a_resume_from_an_earlier_periodic_checkpoint_of_a_finished_run_trains_o
     assert (Path(scored["checkpoint"]).name, scored["step"]) == ("best", best["global_step"])
 
 
+def test_plots_off_a_resumed_run_writes_no_figure_keeps_none_of_its_first_part_and_ends_finished(
+    tiny_run, tmp_path, capsys, monkeypatch
+):
+    """AUDIOTRAIN_PLOTS=0: a resumed run writes its history, scores and .lab files as before and no PNG; its
+    first part's training_curves.png and confusion_matrix.png (of the older history and weights) go, the
+    summary names none, and the log says once why. Resumed again, the finished run is refused as one whose
+    evaluation ended (not scored again for want of the confusion matrix an evaluation used to end with)."""
+    root, demo_run = tiny_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_run, run_dir)
+    monkeypatch.setenv("AUDIOTRAIN_PLOTS", "Off")
+    last = run_dir / "checkpoints" / "last"
+    argv = [*tiny_run_argv(tiny_run, run_dir), "--num_epochs", "3", "--resume", str(last)]
+    capsys.readouterr()
+    assert chords.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert err.count("plots not written (AUDIOTRAIN_PLOTS=Off)") == 1, err
+    assert sorted(run_dir.rglob("*.png")) == [] and ".png" not in out, out
+    assert len(json.loads((run_dir / "history.json").read_text())["val_loss"]) == 3
+    scores = run_dir / "evaluation" / "scores.json"
+    best = ckpt.read_state(run_dir / "checkpoints" / "best")["progress"]["global_step"]
+    assert json.loads(scores.read_text())["scored"]["step"] == best
+    assert len(list((run_dir / "evaluation").glob("*.lab"))) == 1
+    scored_at = scores.stat().st_mtime_ns
+    assert chords.main(argv) == 2
+    assert "leaves none to train" in capsys.readouterr().err
+    assert scores.stat().st_mtime_ns == scored_at
+
+
+def test_plots_off_a_run_in_a_child_process_does_not_import_matplotlib(tiny_run, tmp_path):
+    """What a sweep on a headless cluster asks for: a chord run (train, evaluate) without its figures does
+    not import matplotlib (seconds per run) and writes no PNG."""
+    root, _ = tiny_run
+    code = (
+        "import runpy, sys\n"
+        "try:\n    runpy.run_module('audiotrain.recipes.chords', run_name='__main__', alter_sys=True)\n"
+        "finally:\n    print(sorted(m for m in sys.modules if m.partition('.')[0] == 'matplotlib'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *TINY_FLAGS, "--num_epochs", "1", "--processes", "1",
+         "--data.cache_dir", str(root / "cache"), "--run_dir", str(tmp_path / "run")],
+        env={**os.environ, "AUDIOTRAIN_PLOTS": "0"}, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+    assert sorted((tmp_path / "run").rglob("*.png")) == []
+    assert (tmp_path / "run" / "evaluation" / "scores.json").is_file()
+
+
+def test_a_bad_audiotrain_plots_value_is_refused_before_the_data_is_read(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUDIOTRAIN_PLOTS", "maybe")
+    monkeypatch.setattr(chords_train, "demo_splits", lambda *a, **k: pytest.fail("read the data first"))
+    assert chords.main([*TINY_FLAGS, "--run_dir", str(tmp_path / "run")]) == 2
+    assert "error: AUDIOTRAIN_PLOTS='maybe' is neither on (1, true" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="AUDIOTRAIN_PLOTS='maybe'"):  # (the recipe's Python API)
+        chords_train.run_training(TrainingConfig(), tmp_path / "api")
+    assert not (tmp_path / "api").exists()
+
+
 def test_a_run_killed_between_last_and_its_periodic_checkpoint_saves_that_checkpoint_when_resumed(
     tiny_run, tmp_path
 ):

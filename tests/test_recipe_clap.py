@@ -1225,6 +1225,25 @@ def test_the_recipes_loaders_shuffle_training_batch_validation_by_its_size_and_k
         assert [dataset.crop_samples for dataset, _, _ in made] == [crop, crop], truncation
 
 
+def test_a_bad_audiotrain_plots_value_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """A typo in AUDIOTRAIN_PLOTS (a sweep's figures off) is refused as the command starts, not as the plots
+    are written after training; `clap cv` and a run through the Python API (`run_job`) refuse it too."""
+    from audiotrain.recipes.clap import cli as clap
+    from audiotrain.recipes.clap import cv
+
+    _forbid_expensive_work(monkeypatch)
+    monkeypatch.setattr(clap_train, "_check_settings", lambda *a, **k: pytest.fail("checked the settings"))
+    monkeypatch.setenv("AUDIOTRAIN_PLOTS", "of")
+    accepted = "AUDIOTRAIN_PLOTS='of' is neither on (1, true, yes, on) nor off (0, false, no, off)"
+    assert clap.main(["--out", str(tmp_path / "o")]) == 2
+    assert accepted in _one_error_line(capsys.readouterr().err)
+    assert cv.main(["--out", str(tmp_path / "cv")]) == 2
+    assert accepted in _one_error_line(capsys.readouterr().err)
+    with pytest.raises(ValueError, match=re.escape(accepted)):
+        clap_train.run_job(clap.parse_config(["--out", str(tmp_path / "api")]))
+    assert not any((tmp_path / name).exists() for name in ("o", "cv", "api"))
+
+
 def test_min_learning_rate_is_checked_against_the_learning_rate_in_use(tmp_path, capsys, monkeypatch):
     from audiotrain.recipes.clap import cli as clap
 

@@ -55,6 +55,7 @@ from audiotrain.distributed.local import (
     planned_blas_threads,
     run_local_job,
 )
+from audiotrain.metrics.plot_loading import plots_wanted
 from audiotrain.recipes._run import (
     check_kernel_cache,
     checkpoint_processes,
@@ -812,8 +813,9 @@ def _cmd_train(argv: list[str], demo: bool) -> int:
     curves = " (+ training_curves.png)" if (result.run_dir / "training_curves.png").is_file() else ""
     print(f"  history:     {result.run_dir / 'history.json'}{curves}")
     if result.evaluation is not None:
-        # No confusion matrix where no frame was scored (the evaluation's note said why).
-        plot = "" if result.evaluation.frames_note else ", confusion_matrix.png"
+        # No confusion matrix where no frame was scored (the evaluation's note said why), or plots are off.
+        written = (result.run_dir / "evaluation" / "confusion_matrix.png").is_file()
+        plot = ", confusion_matrix.png" if written else ""
         print(f"  predictions: {result.run_dir / 'evaluation'} (.lab per song, scores.json, scores.md{plot})")
     report = result.run_dir / DATA_REPORT
     if report.is_file():  # (a data folder's run: the one place every file its scan left out is listed)
@@ -1134,6 +1136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command in ("predict", "evaluate", "export") and ends_on_other_ranks(command):
             return 0
+        # The commands that write figures refuse a bad AUDIOTRAIN_PLOTS now, not after training or scoring.
+        if command in ("demo", "train", "cv", "evaluate", "score"):
+            plots_wanted()
         # The folder scan lists these files once, in its report; each later read would warn again. (Hidden
         # for the command alone, beside a sweep's other threads: `ignoring_warnings`.)
         with (

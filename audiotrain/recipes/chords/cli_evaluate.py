@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from audiotrain._text import audio_speed, listed, plural
+from audiotrain.metrics.plot_loading import plots_off_note
 from audiotrain.recipes._run import (
     TRANSCRIPTION_COMPILE_WAIT,
     check_can_write,
@@ -284,6 +285,8 @@ def _cmd_evaluate(argv: list[str]) -> int:
     # wrote there meanwhile) is raised once the scores are printed, which it must not cost either.
     not_replaced, write_error = [], None
     if args.output is not None:
+        if (note := plots_off_note()) is not None:  # (AUDIOTRAIN_PLOTS=0: no confusion_matrix.png)
+            print(note, file=sys.stderr)
         try:
             not_replaced = write_evaluation(result, args.output, args.overwrite)
             if comparison is not None:

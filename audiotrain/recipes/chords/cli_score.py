@@ -36,6 +36,7 @@ from audiotrain.metrics.chord_scores import MAX_REFERENCE_OVERHANG_S, score_song
 from audiotrain.metrics.chord_scores import (
     trim_reference as trim_reference_to,  # (the flag has the plain name)
 )
+from audiotrain.metrics.plot_loading import plots_off_note
 from audiotrain.recipes._run import (
     check_can_write,
     clear_run_outputs,
@@ -481,6 +482,8 @@ def _cmd_score(argv: list[str]) -> int:
         cli.refuse_existing_outputs((out / name for name in written), args.overwrite)
         if args.overwrite:
             clear_run_outputs(out, evaluation_outputs(out), _print_to_stderr)
+        if (note := plots_off_note()) is not None:  # (AUDIOTRAIN_PLOTS=0: no confusion_matrix.png)
+            print(note, file=sys.stderr)
         try:
             write_evaluation(result, out, args.overwrite)
             if comparison is not None:

@@ -74,7 +74,7 @@ from audiotrain.metrics.chord_scores import (
     trim_reference as trim_reference_to,  # (evaluate_songs's flag has the plain name)
 )
 from audiotrain.metrics.classification import compute_confusion_matrix, per_class_metrics_from_confusion
-from audiotrain.metrics.plot_loading import load_plots
+from audiotrain.metrics.plot_loading import load_plots, plots_wanted
 from audiotrain.metrics.tracker import MetricsTracker
 from audiotrain.models.chord_model import joint_chord_index
 from audiotrain.recipes._run import is_inside, name_too_long
@@ -774,6 +774,8 @@ def write_evaluation(result: EvaluationResult, out: Path, replace: bool = True) 
 
         if not _write_new(out / "confusion_matrix.png", plot, replace):
             taken.append("confusion_matrix.png")
+    elif replace and not plots_wanted():  # (AUDIOTRAIN_PLOTS=0: an earlier one would pass for this one's)
+        (out / "confusion_matrix.png").unlink(missing_ok=True)
     if taken:  # scores.json (this evaluation's own, created above) must not claim them as written
         not_written += [{"file": name, "reason": _NOT_WRITTEN} for name in taken]
         summary["files_not_written"] = len(not_written)

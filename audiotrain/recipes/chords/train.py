@@ -39,7 +39,7 @@ from audiotrain.datasets._folders import is_hidden
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import launched_processes, per_process_batch
 from audiotrain.features.cache import FeatureCache, earlier_cache_note, releasing_the_runs_holds
-from audiotrain.metrics.plot_loading import load_plots
+from audiotrain.metrics.plot_loading import load_plots, plots_off_note, plots_wanted
 from audiotrain.models.chord_loss import ChordRecognitionLoss
 from audiotrain.models.chord_model import ChordModelConfig
 from audiotrain.recipes._run import (
@@ -590,6 +590,8 @@ def _run_training(
     main = collectives.is_main_process()
     if not main:
         log = results = _silent
+    # A value of AUDIOTRAIN_PLOTS it refuses is refused here, before any work; the note once the run goes on.
+    plots_note = plots_off_note()
     given_splits = splits is not None
     if run_dir is not None and not str(run_dir).strip():  # Path("") would be the current folder
         raise ValueError("run_dir is an empty path; give a folder, or None for a new runs/chords-<time>")
@@ -626,6 +628,8 @@ def _run_training(
     trained = _left_to_evaluate(run_dir, config, state) if continuing else None
     if trained is not None:  # killed after its training ended: what is left is what an unstopped run did next
         log(f"{run_dir}: its training ended earlier; its held-out songs are scored now with {trained}")
+        if plots_note is not None:
+            log(plots_note)
         if main:
             claim_run_folder(run_dir)
         resumed = (resume_folder, recorded) if recorded is not None else None
@@ -717,6 +721,8 @@ def _run_training(
         own = _run_folder_of(Path(resume))
         go_on = f"; pass --run_dir {own} to go on in its own run folder" if own is not None else ""
         log(f"note: --resume {resume}: the run goes on in {run_dir}, with checkpoints of its own{go_on}")
+    if plots_note is not None:
+        log(plots_note)
     start = time.perf_counter()
     first_step = (state.get("progress") or {}).get("global_step", 0) if resume else 0
     try:
@@ -1008,11 +1014,14 @@ def _left_to_evaluate(run_dir: Path, config: TrainingConfig, state: dict) -> Pat
     """`trained_checkpoint` of a run whose held-out evaluation did not finish (a finished one's resume is
     refused as before: scoring it again would replace its evaluation/, perhaps looked at or edited since).
     The confusion matrix is the last file an evaluation writes (`write_evaluation`; none where no frame
-    was scored, and such a run is scored again). An evaluation of other weights is not this one's: that of
-    a stop signal's run (it scores its stopped weights), left in evaluation/ by a resume that trained on."""
+    was scored, and such a run is scored again), scores.md where ``AUDIOTRAIN_PLOTS`` turns plots off. An
+    evaluation of other weights is not this one's: that of a stop signal's run (it scores its stopped
+    weights), left in evaluation/ by a resume that trained on."""
     checkpoint = trained_checkpoint(run_dir, config, state)
     evaluation = Path(run_dir) / "evaluation"
-    if checkpoint is None or not (evaluation / "confusion_matrix.png").is_file():
+    # (scores.md is the last where the plots are off: AUDIOTRAIN_PLOTS; on, a missing matrix is written)
+    last = "confusion_matrix.png" if plots_wanted() else "scores.md"
+    if checkpoint is None or not (evaluation / last).is_file():
         return checkpoint
     with contextlib.suppress(OSError, ValueError):
         if not scored_as_now(read_json_file(evaluation / "scores.json", ValueError), checkpoint):
@@ -1050,6 +1059,8 @@ def _trained_history(run_dir: Path, checkpoint: Path) -> dict:
         history.load_state_dict(ckpt.read_state(saved.parent)["history"])
         write_history(history.columns(), path, overwrite=True)  # (the run's own, older one)
         columns = history.columns() if history.rows else None
+        if not plots_wanted():  # (AUDIOTRAIN_PLOTS=0: curves of the older history would not match it)
+            curves.unlink(missing_ok=True)
     else:  # (the curves alone are missing where a full disk stopped the run between the two)
         columns = None if curves.is_file() else read_history(path)
     if columns and any(columns.values()) and (plots := load_plots()):  # (matplotlib only when plotting)
@@ -1684,6 +1695,8 @@ def _write_training_outputs(
     history_path = trainer.export_history(run_dir / "history.json", overwrite=True)
     if trainer.history and (plots := load_plots()):  # (matplotlib only when plotting)
         plots.plot_training_curves(trainer.history, run_dir / "training_curves.png")
+    elif not plots_wanted():  # (AUDIOTRAIN_PLOTS=0: a resumed run's first curves would not match its history)
+        (run_dir / "training_curves.png").unlink(missing_ok=True)
     validated = best.name != "last"
     if trainer.interrupted_checkpoint is not None and (not best.is_dir() or not validated):
         best = trainer.interrupted_checkpoint
@@ -1835,7 +1848,8 @@ def _stopped_after_training(
     if not best.is_dir():
         best = interrupted_checkpoint or checkpoint_dir / "last"
     saved = [name for name in ("best", "last", "interrupted") if (checkpoint_dir / name).is_dir()]
-    missing = [name for name in ("history.json", "training_curves.png") if not (run_dir / name).exists()]
+    expected = ("history.json", "training_curves.png") if plots_wanted() else ("history.json",)
+    missing = [name for name in expected if not (run_dir / name).exists()]
     if not evaluated and splits.test:  # (a folder begun is not an evaluation: the stop cut it short)
         missing.append("evaluation (cut short)" if (run_dir / "evaluation").exists() else "evaluation")
     # The held-out songs' folder where they have one of their own (the demo's); a data folder's test songs

@@ -26,6 +26,7 @@ from audiotrain.distributed.local import (
     run_local_job,
     training_on_cpu,
 )
+from audiotrain.metrics.plot_loading import plots_wanted
 from audiotrain.recipes._run import (
     check_kernel_cache,
     check_resume_folder,
@@ -492,6 +493,7 @@ def _command(argv: list[str]) -> int:
     cfg, args = parse_arguments(parser, argv)
     try:  # before the processes start: one line from here, not an error (and MPI's banner) from every rank
         check_kernel_cache()
+        plots_wanted()  # (a bad AUDIOTRAIN_PLOTS: refused now, not by every process after the data is read)
         cfg.logger.check_packages(cfg.out)
         check_model_bounds(cfg)
     except USER_ERRORS as error:

@@ -17,6 +17,7 @@ from audiotrain._system import refusal_status
 from audiotrain.cross_validation import CVResult, cv_outputs, fold_name, grouped_folds
 from audiotrain.datasets.captions import CaptionedClip, CaptionFolder, CaptionFolderError, scan_caption_folder
 from audiotrain.distributed import collectives
+from audiotrain.metrics.plot_loading import plots_wanted
 from audiotrain.recipes._run import (
     check_kernel_cache,
     check_run_folder,
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     # demo folder's line came from every rank).
     try:
         check_kernel_cache()
+        plots_wanted()  # (a bad AUDIOTRAIN_PLOTS: refused now, not as the first fold starts)
         with quiet_unless_main():
             run_cross_validation(cfg, args.folds, argv, by_split=args.folds_by_split)
     except USER_ERRORS as error:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from audiotrain._text import plural
-from audiotrain.metrics.plot_loading import load_plots
+from audiotrain.metrics.plot_loading import load_plots, plots_wanted
 from audiotrain.metrics.retrieval import chance_scores
 
 _ROWS = (
@@ -104,6 +104,9 @@ def write_plots(history: dict, results: dict, folder: Path) -> list[Path]:
     (before/after bars with their chance levels)."""
     plots = load_plots()  # (matplotlib only when plotting)
     if plots is None:
+        if not plots_wanted():  # (AUDIOTRAIN_PLOTS=0: a resumed run's earlier ones would pass for its own)
+            for name in PLOT_NAMES:
+                (folder / f"{name}.png").unlink(missing_ok=True)
         return []
     plot_history, plot_score_bars = plots.plot_history, plots.plot_score_bars
     folder.mkdir(parents=True, exist_ok=True)

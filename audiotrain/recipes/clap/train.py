@@ -32,6 +32,7 @@ from audiotrain.datasets.captions import (
 from audiotrain.distributed import collectives
 from audiotrain.distributed.local import per_process_batch, training_on_cpu
 from audiotrain.features.cache import earlier_cache_note, hold_cache_for_the_run, releasing_the_runs_holds
+from audiotrain.metrics.plot_loading import plots_off_note
 from audiotrain.recipes._run import (
     KILLED_WRITE_SUFFIXES,
     check_can_write,
@@ -252,6 +253,8 @@ def run_job(
     """
     from audiotrain import Trainer
 
+    # A value of AUDIOTRAIN_PLOTS it refuses is refused here, before any work; the note as training starts.
+    plots_note = plots_off_note()
     demo = cfg.pretrained is None
     # (a cross-validation prints the demo's banner once, not for each fold)
     resume, labels, out, replace = _check_settings(cfg, demo, banner=fold is None)
@@ -395,6 +398,8 @@ def run_job(
     callbacks: list = []  # the DataLoader tells train_set the epoch (CaptionDataset.set_epoch)
     if cfg.train.retrieval_every_epoch:
         callbacks.append(RetrievalEvaluation(evaluate))
+    if plots_note is not None and main:  # (once, by rank 0)
+        print(plots_note, file=sys.stderr)
     # The checkpoints hold the config and which clips they were trained on (what --resume checks).
     callbacks += [
         best,
