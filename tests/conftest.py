@@ -106,16 +106,16 @@ def one_process_unless_asked():
 
 
 @pytest.fixture(autouse=True)
-def plots_built_but_not_rendered(request):
-    """Recipe runs in this process build their plots but render them only for a test that reads them
-    (tests/unrendered_plots.py says why and how): rendering was most of a tiny run's time."""
-    from unrendered_plots import plots_unrendered, reads_plots
+def plots_off_unless_the_test_reads_them(request, monkeypatch):
+    """Recipe runs write no figures (``AUDIOTRAIN_PLOTS=0``, here and in the processes a test starts) but for
+    a test that reads them, which gets them as a user does whatever the shell set (tests/unrendered_plots.py
+    says why and how): rendering was most of a tiny run's time."""
+    from unrendered_plots import reads_plots
 
     if reads_plots(request.function):
-        yield
-        return
-    with plots_unrendered():
-        yield
+        monkeypatch.delenv("AUDIOTRAIN_PLOTS", raising=False)
+    else:
+        monkeypatch.setenv("AUDIOTRAIN_PLOTS", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -1,12 +1,14 @@
-"""Recipe runs in the test process with their plots built but not rendered.
+"""Recipe runs without their figures where a test's claim is not about them.
 
 A tiny recipe run spent most of its time in matplotlib: a CLAP run 1.65 of its 2.34 s rendering its four
 PNGs, a chord run most of its 3 s past the data on training_curves.png and confusion_matrix.png. A test whose
-claim is not about the plots gets each figure built as the run builds it and written through the same atomic
-write, as a file that holds a PNG signature alone (`plots._save` stands in); a test whose source names plots
-or PNGs renders them as the run does (tests/conftest.py's `plots_built_but_not_rendered` decides), and so do
-module- and session-scoped fixtures (set up before it) and runs in child processes. The drawing itself is
-tested in tests/test_metrics_plots.py."""
+source names plots or PNGs (`reads_plots`) gets them as a user does; any other test runs with
+``AUDIOTRAIN_PLOTS=0`` (tests/conftest.py's `plots_off_unless_the_test_reads_them`): the runs in its process
+and in the processes it starts (they inherit ``os.environ``, as `child_env` copies it) write no figure and do
+not import matplotlib, which the variable's own tests check. Module- and session-scoped fixtures, set up
+before it, write them as the run does, or build them unrendered (`plots_unrendered`: each figure built and
+written through the same atomic write as a file that holds a PNG signature alone). The drawing itself is
+tested in tests/test_metrics_plots.py, and the figures of real runs by the tests that read them."""
 
 from __future__ import annotations
 
