@@ -11,7 +11,7 @@ import mlx.optimizers as optim
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
-from tasks import TinyClassifier, make_batches, quiet_trainer
+from tasks import RecordingLogger, TinyClassifier, make_batches, make_data, quiet_trainer
 
 
 def trainer(tmp_path, **kwargs):
@@ -663,3 +663,125 @@ def test_each_validation_draws_anew_from_torch_too(tmp_path):
     module = SamplesWithTorchInValidation()
     trainer(tmp_path, max_epochs=3).fit(module, make_batches(32), make_batches(16))
     assert len(module._drawn) == 3 and len(set(module._drawn)) == 3
+
+
+# ------------------------------------------ Lightning's per-sample outputs from validation_step / test_step
+class ReturnsScores(TinyClassifier):
+    """Lightning's `return {"preds": probs, "target": y}`, with a loss where `with_loss`."""
+
+    def __init__(self, with_loss: bool = False):
+        super().__init__()
+        self.with_loss = with_loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        out = {"preds": mx.softmax(logits, axis=-1)[:, 1], "target": y}
+        if self.with_loss:
+            out["loss"] = mx.mean(nn.losses.cross_entropy(logits, y))
+            out["acc"] = mx.mean(mx.argmax(logits, axis=-1) == y)  # (a scalar: still a metric)
+        return out
+
+    test_step = validation_step
+
+
+class CollectsScores(Callback):
+    def __init__(self):
+        self.preds, self.targets, self.kinds = [], [], set()
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.kinds.add((type(outputs["preds"]), outputs["preds"].dtype))
+        self.preds.append(np.array(outputs["preds"]))
+        self.targets.append(np.array(outputs["target"]))
+
+    on_test_batch_end = on_validation_batch_end
+
+    def score(self) -> float:
+        """The Brier score of class 1 over the whole set (no mean of per-batch values)."""
+        preds, targets = np.concatenate(self.preds), np.concatenate(self.targets)
+        return float(np.mean((preds - (targets == 1)) ** 2))
+
+
+@pytest.mark.parametrize("with_loss", [False, True])
+def test_a_callback_collects_the_validation_steps_per_sample_outputs_and_scores_them(tmp_path, with_loss):
+    """Lightning passes what validation_step returns to on_validation_batch_end; here a dict without 'loss'
+    was refused ("returned a dict without a 'loss' key") and a (B,) array beside a loss ("metric 'preds' must
+    be a scalar"). Compiled and eager give one score, that of the model's outputs computed by hand; batches of
+    16, 16 and 1: the last batch's (1,) scores are outputs too, not a metric."""
+    module, x, y = ReturnsScores(with_loss), *make_data(33)
+    logits = np.array(module(mx.array(x)))
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    by_hand = float(np.mean((probs[:, 1] - (y == 1)) ** 2))
+    for compile in (True, False):
+        collect = CollectsScores()
+        t = trainer(tmp_path, max_epochs=1, compile=compile, callbacks=[collect])
+        (means,) = t.validate(module, make_batches(33))
+        assert collect.score() == pytest.approx(by_hand, rel=1e-5)
+        np.testing.assert_array_equal(np.concatenate(collect.targets), y)
+        assert [p.shape for p in collect.preds] == [(16,), (16,), (1,)]
+        assert collect.kinds == {(mx.array, mx.float32)}
+        if with_loss:  # the loss and the scalar metric logged as before, the arrays not
+            assert sorted(means) == ["val_acc", "val_loss"]
+            assert means["val_loss"] == pytest.approx(float(np.mean(-np.log(probs[np.arange(33), y]))))
+        else:
+            assert means == {}
+
+
+def test_a_test_step_returning_outputs_without_loss_logs_nothing_and_passes_them_on(tmp_path):
+    logger, collect = RecordingLogger(), CollectsScores()
+    t = trainer(tmp_path, max_epochs=1, logger=logger, callbacks=[collect])
+    assert t.test(ReturnsScores(), make_batches(32)) == [{}]
+    assert logger.metrics == [] and len(collect.preds) == 2
+
+
+def test_a_modules_own_batch_end_hook_gets_the_outputs_under_bf16_as_float32(tmp_path):
+    seen = []
+
+    class ReadsItself(ReturnsScores):
+        def on_validation_batch_end(self, outputs, batch, batch_idx):
+            seen.append((outputs["preds"].dtype, outputs["preds"].shape, float(outputs["loss"])))
+
+    t = trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
+    with pytest.warns(UserWarning):  # (the bfloat16 loss's warning)
+        t.validate(ReadsItself(with_loss=True), make_batches(20))
+    assert [s[:2] for s in seen] == [(mx.float32, (16,)), (mx.float32, (4,))]
+
+
+@pytest.mark.parametrize("compile", [True, False])
+@pytest.mark.parametrize(
+    ("returned", "error", "message"),
+    [
+        (
+            lambda x, y: {"preds": x, "count": 16},
+            TypeError,
+            r"returned outputs\['count'\] = int, not an mx.array: .*a Python value in a compiled step is the "
+            "one it had while traced",
+        ),
+        (
+            lambda x, y: {"loss": mx.mean(x), "rows": [x, "a"]},
+            TypeError,
+            r"returned outputs\['rows'\]\[1\] = str, not an mx.array",
+        ),
+        (
+            lambda x, y: {"loss": mx.mean(x), "n": 16},
+            TypeError,
+            "metric 'n' must be a scalar mx.array, got int",
+        ),
+        (
+            lambda x, y: (mx.mean(x), {"preds": x[:, 0]}),
+            ValueError,
+            r"metric 'preds' must be a scalar, got shape \(16,\).*returning a dict .*passes its arrays on to "
+            r"on_validation_batch_end",
+        ),
+        (lambda x, y: x[:, 0], ValueError, r"the loss must be a scalar, got shape \(16,\)"),
+    ],
+)
+def test_what_a_validation_step_returns_that_is_still_refused_is_explained(
+    tmp_path, compile, returned, error, message
+):
+    class Returns(TinyClassifier):
+        def validation_step(self, batch, batch_idx):
+            return returned(*batch)
+
+    with pytest.raises(error, match=message):
+        trainer(tmp_path, max_epochs=1, compile=compile).validate(Returns(), make_batches(32))

@@ -798,20 +798,28 @@ def test_accumulated_and_clipped_updates_match_torchs_loop(tmp_path, algorithm, 
     np.testing.assert_allclose(np.array(module.linear.bias), reference.bias.detach().numpy(), atol=1e-6)
 
 
-def test_a_validation_step_returning_a_dict_of_outputs_without_loss_is_told_to_log_them(tmp_path):
-    """Lightning's `validation_step` may return any dict (`{"preds": ..., "target": ...}`); here one without
-    'loss' was refused with training's advice alone ('return (loss, metrics_dict) or a dict with 'loss''),
-    not that an evaluation step may log its values with self.log and return nothing, as the other
-    refusals of an evaluation step's return say."""
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_validation_step_returning_a_dict_of_outputs_without_loss_passes_them_on_inside_fit(
+    tmp_path, compile
+):
+    """Lightning's `validation_step` may return any dict (`{"preds": ..., "target": ...}`), which its
+    `on_validation_batch_end(outputs, batch, batch_idx)` receives; here fit refused it ("returned a dict
+    without a 'loss' key"). The validations of fit (its sanity check included) pass the arrays on and log
+    nothing from them."""
+    seen = []
 
     class ReturnsOutputs(TinyClassifier):
         def validation_step(self, batch, batch_idx):
-            return {"preds": self(batch[0]).sum()}
+            return {"preds": mx.softmax(self(batch[0]), axis=-1), "target": batch[1]}
 
-    with pytest.raises(
-        TypeError, match=r"without a 'loss' key .*log its values with self.log and return nothing"
-    ):
-        trainer(tmp_path, max_epochs=1).fit(ReturnsOutputs(), make_batches(32), make_batches(16))
+        def on_validation_batch_end(self, outputs, batch, batch_idx):
+            seen.append((self.trainer.sanity_checking, outputs["preds"].shape, np.array(outputs["target"])))
+
+    t = trainer(tmp_path, max_epochs=2, compile=compile, num_sanity_val_steps=1)
+    t.fit(ReturnsOutputs(), make_batches(32), make_batches(24))
+    assert [s[:2] for s in seen] == [(True, (16, 3))] + [(False, (16, 3)), (False, (8, 3))] * 2
+    np.testing.assert_array_equal(seen[-1][2], np.array(make_batches(24)[1][1]))
+    assert not any(k.startswith("val") for k in t.history)
 
 
 # ------------------------------------------------- a step that writes a trainable parameter (an RNN's state)

@@ -388,6 +388,36 @@ print(json.dumps([seen, module._sums, "val_loss" in val, kept]))
     assert out == [[[1, 1, 2, 3, 4, 5], [4, 2, 4, 2], True, [1, 2, 3, 4, 5]]] * 2
 
 
+def test_each_rank_gets_its_own_batches_outputs_from_a_validation_step_that_returns_them(tmp_path):
+    # Lightning's `return {"target": y}` without a loss: each rank's batch-end hook gets its own batch's
+    # arrays (no collective over them: a rank with a padding batch stays in step); the epoch end gathers.
+    body = """
+import numpy as np
+import mlx.core as mx
+from audiotrain import DataLoader, Trainer
+from audiotrain.distributed import all_gather_object
+from tasks import TinyClassifier, make_data
+
+class ReturnsTargets(TinyClassifier):
+    def validation_step(self, batch, batch_idx):
+        return {"target": batch[1], "nested": [mx.softmax(self(batch[0]), axis=-1)]}
+
+    def on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0):
+        if batch_idx not in self.trainer.val_dataloaders.padding_batches:
+            self._mine += np.array(outputs["target"]).tolist()
+            assert outputs["nested"][0].shape == (len(batch[1]), 3)
+
+x, _ = make_data(5)
+module = ReturnsTargets()
+module._mine = []
+trainer = Trainer(max_epochs=1, enable_progress_bar=False, logger=False)
+[val] = trainer.validate(module, DataLoader(list(zip(x, np.arange(1, 6, dtype=np.int32))), batch_size=2))
+print(json.dumps([all_gather_object(module._mine), val]))
+"""
+    out = _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path))
+    assert out == [[[[1, 3, 5], [2, 4]], {}]] * 2
+
+
 def test_the_progress_bar_shows_a_metric_with_its_own_count_as_the_loggers_do(tmp_path):
     # An accuracy over the items that have a target (returned as (value, count)): rank 0's batches (the
     # even samples) have 1 such item, rank 1's (the odd ones) 3. The loggers weight each rank's value by

@@ -151,6 +151,7 @@ def evaluate(
     *,
     profiler: Profiler | None = None,
     profile_as: str = "validation",
+    pass_outputs: bool = True,
 ) -> EvalSums:
     """Run `step` over at most `limit` batches of `loader`, summing each result weighted by
     `batch_size(batch)`, or a metric returned as `(value, weight)` by its own weight (0 for a batch the
@@ -159,7 +160,9 @@ def evaluate(
     their own names (also under `prefix` when the step is the default one that runs the training code).
     `stage_name` names the stage in an error MLX raises evaluating a batch ("sanity-check validation").
     `profiler` times the loader, the step and the waits as the stage's `profilers.NEXT_BATCH_ACTIONS`,
-    `[Trainer].<profile_as>_step`, `_dispatch` and `_wait`."""
+    `[Trainer].<profile_as>_step`, `_dispatch` and `_wait`. The outputs the step returned beside its
+    metrics (`split_eval_outputs`: a batch's scores) join `on_batch`'s dict as arrays, dispatched with the
+    batch's sums, where `pass_outputs` (a batch-end hook of the user's reads them); else they are dropped."""
     timer = profiler if profiler is not None else PassThroughProfiler()
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
@@ -183,7 +186,9 @@ def evaluate(
         if on_batch_start is not None:
             on_batch_start(batch, batch_idx)
         with timer.profile(f"[Trainer].{profile_as}_step"), naming_the_batch(where, batch_idx, batch):
-            loss, metrics, logged, metric_weights = step(batch, mx.array(batch_idx, mx.int32))
+            loss, metrics, logged, metric_weights, outputs = step(batch, mx.array(batch_idx, mx.int32))
+        if not pass_outputs:
+            outputs = None  # (no hook reads them: left unevaluated)
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
         metric_weights, logged_weights = split_logged_weights(metric_weights)
@@ -204,7 +209,8 @@ def evaluate(
         batches = "batch 0" if batch_idx == 0 else f"batch {batch_idx - 1} or {batch_idx}"
         with explaining_step_errors(where, batches, batch_idx, batch):
             with timer.profile(f"[Trainer].{profile_as}_dispatch"):
-                eval_compiling_again(mx.async_eval, out.arrays())  # (a Ctrl-C may have ended MLX's compiler)
+                # (a Ctrl-C may have ended MLX's compiler; outputs in the same dispatch: no sync of their own)
+                eval_compiling_again(mx.async_eval, [*out.arrays(), *([outputs] if outputs else [])])
             with timer.profile(f"[Trainer].{profile_as}_wait"):
                 if batch_idx == 0:
                     mx.eval(out.arrays())
@@ -212,7 +218,8 @@ def evaluate(
                     mx.eval(before)
         before, last = out.arrays(), (batch_idx, batch)
         if on_batch is not None:
-            on_batch({k: LazyScalar(v) for k, v in {**returned, **logged}.items()}, batch, batch_idx)
+            scalars = {k: LazyScalar(v) for k, v in {**returned, **logged}.items()}
+            on_batch({**scalars, **outputs} if outputs is not None else scalars, batch, batch_idx)
     if before is not None:
         with (
             explaining_step_errors(where, f"batch {last[0]}", *last),

@@ -227,6 +227,7 @@ class EvaluationLoop:
                     f"{'sanity-check ' if t.sanity_checking else ''}{name}",
                     profiler=t.profiler,
                     profile_as=name,
+                    pass_outputs=self._hooks_read_outputs(module, f"on_{name}_batch_end"),
                 )
         except DataLoaderError as err:
             if stoppable and t.interrupted and err.killed_by_stop_signal:
@@ -269,6 +270,17 @@ class EvaluationLoop:
             )
         return means
 
+    def _hooks_read_outputs(self, module: TrainModule, hook: str) -> bool:
+        """Whether the module or a callback of the user's has its own `hook` (the batch-end hook that gets
+        the step's outputs): the library's own (the progress bar's) read no outputs the user returned."""
+        if hooks.overrides(module, hook):
+            return True
+        for cb in self.trainer.callbacks:
+            method = getattr(type(cb), hook, None)
+            if method is not None and not getattr(method, "__module__", "").startswith("audiotrain."):
+                return True
+        return False
+
     def _means(self, result: EvalSums) -> dict[str, float]:
         return (self.trainer._reduce or local_means)(result.sums, result.weights)
 
@@ -294,7 +306,8 @@ class EvaluationLoop:
         as_step = logged_name(step, f"{stage}_", "step") if step and "step" in step.log_options else None
         if as_step in logged:
             sent["step"] = sent.pop(as_step)
-        t._step_logging.log_at_logged_step(sent)
+        if sent:  # (a step that returns outputs alone logs nothing: no empty row, as Lightning sends none)
+            t._step_logging.log_at_logged_step(sent)
         # (what `validate`/`test` return leaves them out, as Lightning's: logger=False)
         self.unlogged[stage] = set(metrics) - set(logged) - set(hook_loggers)
 

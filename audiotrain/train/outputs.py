@@ -16,6 +16,53 @@ from typing import Any
 import mlx.core as mx
 
 
+def split_eval_outputs(out: Any, where: str) -> tuple[Any, Any]:
+    """An evaluation step's return split, as Lightning reads it, into (what `check_loss_output` takes, the
+    outputs passed on to the batch-end hooks; None: none).
+
+    A dict without "loss" is outputs alone (nothing logged: Lightning's `{"preds": p, "target": y}`). In a
+    dict with "loss", an array with dimensions (a batch's scores, of shape (B,) even where B is 1), a
+    dict, a list or a tuple other than a metric's `(value, weight)` is an output; the loss and the scalars
+    (shape ()) are its metrics, as before. Every leaf of the outputs must be an mx.array: a Python value
+    in a compiled step is the one it had while traced, on every later batch."""
+    if not isinstance(out, dict):
+        return out, None
+    if "loss" not in out:
+        outputs = out
+        kept: Any = None
+    else:
+        outputs = {k: v for k, v in out.items() if k != "loss" and _is_output(v)}
+        kept = {k: v for k, v in out.items() if k not in outputs}
+    _check_output_leaves(outputs, where, "")
+    return kept, outputs
+
+
+def _is_output(value: Any) -> bool:
+    if isinstance(value, mx.array):
+        return value.ndim > 0
+    if isinstance(value, tuple) and len(value) == 2:  # (a metric's (value, weight), unless value is one)
+        return isinstance(value[0], (dict, list, tuple)) or (
+            isinstance(value[0], mx.array) and value[0].ndim > 0
+        )
+    return isinstance(value, (dict, list, tuple))
+
+
+def _check_output_leaves(tree: Any, where: str, at: str) -> None:
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _check_output_leaves(v, where, f"{at}[{k!r}]")
+    elif isinstance(tree, (list, tuple)):
+        for i, v in enumerate(tree):
+            _check_output_leaves(v, where, f"{at}[{i}]")
+    elif not isinstance(tree, mx.array):
+        raise TypeError(
+            f"{where} returned outputs{at} = {type(tree).__name__}, not an mx.array: the outputs an "
+            "evaluation step passes on to its batch-end hooks are arrays (a Python value in a compiled step "
+            "is the one it had while traced, on every later batch); log a number with self.log, or make it "
+            "an array (mx.array(value))"
+        )
+
+
 def check_loss_output(
     out: Any, where: str, allow_none: bool = False, cast: bool = True
 ) -> tuple[mx.array | None, dict[str, mx.array], dict[str, mx.array]]:
@@ -110,14 +157,14 @@ def _metric_scalar(value: Any, what: str, cast: bool = True) -> mx.array:
             "weight) pair)"
         )
     if value.size != 1:
-        # Lightning passes a validation_step's per-item outputs (a batch's scores) on to the batch-end hook;
-        # here a returned value is a metric averaged over the batches, so say where such outputs go.
+        # An evaluation step's dict passes such arrays on to the batch-end hooks (`split_eval_outputs`);
+        # what reaches here is a training step's metric or one of the (loss, metrics) form.
         raise ValueError(
-            f"{what} must be a scalar, got shape {tuple(value.shape)}: returned values are metrics, each "
-            "averaged over the batches (mx.mean(...) of a per-item value); per-item outputs for a score over "
-            "the whole set (a batch's scores for ROC-AUC or mAP) are computed from the batch in "
-            "on_validation_batch_end(outputs, batch, batch_idx), kept in an attribute named with a leading "
-            "underscore, and scored in on_validation_epoch_end"
+            f"{what} must be a scalar, got shape {tuple(value.shape)}: the metrics of (loss, metrics) and a "
+            "training step's are each averaged over the batches (mx.mean(...) of a per-item value). A "
+            "validation_step or test_step returning a dict ({'loss': loss, 'preds': scores}, or without "
+            "'loss') passes its arrays on to on_validation_batch_end(outputs, batch, batch_idx) / "
+            "on_test_batch_end, as Lightning does, for a score over the whole set (ROC-AUC, mAP)"
         )
     return value.reshape(()).astype(mx.float32) if cast else value.reshape(())
 
@@ -265,6 +312,7 @@ __all__ = [
     "StepLogs",
     "check_loss_output",
     "metric_object_hint",
+    "split_eval_outputs",
     "split_logged_weights",
     "with_logged_weights",
 ]

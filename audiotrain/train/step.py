@@ -25,7 +25,13 @@ from audiotrain.distributed import collectives
 from audiotrain.train.guarded_update import guarded_update, update_weights
 from audiotrain.train.module import TrainModule
 from audiotrain.train.no_gradient import NoGradientWatch, compiled_functions
-from audiotrain.train.outputs import StepLogs, as_float32, check_loss_output, with_logged_weights
+from audiotrain.train.outputs import (
+    StepLogs,
+    as_float32,
+    check_loss_output,
+    split_eval_outputs,
+    with_logged_weights,
+)
 from audiotrain.train.parameter_tree import explain_changed_parameter_tree, held, multi_optimizer_parts
 from audiotrain.train.schedulers import count_skipped_update, skip_counters
 from audiotrain.train.trace_guard import StateGuard, call_traced_hook
@@ -796,7 +802,8 @@ class EvalStep:
 
     Compiled over the model and MLX's random state, so random draws in the step advance the key on
     every batch as they do eagerly (a graph traced without it would replay one draw forever).
-    Validation and test return `(loss or None, metrics, logged, metric_weights)`; predict returns the
+    Validation and test return `(loss or None, metrics, logged, metric_weights, outputs)` (outputs: what
+    the step returned for the batch-end hooks, `split_eval_outputs`; None: nothing); predict returns the
     step's output.
     """
 
@@ -871,14 +878,18 @@ class EvalStep:
         ):
             self._warned_precision = True  # (read at trace time: free in a compiled step)
             warn_low_precision_loss(where, self.precision)
+        out, outputs = split_eval_outputs(out, where)
         loss, metrics, metric_weights = check_loss_output(out, where, allow_none=True)
-        if loss is None and not logs.values:
+        if loss is None and not logs.values and outputs is None:
             raise TypeError(
                 f"{where} returned None and logged nothing: return (loss, metrics_dict), or log values "
                 "with self.log(...)"
             )
         self.log_options = {**self.log_options, **logs.options}  # (as TrainStep's)
-        return loss, metrics, logs.values, with_logged_weights(metric_weights, logs)
+        if outputs is not None:
+            # numpy has no bfloat16 (np.array(outputs["preds"]) in a hook failed): float32 holds it exactly.
+            outputs = tree_map(lambda a: a.astype(mx.float32) if a.dtype == mx.bfloat16 else a, outputs)
+        return loss, metrics, logs.values, with_logged_weights(metric_weights, logs), outputs
 
     def _note_written(self, before: dict[str, int]) -> None:
         """While traced: the arrays the step assigned in place of ones the module held (not what it
