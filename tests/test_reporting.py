@@ -114,6 +114,8 @@ def test_values_kept_from_a_compiled_step_are_explained_not_an_mlx_bug(tmp_path,
         t.fit(KeepsValidationOutputs(read_in_hook), make_batches(), make_batches(32))
     message = str(raised.value)
     assert "self.log(name, value, on_epoch=True)" in message and "compile=False" in message
+    # (per-sample values: returned in a dict, which the batch-end hook gets compiled too)
+    assert "on_validation_batch_end(outputs, batch, batch_idx) gets as arrays" in message
     assert "mlx/issues" not in message
     # As the message says, without compile the idiom works.
     t = trainer(tmp_path / "eager", max_epochs=1, compile=False)

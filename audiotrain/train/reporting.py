@@ -114,7 +114,10 @@ def explain_kept_step_arrays(where: str):
             "on_validation_epoch_end). Inside mx.compile such an array is a placeholder of the traced graph "
             "and has no value once the step has run. Return the value as a metric of the step, or log it "
             "there with self.log(name, value, on_epoch=True): the Trainer averages it over the epoch or "
-            "the loader, weighted by batch size. Or pass Trainer(compile=False)"
+            "the loader, weighted by batch size. Per-sample values (scores for ROC-AUC or mAP): return them "
+            "in a dict from validation_step / test_step ({'preds': scores, 'target': y}), which "
+            "on_validation_batch_end(outputs, batch, batch_idx) gets as arrays to keep. Or pass "
+            "Trainer(compile=False)"
         ) from None
 
 
