@@ -10,7 +10,7 @@ from audiotrain.train import AdvancedProfiler, PassThroughProfiler, Profiler, Si
 import mlx.core as mx
 import numpy as np
 import pytest
-from tasks import TinyClassifier, make_batches, quiet_trainer, weights
+from tasks import TinyClassifier, make_batches, make_data, quiet_trainer, weights
 
 
 def report_rows(text: str) -> dict[str, tuple[float, int, float]]:
@@ -447,3 +447,33 @@ def test_a_custom_profiler_gets_the_log_dir_in_setup_as_lightnings_does(tmp_path
     profiler = Opening()
     profiled_trainer(tmp_path, max_epochs=1, profiler=profiler).fit(TinyClassifier(), make_batches(32, 16))
     assert profiler.seen == ("fit", None, str(tmp_path))
+
+
+class DecodingClips:
+    """A Dataset that times its own decoding, as a user finding a slow loader would."""
+
+    def __init__(self, trainer_of):
+        self.trainer_of = trainer_of
+        self.x, self.y = make_data(64)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        with self.trainer_of().profiler.profile("decode"):
+            time.sleep(0.001)  # (two worker threads are inside "decode" at once)
+        return self.x[i], self.y[i]
+
+
+@pytest.mark.parametrize("name", ["simple", "advanced"])
+def test_an_action_timed_in_the_dataloaders_worker_threads(tmp_path, capsys, name):
+    from audiotrain import DataLoader
+
+    trainer = profiled_trainer(tmp_path, max_epochs=1, profiler=name)
+    loader = DataLoader(DecodingClips(lambda: trainer), batch_size=16, num_workers=2)
+    trainer.fit(TinyClassifier(), loader)  # (raised "the action 'decode' was started already")
+    err = capsys.readouterr().err
+    if name == "simple":  # every sample's decoding, from both threads
+        assert report_rows(err)["decode"][1] == 64
+    else:  # cProfile records the loop's thread alone (Python runs one at a time)
+        assert "Profile stats for: run_training_batch" in err and "decode" not in err

@@ -4,7 +4,9 @@
 the stage (fit, validate, test, predict) ends: on stderr (rank 0), or appended to
 `<dirpath>/<stage>-<filename>[-<rank>].txt` where a `filename` is given (`dirpath` defaults to
 `trainer.log_dir`). `"advanced"` (`AdvancedProfiler`) runs Python's cProfile inside each action instead.
-User code can time its own actions: `with self.trainer.profiler.profile("load_stems"): ...` in a hook.
+User code can time its own actions: `with self.trainer.profiler.profile("load_stems"): ...` in a hook,
+or in a Dataset's `__getitem__`: SimpleProfiler times each thread's actions (the DataLoader's worker threads
+too); AdvancedProfiler's cProfile records the thread the stage runs in alone.
 
 The actions, by Lightning's names where Lightning has them: `run_training_epoch`, `run_training_batch`,
 `[_TrainingEpochLoop].train_dataloader_next`, `[_EvaluationLoop].val_next` / `test_next`,
@@ -37,6 +39,7 @@ import io
 import os
 import pstats
 import sys
+import threading
 import time
 import warnings
 from collections import defaultdict
@@ -195,13 +198,20 @@ class SimpleProfiler(Profiler):
     ) -> None:
         super().__init__(dirpath=dirpath, filename=filename)
         self.extended = bool(extended)
-        self.current_actions: dict[str, float] = {}
+        # The open actions of each thread: a Dataset's `profile("decode")` runs in the DataLoader's worker
+        # threads at once (two threads' "decode" are two actions, not one started twice).
+        self._open: dict[int, dict[str, float]] = {}
         self.recorded_durations: dict[str, list[float]] = defaultdict(list)
         self.start_time = time.perf_counter()
 
+    @property
+    def current_actions(self) -> dict[str, float]:
+        """The calling thread's open actions and their start times (Lightning's `current_actions`)."""
+        return self._open.setdefault(threading.get_ident(), {})
+
     def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
         super().setup(stage, local_rank, log_dir)
-        self.current_actions.clear()
+        self._open.clear()
         self.recorded_durations.clear()
         self.start_time = time.perf_counter()
 
@@ -226,7 +236,9 @@ class SimpleProfiler(Profiler):
         if not self.recorded_durations:
             return ""
         total = time.perf_counter() - self.start_time
-        rows = [(name, sum(d) / len(d), len(d), sum(d)) for name, d in self.recorded_durations.items()]
+        # (copied first: a worker thread may still record while the report is made)
+        recorded = [(name, list(d)) for name, d in list(self.recorded_durations.items())]
+        rows = [(name, sum(d) / len(d), len(d), sum(d)) for name, d in recorded if d]
         rows.sort(key=lambda row: row[3], reverse=True)
         if self.extended:
             header = ("Action", "Mean duration (s)", "Num calls", "Total time (s)", "Percentage %")
@@ -275,13 +287,20 @@ class AdvancedProfiler(Profiler):
         self.dump_stats = bool(dump_stats)
         self.profiled_actions: dict[str, cProfile.Profile] = {}
         self._active: list[str] = []  # the open actions, innermost last: only it records
+        self._thread = threading.get_ident()  # the loop's thread (setup's), the one cProfile records in
 
     def setup(self, stage: str, local_rank: int | None = None, log_dir: str | None = None) -> None:
         super().setup(stage, local_rank, log_dir)
         self._disable_all()
         self.profiled_actions.clear()
+        self._thread = threading.get_ident()
 
     def start(self, action_name: str) -> None:
+        if threading.get_ident() != self._thread:
+            # An action in another thread (a Dataset's, in the DataLoader's worker threads) is not recorded:
+            # Python runs one cProfile at a time (3.12 refuses a second: "Another profiling tool is already
+            # active"), and this one's nesting is the loop's. As Lightning's, whose workers are processes.
+            return
         if action_name in self._active:
             raise ValueError(f"AdvancedProfiler: the action {action_name!r} was started already")
         if self._active:  # (one cProfile at a time: Python allows a single active profiler)
@@ -291,6 +310,8 @@ class AdvancedProfiler(Profiler):
         profile.enable()
 
     def stop(self, action_name: str) -> None:
+        if threading.get_ident() != self._thread:
+            return  # (not recorded: see start)
         if action_name not in self._active:
             raise ValueError(f"AdvancedProfiler: the action {action_name!r} was stopped but never started")
         if self._active[-1] == action_name:
