@@ -323,6 +323,20 @@ def test_advanced_profiler_dumps_pstats_files(tmp_path, capsys):
     pstats.Stats(str(tmp_path / "prof" / "fit-adv-run_training_batch.prof"))  # (a readable pstats file)
 
 
+def test_a_second_runs_pstats_files_keep_the_first_ones(tmp_path, capsys):
+    import pstats
+
+    batches = make_batches(32, 16)
+    for epochs in (1, 2):  # two runs into the same report: the second appends to it
+        profiler = AdvancedProfiler(dirpath=tmp_path / "prof", filename="adv", dump_stats=True)
+        profiled_trainer(tmp_path, max_epochs=epochs, profiler=profiler).fit(TinyClassifier(), batches)
+    first, second = (tmp_path / "prof" / f"fit-adv-run_training_epoch{n}.prof" for n in ("", ".2"))
+    assert pstats.Stats(str(first)).total_calls > 0  # (was replaced by the second run's)
+    assert pstats.Stats(str(second)).total_calls > pstats.Stats(str(first)).total_calls  # (2 epochs)
+    report = (tmp_path / "prof" / "fit-adv.txt").read_text()
+    assert f"each action's pstats file: {tmp_path / 'prof' / 'fit-adv-<action>.2.prof'}" in report
+
+
 def test_a_failed_fit_still_reports_and_raises_its_own_error(tmp_path, capsys):
     class Failing(TinyClassifier):
         def on_train_epoch_end(self):

@@ -257,7 +257,8 @@ class AdvancedProfiler(Profiler):
     """Python's cProfile inside each action: per action, the functions it spent its time in (sorted by
     cumulative time). `line_count_restriction`: how many functions per action, a count (int) or a share
     (float in (0, 1]). `dump_stats`: also write each action's raw stats (`pstats` format) beside the report,
-    as `<stage>-<filename>[-<rank>]-<action>.prof` (needs `filename`)."""
+    as `<stage>-<filename>[-<rank>]-<action>.prof` (needs `filename`; where an earlier report's files are
+    there, as `...-<action>.2.prof` and so on: the report, appended to, names them at its head)."""
 
     def __init__(
         self,
@@ -326,10 +327,13 @@ class AdvancedProfiler(Profiler):
         self._disable_all()
         sections = []
         path = self.report_path()
-        for action, profile in self._longest_first():
-            if self.dump_stats and path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                profile.dump_stats(str(path.with_name(f"{path.stem}-{_file_safe(action)}.prof")))
+        actions = self._longest_first()
+        number = self._free_dump_number(path, [a for a, _ in actions]) if self.dump_stats and path else None
+        dumps = {a: _dump_path(path, _file_safe(a), number) for a, _ in actions} if path and number else {}
+        for action, profile in actions:
+            if action in dumps:
+                dumps[action].parent.mkdir(parents=True, exist_ok=True)
+                profile.dump_stats(str(dumps[action]))
             out = io.StringIO()
             try:
                 stats = pstats.Stats(profile, stream=out)
@@ -338,7 +342,20 @@ class AdvancedProfiler(Profiler):
             stats.strip_dirs().sort_stats("cumulative").print_stats(self.line_count_restriction)
             rank = f" rank: {self._local_rank}" if self._local_rank is not None else ""
             sections.append(f"Profile stats for: {action}{rank}\n{out.getvalue()}")
-        return "\n".join([self._title(), *sections]) if sections else ""
+        if not sections:
+            return ""
+        if dumps:  # (which files are this report's: an earlier stage's or run's are numbered apart)
+            sections.insert(0, f"each action's pstats file: {_dump_path(path, '<action>', number)}\n")
+        return "\n".join([self._title(), *sections])
+
+    @staticmethod
+    def _free_dump_number(path: Path, actions: list[str]) -> int:
+        """The first `n` for which no action's `.prof` is there yet (1: none has a number): the report is
+        appended to, so an earlier report's stats are kept beside it, and one report's files share `n`."""
+        n = 1
+        while any(_dump_path(path, _file_safe(action), n).exists() for action in actions):
+            n += 1
+        return n
 
     def teardown(self, stage: str | None) -> None:
         self._disable_all()
@@ -433,6 +450,12 @@ def _timed_batches(batches: Iterable[Any], profiler: Profiler, stage: str) -> It
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
+
+
+def _dump_path(report: Path, name: str, number: int) -> Path:
+    """AdvancedProfiler's pstats file of an action (`name`, file-safe) beside `report`:
+    `<stem>-<name>[.<number>].prof`."""
+    return report.with_name(f"{report.stem}-{name}{'' if number == 1 else f'.{number}'}.prof")
 
 
 def _file_safe(action: str) -> str:
