@@ -2,6 +2,7 @@
 reporting them at the end of each stage (train/profilers.py)."""
 
 import time
+import warnings
 
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import Trainer
@@ -372,6 +373,27 @@ def test_a_loader_that_fails_counts_its_failed_fetch(tmp_path, capsys):
 def test_profiler_values_refused(value, error, match):
     with pytest.raises(error, match=match):
         Trainer(max_epochs=1, profiler=value)
+
+
+@pytest.mark.parametrize("kind", [SimpleProfiler, AdvancedProfiler])
+def test_a_dirpath_without_a_filename_warns_that_nothing_goes_there(tmp_path, capsys, kind):
+    with pytest.warns(UserWarning, match="without a filename writes nothing there.*filename='perf'") as seen:
+        profiler = kind(dirpath=tmp_path / "profiles")
+    assert seen[0].filename == __file__  # (the user's line)
+    profiled_trainer(tmp_path, max_epochs=1, profiler=profiler).fit(TinyClassifier(), make_batches(32, 16))
+    assert "FIT Profiler Report" in capsys.readouterr().err and not (tmp_path / "profiles").exists()
+
+    class OwnFiles(Profiler):  # a custom profiler's dirpath is its own: no warning
+        def start(self, action_name):
+            pass
+
+        def stop(self, action_name):
+            pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OwnFiles(dirpath=tmp_path / "traces")
+        kind(dirpath=tmp_path / "profiles", filename="perf")
 
 
 def test_profiler_arguments_refused(tmp_path):

@@ -47,6 +47,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
+
 # (a shared no-op context: the PassThroughProfiler costs nothing on the loop's hot path)
 _NOTHING = contextlib.nullcontext()
 
@@ -66,6 +68,14 @@ class Profiler:
             )
         self.dirpath = dirpath
         self.filename = filename
+        if dirpath is not None and filename is None and self._reports_by_filename():
+            # (Lightning writes nothing there either, silently: a folder given for the report makes nothing)
+            warnings.warn(
+                f"{type(self).__name__}(dirpath={str(dirpath)!r}) without a filename writes nothing there: "
+                "the report is printed on stderr; give filename='perf' to write "
+                "<dirpath>/<stage>-perf.txt",
+                stacklevel=user_stacklevel(),
+            )
         self._stage: str | None = None
         self._local_rank: int | None = None
         self._log_dir: str | None = None
@@ -122,6 +132,16 @@ class Profiler:
 
     def teardown(self, stage: str | None) -> None:
         """Called after the stage's report."""
+
+    def _reports_by_filename(self) -> bool:
+        """Whether `dirpath` serves only the report named by `filename`: Lightning's profilers, as long as a
+        subclass writes its report the same way (a custom profiler may use `dirpath` for files of its own)."""
+        cls = type(self)
+        return (
+            isinstance(self, SimpleProfiler | AdvancedProfiler)
+            and cls.describe is Profiler.describe
+            and cls.report_path is Profiler.report_path
+        )
 
     def _cancel(self, action_name: str) -> None:
         """End `action_name` without a record where the profiler can (a loader's end is no batch)."""
