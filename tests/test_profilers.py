@@ -1,6 +1,7 @@
 """`Trainer(profiler=...)`: Lightning's SimpleProfiler and AdvancedProfiler, timing the loop's actions and
 reporting them at the end of each stage (train/profilers.py)."""
 
+import re
 import time
 import warnings
 
@@ -102,6 +103,11 @@ def test_a_report_file_is_appended_in_the_log_dir(tmp_path, capsys):
     trainer2.fit(TinyClassifier(), make_batches(32, 16))
     text = report.read_text()
     assert text.startswith(first) and text.count("FIT Profiler Report") == 2  # the first report is kept
+    # each report says when it was written, so the runs in the file can be told apart
+    dated = re.findall(
+        r"^Written (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})\nFIT Profiler Report$", text, re.M
+    )
+    assert len(dated) == 2 and dated == sorted(dated)
 
 
 def test_a_dirpath_starting_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):

@@ -176,8 +176,10 @@ class Profiler:
                 try:
                     self._check_report_path()
                     path.parent.mkdir(parents=True, exist_ok=True)
+                    # (dated: the file holds every earlier run's report too, the latest last)
+                    written = f"Written {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
                     with open(path, "a", encoding="utf-8") as out:
-                        out.write(text if text.endswith("\n") else text + "\n")
+                        out.write(written + (text if text.endswith("\n") else text + "\n"))
                     return
                 except OSError as err:
                     # The stage ran (a fit trained): its report is not worth failing it over.
