@@ -1759,6 +1759,29 @@ def test_an_empty_or_audiocaps_csv_says_what_the_header_needs(tmp_path, text, ex
     assert expected in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "filename,fold,target,category\naudio/yt0.wav,1,0,dog\n",
+            "rename 'filename' to file_name (the path from the data folder: audio/x.wav); 'category' holds "
+            "classes, not captions: for zero-shot scores add a caption column",
+        ),
+        ("file_name,label\naudio/yt0.wav,dog\n", "'label' holds classes, not captions"),
+    ],
+)
+def test_a_classification_csv_says_how_to_make_it_a_caption_folder(tmp_path, text, expected):
+    """ESC-50's own meta CSV (filename, category) and a `file_name,label` CSV, what a zero-shot user has,
+    were refused with "the header needs 'file_name' and 'caption' ...; found columns [...]" alone: nothing
+    said that `filename` is the file column to rename, or that captions can be made from the classes."""
+    root = tmp_path / "data"
+    _wav(root / "audio" / "yt0.wav")
+    (root / "metadata.csv").write_text(text)
+    with pytest.raises(CaptionFolderError) as caught:
+        scan_caption_folder(root)
+    assert expected in str(caught.value)
+
+
 def test_a_caption_of_only_invisible_characters_is_an_empty_caption(tmp_path):
     """A caption cell holding only a zero-width space, a byte-order mark or control characters (pasted from
     a web page or a spreadsheet) looks empty, but was kept as a caption: the model trained on it and its

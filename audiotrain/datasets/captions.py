@@ -883,6 +883,19 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
                 "; AudioCaps' CSV names no audio file: add a file_name column naming each clip's file "
                 "from the data folder, e.g. train/<youtube_id>.wav"
             )
+        named_file = [n for n, h in zip(as_written, header) if h in FILE_LIKE_COLUMNS]
+        if "file_name" not in header and named_file:
+            # ESC-50's meta CSV names its clips in `filename`: "found columns" alone left the user guessing
+            how += f"; rename {named_file[0]!r} to file_name (the path from the data folder: audio/x.wav)"
+        classes = [n for n, h in zip(as_written, header) if h == "label" or h in CLASS_LIKE_COLUMNS]
+        if not caption_columns and classes:
+            # a classification folder (ESC-50, UrbanSound8K) has classes but no captions, which evaluate
+            # and training read even for zero-shot scores: say how to make them from the classes
+            how += (
+                f"; {classes[0]!r} holds classes, not captions: for zero-shot scores add a caption column, "
+                "e.g. each clip's class prompt (This is a sound of dog barking.), and keep the class in a "
+                "label column"
+            )
         raise CaptionFolderError(
             f"{path}: line 1: the header needs 'file_name' and 'caption' (or caption_1, caption_2, ..., or "
             f"text); found columns {header} ({how})"
@@ -925,6 +938,7 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
 #: Header names other datasets give the zero-shot class (ESC-50's `category`, UrbanSound8K's `class`) and the
 #: split (their official `fold`), which are read only as `label` and `split`.
 CLASS_LIKE_COLUMNS = ("category", "class", "class_name", "classname")
+FILE_LIKE_COLUMNS = ("filename", "fname", "file", "filepath", "file_path", "audio_path", "path")
 SPLIT_LIKE_COLUMNS = ("fold",)
 
 
