@@ -561,6 +561,24 @@ def test_an_is_longer_of_another_length_than_the_batch_is_named():
     assert fused.get_audio_features(features, np.array([[True], [False], [True]])).shape[0] == 3
 
 
+def test_transformers_argument_order_is_named_not_a_shape_error(tiny):
+    """transformers' ClapModel.forward takes (input_ids, input_features, ...), this one (input_features,
+    input_ids, ...): code ported from transformers met "input_features must be (batch, channels, frames,
+    mel_bins), got shape (4, 7)", which did not say the two were swapped."""
+    model, _, ref = tiny
+    ids, features, mask = ref["input_ids"], ref["input_features"], ref["attention_mask"]
+    swapped = r"token ids and features swapped\? Its order is \(input_features, input_ids, attention_mask"
+    with pytest.raises(ValueError, match=swapped):
+        model(ids, features)
+    with pytest.raises(ValueError, match=swapped):
+        model(mx.array(ids), mx.array(features), None, mx.array(mask))
+    by_name = model(input_ids=ids, input_features=features, attention_mask=mask)
+    in_order = model(features, ids, mask)
+    np.testing.assert_array_equal(
+        np.array(by_name["logits_per_audio"]), np.array(in_order["logits_per_audio"])
+    )
+
+
 def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
     """MLX does not bounds-check a gather: the id vocab_size read past the embedding table (another vector, no
     error) and larger ids ended the process with a segfault, where transformers raises IndexError."""

@@ -24,6 +24,27 @@ def l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
     return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1, keepdims=True)), eps)
 
 
+def _refuse_transformers_order(input_features: object, input_ids: object) -> None:
+    """transformers' ``ClapModel.forward`` takes ``(input_ids, input_features, is_longer, attention_mask)``;
+    this one ``(input_features, input_ids, ...)``. Token ids passed first (code ported from transformers)
+    met "input_features must be (batch, channels, frames, mel_bins), got shape (2, 14)", which did not say
+    that the arguments were swapped. Shapes and dtypes only: nothing is read, so it holds under mx.compile."""
+    ids = getattr(input_features, "dtype", None)
+    features = getattr(input_ids, "ndim", None)
+    integer = ids is not None and (
+        np.issubdtype(ids, np.integer) if isinstance(ids, np.dtype) else mx.issubdtype(ids, mx.integer)
+    )
+    if (integer and getattr(input_features, "ndim", None) == 2) or features == 4:
+        raise ValueError(
+            f"ClapModel got input_features of shape {tuple(getattr(input_features, 'shape', ()))} "
+            f"({str(ids).rsplit('.', 1)[-1]}) and "
+            f"input_ids of shape {tuple(getattr(input_ids, 'shape', ()))}: token ids and features swapped? "
+            "Its order is (input_features, "
+            "input_ids, attention_mask, is_longer), transformers' forward (input_ids, input_features, "
+            "is_longer, attention_mask); pass them by name: model(**tokens, **features)"
+        )
+
+
 class ClapModel(nn.Module):
     """Contrastive language-audio model, an MLX port of ``transformers.ClapModel``.
 
@@ -123,6 +144,7 @@ class ClapModel(nn.Module):
         ``logits_per_audio`` (B_a, B_t) = ``exp(logit_scale_a) * audio @ text.T`` and
         ``logits_per_text`` (B_t, B_a) = ``exp(logit_scale_t) * text @ audio.T``.
         """
+        _refuse_transformers_order(input_features, input_ids)
         audio = self.get_audio_features(input_features, is_longer)
         text = self.get_text_features(input_ids, attention_mask)
         return {
