@@ -1445,6 +1445,10 @@ def test_zero_shot_label_list(tmp_path):
         read_labels(str(path))
     with pytest.raises(ValueError, match=r"^--dataset.zero_shot_labels ' , ': no labels"):
         read_labels(" , ")
+    # An empty value (`--dataset.zero_shot_labels "$LABELS"`, the variable unset) said "'' is a folder"
+    for empty in ("", "  "):
+        with pytest.raises(ValueError, match=r"^--dataset.zero_shot_labels is empty; expected a file"):
+            read_labels(empty)
 
 
 def test_fusion_model_gets_whole_clips_and_four_views(tmp_path):

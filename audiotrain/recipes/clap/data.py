@@ -326,6 +326,12 @@ def read_labels(spec: str | None) -> list[str] | None:
     """
     if spec is None:
         return None
+    if not spec.strip():
+        # Path("") is the working folder: an empty value (an unset shell variable) was "'' is a folder"
+        raise ValueError(
+            "--dataset.zero_shot_labels is empty; expected a file with one class per line or a "
+            "comma-separated list (leave the flag out to use the clips' labels)"
+        )
     path = Path(spec).expanduser()
     if path.is_dir():
         raise ValueError(
