@@ -579,6 +579,26 @@ def test_transformers_argument_order_is_named_not_a_shape_error(tiny):
     )
 
 
+def test_the_tutorial_class_takes_the_feature_extractors_output_by_name(tiny):
+    """CLAP's own argument is `audio`: ``clap(**tokens, **features)``, transformers' call with the
+    extractor's `input_features`, was "TypeError: CLAP.__call__() got an unexpected keyword argument
+    'input_features'"."""
+    from audiotrain.models.clap import CLAP
+
+    _, _, ref = tiny
+    clap = CLAP(FIXTURE)
+    tokens = {"input_ids": ref["input_ids"], "attention_mask": ref["attention_mask"]}
+    features = {"input_features": ref["input_features"], "is_longer": ref["is_longer"]}
+    by_name = clap(**tokens, **features)
+    as_audio = clap(audio=ref["input_features"], **tokens)
+    np.testing.assert_array_equal(
+        np.array(by_name["logits_per_audio"]), np.array(as_audio["logits_per_audio"])
+    )
+    np.testing.assert_allclose(np.array(by_name["logits_per_audio"]), ref["logits_per_audio"], atol=1e-5)
+    with pytest.raises(ValueError, match="pass the log-mels once, as audio or as input_features"):
+        clap(audio=ref["input_features"], input_features=ref["input_features"])
+
+
 def test_token_ids_outside_the_vocabulary_are_an_index_error_naming_them(tiny):
     """MLX does not bounds-check a gather: the id vocab_size read past the embedding table (another vector, no
     error) and larger ids ended the process with a segfault, where transformers raises IndexError."""

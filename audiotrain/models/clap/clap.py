@@ -144,6 +144,8 @@ class CLAP(ClapModel):
         input_ids: mx.array | np.ndarray | None = None,
         attention_mask: mx.array | np.ndarray | None = None,
         is_longer: mx.array | np.ndarray | None = None,
+        *,
+        input_features: mx.array | np.ndarray | None = None,
     ) -> dict[str, mx.array]:
         """Embed audio and/or text; with both, score every audio against every text.
 
@@ -155,12 +157,20 @@ class CLAP(ClapModel):
             Token ids ``(B, L)`` and 0/1 mask ``(B, L)`` (RoBERTa's tokenizer: :class:`ClapTokenizer`).
         is_longer : mx.array or np.ndarray, optional
             Fused checkpoints only; see :meth:`ClapModel.get_audio_features`.
+        input_features : mx.array or np.ndarray, optional
+            ``audio`` under the name `ClapFeatureExtractor` (and transformers) gives it, so that
+            ``model(**tokens, **features)`` works as with transformers' ``ClapModel``.
 
         Returns
         -------
         dict with ``audio_embeds`` (B_a, D) and/or ``text_embeds`` (B_t, D), unit norm; with both inputs also
         ``logits_per_audio`` (B_a, B_t) and ``logits_per_text`` (B_t, B_a), scaled by the learned temperatures.
         """
+        if input_features is not None:
+            # (the feature extractor's name: model(**tokens, **features) was "unexpected keyword argument")
+            if audio is not None:
+                raise ValueError("CLAP: pass the log-mels once, as audio or as input_features, not both")
+            audio = input_features
         if audio is None and input_ids is None:
             raise ValueError("CLAP: pass audio (log-mels), input_ids, or both")
         out: dict[str, mx.array] = {}
