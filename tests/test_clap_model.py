@@ -137,11 +137,30 @@ def test_fused_tiny_matches_transformers():
     ref_short["input_features"] = ref["input_features"].copy()
     ref_short["input_features"][:, 1:] = 0.0
     plain = model.get_audio_features(mx.array(ref["input_features"]), mx.zeros((3,), dtype=mx.bool_))
-    zeroed = model.get_audio_features(mx.array(ref_short["input_features"]), None)
+    zeroed = model.get_audio_features(mx.array(ref_short["input_features"]), mx.zeros((3,), dtype=mx.bool_))
     np.testing.assert_allclose(np.array(plain), np.array(zeroed), atol=1e-6)
     # Single-channel ("rand_trunc") features: the global view alone, as transformers does with no longer clip.
     single = model.get_audio_features(mx.array(ref["input_features"][:, :1]), mx.array(ref["is_longer"]))
     np.testing.assert_allclose(np.array(single), np.array(plain), atol=1e-6)
+
+
+def test_a_fused_model_refuses_four_channel_features_without_is_longer():
+    """The module's example, model.get_audio_features(features["input_features"]), on a fused checkpoint
+    took the missing is_longer as "no clip is longer": a clip longer than the window embedded from its shrunk
+    whole alone, its local views unread (0.018 off the embedding with is_longer on the tiny fused model),
+    where transformers fails. It is refused, naming what to pass; 1-channel features still need none."""
+    from audiotrain.models.clap import CLAP
+
+    model, _ = load_pretrained(FUSED_FIXTURE)
+    ref = dict(np.load(FUSED_FIXTURE / "reference.npz"))
+    needed = r"is_longer is needed with the 4-channel features of a fused model: pass the feature extractor's"
+    with pytest.raises(ValueError, match=needed):
+        model.get_audio_features(ref["input_features"])
+    with pytest.raises(ValueError, match=needed):
+        CLAP(FUSED_FIXTURE)(audio=ref["input_features"])
+    with_flags = model.get_audio_features(ref["input_features"], ref["is_longer"])
+    np.testing.assert_allclose(np.array(with_flags), ref["audio_embeds"], rtol=1e-5, atol=1e-6)
+    assert model.get_audio_features(ref["input_features"][:, :1]).shape == ref["audio_embeds"].shape
 
 
 def _mlx_twin(hf_model, config_dict) -> ClapModel:
@@ -871,7 +890,9 @@ def test_every_field_of_a_config_json_is_kept_written_back_and_built():
     assert "audio_model.audio_encoder.patch_embed.norm" not in modules  # enable_patch_layer_norm false
     assert model.text_model.embeddings.token_type_embeddings.weight.shape == (2, 16)
     model.eval()
-    audio = model.get_audio_features(mx.random.normal((1, 4, 100, 16), key=mx.random.key(0)))
+    audio = model.get_audio_features(
+        mx.random.normal((1, 4, 100, 16), key=mx.random.key(0)), mx.array([True])
+    )
     text = model.get_text_features(mx.array([[4, 10, 11, 5]], dtype=mx.int32))
     assert audio.shape == text.shape == (1, 20)
 

@@ -6,8 +6,8 @@
 >>> tokens = ClapTokenizer.from_pretrained(config.source)(["a dog barks"])
 >>> text = model.get_text_features(mx.array(tokens["input_ids"]), mx.array(tokens["attention_mask"]))
 >>> front_end = ClapFeatureExtractor.from_pretrained(config.source)
->>> audio = front_end(waves, sampling_rate=48000, train=False, return_tensors="mlx")["input_features"]
->>> embeds = model.get_audio_features(audio)   # train=False: no random crop, the same every call
+>>> features = front_end(waves, sampling_rate=48000, train=False, return_tensors="mlx")
+>>> embeds = model.get_audio_features(features["input_features"], features["is_longer"])  # (is_longer: fused)
 >>> save_pretrained(model, config, "run/hf_export")   # loads with transformers.ClapModel.from_pretrained
 >>> clap = CLAP()   # the tutorial's class: laion/clap-htsat-unfused with audio_encoder, text_encoder, ...
 

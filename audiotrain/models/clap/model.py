@@ -89,7 +89,8 @@ class ClapModel(nn.Module):
             ``frames <= spec_size * freq_ratio`` (1001 for 10 s at 48 kHz, resized to 1024).
         is_longer : mx.array or np.ndarray, shape (B,) or (B, 1), bool, optional
             Fused checkpoints only: which clips were longer than the window, i.e. get the local views fused in.
-            ``None`` means no clip is longer.
+            ``None`` means no clip is longer: taken with 1-channel features, refused with 4-channel ones
+            (pass the extractor's ``is_longer``; transformers fails without it too).
 
         Returns
         -------
@@ -110,6 +111,16 @@ class ClapModel(nn.Module):
                     f"expected ({batch},) or ({batch}, 1): one flag per clip, as the feature extractor "
                     "returns"
                 )
+        fused = self.config.audio_config.enable_fusion
+        if is_longer is None and fused and input_features.ndim == 4 and input_features.shape[1] == 4:
+            # transformers fails here (None.to); taking None as "no clip is longer" embedded a long clip from
+            # its shrunk whole alone, its three local views unread: not the embedding transformers gives
+            raise ValueError(
+                "is_longer is needed with the 4-channel features of a fused model: pass the feature "
+                "extractor's is_longer (model.get_audio_features(features['input_features'], "
+                "features['is_longer'])); without it no clip gets its local views fused in, and a clip "
+                "longer than the window embeds other than in transformers"
+            )
         return l2_normalize(self.audio_projection(self.audio_model(input_features, is_longer)))
 
     def get_text_features(
