@@ -265,6 +265,9 @@ def test_zero_shot_input_errors_name_the_problem():
         zero_shot_classification(audio, np.eye(3), [0, 1])
     with pytest.raises(ValueError, match=r"class indices in \[0, 3\)"):
         zero_shot_classification(audio, np.eye(3), [0, 1, 3])
+    # The clips' class names as targets said only "got dtype <U4", not how to make indices of them
+    with pytest.raises(ValueError, match=r"got dtype <U4; class names\? pass each clip's index in the label"):
+        zero_shot_classification(audio, np.eye(3), ["dog", "rain", "dog"])
 
 
 def test_zero_shot_prompts_that_embed_a_few_1e_8_apart_still_tie():

@@ -360,7 +360,13 @@ def zero_shot_classification(
     targets = as_numpy(targets)
     if targets.shape != (audio.shape[0],):
         raise ValueError(f"targets must have shape ({audio.shape[0]},), got {targets.shape}")
-    targets = class_indices(targets, "zero_shot_classification: targets")
+    # class names as targets (the clips' labels as read) are the usual slip: say how to make indices of them
+    names = (
+        "; class names? pass each clip's index in the label list: [labels.index(name) for name in names]"
+        if targets.dtype.kind in "USO"
+        else ""
+    )
+    targets = class_indices(targets, "zero_shot_classification: targets", names)
     ks = cut_offs(ks, "zero_shot_classification: top-k cut-offs must be whole numbers >= 1")
     if targets.size and (targets.min() < 0 or targets.max() >= classes.shape[0]):
         raise ValueError(f"targets must be class indices in [0, {classes.shape[0]})")
