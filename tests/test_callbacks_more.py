@@ -5,6 +5,7 @@ import datetime
 import re
 
 from audiotrain.train import (
+    Callback,
     DeviceStatsMonitor,
     LambdaCallback,
     OnExceptionCheckpoint,
@@ -110,6 +111,46 @@ def test_lambda_callback_names_the_hook_when_a_function_whose_signature_says_not
             r"on_train_epoch_end\(trainer, module\) raised TypeError",
         ):
             t.fit(TinyClassifier(), make_batches(16))
+
+
+# ---- A callback of the user's that raises ---------------------------------------------------------
+class TrialPruned(Exception):
+    """Optuna's pruning exception, as a sweep's pruning callback raises it."""
+
+
+class PruneAtFirstValidation(Callback):
+    def on_validation_end(self, trainer, module):
+        raise TrialPruned("pruned at epoch 0")
+
+
+class ReadsAMissingMetric(Callback):
+    def on_train_epoch_end(self, trainer, module):
+        trainer.callback_metrics["val_acc"]  # (the module logs it as val_accuracy)
+
+
+class FailsToSave(Callback):
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        checkpoint["mine"]["count"] += 1  # (nothing put it there)
+
+
+@pytest.mark.parametrize(
+    "callback, error, hook",
+    [
+        (PruneAtFirstValidation(), TrialPruned, "PruneAtFirstValidation.on_validation_end"),
+        (ReadsAMissingMetric(), KeyError, "ReadsAMissingMetric.on_train_epoch_end"),
+        # (called in ModelCheckpoint.on_train_epoch_end's save: the hook that failed is named, alone)
+        (FailsToSave(), KeyError, "FailsToSave.on_save_checkpoint"),
+    ],
+)
+def test_an_error_a_users_callback_raises_names_the_callback_and_its_hook(tmp_path, callback, error, hook):
+    """A sweep's callback raising in a hook (a KeyError 'val_acc' read from callback_metrics) was
+    reported with neither its callback nor its hook: the error passes unchanged (``except TrialPruned``
+    catches it), with a note naming both."""
+    t = quiet_trainer(tmp_path, max_epochs=2, compile=False, callbacks=[callback], enable_checkpointing=True)
+    with pytest.raises(error) as raised:
+        t.fit(TinyClassifier(), make_batches(32), make_batches(16, seed=1))
+    assert getattr(raised.value, "__notes__", None) == [f"(raised while the Trainer called {hook})"]
+    assert t.current_epoch == 0
 
 
 # ---- Timer -------------------------------------------------------------------------------------------

@@ -143,6 +143,7 @@ class CallbackList(list):
                             else:
                                 getattr(cb, hook)(trainer, module, *args)
                     except BaseException as error:
+                        name_the_hook(error, cb, hook)
                         if not every:
                             raise
                         if first_error is None:
@@ -392,3 +393,21 @@ def _refuse_newest_for_a_ranked_best(last: str) -> None:
                 f"checkpoints {ranked}, and its best is {best} (score {score}): pass that folder as "
                 'ckpt_path (or ckpt_path="last" for the newest)'
             )
+
+
+_HOOK_NOTE = "(raised while the Trainer called"
+
+
+def name_the_hook(error: BaseException, callback: Any, hook: str) -> None:
+    """Adds which callback's hook raised `error` to its report (Python 3.11's exception notes): a
+    ``KeyError: 'val_acc'`` from a sweep's pruning callback, or an error from a library the callback
+    calls, otherwise names neither. The exception itself is unchanged, so ``except TrialPruned`` (Optuna's
+    pruning) still catches it; a KeyboardInterrupt is a stop, not a failure of the hook, and gets none.
+    Only the innermost hook is named: a callback's `on_save_checkpoint` that fails in a save that
+    ModelCheckpoint's `on_train_epoch_end` makes is that callback's error, not ModelCheckpoint's."""
+    if not isinstance(error, Exception) or not hasattr(error, "add_note"):  # (add_note: Python 3.11)
+        return
+    notes = getattr(error, "__notes__", [])
+    if not isinstance(notes, list) or any(str(note).startswith(_HOOK_NOTE) for note in notes):
+        return  # (add_note refuses a __notes__ that is no list: the user's error must pass as raised)
+    error.add_note(f"{_HOOK_NOTE} {type(callback).__name__}.{hook})")

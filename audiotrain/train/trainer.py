@@ -64,7 +64,7 @@ from audiotrain.train import (
     threads,
 )
 from audiotrain.train.callback import Callback
-from audiotrain.train.callback_list import CallbackList, _in_order
+from audiotrain.train.callback_list import CallbackList, _in_order, name_the_hook
 from audiotrain.train.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, ReduceLROnPlateau
 from audiotrain.train.callbacks._averaging import average_validated_with
 from audiotrain.train.callers_random import CALLERS_GENERATORS
@@ -2448,7 +2448,11 @@ class Trainer:
                 self._stopping.naming_interrupts_from(f"{type(cb).__name__}.on_save_checkpoint"),
                 hook_logs.running_hook(self, "on_save_checkpoint"),  # (self.log there: refused, as Lightning)
             ):
-                cb.on_save_checkpoint(self, self.module, state)
+                try:
+                    cb.on_save_checkpoint(self, self.module, state)
+                except Exception as error:
+                    name_the_hook(error, cb, "on_save_checkpoint")
+                    raise
             added_by.update({key: type(cb).__name__ for key in state if key not in before})
         ckpt.check_callback_state(state, added_by)
         editors = [type(cb).__name__ for cb in self.callbacks if _edits_checkpoints(cb)]
