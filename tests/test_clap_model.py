@@ -598,6 +598,30 @@ def test_transformers_argument_order_is_named_not_a_shape_error(tiny):
     )
 
 
+def test_the_tutorial_class_names_transformers_argument_order_too(tiny):
+    """ClapModel names token ids passed first; the tutorial's CLAP (its own __call__) did not: clap(ids,
+    features), transformers' order, and clap(ids) for text alone met "CLAP audio must be log-mels (batch, 1,
+    16, frames) or (batch, 1, frames, 16), got shape (4, 77)", not saying that the token ids came first."""
+    from audiotrain.models.clap import CLAP
+
+    _, _, ref = tiny
+    clap = CLAP(FIXTURE)
+    swapped = (
+        r"^CLAP got audio of shape \(4, 77\) \(int32\) and input_ids (of shape \(3, 1, 233, 16\)|None): "
+    )
+    swapped += (
+        r"token ids and features swapped\? Its order is \(audio, input_ids, attention_mask, is_longer\)"
+    )
+    with pytest.raises(
+        ValueError, match=swapped + ".*by name: model.*or model.input_ids=.... for text alone"
+    ):
+        clap(ref["input_ids"], ref["input_features"])
+    with pytest.raises(ValueError, match=swapped):
+        clap(ref["input_ids"])
+    text = clap(input_ids=ref["input_ids"], attention_mask=ref["attention_mask"])["text_embeds"]
+    np.testing.assert_allclose(np.array(text), ref["text_embeds"], atol=1e-5)
+
+
 def test_the_tutorial_class_takes_the_feature_extractors_output_by_name(tiny):
     """CLAP's own argument is `audio`: ``clap(**tokens, **features)``, transformers' call with the
     extractor's `input_features`, was "TypeError: CLAP.__call__() got an unexpected keyword argument

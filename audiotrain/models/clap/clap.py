@@ -23,7 +23,7 @@ from audiotrain.models.clap.loading import (
     read_config,
     resolve_checkpoint,
 )
-from audiotrain.models.clap.model import ClapModel, model_input
+from audiotrain.models.clap.model import ClapModel, _refuse_transformers_order, model_input
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -173,6 +173,9 @@ class CLAP(ClapModel):
             audio = input_features
         if audio is None and input_ids is None:
             raise ValueError("CLAP: pass audio (log-mels), input_ids, or both")
+        # (transformers' order, clap(ids, features), or text alone as clap(ids), was "CLAP audio must be
+        # log-mels ..., got shape (4, 77)", not saying that the token ids came first)
+        _refuse_transformers_order(audio, input_ids, "CLAP", "audio")
         out: dict[str, mx.array] = {}
         if audio is not None:
             features = mel_to_model_layout(model_input(audio, "audio"), self.config.audio_config.num_mel_bins)

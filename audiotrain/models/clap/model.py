@@ -24,24 +24,27 @@ def l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
     return x / mx.maximum(mx.sqrt(mx.sum(x * x, axis=-1, keepdims=True)), eps)
 
 
-def _refuse_transformers_order(input_features: object, input_ids: object) -> None:
+def _refuse_transformers_order(
+    input_features: object, input_ids: object, who: str = "ClapModel", first: str = "input_features"
+) -> None:
     """transformers' ``ClapModel.forward`` takes ``(input_ids, input_features, is_longer, attention_mask)``;
-    this one ``(input_features, input_ids, ...)``. Token ids passed first (code ported from transformers)
-    met "input_features must be (batch, channels, frames, mel_bins), got shape (2, 14)", which did not say
-    that the arguments were swapped. Shapes and dtypes only: nothing is read, so it holds under mx.compile."""
+    this one ``(input_features, input_ids, ...)`` (`CLAP`: ``(audio, input_ids, ...)``, named by `who` and
+    `first`). Token ids passed first (code ported from transformers) met "input_features must be (batch,
+    channels, frames, mel_bins), got shape (2, 14)", which did not say that the arguments were swapped.
+    Shapes and dtypes only: nothing is read, so it holds under mx.compile."""
     ids = getattr(input_features, "dtype", None)
     features = getattr(input_ids, "ndim", None)
     integer = ids is not None and (
         np.issubdtype(ids, np.integer) if isinstance(ids, np.dtype) else mx.issubdtype(ids, mx.integer)
     )
     if (integer and getattr(input_features, "ndim", None) == 2) or features == 4:
+        given = "None" if input_ids is None else f"of shape {tuple(getattr(input_ids, 'shape', ()))}"
         raise ValueError(
-            f"ClapModel got input_features of shape {tuple(getattr(input_features, 'shape', ()))} "
-            f"({str(ids).rsplit('.', 1)[-1]}) and "
-            f"input_ids of shape {tuple(getattr(input_ids, 'shape', ()))}: token ids and features swapped? "
-            "Its order is (input_features, "
-            "input_ids, attention_mask, is_longer), transformers' forward (input_ids, input_features, "
-            "is_longer, attention_mask); pass them by name: model(**tokens, **features)"
+            f"{who} got {first} of shape {tuple(getattr(input_features, 'shape', ()))} "
+            f"({str(ids).rsplit('.', 1)[-1]}) and input_ids {given}: token ids and features swapped? "
+            f"Its order is ({first}, input_ids, attention_mask, is_longer), transformers' forward "
+            "(input_ids, input_features, is_longer, attention_mask); pass them by name: "
+            f"model(**tokens, **features){' or model(input_ids=...) for text alone' if who == 'CLAP' else ''}"
         )
 
 
