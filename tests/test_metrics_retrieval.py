@@ -268,6 +268,11 @@ def test_zero_shot_input_errors_name_the_problem():
     # The clips' class names as targets said only "got dtype <U4", not how to make indices of them
     with pytest.raises(ValueError, match=r"got dtype <U4; class names\? pass each clip's index in the label"):
         zero_shot_classification(audio, np.eye(3), ["dog", "rain", "dog"])
+    with pytest.raises(ValueError, match=r"got dtype object; class names\? pass each clip's index"):
+        zero_shot_classification(audio, np.eye(3), np.array(["dog", 1, "dog"], dtype=object))
+    # ...but numbers with a gap (an object column: 0, 1, None) are no class names: the hint misled there
+    with pytest.raises(ValueError, match=r"must be class indices \(whole numbers\), got dtype object$"):
+        zero_shot_classification(audio, np.eye(3), np.array([0, 1, None], dtype=object))
 
 
 def test_zero_shot_prompts_that_embed_a_few_1e_8_apart_still_tie():

@@ -360,10 +360,14 @@ def zero_shot_classification(
     targets = as_numpy(targets)
     if targets.shape != (audio.shape[0],):
         raise ValueError(f"targets must have shape ({audio.shape[0]},), got {targets.shape}")
-    # class names as targets (the clips' labels as read) are the usual slip: say how to make indices of them
+    # class names as targets (the clips' labels as read) are the usual slip: say how to make indices of them.
+    # Only where they are text: an object array of numbers and None (a column with a gap) holds no names.
+    text = targets.dtype.kind in "US" or (
+        targets.dtype.kind == "O" and any(isinstance(t, (str, bytes)) for t in targets)
+    )
     names = (
         "; class names? pass each clip's index in the label list: [labels.index(name) for name in names]"
-        if targets.dtype.kind in "USO"
+        if text
         else ""
     )
     targets = class_indices(targets, "zero_shot_classification: targets", names)
