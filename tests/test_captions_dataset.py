@@ -1768,6 +1768,12 @@ def test_an_empty_or_audiocaps_csv_says_what_the_header_needs(tmp_path, text, ex
             "classes, not captions: for zero-shot scores add a caption column",
         ),
         ("file_name,label\naudio/yt0.wav,dog\n", "'label' holds classes, not captions"),
+        (  # UrbanSound8K's metadata/UrbanSound8K.csv: its file column was not named
+            "slice_file_name,fsID,start,end,salience,fold,classID,class\n"
+            "audio/yt0.wav,1,0,1,1,1,3,dog_bark\n",
+            "rename 'slice_file_name' to file_name (the path from the data folder: audio/x.wav); "
+            "'class' holds",
+        ),
     ],
 )
 def test_a_classification_csv_says_how_to_make_it_a_caption_folder(tmp_path, text, expected):

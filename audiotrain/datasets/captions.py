@@ -938,7 +938,17 @@ def _read_csv(path: Path, label: str, preferred: str = ",") -> tuple[list[_Row],
 #: Header names other datasets give the zero-shot class (ESC-50's `category`, UrbanSound8K's `class`) and the
 #: split (their official `fold`), which are read only as `label` and `split`.
 CLASS_LIKE_COLUMNS = ("category", "class", "class_name", "classname")
-FILE_LIKE_COLUMNS = ("filename", "fname", "file", "filepath", "file_path", "audio_path", "path")
+#: ... and the clip's file (ESC-50's `filename`, UrbanSound8K's `slice_file_name`), named in the header error.
+FILE_LIKE_COLUMNS = (
+    "filename",
+    "fname",
+    "file",
+    "filepath",
+    "file_path",
+    "audio_path",
+    "path",
+    "slice_file_name",
+)
 SPLIT_LIKE_COLUMNS = ("fold",)
 
 
