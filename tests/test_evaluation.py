@@ -1,6 +1,8 @@
 """Evaluation (train/evaluation.py, and the stages around it in train/evaluation_loop.py): one function
 serves validation in fit, validate, test and predict; hooks, limits and modes as Lightning has them."""
 
+import warnings
+
 import audiotrain  # noqa: F401  (before mlx)
 from audiotrain import OptimizerConfig
 from audiotrain.train.callbacks import Callback
@@ -745,6 +747,39 @@ def test_a_modules_own_batch_end_hook_gets_the_outputs_under_bf16_as_float32(tmp
     with pytest.warns(UserWarning):  # (the bfloat16 loss's warning)
         t.validate(ReadsItself(with_loss=True), make_batches(20))
     assert [s[:2] for s in seen] == [(mx.float32, (16,)), (mx.float32, (4,))]
+
+
+class KeepsItsMetricsDimension(TinyClassifier):
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        acc = mx.mean(mx.argmax(logits, axis=-1) == y, keepdims=True)  # (shape (1,), not ())
+        return {"loss": mx.mean(nn.losses.cross_entropy(logits, y)), "acc": acc}
+
+
+@pytest.mark.parametrize("compile", [True, False])
+def test_a_metric_of_shape_1_beside_the_loss_that_no_hook_reads_is_not_dropped_silently(tmp_path, compile):
+    """An array with dimensions beside the loss is an output for the batch-end hook, not a metric: a
+    metric returned as shape (1,) (logged before outputs were passed on) left validate's result without
+    'val_acc', and nothing said so. With no batch-end hook of the user's to read it, that is said once."""
+    t = trainer(tmp_path, max_epochs=1, compile=compile)
+    with pytest.warns(
+        UserWarning, match=r"returned 'acc' \(shape \(1,\)\) beside its loss: .* not a metric"
+    ) as got:
+        (means,) = t.validate(KeepsItsMetricsDimension(), make_batches(33))
+    assert sorted(means) == ["val_loss"]
+    (said,) = [str(w.message) for w in got if "beside its loss" in str(w.message)]  # (once, not a batch)
+    assert "on_validation_batch_end(outputs, batch, batch_idx), which no callback" in said
+
+
+def test_outputs_beside_the_loss_that_a_callback_reads_are_not_warned_of(tmp_path):
+    collect = CollectsScores()
+    t = trainer(tmp_path, max_epochs=1, callbacks=[collect])
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        t.validate(ReturnsScores(with_loss=True), make_batches(33))
+    assert not [w for w in got if "beside its loss" in str(w.message)]
+    assert len(collect.preds) == 3
 
 
 @pytest.mark.parametrize("compile", [True, False])

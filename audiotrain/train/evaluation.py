@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from audiotrain._caller import user_stacklevel
 from audiotrain.distributed.failures import peer_was_lost
 from audiotrain.train.interrupt import eval_compiling_again
 from audiotrain.train.lazy import LazyScalar
@@ -137,6 +139,23 @@ class EvalSums:
         return [*self.sums.values(), *(w for w in self.weights.values() if isinstance(w, mx.array))]
 
 
+def _warn_of_unread_outputs(where: str, outputs: dict, hook: str) -> None:
+    """An array with dimensions beside the loss is an output for `hook` (`split_eval_outputs`), not a
+    metric: a metric kept as shape (1,) (`keepdims=True`), logged before outputs were passed on, is then
+    neither logged nor read by anything, silently."""
+    shapes = ", ".join(
+        f"{k!r} (shape {tuple(v.shape)})" if isinstance(v, mx.array) else repr(k) for k, v in outputs.items()
+    )
+    warnings.warn(
+        f"{where} returned {shapes} beside its loss: an array with dimensions there is not a metric (a "
+        "metric has shape (): mx.mean(...) without keepdims, or value.reshape(())) but an output for "
+        f"{hook}(outputs, batch, batch_idx), which no callback or hook of yours defines: it is not "
+        "logged, and dropped",
+        UserWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
 def evaluate(
     step: EvalStep,
     loader: Any,
@@ -167,6 +186,7 @@ def evaluate(
     out = EvalSums()
     before = None  # the sums up to the batch before, while the device may still run this one
     where = f"{step.where} in {stage_name}"
+    warned_unread = False  # (outputs beside a loss that no hook reads: said once a stage)
     # (a limit stops the reading: no batch past it is fetched, or timed as one)
     batches = loader if limit is None else itertools.islice(loader, limit)
     for batch_idx, batch in enumerate(profiled_batches(batches, timer, profile_as)):
@@ -188,6 +208,9 @@ def evaluate(
         with timer.profile(f"[Trainer].{profile_as}_step"), naming_the_batch(where, batch_idx, batch):
             loss, metrics, logged, metric_weights, outputs = step(batch, mx.array(batch_idx, mx.int32))
         if not pass_outputs:
+            if outputs and loss is not None and not warned_unread:
+                warned_unread = True
+                _warn_of_unread_outputs(where, outputs, f"on_{profile_as}_batch_end")
             outputs = None  # (no hook reads them: left unevaluated)
         returned = {"loss": loss, **metrics} if loss is not None else dict(metrics)
         values = {for_stage(prefix, k): v for k, v in returned.items()}
