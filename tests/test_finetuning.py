@@ -674,3 +674,22 @@ def test_a_freeze_inside_an_accumulation_window_of_an_eager_fit_trains_on(tmp_pa
         runs.append(weights(module))
     for name, compiled in runs[0].items():
         assert_same_numbers(runs[1][name], compiled, err_msg=name)
+
+
+def test_a_freeze_in_a_batch_hook_trains_alike_where_a_short_last_batch_is_traced_again(tmp_path):
+    """MLX traces a compiled step again for a new batch shape (82 samples: five batches of 16, then one of
+    2). That trace ran over what the hook had frozen by then (fc1, at the odd last batch), where the eager
+    step trains what the epoch started with: fc1 rested at the last batch compiled, moved eager."""
+    runs = {}
+    for compile_ in (True, False):
+        mx.random.seed(0)
+        module, callback = TinyClassifier(), FreezesEveryOtherBatch()
+        with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
+            quiet_trainer(tmp_path, max_epochs=1, compile=compile_, callbacks=[callback]).fit(
+                module, make_batches(82)
+            )
+        runs[compile_] = callback.fc1_after
+    assert len(runs[True]) == 6
+    for compiled, eager in zip(runs[True], runs[False], strict=True):
+        np.testing.assert_array_equal(compiled, eager)
+    assert not np.array_equal(runs[True][-2], runs[True][-1])  # (the epoch started with fc1 training)

@@ -413,16 +413,19 @@ class _PerMode:
         fn = self._built.get(signature)
         if fn is None:
             if self.compile:
-                # A fresh wrapper per pattern: MLX keys its trace cache on the function object.
-                fn = mx.compile(partial(self.impl), inputs=self.state, outputs=self.outputs)
+                # A fresh wrapper per pattern: MLX keys its trace cache on the function object. Each trace
+                # (the first, and MLX's again for a new batch shape: a short last batch) runs over what the
+                # step was built to train, not what a batch hook froze since.
+                fn = mx.compile(partial(self._impl_as_built), inputs=self.state, outputs=self.outputs)
             else:
                 fn = self.impl
             self._built[signature] = fn
-            if self.compile:
-                return self._training_what_it_was_built_for(fn, args)
         if not self.compile:
             return self._training_what_it_was_built_for(fn, args)
         return fn(*args)
+
+    def _impl_as_built(self, *args: Any) -> Any:
+        return self._training_what_it_was_built_for(self.impl, args)
 
     def _training_what_it_was_built_for(self, fn: Callable, args: tuple) -> Any:
         """Run `fn` (an eager call, or a compiled one's trace) over the parameters the step was built to
