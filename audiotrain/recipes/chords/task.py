@@ -569,7 +569,7 @@ def _check_model_reads_its_features(model: ChordModelConfig, features: Any) -> N
         made = ChordFeatureConfig.from_stored(features)
     except Exception:  # (a record it cannot read is refused, naming it, where a checkpoint is loaded)
         return
-    differ = [s for s in ("n_bins", "bass_view_bins") if getattr(model, s) != getattr(made, s)]
+    differ = _input_settings_differing(model, made)
     if differ:
         raise ValueError(
             "ChordTask: the model reads other inputs than extra_state's features make: "
@@ -588,15 +588,23 @@ def _check_model_reads_features(
 ) -> None:
     """Refuse a record whose model reads other inputs than its features make, naming both fields: one
     setting deleted by hand (read as an older record's default) left a message naming neither."""
-    for setting in ("n_bins", "bass_view_bins"):
-        wanted, made = getattr(model, setting), getattr(features, setting)
-        if wanted != made:
-            held = (
-                f"is {made}"
-                if setting in stored_features
-                else f"is missing (read as {made}, as in a record older than the setting)"
-            )
-            raise ckpt.CheckpointError(
-                f"{where}.features.{setting} {held}, but model_config.{setting} is {wanted}: the model reads "
-                "the features this setting makes, so the two must agree"
-            )
+    differ = _input_settings_differing(model, features)
+    if not differ:
+        return
+    setting = differ[0]
+    wanted, made = getattr(model, setting), getattr(features, setting)
+    held = (
+        f"is {made}"
+        if setting in stored_features
+        else f"is missing (read as {made}, as in a record older than the setting)"
+    )
+    raise ckpt.CheckpointError(
+        f"{where}.features.{setting} {held}, but model_config.{setting} is {wanted}: the model reads "
+        "the features this setting makes, so the two must agree"
+    )
+
+
+def _input_settings_differing(model: ChordModelConfig, features: ChordFeatureConfig) -> list[str]:
+    """The settings in which the inputs `model` reads differ from those `features` make (the model's input
+    is the features' CQT bins and bass view, side by side)."""
+    return [s for s in ("n_bins", "bass_view_bins") if getattr(model, s) != getattr(features, s)]
