@@ -693,3 +693,24 @@ def test_a_freeze_in_a_batch_hook_trains_alike_where_a_short_last_batch_is_trace
     for compiled, eager in zip(runs[True], runs[False], strict=True):
         np.testing.assert_array_equal(compiled, eager)
     assert not np.array_equal(runs[True][-2], runs[True][-1])  # (the epoch started with fc1 training)
+
+
+def test_an_eager_step_walks_the_parameter_tree_only_where_a_hook_changed_the_freezing(tmp_path, monkeypatch):
+    """An eager step checks that it trains what it was built for (a hook may have frozen something since):
+    walking the parameter tree for it at every step cost 1.35 ms a step on a 288-array model; the frozen
+    names each submodule keeps are compared instead, and the tree is walked only where they changed."""
+    from audiotrain.train import step
+
+    walks = []
+    real = step.trainable_names
+    monkeypatch.setattr(step, "trainable_names", lambda module: walks.append(1) or real(module))
+    quiet_trainer(tmp_path, max_epochs=2, compile=False).fit(TinyClassifier(), make_batches(64))
+    unchanged = len(walks)
+    walks.clear()
+    mx.random.seed(0)
+    with pytest.warns(UserWarning, match=r"inside epoch 0 .*next epoch start"):
+        quiet_trainer(
+            tmp_path / "frozen", max_epochs=1, compile=False, callbacks=[FreezesEveryOtherBatch()]
+        ).fit(TinyClassifier(), make_batches(64))
+    assert unchanged <= 4  # (the steps' builds, once a fit: not one a step of its 8)
+    assert len(walks) >= 4  # (where a hook froze fc1, every other step checks what it trains)
