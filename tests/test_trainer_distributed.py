@@ -32,9 +32,23 @@ def _weights(saved):
     return {k: saved[k] for k in saved.files if k.startswith("w.")}
 
 
-def test_two_ranks_equal_one_process_over_the_combined_batch_and_each_other(tmp_path):
+@pytest.fixture(scope="module")
+def dp_runs(tmp_path_factory):
+    """Two 2-rank fits of dp_job (ranks of 8), shared by the tests below, which only read them: "a", 6 steps
+    that also keep a checkpoint every 4 (at epoch 0's last batch, before its end has run), rank 0's root
+    `root-a`; "b", stopped mid-epoch at step 3 (its root `root-b`). The folder, and both ranks' results
+    of a."""
+    tmp_path = tmp_path_factory.mktemp("dp_runs")
+    # 64 samples, 2 ranks x 8: 4 steps an epoch.
+    root_a = str(tmp_path / "root-a")
+    straight = _ranks(tmp_path, "a", "8", str(tmp_path / "a"), "6", "-", root_a, "every=4")
+    _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
+    return tmp_path, straight
+
+
+def test_two_ranks_equal_one_process_over_the_combined_batch_and_each_other(dp_runs, tmp_path):
     one = _single(tmp_path, "one", "16", str(tmp_path / "one"), "6", "-", str(tmp_path / "root-one"))
-    r0, r1 = _ranks(tmp_path, "dp", "8", str(tmp_path / "dp"), "6", "-", str(tmp_path / "root-dp"))
+    runs, (r0, r1) = dp_runs  # (its checkpoints every 4 steps change no weight)
     for k in _weights(one):
         np.testing.assert_array_equal(r0[k], r1[k], err_msg=k)  # ranks bitwise identical
         np.testing.assert_allclose(r0[k], one[k], atol=1e-5, err_msg=k)
@@ -43,7 +57,7 @@ def test_two_ranks_equal_one_process_over_the_combined_batch_and_each_other(tmp_
     assert float(r0["val_loss"]) == float(r1["val_loss"])
     np.testing.assert_allclose(float(r0["val_loss"]), float(one["val_loss"]), rtol=1e-5)
     # only rank 0 wrote checkpoints and logs
-    root = tmp_path / "root-dp"
+    root = runs / "root-a"
     assert (root / "checkpoints" / "last").is_dir()
     assert len(list(root.rglob("metrics.csv"))) == 1
 
@@ -53,13 +67,11 @@ def _history(saved):
     return {k: v for k, v in columns.items() if k != "time"}
 
 
-def test_a_resumed_two_rank_run_equals_an_uninterrupted_one(tmp_path):
-    # 64 samples, 2 ranks x 8: 4 steps an epoch. The straight run also keeps a checkpoint every 4 steps: at
-    # an epoch's last batch, before its end (validation, epoch means) has run.
-    root_a = tmp_path / "root-a"
-    straight = _ranks(tmp_path, "a", "8", str(tmp_path / "a"), "6", "-", str(root_a), "every=4")
-    _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
-    last = tmp_path / "root-b" / "checkpoints" / "last"
+def test_a_resumed_two_rank_run_equals_an_uninterrupted_one(dp_runs, tmp_path):
+    # The straight run a keeps a checkpoint every 4 steps; b stopped mid-epoch (`dp_runs`).
+    runs, straight = dp_runs
+    root_a = runs / "root-a"
+    last = runs / "root-b" / "checkpoints" / "last"
     resumed = _ranks(tmp_path, "c", "8", str(tmp_path / "c"), "6", str(last), str(tmp_path / "root-c"))
     for k in _weights(straight[0]):
         np.testing.assert_array_equal(resumed[0][k], straight[0][k], err_msg=k)
@@ -478,10 +490,11 @@ print(json.dumps(list(trainer.progress_metrics())))
     assert _last_json(run_ranks(_job(body), 2, timeout=120, cwd=tmp_path)) == [one] * 2
 
 
-def test_resuming_a_mid_epoch_two_rank_checkpoint_in_one_process_says_it_is_the_process_count(tmp_path):
+def test_resuming_a_mid_epoch_two_rank_checkpoint_in_one_process_says_it_is_the_process_count(
+    dp_runs, tmp_path
+):
     """It said the file "holds a value this audiotrain cannot restore", which reads as a damaged file."""
-    _ranks(tmp_path, "b", "8", str(tmp_path / "b"), "3", "-", str(tmp_path / "root-b"))  # stops mid-epoch
-    last = tmp_path / "root-b" / "checkpoints" / "last"
+    last = dp_runs[0] / "root-b" / "checkpoints" / "last"  # (stopped mid-epoch)
     one = subprocess.run(
         [sys.executable, str(JOB), "16", str(tmp_path / "c"), "6", str(last), str(tmp_path / "root-c")],
         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=child_env(),
