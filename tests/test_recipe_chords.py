@@ -2297,7 +2297,7 @@ def test_every_folder_the_main_command_writes_in_the_home_folder_is_named_in_the
     env = {k: v for k, v in os.environ.items() if not k.startswith(moved_by)}
     done = subprocess.run(
         [sys.executable, "-m", "audiotrain.recipes.chords", *TINY_FLAGS, "--num_epochs", "1",
-         "--processes", "1", "--run_dir", str(tmp_path / "run")],
+         "--data.demo_seconds", "4", "--processes", "1", "--run_dir", str(tmp_path / "run")],
         cwd=tmp_path, env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -2915,36 +2915,44 @@ def test_songs_of_digital_silence_under_chords_are_skipped_and_transcribed_as_n(
     assert capsys.readouterr().out == "0.000000\t6.000000\tN\n"
 
 
-def test_a_left_out_songs_entry_is_not_counted_as_another_runs_in_the_cache_line(tmp_path, capsys):
-    """The first run on a fresh cache, over 4 songs of which one is digital silence, ended with "feature
-    cache: this run's 3 songs in ... (4 songs there in all, other runs' too)": no other run had used it; the
-    4th entry is the features of its own left-out song."""
-    data = tmp_path / "songs"
-    songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
-    sf.write(songs[1].audio_path, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
-    flags = ["train", "--data", str(data), *TINY_FLAGS, "--num_epochs", "1", "--data.test_fraction", "0"]
-    assert (
-        chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run")])
-        == 0
-    )
-    [line] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("feature cache:")]
-    assert re.fullmatch(r"feature cache: this run's 3 songs in \S+/chordcqt-\w+", line), line
+@pytest.fixture(scope="module")
+def silent_song_run(tmp_path_factory):
+    """The first run (one epoch) on a fresh cache over 4 songs of which one is digital silence, shared by the
+    tests of what it says and of its resume (on a copy of its folder): its flags, its folder, its stderr."""
+    import contextlib
 
-
-def test_a_resume_does_not_call_its_runs_left_out_silent_song_added_nor_its_cache_entry_another_runs(
-    tmp_path, capsys
-):
-    """A run that left out a silent song, resumed, said '1 song added to DATA since is not used' of it (it was
-    there from the start) and ended with 'feature cache: ... (4 songs there in all, other runs' too)': its
-    entry is the resumed run's own left-out song, as the first run's cache line now counts it."""
-    data = tmp_path / "songs"
+    root = tmp_path_factory.mktemp("silent_song")
+    data = root / "songs"
     songs = generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6)
     sf.write(songs[1].audio_path, np.zeros(6 * 22050, np.int16), 22050, subtype="PCM_16")
     flags = [
         "train", "--data", str(data), *TINY_FLAGS, "--data.test_fraction", "0",
-        "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "run"),
+        "--data.cache_dir", str(root / "cache"),
     ]  # fmt: skip
-    assert chords.main([*flags, "--num_epochs", "1"]) == 0
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = chords.main([*flags, "--run_dir", str(root / "run"), "--num_epochs", "1"])
+    assert code == 0, err.getvalue()
+    return flags, root / "run", err.getvalue()
+
+
+def test_a_left_out_songs_entry_is_not_counted_as_another_runs_in_the_cache_line(silent_song_run):
+    """The first run on a fresh cache, over 4 songs of which one is digital silence, ended with "feature
+    cache: this run's 3 songs in ... (4 songs there in all, other runs' too)": no other run had used it; the
+    4th entry is the features of its own left-out song."""
+    [line] = [line for line in silent_song_run[2].splitlines() if line.startswith("feature cache:")]
+    assert re.fullmatch(r"feature cache: this run's 3 songs in \S+/chordcqt-\w+", line), line
+
+
+def test_a_resume_does_not_call_its_runs_left_out_silent_song_added_nor_its_cache_entry_another_runs(
+    silent_song_run, tmp_path, capsys
+):
+    """A run that left out a silent song, resumed, said '1 song added to DATA since is not used' of it (it was
+    there from the start) and ended with 'feature cache: ... (4 songs there in all, other runs' too)': its
+    entry is the resumed run's own left-out song, as the first run's cache line now counts it."""
+    shared_flags, shared_run, _ = silent_song_run
+    shutil.copytree(shared_run, tmp_path / "run", symlinks=True)  # (the resume trains on in its folder)
+    flags = [*shared_flags, "--run_dir", str(tmp_path / "run")]
     capsys.readouterr()
     assert chords.main([*flags, "--num_epochs", "2", "--resume", str(tmp_path / "run/checkpoints/last")]) == 0
     err = capsys.readouterr().err
@@ -4256,7 +4264,7 @@ def test_training_on_songs_whose_names_the_locale_cannot_encode(tmp_path):
     import sys
 
     data = tmp_path / "My Songs ☃"
-    for entry in generate_demo_songs(data, n_songs=4, seed=9, song_seconds=6):
+    for entry in generate_demo_songs(data, n_songs=4, seed=9, song_seconds=4):
         for path in (entry.audio_path, entry.annotation_path):
             path.rename(path.with_name(f"chanson é {path.name}"))
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0"}
@@ -4363,25 +4371,30 @@ def test_a_job_of_ranks_with_fewer_windows_than_its_whole_batch_keeps_its_short_
     assert train_loader.drop_last is not keeps_short_batch
 
 
-def test_a_run_of_one_epoch_and_one_step_says_so_in_the_singular(tmp_path, capsys):
-    """quick_test's runs printed "(1 steps of 4)" and "trained 1 epochs (1 steps)"."""
+@pytest.fixture(scope="module")
+def one_step_run(tmp_path_factory):
+    """A run of one epoch of one step (its stdout and stderr), shared by the tests of what it says."""
+    import contextlib
+
+    root = tmp_path_factory.mktemp("one_step")
     flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
-    assert (
-        chords.main([*flags, "--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "r")])
-        == 0
-    )
-    said = capsys.readouterr()
-    said = said.out + said.err
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = chords.main([*flags, "--data.cache_dir", str(root / "cache"), "--run_dir", str(root / "r")])
+    assert code == 0, err.getvalue()
+    return out.getvalue(), err.getvalue()
+
+
+def test_a_run_of_one_epoch_and_one_step_says_so_in_the_singular(one_step_run):
+    """quick_test's runs printed "(1 steps of 4)" and "trained 1 epochs (1 steps)"."""
+    said = "".join(one_step_run)
     assert "(1 step of 4)" in said and "trained 1 epoch (1 step) in " in said, said
 
 
-def test_a_short_training_gives_its_time_to_a_tenth_of_a_second(tmp_path, capsys):
+def test_a_short_training_gives_its_time_to_a_tenth_of_a_second(one_step_run):
     """ "trained 1 epoch (1 step) in 0 s": a run under a second said 0 s, so two settings compared by their
     summary (--data.num_workers, --processes) all read the same."""
-    flags = [*TINY_FLAGS, "--num_epochs", "1", "--save_every", "0", "--data.demo_seconds", "4"]
-    run = ["--data.cache_dir", str(tmp_path / "cache"), "--run_dir", str(tmp_path / "r")]
-    assert chords.main([*flags, *run]) == 0
-    said = capsys.readouterr().err
+    said = one_step_run[1]
     assert re.search(r"trained 1 epoch \(1 step\) in \d+\.\d s; history: ", said), said
 
 
@@ -5216,69 +5229,79 @@ def test_two_runs_from_python_in_a_sweeps_threads_leave_the_processs_warning_fil
     assert hiding == []
 
 
-def test_the_cache_is_free_once_a_run_from_python_returns(tmp_path):
+@pytest.fixture(scope="module")
+def python_run(tmp_path_factory):
+    """One tiny run from Python (`run_training`), its lines and scores written into files, shared by the tests
+    that read what it returned and wrote: its root folder, its result, its log and results text."""
+    root = tmp_path_factory.mktemp("python_run")
+    log, results = io.StringIO(), io.StringIO()
+    result = chords_train.run_training(_tiny_config(root / "cache"), root / "run", log=log, results=results)
+    return root, result, log.getvalue(), results.getvalue()
+
+
+def test_the_cache_is_free_once_a_run_from_python_returns(python_run):
     """After `run_training` returned, the process still held the cache's lock (the demo songs' hold was
     never released): ``cache clear`` from another process refused until the notebook or search ended."""
-    silent = lambda *args, **kwargs: None  # noqa: E731
-    cache = tmp_path / "cache"
-    chords_train.run_training(_tiny_config(cache), tmp_path / "run", log=silent, results=silent)
+    cache = python_run[0] / "cache"
     clear = [sys.executable, "-m", "audiotrain", "cache", "clear", "--root", str(cache)]
     done = subprocess.run(clear, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
 
-def test_a_run_from_python_shows_as_one_line_in_a_notebook(tmp_path):
+def test_a_run_from_python_shows_as_one_line_in_a_notebook(python_run):
     """`run_training(...)`, a notebook cell's last value, showed an 8 kB repr over 36 lines: every confusion
     matrix as a numpy array, every song's segments. It shows as one line, as the Trainer and the
     ChordPredictor do (README)."""
-    silent = lambda *args, **kwargs: None  # noqa: E731
-    result = chords_train.run_training(
-        _tiny_config(tmp_path / "cache"), tmp_path / "run", log=silent, results=silent
-    )
+    root, result, _, _ = python_run
     shown = repr(result)
     assert "\n" not in shown and len(shown) < 400, shown
-    assert shown.startswith(f"RunResult(run_dir={str(tmp_path / 'run')!r}, checkpoint=")
+    assert shown.startswith(f"RunResult(run_dir={str(root / 'run')!r}, checkpoint=")
     assert "evaluation=EvaluationResult" in shown and "trained=True" in shown
 
 
-def test_a_diverged_trial_of_a_sweep_says_its_model_diverged_and_the_next_trial_runs(tmp_path):
+@pytest.fixture(scope="module")
+def diverged_run(tmp_path_factory):
+    """One tiny run at a learning rate its weights overflow at (its evaluation raises), shared by the tests
+    that read what it left (a copy of its folder to change it): its config, its folder, what it raised."""
+    root = tmp_path_factory.mktemp("diverged")
+    silent = lambda *args, **kwargs: None  # noqa: E731
+    diverging = dataclasses.replace(_tiny_config(root / "cache"), learning_rate=1e30)
+    with pytest.raises(ValueError) as raised:
+        chords_train.run_training(diverging, root / "diverged", log=silent, results=silent)
+    return diverging, root / "diverged", str(raised.value)
+
+
+def test_a_diverged_trial_of_a_sweep_says_its_model_diverged_and_the_next_trial_runs(diverged_run, tmp_path):
     """A sweep's trial at too high a learning rate trained to weights that overflow, and its evaluation ended
     the run with "type_probs holds 2784 non-finite values (NaN or inf)": nothing said which model, which song,
     or that the training had diverged. The error names the checkpoint and the song, and what to change."""
     silent = lambda *args, **kwargs: None  # noqa: E731
-    diverging = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
-    with pytest.raises(ValueError) as raised:
-        chords_train.run_training(diverging, tmp_path / "diverged", log=silent, results=silent)
-    message = str(raised.value)
-    assert str(tmp_path / "diverged" / "checkpoints") in message and ".wav" in message
+    diverging, diverged, message = diverged_run
+    assert str(diverged / "checkpoints") in message and ".wav" in message
     assert "diverged" in message and "learning_rate" in message
     result = chords_train.run_training(
-        _tiny_config(tmp_path / "cache"), tmp_path / "next", log=silent, results=silent
+        _tiny_config(Path(diverging.data.cache_dir)), tmp_path / "next", log=silent, results=silent
     )
     assert result.evaluation is not None
 
 
-def test_a_diverged_run_records_its_validation_loss_as_nan_not_as_a_perfect_zero(tmp_path):
+def test_a_diverged_run_records_its_validation_loss_as_nan_not_as_a_perfect_zero(diverged_run):
     """A trial whose model diverged (every head's validation loss NaN) recorded val_loss 0.0 in history.json,
     the callbacks and `runs`: the sum of the heads' means left each NaN head out, so a sweep minimising
     val_loss picked the diverged trial as its best, and ModelCheckpoint(monitor="val_loss") its epochs."""
-    silent = lambda *args, **kwargs: None  # noqa: E731
-    diverging = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
-    with pytest.raises(ValueError):
-        chords_train.run_training(diverging, tmp_path / "diverged", log=silent, results=silent)
-    history = json.loads((tmp_path / "diverged" / "history.json").read_text())
+    _, diverged, _ = diverged_run
+    history = json.loads((diverged / "history.json").read_text())
     assert history["val_chord_type_loss"][0] is None
     assert history["val_loss"] == [None] * len(history["epoch"])  # NaN, written as null
 
 
-def test_a_run_from_python_writes_its_lines_into_the_files_given_as_log_and_results(tmp_path):
+def test_a_run_from_python_writes_its_lines_into_the_files_given_as_log_and_results(python_run, tmp_path):
     """run_training's docstring says `log` takes the progress lines (default: stderr) and `results` the scores
     (default: stdout); given a file as those defaults are (log=sys.stdout, an open file, a StringIO), the run
     ended in "TypeError: '_io.StringIO' object is not callable" from deep in its feature pass."""
-    log, results = io.StringIO(), io.StringIO()
-    chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "run", log=log, results=results)
-    assert "demo songs in" in log.getvalue() and "majmin" not in log.getvalue()
-    assert "majmin" in results.getvalue()
+    _, _, log, results = python_run
+    assert "demo songs in" in log and "majmin" not in log
+    assert "majmin" in results
     with pytest.raises(TypeError, match=r"run_training\(log=3\): expected a function taking a line"):
         chords_train.run_training(_tiny_config(tmp_path / "cache"), tmp_path / "other", log=3)
     assert not (tmp_path / "other").exists()
@@ -5727,18 +5750,15 @@ def test_the_help_says_that_status_1_is_also_a_run_stopped_by_a_full_disk_or_too
     assert "\n  141 " in out, out
 
 
-def test_runs_lists_a_run_whose_evaluation_failed_as_failed_with_its_error(tmp_path, capsys):
+def test_runs_lists_a_run_whose_evaluation_failed_as_failed_with_its_error(diverged_run, capsys):
     """A trial that diverged trained to its end and its held-out evaluation raised; `python -m audiotrain runs`
     listed it as "interrupted" with "--resume RUN/checkpoints/last with the same flags scores it", a resume
     that fails the same way. It is "failed", with the evaluation's error (which says what to change)."""
     from audiotrain.__main__ import main as audiotrain_main
 
-    silent = lambda *args, **kwargs: None  # noqa: E731
-    diverging = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
-    with pytest.raises(ValueError):
-        chords_train.run_training(diverging, tmp_path / "diverged", log=silent, results=silent)
+    _, diverged, _ = diverged_run
     capsys.readouterr()
-    assert audiotrain_main(["runs", str(tmp_path / "diverged")]) == 0
+    assert audiotrain_main(["runs", str(diverged)]) == 0
     text = capsys.readouterr().out
     assert "interrupted" not in text and " failed " in text
     assert "its held-out evaluation failed: " in text and "lower learning_rate" in text
@@ -5775,7 +5795,7 @@ def test_a_misspelt_or_other_librarys_keyword_of_training_config_gets_a_did_you_
 
 
 def test_a_run_whose_resumed_evaluation_was_stopped_is_not_listed_with_the_earlier_evaluations_error(
-    tmp_path, capsys, monkeypatch
+    diverged_run, tmp_path, capsys, monkeypatch
 ):
     """A run whose held-out evaluation failed (its trained.json's evaluation_failed), resumed to score it
     once the cause was fixed and stopped by Ctrl-C during that evaluation, was listed by `python -m audiotrain
@@ -5783,9 +5803,8 @@ def test_a_run_whose_resumed_evaluation_was_stopped_is_not_listed_with_the_earli
     from audiotrain.__main__ import main as audiotrain_main
 
     silent = lambda *args, **kwargs: None  # noqa: E731
-    config = dataclasses.replace(_tiny_config(tmp_path / "cache"), learning_rate=1e30)
-    with pytest.raises(ValueError):
-        chords_train.run_training(config, tmp_path / "diverged", log=silent, results=silent)
+    config, shared, _ = diverged_run
+    shutil.copytree(shared, tmp_path / "diverged", symlinks=True)  # (this test's resume rewrites its record)
     record = json.loads((tmp_path / "diverged" / chords_train.TRAINED_FILE).read_text())
     assert chords_train.EVALUATION_FAILED_KEY in record
 
