@@ -23,14 +23,19 @@ GUIDE_HISTORY_KEYS = {
 }
 
 
+@pytest.fixture(scope="module")
+def clip_datasets():
+    """The guide's synthetic train and val clips, made once (their audio is most of a loader's making):
+    read-only; each test takes new loaders over them."""
+    return SyntheticChordClips(24, seconds=0.5, seed=0), SyntheticChordClips(8, seconds=0.5, seed=1)
+
+
 @pytest.fixture
-def clip_loaders():
+def clip_loaders(clip_datasets):
     from audiotrain import DataLoader
 
-    return (
-        DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8, shuffle=True),
-        DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8),
-    )
+    train, val = clip_datasets
+    return DataLoader(train, batch_size=8, shuffle=True), DataLoader(val, batch_size=8)
 
 
 def test_seed002_quick_start(tmp_path, monkeypatch):
@@ -164,7 +169,9 @@ def test_seed002_device_setting(clip_loaders, tmp_path, monkeypatch):
         TrainingConfig(device="gpu")
 
 
-def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(tmp_path, monkeypatch):
+def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(
+    clip_datasets, tmp_path, monkeypatch
+):
     # A resumed run builds its loaders afresh: the wrapper must pass the epoch on to the DataLoader
     # (`set_epoch`), or epoch 1 replays epoch 0's shuffle.
     monkeypatch.chdir(tmp_path)
@@ -176,8 +183,8 @@ def test_a_resume_in_new_loaders_at_an_epoch_boundary_trains_the_same_weights(tm
 
     def make(num_epochs, run_dir):
         mx.random.seed(0)
-        train = DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8, shuffle=True)
-        val = DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8)
+        train = DataLoader(clip_datasets[0], batch_size=8, shuffle=True)
+        val = DataLoader(clip_datasets[1], batch_size=8)
         config = TrainingConfig(learning_rate=1e-3, num_epochs=num_epochs, batch_size=8, progress_bar=False)
         return Trainer(ChordRecognitionModel(), train, val, config, ChordRecognitionLoss(), run_dir=run_dir)
 
@@ -435,7 +442,7 @@ def test_targets_outside_the_heads_classes_are_refused_not_read_as_the_last_clas
 
 
 def test_a_ctrl_c_in_train_epoch_is_said_returns_no_epochs_metrics_and_continuing_is_exact(
-    tmp_path, monkeypatch, capsys
+    clip_datasets, tmp_path, monkeypatch, capsys
 ):
     import os
     import re
@@ -448,8 +455,8 @@ def test_a_ctrl_c_in_train_epoch_is_said_returns_no_epochs_metrics_and_continuin
 
     from mlx.utils import tree_flatten
 
-    clips = list(DataLoader(SyntheticChordClips(24, seconds=0.5, seed=0), batch_size=8))
-    val = DataLoader(SyntheticChordClips(8, seconds=0.5, seed=1), batch_size=8)
+    clips = list(DataLoader(clip_datasets[0], batch_size=8))
+    val = DataLoader(clip_datasets[1], batch_size=8)
 
     class CtrlCAt:
         """The clips' 3 batches each epoch; Ctrl-C (SIGINT to this process) as batch `at` is taken."""
